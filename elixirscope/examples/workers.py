@@ -1,0 +1,89 @@
+"""Small actors for demos, benchmarks and tests of the runtime.
+
+They live in an importable module because actor processes import their
+class by module path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from elixirscope.runtime import GenServer, NoReply, Reply, Stop
+
+
+class Counter(GenServer):
+    """A counter with every kind of callback result, used to exercise the runtime.
+
+    args: ``{"start": int, "terminate_sleep": seconds, "fail_init": bool, "log": path}``
+    """
+
+    def init(self, args: Any) -> Any:
+        args = args or {}
+        self._logfile = args.get("log")
+        if args.get("fail_init"):
+            raise RuntimeError("init refused: fail_init was set")
+        if args.get("stop_init"):
+            return Stop("init asked to stop")
+        self._log("init")
+        return {"count": args.get("start", 0), "args": args, "later": []}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        op = request[0] if isinstance(request, tuple) else request
+        if op == "get":
+            return Reply(state["count"], state)
+        if op == "add":
+            state["count"] += request[1]
+            return Reply(state["count"], state)
+        if op == "pid":
+            return Reply(os.getpid(), state)
+        if op == "path":
+            return Reply(self.path, state)
+        if op == "crash":
+            raise ValueError(f"asked to crash: {request[1:]!r}")
+        if op == "stop":
+            return Stop(request[1], state, reply="stopping")
+        if op == "later":  # reply when a "release" cast arrives
+            state["later"].append(from_)
+            return NoReply(state)
+        if op == "sleep":
+            time.sleep(request[1])
+            return Reply("slept", state)
+        if op == "bad_return":
+            return ("not", "a", "Reply")
+        if op == "echo":
+            return Reply(request[1], state)
+        raise ValueError(f"Counter does not understand {request!r}")
+
+    def handle_cast(self, message: Any, state: Any) -> Any:
+        if message == "release":
+            for from_ in state["later"]:
+                self.reply(from_, state["count"])
+            state["later"] = []
+            return state
+        if message == "crash":
+            raise RuntimeError("crash requested by cast")
+        if isinstance(message, tuple) and message[0] == "tick_after":
+            self.send_after(message[1], ("tick", message[2]))
+            return state
+        if isinstance(message, tuple) and message[0] == "stop":
+            return Stop(message[1], state)
+        state["count"] += 1
+        return state
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if isinstance(message, tuple) and message[0] == "tick":
+            state["count"] += message[1]
+        return state
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        self._log(f"terminate {reason.kind}")
+        delay = state["args"].get("terminate_sleep")
+        if delay:
+            time.sleep(delay)
+
+    def _log(self, what: str) -> None:
+        if getattr(self, "_logfile", None):
+            with open(self._logfile, "a") as fh:
+                fh.write(f"{self.path} {what} {os.getpid()}\n")

@@ -1,0 +1,232 @@
+"""GenServer: a stateful actor with OTP's callback contract.
+
+Callbacks and what they return (anything else crashes the actor with a
+reason that says what was expected, like OTP's ``bad_return_value``)::
+
+    init(args)                         -> state | Stop(reason) | Ignore()
+    handle_call(request, from_, state) -> Reply(value, state)
+                                        | NoReply(state)   # reply later: self.reply(from_, v)
+                                        | Stop(reason, state, reply=v)
+    handle_cast(message, state)        -> state | Stop(reason, state)
+    handle_info(message, state)        -> state | Stop(reason, state)
+    terminate(reason, state)           -> ignored
+
+``handle_info`` receives timers (``send_after``), ``Down`` from monitors,
+``ChildExit`` from spawned children, ``CallResult`` from ``call_async``, and
+any other message. An exception in any callback is an abnormal exit whose
+reason carries the exception; callers waiting on a reply get ``CallFailed``
+at once instead of a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixirscope.runtime import messages as m
+from elixirscope.runtime import observe
+from elixirscope.runtime.process import ProcessActor
+from elixirscope.runtime.reasons import ExitReason
+
+__all__ = ["CallRef", "GenServer", "Ignore", "NoReply", "Reply", "Stop"]
+
+log = logging.getLogger("elixirscope.runtime")
+
+_NO_REPLY = object()
+
+
+@dataclass(frozen=True)
+class Reply:
+    value: Any
+    state: Any
+
+
+@dataclass(frozen=True)
+class NoReply:
+    state: Any
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: Any = "normal"
+    state: Any = None
+    reply: Any = field(default=_NO_REPLY)
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """init's answer for "do not start me" (OTP ``ignore``)."""
+
+
+@dataclass(frozen=True)
+class CallRef:
+    """Who is waiting for a reply: pass it to ``reply`` to answer later."""
+
+    caller: Any
+    ref: str
+
+
+class BadReturn(TypeError):
+    """A callback returned a shape outside its contract."""
+
+
+class GenServer(ProcessActor):
+    """Subclass and implement the callbacks; see the module docstring."""
+
+    state: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Any] = {}  # call ref -> caller, for calls not yet answered
+        self._outgoing: dict[str, Any] = {}  # call_async ref -> server address
+
+    # ----------------------------------------------------------- callbacks
+    def init(self, args: Any) -> Any:
+        return args
+
+    def handle_call(self, request: Any, from_: CallRef, state: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not handle calls (got {request!r})")
+
+    def handle_cast(self, message: Any, state: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not handle casts (got {message!r})")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        log.debug("%s ignored %r", self.path or type(self).__name__, message)
+        return state
+
+    def terminate(self, reason: ExitReason, state: Any) -> None:
+        return None
+
+    # ------------------------------------------------------------- helpers
+    def reply(self, from_: CallRef, value: Any) -> bool:
+        """Answer a call that returned NoReply; False if that caller was already answered."""
+        caller = self._pending.pop(from_.ref, None)
+        if caller is None:
+            return False
+        self.send(caller, m.Reply(from_.ref, value))
+        return True
+
+    def call_async(self, address: Any, request: Any, timeout: float = 5.0) -> str:
+        """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
+        ref = uuid.uuid4().hex
+        self._outgoing[ref] = address
+        self.send(address, m.Call(ref, request))
+        self._wakeup(timeout, ("call_timeout", ref, timeout))
+        return ref
+
+    def cast(self, address: Any, message: Any) -> None:
+        self.send(address, m.Cast(message))
+
+    # --------------------------------------------------------- base hooks
+    def _start(self, args: Any) -> Any:
+        result = self._invoke("init", args, self.init, args, before=None)
+        if not isinstance(result, (Stop, Ignore)):
+            self.state = result
+        return result
+
+    def _terminate(self, reason: ExitReason) -> None:
+        self._invoke("terminate", reason, self.terminate, reason, self.state)
+
+    def _fail_pending(self, reason: ExitReason) -> None:
+        for ref, caller in self._pending.items():
+            self.send(caller, m.CallFailed(ref, reason))
+        self._pending.clear()
+
+    def _on_link_exit(self, address: Any, reason: ExitReason) -> None:
+        self._info(m.ChildExit(address, reason))
+
+    def _on_child_ack(self, address: Any, ack: m.InitAck) -> None:
+        self._info(ack)
+
+    def _on_wakeup(self, payload: Any) -> None:
+        if payload[0] == "call_timeout" and self._outgoing.pop(payload[1], None) is not None:
+            reason = f"no reply within {payload[2]} s"
+            self._info(m.CallResult(payload[1], ok=False, reason=reason))
+
+    def _on_message(self, msg: Any, sender: Any) -> None:
+        if isinstance(msg, m.Call):
+            self._call(msg, sender)
+        elif isinstance(msg, m.Cast):
+            self._noreply("handle_cast", msg.message, self.handle_cast)
+        elif isinstance(msg, (m.Reply, m.CallFailed)) and msg.ref in self._outgoing:
+            del self._outgoing[msg.ref]
+            if isinstance(msg, m.Reply):
+                self._info(m.CallResult(msg.ref, ok=True, value=msg.value))
+            else:
+                self._info(m.CallResult(msg.ref, ok=False, reason=msg.reason))
+        else:
+            self._info(msg)
+
+    # ------------------------------------------------------------ dispatch
+    def _call(self, msg: m.Call, sender: Any) -> None:
+        from_ = CallRef(sender, msg.ref)
+        self._pending[msg.ref] = sender
+        result = self._invoke("handle_call", msg.request, self.handle_call, msg.request, from_, self.state)
+        if isinstance(result, Reply):
+            self.state = result.state
+            self.reply(from_, result.value)
+        elif isinstance(result, NoReply):
+            self.state = result.state
+        elif isinstance(result, Stop):
+            self.state = result.state
+            if result.reply is not _NO_REPLY:
+                self.reply(from_, result.reply)
+            self._exit(ExitReason.coerce(result.reason))
+        else:
+            raise BadReturn(
+                "handle_call must return Reply(value, state), NoReply(state) or "
+                f"Stop(reason, state); got {result!r}"
+            )
+
+    def _info(self, message: Any) -> None:
+        self._noreply("handle_info", message, self.handle_info)
+
+    def _noreply(self, callback: str, message: Any, fn: Any) -> None:
+        result = self._invoke(callback, message, fn, message, self.state)
+        if isinstance(result, Stop):
+            self.state = result.state
+            self._exit(ExitReason.coerce(result.reason))
+        elif isinstance(result, (Reply, NoReply)):
+            raise BadReturn(
+                f"{callback} must return the new state or Stop(reason, state); got {result!r}"
+            )
+        else:
+            self.state = result
+
+    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = _NO_REPLY) -> Any:
+        """Run a callback; tell observers what it saw and did (near free when none)."""
+        if not observe.OBSERVERS:
+            return fn(*args)
+        state_before = self.state if before is _NO_REPLY else before
+        started = time.perf_counter_ns()
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            self._observed(callback, message, state_before, state_before, None, started, exc)
+            raise
+        if callback == "terminate":
+            after = state_before
+        elif isinstance(result, (Reply, NoReply, Stop)):
+            after = result.state
+        else:
+            after = None if isinstance(result, Ignore) else result
+        self._observed(callback, message, state_before, after, result, started, None)
+        return result
+
+    def _observed(self, callback, message, before, after, result, started, exc) -> None:  # noqa: ANN001
+        observe.notify(
+            observe.CallbackRecord(
+                actor=self.path or str(self.myAddress),
+                actor_class=f"{type(self).__module__}.{type(self).__qualname__}",
+                callback=callback,
+                message=message,
+                state_before=before,
+                state_after=after,
+                result=result,
+                duration_ns=time.perf_counter_ns() - started,
+                exception=exc,
+            )
+        )

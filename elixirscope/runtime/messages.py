@@ -1,0 +1,143 @@
+"""The runtime's own messages on the control plane (Thespian, pickled).
+
+Public ones are what user callbacks may receive or send (``Down``,
+``ChildExit``, ``CallResult``); the rest are the wire of the init handshake,
+calls, monitors, links and shutdown. All are small frozen dataclasses: the
+control plane carries commands and notices, never recorded events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixirscope.runtime.liveness import ProcessIdentity
+from elixirscope.runtime.reasons import ExitReason
+
+__all__ = [
+    "Call",
+    "CallFailed",
+    "CallResult",
+    "Cast",
+    "ChildExit",
+    "Down",
+    "ExitNotice",
+    "Init",
+    "InitAck",
+    "Kill",
+    "Monitor",
+    "MonitorAck",
+    "Demonitor",
+    "Reply",
+    "Shutdown",
+]
+
+
+@dataclass(frozen=True)
+class Init:
+    """First message to a new actor: its args and where it sits in the tree."""
+
+    args: Any
+    parent: Any = None  # ActorAddress of the supervisor (or None for a top-level actor)
+    path: str = ""
+    registry: Any = None  # ActorAddress of the Registry, if the system has one
+    parent_identity: ProcessIdentity | None = None  # to notice a parent killed silently
+
+
+@dataclass(frozen=True)
+class InitAck:
+    """The actor's answer to Init: started (with its OS identity) or why not."""
+
+    ok: bool
+    identity: ProcessIdentity | None = None
+    reason: ExitReason | None = None
+    ignored: bool = False  # init returned Ignore: OTP's `ignore`
+
+
+@dataclass(frozen=True)
+class Call:
+    ref: str
+    request: Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    ref: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """The server exited before replying: the caller gets the reason, not a hang."""
+
+    ref: str
+    reason: ExitReason
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """Delivered to ``handle_info`` for ``call_async``: a reply, a failure or a timeout."""
+
+    ref: str
+    ok: bool
+    value: Any = None
+    reason: Any = None
+
+
+@dataclass(frozen=True)
+class Cast:
+    message: Any
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Stop gracefully with ``reason``: run terminate, notify, exit."""
+
+    reason: ExitReason = field(default_factory=ExitReason.shutdown)
+
+
+@dataclass(frozen=True)
+class Kill:
+    """Exit at once, without terminate (``brutal_kill`` when no OS process can be killed)."""
+
+
+@dataclass(frozen=True)
+class ExitNotice:
+    """Sent by an exiting actor to its parent before its process ends."""
+
+    reason: ExitReason
+
+
+@dataclass(frozen=True)
+class Monitor:
+    ref: str
+    watcher: Any  # None: the sender (an outside caller of the actor system)
+
+
+@dataclass(frozen=True)
+class MonitorAck:
+    ref: str
+    identity: ProcessIdentity
+
+
+@dataclass(frozen=True)
+class Demonitor:
+    ref: str
+    watcher: Any
+
+
+@dataclass(frozen=True)
+class Down:
+    """A monitored actor is gone (OTP's ``{'DOWN', Ref, process, Pid, Reason}``)."""
+
+    ref: str
+    address: Any
+    reason: ExitReason
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """A child started with ``spawn`` exited (OTP's trapped ``{'EXIT', Pid, Reason}``)."""
+
+    address: Any
+    reason: ExitReason

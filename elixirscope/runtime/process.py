@@ -1,0 +1,397 @@
+"""An OTP process on a Thespian actor: the base of GenServer and Supervisor.
+
+Thespian gives an actor a mailbox and a parent that hears ``ChildActorExited``
+(without a reason, sometimes twice, sometimes not at all after ``kill -9``).
+An exception in ``receiveMessage`` makes Thespian retry the message and then
+return it as ``PoisonMessage`` — nothing exits. This base restores OTP's
+process semantics on top:
+
+- **init handshake**: a new actor gets ``Init(args, parent, path, registry)``
+  and answers ``InitAck`` with its OS identity, or with why it did not start;
+- **exits carry reasons**: any exception escaping a callback is an abnormal
+  exit with type, message and traceback; the actor runs ``terminate``, fails
+  its pending callers, tells its monitors (``Down``) and its parent
+  (``ExitNotice``), and only then ends its Thespian actor;
+- **links to spawned children**: an exit is confirmed when Thespian reports it
+  *or* the child's OS process is seen gone (liveness check, Thespian #85);
+  the reason is the child's notice, or ``killed`` when it died silently;
+  duplicate reports are ignored;
+- **monitors** with ``Down`` on exit, on silent death, or ``noproc``;
+- **timers** (``send_after``) that can be cancelled (stale wakeups ignored).
+
+Subclasses implement ``_start(args)`` and the ``_on_*`` hooks; everything
+else here is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from thespian.actors import (
+    Actor,
+    ActorExitRequest,
+    ChildActorExited,
+    PoisonMessage,
+    WakeupMessage,
+)
+
+from elixirscope.runtime import messages as m
+from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
+from elixirscope.runtime.reasons import ExitReason
+
+__all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "ProcessActor"]
+
+log = logging.getLogger("elixirscope.runtime")
+
+LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
+EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
+
+DEFERRED = object()  # _start result: the subclass acks Init itself later
+
+
+def address_key(address: Any) -> str:
+    """A hashable key for a *resolved* Thespian address (one that arrived in a message).
+
+    Addresses are unhashable, and the one ``createActor`` returns is a local
+    placeholder whose text changes once the child exists: compare those with
+    ``==`` (Thespian resolves them), and key only by addresses taken from a
+    message's sender.
+    """
+    return str(address)
+
+
+@dataclass
+class _Link:
+    address: Any
+    identity: ProcessIdentity | None = None
+    notice: ExitReason | None = None
+    gone: bool = False
+
+
+@dataclass
+class _Watch:
+    address: Any
+    identity: ProcessIdentity | None = None
+
+
+class ProcessActor(Actor):
+    """Shared OTP process machinery; see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._started = False
+        self._exiting = False
+        self._parent: Any = None
+        self._init_sender: Any = None
+        self.path = ""
+        self.registry: Any = None
+        self.identity: ProcessIdentity | None = None
+        self._exit_reason: ExitReason | None = None
+        self._watchers: dict[str, Any] = {}
+        self._monitors: dict[str, _Watch] = {}
+        self._links: list[_Link] = []
+        self._timers: set[str] = set()
+        self._liveness_armed = False
+        self._parent_identity: ProcessIdentity | None = None
+
+    # ------------------------------------------------------------ subclass API
+    def _start(self, args: Any) -> Any:
+        """Initialise from Init args; return DEFERRED to ack later, or raise."""
+        raise NotImplementedError
+
+    def _terminate(self, reason: ExitReason) -> None:
+        """Clean-up on a graceful or abnormal exit (GenServer calls terminate)."""
+
+    def _on_message(self, msg: Any, sender: Any) -> None:
+        """Everything the base does not handle itself."""
+        raise NotImplementedError
+
+    def _on_child_ack(self, address: Any, ack: m.InitAck) -> None:
+        """A spawned child answered its Init."""
+
+    def _on_link_exit(self, address: Any, reason: ExitReason) -> None:
+        """A spawned child's exit is confirmed, with its reason."""
+
+    def _on_shutdown(self, reason: ExitReason) -> None:
+        """Asked to stop gracefully; Supervisor first stops its children."""
+        self._exit(reason)
+
+    def _on_wakeup(self, payload: Any) -> None:
+        """A wakeup scheduled by a subclass with ``_wakeup``."""
+
+    def _fail_pending(self, reason: ExitReason) -> None:
+        """Tell callers still waiting for a reply that we are gone."""
+
+    # ------------------------------------------------------------- Thespian entry
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
+        if self._exiting:
+            self._after_exit(msg, sender)
+            return
+        try:
+            self._route(msg, sender)
+        except BaseException as exc:  # noqa: BLE001 - every failure is an exit reason
+            if not self._started:
+                self._fail_start(ExitReason.from_exception(exc))
+            else:
+                self._exit(ExitReason.from_exception(exc))
+
+    def _route(self, msg: Any, sender: Any) -> None:
+        handler = _ROUTES.get(type(msg))
+        if handler is not None:
+            handler(self, msg, sender)
+        elif isinstance(msg, ActorExitRequest):
+            self._exit(ExitReason.shutdown(), end_actor=False)
+        elif isinstance(msg, ChildActorExited):
+            self._link_gone(msg.childAddress)
+        elif isinstance(msg, WakeupMessage):
+            self._wakeup_received(msg.payload)
+        elif isinstance(msg, PoisonMessage):
+            self._poison(msg, sender)
+        else:
+            self._on_message(msg, sender)
+
+    def _after_exit(self, msg: Any, sender: Any) -> None:
+        """Between deciding to exit and Thespian ending us: answer, don't act."""
+        if isinstance(msg, m.Call):
+            self.send(sender, m.CallFailed(msg.ref, self._exit_reason or ExitReason.noproc()))
+        elif isinstance(msg, m.Monitor):
+            watcher = msg.watcher if msg.watcher is not None else sender
+            self.send(watcher, m.Down(msg.ref, self.myAddress, self._exit_reason))
+
+    # ------------------------------------------------------------------ init
+    def _handle_init(self, msg: m.Init, sender: Any) -> None:
+        if self._started:
+            raise RuntimeError(f"{type(self).__name__} received a second Init")
+        self._parent, self._init_sender = msg.parent, sender
+        self.path, self.registry = msg.path, msg.registry
+        self._parent_identity = msg.parent_identity
+        self.identity = current_identity()
+        self._arm_liveness()
+        outcome = self._start(msg.args)
+        if outcome is not DEFERRED:
+            self._ack_start(outcome)
+
+    def _ack_start(self, outcome: Any = None) -> None:
+        """Tell whoever sent Init that we run (or that init asked to be ignored)."""
+        from elixirscope.runtime.genserver import Ignore, Stop
+
+        if isinstance(outcome, Stop):
+            self._fail_start(ExitReason.coerce(outcome.reason))
+            return
+        ignored = isinstance(outcome, Ignore)
+        self._started = not ignored
+        self.send(self._init_sender, m.InitAck(ok=True, identity=self.identity, ignored=ignored))
+        if ignored:
+            self._exit(ExitReason.normal(), run_terminate=False, notify_parent=False)
+
+    def _fail_start(self, reason: ExitReason) -> None:
+        """OTP start failure: the starter hears why; the parent gets no exit to act on."""
+        if self._init_sender is not None:
+            self.send(self._init_sender, m.InitAck(ok=False, identity=self.identity, reason=reason))
+        self._exit(reason, run_terminate=False, notify_parent=False)
+
+    # ------------------------------------------------------------------ exit
+    def _exit(
+        self,
+        reason: ExitReason,
+        *,
+        run_terminate: bool = True,
+        notify_parent: bool = True,
+        end_actor: bool = True,
+    ) -> None:
+        """Leave with ``reason``: terminate, fail callers, tell monitors and parent, end."""
+        if self._exiting:
+            return
+        self._exiting, self._exit_reason = True, reason
+        if run_terminate and self._started:
+            try:
+                self._terminate(reason)
+            except BaseException:  # noqa: BLE001 - terminate must not stop the exit
+                log.exception("terminate failed in %s", self.path or type(self).__name__)
+        self._fail_pending(reason)
+        for ref, watcher in self._watchers.items():
+            self.send(watcher, m.Down(ref, self.myAddress, reason))
+        self._watchers.clear()
+        if notify_parent and self._parent is not None:
+            self.send(self._parent, m.ExitNotice(reason))
+        if end_actor:
+            self.send(self.myAddress, ActorExitRequest())
+
+    def _handle_shutdown(self, msg: m.Shutdown, sender: Any) -> None:
+        self._on_shutdown(msg.reason)
+
+    def _handle_kill(self, msg: m.Kill, sender: Any) -> None:
+        self._exit(ExitReason.killed(), run_terminate=False)
+
+    # ------------------------------------------------------------------ links
+    def spawn(self, actor_class: type, args: Any, path: str) -> Any:
+        """Create a child actor, link to it, and send it Init; its InitAck comes later."""
+        address = self.createActor(actor_class)
+        self._links.append(_Link(address))
+        init = m.Init(
+            args, self.myAddress, path, self.registry, parent_identity=self.identity
+        )
+        self.send(address, init)
+        return address
+
+    def _find_link(self, address: Any) -> _Link | None:
+        for link in self._links:
+            if link.address == address:
+                return link
+        return None
+
+    def _handle_init_ack(self, ack: m.InitAck, sender: Any) -> None:
+        link = self._find_link(sender)
+        if link is not None:
+            link.address = sender  # the resolved address replaces createActor's placeholder
+            if ack.ok and not ack.ignored:
+                link.identity = ack.identity
+                self._arm_liveness()
+            else:
+                self._links.remove(link)
+        self._on_child_ack(sender, ack)
+
+    def _handle_exit_notice(self, msg: m.ExitNotice, sender: Any) -> None:
+        link = self._find_link(sender)
+        if link is None:
+            return
+        link.notice = msg.reason
+        if link.gone:
+            self._deliver_link_exit(link)
+
+    def _link_gone(self, address: Any) -> None:
+        link = self._find_link(address)
+        if link is None or link.gone:
+            return  # unknown, or Thespian's duplicate report
+        link.gone = True
+        if link.notice is not None:
+            self._deliver_link_exit(link)
+        else:
+            self._wakeup(EXIT_GRACE, ("grace", id(link)))
+
+    def _deliver_link_exit(self, link: _Link) -> None:
+        if link in self._links:
+            self._links.remove(link)
+            self._on_link_exit(link.address, link.notice or ExitReason.killed())
+
+    def link_identity(self, address: Any) -> ProcessIdentity | None:
+        link = self._find_link(address)
+        return link.identity if link else None
+
+    # --------------------------------------------------------------- monitors
+    def monitor(self, address: Any) -> str:
+        """Watch ``address``; a ``Down`` arrives in handle_info when it exits."""
+        ref = uuid.uuid4().hex
+        self._monitors[ref] = _Watch(address)
+        self.send(address, m.Monitor(ref, self.myAddress))
+        return ref
+
+    def demonitor(self, ref: str) -> bool:
+        watch = self._monitors.pop(ref, None)
+        if watch is not None:
+            self.send(watch.address, m.Demonitor(ref, self.myAddress))
+        return watch is not None
+
+    def _handle_monitor(self, msg: m.Monitor, sender: Any) -> None:
+        watcher = msg.watcher if msg.watcher is not None else sender
+        self._watchers[msg.ref] = watcher
+        self.send(watcher, m.MonitorAck(msg.ref, self.identity or current_identity()))
+
+    def _handle_demonitor(self, msg: m.Demonitor, sender: Any) -> None:
+        self._watchers.pop(msg.ref, None)
+
+    def _handle_monitor_ack(self, msg: m.MonitorAck, sender: Any) -> None:
+        watch = self._monitors.get(msg.ref)
+        if watch is not None:
+            watch.identity = msg.identity
+            self._arm_liveness()
+
+    def _handle_down(self, msg: m.Down, sender: Any) -> None:
+        if self._monitors.pop(msg.ref, None) is not None:
+            self._on_message(msg, sender)
+
+    def _poison(self, msg: PoisonMessage, sender: Any) -> None:
+        """A message we sent could not be delivered or killed its receiver."""
+        poison = msg.poisonMessage
+        if isinstance(poison, m.Monitor) and poison.ref in self._monitors:
+            watch = self._monitors.pop(poison.ref)
+            self._on_message(m.Down(poison.ref, watch.address, ExitReason.noproc()), sender)
+        else:
+            self._on_message(msg, sender)
+
+    # ---------------------------------------------------------------- liveness
+    def _arm_liveness(self) -> None:
+        if self._liveness_armed:
+            return
+        watched = [w.identity for w in self._monitors.values()]
+        watched += [link.identity for link in self._links if not link.gone]
+        watched.append(self._parent_identity)
+        if any(i is not None and i.separate for i in watched):
+            self._liveness_armed = True
+            self._wakeup(LIVENESS_INTERVAL, ("liveness",))
+
+    def _check_liveness(self) -> None:
+        self._liveness_armed = False
+        if self._parent_identity is not None and not is_alive(self._parent_identity):
+            # OTP link semantics: a parent that died without a word takes us with it.
+            self._exit(ExitReason.killed("parent died"), notify_parent=False)
+            return
+        for link in list(self._links):
+            if link.identity is not None and not link.gone and not is_alive(link.identity):
+                self._link_gone(link.address)
+        for ref, watch in list(self._monitors.items()):
+            if watch.identity is not None and not is_alive(watch.identity):
+                del self._monitors[ref]
+                self._on_message(m.Down(ref, watch.address, ExitReason.killed()), None)
+        self._arm_liveness()
+
+    # ------------------------------------------------------------------ timers
+    def _wakeup(self, seconds: float, payload: Any) -> None:
+        self.wakeupAfter(timedelta(seconds=max(0.0, seconds)), payload=payload)
+
+    def send_after(self, seconds: float, message: Any) -> str:
+        """Deliver ``message`` to handle_info after ``seconds``; returns a cancellable ref."""
+        token = uuid.uuid4().hex
+        self._timers.add(token)
+        self._wakeup(seconds, ("timer", token, message))
+        return token
+
+    def cancel_timer(self, token: str) -> bool:
+        """Cancel a ``send_after``; True if it had not fired yet."""
+        if token in self._timers:
+            self._timers.discard(token)
+            return True
+        return False
+
+    def _wakeup_received(self, payload: Any) -> None:
+        kind = payload[0] if isinstance(payload, tuple) and payload else None
+        if kind == "timer":
+            _, token, message = payload
+            if token in self._timers:
+                self._timers.discard(token)
+                self._on_message(message, self.myAddress)
+        elif kind == "liveness":
+            self._check_liveness()
+        elif kind == "grace":
+            for link in list(self._links):
+                if id(link) == payload[1] and link.gone:
+                    self._deliver_link_exit(link)
+        else:
+            self._on_wakeup(payload)
+
+
+_ROUTES = {
+    m.Init: ProcessActor._handle_init,
+    m.InitAck: ProcessActor._handle_init_ack,
+    m.Shutdown: ProcessActor._handle_shutdown,
+    m.Kill: ProcessActor._handle_kill,
+    m.ExitNotice: ProcessActor._handle_exit_notice,
+    m.Monitor: ProcessActor._handle_monitor,
+    m.Demonitor: ProcessActor._handle_demonitor,
+    m.MonitorAck: ProcessActor._handle_monitor_ack,
+    m.Down: ProcessActor._handle_down,
+}

@@ -1,0 +1,192 @@
+"""Runtime: an actor system with a registry, driven from ordinary Python code.
+
+Code outside the actor system (tests, the CLI, a host app's main thread)
+starts actors and supervisors, calls them, monitors them and stops them
+through this object. It owns one Thespian ``ActorSystem``; the base is a
+setting. ``multiprocTCPBase`` (the default, as in the daemon) runs each
+actor in its own OS process, so a crash or ``kill -9`` is isolated and real;
+its admin port is chosen free unless given. ``simpleSystemBase`` runs
+everything in the caller's thread and only while it waits in a call.
+
+One Runtime serves one thread: Thespian's client side is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from thespian.actors import ActorSystem, PoisonMessage
+
+from elixirscope.runtime import messages as m
+from elixirscope.runtime.errors import CallError, CallTimeout, StartError
+from elixirscope.runtime.reasons import ExitReason
+from elixirscope.runtime.registry import REGISTRY_NAME, Registry
+from elixirscope.runtime.specs import ChildSpec, SupervisorSpec, resolve_actor_class
+from elixirscope.runtime.supervisor import Supervisor
+from elixirscope.transport.endpoints import free_tcp_port
+
+__all__ = ["Runtime"]
+
+BASES = ("multiprocTCPBase", "multiprocUDPBase", "multiprocQueueBase", "simpleSystemBase")
+
+_QUIET_LOGS = {
+    "version": 1,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}
+
+
+class Runtime:
+    """One actor system plus its registry; use as a context manager."""
+
+    def __init__(
+        self,
+        base: str = "multiprocTCPBase",
+        *,
+        admin_port: int | None = None,
+        capabilities: dict[str, Any] | None = None,
+        registry: bool = True,
+    ) -> None:
+        if base not in BASES:
+            raise ValueError(f"Expected a Thespian base, one of {', '.join(BASES)}; got {base!r}")
+        caps = dict(capabilities or {})
+        if base.startswith("multiproc"):
+            caps.setdefault("Admin Port", admin_port or free_tcp_port())
+        self.base = base
+        self.admin_port = caps.get("Admin Port")
+        self.system = ActorSystem(base, caps, logDefs=_QUIET_LOGS, transientUnique=True)
+        self.registry = None
+        try:
+            if registry:
+                self.registry = self.system.createActor(Registry, globalName=REGISTRY_NAME)
+                self._init(self.registry, Registry, None, "registry", 10.0)
+        except BaseException:
+            self.system.shutdown()
+            raise
+
+    # ------------------------------------------------------------- lifecycle
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop every actor and the system (its admin process too, on multiproc bases)."""
+        self.system.shutdown()
+
+    # ----------------------------------------------------------------- start
+    def start(self, actor_class: Any, args: Any = None, *, path: str = "", timeout: float = 10.0) -> Any:
+        """Create a top-level actor and run its init; returns its address or raises StartError."""
+        cls = resolve_actor_class((actor_class, args), "$.actor_class")
+        address = self.system.createActor(cls)
+        self._init(address, cls, args, path or cls.__name__, timeout)
+        return address
+
+    def start_supervisor(self, spec: SupervisorSpec | Any, *, actor_class: Any = Supervisor,
+                         path: str = "root", timeout: float = 60.0) -> Any:
+        """Start a top-level supervisor (its init returns when all children run)."""
+        return self.start(actor_class, spec, path=path, timeout=timeout)
+
+    def _init(self, address: Any, cls: type, args: Any, path: str, timeout: float) -> None:
+        init = m.Init(args, parent=None, path=path, registry=self.registry)
+        ack = self._await(address, init, lambda r: isinstance(r, m.InitAck), timeout)
+        if ack is None:
+            self.system.tell(address, m.Kill())
+            raise StartError(cls.__name__, f"init did not answer within {timeout} s")
+        if not ack.ok:
+            raise StartError(cls.__name__, ack.reason)
+
+    # ------------------------------------------------------------------ calls
+    def call(self, address: Any, request: Any, timeout: float = 5.0) -> Any:
+        """GenServer call: the reply, or CallTimeout / CallError; never hangs past ``timeout``.
+
+        A reply that is an exception instance (a refusal such as SupervisorError)
+        is raised here.
+        """
+        ref = uuid.uuid4().hex
+        reply = self._await(
+            address,
+            m.Call(ref, request),
+            lambda r: isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
+            or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref,
+            timeout,
+        )
+        if reply is None:
+            raise CallTimeout(address, request, timeout)
+        if isinstance(reply, m.CallFailed):
+            raise CallError(address, request, reply.reason)
+        if isinstance(reply, PoisonMessage):
+            raise CallError(address, request, ExitReason.noproc())
+        if isinstance(reply.value, BaseException):
+            raise reply.value
+        return reply.value
+
+    def cast(self, address: Any, message: Any) -> None:
+        self.system.tell(address, m.Cast(message))
+
+    def send(self, address: Any, message: Any) -> None:
+        """A raw message (arrives in handle_info)."""
+        self.system.tell(address, message)
+
+    def stop(self, address: Any, reason: Any = "shutdown", timeout: float = 30.0) -> ExitReason:
+        """Stop an actor gracefully and wait until it has exited; returns its exit reason."""
+        ref = uuid.uuid4().hex
+        is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
+        # ask, not tell: simpleSystemBase collects replies to the outside only while asking
+        first = self._await(
+            address, m.Monitor(ref, None), lambda r: is_down(r) or isinstance(r, m.MonitorAck), timeout
+        )
+        down = first if first is not None and is_down(first) else None
+        if first is not None and down is None:
+            down = self._await(address, m.Shutdown(ExitReason.coerce(reason)), is_down, timeout)
+        if down is None:
+            raise CallTimeout(address, "stop", timeout)
+        return down.reason
+
+    def whereis(self, name: str, timeout: float = 5.0) -> Any:
+        return self.call(self.registry, ("whereis", name), timeout)
+
+    def register(self, key: str, address: Any, value: Any = None, *, unique: bool = True) -> Any:
+        return self.call(self.registry, ("register", key, address, value, unique))
+
+    # --------------------------------------------------------- supervisor API
+    def which_children(self, sup: Any, timeout: float = 10.0) -> list:
+        return self.call(sup, ("which_children",), timeout)
+
+    def count_children(self, sup: Any, timeout: float = 10.0) -> dict:
+        return self.call(sup, ("count_children",), timeout)
+
+    def start_child(self, sup: Any, spec_or_args: ChildSpec | Any, timeout: float = 60.0) -> Any:
+        return self.call(sup, ("start_child", spec_or_args), timeout)
+
+    def terminate_child(self, sup: Any, child_id: str, timeout: float = 60.0) -> str:
+        return self.call(sup, ("terminate_child", child_id), timeout)
+
+    def restart_child(self, sup: Any, child_id: str, timeout: float = 60.0) -> Any:
+        return self.call(sup, ("restart_child", child_id), timeout)
+
+    def delete_child(self, sup: Any, child_id: str, timeout: float = 10.0) -> str:
+        return self.call(sup, ("delete_child", child_id), timeout)
+
+    # ----------------------------------------------------------------- waiting
+    def _await(self, address: Any, message: Any, match: Any, timeout: float) -> Any:
+        """Send (if any) and wait for the first reply ``match`` accepts; None on timeout.
+
+        Replies to earlier, timed-out requests may still arrive: they are skipped.
+        """
+        deadline = time.monotonic() + timeout
+        if message is not None:
+            reply = self.system.ask(address, message, timeout)
+        else:
+            reply = self.system.listen(timeout)
+        while True:
+            if reply is not None and match(reply):
+                return reply
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            reply = self.system.listen(remaining)
