@@ -87,3 +87,64 @@ class Counter(GenServer):
         if getattr(self, "_logfile", None):
             with open(self._logfile, "a") as fh:
                 fh.write(f"{self.path} {what} {os.getpid()}\n")
+
+
+class LifecycleRecorder(GenServer):
+    """Subscribes to the registry's ``lifecycle`` key and keeps the Events it gets.
+
+    Calls: ``"events"`` (all, in arrival order), ``("events_since", n)``,
+    ``"clear"``. A bounded list: beyond ``limit`` the oldest go and
+    ``dropped`` counts them.
+    """
+
+    def init(self, args: Any) -> Any:
+        if self.registry is None:
+            return Stop("LifecycleRecorder needs a registry to subscribe to")
+        self.cast(self.registry, ("register", "lifecycle", self.myAddress, None, False))
+        return {"events": [], "limit": (args or {}).get("limit", 100_000), "dropped": 0}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if request == "events":
+            return Reply(list(state["events"]), state)
+        if isinstance(request, tuple) and request[0] == "events_since":
+            return Reply(state["events"][request[1]:], state)
+        if request == "clear":
+            state["events"] = []
+            return Reply(True, state)
+        if request == "dropped":
+            return Reply(state["dropped"], state)
+        raise ValueError(f"LifecycleRecorder does not understand {request!r}")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        from elixirscope.contracts import Event
+
+        if isinstance(message, Event):
+            state["events"].append(message)
+            if len(state["events"]) > state["limit"]:
+                state["events"].pop(0)
+                state["dropped"] += 1
+        return state
+
+
+class Watcher(GenServer):
+    """Monitors actors on request and keeps the ``Down`` notices it receives."""
+
+    def init(self, args: Any) -> Any:
+        return {"downs": [], "refs": []}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if isinstance(request, tuple) and request[0] == "monitor":
+            state["refs"].append(self.monitor(request[1]))
+            return Reply(state["refs"][-1], state)
+        if request == "downs":
+            return Reply(list(state["downs"]), state)
+        if request == "acked":
+            return Reply(sum(1 for w in self._monitors.values() if w.identity) + len(state["downs"]), state)
+        raise ValueError(f"Watcher does not understand {request!r}")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        from elixirscope.runtime import Down
+
+        if isinstance(message, Down):
+            state["downs"].append(message)
+        return state

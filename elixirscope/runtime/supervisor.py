@@ -218,13 +218,11 @@ class Supervisor(ProcessActor):
                     self._children.remove(other)
         for target in [c for c in affected if c in self._children]:
             target.restarting = True
-            failure = yield from self._start_child(target)
+            failure = yield from self._start_child(target, restart=True)
             target.restarting = False
             if failure is not None:
                 self._exits.append(("retry", child))  # OTP try_again: counts toward intensity
                 return
-            target.restarts += 1
-            self._publish("child_restarted", target, restart_count=target.restarts)
 
     def _affected(self, child: _Child) -> list[_Child]:
         strategy = self.spec.strategy
@@ -249,7 +247,7 @@ class Supervisor(ProcessActor):
                 self._children.remove(child)  # init returned Ignore
         self._ack_start()
 
-    def _start_child(self, child: _Child) -> Job:
+    def _start_child(self, child: _Child, restart: bool = False) -> Job:
         """Start one child; the generator's value is None on success, else the reason."""
         spec = child.spec
         try:
@@ -266,7 +264,11 @@ class Supervisor(ProcessActor):
             if ack.ignored:
                 return None
             child.address, child.identity = address, ack.identity
-            self._publish("child_started", child)
+            if restart:
+                child.restarts += 1
+                self._publish("child_restarted", child, restart_count=child.restarts)
+            else:
+                self._publish("child_started", child)
             return None
         else:
             reason = answer[1].reason
@@ -355,12 +357,13 @@ class Supervisor(ProcessActor):
     def _op_start_child(self, arg: Any) -> Job:
         if self._simple:
             template = self.spec.children[0]
-            extra = arg if isinstance(arg, list) else [arg]
-            base = template.start[1] if isinstance(template.start[1], list) else [template.start[1]]
+            args = _combine_args(template.start[1], arg)
+            if isinstance(args, SupervisorError):
+                return args
             self._dynamic_seq += 1
             spec = ChildSpec(
                 f"{template.id}.{self._dynamic_seq}",
-                (template.start[0], base + extra),
+                (template.start[0], args),
                 template.restart,
                 template.shutdown,
                 template.type,
@@ -469,3 +472,18 @@ class Supervisor(ProcessActor):
         if self.registry is not None:
             event = Event(type=kind, source_layer="runtime", data=data)
             self.send(self.registry, m.Cast(("dispatch", "lifecycle", event)))
+
+
+def _combine_args(template: Any, extra: Any) -> Any:
+    """simple_one_for_one: a list template gets ``extra`` appended (OTP), a dict one merged."""
+    if template is None:
+        return extra
+    if isinstance(template, list):
+        return template + (extra if isinstance(extra, list) else [extra])
+    if isinstance(template, dict) and isinstance(extra, dict):
+        return {**template, **extra}
+    return SupervisorError(
+        "bad_request",
+        "simple_one_for_one combines args as: list template + extra (appended, as OTP), "
+        f"dict template + dict extra (merged), or None template; got {template!r} and {extra!r}",
+    )
