@@ -148,3 +148,25 @@ class Watcher(GenServer):
         if isinstance(message, Down):
             state["downs"].append(message)
         return state
+
+
+class EchoServer(GenServer):
+    """For benchmarks: answers GenServer calls, and raw ``("raw", x)`` messages with plain Thespian.
+
+    The raw path bypasses the GenServer machinery in the same actor, so the two
+    round trips differ only by what the runtime adds.
+    """
+
+    def init(self, args: Any) -> Any:
+        return None
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if request == "crash":
+            raise RuntimeError("benchmark crash")
+        return Reply(request, state)
+
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
+        if type(msg) is tuple and msg[:1] == ("raw",):
+            self.send(sender, msg[1])
+        else:
+            super().receiveMessage(msg, sender)

@@ -4,18 +4,18 @@ import os
 import signal
 
 import pytest
-from conftest import wait_until
+from waiting import wait_until
 
 from elixirscope.examples.workers import Counter
 from elixirscope.runtime import (
+    CallbackRecord,
     CallError,
     CallTimeout,
-    CallbackRecord,
     StartError,
     add_callback_observer,
+    observe,
     remove_callback_observer,
 )
-from elixirscope.runtime import observe
 
 
 def test_call_cast_and_timers(runtime):

@@ -4,7 +4,7 @@ import os
 import signal
 
 import pytest
-from conftest import wait_until
+from waiting import wait_until
 
 from elixirscope.examples.workers import Counter, LifecycleRecorder
 from elixirscope.runtime import (

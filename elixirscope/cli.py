@@ -1,0 +1,60 @@
+"""The ``elixirscope`` command line: one subcommand per job.
+
+Bad arguments get argparse's message and exit status 2; a failing job exits 1
+with one line on stderr saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from elixirscope import __version__
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elixirscope",
+        description="Execution-recording, time-travel debugger for Python, "
+                    "built as a tree of supervised actors.",
+    )
+    parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo",
+        help="start a small supervised tree, crash and kill workers, print the restarts",
+    )
+    demo.add_argument(
+        "--base",
+        default="multiprocTCPBase",
+        choices=["multiprocTCPBase", "simpleSystemBase"],
+        help="Thespian system base (default: multiprocTCPBase, one OS process per actor)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "demo":
+            from elixirscope.demo import run_demo
+
+            return run_demo(args.base)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        print(f"elixirscope {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
