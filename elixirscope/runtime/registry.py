@@ -13,16 +13,23 @@ Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 ``key`` (how supervisors publish lifecycle Events to subscribers); the same
 ``register``/``unregister`` tuples as casts, for actors that need no answer.
 The registry monitors every owner, so a dead actor's entries disappear.
+
+It is also the system's dead-letter handler: a ``Monitor`` sent to an actor
+that no longer exists is answered with ``Down(noproc)``, as OTP does, instead
+of never being answered. Other dead letters are counted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from thespian.actors import DeadEnvelope
+
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.errors import BadRequest
 from elixirscope.runtime.genserver import GenServer, Reply
 from elixirscope.runtime.process import address_key
+from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_table import RegistryTable
 
 __all__ = ["REGISTRY_NAME", "Registry"]
@@ -32,7 +39,9 @@ REGISTRY_NAME = "elixirscope.registry"
 
 class Registry(GenServer):
     def init(self, args: Any) -> dict[str, Any]:
-        return {"table": RegistryTable(), "monitors": {}, "dispatched": 0, "bad_casts": 0}
+        self.handleDeadLetters()
+        return {"table": RegistryTable(), "monitors": {}, "dispatched": 0, "bad_casts": 0,
+                "dead_letters": 0}
 
     def handle_call(self, request: Any, from_: Any, state: dict) -> Reply:
         try:
@@ -54,7 +63,12 @@ class Registry(GenServer):
         return state
 
     def handle_info(self, message: Any, state: dict) -> dict:
-        if isinstance(message, m.Down):
+        if isinstance(message, DeadEnvelope):
+            state["dead_letters"] += 1
+            dead = message.deadMessage
+            if isinstance(dead, m.Monitor) and dead.watcher is not None:
+                self.send(dead.watcher, m.Down(dead.ref, message.deadAddress, ExitReason.noproc()))
+        elif isinstance(message, m.Down):
             owner_key = address_key(message.address)
             if state["monitors"].pop(owner_key, None) is not None:
                 state["table"].remove_owner(owner_key)
@@ -86,7 +100,8 @@ class Registry(GenServer):
         if op == "keys":
             return table.keys_of(address_key(request[1]))
         if op == "stats":
-            return {**table.stats(), "dispatched": state["dispatched"], "bad_casts": state["bad_casts"]}
+            return {**table.stats(), "dispatched": state["dispatched"], "bad_casts": state["bad_casts"],
+                    "dead_letters": state["dead_letters"]}
         raise ValueError(
             f"Registry does not know {op!r}; it answers register, unregister, whereis, "
             "lookup, keys, stats and dispatch"

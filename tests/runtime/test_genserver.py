@@ -105,6 +105,7 @@ def test_monitor_gets_down_with_reason_on_crash_kill_and_noproc(runtime):
     target = runtime.start(Counter)
     watcher = runtime.start(Watcher)
     runtime.call(watcher, ("monitor", target))
+    wait_until(lambda: runtime.call(watcher, "acked") >= 1)  # the monitor is in place
     with pytest.raises(CallError):
         runtime.call(target, ("crash",))
     downs = wait_until(lambda: runtime.call(watcher, "downs"))
@@ -115,7 +116,9 @@ def test_monitor_gets_down_with_reason_on_crash_kill_and_noproc(runtime):
     runtime.call(watcher, ("monitor", victim))
     wait_until(lambda: runtime.call(watcher, "acked") >= 2)
     os.kill(pid, signal.SIGKILL)
-    downs = wait_until(lambda: len(runtime.call(watcher, "downs")) == 2 and runtime.call(watcher, "downs"))
+    downs = wait_until(
+        lambda: len(runtime.call(watcher, "downs")) == 2 and runtime.call(watcher, "downs")
+    )
     assert downs[1].reason.kind == "killed"
 
 

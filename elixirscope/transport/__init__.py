@@ -1,0 +1,65 @@
+"""The data plane's ZeroMQ transport: request/response, events, credit streams.
+
+Three patterns, each with its own guarantees:
+
+* :class:`RequestServer` / :class:`RequestClient` - ``Request`` in, ``Response``
+  out, over ROUTER/DEALER; every bad frame gets an error Response, every call a
+  timeout.
+* :class:`EventPublisher` / :class:`EventSubscriber` - ``Event`` fan-out over
+  PUB/SUB; lossy by design at the high-water mark, with the loss stated.
+* :class:`CreditSender` / :class:`CreditReceiver` - batch streams under
+  credit-based flow control; bounded everywhere, every drop counted.
+
+Endpoints are ``tcp://HOST:PORT`` or ``ipc://PATH`` (see :mod:`.endpoints`).
+"""
+
+from .credit_stream import (
+    POLICIES,
+    Batch,
+    CreditReceiver,
+    CreditSender,
+    Policy,
+    ReceiverStats,
+    SenderStats,
+    WireError,
+)
+from .endpoints import ACCEPTED_FORMS, Endpoint, bind, connect, free_tcp_port, parse_endpoint
+from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
+from .exceptions import BadResponse, EndpointError, EndpointInUse, InvalidParams, RequestTimeout
+from .operations import Operation, Operations
+from .request_client import ClientStats, RequestClient, call
+from .request_server import Handler, RequestServer, ServerStats
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "POLICIES",
+    "BadResponse",
+    "Batch",
+    "ClientStats",
+    "CreditReceiver",
+    "CreditSender",
+    "Endpoint",
+    "EndpointError",
+    "EndpointInUse",
+    "EventPublisher",
+    "EventSubscriber",
+    "Handler",
+    "InvalidParams",
+    "Operation",
+    "Operations",
+    "Policy",
+    "PublisherStats",
+    "ReceiverStats",
+    "RequestClient",
+    "RequestServer",
+    "RequestTimeout",
+    "SenderStats",
+    "ServerStats",
+    "SubscriberStats",
+    "WireError",
+    "bind",
+    "call",
+    "connect",
+    "free_tcp_port",
+    "parse_endpoint",
+]

@@ -1,0 +1,180 @@
+"""``RequestClient``: send a ``Request``, wait a bounded time for its ``Response``.
+
+A DEALER socket, one request outstanding at a time. Three things can go wrong and
+each has its own outcome:
+
+* no answer in time -> :class:`RequestTimeout`. The socket is then dropped and
+  rebuilt on the next request (zguide's "lazy pirate"), which also discards the
+  unsent request if nothing was listening, so it cannot run later by surprise;
+* a reply whose id is not the outstanding request's (a late answer to an earlier
+  request) -> discarded and counted in ``stats.stale``;
+* a reply that is not a valid Response -> :class:`BadResponse` (a ContractError).
+
+The socket is created on first use in the process that uses it; one instance
+must not be used by two threads at once (that raises RuntimeError).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+import zmq
+
+from elixirscope.contracts import ContractError, Request, Response, decode_response, encode
+
+from ._zmqutil import DEFAULT_HWM, OneUser, check_timeout, configure, remaining_ms
+from .endpoints import connect, parse_endpoint
+from .exceptions import BadResponse, RequestTimeout
+
+__all__ = ["ClientStats", "RequestClient", "call"]
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client; every request ends as a response, timeout or bad one."""
+
+    requests: int = 0
+    responses: int = 0
+    timeouts: int = 0
+    bad_responses: int = 0
+    stale: int = 0
+    reconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class RequestClient:
+    """Request/response over a DEALER socket to a :class:`RequestServer`."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = 5.0,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self._address = parse_endpoint(endpoint).connect_address()
+        check_timeout("timeout", timeout, positive=True)
+        self.timeout = float(timeout)
+        self.stats = ClientStats()
+        self._context = context
+        self._socket: zmq.Socket | None = None
+        self._closed = False
+        self._guard = OneUser(f"RequestClient({self._address})")
+
+    @property
+    def endpoint(self) -> str:
+        return self._address
+
+    def request(self, request: Request, timeout: float | None = None) -> Response:
+        """Send ``request`` and return its Response; see the module doc for failures."""
+        if not isinstance(request, Request):
+            raise TypeError(
+                f"Expected `Request`, got `{type(request).__name__}`; build one with "
+                "Request(operation='health', to_layer='foundation')"
+            )
+        check_timeout("timeout", timeout, allow_none=True, positive=True)
+        wait = self.timeout if timeout is None else float(timeout)
+        with self._guard:
+            sock = self._ensure_socket()
+            self.stats.requests += 1
+            deadline = time.monotonic() + wait
+            if not self._send(sock, [b"", encode(request)], deadline):
+                raise self._timed_out(request, wait)
+            return self._await_reply(sock, request, wait, deadline)
+
+    def _send(self, sock: zmq.Socket, frames: list[bytes], deadline: float) -> bool:
+        while True:
+            try:
+                sock.send_multipart(frames, zmq.NOBLOCK)
+                return True
+            except zmq.Again:
+                if not sock.poll(remaining_ms(deadline), zmq.POLLOUT):
+                    return False
+
+    def _await_reply(
+        self, sock: zmq.Socket, request: Request, wait: float, deadline: float
+    ) -> Response:
+        while True:
+            if not sock.poll(remaining_ms(deadline), zmq.POLLIN):
+                raise self._timed_out(request, wait)
+            frames = sock.recv_multipart(zmq.NOBLOCK)
+            if len(frames) != 2 or frames[0] != b"":
+                self.stats.bad_responses += 1
+                raise BadResponse(
+                    self._address,
+                    f"expected 2 frames [b'', payload], got {len(frames)} frame(s)",
+                )
+            try:
+                response = decode_response(frames[1])
+            except ContractError as exc:
+                self.stats.bad_responses += 1
+                raise BadResponse(self._address, str(exc), code=exc.code) from None
+            if response.id == request.id:
+                self.stats.responses += 1
+                return response
+            self.stats.stale += 1
+
+    def _timed_out(self, request: Request, wait: float) -> RequestTimeout:
+        self.stats.timeouts += 1
+        self._drop_socket()
+        return RequestTimeout(self._address, request.operation, wait)
+
+    # ------------------------------------------------------------------ socket
+
+    def _ensure_socket(self) -> zmq.Socket:
+        if self._closed:
+            raise RuntimeError(f"RequestClient({self._address}) is closed; create a new one")
+        if self._socket is None:
+            context = self._context or zmq.Context.instance()
+            sock = context.socket(zmq.DEALER)
+            configure(sock, sndhwm=DEFAULT_HWM, rcvhwm=DEFAULT_HWM)
+            connect(sock, self._address)
+            if self.stats.requests:
+                self.stats.reconnects += 1
+            self._socket = sock
+        return self._socket
+
+    def _drop_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def close(self) -> None:
+        """Close the socket (pending requests are abandoned); idempotent."""
+        with self._guard:
+            self._drop_socket()
+            self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RequestClient {self._address} timeout={self.timeout:g}>"
+
+
+def call(
+    endpoint: str,
+    operation: str,
+    to_layer: str,
+    params: dict[str, Any] | None = None,
+    timeout: float = 5.0,
+    *,
+    from_layer: str = "client",
+) -> Response:
+    """One request on a short-lived client: for consoles and scripts, not hot paths."""
+    request = Request(
+        operation=operation,
+        to_layer=to_layer,
+        from_layer=from_layer,
+        params=params or {},
+        timeout=timeout,
+    )
+    with RequestClient(endpoint, timeout=timeout) as client:
+        return client.request(request)

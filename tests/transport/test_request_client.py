@@ -1,0 +1,182 @@
+"""RequestClient: bounded waits, stale replies discarded, bad replies refused."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+import pytest
+import zmq
+
+from elixirscope.contracts import Request, Response, decode_request, encode, ok_response
+from elixirscope.transport import (
+    BadResponse,
+    Operations,
+    RequestClient,
+    RequestServer,
+    RequestTimeout,
+    call,
+    free_tcp_port,
+)
+
+TIMEOUT = 5.0
+
+
+class FakeServer:
+    """A raw ROUTER answering each request with ``replies(request)`` frame lists."""
+
+    def __init__(self, replies: Callable[[Request], list[list[bytes]]]) -> None:
+        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("tcp://127.0.0.1:0")
+        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.replies = replies
+        self.thread = threading.Thread(target=self._serve_one, daemon=True)
+        self.thread.start()
+
+    def _serve_one(self) -> None:
+        if not self.sock.poll(int(TIMEOUT * 1000)):
+            return
+        identity, _, payload = self.sock.recv_multipart()
+        for frames in self.replies(decode_request(payload)):
+            self.sock.send_multipart([identity, *frames])
+
+    def close(self) -> None:
+        self.thread.join(TIMEOUT)
+        self.sock.close(linger=0)
+
+
+def _reply(response: Response) -> list[bytes]:
+    return [b"", encode(response)]
+
+
+def test_timeout_against_nobody_names_endpoint_operation_and_timeout():
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with RequestClient(endpoint, timeout=0.2) as client:
+        with pytest.raises(RequestTimeout) as caught:
+            client.request(Request(operation="health", to_layer="foundation"))
+    error = caught.value
+    assert str(error) == (
+        f"No response to 'health' from {endpoint} within 0.2 s; nothing may be listening "
+        "there - check that the server is running and the endpoint is right, or pass a "
+        "larger timeout"
+    )
+    assert (error.endpoint, error.operation, error.timeout) == (endpoint, "health", 0.2)
+    assert isinstance(error, TimeoutError)
+    assert client.stats.timeouts == 1
+
+
+def test_a_timed_out_request_is_discarded_not_delivered_later():
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    ops = Operations("l", {"x": lambda request: "done"})
+    with RequestClient(endpoint, timeout=0.1) as client:
+        with pytest.raises(RequestTimeout):
+            client.request(Request(operation="x", to_layer="l"))
+        with RequestServer(endpoint, ops, layer="l") as server:
+            assert (
+                client.request(Request(operation="x", to_layer="l"), timeout=TIMEOUT).data == "done"
+            )
+        assert server.stats.requests == 1
+        assert client.stats.as_dict() == {
+            "requests": 2, "responses": 1, "timeouts": 1,
+            "bad_responses": 0, "stale": 0, "reconnects": 1,
+        }  # fmt: skip
+
+
+def test_stale_replies_are_discarded_and_counted():
+    def replies(request: Request) -> list[list[bytes]]:
+        late = ok_response(Request(operation="old", to_layer="l"), "late", from_layer="l")
+        return [_reply(late), _reply(ok_response(request, "fresh", from_layer="l"))]
+
+    fake = FakeServer(replies)
+    try:
+        with RequestClient(fake.endpoint, timeout=TIMEOUT) as client:
+            response = client.request(Request(operation="x", to_layer="l"))
+            assert response.data == "fresh"
+            assert client.stats.stale == 1
+    finally:
+        fake.close()
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([b"", b"\xc1"], "Not a msgpack contract frame: MessagePack data is malformed"),
+        (
+            [b"", encode(Request(operation="x", to_layer="l"))],
+            "Invalid value 'request' - at `$.kind`",
+        ),
+        ([b"", b"a", b"b"], "expected 2 frames [b'', payload], got 3 frame(s)"),
+    ],
+    ids=["garbage", "not-a-response", "frames"],
+)
+def test_a_malformed_reply_raises_bad_response(frames, reason):
+    fake = FakeServer(lambda request: [frames])
+    try:
+        with RequestClient(fake.endpoint, timeout=TIMEOUT) as client:
+            with pytest.raises(BadResponse) as caught:
+                client.request(Request(operation="x", to_layer="l"))
+        assert str(caught.value).startswith(f"Malformed response from {fake.endpoint}: {reason}")
+        assert client.stats.bad_responses == 1
+    finally:
+        fake.close()
+
+
+def test_call_is_a_one_shot_request():
+    ops = Operations("l", {"sum": lambda request: sum(request.params["xs"])})
+    with RequestServer("tcp://127.0.0.1:0", ops, layer="l") as server:
+        assert call(server.endpoint, "sum", "l", {"xs": [1, 2, 3]}, timeout=TIMEOUT).data == 6
+
+
+def test_using_one_client_from_two_threads_at_once_is_refused():
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(request: Request) -> Response:
+        entered.set()
+        release.wait(TIMEOUT)
+        return ok_response(request, from_layer="l")
+
+    with RequestServer("tcp://127.0.0.1:0", slow, layer="l") as server:
+        client = RequestClient(server.endpoint, timeout=TIMEOUT)
+        worker = threading.Thread(
+            target=client.request, args=(Request(operation="a", to_layer="l"),)
+        )
+        worker.start()
+        try:
+            assert entered.wait(TIMEOUT)
+            with pytest.raises(RuntimeError, match="used from two threads at once"):
+                client.request(Request(operation="b", to_layer="l"))
+        finally:
+            release.set()
+            worker.join(TIMEOUT)
+            client.close()
+
+
+def test_misuse_is_explained():
+    with pytest.raises(ValueError, match=r"timeout must be a number of seconds > 0, got 0"):
+        RequestClient("tcp://127.0.0.1:5555", timeout=0)
+    with pytest.raises(ValueError, match="only make sense for bind"):
+        RequestClient("tcp://127.0.0.1:0")
+    client = RequestClient("tcp://127.0.0.1:5555")
+    with pytest.raises(TypeError, match=r"Expected `Request`, got `dict`; build one with"):
+        client.request({"operation": "health"})
+    client.close()
+    with pytest.raises(RuntimeError, match="is closed; create a new one"):
+        client.request(Request(operation="x", to_layer="l"))
+
+
+def test_a_client_used_across_fork_says_to_create_it_in_the_child():
+    client = RequestClient("tcp://127.0.0.1:5555", timeout=0.1)
+    pid = os.fork()
+    if pid == 0:  # child: must refuse before touching the parent's ZeroMQ context
+        try:
+            client.request(Request(operation="x", to_layer="l"))
+        except RuntimeError as exc:
+            os._exit(0 if "ZeroMQ contexts do not survive fork" in str(exc) else 2)
+        except BaseException:
+            os._exit(3)
+        os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.close()
