@@ -16,7 +16,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -98,14 +97,8 @@ def bench_restarts(rt: Runtime, n: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        }
-    }
     transport = _load_transport_bench()
+    results: dict[str, Any] = {"machine": transport.run_machine_info()}
     results["request_roundtrip"] = transport.bench_request_roundtrip(args.requests)
     results["stream_throughput"] = transport.bench_stream_throughput(args.stream_seconds)
     with Runtime("multiprocTCPBase") as rt:
@@ -115,27 +108,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _table(results: dict[str, Any]) -> str:
-    rows = [("figure", "p50", "p99", "other")]
-    rr = results["request_roundtrip"]
-    rows.append(("ROUTER request round trip (tcp loopback)", f"{rr['p50_us']} us", f"{rr['p99_us']} us",
-                 f"n={rr['n']}"))
-    st = results["stream_throughput"]
-    rows.append(("credit stream, 1,000-event batches", "", "",
-                 f"{st['batches_per_s']:,.0f} batches/s = {st['events_per_s']:,.0f} events/s"))
+    transport = _load_transport_bench()
+    rows = transport.transport_rows(results)
     for key, label in (("genserver_call", "GenServer call round trip"),
-                       ("thespian_ask", "plain Thespian ask, same actor")):
+                       ("thespian_ask", "  peer: plain Thespian ask, same actor")):
         c = results["calls"][key]
         rows.append((label, f"{c['p50_us']} us", f"{c['p99_us']} us", f"n={c['n']}"))
     for key, label in (("restart_after_exception", "restart: exception -> serving again"),
                        ("restart_after_kill9", "restart: kill -9 -> serving again")):
         c = results["restarts"][key]
         rows.append((label, f"{c['p50_us'] / 1000:.1f} ms", f"{c['p99_us'] / 1000:.1f} ms", f"n={c['n']}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    m = results["machine"]
-    lines.append(f"\nPython {m['python']} on {m['platform']}, {m['cpus']} CPUs")
-    return "\n".join(lines)
+    return transport.format_table(rows, transport.machine_line(results))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -284,15 +284,19 @@ def _raw_push_pull(payload: bytes, events: int, seconds: float) -> dict[str, Any
 # ---------------------------------------------------------------------- CLI
 
 
+def run_machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "pyzmq": zmq.pyzmq_version(),
+        "libzmq": zmq.zmq_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "machine": {
-            "python": platform.python_version(),
-            "pyzmq": zmq.pyzmq_version(),
-            "libzmq": zmq.zmq_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": run_machine_info(),
         "request_roundtrip": bench_request_roundtrip(args.requests),
         "stream_throughput": bench_stream_throughput(
             args.seconds, args.batch_events, args.window, mode=args.mode
@@ -300,11 +304,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _table(results: dict[str, Any]) -> str:
+def transport_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Table rows for the transport figures (reused by bench_runtime.py)."""
     rr, st = results["request_roundtrip"], results["stream_throughput"]
     raw_rr, raw_st = rr["raw_zmq_req_rep"], st["raw_zmq_push_pull"]
-    rows = [
-        ("figure", "p50", "p99", "throughput"),
+    return [
         (
             "RequestServer round trip (tcp loopback)",
             f"{rr['p50_us']} us",
@@ -332,18 +336,30 @@ def _table(results: dict[str, Any]) -> str:
             f"{raw_st['batches_per_s']:,} batches/s = {raw_st['events_per_s']:,} events/s",
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+
+
+def format_table(rows: list[tuple[str, ...]], footer: str) -> str:
+    """Left-aligned columns under a header row, then a footer line."""
+    rows = [("figure", "p50", "p99", "other"), *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    m = results["machine"]
-    lines.append(
-        f"\n{st['bytes_per_event']} bytes/event; Python {m['python']}, pyzmq {m['pyzmq']}, "
+    return "\n".join(lines) + "\n\n" + footer
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    m, st = results["machine"], results["stream_throughput"]
+    return (
+        f"{st['bytes_per_event']} bytes/event; Python {m['python']}, pyzmq {m['pyzmq']}, "
         f"libzmq {m['libzmq']} on {m['platform']}, {m['cpus']} CPUs"
     )
-    return "\n".join(lines)
+
+
+def _table(results: dict[str, Any]) -> str:
+    return format_table(transport_rows(results), machine_line(results))
 
 
 def main(argv: list[str] | None = None) -> int:
