@@ -1,0 +1,182 @@
+"""Every configuration key in one declarative table, and the rules that read it.
+
+``SCHEMA`` maps a dotted path to a :class:`Key`: its type, default, check,
+whether it may change while the system runs (``updatable``) and what it is
+for. Nothing else in the package knows a key by name: the loader, the store,
+``config/default.toml`` and its test all follow this table. To add a key, add
+a row here and its commented default to ``config/default.toml``.
+
+Paths have at most one section (``capture.batch_size``) or none
+(``data_dir``); TOML tables and ``ELIXIRSCOPE_SECTION__KEY`` map onto them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import socket
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .checks import (
+    Check,
+    EndpointText,
+    FloatRange,
+    IntRange,
+    Invalid,
+    NonEmptyStr,
+    OneOf,
+    PowerOfTwo,
+)
+from .errors import invalid_value, unknown_key
+
+__all__ = [
+    "ENVIRONMENTS",
+    "SCHEMA",
+    "SECTIONS",
+    "UPDATABLE_KEYS",
+    "Key",
+    "lookup",
+    "nest",
+    "parse_text",
+    "suggest",
+    "validate",
+]
+
+ENVIRONMENTS = ("dev", "test", "prod")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: what it holds, its default, and who may change it.
+
+    ``type`` is the Python type of the stored value (``str``, ``int`` or
+    ``float``); ``check`` returns the value to store or raises ``Invalid``;
+    ``updatable`` keys may be changed by ``ConfigStore.set`` and by a reload,
+    the others only by a restart.
+    """
+
+    type: type
+    default: object
+    check: Check
+    updatable: bool = False
+    doc: str = ""
+
+
+def _node_name() -> str:
+    return f"elixirscope@{socket.gethostname() or 'localhost'}"
+
+
+# fmt: off
+SCHEMA: dict[str, Key] = {
+    "node.name": Key(str, _node_name(), NonEmptyStr(), doc="This node's name among connected daemons (default elixirscope@<hostname>)."),
+    "node.environment": Key(str, "dev", OneOf(*ENVIRONMENTS), doc="Which overlay (dev.toml, test.toml, prod.toml) is applied over default.toml."),
+    "runtime.system_base": Key(str, "multiprocTCPBase", OneOf("multiprocTCPBase", "simpleSystemBase"), doc="Thespian system base: one OS process per actor, or everything in the caller's thread."),
+    "runtime.admin_port": Key(int, 0, IntRange(0, 65535), doc="Thespian admin port; 0 picks a free one."),
+    "api.endpoint": Key(str, "tcp://127.0.0.1:5555", EndpointText(), doc="Where the daemon answers Request/Response contracts (consoles, UIs, other nodes)."),
+    "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
+    "events.endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where Event notifications are published; port 0 picks a free one."),
+    "data_dir": Key(str, "~/.local/share/elixirscope", NonEmptyStr(), doc="Directory for the event store and other persistent data (~ is the user's home)."),
+    "supervision.max_restarts": Key(int, 3, IntRange(0), doc="Restart intensity: more restarts than this within max_seconds and a supervisor gives up."),
+    "supervision.max_seconds": Key(float, 5.0, FloatRange(0), doc="The window, in seconds, over which max_restarts is counted (OTP's MaxT)."),
+    "logging.level": Key(str, "info", OneOf("debug", "info", "warning", "error"), True, "Lowest level of ElixirScope's own log records that are emitted."),
+    "logging.format": Key(str, "auto", OneOf("auto", "json", "console"), doc="Log output: json lines, human console lines, or auto (console on a terminal)."),
+    "capture.ring_buffer_size": Key(int, 65536, PowerOfTwo(1024, 2**24), True, "Events held per process before the overflow policy applies."),
+    "capture.batch_size": Key(int, 1000, IntRange(1, 100_000), True, "Events per batch shipped to the ingest endpoint."),
+    "capture.overflow_policy": Key(str, "drop_oldest", OneOf("drop_oldest", "drop_newest", "block"), True, "What a full ring buffer does; drops are always counted."),
+    "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
+    "instrumentation.default_level": Key(str, "boundaries", OneOf("none", "boundaries", "args", "full"), True, "What is recorded for code without a plan of its own."),
+    "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),
+    "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
+    "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),
+}
+# fmt: on
+
+SECTIONS: frozenset[str] = frozenset(p.rpartition(".")[0] for p in SCHEMA if "." in p)
+UPDATABLE_KEYS: tuple[str, ...] = tuple(p for p, k in SCHEMA.items() if k.updatable)
+
+
+# ------------------------------------------------------------------ checking
+
+
+def validate(path: str, value: object, source: str) -> object:
+    """The value to store for ``path``, or :class:`ConfigError` in the one grammar."""
+    check = SCHEMA[path].check
+    try:
+        return check(value)
+    except Invalid as exc:
+        raise invalid_value(check.expected, value, path, source, exc.detail) from None
+
+
+def parse_text(path: str, text: str) -> object:
+    """A value typed as text (env var, console) read as a TOML literal if it is one.
+
+    ``"500"`` becomes ``500`` and ``"0.5"`` becomes ``0.5``; text that is not a
+    TOML literal (``debug``, ``tcp://x:1``) stays a string. For a ``str`` key
+    the text is kept as typed unless it is a quoted TOML string, so a node
+    named ``123`` stays ``"123"``.
+    """
+    if "\n" in text or "\r" in text:
+        return text
+    try:
+        parsed = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    if SCHEMA[path].type is str and not isinstance(parsed, str):
+        return text
+    return parsed
+
+
+# ------------------------------------------------------------------ paths
+
+
+def lookup(path: str, source: str) -> Key:
+    """The key at ``path``, or an ``unknown_key`` error suggesting close ones."""
+    try:
+        return SCHEMA[path]
+    except KeyError:
+        raise unknown_key(path, source, suggest(path)) from None
+
+
+def suggest(path: str, n: int = 3) -> tuple[str, ...]:
+    """Known keys or sections a mistyped ``path`` probably meant (a section: its keys).
+
+    A candidate scores the best of: whole path against whole path
+    (``capture.batchsize``), last part against last part (``batch_size`` in the
+    wrong section), and the last part found inside the candidate's
+    (``node.env``). Only candidates close to the best score are offered, so a
+    clear typo gets one suggestion rather than three.
+    """
+    if path in SECTIONS:
+        return tuple(p for p in SCHEMA if p.startswith(path + "."))[:n]
+    scores = {name: _likeness(path, name) for name in (*SCHEMA, *sorted(SECTIONS))}
+    best = max(scores.values())
+    ranked = sorted(scores, key=lambda name: -scores[name])
+    return tuple(name for name in ranked if scores[name] >= max(0.75, best - 0.1))[:n]
+
+
+def _likeness(path: str, known: str) -> float:
+    leaf, known_leaf = path.rpartition(".")[2], known.rpartition(".")[2]
+    inside = 0.8 if len(leaf) >= 3 and leaf in known_leaf else 0.0
+    ratio = difflib.SequenceMatcher(None, path, known).ratio()
+    return max(ratio, difflib.SequenceMatcher(None, leaf, known_leaf).ratio(), inside)
+
+
+def nest(flat: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """Dotted paths (under ``prefix``) as nested dicts, in schema order."""
+    start = f"{prefix}." if prefix else ""
+    out: dict[str, object] = {}
+    for path in _ordered(flat):
+        if not path.startswith(start):
+            continue
+        *sections, leaf = path[len(start) :].split(".")
+        table = out
+        for section in sections:
+            table = table.setdefault(section, {})  # type: ignore[assignment]
+        table[leaf] = flat[path]
+    return out
+
+
+def _ordered(paths: Iterable[str]) -> list[str]:
+    order = {p: i for i, p in enumerate(SCHEMA)}
+    return sorted(paths, key=lambda p: order.get(p, len(order)))

@@ -1,0 +1,266 @@
+"""The key table: defaults pass their checks, each check's exact message, text parsing."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from elixirscope.config import SCHEMA, UPDATABLE_KEYS, ConfigError
+from elixirscope.config.schema import parse_text, suggest, validate
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def test_every_default_passes_its_own_check():
+    for path, key in SCHEMA.items():
+        assert validate(path, key.default, "default") == key.default, path
+        assert isinstance(key.default, key.type), path
+        assert key.doc, f"{path} has no doc"
+
+
+def test_updatable_keys_are_exactly_the_ones_marked_at_runtime():
+    assert UPDATABLE_KEYS == (
+        "logging.level",
+        "capture.ring_buffer_size",
+        "capture.batch_size",
+        "capture.overflow_policy",
+        "instrumentation.default_level",
+        "instrumentation.sampling_rate",
+        "telemetry.report_interval_ms",
+    )
+
+
+def test_node_name_defaults_to_elixirscope_at_hostname():
+    assert re.fullmatch(r"elixirscope@.+", SCHEMA["node.name"].default)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("node.name", "", "Expected `non-empty str`, got `''` - at `node.name` (from f.toml)"),
+        ("node.name", 7, "Expected `non-empty str`, got `7` - at `node.name` (from f.toml)"),
+        (
+            "node.environment",
+            "staging",
+            "Expected `'dev' | 'test' | 'prod'`, got `'staging'` - at `node.environment` (from f.toml)",
+        ),
+        (
+            "runtime.system_base",
+            "multiprocQueueBase",
+            "Expected `'multiprocTCPBase' | 'simpleSystemBase'`, got `'multiprocQueueBase'` - at `runtime.system_base` (from f.toml)",
+        ),
+        (
+            "runtime.admin_port",
+            65536,
+            "Expected `int 0..65535`, got `65536` - at `runtime.admin_port` (from f.toml)",
+        ),
+        (
+            "runtime.admin_port",
+            -1,
+            "Expected `int 0..65535`, got `-1` - at `runtime.admin_port` (from f.toml)",
+        ),
+        (
+            "api.endpoint",
+            "tcp://127.0.0.1",
+            "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://127.0.0.1'` - at `api.endpoint` (from f.toml): missing :PORT",
+        ),
+        (
+            "api.endpoint",
+            "http://x:80",
+            "Expected `tcp://HOST:PORT or ipc://PATH`, got `'http://x:80'` - at `api.endpoint` (from f.toml): unsupported transport 'http'",
+        ),
+        (
+            "api.request_timeout_s",
+            0,
+            "Expected `float > 0`, got `0` - at `api.request_timeout_s` (from f.toml)",
+        ),
+        (
+            "api.request_timeout_s",
+            float("inf"),
+            "Expected `float > 0`, got `inf` - at `api.request_timeout_s` (from f.toml)",
+        ),
+        (
+            "events.endpoint",
+            "tcp://h:99999",
+            "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://h:99999'` - at `events.endpoint` (from f.toml): port must be 1-65535, 0 or *, got '99999'",
+        ),
+        ("data_dir", "  ", "Expected `non-empty str`, got `'  '` - at `data_dir` (from f.toml)"),
+        (
+            "supervision.max_restarts",
+            "x",
+            "Expected `int >= 0`, got `'x'` - at `supervision.max_restarts` (from f.toml)",
+        ),
+        (
+            "supervision.max_restarts",
+            True,
+            "Expected `int >= 0`, got `True` - at `supervision.max_restarts` (from f.toml)",
+        ),
+        (
+            "supervision.max_seconds",
+            -1.5,
+            "Expected `float > 0`, got `-1.5` - at `supervision.max_seconds` (from f.toml)",
+        ),
+        (
+            "logging.level",
+            "DEBUG",
+            "Expected `'debug' | 'info' | 'warning' | 'error'`, got `'DEBUG'` - at `logging.level` (from f.toml)",
+        ),
+        (
+            "logging.format",
+            "xml",
+            "Expected `'auto' | 'json' | 'console'`, got `'xml'` - at `logging.format` (from f.toml)",
+        ),
+        (
+            "capture.ring_buffer_size",
+            1000,
+            "Expected `int power of two 1024..16777216`, got `1000` - at `capture.ring_buffer_size` (from f.toml)",
+        ),
+        (
+            "capture.ring_buffer_size",
+            2**25,
+            "Expected `int power of two 1024..16777216`, got `33554432` - at `capture.ring_buffer_size` (from f.toml)",
+        ),
+        (
+            "capture.batch_size",
+            0,
+            "Expected `int 1..100000`, got `0` - at `capture.batch_size` (from f.toml)",
+        ),
+        (
+            "capture.batch_size",
+            1.0,
+            "Expected `int 1..100000`, got `1.0` - at `capture.batch_size` (from f.toml)",
+        ),
+        (
+            "capture.overflow_policy",
+            "sample",
+            "Expected `'drop_oldest' | 'drop_newest' | 'block'`, got `'sample'` - at `capture.overflow_policy` (from f.toml)",
+        ),
+        (
+            "capture.credit_window",
+            0,
+            "Expected `int >= 1`, got `0` - at `capture.credit_window` (from f.toml)",
+        ),
+        (
+            "instrumentation.default_level",
+            "all",
+            "Expected `'none' | 'boundaries' | 'args' | 'full'`, got `'all'` - at `instrumentation.default_level` (from f.toml)",
+        ),
+        (
+            "instrumentation.sampling_rate",
+            1.5,
+            "Expected `float 0..1`, got `1.5` - at `instrumentation.sampling_rate` (from f.toml)",
+        ),
+        (
+            "instrumentation.sampling_rate",
+            float("nan"),
+            "Expected `float 0..1`, got `nan` - at `instrumentation.sampling_rate` (from f.toml)",
+        ),
+        (
+            "telemetry.report_interval_ms",
+            99,
+            "Expected `int >= 100`, got `99` - at `telemetry.report_interval_ms` (from f.toml)",
+        ),
+        (
+            "config.reload_interval_ms",
+            [1000],
+            "Expected `int >= 100`, got `[1000]` - at `config.reload_interval_ms` (from f.toml)",
+        ),
+    ],
+)
+def test_each_check_refuses_with_the_exact_message(path, value, message):
+    with pytest.raises(ConfigError) as info:
+        validate(path, value, "f.toml")
+    err = info.value
+    assert str(err) == message
+    assert (err.code, err.path, err.source) == ("invalid_value", path, "f.toml")
+    assert err.value is value or err.value == value
+
+
+def test_every_key_has_a_refusal_case_above():
+    """A new key must come with its own message test."""
+    params = test_each_check_refuses_with_the_exact_message.pytestmark[0].args[1]
+    assert {p[0] for p in params} == set(SCHEMA)
+
+
+def test_float_keys_store_ints_as_floats_and_keep_edge_values():
+    assert validate("api.request_timeout_s", 5, "x") == 5.0
+    assert type(validate("api.request_timeout_s", 5, "x")) is float
+    assert validate("instrumentation.sampling_rate", 0, "x") == 0.0
+    assert validate("capture.ring_buffer_size", 2**24, "x") == 2**24
+    assert validate("api.endpoint", "ipc:///tmp/es.sock", "x") == "ipc:///tmp/es.sock"
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "value"),
+    [
+        ("capture.batch_size", "500", 500),
+        ("instrumentation.sampling_rate", "0.5", 0.5),
+        ("logging.level", "debug", "debug"),
+        ("logging.level", '"debug"', "debug"),
+        ("node.name", "123", "123"),
+        ("node.name", "2024-01-01", "2024-01-01"),
+        ("capture.batch_size", "true", True),
+        ("capture.batch_size", "1_000", 1000),
+        ("api.endpoint", "tcp://127.0.0.1:1", "tcp://127.0.0.1:1"),
+        ("capture.batch_size", "1\nx = 2", "1\nx = 2"),
+        ("capture.batch_size", "", ""),
+    ],
+)
+def test_text_is_read_as_a_toml_literal_when_it_is_one(path, text, value):
+    parsed = parse_text(path, text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_suggestions_cover_typos_misplaced_keys_and_sections():
+    assert suggest("capture.batchsize")[0] == "capture.batch_size"
+    assert "capture.batch_size" in suggest("batch_size")
+    assert suggest("loging.level")[0] == "logging.level"
+    assert suggest("capture") == (
+        "capture.ring_buffer_size",
+        "capture.batch_size",
+        "capture.overflow_policy",
+    )
+    assert suggest("loging") == ("logging",)
+    assert suggest("node.env") == ("node.environment",)
+    assert suggest("zzz.qqq") == ()
+
+
+def _uncommented_defaults() -> dict:
+    """default.toml with every `# key = value` line uncommented, flattened."""
+    text = (CONFIG_DIR / "default.toml").read_text()
+    text = re.sub(r"(?m)^# ([a-z_]+ = .*)$", r"\1", text)
+    flat = {}
+    for name, value in tomllib.loads(text).items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for leaf, v in items:
+            flat[name if leaf is None else f"{name}.{leaf}"] = v
+    return flat
+
+
+def test_default_toml_documents_every_key_with_its_built_in_default():
+    documented = _uncommented_defaults()
+    assert set(documented) == set(SCHEMA)
+    for path, key in SCHEMA.items():
+        expected = "elixirscope@<hostname>" if path == "node.name" else key.default
+        assert documented[path] == expected, path
+        assert type(documented[path]) is key.type, path
+
+
+def test_default_toml_marks_exactly_the_updatable_keys_runtime():
+    text = (CONFIG_DIR / "default.toml").read_text()
+    marked, section, pending = set(), "", False
+    for line in text.splitlines():
+        if not line.strip():
+            pending = False
+        elif line.startswith("["):
+            section = line.strip("[]") + "."
+        elif "(runtime)" in line:
+            pending = True
+        elif m := re.match(r"^# ([a-z_]+) = ", line):
+            if pending:
+                marked.add(section + m[1] if section else m[1])
+            pending = False
+    assert marked == set(UPDATABLE_KEYS)
