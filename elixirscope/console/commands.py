@@ -1,0 +1,470 @@
+"""The console's command language: the table of commands, parsing, help, completion.
+
+The contract::
+
+    parse_command(line: str) -> Request | LocalCommand     # raises UsageError
+
+* a daemon command -> the ``Request`` to send (``to_layer="app"`` and
+  ``from_layer="console"``, except ``send``, which goes to the layer named);
+* ``help`` / ``quit`` / ``exit`` -> a :class:`LocalCommand`, answered without the
+  daemon;
+* anything else -> :class:`UsageError`, whose message teaches: the nearest
+  command name, the usage line of the command given, or the position of a JSON
+  syntax error.
+
+Words are split on whitespace, with no shell quoting: the last argument of
+``config set`` (VALUE) and of ``send`` (JSON-PARAMS) is the rest of the line,
+taken verbatim, so ``send query run {"q": "a b"}`` needs no quotes.
+
+Parsing touches no socket and no global state, so it is tested on its own and
+shared by the REPL and ``-c`` one-shot mode.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from elixirscope.contracts import Request
+
+__all__ = [
+    "APP",
+    "COMMANDS",
+    "FROM_LAYER",
+    "LAYERS",
+    "Command",
+    "LocalCommand",
+    "UsageError",
+    "app_request",
+    "complete",
+    "help_text",
+    "nearest",
+    "parse",
+    "parse_command",
+]
+
+APP = "app"
+"""The layer that answers the console's own operations (the daemon's API endpoint)."""
+
+FROM_LAYER = "console"
+
+LAYERS = (
+    "foundation",
+    "capture",
+    "instrumentation",
+    "state_tracing",
+    "code_analysis",
+    "query",
+    "visualization",
+    "ai",
+    "api",
+)
+"""Layer names known when this console was built; used for completion only."""
+
+Renderer = Literal[
+    "status",
+    "tree",
+    "layers",
+    "stats",
+    "config_get",
+    "config_set",
+    "lifecycle",
+    "response",
+    "local",
+]
+
+
+class UsageError(ValueError):
+    """A line that is not a valid command; the message says what to type instead.
+
+    ``command`` is the command it was meant for, when known (``""`` otherwise).
+    In one-shot mode this is exit status 2; in the REPL it is printed and the
+    loop goes on.
+    """
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCommand:
+    """A command the console answers itself: ``help [COMMAND]`` or ``quit``."""
+
+    name: Literal["help", "quit"]
+    topic: str | None = None
+
+
+Build = Callable[[Sequence[str]], "Request | LocalCommand"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One entry of the command table.
+
+    ``params`` are the argument names shown in the usage line; the last
+    ``optional`` of them may be left out. When ``rest`` is true the last
+    argument takes the rest of the line verbatim. ``complete`` names what to
+    offer for each argument position (``"layer"``, ``"config"``,
+    ``"updatable"`` (config keys that can change at run time), ``"path"``,
+    ``"command"`` or ``""`` for nothing).
+    """
+
+    name: str
+    params: tuple[str, ...]
+    summary: str
+    details: str
+    example: str
+    build: Build
+    renderer: Renderer
+    optional: int = 0
+    rest: bool = False
+    complete: tuple[str, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        required = self.params[: len(self.params) - self.optional]
+        optional = [f"[{p}]" for p in self.params[len(required) :]]
+        return " ".join([self.name, *required, *optional])
+
+    def parse_args(self, text: str) -> Request | LocalCommand:
+        """Split ``text`` (the line after the command name) and build the result."""
+        if self.rest and self.params:
+            args = text.split(None, len(self.params) - 1)
+        else:
+            args = text.split()
+        low, high = len(self.params) - self.optional, len(self.params)
+        if not low <= len(args) <= high:
+            expected = str(low) if low == high else f"{low} to {high}"
+            raise UsageError(
+                f"wrong number of arguments for '{self.name}' "
+                f"(expected {expected}, got {len(args)})\nusage: {self.usage}",
+                self.name,
+            )
+        return self.build(args)
+
+
+# ------------------------------------------------------------------ builders
+
+
+def app_request(operation: str, **params: object) -> Request:
+    """A Request for the daemon's own ``operation`` (to the ``app`` layer, from the console)."""
+    return Request(operation=operation, to_layer=APP, params=params, from_layer=FROM_LAYER)
+
+
+def _no_params(operation: str) -> Build:
+    return lambda args: app_request(operation)
+
+
+def _path_op(operation: str) -> Build:
+    return lambda args: app_request(operation, path=args[0])
+
+
+def _stats(args: Sequence[str]) -> Request:
+    return app_request("stats", layer=args[0] if args else None)
+
+
+def _config_set(args: Sequence[str]) -> Request:
+    return app_request("config_set", path=args[0], value=args[1])
+
+
+def _send(args: Sequence[str]) -> Request:
+    layer, operation = args[0], args[1]
+    params = _json_params(args[2]) if len(args) == 3 else {}
+    return Request(operation=operation, to_layer=layer, params=params, from_layer=FROM_LAYER)
+
+
+def _json_params(text: str) -> dict:
+    """``text`` as a JSON object, or a UsageError pointing at the broken character."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"invalid JSON params: {exc.msg} at column {exc.colno}\n"
+            f"  {text}\n  {' ' * (exc.colno - 1)}^\n"
+            'params are one JSON object, e.g. send query run {"limit": 10}',
+            "send",
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"JSON params must be an object, got {_json_kind(value)}: {text}\n"
+            'e.g. send query run {"limit": 10}',
+            "send",
+        )
+    return value
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _help(args: Sequence[str]) -> LocalCommand:
+    return LocalCommand("help", " ".join(args) or None)
+
+
+def _quit(args: Sequence[str]) -> LocalCommand:
+    return LocalCommand("quit")
+
+
+# --------------------------------------------------------------------- table
+
+_LIFECYCLE = {
+    "restart": "restart the actor at PATH",
+    "terminate": "stop the actor at PATH in an orderly way",
+    "kill": "kill the actor at PATH at once (brutal_kill)",
+}
+
+_TABLE: tuple[Command, ...] = (
+    Command(
+        "status",
+        (),
+        "node, pid, uptime and the state of each layer",
+        "Shows the daemon's node name, OS pid, uptime, endpoint and actor system base, "
+        "then one row per layer: path, status, pid and restart count.",
+        "status",
+        _no_params("status"),
+        "status",
+    ),
+    Command(
+        "tree",
+        (),
+        "the whole supervision tree",
+        "One line per supervisor and worker, indented under its parent: path, kind, "
+        "strategy, restart type, pid, restart count and state. The paths are what "
+        "restart, terminate and kill take.",
+        "tree",
+        _no_params("tree"),
+        "tree",
+    ),
+    Command(
+        "layers",
+        (),
+        "the layer supervisors and their strategies",
+        "One row per layer: name, path, strategy, status and pid.",
+        "layers",
+        _no_params("layers"),
+        "layers",
+    ),
+    Command(
+        "stats",
+        ("LAYER",),
+        "metrics of every layer, or of LAYER",
+        "Counters and gauges per layer, as key/value lines; nested metrics are "
+        "joined with dots (writer.queue).",
+        "stats capture",
+        _stats,
+        "stats",
+        optional=1,
+        complete=("layer",),
+    ),
+    Command(
+        "config get",
+        ("PATH",),
+        "a configuration value and where it came from",
+        "PATH is dotted, e.g. capture.batch_size. Shows the value (as JSON) and its "
+        "source (default, a file, the environment, or a config set).",
+        "config get capture.batch_size",
+        _path_op("config_get"),
+        "config_get",
+        complete=("config",),
+    ),
+    Command(
+        "config set",
+        ("PATH", "VALUE"),
+        "change a configuration value at run time",
+        "VALUE is the rest of the line, verbatim; the daemon parses and validates it. "
+        "Only some keys can change at run time: the daemon names them when it "
+        "refuses one (error not_updatable).",
+        "config set capture.batch_size 500",
+        _config_set,
+        "config_set",
+        rest=True,
+        complete=("updatable",),
+    ),
+    Command(
+        "send",
+        ("LAYER", "OPERATION", "JSON-PARAMS"),
+        "any operation to any layer; prints the whole Response",
+        "JSON-PARAMS is one JSON object, the rest of the line verbatim (no quoting "
+        "needed); it defaults to {}. The Response is printed as it came back.",
+        'send query run {"limit": 10}',
+        _send,
+        "response",
+        optional=1,
+        rest=True,
+        complete=("layer",),
+    ),
+    *(
+        Command(
+            name,
+            ("PATH",),
+            summary,
+            f"{summary[0].upper()}{summary[1:]}. PATH is a path from 'tree', "
+            "e.g. capture/ingest. Shows the pid before and after.",
+            f"{name} capture/ingest",
+            _path_op(name),
+            "lifecycle",
+            complete=("path",),
+        )
+        for name, summary in _LIFECYCLE.items()
+    ),
+    Command(
+        "help",
+        ("COMMAND",),
+        "list the commands, or explain one",
+        "help alone lists every command; help COMMAND shows its usage, what it does "
+        "and an example.",
+        "help config",
+        _help,
+        "local",
+        optional=1,
+        rest=True,
+        complete=("command",),
+    ),
+    Command("quit", (), "leave the console (also exit, or Ctrl-D)", "", "quit", _quit, "local"),
+    Command("exit", (), "leave the console (same as quit)", "", "exit", _quit, "local"),
+)
+
+COMMANDS: Mapping[str, Command] = {command.name: command for command in _TABLE}
+"""Every command by its full name (``"config get"`` included), in help order."""
+
+_GROUPS = {name.split()[0] for name in COMMANDS if " " in name}
+
+
+# ------------------------------------------------------------------- parsing
+
+
+def parse(line: str) -> tuple[Command, Request | LocalCommand]:
+    """The command table entry ``line`` names and what it asks for; see the module doc."""
+    words = line.strip().split(None, 1)
+    if not words:
+        raise UsageError("empty command; type 'help' for the list")
+    name, rest = words[0], words[1] if len(words) > 1 else ""
+    if name in _GROUPS:
+        sub = rest.split(None, 1)
+        if not sub:
+            raise UsageError(_group_usage(name), name)
+        name, rest = f"{name} {sub[0]}", sub[1] if len(sub) > 1 else ""
+    command = COMMANDS.get(name)
+    if command is None:
+        raise UsageError(_unknown(name), name)
+    return command, command.parse_args(rest)
+
+
+def parse_command(line: str) -> Request | LocalCommand:
+    """The ``Request`` to send for ``line``, or the LocalCommand it names."""
+    return parse(line)[1]
+
+
+def _unknown(name: str) -> str:
+    group = name.split()[0] if " " in name else ""
+    if group:
+        candidates = [n for n in COMMANDS if n.startswith(group + " ")]
+        hint = f"type 'help {group}' for its subcommands"
+    else:
+        candidates = [n.split()[0] for n in COMMANDS]
+        hint = "type 'help' for the list"
+    match = nearest(name.lower(), candidates)
+    suggestion = f"; did you mean '{match}'?" if match else ""
+    return f"unknown command '{name}'{suggestion} ({hint})"
+
+
+def nearest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` is most likely a typo of, or None if none is close.
+
+    Closest by edit distance counting a swap of neighbours as one edit (the
+    commonest typo: stauts), then by length, so 'stauts' is 'status' rather
+    than 'stats', which is also one edit away.
+    """
+    limit = max(1, len(word) // 3)
+    scored = [
+        (_typo_distance(word, c), abs(len(c) - len(word)), c) for c in dict.fromkeys(candidates)
+    ]
+    best = min(scored, default=None)
+    return best[2] if best is not None and best[0] <= limit else None
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insert, delete, substitute, swap neighbours."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
+
+
+def _group_usage(group: str) -> str:
+    lines = [COMMANDS[n].usage for n in COMMANDS if n.startswith(group + " ")]
+    return f"'{group}' needs a subcommand\nusage: " + "\n       ".join(lines)
+
+
+# ---------------------------------------------------------------------- help
+
+
+def help_text(topic: str | None = None) -> str:
+    """The command list, or the help of ``topic`` (a command or a group like ``config``)."""
+    if not topic:
+        width = max(len(c.usage) for c in COMMANDS.values())
+        lines = [f"  {c.usage:<{width}}  {c.summary}" for c in COMMANDS.values()]
+        return "commands:\n" + "\n".join(lines) + "\n\ntype 'help COMMAND' for details"
+    topic = " ".join(topic.split())
+    matches = [c for name, c in COMMANDS.items() if name == topic or name.startswith(topic + " ")]
+    if not matches:
+        raise UsageError(_unknown(topic).replace("unknown command", "no help for"), "help")
+    return "\n\n".join(_one_help(c) for c in matches)
+
+
+def _one_help(command: Command) -> str:
+    lines = [f"usage: {command.usage}", f"  {command.summary}"]
+    if command.details:
+        lines.append(
+            textwrap.fill(command.details, 78, initial_indent="  ", subsequent_indent="  ")
+        )
+    lines.append(f"  example: {command.example}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- completion
+
+
+def complete(
+    before: str, text: str, sources: Mapping[str, Callable[[], Iterable[str]]]
+) -> list[str]:
+    """Completions of the word ``text``, given the line ``before`` it.
+
+    ``sources`` maps a kind (``"layer"``, ``"config"``, ``"path"``) to a function
+    returning its candidates; it is called only when that kind is wanted, so a
+    source that asks the daemon costs nothing until its completion is used.
+    """
+    words = before.split()
+    if not words:
+        return _starting(text, dict.fromkeys(n.split()[0] for n in COMMANDS))
+    if words[0] in _GROUPS and len(words) == 1:
+        subs = [n.split()[1] for n in COMMANDS if n.startswith(words[0] + " ")]
+        return _starting(text, subs)
+    name = " ".join(words[:2]) if words[0] in _GROUPS else words[0]
+    command = COMMANDS.get(name)
+    if command is None:
+        return []
+    position = len(words) - len(name.split())
+    if position >= len(command.complete):
+        return []
+    kind = command.complete[position]
+    if kind == "command":
+        return _starting(text, dict.fromkeys(n.split()[0] for n in COMMANDS))
+    source = sources.get(kind)
+    return _starting(text, source()) if source else []
+
+
+def _starting(text: str, candidates: Iterable[str]) -> list[str]:
+    return sorted({c for c in candidates if c.startswith(text)})

@@ -1,0 +1,180 @@
+"""``Session``: run one console line against a daemon and say how it went.
+
+The contract::
+
+    Session(endpoint, timeout=..., json_output=...).execute(line) -> exit status
+
+with one exit status per outcome, the same in the REPL (which prints and goes
+on) and in ``-c`` one-shot mode (which exits with it):
+
+* ``EXIT_OK`` (0) - the daemon answered ok (or partial), or a local command ran;
+* ``EXIT_ERROR`` (1) - the daemon answered with an error Response
+  (``error CODE: MESSAGE`` on stderr), or with bytes that are not a Response;
+* ``EXIT_USAGE`` (2) - the line is not a valid command (nothing was sent);
+* ``EXIT_UNREACHABLE`` (3) - no answer within the timeout.
+
+Output goes to ``out`` (results) and ``err`` (errors); with ``json_output`` the
+result or the daemon's error is printed to ``out`` as JSON, for scripts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Self, TextIO
+
+import msgspec
+
+from elixirscope.contracts import Request, Response
+from elixirscope.transport import BadResponse, RequestClient, RequestTimeout
+
+from .commands import LocalCommand, UsageError, help_text, parse
+from .render import error_line, render_json, render_text
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "Session",
+    "unreachable_message",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def unreachable_message(endpoint: str, timeout: float) -> str:
+    """What to tell a user whose daemon did not answer, and what to do about it."""
+    return (
+        f"no answer from {endpoint} within {float(timeout)!r} s - is `elixirscope daemon` "
+        "running there? (start one, or pass --connect)"
+    )
+
+
+class Session:
+    """One daemon connection, the output streams, and what the console knows so far."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = 5.0,
+        json_output: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.client = RequestClient(endpoint, timeout=timeout)
+        self.endpoint = self.client.endpoint
+        self.timeout = float(timeout)
+        self.json_output = json_output
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.node: str | None = None
+        """The daemon's node name, from its last ``status`` answer."""
+        self.tree_paths: list[str] | None = None
+        """Paths from the last ``tree`` answer, for completion."""
+        self.quit_requested = False
+
+    # ----------------------------------------------------------------- commands
+
+    def execute(self, line: str) -> int:
+        """Run one command line, print its outcome, return its exit status."""
+        try:
+            command, parsed = parse(line)
+            if isinstance(parsed, LocalCommand):
+                return self._local(parsed)
+        except UsageError as exc:
+            self._print(str(exc), self.err)
+            return EXIT_USAGE
+        return self._remote(command.renderer, parsed)
+
+    def _local(self, command: LocalCommand) -> int:
+        if command.name == "quit":
+            self.quit_requested = True
+        else:
+            self._print(help_text(command.topic), self.out)
+        return EXIT_OK
+
+    def _remote(self, renderer: str, request: Request) -> int:
+        request = msgspec.structs.replace(request, timeout=self.timeout)
+        try:
+            response = self.client.request(request)
+        except RequestTimeout:
+            self._print(unreachable_message(self.endpoint, self.timeout), self.err)
+            return EXIT_UNREACHABLE
+        except BadResponse as exc:
+            self._print(
+                f"error {exc.code}: bad answer from {self.endpoint}: {exc.reason}", self.err
+            )
+            return EXIT_ERROR
+        self._remember(renderer, response)
+        return self._show(renderer, response)
+
+    def _show(self, renderer: str, response: Response) -> int:
+        failed = response.status == "error"
+        if self.json_output:
+            self._print(render_json(response), self.out)
+            return EXIT_ERROR if failed else EXIT_OK
+        if renderer == "response" or not failed:
+            self._print(render_text(renderer, response), self.out)
+        if failed:
+            self._print(error_line(response), self.err)
+            return EXIT_ERROR
+        return EXIT_OK
+
+    def _remember(self, renderer: str, response: Response) -> None:
+        """Keep what the prompt and completion need from answers the user asked for."""
+        if not response.ok or not isinstance(response.data, dict):
+            return
+        if renderer == "status" and isinstance(response.data.get("node"), str):
+            self.node = response.data["node"]
+        elif renderer == "tree":
+            self.tree_paths = tree_paths(response.data)
+
+    # ------------------------------------------------------------ quiet queries
+
+    def fetch(self, request: Request, timeout: float | None = None) -> Response | None:
+        """``request``'s Response, or None if there is none in time; prints nothing.
+
+        For the prompt and tab completion, which must never fail loudly.
+        """
+        wait = self.timeout if timeout is None else min(timeout, self.timeout)
+        request = msgspec.structs.replace(request, timeout=wait)
+        try:
+            return self.client.request(request, timeout=wait)
+        except (RequestTimeout, BadResponse):
+            return None
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _print(text: str, stream: TextIO) -> None:
+        print(text, file=stream, flush=True)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Session {self.endpoint} node={self.node!r}>"
+
+
+def tree_paths(data: object) -> list[str]:
+    """Every non-empty path in a ``tree`` answer; [] if it is not in the expected shape."""
+    paths: list[str] = []
+    stack = [data.get("root")] if isinstance(data, dict) else []
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("path"), str) and node["path"]:
+            paths.append(node["path"])
+        stack.extend(node.get("children") or ())
+    return sorted(paths)
