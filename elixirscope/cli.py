@@ -33,6 +33,12 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=["multiprocTCPBase", "simpleSystemBase"],
         help="Thespian system base (default: multiprocTCPBase, one OS process per actor)",
     )
+    from elixirscope import daemon
+
+    daemon.add_arguments(sub.add_parser("daemon", help="run the supervised tree as a long-lived node"))
+    from elixirscope import console
+
+    console.add_arguments(sub.add_parser("console", help="admin console for a running daemon"))
     return parser
 
 
@@ -47,6 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.demo import run_demo
 
             return run_demo(args.base)
+        if args.command == "daemon":
+            from elixirscope import daemon
+
+            return daemon.run(args)
+        if args.command == "console":
+            from elixirscope import console
+
+            return console.run(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback

@@ -36,6 +36,7 @@ from thespian.actors import (
     ActorExitRequest,
     ChildActorExited,
     PoisonMessage,
+    ThespianWatch,
     WakeupMessage,
 )
 
@@ -126,11 +127,19 @@ class ProcessActor(Actor):
     def _fail_pending(self, reason: ExitReason) -> None:
         """Tell callers still waiting for a reply that we are gone."""
 
+    def _watched_fds(self) -> list[int]:
+        """File descriptors whose readiness should wake this actor (a socket it owns).
+
+        Thespian delivers a WatchMessage to ``_on_message`` when one is ready
+        (multiproc bases only); the list is asked for after every message.
+        """
+        return []
+
     # ------------------------------------------------------------- Thespian entry
-    def receiveMessage(self, msg: Any, sender: Any) -> None:
+    def receiveMessage(self, msg: Any, sender: Any) -> ThespianWatch | None:
         if self._exiting:
             self._after_exit(msg, sender)
-            return
+            return None
         try:
             self._route(msg, sender)
         except BaseException as exc:  # noqa: BLE001 - every failure is an exit reason
@@ -138,6 +147,10 @@ class ProcessActor(Actor):
                 self._fail_start(ExitReason.from_exception(exc))
             else:
                 self._exit(ExitReason.from_exception(exc))
+        if self._exiting:
+            return None
+        fds = self._watched_fds()
+        return ThespianWatch(fds) if fds else None
 
     def _route(self, msg: Any, sender: Any) -> None:
         handler = _ROUTES.get(type(msg))

@@ -19,7 +19,7 @@ Contract (OTP ``supervisor``): ``init(args)`` returns a :class:`SupervisorSpec`
 - a child is stopped with ``Shutdown`` and killed when its ``shutdown``
   timeout passes (``brutal_kill``: killed at once; ``infinity``: waited for).
 
-Calls (tuples): ``("which_children",)``, ``("count_children",)``,
+Calls (tuples): ``("which_children",)``, ``("count_children",)``, ``("strategy",)``,
 ``("start_child", spec_or_extra_args)``, ``("terminate_child", id)``,
 ``("restart_child", id)``, ``("delete_child", id)``. Refusals are returned as
 :class:`SupervisorError` values (``code`` is OTP's: ``not_found``,
@@ -330,7 +330,7 @@ class Supervisor(ProcessActor):
         if handler is None:
             value: Any = SupervisorError(
                 "unknown_request",
-                f"supervisors answer which_children, count_children, start_child, "
+                f"supervisors answer which_children, count_children, strategy, start_child, "
                 f"terminate_child, restart_child and delete_child; got {call.request!r}",
             )
         else:
@@ -343,6 +343,10 @@ class Supervisor(ProcessActor):
     def _op_which_children(self) -> Job:
         return [self._info(c) for c in self._children]
         yield  # a generator like every operation
+
+    def _op_strategy(self) -> Job:
+        return self.spec.strategy
+        yield
 
     def _op_count_children(self) -> Job:
         kinds = [c.spec.type for c in self._children]

@@ -79,11 +79,16 @@ class Runtime:
         self.system.shutdown()
 
     # ----------------------------------------------------------------- start
-    def start(self, actor_class: Any, args: Any = None, *, path: str = "", timeout: float = 10.0) -> Any:
-        """Create a top-level actor and run its init; returns its address or raises StartError."""
+    def start(self, actor_class: Any, args: Any = None, *, path: str | None = None,
+              timeout: float = 10.0) -> Any:
+        """Create a top-level actor and run its init; returns its address or raises StartError.
+
+        ``path`` names it in the tree ("" for an application root, whose children are
+        then "foundation", "capture", ...); by default its class name.
+        """
         cls = resolve_actor_class((actor_class, args), "$.actor_class")
         address = self.system.createActor(cls)
-        self._init(address, cls, args, path or cls.__name__, timeout)
+        self._init(address, cls, args, cls.__name__ if path is None else path, timeout)
         return address
 
     def start_supervisor(self, spec: SupervisorSpec | Any, *, actor_class: Any = Supervisor,

@@ -21,7 +21,11 @@ def test_exception_reason_keeps_type_message_and_traceback():
         raise KeyError("missing")
     except KeyError as exc:
         reason = ExitReason.from_exception(exc)
-    assert (reason.kind, reason.exc_type, reason.message) == ("exception", "builtins.KeyError", "'missing'")
+    assert (reason.kind, reason.exc_type, reason.message) == (
+        "exception",
+        "builtins.KeyError",
+        "'missing'",
+    )
     assert "raise KeyError" in reason.traceback
     assert str(reason) == "exception builtins.KeyError: 'missing'"
 

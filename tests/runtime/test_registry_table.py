@@ -27,7 +27,11 @@ def test_duplicate_key_has_many_and_owner_death_cleans_all():
 
 
 ops = st.lists(
-    st.tuples(st.sampled_from(["reg_u", "reg_d", "unreg", "die"]), st.sampled_from("kl"), st.sampled_from("ABC")),
+    st.tuples(
+        st.sampled_from(["reg_u", "reg_d", "unreg", "die"]),
+        st.sampled_from("kl"),
+        st.sampled_from("ABC"),
+    ),
     max_size=40,
 )
 

@@ -22,27 +22,45 @@ def test_defaults_are_otps():
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (spec(strategy="one_for_some"),
-         "Expected `one_for_one | one_for_all | rest_for_one | simple_one_for_one`, "
-         "got `'one_for_some'` - at `$.strategy`"),
+        (
+            spec(strategy="one_for_some"),
+            "Expected `one_for_one | one_for_all | rest_for_one | simple_one_for_one`, "
+            "got `'one_for_some'` - at `$.strategy`",
+        ),
         (spec(max_restarts=-1), "Expected `int >= 0`, got `-1` - at `$.max_restarts`"),
         (spec(max_seconds=0), "Expected `number > 0`, got `0` - at `$.max_seconds`"),
-        (spec(ChildSpec("a", (Counter, {})), ChildSpec("b", (Counter, {}), restart="sometimes")),
-         "Expected `permanent | transient | temporary`, got `'sometimes'` - at `$.children[1].restart`"),
-        (spec(ChildSpec("a", (Counter, {}), shutdown=-5)),
-         "Expected `'brutal_kill' | 'infinity' | int >= 0 (milliseconds)`, got `-5` - at `$.children[0].shutdown`"),
-        (spec(ChildSpec("a/b", (Counter, {}))),
-         "Expected `non-empty str without '/'`, got `'a/b'` - at `$.children[0].id`"),
-        (spec(ChildSpec("a", (Counter, {}), type="daemon")),
-         "Expected `worker | supervisor`, got `'daemon'` - at `$.children[0].type`"),
-        (spec(ChildSpec("a", Counter)),
-         "Expected `(ActorClass, args) tuple`, got `<class 'elixirscope.examples.workers.Counter'>` - at `$.children[0].start`"),
-        (spec(ChildSpec("a", (dict, {}))),
-         "Expected `a GenServer or Supervisor subclass`, got `<class 'dict'>` - at `$.children[0].start[0]`"),
-        (spec(ChildSpec("a", (Counter, {})), ChildSpec("a", (Counter, {}))),
-         "Duplicate child id `'a'` - at `$.children[1].id`"),
-        (spec(strategy="simple_one_for_one"),
-         "simple_one_for_one takes exactly one child spec (the template for start_child), got 0 - at `$.children`"),
+        (
+            spec(ChildSpec("a", (Counter, {})), ChildSpec("b", (Counter, {}), restart="sometimes")),
+            "Expected `permanent | transient | temporary`, got `'sometimes'` - at `$.children[1].restart`",
+        ),
+        (
+            spec(ChildSpec("a", (Counter, {}), shutdown=-5)),
+            "Expected `'brutal_kill' | 'infinity' | int >= 0 (milliseconds)`, got `-5` - at `$.children[0].shutdown`",
+        ),
+        (
+            spec(ChildSpec("a/b", (Counter, {}))),
+            "Expected `non-empty str without '/'`, got `'a/b'` - at `$.children[0].id`",
+        ),
+        (
+            spec(ChildSpec("a", (Counter, {}), type="daemon")),
+            "Expected `worker | supervisor`, got `'daemon'` - at `$.children[0].type`",
+        ),
+        (
+            spec(ChildSpec("a", Counter)),
+            "Expected `(ActorClass, args) tuple`, got `<class 'elixirscope.examples.workers.Counter'>` - at `$.children[0].start`",
+        ),
+        (
+            spec(ChildSpec("a", (dict, {}))),
+            "Expected `a GenServer or Supervisor subclass`, got `<class 'dict'>` - at `$.children[0].start[0]`",
+        ),
+        (
+            spec(ChildSpec("a", (Counter, {})), ChildSpec("a", (Counter, {}))),
+            "Duplicate child id `'a'` - at `$.children[1].id`",
+        ),
+        (
+            spec(strategy="simple_one_for_one"),
+            "simple_one_for_one takes exactly one child spec (the template for start_child), got 0 - at `$.children`",
+        ),
     ],
 )
 def test_bad_specs_name_the_field_and_value(bad, message):

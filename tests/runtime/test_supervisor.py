@@ -34,11 +34,13 @@ def crash(rt, sup, child_id):
 
 def settled(rt, sup, before, changed):
     """Wait until exactly the children in ``changed`` have new pids (and all run)."""
+
     def check():
         now = pids(rt, sup)
         if any(p is None for p in now.values()):
             return None
         return now if {k for k in now if now[k] != before.get(k)} == set(changed) else None
+
     return wait_until(check)
 
 
@@ -74,31 +76,54 @@ def last_event(rt, recorder, type_):
 
 
 def test_one_for_one_restarts_only_the_failed_child(runtime, recorder):
-    sup = runtime.start_supervisor(SupervisorSpec("one_for_one", [worker("a"), worker("b"), worker("c")]))
+    sup = runtime.start_supervisor(
+        SupervisorSpec("one_for_one", [worker("a"), worker("b"), worker("c")])
+    )
     before = pids(runtime, sup)
     crash(runtime, sup, "b")
     settled(runtime, sup, before, {"b"})
-    expect_events(runtime, recorder, [
-        ("child_exited", "b"), ("child_restarted", "b")], types=RESTART_TYPES + ("child_exited",))
+    expect_events(
+        runtime,
+        recorder,
+        [("child_exited", "b"), ("child_restarted", "b")],
+        types=RESTART_TYPES + ("child_exited",),
+    )
 
 
 def test_one_for_all_stops_others_in_reverse_and_starts_all_in_order(runtime, recorder):
-    sup = runtime.start_supervisor(SupervisorSpec("one_for_all", [worker("a"), worker("b"), worker("c")]))
+    sup = runtime.start_supervisor(
+        SupervisorSpec("one_for_all", [worker("a"), worker("b"), worker("c")])
+    )
     before = pids(runtime, sup)
     crash(runtime, sup, "b")
     settled(runtime, sup, before, {"a", "b", "c"})
-    expect_events(runtime, recorder, [
-        ("child_terminated", "c"), ("child_terminated", "a"),
-        ("child_restarted", "a"), ("child_restarted", "b"), ("child_restarted", "c")], types=RESTART_TYPES)
+    expect_events(
+        runtime,
+        recorder,
+        [
+            ("child_terminated", "c"),
+            ("child_terminated", "a"),
+            ("child_restarted", "a"),
+            ("child_restarted", "b"),
+            ("child_restarted", "c"),
+        ],
+        types=RESTART_TYPES,
+    )
 
 
 def test_rest_for_one_restarts_the_failed_child_and_those_after_it(runtime, recorder):
-    sup = runtime.start_supervisor(SupervisorSpec("rest_for_one", [worker("a"), worker("b"), worker("c")]))
+    sup = runtime.start_supervisor(
+        SupervisorSpec("rest_for_one", [worker("a"), worker("b"), worker("c")])
+    )
     before = pids(runtime, sup)
     crash(runtime, sup, "b")
     settled(runtime, sup, before, {"b", "c"})
-    expect_events(runtime, recorder, [
-        ("child_terminated", "c"), ("child_restarted", "b"), ("child_restarted", "c")], types=RESTART_TYPES)
+    expect_events(
+        runtime,
+        recorder,
+        [("child_terminated", "c"), ("child_restarted", "b"), ("child_restarted", "c")],
+        types=RESTART_TYPES,
+    )
 
 
 def test_transient_restarts_only_after_an_abnormal_exit(runtime):
@@ -115,13 +140,17 @@ def test_transient_restarts_only_after_an_abnormal_exit(runtime):
 
 def test_temporary_is_never_restarted_even_when_a_sibling_takes_it_down(runtime, recorder):
     sup = runtime.start_supervisor(
-        SupervisorSpec("one_for_all", [worker("tmp", "temporary"), worker("p"), worker("tmp2", "temporary")])
+        SupervisorSpec(
+            "one_for_all", [worker("tmp", "temporary"), worker("p"), worker("tmp2", "temporary")]
+        )
     )
     crash(runtime, sup, "p")
     wait_until(lambda: [c.id for c in runtime.which_children(sup)] == ["p"])
     crash(runtime, sup, "p")
     wait_until(lambda: runtime.which_children(sup)[0].restarts == 2)
-    solo = runtime.start_supervisor(SupervisorSpec("one_for_one", [worker("tmp", "temporary")]), path="solo")
+    solo = runtime.start_supervisor(
+        SupervisorSpec("one_for_one", [worker("tmp", "temporary")]), path="solo"
+    )
     crash(runtime, solo, "tmp")
     wait_until(lambda: runtime.which_children(solo) == [])
 
@@ -132,7 +161,9 @@ def test_intensity_exceeded_escalates_exactly_one_level(runtime, recorder):
         (Supervisor, SupervisorSpec("one_for_one", [worker("w1"), worker("w2")], max_restarts=1)),
         type="supervisor",
     )
-    sup = runtime.start_supervisor(SupervisorSpec("one_for_one", [worker("sibling"), sub], max_restarts=3))
+    sup = runtime.start_supervisor(
+        SupervisorSpec("one_for_one", [worker("sibling"), sub], max_restarts=3)
+    )
     root_before = pids(runtime, sup)
     sub_address = runtime.which_children(sup)[1].address
     sub_before = pids(runtime, sub_address)
@@ -142,27 +173,47 @@ def test_intensity_exceeded_escalates_exactly_one_level(runtime, recorder):
     after = settled(runtime, sup, root_before, {"sub"})
     assert after["sibling"] == root_before["sibling"]
     # the old sub's events, then the new sub's (same path, seq starting again at 1)
-    expect_events(runtime, recorder, [
-        ("child_started", "w1"), ("child_started", "w2"),
-        ("child_exited", "w1"), ("child_restarted", "w1"),
-        ("child_exited", "w1"), ("restart_intensity_exceeded", "w1"),
-        ("child_terminated", "w2"), ("supervisor_shutdown", None),  # w1 is already gone
-        ("child_started", "w1"), ("child_started", "w2")], "root/sub")
+    expect_events(
+        runtime,
+        recorder,
+        [
+            ("child_started", "w1"),
+            ("child_started", "w2"),
+            ("child_exited", "w1"),
+            ("child_restarted", "w1"),
+            ("child_exited", "w1"),
+            ("restart_intensity_exceeded", "w1"),
+            ("child_terminated", "w2"),
+            ("supervisor_shutdown", None),  # w1 is already gone
+            ("child_started", "w1"),
+            ("child_started", "w2"),
+        ],
+        "root/sub",
+    )
     root_events = events(runtime, recorder, "root", types=("child_exited", "child_restarted"))
     assert root_events == [("child_exited", "sub"), ("child_restarted", "sub")]
-    exited = [e for e in runtime.call(recorder, "events")
-              if e.type == "child_exited" and e.data["supervisor"] == "root"]
+    exited = [
+        e
+        for e in runtime.call(recorder, "events")
+        if e.type == "child_exited" and e.data["supervisor"] == "root"
+    ]
     assert exited[0].data["reason"]["kind"] == "shutdown"
     new_sub = runtime.which_children(sup)[1].address
     assert {c.status for c in runtime.which_children(new_sub)} == {"running"}
 
 
 def test_root_exceeding_intensity_shuts_the_tree_down(runtime, recorder):
-    sup = runtime.start_supervisor(SupervisorSpec("one_for_one", [worker("a"), worker("b")], max_restarts=0))
+    sup = runtime.start_supervisor(
+        SupervisorSpec("one_for_one", [worker("a"), worker("b")], max_restarts=0)
+    )
     crash(runtime, sup, "a")
     wait_until(lambda: ("supervisor_shutdown", None) in events(runtime, recorder))
-    expect_events(runtime, recorder, [
-        ("restart_intensity_exceeded", "a"), ("child_terminated", "b")], types=("restart_intensity_exceeded", "child_terminated"))
+    expect_events(
+        runtime,
+        recorder,
+        [("restart_intensity_exceeded", "a"), ("child_terminated", "b")],
+        types=("restart_intensity_exceeded", "child_terminated"),
+    )
 
 
 def test_shutdown_stops_children_in_reverse_order(runtime, tmp_path):
@@ -171,8 +222,14 @@ def test_shutdown_stops_children_in_reverse_order(runtime, tmp_path):
     sup = runtime.start_supervisor(SupervisorSpec("one_for_one", children))
     assert runtime.stop(sup).kind == "shutdown"
     lines = [line.split()[:2] for line in log.read_text().splitlines()]
-    assert lines == [["root/a", "init"], ["root/b", "init"], ["root/c", "init"],
-                     ["root/c", "terminate"], ["root/b", "terminate"], ["root/a", "terminate"]]
+    assert lines == [
+        ["root/a", "init"],
+        ["root/b", "init"],
+        ["root/c", "init"],
+        ["root/c", "terminate"],
+        ["root/b", "terminate"],
+        ["root/a", "terminate"],
+    ]
 
 
 def test_shutdown_timeout_is_followed_by_a_kill(runtime, recorder):
@@ -187,7 +244,8 @@ def test_shutdown_timeout_is_followed_by_a_kill(runtime, recorder):
 def test_brutal_kill_skips_terminate(runtime, recorder, tmp_path):
     log = tmp_path / "log"
     sup = runtime.start_supervisor(
-        SupervisorSpec("one_for_one", [worker("b", log=str(log), shutdown="brutal_kill")]))
+        SupervisorSpec("one_for_one", [worker("b", log=str(log), shutdown="brutal_kill")])
+    )
     runtime.terminate_child(sup, "b")
     assert last_event(runtime, recorder, "child_terminated").data["reason"]["kind"] == "killed"
     assert "terminate" not in log.read_text()
@@ -195,14 +253,18 @@ def test_brutal_kill_skips_terminate(runtime, recorder, tmp_path):
 
 def test_a_child_that_fails_to_start_fails_the_supervisor_start(runtime, tmp_path):
     log = tmp_path / "log"
-    spec = SupervisorSpec("one_for_one", [worker("ok", log=str(log)), worker("bad", fail_init=True),
-                                          worker("never", log=str(log))])
+    spec = SupervisorSpec(
+        "one_for_one",
+        [worker("ok", log=str(log)), worker("bad", fail_init=True), worker("never", log=str(log))],
+    )
     with pytest.raises(StartError) as err:
         runtime.start_supervisor(spec)
     assert "failed_to_start_child bad" in str(err.value)
     assert "init refused: fail_init was set" in str(err.value)
     assert [line.split()[:2] for line in log.read_text().splitlines()] == [
-        ["root/ok", "init"], ["root/ok", "terminate"]]
+        ["root/ok", "init"],
+        ["root/ok", "terminate"],
+    ]
 
 
 def test_kill_minus_9_of_a_child_is_detected_and_restarted(runtime, recorder):
@@ -214,13 +276,17 @@ def test_kill_minus_9_of_a_child_is_detected_and_restarted(runtime, recorder):
 
 
 def test_kill_minus_9_of_a_supervisor_takes_its_children_with_it(runtime):
-    sub = ChildSpec("sub", (Supervisor, SupervisorSpec("one_for_one", [worker("w")])), type="supervisor")
+    sub = ChildSpec(
+        "sub", (Supervisor, SupervisorSpec("one_for_one", [worker("w")])), type="supervisor"
+    )
     sup = runtime.start_supervisor(SupervisorSpec("one_for_one", [sub]))
     sub_info = runtime.which_children(sup)[0]
     old_worker = pids(runtime, sub_info.address)["w"]
     os.kill(sub_info.pid, signal.SIGKILL)
     wait_until(lambda: not _alive(old_worker))
-    new_sub = wait_until(lambda: (c := runtime.which_children(sup)[0]).pid not in (None, sub_info.pid) and c)
+    new_sub = wait_until(
+        lambda: (c := runtime.which_children(sup)[0]).pid not in (None, sub_info.pid) and c
+    )
     assert pids(runtime, new_sub.address)["w"] != old_worker
 
 

@@ -1,0 +1,90 @@
+"""LayerService: an actor that answers its layer's Requests (health, stats).
+
+Each layer supervisor starts at least one; the one started with
+``front=True`` registers as ``layer:<name>`` so the API endpoint can route a
+layer's Requests to it. Every ``report_interval_s`` it sends its metrics to
+whoever is registered under ``telemetry`` (through the registry's dispatch,
+so a restarted TelemetryService is found without caching its address).
+Later issues give each layer its real work; the Request plumbing, metrics and
+supervision are what this shell provides to all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from elixirscope.contracts import Request, Response, error_response, ok_response
+from elixirscope.runtime import GenServer, Reply
+from elixirscope.telemetry import MetricSet
+
+__all__ = ["LayerService"]
+
+
+class LayerService(GenServer):
+    """args: ``{"layer": str, "role": str, "front": bool, "report_interval_s": float}``."""
+
+    operations = ("health", "stats")
+
+    def init(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.layer = args["layer"]
+        self.role = args.get("role", self.layer)
+        self.metrics = MetricSet()
+        self.started_at = time.time()
+        self.report_interval = float(args.get("report_interval_s", 1.0))
+        if self.registry is not None:
+            if args.get("front"):
+                self.cast(self.registry, ("register", f"layer:{self.layer}", self.myAddress, None, True))
+            self.send_after(self.report_interval, "report")
+        return self.init_state(args)
+
+    def init_state(self, args: dict[str, Any]) -> Any:
+        """Subclasses build their own state here."""
+        return {}
+
+    # ----------------------------------------------------------------- requests
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Reply:
+        if not isinstance(request, Request):
+            return Reply(self.handle_other_call(request, state), state)
+        started = time.perf_counter_ns()
+        self.metrics.counter("requests").inc()
+        handler = getattr(self, f"op_{request.operation}", None)
+        if request.operation not in self.operations or handler is None:
+            self.metrics.counter("request_errors").inc()
+            response = error_response(
+                request.id, "unknown_operation",
+                f"layer {self.layer!r} answers {', '.join(self.operations)}; got {request.operation!r}",
+                from_layer=self.layer)
+        else:
+            try:
+                data = handler(request, state)
+                response = data if isinstance(data, Response) else ok_response(
+                    request, data, from_layer=self.layer)
+            except (ValueError, TypeError, KeyError) as exc:
+                self.metrics.counter("request_errors").inc()
+                response = error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+        self.metrics.histogram("request_us").observe((time.perf_counter_ns() - started) / 1000)
+        return Reply(response, state)
+
+    def handle_other_call(self, request: Any, state: Any) -> Any:
+        raise ValueError(f"{type(self).__name__} takes Request contracts; got {request!r}")
+
+    def op_health(self, request: Request, state: Any) -> dict[str, Any]:
+        return {"status": "up", "layer": self.layer, "role": self.role, "path": self.path,
+                "pid": os.getpid(), "uptime_s": round(time.time() - self.started_at, 3)}
+
+    def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
+        return self.metrics.snapshot()
+
+    # ------------------------------------------------------------------ reports
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if message == "report":
+            self.report()
+            self.send_after(self.report_interval, "report")
+        return state
+
+    def report(self) -> None:
+        self.metrics.gauge("uptime_s").set(round(time.time() - self.started_at, 3))
+        snapshot = ("metrics", self.path, self.layer, self.metrics.snapshot())
+        self.cast(self.registry, ("dispatch", "telemetry", snapshot))

@@ -1,0 +1,198 @@
+"""Application: configuration in, the supervised tree running, one handle out.
+
+The daemon and the embedded ``elixirscope.start()`` both go through here,
+so the tree is the same whether it runs in a host app or on its own.
+Before anything starts, every port the node will bind — the API endpoint and
+Thespian's admin port — is checked, so a second node on a taken port fails at
+once with a message naming the port instead of joining the first node's
+actor system.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from elixirscope.config import ConfigStore
+from elixirscope.runtime import Runtime
+from elixirscope.supervisors.application import application_spec
+from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint
+
+__all__ = ["Application", "PortInUse", "overrides_as_env"]
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class PortInUse(RuntimeError):
+    """A port this node must bind is taken: another daemon, or another program, holds it."""
+
+
+def overrides_as_env(overrides: dict[str, Any]) -> dict[str, str]:
+    """``{"api.endpoint": "tcp://..."}`` as the ``ELIXIRSCOPE_*`` variables the loader reads."""
+    env = {}
+    for path, value in overrides.items():
+        name = "ELIXIRSCOPE_" + "__".join(part.upper() for part in path.split("."))
+        env[name] = json.dumps(value) if isinstance(value, bool) else str(value)
+    return env
+
+
+def _check_tcp_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortInUse(
+                f"{what} port {host}:{port} is already in use (another elixirscope daemon, or another "
+                f"program, holds it); choose another with the option or setting for {what}"
+            ) from None
+
+
+class Application:
+    """The ElixirScope node: its configuration, its actor system and its tree."""
+
+    def __init__(self, *, user_file: str | Path | None = None, environment: str | None = None,
+                 overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+        self.env = {**(os.environ if env is None else env), **overrides_as_env(overrides or {})}
+        self.user_file = str(user_file) if user_file else None
+        self.environment = environment
+        self.store = ConfigStore.load(user_file=self.user_file, environment=environment, env=self.env)
+        self.runtime: Runtime | None = None
+        self.root: Any = None
+        self.started_at: float | None = None
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def node(self) -> str:
+        return self.store.get("node.name")
+
+    @property
+    def endpoint(self) -> str:
+        return self.store.get("api.endpoint")
+
+    @property
+    def admin_port(self) -> int | None:
+        return self.runtime.admin_port if self.runtime else None
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 120.0, *, subreaper: bool = False) -> Application:
+        """Check ports, start the actor system and the tree; raises PortInUse or StartError.
+
+        ``subreaper`` (the daemon's choice, never a host app's) makes this process
+        adopt orphaned actor processes so that none outlives it unreaped.
+        """
+        base = self.store.get("runtime.system_base")
+        admin_port = self.store.get("runtime.admin_port") or free_tcp_port()
+        endpoint = parse_endpoint(self.endpoint)
+        if endpoint.transport == "tcp" and endpoint.port is not None:
+            _check_tcp_port_free(endpoint.host, endpoint.port, "api endpoint")
+        if base.startswith("multiproc"):
+            _check_tcp_port_free("0.0.0.0", admin_port, "runtime.admin_port (Thespian admin)")
+            if subreaper:
+                _become_subreaper()
+        before = {c.pid for c in psutil.Process().children()}
+        self.runtime = Runtime(base, admin_port=admin_port)
+        self._system_pids = {c.pid for c in psutil.Process().children()} - before
+        self.started_at = time.time()
+        try:
+            self.root = self.runtime.start_supervisor(application_spec(self.settings()), path="",
+                                                      timeout=timeout)
+        except EndpointInUse as exc:
+            self.runtime.shutdown()
+            raise PortInUse(str(exc)) from None
+        except BaseException:
+            self.runtime.shutdown()
+            raise
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the tree in reverse order, then the actor system; leave no process behind."""
+        if self.runtime is None:
+            return
+        ours = _descendants(self._system_pids)
+        try:
+            if self.root is not None:
+                self.runtime.stop(self.root, timeout=timeout)
+        except Exception:  # noqa: BLE001 - the system shutdown below ends whatever is left
+            pass
+        finally:
+            self.runtime.shutdown()
+            self.runtime = self.root = None
+            _end_processes(ours | _descendants(self._system_pids), self._system_pids)
+
+    def alive(self, timeout: float = 5.0) -> bool:
+        """True while the application supervisor answers."""
+        try:
+            self.runtime.call(self.root, ("count_children",), timeout)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not alive
+            return False
+
+    def settings(self) -> dict[str, Any]:
+        """What the layer supervisors and actors need, resolved from configuration."""
+        get = self.store.get
+        return {
+            "max_restarts": get("supervision.max_restarts"),
+            "max_seconds": get("supervision.max_seconds"),
+            "report_interval_s": get("telemetry.report_interval_ms") / 1000.0,
+            "config_args": {"user_file": self.user_file, "environment": self.environment,
+                            "env": self.env},
+            "api_args": {"endpoint": self.endpoint, "node": self.node, "base": get("runtime.system_base"),
+                         "daemon_pid": os.getpid(), "started_at": self.started_at,
+                         "call_timeout": get("api.request_timeout_s")},
+        }
+
+
+def _become_subreaper() -> None:
+    """Orphaned actor processes are re-parented to us (not to init), so we can reap them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: orphans go to init, which reaps them
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    """The pids of ``roots`` and everything below them, as they are now."""
+    found = set()
+    for pid in roots:
+        try:
+            proc = psutil.Process(pid)
+            found.add(pid)
+            found.update(c.pid for c in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+    return found
+
+
+def _end_processes(pids: set[int], direct: set[int], grace: float = 5.0) -> None:
+    """Wait for the actor system's processes to end; SIGKILL stragglers; reap our own.
+
+    Only pids the actor system started are touched — never a host app's processes.
+    """
+    deadline = time.monotonic() + grace
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        if _running(pid):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    for pid in pids:  # direct children, and orphans adopted as subreaper
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

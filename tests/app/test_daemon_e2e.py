@@ -1,0 +1,267 @@
+"""The daemon as a real subprocess, steered by the console as a client.
+
+Each test starts its own daemon on free ports (API and Thespian admin) with a
+user config file in tmp_path, and always stops it by the pid it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from waiting import wait_until
+
+from elixirscope.contracts import Request
+from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
+
+LAYERS = ["foundation", "capture", "instrumentation", "state_tracing", "code_analysis",
+          "query", "visualization", "ai", "api"]
+
+
+class Daemon:
+    def __init__(self, tmp_path: Path, name: str, config: str = "", api_port: int | None = None):
+        self.endpoint = f"tcp://127.0.0.1:{api_port or free_tcp_port()}"
+        self.config = tmp_path / f"{name}.toml"
+        self.config.write_text(config)
+        self.log = tmp_path / f"{name}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "elixirscope", "daemon", "--api", self.endpoint, "--node", name,
+             "--admin-port", str(free_tcp_port()), "--config", str(self.config)],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
+        )
+        self.descendants: set[int] = set()
+
+    def request(self, operation: str, to_layer: str = "app", timeout: float = 10.0, **params):
+        with RequestClient(self.endpoint, timeout=timeout) as client:
+            return client.request(Request(operation=operation, to_layer=to_layer, params=params))
+
+    def wait_ready(self) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                response = self.request("status", timeout=1.0)
+            except RequestTimeout:
+                return False
+            return response.ok and all(layer["status"] == "running" for layer in response.data["layers"])
+        wait_until(ready, timeout=60)
+        self.descendants = {c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)}
+
+    def console(self, command: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "elixirscope", "console", "--connect", self.endpoint, "--timeout", "10",
+             *extra, "-c", command],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )
+
+    def console_json(self, command: str):
+        done = self.console(command, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def pids(self) -> dict[str, int]:
+        """path -> pid of every actor in the tree."""
+        out: dict[str, int] = {}
+
+        def walk(node):
+            if node["path"]:
+                out[node["path"]] = node["pid"]
+            for child in node.get("children", []):
+                walk(child)
+        walk(self.request("tree").data["root"])
+        return out
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        for pid in self.descendants:  # only what this daemon started
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+        return self.proc.returncode
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    started: list[Daemon] = []
+
+    def make(name: str = "node-a", config: str = "", api_port: int | None = None, ready: bool = True):
+        daemon = Daemon(tmp_path, name, config, api_port)
+        started.append(daemon)
+        if ready:
+            daemon.wait_ready()
+        return daemon
+
+    yield make
+    for daemon in started:
+        daemon.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_status_and_tree(make_daemon):
+    d = make_daemon()
+    status = d.console_json("status")
+    assert status["node"] == "node-a" and status["pid"] == d.proc.pid
+    assert [layer["name"] for layer in status["layers"]] == LAYERS
+    tree = d.console_json("tree")["root"]
+    strategies = {n["id"]: n["strategy"] for n in tree["children"] if n["kind"] == "supervisor"}
+    assert strategies == {"foundation": "one_for_one", "capture": "one_for_all",
+                          "instrumentation": "one_for_one", "state_tracing": "rest_for_one",
+                          "code_analysis": "one_for_one", "query": "one_for_one",
+                          "visualization": "one_for_one", "ai": "one_for_one"}
+    pids = d.pids()
+    for path in ("foundation/config", "foundation/telemetry", "capture/ingest", "capture/writer",
+                 "capture/correlator", "api"):
+        assert isinstance(pids[path], int) and _running(pids[path])
+    text = d.console("tree")
+    assert text.returncode == 0 and "capture/ingest" in text.stdout
+
+
+def test_layer_requests_are_routed_and_answered(make_daemon):
+    d = make_daemon()
+    health = d.request("health", to_layer="capture")
+    assert health.ok and health.data["path"] == "capture/ingest"
+    unknown = d.request("frobnicate", to_layer="capture")
+    assert unknown.error.code == "unknown_operation"
+    assert d.request("health", to_layer="nowhere").error.code == "unknown_layer"
+    done = d.console('send query health {}')
+    assert done.returncode == 0 and "query/engine" in done.stdout
+    stats = wait_until(lambda: (r := d.request("stats")).ok and "capture" in r.data["layers"] and r)
+    assert "capture/writer" in stats.data["layers"]["capture"]
+
+
+def test_kill_a_capture_child_restarts_all_of_capture_only(make_daemon):
+    d = make_daemon()
+    before = d.pids()
+    done = d.console("kill capture/writer")
+    assert done.returncode == 0, done.stderr
+
+    def settled():
+        now = d.pids()
+        capture = [p for p in now if p.startswith("capture/")]
+        return all(now[p] not in (None, before[p]) for p in capture) and now
+    after = wait_until(settled, timeout=30)
+    for path in ("foundation/config", "foundation/telemetry", "query/engine", "api"):
+        assert after[path] == before[path], path
+
+
+def test_kill_a_foundation_child_restarts_only_it(make_daemon):
+    d = make_daemon()
+    before = d.pids()
+    assert d.console("kill foundation/telemetry").returncode == 0
+    after = wait_until(lambda: (now := d.pids())["foundation/telemetry"] not in (None, before["foundation/telemetry"]) and now, timeout=30)
+    changed = {p for p in after if after[p] != before[p]}
+    assert changed == {"foundation/telemetry"}
+
+
+def test_layer_intensity_exceeded_restarts_it_and_the_layers_after(make_daemon):
+    d = make_daemon(config="[supervision]\nmax_restarts = 1\nmax_seconds = 60.0\n")
+    before = d.pids()
+    d.request("kill", path="capture/ingest")
+    wait_until(lambda: d.pids().get("capture/ingest") not in (None, before["capture/ingest"]))
+    middle = d.pids()
+    d.request("kill", path="capture/ingest")  # the second restart in the window: capture gives up
+
+    def escalated():
+        try:
+            now = d.pids()
+        except RequestTimeout:
+            return False  # the API endpoint itself is being restarted (it comes after capture)
+        layers = ("capture", "instrumentation", "state_tracing", "code_analysis", "query",
+                  "visualization", "ai", "api")
+        return all(now.get(p) not in (None, middle[p]) for p in layers) and now
+    after = wait_until(escalated, timeout=60)
+    for path in ("foundation", "foundation/config", "foundation/telemetry"):
+        assert after[path] == before[path], path
+    status = d.request("status").data
+    restarts = {layer["name"]: layer["restarts"] for layer in status["layers"]}
+    assert restarts["foundation"] == 0 and restarts["capture"] == 1 and restarts["api"] == 1
+
+
+def test_config_set_whitelisted_and_refused(make_daemon):
+    d = make_daemon()
+    done = d.console("config set instrumentation.sampling_rate 0.25", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["new"] == 0.25
+    assert d.console_json("config get instrumentation.sampling_rate")["value"] == 0.25
+    refused = d.console("config set api.endpoint tcp://127.0.0.1:1")
+    assert refused.returncode == 1
+    assert "not_updatable" in refused.stderr
+    bad = d.console("config set instrumentation.sampling_rate 7")
+    assert bad.returncode == 1 and "invalid_value" in bad.stderr
+
+
+def test_hot_reload_of_the_user_file(make_daemon):
+    d = make_daemon(config='[logging]\nlevel = "info"\n')
+    d.config.write_text('[logging]\nlevel = "debug"\n')
+    wait_until(lambda: d.request("config_get", path="logging.level").data["value"] == "debug", timeout=30)
+
+
+def test_sigterm_stops_everything(make_daemon):
+    d = make_daemon()
+    pids = set(d.pids().values()) | d.descendants
+    started = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=90) == 0
+    assert time.monotonic() - started < 90  # bounded (a hang guard, not a performance figure)
+    wait_until(lambda: not any(_running(pid) for pid in pids), timeout=10)
+    assert "daemon stopped" in d.log.read_text()
+
+
+def test_a_taken_port_fails_at_once_and_two_nodes_run_side_by_side(make_daemon):
+    a = make_daemon("node-a")
+    port = int(a.endpoint.rsplit(":", 1)[1])
+    clash = make_daemon("node-b", api_port=port, ready=False)
+    assert clash.proc.wait(timeout=60) == 1
+    assert f"127.0.0.1:{port} is already in use" in clash.log.read_text()
+    b = make_daemon("node-c")
+    assert a.request("status").data["node"] == "node-a"
+    assert b.request("status").data["node"] == "node-c"
+    assert set(a.pids().values()).isdisjoint(b.pids().values())
+
+
+def test_unreachable_daemon_and_bad_commands_in_the_console(tmp_path):
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "console", "--connect", endpoint,
+                           "--timeout", "0.5", "-c", "status"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "is `elixirscope daemon` running" in done.stderr
+
+
+def test_embedded_start_and_stop():
+    import elixirscope
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    app = elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded"})
+    try:
+        system_pids = _tree_pids(app)
+        with RequestClient(endpoint, timeout=10) as client:
+            status = client.request(Request(operation="status", to_layer="app"))
+        assert status.ok and status.data["node"] == "embedded" and status.data["pid"] == os.getpid()
+        with pytest.raises(RuntimeError, match="already started"):
+            elixirscope.start()
+    finally:
+        elixirscope.stop()
+    wait_until(lambda: not any(_running(pid) for pid in system_pids), timeout=10)
+
+
+def _tree_pids(app) -> set[int]:
+    return {c.pid for c in psutil.Process().children(recursive=True)}
