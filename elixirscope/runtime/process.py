@@ -40,6 +40,7 @@ from thespian.actors import (
     WakeupMessage,
 )
 
+from elixirscope.runtime import _thespian_fixes
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
 from elixirscope.runtime.reasons import ExitReason
@@ -47,6 +48,8 @@ from elixirscope.runtime.reasons import ExitReason
 __all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "ProcessActor"]
 
 log = logging.getLogger("elixirscope.runtime")
+
+_thespian_fixes.apply()  # every actor process imports this module with its actor class
 
 LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
