@@ -45,6 +45,7 @@ def overrides_as_env(overrides: dict[str, Any]) -> dict[str, str]:
 
 def _check_tcp_port_free(host: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is free
         try:
             probe.bind((host, port))
         except OSError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random as _random
 import socket as _socket
 import stat
 from dataclasses import dataclass
@@ -195,9 +196,30 @@ def _refuse_live_ipc_path(ep: Endpoint) -> None:
 def free_tcp_port(host: str = LOOPBACK) -> int:
     """A TCP port that was free a moment ago, for tests and daemons.
 
-    Racy by nature (another process may take it before you bind); when you can,
-    bind to ``tcp://HOST:0`` and read the actual endpoint back instead.
+    Chosen below the kernel's ephemeral range (``ip_local_port_range``), so no
+    socket that lets the kernel pick its port — an outgoing connection, an
+    actor's listener — can take it between this call and the bind. Still racy
+    against another program choosing ports the same way; when you can, bind to
+    ``tcp://HOST:0`` and read the actual endpoint back instead.
     """
+    low, high = _non_ephemeral_range()
+    for _ in range(200):
+        port = _random.randrange(low, high)
+        with _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
     with _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def _non_ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            ephemeral_low = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    return (max(1024, ephemeral_low - 12000), max(1025, ephemeral_low))
