@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+from typing import Self
 
 import zmq
 
@@ -88,3 +89,16 @@ class OneUser:
 
     def __exit__(self, *exc_info: object) -> None:
         self._lock.release()
+
+
+class Closing:
+    """``with`` support for a socket wrapper: leaving the block calls ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

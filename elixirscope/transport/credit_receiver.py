@@ -32,13 +32,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from typing import Self
 
 import msgspec
 import zmq
 
 from ._zmqutil import (
     DEFAULT_HWM,
+    Closing,
     OneUser,
     check_positive_int,
     check_timeout,
@@ -97,7 +97,7 @@ class _Peer:
         self.limit = 0  # last CREDIT announced: the sender may send seq < limit
 
 
-class CreditReceiver:
+class CreditReceiver(Closing):
     """Bind a ROUTER, grant ``window`` credits per sender, hand batches to ``recv``."""
 
     def __init__(
@@ -152,12 +152,6 @@ class CreditReceiver:
         """Close the socket; batches not yet taken are discarded with it."""
         with self._guard:
             self._socket.close(linger=0)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ----------------------------------------------------------------- messages
 

@@ -38,11 +38,11 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Literal, Self, get_args
+from typing import Literal, get_args
 
 import zmq
 
-from ._zmqutil import OneUser, check_positive_int, check_timeout, configure, remaining_ms
+from ._zmqutil import Closing, OneUser, check_positive_int, check_timeout, configure, remaining_ms
 from .credit_wire import (
     MAX_STREAM_NAME,
     WireError,
@@ -109,7 +109,7 @@ class SenderStats:
         return asdict(self)
 
 
-class CreditSender:
+class CreditSender(Closing):
     """Connect a DEALER to a :class:`CreditReceiver` and send batches under credit.
 
     ``hwm`` bounds ZeroMQ's own queues; credits keep them below the receiver's
@@ -249,12 +249,6 @@ class CreditSender:
             self._send_quietly(encode_bye())
             self._socket.close(linger=int(timeout * 1000))
             self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<CreditSender {self.stream!r} -> {self.endpoint} policy={self.policy}>"

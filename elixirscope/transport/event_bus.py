@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Self
 
 import zmq
 
@@ -33,6 +32,7 @@ from elixirscope.contracts import ContractError, Event, decode_event, encode
 
 from ._zmqutil import (
     DEFAULT_HWM,
+    Closing,
     OneUser,
     check_positive_int,
     check_timeout,
@@ -68,7 +68,7 @@ class SubscriberStats:
         return asdict(self)
 
 
-class EventPublisher:
+class EventPublisher(Closing):
     """Bind an XPUB socket (a PUB that also reports subscriptions) and publish Events."""
 
     def __init__(
@@ -143,14 +143,8 @@ class EventPublisher:
         with self._guard:
             self._socket.close(linger=0)
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class EventSubscriber:
+class EventSubscriber(Closing):
     """Connect a SUB socket to a publisher and receive Events for ``topics``."""
 
     def __init__(
@@ -219,12 +213,6 @@ class EventSubscriber:
     def close(self) -> None:
         with self._guard:
             self._socket.close(linger=0)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _check_topics(topics: Iterable[str]) -> tuple[str, ...]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Any
 
 import zmq
 
 from elixirscope.contracts import ContractError, Request, Response, decode_response, encode
 
-from ._zmqutil import DEFAULT_HWM, OneUser, check_timeout, configure, remaining_ms
+from ._zmqutil import DEFAULT_HWM, Closing, OneUser, check_timeout, configure, remaining_ms
 from .endpoints import connect, parse_endpoint
 from .exceptions import BadResponse, RequestTimeout
 
@@ -46,7 +46,7 @@ class ClientStats:
         return asdict(self)
 
 
-class RequestClient:
+class RequestClient(Closing):
     """Request/response over a DEALER socket to a :class:`RequestServer`."""
 
     def __init__(
@@ -148,12 +148,6 @@ class RequestClient:
         with self._guard:
             self._drop_socket()
             self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<RequestClient {self._address} timeout={self.timeout:g}>"
