@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from elixirscope.contracts import Request, Response, error_response, ok_response
-from elixirscope.runtime import GenServer, Reply
+from elixirscope.runtime import BadRequest, GenServer, Reply
 from elixirscope.telemetry import MetricSet
 
 __all__ = ["LayerService"]
@@ -68,7 +68,9 @@ class LayerService(GenServer):
         return Reply(response, state)
 
     def handle_other_call(self, request: Any, state: Any) -> Any:
-        raise ValueError(f"{type(self).__name__} takes Request contracts; got {request!r}")
+        """A call that is not a Request: answered with BadRequest; the actor keeps running."""
+        self.metrics.counter("request_errors").inc()
+        return BadRequest(f"{type(self).__name__} takes Request contracts; got {request!r}")
 
     def op_health(self, request: Request, state: Any) -> dict[str, Any]:
         return {"status": "up", "layer": self.layer, "role": self.role, "path": self.path,

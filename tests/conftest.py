@@ -9,21 +9,27 @@ import pytest
 from elixirscope.runtime import Runtime
 
 
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    """A multiprocTCPBase system (one OS process per actor) with a registry."""
-    rt = Runtime("multiprocTCPBase")
+def _system(base: str) -> Iterator[Runtime]:
+    rt = Runtime(base)
     try:
         yield rt
     finally:
         rt.shutdown()
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    """A multiprocTCPBase system (one OS process per actor) with a registry."""
+    yield from _system("multiprocTCPBase")
+
+
+@pytest.fixture(scope="module")
+def module_runtime() -> Iterator[Runtime]:
+    """One multiprocTCPBase system shared by a module's tests (each builds its own tree)."""
+    yield from _system("multiprocTCPBase")
 
 
 @pytest.fixture
 def simple_runtime() -> Iterator[Runtime]:
     """An in-process simpleSystemBase system, for callback observation."""
-    rt = Runtime("simpleSystemBase")
-    try:
-        yield rt
-    finally:
-        rt.shutdown()
+    yield from _system("simpleSystemBase")

@@ -126,7 +126,7 @@ class Supervisor(ProcessActor):
         self._seq = 0
         self._job: Job | None = None
         self._waiting: Any = None
-        self._exits: deque[Any] = deque()
+        self._notices: deque[Any] = deque()
         self._requests: deque[tuple[Any, Any]] = deque()
         self._run(self._start_all())
         return DEFERRED
@@ -158,7 +158,8 @@ class Supervisor(ProcessActor):
 
     # ------------------------------------------------------------- job engine
     def _queue(self, item: tuple) -> None:
-        self._exits.append(item) if item[0] != "call" else self._requests.append(item)
+        """Exits, retries and shutdown go before calls, as OTP handles EXITs first."""
+        (self._requests if item[0] == "call" else self._notices).append(item)
         self._drain()
 
     def _run(self, job: Job) -> None:
@@ -174,8 +175,8 @@ class Supervisor(ProcessActor):
 
     def _drain(self) -> None:
         """Handle queued exits first (they may restart), then calls — one job at a time."""
-        while self._job is None and not self._exiting and (self._exits or self._requests):
-            item = self._exits.popleft() if self._exits else self._requests.popleft()
+        while self._job is None and not self._exiting and (self._notices or self._requests):
+            item = self._notices.popleft() if self._notices else self._requests.popleft()
             if item[0] == "exit":
                 self._child_exited(item[1], item[2])
             elif item[0] == "retry":
@@ -221,7 +222,7 @@ class Supervisor(ProcessActor):
             failure = yield from self._start_child(target, restart=True)
             target.restarting = False
             if failure is not None:
-                self._exits.append(("retry", child))  # OTP try_again: counts toward intensity
+                self._notices.append(("retry", child))  # OTP try_again: counts toward intensity
                 return
 
     def _affected(self, child: _Child) -> list[_Child]:
@@ -308,9 +309,9 @@ class Supervisor(ProcessActor):
         self._exit(reason)
 
     def _take_queued_exit(self, address: Any) -> ExitReason | None:
-        for item in list(self._exits):
+        for item in list(self._notices):
             if item[0] == "exit" and item[1] == address:
-                self._exits.remove(item)
+                self._notices.remove(item)
                 return item[2]
         return None
 

@@ -259,21 +259,11 @@ def trees(draw) -> SupModel:
     return SupModel("root", draw(STRATEGY), draw(MAX_RESTARTS), tuple(children))
 
 
-@pytest.fixture(scope="module")
-def shared_runtime() -> Iterator[Runtime]:
-    """One actor system for all examples; each example gets its own tree and recorder."""
-    rt = Runtime("multiprocTCPBase")
-    try:
-        yield rt
-    finally:
-        rt.shutdown()
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=trees(), data=st.data())
-def test_tree_follows_the_otp_model(shared_runtime: Runtime, spec: SupModel, data) -> None:
+def test_tree_follows_the_otp_model(module_runtime: Runtime, spec: SupModel, data) -> None:
     """Crashes and normal exits produce the model's events, children and new pids."""
-    with tree_under_test(shared_runtime, spec) as tree:
+    with tree_under_test(module_runtime, spec) as tree:
         tree.check()
         for _ in range(data.draw(st.integers(1, 6), label="actions")):
             live = tree.model.live_workers()
