@@ -1,0 +1,324 @@
+"""The import hook: modules a plan selects are rewritten before they compile.
+
+:func:`install` puts an :class:`InstrumentingFinder` first on ``sys.meta_path``.
+For a module the plan selects, it asks the other finders for the ordinary spec
+and, when that spec has a source loader, wraps the loader in an
+:class:`InstrumentingLoader` that reads the source, rewrites it, compiles it
+under the real filename and executes it. Everything else is the ordinary
+import (packages, relative imports, ``__spec__``, ``__file__``, resources).
+
+Guarantees:
+
+- an import is never broken by ElixirScope: if reading, rewriting or compiling
+  fails, the module is imported unmodified, and the failure is counted
+  (``handle.failures``) and logged; a SyntaxError in the user's own source is
+  raised by the ordinary import exactly as without ElixirScope;
+- rewritten bytecode is never written to ``__pycache__``, so a plain run never
+  loads instrumented code;
+- modules imported before :func:`install` are not touched (use
+  :mod:`elixirscope.instrument.live` for those), and modules stay as imported
+  after :func:`uninstall`.
+
+:func:`run_path` and :func:`run_module` are ``runpy``'s equivalents that also
+instrument the main module (the ``elixirscope run`` command uses them).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import runpy
+import sys
+import threading
+import types
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any
+
+from .plan import Plan
+from .rewriter import hooks as _hooks
+from .rewriter import rewrite_tree
+
+__all__ = [
+    "ImportHookHandle",
+    "InstrumentingFinder",
+    "InstrumentingLoader",
+    "install",
+    "installed",
+    "run_module",
+    "run_path",
+    "uninstall",
+]
+
+log = logging.getLogger("elixirscope.instrument")
+
+
+@dataclass
+class ImportHookHandle:
+    """An installed import hook: its plan and what it did so far."""
+
+    plan: Plan
+    finder: InstrumentingFinder
+    rewritten: list[str] = field(default_factory=list)      # module names, in import order
+    functions: int = 0                                       # functions wrapped
+    failures: dict[str, str] = field(default_factory=dict)  # module -> why it ran unmodified
+
+    def uninstall(self) -> None:
+        """Stop instrumenting further imports (idempotent)."""
+        with _lock:
+            if self.finder in sys.meta_path:
+                sys.meta_path.remove(self.finder)
+            global _current
+            if _current is self:
+                _current = None
+
+
+_lock = threading.Lock()
+_current: ImportHookHandle | None = None
+
+
+def install(plan: Any) -> ImportHookHandle:
+    """Instrument every module imported from now on that ``plan`` selects.
+
+    ``plan`` is a :class:`Plan` or anything :meth:`Plan.load` accepts (a bad
+    one raises ``PlanError`` before anything is installed). Installing again
+    replaces the previous hook.
+    """
+    global _current
+    plan = Plan.load(plan)
+    _hooks()  # the capture hooks exist before any rewritten code can run
+    finder = InstrumentingFinder(plan)
+    handle = ImportHookHandle(plan, finder)
+    finder.handle = handle
+    if _current is not None:
+        _current.uninstall()
+    with _lock:
+        sys.meta_path.insert(0, finder)
+        _current = handle
+    return handle
+
+
+def uninstall() -> None:
+    """Remove the installed import hook, if any."""
+    if _current is not None:
+        _current.uninstall()
+
+
+def installed() -> ImportHookHandle | None:
+    """The installed hook's handle, or None."""
+    return _current
+
+
+# -- finder and loader ----------------------------------------------------------------
+
+
+class InstrumentingFinder(importlib.abc.MetaPathFinder):
+    """Finds selected modules through the other finders and wraps their source loaders."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.handle: ImportHookHandle | None = None
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if not self.plan.selects_module(fullname):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or isinstance(finder, InstrumentingFinder):
+                continue
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is None:
+                continue
+            if _is_source_loader(spec.loader):
+                spec.loader = InstrumentingLoader(spec.loader, self.plan, self.handle)
+            return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+def _is_source_loader(loader: Any) -> bool:
+    """Loaders of Python source (extension modules, bytecode-only files are left alone)."""
+    if isinstance(loader, (importlib.machinery.ExtensionFileLoader,
+                           importlib.machinery.SourcelessFileLoader, InstrumentingLoader)):
+        return False
+    return isinstance(loader, importlib.machinery.SourceFileLoader) or all(
+        hasattr(loader, name) for name in ("get_source", "get_filename", "exec_module"))
+
+
+class InstrumentingLoader(importlib.abc.InspectLoader):
+    """Executes a module from its rewritten source; delegates everything else."""
+
+    def __init__(self, loader: Any, plan: Plan, handle: ImportHookHandle | None) -> None:
+        self.loader, self.plan, self.handle = loader, plan, handle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)   # get_resource_reader, path, name, ...
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        code = instrumented_code(self.loader, module.__name__, self.plan, self.handle)
+        if code is None:
+            self.loader.exec_module(module)   # the ordinary import, exactly
+        else:
+            exec(code, module.__dict__)
+
+    def is_package(self, fullname: str) -> bool:
+        return self.loader.is_package(fullname)
+
+    def get_source(self, fullname: str) -> str | None:
+        return self.loader.get_source(fullname)
+
+    def get_filename(self, fullname: str) -> str:
+        return self.loader.get_filename(fullname)
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        """The rewritten code, or the loader's own code if rewriting fails."""
+        code = instrumented_code(self.loader, fullname, self.plan, self.handle)
+        return code if code is not None else self.loader.get_code(fullname)
+
+
+def instrumented_code(loader: Any, fullname: str, plan: Plan,
+                      handle: ImportHookHandle | None) -> CodeType | None:
+    """Rewrite and compile ``fullname``'s source; None (counted, logged) if that fails."""
+    try:
+        filename = loader.get_filename(fullname)
+        source = loader.get_source(fullname)
+        if source is None:
+            raise ImportError("no source")
+        tree = ast.parse(source, filename)
+    except Exception as exc:  # noqa: BLE001 - the ordinary import reports real errors
+        _failed(handle, fullname, exc)
+        return None
+    try:
+        return compile_instrumented(tree, fullname, plan, filename, handle)
+    except Exception as exc:  # noqa: BLE001 - never break an import
+        _failed(handle, fullname, exc)
+        return None
+
+
+def compile_instrumented(tree: ast.Module, module: str, plan: Plan, filename: str,
+                         handle: ImportHookHandle | None = None) -> CodeType:
+    """Rewrite ``tree`` as ``module`` by ``plan`` and compile it under ``filename``."""
+
+    def choose(qualname: str, node: ast.AST) -> tuple[str, float, str] | None:
+        level, sampling = plan.level_for(module, qualname)
+        return None if level == "none" else (level, sampling, level)
+
+    done = rewrite_tree(tree, module, filename, choose)
+    code = compile(tree, filename, "exec", dont_inherit=True)
+    if handle is not None:
+        handle.rewritten.append(module)
+        handle.functions += len(done)
+    return code
+
+
+def _failed(handle: ImportHookHandle | None, fullname: str, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    if handle is not None:
+        handle.failures[fullname] = reason
+    log.warning("elixirscope: %s imported without instrumentation (%s)", fullname, reason)
+
+
+# -- running a main module ---------------------------------------------------------------
+
+
+def _plan_or_installed(plan: Any) -> Plan | None:
+    if plan is not None:
+        return Plan.load(plan)
+    return _current.plan if _current is not None else None
+
+
+def run_path(path: str | os.PathLike[str], run_name: str = "__main__",
+             init_globals: dict[str, Any] | None = None, plan: Any = None) -> dict[str, Any]:
+    """``runpy.run_path`` that instruments the script itself.
+
+    The script's functions are matched as ``<run_name>.<qualname>`` (so
+    ``__main__.*`` selects them). ``plan`` defaults to the installed hook's
+    plan; with neither, the script runs plainly. A directory or zip file with a
+    ``__main__.py`` goes through ``runpy`` (its ``__main__`` is imported through
+    the hook). Like runpy, ``sys.argv[0]`` is the path and ``sys.modules[run_name]``
+    is the running module while it runs; the module's globals are returned.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path) or zipfile.is_zipfile(path):
+        return _with_plan(plan, runpy.run_path, path, init_globals, run_name)
+    with open(path, "rb") as file:
+        source = file.read()
+    chosen = _plan_or_installed(plan)
+    code = None
+    if chosen is not None and chosen.selects_module(run_name):
+        try:
+            tree = ast.parse(source, path)
+            _hooks()
+            code = compile_instrumented(tree, run_name, chosen, path, _current)
+        except SyntaxError:
+            pass  # compiled plainly below, which raises it exactly as python would
+        except Exception as exc:  # noqa: BLE001 - run it plainly rather than not at all
+            _failed(_current, run_name, exc)
+    if code is None:
+        code = compile(source, path, "exec", dont_inherit=True)
+    return _run_code(code, path, run_name, init_globals)
+
+
+def _with_plan(plan: Any, run: Any, *args: Any) -> Any:
+    """Call ``run(*args)`` with ``plan``'s import hook installed (if a plan is given)."""
+    if plan is None:
+        return run(*args)
+    handle = install(plan)
+    try:
+        return run(*args)
+    finally:
+        handle.uninstall()
+
+
+def _run_code(code: CodeType, path: str, run_name: str,
+              init_globals: dict[str, Any] | None) -> dict[str, Any]:
+    module = types.ModuleType(run_name)
+    namespace = module.__dict__
+    if init_globals:
+        namespace.update(init_globals)
+    namespace.update(__name__=run_name, __file__=path, __cached__=None, __doc__=None,
+                     __loader__=None, __package__="", __spec__=None)
+    saved_module = sys.modules.get(run_name, _MISSING)
+    saved_argv0 = sys.argv[0] if sys.argv else _MISSING
+    sys.modules[run_name] = module
+    if sys.argv:
+        sys.argv[0] = path
+    try:
+        exec(code, namespace)
+    finally:
+        if saved_module is _MISSING:
+            sys.modules.pop(run_name, None)
+        else:
+            sys.modules[run_name] = saved_module  # type: ignore[assignment]
+        if saved_argv0 is not _MISSING:
+            sys.argv[0] = saved_argv0  # type: ignore[assignment]
+    return namespace.copy()
+
+
+_MISSING = object()
+
+
+def run_module(name: str, init_globals: dict[str, Any] | None = None,
+               run_name: str = "__main__", alter_sys: bool = True,
+               plan: Any = None) -> dict[str, Any]:
+    """``runpy.run_module`` with the module (and its imports) instrumented.
+
+    The module's functions are matched under its real name (``myapp.cli.*``).
+    ``plan`` defaults to the installed hook's plan; a ``plan`` given here is
+    installed for the duration of the run and removed afterwards.
+    """
+    return _with_plan(plan, runpy.run_module, name, init_globals, run_name, alter_sys)
