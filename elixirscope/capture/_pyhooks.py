@@ -1,0 +1,359 @@
+"""The pure-Python hooks: what ``__elixirscope__`` does without the C accelerator.
+
+``_speedups.Hooks`` implements the same methods with the same records; the two
+are interchangeable (tests run against both). See ``hooks.py`` for the contract.
+
+Shape of the hot path: ``call(fid)`` records the entry and pushes a
+:class:`CallFrame` right away, then returns that function's one shared exit
+context manager, whose ``__exit__`` pops the innermost frame of ``fid`` and
+records the exit. Every call pushes a frame — also calls not recorded
+(sampled out, level ``none``) — so that exits always pop what their entry
+pushed. Generators keep their frame in ``_suspended`` (keyed by the generator's
+frame object) while suspended, so the caller's stack is right meanwhile;
+coroutines are not popped at ``await``: a suspended coroutine's task is not
+running, and its stack lives in that task's own context.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from random import random
+from typing import Any
+
+from elixirscope.capture.context import CallFrame, _correlation, _py_stack
+
+__all__ = ["PyHooks"]
+
+_getframe = sys._getframe
+_get_ident = threading.get_ident
+_GEN_END = (GeneratorExit, StopIteration, StopAsyncIteration)
+_GEN_KINDS = ("generator", "async_generator")
+MESSAGE_LIMIT = 1000
+
+
+class _Exit:
+    """One function's exit context manager (shared by all its calls)."""
+
+    __slots__ = ("fid", "hooks", "gen")
+
+    def __init__(self, hooks: PyHooks, fid: int, gen: bool) -> None:
+        self.hooks = hooks
+        self.fid = fid
+        self.gen = gen
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        self.hooks._exit(self.fid, et, ev, _getframe(1) if self.gen else None)
+        return False
+
+
+class _NullExit:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        return False
+
+
+_NULL_EXIT = _NullExit()
+
+
+class PyHooks:
+    """The ``__elixirscope__`` object, pure Python."""
+
+    accelerated = False
+
+    def __init__(self, functions: list, values: Any) -> None:
+        self._functions = functions  # fid -> FunctionInfo (shared registry)
+        self._values = values  # module with capture_args / safe_repr / safe_attr
+        self._exits: list[_Exit | None] = []
+        self._suspended: dict[Any, CallFrame] = {}
+        self._epoch = 0
+        self._append: Any = None
+        self._now: Any = None
+        self._next_id: Any = None
+        self.calls = 0
+        self.events = 0
+        self.hook_errors = 0
+        self.sampled_out = 0
+        self.stack_mismatches = 0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ wiring
+
+    def bind(self, recorder: Any) -> None:
+        """Record into ``recorder`` from now on; calls begun before are not closed in it."""
+        self._epoch += 1
+        self._suspended.clear()
+        self._append = recorder.ring.append
+        self._now = recorder.clock.now
+        self._next_id = recorder.next_id
+
+    def current_call_id(self) -> int:
+        top = _py_stack.get()
+        return top.scope_id if top is not None and top.epoch == self._epoch else 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "accelerated": False,
+            "calls_recorded": self.calls,
+            "events_recorded": self.events,
+            "hook_errors": self.hook_errors,
+            "sampled_out": self.sampled_out,
+            "stack_mismatches": self.stack_mismatches,
+            "suspended_generators": len(self._suspended),
+            "last_error": self.last_error,
+        }
+
+    def _error(self, exc: BaseException) -> None:
+        self.hook_errors += 1
+        try:
+            self.last_error = f"{type(exc).__name__}: {exc}"[:MESSAGE_LIMIT]
+        except Exception:  # noqa: BLE001 - never raise from a hook
+            self.last_error = type(exc).__name__
+
+    def _exit_cm(self, fid: int) -> Any:
+        """``fid``'s exit context manager (an inert one for an unknown fid: never raises)."""
+        exits = self._exits
+        try:
+            cm = exits[fid]
+            if cm is not None:
+                return cm
+        except (IndexError, TypeError):
+            pass
+        if type(fid) is not int or not 0 < fid < len(self._functions):
+            return _NULL_EXIT
+        while len(exits) <= fid:
+            exits.append(None)
+        info = self._functions[fid]
+        cm = exits[fid] = _Exit(self, fid, info.kind in _GEN_KINDS)
+        return cm
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, fid: int) -> _Exit:
+        self._enter(fid, None, None, None)
+        return self._exit_cm(fid)
+
+    def call_args(self, fid: int, names: tuple, values: tuple) -> _Exit:
+        self._enter(fid, names, values, None)
+        return self._exit_cm(fid)
+
+    def gen_call(self, fid: int) -> _Exit:
+        self._enter(fid, None, None, _getframe(1))
+        return self._exit_cm(fid)
+
+    def gen_call_args(self, fid: int, names: tuple, values: tuple) -> _Exit:
+        self._enter(fid, names, values, _getframe(1))
+        return self._exit_cm(fid)
+
+    def _enter(self, fid: int, names: Any, values: Any, frame: Any) -> None:
+        try:
+            info = self._functions[fid]
+            epoch = self._epoch
+            parent = _py_stack.get()
+            if parent is not None and parent.epoch != epoch:
+                parent = None
+            sampled = None if parent is None else parent.sampled
+            scope = 0 if parent is None else parent.scope_id
+            level = info.level_code
+            if level == 0:  # level none: transparent, nested calls see our parent
+                node = CallFrame(0, fid, 0, parent, scope, sampled, False, epoch, frame)
+            else:
+                if sampled is None:
+                    rate = info.sampling
+                    sampled = rate >= 1.0 or (rate > 0.0 and random() < rate)
+                if sampled:
+                    rid = self._next_id()
+                    ts = self._now()
+                    args = None
+                    if names is not None and level >= 2:
+                        try:
+                            args = self._values.capture_args(names, values)
+                        except Exception as exc:  # noqa: BLE001 - record the call without them
+                            self._error(exc)
+                    self._append(
+                        ("call", rid, ts, _get_ident(), _correlation.get(), scope, info.name, args)
+                    )
+                    self.calls += 1
+                    self.events += 1
+                    node = CallFrame(rid, fid, ts, parent, rid, True, True, epoch, frame)
+                else:
+                    self.sampled_out += 1
+                    node = CallFrame(0, fid, 0, parent, 0, False, False, epoch, frame)
+            _py_stack.set(node)
+        except Exception as exc:  # noqa: BLE001 - a hook never fails the program
+            self._error(exc)
+
+    def _exit(self, fid: int, et: Any, ev: Any, frame: Any) -> None:
+        try:
+            node = None
+            if frame is not None:
+                node = self._suspended.pop(frame, None)
+            if node is None:
+                top = _py_stack.get()
+                if top is None or top.fid != fid:
+                    self.stack_mismatches += 1
+                    return
+                node = top
+                _py_stack.set(top.parent)
+            if not node.recorded or node.epoch != self._epoch:
+                return
+            info = self._functions[fid]
+            ts = self._now()
+            outer = self._outer(node)
+            if et is None or (frame is not None and issubclass(et, _GEN_END)):
+                result = (node.result or "None") if info.level_code >= 2 else None
+                rec: tuple = (
+                    "return", self._next_id(), ts, _get_ident(), _correlation.get(), outer,
+                    node.call_id, info.name, ts - node.t0, result,
+                )
+            else:
+                rec = (
+                    "exception", self._next_id(), ts, _get_ident(), _correlation.get(), outer,
+                    node.call_id, info.name, ts - node.t0, exc_type_name(et),
+                    exc_message(ev, self._values),
+                )
+            self._append(rec)
+            self.events += 1
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def _outer(self, node: CallFrame) -> int:
+        parent = node.parent
+        return parent.scope_id if parent is not None and parent.epoch == self._epoch else 0
+
+    def ret(self, fid: int, value: Any) -> Any:
+        try:
+            top = _py_stack.get()
+            if (
+                top is not None and top.fid == fid and top.recorded
+                and self._functions[fid].level_code >= 2
+            ):
+                top.result = self._values.safe_repr(value)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+        return value
+
+    # ------------------------------------------------------------------ suspensions
+
+    def yielding(self, fid: int, value: Any) -> Any:
+        self._suspend(fid, value, _getframe(1), True)
+        return value
+
+    def yielding_from(self, fid: int, iterable: Any) -> Any:
+        self._suspend(fid, iterable, _getframe(1), True)
+        return iterable
+
+    def awaiting(self, fid: int, awaitable: Any) -> Any:
+        self._suspend(fid, awaitable, _getframe(1), False)
+        return awaitable
+
+    def _suspend(self, fid: int, value: Any, frame: Any, pop: bool) -> None:
+        try:
+            top = _py_stack.get()
+            if top is not None and top.fid == fid and (top.frame is frame or not pop):
+                node = top
+                if pop:
+                    _py_stack.set(top.parent)
+                    self._suspended[frame] = top
+            else:
+                node = self._suspended.get(frame)
+                if node is None:
+                    self.stack_mismatches += 1
+                    return
+            self._record_step("yield", fid, node, value)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def resumed(self, fid: int, value: Any) -> Any:
+        try:
+            frame = _getframe(1)
+            node = self._suspended.pop(frame, None)
+            if node is not None:
+                top = _py_stack.get()
+                if top is not None and top.epoch != self._epoch:
+                    top = None
+                node = node.moved_under(top)
+                _py_stack.set(node)
+            else:
+                node = _py_stack.get()
+                if node is None or node.fid != fid:
+                    self.stack_mismatches += 1
+                    return value
+            self._record_step("resume", fid, node, value)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+        return value
+
+    def _record_step(self, tag: str, fid: int, node: CallFrame, value: Any) -> None:
+        if not node.recorded or node.epoch != self._epoch:
+            return
+        info = self._functions[fid]
+        text = self._values.safe_repr(value) if info.level_code >= 2 else None
+        self._append(
+            (
+                tag, self._next_id(), self._now(), _get_ident(), _correlation.get(),
+                self._outer(node), node.call_id, info.name, text,
+            )
+        )
+        self.events += 1
+
+    # ------------------------------------------------------------------ attributes
+
+    def attr(self, fid: int, obj: Any, name: str) -> None:
+        try:
+            top = _py_stack.get()
+            if top is None or top.fid != fid or not top.recorded or top.epoch != self._epoch:
+                return
+            info = self._functions[fid]
+            if info.level_code < 3:
+                return
+            value = self._values.safe_attr(obj, name)
+            self._append(
+                (
+                    "attr", self._next_id(), self._now(), _get_ident(), _correlation.get(),
+                    self._outer(top), top.call_id, info.name, name, value,
+                )
+            )
+            self.events += 1
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+
+# ---------------------------------------------------------------------- exceptions
+
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_exc_args = BaseException.__dict__["args"].__get__
+
+
+def exc_type_name(et: Any) -> str:
+    """``ValueError`` for builtins, ``module.Qualname`` otherwise (no program code run)."""
+    try:
+        name = _type_qualname(et)
+        module = _type_module(et)
+    except Exception:  # noqa: BLE001
+        return "<unknown>"
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def exc_message(ev: Any, values: Any) -> str:
+    """The exception's message from its ``args`` (its ``__str__`` is never run)."""
+    try:
+        args = _exc_args(ev)
+    except Exception:  # noqa: BLE001 - not an exception instance
+        return values.safe_repr(ev, MESSAGE_LIMIT)
+    if not args:
+        return ""
+    if len(args) == 1:
+        first = args[0]
+        if type(first) is str:
+            return first if len(first) <= MESSAGE_LIMIT else first[: MESSAGE_LIMIT - 3] + "..."
+        return values.safe_repr(first, MESSAGE_LIMIT)
+    return values.safe_repr(args, MESSAGE_LIMIT)

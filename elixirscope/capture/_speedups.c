@@ -1,0 +1,1268 @@
+/* elixirscope.capture._speedups: the capture hot path in C.
+ *
+ * Same contract and same records as the pure-Python modules (ring.py, hlc.py,
+ * _pyhooks.py); tests run against both. What makes it cheap:
+ *
+ * - call(FID) records the entry, pushes a Node and returns FID's one shared Exit
+ *   object. Exit's type maps both __enter__ and __exit__ to a descriptor that
+ *   returns the Exit itself, so `with` allocates no bound methods; calling it
+ *   with 0 arguments is the (empty) enter, with 3 it is the exit.
+ * - The ring stores compact C records; drain() (shipper thread) builds the
+ *   contract tuples.
+ * - The call stack lives in a contextvar holding a mutable Cell. A Cell is
+ *   changed in place only while exactly one context can see it: it remembers
+ *   the context's variable mapping (HAMT) it was made under, and in-place use
+ *   needs that mapping to be current and unshared (refcounts: the context + the
+ *   cell) and the cell held by one mapping node only. Otherwise (a copied
+ *   context: asyncio task, copy_context(), a set of another variable) the
+ *   cell is forked with PyContextVar_Set first - so copies keep the snapshot
+ *   semantics of contextvars without a contextvar set per call.
+ *   Known limit: with a deep HAMT (many context variables) a copy that sets
+ *   another variable before its first traced call can share a subtree node
+ *   holding the cell; that copy may then see the creator's later stack.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <time.h>
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+#define CELL_INPLACE 1
+typedef struct {
+    PyObject_HEAD
+    void *ctx_prev;
+    PyObject *ctx_vars;
+    PyObject *ctx_weakreflist;
+    int ctx_entered;
+} ContextLayout;
+#else
+#define CELL_INPLACE 0
+#endif
+
+/* ------------------------------------------------------------------ shared */
+
+static PyObject *s_call, *s_return, *s_exception, *s_yield, *s_resume, *s_attr, *s_None_text;
+static PyObject *s_drop_oldest, *s_drop_newest, *s_block;
+
+static inline int64_t wall_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static inline double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ HLC */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t last;
+} HLC;
+
+static inline int64_t hlc_now(HLC *c) {
+    int64_t t = wall_ns();
+    if (t <= c->last) t = c->last + 1;
+    c->last = t;
+    return t;
+}
+
+static PyObject *HLC_now(HLC *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLongLong(hlc_now(self));
+}
+
+static PyObject *HLC_observe(HLC *self, PyObject *arg) {
+    if (!PyLong_CheckExact(arg)) goto bad;
+    long long remote = PyLong_AsLongLong(arg);
+    if (remote == -1 && PyErr_Occurred()) { PyErr_Clear(); goto bad; }
+    if (remote < 0) goto bad;
+    int64_t t = wall_ns();
+    if (t <= self->last) t = self->last + 1;
+    if (t <= remote) t = remote + 1;
+    self->last = t;
+    return PyLong_FromLongLong(t);
+bad:
+    PyErr_Format(PyExc_ValueError,
+                 "Expected `remote_ts` an int >= 0 (ns since epoch), got %R - at HLC.observe", arg);
+    return NULL;
+}
+
+static PyObject *HLC_get_last(HLC *self, void *Py_UNUSED(c)) {
+    return PyLong_FromLongLong(self->last);
+}
+
+static PyMethodDef HLC_methods[] = {
+    {"now", (PyCFunction)HLC_now, METH_NOARGS, "Strictly increasing ns since the epoch."},
+    {"observe", (PyCFunction)HLC_observe, METH_O, "Merge a received timestamp."},
+    {NULL}};
+static PyGetSetDef HLC_getset[] = {{"last", (getter)HLC_get_last, NULL, NULL, NULL}, {NULL}};
+
+static PyTypeObject HLCType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.HLC",
+    .tp_basicsize = sizeof(HLC),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = HLC_methods,
+    .tp_getset = HLC_getset,
+    .tp_doc = "Hybrid logical clock (C).",
+};
+
+/* ------------------------------------------------------------------ Ids */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t value;
+} Ids;
+
+static PyObject *Ids_next(Ids *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLongLong(++self->value);
+}
+static PyMethodDef Ids_methods[] = {
+    {"next", (PyCFunction)Ids_next, METH_NOARGS, "The next id (1, 2, 3, ...)."}, {NULL}};
+static PyMemberDef Ids_members[] = {
+    {"value", T_LONGLONG, offsetof(Ids, value), READONLY, "last id handed out"}, {NULL}};
+static PyTypeObject IdsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Ids",
+    .tp_basicsize = sizeof(Ids),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = Ids_methods,
+    .tp_members = Ids_members,
+};
+
+/* ------------------------------------------------------------------ RingBuffer */
+
+enum { K_EMPTY = 0, K_OBJ, K_CALL, K_RETURN, K_EXC };
+enum { P_OLDEST = 0, P_NEWEST, P_BLOCK };
+
+typedef struct {
+    int kind;
+    int64_t id, ts, parent, call_id, dur;
+    unsigned long thread;
+    PyObject *cid, *name, *a, *b; /* owned; NULL = None */
+} Rec;
+
+typedef struct {
+    PyObject_HEAD
+    Rec *slots;
+    uint64_t cap, mask, head, tail;
+    int policy;
+    double timeout;
+    int64_t writes, reads, dropped_oldest, dropped_newest, block_timeouts, block_waits;
+} Ring;
+
+static inline void rec_clear(Rec *r) {
+    Py_CLEAR(r->cid);
+    Py_CLEAR(r->name);
+    Py_CLEAR(r->a);
+    Py_CLEAR(r->b);
+    r->kind = K_EMPTY;
+}
+
+static int check_capacity(PyObject *o, const char *where, uint64_t *out) {
+    if (PyLong_CheckExact(o)) {
+        long long v = PyLong_AsLongLong(o);
+        if (!(v == -1 && PyErr_Occurred()) && v >= 1 && (v & (v - 1)) == 0 && v <= (1LL << 40)) {
+            *out = (uint64_t)v;
+            return 0;
+        }
+        PyErr_Clear();
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "Expected `capacity` a power of two >= 1 (e.g. 65536), got %R - at %s", o, where);
+    return -1;
+}
+
+static int check_policy(PyObject *o, const char *where, int *out) {
+    if (PyUnicode_Check(o)) {
+        if (PyUnicode_Compare(o, s_drop_oldest) == 0) { *out = P_OLDEST; return 0; }
+        if (PyUnicode_Compare(o, s_drop_newest) == 0) { *out = P_NEWEST; return 0; }
+        if (PyUnicode_Compare(o, s_block) == 0) { *out = P_BLOCK; return 0; }
+        if (PyErr_Occurred()) PyErr_Clear();
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "Expected `policy` one of 'drop_oldest', 'drop_newest', 'block', got %R - at %s",
+                 o, where);
+    return -1;
+}
+
+static int check_timeout(PyObject *o, const char *where, double *out) {
+    if (PyFloat_CheckExact(o) || PyLong_CheckExact(o)) {
+        double v = PyFloat_AsDouble(o);
+        if (!(v == -1.0 && PyErr_Occurred()) && v >= 0 && v < 1e300) { *out = v; return 0; }
+        PyErr_Clear();
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "Expected `block_timeout_s` a finite number >= 0, got %R - at %s", o, where);
+    return -1;
+}
+
+static int Ring_init(Ring *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"capacity", "policy", "block_timeout_s", NULL};
+    PyObject *cap = NULL, *policy = NULL, *timeout = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOO", kwlist, &cap, &policy, &timeout))
+        return -1;
+    uint64_t c = 65536;
+    int p = P_OLDEST;
+    double t = 0.05;
+    if (cap && check_capacity(cap, "RingBuffer(capacity)", &c) < 0) return -1;
+    if (policy && check_policy(policy, "RingBuffer(policy)", &p) < 0) return -1;
+    if (timeout && check_timeout(timeout, "RingBuffer(block_timeout_s)", &t) < 0) return -1;
+    if (self->slots) {
+        PyErr_SetString(PyExc_RuntimeError, "RingBuffer already initialised");
+        return -1;
+    }
+    self->slots = PyMem_Calloc(c, sizeof(Rec));
+    if (!self->slots) { PyErr_NoMemory(); return -1; }
+    self->cap = c;
+    self->mask = c - 1;
+    self->policy = p;
+    self->timeout = t;
+    return 0;
+}
+
+static void Ring_dealloc(Ring *self) {
+    if (self->slots) {
+        for (uint64_t i = self->head; i < self->tail; i++) rec_clear(&self->slots[i & self->mask]);
+        PyMem_Free(self->slots);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A free slot for one record, or NULL if the policy refused it (counted). GIL held. */
+static Rec *ring_slot(Ring *r) {
+    r->writes++;
+    if (r->tail - r->head < r->cap) return &r->slots[r->tail++ & r->mask];
+    if (r->policy == P_OLDEST) {
+        rec_clear(&r->slots[r->head & r->mask]);
+        r->head++;
+        r->dropped_oldest++;
+        return &r->slots[r->tail++ & r->mask];
+    }
+    if (r->policy == P_BLOCK) {
+        r->block_waits++;
+        double deadline = mono_s() + r->timeout;
+        Py_INCREF(r);
+        while (r->tail - r->head >= r->cap && r->policy == P_BLOCK) {
+            double left = deadline - mono_s();
+            if (left <= 0) break;
+            struct timespec nap = {0, left > 50e-6 ? 50000 : (long)(left * 1e9)};
+            Py_BEGIN_ALLOW_THREADS
+            nanosleep(&nap, NULL);
+            Py_END_ALLOW_THREADS
+        }
+        Py_DECREF(r);
+        if (r->tail - r->head < r->cap) return &r->slots[r->tail++ & r->mask];
+        if (r->policy == P_OLDEST) {  /* switched while waiting */
+            rec_clear(&r->slots[r->head & r->mask]);
+            r->head++;
+            r->dropped_oldest++;
+            return &r->slots[r->tail++ & r->mask];
+        }
+        r->block_timeouts++;
+        return NULL;
+    }
+    r->dropped_newest++;
+    return NULL;
+}
+
+static PyObject *Ring_append(Ring *self, PyObject *obj) {
+    Rec *s = ring_slot(self);
+    if (!s) Py_RETURN_FALSE;
+    s->kind = K_OBJ;
+    Py_INCREF(obj);
+    s->a = obj;
+    Py_RETURN_TRUE;
+}
+
+#define OR_NONE(x) ((x) ? (x) : Py_None)
+
+static PyObject *rec_tuple(Rec *r) {
+    PyObject *cid = OR_NONE(r->cid);
+    switch (r->kind) {
+    case K_OBJ:
+        Py_INCREF(r->a);
+        return r->a;
+    case K_CALL:
+        return Py_BuildValue("(OLLkOLOO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
+                             r->name, OR_NONE(r->a));
+    case K_RETURN:
+        return Py_BuildValue("(OLLkOLLOLO)", s_return, r->id, r->ts, r->thread, cid, r->parent,
+                             r->call_id, r->name, r->dur, OR_NONE(r->a));
+    case K_EXC:
+        return Py_BuildValue("(OLLkOLLOLOO)", s_exception, r->id, r->ts, r->thread, cid,
+                             r->parent, r->call_id, r->name, r->dur, OR_NONE(r->a), OR_NONE(r->b));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+    long long max_n = LLONG_MAX;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "drain(max_n) takes at most one argument");
+        return NULL;
+    }
+    if (nargs == 1) {
+        max_n = PyLong_CheckExact(args[0]) ? PyLong_AsLongLong(args[0]) : -1;
+        if (max_n < 0) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "Expected `max_n` an int >= 0, got %R - at RingBuffer.drain",
+                         args[0]);
+            return NULL;
+        }
+    }
+    uint64_t size = self->tail - self->head;
+    uint64_t n = (uint64_t)max_n < size ? (uint64_t)max_n : size;
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    if (!out) return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        Rec *r = &self->slots[(self->head + i) & self->mask];
+        PyObject *t = rec_tuple(r);
+        if (!t) {  /* out of memory: keep the rest in the ring */
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, t);
+    }
+    for (uint64_t i = 0; i < n; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
+    self->head += n;
+    self->reads += (int64_t)n;
+    return out;
+}
+
+static PyObject *Ring_set_policy(Ring *self, PyObject *arg) {
+    if (check_policy(arg, "RingBuffer.set_policy(policy)", &self->policy) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Ring_set_block_timeout(Ring *self, PyObject *arg) {
+    if (check_timeout(arg, "RingBuffer.set_block_timeout", &self->timeout) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Ring_resize(Ring *self, PyObject *arg) {
+    uint64_t c;
+    if (check_capacity(arg, "RingBuffer.resize(capacity)", &c) < 0) return NULL;
+    Rec *slots = PyMem_Calloc(c, sizeof(Rec));
+    if (!slots) return PyErr_NoMemory();
+    uint64_t size = self->tail - self->head;
+    uint64_t excess = size > c ? size - c : 0;
+    for (uint64_t i = 0; i < excess; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
+    uint64_t k = 0;
+    for (uint64_t i = self->head + excess; i < self->tail; i++)
+        slots[k++] = self->slots[i & self->mask]; /* moves ownership */
+    PyMem_Free(self->slots);
+    self->slots = slots;
+    self->cap = c;
+    self->mask = c - 1;
+    self->head = 0;
+    self->tail = k;
+    self->dropped_oldest += (int64_t)excess;
+    Py_RETURN_NONE;
+}
+
+static PyObject *policy_name(int p) {
+    PyObject *s = p == P_OLDEST ? s_drop_oldest : p == P_NEWEST ? s_drop_newest : s_block;
+    Py_INCREF(s);
+    return s;
+}
+
+static PyObject *Ring_stats(Ring *self, PyObject *Py_UNUSED(ignored)) {
+    int64_t drops = self->dropped_oldest + self->dropped_newest + self->block_timeouts;
+    return Py_BuildValue(
+        "{sLsLsKsLsLsLsLsLsKsN}", "writes", self->writes, "reads", self->reads, "size",
+        (unsigned long long)(self->tail - self->head), "drops", drops, "dropped_oldest",
+        self->dropped_oldest, "dropped_newest", self->dropped_newest, "block_timeouts",
+        self->block_timeouts, "block_waits", self->block_waits, "capacity",
+        (unsigned long long)self->cap, "policy", policy_name(self->policy));
+}
+
+static Py_ssize_t Ring_len(Ring *self) { return (Py_ssize_t)(self->tail - self->head); }
+static PyObject *Ring_get_capacity(Ring *self, void *c) { return PyLong_FromUnsignedLongLong(self->cap); }
+static PyObject *Ring_get_policy(Ring *self, void *c) { return policy_name(self->policy); }
+
+static PyObject *Ring_repr(Ring *self) {
+    PyObject *p = policy_name(self->policy);
+    PyObject *r = PyUnicode_FromFormat("<RingBuffer %llu/%llu %U (C)>",
+                                       (unsigned long long)(self->tail - self->head),
+                                       (unsigned long long)self->cap, p);
+    Py_DECREF(p);
+    return r;
+}
+
+static PyMethodDef Ring_methods[] = {
+    {"append", (PyCFunction)Ring_append, METH_O, "Add a record; False if refused (counted)."},
+    {"drain", (PyCFunction)(void (*)(void))Ring_drain, METH_FASTCALL, "Oldest records, up to max_n."},
+    {"set_policy", (PyCFunction)Ring_set_policy, METH_O, NULL},
+    {"set_block_timeout", (PyCFunction)Ring_set_block_timeout, METH_O, NULL},
+    {"resize", (PyCFunction)Ring_resize, METH_O, "New capacity; the oldest overflow is dropped."},
+    {"stats", (PyCFunction)Ring_stats, METH_NOARGS, NULL},
+    {NULL}};
+static PyGetSetDef Ring_getset[] = {
+    {"capacity", (getter)Ring_get_capacity, NULL, NULL, NULL},
+    {"policy", (getter)Ring_get_policy, NULL, NULL, NULL},
+    {NULL}};
+static PySequenceMethods Ring_as_seq = {.sq_length = (lenfunc)Ring_len};
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.RingBuffer",
+    .tp_basicsize = sizeof(Ring),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Ring_init,
+    .tp_dealloc = (destructor)Ring_dealloc,
+    .tp_methods = Ring_methods,
+    .tp_getset = Ring_getset,
+    .tp_as_sequence = &Ring_as_seq,
+    .tp_repr = (reprfunc)Ring_repr,
+    .tp_doc = "Bounded FIFO of records with counted overflow (C); see ring.py.",
+};
+
+/* ------------------------------------------------------------------ Node, Cell */
+
+typedef struct Node {
+    PyObject_HEAD
+    struct Node *parent;
+    int64_t call_id, t0, scope_id;
+    int32_t fid;
+    int8_t sampled; /* -1 undecided, 0 no, 1 yes */
+    int8_t recorded;
+    uint32_t epoch;
+    PyObject *result, *frame;
+} Node;
+
+static PyTypeObject NodeType;
+#define NODE_FREELIST 256
+static Node *node_free[NODE_FREELIST];
+static int node_nfree = 0;
+
+static Node *node_new(void) {
+    Node *n;
+    if (node_nfree) {
+        n = node_free[--node_nfree];
+        _Py_NewReference((PyObject *)n);
+    } else {
+        n = PyObject_New(Node, &NodeType);
+        if (!n) return NULL;
+    }
+    n->parent = NULL;
+    n->result = NULL;
+    n->frame = NULL;
+    return n;
+}
+
+static void Node_dealloc(Node *n) {
+    Node *p = n->parent;
+    Py_CLEAR(n->result);
+    Py_CLEAR(n->frame);
+    if (node_nfree < NODE_FREELIST) node_free[node_nfree++] = n;
+    else PyObject_Free(n);
+    Py_XDECREF(p);
+}
+
+static PyTypeObject NodeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Node",
+    .tp_basicsize = sizeof(Node),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Node_dealloc,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *vars; /* the context mapping this cell was made under */
+    Node *top;
+} Cell;
+
+static int Cell_traverse(Cell *c, visitproc visit, void *arg) {
+    Py_VISIT(c->vars);
+    return 0;
+}
+static int Cell_clear(Cell *c) {
+    Py_CLEAR(c->vars);
+    return 0;
+}
+static void Cell_dealloc(Cell *c) {
+    PyObject_GC_UnTrack(c);
+    Py_CLEAR(c->vars);
+    Py_CLEAR(c->top);
+    PyObject_GC_Del(c);
+}
+static PyTypeObject CellType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Cell",
+    .tp_basicsize = sizeof(Cell),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Cell_traverse,
+    .tp_clear = (inquiry)Cell_clear,
+    .tp_dealloc = (destructor)Cell_dealloc,
+};
+
+/* The current context's Cell, forked first unless only this context can see it.
+ * Returns a borrowed pointer (the context holds it), NULL with an exception set. */
+static Cell *own_cell(PyObject *var) {
+    PyObject *got;
+    if (PyContextVar_Get(var, NULL, &got) < 0) return NULL;
+    Cell *cell = (Cell *)got; /* new reference or NULL */
+#if CELL_INPLACE
+    PyThreadState *ts = PyThreadState_Get();
+    PyObject *vars = ts->context ? ((ContextLayout *)ts->context)->ctx_vars : NULL;
+    if (cell && vars && cell->vars == vars && Py_REFCNT(vars) == 2 && Py_REFCNT(cell) == 2) {
+        Py_DECREF(cell);
+        return cell;
+    }
+#endif
+    Cell *fresh = PyObject_GC_New(Cell, &CellType);
+    if (!fresh) { Py_XDECREF(cell); return NULL; }
+    fresh->vars = NULL;
+    fresh->top = cell ? cell->top : NULL;
+    Py_XINCREF(fresh->top);
+    Py_XDECREF(cell);
+    PyObject_GC_Track(fresh);
+    PyObject *tok = PyContextVar_Set(var, (PyObject *)fresh);
+    if (!tok) { Py_DECREF(fresh); return NULL; }
+    Py_DECREF(tok);
+#if CELL_INPLACE
+    fresh->vars = ((ContextLayout *)PyThreadState_Get()->context)->ctx_vars;
+    Py_INCREF(fresh->vars);
+#endif
+    Py_DECREF(fresh); /* the context's mapping holds it */
+    return fresh;
+}
+
+/* Read-only: the current top node (borrowed) or NULL; -1 on error. */
+static int peek_top(PyObject *var, Node **out) {
+    PyObject *got;
+    if (PyContextVar_Get(var, NULL, &got) < 0) return -1;
+    *out = got ? ((Cell *)got)->top : NULL;
+    Py_XDECREF(got); /* the context keeps it alive */
+    return 0;
+}
+
+/* ------------------------------------------------------------------ Hooks */
+
+typedef struct {
+    PyObject *name;  /* "module.qualname" */
+    PyObject *exit;  /* the Exit object */
+    double sampling;
+    int level;       /* 0 none, 1 boundaries, 2 args, 3 full */
+    int gen;
+} Func;
+
+typedef struct Hooks Hooks;
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Hooks *hooks;
+    int32_t fid;
+} Exit;
+
+struct Hooks {
+    PyObject_HEAD
+    Func *funcs;
+    Py_ssize_t nfuncs;
+    PyObject *stack_var, *corr_var, *suspended;
+    PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
+    Ring *ring;
+    HLC *clock;
+    Ids *ids;
+    uint32_t epoch;
+    uint64_t rng;
+    int64_t calls, events, hook_errors, sampled_out, stack_mismatches;
+    PyObject *last_error;
+};
+
+static PyTypeObject HooksType, ExitType;
+
+static void hook_error(Hooks *h) {
+    h->hook_errors++;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    PyObject *text = ev ? PyObject_Str(ev) : NULL;
+    if (!text) PyErr_Clear();
+    Py_XSETREF(h->last_error, text ? PyUnicode_FromFormat("%s: %U",
+        et ? ((PyTypeObject *)et)->tp_name : "?", text) : NULL);
+    if (!h->last_error) PyErr_Clear();
+    Py_XDECREF(text);
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+}
+
+static inline double rng_next(Hooks *h) {
+    uint64_t x = h->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    h->rng = x;
+    return (x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static inline int64_t outer_scope(Hooks *h, Node *n) {
+    Node *p = n->parent;
+    return p && p->epoch == h->epoch ? p->scope_id : 0;
+}
+
+static inline PyObject *current_cid(Hooks *h) {
+    PyObject *cid;
+    if (PyContextVar_Get(h->corr_var, NULL, &cid) < 0) return NULL;
+    if (cid == Py_None) { Py_DECREF(cid); return NULL; }
+    return cid; /* new ref or NULL */
+}
+
+/* Record the entry and push a Node; errors are counted, never raised. */
+static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, int gen) {
+    if (fid <= 0 || fid >= h->nfuncs || !h->funcs[fid].name || !h->ring) {
+        PyErr_Format(PyExc_ValueError, "unknown function id %zd (or hooks not bound)", fid);
+        hook_error(h);
+        return;
+    }
+    Func *f = &h->funcs[fid];
+    Cell *cell = own_cell(h->stack_var);
+    if (!cell) { hook_error(h); return; }
+    Node *parent = cell->top;
+    if (parent && parent->epoch != h->epoch) parent = NULL;
+    int sampled = parent ? parent->sampled : -1;
+    int64_t scope = parent ? parent->scope_id : 0;
+    Node *n = node_new();
+    if (!n) { hook_error(h); return; }
+    n->fid = (int32_t)fid;
+    n->epoch = h->epoch;
+    n->call_id = 0;
+    n->t0 = 0;
+    n->recorded = 0;
+    if (gen) {
+        PyObject *frame = (PyObject *)PyEval_GetFrame();
+        Py_XINCREF(frame);
+        n->frame = frame;
+    }
+    if (f->level == 0) {
+        n->scope_id = scope;
+        n->sampled = (int8_t)sampled;
+    } else {
+        if (sampled < 0)
+            sampled = f->sampling >= 1.0 || (f->sampling > 0.0 && rng_next(h) < f->sampling);
+        if (sampled) {
+            PyObject *args = NULL;
+            if (names && f->level >= 2) {
+                args = PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+                if (!args) hook_error(h);
+            }
+            int64_t rid = ++h->ids->value;
+            int64_t ts = hlc_now(h->clock);
+            Rec *r = ring_slot(h->ring);
+            if (r) {
+                r->kind = K_CALL;
+                r->id = rid;
+                r->ts = ts;
+                r->thread = PyThread_get_thread_ident();
+                r->cid = current_cid(h);
+                if (!r->cid && PyErr_Occurred()) hook_error(h);
+                r->parent = scope;
+                Py_INCREF(f->name);
+                r->name = f->name;
+                r->a = args;
+            } else {
+                Py_XDECREF(args);
+            }
+            h->calls++;
+            h->events++;
+            n->call_id = rid;
+            n->t0 = ts;
+            n->scope_id = rid;
+            n->sampled = 1;
+            n->recorded = 1;
+        } else {
+            h->sampled_out++;
+            n->scope_id = 0;
+            n->sampled = 0;
+        }
+    }
+    Py_XINCREF(parent);
+    n->parent = parent;
+    Node *old = cell->top;
+    cell->top = n;
+    Py_XDECREF(old);
+}
+
+static int is_generator_end(PyObject *et) {
+    return PyType_Check(et) &&
+           (PyType_IsSubtype((PyTypeObject *)et, (PyTypeObject *)PyExc_GeneratorExit) ||
+            PyType_IsSubtype((PyTypeObject *)et, (PyTypeObject *)PyExc_StopIteration) ||
+            PyType_IsSubtype((PyTypeObject *)et, (PyTypeObject *)PyExc_StopAsyncIteration));
+}
+
+static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
+    if (fid <= 0 || fid >= h->nfuncs || !h->ring) return;
+    Func *f = &h->funcs[fid];
+    Node *node = NULL; /* owned */
+    if (f->gen && PyDict_GET_SIZE(h->suspended)) {
+        PyObject *frame = (PyObject *)PyEval_GetFrame();
+        if (frame) {
+            node = (Node *)PyDict_GetItemWithError(h->suspended, frame);
+            if (node) {
+                Py_INCREF(node);
+                if (PyDict_DelItem(h->suspended, frame) < 0) hook_error(h);
+            } else if (PyErr_Occurred()) {
+                hook_error(h);
+            }
+        }
+    }
+    if (!node) {
+        Cell *cell = own_cell(h->stack_var);
+        if (!cell) { hook_error(h); return; }
+        Node *top = cell->top;
+        if (!top || top->fid != fid) { h->stack_mismatches++; return; }
+        node = top;
+        cell->top = top->parent;
+        Py_XINCREF(cell->top);
+    }
+    if (node->recorded && node->epoch == h->epoch) {
+        int64_t ts = hlc_now(h->clock);
+        int error = et && et != Py_None && !(f->gen && is_generator_end(et));
+        PyObject *a = NULL, *b = NULL;
+        if (error) {
+            a = PyObject_CallOneArg(h->exc_type_name, et);
+            b = a ? PyObject_CallFunctionObjArgs(h->exc_message, ev ? ev : Py_None, h->values, NULL)
+                  : NULL;
+            if (!b) { Py_CLEAR(a); hook_error(h); }
+        } else if (f->level >= 2) {
+            a = node->result ? node->result : s_None_text;
+            Py_INCREF(a);
+        }
+        int64_t rid = ++h->ids->value;
+        Rec *r = (!error || b) ? ring_slot(h->ring) : NULL;
+        if (r) {
+            r->kind = error ? K_EXC : K_RETURN;
+            r->id = rid;
+            r->ts = ts;
+            r->thread = PyThread_get_thread_ident();
+            r->cid = current_cid(h);
+            if (!r->cid && PyErr_Occurred()) hook_error(h);
+            r->parent = outer_scope(h, node);
+            r->call_id = node->call_id;
+            Py_INCREF(f->name);
+            r->name = f->name;
+            r->dur = ts - node->t0;
+            r->a = a;
+            r->b = b;
+            h->events++;
+        } else {
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+        }
+    }
+    Py_DECREF(node);
+}
+
+/* --- Exit: __enter__ and __exit__ are the object itself (see SelfDescr) --- */
+
+static PyObject *Exit_vectorcall(Exit *self, PyObject *const *args, size_t nargsf, PyObject *kw) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n == 3 && !self->hooks) Py_RETURN_FALSE;
+    if (n == 3) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb); /* nothing should be pending; keep it safe */
+        leave(self->hooks, self->fid, args[0], args[1]);
+        if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
+        PyErr_Restore(et, ev, tb);
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_NONE; /* __enter__: the entry was recorded by call() */
+}
+
+static int Exit_traverse(Exit *self, visitproc visit, void *arg) {
+    Py_VISIT(self->hooks);
+    return 0;
+}
+static int Exit_clear(Exit *self) {
+    Py_CLEAR(self->hooks);
+    return 0;
+}
+static void Exit_dealloc(Exit *self) {
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->hooks);
+    PyObject_GC_Del(self);
+}
+
+static PyTypeObject ExitType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Exit",
+    .tp_basicsize = sizeof(Exit),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Exit, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_traverse = (traverseproc)Exit_traverse,
+    .tp_clear = (inquiry)Exit_clear,
+    .tp_dealloc = (destructor)Exit_dealloc,
+    .tp_doc = "One function's exit context manager; __enter__/__exit__ are itself.",
+};
+
+typedef struct {
+    PyObject_HEAD
+} SelfDescr;
+
+static PyObject *SelfDescr_get(PyObject *d, PyObject *obj, PyObject *type) {
+    if (!obj) { Py_INCREF(d); return d; }
+    Py_INCREF(obj);
+    return obj;
+}
+static PyTypeObject SelfDescrType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.SelfDescr",
+    .tp_basicsize = sizeof(SelfDescr),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_descr_get = SelfDescr_get,
+};
+
+/* --- Hooks methods --- */
+
+static inline Py_ssize_t fid_of(PyObject *o) {
+    Py_ssize_t v = PyLong_AsSsize_t(o);
+    if (v == -1 && PyErr_Occurred()) PyErr_Clear();
+    return v;
+}
+
+static PyObject *null_exit; /* returned when the fid is unknown: the `with` still works */
+
+static inline PyObject *exit_of(Hooks *h, Py_ssize_t fid) {
+    PyObject *e = (fid > 0 && fid < h->nfuncs && h->funcs[fid].exit) ? h->funcs[fid].exit
+                                                                      : null_exit;
+    Py_INCREF(e);
+    return e;
+}
+
+static PyObject *Hooks_call(Hooks *self, PyObject *fid_o) {
+    Py_ssize_t fid = fid_of(fid_o);
+    enter(self, fid, NULL, NULL, 0);
+    return exit_of(self, fid);
+}
+
+static PyObject *Hooks_gen_call(Hooks *self, PyObject *fid_o) {
+    Py_ssize_t fid = fid_of(fid_o);
+    enter(self, fid, NULL, NULL, 1);
+    return exit_of(self, fid);
+}
+
+static PyObject *Hooks_call_args(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 3) { self->hook_errors++; Py_INCREF(null_exit); return null_exit; }
+    Py_ssize_t fid = fid_of(args[0]);
+    enter(self, fid, args[1], args[2], 0);
+    return exit_of(self, fid);
+}
+
+static PyObject *Hooks_gen_call_args(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 3) { self->hook_errors++; Py_INCREF(null_exit); return null_exit; }
+    Py_ssize_t fid = fid_of(args[0]);
+    enter(self, fid, args[1], args[2], 1);
+    return exit_of(self, fid);
+}
+
+static PyObject *Hooks_ret(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    Py_ssize_t fid = fid_of(args[0]);
+    Node *top;
+    if (peek_top(self->stack_var, &top) < 0) { hook_error(self); return Py_NewRef(args[1]); }
+    if (top && top->fid == fid && top->recorded && fid < self->nfuncs &&
+        self->funcs[fid].level >= 2) {
+        PyObject *text = PyObject_CallOneArg(self->safe_repr, args[1]);
+        if (text) Py_XSETREF(top->result, text);
+        else hook_error(self);
+    }
+    return Py_NewRef(args[1]);
+}
+
+/* yield / resume / attr records: prebuilt tuples (not the hot path). */
+static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name) {
+    if (!node->recorded || node->epoch != h->epoch) return;
+    Func *f = &h->funcs[node->fid];
+    PyObject *text;
+    if (attr_name) {
+        text = PyObject_CallFunctionObjArgs(h->safe_attr, value, attr_name, NULL);
+    } else if (f->level >= 2) {
+        text = PyObject_CallOneArg(h->safe_repr, value);
+    } else {
+        text = Py_NewRef(Py_None);
+    }
+    if (!text) { hook_error(h); return; }
+    PyObject *cid = current_cid(h);
+    if (!cid && PyErr_Occurred()) { Py_DECREF(text); hook_error(h); return; }
+    int64_t rid = ++h->ids->value;
+    PyObject *t;
+    if (attr_name)
+        t = Py_BuildValue("(OLLkOLLOOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
+                          OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, attr_name,
+                          text);
+    else
+        t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
+                          OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
+    Py_XDECREF(cid);
+    Py_DECREF(text);
+    if (!t) { hook_error(h); return; }
+    Rec *r = ring_slot(h->ring);
+    if (r) {
+        r->kind = K_OBJ;
+        r->a = t;
+        h->events++;
+    } else {
+        Py_DECREF(t);
+    }
+}
+
+static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop) {
+    if (fid <= 0 || fid >= h->nfuncs || !h->ring) { h->stack_mismatches++; return; }
+    PyObject *frame = (PyObject *)PyEval_GetFrame();
+    Cell *cell = own_cell(h->stack_var);
+    if (!cell) { hook_error(h); return; }
+    Node *top = cell->top, *node;
+    if (top && top->fid == fid && (!pop || top->frame == frame)) {
+        node = top;
+        Py_INCREF(node);
+        if (pop) {
+            if (!frame || PyDict_SetItem(h->suspended, frame, (PyObject *)top) < 0) {
+                Py_DECREF(node);
+                if (PyErr_Occurred()) hook_error(h);
+                return;
+            }
+            cell->top = top->parent;
+            Py_XINCREF(cell->top);
+            Py_DECREF(top); /* the cell's reference; the dict holds one */
+        }
+    } else {
+        node = frame ? (Node *)PyDict_GetItemWithError(h->suspended, frame) : NULL;
+        if (!node) {
+            if (PyErr_Occurred()) hook_error(h);
+            else h->stack_mismatches++;
+            return;
+        }
+        Py_INCREF(node);
+    }
+    record_step(h, s_yield, node, value, NULL);
+    Py_DECREF(node);
+}
+
+static PyObject *Hooks_yielding(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    suspend(self, fid_of(args[0]), args[1], 1);
+    return Py_NewRef(args[1]);
+}
+
+static PyObject *Hooks_awaiting(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    suspend(self, fid_of(args[0]), args[1], 0);
+    return Py_NewRef(args[1]);
+}
+
+static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    Py_ssize_t fid = fid_of(args[0]);
+    if (fid <= 0 || fid >= self->nfuncs || !self->ring) {
+        self->stack_mismatches++;
+        return Py_NewRef(args[1]);
+    }
+    PyObject *frame = (PyObject *)PyEval_GetFrame();
+    Node *node = NULL;
+    if (frame && PyDict_GET_SIZE(self->suspended)) {
+        node = (Node *)PyDict_GetItemWithError(self->suspended, frame);
+        if (node) {
+            Py_INCREF(node);
+            PyDict_DelItem(self->suspended, frame);
+        }
+        if (PyErr_Occurred()) hook_error(self);
+    }
+    Cell *cell = own_cell(self->stack_var);
+    if (!cell) { Py_XDECREF(node); hook_error(self); return Py_NewRef(args[1]); }
+    if (node) { /* push it back under whoever resumed it */
+        Node *moved = node_new();
+        if (!moved) { Py_DECREF(node); hook_error(self); return Py_NewRef(args[1]); }
+        Node *top = cell->top;
+        if (top && top->epoch != self->epoch) top = NULL;
+        moved->call_id = node->call_id;
+        moved->t0 = node->t0;
+        moved->scope_id = node->scope_id;
+        moved->fid = node->fid;
+        moved->sampled = node->sampled;
+        moved->recorded = node->recorded;
+        moved->epoch = node->epoch;
+        moved->result = Py_XNewRef(node->result);
+        moved->frame = Py_XNewRef(node->frame);
+        moved->parent = top;
+        Py_XINCREF(top);
+        Node *old = cell->top;
+        cell->top = moved;
+        Py_XDECREF(old);
+        Py_DECREF(node);
+        node = moved;
+    } else {
+        node = cell->top;
+        if (!node || node->fid != fid) {
+            self->stack_mismatches++;
+            return Py_NewRef(args[1]);
+        }
+    }
+    Py_INCREF(node);
+    record_step(self, s_resume, node, args[1], NULL);
+    Py_DECREF(node);
+    return Py_NewRef(args[1]);
+}
+
+static PyObject *Hooks_attr(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 3) { self->hook_errors++; Py_RETURN_NONE; }
+    Py_ssize_t fid = fid_of(args[0]);
+    Node *top;
+    if (peek_top(self->stack_var, &top) < 0) { hook_error(self); Py_RETURN_NONE; }
+    if (top && top->fid == fid && top->recorded && top->epoch == self->epoch &&
+        fid < self->nfuncs && self->funcs[fid].level >= 3) {
+        Py_INCREF(top);
+        record_step(self, s_attr, top, args[1], args[2]);
+        Py_DECREF(top);
+    }
+    Py_RETURN_NONE;
+}
+
+static int grow(Hooks *h, Py_ssize_t fid) {
+    if (fid < h->nfuncs) return 0;
+    Py_ssize_t n = h->nfuncs ? h->nfuncs : 64;
+    while (n <= fid) n *= 2;
+    Func *f = PyMem_Realloc(h->funcs, n * sizeof(Func));
+    if (!f) { PyErr_NoMemory(); return -1; }
+    memset(f + h->nfuncs, 0, (n - h->nfuncs) * sizeof(Func));
+    h->funcs = f;
+    h->nfuncs = n;
+    return 0;
+}
+
+static PyObject *Hooks_update_function(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "update_function(fid, info)");
+        return NULL;
+    }
+    Py_ssize_t fid = PyLong_AsSsize_t(args[0]);
+    if (fid <= 0) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "bad fid %zd", fid);
+        return NULL;
+    }
+    PyObject *name = PyObject_GetAttrString(args[1], "name");
+    PyObject *level = name ? PyObject_GetAttrString(args[1], "level_code") : NULL;
+    PyObject *sampling = level ? PyObject_GetAttrString(args[1], "sampling") : NULL;
+    PyObject *kind = sampling ? PyObject_GetAttrString(args[1], "kind") : NULL;
+    PyObject *res = NULL;
+    if (!kind || grow(self, fid) < 0) goto done;
+    Func *f = &self->funcs[fid];
+    f->level = (int)PyLong_AsLong(level);
+    f->sampling = PyFloat_AsDouble(sampling);
+    if (PyErr_Occurred()) goto done;
+    f->gen = PyUnicode_CompareWithASCIIString(kind, "generator") == 0 ||
+             PyUnicode_CompareWithASCIIString(kind, "async_generator") == 0;
+    Py_INCREF(name);
+    Py_XSETREF(f->name, name);
+    if (!f->exit) {
+        Exit *e = PyObject_GC_New(Exit, &ExitType);
+        if (!e) goto done;
+        e->vectorcall = (vectorcallfunc)Exit_vectorcall;
+        e->hooks = self;
+        Py_INCREF(self);
+        e->fid = (int32_t)fid;
+        PyObject_GC_Track(e);
+        f->exit = (PyObject *)e;
+    }
+    res = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(name);
+    Py_XDECREF(level);
+    Py_XDECREF(sampling);
+    Py_XDECREF(kind);
+    return res;
+}
+
+static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
+    PyObject *ring = PyObject_GetAttrString(rec, "ring");
+    PyObject *clock = ring ? PyObject_GetAttrString(rec, "clock") : NULL;
+    PyObject *ids = clock ? PyObject_GetAttrString(rec, "_ids") : NULL;
+    if (!ids) goto fail;
+    if (!PyObject_TypeCheck(ring, &RingType) || !PyObject_TypeCheck(clock, &HLCType) ||
+        !PyObject_TypeCheck(ids, &IdsType)) {
+        PyErr_Format(PyExc_TypeError,
+                     "Expected a Recorder with the C ring, clock and ids (accelerated=True),"
+                     " got %R - at Hooks.bind", rec);
+        goto fail;
+    }
+    Py_XSETREF(self->ring, (Ring *)ring);
+    Py_XSETREF(self->clock, (HLC *)clock);
+    Py_XSETREF(self->ids, (Ids *)ids);
+    self->epoch++;
+    PyDict_Clear(self->suspended);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(ring);
+    Py_XDECREF(clock);
+    Py_XDECREF(ids);
+    return NULL;
+}
+
+static PyObject *Hooks_current_call_id(Hooks *self, PyObject *Py_UNUSED(ignored)) {
+    Node *top;
+    if (peek_top(self->stack_var, &top) < 0) return NULL;
+    return PyLong_FromLongLong(top && top->epoch == self->epoch ? top->scope_id : 0);
+}
+
+static PyObject *Hooks_stats(Hooks *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("{sOsLsLsLsLsLsnsO}", "accelerated", Py_True, "calls_recorded",
+                         self->calls, "events_recorded", self->events, "hook_errors",
+                         self->hook_errors, "sampled_out", self->sampled_out, "stack_mismatches",
+                         self->stack_mismatches, "suspended_generators",
+                         PyDict_GET_SIZE(self->suspended), "last_error",
+                         self->last_error ? self->last_error : Py_None);
+}
+
+static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
+    PyObject *functions, *values;
+    if (!PyArg_ParseTuple(args, "OO", &functions, &values)) return -1;
+    PyObject *ctxmod = PyImport_ImportModule("elixirscope.capture.context");
+    PyObject *pyhooks = ctxmod ? PyImport_ImportModule("elixirscope.capture._pyhooks") : NULL;
+    if (!pyhooks) { Py_XDECREF(ctxmod); return -1; }
+    self->corr_var = PyObject_GetAttrString(ctxmod, "_correlation");
+    self->exc_type_name = PyObject_GetAttrString(pyhooks, "exc_type_name");
+    PyObject *msg = PyObject_GetAttrString(pyhooks, "exc_message");
+    Py_DECREF(ctxmod);
+    Py_DECREF(pyhooks);
+    if (!self->corr_var || !self->exc_type_name || !msg) { Py_XDECREF(msg); return -1; }
+    self->exc_message = msg;
+    self->values = Py_NewRef(values);
+    self->capture_args = PyObject_GetAttrString(values, "capture_args");
+    self->safe_repr = self->capture_args ? PyObject_GetAttrString(values, "safe_repr") : NULL;
+    self->safe_attr = self->safe_repr ? PyObject_GetAttrString(values, "safe_attr") : NULL;
+    if (!self->safe_attr) return -1;
+    self->stack_var = PyContextVar_New("elixirscope_c_call_stack", NULL);
+    self->suspended = PyDict_New();
+    if (!self->stack_var || !self->suspended) return -1;
+    self->rng = (uint64_t)wall_ns() | 1;
+    return 0;
+}
+
+static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
+    for (Py_ssize_t i = 0; i < self->nfuncs; i++) Py_VISIT(self->funcs[i].exit);
+    Py_VISIT(self->suspended);
+    Py_VISIT(self->capture_args);
+    Py_VISIT(self->safe_repr);
+    Py_VISIT(self->safe_attr);
+    Py_VISIT(self->exc_message);
+    Py_VISIT(self->exc_type_name);
+    Py_VISIT(self->values);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int Hooks_clear(Hooks *self) {
+    for (Py_ssize_t i = 0; i < self->nfuncs; i++) {
+        Py_CLEAR(self->funcs[i].exit);
+        Py_CLEAR(self->funcs[i].name);
+    }
+    Py_CLEAR(self->suspended);
+    Py_CLEAR(self->capture_args);
+    Py_CLEAR(self->safe_repr);
+    Py_CLEAR(self->safe_attr);
+    Py_CLEAR(self->exc_message);
+    Py_CLEAR(self->exc_type_name);
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->ring);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->ids);
+    Py_CLEAR(self->stack_var);
+    Py_CLEAR(self->corr_var);
+    Py_CLEAR(self->last_error);
+    return 0;
+}
+
+static void Hooks_dealloc(Hooks *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Hooks_clear(self);
+    PyMem_Free(self->funcs);
+    tp->tp_free((PyObject *)self);
+    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) Py_DECREF(tp);
+}
+
+#define FAST(name) (PyCFunction)(void (*)(void))name, METH_FASTCALL
+static PyMethodDef Hooks_methods[] = {
+    {"call", (PyCFunction)Hooks_call, METH_O, "Record entry; returns the exit context manager."},
+    {"gen_call", (PyCFunction)Hooks_gen_call, METH_O, NULL},
+    {"call_args", FAST(Hooks_call_args), NULL},
+    {"gen_call_args", FAST(Hooks_gen_call_args), NULL},
+    {"ret", FAST(Hooks_ret), "Note the result; returns it unchanged."},
+    {"yielding", FAST(Hooks_yielding), NULL},
+    {"yielding_from", FAST(Hooks_yielding), NULL},
+    {"awaiting", FAST(Hooks_awaiting), NULL},
+    {"resumed", FAST(Hooks_resumed), NULL},
+    {"attr", FAST(Hooks_attr), NULL},
+    {"update_function", FAST(Hooks_update_function), NULL},
+    {"bind", (PyCFunction)Hooks_bind, METH_O, NULL},
+    {"current_call_id", (PyCFunction)Hooks_current_call_id, METH_NOARGS, NULL},
+    {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyObject *Hooks_get_accelerated(Hooks *self, void *c) { Py_RETURN_TRUE; }
+static PyGetSetDef Hooks_getset[] = {
+    {"accelerated", (getter)Hooks_get_accelerated, NULL, NULL, NULL}, {NULL}};
+
+static PyTypeObject HooksType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Hooks",
+    .tp_basicsize = sizeof(Hooks),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Hooks_init,
+    .tp_traverse = (traverseproc)Hooks_traverse,
+    .tp_clear = (inquiry)Hooks_clear,
+    .tp_dealloc = (destructor)Hooks_dealloc,
+    .tp_methods = Hooks_methods,
+    .tp_getset = Hooks_getset,
+    .tp_doc = "The __elixirscope__ hooks (C); see hooks.py for the contract.",
+};
+
+/* ------------------------------------------------------------------ module */
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
+                                    "C accelerator for elixirscope.capture.", -1, NULL};
+
+#define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    INTERN(s_call, "call");
+    INTERN(s_return, "return");
+    INTERN(s_exception, "exception");
+    INTERN(s_yield, "yield");
+    INTERN(s_resume, "resume");
+    INTERN(s_attr, "attr");
+    INTERN(s_None_text, "None");
+    INTERN(s_drop_oldest, "drop_oldest");
+    INTERN(s_drop_newest, "drop_newest");
+    INTERN(s_block, "block");
+    PyTypeObject *types[] = {&HLCType, &IdsType, &RingType, &NodeType, &CellType,
+                             &ExitType, &SelfDescrType, &HooksType};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (PyType_Ready(types[i]) < 0) return NULL;
+    PyObject *descr = PyObject_New(PyObject, &SelfDescrType);
+    if (!descr) return NULL;
+    if (PyDict_SetItemString(ExitType.tp_dict, "__enter__", descr) < 0 ||
+        PyDict_SetItemString(ExitType.tp_dict, "__exit__", descr) < 0)
+        return NULL;
+    Py_DECREF(descr);
+    PyType_Modified(&ExitType);
+    /* the exit used for an unknown fid: bound to no hooks, records nothing */
+    Exit *ne = PyObject_GC_New(Exit, &ExitType);
+    if (!ne) return NULL;
+    ne->vectorcall = (vectorcallfunc)Exit_vectorcall;
+    ne->hooks = NULL;
+    ne->fid = 0;
+    null_exit = (PyObject *)ne;
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m) return NULL;
+    if (PyModule_AddType(m, &HLCType) < 0 || PyModule_AddType(m, &IdsType) < 0 ||
+        PyModule_AddType(m, &HooksType) < 0 ||
+        PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)&RingType) < 0 ||
+        PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0)
+        return NULL;
+    return m;
+}

@@ -1,0 +1,357 @@
+"""The ``__elixirscope__`` hooks object that rewritten code calls (see hooks_api).
+
+Contract (what the AST rewriter emits; FID is an int constant):
+
+- ``register(module, qualname, level, sampling, filename, lineno, kind) -> fid``
+  once per rewritten function (the same function registered again gets its fid
+  back, with the new level and sampling); ``set_level(fid, level, sampling)`` at
+  runtime; ``function(fid) -> FunctionInfo``.
+- ``with call(FID):`` / ``call_args(FID, names, values)`` around a function or
+  coroutine body, ``gen_call`` / ``gen_call_args`` around a generator's: the
+  entry is recorded, the exit or error recorded by the context manager, which
+  never swallows an exception and never raises.
+- ``ret(FID, v)`` returns ``v`` (the same object), noting it as the result.
+- ``yielding`` / ``yielding_from`` / ``awaiting`` and ``resumed`` return their
+  argument unchanged and record GeneratorYield / GeneratorResume.
+- ``attr(FID, self, name)`` records an AttributeChange at level ``full``.
+- Every hook swallows its own errors, counted in ``stats()["hook_errors"]``.
+- Sampling is decided per root call (no active recorded caller) by the root's
+  rate; nothing under an unsampled root is recorded.
+
+One deliberate difference from hooks_api: ``awaiting`` does not pop the
+coroutine's call, so calls awaited from a coroutine record it as their parent
+(an asyncio task's stack lives in its own context; a suspended task's entries
+affect no one).
+
+``install()`` (idempotent) puts the active hooks in ``builtins``;
+``uninstall()`` puts :data:`INERT` there, which records nothing, so code
+rewritten earlier keeps running.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from typing import Any
+
+from elixirscope.capture import context, recorder
+
+__all__ = [
+    "INERT",
+    "KINDS",
+    "LEVELS",
+    "FunctionInfo",
+    "function",
+    "get_hooks",
+    "install",
+    "installed",
+    "register",
+    "set_level",
+    "stats",
+    "uninstall",
+]
+
+LEVELS: tuple[str, ...] = ("boundaries", "args", "full")
+KINDS: tuple[str, ...] = ("function", "coroutine", "generator", "async_generator")
+_LEVEL_CODES = {"none": 0, "boundaries": 1, "args": 2, "full": 3}
+
+
+class FunctionInfo:
+    """A registered function: what it is and how it is traced now."""
+
+    __slots__ = (
+        "fid", "module", "qualname", "name", "level", "level_code", "sampling", "filename",
+        "lineno", "kind",
+    )
+
+    def __init__(
+        self, fid: int, module: str, qualname: str, level: str, sampling: float,
+        filename: str, lineno: int, kind: str,
+    ) -> None:
+        self.fid = fid
+        self.module = module
+        self.qualname = qualname
+        self.name = f"{module}.{qualname}"
+        self.filename = filename
+        self.lineno = lineno
+        self.kind = kind
+        self.level = level
+        self.level_code = _LEVEL_CODES[level]
+        self.sampling = float(sampling)
+
+    def __repr__(self) -> str:
+        return (
+            f"FunctionInfo(fid={self.fid}, name={self.name!r}, level={self.level!r},"
+            f" sampling={self.sampling}, kind={self.kind!r}, at={self.filename}:{self.lineno})"
+        )
+
+
+# fid -> FunctionInfo; fid 0 is never handed out.
+_functions: list[Any] = [None]
+_by_key: dict[tuple, int] = {}
+_registry_lock = threading.Lock()
+# Called with (fid, info) on every register / set_level (the C hooks mirror the registry).
+_registry_listeners: list[Any] = []
+
+
+def _check_level(level: object, where: str, allow_none: bool) -> str:
+    allowed = (("none",) if allow_none else ()) + LEVELS
+    if level not in allowed:
+        raise ValueError(
+            f"Expected `level` one of {', '.join(map(repr, allowed))}, got {level!r} - at {where}"
+        )
+    return level  # type: ignore[return-value]
+
+
+def _check_sampling(sampling: object, where: str) -> float:
+    if type(sampling) not in (int, float) or not 0.0 <= sampling <= 1.0:  # type: ignore[operator]
+        raise ValueError(f"Expected `sampling` a number in [0, 1], got {sampling!r} - at {where}")
+    return float(sampling)  # type: ignore[arg-type]
+
+
+def register(
+    module: str, qualname: str, level: str, sampling: float, filename: str, lineno: int,
+    kind: str,
+) -> int:
+    """A function's id for rewritten code; idempotent per (module, qualname, file, line)."""
+    where = f"register({module!r}, {qualname!r})"
+    for field, value in (("module", module), ("qualname", qualname), ("filename", filename)):
+        if type(value) is not str or (field != "filename" and not value):
+            raise ValueError(f"Expected `{field}` a non-empty str, got {value!r} - at {where}")
+    if type(lineno) is not int or lineno < 0:
+        raise ValueError(f"Expected `lineno` an int >= 0, got {lineno!r} - at {where}")
+    if kind not in KINDS:
+        raise ValueError(
+            f"Expected `kind` one of {', '.join(map(repr, KINDS))}, got {kind!r} - at {where}"
+        )
+    _check_level(level, where, allow_none=False)
+    rate = _check_sampling(sampling, where)
+    key = (module, qualname, filename, lineno, kind)
+    with _registry_lock:
+        fid = _by_key.get(key)
+        if fid is None:
+            fid = len(_functions)
+            info = FunctionInfo(fid, module, qualname, level, rate, filename, lineno, kind)
+            _functions.append(info)
+            _by_key[key] = fid
+        else:
+            info = _functions[fid]
+            info.level, info.level_code, info.sampling = level, _LEVEL_CODES[level], rate
+        for fn in _registry_listeners:
+            fn(fid, info)
+    return fid
+
+
+def _info(fid: object, where: str) -> FunctionInfo:
+    if type(fid) is not int or not 0 < fid < len(_functions):
+        raise ValueError(
+            f"Expected `fid` an id returned by register() (1..{len(_functions) - 1}),"
+            f" got {fid!r} - at {where}"
+        )
+    return _functions[fid]
+
+
+def set_level(fid: int, level: str, sampling: float | None = None) -> None:
+    """Change a function's level (``none`` stops recording it) and sampling at runtime."""
+    where = f"set_level({fid!r})"
+    info = _info(fid, where)
+    _check_level(level, where, allow_none=True)
+    rate = info.sampling if sampling is None else _check_sampling(sampling, where)
+    with _registry_lock:
+        info.level, info.level_code, info.sampling = level, _LEVEL_CODES[level], rate
+        for fn in _registry_listeners:
+            fn(fid, info)
+
+
+def function(fid: int) -> FunctionInfo:
+    return _info(fid, f"function({fid!r})")
+
+
+def functions() -> list[FunctionInfo]:
+    return list(_functions[1:])
+
+
+# ---------------------------------------------------------------------- the inert object
+
+
+class _NullExit:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
+
+
+_NULL_EXIT = _NullExit()
+
+
+class InertHooks:
+    """What ``__elixirscope__`` is when nothing records: same calls, no effect."""
+
+    accelerated = False
+
+    def register(self, *args: Any) -> int:
+        return register(*args)
+
+    def set_level(self, fid: int, level: str, sampling: float | None = None) -> None:
+        set_level(fid, level, sampling)
+
+    def function(self, fid: int) -> FunctionInfo:
+        return function(fid)
+
+    def call(self, fid: int) -> _NullExit:
+        return _NULL_EXIT
+
+    gen_call = call
+
+    def call_args(self, fid: int, names: Any, values: Any) -> _NullExit:
+        return _NULL_EXIT
+
+    gen_call_args = call_args
+
+    def ret(self, fid: int, value: Any) -> Any:
+        return value
+
+    yielding = yielding_from = awaiting = resumed = ret
+
+    def attr(self, fid: int, obj: Any, name: str) -> None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {"installed": False}
+
+
+INERT = InertHooks()
+
+
+# ---------------------------------------------------------------------- the active object
+
+
+def _values_module() -> Any:
+    try:
+        from elixirscope.capture import values
+    except ImportError:  # values.py not there yet: reprlib behind the same names
+        from elixirscope.capture import _fallback_values as values  # type: ignore[no-redef]
+    return values
+
+
+class _RegistryMethods:
+    """``register`` / ``set_level`` / ``function`` on the hooks object itself."""
+
+    __slots__ = ()
+
+    def register(
+        self, module: str, qualname: str, level: str, sampling: float, filename: str,
+        lineno: int, kind: str,
+    ) -> int:
+        return register(module, qualname, level, sampling, filename, lineno, kind)
+
+    def set_level(self, fid: int, level: str, sampling: float | None = None) -> None:
+        set_level(fid, level, sampling)
+
+    def function(self, fid: int) -> FunctionInfo:
+        return function(fid)
+
+
+def _c_hooks_class() -> type:
+    from elixirscope.capture import _speedups
+
+    class Hooks(_RegistryMethods, _speedups.Hooks):
+        __slots__ = ()
+
+    return Hooks
+
+
+_active: Any = None
+_install_lock = threading.RLock()
+
+
+def _new_hooks(rec: recorder.Recorder) -> Any:
+    if rec.accelerated:
+        impl = _c_hooks_class()(_functions, _values_module())
+        _registry_listeners.append(impl.update_function)
+        for fid, info in enumerate(_functions):
+            if info is not None:
+                impl.update_function(fid, info)
+    else:
+        from elixirscope.capture._pyhooks import PyHooks
+
+        class Hooks(_RegistryMethods, PyHooks):
+            pass
+
+        impl = Hooks(_functions, _values_module())
+    impl.bind(rec)
+    return impl
+
+
+def install(*, accelerated: bool | None = None) -> Any:
+    """Put the recording hooks in ``builtins.__elixirscope__``; idempotent.
+
+    Installs the default Recorder if none is (``recorder.install`` first to
+    configure it). ``accelerated`` is passed to that Recorder.
+    """
+    global _active
+    with _install_lock:
+        rec = recorder.current() or recorder.install(accelerated=accelerated)
+        if _active is None or _active.accelerated != rec.accelerated:
+            _drop_active()
+            _active = _new_hooks(rec)
+            context._set_call_id_source(_active.current_call_id)
+        builtins.__elixirscope__ = _active  # type: ignore[attr-defined]
+        return _active
+
+
+def _drop_active() -> None:
+    global _active
+    if _active is not None and _active.accelerated:
+        try:
+            _registry_listeners.remove(_active.update_function)
+        except ValueError:
+            pass
+    _active = None
+    context._set_call_id_source(context._py_current_call_id)
+
+
+def uninstall() -> None:
+    """Stop recording: ``__elixirscope__`` becomes :data:`INERT`."""
+    with _install_lock:
+        _drop_active()
+        builtins.__elixirscope__ = INERT  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    return _active is not None and getattr(builtins, "__elixirscope__", None) is _active
+
+
+def get_hooks() -> Any:
+    """The hooks rewritten code reaches now (INERT when not installed)."""
+    return getattr(builtins, "__elixirscope__", INERT)
+
+
+def stats() -> dict[str, Any]:
+    """The active hooks' counters: calls_recorded, hook_errors, sampled_out, ..."""
+    hooks = _active
+    if hooks is None:
+        return {"installed": False, "functions": len(_functions) - 1}
+    out = dict(hooks.stats())
+    out["installed"] = installed()
+    out["functions"] = len(_functions) - 1
+    return out
+
+
+def _on_recorder(rec: recorder.Recorder | None) -> None:
+    """The Recorder changed (re-install or fork): record into the new one, or stop."""
+    with _install_lock:
+        if _active is None:
+            return
+        if rec is None:
+            uninstall()
+        elif rec.accelerated == _active.accelerated:
+            _active.bind(rec)
+        else:
+            install()
+
+
+recorder.add_listener(_on_recorder)
