@@ -1,0 +1,111 @@
+"""What the store keeps per event: stored form, index keys, per-event filters.
+
+A chunk (the stored unit) is indexed by the distinct *keys* of its events: one
+letter for the kind, then the value. Kinds: ``c`` correlation id, ``f``
+function, ``a`` actor, ``t`` event type, ``n`` node, ``i`` OS pid, ``p``
+producer. A query turns its filters into keys, finds the chunks holding all of
+them, decodes those, and checks every event again with :func:`event_matches`
+(a chunk holding the keys does not mean every event in it matches).
+
+An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
+``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any
+
+import msgspec
+
+from elixirscope.contracts.trace import (
+    AnyEvent,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    StateChange,
+)
+
+__all__ = ["StoredEvent", "event_actors", "event_tag", "to_jsonable"]
+
+KIND_CORRELATION = "c"
+KIND_FUNCTION = "f"
+KIND_ACTOR = "a"
+KIND_TYPE = "t"
+KIND_NODE = "n"
+KIND_PID = "i"
+KIND_PRODUCER = "p"
+
+
+class StoredEvent(msgspec.Struct, frozen=True, gc=False):
+    """A recorded event with the identity of the process that recorded it."""
+
+    event: AnyEvent
+    node: str
+    pid: int
+    program: str
+    producer: str
+
+    @property
+    def type(self) -> str:
+        return event_tag(self.event)
+
+    @property
+    def ts(self) -> int:
+        return self.event.ts
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: the event's fields (``type`` first) plus the process identity."""
+        out: dict[str, Any] = {"type": self.type}
+        out.update(to_jsonable(self.event))
+        out.update(node=self.node, pid=self.pid, program=self.program, producer=self.producer)
+        return out
+
+
+_TAGS: dict[type, str] = {}
+
+
+def event_tag(event: Any) -> str:
+    """The event's ``type`` tag (``call``, ``return``, ...)."""
+    cls = type(event)
+    tag = _TAGS.get(cls)
+    if tag is None:
+        tag = _TAGS[cls] = cls.__struct_config__.tag
+    return tag
+
+
+def to_jsonable(event: Any) -> dict[str, Any]:
+    """The event's fields by name, in contract order."""
+    return {name: getattr(event, name) for name in event.__struct_fields__}
+
+
+def event_actors(event: Any) -> tuple[str, ...]:
+    """The actor names an event involves (see the module docstring)."""
+    cls = type(event)
+    if cls is StateChange or cls is MessageReceive:
+        return (event.actor,)
+    if cls is MessageSend:
+        return (event.target,) if event.sender is None else (event.sender, event.target)
+    if cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
+        return (event.path,)
+    return ()
+
+
+class FunctionGlob:
+    """An fnmatch glob over ``module.qualname``, with its answers remembered."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._match = re.compile(fnmatch.translate(pattern)).match
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        hit = self._seen.get(name)
+        if hit is None:
+            hit = self._seen[name] = self._match(name) is not None
+        return hit

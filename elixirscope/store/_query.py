@@ -1,0 +1,180 @@
+"""A validated query: filters checked once, turned into index keys and an event test.
+
+Every filter is optional; given filters all have to hold (AND). ``type`` may be
+one tag or several (OR among them). ``function`` is an fnmatch glob over
+``module.qualname``. ``since``/``until`` are inclusive HLC timestamps in ns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, eq
+from typing import Any, Literal
+
+from elixirscope.contracts.trace import EVENT_TYPES
+from elixirscope.store._events import (
+    KIND_ACTOR,
+    KIND_CORRELATION,
+    KIND_NODE,
+    KIND_PID,
+    KIND_PRODUCER,
+    KIND_TYPE,
+    FunctionGlob,
+    event_actors,
+    event_tag,
+)
+from elixirscope.store.errors import QueryError
+
+__all__ = ["Query"]
+
+Order = Literal["asc", "desc"]
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str, field: str) -> None:
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+    if not ok:
+        raise QueryError(f"Expected `{what}`, got `{type(value).__name__}` - at `{field}`")
+
+
+class Query:
+    """Filters of one ``EventStore.query`` call, validated."""
+
+    def __init__(
+        self,
+        *,
+        correlation_id: str | None = None,
+        function: str | None = None,
+        actor: str | None = None,
+        type: str | Sequence[str] | None = None,  # noqa: A002 - the CLI's name
+        node: str | None = None,
+        pid: int | None = None,
+        producer: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = 1000,
+        order: Order = "asc",
+    ) -> None:
+        for name, value in (
+            ("correlation_id", correlation_id),
+            ("function", function),
+            ("actor", actor),
+            ("node", node),
+            ("producer", producer),
+        ):
+            if value is not None:
+                _expect(value, str, "str", name)
+        for name, value in (("pid", pid), ("since", since), ("until", until)):
+            if value is not None:
+                _expect(value, int, "int", name)
+        if since is not None and until is not None and since > until:
+            raise QueryError(
+                f"`since` ({since}) is after `until` ({until}); expected since <= until"
+            )
+        if limit is not None:
+            _expect(limit, int, "int", "limit")
+            if limit < 1:
+                raise QueryError(f"Expected `limit` >= 1 (or None for no limit), got {limit}")
+        if order not in ("asc", "desc"):
+            raise QueryError(f"Expected `order` to be 'asc' or 'desc', got {order!r}")
+        self.correlation_id = correlation_id
+        self.function = FunctionGlob(function) if function is not None else None
+        self.actor = actor
+        self.types = _types(type)
+        self.node = node
+        self.pid = pid
+        self.producer = producer
+        self.since = since
+        self.until = until
+        self.limit = limit
+        self.order: Order = order
+
+    def key_groups(self) -> list[set[tuple[str, str]]]:
+        """Index keys a chunk must hold: one of each group (function globs excluded)."""
+        groups: list[set[tuple[str, str]]] = []
+        for kind, value in (
+            (KIND_CORRELATION, self.correlation_id),
+            (KIND_ACTOR, self.actor),
+            (KIND_NODE, self.node),
+            (KIND_PID, None if self.pid is None else str(self.pid)),
+            (KIND_PRODUCER, self.producer),
+        ):
+            if value is not None:
+                groups.append({(kind, value)})
+        if self.types is not None:
+            groups.append({(KIND_TYPE, t) for t in self.types})
+        return groups
+
+    def event_filter(self) -> Callable[[list[Any]], list[Any]] | None:
+        """Keeps the decoded events of one chunk that match, or None if all always do.
+
+        A chunk holding a key does not mean all its events match, so every
+        event is checked. The correlation id (the latency-bound lookup) is
+        compared in C; the other filters are one predicate.
+        """
+        steps: list[Callable[[list[Any]], list[Any]]] = []
+        if self.correlation_id is not None:
+            steps.append(_correlation_is(self.correlation_id))
+        test = self._event_test()
+        if test is not None:
+            steps.append(lambda events: list(filter(test, events)))
+        if not steps:
+            return None
+        if len(steps) == 1:
+            return steps[0]
+        first, second = steps
+        return lambda events: second(first(events))
+
+    def _event_test(self) -> Callable[[Any], bool] | None:
+        tests: list[Callable[[Any], bool]] = []
+        if self.types is not None:
+            types = self.types
+            tests.append(lambda ev: event_tag(ev) in types)
+        if self.function is not None:
+            glob = self.function
+            tests.append(lambda ev: glob(getattr(ev, "function", None)))
+        if self.actor is not None:
+            actor = self.actor
+            tests.append(lambda ev: actor in event_actors(ev))
+        if self.since is not None:
+            since = self.since
+            tests.append(lambda ev: ev.ts >= since)
+        if self.until is not None:
+            until = self.until
+            tests.append(lambda ev: ev.ts <= until)
+        if not tests:
+            return None
+        if len(tests) == 1:
+            return tests[0]
+        return lambda ev: all(t(ev) for t in tests)
+
+
+_get_cid = attrgetter("correlation_id")
+
+
+def _correlation_is(cid: str) -> Callable[[list[Any]], list[Any]]:
+    def keep(events: list[Any]) -> list[Any]:
+        cids = list(map(_get_cid, events))
+        if cids.count(cid) == len(cids):  # a chunk of one chain: the usual case
+            return events
+        return list(compress(events, map(eq, repeat(cid), cids)))
+
+    return keep
+
+
+def _types(value: str | Sequence[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or not items:
+        raise QueryError(
+            f"Expected `str | list[str]` (non-empty), got `{type(value).__name__}` - at `type`"
+        )
+    for i, tag in enumerate(items):
+        if tag not in EVENT_TYPES:
+            at = "type" if isinstance(value, str) else f"type[{i}]"
+            raise QueryError(
+                f"Unknown event type {tag!r} - at `{at}`; expected one of: "
+                + ", ".join(sorted(EVENT_TYPES))
+            )
+    return frozenset(items)

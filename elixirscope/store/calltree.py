@@ -1,0 +1,315 @@
+"""Call trees: nested calls rebuilt from stored events, and their text forms.
+
+``build_call_tree`` nests every call under its parent (``parent_id`` within a
+producer) and attaches to each call what happened inside it: generator
+yields/resumes and attribute changes (by ``call_id``), state changes, messages,
+custom and process events (by ``parent_id``). It never fails on partial data:
+
+- a call with no exit is ``status="running"`` (still running, or the process
+  died): its duration is unknown;
+- an exit whose entry is missing (dropped on overflow, or before the query's
+  window) becomes a node with ``entry_missing=True``;
+- a call whose parent is missing stays at the top level with
+  ``parent_missing=True``;
+- events outside any call are kept at the top level in a ``synthetic`` node.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from elixirscope.contracts.trace import (
+    AttributeChange,
+    CustomEvent,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    StateChange,
+)
+from elixirscope.store._events import StoredEvent
+from elixirscope.store.correlator import hlc_order
+
+__all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
+
+Status = Literal["returned", "raised", "running", "events"]
+
+
+@dataclass
+class CallNode:
+    """One call (or, when ``synthetic``, the events outside any call of a producer)."""
+
+    function: str
+    call_id: int
+    producer: str
+    node: str
+    pid: int
+    thread: int
+    start_ts: int
+    end_ts: int | None = None
+    duration_ns: int | None = None
+    args: dict[str, str] | None = None
+    result: str | None = None
+    error: tuple[str, str] | None = None  # (exception type, message)
+    status: Status = "running"
+    entry_missing: bool = False
+    parent_missing: bool = False
+    synthetic: bool = False
+    children: list[CallNode] = field(default_factory=list)
+    events: list[StoredEvent] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form (for ``--json``), children nested."""
+        return {
+            "function": self.function,
+            "call_id": self.call_id,
+            "producer": self.producer,
+            "node": self.node,
+            "pid": self.pid,
+            "thread": self.thread,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "duration_ns": self.duration_ns,
+            "args": self.args,
+            "result": self.result,
+            "error": None
+            if self.error is None
+            else {"type": self.error[0], "message": self.error[1]},
+            "status": self.status,
+            "entry_missing": self.entry_missing,
+            "parent_missing": self.parent_missing,
+            "synthetic": self.synthetic,
+            "events": [se.to_dict() for se in self.events],
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+# ---------------------------------------------------------------- building
+
+_INSIDE_BY_CALL_ID = (GeneratorYield, GeneratorResume, AttributeChange)
+
+
+def build_call_tree(events: Iterable[StoredEvent]) -> list[CallNode]:
+    """Top-level nodes, in order of their first event; see the module docstring."""
+    builder = _Builder()
+    for se in sorted(events, key=hlc_order):
+        builder.add(se)
+    return builder.roots
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.roots: list[CallNode] = []
+        self.calls: dict[tuple[str, int], CallNode] = {}
+        self.loose: dict[str, CallNode] = {}  # producer -> synthetic top-level node
+
+    def add(self, se: StoredEvent) -> None:
+        ev = se.event
+        cls = type(ev)
+        if cls is FunctionEntry:
+            self._entry(se)
+        elif cls is FunctionExit or cls is FunctionError:
+            self._exit(se)
+        elif isinstance(ev, _INSIDE_BY_CALL_ID):
+            self._inside(se, ev.call_id)
+        else:
+            self._inside(se, ev.parent_id)
+
+    def _entry(self, se: StoredEvent) -> None:
+        ev = se.event
+        node = _node(se, ev.function, ev.id, ev.ts)
+        node.args = ev.args
+        self.calls[(se.producer, ev.id)] = node
+        self._place(node, se, ev.parent_id)
+
+    def _exit(self, se: StoredEvent) -> None:
+        ev = se.event
+        node = self.calls.get((se.producer, ev.call_id))
+        if node is None:  # entry dropped or outside the events given
+            node = _node(se, ev.function, ev.call_id, ev.ts - ev.duration_ns)
+            node.entry_missing = True
+            self.calls[(se.producer, ev.call_id)] = node
+            self._place(node, se, ev.parent_id)
+        node.end_ts = ev.ts
+        node.duration_ns = ev.duration_ns
+        if type(ev) is FunctionExit:
+            node.status = "returned"
+            node.result = ev.result
+        else:
+            node.status = "raised"
+            node.error = (ev.exc_type, ev.message)
+
+    def _place(self, node: CallNode, se: StoredEvent, parent_id: int) -> None:
+        parent = self.calls.get((se.producer, parent_id)) if parent_id else None
+        if parent is not None:
+            parent.children.append(node)
+            return
+        node.parent_missing = parent_id != 0
+        self.roots.append(node)
+
+    def _inside(self, se: StoredEvent, call_id: int) -> None:
+        owner = self.calls.get((se.producer, call_id)) if call_id else None
+        if owner is None:
+            owner = self.loose.get(se.producer)
+            if owner is None:
+                owner = _node(se, "<outside any call>", 0, se.event.ts)
+                owner.synthetic = True
+                owner.status = "events"
+                self.loose[se.producer] = owner
+                self.roots.append(owner)
+        owner.events.append(se)
+
+
+def _node(se: StoredEvent, function: str, call_id: int, start_ts: int) -> CallNode:
+    return CallNode(
+        function=function,
+        call_id=call_id,
+        producer=se.producer,
+        node=se.node,
+        pid=se.pid,
+        thread=se.event.thread,
+        start_ts=start_ts,
+    )
+
+
+# ---------------------------------------------------------------- rendering
+
+_RED, _BOLD, _DIM, _YELLOW, _RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m"
+
+
+def render_call_tree(nodes: list[CallNode], *, color: bool = False, indent: str = "  ") -> str:
+    """An indented tree: ``fib(n=5) -> 5  [1.2 ms]``, errors as ``!! ValueError: msg``."""
+    paint = _painter(color)
+    lines: list[str] = []
+    for node in nodes:
+        _render_node(node, 0, lines, paint, indent)
+    return "\n".join(lines)
+
+
+def _render_node(node: CallNode, depth: int, lines: list[str], paint, indent: str) -> None:
+    pad = indent * depth
+    lines.append(pad + _call_line(node, paint))
+    items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
+    items.extend((se.event.ts, 1, se) for se in node.events)
+    items.sort(key=lambda item: (item[0], item[1]))
+    for _, kind, item in items:
+        if kind == 0:
+            _render_node(item, depth + 1, lines, paint, indent)
+        else:
+            lines.append(pad + indent + paint(_DIM, "· ") + describe(item.event))
+
+
+def _call_line(node: CallNode, paint) -> str:
+    if node.synthetic:
+        return paint(_DIM, f"{node.function} ({node.producer})")
+    args = "" if node.args is None else ", ".join(f"{k}={v}" for k, v in node.args.items())
+    text = paint(_BOLD, _short(node.function)) + f"({args})"
+    if node.status == "returned":
+        if node.result is not None:
+            text += f" -> {node.result}"
+    elif node.status == "raised":
+        assert node.error is not None
+        text += " " + paint(_RED, f"!! {node.error[0]}: {node.error[1]}")
+    if node.duration_ns is not None:
+        text += "  " + paint(_DIM, f"[{format_duration(node.duration_ns)}]")
+    notes = []
+    if node.status == "running":
+        notes.append("no exit recorded: still running or crashed")
+    if node.entry_missing:
+        notes.append("entry not recorded")
+    if node.parent_missing:
+        notes.append("caller not recorded")
+    if notes:
+        text += "  " + paint(_YELLOW, "(" + "; ".join(notes) + ")")
+    return text
+
+
+def _short(function: str) -> str:
+    return function.removeprefix("__main__.")
+
+
+def format_duration(ns: int) -> str:
+    """``850 ns``, ``12.3 µs``, ``1.2 ms``, ``3.40 s``."""
+    if ns < 1_000:
+        return f"{ns} ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.1f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
+def describe(ev: Any) -> str:
+    """One event's detail as text (the last column of ``render_events``)."""
+    cls = type(ev)
+    if cls is FunctionEntry:
+        args = "" if ev.args is None else ", ".join(f"{k}={v}" for k, v in ev.args.items())
+        return f"{_short(ev.function)}({args})"
+    if cls is FunctionExit:
+        result = "" if ev.result is None else f" -> {ev.result}"
+        return f"{_short(ev.function)}{result}  [{format_duration(ev.duration_ns)}]"
+    if cls is FunctionError:
+        return f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}  [{format_duration(ev.duration_ns)}]"
+    if cls is GeneratorYield:
+        return f"yield {ev.value}" if ev.value is not None else "yield"
+    if cls is GeneratorResume:
+        return f"resume <- {ev.value}" if ev.value is not None else "resume"
+    if cls is AttributeChange:
+        return f"self.{ev.name} = {ev.value}"
+    if cls is StateChange:
+        return f"state {ev.actor}.{ev.callback}({ev.message}): {ev.before} -> {ev.after}"
+    if cls is MessageSend:
+        return f"send {ev.sender or '?'} -> {ev.target}: {ev.message}  #{ev.message_id}"
+    if cls is MessageReceive:
+        return f"receive {ev.actor} <- {ev.sender or '?'}: {ev.message}  #{ev.message_id}"
+    if cls is ProcessSpawn:
+        return f"spawn {ev.path} pid={ev.pid}" + (f" by {ev.supervisor}" if ev.supervisor else "")
+    if cls is ProcessExit:
+        return f"exit {ev.path} pid={ev.pid}: {ev.reason}"
+    if cls is ProcessRestart:
+        return f"restart {ev.path} pid={ev.pid}: {ev.reason}"
+    if cls is CustomEvent:
+        return f"{ev.name} {ev.data}"
+    return repr(ev)  # pragma: no cover - every contract type is listed above
+
+
+def format_ts(ts: int) -> str:
+    """An HLC timestamp as local ISO time with microseconds."""
+    when = _dt.datetime.fromtimestamp(ts / 1e9).astimezone()
+    return when.isoformat(timespec="microseconds")
+
+
+def render_events(events: Iterable[StoredEvent]) -> str:
+    """One line per event, aligned: time, process, type, correlation, detail."""
+    rows = [
+        (
+            format_ts(se.event.ts),
+            f"{se.node}:{se.pid}",
+            se.type,
+            (se.event.correlation_id or "-")[:12],
+            describe(se.event),
+        )
+        for se in events
+    ]
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(col.ljust(w) for col, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    )
+
+
+def _painter(color: bool):
+    if not color:
+        return lambda _code, text: text
+    return lambda code, text: f"{code}{text}{_RESET}"

@@ -1,0 +1,158 @@
+"""Call trees: nesting, errors, generators, attached events, partial data, rendering."""
+
+from __future__ import annotations
+
+import json
+
+from elixirscope.store import EventStore, build_call_tree, render_call_tree, render_events
+
+
+def _tree(tmp_path, rec, cid="c1"):
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+        return build_call_tree(store.query(correlation_id=cid, limit=None))
+
+
+def _fib_recording(rec):
+    top = rec.call("__main__.fib", n="2")
+    a = rec.call("__main__.fib", parent=top, n="1")
+    rec.ret(a, "__main__.fib", "1", parent=top)
+    b = rec.call("__main__.fib", parent=top, n="0")
+    rec.ret(b, "__main__.fib", "0", parent=top)
+    rec.ret(top, "__main__.fib", "1")
+
+
+def test_nested_calls_with_args_results_and_durations(tmp_path, recorder):
+    rec = recorder()
+    _fib_recording(rec)
+    roots = _tree(tmp_path, rec)
+    assert len(roots) == 1
+    top = roots[0]
+    assert (top.function, top.args, top.result, top.status) == (
+        "__main__.fib",
+        {"n": "2"},
+        "1",
+        "returned",
+    )
+    assert [c.args["n"] for c in top.children] == ["1", "0"]
+    assert top.duration_ns == 500
+    assert render_call_tree(roots) == (
+        "fib(n=2) -> 1  [500 ns]\n  fib(n=1) -> 1  [500 ns]\n  fib(n=0) -> 0  [500 ns]"
+    )
+
+
+def test_errors_render_with_type_and_message(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("app.run")
+    bad = rec.call("app.parse", parent=top, text="'x'")
+    rec.error(bad, "app.parse", "ValueError", "invalid literal", parent=top)
+    rec.error(top, "app.run", "ValueError", "invalid literal")
+    roots = _tree(tmp_path, rec)
+    assert roots[0].status == "raised"
+    assert roots[0].children[0].error == ("ValueError", "invalid literal")
+    text = render_call_tree(roots)
+    assert text.splitlines()[1] == "  app.parse(text='x') !! ValueError: invalid literal  [700 ns]"
+
+
+def test_missing_exit_is_marked_running(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("app.serve")
+    done = rec.call("app.step", parent=top)
+    rec.ret(done, "app.step", "ok", parent=top)
+    rec.call("app.step", parent=top)  # the process died here
+    roots = _tree(tmp_path, rec)
+    assert roots[0].status == "running" and roots[0].duration_ns is None
+    assert [c.status for c in roots[0].children] == ["returned", "running"]
+    assert "(no exit recorded: still running or crashed)" in render_call_tree(roots).splitlines()[0]
+
+
+def test_dropped_entries_and_parents_are_marked(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("app.main")
+    rec.pending.clear()  # the entry of app.main was dropped by the ring buffer
+    child = rec.call("app.child", parent=top)
+    rec.ret(child, "app.child", "1", parent=top)
+    rec.ret(top, "app.main", "None")
+    roots = _tree(tmp_path, rec)
+    # the child's caller is unknown when the child is seen, so it stays at the top
+    assert [(r.function, r.parent_missing, r.entry_missing) for r in roots] == [
+        ("app.child", True, False),
+        ("app.main", False, True),
+    ]
+    text = render_call_tree(roots)
+    assert "(caller not recorded)" in text and "(entry not recorded)" in text
+
+
+def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
+    rec = recorder()
+    gen = rec.call("app.Counter.count", start="0")
+    rec.add("yield", gen, "app.Counter.count", "1", parent=0)
+    rec.add("resume", gen, "app.Counter.count", "None", parent=0)
+    rec.add("attr", gen, "app.Counter.count", "total", "1", parent=0)
+    rec.add("send", "m1", "counter", "logger", "'tick'", parent=gen)
+    rec.add("state", "counter", "handle_cast", "'tick'", "0", "1", parent=gen)
+    rec.ret(gen, "app.Counter.count", None)
+    rec.add("custom", "done", {"ok": True})  # outside any call
+    roots = _tree(tmp_path, rec)
+    call, loose = roots
+    assert [se.type for se in call.events] == ["yield", "resume", "attr", "send", "state"]
+    assert loose.synthetic and [se.type for se in loose.events] == ["custom"]
+    lines = render_call_tree(roots).splitlines()
+    assert lines[0] == "app.Counter.count(start=0)  [500 ns]"
+    assert lines[1:6] == [
+        "  · yield 1",
+        "  · resume <- None",
+        "  · self.total = 1",
+        "  · send counter -> logger: 'tick'  #m1",
+        "  · state counter.handle_cast('tick'): 0 -> 1",
+    ]
+    assert lines[6] == "<outside any call> (n1:100:1)"
+    assert lines[7] == "  · done {'ok': True}"
+
+
+def test_calls_of_several_producers_do_not_mix(tmp_path, recorder):
+    a, b = recorder("pa", "n1", 1), recorder("pb", "n2", 2)
+    ta = a.call("svc.a")
+    tb = b.call("svc.b")
+    b.call("svc.b_child", parent=tb)  # same id as a's next call, other producer
+    a.ret(ta, "svc.a", "1")
+    with EventStore.open(tmp_path) as store:
+        store.append(a.batch())
+        store.append(b.batch())
+        roots = build_call_tree(store.query(correlation_id="c1"))
+    assert [(r.function, [c.function for c in r.children]) for r in roots] == [
+        ("svc.a", []),
+        ("svc.b", ["svc.b_child"]),
+    ]
+
+
+def test_color_and_json_forms(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("m.f", x="1")
+    rec.error(top, "m.f", "KeyError", "'k'")
+    roots = _tree(tmp_path, rec)
+    colored = render_call_tree(roots, color=True)
+    assert "\x1b[31m!! KeyError: 'k'\x1b[0m" in colored
+    data = json.loads(json.dumps([r.to_dict() for r in roots]))
+    assert data[0]["error"] == {"type": "KeyError", "message": "'k'"}
+    assert data[0]["args"] == {"x": "1"} and data[0]["children"] == []
+
+
+def test_render_events_aligns_columns(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("m.f", x="1")
+    rec.ret(top, "m.f", "2")
+    rec.add("receive", "m9", "counter", None, "'inc'", cid="c-long-correlation-id")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+        found = store.query()
+    lines = render_events(found).splitlines()
+    assert len(lines) == 3
+    detail_at = {
+        line.index(part)
+        for line, part in zip(lines, ["m.f(x=1)", "m.f -> 2", "receive counter <- ?"], strict=True)
+    }
+    assert len(detail_at) == 1, "the detail column starts at the same offset"
+    assert "c-long-corre " in lines[2] and "n1:100" in lines[0]
+    assert render_events([]) == ""
+    assert found[0].to_dict()["type"] == "call" and found[0].to_dict()["producer"] == "n1:100:1"
