@@ -38,6 +38,12 @@ log = logging.getLogger("elixirscope.runtime")
 _NO_REPLY = object()
 
 
+def _traced(msg: Any) -> bool:
+    """A Call/Cast/Info carrying a capture trace (identity tests: no user __eq__ runs)."""
+    t = type(msg)
+    return (t is m.Call or t is m.Cast or t is m.Info) and msg.trace is not None
+
+
 @dataclass(frozen=True)
 class Reply:
     value: Any
@@ -113,12 +119,16 @@ class GenServer(ProcessActor):
         """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
         ref = uuid.uuid4().hex
         self._outgoing[ref] = address
-        self.send(address, m.Call(ref, request))
+        tracer = observe.TRACER
+        trace = None if tracer is None else tracer.sending(self.path or None, address, request)
+        self.send(address, m.Call(ref, request, trace))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
         return ref
 
     def cast(self, address: Any, message: Any) -> None:
-        self.send(address, m.Cast(message))
+        tracer = observe.TRACER
+        trace = None if tracer is None else tracer.sending(self.path or None, address, message)
+        self.send(address, m.Cast(message, trace))
 
     # --------------------------------------------------------- base hooks
     def _start(self, args: Any) -> Any:
@@ -147,6 +157,16 @@ class GenServer(ProcessActor):
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
 
     def _on_message(self, msg: Any, sender: Any) -> None:
+        tracer = observe.TRACER
+        if tracer is not None and _traced(msg):
+            with tracer.receiving(self._actor_name(), msg, msg.trace):
+                self._dispatch(msg, sender)
+        else:
+            self._dispatch(msg, sender)
+
+    def _dispatch(self, msg: Any, sender: Any) -> None:
+        if type(msg) is m.Info:  # a raw message, traced: what it carries is the info
+            msg = msg.message
         if isinstance(msg, m.Call):
             self._call(msg, sender)
         elif isinstance(msg, m.Cast):
@@ -198,13 +218,18 @@ class GenServer(ProcessActor):
 
     def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = _NO_REPLY) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
-        if not observe.OBSERVERS:
+        tracer = observe.TRACER
+        if tracer is None and not observe.OBSERVERS:
             return fn(*args)
         state_before = self.state if before is _NO_REPLY else before
+        # rendered before the callback runs: it may mutate the state in place
+        token = None if tracer is None else tracer.begin(self._actor_name(), callback, message, state_before)
         started = time.perf_counter_ns()
         try:
             result = fn(*args)
         except BaseException as exc:
+            if token is not None:
+                tracer.end(token, state_before)
             self._observed(callback, message, state_before, state_before, None, started, exc)
             raise
         if callback == "terminate":
@@ -213,8 +238,13 @@ class GenServer(ProcessActor):
             after = result.state
         else:
             after = None if isinstance(result, Ignore) else result
+        if token is not None:
+            tracer.end(token, after)
         self._observed(callback, message, state_before, after, result, started, None)
         return result
+
+    def _actor_name(self) -> str:
+        return self.path or str(self.myAddress)
 
     def _observed(self, callback, message, before, after, result, started, exc) -> None:  # noqa: ANN001
         observe.notify(

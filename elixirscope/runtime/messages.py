@@ -22,6 +22,7 @@ __all__ = [
     "ChildExit",
     "Down",
     "ExitNotice",
+    "Info",
     "Init",
     "InitAck",
     "Kill",
@@ -58,6 +59,7 @@ class InitAck:
 class Call:
     ref: str
     request: Any
+    trace: Any = None  # set by capture: what links this send to its receive
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,15 @@ class CallResult:
 @dataclass(frozen=True)
 class Cast:
     message: Any
+    trace: Any = None  # set by capture: what links this send to its receive
+
+
+@dataclass(frozen=True)
+class Info:
+    """A raw message sent while capture traces messages; a GenServer unwraps it."""
+
+    message: Any
+    trace: Any = None
 
 
 @dataclass(frozen=True)

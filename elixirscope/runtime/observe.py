@@ -9,16 +9,25 @@ observer registered before the system starts is inherited by fork).
 Cost when nobody observes: one truth test of a module-level list per callback.
 An observer that raises is counted in ``observer_errors`` and never disturbs
 the actor.
+
+A :class:`Tracer` (at most one, :data:`TRACER`; ``elixirscope.capture.actors``
+installs it) sees more than an observer: each callback *before* it runs (so a
+state the callback mutates in place is rendered as it was) and every
+call/cast/info the runtime sends and receives, to link them. A tracer's
+methods must never raise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "CallbackRecord",
+    "Tracer",
+    "set_tracer",
     "add_callback_observer",
     "observer_errors",
     "remove_callback_observer",
@@ -69,3 +78,29 @@ def notify(record: CallbackRecord) -> None:
             observer(record)
         except Exception:  # noqa: BLE001 - an observer must never break the actor
             _errors[0] += 1
+
+
+class Tracer(Protocol):
+    """Capture's view of the runtime (see the module doc)."""
+
+    def begin(self, actor: str, callback: str, message: Any, state: Any) -> Any:
+        """A callback is about to run; returns a token for :meth:`end` (None: not traced)."""
+
+    def end(self, token: Any, state_after: Any) -> None:
+        """The callback whose :meth:`begin` returned ``token`` finished (or raised)."""
+
+    def sending(self, sender: str | None, target: Any, message: Any) -> Any:
+        """A call/cast/info is leaving; returns what travels with it (None: nothing)."""
+
+    def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
+        """The actor took a traced message; the handling runs inside the returned context."""
+
+
+TRACER: Tracer | None = None
+
+
+def set_tracer(tracer: Tracer | None) -> Tracer | None:
+    """Install ``tracer`` (None removes it) in this process; returns the previous one."""
+    global TRACER
+    previous, TRACER = TRACER, tracer
+    return previous

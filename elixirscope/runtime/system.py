@@ -20,6 +20,7 @@ from typing import Any
 from thespian.actors import ActorSystem, PoisonMessage
 
 from elixirscope.runtime import messages as m
+from elixirscope.runtime import observe
 from elixirscope.runtime.errors import CallError, CallTimeout, StartError
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
@@ -113,9 +114,11 @@ class Runtime:
         is raised here.
         """
         ref = uuid.uuid4().hex
+        tracer = observe.TRACER
+        trace = None if tracer is None else tracer.sending(None, address, request)
         reply = self._await(
             address,
-            m.Call(ref, request),
+            m.Call(ref, request, trace),
             lambda r: isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
             or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref,
             timeout,
@@ -131,11 +134,15 @@ class Runtime:
         return reply.value
 
     def cast(self, address: Any, message: Any) -> None:
-        self.system.tell(address, m.Cast(message))
+        tracer = observe.TRACER
+        trace = None if tracer is None else tracer.sending(None, address, message)
+        self.system.tell(address, m.Cast(message, trace))
 
     def send(self, address: Any, message: Any) -> None:
         """A raw message (arrives in handle_info)."""
-        self.system.tell(address, message)
+        tracer = observe.TRACER
+        trace = None if tracer is None else tracer.sending(None, address, message)
+        self.system.tell(address, message if trace is None else m.Info(message, trace))
 
     def stop(self, address: Any, reason: Any = "shutdown", timeout: float = 30.0) -> ExitReason:
         """Stop an actor gracefully and wait until it has exited; returns its exit reason."""

@@ -1,0 +1,273 @@
+"""Capture sessions: the host-side entry that turns recording on and off.
+
+``start_capture(endpoint=... | sink=...)`` installs, in this order, the
+process Recorder (ring + HLC), the recording hooks
+(``builtins.__elixirscope__``) and a :class:`~elixirscope.capture.shipper.Shipper`
+draining the ring into the sink; the shipper's atexit flush makes a normal exit
+lose nothing. ``CaptureSession.stop()`` undoes it: hooks off first (nothing new
+is recorded), then everything recorded is shipped and the sink closed.
+
+``record(name, **data)`` adds a program's own :class:`CustomEvent`; values are
+safe, bounded, redacted text (``elixirscope.capture.values``). With no
+Recorder installed it records nothing and returns None.
+
+Fork: the child of an ``os.fork`` gets a fresh Recorder (new ids, new
+producer). For a session with an ``endpoint`` the child starts its own shipper
+and ZeroMQ connection to the same endpoint — so actor processes of a
+``multiprocTCPBase`` system, forked after ``start_capture``, ship their events
+— flushed at the child's exit (``atexit``, and multiprocessing's exit
+finalizers, which run where ``atexit`` does not). A session with an in-process
+``sink`` cannot follow a fork (its consumer lives in the parent): the child
+stops recording (hooks and Recorder uninstalled) rather than fill a ring
+nobody drains.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from elixirscope.capture import hooks, recorder
+from elixirscope.capture.shipper import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EXIT_TIMEOUT_S,
+    DEFAULT_FLUSH_INTERVAL_S,
+    CallableSink,
+    Shipper,
+    Sink,
+    ZmqSink,
+)
+from elixirscope.capture.values import capture_value
+
+__all__ = ["CaptureSession", "current_session", "record", "start_capture"]
+
+DEFAULT_RING_SIZE = 1 << 16
+DEFAULT_POLICY = "drop_oldest"
+
+_lock = threading.Lock()
+_session: CaptureSession | None = None
+
+
+class CaptureSession:
+    """One running capture: recorder, hooks, shipper and sink. Stop it with :meth:`stop`."""
+
+    def __init__(
+        self,
+        rec: recorder.Recorder,
+        shipper: Shipper,
+        *,
+        endpoint: str | None,
+        owns_recorder: bool,
+        sink_options: dict[str, Any],
+    ) -> None:
+        self.recorder = rec
+        self.shipper = shipper
+        self.endpoint = endpoint
+        self._owns_recorder = owns_recorder
+        self._sink_options = sink_options
+        self.stopped = False
+
+    @property
+    def sink(self) -> Sink:
+        return self.shipper.sink
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Ship everything recorded so far; False if it did not all go within ``timeout``."""
+        return self.shipper.flush(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        out = self.shipper.stats()
+        out["hooks"] = hooks.stats()
+        return out
+
+    def stop(self, timeout: float = DEFAULT_EXIT_TIMEOUT_S) -> dict[str, Any]:
+        """Stop recording, ship what was recorded (within ``timeout``), close; returns stats."""
+        global _session
+        with _lock:
+            if self.stopped:
+                return self.shipper.stats()
+            self.stopped = True
+            if _session is self:
+                _session = None
+            hooks.uninstall()
+            self.shipper.close(timeout)
+            if self._owns_recorder and recorder.current() is self.recorder:
+                recorder.uninstall()
+            return self.shipper.stats()
+
+    def __enter__(self) -> CaptureSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else "running"
+        return f"<CaptureSession {self.recorder.producer} -> {self.sink!r} {state}>"
+
+
+def current_session() -> CaptureSession | None:
+    """The running session of this process, or None."""
+    return _session
+
+
+def start_capture(
+    *,
+    endpoint: str | None = None,
+    sink: Sink | Callable[[bytes, int], object] | None = None,
+    ring_size: int = DEFAULT_RING_SIZE,
+    policy: str = DEFAULT_POLICY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+    exit_timeout_s: float = DEFAULT_EXIT_TIMEOUT_S,
+    sink_policy: str = "block",
+    node: str | None = None,
+    program: str | None = None,
+) -> CaptureSession:
+    """Start recording this process and shipping to ``endpoint`` or ``sink`` (exactly one).
+
+    ``endpoint`` is the daemon's capture ingest (``tcp://HOST:PORT``/``ipc://PATH``),
+    reached through a credit-bounded :class:`ZmqSink` with ``sink_policy`` for
+    its overflow; an unreachable daemon never blocks the program — its batches
+    are counted as dropped. ``sink`` is a :class:`Sink` or a plain
+    ``fn(frame, event_count)``. ``ring_size`` (a power of two) and ``policy``
+    (``drop_oldest`` | ``drop_newest`` | ``block``) configure the ring; an
+    already installed Recorder is reused with its ring resized / re-policied.
+    Raises ``RuntimeError`` if a session is already running.
+    """
+    global _session
+    if (endpoint is None) == (sink is None):
+        raise ValueError(
+            "Expected exactly one of `endpoint` or `sink`, got "
+            f"endpoint={endpoint!r}, sink={sink!r} - at start_capture; e.g. "
+            "start_capture(endpoint='tcp://127.0.0.1:5601') or start_capture(sink=fn)"
+        )
+    with _lock:
+        if _session is not None:
+            raise RuntimeError(
+                f"A capture session is already running ({_session!r}); call "
+                "current_session().stop() before start_capture() again"
+            )
+        sink_options = {"policy": sink_policy}
+        the_sink = _make_sink(endpoint, sink, sink_options)
+        try:
+            rec, owns = _recorder_for(ring_size, policy, node)
+            shipper = Shipper(
+                rec,
+                the_sink,
+                batch_size=batch_size,
+                flush_interval_s=flush_interval_s,
+                exit_timeout_s=exit_timeout_s,
+                node=node,
+                program=program,
+            )
+        except BaseException:
+            the_sink.close(0.0)
+            raise
+        hooks.install()
+        shipper.start()
+        _session = CaptureSession(
+            rec, shipper, endpoint=endpoint, owns_recorder=owns, sink_options=sink_options
+        )
+        return _session
+
+
+def record(name: str, /, **data: Any) -> int | None:
+    """Record a :class:`CustomEvent` ``name`` with ``data`` as safe text; returns its id.
+
+    Sensitive keys are redacted. Without an installed Recorder: nothing, None.
+    """
+    if type(name) is not str or not name:
+        raise TypeError(f"Expected `name` a non-empty str, got {name!r} - at record(name, **data)")
+    rec = recorder.current()
+    if rec is None:
+        return None
+    return rec.emit("custom", name, {key: capture_value(key, value) for key, value in data.items()})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _make_sink(endpoint: str | None, sink: Any, options: dict[str, Any]) -> Sink:
+    if endpoint is not None:
+        if type(endpoint) is not str:
+            raise TypeError(
+                f"Expected `endpoint` a str like 'tcp://127.0.0.1:5601', got {endpoint!r}"
+            )
+        return ZmqSink(endpoint, **options)
+    if all(hasattr(sink, name) for name in ("send", "pump", "flush", "close", "stats")):
+        return sink  # type: ignore[no-any-return]
+    if callable(sink):
+        return CallableSink(sink)
+    raise TypeError(
+        f"Expected `sink` a Sink or a callable fn(frame, event_count), got {sink!r} - at start_capture"
+    )
+
+
+def _recorder_for(ring_size: int, policy: str, node: str | None) -> tuple[recorder.Recorder, bool]:
+    rec = recorder.current()
+    if rec is None:
+        return recorder.install(ring_size, policy, node=node), True
+    if rec.ring.capacity != ring_size:
+        rec.ring.resize(ring_size)
+    if rec.ring.policy != policy:
+        rec.ring.set_policy(policy)
+    return rec, False
+
+
+def _after_fork_in_child() -> None:
+    """See the module doc, "Fork"."""
+    global _session, _lock
+    _lock = threading.Lock()
+    parent = _session
+    _session = None
+    if parent is None or parent.stopped:
+        return
+    try:
+        if parent.endpoint is None:
+            hooks.uninstall()
+            recorder.uninstall()
+            return
+        rec = recorder.current()
+        if rec is None:
+            return
+        shipper = Shipper(
+            rec,
+            ZmqSink(parent.endpoint, **parent._sink_options),
+            batch_size=parent.shipper.batch_size,
+            flush_interval_s=parent.shipper.flush_interval_s,
+            exit_timeout_s=parent.shipper.exit_timeout_s,
+            node=parent.shipper.node,
+            program=parent.shipper.program,
+        ).start()
+        _session = CaptureSession(
+            rec,
+            shipper,
+            endpoint=parent.endpoint,
+            owns_recorder=True,
+            sink_options=parent._sink_options,
+        )
+        _flush_at_multiprocessing_exit(shipper)
+    except Exception as exc:  # noqa: BLE001 - a fork must never fail because of capture
+        print(f"elixirscope: capture not restarted in forked child: {exc}", file=sys.stderr)
+
+
+def _flush_at_multiprocessing_exit(shipper: Shipper) -> None:
+    """multiprocessing children leave with os._exit (no atexit) after running its exit
+    finalizers. A Process clears the finalizers it inherits once forked, then runs its
+    after-fork callbacks: register the finalizer from one of those."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.register_after_fork(shipper, _finalize_at_exit)
+
+
+def _finalize_at_exit(shipper: Shipper) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, shipper.close, exitpriority=100)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,511 @@
+"""The shipper: a daemon thread moving recorded events from the ring to a sink.
+
+The host's hooks only append tuples to the recorder's ring; everything slower
+happens here, off the program's threads. Each cycle drains up to
+``batch_size`` events, encodes them as one
+:func:`~elixirscope.contracts.trace.encode_batch` frame (the tuples go
+straight into msgpack) and hands the bytes to the sink. When the ring holds
+less than a full batch the thread sleeps ``flush_interval_s`` (or until
+:meth:`Shipper.flush` wakes it).
+
+Sinks (the contract is :class:`Sink`):
+
+- :class:`ZmqSink` — a :class:`~elixirscope.transport.CreditSender` to the
+  daemon's ingest endpoint, credit-bounded; its overflow policy decides what a
+  slow or absent daemon costs, and every drop is counted in its stats.
+- :class:`CallableSink` — ``fn(frame, event_count)`` in the shipper thread
+  (the embedded pipeline writes straight to the event store).
+
+Accounting: each batch carries ``dropped``, the ring's drops since the
+previous batch, so the receiver knows what it never saw. :meth:`Shipper.stats`
+adds the sink's drops and the shipper's own (events that could not be encoded,
+events left in the ring when the exit deadline passed).
+
+Exit: :meth:`Shipper.close` (also registered with :mod:`atexit`) drains the ring
+and flushes the sink within ``exit_timeout_s``; whatever is left after the
+deadline — e.g. the daemon is unreachable — is counted in ``dropped_on_close``
+and the host exits anyway.
+
+Fork: the shipper thread and the sink's socket do not survive ``fork``. In a
+forked child the inherited :class:`Shipper` is inert — it ships nothing,
+``flush``/``close`` return at once — and the inherited events (the parent
+ships those) are not resent. A child that should record starts its own
+capture (``elixirscope.capture.session`` does it for ZeroMQ sessions).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from elixirscope.contracts.trace import encode_batch
+
+__all__ = ["CallableSink", "Shipper", "Sink", "ZmqSink", "default_node", "default_program"]
+
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_FLUSH_INTERVAL_S = 0.05
+DEFAULT_EXIT_TIMEOUT_S = 2.0
+
+
+class Sink(Protocol):
+    """Where encoded batches go. Called from one thread at a time (the shipper's lock)."""
+
+    def send(self, frame: bytes, event_count: int, *, deadline: float | None = None) -> bool:
+        """Take one batch: True if accepted, False if dropped (and counted by the sink).
+
+        ``deadline`` (``time.monotonic()``) bounds any waiting when closing.
+        """
+        ...
+
+    def pump(self) -> None:
+        """Let queued data out without waiting (called every cycle)."""
+        ...
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every accepted batch is handed on; False on timeout."""
+        ...
+
+    def close(self, timeout: float) -> None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+def default_node() -> str:
+    return socket.gethostname() or "localhost"
+
+
+def default_program() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return os.path.basename(argv0) or "python"
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class CallableSink:
+    """Hand each frame to ``fn(frame, event_count)``; a raising ``fn`` counts a drop."""
+
+    def __init__(self, fn: Callable[[bytes, int], object]) -> None:
+        if not callable(fn):
+            raise TypeError(
+                f"Expected a callable fn(frame, event_count), got {fn!r} - at CallableSink(fn)"
+            )
+        self.fn = fn
+        self.batches = 0
+        self.events = 0
+        self.failed_batches = 0
+        self.failed_events = 0
+        self.last_error = ""
+
+    def send(self, frame: bytes, event_count: int, *, deadline: float | None = None) -> bool:
+        try:
+            self.fn(frame, event_count)
+        except Exception as exc:  # noqa: BLE001 - a failing consumer must not kill the shipper
+            self.failed_batches += 1
+            self.failed_events += event_count
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return False
+        self.batches += 1
+        self.events += event_count
+        return True
+
+    def pump(self) -> None:
+        return None
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+    def close(self, timeout: float) -> None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "batches_sent": self.batches,
+            "events_sent": self.events,
+            "events_dropped": self.failed_events,
+            "failed_batches": self.failed_batches,
+            "last_error": self.last_error,
+        }
+
+    def __repr__(self) -> str:
+        return f"CallableSink({self.fn!r})"
+
+
+class ZmqSink:
+    """A credit-bounded ZeroMQ stream to the Capture layer's ingest endpoint.
+
+    ``policy``, ``queue_batches`` and ``block_timeout`` are the
+    :class:`~elixirscope.transport.CreditSender`'s: at most ``queue_batches``
+    batches wait for credit (the receiver's ``window`` bounds what is in
+    flight); beyond that ``policy`` drops (``drop_newest``/``drop_oldest``/
+    ``sample``) or blocks the shipper — never the program's threads — for up to
+    ``block_timeout`` seconds before dropping.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        policy: str = "block",
+        queue_batches: int = 16,
+        block_timeout: float = 1.0,
+        stream: str = "capture",
+        hello_interval: float = 0.5,
+    ) -> None:
+        from elixirscope.transport import CreditSender
+
+        self.endpoint = endpoint
+        self._sender = CreditSender(
+            endpoint,
+            policy=policy,  # type: ignore[arg-type]  # CreditSender validates it
+            queue_batches=queue_batches,
+            block_timeout=block_timeout,
+            stream=stream,
+            hello_interval=hello_interval,
+        )
+        self._block_timeout = float(block_timeout)
+        self._closed = False
+
+    def send(self, frame: bytes, event_count: int, *, deadline: float | None = None) -> bool:
+        sender = self._sender
+        if deadline is None:
+            return sender.send(frame, event_count)
+        # Closing: never block past the exit deadline.
+        sender.block_timeout = max(0.0, min(self._block_timeout, deadline - time.monotonic()))
+        try:
+            return sender.send(frame, event_count)
+        finally:
+            sender.block_timeout = self._block_timeout
+
+    def pump(self) -> None:
+        self._sender.pump(0.0)
+
+    def flush(self, timeout: float) -> bool:
+        return self._sender.flush(max(0.0, timeout))
+
+    def close(self, timeout: float) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sender.close(max(0.0, timeout))
+
+    def stats(self) -> dict[str, Any]:
+        s = self._sender.stats
+        out: dict[str, Any] = s.as_dict()
+        out["events_dropped"] = (
+            s.events_dropped_newest
+            + s.events_dropped_oldest
+            + s.events_sampled_out
+            + s.events_block_timeouts
+            + s.events_dropped_on_close
+        )
+        return out
+
+    def __repr__(self) -> str:
+        return f"ZmqSink({self.endpoint!r}, policy={self._sender.policy!r})"
+
+
+# --------------------------------------------------------------------------- the shipper
+
+
+class Shipper:
+    """Drain ``recorder.ring`` in batches into ``sink`` from a daemon thread.
+
+    ``recorder`` needs ``.ring`` (``drain(max_n) -> list``, ``stats() -> dict``
+    with a ``drops`` count) and ``.clock`` (``now() -> int``). Start with
+    :meth:`start`; :meth:`flush` and :meth:`close` may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        recorder: Any,
+        sink: Sink,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        exit_timeout_s: float = DEFAULT_EXIT_TIMEOUT_S,
+        node: str | None = None,
+        program: str | None = None,
+        register_atexit: bool = True,
+    ) -> None:
+        _check_int("batch_size", batch_size, 1)
+        _check_seconds("flush_interval_s", flush_interval_s, positive=True)
+        _check_seconds("exit_timeout_s", exit_timeout_s, positive=False)
+        for name, value in (("node", node), ("program", program)):
+            if value is not None and (type(value) is not str or not value):
+                raise TypeError(
+                    f"Expected `{name}` a non-empty str or None, got {value!r} - at Shipper"
+                )
+        self.recorder = recorder
+        self.sink = sink
+        self.batch_size = batch_size
+        self.flush_interval_s = float(flush_interval_s)
+        self.exit_timeout_s = float(exit_timeout_s)
+        # The recorder names the process run when it can (its ids are unique within it).
+        self.node = node or getattr(recorder, "node", None) or default_node()
+        self.program = program or default_program()
+        self.pid = os.getpid()
+        producer = getattr(recorder, "producer", None)
+        if type(producer) is not str or getattr(recorder, "pid", self.pid) != self.pid:
+            producer = f"{self.node}:{self.pid}:{time.time_ns()}"
+        self.producer = producer
+        self._lock = threading.Lock()  # one shipping cycle (drain + sink) at a time
+        self._wake = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._ring_drops_seen = 0
+        self.batches_shipped = 0
+        self.events_shipped = 0  # accepted by the sink (its own later drops: its stats)
+        self.events_refused = 0  # refused by the sink at once (counted by it too)
+        self.encode_errors = 0
+        self.dropped_on_close = 0
+        self.cycle_errors = 0
+        self.last_error = ""
+        if register_atexit:
+            _register_exit(self)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Shipper:
+        if self._closed:
+            raise RuntimeError("Shipper is closed; create a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="elixirscope-shipper", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    @property
+    def forked(self) -> bool:
+        """True in a process forked from the one that made this shipper (inert there)."""
+        return os.getpid() != self.pid
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self.forked
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Ship everything recorded so far and wait for the sink; False on timeout."""
+        _check_seconds("timeout", timeout, positive=False)
+        if self.forked or self._closed:
+            return False
+        deadline = time.monotonic() + timeout
+        empty = self._drain_until(deadline)
+        if not self._acquire(deadline):
+            return False
+        try:
+            return self.sink.flush(max(0.0, deadline - time.monotonic())) and empty
+        finally:
+            self._lock.release()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the thread, ship what is left within ``timeout`` (default
+        ``exit_timeout_s``), close the sink. Events not shipped by then are counted
+        in ``dropped_on_close``. Idempotent; inert in a forked child."""
+        if self._closed or self.forked:
+            return
+        timeout = self.exit_timeout_s if timeout is None else timeout
+        _check_seconds("timeout", timeout, positive=False)
+        deadline = time.monotonic() + timeout
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._drain_until(deadline)
+        # A sink stuck past the deadline (a consumer that never returns) keeps the
+        # lock: give up on it rather than hang the host's exit.
+        locked = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
+        try:
+            self._closed = True
+            if locked:
+                self._discard_rest()
+                self.sink.close(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001
+            self._note_error(exc)
+        finally:
+            if locked:
+                self._lock.release()
+
+    # ----------------------------------------------------------------- stats
+
+    def stats(self) -> dict[str, Any]:
+        """Ring, shipper and sink counters, and the total of events lost anywhere."""
+        ring = dict(self.recorder.ring.stats())
+        sink = self.sink.stats()
+        ring_drops = _ring_drops(ring)
+        return {
+            "ring": ring,
+            "sink": sink,
+            "batches_shipped": self.batches_shipped,
+            "events_shipped": self.events_shipped,
+            "events_refused": self.events_refused,
+            "encode_errors": self.encode_errors,
+            "dropped_on_close": self.dropped_on_close,
+            "cycle_errors": self.cycle_errors,
+            "last_error": self.last_error,
+            "events_dropped": ring_drops
+            + sink.get("events_dropped", 0)
+            + self.encode_errors
+            + self.dropped_on_close,
+            "running": self.running,
+        }
+
+    # ----------------------------------------------------------------- machinery
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                full = self._ship_once(None)
+                with self._lock:
+                    if not self._closed:
+                        self.sink.pump()
+            except Exception as exc:  # noqa: BLE001 - the shipper must outlive bad cycles
+                self._note_error(exc)
+                full = False
+            if not full:
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
+
+    def _drain_until(self, deadline: float) -> bool:
+        """Ship until the ring is empty or ``deadline``; True if it emptied."""
+        while True:
+            try:
+                full = self._ship_once(deadline)
+            except Exception as exc:  # noqa: BLE001
+                self._note_error(exc)
+                return False
+            if full is None:
+                return False
+            if not full:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def _acquire(self, deadline: float | None) -> bool:
+        if deadline is None:
+            return self._lock.acquire()
+        return self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _ship_once(self, deadline: float | None) -> bool | None:
+        """Drain and send one batch; True if it was full (more may be waiting),
+        False if the ring was empty, None if the lock was not had by ``deadline``."""
+        if not self._acquire(deadline):
+            return None
+        try:
+            if self._closed:
+                return False
+            ring = self.recorder.ring
+            events = ring.drain(self.batch_size)
+            full = len(events) >= self.batch_size
+            drops = _ring_drops(ring.stats())
+            dropped, self._ring_drops_seen = drops - self._ring_drops_seen, drops
+            if not events and not dropped:
+                return False
+            frame, count = self._encode(events, dropped)
+            if self.sink.send(frame, count, deadline=deadline):
+                self.batches_shipped += 1
+                self.events_shipped += count
+            else:
+                self.events_refused += count
+            return full
+        finally:
+            self._lock.release()
+
+    def _encode(self, events: list[Any], dropped: int) -> tuple[bytes, int]:
+        self._seq += 1
+        fields = {
+            "node": self.node,
+            "pid": self.pid,
+            "program": self.program,
+            "producer": self.producer,
+            "seq": self._seq,
+            "sent_ts": self.recorder.clock.now(),
+            "dropped": dropped,
+        }
+        try:
+            return encode_batch(events=events, **fields), len(events)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            good = [event for event in events if _encodable(event)]
+            self.encode_errors += len(events) - len(good)
+            fields["dropped"] = dropped + len(events) - len(good)
+            return encode_batch(events=good, **fields), len(good)
+
+    def _discard_rest(self) -> None:
+        """After the deadline: count what is still in the ring, ship nothing more."""
+        ring = self.recorder.ring
+        for _ in range(1000):  # bounded: other threads may still be recording
+            rest = ring.drain(max(self.batch_size, 10_000))
+            if not rest:
+                return
+            self.dropped_on_close += len(rest)
+
+    def _note_error(self, exc: BaseException) -> None:
+        self.cycle_errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self.running else "idle"
+        return f"<Shipper {self.producer} -> {self.sink!r} {state}>"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ring_drops(stats: dict[str, Any]) -> int:
+    for key in ("drops", "dropped"):
+        value = stats.get(key)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _encodable(event: Any) -> bool:
+    try:
+        msgspec.msgpack.encode(event)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"Expected `{name}` an int >= {minimum}, got {value!r} - at Shipper")
+
+
+def _check_seconds(name: str, value: object, *, positive: bool) -> None:
+    ok = type(value) in (int, float) and (value > 0 if positive else value >= 0)  # type: ignore[operator]
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"Expected `{name}` seconds {bound}, got {value!r} - at Shipper")
+
+
+_live: weakref.WeakSet[Shipper] = weakref.WeakSet()
+_atexit_registered = [False]
+
+
+def _register_exit(shipper: Shipper) -> None:
+    _live.add(shipper)
+    if not _atexit_registered[0]:
+        _atexit_registered[0] = True
+        atexit.register(_close_all_at_exit)
+
+
+def _close_all_at_exit() -> None:
+    """Ship what is left in every live shipper (each bounded by its exit_timeout_s)."""
+    for shipper in list(_live):
+        try:
+            shipper.close()
+        except Exception:  # noqa: BLE001 - exit must proceed
+            pass

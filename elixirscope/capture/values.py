@@ -1,0 +1,599 @@
+"""Safe, bounded, redacted text for captured values.
+
+A recorder sees the program's live objects, but must never change what the
+program does. So rendering a value here never runs the program's code: no
+user-defined ``__repr__``/``__str__``/``__eq__``/``__hash__``/``__len__``/
+``__iter__``, no properties, no ``__getattr__``/``__getattribute__``. Only
+builtin machinery is called directly (``list.__iter__``, ``dict.items``, a
+type's own slot descriptors), and attributes are read from the instance
+``__dict__`` and ``__slots__`` found through the classes' own dicts, so no
+descriptor of the program's is triggered.
+
+Contract:
+
+- ``safe_repr(obj, limit)`` returns at most ``limit`` characters (a cut is
+  marked with ``...``), never raises (``<unrepresentable X>`` at worst), is
+  recursion-safe and bounded in depth and width.
+- Builtin scalars, ``str``/``bytes``, and ``list``/``tuple``/``dict``/``set``/
+  ``frozenset``/``deque`` are rendered structurally (subclasses as
+  ``Name([...])``); a handful of stdlib value types (datetime, Decimal, UUID,
+  paths, ...) use their own stdlib ``repr``; enum members as ``Cls.NAME``;
+  exceptions as ``Name(*args)``; other objects with a ``__dict__`` or slots as
+  ``Name(field=..., ...)``; anything else as ``<module.Name object at 0x...>``.
+- A value whose name (argument, dict key, attribute) contains a sensitive word
+  (case-insensitive substring, see :data:`DEFAULT_SENSITIVE_NAMES`) becomes
+  ``"<redacted>"``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import enum
+import fractions
+import itertools
+import pathlib
+import types
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_SENSITIVE_NAMES",
+    "REDACTED",
+    "add_sensitive_names",
+    "capture_args",
+    "capture_value",
+    "get_sensitive_names",
+    "redact",
+    "reset_sensitive_names",
+    "safe_attr",
+    "safe_repr",
+    "set_sensitive_names",
+]
+
+DEFAULT_LIMIT = 200
+REDACTED = "<redacted>"
+ELLIPSIS = "..."
+MAX_DEPTH = 4
+MAX_WIDTH = 16
+MIN_LIMIT = 8
+
+DEFAULT_SENSITIVE_NAMES: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "token",
+    "secret",
+    "authorization",
+    "auth",
+    "cookie",
+    "session",
+    "api_key",
+    "apikey",
+    "api-key",
+    "private_key",
+    "privatekey",
+    "credential",
+    "signature",
+    "csrf",
+    "ssn",
+)
+
+# --------------------------------------------------------------------------- redaction
+
+_sensitive: tuple[str, ...] = DEFAULT_SENSITIVE_NAMES
+_redact_cache: dict[str, bool] = {}
+_REDACT_CACHE_MAX = 4096
+
+
+def _check_names(names: Iterable[str], where: str) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise TypeError(
+            f"Expected an iterable of `str`, got a single `str` {names!r} - at `{where}`"
+        )
+    out = []
+    for i, name in enumerate(names):
+        if type(name) is not str or not name:
+            raise TypeError(f"Expected a non-empty `str`, got {name!r} - at `{where}[{i}]`")
+        out.append(name.lower())
+    return tuple(out)
+
+
+def set_sensitive_names(names: Iterable[str]) -> None:
+    """Replace the sensitive words (matched as case-insensitive substrings)."""
+    global _sensitive
+    _sensitive = _check_names(names, "set_sensitive_names(names)")
+    _redact_cache.clear()
+    _mask_cache.clear()
+
+
+def add_sensitive_names(*names: str) -> None:
+    """Add sensitive words to the current list."""
+    global _sensitive
+    extra = _check_names(names, "add_sensitive_names(*names)")
+    _sensitive = _sensitive + tuple(n for n in extra if n not in _sensitive)
+    _redact_cache.clear()
+    _mask_cache.clear()
+
+
+def get_sensitive_names() -> tuple[str, ...]:
+    return _sensitive
+
+
+def reset_sensitive_names() -> None:
+    """Back to :data:`DEFAULT_SENSITIVE_NAMES`."""
+    set_sensitive_names(DEFAULT_SENSITIVE_NAMES)
+
+
+def redact(name: object) -> bool:
+    """True when a value named ``name`` must not be recorded (non-``str`` names: False)."""
+    if type(name) is not str:
+        return False
+    hit = _redact_cache.get(name)
+    if hit is None:
+        lowered = name.lower()
+        hit = any(word in lowered for word in _sensitive)
+        if len(_redact_cache) < _REDACT_CACHE_MAX:
+            _redact_cache[name] = hit
+    return hit
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def safe_repr(obj: object, limit: int = DEFAULT_LIMIT) -> str:
+    """A bounded text for ``obj`` that runs none of the program's code; never raises."""
+    t = type(obj)
+    # Hot path: small ints and short strings.
+    if t is int and -(1 << 60) < obj < (1 << 60):  # type: ignore[operator]
+        s = int.__repr__(obj)  # type: ignore[arg-type]
+    elif t is str and len(obj) <= limit:  # type: ignore[arg-type]
+        s = str.__repr__(obj)  # type: ignore[arg-type]
+    elif t is bool or obj is None:
+        return "True" if obj is True else "False" if obj is False else "None"
+    elif t is float:
+        s = float.__repr__(obj)  # type: ignore[arg-type]
+    else:
+        if type(limit) is not int or limit < MIN_LIMIT:
+            raise ValueError(
+                f"Expected `limit` an int >= {MIN_LIMIT}, got {limit!r} - at safe_repr"
+            )
+        try:
+            s = _render(obj, limit, 0, set())
+        except Exception:  # noqa: BLE001 - the contract is: never raise
+            s = _unrepresentable(obj)
+    if len(s) > limit:
+        return s[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return s
+
+
+def capture_value(name: str, value: object, limit: int = DEFAULT_LIMIT) -> str:
+    """``safe_repr(value)``, or ``"<redacted>"`` when ``name`` is sensitive."""
+    return REDACTED if redact(name) else safe_repr(value, limit)
+
+
+def capture_args(
+    names: tuple[str, ...], values: tuple, limit: int = DEFAULT_LIMIT
+) -> dict[str, str]:
+    """Arguments by name as safe text; sensitive names become ``"<redacted>"``."""
+    mask = _mask_cache.get(names)
+    if mask is None:
+        mask = tuple(redact(name) for name in names)
+        if len(_mask_cache) < _REDACT_CACHE_MAX:
+            _mask_cache[names] = mask
+    out: dict[str, str] = {}
+    for name, value, hidden in zip(names, values, mask, strict=False):
+        t = type(value)
+        if hidden:
+            out[name] = REDACTED
+        elif t is int and -(1 << 60) < value < (1 << 60):
+            out[name] = int.__repr__(value)
+        elif t is str and len(value) <= limit:
+            text = str.__repr__(value)
+            out[name] = text if len(text) <= limit else safe_repr(value, limit)
+        else:
+            out[name] = safe_repr(value, limit)
+    return out
+
+
+# names tuple -> which of them are redacted; the rewriter passes constant tuples.
+_mask_cache: dict[tuple, tuple[bool, ...]] = {}
+
+
+_MISSING = object()
+
+
+def safe_attr(obj: object, name: str, limit: int = DEFAULT_LIMIT) -> str | None:
+    """Text of ``obj.<name>`` read from its ``__dict__`` or slot only; None if unset.
+
+    Used for attribute changes at level ``full``: a property or ``__getattr__``
+    of the program's is never run (a name not stored on the instance is None).
+    """
+    if redact(name):
+        return REDACTED
+    try:
+        value = _stored_attribute(obj, name)
+    except Exception:  # noqa: BLE001
+        return None
+    if value is _MISSING:
+        return None
+    return safe_repr(value, limit)
+
+
+# --------------------------------------------------------------------------- type access
+# Everything about a class is read through ``type``'s own descriptors so that a
+# metaclass's ``__getattribute__`` is never involved.
+
+_type_mro = type.__dict__["__mro__"].__get__
+_type_dict = type.__dict__["__dict__"].__get__
+_type_name = type.__dict__["__name__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_type_flags = type.__dict__["__flags__"].__get__
+_exc_args = BaseException.__dict__["args"].__get__
+_HEAPTYPE = 1 << 9
+_GETSET = types.GetSetDescriptorType
+_MEMBER = types.MemberDescriptorType
+
+
+def _class_name(t: type) -> str:
+    name = _type_name(t)
+    return name if type(name) is str else "?"
+
+
+def _full_name(t: type) -> str:
+    module = _type_module(t)
+    qualname = _type_qualname(t)
+    if type(module) is not str:
+        module = "?"
+    if type(qualname) is not str:
+        qualname = _class_name(t)
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+def _unrepresentable(obj: object) -> str:
+    try:
+        return f"<unrepresentable {_full_name(type(obj))}>"
+    except Exception:  # noqa: BLE001
+        return "<unrepresentable>"
+
+
+def _instance_dict(obj: object, mro: tuple) -> dict | None:
+    for klass in mro:
+        descr = _type_dict(klass).get("__dict__")
+        if descr is not None:
+            if type(descr) is _GETSET:
+                d = descr.__get__(obj, type(obj))
+                return d if isinstance(d, dict) else None
+            return None  # a program-defined `__dict__`: do not run it
+    return None
+
+
+def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
+    found = []
+    for klass in mro:
+        if not _type_flags(klass) & _HEAPTYPE:
+            continue
+        for key, descr in _type_dict(klass).items():
+            if type(descr) is _MEMBER and type(key) is str:
+                try:
+                    found.append((key, descr.__get__(obj, type(obj))))
+                except AttributeError:
+                    pass  # slot not set
+    return found
+
+
+def _stored_attribute(obj: object, name: str) -> Any:
+    mro = _type_mro(type(obj))
+    d = _instance_dict(obj, mro)
+    if d is not None:
+        value = dict.get(d, name, _MISSING)
+        if value is not _MISSING:
+            return value
+    for klass in mro:
+        descr = _type_dict(klass).get(name)
+        if type(descr) is _MEMBER and _type_flags(klass) & _HEAPTYPE:
+            try:
+                return descr.__get__(obj, type(obj))
+            except AttributeError:
+                return _MISSING
+    return _MISSING
+
+
+# --------------------------------------------------------------------------- rendering
+
+# Exact stdlib types whose own repr is known to run no program code.
+_STDLIB_REPR: frozenset[type] = frozenset(
+    {
+        float,
+        complex,
+        range,
+        slice,
+        type(Ellipsis),
+        type(NotImplemented),
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+        decimal.Decimal,
+        fractions.Fraction,
+        uuid.UUID,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
+    }
+)
+_CALLABLES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodWrapperType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+)
+_function_qualname = types.FunctionType.__dict__["__qualname__"].__get__
+_method_func = types.MethodType.__dict__["__func__"].__get__
+_builtin_name = types.BuiltinFunctionType.__dict__["__name__"].__get__
+
+
+def _is_in(klass: type, classes: Iterable[type]) -> bool:
+    # `in` would call a metaclass's __eq__; identity only.
+    return any(k is klass for k in classes)
+
+
+def _table_get(t: type, table: Any) -> Any:
+    # Hashing a class with a custom metaclass could run the program's __hash__.
+    return table.get(t) if type(t) is type else None
+
+
+def _render(obj: object, budget: int, depth: int, active: set[int]) -> str:
+    t = type(obj)
+    if budget < 1:
+        budget = 1
+    if t is str:
+        return _render_str(obj, budget)  # type: ignore[arg-type]
+    if t is int:
+        return _render_int(obj, budget)  # type: ignore[arg-type]
+    if t is bool or obj is None:
+        return repr(obj)
+    if t is bytes or t is bytearray:
+        return _render_bytes(obj, budget)  # type: ignore[arg-type]
+    if _table_get(t, _CONTAINERS) is not None:
+        return _render_container(obj, t, "", budget, depth, active)
+    if type(t) is type and t in _STDLIB_REPR:
+        return _render_stdlib(obj, budget)
+    try:
+        return _render_other(obj, t, budget, depth, active)
+    except Exception:  # noqa: BLE001
+        return _unrepresentable(obj)
+
+
+def _render_str(s: str, budget: int) -> str:
+    if len(s) > budget:
+        return str.__repr__(s[: budget + 1])
+    return str.__repr__(s)
+
+
+def _render_int(n: int, budget: int) -> str:
+    bits = int.bit_length(n)
+    if bits > 3 * budget + 8:  # more digits than could be shown: say how big it is
+        return f"<int of {bits} bits>"
+    try:
+        return int.__repr__(n)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return f"<int of {bits} bits>"
+
+
+def _render_bytes(b: bytes | bytearray, budget: int) -> str:
+    if type(b) is bytearray:
+        return "bytearray(" + bytes.__repr__(bytes(b[: budget + 1])) + ")"
+    if len(b) > budget:
+        b = b[: budget + 1]
+    return bytes.__repr__(b)
+
+
+def _render_stdlib(obj: object, budget: int) -> str:
+    t = type(obj)
+    if t is float:
+        return float.__repr__(obj)  # type: ignore[arg-type]
+    if t is decimal.Decimal and len(obj.as_tuple().digits) > 3 * budget:  # type: ignore[attr-defined]
+        return "<Decimal with many digits>"
+    if t is fractions.Fraction and int.bit_length(obj.denominator) > 3 * budget:  # type: ignore[attr-defined]
+        return "<Fraction with many digits>"
+    return repr(obj)
+
+
+# ---- containers
+
+
+def _items_of(obj: object, kind: type) -> Iterable[Any]:
+    if kind is dict:
+        return dict.items(obj)  # type: ignore[arg-type]
+    return kind.__iter__(obj)  # type: ignore[attr-defined]
+
+
+_CONTAINERS: dict[type, tuple[str, str]] = {
+    list: ("[", "]"),
+    tuple: ("(", ")"),
+    dict: ("{", "}"),
+    set: ("{", "}"),
+    frozenset: ("frozenset({", "})"),
+    collections.deque: ("deque([", "])"),
+}
+
+
+def _render_container(
+    obj: object, kind: type, prefix: str, budget: int, depth: int, active: set[int]
+) -> str:
+    opening, closing = _CONTAINERS[kind]
+    oid = id(obj)
+    if oid in active:
+        return prefix + opening + ELLIPSIS + closing
+    if not kind.__len__(obj):  # type: ignore[attr-defined]
+        if kind is set:
+            return prefix + "set()"
+        if kind is frozenset:
+            return prefix + "frozenset()"
+        return prefix + opening + closing
+    if depth >= MAX_DEPTH:
+        return prefix + opening + ELLIPSIS + closing
+    active.add(oid)
+    try:
+        if kind is dict:
+            body = _render_pairs(_items_of(obj, kind), budget, depth, active)
+        else:
+            body = _render_items(_items_of(obj, kind), budget, depth, active)
+    finally:
+        active.discard(oid)
+    if kind is tuple and tuple.__len__(obj) == 1:  # type: ignore[arg-type]
+        body += ","
+    return prefix + opening + body + closing
+
+
+def _render_items(items: Iterable[Any], budget: int, depth: int, active: set[int]) -> str:
+    parts: list[str] = []
+    used = 2
+    for i, item in enumerate(items):
+        if i >= MAX_WIDTH or used >= budget:
+            parts.append(ELLIPSIS)
+            break
+        part = _render(item, budget - used, depth + 1, active)
+        parts.append(part)
+        used += len(part) + 2
+    return ", ".join(parts)
+
+
+def _render_pairs(pairs: Iterable[Any], budget: int, depth: int, active: set[int]) -> str:
+    parts: list[str] = []
+    used = 2
+    for i, (key, value) in enumerate(pairs):
+        if i >= MAX_WIDTH or used >= budget:
+            parts.append(ELLIPSIS)
+            break
+        k = _render(key, budget - used, depth + 1, active)
+        left = budget - used - len(k) - 2
+        v = REDACTED if redact(key) else _render(value, left, depth + 1, active)
+        parts.append(f"{k}: {v}")
+        used += len(k) + len(v) + 4
+    return ", ".join(parts)
+
+
+def _render_fields(
+    fields: Iterable[tuple[str, Any]], budget: int, depth: int, active: set[int]
+) -> str:
+    parts: list[str] = []
+    used = 2
+    for i, (name, value) in enumerate(fields):
+        if i >= MAX_WIDTH or used >= budget:
+            parts.append(ELLIPSIS)
+            break
+        v = REDACTED if redact(name) else _render(value, budget - used, depth + 1, active)
+        parts.append(f"{name}={v}")
+        used += len(name) + len(v) + 3
+    return ", ".join(parts)
+
+
+# ---- everything else
+
+
+def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int]) -> str:
+    mro = _type_mro(t)
+    name = _class_name(t)
+    if _is_in(enum.Enum, mro):
+        d = _instance_dict(obj, mro)
+        member = dict.get(d, "_name_") if d is not None else None
+        return f"{name}.{member}" if type(member) is str else f"<{name} member>"
+    if _is_in(type, mro):
+        return f"<class '{_full_name(obj)}'>"  # type: ignore[arg-type]
+    if _is_in(BaseException, mro):
+        args = _exc_args(obj)
+        return name + _wrap_args(args, budget - len(name), depth, active)
+    for base in mro[1:]:
+        if _table_get(base, _CONTAINERS) is not None:
+            if base is tuple:
+                named = _namedtuple_fields(obj, mro)
+                if named is not None:
+                    return name + "(" + _render_fields(named, budget, depth, active) + ")"
+            return _render_container(obj, base, name + "(", budget, depth, active) + ")"
+        if _is_in(base, _SCALAR_BASES):
+            return f"{name}({_render(base_value(obj, base), budget, depth, active)})"
+    if t is types.ModuleType:
+        return f"<module '{dict.get(_module_dict(obj), '__name__', '?')}'>"
+    if _is_in(t, _CALLABLES):
+        return _render_callable(obj, t)
+    return _render_object(obj, t, mro, name, budget, depth, active)
+
+
+_SCALAR_BASES = (str, int, float, bytes, complex)
+
+
+def base_value(obj: object, base: type) -> object:
+    """The builtin value under a scalar subclass instance (no program code runs)."""
+    if base is str:
+        return str.__str__(obj)  # type: ignore[arg-type]
+    if base is int:
+        return int.__int__(obj)  # type: ignore[arg-type]
+    if base is float:
+        return float.__float__(obj)  # type: ignore[arg-type]
+    if base is bytes:
+        return bytes(memoryview(obj))  # type: ignore[arg-type]
+    return complex.__complex__(obj)  # type: ignore[arg-type]
+
+
+def _wrap_args(args: object, budget: int, depth: int, active: set[int]) -> str:
+    if type(args) is not tuple:
+        return "(?)"
+    return "(" + _render_items(tuple.__iter__(args), budget, depth, active) + ")"
+
+
+def _namedtuple_fields(obj: object, mro: tuple) -> list[tuple[str, Any]] | None:
+    for klass in mro:
+        fields = _type_dict(klass).get("_fields")
+        if type(fields) is tuple and all(type(f) is str for f in fields):
+            return list(zip(fields, tuple.__iter__(obj), strict=False))  # type: ignore[arg-type]
+    return None
+
+
+_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+
+
+def _render_callable(obj: object, t: type) -> str:
+    if t is types.FunctionType:
+        return f"<function {_function_qualname(obj)}>"
+    if t is types.MethodType:
+        func = _method_func(obj)
+        inner = _render_callable(func, type(func)) if _is_in(type(func), _CALLABLES) else "?"
+        return f"<bound method {inner[1:-1] if inner.startswith('<') else inner}>"
+    if t is types.BuiltinFunctionType:
+        return f"<built-in function {_builtin_name(obj)}>"
+    return f"<{_class_name(t)} object at {hex(id(obj))}>"
+
+
+def _render_object(
+    obj: object, t: type, mro: tuple, name: str, budget: int, depth: int, active: set[int]
+) -> str:
+    d = _instance_dict(obj, mro)
+    slots = _slot_values(obj, mro)
+    if d is None and not slots:
+        return f"<{_full_name(t)} object at {hex(id(obj))}>"
+    oid = id(obj)
+    if oid in active or depth >= MAX_DEPTH:
+        return f"{name}({ELLIPSIS})"
+    fields: list[tuple[str, Any]] = []
+    if d is not None:
+        fields.extend(
+            (k if type(k) is str else _render(k, 40, MAX_DEPTH, active), v)
+            for k, v in itertools.islice(dict.items(d), MAX_WIDTH + 1)
+        )
+    fields.extend(slots[: MAX_WIDTH + 1])
+    active.add(oid)
+    try:
+        return name + "(" + _render_fields(fields, budget - len(name), depth, active) + ")"
+    finally:
+        active.discard(oid)

@@ -1,0 +1,273 @@
+"""Actor capture on real Thespian: state around callbacks, sends linked to receives."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from waiting import wait_until
+
+from elixirscope.capture import actors, session
+from elixirscope.capture.context import correlation
+from elixirscope.contracts.trace import MessageReceive, MessageSend, StateChange, decode_batch
+from elixirscope.runtime import GenServer, Reply, Runtime, Stop, observe
+from elixirscope.runtime import messages as m
+from elixirscope.transport import CreditReceiver, free_tcp_port
+
+
+class Counter(GenServer):
+    """Mutates its state in place, as real code does."""
+
+    def init(self, args):  # noqa: ANN001, ANN201
+        return {"items": [], "infos": []}
+
+    def handle_call(self, request, from_, state):  # noqa: ANN001, ANN201
+        if request == "crash":
+            state["items"].append("half-done")
+            raise RuntimeError("boom")
+        if request == "get":
+            return Reply(list(state["items"]), state)
+        state["items"].append(request)
+        return Reply(len(state["items"]), state)
+
+    def handle_cast(self, message, state):  # noqa: ANN001, ANN201
+        state["items"].append(message)
+        return state
+
+    def handle_info(self, message, state):  # noqa: ANN001, ANN201
+        state["infos"].append(message)
+        return state
+
+
+class Forwarder(GenServer):
+    """On a call, casts to the counter given at init."""
+
+    def init(self, args):  # noqa: ANN001, ANN201
+        return {"target": args}
+
+    def handle_call(self, request, from_, state):  # noqa: ANN001, ANN201
+        self.cast(state["target"], ("forwarded", request))
+        return Reply("ok", state)
+
+
+class Quitter(GenServer):
+    def handle_call(self, request, from_, state):  # noqa: ANN001, ANN201
+        return Stop("normal", state, reply="bye")
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.events: list = []
+        self.lock = threading.Lock()
+
+    def __call__(self, frame: bytes, count: int) -> None:
+        batch = decode_batch(frame)
+        with self.lock:
+            self.events.extend(batch.events)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def captured():
+    out = Collector()
+    sess = session.start_capture(sink=out)
+    actors.enable_actor_capture()
+    try:
+        yield sess, out
+    finally:
+        actors.disable_actor_capture()
+        sess.stop()
+
+
+@pytest.fixture
+def simple():
+    rt = Runtime("simpleSystemBase")
+    try:
+        yield rt
+    finally:
+        rt.shutdown()
+
+
+def test_state_before_is_rendered_before_an_in_place_mutation(captured, simple):
+    sess, out = captured
+    counter = simple.start(Counter, path="counter")
+    assert simple.call(counter, "a") == 1
+    assert simple.call(counter, "b") == 2
+    sess.flush(10)
+    changes = [e for e in out.of(StateChange) if e.callback == "handle_call"]
+    assert [(c.message, c.before, c.after) for c in changes] == [
+        ("'a'", "{'items': [], 'infos': []}", "{'items': ['a'], 'infos': []}"),
+        ("'b'", "{'items': ['a'], 'infos': []}", "{'items': ['a', 'b'], 'infos': []}"),
+    ]
+    assert all(c.actor == "counter" for c in changes)
+    init = [e for e in out.of(StateChange) if e.callback == "init" and e.actor == "counter"]
+    assert init[0].before == "None" and init[0].after == "{'items': [], 'infos': []}"
+
+
+def test_call_send_and_receive_share_message_id_and_correlation(captured, simple):
+    sess, out = captured
+    counter = simple.start(Counter, path="counter")
+    simple.call(counter, "x")
+    sess.flush(10)
+    [send] = [e for e in out.of(MessageSend) if e.message == "'x'"]
+    [recv] = [e for e in out.of(MessageReceive) if e.message_id == send.message_id]
+    assert send.sender is None and send.target == str(counter)
+    assert recv.actor == "counter" and recv.message == "'x'"
+    assert send.correlation_id and recv.correlation_id == send.correlation_id
+    assert recv.ts > send.ts
+    [change] = [e for e in out.of(StateChange) if e.message == "'x'"]
+    assert change.correlation_id == send.correlation_id
+
+
+def test_a_chain_of_messages_keeps_one_correlation_id(captured, simple):
+    sess, out = captured
+    counter = simple.start(Counter, path="counter")
+    forwarder = simple.start(Forwarder, counter, path="forwarder")
+    with correlation("chain-1"):
+        assert simple.call(forwarder, "hello") == "ok"
+    assert simple.call(counter, "get") == [("forwarded", "hello")]
+    sess.flush(10)
+    chain = [e for e in out.events if e.correlation_id == "chain-1"]
+    kinds = [(type(e).__name__, getattr(e, "actor", getattr(e, "sender", None))) for e in chain]
+    assert ("MessageSend", None) in kinds  # outside -> forwarder
+    assert ("MessageSend", "forwarder") in kinds  # forwarder -> counter (cast)
+    assert ("MessageReceive", "forwarder") in kinds and ("MessageReceive", "counter") in kinds
+    [cast_send] = [e for e in chain if isinstance(e, MessageSend) and e.sender == "forwarder"]
+    [cast_recv] = [
+        e for e in chain if isinstance(e, MessageReceive) and e.message_id == cast_send.message_id
+    ]
+    assert cast_recv.actor == "counter" and cast_recv.sender == "forwarder"
+    assert cast_recv.message == "('forwarded', 'hello')"
+
+
+def test_info_from_outside_arrives_unwrapped_and_is_linked(captured, simple):
+    sess, out = captured
+    counter = simple.start(Counter, path="counter")
+    simple.send(counter, ("ping", 1))
+    simple.cast(counter, "c")
+    assert simple.call(counter, "get") == ["c"]
+    sess.flush(10)
+    [info] = [e for e in out.of(StateChange) if e.callback == "handle_info"]
+    assert info.message == "('ping', 1)"
+    assert info.after == "{'items': [], 'infos': [('ping', 1)]}"
+    [send] = [e for e in out.of(MessageSend) if e.message == "('ping', 1)"]
+    assert any(r.message_id == send.message_id for r in out.of(MessageReceive))
+
+
+def test_a_crashing_callback_records_the_state_it_left(captured, simple):
+    sess, out = captured
+    counter = simple.start(Counter, path="counter")
+    with pytest.raises(Exception):  # noqa: B017 - CallError: the actor crashed
+        simple.call(counter, "crash")
+    sess.flush(10)
+    [change] = [e for e in out.of(StateChange) if e.message == "'crash'"]
+    assert change.before == "{'items': [], 'infos': []}"
+    assert change.after == "{'items': ['half-done'], 'infos': []}"
+
+
+def test_stop_reply_and_terminate_are_recorded(captured, simple):
+    sess, out = captured
+    quitter = simple.start(Quitter, path="quitter")
+    assert simple.call(quitter, "go") == "bye"
+    sess.flush(10)
+    callbacks = [e.callback for e in out.of(StateChange) if e.actor == "quitter"]
+    assert callbacks == ["init", "handle_call", "terminate"]
+
+
+def test_capture_off_sends_plain_messages_and_records_nothing(simple):
+    assert observe.TRACER is None
+    seen = []
+
+    def spy(record):  # noqa: ANN001
+        seen.append(record.message)
+
+    observe.add_callback_observer(spy)
+    try:
+        counter = simple.start(Counter, path="counter")
+        simple.send(counter, "raw")
+        assert simple.call(counter, "y") == 1
+    finally:
+        observe.remove_callback_observer(spy)
+    assert "raw" in seen and "y" in seen  # handle_info got the message itself
+    assert m.Call("r", 1) == m.Call("r", 1, None)
+
+
+def test_enable_and_disable_are_idempotent():
+    first = actors.enable_actor_capture()
+    try:
+        assert actors.enable_actor_capture() is first and actors.actor_capture_enabled()
+    finally:
+        assert actors.disable_actor_capture() is True
+    assert actors.disable_actor_capture() is False and not actors.actor_capture_enabled()
+
+
+def test_without_a_recorder_the_tracer_records_nothing_and_never_raises(simple):
+    tracer = actors.enable_actor_capture()
+    try:
+        counter = simple.start(Counter, path="counter")
+        assert simple.call(counter, "z") == 1
+    finally:
+        actors.disable_actor_capture()
+    assert tracer.errors == 0
+
+
+# --------------------------------------------------------------------------- multiproc
+
+
+def test_multiproc_send_and_receive_link_across_processes():
+    receiver = CreditReceiver("tcp://127.0.0.1:0", window=8)
+    events: list = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            batch = receiver.recv(timeout=0.05)
+            if batch is not None:
+                decoded = decode_batch(batch.payload)
+                events.extend((decoded.pid, e) for e in decoded.events)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    sess = session.start_capture(endpoint=receiver.endpoint)
+    actors.enable_actor_capture()
+    rt = None
+    try:
+        rt = Runtime("multiprocTCPBase", admin_port=free_tcp_port())
+        counter = rt.start(Counter, path="counter")
+        with correlation("mp-1"):
+            assert rt.call(counter, "m") == 1
+        sess.flush(10)
+
+        def linked():
+            sends = [e for pid, e in events if isinstance(e, MessageSend) and e.message == "'m'"]
+            if not sends:
+                return None
+            recvs = [
+                (pid, e)
+                for pid, e in events
+                if isinstance(e, MessageReceive) and e.message_id == sends[0].message_id
+            ]
+            changes = [
+                (pid, e) for pid, e in events if isinstance(e, StateChange) and e.message == "'m'"
+            ]
+            return (sends[0], recvs[0], changes[0]) if recvs and changes else None
+
+        send, (recv_pid, recv), (change_pid, change) = wait_until(linked, timeout=60)
+        assert send.correlation_id == recv.correlation_id == change.correlation_id == "mp-1"
+        assert recv_pid != os.getpid() and change_pid == recv_pid  # the actor's own process
+        assert recv.actor == "counter" and recv.ts > send.ts
+        assert (change.before, change.after) == (
+            "{'items': [], 'infos': []}",
+            "{'items': ['m'], 'infos': []}",
+        )
+    finally:
+        if rt is not None:
+            rt.shutdown()
+        actors.disable_actor_capture()
+        sess.stop()
+        stop.set()
+        consumer.join()
+        receiver.close()
