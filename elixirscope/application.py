@@ -25,9 +25,27 @@ from elixirscope.runtime import Runtime
 from elixirscope.supervisors.application import application_spec
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint
 
-__all__ = ["Application", "PortInUse", "overrides_as_env"]
+__all__ = ["Application", "DataDirError", "PortInUse", "overrides_as_env", "usable_data_dir"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+
+
+class DataDirError(RuntimeError):
+    """The data dir cannot be created or written; the message names it and why."""
+
+
+def usable_data_dir(text: str) -> Path:
+    """``text`` expanded, created if missing, and proven writable - or DataDirError."""
+    path = Path(text).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataDirError(f"data dir {str(path)!r} is not usable: {exc.strerror or exc} "
+                           "(choose another with --data-dir DIR or data_dir in the config)") from None
+    return path
 
 
 class PortInUse(RuntimeError):
@@ -97,6 +115,7 @@ class Application:
             _check_tcp_port_free("0.0.0.0", admin_port, "runtime.admin_port (Thespian admin)")
             if subreaper:
                 _become_subreaper()
+        self.data_plane = self._data_plane()
         before = {c.pid for c in psutil.Process().children()}
         self.runtime = Runtime(base, admin_port=admin_port)
         self._system_pids = {c.pid for c in psutil.Process().children()} - before
@@ -135,10 +154,31 @@ class Application:
         except Exception:  # noqa: BLE001 - any failure means not alive
             return False
 
+    def _data_plane(self) -> dict[str, Any]:
+        """Endpoints and paths of the data plane, fixed for this node's life.
+
+        A port of 0 is chosen here, once, so that a restarted ingest or trace
+        controller binds the same endpoint its hosts already know.
+        """
+        get = self.store.get
+        data_dir = usable_data_dir(get("data_dir"))
+        return {
+            "data_dir": str(data_dir),
+            "ingest_endpoint": _concrete(get("capture.ingest_endpoint"), "capture.ingest_endpoint"),
+            "forward_endpoint": f"tcp://127.0.0.1:{free_tcp_port()}",
+            "control_endpoint": _concrete(get("instrumentation.control_endpoint"),
+                                          "instrumentation.control_endpoint"),
+            "writers": get("capture.writers"),
+            "credit_window": get("capture.credit_window"),
+            "max_age_hours": get("store.max_age_hours"),
+            "max_size_mb": get("store.max_size_mb"),
+        }
+
     def settings(self) -> dict[str, Any]:
         """What the layer supervisors and actors need, resolved from configuration."""
         get = self.store.get
         return {
+            "data_plane": getattr(self, "data_plane", None) or self._data_plane(),
             "max_restarts": get("supervision.max_restarts"),
             "max_seconds": get("supervision.max_seconds"),
             "report_interval_s": get("telemetry.report_interval_ms") / 1000.0,
@@ -148,6 +188,18 @@ class Application:
                          "daemon_pid": os.getpid(), "started_at": self.started_at,
                          "call_timeout": get("api.request_timeout_s")},
         }
+
+
+def _concrete(endpoint: str, what: str) -> str:
+    """``endpoint`` with a port of 0 replaced by a free one; a taken port fails at once."""
+    parsed = parse_endpoint(endpoint)
+    if parsed.transport != "tcp":
+        return endpoint
+    host = parsed.host.strip("[]") if parsed.host != "*" else "0.0.0.0"
+    if parsed.port is None:
+        return f"tcp://{parsed.host}:{free_tcp_port(host)}"
+    _check_tcp_port_free(host, parsed.port, what)
+    return endpoint
 
 
 def _become_subreaper() -> None:

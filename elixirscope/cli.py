@@ -39,6 +39,12 @@ def _build_parser() -> argparse.ArgumentParser:
     from elixirscope import console
 
     console.add_arguments(sub.add_parser("console", help="admin console for a running daemon"))
+    from elixirscope import recorded, run
+
+    run.add_arguments(sub.add_parser("run", help="run a Python program as python would, recording it"))
+    recorded.add_events_arguments(sub.add_parser("events", help="list recorded events"))
+    recorded.add_calltree_arguments(sub.add_parser(
+        "calltree", help="the nested calls of one correlation chain"))
     return parser
 
 
@@ -61,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope import console
 
             return console.run(args)
+        if args.command == "run":
+            from elixirscope import run
+
+            return run.run(args)
+        if args.command in ("events", "calltree"):
+            from elixirscope import recorded
+
+            return (recorded.run_events if args.command == "events" else recorded.run_calltree)(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from elixirscope.application import Application, PortInUse
+from elixirscope.application import Application, DataDirError, PortInUse
 from elixirscope.config import ConfigError
 from elixirscope.runtime import StartError
 
@@ -74,10 +74,12 @@ def run(args: Any) -> int:
         signal.signal(signum, lambda s, f: stop.set())
     try:
         app.start(subreaper=True)
-    except (PortInUse, StartError) as exc:
+    except (PortInUse, StartError, DataDirError) as exc:
         log.error("daemon failed to start", error=str(exc))
         return 1
     log.info("daemon started", node=app.node, api=app.endpoint, admin_port=app.admin_port,
+             ingest=app.data_plane["ingest_endpoint"], control=app.data_plane["control_endpoint"],
+             data_dir=app.data_plane["data_dir"],
              base=app.store.get("runtime.system_base"), config=args.config)
     status = 0
     while not stop.wait(WATCH_INTERVAL):

@@ -9,20 +9,21 @@ one_for_all). ``settings`` carries what the daemon resolved from configuration.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from elixirscope.actors.layer_service import LayerService
 from elixirscope.actors.telemetry_service import TelemetryService
 
-from elixirscope.runtime import ChildSpec, SupervisorSpec
+from elixirscope.runtime import ChildSpec, Supervisor, SupervisorSpec
 
 __all__ = ["LAYER_SPECS", "layer_spec"]
 
 
 def _service(layer: str, role: str, settings: dict[str, Any], *, front: bool = False,
-             actor: type = LayerService) -> ChildSpec:
+             actor: type = LayerService, **extra: Any) -> ChildSpec:
     args = {"layer": layer, "role": role, "front": front,
-            "report_interval_s": settings.get("report_interval_s", 1.0)}
+            "report_interval_s": settings.get("report_interval_s", 1.0), **extra}
     return ChildSpec(role, (actor, args))
 
 
@@ -39,11 +40,49 @@ def foundation(settings: dict[str, Any]) -> SupervisorSpec:
     ], **_flags(settings))
 
 
+def _plane(settings: dict[str, Any]) -> dict[str, Any]:
+    return settings.get("data_plane") or {}
+
+
 def capture(settings: dict[str, Any]) -> SupervisorSpec:
+    """Writers first, ingest last: stopping in reverse, ingest stops taking batches
+    before the writers drain what it already handed them."""
+    from elixirscope.actors.capture import CorrelatorService, IngestService, WriterService
+
+    plane = _plane(settings)
+    def pick(*keys: str) -> dict[str, Any]:
+        return {k: plane[k] for k in keys}
+
+    writers = SupervisorSpec("one_for_one", [
+        _service("capture", f"writer-{i}", settings, actor=WriterService,
+                 **pick("forward_endpoint", "data_dir", "max_age_hours", "max_size_mb"))
+        for i in range(1, plane.get("writers", 1) + 1)
+    ], **_flags(settings))
     return SupervisorSpec("one_for_all", [
-        _service("capture", "ingest", settings, front=True),
-        _service("capture", "writer", settings),
-        _service("capture", "correlator", settings),
+        ChildSpec("writers", (Supervisor, writers), type="supervisor"),
+        _service("capture", "correlator", settings, actor=CorrelatorService, **pick("data_dir")),
+        _service("capture", "ingest", settings, front=True, actor=IngestService,
+                 **pick("ingest_endpoint", "forward_endpoint", "credit_window")),
+    ], **_flags(settings))
+
+
+def query(settings: dict[str, Any]) -> SupervisorSpec:
+    from elixirscope.actors.query_service import QueryService
+
+    return SupervisorSpec("one_for_one", [
+        _service("query", "engine", settings, front=True, actor=QueryService,
+                 data_dir=_plane(settings)["data_dir"]),
+    ], **_flags(settings))
+
+
+def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
+    from elixirscope.actors.trace_controller import TraceController
+
+    plane = _plane(settings)
+    state_file = str(Path(plane["data_dir"]) / "trace_rules.json")
+    return SupervisorSpec("one_for_one", [
+        _service("instrumentation", "trace_controller", settings, front=True, actor=TraceController,
+                 control_endpoint=plane["control_endpoint"], state_file=state_file),
     ], **_flags(settings))
 
 
@@ -57,10 +96,10 @@ def _single(layer: str, strategy: str, role: str):  # noqa: ANN202
 LAYER_SPECS = {
     "foundation": ("one_for_one", foundation),
     "capture": ("one_for_all", capture),
-    "instrumentation": ("one_for_one", _single("instrumentation", "one_for_one", "trace_controller")),
+    "instrumentation": ("one_for_one", instrumentation),
     "state_tracing": ("rest_for_one", _single("state_tracing", "rest_for_one", "state_tracker")),
     "code_analysis": ("one_for_one", _single("code_analysis", "one_for_one", "ast_repository")),
-    "query": ("one_for_one", _single("query", "one_for_one", "engine")),
+    "query": ("one_for_one", query),
     "visualization": ("one_for_one", _single("visualization", "one_for_one", "live_stream")),
     "ai": ("one_for_one", _single("ai", "one_for_one", "planner")),
 }

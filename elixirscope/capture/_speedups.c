@@ -26,6 +26,9 @@
 #include <structmember.h>
 #include <stdint.h>
 #include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 #define CELL_INPLACE 1
@@ -57,18 +60,112 @@ static inline double mono_s(void) {
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* ------------------------------------------------------------------ HLC */
+/* ------------------------------------------------------------------ HLC
+ *
+ * Reading the wall clock (clock_gettime, ~20-25 ns) twice per call was the
+ * largest single cost of a traced call. Where the CPU has an invariant TSC that
+ * the kernel itself uses as its clocksource (checked once at import;
+ * ELIXIRSCOPE_NO_TSC=1 turns it off), the wall time is the last exact reading
+ * (the anchor) plus the TSC ticks since, scaled by a rate measured against the
+ * wall clock. The anchor is renewed with an exact reading every TSC_PERIOD ticks
+ * (a few ms) and whenever the TSC goes backwards (another CPU), so the mapped
+ * time never drifts more than the rate error over one period (well under a
+ * microsecond); the HLC rule (+1 when not advancing) keeps stamps strictly
+ * increasing across re-anchoring. Until the first rate is known (1 ms after the
+ * first reading) every reading is exact. */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define HAVE_TSC 1
+static inline uint64_t read_tsc(void) { return __rdtsc(); }
+#else
+#define HAVE_TSC 0
+static inline uint64_t read_tsc(void) { return 0; }
+#endif
+
+#define TSC_PERIOD (1ULL << 23)        /* ticks between exact readings (~3 ms at 3 GHz) */
+#define TSC_CALIBRATE_NS 1000000LL     /* first rate after this much wall time */
+static int tsc_clock = 0;              /* set at import: the TSC mapping is used */
 
 typedef struct {
     PyObject_HEAD
     int64_t last;
+    uint64_t tsc_a;    /* anchor: ticks and wall ns of the last exact reading */
+    int64_t wall_a;
+    uint64_t mult;     /* ns per tick, 32.32 fixed point; 0 until calibrated */
+    uint64_t tsc_c;    /* rate baseline: the first exact reading (0: none yet) */
+    int64_t wall_c;
 } HLC;
 
+/* An exact wall-clock reading that also renews the anchor and the rate. */
+static int64_t hlc_wall_exact(HLC *c) {
+    if (!tsc_clock) return wall_ns();
+    uint64_t t1 = read_tsc();
+    int64_t wall = wall_ns();
+    uint64_t t2 = read_tsc();
+    if (t2 < t1 || t2 - t1 > 100000) return wall; /* interrupted: not a clean pair */
+    uint64_t tsc = t1 + (t2 - t1) / 2;
+    if (!c->tsc_c || tsc <= c->tsc_c || wall <= c->wall_c) {
+        c->tsc_c = tsc;
+        c->wall_c = wall;
+    } else if (wall - c->wall_c >= TSC_CALIBRATE_NS) {
+        double rate = (double)(wall - c->wall_c) / (double)(tsc - c->tsc_c); /* ns per tick */
+        double cur = (double)c->mult / 4294967296.0;
+        if (rate > 1e-3 && rate < 1e3 &&
+            (!c->mult || (rate > cur * 0.9995 && rate < cur * 1.0005))) {
+            c->mult = (uint64_t)(rate * 4294967296.0);
+        } else { /* the wall clock was stepped: measure the rate afresh from here */
+            c->tsc_c = tsc;
+            c->wall_c = wall;
+        }
+    }
+    c->tsc_a = tsc;
+    c->wall_a = wall;
+    return wall;
+}
+
+static inline int64_t hlc_wall(HLC *c) {
+#if HAVE_TSC
+    if (c->mult) {
+        uint64_t d = read_tsc() - c->tsc_a;
+        if (d < TSC_PERIOD) return c->wall_a + (int64_t)((d * c->mult) >> 32);
+    }
+#endif
+    return hlc_wall_exact(c);
+}
+
 static inline int64_t hlc_now(HLC *c) {
-    int64_t t = wall_ns();
+    int64_t t = hlc_wall(c);
     if (t <= c->last) t = c->last + 1;
     c->last = t;
     return t;
+}
+
+/* At import: use the TSC only if it is invariant and the kernel trusts it. */
+static void detect_tsc(void) {
+#if HAVE_TSC
+    const char *off = getenv("ELIXIRSCOPE_NO_TSC");
+    if (off && *off && strcmp(off, "0") != 0) return;
+    char buf[64] = {0};
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (!f) return;
+    int ok = fgets(buf, sizeof buf, f) && strncmp(buf, "tsc", 3) == 0 &&
+             (buf[3] == '\n' || buf[3] == 0);
+    fclose(f);
+    if (!ok) return;
+    f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[4096];
+    int constant = 0, nonstop = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0) continue;
+        constant = strstr(line, " constant_tsc") != NULL;
+        nonstop = strstr(line, " nonstop_tsc") != NULL;
+        break;
+    }
+    fclose(f);
+    tsc_clock = constant && nonstop;
+#endif
 }
 
 static PyObject *HLC_now(HLC *self, PyObject *Py_UNUSED(ignored)) {
@@ -80,7 +177,7 @@ static PyObject *HLC_observe(HLC *self, PyObject *arg) {
     long long remote = PyLong_AsLongLong(arg);
     if (remote == -1 && PyErr_Occurred()) { PyErr_Clear(); goto bad; }
     if (remote < 0) goto bad;
-    int64_t t = wall_ns();
+    int64_t t = hlc_wall(self);
     if (t <= self->last) t = self->last + 1;
     if (t <= remote) t = remote + 1;
     self->last = t;
@@ -475,6 +572,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *vars; /* the context mapping this cell was made under */
     Node *top;
+    PyObject *cid;  /* the correlation id in that mapping (NULL: None) */
 } Cell;
 
 static int Cell_traverse(Cell *c, visitproc visit, void *arg) {
@@ -489,6 +587,7 @@ static void Cell_dealloc(Cell *c) {
     PyObject_GC_UnTrack(c);
     Py_CLEAR(c->vars);
     Py_CLEAR(c->top);
+    Py_CLEAR(c->cid);
     PyObject_GC_Del(c);
 }
 static PyTypeObject CellType = {
@@ -500,43 +599,89 @@ static PyTypeObject CellType = {
     .tp_dealloc = (destructor)Cell_dealloc,
 };
 
+/* Where the hooks find the current context's Cell without a contextvar lookup:
+ * the same borrowed cache CPython keeps per ContextVar (valid while the thread
+ * state's id and context version are unchanged: any set/reset of a variable and
+ * any context switch bumps the version, and until then the context's mapping
+ * holds the cell). Also the correlation id: a mapping never changes, and a cell
+ * is only used in place under the mapping it was made in, so the correlation
+ * read when the cell was made is still the current one. */
+typedef struct {
+    PyObject *stack_var, *corr_var;
+    Cell *cell; /* borrowed */
+    uint64_t tsid, tsver;
+} CellCache;
+
+static inline Cell *cache_hit(CellCache *cc, PyThreadState *ts) {
+#if CELL_INPLACE
+    if (cc->cell && ts->id == cc->tsid && ts->context_ver == cc->tsver) return cc->cell;
+#endif
+    return NULL;
+}
+
+static inline void cache_set(CellCache *cc, PyThreadState *ts, Cell *cell) {
+    cc->cell = cell;
+    cc->tsid = ts->id;
+    cc->tsver = ts->context_ver;
+}
+
 /* The current context's Cell, forked first unless only this context can see it.
  * Returns a borrowed pointer (the context holds it), NULL with an exception set. */
-static Cell *own_cell(PyObject *var) {
+static Cell *own_cell(CellCache *cc) {
+    PyThreadState *ts = PyThreadState_Get();
+#if CELL_INPLACE
+    Cell *hit = cache_hit(cc, ts);
+    if (hit) {
+        PyObject *vars = ((ContextLayout *)ts->context)->ctx_vars;
+        if (hit->vars == vars && Py_REFCNT(vars) == 2 && Py_REFCNT(hit) == 1) return hit;
+    }
+#endif
     PyObject *got;
-    if (PyContextVar_Get(var, NULL, &got) < 0) return NULL;
+    if (PyContextVar_Get(cc->stack_var, NULL, &got) < 0) return NULL;
     Cell *cell = (Cell *)got; /* new reference or NULL */
 #if CELL_INPLACE
-    PyThreadState *ts = PyThreadState_Get();
     PyObject *vars = ts->context ? ((ContextLayout *)ts->context)->ctx_vars : NULL;
     if (cell && vars && cell->vars == vars && Py_REFCNT(vars) == 2 && Py_REFCNT(cell) == 2) {
         Py_DECREF(cell);
+        cache_set(cc, ts, cell);
         return cell;
     }
 #endif
     Cell *fresh = PyObject_GC_New(Cell, &CellType);
     if (!fresh) { Py_XDECREF(cell); return NULL; }
     fresh->vars = NULL;
+    fresh->cid = NULL;
     fresh->top = cell ? cell->top : NULL;
     Py_XINCREF(fresh->top);
     Py_XDECREF(cell);
     PyObject_GC_Track(fresh);
-    PyObject *tok = PyContextVar_Set(var, (PyObject *)fresh);
+    PyObject *cid;
+    if (PyContextVar_Get(cc->corr_var, NULL, &cid) < 0) { Py_DECREF(fresh); return NULL; }
+    if (cid == Py_None) Py_CLEAR(cid);
+    fresh->cid = cid;
+    PyObject *tok = PyContextVar_Set(cc->stack_var, (PyObject *)fresh);
     if (!tok) { Py_DECREF(fresh); return NULL; }
     Py_DECREF(tok);
 #if CELL_INPLACE
     fresh->vars = ((ContextLayout *)PyThreadState_Get()->context)->ctx_vars;
     Py_INCREF(fresh->vars);
+    cache_set(cc, ts, fresh);
 #endif
     Py_DECREF(fresh); /* the context's mapping holds it */
     return fresh;
 }
 
 /* Read-only: the current top node (borrowed) or NULL; -1 on error. */
-static int peek_top(PyObject *var, Node **out) {
+static int peek_top(CellCache *cc, Node **out) {
+    PyThreadState *ts = PyThreadState_Get();
+    Cell *hit = cache_hit(cc, ts);
+    if (hit) { *out = hit->top; return 0; }
     PyObject *got;
-    if (PyContextVar_Get(var, NULL, &got) < 0) return -1;
+    if (PyContextVar_Get(cc->stack_var, NULL, &got) < 0) return -1;
     *out = got ? ((Cell *)got)->top : NULL;
+#if CELL_INPLACE
+    if (got) cache_set(cc, ts, (Cell *)got);
+#endif
     Py_XDECREF(got); /* the context keeps it alive */
     return 0;
 }
@@ -564,7 +709,8 @@ struct Hooks {
     PyObject_HEAD
     Func *funcs;
     Py_ssize_t nfuncs;
-    PyObject *stack_var, *corr_var, *suspended;
+    CellCache cc;
+    PyObject *suspended;
     PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
     Ring *ring;
     HLC *clock;
@@ -609,7 +755,7 @@ static inline int64_t outer_scope(Hooks *h, Node *n) {
 
 static inline PyObject *current_cid(Hooks *h) {
     PyObject *cid;
-    if (PyContextVar_Get(h->corr_var, NULL, &cid) < 0) return NULL;
+    if (PyContextVar_Get(h->cc.corr_var, NULL, &cid) < 0) return NULL;
     if (cid == Py_None) { Py_DECREF(cid); return NULL; }
     return cid; /* new ref or NULL */
 }
@@ -622,8 +768,9 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
         return;
     }
     Func *f = &h->funcs[fid];
-    Cell *cell = own_cell(h->stack_var);
+    Cell *cell = own_cell(&h->cc);
     if (!cell) { hook_error(h); return; }
+    PyObject *cid = cell->cid; /* borrowed: the cell keeps it while we run no Python */
     Node *parent = cell->top;
     if (parent && parent->epoch != h->epoch) parent = NULL;
     int sampled = parent ? parent->sampled : -1;
@@ -648,8 +795,9 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
             sampled = f->sampling >= 1.0 || (f->sampling > 0.0 && rng_next(h) < f->sampling);
         if (sampled) {
             PyObject *args = NULL;
+            Py_XINCREF(cid);
             if (names && f->level >= 2) {
-                args = PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+                args = capture_args(h, f, names, values);
                 if (!args) hook_error(h);
             }
             int64_t rid = ++h->ids->value;
@@ -660,14 +808,14 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
                 r->id = rid;
                 r->ts = ts;
                 r->thread = PyThread_get_thread_ident();
-                r->cid = current_cid(h);
-                if (!r->cid && PyErr_Occurred()) hook_error(h);
+                r->cid = cid;
                 r->parent = scope;
                 Py_INCREF(f->name);
                 r->name = f->name;
                 r->a = args;
             } else {
                 Py_XDECREF(args);
+                Py_XDECREF(cid);
             }
             h->calls++;
             h->events++;
@@ -712,8 +860,9 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
             }
         }
     }
+    Cell *cell = NULL;
     if (!node) {
-        Cell *cell = own_cell(h->stack_var);
+        cell = own_cell(&h->cc);
         if (!cell) { hook_error(h); return; }
         Node *top = cell->top;
         if (!top || top->fid != fid) { h->stack_mismatches++; return; }
@@ -722,6 +871,8 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
         Py_XINCREF(cell->top);
     }
     if (node->recorded && node->epoch == h->epoch) {
+        PyObject *cid = cell ? Py_XNewRef(cell->cid) : current_cid(h);
+        if (!cid && PyErr_Occurred()) hook_error(h);
         int64_t ts = hlc_now(h->clock);
         int error = et && et != Py_None && !(f->gen && is_generator_end(et));
         PyObject *a = NULL, *b = NULL;
@@ -741,8 +892,7 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
             r->id = rid;
             r->ts = ts;
             r->thread = PyThread_get_thread_ident();
-            r->cid = current_cid(h);
-            if (!r->cid && PyErr_Occurred()) hook_error(h);
+            r->cid = cid;
             r->parent = outer_scope(h, node);
             r->call_id = node->call_id;
             Py_INCREF(f->name);
@@ -754,6 +904,7 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
         } else {
             Py_XDECREF(a);
             Py_XDECREF(b);
+            Py_XDECREF(cid);
         }
     }
     Py_DECREF(node);
@@ -765,11 +916,16 @@ static PyObject *Exit_vectorcall(Exit *self, PyObject *const *args, size_t nargs
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     if (n == 3 && !self->hooks) Py_RETURN_FALSE;
     if (n == 3) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb); /* nothing should be pending; keep it safe */
-        leave(self->hooks, self->fid, args[0], args[1]);
-        if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
-        PyErr_Restore(et, ev, tb);
+        if (PyErr_Occurred()) { /* nothing should be pending; keep it safe */
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            leave(self->hooks, self->fid, args[0], args[1]);
+            if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
+            PyErr_Restore(et, ev, tb);
+        } else {
+            leave(self->hooks, self->fid, args[0], args[1]);
+            if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
+        }
         Py_RETURN_FALSE;
     }
     Py_RETURN_NONE; /* __enter__: the entry was recorded by call() */
@@ -864,7 +1020,7 @@ static PyObject *Hooks_ret(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
     Py_ssize_t fid = fid_of(args[0]);
     Node *top;
-    if (peek_top(self->stack_var, &top) < 0) { hook_error(self); return Py_NewRef(args[1]); }
+    if (peek_top(&self->cc, &top) < 0) { hook_error(self); return Py_NewRef(args[1]); }
     if (top && top->fid == fid && top->recorded && fid < self->nfuncs &&
         self->funcs[fid].level >= 2) {
         PyObject *text = PyObject_CallOneArg(self->safe_repr, args[1]);
@@ -914,7 +1070,7 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
 static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop) {
     if (fid <= 0 || fid >= h->nfuncs || !h->ring) { h->stack_mismatches++; return; }
     PyObject *frame = (PyObject *)PyEval_GetFrame();
-    Cell *cell = own_cell(h->stack_var);
+    Cell *cell = own_cell(&h->cc);
     if (!cell) { hook_error(h); return; }
     Node *top = cell->top, *node;
     if (top && top->fid == fid && (!pop || top->frame == frame)) {
@@ -972,7 +1128,7 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
         }
         if (PyErr_Occurred()) hook_error(self);
     }
-    Cell *cell = own_cell(self->stack_var);
+    Cell *cell = own_cell(&self->cc);
     if (!cell) { Py_XDECREF(node); hook_error(self); return Py_NewRef(args[1]); }
     if (node) { /* push it back under whoever resumed it */
         Node *moved = node_new();
@@ -1012,7 +1168,7 @@ static PyObject *Hooks_attr(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 3) { self->hook_errors++; Py_RETURN_NONE; }
     Py_ssize_t fid = fid_of(args[0]);
     Node *top;
-    if (peek_top(self->stack_var, &top) < 0) { hook_error(self); Py_RETURN_NONE; }
+    if (peek_top(&self->cc, &top) < 0) { hook_error(self); Py_RETURN_NONE; }
     if (top && top->fid == fid && top->recorded && top->epoch == self->epoch &&
         fid < self->nfuncs && self->funcs[fid].level >= 3) {
         Py_INCREF(top);
@@ -1104,7 +1260,7 @@ fail:
 
 static PyObject *Hooks_current_call_id(Hooks *self, PyObject *Py_UNUSED(ignored)) {
     Node *top;
-    if (peek_top(self->stack_var, &top) < 0) return NULL;
+    if (peek_top(&self->cc, &top) < 0) return NULL;
     return PyLong_FromLongLong(top && top->epoch == self->epoch ? top->scope_id : 0);
 }
 
@@ -1123,21 +1279,21 @@ static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     PyObject *ctxmod = PyImport_ImportModule("elixirscope.capture.context");
     PyObject *pyhooks = ctxmod ? PyImport_ImportModule("elixirscope.capture._pyhooks") : NULL;
     if (!pyhooks) { Py_XDECREF(ctxmod); return -1; }
-    self->corr_var = PyObject_GetAttrString(ctxmod, "_correlation");
+    self->cc.corr_var = PyObject_GetAttrString(ctxmod, "_correlation");
     self->exc_type_name = PyObject_GetAttrString(pyhooks, "exc_type_name");
     PyObject *msg = PyObject_GetAttrString(pyhooks, "exc_message");
     Py_DECREF(ctxmod);
     Py_DECREF(pyhooks);
-    if (!self->corr_var || !self->exc_type_name || !msg) { Py_XDECREF(msg); return -1; }
+    if (!self->cc.corr_var || !self->exc_type_name || !msg) { Py_XDECREF(msg); return -1; }
     self->exc_message = msg;
     self->values = Py_NewRef(values);
     self->capture_args = PyObject_GetAttrString(values, "capture_args");
     self->safe_repr = self->capture_args ? PyObject_GetAttrString(values, "safe_repr") : NULL;
     self->safe_attr = self->safe_repr ? PyObject_GetAttrString(values, "safe_attr") : NULL;
     if (!self->safe_attr) return -1;
-    self->stack_var = PyContextVar_New("elixirscope_c_call_stack", NULL);
+    self->cc.stack_var = PyContextVar_New("elixirscope_c_call_stack", NULL);
     self->suspended = PyDict_New();
-    if (!self->stack_var || !self->suspended) return -1;
+    if (!self->cc.stack_var || !self->suspended) return -1;
     self->rng = (uint64_t)wall_ns() | 1;
     return 0;
 }
@@ -1170,8 +1326,8 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->ring);
     Py_CLEAR(self->clock);
     Py_CLEAR(self->ids);
-    Py_CLEAR(self->stack_var);
-    Py_CLEAR(self->corr_var);
+    Py_CLEAR(self->cc.stack_var);
+    Py_CLEAR(self->cc.corr_var);
     Py_CLEAR(self->last_error);
     return 0;
 }
@@ -1229,6 +1385,7 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
 
 PyMODINIT_FUNC PyInit__speedups(void) {
+    detect_tsc();
     INTERN(s_call, "call");
     INTERN(s_return, "return");
     INTERN(s_exception, "exception");
@@ -1262,7 +1419,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyModule_AddType(m, &HLCType) < 0 || PyModule_AddType(m, &IdsType) < 0 ||
         PyModule_AddType(m, &HooksType) < 0 ||
         PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)&RingType) < 0 ||
-        PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0)
+        PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0 ||
+        PyModule_AddIntConstant(m, "TSC_CLOCK", tsc_clock) < 0)
         return NULL;
     return m;
 }

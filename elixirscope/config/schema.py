@@ -85,8 +85,13 @@ SCHEMA: dict[str, Key] = {
     "capture.batch_size": Key(int, 1000, IntRange(1, 100_000), True, "Events per batch shipped to the ingest endpoint."),
     "capture.overflow_policy": Key(str, "drop_oldest", OneOf("drop_oldest", "drop_newest", "block"), True, "What a full ring buffer does; drops are always counted."),
     "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
+    "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
+    "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
+    "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf("none", "boundaries", "args", "full"), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),
+    "store.max_age_hours": Key(float, 168.0, FloatRange(0, 876_000), True, "Events older than this are pruned; 0 keeps them forever."),
+    "store.max_size_mb": Key(int, 1024, IntRange(0), True, "The event store is pruned, oldest first, to stay under this size; 0 means no limit."),
     "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
     "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),
 }

@@ -73,6 +73,7 @@ Renderer = Literal[
     "config_set",
     "lifecycle",
     "response",
+    "text",
     "local",
 ]
 
@@ -175,6 +176,43 @@ def _send(args: Sequence[str]) -> Request:
     layer, operation = args[0], args[1]
     params = _json_params(args[2]) if len(args) == 3 else {}
     return Request(operation=operation, to_layer=layer, params=params, from_layer=FROM_LAYER)
+
+
+def _trace(args: Sequence[str]) -> Request:
+    params: dict[str, object] = {"pattern": args[0]}
+    if len(args) > 1:
+        params["level"] = args[1]
+    return Request(operation="trace", to_layer="instrumentation", params=params, from_layer=FROM_LAYER)
+
+
+def _untrace(args: Sequence[str]) -> Request:
+    params = {"all": True} if args[0] == "--all" else {"pattern": args[0]}
+    return Request(operation="untrace", to_layer="instrumentation", params=params,
+                   from_layer=FROM_LAYER)
+
+
+def _traced(args: Sequence[str]) -> Request:
+    return Request(operation="traced", to_layer="instrumentation", from_layer=FROM_LAYER)
+
+
+EVENT_FILTERS = ("correlation", "function", "actor", "type", "since", "until", "limit")
+
+
+def _events(args: Sequence[str]) -> Request:
+    params: dict[str, object] = {}
+    for word in " ".join(args).split():
+        key, eq, value = word.partition("=")
+        if not eq or key not in EVENT_FILTERS or not value:
+            raise UsageError(
+                f"events takes KEY=VALUE filters ({', '.join(EVENT_FILTERS)}); got {word!r}\n"
+                "e.g. events function=myapp.* type=exception limit=20", "events")
+        params[key] = int(value) if key == "limit" and value.isdigit() else value
+    return Request(operation="events", to_layer="query", params=params, from_layer=FROM_LAYER)
+
+
+def _calltree(args: Sequence[str]) -> Request:
+    return Request(operation="calltree", to_layer="query", params={"correlation": args[0]},
+                   from_layer=FROM_LAYER)
 
 
 def _json_params(text: str) -> dict:
@@ -297,6 +335,60 @@ _TABLE: tuple[Command, ...] = (
         optional=1,
         rest=True,
         complete=("layer",),
+    ),
+    Command(
+        "trace",
+        ("PATTERN", "LEVEL"),
+        "record matching code in every connected host, now",
+        "PATTERN is a glob over module or module.qualname (myapp.*, myapp.Cart.add); "
+        "LEVEL is boundaries (the default), args or full. Code already loaded is "
+        "re-instrumented in place, without a restart; untrace reverses it exactly. "
+        "Hosts that connect later follow the same rules.",
+        "trace myapp.orders.* args",
+        _trace,
+        "text",
+        optional=1,
+    ),
+    Command(
+        "untrace",
+        ("PATTERN",),
+        "stop recording code traced with trace PATTERN (--all for every rule)",
+        "The functions get their original code back in every connected host.",
+        "untrace myapp.orders.*",
+        _untrace,
+        "text",
+    ),
+    Command(
+        "traced",
+        (),
+        "the runtime trace rules in force, and how many hosts follow them",
+        "One rule per pattern, with its level and sampling rate.",
+        "traced",
+        _traced,
+        "text",
+    ),
+    Command(
+        "events",
+        ("FILTERS",),
+        "recorded events, oldest first (KEY=VALUE filters)",
+        f"Filters: {', '.join(EVENT_FILTERS)}. function is a glob over module.qualname; "
+        "type is call, return, exception, state, send, receive, ... ; since/until take "
+        "ISO times or 10m / 2h / 1d ago.",
+        "events function=myapp.* type=exception limit=20",
+        _events,
+        "text",
+        optional=1,
+        rest=True,
+    ),
+    Command(
+        "calltree",
+        ("CORRELATION_ID",),
+        "the nested calls of one correlation chain, with durations and values",
+        "Shows every call of the chain indented under its caller: arguments, return "
+        "value or exception, duration; state changes and messages inside the call.",
+        "calltree 5f0c2a...",
+        _calltree,
+        "text",
     ),
     *(
         Command(

@@ -140,6 +140,14 @@ def _stats(data: Mapping[str, Any]) -> str:
     return "\n".join(blocks)
 
 
+def _text(data: Any) -> str:
+    """A layer's own rendering when it sent one (``text``), else its data as key/value lines."""
+    if isinstance(data, Mapping) and isinstance(data.get("text"), str):
+        return data["text"]
+    flat = list(_flatten(data, "")) if isinstance(data, Mapping) else []
+    return _pairs(flat) if flat else to_json(data)
+
+
 def _config_get(data: Mapping[str, Any]) -> str:
     path, value = data["path"], data["value"]
     source = f"(source: {data['source']})"
@@ -168,6 +176,7 @@ _RENDERERS: dict[str, Callable[[Any], str]] = {
     "config_get": _config_get,
     "config_set": _config_set,
     "lifecycle": _lifecycle,
+    "text": _text,
 }
 
 

@@ -160,11 +160,11 @@ class GenServer(ProcessActor):
         tracer = observe.TRACER
         if tracer is not None and _traced(msg):
             with tracer.receiving(self._actor_name(), msg, msg.trace):
-                self._dispatch(msg, sender)
+                self._deliver(msg, sender)
         else:
-            self._dispatch(msg, sender)
+            self._deliver(msg, sender)
 
-    def _dispatch(self, msg: Any, sender: Any) -> None:
+    def _deliver(self, msg: Any, sender: Any) -> None:
         if type(msg) is m.Info:  # a raw message, traced: what it carries is the info
             msg = msg.message
         if isinstance(msg, m.Call):

@@ -130,13 +130,30 @@ class EventPublisher(Closing):
                     self._read_subscriptions()
                     return self.stats.subscriptions >= count
 
-    def _read_subscriptions(self) -> None:
+    def poll_subscriptions(self) -> int:
+        """Read the subscription notices that arrived; how many were new subscriptions.
+
+        A publisher holding state that late joiners need (a snapshot) re-publishes
+        it when this is above 0; :attr:`fd` tells when to call it.
+        """
+        with self._guard:
+            return self._read_subscriptions()
+
+    @property
+    def fd(self) -> int:
+        """A descriptor that turns readable when subscription notices are waiting."""
+        return self._socket.getsockopt(zmq.FD)
+
+    def _read_subscriptions(self) -> int:
+        new = 0
         while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             message = self._socket.recv(zmq.NOBLOCK)
             if message[:1] == b"\x01":
                 self.stats.subscriptions += 1
+                new += 1
             elif message[:1] == b"\x00":
                 self.stats.subscriptions = max(0, self.stats.subscriptions - 1)
+        return new
 
     def close(self) -> None:
         """Close the socket; events still queued for slow subscribers are discarded."""

@@ -12,102 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
+from daemons import LAYERS
 from waiting import wait_until
 
 from elixirscope.contracts import Request
 from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
-
-LAYERS = ["foundation", "capture", "instrumentation", "state_tracing", "code_analysis",
-          "query", "visualization", "ai", "api"]
-
-
-class Daemon:
-    def __init__(self, tmp_path: Path, name: str, config: str = "", api_port: int | None = None):
-        self.endpoint = f"tcp://127.0.0.1:{api_port or free_tcp_port()}"
-        self.config = tmp_path / f"{name}.toml"
-        self.config.write_text(config)
-        self.log = tmp_path / f"{name}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "elixirscope", "daemon", "--api", self.endpoint, "--node", name,
-             "--admin-port", str(free_tcp_port()), "--config", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
-        )
-        self.descendants: set[int] = set()
-
-    def request(self, operation: str, to_layer: str = "app", timeout: float = 10.0, **params):
-        with RequestClient(self.endpoint, timeout=timeout) as client:
-            return client.request(Request(operation=operation, to_layer=to_layer, params=params))
-
-    def wait_ready(self) -> None:
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                response = self.request("status", timeout=1.0)
-            except RequestTimeout:
-                return False
-            return response.ok and all(layer["status"] == "running" for layer in response.data["layers"])
-        wait_until(ready, timeout=60)
-        self.descendants = {c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)}
-
-    def console(self, command: str, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "elixirscope", "console", "--connect", self.endpoint, "--timeout", "10",
-             *extra, "-c", command],
-            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-        )
-
-    def console_json(self, command: str):
-        done = self.console(command, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def pids(self) -> dict[str, int]:
-        """path -> pid of every actor in the tree."""
-        out: dict[str, int] = {}
-
-        def walk(node):
-            if node["path"]:
-                out[node["path"]] = node["pid"]
-            for child in node.get("children", []):
-                walk(child)
-        walk(self.request("tree").data["root"])
-        return out
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        for pid in self.descendants:  # only what this daemon started
-            try:
-                psutil.Process(pid).kill()
-            except psutil.Error:
-                pass
-        return self.proc.returncode
-
-
-@pytest.fixture
-def make_daemon(tmp_path):
-    started: list[Daemon] = []
-
-    def make(name: str = "node-a", config: str = "", api_port: int | None = None, ready: bool = True):
-        daemon = Daemon(tmp_path, name, config, api_port)
-        started.append(daemon)
-        if ready:
-            daemon.wait_ready()
-        return daemon
-
-    yield make
-    for daemon in started:
-        daemon.stop()
 
 
 def _running(pid: int) -> bool:
@@ -129,7 +41,7 @@ def test_status_and_tree(make_daemon):
                           "code_analysis": "one_for_one", "query": "one_for_one",
                           "visualization": "one_for_one", "ai": "one_for_one"}
     pids = d.pids()
-    for path in ("foundation/config", "foundation/telemetry", "capture/ingest", "capture/writer",
+    for path in ("foundation/config", "foundation/telemetry", "capture/ingest", "capture/writers/writer-1",
                  "capture/correlator", "api"):
         assert isinstance(pids[path], int) and _running(pids[path])
     text = d.console("tree")
@@ -147,14 +59,14 @@ def test_layer_requests_are_routed_and_answered(make_daemon):
     assert done.returncode == 0 and "query/engine" in done.stdout
     # each actor reports on its own timer: wait for the writer's first report
     stats = wait_until(lambda: (r := d.request("stats")).ok
-                       and "capture/writer" in r.data["layers"].get("capture", {}) and r)
-    assert stats.data["layers"]["capture"]["capture/writer"]["uptime_s"] > 0
+                       and "capture/writers/writer-1" in r.data["layers"].get("capture", {}) and r)
+    assert stats.data["layers"]["capture"]["capture/writers/writer-1"]["uptime_s"] > 0
 
 
 def test_kill_a_capture_child_restarts_all_of_capture_only(make_daemon):
     d = make_daemon()
     before = d.pids()
-    done = d.console("kill capture/writer")
+    done = d.console("kill capture/writers/writer-1")
     assert done.returncode == 0, done.stderr
 
     def settled():
@@ -214,7 +126,7 @@ def test_config_set_whitelisted_and_refused(make_daemon):
 
 def test_hot_reload_of_the_user_file(make_daemon):
     d = make_daemon(config='[logging]\nlevel = "info"\n')
-    d.config.write_text('[logging]\nlevel = "debug"\n')
+    d.config.write_text(f'data_dir = {str(d.data_dir)!r}\n[logging]\nlevel = "debug"\n')
     wait_until(lambda: d.request("config_get", path="logging.level").data["value"] == "debug", timeout=30)
 
 
@@ -248,11 +160,12 @@ def test_unreachable_daemon_and_bad_commands_in_the_console(tmp_path):
     assert done.returncode == 3 and "is `elixirscope daemon` running" in done.stderr
 
 
-def test_embedded_start_and_stop():
+def test_embedded_start_and_stop(tmp_path):
     import elixirscope
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
-    app = elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded"})
+    app = elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded",
+                             "data_dir": str(tmp_path / "data")})
     try:
         system_pids = _tree_pids(app)
         with RequestClient(endpoint, timeout=10) as client:

@@ -29,6 +29,8 @@ def test_updatable_keys_are_exactly_the_ones_marked_at_runtime():
         "capture.overflow_policy",
         "instrumentation.default_level",
         "instrumentation.sampling_rate",
+        "store.max_age_hours",
+        "store.max_size_mb",
         "telemetry.report_interval_ms",
     )
 
@@ -143,6 +145,19 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             0,
             "Expected `int >= 1`, got `0` - at `capture.credit_window` (from f.toml)",
         ),
+        (
+            "capture.ingest_endpoint",
+            "udp://h:1",
+            "Expected `tcp://HOST:PORT or ipc://PATH`, got `'udp://h:1'` - at `capture.ingest_endpoint` (from f.toml): unsupported transport 'udp'",
+        ),
+        ("capture.writers", 17, "Expected `int 1..16`, got `17` - at `capture.writers` (from f.toml)"),
+        (
+            "instrumentation.control_endpoint",
+            "tcp://h",
+            "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://h'` - at `instrumentation.control_endpoint` (from f.toml): missing :PORT",
+        ),
+        ("store.max_age_hours", -1, "Expected `float 0..876000`, got `-1` - at `store.max_age_hours` (from f.toml)"),
+        ("store.max_size_mb", 1.5, "Expected `int >= 0`, got `1.5` - at `store.max_size_mb` (from f.toml)"),
         (
             "instrumentation.default_level",
             "all",

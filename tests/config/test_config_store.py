@@ -37,6 +37,8 @@ def test_get_a_key_a_section_and_everything(tmp_path):
         "batch_size": 10,
         "overflow_policy": "drop_oldest",
         "credit_window": 16,
+        "ingest_endpoint": "tcp://127.0.0.1:0",
+        "writers": 2,
     }
     assert store.get("data_dir") == "~/.local/share/elixirscope"
     everything = store.as_dict()
@@ -92,7 +94,8 @@ def test_set_on_a_fixed_key_is_refused_listing_the_updatable_ones():
         "`node.name` cannot be changed at runtime, it needs a restart: set it in the config file "
         "or environment and restart; keys that can be set at runtime: `logging.level`, "
         "`capture.ring_buffer_size`, `capture.batch_size`, `capture.overflow_policy`, "
-        "`instrumentation.default_level`, `instrumentation.sampling_rate`, `telemetry.report_interval_ms`"
+        "`instrumentation.default_level`, `instrumentation.sampling_rate`, `store.max_age_hours`, `store.max_size_mb`, "
+        "`telemetry.report_interval_ms`"
     )
     assert (info.value.code, info.value.path, info.value.value) == (
         "not_updatable",

@@ -1,0 +1,103 @@
+"""The Capture layer's actors: the ingest endpoint, the writer pool, the correlator.
+
+Each is a thin shell around a worker thread from :mod:`elixirscope.ingest`:
+the actor answers Requests and reports metrics on the control plane, the
+thread moves recorded events on the data plane. If the thread dies, the actor
+exits with that failure as its reason, so its supervisor restarts both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixirscope.contracts import Request
+from elixirscope.ingest import IngestLoop, WriterLoop
+
+from .layer_service import LayerService
+
+__all__ = ["CorrelatorService", "IngestService", "WriterService"]
+
+
+class LoopFailed(RuntimeError):
+    """The actor's worker thread stopped on its own: the actor exits so it is restarted."""
+
+
+class _LoopService(LayerService):
+    loop: Any
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        self.loop.stop()
+
+    def report(self) -> None:
+        if not self.loop.alive:
+            raise LoopFailed(f"{self.loop.name} thread stopped: {self.loop.stats.last_error or 'no error'}")
+        for name, value in self.loop_stats().items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.metrics.gauge(name).set(value)
+        super().report()
+
+    def loop_stats(self) -> dict[str, Any]:
+        return self.loop.stats.as_dict()
+
+    def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
+        return {**super().op_stats(request, state), **self.loop_stats()}
+
+
+class IngestService(_LoopService):
+    """args: LayerService's, plus ``ingest_endpoint``, ``forward_endpoint``, ``credit_window``."""
+
+    operations = ("health", "stats", "endpoint")
+
+    def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.loop = IngestLoop(args["ingest_endpoint"], args["forward_endpoint"],
+                               window=args.get("credit_window", 16))
+        self.loop.start()
+        return {}
+
+    def loop_stats(self) -> dict[str, Any]:
+        receiver = {f"receiver_{k}": v for k, v in self.loop.receiver_stats().items()}
+        return {**self.loop.stats.as_dict(), **receiver}
+
+    def op_endpoint(self, request: Request, state: Any) -> dict[str, Any]:
+        return {"ingest": self.loop.endpoint}
+
+
+class WriterService(_LoopService):
+    """args: LayerService's, plus ``forward_endpoint``, ``data_dir`` and retention.
+
+    Its store claims a shard of its own (a restarted writer takes a free one)."""
+
+    def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        from elixirscope.ingest.stores import open_writer_store
+
+        data_dir = args["data_dir"]
+        retention = {"max_age_hours": args.get("max_age_hours", 0.0),
+                     "max_size_mb": args.get("max_size_mb", 0)}
+        self.loop = WriterLoop(args["forward_endpoint"],
+                               lambda: open_writer_store(data_dir, **retention))
+        self.loop.start()
+        return {}
+
+
+class CorrelatorService(LayerService):
+    """The EventCorrelator: answers for correlation chains across every producer.
+
+    args: LayerService's, plus ``data_dir``. Operations: ``chain``
+    ({correlation}) - every event of the chain, from every process, in HLC
+    order, with its message send -> receive links and call nesting.
+    """
+
+    operations = ("health", "stats", "chain")
+
+    def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.data_dir = args["data_dir"]
+        return {}
+
+    def op_chain(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.recorded import chain_report
+
+        correlation = request.params.get("correlation")
+        if not isinstance(correlation, str) or not correlation:
+            raise ValueError(f"chain needs params {{'correlation': ID}}; got {request.params!r}")
+        self.metrics.counter("chains").inc()
+        return chain_report(self.data_dir, correlation)

@@ -1,0 +1,42 @@
+"""QueryService: the Query layer's engine, reading the event store for clients.
+
+Until the query language arrives it answers the two reads the CLI and the
+console need: ``events`` (filters as ``elixirscope events`` takes them) and
+``calltree`` ({correlation}). It opens the store read-only, so it reads while
+the Capture layer's writers write, and sees every shard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixirscope.contracts import Request
+
+from .layer_service import LayerService
+
+__all__ = ["QueryService"]
+
+
+class QueryService(LayerService):
+    """args: LayerService's, plus ``data_dir``."""
+
+    operations = ("health", "stats", "events", "calltree")
+
+    def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.data_dir = args["data_dir"]
+        return {}
+
+    def op_events(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.recorded import events_report
+
+        self.metrics.counter("queries").inc()
+        return events_report(self.data_dir, **request.params)
+
+    def op_calltree(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.recorded import calltree_report
+
+        self.metrics.counter("queries").inc()
+        correlation = request.params.get("correlation")
+        if not isinstance(correlation, str) or not correlation:
+            raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
+        return calltree_report(self.data_dir, correlation)

@@ -1,0 +1,57 @@
+"""Opening the event store for the two kinds of writer: a pool writer and a run.
+
+Both write their own shard of the same store (``EventStore`` claims a free one),
+so a daemon's writers and any number of ``elixirscope run`` processes can share
+one data dir, and every reader sees all of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from elixirscope.contracts.trace import decode_batch
+from elixirscope.store import EventStore
+
+__all__ = ["RunStore", "open_writer_store"]
+
+MB = 1024 * 1024
+
+
+def open_writer_store(data_dir: str | Path, *, max_age_hours: float = 0.0,
+                      max_size_mb: int = 0) -> EventStore:
+    """A writing store with the configured retention (0 means no limit)."""
+    return EventStore.open(
+        data_dir,
+        retention_max_age_s=max_age_hours * 3600 if max_age_hours else None,
+        retention_max_bytes=max_size_mb * MB if max_size_mb else None,
+    )
+
+
+class RunStore:
+    """The embedded pipeline of ``elixirscope run``: frames straight into a shard.
+
+    The shipper thread calls :meth:`append_frame`; the store's connection is
+    made on first use in that thread (SQLite connections belong to one thread).
+    """
+
+    def __init__(self, data_dir: str | Path, **retention: Any) -> None:
+        self.data_dir = data_dir
+        self.retention = retention
+        self.store: EventStore | None = None
+        self.batches = 0
+        self.events = 0
+
+    def append_frame(self, frame: bytes, event_count: int = 0) -> bool:
+        if self.store is None:
+            self.store = open_writer_store(self.data_dir, **self.retention)
+        batch = decode_batch(frame)
+        self.store.append(batch, frame)
+        self.batches += 1
+        self.events += len(batch.events)
+        return True
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None

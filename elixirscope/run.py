@@ -1,0 +1,235 @@
+"""``elixirscope run``: run a program exactly as ``python`` would, recording it.
+
+``sys.argv``, ``__main__``, ``sys.path[0]``, the exit status and the standard
+streams are what ``python script.py`` / ``python -m module`` would give the
+program. Recording goes to a daemon (``--daemon``: the daemon's API endpoint;
+the ingest and trace-control endpoints are asked from it) or, without one, to
+an embedded pipeline that writes the event store under ``--data-dir``.
+
+ElixirScope writes to stderr only to warn (a trace pattern that matched
+nothing) or to say it could not record (then the program still runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+LEVELS = ("boundaries", "args", "full")
+
+
+class RunError(Exception):
+    """Recording cannot be set up as asked; the message says why (exit status 2)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.usage = ("elixirscope run [--plan FILE] [--trace PATTERN]... [--level LEVEL] "
+                    "[--data-dir DIR | --daemon ENDPOINT] (SCRIPT | -m MODULE) [ARGS...]")
+    parser.add_argument("--plan", metavar="FILE", help="instrumentation plan (TOML or JSON)")
+    parser.add_argument("--trace", metavar="PATTERN", action="append", default=[],
+                        help="also instrument modules/functions matching this glob (repeatable)")
+    parser.add_argument("--level", choices=LEVELS, default=None,
+                        help="level for --trace patterns (default: instrumentation.default_level)")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the embedded event store lives")
+    parser.add_argument("--daemon", metavar="ENDPOINT",
+                        help="record to a running daemon (its API endpoint, e.g. tcp://127.0.0.1:5555)")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    parser.add_argument("-m", dest="module", action="store_true",
+                        help="run a module as a script, like python -m")
+    parser.add_argument("program", nargs=argparse.REMAINDER, metavar="SCRIPT|MODULE [ARGS]",
+                        help="the program and its arguments")
+
+
+def run(args: Any) -> int:
+    if not args.program:
+        print("elixirscope run: nothing to run; give a script (run app.py) or a module "
+              "(run -m package.module)", file=sys.stderr)
+        return 2
+    target, program_args = args.program[0], args.program[1:]
+    try:
+        recording = _Recording.set_up(args, target)
+    except RunError as exc:
+        print(f"elixirscope run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from elixirscope.instrument import hook
+
+        status = _execute(target, program_args, module=args.module, hook=hook)
+    finally:
+        recording.finish()
+    return status
+
+
+# ---------------------------------------------------------------- recording
+
+
+class _Recording:
+    """The plan, the import hook, the capture session and where events go."""
+
+    def __init__(self) -> None:
+        self.hook: Any = None
+        self.plan: Any = None
+        self.session: Any = None
+        self.store: Any = None
+        self.follower: Any = None
+
+    @classmethod
+    def set_up(cls, args: Any, target: str) -> _Recording:
+        from elixirscope.config import ConfigError, ConfigStore
+
+        self = cls()
+        try:
+            config = ConfigStore.load(user_file=args.config, env=dict(os.environ))
+        except ConfigError as exc:
+            raise RunError(f"invalid configuration: {exc}") from None
+        level = args.level or config.get("instrumentation.default_level")
+        self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
+        capture = {"ring_size": config.get("capture.ring_buffer_size"),
+                   "policy": config.get("capture.overflow_policy"),
+                   "batch_size": config.get("capture.batch_size"),
+                   "node": config.get("node.name"), "program": target}
+        if args.daemon:
+            ingest, control = _daemon_endpoints(args.daemon)
+            where: dict[str, Any] = {"endpoint": ingest}
+        else:
+            self.store = _embedded_store(args.data_dir or config.get("data_dir"))
+            where, control = {"sink": self.store.append_frame}, None
+        from elixirscope.capture.session import start_capture
+        from elixirscope.instrument import hook
+
+        self.session = start_capture(**where, **capture)
+        self.hook = hook.install(self.plan)
+        if control:
+            from elixirscope.instrument.control import TraceFollower
+
+            self.follower = TraceFollower(control).start()
+        return self
+
+    def finish(self) -> None:
+        """Flush everything recorded, then warn about patterns that matched nothing."""
+        if self.follower is not None:
+            self.follower.stop()
+        if self.hook is not None:
+            self.hook.uninstall()
+        if self.session is not None:
+            self.session.stop()
+        if self.store is not None:
+            self.store.close()
+        for pattern in self.plan.unmatched_patterns() if self.plan is not None else ():
+            print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
+                  "function", file=sys.stderr)
+
+
+def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,
+          module: bool) -> Any:
+    """The plan file's rules, then one rule per --trace; with neither, the program itself."""
+    from elixirscope.instrument.plan import Plan, PlanError
+
+    try:
+        plan = Plan.load(plan_file) if plan_file else Plan.from_dict({})
+    except (PlanError, OSError) as exc:
+        raise RunError(f"plan {plan_file}: {exc}") from None
+    if not plan_file and not patterns:
+        patterns = [target, f"{target}.*"] if module else ["__main__"]
+    for pattern in patterns:
+        try:
+            plan = plan.with_rule(pattern, level)
+        except PlanError as exc:
+            raise RunError(f"--trace {pattern!r}: {exc}") from None
+    return plan
+
+
+def _embedded_store(data_dir: str) -> Any:
+    from elixirscope.application import DataDirError, usable_data_dir
+    from elixirscope.ingest.stores import RunStore
+
+    try:
+        return RunStore(usable_data_dir(data_dir))
+    except DataDirError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _daemon_endpoints(endpoint: str) -> tuple[str, str]:
+    """The daemon's ingest and trace-control endpoints, asked of its API."""
+    from elixirscope.transport import BadResponse, EndpointError, RequestTimeout, call
+
+    def ask(layer: str, what: str) -> str:
+        try:
+            response = call(endpoint, "endpoint", layer, timeout=5.0, from_layer="run")
+        except EndpointError as exc:
+            raise RunError(f"--daemon {endpoint!r}: {exc}") from None
+        except (RequestTimeout, BadResponse) as exc:
+            raise RunError(f"daemon at {endpoint} did not answer ({exc}); is it running? "
+                           "Start one with: elixirscope daemon") from None
+        if not response.ok:
+            raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}")
+        return response.data[what]
+
+    return ask("capture", "ingest"), ask("instrumentation", "control")
+
+
+# ---------------------------------------------------------------- running
+
+
+def _execute(target: str, argv: list[str], *, module: bool, hook: Any) -> int:
+    """Run the program as ``python`` would and return its exit status."""
+    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
+    if module:
+        sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
+        sys.path[0:1] = [os.getcwd()] if sys.path else [os.getcwd()]
+    else:
+        sys.argv = [target, *argv]
+        path0 = str(Path(target).resolve().parent)
+        if sys.path:
+            sys.path[0] = path0
+        else:
+            sys.path.append(path0)
+    try:
+        if module:
+            hook.run_module(target)
+        else:
+            if not Path(target).exists():
+                print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
+                      "[Errno 2] No such file or directory", file=sys.stderr)
+                return 2
+            hook.run_path(target)
+        return 0
+    except SystemExit as exc:
+        return _exit_status(exc.code)
+    except BaseException as exc:  # noqa: BLE001 - reported exactly as python would
+        _report_uncaught(exc)
+        return 1 if not isinstance(exc, KeyboardInterrupt) else 130
+    finally:
+        sys.argv = saved_argv
+        if saved_path0 is not None and sys.path:
+            sys.path[0] = saved_path0
+        sys.stdout.flush()
+
+
+def _exit_status(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _report_uncaught(exc: BaseException) -> None:
+    """Print the traceback without ElixirScope's own frames, like python's own handler."""
+    tb = exc.__traceback__
+    package = str(Path(__file__).resolve().parent)
+    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(package)
+                              or "runpy" in tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    try:
+        sys.excepthook(type(exc), exc, tb)
+    except Exception:  # noqa: BLE001 - fall back to the plain format
+        traceback.print_exception(type(exc), exc, tb)
