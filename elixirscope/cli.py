@@ -25,13 +25,17 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
-        help="start a small supervised tree, crash and kill workers, print the restarts",
+        help="record the bundled shop program and print its call trees and supervision events",
     )
+    demo.add_argument("--data-dir", metavar="DIR",
+                      help="where to keep the recording (default: a new temporary dir)")
+    demo.add_argument("--supervision", action="store_true",
+                      help="instead: start a supervised tree, crash and kill workers, print restarts")
     demo.add_argument(
         "--base",
         default="multiprocTCPBase",
         choices=["multiprocTCPBase", "simpleSystemBase"],
-        help="Thespian system base (default: multiprocTCPBase, one OS process per actor)",
+        help="Thespian system base for --supervision (default: multiprocTCPBase)",
     )
     from elixirscope import daemon
 
@@ -56,9 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "demo":
-            from elixirscope.demo import run_demo
+            if args.supervision:
+                from elixirscope.demo import run_demo
 
-            return run_demo(args.base)
+                return run_demo(args.base)
+            from elixirscope.record_demo import run_recording_demo
+
+            return run_recording_demo(args.data_dir)
         if args.command == "daemon":
             from elixirscope import daemon
 

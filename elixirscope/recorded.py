@@ -37,6 +37,24 @@ def _store_exists(data_dir: str) -> bool:
     return (Path(data_dir).expanduser() / "events").is_dir()
 
 
+def resolve_correlation(data_dir: str, prefix: str) -> str:
+    """The full correlation id a (shortened) ``prefix`` names; ValueError if none or several."""
+    from elixirscope.store import EventStore
+
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"expected a correlation id (or its first characters), got {prefix!r}")
+    if not _store_exists(data_dir):
+        return prefix
+    with EventStore.open(data_dir, readonly=True) as store:
+        found = store.correlation_ids(prefix, limit=6)
+    if prefix in found or not found:
+        return prefix
+    if len(found) > 1:
+        raise ValueError(f"correlation {prefix!r} is ambiguous: it starts "
+                         f"{', '.join(found[:5])}{', ...' if len(found) > 5 else ''}; give more of it")
+    return found[0]
+
+
 def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
     """Events matching ``filters`` (``correlation``, ``function``, ``actor``, ``type``,
     ``since``, ``until``, ``limit``); unknown filter names are a ValueError."""
@@ -49,6 +67,8 @@ def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
                          f"filters: {', '.join(FILTER_NAMES)}")
     if not _store_exists(data_dir):
         return {"events": [], "count": 0, "text": f"(nothing recorded under {data_dir} yet)"}
+    if filters.get("correlation"):
+        filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
     found = events(data_dir, **{FILTER_NAMES[k]: v for k, v in filters.items() if v is not None})
     return {"events": [e.to_dict() for e in found], "count": len(found),
             "text": render_events(found) if found else "(no events match)"}
@@ -59,6 +79,7 @@ def calltree_report(data_dir: str, correlation: str) -> dict[str, Any]:
     from elixirscope.store.calltree import render_call_tree
     from elixirscope.store.reading import call_tree
 
+    correlation = resolve_correlation(data_dir, correlation)
     nodes = call_tree(data_dir, correlation) if _store_exists(data_dir) else []
     text = render_call_tree(nodes) if nodes else f"(no calls recorded for correlation {correlation})"
     return {"correlation": correlation, "calls": [n.to_dict() for n in nodes], "text": text}
@@ -70,6 +91,7 @@ def chain_report(data_dir: str, correlation: str) -> dict[str, Any]:
     from elixirscope.store.correlator import correlate
     from elixirscope.store.reading import events
 
+    correlation = resolve_correlation(data_dir, correlation)
     found = events(data_dir, correlation_id=correlation, limit=None) \
         if _store_exists(data_dir) else []
     linked = correlate(found, correlation)

@@ -103,7 +103,10 @@ class _Recording:
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook
 
+        from elixirscope.capture.actors import enable_actor_capture
+
         self.session = start_capture(**where, **capture)
+        enable_actor_capture()
         self.hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -116,6 +119,9 @@ class _Recording:
         if self.follower is not None:
             self.follower.stop()
         if self.hook is not None:
+            from elixirscope.capture.actors import disable_actor_capture
+
+            disable_actor_capture()
             self.hook.uninstall()
         if self.session is not None:
             self.session.stop()

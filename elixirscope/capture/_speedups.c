@@ -694,6 +694,11 @@ typedef struct {
     double sampling;
     int level;       /* 0 none, 1 boundaries, 2 args, 3 full */
     int gen;
+    /* which arguments are redacted: for the names tuple `names` under the
+     * sensitive-word list `mask_key` (values._sensitive, held so its identity
+     * cannot be reused); bit i set = names[i] redacted */
+    PyObject *names, *mask_key;
+    uint64_t mask;
 } Func;
 
 typedef struct Hooks Hooks;
@@ -712,6 +717,10 @@ struct Hooks {
     CellCache cc;
     PyObject *suspended;
     PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
+    /* the C rendering of common values (see value_text); fast = 0 turns it off */
+    int fast;
+    Py_ssize_t limit;
+    PyObject *values_dict, *redact, *redacted;
     Ring *ring;
     HLC *clock;
     Ids *ids;
@@ -758,6 +767,181 @@ static inline PyObject *current_cid(Hooks *h) {
     if (PyContextVar_Get(h->cc.corr_var, NULL, &cid) < 0) return NULL;
     if (cid == Py_None) { Py_DECREF(cid); return NULL; }
     return cid; /* new ref or NULL */
+}
+
+/* --- values: the C rendering of common values ---
+ *
+ * Exactly what values.safe_repr(v) gives (same rules, same budget arithmetic)
+ * for int, float, bool, None, str, bytes and lists/tuples of those (nested up
+ * to values.MAX_DEPTH); anything else goes to values.safe_repr. Only builtin
+ * reprs of exact builtin types are called, so no program code runs.
+ * render() returns a new str, or NULL without an exception for "not handled"
+ * (the caller falls back to Python), or NULL with an exception. */
+
+#define V_MAX_DEPTH 4
+#define V_MAX_WIDTH 16
+#define SMALL_INT_MIN (-5)
+#define SMALL_INT_MAX 1024
+static PyObject *small_int_text[SMALL_INT_MAX - SMALL_INT_MIN + 1];
+static PyObject *s_True, *s_False, *s_ellipsis, *s_sep, *s__sensitive;
+
+static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
+
+static PyObject *render_int(PyObject *v, Py_ssize_t budget) {
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred()) return NULL;
+    if (!overflow && x >= SMALL_INT_MIN && x <= SMALL_INT_MAX) {
+        PyObject **slot = &small_int_text[x - SMALL_INT_MIN];
+        if (!*slot && !(*slot = PyLong_Type.tp_repr(v))) return NULL;
+        return Py_NewRef(*slot);
+    }
+    size_t bits;
+    if (overflow) {
+        bits = _PyLong_NumBits(v);
+        if (bits == (size_t)-1 && PyErr_Occurred()) return NULL;
+    } else {
+        unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+        bits = u ? 64 - (size_t)__builtin_clzll(u) : 0;
+    }
+    /* more digits than the budget could show: say how big it is */
+    if ((Py_ssize_t)bits > 3 * budget + 8) return PyUnicode_FromFormat("<int of %zu bits>", bits);
+    return PyLong_Type.tp_repr(v);
+}
+
+static PyObject *render_str(PyObject *v, Py_ssize_t budget) {
+    if (PyUnicode_GET_LENGTH(v) <= budget) return PyUnicode_Type.tp_repr(v);
+    PyObject *cut = PyUnicode_Substring(v, 0, budget + 1);
+    if (!cut) return NULL;
+    PyObject *r = PyUnicode_Type.tp_repr(cut);
+    Py_DECREF(cut);
+    return r;
+}
+
+static PyObject *render_bytes(PyObject *v, Py_ssize_t budget) {
+    if (PyBytes_GET_SIZE(v) <= budget) return PyBytes_Type.tp_repr(v);
+    PyObject *cut = PyBytes_FromStringAndSize(PyBytes_AS_STRING(v), budget + 1);
+    if (!cut) return NULL;
+    PyObject *r = PyBytes_Type.tp_repr(cut);
+    Py_DECREF(cut);
+    return r;
+}
+
+static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int depth,
+                            PyObject **active, int nactive) {
+    const char *open = is_tuple ? "(" : "[", *close = is_tuple ? ")" : "]";
+    for (int i = 0; i < nactive; i++)
+        if (active[i] == v) return PyUnicode_FromFormat("%s...%s", open, close);
+    Py_ssize_t n = is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v);
+    if (n == 0) return PyUnicode_FromString(is_tuple ? "()" : "[]");
+    if (depth >= V_MAX_DEPTH) return PyUnicode_FromFormat("%s...%s", open, close);
+    active[nactive] = v;
+    PyObject *parts = PyList_New(0);
+    if (!parts) return NULL;
+    Py_ssize_t used = 2;
+    for (Py_ssize_t i = 0; i < (is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v)); i++) {
+        if (i >= V_MAX_WIDTH || used >= budget) {
+            if (PyList_Append(parts, s_ellipsis) < 0) goto fail;
+            break;
+        }
+        PyObject *item = is_tuple ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
+        Py_INCREF(item);
+        PyObject *part = render(item, budget - used, depth + 1, active, nactive + 1);
+        Py_DECREF(item);
+        if (!part) goto fail;
+        used += PyUnicode_GET_LENGTH(part) + 2;
+        int rc = PyList_Append(parts, part);
+        Py_DECREF(part);
+        if (rc < 0) goto fail;
+    }
+    PyObject *body = PyUnicode_Join(s_sep, parts);
+    Py_DECREF(parts);
+    if (!body) return NULL;
+    PyObject *out = PyUnicode_FromFormat("%s%U%s%s", open, body,
+                                         is_tuple && PyTuple_GET_SIZE(v) == 1 ? "," : "", close);
+    Py_DECREF(body);
+    return out;
+fail:
+    Py_DECREF(parts);
+    return NULL;
+}
+
+static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (budget < 1) budget = 1;
+    if (t == &PyUnicode_Type) return render_str(v, budget);
+    if (t == &PyLong_Type) return render_int(v, budget);
+    if (v == Py_True) return Py_NewRef(s_True);
+    if (v == Py_False) return Py_NewRef(s_False);
+    if (v == Py_None) return Py_NewRef(s_None_text);
+    if (t == &PyBytes_Type) return render_bytes(v, budget);
+    if (t == &PyTuple_Type) return render_seq(v, 1, budget, depth, active, nactive);
+    if (t == &PyList_Type) return render_seq(v, 0, budget, depth, active, nactive);
+    if (t == &PyFloat_Type) return PyFloat_Type.tp_repr(v);
+    return NULL; /* not handled here */
+}
+
+/* values.safe_repr(v) at the default limit, in C when the type allows. */
+static PyObject *value_text(Hooks *h, PyObject *v) {
+    if (h->fast) {
+        PyObject *active[V_MAX_DEPTH + 2];
+        PyObject *s = render(v, h->limit, 0, active, 0);
+        if (s) {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+            if (n <= h->limit || v == Py_True || v == Py_False || v == Py_None) return s;
+            PyObject *cut = PyUnicode_Substring(s, 0, h->limit - 3);
+            Py_DECREF(s);
+            if (!cut) return NULL;
+            PyObject *out = PyUnicode_Concat(cut, s_ellipsis);
+            Py_DECREF(cut);
+            return out;
+        }
+        if (PyErr_Occurred()) return NULL;
+    }
+    return PyObject_CallOneArg(h->safe_repr, v);
+}
+
+/* values.capture_args(names, values): arguments by name as text, redacted by
+ * name (decided once per names tuple and sensitive-word list). */
+static PyObject *capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values) {
+    if (!h->fast || !PyTuple_CheckExact(names) || !PyTuple_CheckExact(values) ||
+        PyTuple_GET_SIZE(names) > 64)
+        return PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+    PyObject *key = PyDict_GetItemWithError(h->values_dict, s__sensitive);
+    if (!key) {
+        if (PyErr_Occurred()) return NULL;
+        return PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (f->names != names || f->mask_key != key) {
+        Py_INCREF(key);
+        uint64_t mask = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *r = PyObject_CallOneArg(h->redact, PyTuple_GET_ITEM(names, i));
+            int hit = r ? PyObject_IsTrue(r) : -1;
+            Py_XDECREF(r);
+            if (hit < 0) { Py_DECREF(key); return NULL; }
+            if (hit) mask |= 1ULL << i;
+        }
+        Py_XSETREF(f->names, Py_NewRef(names));
+        Py_XSETREF(f->mask_key, key);
+        f->mask = mask;
+    }
+    uint64_t mask = f->mask;
+    if (PyTuple_GET_SIZE(values) < n) n = PyTuple_GET_SIZE(values);
+    PyObject *out = PyDict_New();
+    if (!out) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = (mask >> i) & 1 ? Py_NewRef(h->redacted)
+                                         : value_text(h, PyTuple_GET_ITEM(values, i));
+        if (!text || PyDict_SetItem(out, PyTuple_GET_ITEM(names, i), text) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(text);
+    }
+    return out;
 }
 
 /* Record the entry and push a Node; errors are counted, never raised. */
@@ -1023,7 +1207,7 @@ static PyObject *Hooks_ret(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (peek_top(&self->cc, &top) < 0) { hook_error(self); return Py_NewRef(args[1]); }
     if (top && top->fid == fid && top->recorded && fid < self->nfuncs &&
         self->funcs[fid].level >= 2) {
-        PyObject *text = PyObject_CallOneArg(self->safe_repr, args[1]);
+        PyObject *text = value_text(self, args[1]);
         if (text) Py_XSETREF(top->result, text);
         else hook_error(self);
     }
@@ -1038,7 +1222,7 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
     if (attr_name) {
         text = PyObject_CallFunctionObjArgs(h->safe_attr, value, attr_name, NULL);
     } else if (f->level >= 2) {
-        text = PyObject_CallOneArg(h->safe_repr, value);
+        text = value_text(h, value);
     } else {
         text = Py_NewRef(Py_None);
     }
@@ -1273,6 +1457,39 @@ static PyObject *Hooks_stats(Hooks *self, PyObject *Py_UNUSED(ignored)) {
                          self->last_error ? self->last_error : Py_None);
 }
 
+/* Whether `values` is elixirscope.capture.values, whose rules value_text
+ * reproduces: a module with redact, REDACTED, DEFAULT_LIMIT and _sensitive. */
+static int fast_values(Hooks *self) {
+    self->fast = 0;
+    if (!PyModule_Check(self->values)) return 0;
+    PyObject *name = PyModule_GetNameObject(self->values);
+    if (!name) { PyErr_Clear(); return 0; }
+    int ours = PyUnicode_CompareWithASCIIString(name, "elixirscope.capture.values") == 0;
+    Py_DECREF(name);
+    if (!ours) return 0;
+    PyObject *d = PyModule_GetDict(self->values);
+    PyObject *redact = PyDict_GetItemString(d, "redact");
+    PyObject *redacted = PyDict_GetItemString(d, "REDACTED");
+    PyObject *limit = PyDict_GetItemString(d, "DEFAULT_LIMIT");
+    PyObject *depth = PyDict_GetItemString(d, "MAX_DEPTH");
+    PyObject *width = PyDict_GetItemString(d, "MAX_WIDTH");
+    if (!redact || !PyCallable_Check(redact) || !redacted || !PyUnicode_CheckExact(redacted) ||
+        !limit || !PyLong_CheckExact(limit) || !depth || !width ||
+        !PyDict_GetItemString(d, "_sensitive"))
+        return 0;
+    Py_ssize_t lim = PyLong_AsSsize_t(limit);
+    if (lim < 24 || PyLong_AsLong(depth) != V_MAX_DEPTH || PyLong_AsLong(width) != V_MAX_WIDTH) {
+        PyErr_Clear();
+        return 0;
+    }
+    self->limit = lim;
+    self->values_dict = Py_NewRef(d);
+    self->redact = Py_NewRef(redact);
+    self->redacted = Py_NewRef(redacted);
+    self->fast = 1;
+    return 0;
+}
+
 static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     PyObject *functions, *values;
     if (!PyArg_ParseTuple(args, "OO", &functions, &values)) return -1;
@@ -1291,6 +1508,7 @@ static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     self->safe_repr = self->capture_args ? PyObject_GetAttrString(values, "safe_repr") : NULL;
     self->safe_attr = self->safe_repr ? PyObject_GetAttrString(values, "safe_attr") : NULL;
     if (!self->safe_attr) return -1;
+    if (fast_values(self) < 0) return -1;
     self->cc.stack_var = PyContextVar_New("elixirscope_c_call_stack", NULL);
     self->suspended = PyDict_New();
     if (!self->cc.stack_var || !self->suspended) return -1;
@@ -1307,6 +1525,8 @@ static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
     Py_VISIT(self->exc_message);
     Py_VISIT(self->exc_type_name);
     Py_VISIT(self->values);
+    Py_VISIT(self->values_dict);
+    Py_VISIT(self->redact);
     Py_VISIT(Py_TYPE(self));
     return 0;
 }
@@ -1315,7 +1535,12 @@ static int Hooks_clear(Hooks *self) {
     for (Py_ssize_t i = 0; i < self->nfuncs; i++) {
         Py_CLEAR(self->funcs[i].exit);
         Py_CLEAR(self->funcs[i].name);
+        Py_CLEAR(self->funcs[i].names);
+        Py_CLEAR(self->funcs[i].mask_key);
     }
+    Py_CLEAR(self->values_dict);
+    Py_CLEAR(self->redact);
+    Py_CLEAR(self->redacted);
     Py_CLEAR(self->suspended);
     Py_CLEAR(self->capture_args);
     Py_CLEAR(self->safe_repr);
@@ -1393,6 +1618,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_resume, "resume");
     INTERN(s_attr, "attr");
     INTERN(s_None_text, "None");
+    INTERN(s_True, "True");
+    INTERN(s_False, "False");
+    INTERN(s_ellipsis, "...");
+    INTERN(s_sep, ", ");
+    INTERN(s__sensitive, "_sensitive");
     INTERN(s_drop_oldest, "drop_oldest");
     INTERN(s_drop_newest, "drop_newest");
     INTERN(s_block, "block");

@@ -96,6 +96,23 @@ class ActorTracer:
             self._failed(exc)
             return _NOTHING
 
+    def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
+        """Supervision as trace events: child started -> spawn, exited -> exit, restarted -> restart."""
+        tag = _LIFECYCLE_TAGS.get(kind)
+        if tag is None:
+            return
+        try:
+            rec = recorder.current()
+            if rec is None:
+                return
+            path, pid, sup = data.get("child_path") or "", data.get("pid"), data.get("supervisor")
+            if tag == "spawn":
+                rec.emit("spawn", path, pid, sup)
+            else:
+                rec.emit(tag, path, pid, _reason_text(data.get("reason")), sup)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
     # ------------------------------------------------------------------ helpers
 
     def _text(self, value: Any) -> str:
@@ -108,6 +125,22 @@ class ActorTracer:
 
     def __repr__(self) -> str:
         return f"<ActorTracer errors={self.errors}>"
+
+
+_LIFECYCLE_TAGS = {"child_started": "spawn", "child_exited": "exit",
+                   "child_terminated": "exit", "child_restarted": "restart"}
+
+
+def _reason_text(reason: Any) -> str:
+    """An ExitReason's dict as one line: ``exception KeyError: 'coffee'``, ``shutdown``."""
+    if not isinstance(reason, dict):
+        return "restarted" if reason is None else str(reason)
+    text = reason.get("kind", "?")
+    if reason.get("exc_type"):
+        text += f" {reason['exc_type']}: {reason.get('message', '')}"
+    elif reason.get("detail"):
+        text += f" {reason['detail']}"
+    return text
 
 
 class _Received:

@@ -179,16 +179,23 @@ def capture_value(name: str, value: object, limit: int = DEFAULT_LIMIT) -> str:
 def capture_args(
     names: tuple[str, ...], values: tuple, limit: int = DEFAULT_LIMIT
 ) -> dict[str, str]:
-    """Arguments by name as safe text; sensitive names become ``"<redacted>"``."""
+    """Arguments by name as safe text; sensitive names become ``"<redacted>"``.
+
+    A method's receiver (``self``, ``cls``) is shown by its class alone
+    (``<OrderDesk>``): its state is what attribute changes and actor state record.
+    """
     mask = _mask_cache.get(names)
     if mask is None:
-        mask = tuple(redact(name) for name in names)
+        mask = tuple(_RECEIVER if i == 0 and name in ("self", "cls") else redact(name)
+                     for i, name in enumerate(names))
         if len(_mask_cache) < _REDACT_CACHE_MAX:
             _mask_cache[names] = mask
     out: dict[str, str] = {}
     for name, value, hidden in zip(names, values, mask, strict=False):
         t = type(value)
-        if hidden:
+        if hidden == _RECEIVER:
+            out[name] = f"<{_class_name(value if isinstance(value, type) else t)}>"
+        elif hidden:
             out[name] = REDACTED
         elif t is int and -(1 << 60) < value < (1 << 60):
             out[name] = int.__repr__(value)
@@ -199,6 +206,9 @@ def capture_args(
             out[name] = safe_repr(value, limit)
     return out
 
+
+_RECEIVER = 2
+"""Mask value of a method's first parameter named self/cls."""
 
 # names tuple -> which of them are redacted; the rewriter passes constant tuples.
 _mask_cache: dict[tuple, tuple[bool, ...]] = {}

@@ -95,6 +95,9 @@ class Tracer(Protocol):
     def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
         """The actor took a traced message; the handling runs inside the returned context."""
 
+    def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
+        """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...)."""
+
 
 TRACER: Tracer | None = None
 

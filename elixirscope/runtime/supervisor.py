@@ -42,6 +42,7 @@ from typing import Any
 
 from elixirscope.contracts import Event
 from elixirscope.runtime import messages as m
+from elixirscope.runtime import observe
 from elixirscope.runtime.intensity import RestartIntensity
 from elixirscope.runtime.liveness import ProcessIdentity, kill_process
 from elixirscope.runtime.process import DEFERRED, ProcessActor, address_key
@@ -474,6 +475,9 @@ class Supervisor(ProcessActor):
                 type=child.spec.type,
             )
             data.setdefault("pid", child.identity.pid if child.identity else None)
+        tracer = observe.TRACER
+        if tracer is not None:
+            tracer.lifecycle(kind, data)
         if self.registry is not None:
             event = Event(type=kind, source_layer="runtime", data=data)
             self.send(self.registry, m.Cast(("dispatch", "lifecycle", event)))

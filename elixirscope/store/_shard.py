@@ -300,6 +300,13 @@ class Shard:
                 out.append(row[0])
         return out
 
+    def values_with_prefix(self, kind: str, prefix: str, limit: int) -> list[str]:
+        """Indexed values of ``kind`` starting with ``prefix`` (uses the (kind, value) index)."""
+        rows = self.conn.execute(
+            "SELECT value FROM key WHERE kind=? AND value>=? AND value<? ORDER BY value LIMIT ?",
+            (kind, prefix, prefix + "\U0010ffff", limit))
+        return [value for (value,) in rows]
+
     def function_key_ids(self, glob: Any) -> list[int]:
         rows = self.conn.execute("SELECT id, value FROM key WHERE kind=?", (KIND_FUNCTION,))
         return [key_id for key_id, value in rows if glob(value)]

@@ -302,6 +302,16 @@ class EventStore:
         node, pid, program, producer = info
         return [StoredEvent(ev, node, pid, program, producer) for ev in events]
 
+    def correlation_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Correlation ids that start with ``prefix`` (as shown shortened), at most ``limit``."""
+        from elixirscope.store._events import KIND_CORRELATION
+
+        with self._mutex:
+            found = set()
+            for shard in self._shards():
+                found.update(shard.values_with_prefix(KIND_CORRELATION, prefix, limit))
+        return sorted(found)[:limit]
+
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
         if self._closed:
