@@ -100,10 +100,9 @@ class _Recording:
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
             where, control = {"sink": self.store.append_frame}, None
+        from elixirscope.capture.actors import enable_actor_capture
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook
-
-        from elixirscope.capture.actors import enable_actor_capture
 
         self.session = start_capture(**where, **capture)
         enable_actor_capture()
