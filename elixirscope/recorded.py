@@ -65,6 +65,11 @@ def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown filter {', '.join(sorted(unknown))}; "
                          f"filters: {', '.join(FILTER_NAMES)}")
+    from elixirscope.store.reading import parse_time
+
+    for name in ("since", "until"):
+        if filters.get(name) is not None:
+            filters[name] = parse_time(filters[name], field=name)
     if not _store_exists(data_dir):
         return {"events": [], "count": 0, "text": f"(nothing recorded under {data_dir} yet)"}
     if filters.get("correlation"):

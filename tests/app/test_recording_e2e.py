@@ -1,0 +1,183 @@
+"""``elixirscope run`` / ``events`` / ``calltree`` as a user runs them: real subprocesses.
+
+Embedded (no daemon: the data dir) and through a daemon (a real daemon
+subprocess: ingest, writer pool, Query layer), plus runtime trace/untrace from
+the console into a running host, and the documented outcome of each bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from waiting import wait_until
+
+SCRIPT = textwrap.dedent("""\
+    import sys
+
+    def helper(x):
+        return x * 2
+
+    def fib(n):
+        if n < 2:
+            return helper(n) // 2
+        return fib(n - 1) + fib(n - 2)
+
+    def boom():
+        raise ValueError("bad input")
+
+    line = sys.stdin.readline().strip()
+    print("fib", fib(6), sys.argv[1:], line, __name__)
+    try:
+        boom()
+    except ValueError as exc:
+        print("caught", exc, file=sys.stderr)
+    sys.exit(3)
+""")
+
+
+def es(*args: str, stdin: str = "", cwd: Path | None = None, timeout: float = 120):
+    return subprocess.run([sys.executable, "-m", "elixirscope", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def es_json(*args: str):
+    done = es(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_run_behaves_like_python_and_records_the_script(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(SCRIPT)
+    plain = subprocess.run([sys.executable, str(script), "a", "b"], input="hello\n",
+                           capture_output=True, text=True, timeout=60)
+    data = tmp_path / "data"
+    recorded = es("run", "--data-dir", str(data), "--level", "args", str(script), "a", "b",
+                  stdin="hello\n")
+    assert (recorded.returncode, recorded.stdout, recorded.stderr) == \
+        (plain.returncode, plain.stdout, plain.stderr) == (3, plain.stdout, "caught bad input\n")
+    assert "fib 8 ['a', 'b'] hello __main__" in recorded.stdout
+
+    report = es_json("events", "--data-dir", str(data), "--function", "__main__.fib",
+                     "--type", "call", "--limit", "1000")
+    assert report["count"] == 25  # fib(6) makes 25 calls
+    assert {e["args"]["n"] for e in report["events"]} == {"0", "1", "2", "3", "4", "5", "6"}
+    errors = es_json("events", "--data-dir", str(data), "--type", "exception")["events"]
+    assert [(e["function"], e["exc_type"], e["message"]) for e in errors] == \
+        [("__main__.boom", "ValueError", "bad input")]
+
+
+def test_run_module_records_actors_and_the_stored_call_tree(tmp_path):
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "--trace", "elixirscope.examples.*", "--level",
+              "args", "-m", "elixirscope.examples.shop")
+    assert done.returncode == 0, done.stderr
+    assert "restarts: {'stock': 1, 'desk': 0}" in done.stdout
+    kinds = [e["type"] for e in es_json("events", "--data-dir", str(data), "--type", "spawn",
+                                        "--type", "exit", "--type", "restart")["events"]]
+    assert kinds == ["spawn", "spawn", "exit", "restart"]
+
+    priced = es_json("events", "--data-dir", str(data), "--function", "*.price_basket",
+                     "--type", "return")["events"]
+    assert [e["result"] for e in priced] == ["12.0", "27.0"]
+    tree = es_json("calltree", "--data-dir", str(data), priced[0]["correlation_id"][:10])
+
+    def find(nodes, name):
+        for node in nodes:
+            if node["function"].endswith(name):
+                return node
+            found = find(node.get("children", []), name)
+            if found:
+                return found
+        return None
+    basket = find(tree["calls"], ".price_basket")
+    assert basket["args"] == {"basket": "{'tea': 2, 'cake': 1}"} and basket["result"] == "12.0"
+    children = [c["function"].rsplit(".", 1)[1] for c in basket["children"]]
+    assert children == ["line_total", "line_total", "discount"]
+    assert [c["function"].rsplit(".", 1)[1] for c in basket["children"][0]["children"]] == ["price_of"]
+    text = es("calltree", "--data-dir", str(data), priced[0]["correlation_id"]).stdout
+    assert "price_basket(basket={'tea': 2, 'cake': 1}) -> 12.0" in text
+
+
+def test_bad_inputs_have_clear_outcomes(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text("print('ran')\n")
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[rules]]\npattern = "x.*"\nlevel = "al"\n')
+    done = es("run", "--plan", str(plan), "--data-dir", str(tmp_path / "d"), str(script))
+    assert done.returncode == 2 and "level" in done.stderr and "'al'" in done.stderr
+    assert done.stdout == ""  # the program does not run under a broken plan
+
+    done = es("run", "--trace", "nothing.matches.*", "--data-dir", str(tmp_path / "d"), str(script))
+    assert done.returncode == 0 and done.stdout == "ran\n"
+    assert "warning: trace pattern 'nothing.matches.*' matched no module or function" in done.stderr
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = es("run", "--data-dir", str(blocker / "sub"), str(script))
+    assert done.returncode == 2 and "is not usable" in done.stderr and done.stdout == ""
+
+    from elixirscope.transport import free_tcp_port
+    nobody = f"tcp://127.0.0.1:{free_tcp_port()}"
+    done = es("run", "--daemon", nobody, str(script))
+    assert done.returncode == 2 and "did not answer" in done.stderr and done.stdout == ""
+
+    done = es("run", str(tmp_path / "missing.py"), "--data-dir", str(tmp_path / "d"))
+    assert done.returncode == 2 and "can't open file" in done.stderr
+
+    done = es("events", "--data-dir", str(tmp_path / "d"), "--since", "yesterday-ish")
+    assert done.returncode == 1 and "since" in done.stderr
+
+
+def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daemon, tmp_path):
+    d = make_daemon()
+    script = tmp_path / "prog.py"
+    script.write_text(SCRIPT)
+    done = es("run", "--daemon", d.endpoint, str(script), "x", stdin="hi\n")
+    assert done.returncode == 3 and "fib 8 ['x'] hi" in done.stdout, done.stderr
+    report = wait_until(lambda: (r := es_json("events", "--daemon", d.endpoint, "--function",
+                                              "__main__.fib", "--type", "call", "--limit", "100"))
+                        ["count"] == 25 and r, timeout=30)
+    assert report["events"][0]["program"].endswith("prog.py")
+
+    # a long-running host: its module is loaded untraced; trace it from the console, then untrace
+    (tmp_path / "hostwork.py").write_text("def tick(n):\n    return n + 1\n")
+    stop = tmp_path / "stop"
+    host_script = tmp_path / "host.py"
+    host_script.write_text(textwrap.dedent(f"""\
+        import os, time, hostwork
+        n = 0
+        while not os.path.exists({str(stop)!r}):
+            n = hostwork.tick(n)
+            time.sleep(0.01)
+        print("ticks", n)
+    """))
+    host = subprocess.Popen([sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint,
+                             str(host_script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        def ticks() -> int:
+            return es_json("events", "--daemon", d.endpoint, "--function", "hostwork.tick",
+                           "--type", "call", "--limit", "100000")["count"]
+        time.sleep(1.0)
+        assert ticks() == 0
+        traced = d.console("trace hostwork.* args")
+        assert traced.returncode == 0, traced.stderr
+        wait_until(lambda: ticks() > 5, timeout=30)
+        assert d.console("untrace hostwork.*").returncode == 0
+
+        def settled():
+            first = ticks()
+            time.sleep(1.0)
+            return first == ticks() and first
+        wait_until(settled, timeout=30)
+        refused = d.console("untrace hostwork.*")
+        assert refused.returncode != 0 and "not traced" in (refused.stderr + refused.stdout)
+    finally:
+        stop.write_text("")
+        out, _ = host.communicate(timeout=60)
+    assert host.returncode == 0 and out.startswith("ticks ")
