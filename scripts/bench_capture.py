@@ -1,0 +1,161 @@
+"""Capture benchmark: hook cost per call against VizTracer, end-to-end ingest, store lookups.
+
+One run, one table (``--json`` for the figures):
+
+1. Per-call cost on a call-heavy workload (recursive fib with a helper, ~360k
+   calls): plain, instrumented at ``boundaries`` and ``args`` (C accelerator
+   and pure Python), VizTracer on the same workload, an empty
+   ``sys.setprofile`` callback — ns added per call and the ratio to VizTracer
+   (from ``bench_hooks.py``).
+2. End to end, host -> ZeroMQ -> store: an instrumented workload in this
+   process records through the ring and the shipper to a real ingest process
+   and writer-pool processes (the same loops the Capture layer's actors run),
+   until every event is in the event store; events/s, and loss (must be 0).
+3. Lookup by correlation id, p50 and p95, with ``--store-events`` events stored
+   (10 million by default), and bytes per stored event (from ``bench_store.py``).
+4. Peak memory of the host's capture path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_hooks  # noqa: E402
+import bench_store  # noqa: E402
+
+
+def _ingest_process(endpoint: str, forward: str, ready: Any, stop: Any) -> None:
+    from elixirscope.ingest import IngestLoop
+
+    loop = IngestLoop(endpoint, forward, window=16)
+    loop.start()
+    ready.put(loop.endpoint)
+    stop.wait()
+    loop.stop()
+
+
+def _writer_process(forward: str, data_dir: str, stop: Any) -> None:
+    from elixirscope.ingest import WriterLoop
+    from elixirscope.ingest.stores import open_writer_store
+
+    loop = WriterLoop(forward, lambda: open_writer_store(data_dir))
+    loop.start()
+    stop.wait()
+    loop.stop()
+
+
+def end_to_end(n: int, writers: int) -> dict[str, Any]:
+    """Record fib(n) at boundaries into a real ingest + writer pool; time until all is stored."""
+    from elixirscope.capture import hooks, recorder
+    from elixirscope.capture.session import start_capture
+    from elixirscope.store import EventStore
+    from elixirscope.transport import free_tcp_port
+
+    data_dir = tempfile.mkdtemp(prefix="bench-capture-")
+    ctx = multiprocessing.get_context("spawn")
+    stop, ready = ctx.Event(), ctx.Queue()
+    forward = f"tcp://127.0.0.1:{free_tcp_port()}"
+    procs = [ctx.Process(target=_ingest_process,
+                         args=("tcp://127.0.0.1:0", forward, ready, stop))]
+    procs += [ctx.Process(target=_writer_process, args=(forward, data_dir, stop))
+              for _ in range(writers)]
+    for p in procs:
+        p.start()
+    try:
+        endpoint = ready.get(timeout=60)
+        ns, _how = bench_hooks._instrumented("boundaries")
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        session = start_capture(endpoint=endpoint, ring_size=1 << 20, policy="block",
+                                batch_size=4000, program="bench_capture")
+        calls = bench_hooks.calls_of(n)
+        expected = 2 * calls
+        started = time.perf_counter()
+        ns["fib"](n)
+        recorded_s = time.perf_counter() - started
+        stats = session.stop(timeout=120)
+        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with EventStore.open(data_dir, readonly=True) as store:
+            deadline = time.monotonic() + 300
+            while (stored := store.stats()["events"]) < expected and time.monotonic() < deadline:
+                time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        size = bench_store.dir_bytes(data_dir)
+        hooks.uninstall()
+        recorder.uninstall()
+        return {
+            "events": expected,
+            "stored": stored,
+            "lost": expected - stored,
+            "dropped_counted": stats.get("events_dropped", 0),
+            "writers": writers,
+            "record_s": round(recorded_s, 3),
+            "end_to_end_s": round(elapsed, 3),
+            "events_per_s": round(stored / elapsed),
+            "bytes_per_event": round(size / max(stored, 1), 1),
+            "host_rss_growth_mb": round((rss_peak - rss_before) / 1024, 1),
+        }
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def store_lookups(total: int) -> dict[str, Any]:
+    factory = bench_store.engines()["chunks-zstd"]
+    return bench_store.run("chunks-zstd", factory, total, lookups=300, batch_size=1000)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    e2e, store = result["end_to_end"], result["store"]
+    return "\n".join([
+        bench_hooks.format_table(result["hooks"]),
+        "",
+        f"end to end (host -> ZeroMQ -> ingest -> {e2e['writers']} writers -> store), "
+        f"{e2e['events']:,} events: {e2e['events_per_s']:,} events/s "
+        f"({e2e['end_to_end_s']} s; recording alone {e2e['record_s']} s); "
+        f"lost {e2e['lost']}, dropped (counted) {e2e['dropped_counted']}; "
+        f"{e2e['bytes_per_event']} bytes/event; host RSS growth {e2e['host_rss_growth_mb']} MB",
+        f"store with {store['events']:,} events: lookup by correlation id p50 "
+        f"{store['lookup_p50_ms']} ms, p95 {store['lookup_p95_ms']} ms "
+        f"({store['events_per_lookup']} events per chain); write {store['write_events_per_s']:,} "
+        f"events/s; {store['bytes_per_event']} bytes/event",
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--n", type=int, default=25, help="fib argument for the hook costs (364k calls)")
+    ap.add_argument("--reps", type=int, default=5, help="runs per hook variant (best counts)")
+    ap.add_argument("--e2e-n", type=int, default=27, help="fib argument end to end (~1.9M events)")
+    ap.add_argument("--writers", type=int, default=2, help="writer processes end to end")
+    ap.add_argument("--store-events", type=int, default=10_000_000,
+                    help="events stored before timing lookups (default 10M)")
+    args = ap.parse_args(argv)
+    result = {
+        "hooks": bench_hooks.run(args.n, args.reps),
+        "end_to_end": end_to_end(args.e2e_n, args.writers),
+        "store": store_lookups(args.store_events),
+    }
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
