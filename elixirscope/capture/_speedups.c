@@ -20,6 +20,15 @@
  *   Known limit: with a deep HAMT (many context variables) a copy that sets
  *   another variable before its first traced call can share a subtree node
  *   holding the cell; that copy may then see the creator's later stack.
+ *   The current cell is found through a per-hooks cache validated by the
+ *   thread state's context version (no contextvar lookup per hook), and the
+ *   cell carries the correlation id of its mapping (see CellCache).
+ * - Timestamps come from the TSC mapped to wall time where that is safe (see
+ *   HLC): one cheap read per event instead of clock_gettime.
+ * - At level args, common values (int, float, bool, None, str, bytes, lists and
+ *   tuples of them) are rendered in C exactly as values.safe_repr would, with
+ *   redaction decided once per names tuple; the ring keeps (names, texts) and
+ *   drain() builds the args dict, so the hot path makes no GC-tracked object.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -385,6 +394,21 @@ static PyObject *rec_tuple(Rec *r) {
         Py_INCREF(r->a);
         return r->a;
     case K_CALL:
+        if (r->b) { /* arguments kept as (names, texts): the dict is built here */
+            PyObject *args = PyDict_New();
+            if (!args) return NULL;
+            int one = PyUnicode_CheckExact(r->b);
+            Py_ssize_t n = one ? 1 : PyTuple_GET_SIZE(r->b);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                if (PyDict_SetItem(args, PyTuple_GET_ITEM(r->a, i),
+                                   one ? r->b : PyTuple_GET_ITEM(r->b, i)) < 0) {
+                    Py_DECREF(args);
+                    return NULL;
+                }
+            }
+            return Py_BuildValue("(OLLkOLON)", s_call, r->id, r->ts, r->thread, cid, r->parent,
+                                 r->name, args);
+        }
         return Py_BuildValue("(OLLkOLOO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
                              r->name, OR_NONE(r->a));
     case K_RETURN:
@@ -720,7 +744,8 @@ struct Hooks {
     /* the C rendering of common values (see value_text); fast = 0 turns it off */
     int fast;
     Py_ssize_t limit;
-    PyObject *values_dict, *redact, *redacted;
+    PyObject *values_dict, *redact, *redacted, *sens_key;
+    uint64_t values_ver;
     Ring *ring;
     HLC *clock;
     Ids *ids;
@@ -902,15 +927,31 @@ static PyObject *value_text(Hooks *h, PyObject *v) {
 }
 
 /* values.capture_args(names, values): arguments by name as text, redacted by
- * name (decided once per names tuple and sensitive-word list). */
-static PyObject *capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values) {
+ * name (decided once per names tuple and sensitive-word list). Either *a is
+ * the dict (from Python) and *b NULL, or *a is `names` and *b the texts in
+ * order (one str for one argument, else a tuple), for drain() to pair up. */
+static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, PyObject **a,
+                        PyObject **b) {
+    *a = *b = NULL;
     if (!h->fast || !PyTuple_CheckExact(names) || !PyTuple_CheckExact(values) ||
         PyTuple_GET_SIZE(names) > 64)
-        return PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
-    PyObject *key = PyDict_GetItemWithError(h->values_dict, s__sensitive);
-    if (!key) {
-        if (PyErr_Occurred()) return NULL;
-        return PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+        goto python;
+    /* the sensitive-word list now (values._sensitive); looked up only when the
+     * values module's globals changed since the last look */
+    PyObject *key = h->sens_key;
+#if PY_VERSION_HEX < 0x030C0000
+    if (((PyDictObject *)h->values_dict)->ma_version_tag != h->values_ver || !key)
+#endif
+    {
+        key = PyDict_GetItemWithError(h->values_dict, s__sensitive);
+        if (!key) {
+            if (PyErr_Occurred()) return -1;
+            goto python;
+        }
+        Py_XSETREF(h->sens_key, Py_NewRef(key));
+#if PY_VERSION_HEX < 0x030C0000
+        h->values_ver = ((PyDictObject *)h->values_dict)->ma_version_tag;
+#endif
     }
     Py_ssize_t n = PyTuple_GET_SIZE(names);
     if (f->names != names || f->mask_key != key) {
@@ -920,7 +961,7 @@ static PyObject *capture_args(Hooks *h, Func *f, PyObject *names, PyObject *valu
             PyObject *r = PyObject_CallOneArg(h->redact, PyTuple_GET_ITEM(names, i));
             int hit = r ? PyObject_IsTrue(r) : -1;
             Py_XDECREF(r);
-            if (hit < 0) { Py_DECREF(key); return NULL; }
+            if (hit < 0) { Py_DECREF(key); return -1; }
             if (hit) mask |= 1ULL << i;
         }
         Py_XSETREF(f->names, Py_NewRef(names));
@@ -929,19 +970,26 @@ static PyObject *capture_args(Hooks *h, Func *f, PyObject *names, PyObject *valu
     }
     uint64_t mask = f->mask;
     if (PyTuple_GET_SIZE(values) < n) n = PyTuple_GET_SIZE(values);
-    PyObject *out = PyDict_New();
-    if (!out) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *text = (mask >> i) & 1 ? Py_NewRef(h->redacted)
-                                         : value_text(h, PyTuple_GET_ITEM(values, i));
-        if (!text || PyDict_SetItem(out, PyTuple_GET_ITEM(names, i), text) < 0) {
-            Py_XDECREF(text);
-            Py_DECREF(out);
-            return NULL;
+    if (n == 1) {
+        *b = mask & 1 ? Py_NewRef(h->redacted) : value_text(h, PyTuple_GET_ITEM(values, 0));
+        if (!*b) return -1;
+    } else {
+        PyObject *texts = PyTuple_New(n);
+        if (!texts) return -1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *text = (mask >> i) & 1 ? Py_NewRef(h->redacted)
+                                             : value_text(h, PyTuple_GET_ITEM(values, i));
+            if (!text) { Py_DECREF(texts); return -1; }
+            PyTuple_SET_ITEM(texts, i, text);
         }
-        Py_DECREF(text);
+        PyObject_GC_UnTrack(texts); /* strs only: no cycle; keeps the GC off the ring */
+        *b = texts;
     }
-    return out;
+    *a = Py_NewRef(names);
+    return 0;
+python:
+    *a = PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+    return *a ? 0 : -1;
 }
 
 /* Record the entry and push a Node; errors are counted, never raised. */
@@ -978,12 +1026,10 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
         if (sampled < 0)
             sampled = f->sampling >= 1.0 || (f->sampling > 0.0 && rng_next(h) < f->sampling);
         if (sampled) {
-            PyObject *args = NULL;
+            PyObject *args = NULL, *texts = NULL;
             Py_XINCREF(cid);
-            if (names && f->level >= 2) {
-                args = capture_args(h, f, names, values);
-                if (!args) hook_error(h);
-            }
+            if (names && f->level >= 2 && capture_args(h, f, names, values, &args, &texts) < 0)
+                hook_error(h);
             int64_t rid = ++h->ids->value;
             int64_t ts = hlc_now(h->clock);
             Rec *r = ring_slot(h->ring);
@@ -997,8 +1043,10 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
                 Py_INCREF(f->name);
                 r->name = f->name;
                 r->a = args;
+                r->b = texts;
             } else {
                 Py_XDECREF(args);
+                Py_XDECREF(texts);
                 Py_XDECREF(cid);
             }
             h->calls++;
@@ -1160,6 +1208,9 @@ static PyTypeObject SelfDescrType = {
 /* --- Hooks methods --- */
 
 static inline Py_ssize_t fid_of(PyObject *o) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyLong_CheckExact(o) && Py_SIZE(o) == 1) return (Py_ssize_t)((PyLongObject *)o)->ob_digit[0];
+#endif
     Py_ssize_t v = PyLong_AsSsize_t(o);
     if (v == -1 && PyErr_Occurred()) PyErr_Clear();
     return v;
@@ -1541,6 +1592,7 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->values_dict);
     Py_CLEAR(self->redact);
     Py_CLEAR(self->redacted);
+    Py_CLEAR(self->sens_key);
     Py_CLEAR(self->suspended);
     Py_CLEAR(self->capture_args);
     Py_CLEAR(self->safe_repr);
@@ -1566,7 +1618,54 @@ static void Hooks_dealloc(Hooks *self) {
     if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) Py_DECREF(tp);
 }
 
+/* value_text(v) / args_text(names, values): what call_args / ret record, for
+ * tests comparing the C rendering with values.safe_repr / capture_args. */
+static PyObject *Hooks_value_text(Hooks *self, PyObject *v) { return value_text(self, v); }
+
+static PyObject *Hooks_args_text(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "args_text(names, values)");
+        return NULL;
+    }
+    Func scratch = {0};
+    PyObject *a, *b;
+    int rc = capture_args(self, &scratch, args[0], args[1], &a, &b);
+    Py_XDECREF(scratch.names);
+    Py_XDECREF(scratch.mask_key);
+    if (rc < 0) return NULL;
+    if (!b) return a;
+    Rec r = {.kind = K_CALL, .a = a, .b = b, .name = Py_NewRef(Py_None)};
+    PyObject *t = rec_tuple(&r);
+    PyObject *out = t ? Py_NewRef(PyTuple_GET_ITEM(t, 7)) : NULL;
+    Py_XDECREF(t);
+    rec_clear(&r);
+    return out;
+}
+
+/* register / set_level / function: the registry in hooks.py, so that the C type
+ * can itself be __elixirscope__ (an exact instance lets the interpreter call
+ * call()/ret() through its specialised method-descriptor fast path). */
+static PyObject *registry_call(const char *fn, PyObject *args, PyObject *kw) {
+    PyObject *mod = PyImport_ImportModule("elixirscope.capture.hooks");
+    PyObject *f = mod ? PyObject_GetAttrString(mod, fn) : NULL;
+    Py_XDECREF(mod);
+    if (!f) return NULL;
+    PyObject *r = PyObject_Call(f, args, kw);
+    Py_DECREF(f);
+    return r;
+}
+static PyObject *Hooks_register(Hooks *self, PyObject *args, PyObject *kw) {
+    return registry_call("register", args, kw);
+}
+static PyObject *Hooks_set_level(Hooks *self, PyObject *args, PyObject *kw) {
+    return registry_call("set_level", args, kw);
+}
+static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
+    return registry_call("function", args, kw);
+}
+
 #define FAST(name) (PyCFunction)(void (*)(void))name, METH_FASTCALL
+#define VARKW(name) (PyCFunction)(void (*)(void))name, METH_VARARGS | METH_KEYWORDS
 static PyMethodDef Hooks_methods[] = {
     {"call", (PyCFunction)Hooks_call, METH_O, "Record entry; returns the exit context manager."},
     {"gen_call", (PyCFunction)Hooks_gen_call, METH_O, NULL},
@@ -1579,6 +1678,11 @@ static PyMethodDef Hooks_methods[] = {
     {"resumed", FAST(Hooks_resumed), NULL},
     {"attr", FAST(Hooks_attr), NULL},
     {"update_function", FAST(Hooks_update_function), NULL},
+    {"value_text", (PyCFunction)Hooks_value_text, METH_O, "What ret(fid, v) records for v."},
+    {"args_text", FAST(Hooks_args_text), "What call_args(fid, names, values) records."},
+    {"register", VARKW(Hooks_register), "hooks.register(...): a function's id."},
+    {"set_level", VARKW(Hooks_set_level), "hooks.set_level(fid, level, sampling=None)."},
+    {"function", VARKW(Hooks_function), "hooks.function(fid) -> FunctionInfo."},
     {"bind", (PyCFunction)Hooks_bind, METH_O, NULL},
     {"current_call_id", (PyCFunction)Hooks_current_call_id, METH_NOARGS, NULL},
     {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},

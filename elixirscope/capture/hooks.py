@@ -256,12 +256,11 @@ class _RegistryMethods:
 
 
 def _c_hooks_class() -> type:
+    """The C type itself (it has register/set_level/function): a subclass would lose
+    the interpreter's fast path for calling built-in methods."""
     from elixirscope.capture import _speedups
 
-    class Hooks(_RegistryMethods, _speedups.Hooks):
-        __slots__ = ()
-
-    return Hooks
+    return _speedups.Hooks
 
 
 _active: Any = None

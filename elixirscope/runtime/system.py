@@ -34,6 +34,7 @@ BASES = ("multiprocTCPBase", "multiprocUDPBase", "multiprocQueueBase", "simpleSy
 
 _QUIET_LOGS = {
     "version": 1,
+    "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
@@ -58,7 +59,9 @@ class Runtime:
             caps.setdefault("Admin Port", admin_port or free_tcp_port())
         self.base = base
         self.admin_port = caps.get("Admin Port")
-        self.system = ActorSystem(base, caps, logDefs=_QUIET_LOGS, transientUnique=True)
+        # simpleSystemBase runs in the host's process: leave the host's logging alone
+        logs = False if base == "simpleSystemBase" else _QUIET_LOGS
+        self.system = ActorSystem(base, caps, logDefs=logs, transientUnique=True)
         self.registry = None
         try:
             if registry:

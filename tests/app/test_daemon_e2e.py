@@ -66,7 +66,7 @@ def test_layer_requests_are_routed_and_answered(make_daemon):
 def test_kill_a_capture_child_restarts_all_of_capture_only(make_daemon):
     d = make_daemon()
     before = d.pids()
-    done = d.console("kill capture/writers/writer-1")
+    done = d.console("kill capture/correlator")
     assert done.returncode == 0, done.stderr
 
     def settled():

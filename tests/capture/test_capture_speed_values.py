@@ -1,0 +1,246 @@
+"""The C accelerator's fast paths record exactly what the pure-Python runtime does.
+
+- Values rendered in C (ints, floats, bools, None, str, bytes, lists/tuples of
+  them) equal ``values.safe_repr``; arguments equal ``values.capture_args``,
+  redaction included, also after the sensitive words change.
+- The call stack and correlation id cached per context stay right across
+  ``contextvars`` changes, copies and threads.
+- The TSC-mapped clock gives wall-time stamps that are strictly increasing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from elixirscope.capture import _select, context, hooks, recorder, values
+
+pytestmark = pytest.mark.skipif(_select._module is None, reason="C accelerator not built")
+
+scalars = (
+    st.integers()
+    | st.integers(min_value=-(2**700), max_value=2**700)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=260)
+    | st.binary(max_size=260)
+)
+nested = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=20) | st.tuples(inner) | st.lists(inner).map(tuple),
+    max_leaves=60,
+)
+names = st.text(
+    alphabet=st.sampled_from("abcdeiknoprstuwy_"), min_size=1, max_size=12
+)
+
+
+def _runtime(accelerated: bool):
+    hooks.uninstall()
+    recorder.uninstall()
+    rec = recorder.install(ring_size=1 << 12, accelerated=accelerated)
+    return rec, hooks.install()
+
+
+@pytest.fixture
+def c_hooks(monkeypatch):
+    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
+    rec, h = _runtime(True)
+    yield h
+    hooks.uninstall()
+    recorder.uninstall()
+    values.reset_sensitive_names()
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nested)
+def test_values_rendered_in_c_equal_safe_repr(c_hooks, value):
+    assert c_hooks.value_text(value) == values.safe_repr(value)
+
+
+def test_cycles_and_other_types_match_safe_repr(c_hooks):
+    loop: list = [1, "a"]
+    loop.append(loop)
+    deep = [[[[[[1]]]]]]
+    wide = tuple(range(40))
+    for value in (loop, deep, wide, [loop, (loop,)], {"a": 1}, {1, 2}, object(), bytearray(b"x"),
+                  type("Odd", (int,), {})(5), 3 + 4j, [object()], ("x" * 500,), 10**5000):
+        assert c_hooks.value_text(value) == values.safe_repr(value), value
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(names, nested), max_size=6, unique_by=lambda p: p[0]))
+def test_arguments_in_c_equal_capture_args(c_hooks, pairs):
+    arg_names = tuple(n for n, _ in pairs)
+    arg_values = tuple(v for _, v in pairs)
+    assert c_hooks.args_text(arg_names, arg_values) == values.capture_args(arg_names, arg_values)
+
+
+def test_redaction_follows_changes_of_the_sensitive_words(c_hooks):
+    arg_names = ("user", "pin", "token")
+    args = ("bob", 1234, "abc")
+    assert c_hooks.args_text(arg_names, args) == {"user": "'bob'", "pin": "1234",
+                                                  "token": "<redacted>"}
+    values.add_sensitive_names("pin")
+    assert c_hooks.args_text(arg_names, args)["pin"] == "<redacted>"
+    values.set_sensitive_names(["user"])
+    assert c_hooks.args_text(arg_names, args) == values.capture_args(arg_names, args)
+    assert c_hooks.args_text(arg_names, args)["token"] == "'abc'"
+    # more values than names, or fewer: zip semantics like capture_args
+    assert c_hooks.args_text(("a",), (1, 2)) == {"a": "1"}
+    assert c_hooks.args_text(("a", "b"), (1,)) == {"a": "1"}
+
+
+SOURCE = """
+def f(a, secret_token, *rest, **kw):
+    with __elixirscope__.call_args({f}, ('a', 'secret_token', 'rest', 'kw'),
+                                   (a, secret_token, rest, kw)):
+        if a == 0:
+            raise ValueError("zero")
+        return __elixirscope__.ret({f}, g(a))
+
+
+def g(x):
+    with __elixirscope__.call_args({g}, ('x',), (x,)):
+        return __elixirscope__.ret({g}, [x, str(x), x / 2, None])
+"""
+
+_n = 0
+
+
+def _record(accelerated: bool) -> list:
+    """One run of SOURCE at level args; events without ids, times and threads."""
+    global _n
+    _n += 1
+    rec, _ = _runtime(accelerated)
+    module = f"speed_values_{_n}_{accelerated}"
+    fids = {
+        name: hooks.register(module, name, "args", 1.0, "<speed>", i, "function")
+        for i, name in enumerate(("f", "g"), 1)
+    }
+    ns: dict = {"__name__": module}
+    exec(compile(SOURCE.format(**fids), "<speed>", "exec"), ns)
+    rec.ring.drain()
+    ns["f"](3, "hunter2", b"raw", (1.5, True), k="v" * 300)
+    with context.correlation("chain-1"):
+        with pytest.raises(ValueError):
+            ns["f"](0, "x")
+    events = rec.ring.drain()
+    hooks.uninstall()
+    recorder.uninstall()
+    out = []
+    for e in events:
+        e = list(e)
+        e[1] = e[2] = e[3] = 0
+        if e[0] == "call":
+            e[6] = e[6].replace(module, "M")
+        else:
+            e[6], e[7], e[8] = 0, e[7].replace(module, "M"), 0
+        out.append(e)
+    return out
+
+
+def test_c_and_python_record_the_same_events(monkeypatch):
+    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
+    c_events = _record(True)
+    py_events = _record(False)
+    assert c_events == py_events
+    assert c_events[0][7]["secret_token"] == "<redacted>"
+    assert c_events[0][7]["kw"] == values.safe_repr({"k": "v" * 300})
+    assert c_events[1][7] == {"x": "3"} and c_events[-1][4] == "chain-1"
+
+
+def _correlations(accelerated: bool) -> list:
+    rec, _ = _runtime(accelerated)
+    fid = hooks.register("speed_cid", "f", "boundaries", 1.0, "<speed>", 1, "function")
+    ns: dict = {}
+    exec(
+        compile(
+            f"def f(cid=None):\n"
+            f"    with __elixirscope__.call({fid}):\n"
+            f"        if cid: _correlation.set(cid)\n",
+            "<speed>", "exec",
+        ),
+        {"_correlation": context._correlation} | ns, ns,
+    )
+    f = ns["f"]
+    rec.ring.drain()
+
+    def in_copy() -> None:
+        f()
+        with context.correlation("in-copy"):
+            f()
+
+    f()
+    with context.correlation("outer"):
+        f()
+        contextvars.copy_context().run(in_copy)
+        f()
+    contextvars.copy_context().run(f, "set-inside")  # exit sees the id set in the body
+    worker = threading.Thread(target=context.wrap(in_copy))
+    worker.start()
+    worker.join()
+    f()
+    events = rec.ring.drain()
+    hooks.uninstall()
+    recorder.uninstall()
+    return [(e[0], e[4]) for e in events]
+
+
+def test_correlation_cached_per_context_follows_every_change(monkeypatch):
+    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
+    c = _correlations(True)
+    assert c == _correlations(False)
+    assert [cid for _, cid in c] == [
+        None, None, "outer", "outer", "outer", "outer", "in-copy", "in-copy", "outer", "outer",
+        None, "set-inside", None, None, "in-copy", "in-copy", None, None,
+    ]
+
+
+def test_hook_timestamps_are_wall_time_and_strictly_increasing(c_hooks):
+    rec = recorder.get_recorder()
+    rec.ring.resize(1 << 16)
+    fid = hooks.register("speed_ts", "f", "boundaries", 1.0, "<speed>", 1, "function")
+    ns: dict = {}
+    exec(compile(f"def f():\n    with __elixirscope__.call({fid}):\n        pass\n",
+                 "<speed>", "exec"), ns)
+    rec.ring.drain()
+    before = time.time_ns()
+    for _ in range(20000):
+        ns["f"]()
+    after = time.time_ns()
+    stamps = [e[2] for e in rec.ring.drain()]
+    assert len(stamps) == 40000
+    assert stamps == sorted(set(stamps))
+    # the TSC mapping is re-anchored every few ms: far inside a millisecond of the wall clock
+    assert before - 1_000_000 <= stamps[0] and stamps[-1] <= after + 1_000_000
+    assert rec.clock.now() > stamps[-1]
+
+
+def test_the_tsc_clock_can_be_turned_off():
+    code = (
+        "from elixirscope.capture import _speedups as s, recorder, hooks\n"
+        "import time\n"
+        "assert s.TSC_CLOCK == 0\n"
+        "rec = recorder.install(accelerated=True); hooks.install()\n"
+        "c = rec.clock; a = [c.now() for _ in range(1000)]\n"
+        "assert a == sorted(set(a)) and abs(a[-1] - time.time_ns()) < 10**9\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, ELIXIRSCOPE_NO_TSC="1")
+    env.pop("ELIXIRSCOPE_NO_SPEEDUPS", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
