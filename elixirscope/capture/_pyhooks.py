@@ -12,12 +12,20 @@ pushed. Generators keep their frame in ``_suspended`` (keyed by the generator's
 frame object) while suspended, so the caller's stack is right meanwhile;
 coroutines are not popped at ``await``: a suspended coroutine's task is not
 running, and its stack lives in that task's own context.
+
+Correlation: an event records the context's correlation id, else the ``cid``
+of its call's frame — a fresh id made by the root call (the one deciding
+sampling) when it is recorded and its context has none, inherited by nested
+frames and kept by a suspended generator's frame.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import threading
+from collections.abc import Callable
 from random import random
 from typing import Any
 
@@ -63,6 +71,31 @@ class _NullExit:
 _NULL_EXIT = _NullExit()
 
 
+def chain_ids() -> Callable[[], str]:
+    """Fresh correlation ids for root calls: 32 hex chars, as the C accelerator makes them.
+
+    ``mix64(n ^ prefix)`` then ``prefix``: the prefix is random per process
+    (new per bind, so per process run: a fork re-binds); the mix is a bijection,
+    so ids of one process differ in their first characters, which is what a
+    person types when shortening one.
+    """
+    prefix = int.from_bytes(os.urandom(8), "big")
+    counter = itertools.count(1)
+
+    def next_id() -> str:
+        return "%016x%016x" % (_mix64(next(counter) ^ prefix), prefix)
+    return next_id
+
+
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
 class PyHooks:
     """The ``__elixirscope__`` object, pure Python."""
 
@@ -77,6 +110,7 @@ class PyHooks:
         self._append: Any = None
         self._now: Any = None
         self._next_id: Any = None
+        self._new_chain_id: Any = None
         self.calls = 0
         self.events = 0
         self.hook_errors = 0
@@ -93,10 +127,19 @@ class PyHooks:
         self._append = recorder.ring.append
         self._now = recorder.clock.now
         self._next_id = recorder.next_id
+        self._new_chain_id = chain_ids()
 
     def current_call_id(self) -> int:
         top = _py_stack.get()
         return top.scope_id if top is not None and top.epoch == self._epoch else 0
+
+    def current_correlation_id(self) -> str | None:
+        cid = _correlation.get()
+        if cid is None:
+            top = _py_stack.get()
+            if top is not None and top.epoch == self._epoch:
+                return top.cid
+        return cid
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -159,16 +202,25 @@ class PyHooks:
             parent = _py_stack.get()
             if parent is not None and parent.epoch != epoch:
                 parent = None
-            sampled = None if parent is None else parent.sampled
-            scope = 0 if parent is None else parent.scope_id
+            if parent is None:
+                sampled = chain = None
+                scope = 0
+            else:
+                sampled, scope, chain = parent.sampled, parent.scope_id, parent.cid
             level = info.level_code
             if level == 0:  # level none: transparent, nested calls see our parent
-                node = CallFrame(0, fid, 0, parent, scope, sampled, False, epoch, frame)
+                node = CallFrame(0, fid, 0, parent, scope, sampled, False, epoch, frame, chain)
             else:
-                if sampled is None:
+                root = sampled is None
+                if root:
                     rate = info.sampling
                     sampled = rate >= 1.0 or (rate > 0.0 and random() < rate)
                 if sampled:
+                    cid = _correlation.get()
+                    if cid is None:
+                        if root:  # a root call in a context without an id: a new chain
+                            chain = self._new_chain_id()
+                        cid = chain
                     rid = self._next_id()
                     ts = self._now()
                     args = None
@@ -178,14 +230,14 @@ class PyHooks:
                         except Exception as exc:  # noqa: BLE001 - record the call without them
                             self._error(exc)
                     self._append(
-                        ("call", rid, ts, _get_ident(), _correlation.get(), scope, info.name, args)
+                        ("call", rid, ts, _get_ident(), cid, scope, info.name, args)
                     )
                     self.calls += 1
                     self.events += 1
-                    node = CallFrame(rid, fid, ts, parent, rid, True, True, epoch, frame)
+                    node = CallFrame(rid, fid, ts, parent, rid, True, True, epoch, frame, chain)
                 else:
                     self.sampled_out += 1
-                    node = CallFrame(0, fid, 0, parent, 0, False, False, epoch, frame)
+                    node = CallFrame(0, fid, 0, parent, 0, False, False, epoch, frame, chain)
             _py_stack.set(node)
         except Exception as exc:  # noqa: BLE001 - a hook never fails the program
             self._error(exc)
@@ -207,15 +259,18 @@ class PyHooks:
             info = self._functions[fid]
             ts = self._now()
             outer = self._outer(node)
+            cid = _correlation.get()
+            if cid is None:
+                cid = node.cid
             if et is None or (frame is not None and issubclass(et, _GEN_END)):
                 result = (node.result or "None") if info.level_code >= 2 else None
                 rec: tuple = (
-                    "return", self._next_id(), ts, _get_ident(), _correlation.get(), outer,
+                    "return", self._next_id(), ts, _get_ident(), cid, outer,
                     node.call_id, info.name, ts - node.t0, result,
                 )
             else:
                 rec = (
-                    "exception", self._next_id(), ts, _get_ident(), _correlation.get(), outer,
+                    "exception", self._next_id(), ts, _get_ident(), cid, outer,
                     node.call_id, info.name, ts - node.t0, exc_type_name(et),
                     exc_message(ev, self._values),
                 )
@@ -296,9 +351,12 @@ class PyHooks:
             return
         info = self._functions[fid]
         text = self._values.safe_repr(value) if info.level_code >= 2 else None
+        cid = _correlation.get()
+        if cid is None:
+            cid = node.cid
         self._append(
             (
-                tag, self._next_id(), self._now(), _get_ident(), _correlation.get(),
+                tag, self._next_id(), self._now(), _get_ident(), cid,
                 self._outer(node), node.call_id, info.name, text,
             )
         )
@@ -315,9 +373,12 @@ class PyHooks:
             if info.level_code < 3:
                 return
             value = self._values.safe_attr(obj, name)
+            cid = _correlation.get()
+            if cid is None:
+                cid = top.cid
             self._append(
                 (
-                    "attr", self._next_id(), self._now(), _get_ident(), _correlation.get(),
+                    "attr", self._next_id(), self._now(), _get_ident(), cid,
                     self._outer(top), top.call_id, info.name, name, value,
                 )
             )

@@ -23,6 +23,12 @@
  *   The current cell is found through a per-hooks cache validated by the
  *   thread state's context version (no contextvar lookup per hook), and the
  *   cell carries the correlation id of its mapping (see CellCache).
+ * - A recorded root call in a context without a correlation id starts a chain:
+ *   a fresh id (a random 64-bit prefix per process and a counter, 32 hex chars)
+ *   kept as its number on its Node and inherited by nested Nodes, used by any
+ *   event whose context has no id; it goes with the root's Node (a generator
+ *   keeps it while suspended). The ring stores the number; drain() makes the
+ *   text, so a root call allocates nothing for it.
  * - Timestamps come from the TSC mapped to wall time where that is safe (see
  *   HLC): one cheap read per event instead of clock_gettime.
  * - At level args, common values (int, float, bool, None, str, bytes, lists and
@@ -38,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 #define CELL_INPLACE 1
@@ -67,6 +74,54 @@ static inline double mono_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ chain ids
+ *
+ * Chain n (n >= 1) is the correlation id mix64(n ^ prefix) + prefix as 32
+ * lowercase hex chars (the shape of uuid4().hex). The prefix is random per process: drawn at the
+ * first Hooks.bind and again at a bind in a forked child (a fork re-binds), so
+ * no two processes share ids. */
+
+static uint64_t chain_count;
+static char chain_prefix[16];
+static uint64_t chain_prefix_bits;
+
+/* splitmix64's finalizer: a bijection, so distinct chain numbers give distinct
+ * leading halves, and ids of one process differ in their first characters
+ * (people shorten ids to a prefix when they type them). */
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static pid_t chain_pid; /* the process the prefix was drawn in (0: none yet) */
+static char hex_pairs[512]; /* byte b as two hex chars at 2*b */
+
+static inline void hex64(char *out, uint64_t v) { /* 16 lowercase hex chars */
+    for (int i = 14; i >= 0; i -= 2, v >>= 8) memcpy(out + i, hex_pairs + 2 * (v & 255), 2);
+}
+
+static PyObject *chain_text(uint64_t n) {
+    PyObject *s = PyUnicode_New(32, 127);
+    if (!s) return NULL;
+    char *p = (char *)PyUnicode_1BYTE_DATA(s);
+    hex64(p, mix64(n ^ chain_prefix_bits));
+    memcpy(p + 16, chain_prefix, 16);
+    return s;
+}
+
+/* A record's correlation id (Rec.cid) is NULL (None), an owned str, or chain n
+ * tagged as (n << 1 | 1) - objects are aligned, so never odd. */
+#if UINTPTR_MAX < UINT64_MAX
+#error "chain numbers are tagged in 64-bit pointers (a 32-bit build uses pure Python)"
+#endif
+#define CHAIN_CID(n) ((PyObject *)(uintptr_t)((uint64_t)(n) << 1 | 1))
+#define IS_CHAIN_CID(o) ((uintptr_t)(o) & 1)
+#define CHAIN_OF(o) ((uint64_t)(uintptr_t)(o) >> 1)
+
+static inline void cid_release(PyObject *cid) {
+    if (!IS_CHAIN_CID(cid)) Py_XDECREF(cid);
 }
 
 /* ------------------------------------------------------------------ HLC
@@ -249,7 +304,7 @@ typedef struct {
     int kind;
     int64_t id, ts, parent, call_id, dur;
     unsigned long thread;
-    PyObject *cid, *name, *a, *b; /* owned; NULL = None */
+    PyObject *cid, *name, *a, *b; /* owned; NULL = None; cid may be a chain (CHAIN_CID) */
 } Rec;
 
 typedef struct {
@@ -259,10 +314,13 @@ typedef struct {
     int policy;
     double timeout;
     int64_t writes, reads, dropped_oldest, dropped_newest, block_timeouts, block_waits;
+    uint64_t text_chain; /* drain()'s last chain text (consecutive records share one) */
+    PyObject *text;
 } Ring;
 
 static inline void rec_clear(Rec *r) {
-    Py_CLEAR(r->cid);
+    if (IS_CHAIN_CID(r->cid)) r->cid = NULL;
+    else Py_CLEAR(r->cid);
     Py_CLEAR(r->name);
     Py_CLEAR(r->a);
     Py_CLEAR(r->b);
@@ -336,6 +394,7 @@ static void Ring_dealloc(Ring *self) {
         for (uint64_t i = self->head; i < self->tail; i++) rec_clear(&self->slots[i & self->mask]);
         PyMem_Free(self->slots);
     }
+    Py_CLEAR(self->text);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -387,38 +446,51 @@ static PyObject *Ring_append(Ring *self, PyObject *obj) {
 
 #define OR_NONE(x) ((x) ? (x) : Py_None)
 
-static PyObject *rec_tuple(Rec *r) {
-    PyObject *cid = OR_NONE(r->cid);
+/* Rec.cid as an object (new reference); `ring` (may be NULL) caches the last chain's text. */
+static PyObject *rec_cid(Ring *ring, PyObject *cid) {
+    if (!IS_CHAIN_CID(cid)) return Py_NewRef(OR_NONE(cid));
+    uint64_t n = CHAIN_OF(cid);
+    if (ring && ring->text && ring->text_chain == n) return Py_NewRef(ring->text);
+    PyObject *text = chain_text(n);
+    if (text && ring) {
+        Py_XSETREF(ring->text, Py_NewRef(text));
+        ring->text_chain = n;
+    }
+    return text;
+}
+
+static PyObject *rec_tuple(Rec *r, Ring *ring) {
+    if (r->kind == K_OBJ) return Py_NewRef(r->a);
+    if (r->kind != K_CALL && r->kind != K_RETURN && r->kind != K_EXC) Py_RETURN_NONE;
+    PyObject *cid = rec_cid(ring, r->cid);
+    if (!cid) return NULL;
     switch (r->kind) {
-    case K_OBJ:
-        Py_INCREF(r->a);
-        return r->a;
     case K_CALL:
         if (r->b) { /* arguments kept as (names, texts): the dict is built here */
             PyObject *args = PyDict_New();
-            if (!args) return NULL;
+            if (!args) { Py_DECREF(cid); return NULL; }
             int one = PyUnicode_CheckExact(r->b);
             Py_ssize_t n = one ? 1 : PyTuple_GET_SIZE(r->b);
             for (Py_ssize_t i = 0; i < n; i++) {
                 if (PyDict_SetItem(args, PyTuple_GET_ITEM(r->a, i),
                                    one ? r->b : PyTuple_GET_ITEM(r->b, i)) < 0) {
                     Py_DECREF(args);
+                    Py_DECREF(cid);
                     return NULL;
                 }
             }
-            return Py_BuildValue("(OLLkOLON)", s_call, r->id, r->ts, r->thread, cid, r->parent,
+            return Py_BuildValue("(OLLkNLON)", s_call, r->id, r->ts, r->thread, cid, r->parent,
                                  r->name, args);
         }
-        return Py_BuildValue("(OLLkOLOO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
+        return Py_BuildValue("(OLLkNLOO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
                              r->name, OR_NONE(r->a));
     case K_RETURN:
-        return Py_BuildValue("(OLLkOLLOLO)", s_return, r->id, r->ts, r->thread, cid, r->parent,
+        return Py_BuildValue("(OLLkNLLOLO)", s_return, r->id, r->ts, r->thread, cid, r->parent,
                              r->call_id, r->name, r->dur, OR_NONE(r->a));
-    case K_EXC:
-        return Py_BuildValue("(OLLkOLLOLOO)", s_exception, r->id, r->ts, r->thread, cid,
+    default: /* K_EXC */
+        return Py_BuildValue("(OLLkNLLOLOO)", s_exception, r->id, r->ts, r->thread, cid,
                              r->parent, r->call_id, r->name, r->dur, OR_NONE(r->a), OR_NONE(r->b));
     }
-    Py_RETURN_NONE;
 }
 
 static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -442,7 +514,7 @@ static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs)
     if (!out) return NULL;
     for (uint64_t i = 0; i < n; i++) {
         Rec *r = &self->slots[(self->head + i) & self->mask];
-        PyObject *t = rec_tuple(r);
+        PyObject *t = rec_tuple(r, self);
         if (!t) {  /* out of memory: keep the rest in the ring */
             Py_DECREF(out);
             return NULL;
@@ -554,6 +626,7 @@ typedef struct Node {
     int8_t recorded;
     uint32_t epoch;
     PyObject *result, *frame;
+    uint64_t chain; /* the chain this call belongs to (0: none), see enter() */
 } Node;
 
 static PyTypeObject NodeType;
@@ -573,6 +646,7 @@ static Node *node_new(void) {
     n->parent = NULL;
     n->result = NULL;
     n->frame = NULL;
+    n->chain = 0;
     return n;
 }
 
@@ -794,6 +868,16 @@ static inline PyObject *current_cid(Hooks *h) {
     return cid; /* new ref or NULL */
 }
 
+/* The id an event of `node` records: the context's, else its chain's. New ref or NULL. */
+static inline PyObject *event_cid(Hooks *h, Node *node) {
+    PyObject *cid = current_cid(h);
+    if (!cid) {
+        if (PyErr_Occurred()) hook_error(h);
+        if (node->chain && !(cid = chain_text(node->chain))) hook_error(h);
+    }
+    return cid;
+}
+
 /* --- values: the C rendering of common values ---
  *
  * Exactly what values.safe_repr(v) gives (same rules, same budget arithmetic)
@@ -1007,6 +1091,7 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
     if (parent && parent->epoch != h->epoch) parent = NULL;
     int sampled = parent ? parent->sampled : -1;
     int64_t scope = parent ? parent->scope_id : 0;
+    uint64_t chain = parent ? parent->chain : 0;
     Node *n = node_new();
     if (!n) { hook_error(h); return; }
     n->fid = (int32_t)fid;
@@ -1022,9 +1107,13 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
     if (f->level == 0) {
         n->scope_id = scope;
         n->sampled = (int8_t)sampled;
+        n->chain = chain;
     } else {
-        if (sampled < 0)
+        if (sampled < 0) { /* a root call: decides sampling, starts a chain if none is set */
             sampled = f->sampling >= 1.0 || (f->sampling > 0.0 && rng_next(h) < f->sampling);
+            if (sampled && !cid) chain = ++chain_count;
+        }
+        n->chain = chain;
         if (sampled) {
             PyObject *args = NULL, *texts = NULL;
             Py_XINCREF(cid);
@@ -1038,7 +1127,7 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
                 r->id = rid;
                 r->ts = ts;
                 r->thread = PyThread_get_thread_ident();
-                r->cid = cid;
+                r->cid = cid ? cid : chain ? CHAIN_CID(chain) : NULL;
                 r->parent = scope;
                 Py_INCREF(f->name);
                 r->name = f->name;
@@ -1105,6 +1194,7 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
     if (node->recorded && node->epoch == h->epoch) {
         PyObject *cid = cell ? Py_XNewRef(cell->cid) : current_cid(h);
         if (!cid && PyErr_Occurred()) hook_error(h);
+        if (!cid && node->chain) cid = CHAIN_CID(node->chain);
         int64_t ts = hlc_now(h->clock);
         int error = et && et != Py_None && !(f->gen && is_generator_end(et));
         PyObject *a = NULL, *b = NULL;
@@ -1136,7 +1226,7 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
         } else {
             Py_XDECREF(a);
             Py_XDECREF(b);
-            Py_XDECREF(cid);
+            cid_release(cid);
         }
     }
     Py_DECREF(node);
@@ -1278,8 +1368,7 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
         text = Py_NewRef(Py_None);
     }
     if (!text) { hook_error(h); return; }
-    PyObject *cid = current_cid(h);
-    if (!cid && PyErr_Occurred()) { Py_DECREF(text); hook_error(h); return; }
+    PyObject *cid = event_cid(h, node);
     int64_t rid = ++h->ids->value;
     PyObject *t;
     if (attr_name)
@@ -1379,6 +1468,7 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
         moved->epoch = node->epoch;
         moved->result = Py_XNewRef(node->result);
         moved->frame = Py_XNewRef(node->frame);
+        moved->chain = node->chain;
         moved->parent = top;
         Py_XINCREF(top);
         Node *old = cell->top;
@@ -1480,6 +1570,24 @@ static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
                      " got %R - at Hooks.bind", rec);
         goto fail;
     }
+    if (chain_pid != getpid()) { /* first bind in this process (or a forked child's) */
+        PyObject *os = PyImport_ImportModule("os");
+        PyObject *rnd = os ? PyObject_CallMethod(os, "urandom", "i", 8) : NULL;
+        Py_XDECREF(os);
+        if (!rnd) goto fail;
+        if (!PyBytes_Check(rnd) || PyBytes_GET_SIZE(rnd) != 8) {
+            Py_DECREF(rnd);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Expected os.urandom(8) to give 8 bytes - at Hooks.bind");
+            goto fail;
+        }
+        uint64_t prefix;
+        memcpy(&prefix, PyBytes_AS_STRING(rnd), 8);
+        Py_DECREF(rnd);
+        hex64(chain_prefix, prefix);
+        chain_prefix_bits = prefix;
+        chain_pid = getpid();
+    }
     Py_XSETREF(self->ring, (Ring *)ring);
     Py_XSETREF(self->clock, (HLC *)clock);
     Py_XSETREF(self->ids, (Ids *)ids);
@@ -1497,6 +1605,16 @@ static PyObject *Hooks_current_call_id(Hooks *self, PyObject *Py_UNUSED(ignored)
     Node *top;
     if (peek_top(&self->cc, &top) < 0) return NULL;
     return PyLong_FromLongLong(top && top->epoch == self->epoch ? top->scope_id : 0);
+}
+
+/* The context's correlation id, else the chain id of the innermost call of this epoch. */
+static PyObject *Hooks_current_correlation_id(Hooks *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *cid = current_cid(self);
+    if (cid || PyErr_Occurred()) return cid;
+    Node *top;
+    if (peek_top(&self->cc, &top) < 0) return NULL;
+    if (top && top->epoch == self->epoch && top->chain) return chain_text(top->chain);
+    Py_RETURN_NONE;
 }
 
 static PyObject *Hooks_stats(Hooks *self, PyObject *Py_UNUSED(ignored)) {
@@ -1635,7 +1753,7 @@ static PyObject *Hooks_args_text(Hooks *self, PyObject *const *args, Py_ssize_t 
     if (rc < 0) return NULL;
     if (!b) return a;
     Rec r = {.kind = K_CALL, .a = a, .b = b, .name = Py_NewRef(Py_None)};
-    PyObject *t = rec_tuple(&r);
+    PyObject *t = rec_tuple(&r, NULL);
     PyObject *out = t ? Py_NewRef(PyTuple_GET_ITEM(t, 7)) : NULL;
     Py_XDECREF(t);
     rec_clear(&r);
@@ -1685,6 +1803,7 @@ static PyMethodDef Hooks_methods[] = {
     {"function", VARKW(Hooks_function), "hooks.function(fid) -> FunctionInfo."},
     {"bind", (PyCFunction)Hooks_bind, METH_O, NULL},
     {"current_call_id", (PyCFunction)Hooks_current_call_id, METH_NOARGS, NULL},
+    {"current_correlation_id", (PyCFunction)Hooks_current_correlation_id, METH_NOARGS, NULL},
     {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},
     {NULL}};
 
@@ -1715,6 +1834,10 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     detect_tsc();
+    for (int b = 0; b < 256; b++) {
+        hex_pairs[2 * b] = "0123456789abcdef"[b >> 4];
+        hex_pairs[2 * b + 1] = "0123456789abcdef"[b & 15];
+    }
     INTERN(s_call, "call");
     INTERN(s_return, "return");
     INTERN(s_exception, "exception");

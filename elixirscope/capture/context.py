@@ -8,7 +8,11 @@ thread or an executor explicitly.
 
 - ``correlation(cid=None)``: a context manager that makes ``cid`` (a fresh id if
   None) the current correlation id; they nest, and the outer id is back on exit.
-- ``current_correlation_id()``: the current id, or None outside any.
+- ``current_correlation_id()``: the current id, or None outside any. Without
+  one, a recorded root call (no active traced caller) starts a chain of its
+  own: the hooks give it a fresh id, kept on its call-stack entry (so nested
+  calls, a suspended generator and anything emitted meanwhile carry it) and
+  gone when it returns; this function returns it while the call is active.
 - ``current_call_id()``: the id of the innermost recorded call active in this
   context (0 at top level) — what a new event records as its ``parent_id``.
 
@@ -53,11 +57,13 @@ class CallFrame:
     ``scope_id`` is what calls nested in it record as ``parent_id``: its own id
     when it is recorded, else its parent's. ``sampled`` is the root's sampling
     decision, inherited by every nested call (None: no decision made yet).
+    ``cid`` is the correlation id the root call started (None if the context had
+    one), inherited likewise: events use it when the context has no id.
     """
 
     __slots__ = (
         "call_id", "fid", "t0", "parent", "scope_id", "sampled", "recorded", "result", "epoch",
-        "frame",
+        "frame", "cid",
     )
 
     def __init__(
@@ -71,6 +77,7 @@ class CallFrame:
         recorded: bool,
         epoch: int,
         frame: Any = None,
+        cid: str | None = None,
     ) -> None:
         self.call_id = call_id
         self.fid = fid
@@ -82,12 +89,13 @@ class CallFrame:
         self.result: str | None = None
         self.epoch = epoch
         self.frame = frame
+        self.cid = cid
 
     def moved_under(self, parent: CallFrame | None) -> CallFrame:
         """The same call re-entered below ``parent`` (a generator resumed elsewhere)."""
         moved = CallFrame(
             self.call_id, self.fid, self.t0, parent, self.scope_id, self.sampled,
-            self.recorded, self.epoch, self.frame,
+            self.recorded, self.epoch, self.frame, self.cid,
         )
         moved.result = self.result
         return moved
@@ -97,8 +105,13 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-def current_correlation_id() -> str | None:
-    return _correlation.get()
+def _py_current_correlation_id() -> str | None:
+    cid = _correlation.get()
+    if cid is None:
+        top = _py_stack.get()
+        if top is not None:
+            return top.cid
+    return cid
 
 
 def _py_current_call_id() -> int:
@@ -106,8 +119,14 @@ def _py_current_call_id() -> int:
     return 0 if top is None else top.scope_id
 
 
-# Replaced by hooks.py when the C accelerator holds the call stack.
+# Replaced by hooks.py with the active hooks' own (epoch-checked; the C stack in C).
 _current_call_id: Callable[[], int] = _py_current_call_id
+_current_correlation_id: Callable[[], str | None] = _py_current_correlation_id
+
+
+def current_correlation_id() -> str | None:
+    """The context's correlation id, else that of the root call in progress (None outside)."""
+    return _current_correlation_id()
 
 
 def current_call_id() -> int:
@@ -118,6 +137,11 @@ def current_call_id() -> int:
 def _set_call_id_source(fn: Callable[[], int]) -> None:
     global _current_call_id
     _current_call_id = fn
+
+
+def _set_correlation_source(fn: Callable[[], str | None]) -> None:
+    global _current_correlation_id
+    _current_correlation_id = fn
 
 
 @contextmanager

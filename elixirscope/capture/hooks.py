@@ -17,6 +17,12 @@ Contract (what the AST rewriter emits; FID is an int constant):
 - Every hook swallows its own errors, counted in ``stats()["hook_errors"]``.
 - Sampling is decided per root call (no active recorded caller) by the root's
   rate; nothing under an unsampled root is recorded.
+- A recorded root call whose context has no correlation id starts a chain: a
+  fresh id (32 hex chars: a random prefix per process run and a counter) on
+  its entry and on every event recorded while it is active (nested calls,
+  exits, yields/resumes, attrs, ``Recorder.emit``); a generator keeps it across
+  suspensions. It is dropped when the root returns. An id set in the context
+  (``correlation()``, an actor message's) always wins.
 
 One deliberate difference from hooks_api: ``awaiting`` does not pop the
 coroutine's call, so calls awaited from a coroutine record it as their parent
@@ -298,6 +304,7 @@ def install(*, accelerated: bool | None = None) -> Any:
             _drop_active()
             _active = _new_hooks(rec)
             context._set_call_id_source(_active.current_call_id)
+            context._set_correlation_source(_active.current_correlation_id)
         builtins.__elixirscope__ = _active  # type: ignore[attr-defined]
         return _active
 
@@ -311,6 +318,7 @@ def _drop_active() -> None:
             pass
     _active = None
     context._set_call_id_source(context._py_current_call_id)
+    context._set_correlation_source(context._py_current_correlation_id)
 
 
 def uninstall() -> None:

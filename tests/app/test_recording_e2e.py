@@ -67,6 +67,11 @@ def test_run_behaves_like_python_and_records_the_script(tmp_path):
                      "--type", "call", "--limit", "1000")
     assert report["count"] == 25  # fib(6) makes 25 calls
     assert {e["args"]["n"] for e in report["events"]} == {"0", "1", "2", "3", "4", "5", "6"}
+    root = report["events"][0]  # fib(6), a root call: it starts its own correlation chain
+    assert root["args"] == {"n": "6"} and len(root["correlation_id"]) == 32
+    tree = es_json("calltree", "--data-dir", str(data), root["correlation_id"][:8])["calls"]
+    assert [(c["function"], c["args"], c["result"]) for c in tree] == [("__main__.fib", {"n": "6"}, "8")]
+    assert [c["args"]["n"] for c in tree[0]["children"]] == ["5", "4"]
     errors = es_json("events", "--data-dir", str(data), "--type", "exception")["events"]
     assert [(e["function"], e["exc_type"], e["message"]) for e in errors] == \
         [("__main__.boom", "ValueError", "bad input")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -129,7 +130,11 @@ def test_gather_of_tasks_each_with_its_own_correlation(rec):
         assert len(leaves) == 3 and all(e[4] == cid for e in leaves)
     exits = [e for e in events if e[0] == "return"]
     assert len(exits) == len(calls) == 1 + 4 + 12
-    assert all(e[4] is None for e in events if e[6] == "ctx_test.main")
+    # main is a root call in a context without an id: it starts a chain of its own
+    (main_in,) = [e for e in events if e[0] == "call" and e[6] == "ctx_test.main"]
+    (main_out,) = [e for e in events if e[0] == "return" and e[7] == "ctx_test.main"]
+    assert re.fullmatch(r"[0-9a-f]{32}", main_in[4]) and main_out[4] == main_in[4]
+    assert main_in[4] not in {cid for cid, _ in results}
 
 
 def test_task_created_then_creator_returns_keeps_the_snapshot(rec):

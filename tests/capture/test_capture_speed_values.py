@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -119,6 +120,16 @@ def g(x):
 _n = 0
 
 
+def _name_chains(cids: list) -> list:
+    """Root calls' fresh correlation ids differ per run: named by order of appearance."""
+    names: dict[str, int] = {}
+    return [
+        f"root-{names.setdefault(c, len(names) + 1)}"
+        if type(c) is str and re.fullmatch(r"[0-9a-f]{32}", c) else c
+        for c in cids
+    ]
+
+
 def _record(accelerated: bool) -> list:
     """One run of SOURCE at level args; events without ids, times and threads."""
     global _n
@@ -148,6 +159,8 @@ def _record(accelerated: bool) -> list:
         else:
             e[6], e[7], e[8] = 0, e[7].replace(module, "M"), 0
         out.append(e)
+    for e, cid in zip(out, _name_chains([e[4] for e in out]), strict=True):
+        e[4] = cid
     return out
 
 
@@ -195,16 +208,18 @@ def _correlations(accelerated: bool) -> list:
     events = rec.ring.drain()
     hooks.uninstall()
     recorder.uninstall()
-    return [(e[0], e[4]) for e in events]
+    return list(zip([e[0] for e in events], _name_chains([e[4] for e in events]), strict=True))
 
 
 def test_correlation_cached_per_context_follows_every_change(monkeypatch):
     monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
     c = _correlations(True)
     assert c == _correlations(False)
+    # a root call in a context without an id starts its own chain (root-N)
     assert [cid for _, cid in c] == [
-        None, None, "outer", "outer", "outer", "outer", "in-copy", "in-copy", "outer", "outer",
-        None, "set-inside", None, None, "in-copy", "in-copy", None, None,
+        "root-1", "root-1", "outer", "outer", "outer", "outer", "in-copy", "in-copy", "outer",
+        "outer", "root-2", "set-inside", "root-3", "root-3", "in-copy", "in-copy", "root-4",
+        "root-4",
     ]
 
 
