@@ -13,15 +13,9 @@ import sys
 
 import msgspec
 import pytest
+from hooks_support import RUNTIMES, as_structs, define
 
-from elixirscope.capture import _select, current_call_id, hooks, recorder
-from elixirscope.contracts.trace import decode_batch, encode_batch
-
-RUNTIMES = [pytest.param(False, id="python")]
-if _select._module is not None:
-    RUNTIMES.append(pytest.param(True, id="c"))
-
-_n = 0
+from elixirscope.capture import current_call_id, hooks, recorder
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -35,28 +29,6 @@ def rec(request, monkeypatch):
     yield r
     hooks.uninstall()
     recorder.uninstall()
-
-
-def define(src: str, level: str = "boundaries", sampling: float = 1.0, **kinds: str) -> dict:
-    """Compile ``src`` with {name} fids registered at ``level`` (unique per call)."""
-    global _n
-    _n += 1
-    module = f"hooks_test_{_n}"
-    fids = {
-        name: hooks.register(module, name, level, sampling, "<test>", i, kind)
-        for i, (name, kind) in enumerate(kinds.items(), 1)
-    }
-    ns: dict = {"__name__": module}
-    exec(compile(src.format(**fids), "<test>", "exec"), ns)
-    ns["fids"] = fids
-    return ns
-
-
-def as_structs(events: list) -> list:
-    """Round-trip through the contract: tuples decode into the trace Structs."""
-    frame = encode_batch(node="n", pid=1, program="p", producer="n:1:1", seq=1, sent_ts=1,
-                         dropped=0, events=events)
-    return decode_batch(frame).events
 
 
 def test_entry_exit_and_error_records(rec):

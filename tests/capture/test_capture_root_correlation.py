@@ -15,6 +15,7 @@ import threading
 
 import msgspec
 import pytest
+from hooks_support import RUNTIMES, as_structs, define
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,14 +28,8 @@ from elixirscope.capture import (
     wrap,
 )
 from elixirscope.capture.actors import ActorTracer
-from elixirscope.contracts.trace import decode_batch, encode_batch
-
-RUNTIMES = [pytest.param(False, id="python")]
-if _select._module is not None:
-    RUNTIMES.append(pytest.param(True, id="c"))
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
-_n = 0
 
 
 def _use(accelerated: bool) -> recorder.Recorder:
@@ -53,28 +48,6 @@ def rec(request, monkeypatch):
     recorder.uninstall()
 
 
-def define(src: str, level: str = "boundaries", sampling: float = 1.0, **kinds: str) -> dict:
-    """Compile ``src`` with {name} fids registered at ``level`` (unique per call)."""
-    global _n
-    _n += 1
-    module = f"rootcid_{_n}"
-    fids = {
-        name: hooks.register(module, name, level, sampling, "<test>", i, kind)
-        for i, (name, kind) in enumerate(kinds.items(), 1)
-    }
-    ns: dict = {"__name__": module, "current_correlation_id": current_correlation_id}
-    exec(compile(src.format(**fids), "<test>", "exec"), ns)
-    ns["fids"] = fids
-    return ns
-
-
-def structs(events: list) -> list:
-    """Round-trip through the contract: the ids are valid ``correlation_id`` values."""
-    frame = encode_batch(node="n", pid=1, program="p", producer="n:1:1", seq=1, sent_ts=1,
-                         dropped=0, events=events)
-    return decode_batch(frame).events
-
-
 NESTED = """
 def leaf(x):
     with __elixirscope__.call({leaf}):
@@ -90,25 +63,25 @@ def root(x):
 
 
 def test_sequential_root_calls_get_different_ids_dropped_on_return(rec):
-    ns = define(NESTED, root="function", leaf="function")
+    ns = define_root(NESTED, root="function", leaf="function")
     assert current_correlation_id() is None
     first, *_ = ns["root"](1)
     assert current_correlation_id() is None  # dropped when the root returned
     second, *_ = ns["root"](1)
     assert HEX32.fullmatch(first) and HEX32.fullmatch(second) and first != second
-    events = structs(rec.ring.drain())
+    events = as_structs(rec.ring.drain())
     assert len(events) == 12
     assert [e.correlation_id for e in events] == [first] * 6 + [second] * 6
     assert hooks.stats()["hook_errors"] == 0
 
 
 def test_nested_calls_exits_and_errors_share_the_roots_id(rec):
-    ns = define(NESTED, root="function", leaf="function")
+    ns = define_root(NESTED, root="function", leaf="function")
     mine, in_leaf, in_leaf2 = ns["root"](1)
     assert mine == in_leaf == in_leaf2
     with pytest.raises(ValueError):
         ns["root"](-1)
-    events = structs(rec.ring.drain())
+    events = as_structs(rec.ring.drain())
     ok, failed = events[:6], events[6:]
     assert {e.correlation_id for e in ok} == {mine}
     assert [type(e).__name__ for e in failed] == [
@@ -119,7 +92,7 @@ def test_nested_calls_exits_and_errors_share_the_roots_id(rec):
 
 
 def test_an_explicit_correlation_wins_and_the_chain_resumes_after_it(rec):
-    ns = define(
+    ns = define_root(
         """
 def leaf():
     with __elixirscope__.call({leaf}):
@@ -147,7 +120,7 @@ def root():
 
 
 def test_each_thread_gets_its_own_chain_and_wrap_carries_it(rec):
-    ns = define(NESTED, root="function", leaf="function")
+    ns = define_root(NESTED, root="function", leaf="function")
     seen: dict[str, tuple] = {}
     together = threading.Barrier(4)  # all alive at once: four distinct thread idents
 
@@ -171,7 +144,7 @@ def test_each_thread_gets_its_own_chain_and_wrap_carries_it(rec):
     assert all(len(cids) == 1 for cids in by_thread.values())
 
     # a thread started with wrap() inside a root call runs in (a copy of) its chain
-    carried = define(
+    carried = define_root(
         """
 def root():
     with __elixirscope__.call({root}):
@@ -206,7 +179,7 @@ def consumer(g):
 
 
 def test_a_root_generator_keeps_its_id_across_resumes(rec):
-    ns = define(GEN, gen="generator", consumer="function")
+    ns = define_root(GEN, gen="generator", consumer="function")
     ns["seen"] = []
     g = ns["gen"](3)
     assert next(g) == 0
@@ -228,7 +201,7 @@ def test_a_root_generator_keeps_its_id_across_resumes(rec):
 
 
 def test_a_root_coroutine_keeps_its_id_across_awaits(rec):
-    ns = define(
+    ns = define_root(
         """
 async def main():
     with __elixirscope__.call({main}):
@@ -249,7 +222,7 @@ async def main():
 
 
 def test_emit_attrs_and_actor_messages_inside_a_root_carry_its_id(rec):
-    ns = define(
+    ns = define_root(
         """
 class Account:
     def __init__(self, balance):
@@ -264,7 +237,7 @@ class Account:
     tracer = ActorTracer()
     ns.update(emit=rec.emit, tracer=tracer)
     account = ns["Account"](10)
-    events = structs(rec.ring.drain())
+    events = as_structs(rec.ring.drain())
     assert [type(e).__name__ for e in events] == [
         "FunctionEntry", "AttributeChange", "CustomEvent", "MessageSend", "FunctionExit",
     ]
@@ -283,7 +256,7 @@ class Account:
 
 
 def test_unrecorded_roots_start_no_chain(rec):
-    ns = define(NESTED, root="function", leaf="function")
+    ns = define_root(NESTED, root="function", leaf="function")
     hooks.set_level(ns["fids"]["root"], "boundaries", 0.0)
     assert ns["root"](1) == (None, None, None)  # sampled out: nothing recorded, no id
     assert rec.ring.drain() == []
@@ -297,7 +270,7 @@ def test_unrecorded_roots_start_no_chain(rec):
 @given(depths=st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=8))
 def test_every_event_of_a_root_carries_its_id_and_roots_differ(rec, depths):
     """Property: for any sequence of root calls of any depth, one fresh id per root."""
-    ns = define(
+    ns = define_root(
         """
 def down(n):
     with __elixirscope__.call({down}):
@@ -324,7 +297,7 @@ def _trace_shape(accelerated: bool) -> list:
     """One scenario's events with ids named by order of appearance (ids differ per run)."""
     _use(accelerated)
     rec = recorder.get_recorder()
-    ns = define(GEN + NESTED, gen="generator", consumer="function", root="function",
+    ns = define_root(GEN + NESTED, gen="generator", consumer="function", root="function",
                 leaf="function")
     ns["seen"] = []
     g = ns["gen"](2)
@@ -354,7 +327,7 @@ def test_c_and_python_chain_the_same_events(monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_never_repeats_the_parents_ids(rec):
-    ns = define(NESTED, root="function", leaf="function")
+    ns = define_root(NESTED, root="function", leaf="function")
     parent_first = ns["root"](1)[0]
     r, w = os.pipe()
     pid = os.fork()
@@ -373,3 +346,8 @@ def test_a_forked_child_never_repeats_the_parents_ids(rec):
     parent = [ns["root"](1)[0] for _ in range(3)]
     assert all(HEX32.fullmatch(c) for c in child) and len(set(child)) == 3
     assert not set(child) & set(parent + [parent_first])
+
+
+def define_root(src: str, level: str = "boundaries", sampling: float = 1.0, **kinds: str) -> dict:
+    return define(src, level, sampling, names={"current_correlation_id": current_correlation_id},
+                  **kinds)
