@@ -24,7 +24,6 @@ from collections.abc import Generator
 from typing import Any
 
 import zmq
-from thespian.actors import WatchMessage
 
 from elixirscope.contracts import (
     ContractError,
@@ -94,11 +93,8 @@ class ApiEndpoint(GenServer):
         return [self._socket.getsockopt(zmq.FD)] if not self._socket.closed else []
 
     # ------------------------------------------------------------ socket side
-    def _on_message(self, msg: Any, sender: Any) -> None:
-        if isinstance(msg, WatchMessage):
-            self._drain()
-        else:
-            super()._on_message(msg, sender)
+    def _on_fds_ready(self) -> None:
+        self._drain()
 
     def handle_info(self, message: Any, state: Any) -> Any:
         if message == "drain":

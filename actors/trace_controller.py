@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from thespian.actors import WatchMessage
-
 from elixirscope.contracts import Event, Request
 from elixirscope.instrument.control import SNAPSHOT_TOPIC, TraceTable
 from elixirscope.transport import EventPublisher
@@ -40,13 +38,10 @@ class TraceController(LayerService):
         self.publisher.close()
 
     def _watched_fds(self) -> list[int]:
-        return [self.publisher.fd] if not self.publisher._socket.closed else []
+        return [] if self.publisher.closed else [self.publisher.fd]
 
-    def _on_message(self, msg: Any, sender: Any) -> None:
-        if isinstance(msg, WatchMessage):
-            self._serve_subscribers()
-        else:
-            super()._on_message(msg, sender)
+    def _on_fds_ready(self) -> None:
+        self._serve_subscribers()
 
     def handle_info(self, message: Any, state: Any) -> Any:
         self._serve_subscribers()  # also on every report tick, in case an edge was missed

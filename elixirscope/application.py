@@ -85,6 +85,7 @@ class Application:
         self.runtime: Runtime | None = None
         self.root: Any = None
         self.started_at: float | None = None
+        self.data_plane: dict[str, Any] = {}  # fixed by start()
 
     # ----------------------------------------------------------------- facts
     @property
@@ -178,7 +179,7 @@ class Application:
         """What the layer supervisors and actors need, resolved from configuration."""
         get = self.store.get
         return {
-            "data_plane": getattr(self, "data_plane", None) or self._data_plane(),
+            "data_plane": self.data_plane,
             "max_restarts": get("supervision.max_restarts"),
             "max_seconds": get("supervision.max_seconds"),
             "report_interval_s": get("telemetry.report_interval_ms") / 1000.0,

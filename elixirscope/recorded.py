@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -171,7 +172,7 @@ def _data_dir(args: Any) -> str:
         return args.data_dir
     from elixirscope.config import ConfigStore
 
-    return ConfigStore.load(user_file=args.config, env=dict(__import__("os").environ)).get("data_dir")
+    return ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
 
 
 def _print(report: dict[str, Any], as_json: bool) -> int:

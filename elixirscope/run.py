@@ -58,9 +58,7 @@ def run(args: Any) -> int:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return 2
     try:
-        from elixirscope.instrument import hook
-
-        status = _execute(target, program_args, module=args.module, hook=hook)
+        status = _execute(target, program_args, module=args.module)
     finally:
         recording.finish()
     return status
@@ -73,7 +71,7 @@ class _Recording:
     """The plan, the import hook, the capture session and where events go."""
 
     def __init__(self) -> None:
-        self.hook: Any = None
+        self.import_hook: Any = None
         self.plan: Any = None
         self.session: Any = None
         self.store: Any = None
@@ -106,7 +104,7 @@ class _Recording:
 
         self.session = start_capture(**where, **capture)
         enable_actor_capture()
-        self.hook = hook.install(self.plan)
+        self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
 
@@ -117,11 +115,11 @@ class _Recording:
         """Flush everything recorded, then warn about patterns that matched nothing."""
         if self.follower is not None:
             self.follower.stop()
-        if self.hook is not None:
+        if self.import_hook is not None:
             from elixirscope.capture.actors import disable_actor_capture
 
             disable_actor_capture()
-            self.hook.uninstall()
+            self.import_hook.uninstall()
         if self.session is not None:
             self.session.stop()
         if self.store is not None:
@@ -182,8 +180,11 @@ def _daemon_endpoints(endpoint: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- running
 
 
-def _execute(target: str, argv: list[str], *, module: bool, hook: Any) -> int:
-    """Run the program as ``python`` would and return its exit status."""
+def _execute(target: str, argv: list[str], *, module: bool) -> int:
+    """Run the program as ``python`` would (its modules instrumented by the installed
+    import hook) and return its exit status."""
+    from elixirscope.instrument.hook import run_module, run_path
+
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     if module:
         sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
@@ -197,13 +198,13 @@ def _execute(target: str, argv: list[str], *, module: bool, hook: Any) -> int:
             sys.path.append(path0)
     try:
         if module:
-            hook.run_module(target)
+            run_module(target)
         else:
             if not Path(target).exists():
                 print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
                       "[Errno 2] No such file or directory", file=sys.stderr)
                 return 2
-            hook.run_path(target)
+            run_path(target)
         return 0
     except SystemExit as exc:
         return _exit_status(exc.code)

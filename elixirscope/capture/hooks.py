@@ -37,6 +37,7 @@ rewritten earlier keeps running.
 from __future__ import annotations
 
 import builtins
+import functools
 import threading
 from typing import Any
 
@@ -261,6 +262,14 @@ class _RegistryMethods:
         return function(fid)
 
 
+@functools.cache
+def _py_hooks_class() -> type:
+    """The pure-Python hooks with the registry methods the C type has itself."""
+    from elixirscope.capture._pyhooks import PyHooks
+
+    return type("Hooks", (_RegistryMethods, PyHooks), {})
+
+
 def _c_hooks_class() -> type:
     """The C type itself (it has register/set_level/function): a subclass would lose
     the interpreter's fast path for calling built-in methods."""
@@ -281,12 +290,7 @@ def _new_hooks(rec: recorder.Recorder) -> Any:
             if info is not None:
                 impl.update_function(fid, info)
     else:
-        from elixirscope.capture._pyhooks import PyHooks
-
-        class Hooks(_RegistryMethods, PyHooks):
-            pass
-
-        impl = Hooks(_functions, _values_module())
+        impl = _py_hooks_class()(_functions, _values_module())
     impl.bind(rec)
     return impl
 

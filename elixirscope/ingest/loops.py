@@ -26,30 +26,29 @@ class BatchSink(Protocol):
 
 
 @dataclass
-class IngestStats:
-    batches_in: int = 0
-    events_in: int = 0
-    batches_forwarded: int = 0
-    forward_waits: int = 0
-    dropped_on_stop: int = 0
-    errors: int = 0
-    last_error: str = ""
-
+class _Stats:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass
-class WriterStats:
+class IngestStats(_Stats):
+    batches_in: int = 0
+    events_in: int = 0
+    batches_forwarded: int = 0
+    forward_waits: int = 0
+    dropped_on_stop: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class WriterStats(_Stats):
     batches_written: int = 0
     events_written: int = 0
     events_dropped_by_hosts: int = 0
     malformed: int = 0
     write_errors: int = 0
     last_error: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _Worker:

@@ -38,6 +38,7 @@ from thespian.actors import (
     PoisonMessage,
     ThespianWatch,
     WakeupMessage,
+    WatchMessage,
 )
 
 from elixirscope.runtime import _thespian_fixes
@@ -133,10 +134,14 @@ class ProcessActor(Actor):
     def _watched_fds(self) -> list[int]:
         """File descriptors whose readiness should wake this actor (a socket it owns).
 
-        Thespian delivers a WatchMessage to ``_on_message`` when one is ready
-        (multiproc bases only); the list is asked for after every message.
+        Thespian delivers a WatchMessage when one is ready (multiproc bases
+        only), which calls :meth:`_on_fds_ready`; the list is asked for after
+        every message.
         """
         return []
+
+    def _on_fds_ready(self) -> None:
+        """One of :meth:`_watched_fds` is ready: read what waits on it."""
 
     # ------------------------------------------------------------- Thespian entry
     def receiveMessage(self, msg: Any, sender: Any) -> ThespianWatch | None:
@@ -167,6 +172,8 @@ class ProcessActor(Actor):
             self._wakeup_received(msg.payload)
         elif isinstance(msg, PoisonMessage):
             self._poison(msg, sender)
+        elif isinstance(msg, WatchMessage):
+            self._on_fds_ready()
         else:
             self._on_message(msg, sender)
 

@@ -144,6 +144,10 @@ class EventPublisher(Closing):
         """A descriptor that turns readable when subscription notices are waiting."""
         return self._socket.getsockopt(zmq.FD)
 
+    @property
+    def closed(self) -> bool:
+        return self._socket.closed
+
     def _read_subscriptions(self) -> int:
         new = 0
         while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
