@@ -97,7 +97,7 @@ class _Recording:
             where: dict[str, Any] = {"endpoint": ingest}
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
-            where, control = {"sink": self.store.append_frame}, None
+            where, control = {"sink": self.store}, None
         from elixirscope.capture.actors import enable_actor_capture
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook

@@ -12,14 +12,15 @@ safe, bounded, redacted text (``elixirscope.capture.values``). With no
 Recorder installed it records nothing and returns None.
 
 Fork: the child of an ``os.fork`` gets a fresh Recorder (new ids, new
-producer). For a session with an ``endpoint`` the child starts its own shipper
-and ZeroMQ connection to the same endpoint — so actor processes of a
-``multiprocTCPBase`` system, forked after ``start_capture``, ship their events
-— flushed at the child's exit (``atexit``, and multiprocessing's exit
-finalizers, which run where ``atexit`` does not). A session with an in-process
-``sink`` cannot follow a fork (its consumer lives in the parent): the child
-stops recording (hooks and Recorder uninstalled) rather than fill a ring
-nobody drains.
+producer). When the session's sink can follow a fork (it has
+``for_forked_child()``: a :class:`ZmqSink` for an ``endpoint`` makes a new
+connection to it; the embedded run store opens its own shard), the child starts
+its own shipper into its own such sink — so actor processes of a
+``multiprocTCPBase`` system, forked after ``start_capture``, record too —
+flushed at the child's exit (``atexit``, and multiprocessing's exit
+finalizers, which run where ``atexit`` does not). A sink that cannot (a plain
+callable: its consumer lives in the parent) makes the child stop recording
+(hooks and Recorder uninstalled) rather than fill a ring nobody drains.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from elixirscope.capture.shipper import (
     Shipper,
     Sink,
     ZmqSink,
+    child_sink_factory,
 )
 from elixirscope.capture.values import capture_value
 
@@ -61,13 +63,12 @@ class CaptureSession:
         *,
         endpoint: str | None,
         owns_recorder: bool,
-        sink_options: dict[str, Any],
     ) -> None:
         self.recorder = rec
         self.shipper = shipper
         self.endpoint = endpoint
         self._owns_recorder = owns_recorder
-        self._sink_options = sink_options
+        self._child_sink = child_sink_factory(shipper.sink)
         self.stopped = False
 
     @property
@@ -151,8 +152,7 @@ def start_capture(
                 f"A capture session is already running ({_session!r}); call "
                 "current_session().stop() before start_capture() again"
             )
-        sink_options = {"policy": sink_policy}
-        the_sink = _make_sink(endpoint, sink, sink_options)
+        the_sink = _make_sink(endpoint, sink, {"policy": sink_policy})
         try:
             rec, owns = _recorder_for(ring_size, policy, node)
             shipper = Shipper(
@@ -169,9 +169,7 @@ def start_capture(
             raise
         hooks.install()
         shipper.start()
-        _session = CaptureSession(
-            rec, shipper, endpoint=endpoint, owns_recorder=owns, sink_options=sink_options
-        )
+        _session = CaptureSession(rec, shipper, endpoint=endpoint, owns_recorder=owns)
         return _session
 
 
@@ -227,7 +225,7 @@ def _after_fork_in_child() -> None:
     if parent is None or parent.stopped:
         return
     try:
-        if parent.endpoint is None:
+        if parent._child_sink is None:
             hooks.uninstall()
             recorder.uninstall()
             return
@@ -236,7 +234,7 @@ def _after_fork_in_child() -> None:
             return
         shipper = Shipper(
             rec,
-            ZmqSink(parent.endpoint, **parent._sink_options),
+            parent._child_sink(),
             batch_size=parent.shipper.batch_size,
             flush_interval_s=parent.shipper.flush_interval_s,
             exit_timeout_s=parent.shipper.exit_timeout_s,
@@ -248,7 +246,6 @@ def _after_fork_in_child() -> None:
             shipper,
             endpoint=parent.endpoint,
             owns_recorder=True,
-            sink_options=parent._sink_options,
         )
         _flush_at_multiprocessing_exit(shipper)
     except Exception as exc:  # noqa: BLE001 - a fork must never fail because of capture

@@ -79,6 +79,17 @@ class Sink(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
+def child_sink_factory(sink: Any) -> Callable[[], Sink] | None:
+    """How a forked child makes its own sink like ``sink``, or None if it cannot.
+
+    A sink may define ``for_forked_child() -> Sink``: a fresh sink to the same
+    destination, opened by the child (sockets, files and threads do not survive
+    ``fork``). A sink without it cannot follow a fork.
+    """
+    make = getattr(sink, "for_forked_child", None)
+    return make if callable(make) else None
+
+
 def default_node() -> str:
     return socket.gethostname() or "localhost"
 
@@ -164,6 +175,9 @@ class ZmqSink:
         from elixirscope.transport import CreditSender
 
         self.endpoint = endpoint
+        self._options = {"policy": policy, "queue_batches": queue_batches,
+                         "block_timeout": block_timeout, "stream": stream,
+                         "hello_interval": hello_interval}
         self._sender = CreditSender(
             endpoint,
             policy=policy,  # type: ignore[arg-type]  # CreditSender validates it
@@ -196,6 +210,10 @@ class ZmqSink:
         if not self._closed:
             self._closed = True
             self._sender.close(max(0.0, timeout))
+
+    def for_forked_child(self) -> ZmqSink:
+        """A new connection to the same endpoint with the same options (for a forked child)."""
+        return ZmqSink(self.endpoint, **self._options)
 
     def stats(self) -> dict[str, Any]:
         s = self._sender.stats

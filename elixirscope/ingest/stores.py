@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from elixirscope.capture.shipper import CallableSink
 from elixirscope.contracts.trace import decode_batch
 from elixirscope.store import EventStore
 
@@ -28,30 +29,35 @@ def open_writer_store(data_dir: str | Path, *, max_age_hours: float = 0.0,
     )
 
 
-class RunStore:
-    """The embedded pipeline of ``elixirscope run``: frames straight into a shard.
+class RunStore(CallableSink):
+    """The embedded pipeline of ``elixirscope run``: a capture sink writing frames
+    straight into a shard of the store.
 
-    The shipper thread calls :meth:`append_frame`; the store's connection is
-    made on first use in that thread (SQLite connections belong to one thread).
+    The shipper thread calls :meth:`send`; the store's connection is made on
+    first use in that thread (SQLite connections belong to one thread). A process
+    forked from the recording one (an actor process of a ``multiprocTCPBase``
+    program) gets :meth:`for_forked_child`: its own shard, opened in the child.
     """
 
     def __init__(self, data_dir: str | Path, **retention: Any) -> None:
+        super().__init__(self.append_frame)
         self.data_dir = data_dir
         self.retention = retention
         self.store: EventStore | None = None
-        self.batches = 0
-        self.events = 0
+
+    def for_forked_child(self) -> RunStore:
+        return RunStore(self.data_dir, **self.retention)
 
     def append_frame(self, frame: bytes, event_count: int = 0) -> bool:
         if self.store is None:
             self.store = open_writer_store(self.data_dir, **self.retention)
-        batch = decode_batch(frame)
-        self.store.append(batch, frame)
-        self.batches += 1
-        self.events += len(batch.events)
+        self.store.append(decode_batch(frame), frame)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.data_dir)!r})"

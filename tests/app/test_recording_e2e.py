@@ -109,6 +109,29 @@ def test_run_module_records_actors_and_the_stored_call_tree(tmp_path):
     assert "price_basket(basket={'tea': 2, 'cake': 1}) -> 12.0" in text
 
 
+def test_embedded_run_records_actor_processes_forked_by_a_multiproc_program(tmp_path):
+    """No daemon: each forked actor process writes its own shard of the data dir."""
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "--trace", "elixirscope.examples.*", "--level",
+              "args", "-m", "elixirscope.examples.shop", "multiprocTCPBase")
+    assert done.returncode == 0, done.stderr
+    assert "restarts: {'stock': 1, 'desk': 0}" in done.stdout
+
+    def priced():
+        found = es_json("events", "--data-dir", str(data), "--function", "*.price_basket",
+                        "--type", "return")["events"]
+        return found if len(found) == 2 else None
+    returns = wait_until(priced)  # actor processes flush as they exit
+    assert [e["result"] for e in returns] == ["12.0", "27.0"]
+    main_pids = {e["pid"] for e in es_json("events", "--data-dir", str(data), "--type",
+                                           "spawn")["events"]}
+    assert {e["pid"] for e in returns}.isdisjoint(main_pids)  # recorded in the desk's process
+    states = es_json("events", "--data-dir", str(data), "--type", "state", "--actor",
+                     "shop/desk")["events"]
+    assert states and {e["pid"] for e in states} == {returns[0]["pid"]}
+    assert len(list((data / "events").glob("shard-*.sqlite3"))) >= 3  # run + desk + stock
+
+
 def test_bad_inputs_have_clear_outcomes(tmp_path):
     script = tmp_path / "prog.py"
     script.write_text("print('ran')\n")
