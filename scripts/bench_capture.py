@@ -7,10 +7,12 @@ One run, one table (``--json`` for the figures):
    and pure Python), VizTracer on the same workload, an empty
    ``sys.setprofile`` callback — ns added per call and the ratio to VizTracer
    (from ``bench_hooks.py``).
-2. End to end, host -> ZeroMQ -> store: an instrumented workload in this
-   process records through the ring and the shipper to a real ingest process
-   and writer-pool processes (the same loops the Capture layer's actors run),
-   until every event is in the event store; events/s, and loss (must be 0).
+2. End to end, host -> ZeroMQ -> store: an instrumented workload in a host
+   process records (10 million events by default) through the ring and the
+   shipper to a real ingest process and writer-pool processes (the same loops
+   the Capture layer's actors run), until every event is in the event store;
+   events/s overall and over the slowest and median one-second windows, loss
+   (must be 0), and the host process's peak RSS.
 3. Lookup by correlation id, p50 and p95, with ``--store-events`` events stored
    (10 million by default), and bytes per stored event (from ``bench_store.py``).
 4. Peak memory of the host's capture path.
@@ -56,16 +58,38 @@ def _writer_process(forward: str, data_dir: str, stop: Any) -> None:
     loop.stop()
 
 
-def end_to_end(n: int, writers: int) -> dict[str, Any]:
-    """Record fib(n) at boundaries into a real ingest + writer pool; time until all is stored."""
-    from elixirscope.capture import hooks, recorder
+def _host_process(endpoint: str, n: int, target: int, ring_size: int, out: Any) -> None:
+    """The recorded program: fib(n) at boundaries, repeated until ``target`` events."""
     from elixirscope.capture.session import start_capture
+
+    ns, _how = bench_hooks._instrumented("boundaries")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    session = start_capture(endpoint=endpoint, ring_size=ring_size, policy="block",
+                            batch_size=4000, program="bench_capture")
+    per_run = 2 * bench_hooks.calls_of(n)
+    runs = max(1, -(-target // per_run))
+    started = time.perf_counter()
+    for _ in range(runs):
+        ns["fib"](n)
+    recorded_s = time.perf_counter() - started
+    stats = session.stop(timeout=300)
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.put({"events": runs * per_run, "record_s": recorded_s,
+             "dropped_counted": stats.get("events_dropped", 0),
+             "host_rss_growth_mb": round((rss_peak - rss_before) / 1024, 1),
+             "host_rss_peak_mb": round(rss_peak / 1024, 1)})
+
+
+def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> dict[str, Any]:
+    """A host process records fib(n) repeatedly (``target`` events) into a real ingest and
+    writer pool; the rate is stored events over the time until the last one is stored,
+    and the slowest and median one-second windows of it show whether it is sustained."""
     from elixirscope.store import EventStore
     from elixirscope.transport import free_tcp_port
 
     data_dir = tempfile.mkdtemp(prefix="bench-capture-")
     ctx = multiprocessing.get_context("spawn")
-    stop, ready = ctx.Event(), ctx.Queue()
+    stop, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     forward = f"tcp://127.0.0.1:{free_tcp_port()}"
     procs = [ctx.Process(target=_ingest_process,
                          args=("tcp://127.0.0.1:0", forward, ready, stop))]
@@ -75,36 +99,48 @@ def end_to_end(n: int, writers: int) -> dict[str, Any]:
         p.start()
     try:
         endpoint = ready.get(timeout=60)
-        ns, _how = bench_hooks._instrumented("boundaries")
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        session = start_capture(endpoint=endpoint, ring_size=1 << 20, policy="block",
-                                batch_size=4000, program="bench_capture")
-        calls = bench_hooks.calls_of(n)
-        expected = 2 * calls
-        started = time.perf_counter()
-        ns["fib"](n)
-        recorded_s = time.perf_counter() - started
-        stats = session.stop(timeout=120)
-        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        host = ctx.Process(target=_host_process, args=(endpoint, n, target, ring_size, out))
+        procs.append(host)
+        host.start()
+        samples: list[tuple[float, int]] = []  # (time, events stored) every 0.25 s
         with EventStore.open(data_dir, readonly=True) as store:
-            deadline = time.monotonic() + 300
-            while (stored := store.stats()["events"]) < expected and time.monotonic() < deadline:
-                time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        size = bench_store.dir_bytes(data_dir)
-        hooks.uninstall()
-        recorder.uninstall()
+            deadline = time.monotonic() + 900
+            expected = None
+            while time.monotonic() < deadline:
+                stored = store.stats()["events"]
+                samples.append((time.perf_counter(), stored))
+                if expected is None and not out.empty():
+                    host_stats = out.get()
+                    expected = host_stats["events"]
+                if expected is not None and stored >= expected:
+                    break
+                time.sleep(0.25)
+        if expected is None:
+            raise RuntimeError("the host process did not finish within 15 minutes")
+        first = next(t for t, count in samples if count > 0)
+        last_t, stored = samples[-1]
+        elapsed = last_t - first
+        windows = [
+            (samples[j][1] - samples[i][1]) / (samples[j][0] - samples[i][0])
+            for i in range(len(samples)) for j in [i + 4]
+            if j < len(samples) and samples[i][0] >= first and samples[j][1] < stored
+        ]
+        windows.sort()
         return {
             "events": expected,
             "stored": stored,
             "lost": expected - stored,
-            "dropped_counted": stats.get("events_dropped", 0),
+            "dropped_counted": host_stats["dropped_counted"],
             "writers": writers,
-            "record_s": round(recorded_s, 3),
+            "ring_size": ring_size,
+            "record_s": round(host_stats["record_s"], 3),
             "end_to_end_s": round(elapsed, 3),
             "events_per_s": round(stored / elapsed),
-            "bytes_per_event": round(size / max(stored, 1), 1),
-            "host_rss_growth_mb": round((rss_peak - rss_before) / 1024, 1),
+            "slowest_1s_events_per_s": round(windows[0]) if windows else None,
+            "median_1s_events_per_s": round(windows[len(windows) // 2]) if windows else None,
+            "bytes_per_event": round(bench_store.dir_bytes(data_dir) / max(stored, 1), 1),
+            "host_rss_growth_mb": host_stats["host_rss_growth_mb"],
+            "host_rss_peak_mb": host_stats["host_rss_peak_mb"],
         }
     finally:
         stop.set()
@@ -129,7 +165,10 @@ def format_table(result: dict[str, Any]) -> str:
         f"{e2e['events']:,} events: {e2e['events_per_s']:,} events/s "
         f"({e2e['end_to_end_s']} s; recording alone {e2e['record_s']} s); "
         f"lost {e2e['lost']}, dropped (counted) {e2e['dropped_counted']}; "
-        f"{e2e['bytes_per_event']} bytes/event; host RSS growth {e2e['host_rss_growth_mb']} MB",
+        f"{e2e['bytes_per_event']} bytes/event; host RSS growth {e2e['host_rss_growth_mb']} MB "
+        f"(peak {e2e['host_rss_peak_mb']} MB)",
+        f"  sustained: slowest one-second window {e2e['slowest_1s_events_per_s'] or 0:,} events/s, "
+        f"median {e2e['median_1s_events_per_s'] or 0:,} events/s",
         f"store with {store['events']:,} events: lookup by correlation id p50 "
         f"{store['lookup_p50_ms']} ms, p95 {store['lookup_p95_ms']} ms "
         f"({store['events_per_lookup']} events per chain); write {store['write_events_per_s']:,} "
@@ -144,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=25, help="fib argument for the hook costs (364k calls)")
     ap.add_argument("--reps", type=int, default=5, help="runs per hook variant (best counts)")
     ap.add_argument("--e2e-n", type=int, default=27, help="fib argument end to end (~1.9M events)")
+    ap.add_argument("--e2e-events", type=int, default=10_000_000,
+                    help="events recorded end to end: fib(--e2e-n) repeated (default 10M)")
+    ap.add_argument("--ring-size", type=int, default=1 << 16,
+                    help="the host's ring capacity end to end (default: the product default, 65536)")
     ap.add_argument("--writers", type=int, default=2, help="writer processes end to end")
     ap.add_argument("--store-events", type=int, default=10_000_000,
                     help="events stored before timing lookups (default 10M)")
     args = ap.parse_args(argv)
     result = {
         "hooks": bench_hooks.run(args.n, args.reps),
-        "end_to_end": end_to_end(args.e2e_n, args.writers),
+        "end_to_end": end_to_end(args.e2e_n, args.writers, args.e2e_events, args.ring_size),
         "store": store_lookups(args.store_events),
     }
     print(json.dumps(result, indent=2) if args.json else format_table(result))
