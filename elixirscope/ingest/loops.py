@@ -14,11 +14,28 @@ from elixirscope.contracts import ContractError
 from elixirscope.contracts.trace import EventBatch, decode_batch
 from elixirscope.transport import CreditReceiver, bind, connect
 
+from .handoff import (
+    ACK_FAILED,
+    ACK_MALFORMED,
+    ACK_OK,
+    Dispatcher,
+    HandoffError,
+    decode_seq,
+    encode_ack,
+    encode_alive,
+    encode_bye,
+    encode_ready,
+    encode_seq,
+)
+
 __all__ = ["IngestLoop", "IngestStats", "WriterLoop", "WriterStats"]
 
 POLL_MS = 100
-FORWARD_HWM = 4
-"""Frames queued per writer on the PUSH socket: small, so a slow pool pushes back at once."""
+WRITER_CAPACITY = 4
+"""Batches a writer holds unacknowledged: small, so a slow pool pushes back at once."""
+ALIVE_INTERVAL_S = 0.5
+PROBE_INTERVAL_S = 1.0
+SILENCE_TIMEOUT_S = 60.0
 
 
 class BatchSink(Protocol):
@@ -38,6 +55,7 @@ class IngestStats(_Stats):
     batches_forwarded: int = 0
     forward_waits: int = 0
     dropped_on_stop: int = 0
+    events_dropped_on_stop: int = 0
     last_error: str = ""
 
 
@@ -100,76 +118,129 @@ class _Worker:
 
 
 class IngestLoop(_Worker):
-    """Take batches from hosts on ``endpoint`` (credit-granting), PUSH them to writers.
+    """Take batches from hosts on ``endpoint`` (credit-granting), hand them to writers.
 
     ``endpoint`` is what hosts connect to; ``forward_endpoint`` is bound here and
-    the writers connect to it. A batch the loop holds while no writer has room is
-    kept (and the loop stops taking more) until one has, so nothing it took is lost
-    short of the daemon stopping, which is counted in ``dropped_on_stop``.
+    the writers connect to it. A batch stays with the loop until a writer has
+    committed it (see :mod:`elixirscope.ingest.handoff`): a writer that dies loses
+    nothing, and the loop takes no more from hosts while ``2 x window`` batches
+    wait for a writer. Only the daemon stopping loses batches, counted in
+    ``dropped_on_stop``.
     """
 
     name = "elixirscope-ingest"
 
-    def __init__(self, endpoint: str, forward_endpoint: str, *, window: int = 16) -> None:
+    def __init__(self, endpoint: str, forward_endpoint: str, *, window: int = 16,
+                 silence_timeout: float = SILENCE_TIMEOUT_S) -> None:
         super().__init__()
         self.requested_endpoint = endpoint
         self.forward_endpoint = forward_endpoint
         self.window = window
         self.endpoint = ""
         self.stats = IngestStats()
-        self._held: bytes | None = None
+        self.dispatcher = Dispatcher(max_pending=2 * window, silence_timeout=silence_timeout,
+                                     readmit_capacity=WRITER_CAPACITY)
 
     def setup(self) -> None:
         self._context = zmq.Context()
         self._receiver = CreditReceiver(self.requested_endpoint, window=self.window,
                                         context=self._context)
         self.endpoint = self._receiver.endpoint
-        self._push = self._context.socket(zmq.PUSH)
-        self._push.setsockopt(zmq.LINGER, 0)
-        self._push.setsockopt(zmq.SNDHWM, FORWARD_HWM)
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._router.setsockopt(zmq.SNDHWM, 4 * WRITER_CAPACITY)
         try:
-            bind(self._push, self.forward_endpoint)
+            bind(self._router, self.forward_endpoint)
         except BaseException:
             self._receiver.close()
-            self._push.close(0)
+            self._router.close(0)
             raise
+        self._poller = zmq.Poller()
+        self._poller.register(self._router, zmq.POLLIN)
+        self._polling_hosts = False
+        self._last_probe = time.monotonic()
 
     def run_once(self) -> None:
-        if self._held is None:
-            batch = self._receiver.recv(timeout=POLL_MS / 1000)
-            if batch is None:
-                return
-            self.stats.batches_in += 1
-            self.stats.events_in += batch.event_count
-            self._held = batch.payload
-        if self._push.poll(POLL_MS, zmq.POLLOUT):
-            try:
-                self._push.send(self._held, zmq.NOBLOCK)
-            except zmq.Again:
+        dispatcher = self.dispatcher
+        taking = dispatcher.can_take()
+        if taking != self._polling_hosts:
+            if taking:
+                self._poller.register(self._receiver.socket, zmq.POLLIN)
+            else:
+                self._poller.unregister(self._receiver.socket)
                 self.stats.forward_waits += 1
-                return
-            self._held = None
-            self.stats.batches_forwarded += 1
-        else:
-            self.stats.forward_waits += 1
+            self._polling_hosts = taking
+        ready = dict(self._poller.poll(POLL_MS))
+        now = time.monotonic()
+        if self._router in ready:
+            while True:
+                try:
+                    identity, data = self._router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:  # not two frames: counted as a bad message
+                    dispatcher.stats.bad_messages += 1
+                    continue
+                dispatcher.receive(identity, data, now)
+        if taking and self._receiver.socket in ready:
+            while dispatcher.can_take():
+                batch = self._receiver.recv(timeout=0)
+                if batch is None:
+                    break
+                self.stats.batches_in += 1
+                self.stats.events_in += batch.event_count
+                dispatcher.take(batch.payload, batch.event_count)
+        self._send(dispatcher.assignments())
+        if now - self._last_probe >= PROBE_INTERVAL_S:
+            self._last_probe = now
+            self._probe(dispatcher.silent_writers(now, PROBE_INTERVAL_S))
+            dispatcher.expire(now)
+
+    def _send(self, assignments: list[tuple[bytes, int, bytes]]) -> None:
+        for identity, seq, frame in assignments:
+            try:
+                self._router.send_multipart([identity, encode_seq(seq), frame], zmq.NOBLOCK,
+                                            copy=False)
+                self.stats.batches_forwarded += 1
+            except zmq.Again:  # its queue is full: it is alive; the silence timeout decides
+                self.stats.forward_waits += 1
+            except zmq.ZMQError:  # EHOSTUNREACH: its connection is gone
+                self.dispatcher.lost(identity)
+
+    def _probe(self, identities: list[bytes]) -> None:
+        """Ask quiet writers holding batches if they are still there: ZeroMQ knows
+        at once when a writer's process has died (its connection closed)."""
+        for identity in identities:
+            try:
+                self._router.send_multipart([identity, b"", b""], zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # alive, its queue full
+            except zmq.ZMQError:
+                self.dispatcher.lost(identity)
 
     def teardown(self) -> None:
-        if self._held is not None:
-            self.stats.dropped_on_stop += 1
+        batches, events = self.dispatcher.unacked()
+        self.stats.dropped_on_stop += batches
+        self.stats.events_dropped_on_stop += events
         self._receiver.close()
-        self._push.close(0)
+        self._router.close(0)
         self._context.term()
 
     def receiver_stats(self) -> dict[str, Any]:
         return self._receiver.stats.as_dict() if hasattr(self, "_receiver") else {}
 
+    def handoff_stats(self) -> dict[str, Any]:
+        return self.dispatcher.stats.as_dict()
+
 
 class WriterLoop(_Worker):
-    """PULL frames from the ingest loop, decode, append to a store ``open_store`` opens.
+    """Take batches from the ingest loop, decode, append to a store ``open_store``
+    opens, and acknowledge each once committed (or malformed, or failed).
 
     The store is opened inside the thread (SQLite connections belong to one
     thread). A malformed frame is counted and skipped; a failing write is
-    counted and the loop carries on with the next batch.
+    counted (here and by the ingest) and the loop carries on with the next batch.
     """
 
     name = "elixirscope-writer"
@@ -186,32 +257,50 @@ class WriterLoop(_Worker):
     def setup(self) -> None:
         self.store = self.open_store()
         self._context = zmq.Context()
-        self._pull = self._context.socket(zmq.PULL)
-        self._pull.setsockopt(zmq.LINGER, 0)
-        self._pull.setsockopt(zmq.RCVHWM, FORWARD_HWM)
-        connect(self._pull, self.forward_endpoint)
+        self._dealer = self._context.socket(zmq.DEALER)
+        self._dealer.setsockopt(zmq.LINGER, 1000)  # let the last ACKs and BYE out
+        connect(self._dealer, self.forward_endpoint)
+        self._dealer.send(encode_ready(WRITER_CAPACITY))
+        self._last_sent = time.monotonic()
 
     def run_once(self) -> None:
-        if not self._pull.poll(POLL_MS, zmq.POLLIN):
-            return
-        frame = self._pull.recv()
-        self.write(frame)
+        if self._dealer.poll(POLL_MS, zmq.POLLIN):
+            self._take(self._dealer.recv_multipart())
+        if time.monotonic() - self._last_sent >= ALIVE_INTERVAL_S:
+            self._dealer.send(encode_alive())
+            self._last_sent = time.monotonic()
 
-    def write(self, frame: bytes) -> None:
+    def _take(self, frames: list[bytes]) -> None:
+        if len(frames) == 2 and frames[0] == b"":
+            return  # the ingest asking whether we are still here: receiving it is the answer
+        try:
+            seq = decode_seq(frames[0])
+            if len(frames) != 2:
+                raise HandoffError(f"expected [seq, frame], got {len(frames)} frames")
+        except HandoffError as exc:
+            self.stats.malformed += 1
+            self.stats.last_error = f"from the ingest: {exc}"
+            return
+        status = self.write(frames[1])
+        self._dealer.send(encode_ack(seq, status))
+        self._last_sent = time.monotonic()
+
+    def write(self, frame: bytes) -> int:
+        """Store one frame; the ACK status for it."""
         stats = self.stats
         try:
             batch = decode_batch(frame)
         except ContractError as exc:
             stats.malformed += 1
             stats.last_error = str(exc)
-            return
+            return ACK_MALFORMED
         try:
             self.store.append(batch, frame)
         except Exception as exc:  # noqa: BLE001 - counted; the next batch may well succeed
             stats.write_errors += 1
             stats.last_error = f"{type(exc).__name__}: {exc}"
             time.sleep(0.01)
-            return
+            return ACK_FAILED
         stats.batches_written += 1
         stats.events_written += len(batch.events)
         stats.events_dropped_by_hosts += batch.dropped
@@ -220,11 +309,13 @@ class WriterLoop(_Worker):
                 self.on_batch(batch)
             except Exception as exc:  # noqa: BLE001 - a correlator hiccup never stops writing
                 stats.last_error = f"on_batch: {type(exc).__name__}: {exc}"
+        return ACK_OK
 
     def teardown(self) -> None:
-        while self._pull.poll(POLL_MS, zmq.POLLIN):  # what the ingest loop already sent
-            self.write(self._pull.recv())
-        self._pull.close(0)
+        while self._dealer.poll(POLL_MS, zmq.POLLIN):  # what the ingest loop already sent
+            self._take(self._dealer.recv_multipart())
+        self._dealer.send(encode_bye())
+        self._dealer.close()
         self._context.term()
         close = getattr(self.store, "close", None)
         if close is not None:

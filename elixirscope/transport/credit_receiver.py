@@ -148,6 +148,11 @@ class CreditReceiver(Closing):
                 if batch is not None:
                     return batch
 
+    @property
+    def socket(self) -> zmq.Socket:
+        """The ROUTER, to poll together with other sockets; only :meth:`recv` reads it."""
+        return self._socket
+
     def close(self) -> None:
         """Close the socket; batches not yet taken are discarded with it."""
         with self._guard:
