@@ -7,7 +7,7 @@ calls, messages and chains; ``calltree`` builds and renders call trees;
 
 from elixirscope.store.calltree import CallNode, build_call_tree, render_call_tree, render_events
 from elixirscope.store.errors import QueryError, StoreError
-from elixirscope.store.eventstore import EventStore, StoredEvent
+from elixirscope.store.eventstore import EventStore, StoredEvent, prune_idle_shards
 from elixirscope.store.reading import call_tree, events, parse_time
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "call_tree",
     "events",
     "parse_time",
+    "prune_idle_shards",
     "render_call_tree",
     "render_events",
 ]

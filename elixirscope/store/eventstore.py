@@ -480,22 +480,69 @@ def _open_reader(path: str) -> Shard | None:
     return shard
 
 
+def prune_idle_shards(
+    data_dir: str | os.PathLike[str],
+    *,
+    retention_max_age_s: float | None = None,
+    retention_max_bytes: int | None = None,
+) -> dict[str, int]:
+    """Apply retention to the shards no writer holds (a stopped ``elixirscope run``,
+    writers a daemon no longer has): each is claimed in turn, pruned exactly as its
+    writer would prune it, and released. Returns the shards pruned and what went."""
+    _check_retention(retention_max_age_s, retention_max_bytes, DEFAULT_PRUNE_EVERY)
+    total = {"shards": 0, "batches_deleted": 0, "events_deleted": 0}
+    if retention_max_age_s is None and retention_max_bytes is None:
+        return total
+    shard_dir = Path(data_dir) / SHARD_DIR
+    try:
+        names = sorted(p for p in os.listdir(shard_dir) if p.endswith(".sqlite3"))
+    except FileNotFoundError:
+        return total
+    for name in names:
+        claimed = _try_claim(shard_dir, name.removesuffix(".sqlite3"),
+                             {"codec": DEFAULT_CODEC, "group_by_correlation": True,
+                              "synchronous": "NORMAL"})
+        if claimed is None:
+            continue  # a writer holds it and prunes it itself
+        writer, fd = claimed
+        store = EventStore(Path(data_dir), readonly=False, writer=writer, lock_fd=fd,
+                           retention_max_age_s=retention_max_age_s,
+                           retention_max_bytes=retention_max_bytes,
+                           prune_every=0, options={})
+        store._readers[writer.path] = writer
+        try:
+            result = store.prune()
+        finally:
+            store.close()
+        total["shards"] += 1
+        total["batches_deleted"] += result["batches_deleted"]
+        total["events_deleted"] += result["events_deleted"]
+    return total
+
+
+def _try_claim(shard_dir: Path, stem: str, options: dict[str, Any]) -> tuple[Shard, int] | None:
+    """Shard ``stem`` locked for this process, or None if a live writer holds it."""
+    lock_path = shard_dir / f"{stem}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            return None
+        raise StoreError(f"cannot lock {str(lock_path)!r}: {exc}") from exc
+    path = str(shard_dir / f"{stem}.sqlite3")
+    try:
+        return Shard(path, readonly=False, **options), fd
+    except Exception as exc:
+        os.close(fd)
+        raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+
+
 def _claim_shard(shard_dir: Path, options: dict[str, Any]) -> tuple[Shard, int]:
     """The first shard no other live writer holds, locked for this process."""
     for n in range(10_000):
-        lock_path = shard_dir / f"shard-{n:03d}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                continue
-            raise StoreError(f"cannot lock {str(lock_path)!r}: {exc}") from exc
-        path = str(shard_dir / f"shard-{n:03d}.sqlite3")
-        try:
-            return Shard(path, readonly=False, **options), fd
-        except Exception as exc:
-            os.close(fd)
-            raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+        claimed = _try_claim(shard_dir, f"shard-{n:03d}", options)
+        if claimed is not None:
+            return claimed
     raise StoreError(f"no free shard under {str(shard_dir)!r} (10000 writers?)")

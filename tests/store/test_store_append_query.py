@@ -48,7 +48,7 @@ def test_exports():
     assert set(store_pkg.__all__) == {
         "CallNode", "EventStore", "QueryError", "StoreError", "StoredEvent",
         "build_call_tree", "call_tree", "events", "parse_time", "render_call_tree",
-        "render_events",
+        "render_events", "prune_idle_shards",
     }  # fmt: skip
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from elixirscope.contracts.trace import decode_batch, encode_batch
-from elixirscope.store import EventStore
+from elixirscope.store import EventStore, QueryError, prune_idle_shards
 
 
 def _batch(seq: int, ts: int, n: int = 100, producer: str = "p") -> object:
@@ -77,3 +79,25 @@ def test_pruned_keys_disappear_from_the_index(tmp_path):
     keys = {v for (v,) in store._writer.conn.execute("SELECT value FROM key WHERE kind='c'")}
     assert keys == {"c2"}
     store.close()
+
+
+def test_idle_shards_are_pruned_and_held_ones_left_to_their_writer(tmp_path):
+    now = time.time_ns()
+    hour = 3600 * 10**9
+    idle = EventStore.open(tmp_path)  # a run that has finished: its shard is free
+    idle.append(_batch(1, now - 3 * hour, producer="idle"))
+    idle.append(_batch(2, now - 60 * 10**9, producer="idle"))
+    held = EventStore.open(tmp_path)  # a live writer: only it prunes its shard
+    held.append(_batch(1, now - 3 * hour, producer="held"))
+    idle.close()
+    assert prune_idle_shards(tmp_path) == {"shards": 0, "batches_deleted": 0,
+                                           "events_deleted": 0}  # no retention set
+    result = prune_idle_shards(tmp_path, retention_max_age_s=1800)
+    assert result == {"shards": 1, "batches_deleted": 1, "events_deleted": 100}
+    with EventStore.open(tmp_path, readonly=True) as reader:
+        left = {(se.producer, se.event.correlation_id) for se in reader.query(limit=None)}
+    assert left == {("idle", "c2"), ("held", "c1")}
+    held.close()
+    assert prune_idle_shards(tmp_path, retention_max_age_s=1800)["batches_deleted"] == 1
+    with pytest.raises(QueryError, match="retention"):
+        prune_idle_shards(tmp_path, retention_max_age_s=-1)
