@@ -29,6 +29,8 @@ from collections.abc import Callable
 from random import random
 from typing import Any
 
+from elixirscope.capture.async_proxies import async_iter as _async_iter
+from elixirscope.capture.async_proxies import async_with as _async_with
 from elixirscope.capture.context import CallFrame, _correlation, _py_stack
 
 __all__ = ["PyHooks"]
@@ -159,6 +161,10 @@ class PyHooks:
             self.last_error = f"{type(exc).__name__}: {exc}"[:MESSAGE_LIMIT]
         except Exception:  # noqa: BLE001 - never raise from a hook
             self.last_error = type(exc).__name__
+
+    def note_error(self, exc: BaseException) -> None:
+        """Count an error a hook swallowed elsewhere (the async proxies)."""
+        self._error(exc)
 
     def _exit_cm(self, fid: int) -> Any:
         """``fid``'s exit context manager (an inert one for an unknown fid: never raises)."""
@@ -345,6 +351,12 @@ class PyHooks:
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
         return value
+
+    # The implicit awaits of ``async for`` / ``async with``: proxies that call
+    # ``awaiting``/``resumed`` around each one (see async_proxies). The functions
+    # themselves, not wrappers, so that no frame of ours is left in a traceback.
+    async_iter = _async_iter
+    async_with = _async_with
 
     def _record_step(self, tag: str, fid: int, node: CallFrame, value: Any) -> None:
         if not node.recorded or node.epoch != self._epoch:

@@ -1760,6 +1760,48 @@ static PyObject *Hooks_args_text(Hooks *self, PyObject *const *args, Py_ssize_t 
     return out;
 }
 
+/* async_iter / async_with: the proxies of async_proxies.py, handed this hooks object (they
+ * call awaiting/resumed around each implicit await). Their errors are the program's
+ * (raised by its __aiter__, ...) and propagate; a missing helper is a hook error. */
+static PyObject *async_iter_fn, *async_with_fn;
+
+static PyObject *async_helper(PyObject **cache, const char *name) {
+    if (!*cache) {
+        PyObject *mod = PyImport_ImportModule("elixirscope.capture.async_proxies");
+        *cache = mod ? PyObject_GetAttrString(mod, name) : NULL;
+        Py_XDECREF(mod);
+    }
+    return *cache;
+}
+
+static PyObject *async_proxy(Hooks *self, PyObject *const *args, Py_ssize_t n,
+                             PyObject **cache, const char *name) {
+    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    PyObject *fn = async_helper(cache, name);
+    if (!fn) { hook_error(self); return Py_NewRef(args[1]); }
+    PyObject *stack[3] = {(PyObject *)self, args[0], args[1]};
+    return PyObject_Vectorcall(fn, stack, 3, NULL);
+}
+
+static PyObject *Hooks_async_iter(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    return async_proxy(self, args, n, &async_iter_fn, "async_iter");
+}
+
+static PyObject *Hooks_async_with(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    return async_proxy(self, args, n, &async_with_fn, "async_with");
+}
+
+/* note_error(exc): count an error swallowed by the async proxies. */
+static PyObject *Hooks_note_error(Hooks *self, PyObject *exc) {
+    if (PyExceptionInstance_Check(exc)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        hook_error(self);
+    } else {
+        self->hook_errors++;
+    }
+    Py_RETURN_NONE;
+}
+
 /* register / set_level / function: the registry in hooks.py, so that the C type
  * can itself be __elixirscope__ (an exact instance lets the interpreter call
  * call()/ret() through its specialised method-descriptor fast path). */
@@ -1794,6 +1836,9 @@ static PyMethodDef Hooks_methods[] = {
     {"yielding_from", FAST(Hooks_yielding), NULL},
     {"awaiting", FAST(Hooks_awaiting), NULL},
     {"resumed", FAST(Hooks_resumed), NULL},
+    {"async_iter", FAST(Hooks_async_iter), "async for over a proxy recording each __anext__."},
+    {"async_with", FAST(Hooks_async_with), "async with over a proxy recording enter/exit."},
+    {"note_error", (PyCFunction)Hooks_note_error, METH_O, "Count a swallowed hook error."},
     {"attr", FAST(Hooks_attr), NULL},
     {"update_function", FAST(Hooks_update_function), NULL},
     {"value_text", (PyCFunction)Hooks_value_text, METH_O, "What ret(fid, v) records for v."},

@@ -13,6 +13,16 @@ Contract (what the AST rewriter emits; FID is an int constant):
 - ``ret(FID, v)`` returns ``v`` (the same object), noting it as the result.
 - ``yielding`` / ``yielding_from`` / ``awaiting`` and ``resumed`` return their
   argument unchanged and record GeneratorYield / GeneratorResume.
+- ``async_iter(FID, E)`` (``async for T in ...`` and the ``async for`` clauses of
+  list/set/dict comprehensions in a coroutine or async generator) and
+  ``async_with(FID, E)`` (each item of ``async with``) return a proxy that
+  records, around each implicit await (``__anext__``, ``__aenter__``,
+  ``__aexit__``), a GeneratorYield before and a GeneratorResume after (with the
+  value, or the exception it ended with: StopAsyncIteration ends a loop). The
+  program's special methods are called as the interpreter calls them, with the
+  same results, errors, messages and tracebacks (``async_proxies``); an object
+  without ``__aiter__`` (or ``__aenter__``/``__aexit__``) comes back unchanged.
+  The inert hooks return ``E`` itself.
 - ``attr(FID, self, name)`` records an AttributeChange at level ``full``.
 - Every hook swallows its own errors, counted in ``stats()["hook_errors"]``.
 - Sampling is decided per root call (no active recorded caller) by the root's
@@ -221,7 +231,7 @@ class InertHooks:
     def ret(self, fid: int, value: Any) -> Any:
         return value
 
-    yielding = yielding_from = awaiting = resumed = ret
+    yielding = yielding_from = awaiting = resumed = async_iter = async_with = ret
 
     def attr(self, fid: int, obj: Any, name: str) -> None:
         return None

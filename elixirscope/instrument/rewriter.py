@@ -13,11 +13,21 @@ global variable is ever introduced (``locals()`` is unchanged)::
 
 Generators use ``gen_call``; every ``yield``/``yield from`` goes through
 ``yielding``/``resumed`` and every ``await`` in a coroutine through
-``awaiting``/``resumed``. Nested functions, methods and classes are visited
-with their real ``__qualname__``; lambdas and comprehensions are left alone.
+``awaiting``/``resumed``. The implicit awaits of a coroutine or async
+generator go through proxies that record them the same way::
+
+    async for T in __elixirscope__.async_iter(FID, E):       # each __anext__
+    [x async for x in __elixirscope__.async_iter(FID, E)]     # list/set/dict comprehensions
+    async with __elixirscope__.async_with(FID, E) as x, __elixirscope__.async_with(FID, F):
+
+(async generator expressions are left alone: they run later, maybe elsewhere).
+Nested functions, methods and classes are visited with their real
+``__qualname__``; lambdas and comprehensions are not wrapped as functions.
 
 Original nodes keep their positions, and generated nodes take the position of
-the node they wrap, so tracebacks show the original lines and carets.
+the node they wrap, so tracebacks show the original lines and carets (the
+``async_iter``/``async_with`` calls take the position of the statement or
+comprehension, where the interpreter reports errors of ``__aiter__``).
 """
 
 from __future__ import annotations
@@ -107,6 +117,16 @@ def _hook(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
         func=ast.Attribute(value=ast.Name(HOOKS_NAME, ast.Load()), attr=name, ctx=ast.Load()),
         args=args, keywords=[])
     return _located(call, at)
+
+
+def _hook_spanning(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
+    """A hook call whose own instruction has exactly ``at``'s position, also when ``at``
+    spans lines (the compiler moves a method call's start to the end line of its
+    ``obj.attr``, so the attribute is kept on the first line)."""
+    call = _hook(name, args, at)
+    for sub in (call.func, call.func.value):  # type: ignore[attr-defined]
+        sub.end_lineno, sub.end_col_offset = sub.lineno, sub.col_offset
+    return call
 
 
 def _located(node: Any, at: ast.AST) -> Any:
@@ -354,3 +374,32 @@ class _BodyRewriter(ast.NodeTransformer):
         self.generic_visit(node)
         node.value = _hook("awaiting", [self._fid(), node.value], node)
         return _hook("resumed", [self._fid(), node], node)
+
+    # The implicit awaits. __aiter__ is now called by the hook, and the interpreter gives
+    # its errors the position of the whole statement or comprehension: so does the call.
+    def _async_body(self) -> bool:
+        return self.kind in ("coroutine", "async_generator")
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AsyncFor:
+        self.generic_visit(node)
+        if self._async_body():
+            node.iter = _hook_spanning("async_iter", [self._fid(), node.iter], node)
+        return node
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AsyncWith:
+        self.generic_visit(node)
+        if self._async_body():
+            for item in node.items:
+                item.context_expr = _hook_spanning("async_with", [self._fid(),
+                                                                  item.context_expr], node)
+        return node
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp) -> ast.AST:
+        self.generic_visit(node)
+        if self._async_body():
+            for gen in node.generators:
+                if gen.is_async:
+                    gen.iter = _hook_spanning("async_iter", [self._fid(), gen.iter], node)
+        return node
+
+    visit_ListComp = visit_SetComp = visit_DictComp = _comprehension

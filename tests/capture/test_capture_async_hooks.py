@@ -1,0 +1,281 @@
+"""The implicit awaits of ``async for`` / ``async with``: ``async_iter`` / ``async_with``.
+
+Coroutines are written in the rewriter's exact shape; every test runs on both the
+pure-Python hooks and the C accelerator. What is checked: one suspension and one
+resume per implicit await, under the coroutine's own call, with the program's
+values, exceptions and tracebacks passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+
+import pytest
+from hooks_support import RUNTIMES, as_structs, define
+
+from elixirscope.capture import async_proxies, hooks, recorder
+
+
+@pytest.fixture(params=RUNTIMES)
+def rec(request, monkeypatch):
+    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
+    hooks.uninstall()
+    recorder.uninstall()
+    r = recorder.install(ring_size=1 << 12, accelerated=request.param)
+    h = hooks.install()
+    assert h.accelerated is request.param and hooks.installed()
+    yield r
+    hooks.uninstall()
+    recorder.uninstall()
+
+
+async def numbers(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+class Manager:
+    def __init__(self, suppress=False):
+        self.suppress, self.seen = suppress, []
+
+    async def __aenter__(self):
+        await asyncio.sleep(0)
+        return "entered"
+
+    async def __aexit__(self, et, ev, tb):
+        await asyncio.sleep(0)
+        self.seen.append((et, ev, tb))
+        return self.suppress
+
+
+class Failing:
+    """``__anext__`` fails at the second item."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        await asyncio.sleep(0)
+        self.n += 1
+        if self.n == 2:
+            raise ValueError("second item")
+        return self.n
+
+
+def _steps(events, call_id):
+    """(kind, value) of the yields/resumes, asserting they all belong to ``call_id``."""
+    steps = [e for e in events if type(e).__name__ in ("GeneratorYield", "GeneratorResume")]
+    assert {e.call_id for e in steps} == {call_id}
+    return [(type(e).__name__[9:], e.value) for e in steps]
+
+
+def _clean(stats):
+    assert stats["stack_mismatches"] == 0 and stats["hook_errors"] == 0
+
+
+def test_async_for_and_async_with_record_each_implicit_await(rec):
+    ns = define(
+        """
+async def co():
+    with __elixirscope__.call_args({co}, (), ()):
+        seen = []
+        async for x in __elixirscope__.async_iter({co}, numbers(3)):
+            seen.append(x)
+        async with __elixirscope__.async_with({co}, manager) as got:
+            seen.append(got)
+        return __elixirscope__.ret({co}, seen)
+""",
+        level="args", co="coroutine", names={"numbers": numbers, "manager": Manager()},
+    )
+    assert asyncio.run(ns["co"]()) == [0, 1, 2, "entered"]
+    assert ns["manager"].seen == [(None, None, None)]
+    events = as_structs(rec.ring.drain())
+    assert [type(e).__name__ for e in events] == (
+        ["FunctionEntry"] + ["GeneratorYield", "GeneratorResume"] * 6 + ["FunctionExit"])
+    entry, exit_ = events[0], events[-1]
+    assert exit_.call_id == entry.id and exit_.result == "[0, 1, 2, 'entered']"
+    steps = _steps(events, entry.id)
+    # one suspension + resume per __anext__ (the 4th ends the loop), then __aenter__, __aexit__
+    assert [value for kind, value in steps if kind == "Resume"] == [
+        "0", "1", "2", "StopAsyncIteration()", "'entered'", "False"]
+    yields = [value for kind, value in steps if kind == "Yield"]
+    assert all(v.startswith("<async_generator_asend object") for v in yields[:4])
+    assert all(v.startswith("<coroutine object") for v in yields[4:])  # __aenter__, __aexit__
+    _clean(hooks.stats())
+
+
+def test_boundaries_level_records_the_steps_without_values(rec):
+    ns = define(
+        """
+async def co():
+    with __elixirscope__.call({co}):
+        async with __elixirscope__.async_with({co}, Manager()):
+            return [x async for x in __elixirscope__.async_iter({co}, numbers(2))]
+""",
+        co="coroutine", names={"numbers": numbers, "Manager": Manager},
+    )
+    assert asyncio.run(ns["co"]()) == [0, 1]
+    events = as_structs(rec.ring.drain())
+    steps = _steps(events, events[0].id)
+    assert steps == [("Yield", None), ("Resume", None)] * 5
+    _clean(hooks.stats())
+
+
+def test_async_generator_body_interleaves_its_own_yields(rec):
+    ns = define(
+        """
+async def agen():
+    with __elixirscope__.gen_call_args({agen}, (), ()):
+        async for x in __elixirscope__.async_iter({agen}, numbers(2)):
+            __elixirscope__.resumed({agen}, (yield __elixirscope__.yielding({agen}, x * 10)))
+
+async def consume():
+    with __elixirscope__.call({consume}):
+        return [v async for v in agen()]
+""",
+        level="args", agen="async_generator", consume="coroutine",
+        names={"numbers": numbers},
+    )
+    assert asyncio.run(ns["consume"]()) == [0, 10]
+    events = as_structs(rec.ring.drain())
+    agen_entry = next(e for e in events if type(e).__name__ == "FunctionEntry"
+                      and e.function.endswith(".agen"))
+    steps = _steps([e for e in events if getattr(e, "call_id", None) == agen_entry.id
+                    and type(e).__name__ != "FunctionExit"], agen_entry.id)
+    assert [(k, v) for k, v in steps if not (k == "Yield" and v.startswith("<"))] == [
+        ("Resume", "0"), ("Yield", "0"), ("Resume", "None"),
+        ("Resume", "1"), ("Yield", "10"), ("Resume", "None"),
+        ("Resume", "StopAsyncIteration()")]
+    _clean(hooks.stats())
+    assert hooks.stats()["suspended_generators"] == 0
+
+
+def test_errors_pass_through_with_the_programs_traceback(rec):
+    ns = define(
+        """
+async def co(it):
+    with __elixirscope__.call_args({co}, ('it',), (it,)):
+        total = 0
+        async for x in __elixirscope__.async_iter({co}, it):
+            total += x
+        return __elixirscope__.ret({co}, total)
+""",
+        level="args", co="coroutine",
+    )
+    with pytest.raises(ValueError, match="second item") as info:
+        asyncio.run(ns["co"](Failing()))
+    names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert names[-2:] == ["co", "__anext__"]  # no frame of the proxies
+    assert not any(f.filename == async_proxies.__file__
+                   for f in traceback.extract_tb(info.value.__traceback__))
+    events = as_structs(rec.ring.drain())
+    steps = _steps(events, events[0].id)
+    assert [v for k, v in steps if k == "Resume"] == ["1", "ValueError('second item')"]
+    assert type(events[-1]).__name__ == "FunctionError" and events[-1].exc_type == "ValueError"
+    _clean(hooks.stats())
+
+
+def test_aexit_gets_the_exception_and_its_verdict_is_kept(rec):
+    ns = define(
+        """
+async def co(manager, exc):
+    with __elixirscope__.call({co}):
+        async with __elixirscope__.async_with({co}, manager):
+            raise exc
+        return __elixirscope__.ret({co}, "suppressed")
+""",
+        co="coroutine",
+    )
+    exc = KeyError("k")
+    suppressing = Manager(suppress=1)  # truthy, not True: passed back as is
+    assert asyncio.run(ns["co"](suppressing, exc)) == "suppressed"
+    ((et, ev, tb),) = suppressing.seen
+    assert et is KeyError and ev is exc and tb is exc.__traceback__
+    assert traceback.extract_tb(tb)[-1].name == "co"
+    passing = Manager(suppress=0)
+    with pytest.raises(KeyError) as info:
+        asyncio.run(ns["co"](passing, KeyError("again")))
+    assert passing.seen[0][1] is info.value
+    _clean(hooks.stats())
+
+
+def test_cancellation_inside_an_implicit_await(rec):
+    ns = define(
+        """
+async def co(started):
+    with __elixirscope__.call({co}):
+        async with __elixirscope__.async_with({co}, Manager()):
+            async for x in __elixirscope__.async_iter({co}, forever()):
+                started.set()
+""",
+        co="coroutine", names={"Manager": Manager},
+    )
+
+    async def forever():
+        while True:
+            await asyncio.sleep(0)
+            yield 1
+
+    ns["forever"] = forever
+
+    async def main():
+        started = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(ns["co"](started))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    events = as_structs(rec.ring.drain())
+    assert type(events[-1]).__name__ == "FunctionError"
+    assert events[-1].exc_type == "asyncio.exceptions.CancelledError"
+    steps = _steps(events, events[0].id)
+    kinds = [k for k, _ in steps]
+    assert kinds == ["Yield", "Resume"] * (len(kinds) // 2)  # every suspension resumed
+    _clean(hooks.stats())
+
+
+def test_objects_without_the_protocol_come_back_unchanged(rec):
+    h = hooks.get_hooks()
+    plain = [1, 2]
+    assert h.async_iter(1, plain) is plain
+    assert h.async_with(1, plain) is plain
+    assert h.async_iter(1, numbers(0)) is not None
+
+
+def test_inert_hooks_return_the_argument(rec):
+    hooks.uninstall()
+    gen, manager = numbers(1), Manager()
+    assert hooks.INERT.async_iter(1, gen) is gen
+    assert hooks.INERT.async_with(1, manager) is manager
+    assert rec.ring.drain() == []
+
+
+def test_hook_failures_are_counted_not_raised(rec):
+    class Broken:
+        errors: list = []
+
+        def awaiting(self, fid, value):
+            raise RuntimeError("awaiting broke")
+
+        resumed = awaiting
+
+        def note_error(self, exc):
+            self.errors.append(str(exc))
+
+    async def run():
+        return [x async for x in async_proxies.async_iter(Broken(), 1, numbers(2))]
+
+    assert asyncio.run(run()) == [0, 1]
+    assert Broken.errors == ["awaiting broke"] * 6
+    h = hooks.get_hooks()
+    before = h.stats()["hook_errors"]
+    h.note_error(RuntimeError("counted"))
+    assert h.stats()["hook_errors"] == before + 1
+    assert "counted" in h.stats()["last_error"]

@@ -1,0 +1,125 @@
+"""The implicit awaits of ``async for`` / ``async with``: the rewritten shapes, their
+positions, and the events an instrumented module records (equivalence with the plain
+module is checked by the corpus, ``instrcorpus_generators``)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import textwrap
+
+import pytest
+from instr_support import CORPUS, drain, load
+
+from elixirscope.capture import hooks
+from elixirscope.instrument.rewriter import rewrite_module
+
+SOURCE = textwrap.dedent('''
+    async def co(src, cm):
+        async for x in src:
+            pass
+        else:
+            pass
+        async with cm as a, cm:
+            pass
+        got = [y async for y in src if y async for z in y]
+        sets = {y async for y in src}
+        table = {y: y async for y in src}
+        sync = [y for y in src]
+        later = (y async for y in src)
+        async def inner():
+            async for w in src:
+                pass
+        return got, sets, table, sync, later, inner
+
+    async def agen(src):
+        async for x in src:
+            yield x
+
+    def plain(src):
+        return (y async for y in src)
+''')
+
+
+def rewritten() -> tuple[ast.Module, str]:
+    tree = rewrite_module(ast.parse(SOURCE), "shapes", {"shapes.co": "args", "shapes.agen": "args",
+                                                         "shapes.plain": "args"}, "shapes.py")
+    names = {info.fid: info.qualname for info in hooks.functions()}
+    text = re.sub(r"(__elixirscope__\.\w+\()(\d+)",
+                  lambda m: f"{m[1]}<{names[int(m[2])]}>", ast.unparse(tree))
+    return tree, text
+
+
+def test_async_for_with_and_comprehensions_go_through_the_proxies():
+    _, text = rewritten()
+    assert "async for x in __elixirscope__.async_iter(<co>, src):" in text
+    assert ("async with __elixirscope__.async_with(<co>, cm) as a, "
+            "__elixirscope__.async_with(<co>, cm):") in text
+    assert ("[y async for y in __elixirscope__.async_iter(<co>, src) if y "
+            "async for z in __elixirscope__.async_iter(<co>, y)]") in text
+    assert "{y async for y in __elixirscope__.async_iter(<co>, src)}" in text
+    assert "{y: y async for y in __elixirscope__.async_iter(<co>, src)}" in text
+    assert "sync = [y for y in src]" in text
+    # an async generator expression runs later, maybe elsewhere: left alone
+    assert "later = (y async for y in src)" in text
+    assert "return __elixirscope__.ret(<plain>, (y async for y in src))" in text
+    # a nested (not instrumented) coroutine is its own scope
+    assert "async for w in src:" in text
+    assert "async for x in __elixirscope__.async_iter(<agen>, src):" in text
+
+
+def test_the_proxy_calls_have_the_statement_and_comprehension_positions():
+    tree, _ = rewritten()
+    co = tree.body[0]
+    statements = co.body[0].body    # inside the generated `with`
+    for stmt, call in ((statements[0], statements[0].iter),
+                       (statements[1], statements[1].items[1].context_expr),
+                       (statements[2].value, statements[2].value.generators[1].iter)):
+        assert isinstance(call, ast.Call) and call.func.attr in ("async_iter", "async_with")
+        assert (call.lineno, call.col_offset, call.end_lineno, call.end_col_offset) == (
+            stmt.lineno, stmt.col_offset, stmt.end_lineno, stmt.end_col_offset)
+        # kept on one line, so the compiler does not move the call's start to its end line
+        assert call.func.lineno == call.func.end_lineno == stmt.lineno
+
+
+@pytest.fixture()
+def corpus(monkeypatch):
+    monkeypatch.syspath_prepend(str(CORPUS))
+    module, handle = load("instrcorpus_generators",
+                          {"rules": [{"pattern": "instrcorpus_generators.*", "level": "args"}]})
+    assert handle.failures == {}
+    drain()
+    return module
+
+
+def _steps(events: list, function: str, tag: str) -> list:
+    return [e[8] for e in events if e[0] == tag and e[7] == function]
+
+
+def test_each_implicit_await_of_a_loop_is_recorded(corpus):
+    before = hooks.stats()["stack_mismatches"]
+    assert asyncio.run(corpus.loops()) == [0, 2, 3, 0, 10, "else ran", -4, -2,
+                                           "countdown else", 5, 4]
+    events = drain()
+    name = "instrcorpus_generators.loops"
+    # __anext__ calls: 5 (break at 4) + 3 (2 items and the end) + 6 + 3 (break at 3)
+    assert len(_steps(events, name, "yield")) == 17
+    resumes = _steps(events, name, "resume")
+    assert resumes.count("StopAsyncIteration()") == 2 and len(resumes) == 17
+    assert hooks.stats()["stack_mismatches"] == before
+
+
+def test_async_with_and_comprehensions_are_recorded(corpus):
+    before = hooks.stats()["stack_mismatches"]
+    assert asyncio.run(corpus.with_two_items()) == ("F", "G")
+    assert asyncio.run(corpus.comprehensions())[0] == [0, 1, 9]
+    events = drain()
+    # two managers: __aenter__ and __aexit__ each
+    assert _steps(events, "instrcorpus_generators.with_two_items", "resume") == [
+        "'F'", "'G'", "True", "False"]
+    # __anext__ calls in the coroutine and its comprehensions: 5 + 6 + (4 + 4 + 3 + 2) + 4,
+    # and 3 on the async generator expression `later` (whose own ones are not recorded)
+    resumes = _steps(events, "instrcorpus_generators.comprehensions", "resume")
+    assert len(resumes) == 31 and resumes.count("StopAsyncIteration()") == 8
+    assert hooks.stats()["stack_mismatches"] == before
