@@ -10,7 +10,8 @@ many requests proceed at once.
 
 ``to_layer="app"`` operations: status, tree, layers, stats, config_get,
 config_set, restart, terminate, kill. ``to_layer="api"``: health, stats. Any
-other layer: forwarded to the actor registered as ``layer:<name>``. A bad
+other layer: forwarded to the actor registered as ``layer:<name>``; a path
+(``foundation/event_store``): to that actor. A bad
 frame, an unknown operation or a failing layer becomes an error Response;
 the endpoint keeps serving.
 """
@@ -35,7 +36,7 @@ from elixirscope.contracts import (
     ok_response,
 )
 from elixirscope.runtime import CallResult, GenServer, SupervisorError
-from elixirscope.telemetry import MetricSet
+from elixirscope.telemetry import MetricSet, mailbox_rows
 from elixirscope.transport import EndpointInUse, bind
 
 __all__ = ["APP_OPERATIONS", "ApiEndpoint", "ApiError"]
@@ -166,6 +167,9 @@ class ApiEndpoint(GenServer):
         return result.value
 
     def _whereis(self, name: str) -> Job:
+        if self.registry is None:  # its process is gone; a restarted one will announce itself
+            raise ApiError("unavailable", f"cannot find {name}: the registry is not running "
+                                          "(restarting, or stopped); try again")
         address = yield from self._call(self.registry, ("whereis", name))
         if address is None:
             raise ApiError("unavailable", f"{name} is not running (restarting, or stopped)")
@@ -181,6 +185,11 @@ class ApiEndpoint(GenServer):
         if request.to_layer == "api":
             return self._own_operation(request)
         layer = request.to_layer
+        if "/" in layer:  # one actor by its path, like foundation/event_store
+            _, info = yield from self._find(layer)
+            if info.address is None:
+                raise ApiError("not_running", f"{info.path} is not running")
+            return (yield from self._call(info.address, request, request.timeout))
         try:
             address = yield from self._whereis(f"layer:{layer}")
         except ApiError:
@@ -196,8 +205,12 @@ class ApiEndpoint(GenServer):
             return {"status": "up", "layer": "api", "path": self.path, "pid": os.getpid(),
                     "endpoint": self.info["endpoint"]}
         if request.operation == "stats":
-            return {**self.metrics.snapshot(), "jobs_in_flight": len(self._jobs)}
+            return self.metrics_snapshot()
         raise ApiError("unknown_operation", f"api answers health, stats; got {request.operation!r}")
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Its request counters and mailbox gauges (reported by the runtime's timer, and in stats)."""
+        return {**self.metrics.snapshot(), "jobs_in_flight": len(self._jobs), **super().metrics_snapshot()}
 
     # ---------------------------------------------------------- app operations
     def _op_status(self, params: dict) -> Job:
@@ -243,8 +256,9 @@ class ApiEndpoint(GenServer):
         if not response.ok:
             raise ApiError(response.error.code, response.error.message)
         data = response.data
-        if layer in (None, "api"):
-            data["layers"].setdefault("api", {})[self.path] = self.metrics.snapshot()
+        if layer in (None, "api"):  # fresher than its last report
+            data["layers"].setdefault("api", {})[self.path] = self.metrics_snapshot()
+            data.setdefault("mailboxes", {}).update(mailbox_rows({self.path: self.metrics_snapshot()}))
         return data
 
     def _op_config_get(self, params: dict) -> Job:

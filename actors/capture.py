@@ -13,6 +13,8 @@ from typing import Any
 from elixirscope.contracts import Request
 from elixirscope.ingest import IngestLoop, WriterLoop
 
+from .config_server import CONFIG_TOPIC
+from .event_store import Retention
 from .layer_service import LayerService
 
 __all__ = ["CorrelatorService", "IngestService", "WriterService"]
@@ -66,18 +68,30 @@ class IngestService(_LoopService):
 class WriterService(_LoopService):
     """args: LayerService's, plus ``forward_endpoint``, ``data_dir`` and retention.
 
-    Its store claims a shard of its own (a restarted writer takes a free one)."""
+    Its store claims a shard of its own (a restarted writer takes a free one) and
+    prunes it as it writes, following runtime changes of the retention settings."""
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         from elixirscope.ingest.stores import open_writer_store
 
         data_dir = args["data_dir"]
-        retention = {"max_age_hours": args.get("max_age_hours", 0.0),
-                     "max_size_mb": args.get("max_size_mb", 0)}
+        self.retention = Retention(args.get("max_age_hours", 0.0), args.get("max_size_mb", 0))
+        self.register(CONFIG_TOPIC, unique=False)
         self.loop = WriterLoop(args["forward_endpoint"],
-                               lambda: open_writer_store(data_dir, **retention))
+                               lambda: open_writer_store(
+                                   data_dir, max_age_hours=self.retention.max_age_hours,
+                                   max_size_mb=self.retention.max_size_mb))
         self.loop.start()
         return {}
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if self.retention.follow(message):
+            store = self.loop.store  # read by the writer thread when it prunes
+            if store is not None:
+                store.retention_max_age_s = self.retention.max_age_s
+                store.retention_max_bytes = self.retention.max_bytes
+            return state
+        return super().handle_info(message, state)
 
 
 class CorrelatorService(LayerService):

@@ -6,7 +6,8 @@ value)`` → ``{"path", "old", "new"}`` for whitelisted keys only; a refusal
 comes back as the ConfigError (its ``code``: ``unknown_key``,
 ``not_updatable``, ``invalid_value``). Every change — from ``set`` or from a
 hot reload of the user file — is published as a ``config_changed`` Event to
-the registry's ``config`` subscribers. A user file that becomes invalid is
+the registry's ``config_changed`` subscribers (a duplicate key: the unique
+``config`` only names this server). A user file that becomes invalid is
 reported and ignored; the running configuration stays as it was.
 """
 
@@ -20,7 +21,9 @@ from elixirscope.config import ConfigError, ConfigStore, FileWatcher
 from elixirscope.contracts import Event
 from elixirscope.runtime import GenServer, Reply
 
-__all__ = ["ConfigServer"]
+__all__ = ["CONFIG_TOPIC", "ConfigServer"]
+
+CONFIG_TOPIC = "config_changed"  # registry key of the subscribers to configuration changes
 
 log = logging.getLogger("elixirscope.config")
 
@@ -37,8 +40,7 @@ class ConfigServer(GenServer):
         self.watcher = FileWatcher(user_file, self.interval) if user_file else None
         if self.watcher is not None:
             self.send_after(self.interval, "watch")
-        if self.registry is not None:
-            self.cast(self.registry, ("register", "config", self.myAddress, None, True))
+        self.register("config")
         return {"reloads": 0, "reload_errors": 0, "refused": []}
 
     def handle_call(self, request: Any, from_: Any, state: dict[str, Any]) -> Reply:
@@ -82,9 +84,7 @@ class ConfigServer(GenServer):
         self._publish(result.changes, "reload")
 
     def _publish(self, changes: list[Any], how: str) -> None:
-        if self.registry is None:
-            return
-        for change in changes:
+        for change in changes:  # held while the registry restarts, sent to the next one
             event = Event(type="config_changed", source_layer="foundation",
                           data={"path": change.path, "old": change.old, "new": change.new, "by": how})
-            self.cast(self.registry, ("dispatch", "config", event))
+            self.dispatch(CONFIG_TOPIC, event)

@@ -2,9 +2,12 @@
 
 Each layer supervisor starts at least one; the one started with
 ``front=True`` registers as ``layer:<name>`` so the API endpoint can route a
-layer's Requests to it. Every ``report_interval_s`` it sends its metrics to
-whoever is registered under ``telemetry`` (through the registry's dispatch,
-so a restarted TelemetryService is found without caching its address).
+layer's Requests to it. Every ``report_interval_s`` it sends its metrics -
+its own, plus its mailbox depth (``elixirscope.runtime.mailbox``) - to whoever
+is registered under ``telemetry`` (through the registry's dispatch, so a
+restarted TelemetryService is found without caching its address; no report
+is sent while the registry itself restarts). Its registrations are restored
+in a restarted registry by the runtime.
 Later issues give each layer its real work; the Request plumbing, metrics and
 supervision are what this shell provides to all of them.
 """
@@ -26,6 +29,7 @@ class LayerService(GenServer):
     """args: ``{"layer": str, "role": str, "front": bool, "report_interval_s": float}``."""
 
     operations = ("health", "stats")
+    reports_itself = True  # on its own tick, which subclasses also use (worker-thread checks)
 
     def init(self, args: dict[str, Any]) -> dict[str, Any]:
         self.layer = args["layer"]
@@ -33,10 +37,9 @@ class LayerService(GenServer):
         self.metrics = MetricSet()
         self.started_at = time.time()
         self.report_interval = float(args.get("report_interval_s", 1.0))
-        if self.registry is not None:
-            if args.get("front"):
-                self.cast(self.registry, ("register", f"layer:{self.layer}", self.myAddress, None, True))
-            self.send_after(self.report_interval, "report")
+        if args.get("front"):
+            self.register(f"layer:{self.layer}")
+        self.send_after(self.report_interval, "report")
         return self.init_state(args)
 
     def init_state(self, args: dict[str, Any]) -> Any:
@@ -77,7 +80,10 @@ class LayerService(GenServer):
                 "pid": os.getpid(), "uptime_s": round(time.time() - self.started_at, 3)}
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
-        return self.metrics.snapshot()
+        return self.metrics_snapshot()
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        return {**self.metrics.snapshot(), **super().metrics_snapshot()}
 
     # ------------------------------------------------------------------ reports
     def handle_info(self, message: Any, state: Any) -> Any:
@@ -88,5 +94,4 @@ class LayerService(GenServer):
 
     def report(self) -> None:
         self.metrics.gauge("uptime_s").set(round(time.time() - self.started_at, 3))
-        snapshot = ("metrics", self.path, self.layer, self.metrics.snapshot())
-        self.cast(self.registry, ("dispatch", "telemetry", snapshot))
+        self.dispatch("telemetry", ("metrics", self.path, self.layer, self.metrics_snapshot()), hold=False)

@@ -1,19 +1,35 @@
 """TelemetryService: the latest metrics of every actor, and supervision counts.
 
 Actors send ``("metrics", path, layer, snapshot)`` through the registry's
-``telemetry`` key; the service also subscribes to ``lifecycle`` Events and
-counts exits, restarts and intensity shutdowns per supervisor. Requests:
-``stats`` with optional ``{"layer": name}`` answers ``{"layers": {name:
-{actor path: metrics}}, "supervision": {supervisor: counts}}``.
+``telemetry`` key (layer services on their own tick; supervisors, the
+registry and the API endpoint through the runtime's report, see
+``ProcessActor.report_metrics``). The service also subscribes to
+``lifecycle`` Events, counting exits, restarts and intensity shutdowns per
+supervisor, and to ``config_changed`` Events, counting configuration changes.
+Its subscriptions are restored in a restarted registry, which replays what
+was dispatched meanwhile, so a registry restart is itself counted.
+
+Requests: ``stats`` with optional ``{"layer": name}`` answers::
+
+    {"layers": {name: {actor path: metrics}},
+     "mailboxes": {actor path: {"depth", "max", "outbox", "outbox_max"}},
+     "supervision": {supervisor: counts},
+     "config_changes": int}
+
+``mailboxes`` lifts each actor's mailbox gauges out of its metrics (see
+``elixirscope.runtime.mailbox`` for what they count); ``outbox`` is absent
+where the base does not measure it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from elixirscope.actors.config_server import CONFIG_TOPIC
 from elixirscope.actors.layer_service import LayerService
 
 from elixirscope.contracts import Event, Request
+from elixirscope.telemetry import mailbox_rows
 
 __all__ = ["TelemetryService"]
 
@@ -22,9 +38,10 @@ _COUNTED = ("child_exited", "child_restarted", "child_start_failed", "restart_in
 
 class TelemetryService(LayerService):
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.cast(self.registry, ("register", "telemetry", self.myAddress, None, False))
-        self.cast(self.registry, ("register", "lifecycle", self.myAddress, None, False))
-        return {"actors": {}, "supervision": {}}
+        self.register("telemetry", unique=False)
+        self.register("lifecycle", unique=False)
+        self.register(CONFIG_TOPIC, unique=False)
+        return {"actors": {}, "supervision": {}, "config_changes": 0}
 
     def op_stats(self, request: Request, state: dict[str, Any]) -> dict[str, Any]:
         wanted = request.params.get("layer")
@@ -37,7 +54,9 @@ class TelemetryService(LayerService):
             raise ValueError(f"no metrics for layer {wanted!r} yet; layers reporting: {', '.join(known)}")
         supervision = {sup: dict(counts) for sup, counts in sorted(state["supervision"].items())
                        if wanted is None or sup == wanted or sup.startswith(f"{wanted}/")}
-        return {"layers": layers, "supervision": supervision}
+        mailboxes = mailbox_rows({p: s for actors in layers.values() for p, s in actors.items()})
+        return {"layers": layers, "mailboxes": mailboxes, "supervision": supervision,
+                "config_changes": state["config_changes"]}
 
     def handle_info(self, message: Any, state: dict[str, Any]) -> Any:
         if isinstance(message, tuple) and len(message) == 4 and message[0] == "metrics":
@@ -46,6 +65,8 @@ class TelemetryService(LayerService):
             self.metrics.counter("reports").inc()
             return state
         if isinstance(message, Event):
+            if message.type == "config_changed":
+                state["config_changes"] += 1
             if message.type in _COUNTED:
                 counts = state["supervision"].setdefault(message.data.get("supervisor", ""), {})
                 counts[message.type] = counts.get(message.type, 0) + 1

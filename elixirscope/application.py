@@ -118,12 +118,14 @@ class Application:
                 _become_subreaper()
         self.data_plane = self._data_plane()
         before = {c.pid for c in psutil.Process().children()}
-        self.runtime = Runtime(base, admin_port=admin_port)
+        # the registry is the supervised child foundation/registry, not a standalone one
+        self.runtime = Runtime(base, admin_port=admin_port, registry=False)
         self._system_pids = {c.pid for c in psutil.Process().children()} - before
         self.started_at = time.time()
         try:
-            self.root = self.runtime.start_supervisor(application_spec(self.settings()), path="",
-                                                      timeout=timeout)
+            settings = self.settings()
+            self.root = self.runtime.start_supervisor(application_spec(settings), path="", timeout=timeout,
+                                                      report_interval=settings["report_interval_s"])
         except EndpointInUse as exc:
             self.runtime.shutdown()
             raise PortInUse(str(exc)) from None
@@ -173,6 +175,7 @@ class Application:
             "credit_window": get("capture.credit_window"),
             "max_age_hours": get("store.max_age_hours"),
             "max_size_mb": get("store.max_size_mb"),
+            "prune_interval_s": get("store.prune_interval_s"),
         }
 
     def settings(self) -> dict[str, Any]:

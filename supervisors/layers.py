@@ -15,7 +15,7 @@ from typing import Any
 from elixirscope.actors.layer_service import LayerService
 from elixirscope.actors.telemetry_service import TelemetryService
 
-from elixirscope.runtime import ChildSpec, Supervisor, SupervisorSpec
+from elixirscope.runtime import ChildSpec, Registry, Supervisor, SupervisorSpec
 
 __all__ = ["LAYER_SPECS", "layer_spec"]
 
@@ -32,10 +32,20 @@ def _flags(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def foundation(settings: dict[str, Any]) -> SupervisorSpec:
+    """The registry first: every actor started after it gets its address at init.
+
+    Those started before it (the application and Foundation supervisors) learn
+    of it from its announcement, as every actor does when it is restarted.
+    """
     from elixirscope.actors.config_server import ConfigServer
+    from elixirscope.actors.event_store import EventStoreService
 
     return SupervisorSpec("one_for_one", [
+        ChildSpec("registry", (Registry, None)),
         ChildSpec("config", (ConfigServer, settings.get("config_args", {}))),
+        _service("foundation", "event_store", settings, actor=EventStoreService,
+                 **{k: _plane(settings)[k] for k in ("data_dir", "max_age_hours", "max_size_mb",
+                                                      "prune_interval_s")}),
         _service("foundation", "telemetry", settings, front=True, actor=TelemetryService),
     ], **_flags(settings))
 

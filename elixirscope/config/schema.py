@@ -92,6 +92,7 @@ SCHEMA: dict[str, Key] = {
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),
     "store.max_age_hours": Key(float, 168.0, FloatRange(0, 876_000), True, "Events older than this are pruned; 0 keeps them forever."),
     "store.max_size_mb": Key(int, 1024, IntRange(0), True, "The event store is pruned, oldest first, to stay under this size; 0 means no limit."),
+    "store.prune_interval_s": Key(float, 60.0, FloatRange(0), doc="Seconds between Foundation's retention passes over shards no writer holds."),
     "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
     "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),
 }

@@ -327,8 +327,10 @@ _TABLE: tuple[Command, ...] = (
         "send",
         ("LAYER", "OPERATION", "JSON-PARAMS"),
         "any operation to any layer; prints the whole Response",
-        "JSON-PARAMS is one JSON object, the rest of the line verbatim (no quoting "
-        "needed); it defaults to {}. The Response is printed as it came back.",
+        "LAYER is a layer (its front actor answers) or one actor's path, like "
+        "foundation/event_store. JSON-PARAMS is one JSON object, the rest of the line "
+        "verbatim (no quoting needed); it defaults to {}. The Response is printed as "
+        "it came back.",
         'send query run {"limit": 10}',
         _send,
         "response",

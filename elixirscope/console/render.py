@@ -137,7 +137,19 @@ def _stats(data: Mapping[str, Any]) -> str:
         flat = list(_flatten(metrics, ""))
         lines = _pairs(flat, indent="  ") if flat else "  (no metrics)"
         blocks.append(f"{name}\n{lines}")
+    mailboxes = data.get("mailboxes")
+    if mailboxes:
+        blocks.append("\n" + _mailboxes(mailboxes))
     return "\n".join(blocks)
+
+
+def _mailboxes(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """Queue lengths per actor path: messages waiting (now, most seen) and sent but unacknowledged."""
+    table = [
+        (path or "(root)", row.get("depth"), row.get("max"), row.get("outbox"), row.get("outbox_max"))
+        for path, row in rows.items()
+    ]
+    return _table(("MAILBOX OF", "WAITING", "MAX", "OUTBOX", "OUTBOX MAX"), table)
 
 
 def _text(data: Any) -> str:

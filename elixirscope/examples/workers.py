@@ -100,7 +100,7 @@ class LifecycleRecorder(GenServer):
     def init(self, args: Any) -> Any:
         if self.registry is None:
             return Stop("LifecycleRecorder needs a registry to subscribe to")
-        self.cast(self.registry, ("register", "lifecycle", self.myAddress, None, False))
+        self.register("lifecycle", unique=False)
         return {"events": [], "limit": (args or {}).get("limit", 100_000), "dropped": 0}
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
@@ -170,3 +170,88 @@ class EchoServer(GenServer):
             self.send(sender, msg[1])
         else:
             super().receiveMessage(msg, sender)
+
+
+class Registrant(GenServer):
+    """Registers names and subscribes to keys in its init, through the runtime's journal.
+
+    args: ``{"names": [key, ...], "topics": [key, ...]}``. Calls: ``"registry"``
+    (the registry address it knows now), ``"pid"``, ``"received"`` (what
+    arrived under its topics).
+    """
+
+    def init(self, args: Any) -> Any:
+        args = args or {}
+        for name in args.get("names", ()):
+            self.register(name)
+        for topic in args.get("topics", ()):
+            self.register(topic, unique=False)
+        return {"received": []}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if request == "registry":
+            return Reply(self.registry, state)
+        if request == "pid":
+            return Reply(os.getpid(), state)
+        if request == "received":
+            return Reply(list(state["received"]), state)
+        raise ValueError(f"Registrant does not understand {request!r}")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        state["received"].append(message)
+        return state
+
+
+class SlowWorker(GenServer):
+    """Takes ``args["sleep"]`` seconds per ``"work"`` cast; for mailbox-depth measurements.
+
+    Calls: ``"done"`` (work casts handled), ``"mailbox"`` (its mailbox gauges now).
+    """
+
+    def init(self, args: Any) -> Any:
+        return {"sleep": (args or {}).get("sleep", 0.05), "done": 0}
+
+    def handle_cast(self, message: Any, state: Any) -> Any:
+        if message == "work":
+            time.sleep(state["sleep"])
+            state["done"] += 1
+        return state
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if request == "done":
+            return Reply(state["done"], state)
+        if request == "mailbox":
+            return Reply(self.mailbox.snapshot(), state)
+        raise ValueError(f"SlowWorker does not understand {request!r}")
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        return {**super().metrics_snapshot(), "done": self.state["done"]}
+
+
+class Burster(GenServer):
+    """On ``("burst", target, n)``, casts ``"work"`` to ``target`` n times at once."""
+
+    def handle_cast(self, message: Any, state: Any) -> Any:
+        _, target, n = message
+        for _ in range(n):
+            self.cast(target, "work")
+        return state
+
+
+class MetricsRecorder(GenServer):
+    """Subscribes to the registry's ``telemetry`` key and keeps the reports: ``("reports", path)``."""
+
+    def init(self, args: Any) -> Any:
+        self.register("telemetry", unique=False)
+        return {"reports": []}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if isinstance(request, tuple) and request[0] == "reports":
+            return Reply([snap for path, snap in state["reports"] if path == request[1]], state)
+        raise ValueError(f"MetricsRecorder does not understand {request!r}")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if isinstance(message, tuple) and len(message) == 4 and message[0] == "metrics":
+            state["reports"].append((message[1], message[3]))
+            del state["reports"][:-1000]
+        return state

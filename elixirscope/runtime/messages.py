@@ -29,9 +29,25 @@ __all__ = [
     "Monitor",
     "MonitorAck",
     "Demonitor",
+    "RegistryRef",
+    "RegistryUp",
     "Reply",
     "Shutdown",
 ]
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    """Where the registry is: its address, its incarnation and its OS process.
+
+    ``epoch`` orders incarnations (a restarted registry has a larger one), so
+    an actor that hears of two keeps the newer; ``identity`` lets every actor
+    see the registry's process die (see ``RegistryLink``).
+    """
+
+    address: Any
+    epoch: int = 0
+    identity: ProcessIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -41,8 +57,22 @@ class Init:
     args: Any
     parent: Any = None  # ActorAddress of the supervisor (or None for a top-level actor)
     path: str = ""
-    registry: Any = None  # ActorAddress of the Registry, if the system has one
+    registry: RegistryRef | None = None  # the Registry, if the system (or the tree) has one yet
     parent_identity: ProcessIdentity | None = None  # to notice a parent killed silently
+    report_interval: float | None = None  # seconds between metrics reports (None: none)
+
+
+@dataclass(frozen=True)
+class RegistryUp:
+    """A registry (re)started: passed from actor to actor along the tree's links.
+
+    The registry sends it to its parent as it starts; every actor that hears
+    of a newer one adopts it and passes it on to its parent and children
+    (except whoever it came from), so the whole tree - the actors started
+    before the registry existed included - learns the new address.
+    """
+
+    ref: RegistryRef
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,17 @@ process semantics on top:
 
 - **init handshake**: a new actor gets ``Init(args, parent, path, registry)``
   and answers ``InitAck`` with its OS identity, or with why it did not start;
+- **the registry, wherever it is**: ``self.registry`` is the registry's
+  address while it is up (None while it is unknown or down). A registry that
+  starts announces itself (``RegistryUp``) to its parent, and every actor
+  passes a newer announcement on along its links, so the whole tree follows a
+  restarted registry; each actor sees the registry's process die with its
+  liveness check. ``register``/``unregister`` are journalled and restored in a
+  new registry, ``dispatch`` waits while none is up (see ``registry_link``);
+- **metrics reports**: with ``Init.report_interval`` set (children inherit
+  it), an actor sends ``("metrics", path, layer, metrics_snapshot())`` to the
+  registry's ``telemetry`` key that often; the snapshot holds at least its
+  mailbox depth (see ``mailbox``), sampled as each message is handled;
 - **exits carry reasons**: any exception escaping a callback is an abnormal
   exit with type, message and traceback; the actor runs ``terminate``, fails
   its pending callers, tells its monitors (``Down``) and its parent
@@ -26,6 +37,7 @@ else here is shared.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,9 +56,11 @@ from thespian.actors import (
 from elixirscope.runtime import _thespian_fixes
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
+from elixirscope.runtime.mailbox import MailboxGauge
 from elixirscope.runtime.reasons import ExitReason
+from elixirscope.runtime.registry_link import RegistryLink
 
-__all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "ProcessActor"]
+__all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "TELEMETRY_KEY", "ProcessActor"]
 
 log = logging.getLogger("elixirscope.runtime")
 
@@ -56,6 +70,7 @@ LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monit
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
 
 DEFERRED = object()  # _start result: the subclass acks Init itself later
+TELEMETRY_KEY = "telemetry"  # registry key whose owners receive ("metrics", path, layer, snapshot)
 
 
 def address_key(address: Any) -> str:
@@ -86,6 +101,9 @@ class _Watch:
 class ProcessActor(Actor):
     """Shared OTP process machinery; see the module docstring."""
 
+    provides_registry = False  # True for the Registry: it announces itself when it starts
+    reports_itself = False  # True: the subclass sends its own metrics reports (LayerService)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._started = False
@@ -93,7 +111,9 @@ class ProcessActor(Actor):
         self._parent: Any = None
         self._init_sender: Any = None
         self.path = ""
-        self.registry: Any = None
+        self._registry = RegistryLink()
+        self.mailbox = MailboxGauge()
+        self.report_interval: float | None = None
         self.identity: ProcessIdentity | None = None
         self._exit_reason: ExitReason | None = None
         self._watchers: dict[str, Any] = {}
@@ -145,6 +165,7 @@ class ProcessActor(Actor):
 
     # ------------------------------------------------------------- Thespian entry
     def receiveMessage(self, msg: Any, sender: Any) -> ThespianWatch | None:
+        self.mailbox.sample(self)
         if self._exiting:
             self._after_exit(msg, sender)
             return None
@@ -190,7 +211,8 @@ class ProcessActor(Actor):
         if self._started:
             raise RuntimeError(f"{type(self).__name__} received a second Init")
         self._parent, self._init_sender = msg.parent, sender
-        self.path, self.registry = msg.path, msg.registry
+        self.path, self.report_interval = msg.path, msg.report_interval
+        self._registry.adopt(msg.registry, self.myAddress)
         self._parent_identity = msg.parent_identity
         self.identity = current_identity()
         self._arm_liveness()
@@ -207,9 +229,15 @@ class ProcessActor(Actor):
             return
         ignored = isinstance(outcome, Ignore)
         self._started = not ignored
+        if self._started and self.provides_registry:
+            # before the InitAck: our supervisor knows the new registry before it starts its next child
+            ref = m.RegistryRef(self.myAddress, time.monotonic_ns(), self.identity)
+            self._registry_up(m.RegistryUp(ref), None)
         self.send(self._init_sender, m.InitAck(ok=True, identity=self.identity, ignored=ignored))
         if ignored:
             self._exit(ExitReason.normal(), run_terminate=False, notify_parent=False)
+        elif self.report_interval and not self.reports_itself:
+            self._wakeup(self.report_interval, ("report",))
 
     def _fail_start(self, reason: ExitReason) -> None:
         """OTP start failure: the starter hears why; the parent gets no exit to act on."""
@@ -255,9 +283,8 @@ class ProcessActor(Actor):
         """Create a child actor, link to it, and send it Init; its InitAck comes later."""
         address = self.createActor(actor_class)
         self._links.append(_Link(address))
-        init = m.Init(
-            args, self.myAddress, path, self.registry, parent_identity=self.identity
-        )
+        init = m.Init(args, self.myAddress, path, self._registry.ref if self._registry.up else None,
+                      parent_identity=self.identity, report_interval=self.report_interval)
         self.send(address, init)
         return address
 
@@ -299,6 +326,8 @@ class ProcessActor(Actor):
     def _deliver_link_exit(self, link: _Link) -> None:
         if link in self._links:
             self._links.remove(link)
+            if self._registry.is_registry(link.address):
+                self._registry.lost()  # before the subclass hears of it: its Events are held
             self._on_link_exit(link.address, link.notice or ExitReason.killed())
 
     def link_identity(self, address: Any) -> ProcessIdentity | None:
@@ -346,13 +375,81 @@ class ProcessActor(Actor):
         else:
             self._on_message(msg, sender)
 
+    # ---------------------------------------------------------------- registry
+    @property
+    def registry(self) -> Any:
+        """The registry's address while it is up; None while it is unknown or down."""
+        return self._registry.address
+
+    def register(self, key: str, value: Any = None, *, unique: bool = True) -> None:
+        """Put ``key`` -> this actor in the registry, now and in every registry after it.
+
+        A unique key names this actor (``whereis``); a duplicate one subscribes
+        it to what is dispatched under the key. Conflicts are not reported
+        (a cast); call the registry when the answer matters.
+        """
+        self._to_registry(self._registry.register(self.myAddress, key, value, unique))
+
+    def unregister(self, key: str) -> None:
+        self._to_registry(self._registry.unregister(self.myAddress, key))
+
+    def dispatch(self, key: str, payload: Any, *, hold: bool = True) -> None:
+        """Send ``payload`` to every owner of ``key``, through the registry.
+
+        While no registry is up the payload is held for the next one
+        (``hold=False``: dropped, for figures that are stale by then).
+        """
+        self._to_registry(self._registry.dispatch(key, payload, hold))
+
+    def _to_registry(self, request: tuple | None) -> None:
+        if request is not None:
+            self.send(self._registry.address, m.Cast(request))
+
+    def _registry_identity(self) -> ProcessIdentity | None:
+        ref = self._registry.ref
+        return ref.identity if ref is not None and self._registry.up else None
+
+    def _registry_up(self, msg: m.RegistryUp, sender: Any) -> None:
+        """Adopt a newer registry, pass the news on, restore our entries in it."""
+        if self._exiting:
+            return
+        previous = self._registry.ref
+        requests = self._registry.adopt(msg.ref, self.myAddress)
+        if requests is None:
+            return  # not newer: already heard (the tree has no cycles, but be sure)
+        if previous is not None:  # the old registry's monitors of us will never fire
+            self._watchers = {r: w for r, w in self._watchers.items() if w != previous.address}
+        for target in [self._parent, *(link.address for link in self._links if not link.gone)]:
+            if target is not None and (sender is None or target != sender):
+                self.send(target, msg)
+        for request in requests:
+            self._to_registry(request)
+        self._arm_liveness()
+
+    # ----------------------------------------------------------------- metrics
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """What this actor reports: its mailbox gauges (subclasses add their own metrics).
+
+        ``registry_dropped`` appears once events held for a registry that was
+        down overflowed the hold (see ``registry_link``).
+        """
+        snapshot = self.mailbox.snapshot()
+        if self._registry.held_dropped:
+            snapshot["registry_dropped"] = self._registry.held_dropped
+        return snapshot
+
+    def report_metrics(self) -> None:
+        """Send ``metrics_snapshot()`` to the registry's ``telemetry`` owners (if one is up)."""
+        layer = self.path.split("/", 1)[0] or "app"
+        self.dispatch(TELEMETRY_KEY, ("metrics", self.path, layer, self.metrics_snapshot()), hold=False)
+
     # ---------------------------------------------------------------- liveness
     def _arm_liveness(self) -> None:
         if self._liveness_armed:
             return
         watched = [w.identity for w in self._monitors.values()]
         watched += [link.identity for link in self._links if not link.gone]
-        watched.append(self._parent_identity)
+        watched += [self._parent_identity, self._registry_identity()]
         if any(i is not None and i.separate for i in watched):
             self._liveness_armed = True
             self._wakeup(LIVENESS_INTERVAL, ("liveness",))
@@ -370,6 +467,9 @@ class ProcessActor(Actor):
             if watch.identity is not None and not is_alive(watch.identity):
                 del self._monitors[ref]
                 self._on_message(m.Down(ref, watch.address, ExitReason.killed()), None)
+        registry = self._registry_identity()
+        if registry is not None and not is_alive(registry):
+            self._registry.lost()
         self._arm_liveness()
 
     # ------------------------------------------------------------------ timers
@@ -399,6 +499,9 @@ class ProcessActor(Actor):
                 self._on_message(message, self.myAddress)
         elif kind == "liveness":
             self._check_liveness()
+        elif kind == "report":
+            self.report_metrics()
+            self._wakeup(self.report_interval, ("report",))
         elif kind == "grace":
             for link in list(self._links):
                 if id(link) == payload[1] and link.gone:
@@ -409,6 +512,7 @@ class ProcessActor(Actor):
 
 _ROUTES = {
     m.Init: ProcessActor._handle_init,
+    m.RegistryUp: ProcessActor._registry_up,
     m.InitAck: ProcessActor._handle_init_ack,
     m.Shutdown: ProcessActor._handle_shutdown,
     m.Kill: ProcessActor._handle_kill,

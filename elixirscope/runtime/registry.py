@@ -3,6 +3,7 @@
 Calls (tuples)::
 
     ("register", key, address, value, unique)  -> True | AlreadyRegistered
+    ("restore", key, address, value, unique)   -> the same, plus a replay (below)
     ("unregister", key, address)                -> int removed
     ("whereis", name)                           -> address | None
     ("lookup", key)                             -> [(address, value), ...]
@@ -11,16 +12,28 @@ Calls (tuples)::
 
 Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 ``key`` (how supervisors publish lifecycle Events to subscribers); the same
-``register``/``unregister`` tuples as casts, for actors that need no answer.
-The registry monitors every owner, so a dead actor's entries disappear.
+``register``/``restore``/``unregister`` tuples as casts, for actors that need
+no answer. The registry monitors every owner, so a dead actor's entries
+disappear.
+
+It is a supervised child like any other (``foundation/registry`` in the
+application) and may be restarted. A new one starts empty, announces itself
+along the tree (``ProcessActor``: ``RegistryUp``), and the owners *restore*
+their entries. Because they restore a moment after it starts, it keeps the
+last ``REPLAY_LIMIT`` messages dispatched under each key and replays them to
+an owner that restores that key - they were dispatched to this registry
+while the owner was still on its way back. (A new subscriber that merely
+registers gets no replay.)
 
 It is also the system's dead-letter handler: a ``Monitor`` sent to an actor
 that no longer exists is answered with ``Down(noproc)``, as OTP does, instead
-of never being answered. Other dead letters are counted.
+of never being answered. Other dead letters are counted. A restarted registry
+takes the role over as it starts; one that stops gracefully gives it up.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from thespian.actors import DeadEnvelope
@@ -32,16 +45,22 @@ from elixirscope.runtime.process import address_key
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_table import RegistryTable
 
-__all__ = ["REGISTRY_NAME", "Registry"]
+__all__ = ["REGISTRY_NAME", "REPLAY_LIMIT", "Registry"]
 
-REGISTRY_NAME = "elixirscope.registry"
+REGISTRY_NAME = "elixirscope.registry"  # the standalone registry's Thespian globalName (Runtime)
+REPLAY_LIMIT = 64  # messages kept per key for owners that restore it
 
 
 class Registry(GenServer):
+    provides_registry = True
+
     def init(self, args: Any) -> dict[str, Any]:
         self.handleDeadLetters()
-        return {"table": RegistryTable(), "monitors": {}, "dispatched": 0, "bad_casts": 0,
-                "dead_letters": 0}
+        return {"table": RegistryTable(), "monitors": {}, "recent": {}, "dispatched": 0,
+                "bad_casts": 0, "dead_letters": 0, "restored": 0, "replayed": 0}
+
+    def terminate(self, reason: ExitReason, state: Any) -> None:
+        self.handleDeadLetters(False)
 
     def handle_call(self, request: Any, from_: Any, state: dict) -> Reply:
         try:
@@ -53,9 +72,7 @@ class Registry(GenServer):
         try:
             if isinstance(message, tuple) and message[:1] == ("dispatch",):
                 _, key, payload = message
-                for owner, _value in state["table"].lookup(key):
-                    self.send(owner, payload)
-                    state["dispatched"] += 1
+                self._dispatch(key, payload, state)
             else:
                 self._apply(message, state)
         except (ValueError, TypeError, IndexError):
@@ -74,17 +91,31 @@ class Registry(GenServer):
                 state["table"].remove_owner(owner_key)
         return state
 
+    def _dispatch(self, key: str, payload: Any, state: dict) -> None:
+        for owner, _value in state["table"].lookup(key):
+            self.send(owner, payload)
+            state["dispatched"] += 1
+        recent = state["recent"].get(key)
+        if recent is None:
+            recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
+        recent.append(payload)
+
     def _apply(self, request: Any, state: dict) -> Any:
         table: RegistryTable = state["table"]
         if not isinstance(request, tuple) or not request:
             raise ValueError("expected a tuple like ('whereis', name)")
         op = request[0]
-        if op == "register":
+        if op in ("register", "restore"):
             _, key, address, value, unique = request
             owner_key = address_key(address)
             result = table.register(key, owner_key, address, value, unique=unique)
             if result is True and owner_key not in state["monitors"]:
                 state["monitors"][owner_key] = self.monitor(address)
+            if result is True and op == "restore":
+                state["restored"] += 1
+                for payload in state["recent"].get(key, ()):
+                    self.send(address, payload)
+                    state["replayed"] += 1
             return result
         if op == "unregister":
             _, key, address = request
@@ -100,9 +131,9 @@ class Registry(GenServer):
         if op == "keys":
             return table.keys_of(address_key(request[1]))
         if op == "stats":
-            return {**table.stats(), "dispatched": state["dispatched"], "bad_casts": state["bad_casts"],
-                    "dead_letters": state["dead_letters"]}
+            return {**table.stats(), **{k: state[k] for k in (
+                "dispatched", "bad_casts", "dead_letters", "restored", "replayed")}}
         raise ValueError(
-            f"Registry does not know {op!r}; it answers register, unregister, whereis, "
+            f"Registry does not know {op!r}; it answers register, restore, unregister, whereis, "
             "lookup, keys, stats and dispatch"
         )

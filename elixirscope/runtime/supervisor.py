@@ -25,7 +25,8 @@ Calls (tuples): ``("which_children",)``, ``("count_children",)``, ``("strategy",
 :class:`SupervisorError` values (``code`` is OTP's: ``not_found``,
 ``running``, ``restarting``, ``already_present``, ``simple_one_for_one``,
 ``start_failed``). Every lifecycle step is published as an ``Event`` to the
-registry's ``lifecycle`` subscribers.
+registry's ``lifecycle`` subscribers (held while no registry is up, and sent
+to the next one, so a registry's own restart is reported too).
 
 A restart or stop that spans several messages runs as a generator *job*:
 it yields what it waits for (an InitAck, an exit, a timeout); calls and
@@ -478,9 +479,7 @@ class Supervisor(ProcessActor):
         tracer = observe.TRACER
         if tracer is not None:
             tracer.lifecycle(kind, data)
-        if self.registry is not None:
-            event = Event(type=kind, source_layer="runtime", data=data)
-            self.send(self.registry, m.Cast(("dispatch", "lifecycle", event)))
+        self.dispatch("lifecycle", Event(type=kind, source_layer="runtime", data=data))
 
 
 def _combine_args(template: Any, extra: Any) -> Any:

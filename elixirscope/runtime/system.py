@@ -1,4 +1,4 @@
-"""Runtime: an actor system with a registry, driven from ordinary Python code.
+"""Runtime: an actor system (with a registry, unless told not to), driven from ordinary Python code.
 
 Code outside the actor system (tests, the CLI, a host app's main thread)
 starts actors and supervisors, calls them, monitors them and stops them
@@ -9,6 +9,12 @@ its admin port is chosen free unless given. ``simpleSystemBase`` runs
 everything in the caller's thread and only while it waits in a call.
 
 One Runtime serves one thread: Thespian's client side is not thread-safe.
+
+By default the Runtime starts a *standalone* registry (a top-level actor,
+unsupervised) and hands it to every actor it starts. A tree that supervises
+its own Registry - the application, where it is ``foundation/registry`` - uses
+``Runtime(registry=False)``: its actors learn of the registry when it starts
+(``RegistryUp``), and ``whereis``/``register`` here refuse, saying so.
 """
 
 from __future__ import annotations
@@ -63,10 +69,13 @@ class Runtime:
         logs = False if base == "simpleSystemBase" else _QUIET_LOGS
         self.system = ActorSystem(base, caps, logDefs=logs, transientUnique=True)
         self.registry = None
+        self._registry_ref: m.RegistryRef | None = None
         try:
             if registry:
-                self.registry = self.system.createActor(Registry, globalName=REGISTRY_NAME)
-                self._init(self.registry, Registry, None, "registry", 10.0)
+                address = self.system.createActor(Registry, globalName=REGISTRY_NAME)
+                ack = self._init(address, Registry, None, "registry", 10.0)
+                self.registry = address
+                self._registry_ref = m.RegistryRef(address, 0, ack.identity)
         except BaseException:
             self.system.shutdown()
             raise
@@ -84,30 +93,36 @@ class Runtime:
 
     # ----------------------------------------------------------------- start
     def start(self, actor_class: Any, args: Any = None, *, path: str | None = None,
-              timeout: float = 10.0) -> Any:
+              timeout: float = 10.0, report_interval: float | None = None) -> Any:
         """Create a top-level actor and run its init; returns its address or raises StartError.
 
         ``path`` names it in the tree ("" for an application root, whose children are
         then "foundation", "capture", ...); by default its class name.
+        ``report_interval``: seconds between the metrics reports it (and every
+        actor it starts) sends to the registry's ``telemetry`` key; None for none.
         """
         cls = resolve_actor_class((actor_class, args), "$.actor_class")
         address = self.system.createActor(cls)
-        self._init(address, cls, args, cls.__name__ if path is None else path, timeout)
+        self._init(address, cls, args, cls.__name__ if path is None else path, timeout, report_interval)
         return address
 
     def start_supervisor(self, spec: SupervisorSpec | Any, *, actor_class: Any = Supervisor,
-                         path: str = "root", timeout: float = 60.0) -> Any:
+                         path: str = "root", timeout: float = 60.0,
+                         report_interval: float | None = None) -> Any:
         """Start a top-level supervisor (its init returns when all children run)."""
-        return self.start(actor_class, spec, path=path, timeout=timeout)
+        return self.start(actor_class, spec, path=path, timeout=timeout, report_interval=report_interval)
 
-    def _init(self, address: Any, cls: type, args: Any, path: str, timeout: float) -> None:
-        init = m.Init(args, parent=None, path=path, registry=self.registry)
+    def _init(self, address: Any, cls: type, args: Any, path: str, timeout: float,
+              report_interval: float | None = None) -> m.InitAck:
+        init = m.Init(args, parent=None, path=path, registry=self._registry_ref,
+                      report_interval=report_interval)
         ack = self._await(address, init, lambda r: isinstance(r, m.InitAck), timeout)
         if ack is None:
             self.system.tell(address, m.Kill())
             raise StartError(cls.__name__, f"init did not answer within {timeout} s")
         if not ack.ok:
             raise StartError(cls.__name__, ack.reason)
+        return ack
 
     # ------------------------------------------------------------------ calls
     def call(self, address: Any, request: Any, timeout: float = 5.0) -> Any:
@@ -163,10 +178,20 @@ class Runtime:
         return down.reason
 
     def whereis(self, name: str, timeout: float = 5.0) -> Any:
-        return self.call(self.registry, ("whereis", name), timeout)
+        return self.call(self._standalone_registry("whereis"), ("whereis", name), timeout)
 
     def register(self, key: str, address: Any, value: Any = None, *, unique: bool = True) -> Any:
-        return self.call(self.registry, ("register", key, address, value, unique))
+        """Register ``address`` under ``key`` on its behalf (not restored after a registry restart)."""
+        return self.call(self._standalone_registry("register"), ("register", key, address, value, unique))
+
+    def _standalone_registry(self, verb: str) -> Any:
+        if self.registry is None:
+            raise RuntimeError(
+                f"Runtime.{verb} needs the standalone registry, and this Runtime was made with "
+                "registry=False (a tree that supervises its own Registry). Call that registry: "
+                f"rt.call(registry_address, ({verb!r}, ...)), with its address from which_children."
+            )
+        return self.registry
 
     # --------------------------------------------------------- supervisor API
     def which_children(self, sup: Any, timeout: float = 10.0) -> list:

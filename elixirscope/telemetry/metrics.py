@@ -11,7 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["Counter", "Gauge", "Histogram", "MetricSet"]
+__all__ = ["Counter", "Gauge", "Histogram", "MetricSet", "mailbox_rows"]
+
+# snapshot gauge -> mailbox row column (gauges from elixirscope.runtime.mailbox)
+_MAILBOX_COLUMNS = {"depth": "mailbox_depth", "max": "mailbox_depth_max", "outbox": "outbox_depth",
+                    "outbox_max": "outbox_depth_max"}
 
 
 class Counter:
@@ -100,3 +104,15 @@ class MetricSet:
         for name, metric in sorted(self._metrics.items()):
             out[name] = metric.snapshot() if isinstance(metric, Histogram) else metric.value
         return out
+
+
+def mailbox_rows(actors: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """``{path: snapshot}`` -> ``{path: {"depth", "max", "outbox", "outbox_max"}}``, measured ones only.
+
+    What the figures count is documented in :mod:`elixirscope.runtime.mailbox`.
+    """
+    rows = {}
+    for path, snapshot in sorted(actors.items()):
+        if "mailbox_depth" in snapshot:
+            rows[path] = {col: snapshot[gauge] for col, gauge in _MAILBOX_COLUMNS.items() if gauge in snapshot}
+    return rows

@@ -41,11 +41,14 @@ def test_status_and_tree(make_daemon):
                           "code_analysis": "one_for_one", "query": "one_for_one",
                           "visualization": "one_for_one", "ai": "one_for_one"}
     pids = d.pids()
-    for path in ("foundation/config", "foundation/telemetry", "capture/ingest", "capture/writers/writer-1",
-                 "capture/correlator", "api"):
+    for path in ("foundation/registry", "foundation/config", "foundation/telemetry", "capture/ingest",
+                 "capture/writers/writer-1", "capture/correlator", "api"):
         assert isinstance(pids[path], int) and _running(pids[path])
+    foundation = next(n for n in tree["children"] if n["id"] == "foundation")
+    ids = [c["id"] for c in foundation["children"]]
+    assert ids[0] == "registry" and {"config", "telemetry"} <= set(ids)  # the registry starts first
     text = d.console("tree")
-    assert text.returncode == 0 and "capture/ingest" in text.stdout
+    assert text.returncode == 0 and "capture/ingest" in text.stdout and "foundation/registry" in text.stdout
 
 
 def test_layer_requests_are_routed_and_answered(make_daemon):
@@ -61,6 +64,24 @@ def test_layer_requests_are_routed_and_answered(make_daemon):
     stats = wait_until(lambda: (r := d.request("stats")).ok
                        and "capture/writers/writer-1" in r.data["layers"].get("capture", {}) and r)
     assert stats.data["layers"]["capture"]["capture/writers/writer-1"]["uptime_s"] > 0
+
+
+def test_stats_show_the_queue_lengths_of_every_actor(make_daemon):
+    d = make_daemon()
+    paths = set(d.pids()) | {""}  # every supervisor and worker, and the application root
+
+    def every_actor_reported():
+        mailboxes = _stats(d).get("mailboxes", {})
+        return paths <= set(mailboxes) and mailboxes
+    mailboxes = wait_until(every_actor_reported, timeout=30)
+    for path in ("foundation/registry", "capture", "capture/ingest", "api"):
+        row = mailboxes[path]
+        assert row["depth"] >= 0 and row["max"] >= row["depth"] and row["outbox_max"] >= 0, (path, row)
+    text = d.console("stats")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("MAILBOX OF"))
+    assert any(line.split()[0] == "foundation/registry" for line in lines[header + 1:])
 
 
 def test_kill_a_capture_child_restarts_all_of_capture_only(make_daemon):
@@ -85,6 +106,36 @@ def test_kill_a_foundation_child_restarts_only_it(make_daemon):
     after = wait_until(lambda: (now := d.pids())["foundation/telemetry"] not in (None, before["foundation/telemetry"]) and now, timeout=30)
     changed = {p for p in after if after[p] != before[p]}
     assert changed == {"foundation/telemetry"}
+
+
+def test_kill_the_registry_restarts_only_it_and_everything_still_works(make_daemon):
+    """foundation/registry is an ordinary child: killed, it alone restarts, and the tree follows it."""
+    d = make_daemon()
+    before = _tree_json_pids(d)
+    assert d.console("kill foundation/registry").returncode == 0
+
+    def restarted():
+        now = _tree_json_pids(d)
+        return now["foundation/registry"][0] not in (None, before["foundation/registry"][0]) and now
+    after = wait_until(restarted, timeout=30)
+    assert {p for p in after if after[p][0] != before[p][0]} == {"foundation/registry"}
+    assert after["foundation/registry"][1:] == (1, "running")
+
+    # names are back (config get/set find the ConfigServer), and changes are still published
+    done = wait_until(lambda: (r := d.console("config set instrumentation.sampling_rate 0.5")).returncode == 0
+                      and r, timeout=30)
+    assert "-> 0.5" in done.stdout
+    wait_until(lambda: _stats(d).get("config_changes") == 1)
+    assert d.console("status").returncode == 0
+    # lifecycle events still reach TelemetryService: the registry's own restart (held by its
+    # supervisor, replayed by the new registry), and a later kill elsewhere
+    assert d.console("kill query/engine").returncode == 0
+    wait_until(lambda: d.pids()["query/engine"] not in (None, before["query/engine"][0]), timeout=30)
+    supervision = wait_until(lambda: (s := _stats(d).get("supervision", {})).get("query", {})
+                             .get("child_restarted") == 1 and s)
+    assert supervision["foundation"]["child_restarted"] == 1
+    mailboxes = wait_until(lambda: "foundation/registry" in (m := _stats(d).get("mailboxes", {})) and m)
+    assert mailboxes["foundation/registry"]["depth"] >= 0
 
 
 def test_layer_intensity_exceeded_restarts_it_and_the_layers_after(make_daemon):
@@ -178,5 +229,54 @@ def test_embedded_start_and_stop(tmp_path):
     wait_until(lambda: not any(_running(pid) for pid in system_pids), timeout=10)
 
 
+def _stats(d) -> dict:
+    """The stats data, or {} while the daemon cannot answer them yet (e.g. a registry restarting)."""
+    response = d.request("stats")
+    return response.data if response.ok else {}
+
+
+def _tree_json_pids(d) -> dict[str, tuple]:
+    """path -> (pid, restarts, status) of every actor, as the console's `tree --json` shows them."""
+    out = {}
+
+    def walk(node):
+        if node["path"]:
+            out[node["path"]] = (node["pid"], node["restarts"], node["status"])
+        for child in node.get("children", []):
+            walk(child)
+    walk(d.console_json("tree")["root"])
+    return out
+
+
 def _tree_pids(app) -> set[int]:
     return {c.pid for c in psutil.Process().children(recursive=True)}
+
+
+def test_foundation_event_store_prunes_idle_shards_and_follows_retention(make_daemon):
+    """A shard no writer holds (a finished run) is pruned by foundation/event_store;
+    a retention change at run time reaches it; `send PATH` reaches one actor."""
+    from elixirscope.contracts.trace import decode_batch, encode_batch
+    from elixirscope.store import EventStore
+
+    d = make_daemon(config="[store]\nmax_age_hours = 0.0\nmax_size_mb = 0\n"
+                                   "prune_interval_s = 3600.0\n")
+    hour = 3600 * 10**9
+    now = time.time_ns()
+    run = EventStore.open(d.data_dir)  # claims a shard the daemon's writers do not hold
+    for seq, ts in ((1, now - 3 * hour), (2, now)):
+        frame = encode_batch(node="n", pid=1, program="finished.py", producer="run", seq=seq,
+                             sent_ts=ts, dropped=0,
+                             events=[("custom", seq, ts, 1, None, 0, "tick", {})])
+        run.append(decode_batch(frame), frame)
+    run.close()
+
+    def prune():
+        return d.console_json("send foundation/event_store prune")
+    assert prune() == {"shards": 0, "batches_deleted": 0, "events_deleted": 0}  # no retention
+    assert d.console_json("config set store.max_age_hours 1")["new"] == 1.0
+    wait_until(lambda: prune()["batches_deleted"] == 1)
+    stats = d.console_json("send foundation/event_store stats")
+    assert stats["store"]["events"] == 1 and stats["retention"]["max_age_hours"] == 1.0
+    assert stats["pruned"]["events_deleted"] == 1
+    unknown = d.console("send foundation/nobody stats")
+    assert unknown.returncode != 0 and "no child 'nobody' under foundation" in unknown.stdout + unknown.stderr

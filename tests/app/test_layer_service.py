@@ -22,3 +22,26 @@ def test_unknown_operation_lists_what_the_layer_answers(runtime):
     response = runtime.call(service, Request(operation="plan", to_layer="ai"))
     assert response.error.code == "unknown_operation"
     assert response.error.message == "layer 'ai' answers health, stats; got 'plan'"
+
+
+def test_telemetry_lifts_mailboxes_and_counts_config_changes(runtime):
+    from elixirscope.actors.telemetry_service import TelemetryService
+    from waiting import wait_until
+
+    from elixirscope.contracts import Event
+
+    telemetry = runtime.start(TelemetryService, {"layer": "foundation", "role": "telemetry"},
+                              path="foundation/telemetry")
+    wait_until(lambda: runtime.call(runtime.registry, ("lookup", "config_changed")))
+    snapshot = {"requests": 1, "mailbox_depth": 3, "mailbox_depth_max": 5, "outbox_depth": 0,
+                "outbox_depth_max": 2}
+    runtime.cast(runtime.registry, ("dispatch", "telemetry", ("metrics", "query/engine", "query", snapshot)))
+    runtime.cast(runtime.registry, ("dispatch", "config_changed",
+                                    Event(type="config_changed", source_layer="foundation", data={})))
+
+    def stats():  # an error (no metrics for the layer yet) until the report has arrived
+        response = runtime.call(telemetry, Request(operation="stats", to_layer="foundation",
+                                                   params={"layer": "query"}))
+        return response.data if response.ok else {}
+    data = wait_until(lambda: (s := stats()).get("config_changes") == 1 and s["mailboxes"] and s)
+    assert data["mailboxes"] == {"query/engine": {"depth": 3, "max": 5, "outbox": 0, "outbox_max": 2}}

@@ -158,6 +158,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ),
         ("store.max_age_hours", -1, "Expected `float 0..876000`, got `-1` - at `store.max_age_hours` (from f.toml)"),
         ("store.max_size_mb", 1.5, "Expected `int >= 0`, got `1.5` - at `store.max_size_mb` (from f.toml)"),
+        ("store.prune_interval_s", 0,
+         "Expected `float > 0`, got `0` - at `store.prune_interval_s` (from f.toml)"),
         (
             "instrumentation.default_level",
             "all",

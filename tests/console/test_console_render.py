@@ -39,6 +39,18 @@ def test_empty_stats_say_there_are_none():
     assert render_text("stats", _ok({"layers": {"ai": {}}})) == "ai\n  (no metrics)"
 
 
+def test_stats_end_with_the_queue_lengths_per_actor_path():
+    data = {"layers": {"ai": {"ai/planner": {"mailbox_depth": 2}}},
+            "mailboxes": {"": {"depth": 0, "max": 1, "outbox": 0, "outbox_max": 3},
+                          "ai/planner": {"depth": 2, "max": 7}}}
+    assert render_text("stats", _ok(data)).splitlines()[2:] == [
+        "",
+        "MAILBOX OF  WAITING  MAX  OUTBOX  OUTBOX MAX",
+        "(root)      0        1    0       3",
+        "ai/planner  2        7    -       -",
+    ]
+
+
 def test_json_of_an_error_has_code_message_and_details():
     response = Response(
         id="r1",

@@ -7,8 +7,9 @@ import pytest
 from waiting import wait_until
 
 import elixirscope.runtime as runtime_api
-from elixirscope.examples.workers import Counter, LifecycleRecorder
-from elixirscope.runtime import BadRequest, CallError
+from elixirscope.contracts import Event
+from elixirscope.examples.workers import Counter, LifecycleRecorder, Registrant, Watcher
+from elixirscope.runtime import BadRequest, CallError, ChildSpec, Registry, Runtime, SupervisorSpec
 from elixirscope.runtime.registry_table import AlreadyRegistered
 
 
@@ -36,8 +37,6 @@ def test_entries_of_a_killed_owner_are_removed(runtime):
 
 
 def test_dispatch_reaches_every_subscriber(runtime):
-    from elixirscope.contracts import Event
-
     a, b = runtime.start(LifecycleRecorder), runtime.start(LifecycleRecorder)
     wait_until(lambda: len(runtime.call(runtime.registry, ("lookup", "lifecycle"))) == 2)
     runtime.cast(runtime.registry, ("dispatch", "lifecycle", Event(type="ping", source_layer="test")))
@@ -68,3 +67,86 @@ def test_public_surface():
     ]
     for name in runtime_api.__all__:
         assert getattr(runtime_api, name) is not None
+
+
+# ------------------------------------------------- a registry supervised in a tree
+@pytest.fixture
+def tree_runtime():
+    """A system whose registry is a supervised child, as in the application (no standalone one)."""
+    rt = Runtime(registry=False)
+    try:
+        yield rt
+    finally:
+        rt.shutdown()
+
+
+def _children(rt, sup):
+    return {c.id: c for c in rt.which_children(sup)}
+
+
+def test_a_restarted_registry_gets_its_names_back_from_their_owners(tree_runtime):
+    rt = tree_runtime
+    spec = SupervisorSpec("one_for_one", [
+        ChildSpec("registry", (Registry, None)),
+        ChildSpec("named", (Registrant, {"names": ["svc"], "topics": ["news"]})),
+        ChildSpec("recorder", (LifecycleRecorder, None)),
+    ])
+    sup = rt.start_supervisor(spec, path="app")
+    before = _children(rt, sup)
+    old, named = before["registry"].address, before["named"].address
+    assert rt.call(named, "registry") == old  # started after the registry: told at init
+    wait_until(lambda: rt.call(old, ("whereis", "svc")) == named)
+
+    os.kill(before["registry"].pid, signal.SIGKILL)
+    after = wait_until(lambda: (now := _children(rt, sup))["registry"].pid not in (None, before["registry"].pid)
+                       and now)
+    assert {k: c.pid for k, c in after.items() if k != "registry"} == {
+        k: c.pid for k, c in before.items() if k != "registry"}
+    new = after["registry"].address
+    wait_until(lambda: rt.call(named, "registry") == new)  # the announcement reached it
+    wait_until(lambda: rt.call(new, ("whereis", "svc")) == named)  # restored by its owner
+    wait_until(lambda: [a for a, _ in rt.call(new, ("lookup", "news"))] == [named])
+    rt.cast(new, ("dispatch", "news", "extra!"))
+    wait_until(lambda: rt.call(named, "received") == ["extra!"])
+    # the registry's own exit and restart were held by its supervisor and replayed to the recorder
+    recorder = after["recorder"].address
+    seen = wait_until(lambda: [(e.type, e.data["child_id"]) for e in rt.call(recorder, "events")
+                               if e.data.get("child_id") == "registry" and e.type != "child_started"])
+    assert seen == [("child_exited", "registry"), ("child_restarted", "registry")]
+    assert rt.call(new, ("stats",))["restored"] >= 3  # svc, news, lifecycle
+
+
+def test_a_restarted_registry_takes_over_dead_letters(tree_runtime):
+    """A Monitor of an actor that is gone is answered with Down(noproc) by the new registry."""
+    rt = tree_runtime
+    sup = rt.start_supervisor(SupervisorSpec("one_for_one", [ChildSpec("registry", (Registry, None))]),
+                              path="app")
+    first = _children(rt, sup)["registry"]
+    os.kill(first.pid, signal.SIGKILL)
+    wait_until(lambda: _children(rt, sup)["registry"].pid not in (None, first.pid))
+    gone = rt.start(Counter)
+    rt.stop(gone)
+    watcher = rt.start(Watcher)
+    rt.call(watcher, ("monitor", gone))
+    downs = wait_until(lambda: rt.call(watcher, "downs"))
+    assert [d.reason.kind for d in downs] == ["noproc"]
+
+
+def test_a_runtime_without_a_standalone_registry_says_where_names_live(tree_runtime):
+    with pytest.raises(RuntimeError, match="registry=False"):
+        tree_runtime.whereis("anything")
+
+
+def test_the_runtime_tells_actors_where_its_standalone_registry_is(runtime):
+    named = runtime.start(Registrant, {"names": ["svc"]})
+    assert runtime.call(named, "registry") == runtime.registry
+    wait_until(lambda: runtime.whereis("svc") == named)
+
+
+def test_events_are_replayed_only_to_owners_that_restore(runtime):
+    runtime.cast(runtime.registry, ("dispatch", "news", Event(type="early", source_layer="test")))
+    late = runtime.start(Registrant, {"topics": ["news"]})
+    wait_until(lambda: runtime.call(runtime.registry, ("lookup", "news")))
+    assert runtime.call(late, "received") == []  # a new subscriber: no replay
+    runtime.call(runtime.registry, ("restore", "news", late, None, False))
+    assert [e.type for e in wait_until(lambda: runtime.call(late, "received"))] == ["early"]
