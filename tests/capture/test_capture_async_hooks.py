@@ -12,22 +12,9 @@ import asyncio
 import traceback
 
 import pytest
-from hooks_support import RUNTIMES, as_structs, define
+from hooks_support import as_structs, define
 
-from elixirscope.capture import async_proxies, hooks, recorder
-
-
-@pytest.fixture(params=RUNTIMES)
-def rec(request, monkeypatch):
-    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
-    hooks.uninstall()
-    recorder.uninstall()
-    r = recorder.install(ring_size=1 << 12, accelerated=request.param)
-    h = hooks.install()
-    assert h.accelerated is request.param and hooks.installed()
-    yield r
-    hooks.uninstall()
-    recorder.uninstall()
+from elixirscope.capture import async_proxies, hooks
 
 
 async def numbers(n):

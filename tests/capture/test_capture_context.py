@@ -11,31 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from elixirscope.capture import (
-    _select,
     correlation,
     current_call_id,
     current_correlation_id,
     hooks,
-    recorder,
     run_in_context,
     wrap,
 )
-
-RUNTIMES = [pytest.param(False, id="python")]
-if _select._module is not None:
-    RUNTIMES.append(pytest.param(True, id="c"))
-
-
-@pytest.fixture(params=RUNTIMES)
-def rec(request, monkeypatch):
-    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
-    hooks.uninstall()
-    recorder.uninstall()
-    r = recorder.install(ring_size=1 << 14, accelerated=request.param)
-    hooks.install()
-    yield r
-    hooks.uninstall()
-    recorder.uninstall()
 
 
 def traced(name: str, kind: str = "function"):

@@ -13,22 +13,9 @@ import sys
 
 import msgspec
 import pytest
-from hooks_support import RUNTIMES, as_structs, define
+from hooks_support import as_structs, define
 
 from elixirscope.capture import current_call_id, hooks, recorder
-
-
-@pytest.fixture(params=RUNTIMES)
-def rec(request, monkeypatch):
-    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
-    hooks.uninstall()
-    recorder.uninstall()
-    r = recorder.install(ring_size=1 << 12, accelerated=request.param)
-    h = hooks.install()
-    assert h.accelerated is request.param and hooks.installed()
-    yield r
-    hooks.uninstall()
-    recorder.uninstall()
 
 
 def test_entry_exit_and_error_records(rec):
