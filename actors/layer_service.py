@@ -94,4 +94,4 @@ class LayerService(GenServer):
 
     def report(self) -> None:
         self.metrics.gauge("uptime_s").set(round(time.time() - self.started_at, 3))
-        self.dispatch("telemetry", ("metrics", self.path, self.layer, self.metrics_snapshot()), hold=False)
+        self.report_metrics()

@@ -258,5 +258,4 @@ class Dispatcher:
 
     def _count(self) -> None:
         self.stats.writers = len(self._writers)
-        self.stats.unacked = len(self._pending) + sum(
-            len(w.outstanding) for w in self._writers.values())
+        self.stats.unacked = self.unacked()[0]

@@ -13,7 +13,7 @@ from elixirscope.capture.context import correlation
 from elixirscope.contracts.trace import MessageReceive, MessageSend, StateChange, decode_batch
 from elixirscope.runtime import GenServer, Reply, Runtime, Stop, observe
 from elixirscope.runtime import messages as m
-from elixirscope.transport import CreditReceiver, free_tcp_port
+from elixirscope.transport import free_tcp_port
 
 
 class Counter(GenServer):
@@ -217,21 +217,9 @@ def test_without_a_recorder_the_tracer_records_nothing_and_never_raises(simple):
 # --------------------------------------------------------------------------- multiproc
 
 
-def test_multiproc_send_and_receive_link_across_processes():
-    receiver = CreditReceiver("tcp://127.0.0.1:0", window=8)
-    events: list = []
-    stop = threading.Event()
-
-    def consume() -> None:
-        while not stop.is_set():
-            batch = receiver.recv(timeout=0.05)
-            if batch is not None:
-                decoded = decode_batch(batch.payload)
-                events.extend((decoded.pid, e) for e in decoded.events)
-
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
-    sess = session.start_capture(endpoint=receiver.endpoint)
+def test_multiproc_send_and_receive_link_across_processes(received):
+    events = received.events
+    sess = session.start_capture(endpoint=received.endpoint)
     actors.enable_actor_capture()
     rt = None
     try:
@@ -242,16 +230,16 @@ def test_multiproc_send_and_receive_link_across_processes():
         sess.flush(10)
 
         def linked():
-            sends = [e for pid, e in events if isinstance(e, MessageSend) and e.message == "'m'"]
+            sends = [e for _, _, e in events if isinstance(e, MessageSend) and e.message == "'m'"]
             if not sends:
                 return None
             recvs = [
                 (pid, e)
-                for pid, e in events
+                for pid, _, e in events
                 if isinstance(e, MessageReceive) and e.message_id == sends[0].message_id
             ]
             changes = [
-                (pid, e) for pid, e in events if isinstance(e, StateChange) and e.message == "'m'"
+                (pid, e) for pid, _, e in events if isinstance(e, StateChange) and e.message == "'m'"
             ]
             return (sends[0], recvs[0], changes[0]) if recvs and changes else None
 
@@ -268,6 +256,3 @@ def test_multiproc_send_and_receive_link_across_processes():
             rt.shutdown()
         actors.disable_actor_capture()
         sess.stop()
-        stop.set()
-        consumer.join()
-        receiver.close()

@@ -14,7 +14,6 @@ from waiting import wait_until
 from elixirscope.capture import hooks, recorder, session
 from elixirscope.capture.context import correlation
 from elixirscope.contracts.trace import CustomEvent, decode_batch
-from elixirscope.transport import CreditReceiver
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -107,39 +106,22 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_exit_flush_and_a_forked_child_ship_everything():
-    receiver = CreditReceiver("tcp://127.0.0.1:0", window=8)
-    got: list = []
-    stop = threading.Event()
-
-    def consume() -> None:
-        while not stop.is_set():
-            batch = receiver.recv(timeout=0.05)
-            if batch is not None:
-                decoded = decode_batch(batch.payload)
-                got.extend((decoded.pid, decoded.producer, e) for e in decoded.events)
-
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
-    try:
-        env = dict(os.environ, PYTHONPATH=REPO)
-        done = subprocess.run(  # timeout: a hang guard only
-            [sys.executable, "-c", SCRIPT, receiver.endpoint, "20000", "3000"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            cwd=REPO,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "exitcode 0" in done.stdout
-        wait_until(lambda: len(got) >= 23_000)
-        parent = [e.data["n"] for _, _, e in got if e.name == "parent"]
-        child = [e.data["n"] for _, _, e in got if e.name == "child"]
-        assert parent == [str(n) for n in range(20_000)]
-        assert child == [str(n) for n in range(3000)]
-        assert len({(pid, producer) for pid, producer, _ in got}) == 2
-    finally:
-        stop.set()
-        consumer.join()
-        receiver.close()
+def test_exit_flush_and_a_forked_child_ship_everything(received):
+    got = received.events
+    env = dict(os.environ, PYTHONPATH=REPO)
+    done = subprocess.run(  # timeout: a hang guard only
+        [sys.executable, "-c", SCRIPT, received.endpoint, "20000", "3000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exitcode 0" in done.stdout
+    wait_until(lambda: len(got) >= 23_000)
+    parent = [e.data["n"] for _, _, e in got if e.name == "parent"]
+    child = [e.data["n"] for _, _, e in got if e.name == "child"]
+    assert parent == [str(n) for n in range(20_000)]
+    assert child == [str(n) for n in range(3000)]
+    assert len({(pid, producer) for pid, producer, _ in got}) == 2
