@@ -109,7 +109,7 @@ class CorrelatorService(LayerService):
         return {}
 
     def op_chain(self, request: Request, state: Any) -> dict[str, Any]:
-        from elixirscope.recorded import chain_report
+        from elixirscope.query.reports import chain_report
 
         correlation = request.params.get("correlation")
         if not isinstance(correlation, str) or not correlation:

@@ -27,13 +27,13 @@ class QueryService(LayerService):
         return {}
 
     def op_events(self, request: Request, state: Any) -> dict[str, Any]:
-        from elixirscope.recorded import events_report
+        from elixirscope.query.reports import events_report
 
         self.metrics.counter("queries").inc()
         return events_report(self.data_dir, **request.params)
 
     def op_calltree(self, request: Request, state: Any) -> dict[str, Any]:
-        from elixirscope.recorded import calltree_report
+        from elixirscope.query.reports import calltree_report
 
         self.metrics.counter("queries").inc()
         correlation = request.params.get("correlation")

@@ -26,7 +26,7 @@ def start(config: str | Path | dict[str, Any] | None = None, *, environment: str
     Calling start twice without stop raises RuntimeError.
     """
     global _app
-    from elixirscope.application import Application
+    from elixirscope.supervisors.node import Application
 
     if _app is not None:
         raise RuntimeError("elixirscope is already started in this process; call elixirscope.stop() first")

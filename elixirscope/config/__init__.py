@@ -19,6 +19,7 @@ may change at runtime is in :data:`SCHEMA`. Every problem is a
 (from source)".
 """
 
+from .data_dir import DataDirError, usable_data_dir
 from .errors import ConfigError, ConfigErrors, ErrorCode
 from .loader import ENV_PREFIX, ENV_SELECT, env_name
 from .schema import ENVIRONMENTS, SCHEMA, UPDATABLE_KEYS, Key
@@ -35,10 +36,12 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "ConfigStore",
+    "DataDirError",
     "ErrorCode",
     "FileWatcher",
     "Key",
     "Refusal",
     "ReloadResult",
     "env_name",
+    "usable_data_dir",
 ]

@@ -196,7 +196,7 @@ def instrumentable(module: str) -> bool:
     return top not in _EXCLUDED_TOPS and top not in sys.stdlib_module_names
 
 
-_OWN_TRACEABLE = ("elixirscope.examples", "elixirscope.demo")
+_OWN_TRACEABLE = ("elixirscope.examples",)
 _EXCLUDED_TOPS = frozenset({"msgspec", "zmq", "structlog", "thespian", "psutil", "_pytest",
                             "pytest", "pluggy", "hypothesis"})
 

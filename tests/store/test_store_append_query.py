@@ -45,11 +45,8 @@ def filled(tmp_path, recorder):
 
 
 def test_exports():
-    assert set(store_pkg.__all__) == {
-        "CallNode", "EventStore", "QueryError", "StoreError", "StoredEvent",
-        "build_call_tree", "call_tree", "events", "parse_time", "render_call_tree",
-        "render_events", "prune_idle_shards",
-    }  # fmt: skip
+    assert set(store_pkg.__all__) == {"EventStore", "QueryError", "StoreError", "StoredEvent",
+                                      "prune_idle_shards"}
 
 
 def test_append_returns_event_count_and_query_returns_all_in_ts_order(filled):

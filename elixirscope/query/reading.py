@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from elixirscope.store.calltree import CallNode, build_call_tree
+from elixirscope.query.calltree import CallNode, build_call_tree
 from elixirscope.store.errors import QueryError
 from elixirscope.store.eventstore import EventStore, StoredEvent
 

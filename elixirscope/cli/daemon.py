@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
-from elixirscope.application import Application, DataDirError, PortInUse
-from elixirscope.config import ConfigError
+from elixirscope.config import ConfigError, DataDirError
 from elixirscope.runtime import StartError
+from elixirscope.supervisors.node import Application, PortInUse
 
 __all__ = ["add_arguments", "configure_logging", "run"]
 

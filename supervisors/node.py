@@ -1,4 +1,4 @@
-"""Application: configuration in, the supervised tree running, one handle out.
+"""The node: configuration in, the supervised application tree running, one handle out.
 
 The daemon and the embedded ``elixirscope.start()`` both go through here,
 so the tree is the same whether it runs in a host app or on its own.
@@ -19,33 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
-from elixirscope.config import ConfigStore
-from elixirscope.runtime import Runtime
 from elixirscope.supervisors.application import application_spec
+
+from elixirscope.config import ConfigStore, usable_data_dir
+from elixirscope.runtime import Runtime
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint
 
-__all__ = ["Application", "DataDirError", "PortInUse", "overrides_as_env", "usable_data_dir"]
+__all__ = ["Application", "PortInUse", "overrides_as_env"]
 
 _PR_SET_CHILD_SUBREAPER = 36
-
-
-class DataDirError(RuntimeError):
-    """The data dir cannot be created or written; the message names it and why."""
-
-
-def usable_data_dir(text: str) -> Path:
-    """``text`` expanded, created if missing, and proven writable - or DataDirError."""
-    path = Path(text).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise DataDirError(f"data dir {str(path)!r} is not usable: {exc.strerror or exc} "
-                           "(choose another with --data-dir DIR or data_dir in the config)") from None
-    return path
 
 
 class PortInUse(RuntimeError):

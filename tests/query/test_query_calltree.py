@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from elixirscope.store import EventStore, build_call_tree, render_call_tree, render_events
+from elixirscope.query import build_call_tree, render_call_tree, render_events
+from elixirscope.store import EventStore
 
 
 def _tree(tmp_path, rec, cid="c1"):

@@ -36,8 +36,8 @@ from elixirscope.contracts.trace import (
     ProcessSpawn,
     StateChange,
 )
+from elixirscope.query.correlator import hlc_order
 from elixirscope.store._events import StoredEvent
-from elixirscope.store.correlator import hlc_order
 
 __all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
 

@@ -14,9 +14,9 @@ import sys
 import tempfile
 from typing import TextIO
 
-from elixirscope.recorded import calltree_report
-from elixirscope.store.calltree import render_events
-from elixirscope.store.reading import events
+from elixirscope.query.calltree import render_events
+from elixirscope.query.reading import events
+from elixirscope.query.reports import calltree_report
 
 __all__ = ["run_recording_demo"]
 

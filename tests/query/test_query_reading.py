@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from elixirscope.store import EventStore, QueryError, StoreError, call_tree, events, parse_time
-from elixirscope.store.calltree import format_duration
+from elixirscope.query import call_tree, events, parse_time
+from elixirscope.query.calltree import format_duration
+from elixirscope.store import EventStore, QueryError, StoreError
 
 NOW = 1_700_000_000_000_000_000
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from elixirscope.query.correlator import call_children, chain, correlate, message_links
 from elixirscope.store import EventStore
-from elixirscope.store.correlator import call_children, chain, correlate, message_links
 
 
 def _two_processes(tmp_path, recorder):

@@ -149,7 +149,7 @@ def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *
 
 
 def _embedded_store(data_dir: str) -> Any:
-    from elixirscope.application import DataDirError, usable_data_dir
+    from elixirscope.config import DataDirError, usable_data_dir
     from elixirscope.ingest.stores import RunStore
 
     try:

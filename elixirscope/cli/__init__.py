@@ -37,17 +37,17 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=["multiprocTCPBase", "simpleSystemBase"],
         help="Thespian system base for --supervision (default: multiprocTCPBase)",
     )
-    from elixirscope import daemon
+    from elixirscope.cli import daemon
 
     daemon.add_arguments(sub.add_parser("daemon", help="run the supervised tree as a long-lived node"))
     from elixirscope import console
 
     console.add_arguments(sub.add_parser("console", help="admin console for a running daemon"))
-    from elixirscope import recorded, run
+    from elixirscope.cli import reading, run
 
     run.add_arguments(sub.add_parser("run", help="run a Python program as python would, recording it"))
-    recorded.add_events_arguments(sub.add_parser("events", help="list recorded events"))
-    recorded.add_calltree_arguments(sub.add_parser(
+    reading.add_events_arguments(sub.add_parser("events", help="list recorded events"))
+    reading.add_calltree_arguments(sub.add_parser(
         "calltree", help="the nested calls of one correlation chain"))
     return parser
 
@@ -61,14 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             if args.supervision:
-                from elixirscope.demo import run_demo
+                from elixirscope.cli.supervision_demo import run_demo
 
                 return run_demo(args.base)
-            from elixirscope.record_demo import run_recording_demo
+            from elixirscope.cli.demo import run_recording_demo
 
             return run_recording_demo(args.data_dir)
         if args.command == "daemon":
-            from elixirscope import daemon
+            from elixirscope.cli import daemon
 
             return daemon.run(args)
         if args.command == "console":
@@ -76,13 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return console.run(args)
         if args.command == "run":
-            from elixirscope import run
+            from elixirscope.cli import run
 
             return run.run(args)
         if args.command in ("events", "calltree"):
-            from elixirscope import recorded
+            from elixirscope.cli import reading
 
-            return (recorded.run_events if args.command == "events" else recorded.run_calltree)(args)
+            return (reading.run_events if args.command == "events" else reading.run_calltree)(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
