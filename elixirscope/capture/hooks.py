@@ -52,6 +52,7 @@ import threading
 from typing import Any
 
 from elixirscope.capture import context, recorder
+from elixirscope.contracts.levels import LEVEL_CODES, RECORDING_LEVELS
 
 __all__ = [
     "INERT",
@@ -68,9 +69,9 @@ __all__ = [
     "uninstall",
 ]
 
-LEVELS: tuple[str, ...] = ("boundaries", "args", "full")
+LEVELS = RECORDING_LEVELS
 KINDS: tuple[str, ...] = ("function", "coroutine", "generator", "async_generator")
-_LEVEL_CODES = {"none": 0, "boundaries": 1, "args": 2, "full": 3}
+_LEVEL_CODES = LEVEL_CODES
 
 
 class FunctionInfo:

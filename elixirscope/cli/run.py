@@ -19,9 +19,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from elixirscope.contracts.levels import RECORDING_LEVELS
+
 __all__ = ["add_arguments", "run"]
 
-LEVELS = ("boundaries", "args", "full")
 
 
 class RunError(Exception):
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", metavar="FILE", help="instrumentation plan (TOML or JSON)")
     parser.add_argument("--trace", metavar="PATTERN", action="append", default=[],
                         help="also instrument modules/functions matching this glob (repeatable)")
-    parser.add_argument("--level", choices=LEVELS, default=None,
+    parser.add_argument("--level", choices=RECORDING_LEVELS, default=None,
                         help="level for --trace patterns (default: instrumentation.default_level)")
     parser.add_argument("--data-dir", metavar="DIR", help="where the embedded event store lives")
     parser.add_argument("--daemon", metavar="ENDPOINT",

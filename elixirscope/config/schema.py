@@ -18,6 +18,8 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from elixirscope.contracts.levels import LEVELS
+
 from .checks import (
     Check,
     EndpointText,
@@ -88,7 +90,7 @@ SCHEMA: dict[str, Key] = {
     "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
     "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
-    "instrumentation.default_level": Key(str, "boundaries", OneOf("none", "boundaries", "args", "full"), True, "What is recorded for code without a plan of its own."),
+    "instrumentation.default_level": Key(str, "boundaries", OneOf(*LEVELS), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),
     "store.max_age_hours": Key(float, 168.0, FloatRange(0, 876_000), True, "Events older than this are pruned; 0 keeps them forever."),
     "store.max_size_mb": Key(int, 1024, IntRange(0), True, "The event store is pruned, oldest first, to stay under this size; 0 means no limit."),

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LEVELS", "TraceError", "TraceFollower", "TraceRule", "TraceTable"]
+from elixirscope.contracts.levels import check_level
+from elixirscope.instrument.plan import Rule
 
-LEVELS = ("boundaries", "args", "full")
+__all__ = ["TraceError", "TraceFollower", "TraceTable", "checked_rule"]
+
 SNAPSHOT_TOPIC = "trace_state"
 
 
@@ -28,27 +29,19 @@ class TraceError(ValueError):
     """A trace command that cannot be applied, saying why and what would work."""
 
 
-@dataclass(frozen=True)
-class TraceRule:
-    pattern: str
-    level: str = "boundaries"
-    sampling: float = 1.0
-
-    @classmethod
-    def checked(cls, pattern: Any, level: Any = "boundaries", sampling: Any = 1.0) -> TraceRule:
-        if not isinstance(pattern, str) or not pattern.strip():
-            raise TraceError(f"pattern: expected a module or module.qualname glob like 'myapp.*', "
-                             f"got {pattern!r}")
-        if level not in LEVELS:
-            raise TraceError(f"level: expected one of {', '.join(LEVELS)}, got {level!r} "
-                             "(to stop tracing use untrace)")
-        if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) \
-                or not 0 < sampling <= 1:
-            raise TraceError(f"sampling: expected a number in (0, 1], got {sampling!r}")
-        return cls(pattern.strip(), level, float(sampling))
-
-    def as_list(self) -> list[Any]:
-        return [self.pattern, self.level, self.sampling]
+def checked_rule(pattern: Any, level: Any = "boundaries", sampling: Any = 1.0) -> Rule:
+    """A live trace rule (the plan's :class:`Rule`), or TraceError naming the bad field."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise TraceError(f"pattern: expected a module or module.qualname glob like 'myapp.*', "
+                         f"got {pattern!r}")
+    try:
+        check_level(level, allow_none=False)
+    except ValueError as exc:
+        raise TraceError(f"level: {exc} (to stop tracing use untrace)") from None
+    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) \
+            or not 0 < sampling <= 1:
+        raise TraceError(f"sampling: expected a number in (0, 1], got {sampling!r}")
+    return Rule(pattern.strip(), level, float(sampling))
 
 
 class TraceTable:
@@ -56,18 +49,18 @@ class TraceTable:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
-        self.rules: dict[str, TraceRule] = {}
+        self.rules: dict[str, Rule] = {}
         self.version = 0
         if self.path is not None and self.path.exists():
             self._load()
 
-    def trace(self, pattern: Any, level: Any = "boundaries", sampling: Any = 1.0) -> TraceRule:
-        rule = TraceRule.checked(pattern, level, sampling)
+    def trace(self, pattern: Any, level: Any = "boundaries", sampling: Any = 1.0) -> Rule:
+        rule = checked_rule(pattern, level, sampling)
         self.rules[rule.pattern] = rule
         self._changed()
         return rule
 
-    def untrace(self, pattern: Any) -> TraceRule:
+    def untrace(self, pattern: Any) -> Rule:
         if pattern == "*" and self.rules and "*" not in self.rules:
             raise TraceError(f"'*' is not traced; traced patterns: {', '.join(self.rules)} "
                              "(untrace each, or use untrace_all)")
@@ -79,7 +72,7 @@ class TraceTable:
         self._changed()
         return rule
 
-    def untrace_all(self) -> list[TraceRule]:
+    def untrace_all(self) -> list[Rule]:
         gone = list(self.rules.values())
         self.rules.clear()
         self._changed()
@@ -99,15 +92,15 @@ class TraceTable:
         try:
             data = json.loads(self.path.read_text())
             for pattern, level, sampling in data["rules"]:
-                rule = TraceRule.checked(pattern, level, sampling)
+                rule = checked_rule(pattern, level, sampling)
                 self.rules[rule.pattern] = rule
             self.version = int(data.get("version", 0))
         except (ValueError, KeyError, TypeError, OSError):
             self.rules.clear()  # a damaged file starts an empty table rather than a crash loop
 
 
-def rules_of(snapshot: dict[str, Any]) -> dict[str, TraceRule]:
-    return {r[0]: TraceRule.checked(*r) for r in snapshot.get("rules", [])}
+def rules_of(snapshot: dict[str, Any]) -> dict[str, Rule]:
+    return {r[0]: checked_rule(*r) for r in snapshot.get("rules", [])}
 
 
 class TraceFollower:
@@ -119,7 +112,7 @@ class TraceFollower:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.applied: dict[str, TraceRule] = {}
+        self.applied: dict[str, Rule] = {}
         self.traced: dict[str, list[str]] = {}
         self.snapshots = 0
         self.errors = 0

@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-__all__ = ["LEVELS", "Level", "Plan", "PlanError", "Rule", "instrumentable"]
+from elixirscope.contracts.levels import LEVELS
 
-Level = Literal["none", "boundaries", "args", "full"]
-LEVELS: tuple[str, ...] = ("none", "boundaries", "args", "full")
+__all__ = ["LEVELS", "Plan", "PlanError", "Rule", "instrumentable"]
+
 _RULE_KEYS = ("pattern", "level", "sampling")
 _PLAN_KEYS = ("default_level", "rules")
 _WILDCARDS = "*?["
@@ -64,6 +64,10 @@ class Rule:
     pattern: str
     level: str = "boundaries"
     sampling: float = 1.0
+
+    def as_list(self) -> list[Any]:
+        """The rule as it travels in a trace snapshot: ``[pattern, level, sampling]``."""
+        return [self.pattern, self.level, self.sampling]
 
     @property
     def specificity(self) -> int:

@@ -24,12 +24,14 @@ def test_public_surface_is_exactly_this():
             "ConfigError",
             "ConfigErrors",
             "ConfigStore",
+            "DataDirError",
             "ErrorCode",
             "FileWatcher",
             "Key",
             "Refusal",
             "ReloadResult",
             "env_name",
+            "usable_data_dir",
         ]
     )
     for name in config.__all__:
