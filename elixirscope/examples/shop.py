@@ -14,25 +14,33 @@ import sys
 import time
 from typing import Any
 
+from elixirscope.capture.context import correlation
 from elixirscope.examples.shopkeeping import shop_spec
 from elixirscope.runtime import CallError, Runtime
 
-__all__ = ["main", "serve"]
+__all__ = ["main", "serve", "take_order"]
 
 def serve(rt: Runtime, sup: Any, baskets: list[dict[str, int]]) -> None:
+    """Take each order in its own correlation chain, as a web app scopes one per request."""
     children = {c.id: c.address for c in rt.which_children(sup)}
     for basket in baskets:
-        try:
-            taken = rt.call(children["stock"], ("take", basket))
-        except CallError as exc:
-            print(f"order {basket}: the stock keeper crashed ({exc.reason}); it is restarted")
-            children = _after_restart(rt, sup, "stock", children["stock"])
-            continue
-        if taken != "ok":
-            print(f"order {basket}: out of {taken[1]}")
-            continue
-        total = rt.call(children["desk"], basket)
-        print(f"order {basket}: {total:.2f}")
+        with correlation():
+            children = take_order(rt, sup, children, basket)
+
+
+def take_order(rt: Runtime, sup: Any, children: dict[str, Any],
+               basket: dict[str, int]) -> dict[str, Any]:
+    try:
+        taken = rt.call(children["stock"], ("take", basket))
+    except CallError as exc:
+        print(f"order {basket}: the stock keeper crashed ({exc.reason}); it is restarted")
+        return _after_restart(rt, sup, "stock", children["stock"])
+    if taken != "ok":
+        print(f"order {basket}: out of {taken[1]}")
+        return children
+    total = rt.call(children["desk"], basket)
+    print(f"order {basket}: {total:.2f}")
+    return children
 
 
 def _after_restart(rt: Runtime, sup: Any, child: str, old: Any) -> dict[str, Any]:
