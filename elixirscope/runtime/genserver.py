@@ -23,48 +23,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
 from elixirscope.runtime.process import ProcessActor
 from elixirscope.runtime.reasons import ExitReason
+from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
 
 __all__ = ["CallRef", "GenServer", "Ignore", "NoReply", "Reply", "Stop"]
 
 log = logging.getLogger("elixirscope.runtime")
-
-_NO_REPLY = object()
 
 
 def _traced(msg: Any) -> bool:
     """A Call/Cast/Info carrying a capture trace (identity tests: no user __eq__ runs)."""
     t = type(msg)
     return (t is m.Call or t is m.Cast or t is m.Info) and msg.trace is not None
-
-
-@dataclass(frozen=True)
-class Reply:
-    value: Any
-    state: Any
-
-
-@dataclass(frozen=True)
-class NoReply:
-    state: Any
-
-
-@dataclass(frozen=True)
-class Stop:
-    reason: Any = "normal"
-    state: Any = None
-    reply: Any = field(default=_NO_REPLY)
-
-
-@dataclass(frozen=True)
-class Ignore:
-    """init's answer for "do not start me" (OTP ``ignore``)."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +168,7 @@ class GenServer(ProcessActor):
             self.state = result.state
         elif isinstance(result, Stop):
             self.state = result.state
-            if result.reply is not _NO_REPLY:
+            if result.reply is not NO_REPLY:
                 self.reply(from_, result.reply)
             self._exit(ExitReason.coerce(result.reason))
         else:
@@ -216,12 +192,12 @@ class GenServer(ProcessActor):
         else:
             self.state = result
 
-    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = _NO_REPLY) -> Any:
+    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = NO_REPLY) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
         tracer = observe.TRACER
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
-        state_before = self.state if before is _NO_REPLY else before
+        state_before = self.state if before is NO_REPLY else before
         # rendered before the callback runs: it may mutate the state in place
         token = None if tracer is None else tracer.begin(self._actor_name(), callback, message, state_before)
         started = time.perf_counter_ns()

@@ -59,6 +59,7 @@ from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_a
 from elixirscope.runtime.mailbox import MailboxGauge
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_link import RegistryLink
+from elixirscope.runtime.results import Ignore, Stop
 
 __all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "TELEMETRY_KEY", "ProcessActor"]
 
@@ -222,8 +223,6 @@ class ProcessActor(Actor):
 
     def _ack_start(self, outcome: Any = None) -> None:
         """Tell whoever sent Init that we run (or that init asked to be ignored)."""
-        from elixirscope.runtime.genserver import Ignore, Stop
-
         if isinstance(outcome, Stop):
             self._fail_start(ExitReason.coerce(outcome.reason))
             return
