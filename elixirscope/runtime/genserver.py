@@ -97,7 +97,7 @@ class GenServer(ProcessActor):
         self._outgoing[ref] = address
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
-        self.send(address, m.Call(ref, request, trace))
+        self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
         return ref
 

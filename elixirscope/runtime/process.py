@@ -201,11 +201,23 @@ class ProcessActor(Actor):
 
     def _after_exit(self, msg: Any, sender: Any) -> None:
         """Between deciding to exit and Thespian ending us: answer, don't act."""
+        self.answer_undelivered(msg, sender)
+
+    def answer_undelivered(self, msg: Any, sender: Any) -> bool:
+        """Answer a call or monitor that will never be handled (we exit); True if answered.
+
+        Also called by the Thespian fix for what the process accepted and
+        drops as it ends (``_thespian_fixes``).
+        """
+        reason = self._exit_reason or ExitReason.noproc()
         if isinstance(msg, m.Call):
-            self.send(sender, m.CallFailed(msg.ref, self._exit_reason or ExitReason.noproc()))
+            self.send(sender, m.CallFailed(msg.ref, reason))
         elif isinstance(msg, m.Monitor):
             watcher = msg.watcher if msg.watcher is not None else sender
-            self.send(watcher, m.Down(msg.ref, self.myAddress, self._exit_reason))
+            self.send(watcher, m.Down(msg.ref, self.myAddress, reason))
+        else:
+            return False
+        return True
 
     # ------------------------------------------------------------------ init
     def _handle_init(self, msg: m.Init, sender: Any) -> None:

@@ -69,6 +69,7 @@ class Runtime:
         logs = False if base == "simpleSystemBase" else _QUIET_LOGS
         self.system = ActorSystem(base, caps, logDefs=logs, transientUnique=True)
         self.registry = None
+        self._own_address: Any = None
         self._registry_ref: m.RegistryRef | None = None
         try:
             if registry:
@@ -128,6 +129,10 @@ class Runtime:
     def call(self, address: Any, request: Any, timeout: float = 5.0) -> Any:
         """GenServer call: the reply, or CallTimeout / CallError; never hangs past ``timeout``.
 
+        CallError carries the exit reason when the actor exits with the call
+        pending, and ``noproc`` at once when it no longer exists (answered by
+        the registry, the dead-letter handler; without one, that is a timeout).
+
         A reply that is an exception instance (a refusal such as SupervisorError)
         is raised here.
         """
@@ -136,7 +141,7 @@ class Runtime:
         trace = None if tracer is None else tracer.sending(None, address, request)
         reply = self._await(
             address,
-            m.Call(ref, request, trace),
+            m.Call(ref, request, trace, caller=self._client_address()),
             lambda r: isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
             or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref,
             timeout,
@@ -150,6 +155,24 @@ class Runtime:
         if isinstance(reply.value, BaseException):
             raise reply.value
         return reply.value
+
+    def _client_address(self) -> Any:
+        """Where this system's client receives replies, for the registry's noproc answer.
+
+        Thespian has no public name for it: the ExternalRequester on
+        simpleSystemBase, the client transport's own address on the others.
+        None when it cannot be found (a call to a dead actor then times out).
+        """
+        if self._own_address is None:
+            base = getattr(self.system, "_systemBase", None)
+            try:
+                if self.base == "simpleSystemBase":
+                    self._own_address = base.actorRegistry["System:ExternalRequester"].address
+                else:
+                    self._own_address = base.transport.myAddress
+            except (AttributeError, KeyError, TypeError):
+                self._own_address = None
+        return self._own_address
 
     def cast(self, address: Any, message: Any) -> None:
         tracer = observe.TRACER
