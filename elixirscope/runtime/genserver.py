@@ -15,7 +15,9 @@ reason that says what was expected, like OTP's ``bad_return_value``)::
 ``ChildExit`` from spawned children, ``CallResult`` from ``call_async``, and
 any other message. An exception in any callback is an abnormal exit whose
 reason carries the exception; callers waiting on a reply get ``CallFailed``
-at once instead of a timeout.
+at once instead of a timeout. A ``call_async`` still unanswered after
+``MONITOR_AFTER`` monitors its server, so even a ``kill -9`` ends it with a
+failed ``CallResult`` (the monitor is removed when the answer comes).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
-from elixirscope.runtime.process import ProcessActor
+from elixirscope.runtime.process import MONITOR_AFTER, ProcessActor
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
 
@@ -64,6 +66,7 @@ class GenServer(ProcessActor):
         super().__init__(*args, **kwargs)
         self._pending: dict[str, Any] = {}  # call ref -> caller, for calls not yet answered
         self._outgoing: dict[str, Any] = {}  # call_async ref -> server address
+        self._call_monitors: dict[str, str] = {}  # monitor ref -> call_async ref it watches for
 
     # ----------------------------------------------------------- callbacks
     def init(self, args: Any) -> Any:
@@ -99,7 +102,18 @@ class GenServer(ProcessActor):
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
         self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
+        if timeout > MONITOR_AFTER:  # still unanswered then: watch the server, as gen:call does
+            self._wakeup(MONITOR_AFTER, ("call_monitor", ref))
         return ref
+
+    def _call_ended(self, ref: str) -> Any:
+        """Forget an outgoing call (and its monitor); its server's address, None if unknown."""
+        address = self._outgoing.pop(ref, None)
+        for mref, watched in list(self._call_monitors.items()):
+            if watched == ref:
+                del self._call_monitors[mref]
+                self.demonitor(mref)
+        return address
 
     def cast(self, address: Any, message: Any) -> None:
         tracer = observe.TRACER
@@ -128,9 +142,11 @@ class GenServer(ProcessActor):
         self._info(ack)
 
     def _on_wakeup(self, payload: Any) -> None:
-        if payload[0] == "call_timeout" and self._outgoing.pop(payload[1], None) is not None:
+        if payload[0] == "call_timeout" and self._call_ended(payload[1]) is not None:
             reason = f"no reply within {payload[2]} s"
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
+        elif payload[0] == "call_monitor" and payload[1] in self._outgoing:
+            self._call_monitors[self.monitor(self._outgoing[payload[1]])] = payload[1]
 
     def _on_message(self, msg: Any, sender: Any) -> None:
         tracer = observe.TRACER
@@ -148,11 +164,15 @@ class GenServer(ProcessActor):
         elif isinstance(msg, m.Cast):
             self._noreply("handle_cast", msg.message, self.handle_cast)
         elif isinstance(msg, (m.Reply, m.CallFailed)) and msg.ref in self._outgoing:
-            del self._outgoing[msg.ref]
+            self._call_ended(msg.ref)
             if isinstance(msg, m.Reply):
                 self._info(m.CallResult(msg.ref, ok=True, value=msg.value))
             else:
                 self._info(m.CallResult(msg.ref, ok=False, reason=msg.reason))
+        elif isinstance(msg, m.Down) and msg.ref in self._call_monitors:
+            ref = self._call_monitors.pop(msg.ref)
+            if self._call_ended(ref) is not None:
+                self._info(m.CallResult(ref, ok=False, reason=msg.reason))
         else:
             self._info(msg)
 

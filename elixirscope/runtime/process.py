@@ -61,7 +61,7 @@ from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_link import RegistryLink
 from elixirscope.runtime.results import Ignore, Stop
 
-__all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "TELEMETRY_KEY", "ProcessActor"]
+__all__ = ["DEFERRED", "EXIT_GRACE", "LIVENESS_INTERVAL", "MONITOR_AFTER", "TELEMETRY_KEY", "ProcessActor"]
 
 log = logging.getLogger("elixirscope.runtime")
 
@@ -69,6 +69,7 @@ _thespian_fixes.apply()  # every actor process imports this module with its acto
 
 LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
+MONITOR_AFTER = 1.0  # seconds a call waits before it monitors its server (OTP monitors at once)
 
 DEFERRED = object()  # _start result: the subclass acks Init itself later
 TELEMETRY_KEY = "telemetry"  # registry key whose owners receive ("metrics", path, layer, snapshot)

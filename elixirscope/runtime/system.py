@@ -19,6 +19,7 @@ its own Registry - the application, where it is ``foundation/registry`` - uses
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,8 @@ from thespian.actors import ActorSystem, PoisonMessage
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
 from elixirscope.runtime.errors import CallError, CallTimeout, StartError
+from elixirscope.runtime.liveness import is_alive
+from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
 from elixirscope.runtime.specs import ChildSpec, SupervisorSpec, resolve_actor_class
@@ -132,6 +135,8 @@ class Runtime:
         CallError carries the exit reason when the actor exits with the call
         pending, and ``noproc`` at once when it no longer exists (answered by
         the registry, the dead-letter handler; without one, that is a timeout).
+        A call unanswered after ``MONITOR_AFTER`` monitors the actor, so a
+        ``kill -9`` fails it too (``killed``); the quick calls stay one message.
 
         A reply that is an exception instance (a refusal such as SupervisorError)
         is raised here.
@@ -139,13 +144,16 @@ class Runtime:
         ref = uuid.uuid4().hex
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, request)
-        reply = self._await(
-            address,
-            m.Call(ref, request, trace, caller=self._client_address()),
-            lambda r: isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
-            or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref,
-            timeout,
-        )
+        deadline = time.monotonic() + timeout
+
+        def answers(r: Any) -> bool:
+            return (isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
+                    or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref)
+
+        call = m.Call(ref, request, trace, caller=self._client_address())
+        reply = self._await(address, call, answers, min(timeout, MONITOR_AFTER))
+        if reply is None and timeout > MONITOR_AFTER and self._monitorable():
+            reply = self._await_monitored(address, ref, answers, deadline)
         if reply is None:
             raise CallTimeout(address, request, timeout)
         if isinstance(reply, m.CallFailed):
@@ -155,6 +163,43 @@ class Runtime:
         if isinstance(reply.value, BaseException):
             raise reply.value
         return reply.value
+
+    def _monitorable(self) -> bool:
+        """Actors in other processes whose death a monitor can see (not simpleSystemBase's)."""
+        return self.base != "simpleSystemBase" and self._client_address() is not None
+
+    def _await_monitored(self, address: Any, ref: str, answers: Any, deadline: float) -> Any:
+        """Wait for the answer while monitoring the server, as OTP's gen:call does.
+
+        The monitor tells why the server exited (``Down``; ``noproc`` when it
+        was already gone), and its OS identity lets a ``kill -9`` be seen
+        (``killed``). ``ask`` sends without waiting for a busy actor to accept.
+        """
+        mref, me = uuid.uuid4().hex, self._client_address()
+        identity, down = None, False
+        message: Any = m.Monitor(mref, me)
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                wait = min(remaining, LIVENESS_INTERVAL)
+                try:
+                    reply = self.system.listen(wait) if message is None else self.system.ask(address, message, wait)
+                except Exception:  # noqa: BLE001 - the Monitor could not be sent: wait without it
+                    reply = None
+                message = None
+                if reply is not None and answers(reply):
+                    return reply
+                if isinstance(reply, m.MonitorAck) and reply.ref == mref:
+                    identity = reply.identity
+                elif isinstance(reply, m.Down) and reply.ref == mref:
+                    down = True
+                    return m.CallFailed(ref, reply.reason)
+                if identity is not None and not is_alive(identity):
+                    return m.CallFailed(ref, ExitReason.killed())
+            return None
+        finally:
+            if not down:  # sent as the next wait runs; stale answers to it are skipped
+                with contextlib.suppress(Exception):
+                    self.system.ask(address, m.Demonitor(mref, me), 0)
 
     def _client_address(self) -> Any:
         """Where this system's client receives replies, for the registry's noproc answer.

@@ -7,6 +7,8 @@ Here on both bases, with real actor systems.
 """
 
 import os
+import signal
+import threading
 
 import psutil
 import pytest
@@ -15,6 +17,7 @@ from waiting import wait_until
 from elixirscope.examples.workers import Caller, Counter
 from elixirscope.runtime import CallError, ChildSpec, SupervisorSpec
 from elixirscope.runtime import messages as m
+from elixirscope.runtime.system import MONITOR_AFTER
 
 HANG_GUARD = 60.0  # seconds; a regression shows as CallTimeout, not as a slow pass
 
@@ -173,3 +176,39 @@ def test_call_async_to_an_actor_that_no_longer_exists_gets_a_noproc_result(base_
     rt.cast(caller, ("call", [(gone, "get")], HANG_GUARD))
     results = wait_until(lambda: rt.call(caller, "results"), timeout=HANG_GUARD)
     assert [(req, ok, str(answer)) for req, ok, answer in results] == [("get", False, "noproc")]
+
+
+def test_a_call_to_a_server_killed_with_kill_9_fails_at_once(runtime):
+    """A call still unanswered after MONITOR_AFTER monitors its server: a kill -9 fails it."""
+    c = runtime.start(Counter)
+    pid = runtime.call(c, "pid")
+    killer = threading.Timer(MONITOR_AFTER + 1.0, os.kill, (pid, signal.SIGKILL))
+    killer.start()
+    try:
+        with pytest.raises(CallError) as err:
+            runtime.call(c, ("sleep", 600), timeout=HANG_GUARD)
+    finally:
+        killer.cancel()
+    # killed when the monitor was in place, noproc when it reached the server only as it died
+    assert err.value.reason.kind in ("killed", "noproc")
+    assert runtime.call(runtime.start(Counter), "get") == 0  # the client carries on
+
+
+def test_call_async_to_a_server_killed_with_kill_9_gets_a_failed_result(runtime):
+    """call_async monitors a server that has not answered after MONITOR_AFTER, as gen:call does."""
+    slow, doomed = runtime.start(Counter), runtime.start(Counter)
+    pid = runtime.call(doomed, "pid")
+    caller = runtime.start(Caller)
+    runtime.cast(caller, ("call", [(slow, ("sleep", MONITOR_AFTER + 1.0)), (doomed, ("sleep", 600))],
+                          HANG_GUARD))
+    killer = threading.Timer(MONITOR_AFTER + 1.0, os.kill, (pid, signal.SIGKILL))
+    killer.start()
+    try:
+        results = wait_until(lambda: len(r := runtime.call(caller, "results")) == 2 and r,
+                             timeout=HANG_GUARD)
+    finally:
+        killer.cancel()
+    by_request = {request: (ok, answer) for request, ok, answer in results}
+    assert by_request[("sleep", MONITOR_AFTER + 1.0)] == (True, "slept")  # monitored, answered
+    ok, reason = by_request[("sleep", 600)]
+    assert not ok and reason.kind in ("killed", "noproc")
