@@ -231,12 +231,16 @@ class Runtime:
         self.system.tell(address, message if trace is None else m.Info(message, trace))
 
     def stop(self, address: Any, reason: Any = "shutdown", timeout: float = 30.0) -> ExitReason:
-        """Stop an actor gracefully and wait until it has exited; returns its exit reason."""
+        """Stop an actor gracefully and wait until it has exited; returns its exit reason.
+
+        ``noproc`` at once for an actor that no longer exists (the registry answers the monitor).
+        """
         ref = uuid.uuid4().hex
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking
         first = self._await(
-            address, m.Monitor(ref, None), lambda r: is_down(r) or isinstance(r, m.MonitorAck), timeout
+            address, m.Monitor(ref, self._client_address()), lambda r: is_down(r) or isinstance(r, m.MonitorAck),
+            timeout
         )
         down = first if first is not None and is_down(first) else None
         if first is not None and down is None:

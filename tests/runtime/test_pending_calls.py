@@ -212,3 +212,13 @@ def test_call_async_to_a_server_killed_with_kill_9_gets_a_failed_result(runtime)
     assert by_request[("sleep", MONITOR_AFTER + 1.0)] == (True, "slept")  # monitored, answered
     ok, reason = by_request[("sleep", 600)]
     assert not ok and reason.kind in ("killed", "noproc")
+
+
+@pytest.mark.parametrize("base_fixture", ["runtime", "simple_runtime"])
+def test_stopping_an_actor_that_no_longer_exists_answers_noproc(base_fixture, request):
+    rt = request.getfixturevalue(base_fixture)
+    c = rt.start(Counter)
+    pid = rt.call(c, "pid")
+    assert rt.stop(c).kind == "shutdown"
+    wait_until(lambda: gone(rt, pid), timeout=HANG_GUARD)
+    assert rt.stop(c, timeout=HANG_GUARD).kind == "noproc"
