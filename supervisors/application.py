@@ -12,6 +12,7 @@ from typing import Any
 from elixirscope.supervisors.layers import LAYER_SPECS, layer_spec
 
 from elixirscope.runtime import ChildSpec, Supervisor, SupervisorSpec
+from elixirscope.runtime.specs import intensity_flags
 
 __all__ = ["LAYERS", "application_spec"]
 
@@ -30,6 +31,5 @@ def application_spec(settings: dict[str, Any]) -> SupervisorSpec:
     return SupervisorSpec(
         "rest_for_one",
         children,
-        max_restarts=settings.get("max_restarts", 3),
-        max_seconds=settings.get("max_seconds", 5.0),
+        **intensity_flags(settings),
     )

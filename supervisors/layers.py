@@ -16,6 +16,7 @@ from elixirscope.actors.layer_service import LayerService
 from elixirscope.actors.telemetry_service import TelemetryService
 
 from elixirscope.runtime import ChildSpec, Registry, Supervisor, SupervisorSpec
+from elixirscope.runtime.specs import intensity_flags
 
 __all__ = ["LAYER_SPECS", "layer_spec"]
 
@@ -25,10 +26,6 @@ def _service(layer: str, role: str, settings: dict[str, Any], *, front: bool = F
     args = {"layer": layer, "role": role, "front": front,
             "report_interval_s": settings.get("report_interval_s", 1.0), **extra}
     return ChildSpec(role, (actor, args))
-
-
-def _flags(settings: dict[str, Any]) -> dict[str, Any]:
-    return {"max_restarts": settings.get("max_restarts", 3), "max_seconds": settings.get("max_seconds", 5.0)}
 
 
 def foundation(settings: dict[str, Any]) -> SupervisorSpec:
@@ -47,7 +44,7 @@ def foundation(settings: dict[str, Any]) -> SupervisorSpec:
                  **{k: _plane(settings)[k] for k in ("data_dir", "max_age_hours", "max_size_mb",
                                                       "prune_interval_s")}),
         _service("foundation", "telemetry", settings, front=True, actor=TelemetryService),
-    ], **_flags(settings))
+    ], **intensity_flags(settings))
 
 
 def _plane(settings: dict[str, Any]) -> dict[str, Any]:
@@ -67,13 +64,13 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
         _service("capture", f"writer-{i}", settings, actor=WriterService,
                  **pick("forward_endpoint", "data_dir", "max_age_hours", "max_size_mb"))
         for i in range(1, plane.get("writers", 1) + 1)
-    ], **_flags(settings))
+    ], **intensity_flags(settings))
     return SupervisorSpec("one_for_all", [
         ChildSpec("writers", (Supervisor, writers), type="supervisor"),
         _service("capture", "correlator", settings, actor=CorrelatorService, **pick("data_dir")),
         _service("capture", "ingest", settings, front=True, actor=IngestService,
                  **pick("ingest_endpoint", "forward_endpoint", "credit_window")),
-    ], **_flags(settings))
+    ], **intensity_flags(settings))
 
 
 def query(settings: dict[str, Any]) -> SupervisorSpec:
@@ -82,7 +79,7 @@ def query(settings: dict[str, Any]) -> SupervisorSpec:
     return SupervisorSpec("one_for_one", [
         _service("query", "engine", settings, front=True, actor=QueryService,
                  data_dir=_plane(settings)["data_dir"]),
-    ], **_flags(settings))
+    ], **intensity_flags(settings))
 
 
 def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
@@ -93,12 +90,12 @@ def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
     return SupervisorSpec("one_for_one", [
         _service("instrumentation", "trace_controller", settings, front=True, actor=TraceController,
                  control_endpoint=plane["control_endpoint"], state_file=state_file),
-    ], **_flags(settings))
+    ], **intensity_flags(settings))
 
 
 def _single(layer: str, strategy: str, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
-        return SupervisorSpec(strategy, [_service(layer, role, settings, front=True)], **_flags(settings))
+        return SupervisorSpec(strategy, [_service(layer, role, settings, front=True)], **intensity_flags(settings))
     spec.__name__ = layer
     return spec
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from effort import PROFILE
+from hypothesis import HealthCheck, settings
 
 from elixirscope.runtime import Runtime
+
+# No per-example deadline anywhere: a busy machine makes any one example slow.
+# Slow properties bound their examples with effort.examples (heavier with ELIXIRSCOPE_HEAVY=1).
+_LOAD_TOLERANT = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("elixirscope", **_LOAD_TOLERANT)
+settings.register_profile("elixirscope-heavy", max_examples=1000, **_LOAD_TOLERANT)
+settings.load_profile(PROFILE)
 
 
 def _system(base: str) -> Iterator[Runtime]:

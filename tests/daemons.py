@@ -20,6 +20,10 @@ LAYERS = ["foundation", "capture", "instrumentation", "state_tracing", "code_ana
           "query", "visualization", "ai", "api"]
 
 
+class Unavailable(Exception):
+    """The daemon answered a request with an error (it is restarting part of its tree)."""
+
+
 class Daemon:
     def __init__(self, tmp_path: Path, name: str, config: str = "", api_port: int | None = None):
         self.endpoint = f"tcp://127.0.0.1:{api_port or free_tcp_port()}"
@@ -65,7 +69,7 @@ class Daemon:
         return json.loads(done.stdout)
 
     def pids(self) -> dict[str, int]:
-        """path -> pid of every actor in the tree."""
+        """path -> pid of every actor in the tree; Unavailable while the daemon answers an error."""
         out: dict[str, int] = {}
 
         def walk(node):
@@ -73,7 +77,10 @@ class Daemon:
                 out[node["path"]] = node["pid"]
             for child in node.get("children", []):
                 walk(child)
-        walk(self.request("tree").data["root"])
+        response = self.request("tree")
+        if not response.ok:  # e.g. a supervisor asked for its children exited meanwhile
+            raise Unavailable(f"tree: {response.error}")
+        walk(response.data["root"])
         return out
 
     def stop(self) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from elixirscope.contracts.levels import LEVELS
+from elixirscope.runtime.specs import DEFAULTS as SUPERVISOR_DEFAULTS
 
 from .checks import (
     Check,
@@ -79,8 +80,8 @@ SCHEMA: dict[str, Key] = {
     "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
     "events.endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where Event notifications are published; port 0 picks a free one."),
     "data_dir": Key(str, "~/.local/share/elixirscope", NonEmptyStr(), doc="Directory for the event store and other persistent data (~ is the user's home)."),
-    "supervision.max_restarts": Key(int, 3, IntRange(0), doc="Restart intensity: more restarts than this within max_seconds and a supervisor gives up."),
-    "supervision.max_seconds": Key(float, 5.0, FloatRange(0), doc="The window, in seconds, over which max_restarts is counted (OTP's MaxT)."),
+    "supervision.max_restarts": Key(int, SUPERVISOR_DEFAULTS["max_restarts"], IntRange(0), doc="Restart intensity: more restarts than this within max_seconds and a supervisor gives up."),
+    "supervision.max_seconds": Key(float, SUPERVISOR_DEFAULTS["max_seconds"], FloatRange(0), doc="The window, in seconds, over which max_restarts is counted (OTP's MaxT)."),
     "logging.level": Key(str, "info", OneOf("debug", "info", "warning", "error"), True, "Lowest level of ElixirScope's own log records that are emitted."),
     "logging.format": Key(str, "auto", OneOf("auto", "json", "console"), doc="Log output: json lines, human console lines, or auto (console on a terminal)."),
     "capture.ring_buffer_size": Key(int, 65536, PowerOfTwo(1024, 2**24), True, "Events held per process before the overflow policy applies."),

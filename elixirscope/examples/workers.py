@@ -16,7 +16,8 @@ from elixirscope.runtime import GenServer, NoReply, Reply, Stop
 class Counter(GenServer):
     """A counter with every kind of callback result, used to exercise the runtime.
 
-    args: ``{"start": int, "terminate_sleep": seconds, "fail_init": bool, "log": path}``
+    args: ``{"start": int, "terminate_sleep": seconds, "terminate_gate": path, "fail_init": bool,
+    "log": path}`` (``terminate_gate``: terminate waits, at most a minute, until that file exists)
     """
 
     def init(self, args: Any) -> Any:
@@ -82,6 +83,10 @@ class Counter(GenServer):
         delay = state["args"].get("terminate_sleep")
         if delay:
             time.sleep(delay)
+        gate = state["args"].get("terminate_gate")
+        deadline = time.monotonic() + 60
+        while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _log(self, what: str) -> None:
         if getattr(self, "_logfile", None):
@@ -147,6 +152,37 @@ class Watcher(GenServer):
 
         if isinstance(message, Down):
             state["downs"].append(message)
+        return state
+
+
+class Caller(GenServer):
+    """Calls other actors with ``call_async`` on request and keeps what comes back.
+
+    Cast ``("call", [(address, request), ...], timeout)``: sends every call at
+    once, in order. Call ``"results"``: ``[(request, ok, value or reason), ...]``
+    in the order the answers arrived.
+    """
+
+    def init(self, args: Any) -> Any:
+        return {"sent": {}, "results": []}
+
+    def handle_cast(self, message: Any, state: Any) -> Any:
+        _, calls, timeout = message
+        for address, request in calls:
+            state["sent"][self.call_async(address, request, timeout)] = request
+        return state
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        if request == "results":
+            return Reply(list(state["results"]), state)
+        raise ValueError(f"Caller does not understand {request!r}")
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        from elixirscope.runtime import CallResult
+
+        if isinstance(message, CallResult) and message.ref in state["sent"]:
+            answer = message.value if message.ok else message.reason
+            state["results"].append((state["sent"].pop(message.ref), message.ok, answer))
         return state
 
 

@@ -15,7 +15,9 @@ reason that says what was expected, like OTP's ``bad_return_value``)::
 ``ChildExit`` from spawned children, ``CallResult`` from ``call_async``, and
 any other message. An exception in any callback is an abnormal exit whose
 reason carries the exception; callers waiting on a reply get ``CallFailed``
-at once instead of a timeout.
+at once instead of a timeout. A ``call_async`` still unanswered after
+``MONITOR_AFTER`` monitors its server, so even a ``kill -9`` ends it with a
+failed ``CallResult`` (the monitor is removed when the answer comes).
 """
 
 from __future__ import annotations
@@ -23,48 +25,24 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
-from elixirscope.runtime.process import ProcessActor
+from elixirscope.runtime.process import MONITOR_AFTER, ProcessActor
 from elixirscope.runtime.reasons import ExitReason
+from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
 
 __all__ = ["CallRef", "GenServer", "Ignore", "NoReply", "Reply", "Stop"]
 
 log = logging.getLogger("elixirscope.runtime")
-
-_NO_REPLY = object()
 
 
 def _traced(msg: Any) -> bool:
     """A Call/Cast/Info carrying a capture trace (identity tests: no user __eq__ runs)."""
     t = type(msg)
     return (t is m.Call or t is m.Cast or t is m.Info) and msg.trace is not None
-
-
-@dataclass(frozen=True)
-class Reply:
-    value: Any
-    state: Any
-
-
-@dataclass(frozen=True)
-class NoReply:
-    state: Any
-
-
-@dataclass(frozen=True)
-class Stop:
-    reason: Any = "normal"
-    state: Any = None
-    reply: Any = field(default=_NO_REPLY)
-
-
-@dataclass(frozen=True)
-class Ignore:
-    """init's answer for "do not start me" (OTP ``ignore``)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +66,7 @@ class GenServer(ProcessActor):
         super().__init__(*args, **kwargs)
         self._pending: dict[str, Any] = {}  # call ref -> caller, for calls not yet answered
         self._outgoing: dict[str, Any] = {}  # call_async ref -> server address
+        self._call_monitors: dict[str, str] = {}  # monitor ref -> call_async ref it watches for
 
     # ----------------------------------------------------------- callbacks
     def init(self, args: Any) -> Any:
@@ -121,9 +100,20 @@ class GenServer(ProcessActor):
         self._outgoing[ref] = address
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
-        self.send(address, m.Call(ref, request, trace))
+        self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
+        if timeout > MONITOR_AFTER:  # still unanswered then: watch the server, as gen:call does
+            self._wakeup(MONITOR_AFTER, ("call_monitor", ref))
         return ref
+
+    def _call_ended(self, ref: str) -> Any:
+        """Forget an outgoing call (and its monitor); its server's address, None if unknown."""
+        address = self._outgoing.pop(ref, None)
+        for mref, watched in list(self._call_monitors.items()):
+            if watched == ref:
+                del self._call_monitors[mref]
+                self.demonitor(mref)
+        return address
 
     def cast(self, address: Any, message: Any) -> None:
         tracer = observe.TRACER
@@ -152,9 +142,11 @@ class GenServer(ProcessActor):
         self._info(ack)
 
     def _on_wakeup(self, payload: Any) -> None:
-        if payload[0] == "call_timeout" and self._outgoing.pop(payload[1], None) is not None:
+        if payload[0] == "call_timeout" and self._call_ended(payload[1]) is not None:
             reason = f"no reply within {payload[2]} s"
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
+        elif payload[0] == "call_monitor" and payload[1] in self._outgoing:
+            self._call_monitors[self.monitor(self._outgoing[payload[1]])] = payload[1]
 
     def _on_message(self, msg: Any, sender: Any) -> None:
         tracer = observe.TRACER
@@ -172,11 +164,15 @@ class GenServer(ProcessActor):
         elif isinstance(msg, m.Cast):
             self._noreply("handle_cast", msg.message, self.handle_cast)
         elif isinstance(msg, (m.Reply, m.CallFailed)) and msg.ref in self._outgoing:
-            del self._outgoing[msg.ref]
+            self._call_ended(msg.ref)
             if isinstance(msg, m.Reply):
                 self._info(m.CallResult(msg.ref, ok=True, value=msg.value))
             else:
                 self._info(m.CallResult(msg.ref, ok=False, reason=msg.reason))
+        elif isinstance(msg, m.Down) and msg.ref in self._call_monitors:
+            ref = self._call_monitors.pop(msg.ref)
+            if self._call_ended(ref) is not None:
+                self._info(m.CallResult(ref, ok=False, reason=msg.reason))
         else:
             self._info(msg)
 
@@ -192,7 +188,7 @@ class GenServer(ProcessActor):
             self.state = result.state
         elif isinstance(result, Stop):
             self.state = result.state
-            if result.reply is not _NO_REPLY:
+            if result.reply is not NO_REPLY:
                 self.reply(from_, result.reply)
             self._exit(ExitReason.coerce(result.reason))
         else:
@@ -216,12 +212,12 @@ class GenServer(ProcessActor):
         else:
             self.state = result
 
-    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = _NO_REPLY) -> Any:
+    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = NO_REPLY) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
         tracer = observe.TRACER
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
-        state_before = self.state if before is _NO_REPLY else before
+        state_before = self.state if before is NO_REPLY else before
         # rendered before the callback runs: it may mutate the state in place
         token = None if tracer is None else tracer.begin(self._actor_name(), callback, message, state_before)
         started = time.perf_counter_ns()

@@ -87,9 +87,18 @@ class InitAck:
 
 @dataclass(frozen=True)
 class Call:
+    """A request that wants a Reply (or a CallFailed) under ``ref``.
+
+    ``caller`` is where to answer when the call cannot be delivered: Thespian
+    hands an undeliverable message to the dead-letter handler (the registry)
+    without its sender, and the registry answers ``caller`` with
+    ``CallFailed(noproc)`` so nobody waits out a timeout for an actor that is gone.
+    """
+
     ref: str
     request: Any
     trace: Any = None  # set by capture: what links this send to its receive
+    caller: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class CallFailed:
-    """The server exited before replying: the caller gets the reason, not a hang."""
+    """The server exited before replying, or did not exist: the caller gets the reason, not a hang."""
 
     ref: str
     reason: ExitReason

@@ -59,8 +59,9 @@ from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_a
 from elixirscope.runtime.mailbox import MailboxGauge
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_link import RegistryLink
+from elixirscope.runtime.results import Ignore, Stop
 
-__all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "TELEMETRY_KEY", "ProcessActor"]
+__all__ = ["DEFERRED", "EXIT_GRACE", "LIVENESS_INTERVAL", "MONITOR_AFTER", "TELEMETRY_KEY", "ProcessActor"]
 
 log = logging.getLogger("elixirscope.runtime")
 
@@ -68,6 +69,7 @@ _thespian_fixes.apply()  # every actor process imports this module with its acto
 
 LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
+MONITOR_AFTER = 1.0  # seconds a call waits before it monitors its server (OTP monitors at once)
 
 DEFERRED = object()  # _start result: the subclass acks Init itself later
 TELEMETRY_KEY = "telemetry"  # registry key whose owners receive ("metrics", path, layer, snapshot)
@@ -200,11 +202,23 @@ class ProcessActor(Actor):
 
     def _after_exit(self, msg: Any, sender: Any) -> None:
         """Between deciding to exit and Thespian ending us: answer, don't act."""
+        self.answer_undelivered(msg, sender)
+
+    def answer_undelivered(self, msg: Any, sender: Any) -> bool:
+        """Answer a call or monitor that will never be handled (we exit); True if answered.
+
+        Also called by the Thespian fix for what the process accepted and
+        drops as it ends (``_thespian_fixes``).
+        """
+        reason = self._exit_reason or ExitReason.noproc()
         if isinstance(msg, m.Call):
-            self.send(sender, m.CallFailed(msg.ref, self._exit_reason or ExitReason.noproc()))
+            self.send(sender, m.CallFailed(msg.ref, reason))
         elif isinstance(msg, m.Monitor):
             watcher = msg.watcher if msg.watcher is not None else sender
-            self.send(watcher, m.Down(msg.ref, self.myAddress, self._exit_reason))
+            self.send(watcher, m.Down(msg.ref, self.myAddress, reason))
+        else:
+            return False
+        return True
 
     # ------------------------------------------------------------------ init
     def _handle_init(self, msg: m.Init, sender: Any) -> None:
@@ -222,8 +236,6 @@ class ProcessActor(Actor):
 
     def _ack_start(self, outcome: Any = None) -> None:
         """Tell whoever sent Init that we run (or that init asked to be ignored)."""
-        from elixirscope.runtime.genserver import Ignore, Stop
-
         if isinstance(outcome, Stop):
             self._fail_start(ExitReason.coerce(outcome.reason))
             return

@@ -26,8 +26,9 @@ while the owner was still on its way back. (A new subscriber that merely
 registers gets no replay.)
 
 It is also the system's dead-letter handler: a ``Monitor`` sent to an actor
-that no longer exists is answered with ``Down(noproc)``, as OTP does, instead
-of never being answered. Other dead letters are counted. A restarted registry
+that no longer exists is answered with ``Down(noproc)``, and a ``Call`` with
+``CallFailed(noproc)`` (to its ``caller``), as OTP does, instead of never
+being answered. Other dead letters are counted. A restarted registry
 takes the role over as it starts; one that stops gracefully gives it up.
 """
 
@@ -85,6 +86,8 @@ class Registry(GenServer):
             dead = message.deadMessage
             if isinstance(dead, m.Monitor) and dead.watcher is not None:
                 self.send(dead.watcher, m.Down(dead.ref, message.deadAddress, ExitReason.noproc()))
+            elif isinstance(dead, m.Call) and dead.caller is not None:
+                self.send(dead.caller, m.CallFailed(dead.ref, ExitReason.noproc()))
         elif isinstance(message, m.Down):
             owner_key = address_key(message.address)
             if state["monitors"].pop(owner_key, None) is not None:

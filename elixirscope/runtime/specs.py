@@ -16,6 +16,7 @@ the field and the value.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -27,6 +28,7 @@ __all__ = [
     "SpecError",
     "Strategy",
     "SupervisorSpec",
+    "intensity_flags",
     "resolve_actor_class",
     "validate_supervisor_spec",
 ]
@@ -36,7 +38,7 @@ Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
 Shutdown = int | Literal["brutal_kill", "infinity"]
 
-DEFAULTS = {
+DEFAULTS = {  # the one definition: SupervisorSpec, ChildSpec, the config schema and the tree read it
     "max_restarts": 3,
     "max_seconds": 5.0,
     "restart": "permanent",
@@ -77,6 +79,11 @@ class SupervisorSpec:
     children: tuple[ChildSpec, ...] | list[ChildSpec] = field(default_factory=tuple)
     max_restarts: int = DEFAULTS["max_restarts"]
     max_seconds: float = DEFAULTS["max_seconds"]
+
+
+def intensity_flags(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``max_restarts``/``max_seconds`` from resolved settings, the defaults where absent."""
+    return {key: settings.get(key, DEFAULTS[key]) for key in ("max_restarts", "max_seconds")}
 
 
 # ------------------------------------------------------------------ checks

@@ -30,7 +30,10 @@ to the next one, so a registry's own restart is reported too).
 
 A restart or stop that spans several messages runs as a generator *job*:
 it yields what it waits for (an InitAck, an exit, a timeout); calls and
-exits that arrive meanwhile wait in order, as in OTP's mailbox.
+exits that arrive meanwhile wait in order, as in OTP's mailbox. When the
+supervisor exits (intensity exceeded, shutdown, kill, a crash), the call in
+progress and every call still waiting get ``CallFailed`` with its exit
+reason, as OTP's callers learn it from their monitor.
 """
 
 from __future__ import annotations
@@ -114,6 +117,11 @@ Job = Generator[Any, Any, Any]
 class Supervisor(ProcessActor):
     """Subclass and override ``init(args) -> SupervisorSpec``, or pass a spec as args."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._requests: deque[tuple[Any, Any, Any]] = deque()  # calls waiting for the current job
+        self._serving: tuple[m.Call, Any] | None = None  # the call whose job runs now
+
     def init(self, args: Any) -> SupervisorSpec:
         return args
 
@@ -129,12 +137,20 @@ class Supervisor(ProcessActor):
         self._job: Job | None = None
         self._waiting: Any = None
         self._notices: deque[Any] = deque()
-        self._requests: deque[tuple[Any, Any]] = deque()
         self._run(self._start_all())
         return DEFERRED
 
     def _on_shutdown(self, reason: ExitReason) -> None:
         self._queue(("shutdown", reason))
+
+    def _fail_pending(self, reason: ExitReason) -> None:
+        """OTP callers monitor the supervisor: the call in progress and those queued get ``reason``."""
+        pending = [] if self._serving is None else [self._serving]
+        pending += [(item[1], item[2]) for item in self._requests]
+        self._serving = None
+        self._requests.clear()
+        for call, sender in pending:
+            self.send(sender, m.CallFailed(call.ref, reason))
 
     def _on_child_ack(self, address: Any, ack: m.InitAck) -> None:
         if isinstance(self._waiting, _AwaitAck) and self._waiting.address == address:
@@ -328,6 +344,7 @@ class Supervisor(ProcessActor):
 
     # ---------------------------------------------------------------- calls
     def _serve(self, call: m.Call, sender: Any) -> Job:
+        self._serving = (call, sender)
         request = call.request if isinstance(call.request, tuple) else (call.request,)
         handler = getattr(self, f"_op_{request[0]}", None) if request else None
         if handler is None:
@@ -341,6 +358,7 @@ class Supervisor(ProcessActor):
                 value = yield from handler(*request[1:])
             except TypeError as exc:
                 value = SupervisorError("bad_request", f"{request[0]}: {exc}")
+        self._serving = None
         self.send(sender, m.Reply(call.ref, value))
 
     def _op_which_children(self) -> Job:

@@ -19,6 +19,7 @@ its own Registry - the application, where it is ``foundation/registry`` - uses
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,8 @@ from thespian.actors import ActorSystem, PoisonMessage
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
 from elixirscope.runtime.errors import CallError, CallTimeout, StartError
+from elixirscope.runtime.liveness import is_alive
+from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
 from elixirscope.runtime.specs import ChildSpec, SupervisorSpec, resolve_actor_class
@@ -69,6 +72,7 @@ class Runtime:
         logs = False if base == "simpleSystemBase" else _QUIET_LOGS
         self.system = ActorSystem(base, caps, logDefs=logs, transientUnique=True)
         self.registry = None
+        self._own_address: Any = None
         self._registry_ref: m.RegistryRef | None = None
         try:
             if registry:
@@ -128,19 +132,28 @@ class Runtime:
     def call(self, address: Any, request: Any, timeout: float = 5.0) -> Any:
         """GenServer call: the reply, or CallTimeout / CallError; never hangs past ``timeout``.
 
+        CallError carries the exit reason when the actor exits with the call
+        pending, and ``noproc`` at once when it no longer exists (answered by
+        the registry, the dead-letter handler; without one, that is a timeout).
+        A call unanswered after ``MONITOR_AFTER`` monitors the actor, so a
+        ``kill -9`` fails it too (``killed``); the quick calls stay one message.
+
         A reply that is an exception instance (a refusal such as SupervisorError)
         is raised here.
         """
         ref = uuid.uuid4().hex
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, request)
-        reply = self._await(
-            address,
-            m.Call(ref, request, trace),
-            lambda r: isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
-            or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref,
-            timeout,
-        )
+        deadline = time.monotonic() + timeout
+
+        def answers(r: Any) -> bool:
+            return (isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
+                    or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref)
+
+        call = m.Call(ref, request, trace, caller=self._client_address())
+        reply = self._await(address, call, answers, min(timeout, MONITOR_AFTER))
+        if reply is None and timeout > MONITOR_AFTER and self._monitorable():
+            reply = self._await_monitored(address, ref, answers, deadline)
         if reply is None:
             raise CallTimeout(address, request, timeout)
         if isinstance(reply, m.CallFailed):
@@ -150,6 +163,61 @@ class Runtime:
         if isinstance(reply.value, BaseException):
             raise reply.value
         return reply.value
+
+    def _monitorable(self) -> bool:
+        """Actors in other processes whose death a monitor can see (not simpleSystemBase's)."""
+        return self.base != "simpleSystemBase" and self._client_address() is not None
+
+    def _await_monitored(self, address: Any, ref: str, answers: Any, deadline: float) -> Any:
+        """Wait for the answer while monitoring the server, as OTP's gen:call does.
+
+        The monitor tells why the server exited (``Down``; ``noproc`` when it
+        was already gone), and its OS identity lets a ``kill -9`` be seen
+        (``killed``). ``ask`` sends without waiting for a busy actor to accept.
+        """
+        mref, me = uuid.uuid4().hex, self._client_address()
+        identity, down = None, False
+        message: Any = m.Monitor(mref, me)
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                wait = min(remaining, LIVENESS_INTERVAL)
+                try:
+                    reply = self.system.listen(wait) if message is None else self.system.ask(address, message, wait)
+                except Exception:  # noqa: BLE001 - the Monitor could not be sent: wait without it
+                    reply = None
+                message = None
+                if reply is not None and answers(reply):
+                    return reply
+                if isinstance(reply, m.MonitorAck) and reply.ref == mref:
+                    identity = reply.identity
+                elif isinstance(reply, m.Down) and reply.ref == mref:
+                    down = True
+                    return m.CallFailed(ref, reply.reason)
+                if identity is not None and not is_alive(identity):
+                    return m.CallFailed(ref, ExitReason.killed())
+            return None
+        finally:
+            if not down:  # sent as the next wait runs; stale answers to it are skipped
+                with contextlib.suppress(Exception):
+                    self.system.ask(address, m.Demonitor(mref, me), 0)
+
+    def _client_address(self) -> Any:
+        """Where this system's client receives replies, for the registry's noproc answer.
+
+        Thespian has no public name for it: the ExternalRequester on
+        simpleSystemBase, the client transport's own address on the others.
+        None when it cannot be found (a call to a dead actor then times out).
+        """
+        if self._own_address is None:
+            base = getattr(self.system, "_systemBase", None)
+            try:
+                if self.base == "simpleSystemBase":
+                    self._own_address = base.actorRegistry["System:ExternalRequester"].address
+                else:
+                    self._own_address = base.transport.myAddress
+            except (AttributeError, KeyError, TypeError):
+                self._own_address = None
+        return self._own_address
 
     def cast(self, address: Any, message: Any) -> None:
         tracer = observe.TRACER
@@ -163,12 +231,16 @@ class Runtime:
         self.system.tell(address, message if trace is None else m.Info(message, trace))
 
     def stop(self, address: Any, reason: Any = "shutdown", timeout: float = 30.0) -> ExitReason:
-        """Stop an actor gracefully and wait until it has exited; returns its exit reason."""
+        """Stop an actor gracefully and wait until it has exited; returns its exit reason.
+
+        ``noproc`` at once for an actor that no longer exists (the registry answers the monitor).
+        """
         ref = uuid.uuid4().hex
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking
         first = self._await(
-            address, m.Monitor(ref, None), lambda r: is_down(r) or isinstance(r, m.MonitorAck), timeout
+            address, m.Monitor(ref, self._client_address()), lambda r: is_down(r) or isinstance(r, m.MonitorAck),
+            timeout
         )
         down = first if first is not None and is_down(first) else None
         if first is not None and down is None:

@@ -15,7 +15,7 @@ import time
 
 import psutil
 import pytest
-from daemons import LAYERS
+from daemons import LAYERS, Unavailable
 from waiting import wait_until
 
 from elixirscope.contracts import Request
@@ -149,8 +149,8 @@ def test_layer_intensity_exceeded_restarts_it_and_the_layers_after(make_daemon):
     def escalated():
         try:
             now = d.pids()
-        except RequestTimeout:
-            return False  # the API endpoint itself is being restarted (it comes after capture)
+        except (RequestTimeout, Unavailable):
+            return False  # the API endpoint, or a layer it asks, is being restarted
         layers = ("capture", "instrumentation", "state_tracing", "code_analysis", "query",
                   "visualization", "ai", "api")
         return all(now.get(p) not in (None, middle[p]) for p in layers) and now

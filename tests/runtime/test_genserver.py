@@ -53,8 +53,9 @@ def test_crash_in_callback_is_an_exit_with_the_exception(runtime):
     assert (reason.kind, reason.exc_type) == ("exception", "builtins.ValueError")
     assert reason.message == "asked to crash: ('now',)"
     assert 'raise ValueError(f"asked to crash' in reason.traceback
-    with pytest.raises(CallTimeout, match="timed out after 0.5 s"):
-        runtime.call(c, "get", timeout=0.5)  # it is gone: no PoisonMessage retry, no revival
+    with pytest.raises(CallError) as gone:
+        runtime.call(c, "get", timeout=60)  # it is gone: no PoisonMessage retry, no revival
+    assert gone.value.reason.kind in ("exception", "noproc")  # held as it ended, or after
 
 
 def test_bad_return_value_crashes_with_a_teaching_reason(runtime):

@@ -1,5 +1,8 @@
 """Child specs and supervisor flags are validated field by field, with one error grammar."""
 
+import subprocess
+import sys
+
 import pytest
 
 from elixirscope.examples.workers import Counter
@@ -74,3 +77,27 @@ def test_actor_class_by_import_path():
     assert s.children[0].id == "a"
     with pytest.raises(SpecError, match=r"Cannot import actor class `nowhere:Thing`"):
         validate_supervisor_spec(spec(ChildSpec("a", ("nowhere:Thing", {}))))
+
+
+def test_supervisor_defaults_have_one_home():
+    """The config schema and the application tree read the runtime's defaults, not copies."""
+    from elixirscope.config import SCHEMA
+    from elixirscope.runtime.specs import DEFAULTS, intensity_flags
+
+    assert SCHEMA["supervision.max_restarts"].default == DEFAULTS["max_restarts"]
+    assert SCHEMA["supervision.max_seconds"].default == DEFAULTS["max_seconds"]
+    assert intensity_flags({}) == {"max_restarts": 3, "max_seconds": 5.0}
+    assert intensity_flags({"max_restarts": 0}) == {"max_restarts": 0, "max_seconds": 5.0}
+    assert SupervisorSpec().max_restarts == DEFAULTS["max_restarts"]
+
+
+def test_process_base_and_genserver_do_not_import_each_other():
+    """process.py reads init's Stop/Ignore from results.py; specs stay free of Thespian."""
+    code = (
+        "import sys\n"
+        "import elixirscope.runtime.specs, elixirscope.config\n"
+        "assert 'thespian' not in sys.modules, 'specs/config pulled in Thespian'\n"
+        "import elixirscope.runtime.process\n"
+        "assert 'elixirscope.runtime.genserver' not in sys.modules, 'process imports genserver'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from thespian.actors import Actor, ActorExitRequest, WakeupMessage
 
-import elixirscope.runtime  # noqa: F401 - importing the runtime applies the fix
+import elixirscope.runtime.process  # noqa: F401 - importing the process base applies the fix
 
 
 class Sink(Actor):
