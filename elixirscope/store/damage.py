@@ -163,6 +163,7 @@ def check_shard(path: str, *, deep: bool = True) -> ShardHealth:
     problem = wal_damage(path)
     if problem:
         health.add(problem)
+        return health  # opening would recover the WAL and erase the evidence
     shard, problem = open_damage(path)
     if shard is None:
         if problem:
