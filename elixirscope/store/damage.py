@@ -40,8 +40,9 @@ def wal_damage(path: str) -> str | None:
     Runs before SQLite opens the shard (opening recovers the WAL and rewrites
     the evidence). Committed frames are counted by the shared-memory index
     (``-shm``): when it is valid for this WAL and counts more frames than the
-    file holds, the WAL was cut short. Without an index, a WAL that ends inside
-    a frame was cut short too (no live writer can exist without the index).
+    file holds, the WAL was cut short. Without an index (deleted), a WAL that
+    ends inside a frame, with no writer holding the shard, is reported too: it
+    may also be a writer killed mid-write, and quarantining it loses nothing.
     """
     wal = path + "-wal"
     try:
@@ -69,9 +70,8 @@ def wal_damage(path: str) -> str | None:
         if committed > frames:
             return (f"its write-ahead log is cut short: it holds {frames} of the {committed} "
                     "pages committed, so the batches written last are lost")
-        if committed < frames or not rest or not _no_writer(path):
-            return None  # a live writer may be writing the next page right now
-    if rest:
+        return None  # pages past the committed ones: a write in progress, or killed mid-way
+    if rest and _no_writer(path):
         return (f"its write-ahead log is cut short: it ends {rest} bytes into a page, so the "
                 "batches written last may be lost")
     return None
