@@ -220,7 +220,22 @@ class ApiEndpoint(GenServer):
         started = self.info.get("started_at", time.time())
         return {"node": self.info.get("node"), "pid": self.info.get("daemon_pid"),
                 "uptime_s": round(time.time() - started, 3), "started_at": started,
-                "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers}
+                "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers,
+                "store": (yield from self._store_damage())}
+
+    def _store_damage(self) -> Job:
+        """Damaged and quarantined shards as foundation/event_store sees them, or why it cannot say."""
+        try:
+            address = yield from self._whereis("event_store")
+            response = yield from self._call(address, Request(
+                operation="stats", to_layer="foundation", from_layer="api"), 5.0)
+        except ApiError as exc:
+            return {"error": str(exc)}
+        store = response.data.get("store") if response.ok and isinstance(response.data, dict) else None
+        if not isinstance(store, dict):
+            return {"error": f"foundation/event_store answered {response.status}"}
+        return {key: store.get(key) for key in ("shards_damaged", "shards_quarantined", "damaged",
+                                                "quarantined")}
 
     def _op_tree(self, params: dict) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",
