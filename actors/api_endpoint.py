@@ -221,21 +221,19 @@ class ApiEndpoint(GenServer):
         return {"node": self.info.get("node"), "pid": self.info.get("daemon_pid"),
                 "uptime_s": round(time.time() - started, 3), "started_at": started,
                 "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers,
-                "store": (yield from self._store_damage())}
+                "store": self._store_damage()}
 
-    def _store_damage(self) -> Job:
-        """Damaged and quarantined shards as foundation/event_store sees them, or why it cannot say."""
-        try:
-            address = yield from self._whereis("event_store")
-            response = yield from self._call(address, Request(
-                operation="stats", to_layer="foundation", from_layer="api"), 5.0)
-        except ApiError as exc:
-            return {"error": str(exc)}
-        store = response.data.get("store") if response.ok and isinstance(response.data, dict) else None
-        if not isinstance(store, dict):
-            return {"error": f"foundation/event_store answered {response.status}"}
-        return {key: store.get(key) for key in ("shards_damaged", "shards_quarantined", "damaged",
-                                                "quarantined")}
+    def _store_damage(self) -> dict[str, Any] | None:
+        """The shards quarantined under the data dir (read from disk: status never waits on the store)."""
+        data_dir = self.info.get("data_dir")
+        if not data_dir:
+            return None
+        from pathlib import Path
+
+        from elixirscope.store.quarantine import quarantined
+
+        moved = quarantined(Path(data_dir))
+        return {"shards_quarantined": len(moved), "quarantined": moved}
 
     def _op_tree(self, params: dict) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",
