@@ -53,9 +53,14 @@ def wal_damage(path: str) -> str | None:
         return None
     except OSError as exc:
         return f"cannot read its write-ahead log: {exc.strerror or exc}"
-    if size == 0:
-        return None
     if len(head) < _WAL_HEADER:
+        # a checkpoint that empties the WAL resets the index's count to 0 first
+        index = _shm_header(path)
+        if index is not None and index[0] > 0:
+            return (f"its write-ahead log is cut short: {size} bytes, and {index[0]} pages "
+                    "committed, so the batches written last are lost")
+        if size == 0:
+            return None
         return f"its write-ahead log is cut short ({size} bytes, less than its header)"
     magic, _version, page_size = struct.unpack(">III", head[:12])
     if magic not in _WAL_MAGIC or page_size < 512 or page_size & (page_size - 1):
@@ -110,7 +115,8 @@ def _shm_header(path: str) -> tuple[int, bytes] | None:
 def open_damage(path: str) -> tuple[Shard | None, str | None]:
     """The shard opened read-only, or why it cannot be; (None, None) if not yet created.
 
-    A file whose schema is not there yet belongs to a writer still creating it.
+    A file whose schema is not there yet belongs to a writer still creating it,
+    if a writer holds it; otherwise its tables were lost with its WAL.
     """
     try:
         shard = Shard(path, readonly=True)
@@ -122,7 +128,10 @@ def open_damage(path: str) -> tuple[Shard | None, str | None]:
     except sqlite3.DatabaseError as exc:
         shard.close()
         if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
-            return None, None
+            if not _no_writer(path):
+                return None, None  # its writer is creating it
+            return None, ("its tables are missing: its write-ahead log was lost, or its "
+                          "writer stopped before creating them")
         return None, f"SQLite cannot read it: {exc}"
     return shard, None
 

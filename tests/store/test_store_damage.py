@@ -14,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elixirscope.store import EventStore
 from elixirscope.store.check import check_store
@@ -208,3 +210,42 @@ def test_a_quarantining_reader_moves_a_damaged_idle_shard_and_serves_the_rest(tm
             assert reader.quarantine_damaged() == []
         finally:
             holder.close()
+
+
+@pytest.fixture(scope="module")
+def unclean_store(tmp_path_factory):
+    """Two shards whose writers stopped without folding their WAL back (as after kill -9)."""
+    from conftest import Recorder
+
+    base = tmp_path_factory.mktemp("unclean")
+    here = os.path.dirname(__file__)
+    script = (
+        "import sys, os; sys.path.insert(0, sys.argv[2]);"
+        "from conftest import Recorder; from test_store_damage import _record;"
+        "_record(__import__('pathlib').Path(sys.argv[1]), Recorder, keep_wal=True); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(base), here], check=True, timeout=120)
+    assert Recorder  # the writer subprocess used the same helper
+    return base
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cut=st.floats(min_value=0.0, max_value=1.0), keep_shm=st.booleans())
+def test_any_cut_of_the_wal_is_reported_or_loses_nothing(unclean_store, tmp_path, cut, keep_shm):
+    """Cut the WAL anywhere: either a read warns, or it still sees all 12,000 events."""
+    import shutil
+
+    data_dir = tmp_path / f"copy-{os.urandom(4).hex()}"
+    shutil.copytree(unclean_store, data_dir)
+    wal = _shard(data_dir, 1) + "-wal"
+    size = os.path.getsize(wal)
+    os.truncate(wal, int(size * cut))
+    if not keep_shm:
+        os.remove(_shard(data_dir, 1) + "-shm")
+    found = _read(data_dir)
+    if found.warnings:
+        assert "write-ahead log" in found.warnings[0]["problem"]
+        assert len(found) == PER_WRITER  # the other shard is served
+    else:
+        assert len(found) == 2 * PER_WRITER
