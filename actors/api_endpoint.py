@@ -220,7 +220,20 @@ class ApiEndpoint(GenServer):
         started = self.info.get("started_at", time.time())
         return {"node": self.info.get("node"), "pid": self.info.get("daemon_pid"),
                 "uptime_s": round(time.time() - started, 3), "started_at": started,
-                "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers}
+                "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers,
+                "store": self._store_damage()}
+
+    def _store_damage(self) -> dict[str, Any] | None:
+        """The shards quarantined under the data dir (read from disk: status never waits on the store)."""
+        data_dir = self.info.get("data_dir")
+        if not data_dir:
+            return None
+        from pathlib import Path
+
+        from elixirscope.store.quarantine import quarantined
+
+        moved = quarantined(Path(data_dir))
+        return {"shards_quarantined": len(moved), "quarantined": moved}
 
     def _op_tree(self, params: dict) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",

@@ -9,6 +9,9 @@ read. This actor does what belongs to no single writer:
 - every ``prune_interval_s`` it applies retention to the shards no writer
   holds (finished ``elixirscope run`` processes, writers the pool no longer
   has), which nobody else would ever prune; ``prune`` does it now;
+- it never stops on a damaged shard: its reader quarantines a damaged shard no
+  writer holds (moved under ``<data_dir>/quarantine/``, what still reads salvaged
+  into a fresh shard, logged) and its stats name damaged and quarantined shards;
 - it follows runtime changes of ``store.max_age_hours`` and
   ``store.max_size_mb`` (``config_changed`` Events); the writers follow them
   too (``WriterService``).
@@ -19,6 +22,7 @@ args: LayerService's, plus ``data_dir``, ``max_age_hours``, ``max_size_mb`` and
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -30,6 +34,7 @@ from elixirscope.contracts import Event, Request
 __all__ = ["EventStoreService", "Retention"]
 
 MB = 1024 * 1024
+log = logging.getLogger("elixirscope.store")
 
 
 class Retention:
@@ -76,7 +81,7 @@ class EventStoreService(LayerService):
         self.prune_interval = float(args.get("prune_interval_s", 60.0))
         self.register("event_store")
         self.register(CONFIG_TOPIC, unique=False)
-        self.reader = EventStore.open(self.data_dir, readonly=True)
+        self.reader = EventStore.open(self.data_dir, readonly=True, quarantine=True)
         self.last_prune = 0.0
         return {"pruned": {"runs": 0, "shards": 0, "batches_deleted": 0, "events_deleted": 0}}
 
@@ -92,14 +97,27 @@ class EventStoreService(LayerService):
         return super().handle_info(message, state)
 
     def report(self) -> None:
-        for name, value in self.reader.stats().items():
+        for name, value in self._store_stats().items():
             if isinstance(value, int):
                 self.metrics.gauge(name).set(value)
         super().report()
 
+    def _store_stats(self) -> dict[str, Any]:
+        """The store's stats; damage found on the way is quarantined, never raised."""
+        try:
+            stats = self.reader.stats()
+            if self.reader.quarantine_damaged():
+                stats = self.reader.stats()
+        except Exception as exc:  # noqa: BLE001 - a store fault must not restart the tree
+            self.metrics.counter("store_errors").inc()
+            log.warning("event store stats failed: %s: %s", type(exc).__name__, exc)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        self.metrics.gauge("shards_quarantined_now").set(len(self.reader.quarantined_now))
+        return stats
+
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
         return {**super().op_stats(request, state), "data_dir": self.data_dir,
-                "store": self.reader.stats(), "pruned": dict(state["pruned"]),
+                "store": self._store_stats(), "pruned": dict(state["pruned"]),
                 "retention": {"max_age_hours": self.retention.max_age_hours,
                               "max_size_mb": self.retention.max_size_mb}}
 
@@ -110,7 +128,13 @@ class EventStoreService(LayerService):
         from elixirscope.store import prune_idle_shards
 
         self.last_prune = time.monotonic()
-        result = prune_idle_shards(self.data_dir, **self.retention.as_store_args())
+        try:
+            result = prune_idle_shards(self.data_dir, **self.retention.as_store_args())
+        except Exception as exc:  # noqa: BLE001 - a store fault must not restart the tree
+            self.metrics.counter("store_errors").inc()
+            log.warning("event store prune failed: %s: %s", type(exc).__name__, exc)
+            return {"shards": 0, "batches_deleted": 0, "events_deleted": 0,
+                    "error": f"{type(exc).__name__}: {exc}"}
         totals = state["pruned"]
         totals["runs"] += 1
         for key in ("shards", "batches_deleted", "events_deleted"):

@@ -172,7 +172,8 @@ class Application:
                             "env": self.env},
             "api_args": {"endpoint": self.endpoint, "node": self.node, "base": get("runtime.system_base"),
                          "daemon_pid": os.getpid(), "started_at": self.started_at,
-                         "call_timeout": get("api.request_timeout_s")},
+                         "call_timeout": get("api.request_timeout_s"),
+                         "data_dir": self.data_plane["data_dir"]},
         }
 
 

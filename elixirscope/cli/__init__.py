@@ -49,6 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
     reading.add_events_arguments(sub.add_parser("events", help="list recorded events"))
     reading.add_calltree_arguments(sub.add_parser(
         "calltree", help="the nested calls of one correlation chain"))
+    from elixirscope.store import check as store_check
+
+    store_check.add_arguments(sub.add_parser("store", help="check (and repair) the event store"))
     return parser
 
 
@@ -83,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import reading
 
             return (reading.run_events if args.command == "events" else reading.run_calltree)(args)
+        if args.command == "store":
+            from elixirscope.store import check as store_check
+
+            return store_check.run(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback

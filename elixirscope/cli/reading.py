@@ -83,6 +83,10 @@ def _data_dir(args: Any) -> str:
 
 
 def _print(report: dict[str, Any], as_json: bool) -> int:
+    from elixirscope.store.incomplete import warning_line
+
+    if report.get("warnings"):
+        print(warning_line(report["warnings"]), file=sys.stderr)
     if as_json:
         print(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2, default=str))
     else:

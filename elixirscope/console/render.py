@@ -94,7 +94,16 @@ def _status(data: Mapping[str, Any]) -> str:
         (layer["name"], layer["path"], layer["status"], layer["pid"], layer["restarts"])
         for layer in data["layers"]
     ]
-    return header + "\n\n" + _table(("LAYER", "PATH", "STATUS", "PID", "RESTARTS"), rows)
+    text = header + "\n\n" + _table(("LAYER", "PATH", "STATUS", "PID", "RESTARTS"), rows)
+    store = data.get("store") or {}
+    bad = [d["shard"] for d in store.get("damaged") or ()]
+    moved = [q["shard"] for q in store.get("quarantined") or ()]
+    if bad or moved:
+        text += ("\n\nstore: " + "; ".join(
+            part for part in (bad and f"damaged, skipped: {', '.join(bad)}",
+                              moved and f"quarantined: {', '.join(moved)}") if part)
+                 + " (see `elixirscope store check`)")
+    return text
 
 
 def _tree(data: Mapping[str, Any]) -> str:
@@ -155,6 +164,10 @@ def _mailboxes(rows: Mapping[str, Mapping[str, Any]]) -> str:
 def _text(data: Any) -> str:
     """A layer's own rendering when it sent one (``text``), else its data as key/value lines."""
     if isinstance(data, Mapping) and isinstance(data.get("text"), str):
+        if data.get("warnings"):  # a read of a damaged store says what it could not see
+            from elixirscope.store.incomplete import warning_line
+
+            return data["text"] + "\n" + warning_line(data["warnings"])
         return data["text"]
     flat = list(_flatten(data, "")) if isinstance(data, Mapping) else []
     return _pairs(flat) if flat else to_json(data)

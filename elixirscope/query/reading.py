@@ -16,6 +16,7 @@ from typing import Any
 from elixirscope.query.calltree import CallNode, build_call_tree
 from elixirscope.store.errors import QueryError
 from elixirscope.store.eventstore import EventStore, StoredEvent
+from elixirscope.store.incomplete import Found
 
 __all__ = ["call_tree", "events", "parse_time"]
 
@@ -62,7 +63,8 @@ def _datetime_ns(when: _dt.datetime) -> int:
 def events(data_dir: str | os.PathLike[str], **filters: Any) -> list[StoredEvent]:
     """Stored events matching ``filters`` (those of ``EventStore.query``), read-only.
 
-    ``since``/``until`` may be any form :func:`parse_time` reads.
+    ``since``/``until`` may be any form :func:`parse_time` reads. The list's
+    ``warnings`` say what could not be read (damaged or quarantined shards).
     """
     for name in ("since", "until"):
         if filters.get(name) is not None:
@@ -72,10 +74,12 @@ def events(data_dir: str | os.PathLike[str], **filters: Any) -> list[StoredEvent
 
 
 def call_tree(data_dir: str | os.PathLike[str], correlation_id: str) -> list[CallNode]:
-    """The call tree of one correlation chain (empty if nothing was recorded for it)."""
+    """The call tree of one correlation chain (empty if nothing was recorded for it);
+    its ``warnings`` as :func:`events`'."""
     if not isinstance(correlation_id, str) or not correlation_id:
         raise QueryError(
             f"Expected a non-empty `str`, got {correlation_id!r} - at `correlation_id`"
         )
     with EventStore.open(data_dir, readonly=True) as store:
-        return build_call_tree(store.query(correlation_id=correlation_id, limit=None))
+        found = store.query(correlation_id=correlation_id, limit=None)
+        return Found(build_call_tree(found), found.warnings)

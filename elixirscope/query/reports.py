@@ -60,6 +60,7 @@ def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
         filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
     found = events(data_dir, **{FILTER_NAMES[k]: v for k, v in filters.items() if v is not None})
     return {"events": [e.to_dict() for e in found], "count": len(found),
+            "warnings": found.warnings,
             "text": render_events(found) if found else "(no events match)"}
 
 
@@ -71,7 +72,8 @@ def calltree_report(data_dir: str, correlation: str) -> dict[str, Any]:
     correlation = resolve_correlation(data_dir, correlation)
     nodes = call_tree(data_dir, correlation) if _store_exists(data_dir) else []
     text = render_call_tree(nodes) if nodes else f"(no calls recorded for correlation {correlation})"
-    return {"correlation": correlation, "calls": [n.to_dict() for n in nodes], "text": text}
+    return {"correlation": correlation, "calls": [n.to_dict() for n in nodes],
+            "warnings": getattr(nodes, "warnings", []), "text": text}
 
 
 def chain_report(data_dir: str, correlation: str) -> dict[str, Any]:
@@ -90,4 +92,5 @@ def chain_report(data_dir: str, correlation: str) -> dict[str, Any]:
                           "receive": link.receive and link.receive.to_dict()}
                          for link in linked.messages],
             "producers": sorted({e.producer for e in linked.events}),
+            "warnings": getattr(found, "warnings", []),
             "text": render_events(linked.events) if found else "(no events in this chain)"}

@@ -46,7 +46,10 @@ from elixirscope.store._codec import CODECS, DEFAULT_CODEC, decode_chunk
 from elixirscope.store._events import StoredEvent
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
+from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
 from elixirscope.store.errors import QueryError, StoreError
+from elixirscope.store.incomplete import Found, ReadWarnings
+from elixirscope.store.quarantine import quarantine_shard, quarantined, salvage
 
 __all__ = ["EventStore", "StoredEvent"]
 
@@ -71,6 +74,7 @@ class EventStore:
         retention_max_bytes: int | None,
         prune_every: int,
         options: dict[str, Any],
+        quarantine: bool = False,
     ) -> None:
         self.root = root
         self.readonly = readonly
@@ -82,8 +86,13 @@ class EventStore:
         self._appends = 0
         self._options = options
         self._readers: dict[str, Shard] = {}
+        self._inodes: dict[str, int] = {}
         self._mutex = threading.RLock()
         self._closed = False
+        self._quarantine = quarantine
+        self._damaged: dict[str, str] = {}  # path -> why, for shards skipped (not moved)
+        self._warnings = ReadWarnings()
+        self.quarantined_now: list[dict[str, Any]] = []  # moved aside by this store
 
     # ------------------------------------------------------------ opening
 
@@ -99,8 +108,14 @@ class EventStore:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         codec: str = DEFAULT_CODEC,
         group_by_correlation: bool = True,
+        quarantine: bool = False,
     ) -> EventStore:
         """Open the store under ``data_dir``; a writer claims a shard of its own.
+
+        A damaged shard is skipped by reads, which say so (``Found.warnings``);
+        with ``quarantine`` a reader also moves a damaged shard no writer holds
+        aside and salvages what still reads (the Foundation's EventStore does).
+        A writer whose claimed shard is damaged always does, then writes afresh.
 
         Raises :class:`StoreError` when ``data_dir`` cannot hold a store (not a
         directory, not writable, missing when ``readonly``) and ``QueryError``
@@ -136,6 +151,7 @@ class EventStore:
                 retention_max_bytes=retention_max_bytes,
                 prune_every=prune_every,
                 options=options,
+                quarantine=quarantine,
             )
         shard_dir = _writable_dir(root)
         writer, lock_fd = _claim_shard(shard_dir, options)
@@ -150,6 +166,7 @@ class EventStore:
             options=options,
         )
         store._readers[writer.path] = writer
+        store._inodes[writer.path] = _inode(writer.path)
         return store
 
     def close(self) -> None:
@@ -239,8 +256,22 @@ class EventStore:
         """
         q = Query(**_known(filters))
         with self._mutex:
+            self._warnings = ReadWarnings()
             refs = self._candidates(q)
-            return self._collect(q, refs)
+            return Found(self._collect(q, refs), self.warnings())
+
+    def warnings(self) -> list[dict[str, Any]]:
+        """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
+        out = ReadWarnings()
+        for entry in quarantined(self.root):
+            out.add(entry["shard"], f"quarantined ({entry['reason']}); its events are not read"
+                    + ("" if entry.get("events_salvaged") is None
+                       else f" beyond the {entry['events_salvaged']} salvaged"),
+                    entry.get("events_lost"))
+        for path, why in self._damaged.items():
+            out.add(path, f"damaged and skipped: {why}")
+        return [{k: v for k, v in w.items() if k != "first"}
+                for w in out.items + self._warnings.items]
 
     def get(self, producer: str, event_id: int) -> StoredEvent | None:
         """The event ``event_id`` of ``producer``, or None."""
@@ -249,8 +280,14 @@ class EventStore:
         if not isinstance(event_id, int) or isinstance(event_id, bool):
             raise QueryError(f"Expected `int`, got `{type(event_id).__name__}` - at `id`")
         with self._mutex:
+            self._warnings = ReadWarnings()
             for shard in self._shards():
-                for ref in shard.refs_by_id(producer, event_id):
+                try:
+                    refs = shard.refs_by_id(producer, event_id)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    continue
+                for ref in refs:
                     for se in self._decode(ref):
                         if se.event.id == event_id and se.producer == producer:
                             return se
@@ -261,13 +298,16 @@ class EventStore:
         shards = self._shards()
         if not groups and q.function is None:
             return heapq.merge(
-                *(s.scan(q.since, q.until, q.order) for s in shards),
+                *(self._guarded_scan(s, q.since, q.until, q.order) for s in shards),
                 key=_ref_order(q.order),
                 reverse=q.order == "desc",
             )
         refs: list[ChunkRef] = []
         for shard in shards:
-            refs.extend(_shard_candidates(shard, q, groups))
+            try:
+                refs.extend(_shard_candidates(shard, q, groups))
+            except sqlite3.DatabaseError as exc:
+                self._shard_failed(shard, exc)
         refs.sort(key=_ref_order(q.order), reverse=q.order == "desc")
         return iter(refs)
 
@@ -291,12 +331,23 @@ class EventStore:
         out.sort(key=_sort_key, reverse=desc)
         return out if limit is None else out[:limit]
 
+    def _guarded_scan(self, shard: Shard, since: int | None, until: int | None,
+                      order: str) -> Iterator[ChunkRef]:
+        try:
+            yield from shard.scan(since, until, order)
+        except sqlite3.DatabaseError as exc:
+            self._shard_failed(shard, exc)
+
     def _decode(self, ref: ChunkRef, keep: Any = None) -> list[StoredEvent]:
-        data = ref.shard.chunk_data(ref.chunk_id)
-        info = ref.shard.batch_info(ref.batch_id)
-        if data is None or info is None:  # pruned meanwhile
+        try:
+            data = ref.shard.chunk_data(ref.chunk_id)
+            info = ref.shard.batch_info(ref.batch_id)
+            if data is None or info is None:  # pruned meanwhile
+                return []
+            events = decode_chunk(data)
+        except CHUNK_ERRORS as exc:
+            self._chunk_failed(ref, exc)
             return []
-        events = decode_chunk(data)
         if keep is not None:
             events = keep(events)
         node, pid, program, producer = info
@@ -309,7 +360,10 @@ class EventStore:
         with self._mutex:
             found = set()
             for shard in self._shards():
-                found.update(shard.values_with_prefix(KIND_CORRELATION, prefix, limit))
+                try:
+                    found.update(shard.values_with_prefix(KIND_CORRELATION, prefix, limit))
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
         return sorted(found)[:limit]
 
     def _shards(self) -> list[Shard]:
@@ -321,23 +375,93 @@ class EventStore:
             names = sorted(p for p in os.listdir(shard_dir) if p.endswith(".sqlite3"))
         except FileNotFoundError:
             names = []
-        for name in names:
-            path = str(shard_dir / name)
-            if path not in self._readers:
-                shard = _open_reader(path)
-                if shard is not None:
-                    self._readers[path] = shard
+        listed = {str(shard_dir / name) for name in names}
+        for path in list(self._readers):
+            # moved aside (quarantined) or replaced by a fresh shard of the same name
+            if path not in listed or _inode(path) != self._inodes.get(path):
+                if self._writer is None or path != self._writer.path:
+                    self._readers.pop(path).close()
+                    self._damaged.pop(path, None)
+        for path in sorted(listed):
+            if path in self._readers or path in self._damaged:
+                continue
+            problem = wal_damage(path)
+            shard = None
+            if problem is None:
+                shard, problem = open_damage(path)
+            if problem is not None:
+                self._damage_found(path, problem)
+            elif shard is not None:
+                self._readers[path] = shard
+                self._inodes[path] = _inode(path)
         return list(self._readers.values())
+
+    # ------------------------------------------------------------ damage
+
+    def _shard_failed(self, shard: Shard, exc: BaseException) -> None:
+        """A shard raised part-way through a read: skip it from now on (quarantine if asked)."""
+        self._warnings.add(shard.path, f"read stopped part-way: {exc}")
+        if self._writer is not None and shard is self._writer:
+            return  # its writer's appends will fail and restart it onto a fresh shard
+        self._readers.pop(shard.path, None)
+        shard.close()
+        self._damage_found(shard.path, f"SQLite cannot read it: {exc}")
+
+    def _chunk_failed(self, ref: ChunkRef, exc: BaseException) -> None:
+        try:
+            row = ref.shard.conn.execute(
+                "SELECT events FROM chunk WHERE id=?", (ref.chunk_id,)).fetchone()
+            missing = None if row is None else row[0]
+        except sqlite3.DatabaseError:
+            missing = None
+        self._warnings.add_chunk(ref.shard.path, ref.chunk_id, f"{type(exc).__name__}: {exc}",
+                                 missing)
+        if self._quarantine and (self._writer is None or ref.shard is not self._writer):
+            self._damaged[ref.shard.path] = f"chunk {ref.chunk_id} cannot be read: {exc}"
+
+    def _damage_found(self, path: str, problem: str) -> None:
+        """Quarantine the shard at ``path`` if this store may and no writer holds it; else skip it."""
+        self._damaged[path] = problem
+        if not self._quarantine:
+            return
+        moved = quarantine_idle(self.root, path, problem, self._options)
+        if moved is None:
+            self._damaged[path] = f"{problem} (in use by a writer: not moved)"
+            return
+        del self._damaged[path]
+        self.quarantined_now.append(moved)
+
+    def quarantine_damaged(self) -> list[dict[str, Any]]:
+        """Quarantine the shards reads found damaged (a chunk failing, say); what moved."""
+        with self._mutex:
+            moved = []
+            for path, why in list(self._damaged.items()):
+                shard = self._readers.pop(path, None)
+                if shard is not None:
+                    shard.close()
+                entry = quarantine_idle(self.root, path, why, self._options)
+                if entry is not None:
+                    del self._damaged[path]
+                    self.quarantined_now.append(entry)
+                    moved.append(entry)
+            return moved
 
     # ------------------------------------------------------------ stats, retention
 
     def stats(self) -> dict[str, Any]:
         """Events, batches, bytes on disk, oldest/newest ts, events dropped by producers."""
         with self._mutex:
-            shards = self._shards()
-            parts = [s.stats() for s in shards]
+            self._warnings = ReadWarnings()
+            parts, shards = [], []
+            for shard in self._shards():
+                try:
+                    parts.append(shard.stats())
+                    shards.append(shard)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
             oldest = [p["oldest_ts"] for p in parts if p["oldest_ts"] is not None]
             newest = [p["newest_ts"] for p in parts if p["newest_ts"] is not None]
+            held = quarantined(self.root)
             return {
                 "events": sum(p["events"] for p in parts),
                 "batches": sum(p["batches"] for p in parts),
@@ -346,6 +470,11 @@ class EventStore:
                 "oldest_ts": min(oldest) if oldest else None,
                 "newest_ts": max(newest) if newest else None,
                 "dropped": sum(p["dropped"] for p in parts),
+                "shards_damaged": len(self._damaged),
+                "shards_quarantined": len(held),
+                "damaged": [{"shard": os.path.basename(p), "problem": why}
+                            for p, why in self._damaged.items()],
+                "quarantined": held,
             }
 
     def prune(self) -> dict[str, int]:
@@ -371,7 +500,13 @@ class EventStore:
             return result
 
     def _prune_size(self, writer: Shard, max_bytes: int) -> tuple[int, int]:
-        others = sum(s.used_bytes() for s in self._shards() if s is not writer)
+        others = 0
+        for shard in self._shards():
+            if shard is not writer:
+                try:
+                    others += shard.used_bytes()
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
         deleted_b = deleted_e = 0
         for _ in range(8):
             own = writer.used_bytes()
@@ -459,36 +594,16 @@ def _writable_dir(root: Path) -> Path:
     return shard_dir
 
 
-def _open_reader(path: str) -> Shard | None:
-    """A read-only shard; None while its writer has not yet created the schema."""
-    try:
-        shard = Shard(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot read event store shard {path!r}: {exc}") from exc
-    try:
-        shard.conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
-    except sqlite3.OperationalError as exc:
-        shard.close()
-        if "no such table" in str(exc):
-            return None
-        raise StoreError(f"cannot read event store shard {path!r}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        shard.close()
-        raise StoreError(
-            f"cannot read event store shard {path!r}: {exc} (expected an ElixirScope event store)"
-        ) from exc
-    return shard
-
-
 def prune_idle_shards(
     data_dir: str | os.PathLike[str],
     *,
     retention_max_age_s: float | None = None,
     retention_max_bytes: int | None = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Apply retention to the shards no writer holds (a stopped ``elixirscope run``,
     writers a daemon no longer has): each is claimed in turn, pruned exactly as its
-    writer would prune it, and released. Returns the shards pruned and what went."""
+    writer would prune it, and released. Returns the shards pruned and what went;
+    a damaged shard is quarantined instead (named under ``quarantined``)."""
     _check_retention(retention_max_age_s, retention_max_bytes, DEFAULT_PRUNE_EVERY)
     total = {"shards": 0, "batches_deleted": 0, "events_deleted": 0}
     if retention_max_age_s is None and retention_max_bytes is None:
@@ -499,9 +614,12 @@ def prune_idle_shards(
     except FileNotFoundError:
         return total
     for name in names:
-        claimed = _try_claim(shard_dir, name.removesuffix(".sqlite3"),
-                             {"codec": DEFAULT_CODEC, "group_by_correlation": True,
-                              "synchronous": "NORMAL"})
+        try:
+            claimed = _try_claim(shard_dir, name.removesuffix(".sqlite3"), _DEFAULT_OPTIONS,
+                                 deep=False)
+        except StoreError as exc:  # cannot even be quarantined (a full disk, say): skip it
+            total.setdefault("errors", []).append(str(exc))
+            continue
         if claimed is None:
             continue  # a writer holds it and prunes it itself
         writer, fd = claimed
@@ -512,6 +630,12 @@ def prune_idle_shards(
         store._readers[writer.path] = writer
         try:
             result = store.prune()
+        except sqlite3.DatabaseError as exc:  # damaged past what the open check sees
+            store.close()
+            quarantine_idle(Path(data_dir), writer.path, f"SQLite failed while pruning: {exc}",
+                            _DEFAULT_OPTIONS)
+            total.setdefault("quarantined", []).append(name)
+            continue
         finally:
             store.close()
         total["shards"] += 1
@@ -520,10 +644,16 @@ def prune_idle_shards(
     return total
 
 
-def _try_claim(shard_dir: Path, stem: str, options: dict[str, Any]) -> tuple[Shard, int] | None:
-    """Shard ``stem`` locked for this process, or None if a live writer holds it."""
+_DEFAULT_OPTIONS = {"codec": DEFAULT_CODEC, "group_by_correlation": True, "synchronous": "NORMAL"}
+
+
+def _lock(shard_dir: Path, stem: str) -> int | None:
+    """The lock of shard ``stem`` taken for this process (its fd), or None if a live writer holds it."""
     lock_path = shard_dir / f"{stem}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open {str(lock_path)!r}: {exc.strerror or exc}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -531,12 +661,97 @@ def _try_claim(shard_dir: Path, stem: str, options: dict[str, Any]) -> tuple[Sha
         if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
             return None
         raise StoreError(f"cannot lock {str(lock_path)!r}: {exc}") from exc
+    return fd
+
+
+def _try_claim(shard_dir: Path, stem: str, options: dict[str, Any],
+               *, deep: bool = True) -> tuple[Shard, int] | None:
+    """Shard ``stem`` locked for this process, or None if a live writer holds it.
+
+    An existing shard is checked first (``PRAGMA quick_check`` too when
+    ``deep``); a damaged one is quarantined, and the claim gets a fresh shard
+    of the same name holding what could be salvaged.
+    """
+    fd = _lock(shard_dir, stem)
+    if fd is None:
+        return None
     path = str(shard_dir / f"{stem}.sqlite3")
     try:
+        problem = _claim_damage(path, deep)
+        if problem is not None:
+            dest = quarantine_shard(shard_dir.parent, path, problem)
+            shard = Shard(path, readonly=False, **options)
+            salvage(dest, shard)
+            return shard, fd
         return Shard(path, readonly=False, **options), fd
     except Exception as exc:
         os.close(fd)
         raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+
+
+def _claim_damage(path: str, deep: bool) -> str | None:
+    """Why the existing shard at ``path`` must not be written any more, or None."""
+    if not os.path.exists(path):
+        return None
+    if deep:
+        health = check_shard(path, deep=False)
+        return "; ".join(health.problems[:3]) if health.problems else None
+    problem = wal_damage(path)
+    if problem is None:
+        shard, problem = open_damage(path)
+        if shard is not None:
+            shard.close()
+    return problem
+
+
+def quarantine_idle(root: Path, path: str, problem: str,
+                    options: dict[str, Any]) -> dict[str, Any] | None:
+    """Quarantine the shard at ``path`` unless a writer holds it (then None); salvage what
+    reads into a fresh shard. The entry as :func:`quarantined` lists it, with the salvage."""
+    shard_dir = Path(path).parent
+    stem = os.path.basename(path).removesuffix(".sqlite3")
+    fd = _lock(shard_dir, stem)
+    if fd is None:
+        return None
+    try:
+        if not os.path.exists(path):
+            return None  # someone else moved it meanwhile
+        dest = quarantine_shard(root, path, problem)
+    finally:
+        os.close(fd)
+    entry: dict[str, Any] = {"shard": os.path.basename(path), "reason": problem,
+                             "moved_to": str(dest)}
+    fresh = _claim_fresh(shard_dir, {**_DEFAULT_OPTIONS, **options})
+    try:
+        entry.update(salvage(dest, fresh[0]))
+    finally:
+        fresh[0].close()
+        os.close(fresh[1])
+    return entry
+
+
+def _claim_fresh(shard_dir: Path, options: dict[str, Any]) -> tuple[Shard, int]:
+    """A new shard under a name no file uses, locked for this process."""
+    for n in range(10_000):
+        stem = f"shard-{n:03d}"
+        path = shard_dir / f"{stem}.sqlite3"
+        if any(os.path.exists(f"{path}{s}") for s in ("", "-wal", "-shm")):
+            continue
+        fd = _lock(shard_dir, stem)
+        if fd is None:
+            continue
+        if os.path.exists(path):  # created between the look and the lock
+            os.close(fd)
+            continue
+        return Shard(str(path), readonly=False, **options), fd
+    raise StoreError(f"no free shard name under {str(shard_dir)!r}")
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def _claim_shard(shard_dir: Path, options: dict[str, Any]) -> tuple[Shard, int]:

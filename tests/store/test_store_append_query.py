@@ -329,16 +329,19 @@ def test_append_many_commits_several_batches_and_skips_repeats(tmp_path, recorde
             store.append(batches[0], 5)
 
 
-def test_a_corrupt_shard_is_a_clear_error(tmp_path):
+def test_a_corrupt_shard_is_skipped_with_a_warning_and_a_writer_starts_afresh(tmp_path):
     (tmp_path / "events").mkdir()
     (tmp_path / "events" / "shard-000.sqlite3").write_bytes(b"not a database" * 100)
     with EventStore.open(tmp_path, readonly=True) as reader:
-        with pytest.raises(
-            StoreError, match="cannot read event store shard .*shard-000.sqlite3.*not a database"
-        ):
-            reader.query()
-    with pytest.raises(StoreError, match="cannot open event store shard .*shard-000.sqlite3"):
-        EventStore.open(tmp_path)
+        found = reader.query()
+        assert found == []
+        [warning] = found.warnings
+        assert warning["shard"] == "shard-000.sqlite3" and "not a database" in warning["problem"]
+    with EventStore.open(tmp_path) as writer:  # quarantines it and writes a fresh shard
+        assert writer.shard_path.endswith("shard-000.sqlite3")
+        assert writer.stats()["shards_quarantined"] == 1
+    [moved] = (tmp_path / "quarantine").iterdir()
+    assert (moved / "shard-000.sqlite3").read_bytes() == b"not a database" * 100
 
 
 def test_a_shard_being_created_is_skipped_until_it_has_its_schema(tmp_path):
