@@ -132,8 +132,8 @@ def test_garbage_pages_skip_the_shard_with_a_warning_and_a_writer_starts_afresh(
 def test_a_cut_short_wal_is_named_not_silent(tmp_path, recorder, shm):
     """The writers stop uncleanly (their WAL not yet folded back), then the WAL is cut."""
     script = (
-        "import sys, os; sys.path.insert(0, sys.argv[2]);"
-        "from conftest import Recorder; from test_store_damage import _record;"
+        "import sys, os; sys.path[:0] = [sys.argv[2], os.path.dirname(sys.argv[2])];"
+        "from recorded_batches import Recorder; from test_store_damage import _record;"
         "_record(__import__('pathlib').Path(sys.argv[1]), Recorder, keep_wal=True); os._exit(0)"
     )
     here = os.path.dirname(__file__)
@@ -215,13 +215,13 @@ def test_a_quarantining_reader_moves_a_damaged_idle_shard_and_serves_the_rest(tm
 @pytest.fixture(scope="module")
 def unclean_store(tmp_path_factory):
     """Two shards whose writers stopped without folding their WAL back (as after kill -9)."""
-    from conftest import Recorder
+    from recorded_batches import Recorder
 
     base = tmp_path_factory.mktemp("unclean")
     here = os.path.dirname(__file__)
     script = (
-        "import sys, os; sys.path.insert(0, sys.argv[2]);"
-        "from conftest import Recorder; from test_store_damage import _record;"
+        "import sys, os; sys.path[:0] = [sys.argv[2], os.path.dirname(sys.argv[2])];"
+        "from recorded_batches import Recorder; from test_store_damage import _record;"
         "_record(__import__('pathlib').Path(sys.argv[1]), Recorder, keep_wal=True); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", script, str(base), here], check=True, timeout=120)
