@@ -13,6 +13,7 @@ Three patterns, each with its own guarantees:
 Endpoints are ``tcp://HOST:PORT`` or ``ipc://PATH`` (see :mod:`.endpoints`).
 """
 
+from . import security
 from .credit_stream import (
     POLICIES,
     Batch,
@@ -29,6 +30,7 @@ from .exceptions import BadResponse, EndpointError, EndpointInUse, InvalidParams
 from .operations import Operation, Operations
 from .request_client import ClientStats, RequestClient, call
 from .request_server import Handler, RequestServer, ServerStats
+from .security import KeyProblem, Keys, ensure_keys, load_keys, serve_with, use_keys
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -45,6 +47,8 @@ __all__ = [
     "EventSubscriber",
     "Handler",
     "InvalidParams",
+    "KeyProblem",
+    "Keys",
     "Operation",
     "Operations",
     "Policy",
@@ -58,8 +62,13 @@ __all__ = [
     "SubscriberStats",
     "WireError",
     "bind",
+    "ensure_keys",
+    "load_keys",
+    "serve_with",
+    "use_keys",
     "call",
     "connect",
     "free_tcp_port",
     "parse_endpoint",
+    "security",
 ]

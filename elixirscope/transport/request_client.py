@@ -27,6 +27,7 @@ from elixirscope.contracts import ContractError, Request, Response, decode_respo
 from ._zmqutil import DEFAULT_HWM, Closing, OneUser, check_timeout, configure, remaining_ms
 from .endpoints import connect, parse_endpoint
 from .exceptions import BadResponse, RequestTimeout
+from .security import Keys
 
 __all__ = ["ClientStats", "RequestClient", "call"]
 
@@ -55,8 +56,10 @@ class RequestClient(Closing):
         *,
         timeout: float = 5.0,
         context: zmq.Context | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self._address = parse_endpoint(endpoint).connect_address()
+        self._keys = keys
         check_timeout("timeout", timeout, positive=True)
         self.timeout = float(timeout)
         self.stats = ClientStats()
@@ -132,7 +135,7 @@ class RequestClient(Closing):
             context = self._context or zmq.Context.instance()
             sock = context.socket(zmq.DEALER)
             configure(sock, sndhwm=DEFAULT_HWM, rcvhwm=DEFAULT_HWM)
-            connect(sock, self._address)
+            connect(sock, self._address, self._keys)
             if self.stats.requests:
                 self.stats.reconnects += 1
             self._socket = sock
@@ -161,6 +164,7 @@ def call(
     timeout: float = 5.0,
     *,
     from_layer: str = "client",
+    keys: Keys | None = None,
 ) -> Response:
     """One request on a short-lived client: for consoles and scripts, not hot paths."""
     request = Request(
@@ -170,5 +174,5 @@ def call(
         params=params or {},
         timeout=timeout,
     )
-    with RequestClient(endpoint, timeout=timeout) as client:
+    with RequestClient(endpoint, timeout=timeout, keys=keys) as client:
         return client.request(request)
