@@ -25,9 +25,13 @@ from elixirscope.config import ConfigStore, usable_data_dir
 from elixirscope.runtime import Runtime
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint, security
 
-__all__ = ["Application", "PortInUse", "overrides_as_env"]
+__all__ = ["Application", "InsecureEndpoint", "PortInUse", "overrides_as_env"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+
+
+class InsecureEndpoint(RuntimeError):
+    """An endpoint others could reach while ``security.curve`` is off: refused at start."""
 
 
 class PortInUse(RuntimeError):
@@ -129,6 +133,13 @@ class Application:
             security.serve_with(security.ensure_keys(directory))
             self.keys_dir: str | None = str(directory)
         else:
+            for key in ("api.endpoint", "capture.ingest_endpoint", "instrumentation.control_endpoint"):
+                endpoint = parse_endpoint(self.store.get(key))
+                if endpoint.transport == "tcp" and endpoint.host not in ("127.0.0.1", "[::1]", "localhost"):
+                    raise InsecureEndpoint(
+                        f"{key} = {self.store.get(key)!r} is reachable from other machines, and "
+                        "security.curve = false would let anyone there steer this node: bind it "
+                        "to 127.0.0.1, or turn security.curve back on")
             security.serve_with(None)
             self.keys_dir = None
 
