@@ -26,7 +26,14 @@ from .credit_stream import (
 )
 from .endpoints import ACCEPTED_FORMS, Endpoint, bind, connect, free_tcp_port, parse_endpoint
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
-from .exceptions import BadResponse, EndpointError, EndpointInUse, InvalidParams, RequestTimeout
+from .exceptions import (
+    BadResponse,
+    EndpointError,
+    EndpointInUse,
+    InvalidParams,
+    KeyRefused,
+    RequestTimeout,
+)
 from .operations import Operation, Operations
 from .request_client import ClientStats, RequestClient, call
 from .request_server import Handler, RequestServer, ServerStats
@@ -48,6 +55,7 @@ __all__ = [
     "Handler",
     "InvalidParams",
     "KeyProblem",
+    "KeyRefused",
     "Keys",
     "Operation",
     "Operations",

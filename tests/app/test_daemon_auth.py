@@ -8,7 +8,6 @@ import stat
 import time
 
 import zmq
-from daemons import make_daemon  # noqa: F401 - fixture
 from waiting import wait_until
 
 from elixirscope.contracts import Request, encode

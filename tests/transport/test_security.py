@@ -11,10 +11,10 @@ import zmq
 from elixirscope.contracts import Request
 from elixirscope.transport import (
     KeyProblem,
+    KeyRefused,
     Operations,
     RequestClient,
     RequestServer,
-    RequestTimeout,
     ensure_keys,
     load_keys,
     security,
@@ -80,7 +80,7 @@ def test_a_client_without_a_key_or_with_another_nodes_key_is_never_heard(node_ke
         forged = security.Keys(stranger.directory, node_keys.server_public,
                                stranger.client_public, stranger.client_secret)
         with RequestClient(server.endpoint, timeout=WAIT, keys=forged) as client, \
-                pytest.raises(RequestTimeout):
+                pytest.raises(KeyRefused, match="refused this client's key.*--keys DIR"):
             client.request(Request(operation="echo", to_layer="foundation"))
     assert handled == []
     assert security.auth_stats()["refused"] > refused_before

@@ -38,6 +38,7 @@ def test_public_surface_is_exactly_this():
             "free_tcp_port",
             "parse_endpoint",
             "KeyProblem",
+            "KeyRefused",
             "Keys",
             "ensure_keys",
             "load_keys",
