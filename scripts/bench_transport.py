@@ -294,6 +294,21 @@ def run_machine_info() -> dict[str, Any]:
     }
 
 
+def bench_stream_with_curve(seconds: float, batch_events: int, window: int) -> dict[str, Any]:
+    """The same credit stream with CURVE + ZAP on both ends, as a daemon's ingest runs
+    by default (``security.curve = true``): the cost of authentication and encryption."""
+    import tempfile
+
+    from elixirscope.transport import ensure_keys, serve_with
+
+    with tempfile.TemporaryDirectory() as keys_dir:
+        serve_with(ensure_keys(keys_dir))
+        try:
+            return bench_stream_throughput(seconds, batch_events, window, mode="thread")
+        finally:
+            serve_with(None)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "machine": run_machine_info(),
@@ -301,12 +316,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stream_throughput": bench_stream_throughput(
             args.seconds, args.batch_events, args.window, mode=args.mode
         ),
+        "stream_throughput_curve": bench_stream_with_curve(
+            args.seconds, args.batch_events, args.window
+        ),
     }
 
 
 def transport_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Table rows for the transport figures (reused by bench_runtime.py)."""
     rr, st = results["request_roundtrip"], results["stream_throughput"]
+    curve = results.get("stream_throughput_curve")
     raw_rr, raw_st = rr["raw_zmq_req_rep"], st["raw_zmq_push_pull"]
     return [
         (
@@ -335,7 +354,13 @@ def transport_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
             f"{raw_st['batches_per_s']:,} batches/s = {raw_st['events_per_s']:,} events/s",
         ),
-    ]
+    ] + ([(
+        "  same stream, CURVE-authenticated (thread; the daemon's default)",
+        "",
+        "",
+        f"{curve['batches_per_s']:,} batches/s = {curve['events_per_s']:,} events/s "
+        f"({curve['mb_per_s']} MB/s), lost {curve['lost']}",
+    )] if curve else [])
 
 
 def format_table(rows: list[tuple[str, ...]], footer: str) -> str:

@@ -23,11 +23,15 @@ from elixirscope.supervisors.application import application_spec
 
 from elixirscope.config import ConfigStore, usable_data_dir
 from elixirscope.runtime import Runtime
-from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint
+from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint, security
 
-__all__ = ["Application", "PortInUse", "overrides_as_env"]
+__all__ = ["Application", "InsecureEndpoint", "PortInUse", "overrides_as_env"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+
+
+class InsecureEndpoint(RuntimeError):
+    """An endpoint others could reach while ``security.curve`` is off: refused at start."""
 
 
 class PortInUse(RuntimeError):
@@ -99,6 +103,7 @@ class Application:
             if subreaper:
                 _become_subreaper()
         self.data_plane = self._data_plane()
+        self._serve_with_keys()
         before = {c.pid for c in psutil.Process().children()}
         # the registry is the supervised child foundation/registry, not a standalone one
         self.runtime = Runtime(base, admin_port=admin_port, registry=False)
@@ -110,16 +115,39 @@ class Application:
                                                       report_interval=settings["report_interval_s"])
         except EndpointInUse as exc:
             self.runtime.shutdown()
+            security.serve_with(self._keys_before)
             raise PortInUse(str(exc)) from None
         except BaseException:
             self.runtime.shutdown()
+            security.serve_with(self._keys_before)
             raise
         return self
+
+    def _serve_with_keys(self) -> None:
+        """Before any actor process forks: every socket of this node is a CURVE server
+        (and client) with the node's keys, made on first start (``security.curve``)."""
+        self._keys_before = security.server_keys()
+        if self.store.get("security.curve"):
+            directory = security.keys_dir(self.store.get("security.keys_dir"),
+                                          self.data_plane["data_dir"])
+            security.serve_with(security.ensure_keys(directory))
+            self.keys_dir: str | None = str(directory)
+        else:
+            for key in ("api.endpoint", "capture.ingest_endpoint", "instrumentation.control_endpoint"):
+                endpoint = parse_endpoint(self.store.get(key))
+                if endpoint.transport == "tcp" and endpoint.host not in ("127.0.0.1", "[::1]", "localhost"):
+                    raise InsecureEndpoint(
+                        f"{key} = {self.store.get(key)!r} is reachable from other machines, and "
+                        "security.curve = false would let anyone there steer this node: bind it "
+                        "to 127.0.0.1, or turn security.curve back on")
+            security.serve_with(None)
+            self.keys_dir = None
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the tree in reverse order, then the actor system; leave no process behind."""
         if self.runtime is None:
             return
+        security.serve_with(getattr(self, "_keys_before", None))
         ours = _descendants(self._system_pids)
         try:
             if self.root is not None:

@@ -42,3 +42,13 @@ def module_runtime() -> Iterator[Runtime]:
 def simple_runtime() -> Iterator[Runtime]:
     """An in-process simpleSystemBase system, for callback observation."""
     yield from _system("simpleSystemBase")
+
+
+@pytest.fixture(autouse=True)
+def _plain_transport_after_each_test() -> Iterator[None]:
+    """Keys a test made this process serve or use (``security.serve_with``/``use_keys``)
+    end with it, so the next test's sockets are what that test sets up."""
+    yield
+    from elixirscope.transport import security
+
+    security.serve_with(None)

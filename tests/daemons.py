@@ -14,7 +14,7 @@ import pytest
 from waiting import wait_until
 
 from elixirscope.contracts import Request
-from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
+from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port, load_keys
 
 LAYERS = ["foundation", "capture", "instrumentation", "state_tracing", "code_analysis",
           "query", "visualization", "ai", "api"]
@@ -40,8 +40,14 @@ class Daemon:
         )
         self.descendants: set[int] = set()
 
+    @property
+    def keys_dir(self) -> Path:
+        """Where the daemon made its CURVE keys (under its data dir) on its first start."""
+        return self.data_dir / "keys"
+
     def request(self, operation: str, to_layer: str = "app", timeout: float = 10.0, **params):
-        with RequestClient(self.endpoint, timeout=timeout) as client:
+        keys = load_keys(self.keys_dir) if (self.keys_dir / "client.key_secret").exists() else None
+        with RequestClient(self.endpoint, timeout=timeout, keys=keys) as client:
             return client.request(Request(operation=operation, to_layer=to_layer, params=params))
 
     def wait_ready(self) -> None:
@@ -59,7 +65,7 @@ class Daemon:
     def console(self, command: str, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "elixirscope", "console", "--connect", self.endpoint, "--timeout", "10",
-             *extra, "-c", command],
+             "--keys", str(self.keys_dir), *extra, "-c", command],
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
         )
 

@@ -19,7 +19,7 @@ import structlog
 
 from elixirscope.config import ConfigError, DataDirError
 from elixirscope.runtime import StartError
-from elixirscope.supervisors.node import Application, PortInUse
+from elixirscope.supervisors.node import Application, InsecureEndpoint, PortInUse
 
 __all__ = ["add_arguments", "configure_logging", "run"]
 
@@ -74,7 +74,7 @@ def run(args: Any) -> int:
         signal.signal(signum, lambda s, f: stop.set())
     try:
         app.start(subreaper=True)
-    except (PortInUse, StartError, DataDirError) as exc:
+    except (PortInUse, InsecureEndpoint, StartError, DataDirError) as exc:
         log.error("daemon failed to start", error=str(exc))
         return 1
     log.info("daemon started", node=app.node, api=app.endpoint, admin_port=app.admin_port,

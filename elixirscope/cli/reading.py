@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 from elixirscope.query.reports import calltree_report, events_report
 
 __all__ = ["add_calltree_arguments", "add_events_arguments", "run_calltree", "run_events"]
@@ -24,6 +25,7 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--daemon", metavar="ENDPOINT",
                        help="ask a running daemon instead (its API endpoint)")
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    add_keys_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -64,12 +66,14 @@ def _filters(args: Any) -> dict[str, Any]:
 def run_events(args: Any) -> int:
     filters = {k: v for k, v in _filters(args).items() if v is not None}
     if args.daemon:
+        use_daemon_keys(args.keys, args.config)
         return _from_daemon(args.daemon, "events", filters, args.json)
     return _print(events_report(_data_dir(args), **filters), args.json)
 
 
 def run_calltree(args: Any) -> int:
     if args.daemon:
+        use_daemon_keys(args.keys, args.config)
         return _from_daemon(args.daemon, "calltree", {"correlation": args.correlation}, args.json)
     return _print(calltree_report(_data_dir(args), args.correlation), args.json)
 

@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 from elixirscope.contracts.levels import RECORDING_LEVELS
 
 __all__ = ["add_arguments", "run"]
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--daemon", metavar="ENDPOINT",
                         help="record to a running daemon (its API endpoint, e.g. tcp://127.0.0.1:5555)")
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    add_keys_argument(parser)
     parser.add_argument("-m", dest="module", action="store_true",
                         help="run a module as a script, like python -m")
     parser.add_argument("program", nargs=argparse.REMAINDER, metavar="SCRIPT|MODULE [ARGS]",
@@ -94,6 +96,12 @@ class _Recording:
                    "batch_size": config.get("capture.batch_size"),
                    "node": config.get("node.name"), "program": target}
         if args.daemon:
+            from elixirscope.transport import KeyProblem
+
+            try:
+                use_daemon_keys(args.keys, config=config)
+            except KeyProblem as exc:
+                raise RunError(f"--daemon {args.daemon}: {exc}") from None
             ingest, control = _daemon_endpoints(args.daemon)
             where: dict[str, Any] = {"endpoint": ingest}
         else:

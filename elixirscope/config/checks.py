@@ -62,6 +62,26 @@ class NonEmptyStr:
         return value
 
 
+class Text:
+    """Any string, the empty one included (an empty path means "the default place")."""
+
+    expected = "str"
+
+    def __call__(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise Invalid
+        return value
+
+
+class Boolean:
+    expected = "true or false"
+
+    def __call__(self, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid
+        return value
+
+
 class OneOf:
     """One of a closed vocabulary of strings (OTP-style names)."""
 

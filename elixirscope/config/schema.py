@@ -22,6 +22,7 @@ from elixirscope.contracts.levels import LEVELS
 from elixirscope.runtime.specs import DEFAULTS as SUPERVISOR_DEFAULTS
 
 from .checks import (
+    Boolean,
     Check,
     EndpointText,
     FloatRange,
@@ -30,6 +31,7 @@ from .checks import (
     NonEmptyStr,
     OneOf,
     PowerOfTwo,
+    Text,
 )
 from .errors import invalid_value, unknown_key
 
@@ -79,6 +81,8 @@ SCHEMA: dict[str, Key] = {
     "api.endpoint": Key(str, "tcp://127.0.0.1:5555", EndpointText(), doc="Where the daemon answers Request/Response contracts (consoles, UIs, other nodes)."),
     "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
     "events.endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where Event notifications are published; port 0 picks a free one."),
+    "security.curve": Key(bool, True, Boolean(), doc="CURVE-authenticate every ZeroMQ endpoint: only clients holding the node's client key are heard. Off only where nobody else can reach the machine."),
+    "security.keys_dir": Key(str, "", Text(), doc="Where the node's CURVE keys are made on first start and clients read them; empty means <data_dir>/keys."),
     "data_dir": Key(str, "~/.local/share/elixirscope", NonEmptyStr(), doc="Directory for the event store and other persistent data (~ is the user's home)."),
     "supervision.max_restarts": Key(int, SUPERVISOR_DEFAULTS["max_restarts"], IntRange(0), doc="Restart intensity: more restarts than this within max_seconds and a supervisor gives up."),
     "supervision.max_seconds": Key(float, SUPERVISOR_DEFAULTS["max_seconds"], FloatRange(0), doc="The window, in seconds, over which max_restarts is counted (OTP's MaxT)."),

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from elixirscope.transport import EndpointError
+from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
+from elixirscope.transport import EndpointError, KeyProblem
 
 from .commands import COMMANDS, LocalCommand, UsageError, parse_command
 from .repl import run_repl
@@ -87,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the daemon's data (or its error) as JSON, for scripts",
     )
+    add_keys_argument(parser)
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -98,6 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the console as ``args`` ask: one command with ``-c``, else the REPL."""
+    try:
+        use_daemon_keys(getattr(args, "keys", None))
+    except KeyProblem as exc:
+        print(f"elixirscope console: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         session = Session(args.connect, timeout=args.timeout, json_output=args.json)
     except EndpointError as exc:

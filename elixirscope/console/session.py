@@ -25,7 +25,7 @@ from typing import Self, TextIO
 import msgspec
 
 from elixirscope.contracts import Request, Response
-from elixirscope.transport import BadResponse, RequestClient, RequestTimeout
+from elixirscope.transport import BadResponse, KeyRefused, RequestClient, RequestTimeout
 
 from .commands import LocalCommand, UsageError, help_text, parse
 from .render import error_line, render_json, render_text
@@ -101,6 +101,9 @@ class Session:
         request = msgspec.structs.replace(request, timeout=self.timeout)
         try:
             response = self.client.request(request)
+        except KeyRefused as exc:
+            self._print(str(exc), self.err)
+            return EXIT_ERROR
         except RequestTimeout:
             self._print(unreachable_message(self.endpoint, self.timeout), self.err)
             return EXIT_UNREACHABLE
@@ -144,7 +147,7 @@ class Session:
         request = msgspec.structs.replace(request, timeout=wait)
         try:
             return self.client.request(request, timeout=wait)
-        except (RequestTimeout, BadResponse):
+        except (RequestTimeout, KeyRefused, BadResponse):
             return None
 
     # ------------------------------------------------------------------ helpers

@@ -13,6 +13,7 @@ Three patterns, each with its own guarantees:
 Endpoints are ``tcp://HOST:PORT`` or ``ipc://PATH`` (see :mod:`.endpoints`).
 """
 
+from . import security
 from .credit_stream import (
     POLICIES,
     Batch,
@@ -25,10 +26,18 @@ from .credit_stream import (
 )
 from .endpoints import ACCEPTED_FORMS, Endpoint, bind, connect, free_tcp_port, parse_endpoint
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
-from .exceptions import BadResponse, EndpointError, EndpointInUse, InvalidParams, RequestTimeout
+from .exceptions import (
+    BadResponse,
+    EndpointError,
+    EndpointInUse,
+    InvalidParams,
+    KeyRefused,
+    RequestTimeout,
+)
 from .operations import Operation, Operations
 from .request_client import ClientStats, RequestClient, call
 from .request_server import Handler, RequestServer, ServerStats
+from .security import KeyProblem, Keys, ensure_keys, load_keys, serve_with, use_keys
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -45,6 +54,9 @@ __all__ = [
     "EventSubscriber",
     "Handler",
     "InvalidParams",
+    "KeyProblem",
+    "KeyRefused",
+    "Keys",
     "Operation",
     "Operations",
     "Policy",
@@ -58,8 +70,13 @@ __all__ = [
     "SubscriberStats",
     "WireError",
     "bind",
+    "ensure_keys",
+    "load_keys",
+    "serve_with",
+    "use_keys",
     "call",
     "connect",
     "free_tcp_port",
     "parse_endpoint",
+    "security",
 ]

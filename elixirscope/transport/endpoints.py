@@ -27,6 +27,7 @@ from typing import Literal
 
 import zmq
 
+from . import security
 from .exceptions import EndpointError, EndpointInUse
 
 __all__ = ["ACCEPTED_FORMS", "Endpoint", "bind", "connect", "free_tcp_port", "parse_endpoint"]
@@ -120,6 +121,8 @@ def _parse_ipc(text: str, path: str) -> Endpoint:
 def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     """Bind ``socket`` and return the endpoint it actually bound (``LAST_ENDPOINT``).
 
+    When this process serves with keys (:func:`security.serve_with`), the socket
+    is a CURVE server that admits only the node's authorized clients.
     Raises :class:`EndpointInUse` when the address is taken (for ``ipc://``, when
     a live process answers on the path), :class:`EndpointError` for any other
     address the caller must change.
@@ -130,6 +133,7 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     if ep.is_ipv6:
         socket.setsockopt(zmq.IPV6, 1)
     address = str(ep) if ep.transport == "ipc" else f"tcp://{ep.host}:{ep.port or '*'}"
+    security.secure_server(socket)
     try:
         socket.bind(address)
     except zmq.ZMQError as exc:
@@ -137,12 +141,18 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     return socket.getsockopt(zmq.LAST_ENDPOINT).decode()
 
 
-def connect(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
-    """Connect ``socket``; ZeroMQ connects lazily, so this never waits for a peer."""
+def connect(socket: zmq.Socket, endpoint: str | Endpoint,
+            keys: security.Keys | None = None) -> str:
+    """Connect ``socket``; ZeroMQ connects lazily, so this never waits for a peer.
+
+    With ``keys`` (or the process's, :func:`security.use_keys`) the socket is a
+    CURVE client of the node those keys belong to.
+    """
     ep = parse_endpoint(endpoint)
     address = ep.connect_address()
     if ep.is_ipv6:
         socket.setsockopt(zmq.IPV6, 1)
+    security.secure_client(socket, keys)
     try:
         socket.connect(address)
     except zmq.ZMQError as exc:

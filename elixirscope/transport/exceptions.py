@@ -39,6 +39,19 @@ class EndpointInUse(EndpointError):
         )
 
 
+class KeyRefused(TimeoutError):
+    """The server refused this client's key in the CURVE/ZAP handshake: no request was heard.
+
+    A kind of "no answer" (the server never saw the request), with its cause named.
+    """
+
+    def __init__(self, endpoint: str, keys_dir: str) -> None:
+        super().__init__(
+            f"{endpoint} refused this client's key (from {keys_dir}): it is not a key that "
+            "daemon authorized - use that daemon's keys dir (--keys DIR, or its data dir's keys)")
+        self.endpoint = endpoint
+
+
 class RequestTimeout(TimeoutError):
     """No response arrived in time.
 

@@ -21,12 +21,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from elixirscope.contracts import ContractError, Request, Response, decode_response, encode
 
+from . import security
 from ._zmqutil import DEFAULT_HWM, Closing, OneUser, check_timeout, configure, remaining_ms
 from .endpoints import connect, parse_endpoint
-from .exceptions import BadResponse, RequestTimeout
+from .exceptions import BadResponse, KeyRefused, RequestTimeout
+from .security import Keys
 
 __all__ = ["ClientStats", "RequestClient", "call"]
 
@@ -46,6 +49,9 @@ class ClientStats:
         return asdict(self)
 
 
+_REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+
+
 class RequestClient(Closing):
     """Request/response over a DEALER socket to a :class:`RequestServer`."""
 
@@ -55,13 +61,16 @@ class RequestClient(Closing):
         *,
         timeout: float = 5.0,
         context: zmq.Context | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self._address = parse_endpoint(endpoint).connect_address()
+        self._keys = keys
         check_timeout("timeout", timeout, positive=True)
         self.timeout = float(timeout)
         self.stats = ClientStats()
         self._context = context
         self._socket: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
         self._closed = False
         self._guard = OneUser(f"RequestClient({self._address})")
 
@@ -118,10 +127,24 @@ class RequestClient(Closing):
                 return response
             self.stats.stale += 1
 
-    def _timed_out(self, request: Request, wait: float) -> RequestTimeout:
+    def _timed_out(self, request: Request, wait: float) -> RequestTimeout | KeyRefused:
         self.stats.timeouts += 1
+        refused = self._key_refused()
         self._drop_socket()
+        if refused is not None:
+            return refused
         return RequestTimeout(self._address, request.operation, wait)
+
+    def _key_refused(self) -> KeyRefused | None:
+        """Did the server's ZAP handler turn our key down? (Read from the socket monitor.)"""
+        if self._monitor is None:
+            return None
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)
+            if event["event"] in _REFUSALS:
+                keys = self._keys or security.client_keys()
+                return KeyRefused(self._address, str(keys.directory) if keys else "?")
+        return None
 
     # ------------------------------------------------------------------ socket
 
@@ -132,13 +155,19 @@ class RequestClient(Closing):
             context = self._context or zmq.Context.instance()
             sock = context.socket(zmq.DEALER)
             configure(sock, sndhwm=DEFAULT_HWM, rcvhwm=DEFAULT_HWM)
-            connect(sock, self._address)
+            if self._keys is not None or security.client_keys() is not None:
+                self._monitor = sock.get_monitor_socket(_REFUSALS)
+            connect(sock, self._address, self._keys)
             if self.stats.requests:
                 self.stats.reconnects += 1
             self._socket = sock
         return self._socket
 
     def _drop_socket(self) -> None:
+        if self._monitor is not None:
+            self._socket.disable_monitor()  # type: ignore[union-attr]
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
@@ -161,6 +190,7 @@ def call(
     timeout: float = 5.0,
     *,
     from_layer: str = "client",
+    keys: Keys | None = None,
 ) -> Response:
     """One request on a short-lived client: for consoles and scripts, not hot paths."""
     request = Request(
@@ -170,5 +200,5 @@ def call(
         params=params or {},
         timeout=timeout,
     )
-    with RequestClient(endpoint, timeout=timeout) as client:
+    with RequestClient(endpoint, timeout=timeout, keys=keys) as client:
         return client.request(request)

@@ -19,7 +19,7 @@ from daemons import LAYERS, Unavailable
 from waiting import wait_until
 
 from elixirscope.contracts import Request
-from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
+from elixirscope.transport import RequestClient, RequestTimeout, ensure_keys, free_tcp_port
 
 
 def _running(pid: int) -> bool:
@@ -206,9 +206,15 @@ def test_a_taken_port_fails_at_once_and_two_nodes_run_side_by_side(make_daemon):
 
 def test_unreachable_daemon_and_bad_commands_in_the_console(tmp_path):
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    keys = ensure_keys(tmp_path / "keys").directory
     done = subprocess.run([sys.executable, "-m", "elixirscope", "console", "--connect", endpoint,
-                           "--timeout", "0.5", "-c", "status"], capture_output=True, text=True, timeout=60)
+                           "--keys", str(keys), "--timeout", "0.5", "-c", "status"],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 3 and "is `elixirscope daemon` running" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "console", "--connect", endpoint,
+                           "--keys", str(tmp_path / "none"), "-c", "status"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no key at" in done.stderr and "--keys DIR" in done.stderr
 
 
 def test_embedded_start_and_stop(tmp_path):

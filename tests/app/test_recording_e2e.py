@@ -152,7 +152,11 @@ def test_bad_inputs_have_clear_outcomes(tmp_path):
 
     from elixirscope.transport import free_tcp_port
     nobody = f"tcp://127.0.0.1:{free_tcp_port()}"
-    done = es("run", "--daemon", nobody, str(script))
+    done = es("run", "--daemon", nobody, "--keys", str(tmp_path / "no-keys"), str(script))
+    assert done.returncode == 2 and "no key at" in done.stderr and done.stdout == ""
+    from elixirscope.transport import ensure_keys
+    keys = ensure_keys(tmp_path / "keys").directory
+    done = es("run", "--daemon", nobody, "--keys", str(keys), str(script))
     assert done.returncode == 2 and "did not answer" in done.stderr and done.stdout == ""
 
     done = es("run", str(tmp_path / "missing.py"), "--data-dir", str(tmp_path / "d"))
@@ -166,9 +170,9 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
     d = make_daemon()
     script = tmp_path / "prog.py"
     script.write_text(SCRIPT)
-    done = es("run", "--daemon", d.endpoint, str(script), "x", stdin="hi\n")
+    done = es("run", "--daemon", d.endpoint, "--keys", str(d.keys_dir), str(script), "x", stdin="hi\n")
     assert done.returncode == 3 and "fib 8 ['x'] hi" in done.stdout, done.stderr
-    report = wait_until(lambda: (r := es_json("events", "--daemon", d.endpoint, "--function",
+    report = wait_until(lambda: (r := es_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--function",
                                               "__main__.fib", "--type", "call", "--limit", "100"))
                         ["count"] == 25 and r, timeout=30)
     assert report["events"][0]["program"].endswith("prog.py")
@@ -185,11 +189,11 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
             time.sleep(0.01)
         print("ticks", n)
     """))
-    host = subprocess.Popen([sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint,
+    host = subprocess.Popen([sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint, "--keys", str(d.keys_dir),
                              str(host_script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         def ticks() -> int:
-            return es_json("events", "--daemon", d.endpoint, "--function", "hostwork.tick",
+            return es_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--function", "hostwork.tick",
                            "--type", "call", "--limit", "100000")["count"]
         time.sleep(1.0)
         assert ticks() == 0

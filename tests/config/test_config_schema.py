@@ -157,6 +157,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://h'` - at `instrumentation.control_endpoint` (from f.toml): missing :PORT",
         ),
         ("store.max_age_hours", -1, "Expected `float 0..876000`, got `-1` - at `store.max_age_hours` (from f.toml)"),
+        ("security.curve", "yes", "Expected `true or false`, got `'yes'` - at `security.curve` (from f.toml)"),
+        ("security.keys_dir", 7, "Expected `str`, got `7` - at `security.keys_dir` (from f.toml)"),
         ("store.max_size_mb", 1.5, "Expected `int >= 0`, got `1.5` - at `store.max_size_mb` (from f.toml)"),
         ("store.prune_interval_s", 0,
          "Expected `float > 0`, got `0` - at `store.prune_interval_s` (from f.toml)"),

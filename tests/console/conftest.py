@@ -20,7 +20,14 @@ import pytest
 
 from elixirscope.console import add_arguments, run
 from elixirscope.contracts import Request, Response, error_response
-from elixirscope.transport import InvalidParams, Operations, RequestServer
+from elixirscope.transport import (
+    InvalidParams,
+    Keys,
+    Operations,
+    RequestServer,
+    ensure_keys,
+    serve_with,
+)
 
 NODE = "es-test@localhost"
 LAYERS = {
@@ -220,12 +227,24 @@ class Daemon:
     fake: FakeDaemon
 
 
+@pytest.fixture(autouse=True)
+def node_keys(tmp_path, monkeypatch) -> Keys:
+    """A node's keys, where every console of these tests finds them (as a real user's would)."""
+    keys = ensure_keys(tmp_path / "keys")
+    monkeypatch.setenv("ELIXIRSCOPE_SECURITY__KEYS_DIR", str(keys.directory))
+    return keys
+
+
 @pytest.fixture
-def daemon() -> Iterator[Daemon]:
-    """A FakeDaemon served by a real RequestServer on a free loopback port."""
+def daemon(node_keys: Keys) -> Iterator[Daemon]:
+    """A FakeDaemon served by a real, CURVE-authenticated RequestServer on a free loopback port."""
     fake = FakeDaemon()
-    with RequestServer("tcp://127.0.0.1:0", fake, layer="api") as server:
-        yield Daemon(server.endpoint, fake)
+    serve_with(node_keys)
+    try:
+        with RequestServer("tcp://127.0.0.1:0", fake, layer="api") as server:
+            yield Daemon(server.endpoint, fake)
+    finally:
+        serve_with(None)
 
 
 @dataclass

@@ -37,6 +37,14 @@ def test_public_surface_is_exactly_this():
             "connect",
             "free_tcp_port",
             "parse_endpoint",
+            "KeyProblem",
+            "KeyRefused",
+            "Keys",
+            "ensure_keys",
+            "load_keys",
+            "security",
+            "serve_with",
+            "use_keys",
         ]
     )
     for name in transport.__all__:
