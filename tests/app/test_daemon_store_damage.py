@@ -95,7 +95,8 @@ def test_a_daemon_starts_with_damaged_shards_quarantines_them_and_nothing_restar
 
     def cli_events():
         done = subprocess.run([sys.executable, "-m", "elixirscope", "events", "--daemon",
-                               d.endpoint, "--json"], capture_output=True, text=True,
+                               d.endpoint, "--keys", str(d.keys_dir), "--json"],
+                              capture_output=True, text=True,
                               timeout=120, stdin=subprocess.DEVNULL)
         return done if done.returncode == 0 else None
     done = wait_until(cli_events, timeout=120)
