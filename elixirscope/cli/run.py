@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +75,8 @@ class _Recording:
         self.session: Any = None
         self.store: Any = None
         self.follower: Any = None
+        self.actor_watch: Any = None
+        self.chosen = False  # the user named what to trace (--plan/--trace)
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -88,6 +89,7 @@ class _Recording:
             raise RunError(f"invalid configuration: {exc}") from None
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
+        self.chosen = bool(args.plan or args.trace)
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
                    "batch_size": config.get("capture.batch_size"),
@@ -98,12 +100,14 @@ class _Recording:
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
             where, control = {"sink": self.store}, None
-        from elixirscope.capture.actors import enable_actor_capture
+        from elixirscope.capture.on_import import when_imported
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
-        enable_actor_capture()
+        # The runtime's GenServers are recorded once the program imports the runtime;
+        # importing it here would cost every program Thespian's import time.
+        self.actor_watch = when_imported("elixirscope.runtime.observe", _enable_actor_capture)
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -115,18 +119,29 @@ class _Recording:
         """Flush everything recorded, then warn about patterns that matched nothing."""
         if self.follower is not None:
             self.follower.stop()
-        if self.import_hook is not None:
-            from elixirscope.capture.actors import disable_actor_capture
+        if self.actor_watch is not None:
+            self.actor_watch.cancel()
+            if self.actor_watch.fired:
+                from elixirscope.capture.actors import disable_actor_capture
 
-            disable_actor_capture()
+                disable_actor_capture()
+        if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
             self.session.stop()
         if self.store is not None:
             self.store.close()
-        for pattern in self.plan.unmatched_patterns() if self.plan is not None else ():
+        # The default rule (the program itself) matching nothing is no news: a
+        # script without functions. Only what the user named deserves a warning.
+        for pattern in self.plan.unmatched_patterns() if self.chosen else ():
             print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
                   "function", file=sys.stderr)
+
+
+def _enable_actor_capture(_module: Any) -> None:
+    from elixirscope.capture.actors import enable_actor_capture
+
+    enable_actor_capture()
 
 
 def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,
@@ -188,23 +203,28 @@ def _execute(target: str, argv: list[str], *, module: bool) -> int:
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     if module:
         sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
-        sys.path[0:1] = [os.getcwd()] if sys.path else [os.getcwd()]
+        path0 = os.getcwd()
+    elif target == "-":
+        sys.argv = ["-", *argv]  # python -: the script is stdin, sys.path[0] is ""
+        path0 = ""
     else:
-        sys.argv = [target, *argv]
+        sys.argv = [target, *argv]  # as typed; __file__ is absolute, as python makes it
         path0 = str(Path(target).resolve().parent)
-        if sys.path:
-            sys.path[0] = path0
-        else:
-            sys.path.append(path0)
+    if sys.path:
+        sys.path[0] = path0
+    else:
+        sys.path.append(path0)
     try:
         if module:
             run_module(target)
+        elif target == "-":
+            run_path("<stdin>", source=sys.stdin.buffer.read(), argv0="-")
         else:
             if not Path(target).exists():
                 print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
                       "[Errno 2] No such file or directory", file=sys.stderr)
                 return 2
-            run_path(target)
+            run_path(os.path.abspath(target), argv0=target)
         return 0
     except SystemExit as exc:
         return _exit_status(exc.code)
@@ -230,7 +250,7 @@ def _exit_status(code: Any) -> int:
 def _report_uncaught(exc: BaseException) -> None:
     """Print the traceback without ElixirScope's own frames, like python's own handler."""
     tb = exc.__traceback__
-    package = str(Path(__file__).resolve().parent)
+    package = str(Path(__file__).resolve().parent.parent) + os.sep  # all of elixirscope
     while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(package)
                               or "runpy" in tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
@@ -238,4 +258,6 @@ def _report_uncaught(exc: BaseException) -> None:
     try:
         sys.excepthook(type(exc), exc, tb)
     except Exception:  # noqa: BLE001 - fall back to the plain format
+        import traceback
+
         traceback.print_exception(type(exc), exc, tb)
