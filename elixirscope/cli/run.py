@@ -24,7 +24,12 @@ LEVELS = ("boundaries", "args", "full")
 
 
 class RunError(Exception):
-    """Recording cannot be set up as asked; the message says why (exit status 2)."""
+    """Recording cannot be set up as asked; the message says why, ``status`` is the
+    exit status (2: bad usage; 3: the daemon did not answer)."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +60,7 @@ def run(args: Any) -> int:
         recording = _Recording.set_up(args, target)
     except RunError as exc:
         print(f"elixirscope run: {exc}", file=sys.stderr)
-        return 2
+        return exc.status
     try:
         status = _execute(target, program_args, module=args.module)
     finally:
@@ -95,7 +100,8 @@ class _Recording:
                    "batch_size": config.get("capture.batch_size"),
                    "node": config.get("node.name"), "program": target}
         if args.daemon:
-            ingest, control = _daemon_endpoints(args.daemon)
+            ingest, control = _daemon_endpoints(args.daemon,
+                                                config.get("api.request_timeout_s"))
             where: dict[str, Any] = {"endpoint": ingest}
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
@@ -173,20 +179,24 @@ def _embedded_store(data_dir: str) -> Any:
         raise RunError(str(exc)) from None
 
 
-def _daemon_endpoints(endpoint: str) -> tuple[str, str]:
-    """The daemon's ingest and trace-control endpoints, asked of its API."""
+def _daemon_endpoints(endpoint: str, timeout: float) -> tuple[str, str]:
+    """The daemon's ingest and trace-control endpoints, asked of its API (waiting
+    ``api.request_timeout_s`` for each answer, as every command does)."""
     from elixirscope.transport import BadResponse, EndpointError, RequestTimeout, call
 
     def ask(layer: str, what: str) -> str:
         try:
-            response = call(endpoint, "endpoint", layer, timeout=5.0, from_layer="run")
+            response = call(endpoint, "endpoint", layer, timeout=timeout, from_layer="run")
         except EndpointError as exc:
             raise RunError(f"--daemon {endpoint!r}: {exc}") from None
-        except (RequestTimeout, BadResponse) as exc:
-            raise RunError(f"daemon at {endpoint} did not answer ({exc}); is it running? "
-                           "Start one with: elixirscope daemon") from None
+        except RequestTimeout:
+            raise RunError(f"daemon at {endpoint} did not answer within {timeout:g} s; is it "
+                           "running? Start one with: elixirscope daemon", 3) from None
+        except BadResponse as exc:
+            raise RunError(f"daemon at {endpoint} answered with something that is not a "
+                           f"Response: {exc}", 1) from None
         if not response.ok:
-            raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}")
+            raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}", 1)
         return response.data[what]
 
     return ask("capture", "ingest"), ask("instrumentation", "control")
