@@ -52,7 +52,7 @@ def run(reps: int = 10) -> dict[str, Any]:
         script = Path(tmp, "trivial.py")
         script.write_text(TRIVIAL)
         data_dir = str(Path(tmp, "data"))
-        env = {**os.environ, "ELIXIRSCOPE_DATA_DIR": data_dir, "ELIXIRSCOPE_PAGER": "cat"}
+        env = {**os.environ, "ELIXIRSCOPE_DATA_DIR": data_dir}
         # As installed: bytecode cached (the warm-up writes it), else compiling dominates.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         cli = _elixirscope()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -102,12 +102,7 @@ class CallFrame:
 
 
 def new_correlation_id() -> str:
-    """A random (version 4) UUID's hex, made without importing ``uuid`` (which
-    imports ``platform``: a cost at every recorded program's start)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+    return uuid.uuid4().hex
 
 
 def _py_current_correlation_id() -> str | None:

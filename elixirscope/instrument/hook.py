@@ -337,6 +337,9 @@ def run_module(name: str, init_globals: dict[str, Any] | None = None,
 
 
 def _is_zipfile(path: str) -> bool:
+    """A zip application? Not a ``.py`` file, which saves importing zipfile for scripts."""
+    if path.endswith((".py", ".pyw")):
+        return False
     import zipfile
 
     return zipfile.is_zipfile(path)
