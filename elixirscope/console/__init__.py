@@ -98,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the daemon's data (or its error) as JSON, for scripts",
     )
+    from elixirscope.cli.output import add_arguments as add_output_arguments
+
+    add_output_arguments(parser)
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -110,21 +113,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the console as ``args`` ask: one command with ``-c``, else the REPL."""
+    import io
+
     from elixirscope.transport import EndpointError
 
     from .repl import run_repl
     from .session import Session
 
+    # a one-shot's text answer goes out as every report does (fitted, coloured and
+    # paged on a terminal; exact into a pipe); JSON and the REPL print as they go
+    shaped = args.one_shot is not None and not args.json
+    collected = io.StringIO() if shaped else None
     try:
         timeout = args.timeout if args.timeout is not None else _configured_timeout()
-        session = Session(args.connect, timeout=timeout, json_output=args.json)
+        session = Session(args.connect, timeout=timeout, json_output=args.json, out=collected)
     except EndpointError as exc:
         print(f"elixirscope console: --connect: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with session:
         try:
             if args.one_shot is not None:
-                return session.execute(args.one_shot)
+                status = session.execute(args.one_shot)
+                if collected is not None and collected.getvalue():
+                    from elixirscope.cli.output import Output
+
+                    Output.for_args(args).emit(collected.getvalue())
+                return status
             return run_repl(session)
         except KeyboardInterrupt:
             print(file=sys.stderr)

@@ -158,3 +158,16 @@ def test_the_shell_pipe_into_head(recorded):
                           shell=True, executable="/bin/bash", capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stderr == "" and len(done.stdout.splitlines()) == 2
+
+
+def test_console_one_shots_are_shaped_the_same_way():
+    """``console -c`` text answers: fitted on a terminal, whole into a pipe (``help`` is
+    answered locally, so no daemon is needed)."""
+    args = ["console", "--connect", "tcp://127.0.0.1:9", "-c", "help"]
+    text, status = run_on_terminal(args, {"ELIXIRSCOPE_PAGER": "cat"}, cols=30)
+    lines = [ANSI.sub("", line) for line in text.splitlines() if line.strip()]
+    assert status == 0 and lines and all(cells(line) <= 30 for line in lines)
+    assert any(line.endswith(ELLIPSIS) for line in lines)
+    piped = elixirscope(*args, env={"COLUMNS": "30"})
+    assert piped.returncode == 0 and ELLIPSIS not in piped.stdout
+    assert any(len(line) > 30 for line in piped.stdout.splitlines())
