@@ -1,10 +1,9 @@
 """``pytest --elixirscope``: record the code under test; show each failure's recorded path.
 
 Installed with the package (entry point ``pytest11``). Without ``--elixirscope``
-it adds its options and nothing else: this module imports nothing of
-ElixirScope but the package's ``__init__`` until the option is given.
-
-(pytest itself is imported already when a plugin loads.)
+it adds its options and nothing else: until the option is given this module
+imports nothing of ElixirScope but the package's ``__init__`` (and pytest,
+which is loaded already when a plugin is).
 
 With it, the session is one recording (an embedded run store under
 ``--elixirscope-data-dir``, else the configuration's ``data_dir``) and each
@@ -18,7 +17,8 @@ What is recorded: the modules and functions matching ``--elixirscope-trace``
 (repeatable globs, as ``elixirscope run --trace``); by default the project's
 own packages and modules under the rootdir (and ``src/``), not its tests.
 Modules imported before the session starts (by a ``conftest.py``, say) are not
-rewritten; ``elixirscope`` says which of the patterns matched nothing.
+rewritten; a ``--elixirscope-trace`` pattern that matched nothing is reported
+at the end of the session.
 """
 
 from __future__ import annotations
