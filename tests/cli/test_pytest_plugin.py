@@ -149,3 +149,10 @@ def test_loading_the_plugin_imports_nothing_heavy():
             "print(sorted(m for m in sys.modules if m.startswith('elixirscope')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "['elixirscope', 'elixirscope.pytest_plugin']", done.stderr
+
+
+def test_a_trace_pattern_that_matched_nothing_is_reported(suite):
+    done = pytest_in(suite, "--elixirscope", "--elixirscope-data-dir", str(suite / "rec"),
+                     "--elixirscope-trace", "no_such_module", "-k", "by_zero")
+    assert "nothing was recorded while this test ran" in section(done.stdout, "test_ratio_by_zero")
+    assert "--elixirscope-trace 'no_such_module' matched no module or function" in done.stdout
