@@ -99,8 +99,8 @@ def pager_command(env: Mapping[str, str]) -> str | None:
         if name in env:
             command = env[name].strip()
             break
-    else:
-        command = "less"
+    else:  # nobody chose: less if there is one (git falls back the same way)
+        return "less" if shutil.which("less", path=env.get("PATH")) else None
     return None if command in ("", "cat") else command
 
 

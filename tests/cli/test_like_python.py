@@ -141,3 +141,19 @@ def test_reading_commands_import_nothing_heavy(project, argv):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "ELIXIRSCOPE_PAGER": "cat"})
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("argv", [[], ["exit"]])
+def test_run_m_gives_the_module_what_python_m_does(project, argv):
+    """``-m``: the same ``__file__``, ``sys.argv``, ``sys.path[0]`` and status (the loader
+    differs: the module is rewritten by ElixirScope's loader)."""
+    (project / "pkg" / "__init__.py").write_text("")
+    plain = python("-m", "pkg.show", *argv, cwd=project)
+    recorded = elixirscope("run", "--data-dir", str(project / "data"), "-m", "pkg.show", *argv,
+                           cwd=project)
+
+    def facts(out: str) -> list[str]:
+        return [line for line in out.splitlines() if not line.startswith("name ")]
+
+    assert facts(recorded.stdout) == facts(plain.stdout) and plain.stdout
+    assert recorded.returncode == plain.returncode

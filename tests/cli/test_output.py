@@ -49,8 +49,11 @@ def test_highlight_colours_the_parts_and_keeps_the_text():
     assert "\x1b[1;31m!! ValueError: bad 3" in coloured
 
 
-def test_pager_is_chosen_as_git_does():
-    assert pager_command({}) == "less"
+def test_pager_is_chosen_as_git_does(tmp_path):
+    (tmp_path / "less").write_text("#!/bin/sh\ncat\n")
+    (tmp_path / "less").chmod(0o755)
+    assert pager_command({"PATH": str(tmp_path)}) == "less"
+    assert pager_command({"PATH": str(tmp_path / "empty")}) is None  # no less: print
     assert pager_command({"PAGER": "more"}) == "more"
     assert pager_command({"PAGER": "more", "ELIXIRSCOPE_PAGER": "most"}) == "most"
     assert pager_command({"ELIXIRSCOPE_PAGER": "cat", "PAGER": "less"}) is None
