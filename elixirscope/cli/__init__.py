@@ -1,32 +1,31 @@
 """The ``elixirscope`` command line: one subcommand per job.
 
-Bad arguments get argparse's message and exit status 2; a failing job exits 1
-with one line on stderr saying what went wrong.
+Exit statuses are one grammar across commands (``elixirscope.cli.exits``): 0 ok,
+1 an error answer, 2 bad usage (argparse's message, or a wrong configuration),
+3 nothing answered. A failing command prints one line on stderr saying what
+went wrong, never a Python exception name. Building the parser imports only
+each command's option table, so ``--version``, ``run`` and ``events`` load
+nothing of the daemon, the console or Thespian.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from elixirscope import __version__
 
 __all__ = ["main"]
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="elixirscope",
-        description="Execution-recording, time-travel debugger for Python, "
-                    "built as a tree of supervised actors.",
-    )
-    parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="record the bundled shop program and print its call trees and supervision events",
-    )
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line: the first word that is not an option
+    (the top level takes no option with a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--data-dir", metavar="DIR",
                       help="where to keep the recording (default: a new temporary dir)")
     demo.add_argument("--supervision", action="store_true",
@@ -37,30 +36,84 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=["multiprocTCPBase", "simpleSystemBase"],
         help="Thespian system base for --supervision (default: multiprocTCPBase)",
     )
+
+
+def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.cli import daemon
 
-    daemon.add_arguments(sub.add_parser("daemon", help="run the supervised tree as a long-lived node"))
+    daemon.add_arguments(parser)
+
+
+def _add_console_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope import console
 
-    console.add_arguments(sub.add_parser("console", help="admin console for a running daemon"))
-    from elixirscope.cli import reading, run
+    console.add_arguments(parser)
 
-    run.add_arguments(sub.add_parser("run", help="run a Python program as python would, recording it"))
-    reading.add_events_arguments(sub.add_parser("events", help="list recorded events"))
-    reading.add_calltree_arguments(sub.add_parser(
-        "calltree", help="the nested calls of one correlation chain"))
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import run
+
+    run.add_arguments(parser)
+
+
+def _add_events_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import reading
+
+    reading.add_events_arguments(parser)
+
+
+def _add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import reading
+
+    reading.add_calltree_arguments(parser)
+
+
+def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.store import check as store_check
 
-    store_check.add_arguments(sub.add_parser("store", help="check (and repair) the event store"))
+    store_check.add_arguments(parser)
+
+
+COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("demo", "record the bundled shop program and print its call trees and supervision events",
+     _add_demo_arguments),
+    ("daemon", "run the supervised tree as a long-lived node", _add_daemon_arguments),
+    ("console", "admin console for a running daemon", _add_console_arguments),
+    ("run", "run a Python program as python would, recording it", _add_run_arguments),
+    ("events", "list recorded events", _add_events_arguments),
+    ("calltree", "the nested calls of one correlation chain", _add_calltree_arguments),
+    ("store", "check (and repair) the event store", _add_store_arguments),
+]
+"""Each command: its name, its one-line help, and what adds its options. Only the
+command being run gets its options (and imports their module), so starting
+``elixirscope run`` does not pay for the daemon's or the console's imports."""
+
+
+def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elixirscope",
+        description="Execution-recording, time-travel debugger for Python, "
+                    "built as a tree of supervised actors.",
+    )
+    parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = _command_in(argv)
+    for name, summary, add_arguments in COMMANDS:
+        command = sub.add_parser(name, help=summary, description=summary)
+        if name == wanted:
+            add_arguments(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    from elixirscope.cli.exits import EXIT_ERROR, CommandError
+
     try:
         if args.command == "demo":
             if args.supervision:
@@ -92,11 +145,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             return store_check.run(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (| head): not a failure
+        from elixirscope.cli.output import silence_stdout
+
+        silence_stdout()
+        return 0
+    except CommandError as exc:
+        print(f"elixirscope {args.command}: {exc}", file=sys.stderr)
+        return exc.status
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        print(f"elixirscope {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"elixirscope {args.command}: {_describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     parser.error(f"unknown command {args.command!r}")
     return 2
+
+
+def _describe(exc: BaseException) -> str:
+    """What went wrong, in words: the message, or for an exception without one, its
+    kind spelled out (``KeyError('x')`` says ``missing key 'x'``)."""
+    text = str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing key {exc.args[0]!r}"
+    if text:
+        return text
+    return f"unexpected failure ({' '.join(_words(type(exc).__name__))})"
+
+
+def _words(name: str) -> list[str]:
+    import re
+
+    return [w.lower() for w in re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", name)] or [name]
 
 
 if __name__ == "__main__":

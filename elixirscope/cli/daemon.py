@@ -9,17 +9,11 @@ actor process is left behind. If the application supervisor itself dies
 
 from __future__ import annotations
 
-import logging
+import os
 import signal
 import sys
 import threading
 from typing import Any
-
-import structlog
-
-from elixirscope.config import ConfigError, DataDirError
-from elixirscope.runtime import StartError
-from elixirscope.supervisors.node import Application, InsecureEndpoint, PortInUse
 
 __all__ = ["add_arguments", "configure_logging", "run"]
 
@@ -39,19 +33,39 @@ def add_arguments(parser: Any) -> None:
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> Any:
-    """structlog to stderr: JSON lines unless a person is watching (or told otherwise)."""
-    as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    """structlog to stderr: JSON lines unless a person is watching (or told otherwise).
+
+    The same format for every line on stderr: the standard library's records (the
+    runtime's, Thespian's) in this process go through the same renderer, and actor
+    processes started afterwards inherit the choice (``log_lines.FORMAT_ENV``).
+    """
+    import logging
+
+    import structlog
+
+    from elixirscope.telemetry.log_lines import FORMAT_ENV, LineFormatter, renderer, resolve_format
+
+    chosen = resolve_format(fmt, sys.stderr)
+    os.environ[FORMAT_ENV] = chosen
+    numeric = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            renderer(chosen),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "elixirscope_daemon", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter(chosen))
+    handler.elixirscope_daemon = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(max(numeric, logging.WARNING))  # the libraries: warnings and worse
     return structlog.get_logger("elixirscope.daemon")
 
 
@@ -62,11 +76,17 @@ def _overrides(args: Any) -> dict[str, Any]:
 
 
 def run(args: Any) -> int:
-    log = configure_logging()
+    log = configure_logging()  # until the configuration says otherwise: auto, info
+    from elixirscope.config import ConfigError, DataDirError
+    from elixirscope.runtime import StartError
+    from elixirscope.supervisors.node import Application, InsecureEndpoint, PortInUse
+
     try:
         app = Application(user_file=args.config, environment=args.env, overrides=_overrides(args))
     except ConfigError as exc:
-        log.error("invalid configuration", error=str(exc))
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
+        # one record on one line, in the one format: the problems as a list, not "\n"s
+        log.error("invalid configuration", error=lines[0], problems=lines[1:] or lines)
         return 2
     log = configure_logging(app.store.get("logging.format"), app.store.get("logging.level"))
     stop = threading.Event()

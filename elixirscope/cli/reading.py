@@ -13,8 +13,9 @@ import os
 import sys
 from typing import Any
 
+from elixirscope.cli import output
+from elixirscope.cli.exits import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CommandError
 from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
-from elixirscope.query.reports import calltree_report, events_report
 
 __all__ = ["add_calltree_arguments", "add_events_arguments", "run_calltree", "run_events"]
 
@@ -27,6 +28,7 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     add_keys_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_arguments(parser)
 
 
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,18 +66,43 @@ def _filters(args: Any) -> dict[str, Any]:
 
 
 def run_events(args: Any) -> int:
+    from elixirscope.query.reading import parse_time
+
     filters = {k: v for k, v in _filters(args).items() if v is not None}
+    for name in ("since", "until"):
+        if name in filters:
+            try:
+                parse_time(filters[name], field=name)
+            except ValueError as exc:
+                raise CommandError(f"--{name}: {exc}", EXIT_USAGE) from None
     if args.daemon:
-        use_daemon_keys(args.keys, args.config)
-        return _from_daemon(args.daemon, "events", filters, args.json)
-    return _print(events_report(_data_dir(args), **filters), args.json)
+        report = _from_daemon(args, "events", filters)
+    else:
+        from elixirscope.query.reports import events_report
+
+        report = _answer(lambda: events_report(_data_dir(args), **filters))
+    return _print(report, args)
 
 
 def run_calltree(args: Any) -> int:
     if args.daemon:
-        use_daemon_keys(args.keys, args.config)
-        return _from_daemon(args.daemon, "calltree", {"correlation": args.correlation}, args.json)
-    return _print(calltree_report(_data_dir(args), args.correlation), args.json)
+        report = _from_daemon(args, "calltree", {"correlation": args.correlation})
+    else:
+        from elixirscope.query.reports import calltree_report
+
+        report = _answer(lambda: calltree_report(_data_dir(args), args.correlation))
+    if not report.get("calls"):
+        raise CommandError(f"no calls recorded for correlation {report.get('correlation') or args.correlation!r}"
+                           " (`elixirscope events` lists the recorded ids)")
+    return _print(report, args)
+
+
+def _answer(read: Any) -> dict[str, Any]:
+    """A report read from the store; what it cannot answer is an error answer (status 1)."""
+    try:
+        return read()
+    except (ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _data_dir(args: Any) -> str:
@@ -86,28 +113,51 @@ def _data_dir(args: Any) -> str:
     return ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
 
 
-def _print(report: dict[str, Any], as_json: bool) -> int:
-    from elixirscope.store.incomplete import warning_line
-
+def _print(report: dict[str, Any], args: Any) -> int:
     if report.get("warnings"):
+        from elixirscope.store.incomplete import warning_line
+
         print(warning_line(report["warnings"]), file=sys.stderr)
-    if as_json:
-        print(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2, default=str))
+    out = output.Output.for_args(args)
+    if args.json:
+        out.color, out.width, out.pager = False, None, None  # data for programs: exact
+        out.emit(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2,
+                            default=str))
     else:
-        print(report["text"])
-    return 0
+        out.emit(report["text"])
+    return EXIT_OK
 
 
-def _from_daemon(endpoint: str, operation: str, params: dict[str, Any], as_json: bool) -> int:
-    from elixirscope.transport import RequestTimeout, call
+def _from_daemon(args: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The daemon's report: an error answer is status 1, no answer within
+    ``api.request_timeout_s`` is status 3, an unusable endpoint is status 2."""
+    from elixirscope.cli.exits import request_timeout
+    from elixirscope.transport import (
+        BadResponse,
+        EndpointError,
+        KeyProblem,
+        KeyRefused,
+        RequestTimeout,
+        call,
+    )
 
+    timeout = request_timeout(args.config)
     try:
-        response = call(endpoint, operation, "query", params, 30.0, from_layer="cli")
+        use_daemon_keys(args.keys, args.config)
+    except KeyProblem as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    try:
+        response = call(args.daemon, operation, "query", params, timeout, from_layer="cli")
+    except EndpointError as exc:
+        raise CommandError(f"--daemon: {exc}", EXIT_USAGE) from None
+    except KeyRefused as exc:
+        raise CommandError(str(exc)) from None
     except RequestTimeout:
-        print(f"elixirscope {operation}: no answer from {endpoint} within 30 s - is "
-              "`elixirscope daemon` running there?", file=sys.stderr)
-        return 1
+        raise CommandError(f"no answer from {args.daemon} within {timeout:g} s - is "
+                           "`elixirscope daemon` running there?", EXIT_UNREACHABLE) from None
+    except BadResponse as exc:
+        raise CommandError(f"{args.daemon} answered with something that is not a Response: "
+                           f"{exc}") from None
     if not response.ok:
-        print(f"elixirscope {operation}: {response.error}", file=sys.stderr)
-        return 1
-    return _print(response.data, as_json)
+        raise CommandError(str(response.error))
+    return response.data

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,12 @@ __all__ = ["add_arguments", "run"]
 
 
 class RunError(Exception):
-    """Recording cannot be set up as asked; the message says why (exit status 2)."""
+    """Recording cannot be set up as asked; the message says why, ``status`` is the
+    exit status (2: bad usage; 3: the daemon did not answer)."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +63,7 @@ def run(args: Any) -> int:
         recording = _Recording.set_up(args, target)
     except RunError as exc:
         print(f"elixirscope run: {exc}", file=sys.stderr)
-        return 2
+        return exc.status
     try:
         status = _execute(target, program_args, module=args.module)
     finally:
@@ -79,6 +83,8 @@ class _Recording:
         self.session: Any = None
         self.store: Any = None
         self.follower: Any = None
+        self.actor_watch: Any = None
+        self.chosen = False  # the user named what to trace (--plan/--trace)
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -91,6 +97,7 @@ class _Recording:
             raise RunError(f"invalid configuration: {exc}") from None
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
+        self.chosen = bool(args.plan or args.trace)
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
                    "batch_size": config.get("capture.batch_size"),
@@ -102,17 +109,20 @@ class _Recording:
                 use_daemon_keys(args.keys, config=config)
             except KeyProblem as exc:
                 raise RunError(f"--daemon {args.daemon}: {exc}") from None
-            ingest, control = _daemon_endpoints(args.daemon)
+            ingest, control = _daemon_endpoints(args.daemon,
+                                                config.get("api.request_timeout_s"))
             where: dict[str, Any] = {"endpoint": ingest}
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
             where, control = {"sink": self.store}, None
-        from elixirscope.capture.actors import enable_actor_capture
+        from elixirscope.capture.on_import import when_imported
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
-        enable_actor_capture()
+        # The runtime's GenServers are recorded once the program imports the runtime;
+        # importing it here would cost every program Thespian's import time.
+        self.actor_watch = when_imported("elixirscope.runtime.observe", _enable_actor_capture)
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -124,18 +134,29 @@ class _Recording:
         """Flush everything recorded, then warn about patterns that matched nothing."""
         if self.follower is not None:
             self.follower.stop()
-        if self.import_hook is not None:
-            from elixirscope.capture.actors import disable_actor_capture
+        if self.actor_watch is not None:
+            self.actor_watch.cancel()
+            if self.actor_watch.fired:
+                from elixirscope.capture.actors import disable_actor_capture
 
-            disable_actor_capture()
+                disable_actor_capture()
+        if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
             self.session.stop()
         if self.store is not None:
             self.store.close()
-        for pattern in self.plan.unmatched_patterns() if self.plan is not None else ():
+        # The default rule (the program itself) matching nothing is no news: a
+        # script without functions. Only what the user named deserves a warning.
+        for pattern in self.plan.unmatched_patterns() if self.chosen else ():
             print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
                   "function", file=sys.stderr)
+
+
+def _enable_actor_capture(_module: Any) -> None:
+    from elixirscope.capture.actors import enable_actor_capture
+
+    enable_actor_capture()
 
 
 def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,
@@ -167,20 +188,26 @@ def _embedded_store(data_dir: str) -> Any:
         raise RunError(str(exc)) from None
 
 
-def _daemon_endpoints(endpoint: str) -> tuple[str, str]:
-    """The daemon's ingest and trace-control endpoints, asked of its API."""
-    from elixirscope.transport import BadResponse, EndpointError, RequestTimeout, call
+def _daemon_endpoints(endpoint: str, timeout: float) -> tuple[str, str]:
+    """The daemon's ingest and trace-control endpoints, asked of its API (waiting
+    ``api.request_timeout_s`` for each answer, as every command does)."""
+    from elixirscope.transport import BadResponse, EndpointError, KeyRefused, RequestTimeout, call
 
     def ask(layer: str, what: str) -> str:
         try:
-            response = call(endpoint, "endpoint", layer, timeout=5.0, from_layer="run")
+            response = call(endpoint, "endpoint", layer, timeout=timeout, from_layer="run")
         except EndpointError as exc:
             raise RunError(f"--daemon {endpoint!r}: {exc}") from None
-        except (RequestTimeout, BadResponse) as exc:
-            raise RunError(f"daemon at {endpoint} did not answer ({exc}); is it running? "
-                           "Start one with: elixirscope daemon") from None
+        except KeyRefused as exc:
+            raise RunError(str(exc), 1) from None
+        except RequestTimeout:
+            raise RunError(f"daemon at {endpoint} did not answer within {timeout:g} s; is it "
+                           "running? Start one with: elixirscope daemon", 3) from None
+        except BadResponse as exc:
+            raise RunError(f"daemon at {endpoint} answered with something that is not a "
+                           f"Response: {exc}", 1) from None
         if not response.ok:
-            raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}")
+            raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}", 1)
         return response.data[what]
 
     return ask("capture", "ingest"), ask("instrumentation", "control")
@@ -197,23 +224,28 @@ def _execute(target: str, argv: list[str], *, module: bool) -> int:
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     if module:
         sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
-        sys.path[0:1] = [os.getcwd()] if sys.path else [os.getcwd()]
+        path0 = os.getcwd()
+    elif target == "-":
+        sys.argv = ["-", *argv]  # python -: the script is stdin, sys.path[0] is ""
+        path0 = ""
     else:
-        sys.argv = [target, *argv]
+        sys.argv = [target, *argv]  # as typed; __file__ is absolute, as python makes it
         path0 = str(Path(target).resolve().parent)
-        if sys.path:
-            sys.path[0] = path0
-        else:
-            sys.path.append(path0)
+    if sys.path:
+        sys.path[0] = path0
+    else:
+        sys.path.append(path0)
     try:
         if module:
             run_module(target)
+        elif target == "-":
+            run_path("<stdin>", source=sys.stdin.buffer.read(), argv0="-")
         else:
             if not Path(target).exists():
                 print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
                       "[Errno 2] No such file or directory", file=sys.stderr)
                 return 2
-            run_path(target)
+            run_path(os.path.abspath(target), argv0=target)
         return 0
     except SystemExit as exc:
         return _exit_status(exc.code)
@@ -239,7 +271,7 @@ def _exit_status(code: Any) -> int:
 def _report_uncaught(exc: BaseException) -> None:
     """Print the traceback without ElixirScope's own frames, like python's own handler."""
     tb = exc.__traceback__
-    package = str(Path(__file__).resolve().parent)
+    package = str(Path(__file__).resolve().parent.parent) + os.sep  # all of elixirscope
     while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(package)
                               or "runpy" in tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
@@ -247,4 +279,6 @@ def _report_uncaught(exc: BaseException) -> None:
     try:
         sys.excepthook(type(exc), exc, tb)
     except Exception:  # noqa: BLE001 - fall back to the plain format
+        import traceback
+
         traceback.print_exception(type(exc), exc, tb)

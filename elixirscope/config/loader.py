@@ -34,10 +34,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 from .errors import (
     ConfigError,
@@ -53,8 +54,10 @@ __all__ = ["ENV_PREFIX", "ENV_SELECT", "PACKAGE", "Loaded", "env_name", "load"]
 
 ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
-# ELIXIRSCOPE_* variables that are not settings (read by other parts, e.g. the console)
-ENV_NOT_SETTINGS = frozenset({ENV_SELECT, "ELIXIRSCOPE_HISTORY"})
+# ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
+# history file, the CLI's pager, the capture's C accelerator and its clock)
+ENV_NOT_SETTINGS = frozenset({ENV_SELECT, "ELIXIRSCOPE_HISTORY", "ELIXIRSCOPE_PAGER", "ELIXIRSCOPE_LOG_FORMAT",
+                              "ELIXIRSCOPE_NO_SPEEDUPS", "ELIXIRSCOPE_NO_TSC"})
 PACKAGE = "elixirscope.config_files"
 ENV_KEY = "node.environment"
 
@@ -153,6 +156,18 @@ def _config_dir(
     if config_dir is not None:
         return Path(config_dir)
     try:
+        # A plain directory (an ordinary or editable install) is read as one; only a
+        # zipped install needs importlib.resources, whose import costs every command.
+        from importlib.util import find_spec
+
+        spec = find_spec(PACKAGE)
+        if spec is None:
+            raise ModuleNotFoundError(PACKAGE)
+        locations = list(spec.submodule_search_locations or ())
+        if len(locations) == 1 and Path(locations[0]).is_dir():
+            return Path(locations[0])
+        from importlib import resources
+
         return resources.files(PACKAGE)
     except ModuleNotFoundError:
         reason = "the package data is not installed; reinstall elixirscope (pip install -e .)"

@@ -13,7 +13,7 @@ Paths have at most one section (``capture.batch_size``) or none
 from __future__ import annotations
 
 import difflib
-import socket
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -69,7 +69,15 @@ class Key:
 
 
 def _node_name() -> str:
-    return f"elixirscope@{socket.gethostname() or 'localhost'}"
+    # os.uname() is gethostname() on POSIX without importing socket, which every
+    # command would pay for when it loads the schema
+    if hasattr(os, "uname"):
+        host = os.uname().nodename
+    else:  # pragma: no cover - Windows
+        import socket
+
+        host = socket.gethostname()
+    return f"elixirscope@{host or 'localhost'}"
 
 
 # fmt: off

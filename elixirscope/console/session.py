@@ -76,6 +76,9 @@ class Session:
         self.tree_paths: list[str] | None = None
         """Paths from the last ``tree`` answer, for completion."""
         self.quit_requested = False
+        self.key_problem: str | None = None
+        """Why this console holds no key to the daemon: local commands still work,
+        anything sent to the daemon is refused with this message (exit status 2)."""
 
     # ----------------------------------------------------------------- commands
 
@@ -98,6 +101,9 @@ class Session:
         return EXIT_OK
 
     def _remote(self, renderer: str, request: Request) -> int:
+        if self.key_problem is not None:
+            self._print(self.key_problem, self.err)
+            return EXIT_USAGE
         request = msgspec.structs.replace(request, timeout=self.timeout)
         try:
             response = self.client.request(request)

@@ -15,6 +15,16 @@ acknowledging, batches wait at the ingest loop, which stops taking more at
 policy decides (and counts).
 """
 
-from .loops import IngestLoop, IngestStats, WriterLoop, WriterStats
+from typing import Any
 
 __all__ = ["IngestLoop", "IngestStats", "WriterLoop", "WriterStats"]
+
+
+def __getattr__(name: str) -> Any:
+    """The loops (and the runtime they use) load on first use: ``elixirscope run``
+    imports ``ingest.stores`` for embedded recording and needs none of them."""
+    if name in __all__:
+        from . import loops
+
+        return getattr(loops, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

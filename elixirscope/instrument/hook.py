@@ -29,13 +29,11 @@ import ast
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import logging
 import os
 import runpy
 import sys
 import threading
 import types
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
@@ -56,7 +54,11 @@ __all__ = [
     "uninstall",
 ]
 
-log = logging.getLogger("elixirscope.instrument")
+
+def _log() -> Any:
+    import logging  # on first use: logging's import is a cost at every recorded start
+
+    return logging.getLogger("elixirscope.instrument")
 
 
 @dataclass
@@ -229,7 +231,7 @@ def _failed(handle: ImportHookHandle | None, fullname: str, exc: BaseException) 
     reason = f"{type(exc).__name__}: {exc}"
     if handle is not None:
         handle.failures[fullname] = reason
-    log.warning("elixirscope: %s imported without instrumentation (%s)", fullname, reason)
+    _log().warning("elixirscope: %s imported without instrumentation (%s)", fullname, reason)
 
 
 # -- running a main module ---------------------------------------------------------------
@@ -242,7 +244,8 @@ def _plan_or_installed(plan: Any) -> Plan | None:
 
 
 def run_path(path: str | os.PathLike[str], run_name: str = "__main__",
-             init_globals: dict[str, Any] | None = None, plan: Any = None) -> dict[str, Any]:
+             init_globals: dict[str, Any] | None = None, plan: Any = None, *,
+             source: bytes | None = None, argv0: str | None = None) -> dict[str, Any]:
     """``runpy.run_path`` that instruments the script itself.
 
     The script's functions are matched as ``<run_name>.<qualname>`` (so
@@ -251,12 +254,16 @@ def run_path(path: str | os.PathLike[str], run_name: str = "__main__",
     ``__main__.py`` goes through ``runpy`` (its ``__main__`` is imported through
     the hook). Like runpy, ``sys.argv[0]`` is the path and ``sys.modules[run_name]``
     is the running module while it runs; the module's globals are returned.
+    ``source`` runs that text under the name ``path`` instead of reading the file
+    (``python -`` runs stdin as ``<stdin>``); ``argv0`` is what ``sys.argv[0]`` is
+    meanwhile, when it should not be the path (python keeps it as typed).
     """
     path = os.fspath(path)
-    if os.path.isdir(path) or zipfile.is_zipfile(path):
+    if source is None and (os.path.isdir(path) or _is_zipfile(path)):
         return _with_plan(plan, runpy.run_path, path, init_globals, run_name)
-    with open(path, "rb") as file:
-        source = file.read()
+    if source is None:
+        with open(path, "rb") as file:
+            source = file.read()
     chosen = _plan_or_installed(plan)
     code = None
     if chosen is not None and chosen.selects_module(run_name):
@@ -270,7 +277,7 @@ def run_path(path: str | os.PathLike[str], run_name: str = "__main__",
             _failed(_current, run_name, exc)
     if code is None:
         code = compile(source, path, "exec", dont_inherit=True)
-    return _run_code(code, path, run_name, init_globals)
+    return _run_code(code, path, run_name, init_globals, argv0)
 
 
 def _with_plan(plan: Any, run: Any, *args: Any) -> Any:
@@ -285,18 +292,23 @@ def _with_plan(plan: Any, run: Any, *args: Any) -> Any:
 
 
 def _run_code(code: CodeType, path: str, run_name: str,
-              init_globals: dict[str, Any] | None) -> dict[str, Any]:
+              init_globals: dict[str, Any] | None, argv0: str | None = None) -> dict[str, Any]:
     module = types.ModuleType(run_name)
     namespace = module.__dict__
     if init_globals:
         namespace.update(init_globals)
+    # __loader__ as python sets it for a script (linecache and pkgutil use it); None
+    # for code that is no file but stdin's, whose loader python gives as BuiltinImporter
+    loader: Any = (importlib.machinery.BuiltinImporter if path == "<stdin>"
+                   else importlib.machinery.SourceFileLoader(run_name, path)
+                   if os.path.isfile(path) else None)
     namespace.update(__name__=run_name, __file__=path, __cached__=None, __doc__=None,
-                     __loader__=None, __package__="", __spec__=None)
+                     __loader__=loader, __package__="", __spec__=None)
     saved_module = sys.modules.get(run_name, _MISSING)
     saved_argv0 = sys.argv[0] if sys.argv else _MISSING
     sys.modules[run_name] = module
     if sys.argv:
-        sys.argv[0] = path
+        sys.argv[0] = path if argv0 is None else argv0
     try:
         exec(code, namespace)
     finally:
@@ -322,3 +334,12 @@ def run_module(name: str, init_globals: dict[str, Any] | None = None,
     installed for the duration of the run and removed afterwards.
     """
     return _with_plan(plan, runpy.run_module, name, init_globals, run_name, alter_sys)
+
+
+def _is_zipfile(path: str) -> bool:
+    """A zip application? Not a ``.py`` file, which saves importing zipfile for scripts."""
+    if path.endswith((".py", ".pyw")):
+        return False
+    import zipfile
+
+    return zipfile.is_zipfile(path)

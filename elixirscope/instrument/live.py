@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
-import logging
 import sys
 import threading
 from dataclasses import dataclass
@@ -39,7 +38,12 @@ from .rewriter import def_qualnames, hooks, registry, rewrite_tree
 
 __all__ = ["LiveTraceError", "failures", "trace", "traced", "untrace"]
 
-log = logging.getLogger("elixirscope.instrument")
+
+
+def _log() -> Any:
+    import logging  # on first use: logging's import is a cost at every recorded start
+
+    return logging.getLogger("elixirscope.instrument")
 
 
 class LiveTraceError(RuntimeError):
@@ -136,7 +140,7 @@ def _apply(function: FunctionType, module: str, name: str, level: str, sampling:
         function.__code__ = code
     except Exception as exc:  # noqa: BLE001 - one untraceable function never stops the rest
         _failures[name] = f"{type(exc).__name__}: {exc}"
-        log.warning("elixirscope: cannot trace %s: %s", name, _failures[name])
+        _log().warning("elixirscope: cannot trace %s: %s", name, _failures[name])
         return False
     _failures.pop(name, None)
     _traced[function] = _Traced(function, module, name, original, fid, level, sampling)

@@ -27,7 +27,6 @@ got 'al'``. Rules that never matched anything are reported by
 
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -111,6 +110,8 @@ class Plan:
                             f"{path} ({exc.strerror or exc})") from None
         if path.suffix.lower() == ".json":
             try:
+                import json
+
                 data = json.loads(text)
             except ValueError as exc:
                 raise PlanError("plan file", "valid JSON", f"{exc}", source) from None

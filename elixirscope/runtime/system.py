@@ -44,7 +44,9 @@ BASES = ("multiprocTCPBase", "multiprocUDPBase", "multiprocQueueBase", "simpleSy
 _QUIET_LOGS = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # plain "time LEVEL name: message", or the daemon's JSON/console line when it set
+    # ELIXIRSCOPE_LOG_FORMAT (elixirscope.telemetry.log_lines)
+    "formatters": {"plain": {"()": "elixirscope.telemetry.log_lines.LineFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }

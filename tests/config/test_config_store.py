@@ -208,12 +208,12 @@ def test_an_invalid_file_on_reload_raises_and_changes_nothing(tmp_path):
 
 def test_reload_keeps_the_running_environment_and_its_overlay(tmp_path):
     store, user = store_with(tmp_path, "", environment=None)
-    assert store.get("logging.format") == "console"  # dev.toml
+    assert store.get("logging.format") == "auto"  # dev.toml
     user.write_text('[node]\nenvironment = "prod"\n')
     result = store.reload()
     assert result.refused == (Refusal("node.environment", "dev", "prod", str(user)),)
     assert result.changes == ()
-    assert store.environment == "dev" and store.get("logging.format") == "console"
+    assert store.environment == "dev" and store.get("logging.format") == "auto"
 
 
 # ------------------------------------------------------------------ property

@@ -1,0 +1,178 @@
+"""``pytest --elixirscope``: record the code under test; show each failure's recorded path.
+
+Installed with the package (entry point ``pytest11``). Without ``--elixirscope``
+it adds its options and nothing else: until the option is given this module
+imports nothing of ElixirScope but the package's ``__init__`` (and pytest,
+which is loaded already when a plugin is).
+
+With it, the session is one recording (an embedded run store under
+``--elixirscope-data-dir``, else the configuration's ``data_dir``) and each
+test runs under its own correlation id, so each test is its own call tree. A
+failing test gets one more section under pytest's own report of it: the
+branch of its calls that raised, with arguments and return values, and the
+``elixirscope calltree`` command that shows all of it. Passing tests add
+nothing.
+
+What is recorded: the modules and functions matching ``--elixirscope-trace``
+(repeatable globs, as ``elixirscope run --trace``); by default the project's
+own packages and modules under the rootdir (and ``src/``), not its tests.
+Modules imported before the session starts (by a ``conftest.py``, say) are not
+rewritten; a ``--elixirscope-trace`` pattern that matched nothing is reported
+at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["default_patterns"]
+
+LEVELS = ("boundaries", "args", "full")
+SECTION = "elixirscope: recorded path to the failure"
+CORRELATION = pytest.StashKey[str]()
+# never rewrite the tests themselves (pytest rewrites their asserts) nor conftest files
+TEST_MODULES = ("test_*", "*.test_*", "*_test", "*.conftest", "conftest", "tests", "*.tests",
+                "*.tests.*", "tests.*", "testing", "*.testing", "*.testing.*")
+_SKIP_DIRS = {"tests", "test", "testing", "docs", "doc", "build", "dist", "node_modules",
+              "site-packages", "__pycache__"}
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("elixirscope", "record the code under test with ElixirScope")
+    group.addoption("--elixirscope", action="store_true", default=False,
+                    help="record the session; print each failing test's recorded path "
+                         "to the failure under its report")
+    group.addoption("--elixirscope-trace", action="append", default=[], metavar="PATTERN",
+                    help="record modules/functions matching this glob (repeatable; default: "
+                         "the project's packages and modules under the rootdir, not its tests)")
+    group.addoption("--elixirscope-level", default="args", choices=LEVELS, metavar="LEVEL",
+                    help="what is recorded per call: boundaries, args (arguments and return "
+                         "values, the default), full")
+    group.addoption("--elixirscope-data-dir", default=None, metavar="DIR",
+                    help="where the recording goes (default: data_dir from the configuration)")
+
+
+def pytest_configure(config: Any) -> None:
+    if not config.getoption("elixirscope"):
+        return
+    recording = _SessionRecording(config)
+    config.pluginmanager.register(recording, "elixirscope-recording")
+
+
+def default_patterns(rootdir: str | os.PathLike[str]) -> list[str]:
+    """Globs for the project's own code: each package (a directory with
+    ``__init__.py``) and each module directly under ``rootdir`` or ``rootdir/src``,
+    leaving out tests, ``conftest.py``, ``setup.py`` and hidden or build directories."""
+    patterns: list[str] = []
+    for base in (Path(rootdir), Path(rootdir) / "src"):
+        if not base.is_dir():
+            continue
+        for entry in sorted(base.iterdir()):
+            name = entry.name
+            if name.startswith((".", "_")) or name in _SKIP_DIRS:
+                continue
+            if entry.is_dir() and (entry / "__init__.py").is_file() and name.isidentifier():
+                patterns += [name, f"{name}.*"]
+            elif (entry.suffix == ".py" and entry.stem.isidentifier()
+                  and not entry.stem.startswith("test_") and not entry.stem.endswith("_test")
+                  and entry.stem not in ("conftest", "setup", "noxfile", "fabfile")):
+                patterns += [entry.stem, f"{entry.stem}.*"]
+    return patterns
+
+
+class _SessionRecording:
+    """The recording of one pytest session, and the hooks that use it."""
+
+    def __init__(self, config: Any) -> None:
+        from elixirscope.config import ConfigError, ConfigStore, DataDirError, usable_data_dir
+        from elixirscope.instrument.plan import Plan, PlanError
+
+        try:
+            settings = ConfigStore.load(env=dict(os.environ))
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--elixirscope: invalid configuration: {exc}") from None
+        self.patterns = list(config.getoption("elixirscope_trace")) or default_patterns(
+            config.rootpath)
+        if not self.patterns:
+            raise pytest.UsageError(
+                f"--elixirscope: found no package or module to record under {config.rootpath}; "
+                "name the code under test with --elixirscope-trace PATTERN")
+        level = config.getoption("elixirscope_level")
+        try:
+            plan = Plan.from_dict({})
+            for pattern in self.patterns:
+                plan = plan.with_rule(pattern, level)
+            for pattern in TEST_MODULES:
+                plan = plan.with_rule(pattern, "none")
+        except PlanError as exc:
+            raise pytest.UsageError(f"--elixirscope-trace: {exc}") from None
+        self.plan = plan
+        try:
+            self.data_dir = str(usable_data_dir(config.getoption("elixirscope_data_dir")
+                                                or settings.get("data_dir")))
+        except DataDirError as exc:
+            raise pytest.UsageError(f"--elixirscope-data-dir: {exc}") from None
+        from elixirscope.capture.session import start_capture
+        from elixirscope.ingest.stores import RunStore
+        from elixirscope.instrument import hook
+
+        self.store = RunStore(self.data_dir)
+        self.session = start_capture(
+            sink=self.store, ring_size=settings.get("capture.ring_buffer_size"),
+            policy=settings.get("capture.overflow_policy"),
+            batch_size=settings.get("capture.batch_size"), node=settings.get("node.name"),
+            program="pytest")
+        self.import_hook = hook.install(self.plan)
+
+    def pytest_report_header(self, config: Any) -> str:
+        named = [p for p in self.patterns if not p.endswith(".*")] or self.patterns
+        return f"elixirscope: recording {', '.join(named)} -> {self.data_dir}"
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
+        """Setup, call and teardown of one test under one fresh correlation id."""
+        from elixirscope.capture.context import correlation, new_correlation_id
+
+        cid = new_correlation_id()
+        item.stash[CORRELATION] = cid
+        with correlation(cid):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if not report.failed or call.when == "teardown" or call.excinfo is None:
+            return
+        cid = item.stash.get(CORRELATION, None)
+        if cid is not None:
+            report.sections.append((SECTION, self.failure_text(cid, call.excinfo)))
+
+    def failure_text(self, cid: str, excinfo: Any) -> str:
+        """The failing test's recorded path; a line saying why if it cannot be read."""
+        from elixirscope.query.failure_path import failure_report
+
+        try:
+            if not self.session.flush(timeout=10.0):
+                return ("elixirscope: the recording of this test did not reach the store within "
+                        f"10 s; see it later with: elixirscope calltree --data-dir "
+                        f"{self.data_dir} {cid[:12]}")
+            return failure_report(self.data_dir, cid, exc_type=excinfo.typename)["text"]
+        except Exception as exc:  # noqa: BLE001 - the test's own report must still print
+            return f"elixirscope: could not read this test's recording: {exc}"
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        self.import_hook.uninstall()
+        self.session.stop()
+        self.store.close()
+        unmatched = [p for p in self.plan.unmatched_patterns() if p in self.patterns]
+        if unmatched and config.getoption("elixirscope_trace"):
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"elixirscope: warning: --elixirscope-trace "
+                                    f"{', '.join(map(repr, unmatched))} matched no module or "
+                                    "function (imported before the session started?)")

@@ -1,0 +1,85 @@
+"""One grammar of exit statuses across commands: 0 ok, 1 error answer, 2 bad usage,
+3 nothing answered (within ``api.request_timeout_s``); no Python exception names."""
+
+from __future__ import annotations
+
+import re
+
+from cli_programs import elixirscope
+
+from elixirscope.transport import free_tcp_port
+
+EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception|Timeout)\b:")
+SHORT_WAIT = {"ELIXIRSCOPE_API__REQUEST_TIMEOUT_S": "0.5"}
+
+
+def no_exception_name(stderr: str) -> bool:
+    return EXCEPTION_NAME.search(stderr) is None
+
+
+def test_ok_is_0(recorded):
+    done = elixirscope("calltree", "--data-dir", str(recorded.data_dir), recorded.correlation[:8])
+    assert done.returncode == 0, done.stderr
+
+
+def test_calltree_of_an_unknown_id_is_an_error_answer(recorded):
+    done = elixirscope("calltree", "--data-dir", str(recorded.data_dir), "ffff0000")
+    assert done.returncode == 1
+    assert done.stderr.startswith("elixirscope calltree: no calls recorded for correlation")
+    assert done.stdout == "" and no_exception_name(done.stderr)
+
+
+def test_bad_usage_is_2(recorded, tmp_path):
+    done = elixirscope("events", "--data-dir", str(recorded.data_dir), "--since", "yesterday-ish")
+    assert done.returncode == 2 and done.stderr.startswith("elixirscope events: --since:")
+    assert no_exception_name(done.stderr)
+    assert elixirscope("events", "--limit", "many").returncode == 2  # argparse's own
+    assert elixirscope("calltree", "--daemon", "nonsense://x", "abc").returncode == 2
+    assert elixirscope("run").returncode == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[capture]\nbatch_size = 'x'\n")
+    script = tmp_path / "ok.py"
+    script.write_text("pass\n")
+    done = elixirscope("run", "--config", str(bad), str(script))
+    assert done.returncode == 2 and no_exception_name(done.stderr)
+
+
+def test_nothing_answering_is_3_after_the_configured_wait(tmp_path):
+    from elixirscope.transport import ensure_keys
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"  # nobody listens there
+    keys = ensure_keys(tmp_path / "keys").directory  # a client's key: it gets as far as asking
+    wait = {**SHORT_WAIT, "ELIXIRSCOPE_SECURITY__KEYS_DIR": str(keys)}
+    for args in (["events", "--daemon", endpoint], ["calltree", "--daemon", endpoint, "abc"]):
+        done = elixirscope(*args, env=wait)
+        assert done.returncode == 3, done.stderr
+        assert f"no answer from {endpoint} within 0.5 s" in done.stderr
+        assert no_exception_name(done.stderr)
+    done = elixirscope("console", "--connect", endpoint, "-c", "status", env=wait)
+    assert done.returncode == 3 and "within 0.5 s" in done.stderr
+    script = tmp_path / "ok.py"
+    script.write_text("pass\n")
+    done = elixirscope("run", "--daemon", endpoint, str(script), env=wait)
+    assert done.returncode == 3 and "did not answer within 0.5 s" in done.stderr
+
+
+def test_console_usage_error_is_2():
+    done = elixirscope("console", "--connect", "tcp://127.0.0.1:1", "-c", "no-such-command")
+    assert done.returncode == 2
+
+
+def test_a_damaged_shard_is_read_around_and_named(tmp_path):
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "shard-000.sqlite3").write_text("not a database")
+    done = elixirscope("events", "--data-dir", str(tmp_path))
+    assert done.returncode == 0
+    assert done.stderr.startswith("warning: incomplete read") and "shard-000" in done.stderr
+    assert no_exception_name(done.stderr)
+
+
+def test_a_failure_without_a_message_is_described_in_words():
+    from elixirscope.cli import _describe
+
+    assert _describe(KeyError("x")) == "missing key 'x'"
+    assert _describe(ValueError("bad x")) == "bad x"
+    assert _describe(RuntimeError()) == "unexpected failure (runtime error)"
