@@ -49,6 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
     reading.add_events_arguments(sub.add_parser("events", help="list recorded events"))
     reading.add_calltree_arguments(sub.add_parser(
         "calltree", help="the nested calls of one correlation chain"))
+    reading.add_runs_arguments(sub.add_parser("runs", help="the recorded runs, newest first"))
     return parser
 
 
@@ -79,10 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import run
 
             return run.run(args)
-        if args.command in ("events", "calltree"):
+        if args.command in ("events", "calltree", "runs"):
             from elixirscope.cli import reading
 
-            return (reading.run_events if args.command == "events" else reading.run_calltree)(args)
+            return {"events": reading.run_events, "calltree": reading.run_calltree,
+                    "runs": reading.run_runs}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback

@@ -1,4 +1,7 @@
-"""``elixirscope events`` and ``elixirscope calltree``: read back what was recorded.
+"""``elixirscope events``, ``calltree`` and ``runs``: read back what was recorded.
+
+Every read is about one run — the latest by default, ``--run ID`` (any unique
+prefix) or ``--all-runs`` — and shows that run's drop count.
 
 From the event store under a data dir (no daemon needed; safe while a daemon
 or ``elixirscope run`` writes it), or from a daemon's Query layer
@@ -15,7 +18,9 @@ from typing import Any
 
 from elixirscope.query.reports import calltree_report, events_report
 
-__all__ = ["add_calltree_arguments", "add_events_arguments", "run_calltree", "run_events"]
+__all__ = ["add_calltree_arguments", "add_events_arguments", "add_runs_arguments",
+           "run_calltree", "run_events", "run_runs"]
+
 
 def _source_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -27,8 +32,16 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="ID", help="this run (any unique prefix of its id; "
+                       "default: the latest run; see `elixirscope runs`)")
+    which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
+
+
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
+    _run_arguments(parser)
     parser.add_argument("--correlation", metavar="ID", help="one correlation chain")
     parser.add_argument("--function", metavar="PATTERN", help="glob over module.qualname")
     parser.add_argument("--actor", metavar="NAME", help="events naming this actor")
@@ -37,41 +50,75 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable)")
     parser.add_argument("--since", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     parser.add_argument("--until", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
-    parser.add_argument("--limit", metavar="N", type=_positive_int, default=100,
-                        help="at most N events (default 100)")
+    many = parser.add_mutually_exclusive_group()
+    many.add_argument("--limit", metavar="N", type=_count, default=None,
+                      help="the newest N events (default 100; 0: all)")
+    many.add_argument("--all", action="store_true", help="every matching event (--limit 0)")
 
 
 def add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
+    _run_arguments(parser)
     parser.add_argument("correlation", metavar="CORRELATION_ID")
 
 
-def _positive_int(text: str) -> int:
+def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    _source_arguments(parser)
+
+
+def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0: all), got {value}")
     return value
 
 
 def _filters(args: Any) -> dict[str, Any]:
     return {"correlation": args.correlation, "function": args.function, "actor": args.actor,
-            "type": args.type, "since": args.since, "until": args.until, "limit": args.limit}
+            "type": args.type, "since": args.since, "until": args.until,
+            "limit": 0 if args.all else args.limit}
+
+
+def _scope(args: Any) -> dict[str, Any]:
+    return {"run": args.run, "all_runs": True} if args.all_runs else {"run": args.run}
 
 
 def run_events(args: Any) -> int:
-    filters = {k: v for k, v in _filters(args).items() if v is not None}
+    filters = {k: v for k, v in {**_filters(args), **_scope(args)}.items() if v is not None}
     if args.daemon:
         return _from_daemon(args.daemon, "events", filters, args.json)
-    return _print(events_report(_data_dir(args), **filters), args.json)
+    return _answer("events", lambda: events_report(_data_dir(args), **filters), args.json)
 
 
 def run_calltree(args: Any) -> int:
+    params = {k: v for k, v in _scope(args).items() if v is not None}
     if args.daemon:
-        return _from_daemon(args.daemon, "calltree", {"correlation": args.correlation}, args.json)
-    return _print(calltree_report(_data_dir(args), args.correlation), args.json)
+        return _from_daemon(args.daemon, "calltree", {"correlation": args.correlation, **params},
+                            args.json)
+    return _answer("calltree", lambda: calltree_report(_data_dir(args), args.correlation,
+                                                       **params), args.json)
+
+
+def run_runs(args: Any) -> int:
+    from elixirscope.query.runs import runs_report
+
+    if args.daemon:
+        return _from_daemon(args.daemon, "runs", {}, args.json)
+    return _answer("runs", lambda: runs_report(_data_dir(args)), args.json)
+
+
+def _answer(command: str, report: Any, as_json: bool) -> int:
+    """Print the report; a run that cannot be chosen is one line on stderr, status 1."""
+    from elixirscope.query.runs import RunSelectError
+
+    try:
+        return _print(report(), as_json)
+    except RunSelectError as exc:
+        print(f"elixirscope {command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _data_dir(args: Any) -> str:

@@ -6,8 +6,14 @@ program. Recording goes to a daemon (``--daemon``: the daemon's API endpoint;
 the ingest and trace-control endpoints are asked from it) or, without one, to
 an embedded pipeline that writes the event store under ``--data-dir``.
 
+Recording is lossless by default (the program waits for the shipper; see
+``elixirscope.capture.session``). Each ``run`` is a *run* — id, command line,
+cwd, start, end, exit status — kept with its events (embedded) or told to the
+daemon's capture layer (``run`` operation) at start and at end.
+
 ElixirScope writes to stderr only to warn (a trace pattern that matched
-nothing) or to say it could not record (then the program still runs).
+nothing), to say it could not record (then the program still runs), or, at
+exit, one line when events were dropped: how many, why, which setting changes it.
 """
 
 from __future__ import annotations
@@ -57,10 +63,11 @@ def run(args: Any) -> int:
     except RunError as exc:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return 2
+    status = 1
     try:
         status = _execute(target, program_args, module=args.module)
     finally:
-        recording.finish()
+        recording.finish(status)
     return status
 
 
@@ -76,6 +83,7 @@ class _Recording:
         self.session: Any = None
         self.store: Any = None
         self.follower: Any = None
+        self.daemon: str | None = None
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -90,11 +98,14 @@ class _Recording:
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
+                   "stall_timeout_s": config.get("capture.stall_timeout_s"),
                    "batch_size": config.get("capture.batch_size"),
-                   "node": config.get("node.name"), "program": target}
+                   "node": config.get("node.name"), "program": target,
+                   "command": (["-m"] if args.module else []) + list(args.program)}
         if args.daemon:
             ingest, control = _daemon_endpoints(args.daemon)
             where: dict[str, Any] = {"endpoint": ingest}
+            self.daemon = args.daemon
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
             where, control = {"sink": self.store}, None
@@ -103,6 +114,8 @@ class _Recording:
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
+        if self.daemon:
+            _tell_daemon(self.daemon, self.session.record)
         enable_actor_capture()
         self.import_hook = hook.install(self.plan)
         if control:
@@ -111,8 +124,9 @@ class _Recording:
             self.follower = TraceFollower(control).start()
         return self
 
-    def finish(self) -> None:
-        """Flush everything recorded, then warn about patterns that matched nothing."""
+    def finish(self, status: int | None = None) -> None:
+        """Flush everything recorded and end the run; say what was dropped, if
+        anything; warn about patterns that matched nothing."""
         if self.follower is not None:
             self.follower.stop()
         if self.import_hook is not None:
@@ -121,12 +135,47 @@ class _Recording:
             disable_actor_capture()
             self.import_hook.uninstall()
         if self.session is not None:
-            self.session.stop()
+            stats = self.session.stop(exit_status=status)
+            if self.daemon:
+                _tell_daemon(self.daemon, self.session.record)
+            _report_drops(stats, self.session)
         if self.store is not None:
             self.store.close()
         for pattern in self.plan.unmatched_patterns() if self.plan is not None else ():
             print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
                   "function", file=sys.stderr)
+
+
+def _report_drops(stats: dict[str, Any], session: Any) -> None:
+    """One line on stderr when events were dropped: how many, why, what changes it."""
+    dropped = stats.get("events_dropped", 0)
+    if not dropped:
+        return
+    from elixirscope.query.runs import REASONS
+
+    reasons = stats.get("drop_reasons") or {}
+    why = "; ".join(f"{n:,} because {REASONS.get(k, k)}" for k, n in reasons.items())
+    recorded = stats.get("ring", {}).get("writes", 0)
+    of = f" of {recorded:,}" if recorded else ""
+    print(f"elixirscope run: {dropped:,}{of} events were dropped while recording run "
+          f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
+          "`elixirscope runs` lists it", file=sys.stderr)
+
+
+def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
+    """Give the daemon's capture layer the run's record (at start, then at end)."""
+    if record is None:
+        return
+    from elixirscope.transport import call
+
+    try:
+        response = call(endpoint, "run", "capture", {"record": record}, 5.0, from_layer="run")
+        problem = None if response.ok else response.error
+    except Exception as exc:  # noqa: BLE001 - the program runs on regardless
+        problem = str(exc)
+    if problem:
+        print(f"elixirscope run: the daemon at {endpoint} did not keep run "
+              f"{record['id'][:8]}'s record: {problem}", file=sys.stderr)
 
 
 def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,

@@ -71,11 +71,13 @@ def events(data_dir: str | os.PathLike[str], **filters: Any) -> list[StoredEvent
         return store.query(**filters)
 
 
-def call_tree(data_dir: str | os.PathLike[str], correlation_id: str) -> list[CallNode]:
-    """The call tree of one correlation chain (empty if nothing was recorded for it)."""
+def call_tree(data_dir: str | os.PathLike[str], correlation_id: str,
+              run: str | None = None) -> list[CallNode]:
+    """The call tree of one correlation chain (empty if nothing was recorded for it),
+    within one ``run`` if given."""
     if not isinstance(correlation_id, str) or not correlation_id:
         raise QueryError(
             f"Expected a non-empty `str`, got {correlation_id!r} - at `correlation_id`"
         )
     with EventStore.open(data_dir, readonly=True) as store:
-        return build_call_tree(store.query(correlation_id=correlation_id, limit=None))
+        return build_call_tree(store.query(correlation_id=correlation_id, run=run, limit=None))
