@@ -309,8 +309,9 @@ def drop_reasons(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def _keep_record(sink: Any, record: dict[str, Any]) -> None:
-    """Hand the run's record to a sink that keeps run records; never fails the host."""
-    keep = getattr(sink, "record_run", None)
+    """Hand the run's record to a sink (or a plain callable sink's function) that keeps
+    run records (``record_run(record)``); never fails the host."""
+    keep = getattr(sink, "record_run", None) or getattr(getattr(sink, "fn", None), "record_run", None)
     if keep is None:
         return
     try:
