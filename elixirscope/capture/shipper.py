@@ -5,8 +5,10 @@ happens here, off the program's threads. Each cycle drains up to
 ``batch_size`` events, encodes them as one
 :func:`~elixirscope.contracts.trace.encode_batch` frame (the tuples go
 straight into msgpack) and hands the bytes to the sink. When the ring holds
-less than a full batch the thread sleeps ``flush_interval_s`` (or until
-:meth:`Shipper.flush` wakes it).
+less than a full batch the thread sleeps ``flush_interval_s``, or until
+:meth:`Shipper.flush` or a producer waiting on a full ring wakes it (the ring's
+``set_waker``). A sink that refuses a batch stalls a blocking ring
+(``ring.stall()``): producers then drop, counted, instead of waiting on it.
 
 Sinks (the contract is :class:`Sink`):
 
@@ -344,6 +346,9 @@ class Shipper:
         _check_seconds("timeout", timeout, positive=False)
         deadline = time.monotonic() + timeout
         self._stopping = True
+        set_waker = getattr(self.recorder.ring, "set_waker", None)
+        if set_waker is not None:  # nobody to wake any more
+            set_waker(None, 0)
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
