@@ -28,6 +28,7 @@ from typing import Any
 __all__ = ["add_arguments", "run"]
 
 LEVELS = ("boundaries", "args", "full")
+RECORD_TIMEOUT_S = 20.0  # the daemon's answer to a run record
 
 
 class RunError(Exception):
@@ -168,8 +169,9 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
         return
     from elixirscope.transport import call
 
-    try:
-        response = call(endpoint, "run", "capture", {"record": record}, 5.0, from_layer="run")
+    try:  # generous: the capture layer may be busy taking the run's last events
+        response = call(endpoint, "run", "capture", {"record": record}, RECORD_TIMEOUT_S,
+                        from_layer="run")
         problem = None if response.ok else response.error
     except Exception as exc:  # noqa: BLE001 - the program runs on regardless
         problem = str(exc)
