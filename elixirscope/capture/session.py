@@ -281,7 +281,8 @@ def _recorder_for(ring_size: int, policy: str, node: str | None,
     if rec.ring.policy != policy:
         rec.ring.set_policy(policy)
     rec.ring.set_block_timeout(stall_timeout_s)
-    return rec, False
+    rec.config.update(ring_size=ring_size, policy=policy, block_timeout_s=stall_timeout_s)
+    return rec, False  # (a forked child's fresh Recorder follows rec.config)
 
 
 def _watch_stalls(rec: recorder.Recorder, session: CaptureSession) -> None:

@@ -167,14 +167,26 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
     """Give the daemon's capture layer the run's record (at start, then at end)."""
     if record is None:
         return
+    import time
+
     from elixirscope.transport import call
 
-    try:  # generous: the capture layer may be busy taking the run's last events
-        response = call(endpoint, "run", "capture", {"record": record}, RECORD_TIMEOUT_S,
-                        from_layer="run")
-        problem = None if response.ok else response.error
-    except Exception as exc:  # noqa: BLE001 - the program runs on regardless
-        problem = str(exc)
+    # generous: the capture layer may be busy taking the run's last events; a daemon too
+    # busy to route the request ("unavailable") is asked again within the same time
+    deadline = time.monotonic() + RECORD_TIMEOUT_S
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            response = call(endpoint, "run", "capture", {"record": record}, max(left, 1.0),
+                            from_layer="run")
+            problem = None if response.ok else response.error
+        except Exception as exc:  # noqa: BLE001 - the program runs on regardless
+            problem, response = str(exc), None
+        busy = response is not None and not response.ok and response.error is not None \
+            and response.error.code == "unavailable"
+        if not busy or time.monotonic() + 0.5 > deadline:
+            break
+        time.sleep(0.5)
     if problem:
         print(f"elixirscope run: the daemon at {endpoint} did not keep run "
               f"{record['id'][:8]}'s record: {problem}", file=sys.stderr)
