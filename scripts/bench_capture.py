@@ -315,9 +315,9 @@ def lossless(n: int, reps: int, target: int) -> dict[str, Any]:
 def format_lossless(r: dict[str, Any]) -> str:
     def row(name: str, seconds: float | None, note: str = "") -> str:
         if seconds is None:
-            return f"  {name:<34} (not installed: pip install -e .[bench])"
+            return f"  {name:<38} (not installed: pip install -e .[bench])"
         extra = f"  +{seconds - r['plain_s']:.2f} s over plain" if name != "python (plain)" else ""
-        return f"  {name:<34} {seconds:7.3f} s{extra}{note}"
+        return f"  {name:<38} {seconds:7.3f} s{extra}{note}"
 
     emb, dae, pipe = r["embedded_stored"], r["daemon_stored"], r["pipeline"]
     return "\n".join([
