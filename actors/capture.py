@@ -46,11 +46,14 @@ class _LoopService(LayerService):
 
 
 class IngestService(_LoopService):
-    """args: LayerService's, plus ``ingest_endpoint``, ``forward_endpoint``, ``credit_window``."""
+    """args: LayerService's, plus ``ingest_endpoint``, ``forward_endpoint``, ``credit_window``
+    and ``data_dir``. Operations: ``endpoint``, and ``run`` ({record}): keep a host's run
+    record (``elixirscope run --daemon`` sends it at start and at end) with the events."""
 
-    operations = ("health", "stats", "endpoint")
+    operations = ("health", "stats", "endpoint", "run")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.data_dir = args.get("data_dir")
         self.loop = IngestLoop(args["ingest_endpoint"], args["forward_endpoint"],
                                window=args.get("credit_window", 16))
         self.loop.start()
@@ -63,6 +66,20 @@ class IngestService(_LoopService):
 
     def op_endpoint(self, request: Request, state: Any) -> dict[str, Any]:
         return {"ingest": self.loop.endpoint}
+
+    def op_run(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.store import StoreError
+        from elixirscope.store.runs import write_run
+
+        record = request.params.get("record")
+        if self.data_dir is None:
+            raise ValueError("this ingest keeps no run records (it was started without a data_dir)")
+        try:
+            write_run(self.data_dir, record)  # checks the record
+        except StoreError as exc:  # a bad record or an unwritable dir: an error answer
+            raise ValueError(str(exc)) from None
+        self.metrics.counter("run_records").inc()
+        return {"run": record["id"]}
 
 
 class WriterService(_LoopService):

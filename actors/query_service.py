@@ -1,9 +1,11 @@
 """QueryService: the Query layer's engine, reading the event store for clients.
 
-Until the query language arrives it answers the two reads the CLI and the
-console need: ``events`` (filters as ``elixirscope events`` takes them) and
-``calltree`` ({correlation}). It opens the store read-only, so it reads while
-the Capture layer's writers write, and sees every shard.
+Until the query language arrives it answers the reads the CLI and the console
+need: ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
+({correlation}) — both scoped like the CLI's: the latest run, or params
+``run`` (an id prefix) / ``all_runs`` — and ``runs``. It opens the store
+read-only, so it reads while the Capture layer's writers write, and sees every
+shard.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree")
+    operations = ("health", "stats", "events", "calltree", "runs")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args["data_dir"]
@@ -36,7 +38,17 @@ class QueryService(LayerService):
         from elixirscope.query.reports import calltree_report
 
         self.metrics.counter("queries").inc()
-        correlation = request.params.get("correlation")
+        params = dict(request.params)
+        correlation = params.pop("correlation", None)
         if not isinstance(correlation, str) or not correlation:
             raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
-        return calltree_report(self.data_dir, correlation)
+        unknown = set(params) - {"run", "all_runs"}
+        if unknown:
+            raise ValueError(f"calltree takes params correlation, run, all_runs; got {sorted(unknown)}")
+        return calltree_report(self.data_dir, correlation, **params)
+
+    def op_runs(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.query.runs import runs_report
+
+        self.metrics.counter("queries").inc()
+        return runs_report(self.data_dir)

@@ -16,6 +16,14 @@ One run, one table (``--json`` for the figures):
 3. Lookup by correlation id, p50 and p95, with ``--store-events`` events stored
    (10 million by default), and bytes per stored event (from ``bench_store.py``).
 4. Peak memory of the host's capture path.
+5. Lossless with the defaults, side by side (``--only lossless`` runs just this):
+   the call-heavy workload (fib with a helper, as a script) as a user runs it —
+   wall time of ``python prog.py``, of ``elixirscope run`` with the default
+   settings (embedded store, then through a daemon), and of ``viztracer``
+   (which keeps only its last 1,000,000 entries: bigger programs lose their
+   start), each including start-up and saving; every ElixirScope event is
+   checked stored (0 dropped). Plus the pipeline's sustained events/s with the
+   defaults, in-process (recording until everything is in the store).
 """
 
 from __future__ import annotations
@@ -169,6 +177,167 @@ def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> d
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+LOSSLESS_SCRIPT = bench_hooks.WORKLOAD + """
+
+if __name__ == "__main__":
+    import sys
+
+    fib(int(sys.argv[1]))
+"""
+
+
+def _wall(cmd: list[str], reps: int, env: dict[str, str] | None = None,
+          before: Any = None) -> float:
+    """The best wall time of ``reps`` runs of ``cmd`` (``before()`` runs untimed first)."""
+    import subprocess
+
+    best = float("inf")
+    for _ in range(reps):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
+        if done.stderr.strip() and "viztracer" not in cmd[0]:
+            raise RuntimeError(f"{' '.join(cmd)} reported: {done.stderr.strip()}")
+        best = min(best, elapsed)
+    return best
+
+
+def _stored(data_dir: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
+    """The latest run's totals once all ``expected`` events are stored (or the timeout)."""
+    from elixirscope.query.runs import list_runs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = list_runs(data_dir)
+        run = runs[0] if runs else None
+        if run is not None and (run.events + run.dropped >= expected and run.ended_ns
+                                or time.monotonic() > deadline):
+            return {"events": run.events, "dropped": run.dropped}
+        if run is None and time.monotonic() > deadline:
+            return {"events": 0, "dropped": 0}
+        time.sleep(0.2)
+
+
+def _daemon(data_dir: str) -> tuple[Any, str]:
+    import subprocess
+
+    from elixirscope.contracts import Request
+    from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "elixirscope", "daemon", "--api", endpoint,
+                             "--data-dir", data_dir], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with RequestClient(endpoint, timeout=2.0) as client:
+                if client.request(Request(operation="endpoint", to_layer="capture")).ok:
+                    return proc, endpoint
+        except RequestTimeout:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("the daemon did not answer within 120 s")
+
+
+def _pipeline_rate(n: int, target: int) -> dict[str, Any]:
+    """In-process, the defaults: record fib(n) repeatedly (``target`` events) into the
+    embedded store; events/s from the first call until everything is stored."""
+    from elixirscope.capture.session import start_capture
+    from elixirscope.ingest.stores import RunStore
+
+    data_dir = tempfile.mkdtemp(prefix="bench-lossless-")
+    try:
+        ns, _how = bench_hooks._instrumented("boundaries")
+        per_run = 2 * bench_hooks.calls_of(n)
+        runs = max(1, -(-target // per_run))
+        session = start_capture(sink=RunStore(data_dir), program="bench_capture")
+        started = time.perf_counter()
+        for _ in range(runs):
+            ns["fib"](n)
+        recorded = time.perf_counter() - started
+        stats = session.stop(timeout=300)
+        elapsed = time.perf_counter() - started
+        return {"events": runs * per_run, "events_per_s": round(runs * per_run / elapsed),
+                "recording_s": round(recorded, 3), "stored_s": round(elapsed, 3),
+                "dropped": stats["events_dropped"], "waits": stats["ring"].get("block_waits", 0)}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def lossless(n: int, reps: int, target: int) -> dict[str, Any]:
+    """Wall times side by side: plain, ElixirScope with the defaults (embedded and through a
+    daemon, all events checked stored), VizTracer; and the pipeline's sustained rate."""
+
+    work = tempfile.mkdtemp(prefix="bench-lossless-")
+    script = os.path.join(work, "fibwork.py")
+    with open(script, "w") as f:
+        f.write(LOSSLESS_SCRIPT)
+    events = 2 * bench_hooks.calls_of(n)
+    es = [sys.executable, "-m", "elixirscope"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    out: dict[str, Any] = {"n": n, "calls": events // 2, "events": events, "reps": reps}
+    try:
+        out["plain_s"] = _wall([sys.executable, script, str(n)], reps, clean)
+        data = os.path.join(work, "embedded")
+
+        def fresh() -> None:
+            shutil.rmtree(data, ignore_errors=True)
+        out["embedded_s"] = _wall([*es, "run", "--data-dir", data, script, str(n)], reps, clean,
+                                  before=fresh)
+        out["embedded_stored"] = _stored(data, events)
+        daemon_dir = os.path.join(work, "daemon")
+        proc, endpoint = _daemon(daemon_dir)
+        try:
+            out["daemon_s"] = _wall([*es, "run", "--daemon", endpoint, script, str(n)], reps, clean)
+            latest = _stored(daemon_dir, events)
+            out["daemon_stored"] = latest
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        viz = os.path.join(os.path.dirname(sys.executable), "viztracer")
+        if os.path.exists(viz):
+            out["viztracer_s"] = _wall([viz, "--quiet", "-o", os.path.join(work, "vt.json"),
+                                        script, str(n)], reps, clean)
+        else:
+            out["viztracer_s"] = None  # install the bench extra: pip install -e .[bench]
+        out["pipeline"] = _pipeline_rate(n, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def format_lossless(r: dict[str, Any]) -> str:
+    def row(name: str, seconds: float | None, note: str = "") -> str:
+        if seconds is None:
+            return f"  {name:<38} (not installed: pip install -e .[bench])"
+        extra = f"  +{seconds - r['plain_s']:.2f} s over plain" if name != "python (plain)" else ""
+        return f"  {name:<38} {seconds:7.3f} s{extra}{note}"
+
+    emb, dae, pipe = r["embedded_stored"], r["daemon_stored"], r["pipeline"]
+    return "\n".join([
+        f"lossless with the defaults: fib({r['n']}) with a helper, {r['calls']:,} calls, "
+        f"{r['events']:,} events; wall time as a user runs it (best of {r['reps']}, start-up "
+        "and saving included)",
+        row("python (plain)", r["plain_s"]),
+        row("elixirscope run (embedded store)", r["embedded_s"],
+            f"  stored {emb['events']:,}, dropped {emb['dropped']}"),
+        row("elixirscope run --daemon", r["daemon_s"],
+            f"  stored {dae['events']:,}, dropped {dae['dropped']}"),
+        row("viztracer (keeps the last 1M entries)", r["viztracer_s"]),
+        f"  pipeline with the defaults (ring 65,536 block, batch 1,000, embedded store): "
+        f"{pipe['events_per_s']:,} events/s sustained over {pipe['events']:,} events "
+        f"(recording {pipe['recording_s']} s, all stored {pipe['stored_s']} s; "
+        f"dropped {pipe['dropped']}; the program waited {pipe['waits']} times)",
+        f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
+    ])
+
+
 def store_lookups(total: int) -> dict[str, Any]:
     factory = bench_store.engines()["chunks-zstd"]
     return bench_store.run("chunks-zstd", factory, total, lookups=300, batch_size=1000)
@@ -208,13 +377,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writers", type=int, default=2, help="writer processes end to end")
     ap.add_argument("--store-events", type=int, default=10_000_000,
                     help="events stored before timing lookups (default 10M)")
+    ap.add_argument("--lossless-n", type=int, default=25,
+                    help="fib argument for the lossless comparison (364k calls, 728k events)")
+    ap.add_argument("--lossless-reps", type=int, default=3, help="runs per variant (best counts)")
+    ap.add_argument("--lossless-events", type=int, default=5_000_000,
+                    help="events recorded in-process for the sustained pipeline rate")
+    ap.add_argument("--only", choices=["lossless"], help="run only this section")
     args = ap.parse_args(argv)
+    if args.only == "lossless":
+        result = {"lossless": lossless(args.lossless_n, args.lossless_reps, args.lossless_events)}
+        print(json.dumps(result, indent=2) if args.json else format_lossless(result["lossless"]))
+        return 0
     result = {
         "hooks": bench_hooks.run(args.n, args.reps),
         "end_to_end": end_to_end(args.e2e_n, args.writers, args.e2e_events, args.ring_size),
         "store": store_lookups(args.store_events),
+        "lossless": lossless(args.lossless_n, args.lossless_reps, args.lossless_events),
     }
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    print(json.dumps(result, indent=2) if args.json else
+          format_table(result) + "\n\n" + format_lossless(result["lossless"]))
     return 0
 
 

@@ -69,7 +69,7 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
         ChildSpec("writers", (Supervisor, writers), type="supervisor"),
         _service("capture", "correlator", settings, actor=CorrelatorService, **pick("data_dir")),
         _service("capture", "ingest", settings, front=True, actor=IngestService,
-                 **pick("ingest_endpoint", "forward_endpoint", "credit_window")),
+                 **pick("ingest_endpoint", "forward_endpoint", "credit_window", "data_dir")),
     ], **intensity_flags(settings))
 
 

@@ -314,6 +314,11 @@ typedef struct {
     int policy;
     double timeout;
     int64_t writes, reads, dropped_oldest, dropped_newest, block_timeouts, block_waits;
+    int64_t stalls;     /* times the ring gave up waiting and started dropping */
+    int stalled;        /* 1: the pipeline stalled; a full ring drops (counted) until drained empty */
+    uint64_t wake_at;   /* size at which the waker is called (0: never) */
+    PyObject *waker;    /* called (no args) when the consumer has work: wake_at reached or full */
+    PyObject *on_stall; /* called (no args) when the ring starts dropping on a stall */
     uint64_t text_chain; /* drain()'s last chain text (consecutive records share one) */
     PyObject *text;
 } Ring;
@@ -395,11 +400,36 @@ static void Ring_dealloc(Ring *self) {
         PyMem_Free(self->slots);
     }
     Py_CLEAR(self->text);
+    Py_CLEAR(self->waker);
+    Py_CLEAR(self->on_stall);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Call a ring callback with the GIL held and no slot reserved; its errors are not the host's. */
+static void ring_callback(Ring *r, PyObject *fn) {
+    if (!fn) return;
+    Py_INCREF(r);
+    Py_INCREF(fn);
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    PyObject *res = PyObject_CallNoArgs(fn);
+    if (res) Py_DECREF(res);
+    else PyErr_Clear();
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+    Py_DECREF(fn);
+    Py_DECREF(r);
+}
+
+static void ring_stall(Ring *r) {
+    if (r->stalled) return;
+    r->stalled = 1;
+    r->stalls++;
+    ring_callback(r, r->on_stall);
 }
 
 /* A free slot for one record, or NULL if the policy refused it (counted). GIL held. */
 static Rec *ring_slot(Ring *r) {
+    if (r->waker && r->tail - r->head + 1 == r->wake_at) ring_callback(r, r->waker);
     r->writes++;
     if (r->tail - r->head < r->cap) return &r->slots[r->tail++ & r->mask];
     if (r->policy == P_OLDEST) {
@@ -409,15 +439,41 @@ static Rec *ring_slot(Ring *r) {
         return &r->slots[r->tail++ & r->mask];
     }
     if (r->policy == P_BLOCK) {
+        if (r->stalled) {  /* the pipeline is stuck: count the drop, never wait again */
+            r->block_timeouts++;
+            return NULL;
+        }
         r->block_waits++;
+        ring_callback(r, r->waker);
+        /* Wait without the GIL until the consumer has drained half the ring: one long
+         * uninterrupted drain, not a GIL hand-off per batch. The timeout counts from
+         * the consumer's last progress: a slow consumer is waited for, a stuck one not.
+         * Other producers may take the room first: then wait again. */
         double deadline = mono_s() + r->timeout;
+        uint64_t low = r->cap / 2, seen = r->head;
+        int timed_out = 0;
         Py_INCREF(r);
-        while (r->tail - r->head >= r->cap && r->policy == P_BLOCK) {
-            double left = deadline - mono_s();
-            if (left <= 0) break;
-            struct timespec nap = {0, left > 50e-6 ? 50000 : (long)(left * 1e9)};
+        while (r->tail - r->head >= r->cap && r->policy == P_BLOCK && !r->stalled && !timed_out) {
             Py_BEGIN_ALLOW_THREADS
-            nanosleep(&nap, NULL);
+            for (;;) {
+                uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+                uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+                if (tail - head <= low || __atomic_load_n(&r->policy, __ATOMIC_ACQUIRE) != P_BLOCK ||
+                    __atomic_load_n(&r->stalled, __ATOMIC_ACQUIRE))
+                    break;
+                double now = mono_s();
+                if (head != seen) {
+                    seen = head;
+                    deadline = now + r->timeout;
+                }
+                double left = deadline - now;
+                if (left <= 0) {
+                    timed_out = 1;
+                    break;
+                }
+                struct timespec nap = {0, left > 50e-6 ? 50000 : (long)(left * 1e9)};
+                nanosleep(&nap, NULL);
+            }
             Py_END_ALLOW_THREADS
         }
         Py_DECREF(r);
@@ -429,6 +485,7 @@ static Rec *ring_slot(Ring *r) {
             return &r->slots[r->tail++ & r->mask];
         }
         r->block_timeouts++;
+        if (r->policy == P_BLOCK) ring_stall(r);
         return NULL;
     }
     r->dropped_newest++;
@@ -524,6 +581,7 @@ static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs)
     for (uint64_t i = 0; i < n; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
     self->head += n;
     self->reads += (int64_t)n;
+    if (self->stalled && self->tail == self->head) self->stalled = 0;  /* caught up: wait again */
     return out;
 }
 
@@ -534,6 +592,42 @@ static PyObject *Ring_set_policy(Ring *self, PyObject *arg) {
 
 static PyObject *Ring_set_block_timeout(Ring *self, PyObject *arg) {
     if (check_timeout(arg, "RingBuffer.set_block_timeout", &self->timeout) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int check_callable(PyObject *o, const char *where, PyObject **slot) {
+    if (o != Py_None && !PyCallable_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "Expected a callable or None, got %R - at %s", o, where);
+        return -1;
+    }
+    Py_XSETREF(*slot, o == Py_None ? NULL : Py_NewRef(o));
+    return 0;
+}
+
+static PyObject *Ring_set_waker(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "set_waker(fn, wake_at) takes two arguments");
+        return NULL;
+    }
+    long long at = PyLong_CheckExact(args[1]) ? PyLong_AsLongLong(args[1]) : -1;
+    if (at < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "Expected `wake_at` an int >= 0, got %R - at RingBuffer.set_waker",
+                     args[1]);
+        return NULL;
+    }
+    if (check_callable(args[0], "RingBuffer.set_waker(fn)", &self->waker) < 0) return NULL;
+    self->wake_at = (uint64_t)at;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Ring_set_on_stall(Ring *self, PyObject *arg) {
+    if (check_callable(arg, "RingBuffer.set_on_stall(fn)", &self->on_stall) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Ring_stall(Ring *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->policy == P_BLOCK) ring_stall(self);
     Py_RETURN_NONE;
 }
 
@@ -567,11 +661,12 @@ static PyObject *policy_name(int p) {
 static PyObject *Ring_stats(Ring *self, PyObject *Py_UNUSED(ignored)) {
     int64_t drops = self->dropped_oldest + self->dropped_newest + self->block_timeouts;
     return Py_BuildValue(
-        "{sLsLsKsLsLsLsLsLsKsN}", "writes", self->writes, "reads", self->reads, "size",
+        "{sLsLsKsLsLsLsLsLsKsNsLsO}", "writes", self->writes, "reads", self->reads, "size",
         (unsigned long long)(self->tail - self->head), "drops", drops, "dropped_oldest",
         self->dropped_oldest, "dropped_newest", self->dropped_newest, "block_timeouts",
         self->block_timeouts, "block_waits", self->block_waits, "capacity",
-        (unsigned long long)self->cap, "policy", policy_name(self->policy));
+        (unsigned long long)self->cap, "policy", policy_name(self->policy), "stalls", self->stalls,
+        "stalled", self->stalled ? Py_True : Py_False);
 }
 
 static Py_ssize_t Ring_len(Ring *self) { return (Py_ssize_t)(self->tail - self->head); }
@@ -592,6 +687,12 @@ static PyMethodDef Ring_methods[] = {
     {"drain", (PyCFunction)(void (*)(void))Ring_drain, METH_FASTCALL, "Oldest records, up to max_n."},
     {"set_policy", (PyCFunction)Ring_set_policy, METH_O, NULL},
     {"set_block_timeout", (PyCFunction)Ring_set_block_timeout, METH_O, NULL},
+    {"set_waker", (PyCFunction)(void (*)(void))Ring_set_waker, METH_FASTCALL,
+     "fn() is called when the ring reaches wake_at records or is full (0: only when full)."},
+    {"set_on_stall", (PyCFunction)Ring_set_on_stall, METH_O,
+     "fn() is called when a blocking ring gives up waiting and starts dropping."},
+    {"stall", (PyCFunction)Ring_stall, METH_NOARGS,
+     "The consumer is failing: a blocking ring drops (counted) until drained empty."},
     {"resize", (PyCFunction)Ring_resize, METH_O, "New capacity; the oldest overflow is dropped."},
     {"stats", (PyCFunction)Ring_stats, METH_NOARGS, NULL},
     {NULL}};

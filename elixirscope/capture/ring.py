@@ -5,8 +5,16 @@ Contract (many producers, one consumer):
 - ``append(record)`` never raises for a full ring and never hangs the host: a
   full ring applies the overflow ``policy`` —
   ``drop_oldest`` evicts the oldest record, ``drop_newest`` refuses the new one,
-  ``block`` waits for room up to ``block_timeout_s`` and then refuses it
-  (counted in ``block_timeouts``).
+  ``block`` waits for room (until the consumer has drained half the ring) as
+  long as the consumer makes progress at least every ``block_timeout_s``, then refuses it
+  (counted in ``block_timeouts``) and *stalls*: while stalled, a full ring
+  refuses at once (counted) instead of waiting, until the consumer has drained
+  it empty — a dead consumer costs the host one wait, not one per record.
+  ``stall()`` lets the consumer say it is failing (its sink refuses batches).
+- ``set_waker(fn, wake_at)``: ``fn()`` is called (by a producer, before it
+  takes a slot) when the ring reaches ``wake_at`` records and before a producer
+  waits on a full ring, so the consumer need not poll; ``set_on_stall(fn)``:
+  ``fn()`` is called when the ring starts dropping on a stall.
 - ``drain(max_n)`` hands the oldest ``max_n`` records, in append order, to the
   single consumer (the shipper thread).
 - Every record is accounted for: ``writes == reads + size + drops`` at any quiet
@@ -77,11 +85,19 @@ class PyRingBuffer:
         self.dropped_newest = 0
         self.block_timeouts = 0
         self.block_waits = 0
+        self.stalls = 0
+        self._stalled = False
+        self._waker: Any = None
+        self._wake_at = 0
+        self._on_stall: Any = None
 
     # ------------------------------------------------------------------ producers
 
     def append(self, record: Any) -> bool:
         """Add ``record``; False if the policy refused it (counted)."""
+        waker = self._waker
+        if waker is not None and self._tail - self._head + 1 == self._wake_at:
+            _call(waker)
         with self._lock:
             self.writes += 1
             if self._tail - self._head == self._capacity and not self._make_room():
@@ -99,16 +115,38 @@ class PyRingBuffer:
             self.dropped_oldest += 1
             return True
         if policy == "block":
+            if self._stalled:
+                self.block_timeouts += 1
+                return False
             self.block_waits += 1
+            if self._waker is not None:
+                self._lock.release()  # the waker may take other locks (the consumer's)
+                try:
+                    _call(self._waker)
+                finally:
+                    self._lock.acquire()
+            # Wait until half the ring is drained (one long drain, not a hand-off per
+            # record); the timeout counts from the consumer's last progress.
             deadline = time.monotonic() + self._timeout
-            while self._tail - self._head == self._capacity:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._policy != "block":
+            low, seen = self._capacity // 2, self._head
+            while self._tail - self._head > low:
+                now = time.monotonic()
+                if self._head != seen:
+                    seen, deadline = self._head, now + self._timeout
+                left = deadline - now
+                if left <= 0 or self._policy != "block" or self._stalled:
                     break
                 self._room.wait(left)
             if self._tail - self._head < self._capacity:
                 return True
+            if self._policy == "drop_oldest":  # switched while waiting
+                self._slots[self._head & self._mask] = None
+                self._head += 1
+                self.dropped_oldest += 1
+                return True
             self.block_timeouts += 1
+            if self._policy == "block":
+                self._stall_locked()
             return False
         self.dropped_newest += 1
         return False
@@ -129,8 +167,43 @@ class PyRingBuffer:
             self._head = head + n
             self.reads += n
             if n:
+                if self._stalled and self._tail == self._head:
+                    self._stalled = False  # caught up: wait again
                 self._room.notify_all()
             return out
+
+    # ------------------------------------------------------------------ stalls
+
+    def stall(self) -> None:
+        """The consumer is failing: a blocking ring drops (counted) until drained empty."""
+        with self._lock:
+            if self._policy == "block":
+                self._stall_locked()
+
+    def _stall_locked(self) -> None:
+        if self._stalled:
+            return
+        self._stalled = True
+        self.stalls += 1
+        self._room.notify_all()
+        if self._on_stall is not None:
+            self._lock.release()
+            try:
+                _call(self._on_stall)
+            finally:
+                self._lock.acquire()
+
+    def set_waker(self, fn: Any, wake_at: int) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"Expected a callable or None, got {fn!r} - at RingBuffer.set_waker(fn)")
+        if type(wake_at) is not int or wake_at < 0:
+            raise ValueError(f"Expected `wake_at` an int >= 0, got {wake_at!r} - at RingBuffer.set_waker")
+        self._waker, self._wake_at = fn, wake_at
+
+    def set_on_stall(self, fn: Any) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"Expected a callable or None, got {fn!r} - at RingBuffer.set_on_stall(fn)")
+        self._on_stall = fn
 
     # ------------------------------------------------------------------ config
 
@@ -183,7 +256,17 @@ class PyRingBuffer:
                 "block_waits": self.block_waits,
                 "capacity": self._capacity,
                 "policy": self._policy,
+                "stalls": self.stalls,
+                "stalled": self._stalled,
             }
 
     def __repr__(self) -> str:
         return f"<RingBuffer {len(self)}/{self._capacity} {self._policy}>"
+
+
+def _call(fn: Any) -> None:
+    """A ring callback: its failure is not the host's."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001
+        pass

@@ -1,5 +1,16 @@
 """Capture sessions: the host-side entry that turns recording on and off.
 
+Lossless by default: the ring's ``block`` policy makes a program that records
+faster than the shipper ships wait for it. The host never hangs on it: when the
+pipeline makes no progress for ``stall_timeout_s`` (or the sink refuses a
+batch), the ring drops instead — counted, and said once on stderr — until the
+shipper has caught up.
+
+Each session is a *run* (``elixirscope.store.runs``): every batch carries its
+id, forked children's too; a sink that keeps run records (the embedded store's
+``record_run``) gets the run's record (``elixirscope.contracts.runs``) at start
+and at stop.
+
 ``start_capture(endpoint=... | sink=...)`` installs, in this order, the
 process Recorder (ring + HLC), the recording hooks
 (``builtins.__elixirscope__``) and a :class:`~elixirscope.capture.shipper.Shipper`
@@ -25,9 +36,11 @@ callable: its consumer lives in the parent) makes the child stop recording
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,11 +56,13 @@ from elixirscope.capture.shipper import (
     child_sink_factory,
 )
 from elixirscope.capture.values import capture_value
+from elixirscope.contracts.runs import check_run_id, new_run_id, start_record
 
-__all__ = ["CaptureSession", "current_session", "record", "start_capture"]
+__all__ = ["CaptureSession", "current_session", "drop_reasons", "record", "start_capture"]
 
 DEFAULT_RING_SIZE = 1 << 16
-DEFAULT_POLICY = "drop_oldest"
+DEFAULT_POLICY = "block"  # lossless: the program waits for the shipper
+DEFAULT_STALL_TIMEOUT_S = 5.0  # ...unless the pipeline makes no progress for this long
 
 _lock = threading.Lock()
 _session: CaptureSession | None = None
@@ -63,6 +78,8 @@ class CaptureSession:
         *,
         endpoint: str | None,
         owns_recorder: bool,
+        record: dict[str, Any] | None = None,
+        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
     ) -> None:
         self.recorder = rec
         self.shipper = shipper
@@ -70,6 +87,26 @@ class CaptureSession:
         self._owns_recorder = owns_recorder
         self._child_sink = child_sink_factory(shipper.sink)
         self.stopped = False
+        self.record = record  # the run's record (None in a forked child: the parent keeps it)
+        self.stall_timeout_s = stall_timeout_s
+        self.stall_announced = False
+        self.forked_child = False
+
+    @property
+    def run_id(self) -> str:
+        return self.shipper.run
+
+    def announce_stall(self) -> None:
+        """Say once, on stderr, that recording stopped waiting and drops (counted)."""
+        if self.stall_announced:
+            return
+        self.stall_announced = True
+        try:
+            print(f"elixirscope: the recording pipeline made no progress for "
+                  f"{self.stall_timeout_s:g} s (or its sink failed); dropping events, counted, "
+                  "until it catches up (capture.stall_timeout_s sets the wait)", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - a closed stderr must not hurt the host
+            pass
 
     @property
     def sink(self) -> Sink:
@@ -84,8 +121,11 @@ class CaptureSession:
         out["hooks"] = hooks.stats()
         return out
 
-    def stop(self, timeout: float = DEFAULT_EXIT_TIMEOUT_S) -> dict[str, Any]:
-        """Stop recording, ship what was recorded (within ``timeout``), close; returns stats."""
+    def stop(self, timeout: float = DEFAULT_EXIT_TIMEOUT_S, *,
+             exit_status: int | None = None) -> dict[str, Any]:
+        """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
+        (with ``drop_reasons``). The run's record gets its end, ``exit_status`` and the
+        events lost outside any batch."""
         global _session
         with _lock:
             if self.stopped:
@@ -97,7 +137,15 @@ class CaptureSession:
             self.shipper.close(timeout)
             if self._owns_recorder and recorder.current() is self.recorder:
                 recorder.uninstall()
-            return self.shipper.stats()
+            stats = self.shipper.stats()
+            stats["drop_reasons"] = drop_reasons(stats)
+            if self.record is not None:
+                self.record.update(ended_ns=time.time_ns(), exit_status=exit_status,
+                                   lost=stats["sink"].get("events_dropped", 0)
+                                   + stats["dropped_on_close"],
+                                   drop_reasons=stats["drop_reasons"])
+                _keep_record(self.sink, self.record)
+            return stats
 
     def __enter__(self) -> CaptureSession:
         return self
@@ -127,6 +175,9 @@ def start_capture(
     sink_policy: str = "block",
     node: str | None = None,
     program: str | None = None,
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+    run: str | None = None,
+    command: list[str] | None = None,
 ) -> CaptureSession:
     """Start recording this process and shipping to ``endpoint`` or ``sink`` (exactly one).
 
@@ -135,9 +186,12 @@ def start_capture(
     its overflow; an unreachable daemon never blocks the program — its batches
     are counted as dropped. ``sink`` is a :class:`Sink` or a plain
     ``fn(frame, event_count)``. ``ring_size`` (a power of two) and ``policy``
-    (``drop_oldest`` | ``drop_newest`` | ``block``) configure the ring; an
-    already installed Recorder is reused with its ring resized / re-policied.
-    Raises ``RuntimeError`` if a session is already running.
+    (``drop_oldest`` | ``drop_newest`` | ``block``, the default: lossless)
+    configure the ring; with ``block`` a stalled pipeline (no progress for
+    ``stall_timeout_s``) turns to counted dropping. An already installed
+    Recorder is reused with its ring resized / re-policied. ``run`` is the run
+    id (a new one by default), ``command`` its command line (default
+    ``sys.argv``). Raises ``RuntimeError`` if a session is already running.
     """
     global _session
     if (endpoint is None) == (sink is None):
@@ -152,9 +206,10 @@ def start_capture(
                 f"A capture session is already running ({_session!r}); call "
                 "current_session().stop() before start_capture() again"
             )
+        run_id = new_run_id() if run is None else check_run_id(run, "start_capture(run)")
         the_sink = _make_sink(endpoint, sink, {"policy": sink_policy})
         try:
-            rec, owns = _recorder_for(ring_size, policy, node)
+            rec, owns = _recorder_for(ring_size, policy, node, stall_timeout_s)
             shipper = Shipper(
                 rec,
                 the_sink,
@@ -163,13 +218,24 @@ def start_capture(
                 exit_timeout_s=exit_timeout_s,
                 node=node,
                 program=program,
+                run=run_id,
             )
+            record = start_record(
+                run_id, command=list(sys.argv if command is None else command),
+                program=shipper.program, node=shipper.node,
+                settings={"ring_size": ring_size, "policy": policy, "batch_size": batch_size,
+                          "stall_timeout_s": stall_timeout_s})
+            _keep_record(the_sink, record)
         except BaseException:
             the_sink.close(0.0)
             raise
+        session = CaptureSession(rec, shipper, endpoint=endpoint, owns_recorder=owns,
+                                 record=record, stall_timeout_s=stall_timeout_s)
+        _watch_stalls(rec, session)
         hooks.install()
         shipper.start()
-        _session = CaptureSession(rec, shipper, endpoint=endpoint, owns_recorder=owns)
+        _session = session
+        _stop_at_exit()
         return _session
 
 
@@ -205,15 +271,73 @@ def _make_sink(endpoint: str | None, sink: Any, options: dict[str, Any]) -> Sink
     )
 
 
-def _recorder_for(ring_size: int, policy: str, node: str | None) -> tuple[recorder.Recorder, bool]:
+def _recorder_for(ring_size: int, policy: str, node: str | None,
+                  stall_timeout_s: float) -> tuple[recorder.Recorder, bool]:
     rec = recorder.current()
     if rec is None:
-        return recorder.install(ring_size, policy, node=node), True
+        return recorder.install(ring_size, policy, stall_timeout_s, node=node), True
     if rec.ring.capacity != ring_size:
         rec.ring.resize(ring_size)
     if rec.ring.policy != policy:
         rec.ring.set_policy(policy)
-    return rec, False
+    rec.ring.set_block_timeout(stall_timeout_s)
+    rec.config.update(ring_size=ring_size, policy=policy, block_timeout_s=stall_timeout_s)
+    return rec, False  # (a forked child's fresh Recorder follows rec.config)
+
+
+def _watch_stalls(rec: recorder.Recorder, session: CaptureSession) -> None:
+    set_on_stall = getattr(rec.ring, "set_on_stall", None)
+    if set_on_stall is not None:
+        set_on_stall(session.announce_stall)
+
+
+def drop_reasons(stats: dict[str, Any]) -> dict[str, int]:
+    """Why events were lost, from a shipper's stats: only the non-zero reasons.
+
+    ``ring_full`` (a ``drop_*`` policy), ``stalled`` (a blocking ring gave up on
+    a stuck or failing pipeline), ``sink`` (the destination refused or dropped
+    them), ``unencodable``, ``exit_timeout`` (not shipped by the exit deadline).
+    """
+    ring = stats.get("ring", {})
+    reasons = {
+        "ring_full": ring.get("dropped_oldest", 0) + ring.get("dropped_newest", 0),
+        "stalled": ring.get("block_timeouts", 0),
+        "sink": stats.get("sink", {}).get("events_dropped", 0),
+        "unencodable": stats.get("encode_errors", 0),
+        "exit_timeout": stats.get("dropped_on_close", 0),
+    }
+    return {k: v for k, v in reasons.items() if v}
+
+
+def _keep_record(sink: Any, record: dict[str, Any]) -> None:
+    """Hand the run's record to a sink (or a plain callable sink's function) that keeps
+    run records (``record_run(record)``); never fails the host."""
+    keep = getattr(sink, "record_run", None) or getattr(getattr(sink, "fn", None), "record_run", None)
+    if keep is None:
+        return
+    try:
+        keep(dict(record))
+    except Exception as exc:  # noqa: BLE001
+        print(f"elixirscope: run record not kept: {exc}", file=sys.stderr)
+
+
+_exit_hook = [False]
+
+
+def _stop_at_exit() -> None:
+    """A session still running at interpreter exit is stopped then (its record ended)."""
+    if not _exit_hook[0]:
+        _exit_hook[0] = True
+        atexit.register(_stop_current)
+
+
+def _stop_current() -> None:
+    session = _session
+    if session is not None and not session.forked_child:
+        try:
+            session.stop()
+        except Exception:  # noqa: BLE001 - exit must proceed
+            pass
 
 
 def _after_fork_in_child() -> None:
@@ -240,13 +364,18 @@ def _after_fork_in_child() -> None:
             exit_timeout_s=parent.shipper.exit_timeout_s,
             node=parent.shipper.node,
             program=parent.shipper.program,
-        ).start()
+            run=parent.shipper.run,
+        )
         _session = CaptureSession(
             rec,
             shipper,
             endpoint=parent.endpoint,
             owns_recorder=True,
+            stall_timeout_s=parent.stall_timeout_s,
         )
+        _session.forked_child = True
+        _watch_stalls(rec, _session)
+        shipper.start()
         _flush_at_multiprocessing_exit(shipper)
     except Exception as exc:  # noqa: BLE001 - a fork must never fail because of capture
         print(f"elixirscope: capture not restarted in forked child: {exc}", file=sys.stderr)

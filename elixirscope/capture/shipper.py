@@ -5,8 +5,10 @@ happens here, off the program's threads. Each cycle drains up to
 ``batch_size`` events, encodes them as one
 :func:`~elixirscope.contracts.trace.encode_batch` frame (the tuples go
 straight into msgpack) and hands the bytes to the sink. When the ring holds
-less than a full batch the thread sleeps ``flush_interval_s`` (or until
-:meth:`Shipper.flush` wakes it).
+less than a full batch the thread sleeps ``flush_interval_s``, or until
+:meth:`Shipper.flush` or a producer waiting on a full ring wakes it (the ring's
+``set_waker``). A sink that refuses a batch stalls a blocking ring
+(``ring.stall()``): producers then drop, counted, instead of waiting on it.
 
 Sinks (the contract is :class:`Sink`):
 
@@ -252,6 +254,7 @@ class Shipper:
         exit_timeout_s: float = DEFAULT_EXIT_TIMEOUT_S,
         node: str | None = None,
         program: str | None = None,
+        run: str = "",
         register_atexit: bool = True,
     ) -> None:
         _check_int("batch_size", batch_size, 1)
@@ -262,8 +265,11 @@ class Shipper:
                 raise TypeError(
                     f"Expected `{name}` a non-empty str or None, got {value!r} - at Shipper"
                 )
+        if type(run) is not str:
+            raise TypeError(f"Expected `run` a str (a run id, or ''), got {run!r} - at Shipper")
         self.recorder = recorder
         self.sink = sink
+        self.run = run  # every batch names the run it belongs to
         self.batch_size = batch_size
         self.flush_interval_s = float(flush_interval_s)
         self.exit_timeout_s = float(exit_timeout_s)
@@ -298,6 +304,9 @@ class Shipper:
         if self._closed:
             raise RuntimeError("Shipper is closed; create a new one")
         if self._thread is None:
+            set_waker = getattr(self.recorder.ring, "set_waker", None)
+            if set_waker is not None:  # a producer waiting on a full ring wakes the thread: no polling under load
+                set_waker(self._wake.set, 0)  # (0: only when full)
             self._thread = threading.Thread(
                 target=self._run, name="elixirscope-shipper", daemon=True
             )
@@ -337,6 +346,9 @@ class Shipper:
         _check_seconds("timeout", timeout, positive=False)
         deadline = time.monotonic() + timeout
         self._stopping = True
+        set_waker = getattr(self.recorder.ring, "set_waker", None)
+        if set_waker is not None:  # nobody to wake any more
+            set_waker(None, 0)
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -437,6 +449,9 @@ class Shipper:
                 self.events_shipped += count
             else:
                 self.events_refused += count
+                stall = getattr(ring, "stall", None)
+                if stall is not None:  # a failing sink: producers must not wait on it
+                    stall()
             return full
         finally:
             self._lock.release()
@@ -451,6 +466,7 @@ class Shipper:
             "seq": self._seq,
             "sent_ts": self.recorder.clock.now(),
             "dropped": dropped,
+            "run": self.run,
         }
         try:
             return encode_batch(events=events, **fields), len(events)

@@ -68,6 +68,12 @@ def _add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     reading.add_calltree_arguments(parser)
 
 
+def _add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import reading
+
+    reading.add_runs_arguments(parser)
+
+
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.store import check as store_check
 
@@ -82,6 +88,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("run", "run a Python program as python would, recording it", _add_run_arguments),
     ("events", "list recorded events", _add_events_arguments),
     ("calltree", "the nested calls of one correlation chain", _add_calltree_arguments),
+    ("runs", "the recorded runs, newest first", _add_runs_arguments),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -135,10 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import run
 
             return run.run(args)
-        if args.command in ("events", "calltree"):
+        if args.command in ("events", "calltree", "runs"):
             from elixirscope.cli import reading
 
-            return (reading.run_events if args.command == "events" else reading.run_calltree)(args)
+            return {"events": reading.run_events, "calltree": reading.run_calltree,
+                    "runs": reading.run_runs}[args.command](args)
         if args.command == "store":
             from elixirscope.store import check as store_check
 

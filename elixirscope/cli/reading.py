@@ -1,4 +1,7 @@
-"""``elixirscope events`` and ``elixirscope calltree``: read back what was recorded.
+"""``elixirscope events``, ``calltree`` and ``runs``: read back what was recorded.
+
+Every read is about one run — the latest by default, ``--run ID`` (any unique
+prefix) or ``--all-runs`` — and shows that run's drop count.
 
 From the event store under a data dir (no daemon needed; safe while a daemon
 or ``elixirscope run`` writes it), or from a daemon's Query layer
@@ -17,7 +20,9 @@ from elixirscope.cli import output
 from elixirscope.cli.exits import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CommandError
 from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 
-__all__ = ["add_calltree_arguments", "add_events_arguments", "run_calltree", "run_events"]
+__all__ = ["add_calltree_arguments", "add_events_arguments", "add_runs_arguments",
+           "run_calltree", "run_events", "run_runs"]
+
 
 def _source_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -31,8 +36,16 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_arguments(parser)
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="ID", help="this run (any unique prefix of its id; "
+                       "default: the latest run; see `elixirscope runs`)")
+    which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
+
+
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
+    _run_arguments(parser)
     parser.add_argument("--correlation", metavar="ID", help="one correlation chain")
     parser.add_argument("--function", metavar="PATTERN", help="glob over module.qualname")
     parser.add_argument("--actor", metavar="NAME", help="events naming this actor")
@@ -41,34 +54,46 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable)")
     parser.add_argument("--since", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     parser.add_argument("--until", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
-    parser.add_argument("--limit", metavar="N", type=_positive_int, default=100,
-                        help="at most N events (default 100)")
+    many = parser.add_mutually_exclusive_group()
+    many.add_argument("--limit", metavar="N", type=_count, default=None,
+                      help="the newest N events (default 100; 0: all)")
+    many.add_argument("--all", action="store_true", help="every matching event (--limit 0)")
 
 
 def add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
+    _run_arguments(parser)
     parser.add_argument("correlation", metavar="CORRELATION_ID")
 
 
-def _positive_int(text: str) -> int:
+def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    _source_arguments(parser)
+
+
+def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0: all), got {value}")
     return value
 
 
 def _filters(args: Any) -> dict[str, Any]:
     return {"correlation": args.correlation, "function": args.function, "actor": args.actor,
-            "type": args.type, "since": args.since, "until": args.until, "limit": args.limit}
+            "type": args.type, "since": args.since, "until": args.until,
+            "limit": 0 if args.all else args.limit}
+
+
+def _scope(args: Any) -> dict[str, Any]:
+    return {"run": args.run, "all_runs": True} if args.all_runs else {"run": args.run}
 
 
 def run_events(args: Any) -> int:
     from elixirscope.query.reading import parse_time
 
-    filters = {k: v for k, v in _filters(args).items() if v is not None}
+    filters = {k: v for k, v in {**_filters(args), **_scope(args)}.items() if v is not None}
     for name in ("since", "until"):
         if name in filters:
             try:
@@ -85,20 +110,33 @@ def run_events(args: Any) -> int:
 
 
 def run_calltree(args: Any) -> int:
+    params = {k: v for k, v in _scope(args).items() if v is not None}
     if args.daemon:
-        report = _from_daemon(args, "calltree", {"correlation": args.correlation})
+        report = _from_daemon(args, "calltree", {"correlation": args.correlation, **params})
     else:
         from elixirscope.query.reports import calltree_report
 
-        report = _answer(lambda: calltree_report(_data_dir(args), args.correlation))
+        report = _answer(lambda: calltree_report(_data_dir(args), args.correlation, **params))
     if not report.get("calls"):
-        raise CommandError(f"no calls recorded for correlation {report.get('correlation') or args.correlation!r}"
-                           " (`elixirscope events` lists the recorded ids)")
+        said = (report.get("text") or "").splitlines()[-1:] or [""]
+        raise CommandError(said[0].strip("()") or f"no calls recorded for correlation "
+                           f"{args.correlation!r} (`elixirscope events` lists the recorded ids)")
+    return _print(report, args)
+
+
+def run_runs(args: Any) -> int:
+    if args.daemon:
+        report = _from_daemon(args, "runs", {})
+    else:
+        from elixirscope.query.runs import runs_report
+
+        report = _answer(lambda: runs_report(_data_dir(args)))
     return _print(report, args)
 
 
 def _answer(read: Any) -> dict[str, Any]:
-    """A report read from the store; what it cannot answer is an error answer (status 1)."""
+    """A report read from the store; what it cannot answer (a run that cannot be chosen,
+    a store that cannot be read) is an error answer (status 1)."""
     try:
         return read()
     except (ValueError, OSError) as exc:

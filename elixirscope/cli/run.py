@@ -6,8 +6,14 @@ program. Recording goes to a daemon (``--daemon``: the daemon's API endpoint;
 the ingest and trace-control endpoints are asked from it) or, without one, to
 an embedded pipeline that writes the event store under ``--data-dir``.
 
+Recording is lossless by default (the program waits for the shipper; see
+``elixirscope.capture.session``). Each ``run`` is a *run* — id, command line,
+cwd, start, end, exit status — kept with its events (embedded) or told to the
+daemon's capture layer (``run`` operation) at start and at end.
+
 ElixirScope writes to stderr only to warn (a trace pattern that matched
-nothing) or to say it could not record (then the program still runs).
+nothing), to say it could not record (then the program still runs), or, at
+exit, one line when events were dropped: how many, why, which setting changes it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from elixirscope.contracts.levels import RECORDING_LEVELS
 
 __all__ = ["add_arguments", "run"]
 
+RECORD_TIMEOUT_S = 20.0  # the daemon's answer to a run record
 
 
 class RunError(Exception):
@@ -64,10 +71,11 @@ def run(args: Any) -> int:
     except RunError as exc:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return exc.status
+    status = 1
     try:
         status = _execute(target, program_args, module=args.module)
     finally:
-        recording.finish()
+        recording.finish(status)
     return status
 
 
@@ -85,6 +93,7 @@ class _Recording:
         self.follower: Any = None
         self.actor_watch: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
+        self.daemon: str | None = None
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -100,8 +109,10 @@ class _Recording:
         self.chosen = bool(args.plan or args.trace)
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
+                   "stall_timeout_s": config.get("capture.stall_timeout_s"),
                    "batch_size": config.get("capture.batch_size"),
-                   "node": config.get("node.name"), "program": target}
+                   "node": config.get("node.name"), "program": target,
+                   "command": (["-m"] if args.module else []) + list(args.program)}
         if args.daemon:
             from elixirscope.transport import KeyProblem
 
@@ -112,6 +123,7 @@ class _Recording:
             ingest, control = _daemon_endpoints(args.daemon,
                                                 config.get("api.request_timeout_s"))
             where: dict[str, Any] = {"endpoint": ingest}
+            self.daemon = args.daemon
         else:
             self.store = _embedded_store(args.data_dir or config.get("data_dir"))
             where, control = {"sink": self.store}, None
@@ -120,6 +132,8 @@ class _Recording:
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
+        if self.daemon:
+            _tell_daemon(self.daemon, self.session.record)
         # The runtime's GenServers are recorded once the program imports the runtime;
         # importing it here would cost every program Thespian's import time.
         self.actor_watch = when_imported("elixirscope.runtime.observe", _enable_actor_capture)
@@ -130,8 +144,9 @@ class _Recording:
             self.follower = TraceFollower(control).start()
         return self
 
-    def finish(self) -> None:
-        """Flush everything recorded, then warn about patterns that matched nothing."""
+    def finish(self, status: int | None = None) -> None:
+        """Flush everything recorded and end the run; say what was dropped, if
+        anything; warn about patterns that matched nothing."""
         if self.follower is not None:
             self.follower.stop()
         if self.actor_watch is not None:
@@ -143,7 +158,10 @@ class _Recording:
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
-            self.session.stop()
+            stats = self.session.stop(exit_status=status)
+            if self.daemon:
+                _tell_daemon(self.daemon, self.session.record)
+            _report_drops(stats, self.session)
         if self.store is not None:
             self.store.close()
         # The default rule (the program itself) matching nothing is no news: a
@@ -157,6 +175,51 @@ def _enable_actor_capture(_module: Any) -> None:
     from elixirscope.capture.actors import enable_actor_capture
 
     enable_actor_capture()
+
+
+def _report_drops(stats: dict[str, Any], session: Any) -> None:
+    """One line on stderr when events were dropped: how many, why, what changes it."""
+    dropped = stats.get("events_dropped", 0)
+    if not dropped:
+        return
+    from elixirscope.query.runs import REASONS
+
+    reasons = stats.get("drop_reasons") or {}
+    why = "; ".join(f"{n:,} because {REASONS.get(k, k)}" for k, n in reasons.items())
+    recorded = stats.get("ring", {}).get("writes", 0)
+    of = f" of {recorded:,}" if recorded else ""
+    print(f"elixirscope run: {dropped:,}{of} events were dropped while recording run "
+          f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
+          "`elixirscope runs` lists it", file=sys.stderr)
+
+
+def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
+    """Give the daemon's capture layer the run's record (at start, then at end)."""
+    if record is None:
+        return
+    import time
+
+    from elixirscope.transport import call
+
+    # generous: the capture layer may be busy taking the run's last events; a daemon too
+    # busy to route the request ("unavailable") is asked again within the same time
+    deadline = time.monotonic() + RECORD_TIMEOUT_S
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            response = call(endpoint, "run", "capture", {"record": record}, max(left, 1.0),
+                            from_layer="run")
+            problem = None if response.ok else response.error
+        except Exception as exc:  # noqa: BLE001 - the program runs on regardless
+            problem, response = str(exc), None
+        busy = response is not None and not response.ok and response.error is not None \
+            and response.error.code == "unavailable"
+        if not busy or time.monotonic() + 0.5 > deadline:
+            break
+        time.sleep(0.5)
+    if problem:
+        print(f"elixirscope run: the daemon at {endpoint} did not keep run "
+              f"{record['id'][:8]}'s record: {problem}", file=sys.stderr)
 
 
 def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,

@@ -195,7 +195,8 @@ def _traced(args: Sequence[str]) -> Request:
     return Request(operation="traced", to_layer="instrumentation", from_layer=FROM_LAYER)
 
 
-EVENT_FILTERS = ("correlation", "function", "actor", "type", "since", "until", "limit")
+EVENT_FILTERS = ("correlation", "function", "actor", "type", "since", "until", "limit", "run",
+                 "all_runs")
 
 
 def _events(args: Sequence[str]) -> Request:
@@ -206,7 +207,10 @@ def _events(args: Sequence[str]) -> Request:
             raise UsageError(
                 f"events takes KEY=VALUE filters ({', '.join(EVENT_FILTERS)}); got {word!r}\n"
                 "e.g. events function=myapp.* type=exception limit=20", "events")
-        params[key] = int(value) if key == "limit" and value.isdigit() else value
+        if key == "all_runs":
+            params[key] = value.lower() in ("1", "true", "yes")
+        else:
+            params[key] = int(value) if key == "limit" and value.isdigit() else value
     return Request(operation="events", to_layer="query", params=params, from_layer=FROM_LAYER)
 
 
@@ -372,7 +376,7 @@ _TABLE: tuple[Command, ...] = (
     Command(
         "events",
         ("FILTERS",),
-        "recorded events, oldest first (KEY=VALUE filters)",
+        "the newest recorded events of the latest run (KEY=VALUE filters; run=ID, all_runs=yes)",
         f"Filters: {', '.join(EVENT_FILTERS)}. function is a glob over module.qualname; "
         "type is call, return, exception, state, send, receive, ... ; since/until take "
         "ISO times or 10m / 2h / 1d ago.",

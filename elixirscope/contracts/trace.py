@@ -202,7 +202,9 @@ class EventBatch(msgspec.Struct, array_like=True, gc=False):
     ids are unique within it. ``seq`` numbers the batches of one producer from 1;
     ``dropped`` is how many events the producer dropped since its previous batch
     (counted, never silent). ``events`` may hold Structs or, on the sending side,
-    the equivalent tuples.
+    the equivalent tuples. ``run`` names the recording (one ``elixirscope run``
+    or capture session, across all its processes) the events belong to; last and
+    optional, so frames from producers that predate runs still decode.
     """
 
     node: str
@@ -213,6 +215,7 @@ class EventBatch(msgspec.Struct, array_like=True, gc=False):
     sent_ts: int
     dropped: int
     events: list[AnyEvent]
+    run: str = ""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -229,9 +232,10 @@ def encode_batch(
     sent_ts: int,
     dropped: int,
     events: list[Any],
+    run: str = "",
 ) -> bytes:
     """Encode a batch whose events may be tuples in the array-like layout."""
-    return _encoder.encode((node, pid, program, producer, seq, sent_ts, dropped, events))
+    return _encoder.encode((node, pid, program, producer, seq, sent_ts, dropped, events, run))
 
 
 def decode_batch(frame: bytes) -> EventBatch:

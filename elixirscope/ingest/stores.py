@@ -54,6 +54,12 @@ class RunStore(CallableSink):
         self.store.append(decode_batch(frame), frame)
         return True
 
+    def record_run(self, record: dict[str, Any]) -> None:
+        """Keep the run's record next to its events (``elixirscope.store.runs``)."""
+        from elixirscope.store.runs import write_run
+
+        write_run(self.data_dir, record)
+
     def close(self, timeout: float = 0.0) -> None:
         if self.store is not None:
             self.store.close()

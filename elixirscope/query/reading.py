@@ -73,13 +73,14 @@ def events(data_dir: str | os.PathLike[str], **filters: Any) -> list[StoredEvent
         return store.query(**filters)
 
 
-def call_tree(data_dir: str | os.PathLike[str], correlation_id: str) -> list[CallNode]:
-    """The call tree of one correlation chain (empty if nothing was recorded for it);
-    its ``warnings`` as :func:`events`'."""
+def call_tree(data_dir: str | os.PathLike[str], correlation_id: str,
+              run: str | None = None) -> list[CallNode]:
+    """The call tree of one correlation chain (empty if nothing was recorded for it),
+    within one ``run`` if given; its ``warnings`` as :func:`events`'."""
     if not isinstance(correlation_id, str) or not correlation_id:
         raise QueryError(
             f"Expected a non-empty `str`, got {correlation_id!r} - at `correlation_id`"
         )
     with EventStore.open(data_dir, readonly=True) as store:
-        found = store.query(correlation_id=correlation_id, limit=None)
+        found = store.query(correlation_id=correlation_id, run=run, limit=None)
         return Found(build_call_tree(found), found.warnings)

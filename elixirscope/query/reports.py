@@ -2,14 +2,17 @@
 
 A report is a dict whose ``"text"`` is what a person reads; the CLI prints one
 or the other, and the daemon's Query layer answers with the same dict, so a
-read looks the same from a data dir and from a daemon.
+read looks the same from a data dir and from a daemon. Every read is scoped to
+a run (``elixirscope.query.runs``: the latest by default, ``run`` or
+``all_runs``) and carries that scope's drop count (``dropped``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FILTER_NAMES", "calltree_report", "chain_report", "events_report", "resolve_correlation"]
+__all__ = ["DEFAULT_LIMIT", "FILTER_NAMES", "calltree_report", "chain_report", "events_report",
+           "resolve_correlation"]
 
 FILTER_NAMES = {"correlation": "correlation_id", "function": "function", "actor": "actor",
                 "type": "type", "since": "since", "until": "until", "limit": "limit"}
@@ -39,54 +42,141 @@ def resolve_correlation(data_dir: str, prefix: str) -> str:
     return found[0]
 
 
-def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
+DEFAULT_LIMIT = 100
+
+
+def _scope(data_dir: str, run: str | None, all_runs: bool) -> Any:
+    from elixirscope.query.runs import select_run
+
+    return select_run(data_dir, run, bool(all_runs))
+
+
+def _check_limit(limit: Any) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"expected `limit` a whole number >= 0 (0: all), got {limit!r}")
+    return limit
+
+
+def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = False,
+                  **filters: Any) -> dict[str, Any]:
     """Events matching ``filters`` (``correlation``, ``function``, ``actor``, ``type``,
-    ``since``, ``until``, ``limit``); unknown filter names are a ValueError."""
+    ``since``, ``until``, ``limit``) in one run (default: the latest; ``run`` is any
+    unique prefix of an id) or ``all_runs``: the newest ``limit`` (default 100, 0 for
+    all), oldest first, and how many more match. Unknown filter names are a ValueError."""
     from elixirscope.query.calltree import render_events
     from elixirscope.query.reading import events
+    from elixirscope.query.runs import drop_note
 
     unknown = set(filters) - set(FILTER_NAMES)
     if unknown:
         raise ValueError(f"unknown filter {', '.join(sorted(unknown))}; "
-                         f"filters: {', '.join(FILTER_NAMES)}")
+                         f"filters: {', '.join(FILTER_NAMES)}, run, all_runs")
     from elixirscope.query.reading import parse_time
 
+    limit = _check_limit(filters.pop("limit", None))
     for name in ("since", "until"):
         if filters.get(name) is not None:
             filters[name] = parse_time(filters[name], field=name)
     if not _store_exists(data_dir):
-        return {"events": [], "count": 0, "text": f"(nothing recorded under {data_dir} yet)"}
+        return {"events": [], "count": 0, "more": 0, "dropped": 0, "run": None,
+                "text": f"(nothing recorded under {data_dir} yet)"}
+    scope = _scope(data_dir, run, all_runs)
     if filters.get("correlation"):
         filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
-    found = events(data_dir, **{FILTER_NAMES[k]: v for k, v in filters.items() if v is not None})
-    return {"events": [e.to_dict() for e in found], "count": len(found),
-            "warnings": found.warnings,
-            "text": render_events(found) if found else "(no events match)"}
+    query = {FILTER_NAMES[k]: v for k, v in filters.items() if v is not None}
+    query.update(scope.filters())
+    found = events(data_dir, **query, order="desc", limit=limit or None)
+    found.reverse()  # the newest `limit`, shown oldest first
+    more = 0
+    if limit and len(found) == limit:
+        more = _matching(data_dir, query, scope) - len(found)
+    lines = [scope.header()] if scope.header() else []
+    lines.append(render_events(found) if found else "(no events match)")
+    if more > 0:
+        lines.append(f"… {more:,} more; --limit, --since or --all")
+    note = drop_note(scope)
+    if note:
+        lines.append(note)
+    return {**scope.to_dict(), "count": len(found),
+            "more": max(more, 0), "events": [e.to_dict() for e in found],
+            "warnings": getattr(found, "warnings", []),
+            "text": "\n".join(lines)}
 
 
-def calltree_report(data_dir: str, correlation: str) -> dict[str, Any]:
-    """The call tree of one correlation chain."""
+def _matching(data_dir: str, query: dict[str, Any], scope: Any) -> int:
+    """How many events match ``query``: the run's count when only the run is asked
+    for, else counted (every matching chunk is read)."""
+    from elixirscope.query.reading import events
+
+    if set(query) <= {"run"}:
+        if scope.run is not None:
+            return scope.run.events
+        from elixirscope.store import EventStore
+
+        with EventStore.open(data_dir, readonly=True) as store:
+            return store.stats()["events"]
+    return len(events(data_dir, **query, limit=None))
+
+
+def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
+                    all_runs: bool = False) -> dict[str, Any]:
+    """The call tree of one correlation chain, within one run (default: the latest)
+    or ``all_runs``; it says when calls are missing because events were dropped."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
+    from elixirscope.query.runs import drop_note
 
     correlation = resolve_correlation(data_dir, correlation)
-    nodes = call_tree(data_dir, correlation) if _store_exists(data_dir) else []
-    text = render_call_tree(nodes) if nodes else f"(no calls recorded for correlation {correlation})"
-    return {"correlation": correlation, "calls": [n.to_dict() for n in nodes],
-            "warnings": getattr(nodes, "warnings", []), "text": text}
+    if not _store_exists(data_dir):
+        return {"correlation": correlation, "calls": [], "run": None, "dropped": 0,
+                "text": f"(no calls recorded for correlation {correlation})"}
+    scope = _scope(data_dir, run, all_runs)
+    run_id = scope.filters().get("run")
+    nodes = call_tree(data_dir, correlation, run=run_id)
+    lines = [scope.header()] if scope.header() else []
+    if nodes:
+        lines.append(render_call_tree(nodes))
+        if _missing(nodes) and scope.dropped:
+            lines.append(drop_note(scope) + " — calls marked 'entry not recorded' or "
+                         "'caller not recorded' lost those events")
+    elif run_id is not None and call_tree(data_dir, correlation):
+        lines.append(f"(correlation {correlation} is not in run {run_id[:8]}; it was recorded in "
+                     "another run: see `elixirscope runs`, then --run ID, or --all-runs)")
+    else:
+        lines.append(f"(no calls recorded for correlation {correlation})")
+    return {"correlation": correlation, **scope.to_dict(),
+            "calls": [n.to_dict() for n in nodes], "warnings": getattr(nodes, "warnings", []),
+            "text": "\n".join(lines)}
 
 
-def chain_report(data_dir: str, correlation: str) -> dict[str, Any]:
-    """A correlation chain across every producer, with its message send -> receive links."""
+def _missing(nodes: list[Any]) -> bool:
+    """Whether any call in the tree lost its entry or its caller."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.entry_missing or node.parent_missing:
+            return True
+        stack.extend(node.children)
+    return False
+
+
+def chain_report(data_dir: str, correlation: str, *, run: str | None = None,
+                 all_runs: bool = False) -> dict[str, Any]:
+    """A correlation chain across every producer, with its message send -> receive links,
+    within one run (default: the latest) or ``all_runs``."""
     from elixirscope.query.calltree import render_events
     from elixirscope.query.correlator import correlate
     from elixirscope.query.reading import events
 
     correlation = resolve_correlation(data_dir, correlation)
-    found = events(data_dir, correlation_id=correlation, limit=None) \
-        if _store_exists(data_dir) else []
+    scope = _scope(data_dir, run, all_runs) if _store_exists(data_dir) else None
+    found = events(data_dir, correlation_id=correlation, limit=None,
+                   **(scope.filters() if scope else {})) if scope else []
     linked = correlate(found, correlation)
     return {"correlation": correlation, "events": [e.to_dict() for e in linked.events],
+            **(scope.to_dict() if scope else {"run": None, "dropped": 0}),
             "messages": [{"message_id": link.message_id, "latency_ns": link.latency_ns,
                           "send": link.send and link.send.to_dict(),
                           "receive": link.receive and link.receive.to_dict()}

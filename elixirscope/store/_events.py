@@ -3,7 +3,7 @@
 A chunk (the stored unit) is indexed by the distinct *keys* of its events: one
 letter for the kind, then the value. Kinds: ``c`` correlation id, ``f``
 function, ``a`` actor, ``t`` event type, ``n`` node, ``i`` OS pid, ``p``
-producer. A query turns its filters into keys, finds the chunks holding all of
+producer, ``r`` run (of the batch; every chunk of a batch carries it). A query turns its filters into keys, finds the chunks holding all of
 them, decodes those, and checks every event again with :func:`event_matches`
 (a chunk holding the keys does not mean every event in it matches).
 
@@ -38,6 +38,7 @@ KIND_TYPE = "t"
 KIND_NODE = "n"
 KIND_PID = "i"
 KIND_PRODUCER = "p"
+KIND_RUN = "r"
 
 
 class StoredEvent(msgspec.Struct, frozen=True, gc=False):

@@ -19,6 +19,7 @@ from elixirscope.store._events import (
     KIND_NODE,
     KIND_PID,
     KIND_PRODUCER,
+    KIND_RUN,
     KIND_TYPE,
     FunctionGlob,
     event_actors,
@@ -50,6 +51,7 @@ class Query:
         node: str | None = None,
         pid: int | None = None,
         producer: str | None = None,
+        run: str | None = None,
         since: int | None = None,
         until: int | None = None,
         limit: int | None = 1000,
@@ -61,6 +63,7 @@ class Query:
             ("actor", actor),
             ("node", node),
             ("producer", producer),
+            ("run", run),
         ):
             if value is not None:
                 _expect(value, str, "str", name)
@@ -84,6 +87,7 @@ class Query:
         self.node = node
         self.pid = pid
         self.producer = producer
+        self.run = run
         self.since = since
         self.until = until
         self.limit = limit
@@ -98,6 +102,7 @@ class Query:
             (KIND_NODE, self.node),
             (KIND_PID, None if self.pid is None else str(self.pid)),
             (KIND_PRODUCER, self.producer),
+            (KIND_RUN, self.run),
         ):
             if value is not None:
                 groups.append({(kind, value)})

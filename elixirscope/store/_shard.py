@@ -3,7 +3,8 @@
 Layout (one WAL database per shard):
 
 - ``batch``: one row per received EventBatch (producer, seq, node, pid,
-  program, dropped, time range, the range of its chunk ids).
+  program, dropped, time range, the range of its chunk ids, its run and how
+  many of its events are exceptions: a run's totals are one GROUP BY).
 - ``chunk`` + ``chunk_data``: the stored unit. A batch's events are grouped by
   correlation id; each group is one chunk: a compressed msgpack list of the
   events, plus its time and id ranges. Metadata and blobs live in separate
@@ -29,6 +30,7 @@ import msgspec
 from elixirscope.contracts.trace import (
     EVENT_TYPES,
     EventBatch,
+    FunctionError,
     MessageReceive,
     MessageSend,
     ProcessExit,
@@ -44,6 +46,7 @@ from elixirscope.store._events import (
     KIND_NODE,
     KIND_PID,
     KIND_PRODUCER,
+    KIND_RUN,
     KIND_TYPE,
     event_actors,
 )
@@ -61,6 +64,7 @@ CREATE TABLE IF NOT EXISTS batch(
     sent_ts INTEGER NOT NULL, dropped INTEGER NOT NULL, events INTEGER NOT NULL,
     min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
     chunk_lo INTEGER NOT NULL, chunk_hi INTEGER NOT NULL, nbytes INTEGER NOT NULL,
+    run TEXT NOT NULL DEFAULT '', errors INTEGER NOT NULL DEFAULT 0,
     UNIQUE(producer, seq));
 CREATE INDEX IF NOT EXISTS batch_max_ts ON batch(max_ts);
 CREATE TABLE IF NOT EXISTS chunk(
@@ -116,12 +120,21 @@ def connect(path: str, *, readonly: bool, synchronous: str = "NORMAL") -> sqlite
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA wal_autocheckpoint=4000")
         conn.executescript(_SCHEMA)
+        _add_run_columns(conn)
         conn.execute(
             "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
         )
     conn.execute("PRAGMA cache_size=-32000")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _add_run_columns(conn: sqlite3.Connection) -> None:
+    """A shard written before runs existed gets the columns (its batches: run '')."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(batch)")}
+    for column in ("run TEXT NOT NULL DEFAULT ''", "errors INTEGER NOT NULL DEFAULT 0"):
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE batch ADD COLUMN {column}")
 
 
 # ---------------------------------------------------------------- the shard
@@ -235,6 +248,8 @@ class Shard:
             self._key_id((KIND_PID, str(batch.pid))),
             self._key_id((KIND_PRODUCER, batch.producer)),
         ]
+        if batch.run:
+            batch_keys.append(self._key_id((KIND_RUN, batch.run)))
         chunk_rows, data_rows, key_rows = [], [], []
         nbytes = 0
         min_ts = max_ts = batch.sent_ts
@@ -251,7 +266,7 @@ class Shard:
             else:
                 min_ts, max_ts = min(min_ts, meta[0]), max(max_ts, meta[1])
         conn.execute(
-            "INSERT INTO batch VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO batch VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 batch_id,
                 batch.producer,
@@ -267,6 +282,8 @@ class Shard:
                 first,
                 first + len(chunks) - 1,
                 nbytes,
+                batch.run,
+                list(map(type, batch.events)).count(FunctionError),
             ),
         )
         conn.executemany("INSERT INTO chunk VALUES (?,?,?,?,?,?,?,?)", chunk_rows)
@@ -414,6 +431,20 @@ class Shard:
             "newest_ts": newest,
         }
 
+    def run_totals(self) -> list[tuple]:
+        """Per (run, producer): batches, events, dropped, exceptions, first and last ts,
+        node, pid, program. A shard from before runs (no run column) has none."""
+        try:
+            return self.conn.execute(
+                "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
+                " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program)"
+                " FROM batch GROUP BY run, producer"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):
+                return []
+            raise
+
     def delete_older_than(self, cutoff_ts: int) -> tuple[int, int]:
         """Delete the batches whose newest event is older than ``cutoff_ts``."""
         rows = self.conn.execute(
@@ -505,9 +536,21 @@ def _group_with_raw(events: list[Any], raws: list[Any]) -> list[tuple[list, list
     ]
 
 
-_frame_decoder = msgspec.msgpack.Decoder(
-    tuple[str, int, str, str, int, int, int, list[msgspec.Raw]]
-)
+class _RawFrame(msgspec.Struct, array_like=True):
+    """A batch frame with its events left as their bytes."""
+
+    node: str
+    pid: int
+    program: str
+    producer: str
+    seq: int
+    sent_ts: int
+    dropped: int
+    events: list[msgspec.Raw]
+    run: str = ""
+
+
+_frame_decoder = msgspec.msgpack.Decoder(_RawFrame)
 
 
 def _raw_events(batch: EventBatch, frame: bytes | None) -> list[Any] | None:
@@ -515,9 +558,10 @@ def _raw_events(batch: EventBatch, frame: bytes | None) -> list[Any] | None:
     if frame is None:
         return None
     try:
-        node, pid, _, producer, seq, _, _, raws = _frame_decoder.decode(frame)
+        raw = _frame_decoder.decode(frame)
     except msgspec.DecodeError:
         return None
+    node, pid, producer, seq, raws = raw.node, raw.pid, raw.producer, raw.seq, raw.events
     if (producer, seq, node, pid, len(raws)) != (
         batch.producer,
         batch.seq,

@@ -250,7 +250,8 @@ class EventStore:
 
         Filters: ``correlation_id``, ``function`` (fnmatch glob over
         ``module.qualname``), ``actor``, ``type`` (tag or list of tags),
-        ``node``, ``pid``, ``producer``, ``since``/``until`` (HLC ns, inclusive),
+        ``node``, ``pid``, ``producer``, ``run`` (the recording's id),
+        ``since``/``until`` (HLC ns, inclusive),
         ``limit`` (default 1000, None for all) and ``order`` (``asc``/``desc``;
         ``desc`` returns the newest first). Bad filters raise ``QueryError``.
         """
@@ -477,6 +478,33 @@ class EventStore:
                 "quarantined": held,
             }
 
+    def run_totals(self) -> dict[str, dict[str, Any]]:
+        """What the store holds of each run (by id; '' for batches recorded before runs):
+        events, dropped (counted by the producers), exceptions, producers, first and
+        last ts, and the node/pid/program of its first producer."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._mutex:
+            for shard in self._shards():
+                for (run, producer, batches, events, dropped, errors, first, last,
+                     node, pid, program) in shard.run_totals():
+                    total = out.get(run)
+                    if total is None:
+                        total = out[run] = {"events": 0, "dropped": 0, "exceptions": 0,
+                                            "batches": 0, "producers": set(), "first_ts": None,
+                                            "last_ts": None, "node": node, "pid": pid,
+                                            "program": program}
+                    total["events"] += events or 0
+                    total["dropped"] += dropped or 0
+                    total["exceptions"] += errors or 0
+                    total["batches"] += batches
+                    total["producers"].add(producer)
+                    if first is not None and (total["first_ts"] is None or first < total["first_ts"]):
+                        total["first_ts"], total["node"] = first, node
+                        total["pid"], total["program"] = pid, program
+                    if last is not None and (total["last_ts"] is None or last > total["last_ts"]):
+                        total["last_ts"] = last
+        return out
+
     def prune(self) -> dict[str, int]:
         """Apply retention to this writer's shard: by age, then by size.
 
@@ -525,7 +553,7 @@ class EventStore:
 # ---------------------------------------------------------------- helpers
 
 _QUERY_FILTERS = frozenset(
-    "correlation_id function actor type node pid producer since until limit order".split()
+    "correlation_id function actor type node pid producer run since until limit order".split()
 )
 
 

@@ -51,10 +51,41 @@ def test_block_without_consumer_times_out_and_counts(Ring):
     ring = Ring(2, "block", 0.01)
     assert ring.append(1) and ring.append(2)
     assert ring.append(3) is False  # returns after the timeout: the host never hangs
-    assert ring.append(4) is False
+    assert ring.append(4) is False  # stalled: refused at once, without a second wait
     s = _invariant(ring)
-    assert (s["block_waits"], s["block_timeouts"], s["size"]) == (2, 2, 2)
+    assert (s["block_waits"], s["block_timeouts"], s["size"]) == (1, 2, 2)
+    assert (s["stalls"], s["stalled"]) == (1, True)
     assert ring.drain(5) == [1, 2]
+    assert ring.stats()["stalled"] is False  # drained empty: it waits for the consumer again
+
+
+def test_a_stall_is_announced_once_and_the_waker_is_called_when_full(Ring):
+    ring = Ring(2, "block", 0.01)
+    calls: list[str] = []
+    ring.set_waker(lambda: calls.append("wake"), 0)
+    ring.set_on_stall(lambda: calls.append("stall"))
+    for i in range(5):
+        ring.append(i)
+    assert calls == ["wake", "stall"]
+    ring.drain(1)
+    assert ring.stats()["stalled"] is True  # not caught up yet
+    ring.drain(1)
+    ring.set_waker(lambda: calls.append("at-1"), 1)
+    ring.append("x")
+    assert calls[-1] == "at-1"
+    with pytest.raises(TypeError, match="callable"):
+        ring.set_on_stall(3)
+
+
+def test_a_failing_consumer_stalls_a_blocking_ring(Ring):
+    ring = Ring(2, "block", 5.0)
+    ring.stall()  # the consumer's sink refused a batch
+    assert ring.append(1) and ring.append(2)
+    assert ring.append(3) is False  # at once: a failing pipeline never makes the host wait
+    assert _invariant(ring)["block_timeouts"] == 1
+    dropping = Ring(2, "drop_newest")
+    dropping.stall()  # only a blocking ring stalls
+    assert dropping.stats()["stalls"] == 0
 
 
 def test_block_waits_for_the_consumer_and_loses_nothing(Ring):

@@ -141,6 +141,11 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `'drop_oldest' | 'drop_newest' | 'block'`, got `'sample'` - at `capture.overflow_policy` (from f.toml)",
         ),
         (
+            "capture.stall_timeout_s",
+            0,
+            "Expected `float 0.001..3600`, got `0` - at `capture.stall_timeout_s` (from f.toml)",
+        ),
+        (
             "capture.credit_window",
             0,
             "Expected `int >= 1`, got `0` - at `capture.credit_window` (from f.toml)",

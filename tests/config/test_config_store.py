@@ -35,7 +35,8 @@ def test_get_a_key_a_section_and_everything(tmp_path):
     assert store.get("capture") == {
         "ring_buffer_size": 65536,
         "batch_size": 10,
-        "overflow_policy": "drop_oldest",
+        "overflow_policy": "block",
+        "stall_timeout_s": 5.0,
         "credit_window": 16,
         "ingest_endpoint": "tcp://127.0.0.1:0",
         "writers": 2,

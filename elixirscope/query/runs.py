@@ -1,0 +1,254 @@
+"""Runs: which recording a read is about, and what each recording was.
+
+Every read (``events``, ``calltree``, later ones) is scoped by a
+:class:`RunScope`: by default the latest run, or one named by any unique prefix
+of its id, or all runs. :func:`select_run` makes one; its :meth:`RunScope.filters`
+go straight into ``EventStore.query``. A run's facts come from two places: its
+record (``elixirscope.store.runs``: command, cwd, start, end, exit status,
+events lost outside any batch) and the batches in the shards (events, drops
+counted by its producers, exceptions, processes) — a run whose record is missing
+(a session that shipped to a daemon's ingest directly) is still listed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "RunInfo",
+    "RunScope",
+    "RunSelectError",
+    "drop_note",
+    "list_runs",
+    "render_runs",
+    "runs_report",
+    "select_run",
+]
+
+
+class RunSelectError(ValueError):
+    """``--run`` names no run, or several (the message lists them)."""
+
+
+REASONS = {
+    "ring_full": "the ring was full and capture.overflow_policy is a drop policy "
+                 "(block, the default, waits instead)",
+    "stalled": "the recording pipeline stalled (no progress for capture.stall_timeout_s, "
+               "or its sink failed)",
+    "sink": "the destination refused them (daemon unreachable or too slow)",
+    "unencodable": "their values could not be encoded",
+    "exit_timeout": "they were not shipped by the exit deadline",
+}
+
+
+@dataclass
+class RunInfo:
+    """One run: its record's facts and what the store holds of it."""
+
+    id: str
+    command: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    program: str | None = None
+    node: str | None = None
+    pid: int | None = None
+    started_ns: int | None = None
+    ended_ns: int | None = None
+    exit_status: int | None = None
+    events: int = 0
+    dropped: int = 0  # counted by its producers (in the batches) plus lost outside any batch
+    exceptions: int = 0
+    processes: int = 0
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    first_ts: int | None = None
+    last_ts: int | None = None
+    has_record: bool = False
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    @property
+    def when_ns(self) -> int:
+        """When it started (its record), else its first event."""
+        return self.started_ns or self.first_ts or 0
+
+    @property
+    def duration_ns(self) -> int | None:
+        end = self.ended_ns or self.last_ts
+        return None if end is None or not self.when_ns else max(0, end - self.when_ns)
+
+    @property
+    def command_text(self) -> str:
+        if self.command:
+            return shlex.join(self.command)
+        return self.program or "?"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "command": self.command, "cwd": self.cwd, "program": self.program,
+            "node": self.node, "pid": self.pid, "started_ns": self.started_ns,
+            "ended_ns": self.ended_ns, "duration_ns": self.duration_ns,
+            "exit_status": self.exit_status, "events": self.events, "dropped": self.dropped,
+            "drop_reasons": self.drop_reasons, "exceptions": self.exceptions,
+            "processes": self.processes, "first_ts": self.first_ts, "last_ts": self.last_ts,
+        }
+
+
+def list_runs(data_dir: str | os.PathLike[str]) -> list[RunInfo]:
+    """Every run under ``data_dir``, newest first."""
+    from pathlib import Path
+
+    from elixirscope.store.runs import read_runs
+
+    records = read_runs(data_dir)
+    totals: dict[str, dict[str, Any]] = {}
+    if (Path(data_dir).expanduser() / "events").is_dir():
+        from elixirscope.store import EventStore
+
+        with EventStore.open(Path(data_dir).expanduser(), readonly=True) as store:
+            totals = store.run_totals()
+    runs = []
+    for run_id in set(records) | {r for r in totals if r}:
+        record, total = records.get(run_id, {}), totals.get(run_id, {})
+        info = RunInfo(
+            id=run_id,
+            command=list(record.get("command") or []),
+            cwd=record.get("cwd"),
+            program=record.get("program") or total.get("program"),
+            node=record.get("node") or total.get("node"),
+            pid=record.get("pid") or total.get("pid"),
+            started_ns=record.get("started_ns"),
+            ended_ns=record.get("ended_ns"),
+            exit_status=record.get("exit_status"),
+            events=total.get("events", 0),
+            dropped=total.get("dropped", 0) + int(record.get("lost") or 0),
+            exceptions=total.get("exceptions", 0),
+            processes=len(total.get("producers", ())),
+            drop_reasons=dict(record.get("drop_reasons") or {}),
+            first_ts=total.get("first_ts"),
+            last_ts=total.get("last_ts"),
+            has_record=bool(record),
+        )
+        runs.append(info)
+    runs.sort(key=lambda r: (r.when_ns, r.id), reverse=True)
+    return runs
+
+
+@dataclass
+class RunScope:
+    """What a read covers: one run (``run``), or every run (``run`` None)."""
+
+    run: RunInfo | None
+    all_runs: bool
+    runs: int = 0  # how many runs the data dir holds
+    latest: bool = False  # ``run`` is the latest, chosen by default
+    all_dropped: int = 0  # with every run: their drops together
+
+    @property
+    def dropped(self) -> int:
+        return self.run.dropped if self.run is not None else self.all_dropped
+
+    def filters(self) -> dict[str, Any]:
+        """``EventStore.query`` filters for this scope."""
+        return {} if self.run is None else {"run": self.run.id}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": None if self.run is None else self.run.to_dict(),
+                "all_runs": self.all_runs, "runs": self.runs, "dropped": self.dropped}
+
+    def header(self) -> str:
+        """One line naming what was read, with its drop count."""
+        if self.run is None:
+            if not self.runs:
+                return ""
+            return f"all {self.runs} runs: {self.dropped:,} events dropped while recording"
+        run = self.run
+        text = (f"run {run.short_id}  {run.command_text}  {_when(run.when_ns)}  "
+                f"{run.events:,} events, {run.dropped:,} dropped")
+        if self.latest and self.runs > 1:
+            text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"
+        return text
+
+
+def select_run(data_dir: str | os.PathLike[str], run: str | None = None,
+               all_runs: bool = False) -> RunScope:
+    """The scope of a read: ``run`` (any unique prefix of an id), every run
+    (``all_runs``), or by default the latest run. A data dir without runs (events
+    recorded before runs existed) reads everything. RunSelectError if ``run``
+    matches no run or several."""
+    if run is not None and all_runs:
+        raise RunSelectError("give --run ID or --all-runs, not both")
+    if run is not None and (not isinstance(run, str) or not run.strip()):
+        raise RunSelectError(f"expected a run id (or its first characters), got {run!r}")
+    runs = list_runs(data_dir)
+    if all_runs or (run is None and not runs):
+        return RunScope(None, True, len(runs), all_dropped=sum(r.dropped for r in runs))
+    if run is None:
+        return RunScope(runs[0], False, len(runs), latest=True)
+    prefix = run.strip().lower()
+    found = [r for r in runs if r.id.startswith(prefix)]
+    if not found:
+        known = ", ".join(r.short_id for r in runs[:5]) or "none yet"
+        raise RunSelectError(f"no run {run!r} under {data_dir} (runs: {known}"
+                             f"{', ...' if len(runs) > 5 else ''}); see `elixirscope runs`")
+    if len(found) > 1:
+        raise RunSelectError(f"run {run!r} is ambiguous: it starts "
+                             f"{', '.join(r.id[:12] for r in found[:5])}"
+                             f"{', ...' if len(found) > 5 else ''}; give more of it")
+    return RunScope(found[0], False, len(runs))
+
+
+def drop_note(scope: RunScope) -> str:
+    """Why the scope's events are incomplete, or '' when nothing was dropped."""
+    if not scope.dropped:
+        return ""
+    run = scope.run
+    reasons = run.drop_reasons if run is not None else {}
+    why = "; ".join(f"{n:,} because {REASONS.get(k, k)}" for k, n in reasons.items())
+    where = f"run {run.short_id}" if run is not None else "these runs"
+    return (f"note: {scope.dropped:,} events of {where} were dropped while recording"
+            + (f" ({why})" if why else "") + "; what is shown may miss calls")
+
+
+def runs_report(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every run, newest first, as data plus a table."""
+    runs = list_runs(data_dir)
+    return {"runs": [r.to_dict() for r in runs], "count": len(runs),
+            "text": render_runs(runs) if runs else f"(no runs recorded under {data_dir} yet)"}
+
+
+def render_runs(runs: list[RunInfo]) -> str:
+    """A table: id, started, duration, command, exit, events, drops, exceptions."""
+    from elixirscope.query.calltree import format_duration
+
+    head = ("RUN", "STARTED", "DURATION", "EXIT", "EVENTS", "DROPPED", "EXCEPTIONS", "COMMAND")
+    rows = [head]
+    for r in runs:
+        rows.append((
+            r.short_id,
+            _when(r.when_ns),
+            "-" if r.duration_ns is None else format_duration(r.duration_ns),
+            "-" if r.exit_status is None else str(r.exit_status),
+            f"{r.events:,}",
+            f"{r.dropped:,}",
+            f"{r.exceptions:,}",
+            r.command_text,
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
+    right = {2, 3, 4, 5, 6}
+    lines = []
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row[:-1], widths, strict=True))]
+        lines.append("  ".join(cells) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def _when(ns: int | None) -> str:
+    if not ns:
+        return "-"
+    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,77 @@
+"""Runs in the store: every batch's run is indexed and totalled; run records are files
+written atomically; shards from before runs keep working."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from elixirscope.contracts.runs import start_record
+from elixirscope.contracts.trace import EventBatch, FunctionEntry, FunctionError
+from elixirscope.store import EventStore, StoreError
+from elixirscope.store.runs import read_runs, write_run
+
+T0 = time.time_ns()
+
+
+def _batch(run: str, seq: int, n: int, *, producer: str = "h:1:1", dropped: int = 0,
+           errors: int = 0) -> EventBatch:
+    events: list = [FunctionEntry(id=seq * 1000 + i, ts=T0 + seq * 1000 + i, thread=1,
+                                  correlation_id=f"c{seq}", parent_id=0, function="m.f")
+                    for i in range(n)]
+    events += [FunctionError(id=seq * 1000 + n + i, ts=T0 + seq * 1000 + n + i, thread=1,
+                             correlation_id=f"c{seq}", parent_id=0, call_id=1, function="m.f",
+                             duration_ns=1, exc_type="E", message="m") for i in range(errors)]
+    return EventBatch(node="h", pid=1, program="p", producer=producer, seq=seq, sent_ts=T0,
+                      dropped=dropped, events=events, run=run)
+
+
+def test_queries_by_run_and_totals_per_run(tmp_path):
+    a, b = "a" * 32, "b" * 32
+    with EventStore.open(tmp_path) as store:
+        store.append(_batch(a, 1, 5, dropped=2, errors=1))
+        store.append(_batch(a, 2, 0, dropped=3))  # only a drop count: no events, no chunk
+        store.append(_batch(b, 3, 4, producer="h:2:2"))
+        store.append(_batch(a, 4, 2, producer="h:3:3"))
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert len(store.query(run=a, limit=None)) == 8
+        assert {se.producer for se in store.query(run=b, limit=None)} == {"h:2:2"}
+        assert store.query(run="c" * 32) == []
+        totals = store.run_totals()
+    assert totals[a]["events"] == 8 and totals[a]["dropped"] == 5
+    assert totals[a]["exceptions"] == 1 and totals[a]["producers"] == {"h:1:1", "h:3:3"}
+    assert totals[b]["events"] == 4 and totals[b]["first_ts"] == T0 + 3000
+
+
+def test_run_records_are_replaced_whole_and_checked(tmp_path):
+    record = start_record("d" * 32, command=["prog.py"], program="prog.py", node="h")
+    write_run(tmp_path, record)
+    write_run(tmp_path, {**record, "exit_status": 3})
+    assert read_runs(tmp_path)["d" * 32]["exit_status"] == 3
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["d" * 32 + ".json"]  # no temp left
+    with pytest.raises(StoreError, match="run id"):
+        write_run(tmp_path, {**record, "id": "../escape"})
+    with pytest.raises(StoreError, match="unknown run record field 'colour'"):
+        write_run(tmp_path, {**record, "colour": "red"})
+    (tmp_path / "runs" / "broken.json").write_text("{not json")
+    assert list(read_runs(tmp_path)) == ["d" * 32]  # an unreadable file is skipped
+
+
+def test_a_shard_from_before_runs_is_read_and_then_upgraded(tmp_path):
+    with EventStore.open(tmp_path) as store:
+        store.append(_batch("", 1, 3))
+        path = store.shard_path
+    conn = sqlite3.connect(path)  # the columns a shard written before runs does not have
+    conn.execute("ALTER TABLE batch DROP COLUMN run")
+    conn.execute("ALTER TABLE batch DROP COLUMN errors")
+    conn.commit()
+    conn.close()
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert store.run_totals() == {} and len(store.query(limit=None)) == 3
+    with EventStore.open(tmp_path) as store:  # a writer takes the shard over and upgrades it
+        assert store.shard_path == path
+        store.append(_batch("e" * 32, 2, 2))
+        totals = store.run_totals()
+    assert totals["e" * 32]["events"] == 2 and totals[""]["events"] == 3
