@@ -25,9 +25,17 @@ from .credit_stream import (
 )
 from .endpoints import ACCEPTED_FORMS, Endpoint, bind, connect, free_tcp_port, parse_endpoint
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
-from .exceptions import BadResponse, EndpointError, EndpointInUse, InvalidParams, RequestTimeout
+from .exceptions import (
+    BadResponse,
+    EndpointError,
+    EndpointInUse,
+    InvalidParams,
+    OperationFailed,
+    RequestTimeout,
+)
 from .operations import Operation, Operations
 from .request_client import ClientStats, RequestClient, call
+from .request_intake import Admitted, RequestIntake
 from .request_server import Handler, RequestServer, ServerStats
 
 __all__ = [
@@ -43,14 +51,17 @@ __all__ = [
     "EndpointInUse",
     "EventPublisher",
     "EventSubscriber",
+    "Admitted",
     "Handler",
     "InvalidParams",
     "Operation",
+    "OperationFailed",
     "Operations",
     "Policy",
     "PublisherStats",
     "ReceiverStats",
     "RequestClient",
+    "RequestIntake",
     "RequestServer",
     "RequestTimeout",
     "SenderStats",
