@@ -61,7 +61,10 @@ class ApiEndpoint(GenServer):
             "api",
             limits=Limits(max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
                           max_depth=limits.get("max_depth", 32),
-                          max_string_chars=limits.get("max_string_chars", 65_536)),
+                          max_string_chars=limits.get("max_string_chars", 65_536),
+                          settings=(("max_frame_bytes", "api.max_request_bytes"),
+                                    ("max_depth", "api.max_depth"),
+                                    ("max_string_chars", "api.max_string_chars"))),
             max_in_flight=limits.get("max_in_flight", 256),
             max_in_flight_per_client=limits.get("max_in_flight_per_client", 32))
         self.app_operations = Operations("app", {

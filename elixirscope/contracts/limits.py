@@ -60,12 +60,20 @@ class Limits:
     max_string_chars: int = 65_536
     max_items: int = 100_000
     """Elements of all containers in one value, summed."""
+    settings: tuple[tuple[str, str], ...] = ()
+    """Which configuration key sets each limit, named in the refusal: ``(("max_depth",
+    "api.max_depth"), ...)``."""
 
-    def check_frame(self, size: int, what: str = "frame", setting: str = "") -> None:
+    def setting(self, limit: str) -> str:
+        """`` (setting api.max_depth)`` for a limit the configuration sets, else ``""``."""
+        key = dict(self.settings).get(limit)
+        return f" (setting {key})" if key else ""
+
+    def check_frame(self, size: int, what: str = "frame") -> None:
         if size > self.max_frame_bytes:
-            hint = f" (setting {setting})" if setting else ""
             raise LimitExceeded(
-                f"The {what} is {size:,} bytes; the limit is {self.max_frame_bytes:,}{hint}",
+                f"The {what} is {size:,} bytes; the limit is {self.max_frame_bytes:,}"
+                f"{self.setting('max_frame_bytes')}",
                 "max_frame_bytes",
             )
 
@@ -81,14 +89,16 @@ def check_value(value: Any, limits: Limits, where: str = "$") -> None:
         if isinstance(node, str):
             if len(node) > max_chars:
                 raise LimitExceeded(
-                    f"A string of {len(node):,} characters at `{path}`; the limit is {max_chars:,}",
+                    f"A string of {len(node):,} characters at `{path}`; the limit is {max_chars:,}"
+                    f"{limits.setting('max_string_chars')}",
                     "max_string_chars",
                 )
             continue
         if isinstance(node, (bytes, bytearray)):
             if len(node) > max_chars:
                 raise LimitExceeded(
-                    f"{len(node):,} bytes at `{path}`; the limit is {max_chars:,}",
+                    f"{len(node):,} bytes at `{path}`; the limit is {max_chars:,}"
+                    f"{limits.setting('max_string_chars')}",
                     "max_string_chars",
                 )
             continue
@@ -97,7 +107,7 @@ def check_value(value: Any, limits: Limits, where: str = "$") -> None:
         if depth >= max_depth:
             raise LimitExceeded(
                 f"A value nested more than {max_depth} levels deep at `{path}`; "
-                f"the limit is {max_depth}",
+                f"the limit is {max_depth}{limits.setting('max_depth')}",
                 "max_depth",
             )
         items += len(node)
