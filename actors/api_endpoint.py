@@ -33,6 +33,7 @@ import zmq
 
 from elixirscope.contracts import Limits, Request, error_response
 from elixirscope.runtime import CallResult, GenServer, SupervisorError
+from elixirscope.runtime.heap import trim_heap
 from elixirscope.telemetry import MetricSet, mailbox_rows
 from elixirscope.transport import Admitted, EndpointInUse, Operations, RequestIntake, bind
 from elixirscope.transport import OperationFailed as ApiError
@@ -42,9 +43,11 @@ __all__ = ["APP_OPERATIONS", "ApiEndpoint", "ApiError"]
 APP_OPERATIONS = ("status", "tree", "layers", "stats", "config_get", "config_set",
                   "restart", "terminate", "kill")
 DRAIN_INTERVAL = 0.25
-DRAIN_PER_WAKEUP = 1024
+DRAIN_PER_WAKEUP = 128
 """Frames taken per wake-up before the actor reads its mailbox (call results) again."""
 BIND_RETRY_S = 3.0
+TRIM_AFTER_BYTES = 16 << 20
+"""Bytes received after which an idle endpoint gives freed memory back (see runtime.heap)."""
 
 Job = Generator[Any, Any, Any]
 
@@ -65,13 +68,14 @@ class ApiEndpoint(GenServer):
                           settings=(("max_frame_bytes", "api.max_request_bytes"),
                                     ("max_depth", "api.max_depth"),
                                     ("max_string_chars", "api.max_string_chars"))),
-            max_in_flight=limits.get("max_in_flight", 256),
-            max_in_flight_per_client=limits.get("max_in_flight_per_client", 32))
+            max_in_flight=limits.get("max_in_flight", 64),
+            max_in_flight_per_client=limits.get("max_in_flight_per_client", 8))
         self.app_operations = Operations("app", {
             name: getattr(self, f"_op_{name}") for name in APP_OPERATIONS})
         self.own_operations = Operations("api", {"health": self._op_health,
                                                  "stats": lambda request: self.metrics_snapshot()})
         self._jobs: dict[str, tuple[Job, Admitted]] = {}
+        self._received_bytes = 0  # since the heap was last trimmed
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -121,8 +125,13 @@ class ApiEndpoint(GenServer):
     def _drain(self) -> None:
         for _ in range(DRAIN_PER_WAKEUP):
             if not self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if self._received_bytes > TRIM_AFTER_BYTES and not self._jobs:
+                    self._received_bytes = 0
+                    trim_heap()  # a burst is over: give its memory back
                 return
-            admitted = self.intake.admit(self._socket.recv_multipart(zmq.NOBLOCK))
+            frames = self._socket.recv_multipart(zmq.NOBLOCK)
+            self._received_bytes += sum(len(f) for f in frames)
+            admitted = self.intake.admit(frames)
             if admitted.reply is not None:
                 self._send(admitted.envelope, admitted.reply)
             else:
