@@ -8,10 +8,15 @@ needs (``("call", address, request, timeout)``) and returns the Response data
 — so walking the tree or forwarding to a layer never blocks the actor and
 many requests proceed at once.
 
-``to_layer="app"`` operations: status, tree, layers, stats, config_get,
-config_set, restart, terminate, kill. ``to_layer="api"``: health, stats. Any
-other layer: forwarded to the actor registered as ``layer:<name>``; a path
-(``foundation/event_store``): to that actor. A bad
+Serving is the transport's: :class:`~elixirscope.transport.RequestIntake`
+admits each frame (within the ``api.*`` limits: frame size, params depth and
+string length, requests in flight in all and per connection - overload is
+answered ``busy`` at once) and encodes each answer; the operation tables are
+:class:`~elixirscope.transport.Operations`, whose generator operations run as
+jobs here. ``to_layer="app"`` operations: status, tree, layers, stats,
+config_get, config_set, restart, terminate, kill. ``to_layer="api"``: health,
+stats. Any other layer: forwarded to the actor registered as
+``layer:<name>``; a path (``foundation/event_store``): to that actor. A bad
 frame, an unknown operation or a failing layer becomes an error Response;
 the endpoint keeps serving.
 """
@@ -26,34 +31,23 @@ from typing import Any
 
 import zmq
 
-from elixirscope.contracts import (
-    ContractError,
-    Request,
-    Response,
-    decode_request,
-    encode,
-    error_response,
-    ok_response,
-)
+from elixirscope.contracts import Limits, Request, error_response
 from elixirscope.runtime import CallResult, GenServer, SupervisorError
+from elixirscope.runtime.heap import trim_heap
 from elixirscope.telemetry import MetricSet, mailbox_rows
-from elixirscope.transport import EndpointInUse, bind
+from elixirscope.transport import Admitted, EndpointInUse, Operations, RequestIntake, bind
+from elixirscope.transport import OperationFailed as ApiError
 
 __all__ = ["APP_OPERATIONS", "ApiEndpoint", "ApiError"]
 
 APP_OPERATIONS = ("status", "tree", "layers", "stats", "config_get", "config_set",
                   "restart", "terminate", "kill")
 DRAIN_INTERVAL = 0.25
+DRAIN_PER_WAKEUP = 128
+"""Frames taken per wake-up before the actor reads its mailbox (call results) again."""
 BIND_RETRY_S = 3.0
-
-
-class ApiError(Exception):
-    """An operation's refusal, answered as an error Response with ``code``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
+TRIM_AFTER_BYTES = 16 << 20
+"""Bytes received after which an idle endpoint gives freed memory back (see runtime.heap)."""
 
 Job = Generator[Any, Any, Any]
 
@@ -65,11 +59,29 @@ class ApiEndpoint(GenServer):
         self.info = dict(args)
         self.metrics = MetricSet()
         self.call_timeout = float(args.get("call_timeout", 5.0))
-        self._jobs: dict[str, tuple[Job, list[bytes], Request]] = {}
+        limits = args.get("limits", {})
+        self.intake = RequestIntake(
+            "api",
+            limits=Limits(max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
+                          max_depth=limits.get("max_depth", 32),
+                          max_string_chars=limits.get("max_string_chars", 65_536),
+                          settings=(("max_frame_bytes", "api.max_request_bytes"),
+                                    ("max_depth", "api.max_depth"),
+                                    ("max_string_chars", "api.max_string_chars"))),
+            max_in_flight=limits.get("max_in_flight", 64),
+            max_in_flight_per_client=limits.get("max_in_flight_per_client", 8))
+        self.app_operations = Operations("app", {
+            name: getattr(self, f"_op_{name}") for name in APP_OPERATIONS})
+        self.own_operations = Operations("api", {"health": self._op_health,
+                                                 "stats": lambda request: self.metrics_snapshot()})
+        self._jobs: dict[str, tuple[Job, Admitted]] = {}
+        self._received_bytes = 0  # since the heap was last trimmed
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # Frames past the limit get a clear answer; far past it, ZeroMQ drops the connection.
+        self._socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.intake.limits.max_frame_bytes)
         self.info["endpoint"] = self._bind(args.get("endpoint", "tcp://127.0.0.1:5555"))
         self.send_after(DRAIN_INTERVAL, "drain")
         return {}
@@ -101,58 +113,54 @@ class ApiEndpoint(GenServer):
         if message == "drain":
             self._drain()
             self.send_after(DRAIN_INTERVAL, "drain")
+        elif message == "drain_more":
+            self._drain()
         elif message == "die":
             os.kill(os.getpid(), signal.SIGKILL)
         elif isinstance(message, CallResult) and message.ref in self._jobs:
-            job, envelope, request = self._jobs.pop(message.ref)
-            self._advance(job, envelope, request, message)
+            job, admitted = self._jobs.pop(message.ref)
+            self._advance(job, admitted, message)
         return state
 
     def _drain(self) -> None:
-        while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        for _ in range(DRAIN_PER_WAKEUP):
+            if not self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if self._received_bytes > TRIM_AFTER_BYTES and not self._jobs:
+                    self._received_bytes = 0
+                    trim_heap()  # a burst is over: give its memory back
+                return
             frames = self._socket.recv_multipart(zmq.NOBLOCK)
-            if len(frames) < 2:
-                self.metrics.counter("malformed").inc()
-                continue
-            self._serve(frames[:-1], frames[-1])
+            self._received_bytes += sum(len(f) for f in frames)
+            admitted = self.intake.admit(frames)
+            if admitted.reply is not None:
+                self._send(admitted.envelope, admitted.reply)
+            else:
+                self._advance(self._dispatch(admitted.request), admitted, None)
+        self.send_after(0, "drain_more")  # more are waiting: let call results in first
 
-    def _serve(self, envelope: list[bytes], payload: bytes) -> None:
-        self.metrics.counter("requests").inc()
-        try:
-            request = decode_request(payload)
-        except ContractError as exc:
-            self.metrics.counter("malformed").inc()
-            self._send(envelope, error_response("", exc.code, str(exc), from_layer="api"))
-            return
-        self._advance(self._dispatch(request), envelope, request, None)
-
-    def _advance(self, job: Job, envelope: list[bytes], request: Request, value: Any) -> None:
+    def _advance(self, job: Job, admitted: Admitted, value: Any) -> None:
         try:
             step = job.send(value)
         except StopIteration as done:
-            result = done.value
-            response = result if isinstance(result, Response) else ok_response(
-                request, result, from_layer=request.to_layer)
-            self._send(envelope, response)
+            self._send(admitted.envelope, self.intake.reply(admitted, done.value))
             return
         except ApiError as exc:
-            self._fail(envelope, request, exc.code, str(exc))
+            request = admitted.request
+            response = error_response(request.id, exc.code, str(exc), from_layer=request.to_layer,
+                                      **exc.details)
+            self._send(admitted.envelope, self.intake.reply(admitted, response))
             return
         except Exception as exc:  # noqa: BLE001 - a bug in one operation must not stop the endpoint
-            self._fail(envelope, request, "handler_failed", f"{type(exc).__name__}: {exc}")
+            self._send(admitted.envelope, self.intake.fail(admitted, exc))
             return
         _, address, payload, timeout = step
-        self._jobs[self.call_async(address, payload, timeout)] = (job, envelope, request)
+        self._jobs[self.call_async(address, payload, timeout)] = (job, admitted)
 
-    def _fail(self, envelope: list[bytes], request: Request, code: str, message: str) -> None:
-        self.metrics.counter("errors").inc()
-        self._send(envelope, error_response(request.id, code, message, from_layer=request.to_layer))
-
-    def _send(self, envelope: list[bytes], response: Response) -> None:
+    def _send(self, envelope: list[bytes], payload: bytes) -> None:
         try:
-            self._socket.send_multipart([*envelope, encode(response)], zmq.NOBLOCK)
+            self._socket.send_multipart([*envelope, payload], zmq.NOBLOCK)
         except zmq.Again:
-            self.metrics.counter("replies_dropped").inc()  # the client is gone or not reading
+            self.intake.stats.unroutable += 1  # the client is gone or not reading
 
     # --------------------------------------------------------------- helpers
     def _call(self, address: Any, payload: Any, timeout: float | None = None) -> Job:
@@ -178,12 +186,9 @@ class ApiEndpoint(GenServer):
     # -------------------------------------------------------------- dispatch
     def _dispatch(self, request: Request) -> Job:
         if request.to_layer == "app":
-            if request.operation not in APP_OPERATIONS:
-                raise ApiError("unknown_operation", f"app answers {', '.join(APP_OPERATIONS)}; "
-                                                    f"got {request.operation!r}")
-            return (yield from getattr(self, f"_op_{request.operation}")(request.params))
+            return (yield from self.app_operations.job(request))
         if request.to_layer == "api":
-            return self._own_operation(request)
+            return (yield from self.own_operations.job(request))
         layer = request.to_layer
         if "/" in layer:  # one actor by its path, like foundation/event_store
             _, info = yield from self._find(layer)
@@ -200,20 +205,17 @@ class ApiEndpoint(GenServer):
             raise
         return (yield from self._call(address, request, request.timeout))
 
-    def _own_operation(self, request: Request) -> Any:
-        if request.operation == "health":
-            return {"status": "up", "layer": "api", "path": self.path, "pid": os.getpid(),
-                    "endpoint": self.info["endpoint"]}
-        if request.operation == "stats":
-            return self.metrics_snapshot()
-        raise ApiError("unknown_operation", f"api answers health, stats; got {request.operation!r}")
+    def _op_health(self, request: Request) -> dict[str, Any]:
+        return {"status": "up", "layer": "api", "path": self.path, "pid": os.getpid(),
+                "endpoint": self.info["endpoint"]}
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Its request counters and mailbox gauges (reported by the runtime's timer, and in stats)."""
-        return {**self.metrics.snapshot(), "jobs_in_flight": len(self._jobs), **super().metrics_snapshot()}
+        return {**self.metrics.snapshot(), **self.intake.stats.as_dict(),
+                "jobs_in_flight": len(self._jobs), **super().metrics_snapshot()}
 
     # ---------------------------------------------------------- app operations
-    def _op_status(self, params: dict) -> Job:
+    def _op_status(self, request: Request) -> Job:
         children = yield from self._call(self._parent, ("which_children",))
         layers = [{"name": c.id, "path": c.path, "status": c.status, "pid": c.pid,
                    "restarts": c.restarts} for c in children]
@@ -235,7 +237,7 @@ class ApiEndpoint(GenServer):
         moved = quarantined(Path(data_dir))
         return {"shards_quarantined": len(moved), "quarantined": moved}
 
-    def _op_tree(self, params: dict) -> Job:
+    def _op_tree(self, request: Request) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",
                 "strategy": "rest_for_one", "restart": "permanent", "pid": self.info.get("daemon_pid"),
                 "restarts": 0, "status": "running"}
@@ -256,12 +258,13 @@ class ApiEndpoint(GenServer):
             nodes.append(node)
         return nodes
 
-    def _op_layers(self, params: dict) -> Job:
+    def _op_layers(self, request: Request) -> Job:
         tree = yield from self._subtree(self._parent)
         return [{"name": n["id"], "path": n["path"], "strategy": n["strategy"], "status": n["status"],
                  "pid": n["pid"]} for n in tree if n["kind"] == "supervisor"]
 
-    def _op_stats(self, params: dict) -> Job:
+    def _op_stats(self, request: Request) -> Job:
+        params = request.params
         telemetry = yield from self._whereis("layer:foundation")
         layer = params.get("layer")
         response = yield from self._call(telemetry, Request(
@@ -274,11 +277,13 @@ class ApiEndpoint(GenServer):
             data.setdefault("mailboxes", {}).update(mailbox_rows({self.path: self.metrics_snapshot()}))
         return data
 
-    def _op_config_get(self, params: dict) -> Job:
+    def _op_config_get(self, request: Request) -> Job:
+        params = request.params
         config = yield from self._whereis("config")
         return (yield from self._call(config, ("get", _param(params, "path"))))
 
-    def _op_config_set(self, params: dict) -> Job:
+    def _op_config_set(self, request: Request) -> Job:
+        params = request.params
         config = yield from self._whereis("config")
         if "value" not in params:
             raise ApiError("invalid_params", "config_set needs params {'path': ..., 'value': ...}")
@@ -303,14 +308,14 @@ class ApiEndpoint(GenServer):
                 supervisor = info.address
         return supervisor, info
 
-    def _op_restart(self, params: dict) -> Job:
-        return (yield from self._lifecycle(params, "restart"))
+    def _op_restart(self, request: Request) -> Job:
+        return (yield from self._lifecycle(request.params, "restart"))
 
-    def _op_terminate(self, params: dict) -> Job:
-        return (yield from self._lifecycle(params, "terminate"))
+    def _op_terminate(self, request: Request) -> Job:
+        return (yield from self._lifecycle(request.params, "terminate"))
 
-    def _op_kill(self, params: dict) -> Job:
-        return (yield from self._lifecycle(params, "kill"))
+    def _op_kill(self, request: Request) -> Job:
+        return (yield from self._lifecycle(request.params, "kill"))
 
     def _lifecycle(self, params: dict, action: str) -> Job:
         supervisor, info = yield from self._find(_param(params, "path"))

@@ -55,7 +55,9 @@ class IngestService(_LoopService):
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args.get("data_dir")
         self.loop = IngestLoop(args["ingest_endpoint"], args["forward_endpoint"],
-                               window=args.get("credit_window", 16))
+                               window=args.get("credit_window", 16),
+                               max_senders=args.get("max_senders", 1024),
+                               max_message_bytes=args.get("max_batch_bytes", 64 << 20))
         self.loop.start()
         return {}
 

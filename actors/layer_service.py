@@ -67,6 +67,14 @@ class LayerService(GenServer):
             except (ValueError, TypeError, KeyError) as exc:
                 self.metrics.counter("request_errors").inc()
                 response = error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+            except Exception as exc:  # noqa: BLE001 - one Request never takes the layer down
+                self.metrics.counter("request_errors").inc()
+                self.metrics.counter("handler_failures").inc()
+                response = error_response(
+                    request.id, "handler_failed",
+                    f"{request.operation!r} failed: {type(exc).__name__}: {exc}"[:2000],
+                    from_layer=self.layer, operation=request.operation,
+                    exception_type=type(exc).__name__)
         self.metrics.histogram("request_us").observe((time.perf_counter_ns() - started) / 1000)
         return Reply(response, state)
 

@@ -58,7 +58,7 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
 
     plane = _plane(settings)
     def pick(*keys: str) -> dict[str, Any]:
-        return {k: plane[k] for k in keys}
+        return {k: plane[k] for k in keys if k in plane}
 
     writers = SupervisorSpec("one_for_one", [
         _service("capture", f"writer-{i}", settings, actor=WriterService,
@@ -69,7 +69,8 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
         ChildSpec("writers", (Supervisor, writers), type="supervisor"),
         _service("capture", "correlator", settings, actor=CorrelatorService, **pick("data_dir")),
         _service("capture", "ingest", settings, front=True, actor=IngestService,
-                 **pick("ingest_endpoint", "forward_endpoint", "credit_window", "data_dir")),
+                 **pick("ingest_endpoint", "forward_endpoint", "credit_window", "max_senders",
+                        "max_batch_bytes", "data_dir")),
     ], **intensity_flags(settings))
 
 

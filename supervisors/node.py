@@ -183,6 +183,8 @@ class Application:
                                           "instrumentation.control_endpoint"),
             "writers": get("capture.writers"),
             "credit_window": get("capture.credit_window"),
+            "max_senders": get("capture.max_senders"),
+            "max_batch_bytes": get("capture.max_batch_mb") << 20,
             "max_age_hours": get("store.max_age_hours"),
             "max_size_mb": get("store.max_size_mb"),
             "prune_interval_s": get("store.prune_interval_s"),
@@ -201,7 +203,10 @@ class Application:
             "api_args": {"endpoint": self.endpoint, "node": self.node, "base": get("runtime.system_base"),
                          "daemon_pid": os.getpid(), "started_at": self.started_at,
                          "call_timeout": get("api.request_timeout_s"),
-                         "data_dir": self.data_plane["data_dir"]},
+                         "data_dir": self.data_plane["data_dir"],
+                         "limits": {key: get(f"api.{key}") for key in (
+                             "max_request_bytes", "max_depth", "max_string_chars", "max_in_flight",
+                             "max_in_flight_per_client")}},
         }
 
 

@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 ENVIRONMENTS = ("dev", "test", "prod")
+MAX_SUGGEST_CHARS = 100
+"""Paths longer than this get no suggestions (difflib's cost grows with the length)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ SCHEMA: dict[str, Key] = {
     "runtime.admin_port": Key(int, 0, IntRange(0, 65535), doc="Thespian admin port; 0 picks a free one."),
     "api.endpoint": Key(str, "tcp://127.0.0.1:5555", EndpointText(), doc="Where the daemon answers Request/Response contracts (consoles, UIs, other nodes)."),
     "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
+    "api.max_request_bytes": Key(int, 1 << 20, IntRange(1024, 1 << 30), doc="Largest Request frame the API answers; a bigger one is refused with limit_exceeded."),
+    "api.max_depth": Key(int, 32, IntRange(2, 1000), doc="How deeply a Request's params may nest."),
+    "api.max_string_chars": Key(int, 65_536, IntRange(256, 1 << 30), doc="Longest string in a Request's params."),
+    "api.max_in_flight": Key(int, 64, IntRange(1), doc="Requests the API works on at once, from all clients; beyond it, busy."),
+    "api.max_in_flight_per_client": Key(int, 8, IntRange(1), doc="Requests the API works on at once for one client connection; beyond it, busy."),
     "events.endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where Event notifications are published; port 0 picks a free one."),
     "security.curve": Key(bool, True, Boolean(), doc="CURVE-authenticate every ZeroMQ endpoint: only clients holding the node's client key are heard. Off only where nobody else can reach the machine."),
     "security.keys_dir": Key(str, "", Text(), doc="Where the node's CURVE keys are made on first start and clients read them; empty means <data_dir>/keys."),
@@ -102,6 +109,8 @@ SCHEMA: dict[str, Key] = {
     "capture.stall_timeout_s": Key(float, 5.0, FloatRange(0.001, 3600), False, "With block: seconds without progress after which a stuck pipeline makes recording drop (counted, said on stderr) instead of waiting."),
     "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
     "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
+    "capture.max_senders": Key(int, 1024, IntRange(1), doc="Host connections one ingest tracks; senders silent for 30 s make room for new ones."),
+    "capture.max_batch_mb": Key(int, 64, IntRange(1, 2048), doc="Largest batch frame the ingest accepts, in MiB; ZeroMQ drops a connection that sends a bigger one."),
     "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf(*LEVELS), True, "What is recorded for code without a plan of its own."),
@@ -171,6 +180,8 @@ def suggest(path: str, n: int = 3) -> tuple[str, ...]:
     """
     if path in SECTIONS:
         return tuple(p for p in SCHEMA if p.startswith(path + "."))[:n]
+    if len(path) > MAX_SUGGEST_CHARS:  # no key is this long; comparing would only cost time
+        return ()
     scores = {name: _likeness(path, name) for name in (*SCHEMA, *sorted(SECTIONS))}
     best = max(scores.values())
     ranked = sorted(scores, key=lambda name: -scores[name])

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from .limits import MAX_TIMEOUT_S, LimitExceeded, Limits, Name, check_value
 
 __all__ = [
     "PROTOCOL_VERSION",
     "ContractError",
     "ErrorInfo",
     "Event",
+    "LimitExceeded",
+    "Limits",
     "Message",
     "Request",
     "Response",
@@ -53,7 +57,8 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     Codes used by the runtime: ``malformed_request``, ``unsupported_version``,
     ``unknown_operation``, ``invalid_params``, ``handler_failed``, ``timeout``,
-    ``overloaded``, ``unavailable``.
+    ``overloaded``, ``unavailable``, ``limit_exceeded`` (a frame over a bound
+    of :class:`Limits`), ``busy`` (too many requests in flight: try again).
     """
 
     code: str
@@ -64,16 +69,24 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.code}: {self.message}"
 
 
-class Request(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="request"):
-    """Ask a layer to perform ``operation`` with ``params``; answered by a Response."""
+Timeout = Annotated[float, msgspec.Meta(gt=0, le=MAX_TIMEOUT_S)]
 
-    operation: str
-    to_layer: str
-    from_layer: str = "client"
+
+class Request(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="request"):
+    """Ask a layer to perform ``operation`` with ``params``; answered by a Response.
+
+    Decoding enforces the fixed bounds: names and ids of at most 256 characters,
+    a finite ``timeout`` in (0, 86400] seconds. ``params`` are bounded by the
+    receiver's :class:`Limits` (``decode_request(data, limits)``).
+    """
+
+    operation: Name
+    to_layer: Name
+    from_layer: Name = "client"
     params: dict[str, Any] = {}
-    id: str = msgspec.field(default_factory=new_id)
-    correlation_id: str | None = None
-    timeout: float = 5.0
+    id: Name = msgspec.field(default_factory=new_id)
+    correlation_id: Name | None = None
+    timeout: Timeout = 5.0
     priority: Priority = "normal"
     v: int = PROTOCOL_VERSION
 
@@ -156,6 +169,8 @@ def _decode(data: bytes, key: Any) -> Any:
         raise ContractError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ContractError(f"Not a msgpack contract frame: {exc}") from None
+    except RecursionError:
+        raise ContractError("A value in the frame is nested too deeply to decode") from None
     except Exception as exc:  # msgspec raises these for some truncated buffers
         raise ContractError(f"Not a msgpack contract frame: {type(exc).__name__}: {exc}") from None
     if message.v > PROTOCOL_VERSION:
@@ -171,8 +186,18 @@ def decode(data: bytes) -> Message:
     return _decode(data, "any")
 
 
-def decode_request(data: bytes) -> Request:
-    return _decode(data, Request)
+def decode_request(data: bytes, limits: Limits | None = None) -> Request:
+    """A Request; with ``limits``, one whose frame and params are within them
+    (else ``ContractError`` with code ``limit_exceeded`` naming the limit)."""
+    if limits is None:
+        return _decode(data, Request)
+    try:
+        limits.check_frame(len(data), "request frame")
+        request = _decode(data, Request)
+        check_value(request.params, limits, "$.params")
+    except LimitExceeded as exc:
+        raise ContractError(str(exc), code="limit_exceeded") from None
+    return request
 
 
 def decode_response(data: bytes) -> Response:

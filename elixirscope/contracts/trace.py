@@ -26,9 +26,23 @@ Captured values are bounded, redacted ``repr`` strings (see
 
 from __future__ import annotations
 
-from typing import Any, Union
+import re
+from typing import Annotated, Any, Union
 
 import msgspec
+
+from .limits import Int64, LimitExceeded, Limits, NonNegative64, check_value
+
+MAX_TEXT_CHARS = 1 << 20
+"""Any one string of a recorded event (captured values are far shorter: see capture.values)."""
+MAX_BATCH_EVENTS = 1_000_000
+"""Events in one batch (``capture.batch_size`` is at most 100,000)."""
+CUSTOM_DATA_LIMITS = Limits(max_frame_bytes=MAX_TEXT_CHARS, max_depth=32,
+                            max_string_chars=MAX_TEXT_CHARS, max_items=100_000)
+"""What one ``CustomEvent.data`` may hold: it is the only field of arbitrary shape."""
+
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+Thread = Annotated[int, msgspec.Meta(ge=0)]
 
 __all__ = [
     "AttributeChange",
@@ -55,122 +69,122 @@ __all__ = [
 class TraceEvent(msgspec.Struct, array_like=True, gc=False, tag_field="type"):
     """The envelope every recorded event shares."""
 
-    id: int
-    ts: int
-    thread: int
-    correlation_id: str | None
-    parent_id: int
+    id: Int64
+    ts: Int64
+    thread: Thread
+    correlation_id: Text | None
+    parent_id: Int64
 
 
 class FunctionEntry(TraceEvent, tag="call"):
     """A call began; ``args`` (name -> repr) only at level ``args`` or ``full``."""
 
-    function: str
-    args: dict[str, str] | None = None
+    function: Text
+    args: dict[Text, Text] | None = None
 
 
 class FunctionExit(TraceEvent, tag="return"):
     """A call returned; ``result`` only at level ``args`` or ``full``."""
 
-    call_id: int
-    function: str
-    duration_ns: int
-    result: str | None = None
+    call_id: Int64
+    function: Text
+    duration_ns: Int64
+    result: Text | None = None
 
 
 class FunctionError(TraceEvent, tag="exception"):
     """A call ended by an exception, which was re-raised unchanged."""
 
-    call_id: int
-    function: str
-    duration_ns: int
-    exc_type: str
-    message: str
+    call_id: Int64
+    function: Text
+    duration_ns: Int64
+    exc_type: Text
+    message: Text
 
 
 class GeneratorYield(TraceEvent, tag="yield"):
     """A generator or coroutine suspended (``yield`` / ``await``)."""
 
-    call_id: int
-    function: str
-    value: str | None = None
+    call_id: Int64
+    function: Text
+    value: Text | None = None
 
 
 class GeneratorResume(TraceEvent, tag="resume"):
     """A generator or coroutine resumed; ``value`` is what was sent in."""
 
-    call_id: int
-    function: str
-    value: str | None = None
+    call_id: Int64
+    function: Text
+    value: Text | None = None
 
 
 class AttributeChange(TraceEvent, tag="attr"):
     """``self.<name>`` was assigned inside a method traced at level ``full``."""
 
-    call_id: int
-    function: str
-    name: str
-    value: str | None = None
+    call_id: Int64
+    function: Text
+    name: Text
+    value: Text | None = None
 
 
 class StateChange(TraceEvent, tag="state"):
     """An actor's state around one callback (before -> after)."""
 
-    actor: str
-    callback: str
-    message: str | None
-    before: str | None
-    after: str | None
+    actor: Text
+    callback: Text
+    message: Text | None
+    before: Text | None
+    after: Text | None
 
 
 class MessageSend(TraceEvent, tag="send"):
     """A message left ``sender`` for ``target``; ``message_id`` links it to its receive."""
 
-    message_id: str
-    sender: str | None
-    target: str
-    message: str | None = None
+    message_id: Text
+    sender: Text | None
+    target: Text
+    message: Text | None = None
 
 
 class MessageReceive(TraceEvent, tag="receive"):
     """``actor`` took the message ``message_id`` off its mailbox."""
 
-    message_id: str
-    actor: str
-    sender: str | None
-    message: str | None = None
+    message_id: Text
+    actor: Text
+    sender: Text | None
+    message: Text | None = None
 
 
 class ProcessSpawn(TraceEvent, tag="spawn"):
     """A supervised child started (``path`` like ``capture/ingest``)."""
 
-    path: str
-    pid: int | None
-    supervisor: str | None = None
+    path: Text
+    pid: NonNegative64 | None
+    supervisor: Text | None = None
 
 
 class ProcessExit(TraceEvent, tag="exit"):
     """A supervised child exited, with its reason as text."""
 
-    path: str
-    pid: int | None
-    reason: str
-    supervisor: str | None = None
+    path: Text
+    pid: NonNegative64 | None
+    reason: Text
+    supervisor: Text | None = None
 
 
 class ProcessRestart(TraceEvent, tag="restart"):
     """A supervisor restarted a child after it exited."""
 
-    path: str
-    pid: int | None
-    reason: str
-    supervisor: str | None = None
+    path: Text
+    pid: NonNegative64 | None
+    reason: Text
+    supervisor: Text | None = None
 
 
 class CustomEvent(TraceEvent, tag="custom"):
     """Anything a program records itself (``elixirscope.capture.record``)."""
 
-    name: str
+    name: Text
     data: dict[str, Any] = {}
 
 
@@ -202,20 +216,26 @@ class EventBatch(msgspec.Struct, array_like=True, gc=False):
     ids are unique within it. ``seq`` numbers the batches of one producer from 1;
     ``dropped`` is how many events the producer dropped since its previous batch
     (counted, never silent). ``events`` may hold Structs or, on the sending side,
-    the equivalent tuples. ``run`` names the recording (one ``elixirscope run``
-    or capture session, across all its processes) the events belong to; last and
-    optional, so frames from producers that predate runs still decode.
+    the equivalent tuples.
+
+    Decoding enforces the contract's bounds: integers that fit SQLite's 64 bits
+    (``seq``, ``pid`` and ``dropped`` not negative), strings of at most
+    ``MAX_TEXT_CHARS``, at most ``MAX_BATCH_EVENTS`` events, and a
+    ``CustomEvent.data`` within ``CUSTOM_DATA_LIMITS``. ``run`` names the recording
+    (one ``elixirscope run`` or capture session, across all its processes) the
+    events belong to; last and optional, so frames from producers that predate runs
+    still decode.
     """
 
-    node: str
-    pid: int
-    program: str
-    producer: str
-    seq: int
-    sent_ts: int
-    dropped: int
-    events: list[AnyEvent]
-    run: str = ""
+    node: Text
+    pid: NonNegative64
+    program: Text
+    producer: Text
+    seq: NonNegative64
+    sent_ts: Int64
+    dropped: NonNegative64
+    events: Annotated[list[AnyEvent], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
+    run: Text = ""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -238,11 +258,41 @@ def encode_batch(
     return _encoder.encode((node, pid, program, producer, seq, sent_ts, dropped, events, run))
 
 
+_BATCH_FIELDS = EventBatch.__struct_fields__
+
+
+def _named(message: str) -> str:
+    """msgspec's ``$[6]`` (an array-like field) as ``$.dropped``, ``$[7][0]`` as ``$.events[0]``."""
+    match = re.search(r"`\$\[(\d+)\]", message)
+    if match is None or int(match.group(1)) >= len(_BATCH_FIELDS):
+        return message
+    name = _BATCH_FIELDS[int(match.group(1))]
+    return message[: match.start()] + f"`$.{name}" + message[match.end():]
+
+
 def decode_batch(frame: bytes) -> EventBatch:
-    """Decode one batch frame; a malformed frame raises ``ContractError``."""
+    """Decode one batch frame; a malformed frame, or one over the contract's
+    bounds, raises ``ContractError`` (code ``malformed_batch``) and nothing else."""
     from elixirscope.contracts import ContractError
 
     try:
-        return _batch_decoder.decode(frame)
-    except msgspec.DecodeError as exc:
-        raise ContractError(f"malformed event batch: {exc}", code="malformed_batch") from exc
+        batch = _batch_decoder.decode(frame)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ContractError(f"malformed event batch: {_named(str(exc))}", code="malformed_batch") from None
+    except RecursionError:
+        raise ContractError(
+            "malformed event batch: nested too deeply to decode (a value inside a value "
+            f"more than {CUSTOM_DATA_LIMITS.max_depth} levels down is refused)",
+            code="malformed_batch",
+        ) from None
+    except Exception as exc:  # MemoryError on absurd lengths, and whatever msgspec may add
+        raise ContractError(
+            f"malformed event batch: {type(exc).__name__}: {exc}", code="malformed_batch"
+        ) from None
+    for index, event in enumerate(batch.events):
+        if type(event) is CustomEvent and event.data:
+            try:
+                check_value(event.data, CUSTOM_DATA_LIMITS, f"$.events[{index}].data")
+            except LimitExceeded as exc:
+                raise ContractError(f"malformed event batch: {exc}", code="malformed_batch") from None
+    return batch

@@ -46,7 +46,10 @@ def parse_time(value: Any, *, field: str = "since", now_ns: int | None = None) -
     match = _RELATIVE.match(text)
     if match:
         now = time.time_ns() if now_ns is None else now_ns
-        return now - int(float(match.group(1)) * _UNIT_NS[match.group(2)])
+        ago = float(match.group(1)) * _UNIT_NS[match.group(2)]
+        if ago >= 2**63:  # inf for absurdly long digit strings
+            raise QueryError(f"cannot read `{field}` {value[:40]!r}: further back than 1970")
+        return now - int(ago)
     try:
         return _datetime_ns(_dt.datetime.fromisoformat(text))
     except ValueError:

@@ -70,6 +70,11 @@ class Query:
         for name, value in (("pid", pid), ("since", since), ("until", until)):
             if value is not None:
                 _expect(value, int, "int", name)
+                if not -(2**63) <= value < 2**63:
+                    raise QueryError(
+                        f"`{name}` {value} does not fit in 64 bits; expected "
+                        f"-2**63 <= {name} < 2**63 (times are nanoseconds since 1970)"
+                    )
         if since is not None and until is not None and since > until:
             raise QueryError(
                 f"`since` ({since}) is after `until` ({until}); expected since <= until"

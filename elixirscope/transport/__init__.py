@@ -32,10 +32,12 @@ from .exceptions import (
     EndpointInUse,
     InvalidParams,
     KeyRefused,
+    OperationFailed,
     RequestTimeout,
 )
 from .operations import Operation, Operations
 from .request_client import ClientStats, RequestClient, call
+from .request_intake import Admitted, RequestIntake
 from .request_server import Handler, RequestServer, ServerStats
 from .security import KeyProblem, Keys, ensure_keys, load_keys, serve_with, use_keys
 
@@ -52,17 +54,20 @@ __all__ = [
     "EndpointInUse",
     "EventPublisher",
     "EventSubscriber",
+    "Admitted",
     "Handler",
     "InvalidParams",
     "KeyProblem",
     "KeyRefused",
     "Keys",
     "Operation",
+    "OperationFailed",
     "Operations",
     "Policy",
     "PublisherStats",
     "ReceiverStats",
     "RequestClient",
+    "RequestIntake",
     "RequestServer",
     "RequestTimeout",
     "SenderStats",

@@ -23,8 +23,13 @@ announcing a seq beyond the next expected one also counts the difference as
 ``gaps`` (those batches died with a dropped connection).
 
 At most ``max_senders`` senders are tracked. A sender leaves with BYE; one that
-vanished without it is pruned when the table is full. HELLOs and batches from
-senders beyond the limit are refused and counted in ``rejected``.
+vanished without it is pruned when the table is full, and so is one silent for
+``idle_timeout`` seconds (counted in ``evicted_idle``: idle connections cannot
+lock real senders out; an evicted sender that speaks again is simply admitted
+again). HELLOs and batches from senders beyond the limit are refused and
+counted in ``rejected``. A message larger than ``max_message_bytes`` is refused
+by ZeroMQ itself, which drops the connection that sent it (the bound on what one
+sender can make the receiver hold is ``(window + HWM_MARGIN) x max_message_bytes``).
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class ReceiverStats:
     gaps: int = 0
     rejected: int = 0
     credits_unroutable: int = 0
+    evicted_idle: int = 0
     last_error: str = ""
 
     def as_dict(self) -> dict[str, int | str]:
@@ -89,12 +95,13 @@ class ReceiverStats:
 
 
 class _Peer:
-    __slots__ = ("expected", "limit", "stream")
+    __slots__ = ("expected", "last_heard", "limit", "stream")
 
     def __init__(self, stream: str, expected: int) -> None:
         self.stream = stream
         self.expected = expected  # seq of the next batch the consumer will take
         self.limit = 0  # last CREDIT announced: the sender may send seq < limit
+        self.last_heard = time.monotonic()
 
 
 class CreditReceiver(Closing):
@@ -106,15 +113,20 @@ class CreditReceiver(Closing):
         *,
         window: int = 8,
         max_senders: int = 1024,
+        idle_timeout: float = 30.0,
+        max_message_bytes: int = 64 << 20,
         context: zmq.Context | None = None,
     ) -> None:
         check_positive_int("window", window)
         if window > MAX_WINDOW:
             raise ValueError(f"window must be at most {MAX_WINDOW}, got {window}")
         check_positive_int("max_senders", max_senders)
+        check_timeout("idle_timeout", idle_timeout)
+        check_positive_int("max_message_bytes", max_message_bytes)
         parse_endpoint(endpoint)
         self.window = window
         self.max_senders = max_senders
+        self.idle_timeout = idle_timeout
         self.incarnation = secrets.randbits(64)
         self.stats = ReceiverStats()
         self._peers: dict[bytes, _Peer] = {}
@@ -123,6 +135,7 @@ class CreditReceiver(Closing):
             # credits are 26 bytes; a deep outbound queue means none is ever refused
             configure(self._socket, sndhwm=DEFAULT_HWM, rcvhwm=window + HWM_MARGIN)
             self._socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
             self.endpoint = bind(self._socket, endpoint)
         except BaseException:
             self._socket.close(linger=0)
@@ -167,6 +180,9 @@ class CreditReceiver(Closing):
         except WireError as exc:
             self._malformed(identity, str(exc))
             return None
+        known = self._peers.get(identity)
+        if known is not None:
+            known.last_heard = time.monotonic()
         if isinstance(message, BatchFrame):
             return self._take(identity, message)
         if isinstance(message, ByeFrame):
@@ -228,6 +244,13 @@ class CreditReceiver(Closing):
         for identity, peer in list(self._peers.items()):
             if not self._grant(identity, peer):
                 self._forget(identity)
+        if len(self._peers) < self.max_senders:
+            return
+        quiet_since = time.monotonic() - self.idle_timeout
+        idle = sorted((p.last_heard, i) for i, p in self._peers.items() if p.last_heard < quiet_since)
+        for _, identity in idle:
+            self._forget(identity)
+            self.stats.evicted_idle += 1
 
     def _forget(self, identity: bytes) -> None:
         self._peers.pop(identity, None)

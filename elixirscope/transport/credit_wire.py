@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 __all__ = [
     "MAGIC",
+    "MAX_SEQ",
     "MAX_WINDOW",
     "VERSION",
     "BatchFrame",
@@ -64,6 +65,9 @@ _CREDIT = struct.Struct("!2sBBQIQ")
 MAX_EVENT_COUNT = 2**32 - 1
 MAX_WINDOW = 65536
 MAX_STREAM_NAME = 255
+MAX_SEQ = 2**62
+"""The largest seq a sender may use: a credit limit (seq + window) always fits its u64
+and SQLite's signed 64 bits; at a million batches a second it lasts 146,000 years."""
 
 
 class WireError(ValueError):
@@ -157,9 +161,11 @@ def parse_sender_message(frames: list[bytes]) -> HelloFrame | BatchFrame | ByeFr
     kind = _kind(frames)
     if kind == BATCH:
         seq, count = _expect(frames, BATCH, _BATCH, 2)
+        _check_seq("BATCH seq", seq)
         return BatchFrame(seq, count, frames[1])
     if kind == HELLO:
         (next_seq,) = _expect(frames, HELLO, _HELLO, 2)
+        _check_seq("HELLO next_seq", next_seq)
         try:
             stream = bytes(frames[1]).decode("utf-8")
         except UnicodeDecodeError:
@@ -171,6 +177,11 @@ def parse_sender_message(frames: list[bytes]) -> HelloFrame | BatchFrame | ByeFr
         _expect(frames, BYE, _HEADER, 1)
         return ByeFrame()
     raise WireError("Expected HELLO, BATCH or BYE from a sender, got CREDIT")
+
+
+def _check_seq(what: str, seq: int) -> None:
+    if seq > MAX_SEQ:
+        raise WireError(f"{what} {seq} is beyond the largest a stream may use, {MAX_SEQ} (2**62)")
 
 
 def parse_credit(frames: list[bytes]) -> CreditFrame:

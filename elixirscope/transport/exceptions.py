@@ -14,6 +14,7 @@ __all__ = [
     "EndpointError",
     "EndpointInUse",
     "InvalidParams",
+    "OperationFailed",
     "RequestTimeout",
 ]
 
@@ -90,4 +91,14 @@ class InvalidParams(ValueError):
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
+        self.details = details
+
+
+class OperationFailed(Exception):
+    """Raised by an operation that refuses or cannot finish; becomes an error
+    Response with its ``code`` (``not_found``, ``unavailable``, ``refused``...)."""
+
+    def __init__(self, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
         self.details = details

@@ -7,21 +7,17 @@ The contract for the handler::
 called in the server's own thread, one request at a time (a slow handler delays
 the next request; hand long work to a worker and answer ``partial``).
 
-What the server guarantees, whatever arrives:
+What the server guarantees, whatever arrives (see :mod:`.request_intake`, which
+it shares with the daemon's API endpoint):
 
 * every frame gets exactly one reply, except when the client is gone - that reply
   is counted in ``stats.unroutable`` rather than dropped silently;
 * a payload that is not a valid Request -> error ``malformed_request`` (or
-  ``unsupported_version``), with the request id when it can be salvaged;
+  ``unsupported_version``), with the request id when it can be salvaged; one over
+  ``limits`` -> ``limit_exceeded``;
 * a handler that raises, or returns something that is not an encodable Response
   -> error ``handler_failed`` naming the exception;
 * the serving thread survives all of the above.
-
-Framing: a REQ client's frames arrive as ``[identity, b"", payload]``; DEALER
-clients must send the empty delimiter too. The reply copies the envelope (every
-frame up to and including the first empty one) so REQ clients and ROUTER/DEALER
-proxies in between get their routing back. A frame without a delimiter is
-answered in the same shape it came in.
 
 The socket and its context are created inside the serving thread, so they never
 cross a thread or a fork; :meth:`start` waits for the bind so bind errors raise
@@ -34,23 +30,15 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Self
 
-import msgspec
 import zmq
 
-from elixirscope.contracts import (
-    ContractError,
-    ErrorInfo,
-    Request,
-    Response,
-    decode_request,
-    encode,
-)
+from elixirscope.contracts import Limits, Request, Response
 
 from ._zmqutil import DEFAULT_HWM, check_positive_int, check_timeout, configure
 from .endpoints import bind, parse_endpoint
+from .request_intake import RequestIntake, ServerStats
 
 __all__ = ["Handler", "RequestServer", "ServerStats"]
 
@@ -60,27 +48,6 @@ Handler = Callable[[Request], Response]
 
 DRAIN_PER_WAKEUP = 256
 """Messages served per poll before checking for stop, so stop() is never starved."""
-
-
-@dataclass
-class ServerStats:
-    """Counters of one server; ``requests == ok + partial + errors``.
-
-    ``malformed`` and ``handler_failures`` are subsets of ``errors``;
-    ``unroutable`` counts replies ZeroMQ could not hand to their client (it
-    disconnected, or stopped reading and its queue is full).
-    """
-
-    requests: int = 0
-    ok: int = 0
-    partial: int = 0
-    errors: int = 0
-    malformed: int = 0
-    handler_failures: int = 0
-    unroutable: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class RequestServer:
@@ -94,6 +61,7 @@ class RequestServer:
         layer: str,
         name: str | None = None,
         hwm: int = DEFAULT_HWM,
+        limits: Limits | None = None,
     ) -> None:
         self._requested = parse_endpoint(endpoint)
         if not callable(handler):
@@ -108,7 +76,8 @@ class RequestServer:
         self._layer = layer
         self._hwm = hwm
         self.name = name or f"{layer}-requests"
-        self.stats = ServerStats()
+        self._intake = RequestIntake(layer, limits=limits)
+        self.stats: ServerStats = self._intake.stats
         self._endpoint: str | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -220,98 +189,23 @@ class RequestServer:
                 self._serve_one(sock, frames)
 
     def _serve_one(self, sock: zmq.Socket, frames: list[bytes]) -> None:
-        self.stats.requests += 1
-        envelope, body = _split_envelope(frames)
+        intake = self._intake
         try:
-            payload = self._respond(body)
+            admitted = intake.admit(frames)
+            envelope = admitted.envelope
+            payload = admitted.reply
+            if payload is None:
+                try:
+                    response = self._handler(admitted.request)
+                except (Exception, SystemExit) as exc:
+                    payload = intake.fail(admitted, exc)
+                else:
+                    payload = intake.reply(admitted, response)
         except Exception:  # a bug here must not end the thread; count it as our failure
             log.exception("%s failed to build a reply", self.name)
-            payload = self._count(self._error("", "handler_failed", "internal server error"))
+            envelope, payload = frames[:1], intake.internal_error()
         try:
             sock.send_multipart([*envelope, payload], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # Again (client queue full) or EHOSTUNREACH (gone)
             self.stats.unroutable += 1
             log.debug("%s could not reply: %s", self.name, exc)
-
-    # ------------------------------------------------------------------ replies
-
-    def _respond(self, body: list[bytes]) -> bytes:
-        if len(body) != 1:
-            self.stats.malformed += 1
-            return self._count(
-                self._error(
-                    "",
-                    "malformed_request",
-                    f"Expected 1 payload frame after the envelope, got {len(body)}; "
-                    "send [b'', payload] from a DEALER or one frame from a REQ socket",
-                )
-            )
-        try:
-            request = decode_request(body[0])
-        except ContractError as exc:
-            self.stats.malformed += 1
-            return self._count(self._error(_salvage_id(body[0]), exc.code, str(exc)))
-        response = self._call_handler(request)
-        try:
-            return self._count(response)
-        except Exception as exc:  # msgspec raises TypeError, OverflowError, EncodeError
-            return self._count(self._failed(request, f"its Response cannot be encoded: {exc}"))
-
-    def _call_handler(self, request: Request) -> Response:
-        try:
-            response = self._handler(request)
-        except (Exception, SystemExit) as exc:
-            log.warning("%s: handler failed on %r", self.name, request.operation, exc_info=True)
-            return self._failed(request, f"{type(exc).__name__}: {exc}", type(exc).__name__)
-        if not isinstance(response, Response):
-            return self._failed(
-                request,
-                f"it returned `{type(response).__name__}`, expected `Response` "
-                "(wrap data with ok_response(request, data, from_layer=...))",
-            )
-        return response
-
-    def _failed(self, request: Request, why: str, exception_type: str = "") -> Response:
-        self.stats.handler_failures += 1
-        return self._error(
-            request.id,
-            "handler_failed",
-            f"Handler for {request.operation!r} failed: {why}",
-            {"operation": request.operation, "exception_type": exception_type},
-        )
-
-    def _error(
-        self, request_id: str, code: str, message: str, details: dict[str, Any] | None = None
-    ) -> Response:
-        error = ErrorInfo(code=code, message=message, details=details or {})
-        return Response(id=request_id, status="error", from_layer=self._layer, error=error)
-
-    def _count(self, response: Response) -> bytes:
-        """Encode first (it may fail), then count the reply by its status."""
-        payload = encode(response)
-        if response.status == "ok":
-            self.stats.ok += 1
-        elif response.status == "partial":
-            self.stats.partial += 1
-        else:
-            self.stats.errors += 1
-        return payload
-
-
-def _split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """Routing frames (through the first empty one) and the body after them."""
-    for index in range(1, len(frames)):
-        if not frames[index]:
-            return frames[: index + 1], frames[index + 1 :]
-    return frames[:1], frames[1:]
-
-
-def _salvage_id(payload: bytes) -> str:
-    """The ``id`` of a frame that failed validation, if it is a map with a string id."""
-    try:
-        value = msgspec.msgpack.decode(payload)
-    except Exception:
-        return ""
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"][:200]
-    return ""

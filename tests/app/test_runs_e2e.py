@@ -137,18 +137,18 @@ def test_runs_through_a_daemon(make_daemon, tmp_path):
     assert d.request("endpoint", "capture", timeout=60).ok  # answering (a loaded machine is slow)
     script = tmp_path / "fib.py"
     script.write_text(FIB)
-    done = es("run", "--daemon", d.endpoint, str(script), "15")
+    done = es("run", "--daemon", d.endpoint, "--keys", str(d.keys_dir), str(script), "15")
     assert (done.returncode, done.stdout, done.stderr) == (0, "610\n", ""), done.stderr
 
     def listed():
-        runs = _daemon_json("runs", "--daemon", d.endpoint)["runs"]
+        runs = _daemon_json("runs", "--daemon", d.endpoint, "--keys", str(d.keys_dir))["runs"]
         return runs if runs and runs[0]["events"] == fib_events(15) else None
     (run,) = wait_until(listed, timeout=60)
     assert run["exit_status"] == 0 and run["command"] == [str(script), "15"]
     assert run["dropped"] == 0 and run["ended_ns"] >= run["started_ns"]
-    report = _daemon_json("events", "--daemon", d.endpoint, "--limit", "2")
+    report = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--limit", "2")
     assert report["run"]["id"] == run["id"] and report["more"] == fib_events(15) - 2
-    again = _daemon_json("events", "--daemon", d.endpoint, "--run", run["id"][:8], "--all")
+    again = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", run["id"][:8], "--all")
     assert again["count"] == fib_events(15)
-    bad = _daemon("events", "--daemon", d.endpoint, "--run", "fffffff")
+    bad = _daemon("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", "fffffff")
     assert bad.returncode == 1 and "no run 'fffffff'" in bad.stderr

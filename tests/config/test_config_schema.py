@@ -156,6 +156,13 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'udp://h:1'` - at `capture.ingest_endpoint` (from f.toml): unsupported transport 'udp'",
         ),
         ("capture.writers", 17, "Expected `int 1..16`, got `17` - at `capture.writers` (from f.toml)"),
+        ("capture.max_senders", 0, "Expected `int >= 1`, got `0` - at `capture.max_senders` (from f.toml)"),
+        ("capture.max_batch_mb", 4096, "Expected `int 1..2048`, got `4096` - at `capture.max_batch_mb` (from f.toml)"),
+        ("api.max_request_bytes", 10, "Expected `int 1024..1073741824`, got `10` - at `api.max_request_bytes` (from f.toml)"),
+        ("api.max_depth", 1, "Expected `int 2..1000`, got `1` - at `api.max_depth` (from f.toml)"),
+        ("api.max_string_chars", 0, "Expected `int 256..1073741824`, got `0` - at `api.max_string_chars` (from f.toml)"),
+        ("api.max_in_flight", 0, "Expected `int >= 1`, got `0` - at `api.max_in_flight` (from f.toml)"),
+        ("api.max_in_flight_per_client", 0, "Expected `int >= 1`, got `0` - at `api.max_in_flight_per_client` (from f.toml)"),
         (
             "instrumentation.control_endpoint",
             "tcp://h",

@@ -38,6 +38,8 @@ def test_get_a_key_a_section_and_everything(tmp_path):
         "overflow_policy": "block",
         "stall_timeout_s": 5.0,
         "credit_window": 16,
+        "max_senders": 1024,
+        "max_batch_mb": 64,
         "ingest_endpoint": "tcp://127.0.0.1:0",
         "writers": 2,
     }

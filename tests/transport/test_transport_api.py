@@ -7,6 +7,7 @@ def test_public_surface_is_exactly_this():
     assert sorted(transport.__all__) == sorted(
         [
             "ACCEPTED_FORMS",
+            "Admitted",
             "POLICIES",
             "BadResponse",
             "Batch",
@@ -26,6 +27,8 @@ def test_public_surface_is_exactly_this():
             "PublisherStats",
             "ReceiverStats",
             "RequestClient",
+            "RequestIntake",
+            "OperationFailed",
             "RequestServer",
             "RequestTimeout",
             "SenderStats",

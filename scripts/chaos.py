@@ -1,0 +1,221 @@
+"""Chaos figures: a real daemon under a burst of fuzzed frames from unauthenticated clients.
+
+    python scripts/chaos.py [--frames 20000] [--ingest-frames 5000] [--seed 1]
+
+Starts a daemon (temporary data dir, free ports), records every actor's pid and
+restart count and the resident memory of the daemon and its actor processes,
+then sends ``--frames`` fuzzed frames to the API endpoint (valid requests,
+mutated ones, random bytes and the known hostile requests: infinite timeouts,
+deep or huge params, overflowing ``events`` filters, long config paths,
+oversized frames) over several connections without waiting for answers, and
+``--ingest-frames`` fuzzed credit-stream frames to the ingest. It then measures
+how long a fresh client waits for ``status`` after the burst, counts the
+answers, and prints one table: frames fuzzed, crashes (actors whose pid
+changed, or the daemon gone), restarts caused, API recovery time, memory
+retained after the burst (RSS now minus RSS before, after a short settle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+import psutil
+import zmq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from daemons import Daemon  # noqa: E402
+from hostile import (  # noqa: E402
+    U64,
+    batch,
+    batch_with_deep_custom_data,
+    deep_list,
+    request_frame,
+    restarts,
+)
+
+from elixirscope.contracts import Request, encode  # noqa: E402
+from elixirscope.transport import RequestClient, load_keys, security  # noqa: E402
+from elixirscope.transport.credit_wire import encode_batch, encode_hello  # noqa: E402
+
+CONNECTIONS = 8
+SETTLE_S = 10.0
+
+
+def api_frames(rng: random.Random):
+    """An endless mix of good, mutated, random and known-hostile Request frames."""
+    good = [encode(Request(operation=op, to_layer=layer)) for op, layer in
+            (("status", "app"), ("tree", "app"), ("health", "api"), ("health", "query"))]
+    hostile = [
+        request_frame("status", timeout=float("inf")),
+        request_frame("status", timeout=1e308),
+        request_frame("events", to_layer="query", params={"until": 2**63}),
+        request_frame("events", to_layer="query", params={"since": "9" * 30}),
+        request_frame("config_get", params={"path": "x" * 10**6}),
+        request_frame("config_get", params={"path": "capture." + "y" * 60_000}),
+        request_frame("status", params={"a": msgspec.Raw(deep_list(100_000))}),
+        request_frame("x" * 300),
+        request_frame("kill", params={"path": 7}),
+        request_frame("restart", params={"path": "/" * 5000}),
+    ]
+    while True:
+        roll = rng.random()
+        if roll < 0.001:
+            yield b"\x00" * (2 << 20)  # over api.max_request_bytes
+        elif roll < 0.2:
+            yield rng.choice(hostile)
+        elif roll < 0.4:
+            yield rng.choice(good)
+        elif roll < 0.8:
+            frame = bytearray(rng.choice(good))
+            for _ in range(rng.randrange(1, 4)):
+                frame[rng.randrange(len(frame))] = rng.randrange(256)
+            yield bytes(frame[: rng.randrange(1, len(frame) + 1)])
+        else:
+            yield rng.randbytes(rng.randrange(0, 200))
+
+
+def ingest_frames(rng: random.Random):
+    """An endless mix of hostile and random credit-stream messages."""
+    fixed = [
+        encode_hello(U64, "chaos"), encode_batch(U64, 1, batch()),
+        encode_batch(1, 2**32 - 1, batch()), encode_batch(2, 1, batch_with_deep_custom_data(100_000)),
+        encode_batch(3, 1, batch(dropped=-1)),
+    ]
+    huge = encode_batch(4, 1, batch(function="f" * (2 << 20)))
+    while True:
+        roll = rng.random()
+        if roll < 0.002:
+            yield huge
+        elif roll < 0.3:
+            yield rng.choice(fixed)
+        else:
+            header = b"CS\x01" + bytes([rng.randrange(0, 6)]) + rng.randbytes(rng.randrange(0, 24))
+            yield [header, *(rng.randbytes(rng.randrange(0, 64)) for _ in range(rng.randrange(0, 3)))]
+
+
+def rss_by_pid(proc: psutil.Process) -> dict[int, float]:
+    """MB resident of the daemon and each of its actor processes."""
+    out = {}
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            out[p.pid] = p.memory_info().rss / 2**20
+        except psutil.Error:
+            pass
+    return out
+
+
+def ask_status(endpoint: str, keys: security.Keys, timeout: float = 60.0) -> tuple[float, float, int]:
+    """A fresh client asking ``status`` until it is answered ok, retrying ``busy`` as a
+    client should: (seconds to the first answer, seconds to ok, busy answers)."""
+    started = time.monotonic()
+    first, busy = None, 0
+    with RequestClient(endpoint, timeout=timeout, keys=keys) as client:
+        while True:
+            response = client.request(Request(operation="status", to_layer="app", timeout=timeout))
+            first = first if first is not None else time.monotonic() - started
+            if response.ok:
+                return first, time.monotonic() - started, busy
+            if response.error.code != "busy" or time.monotonic() - started > timeout:
+                raise SystemExit(f"status after the burst failed: {response.error}")
+            busy += 1
+            time.sleep(0.05)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--ingest-frames", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="es-chaos-") as tmp:
+        daemon = Daemon(Path(tmp), "chaos", "[api]\nrequest_timeout_s = 30.0\n")
+        try:
+            daemon.wait_ready()
+            return run(daemon, rng, args)
+        finally:
+            daemon.stop()
+
+
+def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
+    proc = psutil.Process(daemon.proc.pid)
+    before = restarts(daemon.request("tree", timeout=60).data)
+    ingest = daemon.request("endpoint", to_layer="capture", timeout=60).data["ingest"]
+    time.sleep(SETTLE_S)
+    rss_before_by_pid = rss_by_pid(proc)
+    rss_before = sum(rss_before_by_pid.values())
+
+    keys = load_keys(daemon.keys_dir)
+    context = zmq.Context()
+    sockets = []
+    for endpoint in [daemon.endpoint] * CONNECTIONS + [ingest] * 2:
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.LINGER, 0)
+        security.secure_client(sock, keys)  # a peer the daemon lets in: the worst case
+        sock.connect(endpoint)
+        sockets.append(sock)
+    api_socks, ingest_socks = sockets[:CONNECTIONS], sockets[CONNECTIONS:]
+    started = time.monotonic()
+    api = api_frames(rng)
+    for n in range(args.frames):
+        api_socks[n % CONNECTIONS].send_multipart([b"", next(api)])
+    feed = ingest_frames(rng)
+    for n in range(args.ingest_frames):
+        ingest_socks[n % 2].send_multipart(next(feed))
+    sent_s = time.monotonic() - started
+    first_s, recovery_s, busy = ask_status(daemon.endpoint, keys)
+
+    answers, codes = 0, {}
+    deadline = time.monotonic() + 120
+    poller = zmq.Poller()
+    for sock in api_socks:
+        poller.register(sock, zmq.POLLIN)
+    while answers < args.frames and time.monotonic() < deadline:
+        for sock, _ in poller.poll(1000):
+            reply = msgspec.msgpack.decode(sock.recv_multipart()[-1])
+            answers += 1
+            code = reply.get("status") if reply.get("status") == "ok" else reply["error"]["code"]
+            codes[code] = codes.get(code, 0) + 1
+    for sock in sockets:
+        sock.close()
+    context.term()
+    time.sleep(SETTLE_S)
+    rss_after_by_pid = rss_by_pid(proc)
+    rss_after = sum(rss_after_by_pid.values())
+    after = restarts(daemon.request("tree", timeout=60).data)
+    names = {pid: path or "(application)" for path, (pid, _) in after.items()}
+    names[proc.pid] = "(daemon)"
+    growth = sorted(((rss_after_by_pid[pid] - rss_before_by_pid.get(pid, 0.0), names.get(pid, str(pid)))
+                     for pid in rss_after_by_pid), reverse=True)[:3]
+    crashed = sorted(p for p in before if after.get(p, (None,))[0] != before[p][0])
+    caused = sum(after.get(p, (0, 0))[1] - r for p, (_, r) in before.items())
+    rows = [
+        ("frames fuzzed (API / ingest)", f"{args.frames:,} / {args.ingest_frames:,}"),
+        ("burst sent in", f"{sent_s:.2f} s"),
+        ("API answers (one per frame)", f"{answers:,} of {args.frames:,}"),
+        ("answers by code", ", ".join(f"{k} {v:,}" for k, v in sorted(codes.items()))),
+        ("crashes (actors with a new pid)", f"{len(crashed)}{': ' + ', '.join(crashed) if crashed else ''}"),
+        ("restarts caused", str(caused)),
+        ("API first answer to a new client", f"{first_s:.3f} s"),
+        ("API recovery (status ok after the burst)", f"{recovery_s:.3f} s ({busy} busy answers first)"),
+        ("memory before / after (RSS, all processes)", f"{rss_before:.1f} / {rss_after:.1f} MB"),
+        ("memory retained", f"{rss_after - rss_before:+.1f} MB"),
+        ("  most of it in", ", ".join(f"{name} {mb:+.1f} MB" for mb, name in growth)),
+        ("daemon alive", str(daemon.proc.poll() is None)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0 if not crashed and caused == 0 and daemon.proc.poll() is None else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
