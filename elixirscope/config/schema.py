@@ -27,6 +27,7 @@ from .checks import (
     NonEmptyStr,
     OneOf,
     PowerOfTwo,
+    RedactionList,
 )
 from .errors import invalid_value, unknown_key
 
@@ -50,8 +51,8 @@ ENVIRONMENTS = ("dev", "test", "prod")
 class Key:
     """One configuration key: what it holds, its default, and who may change it.
 
-    ``type`` is the Python type of the stored value (``str``, ``int`` or
-    ``float``); ``check`` returns the value to store or raises ``Invalid``;
+    ``type`` is the Python type of the stored value (``str``, ``int``,
+    ``float`` or ``list``); ``check`` returns the value to store or raises ``Invalid``;
     ``updatable`` keys may be changed by ``ConfigStore.set`` and by a reload,
     the others only by a restart.
     """
@@ -87,6 +88,9 @@ SCHEMA: dict[str, Key] = {
     "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
     "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
     "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
+    "redaction.processors": Key(list, ["names", "pairs", "url_credentials", "card_numbers", "key_value", "auth_tokens"], RedactionList("processors"), doc="Redaction processors applied, in order, to every value a host records."),
+    "redaction.extra_names": Key(list, [], RedactionList("extra_names"), doc="Words added to the sensitive names (case-insensitive substrings of argument, key, field names)."),
+    "redaction.extra_patterns": Key(list, [], RedactionList("extra_patterns"), doc="Regular expressions whose matches (or groups) are redacted from every recorded text."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf("none", "boundaries", "args", "full"), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),

@@ -152,6 +152,26 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ),
         ("capture.writers", 17, "Expected `int 1..16`, got `17` - at `capture.writers` (from f.toml)"),
         (
+            "redaction.processors",
+            ["names", "url_creds"],
+            "Expected `list of processor names`, got `['names', 'url_creds']` - at `redaction.processors` (from f.toml): item [1]: Unknown redaction processor `url_creds` (known: names, pairs, url_credentials, card_numbers, key_value, auth_tokens); did you mean `url_credentials`?",
+        ),
+        (
+            "redaction.processors",
+            "names",
+            "Expected `list of processor names`, got `'names'` - at `redaction.processors` (from f.toml)",
+        ),
+        (
+            "redaction.extra_names",
+            ["pin", ""],
+            "Expected `list of non-empty str`, got `['pin', '']` - at `redaction.extra_names` (from f.toml): item [1]: Expected a non-empty `str`, got `''`",
+        ),
+        (
+            "redaction.extra_patterns",
+            ["sk_[0-9]+", "a("],
+            "Expected `list of regular expressions`, got `['sk_[0-9]+', 'a(']` - at `redaction.extra_patterns` (from f.toml): item [1]: Invalid regular expression `a(`: missing ), unterminated subpattern at position 1",
+        ),
+        (
             "instrumentation.control_endpoint",
             "tcp://h",
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://h'` - at `instrumentation.control_endpoint` (from f.toml): missing :PORT",
