@@ -144,7 +144,7 @@ class UrlCredentials:
 
     name = "url_credentials"
     trigger = "@"
-    _pattern = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):([^\s/]+)@")
+    _pattern = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):([^\s/]+)@")
 
     def __call__(self, text: str) -> str:
         return self._pattern.sub(r"\1:" + REDACTED + "@", text)
@@ -186,7 +186,7 @@ class KeyValues:
         skip = re.escape(REDACTED)
         scheme = r"(?:bearer|basic|digest|token)\s+"
         self._pattern = re.compile(
-            r"(?i)([\w.\-]*(?:" + (alternatives or r"(?!)") + r")[\w.\-]*[\"']?\s*[:=]\s*)"
+            r"(?i)((?:" + (alternatives or r"(?!)") + r")[\w.\-]*[\"']?\s*[:=]\s*)"
             r"(\"[^\"]*\"|'[^']*'|(?!(?:" + scheme + ")?" + skip + ")"
             r"(?:" + scheme + r")?[^\s\"'&;,]+)"
         )
