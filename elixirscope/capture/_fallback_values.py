@@ -10,7 +10,6 @@ import reprlib
 from typing import Any
 
 from elixirscope.capture.redaction import (
-    DEFAULT_SENSITIVE_NAMES,
     LOOKAHEAD,
     REDACTED,
     get_config,
@@ -26,7 +25,7 @@ def _sensitive(name: object) -> bool:
     if type(name) is not str or "names" not in get_config().processors:
         return False
     lowered = name.lower()
-    return any(word in lowered for word in get_config().names or DEFAULT_SENSITIVE_NAMES)
+    return any(word in lowered for word in get_config().names)
 
 
 def safe_repr(obj: object, limit: int = 200) -> str:

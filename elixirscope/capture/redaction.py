@@ -39,6 +39,7 @@ from typing import Any, Protocol
 __all__ = [
     "DEFAULT_PROCESSORS",
     "DEFAULT_SENSITIVE_NAMES",
+    "LOOKAHEAD",
     "PROCESSORS",
     "REDACTED",
     "AuthTokens",
@@ -51,6 +52,10 @@ __all__ = [
     "SensitivePairs",
     "TextProcessor",
     "UrlCredentials",
+    "c_flags",
+    "check_names",
+    "check_patterns",
+    "check_processors",
     "configure",
     "configure_from",
     "get_config",
@@ -60,6 +65,7 @@ __all__ = [
     "redact_text",
     "redact_value",
     "reset_defaults",
+    "scrub",
 ]
 
 REDACTED = "<redacted>"
