@@ -923,6 +923,9 @@ static inline int ci_word(const Py_UCS1 *s, const char *w, Py_ssize_t n) {
 static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
     if (redact_flags & R_ALL_STR) return 1;
     if (!(redact_flags & R_SCAN_STR)) return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(v) < 0) { PyErr_Clear(); return 1; } /* a legacy string: Python decides */
+#endif
     if (PyUnicode_KIND(v) != PyUnicode_1BYTE_KIND) return 1;
     const Py_UCS1 *s = PyUnicode_1BYTE_DATA(v);
     Py_ssize_t n = PyUnicode_GET_LENGTH(v);
