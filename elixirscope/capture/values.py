@@ -25,7 +25,7 @@ Contract:
   contains a sensitive word (case-insensitive substring, see
   :data:`DEFAULT_SENSITIVE_NAMES`) becomes ``<redacted>``, so does the second
   item of a pair whose first is one (``("password", "x")``) and an int that is
-  a card number; every string (and bytes, exception message, stdlib repr) is
+  a card number; every string (and bytes, exception message, Decimal) is
   passed through the text processors (URL credentials, bearer/basic tokens,
   ``key=value`` with a sensitive key, card numbers, configured patterns)
   before it is shown. A string longer than its share of the limit is scanned
