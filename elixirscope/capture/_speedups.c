@@ -911,6 +911,17 @@ static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **ac
 #define R_LOOKAHEAD 256 /* redaction.LOOKAHEAD: scanned past a cut */
 static long redact_flags = R_ALL_STR | R_PAIRS | R_LONG_INT;
 
+/* what each Latin-1 character is to the pre-check (filled at import) */
+enum { C_PLAIN, C_DIGIT, C_SEP, C_TRIGGER, C_B };
+static unsigned char char_class[256];
+
+static void init_char_class(void) {
+    for (int c = '0'; c <= '9'; c++) char_class[c] = C_DIGIT;
+    char_class[' '] = char_class['-'] = C_SEP;
+    char_class[':'] = char_class['='] = char_class['@'] = C_TRIGGER;
+    char_class['b'] = char_class['B'] = C_B;
+}
+
 static inline int ci_word(const Py_UCS1 *s, const char *w, Py_ssize_t n) {
     for (Py_ssize_t k = 0; k < n; k++)
         if ((s[k] | 0x20) != (Py_UCS1)w[k]) return 0;
@@ -932,17 +943,24 @@ static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
     if (n > budget + R_LOOKAHEAD) n = budget + R_LOOKAHEAD;
     int digits = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS1 c = s[i];
-        if (c >= '0' && c <= '9') {
+        switch (char_class[s[i]]) {
+        case C_PLAIN:
+            digits = 0;
+            break;
+        case C_DIGIT:
             if (++digits >= 13) return 1;
-            continue;
-        }
-        if (c == ' ' || c == '-') continue; /* a separator keeps a digit run going */
-        digits = 0;
-        if (c == ':' || c == '=' || c == '@') return 1;
-        if ((c | 0x20) == 'b' && ((i + 6 <= n && ci_word(s + i, "bearer", 6)) ||
-                                  (i + 5 <= n && ci_word(s + i, "basic", 5))))
+            break;
+        case C_SEP: /* a separator keeps a digit run going */
+            break;
+        case C_TRIGGER:
             return 1;
+        case C_B:
+            digits = 0;
+            if ((i + 6 <= n && ci_word(s + i, "bearer", 6)) ||
+                (i + 5 <= n && ci_word(s + i, "basic", 5)))
+                return 1;
+            break;
+        }
     }
     return 0;
 }
@@ -1966,6 +1984,7 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     detect_tsc();
+    init_char_class();
     for (int b = 0; b < 256; b++) {
         hex_pairs[2 * b] = "0123456789abcdef"[b >> 4];
         hex_pairs[2 * b + 1] = "0123456789abcdef"[b & 15];

@@ -153,6 +153,8 @@ class UrlCredentials:
     _pattern = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):([^\s/]+)@")
 
     def __call__(self, text: str) -> str:
+        if "@" not in text:
+            return text
         return self._pattern.sub(r"\1:" + REDACTED + "@", text)
 
 
@@ -182,29 +184,51 @@ class AuthTokens:
 class KeyValues:
     """``password=hunter2``, ``"token": "abc"``, ``Authorization: Basic xyz`` in free
     text: the value after a key holding a sensitive word is redacted (a quoted
-    value up to its closing quote, else up to a space, quote, ``&``, ``;`` or ``,``)."""
+    value up to its closing quote, else up to a space, quote, ``&``, ``;`` or ``,``).
+
+    Keys are found by their separator and then looked up (a cached substring
+    check), so the cost stays linear in the text whatever the number of words.
+    """
 
     name = "key_value"
     trigger = "[:=]"
+    _key = re.compile(r"(?<![\w.\-])([\w.\-]+)[\"']?\s*[:=]\s*")
+    _scheme = r"(?:bearer|basic|digest|token)\s+"
+    _value = re.compile(
+        r"(?i)\"[^\"]*\"|'[^']*'|(?!(?:" + _scheme + ")?" + re.escape(REDACTED) + ")"
+        r"(?:" + _scheme + r")?[^\s\"'&;,]+"
+    )
 
     def __init__(self, words: Iterable[str]) -> None:
-        alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        skip = re.escape(REDACTED)
-        scheme = r"(?:bearer|basic|digest|token)\s+"
-        self._pattern = re.compile(
-            r"(?i)((?:" + (alternatives or r"(?!)") + r")[\w.\-]*[\"']?\s*[:=]\s*)"
-            r"(\"[^\"]*\"|'[^']*'|(?!(?:" + scheme + ")?" + skip + ")"
-            r"(?:" + scheme + r")?[^\s\"'&;,]+)"
-        )
+        self._words = tuple(w.lower() for w in words)
+        self._seen: dict[str, bool] = {}
+
+    def _sensitive(self, key: str) -> bool:
+        hit = self._seen.get(key)
+        if hit is None:
+            lowered = key.lower()
+            hit = any(word in lowered for word in self._words)
+            if len(self._seen) < 4096:
+                self._seen[key] = hit
+        return hit
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(self._replace, text)
-
-    @staticmethod
-    def _replace(m: re.Match) -> str:
-        value = m[2]
-        quote = value[0] if value[0] in "\"'" else ""
-        return m[1] + quote + REDACTED + quote
+        out: list[str] = []
+        at = pos = 0
+        while (key := self._key.search(text, pos)) is not None:
+            pos = key.end()
+            if not self._sensitive(key[1]):
+                continue
+            value = self._value.match(text, pos)
+            if value is None:
+                continue
+            quote = value[0][0] if value[0][0] in "\"'" else ""
+            out += (text[at:pos], quote, REDACTED, quote)
+            at = pos = value.end()
+        if not out:
+            return text
+        out.append(text[at:])
+        return "".join(out)
 
 
 class CardNumbers:
@@ -214,10 +238,13 @@ class CardNumbers:
 
     name = "card_numbers"
     trigger = r"[0-9](?:[ -]*[0-9]){12}"
+    _long = re.compile(trigger)
     _run = re.compile(r"[0-9]+(?:[ -]+[0-9]+)*")
     _groups = re.compile(r"[0-9]+")
 
     def __call__(self, text: str) -> str:
+        if self._long.search(text) is None:
+            return text
         return self._run.sub(self._replace, text)
 
     def _replace(self, m: re.Match) -> str:
