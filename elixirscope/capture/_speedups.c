@@ -931,16 +931,13 @@ static inline int ci_word(const Py_UCS1 *s, const char *w, Py_ssize_t n) {
 /* Could a text processor change the first budget + R_LOOKAHEAD characters of
  * `v`? Flags ':' '=' '@', "bearer"/"basic" in any case, and 13 digits in a
  * run where spaces and dashes may separate them; other than Latin-1: yes. */
-static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
-    if (redact_flags & R_ALL_STR) return 1;
-    if (!(redact_flags & R_SCAN_STR)) return 0;
+static int scan_for_trigger(PyObject *v, Py_ssize_t n) {
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(v) < 0) { PyErr_Clear(); return 1; } /* a legacy string: Python decides */
 #endif
     if (PyUnicode_KIND(v) != PyUnicode_1BYTE_KIND) return 1;
     const Py_UCS1 *s = PyUnicode_1BYTE_DATA(v);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
-    if (n > budget + R_LOOKAHEAD) n = budget + R_LOOKAHEAD;
+    if (n > PyUnicode_GET_LENGTH(v)) n = PyUnicode_GET_LENGTH(v);
     int digits = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         switch (char_class[s[i]]) {
@@ -963,6 +960,24 @@ static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
         }
     }
     return 0;
+}
+
+static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
+    if (redact_flags & R_ALL_STR) return 1;
+    if (!(redact_flags & R_SCAN_STR)) return 0;
+    return scan_for_trigger(v, budget + R_LOOKAHEAD);
+}
+
+/* redaction's pre-check for the built-in text processors: True where one of
+ * them could find something in `text` (a superset of their triggers), else None */
+static PyObject *Speedups_secret_trigger(PyObject *m, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "Expected `str`, got `%s` - at `secret_trigger(text)`",
+                     Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    if (scan_for_trigger(text, PY_SSIZE_T_MAX)) Py_RETURN_TRUE;
+    Py_RETURN_NONE;
 }
 
 static PyObject *Speedups_set_redaction(PyObject *m, PyObject *arg) {
@@ -1974,6 +1989,8 @@ static PyMethodDef module_methods[] = {
      "What C leaves to Python for redaction (redaction.c_flags())."},
     {"redaction_flags", (PyCFunction)Speedups_redaction_flags, METH_NOARGS,
      "The flags set_redaction last set."},
+    {"secret_trigger", (PyCFunction)Speedups_secret_trigger, METH_O,
+     "True where a built-in redaction processor could find something, else None."},
     {NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",

@@ -164,7 +164,7 @@ def test_the_fallback_values_redact_too():
 def test_the_default_pipeline():
     config = get_config()
     assert config.processors == (
-        "names", "pairs", "url_credentials", "card_numbers", "key_value", "auth_tokens",
+        "names", "pairs", "card_numbers", "key_value", "auth_tokens", "url_credentials",
     )
     assert config.extra_names == () and config.extra_patterns == ()
 
@@ -199,8 +199,8 @@ def test_processors_can_be_chosen_and_ordered():
     ("kwargs", "message"),
     [
         ({"processors": ["names", "url_creds"]},
-         "Unknown redaction processor `url_creds` (known: names, pairs, url_credentials, "
-         "card_numbers, key_value, auth_tokens); did you mean `url_credentials`? - at "
+         "Unknown redaction processor `url_creds` (known: names, pairs, card_numbers, "
+         "key_value, auth_tokens, url_credentials); did you mean `url_credentials`? - at "
          "`processors[1]`"),
         ({"processors": ["names", "names"]}, "Processor `names` is listed twice - at `processors[1]`"),
         ({"processors": "names"}, "Expected a list of processor names, got `'names'` - at `processors`"),
@@ -344,3 +344,18 @@ def test_the_c_fast_path_follows_the_configured_pipeline(c_hooks, processors):
     configure(extra_patterns=["ab+c"])
     assert _speedups.redaction_flags() & redaction.C_ALL_STR
     assert c_hooks.value_text("xabbbc") == values.safe_repr("xabbbc") == f"'x{REDACTED}'"
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(secretish, st.text(max_size=40)))
+def test_the_c_pre_check_flags_every_text_the_python_triggers_match(text):
+    """Python uses the C pre-check when it is built: it must flag at least as much."""
+    triggers = [p.trigger for p in redaction._pipeline.text]
+    python = re.compile("|".join(f"(?:{t})" for t in triggers)).search(text)
+    flagged = redaction._c_trigger(text)
+    assert flagged in (True, None)
+    if python is not None:
+        assert flagged is True
+    with pytest.raises(TypeError, match=r"Expected `str`, got `bytes` - at `secret_trigger"):
+        redaction._c_trigger(b"x")
