@@ -175,7 +175,11 @@ class AuthTokens:
         + r"|\b([Bb][Aa][Ss][Ii][Cc]\s+)(?![a-z]+(?![A-Za-z0-9\-._~+/=]))" + _token
     )
 
+    _quick = re.compile(trigger)
+
     def __call__(self, text: str) -> str:
+        if self._quick.search(text) is None:
+            return text
         return self._pattern.sub(self._replace, text)
 
     @staticmethod
