@@ -32,6 +32,7 @@ from typing import Any
 from elixirscope.capture.async_proxies import async_iter as _async_iter
 from elixirscope.capture.async_proxies import async_with as _async_with
 from elixirscope.capture.context import CallFrame, _correlation, _py_stack
+from elixirscope.capture.redaction import LOOKAHEAD, scrub
 
 __all__ = ["PyHooks"]
 
@@ -417,7 +418,7 @@ def exc_type_name(et: Any) -> str:
 
 
 def exc_message(ev: Any, values: Any) -> str:
-    """The exception's message from its ``args`` (its ``__str__`` is never run)."""
+    """The exception's message from its ``args`` (its ``__str__`` is never run), redacted."""
     try:
         args = _exc_args(ev)
     except Exception:  # noqa: BLE001 - not an exception instance
@@ -427,6 +428,10 @@ def exc_message(ev: Any, values: Any) -> str:
     if len(args) == 1:
         first = args[0]
         if type(first) is str:
-            return first if len(first) <= MESSAGE_LIMIT else first[: MESSAGE_LIMIT - 3] + "..."
+            # redacted like every captured text (seen past the cut, see values.py)
+            text = scrub(first[: MESSAGE_LIMIT + LOOKAHEAD])
+            if len(text) <= MESSAGE_LIMIT and len(first) <= MESSAGE_LIMIT + LOOKAHEAD:
+                return text
+            return text[: MESSAGE_LIMIT - 3] + "..."
         return values.safe_repr(first, MESSAGE_LIMIT)
     return values.safe_repr(args, MESSAGE_LIMIT)

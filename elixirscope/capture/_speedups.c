@@ -35,6 +35,9 @@
  *   tuples of them) are rendered in C exactly as values.safe_repr would, with
  *   redaction decided once per names tuple; the ring keeps (names, texts) and
  *   drain() builds the args dict, so the hot path makes no GC-tracked object.
+ *   A value a redaction processor could change (a string its pre-check flags,
+ *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
+ *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -997,6 +1000,98 @@ static PyObject *s_True, *s_False, *s_ellipsis, *s_sep, *s__sensitive;
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
 
+/* --- redaction: what C must leave to Python (redaction.c_flags(), pushed by
+ * set_redaction whenever the pipeline changes and read when Hooks start).
+ * Python's answer for such a value is the redacted one; for any other value
+ * it equals what C renders, because the pre-check below flags at least every
+ * string the Python processors' triggers match. Until told: the safe side. */
+#define R_SCAN_STR 1   /* strings the pre-check flags go to Python */
+#define R_ALL_STR 2    /* every string (and bytes) goes to Python */
+#define R_PAIRS 4      /* 2-item lists/tuples whose first item is a str */
+#define R_LONG_INT 8   /* ints of 13 digits or more (card numbers) */
+#define R_LOOKAHEAD 256 /* redaction.LOOKAHEAD: scanned past a cut */
+static long redact_flags = R_ALL_STR | R_PAIRS | R_LONG_INT;
+
+/* what each Latin-1 character is to the pre-check (filled at import) */
+enum { C_PLAIN, C_DIGIT, C_SEP, C_TRIGGER, C_B };
+static unsigned char char_class[256];
+
+static void init_char_class(void) {
+    for (int c = '0'; c <= '9'; c++) char_class[c] = C_DIGIT;
+    char_class[' '] = char_class['-'] = C_SEP;
+    char_class[':'] = char_class['='] = char_class['@'] = C_TRIGGER;
+    char_class['b'] = char_class['B'] = C_B;
+}
+
+static inline int ci_word(const Py_UCS1 *s, const char *w, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++)
+        if ((s[k] | 0x20) != (Py_UCS1)w[k]) return 0;
+    return 1;
+}
+
+/* Could a text processor change the first budget + R_LOOKAHEAD characters of
+ * `v`? Flags ':' '=' '@', "bearer"/"basic" in any case, and 13 digits in a
+ * run where spaces and dashes may separate them; other than Latin-1: yes. */
+static int scan_for_trigger(PyObject *v, Py_ssize_t n) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(v) < 0) { PyErr_Clear(); return 1; } /* a legacy string: Python decides */
+#endif
+    if (PyUnicode_KIND(v) != PyUnicode_1BYTE_KIND) return 1;
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(v);
+    if (n > PyUnicode_GET_LENGTH(v)) n = PyUnicode_GET_LENGTH(v);
+    int digits = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        switch (char_class[s[i]]) {
+        case C_PLAIN:
+            digits = 0;
+            break;
+        case C_DIGIT:
+            if (++digits >= 13) return 1;
+            break;
+        case C_SEP: /* a separator keeps a digit run going */
+            break;
+        case C_TRIGGER:
+            return 1;
+        case C_B:
+            digits = 0;
+            if ((i + 6 <= n && ci_word(s + i, "bearer", 6)) ||
+                (i + 5 <= n && ci_word(s + i, "basic", 5)))
+                return 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int str_may_hold_secret(PyObject *v, Py_ssize_t budget) {
+    if (redact_flags & R_ALL_STR) return 1;
+    if (!(redact_flags & R_SCAN_STR)) return 0;
+    return scan_for_trigger(v, budget + R_LOOKAHEAD);
+}
+
+/* redaction's pre-check for the built-in text processors: True where one of
+ * them could find something in `text` (a superset of their triggers), else None */
+static PyObject *Speedups_secret_trigger(PyObject *m, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "Expected `str`, got `%s` - at `secret_trigger(text)`",
+                     Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    if (scan_for_trigger(text, PY_SSIZE_T_MAX)) Py_RETURN_TRUE;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Speedups_set_redaction(PyObject *m, PyObject *arg) {
+    long flags = PyLong_AsLong(arg);
+    if (flags == -1 && PyErr_Occurred()) return NULL;
+    redact_flags = flags;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Speedups_redaction_flags(PyObject *m, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLong(redact_flags);
+}
+
 static PyObject *render_int(PyObject *v, Py_ssize_t budget) {
     int overflow;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
@@ -1006,6 +1101,8 @@ static PyObject *render_int(PyObject *v, Py_ssize_t budget) {
         if (!*slot && !(*slot = PyLong_Type.tp_repr(v))) return NULL;
         return Py_NewRef(*slot);
     }
+    if ((redact_flags & R_LONG_INT) && (overflow || x >= 1000000000000LL || x <= -1000000000000LL))
+        return NULL; /* may be a card number: Python decides */
     size_t bits;
     if (overflow) {
         bits = _PyLong_NumBits(v);
@@ -1044,6 +1141,9 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         if (active[i] == v) return PyUnicode_FromFormat("%s...%s", open, close);
     Py_ssize_t n = is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v);
     if (n == 0) return PyUnicode_FromString(is_tuple ? "()" : "[]");
+    if ((redact_flags & R_PAIRS) && n == 2 &&
+        PyUnicode_CheckExact(is_tuple ? PyTuple_GET_ITEM(v, 0) : PyList_GET_ITEM(v, 0)))
+        return NULL; /* maybe ("password", x): Python decides */
     if (depth >= V_MAX_DEPTH) return PyUnicode_FromFormat("%s...%s", open, close);
     active[nactive] = v;
     PyObject *parts = PyList_New(0);
@@ -1079,12 +1179,13 @@ fail:
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
     PyTypeObject *t = Py_TYPE(v);
     if (budget < 1) budget = 1;
-    if (t == &PyUnicode_Type) return render_str(v, budget);
+    if (t == &PyUnicode_Type) return str_may_hold_secret(v, budget) ? NULL : render_str(v, budget);
     if (t == &PyLong_Type) return render_int(v, budget);
     if (v == Py_True) return Py_NewRef(s_True);
     if (v == Py_False) return Py_NewRef(s_False);
     if (v == Py_None) return Py_NewRef(s_None_text);
-    if (t == &PyBytes_Type) return render_bytes(v, budget);
+    if (t == &PyBytes_Type)
+        return redact_flags & (R_SCAN_STR | R_ALL_STR) ? NULL : render_bytes(v, budget);
     if (t == &PyTuple_Type) return render_seq(v, 1, budget, depth, active, nactive);
     if (t == &PyList_Type) return render_seq(v, 0, budget, depth, active, nactive);
     if (t == &PyFloat_Type) return PyFloat_Type.tp_repr(v);
@@ -1743,12 +1844,14 @@ static int fast_values(Hooks *self) {
     PyObject *limit = PyDict_GetItemString(d, "DEFAULT_LIMIT");
     PyObject *depth = PyDict_GetItemString(d, "MAX_DEPTH");
     PyObject *width = PyDict_GetItemString(d, "MAX_WIDTH");
+    PyObject *lookahead = PyDict_GetItemString(d, "_LOOKAHEAD");
     if (!redact || !PyCallable_Check(redact) || !redacted || !PyUnicode_CheckExact(redacted) ||
-        !limit || !PyLong_CheckExact(limit) || !depth || !width ||
+        !limit || !PyLong_CheckExact(limit) || !depth || !width || !lookahead ||
         !PyDict_GetItemString(d, "_sensitive"))
         return 0;
     Py_ssize_t lim = PyLong_AsSsize_t(limit);
-    if (lim < 24 || PyLong_AsLong(depth) != V_MAX_DEPTH || PyLong_AsLong(width) != V_MAX_WIDTH) {
+    if (lim < 24 || PyLong_AsLong(depth) != V_MAX_DEPTH || PyLong_AsLong(width) != V_MAX_WIDTH ||
+        PyLong_AsLong(lookahead) != R_LOOKAHEAD) {
         PyErr_Clear();
         return 0;
     }
@@ -1779,6 +1882,15 @@ static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     self->safe_attr = self->safe_repr ? PyObject_GetAttrString(values, "safe_attr") : NULL;
     if (!self->safe_attr) return -1;
     if (fast_values(self) < 0) return -1;
+    /* what redaction needs of C now (redaction.configure pushes later changes) */
+    PyObject *redaction = PyImport_ImportModule("elixirscope.capture.redaction");
+    PyObject *flags = redaction ? PyObject_CallMethod(redaction, "c_flags", NULL) : NULL;
+    Py_XDECREF(redaction);
+    if (!flags) return -1;
+    long f = PyLong_AsLong(flags);
+    Py_DECREF(flags);
+    if (f == -1 && PyErr_Occurred()) return -1;
+    redact_flags = f;
     self->cc.stack_var = PyContextVar_New("elixirscope_c_call_stack", NULL);
     self->suspended = PyDict_New();
     if (!self->cc.stack_var || !self->suspended) return -1;
@@ -1973,13 +2085,24 @@ static PyTypeObject HooksType = {
 
 /* ------------------------------------------------------------------ module */
 
+static PyMethodDef module_methods[] = {
+    {"set_redaction", (PyCFunction)Speedups_set_redaction, METH_O,
+     "What C leaves to Python for redaction (redaction.c_flags())."},
+    {"redaction_flags", (PyCFunction)Speedups_redaction_flags, METH_NOARGS,
+     "The flags set_redaction last set."},
+    {"secret_trigger", (PyCFunction)Speedups_secret_trigger, METH_O,
+     "True where a built-in redaction processor could find something, else None."},
+    {NULL}};
+
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
-                                    "C accelerator for elixirscope.capture.", -1, NULL};
+                                    "C accelerator for elixirscope.capture.", -1,
+                                    module_methods};
 
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     detect_tsc();
+    init_char_class();
     for (int b = 0; b < 256; b++) {
         hex_pairs[2 * b] = "0123456789abcdef"[b >> 4];
         hex_pairs[2 * b + 1] = "0123456789abcdef"[b & 15];

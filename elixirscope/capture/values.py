@@ -20,9 +20,17 @@ Contract:
   paths, ...) use their own stdlib ``repr``; enum members as ``Cls.NAME``;
   exceptions as ``Name(*args)``; other objects with a ``__dict__`` or slots as
   ``Name(field=..., ...)``; anything else as ``<module.Name object at 0x...>``.
-- A value whose name (argument, dict key, attribute) contains a sensitive word
-  (case-insensitive substring, see :data:`DEFAULT_SENSITIVE_NAMES`) becomes
-  ``"<redacted>"``.
+- Redaction (``redaction.py``, a configurable pipeline) holds for every
+  piece: a value whose name (argument, dict key, object field, attribute)
+  contains a sensitive word (case-insensitive substring, see
+  :data:`DEFAULT_SENSITIVE_NAMES`) becomes ``<redacted>``, so does the second
+  item of a pair whose first is one (``("password", "x")``) and an int that is
+  a card number; every string (and bytes, exception message, Decimal) is
+  passed through the text processors (URL credentials, bearer/basic tokens,
+  ``key=value`` with a sensitive key, card numbers, configured patterns)
+  before it is shown. A string longer than its share of the limit is scanned
+  :data:`~.redaction.LOOKAHEAD` characters past the cut, so that no prefix of
+  a secret crossing the cut is shown.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ import types
 import uuid
 from collections.abc import Iterable
 from typing import Any
+
+from elixirscope.capture import redaction as _redaction
+from elixirscope.capture.redaction import DEFAULT_SENSITIVE_NAMES, REDACTED
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -55,39 +66,27 @@ __all__ = [
 ]
 
 DEFAULT_LIMIT = 200
-REDACTED = "<redacted>"
 ELLIPSIS = "..."
 MAX_DEPTH = 4
 MAX_WIDTH = 16
 MIN_LIMIT = 8
 
-DEFAULT_SENSITIVE_NAMES: tuple[str, ...] = (
-    "password",
-    "passwd",
-    "passphrase",
-    "pwd",
-    "token",
-    "secret",
-    "authorization",
-    "auth",
-    "cookie",
-    "session",
-    "api_key",
-    "apikey",
-    "api-key",
-    "private_key",
-    "privatekey",
-    "credential",
-    "signature",
-    "csrf",
-    "ssn",
-)
-
 # --------------------------------------------------------------------------- redaction
 
+# The words values are matched against by name ("names": () when that processor is
+# off; the C accelerator keys its per-names-tuple masks on this tuple's identity),
+# by pairs ("pairs") and the card-number switch; set by redaction._install.
 _sensitive: tuple[str, ...] = DEFAULT_SENSITIVE_NAMES
+_words: tuple[str, ...] = DEFAULT_SENSITIVE_NAMES
+_pairs = True
+_cards = True
 _redact_cache: dict[str, bool] = {}
+_word_cache: dict[str, bool] = {}
 _REDACT_CACHE_MAX = 4096
+_INT_CARD = 10**12  # ints at least this large (in size) may be card numbers
+_int_fast = _INT_CARD  # below this (in size) an int is shown as it is
+_LOOKAHEAD = _redaction.LOOKAHEAD
+_scrub = _redaction.scrub
 
 
 def _check_names(names: Iterable[str], where: str) -> tuple[str, ...]:
@@ -103,30 +102,35 @@ def _check_names(names: Iterable[str], where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _use_rules(words: tuple[str, ...], by_name: bool, pairs: bool, cards: bool) -> None:
+    """Called by the redaction pipeline when it changes."""
+    global _sensitive, _words, _pairs, _cards, _int_fast
+    _sensitive = words if by_name else ()
+    _words, _pairs, _cards = words, pairs, cards
+    _int_fast = _INT_CARD if cards else 1 << 60
+    _redact_cache.clear()
+    _word_cache.clear()
+    _mask_cache.clear()
+
+
 def set_sensitive_names(names: Iterable[str]) -> None:
     """Replace the sensitive words (matched as case-insensitive substrings)."""
-    global _sensitive
-    _sensitive = _check_names(names, "set_sensitive_names(names)")
-    _redact_cache.clear()
-    _mask_cache.clear()
+    _redaction.set_names(_check_names(names, "set_sensitive_names(names)"))
 
 
 def add_sensitive_names(*names: str) -> None:
     """Add sensitive words to the current list."""
-    global _sensitive
     extra = _check_names(names, "add_sensitive_names(*names)")
-    _sensitive = _sensitive + tuple(n for n in extra if n not in _sensitive)
-    _redact_cache.clear()
-    _mask_cache.clear()
+    _redaction.set_names(_words + tuple(n for n in dict.fromkeys(extra) if n not in _words))
 
 
 def get_sensitive_names() -> tuple[str, ...]:
-    return _sensitive
+    return _words
 
 
 def reset_sensitive_names() -> None:
-    """Back to :data:`DEFAULT_SENSITIVE_NAMES`."""
-    set_sensitive_names(DEFAULT_SENSITIVE_NAMES)
+    """Back to :data:`DEFAULT_SENSITIVE_NAMES` (plus the configured extra names)."""
+    _redaction.set_names(_redaction.default_names())
 
 
 def redact(name: object) -> bool:
@@ -142,6 +146,17 @@ def redact(name: object) -> bool:
     return hit
 
 
+def _pair_key(name: str) -> bool:
+    """The first item of a pair is a sensitive word (the "pairs" processor)."""
+    hit = _word_cache.get(name)
+    if hit is None:
+        lowered = name.lower()
+        hit = any(word in lowered for word in _words)
+        if len(_word_cache) < _REDACT_CACHE_MAX:
+            _word_cache[name] = hit
+    return hit
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -149,10 +164,10 @@ def safe_repr(obj: object, limit: int = DEFAULT_LIMIT) -> str:
     """A bounded text for ``obj`` that runs none of the program's code; never raises."""
     t = type(obj)
     # Hot path: small ints and short strings.
-    if t is int and -(1 << 60) < obj < (1 << 60):  # type: ignore[operator]
+    if t is int and -_int_fast < obj < _int_fast:  # type: ignore[operator]
         s = int.__repr__(obj)  # type: ignore[arg-type]
     elif t is str and len(obj) <= limit:  # type: ignore[arg-type]
-        s = str.__repr__(obj)  # type: ignore[arg-type]
+        s = str.__repr__(_scrub(obj))  # type: ignore[arg-type]
     elif t is bool or obj is None:
         return "True" if obj is True else "False" if obj is False else "None"
     elif t is float:
@@ -197,10 +212,10 @@ def capture_args(
             out[name] = f"<{_class_name(value if isinstance(value, type) else t)}>"
         elif hidden:
             out[name] = REDACTED
-        elif t is int and -(1 << 60) < value < (1 << 60):
+        elif t is int and -_int_fast < value < _int_fast:
             out[name] = int.__repr__(value)
         elif t is str and len(value) <= limit:
-            text = str.__repr__(value)
+            text = str.__repr__(_scrub(value))
             out[name] = text if len(text) <= limit else safe_repr(value, limit)
         else:
             out[name] = safe_repr(value, limit)
@@ -366,6 +381,8 @@ def _render(obj: object, budget: int, depth: int, active: set[int]) -> str:
     t = type(obj)
     if budget < 1:
         budget = 1
+    if obj is _HIDDEN:
+        return REDACTED
     if t is str:
         return _render_str(obj, budget)  # type: ignore[arg-type]
     if t is int:
@@ -384,13 +401,34 @@ def _render(obj: object, budget: int, depth: int, active: set[int]) -> str:
         return _unrepresentable(obj)
 
 
+class _Hidden:
+    """Stands for a value the "pairs" rule redacts."""
+
+    __slots__ = ()
+
+
+_HIDDEN = _Hidden()
+
+
 def _render_str(s: str, budget: int) -> str:
     if len(s) > budget:
-        return str.__repr__(s[: budget + 1])
-    return str.__repr__(s)
+        return str.__repr__(_scrub_window(s, budget))
+    return str.__repr__(_scrub(s))
+
+
+def _scrub_window(s: str, budget: int) -> str:
+    """The first ``budget + 1`` characters of ``s`` redacted, with :data:`_LOOKAHEAD`
+    more characters in view (a secret crossing the cut is seen whole)."""
+    window = s[: budget + _LOOKAHEAD]
+    text = _scrub(window)
+    if len(window) < len(s) and len(text) <= budget:
+        text += ELLIPSIS  # redaction shortened the text: still show that it was cut
+    return text[: budget + 1]
 
 
 def _render_int(n: int, budget: int) -> str:
+    if _cards and not -_INT_CARD < n < _INT_CARD and _redaction._is_card_int(n):
+        return REDACTED
     bits = int.bit_length(n)
     if bits > 3 * budget + 8:  # more digits than could be shown: say how big it is
         return f"<int of {bits} bits>"
@@ -402,10 +440,14 @@ def _render_int(n: int, budget: int) -> str:
 
 def _render_bytes(b: bytes | bytearray, budget: int) -> str:
     if type(b) is bytearray:
-        return "bytearray(" + bytes.__repr__(bytes(b[: budget + 1])) + ")"
-    if len(b) > budget:
-        b = b[: budget + 1]
-    return bytes.__repr__(b)
+        return "bytearray(" + _render_bytes(bytes(b[: budget + _LOOKAHEAD + 1]), budget) + ")"
+    if len(b) <= budget:
+        return _scrub(bytes.__repr__(b))
+    window = b[: budget + _LOOKAHEAD]
+    text = _scrub(bytes.__repr__(window))
+    if len(window) < len(b) and len(text) <= budget:
+        text += ELLIPSIS  # redaction shortened the text: still show that it was cut
+    return text
 
 
 def _render_stdlib(obj: object, budget: int) -> str:
@@ -416,7 +458,7 @@ def _render_stdlib(obj: object, budget: int) -> str:
         return "<Decimal with many digits>"
     if t is fractions.Fraction and int.bit_length(obj.denominator) > 3 * budget:  # type: ignore[attr-defined]
         return "<Fraction with many digits>"
-    return repr(obj)
+    return _scrub(repr(obj)) if t is decimal.Decimal else repr(obj)
 
 
 # ---- containers
@@ -457,6 +499,8 @@ def _render_container(
     try:
         if kind is dict:
             body = _render_pairs(_items_of(obj, kind), budget, depth, active)
+        elif _pairs and (kind is tuple or kind is list) and kind.__len__(obj) == 2:  # type: ignore[attr-defined]
+            body = _render_items(_pair_items(obj, kind), budget, depth, active)
         else:
             body = _render_items(_items_of(obj, kind), budget, depth, active)
     finally:
@@ -464,6 +508,14 @@ def _render_container(
     if kind is tuple and tuple.__len__(obj) == 1:  # type: ignore[arg-type]
         body += ","
     return prefix + opening + body + closing
+
+
+def _pair_items(obj: Any, kind: type) -> Iterable[Any]:
+    """A 2-item list/tuple; the second item hidden when the first is a sensitive word."""
+    first, second = kind.__iter__(obj)  # type: ignore[attr-defined]
+    if type(first) is str and _pair_key(first):
+        return (first, _HIDDEN)
+    return (first, second)
 
 
 def _render_items(items: Iterable[Any], budget: int, depth: int, active: set[int]) -> str:

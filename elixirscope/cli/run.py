@@ -104,6 +104,9 @@ class _Recording:
             config = ConfigStore.load(user_file=args.config, env=dict(os.environ))
         except ConfigError as exc:
             raise RunError(f"invalid configuration: {exc}") from None
+        from elixirscope.capture import redaction
+
+        redaction.configure_from(config.get)  # before anything is recorded
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
         self.chosen = bool(args.plan or args.trace)

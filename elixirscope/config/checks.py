@@ -26,6 +26,7 @@ __all__ = [
     "NonEmptyStr",
     "OneOf",
     "PowerOfTwo",
+    "RedactionList",
 ]
 
 
@@ -156,6 +157,39 @@ class EndpointText:
         except EndpointError as exc:
             raise Invalid(_endpoint_reason(value, str(exc))) from None
         return value
+
+
+class RedactionList:
+    """A list for one part of the redaction pipeline, checked by
+    ``elixirscope.capture.redaction`` (imported on first use): ``processors``
+    (known names, each once), ``extra_names`` (non-empty strings) or
+    ``extra_patterns`` (regular expressions that compile). Stored as a list."""
+
+    _EXPECTED = {
+        "processors": "list of processor names",
+        "extra_names": "list of non-empty str",
+        "extra_patterns": "list of regular expressions",
+    }
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.expected = self._EXPECTED[part]
+
+    def __call__(self, value: object) -> list:
+        from elixirscope.capture import redaction
+
+        if not isinstance(value, list):
+            raise Invalid
+        check = {
+            "processors": redaction.check_processors,
+            "extra_names": redaction.check_names,
+            "extra_patterns": redaction.check_patterns,
+        }[self.part]
+        try:
+            check(value)
+        except redaction.RedactionError as exc:
+            raise Invalid(f"item [{exc.index}]: {exc.reason}") from None
+        return list(value)
 
 
 def _endpoint_reason(text: str, message: str) -> str:

@@ -31,6 +31,7 @@ from .checks import (
     NonEmptyStr,
     OneOf,
     PowerOfTwo,
+    RedactionList,
     Text,
 )
 from .errors import invalid_value, unknown_key
@@ -57,8 +58,8 @@ MAX_SUGGEST_CHARS = 100
 class Key:
     """One configuration key: what it holds, its default, and who may change it.
 
-    ``type`` is the Python type of the stored value (``str``, ``int`` or
-    ``float``); ``check`` returns the value to store or raises ``Invalid``;
+    ``type`` is the Python type of the stored value (``str``, ``int``,
+    ``float`` or ``list``); ``check`` returns the value to store or raises ``Invalid``;
     ``updatable`` keys may be changed by ``ConfigStore.set`` and by a reload,
     the others only by a restart.
     """
@@ -112,6 +113,9 @@ SCHEMA: dict[str, Key] = {
     "capture.max_senders": Key(int, 1024, IntRange(1), doc="Host connections one ingest tracks; senders silent for 30 s make room for new ones."),
     "capture.max_batch_mb": Key(int, 64, IntRange(1, 2048), doc="Largest batch frame the ingest accepts, in MiB; ZeroMQ drops a connection that sends a bigger one."),
     "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
+    "redaction.processors": Key(list, ["names", "pairs", "card_numbers", "key_value", "auth_tokens", "url_credentials"], RedactionList("processors"), doc="Redaction processors applied, in order, to every value a host records."),
+    "redaction.extra_names": Key(list, [], RedactionList("extra_names"), doc="Words added to the sensitive names (case-insensitive substrings of argument, key, field names)."),
+    "redaction.extra_patterns": Key(list, [], RedactionList("extra_patterns"), doc="Regular expressions whose matches (or groups) are redacted from every recorded text."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf(*LEVELS), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),

@@ -164,6 +164,26 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ("api.max_in_flight", 0, "Expected `int >= 1`, got `0` - at `api.max_in_flight` (from f.toml)"),
         ("api.max_in_flight_per_client", 0, "Expected `int >= 1`, got `0` - at `api.max_in_flight_per_client` (from f.toml)"),
         (
+            "redaction.processors",
+            ["names", "url_creds"],
+            "Expected `list of processor names`, got `['names', 'url_creds']` - at `redaction.processors` (from f.toml): item [1]: Unknown redaction processor `url_creds` (known: names, pairs, card_numbers, key_value, auth_tokens, url_credentials); did you mean `url_credentials`?",
+        ),
+        (
+            "redaction.processors",
+            "names",
+            "Expected `list of processor names`, got `'names'` - at `redaction.processors` (from f.toml)",
+        ),
+        (
+            "redaction.extra_names",
+            ["pin", ""],
+            "Expected `list of non-empty str`, got `['pin', '']` - at `redaction.extra_names` (from f.toml): item [1]: Expected a non-empty `str`, got `''`",
+        ),
+        (
+            "redaction.extra_patterns",
+            ["sk_[0-9]+", "a("],
+            "Expected `list of regular expressions`, got `['sk_[0-9]+', 'a(']` - at `redaction.extra_patterns` (from f.toml): item [1]: Invalid regular expression `a(`: missing ), unterminated subpattern at position 1",
+        ),
+        (
             "instrumentation.control_endpoint",
             "tcp://h",
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://h'` - at `instrumentation.control_endpoint` (from f.toml): missing :PORT",
