@@ -4,7 +4,8 @@
 process Recorder (ring + HLC), the recording hooks
 (``builtins.__elixirscope__``) and a :class:`~elixirscope.capture.shipper.Shipper`
 draining the ring into the sink; the shipper's atexit flush makes a normal exit
-lose nothing. ``CaptureSession.stop()`` undoes it: hooks off first (nothing new
+lose nothing. It also names the process's threads and links threads started
+inside recorded calls to them (``threads``). ``CaptureSession.stop()`` undoes it: hooks off first (nothing new
 is recorded), then everything recorded is shipped and the sink closed.
 
 ``record(name, **data)`` adds a program's own :class:`CustomEvent`; values are
@@ -31,7 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from elixirscope.capture import hooks, recorder
+from elixirscope.capture import hooks, recorder, threads
 from elixirscope.capture.shipper import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EXIT_TIMEOUT_S,
@@ -94,6 +95,7 @@ class CaptureSession:
             if _session is self:
                 _session = None
             hooks.uninstall()
+            threads.uninstall()
             self.shipper.close(timeout)
             if self._owns_recorder and recorder.current() is self.recorder:
                 recorder.uninstall()
@@ -168,6 +170,8 @@ def start_capture(
             the_sink.close(0.0)
             raise
         hooks.install()
+        threads.install()
+        threads.announce_running()
         shipper.start()
         _session = CaptureSession(rec, shipper, endpoint=endpoint, owns_recorder=owns)
         return _session
@@ -247,6 +251,7 @@ def _after_fork_in_child() -> None:
             endpoint=parent.endpoint,
             owns_recorder=True,
         )
+        threads.announce_running()
         _flush_at_multiprocessing_exit(shipper)
     except Exception as exc:  # noqa: BLE001 - a fork must never fail because of capture
         print(f"elixirscope: capture not restarted in forked child: {exc}", file=sys.stderr)
