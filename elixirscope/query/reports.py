@@ -59,19 +59,28 @@ def events_report(data_dir: str, **filters: Any) -> dict[str, Any]:
     if filters.get("correlation"):
         filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
     found = events(data_dir, **{FILTER_NAMES[k]: v for k, v in filters.items() if v is not None})
+    from elixirscope.query.threads import names_in
+
     return {"events": [e.to_dict() for e in found], "count": len(found),
-            "text": render_events(found) if found else "(no events match)"}
+            "text": render_events(found, names_in(data_dir)) if found else "(no events match)"}
 
 
 def calltree_report(data_dir: str, correlation: str) -> dict[str, Any]:
     """The call tree of one correlation chain."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
+    from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
     correlation = resolve_correlation(data_dir, correlation)
     nodes = call_tree(data_dir, correlation) if _store_exists(data_dir) else []
-    text = render_call_tree(nodes) if nodes else f"(no calls recorded for correlation {correlation})"
-    return {"correlation": correlation, "calls": [n.to_dict() for n in nodes], "text": text}
+    names = names_in(data_dir) if nodes else ThreadNames()
+    spawn = spawn_in(data_dir, correlation) if nodes else None
+    text = render_call_tree(nodes, threads=names) if nodes \
+        else f"(no calls recorded for correlation {correlation})"
+    if spawn is not None:
+        text = f"{spawn.line(names)}\n{text}"
+    return {"correlation": correlation, "spawned_by": spawn and spawn.to_dict(),
+            "calls": [n.to_dict() for n in nodes], "text": text}
 
 
 def chain_report(data_dir: str, correlation: str) -> dict[str, Any]:
