@@ -76,6 +76,8 @@ class _Recording:
         self.session: Any = None
         self.store: Any = None
         self.follower: Any = None
+        self.script_name = "__main__"
+        self.chosen = False
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -88,6 +90,9 @@ class _Recording:
             raise RunError(f"invalid configuration: {exc}") from None
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
+        self.script_name = target if args.module else Path(target).stem
+        self.plan.known_as("__main__", self.script_name)
+        self.chosen = bool(args.plan or args.trace)  # else the default rule: nothing to warn of
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
                    "batch_size": config.get("capture.batch_size"),
@@ -124,9 +129,12 @@ class _Recording:
             self.session.stop()
         if self.store is not None:
             self.store.close()
-        for pattern in self.plan.unmatched_patterns() if self.plan is not None else ():
+        if self.plan is None or not self.chosen:
+            return
+        for pattern in self.plan.unmatched_patterns():
             print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
-                  "function", file=sys.stderr)
+                  f"function (the program's own functions are {self.script_name}.NAME or "
+                  "__main__.NAME)", file=sys.stderr)
 
 
 def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,
