@@ -108,7 +108,7 @@ class _Recording:
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
-        enable_actor_capture()
+        enable_actor_capture(record_own=config.get("capture.record_own_actors"))
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower

@@ -20,6 +20,7 @@ from typing import Protocol, TypeGuard
 __all__ = [
     "Check",
     "EndpointText",
+    "Flag",
     "FloatRange",
     "IntRange",
     "Invalid",
@@ -58,6 +59,17 @@ class NonEmptyStr:
 
     def __call__(self, value: object) -> str:
         if not isinstance(value, str) or not value.strip():
+            raise Invalid
+        return value
+
+
+class Flag:
+    """``true`` or ``false`` (a TOML boolean)."""
+
+    expected = "true | false"
+
+    def __call__(self, value: object) -> bool:
+        if not isinstance(value, bool):
             raise Invalid
         return value
 

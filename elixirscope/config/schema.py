@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from .checks import (
     Check,
     EndpointText,
+    Flag,
     FloatRange,
     IntRange,
     Invalid,
@@ -87,6 +88,7 @@ SCHEMA: dict[str, Key] = {
     "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
     "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
     "capture.writers": Key(int, 2, IntRange(1, 16), doc="Writer actors in the Capture layer's pool; each writes its own store shard."),
+    "capture.record_own_actors": Key(bool, False, Flag(), doc="Record ElixirScope's own actors (registry, layers) in a program's recording too."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf("none", "boundaries", "args", "full"), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),

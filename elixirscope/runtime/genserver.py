@@ -83,6 +83,7 @@ class GenServer(ProcessActor):
     """Subclass and implement the callbacks; see the module docstring."""
 
     state: Any = None
+    internal = False  # ElixirScope's own actor: left out of recordings (observe.tracer_for)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,14 +120,14 @@ class GenServer(ProcessActor):
         """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
         ref = uuid.uuid4().hex
         self._outgoing[ref] = address
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
         self.send(address, m.Call(ref, request, trace))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
         return ref
 
     def cast(self, address: Any, message: Any) -> None:
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, message)
         self.send(address, m.Cast(message, trace))
 
@@ -157,7 +158,7 @@ class GenServer(ProcessActor):
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
 
     def _on_message(self, msg: Any, sender: Any) -> None:
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         if tracer is not None and _traced(msg):
             with tracer.receiving(self._actor_name(), msg, msg.trace):
                 self._deliver(msg, sender)
@@ -218,7 +219,7 @@ class GenServer(ProcessActor):
 
     def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = _NO_REPLY) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
         state_before = self.state if before is _NO_REPLY else before

@@ -151,6 +151,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'udp://h:1'` - at `capture.ingest_endpoint` (from f.toml): unsupported transport 'udp'",
         ),
         ("capture.writers", 17, "Expected `int 1..16`, got `17` - at `capture.writers` (from f.toml)"),
+        ("capture.record_own_actors", "yes",
+         "Expected `true | false`, got `'yes'` - at `capture.record_own_actors` (from f.toml)"),
         (
             "instrumentation.control_endpoint",
             "tcp://h",
