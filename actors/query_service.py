@@ -2,7 +2,7 @@
 
 Until the query language arrives it answers the two reads the CLI and the
 console need: ``events`` (filters as ``elixirscope events`` takes them) and
-``calltree`` ({correlation}). It opens the store read-only, so it reads while
+``calltree`` ({correlation}) and ``summary`` ({correlation?, run?, top?}). It opens the store read-only, so it reads while
 the Capture layer's writers write, and sees every shard.
 """
 
@@ -20,7 +20,7 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree")
+    operations = ("health", "stats", "events", "calltree", "summary")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args["data_dir"]
@@ -40,3 +40,13 @@ class QueryService(LayerService):
         if not isinstance(correlation, str) or not correlation:
             raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
         return calltree_report(self.data_dir, correlation)
+
+    def op_summary(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.query.summary import summary_report
+
+        self.metrics.counter("queries").inc()
+        params = dict(request.params or {})
+        unknown = set(params) - {"correlation", "run", "top"}
+        if unknown:
+            raise ValueError(f"summary takes params correlation, run, top; got {sorted(unknown)}")
+        return summary_report(self.data_dir, **params)

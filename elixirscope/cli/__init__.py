@@ -49,6 +49,10 @@ def _build_parser() -> argparse.ArgumentParser:
     reading.add_events_arguments(sub.add_parser("events", help="list recorded events"))
     reading.add_calltree_arguments(sub.add_parser(
         "calltree", help="the nested calls of one correlation chain"))
+    from elixirscope.cli import summary
+
+    summary.add_arguments(sub.add_parser(
+        "summary", help="functions, exceptions, slowest calls, actors, processes and threads"))
     return parser
 
 
@@ -79,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import run
 
             return run.run(args)
+        if args.command == "summary":
+            from elixirscope.cli import summary
+
+            return summary.run(args)
         if args.command in ("events", "calltree"):
             from elixirscope.cli import reading
 
