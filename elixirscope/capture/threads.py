@@ -18,7 +18,9 @@ dict keyed by the Thread object's id, popped when it runs); the new thread's
 context variable in the thread's own (fresh) context. ``executor.submit``
 passes a wrapper that does the same around the task. The program's own
 context variables, arguments, results, exceptions and tracebacks are
-untouched. ElixirScope's own threads (named ``elixirscope-…``) are left out.
+untouched. ElixirScope's own threads (named ``elixirscope-…``) are left out,
+and work given ``context.wrap``/``run_in_context`` is not linked: it runs in
+the chain it was given.
 """
 
 from __future__ import annotations
@@ -78,10 +80,18 @@ def _is_own(thread: threading.Thread) -> bool:
     return type(name) is str and name.startswith(_OWN_PREFIX)
 
 
+def _carries_context(fn: Any) -> bool:
+    """``context.wrap(fn)`` / ``run_in_context``: the work joins the caller's chain itself."""
+    fn = getattr(fn, "func", fn)  # a functools.partial
+    return getattr(fn, "__elixirscope_context__", False) is True
+
+
 def _start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
     key = id(self)
     try:
-        spawn = None if _is_own(self) or _is_executor_worker(self) else _spawner()
+        linkable = not (_is_own(self) or _is_executor_worker(self)
+                        or _carries_context(getattr(self, "_target", None)))
+        spawn = _spawner() if linkable else None
         if spawn is not None:
             _pending[key] = spawn
     except Exception:  # noqa: BLE001 - never fail the program's start()
@@ -115,7 +125,7 @@ def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
             **kwargs: Any) -> Any:
     original = _originals["submit"]
     try:
-        spawn = _spawner()
+        spawn = None if _carries_context(fn) else _spawner()
     except Exception:  # noqa: BLE001
         spawn = None
     if spawn is None:

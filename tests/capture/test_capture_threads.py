@@ -119,3 +119,32 @@ def test_uninstalled_threads_record_nothing(rec):
     t.start()
     t.join()
     assert not [e for e in as_structs(rec.ring.drain()) if type(e) is ThreadStart]
+
+
+def test_work_given_its_context_joins_the_callers_chain_instead(session):
+    from elixirscope.capture.context import run_in_context, wrap
+
+    ns = define(
+        """
+def work(x):
+    with __elixirscope__.call({work}):
+        return x
+
+def spawn(pool):
+    with __elixirscope__.call({spawn}):
+        t = threading.Thread(target=wrap(work), args=(1,))
+        t.start()
+        t.join()
+        return pool.submit(run_in_context(work, 2)).result()
+""",
+        names={"threading": threading, "wrap": wrap, "run_in_context": run_in_context},
+        work="function", spawn="function",
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert ns["spawn"](pool) == 2
+    session.stop()
+    events = session.shipped
+    spawn = next(e for e in events if type(e) is FunctionEntry and e.function.endswith(".spawn"))
+    assert not [e for e in events if type(e) is ThreadStart and e.chain]
+    works = [e for e in events if type(e) is FunctionEntry and e.function.endswith(".work")]
+    assert [(w.correlation_id, w.parent_id) for w in works] == [(spawn.correlation_id, spawn.id)] * 2
