@@ -82,7 +82,8 @@ class _Process:
     events: int = 0
     first_ts: int = 0
     last_ts: int = 0
-    threads: Counter = field(default_factory=Counter)  # ident -> events
+    # (ident, name) -> events: an OS reuses the ident of a thread that ended
+    threads: Counter = field(default_factory=Counter)
 
 
 def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     names = ThreadNames()
+    thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     total = calls = 0
     for n, se in enumerate(events):
         total += 1
@@ -108,8 +110,10 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
         proc.events += 1
         proc.first_ts = min(proc.first_ts, ev.ts)
         proc.last_ts = max(proc.last_ts, ev.ts)
-        proc.threads[ev.thread] += 1
         cls = type(ev)
+        if cls is ThreadStart and ev.kind == "thread":
+            thread_now[(se.producer, ev.thread)] = ev.name
+        proc.threads[(ev.thread, thread_now.get((se.producer, ev.thread)))] += 1
         if cls is FunctionEntry:
             calls += 1
             fn = _function(functions, ev.function)
@@ -216,8 +220,11 @@ def _slow_row(se: StoredEvent) -> dict[str, Any]:
 
 
 def _process_row(producer: str, p: _Process, names: ThreadNames) -> dict[str, Any]:
-    threads = [{"thread": ident, "name": names.name(producer, ident, p.last_ts), "events": count}
-               for ident, count in p.threads.most_common()]
+    merged: Counter = Counter()  # events seen before their thread's start get its first name
+    for (ident, name), count in p.threads.items():
+        merged[(ident, name or names.name(producer, ident, p.first_ts))] += count
+    threads = [{"thread": ident, "name": name, "events": count}
+               for (ident, name), count in merged.most_common()]
     return {"producer": producer, "node": p.node, "pid": p.pid, "program": p.program,
             "events": p.events, "first_ts": p.first_ts, "last_ts": p.last_ts,
             "threads": threads}

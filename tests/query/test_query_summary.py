@@ -145,3 +145,15 @@ def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
     assert sum(f["calls"] for f in report["functions"]) == report["calls"]
     assert all(len(line) <= WIDTH for line in report["text"].splitlines())
     assert len(report["slowest"]) == min(top, report["calls"])
+
+
+def test_a_reused_thread_ident_counts_as_two_threads():
+    p = Program()
+    p.add("thread", "T-1", "thread", None, 0, thread=5)
+    p.call("app.work", thread=5)
+    p.add("thread", "pool_0", "thread", None, 0, thread=5)  # T-1 ended; its ident reused
+    p.call("app.work", thread=5)
+    p.call("app.work", thread=5)
+    [proc] = summarize(p.stored())["processes"]
+    assert {t["name"]: (t["thread"], t["events"]) for t in proc["threads"]} == {
+        "T-1": (5, 3), "pool_0": (5, 5)}
