@@ -55,6 +55,8 @@ Job = Generator[Any, Any, Any]
 class ApiEndpoint(GenServer):
     """args: ``{"endpoint", "node", "base", "daemon_pid", "started_at", "call_timeout"}``."""
 
+    internal = True
+
     def init(self, args: dict[str, Any]) -> dict[str, Any]:
         self.info = dict(args)
         self.metrics = MetricSet()

@@ -31,6 +31,8 @@ log = logging.getLogger("elixirscope.config")
 class ConfigServer(GenServer):
     """args: ``{"user_file": path | None, "environment": str | None, "env": {name: value}}``."""
 
+    internal = True
+
     def init(self, args: dict[str, Any]) -> dict[str, Any]:
         user_file = args.get("user_file")
         self.store = ConfigStore.load(

@@ -29,6 +29,7 @@ class LayerService(GenServer):
     """args: ``{"layer": str, "role": str, "front": bool, "report_interval_s": float}``."""
 
     operations = ("health", "stats")
+    internal = True
     reports_itself = True  # on its own tick, which subclasses also use (worker-thread checks)
 
     def init(self, args: dict[str, Any]) -> dict[str, Any]:

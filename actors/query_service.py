@@ -3,9 +3,9 @@
 Until the query language arrives it answers the reads the CLI and the console
 need: ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
-``run`` (an id prefix) / ``all_runs`` — and ``runs``. It opens the store
-read-only, so it reads while the Capture layer's writers write, and sees every
-shard.
+``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
+({correlation?, run?, top?}). It opens the store read-only, so it reads while
+the Capture layer's writers write, and sees every shard.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree", "runs")
+    operations = ("health", "stats", "events", "calltree", "runs", "summary")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args["data_dir"]
@@ -52,3 +52,14 @@ class QueryService(LayerService):
 
         self.metrics.counter("queries").inc()
         return runs_report(self.data_dir)
+
+    def op_summary(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.query.summary import summary_report
+
+        self.metrics.counter("queries").inc()
+        params = dict(request.params or {})
+        unknown = set(params) - {"correlation", "run", "all_runs", "top"}
+        if unknown:
+            raise ValueError(f"summary takes params correlation, run, all_runs, top; "
+                             f"got {sorted(unknown)}")
+        return summary_report(self.data_dir, **params)

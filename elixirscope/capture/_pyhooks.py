@@ -33,6 +33,7 @@ from elixirscope.capture.async_proxies import async_iter as _async_iter
 from elixirscope.capture.async_proxies import async_with as _async_with
 from elixirscope.capture.context import CallFrame, _correlation, _py_stack
 from elixirscope.capture.redaction import LOOKAHEAD, scrub
+from elixirscope.contracts.trace import TRACEBACK_LIMIT
 
 __all__ = ["PyHooks"]
 
@@ -40,6 +41,7 @@ _getframe = sys._getframe
 _get_ident = threading.get_ident
 _GEN_END = (GeneratorExit, StopIteration, StopAsyncIteration)
 _GEN_KINDS = ("generator", "async_generator")
+_TASK_KINDS = ("coroutine", "async_generator")
 MESSAGE_LIMIT = 1000
 
 
@@ -57,7 +59,7 @@ class _Exit:
         return None
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
-        self.hooks._exit(self.fid, et, ev, _getframe(1) if self.gen else None)
+        self.hooks._exit(self.fid, et, ev, _getframe(1) if self.gen else None, tb)
         return False
 
 
@@ -236,8 +238,12 @@ class PyHooks:
                             args = self._values.capture_args(names, values)
                         except Exception as exc:  # noqa: BLE001 - record the call without them
                             self._error(exc)
+                    task = task_name() if info.kind in _TASK_KINDS else None
                     self._append(
-                        ("call", rid, ts, _get_ident(), cid, scope, info.name, args)
+                        (
+                            "call", rid, ts, _get_ident(), cid, scope, info.name, args,
+                            info.filename or None, info.lineno, task,
+                        )
                     )
                     self.calls += 1
                     self.events += 1
@@ -249,7 +255,7 @@ class PyHooks:
         except Exception as exc:  # noqa: BLE001 - a hook never fails the program
             self._error(exc)
 
-    def _exit(self, fid: int, et: Any, ev: Any, frame: Any) -> None:
+    def _exit(self, fid: int, et: Any, ev: Any, frame: Any, tb: Any = None) -> None:
         try:
             node = None
             if frame is not None:
@@ -276,10 +282,11 @@ class PyHooks:
                     node.call_id, info.name, ts - node.t0, result,
                 )
             else:
+                line, trace = exc_where(tb)
                 rec = (
                     "exception", self._next_id(), ts, _get_ident(), cid, outer,
                     node.call_id, info.name, ts - node.t0, exc_type_name(et),
-                    exc_message(ev, self._values),
+                    exc_message(ev, self._values), line, trace,
                 )
             self._append(rec)
             self.events += 1
@@ -435,3 +442,45 @@ def exc_message(ev: Any, values: Any) -> str:
             return text[: MESSAGE_LIMIT - 3] + "..."
         return values.safe_repr(first, MESSAGE_LIMIT)
     return values.safe_repr(args, MESSAGE_LIMIT)
+
+
+def exc_where(tb: Any) -> tuple[int, list[str] | None]:
+    """Where an exception was raised: (line, ``file:line:function`` frames, innermost last).
+
+    ``tb`` is the traceback as the recording call's ``__exit__`` sees it (from that
+    call's frame down to the raise); the innermost TRACEBACK_LIMIT frames are kept.
+    Reads code objects only: no program code runs.
+    """
+    frames: list[str] = []
+    line = 0
+    try:
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            line = tb.tb_lineno or 0
+            frames.append(f"{code.co_filename}:{line}:{code.co_name}")
+            if len(frames) > 2 * TRACEBACK_LIMIT:
+                del frames[:TRACEBACK_LIMIT]
+            tb = tb.tb_next
+    except Exception:  # noqa: BLE001 - a broken traceback: keep what was read
+        pass
+    return line, (frames[-TRACEBACK_LIMIT:] or None)
+
+
+def task_name() -> str | None:
+    """The running asyncio task's name (None outside one, or without asyncio imported)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop in this thread
+        return None
+    except Exception:  # noqa: BLE001 - never fail a hook
+        return None
+    if task is None:
+        return None
+    try:
+        name = task.get_name()
+    except Exception:  # noqa: BLE001
+        return None
+    return name if type(name) is str else None

@@ -308,6 +308,10 @@ typedef struct {
     int64_t id, ts, parent, call_id, dur;
     unsigned long thread;
     PyObject *cid, *name, *a, *b; /* owned; NULL = None; cid may be a chain (CHAIN_CID) */
+    /* K_CALL: c = the file the function is defined in, or (file, task name) for
+     * a coroutine call in an asyncio task, and call_id = its def line;
+     * K_EXC: c = (line raised at, traceback list) */
+    PyObject *c;
 } Rec;
 
 typedef struct {
@@ -332,6 +336,7 @@ static inline void rec_clear(Rec *r) {
     Py_CLEAR(r->name);
     Py_CLEAR(r->a);
     Py_CLEAR(r->b);
+    Py_CLEAR(r->c);
     r->kind = K_EMPTY;
 }
 
@@ -524,6 +529,21 @@ static PyObject *rec_tuple(Rec *r, Ring *ring) {
     if (r->kind != K_CALL && r->kind != K_RETURN && r->kind != K_EXC) Py_RETURN_NONE;
     PyObject *cid = rec_cid(ring, r->cid);
     if (!cid) return NULL;
+    PyObject *file = NULL, *task = NULL, *trace = NULL; /* borrowed from r->c */
+    long long line = 0;
+    if (r->kind == K_CALL) {
+        line = r->call_id;
+        if (r->c && PyTuple_CheckExact(r->c)) {
+            file = PyTuple_GET_ITEM(r->c, 0);
+            task = PyTuple_GET_ITEM(r->c, 1);
+        } else {
+            file = r->c;
+        }
+    } else if (r->kind == K_EXC && r->c) {
+        line = PyLong_AsLongLong(PyTuple_GET_ITEM(r->c, 0));
+        if (line == -1 && PyErr_Occurred()) { PyErr_Clear(); line = 0; }
+        trace = PyTuple_GET_ITEM(r->c, 1);
+    }
     switch (r->kind) {
     case K_CALL:
         if (r->b) { /* arguments kept as (names, texts): the dict is built here */
@@ -539,17 +559,19 @@ static PyObject *rec_tuple(Rec *r, Ring *ring) {
                     return NULL;
                 }
             }
-            return Py_BuildValue("(OLLkNLON)", s_call, r->id, r->ts, r->thread, cid, r->parent,
-                                 r->name, args);
+            return Py_BuildValue("(OLLkNLONOLO)", s_call, r->id, r->ts, r->thread, cid,
+                                 r->parent, r->name, args, OR_NONE(file), line,
+                                 OR_NONE(task));
         }
-        return Py_BuildValue("(OLLkNLOO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
-                             r->name, OR_NONE(r->a));
+        return Py_BuildValue("(OLLkNLOOOLO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
+                             r->name, OR_NONE(r->a), OR_NONE(file), line, OR_NONE(task));
     case K_RETURN:
         return Py_BuildValue("(OLLkNLLOLO)", s_return, r->id, r->ts, r->thread, cid, r->parent,
                              r->call_id, r->name, r->dur, OR_NONE(r->a));
     default: /* K_EXC */
-        return Py_BuildValue("(OLLkNLLOLOO)", s_exception, r->id, r->ts, r->thread, cid,
-                             r->parent, r->call_id, r->name, r->dur, OR_NONE(r->a), OR_NONE(r->b));
+        return Py_BuildValue("(OLLkNLLOLOOLO)", s_exception, r->id, r->ts, r->thread, cid,
+                             r->parent, r->call_id, r->name, r->dur, OR_NONE(r->a), OR_NONE(r->b),
+                             line, OR_NONE(trace));
     }
 }
 
@@ -896,6 +918,10 @@ typedef struct {
     double sampling;
     int level;       /* 0 none, 1 boundaries, 2 args, 3 full */
     int gen;
+    int coro;        /* a coroutine or async generator: its calls record the task's name */
+    int recv;        /* names[0] is self/cls: shown by its class (set with `names`) */
+    PyObject *file;  /* where it is defined (the registered filename) */
+    int64_t line;
     /* which arguments are redacted: for the names tuple `names` under the
      * sensitive-word list `mask_key` (values._sensitive, held so its identity
      * cannot be reused); bit i set = names[i] redacted */
@@ -919,6 +945,7 @@ struct Hooks {
     CellCache cc;
     PyObject *suspended;
     PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
+    PyObject *exc_where, *task_name; /* _pyhooks helpers: error site, asyncio task name */
     /* the C rendering of common values (see value_text); fast = 0 turns it off */
     int fast;
     Py_ssize_t limit;
@@ -1212,6 +1239,17 @@ static PyObject *value_text(Hooks *h, PyObject *v) {
     return PyObject_CallOneArg(h->safe_repr, v);
 }
 
+/* A method's receiver as values.capture_args shows it: `<ClassName>` (the class
+ * itself for `cls`), never its fields. */
+static PyObject *receiver_text(PyObject *v) {
+    PyTypeObject *t = PyType_Check(v) ? (PyTypeObject *)v : Py_TYPE(v);
+    PyObject *name = PyType_GetName(t);
+    if (!name) return NULL;
+    PyObject *out = PyUnicode_FromFormat("<%U>", name);
+    Py_DECREF(name);
+    return out;
+}
+
 /* values.capture_args(names, values): arguments by name as text, redacted by
  * name (decided once per names tuple and sensitive-word list). Either *a is
  * the dict (from Python) and *b NULL, or *a is `names` and *b the texts in
@@ -1243,7 +1281,13 @@ static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, Py
     if (f->names != names || f->mask_key != key) {
         Py_INCREF(key);
         uint64_t mask = 0;
-        for (Py_ssize_t i = 0; i < n; i++) {
+        int recv = 0;
+        if (n > 0) {
+            PyObject *first = PyTuple_GET_ITEM(names, 0);
+            recv = PyUnicode_Check(first) && (PyUnicode_CompareWithASCIIString(first, "self") == 0 ||
+                                              PyUnicode_CompareWithASCIIString(first, "cls") == 0);
+        }
+        for (Py_ssize_t i = recv ? 1 : 0; i < n; i++) {
             PyObject *r = PyObject_CallOneArg(h->redact, PyTuple_GET_ITEM(names, i));
             int hit = r ? PyObject_IsTrue(r) : -1;
             Py_XDECREF(r);
@@ -1253,18 +1297,22 @@ static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, Py
         Py_XSETREF(f->names, Py_NewRef(names));
         Py_XSETREF(f->mask_key, key);
         f->mask = mask;
+        f->recv = recv;
     }
     uint64_t mask = f->mask;
+    int recv = f->recv;
     if (PyTuple_GET_SIZE(values) < n) n = PyTuple_GET_SIZE(values);
     if (n == 1) {
-        *b = mask & 1 ? Py_NewRef(h->redacted) : value_text(h, PyTuple_GET_ITEM(values, 0));
+        *b = recv ? receiver_text(PyTuple_GET_ITEM(values, 0))
+             : mask & 1 ? Py_NewRef(h->redacted) : value_text(h, PyTuple_GET_ITEM(values, 0));
         if (!*b) return -1;
     } else {
         PyObject *texts = PyTuple_New(n);
         if (!texts) return -1;
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *text = (mask >> i) & 1 ? Py_NewRef(h->redacted)
-                                             : value_text(h, PyTuple_GET_ITEM(values, i));
+            PyObject *text = (i == 0 && recv) ? receiver_text(PyTuple_GET_ITEM(values, 0))
+                             : (mask >> i) & 1 ? Py_NewRef(h->redacted)
+                                               : value_text(h, PyTuple_GET_ITEM(values, i));
             if (!text) { Py_DECREF(texts); return -1; }
             PyTuple_SET_ITEM(texts, i, text);
         }
@@ -1321,11 +1369,24 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
             Py_XINCREF(cid);
             if (names && f->level >= 2 && capture_args(h, f, names, values, &args, &texts) < 0)
                 hook_error(h);
+            PyObject *where = Py_XNewRef(f->file); /* or (file, task) in a task */
+            if (f->coro && h->task_name) {
+                PyObject *task = PyObject_CallNoArgs(h->task_name);
+                if (!task) hook_error(h);
+                else if (task != Py_None) {
+                    PyObject *pair = PyTuple_Pack(2, OR_NONE(f->file), task);
+                    if (pair) Py_XSETREF(where, pair);
+                    else hook_error(h);
+                }
+                Py_XDECREF(task);
+            }
             int64_t rid = ++h->ids->value;
             int64_t ts = hlc_now(h->clock);
             Rec *r = ring_slot(h->ring);
             if (r) {
                 r->kind = K_CALL;
+                r->c = where;
+                r->call_id = f->line;
                 r->id = rid;
                 r->ts = ts;
                 r->thread = PyThread_get_thread_ident();
@@ -1339,6 +1400,7 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
                 Py_XDECREF(args);
                 Py_XDECREF(texts);
                 Py_XDECREF(cid);
+                Py_XDECREF(where);
             }
             h->calls++;
             h->events++;
@@ -1367,7 +1429,7 @@ static int is_generator_end(PyObject *et) {
             PyType_IsSubtype((PyTypeObject *)et, (PyTypeObject *)PyExc_StopAsyncIteration));
 }
 
-static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
+static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev, PyObject *tb) {
     if (fid <= 0 || fid >= h->nfuncs || !h->ring) return;
     Func *f = &h->funcs[fid];
     Node *node = NULL; /* owned */
@@ -1399,12 +1461,16 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
         if (!cid && node->chain) cid = CHAIN_CID(node->chain);
         int64_t ts = hlc_now(h->clock);
         int error = et && et != Py_None && !(f->gen && is_generator_end(et));
-        PyObject *a = NULL, *b = NULL;
+        PyObject *a = NULL, *b = NULL, *where = NULL;
         if (error) {
             a = PyObject_CallOneArg(h->exc_type_name, et);
             b = a ? PyObject_CallFunctionObjArgs(h->exc_message, ev ? ev : Py_None, h->values, NULL)
                   : NULL;
             if (!b) { Py_CLEAR(a); hook_error(h); }
+            /* (line, traceback) of where it was raised; the error is recorded without */
+            where = PyObject_CallOneArg(h->exc_where, tb ? tb : Py_None);
+            if (where && (!PyTuple_CheckExact(where) || PyTuple_GET_SIZE(where) != 2)) Py_CLEAR(where);
+            if (!where) { PyErr_Clear(); }
         } else if (f->level >= 2) {
             a = node->result ? node->result : s_None_text;
             Py_INCREF(a);
@@ -1424,12 +1490,15 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev) {
             r->dur = ts - node->t0;
             r->a = a;
             r->b = b;
+            r->c = where;
+            where = NULL;
             h->events++;
         } else {
             Py_XDECREF(a);
             Py_XDECREF(b);
             cid_release(cid);
         }
+        Py_XDECREF(where);
     }
     Py_DECREF(node);
 }
@@ -1443,11 +1512,11 @@ static PyObject *Exit_vectorcall(Exit *self, PyObject *const *args, size_t nargs
         if (PyErr_Occurred()) { /* nothing should be pending; keep it safe */
             PyObject *et, *ev, *tb;
             PyErr_Fetch(&et, &ev, &tb);
-            leave(self->hooks, self->fid, args[0], args[1]);
+            leave(self->hooks, self->fid, args[0], args[1], args[2]);
             if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
             PyErr_Restore(et, ev, tb);
         } else {
-            leave(self->hooks, self->fid, args[0], args[1]);
+            leave(self->hooks, self->fid, args[0], args[1], args[2]);
             if (PyErr_Occurred()) { PyErr_Clear(); self->hooks->hook_errors++; }
         }
         Py_RETURN_FALSE;
@@ -1731,14 +1800,21 @@ static PyObject *Hooks_update_function(Hooks *self, PyObject *const *args, Py_ss
     PyObject *level = name ? PyObject_GetAttrString(args[1], "level_code") : NULL;
     PyObject *sampling = level ? PyObject_GetAttrString(args[1], "sampling") : NULL;
     PyObject *kind = sampling ? PyObject_GetAttrString(args[1], "kind") : NULL;
+    PyObject *file = kind ? PyObject_GetAttrString(args[1], "filename") : NULL;
+    PyObject *line = file ? PyObject_GetAttrString(args[1], "lineno") : NULL;
     PyObject *res = NULL;
-    if (!kind || grow(self, fid) < 0) goto done;
+    if (!line || grow(self, fid) < 0) goto done;
     Func *f = &self->funcs[fid];
     f->level = (int)PyLong_AsLong(level);
     f->sampling = PyFloat_AsDouble(sampling);
     if (PyErr_Occurred()) goto done;
     f->gen = PyUnicode_CompareWithASCIIString(kind, "generator") == 0 ||
              PyUnicode_CompareWithASCIIString(kind, "async_generator") == 0;
+    f->coro = PyUnicode_CompareWithASCIIString(kind, "coroutine") == 0 ||
+              PyUnicode_CompareWithASCIIString(kind, "async_generator") == 0;
+    f->line = PyLong_AsLongLong(line);
+    if (PyErr_Occurred()) goto done;
+    Py_XSETREF(f->file, PyUnicode_Check(file) && PyUnicode_GET_LENGTH(file) ? Py_NewRef(file) : NULL);
     Py_INCREF(name);
     Py_XSETREF(f->name, name);
     if (!f->exit) {
@@ -1757,6 +1833,8 @@ done:
     Py_XDECREF(level);
     Py_XDECREF(sampling);
     Py_XDECREF(kind);
+    Py_XDECREF(file);
+    Py_XDECREF(line);
     return res;
 }
 
@@ -1871,7 +1949,9 @@ static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     if (!pyhooks) { Py_XDECREF(ctxmod); return -1; }
     self->cc.corr_var = PyObject_GetAttrString(ctxmod, "_correlation");
     self->exc_type_name = PyObject_GetAttrString(pyhooks, "exc_type_name");
-    PyObject *msg = PyObject_GetAttrString(pyhooks, "exc_message");
+    self->exc_where = self->exc_type_name ? PyObject_GetAttrString(pyhooks, "exc_where") : NULL;
+    self->task_name = self->exc_where ? PyObject_GetAttrString(pyhooks, "task_name") : NULL;
+    PyObject *msg = self->task_name ? PyObject_GetAttrString(pyhooks, "exc_message") : NULL;
     Py_DECREF(ctxmod);
     Py_DECREF(pyhooks);
     if (!self->cc.corr_var || !self->exc_type_name || !msg) { Py_XDECREF(msg); return -1; }
@@ -1906,6 +1986,8 @@ static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
     Py_VISIT(self->safe_attr);
     Py_VISIT(self->exc_message);
     Py_VISIT(self->exc_type_name);
+    Py_VISIT(self->exc_where);
+    Py_VISIT(self->task_name);
     Py_VISIT(self->values);
     Py_VISIT(self->values_dict);
     Py_VISIT(self->redact);
@@ -1919,6 +2001,7 @@ static int Hooks_clear(Hooks *self) {
         Py_CLEAR(self->funcs[i].name);
         Py_CLEAR(self->funcs[i].names);
         Py_CLEAR(self->funcs[i].mask_key);
+        Py_CLEAR(self->funcs[i].file);
     }
     Py_CLEAR(self->values_dict);
     Py_CLEAR(self->redact);
@@ -1930,6 +2013,8 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->safe_attr);
     Py_CLEAR(self->exc_message);
     Py_CLEAR(self->exc_type_name);
+    Py_CLEAR(self->exc_where);
+    Py_CLEAR(self->task_name);
     Py_CLEAR(self->values);
     Py_CLEAR(self->ring);
     Py_CLEAR(self->clock);

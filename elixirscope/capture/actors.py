@@ -46,10 +46,14 @@ _NOTHING = nullcontext()
 
 
 class ActorTracer:
-    """The runtime's :class:`~elixirscope.runtime.observe.Tracer`, recording trace events."""
+    """The runtime's :class:`~elixirscope.runtime.observe.Tracer`, recording trace events.
 
-    def __init__(self, limit: int = 200) -> None:
+    ``record_own``: record ElixirScope's own actors too (``observe.tracer_for``).
+    """
+
+    def __init__(self, limit: int = 200, record_own: bool = False) -> None:
         self.limit = limit
+        self.record_own = record_own
         self.errors = 0
         self.last_error = ""
 
@@ -196,13 +200,15 @@ def _address(target: Any) -> str:
         return safe_repr(target)
 
 
-def enable_actor_capture(limit: int = 200) -> ActorTracer:
-    """Trace GenServer state and messages in this process (and processes forked later)."""
+def enable_actor_capture(limit: int = 200, *, record_own: bool = False) -> ActorTracer:
+    """Trace GenServer state and messages in this process (and processes forked later);
+    ElixirScope's own actors (registry, layers) only with ``record_own``."""
     current = observe.TRACER
     if isinstance(current, ActorTracer):
         current.limit = limit
+        current.record_own = record_own
         return current
-    tracer = ActorTracer(limit)
+    tracer = ActorTracer(limit, record_own)
     observe.set_tracer(tracer)
     return tracer
 

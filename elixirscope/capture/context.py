@@ -178,6 +178,7 @@ def wrap(fn: Callable[..., T]) -> Callable[..., T]:
     def in_context(*args: Any, **kwargs: Any) -> T:
         return snapshot.copy().run(fn, *args, **kwargs)
 
+    in_context.__elixirscope_context__ = True  # type: ignore[attr-defined] # threads: not linked
     return in_context
 
 

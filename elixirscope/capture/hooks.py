@@ -24,6 +24,12 @@ Contract (what the AST rewriter emits; FID is an int constant):
   without ``__aiter__`` (or ``__aenter__``/``__aexit__``) comes back unchanged.
   The inert hooks return ``E`` itself.
 - ``attr(FID, self, name)`` records an AttributeChange at level ``full``.
+- A call event carries the registered ``filename``/``lineno`` (constants: no
+  lookup per call) and, for a coroutine or async generator running in an
+  asyncio task, the task's name; an error event the line it was raised at and
+  its traceback (``file:line:function``, innermost TRACEBACK_LIMIT frames).
+- A method's receiver (first parameter ``self``/``cls``) is recorded by its
+  class (``<OrderDesk>``), in C as in Python.
 - Every hook swallows its own errors, counted in ``stats()["hook_errors"]``.
 - Sampling is decided per root call (no active recorded caller) by the root's
   rate; nothing under an unsampled root is recorded.

@@ -15,7 +15,8 @@ and at stop.
 process Recorder (ring + HLC), the recording hooks
 (``builtins.__elixirscope__``) and a :class:`~elixirscope.capture.shipper.Shipper`
 draining the ring into the sink; the shipper's atexit flush makes a normal exit
-lose nothing. ``CaptureSession.stop()`` undoes it: hooks off first (nothing new
+lose nothing. It also names the process's threads and links threads started
+inside recorded calls to them (``threads``). ``CaptureSession.stop()`` undoes it: hooks off first (nothing new
 is recorded), then everything recorded is shipped and the sink closed.
 
 ``record(name, **data)`` adds a program's own :class:`CustomEvent`; values are
@@ -44,7 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from elixirscope.capture import hooks, recorder
+from elixirscope.capture import hooks, recorder, threads
 from elixirscope.capture.shipper import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EXIT_TIMEOUT_S,
@@ -134,6 +135,7 @@ class CaptureSession:
             if _session is self:
                 _session = None
             hooks.uninstall()
+            threads.uninstall()
             self.shipper.close(timeout)
             if self._owns_recorder and recorder.current() is self.recorder:
                 recorder.uninstall()
@@ -233,6 +235,8 @@ def start_capture(
                                  record=record, stall_timeout_s=stall_timeout_s)
         _watch_stalls(rec, session)
         hooks.install()
+        threads.install()
+        threads.announce_running()
         shipper.start()
         _session = session
         _stop_at_exit()
@@ -375,6 +379,7 @@ def _after_fork_in_child() -> None:
         )
         _session.forked_child = True
         _watch_stalls(rec, _session)
+        threads.announce_running()
         shipper.start()
         _flush_at_multiprocessing_exit(shipper)
     except Exception as exc:  # noqa: BLE001 - a fork must never fail because of capture

@@ -74,6 +74,12 @@ def _add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     reading.add_runs_arguments(parser)
 
 
+def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import summary
+
+    summary.add_arguments(parser)
+
+
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.store import check as store_check
 
@@ -89,6 +95,8 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("events", "list recorded events", _add_events_arguments),
     ("calltree", "the nested calls of one correlation chain", _add_calltree_arguments),
     ("runs", "the recorded runs, newest first", _add_runs_arguments),
+    ("summary", "functions, exceptions, slowest calls, actors, processes and threads",
+     _add_summary_arguments),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -142,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import run
 
             return run.run(args)
+        if args.command == "summary":
+            from elixirscope.cli import summary
+
+            return summary.run(args)
         if args.command in ("events", "calltree", "runs"):
             from elixirscope.cli import reading
 

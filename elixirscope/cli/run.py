@@ -94,6 +94,7 @@ class _Recording:
         self.actor_watch: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
+        self.script_name = "__main__"
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -109,7 +110,9 @@ class _Recording:
         redaction.configure_from(config.get)  # before anything is recorded
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
-        self.chosen = bool(args.plan or args.trace)
+        self.script_name = target if args.module else Path(target).stem
+        self.plan.known_as("__main__", self.script_name)
+        self.chosen = bool(args.plan or args.trace)  # else the default rule: nothing to warn of
         capture = {"ring_size": config.get("capture.ring_buffer_size"),
                    "policy": config.get("capture.overflow_policy"),
                    "stall_timeout_s": config.get("capture.stall_timeout_s"),
@@ -139,7 +142,9 @@ class _Recording:
             _tell_daemon(self.daemon, self.session.record)
         # The runtime's GenServers are recorded once the program imports the runtime;
         # importing it here would cost every program Thespian's import time.
-        self.actor_watch = when_imported("elixirscope.runtime.observe", _enable_actor_capture)
+        record_own = config.get("capture.record_own_actors")
+        self.actor_watch = when_imported("elixirscope.runtime.observe",
+                                         lambda _module: _enable_actor_capture(record_own))
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -171,13 +176,14 @@ class _Recording:
         # script without functions. Only what the user named deserves a warning.
         for pattern in self.plan.unmatched_patterns() if self.chosen else ():
             print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
-                  "function", file=sys.stderr)
+                  f"function (the program's own functions are {self.script_name}.NAME or "
+                  "__main__.NAME)", file=sys.stderr)
 
 
-def _enable_actor_capture(_module: Any) -> None:
+def _enable_actor_capture(record_own: bool) -> None:
     from elixirscope.capture.actors import enable_actor_capture
 
-    enable_actor_capture()
+    enable_actor_capture(record_own=record_own)
 
 
 def _report_drops(stats: dict[str, Any], session: Any) -> None:

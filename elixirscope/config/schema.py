@@ -116,6 +116,7 @@ SCHEMA: dict[str, Key] = {
     "redaction.processors": Key(list, ["names", "pairs", "card_numbers", "key_value", "auth_tokens", "url_credentials"], RedactionList("processors"), doc="Redaction processors applied, in order, to every value a host records."),
     "redaction.extra_names": Key(list, [], RedactionList("extra_names"), doc="Words added to the sensitive names (case-insensitive substrings of argument, key, field names)."),
     "redaction.extra_patterns": Key(list, [], RedactionList("extra_patterns"), doc="Regular expressions whose matches (or groups) are redacted from every recorded text."),
+    "capture.record_own_actors": Key(bool, False, Boolean(), doc="Record ElixirScope's own actors (registry, layers) in a program's recording too."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf(*LEVELS), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),

@@ -60,6 +60,8 @@ __all__ = [
     "ProcessRestart",
     "ProcessSpawn",
     "StateChange",
+    "TRACEBACK_LIMIT",
+    "ThreadStart",
     "TraceEvent",
     "decode_batch",
     "encode_batch",
@@ -77,10 +79,19 @@ class TraceEvent(msgspec.Struct, array_like=True, gc=False, tag_field="type"):
 
 
 class FunctionEntry(TraceEvent, tag="call"):
-    """A call began; ``args`` (name -> repr) only at level ``args`` or ``full``."""
+    """A call began; ``args`` (name -> repr) only at level ``args`` or ``full``.
+
+    ``file``/``line``: where the function is defined (its ``def`` line), constants
+    the rewriter registered, so recording them costs no lookup. ``task``: the
+    asyncio task's name, for coroutine and async-generator calls inside one.
+    Data recorded before these fields existed decodes with their defaults.
+    """
 
     function: Text
     args: dict[Text, Text] | None = None
+    file: Text | None = None
+    line: Int64 = 0
+    task: Text | None = None
 
 
 class FunctionExit(TraceEvent, tag="return"):
@@ -93,13 +104,24 @@ class FunctionExit(TraceEvent, tag="return"):
 
 
 class FunctionError(TraceEvent, tag="exception"):
-    """A call ended by an exception, which was re-raised unchanged."""
+    """A call ended by an exception, which was re-raised unchanged.
+
+    ``line``: the line the exception was raised at (the innermost frame of its
+    traceback); ``traceback``: ``file:line:function`` from this call's frame to
+    that one, the innermost :data:`TRACEBACK_LIMIT` frames.
+    """
 
     call_id: Int64
     function: Text
     duration_ns: Int64
     exc_type: Text
     message: Text
+    line: Int64 = 0
+    traceback: list[Text] | None = None
+
+
+TRACEBACK_LIMIT = 20
+"""Frames kept in ``FunctionError.traceback`` (the innermost ones)."""
 
 
 class GeneratorYield(TraceEvent, tag="yield"):
@@ -181,6 +203,24 @@ class ProcessRestart(TraceEvent, tag="restart"):
     supervisor: Text | None = None
 
 
+class ThreadStart(TraceEvent, tag="thread"):
+    """A thread began running (``kind="thread"``), or an executor task did (``"task"``).
+
+    ``thread`` is the new thread's ident, ``name`` its name. Recorded for every
+    thread that runs while recording (those already running when recording
+    began too), so readers can name threads. When it began inside a recorded
+    call, it is linked to that call: ``parent_id`` is the spawning call's id,
+    ``correlation_id`` that call's chain, ``spawner_thread`` the thread it ran on,
+    and ``chain`` the new correlation id the thread's (or task's) work runs
+    under; unlinked, those are 0 / None.
+    """
+
+    name: str
+    kind: str = "thread"
+    chain: str | None = None
+    spawner_thread: int = 0
+
+
 class CustomEvent(TraceEvent, tag="custom"):
     """Anything a program records itself (``elixirscope.capture.record``)."""
 
@@ -201,6 +241,7 @@ AnyEvent = Union[
     ProcessSpawn,
     ProcessExit,
     ProcessRestart,
+    ThreadStart,
     CustomEvent,
 ]
 

@@ -86,6 +86,19 @@ class Plan:
         self._ordered = sorted(enumerate(self.rules),
                                key=lambda item: (item[1].specificity, item[0]), reverse=True)
         self._matched: set[int] = set()
+        self._aliases: dict[str, str] = {}
+
+    def known_as(self, module: str, alias: str) -> Plan:
+        """Let rules name ``module`` as ``alias`` too (a script runs as ``__main__``
+        but its user calls it by its file's name: ``--trace 'myscript.*'``); returns self."""
+        if not isinstance(alias, str) or not alias:
+            raise PlanError("known_as", "a non-empty module name", alias, self.source)
+        self._aliases[module] = alias
+        return self
+
+    def _names(self, module: str) -> tuple[str, ...]:
+        alias = self._aliases.get(module)
+        return (module,) if alias is None else (module, alias)
 
     # -- constructors -------------------------------------------------------
 
@@ -157,11 +170,13 @@ class Plan:
 
     def level_for(self, module: str, qualname: str | None = None) -> tuple[str, float]:
         """The ``(level, sampling)`` of ``module.qualname`` (or of ``module`` itself)."""
-        full = f"{module}.{qualname}" if qualname else module
+        names = self._names(module)
         for index, rule in self._ordered:
-            if fnmatchcase(full, rule.pattern) or fnmatchcase(module, rule.pattern):
-                self._matched.add(index)
-                return rule.level, rule.sampling
+            for name in names:
+                full = f"{name}.{qualname}" if qualname else name
+                if fnmatchcase(full, rule.pattern) or fnmatchcase(name, rule.pattern):
+                    self._matched.add(index)
+                    return rule.level, rule.sampling
         return self.default_level, 1.0
 
     def selects_module(self, module: str) -> bool:
@@ -173,10 +188,9 @@ class Plan:
             return False
         if self.default_level != "none":
             return True
-        inside = module + "."
         return any(rule.level != "none"
-                   and (fnmatchcase(module, rule.pattern) or _may_start_with(rule.pattern, inside))
-                   for rule in self.rules)
+                   and (fnmatchcase(name, rule.pattern) or _may_start_with(rule.pattern, name + "."))
+                   for rule in self.rules for name in self._names(module))
 
     def unmatched_patterns(self) -> list[str]:
         """Patterns of rules that have not matched any function or module so far."""

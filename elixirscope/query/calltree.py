@@ -35,8 +35,10 @@ from elixirscope.contracts.trace import (
     ProcessRestart,
     ProcessSpawn,
     StateChange,
+    ThreadStart,
 )
 from elixirscope.query.correlator import hlc_order
+from elixirscope.query.threads import ThreadNames, short_path, source_of
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
@@ -64,6 +66,11 @@ class CallNode:
     entry_missing: bool = False
     parent_missing: bool = False
     synthetic: bool = False
+    file: str | None = None  # where the function is defined, and its def line
+    line: int = 0
+    task: str | None = None  # the asyncio task a coroutine call ran in
+    raised_line: int = 0  # an error: the line it was raised at, and its traceback
+    traceback: list[str] | None = None
     children: list[CallNode] = field(default_factory=list)
     events: list[StoredEvent] = field(default_factory=list)
 
@@ -88,6 +95,11 @@ class CallNode:
             "entry_missing": self.entry_missing,
             "parent_missing": self.parent_missing,
             "synthetic": self.synthetic,
+            "file": self.file,
+            "line": self.line,
+            "task": self.task,
+            "raised_line": self.raised_line,
+            "traceback": self.traceback,
             "events": [se.to_dict() for se in self.events],
             "children": [c.to_dict() for c in self.children],
         }
@@ -128,6 +140,7 @@ class _Builder:
         ev = se.event
         node = _node(se, ev.function, ev.id, ev.ts)
         node.args = ev.args
+        node.file, node.line, node.task = ev.file, ev.line, ev.task
         self.calls[(se.producer, ev.id)] = node
         self._place(node, se, ev.parent_id)
 
@@ -147,6 +160,7 @@ class _Builder:
         else:
             node.status = "raised"
             node.error = (ev.exc_type, ev.message)
+            node.raised_line, node.traceback = ev.line, ev.traceback
 
     def _place(self, node: CallNode, se: StoredEvent, parent_id: int) -> None:
         parent = self.calls.get((se.producer, parent_id)) if parent_id else None
@@ -186,24 +200,37 @@ def _node(se: StoredEvent, function: str, call_id: int, start_ts: int) -> CallNo
 _RED, _BOLD, _DIM, _YELLOW, _RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m"
 
 
-def render_call_tree(nodes: list[CallNode], *, color: bool = False, indent: str = "  ") -> str:
-    """An indented tree: ``fib(n=5) -> 5  [1.2 ms]``, errors as ``!! ValueError: msg``."""
+def render_call_tree(nodes: list[CallNode], *, color: bool = False, indent: str = "  ",
+                     threads: ThreadNames | None = None) -> str:
+    """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
+    ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
+    another thread than its caller's (and each top-level call) names its thread,
+    and a coroutine call in another task than its caller's names the task."""
     paint = _painter(color)
     lines: list[str] = []
     for node in nodes:
-        _render_node(node, 0, lines, paint, indent)
+        _render_node(node, 0, lines, paint, indent, threads, None)
     return "\n".join(lines)
 
 
-def _render_node(node: CallNode, depth: int, lines: list[str], paint, indent: str) -> None:
+def _render_node(node: CallNode, depth: int, lines: list[str], paint, indent: str,
+                 threads: ThreadNames | None = None, parent: CallNode | None = None) -> None:
     pad = indent * depth
-    lines.append(pad + _call_line(node, paint))
+    where = []
+    if threads is not None and not node.synthetic and (parent is None or parent.thread != node.thread):
+        name = threads.name(node.producer, node.thread, node.start_ts)
+        if name is not None:
+            where.append(f"thread {name}")
+    if node.task is not None and (parent is None or parent.task != node.task):
+        where.append(f"task {node.task}")
+    lines.append(pad + _call_line(node, paint)
+                 + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else ""))
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events)
     items.sort(key=lambda item: (item[0], item[1]))
     for _, kind, item in items:
         if kind == 0:
-            _render_node(item, depth + 1, lines, paint, indent)
+            _render_node(item, depth + 1, lines, paint, indent, threads, node)
         else:
             lines.append(pad + indent + paint(_DIM, "· ") + describe(item.event))
 
@@ -219,8 +246,14 @@ def _call_line(node: CallNode, paint) -> str:
     elif node.status == "raised":
         assert node.error is not None
         text += " " + paint(_RED, f"!! {node.error[0]}: {node.error[1]}")
+        raised = raised_at(node.traceback, node.raised_line)
+        if raised:
+            text += paint(_RED, f" (raised at {raised})")
     if node.duration_ns is not None:
         text += "  " + paint(_DIM, f"[{format_duration(node.duration_ns)}]")
+    source = source_of(node.file, node.line)
+    if source:
+        text += "  " + paint(_DIM, source)
     notes = []
     if node.status == "running":
         notes.append("no exit recorded: still running or crashed")
@@ -231,6 +264,17 @@ def _call_line(node: CallNode, paint) -> str:
     if notes:
         text += "  " + paint(_YELLOW, "(" + "; ".join(notes) + ")")
     return text
+
+
+def raised_at(traceback: list[str] | None, line: int) -> str | None:
+    """``short/file.py:12 in fn`` from a recorded traceback's innermost frame."""
+    if traceback:
+        innermost = traceback[-1]
+        head, _, function = innermost.rpartition(":")
+        file, _, lineno = head.rpartition(":")
+        short = short_path(file) or file
+        return f"{short}:{lineno} in {function}"
+    return f"line {line}" if line else None
 
 
 def _short(function: str) -> str:
@@ -253,12 +297,17 @@ def describe(ev: Any) -> str:
     cls = type(ev)
     if cls is FunctionEntry:
         args = "" if ev.args is None else ", ".join(f"{k}={v}" for k, v in ev.args.items())
-        return f"{_short(ev.function)}({args})"
+        source = source_of(ev.file, ev.line)
+        task = f"  {{task {ev.task}}}" if ev.task else ""
+        return f"{_short(ev.function)}({args})" + (f"  {source}" if source else "") + task
     if cls is FunctionExit:
         result = "" if ev.result is None else f" -> {ev.result}"
         return f"{_short(ev.function)}{result}  [{format_duration(ev.duration_ns)}]"
     if cls is FunctionError:
-        return f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}  [{format_duration(ev.duration_ns)}]"
+        raised = raised_at(ev.traceback, ev.line)
+        where = f" (raised at {raised})" if raised else ""
+        return (f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}{where}"
+                f"  [{format_duration(ev.duration_ns)}]")
     if cls is GeneratorYield:
         return f"yield {ev.value}" if ev.value is not None else "yield"
     if cls is GeneratorResume:
@@ -279,6 +328,11 @@ def describe(ev: Any) -> str:
         return f"restart {ev.path} pid={ev.pid}: {ev.reason}"
     if cls is CustomEvent:
         return f"{ev.name} {ev.data}"
+    if cls is ThreadStart:
+        what = "thread" if ev.kind == "thread" else f"{ev.kind} on thread"
+        if ev.chain:
+            return f"→ {what} {ev.name} (correlation {ev.chain[:12]}…)"
+        return f"{what} {ev.name} started"
     return repr(ev)  # pragma: no cover - every contract type is listed above
 
 
@@ -288,12 +342,13 @@ def format_ts(ts: int) -> str:
     return when.isoformat(timespec="microseconds")
 
 
-def render_events(events: Iterable[StoredEvent]) -> str:
-    """One line per event, aligned: time, process, type, correlation, detail."""
+def render_events(events: Iterable[StoredEvent], threads: ThreadNames | None = None) -> str:
+    """One line per event, aligned: time, process (and thread, named when ``threads``
+    knows it), type, correlation, detail."""
     rows = [
         (
             format_ts(se.event.ts),
-            f"{se.node}:{se.pid}",
+            f"{se.node}:{se.pid}" + (f"/{threads.label(se)}" if threads else ""),
             se.type,
             (se.event.correlation_id or "-")[:12],
             describe(se.event),

@@ -93,7 +93,9 @@ def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = Fal
     if limit and len(found) == limit:
         more = _matching(data_dir, query, scope) - len(found)
     lines = [scope.header()] if scope.header() else []
-    lines.append(render_events(found) if found else "(no events match)")
+    from elixirscope.query.threads import names_in
+
+    lines.append(render_events(found, names_in(data_dir)) if found else "(no events match)")
     if more > 0:
         lines.append(f"… {more:,} more; --limit, --since or --all")
     note = drop_note(scope)
@@ -127,6 +129,7 @@ def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
     from elixirscope.query.runs import drop_note
+    from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
     correlation = resolve_correlation(data_dir, correlation)
     if not _store_exists(data_dir):
@@ -135,9 +138,13 @@ def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
     scope = _scope(data_dir, run, all_runs)
     run_id = scope.filters().get("run")
     nodes = call_tree(data_dir, correlation, run=run_id)
+    names = names_in(data_dir) if nodes else ThreadNames()
+    spawn = spawn_in(data_dir, correlation) if nodes else None
     lines = [scope.header()] if scope.header() else []
+    if spawn is not None:
+        lines.append(spawn.line(names))
     if nodes:
-        lines.append(render_call_tree(nodes))
+        lines.append(render_call_tree(nodes, threads=names))
         if _missing(nodes) and scope.dropped:
             lines.append(drop_note(scope) + " — calls marked 'entry not recorded' or "
                          "'caller not recorded' lost those events")
@@ -146,7 +153,7 @@ def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
                      "another run: see `elixirscope runs`, then --run ID, or --all-runs)")
     else:
         lines.append(f"(no calls recorded for correlation {correlation})")
-    return {"correlation": correlation, **scope.to_dict(),
+    return {"correlation": correlation, **scope.to_dict(), "spawned_by": spawn and spawn.to_dict(),
             "calls": [n.to_dict() for n in nodes], "warnings": getattr(nodes, "warnings", []),
             "text": "\n".join(lines)}
 

@@ -61,6 +61,7 @@ class GenServer(ProcessActor):
     """Subclass and implement the callbacks; see the module docstring."""
 
     state: Any = None
+    internal = False  # ElixirScope's own actor: left out of recordings (observe.tracer_for)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,7 +99,7 @@ class GenServer(ProcessActor):
         """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
         ref = uuid.uuid4().hex
         self._outgoing[ref] = address
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
         self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
@@ -116,7 +117,7 @@ class GenServer(ProcessActor):
         return address
 
     def cast(self, address: Any, message: Any) -> None:
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, message)
         self.send(address, m.Cast(message, trace))
 
@@ -149,7 +150,7 @@ class GenServer(ProcessActor):
             self._call_monitors[self.monitor(self._outgoing[payload[1]])] = payload[1]
 
     def _on_message(self, msg: Any, sender: Any) -> None:
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         if tracer is not None and _traced(msg):
             with tracer.receiving(self._actor_name(), msg, msg.trace):
                 self._deliver(msg, sender)
@@ -214,7 +215,7 @@ class GenServer(ProcessActor):
 
     def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = NO_REPLY) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
-        tracer = observe.TRACER
+        tracer = observe.tracer_for(self)
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
         state_before = self.state if before is NO_REPLY else before

@@ -15,6 +15,10 @@ installs it) sees more than an observer: each callback *before* it runs (so a
 state the callback mutates in place is rendered as it was) and every
 call/cast/info the runtime sends and receives, to link them. A tracer's
 methods must never raise.
+
+ElixirScope's own actors (a GenServer class with ``internal = True``: the
+registry, the daemon's layers) are not traced unless the tracer's
+``record_own`` is true: :func:`tracer_for` is the tracer an actor uses.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "CallbackRecord",
     "Tracer",
     "set_tracer",
+    "tracer_for",
     "add_callback_observer",
     "observer_errors",
     "remove_callback_observer",
@@ -100,6 +105,15 @@ class Tracer(Protocol):
 
 
 TRACER: Tracer | None = None
+
+
+def tracer_for(actor: Any) -> Tracer | None:
+    """The tracer for ``actor``'s callbacks and messages: None for ElixirScope's own
+    actors unless the tracer records them (``record_own``)."""
+    tracer = TRACER
+    if tracer is None or not getattr(type(actor), "internal", False):
+        return tracer
+    return tracer if getattr(tracer, "record_own", False) else None
 
 
 def set_tracer(tracer: Tracer | None) -> Tracer | None:

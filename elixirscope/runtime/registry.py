@@ -54,6 +54,7 @@ REPLAY_LIMIT = 64  # messages kept per key for owners that restore it
 
 class Registry(GenServer):
     provides_registry = True
+    internal = True
 
     def init(self, args: Any) -> dict[str, Any]:
         self.handleDeadLetters()

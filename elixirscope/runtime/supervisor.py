@@ -495,9 +495,17 @@ class Supervisor(ProcessActor):
             )
             data.setdefault("pid", child.identity.pid if child.identity else None)
         tracer = observe.TRACER
-        if tracer is not None:
+        if tracer is not None and not _own_child_untraced(tracer, child):
             tracer.lifecycle(kind, data)
         self.dispatch("lifecycle", Event(type=kind, source_layer="runtime", data=data))
+
+
+def _own_child_untraced(tracer: Any, child: _Child | None) -> bool:
+    """A child that is one of ElixirScope's own actors, with the tracer leaving them out."""
+    if child is None or getattr(tracer, "record_own", False):
+        return False
+    start = child.spec.start[0] if child.spec.start else None
+    return bool(getattr(start, "internal", False)) if isinstance(start, type) else False
 
 
 def _combine_args(template: Any, extra: Any) -> Any:

@@ -256,3 +256,22 @@ def test_multiproc_send_and_receive_link_across_processes(received):
             rt.shutdown()
         actors.disable_actor_capture()
         sess.stop()
+
+
+@pytest.mark.parametrize("record_own", [False, True])
+def test_elixirscopes_own_actors_are_left_out_unless_asked_for(record_own):
+    out = Collector()
+    sess = session.start_capture(sink=out)
+    actors.enable_actor_capture(record_own=record_own)
+    rt = Runtime("simpleSystemBase")
+    try:
+        counter = rt.start(Counter, path="counter")
+        assert rt.call(counter, "a") == 1
+    finally:
+        rt.shutdown()
+        actors.disable_actor_capture()
+        sess.stop()
+    actors_seen = {e.actor for e in out.of(StateChange)}
+    assert "counter" in actors_seen
+    assert ("registry" in actors_seen) is record_own
+    assert observe.tracer_for(object()) is None  # no tracer installed any more

@@ -77,7 +77,7 @@ def test_a_script_from_stdin_is_recorded(project):
                        cwd=project, input=SHOW)
     assert done.returncode == 1
     events = json.loads(elixirscope("events", "--data-dir", str(data), "--json").stdout)["events"]
-    assert any(e["function"] == "__main__.fail" and e["type"] == "call" for e in events)
+    assert any(e.get("function") == "__main__.fail" and e["type"] == "call" for e in events)
 
 
 CHECK_SPEEDUPS = '''
@@ -107,7 +107,7 @@ def test_no_speedups_and_no_tsc_are_honoured_and_record(project):
         assert expect in done.stdout
         listed = elixirscope("events", "--data-dir", str(data), "--json", env=env)
         assert listed.returncode == 0, listed.stderr
-        assert any(e["function"] == "__main__.f" for e in json.loads(listed.stdout)["events"])
+        assert any(e.get("function") == "__main__.f" for e in json.loads(listed.stdout)["events"])
 
 
 # the runtime's package imports lazily and its specs are plain data (the configuration's

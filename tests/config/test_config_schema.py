@@ -183,6 +183,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             ["sk_[0-9]+", "a("],
             "Expected `list of regular expressions`, got `['sk_[0-9]+', 'a(']` - at `redaction.extra_patterns` (from f.toml): item [1]: Invalid regular expression `a(`: missing ), unterminated subpattern at position 1",
         ),
+        ("capture.record_own_actors", "yes",
+         "Expected `true or false`, got `'yes'` - at `capture.record_own_actors` (from f.toml)"),
         (
             "instrumentation.control_endpoint",
             "tcp://h",

@@ -149,3 +149,14 @@ def test_prefix_matching_is_exact_for_short_suffixes(pattern, prefix, suffix):
         assert plan_module._may_start_with(pattern, prefix)
     if not plan_module._may_start_with(pattern, prefix):
         assert not fnmatchcase(prefix + suffix, pattern)
+
+
+def test_a_script_module_is_matched_by_its_own_name_too():
+    plan = Plan.from_patterns(["myscript.*"], level="args").known_as("__main__", "myscript")
+    assert plan.selects_module("__main__")
+    assert plan.level_for("__main__", "work") == ("args", 1.0)
+    assert plan.unmatched_patterns() == []
+    assert plan.level_for("other", "work") == ("none", 1.0)
+    plain = Plan.from_patterns(["myscript.*"])
+    assert not plain.selects_module("__main__")
+    assert plain.level_for("__main__", "work") == ("none", 1.0)

@@ -1,0 +1,50 @@
+"""``elixirscope summary``: what a recording holds, read first.
+
+Functions by calls and time, exceptions and where they were raised, the
+slowest calls, actors, processes and threads (``elixirscope.query.summary``),
+from a data dir or from a daemon's Query layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from elixirscope.cli.reading import _answer, _data_dir, _from_daemon, _print, _source_arguments
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _source_arguments(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("run", metavar="RUN", nargs="?",
+                       help="one run, by any unique prefix of its id (default: the latest; "
+                            "see `elixirscope runs`)")
+    which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
+    parser.add_argument("--correlation", metavar="ID", help="only this correlation chain")
+    parser.add_argument("--top", metavar="N", type=_positive_int, default=15,
+                        help="rows per table (default 15)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def run(args: Any) -> int:
+    params = {k: v for k, v in (("correlation", args.correlation), ("run", args.run),
+                                ("all_runs", args.all_runs or None), ("top", args.top))
+              if v is not None}
+    if args.daemon:
+        report = _from_daemon(args, "summary", params)
+    else:
+        from elixirscope.query.summary import summary_report
+
+        report = _answer(lambda: summary_report(_data_dir(args), **params))
+    return _print(report, args)

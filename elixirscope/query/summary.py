@@ -1,0 +1,357 @@
+"""What a person reads first about a recording: ``elixirscope summary``.
+
+:func:`summarize` takes any iterable of stored events (a whole store, one run,
+one correlation chain) and returns a report dict whose ``"text"`` is a set of
+tables fitting 100 columns:
+
+- functions by call count, with total and self time (self = total minus the
+  recorded calls made inside it) and p50 / p95 / max of a call's duration;
+- exceptions by type and the place they were raised (``file:line``), counted
+  once per raise however many recorded calls it went through;
+- the slowest calls;
+- actors, with messages in (received) and out (sent), state changes, and
+  restarts and exits of their supervised process;
+- processes (producers) and their threads, named when the recording named them.
+
+It reads every event once and keeps per-function durations, so memory grows
+with calls recorded, not with their arguments.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixirscope.contracts.trace import (
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    StateChange,
+    ThreadStart,
+)
+from elixirscope.query.calltree import format_duration, format_ts, raised_at
+from elixirscope.query.threads import ThreadNames, source_of
+from elixirscope.store._events import StoredEvent
+
+__all__ = ["WIDTH", "summarize"]
+
+WIDTH = 100
+"""Columns the text fits in."""
+
+
+@dataclass
+class _Function:
+    name: str
+    source: str | None = None
+    durations: list[int] = field(default_factory=list)
+    self_ns: int = 0
+    errors: int = 0
+
+
+@dataclass
+class _Raise:
+    exc_type: str
+    where: str | None
+    message: str
+    count: int = 0
+    functions: Counter = field(default_factory=Counter)
+    first_correlation: str | None = None
+
+
+@dataclass
+class _Actor:
+    messages_in: int = 0
+    messages_out: int = 0
+    state_changes: int = 0
+    restarts: int = 0
+    exits: int = 0
+
+
+@dataclass
+class _Process:
+    node: str
+    pid: int
+    program: str
+    events: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+    # (ident, name) -> events: an OS reuses the ident of a thread that ended
+    threads: Counter = field(default_factory=Counter)
+
+
+def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]:
+    """The summary report of ``events`` (see the module docstring); ``top`` rows per table."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"Expected `top` an int >= 1, got {top!r} - at summarize(top)")
+    functions: dict[str, _Function] = {}
+    call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
+    self_ns: dict[tuple[str, int], int] = defaultdict(int)
+    errors: list[tuple[StoredEvent, FunctionError]] = []
+    raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
+    slowest: list[tuple[int, int, StoredEvent]] = []
+    actors: dict[str, _Actor] = defaultdict(_Actor)
+    processes: dict[str, _Process] = {}
+    names = ThreadNames()
+    thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
+    total = calls = 0
+    for n, se in enumerate(events):
+        total += 1
+        ev = se.event
+        proc = processes.get(se.producer)
+        if proc is None:
+            proc = processes[se.producer] = _Process(se.node, se.pid, se.program, 0, ev.ts, ev.ts)
+        proc.events += 1
+        proc.first_ts = min(proc.first_ts, ev.ts)
+        proc.last_ts = max(proc.last_ts, ev.ts)
+        cls = type(ev)
+        if cls is ThreadStart and ev.kind == "thread":
+            thread_now[(se.producer, ev.thread)] = ev.name
+        proc.threads[(ev.thread, thread_now.get((se.producer, ev.thread)))] += 1
+        if cls is FunctionEntry:
+            calls += 1
+            fn = _function(functions, ev.function)
+            if fn.source is None:
+                fn.source = source_of(ev.file, ev.line)
+            call_function[(se.producer, ev.id)] = fn
+        elif cls is FunctionExit or cls is FunctionError:
+            fn = call_function.pop((se.producer, ev.call_id), None) or _function(functions, ev.function)
+            fn.durations.append(ev.duration_ns)
+            key = (se.producer, ev.call_id)
+            self_ns[key] += ev.duration_ns
+            fn.self_ns += self_ns.pop(key)
+            if ev.parent_id:
+                self_ns[(se.producer, ev.parent_id)] -= ev.duration_ns
+            item = (ev.duration_ns, -n, se)
+            if len(slowest) < top:
+                heapq.heappush(slowest, item)
+            elif item > slowest[0]:
+                heapq.heapreplace(slowest, item)
+            if cls is FunctionError:
+                fn.errors += 1
+                errors.append((se, ev))
+                if ev.parent_id:
+                    raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
+        elif cls is StateChange:
+            actors[ev.actor].state_changes += 1
+        elif cls is MessageReceive:
+            actors[ev.actor].messages_in += 1
+        elif cls is MessageSend:
+            if ev.sender:
+                actors[ev.sender].messages_out += 1
+        elif cls is ProcessRestart:
+            actors[ev.path].restarts += 1
+        elif cls is ProcessExit:
+            actors[ev.path].exits += 1
+        elif cls is ThreadStart:
+            names.add(se)
+    raises = _raises(errors, raised_below)
+    report = {
+        "events": total,
+        "calls": calls,
+        "functions": [_function_row(f) for f in sorted(
+            functions.values(), key=lambda f: (-len(f.durations), -f.self_ns, f.name))],
+        "exceptions": [_raise_row(r) for r in raises],
+        "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
+        "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
+        "processes": [_process_row(producer, p, names) for producer, p in sorted(
+            processes.items(), key=lambda item: item[1].first_ts)],
+    }
+    report["text"] = render_summary(report, top=top)
+    return report
+
+
+def _function(functions: dict[str, _Function], name: str) -> _Function:
+    fn = functions.get(name)
+    if fn is None:
+        fn = functions[name] = _Function(name)
+    return fn
+
+
+def _raises(errors: list[tuple[StoredEvent, FunctionError]],
+            raised_below: dict[tuple[str, int], set[str]]) -> list[_Raise]:
+    """Errors grouped by (type, where raised); a raise that went up through recorded
+    callers counts once (its innermost recorded call), under that call's function."""
+    groups: dict[tuple[str, str | None], _Raise] = {}
+    for se, ev in errors:
+        if ev.exc_type in raised_below.get((se.producer, ev.call_id), ()):
+            continue  # re-raised from a recorded callee: counted there
+        where = raised_at(ev.traceback, ev.line)
+        group = groups.get((ev.exc_type, where))
+        if group is None:
+            group = groups[(ev.exc_type, where)] = _Raise(ev.exc_type, where, ev.message,
+                                                         first_correlation=ev.correlation_id)
+        group.count += 1
+        group.functions[ev.function] += 1
+    return sorted(groups.values(), key=lambda g: (-g.count, g.exc_type))
+
+
+def _percentile(ordered: list[int], q: float) -> int:
+    if not ordered:
+        return 0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _function_row(fn: _Function) -> dict[str, Any]:
+    ordered = sorted(fn.durations)
+    return {"function": fn.name, "source": fn.source, "calls": len(ordered),
+            "errors": fn.errors, "total_ns": sum(ordered), "self_ns": fn.self_ns,
+            "p50_ns": _percentile(ordered, 0.50), "p95_ns": _percentile(ordered, 0.95),
+            "max_ns": ordered[-1] if ordered else 0}
+
+
+def _raise_row(r: _Raise) -> dict[str, Any]:
+    return {"exc_type": r.exc_type, "raised_at": r.where, "message": r.message,
+            "count": r.count, "functions": dict(r.functions.most_common()),
+            "correlation": r.first_correlation}
+
+
+def _slow_row(se: StoredEvent) -> dict[str, Any]:
+    ev = se.event
+    return {"function": ev.function, "duration_ns": ev.duration_ns, "call_id": ev.call_id,
+            "correlation": ev.correlation_id, "ts": ev.ts, "producer": se.producer,
+            "raised": type(ev) is FunctionError}
+
+
+def _process_row(producer: str, p: _Process, names: ThreadNames) -> dict[str, Any]:
+    merged: Counter = Counter()  # events seen before their thread's start get its first name
+    for (ident, name), count in p.threads.items():
+        merged[(ident, name or names.name(producer, ident, p.first_ts))] += count
+    threads = [{"thread": ident, "name": name, "events": count}
+               for (ident, name), count in merged.most_common()]
+    return {"producer": producer, "node": p.node, "pid": p.pid, "program": p.program,
+            "events": p.events, "first_ts": p.first_ts, "last_ts": p.last_ts,
+            "threads": threads}
+
+
+# ---------------------------------------------------------------- text
+
+
+def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH) -> str:
+    """The report's tables as text, each line at most ``width`` columns."""
+    out = [f"{report['events']:,} events, {report['calls']:,} calls recorded"]
+    fns = report["functions"]
+    if fns:
+        out += ["", _heading("Functions", len(fns), top)]
+        out += _table(
+            ["function", "calls", "total", "self", "p50", "p95", "max", "defined at"],
+            [[_short(f["function"]), f"{f['calls']:,}", _dur(f["total_ns"]), _dur(f["self_ns"]),
+              _dur(f["p50_ns"]), _dur(f["p95_ns"]), _dur(f["max_ns"]), f["source"] or "?"]
+             for f in fns[:top]], width, fit=(0, 7), tail=(0, 7))
+    excs = report["exceptions"]
+    if excs:
+        out += ["", _heading("Exceptions", len(excs), top)]
+        out += _table(
+            ["exception", "raised at", "count", "in"],
+            [[f"{e['exc_type']}: {e['message']}", e["raised_at"] or "?", f"{e['count']:,}",
+              ", ".join(_short(f) for f in e["functions"])] for e in excs[:top]], width,
+            fit=(0, 1, 3), tail=(1,))
+    slow = report["slowest"]
+    if slow:
+        out += ["", "Slowest calls"]
+        out += _table(
+            ["function", "duration", "correlation", "at"],
+            [[_short(s["function"]) + (" !!" if s["raised"] else ""), _dur(s["duration_ns"]),
+              (s["correlation"] or "-")[:12], format_ts(s["ts"])[11:26]] for s in slow], width)
+    actors = report["actors"]
+    if actors:
+        out += ["", _heading("Actors", len(actors), top)]
+        ranked = sorted(actors, key=lambda a: -(a["messages_in"] + a["messages_out"]
+                                                  + a["state_changes"]))
+        out += _table(
+            ["actor", "msgs in", "msgs out", "states", "restarts", "exits"],
+            [[a["actor"], f"{a['messages_in']:,}", f"{a['messages_out']:,}",
+              f"{a['state_changes']:,}", f"{a['restarts']:,}", f"{a['exits']:,}"]
+             for a in ranked[:top]], width)
+    procs = report["processes"]
+    if procs:
+        out += ["", "Processes and threads"]
+        rows = []
+        for p in procs:
+            span = _dur(p["last_ts"] - p["first_ts"])
+            rows.append([f"{p['node']}:{p['pid']} {p['program']}", f"{p['events']:,}", span])
+            for t in p["threads"][:top]:
+                rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
+        out += _table(["process / thread", "events", "span"], rows, width)
+    return "\n".join(out)
+
+
+def _heading(title: str, count: int, top: int) -> str:
+    return title if count <= top else f"{title} (top {top} of {count:,})"
+
+
+def _short(function: str) -> str:
+    return function.removeprefix("__main__.")
+
+
+def _dur(ns: int) -> str:
+    return format_duration(ns) if ns else "-"
+
+
+def _table(headers: list[str], rows: list[list[str]], width: int,
+           fit: tuple[int, ...] = (0,), tail: tuple[int, ...] = ()) -> list[str]:
+    """Columns in ``fit`` (left-aligned) shortened, widest first, so lines fit ``width``
+    (those in ``tail`` keep their end: paths); the others are right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    gap = 2
+    excess = sum(widths) + gap * (len(widths) - 1) - width
+    while excess > 0:  # narrow the widest shortenable column, one column at a time
+        wide = [i for i in fit if widths[i] > max(len(headers[i]), 12)]
+        if not wide:
+            break
+        widths[max(wide, key=lambda i: widths[i])] -= 1
+        excess -= 1
+
+    def line(cells: list[str]) -> str:
+        parts = []
+        for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
+            if len(cell) > w:
+                cell = "…" + cell[len(cell) - w + 1:] if i in tail else cell[: w - 1] + "…"
+            parts.append(cell.ljust(w) if i in fit or i == 0 else cell.rjust(w))
+        return (" " * gap).join(parts).rstrip()[:width]
+
+    return [line(headers)] + [line(r) for r in rows]
+
+
+# ---------------------------------------------------------------- from a data dir
+
+
+def summary_report(data_dir: str, *, correlation: str | None = None, run: str | None = None,
+                   all_runs: bool = False, top: int = 15) -> dict[str, Any]:
+    """:func:`summarize` over one run of the store under ``data_dir`` — the latest by
+    default, ``run`` (a unique id prefix), or every run (``all_runs``) — or over one
+    correlation chain of it (a unique prefix is enough)."""
+    from pathlib import Path
+
+    from elixirscope.query.reports import resolve_correlation
+    from elixirscope.query.runs import drop_note, select_run
+    from elixirscope.store.eventstore import EventStore
+
+    if not (Path(data_dir).expanduser() / "events").is_dir():
+        report = summarize([], top=top)
+        report["text"] = f"(nothing recorded under {data_dir} yet)"
+        return report
+    scope = select_run(data_dir, run, all_runs)
+    filters: dict[str, Any] = {"limit": None, **scope.filters()}
+    if correlation:
+        filters["correlation_id"] = resolve_correlation(data_dir, correlation)
+    with EventStore.open(data_dir, readonly=True) as store:
+        found = store.query(**filters)
+    report = {**scope.to_dict(), **summarize(found, top=top)}
+    lines = [scope.header()] if scope.header() else []
+    lines.append(report["text"])
+    note = drop_note(scope)
+    if note:
+        lines.append(note)
+    report["text"] = "\n".join(lines)
+    report["warnings"] = getattr(found, "warnings", [])
+    if correlation:
+        report["correlation"] = filters["correlation_id"]
+    return report

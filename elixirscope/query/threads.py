@@ -1,0 +1,140 @@
+"""Naming threads and following thread links in stored events.
+
+Events carry a thread's ident only; its name comes from the ``thread``
+(:class:`~elixirscope.contracts.trace.ThreadStart`) events a capture session
+records. An ident can be reused by the OS once its thread ended, so a name is
+the one of the latest ThreadStart of that ident (in that producer) at or before
+the event's time. A linked ThreadStart also says which call spawned the chain
+it names (``spawned_by``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from elixirscope.contracts.trace import ThreadStart
+from elixirscope.store._events import StoredEvent
+
+__all__ = ["SpawnLink", "ThreadNames", "names_in", "short_path", "source_of", "spawn_in", "spawn_of"]
+
+
+class ThreadNames:
+    """(producer, ident, ts) -> the thread's name, from ThreadStart events."""
+
+    def __init__(self, events: Iterable[StoredEvent] = ()) -> None:
+        self._starts: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        for se in events:
+            self.add(se)
+
+    def add(self, se: StoredEvent) -> None:
+        ev = se.event
+        if type(ev) is ThreadStart and ev.kind == "thread":
+            starts = self._starts.setdefault((se.producer, ev.thread), [])
+            bisect.insort(starts, (ev.ts, ev.name))
+
+    def name(self, producer: str, ident: int, ts: int) -> str | None:
+        starts = self._starts.get((producer, ident))
+        if not starts:
+            return None
+        at = bisect.bisect_right(starts, (ts, "\U0010ffff"))
+        # an event before its thread's first recorded start (announced late): that name
+        return starts[at - 1][1] if at else starts[0][1]
+
+    def label(self, se: StoredEvent) -> str:
+        """The thread's name, else its ident."""
+        return self.name(se.producer, se.event.thread, se.event.ts) or str(se.event.thread)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+
+def load(store: Any, **filters: Any) -> ThreadNames:
+    """Every ThreadStart in ``store`` (an open EventStore), as names."""
+    return ThreadNames(store.query(type=["thread"], limit=None, **filters))
+
+
+def spawn_of(store: Any, correlation_id: str) -> StoredEvent | None:
+    """The linked ThreadStart whose new chain is ``correlation_id`` (None if it was not spawned)."""
+    for se in store.query(type=["thread"], limit=None):
+        if type(se.event) is ThreadStart and se.event.chain == correlation_id:
+            return se
+    return None
+
+
+def short_path(path: str | None, cwd: str | None = None) -> str | None:
+    """``path`` relative to ``cwd`` when inside it, else its last two parts (``…/pkg/m.py``)."""
+    if not path:
+        return None
+    if path.startswith("<"):  # <string>, <stdin>, <frozen ...>
+        return path
+    base = cwd if cwd is not None else os.getcwd()
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:  # another drive
+        rel = None
+    if rel is not None and not rel.startswith(".."):
+        return rel
+    parts = path.replace(os.sep, "/").rstrip("/").split("/")
+    return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def source_of(file: str | None, line: int) -> str | None:
+    """``short/path.py:12`` (None when the file is not known)."""
+    short = short_path(file)
+    if short is None:
+        return None
+    return f"{short}:{line}" if line else short
+
+
+def names_in(data_dir: str | os.PathLike[str]) -> ThreadNames:
+    """The thread names recorded under ``data_dir`` (read-only)."""
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        return load(store)
+
+
+@dataclass(frozen=True)
+class SpawnLink:
+    """The linked ThreadStart of a chain, and the name of the call that spawned it."""
+
+    start: StoredEvent
+    function: str | None
+
+    def line(self, names: ThreadNames) -> str:
+        """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``."""
+        ev = self.start.event
+        what = "thread" if ev.kind == "thread" else "executor task on thread"
+        spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(ev.spawner_thread)
+        chain = f" (correlation {ev.correlation_id[:12]}…)" if ev.correlation_id else ""
+        call = f"{self.function.removeprefix('__main__.')}() (call #{ev.parent_id})" \
+            if self.function else f"call #{ev.parent_id}"
+        return f"{what} {ev.name}, spawned by {call} on thread {spawner}{chain}"
+
+    def to_dict(self) -> dict[str, Any]:
+        ev = self.start.event
+        return {"thread": ev.thread, "name": ev.name, "kind": ev.kind, "call_id": ev.parent_id,
+                "function": self.function, "correlation": ev.correlation_id,
+                "spawner_thread": ev.spawner_thread, "producer": self.start.producer}
+
+
+def spawn_in(data_dir: str | os.PathLike[str], correlation_id: str) -> SpawnLink | None:
+    """How the chain ``correlation_id`` was spawned, read from the store under ``data_dir``."""
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        start = spawn_of(store, correlation_id)
+        if start is None:
+            return None
+        function = None
+        if start.event.correlation_id is not None:  # the spawning call precedes the start
+            for se in store.query(correlation_id=start.event.correlation_id, type=["call"],
+                                  producer=start.producer, until=start.event.ts, limit=None):
+                if se.event.id == start.event.parent_id:
+                    function = se.event.function
+                    break
+        return SpawnLink(start, function)

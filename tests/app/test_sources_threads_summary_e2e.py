@@ -1,0 +1,176 @@
+"""Source lines, thread names and links, and ``summary`` as a user sees them:
+real ``elixirscope run`` subprocesses recording a program of their own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from waiting import wait_until
+
+SCRIPT = textwrap.dedent("""\
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+
+    class OrderDesk:
+        def __init__(self):
+            self.secret_orders = {"a": 1}
+
+        def handle(self, item):
+            return self.secret_orders.get(item, 0)
+
+
+    def parse(text):
+        return int(text)
+
+
+    def worker(n):
+        return parse(str(n)) * 2
+
+
+    async def fetch(n):
+        await asyncio.sleep(0)
+        return n
+
+
+    async def gather():
+        return await asyncio.create_task(fetch(5), name="fetcher")
+
+
+    def main():
+        OrderDesk().handle("a")
+        t = threading.Thread(target=worker, args=(3,), name="T-1")
+        t.start()
+        t.join()
+        with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
+            pool.submit(worker, 4).result()
+        for text in ("x", "y"):
+            try:
+                parse(text)
+            except ValueError:
+                pass
+        return asyncio.run(gather())
+
+
+    print("result", main())
+""")
+
+
+def es(*args: str, cwd: Path | None = None, timeout: float = 120):
+    return subprocess.run([sys.executable, "-m", "elixirscope", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def es_json(*args: str, cwd: Path | None = None):
+    done = es(*args, "--json", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _record(tmp_path: Path, *extra: str):
+    (tmp_path / "shopdesk.py").write_text(SCRIPT)
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "--level", "args", *extra, "shopdesk.py",
+              cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "result 5\n", done.stderr
+    return data, done
+
+
+def test_events_and_calltree_show_file_line_threads_and_where_threads_went(tmp_path):
+    data, done = _record(tmp_path)
+    assert done.stderr == ""  # no --trace given: no warning about the default rule
+    calls = es_json("events", "--data-dir", str(data), "--type", "call", "--limit", "1000",
+                    cwd=tmp_path)["events"]
+    by_name = {e["function"].rsplit(".", 1)[1]: e for e in calls}
+    # the script's path as run gives it to the rewriter (absolute once run sets __file__ as
+    # python does)
+    assert Path(tmp_path, by_name["parse"]["file"]) == tmp_path / "shopdesk.py"
+    assert (by_name["parse"]["line"], by_name["handle"]["line"], by_name["main"]["line"]) == (
+        14, 10, 31)
+    assert by_name["handle"]["args"]["self"] == "<OrderDesk>"  # by class, never its fields
+    assert by_name["fetch"]["task"] == "fetcher"
+
+    errors = es_json("events", "--data-dir", str(data), "--type", "exception", cwd=tmp_path)
+    assert [(e["line"], e["traceback"][-1].rsplit(":", 2)[1:]) for e in errors["events"]] == \
+        [(15, ["15", "parse"])] * 2
+
+    text = es("events", "--data-dir", str(data), "--limit", "1000", cwd=tmp_path).stdout
+    assert "/T-1 " in text and "/MainThread " in text and "/pool_0 " in text
+    assert "parse(text='x')  shopdesk.py:14" in text
+    assert "(raised at shopdesk.py:15 in parse)" in text
+
+    main = by_name["main"]["correlation_id"]
+    tree = es("calltree", "--data-dir", str(data), main[:10], cwd=tmp_path).stdout.splitlines()
+    assert tree[0].startswith("main() -> 5") and tree[0].endswith(
+        "shopdesk.py:31  {thread MainThread}")
+    links = [line.strip() for line in tree if "→" in line]
+    assert len(links) == 2 and links[0].startswith("· → thread T-1 (correlation ")
+    assert links[1].startswith("· → task on thread pool_0 (correlation ")
+    assert any("fetch(n=5)" in line and "{task fetcher}" in line for line in tree)
+
+    thread_chain = links[0].split("correlation ")[1][:12]
+    spawned = es("calltree", "--data-dir", str(data), thread_chain, cwd=tmp_path).stdout
+    first, second = spawned.splitlines()[:2]
+    assert first.startswith("thread T-1, spawned by main() (call #")
+    assert first.endswith(f"on thread MainThread (correlation {main[:12]}…)")
+    assert second.startswith("worker(n=3) -> 6") and second.endswith("{thread T-1}")
+    tree_json = es_json("calltree", "--data-dir", str(data), thread_chain, cwd=tmp_path)
+    assert tree_json["spawned_by"]["function"] == "__main__.main"
+    assert tree_json["spawned_by"]["correlation"] == main
+
+
+def test_summary_reads_first(tmp_path):
+    data, _ = _record(tmp_path)
+    report = es_json("summary", "--data-dir", str(data), cwd=tmp_path)
+    functions = {f["function"].rsplit(".", 1)[1]: f for f in report["functions"]}
+    assert functions["parse"]["calls"] == 4 and functions["parse"]["errors"] == 2
+    assert functions["parse"]["source"] == "shopdesk.py:14"
+    assert functions["main"]["self_ns"] < functions["main"]["total_ns"]
+    assert [(e["exc_type"], e["raised_at"], e["count"]) for e in report["exceptions"]] == [
+        ("ValueError", "shopdesk.py:15 in parse", 2)]
+    assert report["slowest"][0]["function"] == "__main__.main"
+    [process] = report["processes"]
+    names = {t["name"] for t in process["threads"]}
+    assert {"MainThread", "T-1", "pool_0"} <= names
+    text = es("summary", "--data-dir", str(data), cwd=tmp_path).stdout
+    assert all(len(line) <= 100 for line in text.splitlines())
+    for heading in ("Functions", "Exceptions", "Slowest calls", "Processes and threads"):
+        assert heading in text.splitlines()
+    one = es_json("summary", "--data-dir", str(data), "--correlation",
+                  report["slowest"][0]["correlation"][:10], cwd=tmp_path)
+    assert {f["function"].rsplit(".", 1)[1] for f in one["functions"]} >= {"main", "parse"}
+    assert "worker" not in {f["function"].rsplit(".", 1)[1] for f in one["functions"]}
+    refused = es("summary", "--data-dir", str(data), "some-run", cwd=tmp_path)
+    assert refused.returncode == 1 and "does not record runs yet" in refused.stderr
+
+
+def test_trace_names_the_script_by_its_file_name(tmp_path):
+    data, done = _record(tmp_path, "--trace", "shopdesk.p*")
+    assert done.stderr == ""
+    calls = es_json("events", "--data-dir", str(data), "--type", "call", cwd=tmp_path)["events"]
+    assert {e["function"] for e in calls} == {"__main__.parse"}
+    missed = es("run", "--data-dir", str(data), "--trace", "shopdsk.*", "shopdesk.py",
+                cwd=tmp_path)
+    assert "trace pattern 'shopdsk.*' matched no module or function (the program's own " \
+        "functions are shopdesk.NAME or __main__.NAME)" in missed.stderr
+
+
+def test_summary_from_a_daemon(make_daemon, tmp_path):
+    d = make_daemon()
+    (tmp_path / "shopdesk.py").write_text(SCRIPT)
+    done = es("run", "--daemon", d.endpoint, "shopdesk.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+    def summarized():
+        report = es_json("summary", "--daemon", d.endpoint)
+        calls = {f["function"]: f["calls"] for f in report["functions"]}
+        return report if calls.get("__main__.parse") == 4 else None
+    report = wait_until(summarized, timeout=30)
+    assert report["exceptions"][0]["exc_type"] == "ValueError"
+    bad = es("summary", "--daemon", d.endpoint, "--top", "0")
+    assert bad.returncode == 2 and "expected a number >= 1" in bad.stderr

@@ -1,0 +1,159 @@
+"""summarize(): counts, total and self time, percentiles, raises counted once, actors,
+processes and threads, and text that fits 100 columns."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elixirscope.contracts.trace import decode_batch, encode_batch
+from elixirscope.query.summary import WIDTH, summarize
+from elixirscope.store._events import StoredEvent
+
+T0 = 1_700_000_000_000_000_000
+
+
+class Program:
+    """Events of one producer with explicit durations, as the hooks record them."""
+
+    def __init__(self, producer: str = "n1:100:1") -> None:
+        self.producer = producer
+        self.ids = itertools.count(1)
+        self.ts = T0
+        self.events: list[tuple] = []
+
+    def _tick(self, step: int) -> int:
+        self.ts += step
+        return self.ts
+
+    def call(self, function: str, body=(), *, took: int = 100, parent: int = 0, thread: int = 1,
+             raises: tuple[str, str, list[str]] | None = None, file: str = "/app/m.py",
+             line: int = 3) -> int:
+        """Record a call that runs ``body(call_id)`` and lasts ``took`` ns plus its children."""
+        cid = next(self.ids)
+        start = self._tick(1)
+        self.events.append(("call", cid, start, thread, "c1", parent, function, None, file, line))
+        inner = sum(fn(cid) for fn in body)
+        end = self._tick(took)
+        duration = took + inner
+        if raises is None:
+            self.events.append(("return", next(self.ids), end, thread, "c1", parent, cid,
+                                function, duration, None))
+        else:
+            exc, msg, tb = raises
+            self.events.append(("exception", next(self.ids), end, thread, "c1", parent, cid,
+                                function, duration, exc, msg, int(tb[-1].split(":")[1]), tb))
+        return duration
+
+    def add(self, tag: str, *fields, thread: int = 1) -> None:
+        self.events.append((tag, next(self.ids), self._tick(1), thread, "c1", 0, *fields))
+
+    def stored(self) -> list[StoredEvent]:
+        frame = encode_batch(node="n1", pid=100, program="prog.py", producer=self.producer,
+                             seq=1, sent_ts=self.ts, dropped=0, events=self.events)
+        batch = decode_batch(frame)
+        return [StoredEvent(e, batch.node, batch.pid, batch.program, batch.producer)
+                for e in batch.events]
+
+
+def test_counts_total_and_self_time_with_percentiles():
+    p = Program()
+
+    def leaf(took):
+        return lambda parent: p.call("app.leaf", took=took, parent=parent)
+    p.call("app.root", [leaf(t) for t in range(10, 101, 10)], took=1000)
+    report = summarize(p.stored())
+    rows = {f["function"]: f for f in report["functions"]}
+    assert [f["function"] for f in report["functions"]] == ["app.leaf", "app.root"]
+    leafs = rows["app.leaf"]
+    assert (leafs["calls"], leafs["total_ns"], leafs["self_ns"]) == (10, 550, 550)
+    assert (leafs["p50_ns"], leafs["p95_ns"], leafs["max_ns"]) == (60, 100, 100)
+    assert (rows["app.root"]["total_ns"], rows["app.root"]["self_ns"]) == (1550, 1000)
+    assert rows["app.root"]["source"] == "…/app/m.py:3"
+    assert report["slowest"][0]["function"] == "app.root"
+    assert report["calls"] == 11 and report["events"] == 22
+
+
+def test_an_exception_counts_once_where_it_was_raised_however_far_it_went():
+    p = Program()
+    tb_inner = ["/app/m.py:9:parse"]
+    tb_outer = ["/app/m.py:20:run", "/app/m.py:9:parse"]
+    for _ in range(3):
+        p.call("app.run", [lambda parent: p.call("app.parse", parent=parent,
+                                                 raises=("ValueError", "bad", tb_inner))],
+               raises=("ValueError", "bad", tb_outer))
+    p.call("app.other", raises=("KeyError", "'k'", ["/app/n.py:4:other"]))
+    report = summarize(p.stored())
+    assert [(e["exc_type"], e["raised_at"], e["count"], e["functions"])
+            for e in report["exceptions"]] == [
+        ("ValueError", "…/app/m.py:9 in parse", 3, {"app.parse": 3}),
+        ("KeyError", "…/app/n.py:4 in other", 1, {"app.other": 1})]
+    assert {f["function"]: f["errors"] for f in report["functions"]}["app.run"] == 3
+
+
+def test_actors_processes_and_threads():
+    p = Program()
+    p.add("thread", "MainThread", "thread", None, 0, thread=1)
+    p.add("thread", "worker-7", "thread", None, 0, thread=2)
+    p.add("send", "m1", "shop/desk", "<addr>", "'order'")
+    p.add("receive", "m1", "shop/stock", "shop/desk", "'order'", thread=2)
+    p.add("state", "shop/stock", "handle_call", "'order'", "{}", "{'tea': 1}", thread=2)
+    p.add("exit", "shop/stock", 100, "exception KeyError", "shop")
+    p.add("restart", "shop/stock", 100, "restarted", "shop")
+    report = summarize(p.stored())
+    actors = {a["actor"]: a for a in report["actors"]}
+    assert actors["shop/desk"]["messages_out"] == 1
+    stock = actors["shop/stock"]
+    assert (stock["messages_in"], stock["state_changes"], stock["restarts"], stock["exits"]) == (
+        1, 1, 1, 1)
+    [proc] = report["processes"]
+    assert {t["name"]: t["events"] for t in proc["threads"]} == {"MainThread": 4, "worker-7": 3}
+    assert "thread worker-7" in report["text"]
+
+
+def test_nothing_recorded_and_bad_top():
+    report = summarize([])
+    assert report["text"] == "0 events, 0 calls recorded" and report["functions"] == []
+    with pytest.raises(ValueError, match="top"):
+        summarize([], top=0)
+
+
+names = st.text("abcdefghijklmnopqrstuvwxyz._", min_size=1, max_size=150)
+
+
+@st.composite
+def trees(draw, depth=0):
+    children = [] if depth >= 3 else draw(st.lists(trees(depth + 1), max_size=3))
+    return draw(names), draw(st.integers(0, 10**9)), children
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(trees(), min_size=1, max_size=4), st.integers(1, 20))
+def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
+    p = Program()
+
+    def play(node, parent):
+        name, took, children = node
+        return p.call("mod." + name, [lambda cid, c=c: play(c, cid) for c in children],
+                      took=took, parent=parent, file="/very/long/" + name * 3 + ".py")
+    root_total = sum(play(root, 0) for root in roots)
+    report = summarize(p.stored(), top=top)
+    assert sum(f["self_ns"] for f in report["functions"]) == root_total
+    assert sum(f["calls"] for f in report["functions"]) == report["calls"]
+    assert all(len(line) <= WIDTH for line in report["text"].splitlines())
+    assert len(report["slowest"]) == min(top, report["calls"])
+
+
+def test_a_reused_thread_ident_counts_as_two_threads():
+    p = Program()
+    p.add("thread", "T-1", "thread", None, 0, thread=5)
+    p.call("app.work", thread=5)
+    p.add("thread", "pool_0", "thread", None, 0, thread=5)  # T-1 ended; its ident reused
+    p.call("app.work", thread=5)
+    p.call("app.work", thread=5)
+    [proc] = summarize(p.stored())["processes"]
+    assert {t["name"]: (t["thread"], t["events"]) for t in proc["threads"]} == {
+        "T-1": (5, 3), "pool_0": (5, 5)}
