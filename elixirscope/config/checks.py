@@ -18,6 +18,7 @@ import math
 from typing import Protocol, TypeGuard
 
 __all__ = [
+    "Bool",
     "Check",
     "EndpointText",
     "FloatRange",
@@ -51,6 +52,15 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return _is_int(value) or isinstance(value, float)
+
+
+class Bool:
+    expected = "true | false"
+
+    def __call__(self, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid
+        return value
 
 
 class NonEmptyStr:

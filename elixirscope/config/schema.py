@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .checks import (
+    Bool,
     Check,
     EndpointText,
     FloatRange,
@@ -73,6 +74,8 @@ SCHEMA: dict[str, Key] = {
     "node.environment": Key(str, "dev", OneOf(*ENVIRONMENTS), doc="Which overlay (dev.toml, test.toml, prod.toml) is applied over default.toml."),
     "runtime.system_base": Key(str, "multiprocTCPBase", OneOf("multiprocTCPBase", "simpleSystemBase"), doc="Thespian system base: one OS process per actor, or everything in the caller's thread."),
     "runtime.admin_port": Key(int, 0, IntRange(0, 65535), doc="Thespian admin port; 0 picks a free one."),
+    "runtime.bind_address": Key(str, "127.0.0.1", NonEmptyStr(), doc="Address the Thespian admin and actor sockets bind to; anything but loopback needs network.allow_remote."),
+    "network.allow_remote": Key(bool, False, Bool(), doc="Allow sockets to bind to non-loopback addresses (other machines could connect); each such bind logs a warning."),
     "api.endpoint": Key(str, "tcp://127.0.0.1:5555", EndpointText(), doc="Where the daemon answers Request/Response contracts (consoles, UIs, other nodes)."),
     "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
     "events.endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where Event notifications are published; port 0 picks a free one."),

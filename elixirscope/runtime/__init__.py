@@ -12,6 +12,7 @@ from elixirscope.runtime.observe import (
     add_callback_observer,
     remove_callback_observer,
 )
+from elixirscope.runtime.pickle_allowlist import trust_modules
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import Registry
 from elixirscope.runtime.specs import ChildSpec, SpecError, SupervisorSpec
@@ -44,4 +45,5 @@ __all__ = [
     "SupervisorSpec",
     "add_callback_observer",
     "remove_callback_observer",
+    "trust_modules",
 ]

@@ -53,7 +53,7 @@ from thespian.actors import (
     WatchMessage,
 )
 
-from elixirscope.runtime import _thespian_fixes
+from elixirscope.runtime import _thespian_fixes, _thespian_security
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
 from elixirscope.runtime.mailbox import MailboxGauge
@@ -65,6 +65,7 @@ __all__ = ["DEFERRED", "LIVENESS_INTERVAL", "EXIT_GRACE", "TELEMETRY_KEY", "Proc
 log = logging.getLogger("elixirscope.runtime")
 
 _thespian_fixes.apply()  # every actor process imports this module with its actor class
+_thespian_security.apply()
 
 LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
