@@ -9,8 +9,8 @@ Three patches, installed in every process that imports ``elixirscope.runtime``
 1. **Loopback.** An address Thespian makes for itself (no host given) binds to,
    and is published as, the configured host - ``127.0.0.1`` unless
    :func:`bind_to` was told otherwise with ``allow_remote``, which warns.
-2. **Sealed frames.** TCPTransport serializes with the module-level
-   ``serializer``; it is replaced by one that prefixes each pickle with an
+2. **Sealed frames.** TCPTransport (and UDPTransport) serialize with the
+   module-level ``serializer``; it is replaced by one that prefixes each pickle with an
    HMAC of the system secret (:mod:`.frame_seal`) and checks it before
    unpickling. A frame without a valid seal is dropped - Thespian answers it
    with its data-error ACK and closes the connection - counted and logged.
@@ -29,7 +29,7 @@ import pickle
 from typing import Any
 
 from thespian.system import multiprocCommon, systemBase
-from thespian.system.transport import IPBase, TCPTransport, streamBuffer
+from thespian.system.transport import IPBase, TCPTransport, UDPTransport, streamBuffer
 
 from elixirscope.runtime import frame_seal, pickle_allowlist
 from elixirscope.transport.exposure import ALLOW_REMOTE_KEY, is_loopback
@@ -175,6 +175,7 @@ def apply() -> None:
     """Install the patches (idempotent)."""
     frame_seal.system_secret()
     TCPTransport.serializer = SealedPickle
+    UDPTransport.serializer = SealedPickle  # multiprocUDPBase: a bad datagram is skipped
     _seal_acks()
     IPBase.IPActorAddress.__init__ = _address_init
     TCPTransport.TCPTransport._check_XMIT_4_done = _ack_check

@@ -115,11 +115,12 @@ def listening(pid: int) -> list[tuple[str, int]]:
 
 
 def system_pids(admin_port: int) -> set[int]:
-    """The admin (it listens on the admin port) and every process of its session (it calls setsid)."""
+    """The admin (it listens on the admin port) and every process of its session (Thespian calls setsid)."""
     admin = {c.pid for c in psutil.net_connections(kind="tcp")
              if c.status == psutil.CONN_LISTEN and c.laddr.port == admin_port}
     assert len(admin) == 1, admin
-    sid = admin.pop()
+    sid = os.getsid(admin.pop())
+    assert sid != os.getsid(0)
     pids = set()
     for proc in psutil.process_iter():
         try:
