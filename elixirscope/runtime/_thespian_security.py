@@ -25,6 +25,7 @@ Three patches, installed in every process that imports ``elixirscope.runtime``
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from typing import Any
 
@@ -43,6 +44,14 @@ LOGGER = "elixirscope.runtime.transport"
 
 _bind_host: str | None = LOOPBACK  # None: Thespian's own choice, every interface
 _refused = {"unsealed_frames": 0, "refused_classes": 0}
+
+
+def _new_process_counts() -> None:
+    for kind in _refused:
+        _refused[kind] = 0
+
+
+os.register_at_fork(after_in_child=_new_process_counts)  # an actor counts its own refusals
 
 
 def refusals() -> dict[str, int]:

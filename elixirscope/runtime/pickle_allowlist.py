@@ -14,6 +14,8 @@ ElixirScope and the application. :func:`loads` resolves only these:
   ``supervisors``, of the packages of actor classes this process created or
   runs, and of the application's own code: modules already imported from
   outside the standard library and site-packages;
+* exception classes of modules already imported (a library's error, sent
+  back as the failure of a call);
 * anything of a package the application trusts with :func:`trust_modules`
   (for example a third-party library whose objects it sends).
 
@@ -128,13 +130,17 @@ def _lookup(module: str, name: str) -> object:
         raise ClassRefused(module, name)
     if (module, name) in KNOWN_SAFE:
         return _load(module, name)
-    rule = _rule(module, may_import=True)
+    rule = _rule(module)
     if rule is None:
+        loaded = sys.modules.get(module)
+        error = getattr(loaded, name, None) if loaded is not None and "." not in name else None
+        if _is_exception_class(error) and error.__module__ == module:
+            return error  # an imported library's exception, sent back as a call's failure
         raise ClassRefused(module, name)
     obj = _load(module, name)
     # where the name leads must be allowed too (elixirscope.x.subprocess.Popen)
     home = getattr(obj, "__module__", None) or module
-    home_rule = _rule(home, may_import=False) if home != module else rule
+    home_rule = _rule(home) if home != module else rule
     if home_rule is None and home == "builtins" and _is_exception_class(obj):
         home_rule = "classes"
     if home_rule is None:
@@ -154,7 +160,7 @@ def _load(module: str, name: str) -> object:
     return obj
 
 
-def _rule(module: str, *, may_import: bool) -> str | None:
+def _rule(module: str) -> str | None:
     """"any", "classes" or None (refused) for names in ``module``."""
     if _in_packages(module, _trusted):
         return "any"

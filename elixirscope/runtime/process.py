@@ -432,11 +432,16 @@ class ProcessActor(Actor):
         """What this actor reports: its mailbox gauges (subclasses add their own metrics).
 
         ``registry_dropped`` appears once events held for a registry that was
-        down overflowed the hold (see ``registry_link``).
+        down overflowed the hold (see ``registry_link``); ``transport_unsealed_frames``
+        and ``transport_refused_classes`` once this process's transport refused a
+        frame (see ``_thespian_security``).
         """
         snapshot = self.mailbox.snapshot()
         if self._registry.held_dropped:
             snapshot["registry_dropped"] = self._registry.held_dropped
+        for kind, count in _thespian_security.refusals().items():
+            if count:
+                snapshot[f"transport_{kind}"] = count
         return snapshot
 
     def report_metrics(self) -> None:

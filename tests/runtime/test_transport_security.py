@@ -28,6 +28,7 @@ from thespian.actors import Actor
 from waiting import wait_until
 
 from elixirscope.application import Application
+from elixirscope.examples.workers import Counter, MetricsRecorder
 from elixirscope.runtime import Runtime, _thespian_security, frame_seal
 from elixirscope.transport import EndpointError, bind, exposure, free_tcp_port
 
@@ -186,6 +187,21 @@ def test_an_unsealed_exploit_runs_nothing_and_restarts_nothing(system, tmp_path)
     assert all(psutil.pid_exists(pid) for pid in before)
 
 
+def test_refused_frames_appear_in_the_actors_metrics(system, tmp_path):
+    rt, _ = system
+    recorder = rt.start(MetricsRecorder)
+    counter = rt.start(Counter, path="counted", report_interval=0.1)
+    try:
+        attack(tmp_path / "counted", port_of(counter))
+        reports = wait_until(lambda: [r for r in rt.call(recorder, ("reports", "counted"))
+                                      if r.get("transport_unsealed_frames") == 1])
+        assert "transport_refused_classes" not in reports[-1]
+        assert not (tmp_path / "counted").exists()
+    finally:
+        rt.stop(counter)
+        rt.stop(recorder)
+
+
 def test_a_sealed_frame_still_meets_the_class_allow_list(system, tmp_path):
     """Second wall: even with the secret, a pickle naming ``open`` is refused."""
     rt, echo = system
@@ -219,6 +235,8 @@ def test_actor_sockets_off_loopback_are_refused_unless_allowed(caplog):
         Runtime("multiprocTCPBase", bind_address="0.0.0.0")
     assert {p.pid for p in psutil.Process().children()} <= children  # nothing was started
     assert _thespian_security.bind_address() == "127.0.0.1"
+    with pytest.raises(ValueError, match="'Process Startup Method' to be 'fork'"):
+        Runtime("multiprocTCPBase", capabilities={"Process Startup Method": "spawn"})
     try:
         with caplog.at_level(logging.WARNING, logger=_thespian_security.LOGGER):
             _thespian_security.bind_to("0.0.0.0", allow_remote=True)

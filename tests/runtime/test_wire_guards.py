@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import pytest
+import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from thespian.actors import ActorExitRequest
@@ -89,6 +90,7 @@ def test_a_frame_shorter_than_a_seal_or_sealed_with_another_key_is_rejected():
         ExitReason.coerce("shutdown"),
         ActorExitRequest(),
         Message(7),
+        zmq.ZMQError(11, "again"),  # an imported library's exception
     ],
     ids=repr,
 )
@@ -129,6 +131,7 @@ def test_callables_that_are_not_allowed_classes_are_refused(gadget):
         ("builtins", "type"),
         ("builtins", "object.__subclasses__"),
         ("os", "_wrap_close"),
+        ("subprocess", "CalledProcessError.__init__"),  # an exception's attribute is not an exception
         ("antigravity", "webbrowser"),  # never imported to decide
     ],
 )
