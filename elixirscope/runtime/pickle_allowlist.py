@@ -9,7 +9,8 @@ ElixirScope and the application. :func:`loads` resolves only these:
   exception classes;
 * a short list of standard-library data classes (``datetime``, ``Decimal``,
   ``UUID``, ``OrderedDict``, ``logging.LogRecord``, ...) and harmless
-  rebuild helpers (``copyreg._reconstructor``, ``msgspec._utils.rebuild``);
+  rebuild helpers (``copyreg._reconstructor``, ``msgspec._utils.rebuild``,
+  ``ConfigError``'s ``_restore``; a new ``__reduce__`` helper goes in ``KNOWN_SAFE``);
 * *classes* (never functions) of ``thespian``, ``elixirscope``, ``actors``,
   ``supervisors``, of the packages of actor classes this process created or
   runs, and of the application's own code: modules already imported from
@@ -53,6 +54,7 @@ KNOWN_SAFE = frozenset({
     ("logging", "LogRecord"), ("socket", "AddressFamily"), ("socket", "SocketKind"),
     ("copyreg", "_reconstructor"), ("re", "_compile"), ("array", "_array_reconstructor"),
     ("msgspec._utils", "rebuild"),  # msgspec.Struct's reduce: cls(**fields), cls checked here
+    ("elixirscope.config.errors", "_restore"),  # ConfigError's reduce: cls.__new__ + state
 })  # fmt: skip
 
 # The runtime's own packages: their classes are allowed, their functions are not.

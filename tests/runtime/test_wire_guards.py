@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from thespian.actors import ActorExitRequest
 
+from elixirscope.config.errors import ConfigError
 from elixirscope.contracts import Event
 from elixirscope.runtime import frame_seal, pickle_allowlist
 from elixirscope.runtime.pickle_allowlist import ClassRefused
@@ -91,6 +92,7 @@ def test_a_frame_shorter_than_a_seal_or_sealed_with_another_key_is_rejected():
         ActorExitRequest(),
         Message(7),
         zmq.ZMQError(11, "again"),  # an imported library's exception
+        ConfigError("bad", code="not_updatable", path="api.endpoint"),  # reduces with a helper
     ],
     ids=repr,
 )
