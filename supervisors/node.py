@@ -24,6 +24,7 @@ from elixirscope.supervisors.application import application_spec
 from elixirscope.config import ConfigStore, usable_data_dir
 from elixirscope.runtime import Runtime
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint, security
+from elixirscope.transport.exposure import allow_remote_binds, check_bind_host
 
 __all__ = ["Application", "InsecureEndpoint", "PortInUse", "overrides_as_env"]
 
@@ -94,19 +95,23 @@ class Application:
         adopt orphaned actor processes so that none outlives it unreaped.
         """
         base = self.store.get("runtime.system_base")
-        admin_port = self.store.get("runtime.admin_port") or free_tcp_port()
+        self._check_exposure()
+        bind_address = self.store.get("runtime.bind_address")
+        any_host = bind_address.replace("*", "0.0.0.0")
+        admin_port = self.store.get("runtime.admin_port") or free_tcp_port(any_host)
         endpoint = parse_endpoint(self.endpoint)
         if endpoint.transport == "tcp" and endpoint.port is not None:
             _check_tcp_port_free(endpoint.host, endpoint.port, "api endpoint")
         if base.startswith("multiproc"):
-            _check_tcp_port_free("0.0.0.0", admin_port, "runtime.admin_port (Thespian admin)")
+            _check_tcp_port_free(any_host, admin_port, "runtime.admin_port (Thespian admin)")
             if subreaper:
                 _become_subreaper()
         self.data_plane = self._data_plane()
         self._serve_with_keys()
         before = {c.pid for c in psutil.Process().children()}
         # the registry is the supervised child foundation/registry, not a standalone one
-        self.runtime = Runtime(base, admin_port=admin_port, registry=False)
+        self.runtime = Runtime(base, admin_port=admin_port, registry=False, bind_address=bind_address,
+                               allow_remote=self.store.get("network.allow_remote"))
         self._system_pids = {c.pid for c in psutil.Process().children()} - before
         self.started_at = time.time()
         try:
@@ -142,6 +147,19 @@ class Application:
                         "to 127.0.0.1, or turn security.curve back on")
             security.serve_with(None)
             self.keys_dir = None
+
+    def _check_exposure(self) -> None:
+        """Refuse, before anything starts, an endpoint other machines could reach unless allowed.
+
+        The setting is kept for this process and the actor processes it forks,
+        where the endpoints are bound (and checked again).
+        """
+        allow_remote_binds(self.store.get("network.allow_remote"))
+        for key in ("api.endpoint", "events.endpoint", "capture.ingest_endpoint",
+                    "instrumentation.control_endpoint"):
+            endpoint = parse_endpoint(self.store.get(key))
+            if endpoint.transport == "tcp":
+                check_bind_host(endpoint.host, f"{key} = {endpoint}")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the tree in reverse order, then the actor system; leave no process behind."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         add_callback_observer,
         remove_callback_observer,
     )
+    from elixirscope.runtime.pickle_allowlist import trust_modules
     from elixirscope.runtime.reasons import ExitReason
     from elixirscope.runtime.registry import Registry
     from elixirscope.runtime.results import Ignore, NoReply, Reply, Stop
@@ -34,6 +35,7 @@ _HOMES = {
     "genserver": ("CallRef", "GenServer"),
     "messages": ("CallResult", "ChildExit", "Down"),
     "observe": ("CallbackRecord", "add_callback_observer", "remove_callback_observer"),
+    "pickle_allowlist": ("trust_modules",),
     "reasons": ("ExitReason",),
     "registry": ("Registry",),
     "results": ("Ignore", "NoReply", "Reply", "Stop"),
@@ -69,6 +71,7 @@ __all__ = [
     "SupervisorSpec",
     "add_callback_observer",
     "remove_callback_observer",
+    "trust_modules",
 ]
 
 

@@ -53,7 +53,7 @@ from thespian.actors import (
     WatchMessage,
 )
 
-from elixirscope.runtime import _thespian_fixes
+from elixirscope.runtime import _thespian_fixes, _thespian_security
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
 from elixirscope.runtime.mailbox import MailboxGauge
@@ -66,6 +66,7 @@ __all__ = ["DEFERRED", "EXIT_GRACE", "LIVENESS_INTERVAL", "MONITOR_AFTER", "TELE
 log = logging.getLogger("elixirscope.runtime")
 
 _thespian_fixes.apply()  # every actor process imports this module with its actor class
+_thespian_security.apply()
 
 LIVENESS_INTERVAL = 0.25  # seconds between OS-process checks of links and monitors
 EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitNotice
@@ -443,11 +444,16 @@ class ProcessActor(Actor):
         """What this actor reports: its mailbox gauges (subclasses add their own metrics).
 
         ``registry_dropped`` appears once events held for a registry that was
-        down overflowed the hold (see ``registry_link``).
+        down overflowed the hold (see ``registry_link``); ``transport_unsealed_frames``
+        and ``transport_refused_classes`` once this process's transport refused a
+        frame (see ``_thespian_security``).
         """
         snapshot = self.mailbox.snapshot()
         if self._registry.held_dropped:
             snapshot["registry_dropped"] = self._registry.held_dropped
+        for kind, count in _thespian_security.refusals().items():
+            if count:
+                snapshot[f"transport_{kind}"] = count
         return snapshot
 
     def report_metrics(self) -> None:

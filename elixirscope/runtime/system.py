@@ -8,6 +8,10 @@ actor in its own OS process, so a crash or ``kill -9`` is isolated and real;
 its admin port is chosen free unless given. ``simpleSystemBase`` runs
 everything in the caller's thread and only while it waits in a call.
 
+On the multiproc bases every admin and actor socket binds to ``bind_address``
+(loopback unless ``allow_remote``) and every frame between them is sealed
+with a secret made for the system here (see ``_thespian_security``).
+
 One Runtime serves one thread: Thespian's client side is not thread-safe.
 
 By default the Runtime starts a *standalone* registry (a top-level actor,
@@ -26,8 +30,8 @@ from typing import Any
 
 from thespian.actors import ActorSystem, PoisonMessage
 
+from elixirscope.runtime import _thespian_security, observe
 from elixirscope.runtime import messages as m
-from elixirscope.runtime import observe
 from elixirscope.runtime.errors import CallError, CallTimeout, StartError
 from elixirscope.runtime.liveness import is_alive
 from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER
@@ -38,6 +42,8 @@ from elixirscope.runtime.supervisor import Supervisor
 from elixirscope.transport.endpoints import free_tcp_port
 
 __all__ = ["Runtime"]
+
+_thespian_security.apply()
 
 BASES = ("multiprocTCPBase", "multiprocUDPBase", "multiprocQueueBase", "simpleSystemBase")
 
@@ -62,12 +68,16 @@ class Runtime:
         admin_port: int | None = None,
         capabilities: dict[str, Any] | None = None,
         registry: bool = True,
+        bind_address: str = _thespian_security.LOOPBACK,
+        allow_remote: bool = False,
     ) -> None:
         if base not in BASES:
             raise ValueError(f"Expected a Thespian base, one of {', '.join(BASES)}; got {base!r}")
         caps = dict(capabilities or {})
         if base.startswith("multiproc"):
-            caps.setdefault("Admin Port", admin_port or free_tcp_port())
+            _thespian_security.bind_to(bind_address, allow_remote=allow_remote)
+            _thespian_security.prepare_system_start(caps)
+            caps.setdefault("Admin Port", admin_port or free_tcp_port(bind_address.replace("*", "0.0.0.0")))
         self.base = base
         self.admin_port = caps.get("Admin Port")
         # simpleSystemBase runs in the host's process: leave the host's logging alone

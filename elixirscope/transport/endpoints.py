@@ -29,6 +29,7 @@ import zmq
 
 from . import security
 from .exceptions import EndpointError, EndpointInUse
+from .exposure import check_bind_host
 
 __all__ = ["ACCEPTED_FORMS", "Endpoint", "bind", "connect", "free_tcp_port", "parse_endpoint"]
 
@@ -125,11 +126,14 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     is a CURVE server that admits only the node's authorized clients.
     Raises :class:`EndpointInUse` when the address is taken (for ``ipc://``, when
     a live process answers on the path), :class:`EndpointError` for any other
-    address the caller must change.
+    address the caller must change - including a host other than loopback
+    while ``network.allow_remote`` is off (see :mod:`.exposure`).
     """
     ep = parse_endpoint(endpoint)
     if ep.transport == "ipc":
         _refuse_live_ipc_path(ep)
+    else:
+        check_bind_host(ep.host, str(ep))
     if ep.is_ipv6:
         socket.setsockopt(zmq.IPV6, 1)
     address = str(ep) if ep.transport == "ipc" else f"tcp://{ep.host}:{ep.port or '*'}"

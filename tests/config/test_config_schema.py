@@ -65,6 +65,16 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `int 0..65535`, got `-1` - at `runtime.admin_port` (from f.toml)",
         ),
         (
+            "runtime.bind_address",
+            "",
+            "Expected `non-empty str`, got `''` - at `runtime.bind_address` (from f.toml)",
+        ),
+        (
+            "network.allow_remote",
+            1,
+            "Expected `true or false`, got `1` - at `network.allow_remote` (from f.toml)",
+        ),
+        (
             "api.endpoint",
             "tcp://127.0.0.1",
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://127.0.0.1'` - at `api.endpoint` (from f.toml): missing :PORT",

@@ -63,7 +63,7 @@ def test_public_surface():
         "ChildExit", "ChildInfo", "ChildSpec", "Down", "ExitReason", "GenServer", "Ignore",
         "NoReply", "Registry", "Reply", "Runtime", "SpecError", "StartError", "Stop",
         "Supervisor", "SupervisorError", "SupervisorSpec", "add_callback_observer",
-        "remove_callback_observer",
+        "remove_callback_observer", "trust_modules",
     ]
     for name in runtime_api.__all__:
         assert getattr(runtime_api, name) is not None

@@ -15,6 +15,7 @@ from elixirscope.transport import (
     EndpointInUse,
     bind,
     connect,
+    exposure,
     free_tcp_port,
     parse_endpoint,
 )
@@ -139,8 +140,14 @@ def test_binding_in_a_missing_directory_says_so(zsocket, tmp_path):
 
 
 def test_binding_a_foreign_address_says_it_is_not_local(zsocket):
-    with pytest.raises(EndpointError, match="is not an address or interface of this machine"):
-        bind(zsocket(), "tcp://192.0.2.1:5555")  # TEST-NET-1: never assigned to a host
+    with pytest.raises(EndpointError, match="not a loopback address.*network.allow_remote"):
+        bind(zsocket(), "tcp://192.0.2.1:5555")  # refused before ZeroMQ is asked
+    exposure.allow_remote_binds(True)
+    try:
+        with pytest.raises(EndpointError, match="is not an address or interface of this machine"):
+            bind(zsocket(), "tcp://192.0.2.1:5555")  # TEST-NET-1: never assigned to a host
+    finally:
+        exposure.allow_remote_binds(False)
 
 
 def test_connecting_to_a_wildcard_port_teaches_the_fix(zsocket):
