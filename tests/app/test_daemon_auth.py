@@ -80,7 +80,8 @@ def test_without_curve_only_loopback_endpoints_are_allowed(tmp_path):
     from elixirscope.transport import free_tcp_port
 
     config = tmp_path / "open.toml"
-    config.write_text(f"data_dir = {str(tmp_path / 'data')!r}\n[security]\ncurve = false\n")
+    config.write_text(f"data_dir = {str(tmp_path / 'data')!r}\n[security]\ncurve = false\n"
+                      "[network]\nallow_remote = true\n")  # so it is curve = false that refuses
     done = subprocess.run(
         [sys.executable, "-m", "elixirscope", "daemon", "--config", str(config),
          "--api", f"tcp://0.0.0.0:{free_tcp_port()}", "--admin-port", str(free_tcp_port())],

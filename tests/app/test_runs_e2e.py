@@ -26,6 +26,15 @@ FIB = textwrap.dedent("""\
 """)
 
 
+ANNOUNCED = 1
+"""Events a recording adds of its own: the ThreadStart naming the main thread."""
+
+
+def run_events(n: int) -> int:
+    """What a run of fib(n) records: the calls' events, and the thread's announcement."""
+    return fib_events(n) + ANNOUNCED
+
+
 def fib_events(n: int) -> int:
     """fib(n) makes 2*F(n+1) - 1 calls: a call and a return event each."""
     a, b = 0, 1
@@ -51,8 +60,8 @@ def test_the_defaults_store_every_event_of_a_300k_event_program(tmp_path):
     data = str(tmp_path / "data")
     done = es("run", "--data-dir", data, str(script), "24")
     assert (done.returncode, done.stdout, done.stderr) == (0, "46368\n", "")  # nothing to report
-    expected = fib_events(24)
-    assert expected == 300_098
+    assert fib_events(24) == 300_098
+    expected = run_events(24)
     (run,) = es_json("runs", "--data-dir", data)["runs"]
     assert (run["events"], run["dropped"], run["exit_status"]) == (expected, 0, 0)
     assert run["command"] == [str(script), "24"] and run["processes"] == 1
@@ -75,8 +84,8 @@ def test_forced_drops_are_reported_at_exit_and_by_every_read(tmp_path):
     assert "the ring was full and capture.overflow_policy is a drop policy" in line
     (run,) = es_json("runs", "--data-dir", data)["runs"]
     assert run["dropped"] > 0 and run["drop_reasons"] == {"ring_full": run["dropped"]}
-    assert run["events"] + run["dropped"] == fib_events(20)  # each event stored or counted
-    assert f"{run['dropped']:,} of {fib_events(20):,} events" in line
+    assert run["events"] + run["dropped"] == run_events(20)  # each event stored or counted
+    assert f"{run['dropped']:,} of {run_events(20):,} events" in line
     report = es_json("events", "--data-dir", data, "--limit", "0")
     assert report["dropped"] == run["dropped"] and report["count"] == run["events"]
     text = es("events", "--data-dir", data, "--limit", "5").stdout
@@ -96,20 +105,20 @@ def test_runs_newest_first_and_reads_scoped_by_run(tmp_path):
         assert es("run", "--data-dir", data, str(script), n).returncode == 0
     runs = es_json("runs", "--data-dir", data)["runs"]
     assert [r["command"][-1] for r in runs] == ["7", "5"]
-    assert [r["events"] for r in runs] == [fib_events(7), fib_events(5)]
+    assert [r["events"] for r in runs] == [run_events(7), run_events(5)]
     table = es("runs", "--data-dir", data).stdout.splitlines()
     assert table[0].split() == ["RUN", "STARTED", "DURATION", "EXIT", "EVENTS", "DROPPED",
                                 "EXCEPTIONS", "COMMAND"]
     assert table[1].startswith(runs[0]["id"][:8]) and table[1].endswith("fib.py 7")
 
     latest = es_json("events", "--data-dir", data, "--limit", "0")
-    assert latest["count"] == fib_events(7) and latest["run"]["id"] == runs[0]["id"]
+    assert latest["count"] == run_events(7) and latest["run"]["id"] == runs[0]["id"]
     older = es_json("events", "--data-dir", data, "--run", runs[1]["id"][:6], "--limit", "0")
-    assert older["count"] == fib_events(5)
+    assert older["count"] == run_events(5)
     both = es_json("events", "--data-dir", data, "--all-runs", "--all")
-    assert both["count"] == fib_events(7) + fib_events(5) and both["run"] is None
+    assert both["count"] == run_events(7) + run_events(5) and both["run"] is None
     limited = es("events", "--data-dir", data, "--limit", "4")
-    assert f"… {fib_events(7) - 4:,} more; --limit, --since or --all" in limited.stdout
+    assert f"… {run_events(7) - 4:,} more; --limit, --since or --all" in limited.stdout
     assert limited.stdout.splitlines()[0].startswith(f"run {runs[0]['id'][:8]}")
 
     unknown = es("events", "--data-dir", data, "--run", "0000000")
@@ -142,13 +151,13 @@ def test_runs_through_a_daemon(make_daemon, tmp_path):
 
     def listed():
         runs = _daemon_json("runs", "--daemon", d.endpoint, "--keys", str(d.keys_dir))["runs"]
-        return runs if runs and runs[0]["events"] == fib_events(15) else None
+        return runs if runs and runs[0]["events"] == run_events(15) else None
     (run,) = wait_until(listed, timeout=60)
     assert run["exit_status"] == 0 and run["command"] == [str(script), "15"]
     assert run["dropped"] == 0 and run["ended_ns"] >= run["started_ns"]
     report = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--limit", "2")
-    assert report["run"]["id"] == run["id"] and report["more"] == fib_events(15) - 2
+    assert report["run"]["id"] == run["id"] and report["more"] == run_events(15) - 2
     again = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", run["id"][:8], "--all")
-    assert again["count"] == fib_events(15)
+    assert again["count"] == run_events(15)
     bad = _daemon("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", "fffffff")
     assert bad.returncode == 1 and "no run 'fffffff'" in bad.stderr

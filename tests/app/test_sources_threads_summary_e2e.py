@@ -106,6 +106,8 @@ def test_events_and_calltree_show_file_line_threads_and_where_threads_went(tmp_p
 
     main = by_name["main"]["correlation_id"]
     tree = es("calltree", "--data-dir", str(data), main[:10], cwd=tmp_path).stdout.splitlines()
+    assert tree[0].startswith("run ")  # the run read, with its drop count
+    tree = tree[1:]
     assert tree[0].startswith("main() -> 5") and tree[0].endswith(
         "shopdesk.py:31  {thread MainThread}")
     links = [line.strip() for line in tree if "→" in line]
@@ -115,7 +117,8 @@ def test_events_and_calltree_show_file_line_threads_and_where_threads_went(tmp_p
 
     thread_chain = links[0].split("correlation ")[1][:12]
     spawned = es("calltree", "--data-dir", str(data), thread_chain, cwd=tmp_path).stdout
-    first, second = spawned.splitlines()[:2]
+    header, first, second = spawned.splitlines()[:3]
+    assert header.startswith("run ")
     assert first.startswith("thread T-1, spawned by main() (call #")
     assert first.endswith(f"on thread MainThread (correlation {main[:12]}…)")
     assert second.startswith("worker(n=3) -> 6") and second.endswith("{thread T-1}")
@@ -146,7 +149,7 @@ def test_summary_reads_first(tmp_path):
     assert {f["function"].rsplit(".", 1)[1] for f in one["functions"]} >= {"main", "parse"}
     assert "worker" not in {f["function"].rsplit(".", 1)[1] for f in one["functions"]}
     refused = es("summary", "--data-dir", str(data), "some-run", cwd=tmp_path)
-    assert refused.returncode == 1 and "does not record runs yet" in refused.stderr
+    assert refused.returncode == 1 and "no run 'some-run'" in refused.stderr
 
 
 def test_trace_names_the_script_by_its_file_name(tmp_path):
@@ -163,11 +166,12 @@ def test_trace_names_the_script_by_its_file_name(tmp_path):
 def test_summary_from_a_daemon(make_daemon, tmp_path):
     d = make_daemon()
     (tmp_path / "shopdesk.py").write_text(SCRIPT)
-    done = es("run", "--daemon", d.endpoint, "shopdesk.py", cwd=tmp_path)
+    done = es("run", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "shopdesk.py",
+              cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
     def summarized():
-        report = es_json("summary", "--daemon", d.endpoint)
+        report = es_json("summary", "--daemon", d.endpoint, "--keys", str(d.keys_dir))
         calls = {f["function"]: f["calls"] for f in report["functions"]}
         return report if calls.get("__main__.parse") == 4 else None
     report = wait_until(summarized, timeout=30)
