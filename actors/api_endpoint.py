@@ -234,8 +234,12 @@ class ApiEndpoint(GenServer):
 
         from elixirscope.store.quarantine import quarantined
 
+        from elixirscope.store.full import full_shards
+
         moved = quarantined(Path(data_dir))
-        return {"shards_quarantined": len(moved), "quarantined": moved}
+        full = full_shards(data_dir)
+        return {"shards_quarantined": len(moved), "quarantined": moved,
+                "disk_full": bool(full), "full": full}
 
     def _op_tree(self, request: Request) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",

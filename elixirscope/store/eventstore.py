@@ -241,6 +241,19 @@ class EventStore:
                 self.prune()
             return counts
 
+    def cap_shard(self, max_bytes: int | None) -> None:
+        """Cap this writer's shard file at ``max_bytes`` (None: SQLite's own limit).
+
+        An append that would grow it beyond fails exactly as on a full disk
+        (``SQLITE_FULL``, "database or disk is full"): how disk-full handling is
+        tested without filling a real disk (SQLite's ``PRAGMA max_page_count``).
+        """
+        with self._mutex:
+            writer = self._writable()
+            page = writer.conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = 0xFFFFFFFE if max_bytes is None else max(1, int(max_bytes) // page)
+            writer.conn.execute(f"PRAGMA max_page_count={pages}")
+
     def _stored_elsewhere(self, writer: Shard, pairs: list[tuple[EventBatch, Any]]) -> set[int]:
         """Indexes of the batches another shard already holds (resent to another writer)."""
         found: set[int] = set()
