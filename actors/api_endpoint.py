@@ -232,9 +232,8 @@ class ApiEndpoint(GenServer):
             return None
         from pathlib import Path
 
-        from elixirscope.store.quarantine import quarantined
-
         from elixirscope.store.full import full_shards
+        from elixirscope.store.quarantine import quarantined
 
         moved = quarantined(Path(data_dir))
         full = full_shards(data_dir)
