@@ -234,10 +234,13 @@ class ApiEndpoint(GenServer):
             return None
         from pathlib import Path
 
+        from elixirscope.store.full import full_shards
         from elixirscope.store.quarantine import quarantined
 
         moved = quarantined(Path(data_dir))
-        return {"shards_quarantined": len(moved), "quarantined": moved}
+        full = full_shards(data_dir)
+        return {"shards_quarantined": len(moved), "quarantined": moved,
+                "disk_full": bool(full), "full": full}
 
     def _op_tree(self, request: Request) -> Job:
         root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",

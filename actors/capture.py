@@ -1,4 +1,5 @@
-"""The Capture layer's actors: the ingest endpoint, the writer pool, the correlator.
+"""The Capture layer's actors (the ingest endpoint, the writer pool) and the correlator,
+which only reads and is supervised in the Query layer.
 
 Each is a thin shell around a worker thread from :mod:`elixirscope.ingest`:
 the actor answers Requests and reports metrics on the control plane, the

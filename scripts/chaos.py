@@ -13,6 +13,13 @@ how long a fresh client waits for ``status`` after the burst, counts the
 answers, and prints one table: frames fuzzed, crashes (actors whose pid
 changed, or the daemon gone), restarts caused, API recovery time, memory
 retained after the burst (RSS now minus RSS before, after a short settle).
+
+Then (unless ``--no-delivery``) it runs the delivery chaos tests
+(tests/app/test_capture_chaos.py: a host recording under load while
+``capture/ingest``, ``capture/writers/writer-1`` and ``query/correlator`` are
+killed in turn; tests/ingest/test_ingest_delivery.py: a full store) and adds
+their figures: events produced / stored / counted drops / uncounted per kill,
+and what a full store did.
 """
 
 from __future__ import annotations
@@ -133,6 +140,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--ingest-frames", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-delivery", action="store_true",
+                        help="skip the kill-under-load and disk-full figures")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="es-chaos-") as tmp:
@@ -211,10 +220,43 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
         ("  most of it in", ", ".join(f"{name} {mb:+.1f} MB" for mb, name in growth)),
         ("daemon alive", str(daemon.proc.poll() is None)),
     ]
+    delivery_ok = True
+    if not args.no_delivery:
+        more, delivery_ok = delivery_rows()
+        rows += more
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    return 0 if not crashed and caused == 0 and daemon.proc.poll() is None else 1
+    return 0 if delivery_ok and not crashed and caused == 0 and daemon.proc.poll() is None else 1
+
+
+def delivery_rows() -> tuple[list[tuple[str, str]], bool]:
+    """Run the delivery chaos tests with figures on; one row per kill, one for disk full."""
+    import json
+    import os
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as figures:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "tests/app/test_capture_chaos.py",
+             "tests/ingest/test_ingest_delivery.py::test_a_full_store_is_retried_reported_and_"
+             "resumes_and_every_event_is_accounted"],
+            cwd=repo, capture_output=True, text=True,
+            env={**os.environ, "ELIXIRSCOPE_CHAOS_FIGURES": figures.name})
+        lines = [json.loads(line) for line in figures.read().splitlines() if line.strip()]
+    rows = []
+    for f in lines:
+        if "kill" in f:
+            rows.append((f"kill {f['kill']} under load", f"produced {f['produced']:,} / stored "
+                         f"{f['stored']:,} / counted drops {f['dropped']:,} / uncounted "
+                         f"{f['uncounted']:,}"))
+        else:
+            rows.append(("disk full (a capped shard)", f["summary"]))
+    summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
+    rows.append(("delivery tests", summary))
+    return rows, done.returncode == 0
 
 
 if __name__ == "__main__":

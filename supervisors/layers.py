@@ -3,8 +3,8 @@
 One function per layer returns its ``SupervisorSpec``; strategies are the
 design's. Each layer's children are the actors that exist so far: a front
 service answering the layer's Requests, plus the roles whose supervision
-semantics matter already (Capture's three children restart together, under
-one_for_all). ``settings`` carries what the daemon resolved from configuration.
+semantics matter already (Capture's writers and ingest restart together, under
+one_for_all; the read-only correlator lives in Query, off the data path). ``settings`` carries what the daemon resolved from configuration.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _plane(settings: dict[str, Any]) -> dict[str, Any]:
 def capture(settings: dict[str, Any]) -> SupervisorSpec:
     """Writers first, ingest last: stopping in reverse, ingest stops taking batches
     before the writers drain what it already handed them."""
-    from elixirscope.actors.capture import CorrelatorService, IngestService, WriterService
+    from elixirscope.actors.capture import IngestService, WriterService
 
     plane = _plane(settings)
     def pick(*keys: str) -> dict[str, Any]:
@@ -67,7 +67,6 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
     ], **intensity_flags(settings))
     return SupervisorSpec("one_for_all", [
         ChildSpec("writers", (Supervisor, writers), type="supervisor"),
-        _service("capture", "correlator", settings, actor=CorrelatorService, **pick("data_dir")),
         _service("capture", "ingest", settings, front=True, actor=IngestService,
                  **pick("ingest_endpoint", "forward_endpoint", "credit_window", "max_senders",
                         "max_batch_bytes", "data_dir")),
@@ -75,11 +74,15 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
 
 
 def query(settings: dict[str, Any]) -> SupervisorSpec:
+    """The read side: the engine and the correlator. Both only read the store, so they
+    live here, away from Capture's one_for_all: their deaths never touch the data path."""
+    from elixirscope.actors.capture import CorrelatorService
     from elixirscope.actors.query_service import QueryService
 
+    data_dir = _plane(settings)["data_dir"]
     return SupervisorSpec("one_for_one", [
-        _service("query", "engine", settings, front=True, actor=QueryService,
-                 data_dir=_plane(settings)["data_dir"]),
+        _service("query", "engine", settings, front=True, actor=QueryService, data_dir=data_dir),
+        _service("query", "correlator", settings, actor=CorrelatorService, data_dir=data_dir),
     ], **intensity_flags(settings))
 
 

@@ -144,7 +144,8 @@ class CaptureSession:
             if self.record is not None:
                 self.record.update(ended_ns=time.time_ns(), exit_status=exit_status,
                                    lost=stats["sink"].get("events_dropped", 0)
-                                   + stats["dropped_on_close"],
+                                   + stats["dropped_on_close"]
+                                   + stats.get("ring_drops_unreported", 0),
                                    drop_reasons=stats["drop_reasons"])
                 _keep_record(self.sink, self.record)
             return stats

@@ -162,6 +162,12 @@ class ZmqSink:
     flight); beyond that ``policy`` drops (``drop_newest``/``drop_oldest``/
     ``sample``) or blocks the shipper — never the program's threads — for up to
     ``block_timeout`` seconds before dropping.
+
+    Delivery is end to end: the sender keeps every batch until the daemon has
+    *committed* it (the ingest confirms commits on the credit stream), and sends
+    again whatever a restarted ingest never confirmed; the store keeps one copy.
+    What it keeps is bounded by the credit window. Batches still unconfirmed when
+    the sink closes are counted ``in_doubt`` (they may or may not be stored).
     """
 
     def __init__(
@@ -187,6 +193,7 @@ class ZmqSink:
             block_timeout=block_timeout,
             stream=stream,
             hello_interval=hello_interval,
+            resend=True,
         )
         self._block_timeout = float(block_timeout)
         self._closed = False
@@ -383,6 +390,8 @@ class Shipper:
             "events_refused": self.events_refused,
             "encode_errors": self.encode_errors,
             "dropped_on_close": self.dropped_on_close,
+            # ring drops no shipped batch reported (its batch was refused, or none followed)
+            "ring_drops_unreported": max(0, ring_drops - self._ring_drops_seen),
             "cycle_errors": self.cycle_errors,
             "last_error": self.last_error,
             "events_dropped": ring_drops
@@ -449,6 +458,8 @@ class Shipper:
                 self.events_shipped += count
             else:
                 self.events_refused += count
+                # the ring drops this batch reported never arrive: the next batch reports them
+                self._ring_drops_seen -= dropped
                 stall = getattr(ring, "stall", None)
                 if stall is not None:  # a failing sink: producers must not wait on it
                     stall()

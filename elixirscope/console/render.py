@@ -103,6 +103,12 @@ def _status(data: Mapping[str, Any]) -> str:
             part for part in (bad and f"damaged, skipped: {', '.join(bad)}",
                               moved and f"quarantined: {', '.join(moved)}") if part)
                  + " (see `elixirscope store check`)")
+    full = store.get("full") or ()
+    if full:
+        text += ("\n\nstore: disk full - writes to " + ", ".join(f["shard"] for f in full)
+                 + " fail and are retried until there is room (free disk space, or lower "
+                 "store.max_size_mb so retention makes room); hosts meanwhile keep and then "
+                 f"drop, counted, what cannot be stored. Last error: {full[0]['error']}")
     return text
 
 

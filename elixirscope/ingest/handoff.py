@@ -2,7 +2,8 @@
 
 The ingest (a ROUTER) sends each batch to one writer (a DEALER) as
 ``[seq, frame]``; the writer answers ``ACK seq status`` once the batch is
-committed to its store shard (or found malformed, or failed to write). Until
+committed to its store shard (or found malformed, or failed to write:
+``ACK_FULL`` when the store is full, ``ACK_FAILED`` for any other error). Until
 then the batch stays with the ingest, so a writer that dies — ``kill -9``
 included — loses nothing: its unacknowledged batches go to the others. A
 writer announces how many batches it takes at a time (``READY n``), answers
@@ -21,6 +22,16 @@ while holding batches (hung). Its batches are then sent again, first; a batch
 a dead writer had committed without its ACK getting out is stored once more
 only if the retry lands on another shard (a restarted writer usually takes
 the dead one's shard, where a repeated batch is recognised and skipped).
+
+A batch that failed to write is not given up: it waits ``retry_delay`` seconds
+and goes to a writer again (``batches_retried``) - a full store is retried until
+retention or the user makes room, and meanwhile those batches fill the queue,
+so the ingest stops granting credit and the hosts' own counters show what they
+cannot keep. A batch that failed ``max_failures`` times for any other reason is
+given up and counted (``batches_failed``). Every batch taken has an ``origin``
+(the host's sender and its stream seq); :meth:`Dispatcher.settled` hands back the
+origins of batches that are settled - committed, malformed or given up - so the
+ingest can confirm them to their hosts.
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "ACK_FAILED",
+    "ACK_FULL",
     "ACK_MALFORMED",
     "ACK_OK",
     "Dispatcher",
@@ -47,7 +59,7 @@ __all__ = [
     "encode_seq",
 ]
 
-ACK_OK, ACK_MALFORMED, ACK_FAILED = 0, 1, 2
+ACK_OK, ACK_MALFORMED, ACK_FAILED, ACK_FULL = 0, 1, 2, 3
 _SEQ = struct.Struct("!Q")
 _ACK = struct.Struct("!cQB")
 _READY = struct.Struct("!cI")
@@ -96,7 +108,7 @@ def decode_writer_message(data: bytes) -> WriterMessage:
     try:
         if kind == b"A":
             _, seq, status = _ACK.unpack(data)
-            if status not in (ACK_OK, ACK_MALFORMED, ACK_FAILED):
+            if status not in (ACK_OK, ACK_MALFORMED, ACK_FAILED, ACK_FULL):
                 raise HandoffError(f"ACK with unknown status {status}")
             return WriterMessage("ack", seq=seq, status=status)
         if kind == b"R":
@@ -119,8 +131,10 @@ def decode_writer_message(data: bytes) -> WriterMessage:
 class HandoffStats:
     batches_acked: int = 0
     events_acked: int = 0
-    batches_failed: int = 0  # the writer could not write it (counted there with the reason)
+    batches_failed: int = 0  # given up after max_failures errors (not "full": retried until room)
     events_failed: int = 0
+    batches_retried: int = 0
+    store_full: int = 0  # 1 while the last write failure said the store is full
     batches_malformed: int = 0
     batches_resent: int = 0
     writers_lost: int = 0
@@ -134,11 +148,18 @@ class HandoffStats:
         return asdict(self)
 
 
+class _Held(NamedTuple):
+    frame: bytes
+    events: int
+    origin: Any  # what the ingest needs to confirm it to its host (None: nothing)
+    failures: int = 0
+
+
 @dataclass
 class _Writer:
     capacity: int
     last_heard: float
-    outstanding: dict[int, tuple[bytes, int]] = field(default_factory=dict)
+    outstanding: dict[int, _Held] = field(default_factory=dict)
 
     @property
     def room(self) -> int:
@@ -149,27 +170,38 @@ class Dispatcher:
     """Which batch is where between the ingest and the writers (see the module doc)."""
 
     def __init__(self, *, max_pending: int = 16, silence_timeout: float = 60.0,
-                 readmit_capacity: int = 4) -> None:
+                 readmit_capacity: int = 4, retry_delay: float = 0.5,
+                 max_failures: int = 3) -> None:
         if max_pending < 1:
             raise ValueError(f"Expected max_pending >= 1, got {max_pending}")
         self.max_pending = max_pending
         self.silence_timeout = silence_timeout
         self.readmit_capacity = readmit_capacity
+        self.retry_delay = retry_delay
+        self.max_failures = max_failures
         self.stats = HandoffStats()
-        self._pending: deque[tuple[int, bytes, int]] = deque()
+        self._pending: deque[tuple[int, _Held]] = deque()
+        self._retry: deque[tuple[float, int, _Held]] = deque()  # (not before, seq, held)
+        self._settled: list[Any] = []
         self._writers: dict[bytes, _Writer] = {}
         self._next_seq = 1
 
     # ------------------------------------------------------------- from hosts
     def can_take(self) -> bool:
-        return len(self._pending) < self.max_pending
+        return len(self._pending) + len(self._retry) < self.max_pending
 
-    def take(self, frame: bytes, event_count: int) -> int:
+    def take(self, frame: bytes, event_count: int, origin: Any = None) -> int:
         seq = self._next_seq
         self._next_seq += 1
-        self._pending.append((seq, frame, event_count))
+        self._pending.append((seq, _Held(frame, event_count, origin)))
         self._count()
         return seq
+
+    def settled(self) -> list[Any]:
+        """Origins of the batches settled since the last call (committed, malformed,
+        given up): their hosts may forget them."""
+        out, self._settled = self._settled, []
+        return [origin for origin in out if origin is not None]
 
     # ----------------------------------------------------------- from writers
     def receive(self, identity: bytes, data: bytes, now: float) -> None:
@@ -193,37 +225,54 @@ class Dispatcher:
                 writer = self._writers[identity] = _Writer(self.readmit_capacity, now)
             writer.last_heard = now
             if message.kind == "ack":
-                self._ack(writer, message)
+                self._ack(writer, message, now)
         self._count()
 
-    def _ack(self, writer: _Writer, message: WriterMessage) -> None:
+    def _ack(self, writer: _Writer, message: WriterMessage, now: float) -> None:
         held = writer.outstanding.pop(message.seq, None)
         if held is None:  # given up on and sent again already: the other copy counts
             self.stats.late_acks += 1
             return
-        events = held[1]
-        if message.status == ACK_OK:
-            self.stats.batches_acked += 1
-            self.stats.events_acked += events
-        elif message.status == ACK_MALFORMED:
-            self.stats.batches_malformed += 1
+        stats = self.stats
+        if message.status in (ACK_FULL, ACK_FAILED):
+            stats.store_full = int(message.status == ACK_FULL)
+            failures = held.failures + (message.status == ACK_FAILED)
+            if failures < self.max_failures:
+                stats.batches_retried += 1
+                self._retry.append((now + self.retry_delay, message.seq,
+                                    held._replace(failures=failures)))
+                return
+            stats.batches_failed += 1
+            stats.events_failed += held.events
+        elif message.status == ACK_OK:
+            stats.store_full = 0
+            stats.batches_acked += 1
+            stats.events_acked += held.events
         else:
-            self.stats.batches_failed += 1
-            self.stats.events_failed += events
+            stats.batches_malformed += 1
+        self._settled.append(held.origin)
 
     # ---------------------------------------------------------------- sending
-    def assignments(self) -> list[tuple[bytes, int, bytes]]:
-        """Pending batches given to writers with room, the emptiest first, oldest batch first.
+    def assignments(self, now: float | None = None) -> list[tuple[bytes, int, bytes]]:
+        """Pending batches given to writers with room, the emptiest first, oldest batch first
+        (failed ones whose ``retry_delay`` has passed before them).
         The caller sends each and calls :meth:`lost` for a writer it cannot reach."""
+        retry = self._retry
+        if retry and (now is None or retry[0][0] <= now):
+            due = []
+            while retry and (now is None or retry[0][0] <= now):
+                _, seq, held = retry.popleft()
+                due.append((seq, held))
+            self._pending.extendleft(reversed(due))
         out: list[tuple[bytes, int, bytes]] = []
         while self._pending:
             identity, writer = max(self._writers.items(), key=lambda kv: kv[1].room,
                                    default=(b"", None))
             if writer is None or writer.room <= 0:
                 break
-            seq, frame, events = self._pending.popleft()
-            writer.outstanding[seq] = (frame, events)
-            out.append((identity, seq, frame))
+            seq, held = self._pending.popleft()
+            writer.outstanding[seq] = held
+            out.append((identity, seq, held.frame))
         self._count()
         return out
 
@@ -246,15 +295,15 @@ class Dispatcher:
             self.stats.writers_lost += 1
         again = sorted(writer.outstanding.items())
         self.stats.batches_resent += len(again)
-        self._pending.extendleft((seq, frame, events) for seq, (frame, events) in reversed(again))
+        self._pending.extendleft(reversed(again))
         self._count()
 
     # ---------------------------------------------------------------- stopping
     def unacked(self) -> tuple[int, int]:
         """Batches and events taken from hosts and not yet acknowledged."""
-        held = [events for w in self._writers.values() for _f, events in w.outstanding.values()]
-        return (len(self._pending) + len(held),
-                sum(e for _s, _f, e in self._pending) + sum(held))
+        held = [h.events for w in self._writers.values() for h in w.outstanding.values()]
+        waiting = [h.events for _s, h in self._pending] + [h.events for _t, _s, h in self._retry]
+        return len(waiting) + len(held), sum(waiting) + sum(held)
 
     def _count(self) -> None:
         self.stats.writers = len(self._writers)

@@ -13,10 +13,12 @@ import zmq
 
 from elixirscope.contracts import ContractError
 from elixirscope.contracts.trace import EventBatch, decode_batch
+from elixirscope.store.full import clear_full, is_full_error, mark_full
 from elixirscope.transport import CreditReceiver, bind, connect
 
 from .handoff import (
     ACK_FAILED,
+    ACK_FULL,
     ACK_MALFORMED,
     ACK_OK,
     Dispatcher,
@@ -69,8 +71,11 @@ class WriterStats(_Stats):
     batches_written: int = 0
     events_written: int = 0
     events_dropped_by_hosts: int = 0
+    duplicates: int = 0  # batches the store already held (a resend): stored once
     malformed: int = 0
     write_errors: int = 0
+    store_full: int = 0  # 1 while writes fail because the store or its disk is full
+    full_errors: int = 0
     loop_errors: int = 0
     last_error: str = ""
 
@@ -164,10 +169,12 @@ class IngestLoop(_Worker):
 
     def setup(self) -> None:
         self._context = zmq.Context()
+        # commit mode: a host's credit comes back when a writer has committed its batch,
+        # and the host keeps each batch until then (see elixirscope.transport.credit_receiver)
         self._receiver = CreditReceiver(self.requested_endpoint, window=self.window,
                                         max_senders=self.max_senders,
                                         max_message_bytes=self.max_message_bytes,
-                                        context=self._context)
+                                        confirm="commit", context=self._context)
         self.endpoint = self._receiver.endpoint
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
@@ -206,6 +213,8 @@ class IngestLoop(_Worker):
                     dispatcher.stats.bad_messages += 1
                     continue
                 dispatcher.receive(identity, data, now)
+            for sender, seq in dispatcher.settled():
+                self._receiver.confirm(sender, seq)
         if taking and self._receiver.socket in ready:
             while dispatcher.can_take():
                 batch = self._receiver.recv(timeout=0)
@@ -217,8 +226,8 @@ class IngestLoop(_Worker):
                                         f"{len(batch.payload):,} bytes (an event takes at least one)")
                     continue
                 self.stats.events_in += batch.event_count
-                dispatcher.take(batch.payload, batch.event_count)
-        self._send(dispatcher.assignments())
+                dispatcher.take(batch.payload, batch.event_count, (batch.sender, batch.seq))
+        self._send(dispatcher.assignments(now))
         if now - self._last_probe >= PROBE_INTERVAL_S:
             self._last_probe = now
             self._probe(dispatcher.silent_writers(now, PROBE_INTERVAL_S))
@@ -229,6 +238,7 @@ class IngestLoop(_Worker):
         would find it malformed anyway; this keeps its claim out of the counts)."""
         self.stats.batches_refused += 1
         self.stats.last_error = f"refused batch {batch.seq} from {batch.sender.hex()}: {why}"
+        self._receiver.confirm(batch.sender, batch.seq)  # settled: the host may forget it
 
     def _send(self, assignments: list[tuple[bytes, int, bytes]]) -> None:
         for identity, seq, frame in assignments:
@@ -273,7 +283,11 @@ class WriterLoop(_Worker):
 
     The store is opened inside the thread (SQLite connections belong to one
     thread). A malformed frame is counted and skipped; a failing write is
-    counted (here and by the ingest) and the loop carries on with the next batch.
+    counted (here and by the ingest, which retries it) and the loop carries on.
+    A write that fails because the store or its disk is full answers
+    ``ACK_FULL``: the writer applies retention at once (to make room), marks its
+    shard full for ``status`` (:mod:`elixirscope.store.full`), and clears the
+    mark at its next successful write.
     """
 
     name = "elixirscope-writer"
@@ -328,12 +342,25 @@ class WriterLoop(_Worker):
             stats.last_error = str(exc)
             return ACK_MALFORMED
         try:
-            self.store.append(batch, frame)
+            stored = self.store.append(batch, frame)
         except Exception as exc:  # noqa: BLE001 - counted; the next batch may well succeed
             stats.write_errors += 1
             stats.last_error = f"{type(exc).__name__}: {exc}"
+            if is_full_error(exc):
+                stats.full_errors += 1
+                if not stats.store_full:
+                    stats.store_full = 1
+                    mark_full(self.store, stats.last_error)
+                self._make_room()
+                return ACK_FULL
             time.sleep(0.01)
             return ACK_FAILED
+        if stats.store_full:
+            stats.store_full = 0
+            clear_full(self.store)
+        if batch.events and not stored:
+            stats.duplicates += 1
+            return ACK_OK
         stats.batches_written += 1
         stats.events_written += len(batch.events)
         stats.events_dropped_by_hosts += batch.dropped
@@ -344,9 +371,22 @@ class WriterLoop(_Worker):
                 stats.last_error = f"on_batch: {type(exc).__name__}: {exc}"
         return ACK_OK
 
+    def _make_room(self) -> None:
+        """Apply retention now (a full store is what it is for); a failure is counted."""
+        prune = getattr(self.store, "prune", None)
+        if prune is None or (getattr(self.store, "retention_max_bytes", None) is None
+                             and getattr(self.store, "retention_max_age_s", None) is None):
+            return
+        try:
+            prune()
+        except Exception as exc:  # noqa: BLE001 - a full disk may refuse the delete too
+            self.stats.last_error = f"retention on a full store: {type(exc).__name__}: {exc}"
+
     def teardown(self) -> None:
         while self._dealer.poll(POLL_MS, zmq.POLLIN):  # what the ingest loop already sent
             self._take(self._dealer.recv_multipart())
+        if self.stats.store_full:
+            clear_full(self.store)  # whoever takes the shard next says so again if need be
         self._dealer.send(encode_bye())
         self._dealer.close()
         self._context.term()

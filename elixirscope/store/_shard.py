@@ -208,6 +208,12 @@ class Shard:
             raise
         return counts
 
+    def holds(self, producer: str, seq: int) -> bool:
+        """Whether batch ``(producer, seq)`` is stored here (the UNIQUE index answers)."""
+        return self.conn.execute(
+            "SELECT 1 FROM batch WHERE producer=? AND seq=?", (producer, seq)
+        ).fetchone() is not None
+
     def _rollback(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")

@@ -84,6 +84,7 @@ class EventStore:
         self._lock_fd = lock_fd
         self._prune_every = prune_every
         self._appends = 0
+        self.duplicates_skipped = 0  # batches another shard already held (see the module doc)
         self._options = options
         self._readers: dict[str, Shard] = {}
         self._inodes: dict[str, int] = {}
@@ -225,13 +226,50 @@ class EventStore:
                 )
         with self._mutex:
             writer = self._writable()
-            counts = writer.append(pairs)
+            elsewhere = self._stored_elsewhere(writer, pairs)
+            if elsewhere:
+                self.duplicates_skipped += len(elsewhere)
+                rest = [p for i, p in enumerate(pairs) if i not in elsewhere]
+                stored = iter(writer.append(rest) if rest else [])
+                counts = [0 if i in elsewhere else next(stored) for i in range(len(pairs))]
+            else:
+                counts = writer.append(pairs)
             before, self._appends = self._appends, self._appends + len(batches)
             every = self._prune_every
             retention = self.retention_max_age_s is not None or self.retention_max_bytes is not None
             if every and retention and before // every != self._appends // every:
                 self.prune()
             return counts
+
+    def cap_shard(self, max_bytes: int | None) -> None:
+        """Cap this writer's shard file at ``max_bytes`` (None: SQLite's own limit).
+
+        An append that would grow it beyond fails exactly as on a full disk
+        (``SQLITE_FULL``, "database or disk is full"): how disk-full handling is
+        tested without filling a real disk (SQLite's ``PRAGMA max_page_count``).
+        """
+        with self._mutex:
+            writer = self._writable()
+            page = writer.conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = 0xFFFFFFFE if max_bytes is None else max(1, int(max_bytes) // page)
+            writer.conn.execute(f"PRAGMA max_page_count={pages}")
+
+    def _stored_elsewhere(self, writer: Shard, pairs: list[tuple[EventBatch, Any]]) -> set[int]:
+        """Indexes of the batches another shard already holds (resent to another writer)."""
+        found: set[int] = set()
+        for shard in self._shards():
+            if shard.path == writer.path:
+                continue
+            for i, (batch, _frame) in enumerate(pairs):
+                if i in found:
+                    continue
+                try:
+                    if shard.holds(batch.producer, batch.seq):
+                        found.add(i)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    break
+        return found
 
     def _writable(self) -> Shard:
         if self._closed:

@@ -14,6 +14,14 @@ The receiver does no work of its own between calls: HELLOs and BYEs are handled
 inside :meth:`recv`, so a consumer that stops calling it stops granting credit -
 which is exactly backpressure. It lives in the consumer's thread.
 
+**Commit mode** (``confirm="commit"``, what the daemon's ingest uses): taking a
+batch grants nothing; the consumer calls :meth:`confirm` once the batch is
+committed (or finally settled), and the credit limit becomes
+``lowest unconfirmed seq + window``. A sender then has at most ``window`` batches
+that are not yet committed, and ``limit - window`` tells it which of its batches
+are safe: it keeps every other one, to send again after a receiver restart
+(``CreditSender(resend=True)``). Confirmations may come in any order.
+
 A sender that violates its credit (``seq >= limit``) is counted in
 ``credit_violations``; its batch is still delivered, because it has arrived and
 dropping it would lose data. A sequence jump (batches lost upstream, e.g. a
@@ -88,6 +96,8 @@ class ReceiverStats:
     rejected: int = 0
     credits_unroutable: int = 0
     evicted_idle: int = 0
+    confirmed: int = 0
+    unconfirmed: int = 0
     last_error: str = ""
 
     def as_dict(self) -> dict[str, int | str]:
@@ -95,13 +105,18 @@ class ReceiverStats:
 
 
 class _Peer:
-    __slots__ = ("expected", "last_heard", "limit", "stream")
+    __slots__ = ("expected", "last_heard", "limit", "stream", "unconfirmed")
 
     def __init__(self, stream: str, expected: int) -> None:
         self.stream = stream
         self.expected = expected  # seq of the next batch the consumer will take
         self.limit = 0  # last CREDIT announced: the sender may send seq < limit
         self.last_heard = time.monotonic()
+        self.unconfirmed: set[int] = set()  # commit mode: taken, not yet confirmed
+
+    def low(self) -> int:
+        """Every seq below this one is confirmed (commit mode) or taken."""
+        return min(self.unconfirmed) if self.unconfirmed else self.expected
 
 
 class CreditReceiver(Closing):
@@ -115,8 +130,12 @@ class CreditReceiver(Closing):
         max_senders: int = 1024,
         idle_timeout: float = 30.0,
         max_message_bytes: int = 64 << 20,
+        confirm: str = "take",
         context: zmq.Context | None = None,
     ) -> None:
+        if confirm not in ("take", "commit"):
+            raise ValueError(f"confirm must be 'take' or 'commit', got {confirm!r}")
+        self.commit_mode = confirm == "commit"
         check_positive_int("window", window)
         if window > MAX_WINDOW:
             raise ValueError(f"window must be at most {MAX_WINDOW}, got {window}")
@@ -160,6 +179,21 @@ class CreditReceiver(Closing):
                 batch = self._handle(frames)
                 if batch is not None:
                     return batch
+
+    def confirm(self, sender: bytes, seq: int) -> None:
+        """Commit mode: batch ``seq`` of ``sender`` is settled; grant what that frees.
+
+        A sender forgotten meanwhile (BYE, pruned) is ignored: it has nothing to wait for."""
+        with self._guard:
+            peer = self._peers.get(sender)
+            if peer is None or seq not in peer.unconfirmed:
+                return
+            low = peer.low()
+            peer.unconfirmed.discard(seq)
+            self.stats.confirmed += 1
+            self.stats.unconfirmed -= 1
+            if seq == low:
+                self._grant(sender, peer)
 
     @property
     def socket(self) -> zmq.Socket:
@@ -217,7 +251,12 @@ class CreditReceiver(Closing):
         peer.expected = max(peer.expected, frame.seq + 1)
         self.stats.batches_received += 1
         self.stats.events_received += frame.event_count
-        self._grant(identity, peer)
+        if self.commit_mode:
+            if frame.seq not in peer.unconfirmed:
+                peer.unconfirmed.add(frame.seq)
+                self.stats.unconfirmed += 1
+        else:
+            self._grant(identity, peer)
         return Batch(identity, peer.stream, frame.seq, frame.event_count, frame.payload)
 
     def _admit(self, identity: bytes, stream: str, next_seq: int) -> _Peer | None:
@@ -253,7 +292,9 @@ class CreditReceiver(Closing):
             self.stats.evicted_idle += 1
 
     def _forget(self, identity: bytes) -> None:
-        self._peers.pop(identity, None)
+        peer = self._peers.pop(identity, None)
+        if peer is not None:
+            self.stats.unconfirmed -= len(peer.unconfirmed)
         self.stats.senders = len(self._peers)
 
     def _grant(self, identity: bytes, peer: _Peer) -> bool:
@@ -262,7 +303,7 @@ class CreditReceiver(Closing):
         An unreachable peer keeps its state (it may be reconnecting, and its
         ``expected`` seq is what lets us count batches lost meanwhile) until the
         table is full and :meth:`_prune` needs the room."""
-        limit = peer.expected + self.window
+        limit = (peer.low() if self.commit_mode else peer.expected) + self.window
         if limit > peer.limit:
             self.stats.credits_granted += limit - peer.limit if peer.limit else self.window
             peer.limit = limit

@@ -25,6 +25,16 @@ sampled_out + block_timeouts + dropped_on_close`` (and the same for events).
 Of ``batches_sent``, those a restarted receiver cannot vouch for are counted in
 ``in_doubt``; a receiver that saw them go missing counts them in its ``gaps``.
 
+**Resend** (``resend=True``, what a host's capture uses): the sender keeps every
+batch it transmitted until the receiver confirms it (``limit - window`` passes
+its seq; a receiver in commit mode confirms only what its consumer committed).
+When the receiver is replaced (a new incarnation), the batches it never
+confirmed are queued again, first, and transmitted again under the new one's
+credit (counted in ``resent``); the store recognises a batch it already holds.
+What is kept is bounded by the credit window. At :meth:`close`, batches still
+unconfirmed at the deadline are counted ``in_doubt``. The identity then reads
+``offered + resent == batches_sent + queued + dropped...``.
+
 The sender does no work between calls: credits are read during :meth:`send`,
 :meth:`pump` and :meth:`flush`. A producer that goes quiet with batches queued
 should call ``pump``/``flush`` to let them out. While starved of credit, the
@@ -91,6 +101,8 @@ class SenderStats:
     unconfirmed: int = 0
     in_doubt: int = 0
     events_in_doubt: int = 0
+    resent: int = 0
+    events_resent: int = 0
     receiver_restarts: int = 0
     hellos: int = 0
     malformed: int = 0
@@ -128,6 +140,7 @@ class CreditSender(Closing):
         stream: str = "default",
         hello_interval: float = 1.0,
         hwm: int = 1000,
+        resend: bool = False,
         context: zmq.Context | None = None,
     ) -> None:
         if policy not in POLICIES:
@@ -150,11 +163,13 @@ class CreditSender(Closing):
         self.sample_every = sample_every
         self.stream = stream
         self.hello_interval = float(hello_interval)
+        self.resend = bool(resend)
         self.identity = b"cs-" + uuid.uuid4().hex.encode()
         self._stats = SenderStats()
         self._queue: deque[tuple[bytes, int]] = deque()  # bounded by hand, see _enqueue
-        # sent but not yet known to be taken: at most one window (MAX_WINDOW) long
-        self._unconfirmed: deque[tuple[int, int]] = deque()
+        # sent but not yet confirmed: at most one window (MAX_WINDOW) long; with
+        # ``resend`` each keeps its payload, to be sent again to a new receiver
+        self._unconfirmed: deque[tuple[int, int, bytes | None]] = deque()
         self._incarnation: int | None = None
         self._next_seq = 0
         self._limit = 0
@@ -239,7 +254,7 @@ class CreditSender(Closing):
                 return
             deadline = time.monotonic() + timeout
             self._flush(deadline)
-            while self._unconfirmed and self._wait(deadline):
+            while (self._unconfirmed or self._queue) and self._wait(deadline):
                 self._service()
             while self._queue:
                 _, count = self._dequeue()
@@ -269,9 +284,10 @@ class CreditSender(Closing):
                 stats.sampled_out += 1
                 stats.events_sampled_out += count
                 return False
-        _, old_count = self._dequeue()  # drop_oldest, or the sample we keep
-        stats.dropped_oldest += 1
-        stats.events_dropped_oldest += old_count
+        while len(self._queue) >= self.queue_batches:  # drop_oldest, or the sample we keep
+            _, old_count = self._dequeue()
+            stats.dropped_oldest += 1
+            stats.events_dropped_oldest += old_count
         self._enqueue(payload, count)
         return True
 
@@ -306,8 +322,7 @@ class CreditSender(Closing):
             if not self._transmit(payload, count):
                 break
             self._dequeue()
-        if self._limit <= self._next_seq:
-            self._hello_if_starved(time.monotonic())
+        self._hello_if_starved(time.monotonic())
 
     def _wait(self, deadline: float) -> bool:
         """Sleep until a frame arrives, ZeroMQ has room again, or it is time to
@@ -324,7 +339,11 @@ class CreditSender(Closing):
         return True
 
     def _hello_if_starved(self, now: float) -> None:
-        if self._limit <= self._next_seq and now - self._last_contact >= self.hello_interval:
+        """HELLO again when out of credit - or, resending, while holding unconfirmed
+        batches - and nothing was heard for ``hello_interval``: a restarted receiver
+        learns of us, and its answer (a new incarnation) sends them again."""
+        waiting = self._limit <= self._next_seq or (self.resend and self._unconfirmed)
+        if waiting and now - self._last_contact >= self.hello_interval:
             self._hello()
 
     def _on_frames(self, frames: list[bytes]) -> None:
@@ -337,7 +356,10 @@ class CreditSender(Closing):
         if credit.incarnation != self._incarnation:
             if self._incarnation is not None:  # a new receiver: the old one's debts are void
                 self._stats.receiver_restarts += 1
-                self._resolve(credit.limit - credit.window, in_doubt=True)
+                if self.resend:
+                    self._requeue_unconfirmed()
+                else:
+                    self._resolve(credit.limit - credit.window, in_doubt=True)
             self._incarnation = credit.incarnation
             self._stats.credits_received += credit.window
             self._limit = credit.limit
@@ -346,12 +368,24 @@ class CreditSender(Closing):
             self._limit = credit.limit
         self._resolve(credit.limit - credit.window, in_doubt=False)
 
+    def _requeue_unconfirmed(self) -> None:
+        """The receiver was replaced: what it never confirmed goes out again, first,
+        under new seqs (the queue may exceed ``queue_batches`` by these, at most a window)."""
+        again = self._unconfirmed
+        self._unconfirmed = deque()
+        for _seq, events, payload in reversed(again):
+            self._queue.appendleft((payload, events))
+            self._stats.queued += 1
+            self._stats.queued_events += events
+            self._stats.resent += 1
+            self._stats.events_resent += events
+
     def _resolve(self, taken: int, *, in_doubt: bool) -> None:
         """Forget sent batches with seq < ``taken``: confirmed by the receiver, or -
-        when it was replaced - in doubt (counted)."""
+        when it was replaced, or at close - in doubt (counted)."""
         unconfirmed = self._unconfirmed
         while unconfirmed and unconfirmed[0][0] < taken:
-            _, events = unconfirmed.popleft()
+            _, events, _payload = unconfirmed.popleft()
             if in_doubt:
                 self._stats.in_doubt += 1
                 self._stats.events_in_doubt += events
@@ -363,7 +397,7 @@ class CreditSender(Closing):
             )
         except zmq.Again:  # ZeroMQ's queue is full: keep the batch, it is not lost
             return False
-        self._unconfirmed.append((self._next_seq, count))
+        self._unconfirmed.append((self._next_seq, count, payload if self.resend else None))
         self._next_seq += 1
         self._stats.batches_sent += 1
         self._stats.events_sent += count

@@ -42,7 +42,7 @@ def test_status_and_tree(make_daemon):
                           "visualization": "one_for_one", "ai": "one_for_one"}
     pids = d.pids()
     for path in ("foundation/registry", "foundation/config", "foundation/telemetry", "capture/ingest",
-                 "capture/writers/writer-1", "capture/correlator", "api"):
+                 "capture/writers/writer-1", "query/correlator", "api"):
         assert isinstance(pids[path], int) and _running(pids[path])
     foundation = next(n for n in tree["children"] if n["id"] == "foundation")
     ids = [c["id"] for c in foundation["children"]]
@@ -84,10 +84,20 @@ def test_stats_show_the_queue_lengths_of_every_actor(make_daemon):
     assert any(line.split()[0] == "foundation/registry" for line in lines[header + 1:])
 
 
+def test_killing_the_read_only_correlator_never_touches_the_data_path(make_daemon):
+    """The correlator only reads: it lives in Query, and its death restarts it alone."""
+    d = make_daemon()
+    before = d.pids()
+    assert d.console("kill query/correlator").returncode == 0
+    after = wait_until(lambda: (now := d.pids())["query/correlator"] not in (None, before["query/correlator"])
+                       and now, timeout=30)
+    assert {p for p in after if after[p] != before[p]} == {"query/correlator"}
+
+
 def test_kill_a_capture_child_restarts_all_of_capture_only(make_daemon):
     d = make_daemon()
     before = d.pids()
-    done = d.console("kill capture/correlator")
+    done = d.console("kill capture/ingest")
     assert done.returncode == 0, done.stderr
 
     def settled():

@@ -49,8 +49,8 @@ def test_a_daemon_starts_with_damaged_shards_quarantines_them_and_nothing_restar
     data_dir = tmp_path / "node-a-data"
     first, a = _fill(data_dir, "old-a:1:1")    # shard-000: a writer of the daemon claims it
     idle, b = _fill(data_dir, "old-b:1:1")     # shard-001
+    b.close()  # first: b's writer reads a's shard (duplicate checks), which keeps a's WAL
     a.close()
-    b.close()
     idle_path = idle.replace("shard-001", "shard-050")  # beyond the writer pool: stays idle
     os.replace(idle, idle_path)
     pages = os.path.getsize(first) // PAGE

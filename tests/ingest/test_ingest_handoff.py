@@ -19,7 +19,9 @@ from elixirscope.contracts.trace import encode_batch
 from elixirscope.ingest import IngestLoop, WriterLoop
 from elixirscope.ingest.handoff import (
     ACK_FAILED,
+    ACK_FULL,
     ACK_MALFORMED,
+    ACK_OK,
     Dispatcher,
     HandoffError,
     decode_seq,
@@ -122,17 +124,38 @@ def test_silent_writers_holding_batches_are_given_up_on():
     assert d.stats.writers_lost == 1 and d.stats.writers == 1
 
 
-def test_failed_and_malformed_acks_are_counted_not_resent():
-    d = Dispatcher()
+def test_failed_writes_are_retried_then_given_up_and_malformed_ones_settled():
+    d = Dispatcher(retry_delay=1.0, max_failures=2)
     d.receive(W1, encode_ready(2), 0.0)
-    a, b = d.take(b"a", 3), d.take(b"b", 4)
-    d.assignments()
+    a, b = d.take(b"a", 3, origin="A"), d.take(b"b", 4, origin="B")
+    d.assignments(0.0)
     d.receive(W1, encode_ack(a, ACK_FAILED), 0.0)
     d.receive(W1, encode_ack(b, ACK_MALFORMED), 0.0)
-    assert (d.stats.batches_failed, d.stats.events_failed, d.stats.batches_malformed) == (1, 3, 1)
-    assert d.stats.unacked == 0 and d.assignments() == []
+    assert d.settled() == ["B"] and d.stats.batches_malformed == 1
+    assert d.stats.unacked == 1 and d.assignments(0.5) == []  # waits retry_delay
+    assert d.assignments(1.0) == [(W1, a, b"a")] and d.stats.batches_retried == 1
+    d.receive(W1, encode_ack(a, ACK_FAILED), 1.0)  # the second failure: given up
+    assert (d.stats.batches_failed, d.stats.events_failed) == (1, 3)
+    assert d.settled() == ["A"] and d.stats.unacked == 0 and d.assignments(9.0) == []
     d.receive(W1, b"junk", 0.0)
     assert d.stats.bad_messages == 1 and "unknown writer message" in d.stats.last_error
+
+
+def test_a_full_store_is_retried_until_it_has_room_and_holds_back_new_batches():
+    d = Dispatcher(max_pending=2, retry_delay=0.1, max_failures=1)
+    d.receive(W1, encode_ready(1), 0.0)
+    a = d.take(b"a", 5, origin="A")
+    now = 0.0
+    for _ in range(5):  # full, full, full...: never given up, never settled
+        assert d.assignments(now) == [(W1, a, b"a")]
+        d.receive(W1, encode_ack(a, ACK_FULL), now)
+        assert d.stats.store_full == 1 and d.settled() == []
+        now += 0.1
+    d.take(b"b", 1)
+    assert not d.can_take()  # the retried batch counts against the queue: backpressure
+    assert d.assignments(now)[0][1] == a
+    d.receive(W1, encode_ack(a, ACK_OK), now)  # room again
+    assert d.stats.store_full == 0 and d.settled() == ["A"] and d.stats.batches_failed == 0
 
 
 def test_it_stops_taking_at_max_pending():
