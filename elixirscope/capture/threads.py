@@ -41,6 +41,7 @@ from elixirscope.capture.context import (
 
 __all__ = ["announce_running", "install", "installed", "uninstall"]
 
+_OWN_LIBRARIES = ("zmq.",)
 _OWN_PREFIX = "elixirscope"
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
@@ -73,11 +74,15 @@ def _record(name: str, kind: str, spawn: tuple[int, str | None, int] | None) -> 
 
 
 def _is_own(thread: threading.Thread) -> bool:
+    """ElixirScope's threads, and those of the libraries it ships with (pyzmq's
+    garbage collector thread serves our sockets), are not the program's."""
     try:
         name = thread.name
+        module = type(thread).__module__
     except Exception:  # noqa: BLE001
         return True
-    return type(name) is str and name.startswith(_OWN_PREFIX)
+    return (type(name) is str and name.startswith(_OWN_PREFIX)) or \
+        (type(module) is str and module.startswith(_OWN_LIBRARIES))
 
 
 def _carries_context(fn: Any) -> bool:

@@ -55,7 +55,7 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     parser.add_argument("--until", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     many = parser.add_mutually_exclusive_group()
-    many.add_argument("--limit", metavar="N", type=_count, default=None,
+    many.add_argument("--limit", metavar="N", type=whole_number(0, " (0: all)"), default=None,
                       help="the newest N events (default 100; 0: all)")
     many.add_argument("--all", action="store_true", help="every matching event (--limit 0)")
 
@@ -70,14 +70,18 @@ def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0: all), got {value}")
-    return value
+def whole_number(minimum: int, note: str = "") -> Any:
+    """An argparse type: a whole number >= ``minimum`` (``note`` says what the least means)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}{note}, got {value}")
+        return value
+    return parse
 
 
 def _filters(args: Any) -> dict[str, Any]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from elixirscope.cli.reading import _answer, _data_dir, _from_daemon, _print, _source_arguments
+from elixirscope.cli.reading import (
+    _answer,
+    _data_dir,
+    _from_daemon,
+    _print,
+    _source_arguments,
+    whole_number,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,18 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "see `elixirscope runs`)")
     which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
     parser.add_argument("--correlation", metavar="ID", help="only this correlation chain")
-    parser.add_argument("--top", metavar="N", type=_positive_int, default=15,
+    parser.add_argument("--top", metavar="N", type=whole_number(1), default=15,
                         help="rows per table (default 15)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def run(args: Any) -> int:

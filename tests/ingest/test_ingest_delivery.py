@@ -110,6 +110,8 @@ def test_a_full_store_is_retried_reported_and_resumes_and_every_event_is_account
             sender.pump(0.01)
             assert seq < 10_000, "the capped shard never filled"
         wait_until(lambda: full_shards(data))
+        # (the writer's "full" answer reaches the ingest's dispatcher a moment later)
+        wait_until(lambda: ingest.dispatcher.stats.store_full >= 1)
         assert ingest.dispatcher.stats.store_full == 1
         for _ in range(30):  # the host keeps offering: held back, then dropped - counted
             seq += 1
