@@ -226,16 +226,20 @@ def _daemon(data_dir: str) -> tuple[Any, str]:
     import subprocess
 
     from elixirscope.contracts import Request
-    from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port
+    from elixirscope.transport import RequestClient, RequestTimeout, free_tcp_port, load_keys
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     proc = subprocess.Popen([sys.executable, "-m", "elixirscope", "daemon", "--api", endpoint,
                              "--data-dir", data_dir], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
+    keys = os.path.join(data_dir, "keys")  # made by the daemon on its first start
     while time.monotonic() < deadline:
+        if not os.path.exists(os.path.join(keys, "client.key_secret")):
+            time.sleep(0.5)
+            continue
         try:
-            with RequestClient(endpoint, timeout=2.0) as client:
+            with RequestClient(endpoint, timeout=2.0, keys=load_keys(keys)) as client:
                 if client.request(Request(operation="endpoint", to_layer="capture")).ok:
                     return proc, endpoint
         except RequestTimeout:
@@ -294,7 +298,8 @@ def lossless(n: int, reps: int, target: int) -> dict[str, Any]:
         daemon_dir = os.path.join(work, "daemon")
         proc, endpoint = _daemon(daemon_dir)
         try:
-            out["daemon_s"] = _wall([*es, "run", "--daemon", endpoint, script, str(n)], reps, clean)
+            out["daemon_s"] = _wall([*es, "run", "--daemon", endpoint, "--keys",
+                                     os.path.join(daemon_dir, "keys"), script, str(n)], reps, clean)
             latest = _stored(daemon_dir, events)
             out["daemon_stored"] = latest
         finally:
