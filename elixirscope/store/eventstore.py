@@ -245,7 +245,7 @@ class EventStore:
 
     # ------------------------------------------------------------ reading
 
-    def query(self, **filters: Any) -> list[StoredEvent]:
+    def query(self, **filters: Any) -> Found[StoredEvent]:
         """Events matching every given filter, ordered by (ts, producer, id).
 
         Filters: ``correlation_id``, ``function`` (fnmatch glob over
