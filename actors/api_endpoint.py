@@ -27,7 +27,7 @@ import os
 import signal
 import time
 from collections.abc import Generator
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -62,14 +62,15 @@ class ApiEndpoint(GenServer):
         self.metrics = MetricSet()
         self.call_timeout = float(args.get("call_timeout", 5.0))
         limits = args.get("limits", {})
+        self.frame_limits = Limits(max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
+                                   max_depth=limits.get("max_depth", 32),
+                                   max_string_chars=limits.get("max_string_chars", 65_536),
+                                   settings=(("max_frame_bytes", "api.max_request_bytes"),
+                                             ("max_depth", "api.max_depth"),
+                                             ("max_string_chars", "api.max_string_chars")))
         self.intake = RequestIntake(
             "api",
-            limits=Limits(max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
-                          max_depth=limits.get("max_depth", 32),
-                          max_string_chars=limits.get("max_string_chars", 65_536),
-                          settings=(("max_frame_bytes", "api.max_request_bytes"),
-                                    ("max_depth", "api.max_depth"),
-                                    ("max_string_chars", "api.max_string_chars"))),
+            limits=self.frame_limits,
             max_in_flight=limits.get("max_in_flight", 64),
             max_in_flight_per_client=limits.get("max_in_flight_per_client", 8))
         self.app_operations = Operations("app", {
@@ -83,7 +84,7 @@ class ApiEndpoint(GenServer):
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         # Frames past the limit get a clear answer; far past it, ZeroMQ drops the connection.
-        self._socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.intake.limits.max_frame_bytes)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.frame_limits.max_frame_bytes)
         self.info["endpoint"] = self._bind(args.get("endpoint", "tcp://127.0.0.1:5555"))
         self.send_after(DRAIN_INTERVAL, "drain")
         return {}
@@ -105,7 +106,7 @@ class ApiEndpoint(GenServer):
         self._context.term()
 
     def _watched_fds(self) -> list[int]:
-        return [self._socket.getsockopt(zmq.FD)] if not self._socket.closed else []
+        return [self._socket.fileno()] if not self._socket.closed else []  # its zmq.FD
 
     # ------------------------------------------------------------ socket side
     def _on_fds_ready(self) -> None:
@@ -126,7 +127,7 @@ class ApiEndpoint(GenServer):
 
     def _drain(self) -> None:
         for _ in range(DRAIN_PER_WAKEUP):
-            if not self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not cast(int, self._socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 if self._received_bytes > TRIM_AFTER_BYTES and not self._jobs:
                     self._received_bytes = 0
                     trim_heap()  # a burst is over: give its memory back
@@ -137,7 +138,7 @@ class ApiEndpoint(GenServer):
             if admitted.reply is not None:
                 self._send(admitted.envelope, admitted.reply)
             else:
-                self._advance(self._dispatch(admitted.request), admitted, None)
+                self._advance(self._dispatch(admitted.to_serve), admitted, None)
         self.send_after(0, "drain_more")  # more are waiting: let call results in first
 
     def _advance(self, job: Job, admitted: Admitted, value: Any) -> None:
@@ -147,7 +148,7 @@ class ApiEndpoint(GenServer):
             self._send(admitted.envelope, self.intake.reply(admitted, done.value))
             return
         except ApiError as exc:
-            request = admitted.request
+            request = admitted.to_serve
             response = error_response(request.id, exc.code, str(exc), from_layer=request.to_layer,
                                       **exc.details)
             self._send(admitted.envelope, self.intake.reply(admitted, response))
@@ -165,7 +166,7 @@ class ApiEndpoint(GenServer):
             self.intake.stats.unroutable += 1  # the client is gone or not reading
 
     # --------------------------------------------------------------- helpers
-    def _call(self, address: Any, payload: Any, timeout: float | None = None) -> Job:
+    def _ask(self, address: Any, payload: Any, timeout: float | None = None) -> Job:
         """Yield one call; the value is the reply, or ApiError when it failed."""
         result: CallResult = yield ("call", address, payload, timeout or self.call_timeout)
         if not result.ok:
@@ -180,7 +181,7 @@ class ApiEndpoint(GenServer):
         if self.registry is None:  # its process is gone; a restarted one will announce itself
             raise ApiError("unavailable", f"cannot find {name}: the registry is not running "
                                           "(restarting, or stopped); try again")
-        address = yield from self._call(self.registry, ("whereis", name))
+        address = yield from self._ask(self.registry, ("whereis", name))
         if address is None:
             raise ApiError("unavailable", f"{name} is not running (restarting, or stopped)")
         return address
@@ -196,16 +197,16 @@ class ApiEndpoint(GenServer):
             _, info = yield from self._find(layer)
             if info.address is None:
                 raise ApiError("not_running", f"{info.path} is not running")
-            return (yield from self._call(info.address, request, request.timeout))
+            return (yield from self._ask(info.address, request, request.timeout))
         try:
             address = yield from self._whereis(f"layer:{layer}")
         except ApiError:
-            children = yield from self._call(self._parent, ("which_children",))
+            children = yield from self._ask(self._parent, ("which_children",))
             known = [c.id for c in children if c.type == "supervisor"]
             if layer not in known:
                 raise ApiError("unknown_layer", f"no layer {layer!r}; layers: {', '.join(known)}") from None
             raise
-        return (yield from self._call(address, request, request.timeout))
+        return (yield from self._ask(address, request, request.timeout))
 
     def _op_health(self, request: Request) -> dict[str, Any]:
         return {"status": "up", "layer": "api", "path": self.path, "pid": os.getpid(),
@@ -218,7 +219,7 @@ class ApiEndpoint(GenServer):
 
     # ---------------------------------------------------------- app operations
     def _op_status(self, request: Request) -> Job:
-        children = yield from self._call(self._parent, ("which_children",))
+        children = yield from self._ask(self._parent, ("which_children",))
         layers = [{"name": c.id, "path": c.path, "status": c.status, "pid": c.pid,
                    "restarts": c.restarts} for c in children]
         started = self.info.get("started_at", time.time())
@@ -251,14 +252,14 @@ class ApiEndpoint(GenServer):
 
     def _subtree(self, supervisor: Any) -> Job:
         nodes = []
-        for child in (yield from self._call(supervisor, ("which_children",))):
+        for child in (yield from self._ask(supervisor, ("which_children",))):
             node = {"path": child.path, "id": child.id, "kind": child.type, "strategy": None,
                     "restart": child.restart, "pid": child.pid, "restarts": child.restarts,
                     "status": child.status}
             if child.type == "supervisor":
                 node["children"] = []
                 if child.address is not None:
-                    node["strategy"] = (yield from self._call(child.address, ("strategy",)))
+                    node["strategy"] = (yield from self._ask(child.address, ("strategy",)))
                     node["children"] = yield from self._subtree(child.address)
             nodes.append(node)
         return nodes
@@ -272,7 +273,7 @@ class ApiEndpoint(GenServer):
         params = request.params
         telemetry = yield from self._whereis("layer:foundation")
         layer = params.get("layer")
-        response = yield from self._call(telemetry, Request(
+        response = yield from self._ask(telemetry, Request(
             operation="stats", to_layer="foundation", from_layer="api", params={"layer": layer}))
         if not response.ok:
             raise ApiError(response.error.code, response.error.message)
@@ -285,14 +286,14 @@ class ApiEndpoint(GenServer):
     def _op_config_get(self, request: Request) -> Job:
         params = request.params
         config = yield from self._whereis("config")
-        return (yield from self._call(config, ("get", _param(params, "path"))))
+        return (yield from self._ask(config, ("get", _param(params, "path"))))
 
     def _op_config_set(self, request: Request) -> Job:
         params = request.params
         config = yield from self._whereis("config")
         if "value" not in params:
             raise ApiError("invalid_params", "config_set needs params {'path': ..., 'value': ...}")
-        return (yield from self._call(config, ("set", _param(params, "path"), params["value"])))
+        return (yield from self._ask(config, ("set", _param(params, "path"), params["value"])))
 
     def _find(self, path: str) -> Job:
         """(supervisor address, ChildInfo) of the child at ``path`` like 'capture/ingest'."""
@@ -301,7 +302,7 @@ class ApiEndpoint(GenServer):
             raise ApiError("invalid_params", "a path names a child, like 'capture/ingest'")
         supervisor, info = self._parent, None
         for depth, part in enumerate(parts):
-            children = yield from self._call(supervisor, ("which_children",))
+            children = yield from self._ask(supervisor, ("which_children",))
             info = next((c for c in children if c.id == part), None)
             if info is None:
                 here = "/".join(parts[:depth]) or "the application"
@@ -336,9 +337,9 @@ class ApiEndpoint(GenServer):
                 raise ApiError("not_running", f"{info.path} is not running")
             os.kill(info.pid, signal.SIGKILL)
             return result
-        yield from self._call(supervisor, ("terminate_child", info.id), 60.0)
+        yield from self._ask(supervisor, ("terminate_child", info.id), 60.0)
         if action == "restart":
-            new = yield from self._call(supervisor, ("restart_child", info.id), 60.0)
+            new = yield from self._ask(supervisor, ("restart_child", info.id), 60.0)
             result["new_pid"] = new.pid
         return result
 

@@ -74,7 +74,7 @@ class IngestService(_LoopService):
         from elixirscope.store import StoreError
         from elixirscope.store.runs import write_run
 
-        record = request.params.get("record")
+        record: Any = request.params.get("record")  # unchecked until write_run checks it
         if self.data_dir is None:
             raise ValueError("this ingest keeps no run records (it was started without a data_dir)")
         try:

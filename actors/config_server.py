@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from elixirscope.config import ConfigError, ConfigStore, FileWatcher
@@ -67,6 +68,7 @@ class ConfigServer(GenServer):
 
     def handle_info(self, message: Any, state: dict[str, Any]) -> Any:
         if message == "watch":
+            assert self.watcher is not None  # "watch" is only scheduled with a watcher
             if self.watcher.changed():
                 self._reload(state)
             self.send_after(self.interval, "watch")
@@ -85,7 +87,7 @@ class ConfigServer(GenServer):
             log.warning("config reload: %s", refused)
         self._publish(result.changes, "reload")
 
-    def _publish(self, changes: list[Any], how: str) -> None:
+    def _publish(self, changes: Sequence[Any], how: str) -> None:
         for change in changes:  # held while the registry restarts, sent to the next one
             event = Event(type="config_changed", source_layer="foundation",
                           data={"path": change.path, "old": change.old, "new": change.new, "by": how})

@@ -49,6 +49,7 @@ class Retention:
         """Apply a ``config_changed`` Event if it is about retention; True if it was."""
         if not (isinstance(message, Event) and message.type == "config_changed"):
             return False
+        new: Any  # the setting's value, as the config server checked it
         path, new = message.data.get("path"), message.data.get("new")
         if path == "store.max_age_hours":
             self.max_age_hours = float(new)
@@ -124,7 +125,7 @@ class EventStoreService(LayerService):
     def op_prune(self, request: Request, state: Any) -> dict[str, Any]:
         return self._prune(state)
 
-    def _prune(self, state: Any) -> dict[str, int]:
+    def _prune(self, state: Any) -> dict[str, Any]:
         from elixirscope.store import prune_idle_shards
 
         self.last_prune = time.monotonic()

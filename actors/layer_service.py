@@ -28,7 +28,7 @@ __all__ = ["LayerService"]
 class LayerService(GenServer):
     """args: ``{"layer": str, "role": str, "front": bool, "report_interval_s": float}``."""
 
-    operations = ("health", "stats")
+    operations: tuple[str, ...] = ("health", "stats")
     internal = True
     reports_itself = True  # on its own tick, which subclasses also use (worker-thread checks)
 
@@ -98,6 +98,7 @@ class LayerService(GenServer):
     def handle_info(self, message: Any, state: Any) -> Any:
         if message == "report":
             self.report()
+            assert self.report_interval is not None  # reports are only scheduled with one
             self.send_after(self.report_interval, "report")
         return state
 

@@ -16,7 +16,7 @@ from elixirscope.actors.layer_service import LayerService
 from elixirscope.actors.telemetry_service import TelemetryService
 
 from elixirscope.runtime import ChildSpec, Registry, Supervisor, SupervisorSpec
-from elixirscope.runtime.specs import intensity_flags
+from elixirscope.runtime.specs import Strategy, intensity_flags
 
 __all__ = ["LAYER_SPECS", "layer_spec"]
 
@@ -97,7 +97,7 @@ def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
     ], **intensity_flags(settings))
 
 
-def _single(layer: str, strategy: str, role: str):  # noqa: ANN202
+def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
         return SupervisorSpec(strategy, [_service(layer, role, settings, front=True)], **intensity_flags(settings))
     spec.__name__ = layer

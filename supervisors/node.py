@@ -179,6 +179,8 @@ class Application:
 
     def alive(self, timeout: float = 5.0) -> bool:
         """True while the application supervisor answers."""
+        if self.runtime is None:  # stopped
+            return False
         try:
             self.runtime.call(self.root, ("count_children",), timeout)
             return True

@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Callable
 from random import random
-from typing import Any
+from typing import Any, Literal
 
 from elixirscope.capture.async_proxies import async_iter as _async_iter
 from elixirscope.capture.async_proxies import async_with as _async_with
@@ -58,7 +58,7 @@ class _Exit:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         self.hooks._exit(self.fid, et, ev, _getframe(1) if self.gen else None, tb)
         return False
 
@@ -69,7 +69,7 @@ class _NullExit:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         return False
 
 
@@ -326,6 +326,7 @@ class PyHooks:
     def _suspend(self, fid: int, value: Any, frame: Any, pop: bool) -> None:
         try:
             top = _py_stack.get()
+            node: CallFrame | None
             if top is not None and top.fid == fid and (top.frame is frame or not pop):
                 node = top
                 if pop:

@@ -13,7 +13,7 @@ _module: ModuleType | None = None
 _error = ""
 
 try:
-    from elixirscope.capture import _speedups as _module  # type: ignore[no-redef]
+    import elixirscope.capture._speedups as _module  # type: ignore[no-redef]  # the C module, else the None above
 except ImportError as exc:  # not built (no compiler at install time): pure Python
     _error = f"import failed: {exc}"
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 import builtins
 import functools
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from elixirscope.capture import context, recorder
 from elixirscope.contracts.levels import LEVEL_CODES, RECORDING_LEVELS
@@ -124,7 +124,7 @@ def _check_level(level: object, where: str, allow_none: bool) -> str:
         raise ValueError(
             f"Expected `level` one of {', '.join(map(repr, allowed))}, got {level!r} - at {where}"
         )
-    return level  # type: ignore[return-value]
+    return level
 
 
 def _check_sampling(sampling: object, where: str) -> float:
@@ -204,7 +204,7 @@ class _NullExit:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         return False
 
 
@@ -290,7 +290,7 @@ def _py_hooks_class() -> type:
 def _c_hooks_class() -> type:
     """The C type itself (it has register/set_level/function): a subclass would lose
     the interpreter's fast path for calling built-in methods."""
-    from elixirscope.capture import _speedups
+    import elixirscope.capture._speedups as _speedups
 
     return _speedups.Hooks
 

@@ -75,7 +75,7 @@ class Recorder:
             self.clock = PyHLC()
             self._ids = _PyIds()
         self.next_id: Callable[[], int] = self._ids.next
-        self.config = {"ring_size": ring_size, "policy": policy, "block_timeout_s": block_timeout_s}
+        self.config: dict[str, Any] = {"ring_size": ring_size, "policy": policy, "block_timeout_s": block_timeout_s}
         self.node = node or socket.gethostname()
         self.pid = os.getpid()
         self.start_ns = time.time_ns()

@@ -53,7 +53,7 @@ def check_policy(policy: object, where: str = "RingBuffer(policy)") -> str:
             f"Expected `policy` one of {', '.join(map(repr, POLICIES))}, got {policy!r}"
             f" - at {where}"
         )
-    return policy  # type: ignore[return-value]
+    return policy
 
 
 def check_timeout(timeout: object, where: str = "RingBuffer(block_timeout_s)") -> float:

@@ -268,7 +268,7 @@ def _make_sink(endpoint: str | None, sink: Any, options: dict[str, Any]) -> Sink
             )
         return ZmqSink(endpoint, **options)
     if all(hasattr(sink, name) for name in ("send", "pump", "flush", "close", "stats")):
-        return sink  # type: ignore[no-any-return]
+        return sink
     if callable(sink):
         return CallableSink(sink)
     raise TypeError(

@@ -183,7 +183,7 @@ class ZmqSink:
         from elixirscope.transport import CreditSender
 
         self.endpoint = endpoint
-        self._options = {"policy": policy, "queue_batches": queue_batches,
+        self._options: dict[str, Any] = {"policy": policy, "queue_batches": queue_batches,
                          "block_timeout": block_timeout, "stream": stream,
                          "hello_interval": hello_interval}
         self._sender = CreditSender(

@@ -171,7 +171,7 @@ def install() -> None:
         _originals["submit"] = ThreadPoolExecutor.submit
         threading.Thread.start = _start  # type: ignore[method-assign]
         threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
-        ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign, assignment]  # a same-behaviour wrapper
 
 
 def uninstall() -> None:

@@ -165,13 +165,13 @@ def safe_repr(obj: object, limit: int = DEFAULT_LIMIT) -> str:
     t = type(obj)
     # Hot path: small ints and short strings.
     if t is int and -_int_fast < obj < _int_fast:  # type: ignore[operator]
-        s = int.__repr__(obj)  # type: ignore[arg-type]
+        s = int.__repr__(obj)
     elif t is str and len(obj) <= limit:  # type: ignore[arg-type]
         s = str.__repr__(_scrub(obj))  # type: ignore[arg-type]
     elif t is bool or obj is None:
         return "True" if obj is True else "False" if obj is False else "None"
     elif t is float:
-        s = float.__repr__(obj)  # type: ignore[arg-type]
+        s = float.__repr__(obj)
     else:
         if type(limit) is not int or limit < MIN_LIMIT:
             raise ValueError(
@@ -226,7 +226,7 @@ _RECEIVER = 2
 """Mask value of a method's first parameter named self/cls."""
 
 # names tuple -> which of them are redacted; the rewriter passes constant tuples.
-_mask_cache: dict[tuple, tuple[bool, ...]] = {}
+_mask_cache: dict[tuple, tuple[int, ...]] = {}  # bool, or _RECEIVER
 
 
 _MISSING = object()
@@ -453,7 +453,7 @@ def _render_bytes(b: bytes | bytearray, budget: int) -> str:
 def _render_stdlib(obj: object, budget: int) -> str:
     t = type(obj)
     if t is float:
-        return float.__repr__(obj)  # type: ignore[arg-type]
+        return float.__repr__(obj)
     if t is decimal.Decimal and len(obj.as_tuple().digits) > 3 * budget:  # type: ignore[attr-defined]
         return "<Decimal with many digits>"
     if t is fractions.Fraction and int.bit_length(obj.denominator) > 3 * budget:  # type: ignore[attr-defined]
@@ -499,7 +499,7 @@ def _render_container(
     try:
         if kind is dict:
             body = _render_pairs(_items_of(obj, kind), budget, depth, active)
-        elif _pairs and (kind is tuple or kind is list) and kind.__len__(obj) == 2:  # type: ignore[attr-defined]
+        elif _pairs and (kind is tuple or kind is list) and kind.__len__(obj) == 2:  # type: ignore[arg-type]  # obj is a `kind`
             body = _render_items(_pair_items(obj, kind), budget, depth, active)
         else:
             body = _render_items(_items_of(obj, kind), budget, depth, active)
@@ -598,7 +598,7 @@ _SCALAR_BASES = (str, int, float, bytes, complex)
 def base_value(obj: object, base: type) -> object:
     """The builtin value under a scalar subclass instance (no program code runs)."""
     if base is str:
-        return str.__str__(obj)  # type: ignore[arg-type]
+        return str.__str__(obj)
     if base is int:
         return int.__int__(obj)  # type: ignore[arg-type]
     if base is float:
@@ -622,7 +622,7 @@ def _namedtuple_fields(obj: object, mro: tuple) -> list[tuple[str, Any]] | None:
     return None
 
 
-_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+_module_dict = vars(types.ModuleType)["__dict__"].__get__
 
 
 def _render_callable(obj: object, t: type) -> str:

@@ -41,13 +41,13 @@ def run_recording_demo(data_dir: str | None = None, out: TextIO = sys.stdout) ->
     out.write(_indent(render_events(supervision)) + "\n")
 
     crash = next((e for e in supervision if e.type == "exception" and e.event.correlation_id), None)
-    if crash is not None:
+    if crash is not None and crash.event.correlation_id:
         out.write(f"\nThe call that crashed the stock keeper (correlation "
                   f"{crash.event.correlation_id[:12]}):\n")
         out.write(_indent(calltree_report(data_dir, crash.event.correlation_id)["text"]) + "\n")
     priced = events(data_dir, function="*.price_basket", type="return", limit=None)
-    if priced:
-        last = priced[-1].event.correlation_id
+    last = priced[-1].event.correlation_id if priced else None
+    if last:
         out.write(f"\nAn order that went through (correlation {last[:12]}):\n")
         out.write(_indent(calltree_report(data_dir, last)["text"]) + "\n")
     out.write(f"\nExplore it yourself:\n"

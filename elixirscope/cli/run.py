@@ -22,10 +22,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 from elixirscope.contracts.levels import RECORDING_LEVELS
+
+if TYPE_CHECKING:
+    from elixirscope.contracts import ErrorInfo
 
 __all__ = ["add_arguments", "run"]
 
@@ -213,6 +216,7 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
     # generous: the capture layer may be busy taking the run's last events; a daemon too
     # busy to route the request ("unavailable") is asked again within the same time
     deadline = time.monotonic() + RECORD_TIMEOUT_S
+    problem: ErrorInfo | str | None
     while True:
         left = deadline - time.monotonic()
         try:

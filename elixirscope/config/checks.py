@@ -15,7 +15,8 @@ person writing ``batch_size = true``), and floats must be finite.
 from __future__ import annotations
 
 import math
-from typing import Protocol, TypeGuard
+from collections.abc import Callable
+from typing import Any, Protocol, TypeGuard
 
 __all__ = [
     "Check",
@@ -180,11 +181,12 @@ class RedactionList:
 
         if not isinstance(value, list):
             raise Invalid
-        check = {
+        checks: dict[str, Callable[[object], tuple[Any, ...]]] = {
             "processors": redaction.check_processors,
             "extra_names": redaction.check_names,
             "extra_patterns": redaction.check_patterns,
-        }[self.part]
+        }
+        check = checks[self.part]
         try:
             check(value)
         except redaction.RedactionError as exc:

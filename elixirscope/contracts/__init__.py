@@ -149,7 +149,7 @@ def error_response(
 # ---------------------------------------------------------------- wire codec
 
 _encoder = msgspec.msgpack.Encoder()
-_decoders = {
+_decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {
     "any": msgspec.msgpack.Decoder(Message),
     Request: msgspec.msgpack.Decoder(Request),
     Response: msgspec.msgpack.Decoder(Response),

@@ -342,6 +342,7 @@ class WriterLoop(_Worker):
             stats.last_error = str(exc)
             return ACK_MALFORMED
         try:
+            assert self.store is not None  # opened by setup(), before any frame
             stored = self.store.append(batch, frame)
         except Exception as exc:  # noqa: BLE001 - counted; the next batch may well succeed
             stats.write_errors += 1

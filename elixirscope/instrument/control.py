@@ -89,6 +89,7 @@ class TraceTable:
             os.replace(tmp, self.path)
 
     def _load(self) -> None:
+        assert self.path is not None  # loaded only when there is a file
         try:
             data = json.loads(self.path.read_text())
             for pattern, level, sampling in data["rules"]:

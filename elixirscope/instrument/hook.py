@@ -316,8 +316,8 @@ def _run_code(code: CodeType, path: str, run_name: str,
             sys.modules.pop(run_name, None)
         else:
             sys.modules[run_name] = saved_module  # type: ignore[assignment]
-        if saved_argv0 is not _MISSING:
-            sys.argv[0] = saved_argv0  # type: ignore[assignment]
+        if isinstance(saved_argv0, str):  # else _MISSING
+            sys.argv[0] = saved_argv0
     return namespace.copy()
 
 

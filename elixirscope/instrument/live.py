@@ -173,7 +173,7 @@ def _instrumented_code(function: FunctionType, module: str, level: str,
     return compiled, done[0].fid
 
 
-def _find_def(tree: ast.Module, code: CodeType) -> ast.AST:
+def _find_def(tree: ast.Module, code: CodeType) -> ast.FunctionDef | ast.AsyncFunctionDef:
     for node, qualname in def_qualnames(tree).items():
         first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
         if qualname == code.co_qualname and first == code.co_firstlineno:

@@ -46,7 +46,7 @@ __all__ = ["Instrumented", "rewrite_module", "rewrite_source"]
 HOOKS_NAME = "__elixirscope__"
 
 # (qualname, def node) -> (registered level, sampling, shape level) or None to leave it.
-Chooser = Callable[[str, ast.AST], "tuple[str, float, str] | None"]
+Chooser = Callable[[str, "ast.FunctionDef | ast.AsyncFunctionDef"], "tuple[str, float, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -102,24 +102,24 @@ def rewrite_tree(tree: ast.Module, module: str, filename: str,
     return rewriter.done
 
 
-def def_qualnames(tree: ast.Module) -> dict[ast.AST, str]:
+def def_qualnames(tree: ast.Module) -> dict[ast.FunctionDef | ast.AsyncFunctionDef, str]:
     """Every function definition of ``tree`` with the ``__qualname__`` it gets."""
-    found: dict[ast.AST, str] = {}
-    _Rewriter("", "", lambda q, n: found.__setitem__(n, q)).visit(tree)  # type: ignore[func-returns-value]
+    found: dict[ast.FunctionDef | ast.AsyncFunctionDef, str] = {}
+    _Rewriter("", "", lambda q, n: found.__setitem__(n, q)).visit(tree)
     return found
 
 
 # -- building generated nodes -----------------------------------------------------
 
 
-def _hook(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
+def _hook(name: str, args: list[ast.expr], at: ast.stmt | ast.expr) -> ast.Call:
     call = ast.Call(
         func=ast.Attribute(value=ast.Name(HOOKS_NAME, ast.Load()), attr=name, ctx=ast.Load()),
         args=args, keywords=[])
     return _located(call, at)
 
 
-def _hook_spanning(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
+def _hook_spanning(name: str, args: list[ast.expr], at: ast.stmt | ast.expr) -> ast.Call:
     """A hook call whose own instruction has exactly ``at``'s position, also when ``at``
     spans lines (the compiler moves a method call's start to the end line of its
     ``obj.attr``, so the attribute is kept on the first line)."""
@@ -129,8 +129,9 @@ def _hook_spanning(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
     return call
 
 
-def _located(node: Any, at: ast.AST) -> Any:
+def _located(node: Any, at: ast.stmt | ast.expr) -> Any:
     """Give ``node`` and its location-less descendants the position of ``at``."""
+    sub: Any  # an AST node that has location attributes (checked by ``_attributes``)
     for sub in ast.walk(node):
         if "lineno" in sub._attributes and not hasattr(sub, "lineno"):
             sub.lineno, sub.col_offset = at.lineno, at.col_offset
@@ -329,6 +330,8 @@ class _BodyRewriter(ast.NodeTransformer):
         out: list[ast.stmt] = []
         for stmt in stmts:
             out.append(self.visit(stmt))
+            if self.self_name is None:
+                continue
             for name in self._self_attrs(stmt):
                 out.append(_located(ast.Expr(_hook("attr", [
                     self._fid(), ast.Name(self.self_name, ast.Load()), ast.Constant(name),

@@ -126,26 +126,23 @@ class _Builder:
 
     def add(self, se: StoredEvent) -> None:
         ev = se.event
-        cls = type(ev)
-        if cls is FunctionEntry:
-            self._entry(se)
-        elif cls is FunctionExit or cls is FunctionError:
-            self._exit(se)
+        if isinstance(ev, FunctionEntry):
+            self._entry(se, ev)
+        elif isinstance(ev, (FunctionExit, FunctionError)):
+            self._exit(se, ev)
         elif isinstance(ev, _INSIDE_BY_CALL_ID):
             self._inside(se, ev.call_id)
         else:
             self._inside(se, ev.parent_id)
 
-    def _entry(self, se: StoredEvent) -> None:
-        ev = se.event
+    def _entry(self, se: StoredEvent, ev: FunctionEntry) -> None:
         node = _node(se, ev.function, ev.id, ev.ts)
         node.args = ev.args
         node.file, node.line, node.task = ev.file, ev.line, ev.task
         self.calls[(se.producer, ev.id)] = node
         self._place(node, se, ev.parent_id)
 
-    def _exit(self, se: StoredEvent) -> None:
-        ev = se.event
+    def _exit(self, se: StoredEvent, ev: FunctionExit | FunctionError) -> None:
         node = self.calls.get((se.producer, ev.call_id))
         if node is None:  # entry dropped or outside the events given
             node = _node(se, ev.function, ev.call_id, ev.ts - ev.duration_ns)
@@ -154,7 +151,7 @@ class _Builder:
             self._place(node, se, ev.parent_id)
         node.end_ts = ev.ts
         node.duration_ns = ev.duration_ns
-        if type(ev) is FunctionExit:
+        if isinstance(ev, FunctionExit):
             node.status = "returned"
             node.result = ev.result
         else:

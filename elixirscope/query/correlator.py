@@ -81,12 +81,12 @@ def message_links(events: Iterable[StoredEvent]) -> list[MessageLink]:
     receives: dict[str, StoredEvent] = {}
     order: list[str] = []
     for se in sorted(events, key=hlc_order):
-        cls = type(se.event)
-        if cls is MessageSend or cls is MessageReceive:
-            mid = se.event.message_id
+        ev = se.event
+        if isinstance(ev, (MessageSend, MessageReceive)):
+            mid = ev.message_id
             if mid not in sends and mid not in receives:
                 order.append(mid)
-            (sends if cls is MessageSend else receives).setdefault(mid, se)
+            (sends if isinstance(ev, MessageSend) else receives).setdefault(mid, se)
     return [MessageLink(mid, sends.get(mid), receives.get(mid)) for mid in order]
 
 

@@ -110,18 +110,18 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
         proc.events += 1
         proc.first_ts = min(proc.first_ts, ev.ts)
         proc.last_ts = max(proc.last_ts, ev.ts)
-        cls = type(ev)
-        if cls is ThreadStart and ev.kind == "thread":
+        if isinstance(ev, ThreadStart) and ev.kind == "thread":
             thread_now[(se.producer, ev.thread)] = ev.name
         proc.threads[(ev.thread, thread_now.get((se.producer, ev.thread)))] += 1
-        if cls is FunctionEntry:
+        if isinstance(ev, FunctionEntry):
             calls += 1
             fn = _function(functions, ev.function)
             if fn.source is None:
                 fn.source = source_of(ev.file, ev.line)
             call_function[(se.producer, ev.id)] = fn
-        elif cls is FunctionExit or cls is FunctionError:
-            fn = call_function.pop((se.producer, ev.call_id), None) or _function(functions, ev.function)
+        elif isinstance(ev, (FunctionExit, FunctionError)):
+            popped = call_function.pop((se.producer, ev.call_id), None)
+            fn = popped if popped is not None else _function(functions, ev.function)
             fn.durations.append(ev.duration_ns)
             key = (se.producer, ev.call_id)
             self_ns[key] += ev.duration_ns
@@ -133,23 +133,23 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
                 heapq.heappush(slowest, item)
             elif item > slowest[0]:
                 heapq.heapreplace(slowest, item)
-            if cls is FunctionError:
+            if isinstance(ev, FunctionError):
                 fn.errors += 1
                 errors.append((se, ev))
                 if ev.parent_id:
                     raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
-        elif cls is StateChange:
+        elif isinstance(ev, StateChange):
             actors[ev.actor].state_changes += 1
-        elif cls is MessageReceive:
+        elif isinstance(ev, MessageReceive):
             actors[ev.actor].messages_in += 1
-        elif cls is MessageSend:
+        elif isinstance(ev, MessageSend):
             if ev.sender:
                 actors[ev.sender].messages_out += 1
-        elif cls is ProcessRestart:
+        elif isinstance(ev, ProcessRestart):
             actors[ev.path].restarts += 1
-        elif cls is ProcessExit:
+        elif isinstance(ev, ProcessExit):
             actors[ev.path].exits += 1
-        elif cls is ThreadStart:
+        elif isinstance(ev, ThreadStart):
             names.add(se)
     raises = _raises(errors, raised_below)
     report = {
@@ -214,6 +214,7 @@ def _raise_row(r: _Raise) -> dict[str, Any]:
 
 def _slow_row(se: StoredEvent) -> dict[str, Any]:
     ev = se.event
+    assert isinstance(ev, (FunctionExit, FunctionError))  # only call ends enter `slowest`
     return {"function": ev.function, "duration_ns": ev.duration_ns, "call_id": ev.call_id,
             "correlation": ev.correlation_id, "ts": ev.ts, "producer": se.producer,
             "raised": type(ev) is FunctionError}

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from elixirscope.contracts.trace import ThreadStart
+from elixirscope.contracts.trace import FunctionEntry, ThreadStart
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["SpawnLink", "ThreadNames", "names_in", "short_path", "source_of", "spawn_in", "spawn_of"]
@@ -105,9 +105,16 @@ class SpawnLink:
     start: StoredEvent
     function: str | None
 
+    @property
+    def thread_start(self) -> ThreadStart:
+        """``start``'s event, typed (spawn_of only returns ThreadStarts)."""
+        ev = self.start.event
+        assert isinstance(ev, ThreadStart)
+        return ev
+
     def line(self, names: ThreadNames) -> str:
         """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``."""
-        ev = self.start.event
+        ev = self.thread_start
         what = "thread" if ev.kind == "thread" else "executor task on thread"
         spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(ev.spawner_thread)
         chain = f" (correlation {ev.correlation_id[:12]}…)" if ev.correlation_id else ""
@@ -116,7 +123,7 @@ class SpawnLink:
         return f"{what} {ev.name}, spawned by {call} on thread {spawner}{chain}"
 
     def to_dict(self) -> dict[str, Any]:
-        ev = self.start.event
+        ev = self.thread_start
         return {"thread": ev.thread, "name": ev.name, "kind": ev.kind, "call_id": ev.parent_id,
                 "function": self.function, "correlation": ev.correlation_id,
                 "spawner_thread": ev.spawner_thread, "producer": self.start.producer}
@@ -134,7 +141,7 @@ def spawn_in(data_dir: str | os.PathLike[str], correlation_id: str) -> SpawnLink
         if start.event.correlation_id is not None:  # the spawning call precedes the start
             for se in store.query(correlation_id=start.event.correlation_id, type=["call"],
                                   producer=start.producer, until=start.event.ts, limit=None):
-                if se.event.id == start.event.parent_id:
+                if isinstance(se.event, FunctionEntry) and se.event.id == start.event.parent_id:
                     function = se.event.function
                     break
         return SpawnLink(start, function)

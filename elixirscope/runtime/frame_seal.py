@@ -54,6 +54,7 @@ def secret_for_system_start() -> bytes:
     if not _system_started:
         _secret = secrets.token_bytes(SECRET_SIZE)
         _system_started = True
+    assert _secret is not None  # made when the first system started
     return _secret
 
 

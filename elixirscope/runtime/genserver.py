@@ -225,7 +225,7 @@ class GenServer(ProcessActor):
         try:
             result = fn(*args)
         except BaseException as exc:
-            if token is not None:
+            if tracer is not None and token is not None:
                 tracer.end(token, state_before)
             self._observed(callback, message, state_before, state_before, None, started, exc)
             raise
@@ -235,7 +235,7 @@ class GenServer(ProcessActor):
             after = result.state
         else:
             after = None if isinstance(result, Ignore) else result
-        if token is not None:
+        if tracer is not None and token is not None:
             tracer.end(token, after)
         self._observed(callback, message, state_before, after, result, started, None)
         return result

@@ -45,7 +45,7 @@ import fcntl
 import select
 import termios
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["MailboxGauge", "probe_for", "socket_backlog", "tcp_mailbox", "tcp_outbox"]
 
@@ -153,7 +153,7 @@ class MailboxGauge:
     GIVE_UP_AFTER = 10  # consecutive failed samples: Thespian's structures are not what we read
 
     def __init__(self) -> None:
-        self._probe: Probe | None | bool = False  # False: not chosen yet
+        self._probe: Probe | None | Literal[False] = False  # False: not chosen yet
         self._failures = 0
         self.depth = self.depth_max = self.samples = 0
         self.outbox: int | None = None

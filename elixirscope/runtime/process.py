@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -519,6 +520,7 @@ class ProcessActor(Actor):
             self._check_liveness()
         elif kind == "report":
             self.report_metrics()
+            assert self.report_interval is not None  # a report is only scheduled with one
             self._wakeup(self.report_interval, ("report",))
         elif kind == "grace":
             for link in list(self._links):
@@ -528,7 +530,7 @@ class ProcessActor(Actor):
             self._on_wakeup(payload)
 
 
-_ROUTES = {
+_ROUTES: dict[type, Callable[[ProcessActor, Any, Any], None]] = {
     m.Init: ProcessActor._handle_init,
     m.RegistryUp: ProcessActor._registry_up,
     m.InitAck: ProcessActor._handle_init_ack,

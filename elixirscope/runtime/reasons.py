@@ -92,7 +92,7 @@ class ExitReason:
         return self.kind not in ("normal", "shutdown")
 
     def as_dict(self) -> dict[str, str]:
-        out = {"kind": self.kind}
+        out: dict[str, str] = {"kind": self.kind}
         for name in ("detail", "exc_type", "message", "traceback"):
             value = getattr(self, name)
             if value:

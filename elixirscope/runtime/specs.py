@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 __all__ = [
     "DEFAULTS",
@@ -38,7 +38,15 @@ Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
 Shutdown = int | Literal["brutal_kill", "infinity"]
 
-DEFAULTS = {  # the one definition: SupervisorSpec, ChildSpec, the config schema and the tree read it
+class _Defaults(TypedDict):
+    max_restarts: int
+    max_seconds: float
+    restart: Restart
+    worker_shutdown_ms: int
+    supervisor_shutdown: Shutdown
+
+
+DEFAULTS: _Defaults = {  # the one definition: SupervisorSpec, ChildSpec, the config schema and the tree read it
     "max_restarts": 3,
     "max_seconds": 5.0,
     "restart": "permanent",

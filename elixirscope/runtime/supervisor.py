@@ -185,6 +185,7 @@ class Supervisor(ProcessActor):
         self._step(None)
 
     def _step(self, value: Any) -> None:
+        assert self._job is not None  # a step answers what the running job waits for
         try:
             self._waiting = self._job.send(value)
         except StopIteration:

@@ -221,7 +221,7 @@ class Runtime:
         None when it cannot be found (a call to a dead actor then times out).
         """
         if self._own_address is None:
-            base = getattr(self.system, "_systemBase", None)
+            base: Any = getattr(self.system, "_systemBase", None)  # None: AttributeError below
             try:
                 if self.base == "simpleSystemBase":
                     self._own_address = base.actorRegistry["System:ExternalRequester"].address

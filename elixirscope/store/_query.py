@@ -67,12 +67,12 @@ class Query:
         ):
             if value is not None:
                 _expect(value, str, "str", name)
-        for name, value in (("pid", pid), ("since", since), ("until", until)):
-            if value is not None:
-                _expect(value, int, "int", name)
-                if not -(2**63) <= value < 2**63:
+        for name, number in (("pid", pid), ("since", since), ("until", until)):
+            if number is not None:
+                _expect(number, int, "int", name)
+                if not -(2**63) <= number < 2**63:
                     raise QueryError(
-                        f"`{name}` {value} does not fit in 64 bits; expected "
+                        f"`{name}` {number} does not fit in 64 bits; expected "
                         f"-2**63 <= {name} < 2**63 (times are nanoseconds since 1970)"
                     )
         if since is not None and until is not None and since > until:

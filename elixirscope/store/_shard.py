@@ -306,6 +306,7 @@ class Shard:
         row = self.conn.execute("SELECT id FROM key WHERE kind=? AND value=?", key).fetchone()
         if row is None:
             key_id = self.conn.execute("INSERT INTO key(kind, value) VALUES (?,?)", key).lastrowid
+            assert key_id is not None  # an INSERT sets it
         else:
             key_id = row[0]
         if len(self._keys) >= _KEY_CACHE_MAX:
@@ -344,7 +345,7 @@ class Shard:
     def refs_for(self, chunk_ids: set[int], since: int | None, until: int | None) -> list[ChunkRef]:
         """Metadata of the given chunks that overlap [since, until]."""
         ids = sorted(chunk_ids)
-        out = []
+        out: list[ChunkRef] = []
         lo = -(2**63) if since is None else since
         hi = 2**63 - 1 if until is None else until
         for i in range(0, len(ids), _IN_CHUNK):
@@ -354,7 +355,7 @@ class Shard:
                 " AND max_ts >= ? AND min_ts <= ?" % ",".join("?" * len(part)),
                 (*part, lo, hi),
             )
-            out.extend(ChunkRef(*r, self) for r in rows)
+            out.extend(ChunkRef._make((*r, self)) for r in rows)
         return out
 
     def scan(self, since: int | None, until: int | None, order: str) -> Iterator[ChunkRef]:
@@ -375,7 +376,7 @@ class Shard:
         # a cursor of its own: the caller may fetch chunk data while iterating
         cur = self.conn.cursor()
         for row in cur.execute(sql, (hi, lo)):
-            yield ChunkRef(*row, self)
+            yield ChunkRef._make((*row, self))
 
     def chunk_data(self, chunk_id: int) -> bytes | None:
         row = self.conn.execute("SELECT data FROM chunk_data WHERE id=?", (chunk_id,)).fetchone()
@@ -402,7 +403,7 @@ class Shard:
             " WHERE k.kind=? AND k.value=? AND c.min_id <= ? AND c.max_id >= ?",
             (KIND_PRODUCER, producer, event_id, event_id),
         )
-        return [ChunkRef(*r, self) for r in rows]
+        return [ChunkRef._make((*r, self)) for r in rows]
 
     # ------------------------------------------------------------ size, stats, pruning
 
@@ -584,7 +585,7 @@ def _event_keys(events: list[Any]) -> list[tuple[str, str]]:
     classes = set(map(type, events))
     keys = [(KIND_TYPE, event_tag_of(cls)) for cls in classes]
     keys.extend((KIND_CORRELATION, c) for c in set(map(_get_cid, events)) if c is not None)
-    functions = set(map(getattr, events, repeat("function"), repeat(None)))
+    functions: set[Any] = set(map(getattr, events, repeat("function"), repeat(None)))
     functions.discard(None)
     keys.extend((KIND_FUNCTION, f) for f in functions)
     if not classes <= _FUNCTION_CLASSES:
@@ -601,5 +602,7 @@ _ACTOR_CLASSES = frozenset(
 )
 
 
-def event_tag_of(cls: type) -> str:
-    return cls.__struct_config__.tag
+def event_tag_of(cls: type[msgspec.Struct]) -> str:
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)  # every event class is tagged by name
+    return tag

@@ -87,7 +87,7 @@ class EventStore:
         self.duplicates_skipped = 0  # batches another shard already held (see the module doc)
         self._options = options
         self._readers: dict[str, Shard] = {}
-        self._inodes: dict[str, int] = {}
+        self._inodes: dict[str, int | None] = {}
         self._mutex = threading.RLock()
         self._closed = False
         self._quarantine = quarantine
@@ -283,7 +283,7 @@ class EventStore:
 
     # ------------------------------------------------------------ reading
 
-    def query(self, **filters: Any) -> list[StoredEvent]:
+    def query(self, **filters: Any) -> Found[StoredEvent]:
         """Events matching every given filter, ordered by (ts, producer, id).
 
         Filters: ``correlation_id``, ``function`` (fnmatch glob over
@@ -671,7 +671,7 @@ def prune_idle_shards(
     writer would prune it, and released. Returns the shards pruned and what went;
     a damaged shard is quarantined instead (named under ``quarantined``)."""
     _check_retention(retention_max_age_s, retention_max_bytes, DEFAULT_PRUNE_EVERY)
-    total = {"shards": 0, "batches_deleted": 0, "events_deleted": 0}
+    total: dict[str, Any] = {"shards": 0, "batches_deleted": 0, "events_deleted": 0}
     if retention_max_age_s is None and retention_max_bytes is None:
         return total
     shard_dir = Path(data_dir) / SHARD_DIR

@@ -10,15 +10,18 @@ store knows how many. Results are :class:`Found` lists: plain lists carrying
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 __all__ = ["Found", "ReadWarnings", "warning_line"]
 
+_T = TypeVar("_T")
 
-class Found(list):
+
+class Found(list[_T]):
     """A read's results plus ``warnings`` (dicts: ``shard``, ``problem``, ``events_missing``)."""
 
-    def __init__(self, items: Any = (), warnings: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, items: Iterable[_T] = (), warnings: list[dict[str, Any]] | None = None) -> None:
         super().__init__(items)
         self.warnings: list[dict[str, Any]] = list(warnings or ())
 

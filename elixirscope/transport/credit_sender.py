@@ -374,6 +374,7 @@ class CreditSender(Closing):
         again = self._unconfirmed
         self._unconfirmed = deque()
         for _seq, events, payload in reversed(again):
+            assert payload is not None  # payloads are kept exactly when resending
             self._queue.appendleft((payload, events))
             self._stats.queued += 1
             self._stats.queued_events += events

@@ -142,7 +142,7 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
         socket.bind(address)
     except zmq.ZMQError as exc:
         raise _bind_error(ep, exc) from None
-    return socket.getsockopt(zmq.LAST_ENDPOINT).decode()
+    return socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
 def connect(socket: zmq.Socket, endpoint: str | Endpoint,

@@ -215,15 +215,16 @@ class EventSubscriber(Closing):
 
     def _parse(self, frames: list[bytes]) -> Event | None:
         if len(frames) != 2:
-            return self._malformed(f"Expected 2 frames [topic, payload], got {len(frames)}")
+            self._malformed(f"Expected 2 frames [topic, payload], got {len(frames)}")
+            return None
         try:
             event = decode_event(frames[1])
         except ContractError as exc:
-            return self._malformed(str(exc))
+            self._malformed(str(exc))
+            return None
         if frames[0] != event.type.encode("utf-8"):
-            return self._malformed(
-                f"Topic frame {frames[0]!r} does not match event type {event.type!r}"
-            )
+            self._malformed(f"Topic frame {frames[0]!r} does not match event type {event.type!r}")
+            return None
         return event
 
     def _malformed(self, why: str) -> None:

@@ -141,7 +141,7 @@ class RequestClient(Closing):
             return None
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)
-            if event["event"] in _REFUSALS:
+            if zmq.Event(event["event"]) in _REFUSALS:  # an Event already; typed as int
                 keys = self._keys or security.client_keys()
                 return KeyRefused(self._address, str(keys.directory) if keys else "?")
         return None

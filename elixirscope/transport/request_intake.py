@@ -82,6 +82,12 @@ class Admitted:
     request: Request | None
     reply: bytes | None = None
 
+    @property
+    def to_serve(self) -> Request:
+        """The Request, for one taken in without a reply (exactly one of the two is set)."""
+        assert self.request is not None
+        return self.request
+
 
 class RequestIntake:
     """Admit, bound and answer Requests for one server; see the module doc."""

@@ -128,6 +128,7 @@ class RequestServer:
             return
         if not self._stopping:
             self._stopping = True
+            assert self._wake is not None  # open while the thread runs
             os.write(self._wake[1], b"x")  # the pipe outlives the thread: see _close_waker
         thread.join(timeout)
         if thread.is_alive():
@@ -196,7 +197,7 @@ class RequestServer:
             payload = admitted.reply
             if payload is None:
                 try:
-                    response = self._handler(admitted.request)
+                    response = self._handler(admitted.to_serve)
                 except (Exception, SystemExit) as exc:
                     payload = intake.fail(admitted, exc)
                 else:

@@ -109,6 +109,10 @@ def load_keys(directory: str | Path, *, serving: bool = False) -> Keys:
         client_public, client_secret = zmq.auth.load_certificate(str(client_file))
     except (OSError, ValueError) as exc:
         raise KeyProblem(f"cannot read the keys in {directory}: {exc}", str(directory)) from None
+    if client_secret is None:
+        raise KeyProblem(f"{client_file} holds a public key only; expected the secret key too "
+                         f"(delete it and the daemon makes a new pair on its next start)",
+                         str(client_file))
     authorized: frozenset[bytes] = frozenset()
     if serving:
         keys_in = directory / _AUTHORIZED
