@@ -40,8 +40,17 @@ from elixirscope.transport import OperationFailed as ApiError
 
 __all__ = ["APP_OPERATIONS", "ApiEndpoint", "ApiError"]
 
-APP_OPERATIONS = ("status", "tree", "layers", "stats", "config_get", "config_set",
-                  "restart", "terminate", "kill")
+APP_OPERATIONS = (
+    "status",
+    "tree",
+    "layers",
+    "stats",
+    "config_get",
+    "config_set",
+    "restart",
+    "terminate",
+    "kill",
+)
 DRAIN_INTERVAL = 0.25
 DRAIN_PER_WAKEUP = 128
 """Frames taken per wake-up before the actor reads its mailbox (call results) again."""
@@ -62,21 +71,28 @@ class ApiEndpoint(GenServer):
         self.metrics = MetricSet()
         self.call_timeout = float(args.get("call_timeout", 5.0))
         limits = args.get("limits", {})
-        self.frame_limits = Limits(max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
-                                   max_depth=limits.get("max_depth", 32),
-                                   max_string_chars=limits.get("max_string_chars", 65_536),
-                                   settings=(("max_frame_bytes", "api.max_request_bytes"),
-                                             ("max_depth", "api.max_depth"),
-                                             ("max_string_chars", "api.max_string_chars")))
+        self.frame_limits = Limits(
+            max_frame_bytes=limits.get("max_request_bytes", 1 << 20),
+            max_depth=limits.get("max_depth", 32),
+            max_string_chars=limits.get("max_string_chars", 65_536),
+            settings=(
+                ("max_frame_bytes", "api.max_request_bytes"),
+                ("max_depth", "api.max_depth"),
+                ("max_string_chars", "api.max_string_chars"),
+            ),
+        )
         self.intake = RequestIntake(
             "api",
             limits=self.frame_limits,
             max_in_flight=limits.get("max_in_flight", 64),
-            max_in_flight_per_client=limits.get("max_in_flight_per_client", 8))
-        self.app_operations = Operations("app", {
-            name: getattr(self, f"_op_{name}") for name in APP_OPERATIONS})
-        self.own_operations = Operations("api", {"health": self._op_health,
-                                                 "stats": lambda request: self.metrics_snapshot()})
+            max_in_flight_per_client=limits.get("max_in_flight_per_client", 8),
+        )
+        self.app_operations = Operations(
+            "app", {name: getattr(self, f"_op_{name}") for name in APP_OPERATIONS}
+        )
+        self.own_operations = Operations(
+            "api", {"health": self._op_health, "stats": lambda request: self.metrics_snapshot()}
+        )
         self._jobs: dict[str, tuple[Job, Admitted]] = {}
         self._received_bytes = 0  # since the heap was last trimmed
         self._context = zmq.Context()
@@ -149,8 +165,9 @@ class ApiEndpoint(GenServer):
             return
         except ApiError as exc:
             request = admitted.to_serve
-            response = error_response(request.id, exc.code, str(exc), from_layer=request.to_layer,
-                                      **exc.details)
+            response = error_response(
+                request.id, exc.code, str(exc), from_layer=request.to_layer, **exc.details
+            )
             self._send(admitted.envelope, self.intake.reply(admitted, response))
             return
         except Exception as exc:  # noqa: BLE001 - a bug in one operation must not stop the endpoint
@@ -179,8 +196,11 @@ class ApiEndpoint(GenServer):
 
     def _whereis(self, name: str) -> Job:
         if self.registry is None:  # its process is gone; a restarted one will announce itself
-            raise ApiError("unavailable", f"cannot find {name}: the registry is not running "
-                                          "(restarting, or stopped); try again")
+            raise ApiError(
+                "unavailable",
+                f"cannot find {name}: the registry is not running "
+                "(restarting, or stopped); try again",
+            )
         address = yield from self._ask(self.registry, ("whereis", name))
         if address is None:
             raise ApiError("unavailable", f"{name} is not running (restarting, or stopped)")
@@ -204,29 +224,48 @@ class ApiEndpoint(GenServer):
             children = yield from self._ask(self._parent, ("which_children",))
             known = [c.id for c in children if c.type == "supervisor"]
             if layer not in known:
-                raise ApiError("unknown_layer", f"no layer {layer!r}; layers: {', '.join(known)}") from None
+                raise ApiError(
+                    "unknown_layer", f"no layer {layer!r}; layers: {', '.join(known)}"
+                ) from None
             raise
         return (yield from self._ask(address, request, request.timeout))
 
     def _op_health(self, request: Request) -> dict[str, Any]:
-        return {"status": "up", "layer": "api", "path": self.path, "pid": os.getpid(),
-                "endpoint": self.info["endpoint"]}
+        return {
+            "status": "up",
+            "layer": "api",
+            "path": self.path,
+            "pid": os.getpid(),
+            "endpoint": self.info["endpoint"],
+        }
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Its request counters and mailbox gauges (reported by the runtime's timer, and in stats)."""
-        return {**self.metrics.snapshot(), **self.intake.stats.as_dict(),
-                "jobs_in_flight": len(self._jobs), **super().metrics_snapshot()}
+        return {
+            **self.metrics.snapshot(),
+            **self.intake.stats.as_dict(),
+            "jobs_in_flight": len(self._jobs),
+            **super().metrics_snapshot(),
+        }
 
     # ---------------------------------------------------------- app operations
     def _op_status(self, request: Request) -> Job:
         children = yield from self._ask(self._parent, ("which_children",))
-        layers = [{"name": c.id, "path": c.path, "status": c.status, "pid": c.pid,
-                   "restarts": c.restarts} for c in children]
+        layers = [
+            {"name": c.id, "path": c.path, "status": c.status, "pid": c.pid, "restarts": c.restarts}
+            for c in children
+        ]
         started = self.info.get("started_at", time.time())
-        return {"node": self.info.get("node"), "pid": self.info.get("daemon_pid"),
-                "uptime_s": round(time.time() - started, 3), "started_at": started,
-                "endpoint": self.info["endpoint"], "base": self.info.get("base"), "layers": layers,
-                "store": self._store_damage()}
+        return {
+            "node": self.info.get("node"),
+            "pid": self.info.get("daemon_pid"),
+            "uptime_s": round(time.time() - started, 3),
+            "started_at": started,
+            "endpoint": self.info["endpoint"],
+            "base": self.info.get("base"),
+            "layers": layers,
+            "store": self._store_damage(),
+        }
 
     def _store_damage(self) -> dict[str, Any] | None:
         """The shards quarantined under the data dir (read from disk: status never waits on the store)."""
@@ -240,47 +279,80 @@ class ApiEndpoint(GenServer):
 
         moved = quarantined(Path(data_dir))
         full = full_shards(data_dir)
-        return {"shards_quarantined": len(moved), "quarantined": moved,
-                "disk_full": bool(full), "full": full}
+        return {
+            "shards_quarantined": len(moved),
+            "quarantined": moved,
+            "disk_full": bool(full),
+            "full": full,
+        }
 
     def _op_tree(self, request: Request) -> Job:
-        root = {"path": "", "id": self.info.get("node", "app"), "kind": "supervisor",
-                "strategy": "rest_for_one", "restart": "permanent", "pid": self.info.get("daemon_pid"),
-                "restarts": 0, "status": "running"}
+        root = {
+            "path": "",
+            "id": self.info.get("node", "app"),
+            "kind": "supervisor",
+            "strategy": "rest_for_one",
+            "restart": "permanent",
+            "pid": self.info.get("daemon_pid"),
+            "restarts": 0,
+            "status": "running",
+        }
         root["children"] = yield from self._subtree(self._parent)
         return {"node": self.info.get("node"), "root": root}
 
     def _subtree(self, supervisor: Any) -> Job:
         nodes = []
         for child in (yield from self._ask(supervisor, ("which_children",))):
-            node = {"path": child.path, "id": child.id, "kind": child.type, "strategy": None,
-                    "restart": child.restart, "pid": child.pid, "restarts": child.restarts,
-                    "status": child.status}
+            node = {
+                "path": child.path,
+                "id": child.id,
+                "kind": child.type,
+                "strategy": None,
+                "restart": child.restart,
+                "pid": child.pid,
+                "restarts": child.restarts,
+                "status": child.status,
+            }
             if child.type == "supervisor":
                 node["children"] = []
                 if child.address is not None:
-                    node["strategy"] = (yield from self._ask(child.address, ("strategy",)))
+                    node["strategy"] = yield from self._ask(child.address, ("strategy",))
                     node["children"] = yield from self._subtree(child.address)
             nodes.append(node)
         return nodes
 
     def _op_layers(self, request: Request) -> Job:
         tree = yield from self._subtree(self._parent)
-        return [{"name": n["id"], "path": n["path"], "strategy": n["strategy"], "status": n["status"],
-                 "pid": n["pid"]} for n in tree if n["kind"] == "supervisor"]
+        return [
+            {
+                "name": n["id"],
+                "path": n["path"],
+                "strategy": n["strategy"],
+                "status": n["status"],
+                "pid": n["pid"],
+            }
+            for n in tree
+            if n["kind"] == "supervisor"
+        ]
 
     def _op_stats(self, request: Request) -> Job:
         params = request.params
         telemetry = yield from self._whereis("layer:foundation")
         layer = params.get("layer")
-        response = yield from self._ask(telemetry, Request(
-            operation="stats", to_layer="foundation", from_layer="api", params={"layer": layer}))
+        response = yield from self._ask(
+            telemetry,
+            Request(
+                operation="stats", to_layer="foundation", from_layer="api", params={"layer": layer}
+            ),
+        )
         if not response.ok:
             raise ApiError(response.error.code, response.error.message)
         data = response.data
         if layer in (None, "api"):  # fresher than its last report
             data["layers"].setdefault("api", {})[self.path] = self.metrics_snapshot()
-            data.setdefault("mailboxes", {}).update(mailbox_rows({self.path: self.metrics_snapshot()}))
+            data.setdefault("mailboxes", {}).update(
+                mailbox_rows({self.path: self.metrics_snapshot()})
+            )
         return data
 
     def _op_config_get(self, request: Request) -> Job:
@@ -306,8 +378,11 @@ class ApiEndpoint(GenServer):
             info = next((c for c in children if c.id == part), None)
             if info is None:
                 here = "/".join(parts[:depth]) or "the application"
-                raise ApiError("not_found", f"no child {part!r} under {here}; children: "
-                                            f"{', '.join(c.id for c in children)}")
+                raise ApiError(
+                    "not_found",
+                    f"no child {part!r} under {here}; children: "
+                    f"{', '.join(c.id for c in children)}",
+                )
             if depth < len(parts) - 1:
                 if info.type != "supervisor" or info.address is None:
                     raise ApiError("not_found", f"{info.path} is not a running supervisor")
@@ -328,8 +403,11 @@ class ApiEndpoint(GenServer):
         result = {"path": info.path, "old_pid": info.pid, "new_pid": None, "action": action}
         if info.path == self.path:
             if action != "kill":
-                raise ApiError("refused", "the API endpoint cannot stop itself from a request; "
-                                          "'kill api' exercises its supervision")
+                raise ApiError(
+                    "refused",
+                    "the API endpoint cannot stop itself from a request; "
+                    "'kill api' exercises its supervision",
+                )
             self.send_after(0.05, "die")  # answer first, then die
             return result
         if action == "kill":

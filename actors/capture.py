@@ -33,7 +33,9 @@ class _LoopService(LayerService):
 
     def report(self) -> None:
         if not self.loop.alive:
-            raise LoopFailed(f"{self.loop.name} thread stopped: {self.loop.stats.last_error or 'no error'}")
+            raise LoopFailed(
+                f"{self.loop.name} thread stopped: {self.loop.stats.last_error or 'no error'}"
+            )
         for name, value in self.loop_stats().items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.metrics.gauge(name).set(value)
@@ -55,10 +57,13 @@ class IngestService(_LoopService):
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args.get("data_dir")
-        self.loop = IngestLoop(args["ingest_endpoint"], args["forward_endpoint"],
-                               window=args.get("credit_window", 16),
-                               max_senders=args.get("max_senders", 1024),
-                               max_message_bytes=args.get("max_batch_bytes", 64 << 20))
+        self.loop = IngestLoop(
+            args["ingest_endpoint"],
+            args["forward_endpoint"],
+            window=args.get("credit_window", 16),
+            max_senders=args.get("max_senders", 1024),
+            max_message_bytes=args.get("max_batch_bytes", 64 << 20),
+        )
         self.loop.start()
         return {}
 
@@ -97,10 +102,14 @@ class WriterService(_LoopService):
         data_dir = args["data_dir"]
         self.retention = Retention(args.get("max_age_hours", 0.0), args.get("max_size_mb", 0))
         self.register(CONFIG_TOPIC, unique=False)
-        self.loop = WriterLoop(args["forward_endpoint"],
-                               lambda: open_writer_store(
-                                   data_dir, max_age_hours=self.retention.max_age_hours,
-                                   max_size_mb=self.retention.max_size_mb))
+        self.loop = WriterLoop(
+            args["forward_endpoint"],
+            lambda: open_writer_store(
+                data_dir,
+                max_age_hours=self.retention.max_age_hours,
+                max_size_mb=self.retention.max_size_mb,
+            ),
+        )
         self.loop.start()
         return {}
 

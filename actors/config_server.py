@@ -37,7 +37,9 @@ class ConfigServer(GenServer):
     def init(self, args: dict[str, Any]) -> dict[str, Any]:
         user_file = args.get("user_file")
         self.store = ConfigStore.load(
-            user_file=user_file, environment=args.get("environment"), env=args.get("env", dict(os.environ))
+            user_file=user_file,
+            environment=args.get("environment"),
+            env=args.get("env", dict(os.environ)),
         )
         self.interval = self.store.get("config.reload_interval_ms") / 1000.0
         self.watcher = FileWatcher(user_file, self.interval) if user_file else None
@@ -55,16 +57,22 @@ class ConfigServer(GenServer):
     def _serve(self, request: Any) -> Any:
         op = request[0] if isinstance(request, tuple) and request else request
         if op == "get" and len(request) == 2:
-            return {"path": request[1], "value": self.store.get(request[1]),
-                    "source": self.store.sources().get(request[1], "section")}
+            return {
+                "path": request[1],
+                "value": self.store.get(request[1]),
+                "source": self.store.sources().get(request[1], "section"),
+            }
         if op == "set" and len(request) == 3:
             change = self.store.set(request[1], request[2])
             self._publish([change], "runtime")
             return {"path": change.path, "old": change.old, "new": change.new}
         if op == "snapshot":
             return self.store.as_dict()
-        raise ConfigError(f"ConfigServer answers ('get', path), ('set', path, value), 'snapshot'; "
-                          f"got {request!r}", code="invalid_value")
+        raise ConfigError(
+            f"ConfigServer answers ('get', path), ('set', path, value), 'snapshot'; "
+            f"got {request!r}",
+            code="invalid_value",
+        )
 
     def handle_info(self, message: Any, state: dict[str, Any]) -> Any:
         if message == "watch":
@@ -89,6 +97,9 @@ class ConfigServer(GenServer):
 
     def _publish(self, changes: Sequence[Any], how: str) -> None:
         for change in changes:  # held while the registry restarts, sent to the next one
-            event = Event(type="config_changed", source_layer="foundation",
-                          data={"path": change.path, "old": change.old, "new": change.new, "by": how})
+            event = Event(
+                type="config_changed",
+                source_layer="foundation",
+                data={"path": change.path, "old": change.old, "new": change.new, "by": how},
+            )
             self.dispatch(CONFIG_TOPIC, event)

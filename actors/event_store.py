@@ -117,10 +117,16 @@ class EventStoreService(LayerService):
         return stats
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
-        return {**super().op_stats(request, state), "data_dir": self.data_dir,
-                "store": self._store_stats(), "pruned": dict(state["pruned"]),
-                "retention": {"max_age_hours": self.retention.max_age_hours,
-                              "max_size_mb": self.retention.max_size_mb}}
+        return {
+            **super().op_stats(request, state),
+            "data_dir": self.data_dir,
+            "store": self._store_stats(),
+            "pruned": dict(state["pruned"]),
+            "retention": {
+                "max_age_hours": self.retention.max_age_hours,
+                "max_size_mb": self.retention.max_size_mb,
+            },
+        }
 
     def op_prune(self, request: Request, state: Any) -> dict[str, Any]:
         return self._prune(state)
@@ -134,8 +140,12 @@ class EventStoreService(LayerService):
         except Exception as exc:  # noqa: BLE001 - a store fault must not restart the tree
             self.metrics.counter("store_errors").inc()
             log.warning("event store prune failed: %s: %s", type(exc).__name__, exc)
-            return {"shards": 0, "batches_deleted": 0, "events_deleted": 0,
-                    "error": f"{type(exc).__name__}: {exc}"}
+            return {
+                "shards": 0,
+                "batches_deleted": 0,
+                "events_deleted": 0,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         totals = state["pruned"]
         totals["runs"] += 1
         for key in ("shards", "batches_deleted", "events_deleted"):

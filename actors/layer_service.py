@@ -57,25 +57,35 @@ class LayerService(GenServer):
         if request.operation not in self.operations or handler is None:
             self.metrics.counter("request_errors").inc()
             response = error_response(
-                request.id, "unknown_operation",
+                request.id,
+                "unknown_operation",
                 f"layer {self.layer!r} answers {', '.join(self.operations)}; got {request.operation!r}",
-                from_layer=self.layer)
+                from_layer=self.layer,
+            )
         else:
             try:
                 data = handler(request, state)
-                response = data if isinstance(data, Response) else ok_response(
-                    request, data, from_layer=self.layer)
+                response = (
+                    data
+                    if isinstance(data, Response)
+                    else ok_response(request, data, from_layer=self.layer)
+                )
             except (ValueError, TypeError, KeyError) as exc:
                 self.metrics.counter("request_errors").inc()
-                response = error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+                response = error_response(
+                    request.id, "invalid_params", str(exc), from_layer=self.layer
+                )
             except Exception as exc:  # noqa: BLE001 - one Request never takes the layer down
                 self.metrics.counter("request_errors").inc()
                 self.metrics.counter("handler_failures").inc()
                 response = error_response(
-                    request.id, "handler_failed",
+                    request.id,
+                    "handler_failed",
                     f"{request.operation!r} failed: {type(exc).__name__}: {exc}"[:2000],
-                    from_layer=self.layer, operation=request.operation,
-                    exception_type=type(exc).__name__)
+                    from_layer=self.layer,
+                    operation=request.operation,
+                    exception_type=type(exc).__name__,
+                )
         self.metrics.histogram("request_us").observe((time.perf_counter_ns() - started) / 1000)
         return Reply(response, state)
 
@@ -85,8 +95,14 @@ class LayerService(GenServer):
         return BadRequest(f"{type(self).__name__} takes Request contracts; got {request!r}")
 
     def op_health(self, request: Request, state: Any) -> dict[str, Any]:
-        return {"status": "up", "layer": self.layer, "role": self.role, "path": self.path,
-                "pid": os.getpid(), "uptime_s": round(time.time() - self.started_at, 3)}
+        return {
+            "status": "up",
+            "layer": self.layer,
+            "role": self.role,
+            "path": self.path,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
         return self.metrics_snapshot()

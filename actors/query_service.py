@@ -44,7 +44,9 @@ class QueryService(LayerService):
             raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
         unknown = set(params) - {"run", "all_runs"}
         if unknown:
-            raise ValueError(f"calltree takes params correlation, run, all_runs; got {sorted(unknown)}")
+            raise ValueError(
+                f"calltree takes params correlation, run, all_runs; got {sorted(unknown)}"
+            )
         return calltree_report(self.data_dir, correlation, **params)
 
     def op_runs(self, request: Request, state: Any) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class QueryService(LayerService):
         params = dict(request.params or {})
         unknown = set(params) - {"correlation", "run", "all_runs", "top"}
         if unknown:
-            raise ValueError(f"summary takes params correlation, run, all_runs, top; "
-                             f"got {sorted(unknown)}")
+            raise ValueError(
+                f"summary takes params correlation, run, all_runs, top; got {sorted(unknown)}"
+            )
         return summary_report(self.data_dir, **params)

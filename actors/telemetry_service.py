@@ -51,12 +51,21 @@ class TelemetryService(LayerService):
                 layers.setdefault(layer, {})[path] = snapshot
         if wanted is not None and wanted not in layers:
             known = sorted({layer for layer, _ in state["actors"].values()})
-            raise ValueError(f"no metrics for layer {wanted!r} yet; layers reporting: {', '.join(known)}")
-        supervision = {sup: dict(counts) for sup, counts in sorted(state["supervision"].items())
-                       if wanted is None or sup == wanted or sup.startswith(f"{wanted}/")}
+            raise ValueError(
+                f"no metrics for layer {wanted!r} yet; layers reporting: {', '.join(known)}"
+            )
+        supervision = {
+            sup: dict(counts)
+            for sup, counts in sorted(state["supervision"].items())
+            if wanted is None or sup == wanted or sup.startswith(f"{wanted}/")
+        }
         mailboxes = mailbox_rows({p: s for actors in layers.values() for p, s in actors.items()})
-        return {"layers": layers, "mailboxes": mailboxes, "supervision": supervision,
-                "config_changes": state["config_changes"]}
+        return {
+            "layers": layers,
+            "mailboxes": mailboxes,
+            "supervision": supervision,
+            "config_changes": state["config_changes"],
+        }
 
     def handle_info(self, message: Any, state: dict[str, Any]) -> Any:
         if isinstance(message, tuple) and len(message) == 4 and message[0] == "metrics":

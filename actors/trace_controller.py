@@ -52,14 +52,18 @@ class TraceController(LayerService):
             self.publish()
 
     def publish(self) -> None:
-        event = Event(type=SNAPSHOT_TOPIC, source_layer="instrumentation", data=self.table.snapshot())
+        event = Event(
+            type=SNAPSHOT_TOPIC, source_layer="instrumentation", data=self.table.snapshot()
+        )
         self.publisher.publish(event)
         self.metrics.counter("snapshots_published").inc()
 
     # ---------------------------------------------------------------- requests
     def op_trace(self, request: Request, state: Any) -> dict[str, Any]:
         p = request.params
-        rule = self.table.trace(p.get("pattern"), p.get("level", "boundaries"), p.get("sampling", 1.0))
+        rule = self.table.trace(
+            p.get("pattern"), p.get("level", "boundaries"), p.get("sampling", 1.0)
+        )
         self.publish()
         return {"traced": rule.as_list(), **self._reach()}
 
@@ -78,8 +82,12 @@ class TraceController(LayerService):
         return {"control": self.publisher.endpoint}
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
-        return {**super().op_stats(request, state), "rules": len(self.table.rules),
-                "version": self.table.version, **self._reach()}
+        return {
+            **super().op_stats(request, state),
+            "rules": len(self.table.rules),
+            "version": self.table.version,
+            **self._reach(),
+        }
 
     def _reach(self) -> dict[str, Any]:
         self.publisher.poll_subscriptions()

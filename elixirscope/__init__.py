@@ -17,7 +17,9 @@ __all__ = ["__version__", "start", "stop"]
 _app: Any = None
 
 
-def start(config: str | Path | dict[str, Any] | None = None, *, environment: str | None = None) -> Any:
+def start(
+    config: str | Path | dict[str, Any] | None = None, *, environment: str | None = None
+) -> Any:
     """Start ElixirScope's tree inside this process's lifetime; returns the Application.
 
     ``config`` is a TOML file, or a dict of dotted settings (``{"api.endpoint":
@@ -29,7 +31,9 @@ def start(config: str | Path | dict[str, Any] | None = None, *, environment: str
     from elixirscope.supervisors.node import Application
 
     if _app is not None:
-        raise RuntimeError("elixirscope is already started in this process; call elixirscope.stop() first")
+        raise RuntimeError(
+            "elixirscope is already started in this process; call elixirscope.stop() first"
+        )
     if isinstance(config, dict):
         app = Application(overrides=config, environment=environment)
     else:

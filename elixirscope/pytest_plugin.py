@@ -35,25 +35,65 @@ LEVELS = ("boundaries", "args", "full")
 SECTION = "elixirscope: recorded path to the failure"
 CORRELATION = pytest.StashKey[str]()
 # never rewrite the tests themselves (pytest rewrites their asserts) nor conftest files
-TEST_MODULES = ("test_*", "*.test_*", "*_test", "*.conftest", "conftest", "tests", "*.tests",
-                "*.tests.*", "tests.*", "testing", "*.testing", "*.testing.*")
-_SKIP_DIRS = {"tests", "test", "testing", "docs", "doc", "build", "dist", "node_modules",
-              "site-packages", "__pycache__"}
+TEST_MODULES = (
+    "test_*",
+    "*.test_*",
+    "*_test",
+    "*.conftest",
+    "conftest",
+    "tests",
+    "*.tests",
+    "*.tests.*",
+    "tests.*",
+    "testing",
+    "*.testing",
+    "*.testing.*",
+)
+_SKIP_DIRS = {
+    "tests",
+    "test",
+    "testing",
+    "docs",
+    "doc",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "__pycache__",
+}
 
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("elixirscope", "record the code under test with ElixirScope")
-    group.addoption("--elixirscope", action="store_true", default=False,
-                    help="record the session; print each failing test's recorded path "
-                         "to the failure under its report")
-    group.addoption("--elixirscope-trace", action="append", default=[], metavar="PATTERN",
-                    help="record modules/functions matching this glob (repeatable; default: "
-                         "the project's packages and modules under the rootdir, not its tests)")
-    group.addoption("--elixirscope-level", default="args", choices=LEVELS, metavar="LEVEL",
-                    help="what is recorded per call: boundaries, args (arguments and return "
-                         "values, the default), full")
-    group.addoption("--elixirscope-data-dir", default=None, metavar="DIR",
-                    help="where the recording goes (default: data_dir from the configuration)")
+    group.addoption(
+        "--elixirscope",
+        action="store_true",
+        default=False,
+        help="record the session; print each failing test's recorded path "
+        "to the failure under its report",
+    )
+    group.addoption(
+        "--elixirscope-trace",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="record modules/functions matching this glob (repeatable; default: "
+        "the project's packages and modules under the rootdir, not its tests)",
+    )
+    group.addoption(
+        "--elixirscope-level",
+        default="args",
+        choices=LEVELS,
+        metavar="LEVEL",
+        help="what is recorded per call: boundaries, args (arguments and return "
+        "values, the default), full",
+    )
+    group.addoption(
+        "--elixirscope-data-dir",
+        default=None,
+        metavar="DIR",
+        help="where the recording goes (default: data_dir from the configuration)",
+    )
 
 
 def pytest_configure(config: Any) -> None:
@@ -77,9 +117,13 @@ def default_patterns(rootdir: str | os.PathLike[str]) -> list[str]:
                 continue
             if entry.is_dir() and (entry / "__init__.py").is_file() and name.isidentifier():
                 patterns += [name, f"{name}.*"]
-            elif (entry.suffix == ".py" and entry.stem.isidentifier()
-                  and not entry.stem.startswith("test_") and not entry.stem.endswith("_test")
-                  and entry.stem not in ("conftest", "setup", "noxfile", "fabfile")):
+            elif (
+                entry.suffix == ".py"
+                and entry.stem.isidentifier()
+                and not entry.stem.startswith("test_")
+                and not entry.stem.endswith("_test")
+                and entry.stem not in ("conftest", "setup", "noxfile", "fabfile")
+            ):
                 patterns += [entry.stem, f"{entry.stem}.*"]
     return patterns
 
@@ -96,11 +140,13 @@ class _SessionRecording:
         except ConfigError as exc:
             raise pytest.UsageError(f"--elixirscope: invalid configuration: {exc}") from None
         self.patterns = list(config.getoption("elixirscope_trace")) or default_patterns(
-            config.rootpath)
+            config.rootpath
+        )
         if not self.patterns:
             raise pytest.UsageError(
                 f"--elixirscope: found no package or module to record under {config.rootpath}; "
-                "name the code under test with --elixirscope-trace PATTERN")
+                "name the code under test with --elixirscope-trace PATTERN"
+            )
         level = config.getoption("elixirscope_level")
         try:
             plan = Plan.from_dict({})
@@ -112,8 +158,11 @@ class _SessionRecording:
             raise pytest.UsageError(f"--elixirscope-trace: {exc}") from None
         self.plan = plan
         try:
-            self.data_dir = str(usable_data_dir(config.getoption("elixirscope_data_dir")
-                                                or settings.get("data_dir")))
+            self.data_dir = str(
+                usable_data_dir(
+                    config.getoption("elixirscope_data_dir") or settings.get("data_dir")
+                )
+            )
         except DataDirError as exc:
             raise pytest.UsageError(f"--elixirscope-data-dir: {exc}") from None
         from elixirscope.capture.session import start_capture
@@ -122,10 +171,13 @@ class _SessionRecording:
 
         self.store = RunStore(self.data_dir)
         self.session = start_capture(
-            sink=self.store, ring_size=settings.get("capture.ring_buffer_size"),
+            sink=self.store,
+            ring_size=settings.get("capture.ring_buffer_size"),
             policy=settings.get("capture.overflow_policy"),
-            batch_size=settings.get("capture.batch_size"), node=settings.get("node.name"),
-            program="pytest")
+            batch_size=settings.get("capture.batch_size"),
+            node=settings.get("node.name"),
+            program="pytest",
+        )
         self.import_hook = hook.install(self.plan)
 
     def pytest_report_header(self, config: Any) -> str:
@@ -158,9 +210,11 @@ class _SessionRecording:
 
         try:
             if not self.session.flush(timeout=10.0):
-                return ("elixirscope: the recording of this test did not reach the store within "
-                        f"10 s; see it later with: elixirscope calltree --data-dir "
-                        f"{self.data_dir} {cid[:12]}")
+                return (
+                    "elixirscope: the recording of this test did not reach the store within "
+                    f"10 s; see it later with: elixirscope calltree --data-dir "
+                    f"{self.data_dir} {cid[:12]}"
+                )
             return failure_report(self.data_dir, cid, exc_type=excinfo.typename)["text"]
         except Exception as exc:  # noqa: BLE001 - the test's own report must still print
             return f"elixirscope: could not read this test's recording: {exc}"
@@ -173,6 +227,8 @@ class _SessionRecording:
         if unmatched and config.getoption("elixirscope_trace"):
             reporter = config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
-                reporter.write_line(f"elixirscope: warning: --elixirscope-trace "
-                                    f"{', '.join(map(repr, unmatched))} matched no module or "
-                                    "function (imported before the session started?)")
+                reporter.write_line(
+                    f"elixirscope: warning: --elixirscope-trace "
+                    f"{', '.join(map(repr, unmatched))} matched no module or "
+                    "function (imported before the session started?)"
+                )

@@ -21,10 +21,22 @@ from elixirscope.runtime.specs import Strategy, intensity_flags
 __all__ = ["LAYER_SPECS", "layer_spec"]
 
 
-def _service(layer: str, role: str, settings: dict[str, Any], *, front: bool = False,
-             actor: type = LayerService, **extra: Any) -> ChildSpec:
-    args = {"layer": layer, "role": role, "front": front,
-            "report_interval_s": settings.get("report_interval_s", 1.0), **extra}
+def _service(
+    layer: str,
+    role: str,
+    settings: dict[str, Any],
+    *,
+    front: bool = False,
+    actor: type = LayerService,
+    **extra: Any,
+) -> ChildSpec:
+    args = {
+        "layer": layer,
+        "role": role,
+        "front": front,
+        "report_interval_s": settings.get("report_interval_s", 1.0),
+        **extra,
+    }
     return ChildSpec(role, (actor, args))
 
 
@@ -37,14 +49,25 @@ def foundation(settings: dict[str, Any]) -> SupervisorSpec:
     from elixirscope.actors.config_server import ConfigServer
     from elixirscope.actors.event_store import EventStoreService
 
-    return SupervisorSpec("one_for_one", [
-        ChildSpec("registry", (Registry, None)),
-        ChildSpec("config", (ConfigServer, settings.get("config_args", {}))),
-        _service("foundation", "event_store", settings, actor=EventStoreService,
-                 **{k: _plane(settings)[k] for k in ("data_dir", "max_age_hours", "max_size_mb",
-                                                      "prune_interval_s")}),
-        _service("foundation", "telemetry", settings, front=True, actor=TelemetryService),
-    ], **intensity_flags(settings))
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            ChildSpec("registry", (Registry, None)),
+            ChildSpec("config", (ConfigServer, settings.get("config_args", {}))),
+            _service(
+                "foundation",
+                "event_store",
+                settings,
+                actor=EventStoreService,
+                **{
+                    k: _plane(settings)[k]
+                    for k in ("data_dir", "max_age_hours", "max_size_mb", "prune_interval_s")
+                },
+            ),
+            _service("foundation", "telemetry", settings, front=True, actor=TelemetryService),
+        ],
+        **intensity_flags(settings),
+    )
 
 
 def _plane(settings: dict[str, Any]) -> dict[str, Any]:
@@ -57,20 +80,46 @@ def capture(settings: dict[str, Any]) -> SupervisorSpec:
     from elixirscope.actors.capture import IngestService, WriterService
 
     plane = _plane(settings)
+
     def pick(*keys: str) -> dict[str, Any]:
         return {k: plane[k] for k in keys if k in plane}
 
-    writers = SupervisorSpec("one_for_one", [
-        _service("capture", f"writer-{i}", settings, actor=WriterService,
-                 **pick("forward_endpoint", "data_dir", "max_age_hours", "max_size_mb"))
-        for i in range(1, plane.get("writers", 1) + 1)
-    ], **intensity_flags(settings))
-    return SupervisorSpec("one_for_all", [
-        ChildSpec("writers", (Supervisor, writers), type="supervisor"),
-        _service("capture", "ingest", settings, front=True, actor=IngestService,
-                 **pick("ingest_endpoint", "forward_endpoint", "credit_window", "max_senders",
-                        "max_batch_bytes", "data_dir")),
-    ], **intensity_flags(settings))
+    writers = SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "capture",
+                f"writer-{i}",
+                settings,
+                actor=WriterService,
+                **pick("forward_endpoint", "data_dir", "max_age_hours", "max_size_mb"),
+            )
+            for i in range(1, plane.get("writers", 1) + 1)
+        ],
+        **intensity_flags(settings),
+    )
+    return SupervisorSpec(
+        "one_for_all",
+        [
+            ChildSpec("writers", (Supervisor, writers), type="supervisor"),
+            _service(
+                "capture",
+                "ingest",
+                settings,
+                front=True,
+                actor=IngestService,
+                **pick(
+                    "ingest_endpoint",
+                    "forward_endpoint",
+                    "credit_window",
+                    "max_senders",
+                    "max_batch_bytes",
+                    "data_dir",
+                ),
+            ),
+        ],
+        **intensity_flags(settings),
+    )
 
 
 def query(settings: dict[str, Any]) -> SupervisorSpec:
@@ -80,10 +129,16 @@ def query(settings: dict[str, Any]) -> SupervisorSpec:
     from elixirscope.actors.query_service import QueryService
 
     data_dir = _plane(settings)["data_dir"]
-    return SupervisorSpec("one_for_one", [
-        _service("query", "engine", settings, front=True, actor=QueryService, data_dir=data_dir),
-        _service("query", "correlator", settings, actor=CorrelatorService, data_dir=data_dir),
-    ], **intensity_flags(settings))
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "query", "engine", settings, front=True, actor=QueryService, data_dir=data_dir
+            ),
+            _service("query", "correlator", settings, actor=CorrelatorService, data_dir=data_dir),
+        ],
+        **intensity_flags(settings),
+    )
 
 
 def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
@@ -91,15 +146,29 @@ def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
 
     plane = _plane(settings)
     state_file = str(Path(plane["data_dir"]) / "trace_rules.json")
-    return SupervisorSpec("one_for_one", [
-        _service("instrumentation", "trace_controller", settings, front=True, actor=TraceController,
-                 control_endpoint=plane["control_endpoint"], state_file=state_file),
-    ], **intensity_flags(settings))
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "instrumentation",
+                "trace_controller",
+                settings,
+                front=True,
+                actor=TraceController,
+                control_endpoint=plane["control_endpoint"],
+                state_file=state_file,
+            ),
+        ],
+        **intensity_flags(settings),
+    )
 
 
 def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
-        return SupervisorSpec(strategy, [_service(layer, role, settings, front=True)], **intensity_flags(settings))
+        return SupervisorSpec(
+            strategy, [_service(layer, role, settings, front=True)], **intensity_flags(settings)
+        )
+
     spec.__name__ = layer
     return spec
 

@@ -50,7 +50,9 @@ def overrides_as_env(overrides: dict[str, Any]) -> dict[str, str]:
 
 def _check_tcp_port_free(host: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is free
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as servers bind: TIME_WAIT is free
         try:
             probe.bind((host, port))
         except OSError:
@@ -63,12 +65,20 @@ def _check_tcp_port_free(host: str, port: int, what: str) -> None:
 class Application:
     """The ElixirScope node: its configuration, its actor system and its tree."""
 
-    def __init__(self, *, user_file: str | Path | None = None, environment: str | None = None,
-                 overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user_file: str | Path | None = None,
+        environment: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.env = {**(os.environ if env is None else env), **overrides_as_env(overrides or {})}
         self.user_file = str(user_file) if user_file else None
         self.environment = environment
-        self.store = ConfigStore.load(user_file=self.user_file, environment=environment, env=self.env)
+        self.store = ConfigStore.load(
+            user_file=self.user_file, environment=environment, env=self.env
+        )
         self.runtime: Runtime | None = None
         self.root: Any = None
         self.started_at: float | None = None
@@ -110,14 +120,23 @@ class Application:
         self._serve_with_keys()
         before = {c.pid for c in psutil.Process().children()}
         # the registry is the supervised child foundation/registry, not a standalone one
-        self.runtime = Runtime(base, admin_port=admin_port, registry=False, bind_address=bind_address,
-                               allow_remote=self.store.get("network.allow_remote"))
+        self.runtime = Runtime(
+            base,
+            admin_port=admin_port,
+            registry=False,
+            bind_address=bind_address,
+            allow_remote=self.store.get("network.allow_remote"),
+        )
         self._system_pids = {c.pid for c in psutil.Process().children()} - before
         self.started_at = time.time()
         try:
             settings = self.settings()
-            self.root = self.runtime.start_supervisor(application_spec(settings), path="", timeout=timeout,
-                                                      report_interval=settings["report_interval_s"])
+            self.root = self.runtime.start_supervisor(
+                application_spec(settings),
+                path="",
+                timeout=timeout,
+                report_interval=settings["report_interval_s"],
+            )
         except EndpointInUse as exc:
             self.runtime.shutdown()
             security.serve_with(self._keys_before)
@@ -133,18 +152,28 @@ class Application:
         (and client) with the node's keys, made on first start (``security.curve``)."""
         self._keys_before = security.server_keys()
         if self.store.get("security.curve"):
-            directory = security.keys_dir(self.store.get("security.keys_dir"),
-                                          self.data_plane["data_dir"])
+            directory = security.keys_dir(
+                self.store.get("security.keys_dir"), self.data_plane["data_dir"]
+            )
             security.serve_with(security.ensure_keys(directory))
             self.keys_dir: str | None = str(directory)
         else:
-            for key in ("api.endpoint", "capture.ingest_endpoint", "instrumentation.control_endpoint"):
+            for key in (
+                "api.endpoint",
+                "capture.ingest_endpoint",
+                "instrumentation.control_endpoint",
+            ):
                 endpoint = parse_endpoint(self.store.get(key))
-                if endpoint.transport == "tcp" and endpoint.host not in ("127.0.0.1", "[::1]", "localhost"):
+                if endpoint.transport == "tcp" and endpoint.host not in (
+                    "127.0.0.1",
+                    "[::1]",
+                    "localhost",
+                ):
                     raise InsecureEndpoint(
                         f"{key} = {self.store.get(key)!r} is reachable from other machines, and "
                         "security.curve = false would let anyone there steer this node: bind it "
-                        "to 127.0.0.1, or turn security.curve back on")
+                        "to 127.0.0.1, or turn security.curve back on"
+                    )
             security.serve_with(None)
             self.keys_dir = None
 
@@ -155,8 +184,12 @@ class Application:
         where the endpoints are bound (and checked again).
         """
         allow_remote_binds(self.store.get("network.allow_remote"))
-        for key in ("api.endpoint", "events.endpoint", "capture.ingest_endpoint",
-                    "instrumentation.control_endpoint"):
+        for key in (
+            "api.endpoint",
+            "events.endpoint",
+            "capture.ingest_endpoint",
+            "instrumentation.control_endpoint",
+        ):
             endpoint = parse_endpoint(self.store.get(key))
             if endpoint.transport == "tcp":
                 check_bind_host(endpoint.host, f"{key} = {endpoint}")
@@ -199,8 +232,9 @@ class Application:
             "data_dir": str(data_dir),
             "ingest_endpoint": _concrete(get("capture.ingest_endpoint"), "capture.ingest_endpoint"),
             "forward_endpoint": f"tcp://127.0.0.1:{free_tcp_port()}",
-            "control_endpoint": _concrete(get("instrumentation.control_endpoint"),
-                                          "instrumentation.control_endpoint"),
+            "control_endpoint": _concrete(
+                get("instrumentation.control_endpoint"), "instrumentation.control_endpoint"
+            ),
             "writers": get("capture.writers"),
             "credit_window": get("capture.credit_window"),
             "max_senders": get("capture.max_senders"),
@@ -218,15 +252,30 @@ class Application:
             "max_restarts": get("supervision.max_restarts"),
             "max_seconds": get("supervision.max_seconds"),
             "report_interval_s": get("telemetry.report_interval_ms") / 1000.0,
-            "config_args": {"user_file": self.user_file, "environment": self.environment,
-                            "env": self.env},
-            "api_args": {"endpoint": self.endpoint, "node": self.node, "base": get("runtime.system_base"),
-                         "daemon_pid": os.getpid(), "started_at": self.started_at,
-                         "call_timeout": get("api.request_timeout_s"),
-                         "data_dir": self.data_plane["data_dir"],
-                         "limits": {key: get(f"api.{key}") for key in (
-                             "max_request_bytes", "max_depth", "max_string_chars", "max_in_flight",
-                             "max_in_flight_per_client")}},
+            "config_args": {
+                "user_file": self.user_file,
+                "environment": self.environment,
+                "env": self.env,
+            },
+            "api_args": {
+                "endpoint": self.endpoint,
+                "node": self.node,
+                "base": get("runtime.system_base"),
+                "daemon_pid": os.getpid(),
+                "started_at": self.started_at,
+                "call_timeout": get("api.request_timeout_s"),
+                "data_dir": self.data_plane["data_dir"],
+                "limits": {
+                    key: get(f"api.{key}")
+                    for key in (
+                        "max_request_bytes",
+                        "max_depth",
+                        "max_string_chars",
+                        "max_in_flight",
+                        "max_in_flight_per_client",
+                    )
+                },
+            },
         }
 
 

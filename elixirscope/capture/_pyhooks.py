@@ -89,6 +89,7 @@ def chain_ids() -> Callable[[], str]:
 
     def next_id() -> str:
         return "%016x%016x" % (_mix64(next(counter) ^ prefix), prefix)
+
     return next_id
 
 
@@ -241,8 +242,17 @@ class PyHooks:
                     task = task_name() if info.kind in _TASK_KINDS else None
                     self._append(
                         (
-                            "call", rid, ts, _get_ident(), cid, scope, info.name, args,
-                            info.filename or None, info.lineno, task,
+                            "call",
+                            rid,
+                            ts,
+                            _get_ident(),
+                            cid,
+                            scope,
+                            info.name,
+                            args,
+                            info.filename or None,
+                            info.lineno,
+                            task,
                         )
                     )
                     self.calls += 1
@@ -278,15 +288,33 @@ class PyHooks:
             if et is None or (frame is not None and issubclass(et, _GEN_END)):
                 result = (node.result or "None") if info.level_code >= 2 else None
                 rec: tuple = (
-                    "return", self._next_id(), ts, _get_ident(), cid, outer,
-                    node.call_id, info.name, ts - node.t0, result,
+                    "return",
+                    self._next_id(),
+                    ts,
+                    _get_ident(),
+                    cid,
+                    outer,
+                    node.call_id,
+                    info.name,
+                    ts - node.t0,
+                    result,
                 )
             else:
                 line, trace = exc_where(tb)
                 rec = (
-                    "exception", self._next_id(), ts, _get_ident(), cid, outer,
-                    node.call_id, info.name, ts - node.t0, exc_type_name(et),
-                    exc_message(ev, self._values), line, trace,
+                    "exception",
+                    self._next_id(),
+                    ts,
+                    _get_ident(),
+                    cid,
+                    outer,
+                    node.call_id,
+                    info.name,
+                    ts - node.t0,
+                    exc_type_name(et),
+                    exc_message(ev, self._values),
+                    line,
+                    trace,
                 )
             self._append(rec)
             self.events += 1
@@ -301,7 +329,9 @@ class PyHooks:
         try:
             top = _py_stack.get()
             if (
-                top is not None and top.fid == fid and top.recorded
+                top is not None
+                and top.fid == fid
+                and top.recorded
                 and self._functions[fid].level_code >= 2
             ):
                 top.result = self._values.safe_repr(value)
@@ -377,8 +407,15 @@ class PyHooks:
             cid = node.cid
         self._append(
             (
-                tag, self._next_id(), self._now(), _get_ident(), cid,
-                self._outer(node), node.call_id, info.name, text,
+                tag,
+                self._next_id(),
+                self._now(),
+                _get_ident(),
+                cid,
+                self._outer(node),
+                node.call_id,
+                info.name,
+                text,
             )
         )
         self.events += 1
@@ -399,8 +436,16 @@ class PyHooks:
                 cid = top.cid
             self._append(
                 (
-                    "attr", self._next_id(), self._now(), _get_ident(), cid,
-                    self._outer(top), top.call_id, info.name, name, value,
+                    "attr",
+                    self._next_id(),
+                    self._now(),
+                    _get_ident(),
+                    cid,
+                    self._outer(top),
+                    top.call_id,
+                    info.name,
+                    name,
+                    value,
                 )
             )
             self.events += 1

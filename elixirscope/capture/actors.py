@@ -131,8 +131,12 @@ class ActorTracer:
         return f"<ActorTracer errors={self.errors}>"
 
 
-_LIFECYCLE_TAGS = {"child_started": "spawn", "child_exited": "exit",
-                   "child_terminated": "exit", "child_restarted": "restart"}
+_LIFECYCLE_TAGS = {
+    "child_started": "spawn",
+    "child_exited": "exit",
+    "child_terminated": "exit",
+    "child_restarted": "restart",
+}
 
 
 def _reason_text(reason: Any) -> str:

@@ -82,7 +82,7 @@ def _tp_name(obj: Any) -> str:
         except TypeError as exc:
             text = exc.args[0] if exc.args else ""
             if type(text) is str and text.startswith(_NAME_PREFIX) and text.endswith("'"):
-                return text[len(_NAME_PREFIX):-1]
+                return text[len(_NAME_PREFIX) : -1]
         except Exception:  # noqa: BLE001, S110 - fall back to the names
             pass
     name = _type_name(tp)
@@ -99,7 +99,8 @@ _NAME_PREFIX = "attribute name must be string, not '"
 def _is_coroutine(obj: Any) -> bool:
     tp = type(obj)
     return tp is CoroutineType or (
-        tp is GeneratorType and bool(obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE))
+        tp is GeneratorType and bool(obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
+    )
 
 
 class _Awaiting:
@@ -126,8 +127,7 @@ def _awaitable(obj: Any, missing: str) -> Any:
     if _is_coroutine(iterator):
         raise TypeError("__await__() returned a coroutine")
     if _lookup(type(iterator), "__next__") is _MISSING:
-        raise TypeError(
-            "__await__() returned non-iterator of type '%.100s'" % _tp_name(iterator))
+        raise TypeError("__await__() returned non-iterator of type '%.100s'" % _tp_name(iterator))
     return _Awaiting(iterator)
 
 
@@ -174,8 +174,9 @@ async def _step(hooks: Any, fid: int, shown: Any, awaitable: Any) -> Any:
 
 # ---------------------------------------------------------------------- async for
 
-_NO_AITER_NEXT = ("'async for' received an object from __aiter__ that does not implement"
-                  " __anext__: %.100s")
+_NO_AITER_NEXT = (
+    "'async for' received an object from __aiter__ that does not implement __anext__: %.100s"
+)
 _NO_ANEXT = "'async for' requires an iterator with __anext__ method, got %.100s"
 _NOT_AWAITABLE = "object %.100s can't be used in 'await' expression"
 _BAD_ANEXT = "'async for' received an invalid object from __anext__: %.100s"
@@ -235,10 +236,12 @@ def async_iter(hooks: Any, fid: int, obj: Any) -> Any:
 
 _NO_AENTER = "'%.200s' object does not support the asynchronous context manager protocol"
 _NO_AEXIT = _NO_AENTER + " (missed __aexit__ method)"
-_AENTER_AWAIT = ("'async with' received an object from __aenter__ that does not implement"
-                 " __await__: %.100s")
-_AEXIT_AWAIT = ("'async with' received an object from __aexit__ that does not implement"
-                " __await__: %.100s")
+_AENTER_AWAIT = (
+    "'async with' received an object from __aenter__ that does not implement __await__: %.100s"
+)
+_AEXIT_AWAIT = (
+    "'async with' received an object from __aexit__ that does not implement __await__: %.100s"
+)
 
 
 class _AsyncWithProxy:

@@ -62,8 +62,17 @@ class CallFrame:
     """
 
     __slots__ = (
-        "call_id", "fid", "t0", "parent", "scope_id", "sampled", "recorded", "result", "epoch",
-        "frame", "cid",
+        "call_id",
+        "fid",
+        "t0",
+        "parent",
+        "scope_id",
+        "sampled",
+        "recorded",
+        "result",
+        "epoch",
+        "frame",
+        "cid",
     )
 
     def __init__(
@@ -94,8 +103,16 @@ class CallFrame:
     def moved_under(self, parent: CallFrame | None) -> CallFrame:
         """The same call re-entered below ``parent`` (a generator resumed elsewhere)."""
         moved = CallFrame(
-            self.call_id, self.fid, self.t0, parent, self.scope_id, self.sampled,
-            self.recorded, self.epoch, self.frame, self.cid,
+            self.call_id,
+            self.fid,
+            self.t0,
+            parent,
+            self.scope_id,
+            self.sampled,
+            self.recorded,
+            self.epoch,
+            self.frame,
+            self.cid,
         )
         moved.result = self.result
         return moved

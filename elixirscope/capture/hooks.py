@@ -84,13 +84,28 @@ class FunctionInfo:
     """A registered function: what it is and how it is traced now."""
 
     __slots__ = (
-        "fid", "module", "qualname", "name", "level", "level_code", "sampling", "filename",
-        "lineno", "kind",
+        "fid",
+        "module",
+        "qualname",
+        "name",
+        "level",
+        "level_code",
+        "sampling",
+        "filename",
+        "lineno",
+        "kind",
     )
 
     def __init__(
-        self, fid: int, module: str, qualname: str, level: str, sampling: float,
-        filename: str, lineno: int, kind: str,
+        self,
+        fid: int,
+        module: str,
+        qualname: str,
+        level: str,
+        sampling: float,
+        filename: str,
+        lineno: int,
+        kind: str,
     ) -> None:
         self.fid = fid
         self.module = module
@@ -134,7 +149,12 @@ def _check_sampling(sampling: object, where: str) -> float:
 
 
 def register(
-    module: str, qualname: str, level: str, sampling: float, filename: str, lineno: int,
+    module: str,
+    qualname: str,
+    level: str,
+    sampling: float,
+    filename: str,
+    lineno: int,
     kind: str,
 ) -> int:
     """A function's id for rewritten code; idempotent per (module, qualname, file, line)."""
@@ -267,8 +287,14 @@ class _RegistryMethods:
     __slots__ = ()
 
     def register(
-        self, module: str, qualname: str, level: str, sampling: float, filename: str,
-        lineno: int, kind: str,
+        self,
+        module: str,
+        qualname: str,
+        level: str,
+        sampling: float,
+        filename: str,
+        lineno: int,
+        kind: str,
     ) -> int:
         return register(module, qualname, level, sampling, filename, lineno, kind)
 

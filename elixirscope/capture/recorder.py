@@ -75,7 +75,11 @@ class Recorder:
             self.clock = PyHLC()
             self._ids = _PyIds()
         self.next_id: Callable[[], int] = self._ids.next
-        self.config: dict[str, Any] = {"ring_size": ring_size, "policy": policy, "block_timeout_s": block_timeout_s}
+        self.config: dict[str, Any] = {
+            "ring_size": ring_size,
+            "policy": policy,
+            "block_timeout_s": block_timeout_s,
+        }
         self.node = node or socket.gethostname()
         self.pid = os.getpid()
         self.start_ns = time.time_ns()
@@ -90,8 +94,13 @@ class Recorder:
         rid = self.next_id()
         self.ring.append(
             (
-                tag, rid, self.clock.now(), _get_ident(), current_correlation_id(),
-                current_call_id(), *fields,
+                tag,
+                rid,
+                self.clock.now(),
+                _get_ident(),
+                current_correlation_id(),
+                current_call_id(),
+                *fields,
             )
         )
         return rid
@@ -169,8 +178,11 @@ def _after_fork_in_child() -> None:
     if old is None:
         return
     _recorder = Recorder(
-        old.config["ring_size"], old.config["policy"], old.config["block_timeout_s"],
-        node=old.node, accelerated=old.accelerated,
+        old.config["ring_size"],
+        old.config["policy"],
+        old.config["block_timeout_s"],
+        node=old.node,
+        accelerated=old.accelerated,
     )
     _notify(_recorder)
 

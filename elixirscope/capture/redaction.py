@@ -171,8 +171,12 @@ class AuthTokens:
     trigger = "[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]"
     _token = r"[A-Za-z0-9\-._~+/]+=*"
     _pattern = re.compile(
-        r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)(?!" + re.escape(REDACTED) + ")" + _token
-        + r"|\b([Bb][Aa][Ss][Ii][Cc]\s+)(?![a-z]+(?![A-Za-z0-9\-._~+/=]))" + _token
+        r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)(?!"
+        + re.escape(REDACTED)
+        + ")"
+        + _token
+        + r"|\b([Bb][Aa][Ss][Ii][Cc]\s+)(?![a-z]+(?![A-Za-z0-9\-._~+/=]))"
+        + _token
     )
 
     _quick = re.compile(trigger)
@@ -350,13 +354,18 @@ def check_processors(processors: object) -> tuple[str, ...]:
     known = ", ".join(PROCESSORS)
     for i, name in enumerate(items):
         if type(name) is not str:
-            raise RedactionError("processors", i, name,
-                                 f"Expected a processor name (`str`), got `{name!r}`")
+            raise RedactionError(
+                "processors", i, name, f"Expected a processor name (`str`), got `{name!r}`"
+            )
         if name not in PROCESSORS:
             near = difflib.get_close_matches(name, PROCESSORS, n=1)
             hint = f"; did you mean `{near[0]}`?" if near else ""
-            raise RedactionError("processors", i, name,
-                                 f"Unknown redaction processor `{name}` (known: {known}){hint}")
+            raise RedactionError(
+                "processors",
+                i,
+                name,
+                f"Unknown redaction processor `{name}` (known: {known}){hint}",
+            )
         if name in items[:i]:
             raise RedactionError("processors", i, name, f"Processor `{name}` is listed twice")
     return items
@@ -377,16 +386,22 @@ def check_patterns(patterns: object) -> tuple[re.Pattern, ...]:
     compiled = []
     for i, text in enumerate(items):
         if type(text) is not str or not text:
-            raise RedactionError("extra_patterns", i, text,
-                                 f"Expected a regular expression (non-empty `str`), got `{text!r}`")
+            raise RedactionError(
+                "extra_patterns",
+                i,
+                text,
+                f"Expected a regular expression (non-empty `str`), got `{text!r}`",
+            )
         try:
             pattern = re.compile(text)
         except re.error as exc:
-            raise RedactionError("extra_patterns", i, text,
-                                 f"Invalid regular expression `{text}`: {exc}") from None
+            raise RedactionError(
+                "extra_patterns", i, text, f"Invalid regular expression `{text}`: {exc}"
+            ) from None
         if pattern.match(""):
-            raise RedactionError("extra_patterns", i, text,
-                                 f"Pattern `{text}` matches the empty string")
+            raise RedactionError(
+                "extra_patterns", i, text, f"Pattern `{text}` matches the empty string"
+            )
         compiled.append(pattern)
     return tuple(compiled)
 
@@ -516,8 +531,9 @@ def reset_defaults() -> None:
 def set_names(names: tuple[str, ...]) -> None:
     """The sensitive words, exactly (``values.set_sensitive_names``); checked by the caller."""
     c = _pipeline.config
-    _install(RedactionConfig(c.processors, c.extra_names, c.extra_patterns, names),
-             _current_patterns())
+    _install(
+        RedactionConfig(c.processors, c.extra_names, c.extra_patterns, names), _current_patterns()
+    )
 
 
 def default_names() -> tuple[str, ...]:

@@ -195,14 +195,20 @@ class PyRingBuffer:
 
     def set_waker(self, fn: Any, wake_at: int) -> None:
         if fn is not None and not callable(fn):
-            raise TypeError(f"Expected a callable or None, got {fn!r} - at RingBuffer.set_waker(fn)")
+            raise TypeError(
+                f"Expected a callable or None, got {fn!r} - at RingBuffer.set_waker(fn)"
+            )
         if type(wake_at) is not int or wake_at < 0:
-            raise ValueError(f"Expected `wake_at` an int >= 0, got {wake_at!r} - at RingBuffer.set_waker")
+            raise ValueError(
+                f"Expected `wake_at` an int >= 0, got {wake_at!r} - at RingBuffer.set_waker"
+            )
         self._waker, self._wake_at = fn, wake_at
 
     def set_on_stall(self, fn: Any) -> None:
         if fn is not None and not callable(fn):
-            raise TypeError(f"Expected a callable or None, got {fn!r} - at RingBuffer.set_on_stall(fn)")
+            raise TypeError(
+                f"Expected a callable or None, got {fn!r} - at RingBuffer.set_on_stall(fn)"
+            )
         self._on_stall = fn
 
     # ------------------------------------------------------------------ config

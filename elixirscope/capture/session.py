@@ -103,9 +103,12 @@ class CaptureSession:
             return
         self.stall_announced = True
         try:
-            print(f"elixirscope: the recording pipeline made no progress for "
-                  f"{self.stall_timeout_s:g} s (or its sink failed); dropping events, counted, "
-                  "until it catches up (capture.stall_timeout_s sets the wait)", file=sys.stderr)
+            print(
+                f"elixirscope: the recording pipeline made no progress for "
+                f"{self.stall_timeout_s:g} s (or its sink failed); dropping events, counted, "
+                "until it catches up (capture.stall_timeout_s sets the wait)",
+                file=sys.stderr,
+            )
         except Exception:  # noqa: BLE001 - a closed stderr must not hurt the host
             pass
 
@@ -122,8 +125,9 @@ class CaptureSession:
         out["hooks"] = hooks.stats()
         return out
 
-    def stop(self, timeout: float = DEFAULT_EXIT_TIMEOUT_S, *,
-             exit_status: int | None = None) -> dict[str, Any]:
+    def stop(
+        self, timeout: float = DEFAULT_EXIT_TIMEOUT_S, *, exit_status: int | None = None
+    ) -> dict[str, Any]:
         """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
         (with ``drop_reasons``). The run's record gets its end, ``exit_status`` and the
         events lost outside any batch."""
@@ -142,11 +146,14 @@ class CaptureSession:
             stats = self.shipper.stats()
             stats["drop_reasons"] = drop_reasons(stats)
             if self.record is not None:
-                self.record.update(ended_ns=time.time_ns(), exit_status=exit_status,
-                                   lost=stats["sink"].get("events_dropped", 0)
-                                   + stats["dropped_on_close"]
-                                   + stats.get("ring_drops_unreported", 0),
-                                   drop_reasons=stats["drop_reasons"])
+                self.record.update(
+                    ended_ns=time.time_ns(),
+                    exit_status=exit_status,
+                    lost=stats["sink"].get("events_dropped", 0)
+                    + stats["dropped_on_close"]
+                    + stats.get("ring_drops_unreported", 0),
+                    drop_reasons=stats["drop_reasons"],
+                )
                 _keep_record(self.sink, self.record)
             return stats
 
@@ -224,16 +231,29 @@ def start_capture(
                 run=run_id,
             )
             record = start_record(
-                run_id, command=list(sys.argv if command is None else command),
-                program=shipper.program, node=shipper.node,
-                settings={"ring_size": ring_size, "policy": policy, "batch_size": batch_size,
-                          "stall_timeout_s": stall_timeout_s})
+                run_id,
+                command=list(sys.argv if command is None else command),
+                program=shipper.program,
+                node=shipper.node,
+                settings={
+                    "ring_size": ring_size,
+                    "policy": policy,
+                    "batch_size": batch_size,
+                    "stall_timeout_s": stall_timeout_s,
+                },
+            )
             _keep_record(the_sink, record)
         except BaseException:
             the_sink.close(0.0)
             raise
-        session = CaptureSession(rec, shipper, endpoint=endpoint, owns_recorder=owns,
-                                 record=record, stall_timeout_s=stall_timeout_s)
+        session = CaptureSession(
+            rec,
+            shipper,
+            endpoint=endpoint,
+            owns_recorder=owns,
+            record=record,
+            stall_timeout_s=stall_timeout_s,
+        )
         _watch_stalls(rec, session)
         hooks.install()
         threads.install()
@@ -276,8 +296,9 @@ def _make_sink(endpoint: str | None, sink: Any, options: dict[str, Any]) -> Sink
     )
 
 
-def _recorder_for(ring_size: int, policy: str, node: str | None,
-                  stall_timeout_s: float) -> tuple[recorder.Recorder, bool]:
+def _recorder_for(
+    ring_size: int, policy: str, node: str | None, stall_timeout_s: float
+) -> tuple[recorder.Recorder, bool]:
     rec = recorder.current()
     if rec is None:
         return recorder.install(ring_size, policy, stall_timeout_s, node=node), True
@@ -317,7 +338,9 @@ def drop_reasons(stats: dict[str, Any]) -> dict[str, int]:
 def _keep_record(sink: Any, record: dict[str, Any]) -> None:
     """Hand the run's record to a sink (or a plain callable sink's function) that keeps
     run records (``record_run(record)``); never fails the host."""
-    keep = getattr(sink, "record_run", None) or getattr(getattr(sink, "fn", None), "record_run", None)
+    keep = getattr(sink, "record_run", None) or getattr(
+        getattr(sink, "fn", None), "record_run", None
+    )
     if keep is None:
         return
     try:

@@ -183,9 +183,13 @@ class ZmqSink:
         from elixirscope.transport import CreditSender
 
         self.endpoint = endpoint
-        self._options: dict[str, Any] = {"policy": policy, "queue_batches": queue_batches,
-                         "block_timeout": block_timeout, "stream": stream,
-                         "hello_interval": hello_interval}
+        self._options: dict[str, Any] = {
+            "policy": policy,
+            "queue_batches": queue_batches,
+            "block_timeout": block_timeout,
+            "stream": stream,
+            "hello_interval": hello_interval,
+        }
         self._sender = CreditSender(
             endpoint,
             policy=policy,  # type: ignore[arg-type]  # CreditSender validates it
@@ -312,7 +316,9 @@ class Shipper:
             raise RuntimeError("Shipper is closed; create a new one")
         if self._thread is None:
             set_waker = getattr(self.recorder.ring, "set_waker", None)
-            if set_waker is not None:  # a producer waiting on a full ring wakes the thread: no polling under load
+            if (
+                set_waker is not None
+            ):  # a producer waiting on a full ring wakes the thread: no polling under load
                 set_waker(self._wake.set, 0)  # (0: only when full)
             self._thread = threading.Thread(
                 target=self._run, name="elixirscope-shipper", daemon=True

@@ -66,8 +66,16 @@ def _record(name: str, kind: str, spawn: tuple[int, str | None, int] | None) -> 
     call_id, spawned_in, spawner = spawn if spawn is not None else (0, None, 0)
     rec.ring.append(
         (
-            "thread", rec.next_id(), rec.clock.now(), threading.get_ident(), spawned_in,
-            call_id, name, kind, chain, spawner,
+            "thread",
+            rec.next_id(),
+            rec.clock.now(),
+            threading.get_ident(),
+            spawned_in,
+            call_id,
+            name,
+            kind,
+            chain,
+            spawner,
         )
     )
     return chain
@@ -81,8 +89,9 @@ def _is_own(thread: threading.Thread) -> bool:
         module = type(thread).__module__
     except Exception:  # noqa: BLE001
         return True
-    return (type(name) is str and name.startswith(_OWN_PREFIX)) or \
-        (type(module) is str and module.startswith(_OWN_LIBRARIES))
+    return (type(name) is str and name.startswith(_OWN_PREFIX)) or (
+        type(module) is str and module.startswith(_OWN_LIBRARIES)
+    )
 
 
 def _carries_context(fn: Any) -> bool:
@@ -94,8 +103,11 @@ def _carries_context(fn: Any) -> bool:
 def _start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
     key = id(self)
     try:
-        linkable = not (_is_own(self) or _is_executor_worker(self)
-                        or _carries_context(getattr(self, "_target", None)))
+        linkable = not (
+            _is_own(self)
+            or _is_executor_worker(self)
+            or _carries_context(getattr(self, "_target", None))
+        )
         spawn = _spawner() if linkable else None
         if spawn is not None:
             _pending[key] = spawn
@@ -126,8 +138,7 @@ def _bootstrap_inner(self: threading.Thread) -> Any:
     return _originals["_bootstrap_inner"](self)
 
 
-def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
-            **kwargs: Any) -> Any:
+def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     original = _originals["submit"]
     try:
         spawn = None if _carries_context(fn) else _spawner()
@@ -203,6 +214,16 @@ def announce_running() -> None:
         if ident is None or _is_own(thread):
             continue
         rec.ring.append(
-            ("thread", rec.next_id(), rec.clock.now(), ident, None, 0, thread.name, "thread",
-             None, 0)
+            (
+                "thread",
+                rec.next_id(),
+                rec.clock.now(),
+                ident,
+                None,
+                0,
+                thread.name,
+                "thread",
+                None,
+                0,
+            )
         )

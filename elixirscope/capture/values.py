@@ -201,8 +201,10 @@ def capture_args(
     """
     mask = _mask_cache.get(names)
     if mask is None:
-        mask = tuple(_RECEIVER if i == 0 and name in ("self", "cls") else redact(name)
-                     for i, name in enumerate(names))
+        mask = tuple(
+            _RECEIVER if i == 0 and name in ("self", "cls") else redact(name)
+            for i, name in enumerate(names)
+        )
         if len(_mask_cache) < _REDACT_CACHE_MAX:
             _mask_cache[names] = mask
     out: dict[str, str] = {}

@@ -26,10 +26,16 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
-    demo.add_argument("--data-dir", metavar="DIR",
-                      help="where to keep the recording (default: a new temporary dir)")
-    demo.add_argument("--supervision", action="store_true",
-                      help="instead: start a supervised tree, crash and kill workers, print restarts")
+    demo.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where to keep the recording (default: a new temporary dir)",
+    )
+    demo.add_argument(
+        "--supervision",
+        action="store_true",
+        help="instead: start a supervised tree, crash and kill workers, print restarts",
+    )
     demo.add_argument(
         "--base",
         default="multiprocTCPBase",
@@ -87,16 +93,22 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
-    ("demo", "record the bundled shop program and print its call trees and supervision events",
-     _add_demo_arguments),
+    (
+        "demo",
+        "record the bundled shop program and print its call trees and supervision events",
+        _add_demo_arguments,
+    ),
     ("daemon", "run the supervised tree as a long-lived node", _add_daemon_arguments),
     ("console", "admin console for a running daemon", _add_console_arguments),
     ("run", "run a Python program as python would, recording it", _add_run_arguments),
     ("events", "list recorded events", _add_events_arguments),
     ("calltree", "the nested calls of one correlation chain", _add_calltree_arguments),
     ("runs", "the recorded runs, newest first", _add_runs_arguments),
-    ("summary", "functions, exceptions, slowest calls, actors, processes and threads",
-     _add_summary_arguments),
+    (
+        "summary",
+        "functions, exceptions, slowest calls, actors, processes and threads",
+        _add_summary_arguments,
+    ),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -108,7 +120,7 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="elixirscope",
         description="Execution-recording, time-travel debugger for Python, "
-                    "built as a tree of supervised actors.",
+        "built as a tree of supervised actors.",
     )
     parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -157,8 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("events", "calltree", "runs"):
             from elixirscope.cli import reading
 
-            return {"events": reading.run_events, "calltree": reading.run_calltree,
-                    "runs": reading.run_runs}[args.command](args)
+            return {
+                "events": reading.run_events,
+                "calltree": reading.run_calltree,
+                "runs": reading.run_runs,
+            }[args.command](args)
         if args.command == "store":
             from elixirscope.store import check as store_check
 

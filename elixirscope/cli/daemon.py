@@ -26,10 +26,19 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="where recorded data lives")
     parser.add_argument("--api", metavar="ENDPOINT", help="API endpoint, e.g. tcp://127.0.0.1:5555")
     parser.add_argument("--node", metavar="NAME", help="this node's name")
-    parser.add_argument("--admin-port", type=int, metavar="PORT",
-                        help="Thespian's admin port (default: the configuration's; 0 picks a free one)")
-    parser.add_argument("--stop-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="how long an orderly shutdown may take (default 30)")
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="Thespian's admin port (default: the configuration's; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long an orderly shutdown may take (default 30)",
+    )
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> Any:
@@ -70,8 +79,12 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> Any:
 
 
 def _overrides(args: Any) -> dict[str, Any]:
-    pairs = {"api.endpoint": args.api, "node.name": args.node, "data_dir": args.data_dir,
-             "runtime.admin_port": args.admin_port}
+    pairs = {
+        "api.endpoint": args.api,
+        "node.name": args.node,
+        "data_dir": args.data_dir,
+        "runtime.admin_port": args.admin_port,
+    }
     return {k: v for k, v in pairs.items() if v is not None}
 
 
@@ -97,10 +110,17 @@ def run(args: Any) -> int:
     except (PortInUse, InsecureEndpoint, StartError, DataDirError) as exc:
         log.error("daemon failed to start", error=str(exc))
         return 1
-    log.info("daemon started", node=app.node, api=app.endpoint, admin_port=app.admin_port,
-             ingest=app.data_plane["ingest_endpoint"], control=app.data_plane["control_endpoint"],
-             data_dir=app.data_plane["data_dir"],
-             base=app.store.get("runtime.system_base"), config=args.config)
+    log.info(
+        "daemon started",
+        node=app.node,
+        api=app.endpoint,
+        admin_port=app.admin_port,
+        ingest=app.data_plane["ingest_endpoint"],
+        control=app.data_plane["control_endpoint"],
+        data_dir=app.data_plane["data_dir"],
+        base=app.store.get("runtime.system_base"),
+        config=args.config,
+    )
     status = 0
     while not stop.wait(WATCH_INTERVAL):
         if not app.alive():

@@ -26,10 +26,23 @@ TRACE = "elixirscope.examples.*"
 
 def run_recording_demo(data_dir: str | None = None, out: TextIO = sys.stdout) -> int:
     data_dir = data_dir or tempfile.mkdtemp(prefix="elixirscope-demo-")
-    command = [sys.executable, "-m", "elixirscope", "run", "--data-dir", data_dir,
-               "--trace", TRACE, "--level", "args", "-m", PROGRAM]
-    out.write(f"$ elixirscope run --data-dir {data_dir} --trace '{TRACE}' --level args "
-              f"-m {PROGRAM}\n")
+    command = [
+        sys.executable,
+        "-m",
+        "elixirscope",
+        "run",
+        "--data-dir",
+        data_dir,
+        "--trace",
+        TRACE,
+        "--level",
+        "args",
+        "-m",
+        PROGRAM,
+    ]
+    out.write(
+        f"$ elixirscope run --data-dir {data_dir} --trace '{TRACE}' --level args -m {PROGRAM}\n"
+    )
     out.flush()
     done = subprocess.run(command, stdout=out if out is not sys.stdout else None, text=True)
     if done.returncode != 0:
@@ -37,22 +50,28 @@ def run_recording_demo(data_dir: str | None = None, out: TextIO = sys.stdout) ->
         return 1
 
     supervision = events(data_dir, type=["spawn", "exit", "restart", "exception"], limit=None)
-    out.write(f"\nSupervision and errors, read back from the event store ({len(supervision)} events):\n")
+    out.write(
+        f"\nSupervision and errors, read back from the event store ({len(supervision)} events):\n"
+    )
     out.write(_indent(render_events(supervision)) + "\n")
 
     crash = next((e for e in supervision if e.type == "exception" and e.event.correlation_id), None)
     if crash is not None and crash.event.correlation_id:
-        out.write(f"\nThe call that crashed the stock keeper (correlation "
-                  f"{crash.event.correlation_id[:12]}):\n")
+        out.write(
+            f"\nThe call that crashed the stock keeper (correlation "
+            f"{crash.event.correlation_id[:12]}):\n"
+        )
         out.write(_indent(calltree_report(data_dir, crash.event.correlation_id)["text"]) + "\n")
     priced = events(data_dir, function="*.price_basket", type="return", limit=None)
     last = priced[-1].event.correlation_id if priced else None
     if last:
         out.write(f"\nAn order that went through (correlation {last[:12]}):\n")
         out.write(_indent(calltree_report(data_dir, last)["text"]) + "\n")
-    out.write(f"\nExplore it yourself:\n"
-              f"  elixirscope events --data-dir {data_dir} --function '*.price_basket'\n"
-              f"  elixirscope calltree --data-dir {data_dir} CORRELATION_ID\n")
+    out.write(
+        f"\nExplore it yourself:\n"
+        f"  elixirscope events --data-dir {data_dir} --function '*.price_basket'\n"
+        f"  elixirscope calltree --data-dir {data_dir} CORRELATION_ID\n"
+    )
     return 0
 
 

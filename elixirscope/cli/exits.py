@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "CommandError",
-           "request_timeout"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "CommandError",
+    "request_timeout",
+]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -42,7 +48,10 @@ def request_timeout(config_file: str | None, default: float = DEFAULT_TIMEOUT_S)
     from elixirscope.config import ConfigError, ConfigStore
 
     try:
-        return float(ConfigStore.load(user_file=config_file, env=dict(os.environ))
-                     .get("api.request_timeout_s"))
+        return float(
+            ConfigStore.load(user_file=config_file, env=dict(os.environ)).get(
+                "api.request_timeout_s"
+            )
+        )
     except (ConfigError, OSError):
         return default

@@ -16,13 +16,17 @@ __all__ = ["add_keys_argument", "use_daemon_keys"]
 
 
 def add_keys_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keys", metavar="DIR",
-                        help="the daemon's keys dir (default: security.keys_dir, else "
-                             "<data_dir>/keys of the configuration)")
+    parser.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="the daemon's keys dir (default: security.keys_dir, else "
+        "<data_dir>/keys of the configuration)",
+    )
 
 
-def use_daemon_keys(keys: str | None = None, config_file: str | None = None,
-                    config: Any = None) -> None:
+def use_daemon_keys(
+    keys: str | None = None, config_file: str | None = None, config: Any = None
+) -> None:
     """Make this process a CURVE client of the daemon whose keys are in ``keys`` (or
     the configured keys dir); nothing when ``security.curve`` is off. Raises KeyProblem."""
     from elixirscope.transport import security

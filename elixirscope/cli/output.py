@@ -24,22 +24,29 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-__all__ = ["COLOR_CHOICES", "Output", "add_arguments", "fit", "highlight", "pager_command",
-           "silence_stdout"]
+__all__ = [
+    "COLOR_CHOICES",
+    "Output",
+    "add_arguments",
+    "fit",
+    "highlight",
+    "pager_command",
+    "silence_stdout",
+]
 
 COLOR_CHOICES = ("auto", "always", "never")
 ELLIPSIS = "…"
 
 _RESET = "\x1b[0m"
 _STYLES = {
-    "time": "\x1b[2m",          # dim: ISO timestamps at the start of an event line
-    "raised": "\x1b[1;31m",     # bold red: "!! ValueError: ..."
-    "returned": "\x1b[32m",     # green: "-> value"
-    "duration": "\x1b[2m",      # dim: "[1.2 µs]"
-    "where": "\x1b[36m",        # cyan: file.py:12
-    "call": "\x1b[1m",          # bold: the function called, "name("
-    "etype": "\x1b[35m",        # magenta: the event type column
-    "id": "\x1b[33m",           # yellow: a (shortened) correlation id
+    "time": "\x1b[2m",  # dim: ISO timestamps at the start of an event line
+    "raised": "\x1b[1;31m",  # bold red: "!! ValueError: ..."
+    "returned": "\x1b[32m",  # green: "-> value"
+    "duration": "\x1b[2m",  # dim: "[1.2 µs]"
+    "where": "\x1b[36m",  # cyan: file.py:12
+    "call": "\x1b[1m",  # bold: the function called, "name("
+    "etype": "\x1b[35m",  # magenta: the event type column
+    "id": "\x1b[33m",  # yellow: a (shortened) correlation id
 }
 _TOKENS = re.compile(
     r"(?P<time>^\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)?)"
@@ -55,11 +62,18 @@ _TOKENS = re.compile(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--color`` and ``--no-pager`` for a command that prints a report."""
-    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
-                        help="colour the text: auto (on a terminal, unless NO_COLOR is set), "
-                             "always, never (default auto)")
-    parser.add_argument("--no-pager", action="store_true",
-                        help="never page long output (also: ELIXIRSCOPE_PAGER=cat)")
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="colour the text: auto (on a terminal, unless NO_COLOR is set), "
+        "always, never (default auto)",
+    )
+    parser.add_argument(
+        "--no-pager",
+        action="store_true",
+        help="never page long output (also: ELIXIRSCOPE_PAGER=cat)",
+    )
 
 
 def _cells(ch: str) -> int:
@@ -118,8 +132,14 @@ def silence_stdout() -> None:
 class Output:
     """Where a report goes and how: width, colour and pager decided once per command."""
 
-    def __init__(self, stream: TextIO | None = None, *, color: str = "auto", pager: bool = True,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: str = "auto",
+        pager: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.stream = stream or sys.stdout
         self.env = os.environ if env is None else env
         try:
@@ -137,8 +157,11 @@ class Output:
 
     @classmethod
     def for_args(cls, args: Any, stream: TextIO | None = None) -> Output:
-        return cls(stream, color=getattr(args, "color", "auto") or "auto",
-                   pager=not getattr(args, "no_pager", False))
+        return cls(
+            stream,
+            color=getattr(args, "color", "auto") or "auto",
+            pager=not getattr(args, "no_pager", False),
+        )
 
     def render(self, text: str) -> str:
         """``text`` as it will be shown: each line fitted, then coloured."""
@@ -166,9 +189,14 @@ class Output:
         env.setdefault("LV", "-c")
         try:
             self.stream.flush()
-            proc = subprocess.Popen(self.pager or "less", shell=True, stdin=subprocess.PIPE,
-                                    env=env, encoding=getattr(self.stream, "encoding", None)
-                                    or "utf-8", errors="replace")
+            proc = subprocess.Popen(
+                self.pager or "less",
+                shell=True,
+                stdin=subprocess.PIPE,
+                env=env,
+                encoding=getattr(self.stream, "encoding", None) or "utf-8",
+                errors="replace",
+            )
         except OSError:
             return False
         try:

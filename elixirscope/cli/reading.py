@@ -20,16 +20,26 @@ from elixirscope.cli import output
 from elixirscope.cli.exits import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CommandError
 from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 
-__all__ = ["add_calltree_arguments", "add_events_arguments", "add_runs_arguments",
-           "run_calltree", "run_events", "run_runs"]
+__all__ = [
+    "add_calltree_arguments",
+    "add_events_arguments",
+    "add_runs_arguments",
+    "run_calltree",
+    "run_events",
+    "run_runs",
+]
 
 
 def _source_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--data-dir", metavar="DIR", help="the event store's data dir "
-                       "(default: data_dir from the configuration)")
-    where.add_argument("--daemon", metavar="ENDPOINT",
-                       help="ask a running daemon instead (its API endpoint)")
+    where.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the event store's data dir (default: data_dir from the configuration)",
+    )
+    where.add_argument(
+        "--daemon", metavar="ENDPOINT", help="ask a running daemon instead (its API endpoint)"
+    )
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     add_keys_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,8 +48,12 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--run", metavar="ID", help="this run (any unique prefix of its id; "
-                       "default: the latest run; see `elixirscope runs`)")
+    which.add_argument(
+        "--run",
+        metavar="ID",
+        help="this run (any unique prefix of its id; "
+        "default: the latest run; see `elixirscope runs`)",
+    )
     which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
 
 
@@ -49,14 +63,22 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--correlation", metavar="ID", help="one correlation chain")
     parser.add_argument("--function", metavar="PATTERN", help="glob over module.qualname")
     parser.add_argument("--actor", metavar="NAME", help="events naming this actor")
-    parser.add_argument("--type", metavar="TYPE", action="append",
-                        help="event type: call, return, exception, state, send, receive, ... "
-                             "(repeatable)")
+    parser.add_argument(
+        "--type",
+        metavar="TYPE",
+        action="append",
+        help="event type: call, return, exception, state, send, receive, ... (repeatable)",
+    )
     parser.add_argument("--since", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     parser.add_argument("--until", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     many = parser.add_mutually_exclusive_group()
-    many.add_argument("--limit", metavar="N", type=whole_number(0, " (0: all)"), default=None,
-                      help="the newest N events (default 100; 0: all)")
+    many.add_argument(
+        "--limit",
+        metavar="N",
+        type=whole_number(0, " (0: all)"),
+        default=None,
+        help="the newest N events (default 100; 0: all)",
+    )
     many.add_argument("--all", action="store_true", help="every matching event (--limit 0)")
 
 
@@ -81,13 +103,20 @@ def whole_number(minimum: int, note: str = "") -> Any:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number >= {minimum}{note}, got {value}")
         return value
+
     return parse
 
 
 def _filters(args: Any) -> dict[str, Any]:
-    return {"correlation": args.correlation, "function": args.function, "actor": args.actor,
-            "type": args.type, "since": args.since, "until": args.until,
-            "limit": 0 if args.all else args.limit}
+    return {
+        "correlation": args.correlation,
+        "function": args.function,
+        "actor": args.actor,
+        "type": args.type,
+        "since": args.since,
+        "until": args.until,
+        "limit": 0 if args.all else args.limit,
+    }
 
 
 def _scope(args: Any) -> dict[str, Any]:
@@ -123,8 +152,11 @@ def run_calltree(args: Any) -> int:
         report = _answer(lambda: calltree_report(_data_dir(args), args.correlation, **params))
     if not report.get("calls"):
         said = (report.get("text") or "").splitlines()[-1:] or [""]
-        raise CommandError(said[0].strip("()") or f"no calls recorded for correlation "
-                           f"{args.correlation!r} (`elixirscope events` lists the recorded ids)")
+        raise CommandError(
+            said[0].strip("()")
+            or f"no calls recorded for correlation "
+            f"{args.correlation!r} (`elixirscope events` lists the recorded ids)"
+        )
     return _print(report, args)
 
 
@@ -163,8 +195,9 @@ def _print(report: dict[str, Any], args: Any) -> int:
     out = output.Output.for_args(args)
     if args.json:
         out.color, out.width, out.pager = False, None, None  # data for programs: exact
-        out.emit(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2,
-                            default=str))
+        out.emit(
+            json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2, default=str)
+        )
     else:
         out.emit(report["text"])
     return EXIT_OK
@@ -195,11 +228,15 @@ def _from_daemon(args: Any, operation: str, params: dict[str, Any]) -> dict[str,
     except KeyRefused as exc:
         raise CommandError(str(exc)) from None
     except RequestTimeout:
-        raise CommandError(f"no answer from {args.daemon} within {timeout:g} s - is "
-                           "`elixirscope daemon` running there?", EXIT_UNREACHABLE) from None
+        raise CommandError(
+            f"no answer from {args.daemon} within {timeout:g} s - is "
+            "`elixirscope daemon` running there?",
+            EXIT_UNREACHABLE,
+        ) from None
     except BadResponse as exc:
-        raise CommandError(f"{args.daemon} answered with something that is not a Response: "
-                           f"{exc}") from None
+        raise CommandError(
+            f"{args.daemon} answered with something that is not a Response: {exc}"
+        ) from None
     if not response.ok:
         raise CommandError(str(response.error))
     return response.data

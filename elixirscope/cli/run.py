@@ -45,28 +45,50 @@ class RunError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.usage = ("elixirscope run [--plan FILE] [--trace PATTERN]... [--level LEVEL] "
-                    "[--data-dir DIR | --daemon ENDPOINT] (SCRIPT | -m MODULE) [ARGS...]")
+    parser.usage = (
+        "elixirscope run [--plan FILE] [--trace PATTERN]... [--level LEVEL] "
+        "[--data-dir DIR | --daemon ENDPOINT] (SCRIPT | -m MODULE) [ARGS...]"
+    )
     parser.add_argument("--plan", metavar="FILE", help="instrumentation plan (TOML or JSON)")
-    parser.add_argument("--trace", metavar="PATTERN", action="append", default=[],
-                        help="also instrument modules/functions matching this glob (repeatable)")
-    parser.add_argument("--level", choices=RECORDING_LEVELS, default=None,
-                        help="level for --trace patterns (default: instrumentation.default_level)")
+    parser.add_argument(
+        "--trace",
+        metavar="PATTERN",
+        action="append",
+        default=[],
+        help="also instrument modules/functions matching this glob (repeatable)",
+    )
+    parser.add_argument(
+        "--level",
+        choices=RECORDING_LEVELS,
+        default=None,
+        help="level for --trace patterns (default: instrumentation.default_level)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="where the embedded event store lives")
-    parser.add_argument("--daemon", metavar="ENDPOINT",
-                        help="record to a running daemon (its API endpoint, e.g. tcp://127.0.0.1:5555)")
+    parser.add_argument(
+        "--daemon",
+        metavar="ENDPOINT",
+        help="record to a running daemon (its API endpoint, e.g. tcp://127.0.0.1:5555)",
+    )
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     add_keys_argument(parser)
-    parser.add_argument("-m", dest="module", action="store_true",
-                        help="run a module as a script, like python -m")
-    parser.add_argument("program", nargs=argparse.REMAINDER, metavar="SCRIPT|MODULE [ARGS]",
-                        help="the program and its arguments")
+    parser.add_argument(
+        "-m", dest="module", action="store_true", help="run a module as a script, like python -m"
+    )
+    parser.add_argument(
+        "program",
+        nargs=argparse.REMAINDER,
+        metavar="SCRIPT|MODULE [ARGS]",
+        help="the program and its arguments",
+    )
 
 
 def run(args: Any) -> int:
     if not args.program:
-        print("elixirscope run: nothing to run; give a script (run app.py) or a module "
-              "(run -m package.module)", file=sys.stderr)
+        print(
+            "elixirscope run: nothing to run; give a script (run app.py) or a module "
+            "(run -m package.module)",
+            file=sys.stderr,
+        )
         return 2
     target, program_args = args.program[0], args.program[1:]
     try:
@@ -116,12 +138,15 @@ class _Recording:
         self.script_name = target if args.module else Path(target).stem
         self.plan.known_as("__main__", self.script_name)
         self.chosen = bool(args.plan or args.trace)  # else the default rule: nothing to warn of
-        capture = {"ring_size": config.get("capture.ring_buffer_size"),
-                   "policy": config.get("capture.overflow_policy"),
-                   "stall_timeout_s": config.get("capture.stall_timeout_s"),
-                   "batch_size": config.get("capture.batch_size"),
-                   "node": config.get("node.name"), "program": target,
-                   "command": (["-m"] if args.module else []) + list(args.program)}
+        capture = {
+            "ring_size": config.get("capture.ring_buffer_size"),
+            "policy": config.get("capture.overflow_policy"),
+            "stall_timeout_s": config.get("capture.stall_timeout_s"),
+            "batch_size": config.get("capture.batch_size"),
+            "node": config.get("node.name"),
+            "program": target,
+            "command": (["-m"] if args.module else []) + list(args.program),
+        }
         if args.daemon:
             from elixirscope.transport import KeyProblem
 
@@ -129,8 +154,7 @@ class _Recording:
                 use_daemon_keys(args.keys, config=config)
             except KeyProblem as exc:
                 raise RunError(f"--daemon {args.daemon}: {exc}") from None
-            ingest, control = _daemon_endpoints(args.daemon,
-                                                config.get("api.request_timeout_s"))
+            ingest, control = _daemon_endpoints(args.daemon, config.get("api.request_timeout_s"))
             where: dict[str, Any] = {"endpoint": ingest}
             self.daemon = args.daemon
         else:
@@ -146,8 +170,9 @@ class _Recording:
         # The runtime's GenServers are recorded once the program imports the runtime;
         # importing it here would cost every program Thespian's import time.
         record_own = config.get("capture.record_own_actors")
-        self.actor_watch = when_imported("elixirscope.runtime.observe",
-                                         lambda _module: _enable_actor_capture(record_own))
+        self.actor_watch = when_imported(
+            "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own)
+        )
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -178,9 +203,12 @@ class _Recording:
         # The default rule (the program itself) matching nothing is no news: a
         # script without functions. Only what the user named deserves a warning.
         for pattern in self.plan.unmatched_patterns() if self.chosen else ():
-            print(f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
-                  f"function (the program's own functions are {self.script_name}.NAME or "
-                  "__main__.NAME)", file=sys.stderr)
+            print(
+                f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
+                f"function (the program's own functions are {self.script_name}.NAME or "
+                "__main__.NAME)",
+                file=sys.stderr,
+            )
 
 
 def _enable_actor_capture(record_own: bool) -> None:
@@ -200,9 +228,12 @@ def _report_drops(stats: dict[str, Any], session: Any) -> None:
     why = "; ".join(f"{n:,} because {REASONS.get(k, k)}" for k, n in reasons.items())
     recorded = stats.get("ring", {}).get("writes", 0)
     of = f" of {recorded:,}" if recorded else ""
-    print(f"elixirscope run: {dropped:,}{of} events were dropped while recording run "
-          f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
-          "`elixirscope runs` lists it", file=sys.stderr)
+    print(
+        f"elixirscope run: {dropped:,}{of} events were dropped while recording run "
+        f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
+        "`elixirscope runs` lists it",
+        file=sys.stderr,
+    )
 
 
 def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
@@ -220,23 +251,32 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
     while True:
         left = deadline - time.monotonic()
         try:
-            response = call(endpoint, "run", "capture", {"record": record}, max(left, 1.0),
-                            from_layer="run")
+            response = call(
+                endpoint, "run", "capture", {"record": record}, max(left, 1.0), from_layer="run"
+            )
             problem = None if response.ok else response.error
         except Exception as exc:  # noqa: BLE001 - the program runs on regardless
             problem, response = str(exc), None
-        busy = response is not None and not response.ok and response.error is not None \
+        busy = (
+            response is not None
+            and not response.ok
+            and response.error is not None
             and response.error.code == "unavailable"
+        )
         if not busy or time.monotonic() + 0.5 > deadline:
             break
         time.sleep(0.5)
     if problem:
-        print(f"elixirscope run: the daemon at {endpoint} did not keep run "
-              f"{record['id'][:8]}'s record: {problem}", file=sys.stderr)
+        print(
+            f"elixirscope run: the daemon at {endpoint} did not keep run "
+            f"{record['id'][:8]}'s record: {problem}",
+            file=sys.stderr,
+        )
 
 
-def _plan(plan_file: str | None, patterns: list[str], level: str, target: str, *,
-          module: bool) -> Any:
+def _plan(
+    plan_file: str | None, patterns: list[str], level: str, target: str, *, module: bool
+) -> Any:
     """The plan file's rules, then one rule per --trace; with neither, the program itself."""
     from elixirscope.instrument.plan import Plan, PlanError
 
@@ -277,11 +317,15 @@ def _daemon_endpoints(endpoint: str, timeout: float) -> tuple[str, str]:
         except KeyRefused as exc:
             raise RunError(str(exc), 1) from None
         except RequestTimeout:
-            raise RunError(f"daemon at {endpoint} did not answer within {timeout:g} s; is it "
-                           "running? Start one with: elixirscope daemon", 3) from None
+            raise RunError(
+                f"daemon at {endpoint} did not answer within {timeout:g} s; is it "
+                "running? Start one with: elixirscope daemon",
+                3,
+            ) from None
         except BadResponse as exc:
-            raise RunError(f"daemon at {endpoint} answered with something that is not a "
-                           f"Response: {exc}", 1) from None
+            raise RunError(
+                f"daemon at {endpoint} answered with something that is not a Response: {exc}", 1
+            ) from None
         if not response.ok:
             raise RunError(f"daemon at {endpoint} refused {layer}.endpoint: {response.error}", 1)
         return response.data[what]
@@ -318,8 +362,11 @@ def _execute(target: str, argv: list[str], *, module: bool) -> int:
             run_path("<stdin>", source=sys.stdin.buffer.read(), argv0="-")
         else:
             if not Path(target).exists():
-                print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
-                      "[Errno 2] No such file or directory", file=sys.stderr)
+                print(
+                    f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
+                    "[Errno 2] No such file or directory",
+                    file=sys.stderr,
+                )
                 return 2
             run_path(os.path.abspath(target), argv0=target)
         return 0
@@ -348,8 +395,10 @@ def _report_uncaught(exc: BaseException) -> None:
     """Print the traceback without ElixirScope's own frames, like python's own handler."""
     tb = exc.__traceback__
     package = str(Path(__file__).resolve().parent.parent) + os.sep  # all of elixirscope
-    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(package)
-                              or "runpy" in tb.tb_frame.f_code.co_filename):
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename.startswith(package)
+        or "runpy" in tb.tb_frame.f_code.co_filename
+    ):
         tb = tb.tb_next
     exc.__traceback__ = tb
     try:

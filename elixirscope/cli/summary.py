@@ -25,19 +25,31 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("run", metavar="RUN", nargs="?",
-                       help="one run, by any unique prefix of its id (default: the latest; "
-                            "see `elixirscope runs`)")
+    which.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help="one run, by any unique prefix of its id (default: the latest; "
+        "see `elixirscope runs`)",
+    )
     which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
     parser.add_argument("--correlation", metavar="ID", help="only this correlation chain")
-    parser.add_argument("--top", metavar="N", type=whole_number(1), default=15,
-                        help="rows per table (default 15)")
+    parser.add_argument(
+        "--top", metavar="N", type=whole_number(1), default=15, help="rows per table (default 15)"
+    )
 
 
 def run(args: Any) -> int:
-    params = {k: v for k, v in (("correlation", args.correlation), ("run", args.run),
-                                ("all_runs", args.all_runs or None), ("top", args.top))
-              if v is not None}
+    params = {
+        k: v
+        for k, v in (
+            ("correlation", args.correlation),
+            ("run", args.run),
+            ("all_runs", args.all_runs or None),
+            ("top", args.top),
+        )
+        if v is not None
+    }
     if args.daemon:
         report = _from_daemon(args, "summary", params)
     else:

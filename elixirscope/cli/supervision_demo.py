@@ -22,20 +22,27 @@ __all__ = ["run_demo"]
 def _tree_spec() -> SupervisorSpec:
     pipeline = SupervisorSpec(
         "rest_for_one",
-        [ChildSpec("reader", (Counter, {})), ChildSpec("parser", (Counter, {})),
-         ChildSpec("writer", (Counter, {}))],
+        [
+            ChildSpec("reader", (Counter, {})),
+            ChildSpec("parser", (Counter, {})),
+            ChildSpec("writer", (Counter, {})),
+        ],
     )
     return SupervisorSpec(
         "one_for_one",
-        [ChildSpec("config", (Counter, {"start": 1})),
-         ChildSpec("pipeline", (Supervisor, pipeline), type="supervisor")],
+        [
+            ChildSpec("config", (Counter, {"start": 1})),
+            ChildSpec("pipeline", (Supervisor, pipeline), type="supervisor"),
+        ],
     )
 
 
 def _print_tree(rt: Runtime, sup: Any, out: TextIO, indent: str = "  ") -> None:
     for child in rt.which_children(sup):
-        out.write(f"{indent}{child.path:<22} {child.type:<10} {child.restart:<9} "
-                  f"pid={child.pid}  restarts={child.restarts}\n")
+        out.write(
+            f"{indent}{child.path:<22} {child.type:<10} {child.restart:<9} "
+            f"pid={child.pid}  restarts={child.restarts}\n"
+        )
         if child.type == "supervisor" and child.address is not None:
             _print_tree(rt, child.address, out, indent + "  ")
 
@@ -56,8 +63,10 @@ def _print_events(events: list, out: TextIO) -> None:
         reason = f"  reason={d['reason']['kind']}" if "reason" in d else ""
         if "exc_type" in d.get("reason", {}):
             reason += f" ({d['reason']['exc_type']}: {d['reason']['message']})"
-        out.write(f"  [{d['supervisor']}#{d['seq']}] {e.type:<26} {d.get('child_id') or '':<9} "
-                  f"pid={d.get('pid')}{reason}\n")
+        out.write(
+            f"  [{d['supervisor']}#{d['seq']}] {e.type:<26} {d.get('child_id') or '':<9} "
+            f"pid={d.get('pid')}{reason}\n"
+        )
 
 
 def run_demo(base: str = "multiprocTCPBase", out: TextIO = sys.stdout) -> int:
@@ -71,8 +80,10 @@ def run_demo(base: str = "multiprocTCPBase", out: TextIO = sys.stdout) -> int:
 
         pipeline = rt.which_children(root)[1].address
         parser = rt.which_children(pipeline)[1]
-        out.write(f"\nCrashing app/pipeline/parser (pid {parser.pid}) with an exception in handle_call;\n"
-                  "its supervisor is rest_for_one, so parser and writer restart, reader keeps its pid:\n")
+        out.write(
+            f"\nCrashing app/pipeline/parser (pid {parser.pid}) with an exception in handle_call;\n"
+            "its supervisor is rest_for_one, so parser and writer restart, reader keeps its pid:\n"
+        )
         try:
             rt.call(parser.address, ("crash", "demo"))
         except CallError as exc:
@@ -82,8 +93,10 @@ def run_demo(base: str = "multiprocTCPBase", out: TextIO = sys.stdout) -> int:
         seen = len(events)
 
         config = rt.which_children(root)[0]
-        out.write(f"\nkill -9 of app/config (pid {config.pid}): Thespian may not report it, "
-                  "the liveness check does:\n")
+        out.write(
+            f"\nkill -9 of app/config (pid {config.pid}): Thespian may not report it, "
+            "the liveness check does:\n"
+        )
         if config.pid and config.pid != os.getpid():
             os.kill(config.pid, signal.SIGKILL)
             events = _wait_for(rt, recorder, seen + 2)

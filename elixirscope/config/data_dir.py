@@ -21,6 +21,8 @@ def usable_data_dir(text: str) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise DataDirError(f"data dir {str(path)!r} is not usable: {exc.strerror or exc} "
-                           "(choose another with --data-dir DIR or data_dir in the config)") from None
+        raise DataDirError(
+            f"data dir {str(path)!r} is not usable: {exc.strerror or exc} "
+            "(choose another with --data-dir DIR or data_dir in the config)"
+        ) from None
     return path

@@ -56,8 +56,16 @@ ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
 # ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
 # history file, the CLI's pager, the capture's C accelerator and its clock)
-ENV_NOT_SETTINGS = frozenset({ENV_SELECT, "ELIXIRSCOPE_HISTORY", "ELIXIRSCOPE_PAGER", "ELIXIRSCOPE_LOG_FORMAT",
-                              "ELIXIRSCOPE_NO_SPEEDUPS", "ELIXIRSCOPE_NO_TSC"})
+ENV_NOT_SETTINGS = frozenset(
+    {
+        ENV_SELECT,
+        "ELIXIRSCOPE_HISTORY",
+        "ELIXIRSCOPE_PAGER",
+        "ELIXIRSCOPE_LOG_FORMAT",
+        "ELIXIRSCOPE_NO_SPEEDUPS",
+        "ELIXIRSCOPE_NO_TSC",
+    }
+)
 PACKAGE = "elixirscope.config_files"
 ENV_KEY = "node.environment"
 

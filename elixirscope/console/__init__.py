@@ -46,8 +46,13 @@ DEFAULT_TIMEOUT = 5.0
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
 
-_LAZY = {"COMMANDS": "commands", "LocalCommand": "commands", "UsageError": "commands",
-         "parse_command": "commands", "Session": "session"}
+_LAZY = {
+    "COMMANDS": "commands",
+    "LocalCommand": "commands",
+    "UsageError": "commands",
+    "parse_command": "commands",
+    "Session": "session",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -182,21 +182,33 @@ def _trace(args: Sequence[str]) -> Request:
     params: dict[str, object] = {"pattern": args[0]}
     if len(args) > 1:
         params["level"] = args[1]
-    return Request(operation="trace", to_layer="instrumentation", params=params, from_layer=FROM_LAYER)
+    return Request(
+        operation="trace", to_layer="instrumentation", params=params, from_layer=FROM_LAYER
+    )
 
 
 def _untrace(args: Sequence[str]) -> Request:
     params = {"all": True} if args[0] == "--all" else {"pattern": args[0]}
-    return Request(operation="untrace", to_layer="instrumentation", params=params,
-                   from_layer=FROM_LAYER)
+    return Request(
+        operation="untrace", to_layer="instrumentation", params=params, from_layer=FROM_LAYER
+    )
 
 
 def _traced(args: Sequence[str]) -> Request:
     return Request(operation="traced", to_layer="instrumentation", from_layer=FROM_LAYER)
 
 
-EVENT_FILTERS = ("correlation", "function", "actor", "type", "since", "until", "limit", "run",
-                 "all_runs")
+EVENT_FILTERS = (
+    "correlation",
+    "function",
+    "actor",
+    "type",
+    "since",
+    "until",
+    "limit",
+    "run",
+    "all_runs",
+)
 
 
 def _events(args: Sequence[str]) -> Request:
@@ -206,7 +218,9 @@ def _events(args: Sequence[str]) -> Request:
         if not eq or key not in EVENT_FILTERS or not value:
             raise UsageError(
                 f"events takes KEY=VALUE filters ({', '.join(EVENT_FILTERS)}); got {word!r}\n"
-                "e.g. events function=myapp.* type=exception limit=20", "events")
+                "e.g. events function=myapp.* type=exception limit=20",
+                "events",
+            )
         if key == "all_runs":
             params[key] = value.lower() in ("1", "true", "yes")
         else:
@@ -215,8 +229,12 @@ def _events(args: Sequence[str]) -> Request:
 
 
 def _calltree(args: Sequence[str]) -> Request:
-    return Request(operation="calltree", to_layer="query", params={"correlation": args[0]},
-                   from_layer=FROM_LAYER)
+    return Request(
+        operation="calltree",
+        to_layer="query",
+        params={"correlation": args[0]},
+        from_layer=FROM_LAYER,
+    )
 
 
 def _json_params(text: str) -> dict:

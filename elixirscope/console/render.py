@@ -99,16 +99,27 @@ def _status(data: Mapping[str, Any]) -> str:
     bad = [d["shard"] for d in store.get("damaged") or ()]
     moved = [q["shard"] for q in store.get("quarantined") or ()]
     if bad or moved:
-        text += ("\n\nstore: " + "; ".join(
-            part for part in (bad and f"damaged, skipped: {', '.join(bad)}",
-                              moved and f"quarantined: {', '.join(moved)}") if part)
-                 + " (see `elixirscope store check`)")
+        text += (
+            "\n\nstore: "
+            + "; ".join(
+                part
+                for part in (
+                    bad and f"damaged, skipped: {', '.join(bad)}",
+                    moved and f"quarantined: {', '.join(moved)}",
+                )
+                if part
+            )
+            + " (see `elixirscope store check`)"
+        )
     full = store.get("full") or ()
     if full:
-        text += ("\n\nstore: disk full - writes to " + ", ".join(f["shard"] for f in full)
-                 + " fail and are retried until there is room (free disk space, or lower "
-                 "store.max_size_mb so retention makes room); hosts meanwhile keep and then "
-                 f"drop, counted, what cannot be stored. Last error: {full[0]['error']}")
+        text += (
+            "\n\nstore: disk full - writes to "
+            + ", ".join(f["shard"] for f in full)
+            + " fail and are retried until there is room (free disk space, or lower "
+            "store.max_size_mb so retention makes room); hosts meanwhile keep and then "
+            f"drop, counted, what cannot be stored. Last error: {full[0]['error']}"
+        )
     return text
 
 
@@ -161,7 +172,13 @@ def _stats(data: Mapping[str, Any]) -> str:
 def _mailboxes(rows: Mapping[str, Mapping[str, Any]]) -> str:
     """Queue lengths per actor path: messages waiting (now, most seen) and sent but unacknowledged."""
     table = [
-        (path or "(root)", row.get("depth"), row.get("max"), row.get("outbox"), row.get("outbox_max"))
+        (
+            path or "(root)",
+            row.get("depth"),
+            row.get("max"),
+            row.get("outbox"),
+            row.get("outbox_max"),
+        )
         for path, row in rows.items()
     ]
     return _table(("MAILBOX OF", "WAITING", "MAX", "OUTBOX", "OUTBOX MAX"), table)

@@ -131,7 +131,9 @@ class ContractError(ValueError):
         self.code = code
 
 
-def ok_response(request: Request, data: Any = None, *, from_layer: str, **metadata: Any) -> Response:
+def ok_response(
+    request: Request, data: Any = None, *, from_layer: str, **metadata: Any
+) -> Response:
     return Response(id=request.id, status="ok", from_layer=from_layer, data=data, metadata=metadata)
 
 

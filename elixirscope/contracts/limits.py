@@ -119,7 +119,9 @@ def check_value(value: Any, limits: Limits, where: str = "$") -> None:
             )
         if isinstance(node, dict):
             for key, item in node.items():
-                key_path = f"{path}.{key}" if isinstance(key, str) and len(key) <= 64 else f"{path}.<key>"
+                key_path = (
+                    f"{path}.{key}" if isinstance(key, str) and len(key) <= 64 else f"{path}.<key>"
+                )
                 stack.append((key, depth + 1, key_path))
                 stack.append((item, depth + 1, key_path))
             continue

@@ -37,8 +37,9 @@ MAX_TEXT_CHARS = 1 << 20
 """Any one string of a recorded event (captured values are far shorter: see capture.values)."""
 MAX_BATCH_EVENTS = 1_000_000
 """Events in one batch (``capture.batch_size`` is at most 100,000)."""
-CUSTOM_DATA_LIMITS = Limits(max_frame_bytes=MAX_TEXT_CHARS, max_depth=32,
-                            max_string_chars=MAX_TEXT_CHARS, max_items=100_000)
+CUSTOM_DATA_LIMITS = Limits(
+    max_frame_bytes=MAX_TEXT_CHARS, max_depth=32, max_string_chars=MAX_TEXT_CHARS, max_items=100_000
+)
 """What one ``CustomEvent.data`` may hold: it is the only field of arbitrary shape."""
 
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
@@ -246,7 +247,8 @@ AnyEvent = Union[
 ]
 
 EVENT_TYPES: dict[str, type[TraceEvent]] = {
-    cls.__struct_config__.tag: cls for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+    cls.__struct_config__.tag: cls
+    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
 }
 
 
@@ -308,7 +310,7 @@ def _named(message: str) -> str:
     if match is None or int(match.group(1)) >= len(_BATCH_FIELDS):
         return message
     name = _BATCH_FIELDS[int(match.group(1))]
-    return message[: match.start()] + f"`$.{name}" + message[match.end():]
+    return message[: match.start()] + f"`$.{name}" + message[match.end() :]
 
 
 def decode_batch(frame: bytes) -> EventBatch:
@@ -319,7 +321,9 @@ def decode_batch(frame: bytes) -> EventBatch:
     try:
         batch = _batch_decoder.decode(frame)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ContractError(f"malformed event batch: {_named(str(exc))}", code="malformed_batch") from None
+        raise ContractError(
+            f"malformed event batch: {_named(str(exc))}", code="malformed_batch"
+        ) from None
     except RecursionError:
         raise ContractError(
             "malformed event batch: nested too deeply to decode (a value inside a value "
@@ -335,5 +339,7 @@ def decode_batch(frame: bytes) -> EventBatch:
             try:
                 check_value(event.data, CUSTOM_DATA_LIMITS, f"$.events[{index}].data")
             except LimitExceeded as exc:
-                raise ContractError(f"malformed event batch: {exc}", code="malformed_batch") from None
+                raise ContractError(
+                    f"malformed event batch: {exc}", code="malformed_batch"
+                ) from None
     return batch

@@ -20,6 +20,7 @@ from elixirscope.runtime import CallError, Runtime
 
 __all__ = ["main", "serve", "take_order"]
 
+
 def serve(rt: Runtime, sup: Any, baskets: list[dict[str, int]]) -> None:
     """Take each order in its own correlation chain, as a web app scopes one per request."""
     children = {c.id: c.address for c in rt.which_children(sup)}
@@ -28,8 +29,9 @@ def serve(rt: Runtime, sup: Any, baskets: list[dict[str, int]]) -> None:
             children = take_order(rt, sup, children, basket)
 
 
-def take_order(rt: Runtime, sup: Any, children: dict[str, Any],
-               basket: dict[str, int]) -> dict[str, Any]:
+def take_order(
+    rt: Runtime, sup: Any, children: dict[str, Any], basket: dict[str, int]
+) -> dict[str, Any]:
     try:
         taken = rt.call(children["stock"], ("take", basket))
     except CallError as exc:
@@ -57,8 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     base = (argv if argv is not None else sys.argv[1:]) or ["simpleSystemBase"]
     with Runtime(base[0]) as rt:
         sup = rt.start_supervisor(shop_spec(), path="shop")
-        serve(rt, sup, [{"tea": 2, "cake": 1}, {"jam": 1, "scone": 9},
-                        {"coffee": 1}, {"tea": 4, "jam": 1, "cake": 2}])
+        serve(
+            rt,
+            sup,
+            [
+                {"tea": 2, "cake": 1},
+                {"jam": 1, "scone": 9},
+                {"coffee": 1},
+                {"tea": 4, "jam": 1, "cake": 2},
+            ],
+        )
         restarts = {c.id: c.restarts for c in rt.which_children(sup)}
         print(f"restarts: {restarts}")
     return 0

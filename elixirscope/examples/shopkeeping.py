@@ -64,7 +64,10 @@ class OrderDesk(GenServer):
 
 
 def shop_spec() -> SupervisorSpec:
-    return SupervisorSpec("one_for_one", [
-        ChildSpec("stock", (StockKeeper, None)),
-        ChildSpec("desk", (OrderDesk, None)),
-    ])
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            ChildSpec("stock", (StockKeeper, None)),
+            ChildSpec("desk", (OrderDesk, None)),
+        ],
+    )

@@ -112,7 +112,7 @@ class LifecycleRecorder(GenServer):
         if request == "events":
             return Reply(list(state["events"]), state)
         if isinstance(request, tuple) and request[0] == "events_since":
-            return Reply(state["events"][request[1]:], state)
+            return Reply(state["events"][request[1] :], state)
         if request == "clear":
             state["events"] = []
             return Reply(True, state)
@@ -144,7 +144,9 @@ class Watcher(GenServer):
         if request == "downs":
             return Reply(list(state["downs"]), state)
         if request == "acked":
-            return Reply(sum(1 for w in self._monitors.values() if w.identity) + len(state["downs"]), state)
+            return Reply(
+                sum(1 for w in self._monitors.values() if w.identity) + len(state["downs"]), state
+            )
         raise ValueError(f"Watcher does not understand {request!r}")
 
     def handle_info(self, message: Any, state: Any) -> Any:

@@ -169,9 +169,15 @@ class _Writer:
 class Dispatcher:
     """Which batch is where between the ingest and the writers (see the module doc)."""
 
-    def __init__(self, *, max_pending: int = 16, silence_timeout: float = 60.0,
-                 readmit_capacity: int = 4, retry_delay: float = 0.5,
-                 max_failures: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        max_pending: int = 16,
+        silence_timeout: float = 60.0,
+        readmit_capacity: int = 4,
+        retry_delay: float = 0.5,
+        max_failures: int = 3,
+    ) -> None:
         if max_pending < 1:
             raise ValueError(f"Expected max_pending >= 1, got {max_pending}")
         self.max_pending = max_pending
@@ -239,8 +245,9 @@ class Dispatcher:
             failures = held.failures + (message.status == ACK_FAILED)
             if failures < self.max_failures:
                 stats.batches_retried += 1
-                self._retry.append((now + self.retry_delay, message.seq,
-                                    held._replace(failures=failures)))
+                self._retry.append(
+                    (now + self.retry_delay, message.seq, held._replace(failures=failures))
+                )
                 return
             stats.batches_failed += 1
             stats.events_failed += held.events
@@ -266,8 +273,9 @@ class Dispatcher:
             self._pending.extendleft(reversed(due))
         out: list[tuple[bytes, int, bytes]] = []
         while self._pending:
-            identity, writer = max(self._writers.items(), key=lambda kv: kv[1].room,
-                                   default=(b"", None))
+            identity, writer = max(
+                self._writers.items(), key=lambda kv: kv[1].room, default=(b"", None)
+            )
             if writer is None or writer.room <= 0:
                 break
             seq, held = self._pending.popleft()
@@ -278,8 +286,11 @@ class Dispatcher:
 
     def silent_writers(self, now: float, after: float) -> list[bytes]:
         """Writers holding batches that have not been heard from for ``after`` seconds."""
-        return [identity for identity, w in self._writers.items()
-                if w.outstanding and now - w.last_heard >= after]
+        return [
+            identity
+            for identity, w in self._writers.items()
+            if w.outstanding and now - w.last_heard >= after
+        ]
 
     def expire(self, now: float) -> None:
         """Give up on writers silent for ``silence_timeout`` while holding batches."""

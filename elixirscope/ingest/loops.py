@@ -153,9 +153,16 @@ class IngestLoop(_Worker):
 
     name = "elixirscope-ingest"
 
-    def __init__(self, endpoint: str, forward_endpoint: str, *, window: int = 16,
-                 silence_timeout: float = SILENCE_TIMEOUT_S, max_senders: int = 1024,
-                 max_message_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        forward_endpoint: str,
+        *,
+        window: int = 16,
+        silence_timeout: float = SILENCE_TIMEOUT_S,
+        max_senders: int = 1024,
+        max_message_bytes: int = 64 << 20,
+    ) -> None:
         super().__init__()
         self.requested_endpoint = endpoint
         self.forward_endpoint = forward_endpoint
@@ -164,17 +171,24 @@ class IngestLoop(_Worker):
         self.max_message_bytes = max_message_bytes
         self.endpoint = ""
         self.stats = IngestStats()
-        self.dispatcher = Dispatcher(max_pending=2 * window, silence_timeout=silence_timeout,
-                                     readmit_capacity=WRITER_CAPACITY)
+        self.dispatcher = Dispatcher(
+            max_pending=2 * window,
+            silence_timeout=silence_timeout,
+            readmit_capacity=WRITER_CAPACITY,
+        )
 
     def setup(self) -> None:
         self._context = zmq.Context()
         # commit mode: a host's credit comes back when a writer has committed its batch,
         # and the host keeps each batch until then (see elixirscope.transport.credit_receiver)
-        self._receiver = CreditReceiver(self.requested_endpoint, window=self.window,
-                                        max_senders=self.max_senders,
-                                        max_message_bytes=self.max_message_bytes,
-                                        confirm="commit", context=self._context)
+        self._receiver = CreditReceiver(
+            self.requested_endpoint,
+            window=self.window,
+            max_senders=self.max_senders,
+            max_message_bytes=self.max_message_bytes,
+            confirm="commit",
+            context=self._context,
+        )
         self.endpoint = self._receiver.endpoint
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
@@ -222,8 +236,11 @@ class IngestLoop(_Worker):
                     break
                 self.stats.batches_in += 1
                 if batch.event_count > len(batch.payload):
-                    self._refuse(batch, f"claims {batch.event_count:,} events in "
-                                        f"{len(batch.payload):,} bytes (an event takes at least one)")
+                    self._refuse(
+                        batch,
+                        f"claims {batch.event_count:,} events in "
+                        f"{len(batch.payload):,} bytes (an event takes at least one)",
+                    )
                     continue
                 self.stats.events_in += batch.event_count
                 dispatcher.take(batch.payload, batch.event_count, (batch.sender, batch.seq))
@@ -243,8 +260,9 @@ class IngestLoop(_Worker):
     def _send(self, assignments: list[tuple[bytes, int, bytes]]) -> None:
         for identity, seq, frame in assignments:
             try:
-                self._router.send_multipart([identity, encode_seq(seq), frame], zmq.NOBLOCK,
-                                            copy=False)
+                self._router.send_multipart(
+                    [identity, encode_seq(seq), frame], zmq.NOBLOCK, copy=False
+                )
                 self.stats.batches_forwarded += 1
             except zmq.Again:  # its queue is full: it is alive; the silence timeout decides
                 self.stats.forward_waits += 1
@@ -292,8 +310,13 @@ class WriterLoop(_Worker):
 
     name = "elixirscope-writer"
 
-    def __init__(self, forward_endpoint: str, open_store: Callable[[], BatchSink], *,
-                 on_batch: Callable[[EventBatch], None] | None = None) -> None:
+    def __init__(
+        self,
+        forward_endpoint: str,
+        open_store: Callable[[], BatchSink],
+        *,
+        on_batch: Callable[[EventBatch], None] | None = None,
+    ) -> None:
         super().__init__()
         self.forward_endpoint = forward_endpoint
         self.open_store = open_store
@@ -375,8 +398,10 @@ class WriterLoop(_Worker):
     def _make_room(self) -> None:
         """Apply retention now (a full store is what it is for); a failure is counted."""
         prune = getattr(self.store, "prune", None)
-        if prune is None or (getattr(self.store, "retention_max_bytes", None) is None
-                             and getattr(self.store, "retention_max_age_s", None) is None):
+        if prune is None or (
+            getattr(self.store, "retention_max_bytes", None) is None
+            and getattr(self.store, "retention_max_age_s", None) is None
+        ):
             return
         try:
             prune()

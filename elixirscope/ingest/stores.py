@@ -19,8 +19,9 @@ __all__ = ["RunStore", "open_writer_store"]
 MB = 1024 * 1024
 
 
-def open_writer_store(data_dir: str | Path, *, max_age_hours: float = 0.0,
-                      max_size_mb: int = 0) -> EventStore:
+def open_writer_store(
+    data_dir: str | Path, *, max_age_hours: float = 0.0, max_size_mb: int = 0
+) -> EventStore:
     """A writing store with the configured retention (0 means no limit)."""
     return EventStore.open(
         data_dir,

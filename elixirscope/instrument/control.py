@@ -32,14 +32,18 @@ class TraceError(ValueError):
 def checked_rule(pattern: Any, level: Any = "boundaries", sampling: Any = 1.0) -> Rule:
     """A live trace rule (the plan's :class:`Rule`), or TraceError naming the bad field."""
     if not isinstance(pattern, str) or not pattern.strip():
-        raise TraceError(f"pattern: expected a module or module.qualname glob like 'myapp.*', "
-                         f"got {pattern!r}")
+        raise TraceError(
+            f"pattern: expected a module or module.qualname glob like 'myapp.*', got {pattern!r}"
+        )
     try:
         check_level(level, allow_none=False)
     except ValueError as exc:
         raise TraceError(f"level: {exc} (to stop tracing use untrace)") from None
-    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) \
-            or not 0 < sampling <= 1:
+    if (
+        isinstance(sampling, bool)
+        or not isinstance(sampling, (int, float))
+        or not 0 < sampling <= 1
+    ):
         raise TraceError(f"sampling: expected a number in (0, 1], got {sampling!r}")
     return Rule(pattern.strip(), level, float(sampling))
 
@@ -62,8 +66,10 @@ class TraceTable:
 
     def untrace(self, pattern: Any) -> Rule:
         if pattern == "*" and self.rules and "*" not in self.rules:
-            raise TraceError(f"'*' is not traced; traced patterns: {', '.join(self.rules)} "
-                             "(untrace each, or use untrace_all)")
+            raise TraceError(
+                f"'*' is not traced; traced patterns: {', '.join(self.rules)} "
+                "(untrace each, or use untrace_all)"
+            )
         try:
             rule = self.rules.pop(pattern)
         except (KeyError, TypeError):
@@ -119,8 +125,9 @@ class TraceFollower:
         self.errors = 0
         self.last_error = ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="elixirscope-trace-follower",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="elixirscope-trace-follower", daemon=True
+        )
 
     def start(self) -> TraceFollower:
         self._thread.start()

@@ -67,8 +67,8 @@ class ImportHookHandle:
 
     plan: Plan
     finder: InstrumentingFinder
-    rewritten: list[str] = field(default_factory=list)      # module names, in import order
-    functions: int = 0                                       # functions wrapped
+    rewritten: list[str] = field(default_factory=list)  # module names, in import order
+    functions: int = 0  # functions wrapped
     failures: dict[str, str] = field(default_factory=dict)  # module -> why it ran unmodified
 
     def uninstall(self) -> None:
@@ -127,8 +127,12 @@ class InstrumentingFinder(importlib.abc.MetaPathFinder):
         self.plan = plan
         self.handle: ImportHookHandle | None = None
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         if not self.plan.selects_module(fullname):
             return None
         for finder in sys.meta_path:
@@ -151,11 +155,18 @@ class InstrumentingFinder(importlib.abc.MetaPathFinder):
 
 def _is_source_loader(loader: Any) -> bool:
     """Loaders of Python source (extension modules, bytecode-only files are left alone)."""
-    if isinstance(loader, (importlib.machinery.ExtensionFileLoader,
-                           importlib.machinery.SourcelessFileLoader, InstrumentingLoader)):
+    if isinstance(
+        loader,
+        (
+            importlib.machinery.ExtensionFileLoader,
+            importlib.machinery.SourcelessFileLoader,
+            InstrumentingLoader,
+        ),
+    ):
         return False
     return isinstance(loader, importlib.machinery.SourceFileLoader) or all(
-        hasattr(loader, name) for name in ("get_source", "get_filename", "exec_module"))
+        hasattr(loader, name) for name in ("get_source", "get_filename", "exec_module")
+    )
 
 
 class InstrumentingLoader(importlib.abc.InspectLoader):
@@ -165,7 +176,7 @@ class InstrumentingLoader(importlib.abc.InspectLoader):
         self.loader, self.plan, self.handle = loader, plan, handle
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)   # get_resource_reader, path, name, ...
+        return getattr(self.loader, name)  # get_resource_reader, path, name, ...
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return self.loader.create_module(spec)
@@ -173,7 +184,7 @@ class InstrumentingLoader(importlib.abc.InspectLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         code = instrumented_code(self.loader, module.__name__, self.plan, self.handle)
         if code is None:
-            self.loader.exec_module(module)   # the ordinary import, exactly
+            self.loader.exec_module(module)  # the ordinary import, exactly
         else:
             exec(code, module.__dict__)
 
@@ -192,8 +203,9 @@ class InstrumentingLoader(importlib.abc.InspectLoader):
         return code if code is not None else self.loader.get_code(fullname)
 
 
-def instrumented_code(loader: Any, fullname: str, plan: Plan,
-                      handle: ImportHookHandle | None) -> CodeType | None:
+def instrumented_code(
+    loader: Any, fullname: str, plan: Plan, handle: ImportHookHandle | None
+) -> CodeType | None:
     """Rewrite and compile ``fullname``'s source; None (counted, logged) if that fails."""
     try:
         filename = loader.get_filename(fullname)
@@ -211,8 +223,9 @@ def instrumented_code(loader: Any, fullname: str, plan: Plan,
         return None
 
 
-def compile_instrumented(tree: ast.Module, module: str, plan: Plan, filename: str,
-                         handle: ImportHookHandle | None = None) -> CodeType:
+def compile_instrumented(
+    tree: ast.Module, module: str, plan: Plan, filename: str, handle: ImportHookHandle | None = None
+) -> CodeType:
     """Rewrite ``tree`` as ``module`` by ``plan`` and compile it under ``filename``."""
 
     def choose(qualname: str, node: ast.AST) -> tuple[str, float, str] | None:
@@ -243,9 +256,15 @@ def _plan_or_installed(plan: Any) -> Plan | None:
     return _current.plan if _current is not None else None
 
 
-def run_path(path: str | os.PathLike[str], run_name: str = "__main__",
-             init_globals: dict[str, Any] | None = None, plan: Any = None, *,
-             source: bytes | None = None, argv0: str | None = None) -> dict[str, Any]:
+def run_path(
+    path: str | os.PathLike[str],
+    run_name: str = "__main__",
+    init_globals: dict[str, Any] | None = None,
+    plan: Any = None,
+    *,
+    source: bytes | None = None,
+    argv0: str | None = None,
+) -> dict[str, Any]:
     """``runpy.run_path`` that instruments the script itself.
 
     The script's functions are matched as ``<run_name>.<qualname>`` (so
@@ -291,19 +310,35 @@ def _with_plan(plan: Any, run: Any, *args: Any) -> Any:
         handle.uninstall()
 
 
-def _run_code(code: CodeType, path: str, run_name: str,
-              init_globals: dict[str, Any] | None, argv0: str | None = None) -> dict[str, Any]:
+def _run_code(
+    code: CodeType,
+    path: str,
+    run_name: str,
+    init_globals: dict[str, Any] | None,
+    argv0: str | None = None,
+) -> dict[str, Any]:
     module = types.ModuleType(run_name)
     namespace = module.__dict__
     if init_globals:
         namespace.update(init_globals)
     # __loader__ as python sets it for a script (linecache and pkgutil use it); None
     # for code that is no file but stdin's, whose loader python gives as BuiltinImporter
-    loader: Any = (importlib.machinery.BuiltinImporter if path == "<stdin>"
-                   else importlib.machinery.SourceFileLoader(run_name, path)
-                   if os.path.isfile(path) else None)
-    namespace.update(__name__=run_name, __file__=path, __cached__=None, __doc__=None,
-                     __loader__=loader, __package__="", __spec__=None)
+    loader: Any = (
+        importlib.machinery.BuiltinImporter
+        if path == "<stdin>"
+        else importlib.machinery.SourceFileLoader(run_name, path)
+        if os.path.isfile(path)
+        else None
+    )
+    namespace.update(
+        __name__=run_name,
+        __file__=path,
+        __cached__=None,
+        __doc__=None,
+        __loader__=loader,
+        __package__="",
+        __spec__=None,
+    )
     saved_module = sys.modules.get(run_name, _MISSING)
     saved_argv0 = sys.argv[0] if sys.argv else _MISSING
     sys.modules[run_name] = module
@@ -324,9 +359,13 @@ def _run_code(code: CodeType, path: str, run_name: str,
 _MISSING = object()
 
 
-def run_module(name: str, init_globals: dict[str, Any] | None = None,
-               run_name: str = "__main__", alter_sys: bool = True,
-               plan: Any = None) -> dict[str, Any]:
+def run_module(
+    name: str,
+    init_globals: dict[str, Any] | None = None,
+    run_name: str = "__main__",
+    alter_sys: bool = True,
+    plan: Any = None,
+) -> dict[str, Any]:
     """``runpy.run_module`` with the module (and its imports) instrumented.
 
     The module's functions are matched under its real name (``myapp.cli.*``).

@@ -39,7 +39,6 @@ from .rewriter import def_qualnames, hooks, registry, rewrite_tree
 __all__ = ["LiveTraceError", "failures", "trace", "traced", "untrace"]
 
 
-
 def _log() -> Any:
     import logging  # on first use: logging's import is a cost at every recorded start
 
@@ -73,13 +72,13 @@ def trace(pattern: str, level: str = "boundaries", sampling: float = 1.0) -> lis
     Raises ``PlanError`` for a bad pattern, level or sampling (level ``none`` is
     refused: use :func:`untrace`).
     """
-    rule = Plan.from_dict({"rules": [{"pattern": pattern, "level": level,
-                                      "sampling": sampling}]}).rules[0]
+    rule = Plan.from_dict(
+        {"rules": [{"pattern": pattern, "level": level, "sampling": sampling}]}
+    ).rules[0]
     if rule.level == "none":
         from .plan import PlanError
 
-        raise PlanError("level", "boundaries, args or full (to stop tracing use untrace)",
-                        level)
+        raise PlanError("level", "boundaries, args or full (to stop tracing use untrace)", level)
     with _lock:
         _rules.pop(rule.pattern, None)
         _rules[rule.pattern] = rule
@@ -147,8 +146,9 @@ def _apply(function: FunctionType, module: str, name: str, level: str, sampling:
     return True
 
 
-def _instrumented_code(function: FunctionType, module: str, level: str,
-                       sampling: float) -> tuple[CodeType, int]:
+def _instrumented_code(
+    function: FunctionType, module: str, level: str, sampling: float
+) -> tuple[CodeType, int]:
     """Recompile ``function`` from its module's source with only it instrumented."""
     code = function.__code__
     filename = code.co_filename
@@ -159,15 +159,20 @@ def _instrumented_code(function: FunctionType, module: str, level: str,
     tree = ast.parse(source, filename)
     target = _find_def(tree, code)
     ours = (filename, code.co_firstlineno, code.co_qualname) in registry
-    done = rewrite_tree(tree, module, filename,
-                        lambda q, node: (level, sampling, "full") if node is target else None)
+    done = rewrite_tree(
+        tree,
+        module,
+        filename,
+        lambda q, node: (level, sampling, "full") if node is target else None,
+    )
     compiled = _find_code(compile(tree, filename, "exec", dont_inherit=True), code)
     if compiled is None or not _same_shape(compiled, code):
         raise LiveTraceError(f"{filename} changed since {code.co_qualname} was loaded")
     if not ours:
         # Not instrumented by us: the source must compile to exactly the running code.
-        pristine = _find_code(compile(ast.parse(source, filename), filename, "exec",
-                                      dont_inherit=True), code)
+        pristine = _find_code(
+            compile(ast.parse(source, filename), filename, "exec", dont_inherit=True), code
+        )
         if pristine is None or pristine.co_code != code.co_code:
             raise LiveTraceError(f"{filename} changed since {code.co_qualname} was loaded")
     return compiled, done[0].fid
@@ -178,26 +183,43 @@ def _find_def(tree: ast.Module, code: CodeType) -> ast.FunctionDef | ast.AsyncFu
         first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
         if qualname == code.co_qualname and first == code.co_firstlineno:
             return node
-    raise LiveTraceError(f"no definition of {code.co_qualname} at {code.co_filename}:"
-                         f"{code.co_firstlineno} (the file changed since it was loaded)")
+    raise LiveTraceError(
+        f"no definition of {code.co_qualname} at {code.co_filename}:"
+        f"{code.co_firstlineno} (the file changed since it was loaded)"
+    )
 
 
 def _find_code(code: CodeType, like: CodeType) -> CodeType | None:
     stack = [code]
     while stack:
         current = stack.pop()
-        if current.co_qualname == like.co_qualname \
-                and current.co_firstlineno == like.co_firstlineno:
+        if (
+            current.co_qualname == like.co_qualname
+            and current.co_firstlineno == like.co_firstlineno
+        ):
             return current
         stack.extend(c for c in current.co_consts if isinstance(c, CodeType))
     return None
 
 
 def _same_shape(new: CodeType, old: CodeType) -> bool:
-    return (new.co_argcount, new.co_posonlyargcount, new.co_kwonlyargcount, new.co_varnames,
-            new.co_freevars, new.co_cellvars, new.co_flags) == \
-        (old.co_argcount, old.co_posonlyargcount, old.co_kwonlyargcount, old.co_varnames,
-         old.co_freevars, old.co_cellvars, old.co_flags)
+    return (
+        new.co_argcount,
+        new.co_posonlyargcount,
+        new.co_kwonlyargcount,
+        new.co_varnames,
+        new.co_freevars,
+        new.co_cellvars,
+        new.co_flags,
+    ) == (
+        old.co_argcount,
+        old.co_posonlyargcount,
+        old.co_kwonlyargcount,
+        old.co_varnames,
+        old.co_freevars,
+        old.co_cellvars,
+        old.co_flags,
+    )
 
 
 # -- finding loaded functions -------------------------------------------------------------

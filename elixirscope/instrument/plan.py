@@ -76,15 +76,21 @@ class Rule:
 class Plan:
     """Decides the level and sampling rate of every function, by pattern."""
 
-    def __init__(self, rules: list[Rule] | tuple[Rule, ...] = (), default_level: str = "none",
-                 *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        rules: list[Rule] | tuple[Rule, ...] = (),
+        default_level: str = "none",
+        *,
+        source: str | None = None,
+    ) -> None:
         _check_level("default_level", default_level, source)
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.default_level = default_level
         self.source = source
         # Rules by precedence, best first: most literal characters, then latest.
-        self._ordered = sorted(enumerate(self.rules),
-                               key=lambda item: (item[1].specificity, item[0]), reverse=True)
+        self._ordered = sorted(
+            enumerate(self.rules), key=lambda item: (item[1].specificity, item[0]), reverse=True
+        )
         self._matched: set[int] = set()
         self._aliases: dict[str, str] = {}
 
@@ -119,8 +125,9 @@ class Plan:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise PlanError("plan file", "a readable TOML or JSON file",
-                            f"{path} ({exc.strerror or exc})") from None
+            raise PlanError(
+                "plan file", "a readable TOML or JSON file", f"{path} ({exc.strerror or exc})"
+            ) from None
         if path.suffix.lower() == ".json":
             try:
                 import json
@@ -141,29 +148,39 @@ class Plan:
         if isinstance(data, list):
             return cls(_rules(data, source), source=source)
         if not isinstance(data, Mapping):
-            raise PlanError("plan", "a table/object with `rules`, a list of rules, or "
-                            "{pattern: level}", data, source)
+            raise PlanError(
+                "plan",
+                "a table/object with `rules`, a list of rules, or {pattern: level}",
+                data,
+                source,
+            )
         if not any(key in data for key in _PLAN_KEYS):
             return cls(_short_rules(data, source), source=source)
         for key in data:
             if key not in _PLAN_KEYS:
-                raise PlanError(str(key), f"one of the keys {', '.join(_PLAN_KEYS)}",
-                                data[key], source)
+                raise PlanError(
+                    str(key), f"one of the keys {', '.join(_PLAN_KEYS)}", data[key], source
+                )
         default_level = data.get("default_level", "none")
         _check_level("default_level", default_level, source)
         return cls(_rules(data.get("rules", []), source), default_level, source=source)
 
     @classmethod
-    def from_patterns(cls, patterns: list[str] | tuple[str, ...], level: str = "boundaries",
-                      sampling: float = 1.0) -> Plan:
+    def from_patterns(
+        cls, patterns: list[str] | tuple[str, ...], level: str = "boundaries", sampling: float = 1.0
+    ) -> Plan:
         """One rule per pattern, all at ``level`` (what ``--trace P --level L`` means)."""
-        return cls.from_dict({"rules": [{"pattern": p, "level": level, "sampling": sampling}
-                                        for p in patterns]})
+        return cls.from_dict(
+            {"rules": [{"pattern": p, "level": level, "sampling": sampling} for p in patterns]}
+        )
 
     def with_rule(self, pattern: str, level: str = "boundaries", sampling: float = 1.0) -> Plan:
         """A new plan with one more rule (last among equally specific ones, so it wins)."""
-        rule = _rule(f"rules[{len(self.rules)}]",
-                     {"pattern": pattern, "level": level, "sampling": sampling}, self.source)
+        rule = _rule(
+            f"rules[{len(self.rules)}]",
+            {"pattern": pattern, "level": level, "sampling": sampling},
+            self.source,
+        )
         return Plan([*self.rules, rule], self.default_level, source=self.source)
 
     # -- queries ------------------------------------------------------------
@@ -188,14 +205,16 @@ class Plan:
             return False
         if self.default_level != "none":
             return True
-        return any(rule.level != "none"
-                   and (fnmatchcase(name, rule.pattern) or _may_start_with(rule.pattern, name + "."))
-                   for rule in self.rules for name in self._names(module))
+        return any(
+            rule.level != "none"
+            and (fnmatchcase(name, rule.pattern) or _may_start_with(rule.pattern, name + "."))
+            for rule in self.rules
+            for name in self._names(module)
+        )
 
     def unmatched_patterns(self) -> list[str]:
         """Patterns of rules that have not matched any function or module so far."""
-        return [rule.pattern for index, rule in enumerate(self.rules)
-                if index not in self._matched]
+        return [rule.pattern for index, rule in enumerate(self.rules) if index not in self._matched]
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{r.pattern}={r.level}@{r.sampling:g}" for r in self.rules)
@@ -216,8 +235,19 @@ def instrumentable(module: str) -> bool:
 
 
 _OWN_TRACEABLE = ("elixirscope.examples",)
-_EXCLUDED_TOPS = frozenset({"msgspec", "zmq", "structlog", "thespian", "psutil", "_pytest",
-                            "pytest", "pluggy", "hypothesis"})
+_EXCLUDED_TOPS = frozenset(
+    {
+        "msgspec",
+        "zmq",
+        "structlog",
+        "thespian",
+        "psutil",
+        "_pytest",
+        "pytest",
+        "pluggy",
+        "hypothesis",
+    }
+)
 
 
 # -- validation: one small check per field --------------------------------------
@@ -230,13 +260,17 @@ def _check_level(path: str, level: Any, source: str | None) -> None:
 
 def _check_pattern(path: str, pattern: Any, source: str | None) -> None:
     if not isinstance(pattern, str) or not pattern.strip() or pattern != pattern.strip():
-        raise PlanError(path, "a non-empty glob over module or module.qualname like "
-                        "'myapp.*'", pattern, source)
+        raise PlanError(
+            path, "a non-empty glob over module or module.qualname like 'myapp.*'", pattern, source
+        )
 
 
 def _check_sampling(path: str, sampling: Any, source: str | None) -> None:
-    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) \
-            or not 0 < sampling <= 1:
+    if (
+        isinstance(sampling, bool)
+        or not isinstance(sampling, (int, float))
+        or not 0 < sampling <= 1
+    ):
         raise PlanError(path, "a number with 0 < sampling <= 1", sampling, source)
 
 
@@ -251,8 +285,9 @@ def _rule(path: str, item: Any, source: str | None) -> Rule:
         raise PlanError(path, "a table with pattern, level and sampling", item, source)
     for key in item:
         if key not in _RULE_KEYS:
-            raise PlanError(f"{path}.{key}", f"one of the keys {', '.join(_RULE_KEYS)}",
-                            item[key], source)
+            raise PlanError(
+                f"{path}.{key}", f"one of the keys {', '.join(_RULE_KEYS)}", item[key], source
+            )
     if "pattern" not in item:
         raise PlanError(f"{path}.pattern", "a pattern (the key is missing)", None, source)
     pattern = item["pattern"]
@@ -317,11 +352,11 @@ def _tokens(pattern: str) -> list[tuple[str, str]]:
         if ch in "*?":
             tokens.append((ch, ch))
         elif ch == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
             if end == -1:
                 tokens.append(("c", ch))  # fnmatch treats an unclosed '[' literally
             else:
-                tokens.append(("[", pattern[i:end + 1]))
+                tokens.append(("[", pattern[i : end + 1]))
                 i = end
         else:
             tokens.append(("c", ch))

@@ -94,8 +94,9 @@ def rewrite_module(tree: ast.Module, module: str, plan: Any, filename: str) -> a
     return tree
 
 
-def rewrite_tree(tree: ast.Module, module: str, filename: str,
-                 choose: Chooser) -> list[Instrumented]:
+def rewrite_tree(
+    tree: ast.Module, module: str, filename: str, choose: Chooser
+) -> list[Instrumented]:
     """Rewrite the functions ``choose`` picks; returns what was wrapped (for live tracing)."""
     rewriter = _Rewriter(module, filename, choose)
     rewriter.visit(tree)
@@ -115,7 +116,9 @@ def def_qualnames(tree: ast.Module) -> dict[ast.FunctionDef | ast.AsyncFunctionD
 def _hook(name: str, args: list[ast.expr], at: ast.stmt | ast.expr) -> ast.Call:
     call = ast.Call(
         func=ast.Attribute(value=ast.Name(HOOKS_NAME, ast.Load()), attr=name, ctx=ast.Load()),
-        args=args, keywords=[])
+        args=args,
+        keywords=[],
+    )
     return _located(call, at)
 
 
@@ -151,8 +154,11 @@ def _param_names(args: ast.arguments) -> list[str]:
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
-    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
-            and isinstance(stmt.value.value, str))
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -188,8 +194,8 @@ class _Rewriter(ast.NodeTransformer):
 
     def __init__(self, module: str, filename: str, choose: Chooser) -> None:
         self.module, self.filename, self.choose = module, filename, choose
-        self.prefix: list[str] = []          # qualname parts of enclosing scopes
-        self.globals_: list[set[str]] = []   # names declared global in each enclosing scope
+        self.prefix: list[str] = []  # qualname parts of enclosing scopes
+        self.globals_: list[set[str]] = []  # names declared global in each enclosing scope
         self.done: list[Instrumented] = []
 
     def _qualname(self, name: str) -> str:
@@ -207,8 +213,9 @@ class _Rewriter(ast.NodeTransformer):
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
         return self._function(node)
 
-    def _nested(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-                qualname: str) -> None:
+    def _nested(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, qualname: str
+    ) -> None:
         """Visit the children of a scope with its qualname as the prefix."""
         is_function = not isinstance(node, ast.ClassDef)
         saved = self.prefix
@@ -222,15 +229,16 @@ class _Rewriter(ast.NodeTransformer):
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         qualname = self._qualname(node.name)
-        self._nested(node, qualname)     # nested functions first, with their own choices
+        self._nested(node, qualname)  # nested functions first, with their own choices
         choice = self.choose(qualname, node)
         if not choice:
             return node
         level, sampling, shape = choice
         kind = _kind(node)
         lineno = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-        fid = hooks().register(self.module, qualname, level, float(sampling), self.filename,
-                               lineno, kind)
+        fid = hooks().register(
+            self.module, qualname, level, float(sampling), self.filename, lineno, kind
+        )
         if not isinstance(fid, int):
             raise TypeError(f"hooks.register returned {fid!r}, expected an int function id")
         _wrap(node, fid, kind, shape)
@@ -244,23 +252,35 @@ def _wrap(node: ast.FunctionDef | ast.AsyncFunctionDef, fid: int, kind: str, sha
     """Rewrite ``node``'s own body (not nested scopes) into the contract's shape."""
     body = node.body
     head = [body[0]] if _is_docstring(body[0]) else []
-    rest = body[len(head):] or [_located(ast.Pass(), body[0])]
+    rest = body[len(head) :] or [_located(ast.Pass(), body[0])]
     first, last = rest[0], rest[-1]
-    span = ast.Pass(lineno=first.lineno, col_offset=first.col_offset,
-                    end_lineno=last.end_lineno, end_col_offset=last.end_col_offset)
+    span = ast.Pass(
+        lineno=first.lineno,
+        col_offset=first.col_offset,
+        end_lineno=last.end_lineno,
+        end_col_offset=last.end_col_offset,
+    )
     self_name = _self_param(node.args)
-    _BodyRewriter(fid, kind, with_results=shape != "boundaries",
-                  self_name=self_name if shape == "full" else None).rewrite(rest)
+    _BodyRewriter(
+        fid,
+        kind,
+        with_results=shape != "boundaries",
+        self_name=self_name if shape == "full" else None,
+    ).rewrite(rest)
     generator = kind in ("generator", "async_generator")
     if shape == "boundaries":
         enter = _hook("gen_call" if generator else "call", [ast.Constant(fid)], span)
     else:
         names = _param_names(node.args)
-        enter = _hook("gen_call_args" if generator else "call_args", [
-            ast.Constant(fid),
-            ast.Tuple([ast.Constant(n) for n in names], ast.Load()),
-            ast.Tuple([ast.Name(n, ast.Load()) for n in names], ast.Load()),
-        ], span)
+        enter = _hook(
+            "gen_call_args" if generator else "call_args",
+            [
+                ast.Constant(fid),
+                ast.Tuple([ast.Constant(n) for n in names], ast.Load()),
+                ast.Tuple([ast.Name(n, ast.Load()) for n in names], ast.Load()),
+            ],
+            span,
+        )
     with_ = _located(ast.With(items=[ast.withitem(context_expr=enter)], body=rest), span)
     node.body = head + [with_]
 
@@ -273,8 +293,7 @@ def _self_param(args: ast.arguments) -> str | None:
 class _BodyRewriter(ast.NodeTransformer):
     """Rewrites returns, yields, awaits and self-attribute assignments of one scope."""
 
-    def __init__(self, fid: int, kind: str, with_results: bool,
-                 self_name: str | None) -> None:
+    def __init__(self, fid: int, kind: str, with_results: bool, self_name: str | None) -> None:
         self.fid, self.kind = fid, kind
         self.with_results, self.self_name = with_results, self_name
 
@@ -306,7 +325,7 @@ class _BodyRewriter(ast.NodeTransformer):
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
         first = node.generators[0]
-        first.iter = self.visit(first.iter)   # the outermost iterable is evaluated here
+        first.iter = self.visit(first.iter)  # the outermost iterable is evaluated here
         return node
 
     def _visit_arguments(self, args: ast.arguments) -> None:
@@ -333,9 +352,22 @@ class _BodyRewriter(ast.NodeTransformer):
             if self.self_name is None:
                 continue
             for name in self._self_attrs(stmt):
-                out.append(_located(ast.Expr(_hook("attr", [
-                    self._fid(), ast.Name(self.self_name, ast.Load()), ast.Constant(name),
-                ], stmt)), stmt))
+                out.append(
+                    _located(
+                        ast.Expr(
+                            _hook(
+                                "attr",
+                                [
+                                    self._fid(),
+                                    ast.Name(self.self_name, ast.Load()),
+                                    ast.Constant(name),
+                                ],
+                                stmt,
+                            )
+                        ),
+                        stmt,
+                    )
+                )
         return out
 
     def _self_attrs(self, stmt: ast.stmt) -> list[str]:
@@ -350,9 +382,13 @@ class _BodyRewriter(ast.NodeTransformer):
         names: list[str] = []
         for target in targets:
             for sub in ast.walk(target):
-                if (isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store)
-                        and isinstance(sub.value, ast.Name) and sub.value.id == self.self_name
-                        and sub.attr not in names):
+                if (
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == self.self_name
+                    and sub.attr not in names
+                ):
                     names.append(sub.attr)
         return names
 
@@ -393,8 +429,9 @@ class _BodyRewriter(ast.NodeTransformer):
         self.generic_visit(node)
         if self._async_body():
             for item in node.items:
-                item.context_expr = _hook_spanning("async_with", [self._fid(),
-                                                                  item.context_expr], node)
+                item.context_expr = _hook_spanning(
+                    "async_with", [self._fid(), item.context_expr], node
+                )
         return node
 
     def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp) -> ast.AST:

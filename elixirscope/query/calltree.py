@@ -197,8 +197,13 @@ def _node(se: StoredEvent, function: str, call_id: int, start_ts: int) -> CallNo
 _RED, _BOLD, _DIM, _YELLOW, _RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m"
 
 
-def render_call_tree(nodes: list[CallNode], *, color: bool = False, indent: str = "  ",
-                     threads: ThreadNames | None = None) -> str:
+def render_call_tree(
+    nodes: list[CallNode],
+    *,
+    color: bool = False,
+    indent: str = "  ",
+    threads: ThreadNames | None = None,
+) -> str:
     """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
     ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
     another thread than its caller's (and each top-level call) names its thread,
@@ -210,18 +215,32 @@ def render_call_tree(nodes: list[CallNode], *, color: bool = False, indent: str 
     return "\n".join(lines)
 
 
-def _render_node(node: CallNode, depth: int, lines: list[str], paint, indent: str,
-                 threads: ThreadNames | None = None, parent: CallNode | None = None) -> None:
+def _render_node(
+    node: CallNode,
+    depth: int,
+    lines: list[str],
+    paint,
+    indent: str,
+    threads: ThreadNames | None = None,
+    parent: CallNode | None = None,
+) -> None:
     pad = indent * depth
     where = []
-    if threads is not None and not node.synthetic and (parent is None or parent.thread != node.thread):
+    if (
+        threads is not None
+        and not node.synthetic
+        and (parent is None or parent.thread != node.thread)
+    ):
         name = threads.name(node.producer, node.thread, node.start_ts)
         if name is not None:
             where.append(f"thread {name}")
     if node.task is not None and (parent is None or parent.task != node.task):
         where.append(f"task {node.task}")
-    lines.append(pad + _call_line(node, paint)
-                 + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else ""))
+    lines.append(
+        pad
+        + _call_line(node, paint)
+        + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else "")
+    )
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events)
     items.sort(key=lambda item: (item[0], item[1]))
@@ -303,8 +322,10 @@ def describe(ev: Any) -> str:
     if cls is FunctionError:
         raised = raised_at(ev.traceback, ev.line)
         where = f" (raised at {raised})" if raised else ""
-        return (f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}{where}"
-                f"  [{format_duration(ev.duration_ns)}]")
+        return (
+            f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}{where}"
+            f"  [{format_duration(ev.duration_ns)}]"
+        )
     if cls is GeneratorYield:
         return f"yield {ev.value}" if ev.value is not None else "yield"
     if cls is GeneratorResume:

@@ -37,8 +37,9 @@ def _same_error(node: Any, exc_type: str | None) -> bool:
     return recorded == exc_type or recorded.rsplit(".", 1)[-1] == exc_type.rsplit(".", 1)[-1]
 
 
-def failure_branch(roots: list[Any], exc_type: str | None = None,
-                   last_calls: int = LAST_CALLS) -> tuple[list[Any], bool]:
+def failure_branch(
+    roots: list[Any], exc_type: str | None = None, last_calls: int = LAST_CALLS
+) -> tuple[list[Any], bool]:
     """The trimmed roots, and whether they are the branch that raised ``exc_type``
     (False: no recorded call raised it; then the last ``last_calls`` roots, untrimmed
     below their first level)."""
@@ -48,8 +49,9 @@ def failure_branch(roots: list[Any], exc_type: str | None = None,
     return [replace(r, children=[], events=[]) for r in roots[-last_calls:]], False
 
 
-def failure_report(data_dir: str, correlation: str, *, exc_type: str | None = None,
-                   command: str | None = None) -> dict[str, Any]:
+def failure_report(
+    data_dir: str, correlation: str, *, exc_type: str | None = None, command: str | None = None
+) -> dict[str, Any]:
     """What to print under a failing test: the trimmed tree as data and as text.
 
     ``command`` is how the reader sees the whole chain (default: ``elixirscope
@@ -59,19 +61,32 @@ def failure_report(data_dir: str, correlation: str, *, exc_type: str | None = No
     roots = _roots(data_dir, correlation)
     command = command or f"elixirscope calltree --data-dir {data_dir} {correlation[:12]}"
     if not roots:
-        return {"correlation": correlation, "calls": [], "raised": False, "omitted": 0,
-                "text": "nothing was recorded while this test ran: no function selected by "
-                        "--elixirscope-trace was called"}
+        return {
+            "correlation": correlation,
+            "calls": [],
+            "raised": False,
+            "omitted": 0,
+            "text": "nothing was recorded while this test ran: no function selected by "
+            "--elixirscope-trace was called",
+        }
     kept, raised = failure_branch(roots, exc_type)
     omitted = _count(roots) - _count(kept)
-    head = ("the branch that raised, as recorded:" if raised else
-            f"no recorded call raised {exc_type or 'it'}; the test's last calls, as recorded:")
+    head = (
+        "the branch that raised, as recorded:"
+        if raised
+        else f"no recorded call raised {exc_type or 'it'}; the test's last calls, as recorded:"
+    )
     lines = [head, render_call_tree(kept)]
     if omitted:
         lines.append(f"({omitted} other call{'s' if omitted != 1 else ''} of this test not shown)")
     lines.append(f"all of it: {command}")
-    return {"correlation": correlation, "calls": [n.to_dict() for n in kept],
-            "raised": raised, "omitted": omitted, "text": "\n".join(lines)}
+    return {
+        "correlation": correlation,
+        "calls": [n.to_dict() for n in kept],
+        "raised": raised,
+        "omitted": omitted,
+        "text": "\n".join(lines),
+    }
 
 
 def _roots(data_dir: str, correlation: str) -> list[Any]:

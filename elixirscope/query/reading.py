@@ -76,8 +76,9 @@ def events(data_dir: str | os.PathLike[str], **filters: Any) -> list[StoredEvent
         return store.query(**filters)
 
 
-def call_tree(data_dir: str | os.PathLike[str], correlation_id: str,
-              run: str | None = None) -> list[CallNode]:
+def call_tree(
+    data_dir: str | os.PathLike[str], correlation_id: str, run: str | None = None
+) -> list[CallNode]:
     """The call tree of one correlation chain (empty if nothing was recorded for it),
     within one ``run`` if given; its ``warnings`` as :func:`events`'."""
     if not isinstance(correlation_id, str) or not correlation_id:

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_LIMIT", "FILTER_NAMES", "calltree_report", "chain_report", "events_report",
-           "resolve_correlation"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "FILTER_NAMES",
+    "calltree_report",
+    "chain_report",
+    "events_report",
+    "resolve_correlation",
+]
 
-FILTER_NAMES = {"correlation": "correlation_id", "function": "function", "actor": "actor",
-                "type": "type", "since": "since", "until": "until", "limit": "limit"}
+FILTER_NAMES = {
+    "correlation": "correlation_id",
+    "function": "function",
+    "actor": "actor",
+    "type": "type",
+    "since": "since",
+    "until": "until",
+    "limit": "limit",
+}
 
 
 def _store_exists(data_dir: str) -> bool:
@@ -37,8 +50,10 @@ def resolve_correlation(data_dir: str, prefix: str) -> str:
     if prefix in found or not found:
         return prefix
     if len(found) > 1:
-        raise ValueError(f"correlation {prefix!r} is ambiguous: it starts "
-                         f"{', '.join(found[:5])}{', ...' if len(found) > 5 else ''}; give more of it")
+        raise ValueError(
+            f"correlation {prefix!r} is ambiguous: it starts "
+            f"{', '.join(found[:5])}{', ...' if len(found) > 5 else ''}; give more of it"
+        )
     return found[0]
 
 
@@ -59,8 +74,9 @@ def _check_limit(limit: Any) -> int:
     return limit
 
 
-def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = False,
-                  **filters: Any) -> dict[str, Any]:
+def events_report(
+    data_dir: str, *, run: str | None = None, all_runs: bool = False, **filters: Any
+) -> dict[str, Any]:
     """Events matching ``filters`` (``correlation``, ``function``, ``actor``, ``type``,
     ``since``, ``until``, ``limit``) in one run (default: the latest; ``run`` is any
     unique prefix of an id) or ``all_runs``: the newest ``limit`` (default 100, 0 for
@@ -71,8 +87,10 @@ def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = Fal
 
     unknown = set(filters) - set(FILTER_NAMES)
     if unknown:
-        raise ValueError(f"unknown filter {', '.join(sorted(unknown))}; "
-                         f"filters: {', '.join(FILTER_NAMES)}, run, all_runs")
+        raise ValueError(
+            f"unknown filter {', '.join(sorted(unknown))}; "
+            f"filters: {', '.join(FILTER_NAMES)}, run, all_runs"
+        )
     from elixirscope.query.reading import parse_time
 
     limit = _check_limit(filters.pop("limit", None))
@@ -80,8 +98,14 @@ def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = Fal
         if filters.get(name) is not None:
             filters[name] = parse_time(filters[name], field=name)
     if not _store_exists(data_dir):
-        return {"events": [], "count": 0, "more": 0, "dropped": 0, "run": None,
-                "text": f"(nothing recorded under {data_dir} yet)"}
+        return {
+            "events": [],
+            "count": 0,
+            "more": 0,
+            "dropped": 0,
+            "run": None,
+            "text": f"(nothing recorded under {data_dir} yet)",
+        }
     scope = _scope(data_dir, run, all_runs)
     if filters.get("correlation"):
         filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
@@ -101,10 +125,14 @@ def events_report(data_dir: str, *, run: str | None = None, all_runs: bool = Fal
     note = drop_note(scope)
     if note:
         lines.append(note)
-    return {**scope.to_dict(), "count": len(found),
-            "more": max(more, 0), "events": [e.to_dict() for e in found],
-            "warnings": getattr(found, "warnings", []),
-            "text": "\n".join(lines)}
+    return {
+        **scope.to_dict(),
+        "count": len(found),
+        "more": max(more, 0),
+        "events": [e.to_dict() for e in found],
+        "warnings": getattr(found, "warnings", []),
+        "text": "\n".join(lines),
+    }
 
 
 def _matching(data_dir: str, query: dict[str, Any], scope: Any) -> int:
@@ -122,8 +150,9 @@ def _matching(data_dir: str, query: dict[str, Any], scope: Any) -> int:
     return len(events(data_dir, **query, limit=None))
 
 
-def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
-                    all_runs: bool = False) -> dict[str, Any]:
+def calltree_report(
+    data_dir: str, correlation: str, *, run: str | None = None, all_runs: bool = False
+) -> dict[str, Any]:
     """The call tree of one correlation chain, within one run (default: the latest)
     or ``all_runs``; it says when calls are missing because events were dropped."""
     from elixirscope.query.calltree import render_call_tree
@@ -133,8 +162,13 @@ def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
 
     correlation = resolve_correlation(data_dir, correlation)
     if not _store_exists(data_dir):
-        return {"correlation": correlation, "calls": [], "run": None, "dropped": 0,
-                "text": f"(no calls recorded for correlation {correlation})"}
+        return {
+            "correlation": correlation,
+            "calls": [],
+            "run": None,
+            "dropped": 0,
+            "text": f"(no calls recorded for correlation {correlation})",
+        }
     scope = _scope(data_dir, run, all_runs)
     run_id = scope.filters().get("run")
     nodes = call_tree(data_dir, correlation, run=run_id)
@@ -146,16 +180,25 @@ def calltree_report(data_dir: str, correlation: str, *, run: str | None = None,
     if nodes:
         lines.append(render_call_tree(nodes, threads=names))
         if _missing(nodes) and scope.dropped:
-            lines.append(drop_note(scope) + " — calls marked 'entry not recorded' or "
-                         "'caller not recorded' lost those events")
+            lines.append(
+                drop_note(scope) + " — calls marked 'entry not recorded' or "
+                "'caller not recorded' lost those events"
+            )
     elif run_id is not None and call_tree(data_dir, correlation):
-        lines.append(f"(correlation {correlation} is not in run {run_id[:8]}; it was recorded in "
-                     "another run: see `elixirscope runs`, then --run ID, or --all-runs)")
+        lines.append(
+            f"(correlation {correlation} is not in run {run_id[:8]}; it was recorded in "
+            "another run: see `elixirscope runs`, then --run ID, or --all-runs)"
+        )
     else:
         lines.append(f"(no calls recorded for correlation {correlation})")
-    return {"correlation": correlation, **scope.to_dict(), "spawned_by": spawn and spawn.to_dict(),
-            "calls": [n.to_dict() for n in nodes], "warnings": getattr(nodes, "warnings", []),
-            "text": "\n".join(lines)}
+    return {
+        "correlation": correlation,
+        **scope.to_dict(),
+        "spawned_by": spawn and spawn.to_dict(),
+        "calls": [n.to_dict() for n in nodes],
+        "warnings": getattr(nodes, "warnings", []),
+        "text": "\n".join(lines),
+    }
 
 
 def _missing(nodes: list[Any]) -> bool:
@@ -169,8 +212,9 @@ def _missing(nodes: list[Any]) -> bool:
     return False
 
 
-def chain_report(data_dir: str, correlation: str, *, run: str | None = None,
-                 all_runs: bool = False) -> dict[str, Any]:
+def chain_report(
+    data_dir: str, correlation: str, *, run: str | None = None, all_runs: bool = False
+) -> dict[str, Any]:
     """A correlation chain across every producer, with its message send -> receive links,
     within one run (default: the latest) or ``all_runs``."""
     from elixirscope.query.calltree import render_events
@@ -179,15 +223,28 @@ def chain_report(data_dir: str, correlation: str, *, run: str | None = None,
 
     correlation = resolve_correlation(data_dir, correlation)
     scope = _scope(data_dir, run, all_runs) if _store_exists(data_dir) else None
-    found = events(data_dir, correlation_id=correlation, limit=None,
-                   **(scope.filters() if scope else {})) if scope else []
+    found = (
+        events(
+            data_dir, correlation_id=correlation, limit=None, **(scope.filters() if scope else {})
+        )
+        if scope
+        else []
+    )
     linked = correlate(found, correlation)
-    return {"correlation": correlation, "events": [e.to_dict() for e in linked.events],
-            **(scope.to_dict() if scope else {"run": None, "dropped": 0}),
-            "messages": [{"message_id": link.message_id, "latency_ns": link.latency_ns,
-                          "send": link.send and link.send.to_dict(),
-                          "receive": link.receive and link.receive.to_dict()}
-                         for link in linked.messages],
-            "producers": sorted({e.producer for e in linked.events}),
-            "warnings": getattr(found, "warnings", []),
-            "text": render_events(linked.events) if found else "(no events in this chain)"}
+    return {
+        "correlation": correlation,
+        "events": [e.to_dict() for e in linked.events],
+        **(scope.to_dict() if scope else {"run": None, "dropped": 0}),
+        "messages": [
+            {
+                "message_id": link.message_id,
+                "latency_ns": link.latency_ns,
+                "send": link.send and link.send.to_dict(),
+                "receive": link.receive and link.receive.to_dict(),
+            }
+            for link in linked.messages
+        ],
+        "producers": sorted({e.producer for e in linked.events}),
+        "warnings": getattr(found, "warnings", []),
+        "text": render_events(linked.events) if found else "(no events in this chain)",
+    }

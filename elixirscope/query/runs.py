@@ -36,9 +36,9 @@ class RunSelectError(ValueError):
 
 REASONS = {
     "ring_full": "the ring was full and capture.overflow_policy is a drop policy "
-                 "(block, the default, waits instead)",
+    "(block, the default, waits instead)",
     "stalled": "the recording pipeline stalled (no progress for capture.stall_timeout_s, "
-               "or its sink failed)",
+    "or its sink failed)",
     "sink": "the destination refused them (daemon unreachable or too slow)",
     "unencodable": "their values could not be encoded",
     "exit_timeout": "they were not shipped by the exit deadline",
@@ -89,12 +89,23 @@ class RunInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "command": self.command, "cwd": self.cwd, "program": self.program,
-            "node": self.node, "pid": self.pid, "started_ns": self.started_ns,
-            "ended_ns": self.ended_ns, "duration_ns": self.duration_ns,
-            "exit_status": self.exit_status, "events": self.events, "dropped": self.dropped,
-            "drop_reasons": self.drop_reasons, "exceptions": self.exceptions,
-            "processes": self.processes, "first_ts": self.first_ts, "last_ts": self.last_ts,
+            "id": self.id,
+            "command": self.command,
+            "cwd": self.cwd,
+            "program": self.program,
+            "node": self.node,
+            "pid": self.pid,
+            "started_ns": self.started_ns,
+            "ended_ns": self.ended_ns,
+            "duration_ns": self.duration_ns,
+            "exit_status": self.exit_status,
+            "events": self.events,
+            "dropped": self.dropped,
+            "drop_reasons": self.drop_reasons,
+            "exceptions": self.exceptions,
+            "processes": self.processes,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
         }
 
 
@@ -157,8 +168,12 @@ class RunScope:
         return {} if self.run is None else {"run": self.run.id}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": None if self.run is None else self.run.to_dict(),
-                "all_runs": self.all_runs, "runs": self.runs, "dropped": self.dropped}
+        return {
+            "run": None if self.run is None else self.run.to_dict(),
+            "all_runs": self.all_runs,
+            "runs": self.runs,
+            "dropped": self.dropped,
+        }
 
     def header(self) -> str:
         """One line naming what was read, with its drop count."""
@@ -167,15 +182,18 @@ class RunScope:
                 return ""
             return f"all {self.runs} runs: {self.dropped:,} events dropped while recording"
         run = self.run
-        text = (f"run {run.short_id}  {run.command_text}  {_when(run.when_ns)}  "
-                f"{run.events:,} events, {run.dropped:,} dropped")
+        text = (
+            f"run {run.short_id}  {run.command_text}  {_when(run.when_ns)}  "
+            f"{run.events:,} events, {run.dropped:,} dropped"
+        )
         if self.latest and self.runs > 1:
             text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"
         return text
 
 
-def select_run(data_dir: str | os.PathLike[str], run: str | None = None,
-               all_runs: bool = False) -> RunScope:
+def select_run(
+    data_dir: str | os.PathLike[str], run: str | None = None, all_runs: bool = False
+) -> RunScope:
     """The scope of a read: ``run`` (any unique prefix of an id), every run
     (``all_runs``), or by default the latest run. A data dir without runs (events
     recorded before runs existed) reads everything. RunSelectError if ``run``
@@ -193,12 +211,16 @@ def select_run(data_dir: str | os.PathLike[str], run: str | None = None,
     found = [r for r in runs if r.id.startswith(prefix)]
     if not found:
         known = ", ".join(r.short_id for r in runs[:5]) or "none yet"
-        raise RunSelectError(f"no run {run!r} under {data_dir} (runs: {known}"
-                             f"{', ...' if len(runs) > 5 else ''}); see `elixirscope runs`")
+        raise RunSelectError(
+            f"no run {run!r} under {data_dir} (runs: {known}"
+            f"{', ...' if len(runs) > 5 else ''}); see `elixirscope runs`"
+        )
     if len(found) > 1:
-        raise RunSelectError(f"run {run!r} is ambiguous: it starts "
-                             f"{', '.join(r.id[:12] for r in found[:5])}"
-                             f"{', ...' if len(found) > 5 else ''}; give more of it")
+        raise RunSelectError(
+            f"run {run!r} is ambiguous: it starts "
+            f"{', '.join(r.id[:12] for r in found[:5])}"
+            f"{', ...' if len(found) > 5 else ''}; give more of it"
+        )
     return RunScope(found[0], False, len(runs))
 
 
@@ -210,15 +232,21 @@ def drop_note(scope: RunScope) -> str:
     reasons = run.drop_reasons if run is not None else {}
     why = "; ".join(f"{n:,} because {REASONS.get(k, k)}" for k, n in reasons.items())
     where = f"run {run.short_id}" if run is not None else "these runs"
-    return (f"note: {scope.dropped:,} events of {where} were dropped while recording"
-            + (f" ({why})" if why else "") + "; what is shown may miss calls")
+    return (
+        f"note: {scope.dropped:,} events of {where} were dropped while recording"
+        + (f" ({why})" if why else "")
+        + "; what is shown may miss calls"
+    )
 
 
 def runs_report(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Every run, newest first, as data plus a table."""
     runs = list_runs(data_dir)
-    return {"runs": [r.to_dict() for r in runs], "count": len(runs),
-            "text": render_runs(runs) if runs else f"(no runs recorded under {data_dir} yet)"}
+    return {
+        "runs": [r.to_dict() for r in runs],
+        "count": len(runs),
+        "text": render_runs(runs) if runs else f"(no runs recorded under {data_dir} yet)",
+    }
 
 
 def render_runs(runs: list[RunInfo]) -> str:
@@ -228,22 +256,26 @@ def render_runs(runs: list[RunInfo]) -> str:
     head = ("RUN", "STARTED", "DURATION", "EXIT", "EVENTS", "DROPPED", "EXCEPTIONS", "COMMAND")
     rows = [head]
     for r in runs:
-        rows.append((
-            r.short_id,
-            _when(r.when_ns),
-            "-" if r.duration_ns is None else format_duration(r.duration_ns),
-            "-" if r.exit_status is None else str(r.exit_status),
-            f"{r.events:,}",
-            f"{r.dropped:,}",
-            f"{r.exceptions:,}",
-            r.command_text,
-        ))
+        rows.append(
+            (
+                r.short_id,
+                _when(r.when_ns),
+                "-" if r.duration_ns is None else format_duration(r.duration_ns),
+                "-" if r.exit_status is None else str(r.exit_status),
+                f"{r.events:,}",
+                f"{r.dropped:,}",
+                f"{r.exceptions:,}",
+                r.command_text,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
     right = {2, 3, 4, 5, 6}
     lines = []
     for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row[:-1], widths, strict=True))]
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row[:-1], widths, strict=True))
+        ]
         lines.append("  ".join(cells) + "  " + row[-1])
     return "\n".join(lines)
 

@@ -155,13 +155,19 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     report = {
         "events": total,
         "calls": calls,
-        "functions": [_function_row(f) for f in sorted(
-            functions.values(), key=lambda f: (-len(f.durations), -f.self_ns, f.name))],
+        "functions": [
+            _function_row(f)
+            for f in sorted(
+                functions.values(), key=lambda f: (-len(f.durations), -f.self_ns, f.name)
+            )
+        ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
-        "processes": [_process_row(producer, p, names) for producer, p in sorted(
-            processes.items(), key=lambda item: item[1].first_ts)],
+        "processes": [
+            _process_row(producer, p, names)
+            for producer, p in sorted(processes.items(), key=lambda item: item[1].first_ts)
+        ],
     }
     report["text"] = render_summary(report, top=top)
     return report
@@ -174,8 +180,9 @@ def _function(functions: dict[str, _Function], name: str) -> _Function:
     return fn
 
 
-def _raises(errors: list[tuple[StoredEvent, FunctionError]],
-            raised_below: dict[tuple[str, int], set[str]]) -> list[_Raise]:
+def _raises(
+    errors: list[tuple[StoredEvent, FunctionError]], raised_below: dict[tuple[str, int], set[str]]
+) -> list[_Raise]:
     """Errors grouped by (type, where raised); a raise that went up through recorded
     callers counts once (its innermost recorded call), under that call's function."""
     groups: dict[tuple[str, str | None], _Raise] = {}
@@ -185,8 +192,9 @@ def _raises(errors: list[tuple[StoredEvent, FunctionError]],
         where = raised_at(ev.traceback, ev.line)
         group = groups.get((ev.exc_type, where))
         if group is None:
-            group = groups[(ev.exc_type, where)] = _Raise(ev.exc_type, where, ev.message,
-                                                         first_correlation=ev.correlation_id)
+            group = groups[(ev.exc_type, where)] = _Raise(
+                ev.exc_type, where, ev.message, first_correlation=ev.correlation_id
+            )
         group.count += 1
         group.functions[ev.function] += 1
     return sorted(groups.values(), key=lambda g: (-g.count, g.exc_type))
@@ -200,35 +208,62 @@ def _percentile(ordered: list[int], q: float) -> int:
 
 def _function_row(fn: _Function) -> dict[str, Any]:
     ordered = sorted(fn.durations)
-    return {"function": fn.name, "source": fn.source, "calls": len(ordered),
-            "errors": fn.errors, "total_ns": sum(ordered), "self_ns": fn.self_ns,
-            "p50_ns": _percentile(ordered, 0.50), "p95_ns": _percentile(ordered, 0.95),
-            "max_ns": ordered[-1] if ordered else 0}
+    return {
+        "function": fn.name,
+        "source": fn.source,
+        "calls": len(ordered),
+        "errors": fn.errors,
+        "total_ns": sum(ordered),
+        "self_ns": fn.self_ns,
+        "p50_ns": _percentile(ordered, 0.50),
+        "p95_ns": _percentile(ordered, 0.95),
+        "max_ns": ordered[-1] if ordered else 0,
+    }
 
 
 def _raise_row(r: _Raise) -> dict[str, Any]:
-    return {"exc_type": r.exc_type, "raised_at": r.where, "message": r.message,
-            "count": r.count, "functions": dict(r.functions.most_common()),
-            "correlation": r.first_correlation}
+    return {
+        "exc_type": r.exc_type,
+        "raised_at": r.where,
+        "message": r.message,
+        "count": r.count,
+        "functions": dict(r.functions.most_common()),
+        "correlation": r.first_correlation,
+    }
 
 
 def _slow_row(se: StoredEvent) -> dict[str, Any]:
     ev = se.event
     assert isinstance(ev, (FunctionExit, FunctionError))  # only call ends enter `slowest`
-    return {"function": ev.function, "duration_ns": ev.duration_ns, "call_id": ev.call_id,
-            "correlation": ev.correlation_id, "ts": ev.ts, "producer": se.producer,
-            "raised": type(ev) is FunctionError}
+    return {
+        "function": ev.function,
+        "duration_ns": ev.duration_ns,
+        "call_id": ev.call_id,
+        "correlation": ev.correlation_id,
+        "ts": ev.ts,
+        "producer": se.producer,
+        "raised": type(ev) is FunctionError,
+    }
 
 
 def _process_row(producer: str, p: _Process, names: ThreadNames) -> dict[str, Any]:
     merged: Counter = Counter()  # events seen before their thread's start get its first name
     for (ident, name), count in p.threads.items():
         merged[(ident, name or names.name(producer, ident, p.first_ts))] += count
-    threads = [{"thread": ident, "name": name, "events": count}
-               for (ident, name), count in merged.most_common()]
-    return {"producer": producer, "node": p.node, "pid": p.pid, "program": p.program,
-            "events": p.events, "first_ts": p.first_ts, "last_ts": p.last_ts,
-            "threads": threads}
+    threads = [
+        {"thread": ident, "name": name, "events": count}
+        for (ident, name), count in merged.most_common()
+    ]
+    return {
+        "producer": producer,
+        "node": p.node,
+        "pid": p.pid,
+        "program": p.program,
+        "events": p.events,
+        "first_ts": p.first_ts,
+        "last_ts": p.last_ts,
+        "threads": threads,
+    }
 
 
 # ---------------------------------------------------------------- text
@@ -242,34 +277,78 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         out += ["", _heading("Functions", len(fns), top)]
         out += _table(
             ["function", "calls", "total", "self", "p50", "p95", "max", "defined at"],
-            [[_short(f["function"]), f"{f['calls']:,}", _dur(f["total_ns"]), _dur(f["self_ns"]),
-              _dur(f["p50_ns"]), _dur(f["p95_ns"]), _dur(f["max_ns"]), f["source"] or "?"]
-             for f in fns[:top]], width, fit=(0, 7), tail=(0, 7))
+            [
+                [
+                    _short(f["function"]),
+                    f"{f['calls']:,}",
+                    _dur(f["total_ns"]),
+                    _dur(f["self_ns"]),
+                    _dur(f["p50_ns"]),
+                    _dur(f["p95_ns"]),
+                    _dur(f["max_ns"]),
+                    f["source"] or "?",
+                ]
+                for f in fns[:top]
+            ],
+            width,
+            fit=(0, 7),
+            tail=(0, 7),
+        )
     excs = report["exceptions"]
     if excs:
         out += ["", _heading("Exceptions", len(excs), top)]
         out += _table(
             ["exception", "raised at", "count", "in"],
-            [[f"{e['exc_type']}: {e['message']}", e["raised_at"] or "?", f"{e['count']:,}",
-              ", ".join(_short(f) for f in e["functions"])] for e in excs[:top]], width,
-            fit=(0, 1, 3), tail=(1,))
+            [
+                [
+                    f"{e['exc_type']}: {e['message']}",
+                    e["raised_at"] or "?",
+                    f"{e['count']:,}",
+                    ", ".join(_short(f) for f in e["functions"]),
+                ]
+                for e in excs[:top]
+            ],
+            width,
+            fit=(0, 1, 3),
+            tail=(1,),
+        )
     slow = report["slowest"]
     if slow:
         out += ["", "Slowest calls"]
         out += _table(
             ["function", "duration", "correlation", "at"],
-            [[_short(s["function"]) + (" !!" if s["raised"] else ""), _dur(s["duration_ns"]),
-              (s["correlation"] or "-")[:12], format_ts(s["ts"])[11:26]] for s in slow], width)
+            [
+                [
+                    _short(s["function"]) + (" !!" if s["raised"] else ""),
+                    _dur(s["duration_ns"]),
+                    (s["correlation"] or "-")[:12],
+                    format_ts(s["ts"])[11:26],
+                ]
+                for s in slow
+            ],
+            width,
+        )
     actors = report["actors"]
     if actors:
         out += ["", _heading("Actors", len(actors), top)]
-        ranked = sorted(actors, key=lambda a: -(a["messages_in"] + a["messages_out"]
-                                                  + a["state_changes"]))
+        ranked = sorted(
+            actors, key=lambda a: -(a["messages_in"] + a["messages_out"] + a["state_changes"])
+        )
         out += _table(
             ["actor", "msgs in", "msgs out", "states", "restarts", "exits"],
-            [[a["actor"], f"{a['messages_in']:,}", f"{a['messages_out']:,}",
-              f"{a['state_changes']:,}", f"{a['restarts']:,}", f"{a['exits']:,}"]
-             for a in ranked[:top]], width)
+            [
+                [
+                    a["actor"],
+                    f"{a['messages_in']:,}",
+                    f"{a['messages_out']:,}",
+                    f"{a['state_changes']:,}",
+                    f"{a['restarts']:,}",
+                    f"{a['exits']:,}",
+                ]
+                for a in ranked[:top]
+            ],
+            width,
+        )
     procs = report["processes"]
     if procs:
         out += ["", "Processes and threads"]
@@ -295,12 +374,18 @@ def _dur(ns: int) -> str:
     return format_duration(ns) if ns else "-"
 
 
-def _table(headers: list[str], rows: list[list[str]], width: int,
-           fit: tuple[int, ...] = (0,), tail: tuple[int, ...] = ()) -> list[str]:
+def _table(
+    headers: list[str],
+    rows: list[list[str]],
+    width: int,
+    fit: tuple[int, ...] = (0,),
+    tail: tuple[int, ...] = (),
+) -> list[str]:
     """Columns in ``fit`` (left-aligned) shortened, widest first, so lines fit ``width``
     (those in ``tail`` keep their end: paths); the others are right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     gap = 2
     excess = sum(widths) + gap * (len(widths) - 1) - width
     while excess > 0:  # narrow the widest shortenable column, one column at a time
@@ -314,7 +399,7 @@ def _table(headers: list[str], rows: list[list[str]], width: int,
         parts = []
         for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
             if len(cell) > w:
-                cell = "…" + cell[len(cell) - w + 1:] if i in tail else cell[: w - 1] + "…"
+                cell = "…" + cell[len(cell) - w + 1 :] if i in tail else cell[: w - 1] + "…"
             parts.append(cell.ljust(w) if i in fit or i == 0 else cell.rjust(w))
         return (" " * gap).join(parts).rstrip()[:width]
 
@@ -324,8 +409,14 @@ def _table(headers: list[str], rows: list[list[str]], width: int,
 # ---------------------------------------------------------------- from a data dir
 
 
-def summary_report(data_dir: str, *, correlation: str | None = None, run: str | None = None,
-                   all_runs: bool = False, top: int = 15) -> dict[str, Any]:
+def summary_report(
+    data_dir: str,
+    *,
+    correlation: str | None = None,
+    run: str | None = None,
+    all_runs: bool = False,
+    top: int = 15,
+) -> dict[str, Any]:
     """:func:`summarize` over one run of the store under ``data_dir`` — the latest by
     default, ``run`` (a unique id prefix), or every run (``all_runs``) — or over one
     correlation chain of it (a unique prefix is enough)."""

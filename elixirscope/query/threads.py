@@ -19,7 +19,15 @@ from typing import Any
 from elixirscope.contracts.trace import FunctionEntry, ThreadStart
 from elixirscope.store._events import StoredEvent
 
-__all__ = ["SpawnLink", "ThreadNames", "names_in", "short_path", "source_of", "spawn_in", "spawn_of"]
+__all__ = [
+    "SpawnLink",
+    "ThreadNames",
+    "names_in",
+    "short_path",
+    "source_of",
+    "spawn_in",
+    "spawn_of",
+]
 
 
 class ThreadNames:
@@ -116,17 +124,29 @@ class SpawnLink:
         """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``."""
         ev = self.thread_start
         what = "thread" if ev.kind == "thread" else "executor task on thread"
-        spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(ev.spawner_thread)
+        spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(
+            ev.spawner_thread
+        )
         chain = f" (correlation {ev.correlation_id[:12]}…)" if ev.correlation_id else ""
-        call = f"{self.function.removeprefix('__main__.')}() (call #{ev.parent_id})" \
-            if self.function else f"call #{ev.parent_id}"
+        call = (
+            f"{self.function.removeprefix('__main__.')}() (call #{ev.parent_id})"
+            if self.function
+            else f"call #{ev.parent_id}"
+        )
         return f"{what} {ev.name}, spawned by {call} on thread {spawner}{chain}"
 
     def to_dict(self) -> dict[str, Any]:
         ev = self.thread_start
-        return {"thread": ev.thread, "name": ev.name, "kind": ev.kind, "call_id": ev.parent_id,
-                "function": self.function, "correlation": ev.correlation_id,
-                "spawner_thread": ev.spawner_thread, "producer": self.start.producer}
+        return {
+            "thread": ev.thread,
+            "name": ev.name,
+            "kind": ev.kind,
+            "call_id": ev.parent_id,
+            "function": self.function,
+            "correlation": ev.correlation_id,
+            "spawner_thread": ev.spawner_thread,
+            "producer": self.start.producer,
+        }
 
 
 def spawn_in(data_dir: str | os.PathLike[str], correlation_id: str) -> SpawnLink | None:
@@ -139,8 +159,13 @@ def spawn_in(data_dir: str | os.PathLike[str], correlation_id: str) -> SpawnLink
             return None
         function = None
         if start.event.correlation_id is not None:  # the spawning call precedes the start
-            for se in store.query(correlation_id=start.event.correlation_id, type=["call"],
-                                  producer=start.producer, until=start.event.ts, limit=None):
+            for se in store.query(
+                correlation_id=start.event.correlation_id,
+                type=["call"],
+                producer=start.producer,
+                until=start.event.ts,
+                limit=None,
+            ):
                 if isinstance(se.event, FunctionEntry) and se.event.id == start.event.parent_id:
                     function = se.event.function
                     break

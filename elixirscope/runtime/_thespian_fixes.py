@@ -61,8 +61,10 @@ def _answer_undelivered(manager) -> bool:  # noqa: ANN001 - a Thespian actor man
     if answer is None:
         return False
     answered = False
-    for queue in (getattr(manager, "_receiveQueue", None),
-                  getattr(getattr(manager, "transport", None), "_incomingEnvelopes", None)):
+    for queue in (
+        getattr(manager, "_receiveQueue", None),
+        getattr(getattr(manager, "transport", None), "_incomingEnvelopes", None),
+    ):
         if not isinstance(queue, list):
             continue
         kept = []
@@ -89,10 +91,17 @@ _original_single_send = simpleSystemBase.ActorSystemBase._runSingleSend
 def _run_single_send(self, ps) -> None:  # noqa: ANN001 - Thespian's method signature
     target = self.actorRegistry.get(getattr(ps.toActor, "actorAddressString", None))
     box = self.actorRegistry.get("DeadLetterBox")
-    if (target is not None and target.instance is None and ps.attempts <= 2
-            and box is not None and box.instance is not None
-            and not isinstance(ps.msg, (DeadEnvelope, ChildActorExited, ActorExitRequest))):
-        self._callActorWithMessage(box, ps, DeadEnvelope(ps.toActor.actorAddressString, ps.msg), ps.sender)
+    if (
+        target is not None
+        and target.instance is None
+        and ps.attempts <= 2
+        and box is not None
+        and box.instance is not None
+        and not isinstance(ps.msg, (DeadEnvelope, ChildActorExited, ActorExitRequest))
+    ):
+        self._callActorWithMessage(
+            box, ps, DeadEnvelope(ps.toActor.actorAddressString, ps.msg), ps.sender
+        )
         return
     _original_single_send(self, ps)
 

@@ -71,7 +71,9 @@ def bind_to(host: str, *, allow_remote: bool = False) -> None:
     """
     global _bind_host
     if not isinstance(host, str) or not host.strip():
-        raise ValueError(f"Expected an IPv4 address to bind actor sockets to, like {LOOPBACK!r}; got {host!r}")
+        raise ValueError(
+            f"Expected an IPv4 address to bind actor sockets to, like {LOOPBACK!r}; got {host!r}"
+        )
     host = host.strip()
     if not is_loopback(host):
         if not allow_remote:
@@ -82,7 +84,9 @@ def bind_to(host: str, *, allow_remote: bool = False) -> None:
             )
         logging.getLogger(LOGGER).warning(
             "actor system sockets bind to %s, reachable from other machines (allowed by %s); "
-            "frames are still sealed with the system secret", host, ALLOW_REMOTE_KEY,
+            "frames are still sealed with the system secret",
+            host,
+            ALLOW_REMOTE_KEY,
         )
     _bind_host = None if host in ("0.0.0.0", "*") else host
 
@@ -131,13 +135,17 @@ def _count(kind: str, exc: Exception) -> None:
     n = _refused[kind] = _refused[kind] + 1
     if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
         # looked up now: in an actor process Thespian replaces logging's manager after the fork
-        logging.getLogger(LOGGER).warning("%s (%s so far in this process: %d)", exc, kind.replace("_", " "), n)
+        logging.getLogger(LOGGER).warning(
+            "%s (%s so far in this process: %d)", exc, kind.replace("_", " "), n
+        )
 
 
 def _seal_acks() -> None:
     """Thespian's ACK frames are pickled once at import: seal them with this process's secret."""
     TCPTransport.ackMsg = streamBuffer.toSendBuffer(streamBuffer.ackPacket, SealedPickle.dumps)
-    TCPTransport.ackDataErrMsg = streamBuffer.toSendBuffer(streamBuffer.ackDataErrPacket, SealedPickle.dumps)
+    TCPTransport.ackDataErrMsg = streamBuffer.toSendBuffer(
+        streamBuffer.ackDataErrPacket, SealedPickle.dumps
+    )
 
 
 _original_address_init = IPBase.IPActorAddress.__init__

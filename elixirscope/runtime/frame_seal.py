@@ -19,7 +19,14 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["MAC_SIZE", "FrameRejected", "open_frame", "seal", "secret_for_system_start", "system_secret"]
+__all__ = [
+    "MAC_SIZE",
+    "FrameRejected",
+    "open_frame",
+    "seal",
+    "secret_for_system_start",
+    "system_secret",
+]
 
 MAC_SIZE = hashlib.sha256().digest_size
 SECRET_SIZE = 32

@@ -181,7 +181,9 @@ class GenServer(ProcessActor):
     def _call(self, msg: m.Call, sender: Any) -> None:
         from_ = CallRef(sender, msg.ref)
         self._pending[msg.ref] = sender
-        result = self._invoke("handle_call", msg.request, self.handle_call, msg.request, from_, self.state)
+        result = self._invoke(
+            "handle_call", msg.request, self.handle_call, msg.request, from_, self.state
+        )
         if isinstance(result, Reply):
             self.state = result.state
             self.reply(from_, result.value)
@@ -213,14 +215,20 @@ class GenServer(ProcessActor):
         else:
             self.state = result
 
-    def _invoke(self, callback: str, message: Any, fn: Any, *args: Any, before: Any = NO_REPLY) -> Any:
+    def _invoke(
+        self, callback: str, message: Any, fn: Any, *args: Any, before: Any = NO_REPLY
+    ) -> Any:
         """Run a callback; tell observers what it saw and did (near free when none)."""
         tracer = observe.tracer_for(self)
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
         state_before = self.state if before is NO_REPLY else before
         # rendered before the callback runs: it may mutate the state in place
-        token = None if tracer is None else tracer.begin(self._actor_name(), callback, message, state_before)
+        token = (
+            None
+            if tracer is None
+            else tracer.begin(self._actor_name(), callback, message, state_before)
+        )
         started = time.perf_counter_ns()
         try:
             result = fn(*args)

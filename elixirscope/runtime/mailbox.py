@@ -71,7 +71,9 @@ def _acceptable(listener: Any) -> bool:
         return False
 
 
-def socket_backlog(idle_sockets: Iterable[Any], incoming: Iterable[Any], listener: Any = None) -> int:
+def socket_backlog(
+    idle_sockets: Iterable[Any], incoming: Iterable[Any], listener: Any = None
+) -> int:
     """Messages that reached this process's sockets and were not read yet.
 
     ``idle_sockets``: connected sockets between messages (one message each if
@@ -100,22 +102,30 @@ def tcp_mailbox(manager: Any) -> int:
     transport = manager.transport
     read = len(transport._incomingEnvelopes) + len(getattr(manager, "_receiveQueue", ()))
     idle = [idle.socket for idle in list(getattr(transport, "_openSockets", {}).values())]
-    incoming = [(inc.socket, not inc._rData.is_empty())
-                for inc in list(transport._incomingSockets.values()) if inc.socket is not None]
+    incoming = [
+        (inc.socket, not inc._rData.is_empty())
+        for inc in list(transport._incomingSockets.values())
+        if inc.socket is not None
+    ]
     return read + _due_wakeups(transport) + socket_backlog(idle, incoming, transport.socket)
 
 
 def tcp_outbox(manager: Any) -> int:
     transport = manager.transport
-    return (len(transport._transmitIntents) + len(transport._waitingTransmits)
-            + len(getattr(transport, "_aTB_queuedPendingTransmits", ())))
+    return (
+        len(transport._transmitIntents)
+        + len(transport._waitingTransmits)
+        + len(getattr(transport, "_aTB_queuedPendingTransmits", ()))
+    )
 
 
 # ------------------------------------------------------------------ the others
 def _simple(system_base: Any, address: Any) -> tuple[int, int]:
     pending = list(system_base._pendingSends)
-    return (sum(1 for ps in pending if ps.toActor == address),
-            sum(1 for ps in pending if ps.sender == address))
+    return (
+        sum(1 for ps in pending if ps.toActor == address),
+        sum(1 for ps in pending if ps.sender == address),
+    )
 
 
 def _queue_depth(transport: Any) -> tuple[int, int | None]:

@@ -86,7 +86,9 @@ def trust_modules(*packages: str) -> None:
     """
     for package in packages:
         if not isinstance(package, str) or not package.strip(". "):
-            raise ValueError(f"Expected a module or package name like 'myapp.messages', got {package!r}")
+            raise ValueError(
+                f"Expected a module or package name like 'myapp.messages', got {package!r}"
+            )
         _trusted.add(package.strip("."))
 
 
@@ -163,7 +165,7 @@ def _load(module: str, name: str) -> object:
 
 
 def _rule(module: str) -> str | None:
-    """"any", "classes" or None (refused) for names in ``module``."""
+    """ "any", "classes" or None (refused) for names in ``module``."""
     if _in_packages(module, _trusted):
         return "any"
     top = module.partition(".")[0]

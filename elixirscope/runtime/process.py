@@ -62,7 +62,14 @@ from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry_link import RegistryLink
 from elixirscope.runtime.results import Ignore, Stop
 
-__all__ = ["DEFERRED", "EXIT_GRACE", "LIVENESS_INTERVAL", "MONITOR_AFTER", "TELEMETRY_KEY", "ProcessActor"]
+__all__ = [
+    "DEFERRED",
+    "EXIT_GRACE",
+    "LIVENESS_INTERVAL",
+    "MONITOR_AFTER",
+    "TELEMETRY_KEY",
+    "ProcessActor",
+]
 
 log = logging.getLogger("elixirscope.runtime")
 
@@ -297,8 +304,14 @@ class ProcessActor(Actor):
         """Create a child actor, link to it, and send it Init; its InitAck comes later."""
         address = self.createActor(actor_class)
         self._links.append(_Link(address))
-        init = m.Init(args, self.myAddress, path, self._registry.ref if self._registry.up else None,
-                      parent_identity=self.identity, report_interval=self.report_interval)
+        init = m.Init(
+            args,
+            self.myAddress,
+            path,
+            self._registry.ref if self._registry.up else None,
+            parent_identity=self.identity,
+            report_interval=self.report_interval,
+        )
         self.send(address, init)
         return address
 
@@ -460,7 +473,9 @@ class ProcessActor(Actor):
     def report_metrics(self) -> None:
         """Send ``metrics_snapshot()`` to the registry's ``telemetry`` owners (if one is up)."""
         layer = self.path.split("/", 1)[0] or "app"
-        self.dispatch(TELEMETRY_KEY, ("metrics", self.path, layer, self.metrics_snapshot()), hold=False)
+        self.dispatch(
+            TELEMETRY_KEY, ("metrics", self.path, layer, self.metrics_snapshot()), hold=False
+        )
 
     # ---------------------------------------------------------------- liveness
     def _arm_liveness(self) -> None:

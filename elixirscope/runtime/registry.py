@@ -58,8 +58,16 @@ class Registry(GenServer):
 
     def init(self, args: Any) -> dict[str, Any]:
         self.handleDeadLetters()
-        return {"table": RegistryTable(), "monitors": {}, "recent": {}, "dispatched": 0,
-                "bad_casts": 0, "dead_letters": 0, "restored": 0, "replayed": 0}
+        return {
+            "table": RegistryTable(),
+            "monitors": {},
+            "recent": {},
+            "dispatched": 0,
+            "bad_casts": 0,
+            "dead_letters": 0,
+            "restored": 0,
+            "replayed": 0,
+        }
 
     def terminate(self, reason: ExitReason, state: Any) -> None:
         self.handleDeadLetters(False)
@@ -135,8 +143,13 @@ class Registry(GenServer):
         if op == "keys":
             return table.keys_of(address_key(request[1]))
         if op == "stats":
-            return {**table.stats(), **{k: state[k] for k in (
-                "dispatched", "bad_casts", "dead_letters", "restored", "replayed")}}
+            return {
+                **table.stats(),
+                **{
+                    k: state[k]
+                    for k in ("dispatched", "bad_casts", "dead_letters", "restored", "replayed")
+                },
+            }
         raise ValueError(
             f"Registry does not know {op!r}; it answers register, restore, unregister, whereis, "
             "lookup, keys, stats and dispatch"

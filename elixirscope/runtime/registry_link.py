@@ -65,7 +65,9 @@ class RegistryLink:
         if ref is None or ref.address is None or ref.epoch <= self.epoch:
             return None
         self.ref, self.up = ref, True
-        casts = [("restore", key, owner, value, unique) for (key, unique), value in self._journal.items()]
+        casts = [
+            ("restore", key, owner, value, unique) for (key, unique), value in self._journal.items()
+        ]
         casts.extend(self._held)
         self._held.clear()
         return casts
@@ -81,7 +83,9 @@ class RegistryLink:
         return self.ref is not None and address is not None and self.ref.address == address
 
     # ---------------------------------------------------------------- entries
-    def register(self, owner: Any, key: str, value: Any = None, unique: bool = True) -> tuple | None:
+    def register(
+        self, owner: Any, key: str, value: Any = None, unique: bool = True
+    ) -> tuple | None:
         self._journal[(key, unique)] = value
         return ("register", key, owner, value, unique) if self.up else None
 

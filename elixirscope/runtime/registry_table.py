@@ -28,7 +28,9 @@ class RegistryTable:
         self._duplicate: dict[str, dict[str, tuple[Any, Any]]] = {}
         self._owned: dict[str, set[tuple[str, str]]] = {}
 
-    def register(self, key: str, owner_key: str, owner: Any, value: Any = None, *, unique: bool) -> Any:
+    def register(
+        self, key: str, owner_key: str, owner: Any, value: Any = None, *, unique: bool
+    ) -> Any:
         """Add an entry; returns True, or AlreadyRegistered for a taken unique key."""
         if unique:
             held = self._unique.get(key)

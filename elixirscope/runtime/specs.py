@@ -38,6 +38,7 @@ Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
 Shutdown = int | Literal["brutal_kill", "infinity"]
 
+
 class _Defaults(TypedDict):
     max_restarts: int
     max_seconds: float
@@ -133,7 +134,9 @@ def resolve_actor_class(start: object, path: str = "$.start") -> type:
             for part in qualname.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError, ValueError) as exc:
-            raise SpecError(f"Cannot import actor class `{target}` ({exc}) - at `{path}[0]`") from None
+            raise SpecError(
+                f"Cannot import actor class `{target}` ({exc}) - at `{path}[0]`"
+            ) from None
         target = obj
     if not (isinstance(target, type) and issubclass(target, ProcessActor)):
         raise _expected("a GenServer or Supervisor subclass", target, f"{path}[0]")

@@ -167,7 +167,11 @@ class Supervisor(ProcessActor):
             self._queue(("exit", address, reason))
 
     def _on_wakeup(self, payload: Any) -> None:
-        if payload[0] == "job_timeout" and self._waiting is not None and self._waiting.token == payload[1]:
+        if (
+            payload[0] == "job_timeout"
+            and self._waiting is not None
+            and self._waiting.token == payload[1]
+        ):
             self._step(_TIMEOUT)
 
     def _on_message(self, msg: Any, sender: Any) -> None:
@@ -249,7 +253,7 @@ class Supervisor(ProcessActor):
         if strategy == "one_for_all":
             return list(self._children)
         if strategy == "rest_for_one":
-            return self._children[self._children.index(child):]
+            return self._children[self._children.index(child) :]
         return [child]
 
     # ------------------------------------------------------ start and stop
@@ -271,7 +275,9 @@ class Supervisor(ProcessActor):
         """Start one child; the generator's value is None on success, else the reason."""
         spec = child.spec
         try:
-            address = self.spawn(resolve_actor_class(spec.start), spec.start[1], self._child_path(spec))
+            address = self.spawn(
+                resolve_actor_class(spec.start), spec.start[1], self._child_path(spec)
+            )
         except SpecError as exc:
             return ExitReason.coerce(exc)
         token = self._arm_timeout(START_TIMEOUT)
@@ -450,12 +456,16 @@ class Supervisor(ProcessActor):
                 "simple_one_for_one", "dynamic children are restarted and deleted by the supervisor"
             )
         child = self._find(child_id)
-        return child if child is not None else SupervisorError("not_found", f"no child {child_id!r}")
+        return (
+            child if child is not None else SupervisorError("not_found", f"no child {child_id!r}")
+        )
 
     # -------------------------------------------------------------- helpers
     def _find(self, key: str) -> _Child | None:
         for child in self._children:
-            if child.spec.id == key or (child.address is not None and address_key(child.address) == key):
+            if child.spec.id == key or (
+                child.address is not None and address_key(child.address) == key
+            ):
                 return child
         return None
 

@@ -53,7 +53,9 @@ _QUIET_LOGS = {
     # plain "time LEVEL name: message", or the daemon's JSON/console line when it set
     # ELIXIRSCOPE_LOG_FORMAT (elixirscope.telemetry.log_lines)
     "formatters": {"plain": {"()": "elixirscope.telemetry.log_lines.LineFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"}
+    },
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
 
@@ -77,7 +79,9 @@ class Runtime:
         if base.startswith("multiproc"):
             _thespian_security.bind_to(bind_address, allow_remote=allow_remote)
             _thespian_security.prepare_system_start(caps)
-            caps.setdefault("Admin Port", admin_port or free_tcp_port(bind_address.replace("*", "0.0.0.0")))
+            caps.setdefault(
+                "Admin Port", admin_port or free_tcp_port(bind_address.replace("*", "0.0.0.0"))
+            )
         self.base = base
         self.admin_port = caps.get("Admin Port")
         # simpleSystemBase runs in the host's process: leave the host's logging alone
@@ -108,8 +112,15 @@ class Runtime:
         self.system.shutdown()
 
     # ----------------------------------------------------------------- start
-    def start(self, actor_class: Any, args: Any = None, *, path: str | None = None,
-              timeout: float = 10.0, report_interval: float | None = None) -> Any:
+    def start(
+        self,
+        actor_class: Any,
+        args: Any = None,
+        *,
+        path: str | None = None,
+        timeout: float = 10.0,
+        report_interval: float | None = None,
+    ) -> Any:
         """Create a top-level actor and run its init; returns its address or raises StartError.
 
         ``path`` names it in the tree ("" for an application root, whose children are
@@ -119,19 +130,41 @@ class Runtime:
         """
         cls = resolve_actor_class((actor_class, args), "$.actor_class")
         address = self.system.createActor(cls)
-        self._init(address, cls, args, cls.__name__ if path is None else path, timeout, report_interval)
+        self._init(
+            address, cls, args, cls.__name__ if path is None else path, timeout, report_interval
+        )
         return address
 
-    def start_supervisor(self, spec: SupervisorSpec | Any, *, actor_class: Any = Supervisor,
-                         path: str = "root", timeout: float = 60.0,
-                         report_interval: float | None = None) -> Any:
+    def start_supervisor(
+        self,
+        spec: SupervisorSpec | Any,
+        *,
+        actor_class: Any = Supervisor,
+        path: str = "root",
+        timeout: float = 60.0,
+        report_interval: float | None = None,
+    ) -> Any:
         """Start a top-level supervisor (its init returns when all children run)."""
-        return self.start(actor_class, spec, path=path, timeout=timeout, report_interval=report_interval)
+        return self.start(
+            actor_class, spec, path=path, timeout=timeout, report_interval=report_interval
+        )
 
-    def _init(self, address: Any, cls: type, args: Any, path: str, timeout: float,
-              report_interval: float | None = None) -> m.InitAck:
-        init = m.Init(args, parent=None, path=path, registry=self._registry_ref,
-                      report_interval=report_interval)
+    def _init(
+        self,
+        address: Any,
+        cls: type,
+        args: Any,
+        path: str,
+        timeout: float,
+        report_interval: float | None = None,
+    ) -> m.InitAck:
+        init = m.Init(
+            args,
+            parent=None,
+            path=path,
+            registry=self._registry_ref,
+            report_interval=report_interval,
+        )
         ack = self._await(address, init, lambda r: isinstance(r, m.InitAck), timeout)
         if ack is None:
             self.system.tell(address, m.Kill())
@@ -159,8 +192,12 @@ class Runtime:
         deadline = time.monotonic() + timeout
 
         def answers(r: Any) -> bool:
-            return (isinstance(r, (m.Reply, m.CallFailed)) and r.ref == ref
-                    or isinstance(r, PoisonMessage) and getattr(r.poisonMessage, "ref", None) == ref)
+            return (
+                isinstance(r, (m.Reply, m.CallFailed))
+                and r.ref == ref
+                or isinstance(r, PoisonMessage)
+                and getattr(r.poisonMessage, "ref", None) == ref
+            )
 
         call = m.Call(ref, request, trace, caller=self._client_address())
         reply = self._await(address, call, answers, min(timeout, MONITOR_AFTER))
@@ -194,7 +231,11 @@ class Runtime:
             while (remaining := deadline - time.monotonic()) > 0:
                 wait = min(remaining, LIVENESS_INTERVAL)
                 try:
-                    reply = self.system.listen(wait) if message is None else self.system.ask(address, message, wait)
+                    reply = (
+                        self.system.listen(wait)
+                        if message is None
+                        else self.system.ask(address, message, wait)
+                    )
                 except Exception:  # noqa: BLE001 - the Monitor could not be sent: wait without it
                     reply = None
                 message = None
@@ -251,8 +292,10 @@ class Runtime:
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking
         first = self._await(
-            address, m.Monitor(ref, self._client_address()), lambda r: is_down(r) or isinstance(r, m.MonitorAck),
-            timeout
+            address,
+            m.Monitor(ref, self._client_address()),
+            lambda r: is_down(r) or isinstance(r, m.MonitorAck),
+            timeout,
         )
         down = first if first is not None and is_down(first) else None
         if first is not None and down is None:
@@ -266,7 +309,9 @@ class Runtime:
 
     def register(self, key: str, address: Any, value: Any = None, *, unique: bool = True) -> Any:
         """Register ``address`` under ``key`` on its behalf (not restored after a registry restart)."""
-        return self.call(self._standalone_registry("register"), ("register", key, address, value, unique))
+        return self.call(
+            self._standalone_registry("register"), ("register", key, address, value, unique)
+        )
 
     def _standalone_registry(self, verb: str) -> Any:
         if self.registry is None:

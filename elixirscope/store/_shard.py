@@ -210,9 +210,12 @@ class Shard:
 
     def holds(self, producer: str, seq: int) -> bool:
         """Whether batch ``(producer, seq)`` is stored here (the UNIQUE index answers)."""
-        return self.conn.execute(
-            "SELECT 1 FROM batch WHERE producer=? AND seq=?", (producer, seq)
-        ).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM batch WHERE producer=? AND seq=?", (producer, seq)
+            ).fetchone()
+            is not None
+        )
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
@@ -328,7 +331,8 @@ class Shard:
         """Indexed values of ``kind`` starting with ``prefix`` (uses the (kind, value) index)."""
         rows = self.conn.execute(
             "SELECT value FROM key WHERE kind=? AND value>=? AND value<? ORDER BY value LIMIT ?",
-            (kind, prefix, prefix + "\U0010ffff", limit))
+            (kind, prefix, prefix + "\U0010ffff", limit),
+        )
         return [value for (value,) in rows]
 
     def function_key_ids(self, glob: Any) -> list[int]:

@@ -50,9 +50,14 @@ def check_store(data_dir: str | os.PathLike[str], *, repair: bool = False) -> di
         if entry["status"] not in ("ok", "repaired"):
             left += 1
         shards.append(entry)
-    return {"data_dir": str(root), "shards": shards, "damaged": left,
-            "repaired": sum(1 for s in shards if s["status"] == "repaired"),
-            "quarantined_before": earlier, "ok": left == 0}
+    return {
+        "data_dir": str(root),
+        "shards": shards,
+        "damaged": left,
+        "repaired": sum(1 for s in shards if s["status"] == "repaired"),
+        "quarantined_before": earlier,
+        "ok": left == 0,
+    }
 
 
 def render(report: dict[str, Any]) -> str:
@@ -60,25 +65,37 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"event store {report['data_dir']}: {len(report['shards'])} shard(s)"]
     for s in report["shards"]:
         events = "?" if s["events"] is None else s["events"]
-        lines.append(f"  {s['shard']}: {s['status']} ({events} events, {s['chunks']} chunks"
-                     + (f", {s['bad_chunks']} unreadable holding {s['events_unreadable']} events"
-                        if s["bad_chunks"] else "") + ")")
+        lines.append(
+            f"  {s['shard']}: {s['status']} ({events} events, {s['chunks']} chunks"
+            + (
+                f", {s['bad_chunks']} unreadable holding {s['events_unreadable']} events"
+                if s["bad_chunks"]
+                else ""
+            )
+            + ")"
+        )
         lines.extend(f"    - {p}" for p in s["problems"])
         repair = s.get("repair")
         if repair:
             lost = "unknown" if repair.get("events_lost") is None else repair["events_lost"]
-            lines.append(f"    quarantined to {repair['moved_to']}; salvaged "
-                         f"{repair.get('events_salvaged', 0)} events into "
-                         f"{os.path.basename(repair.get('salvaged_into') or '?')}, lost {lost}"
-                         + (f" ({repair['salvage_error']})" if repair.get("salvage_error") else ""))
+            lines.append(
+                f"    quarantined to {repair['moved_to']}; salvaged "
+                f"{repair.get('events_salvaged', 0)} events into "
+                f"{os.path.basename(repair.get('salvaged_into') or '?')}, lost {lost}"
+                + (f" ({repair['salvage_error']})" if repair.get("salvage_error") else "")
+            )
     for q in report["quarantined_before"]:
         lost = "unknown" if q.get("events_lost") is None else q["events_lost"]
-        lines.append(f"  quarantined earlier: {q['shard']} at {q['when']} ({q['reason']}); "
-                     f"events lost {lost}; in {q['moved_to']}")
+        lines.append(
+            f"  quarantined earlier: {q['shard']} at {q['when']} ({q['reason']}); "
+            f"events lost {lost}; in {q['moved_to']}"
+        )
     if report["damaged"]:
-        lines.append(f"DAMAGED: {report['damaged']} shard(s); reads skip what they cannot read "
-                     "and warn. `elixirscope store check --repair` quarantines them and keeps "
-                     "what still reads.")
+        lines.append(
+            f"DAMAGED: {report['damaged']} shard(s); reads skip what they cannot read "
+            "and warn. `elixirscope store check --repair` quarantines them and keeps "
+            "what still reads."
+        )
     elif report["repaired"]:
         lines.append(f"repaired: {report['repaired']} shard(s) quarantined, readable events kept")
     else:
@@ -90,10 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``store check`` under ``parser`` (the ``store`` subcommand's parser)."""
     sub = parser.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
     check = sub.add_parser("check", help="verify every shard and chunk (exit 1 if damaged)")
-    check.add_argument("--repair", action="store_true",
-                       help="quarantine damaged shards and salvage what still reads")
-    check.add_argument("--data-dir", metavar="DIR",
-                       help="the event store's data dir (default: data_dir from the configuration)")
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="quarantine damaged shards and salvage what still reads",
+    )
+    check.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the event store's data dir (default: data_dir from the configuration)",
+    )
     check.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -110,7 +133,9 @@ def run(args: Any) -> int:
     else:
         print(render(report))
     if not report["ok"]:
-        print(f"elixirscope store check: {report['damaged']} damaged shard(s) under {data_dir}",
-              file=sys.stderr)
+        print(
+            f"elixirscope store check: {report['damaged']} damaged shard(s) under {data_dir}",
+            file=sys.stderr,
+        )
         return 1
     return 0

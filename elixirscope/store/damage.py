@@ -57,8 +57,10 @@ def wal_damage(path: str) -> str | None:
         # a checkpoint that empties the WAL resets the index's count to 0 first
         index = _shm_header(path)
         if index is not None and index[0] > 0:
-            return (f"its write-ahead log is cut short: {size} bytes, and {index[0]} pages "
-                    "committed, so the batches written last are lost")
+            return (
+                f"its write-ahead log is cut short: {size} bytes, and {index[0]} pages "
+                "committed, so the batches written last are lost"
+            )
         if size == 0:
             return None
         return f"its write-ahead log is cut short ({size} bytes, less than its header)"
@@ -73,12 +75,16 @@ def wal_damage(path: str) -> str | None:
         if salts != head[16:24]:
             return None  # a writer is restarting the WAL right now
         if committed > frames:
-            return (f"its write-ahead log is cut short: it holds {frames} of the {committed} "
-                    "pages committed, so the batches written last are lost")
+            return (
+                f"its write-ahead log is cut short: it holds {frames} of the {committed} "
+                "pages committed, so the batches written last are lost"
+            )
         return None  # pages past the committed ones: a write in progress, or killed mid-way
     if rest and _no_writer(path):
-        return (f"its write-ahead log is cut short: it ends {rest} bytes into a page, so the "
-                "batches written last may be lost")
+        return (
+            f"its write-ahead log is cut short: it ends {rest} bytes into a page, so the "
+            "batches written last may be lost"
+        )
     return None
 
 
@@ -106,7 +112,9 @@ def _shm_header(path: str) -> tuple[int, bytes] | None:
         return None
     if len(data) < 96 or data[:48] != data[48:96]:
         return None  # absent, or being updated
-    version, _unused, _change, is_init, _big, _page, max_frame = struct.unpack("=IIIBBHI", data[:20])
+    version, _unused, _change, is_init, _big, _page, max_frame = struct.unpack(
+        "=IIIBBHI", data[:20]
+    )
     if version != _SHM_VERSION or not is_init:
         return None
     return max_frame, data[32:40]
@@ -130,8 +138,10 @@ def open_damage(path: str) -> tuple[Shard | None, str | None]:
         if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
             if not _no_writer(path):
                 return None, None  # its writer is creating it
-            return None, ("its tables are missing: its write-ahead log was lost, or its "
-                          "writer stopped before creating them")
+            return None, (
+                "its tables are missing: its write-ahead log was lost, or its "
+                "writer stopped before creating them"
+            )
         return None, f"SQLite cannot read it: {exc}"
     return shard, None
 
@@ -159,10 +169,17 @@ class ShardHealth:
             self.problems.append("(more problems not listed)")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shard": os.path.basename(self.path), "path": self.path, "ok": self.ok,
-                "events": self.events, "batches": self.batches, "chunks": self.chunks,
-                "bad_chunks": self.bad_chunks, "events_unreadable": self.events_unreadable,
-                "problems": list(self.problems)}
+        return {
+            "shard": os.path.basename(self.path),
+            "path": self.path,
+            "ok": self.ok,
+            "events": self.events,
+            "batches": self.batches,
+            "chunks": self.chunks,
+            "bad_chunks": self.bad_chunks,
+            "events_unreadable": self.events_unreadable,
+            "problems": list(self.problems),
+        }
 
 
 def check_shard(path: str, *, deep: bool = True) -> ShardHealth:
@@ -196,7 +213,8 @@ def _check_open(shard: Shard, health: ShardHealth, deep: bool) -> None:
         health.add(f"SQLite quick_check failed: {exc}")
     try:
         batches = conn.execute(
-            "SELECT id, node, pid, producer, events, chunk_lo, chunk_hi FROM batch").fetchall()
+            "SELECT id, node, pid, producer, events, chunk_lo, chunk_hi FROM batch"
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         health.add(f"its batch table cannot be read: {exc}")
         return
@@ -210,7 +228,8 @@ def _check_chunks(shard: Shard, batches: list, health: ShardHealth) -> None:
     conn = shard.conn
     try:
         chunks = conn.execute(
-            "SELECT id, batch_id, min_ts, max_ts, min_id, max_id, events FROM chunk").fetchall()
+            "SELECT id, batch_id, min_ts, max_ts, min_id, max_id, events FROM chunk"
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         health.add(f"its chunk table cannot be read: {exc}")
         return
@@ -221,7 +240,9 @@ def _check_chunks(shard: Shard, batches: list, health: ShardHealth) -> None:
         batch = by_batch.get(batch_id)
         per_batch[batch_id] = per_batch.get(batch_id, 0) + count
         try:
-            problem = _chunk_problem(shard, chunk_id, batch, (min_ts, max_ts, min_id, max_id, count))
+            problem = _chunk_problem(
+                shard, chunk_id, batch, (min_ts, max_ts, min_id, max_id, count)
+            )
         except CHUNK_ERRORS as exc:
             problem = f"cannot be read: {type(exc).__name__}: {exc}"
         if problem:
@@ -231,8 +252,10 @@ def _check_chunks(shard: Shard, batches: list, health: ShardHealth) -> None:
     for batch_id, _node, _pid, producer, events, lo, hi in batches:
         held = per_batch.get(batch_id, 0)
         if held != events:
-            health.add(f"batch {batch_id} of {producer} counts {events} events, "
-                       f"its chunks {lo}..{hi} hold {held}")
+            health.add(
+                f"batch {batch_id} of {producer} counts {events} events, "
+                f"its chunks {lo}..{hi} hold {held}"
+            )
 
 
 def _chunk_problem(shard: Shard, chunk_id: int, batch: Any, meta: tuple) -> str | None:
@@ -245,15 +268,27 @@ def _chunk_problem(shard: Shard, chunk_id: int, batch: Any, meta: tuple) -> str 
     min_ts, max_ts, min_id, max_id, count = meta
     if len(events) != count:
         return f"holds {len(events)} events, its metadata says {count}"
-    if events and (min(e.ts for e in events), max(e.ts for e in events),
-                   min(e.id for e in events), max(e.id for e in events)) != meta[:4]:
+    if (
+        events
+        and (
+            min(e.ts for e in events),
+            max(e.ts for e in events),
+            min(e.id for e in events),
+            max(e.id for e in events),
+        )
+        != meta[:4]
+    ):
         return "its events' time or id range differs from its metadata"
     _, node, pid, producer, *_ = batch
     expected = set(_event_keys(events)) if events else set()
     expected |= {(KIND_NODE, node), (KIND_PID, str(pid)), (KIND_PRODUCER, producer)}
-    indexed = set(shard.conn.execute(
-        "SELECT k.kind, k.value FROM chunk_key ck JOIN key k ON k.id = ck.key_id"
-        " WHERE ck.chunk_id=?", (chunk_id,)).fetchall())
+    indexed = set(
+        shard.conn.execute(
+            "SELECT k.kind, k.value FROM chunk_key ck JOIN key k ON k.id = ck.key_id"
+            " WHERE ck.chunk_id=?",
+            (chunk_id,),
+        ).fetchall()
+    )
     if indexed != expected:
         missing, extra = len(expected - indexed), len(indexed - expected)
         return f"its index entries differ from its events ({missing} missing, {extra} extra)"

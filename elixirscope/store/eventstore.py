@@ -303,14 +303,21 @@ class EventStore:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
         out = ReadWarnings()
         for entry in quarantined(self.root):
-            out.add(entry["shard"], f"quarantined ({entry['reason']}); its events are not read"
-                    + ("" if entry.get("events_salvaged") is None
-                       else f" beyond the {entry['events_salvaged']} salvaged"),
-                    entry.get("events_lost"))
+            out.add(
+                entry["shard"],
+                f"quarantined ({entry['reason']}); its events are not read"
+                + (
+                    ""
+                    if entry.get("events_salvaged") is None
+                    else f" beyond the {entry['events_salvaged']} salvaged"
+                ),
+                entry.get("events_lost"),
+            )
         for path, why in self._damaged.items():
             out.add(path, f"damaged and skipped: {why}")
-        return [{k: v for k, v in w.items() if k != "first"}
-                for w in out.items + self._warnings.items]
+        return [
+            {k: v for k, v in w.items() if k != "first"} for w in out.items + self._warnings.items
+        ]
 
     def get(self, producer: str, event_id: int) -> StoredEvent | None:
         """The event ``event_id`` of ``producer``, or None."""
@@ -370,8 +377,9 @@ class EventStore:
         out.sort(key=_sort_key, reverse=desc)
         return out if limit is None else out[:limit]
 
-    def _guarded_scan(self, shard: Shard, since: int | None, until: int | None,
-                      order: str) -> Iterator[ChunkRef]:
+    def _guarded_scan(
+        self, shard: Shard, since: int | None, until: int | None, order: str
+    ) -> Iterator[ChunkRef]:
         try:
             yield from shard.scan(since, until, order)
         except sqlite3.DatabaseError as exc:
@@ -449,12 +457,14 @@ class EventStore:
     def _chunk_failed(self, ref: ChunkRef, exc: BaseException) -> None:
         try:
             row = ref.shard.conn.execute(
-                "SELECT events FROM chunk WHERE id=?", (ref.chunk_id,)).fetchone()
+                "SELECT events FROM chunk WHERE id=?", (ref.chunk_id,)
+            ).fetchone()
             missing = None if row is None else row[0]
         except sqlite3.DatabaseError:
             missing = None
-        self._warnings.add_chunk(ref.shard.path, ref.chunk_id, f"{type(exc).__name__}: {exc}",
-                                 missing)
+        self._warnings.add_chunk(
+            ref.shard.path, ref.chunk_id, f"{type(exc).__name__}: {exc}", missing
+        )
         if self._quarantine and (self._writer is None or ref.shard is not self._writer):
             self._damaged[ref.shard.path] = f"chunk {ref.chunk_id} cannot be read: {exc}"
 
@@ -511,8 +521,10 @@ class EventStore:
                 "dropped": sum(p["dropped"] for p in parts),
                 "shards_damaged": len(self._damaged),
                 "shards_quarantined": len(held),
-                "damaged": [{"shard": os.path.basename(p), "problem": why}
-                            for p, why in self._damaged.items()],
+                "damaged": [
+                    {"shard": os.path.basename(p), "problem": why}
+                    for p, why in self._damaged.items()
+                ],
                 "quarantined": held,
             }
 
@@ -523,20 +535,41 @@ class EventStore:
         out: dict[str, dict[str, Any]] = {}
         with self._mutex:
             for shard in self._shards():
-                for (run, producer, batches, events, dropped, errors, first, last,
-                     node, pid, program) in shard.run_totals():
+                for (
+                    run,
+                    producer,
+                    batches,
+                    events,
+                    dropped,
+                    errors,
+                    first,
+                    last,
+                    node,
+                    pid,
+                    program,
+                ) in shard.run_totals():
                     total = out.get(run)
                     if total is None:
-                        total = out[run] = {"events": 0, "dropped": 0, "exceptions": 0,
-                                            "batches": 0, "producers": set(), "first_ts": None,
-                                            "last_ts": None, "node": node, "pid": pid,
-                                            "program": program}
+                        total = out[run] = {
+                            "events": 0,
+                            "dropped": 0,
+                            "exceptions": 0,
+                            "batches": 0,
+                            "producers": set(),
+                            "first_ts": None,
+                            "last_ts": None,
+                            "node": node,
+                            "pid": pid,
+                            "program": program,
+                        }
                     total["events"] += events or 0
                     total["dropped"] += dropped or 0
                     total["exceptions"] += errors or 0
                     total["batches"] += batches
                     total["producers"].add(producer)
-                    if first is not None and (total["first_ts"] is None or first < total["first_ts"]):
+                    if first is not None and (
+                        total["first_ts"] is None or first < total["first_ts"]
+                    ):
                         total["first_ts"], total["node"] = first, node
                         total["pid"], total["program"] = pid, program
                     if last is not None and (total["last_ts"] is None or last > total["last_ts"]):
@@ -681,25 +714,33 @@ def prune_idle_shards(
         return total
     for name in names:
         try:
-            claimed = _try_claim(shard_dir, name.removesuffix(".sqlite3"), _DEFAULT_OPTIONS,
-                                 deep=False)
+            claimed = _try_claim(
+                shard_dir, name.removesuffix(".sqlite3"), _DEFAULT_OPTIONS, deep=False
+            )
         except StoreError as exc:  # cannot even be quarantined (a full disk, say): skip it
             total.setdefault("errors", []).append(str(exc))
             continue
         if claimed is None:
             continue  # a writer holds it and prunes it itself
         writer, fd = claimed
-        store = EventStore(Path(data_dir), readonly=False, writer=writer, lock_fd=fd,
-                           retention_max_age_s=retention_max_age_s,
-                           retention_max_bytes=retention_max_bytes,
-                           prune_every=0, options={})
+        store = EventStore(
+            Path(data_dir),
+            readonly=False,
+            writer=writer,
+            lock_fd=fd,
+            retention_max_age_s=retention_max_age_s,
+            retention_max_bytes=retention_max_bytes,
+            prune_every=0,
+            options={},
+        )
         store._readers[writer.path] = writer
         try:
             result = store.prune()
         except sqlite3.DatabaseError as exc:  # damaged past what the open check sees
             store.close()
-            quarantine_idle(Path(data_dir), writer.path, f"SQLite failed while pruning: {exc}",
-                            _DEFAULT_OPTIONS)
+            quarantine_idle(
+                Path(data_dir), writer.path, f"SQLite failed while pruning: {exc}", _DEFAULT_OPTIONS
+            )
             total.setdefault("quarantined", []).append(name)
             continue
         finally:
@@ -730,8 +771,9 @@ def _lock(shard_dir: Path, stem: str) -> int | None:
     return fd
 
 
-def _try_claim(shard_dir: Path, stem: str, options: dict[str, Any],
-               *, deep: bool = True) -> tuple[Shard, int] | None:
+def _try_claim(
+    shard_dir: Path, stem: str, options: dict[str, Any], *, deep: bool = True
+) -> tuple[Shard, int] | None:
     """Shard ``stem`` locked for this process, or None if a live writer holds it.
 
     An existing shard is checked first (``PRAGMA quick_check`` too when
@@ -770,8 +812,9 @@ def _claim_damage(path: str, deep: bool) -> str | None:
     return problem
 
 
-def quarantine_idle(root: Path, path: str, problem: str,
-                    options: dict[str, Any]) -> dict[str, Any] | None:
+def quarantine_idle(
+    root: Path, path: str, problem: str, options: dict[str, Any]
+) -> dict[str, Any] | None:
     """Quarantine the shard at ``path`` unless a writer holds it (then None); salvage what
     reads into a fresh shard. The entry as :func:`quarantined` lists it, with the salvage."""
     shard_dir = Path(path).parent
@@ -785,8 +828,11 @@ def quarantine_idle(root: Path, path: str, problem: str,
         dest = quarantine_shard(root, path, problem)
     finally:
         os.close(fd)
-    entry: dict[str, Any] = {"shard": os.path.basename(path), "reason": problem,
-                             "moved_to": str(dest)}
+    entry: dict[str, Any] = {
+        "shard": os.path.basename(path),
+        "reason": problem,
+        "moved_to": str(dest),
+    }
     fresh = _claim_fresh(shard_dir, {**_DEFAULT_OPTIONS, **options})
     try:
         entry.update(salvage(dest, fresh[0]))

@@ -84,8 +84,13 @@ def full_shards(data_dir: str | Path) -> list[dict[str, Any]]:
             except OSError:
                 pass
             continue
-        out.append({"shard": str(info.get("shard", mark.stem)), "pid": pid,
-                    "error": str(info.get("error", ""))})
+        out.append(
+            {
+                "shard": str(info.get("shard", mark.stem)),
+                "pid": pid,
+                "error": str(info.get("error", "")),
+            }
+        )
     return out
 
 

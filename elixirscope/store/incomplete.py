@@ -21,7 +21,9 @@ _T = TypeVar("_T")
 class Found(list[_T]):
     """A read's results plus ``warnings`` (dicts: ``shard``, ``problem``, ``events_missing``)."""
 
-    def __init__(self, items: Iterable[_T] = (), warnings: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, items: Iterable[_T] = (), warnings: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(items)
         self.warnings: list[dict[str, Any]] = list(warnings or ())
 
@@ -44,7 +46,6 @@ class ReadWarnings:
         self._seen.add(key)
         self.items.append({"shard": shard, "problem": problem, "events_missing": events_missing})
 
-
     def add_chunk(self, shard: str, chunk_id: int, error: str, events_missing: int | None) -> None:
         """A chunk that cannot be read: one warning per shard counting them."""
         shard = os.path.basename(shard)
@@ -58,8 +59,15 @@ class ReadWarnings:
                     item["events_missing"] += events_missing
                 return
         first = f"first: chunk {chunk_id}: {error}"
-        self.items.append({"shard": shard, "problem": f"1 chunk cannot be read ({first})",
-                           "events_missing": events_missing, "chunks": 1, "first": first})
+        self.items.append(
+            {
+                "shard": shard,
+                "problem": f"1 chunk cannot be read ({first})",
+                "events_missing": events_missing,
+                "chunks": 1,
+                "first": first,
+            }
+        )
 
 
 def warning_line(warnings: list[dict[str, Any]]) -> str:
@@ -77,6 +85,8 @@ def warning_line(warnings: list[dict[str, Any]]) -> str:
         missing = "an unknown number of events missing"
     first = warnings[0]
     more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
-    return (f"warning: incomplete read, {missing}: {len(shards)} damaged or quarantined "
-            f"shard(s) ({', '.join(shards)}); {first['shard']}: {first['problem']}{more}; "
-            "run `elixirscope store check` for details")
+    return (
+        f"warning: incomplete read, {missing}: {len(shards)} damaged or quarantined "
+        f"shard(s) ({', '.join(shards)}); {first['shard']}: {first['problem']}{more}; "
+        "run `elixirscope store check` for details"
+    )

@@ -46,8 +46,15 @@ def quarantine_shard(root: Path, path: str, reason: str) -> Path:
             os.replace(path + suffix, dest / (name + suffix))
         except FileNotFoundError:
             pass
-    write_reason(dest, {"shard": name, "from": path, "reason": reason,
-                        "when": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+    write_reason(
+        dest,
+        {
+            "shard": name,
+            "from": path,
+            "reason": reason,
+            "when": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        },
+    )
     log.warning("event store shard %s is damaged (%s); moved to %s", path, reason, dest)
     return dest
 
@@ -78,9 +85,16 @@ def quarantined(root: Path) -> list[dict[str, Any]]:
         dest = base / name
         if dest.is_dir():
             entry = read_reason(dest)
-            out.append({"shard": entry.get("shard", name), "reason": entry.get("reason", "unknown"),
-                        "when": entry.get("when"), "events_lost": entry.get("events_lost"),
-                        "events_salvaged": entry.get("events_salvaged"), "moved_to": str(dest)})
+            out.append(
+                {
+                    "shard": entry.get("shard", name),
+                    "reason": entry.get("reason", "unknown"),
+                    "when": entry.get("when"),
+                    "events_lost": entry.get("events_lost"),
+                    "events_salvaged": entry.get("events_salvaged"),
+                    "moved_to": str(dest),
+                }
+            )
     return out
 
 
@@ -92,8 +106,12 @@ def salvage(dest: Path, into: Shard) -> dict[str, Any]:
     cannot be read, so the loss is unknown), and records them in the reason file.
     """
     files = [p for p in os.listdir(dest) if p.endswith(".sqlite3")]
-    result: dict[str, Any] = {"events_salvaged": 0, "batches_salvaged": 0, "events_lost": None,
-                              "salvaged_into": into.path}
+    result: dict[str, Any] = {
+        "events_salvaged": 0,
+        "batches_salvaged": 0,
+        "events_lost": None,
+        "salvaged_into": into.path,
+    }
     source, problem = (None, "no shard file") if not files else open_damage(str(dest / files[0]))
     if source is None:
         result["salvage_error"] = problem or "the shard has no tables"
@@ -104,9 +122,13 @@ def salvage(dest: Path, into: Shard) -> dict[str, Any]:
     finally:
         source.close()
     write_reason(dest, result)
-    log.warning("salvaged %d events of quarantined shard %s into %s (%s lost)",
-                result["events_salvaged"], dest, into.path,
-                "unknown" if result["events_lost"] is None else result["events_lost"])
+    log.warning(
+        "salvaged %d events of quarantined shard %s into %s (%s lost)",
+        result["events_salvaged"],
+        dest,
+        into.path,
+        "unknown" if result["events_lost"] is None else result["events_lost"],
+    )
     return result
 
 
@@ -114,7 +136,8 @@ def _copy(source: Shard, into: Shard, result: dict[str, Any]) -> None:
     try:
         batches = source.conn.execute(
             "SELECT id, node, pid, program, producer, seq, sent_ts, dropped, events,"
-            " chunk_lo, chunk_hi FROM batch ORDER BY id").fetchall()
+            " chunk_lo, chunk_hi FROM batch ORDER BY id"
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         result["salvage_error"] = f"its batch table cannot be read: {exc}"
         return
@@ -129,8 +152,9 @@ def _copy(source: Shard, into: Shard, result: dict[str, Any]) -> None:
                     events.extend(decode_chunk(data))
             except CHUNK_ERRORS:
                 continue
-        pending.append((EventBatch(node, pid, program, producer, seq, sent_ts, dropped, events),
-                        None))
+        pending.append(
+            (EventBatch(node, pid, program, producer, seq, sent_ts, dropped, events), None)
+        )
         if len(pending) >= _SALVAGE_TXN:
             _flush(into, pending, result)
     _flush(into, pending, result)
@@ -141,6 +165,7 @@ def _flush(into: Shard, pending: list, result: dict[str, Any]) -> None:
     if pending:
         counts = into.append(pending)
         result["events_salvaged"] += sum(counts)
-        result["batches_salvaged"] += sum(1 for c, (b, _) in zip(counts, pending, strict=False)
-                                          if c or not b.events)
+        result["batches_salvaged"] += sum(
+            1 for c, (b, _) in zip(counts, pending, strict=False) if c or not b.events
+        )
         pending.clear()

@@ -41,7 +41,9 @@ def write_run(data_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
         target = folder / f"{run_id}.json"
         os.replace(tmp, target)
     except OSError as exc:
-        raise StoreError(f"cannot write run record under {str(folder)!r}: {exc.strerror or exc}") from exc
+        raise StoreError(
+            f"cannot write run record under {str(folder)!r}: {exc.strerror or exc}"
+        ) from exc
     return target
 
 

@@ -63,7 +63,8 @@ class LineFormatter(logging.Formatter):
             "event": record.getMessage(),
             "level": record.levelname.lower(),
             "timestamp": datetime.fromtimestamp(record.created, UTC)
-                                 .isoformat().replace("+00:00", "Z"),
+            .isoformat()
+            .replace("+00:00", "Z"),
             "logger": record.name,
             "pid": record.process,
         }

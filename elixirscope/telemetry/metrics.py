@@ -14,8 +14,12 @@ from typing import Any
 __all__ = ["Counter", "Gauge", "Histogram", "MetricSet", "mailbox_rows"]
 
 # snapshot gauge -> mailbox row column (gauges from elixirscope.runtime.mailbox)
-_MAILBOX_COLUMNS = {"depth": "mailbox_depth", "max": "mailbox_depth_max", "outbox": "outbox_depth",
-                    "outbox_max": "outbox_depth_max"}
+_MAILBOX_COLUMNS = {
+    "depth": "mailbox_depth",
+    "max": "mailbox_depth_max",
+    "outbox": "outbox_depth",
+    "outbox_max": "outbox_depth_max",
+}
 
 
 class Counter:
@@ -72,8 +76,13 @@ class Histogram:
 
     def snapshot(self) -> dict[str, float]:
         mean = self.total / self.count if self.count else 0.0
-        return {"count": self.count, "mean": round(mean, 3), "p50": self.percentile(0.5),
-                "p99": self.percentile(0.99), "max": self.max}
+        return {
+            "count": self.count,
+            "mean": round(mean, 3),
+            "p50": self.percentile(0.5),
+            "p99": self.percentile(0.99),
+            "max": self.max,
+        }
 
 
 class MetricSet:
@@ -114,5 +123,7 @@ def mailbox_rows(actors: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]
     rows = {}
     for path, snapshot in sorted(actors.items()):
         if "mailbox_depth" in snapshot:
-            rows[path] = {col: snapshot[gauge] for col, gauge in _MAILBOX_COLUMNS.items() if gauge in snapshot}
+            rows[path] = {
+                col: snapshot[gauge] for col, gauge in _MAILBOX_COLUMNS.items() if gauge in snapshot
+            }
     return rows

@@ -286,7 +286,9 @@ class CreditReceiver(Closing):
         if len(self._peers) < self.max_senders:
             return
         quiet_since = time.monotonic() - self.idle_timeout
-        idle = sorted((p.last_heard, i) for i, p in self._peers.items() if p.last_heard < quiet_since)
+        idle = sorted(
+            (p.last_heard, i) for i, p in self._peers.items() if p.last_heard < quiet_since
+        )
         for _, identity in idle:
             self._forget(identity)
             self.stats.evicted_idle += 1

@@ -145,8 +145,7 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     return socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
-def connect(socket: zmq.Socket, endpoint: str | Endpoint,
-            keys: security.Keys | None = None) -> str:
+def connect(socket: zmq.Socket, endpoint: str | Endpoint, keys: security.Keys | None = None) -> str:
     """Connect ``socket``; ZeroMQ connects lazily, so this never waits for a peer.
 
     With ``keys`` (or the process's, :func:`security.use_keys`) the socket is a

@@ -49,7 +49,8 @@ class KeyRefused(TimeoutError):
     def __init__(self, endpoint: str, keys_dir: str) -> None:
         super().__init__(
             f"{endpoint} refused this client's key (from {keys_dir}): it is not a key that "
-            "daemon authorized - use that daemon's keys dir (--keys DIR, or its data dir's keys)")
+            "daemon authorized - use that daemon's keys dir (--keys DIR, or its data dir's keys)"
+        )
         self.endpoint = endpoint
 
 

@@ -15,7 +15,13 @@ import logging
 
 from .exceptions import EndpointError
 
-__all__ = ["ALLOW_REMOTE_KEY", "allow_remote_binds", "check_bind_host", "is_loopback", "remote_binds_allowed"]
+__all__ = [
+    "ALLOW_REMOTE_KEY",
+    "allow_remote_binds",
+    "check_bind_host",
+    "is_loopback",
+    "remote_binds_allowed",
+]
 
 ALLOW_REMOTE_KEY = "network.allow_remote"
 
@@ -57,4 +63,6 @@ def check_bind_host(host: str, endpoint: str) -> None:
             f"could connect. Set {ALLOW_REMOTE_KEY} = true to allow it, or bind to 127.0.0.1",
             endpoint,
         )
-    log.warning("binding %s: reachable from other machines (allowed by %s)", endpoint, ALLOW_REMOTE_KEY)
+    log.warning(
+        "binding %s: reachable from other machines (allowed by %s)", endpoint, ALLOW_REMOTE_KEY
+    )

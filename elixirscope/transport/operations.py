@@ -105,8 +105,12 @@ class Operations:
 
     def _refused(self, request: Request, exc: InvalidParams | OperationFailed) -> Response:
         if isinstance(exc, InvalidParams):
-            return self._error(request, "invalid_params",
-                               f"Invalid params for {request.operation!r}: {exc}", dict(exc.details))
+            return self._error(
+                request,
+                "invalid_params",
+                f"Invalid params for {request.operation!r}: {exc}",
+                dict(exc.details),
+            )
         return self._error(request, exc.code, str(exc), dict(exc.details))
 
     def _error(self, request: Request, code: str, message: str, details: dict) -> Response:

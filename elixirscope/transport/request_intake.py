@@ -102,10 +102,13 @@ class RequestIntake:
     ) -> None:
         if not isinstance(layer, str) or not layer:
             raise ValueError(f"layer must be a non-empty string, got {layer!r}")
-        for name, value in (("max_in_flight", max_in_flight),
-                            ("max_in_flight_per_client", max_in_flight_per_client)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+        for name, value in (
+            ("max_in_flight", max_in_flight),
+            ("max_in_flight_per_client", max_in_flight_per_client),
+        ):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
         self.layer = layer
         self.limits = limits
@@ -122,10 +125,18 @@ class RequestIntake:
         envelope, body = _split_envelope(frames)
         if len(body) != 1:
             self.stats.malformed += 1
-            return Admitted(envelope, None, self._answer(self._error(
-                "", "malformed_request",
-                f"Expected 1 payload frame after the envelope, got {len(body)}; "
-                "send [b'', payload] from a DEALER or one frame from a REQ socket")))
+            return Admitted(
+                envelope,
+                None,
+                self._answer(
+                    self._error(
+                        "",
+                        "malformed_request",
+                        f"Expected 1 payload frame after the envelope, got {len(body)}; "
+                        "send [b'', payload] from a DEALER or one frame from a REQ socket",
+                    )
+                ),
+            )
         payload = body[0]
         try:
             request = decode_request(payload, self.limits)
@@ -134,27 +145,37 @@ class RequestIntake:
                 self.stats.limit_exceeded += 1
             else:
                 self.stats.malformed += 1
-            return Admitted(envelope, None, self._answer(
-                self._error(_salvage_id(payload), exc.code, str(exc))))
+            return Admitted(
+                envelope, None, self._answer(self._error(_salvage_id(payload), exc.code, str(exc)))
+            )
         client = envelope[0] if envelope else b""
         busy = self._busy(client)
         if busy:
             self.stats.busy += 1
-            return Admitted(envelope, None, self._answer(self._error(
-                request.id, "busy", busy, {"in_flight": self.stats.in_flight})))
+            return Admitted(
+                envelope,
+                None,
+                self._answer(
+                    self._error(request.id, "busy", busy, {"in_flight": self.stats.in_flight})
+                ),
+            )
         self._per_client[client] = self._per_client.get(client, 0) + 1
         self.stats.in_flight += 1
         return Admitted(envelope, request)
 
     def _busy(self, client: bytes) -> str:
         if self.max_in_flight is not None and self.stats.in_flight >= self.max_in_flight:
-            return (f"{self.layer} is working on {self.stats.in_flight} requests, its limit "
-                    f"(max_in_flight {self.max_in_flight}); try again shortly")
+            return (
+                f"{self.layer} is working on {self.stats.in_flight} requests, its limit "
+                f"(max_in_flight {self.max_in_flight}); try again shortly"
+            )
         mine = self._per_client.get(client, 0)
         if self.max_in_flight_per_client is not None and mine >= self.max_in_flight_per_client:
-            return (f"{mine} requests from this connection are in progress, the limit "
-                    f"(max_in_flight_per_client {self.max_in_flight_per_client}); wait for "
-                    "their answers before sending more")
+            return (
+                f"{mine} requests from this connection are in progress, the limit "
+                f"(max_in_flight_per_client {self.max_in_flight_per_client}); wait for "
+                "their answers before sending more"
+            )
         return ""
 
     # ----------------------------------------------------------------- answers
@@ -165,9 +186,13 @@ class RequestIntake:
         assert request is not None, "reply() is for admitted requests; send .reply as it is"
         self._release(admitted)
         if not isinstance(response, Response):
-            return self._answer(self._failed(
-                request, f"it returned `{type(response).__name__}`, expected `Response` "
-                         "(wrap data with ok_response(request, data, from_layer=...))"))
+            return self._answer(
+                self._failed(
+                    request,
+                    f"it returned `{type(response).__name__}`, expected `Response` "
+                    "(wrap data with ok_response(request, data, from_layer=...))",
+                )
+            )
         try:
             return self._answer(response)
         except Exception as exc:  # msgspec raises TypeError, OverflowError, EncodeError
@@ -178,10 +203,15 @@ class RequestIntake:
         request = admitted.request
         assert request is not None, "fail() is for admitted requests"
         self._release(admitted)
-        log.warning("%s: handler failed on %r", self.layer, request.operation,
-                    exc_info=(type(exc), exc, exc.__traceback__))
-        return self._answer(self._failed(request, f"{type(exc).__name__}: {exc}",
-                                         type(exc).__name__))
+        log.warning(
+            "%s: handler failed on %r",
+            self.layer,
+            request.operation,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return self._answer(
+            self._failed(request, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        )
 
     def internal_error(self) -> bytes:
         """For a bug in the server itself: a reply that says so, counted as a failure."""
@@ -199,12 +229,16 @@ class RequestIntake:
 
     def _failed(self, request: Request, why: str, exception_type: str = "") -> Response:
         self.stats.handler_failures += 1
-        return self._error(request.id, "handler_failed",
-                           f"Handler for {request.operation!r} failed: {why}",
-                           {"operation": request.operation, "exception_type": exception_type})
+        return self._error(
+            request.id,
+            "handler_failed",
+            f"Handler for {request.operation!r} failed: {why}",
+            {"operation": request.operation, "exception_type": exception_type},
+        )
 
-    def _error(self, request_id: str, code: str, message: str,
-               details: dict[str, Any] | None = None) -> Response:
+    def _error(
+        self, request_id: str, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> Response:
         error = ErrorInfo(code=code, message=message, details=details or {})
         return Response(id=request_id, status="error", from_layer=self.layer, error=error)
 

@@ -99,27 +99,40 @@ def load_keys(directory: str | Path, *, serving: bool = False) -> Keys:
                 f"no key at {path}: the daemon makes its keys under its data dir on first start "
                 f"(<data_dir>/keys); point this client at them with --keys DIR, "
                 f"security.keys_dir in the config, or ELIXIRSCOPE_SECURITY__KEYS_DIR",
-                str(path))
+                str(path),
+            )
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyProblem(f"key file {path} is readable by others (mode {oct(mode & 0o777)}); "
-                            f"make it owner-only: chmod 600 {path}", str(path))
+            raise KeyProblem(
+                f"key file {path} is readable by others (mode {oct(mode & 0o777)}); "
+                f"make it owner-only: chmod 600 {path}",
+                str(path),
+            )
     try:
         server_public, server_secret = zmq.auth.load_certificate(str(server_file))
         client_public, client_secret = zmq.auth.load_certificate(str(client_file))
     except (OSError, ValueError) as exc:
         raise KeyProblem(f"cannot read the keys in {directory}: {exc}", str(directory)) from None
     if client_secret is None:
-        raise KeyProblem(f"{client_file} holds a public key only; expected the secret key too "
-                         f"(delete it and the daemon makes a new pair on its next start)",
-                         str(client_file))
+        raise KeyProblem(
+            f"{client_file} holds a public key only; expected the secret key too "
+            f"(delete it and the daemon makes a new pair on its next start)",
+            str(client_file),
+        )
     authorized: frozenset[bytes] = frozenset()
     if serving:
         keys_in = directory / _AUTHORIZED
         authorized = frozenset(
-            zmq.auth.load_certificate(str(p))[0] for p in sorted(keys_in.glob("*.key")))
-    return Keys(directory, server_public, client_public, client_secret,
-                server_secret if serving else None, authorized)
+            zmq.auth.load_certificate(str(p))[0] for p in sorted(keys_in.glob("*.key"))
+        )
+    return Keys(
+        directory,
+        server_public,
+        client_public,
+        client_secret,
+        server_secret if serving else None,
+        authorized,
+    )
 
 
 # -------------------------------------------------------------- process-wide keys
@@ -249,8 +262,11 @@ class _ZapHandler(threading.Thread):
             return [b"1.0", b"", b"400", b"malformed ZAP request", b"", b""]
         version, request_id, domain, _address, _identity, mechanism = request[:6]
         credentials = request[6:]
-        if mechanism == b"CURVE" and credentials and \
-                zmq.utils.z85.encode(credentials[0]) in self.authorized:
+        if (
+            mechanism == b"CURVE"
+            and credentials
+            and zmq.utils.z85.encode(credentials[0]) in self.authorized
+        ):
             _stats.accepted += 1
             return [version, request_id, b"200", b"OK", b"elixirscope", b""]
         _stats.refused += 1
