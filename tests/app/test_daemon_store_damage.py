@@ -65,7 +65,8 @@ def test_a_daemon_starts_with_damaged_shards_quarantines_them_and_nothing_restar
 
     def actor_stats():  # None when the call timed out on a loaded machine: asked again
         done = d.console("send foundation/event_store stats", "--json")
-        return json.loads(done.stdout) if done.returncode == 0 else None
+        stats = json.loads(done.stdout) if done.returncode == 0 else None
+        return stats if isinstance(stats, dict) and "uptime_s" in stats else None
 
     wait_until(lambda: (actor_stats() or {}).get("store", {}).get("shards_quarantined") == 2,
                timeout=120)

@@ -275,7 +275,9 @@ def test_a_writer_killed_mid_stream_loses_nothing(tmp_path):
         fast.start()
         sent.join()
         assert sender.flush(60)
-        wait_until(lambda: ingest.dispatcher.stats.unacked == 0, timeout=60)
+        # (the last batches may still be on their way in: wait for all of them)
+        wait_until(lambda: ingest.stats.batches_in == batches
+                   and ingest.dispatcher.stats.unacked == 0, timeout=60)
         stats = ingest.dispatcher.stats
         assert stats.writers_lost == 1 and stats.batches_resent >= 1
         assert stats.batches_failed == 0 and ingest.stats.batches_in == batches
