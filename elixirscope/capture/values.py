@@ -137,23 +137,23 @@ def redact(name: object) -> bool:
     """True when a value named ``name`` must not be recorded (non-``str`` names: False)."""
     if type(name) is not str:
         return False
-    hit = _redact_cache.get(name)
-    if hit is None:
-        lowered = name.lower()
-        hit = any(word in lowered for word in _sensitive)
-        if len(_redact_cache) < _REDACT_CACHE_MAX:
-            _redact_cache[name] = hit
-    return hit
+    return _names_a_word(name, _sensitive, _redact_cache)
 
 
 def _pair_key(name: str) -> bool:
     """The first item of a pair is a sensitive word (the "pairs" processor)."""
-    hit = _word_cache.get(name)
+    return _names_a_word(name, _words, _word_cache)
+
+
+def _names_a_word(name: str, words: tuple[str, ...], cache: dict[str, bool]) -> bool:
+    """Whether ``name`` contains one of ``words`` (case-insensitive), remembered in ``cache``
+    (bounded) because the same few names come back on every call."""
+    hit = cache.get(name)
     if hit is None:
         lowered = name.lower()
-        hit = any(word in lowered for word in _words)
-        if len(_word_cache) < _REDACT_CACHE_MAX:
-            _word_cache[name] = hit
+        hit = any(word in lowered for word in words)
+        if len(cache) < _REDACT_CACHE_MAX:
+            cache[name] = hit
     return hit
 
 

@@ -87,7 +87,7 @@ def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    from elixirscope.store import check as store_check
+    from elixirscope.cli import store_check
 
     store_check.add_arguments(parser)
 
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "runs": reading.run_runs,
             }[args.command](args)
         if args.command == "store":
-            from elixirscope.store import check as store_check
+            from elixirscope.cli import store_check
 
             return store_check.run(args)
     except KeyboardInterrupt:

@@ -1,18 +1,14 @@
-"""``elixirscope store check [--repair]``: verify every shard and chunk of a store.
+"""Verify every shard and chunk of a store (what ``elixirscope store check`` runs).
 
 Checks each shard (its WAL, ``PRAGMA quick_check``, every chunk decodes and
 agrees with its metadata, batch and index entries: :func:`damage.check_shard`)
-and prints a report; exit status 1 when damage is left, 0 when the store is
-clean or was fully repaired. ``--repair`` quarantines each damaged shard no
-writer holds and salvages what still reads into a fresh shard.
+and reports; with ``repair`` it quarantines each damaged shard no writer holds
+and salvages what still reads into a fresh shard.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +17,7 @@ from elixirscope.store.errors import StoreError
 from elixirscope.store.eventstore import SHARD_DIR, quarantine_idle
 from elixirscope.store.quarantine import quarantined
 
-__all__ = ["add_arguments", "check_store", "render", "run"]
+__all__ = ["check_store", "render"]
 
 
 def check_store(data_dir: str | os.PathLike[str], *, repair: bool = False) -> dict[str, Any]:
@@ -101,41 +97,3 @@ def render(report: dict[str, Any]) -> str:
     else:
         lines.append("ok: every shard and chunk reads and matches its index")
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``store check`` under ``parser`` (the ``store`` subcommand's parser)."""
-    sub = parser.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
-    check = sub.add_parser("check", help="verify every shard and chunk (exit 1 if damaged)")
-    check.add_argument(
-        "--repair",
-        action="store_true",
-        help="quarantine damaged shards and salvage what still reads",
-    )
-    check.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="the event store's data dir (default: data_dir from the configuration)",
-    )
-    check.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
-    check.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def run(args: Any) -> int:
-    data_dir = args.data_dir
-    if not data_dir:
-        from elixirscope.config import ConfigStore
-
-        data_dir = ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
-    report = check_store(data_dir, repair=args.repair)
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        print(render(report))
-    if not report["ok"]:
-        print(
-            f"elixirscope store check: {report['damaged']} damaged shard(s) under {data_dir}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
