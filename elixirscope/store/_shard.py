@@ -253,12 +253,9 @@ class Shard:
         first = self._next_chunk + 1
         batch_id = self._next_batch + 1
         batch_keys = [
-            self._key_id((KIND_NODE, batch.node)),
-            self._key_id((KIND_PID, str(batch.pid))),
-            self._key_id((KIND_PRODUCER, batch.producer)),
+            self._key_id(key)
+            for key in batch_index_keys(batch.node, batch.pid, batch.producer, batch.run)
         ]
-        if batch.run:
-            batch_keys.append(self._key_id((KIND_RUN, batch.run)))
         chunk_rows, data_rows, key_rows = [], [], []
         nbytes = 0
         min_ts = max_ts = batch.sent_ts
@@ -582,6 +579,14 @@ def _raw_events(batch: EventBatch, frame: bytes | None) -> list[Any] | None:
     ):
         return None  # not this batch's frame: encode the events instead
     return raws
+
+
+def batch_index_keys(node: str, pid: int, producer: str, run: str) -> list[tuple[str, str]]:
+    """The index keys every chunk of a batch carries (its producer's and its run's)."""
+    keys = [(KIND_NODE, node), (KIND_PID, str(pid)), (KIND_PRODUCER, producer)]
+    if run:
+        keys.append((KIND_RUN, run))
+    return keys
 
 
 def _event_keys(events: list[Any]) -> list[tuple[str, str]]:

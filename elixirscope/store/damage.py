@@ -19,10 +19,9 @@ import msgspec
 import zstandard
 
 from elixirscope.store._codec import decode_chunk
-from elixirscope.store._events import KIND_NODE, KIND_PID, KIND_PRODUCER
-from elixirscope.store._shard import Shard, _event_keys
+from elixirscope.store._shard import Shard, _event_keys, batch_index_keys
 
-__all__ = ["CHUNK_ERRORS", "ShardHealth", "check_shard", "open_damage", "wal_damage"]
+__all__ = ["CHUNK_ERRORS", "ShardHealth", "check_shard", "open_damage", "run_column", "wal_damage"]
 
 # what reading one chunk can raise when its pages or bytes are damaged
 CHUNK_ERRORS = (sqlite3.DatabaseError, ValueError, msgspec.MsgspecError, zstandard.ZstdError)
@@ -213,7 +212,8 @@ def _check_open(shard: Shard, health: ShardHealth, deep: bool) -> None:
         health.add(f"SQLite quick_check failed: {exc}")
     try:
         batches = conn.execute(
-            "SELECT id, node, pid, producer, events, chunk_lo, chunk_hi FROM batch"
+            "SELECT id, node, pid, producer, events, chunk_lo, chunk_hi,"
+            f" {run_column(conn)} FROM batch"
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         health.add(f"its batch table cannot be read: {exc}")
@@ -222,6 +222,12 @@ def _check_open(shard: Shard, health: ShardHealth, deep: bool) -> None:
     health.events = sum(b[4] for b in batches)
     if deep:
         _check_chunks(shard, batches, health)
+
+
+def run_column(conn: sqlite3.Connection) -> str:
+    """The batch table's run column, or an empty run for a shard written before runs."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(batch)")}
+    return "run" if "run" in columns else "''"
 
 
 def _check_chunks(shard: Shard, batches: list, health: ShardHealth) -> None:
@@ -249,7 +255,7 @@ def _check_chunks(shard: Shard, batches: list, health: ShardHealth) -> None:
             health.bad_chunks += 1
             health.events_unreadable += count
             health.add(f"chunk {chunk_id} ({count} events): {problem}")
-    for batch_id, _node, _pid, producer, events, lo, hi in batches:
+    for batch_id, _node, _pid, producer, events, lo, hi, _run in batches:
         held = per_batch.get(batch_id, 0)
         if held != events:
             health.add(
@@ -279,9 +285,9 @@ def _chunk_problem(shard: Shard, chunk_id: int, batch: Any, meta: tuple) -> str 
         != meta[:4]
     ):
         return "its events' time or id range differs from its metadata"
-    _, node, pid, producer, *_ = batch
+    _, node, pid, producer, *_, run = batch
     expected = set(_event_keys(events)) if events else set()
-    expected |= {(KIND_NODE, node), (KIND_PID, str(pid)), (KIND_PRODUCER, producer)}
+    expected |= set(batch_index_keys(node, pid, producer, run))
     indexed = set(
         shard.conn.execute(
             "SELECT k.kind, k.value FROM chunk_key ck JOIN key k ON k.id = ck.key_id"

@@ -20,7 +20,7 @@ from typing import Any
 from elixirscope.contracts.trace import EventBatch
 from elixirscope.store._codec import decode_chunk
 from elixirscope.store._shard import Shard
-from elixirscope.store.damage import CHUNK_ERRORS, open_damage
+from elixirscope.store.damage import CHUNK_ERRORS, open_damage, run_column
 
 __all__ = ["QUARANTINE_DIR", "quarantine_shard", "quarantined", "salvage"]
 
@@ -136,14 +136,14 @@ def _copy(source: Shard, into: Shard, result: dict[str, Any]) -> None:
     try:
         batches = source.conn.execute(
             "SELECT id, node, pid, program, producer, seq, sent_ts, dropped, events,"
-            " chunk_lo, chunk_hi FROM batch ORDER BY id"
+            f" chunk_lo, chunk_hi, {run_column(source.conn)} FROM batch ORDER BY id"
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         result["salvage_error"] = f"its batch table cannot be read: {exc}"
         return
     held = sum(b[8] for b in batches)
     pending: list[tuple[EventBatch, None]] = []
-    for _id, node, pid, program, producer, seq, sent_ts, dropped, _n, lo, hi in batches:
+    for _id, node, pid, program, producer, seq, sent_ts, dropped, _n, lo, hi, run in batches:
         events: list[Any] = []
         for chunk_id in range(lo, hi + 1):
             try:
@@ -153,7 +153,7 @@ def _copy(source: Shard, into: Shard, result: dict[str, Any]) -> None:
             except CHUNK_ERRORS:
                 continue
         pending.append(
-            (EventBatch(node, pid, program, producer, seq, sent_ts, dropped, events), None)
+            (EventBatch(node, pid, program, producer, seq, sent_ts, dropped, events, run), None)
         )
         if len(pending) >= _SALVAGE_TXN:
             _flush(into, pending, result)

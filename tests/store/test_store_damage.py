@@ -249,3 +249,24 @@ def test_any_cut_of_the_wal_is_reported_or_loses_nothing(unclean_store, tmp_path
         assert len(found) == PER_WRITER  # the other shard is served
     else:
         assert len(found) == 2 * PER_WRITER
+
+
+def test_a_real_recording_checks_clean_and_a_repair_keeps_each_event_in_its_run(tmp_path):
+    """As a user gets it: `elixirscope run` (its batches carry a run id, indexed too)."""
+    script = tmp_path / "prog.py"
+    script.write_text("def f(n):\n    return n\n\nfor i in range(3000):\n    f(i)\n")
+    data = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "run", "--data-dir", str(data),
+                           str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert check_store(data)["ok"]
+
+    from elixirscope.query.runs import select_run
+
+    run = select_run(data).run
+    assert run is not None
+    lost = _corrupt_chunk(_shard(data, 0), 1)
+    assert check_store(data, repair=True)["ok"]
+    with EventStore.open(data, readonly=True) as store:
+        kept = store.query(run=run.id, limit=None)
+    assert len(kept) == 6001 - lost  # 2 events a call and the main thread's announcement
