@@ -1,0 +1,557 @@
+"""Seeing a live value as nodes: a full capture, or only what changed since the last one.
+
+:func:`capture` turns a live value into a tree of nodes (``state.nodes``)
+within :class:`StateLimits`; :func:`diff` walks a live value against the tree
+captured last time (the *mirror*), brings the mirror up to date in place and
+returns the ops (``state.delta``) that did it. The invariant the tests hold
+it to: after ``ops = diff(mirror, value)``, the mirror equals
+``capture(value)``, and ``apply(old, ops)`` equals it too.
+
+Like ``capture.values``, neither runs any of the program's code: no
+``__repr__``/``__eq__``/``__hash__``/``__iter__``/properties; containers are read
+through the builtin types' own methods and objects through their instance
+``__dict__`` and slot descriptors. Redaction is the recording's: a value named
+by a sensitive word (dict key, field, first item of a pair) is ``<redacted>``,
+every string passes the text processors, card-number ints are redacted.
+
+Why ``diff`` is cheap when little changed: a container holding only plain
+scalars (``str``, one kind of number, ``None``) is compared with its mirror
+in one C-level ``==`` after checking the types on both sides (so no program
+``__eq__`` can run); only what differs is captured and encoded. Each
+mirror container remembers the ``id`` of the object it was taken from, so a
+sequence edit (Myers) matches moved objects rather than recapturing them.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from elixirscope.capture import redaction as _redaction
+from elixirscope.capture import values as _values
+from elixirscope.state.delta import Add, Drop, Grow, Op, Put, Shrink, Splice
+from elixirscope.state.myers import matching
+from elixirscope.state.nodes import (
+    KEY_MARK,
+    Atom,
+    Bag,
+    Cut,
+    Map,
+    Node,
+    Obj,
+    Path,
+    Ref,
+    Seq,
+    encode_node,
+)
+
+__all__ = ["StateLimits", "capture", "diff"]
+
+REDACTED = _redaction.REDACTED
+_INT64 = 1 << 63
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimits:
+    """Bounds of one captured state (``[state]`` in the config)."""
+
+    max_depth: int = 16
+    """Containers and objects nested deeper than this are a :class:`Cut`."""
+    max_items: int = 10_000
+    """Items kept per container; the rest are counted in its ``more``."""
+    max_string: int = 4096
+    """Characters kept per string; a longer one is a :class:`Cut` with a preview."""
+    max_bytes: int = 8 << 20
+    """Encoded bytes of one whole state; past it the state is captured shallower."""
+
+    def shallower(self) -> StateLimits:
+        return StateLimits(
+            max(1, self.max_depth // 2),
+            max(1, self.max_items // 4),
+            max(64, self.max_string // 4),
+            self.max_bytes,
+        )
+
+
+DEFAULT_LIMITS = StateLimits()
+
+# ---------------------------------------------------------------- classification
+
+_SCALAR, _STR, _INT, _LIST, _TUPLE, _DICT, _SET, _ATOM, _OBJ, _BYTES, _ENUM, _OTHER = range(12)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool})
+_STR_ONLY = frozenset({str})
+_ATOM_TYPES = _values._STDLIB_REPR - {float}
+_CALLABLE_TYPES = frozenset(
+    {
+        types.FunctionType,
+        types.MethodType,
+        types.BuiltinFunctionType,
+        types.ModuleType,
+        type,
+        types.CodeType,
+    }
+)
+_kinds: dict[type, int] = {
+    str: _STR,
+    int: _INT,
+    float: _SCALAR,
+    bool: _SCALAR,
+    type(None): _SCALAR,
+    list: _LIST,
+    tuple: _TUPLE,
+    collections.deque: _LIST,
+    dict: _DICT,
+    set: _SET,
+    frozenset: _SET,
+    bytes: _BYTES,
+    bytearray: _BYTES,
+}
+_type_mro = _values._type_mro
+
+
+def _kind_of(t: type) -> int:
+    kind = _kinds.get(t)
+    if kind is None:
+        kind = _kinds[t] = _classify(t)
+    return kind
+
+
+def _classify(t: type) -> int:
+    mro = _type_mro(t)
+    if enum.Enum in mro:
+        return _ENUM
+    if t in _ATOM_TYPES or t in _CALLABLE_TYPES or BaseException in mro:
+        return _ATOM
+    if tuple in mro and _values._namedtuple_fields(None, mro) is not None:
+        return _OBJ  # a namedtuple: by its fields
+    for base, kind in ((dict, _DICT), (list, _LIST), (tuple, _TUPLE), (set, _SET)):
+        if base in mro:
+            return kind
+    if frozenset in mro:
+        return _SET
+    if str in mro or int in mro or float in mro or bytes in mro:
+        return _ATOM
+    return _OBJ
+
+
+def _type_label(t: type) -> str:
+    name = _values._full_name(t)
+    return name
+
+
+_BUILTIN_LABELS = {
+    list: "list",
+    tuple: "tuple",
+    dict: "dict",
+    set: "set",
+    frozenset: "frozenset",
+    collections.deque: "deque",
+}
+
+
+def _label(t: type) -> str:
+    label = _BUILTIN_LABELS.get(t)  # type: ignore[call-overload]
+    return label if label is not None else _type_label(t)
+
+
+def _items(obj: Any, t: type) -> Any:
+    """The items of a builtin container (or subclass), by the builtin's own iterator."""
+    if dict in _type_mro(t):
+        return dict.items(obj)
+    if collections.deque in _type_mro(t):
+        return collections.deque.__iter__(obj)
+    if list in _type_mro(t):
+        return list.__iter__(obj)
+    if tuple in _type_mro(t):
+        return tuple.__iter__(obj)
+    if set in _type_mro(t):
+        return set.__iter__(obj)
+    return frozenset.__iter__(obj)
+
+
+def _length(obj: Any, t: type) -> int:
+    for base in (dict, list, tuple, set, frozenset, collections.deque):
+        if base in _type_mro(t):
+            return base.__len__(obj)
+    return -1
+
+
+def _fields(obj: Any, t: type) -> list[tuple[str, Any]] | None:
+    """An instance's stored fields (``__dict__`` then slots; a namedtuple's by name)."""
+    mro = _type_mro(t)
+    if tuple in mro:
+        return _values._namedtuple_fields(obj, mro)
+    d = _values._instance_dict(obj, mro)
+    slots = _values._slot_values(obj, mro)
+    if d is None and not slots:
+        return None
+    found = [(k, v) for k, v in dict.items(d) if type(k) is str] if d is not None else []
+    found.extend(slots)
+    return found
+
+
+def _key_token(key: Any) -> str:
+    return key if type(key) is str else KEY_MARK + _values.safe_repr(key, 100)
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+_ABSENT: Any = object()
+
+
+class Walk:
+    """One capture or diff: the limits, the objects seen so far (for :class:`Ref`), the ops."""
+
+    __slots__ = ("limits", "ops", "seen")
+
+    def __init__(self, limits: StateLimits) -> None:
+        self.limits = limits
+        self.seen: dict[int, Path] = {}
+        self.ops: list[Op] = []
+
+    # ------------------------------------------------------------ full capture
+
+    def node(self, value: Any, path: Path, depth: int) -> Node:
+        t = type(value)
+        kind = _kinds.get(t)
+        if kind is None:
+            kind = _kind_of(t)
+        if kind == _SCALAR:
+            return value
+        if kind == _STR:
+            return self.text(value)
+        if kind == _INT:
+            return self.integer(value)
+        if kind == _ATOM or kind == _ENUM or kind == _BYTES:
+            return self.atom(value, t, kind)
+        if kind == _TUPLE or (kind == _SET and frozenset in _type_mro(t)):
+            return self.container(value, t, kind, path, depth)
+        oid = id(value)
+        first = self.seen.get(oid)
+        if first is not None:
+            return Ref(list(first))
+        self.seen[oid] = path
+        if kind == _OBJ:
+            return self.instance(value, t, path, depth)
+        return self.container(value, t, kind, path, depth)
+
+    def text(self, s: str) -> Node:
+        limit = self.limits.max_string
+        if len(s) <= limit:
+            return _values._scrub(s)
+        window = _values._scrub(s[: limit + _redaction.LOOKAHEAD])
+        return Cut("str", len(s), window[:limit])
+
+    def integer(self, n: int) -> Node:
+        if _values._cards and not -(10**12) < n < 10**12 and _redaction._is_card_int(n):
+            return REDACTED
+        if -_INT64 <= n < _INT64:
+            return n
+        return Atom("int", _values.safe_repr(n, max(64, self.limits.max_string)))
+
+    def atom(self, value: Any, t: type, kind: int) -> Node:
+        if kind == _ENUM:
+            return Atom(_type_label(t), _values.safe_repr(value, 200))
+        if kind == _BYTES:
+            return Atom(t.__name__, _values.safe_repr(value, max(64, self.limits.max_string)))
+        return Atom(_label(t), _values.safe_repr(value, max(64, self.limits.max_string)))
+
+    def container(self, value: Any, t: type, kind: int, path: Path, depth: int) -> Node:
+        size = _length(value, t)
+        if depth >= self.limits.max_depth:
+            return Cut(_label(t), size)
+        width = self.limits.max_items
+        more = max(0, size - width)
+        if kind == _DICT:
+            entries: dict[str, Node] = {}
+            for n, (key, item) in enumerate(dict.items(value)):
+                if n >= width:
+                    break
+                token = _key_token(key)
+                if type(key) is str and _values.redact(key):
+                    entries[token] = REDACTED
+                else:
+                    entries[token] = self.node(item, (*path, token), depth + 1)
+            found: Node = Map(_label(t), entries, more)
+        elif kind == _SET:
+            items = [
+                self.node(item, (*path, n), depth + 1)
+                for n, item in zip(range(width), _items(value, t), strict=False)
+            ]
+            items.sort(key=encode_node)
+            found = Bag(_label(t), items, more)
+        else:
+            items = self.sequence_items(value, t, path, depth, 0, width)
+            found = Seq(_label(t), items, more)
+        _remember(found, value)
+        return found
+
+    def sequence_items(
+        self, value: Any, t: type, path: Path, depth: int, start: int, stop: int
+    ) -> list[Node]:
+        items = list(_items(value, t))[start:stop]
+        if (
+            len(items) == 2
+            and start == 0
+            and _values._pairs
+            and type(items[0]) is str
+            and _values._pair_key(items[0])
+        ):
+            return [self.node(items[0], (*path, 0), depth + 1), REDACTED]
+        return [self.node(item, (*path, start + n), depth + 1) for n, item in enumerate(items)]
+
+    def instance(self, value: Any, t: type, path: Path, depth: int) -> Node:
+        fields = _fields(value, t)
+        if fields is None:
+            return Atom(_type_label(t), _values.safe_repr(value, 200))
+        if depth >= self.limits.max_depth:
+            return Cut(_type_label(t), len(fields))
+        width = self.limits.max_items
+        table: dict[str, Node] = {}
+        for name, item in fields[:width]:
+            table[name] = (
+                REDACTED if _values.redact(name) else self.node(item, (*path, name), depth + 1)
+            )
+        found = Obj(_type_label(t), table, max(0, len(fields) - width))
+        _remember(found, value)
+        return found
+
+    # ------------------------------------------------------------ diff
+
+    def diff(self, old: Node, value: Any, path: Path, depth: int) -> Node:
+        """The node for ``value`` at ``path``: ``old`` brought up to date in place, or a
+        new node (with a :class:`Put` recorded) when it cannot be."""
+        t = type(value)
+        kind = _kinds.get(t)
+        if kind is None:
+            kind = _kind_of(t)
+        if kind <= _INT:  # scalars, str, int
+            new = (
+                value
+                if kind == _SCALAR
+                else (self.text(value) if kind == _STR else self.integer(value))
+            )
+            if _same_scalar(new, old):
+                return old
+            return self.put(path, new, old)
+        if kind == _ATOM or kind == _ENUM or kind == _BYTES:
+            new = self.atom(value, t, kind)
+            return old if new == old else self.put(path, new, old)
+        tracked = not (kind == _TUPLE or (kind == _SET and frozenset in _type_mro(t)))
+        if tracked:
+            oid = id(value)
+            first = self.seen.get(oid)
+            if first is not None:
+                new = Ref(list(first))
+                return old if new == old else self.put(path, new, old)
+            self.seen[oid] = path
+        if kind == _OBJ:
+            return self.diff_instance(old, value, t, path, depth)
+        ok = type(old)
+        label = _label(t)
+        size = _length(value, t)
+        if (
+            depth >= self.limits.max_depth
+            or size > self.limits.max_items
+            or ok not in (Seq, Map, Bag)
+            or old.kind != label  # type: ignore[union-attr]
+            or old.more  # type: ignore[union-attr]
+        ):
+            return self.replace(old, value, t, kind, path, depth, tracked)
+        _remember(old, value)
+        if kind == _DICT:
+            if ok is not Map:
+                return self.replace(old, value, t, kind, path, depth, tracked)
+            self.diff_table(old.entries, value, dict.items(value), path, depth, redact_names=True)  # type: ignore[union-attr]
+            return old
+        if kind == _SET:
+            if ok is not Bag:
+                return self.replace(old, value, t, kind, path, depth, tracked)
+            return self.diff_set(old, value, t, path, depth)  # type: ignore[arg-type]
+        if ok is not Seq:
+            return self.replace(old, value, t, kind, path, depth, tracked)
+        return self.diff_sequence(old, value, t, path, depth)  # type: ignore[arg-type]
+
+    def put(self, path: Path, new: Node, old: Node) -> Node:
+        self.ops.append(Put(list(path), new, old))
+        return new
+
+    def replace(
+        self, old: Node, value: Any, t: type, kind: int, path: Path, depth: int, tracked: bool
+    ) -> Node:
+        """Capture ``value`` whole (it was registered as seen already, if tracked)."""
+        if tracked:
+            del self.seen[id(value)]
+        new = self.node(value, path, depth)
+        if encode_node(new) == encode_node(old):
+            return old
+        return self.put(path, new, old)
+
+    def diff_table(
+        self,
+        table: dict[str, Node],
+        value: Any,
+        pairs: Any,
+        path: Path,
+        depth: int,
+        redact_names: bool,
+    ) -> None:
+        """A dict's entries or an object's fields against their mirror ``table``."""
+        if len(table) == len(value) and self.plain_equal(table.values(), value, table):
+            return
+        kept: set[str] = set()
+        for key, item in pairs:
+            token = _key_token(key)
+            kept.add(token)
+            here = (*path, token)
+            current = table.get(token, _ABSENT)
+            if type(key) is str and _values.redact(key):
+                new: Node = REDACTED
+                if current is _ABSENT:
+                    table[token] = new
+                    self.ops.append(Add(list(here), new))
+                elif not _same_scalar(new, current):
+                    table[token] = self.put(here, new, current)
+                continue
+            if current is _ABSENT:
+                new = self.node(item, here, depth + 1)
+                table[token] = new
+                self.ops.append(Add(list(here), new))
+            else:
+                new = self.diff(current, item, here, depth + 1)
+                if new is not current:
+                    table[token] = new
+        if len(kept) != len(table):
+            for token in [t for t in table if t not in kept]:
+                self.ops.append(Drop([*path, token], table.pop(token)))
+
+    def plain_equal(self, mirror_values: Any, value: Any, table: Any) -> bool:
+        """``value`` (a dict or list) equals its mirror and holds only plain scalars on
+        both sides, checked in C; False means "look closer", never "different"."""
+        if type(value) is dict:
+            if set(map(type, value)) != _STR_ONLY and value:
+                return False
+            live_types = set(map(type, dict.values(value)))
+        else:
+            live_types = set(map(type, value))
+        if not live_types <= _PLAIN or len(live_types & _NUMBERS) > 1:
+            return False
+        if set(map(type, mirror_values)) != live_types:
+            return False
+        return bool(value == table)
+
+    def diff_instance(self, old: Node, value: Any, t: type, path: Path, depth: int) -> Node:
+        label = _type_label(t)
+        fields = _fields(value, t)
+        if (
+            fields is None
+            or type(old) is not Obj
+            or old.cls != label
+            or old.more
+            or len(fields) > self.limits.max_items
+            or depth >= self.limits.max_depth
+        ):
+            return self.replace(old, value, t, _OBJ, path, depth, True)
+        _remember(old, value)
+        table = old.fields
+        mro = _type_mro(t)
+        d = _values._instance_dict(value, mro)
+        if d is not None and len(fields) == len(d) and len(d) == len(table):
+            if self.plain_equal(table.values(), d, table):
+                return old
+        self.diff_table(table, fields, fields, path, depth, redact_names=True)
+        return old
+
+    def diff_sequence(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
+        mirror = old.items
+        live = list(_items(value, t))
+        if len(live) == len(mirror) and self.plain_equal(mirror, live, mirror):
+            if not (
+                len(live) == 2
+                and _values._pairs
+                and type(live[0]) is str
+                and _values._pair_key(live[0])
+            ):
+                return old
+        if (
+            len(live) == 2
+            and _values._pairs
+            and type(live[0]) is str
+            and _values._pair_key(live[0])
+        ):
+            return self.replace_items(old, value, t, path, depth)
+        pairs = matching([_mirror_key(n) for n in mirror], [_live_key(v) for v in live])
+        items: list[Node] = []
+        i_prev = j_prev = 0
+        pairs.append((len(mirror), len(live)))
+        for i, j in pairs:
+            if i > i_prev or j > j_prev:
+                removed = mirror[i_prev:i]
+                inserted = [self.node(live[k], (*path, k), depth + 1) for k in range(j_prev, j)]
+                self.ops.append(Splice(list(path), j_prev, removed, inserted))
+                items.extend(inserted)
+            if i < len(mirror):
+                items.append(self.diff(mirror[i], live[j], (*path, j), depth + 1))
+            i_prev, j_prev = i + 1, j + 1
+        old.items = items
+        return old
+
+    def replace_items(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
+        items = self.sequence_items(value, t, path, depth, 0, self.limits.max_items)
+        if encode_node(Seq(old.kind, items)) == encode_node(Seq(old.kind, old.items)):
+            return old
+        new = Seq(old.kind, items, 0)
+        _remember(new, value)
+        return self.put(path, new, old)
+
+    def diff_set(self, old: Bag, value: Any, t: type, path: Path, depth: int) -> Node:
+        fresh = self.container(value, t, _SET, path, depth)
+        wanted = {encode_node(n): n for n in fresh.items}  # type: ignore[union-attr]
+        had = {encode_node(n): n for n in old.items}
+        gone = [n for k, n in had.items() if k not in wanted]
+        came = [n for k, n in wanted.items() if k not in had]
+        if gone:
+            self.ops.append(Shrink(list(path), gone))
+        if came:
+            self.ops.append(Grow(list(path), came))
+        if gone or came:
+            old.items = fresh.items  # type: ignore[union-attr]
+        return old
+
+
+def _remember(node: Node, value: Any) -> None:
+    """Which live object a mirror container was taken from (for sequence matching)."""
+    node.__dict__["oid"] = id(value)
+
+
+def _live_key(value: Any) -> Any:
+    t = type(value)
+    if t in _PLAIN:
+        return (t, value)
+    return id(value)
+
+
+def _mirror_key(node: Node) -> Any:
+    t = type(node)
+    if t in _PLAIN:
+        return (t, node)
+    oid = getattr(node, "oid", None) if t in (Seq, Map, Obj, Bag) else None
+    return oid if oid is not None else object()
+
+
+def capture(value: Any, limits: StateLimits = DEFAULT_LIMITS) -> Node:
+    """``value`` as a tree of nodes within ``limits``."""
+    return Walk(limits).node(value, (), 0)
+
+
+def diff(mirror: Node, value: Any, limits: StateLimits = DEFAULT_LIMITS) -> tuple[Node, list[Op]]:
+    """``(new_mirror, ops)``: ``mirror`` (updated in place where it can be) now equal to
+    ``capture(value)``, and the ops that turn the old mirror into it."""
+    walk = Walk(limits)
+    return walk.diff(mirror, value, (), 0), walk.ops
