@@ -5,10 +5,12 @@ tracer (``elixirscope.runtime.observe.TRACER``); from then on, in this process
 and in processes forked from it (actor processes of a ``multiprocTCPBase``
 system started afterwards):
 
-- every GenServer callback records a ``StateChange`` (actor, callback,
-  message, before, after) — ``before`` is rendered *before* the callback runs,
-  since a callback may mutate its state in place; a callback that raises
-  records the state as it then is as ``after``;
+- every GenServer callback records a ``StateChange``: the actor's state after
+  it as structure — a delta from the previous state, and now and then the
+  whole state (``elixirscope.state.tracker``) — with the message it handled
+  (``message_id``) and, when it raised, the error; the state before is the
+  previous change's, so a callback that mutates its state in place is seen
+  exactly (nothing is rendered before it runs);
 - every call/cast (GenServer ``cast``/``call_async``, ``Runtime.call``/
   ``cast``) and info (``Runtime.send``) records a ``MessageSend`` with a fresh
   ``message_id`` under the sender's correlation id (a new one if it has none)
@@ -26,14 +28,18 @@ disturbs an actor.
 
 from __future__ import annotations
 
+import os
 import uuid
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.values import safe_repr
 from elixirscope.runtime import observe
+from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
+from elixirscope.state.tracker import StateTracker
 
 __all__ = [
     "ActorTracer",
@@ -43,6 +49,8 @@ __all__ = [
 ]
 
 _NOTHING = nullcontext()
+_handling: ContextVar[str | None] = ContextVar("elixirscope_handling", default=None)
+"""The ``message_id`` of the message being handled in this context."""
 
 
 class ActorTracer:
@@ -51,11 +59,16 @@ class ActorTracer:
     ``record_own``: record ElixirScope's own actors too (``observe.tracer_for``).
     """
 
-    def __init__(self, limit: int = 200, record_own: bool = False) -> None:
+    def __init__(
+        self, limit: int = 200, record_own: bool = False, state_limits: StateLimits = DEFAULT_LIMITS
+    ) -> None:
         self.limit = limit
         self.record_own = record_own
+        self.state_limits = state_limits
         self.errors = 0
         self.last_error = ""
+        self._tracker: StateTracker | None = None
+        self._tracker_for: tuple[Any, int] = (None, 0)
 
     # ------------------------------------------------------------------ state
 
@@ -64,16 +77,38 @@ class ActorTracer:
             rec = recorder.current()
             if rec is None:
                 return None
-            return (rec, actor, callback, self._text(message), self._text(state))
+            return (rec, actor, callback, self._text(message), _handling.get())
         except Exception as exc:  # noqa: BLE001
             return self._failed(exc)
 
-    def end(self, token: Any, state_after: Any) -> None:
+    def end(self, token: Any, state_after: Any, error: BaseException | None = None) -> None:
         try:
-            rec, actor, callback, message, before = token
-            rec.emit("state", actor, callback, message, before, self._text(state_after))
+            rec, actor, callback, message, message_id = token
+            seq, key, delta, _ = self.tracker(rec).record(actor, state_after)
+            rec.emit(
+                "state",
+                actor,
+                callback,
+                message,
+                None,
+                self._text(state_after),
+                seq,
+                key,
+                delta,
+                message_id,
+                None if error is None else _error_text(error),
+            )
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
+
+    def tracker(self, rec: Any) -> StateTracker:
+        """The mirrors of this recording in this process (new after a fork or a new run:
+        each starts again with whole states)."""
+        owner = (rec, os.getpid())
+        if self._tracker is None or self._tracker_for != owner:
+            self._tracker = StateTracker(self.state_limits)
+            self._tracker_for = owner
+        return self._tracker
 
     # ------------------------------------------------------------------ messages
 
@@ -139,6 +174,10 @@ _LIFECYCLE_TAGS = {
 }
 
 
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {safe_repr(error.args[0] if len(error.args) == 1 else error.args, 200)}"
+
+
 def _reason_text(reason: Any) -> str:
     """An ExitReason's dict as one line: ``exception KeyError: 'coffee'``, ``shutdown``."""
     if not isinstance(reason, dict):
@@ -154,7 +193,7 @@ def _reason_text(reason: Any) -> str:
 class _Received:
     """The handling of one traced message: under its correlation id, after its receive."""
 
-    __slots__ = ("actor", "message", "rec", "scope", "trace", "tracer")
+    __slots__ = ("actor", "handling", "message", "rec", "scope", "trace", "tracer")
 
     def __init__(self, tracer: ActorTracer, rec: Any, actor: str, message: Any, trace: Any) -> None:
         self.tracer, self.rec, self.actor, self.message, self.trace = (
@@ -165,6 +204,7 @@ class _Received:
             trace,
         )
         self.scope: Any = None
+        self.handling: Any = None
 
     def __enter__(self) -> None:
         try:
@@ -173,12 +213,16 @@ class _Received:
             scope = correlation(cid)
             scope.__enter__()
             self.scope = scope
+            self.handling = _handling.set(message_id)
             body = _content(self.message)
             self.rec.emit("receive", message_id, self.actor, sender, self.tracer._text(body))
         except Exception as exc:  # noqa: BLE001
             self.tracer._failed(exc)
 
     def __exit__(self, *exc_info: object) -> None:
+        handling, self.handling = self.handling, None
+        if handling is not None:
+            _handling.reset(handling)
         scope, self.scope = self.scope, None
         if scope is not None:
             try:
@@ -204,15 +248,18 @@ def _address(target: Any) -> str:
         return safe_repr(target)
 
 
-def enable_actor_capture(limit: int = 200, *, record_own: bool = False) -> ActorTracer:
+def enable_actor_capture(
+    limit: int = 200, *, record_own: bool = False, state_limits: StateLimits = DEFAULT_LIMITS
+) -> ActorTracer:
     """Trace GenServer state and messages in this process (and processes forked later);
     ElixirScope's own actors (registry, layers) only with ``record_own``."""
     current = observe.TRACER
     if isinstance(current, ActorTracer):
         current.limit = limit
         current.record_own = record_own
+        current.state_limits = state_limits
         return current
-    tracer = ActorTracer(limit, record_own)
+    tracer = ActorTracer(limit, record_own, state_limits)
     observe.set_tracer(tracer)
     return tracer
 

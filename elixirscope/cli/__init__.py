@@ -92,6 +92,15 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     store_check.add_arguments(parser)
 
 
+def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        from elixirscope.cli import state
+
+        state.ADDERS[name](parser)
+
+    return add
+
+
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     (
         "demo",
@@ -109,6 +118,19 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         "functions, exceptions, slowest calls, actors, processes and threads",
         _add_summary_arguments,
     ),
+    ("state", "an actor's state at any moment (default: its latest)", _state_adder("state")),
+    ("history", "every change of an actor's state, or of one field", _state_adder("history")),
+    (
+        "diff-state",
+        "what changed in an actor's state between two moments",
+        _state_adder("diff-state"),
+    ),
+    (
+        "why",
+        "where a field's value came from, back across messages and actors",
+        _state_adder("why"),
+    ),
+    ("replay", "step through an actor's state changes interactively", _state_adder("replay")),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -174,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "calltree": reading.run_calltree,
                 "runs": reading.run_runs,
             }[args.command](args)
+        if args.command in ("state", "history", "diff-state", "why", "replay"):
+            from elixirscope.cli import state
+
+            return state.RUNNERS[args.command](args)
         if args.command == "store":
             from elixirscope.cli import store_check
 

@@ -203,7 +203,9 @@ def _print(report: dict[str, Any], args: Any) -> int:
     return EXIT_OK
 
 
-def _from_daemon(args: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+def _from_daemon(
+    args: Any, operation: str, params: dict[str, Any], layer: str = "query"
+) -> dict[str, Any]:
     """The daemon's report: an error answer is status 1, no answer within
     ``api.request_timeout_s`` is status 3, an unusable endpoint is status 2."""
     from elixirscope.cli.exits import request_timeout
@@ -222,7 +224,7 @@ def _from_daemon(args: Any, operation: str, params: dict[str, Any]) -> dict[str,
     except KeyProblem as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     try:
-        response = call(args.daemon, operation, "query", params, timeout, from_layer="cli")
+        response = call(args.daemon, operation, layer, params, timeout, from_layer="cli")
     except EndpointError as exc:
         raise CommandError(f"--daemon: {exc}", EXIT_USAGE) from None
     except KeyRefused as exc:

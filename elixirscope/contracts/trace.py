@@ -43,6 +43,9 @@ CUSTOM_DATA_LIMITS = Limits(
 """What one ``CustomEvent.data`` may hold: it is the only field of arbitrary shape."""
 
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+MAX_STATE_BYTES = 64 << 20
+"""One encoded state or delta (``state.max_bytes`` is at most 8 MiB by default)."""
+StateBytes = Annotated[bytes, msgspec.Meta(max_length=MAX_STATE_BYTES)]
 Thread = Annotated[int, msgspec.Meta(ge=0)]
 
 __all__ = [
@@ -151,13 +154,29 @@ class AttributeChange(TraceEvent, tag="attr"):
 
 
 class StateChange(TraceEvent, tag="state"):
-    """An actor's state around one callback (before -> after)."""
+    """An actor's state after one callback, as structure (``elixirscope.state``).
+
+    ``after``: a short text of the new state (for listings); ``before`` is None
+    in data recorded with structure (the state before is the previous one).
+    ``seq``: the actor's change number in its process (0: first capture);
+    ``delta``: the encoded ops from state ``seq - 1`` (``state.delta``);
+    ``key``: the whole encoded state (a keyframe: the first, then every few
+    changes); ``message_id``: the message whose handling made this change
+    (links to its send and receive); ``error``: ``Type: message`` when the
+    callback raised (the state is as the exception left it).
+    Data recorded before structure existed decodes with ``seq`` -1.
+    """
 
     actor: Text
     callback: Text
     message: Text | None
     before: Text | None
     after: Text | None
+    seq: Int64 = -1
+    key: StateBytes | None = None
+    delta: StateBytes | None = None
+    message_id: Text | None = None
+    error: Text | None = None
 
 
 class MessageSend(TraceEvent, tag="send"):

@@ -234,7 +234,7 @@ class GenServer(ProcessActor):
             result = fn(*args)
         except BaseException as exc:
             if tracer is not None and token is not None:
-                tracer.end(token, state_before)
+                tracer.end(token, state_before, exc)
             self._observed(callback, message, state_before, state_before, None, started, exc)
             raise
         if callback == "terminate":

@@ -91,8 +91,8 @@ class Tracer(Protocol):
     def begin(self, actor: str, callback: str, message: Any, state: Any) -> Any:
         """A callback is about to run; returns a token for :meth:`end` (None: not traced)."""
 
-    def end(self, token: Any, state_after: Any) -> None:
-        """The callback whose :meth:`begin` returned ``token`` finished (or raised)."""
+    def end(self, token: Any, state_after: Any, error: BaseException | None = None) -> None:
+        """The callback whose :meth:`begin` returned ``token`` finished, or raised ``error``."""
 
     def sending(self, sender: str | None, target: Any, message: Any) -> Any:
         """A call/cast/info is leaving; returns what travels with it (None: nothing)."""

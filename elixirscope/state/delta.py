@@ -201,11 +201,11 @@ def _apply_items(target: Node, op: Op) -> None:
         raise DeltaError(f"{format_path(op.path)} is not a sequence or a set")
     items = target.items  # type: ignore[union-attr]
     kind = type(op)
-    if kind is Splice:
-        end = op.index + len(op.removed)  # type: ignore[union-attr]
-        if not 0 <= op.index <= end <= len(items):  # type: ignore[union-attr]
-            raise DeltaError(f"splice at {format_path(op.path)}[{op.index}] past its end")  # type: ignore[union-attr]
-        items[op.index : end] = op.inserted  # type: ignore[union-attr]
+    if isinstance(op, Splice):
+        end = op.index + len(op.removed)
+        if not 0 <= op.index <= end <= len(items):
+            raise DeltaError(f"splice at {format_path(op.path)}[{op.index}] past its end")
+        items[op.index : end] = op.inserted
     elif kind is Grow:
         items.extend(op.items)  # type: ignore[union-attr]
         items.sort(key=encode_node)

@@ -13,6 +13,8 @@ from elixirscope.capture.context import correlation
 from elixirscope.contracts.trace import MessageReceive, MessageSend, StateChange, decode_batch
 from elixirscope.runtime import GenServer, Reply, Runtime, Stop, observe
 from elixirscope.runtime import messages as m
+from elixirscope.state.nodes import to_plain
+from elixirscope.state.timeline import Timeline
 from elixirscope.transport import free_tcp_port
 
 
@@ -91,20 +93,33 @@ def simple():
         rt.shutdown()
 
 
-def test_state_before_is_rendered_before_an_in_place_mutation(captured, simple):
+def states(events: list, actor: str) -> list[tuple[str, str | None, dict | None, dict]]:
+    """(callback, message, state before, state after) of each change, rebuilt from the deltas."""
+    timeline = Timeline.of_events(actor, events)
+    out = []
+    for change in timeline:
+        i = change.index
+        before = to_plain(timeline.before(i)) if i else None
+        out.append((change.callback, change.message, before, to_plain(timeline.state(i))))
+    return out
+
+
+def test_state_before_an_in_place_mutation_is_the_previous_change(captured, simple):
     sess, out = captured
     counter = simple.start(Counter, path="counter")
     assert simple.call(counter, "a") == 1
     assert simple.call(counter, "b") == 2
     sess.flush(10)
-    changes = [e for e in out.of(StateChange) if e.callback == "handle_call"]
-    assert [(c.message, c.before, c.after) for c in changes] == [
-        ("'a'", "{'items': [], 'infos': []}", "{'items': ['a'], 'infos': []}"),
-        ("'b'", "{'items': ['a'], 'infos': []}", "{'items': ['a', 'b'], 'infos': []}"),
+    assert states(out.events, "counter") == [
+        ("init", "None", None, {"items": [], "infos": []}),
+        ("handle_call", "'a'", {"items": [], "infos": []}, {"items": ["a"], "infos": []}),
+        ("handle_call", "'b'", {"items": ["a"], "infos": []}, {"items": ["a", "b"], "infos": []}),
     ]
-    assert all(c.actor == "counter" for c in changes)
-    init = [e for e in out.of(StateChange) if e.callback == "init" and e.actor == "counter"]
-    assert init[0].before == "None" and init[0].after == "{'items': [], 'infos': []}"
+    changes = [e for e in out.of(StateChange) if e.actor == "counter"]
+    assert [c.seq for c in changes] == [0, 1, 2]
+    assert changes[0].key is not None and changes[0].delta is None  # the first: whole
+    assert changes[1].key is None and changes[1].delta is not None  # then: deltas
+    assert changes[2].after == "{'items': ['a', 'b'], 'infos': []}"  # text for listings
 
 
 def test_call_send_and_receive_share_message_id_and_correlation(captured, simple):
@@ -164,8 +179,18 @@ def test_a_crashing_callback_records_the_state_it_left(captured, simple):
         simple.call(counter, "crash")
     sess.flush(10)
     [change] = [e for e in out.of(StateChange) if e.message == "'crash'"]
-    assert change.before == "{'items': [], 'infos': []}"
-    assert change.after == "{'items': ['half-done'], 'infos': []}"
+    assert change.error == "RuntimeError: 'boom'"
+    [receive] = [e for e in out.of(MessageReceive) if e.message == "'crash'"]
+    assert change.message_id == receive.message_id  # linked to the message being handled
+    crash = [s for s in states(out.events, "counter") if s[1] == "'crash'"]
+    assert crash == [
+        (
+            "handle_call",
+            "'crash'",
+            {"items": [], "infos": []},
+            {"items": ["half-done"], "infos": []},
+        )
+    ]
 
 
 def test_stop_reply_and_terminate_are_recorded(captured, simple):
@@ -239,7 +264,9 @@ def test_multiproc_send_and_receive_link_across_processes(received):
                 if isinstance(e, MessageReceive) and e.message_id == sends[0].message_id
             ]
             changes = [
-                (pid, e) for pid, _, e in events if isinstance(e, StateChange) and e.message == "'m'"
+                (pid, e)
+                for pid, _, e in events
+                if isinstance(e, StateChange) and e.message == "'m'"
             ]
             return (sends[0], recvs[0], changes[0]) if recvs and changes else None
 
@@ -247,10 +274,12 @@ def test_multiproc_send_and_receive_link_across_processes(received):
         assert send.correlation_id == recv.correlation_id == change.correlation_id == "mp-1"
         assert recv_pid != os.getpid() and change_pid == recv_pid  # the actor's own process
         assert recv.actor == "counter" and recv.ts > send.ts
-        assert (change.before, change.after) == (
-            "{'items': [], 'infos': []}",
-            "{'items': ['m'], 'infos': []}",
-        )
+        assert change.after == "{'items': ['m'], 'infos': []}" and change.delta is not None
+        mine = [e for pid, _, e in events if pid == change_pid]
+        assert to_plain(Timeline.of_events("counter", mine).state(1)) == {
+            "items": ["m"],
+            "infos": [],
+        }
     finally:
         if rt is not None:
             rt.shutdown()

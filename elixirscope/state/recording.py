@@ -1,0 +1,222 @@
+"""The states a recording holds: targets by name, their timelines, and moments in them.
+
+A :class:`StateRecording` reads one run of an event store (the latest by
+default) and answers "whose state was recorded" and "the timeline of X";
+timelines are read once and kept, so a replay service or a stepper asks the
+store once per target. A target is named by its path (``shop/desk``), any
+unique ending of it (``desk``), or its address; :class:`TargetError` lists the
+recorded ones when a name matches none or several.
+
+A *moment* (:func:`StateRecording.locate`) is one change of a timeline, named
+by time (``at``: any form ``query.reading.parse_time`` reads), by event id,
+by change number (1-based), or as the state just before the last crash.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from elixirscope.contracts.trace import FunctionEntry, MessageReceive, MessageSend
+from elixirscope.state.timeline import Change, Timeline
+from elixirscope.store.errors import QueryError
+
+__all__ = ["Moment", "StateRecording", "TargetError"]
+
+
+class TargetError(QueryError):
+    """A target that names no recorded actor or object, or several."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Change ``index`` of ``timeline``; ``before``: the state just before it is meant."""
+
+    timeline: Timeline
+    index: int
+    before: bool = False
+    how: str = ""
+
+    @property
+    def change(self) -> Change:
+        return self.timeline.changes[self.index]
+
+    def state(self) -> Any:
+        return self.timeline.before(self.index) if self.before else self.timeline.state(self.index)
+
+
+class StateRecording:
+    """One run's recorded states (``run``: an id prefix; default the latest; ``all_runs``)."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        run: str | None = None,
+        all_runs: bool = False,
+    ) -> None:
+        from elixirscope.query.runs import select_run
+
+        self.data_dir = data_dir
+        self.scope = select_run(data_dir, run, all_runs)
+        self.warnings: list[dict[str, Any]] = []
+        self._timelines: dict[str, Timeline] = {}
+        self._targets: list[str] | None = None
+
+    # ------------------------------------------------------------ reading
+
+    def _query(self, **filters: Any) -> list[Any]:
+        from elixirscope.store.eventstore import EventStore
+
+        with EventStore.open(self.data_dir, readonly=True) as store:
+            found = store.query(**filters, **self.scope.filters(), limit=None)
+        for warning in found.warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        return list(found)
+
+    def targets(self) -> list[str]:
+        """Every actor whose state was recorded, in order of first change."""
+        if self._targets is None:
+            seen: dict[str, None] = {}
+            for stored in self._query(type="state"):
+                seen.setdefault(stored.event.actor, None)
+            self._targets = list(seen)
+        return self._targets
+
+    def resolve(self, target: str) -> str:
+        """The recorded target ``target`` names; :class:`TargetError` listing candidates."""
+        if not isinstance(target, str) or not target.strip():
+            raise TargetError(f"expected an actor's name, path or address, got {target!r}")
+        target = target.strip()
+        names = self.targets()
+        if target in names:
+            return target
+        found = [n for n in names if n.endswith("/" + target) or n.rsplit("/", 1)[-1] == target]
+        if not found:
+            found = [n for n in names if target in n]
+        if len(found) == 1:
+            return found[0]
+        if not names:
+            raise TargetError(
+                "no actor state recorded in "
+                + self.scope_text()
+                + " (state is recorded for GenServers run under elixirscope)"
+            )
+        listed = ", ".join(found or names[:12]) + ("" if len(found or names) <= 12 else ", ...")
+        if found:
+            raise TargetError(f"{target!r} names several actors: {listed}; give more of its path")
+        raise TargetError(f"no actor {target!r} in {self.scope_text()}; recorded: {listed}")
+
+    def scope_text(self) -> str:
+        run = self.scope.run
+        return "the recording" if run is None else f"run {run.short_id}"
+
+    def timeline(self, target: str) -> Timeline:
+        name = self.resolve(target)
+        found = self._timelines.get(name)
+        if found is None:
+            changes = [
+                Change(i, s.event, s.producer, s.pid, s.node)
+                for i, s in enumerate(
+                    s for s in self._query(actor=name, type="state") if s.event.actor == name
+                )
+            ]
+            found = self._timelines[name] = Timeline(name, changes)
+        return found
+
+    def chain(self, correlation_id: str) -> list[Any]:
+        """Every stored event of one correlation chain (sends, receives, calls)."""
+        return self._query(correlation_id=correlation_id)
+
+    def message(self, change: Change) -> tuple[Any, Any]:
+        """The send and the receive of the message whose handling made ``change``."""
+        ev = change.event
+        if not ev.message_id or ev.correlation_id is None:
+            return None, None
+        send = receive = None
+        for stored in self.chain(ev.correlation_id):
+            e = stored.event
+            if type(e) is MessageSend and e.message_id == ev.message_id:
+                send = stored
+            elif type(e) is MessageReceive and e.message_id == ev.message_id:
+                receive = stored
+        return send, receive
+
+    def caller(self, stored: Any) -> Any:
+        """The recorded call an event happened in (its ``parent_id``), or None."""
+        parent = stored.event.parent_id
+        if not parent:
+            return None
+        for other in self.chain(stored.event.correlation_id or ""):
+            e = other.event
+            if type(e) is FunctionEntry and e.id == parent and other.producer == stored.producer:
+                return other
+        return None
+
+    # ------------------------------------------------------------ moments
+
+    def locate(
+        self,
+        target: str,
+        *,
+        at: Any = None,
+        event: int | None = None,
+        change: int | None = None,
+        before_crash: bool = False,
+    ) -> Moment:
+        """The moment named by at most one of ``at``, ``event``, ``change``, ``before_crash``
+        (none: the latest state)."""
+        named = [n for n, v in (("at", at), ("event", event), ("change", change)) if v is not None]
+        if before_crash:
+            named.append("before_crash")
+        if len(named) > 1:
+            raise QueryError(f"give one moment, not {' and '.join(named)}")
+        timeline = self.timeline(target)
+        if not len(timeline):
+            raise QueryError(f"{timeline.target}: no state recorded")
+        if before_crash:
+            i = timeline.last_error()
+            if i < 0:
+                raise QueryError(f"{timeline.target}: no callback raised in {self.scope_text()}")
+            return Moment(timeline, i, before=True, how="just before the crash")
+        if change is not None:
+            if not 1 <= change <= len(timeline):
+                raise QueryError(
+                    f"{timeline.target}: no change {change}; changes 1 to {len(timeline)}"
+                )
+            return Moment(timeline, change - 1, how=f"after change {change}")
+        if event is not None:
+            return self._at_event(timeline, event)
+        if at is not None:
+            from elixirscope.query.reading import parse_time
+
+            ts = parse_time(at, field="at")
+            i = timeline.index_at(ts)
+            if i < 0:
+                first = timeline.changes[0]
+                raise QueryError(
+                    f"{timeline.target} did not exist yet at {_when(ts)}: its first state was"
+                    f" recorded at {_when(first.ts)}"
+                )
+            return Moment(timeline, i, how=f"at {_when(ts)}")
+        return Moment(timeline, len(timeline) - 1, how="latest")
+
+    def _at_event(self, timeline: Timeline, event: int) -> Moment:
+        for change in timeline:
+            if change.id == event:
+                return Moment(timeline, change.index, how=f"after event {event}")
+        found = [s for s in self._query(type=None) if s.event.id == event] if event > 0 else []
+        if not found:
+            raise QueryError(f"no event {event} in {self.scope_text()}")
+        i = timeline.index_at(found[0].event.ts)
+        if i < 0:
+            raise QueryError(f"{timeline.target} had no state yet at event {event}")
+        return Moment(timeline, i, how=f"at event {event}")
+
+
+def _when(ts: int) -> str:
+    import datetime as _dt
+
+    when = _dt.datetime.fromtimestamp(ts / 1e9).astimezone()
+    return when.isoformat(timespec="milliseconds")

@@ -1,0 +1,168 @@
+"""Recorded states for people: a tree as Python-like text, and what differs between two.
+
+:func:`render` writes a node tree the way Python would print the value
+(``{'tasks': [Task(title='a', assignee='bob')]}``), on one line when it fits
+``width`` and indented one item per line when not; what a limit cut says so
+(``<str of 5000 chars: 'abc...'>``, ``... 12 more``), a shared reference
+names where the object was first seen (``<same as tasks[0]>``).
+
+:func:`compare` lists the differences between two trees as
+``(path, old, new)`` with ``ABSENT`` for a side that has nothing there;
+sequences are matched item by item with Myers, so an insertion is one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixirscope.state.myers import matching
+from elixirscope.state.nodes import (
+    KEY_MARK,
+    Atom,
+    Bag,
+    Cut,
+    Map,
+    Node,
+    Obj,
+    Path,
+    Ref,
+    Seq,
+    encode_node,
+    format_path,
+)
+from elixirscope.state.timeline import ABSENT
+
+__all__ = ["compare", "render", "render_change"]
+
+_OPEN = {"list": ("[", "]"), "tuple": ("(", ")"), "deque": ("deque([", "])")}
+
+
+def render(node: Node, width: int = 100, indent: int = 0) -> str:
+    """``node`` as text, wrapped to ``width`` columns."""
+    flat = _flat(node)
+    if len(flat) + indent <= width or not _is_container(node):
+        return flat
+    pad = " " * (indent + 2)
+    opening, closing, parts = _parts(node)
+    lines = [opening]
+    for label, child in parts:
+        text = render(child, width, indent + 2 + len(label)) if child is not _NONE else ""
+        lines.append(f"{pad}{label}{text},")
+    lines.append(" " * indent + closing)
+    return "\n".join(lines)
+
+
+_NONE: Any = object()
+
+
+def _is_container(node: Node) -> bool:
+    return isinstance(node, (Seq, Map, Obj, Bag)) and bool(_parts(node)[2])
+
+
+def _short_class(cls: str) -> str:
+    return cls.rsplit(".", 1)[-1]
+
+
+def _key_text(token: str) -> str:
+    return token[1:] if token.startswith(KEY_MARK) else repr(token)
+
+
+def _parts(node: Node) -> tuple[str, str, list[tuple[str, Node]]]:
+    parts: list[tuple[str, Node]]
+    if isinstance(node, Map):
+        parts = [(f"{_key_text(k)}: ", v) for k, v in node.entries.items()]
+        opening, closing = (
+            ("{", "}") if node.kind == "dict" else (f"{_short_class(node.kind)}({{", "})")
+        )
+    elif isinstance(node, Obj):
+        parts = [(f"{k}=", v) for k, v in node.fields.items()]
+        opening, closing = f"{_short_class(node.cls)}(", ")"
+    elif isinstance(node, Bag):
+        parts = [("", v) for v in node.items]
+        opening, closing = ("{", "}") if node.kind == "set" else (f"{node.kind}({{", "})")
+    elif isinstance(node, Seq):
+        parts = [("", v) for v in node.items]
+        opening, closing = _OPEN.get(node.kind, (f"{_short_class(node.kind)}([", "])"))
+    else:
+        return "", "", []
+    if node.more:
+        parts.append((f"... {node.more} more", _NONE))
+    return opening, closing, parts
+
+
+def _flat(node: Node) -> str:
+    if isinstance(node, (Seq, Map, Obj, Bag)):
+        opening, closing, parts = _parts(node)
+        if isinstance(node, Bag) and not parts:
+            return f"{node.kind}()"
+        body = ", ".join(label + ("" if child is _NONE else _flat(child)) for label, child in parts)
+        if isinstance(node, Seq) and node.kind == "tuple" and len(parts) == 1:
+            body += ","
+        return opening + body + closing
+    if isinstance(node, Ref):
+        return f"<same as {format_path(node.path)}>"
+    if isinstance(node, Atom):
+        return node.text
+    if isinstance(node, Cut):
+        if node.kind == "str":
+            return f"<str of {node.size} chars: {node.preview!r}...>"
+        size = "" if node.size < 0 else f" of {node.size}"
+        return f"<{_short_class(node.kind)}{size}: deeper than the depth limit>"
+    return repr(node)
+
+
+def render_change(path: Path, old: Any, new: Any, width: int = 100) -> str:
+    """One difference as a line: ``~ path: old -> new``, ``+ path: new``, ``- path: old``."""
+    where = format_path(path)
+    if old is ABSENT:
+        return f"+ {where}: {_flat(new)}"
+    if new is ABSENT:
+        return f"- {where}: {_flat(old)}"
+    return f"~ {where}: {_flat(old)} -> {_flat(new)}"
+
+
+def compare(a: Node, b: Node, path: Path = ()) -> list[tuple[Path, Any, Any]]:
+    """The differences from ``a`` to ``b``, each as ``(path, old, new)``."""
+    if encode_node(a) == encode_node(b):
+        return []
+    ta, tb = type(a), type(b)
+    if ta is tb and ta in (Map, Obj) and _same_kind(a, b):
+        ea = a.entries if ta is Map else a.fields  # type: ignore[union-attr]
+        eb = b.entries if tb is Map else b.fields  # type: ignore[union-attr]
+        out: list[tuple[Path, Any, Any]] = []
+        for key, value in ea.items():
+            if key not in eb:
+                out.append(((*path, key), value, ABSENT))
+            else:
+                out.extend(compare(value, eb[key], (*path, key)))
+        out.extend(((*path, key), ABSENT, value) for key, value in eb.items() if key not in ea)
+        return out
+    if ta is tb and ta in (Seq, Bag) and _same_kind(a, b):
+        return _compare_items(a.items, b.items, path)  # type: ignore[union-attr]
+    return [(path, a, b)]
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    return getattr(a, "kind", None) == getattr(b, "kind", None) and getattr(
+        a, "cls", None
+    ) == getattr(b, "cls", None)
+
+
+def _compare_items(old: list[Node], new: list[Node], path: Path) -> list[tuple[Path, Any, Any]]:
+    pairs = matching([encode_node(n) for n in old], [encode_node(n) for n in new])
+    out: list[tuple[Path, Any, Any]] = []
+    i_prev = j_prev = 0
+    for i, j in [*pairs, (len(old), len(new))]:
+        gone, came = old[i_prev:i], new[j_prev:j]
+        for k in range(min(len(gone), len(came))):  # replaced in place: compare inside
+            out.extend(compare(gone[k], came[k], (*path, j_prev + k)))
+        out.extend(
+            ((*path, i_prev + k), value, ABSENT)
+            for k, value in enumerate(gone[len(came) :], len(came))
+        )
+        out.extend(
+            ((*path, j_prev + k), ABSENT, value)
+            for k, value in enumerate(came[len(gone) :], len(gone))
+        )
+        i_prev, j_prev = i + 1, j + 1
+    return out

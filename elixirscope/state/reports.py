@@ -1,0 +1,270 @@
+"""State reads as reports: data plus the text a person reads, for the CLI, console and daemon.
+
+Each ``*_report`` takes a data dir and the read's parameters and returns a
+JSON-able dict whose ``text`` is what ``elixirscope state|history|diff-state|why``
+print; a bad parameter or an unknown target raises ``QueryError`` with a
+message naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from typing import Any
+
+from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
+from elixirscope.state.recording import Moment, StateRecording
+from elixirscope.state.render import compare, render, render_change
+from elixirscope.state.timeline import ABSENT, StateGap
+from elixirscope.store.errors import QueryError
+
+__all__ = ["diff_state_report", "history_report", "parse_moment", "state_report", "why_report"]
+
+Where = str | os.PathLike[str]
+
+
+def _recording(data_dir: Where, run: str | None, all_runs: bool | None) -> StateRecording:
+    return StateRecording(data_dir, run, bool(all_runs))
+
+
+def _field(field: str | None) -> tuple:
+    if field is None:
+        return ()
+    try:
+        return parse_path(field)
+    except PathError as exc:
+        raise QueryError(f"--field: {exc}") from None
+
+
+def _when(ts: int) -> str:
+    return _dt.datetime.fromtimestamp(ts / 1e9).astimezone().strftime("%H:%M:%S.%f")[:-3]
+
+
+def _moment_head(moment: Moment) -> dict[str, Any]:
+    change = moment.change
+    return {
+        "target": moment.timeline.target,
+        "change": moment.index + 1,
+        "changes": len(moment.timeline),
+        "before": moment.before,
+        "how": moment.how,
+        "ts": change.ts,
+        "callback": change.callback,
+        "message": change.message,
+        "message_id": change.message_id,
+        "correlation_id": change.event.correlation_id,
+        "error": change.error,
+        "pid": change.pid,
+    }
+
+
+def _moment_line(head: dict[str, Any]) -> str:
+    when = "just before" if head["before"] else "after"
+    line = (
+        f"{head['target']} {when} change {head['change']} of {head['changes']}"
+        f" ({_when(head['ts'])}, {head['callback']}" + _message_text(head["message"]) + ")"
+    )
+    if head["error"]:
+        line += f"\n  which raised {head['error']}"
+    return line
+
+
+def _message_text(message: str | None, limit: int = 80) -> str:
+    if not message:
+        return ""
+    return " " + (message if len(message) <= limit else message[: limit - 3] + "...")
+
+
+def state_report(
+    data_dir: Where,
+    target: str,
+    *,
+    at: Any = None,
+    event: int | None = None,
+    change: int | None = None,
+    before_crash: bool = False,
+    field: str | None = None,
+    run: str | None = None,
+    all_runs: bool | None = None,
+    width: int = 100,
+) -> dict[str, Any]:
+    """An actor's state at one moment (default: its latest), whole or one field."""
+    recording = _recording(data_dir, run, all_runs)
+    path = _field(field)
+    moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)
+    head = _moment_head(moment)
+    try:
+        node = moment.state()
+        shown = node_at(node, path) if path else node
+    except (StateGap, PathError) as exc:
+        raise QueryError(str(exc)) from None
+    text = _moment_line(head) + "\n"
+    if path:
+        text += f"{format_path(path)} = "
+    text += render(shown, width)
+    return {
+        **head,
+        "field": format_path(path) if path else None,
+        "state": to_plain(shown),
+        "text": text,
+        "warnings": recording.warnings,
+    }
+
+
+def history_report(
+    data_dir: Where,
+    target: str,
+    *,
+    field: str | None = None,
+    run: str | None = None,
+    all_runs: bool | None = None,
+    limit: int | None = None,
+    width: int = 100,
+) -> dict[str, Any]:
+    """Every change of an actor's state, or of one field of it, oldest first."""
+    recording = _recording(data_dir, run, all_runs)
+    path = _field(field)
+    timeline = recording.timeline(target)
+    rows = []
+    lines = []
+    history = timeline.history(path, every=not path)
+    shown = history if not limit else history[-limit:]
+    for fc in shown:
+        c = fc.change
+        row = {
+            "change": c.index + 1,
+            "ts": c.ts,
+            "callback": c.callback,
+            "message": c.message,
+            "message_id": c.message_id,
+            "error": c.error,
+            "old": None if fc.old is ABSENT else to_plain(fc.old),
+            "new": None if fc.new is ABSENT else to_plain(fc.new),
+        }
+        rows.append(row)
+        head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
+        if c.error:
+            head += f"  raised {c.error}"
+        lines.append(head)
+        if path:
+            lines.append("      " + render_change(path, fc.old, fc.new, width))
+        elif fc.old is ABSENT:
+            lines.append("      " + render(fc.new, width - 6, 6))
+        else:
+            diffs = compare(fc.old, fc.new)
+            lines.extend("      " + render_change(p, old, new, width) for p, old, new in diffs[:20])
+            if len(diffs) > 20:
+                lines.append(f"      ... {len(diffs) - 20} more differences")
+            if not diffs:
+                lines.append("      (no change)")
+    what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
+    noun = "message" if not path else "change"
+    title = f"{what}: {len(history)} {noun}{'s' if len(history) != 1 else ''}"
+    if len(shown) < len(history):
+        title += f" (the last {len(shown)}; --limit 0 for all)"
+    gaps = sum(1 for i in range(len(timeline)) if not timeline.known(i))
+    if gaps:
+        title += f"; {gaps} change{'s' if gaps != 1 else ''} could not be rebuilt (events lost)"
+    return {
+        "target": timeline.target,
+        "field": format_path(path) if path else None,
+        "changes": rows,
+        "total": len(history),
+        "text": "\n".join([title, *lines]),
+        "warnings": recording.warnings,
+    }
+
+
+def parse_moment(text: str) -> dict[str, Any]:
+    """A moment as people write it: ``3`` (change 3), ``event:123``, ``before-crash``, or a
+    time (``2024-05-01T12:00:00``, ``10s`` ago, nanoseconds)."""
+    text = str(text).strip()
+    if text.isdigit() and len(text) < 12:
+        return {"change": int(text)}
+    if text.startswith("#") and text[1:].isdigit():
+        return {"change": int(text[1:])}
+    if text.lower().startswith("event:") and text[6:].isdigit():
+        return {"event": int(text[6:])}
+    if text.lower() in ("before-crash", "crash"):
+        return {"before_crash": True}
+    return {"at": text}
+
+
+def diff_state_report(
+    data_dir: Where,
+    target: str,
+    a: str,
+    b: str,
+    *,
+    field: str | None = None,
+    run: str | None = None,
+    all_runs: bool | None = None,
+    width: int = 100,
+) -> dict[str, Any]:
+    """What differs between an actor's state at moment ``a`` and at moment ``b``."""
+    recording = _recording(data_dir, run, all_runs)
+    path = _field(field)
+    ma = recording.locate(target, **parse_moment(a))
+    mb = recording.locate(target, **parse_moment(b))
+    try:
+        na, nb = ma.state(), mb.state()
+        if path:
+            na, nb = node_at(na, path), node_at(nb, path)
+    except (StateGap, PathError) as exc:
+        raise QueryError(str(exc)) from None
+    diffs = compare(na, nb, path)
+    ha, hb = _moment_head(ma), _moment_head(mb)
+    lines = [
+        f"{ma.timeline.target}: from change {ha['change']} ({_when(ha['ts'])}) to change"
+        f" {hb['change']} ({_when(hb['ts'])}): {len(diffs) or 'no'} difference{'s' if len(diffs) != 1 else ''}"
+    ]
+    lines.extend(render_change(p, old, new, width) for p, old, new in diffs)
+    return {
+        "target": ma.timeline.target,
+        "from": ha,
+        "to": hb,
+        "differences": [
+            {
+                "path": format_path(p),
+                "old": None if old is ABSENT else to_plain(old),
+                "new": None if new is ABSENT else to_plain(new),
+                "kind": "added" if old is ABSENT else "removed" if new is ABSENT else "changed",
+            }
+            for p, old, new in diffs
+        ],
+        "text": "\n".join(lines),
+        "warnings": recording.warnings,
+    }
+
+
+def why_report(
+    data_dir: Where,
+    target: str,
+    field: str,
+    *,
+    at: Any = None,
+    event: int | None = None,
+    change: int | None = None,
+    run: str | None = None,
+    all_runs: bool | None = None,
+) -> dict[str, Any]:
+    """Where the value of one field came from, back across messages and actors."""
+    from elixirscope.state.why import why
+
+    recording = _recording(data_dir, run, all_runs)
+    path = _field(field)
+    if not path:
+        raise QueryError("why needs a field, e.g. `elixirscope why desk tasks[3].assignee`")
+    moment = recording.locate(target, at=at, event=event, change=change)
+    steps = why(recording, moment.timeline.target, path, moment.index)
+    lines = [f"why {moment.timeline.target}.{format_path(path)} ({moment.how}):"]
+    for n, step in enumerate(steps):
+        when = f"{_when(step.ts)}  " if step.ts else ""
+        lines.append(f"{'  ' * min(n, 8)}{'<- ' if n else ''}{when}{step.text}")
+    return {
+        "target": moment.timeline.target,
+        "field": format_path(path),
+        "steps": [s.to_dict() for s in steps],
+        "text": "\n".join(lines),
+        "warnings": recording.warnings,
+    }

@@ -1,0 +1,261 @@
+"""Where a value came from: the causal path of one field, back across actors.
+
+For a field's value at a moment, :func:`why` walks back:
+
+1. the change that last set the field (the callback, the message it handled);
+2. that message's send: the sender, and the recorded call it was sent from;
+3. the sender's state at the send: if the same value is in it (the field of
+   the same name first, else the first place it is found), the walk goes on
+   from there, in the sender's timeline — so a value that travelled through
+   several actors' messages is followed to where it was made;
+4. it stops where the value was made: a change with no message (``init``), a
+   sender that is not an actor with recorded state, or a sender whose state
+   does not hold the value (it was computed in the call that sent it).
+
+Values common enough to be anywhere (``None``, booleans, -1..1, empty
+containers, one-character strings) are not searched for in a sender's state:
+the path would be a guess, and the step says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixirscope.state.nodes import (
+    CONTAINERS,
+    Node,
+    Path,
+    encode_node,
+    format_path,
+    parse_path,
+    to_plain,
+)
+from elixirscope.state.recording import StateRecording
+from elixirscope.state.timeline import ABSENT, StateGap
+
+__all__ = ["Step", "why"]
+
+MAX_HOPS = 12
+
+
+@dataclass
+class Step:
+    """One link of the causal path (``kind``: set, sent, made, unknown)."""
+
+    kind: str
+    actor: str | None
+    text: str
+    ts: int = 0
+    change: int = 0  # 1-based change number in the actor's timeline
+    path: str = ""
+    value: Any = None
+    message_id: str | None = None
+    correlation_id: str | None = None
+    call: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "actor": self.actor,
+            "text": self.text,
+            "ts": self.ts,
+            "change": self.change,
+            "path": self.path,
+            "value": self.value,
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "call": self.call,
+        }
+
+
+def why(
+    recording: StateRecording, target: str, path: Path | str, index: int | None = None
+) -> list[Step]:
+    """The causal path of the value at ``path`` of ``target``'s state after change ``index``
+    (default: the latest), newest link first."""
+    if isinstance(path, str):
+        path = parse_path(path)
+    timeline = recording.timeline(target)
+    if index is None:
+        index = len(timeline) - 1
+    steps: list[Step] = []
+    visited: set[tuple[str, int, Path]] = set()
+    actor = timeline.target
+    for _ in range(MAX_HOPS):
+        if (actor, index, path) in visited:
+            break
+        visited.add((actor, index, path))
+        timeline = recording.timeline(actor)
+        value = timeline.value(index, path)
+        if value is ABSENT:
+            steps.append(
+                Step(
+                    "unknown", actor, f"{actor} has no {format_path(path)} after change {index + 1}"
+                )
+            )
+            break
+        setter = _last_setter(timeline, path, index)
+        shown = to_plain(value)
+        if setter is None:
+            steps.append(
+                Step("unknown", actor, f"{actor}.{format_path(path)}: not known how it was set")
+            )
+            break
+        change = timeline.changes[setter]
+        set_step = Step(
+            "set",
+            actor,
+            f"{actor}.{format_path(path)} = {_short(shown)}: set by {change.callback}"
+            + (f"({change.message})" if change.message else "")
+            + f", change {setter + 1}",
+            ts=change.ts,
+            change=setter + 1,
+            path=format_path(path),
+            value=shown,
+            message_id=change.message_id,
+            correlation_id=change.event.correlation_id,
+        )
+        steps.append(set_step)
+        if not change.message_id:
+            steps.append(
+                Step(
+                    "made",
+                    actor,
+                    f"made by {actor}.{change.callback}"
+                    + (" (its first recorded state)" if setter == 0 else " (no message caused it)"),
+                    ts=change.ts,
+                )
+            )
+            break
+        send, _receive = recording.message(change)
+        if send is None:
+            steps.append(
+                Step(
+                    "unknown", actor, f"the message {change.message_id} was not recorded being sent"
+                )
+            )
+            break
+        ev = send.event
+        caller = recording.caller(send)
+        call = None if caller is None else _call_text(caller.event)
+        sender = ev.sender
+        steps.append(
+            Step(
+                "sent",
+                sender,
+                f"sent by {sender or 'a program outside any actor'}"
+                + (f" from {call}" if call else "")
+                + f": {ev.message}",
+                ts=ev.ts,
+                message_id=ev.message_id,
+                correlation_id=ev.correlation_id,
+                call=call,
+            )
+        )
+        if not sender or sender not in recording.targets():
+            steps.append(
+                Step(
+                    "made",
+                    sender,
+                    f"made in {call or 'the sending code'} (not an actor's state)",
+                    ts=ev.ts,
+                )
+            )
+            break
+        sender_line = recording.timeline(sender)
+        at = sender_line.index_at(ev.ts)
+        if at < 0:
+            steps.append(
+                Step("made", sender, f"{sender} had no recorded state at the send", ts=ev.ts)
+            )
+            break
+        if _common(value):
+            steps.append(
+                Step(
+                    "unknown",
+                    sender,
+                    f"{_short(shown)} is too common a value to follow into {sender}'s state",
+                )
+            )
+            break
+        try:
+            found = _find(sender_line.state(at), value, path[-1] if path else None)
+        except StateGap as gap:
+            steps.append(Step("unknown", sender, str(gap)))
+            break
+        if found is None:
+            steps.append(
+                Step(
+                    "made",
+                    sender,
+                    f"made in {call or sender} (not in {sender}'s state at the send)",
+                    ts=ev.ts,
+                )
+            )
+            break
+        actor, index, path = sender, at, found
+    return steps
+
+
+def _last_setter(timeline: Any, path: Path, index: int) -> int | None:
+    found = None
+    for fc in timeline.history(path):
+        if fc.change.index <= index:
+            found = fc.change.index
+        else:
+            break
+    return found
+
+
+def _common(value: Node) -> bool:
+    if value is None or type(value) is bool:
+        return True
+    if type(value) is int and -1 <= value <= 1:
+        return True
+    if type(value) is str and len(value) <= 1:
+        return True
+    if isinstance(value, CONTAINERS):
+        return (
+            not getattr(value, "items", None)
+            and not getattr(value, "entries", None)
+            and not getattr(value, "fields", None)
+        )
+    return False
+
+
+def _find(root: Node, value: Node, name: str | int | None) -> Path | None:
+    """Where ``value`` is in ``root``: a place whose last step is ``name`` first, else the first."""
+    wanted = encode_node(value)
+    first: Path | None = None
+    stack: list[tuple[Node, Path]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if encode_node(node) == wanted:
+            if path and path[-1] == name:
+                return path
+            if first is None or len(path) < len(first):
+                first = path
+            continue
+        children: list[tuple[Any, Node]] = []
+        kind = type(node)
+        if hasattr(node, "entries"):
+            children = list(node.entries.items())  # type: ignore[union-attr]
+        elif hasattr(node, "fields") and kind.__name__ == "Obj":
+            children = list(node.fields.items())  # type: ignore[union-attr]
+        elif hasattr(node, "items") and isinstance(node, CONTAINERS):
+            children = list(enumerate(node.items))
+        for step, child in reversed(children):
+            stack.append((child, (*path, step)))
+    return first
+
+
+def _call_text(entry: Any) -> str:
+    where = f" ({entry.file}:{entry.line})" if getattr(entry, "file", None) else ""
+    return f"{entry.function}{where}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
