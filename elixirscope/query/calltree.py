@@ -333,7 +333,13 @@ def describe(ev: Any) -> str:
     if cls is AttributeChange:
         return f"self.{ev.name} = {ev.value}"
     if cls is StateChange:
-        return f"state {ev.actor}.{ev.callback}({ev.message}): {ev.before} -> {ev.after}"
+        head = f"state {ev.actor}.{ev.callback}({ev.message})"
+        if ev.seq < 0:  # recorded before states had structure
+            return f"{head}: {ev.before} -> {ev.after}"
+        from elixirscope.state.render import summarize_change
+
+        raised = f"  raised {ev.error}" if ev.error else ""
+        return f"{head}: {summarize_change(ev.key, ev.delta)}{raised}"
     if cls is MessageSend:
         return f"send {ev.sender or '?'} -> {ev.target}: {ev.message}  #{ev.message_id}"
     if cls is MessageReceive:

@@ -166,3 +166,42 @@ def _compare_items(old: list[Node], new: list[Node], path: Path) -> list[tuple[P
         )
         i_prev, j_prev = i + 1, j + 1
     return out
+
+
+def summarize_change(key: bytes | None, delta: bytes | None, limit: int = 3) -> str:
+    """One line for a recorded change: its first ``limit`` edits, or the whole first state."""
+    from elixirscope.state.delta import Add, Drop, Put, Splice, decode_delta
+    from elixirscope.state.nodes import decode_node
+
+    try:
+        if delta is None:
+            return "no change" if key is None else "state " + _flat(decode_node(key))
+        parts: list[str] = []
+        ops = decode_delta(delta)
+        for op in ops[:limit]:
+            if isinstance(op, Put):
+                parts.append(render_change(tuple(op.path), op.old, op.new)[2:])
+            elif isinstance(op, Add):
+                parts.append(render_change(tuple(op.path), ABSENT, op.new))
+            elif isinstance(op, Drop):
+                parts.append(render_change(tuple(op.path), op.old, ABSENT))
+            elif isinstance(op, Splice) and len(op.removed) + len(op.inserted) == 1:
+                at = (*op.path, op.index)
+                if op.inserted:
+                    parts.append(render_change(at, ABSENT, op.inserted[0]))
+                else:
+                    parts.append(render_change(at, op.removed[0], ABSENT))
+            elif isinstance(op, Splice):
+                where = format_path(op.path)
+                parts.append(
+                    f"{where}[{op.index}]: -{len(op.removed)} +{len(op.inserted)}"
+                    + (f" {_flat(op.inserted[0])}" if len(op.inserted) == 1 else "")
+                )
+            else:
+                parts.append(
+                    f"{format_path(op.path)}: set {'+' if type(op).__name__ == 'Grow' else '-'}{len(op.items)}"
+                )
+        more = len(ops) - limit
+        return "; ".join(parts) + (f"; ... {more} more" if more > 0 else "")
+    except Exception as exc:  # noqa: BLE001 - a listing line must not fail the listing
+        return f"<unreadable change: {exc}>"

@@ -79,8 +79,17 @@ def event_tag(event: Any) -> str:
 
 
 def to_jsonable(event: Any) -> dict[str, Any]:
-    """The event's fields by name, in contract order."""
-    return {name: getattr(event, name) for name in event.__struct_fields__}
+    """The event's fields by name, in contract order; a recorded state (``key``) and
+    its change (``delta``) as plain data (``elixirscope.state``), not bytes."""
+    out = {name: getattr(event, name) for name in event.__struct_fields__}
+    if out.get("key") is not None or out.get("delta") is not None:
+        from elixirscope.state.plain import plain_delta, plain_state
+
+        if out.get("key") is not None:
+            out["key"] = plain_state(out["key"])
+        if out.get("delta") is not None:
+            out["delta"] = plain_delta(out["delta"])
+    return out
 
 
 def event_actors(event: Any) -> tuple[str, ...]:
