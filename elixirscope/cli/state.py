@@ -86,7 +86,7 @@ def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
 def add_why_arguments(parser: argparse.ArgumentParser) -> None:
     _common(parser)
     parser.add_argument("field", metavar="FIELD", help="the field whose value to explain")
-    _moment_arguments(parser, crash=False)
+    _moment_arguments(parser)
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:

@@ -429,7 +429,8 @@ class Walk:
                     table[token] = new
         if len(kept) != len(table):
             for token in [t for t in table if t not in kept]:
-                self.ops.append(Drop([*path, token], table.pop(token)))
+                at = list(table).index(token)
+                self.ops.append(Drop([*path, token], table.pop(token), at))
 
     def plain_equal(self, mirror_values: Any, value: Any, table: Any) -> bool:
         """``value`` (a dict or list) equals its mirror and holds only plain scalars on

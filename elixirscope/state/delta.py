@@ -58,13 +58,19 @@ class Put(msgspec.Struct, tag="p", array_like=True):
 
 
 class Add(msgspec.Struct, tag="a", array_like=True):
+    """``at``: the position to put it back in (undoing a :class:`Drop`); -1 appends."""
+
     path: list[Step]
     new: Node
+    at: int = -1
 
 
 class Drop(msgspec.Struct, tag="d", array_like=True):
+    """``at``: where the key was among its siblings, so undoing it restores the order."""
+
     path: list[Step]
     old: Node
+    at: int = -1
 
 
 class Splice(msgspec.Struct, tag="x", array_like=True):
@@ -112,7 +118,7 @@ def invert(ops: list[Op]) -> list[Op]:
         elif kind is Add:
             out.append(Drop(op.path, op.new))  # type: ignore[union-attr]
         elif kind is Drop:
-            out.append(Add(op.path, op.old))  # type: ignore[union-attr]
+            out.append(Add(op.path, op.old, op.at))  # type: ignore[union-attr]
         elif kind is Splice:
             out.append(Splice(op.path, op.index, op.inserted, op.removed))  # type: ignore[union-attr]
         elif kind is Grow:
@@ -184,8 +190,14 @@ def _apply_one(parent: Node, op: Op) -> None:
     if kind is Drop:
         if table.pop(last, _ABSENT) is _ABSENT:  # type: ignore[arg-type]
             raise DeltaError(f"{format_path(op.path)} was not there to remove")
-    elif kind is Add:
-        table[last] = op.new  # type: ignore[index, union-attr]
+    elif isinstance(op, Add):
+        if 0 <= op.at < len(table):
+            items = list(table.items())
+            items.insert(op.at, (last, op.new))  # type: ignore[arg-type]
+            table.clear()
+            table.update(items)
+        else:
+            table[last] = op.new  # type: ignore[index]
     else:
         if last not in table:
             raise DeltaError(f"{format_path(op.path)} was not there to change")

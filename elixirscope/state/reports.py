@@ -245,6 +245,7 @@ def why_report(
     at: Any = None,
     event: int | None = None,
     change: int | None = None,
+    before_crash: bool = False,
     run: str | None = None,
     all_runs: bool | None = None,
 ) -> dict[str, Any]:
@@ -255,8 +256,11 @@ def why_report(
     path = _field(field)
     if not path:
         raise QueryError("why needs a field, e.g. `elixirscope why desk tasks[3].assignee`")
-    moment = recording.locate(target, at=at, event=event, change=change)
-    steps = why(recording, moment.timeline.target, path, moment.index)
+    moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)
+    index = moment.index - 1 if moment.before else moment.index
+    if index < 0:
+        raise QueryError(f"{moment.timeline.target}: no state before its first change")
+    steps = why(recording, moment.timeline.target, path, index)
     lines = [f"why {moment.timeline.target}.{format_path(path)} ({moment.how}):"]
     for n, step in enumerate(steps):
         when = f"{_when(step.ts)}  " if step.ts else ""

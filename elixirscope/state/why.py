@@ -32,7 +32,7 @@ from elixirscope.state.nodes import (
     to_plain,
 )
 from elixirscope.state.recording import StateRecording
-from elixirscope.state.timeline import ABSENT, StateGap
+from elixirscope.state.timeline import ABSENT
 
 __all__ = ["Step", "why"]
 
@@ -118,6 +118,16 @@ def why(
             correlation_id=change.event.correlation_id,
         )
         steps.append(set_step)
+        if change.message_id and not _carried(value, change.message):
+            steps.append(
+                Step(
+                    "made",
+                    actor,
+                    f"made by {actor}.{change.callback} (the message it handled does not carry it)",
+                    ts=change.ts,
+                )
+            )
+            break
         if not change.message_id:
             steps.append(
                 Step(
@@ -165,12 +175,6 @@ def why(
             )
             break
         sender_line = recording.timeline(sender)
-        at = sender_line.index_at(ev.ts)
-        if at < 0:
-            steps.append(
-                Step("made", sender, f"{sender} had no recorded state at the send", ts=ev.ts)
-            )
-            break
         if _common(value):
             steps.append(
                 Step(
@@ -180,23 +184,39 @@ def why(
                 )
             )
             break
-        try:
-            found = _find(sender_line.state(at), value, path[-1] if path else None)
-        except StateGap as gap:
-            steps.append(Step("unknown", sender, str(gap)))
-            break
+        # the state the sender held when it sent, else the one its callback left
+        # (a callback that stores a value and sends it records its change after the send)
+        before = sender_line.index_at(ev.ts)
+        found, at = None, -1
+        for candidate in (before, before + 1):
+            if not 0 <= candidate < len(sender_line) or not sender_line.known(candidate):
+                continue
+            found = _find(sender_line.state(candidate), value, path[-1] if path else None)
+            if found is not None:
+                at = candidate
+                break
         if found is None:
             steps.append(
                 Step(
                     "made",
                     sender,
-                    f"made in {call or sender} (not in {sender}'s state at the send)",
+                    f"made in {call or sender} (not in {sender}'s recorded state at the send)",
                     ts=ev.ts,
                 )
             )
             break
         actor, index, path = sender, at, found
     return steps
+
+
+def _carried(value: Node, message: str | None) -> bool:
+    """The message's recorded text shows ``value`` (so it may have brought it)."""
+    if not message:
+        return False
+    from elixirscope.state.render import render
+
+    text = render(value, 10**9)
+    return bool(text) and text in message
 
 
 def _last_setter(timeline: Any, path: Path, index: int) -> int | None:

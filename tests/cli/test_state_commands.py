@@ -1,0 +1,184 @@
+"""``elixirscope state | history | diff-state | why | replay`` on a real recording.
+
+A ticket is made by one actor, relayed by a second and served by a third,
+which crashes when a ticket is served twice; recorded by ``elixirscope run``
+in a subprocess, then read back through the commands a person types."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_programs import elixirscope
+
+PROGRAM = """
+from statefuls import Desk, Maker, Relay
+from elixirscope.runtime import Runtime
+
+with Runtime("simpleSystemBase") as rt:
+    desk = rt.start(Desk, path="desk")
+    relay = rt.start(Relay, desk, path="relay")
+    maker = rt.start(Maker, relay, path="maker")
+    for _ in range(3):
+        rt.call(maker, "next")
+    rt.call(desk, "peek")
+    rt.call(desk, "repeat")
+    try:
+        rt.call(desk, "repeat")
+    except Exception as exc:
+        print("desk crashed:", type(exc).__name__)
+"""
+
+
+@pytest.fixture(scope="module")
+def tickets(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("tickets")
+    shutil.copy(Path(__file__).parent.parent / "state" / "statefuls.py", where)
+    (where / "tickets.py").write_text(PROGRAM)
+    data = where / "data"
+    done = elixirscope("run", "--data-dir", str(data), "tickets.py", cwd=where)
+    assert done.returncode == 0, done.stderr
+    assert "desk crashed" in done.stdout
+    return data
+
+
+def read(data: Path, *args: str) -> subprocess.CompletedProcess:
+    return elixirscope(*args[:1], "--data-dir", str(data), *args[1:])
+
+
+def test_state_latest_and_at_a_change(tickets: Path) -> None:
+    latest = read(tickets, "state", "desk", "--json")
+    assert latest.returncode == 0, latest.stderr
+    state = json.loads(latest.stdout)["state"]
+    assert state["served"] == ["T-7001", "T-7002", "T-7003", "T-7003"]
+    early = read(tickets, "state", "desk", "--change", "2", "--field", "served")
+    assert early.returncode == 0, early.stderr
+    assert early.stdout.splitlines()[-1] == "served = ['T-7001']"
+
+
+def test_before_the_crash_names_the_message_and_the_state(tickets: Path) -> None:
+    done = read(tickets, "state", "desk", "--before-crash")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("desk just before change ") and "handle_call 'repeat'" in lines[0]
+    assert lines[1] == "  which raised RuntimeError: 'T-7003 served twice'"
+    assert "'served': ['T-7001', 'T-7002', 'T-7003', 'T-7003']" in done.stdout
+
+
+def test_why_follows_a_value_through_two_actors_to_where_it_was_made(tickets: Path) -> None:
+    done = read(tickets, "why", "desk", "serving", "--before-crash")
+    assert done.returncode == 0, done.stderr
+    # each line: indent, "<- ", the time, two spaces, the step
+    steps = [
+        line.strip().removeprefix("<- ").split("  ", 1)[1] for line in done.stdout.splitlines()[1:]
+    ]
+    assert steps[0].startswith("desk.serving = 'T-7003': set by handle_cast(('serve', 'T-7003'))")
+    assert steps[1] == "sent by relay: ('serve', 'T-7003')"
+    assert steps[2].startswith("relay.last = 'T-7003': set by handle_cast(('ticket', 'T-7003'))")
+    assert steps[3] == "sent by maker: ('ticket', 'T-7003')"
+    assert steps[4].startswith("maker.made[2] = 'T-7003': set by handle_call('next')")
+    assert steps[5] == "made by maker.handle_call (the message it handled does not carry it)"
+    data = json.loads(read(tickets, "why", "desk", "serving", "--json").stdout)
+    assert [s["actor"] for s in data["steps"]] == [
+        "desk",
+        "relay",
+        "relay",
+        "maker",
+        "maker",
+        "maker",
+    ]
+
+
+def test_history_of_a_field_and_diff_between_moments(tickets: Path) -> None:
+    done = read(tickets, "history", "relay", "--field", "last")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "relay.last: 4 changes"
+    assert "~ last: 'T-7002' -> 'T-7003'" in done.stdout
+    diff = read(tickets, "diff-state", "maker", "1", "3")
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.splitlines()[1:] == [
+        "+ made[0]: 'T-7001'",
+        "+ made[1]: 'T-7002'",
+        "~ serial: 7000 -> 7002",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "says"),
+    [
+        (("state", "nobody"), 1, "no actor 'nobody' in run "),
+        (
+            ("state", "desk", "--at", "2001-01-01T00:00:00Z"),
+            1,
+            "desk did not exist yet at 2001-01-01",
+        ),
+        (
+            ("state", "desk", "--field", "served[99]"),
+            1,
+            "served[99]: served has no [99] (list of 4)",
+        ),
+        (("state", "desk", "--field", "served[x"), 1, "cannot read field path 'served[x'"),
+        (("state", "desk", "--change", "99"), 1, "desk: no change 99; changes 1 to "),
+        (("state", "desk", "--change", "0"), 2, "expected a number >= 1"),
+        (("why", "maker", "nothing"), 0, "maker has no nothing"),
+        (("diff-state", "desk", "1"), 2, "the following arguments are required: B"),
+    ],
+)
+def test_bad_input_says_what_is_wrong(tickets: Path, args: tuple, status: int, says: str) -> None:
+    done = read(tickets, *args)
+    assert done.returncode == status, (done.stdout, done.stderr)
+    assert says in (done.stderr if status else done.stdout)
+    assert "Traceback" not in done.stderr
+
+
+def test_replay_steps_through_a_pty(tickets: Path) -> None:
+    """The interactive stepper on a real terminal: next, prev, goto, diff, why, quit."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command on the pty
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "elixirscope", "replay", "--data-dir", str(tickets), "maker"],
+        )
+    try:
+        screen = _until(fd, b"replay> ")
+        assert b"change 1/" in screen and b"'serial': 7000" in screen
+        for command, expected in [
+            (b"next\n", b"'serial': 7001"),
+            (b"n 2\n", b"'serial': 7003"),
+            (b"prev\n", b"'serial': 7002"),
+            (b"diff\n", b"~ serial: 7001 -> 7002"),
+            (b"goto 4\n", b"change 4/"),
+            (b"why made[2]\n", b"made by maker.handle_call"),
+            (b"show made\n", b"['T-7001', 'T-7002', 'T-7003']"),
+            (b"next\n", b"no change"),
+            (b"bogus\n", b"unknown command 'bogus'"),
+        ]:
+            os.write(fd, command)
+            assert expected in _until(fd, b"replay> "), command
+        os.write(fd, b"quit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+
+
+def _until(fd: int, marker: bytes, patience: float = 60.0) -> bytes:
+    """What the pty shows up to the next ``marker`` (the command's prompt)."""
+    seen = b""
+    deadline = time.monotonic() + patience
+    while marker not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
