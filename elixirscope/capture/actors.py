@@ -39,7 +39,7 @@ from elixirscope.capture.context import correlation, current_correlation_id, new
 from elixirscope.capture.values import safe_repr
 from elixirscope.runtime import observe
 from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
-from elixirscope.state.tracker import StateTracker
+from elixirscope.state.tracker import KEY_EVERY, StateTracker
 
 __all__ = [
     "ActorTracer",
@@ -60,11 +60,16 @@ class ActorTracer:
     """
 
     def __init__(
-        self, limit: int = 200, record_own: bool = False, state_limits: StateLimits = DEFAULT_LIMITS
+        self,
+        limit: int = 200,
+        record_own: bool = False,
+        state_limits: StateLimits = DEFAULT_LIMITS,
+        keyframe_every: int = KEY_EVERY,
     ) -> None:
         self.limit = limit
         self.record_own = record_own
         self.state_limits = state_limits
+        self.keyframe_every = keyframe_every
         self.errors = 0
         self.last_error = ""
         self._tracker: StateTracker | None = None
@@ -106,7 +111,7 @@ class ActorTracer:
         each starts again with whole states)."""
         owner = (rec, os.getpid())
         if self._tracker is None or self._tracker_for != owner:
-            self._tracker = StateTracker(self.state_limits)
+            self._tracker = StateTracker(self.state_limits, self.keyframe_every)
             self._tracker_for = owner
         return self._tracker
 
@@ -249,17 +254,24 @@ def _address(target: Any) -> str:
 
 
 def enable_actor_capture(
-    limit: int = 200, *, record_own: bool = False, state_limits: StateLimits = DEFAULT_LIMITS
+    limit: int = 200,
+    *,
+    record_own: bool = False,
+    state_limits: StateLimits = DEFAULT_LIMITS,
+    keyframe_every: int = KEY_EVERY,
 ) -> ActorTracer:
     """Trace GenServer state and messages in this process (and processes forked later);
-    ElixirScope's own actors (registry, layers) only with ``record_own``."""
+    ElixirScope's own actors (registry, layers) only with ``record_own``; states within
+    ``state_limits``, whole every ``keyframe_every`` changes."""
     current = observe.TRACER
     if isinstance(current, ActorTracer):
         current.limit = limit
         current.record_own = record_own
         current.state_limits = state_limits
+        current.keyframe_every = keyframe_every
+        current._tracker = None  # the next change starts again with the new settings
         return current
-    tracer = ActorTracer(limit, record_own, state_limits)
+    tracer = ActorTracer(limit, record_own, state_limits, keyframe_every)
     observe.set_tracer(tracer)
     return tracer
 

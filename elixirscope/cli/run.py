@@ -170,8 +170,9 @@ class _Recording:
         # The runtime's GenServers are recorded once the program imports the runtime;
         # importing it here would cost every program Thespian's import time.
         record_own = config.get("capture.record_own_actors")
+        state = {k: config.get(f"state.{k}") for k in _STATE_KEYS}
         self.actor_watch = when_imported(
-            "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own)
+            "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own, state)
         )
         self.import_hook = hook.install(self.plan)
         if control:
@@ -211,10 +212,19 @@ class _Recording:
             )
 
 
-def _enable_actor_capture(record_own: bool) -> None:
-    from elixirscope.capture.actors import enable_actor_capture
+_STATE_KEYS = ("max_depth", "max_items", "max_string", "max_bytes", "keyframe_every")
 
-    enable_actor_capture(record_own=record_own)
+
+def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
+    from elixirscope.capture.actors import enable_actor_capture
+    from elixirscope.state.capture import StateLimits
+
+    limits = StateLimits(
+        state["max_depth"], state["max_items"], state["max_string"], state["max_bytes"]
+    )
+    enable_actor_capture(
+        record_own=record_own, state_limits=limits, keyframe_every=state["keyframe_every"]
+    )
 
 
 def _report_drops(stats: dict[str, Any], session: Any) -> None:

@@ -193,7 +193,7 @@ def _apply_one(parent: Node, op: Op) -> None:
     elif isinstance(op, Add):
         if 0 <= op.at < len(table):
             items = list(table.items())
-            items.insert(op.at, (last, op.new))  # type: ignore[arg-type]
+            items.insert(op.at, (last, op.new))
             table.clear()
             table.update(items)
         else:

@@ -182,3 +182,16 @@ def _until(fd: int, marker: bytes, patience: float = 60.0) -> bytes:
             except OSError:
                 break
     return seen
+
+
+def test_state_limits_come_from_the_configuration(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).parent.parent / "state" / "statefuls.py", tmp_path)
+    (tmp_path / "tickets.py").write_text(PROGRAM)
+    (tmp_path / "small.toml").write_text("[state]\nmax_items = 2\nkeyframe_every = 1\n")
+    data = tmp_path / "data"
+    done = elixirscope("run", "--config", "small.toml", "--data-dir", str(data), "tickets.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    state = json.loads(read(data, "state", "desk", "--json").stdout)["state"]
+    assert state["served"] == ["T-7001", "T-7002", {"$more": 2}]
+    listed = json.loads(read(data, "events", "--type", "state", "--actor", "desk", "--json").stdout)
+    assert all(e["key"] is not None for e in listed["events"])  # a keyframe every change

@@ -193,6 +193,11 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             ["sk_[0-9]+", "a("],
             "Expected `list of regular expressions`, got `['sk_[0-9]+', 'a(']` - at `redaction.extra_patterns` (from f.toml): item [1]: Invalid regular expression `a(`: missing ), unterminated subpattern at position 1",
         ),
+        ("state.max_depth", 0, "Expected `int 1..1000`, got `0` - at `state.max_depth` (from f.toml)"),
+        ("state.max_items", 0, "Expected `int 1..10000000`, got `0` - at `state.max_items` (from f.toml)"),
+        ("state.max_string", 8, "Expected `int 16..16777216`, got `8` - at `state.max_string` (from f.toml)"),
+        ("state.max_bytes", 10, "Expected `int 1024..67108864`, got `10` - at `state.max_bytes` (from f.toml)"),
+        ("state.keyframe_every", 0, "Expected `int 1..100000`, got `0` - at `state.keyframe_every` (from f.toml)"),
         ("capture.record_own_actors", "yes",
          "Expected `true or false`, got `'yes'` - at `capture.record_own_actors` (from f.toml)"),
         (
