@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from cli_programs import elixirscope
 
+from elixirscope.state.nodes import to_plain
+from elixirscope.store.errors import QueryError
+
 PROGRAM = """
 from statefuls import Desk, Maker, Relay
 from elixirscope.runtime import Runtime
@@ -195,3 +198,20 @@ def test_state_limits_come_from_the_configuration(tmp_path: Path) -> None:
     assert state["served"] == ["T-7001", "T-7002", {"$more": 2}]
     listed = json.loads(read(data, "events", "--type", "state", "--actor", "desk", "--json").stdout)
     assert all(e["key"] is not None for e in listed["events"])  # a keyframe every change
+
+
+def test_the_python_api_answers_the_same(tickets: Path) -> None:
+    from elixirscope import state
+
+    assert state.state("desk", data_dir=tickets, change=2) == {"serving": "T-7001", "served": ["T-7001"]}
+    assert state.state("desk", data_dir=tickets, before_crash=True, field="serving") == "T-7003"
+    assert [h["new"] for h in state.history("relay", "last", data_dir=tickets)] == [
+        None, "T-7001", "T-7002", "T-7003",
+    ]
+    assert [d["kind"] for d in state.diff("maker", 1, 2, data_dir=tickets)] == ["added", "changed"]
+    steps = state.why("desk", "serving", data_dir=tickets)
+    assert [s["kind"] for s in steps] == ["set", "sent", "set", "sent", "set", "made"]
+    stepper = state.replay("maker", data_dir=tickets)
+    assert to_plain(stepper.next())["serial"] == 7001
+    with pytest.raises(QueryError, match="no actor 'nobody'"):
+        state.state("nobody", data_dir=tickets)
