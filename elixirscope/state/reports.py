@@ -69,6 +69,12 @@ def _moment_line(head: dict[str, Any]) -> str:
     return line
 
 
+def _is_container(node: Any) -> bool:
+    from elixirscope.state.nodes import CONTAINERS
+
+    return isinstance(node, CONTAINERS)
+
+
 def _message_text(message: str | None, limit: int = 80) -> str:
     if not message:
         return ""
@@ -146,7 +152,10 @@ def history_report(
         if c.error:
             head += f"  raised {c.error}"
         lines.append(head)
-        if path:
+        if path and _is_container(fc.old) and _is_container(fc.new):
+            diffs = compare(fc.old, fc.new, path)
+            lines.extend("      " + render_change(p, old, new, width) for p, old, new in diffs)
+        elif path:
             lines.append("      " + render_change(path, fc.old, fc.new, width))
         elif fc.old is ABSENT:
             lines.append("      " + render(fc.new, width - 6, 6))
