@@ -57,6 +57,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     _common(parser)
     _moment_arguments(parser)
+    parser.add_argument(
+        "--before",
+        action="store_true",
+        help="the state just before that change (with --change, --event or --at)",
+    )
     parser.add_argument("--field", metavar="PATH", help="one field, e.g. tasks[3].assignee")
 
 
@@ -131,6 +136,8 @@ def run_state(args: Any) -> int:
     params = {"target": args.target, **_scope(args), **_moment(args)}
     if args.field:
         params["field"] = args.field
+    if args.before:
+        params["before"] = True
     return _read(args, "state", params, state_report)
 
 

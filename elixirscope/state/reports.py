@@ -89,15 +89,26 @@ def state_report(
     event: int | None = None,
     change: int | None = None,
     before_crash: bool = False,
+    before: bool = False,
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
-    """An actor's state at one moment (default: its latest), whole or one field."""
+    """An actor's state at one moment (default: its latest), whole or one field;
+    ``before``: just before the change that moment names."""
     recording = _recording(data_dir, run, all_runs)
     path = _field(field)
     moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)
+    if before and not moment.before:
+        if at is None and event is None and change is None:
+            raise QueryError("--before needs the change it is before: --change, --event or --at")
+        moment = Moment(
+            moment.timeline,
+            moment.index,
+            before=True,
+            how=f"just before {moment.how.removeprefix('after ')}",
+        )
     head = _moment_head(moment)
     try:
         node = moment.state()

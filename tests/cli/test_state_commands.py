@@ -65,6 +65,9 @@ def test_state_latest_and_at_a_change(tickets: Path) -> None:
     early = read(tickets, "state", "desk", "--change", "2", "--field", "served")
     assert early.returncode == 0, early.stderr
     assert early.stdout.splitlines()[-1] == "served = ['T-7001']"
+    before = read(tickets, "state", "desk", "--change", "3", "--before", "--field", "served")
+    assert before.stdout.splitlines()[0].startswith("desk just before change 3 of ")
+    assert before.stdout.splitlines()[-1] == "served = ['T-7001']"
 
 
 def test_before_the_crash_names_the_message_and_the_state(tickets: Path) -> None:
@@ -132,6 +135,8 @@ def test_history_of_a_field_and_diff_between_moments(tickets: Path) -> None:
         (("state", "desk", "--change", "99"), 1, "desk: no change 99; changes 1 to "),
         (("state", "desk", "--change", "0"), 2, "expected a number >= 1"),
         (("why", "maker", "nothing"), 0, "maker has no nothing"),
+        (("state", "desk", "--change", "1", "--before"), 1, "desk: nothing recorded just before change 1"),
+        (("state", "desk", "--before"), 1, "--before needs the change it is before"),
         (("diff-state", "desk", "1"), 2, "the following arguments are required: B"),
     ],
 )
