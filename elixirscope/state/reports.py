@@ -162,6 +162,8 @@ def history_report(
         head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
         if c.error:
             head += f"  raised {c.error}"
+        if c.index and not timeline.linked(c.index):
+            head += "  (a new start: compared with the state before it)"
         lines.append(head)
         if path and _is_container(fc.old) and _is_container(fc.new):
             diffs = compare(fc.old, fc.new, path)
