@@ -11,8 +11,8 @@ while a service restart leaves the tracker counting.
   there is more), counts them per target (``stats``: targets, changes,
   keyframes, gaps, bytes; the most recently changed one by one) and sends the
   names of the targets that changed, with its totals, to whoever holds the
-  registry key ``state_tracing:news``. A store it cannot read is counted and
-  logged; it keeps following.
+  registry key ``state_tracing:news`` (the totals alone on every report tick).
+  A store it cannot read is counted and logged; it keeps following.
 - ``StateReplayService`` (``state_tracing/replay``, the layer's front) answers
   ``state``, ``history``, ``diff``, ``why`` and ``cause`` with
   ``elixirscope.state.reports`` over timelines it keeps between reads, dropped
@@ -79,8 +79,11 @@ class StateTrackerService(LayerService):
         return bool(changed)
 
     def report(self) -> None:
-        for name, value in self.follower.totals().items():
+        totals = self.follower.totals()
+        for name, value in totals.items():
             self.metrics.gauge(f"state_{name}").set(value)
+        # the totals alone (no target changed), for a service that missed the last news
+        self.dispatch(NEWS_KEY, ("state_news", [], totals), hold=False)
         super().report()
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
