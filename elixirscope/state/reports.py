@@ -3,7 +3,8 @@
 Each ``*_report`` takes a data dir and the read's parameters and returns a
 JSON-able dict whose ``text`` is what ``elixirscope state|history|diff-state|why``
 print; a bad parameter or an unknown target raises ``QueryError`` with a
-message naming it.
+message naming it. ``recording``: a :class:`StateRecording` already open (the
+daemon's, which keeps timelines between reads); ``run``/``all_runs`` are then its.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from typing import Any
 
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
-from elixirscope.state.recording import Moment, StateRecording
+from elixirscope.state.recorded import Moment, StateRecording
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, StateGap
 from elixirscope.store.errors import QueryError
@@ -23,8 +24,10 @@ __all__ = ["diff_state_report", "history_report", "parse_moment", "state_report"
 Where = str | os.PathLike[str]
 
 
-def _recording(data_dir: Where, run: str | None, all_runs: bool | None) -> StateRecording:
-    return StateRecording(data_dir, run, bool(all_runs))
+def _recording(
+    data_dir: Where, run: str | None, all_runs: bool | None, recording: StateRecording | None
+) -> StateRecording:
+    return recording if recording is not None else StateRecording(data_dir, run, bool(all_runs))
 
 
 def _field(field: str | None) -> tuple:
@@ -93,11 +96,12 @@ def state_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """An actor's state at one moment (default: its latest), whole or one field;
     ``before``: just before the change that moment names."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)
     if before and not moment.before:
@@ -135,11 +139,12 @@ def history_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     limit: int | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """Every change of an actor's state, or of one field of it, oldest first."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     timeline = recording.timeline(target)
     rows = []
@@ -221,10 +226,11 @@ def diff_state_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """What differs between an actor's state at moment ``a`` and at moment ``b``."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     ma = recording.locate(target, **parse_moment(a))
     mb = recording.locate(target, **parse_moment(b))
@@ -270,11 +276,12 @@ def why_report(
     before_crash: bool = False,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
 ) -> dict[str, Any]:
     """Where the value of one field came from, back across messages and actors."""
-    from elixirscope.state.why import why
+    from elixirscope.state.origin import why
 
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     if not path:
         raise QueryError("why needs a field, e.g. `elixirscope why desk tasks[3].assignee`")

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from elixirscope.contracts.trace import EventBatch
 from elixirscope.store._codec import CODECS, DEFAULT_CODEC, decode_chunk
-from elixirscope.store._events import StoredEvent
+from elixirscope.store._events import KIND_TYPE, StoredEvent
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
@@ -399,6 +399,51 @@ class EventStore:
             events = keep(events)
         node, pid, program, producer = info
         return [StoredEvent(ev, node, pid, program, producer) for ev in events]
+
+    def read_after(
+        self,
+        cursor: dict[str, int],
+        *,
+        type: str | None = None,  # noqa: A002 - the filter's name everywhere else
+        max_chunks: int = 256,
+    ) -> tuple[list[StoredEvent], dict[str, int]]:
+        """Events stored since ``cursor`` (shard path -> last chunk id read; ``{}``: from
+        the start), at most ``max_chunks`` chunks per shard, and the cursor to pass next.
+
+        A follower (the StateTracing tracker) reads each chunk once, in the order each
+        shard stored them (not HLC order across shards). ``type`` keeps that event
+        type only. A shard whose ids went back (emptied by retention, or replaced after
+        quarantine) is read again from its start; shards gone drop out of the cursor.
+        """
+        if not isinstance(max_chunks, int) or max_chunks < 1:
+            raise QueryError(f"Expected `max_chunks` an int >= 1, got {max_chunks!r}")
+        q = Query(type=type, limit=None)
+        keep = q.event_filter()
+        out: list[StoredEvent] = []
+        after: dict[str, int] = {}
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            for shard in self._shards():
+                last = cursor.get(shard.path, 0)
+                try:
+                    if shard.last_chunk_id() < last:
+                        last = 0
+                    key_id: int | None = None
+                    if type is not None:
+                        found = shard.key_ids([(KIND_TYPE, type)])
+                        if not found:
+                            after[shard.path] = last
+                            continue
+                        key_id = found[0]
+                    refs = shard.chunks_after(last, key_id, max_chunks)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    continue
+                for ref in refs:
+                    out.extend(self._decode(ref, keep))
+                    last = ref.chunk_id
+                after[shard.path] = last
+        return out, after
 
     def correlation_ids(self, prefix: str, limit: int = 10) -> list[str]:
         """Correlation ids that start with ``prefix`` (as shown shortened), at most ``limit``."""
