@@ -164,7 +164,7 @@ def why(
                 call=call,
             )
         )
-        if not sender or sender not in recording.targets():
+        if not sender or not recording.has_state(sender):
             steps.append(
                 Step(
                     "made",

@@ -149,8 +149,9 @@ def history_report(
     timeline = recording.timeline(target)
     rows = []
     lines = []
-    history = timeline.history(path, every=not path)
-    shown = history if not limit else history[-limit:]
+    history = timeline.history(path, every=not path, last=limit or None)
+    total = len(timeline) if not path else None  # a field's total needs every delta read
+    shown = history
     for fc in shown:
         c = fc.change
         row = {
@@ -186,9 +187,14 @@ def history_report(
                 lines.append("      (no change)")
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
     noun = "message" if not path else "change"
-    title = f"{what}: {len(history)} {noun}{'s' if len(history) != 1 else ''}"
-    if len(shown) < len(history):
-        title += f" (the last {len(shown)}; --limit 0 for all)"
+    count = total if total is not None else len(history)
+    title = f"{what}: {count} {noun}{'s' if count != 1 else ''}"
+    if limit and len(history) == limit and (total is None or total > limit):
+        title = (
+            f"{what}: the last {limit} {noun}s"
+            + ("" if total is None else f" of {total}")
+            + " (--limit 0 for all)"
+        )
     gaps = sum(1 for i in range(len(timeline)) if not timeline.known(i))
     if gaps:
         title += f"; {gaps} change{'s' if gaps != 1 else ''} could not be rebuilt (events lost)"
@@ -196,7 +202,9 @@ def history_report(
         "target": timeline.target,
         "field": format_path(path) if path else None,
         "changes": rows,
-        "total": len(history),
+        "total": total
+        if total is not None
+        else (None if limit and len(history) == limit else len(history)),
         "text": "\n".join([title, *lines]),
         "warnings": recording.warnings,
     }

@@ -458,6 +458,20 @@ class EventStore:
                     self._shard_failed(shard, exc)
         return sorted(found)[:limit]
 
+    def actor_names(self, limit: int = 100_000) -> list[str]:
+        """Every actor name the index holds (any event naming it, any run), from the
+        index alone: no chunk is decoded."""
+        from elixirscope.store._events import KIND_ACTOR
+
+        with self._mutex:
+            found: set[str] = set()
+            for shard in self._shards():
+                try:
+                    found.update(shard.values_with_prefix(KIND_ACTOR, "", limit))
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return sorted(found)[:limit]
+
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
         if self._closed:

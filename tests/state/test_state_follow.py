@@ -18,8 +18,9 @@ from elixirscope.state.follow import MAX_PRODUCERS, StateFollower, TargetCount
 from elixirscope.store import EventStore
 
 
-def state(rec: Recorder, actor: str, seq: int, *, key: bytes | None = None,
-          delta: bytes | None = b"d") -> int:
+def state(
+    rec: Recorder, actor: str, seq: int, *, key: bytes | None = None, delta: bytes | None = b"d"
+) -> int:
     """One recorded change of ``actor`` (fields in contract order after the envelope)."""
     return rec.add("state", actor, "handle_call", "'m'", None, "{}", seq, key, delta, None, None)
 
@@ -45,7 +46,10 @@ def test_each_state_event_is_read_once_from_every_shard(tmp_path):
     stats = follower.stats()
     assert stats["targets"] == 2 and stats["changes"] == 4 and stats["keyframes"] == 2
     assert stats["recent"]["shop/desk"] == {
-        "changes": 2, "keyframes": 1, "gaps": 0, "bytes": 11,
+        "changes": 2,
+        "keyframes": 1,
+        "gaps": 0,
+        "bytes": 11,
         "first_ts": stats["recent"]["shop/desk"]["first_ts"],
         "last_ts": stats["recent"]["shop/desk"]["last_ts"],
     }
