@@ -125,15 +125,42 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = _command_in(argv)
-    for name, summary, add_arguments in COMMANDS:
+    for name, summary, add_arguments in _commands_needed(argv, wanted):
         command = sub.add_parser(name, help=summary, description=summary)
         if name == wanted:
             add_arguments(command)
     return parser
 
 
+def _commands_needed(
+    argv: Sequence[str], wanted: str | None
+) -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]]:
+    """The commands whose parsers this command line can reach: the named one alone, none
+    for a leading ``--version`` (answered first), all of them for the listing (``-h``
+    before any command, or no command) or a name to correct. Each parser costs time."""
+    if argv[:1] == ["--version"]:
+        return []
+    if wanted is None:
+        return COMMANDS
+    named = [command for command in COMMANDS if command[0] == wanted]
+    listing = any(word in ("-h", "--help") for word in argv[: list(argv).index(wanted)])
+    return named if named and not listing else COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _command_in(argv) != "run":
+        return _main(argv)
+    from elixirscope.cli import startup_gc
+
+    startup_gc.pause()  # until the program starts (run.run), or run fails before
+    try:
+        return _main(argv)
+    finally:
+        startup_gc.resume()
+
+
+def _main(argv: list[str]) -> int:
     parser = _build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:

@@ -49,7 +49,6 @@ from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
 from elixirscope.store.errors import QueryError, StoreError
 from elixirscope.store.incomplete import Found, ReadWarnings
-from elixirscope.store.quarantine import quarantine_shard, quarantined, salvage
 
 __all__ = ["EventStore", "StoredEvent"]
 
@@ -302,6 +301,8 @@ class EventStore:
     def warnings(self) -> list[dict[str, Any]]:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
         out = ReadWarnings()
+        from elixirscope.store.quarantine import quarantined  # on use, as are its imports
+
         for entry in quarantined(self.root):
             out.add(
                 entry["shard"],
@@ -510,6 +511,8 @@ class EventStore:
                     self._shard_failed(shard, exc)
             oldest = [p["oldest_ts"] for p in parts if p["oldest_ts"] is not None]
             newest = [p["newest_ts"] for p in parts if p["newest_ts"] is not None]
+            from elixirscope.store.quarantine import quarantined
+
             held = quarantined(self.root)
             return {
                 "events": sum(p["events"] for p in parts),
@@ -787,6 +790,8 @@ def _try_claim(
     try:
         problem = _claim_damage(path, deep)
         if problem is not None:
+            from elixirscope.store.quarantine import quarantine_shard, salvage
+
             dest = quarantine_shard(shard_dir.parent, path, problem)
             shard = Shard(path, readonly=False, **options)
             salvage(dest, shard)
@@ -817,6 +822,8 @@ def quarantine_idle(
 ) -> dict[str, Any] | None:
     """Quarantine the shard at ``path`` unless a writer holds it (then None); salvage what
     reads into a fresh shard. The entry as :func:`quarantined` lists it, with the salvage."""
+    from elixirscope.store.quarantine import quarantine_shard, salvage
+
     shard_dir = Path(path).parent
     stem = os.path.basename(path).removesuffix(".sqlite3")
     fd = _lock(shard_dir, stem)
