@@ -109,6 +109,8 @@ def test_events_imports_nothing_of_the_daemon_console_or_thespian(tmp_path, triv
     assert elixirscope("run", "--data-dir", data, str(trivial)).returncode == 0
     names = imported("events", "--data-dir", data, cwd=tmp_path)
     assert among(names, DAEMON_CONSOLE_THESPIAN) == []
+    # into a pipe: no pager to start, no terminal to measure
+    assert among(names, ("subprocess", "shutil", "unicodedata")) == []
 
 
 def test_version_imports_the_command_line_alone(tmp_path):
