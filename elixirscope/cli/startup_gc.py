@@ -8,7 +8,8 @@ several times over everything still alive. So ``run`` pauses the collector
 (if it runs) from its start, then, just before the program starts, freezes what
 exists (``gc.freeze``: never traversed again) and lets the collector run as the
 program expects. The program's own objects are made after the freeze and are
-collected, at run time and at exit, as under ``python``.
+collected, at run time and at exit, as under ``python``. (What the start left
+unreachable in cycles, some hundred objects, stays frozen with the rest.)
 """
 
 from __future__ import annotations
