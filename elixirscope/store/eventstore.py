@@ -13,7 +13,12 @@ Writer pool: every writing ``EventStore`` owns one *shard*
 (``<data_dir>/events/shard-NNN.sqlite3``), claimed with an exclusive ``flock``
 on ``shard-NNN.lock`` held while it is open, so several writer processes each
 write their own file without contention, and a restarted writer takes over a
-free shard. Readers (``readonly=True``, any number of processes) fan out over
+free shard. A writer claiming an existing shard checks it first: its WAL and
+that it opens, and ``PRAGMA quick_check``, which reads the whole file, unless
+the shard is as a writer left it when it closed cleanly: that writer marks the
+lock file with the shard file's size, modification time and inode, and the next
+claim clears the mark. So a start does not read a large store through, while a
+shard written since (by anyone), replaced, or with frames in its WAL is. Readers (``readonly=True``, any number of processes) fan out over
 every shard and merge by timestamp; they see each batch whole or not at all.
 
 Durability: ``append`` returns after its transaction commits to the WAL, so
@@ -49,7 +54,6 @@ from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
 from elixirscope.store.errors import QueryError, StoreError
 from elixirscope.store.incomplete import Found, ReadWarnings
-from elixirscope.store.quarantine import quarantine_shard, quarantined, salvage
 
 __all__ = ["EventStore", "StoredEvent"]
 
@@ -180,6 +184,8 @@ class EventStore:
                 shard.close()
             self._readers.clear()
             if self._lock_fd is not None:
+                if self._writer is not None:
+                    _mark_closed_clean(self._lock_fd, self._writer.path)
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
@@ -302,6 +308,8 @@ class EventStore:
     def warnings(self) -> list[dict[str, Any]]:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
         out = ReadWarnings()
+        from elixirscope.store.quarantine import quarantined  # on use, as are its imports
+
         for entry in quarantined(self.root):
             out.add(
                 entry["shard"],
@@ -569,6 +577,8 @@ class EventStore:
                     self._shard_failed(shard, exc)
             oldest = [p["oldest_ts"] for p in parts if p["oldest_ts"] is not None]
             newest = [p["newest_ts"] for p in parts if p["newest_ts"] is not None]
+            from elixirscope.store.quarantine import quarantined
+
             held = quarantined(self.root)
             return {
                 "events": sum(p["events"] for p in parts),
@@ -844,8 +854,10 @@ def _try_claim(
         return None
     path = str(shard_dir / f"{stem}.sqlite3")
     try:
-        problem = _claim_damage(path, deep)
+        problem = _claim_damage(path, deep and not _closed_clean(fd, path))
         if problem is not None:
+            from elixirscope.store.quarantine import quarantine_shard, salvage
+
             dest = quarantine_shard(shard_dir.parent, path, problem)
             shard = Shard(path, readonly=False, **options)
             salvage(dest, shard)
@@ -854,6 +866,52 @@ def _try_claim(
     except Exception as exc:
         os.close(fd)
         raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+
+
+def _file_stamp(st: os.stat_result) -> bytes:
+    """What a shard file is: its size, modification time and inode."""
+    return f"closed clean {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode()
+
+
+def _mark_closed_clean(lock_fd: int, path: str) -> None:
+    """Mark the lock file: the writer closed the shard at ``path`` cleanly, and this is
+    what the file is now (only when its write-ahead log holds nothing: all is in the file).
+
+    The file's modification time is first set 1 ns back: a time no later write can give
+    it, even on a file system whose clock ticks coarsely (a write in the same tick would
+    otherwise leave the time as it was)."""
+    if _wal_bytes(path):
+        return
+    try:
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 1))
+        os.ftruncate(lock_fd, 0)
+        os.pwrite(lock_fd, _file_stamp(os.stat(path)), 0)
+    except OSError:
+        pass  # the next claim checks the shard through, as without a mark
+
+
+def _closed_clean(lock_fd: int, path: str) -> bool:
+    """The shard is as its last writer left it when it closed cleanly, and nothing has
+    been written to its WAL since (readers leave an empty one). Clears the mark: it
+    speaks of a shard no writer holds."""
+    try:
+        mark = os.pread(lock_fd, 256, 0)
+        if not mark:
+            return False
+        os.ftruncate(lock_fd, 0)
+        return mark == _file_stamp(os.stat(path)) and not _wal_bytes(path)
+    except OSError:
+        return False
+
+
+def _wal_bytes(path: str) -> int:
+    try:
+        return os.stat(path + "-wal").st_size
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return 1  # unreadable: not known to be empty
 
 
 def _claim_damage(path: str, deep: bool) -> str | None:
@@ -876,6 +934,8 @@ def quarantine_idle(
 ) -> dict[str, Any] | None:
     """Quarantine the shard at ``path`` unless a writer holds it (then None); salvage what
     reads into a fresh shard. The entry as :func:`quarantined` lists it, with the salvage."""
+    from elixirscope.store.quarantine import quarantine_shard, salvage
+
     shard_dir = Path(path).parent
     stem = os.path.basename(path).removesuffix(".sqlite3")
     fd = _lock(shard_dir, stem)
