@@ -28,10 +28,13 @@ import collections
 import enum
 import types
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from elixirscope.capture import redaction as _redaction
 from elixirscope.capture import values as _values
+from elixirscope.state import records
 from elixirscope.state.delta import Add, Drop, Grow, Op, Put, Shrink, Splice
 from elixirscope.state.myers import matching
 from elixirscope.state.nodes import (
@@ -212,7 +215,8 @@ class Walk:
 
     def __init__(self, limits: StateLimits) -> None:
         self.limits = limits
-        self.seen: dict[int, Path] = {}
+        self.seen: dict[int, Any] = {}
+        """``id`` -> the path where the object was first seen, or ``(parent path, step)``."""
         self.ops: list[Op] = []
 
     # ------------------------------------------------------------ full capture
@@ -235,7 +239,7 @@ class Walk:
         oid = id(value)
         first = self.seen.get(oid)
         if first is not None:
-            return Ref(list(first))
+            return _ref(first)
         self.seen[oid] = path
         if kind == _OBJ:
             return self.instance(value, t, path, depth)
@@ -348,7 +352,7 @@ class Walk:
             oid = id(value)
             first = self.seen.get(oid)
             if first is not None:
-                new = Ref(list(first))
+                new = _ref(first)
                 return old if new == old else self.put(path, new, old)
             self.seen[oid] = path
         if kind == _OBJ:
@@ -365,10 +369,15 @@ class Walk:
         ):
             return self.replace(old, value, t, kind, path, depth, tracked)
         _remember(old, value)
+        shadow = old.__dict__.pop("shadow", None)  # type: ignore[union-attr]  # kept only if walked as records
         if kind == _DICT:
             if ok is not Map:
                 return self.replace(old, value, t, kind, path, depth, tracked)
-            self.diff_table(old.entries, value, dict.items(value), path, depth, redact_names=True)  # type: ignore[union-attr]
+            table = old.entries  # type: ignore[union-attr]
+            if len(table) == size and self.plain_equal(table.values(), value, table):
+                return old
+            if not self.diff_records(old, value, shadow, path, depth):  # type: ignore[arg-type]
+                self.diff_table(table, value, dict.items(value), path, depth, redact_names=True)
             return old
         if kind == _SET:
             if ok is not Bag:
@@ -376,7 +385,7 @@ class Walk:
             return self.diff_set(old, value, t, path, depth)  # type: ignore[arg-type]
         if ok is not Seq:
             return self.replace(old, value, t, kind, path, depth, tracked)
-        return self.diff_sequence(old, value, t, path, depth)  # type: ignore[arg-type]
+        return self.diff_sequence(old, value, t, path, depth, shadow)  # type: ignore[arg-type]
 
     def put(self, path: Path, new: Node, old: Node) -> Node:
         self.ops.append(Put(list(path), new, old))
@@ -403,33 +412,80 @@ class Walk:
         redact_names: bool,
     ) -> None:
         """A dict's entries or an object's fields against their mirror ``table``."""
-        if len(table) == len(value) and self.plain_equal(table.values(), value, table):
-            return
         kept: set[str] = set()
         for key, item in pairs:
             token = _key_token(key)
             kept.add(token)
-            here = (*path, token)
-            current = table.get(token, _ABSENT)
-            if type(key) is str and _values.redact(key):
-                new: Node = REDACTED
-                if current is _ABSENT:
-                    table[token] = new
-                    self.ops.append(Add(list(here), new))
-                elif not _same_scalar(new, current):
-                    table[token] = self.put(here, new, current)
-                continue
-            if current is _ABSENT:
-                new = self.node(item, here, depth + 1)
-                table[token] = new
-                self.ops.append(Add(list(here), new))
-            else:
-                new = self.diff(current, item, here, depth + 1)
-                if new is not current:
-                    table[token] = new
+            self.diff_entry(table, token, key, item, path, depth)
         if len(kept) != len(table):
             for token in [t for t in table if t not in kept]:
                 self.ops.append(Drop([*path, token], table.pop(token)))
+
+    def diff_entry(
+        self, table: dict[str, Node], token: str, key: Any, item: Any, path: Path, depth: int
+    ) -> None:
+        """One entry of a table: brought up to date, added, or redacted."""
+        here = (*path, token)
+        current = table.get(token, _ABSENT)
+        if type(key) is str and _values.redact(key):
+            new: Node = REDACTED
+            if current is _ABSENT:
+                table[token] = new
+                self.ops.append(Add(list(here), new))
+            elif not _same_scalar(new, current):
+                table[token] = self.put(here, new, current)
+            return
+        if current is _ABSENT:
+            new = self.node(item, here, depth + 1)
+            table[token] = new
+            self.ops.append(Add(list(here), new))
+        else:
+            new = self.diff(current, item, here, depth + 1)
+            if new is not current:
+                table[token] = new
+
+    def diff_records(
+        self, old: Map, value: Any, shadow: records.Shadow | None, path: Path, depth: int
+    ) -> bool:
+        """A dict of records (``str`` keys, values of one type) against its mirror: only
+        the records that may have changed are diffed. False: not such a dict."""
+        keys = list(dict.keys(value))
+        n = len(keys)
+        if n < records.RUN or set(map(type, keys)) != _STR_ONLY:
+            return False
+        items = list(dict.values(value))
+        kind = _record_kind_of(items)
+        run = None if kind is None else records.Run.of(kind, type(items[0]), items, keys)
+        if run is None:
+            return False
+        table = old.entries
+        touched: list[int] = []
+        start = 0
+        for i in [*run.changed(shadow, lambda: list(map(table.get, keys))), n]:
+            if i > start and not self.same_run(run.ids[start:i], path, keys[start:i]):
+                for k in range(start, i):
+                    self.diff_entry(table, keys[k], keys[k], items[k], path, depth)
+                touched.extend(range(start, i))
+            if i < n:
+                self.diff_entry(table, keys[i], keys[i], items[i], path, depth)
+                touched.append(i)
+            start = i + 1
+        if len(table) != n:
+            kept = set(keys)
+            for token in [t for t in table if t not in kept]:
+                self.ops.append(Drop([*path, token], table.pop(token)))
+        old.__dict__["shadow"] = run.shadow(touched, lambda i: table.get(keys[i]))
+        return True
+
+    def same_run(self, ids: list[int], path: Path, steps: list[Any]) -> bool:
+        """Take a run of records proven unchanged as they are: seen at ``path`` + step
+        (paths built only if a :class:`Ref` needs one). False when one of them was seen
+        already or comes twice (then it is a Ref now: the caller diffs them)."""
+        seen = self.seen
+        if not seen.keys().isdisjoint(ids) or len(set(ids)) != len(ids):
+            return False
+        seen.update(zip(ids, zip(repeat(path), steps)))
+        return True
 
     def plain_equal(self, mirror_values: Any, value: Any, table: Any) -> bool:
         """``value`` (a dict or list) equals its mirror and holds only plain scalars on
@@ -468,7 +524,9 @@ class Walk:
         self.diff_table(table, fields, fields, path, depth, redact_names=True)
         return old
 
-    def diff_sequence(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
+    def diff_sequence(
+        self, old: Seq, value: Any, t: type, path: Path, depth: int, shadow: Any = None
+    ) -> Node:
         mirror = old.items
         live = list(_items(value, t))
         if len(live) == len(mirror) and self.plain_equal(mirror, live, mirror):
@@ -486,6 +544,14 @@ class Walk:
             and _values._pair_key(live[0])
         ):
             return self.replace_items(old, value, t, path, depth)
+        if len(live) == len(mirror) and len(live) >= records.RUN:
+            kind = _record_kind_of(live)
+            run = None if kind is None else records.Run.of(kind, type(live[0]), live)
+            if run is not None and (
+                (shadow is not None and run.ids == shadow.ids) or run.ids == records.oids(mirror)
+            ):
+                self.diff_aligned(old, run, shadow, path, depth)
+                return old
         pairs = matching([_mirror_key(n) for n in mirror], [_live_key(v) for v in live])
         items: list[Node] = []
         i_prev = j_prev = 0
@@ -501,6 +567,24 @@ class Walk:
             i_prev, j_prev = i + 1, j + 1
         old.items = items
         return old
+
+    def diff_aligned(self, old: Seq, run: records.Run, shadow: Any, path: Path, depth: int) -> None:
+        """A sequence of records, each the same object as its mirror item: only those
+        that may have changed are diffed (in place in the mirror)."""
+        mirror, live, ids = old.items, run.values, run.ids
+        n = len(live)
+        touched: list[int] = []
+        start = 0
+        for i in [*run.changed(shadow, lambda: mirror), n]:
+            if i > start and not self.same_run(ids[start:i], path, range(start, i)):  # type: ignore[arg-type]
+                for k in range(start, i):
+                    mirror[k] = self.diff(mirror[k], live[k], (*path, k), depth + 1)
+                touched.extend(range(start, i))
+            if i < n:
+                mirror[i] = self.diff(mirror[i], live[i], (*path, i), depth + 1)
+                touched.append(i)
+            start = i + 1
+        old.__dict__["shadow"] = run.shadow(touched, mirror.__getitem__)
 
     def replace_items(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
         items = self.sequence_items(value, t, path, depth, 0, self.limits.max_items)
@@ -523,6 +607,60 @@ class Walk:
         if gone or came:
             old.items = fresh.items  # type: ignore[union-attr]
         return old
+
+
+def _ref(first: Any) -> Ref:
+    """A reference to where an object was first seen (a path, or a parent path and a step)."""
+    if len(first) == 2 and type(first[0]) is tuple:
+        return Ref([*first[0], first[1]])
+    return Ref(list(first))
+
+
+_DICT_RECORDS = records.RecordKind(Map, attrgetter("kind"), "dict", attrgetter("entries"), None)
+_record_kinds: dict[type, records.RecordKind | None] = {}
+_MAX_RECORD_KINDS = 4096
+
+
+def _record_kind_of(items: list[Any]) -> records.RecordKind | None:
+    """How ``items`` are mirrored when they are records of one type (None: they are not)."""
+    t = type(items[0])
+    if t is dict:
+        kind: records.RecordKind | None = _DICT_RECORDS
+    else:
+        kind = _record_kinds.get(t, _ABSENT)
+        if kind is _ABSENT:
+            if len(_record_kinds) >= _MAX_RECORD_KINDS:
+                _record_kinds.clear()
+            kind = _record_kinds[t] = _record_kind(t)
+        if kind is None:
+            return None
+    if set(map(type, items)) != {t}:
+        return None
+    return kind
+
+
+def _record_kind(t: type) -> records.RecordKind | None:
+    """An instance type whose fields are exactly its ``__dict__`` (no slots, not a tuple)."""
+    if _kind_of(t) != _OBJ:
+        return None
+    mro = _type_mro(t)
+    if tuple in mro:
+        return None
+    getter = None
+    for klass in mro:
+        descr = _values._type_dict(klass).get("__dict__")
+        if descr is not None:
+            if type(descr) is _values._GETSET:
+                getter = descr.__get__
+            break
+    if getter is None:
+        return None
+    for klass in mro:
+        if _values._type_flags(klass) & _values._HEAPTYPE and any(
+            type(d) is _values._MEMBER for d in _values._type_dict(klass).values()
+        ):
+            return None  # slots are fields too
+    return records.RecordKind(Obj, attrgetter("cls"), _type_label(t), attrgetter("fields"), getter)
 
 
 def _remember(node: Node, value: Any) -> None:
