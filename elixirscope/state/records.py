@@ -1,38 +1,42 @@
-"""Which records of a run changed since the last capture, found in a few passes of C.
+"""Which records of a run changed since the last walk, found in a few passes of C.
 
 A state is mostly *records* side by side in a dict or a list: dicts, or
 instances read by their ``__dict__``, holding plain scalars. Diffing them one
 by one costs a Python walk of every record and field on every callback, though
-one field changed. :func:`changed` compares a whole run of records with their
-mirror nodes at once, through builtins that run none of the program's code
-(``map``, ``itertools``, list equality of ids, ``str`` keys, types and plain
-values), and returns only the positions that need a closer look:
+one field changed. Here a whole run is checked at once, through builtins that
+run none of the program's code (``map``, ``itertools``, identity, list equality
+of ids and of ``str`` keys, plain values compared only once all are known to be
+plain builtins), and only the positions that need a closer look are returned;
+the caller diffs those and takes the others as they are. Two ways:
 
-- the mirror node is the right kind (:class:`Map` of a ``dict`` / :class:`Obj`
-  of the class, nothing left out) taken from this very object (its ``oid``);
-- the keys are ``str`` and the same, in the same order;
-- position by position, each value has the mirror's type (so ``1`` is not
-  ``True`` or ``1.0``), a plain one (``str``, number, ``None``), and is equal
-  to it; or the mirror holds ``<redacted>`` under a sensitive name.
+- :class:`Shadow`: after a walk, the run as it was (each record's id, its field
+  names and values) stays on its mirror container; next time a record whose
+  fields are the very same objects is unchanged (plain values are immutable).
+  A record that is not plain (a nested container, a Ref) is marked to be
+  diffed each time.
+- :func:`changed`, when there is no shadow or the run changed shape: each
+  record against its mirror node, which must be the right kind (:class:`Map` of
+  a ``dict`` / :class:`Obj` of the class, nothing left out) taken from this very
+  object (its ``oid``), with the same ``str`` keys in the same order, and, field
+  by field, a value of the mirror's type (``1`` is not ``True`` or ``1.0``), plain,
+  and equal to it (or ``<redacted>`` under a sensitive name).
 
-Values are compared only once all live ones are known to be plain builtins, so
-no ``__eq__`` of the program can run. False positives are impossible by those
-rules; a position returned may still turn out unchanged (the caller's full
-diff decides).
+A position not returned is certainly unchanged; one returned may still turn
+out unchanged (the caller's full diff decides).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from itertools import accumulate, chain, compress, repeat
-from bisect import bisect_right
 from operator import and_, attrgetter, eq, is_
 from typing import Any, NamedTuple
 
 from elixirscope.capture import redaction as _redaction
 from elixirscope.capture import values as _values
 
-__all__ = ["RUN", "RecordKind", "changed", "oids"]
+__all__ = ["RUN", "RecordKind", "Run", "Shadow", "changed", "oids"]
 
 RUN = 8
 """Fewer items than this are diffed one by one (the passes cost more than they save)."""
@@ -57,17 +61,17 @@ class RecordKind(NamedTuple):
     fields: Callable[[Any], Any] | None
 
 
-def _falses(flags: list[bool]) -> list[int]:
-    """Positions of ``False`` in ``flags`` (searched in C: the few there are)."""
+def _falses(flags: Any) -> list[int]:
+    """Positions of the false ``flags`` (an iterable of bools), found in C: the flags as
+    bytes, searched for zeros (the few there are)."""
+    data = bytearray(flags)
     out: list[int] = []
-    index = flags.index
-    i = -1
-    try:
-        while True:
-            i = index(False, i + 1)
-            out.append(i)
-    except ValueError:
-        return out
+    find = data.find
+    i = find(0)
+    while i >= 0:
+        out.append(i)
+        i = find(0, i + 1)
+    return out
 
 
 def oids(nodes: list[Any]) -> list[Any]:
@@ -115,9 +119,9 @@ def _compare(where: list[int], nodes: list[Any], values: list[Any], kind: Record
     live_types = list(map(type, live))
     bad_leaves: list[int] = []
     if not set(map(type, keys)) <= {str}:
-        bad_leaves += _falses(list(map(is_, map(type, keys), repeat(str))))
+        bad_leaves += _falses(map(is_, map(type, keys), repeat(str)))
     if not set(live_types) <= _PLAIN:
-        bad_leaves += _falses(list(map(_is_plain, live_types)))
+        bad_leaves += _falses(map(_is_plain, live_types))
     if bad_leaves:
         ends = list(accumulate(sizes))
         bad = {bisect_right(ends, leaf) for leaf in bad_leaves}
@@ -129,9 +133,9 @@ def _compare(where: list[int], nodes: list[Any], values: list[Any], kind: Record
     mirror = list(chain.from_iterable(map(_values_of, tables)))
     if keys == mirror_keys and live_types == list(map(type, mirror)) and live == mirror:
         return []
-    differ = set(_falses(list(map(eq, keys, mirror_keys))))
-    differ.update(_falses(list(map(is_, live_types, map(type, mirror)))))
-    differ.update(_falses(list(map(eq, live, mirror))))
+    differ = set(_falses(map(eq, keys, mirror_keys)))
+    differ.update(_falses(map(is_, live_types, map(type, mirror))))
+    differ.update(_falses(map(eq, live, mirror)))
     ends = list(accumulate(sizes))
     found = set()
     for leaf in differ:
@@ -157,22 +161,34 @@ def _split(
     return sorted(bad + found)
 
 
-class Shadow(NamedTuple):
+class Shadow:
     """A run of records as the last walk left them (kept on their mirror container):
-    the next walk proves a record unchanged by the identity of its fields alone."""
+    the next walk proves a record unchanged by the identity of its fields alone (the
+    values are plain, so immutable: the same objects make the same capture)."""
 
-    type: type
-    keys: list[str] | None  # the dict's keys (None: a sequence)
-    ids: list[int]  # each record's id; -1: diff it next time (not plain, or a Ref)
-    sizes: list[int]
-    fields: list[Any]  # every record's field names, one after the other
-    values: list[Any]  # and their values
+    __slots__ = ("fields", "ids", "keys", "sizes", "type", "values")
+
+    def __init__(
+        self,
+        t: type,
+        keys: list[str] | None,
+        ids: list[int],
+        sizes: list[int],
+        fields: list[Any],
+        values: list[Any],
+    ) -> None:
+        self.type = t
+        self.keys = keys  # the dict's keys (None: a sequence)
+        self.ids = ids  # each record's id; -1: diff it next time (not plain, or a Ref)
+        self.sizes = sizes
+        self.fields = fields  # every record's field names, one record after the other
+        self.values = values  # and their values
 
 
 class Run:
     """One walk over a run of records of one type: the live side, read once."""
 
-    __slots__ = ("fields", "ids", "keys", "kind", "names", "sizes", "type", "values", "leaves")
+    __slots__ = ("fields", "ids", "keys", "kind", "proven", "same_keys", "sizes", "type", "values")
 
     def __init__(
         self, kind: RecordKind, t: type, values: list[Any], keys: list[str] | None, fields: list
@@ -180,8 +196,8 @@ class Run:
         self.kind, self.type, self.values, self.keys, self.fields = kind, t, values, keys, fields
         self.ids = list(map(id, values))
         self.sizes = list(map(len, fields))
-        self.names = list(chain.from_iterable(fields))
-        self.leaves = list(chain.from_iterable(map(_values_of, fields)))
+        self.proven = False  # checked against a shadow (whose records are distinct objects)
+        self.same_keys = False  # a dict's keys: the very key objects of the shadow's
 
     @classmethod
     def of(
@@ -195,34 +211,55 @@ class Run:
             return None
         return cls(kind, t, values, keys, fields)
 
+    def names(self) -> Any:
+        return chain.from_iterable(self.fields)
+
+    def leaves(self) -> Any:
+        return chain.from_iterable(map(_values_of, self.fields))
+
+    def fits(self, shadow: Shadow) -> bool:
+        """``shadow`` was taken of a run like this one (same type, keys, record sizes)."""
+        return (
+            shadow.type is self.type
+            and shadow.sizes == self.sizes
+            and (self.keys is None or self.same_keys)
+        )
+
     def changed(self, shadow: Shadow | None, nodes: Callable[[], list[Any]]) -> list[int]:
         """Positions that may differ from their mirror: by identity against ``shadow``
         when it fits, else by comparing with the mirror ``nodes()`` (:func:`changed`)."""
-        if (
-            shadow is None
-            or shadow.type is not self.type
-            or shadow.sizes != self.sizes
-            or (self.keys is not None and shadow.keys != self.keys)
-        ):
+        if shadow is None or not self.fits(shadow):
             return changed(nodes(), self.values, self.kind)
-        if (
-            self.ids == shadow.ids
-            and all(map(is_, self.leaves, shadow.values))
-            and all(map(is_, self.names, shadow.fields))
-        ):
-            return []
-        found = set(_falses(list(map(eq, self.ids, shadow.ids))))
-        leaves = _falses(list(map(is_, self.leaves, shadow.values)))
-        leaves += _falses(list(map(is_, self.names, shadow.fields)))
+        found = set() if self.ids == shadow.ids else set(_falses(map(eq, self.ids, shadow.ids)))
+        leaves = _falses(map(is_, self.leaves(), shadow.values))
+        leaves += _falses(map(is_, self.names(), shadow.fields))
         if leaves:
             ends = list(accumulate(self.sizes))
             found.update(bisect_right(ends, leaf) for leaf in leaves)
+        self.proven = True
         return sorted(found)
 
-    def shadow(self, touched: list[int], node_at: Callable[[int], Any]) -> Shadow:
-        """What the next walk compares with; ``touched``: the records diffed this time (the
-        others were proven plain and unchanged), checked again one by one."""
-        ids = self.ids
+    def shadow(
+        self, old: Shadow | None, touched: list[int], node_at: Callable[[int], Any]
+    ) -> Shadow:
+        """What the next walk compares with: ``old`` brought up to date when it fitted,
+        else a new one. ``touched``: the records diffed this time, checked one by one
+        (the others were proven plain and unchanged)."""
+        if old is not None and self.proven:
+            if not touched and self.ids == old.ids:
+                return old
+            shadow = old
+            shadow.ids = self.ids
+            if touched:
+                ends = list(accumulate(self.sizes))
+                for i in touched:  # their fields as they are now
+                    start = ends[i] - self.sizes[i]
+                    shadow.fields[start : ends[i]] = self.fields[i]
+                    shadow.values[start : ends[i]] = _values_of(self.fields[i])
+        else:
+            shadow = Shadow(
+                self.type, self.keys, self.ids, self.sizes, list(self.names()), list(self.leaves())
+            )
         if touched:
             ends = list(accumulate(self.sizes))
             kind = self.kind
@@ -231,10 +268,10 @@ class Run:
                 start = ends[i] - self.sizes[i]
                 if not (
                     type(node) is kind.node
-                    and not node.more
+                    and not _more(node)
                     and kind.label_of(node) == kind.label
-                    and set(map(type, self.names[start : ends[i]])) <= {str}
-                    and set(map(type, self.leaves[start : ends[i]])) <= _PLAIN
+                    and set(map(type, shadow.fields[start : ends[i]])) <= {str}
+                    and set(map(type, shadow.values[start : ends[i]])) <= _PLAIN
                 ):
-                    ids[i] = -1
-        return Shadow(self.type, self.keys, ids, self.sizes, self.names, self.leaves)
+                    shadow.ids[i] = -1
+        return shadow

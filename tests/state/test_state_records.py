@@ -60,7 +60,10 @@ scalars = st.one_of(
 def record(data: st.DataObject, kind: int | None = None) -> Any:
     kind = data.draw(st.integers(0, 3)) if kind is None else kind
     if kind == 0:
-        return {f: data.draw(scalars) for f in data.draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True))}
+        return {
+            f: data.draw(scalars)
+            for f in data.draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True))
+        }
     if kind == 1:
         return Rec(data.draw(st.text(max_size=3)), data.draw(st.integers(0, 3)))
     if kind == 2:
@@ -75,7 +78,9 @@ def start(data: st.DataObject) -> dict:
         "by_key": {f"k{i}": record(data, kind) for i in range(n)},
         "rows": [record(data, kind) for _ in range(n)],
     }
-    first = data.draw(st.sampled_from(["by_key", "rows"]))  # which run a shared record is seen in first
+    first = data.draw(
+        st.sampled_from(["by_key", "rows"])
+    )  # which run a shared record is seen in first
     return {first: runs.pop(first), **runs}
 
 
@@ -204,3 +209,20 @@ def test_a_record_of_a_dict_run_seen_first_elsewhere_is_a_ref() -> None:
     mirror, _ = diff(mirror, state)
     assert to_plain(mirror)["by_key"]["k3"] == {"$ref": "rows[0]"}
     assert nodes_equal(mirror, capture(state))
+
+
+def test_records_appended_and_dropped_are_splices_only() -> None:
+    log = [Rec(f"e{i}", i) for i in range(50)]
+    state = {"log": log}
+    mirror = capture(state)
+    for n in range(3):
+        log.append(Rec(f"new{n}"))
+        del log[0]
+        log[20].count += 100
+        mirror, ops = diff(mirror, state)
+        assert [(type(o).__name__, o.path) for o in ops] == [
+            ("Splice", ["log"]),
+            ("Put", ["log", 20, "count"]),
+            ("Splice", ["log"]),
+        ]
+        assert nodes_equal(mirror, capture(state))
