@@ -6,17 +6,19 @@ instances), grown until its full snapshot (``encode_node(capture(state))``)
 weighs ``--small`` / ``--large`` bytes (1 KB / 100 KB). Each callback changes
 one field of one record (a user's score, an order's status).
 
-1. Capture per callback, ``--calls`` callbacks each (mean, so keyframes count):
-   ElixirScope's ``StateTracker.record`` (the product's path), a full snapshot
-   (``capture`` + ``encode_node``, the naive approach) and ``copy.deepcopy``;
+1. Capture per callback, ``--calls`` callbacks each, CPU time of this thread
+   (mean, so keyframes count): ElixirScope's ``StateTracker.record`` (the
+   product's path), a full snapshot (``capture`` + ``encode_node``, the naive
+   approach) and ``copy.deepcopy``;
    bytes stored per change (keyframes included) next to a snapshot's. Then the
    same through a real GenServer (``simpleSystemBase``): a ``Runtime.call`` per
    callback without capture, and with ``enable_actor_capture`` recording to a
-   session whose sink counts the bytes.
+   session whose sink counts the bytes (wall and process CPU time per call).
 2. Reconstruction: ``--changes`` (100,000) changes recorded by the tracker from a
    mutating large state (every 100th change also appends an order and drops the
    oldest), as ``StateChange`` events in a ``Timeline``: the state at
-   ``--samples`` random moments, and a ``Stepper`` one change forward and back.
+   ``--samples`` random moments, and a ``Stepper`` one change forward and back
+   (wall time).
 3. Bytes per change over that stream, and the tracker's memory (its objects,
    by ``sys.getsizeof``) after 10k, 50k and 100k changes: bounded means flat.
 
