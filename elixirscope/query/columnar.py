@@ -1,7 +1,7 @@
 """The recorded events as columns: Parquet files for DuckDB, pandas or polars.
 
 One row per event. Every row has the envelope — ``type``, ``id``, ``ts`` (HLC
-nanoseconds), ``time`` (the same as a UTC timestamp), ``thread``,
+nanoseconds), ``time`` (the same to the microsecond, a UTC timestamp), ``thread``,
 ``correlation_id``, ``parent_id`` — and the recording process's identity —
 ``node``, ``pid``, ``program``, ``producer`` — and its ``run``. Then one column
 per field of any event kind (``elixirscope.contracts.trace``), null where the
@@ -101,7 +101,7 @@ def _schema() -> Any:
         "uint": pa.uint64(),
         "str": pa.string(),
         "json": pa.string(),
-        "time": pa.timestamp("ns", tz="UTC"),
+        "time": pa.timestamp("us", tz="UTC"),  # what Python's datetime holds; ts has the ns
     }
     return pa.schema([pa.field(name, arrow[kind]) for name, kind in COLUMNS.items()])
 
@@ -117,6 +117,8 @@ def _field_getters(cls: type[TraceEvent], tag: str) -> list[tuple[str, Callable[
         if name in ENVELOPE or name in LEFT_OUT:
             continue
         column = RENAMED.get((tag, name), name)
+        if column not in COLUMNS:  # a kind of value with no column (bytes)
+            continue
         get = attrgetter(name)
         out.append((column, _as_json(get) if COLUMNS.get(column) == "json" else get))
     return out
@@ -143,7 +145,7 @@ class _Batch:
         cols["type"].append(event_tag(ev))
         cols["id"].append(ev.id)
         cols["ts"].append(ev.ts)
-        cols["time"].append(ev.ts)
+        cols["time"].append(ev.ts // 1000)
         cols["thread"].append(ev.thread)
         cols["correlation_id"].append(ev.correlation_id)
         cols["parent_id"].append(ev.parent_id)

@@ -44,6 +44,8 @@ __all__ = [
     "DEFAULT_MIN_CHANGE_NS",
     "DEFAULT_THRESHOLD",
     "diff_events",
+    "diff_report",
+    "p95",
     "parse_duration",
     "render_diff",
 ]
@@ -357,10 +359,11 @@ def _count(node: CallNode) -> int:
 # ---------------------------------------------------------------- durations
 
 
-def _p95(durations: list[int]) -> int:
-    """The 95th percentile as ``elixirscope summary`` reports it (a recorded duration)."""
+def p95(durations: list[int]) -> int:
+    """The 95th percentile by nearest rank: the smallest recorded duration that at least
+    95% of them do not exceed (SQL's ``quantile_disc(d, 0.95)``, as DuckDB computes it)."""
     ordered = sorted(durations)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return ordered[max(0, (95 * len(ordered) + 99) // 100 - 1)]  # ceil(0.95 n), exactly
 
 
 def _moved(
@@ -368,7 +371,7 @@ def _moved(
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for function in sorted(set(a) & set(b)):
-        p95_a, p95_b = _p95(a[function]), _p95(b[function])
+        p95_a, p95_b = p95(a[function]), p95(b[function])
         change = p95_b - p95_a
         pct = None if p95_a == 0 else 100.0 * change / p95_a
         if abs(change) < max(min_change_ns, 1) or (pct is not None and abs(pct) <= threshold):
