@@ -459,12 +459,12 @@ def _cut(text: str) -> str:
 
 
 def _call_text(call: dict[str, Any], name: str | None = None) -> str:
-    args = call["args"]
-    shown = "" if args is None else ", ".join(f"{k}={_cut(v)}" for k, v in args.items())
-    text = f"{name or _short(call['function'])}({shown})"
+    args = call["args"]  # None: not recorded (level boundaries), as the result
+    text = name or _short(call["function"])
+    if args is not None:
+        text += "(" + ", ".join(f"{k}={_cut(v)}" for k, v in args.items()) + ")"
     if call["status"] == "returned":
-        if call["result"] is not None:
-            text += f" -> {_cut(call['result'])}"
+        text += " returned" if call["result"] is None else f" -> {_cut(call['result'])}"
     elif call["status"] == "raised" and call["error"]:
         text += f" !! {call['error']['type']}: {_cut(call['error']['message'])}"
     else:
