@@ -28,8 +28,8 @@ __all__ = ["align"]
 
 T = TypeVar("T")
 
-SEARCH_CELLS = 20_000_000
-"""At most this many cells of Myers' trace (8 bytes each) per alignment."""
+SEARCH_CELLS = 4_000_000
+"""At most this many cells of Myers' trace (8 bytes each, 32 MB) per alignment."""
 
 
 def align(
@@ -40,7 +40,10 @@ def align(
 ) -> list[tuple[int | None, int | None]]:
     """Index pairs in order of both sequences: ``(i, j)`` the same place (exactly equal
     or the same kind), ``(i, None)`` only in ``old``, ``(None, j)`` only in ``new``."""
-    anchors = _pairs([exact(x) for x in old], [exact(y) for y in new])
+    keys_old, keys_new = [exact(x) for x in old], [exact(y) for y in new]
+    if keys_old == keys_new:  # the usual case: nothing differs here
+        return [(i, i) for i in range(len(old))]
+    anchors = _pairs(keys_old, keys_new)
     out: list[tuple[int | None, int | None]] = []
     prev_i = prev_j = 0
     for i, j in [*anchors, (len(old), len(new))]:

@@ -231,9 +231,14 @@ class _Walk:
         here = path if x.synthetic else [*path, label]
         ending_a, ending_b = _ending(x), _ending(y)
         what = []
-        if _args_key(x.args) != _args_key(y.args):
+        if x.args != y.args and _args_key(x.args) != _args_key(y.args):
             what.append("arguments")
-        if ending_a is None and ending_b is None and _same(x.result) != _same(y.result):
+        if (
+            ending_a is None
+            and ending_b is None
+            and x.result != y.result
+            and _same(x.result) != _same(y.result)
+        ):
             what.append("return")
         if what and not x.synthetic:
             self.found["changed"].append(
@@ -245,10 +250,13 @@ class _Walk:
                     "b": self._call("b", y),
                 }
             )
-        self._messages(x, y, here)
-        below = self._siblings(
-            x.children, y.children, here, _labels(x.children), _labels(y.children)
-        )
+        if x.events or y.events:
+            self._messages(x, y, here)
+        below: set[tuple[Any, Any]] = set()
+        if x.children or y.children:
+            below = self._siblings(
+                x.children, y.children, here, _labels(x.children), _labels(y.children)
+            )
         if ending_a == ending_b:
             return below
         if (ending_a, ending_b) not in below:  # not merely passed up from a call inside
@@ -408,7 +416,10 @@ def diff_events(
         raise ValueError(f"expected `threshold` a percentage >= 0, got {threshold!r}")
     if isinstance(min_change_ns, bool) or not isinstance(min_change_ns, int) or min_change_ns < 0:
         raise ValueError(f"expected `min_change_ns` a whole number >= 0, got {min_change_ns!r}")
-    side_a, side_b = _Side.of(a), _Side.of(b)
+    return _diff(_Side.of(a), _Side.of(b), threshold, min_change_ns)
+
+
+def _diff(side_a: _Side, side_b: _Side, threshold: float, min_change_ns: int) -> dict[str, Any]:
     walk = _Walk(side_a, side_b)
     walk.run()
     found = walk.found
@@ -573,11 +584,16 @@ def diff_report(
             _run_side(data_dir, run_a or "previous", "A"),
             _run_side(data_dir, run_b or "latest", "B"),
         ]
+    diff_events([], [], threshold=threshold, min_change_ns=min_change_ns)  # checks them first
+    trees, warnings = [], []
     with EventStore.open(data_dir, readonly=True) as store:
-        found = [store.query(**side.pop("filters"), limit=None) for side in sides]
-    report = diff_events(found[0], found[1], threshold=threshold, min_change_ns=min_change_ns)
-    report.update(a=sides[0], b=sides[1])
-    report["warnings"] = [w for events in found for w in getattr(events, "warnings", [])]
+        for side in sides:  # one side's events at a time: only its call tree is kept
+            found = store.query(**side.pop("filters"), limit=None)
+            warnings += getattr(found, "warnings", [])
+            trees.append(_Side.of(found))
+            del found
+    report = _diff(trees[0], trees[1], threshold, min_change_ns)
+    report.update(a=sides[0], b=sides[1], warnings=warnings)
     lines = [f"A: {sides[0].pop('header')}", f"B: {sides[1].pop('header')}"]
     lines += [note for side in sides if (note := side.pop("note"))]
     report["text"] = "\n".join([*lines, render_diff(report, top=top)])
