@@ -585,7 +585,8 @@ def diff_report(
             _run_side(data_dir, run_b or "latest", "B"),
         ]
     diff_events([], [], threshold=threshold, min_change_ns=min_change_ns)  # checks them first
-    trees, warnings = [], []
+    trees: list[_Side] = []
+    warnings: list[dict[str, Any]] = []
     with EventStore.open(data_dir, readonly=True) as store:
         for side in sides:  # one side's events at a time: only its call tree is kept
             found = store.query(**side.pop("filters"), limit=None)
