@@ -5,7 +5,8 @@ recorded by the pytest plugin) — are compared by where things happened in thei
 call trees, never by when:
 
 - correlation chains have fresh ids in every run, so chains are aligned by the
-  functions they start with and their order; inside a pair of chains, root
+  functions they start with and their order (chains that started in another
+  order, as threads' and tasks' may, still pair up); inside a pair of chains, root
   calls, then each call's children, are aligned by function and arguments, then
   by function alone (``elixirscope.query.alignment``);
 - a call with no counterpart is *only in A* (or B), reported once at its top
@@ -164,7 +165,7 @@ class _Walk:
         self.chain: dict[str, str | None] = {"a": None, "b": None}
 
     def run(self) -> None:
-        for i, j in align(self.a.chains, self.b.chains, _chain_key, _signature):
+        for i, j in _chain_pairs(self.a.chains, self.b.chains):
             if i is not None:
                 self.chain["a"] = self.a.chains[i][0]
             if j is not None:
@@ -301,6 +302,37 @@ class _Walk:
             "producer": node.producer,
             "call_id": node.call_id,
         }
+
+
+def _chain_pairs(
+    a: list[tuple[str | None, list[CallNode]]], b: list[tuple[str | None, list[CallNode]]]
+) -> list[tuple[int | None, int | None]]:
+    """Chains of A and B paired: first those that start with the same calls (the k-th of
+    A with the k-th of B, in whatever order they started: threads and tasks may start in
+    another order in another run), then those that start with the same functions, in
+    order; pairs and A's chains in A's order, then B's alone."""
+    keys_b: dict[Hashable, list[int]] = {}
+    for j, chain in enumerate(b):
+        keys_b.setdefault(_chain_key(chain), []).append(j)
+    for spots in keys_b.values():
+        spots.reverse()  # popped from the end: the first one first
+    partner: dict[int, int] = {}
+    for i, chain in enumerate(a):
+        same = keys_b.get(_chain_key(chain))
+        if same:
+            partner[i] = same.pop()
+    rest_a = [i for i in range(len(a)) if i not in partner]
+    taken = set(partner.values())
+    rest_b = [j for j in range(len(b)) if j not in taken]
+    by_function = align([a[i] for i in rest_a], [b[j] for j in rest_b], _signature, _signature)
+    alone_b = []
+    for x, y in by_function:
+        if x is None:
+            assert y is not None
+            alone_b.append(rest_b[y])
+        elif y is not None:
+            partner[rest_a[x]] = rest_b[y]
+    return [(i, partner.get(i)) for i in range(len(a))] + [(None, j) for j in alone_b]
 
 
 def _chain_key(chain: tuple[str | None, list[CallNode]]) -> Hashable:

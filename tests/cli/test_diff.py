@@ -322,3 +322,41 @@ def test_a_failing_test_is_diffed_against_its_last_passing_run(tmp_path):
     never_failed = elixirscope("diff", "--data-dir", str(data), "--test", "test_other")
     assert never_failed.returncode == 1
     assert "has no recorded failure (3 recorded runs, none failed)" in never_failed.stderr
+
+
+THREADS = '''
+import sys
+import threading
+
+
+def work(n):
+    return sum(range(n))
+
+
+def start(n):
+    thread = threading.Thread(target=work, args=(n,))
+    thread.start()
+    thread.join()
+
+
+for n in ([10, 20] if sys.argv[1] == "a" else [20, 10]) + [int(sys.argv[2])]:
+    start(n)
+'''
+
+
+def test_chains_that_started_in_another_order_still_pair_up(tmp_path):
+    """Threads (each its own chain) that ran in the other order differ in nothing; the
+    one thread whose work differs does, once."""
+    (tmp_path / "threads.py").write_text(THREADS)
+    data = tmp_path / "data"
+    for args in (("a", "30"), ("b", "31")):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "--trace",
+                           "__main__", "threads.py", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    assert report["only_in_a"] == report["only_in_b"] == []
+    assert sorted((d["label"], d["a"]["args"], d["b"]["args"]) for d in report["changed"]) == [
+        ("start[3]", {"n": "30"}, {"n": "31"}),
+        ("work[3]", {"n": "30"}, {"n": "31"}),
+    ]
+    assert report["differences"] == 2
