@@ -72,11 +72,9 @@ _SHOWN = 80  # characters of a value shown in the text
 
 def _same(text: str | None) -> str | None:
     """A recorded value as compared: addresses that change in every run blanked out."""
-    return (
-        text
-        if text is None or "0x" not in text and "ActorAddr" not in text
-        else (_VOLATILE.sub("…", text))
-    )
+    if text is None or ("0x" not in text and "ActorAddr" not in text):
+        return text
+    return _VOLATILE.sub("…", text)
 
 
 def _args_key(args: dict[str, str] | None) -> Hashable:
