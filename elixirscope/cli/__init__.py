@@ -93,6 +93,18 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     store_check.add_arguments(parser)
 
 
+def _add_diff_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import diff
+
+    diff.add_arguments(parser)
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import export
+
+    export.add_arguments(parser)
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -132,6 +144,16 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _state_adder("why"),
     ),
     ("replay", "step through an actor's state changes interactively", _state_adder("replay")),
+    (
+        "diff",
+        "what differs between two runs: calls, arguments, returns, exceptions, messages, durations",
+        _add_diff_arguments,
+    ),
+    (
+        "export",
+        "write the recorded events as Parquet, for DuckDB, pandas or polars",
+        _add_export_arguments,
+    ),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -267,6 +289,14 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import store_check
 
             return store_check.run(args)
+        if args.command == "diff":
+            from elixirscope.cli import diff
+
+            return diff.run(args)
+        if args.command == "export":
+            from elixirscope.cli import export
+
+            return export.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure

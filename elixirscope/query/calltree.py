@@ -46,7 +46,7 @@ __all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
 Status = Literal["returned", "raised", "running", "events"]
 
 
-@dataclass
+@dataclass(slots=True)  # a big run's tree holds one per call: no per-instance dict
 class CallNode:
     """One call (or, when ``synthetic``, the events outside any call of a producer)."""
 

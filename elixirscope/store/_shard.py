@@ -417,6 +417,16 @@ class Shard:
             self._batch_info[batch_id] = info
         return info
 
+    def batch_run(self, batch_id: int) -> str:
+        """The run a batch belongs to ('' if recorded before runs, or no longer stored)."""
+        try:
+            row = self.conn.execute("SELECT run FROM batch WHERE id=?", (batch_id,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):  # a shard from before runs, opened read-only
+                return ""
+            raise
+        return "" if row is None else row[0]
+
     def refs_by_id(self, producer: str, event_id: int) -> list[ChunkRef]:
         rows = self.conn.execute(
             "SELECT c.min_ts, c.max_ts, c.id, c.batch_id FROM chunk_key ck"

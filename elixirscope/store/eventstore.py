@@ -480,6 +480,32 @@ class EventStore:
                     self._shard_failed(shard, exc)
         return sorted(found)[:limit]
 
+    def chunks(self, **filters: Any) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """Matching events one chunk at a time, each with the run of its batch ('' for
+        one recorded before runs), chunks in order of their first event.
+
+        For reads too large to hold at once (an export): memory holds one chunk, not
+        the result. Events are in order within a chunk, not across chunks (threads and
+        processes interleave). Filters as :meth:`query`'s; ``limit`` and ``order`` do
+        not apply. :meth:`warnings` says afterwards what could not be read.
+        """
+        q = Query(**_known({**filters, "limit": None, "order": "asc"}))
+        keep = q.event_filter()
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            refs = list(self._candidates(q))  # small: where each chunk is, not its events
+        for ref in refs:
+            with self._mutex:
+                found = self._decode(ref, keep)
+                if not found:
+                    continue
+                try:
+                    run = ref.shard.batch_run(ref.batch_id)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(ref.shard, exc)
+                    continue
+            yield run, found
+
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
         if self._closed:
