@@ -14,7 +14,10 @@ Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 ``key`` (how supervisors publish lifecycle Events to subscribers); the same
 ``register``/``restore``/``unregister`` tuples as casts, for actors that need
 no answer. The registry monitors every owner, so a dead actor's entries
-disappear.
+disappear. A unique name registered by cast while another owner holds it
+*waits* (``RegistryTable.claim``) and passes to the claimant when the holder
+goes: a restarted actor's cast can overtake the news of its predecessor's
+death, and must not lose its name to that news.
 
 It is a supervised child like any other (``foundation/registry`` in the
 application) and may be restarted. A new one starts empty, announces itself
@@ -84,7 +87,7 @@ class Registry(GenServer):
                 _, key, payload = message
                 self._dispatch(key, payload, state)
             else:
-                self._apply(message, state)
+                self._apply(message, state, waits=True)
         except (ValueError, TypeError, IndexError):
             state["bad_casts"] += 1  # a cast has nobody to answer: count it
         return state
@@ -112,7 +115,7 @@ class Registry(GenServer):
             recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
         recent.append(payload)
 
-    def _apply(self, request: Any, state: dict) -> Any:
+    def _apply(self, request: Any, state: dict, *, waits: bool = False) -> Any:
         table: RegistryTable = state["table"]
         if not isinstance(request, tuple) or not request:
             raise ValueError("expected a tuple like ('whereis', name)")
@@ -120,8 +123,11 @@ class Registry(GenServer):
         if op in ("register", "restore"):
             _, key, address, value, unique = request
             owner_key = address_key(address)
-            result = table.register(key, owner_key, address, value, unique=unique)
-            if result is True and owner_key not in state["monitors"]:
+            if unique and waits:
+                result = table.claim(key, owner_key, address, value)
+            else:
+                result = table.register(key, owner_key, address, value, unique=unique)
+            if table.owns_anything(owner_key) and owner_key not in state["monitors"]:
                 state["monitors"][owner_key] = self.monitor(address)
             if result is True and op == "restore":
                 state["restored"] += 1

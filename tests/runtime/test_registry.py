@@ -26,6 +26,19 @@ def test_unique_name_is_released_when_its_owner_crashes(runtime):
     assert runtime.register("capture", other) is True
 
 
+def test_a_name_registered_by_cast_while_taken_passes_to_it_when_the_holder_dies(runtime):
+    """A restarted actor's registration can overtake the news of its predecessor's death."""
+    old = runtime.start(Registrant, {"names": ["layer:demo"]})
+    wait_until(lambda: runtime.whereis("layer:demo") == old)
+    new = runtime.start(Registrant, {"names": ["layer:demo"]})
+    wait_until(lambda: runtime.call(runtime.registry, ("stats",))["waiting_claims"] == 1)
+    assert runtime.whereis("layer:demo") == old
+    os.kill(runtime.call(old, "pid"), signal.SIGKILL)
+    wait_until(lambda: runtime.whereis("layer:demo") == new)
+    os.kill(runtime.call(new, "pid"), signal.SIGKILL)
+    wait_until(lambda: runtime.whereis("layer:demo") is None)
+
+
 def test_entries_of_a_killed_owner_are_removed(runtime):
     c = runtime.start(Counter)
     runtime.register("topic", c, "v1", unique=False)
