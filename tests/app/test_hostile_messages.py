@@ -8,6 +8,8 @@ pid and restart count as before.
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
 
 import msgspec
@@ -98,6 +100,43 @@ def test_busy_is_answered_rather_than_queued(make_daemon):
         if not reply.ok:
             assert "max_in_flight_per_client 1" in reply.error.message
     _unchanged(d, before)
+
+
+def test_status_jumps_the_queue_of_heavy_requests(make_daemon):
+    """64 requests wait on a stopped layer (the endpoint's every slot); status, health and
+    the endpoint's stats are still answered, before any of the 64 - and a flood of status
+    from one connection is answered whole, never busy."""
+    d = make_daemon(config=PATIENT)
+    keys = load_keys(d.keys_dir)
+    layer = d.request("health", to_layer="query", timeout=60).data["path"]
+    pid = d.pids()[layer]
+    heavy = [Raw(d.endpoint, keys=keys) for _ in range(8)]
+    os.kill(pid, signal.SIGSTOP)  # its requests can finish only after SIGCONT
+    try:
+        for raw in heavy:
+            for _ in range(8):  # api.max_in_flight_per_client
+                raw.send([b"", request_frame("health", to_layer="query", timeout=600.0)])
+        wait_until(lambda: d.request("stats", to_layer="api", timeout=60).data["in_flight"] == 64,
+                   timeout=120)
+        with Raw(d.endpoint, keys=keys) as late:
+            assert late.ask(request_frame("tree")).error.code == "busy"  # the slots are full
+            for _ in range(500):
+                late.send([b"", request_frame("status")])
+            floods = [late.answer(timeout=120) for _ in range(500)]
+        assert all(r is not None and r.ok for r in floods), {r.error.code for r in floods if r and not r.ok}
+        status = d.request("status", timeout=60)
+        assert status.ok and status.data["requests_in_flight"] == 64
+        assert [layer["name"] for layer in status.data["layers"]][-1] == "api"
+        stale = status.data.get("layers_stale")  # Thespian's sends wait behind the stopped layer's
+        assert stale is None or "the application supervisor did not answer" in stale["reason"]
+        assert d.request("health", to_layer="api", timeout=60).ok
+        assert not any(raw.socket.poll(0) for raw in heavy)  # none of the 64 has finished
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    answers = [raw.answer(timeout=120) for raw in heavy for _ in range(8)]
+    assert all(a is not None and a.ok for a in answers)
+    for raw in heavy:
+        raw.close()
 
 
 def test_hostile_batches_are_refused_counted_and_restart_nothing(make_daemon):
