@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import struct
 
 import msgspec
@@ -167,6 +168,41 @@ def test_hostile_batches_are_refused_counted_and_restart_nothing(make_daemon):
         wait_until(lambda: _writers(d, "malformed") >= len(poison)
                    and _writers(d, "batches_written") >= 1, timeout=60)
     assert _ingest(d)["handoff_batches_malformed"] >= len(poison)
+    _unchanged(d, before)
+
+
+def test_silent_connections_are_closed_and_their_descriptors_freed(make_daemon):
+    """300 raw TCP connections to the ingest that never say a byte: each holds one of the
+    ingest process's descriptors until network.handshake_timeout_s (5 s by default), then
+    the daemon closes it - the count of the process's open descriptors returns to where
+    it was. (Opening them takes about a second: the listen backlog is 100.)"""
+    d = make_daemon(config=PATIENT)
+    ingest = d.request("endpoint", to_layer="capture", timeout=60).data["ingest"]
+    host, port = ingest.removeprefix("tcp://").rsplit(":", 1)
+    pid = d.pids()["capture/ingest"]
+
+    def descriptors() -> int:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    before = restarts(d.request("tree", timeout=60).data)
+    baseline = descriptors()
+    silent = [socket.create_connection((host, int(port)), timeout=60) for _ in range(300)]
+    try:
+        wait_until(lambda: descriptors() >= baseline + 300, timeout=60)  # each one held one
+        for sock in silent:  # the daemon hangs up on each (after its own greeting)
+            while sock.recv(4096):
+                pass
+        wait_until(lambda: descriptors() <= baseline, timeout=60)
+    finally:
+        for sock in silent:
+            sock.close()
+    stats = wait_until(lambda: (s := _ingest(d))["connections_handshakes_failed"] >= 300 and s,
+                       timeout=60)
+    assert stats["connections_accepted"] >= 300 and stats["connections_peak_open"] >= 300
+    assert stats["connections_open"] == 0 and stats["connections_closed"] >= 300
+    with Raw(ingest, keys=load_keys(d.keys_dir)) as real_host:  # a host that speaks is heard
+        real_host.send(hello(0, "after"))
+        assert real_host.socket.poll(60_000)  # its credit
+    assert _ingest(d)["connections_handshakes_completed"] >= 1
     _unchanged(d, before)
 
 
