@@ -15,6 +15,12 @@ answers, and prints one table: frames fuzzed, crashes (actors whose pid
 changed, or the daemon gone), restarts caused, API recovery time, memory
 retained after the burst (RSS now minus RSS before, after a short settle).
 
+Then a real host (``elixirscope run --daemon``) records the planted-secrets
+corpus (tests/secrets_corpus.py: 25 kinds of secret in arguments, returns,
+attributes, exceptions, actor state and messages, custom events) into the same
+daemon, and the row "secrets leaked" counts the secrets found in what the
+daemon stored (read back with ``elixirscope events --daemon``; goal 0).
+
 Then (unless ``--no-delivery``) it runs the delivery chaos tests
 (tests/app/test_capture_chaos.py: a host recording under load while
 ``capture/ingest``, ``capture/writers/writer-1`` and ``query/correlator`` are
@@ -26,7 +32,9 @@ and what a full store did.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +55,7 @@ from hostile import (  # noqa: E402
     request_frame,
     restarts,
 )
+from secrets_corpus import SECRETS, leaked, write_host  # noqa: E402
 
 from elixirscope.contracts import Request, encode  # noqa: E402
 from elixirscope.transport import RequestClient, load_keys, security  # noqa: E402
@@ -227,6 +236,8 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
         ("  most of it in", ", ".join(f"{name} {mb:+.1f} MB" for mb, name in growth)),
         ("daemon alive", str(daemon.proc.poll() is None)),
     ]
+    leak_row, leaks = secrets_row(daemon)
+    rows.append(leak_row)
     delivery_ok = True
     if not args.no_delivery:
         more, delivery_ok = delivery_rows()
@@ -234,7 +245,37 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    return 0 if delivery_ok and not crashed and caused == 0 and daemon.proc.poll() is None else 1
+    healthy = not crashed and caused == 0 and daemon.proc.poll() is None
+    return 0 if delivery_ok and healthy and leaks == 0 else 1
+
+
+def secrets_row(daemon: Daemon) -> tuple[tuple[str, str], int]:
+    """Record the planted-secrets corpus through the daemon; count the secrets it stored."""
+    name = "secrets leaked (planted corpus, stored by the daemon)"
+    es = [sys.executable, "-m", "elixirscope"]
+    keys = ["--keys", str(daemon.keys_dir)]
+    with tempfile.TemporaryDirectory(prefix="es-secrets-") as tmp:
+        script, config = write_host(Path(tmp))
+        done = subprocess.run([*es, "run", "--daemon", daemon.endpoint, *keys, "--config",
+                               str(config), str(script)], capture_output=True, text=True,
+                              timeout=300)
+    if done.returncode != 0:
+        return (name, f"not measured: the host failed: {done.stderr.strip()[-300:]}"), 1
+    deadline, events, text = time.monotonic() + 120, [], ""
+    while time.monotonic() < deadline:  # until its last event (a custom one) is stored
+        read = subprocess.run([*es, "events", "--daemon", daemon.endpoint, *keys, "--all",
+                               "--json"], capture_output=True, text=True, timeout=120)
+        if read.returncode == 0:
+            text = read.stdout
+            events = json.loads(text)["events"]
+            if any(e["type"] == "custom" and e.get("name") == "payment" for e in events):
+                break
+        time.sleep(0.5)
+    else:
+        return (name, f"not measured: the corpus's events were not all stored ({len(events)})"), 1
+    found = leaked(text)
+    detail = f": {', '.join(found)}" if found else ""
+    return (name, f"{len(found)} of {len(SECRETS)} ({len(events)} events stored){detail}"), len(found)
 
 
 def delivery_rows() -> tuple[list[tuple[str, str]], bool]:
