@@ -122,6 +122,7 @@ class ApiEndpoint(GenServer):
         self._jobs: dict[str, tuple[Job, Admitted]] = {}
         self._status_read: SharedRead[tuple[Job, Admitted]] = SharedRead()
         self._status_ref: str | None = None  # the call_async of the read in flight
+        self._status_read_started = 0.0  # time.monotonic() when it started
         self._status_view: dict[str, Any] | None = None  # what the last read found
         self._received_bytes = 0  # since the heap was last trimmed
         self._context = zmq.Context()
@@ -215,6 +216,12 @@ class ApiEndpoint(GenServer):
 
     # ------------------------------------------------------------ status read
     def _join_status_read(self, job: Job, admitted: Admitted) -> None:
+        overdue = time.monotonic() - self._status_read_started - STATUS_READ_TIMEOUT
+        if self._status_read.in_flight and overdue > 0 and self._status_view is not None:
+            # its timeout is due but not handled yet (a loaded endpoint): answer now
+            why = f"no reply within {STATUS_READ_TIMEOUT} s"
+            self._advance(job, admitted, CallResult("", ok=False, reason=why))
+            return
         joined = self._status_read.join((job, admitted))
         if joined == "start":
             self._start_status_read()
@@ -229,6 +236,7 @@ class ApiEndpoint(GenServer):
         self.send_after(STATUS_REFRESH_INTERVAL, "refresh_status_view")
 
     def _start_status_read(self) -> None:
+        self._status_read_started = time.monotonic()
         self._status_ref = self.call_async(self._parent, ("which_children",), STATUS_READ_TIMEOUT)
 
     def _status_read_done(self, result: CallResult) -> None:
