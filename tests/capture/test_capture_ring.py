@@ -94,7 +94,7 @@ def test_a_stalled_ring_waits_again_once_the_consumer_drains_half_of_it(Ring):
     again and the ring waits for it again instead of dropping for good."""
     ring = Ring(4, "block", 0.05)
     ring.stall()  # e.g. the daemon was restarting
-    for drained in (1, 2):
+    for _ in range(2):
         while ring.append("x"):  # the program refills the ring as fast as it drains
             pass
         assert ring.stats()["stalled"] is True
