@@ -19,6 +19,18 @@ stats. Any other layer: forwarded to the actor registered as
 ``layer:<name>``; a path (``foundation/event_store``): to that actor. A bad
 frame, an unknown operation or a failing layer becomes an error Response;
 the endpoint keeps serving.
+
+Liveness questions jump the queue: ``status``, and the endpoint's own
+``health`` and ``stats``, take no in-flight slot (never ``busy``), and every
+``status`` asked while one read of the application supervisor's children is
+under way shares that read (:class:`~elixirscope.transport.SharedRead`), so a
+flood of heavy requests, or of ``status`` itself, never delays the answer. When
+the supervisor does not answer within ``STATUS_READ_TIMEOUT``, ``status``
+answers from the last view it read, saying how old it is (``layers_stale``);
+that view is read again every ``STATUS_REFRESH_INTERVAL`` whether asked or not.
+(Why a supervisor may not answer although alive: Thespian lets an actor have
+20 sends unacknowledged at once, so requests piling up on a layer that has
+stopped reading hold back every other send of the endpoint until they time out.)
 """
 
 from __future__ import annotations
@@ -35,7 +47,14 @@ from elixirscope.contracts import Limits, Request, error_response
 from elixirscope.runtime import CallResult, GenServer, SupervisorError
 from elixirscope.runtime.heap import trim_heap
 from elixirscope.telemetry import MetricSet, mailbox_rows
-from elixirscope.transport import Admitted, EndpointInUse, Operations, RequestIntake, bind
+from elixirscope.transport import (
+    Admitted,
+    EndpointInUse,
+    Operations,
+    RequestIntake,
+    SharedRead,
+    bind,
+)
 from elixirscope.transport import OperationFailed as ApiError
 
 __all__ = ["APP_OPERATIONS", "ApiEndpoint", "ApiError"]
@@ -51,6 +70,12 @@ APP_OPERATIONS = (
     "terminate",
     "kill",
 )
+PRIORITY_OPERATIONS = frozenset({("app", "status"), ("api", "health"), ("api", "stats")})
+"""Cheap liveness questions, admitted without a slot (see RequestIntake)."""
+STATUS_READ_TIMEOUT = 0.5
+"""Seconds status waits for the application supervisor before answering from its last view."""
+STATUS_REFRESH_INTERVAL = 1.0
+"""Seconds between reads of the layers nobody asked for: the view to fall back on stays recent."""
 DRAIN_INTERVAL = 0.25
 DRAIN_PER_WAKEUP = 128
 """Frames taken per wake-up before the actor reads its mailbox (call results) again."""
@@ -86,6 +111,7 @@ class ApiEndpoint(GenServer):
             limits=self.frame_limits,
             max_in_flight=limits.get("max_in_flight", 64),
             max_in_flight_per_client=limits.get("max_in_flight_per_client", 8),
+            priority=PRIORITY_OPERATIONS,
         )
         self.app_operations = Operations(
             "app", {name: getattr(self, f"_op_{name}") for name in APP_OPERATIONS}
@@ -94,6 +120,10 @@ class ApiEndpoint(GenServer):
             "api", {"health": self._op_health, "stats": lambda request: self.metrics_snapshot()}
         )
         self._jobs: dict[str, tuple[Job, Admitted]] = {}
+        self._status_read: SharedRead[tuple[Job, Admitted]] = SharedRead()
+        self._status_ref: str | None = None  # the call_async of the read in flight
+        self._status_read_started = 0.0  # time.monotonic() when it started
+        self._status_view: dict[str, Any] | None = None  # what the last read found
         self._received_bytes = 0  # since the heap was last trimmed
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.ROUTER)
@@ -103,6 +133,7 @@ class ApiEndpoint(GenServer):
         self._socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.frame_limits.max_frame_bytes)
         self.info["endpoint"] = self._bind(args.get("endpoint", "tcp://127.0.0.1:5555"))
         self.send_after(DRAIN_INTERVAL, "drain")
+        self._refresh_status_view()
         return {}
 
     def _bind(self, endpoint: str) -> str:
@@ -134,11 +165,15 @@ class ApiEndpoint(GenServer):
             self.send_after(DRAIN_INTERVAL, "drain")
         elif message == "drain_more":
             self._drain()
+        elif message == "refresh_status_view":
+            self._refresh_status_view()
         elif message == "die":
             os.kill(os.getpid(), signal.SIGKILL)
         elif isinstance(message, CallResult) and message.ref in self._jobs:
             job, admitted = self._jobs.pop(message.ref)
             self._advance(job, admitted, message)
+        elif isinstance(message, CallResult) and message.ref == self._status_ref:
+            self._status_read_done(message)
         return state
 
     def _drain(self) -> None:
@@ -173,8 +208,56 @@ class ApiEndpoint(GenServer):
         except Exception as exc:  # noqa: BLE001 - a bug in one operation must not stop the endpoint
             self._send(admitted.envelope, self.intake.fail(admitted, exc))
             return
+        if step[0] == "status_read":
+            self._join_status_read(job, admitted)
+            return
         _, address, payload, timeout = step
         self._jobs[self.call_async(address, payload, timeout)] = (job, admitted)
+
+    # ------------------------------------------------------------ status read
+    def _join_status_read(self, job: Job, admitted: Admitted) -> None:
+        overdue = time.monotonic() - self._status_read_started - STATUS_READ_TIMEOUT
+        if self._status_read.in_flight and overdue > 0 and self._status_view is not None:
+            # its timeout is due but not handled yet (a loaded endpoint): answer now
+            why = f"no reply within {STATUS_READ_TIMEOUT} s"
+            self._advance(job, admitted, CallResult("", ok=False, reason=why))
+            return
+        joined = self._status_read.join((job, admitted))
+        if joined == "start":
+            self._start_status_read()
+        elif joined == "full":
+            why = f"{self._status_read.waiting} status requests wait for it already"
+            self._advance(job, admitted, CallResult("", ok=False, reason=why))
+
+    def _refresh_status_view(self) -> None:
+        """Read the layers now unless a read is under way, and again in a while."""
+        if self._status_read.start_unasked():
+            self._start_status_read()
+        self.send_after(STATUS_REFRESH_INTERVAL, "refresh_status_view")
+
+    def _start_status_read(self) -> None:
+        self._status_read_started = time.monotonic()
+        self._status_ref = self.call_async(self._parent, ("which_children",), STATUS_READ_TIMEOUT)
+
+    def _status_read_done(self, result: CallResult) -> None:
+        self._status_ref = None
+        if result.ok and isinstance(result.value, list):
+            self._status_view = {
+                "layers": [
+                    {
+                        "name": c.id,
+                        "path": c.path,
+                        "status": c.status,
+                        "pid": c.pid,
+                        "restarts": c.restarts,
+                    }
+                    for c in result.value
+                ],
+                "store": self._store_damage(),
+                "read_at": time.time(),
+            }
+        for job, admitted in self._status_read.settle():
+            self._advance(job, admitted, result)
 
     def _send(self, envelope: list[bytes], payload: bytes) -> None:
         try:
@@ -250,22 +333,32 @@ class ApiEndpoint(GenServer):
 
     # ---------------------------------------------------------- app operations
     def _op_status(self, request: Request) -> Job:
-        children = yield from self._ask(self._parent, ("which_children",))
-        layers = [
-            {"name": c.id, "path": c.path, "status": c.status, "pid": c.pid, "restarts": c.restarts}
-            for c in children
-        ]
+        result: CallResult = yield ("status_read",)
+        view = self._status_view
+        if view is None:
+            raise ApiError(
+                "unavailable",
+                f"the application supervisor did not answer: {result.reason}; try again",
+            )
         started = self.info.get("started_at", time.time())
-        return {
+        data = {
             "node": self.info.get("node"),
             "pid": self.info.get("daemon_pid"),
             "uptime_s": round(time.time() - started, 3),
             "started_at": started,
             "endpoint": self.info["endpoint"],
             "base": self.info.get("base"),
-            "layers": layers,
-            "store": self._store_damage(),
+            "layers": view["layers"],
+            "store": view["store"],
+            "requests_in_flight": self.intake.stats.in_flight,
         }
+        if not result.ok:
+            data["layers_stale"] = {
+                "reason": f"the application supervisor did not answer: {result.reason}",
+                "read_at": view["read_at"],
+                "age_s": round(time.time() - view["read_at"], 3),
+            }
+        return data
 
     def _store_damage(self) -> dict[str, Any] | None:
         """The shards quarantined under the data dir (read from disk: status never waits on the store)."""

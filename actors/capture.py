@@ -70,7 +70,8 @@ class IngestService(_LoopService):
     def loop_stats(self) -> dict[str, Any]:
         receiver = {f"receiver_{k}": v for k, v in self.loop.receiver_stats().items()}
         handoff = {f"handoff_{k}": v for k, v in self.loop.handoff_stats().items()}
-        return {**self.loop.stats.as_dict(), **receiver, **handoff}
+        connections = {f"connections_{k}": v for k, v in self.loop.connection_stats().items()}
+        return {**self.loop.stats.as_dict(), **receiver, **handoff, **connections}
 
     def op_endpoint(self, request: Request, state: Any) -> dict[str, Any]:
         return {"ingest": self.loop.endpoint}

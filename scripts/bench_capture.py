@@ -12,7 +12,9 @@ One run, one table (``--json`` for the figures):
    shipper to a real ingest process and writer-pool processes (the same loops
    the Capture layer's actors run), until every event is in the event store;
    events/s overall and over the slowest and median one-second windows, loss
-   (must be 0), and the host process's peak RSS.
+   (must be 0), and the host process's peak RSS - twice, with the transport
+   authenticated (CURVE + ZAP on the ingest and forward endpoints, the
+   product's default) and plain, side by side (``--only e2e`` runs just this).
 3. Lookup by correlation id, p50 and p95, with ``--store-events`` events stored
    (10 million by default), and bytes per stored event (from ``bench_store.py``).
 4. Peak memory of the host's capture path.
@@ -46,9 +48,23 @@ import bench_hooks  # noqa: E402
 import bench_store  # noqa: E402
 
 
-def _ingest_process(endpoint: str, forward: str, ready: Any, stop: Any) -> None:
+def _secure(keys_dir: str | None, serving: bool) -> None:
+    """In a spawned process: CURVE with the bench's keys, as a daemon's processes have."""
+    if keys_dir is None:
+        return
+    from elixirscope.transport import security
+
+    if serving:
+        security.serve_with(security.load_keys(keys_dir, serving=True))
+    else:
+        security.use_keys(security.load_keys(keys_dir))
+
+
+def _ingest_process(endpoint: str, forward: str, ready: Any, stop: Any,
+                    keys_dir: str | None = None) -> None:
     from elixirscope.ingest import IngestLoop
 
+    _secure(keys_dir, serving=True)
     loop = IngestLoop(endpoint, forward, window=16)
     loop.start()
     ready.put(loop.endpoint)
@@ -56,10 +72,11 @@ def _ingest_process(endpoint: str, forward: str, ready: Any, stop: Any) -> None:
     loop.stop()
 
 
-def _writer_process(forward: str, data_dir: str, stop: Any) -> None:
+def _writer_process(forward: str, data_dir: str, stop: Any, keys_dir: str | None = None) -> None:
     from elixirscope.ingest import WriterLoop
     from elixirscope.ingest.stores import open_writer_store
 
+    _secure(keys_dir, serving=True)
     loop = WriterLoop(forward, lambda: open_writer_store(data_dir))
     loop.start()
     stop.wait()
@@ -79,10 +96,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _host_process(endpoint: str, n: int, target: int, ring_size: int, out: Any) -> None:
+def _host_process(endpoint: str, n: int, target: int, ring_size: int, out: Any,
+                  keys_dir: str | None = None) -> None:
     """The recorded program: fib(n) at boundaries, repeated until ``target`` events."""
     from elixirscope.capture.session import start_capture
 
+    _secure(keys_dir, serving=False)
     ns, _how = bench_hooks._instrumented("boundaries")
     rss_before = _peak_rss_mb()
     session = start_capture(endpoint=endpoint, ring_size=ring_size, policy="block",
@@ -95,16 +114,35 @@ def _host_process(endpoint: str, n: int, target: int, ring_size: int, out: Any) 
     recorded_s = time.perf_counter() - started
     stats = session.stop(timeout=300)
     rss_peak = _peak_rss_mb()
-    out.put({"events": runs * per_run, "record_s": recorded_s,
+    # what the ring took: the calls' events and the session's own (the main thread's name)
+    recorded = stats.get("ring", {}).get("writes") or runs * per_run
+    out.put({"events": recorded, "record_s": recorded_s,
              "dropped_counted": stats.get("events_dropped", 0),
              "host_rss_growth_mb": round(rss_peak - rss_before, 1),
              "host_rss_peak_mb": round(rss_peak, 1)})
 
 
-def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> dict[str, Any]:
+def end_to_end_both(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> dict[str, Any]:
+    """The end-to-end figures plain, then with authentication on (the default)."""
+    from elixirscope.transport import ensure_keys
+
+    plain = end_to_end(n, writers, target, ring_size)
+    keys_dir = tempfile.mkdtemp(prefix="bench-capture-keys-")
+    try:
+        ensure_keys(Path(keys_dir) / "keys")
+        authenticated = end_to_end(n, writers, target, ring_size, str(Path(keys_dir) / "keys"))
+    finally:
+        shutil.rmtree(keys_dir, ignore_errors=True)
+    return {**authenticated, "plain": plain,
+            "curve_to_plain": round(authenticated["events_per_s"] / plain["events_per_s"], 3)}
+
+
+def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16,
+               keys_dir: str | None = None) -> dict[str, Any]:
     """A host process records fib(n) repeatedly (``target`` events) into a real ingest and
     writer pool; the rate is stored events over the time until the last one is stored,
-    and the slowest and median one-second windows of it show whether it is sustained."""
+    and the slowest and median one-second windows of it show whether it is sustained.
+    With ``keys_dir`` every socket is CURVE-authenticated with those keys."""
     from elixirscope.store import EventStore
     from elixirscope.transport import free_tcp_port
 
@@ -113,14 +151,15 @@ def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> d
     stop, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     forward = f"tcp://127.0.0.1:{free_tcp_port()}"
     procs = [ctx.Process(target=_ingest_process,
-                         args=("tcp://127.0.0.1:0", forward, ready, stop))]
-    procs += [ctx.Process(target=_writer_process, args=(forward, data_dir, stop))
+                         args=("tcp://127.0.0.1:0", forward, ready, stop, keys_dir))]
+    procs += [ctx.Process(target=_writer_process, args=(forward, data_dir, stop, keys_dir))
               for _ in range(writers)]
     for p in procs:
         p.start()
     try:
         endpoint = ready.get(timeout=60)
-        host = ctx.Process(target=_host_process, args=(endpoint, n, target, ring_size, out))
+        host = ctx.Process(target=_host_process,
+                           args=(endpoint, n, target, ring_size, out, keys_dir))
         procs.append(host)
         host.start()
         samples: list[tuple[float, int]] = []  # (time, events stored) every 0.25 s
@@ -153,6 +192,7 @@ def end_to_end(n: int, writers: int, target: int, ring_size: int = 1 << 16) -> d
         ]
         windows.sort()
         return {
+            "authenticated": keys_dir is not None,
             "events": expected,
             "stored": stored,
             "lost": expected - stored - counted,  # gone without being counted: must be 0
@@ -348,19 +388,30 @@ def store_lookups(total: int) -> dict[str, Any]:
     return bench_store.run("chunks-zstd", factory, total, lookups=300, batch_size=1000)
 
 
-def format_table(result: dict[str, Any]) -> str:
-    e2e, store = result["end_to_end"], result["store"]
+def format_end_to_end(e2e: dict[str, Any]) -> str:
+    plain = e2e["plain"]
     return "\n".join([
-        bench_hooks.format_table(result["hooks"]),
-        "",
         f"end to end (host -> ZeroMQ -> ingest -> {e2e['writers']} writers -> store), "
-        f"{e2e['events']:,} events: {e2e['events_per_s']:,} events/s "
-        f"({e2e['end_to_end_s']} s; recording alone {e2e['record_s']} s); "
-        f"lost {e2e['lost']}, dropped (counted) {e2e['dropped_counted']}; "
+        f"{e2e['events']:,} events, authenticated (CURVE, the default): "
+        f"{e2e['events_per_s']:,} events/s ({e2e['end_to_end_s']} s; recording alone "
+        f"{e2e['record_s']} s); lost {e2e['lost']}, dropped (counted) {e2e['dropped_counted']}; "
         f"{e2e['bytes_per_event']} bytes/event; host RSS growth {e2e['host_rss_growth_mb']} MB "
         f"(peak {e2e['host_rss_peak_mb']} MB)",
         f"  sustained: slowest one-second window {e2e['slowest_1s_events_per_s'] or 0:,} events/s, "
         f"median {e2e['median_1s_events_per_s'] or 0:,} events/s",
+        f"  plain (security.curve = false), same run, first: {plain['events_per_s']:,} events/s "
+        f"({plain['end_to_end_s']} s; slowest window {plain['slowest_1s_events_per_s'] or 0:,}, "
+        f"median {plain['median_1s_events_per_s'] or 0:,}); lost {plain['lost']}, dropped "
+        f"(counted) {plain['dropped_counted']}; authenticated / plain = {e2e['curve_to_plain']}",
+    ])
+
+
+def format_table(result: dict[str, Any]) -> str:
+    store = result["store"]
+    return "\n".join([
+        bench_hooks.format_table(result["hooks"]),
+        "",
+        format_end_to_end(result["end_to_end"]),
         f"store with {store['events']:,} events: lookup by correlation id p50 "
         f"{store['lookup_p50_ms']} ms, p95 {store['lookup_p95_ms']} ms "
         f"({store['events_per_lookup']} events per chain); write {store['write_events_per_s']:,} "
@@ -387,15 +438,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lossless-reps", type=int, default=3, help="runs per variant (best counts)")
     ap.add_argument("--lossless-events", type=int, default=5_000_000,
                     help="events recorded in-process for the sustained pipeline rate")
-    ap.add_argument("--only", choices=["lossless"], help="run only this section")
+    ap.add_argument("--only", choices=["lossless", "e2e"], help="run only this section")
     args = ap.parse_args(argv)
+    if args.only == "e2e":
+        e2e = end_to_end_both(args.e2e_n, args.writers, args.e2e_events, args.ring_size)
+        print(json.dumps({"end_to_end": e2e}, indent=2) if args.json else
+              format_end_to_end(e2e) + f"\nmachine: {os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.2f}")
+        return 0
     if args.only == "lossless":
         result = {"lossless": lossless(args.lossless_n, args.lossless_reps, args.lossless_events)}
         print(json.dumps(result, indent=2) if args.json else format_lossless(result["lossless"]))
         return 0
     result = {
         "hooks": bench_hooks.run(args.n, args.reps),
-        "end_to_end": end_to_end(args.e2e_n, args.writers, args.e2e_events, args.ring_size),
+        "end_to_end": end_to_end_both(args.e2e_n, args.writers, args.e2e_events, args.ring_size),
         "store": store_lookups(args.store_events),
         "lossless": lossless(args.lossless_n, args.lossless_reps, args.lossless_events),
     }

@@ -9,10 +9,17 @@ mutated ones, random bytes and the known hostile requests: infinite timeouts,
 deep or huge params, overflowing ``events`` filters, long config paths,
 oversized frames) over several connections without waiting for answers, and
 ``--ingest-frames`` fuzzed credit-stream frames to the ingest. It then measures
-how long a fresh client waits for ``status`` after the burst, counts the
+how long a fresh client waits for an ok ``status`` after the burst (``status``
+takes no in-flight slot, so it never waits behind the burst), counts the
 answers, and prints one table: frames fuzzed, crashes (actors whose pid
 changed, or the daemon gone), restarts caused, API recovery time, memory
 retained after the burst (RSS now minus RSS before, after a short settle).
+
+Then a real host (``elixirscope run --daemon``) records the planted-secrets
+corpus (tests/secrets_corpus.py: 25 kinds of secret in arguments, returns,
+attributes, exceptions, actor state and messages, custom events) into the same
+daemon, and the row "secrets leaked" counts the secrets found in what the
+daemon stored (read back with ``elixirscope events --daemon``; goal 0).
 
 Then (unless ``--no-delivery``) it runs the delivery chaos tests
 (tests/app/test_capture_chaos.py: a host recording under load while
@@ -25,7 +32,9 @@ and what a full store did.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +55,7 @@ from hostile import (  # noqa: E402
     request_frame,
     restarts,
 )
+from secrets_corpus import SECRETS, leaked, write_host  # noqa: E402
 
 from elixirscope.contracts import Request, encode  # noqa: E402
 from elixirscope.transport import RequestClient, load_keys, security  # noqa: E402
@@ -118,9 +128,11 @@ def rss_by_pid(proc: psutil.Process) -> dict[int, float]:
     return out
 
 
-def ask_status(endpoint: str, keys: security.Keys, timeout: float = 60.0) -> tuple[float, float, int]:
+def ask_status(endpoint: str, keys: security.Keys,
+               timeout: float = 60.0) -> tuple[float, float, int, float | None]:
     """A fresh client asking ``status`` until it is answered ok, retrying ``busy`` as a
-    client should: (seconds to the first answer, seconds to ok, busy answers)."""
+    client should: (seconds to the first answer, seconds to ok, busy answers, the age
+    of the layers it shows when they are a stale view, else None)."""
     started = time.monotonic()
     first, busy = None, 0
     with RequestClient(endpoint, timeout=timeout, keys=keys) as client:
@@ -128,7 +140,8 @@ def ask_status(endpoint: str, keys: security.Keys, timeout: float = 60.0) -> tup
             response = client.request(Request(operation="status", to_layer="app", timeout=timeout))
             first = first if first is not None else time.monotonic() - started
             if response.ok:
-                return first, time.monotonic() - started, busy
+                stale = response.data.get("layers_stale")
+                return first, time.monotonic() - started, busy, stale and stale["age_s"]
             if response.error.code != "busy" or time.monotonic() - started > timeout:
                 raise SystemExit(f"status after the burst failed: {response.error}")
             busy += 1
@@ -180,7 +193,7 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
     for n in range(args.ingest_frames):
         ingest_socks[n % 2].send_multipart(next(feed))
     sent_s = time.monotonic() - started
-    first_s, recovery_s, busy = ask_status(daemon.endpoint, keys)
+    first_s, recovery_s, busy, stale = ask_status(daemon.endpoint, keys)
 
     answers, codes = 0, {}
     deadline = time.monotonic() + 120
@@ -214,12 +227,17 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
         ("crashes (actors with a new pid)", f"{len(crashed)}{': ' + ', '.join(crashed) if crashed else ''}"),
         ("restarts caused", str(caused)),
         ("API first answer to a new client", f"{first_s:.3f} s"),
-        ("API recovery (status ok after the burst)", f"{recovery_s:.3f} s ({busy} busy answers first)"),
+        ("API: time to first ok status after the burst",
+         f"{recovery_s:.3f} s ({busy} busy answers first"
+         + (f"; the layers a view {stale:.1f} s old: the supervisor's answer waits behind the "
+            "burst's calls" if stale is not None else "") + ")"),
         ("memory before / after (RSS, all processes)", f"{rss_before:.1f} / {rss_after:.1f} MB"),
         ("memory retained", f"{rss_after - rss_before:+.1f} MB"),
         ("  most of it in", ", ".join(f"{name} {mb:+.1f} MB" for mb, name in growth)),
         ("daemon alive", str(daemon.proc.poll() is None)),
     ]
+    leak_row, leaks = secrets_row(daemon)
+    rows.append(leak_row)
     delivery_ok = True
     if not args.no_delivery:
         more, delivery_ok = delivery_rows()
@@ -227,7 +245,37 @@ def run(daemon: Daemon, rng: random.Random, args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    return 0 if delivery_ok and not crashed and caused == 0 and daemon.proc.poll() is None else 1
+    healthy = not crashed and caused == 0 and daemon.proc.poll() is None
+    return 0 if delivery_ok and healthy and leaks == 0 else 1
+
+
+def secrets_row(daemon: Daemon) -> tuple[tuple[str, str], int]:
+    """Record the planted-secrets corpus through the daemon; count the secrets it stored."""
+    name = "secrets leaked (planted corpus, stored by the daemon)"
+    es = [sys.executable, "-m", "elixirscope"]
+    keys = ["--keys", str(daemon.keys_dir)]
+    with tempfile.TemporaryDirectory(prefix="es-secrets-") as tmp:
+        script, config = write_host(Path(tmp))
+        done = subprocess.run([*es, "run", "--daemon", daemon.endpoint, *keys, "--config",
+                               str(config), str(script)], capture_output=True, text=True,
+                              timeout=300)
+    if done.returncode != 0:
+        return (name, f"not measured: the host failed: {done.stderr.strip()[-300:]}"), 1
+    deadline, events, text = time.monotonic() + 120, [], ""
+    while time.monotonic() < deadline:  # until its last event (a custom one) is stored
+        read = subprocess.run([*es, "events", "--daemon", daemon.endpoint, *keys, "--all",
+                               "--json"], capture_output=True, text=True, timeout=120)
+        if read.returncode == 0:
+            text = read.stdout
+            events = json.loads(text)["events"]
+            if any(e["type"] == "custom" and e.get("name") == "payment" for e in events):
+                break
+        time.sleep(0.5)
+    else:
+        return (name, f"not measured: the corpus's events were not all stored ({len(events)})"), 1
+    found = leaked(text)
+    detail = f": {', '.join(found)}" if found else ""
+    return (name, f"{len(found)} of {len(SECRETS)} ({len(events)} events stored){detail}"), len(found)
 
 
 def delivery_rows() -> tuple[list[tuple[str, str]], bool]:

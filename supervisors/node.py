@@ -24,6 +24,7 @@ from elixirscope.supervisors.application import application_spec
 from elixirscope.config import ConfigStore, usable_data_dir
 from elixirscope.runtime import Runtime
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint, security
+from elixirscope.transport.connections import set_handshake_timeout
 from elixirscope.transport.exposure import allow_remote_binds, check_bind_host
 
 __all__ = ["Application", "InsecureEndpoint", "PortInUse", "overrides_as_env"]
@@ -181,9 +182,11 @@ class Application:
         """Refuse, before anything starts, an endpoint other machines could reach unless allowed.
 
         The setting is kept for this process and the actor processes it forks,
-        where the endpoints are bound (and checked again).
+        where the endpoints are bound (and checked again); so is the handshake
+        timeout every bound socket gets.
         """
         allow_remote_binds(self.store.get("network.allow_remote"))
+        set_handshake_timeout(self.store.get("network.handshake_timeout_s"))
         for key in (
             "api.endpoint",
             "events.endpoint",

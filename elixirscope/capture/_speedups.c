@@ -322,7 +322,8 @@ typedef struct {
     double timeout;
     int64_t writes, reads, dropped_oldest, dropped_newest, block_timeouts, block_waits;
     int64_t stalls;     /* times the ring gave up waiting and started dropping */
-    int stalled;        /* 1: the pipeline stalled; a full ring drops (counted) until drained empty */
+    int stalled;        /* 1: the pipeline stalled; a full ring drops (counted) until caught up */
+    uint64_t stall_head; /* head when it stalled: half a ring drained since is caught up too */
     uint64_t wake_at;   /* size at which the waker is called (0: never) */
     PyObject *waker;    /* called (no args) when the consumer has work: wake_at reached or full */
     PyObject *on_stall; /* called (no args) when the ring starts dropping on a stall */
@@ -431,6 +432,7 @@ static void ring_callback(Ring *r, PyObject *fn) {
 static void ring_stall(Ring *r) {
     if (r->stalled) return;
     r->stalled = 1;
+    r->stall_head = r->head;
     r->stalls++;
     ring_callback(r, r->on_stall);
 }
@@ -606,7 +608,10 @@ static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs)
     for (uint64_t i = 0; i < n; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
     self->head += n;
     self->reads += (int64_t)n;
-    if (self->stalled && self->tail == self->head) self->stalled = 0;  /* caught up: wait again */
+    /* caught up (empty), or working again (half a ring drained since the stall: a
+     * program recording faster than the pipeline drains would never let it empty) */
+    if (self->stalled && (self->tail == self->head || self->head - self->stall_head >= self->cap / 2))
+        self->stalled = 0;
     return out;
 }
 

@@ -9,7 +9,10 @@ Contract (many producers, one consumer):
   long as the consumer makes progress at least every ``block_timeout_s``, then refuses it
   (counted in ``block_timeouts``) and *stalls*: while stalled, a full ring
   refuses at once (counted) instead of waiting, until the consumer has drained
-  it empty — a dead consumer costs the host one wait, not one per record.
+  it empty or drained half a ring since the stall — a dead consumer
+  costs the host one wait, not one per record, and a consumer that works again
+  is waited for again even when the program records faster than it drains
+  (the ring would then never be empty, and the program would drop for good).
   ``stall()`` lets the consumer say it is failing (its sink refuses batches).
 - ``set_waker(fn, wake_at)``: ``fn()`` is called (by a producer, before it
   takes a slot) when the ring reaches ``wake_at`` records and before a producer
@@ -87,6 +90,7 @@ class PyRingBuffer:
         self.block_waits = 0
         self.stalls = 0
         self._stalled = False
+        self._stall_head = 0  # where the consumer was when the ring stalled
         self._waker: Any = None
         self._wake_at = 0
         self._on_stall: Any = None
@@ -167,15 +171,17 @@ class PyRingBuffer:
             self._head = head + n
             self.reads += n
             if n:
-                if self._stalled and self._tail == self._head:
-                    self._stalled = False  # caught up: wait again
+                if self._stalled and (
+                    self._tail == self._head or self._head - self._stall_head >= self._capacity // 2
+                ):
+                    self._stalled = False  # caught up, or working again: wait again
                 self._room.notify_all()
             return out
 
     # ------------------------------------------------------------------ stalls
 
     def stall(self) -> None:
-        """The consumer is failing: a blocking ring drops (counted) until drained empty."""
+        """The consumer is failing: a blocking ring drops (counted) until it has caught up."""
         with self._lock:
             if self._policy == "block":
                 self._stall_locked()
@@ -184,6 +190,7 @@ class PyRingBuffer:
         if self._stalled:
             return
         self._stalled = True
+        self._stall_head = self._head
         self.stalls += 1
         self._room.notify_all()
         if self._on_stall is not None:

@@ -57,7 +57,7 @@ from elixirscope.capture.shipper import (
     child_sink_factory,
 )
 from elixirscope.capture.values import capture_value
-from elixirscope.contracts.runs import check_run_id, new_run_id, start_record
+from elixirscope.contracts.runs import MAX_IN_DOUBT, check_run_id, new_run_id, start_record
 
 __all__ = ["CaptureSession", "current_session", "drop_reasons", "record", "start_capture"]
 
@@ -129,8 +129,8 @@ class CaptureSession:
         self, timeout: float = DEFAULT_EXIT_TIMEOUT_S, *, exit_status: int | None = None
     ) -> dict[str, Any]:
         """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
-        (with ``drop_reasons``). The run's record gets its end, ``exit_status`` and the
-        events lost outside any batch."""
+        (with ``drop_reasons``). The run's record gets its end, ``exit_status``, the
+        events lost outside any batch and the batches still in doubt."""
         global _session
         with _lock:
             if self.stopped:
@@ -146,13 +146,16 @@ class CaptureSession:
             stats = self.shipper.stats()
             stats["drop_reasons"] = drop_reasons(stats)
             if self.record is not None:
+                in_doubt, unnamed = _in_doubt(self.sink)
                 self.record.update(
                     ended_ns=time.time_ns(),
                     exit_status=exit_status,
                     lost=stats["sink"].get("events_dropped", 0)
                     + stats["dropped_on_close"]
-                    + stats.get("ring_drops_unreported", 0),
+                    + stats.get("ring_drops_unreported", 0)
+                    + unnamed,
                     drop_reasons=stats["drop_reasons"],
+                    in_doubt=in_doubt,
                 )
                 _keep_record(self.sink, self.record)
             return stats
@@ -333,6 +336,24 @@ def drop_reasons(stats: dict[str, Any]) -> dict[str, int]:
         "exit_timeout": stats.get("dropped_on_close", 0),
     }
     return {k: v for k, v in reasons.items() if v}
+
+
+def _in_doubt(sink: Any) -> tuple[list[list[Any]], int]:
+    """The batches a sink sent whose storing was never confirmed, as the record names
+    them, and the events of any past ``MAX_IN_DOUBT`` (counted lost: a receiver's
+    window beyond that is unusual). Never fails the host."""
+    named = getattr(sink, "in_doubt_batches", None)
+    if named is None:
+        return [], 0
+    try:
+        batches = named()
+    except Exception as exc:  # noqa: BLE001
+        print(f"elixirscope: batches in doubt not named (counted lost): {exc}", file=sys.stderr)
+        try:
+            return [], int(sink.stats().get("events_in_doubt", 0))
+        except Exception:  # noqa: BLE001
+            return [], 0
+    return batches[:MAX_IN_DOUBT], sum(b[2] for b in batches[MAX_IN_DOUBT:])
 
 
 def _keep_record(sink: Any, record: dict[str, Any]) -> None:

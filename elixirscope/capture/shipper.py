@@ -168,7 +168,8 @@ class ZmqSink:
     *committed* it (the ingest confirms commits on the credit stream), and sends
     again whatever a restarted ingest never confirmed; the store keeps one copy.
     What it keeps is bounded by the credit window. Batches still unconfirmed when
-    the sink closes are counted ``in_doubt`` (they may or may not be stored).
+    the sink closes are counted ``in_doubt`` (they may or may not be stored), and
+    named by :meth:`in_doubt_batches` for the run's record.
     """
 
     def __init__(
@@ -224,6 +225,22 @@ class ZmqSink:
         if not self._closed:
             self._closed = True
             self._sender.close(max(0.0, timeout))
+
+    def in_doubt_batches(self) -> list[list[Any]]:
+        """``[producer, seq, events]`` of each batch sent but not confirmed committed when
+        the sink closed (a producer of ``""``: a batch whose head could not be read)."""
+        from elixirscope.contracts import ContractError
+        from elixirscope.contracts.trace import batch_head
+
+        out: list[list[Any]] = []
+        for payload, events in self._sender.in_doubt_payloads():
+            try:
+                head = batch_head(payload)
+            except ContractError:
+                out.append(["", 0, events])
+                continue
+            out.append([head.producer, head.seq, events])
+        return out
 
     def for_forked_child(self) -> ZmqSink:
         """A new connection to the same endpoint with the same options (for a forked child)."""

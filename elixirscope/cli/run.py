@@ -230,8 +230,17 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
 
 
 def _report_drops(stats: dict[str, Any], session: Any) -> None:
-    """One line on stderr when events were dropped: how many, why, what changes it."""
+    """One line on stderr when events were dropped: how many, why, what changes it;
+    and one when batches sent were not yet confirmed stored at exit."""
     dropped = stats.get("events_dropped", 0)
+    in_doubt = stats.get("sink", {}).get("events_in_doubt", 0)
+    if in_doubt:
+        print(
+            f"elixirscope run: {in_doubt:,} events were sent but the daemon had not confirmed "
+            f"storing them when run {session.run_id[:8]} ended; `elixirscope runs` counts "
+            "those it does not hold as dropped",
+            file=sys.stderr,
+        )
     if not dropped:
         return
     from elixirscope.query.runs import REASONS

@@ -55,7 +55,8 @@ __all__ = ["ENV_PREFIX", "ENV_SELECT", "PACKAGE", "Loaded", "env_name", "load"]
 ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
 # ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
-# history file, the CLI's pager, the capture's C accelerator and its clock)
+# history file, the CLI's pager, the capture's C accelerator and its clock; and the
+# test suite's heavy profile and chaos figures, which the daemons it starts inherit)
 ENV_NOT_SETTINGS = frozenset(
     {
         ENV_SELECT,
@@ -64,6 +65,8 @@ ENV_NOT_SETTINGS = frozenset(
         "ELIXIRSCOPE_LOG_FORMAT",
         "ELIXIRSCOPE_NO_SPEEDUPS",
         "ELIXIRSCOPE_NO_TSC",
+        "ELIXIRSCOPE_HEAVY",
+        "ELIXIRSCOPE_CHAOS_FIGURES",
     }
 )
 PACKAGE = "elixirscope.config_files"

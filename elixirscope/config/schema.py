@@ -90,6 +90,7 @@ SCHEMA: dict[str, Key] = {
     "runtime.admin_port": Key(int, 0, IntRange(0, 65535), doc="Thespian admin port; 0 picks a free one."),
     "runtime.bind_address": Key(str, "127.0.0.1", NonEmptyStr(), doc="Address the Thespian admin and actor sockets bind to; anything but loopback needs network.allow_remote."),
     "network.allow_remote": Key(bool, False, Boolean(), doc="Allow sockets to bind to non-loopback addresses (other machines could connect); each such bind logs a warning."),
+    "network.handshake_timeout_s": Key(float, 5.0, FloatRange(0.01, 3600), doc="Seconds a connection to any endpoint may take to complete its ZeroMQ handshake (greeting and CURVE keys); one silent longer is closed, freeing its descriptor."),
     "api.endpoint": Key(str, "tcp://127.0.0.1:5555", EndpointText(), doc="Where the daemon answers Request/Response contracts (consoles, UIs, other nodes)."),
     "api.request_timeout_s": Key(float, 5.0, FloatRange(0), doc="Seconds a client waits for a Response before giving up."),
     "api.max_request_bytes": Key(int, 1 << 20, IntRange(1024, 1 << 30), doc="Largest Request frame the API answers; a bigger one is refused with limit_exceeded."),

@@ -95,6 +95,9 @@ def _status(data: Mapping[str, Any]) -> str:
         for layer in data["layers"]
     ]
     text = header + "\n\n" + _table(("LAYER", "PATH", "STATUS", "PID", "RESTARTS"), rows)
+    stale = data.get("layers_stale")
+    if stale:
+        text += f"\n\nlayers as of {stale['age_s']:.1f} s ago: {stale['reason']}"
     store = data.get("store") or {}
     bad = [d["shard"] for d in store.get("damaged") or ()]
     moved = [q["shard"] for q in store.get("quarantined") or ()]

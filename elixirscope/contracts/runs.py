@@ -4,8 +4,11 @@ A *run* is one ``elixirscope run`` or one capture session, across every process
 it forks; every batch it ships carries its id (``EventBatch.run``). Its record
 holds what batches cannot say: the command line, the working directory, when it
 started and ended, its exit status, the events lost before they reached a batch
-(``lost``: a failing sink, the exit deadline) and why events were dropped
-(``drop_reasons``). ``elixirscope.store.runs`` keeps records; the daemon's
+(``lost``: a failing sink, the exit deadline), why events were dropped
+(``drop_reasons``), and the batches whose storing the daemon had not confirmed
+when the host exited (``in_doubt``: ``[producer, seq, events]`` each; a reader
+counts as lost those the store does not hold - they may have landed after the
+host left, so they cannot be counted at exit without counting some twice). ``elixirscope.store.runs`` keeps records; the daemon's
 capture layer takes them as the params of its ``run`` operation.
 """
 
@@ -19,7 +22,14 @@ from typing import Any
 
 from elixirscope.contracts import ContractError
 
-__all__ = ["FIELDS", "check_run_id", "check_run_record", "new_run_id", "start_record"]
+__all__ = [
+    "FIELDS",
+    "MAX_IN_DOUBT",
+    "check_run_id",
+    "check_run_record",
+    "new_run_id",
+    "start_record",
+]
 
 _ID = re.compile(r"^[0-9a-f]{8,64}$")
 FIELDS = (
@@ -34,8 +44,11 @@ FIELDS = (
     "exit_status",
     "lost",
     "drop_reasons",
+    "in_doubt",
     "settings",
 )
+MAX_IN_DOUBT = 4096
+"""Batches a record may name in doubt (a host has at most a credit window unconfirmed)."""
 
 
 def new_run_id() -> str:
@@ -65,7 +78,31 @@ def check_run_record(record: object) -> dict[str, Any]:
             f"unknown run record field {unknown[0]!r}; expected some of: {', '.join(FIELDS)}",
             code="bad_run",
         )
+    _check_in_doubt(record.get("in_doubt", []))
     return record
+
+
+def _check_in_doubt(entries: object) -> None:
+    if not isinstance(entries, list) or len(entries) > MAX_IN_DOUBT:
+        raise ContractError(
+            f"Expected `in_doubt` a list of at most {MAX_IN_DOUBT:,} [producer, seq, events], "
+            f"got {type(entries).__name__}"
+            + (f" of {len(entries):,}" if isinstance(entries, list) else ""),
+            code="bad_run",
+        )
+    for index, entry in enumerate(entries):
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and isinstance(entry[0], str)
+            and len(entry[0]) <= 1024
+            and all(type(n) is int and 0 <= n < 2**63 for n in entry[1:])
+        ):
+            raise ContractError(
+                f"Expected [producer, seq, events] (a str and two ints >= 0), got "
+                f"{entry!r:.200} - at `in_doubt[{index}]`",
+                code="bad_run",
+            )
 
 
 def start_record(
@@ -89,5 +126,6 @@ def start_record(
         "exit_status": None,
         "lost": 0,
         "drop_reasons": {},
+        "in_doubt": [],
         "settings": settings or {},
     }

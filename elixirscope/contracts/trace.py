@@ -50,6 +50,7 @@ Thread = Annotated[int, msgspec.Meta(ge=0)]
 
 __all__ = [
     "AttributeChange",
+    "BatchHead",
     "CustomEvent",
     "EVENT_TYPES",
     "EventBatch",
@@ -67,6 +68,7 @@ __all__ = [
     "TRACEBACK_LIMIT",
     "ThreadStart",
     "TraceEvent",
+    "batch_head",
     "decode_batch",
     "encode_batch",
 ]
@@ -300,8 +302,30 @@ class EventBatch(msgspec.Struct, array_like=True, gc=False):
     run: Text = ""
 
 
+class BatchHead(msgspec.Struct, array_like=True, gc=False):
+    """Who sent a batch, read without decoding its events (the fields after ``seq``
+    are skipped): enough to look the batch up in a store by ``(producer, seq)``."""
+
+    node: Text
+    pid: NonNegative64
+    program: Text
+    producer: Text
+    seq: NonNegative64
+
+
 _encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(EventBatch)
+_head_decoder = msgspec.msgpack.Decoder(BatchHead)
+
+
+def batch_head(frame: bytes) -> BatchHead:
+    """The head of a batch frame; ContractError (``malformed_batch``) if it has none."""
+    from elixirscope.contracts import ContractError
+
+    try:
+        return _head_decoder.decode(frame)
+    except Exception as exc:  # noqa: BLE001 - msgspec's errors, and whatever it may add
+        raise ContractError(f"malformed event batch head: {exc}", code="malformed_batch") from None
 
 
 def encode_batch(

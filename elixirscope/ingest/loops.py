@@ -15,6 +15,7 @@ from elixirscope.contracts import ContractError
 from elixirscope.contracts.trace import EventBatch, decode_batch
 from elixirscope.store.full import clear_full, is_full_error, mark_full
 from elixirscope.transport import CreditReceiver, bind, connect
+from elixirscope.transport.connections import ConnectionWatch
 
 from .handoff import (
     ACK_FAILED,
@@ -148,7 +149,8 @@ class IngestLoop(_Worker):
     committed it (see :mod:`elixirscope.ingest.handoff`): a writer that dies loses
     nothing, and the loop takes no more from hosts while ``2 x window`` batches
     wait for a writer. Only the daemon stopping loses batches, counted in
-    ``dropped_on_stop``.
+    ``dropped_on_stop``. What the hosts' connections did (silent ones closed
+    after the handshake timeout, refused keys) is in :meth:`connection_stats`.
     """
 
     name = "elixirscope-ingest"
@@ -190,6 +192,7 @@ class IngestLoop(_Worker):
             context=self._context,
         )
         self.endpoint = self._receiver.endpoint
+        self._connections = ConnectionWatch(self._receiver.socket)
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -197,11 +200,13 @@ class IngestLoop(_Worker):
         try:
             bind(self._router, self.forward_endpoint)
         except BaseException:
+            self._connections.close()
             self._receiver.close()
             self._router.close(0)
             raise
         self._poller = zmq.Poller()
         self._poller.register(self._router, zmq.POLLIN)
+        self._poller.register(self._connections.socket, zmq.POLLIN)
         self._polling_hosts = False
         self._last_probe = time.monotonic()
 
@@ -217,6 +222,8 @@ class IngestLoop(_Worker):
             self._polling_hosts = taking
         ready = dict(self._poller.poll(POLL_MS))
         now = time.monotonic()
+        if self._connections.socket in ready:
+            self._connections.read()
         if self._router in ready:
             while True:
                 try:
@@ -284,6 +291,7 @@ class IngestLoop(_Worker):
         batches, events = self.dispatcher.unacked()
         self.stats.dropped_on_stop += batches
         self.stats.events_dropped_on_stop += events
+        self._connections.close()
         self._receiver.close()
         self._router.close(0)
         self._context.term()
@@ -293,6 +301,10 @@ class IngestLoop(_Worker):
 
     def handoff_stats(self) -> dict[str, Any]:
         return self.dispatcher.stats.as_dict()
+
+    def connection_stats(self) -> dict[str, Any]:
+        """What the hosts' connections did (see elixirscope.transport.connections)."""
+        return self._connections.stats.as_dict() if hasattr(self, "_connections") else {}
 
 
 class WriterLoop(_Worker):

@@ -42,6 +42,8 @@ REASONS = {
     "sink": "the destination refused them (daemon unreachable or too slow)",
     "unencodable": "their values could not be encoded",
     "exit_timeout": "they were not shipped by the exit deadline",
+    "in_doubt": "they were sent, the program exited before the daemon confirmed storing "
+    "them, and the store does not hold them (the daemon was restarting or stopped)",
 }
 
 
@@ -117,11 +119,15 @@ def list_runs(data_dir: str | os.PathLike[str]) -> list[RunInfo]:
 
     records = read_runs(data_dir)
     totals: dict[str, dict[str, Any]] = {}
+    missing: dict[str, int] = {}  # run -> events of its batches in doubt the store lacks
     if (Path(data_dir).expanduser() / "events").is_dir():
         from elixirscope.store import EventStore
 
         with EventStore.open(Path(data_dir).expanduser(), readonly=True) as store:
             totals = store.run_totals()
+            missing = {run_id: _in_doubt_missing(store, r) for run_id, r in records.items()}
+    else:
+        missing = {run_id: _in_doubt_missing(None, r) for run_id, r in records.items()}
     runs = []
     for run_id in set(records) | {r for r in totals if r}:
         record, total = records.get(run_id, {}), totals.get(run_id, {})
@@ -136,10 +142,10 @@ def list_runs(data_dir: str | os.PathLike[str]) -> list[RunInfo]:
             ended_ns=record.get("ended_ns"),
             exit_status=record.get("exit_status"),
             events=total.get("events", 0),
-            dropped=total.get("dropped", 0) + int(record.get("lost") or 0),
+            dropped=total.get("dropped", 0) + int(record.get("lost") or 0) + missing.get(run_id, 0),
             exceptions=total.get("exceptions", 0),
             processes=len(total.get("producers", ())),
-            drop_reasons=dict(record.get("drop_reasons") or {}),
+            drop_reasons=_reasons(record, missing.get(run_id, 0)),
             first_ts=total.get("first_ts"),
             last_ts=total.get("last_ts"),
             has_record=bool(record),
@@ -189,6 +195,28 @@ class RunScope:
         if self.latest and self.runs > 1:
             text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"
         return text
+
+
+def _in_doubt_missing(store: Any, record: dict[str, Any]) -> int:
+    """Events of the record's batches in doubt that ``store`` (None: no store) lacks."""
+    lost = 0
+    for entry in record.get("in_doubt") or ():
+        try:
+            producer, seq, events = entry
+        except (TypeError, ValueError):
+            continue  # written by hand or by another version: the record check refuses it
+        if store is None or not isinstance(producer, str) or not producer:
+            lost += int(events) if isinstance(events, int) else 0
+        elif not store.holds_batch(producer, seq):
+            lost += int(events)
+    return lost
+
+
+def _reasons(record: dict[str, Any], in_doubt_missing: int) -> dict[str, int]:
+    reasons = dict(record.get("drop_reasons") or {})
+    if in_doubt_missing:
+        reasons["in_doubt"] = reasons.get("in_doubt", 0) + in_doubt_missing
+    return reasons
 
 
 def select_run(

@@ -14,7 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from elixirscope.runtime.errors import BadRequest, CallError, CallTimeout, StartError
+    from elixirscope.runtime.errors import (
+        BadRequest,
+        CallError,
+        CallTimeout,
+        MessageRefused,
+        StartError,
+    )
     from elixirscope.runtime.genserver import CallRef, GenServer
     from elixirscope.runtime.messages import CallResult, ChildExit, Down
     from elixirscope.runtime.observe import (
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     from elixirscope.runtime.system import Runtime
 
 _HOMES = {
-    "errors": ("BadRequest", "CallError", "CallTimeout", "StartError"),
+    "errors": ("BadRequest", "CallError", "CallTimeout", "MessageRefused", "StartError"),
     "genserver": ("CallRef", "GenServer"),
     "messages": ("CallResult", "ChildExit", "Down"),
     "observe": ("CallbackRecord", "add_callback_observer", "remove_callback_observer"),
@@ -59,6 +65,7 @@ __all__ = [
     "ExitReason",
     "GenServer",
     "Ignore",
+    "MessageRefused",
     "NoReply",
     "Registry",
     "Reply",

@@ -20,6 +20,17 @@ Three patches, installed in every process that imports ``elixirscope.runtime``
    :mod:`.pickle_allowlist`; a refused class is counted and logged. The
    packages of actor classes a process creates are trusted in it before the
    child is forked, so the child and its creator accept their messages.
+4. **Refusals answered.** A receiver that refuses a frame answers it with
+   Thespian's data-error ACK, which Thespian's own sender ignores - the message
+   vanished and a caller waited out its timeout. The sending actor now gets
+   the message back as a ``PoisonMessage`` whose ``details`` is a
+   :class:`SendRefused` naming the class its own allow-list refuses too (or
+   saying the receiver's log names it); the runtime turns that into a failed
+   call at once (:class:`~elixirscope.runtime.errors.MessageRefused`).
+5. **Quiet OUCH.** Thespian logs "OUCH! Error deserializing received data" with a
+   full traceback for every frame it cannot read (to ``$TMPDIR/thespian.log``);
+   a flood of bad frames would flood that log. Only the first ``_LOG_FIRST``
+   per process, and then every ``_LOG_EVERY``-th with its count, are logged.
 """
 
 from __future__ import annotations
@@ -29,13 +40,30 @@ import os
 import pickle
 from typing import Any
 
-from thespian.system import multiprocCommon, systemBase
-from thespian.system.transport import IPBase, TCPTransport, UDPTransport, streamBuffer
+from thespian.actors import PoisonMessage
+from thespian.system import actorManager, multiprocCommon, systemBase
+from thespian.system.transport import (
+    IPBase,
+    ReceiveEnvelope,
+    SendStatus,
+    TCPTransport,
+    UDPTransport,
+    streamBuffer,
+)
 
 from elixirscope.runtime import frame_seal, pickle_allowlist
 from elixirscope.transport.exposure import ALLOW_REMOTE_KEY, is_loopback
 
-__all__ = ["LOOPBACK", "apply", "bind_address", "bind_to", "prepare_system_start", "refusals"]
+__all__ = [
+    "LOOPBACK",
+    "SendRefused",
+    "apply",
+    "bind_address",
+    "bind_to",
+    "prepare_system_start",
+    "refusal_of",
+    "refusals",
+]
 
 LOOPBACK = "127.0.0.1"
 _LOG_FIRST, _LOG_EVERY = 10, 1000
@@ -43,20 +71,40 @@ _LOG_FIRST, _LOG_EVERY = 10, 1000
 LOGGER = "elixirscope.runtime.transport"
 
 _bind_host: str | None = LOOPBACK  # None: Thespian's own choice, every interface
-_refused = {"unsealed_frames": 0, "refused_classes": 0}
+_refused = {"unsealed_frames": 0, "refused_classes": 0, "sends_refused": 0}
+_ouch = [0]  # Thespian's "OUCH" log lines seen in this process
 
 
 def _new_process_counts() -> None:
     for kind in _refused:
         _refused[kind] = 0
+    _ouch[0] = 0
 
 
 os.register_at_fork(after_in_child=_new_process_counts)  # an actor counts its own refusals
 
 
 def refusals() -> dict[str, int]:
-    """Frames this process dropped for a bad seal, and for a class off the allow-list."""
+    """Frames this process dropped for a bad seal or for a class off the allow-list, and
+    messages it sent that their receiver refused."""
     return dict(_refused)
+
+
+class SendRefused(str):
+    """Why a message this process sent was refused by its receiver: the ``details`` of
+    the PoisonMessage the sending actor gets back (it never leaves the process)."""
+
+
+def refusal_of(message: Any) -> str:
+    """Why a receiver would refuse ``message``, as this process can tell."""
+    found = pickle_allowlist.refused_in(message)
+    if found is not None:
+        return f"the receiving process refused {type(message).__name__}: {found}"
+    return (
+        f"the receiving process refused {type(message).__name__}: a class in it is not "
+        "allowed there (its log names which; elixirscope.runtime.trust_modules(...) allows "
+        "a package), or the frame was damaged"
+    )
 
 
 def bind_address() -> str:
@@ -188,6 +236,36 @@ def _new_primary(self, actorClass, *args, **kw):  # noqa: ANN001, N803 - Thespia
     return _original_new_primary(self, actorClass, *args, **kw)
 
 
+_original_send_fail = actorManager.ActorManager.actor_send_fail
+
+
+def _send_fail(self, result, intent):  # noqa: ANN001 - Thespian's method signature
+    """The receiver answered data-error: hand the message back to the sending actor."""
+    if result == SendStatus.BadPacket and not isinstance(intent.message, PoisonMessage):
+        why = SendRefused(refusal_of(intent.message))
+        _count("sends_refused", ValueError(f"a message sent to {intent.targetAddr}: {why}"))
+        self._receiveQueue.append(
+            ReceiveEnvelope(intent.targetAddr, PoisonMessage(intent.message, why))
+        )
+    return _original_send_fail(self, result, intent)
+
+
+_original_thesplog = TCPTransport.thesplog
+
+
+def _thesplog(msg: Any, *args: Any, **kw: Any) -> Any:
+    """Thespian's log, with its per-frame "OUCH" traceback rate-limited."""
+    if isinstance(msg, str) and msg.startswith("OUCH!"):
+        n = _ouch[0] = _ouch[0] + 1
+        if n > _LOG_FIRST and n % _LOG_EVERY:
+            return None
+        msg += (
+            f"  [undecodable frame {n} in this process; the first {_LOG_FIRST} and every "
+            f"{_LOG_EVERY}th are logged, the others only counted]"
+        )
+    return _original_thesplog(msg, *args, **kw)
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     frame_seal.system_secret()
@@ -198,3 +276,5 @@ def apply() -> None:
     TCPTransport.TCPTransport._check_XMIT_4_done = _ack_check
     multiprocCommon.MultiProcReplicator._startChildActor = _start_child
     systemBase.systemBase.newPrimaryActor = _new_primary
+    actorManager.ActorManager.actor_send_fail = _send_fail
+    TCPTransport.thesplog = _thesplog

@@ -6,7 +6,7 @@ from typing import Any
 
 from elixirscope.runtime.reasons import ExitReason
 
-__all__ = ["BadRequest", "CallError", "CallTimeout", "StartError"]
+__all__ = ["BadRequest", "CallError", "CallTimeout", "MessageRefused", "StartError"]
 
 
 class CallTimeout(TimeoutError):
@@ -28,6 +28,15 @@ class CallError(RuntimeError):
             f"call to {address} failed, the actor exited: {reason} (request {request!r})"
         )
         self.address, self.request, self.reason = address, request, reason
+
+
+class MessageRefused(RuntimeError):
+    """A message could not be delivered: something in it is not allowed between actors
+    (see :mod:`elixirscope.runtime.pickle_allowlist`); the text names it and what allows it.
+    Raised by a call whose request - or whose reply - was refused, instead of a timeout."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
 
 
 class StartError(RuntimeError):

@@ -30,6 +30,7 @@ from typing import Any
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
+from elixirscope.runtime.errors import MessageRefused
 from elixirscope.runtime.process import MONITOR_AFTER, ProcessActor
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
@@ -135,6 +136,17 @@ class GenServer(ProcessActor):
         for ref, caller in self._pending.items():
             self.send(caller, m.CallFailed(ref, reason))
         self._pending.clear()
+
+    def _send_refused(self, message: Any, why: str, receiver: Any) -> None:
+        """A call whose request was refused fails at once; a reply that was refused is
+        replaced by :class:`MessageRefused`, so neither caller waits out its timeout."""
+        if isinstance(message, m.Call) and self._call_ended(message.ref) is not None:
+            self._info(m.CallResult(message.ref, ok=False, reason=why))
+        elif isinstance(message, m.Reply) and not isinstance(message.value, MessageRefused):
+            refused = MessageRefused(f"the reply to this call could not be delivered: {why}")
+            self.send(receiver, m.Reply(message.ref, refused))
+        else:
+            super()._send_refused(message, why, receiver)
 
     def _on_link_exit(self, address: Any, reason: ExitReason) -> None:
         self._info(m.ChildExit(address, reason))

@@ -24,6 +24,9 @@ A name is checked where it leads, not only where it claims to be: a class
 reached through a module attribute (``elixirscope.x.subprocess.Popen``) must
 itself live in an allowed module. Nothing is imported to decide, except the
 trusted packages' own modules. Refusals raise :class:`ClassRefused`.
+
+:func:`refused_in` answers the sender's question after a receiver refused its
+message: which class or function in it this process would refuse too.
 """
 
 from __future__ import annotations
@@ -35,9 +38,17 @@ import pickle
 import site
 import sys
 import sysconfig
-from types import ModuleType
+from types import BuiltinFunctionType, FunctionType, ModuleType
+from typing import Any
 
-__all__ = ["ClassRefused", "loads", "trust_actor_class", "trust_modules", "trusted_modules"]
+__all__ = [
+    "ClassRefused",
+    "loads",
+    "refused_in",
+    "trust_actor_class",
+    "trust_modules",
+    "trusted_modules",
+]
 
 SAFE_BUILTINS = frozenset({
     "bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple", "dict",
@@ -111,6 +122,42 @@ def loads(data: bytes) -> object:
 class _AllowListUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         return _resolve(module, name)
+
+
+def refused_in(obj: object) -> ClassRefused | None:
+    """The first class or function ``obj``'s pickle names that :func:`loads` would
+    refuse in this process, or None. It pickles ``obj`` to find out: for explaining
+    a refusal, not for every send."""
+    try:
+        _RefusalFinder(io.BytesIO(), protocol=pickle.DEFAULT_PROTOCOL).dump(obj)
+    except _Found as found:
+        return found.refusal
+    except Exception:  # noqa: BLE001 - unpicklable for another reason: not ours to explain
+        return None
+    return None
+
+
+_which_module: Any = getattr(pickle, "whichmodule")  # noqa: B009 - not in the stubs
+
+
+class _Found(Exception):
+    def __init__(self, refusal: ClassRefused) -> None:
+        self.refusal = refusal
+
+
+class _RefusalFinder(pickle.Pickler):
+    """Pickles as Thespian would, checking every class and function named by reference."""
+
+    def reducer_override(self, obj: object) -> Any:
+        if isinstance(obj, (type, FunctionType, BuiltinFunctionType)):
+            name = str(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", ""))
+            try:
+                _resolve(_which_module(obj, name), name)
+            except ClassRefused as exc:
+                raise _Found(exc) from None
+            except Exception:  # noqa: BLE001 - pickle itself will say what is wrong with it
+                pass
+        return NotImplemented
 
 
 _allowed: dict[tuple[str, str], object] = {}

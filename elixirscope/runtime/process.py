@@ -396,11 +396,24 @@ class ProcessActor(Actor):
     def _poison(self, msg: PoisonMessage, sender: Any) -> None:
         """A message we sent could not be delivered or killed its receiver."""
         poison = msg.poisonMessage
-        if isinstance(poison, m.Monitor) and poison.ref in self._monitors:
+        if isinstance(msg.details, _thespian_security.SendRefused):
+            self._send_refused(poison, str(msg.details), sender)
+        elif isinstance(poison, m.Monitor) and poison.ref in self._monitors:
             watch = self._monitors.pop(poison.ref)
             self._on_message(m.Down(poison.ref, watch.address, ExitReason.noproc()), sender)
         else:
             self._on_message(msg, sender)
+
+    def _send_refused(self, message: Any, why: str, receiver: Any) -> None:
+        """``receiver`` refused ``message`` (a class in it it does not allow); nobody waits
+        for it here, so it is logged (and counted in ``transport_sends_refused``)."""
+        log.warning(
+            "%s: %s sent to %s was refused: %s",
+            self.path or type(self).__name__,
+            type(message).__name__,
+            receiver,
+            why,
+        )
 
     # ---------------------------------------------------------------- registry
     @property

@@ -28,11 +28,12 @@ import time
 import uuid
 from typing import Any
 
-from thespian.actors import ActorSystem, PoisonMessage
+from thespian.actors import ActorSystem, ActorSystemFailure, PoisonMessage
+from thespian.system.transport import SendStatus
 
 from elixirscope.runtime import _thespian_security, observe
 from elixirscope.runtime import messages as m
-from elixirscope.runtime.errors import CallError, CallTimeout, StartError
+from elixirscope.runtime.errors import CallError, CallTimeout, MessageRefused, StartError
 from elixirscope.runtime.liveness import is_alive
 from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER
 from elixirscope.runtime.reasons import ExitReason
@@ -184,7 +185,8 @@ class Runtime:
         ``kill -9`` fails it too (``killed``); the quick calls stay one message.
 
         A reply that is an exception instance (a refusal such as SupervisorError)
-        is raised here.
+        is raised here. A request or reply the receiving process refuses (a class
+        it does not allow) raises MessageRefused at once, naming what it can.
         """
         ref = uuid.uuid4().hex
         tracer = observe.TRACER
@@ -200,7 +202,13 @@ class Runtime:
             )
 
         call = m.Call(ref, request, trace, caller=self._client_address())
-        reply = self._await(address, call, answers, min(timeout, MONITOR_AFTER))
+        try:
+            reply = self._await(address, call, answers, min(timeout, MONITOR_AFTER))
+        except ActorSystemFailure as exc:
+            if str(SendStatus.BadPacket) not in str(exc):
+                raise
+            why = _thespian_security.refusal_of(call)
+            raise MessageRefused(f"call to {address} not delivered: {why}") from None
         if reply is None and timeout > MONITOR_AFTER and self._monitorable():
             reply = self._await_monitored(address, ref, answers, deadline)
         if reply is None:

@@ -623,6 +623,18 @@ class EventStore:
                 "quarantined": held,
             }
 
+    def holds_batch(self, producer: str, seq: int) -> bool:
+        """Whether any shard holds batch ``(producer, seq)`` (a damaged shard is skipped,
+        and named by ``damage()``)."""
+        with self._mutex:
+            for shard in self._shards():
+                try:
+                    if shard.holds(producer, seq):
+                        return True
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return False
+
     def run_totals(self) -> dict[str, dict[str, Any]]:
         """What the store holds of each run (by id; '' for batches recorded before runs):
         events, dropped (counted by the producers), exceptions, producers, first and

@@ -40,6 +40,7 @@ from .request_client import ClientStats, RequestClient, call
 from .request_intake import Admitted, RequestIntake
 from .request_server import Handler, RequestServer, ServerStats
 from .security import KeyProblem, Keys, ensure_keys, load_keys, serve_with, use_keys
+from .shared_read import SharedRead
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -72,6 +73,7 @@ __all__ = [
     "RequestTimeout",
     "SenderStats",
     "ServerStats",
+    "SharedRead",
     "SubscriberStats",
     "WireError",
     "bind",

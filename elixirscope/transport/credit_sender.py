@@ -32,7 +32,9 @@ When the receiver is replaced (a new incarnation), the batches it never
 confirmed are queued again, first, and transmitted again under the new one's
 credit (counted in ``resent``); the store recognises a batch it already holds.
 What is kept is bounded by the credit window. At :meth:`close`, batches still
-unconfirmed at the deadline are counted ``in_doubt``. The identity then reads
+unconfirmed at the deadline are counted ``in_doubt``, and their payloads stay
+readable (:meth:`in_doubt_payloads`) so that the producer can name them and a
+reader later check which of them the store holds. The identity then reads
 ``offered + resent == batches_sent + queued + dropped...``.
 
 The sender does no work between calls: credits are read during :meth:`send`,
@@ -170,6 +172,7 @@ class CreditSender(Closing):
         # sent but not yet confirmed: at most one window (MAX_WINDOW) long; with
         # ``resend`` each keeps its payload, to be sent again to a new receiver
         self._unconfirmed: deque[tuple[int, int, bytes | None]] = deque()
+        self._in_doubt: list[tuple[bytes, int]] = []  # resending: what close left unconfirmed
         self._incarnation: int | None = None
         self._next_seq = 0
         self._limit = 0
@@ -264,6 +267,11 @@ class CreditSender(Closing):
             self._send_quietly(encode_bye())
             self._socket.close(linger=int(timeout * 1000))
             self._closed = True
+
+    def in_doubt_payloads(self) -> list[tuple[bytes, int]]:
+        """``(payload, events)`` of the batches counted ``in_doubt`` (kept only with
+        ``resend``: at most a credit window, left unconfirmed at close)."""
+        return list(self._in_doubt)
 
     def __repr__(self) -> str:
         return f"<CreditSender {self.stream!r} -> {self.endpoint} policy={self.policy}>"
@@ -386,10 +394,12 @@ class CreditSender(Closing):
         when it was replaced, or at close - in doubt (counted)."""
         unconfirmed = self._unconfirmed
         while unconfirmed and unconfirmed[0][0] < taken:
-            _, events, _payload = unconfirmed.popleft()
+            _, events, payload = unconfirmed.popleft()
             if in_doubt:
                 self._stats.in_doubt += 1
                 self._stats.events_in_doubt += events
+                if payload is not None:
+                    self._in_doubt.append((payload, events))
 
     def _transmit(self, payload: bytes, count: int) -> bool:
         try:

@@ -28,6 +28,7 @@ from typing import Literal
 import zmq
 
 from . import security
+from .connections import limit_handshake
 from .exceptions import EndpointError, EndpointInUse
 from .exposure import check_bind_host
 
@@ -123,7 +124,9 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
     """Bind ``socket`` and return the endpoint it actually bound (``LAST_ENDPOINT``).
 
     When this process serves with keys (:func:`security.serve_with`), the socket
-    is a CURVE server that admits only the node's authorized clients.
+    is a CURVE server that admits only the node's authorized clients; a
+    connection that does not complete its handshake within the process's
+    handshake timeout is dropped (see :mod:`.connections`).
     Raises :class:`EndpointInUse` when the address is taken (for ``ipc://``, when
     a live process answers on the path), :class:`EndpointError` for any other
     address the caller must change - including a host other than loopback
@@ -138,6 +141,7 @@ def bind(socket: zmq.Socket, endpoint: str | Endpoint) -> str:
         socket.setsockopt(zmq.IPV6, 1)
     address = str(ep) if ep.transport == "ipc" else f"tcp://{ep.host}:{ep.port or '*'}"
     security.secure_server(socket)
+    limit_handshake(socket)
     try:
         socket.bind(address)
     except zmq.ZMQError as exc:

@@ -11,6 +11,9 @@ there is one way to serve Requests:
   frame size, params depth or string length), ``busy`` (``max_in_flight``
   Requests are being worked on already, or ``max_in_flight_per_client`` for this
   connection): overload is answered at once rather than queued without bound;
+  ``priority`` Requests (cheap liveness questions such as ``status``, named by
+  ``(to_layer, operation)``) take no slot and are never ``busy``: they must not
+  wait behind the heavy ones, and their server keeps them cheap;
 * :meth:`reply` turns a handler's Response into bytes (``handler_failed`` when
   it is not a Response or cannot be encoded), counts it, and frees its slot;
 * :meth:`fail` does the same for a handler that raised.
@@ -55,7 +58,8 @@ class ServerStats:
     """Counters of one server; ``requests == ok + partial + errors``.
 
     ``malformed``, ``handler_failures``, ``limit_exceeded`` and ``busy`` are
-    subsets of ``errors``; ``unroutable`` counts replies ZeroMQ could not hand
+    subsets of ``errors``; ``priority`` counts Requests admitted without a slot
+    (``in_flight`` counts the others being worked on); ``unroutable`` counts replies ZeroMQ could not hand
     to their client (it disconnected, or stopped reading and its queue is full).
     """
 
@@ -68,6 +72,7 @@ class ServerStats:
     limit_exceeded: int = 0
     busy: int = 0
     unroutable: int = 0
+    priority: int = 0
     in_flight: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -81,6 +86,8 @@ class Admitted:
     envelope: list[bytes]
     request: Request | None
     reply: bytes | None = None
+    priority: bool = False
+    """Admitted without a slot (see ``RequestIntake(priority=...)``)."""
 
     @property
     def to_serve(self) -> Request:
@@ -99,6 +106,7 @@ class RequestIntake:
         limits: Limits | None = None,
         max_in_flight: int | None = None,
         max_in_flight_per_client: int | None = None,
+        priority: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         if not isinstance(layer, str) or not layer:
             raise ValueError(f"layer must be a non-empty string, got {layer!r}")
@@ -114,6 +122,7 @@ class RequestIntake:
         self.limits = limits
         self.max_in_flight = max_in_flight
         self.max_in_flight_per_client = max_in_flight_per_client
+        self.priority = frozenset(priority)
         self.stats = ServerStats()
         self._per_client: dict[bytes, int] = {}
 
@@ -148,6 +157,9 @@ class RequestIntake:
             return Admitted(
                 envelope, None, self._answer(self._error(_salvage_id(payload), exc.code, str(exc)))
             )
+        if (request.to_layer, request.operation) in self.priority:
+            self.stats.priority += 1
+            return Admitted(envelope, request, priority=True)
         client = envelope[0] if envelope else b""
         busy = self._busy(client)
         if busy:
@@ -219,6 +231,8 @@ class RequestIntake:
         return self._answer(self._error("", "handler_failed", "internal server error"))
 
     def _release(self, admitted: Admitted) -> None:
+        if admitted.priority:
+            return  # it took no slot
         client = admitted.envelope[0] if admitted.envelope else b""
         left = self._per_client.get(client, 0) - 1
         if left > 0:

@@ -101,9 +101,10 @@ def test_killing_a_capture_actor_under_load_loses_nothing_uncounted(make_daemon,
     produced = 2 * int(out.strip()) + 1
 
     def settled():
-        """The run once its record has ended and what it sent is all accounted for: batches
-        the host sent but saw no confirmation of before exiting are committed by the
-        daemon after the record ends, so the count may still be rising when it is read."""
+        """The run once its record has ended. Its record names the batches the host sent
+        but saw no confirmation of before exiting; `runs` counts those the store lacks as
+        dropped, so the sum is whole at once - asked again only for a batch that lands
+        between `runs`' two reads (the totals, then the batches in doubt)."""
         run = _run_of(d)
         return run if run and run["events"] + run["dropped"] >= produced else None
     try:

@@ -167,7 +167,9 @@ def test_layer_intensity_exceeded_restarts_it_and_the_layers_after(make_daemon):
     after = wait_until(escalated, timeout=60)
     for path in ("foundation", "foundation/config", "foundation/telemetry"):
         assert after[path] == before[path], path
-    status = d.request("status").data
+    # a status whose layers were read now (on a loaded machine one may be a stale view)
+    status = wait_until(lambda: (r := d.request("status")).ok and "layers_stale" not in r.data
+                        and r.data)
     restarts = {layer["name"]: layer["restarts"] for layer in status["layers"]}
     assert restarts["foundation"] == 0 and restarts["capture"] == 1 and restarts["api"] == 1
 

@@ -8,6 +8,9 @@ pid and restart count as before.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import struct
 
 import msgspec
@@ -100,6 +103,43 @@ def test_busy_is_answered_rather_than_queued(make_daemon):
     _unchanged(d, before)
 
 
+def test_status_jumps_the_queue_of_heavy_requests(make_daemon):
+    """64 requests wait on a stopped layer (the endpoint's every slot); status, health and
+    the endpoint's stats are still answered, before any of the 64 - and a flood of status
+    from one connection is answered whole, never busy."""
+    d = make_daemon(config=PATIENT)
+    keys = load_keys(d.keys_dir)
+    layer = d.request("health", to_layer="query", timeout=60).data["path"]
+    pid = d.pids()[layer]
+    heavy = [Raw(d.endpoint, keys=keys) for _ in range(8)]
+    os.kill(pid, signal.SIGSTOP)  # its requests can finish only after SIGCONT
+    try:
+        for raw in heavy:
+            for _ in range(8):  # api.max_in_flight_per_client
+                raw.send([b"", request_frame("health", to_layer="query", timeout=600.0)])
+        wait_until(lambda: d.request("stats", to_layer="api", timeout=60).data["in_flight"] == 64,
+                   timeout=120)
+        with Raw(d.endpoint, keys=keys) as late:
+            assert late.ask(request_frame("tree")).error.code == "busy"  # the slots are full
+            for _ in range(500):
+                late.send([b"", request_frame("status")])
+            floods = [late.answer(timeout=120) for _ in range(500)]
+        assert all(r is not None and r.ok for r in floods), {r.error.code for r in floods if r and not r.ok}
+        status = d.request("status", timeout=60)
+        assert status.ok and status.data["requests_in_flight"] == 64
+        assert [layer["name"] for layer in status.data["layers"]][-1] == "api"
+        stale = status.data.get("layers_stale")  # Thespian's sends wait behind the stopped layer's
+        assert stale is None or "the application supervisor did not answer" in stale["reason"]
+        assert d.request("health", to_layer="api", timeout=60).ok
+        assert not any(raw.socket.poll(0) for raw in heavy)  # none of the 64 has finished
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    answers = [raw.answer(timeout=120) for raw in heavy for _ in range(8)]
+    assert all(a is not None and a.ok for a in answers)
+    for raw in heavy:
+        raw.close()
+
+
 def test_hostile_batches_are_refused_counted_and_restart_nothing(make_daemon):
     d = make_daemon(config=PATIENT)
     ingest = d.request("endpoint", to_layer="capture").data["ingest"]
@@ -128,6 +168,41 @@ def test_hostile_batches_are_refused_counted_and_restart_nothing(make_daemon):
         wait_until(lambda: _writers(d, "malformed") >= len(poison)
                    and _writers(d, "batches_written") >= 1, timeout=60)
     assert _ingest(d)["handoff_batches_malformed"] >= len(poison)
+    _unchanged(d, before)
+
+
+def test_silent_connections_are_closed_and_their_descriptors_freed(make_daemon):
+    """300 raw TCP connections to the ingest that never say a byte: each holds one of the
+    ingest process's descriptors until network.handshake_timeout_s (5 s by default), then
+    the daemon closes it - the count of the process's open descriptors returns to where
+    it was. (Opening them takes about a second: the listen backlog is 100.)"""
+    d = make_daemon(config=PATIENT)
+    ingest = d.request("endpoint", to_layer="capture", timeout=60).data["ingest"]
+    host, port = ingest.removeprefix("tcp://").rsplit(":", 1)
+    pid = d.pids()["capture/ingest"]
+
+    def descriptors() -> int:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    before = restarts(d.request("tree", timeout=60).data)
+    baseline = descriptors()
+    silent = [socket.create_connection((host, int(port)), timeout=60) for _ in range(300)]
+    try:
+        wait_until(lambda: descriptors() >= baseline + 300, timeout=60)  # each one held one
+        for sock in silent:  # the daemon hangs up on each (after its own greeting)
+            while sock.recv(4096):
+                pass
+        wait_until(lambda: descriptors() <= baseline, timeout=60)
+    finally:
+        for sock in silent:
+            sock.close()
+    stats = wait_until(lambda: (s := _ingest(d))["connections_handshakes_failed"] >= 300 and s,
+                       timeout=60)
+    assert stats["connections_accepted"] >= 300 and stats["connections_peak_open"] >= 300
+    assert stats["connections_open"] == 0 and stats["connections_closed"] >= 300
+    with Raw(ingest, keys=load_keys(d.keys_dir)) as real_host:  # a host that speaks is heard
+        real_host.send(hello(0, "after"))
+        assert real_host.socket.poll(60_000)  # its credit
+    assert _ingest(d)["connections_handshakes_completed"] >= 1
     _unchanged(d, before)
 
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 import textwrap
 
+from secrets_corpus import leaked, write_host
+from waiting import wait_until
+
 SCRIPT = textwrap.dedent("""\
     def connect(dsn, user_pin, note):
         return note
@@ -48,3 +51,25 @@ def test_run_refuses_a_pattern_that_does_not_compile(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert "redaction.extra_patterns" in done.stderr
     assert "Invalid regular expression `(unclosed`" in done.stderr
+
+
+def test_no_planted_secret_reaches_a_daemons_store(make_daemon, tmp_path):
+    """The whole corpus, recorded by a real `elixirscope run --daemon`: read back from the
+    daemon, no secret of it is there, and the readable neighbours are."""
+    d = make_daemon()
+    assert d.request("endpoint", "capture", timeout=60).ok
+    script, conf = write_host(tmp_path)
+    keys = ("--keys", str(d.keys_dir))
+    done = es("run", "--daemon", d.endpoint, *keys, "--config", str(conf), str(script))
+    assert (done.returncode, done.stdout) == (0, "planted\n"), done.stderr
+
+    def stored():
+        report = es("events", "--daemon", d.endpoint, *keys, "--all", "--json")
+        events = json.loads(report.stdout)["events"] if report.returncode == 0 else []
+        return any(e["type"] == "custom" for e in events) and report.stdout
+    text = wait_until(stored, timeout=120)
+    assert leaked(text) == []
+    for neighbour in ("db.internal/shop", "paid with", "mq/vhost", "login failed"):
+        assert neighbour in text, neighbour
+    for kind in ('"type": "attr"', '"type": "state"', '"type": "yield"', '"type": "exception"'):
+        assert kind in text, kind

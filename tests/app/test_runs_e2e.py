@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -161,3 +162,39 @@ def test_runs_through_a_daemon(make_daemon, tmp_path):
     assert again["count"] == run_events(15)
     bad = _daemon("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", "fffffff")
     assert bad.returncode == 1 and "no run 'fffffff'" in bad.stderr
+
+
+def test_batches_unconfirmed_at_exit_are_dropped_until_the_store_holds_them(make_daemon, tmp_path):
+    """The writers are stopped: the host's batches reach the ingest, are never committed,
+    and the host exits with them in doubt. `runs` counts them dropped (reason in_doubt)
+    while the store lacks them, and stored - not dropped - once the writers go on."""
+    d = make_daemon()
+    assert d.request("endpoint", "capture", timeout=60).ok
+    writers = [pid for path, pid in d.pids().items() if path.startswith("capture/writers/writer-")]
+    script = tmp_path / "fib.py"
+    script.write_text(FIB)
+    keys = ("--keys", str(d.keys_dir))
+    for pid in writers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        done = es("run", "--daemon", d.endpoint, *keys, str(script), "15")
+        assert (done.returncode, done.stdout) == (0, "610\n"), done.stderr
+        assert f"{run_events(15):,} events were sent but the daemon had not confirmed" in done.stderr
+
+        def recorded():
+            runs = _daemon_json("runs", "--daemon", d.endpoint, *keys)["runs"]
+            return runs and runs[0]["ended_ns"] and runs[0]
+        run = wait_until(recorded, timeout=60)
+        assert (run["events"], run["dropped"]) == (0, run_events(15))
+        assert run["drop_reasons"] == {"in_doubt": run_events(15)}
+        note = _daemon("summary", "--daemon", d.endpoint, *keys)
+        assert f"{run_events(15):,} dropped" in note.stdout + note.stderr, note
+    finally:
+        for pid in writers:
+            os.kill(pid, signal.SIGCONT)
+
+    def stored():
+        runs = _daemon_json("runs", "--daemon", d.endpoint, *keys)["runs"]
+        return runs[0]["events"] == run_events(15) and runs[0]
+    run = wait_until(stored, timeout=120)
+    assert run["dropped"] == 0 and run["drop_reasons"] == {}

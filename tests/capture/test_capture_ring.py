@@ -60,16 +60,16 @@ def test_block_without_consumer_times_out_and_counts(Ring):
 
 
 def test_a_stall_is_announced_once_and_the_waker_is_called_when_full(Ring):
-    ring = Ring(2, "block", 0.01)
+    ring = Ring(4, "block", 0.01)
     calls: list[str] = []
     ring.set_waker(lambda: calls.append("wake"), 0)
     ring.set_on_stall(lambda: calls.append("stall"))
-    for i in range(5):
+    for i in range(7):
         ring.append(i)
     assert calls == ["wake", "stall"]
     ring.drain(1)
     assert ring.stats()["stalled"] is True  # not caught up yet
-    ring.drain(1)
+    ring.drain(10)
     ring.set_waker(lambda: calls.append("at-1"), 1)
     ring.append("x")
     assert calls[-1] == "at-1"
@@ -86,6 +86,25 @@ def test_a_failing_consumer_stalls_a_blocking_ring(Ring):
     dropping = Ring(2, "drop_newest")
     dropping.stall()  # only a blocking ring stalls
     assert dropping.stats()["stalls"] == 0
+
+
+def test_a_stalled_ring_waits_again_once_the_consumer_drains_half_of_it(Ring):
+    """A program that records faster than the consumer drains keeps the ring from ever
+    emptying; once the consumer has drained half a ring since the stall, it is working
+    again and the ring waits for it again instead of dropping for good."""
+    ring = Ring(4, "block", 0.05)
+    ring.stall()  # e.g. the daemon was restarting
+    for _ in range(2):
+        while ring.append("x"):  # the program refills the ring as fast as it drains
+            pass
+        assert ring.stats()["stalled"] is True
+        ring.drain(1)  # never empty
+    assert ring.stats()["stalled"] is False  # 2 of 4 drained since the stall
+    waits = ring.stats()["block_waits"]
+    assert ring.append("a")  # the ring is full again
+    assert ring.append("b") is False  # waited for the consumer (none now: it timed out)
+    s = _invariant(ring)
+    assert s["block_waits"] == waits + 1 and s["stalled"] is True
 
 
 def test_block_waits_for_the_consumer_and_loses_nothing(Ring):

@@ -14,117 +14,18 @@ must still be there, readable.
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from decimal import Decimal
 
 import pytest
 from hooks_support import RUNTIMES
+from secrets_corpus import NEIGHBOURS, PROGRAM, SECRETS
 
 from elixirscope.capture import actors, hooks, recorder, redaction, session
 from elixirscope.ingest.stores import RunStore
 from elixirscope.instrument.rewriter import rewrite_source
 from elixirscope.runtime import GenServer, Reply, Runtime
 from elixirscope.store.eventstore import EventStore
-
-# (kind, secret text as planted, what must never be seen) — each secret is unique.
-SECRETS = [
-    ("dsn as an argument", "postgresql://app:S3cretDsnArg@db.internal/shop", "S3cretDsnArg"),
-    ("dsn as an attribute", "postgresql://app:S3cretDsnAttr@db.internal/shop", "S3cretDsnAttr"),
-    ("password in a list of pairs", "PairPw-777q", "PairPw-777q"),
-    ("bearer token returned", "eyJhbGciOiJIUzI1NiJ9.QmVhcmVyUmV0.c2ln", "QmVhcmVyUmV0"),
-    ("secret in an exception message", "ExcMsgPw-123q", "ExcMsgPw-123q"),
-    ("credit_card key", "4111 1111 1111 1111", "4111 1111 1111 1111"),
-    ("password= in free text", "FreeTextPw9q", "FreeTextPw9q"),
-    ("sensitive argument name", "NamedArgPw-5q", "NamedArgPw-5q"),
-    ("authorization header in a dict", "HeaderTok123abcq", "HeaderTok123abcq"),
-    ("basic credentials in free text", "dXNlcjpCYXNpY1B3ZA==", "dXNlcjpCYXNpY1B3ZA"),
-    ("card number with dashes in text", "5500-0000-0000-0004", "5500-0000-0000-0004"),
-    ("card number as an int", "4012888888881881", "4012888888881881"),
-    ("api_key in a JSON string", "ak_live_JsonKey42q", "ak_live_JsonKey42q"),
-    ("url credentials yielded", "amqp://guest:YieldPw55q@mq/vhost", "YieldPw55q"),
-    ("sensitive attribute name", "AttrNamedSecretq", "AttrNamedSecretq"),
-    ("token field of an object", "FieldTok99q", "FieldTok99q"),
-    ("password key in an exception's dict", "ExcDictPw-4q", "ExcDictPw-4q"),
-    ("dsn in actor state", "mysql://root:StatePw1q@db/x", "StatePw1q"),
-    ("password pair as an actor message", "MsgPairPw-8q", "MsgPairPw-8q"),
-    ("session id in a custom event", "CustomSess42q", "CustomSess42q"),
-    ("configured extra pattern", "sk_live_ExtraPat0123456789", "ExtraPat0123456789"),
-    ("configured extra name", "PinSecret77q", "PinSecret77q"),
-    ("secret crossing the length cut", "QzXcrossPw1q", "QzX"),
-    ("token= in bytes", "BytesTok55q", "BytesTok55q"),
-    ("card number in a Decimal", "378282246310005", "378282246310005"),
-]
-
-# Readable neighbours: each must still appear.
-NEIGHBOURS = [
-    "db.internal/shop", "'user', 'bob'", "user=bob", "'Accept': 'json'", "region", "paid with",
-    "mq/vhost", "host='api'", "'count': 1", "Bearer <redacted>", "amount", "login failed",
-    "'user': 'bob'",
-]
-
-PROGRAM = textwrap.dedent('''
-    def connect(dsn, timeout=5):
-        return "connected"
-
-    class Repo:
-        def __init__(self, url):
-            self.url = url
-            self.secret_key = "AttrNamedSecretq"
-
-    def login(fields, password=None):
-        return "Bearer eyJhbGciOiJIUzI1NiJ9.QmVhcmVyUmV0.c2ln"
-
-    def fail_login(user):
-        raise ValueError(f"login failed for {user} with password=ExcMsgPw-123q")
-
-    def fail_lookup():
-        raise KeyError({"password": "ExcDictPw-4q", "user": "bob"})
-
-    def charge(order, card, amount_text):
-        return amount_text
-
-    def log_line(text, raw):
-        return len(text)
-
-    def call_api(headers, body, client):
-        return body
-
-    def stream():
-        yield "amqp://guest:YieldPw55q@mq/vhost"
-
-    def keys(note, user_pin):
-        return note
-
-    def long_text(text):
-        return text
-
-    class Client:
-        def __init__(self, token, host):
-            self.token = token
-            self.host = host
-
-    def run():
-        connect("postgresql://app:S3cretDsnArg@db.internal/shop")
-        Repo("postgresql://app:S3cretDsnAttr@db.internal/shop")
-        login([("user", "bob"), ("password", "PairPw-777q")], password="NamedArgPw-5q")
-        for fail in (lambda: fail_login("bob"), fail_lookup):
-            try:
-                fail()
-            except (ValueError, KeyError):
-                pass
-        charge({"credit_card": "4111 1111 1111 1111", "amount": 30}, 4012888888881881,
-               "paid with 5500-0000-0000-0004 today")
-        log_line("user=bob password=FreeTextPw9q ok", b"token=BytesTok55q")
-        call_api({"Authorization": "Bearer HeaderTok123abcq", "Accept": "json"},
-                 '{"api_key": "ak_live_JsonKey42q", "region": "eu"}'
-                 ' Authorization: Basic dXNlcjpCYXNpY1B3ZA==',
-                 Client("FieldTok99q", "api"))
-        list(stream())
-        keys("key sk_live_ExtraPat0123456789 used", "PinSecret77q")
-        long_text("x" * 183 + " password=QzXcrossPw1q")
-        return "done"
-''')
 
 
 class Vault(GenServer):

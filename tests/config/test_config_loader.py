@@ -163,6 +163,12 @@ def test_other_variables_are_ignored():
     assert got.values["capture.batch_size"] == 1000
 
 
+def test_the_test_suites_own_variables_are_not_settings():
+    """A daemon a heavy or chaos run starts inherits them: they must not stop it."""
+    got = load(env={"ELIXIRSCOPE_HEAVY": "1", "ELIXIRSCOPE_CHAOS_FIGURES": "/tmp/f.jsonl"})
+    assert got.values["capture.batch_size"] == 1000
+
+
 def test_an_unknown_env_var_suggests_the_variable_meant():
     with pytest.raises(ConfigError) as info:
         load(env={"ELIXIRSCOPE_CAPTURE_BATCH_SIZE": "5"})

@@ -75,6 +75,11 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `true or false`, got `1` - at `network.allow_remote` (from f.toml)",
         ),
         (
+            "network.handshake_timeout_s",
+            0,
+            "Expected `float 0.01..3600`, got `0` - at `network.handshake_timeout_s` (from f.toml)",
+        ),
+        (
             "api.endpoint",
             "tcp://127.0.0.1",
             "Expected `tcp://HOST:PORT or ipc://PATH`, got `'tcp://127.0.0.1'` - at `api.endpoint` (from f.toml): missing :PORT",

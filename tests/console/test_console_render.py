@@ -72,3 +72,16 @@ def test_an_error_response_without_error_info_still_reads_as_an_error():
 
 def test_bytes_in_data_become_base64_json():
     assert json.loads(render_json(_ok({"blob": b"\x00\x01"}))) == {"blob": "AAE="}
+
+
+def test_status_from_a_stale_view_says_how_old_and_why():
+    layer = {"name": "foundation", "path": "foundation", "status": "running", "pid": 7, "restarts": 0}
+    data = {"node": "n", "pid": 1, "uptime_s": 5.0, "started_at": 0.0, "endpoint": "tcp://x:1",
+            "base": "multiprocTCPBase", "layers": [layer], "store": None,
+            "layers_stale": {"reason": "the application supervisor did not answer: no reply "
+                             "within 0.5 s", "read_at": 0.0, "age_s": 2.0}}
+    text = render_text("status", _ok(data))
+    assert text.endswith("layers as of 2.0 s ago: the application supervisor did not answer: "
+                         "no reply within 0.5 s")
+    del data["layers_stale"]
+    assert "layers as of" not in render_text("status", _ok(data))

@@ -14,6 +14,7 @@ import math
 import os
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -220,3 +221,14 @@ def test_intake_answers_busy_past_either_limit_and_names_it():
     assert intake.stats.busy == 2 and intake.stats.in_flight == 3
     intake.fail(second, RuntimeError("boom"))
     assert intake.stats.handler_failures == 1 and intake.stats.in_flight == 2
+
+
+def test_a_batch_head_is_read_without_its_events():
+    from elixirscope.contracts.trace import batch_head
+
+    frame = encode_batch(node="n", pid=3, program="p", producer="n:3:9", seq=12, sent_ts=1,
+                         dropped=0, events=[("call", 1, 1, 1, None, 0, "f", None)], run="ab" * 8)
+    head = batch_head(frame)
+    assert (head.producer, head.seq, head.pid) == ("n:3:9", 12, 3)
+    with pytest.raises(ContractError, match="malformed event batch head"):
+        batch_head(b"\x93\x01")

@@ -10,7 +10,13 @@ import pytest
 from elixirscope.contracts.runs import start_record
 from elixirscope.contracts.trace import EventBatch, FunctionEntry, FunctionError, FunctionExit
 from elixirscope.query.reports import calltree_report, events_report
-from elixirscope.query.runs import RunSelectError, list_runs, runs_report, select_run
+from elixirscope.query.runs import (
+    RunSelectError,
+    drop_note,
+    list_runs,
+    runs_report,
+    select_run,
+)
 from elixirscope.store import EventStore
 from elixirscope.store.runs import write_run
 
@@ -140,3 +146,25 @@ def test_a_store_from_before_runs_reads_everything(tmp_path):
     assert list_runs(tmp_path) == []
     report = events_report(str(tmp_path))
     assert report["count"] == 4 and report["run"] is None
+
+
+def test_batches_in_doubt_count_as_dropped_only_while_the_store_lacks_them(tmp_path):
+    data = tmp_path / "data"
+    run_id = "cccc3333" * 4
+    _run(data, run_id, started=T0, events=_calls(2, "c", T0))  # batch seq 1 of h:1:<run>
+    producer = f"h:1:{run_id}"
+    record = start_record(run_id, command=["prog.py"], program="prog.py", node="h")
+    record.update(started_ns=T0, ended_ns=T0 + 10**6, exit_status=0,
+                  in_doubt=[[producer, 1, 4], [producer, 2, 1000], ["", 0, 3]])
+    write_run(data, record)
+    (run,) = list_runs(data)
+    assert (run.events, run.dropped) == (4, 1003)  # seq 1 landed; seq 2 and the unnamed did not
+    assert run.drop_reasons == {"in_doubt": 1003}
+    with EventStore.open(data) as store:  # seq 2 lands late (the daemon committed it after all)
+        store.append(EventBatch(node="h", pid=1, program="prog.py", producer=producer, seq=2,
+                                sent_ts=T0, dropped=0, events=_calls(500, "d", T0 + 100),
+                                run=run_id))
+    (run,) = list_runs(data)
+    assert (run.events, run.dropped, run.drop_reasons) == (1004, 3, {"in_doubt": 3})
+    assert "because they were sent, the program exited before the daemon confirmed" in drop_note(
+        select_run(data))

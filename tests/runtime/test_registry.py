@@ -74,7 +74,7 @@ def test_public_surface():
     assert sorted(runtime_api.__all__) == [
         "BadRequest", "CallError", "CallRef", "CallResult", "CallTimeout", "CallbackRecord",
         "ChildExit", "ChildInfo", "ChildSpec", "Down", "ExitReason", "GenServer", "Ignore",
-        "NoReply", "Registry", "Reply", "Runtime", "SpecError", "StartError", "Stop",
+        "MessageRefused", "NoReply", "Registry", "Reply", "Runtime", "SpecError", "StartError", "Stop",
         "Supervisor", "SupervisorError", "SupervisorSpec", "add_callback_observer",
         "remove_callback_observer", "trust_modules",
     ]

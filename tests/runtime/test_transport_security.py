@@ -216,6 +216,32 @@ def test_a_sealed_frame_still_meets_the_class_allow_list(system, tmp_path):
     assert rt.system.ask(echo, "pid", 30) is not None
 
 
+def test_thespian_logs_only_the_first_bad_frames_of_a_flood(tmp_path, monkeypatch):
+    """Thespian writes an "OUCH" traceback to its log for each frame it cannot read; of
+    25 unsealed frames, the first 10 are logged and all 25 are counted."""
+    from thespian.system import utilis
+
+    log = tmp_path / "thespian.log"
+    monkeypatch.setattr(utilis, "_thesplog_file", str(log))  # the actors inherit it by fork
+    monkeypatch.setattr(utilis, "_thesplog_old_file", str(log) + ".old")
+    rt = Runtime("multiprocTCPBase")
+    try:
+        echo = rt.system.createActor(Echo)
+        assert rt.system.ask(echo, "refusals", 30)["unsealed_frames"] == 0
+        payload = b"not a sealed frame"
+        for _ in range(25):
+            with socket.create_connection(("127.0.0.1", port_of(echo)), timeout=30) as s:
+                s.sendall(b"%d>" % len(payload) + payload)
+                s.recv(4096)
+        wait_until(lambda: rt.system.ask(echo, "refusals", 30)["unsealed_frames"] == 25)
+    finally:
+        rt.shutdown()
+    text = log.read_text()
+    assert text.count("OUCH!") == 10, text[-2000:]
+    assert ("undecodable frame 10 in this process; the first 10 and every 1000th are logged, "
+            "the others only counted") in text
+
+
 def test_every_listening_socket_of_the_system_is_on_loopback(system):
     rt, echo = system
     pids = system_pids(rt.admin_port)

@@ -45,6 +45,16 @@ def test_queries_by_run_and_totals_per_run(tmp_path):
     assert totals[b]["events"] == 4 and totals[b]["first_ts"] == T0 + 3000
 
 
+def test_a_batch_is_found_by_producer_and_seq_in_any_shard(tmp_path):
+    with EventStore.open(tmp_path) as one:
+        one.append(_batch("a" * 32, 1, 2))
+    with EventStore.open(tmp_path) as two:  # a second writer: its own shard
+        two.append(_batch("a" * 32, 2, 2))
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert store.holds_batch("h:1:1", 1) and store.holds_batch("h:1:1", 2)
+        assert not store.holds_batch("h:1:1", 3) and not store.holds_batch("h:9:9", 1)
+
+
 def test_run_records_are_replaced_whole_and_checked(tmp_path):
     record = start_record("d" * 32, command=["prog.py"], program="prog.py", node="h")
     write_run(tmp_path, record)
@@ -55,6 +65,11 @@ def test_run_records_are_replaced_whole_and_checked(tmp_path):
         write_run(tmp_path, {**record, "id": "../escape"})
     with pytest.raises(StoreError, match="unknown run record field 'colour'"):
         write_run(tmp_path, {**record, "colour": "red"})
+    with pytest.raises(StoreError, match=r"at `in_doubt\[1\]`"):
+        write_run(tmp_path, {**record, "in_doubt": [["h:1:1", 2, 1000], ["h:1:1", -1, 5]]})
+    with pytest.raises(StoreError, match="Expected `in_doubt` a list"):
+        write_run(tmp_path, {**record, "in_doubt": "h:1:1"})
+    write_run(tmp_path, {**record, "in_doubt": [["h:1:1", 2, 1000]]})
     (tmp_path / "runs" / "broken.json").write_text("{not json")
     assert list(read_runs(tmp_path)) == ["d" * 32]  # an unreadable file is skipped
 

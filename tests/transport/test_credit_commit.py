@@ -98,6 +98,7 @@ def test_what_is_unconfirmed_at_close_is_counted_in_doubt():
         take(receiver, sender, 1)
         sender.close(timeout=0.05)
         assert (sender.stats.in_doubt, sender.stats.events_in_doubt) == (1, 7)
+        assert sender.in_doubt_payloads() == [(b"x", 7)]  # named, for the run's record
 
 
 @settings(max_examples=15, deadline=None)

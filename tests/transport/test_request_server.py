@@ -65,7 +65,8 @@ def test_round_trip_over_tcp_and_ipc(bind_endpoint):
     assert (response.from_layer, response.data) == ("foundation", {"n": [1, 2]})
     assert server.stats.as_dict() == {
         "requests": 1, "ok": 1, "partial": 0, "errors": 0,
-        "malformed": 0, "handler_failures": 0, "unroutable": 0, "limit_exceeded": 0, "busy": 0, "in_flight": 0,
+        "malformed": 0, "handler_failures": 0, "unroutable": 0, "limit_exceeded": 0, "busy": 0,
+        "priority": 0, "in_flight": 0,
     }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ def test_public_surface_is_exactly_this():
             "RequestTimeout",
             "SenderStats",
             "ServerStats",
+            "SharedRead",
             "SubscriberStats",
             "WireError",
             "bind",
