@@ -65,6 +65,7 @@ typedef struct {
 /* ------------------------------------------------------------------ shared */
 
 static PyObject *s_call, *s_return, *s_exception, *s_yield, *s_resume, *s_attr, *s_None_text;
+static PyObject *s_record, *no_state; /* ObjectStates.record; (None, -1, None, None) */
 static PyObject *s_drop_oldest, *s_drop_newest, *s_block;
 
 static inline int64_t wall_ns(void) {
@@ -946,6 +947,7 @@ struct Hooks {
     PyObject *suspended;
     PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
     PyObject *exc_where, *task_name; /* _pyhooks helpers: error site, asyncio task name */
+    PyObject *objects; /* capture.objects.ObjectStates of this binding, made at the first attr */
     /* the C rendering of common values (see value_text); fast = 0 turns it off */
     int fast;
     Py_ssize_t limit;
@@ -1626,13 +1628,31 @@ static PyObject *Hooks_ret(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     return Py_NewRef(args[1]);
 }
 
+/* ObjectStates.record(obj) of this binding: (obj, seq, key, delta), or no_state when it
+ * failed (a hook error) or skipped; a new reference. */
+static PyObject *object_state(Hooks *h, PyObject *obj) {
+    if (!h->objects) { /* first attr of this binding: imports elixirscope.state */
+        PyObject *mod = PyImport_ImportModule("elixirscope.capture.objects");
+        PyObject *cls = mod ? PyObject_GetAttrString(mod, "ObjectStates") : NULL;
+        Py_XDECREF(mod);
+        h->objects = cls ? PyObject_CallNoArgs(cls) : NULL;
+        Py_XDECREF(cls);
+    }
+    PyObject *state = h->objects ? PyObject_CallMethodOneArg(h->objects, s_record, obj) : NULL;
+    if (state && PyTuple_CheckExact(state) && PyTuple_GET_SIZE(state) == 4) return state;
+    if (!state) hook_error(h);
+    Py_XDECREF(state);
+    return Py_NewRef(no_state);
+}
+
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
 static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name) {
     if (!node->recorded || node->epoch != h->epoch) return;
     Func *f = &h->funcs[node->fid];
-    PyObject *text;
+    PyObject *text, *state = NULL;
     if (attr_name) {
         text = PyObject_CallFunctionObjArgs(h->safe_attr, value, attr_name, NULL);
+        if (text) state = object_state(h, value);
     } else if (f->level >= 2) {
         text = value_text(h, value);
     } else {
@@ -1643,14 +1663,17 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
     int64_t rid = ++h->ids->value;
     PyObject *t;
     if (attr_name)
-        t = Py_BuildValue("(OLLkOLLOOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
-                          OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, attr_name,
-                          text);
+        t = Py_BuildValue("(OLLkOLLOOOOOOO)", tag, rid, hlc_now(h->clock),
+                          PyThread_get_thread_ident(), OR_NONE(cid), outer_scope(h, node),
+                          node->call_id, f->name, attr_name, text, PyTuple_GET_ITEM(state, 0),
+                          PyTuple_GET_ITEM(state, 1), PyTuple_GET_ITEM(state, 2),
+                          PyTuple_GET_ITEM(state, 3));
     else
         t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
     Py_XDECREF(cid);
     Py_DECREF(text);
+    Py_XDECREF(state);
     if (!t) { hook_error(h); return; }
     Rec *r = ring_slot(h->ring);
     if (r) {
@@ -1871,6 +1894,7 @@ static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
     Py_XSETREF(self->ring, (Ring *)ring);
     Py_XSETREF(self->clock, (HLC *)clock);
     Py_XSETREF(self->ids, (Ids *)ids);
+    Py_CLEAR(self->objects); /* a new recording (or a forked child) starts with whole states */
     self->epoch++;
     PyDict_Clear(self->suspended);
     Py_RETURN_NONE;
@@ -1988,6 +2012,7 @@ static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
     Py_VISIT(self->exc_type_name);
     Py_VISIT(self->exc_where);
     Py_VISIT(self->task_name);
+    Py_VISIT(self->objects);
     Py_VISIT(self->values);
     Py_VISIT(self->values_dict);
     Py_VISIT(self->redact);
@@ -2015,6 +2040,7 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->exc_type_name);
     Py_CLEAR(self->exc_where);
     Py_CLEAR(self->task_name);
+    Py_CLEAR(self->objects);
     Py_CLEAR(self->values);
     Py_CLEAR(self->ring);
     Py_CLEAR(self->clock);
@@ -2199,6 +2225,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_resume, "resume");
     INTERN(s_attr, "attr");
     INTERN(s_None_text, "None");
+    INTERN(s_record, "record");
+    if (!(no_state = Py_BuildValue("(OiOO)", Py_None, -1, Py_None, Py_None))) return NULL;
     INTERN(s_True, "True");
     INTERN(s_False, "False");
     INTERN(s_ellipsis, "...");

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
-from elixirscope.state.recording import Moment, StateRecording
+from elixirscope.state.recording import Moment, StateRecording, is_object
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, StateGap
 from elixirscope.store.errors import QueryError
@@ -52,6 +52,7 @@ def _moment_head(moment: Moment) -> dict[str, Any]:
         "callback": change.callback,
         "message": change.message,
         "message_id": change.message_id,
+        "call_id": change.call_id,
         "correlation_id": change.event.correlation_id,
         "error": change.error,
         "pid": change.pid,
@@ -137,6 +138,7 @@ def history_report(
             "callback": c.callback,
             "message": c.message,
             "message_id": c.message_id,
+            "call_id": c.call_id,
             "error": c.error,
             "old": None if fc.old is ABSENT else to_plain(fc.old),
             "new": None if fc.new is ABSENT else to_plain(fc.new),
@@ -158,7 +160,7 @@ def history_report(
             if not diffs:
                 lines.append("      (no change)")
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
-    noun = "message" if not path else "change"
+    noun = "message" if not path and not is_object(timeline.target) else "change"
     title = f"{what}: {len(history)} {noun}{'s' if len(history) != 1 else ''}"
     if len(shown) < len(history):
         title += f" (the last {len(shown)}; --limit 0 for all)"
