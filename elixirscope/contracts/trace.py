@@ -325,10 +325,11 @@ def encode_batch(
     seq: int,
     sent_ts: int,
     dropped: int,
-    events: list[Any],
+    events: list[Any] | msgspec.Raw,
     run: str = "",
 ) -> bytes:
-    """Encode a batch whose events may be tuples in the array-like layout."""
+    """Encode a batch whose events may be tuples in the array-like layout, or already
+    encoded: a ``msgspec.Raw`` of the msgpack list of them (what the ring drains)."""
     return _encoder.encode((node, pid, program, producer, seq, sent_ts, dropped, events, run))
 
 
