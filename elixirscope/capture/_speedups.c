@@ -312,12 +312,27 @@ static PyTypeObject IdsType = {
 #define MP_INT_MAX 9 /* an int64 or uint64 */
 #define MP_HDR_MAX 5 /* a str, bin, array or map header */
 
-static inline char *mp_be(char *p, uint64_t v, int n) {
+#define MP_INLINE static inline __attribute__((always_inline))
+
+MP_INLINE char *mp_be(char *p, uint64_t v, int n) { /* n is 2, 4 or 8: big-endian */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (char)(v & 255);
     return p + n;
+#endif
+    if (n == 8) {
+        uint64_t b = __builtin_bswap64(v);
+        memcpy(p, &b, 8);
+    } else if (n == 4) {
+        uint32_t b = __builtin_bswap32((uint32_t)v);
+        memcpy(p, &b, 4);
+    } else {
+        uint16_t b = __builtin_bswap16((uint16_t)v);
+        memcpy(p, &b, 2);
+    }
+    return p + n;
 }
-static inline char *mp_nil(char *p) { *p++ = (char)0xc0; return p; }
-static inline char *mp_uint(char *p, uint64_t v) {
+MP_INLINE char *mp_nil(char *p) { *p++ = (char)0xc0; return p; }
+MP_INLINE char *mp_uint(char *p, uint64_t v) {
     if (v < 128) { *p++ = (char)v; return p; }
     if (v < 256) { *p++ = (char)0xcc; *p++ = (char)v; return p; }
     if (v < 65536) { *p++ = (char)0xcd; return mp_be(p, v, 2); }
@@ -325,7 +340,7 @@ static inline char *mp_uint(char *p, uint64_t v) {
     *p++ = (char)0xcf;
     return mp_be(p, v, 8);
 }
-static inline char *mp_int(char *p, int64_t v) {
+MP_INLINE char *mp_int(char *p, int64_t v) {
     if (v >= 0) return mp_uint(p, (uint64_t)v);
     if (v >= -32) { *p++ = (char)(uint8_t)(int8_t)v; return p; }
     if (v >= -128) { *p++ = (char)0xd0; *p++ = (char)(uint8_t)(int8_t)v; return p; }
@@ -334,7 +349,7 @@ static inline char *mp_int(char *p, int64_t v) {
     *p++ = (char)0xd3;
     return mp_be(p, (uint64_t)v, 8);
 }
-static inline char *mp_hdr(char *p, size_t n, uint8_t fix, size_t fix_max, uint8_t b8,
+MP_INLINE char *mp_hdr(char *p, size_t n, uint8_t fix, size_t fix_max, uint8_t b8,
                            uint8_t b16, uint8_t b32) {
     if (n < fix_max) { *p++ = (char)(fix | n); return p; }
     if (b8 && n < 256) { *p++ = (char)b8; *p++ = (char)n; return p; }
@@ -345,13 +360,13 @@ static inline char *mp_hdr(char *p, size_t n, uint8_t fix, size_t fix_max, uint8
 #define mp_str_hdr(p, n) mp_hdr(p, n, 0xa0, 32, 0xd9, 0xda, 0xdb)
 #define mp_array_hdr(p, n) mp_hdr(p, n, 0x90, 16, 0, 0xdc, 0xdd)
 #define mp_map_hdr(p, n) mp_hdr(p, n, 0x80, 16, 0, 0xde, 0xdf)
-static inline char *mp_bin_hdr(char *p, size_t n) {
+MP_INLINE char *mp_bin_hdr(char *p, size_t n) {
     if (n < 256) { *p++ = (char)0xc4; *p++ = (char)n; return p; }
     if (n < 65536) { *p++ = (char)0xc5; return mp_be(p, n, 2); }
     *p++ = (char)0xc6;
     return mp_be(p, n, 4);
 }
-static inline char *mp_str(char *p, const char *s, size_t n) {
+MP_INLINE char *mp_str(char *p, const char *s, size_t n) {
     p = mp_str_hdr(p, n);
     memcpy(p, s, n);
     return p + n;
@@ -366,14 +381,36 @@ static inline int utf8_of(PyObject *s, const char **u, Py_ssize_t *n) {
     return -1;
 }
 
-/* Chain n's correlation id (see chain_text) as a msgpack str. */
+/* A str's encoded size, -1 (cleared) if it has no UTF-8; NULL counts as None. */
+static inline Py_ssize_t text_size(PyObject *s) {
+    const char *u;
+    Py_ssize_t n;
+    if (!s) return 1;
+    return utf8_of(s, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
+}
+MP_INLINE char *mp_text(char *p, PyObject *s) { /* after text_size: cached UTF-8 */
+    const char *u;
+    Py_ssize_t n;
+    if (!s) return mp_nil(p);
+    utf8_of(s, &u, &n);
+    return mp_str(p, u, n);
+}
+
+/* Chain n's correlation id (see chain_text) as a msgpack str; the last one is kept
+ * (consecutive records mostly share a chain). */
 #define CHAIN_MP 34
-static inline char *mp_chain(char *p, uint64_t n) {
-    *p++ = (char)0xd9;
-    *p++ = 32;
-    hex64(p, mix64(n ^ chain_prefix_bits));
-    memcpy(p + 16, chain_prefix, 16);
-    return p + 32;
+static uint64_t chain_mp_n; /* 0: none kept (chains count from 1) */
+static char chain_mp[CHAIN_MP];
+MP_INLINE char *mp_chain(char *p, uint64_t n) {
+    if (n != chain_mp_n) {
+        chain_mp[0] = (char)0xd9;
+        chain_mp[1] = 32;
+        hex64(chain_mp + 2, mix64(n ^ chain_prefix_bits));
+        memcpy(chain_mp + 18, chain_prefix, 16);
+        chain_mp_n = n;
+    }
+    memcpy(p, chain_mp, CHAIN_MP);
+    return p + CHAIN_MP;
 }
 
 /* A record's correlation id (Rec.cid form: NULL, a str, or a chain): its encoded size. */
@@ -384,7 +421,7 @@ static inline Py_ssize_t cid_size(PyObject *cid) {
     Py_ssize_t n;
     return utf8_of(cid, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
 }
-static inline char *mp_cid(char *p, PyObject *cid) {
+MP_INLINE char *mp_cid(char *p, PyObject *cid) {
     if (!cid) return mp_nil(p);
     if (IS_CHAIN_CID(cid)) return mp_chain(p, CHAIN_OF(cid));
     const char *u;
@@ -549,7 +586,8 @@ typedef struct {
 } Rec;
 
 #define ARENA_PER_SLOT 128        /* default arena bytes per slot */
-#define ARENA_MIN (64 * 1024)
+#define ARENA_MIN 4096            /* the smallest arena (a size given is rounded up to a power of two) */
+#define ARENA_DEFAULT_MIN (64 * 1024)
 
 typedef struct {
     PyObject_HEAD
@@ -592,7 +630,7 @@ static inline void ring_pop(Ring *r) {
 
 /* Where `need` arena bytes would start (contiguous: past the end, at the beginning). */
 static inline uint64_t arena_start(Ring *r, uint64_t need) {
-    uint64_t at = r->atail, phys = at % r->asize;
+    uint64_t at = r->atail, phys = at & (r->asize - 1);
     return phys + need > r->asize ? at + (r->asize - phys) : at;
 }
 
@@ -643,7 +681,7 @@ static int check_arena(PyObject *o, const char *where, uint64_t *out) {
     if (o == Py_None) { *out = 0; return 0; }
     if (PyLong_CheckExact(o)) {
         long long v = PyLong_AsLongLong(o);
-        if (!(v == -1 && PyErr_Occurred()) && v >= 4096 && v <= (1LL << 40)) {
+        if (!(v == -1 && PyErr_Occurred()) && v >= ARENA_MIN && v <= (1LL << 40)) {
             *out = (uint64_t)v;
             return 0;
         }
@@ -655,9 +693,16 @@ static int check_arena(PyObject *o, const char *where, uint64_t *out) {
     return -1;
 }
 
+/* The arena's size: a power of two (positions are masked), at least `bytes`. */
+static uint64_t arena_round(uint64_t bytes) {
+    uint64_t a = ARENA_MIN;
+    while (a < bytes) a <<= 1;
+    return a;
+}
+
 static uint64_t arena_for(uint64_t cap) {
     uint64_t a = cap * ARENA_PER_SLOT;
-    return a < ARENA_MIN ? ARENA_MIN : a;
+    return arena_round(a < ARENA_DEFAULT_MIN ? ARENA_DEFAULT_MIN : a);
 }
 
 static int Ring_init(Ring *self, PyObject *args, PyObject *kw) {
@@ -677,7 +722,7 @@ static int Ring_init(Ring *self, PyObject *args, PyObject *kw) {
         return -1;
     }
     self->arena_fixed = a != 0;
-    if (!a) a = arena_for(c);
+    a = a ? arena_round(a) : arena_for(c);
     self->slots = calloc(c, sizeof(Rec)); /* malloc, not PyMem: the program's heap is untouched */
     self->arena = malloc(a);
     if (!self->slots || !self->arena) {
@@ -834,7 +879,7 @@ static Rec *ring_reserve(Ring *r, Py_ssize_t need, char **at) {
     rec->kind = K_BLOB;
     rec->big = big;
     if (big) r->big++;
-    *at = big ? PyBytes_AS_STRING(big) : r->arena + rec->voff % r->asize;
+    *at = big ? PyBytes_AS_STRING(big) : r->arena + (rec->voff & (r->asize - 1));
     return rec;
 }
 
@@ -984,7 +1029,8 @@ static PyObject *drain_bytes(Ring *self, uint64_t n) {
             p = compact_write(r, p);
             continue;
         }
-        const char *from = r->big ? PyBytes_AS_STRING(r->big) : self->arena + r->voff % self->asize;
+        const char *from =
+            r->big ? PyBytes_AS_STRING(r->big) : self->arena + (r->voff & (self->asize - 1));
         memcpy(p, from, r->vlen);
         p += r->vlen;
     }
@@ -1042,7 +1088,7 @@ static PyObject *Ring_drain_to(Ring *self, PyObject *const *args, Py_ssize_t nar
             p = compact_write(r, p);
             continue;
         }
-        memcpy(p, r->big ? PyBytes_AS_STRING(r->big) : self->arena + r->voff % self->asize,
+        memcpy(p, r->big ? PyBytes_AS_STRING(r->big) : self->arena + (r->voff & (self->asize - 1)),
                r->vlen);
         p += r->vlen;
     }
@@ -1171,7 +1217,7 @@ static PyObject *Ring_resize(Ring *self, PyObject *arg) {
     for (uint64_t i = self->head; i < self->tail; i++) {
         Rec *r = &self->slots[i & self->mask];
         if (in_arena(r)) {
-            memcpy(arena + at, self->arena + r->voff % self->asize, r->vlen);
+            memcpy(arena + at, self->arena + (r->voff & (self->asize - 1)), r->vlen);
             r->voff = at;
             at += r->vlen;
         }
@@ -1434,6 +1480,8 @@ static int peek_top(CellCache *cc, Node **out) {
 
 /* ------------------------------------------------------------------ Hooks */
 
+#define ARGS_MAX 64
+
 typedef struct {
     PyObject *name;  /* "module.qualname" */
     PyObject *exit;  /* the Exit object */
@@ -1449,6 +1497,12 @@ typedef struct {
      * cannot be reused); bit i set = names[i] redacted */
     PyObject *names, *mask_key;
     uint64_t mask;
+    /* encoded once (malloc'd), copied into each record: msgpack of name then file */
+    char *enc;
+    uint32_t name_enc, file_enc;
+    /* msgpack of each of `names`: names[i] is names_enc[names_off[i]:names_off[i + 1]] */
+    char *names_enc;
+    uint32_t names_off[ARGS_MAX + 1];
 } Func;
 
 typedef struct Hooks Hooks;
@@ -1773,8 +1827,6 @@ static PyObject *receiver_text(PyObject *v) {
     return out;
 }
 
-#define ARGS_MAX 64
-
 /* A call's values: its arguments as text and its asyncio task's name. */
 typedef struct {
     PyObject *names;           /* borrowed: the names tuple (code constant) */
@@ -1789,6 +1841,47 @@ static void call_values_clear(CallValues *cv) {
     cv->n = -1;
     Py_CLEAR(cv->dict);
     Py_CLEAR(cv->task);
+}
+
+/* The msgpack of a function's name and file, kept on it. */
+static int func_encode(Func *f) {
+    Py_ssize_t a = text_size(f->name), b = text_size(f->file);
+    if (a < 0 || b < 0) {
+        PyErr_SetString(PyExc_ValueError, "a function's name or file has no UTF-8 form");
+        return -1;
+    }
+    char *enc = malloc((size_t)(a + b));
+    if (!enc) { PyErr_NoMemory(); return -1; }
+    char *p = mp_text(enc, f->name);
+    f->name_enc = (uint32_t)(p - enc);
+    f->file_enc = (uint32_t)(mp_text(p, f->file) - p);
+    free(f->enc);
+    f->enc = enc;
+    return 0;
+}
+
+/* The msgpack of each argument name in `names` (a tuple of at most ARGS_MAX strs). */
+static int names_encode(Func *f, PyObject *names) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names), total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        Py_ssize_t size = PyUnicode_CheckExact(name) ? text_size(name) : -1;
+        if (size < 0) {
+            PyErr_SetString(PyExc_ValueError, "an argument name is not a str with UTF-8");
+            return -1;
+        }
+        total += size;
+    }
+    char *enc = malloc((size_t)total + 1), *p = enc;
+    if (!enc) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        f->names_off[i] = (uint32_t)(p - enc);
+        p = mp_text(p, PyTuple_GET_ITEM(names, i));
+    }
+    f->names_off[n] = (uint32_t)(p - enc);
+    free(f->names_enc);
+    f->names_enc = enc;
+    return 0;
 }
 
 /* values.capture_args(names, values): arguments by name as text, redacted by
@@ -1833,6 +1926,7 @@ static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, Ca
             if (hit < 0) { Py_DECREF(key); return -1; }
             if (hit) mask |= 1ULL << i;
         }
+        if (names_encode(f, names) < 0) { Py_DECREF(key); return -1; }
         Py_XSETREF(f->names, Py_NewRef(names));
         Py_XSETREF(f->mask_key, key);
         f->mask = mask;
@@ -1857,25 +1951,14 @@ python:
 
 /* --- records with values, written straight into the ring's arena (no tuple is made) --- */
 
-/* A str's encoded size, -1 (cleared) if it has no UTF-8; NULL counts as None. */
-static inline Py_ssize_t text_size(PyObject *s) {
-    const char *u;
-    Py_ssize_t n;
-    if (!s) return 1;
-    return utf8_of(s, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
-}
-static inline char *mp_text(char *p, PyObject *s) { /* after text_size: cached UTF-8 */
-    const char *u;
-    Py_ssize_t n;
-    if (!s) return mp_nil(p);
-    utf8_of(s, &u, &n);
-    return mp_str(p, u, n);
-}
-
-/* ("call", id, ts, thread, cid, parent, name, args, file, line, task); 0 if refused. */
+/* ("call", id, ts, thread, cid, parent, name, args, file, line, task); 0 if refused.
+ * Every str's UTF-8 is read once; the function's name and file and the argument
+ * names were encoded once, on the function. */
 static int put_call(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, int64_t parent,
                     CallValues *cv) {
-    Py_ssize_t args = 1;
+    const char *tu[ARGS_MAX], *task_u = NULL;
+    Py_ssize_t tn[ARGS_MAX], task_n = 0, args = 1;
+    int names_kept = cv->n >= 0 && f->names == cv->names && f->names_enc;
     if (cv->dict) {
         args = enc_size(cv->dict, 0);
         if (args < 0) { /* not str -> str: recorded without them */
@@ -1887,15 +1970,18 @@ static int put_call(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, i
     } else if (cv->n >= 0) {
         args = MP_HDR_MAX;
         for (Py_ssize_t i = 0; i < cv->n; i++) {
-            Py_ssize_t a = text_size(PyTuple_GET_ITEM(cv->names, i)), b = text_size(cv->texts[i]);
-            if (a < 0 || b < 0) goto no_utf8;
-            args += a + b;
+            if (utf8_of(cv->texts[i], &tu[i], &tn[i]) < 0) goto no_utf8;
+            Py_ssize_t name = names_kept ? (Py_ssize_t)(f->names_off[i + 1] - f->names_off[i])
+                                         : text_size(PyTuple_GET_ITEM(cv->names, i));
+            if (name < 0) goto no_utf8;
+            args += name + MP_HDR_MAX + tn[i];
         }
     }
-    Py_ssize_t c = cid_size(cid), name = text_size(f->name), file = text_size(f->file),
-               task = text_size(cv->task);
-    if (c < 0 || name < 0 || file < 0 || task < 0) goto no_utf8;
-    Py_ssize_t need = 1 + 5 + 5 * MP_INT_MAX + c + name + args + file + task;
+    if (cv->task && utf8_of(cv->task, &task_u, &task_n) < 0) goto no_utf8;
+    Py_ssize_t c = cid_size(cid);
+    if (c < 0 || !f->enc) goto no_utf8;
+    Py_ssize_t need = 1 + 5 + 5 * MP_INT_MAX + c + f->name_enc + args + f->file_enc +
+                      (cv->task ? MP_HDR_MAX + task_n : 1);
     char *at;
     Rec *r = ring_reserve(h->ring, need, &at);
     if (!r) return 0;
@@ -1906,22 +1992,30 @@ static int put_call(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, i
     p = mp_uint(p, PyThread_get_thread_ident());
     p = mp_cid(p, cid);
     p = mp_int(p, parent);
-    p = mp_text(p, f->name);
+    memcpy(p, f->enc, f->name_enc);
+    p += f->name_enc;
     if (cv->dict) {
         p = enc_write(cv->dict, p, at + need, 0);
         if (!p) { ring_unreserve(h->ring, r, need); return 0; }
     } else if (cv->n >= 0) {
         p = mp_map_hdr(p, cv->n);
         for (Py_ssize_t i = 0; i < cv->n; i++) {
-            p = mp_text(p, PyTuple_GET_ITEM(cv->names, i));
-            p = mp_text(p, cv->texts[i]);
+            if (names_kept) {
+                uint32_t len = f->names_off[i + 1] - f->names_off[i];
+                memcpy(p, f->names_enc + f->names_off[i], len);
+                p += len;
+            } else {
+                p = mp_text(p, PyTuple_GET_ITEM(cv->names, i));
+            }
+            p = mp_str(p, tu[i], tn[i]);
         }
     } else {
         p = mp_nil(p);
     }
-    p = mp_text(p, f->file);
+    memcpy(p, f->enc + f->name_enc, f->file_enc);
+    p += f->file_enc;
     p = mp_int(p, f->line);
-    p = mp_text(p, cv->task);
+    p = cv->task ? mp_str(p, task_u, task_n) : mp_nil(p);
     ring_commit(h->ring, r, need, p - at);
     return 1;
 no_utf8:
@@ -1932,12 +2026,13 @@ no_utf8:
 /* ("return", id, ts, thread, cid, parent, call_id, name, dur, result); 0 if refused. */
 static int put_return(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, int64_t parent,
                       Node *node, PyObject *result) {
-    Py_ssize_t c = cid_size(cid), name = text_size(f->name), res = text_size(result);
-    if (c < 0 || name < 0 || res < 0) {
+    const char *u;
+    Py_ssize_t n, c = cid_size(cid);
+    if (c < 0 || !f->enc || utf8_of(result, &u, &n) < 0) {
         PyErr_SetString(PyExc_ValueError, "a recorded str has no UTF-8 form");
         return -1;
     }
-    Py_ssize_t need = 1 + 7 + 6 * MP_INT_MAX + c + name + res;
+    Py_ssize_t need = 1 + 7 + 6 * MP_INT_MAX + c + f->name_enc + MP_HDR_MAX + n;
     char *at;
     Rec *r = ring_reserve(h->ring, need, &at);
     if (!r) return 0;
@@ -1949,9 +2044,10 @@ static int put_return(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid,
     p = mp_cid(p, cid);
     p = mp_int(p, parent);
     p = mp_int(p, node->call_id);
-    p = mp_text(p, f->name);
+    memcpy(p, f->enc, f->name_enc);
+    p += f->name_enc;
     p = mp_int(p, ts - node->t0);
-    p = mp_text(p, result);
+    p = mp_str(p, u, n);
     ring_commit(h->ring, r, need, p - at);
     return 1;
 }
@@ -1995,7 +2091,9 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
         }
         n->chain = chain;
         if (sampled) {
-            CallValues cv = {.n = -1};
+            CallValues cv; /* not zeroed whole: texts[] is read up to n only */
+            cv.names = cv.dict = cv.task = NULL;
+            cv.n = -1;
             Py_XINCREF(cid); /* the values' capture may run Python: keep it */
             if (names && f->level >= 2 && capture_args(h, f, names, values, &cv) < 0)
                 hook_error(h);
@@ -2474,6 +2572,7 @@ static PyObject *Hooks_update_function(Hooks *self, PyObject *const *args, Py_ss
     Py_XSETREF(f->file, PyUnicode_Check(file) && PyUnicode_GET_LENGTH(file) ? Py_NewRef(file) : NULL);
     Py_INCREF(name);
     Py_XSETREF(f->name, name);
+    if (func_encode(f) < 0) goto done;
     if (!f->exit) {
         Exit *e = PyObject_GC_New(Exit, &ExitType);
         if (!e) goto done;
@@ -2523,6 +2622,7 @@ static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
         Py_DECREF(rnd);
         hex64(chain_prefix, prefix);
         chain_prefix_bits = prefix;
+        chain_mp_n = 0;
         chain_pid = getpid();
     }
     Py_XSETREF(self->ring, (Ring *)ring);
@@ -2661,6 +2761,10 @@ static int Hooks_clear(Hooks *self) {
         Py_CLEAR(self->funcs[i].names);
         Py_CLEAR(self->funcs[i].mask_key);
         Py_CLEAR(self->funcs[i].file);
+        free(self->funcs[i].enc);
+        self->funcs[i].enc = NULL;
+        free(self->funcs[i].names_enc);
+        self->funcs[i].names_enc = NULL;
     }
     Py_CLEAR(self->values_dict);
     Py_CLEAR(self->redact);
@@ -2708,6 +2812,7 @@ static PyObject *Hooks_args_text(Hooks *self, PyObject *const *args, Py_ssize_t 
     int rc = capture_args(self, &scratch, args[0], args[1], &cv);
     Py_XDECREF(scratch.names);
     Py_XDECREF(scratch.mask_key);
+    free(scratch.names_enc);
     if (rc < 0) return NULL;
     if (cv.dict) {
         PyObject *d = Py_NewRef(cv.dict);

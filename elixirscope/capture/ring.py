@@ -39,7 +39,7 @@ freed in order (a record that would cross its end starts again at its
 beginning); a full arena is a full ring, and the policy applies. A record
 larger than a quarter of the arena is kept as a ``bytes`` object of its own
 (``big_records``). By default the arena holds ``capacity`` x
-:data:`ARENA_PER_SLOT` bytes.
+:data:`ARENA_PER_SLOT` bytes (64 KiB at least); its size is a power of two.
 
 Capacity is a power of two so that slot arithmetic is a mask. This module is the
 pure-Python implementation; ``elixirscope.capture._speedups`` provides a C one
@@ -70,7 +70,9 @@ Policy = Literal["drop_oldest", "drop_newest", "block"]
 POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
 ARENA_PER_SLOT = 128
 """Default arena bytes per slot (the C ring's too)."""
-ARENA_MIN = 64 * 1024
+ARENA_MIN = 4096
+"""The smallest arena; a size given is rounded up to a power of two."""
+ARENA_DEFAULT_MIN = 64 * 1024
 _BIG = (1 << 64) - 1  # a slot's offset when its record is kept outside the arena
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -106,7 +108,7 @@ def check_timeout(timeout: object, where: str = "RingBuffer(block_timeout_s)") -
 def check_arena(arena_bytes: object, where: str = "RingBuffer(arena_bytes)") -> int | None:
     if arena_bytes is None:
         return None
-    if type(arena_bytes) is not int or not 4096 <= arena_bytes <= 1 << 40:
+    if type(arena_bytes) is not int or not ARENA_MIN <= arena_bytes <= 1 << 40:
         raise ValueError(
             f"Expected `arena_bytes` an int >= 4096 or None (by capacity), got {arena_bytes!r}"
             f" - at {where}"
@@ -114,8 +116,16 @@ def check_arena(arena_bytes: object, where: str = "RingBuffer(arena_bytes)") -> 
     return arena_bytes
 
 
+def arena_round(size: int) -> int:
+    """The arena's size: a power of two (positions are masked), at least ``size``."""
+    arena = ARENA_MIN
+    while arena < size:
+        arena <<= 1
+    return arena
+
+
 def arena_for(capacity: int) -> int:
-    return max(ARENA_MIN, capacity * ARENA_PER_SLOT)
+    return arena_round(max(ARENA_DEFAULT_MIN, capacity * ARENA_PER_SLOT))
 
 
 def array_header(n: int) -> bytes:
@@ -147,7 +157,7 @@ class PyRingBuffer:
         self._timeout = check_timeout(block_timeout_s)
         given = check_arena(arena_bytes)
         self._arena_fixed = given is not None
-        self._lay_out(self._capacity, given or arena_for(self._capacity))
+        self._lay_out(self._capacity, arena_round(given) if given else arena_for(self._capacity))
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self.writes = 0
@@ -192,24 +202,33 @@ class PyRingBuffer:
         if waker is not None and self._tail - self._head + 1 == self._wake_at:
             _call(waker)
         n = len(data)
-        big = n > self._asize // 4
-        need = 0 if big else n
+        size = self._asize
         with self._lock:
             self.writes += 1
-            if not self._has_room(need) and not self._make_room(need):
-                return False
             slot = self._tail & self._mask
             index = self._index
-            if big:
-                self._big[slot] = data
-                index[2 * slot] = _BIG
-                self.big_records += 1
-            else:
-                start = self._start(need)
-                at = start % self._asize
+            if n <= size >> 2:
+                start = self._atail  # the fast path: room in the arena, after the last record
+                at = start & (size - 1)
+                if at + n > size:
+                    start += size - at
+                    at = 0
+                if self._tail - self._head >= self._capacity or start + n - self._ahead > size:
+                    if not self._make_room(n):
+                        return False
+                    slot = self._tail & self._mask
+                    start = self._start(n)
+                    at = start & (size - 1)
                 self._bytes[at : at + n] = data
                 index[2 * slot] = start
                 self._atail = start + n
+            else:  # too large for the arena: kept as bytes of its own
+                if not self._has_room(0) and not self._make_room(0):
+                    return False
+                slot = self._tail & self._mask
+                self._big[slot] = data
+                index[2 * slot] = _BIG
+                self.big_records += 1
             index[2 * slot + 1] = n
             self._tail += 1
             return True
