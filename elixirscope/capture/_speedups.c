@@ -7,8 +7,10 @@
  *   object. Exit's type maps both __enter__ and __exit__ to a descriptor that
  *   returns the Exit itself, so `with` allocates no bound methods; calling it
  *   with 0 arguments is the (empty) enter, with 3 it is the exit.
- * - The ring stores compact C records; drain() (shipper thread) builds the
- *   contract tuples.
+ * - The ring keeps records encoded, outside the Python heap (a malloc'd arena:
+ *   see RingBuffer): a call or return without values as a compact C record,
+ *   one with values written straight into the arena as msgpack (no tuple is
+ *   made); drain_raw() (shipper thread) hands over the msgpack list as is.
  * - The call stack lives in a contextvar holding a mutable Cell. A Cell is
  *   changed in place only while exactly one context can see it: it remembers
  *   the context's variable mapping (HAMT) it was made under, and in-place use
@@ -33,8 +35,8 @@
  *   HLC): one cheap read per event instead of clock_gettime.
  * - At level args, common values (int, float, bool, None, str, bytes, lists and
  *   tuples of them) are rendered in C exactly as values.safe_repr would, with
- *   redaction decided once per names tuple; the ring keeps (names, texts) and
- *   drain() builds the args dict, so the hot path makes no GC-tracked object.
+ *   redaction decided once per names tuple (whose msgpack is kept on the
+ *   function), so the hot path makes no GC-tracked object.
  *   A value a redaction processor could change (a string its pre-check flags,
  *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
  *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).

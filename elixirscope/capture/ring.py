@@ -139,7 +139,10 @@ def array_header(n: int) -> bytes:
 
 def _anonymous(size: int) -> mmap.mmap:
     """``size`` bytes outside the Python heap, private to this process (not shared on fork)."""
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    if private is None:  # Windows: anonymous maps are private there
+        return mmap.mmap(-1, size)
+    return mmap.mmap(-1, size, flags=private)
 
 
 class PyRingBuffer:
