@@ -55,6 +55,7 @@ _GEN_END = (GeneratorExit, StopIteration, StopAsyncIteration)
 _GEN_KINDS = ("generator", "async_generator")
 _TASK_KINDS = ("coroutine", "async_generator")
 MESSAGE_LIMIT = 1000
+_NO_STATE = (None, -1, None, None)  # an attribute change recorded without structure
 
 
 class _Exit:
@@ -129,6 +130,7 @@ class PyHooks:
         self._now: Any = None
         self._next_id: Any = None
         self._new_chain_id: Any = None
+        self._objects: Any = None
         self.calls = 0
         self.events = 0
         self.hook_errors = 0
@@ -146,6 +148,7 @@ class PyHooks:
         self._now = recorder.clock.now
         self._next_id = recorder.next_id
         self._new_chain_id = chain_ids()
+        self._objects = None  # made at the first attribute change (imports elixirscope.state)
 
     def current_call_id(self) -> int:
         top = _py_stack.get()
@@ -443,6 +446,7 @@ class PyHooks:
             if info.level_code < 3:
                 return
             value = self._values.safe_attr(obj, name)
+            state = self._object_state(obj)
             cid = _correlation.get()
             if cid is None:
                 cid = top.cid
@@ -458,11 +462,26 @@ class PyHooks:
                     info.name,
                     name,
                     value,
+                    *state,
                 )
             )
             self.events += 1
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
+
+    def _object_state(self, obj: Any) -> tuple:
+        """``(obj, seq, key, delta)`` of ``obj`` now; without structure if that failed."""
+        try:
+            objects = self._objects
+            if objects is None:
+                from elixirscope.capture.objects import ObjectStates
+
+                objects = self._objects = ObjectStates()
+            state = objects.record(obj)
+        except Exception as exc:  # noqa: BLE001 - the change is still recorded, as text
+            self._error(exc)
+            return _NO_STATE
+        return _NO_STATE if state is None else state
 
 
 # ---------------------------------------------------------------------- exceptions

@@ -7,8 +7,10 @@
  *   object. Exit's type maps both __enter__ and __exit__ to a descriptor that
  *   returns the Exit itself, so `with` allocates no bound methods; calling it
  *   with 0 arguments is the (empty) enter, with 3 it is the exit.
- * - The ring stores compact C records; drain() (shipper thread) builds the
- *   contract tuples.
+ * - The ring keeps records encoded, outside the Python heap (a malloc'd arena:
+ *   see RingBuffer): a call or return without values as a compact C record,
+ *   one with values written straight into the arena as msgpack (no tuple is
+ *   made); drain_raw() (shipper thread) hands over the msgpack list as is.
  * - The call stack lives in a contextvar holding a mutable Cell. A Cell is
  *   changed in place only while exactly one context can see it: it remembers
  *   the context's variable mapping (HAMT) it was made under, and in-place use
@@ -33,8 +35,8 @@
  *   HLC): one cheap read per event instead of clock_gettime.
  * - At level args, common values (int, float, bool, None, str, bytes, lists and
  *   tuples of them) are rendered in C exactly as values.safe_repr would, with
- *   redaction decided once per names tuple; the ring keeps (names, texts) and
- *   drain() builds the args dict, so the hot path makes no GC-tracked object.
+ *   redaction decided once per names tuple (whose msgpack is kept on the
+ *   function), so the hot path makes no GC-tracked object.
  *   A value a redaction processor could change (a string its pre-check flags,
  *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
  *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).
@@ -48,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 #define CELL_INPLACE 1
@@ -65,6 +68,8 @@ typedef struct {
 /* ------------------------------------------------------------------ shared */
 
 static PyObject *s_call, *s_return, *s_exception, *s_yield, *s_resume, *s_attr, *s_None_text;
+static PyObject *s_record, *no_state; /* ObjectStates.record; (None, -1, None, None) */
+static PyObject *s_zero;
 static PyObject *s_drop_oldest, *s_drop_newest, *s_block;
 
 static inline int64_t wall_ns(void) {
@@ -122,6 +127,8 @@ static PyObject *chain_text(uint64_t n) {
 #define CHAIN_CID(n) ((PyObject *)(uintptr_t)((uint64_t)(n) << 1 | 1))
 #define IS_CHAIN_CID(o) ((uintptr_t)(o) & 1)
 #define CHAIN_OF(o) ((uint64_t)(uintptr_t)(o) >> 1)
+
+#define OR_NONE(x) ((x) ? (x) : Py_None)
 
 static inline void cid_release(PyObject *cid) {
     if (!IS_CHAIN_CID(cid)) Py_XDECREF(cid);
@@ -298,47 +305,341 @@ static PyTypeObject IdsType = {
     .tp_members = Ids_members,
 };
 
-/* ------------------------------------------------------------------ RingBuffer */
+/* ------------------------------------------------------------------ msgpack
+ *
+ * The ring keeps records encoded, as the msgpack of their contract tuples (see
+ * RingBuffer). These write one msgpack item at p and return the end; the
+ * caller has made room (MP_*_MAX bound each header). */
 
-enum { K_EMPTY = 0, K_OBJ, K_CALL, K_RETURN, K_EXC };
+#define MP_INT_MAX 9 /* an int64 or uint64 */
+#define MP_HDR_MAX 5 /* a str, bin, array or map header */
+
+#define MP_INLINE static inline __attribute__((always_inline))
+
+MP_INLINE char *mp_be(char *p, uint64_t v, int n) { /* n is 2, 4 or 8: big-endian */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (char)(v & 255);
+    return p + n;
+#endif
+    if (n == 8) {
+        uint64_t b = __builtin_bswap64(v);
+        memcpy(p, &b, 8);
+    } else if (n == 4) {
+        uint32_t b = __builtin_bswap32((uint32_t)v);
+        memcpy(p, &b, 4);
+    } else {
+        uint16_t b = __builtin_bswap16((uint16_t)v);
+        memcpy(p, &b, 2);
+    }
+    return p + n;
+}
+MP_INLINE char *mp_nil(char *p) { *p++ = (char)0xc0; return p; }
+MP_INLINE char *mp_uint(char *p, uint64_t v) {
+    if (v < 128) { *p++ = (char)v; return p; }
+    if (v < 256) { *p++ = (char)0xcc; *p++ = (char)v; return p; }
+    if (v < 65536) { *p++ = (char)0xcd; return mp_be(p, v, 2); }
+    if (v <= 0xffffffffULL) { *p++ = (char)0xce; return mp_be(p, v, 4); }
+    *p++ = (char)0xcf;
+    return mp_be(p, v, 8);
+}
+MP_INLINE char *mp_int(char *p, int64_t v) {
+    if (v >= 0) return mp_uint(p, (uint64_t)v);
+    if (v >= -32) { *p++ = (char)(uint8_t)(int8_t)v; return p; }
+    if (v >= -128) { *p++ = (char)0xd0; *p++ = (char)(uint8_t)(int8_t)v; return p; }
+    if (v >= -32768) { *p++ = (char)0xd1; return mp_be(p, (uint16_t)(int16_t)v, 2); }
+    if (v >= INT32_MIN) { *p++ = (char)0xd2; return mp_be(p, (uint32_t)(int32_t)v, 4); }
+    *p++ = (char)0xd3;
+    return mp_be(p, (uint64_t)v, 8);
+}
+MP_INLINE char *mp_hdr(char *p, size_t n, uint8_t fix, size_t fix_max, uint8_t b8,
+                           uint8_t b16, uint8_t b32) {
+    if (n < fix_max) { *p++ = (char)(fix | n); return p; }
+    if (b8 && n < 256) { *p++ = (char)b8; *p++ = (char)n; return p; }
+    if (n < 65536) { *p++ = (char)b16; return mp_be(p, n, 2); }
+    *p++ = (char)b32;
+    return mp_be(p, n, 4);
+}
+#define mp_str_hdr(p, n) mp_hdr(p, n, 0xa0, 32, 0xd9, 0xda, 0xdb)
+#define mp_array_hdr(p, n) mp_hdr(p, n, 0x90, 16, 0, 0xdc, 0xdd)
+#define mp_map_hdr(p, n) mp_hdr(p, n, 0x80, 16, 0, 0xde, 0xdf)
+MP_INLINE char *mp_bin_hdr(char *p, size_t n) {
+    if (n < 256) { *p++ = (char)0xc4; *p++ = (char)n; return p; }
+    if (n < 65536) { *p++ = (char)0xc5; return mp_be(p, n, 2); }
+    *p++ = (char)0xc6;
+    return mp_be(p, n, 4);
+}
+MP_INLINE char *mp_str(char *p, const char *s, size_t n) {
+    p = mp_str_hdr(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* A str's UTF-8 (cached on the str: a later call allocates nothing, so a write
+ * pass after a sizing pass runs no Python). -1 with the error cleared when it has none. */
+static inline int utf8_of(PyObject *s, const char **u, Py_ssize_t *n) {
+    *u = PyUnicode_AsUTF8AndSize(s, n);
+    if (*u) return 0;
+    PyErr_Clear();
+    return -1;
+}
+
+/* A str's encoded size, -1 (cleared) if it has no UTF-8; NULL counts as None. */
+static inline Py_ssize_t text_size(PyObject *s) {
+    const char *u;
+    Py_ssize_t n;
+    if (!s) return 1;
+    return utf8_of(s, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
+}
+MP_INLINE char *mp_text(char *p, PyObject *s) { /* after text_size: cached UTF-8 */
+    const char *u;
+    Py_ssize_t n;
+    if (!s) return mp_nil(p);
+    utf8_of(s, &u, &n);
+    return mp_str(p, u, n);
+}
+
+/* Chain n's correlation id (see chain_text) as a msgpack str; the last one is kept
+ * (consecutive records mostly share a chain). */
+#define CHAIN_MP 34
+static uint64_t chain_mp_n; /* 0: none kept (chains count from 1) */
+static char chain_mp[CHAIN_MP];
+MP_INLINE char *mp_chain(char *p, uint64_t n) {
+    if (n != chain_mp_n) {
+        chain_mp[0] = (char)0xd9;
+        chain_mp[1] = 32;
+        hex64(chain_mp + 2, mix64(n ^ chain_prefix_bits));
+        memcpy(chain_mp + 18, chain_prefix, 16);
+        chain_mp_n = n;
+    }
+    memcpy(p, chain_mp, CHAIN_MP);
+    return p + CHAIN_MP;
+}
+
+/* A record's correlation id (Rec.cid form: NULL, a str, or a chain): its encoded size. */
+static inline Py_ssize_t cid_size(PyObject *cid) {
+    if (!cid) return 1;
+    if (IS_CHAIN_CID(cid)) return CHAIN_MP;
+    const char *u;
+    Py_ssize_t n;
+    return utf8_of(cid, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
+}
+MP_INLINE char *mp_cid(char *p, PyObject *cid) {
+    if (!cid) return mp_nil(p);
+    if (IS_CHAIN_CID(cid)) return mp_chain(p, CHAIN_OF(cid));
+    const char *u;
+    Py_ssize_t n;
+    utf8_of(cid, &u, &n); /* cached by cid_size */
+    return mp_str(p, u, n);
+}
+
+/* --- any value: builtin types in C, the rest by msgspec (as the shipper did) ---
+ *
+ * enc_size(v) bounds the encoded size of v, or is -1 for a value C leaves to
+ * msgspec (another type, an int over 64 bits, a str without UTF-8, deeper than
+ * ENC_DEPTH); enc_write(v, p, end) writes it, NULL if it does not fit in end - p
+ * (the value changed since it was sized). Neither runs Python code. */
+
+#define ENC_DEPTH 32
+
+static Py_ssize_t enc_size(PyObject *v, int depth) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (v == Py_None || t == &PyBool_Type) return 1;
+    if (t == &PyLong_Type) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(v);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+        } else if (overflow < 0) {
+            return -1;
+        }
+        return MP_INT_MAX;
+    }
+    if (t == &PyFloat_Type) return 9;
+    if (t == &PyUnicode_Type) {
+        const char *u;
+        Py_ssize_t n;
+        return utf8_of(v, &u, &n) < 0 ? -1 : MP_HDR_MAX + n;
+    }
+    if (t == &PyBytes_Type) return MP_HDR_MAX + PyBytes_GET_SIZE(v);
+    if (depth >= ENC_DEPTH) return -1;
+    if (t == &PyTuple_Type || t == &PyList_Type) {
+        Py_ssize_t size = MP_HDR_MAX, n = PySequence_Fast_GET_SIZE(v);
+        PyObject **items = PySequence_Fast_ITEMS(v);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t s = enc_size(items[i], depth + 1);
+            if (s < 0) return -1;
+            size += s;
+        }
+        return size;
+    }
+    if (t == &PyDict_Type) {
+        Py_ssize_t size = MP_HDR_MAX, pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(v, &pos, &key, &value)) {
+            if (!PyUnicode_CheckExact(key)) return -1;
+            Py_ssize_t a = enc_size(key, depth + 1), b = enc_size(value, depth + 1);
+            if (a < 0 || b < 0) return -1;
+            size += a + b;
+        }
+        return size;
+    }
+    return -1;
+}
+
+static char *enc_write(PyObject *v, char *p, char *end, int depth) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (end - p < (t == &PyLong_Type || t == &PyFloat_Type ? MP_INT_MAX : MP_HDR_MAX) &&
+        (end - p < 1 || (v != Py_None && t != &PyBool_Type)))
+        return NULL;
+    if (v == Py_None) return mp_nil(p);
+    if (t == &PyBool_Type) { *p++ = (char)(v == Py_True ? 0xc3 : 0xc2); return p; }
+    if (t == &PyLong_Type) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow > 0) return mp_uint(p, PyLong_AsUnsignedLongLong(v));
+        return overflow ? NULL : mp_int(p, x);
+    }
+    if (t == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(v);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        *p++ = (char)0xcb;
+        return mp_be(p, bits, 8);
+    }
+    if (t == &PyUnicode_Type) {
+        const char *u;
+        Py_ssize_t n;
+        if (utf8_of(v, &u, &n) < 0 || end - p < MP_HDR_MAX + n) return NULL;
+        return mp_str(p, u, n);
+    }
+    if (t == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        if (end - p < MP_HDR_MAX + n) return NULL;
+        p = mp_bin_hdr(p, n);
+        memcpy(p, PyBytes_AS_STRING(v), n);
+        return p + n;
+    }
+    if (t == &PyTuple_Type || t == &PyList_Type) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+        p = mp_array_hdr(p, n);
+        for (Py_ssize_t i = 0; i < n && p; i++) {
+            if (i >= PySequence_Fast_GET_SIZE(v)) return NULL; /* a list that shrank */
+            p = enc_write(PySequence_Fast_ITEMS(v)[i], p, end, depth + 1);
+        }
+        return p;
+    }
+    if (t == &PyDict_Type) {
+        Py_ssize_t pos = 0, n = PyDict_GET_SIZE(v), k = 0;
+        PyObject *key, *value;
+        p = mp_map_hdr(p, n);
+        while (p && PyDict_Next(v, &pos, &key, &value) && k++ < n) {
+            p = enc_write(key, p, end, depth + 1);
+            if (p) p = enc_write(value, p, end, depth + 1);
+        }
+        return k == n ? p : NULL;
+    }
+    return NULL;
+}
+
+/* msgspec.msgpack.encode / decode, imported at first use. */
+static PyObject *mp_encode_fn, *mp_decode_fn;
+
+static PyObject *msgspec_fn(PyObject **cache, const char *name) {
+    if (!*cache) {
+        PyObject *mod = PyImport_ImportModule("msgspec.msgpack");
+        *cache = mod ? PyObject_GetAttrString(mod, name) : NULL;
+        Py_XDECREF(mod);
+    }
+    return *cache;
+}
+
+/* ------------------------------------------------------------------ RingBuffer
+ *
+ * Records are kept encoded, so that what waits in the ring is no object of
+ * the Python heap (tracemalloc sees none of it, a program measuring its own
+ * memory sees recording cost nothing): the slots and an arena of encoded
+ * bytes are malloc'd once, when the ring is made. A slot holds either a call
+ * or return without values in compact form (its ids and three borrowed strs:
+ * name, file, correlation id; the hot path at level boundaries) or a blob: the
+ * msgpack of the record's contract tuple in the arena (in a bytes object of its
+ * own when larger than a quarter of the arena). The arena is filled in order
+ * and freed in order: a blob is contiguous (one that would cross the end
+ * starts again at the beginning), so the bytes in use run from the oldest
+ * blob's to the newest's. A full arena is a full ring: the policy applies.
+ *
+ * drain_raw(n) hands the shipper the oldest n records as one msgpack array
+ * (compact records encoded then); drain(n) decodes them (arrays at the top as
+ * tuples). append(v) encodes v (builtin types in C, the rest by msgspec); a
+ * value msgspec cannot encode is refused, counted in `unencodable`. */
+
+enum { K_EMPTY = 0, K_BLOB, K_CALL, K_RETURN };
 enum { P_OLDEST = 0, P_NEWEST, P_BLOCK };
 
 typedef struct {
     int kind;
-    int64_t id, ts, parent, call_id, dur;
+    uint32_t vlen;  /* K_BLOB: the encoded record's bytes */
+    uint64_t voff;  /* K_BLOB: where in the arena (absolute: modulo its size) */
+    int64_t id, ts, parent, call_id, dur; /* K_CALL: call_id = the function's def line */
     unsigned long thread;
-    PyObject *cid, *name, *a, *b; /* owned; NULL = None; cid may be a chain (CHAIN_CID) */
-    /* K_CALL: c = the file the function is defined in, or (file, task name) for
-     * a coroutine call in an asyncio task, and call_id = its def line;
-     * K_EXC: c = (line raised at, traceback list) */
-    PyObject *c;
+    PyObject *cid, *name, *file; /* owned; NULL = None; cid may be a chain (CHAIN_CID) */
+    PyObject *big; /* K_BLOB too large for the arena: the bytes holding it */
 } Rec;
+
+#define ARENA_PER_SLOT 128        /* default arena bytes per slot */
+#define ARENA_MIN 4096            /* the smallest arena (a size given is rounded up to a power of two) */
+#define ARENA_DEFAULT_MIN (64 * 1024)
 
 typedef struct {
     PyObject_HEAD
     Rec *slots;
     uint64_t cap, mask, head, tail;
+    char *arena;
+    uint64_t asize, ahead, atail; /* bytes in use: [ahead, atail), absolute */
+    int arena_fixed;              /* asize was given: kept by resize */
     int policy;
     double timeout;
     int64_t writes, reads, dropped_oldest, dropped_newest, block_timeouts, block_waits;
+    int64_t unencodable; /* records msgspec could not encode: refused */
+    int64_t big;         /* records kept outside the arena */
     int64_t stalls;     /* times the ring gave up waiting and started dropping */
     int stalled;        /* 1: the pipeline stalled; a full ring drops (counted) until caught up */
     uint64_t stall_head; /* head when it stalled: half a ring drained since is caught up too */
     uint64_t wake_at;   /* size at which the waker is called (0: never) */
     PyObject *waker;    /* called (no args) when the consumer has work: wake_at reached or full */
     PyObject *on_stall; /* called (no args) when the ring starts dropping on a stall */
-    uint64_t text_chain; /* drain()'s last chain text (consecutive records share one) */
-    PyObject *text;
 } Ring;
 
 static inline void rec_clear(Rec *r) {
     if (IS_CHAIN_CID(r->cid)) r->cid = NULL;
     else Py_CLEAR(r->cid);
     Py_CLEAR(r->name);
-    Py_CLEAR(r->a);
-    Py_CLEAR(r->b);
-    Py_CLEAR(r->c);
+    Py_CLEAR(r->file);
+    Py_CLEAR(r->big);
     r->kind = K_EMPTY;
+}
+
+static inline int in_arena(Rec *r) { return r->kind == K_BLOB && !r->big; }
+
+/* Remove the oldest record (dropped or read): its arena bytes are free. */
+static inline void ring_pop(Ring *r) {
+    Rec *rec = &r->slots[r->head & r->mask];
+    if (in_arena(rec)) r->ahead = rec->voff + rec->vlen;
+    rec_clear(rec);
+    r->head++;
+    if (r->head == r->tail) r->ahead = r->atail; /* empty: all of the arena is free */
+}
+
+/* Where `need` arena bytes would start (contiguous: past the end, at the beginning). */
+static inline uint64_t arena_start(Ring *r, uint64_t need) {
+    uint64_t at = r->atail, phys = at & (r->asize - 1);
+    return phys + need > r->asize ? at + (r->asize - phys) : at;
+}
+
+static inline int has_room(Ring *r, uint64_t need) {
+    return r->tail - r->head < r->cap &&
+           (!need || arena_start(r, need) + need - r->ahead <= r->asize);
 }
 
 static int check_capacity(PyObject *o, const char *where, uint64_t *out) {
@@ -379,25 +680,65 @@ static int check_timeout(PyObject *o, const char *where, double *out) {
     return -1;
 }
 
+static int check_arena(PyObject *o, const char *where, uint64_t *out) {
+    if (o == Py_None) { *out = 0; return 0; }
+    if (PyLong_CheckExact(o)) {
+        long long v = PyLong_AsLongLong(o);
+        if (!(v == -1 && PyErr_Occurred()) && v >= ARENA_MIN && v <= (1LL << 40)) {
+            *out = (uint64_t)v;
+            return 0;
+        }
+        PyErr_Clear();
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "Expected `arena_bytes` an int >= 4096 or None (by capacity), got %R - at %s",
+                 o, where);
+    return -1;
+}
+
+/* The arena's size: a power of two (positions are masked), at least `bytes`. */
+static uint64_t arena_round(uint64_t bytes) {
+    uint64_t a = ARENA_MIN;
+    while (a < bytes) a <<= 1;
+    return a;
+}
+
+static uint64_t arena_for(uint64_t cap) {
+    uint64_t a = cap * ARENA_PER_SLOT;
+    return arena_round(a < ARENA_DEFAULT_MIN ? ARENA_DEFAULT_MIN : a);
+}
+
 static int Ring_init(Ring *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"capacity", "policy", "block_timeout_s", NULL};
-    PyObject *cap = NULL, *policy = NULL, *timeout = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOO", kwlist, &cap, &policy, &timeout))
+    static char *kwlist[] = {"capacity", "policy", "block_timeout_s", "arena_bytes", NULL};
+    PyObject *cap = NULL, *policy = NULL, *timeout = NULL, *arena = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO", kwlist, &cap, &policy, &timeout, &arena))
         return -1;
-    uint64_t c = 65536;
+    uint64_t c = 65536, a = 0;
     int p = P_OLDEST;
     double t = 0.05;
     if (cap && check_capacity(cap, "RingBuffer(capacity)", &c) < 0) return -1;
     if (policy && check_policy(policy, "RingBuffer(policy)", &p) < 0) return -1;
     if (timeout && check_timeout(timeout, "RingBuffer(block_timeout_s)", &t) < 0) return -1;
+    if (arena && check_arena(arena, "RingBuffer(arena_bytes)", &a) < 0) return -1;
     if (self->slots) {
         PyErr_SetString(PyExc_RuntimeError, "RingBuffer already initialised");
         return -1;
     }
-    self->slots = PyMem_Calloc(c, sizeof(Rec));
-    if (!self->slots) { PyErr_NoMemory(); return -1; }
+    self->arena_fixed = a != 0;
+    a = a ? arena_round(a) : arena_for(c);
+    self->slots = calloc(c, sizeof(Rec)); /* malloc, not PyMem: the program's heap is untouched */
+    self->arena = malloc(a);
+    if (!self->slots || !self->arena) {
+        free(self->slots);
+        free(self->arena);
+        self->slots = NULL;
+        self->arena = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
     self->cap = c;
     self->mask = c - 1;
+    self->asize = a;
     self->policy = p;
     self->timeout = t;
     return 0;
@@ -406,9 +747,9 @@ static int Ring_init(Ring *self, PyObject *args, PyObject *kw) {
 static void Ring_dealloc(Ring *self) {
     if (self->slots) {
         for (uint64_t i = self->head; i < self->tail; i++) rec_clear(&self->slots[i & self->mask]);
-        PyMem_Free(self->slots);
+        free(self->slots);
     }
-    Py_CLEAR(self->text);
+    free(self->arena);
     Py_CLEAR(self->waker);
     Py_CLEAR(self->on_stall);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -437,16 +778,36 @@ static void ring_stall(Ring *r) {
     ring_callback(r, r->on_stall);
 }
 
-/* A free slot for one record, or NULL if the policy refused it (counted). GIL held. */
-static Rec *ring_slot(Ring *r) {
+/* Take the tail slot, with `need` arena bytes (rec->voff) when need > 0. */
+static inline Rec *ring_take(Ring *r, uint64_t need) {
+    Rec *rec = &r->slots[r->tail++ & r->mask];
+    if (need) {
+        rec->voff = arena_start(r, need);
+        r->atail = rec->voff + need;
+    }
+    return rec;
+}
+
+/* Drop the oldest records (counted) until `need` fits; 0 if it cannot. */
+static int drop_oldest_for(Ring *r, uint64_t need) {
+    while (!has_room(r, need) && r->tail != r->head) {
+        ring_pop(r);
+        r->dropped_oldest++;
+    }
+    return has_room(r, need);
+}
+
+/* A free slot for one record with `need` bytes of arena (none: 0), or NULL if the
+ * policy refused it (counted). GIL held. Nothing between this and ring_commit may
+ * run Python code (another record would take the next slot meanwhile). */
+static Rec *ring_slot(Ring *r, uint64_t need) {
     if (r->waker && r->tail - r->head + 1 == r->wake_at) ring_callback(r, r->waker);
     r->writes++;
-    if (r->tail - r->head < r->cap) return &r->slots[r->tail++ & r->mask];
+    if (has_room(r, need)) return ring_take(r, need);
     if (r->policy == P_OLDEST) {
-        rec_clear(&r->slots[r->head & r->mask]);
-        r->head++;
-        r->dropped_oldest++;
-        return &r->slots[r->tail++ & r->mask];
+        if (drop_oldest_for(r, need)) return ring_take(r, need);
+        r->dropped_newest++; /* larger than the whole arena: cannot be */
+        return NULL;
     }
     if (r->policy == P_BLOCK) {
         if (r->stalled) {  /* the pipeline is stuck: count the drop, never wait again */
@@ -455,20 +816,23 @@ static Rec *ring_slot(Ring *r) {
         }
         r->block_waits++;
         ring_callback(r, r->waker);
-        /* Wait without the GIL until the consumer has drained half the ring: one long
-         * uninterrupted drain, not a GIL hand-off per batch. The timeout counts from
+        /* Wait without the GIL until the consumer has drained half the ring (slots and
+         * arena): one long drain, not a GIL hand-off per batch. The timeout counts from
          * the consumer's last progress: a slow consumer is waited for, a stuck one not.
          * Other producers may take the room first: then wait again. */
         double deadline = mono_s() + r->timeout;
-        uint64_t low = r->cap / 2, seen = r->head;
+        uint64_t low = r->cap / 2, alow = r->asize / 2, seen = r->head;
         int timed_out = 0;
         Py_INCREF(r);
-        while (r->tail - r->head >= r->cap && r->policy == P_BLOCK && !r->stalled && !timed_out) {
+        while (!has_room(r, need) && r->policy == P_BLOCK && !r->stalled && !timed_out) {
             Py_BEGIN_ALLOW_THREADS
             for (;;) {
                 uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
                 uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-                if (tail - head <= low || __atomic_load_n(&r->policy, __ATOMIC_ACQUIRE) != P_BLOCK ||
+                uint64_t ahead = __atomic_load_n(&r->ahead, __ATOMIC_ACQUIRE);
+                uint64_t atail = __atomic_load_n(&r->atail, __ATOMIC_ACQUIRE);
+                if ((tail - head <= low && atail - ahead <= alow) ||
+                    __atomic_load_n(&r->policy, __ATOMIC_ACQUIRE) != P_BLOCK ||
                     __atomic_load_n(&r->stalled, __ATOMIC_ACQUIRE))
                     break;
                 double now = mono_s();
@@ -487,13 +851,9 @@ static Rec *ring_slot(Ring *r) {
             Py_END_ALLOW_THREADS
         }
         Py_DECREF(r);
-        if (r->tail - r->head < r->cap) return &r->slots[r->tail++ & r->mask];
-        if (r->policy == P_OLDEST) {  /* switched while waiting */
-            rec_clear(&r->slots[r->head & r->mask]);
-            r->head++;
-            r->dropped_oldest++;
-            return &r->slots[r->tail++ & r->mask];
-        }
+        if (has_room(r, need)) return ring_take(r, need);
+        if (r->policy == P_OLDEST && drop_oldest_for(r, need)) /* switched while waiting */
+            return ring_take(r, need);
         r->block_timeouts++;
         if (r->policy == P_BLOCK) ring_stall(r);
         return NULL;
@@ -502,116 +862,294 @@ static Rec *ring_slot(Ring *r) {
     return NULL;
 }
 
+/* A slot for a blob of at most `need` bytes, and where to write it (*at): in the
+ * arena, or in a bytes object of its own when larger than a quarter of it. */
+static Rec *ring_reserve(Ring *r, Py_ssize_t need, char **at) {
+    PyObject *big = NULL;
+    if ((uint64_t)need > r->asize / 4) {
+        big = PyBytes_FromStringAndSize(NULL, need);
+        if (!big) { /* out of memory: not recorded, counted */
+            PyErr_Clear();
+            r->writes++;
+            r->unencodable++;
+            return NULL;
+        }
+    }
+    Rec *rec = ring_slot(r, big ? 0 : (uint64_t)need);
+    if (!rec) {
+        Py_XDECREF(big);
+        return NULL;
+    }
+    rec->kind = K_BLOB;
+    rec->big = big;
+    if (big) r->big++;
+    *at = big ? PyBytes_AS_STRING(big) : r->arena + (rec->voff & (r->asize - 1));
+    return rec;
+}
+
+/* The blob reserved with `need` bytes took `used`: the rest of the arena is free again. */
+static inline void ring_commit(Ring *r, Rec *rec, Py_ssize_t need, Py_ssize_t used) {
+    rec->vlen = (uint32_t)used;
+    if (!rec->big && r->atail == rec->voff + (uint64_t)need) r->atail = rec->voff + used;
+}
+
+/* The blob just reserved could not be written (the value changed under it): not
+ * recorded, counted in unencodable. */
+static void ring_unreserve(Ring *r, Rec *rec, Py_ssize_t need) {
+    if (!rec->big && r->atail == rec->voff + (uint64_t)need) r->atail = rec->voff;
+    rec_clear(rec);
+    if (&r->slots[(r->tail - 1) & r->mask] == rec) r->tail--;
+    if (r->head == r->tail) r->ahead = r->atail;
+    r->unencodable++;
+}
+
+/* Record any value (a contract tuple from Python): 1 kept, 0 refused (counted). */
+static int ring_put(Ring *r, PyObject *obj) {
+    PyObject *encoded = NULL;
+    Py_ssize_t need = enc_size(obj, 0);
+    if (need < 0) { /* not a value C encodes: msgspec's (it was the shipper's encoder) */
+        PyObject *encode = msgspec_fn(&mp_encode_fn, "encode");
+        encoded = encode ? PyObject_CallOneArg(encode, obj) : NULL;
+        if (!encoded || !PyBytes_Check(encoded)) {
+            PyErr_Clear();
+            Py_XDECREF(encoded);
+            r->writes++;
+            r->unencodable++;
+            return 0;
+        }
+        need = PyBytes_GET_SIZE(encoded);
+    }
+    char *at;
+    Rec *rec = ring_reserve(r, need, &at);
+    if (!rec) {
+        Py_XDECREF(encoded);
+        return 0;
+    }
+    if (encoded) {
+        memcpy(at, PyBytes_AS_STRING(encoded), need);
+        Py_DECREF(encoded);
+        ring_commit(r, rec, need, need);
+        return 1;
+    }
+    char *end = enc_write(obj, at, at + need, 0);
+    if (!end) {
+        ring_unreserve(r, rec, need);
+        return 0;
+    }
+    ring_commit(r, rec, need, end - at);
+    return 1;
+}
+
 static PyObject *Ring_append(Ring *self, PyObject *obj) {
-    Rec *s = ring_slot(self);
-    if (!s) Py_RETURN_FALSE;
-    s->kind = K_OBJ;
-    Py_INCREF(obj);
-    s->a = obj;
-    Py_RETURN_TRUE;
+    if (ring_put(self, obj)) Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
 }
 
-#define OR_NONE(x) ((x) ? (x) : Py_None)
+/* --- reading: the oldest records as one msgpack array --- */
 
-/* Rec.cid as an object (new reference); `ring` (may be NULL) caches the last chain's text. */
-static PyObject *rec_cid(Ring *ring, PyObject *cid) {
-    if (!IS_CHAIN_CID(cid)) return Py_NewRef(OR_NONE(cid));
-    uint64_t n = CHAIN_OF(cid);
-    if (ring && ring->text && ring->text_chain == n) return Py_NewRef(ring->text);
-    PyObject *text = chain_text(n);
-    if (text && ring) {
-        Py_XSETREF(ring->text, Py_NewRef(text));
-        ring->text_chain = n;
+/* A compact record's encoded size (bounded), -1 if a str of it has no UTF-8. */
+static Py_ssize_t compact_size(Rec *r) {
+    const char *u;
+    Py_ssize_t n, size = 1 + 8 + 4 * MP_INT_MAX + 3; /* header, tag, ints, nils */
+    Py_ssize_t c = cid_size(r->cid);
+    if (c < 0 || utf8_of(r->name, &u, &n) < 0) return -1;
+    size += c + MP_HDR_MAX + n + 2 * MP_INT_MAX;
+    if (r->file) {
+        if (utf8_of(r->file, &u, &n) < 0) return -1;
+        size += MP_HDR_MAX + n;
     }
-    return text;
+    return size;
 }
 
-static PyObject *rec_tuple(Rec *r, Ring *ring) {
-    if (r->kind == K_OBJ) return Py_NewRef(r->a);
-    if (r->kind != K_CALL && r->kind != K_RETURN && r->kind != K_EXC) Py_RETURN_NONE;
-    PyObject *cid = rec_cid(ring, r->cid);
-    if (!cid) return NULL;
-    PyObject *file = NULL, *task = NULL, *trace = NULL; /* borrowed from r->c */
-    long long line = 0;
-    if (r->kind == K_CALL) {
-        line = r->call_id;
-        if (r->c && PyTuple_CheckExact(r->c)) {
-            file = PyTuple_GET_ITEM(r->c, 0);
-            task = PyTuple_GET_ITEM(r->c, 1);
-        } else {
-            file = r->c;
-        }
-    } else if (r->kind == K_EXC && r->c) {
-        line = PyLong_AsLongLong(PyTuple_GET_ITEM(r->c, 0));
-        if (line == -1 && PyErr_Occurred()) { PyErr_Clear(); line = 0; }
-        trace = PyTuple_GET_ITEM(r->c, 1);
+static char *compact_write(Rec *r, char *p) {
+    const char *u;
+    Py_ssize_t n;
+    if (r->kind == K_CALL) { /* ("call", id, ts, thread, cid, parent, name, None, file, line, None) */
+        p = mp_array_hdr(p, 11);
+        p = mp_str(p, "call", 4);
+    } else { /* ("return", id, ts, thread, cid, parent, call_id, name, dur, None) */
+        p = mp_array_hdr(p, 10);
+        p = mp_str(p, "return", 6);
     }
-    switch (r->kind) {
-    case K_CALL:
-        if (r->b) { /* arguments kept as (names, texts): the dict is built here */
-            PyObject *args = PyDict_New();
-            if (!args) { Py_DECREF(cid); return NULL; }
-            int one = PyUnicode_CheckExact(r->b);
-            Py_ssize_t n = one ? 1 : PyTuple_GET_SIZE(r->b);
-            for (Py_ssize_t i = 0; i < n; i++) {
-                if (PyDict_SetItem(args, PyTuple_GET_ITEM(r->a, i),
-                                   one ? r->b : PyTuple_GET_ITEM(r->b, i)) < 0) {
-                    Py_DECREF(args);
-                    Py_DECREF(cid);
-                    return NULL;
-                }
-            }
-            return Py_BuildValue("(OLLkNLONOLO)", s_call, r->id, r->ts, r->thread, cid,
-                                 r->parent, r->name, args, OR_NONE(file), line,
-                                 OR_NONE(task));
-        }
-        return Py_BuildValue("(OLLkNLOOOLO)", s_call, r->id, r->ts, r->thread, cid, r->parent,
-                             r->name, OR_NONE(r->a), OR_NONE(file), line, OR_NONE(task));
-    case K_RETURN:
-        return Py_BuildValue("(OLLkNLLOLO)", s_return, r->id, r->ts, r->thread, cid, r->parent,
-                             r->call_id, r->name, r->dur, OR_NONE(r->a));
-    default: /* K_EXC */
-        return Py_BuildValue("(OLLkNLLOLOOLO)", s_exception, r->id, r->ts, r->thread, cid,
-                             r->parent, r->call_id, r->name, r->dur, OR_NONE(r->a), OR_NONE(r->b),
-                             line, OR_NONE(trace));
+    p = mp_int(p, r->id);
+    p = mp_int(p, r->ts);
+    p = mp_uint(p, r->thread);
+    p = mp_cid(p, r->cid);
+    p = mp_int(p, r->parent);
+    if (r->kind == K_RETURN) p = mp_int(p, r->call_id);
+    utf8_of(r->name, &u, &n);
+    p = mp_str(p, u, n);
+    if (r->kind == K_RETURN) return mp_nil(mp_int(p, r->dur));
+    p = mp_nil(p);
+    if (r->file) {
+        utf8_of(r->file, &u, &n);
+        p = mp_str(p, u, n);
+    } else {
+        p = mp_nil(p);
     }
+    return mp_nil(mp_int(p, r->call_id));
 }
 
-static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+static long long drain_count(Ring *self, PyObject *const *args, Py_ssize_t nargs,
+                             const char *where) {
     long long max_n = LLONG_MAX;
     if (nargs > 1) {
-        PyErr_SetString(PyExc_TypeError, "drain(max_n) takes at most one argument");
-        return NULL;
+        PyErr_Format(PyExc_TypeError, "%s(max_n) takes at most one argument", where);
+        return -1;
     }
     if (nargs == 1) {
         max_n = PyLong_CheckExact(args[0]) ? PyLong_AsLongLong(args[0]) : -1;
         if (max_n < 0) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "Expected `max_n` an int >= 0, got %R - at RingBuffer.drain",
-                         args[0]);
-            return NULL;
+            PyErr_Format(PyExc_ValueError, "Expected `max_n` an int >= 0, got %R - at RingBuffer.%s",
+                         args[0], where);
+            return -1;
         }
     }
     uint64_t size = self->tail - self->head;
-    uint64_t n = (uint64_t)max_n < size ? (uint64_t)max_n : size;
-    PyObject *out = PyList_New((Py_ssize_t)n);
-    if (!out) return NULL;
-    for (uint64_t i = 0; i < n; i++) {
-        Rec *r = &self->slots[(self->head + i) & self->mask];
-        PyObject *t = rec_tuple(r, self);
-        if (!t) {  /* out of memory: keep the rest in the ring */
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, t);
-    }
-    for (uint64_t i = 0; i < n; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
-    self->head += n;
-    self->reads += (int64_t)n;
-    /* caught up (empty), or working again (half a ring drained since the stall: a
-     * program recording faster than the pipeline drains would never let it empty) */
+    return (uint64_t)max_n < size ? max_n : (long long)size;
+}
+
+/* The ring waits for the consumer again once it caught up (empty) or works again
+ * (half a ring drained since the stall: a program recording faster than the
+ * pipeline drains would never let it empty, and would drop for good). */
+static void unstall_if_working(Ring *self) {
     if (self->stalled && (self->tail == self->head || self->head - self->stall_head >= self->cap / 2))
         self->stalled = 0;
+}
+
+/* The oldest n records, removed, as the msgpack of a list of n contract tuples. */
+static PyObject *drain_bytes(Ring *self, uint64_t n) {
+    /* sizing and writing run no Python code (utf8 is cached by the sizing pass):
+     * no other record can be added or dropped meanwhile */
+    Py_ssize_t total = MP_HDR_MAX;
+    for (uint64_t i = 0; i < n; i++) {
+        Rec *r = &self->slots[(self->head + i) & self->mask];
+        Py_ssize_t s = r->kind == K_BLOB ? (Py_ssize_t)r->vlen : compact_size(r);
+        if (s < 0) {
+            PyErr_SetString(PyExc_ValueError, "a recorded str has no UTF-8 form");
+            return NULL;
+        }
+        total += s;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out) return NULL;
+    char *p = mp_array_hdr(PyBytes_AS_STRING(out), n);
+    for (uint64_t i = 0; i < n; i++) {
+        Rec *r = &self->slots[(self->head + i) & self->mask];
+        if (r->kind != K_BLOB) {
+            p = compact_write(r, p);
+            continue;
+        }
+        const char *from =
+            r->big ? PyBytes_AS_STRING(r->big) : self->arena + (r->voff & (self->asize - 1));
+        memcpy(p, from, r->vlen);
+        p += r->vlen;
+    }
+    for (uint64_t i = 0; i < n; i++) ring_pop(self);
+    self->reads += (int64_t)n;
+    unstall_if_working(self);
+    if (_PyBytes_Resize(&out, p - PyBytes_AS_STRING(out)) < 0) return NULL;
+    return out;
+}
+
+/* Write all of buf to fd; -1 with OSError set. The GIL is kept: a producer letting
+ * go of the oldest records (drop_oldest) must not do so while they are written. */
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* drain_to(fd, max_n): the oldest records (up to max_n) written to fd as the msgpack of
+ * a list of them, then removed: (n, bytes written). Nothing of the Python heap is
+ * used (the shipper's spool while the program traces its memory); on an OSError
+ * the records stay in the ring. */
+static PyObject *Ring_drain_to(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+    int fd = nargs >= 1 ? PyObject_AsFileDescriptor(args[0]) : -1;
+    if (fd < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "drain_to(fd, max_n=...)");
+        return NULL;
+    }
+    long long n = drain_count(self, args + 1, nargs - 1, "drain_to");
+    if (n < 0) return NULL;
+    size_t total = MP_HDR_MAX;
+    for (uint64_t i = 0; i < (uint64_t)n; i++) {
+        Rec *r = &self->slots[(self->head + i) & self->mask];
+        Py_ssize_t sz = r->kind == K_BLOB ? (Py_ssize_t)r->vlen : compact_size(r);
+        if (sz < 0) {
+            PyErr_SetString(PyExc_ValueError, "a recorded str has no UTF-8 form");
+            return NULL;
+        }
+        total += (size_t)sz;
+    }
+    char *buf = malloc(total);
+    if (!buf) return PyErr_NoMemory();
+    char *p = mp_array_hdr(buf, (size_t)n);
+    for (uint64_t i = 0; i < (uint64_t)n; i++) {
+        Rec *r = &self->slots[(self->head + i) & self->mask];
+        if (r->kind != K_BLOB) {
+            p = compact_write(r, p);
+            continue;
+        }
+        memcpy(p, r->big ? PyBytes_AS_STRING(r->big) : self->arena + (r->voff & (self->asize - 1)),
+               r->vlen);
+        p += r->vlen;
+    }
+    size_t used = (size_t)(p - buf);
+    int rc = write_all(fd, buf, used);
+    free(buf);
+    if (rc < 0) return NULL;
+    for (long long i = 0; i < n; i++) ring_pop(self);
+    self->reads += n;
+    unstall_if_working(self);
+    return Py_BuildValue("(LK)", n, (unsigned long long)used);
+}
+
+static PyObject *Ring_drain_raw(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+    long long n = drain_count(self, args, nargs, "drain_raw");
+    if (n < 0) return NULL;
+    PyObject *data = drain_bytes(self, (uint64_t)n);
+    if (!data) return NULL;
+    return Py_BuildValue("(LN)", n, data);
+}
+
+/* Decoded records: msgpack arrays at the top as tuples (what was appended). */
+static PyObject *decoded(PyObject *data) {
+    PyObject *decode = msgspec_fn(&mp_decode_fn, "decode");
+    PyObject *out = decode ? PyObject_CallOneArg(decode, data) : NULL;
+    if (!out) return NULL;
+    if (!PyList_CheckExact(out)) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_RuntimeError, "drained records did not decode to a list");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(out); i++) {
+        PyObject *item = PyList_GET_ITEM(out, i);
+        if (PyList_CheckExact(item)) {
+            PyObject *t = PyList_AsTuple(item);
+            if (!t) { Py_DECREF(out); return NULL; }
+            PyList_SetItem(out, i, t);
+        }
+    }
+    return out;
+}
+
+static PyObject *Ring_drain(Ring *self, PyObject *const *args, Py_ssize_t nargs) {
+    long long n = drain_count(self, args, nargs, "drain");
+    if (n < 0) return NULL;
+    PyObject *data = drain_bytes(self, (uint64_t)n);
+    if (!data) return NULL;
+    PyObject *out = decoded(data);
+    Py_DECREF(data);
     return out;
 }
 
@@ -661,24 +1199,53 @@ static PyObject *Ring_stall(Ring *self, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
+/* New capacity (and arena, unless its size was given); the newest records that fit
+ * are kept, the oldest overflow dropped (counted). */
 static PyObject *Ring_resize(Ring *self, PyObject *arg) {
     uint64_t c;
     if (check_capacity(arg, "RingBuffer.resize(capacity)", &c) < 0) return NULL;
-    Rec *slots = PyMem_Calloc(c, sizeof(Rec));
-    if (!slots) return PyErr_NoMemory();
-    uint64_t size = self->tail - self->head;
-    uint64_t excess = size > c ? size - c : 0;
-    for (uint64_t i = 0; i < excess; i++) rec_clear(&self->slots[(self->head + i) & self->mask]);
-    uint64_t k = 0;
-    for (uint64_t i = self->head + excess; i < self->tail; i++)
-        slots[k++] = self->slots[i & self->mask]; /* moves ownership */
-    PyMem_Free(self->slots);
+    uint64_t a = self->arena_fixed ? self->asize : arena_for(c);
+    Rec *slots = calloc(c, sizeof(Rec));
+    char *arena = malloc(a);
+    if (!slots || !arena) {
+        free(slots);
+        free(arena);
+        return PyErr_NoMemory();
+    }
+    /* the newest records whose blobs fit the new arena laid end to end */
+    uint64_t keep = 0, bytes = 0;
+    while (keep < c && keep < self->tail - self->head) {
+        Rec *r = &self->slots[(self->tail - 1 - keep) & self->mask];
+        uint64_t b = in_arena(r) ? r->vlen : 0;
+        if (bytes + b > a) break;
+        bytes += b;
+        keep++;
+    }
+    while (self->tail - self->head > keep) {
+        ring_pop(self);
+        self->dropped_oldest++;
+    }
+    uint64_t k = 0, at = 0;
+    for (uint64_t i = self->head; i < self->tail; i++) {
+        Rec *r = &self->slots[i & self->mask];
+        if (in_arena(r)) {
+            memcpy(arena + at, self->arena + (r->voff & (self->asize - 1)), r->vlen);
+            r->voff = at;
+            at += r->vlen;
+        }
+        slots[k++] = *r; /* moves ownership */
+    }
+    free(self->slots);
+    free(self->arena);
     self->slots = slots;
+    self->arena = arena;
     self->cap = c;
     self->mask = c - 1;
+    self->asize = a;
     self->head = 0;
     self->tail = k;
-    self->dropped_oldest += (int64_t)excess;
+    self->ahead = 0;
+    self->atail = at;
     Py_RETURN_NONE;
 }
 
@@ -689,14 +1256,18 @@ static PyObject *policy_name(int p) {
 }
 
 static PyObject *Ring_stats(Ring *self, PyObject *Py_UNUSED(ignored)) {
-    int64_t drops = self->dropped_oldest + self->dropped_newest + self->block_timeouts;
+    int64_t drops =
+        self->dropped_oldest + self->dropped_newest + self->block_timeouts + self->unencodable;
     return Py_BuildValue(
-        "{sLsLsKsLsLsLsLsLsKsNsLsO}", "writes", self->writes, "reads", self->reads, "size",
-        (unsigned long long)(self->tail - self->head), "drops", drops, "dropped_oldest",
+        "{sLsLsKsLsLsLsLsLsLsKsNsLsOsKsKsLsK}", "writes", self->writes, "reads", self->reads,
+        "size", (unsigned long long)(self->tail - self->head), "drops", drops, "dropped_oldest",
         self->dropped_oldest, "dropped_newest", self->dropped_newest, "block_timeouts",
-        self->block_timeouts, "block_waits", self->block_waits, "capacity",
-        (unsigned long long)self->cap, "policy", policy_name(self->policy), "stalls", self->stalls,
-        "stalled", self->stalled ? Py_True : Py_False);
+        self->block_timeouts, "unencodable", self->unencodable, "block_waits", self->block_waits,
+        "capacity", (unsigned long long)self->cap, "policy", policy_name(self->policy), "stalls",
+        self->stalls, "stalled", self->stalled ? Py_True : Py_False, "arena_bytes",
+        (unsigned long long)self->asize, "arena_used",
+        (unsigned long long)(self->atail - self->ahead), "big_records", self->big,
+        "memory_bytes", (unsigned long long)(self->asize + self->cap * sizeof(Rec)));
 }
 
 static Py_ssize_t Ring_len(Ring *self) { return (Py_ssize_t)(self->tail - self->head); }
@@ -715,6 +1286,10 @@ static PyObject *Ring_repr(Ring *self) {
 static PyMethodDef Ring_methods[] = {
     {"append", (PyCFunction)Ring_append, METH_O, "Add a record; False if refused (counted)."},
     {"drain", (PyCFunction)(void (*)(void))Ring_drain, METH_FASTCALL, "Oldest records, up to max_n."},
+    {"drain_raw", (PyCFunction)(void (*)(void))Ring_drain_raw, METH_FASTCALL,
+     "(n, msgpack of a list of the oldest n records), up to max_n."},
+    {"drain_to", (PyCFunction)(void (*)(void))Ring_drain_to, METH_FASTCALL,
+     "drain_to(fd, max_n): the oldest records written to fd as a msgpack list: (n, bytes)."},
     {"set_policy", (PyCFunction)Ring_set_policy, METH_O, NULL},
     {"set_block_timeout", (PyCFunction)Ring_set_block_timeout, METH_O, NULL},
     {"set_waker", (PyCFunction)(void (*)(void))Ring_set_waker, METH_FASTCALL,
@@ -743,7 +1318,7 @@ static PyTypeObject RingType = {
     .tp_getset = Ring_getset,
     .tp_as_sequence = &Ring_as_seq,
     .tp_repr = (reprfunc)Ring_repr,
-    .tp_doc = "Bounded FIFO of records with counted overflow (C); see ring.py.",
+    .tp_doc = "Bounded FIFO of encoded records with counted overflow (C); see ring.py.",
 };
 
 /* ------------------------------------------------------------------ Node, Cell */
@@ -917,6 +1492,8 @@ static int peek_top(CellCache *cc, Node **out) {
 
 /* ------------------------------------------------------------------ Hooks */
 
+#define ARGS_MAX 64
+
 typedef struct {
     PyObject *name;  /* "module.qualname" */
     PyObject *exit;  /* the Exit object */
@@ -932,6 +1509,12 @@ typedef struct {
      * cannot be reused); bit i set = names[i] redacted */
     PyObject *names, *mask_key;
     uint64_t mask;
+    /* encoded once (malloc'd), copied into each record: msgpack of name then file */
+    char *enc;
+    uint32_t name_enc, file_enc;
+    /* msgpack of each of `names`: names[i] is names_enc[names_off[i]:names_off[i + 1]] */
+    char *names_enc;
+    uint32_t names_off[ARGS_MAX + 1];
 } Func;
 
 typedef struct Hooks Hooks;
@@ -951,6 +1534,7 @@ struct Hooks {
     PyObject *suspended;
     PyObject *capture_args, *safe_repr, *safe_attr, *exc_type_name, *exc_message, *values;
     PyObject *exc_where, *task_name; /* _pyhooks helpers: error site, asyncio task name */
+    PyObject *objects; /* capture.objects.ObjectStates of this binding, made at the first attr */
     /* the C rendering of common values (see value_text); fast = 0 turns it off */
     int fast;
     Py_ssize_t limit;
@@ -1255,15 +1839,70 @@ static PyObject *receiver_text(PyObject *v) {
     return out;
 }
 
+/* A call's values: its arguments as text and its asyncio task's name. */
+typedef struct {
+    PyObject *names;           /* borrowed: the names tuple (code constant) */
+    PyObject *texts[ARGS_MAX]; /* owned: n texts, in the order of names */
+    Py_ssize_t n;              /* -1: no arguments recorded */
+    PyObject *dict;            /* owned: or the dict values.capture_args made */
+    PyObject *task;            /* owned: the task's name, or NULL */
+} CallValues;
+
+static void call_values_clear(CallValues *cv) {
+    for (Py_ssize_t i = 0; i < cv->n; i++) Py_CLEAR(cv->texts[i]);
+    cv->n = -1;
+    Py_CLEAR(cv->dict);
+    Py_CLEAR(cv->task);
+}
+
+/* The msgpack of a function's name and file, kept on it. */
+static int func_encode(Func *f) {
+    Py_ssize_t a = text_size(f->name), b = text_size(f->file);
+    if (a < 0 || b < 0) {
+        PyErr_SetString(PyExc_ValueError, "a function's name or file has no UTF-8 form");
+        return -1;
+    }
+    char *enc = malloc((size_t)(a + b));
+    if (!enc) { PyErr_NoMemory(); return -1; }
+    char *p = mp_text(enc, f->name);
+    f->name_enc = (uint32_t)(p - enc);
+    f->file_enc = (uint32_t)(mp_text(p, f->file) - p);
+    free(f->enc);
+    f->enc = enc;
+    return 0;
+}
+
+/* The msgpack of each argument name in `names` (a tuple of at most ARGS_MAX strs). */
+static int names_encode(Func *f, PyObject *names) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names), total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        Py_ssize_t size = PyUnicode_CheckExact(name) ? text_size(name) : -1;
+        if (size < 0) {
+            PyErr_SetString(PyExc_ValueError, "an argument name is not a str with UTF-8");
+            return -1;
+        }
+        total += size;
+    }
+    char *enc = malloc((size_t)total + 1), *p = enc;
+    if (!enc) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        f->names_off[i] = (uint32_t)(p - enc);
+        p = mp_text(p, PyTuple_GET_ITEM(names, i));
+    }
+    f->names_off[n] = (uint32_t)(p - enc);
+    free(f->names_enc);
+    f->names_enc = enc;
+    return 0;
+}
+
 /* values.capture_args(names, values): arguments by name as text, redacted by
- * name (decided once per names tuple and sensitive-word list). Either *a is
- * the dict (from Python) and *b NULL, or *a is `names` and *b the texts in
- * order (one str for one argument, else a tuple), for drain() to pair up. */
-static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, PyObject **a,
-                        PyObject **b) {
-    *a = *b = NULL;
+ * name (decided once per names tuple and sensitive-word list), into cv: the
+ * texts in the order of names, or the dict from Python. */
+static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, CallValues *cv) {
+    cv->names = names;
     if (!h->fast || !PyTuple_CheckExact(names) || !PyTuple_CheckExact(values) ||
-        PyTuple_GET_SIZE(names) > 64)
+        PyTuple_GET_SIZE(names) > ARGS_MAX)
         goto python;
     /* the sensitive-word list now (values._sensitive); looked up only when the
      * values module's globals changed since the last look */
@@ -1299,6 +1938,7 @@ static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, Py
             if (hit < 0) { Py_DECREF(key); return -1; }
             if (hit) mask |= 1ULL << i;
         }
+        if (names_encode(f, names) < 0) { Py_DECREF(key); return -1; }
         Py_XSETREF(f->names, Py_NewRef(names));
         Py_XSETREF(f->mask_key, key);
         f->mask = mask;
@@ -1307,28 +1947,121 @@ static int capture_args(Hooks *h, Func *f, PyObject *names, PyObject *values, Py
     uint64_t mask = f->mask;
     int recv = f->recv;
     if (PyTuple_GET_SIZE(values) < n) n = PyTuple_GET_SIZE(values);
-    if (n == 1) {
-        *b = recv ? receiver_text(PyTuple_GET_ITEM(values, 0))
-             : mask & 1 ? Py_NewRef(h->redacted) : value_text(h, PyTuple_GET_ITEM(values, 0));
-        if (!*b) return -1;
-    } else {
-        PyObject *texts = PyTuple_New(n);
-        if (!texts) return -1;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *text = (i == 0 && recv) ? receiver_text(PyTuple_GET_ITEM(values, 0))
-                             : (mask >> i) & 1 ? Py_NewRef(h->redacted)
-                                               : value_text(h, PyTuple_GET_ITEM(values, i));
-            if (!text) { Py_DECREF(texts); return -1; }
-            PyTuple_SET_ITEM(texts, i, text);
-        }
-        PyObject_GC_UnTrack(texts); /* strs only: no cycle; keeps the GC off the ring */
-        *b = texts;
+    cv->n = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = (i == 0 && recv) ? receiver_text(PyTuple_GET_ITEM(values, 0))
+                         : (mask >> i) & 1 ? Py_NewRef(h->redacted)
+                                           : value_text(h, PyTuple_GET_ITEM(values, i));
+        if (!text) { call_values_clear(cv); return -1; }
+        cv->texts[cv->n++] = text;
     }
-    *a = Py_NewRef(names);
     return 0;
 python:
-    *a = PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
-    return *a ? 0 : -1;
+    cv->dict = PyObject_CallFunctionObjArgs(h->capture_args, names, values, NULL);
+    return cv->dict ? 0 : -1;
+}
+
+/* --- records with values, written straight into the ring's arena (no tuple is made) --- */
+
+/* ("call", id, ts, thread, cid, parent, name, args, file, line, task); 0 if refused.
+ * Every str's UTF-8 is read once; the function's name and file and the argument
+ * names were encoded once, on the function. */
+static int put_call(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, int64_t parent,
+                    CallValues *cv) {
+    const char *tu[ARGS_MAX], *task_u = NULL;
+    Py_ssize_t tn[ARGS_MAX], task_n = 0, args = 1;
+    int names_kept = cv->n >= 0 && f->names == cv->names && f->names_enc;
+    if (cv->dict) {
+        args = enc_size(cv->dict, 0);
+        if (args < 0) { /* not str -> str: recorded without them */
+            PyErr_SetString(PyExc_TypeError, "capture_args gave more than str -> str");
+            hook_error(h);
+            Py_CLEAR(cv->dict);
+            args = 1;
+        }
+    } else if (cv->n >= 0) {
+        args = MP_HDR_MAX;
+        for (Py_ssize_t i = 0; i < cv->n; i++) {
+            if (utf8_of(cv->texts[i], &tu[i], &tn[i]) < 0) goto no_utf8;
+            Py_ssize_t name = names_kept ? (Py_ssize_t)(f->names_off[i + 1] - f->names_off[i])
+                                         : text_size(PyTuple_GET_ITEM(cv->names, i));
+            if (name < 0) goto no_utf8;
+            args += name + MP_HDR_MAX + tn[i];
+        }
+    }
+    if (cv->task && utf8_of(cv->task, &task_u, &task_n) < 0) goto no_utf8;
+    Py_ssize_t c = cid_size(cid);
+    if (c < 0 || !f->enc) goto no_utf8;
+    Py_ssize_t need = 1 + 5 + 5 * MP_INT_MAX + c + f->name_enc + args + f->file_enc +
+                      (cv->task ? MP_HDR_MAX + task_n : 1);
+    char *at;
+    Rec *r = ring_reserve(h->ring, need, &at);
+    if (!r) return 0;
+    char *p = mp_array_hdr(at, 11);
+    p = mp_str(p, "call", 4);
+    p = mp_int(p, rid);
+    p = mp_int(p, ts);
+    p = mp_uint(p, PyThread_get_thread_ident());
+    p = mp_cid(p, cid);
+    p = mp_int(p, parent);
+    memcpy(p, f->enc, f->name_enc);
+    p += f->name_enc;
+    if (cv->dict) {
+        p = enc_write(cv->dict, p, at + need, 0);
+        if (!p) { ring_unreserve(h->ring, r, need); return 0; }
+    } else if (cv->n >= 0) {
+        p = mp_map_hdr(p, cv->n);
+        for (Py_ssize_t i = 0; i < cv->n; i++) {
+            if (names_kept) {
+                uint32_t len = f->names_off[i + 1] - f->names_off[i];
+                memcpy(p, f->names_enc + f->names_off[i], len);
+                p += len;
+            } else {
+                p = mp_text(p, PyTuple_GET_ITEM(cv->names, i));
+            }
+            p = mp_str(p, tu[i], tn[i]);
+        }
+    } else {
+        p = mp_nil(p);
+    }
+    memcpy(p, f->enc + f->name_enc, f->file_enc);
+    p += f->file_enc;
+    p = mp_int(p, f->line);
+    p = cv->task ? mp_str(p, task_u, task_n) : mp_nil(p);
+    ring_commit(h->ring, r, need, p - at);
+    return 1;
+no_utf8:
+    PyErr_SetString(PyExc_ValueError, "a recorded str has no UTF-8 form");
+    return -1;
+}
+
+/* ("return", id, ts, thread, cid, parent, call_id, name, dur, result); 0 if refused. */
+static int put_return(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid, int64_t parent,
+                      Node *node, PyObject *result) {
+    const char *u;
+    Py_ssize_t n, c = cid_size(cid);
+    if (c < 0 || !f->enc || utf8_of(result, &u, &n) < 0) {
+        PyErr_SetString(PyExc_ValueError, "a recorded str has no UTF-8 form");
+        return -1;
+    }
+    Py_ssize_t need = 1 + 7 + 6 * MP_INT_MAX + c + f->name_enc + MP_HDR_MAX + n;
+    char *at;
+    Rec *r = ring_reserve(h->ring, need, &at);
+    if (!r) return 0;
+    char *p = mp_array_hdr(at, 10);
+    p = mp_str(p, "return", 6);
+    p = mp_int(p, rid);
+    p = mp_int(p, ts);
+    p = mp_uint(p, PyThread_get_thread_ident());
+    p = mp_cid(p, cid);
+    p = mp_int(p, parent);
+    p = mp_int(p, node->call_id);
+    memcpy(p, f->enc, f->name_enc);
+    p += f->name_enc;
+    p = mp_int(p, ts - node->t0);
+    p = mp_str(p, u, n);
+    ring_commit(h->ring, r, need, p - at);
+    return 1;
 }
 
 /* Record the entry and push a Node; errors are counted, never raised. */
@@ -1370,43 +2103,42 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
         }
         n->chain = chain;
         if (sampled) {
-            PyObject *args = NULL, *texts = NULL;
-            Py_XINCREF(cid);
-            if (names && f->level >= 2 && capture_args(h, f, names, values, &args, &texts) < 0)
+            CallValues cv; /* not zeroed whole: texts[] is read up to n only */
+            cv.names = cv.dict = cv.task = NULL;
+            cv.n = -1;
+            Py_XINCREF(cid); /* the values' capture may run Python: keep it */
+            if (names && f->level >= 2 && capture_args(h, f, names, values, &cv) < 0)
                 hook_error(h);
-            PyObject *where = Py_XNewRef(f->file); /* or (file, task) in a task */
             if (f->coro && h->task_name) {
                 PyObject *task = PyObject_CallNoArgs(h->task_name);
                 if (!task) hook_error(h);
-                else if (task != Py_None) {
-                    PyObject *pair = PyTuple_Pack(2, OR_NONE(f->file), task);
-                    if (pair) Py_XSETREF(where, pair);
-                    else hook_error(h);
-                }
-                Py_XDECREF(task);
+                else if (task != Py_None && PyUnicode_CheckExact(task)) cv.task = task;
+                else Py_DECREF(task);
             }
             int64_t rid = ++h->ids->value;
             int64_t ts = hlc_now(h->clock);
-            Rec *r = ring_slot(h->ring);
-            if (r) {
-                r->kind = K_CALL;
-                r->c = where;
-                r->call_id = f->line;
-                r->id = rid;
-                r->ts = ts;
-                r->thread = PyThread_get_thread_ident();
-                r->cid = cid ? cid : chain ? CHAIN_CID(chain) : NULL;
-                r->parent = scope;
-                Py_INCREF(f->name);
-                r->name = f->name;
-                r->a = args;
-                r->b = texts;
-            } else {
-                Py_XDECREF(args);
-                Py_XDECREF(texts);
+            PyObject *rcid = cid ? cid : chain ? CHAIN_CID(chain) : NULL;
+            if (cv.n >= 0 || cv.dict || cv.task) { /* with values: encoded now */
+                if (put_call(h, f, rid, ts, rcid, scope, &cv) < 0) hook_error(h);
                 Py_XDECREF(cid);
-                Py_XDECREF(where);
+            } else { /* compact: the hot path at level boundaries */
+                Rec *r = ring_slot(h->ring, 0);
+                if (r) {
+                    r->kind = K_CALL;
+                    r->file = Py_XNewRef(f->file);
+                    r->call_id = f->line;
+                    r->id = rid;
+                    r->ts = ts;
+                    r->thread = PyThread_get_thread_ident();
+                    r->cid = rcid; /* takes the reference */
+                    r->parent = scope;
+                    Py_INCREF(f->name);
+                    r->name = f->name;
+                } else {
+                    Py_XDECREF(cid);
+                }
             }
+            call_values_clear(&cv);
             h->calls++;
             h->events++;
             n->call_id = rid;
@@ -1466,44 +2198,59 @@ static void leave(Hooks *h, int32_t fid, PyObject *et, PyObject *ev, PyObject *t
         if (!cid && node->chain) cid = CHAIN_CID(node->chain);
         int64_t ts = hlc_now(h->clock);
         int error = et && et != Py_None && !(f->gen && is_generator_end(et));
-        PyObject *a = NULL, *b = NULL, *where = NULL;
         if (error) {
-            a = PyObject_CallOneArg(h->exc_type_name, et);
-            b = a ? PyObject_CallFunctionObjArgs(h->exc_message, ev ? ev : Py_None, h->values, NULL)
-                  : NULL;
-            if (!b) { Py_CLEAR(a); hook_error(h); }
+            PyObject *type = PyObject_CallOneArg(h->exc_type_name, et);
+            PyObject *message = type ? PyObject_CallFunctionObjArgs(
+                                           h->exc_message, ev ? ev : Py_None, h->values, NULL)
+                                     : NULL;
             /* (line, traceback) of where it was raised; the error is recorded without */
-            where = PyObject_CallOneArg(h->exc_where, tb ? tb : Py_None);
+            PyObject *where = message ? PyObject_CallOneArg(h->exc_where, tb ? tb : Py_None) : NULL;
             if (where && (!PyTuple_CheckExact(where) || PyTuple_GET_SIZE(where) != 2)) Py_CLEAR(where);
-            if (!where) { PyErr_Clear(); }
-        } else if (f->level >= 2) {
-            a = node->result ? node->result : s_None_text;
-            Py_INCREF(a);
-        }
-        int64_t rid = ++h->ids->value;
-        Rec *r = (!error || b) ? ring_slot(h->ring) : NULL;
-        if (r) {
-            r->kind = error ? K_EXC : K_RETURN;
-            r->id = rid;
-            r->ts = ts;
-            r->thread = PyThread_get_thread_ident();
-            r->cid = cid;
-            r->parent = outer_scope(h, node);
-            r->call_id = node->call_id;
-            Py_INCREF(f->name);
-            r->name = f->name;
-            r->dur = ts - node->t0;
-            r->a = a;
-            r->b = b;
-            r->c = where;
-            where = NULL;
-            h->events++;
-        } else {
-            Py_XDECREF(a);
-            Py_XDECREF(b);
+            if (!where) PyErr_Clear();
+            PyObject *cid_text = IS_CHAIN_CID(cid) ? chain_text(CHAIN_OF(cid)) : Py_XNewRef(cid);
+            int64_t rid = ++h->ids->value;
+            PyObject *t = message && (cid_text || !cid)
+                              ? Py_BuildValue("(OLLkOLLOLOOOO)", s_exception, rid, ts,
+                                              PyThread_get_thread_ident(), OR_NONE(cid_text),
+                                              outer_scope(h, node), node->call_id, f->name,
+                                              ts - node->t0, type, message,
+                                              where ? PyTuple_GET_ITEM(where, 0) : s_zero,
+                                              where ? PyTuple_GET_ITEM(where, 1) : Py_None)
+                              : NULL;
+            if (!t) hook_error(h);
+            else if (ring_put(h->ring, t)) h->events++;
+            Py_XDECREF(t);
+            Py_XDECREF(cid_text);
+            Py_XDECREF(type);
+            Py_XDECREF(message);
+            Py_XDECREF(where);
             cid_release(cid);
+        } else if (f->level >= 2) {
+            int64_t rid = ++h->ids->value;
+            int put = put_return(h, f, rid, ts, cid, outer_scope(h, node), node,
+                                 node->result ? node->result : s_None_text);
+            if (put < 0) hook_error(h);
+            else if (put) h->events++;
+            cid_release(cid);
+        } else {
+            int64_t rid = ++h->ids->value;
+            Rec *r = ring_slot(h->ring, 0);
+            if (r) {
+                r->kind = K_RETURN;
+                r->id = rid;
+                r->ts = ts;
+                r->thread = PyThread_get_thread_ident();
+                r->cid = cid; /* takes the reference */
+                r->parent = outer_scope(h, node);
+                r->call_id = node->call_id;
+                Py_INCREF(f->name);
+                r->name = f->name;
+                r->dur = ts - node->t0;
+                h->events++;
+            } else {
+                cid_release(cid);
+            }
         }
-        Py_XDECREF(where);
     }
     Py_DECREF(node);
 }
@@ -1631,13 +2378,31 @@ static PyObject *Hooks_ret(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     return Py_NewRef(args[1]);
 }
 
+/* ObjectStates.record(obj) of this binding: (obj, seq, key, delta), or no_state when it
+ * failed (a hook error) or skipped; a new reference. */
+static PyObject *object_state(Hooks *h, PyObject *obj) {
+    if (!h->objects) { /* first attr of this binding: imports elixirscope.state */
+        PyObject *mod = PyImport_ImportModule("elixirscope.capture.objects");
+        PyObject *cls = mod ? PyObject_GetAttrString(mod, "ObjectStates") : NULL;
+        Py_XDECREF(mod);
+        h->objects = cls ? PyObject_CallNoArgs(cls) : NULL;
+        Py_XDECREF(cls);
+    }
+    PyObject *state = h->objects ? PyObject_CallMethodOneArg(h->objects, s_record, obj) : NULL;
+    if (state && PyTuple_CheckExact(state) && PyTuple_GET_SIZE(state) == 4) return state;
+    if (!state) hook_error(h);
+    Py_XDECREF(state);
+    return Py_NewRef(no_state);
+}
+
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
 static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name) {
     if (!node->recorded || node->epoch != h->epoch) return;
     Func *f = &h->funcs[node->fid];
-    PyObject *text;
+    PyObject *text, *state = NULL;
     if (attr_name) {
         text = PyObject_CallFunctionObjArgs(h->safe_attr, value, attr_name, NULL);
+        if (text) state = object_state(h, value);
     } else if (f->level >= 2) {
         text = value_text(h, value);
     } else {
@@ -1648,23 +2413,20 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
     int64_t rid = ++h->ids->value;
     PyObject *t;
     if (attr_name)
-        t = Py_BuildValue("(OLLkOLLOOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
-                          OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, attr_name,
-                          text);
+        t = Py_BuildValue("(OLLkOLLOOOOOOO)", tag, rid, hlc_now(h->clock),
+                          PyThread_get_thread_ident(), OR_NONE(cid), outer_scope(h, node),
+                          node->call_id, f->name, attr_name, text, PyTuple_GET_ITEM(state, 0),
+                          PyTuple_GET_ITEM(state, 1), PyTuple_GET_ITEM(state, 2),
+                          PyTuple_GET_ITEM(state, 3));
     else
         t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
     Py_XDECREF(cid);
     Py_DECREF(text);
+    Py_XDECREF(state);
     if (!t) { hook_error(h); return; }
-    Rec *r = ring_slot(h->ring);
-    if (r) {
-        r->kind = K_OBJ;
-        r->a = t;
-        h->events++;
-    } else {
-        Py_DECREF(t);
-    }
+    if (ring_put(h->ring, t)) h->events++;
+    Py_DECREF(t);
 }
 
 static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop) {
@@ -1822,6 +2584,7 @@ static PyObject *Hooks_update_function(Hooks *self, PyObject *const *args, Py_ss
     Py_XSETREF(f->file, PyUnicode_Check(file) && PyUnicode_GET_LENGTH(file) ? Py_NewRef(file) : NULL);
     Py_INCREF(name);
     Py_XSETREF(f->name, name);
+    if (func_encode(f) < 0) goto done;
     if (!f->exit) {
         Exit *e = PyObject_GC_New(Exit, &ExitType);
         if (!e) goto done;
@@ -1871,11 +2634,13 @@ static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
         Py_DECREF(rnd);
         hex64(chain_prefix, prefix);
         chain_prefix_bits = prefix;
+        chain_mp_n = 0;
         chain_pid = getpid();
     }
     Py_XSETREF(self->ring, (Ring *)ring);
     Py_XSETREF(self->clock, (HLC *)clock);
     Py_XSETREF(self->ids, (Ids *)ids);
+    Py_CLEAR(self->objects); /* a new recording (or a forked child) starts with whole states */
     self->epoch++;
     PyDict_Clear(self->suspended);
     Py_RETURN_NONE;
@@ -1993,6 +2758,7 @@ static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
     Py_VISIT(self->exc_type_name);
     Py_VISIT(self->exc_where);
     Py_VISIT(self->task_name);
+    Py_VISIT(self->objects);
     Py_VISIT(self->values);
     Py_VISIT(self->values_dict);
     Py_VISIT(self->redact);
@@ -2007,6 +2773,10 @@ static int Hooks_clear(Hooks *self) {
         Py_CLEAR(self->funcs[i].names);
         Py_CLEAR(self->funcs[i].mask_key);
         Py_CLEAR(self->funcs[i].file);
+        free(self->funcs[i].enc);
+        self->funcs[i].enc = NULL;
+        free(self->funcs[i].names_enc);
+        self->funcs[i].names_enc = NULL;
     }
     Py_CLEAR(self->values_dict);
     Py_CLEAR(self->redact);
@@ -2020,6 +2790,7 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->exc_type_name);
     Py_CLEAR(self->exc_where);
     Py_CLEAR(self->task_name);
+    Py_CLEAR(self->objects);
     Py_CLEAR(self->values);
     Py_CLEAR(self->ring);
     Py_CLEAR(self->clock);
@@ -2049,17 +2820,21 @@ static PyObject *Hooks_args_text(Hooks *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     Func scratch = {0};
-    PyObject *a, *b;
-    int rc = capture_args(self, &scratch, args[0], args[1], &a, &b);
+    CallValues cv = {.n = -1};
+    int rc = capture_args(self, &scratch, args[0], args[1], &cv);
     Py_XDECREF(scratch.names);
     Py_XDECREF(scratch.mask_key);
+    free(scratch.names_enc);
     if (rc < 0) return NULL;
-    if (!b) return a;
-    Rec r = {.kind = K_CALL, .a = a, .b = b, .name = Py_NewRef(Py_None)};
-    PyObject *t = rec_tuple(&r, NULL);
-    PyObject *out = t ? Py_NewRef(PyTuple_GET_ITEM(t, 7)) : NULL;
-    Py_XDECREF(t);
-    rec_clear(&r);
+    if (cv.dict) {
+        PyObject *d = Py_NewRef(cv.dict);
+        call_values_clear(&cv);
+        return d;
+    }
+    PyObject *out = PyDict_New();
+    for (Py_ssize_t i = 0; out && i < cv.n; i++)
+        if (PyDict_SetItem(out, PyTuple_GET_ITEM(args[0], i), cv.texts[i]) < 0) Py_CLEAR(out);
+    call_values_clear(&cv);
     return out;
 }
 
@@ -2204,6 +2979,9 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_resume, "resume");
     INTERN(s_attr, "attr");
     INTERN(s_None_text, "None");
+    INTERN(s_record, "record");
+    if (!(s_zero = PyLong_FromLong(0))) return NULL;
+    if (!(no_state = Py_BuildValue("(OiOO)", Py_None, -1, Py_None, Py_None))) return NULL;
     INTERN(s_True, "True");
     INTERN(s_False, "False");
     INTERN(s_ellipsis, "...");

@@ -23,7 +23,9 @@ Contract (what the AST rewriter emits; FID is an int constant):
   same results, errors, messages and tracebacks (``async_proxies``); an object
   without ``__aiter__`` (or ``__aenter__``/``__aexit__``) comes back unchanged.
   The inert hooks return ``E`` itself.
-- ``attr(FID, self, name)`` records an AttributeChange at level ``full``.
+- ``attr(FID, self, name)`` records an AttributeChange at level ``full``: the
+  new value's text and the object's whole state as structure
+  (``capture.objects``: its identity, ``seq``, keyframe or delta).
 - A call event carries the registered ``filename``/``lineno`` (constants: no
   lookup per call) and, for a coroutine or async generator running in an
   asyncio task, the task's name; an error event the line it was raised at and

@@ -332,7 +332,7 @@ def drop_reasons(stats: dict[str, Any]) -> dict[str, int]:
         "ring_full": ring.get("dropped_oldest", 0) + ring.get("dropped_newest", 0),
         "stalled": ring.get("block_timeouts", 0),
         "sink": stats.get("sink", {}).get("events_dropped", 0),
-        "unencodable": stats.get("encode_errors", 0),
+        "unencodable": stats.get("encode_errors", 0) + ring.get("unencodable", 0),
         "exit_timeout": stats.get("dropped_on_close", 0),
     }
     return {k: v for k, v in reasons.items() if v}

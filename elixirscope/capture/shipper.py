@@ -1,10 +1,11 @@
 """The shipper: a daemon thread moving recorded events from the ring to a sink.
 
-The host's hooks only append tuples to the recorder's ring; everything slower
-happens here, off the program's threads. Each cycle drains up to
-``batch_size`` events, encodes them as one
-:func:`~elixirscope.contracts.trace.encode_batch` frame (the tuples go
-straight into msgpack) and hands the bytes to the sink. When the ring holds
+The host's hooks only append records to the recorder's ring, which keeps them
+encoded (``ring``); everything slower happens here, off the program's threads.
+Each cycle drains up to ``batch_size`` events as one msgpack list
+(``drain_raw``), embeds it as it is in one
+:func:`~elixirscope.contracts.trace.encode_batch` frame (``msgspec.Raw``: no
+event is decoded or built again) and hands the bytes to the sink. When the ring holds
 less than a full batch the thread sleeps ``flush_interval_s``, or until
 :meth:`Shipper.flush` or a producer waiting on a full ring wakes it (the ring's
 ``set_waker``). A sink that refuses a batch stalls a blocking ring
@@ -17,6 +18,11 @@ Sinks (the contract is :class:`Sink`):
   slow or absent daemon costs, and every drop is counted in its stats.
 - :class:`CallableSink` — ``fn(frame, event_count)`` in the shipper thread
   (the embedded pipeline writes straight to the event store).
+
+While the program traces its own memory (``tracemalloc``), batches are not
+handed to the sink but parked in a spool file, and shipped, in order, once
+tracing stops or at flush/close (``spool``): the program's measurements then
+see nothing of recording.
 
 Accounting: each batch carries ``dropped``, the ring's drops since the
 previous batch, so the receiver knows what it never saw. :meth:`Shipper.stats`
@@ -48,6 +54,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from elixirscope.capture.spool import Spool, tracing_memory
 from elixirscope.contracts.trace import encode_batch
 
 __all__ = ["CallableSink", "Shipper", "Sink", "ZmqSink", "default_node", "default_program"]
@@ -55,6 +62,10 @@ __all__ = ["CallableSink", "Shipper", "Sink", "ZmqSink", "default_node", "defaul
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_FLUSH_INTERVAL_S = 0.05
 DEFAULT_EXIT_TIMEOUT_S = 2.0
+SPOOL_MAX_BYTES = 32 << 20
+"""Spooled bytes at most (about 300,000 events); past it batches go to the sink as usual."""
+SPOOL_SHIP_BYTES_PER_S = 16 << 20
+"""Closing gives a waiting spool this much more time per byte (a conservative rate)."""
 
 
 class Sink(Protocol):
@@ -285,8 +296,11 @@ class Shipper:
         program: str | None = None,
         run: str = "",
         register_atexit: bool = True,
+        spool_when_tracing: bool = True,
+        spool_max_bytes: int = SPOOL_MAX_BYTES,
     ) -> None:
         _check_int("batch_size", batch_size, 1)
+        _check_int("spool_max_bytes", spool_max_bytes, 1)
         _check_seconds("flush_interval_s", flush_interval_s, positive=True)
         _check_seconds("exit_timeout_s", exit_timeout_s, positive=False)
         for name, value in (("node", node), ("program", program)):
@@ -317,6 +331,9 @@ class Shipper:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._ring_drops_seen = 0
+        self.spool_when_tracing = bool(spool_when_tracing)
+        self.spool_max_bytes = spool_max_bytes
+        self._spool: Spool | None = None  # made when the program first traces its memory
         self.batches_shipped = 0
         self.events_shipped = 0  # accepted by the sink (its own later drops: its stats)
         self.events_refused = 0  # refused by the sink at once (counted by it too)
@@ -375,6 +392,9 @@ class Shipper:
             return
         timeout = self.exit_timeout_s if timeout is None else timeout
         _check_seconds("timeout", timeout, positive=False)
+        spool = self._spool
+        if spool is not None:  # what waits in the spool is shipped now: time for it too
+            timeout += spool.size / SPOOL_SHIP_BYTES_PER_S
         deadline = time.monotonic() + timeout
         self._stopping = True
         set_waker = getattr(self.recorder.ring, "set_waker", None)
@@ -416,6 +436,8 @@ class Shipper:
             "dropped_on_close": self.dropped_on_close,
             # ring drops no shipped batch reported (its batch was refused, or none followed)
             "ring_drops_unreported": max(0, ring_drops - self._ring_drops_seen),
+            "spooled": 0 if self._spool is None else self._spool.parked,
+            "spool_waiting": 0 if self._spool is None else self._spool.events,
             "cycle_errors": self.cycle_errors,
             "last_error": self.last_error,
             "events_dropped": ring_drops
@@ -470,13 +492,19 @@ class Shipper:
             if self._closed:
                 return False
             ring = self.recorder.ring
-            events = ring.drain(self.batch_size)
-            full = len(events) >= self.batch_size
+            if deadline is None and self._parking(ring):
+                return self._park(ring)
+            spool = self._spool
+            if spool is not None and spool.waiting:  # parked events go first, in order
+                self._ship_spooled(spool, deadline)
+                return True
+            events, n = _drain(ring, self.batch_size)
+            full = n >= self.batch_size
             drops = _ring_drops(ring.stats())
             dropped, self._ring_drops_seen = drops - self._ring_drops_seen, drops
-            if not events and not dropped:
+            if not n and not dropped:
                 return False
-            frame, count = self._encode(events, dropped)
+            frame, count = self._encode(events, n, dropped)
             if self.sink.send(frame, count, deadline=deadline):
                 self.batches_shipped += 1
                 self.events_shipped += count
@@ -491,7 +519,61 @@ class Shipper:
         finally:
             self._lock.release()
 
-    def _encode(self, events: list[Any], dropped: int) -> tuple[bytes, int]:
+    def _parking(self, ring: Any) -> bool:
+        """Batches go to the spool, not the sink: the program traces its memory."""
+        if not self.spool_when_tracing or not tracing_memory():
+            return False
+        spool = self._spool
+        return hasattr(ring, "drain_to") and (spool is None or spool.has_room())
+
+    def _park(self, ring: Any) -> bool:
+        """Move one batch from the ring to the spool; True if it was full."""
+        spool = self._spool
+        if spool is None:
+            spool = self._spool = Spool(self.spool_max_bytes)
+
+        def dropped() -> int:
+            drops = _ring_drops(ring.stats())
+            lost, self._ring_drops_seen = drops - self._ring_drops_seen, drops
+            return lost
+
+        try:
+            n = spool.park(ring, self.batch_size, dropped)
+        except OSError as exc:  # a spool that cannot be written: hand batches on as usual
+            self.spool_when_tracing = False
+            self._note_error(exc)
+            return True
+        return n >= self.batch_size
+
+    def _ship_spooled(self, spool: Spool, deadline: float | None) -> None:
+        """Hand the spool's oldest chunk to the sink."""
+        try:
+            chunk = spool.peek()
+        except OSError as exc:  # damaged: what it held is lost, counted
+            self._note_error(exc)
+            self.dropped_on_close += spool.events
+            spool.close()
+            self._spool = None
+            self.spool_when_tracing = False
+            return
+        if chunk is None:
+            return
+        data, n, lost = chunk
+        frame, count = self._encode(msgspec.Raw(data), n, lost)
+        if self.sink.send(frame, count, deadline=deadline):
+            self.batches_shipped += 1
+            self.events_shipped += count
+        else:
+            self.events_refused += count
+            self._ring_drops_seen -= lost  # reported by the next batch
+            stall = getattr(self.recorder.ring, "stall", None)
+            if stall is not None:
+                stall()
+        spool.pop()
+
+    def _encode(self, events: Any, n: int, dropped: int) -> tuple[bytes, int]:
+        """The batch frame of ``events``: the ring's encoded records as they are
+        (``msgspec.Raw``), or a list of tuples (a ring that keeps values)."""
         self._seq += 1
         fields = {
             "node": self.node,
@@ -504,8 +586,10 @@ class Shipper:
             "run": self.run,
         }
         try:
-            return encode_batch(events=events, **fields), len(events)
+            return encode_batch(events=events, **fields), n
         except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            if isinstance(events, msgspec.Raw):
+                raise
             good = [event for event in events if _encodable(event)]
             self.encode_errors += len(events) - len(good)
             fields["dropped"] = dropped + len(events) - len(good)
@@ -513,12 +597,16 @@ class Shipper:
 
     def _discard_rest(self) -> None:
         """After the deadline: count what is still in the ring, ship nothing more."""
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            self.dropped_on_close += spool.events
+            spool.close()
         ring = self.recorder.ring
         for _ in range(1000):  # bounded: other threads may still be recording
-            rest = ring.drain(max(self.batch_size, 10_000))
-            if not rest:
+            _, n = _drain(ring, max(self.batch_size, 10_000))
+            if not n:
                 return
-            self.dropped_on_close += len(rest)
+            self.dropped_on_close += n
 
     def _note_error(self, exc: BaseException) -> None:
         self.cycle_errors += 1
@@ -530,6 +618,17 @@ class Shipper:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _drain(ring: Any, max_n: int) -> tuple[Any, int]:
+    """Up to ``max_n`` of the ring's oldest records and how many: pre-encoded when the
+    ring keeps them encoded (``drain_raw``), else as the values it holds."""
+    drain_raw = getattr(ring, "drain_raw", None)
+    if drain_raw is not None:
+        n, raw = drain_raw(max_n)
+        return msgspec.Raw(raw), n
+    events = ring.drain(max_n)
+    return events, len(events)
 
 
 def _ring_drops(stats: dict[str, Any]) -> int:

@@ -1,11 +1,13 @@
-"""``elixirscope state | history | diff-state | why | replay``: time travel over actor state.
+"""``elixirscope state | history | diff-state | why | replay``: time travel over recorded state.
 
-Each reads one run (the latest by default, ``--run ID``, ``--all-runs``) from a
-data dir, or asks a daemon's StateTracing layer (``--daemon ENDPOINT``), and
-prints what ``elixirscope.state.reports`` renders. ``replay`` is an
-interactive stepper over one actor's changes (commands: next, prev, goto N,
-diff, why FIELD, show [FIELD], history [FIELD], quit); it reads its commands
-from stdin, so it can be scripted too.
+A target is an actor, or an object whose attributes were assigned in methods
+traced at level ``full`` (``Account``, ``Account@0x7f...``; see
+``elixirscope.state.recorded``). Each reads one run (the latest by default,
+``--run ID``, ``--all-runs``) from a data dir, or asks a daemon's StateTracing
+layer (``--daemon ENDPOINT``), and prints what ``elixirscope.state.reports``
+renders. ``replay`` is an interactive stepper over one target's changes
+(commands: next, prev, goto N, diff, why FIELD, show [FIELD], history [FIELD],
+quit); it reads its commands from stdin, so it can be scripted too.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _moment_arguments(parser: argparse.ArgumentParser, crash: bool = True) -> No
         "--event", metavar="ID", type=whole_number(1), help="the state at event ID (see `events`)"
     )
     when.add_argument(
-        "--change", metavar="N", type=whole_number(1), help="the state after the actor's change N"
+        "--change", metavar="N", type=whole_number(1), help="the state after the target's change N"
     )
     if crash:
         when.add_argument(
@@ -50,7 +52,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     _run_arguments(parser)
     parser.add_argument(
-        "target", metavar="TARGET", help="an actor's path (or its last part), or address"
+        "target",
+        metavar="TARGET",
+        help="an actor's path (or its last part), or address; or an object: Class, Class@0x...",
     )
 
 
@@ -97,7 +101,11 @@ def add_why_arguments(parser: argparse.ArgumentParser) -> None:
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     _run_arguments(parser)
-    parser.add_argument("target", metavar="TARGET", help="an actor's path (or its last part)")
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="an actor's path (or its last part), or an object: Class, Class@0x...",
+    )
     parser.add_argument(
         "--change", metavar="N", type=whole_number(1), default=1, help="start at change N"
     )

@@ -147,12 +147,24 @@ class GeneratorResume(TraceEvent, tag="resume"):
 
 
 class AttributeChange(TraceEvent, tag="attr"):
-    """``self.<name>`` was assigned inside a method traced at level ``full``."""
+    """``self.<name>`` was assigned inside a method traced at level ``full``.
+
+    ``value``: the new value's text. The object's state after the assignment, as
+    structure (``elixirscope.capture.objects``): ``obj`` its identity
+    (``module.Qualname@0x...``; an address, so reused after the object dies),
+    ``seq``, ``key`` and ``delta`` as in :class:`StateChange`. The change's cause
+    is the call that assigned it (``call_id``). Data recorded before structure
+    existed, or a change recorded without it, has ``obj`` None and ``seq`` -1.
+    """
 
     call_id: Int64
     function: Text
     name: Text
     value: Text | None = None
+    obj: Text | None = None
+    seq: Int64 = -1
+    key: StateBytes | None = None
+    delta: StateBytes | None = None
 
 
 class StateChange(TraceEvent, tag="state"):
@@ -337,10 +349,11 @@ def encode_batch(
     seq: int,
     sent_ts: int,
     dropped: int,
-    events: list[Any],
+    events: list[Any] | msgspec.Raw,
     run: str = "",
 ) -> bytes:
-    """Encode a batch whose events may be tuples in the array-like layout."""
+    """Encode a batch whose events may be tuples in the array-like layout, or already
+    encoded: a ``msgspec.Raw`` of the msgpack list of them (what the ring drains)."""
     return _encoder.encode((node, pid, program, producer, seq, sent_ts, dropped, events, run))
 
 

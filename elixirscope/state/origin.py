@@ -2,7 +2,8 @@
 
 For a field's value at a moment, :func:`why` walks back:
 
-1. the change that last set the field (the callback, the message it handled);
+1. the change that last set the field (the callback, the message it handled;
+   for an object, the method call that assigned the attribute, where it stops);
 2. that message's send: the sender, and the recorded call it was sent from;
 3. the sender's state at the send: if the same value is in it (the field of
    the same name first, else the first place it is found), the walk goes on
@@ -118,6 +119,17 @@ def why(
             correlation_id=change.event.correlation_id,
         )
         steps.append(set_step)
+        if change.call_id is not None:  # an object's attribute: the call that assigned it
+            steps.append(
+                Step(
+                    "made",
+                    actor,
+                    f"assigned in a call of {change.callback} (call {change.call_id})",
+                    ts=change.ts,
+                    call=change.callback,
+                )
+            )
+            break
         if change.message_id and not _carried(value, change.message):
             steps.append(
                 Step(

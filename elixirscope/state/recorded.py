@@ -3,8 +3,12 @@
 A :class:`StateRecording` reads one run of an event store (the latest by
 default) and answers "whose state was recorded" and "the timeline of X";
 timelines are read once and kept, so a replay service or a stepper asks the
-store once per target. A target is named by its path (``shop/desk``), any
-unique ending of it (``desk``), or its address; :class:`TargetError` lists the
+store once per target. A target is an actor, named by its path
+(``shop/desk``), any unique ending of it (``desk``), or its address; or an
+object whose attributes were recorded at level ``full``
+(``capture.objects``), named by its identity (``shop.Account@0x7f...``), by
+``Account@0x7f...``, or by its class alone (``Account``, ``shop.Account``)
+when only one instance of it was recorded. :class:`TargetError` lists the
 recorded ones when a name matches none or several.
 
 A *moment* (:func:`StateRecording.locate`) is one change of a timeline, named
@@ -19,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from elixirscope.contracts.trace import FunctionEntry, MessageReceive, MessageSend
-from elixirscope.state.timeline import Change, Timeline
+from elixirscope.state.timeline import Change, Timeline, change_target
 from elixirscope.store.errors import QueryError
 
-__all__ = ["Moment", "StateRecording", "TargetError"]
+__all__ = ["Moment", "StateRecording", "TargetError", "is_object"]
 
 
 class TargetError(QueryError):
@@ -78,11 +82,13 @@ class StateRecording:
         return list(found)
 
     def targets(self) -> list[str]:
-        """Every actor whose state was recorded, in order of first change."""
+        """Every actor and object whose state was recorded, in order of first change."""
         if self._targets is None:
             seen: dict[str, None] = {}
-            for stored in self._query(type="state"):
-                seen.setdefault(stored.event.actor, None)
+            for stored in self._query(type=list(_STATE_TYPES)):
+                name = change_target(stored.event)
+                if name is not None:
+                    seen.setdefault(name, None)
             self._targets = list(seen)
         return self._targets
 
@@ -90,7 +96,9 @@ class StateRecording:
         """``name`` has state recorded in this run (one index lookup, remembered)."""
         known = self._has_state.get(name)
         if known is None:
-            known = self._has_state[name] = bool(self._query(actor=name, type="state", limit=1))
+            known = self._has_state[name] = bool(
+                self._query(actor=name, type=list(_STATE_TYPES), limit=1)
+            )
         return known
 
     def resolve(self, target: str) -> str:
@@ -100,29 +108,41 @@ class StateRecording:
         name, else names ending in ``/target``, else names containing it — those of
         them with state in this run."""
         if not isinstance(target, str) or not target.strip():
-            raise TargetError(f"expected an actor's name, path or address, got {target!r}")
+            raise TargetError(
+                f"expected an actor's name, path or address, or an object's class, got {target!r}"
+            )
         target = target.strip()
         if self.has_state(target):
             return target
         names = self._index_names()
-        found = [n for n in names if n.endswith("/" + target) or n.rsplit("/", 1)[-1] == target]
+        actors = [n for n in names if not is_object(n)]
+        objects = [n for n in names if is_object(n)]
+        found = [n for n in actors if n.endswith("/" + target) or n.rsplit("/", 1)[-1] == target]
+        found += [n for n in objects if _names_object(target, n)]
         found = [n for n in found if self.has_state(n)]
         if not found:
-            found = [n for n in names if target in n and self.has_state(n)]
+            found = [n for n in actors if target in n and self.has_state(n)]
         if len(found) == 1:
             return found[0]
         if found:
             listed = ", ".join(found[:12]) + ("" if len(found) <= 12 else ", ...")
-            raise TargetError(f"{target!r} names several actors: {listed}; give more of its path")
+            if all(is_object(n) for n in found):
+                raise TargetError(
+                    f"{target!r} names {len(found)} objects: {listed}; give one as Class@0x..."
+                )
+            raise TargetError(f"{target!r} names several targets: {listed}; give more of its name")
         recorded = self.targets()
         if not recorded:
             raise TargetError(
-                "no actor state recorded in "
+                "no actor or object state recorded in "
                 + self.scope_text()
-                + " (state is recorded for GenServers run under elixirscope)"
+                + " (state is recorded for GenServers run under elixirscope, and for objects"
+                " whose methods are traced at level full)"
             )
         listed = ", ".join(recorded[:12]) + ("" if len(recorded) <= 12 else ", ...")
-        raise TargetError(f"no actor {target!r} in {self.scope_text()}; recorded: {listed}")
+        raise TargetError(
+            f"no actor or object {target!r} in {self.scope_text()}; recorded: {listed}"
+        )
 
     def _index_names(self) -> list[str]:
         if self._names is None:
@@ -140,10 +160,11 @@ class StateRecording:
         name = self.resolve(target)
         found = self._timelines.get(name)
         if found is None:
+            kind = "attr" if is_object(name) else "state"
             changes = [
                 Change(i, s.event, s.producer, s.pid, s.node)
                 for i, s in enumerate(
-                    s for s in self._query(actor=name, type="state") if s.event.actor == name
+                    s for s in self._query(actor=name, type=kind) if change_target(s.event) == name
                 )
             ]
             found = self._timelines[name] = Timeline(name, changes)
@@ -155,15 +176,15 @@ class StateRecording:
 
     def message(self, change: Change) -> tuple[Any, Any]:
         """The send and the receive of the message whose handling made ``change``."""
-        ev = change.event
-        if not ev.message_id or ev.correlation_id is None:
+        message_id, cid = change.message_id, change.event.correlation_id
+        if not message_id or cid is None:
             return None, None
         send = receive = None
-        for stored in self.chain(ev.correlation_id):
+        for stored in self.chain(cid):
             e = stored.event
-            if type(e) is MessageSend and e.message_id == ev.message_id:
+            if type(e) is MessageSend and e.message_id == message_id:
                 send = stored
-            elif type(e) is MessageReceive and e.message_id == ev.message_id:
+            elif type(e) is MessageReceive and e.message_id == message_id:
                 receive = stored
         return send, receive
 
@@ -237,6 +258,28 @@ class StateRecording:
         if i < 0:
             raise QueryError(f"{timeline.target} had no state yet at event {event}")
         return Moment(timeline, i, how=f"at event {event}")
+
+
+_STATE_TYPES = ("state", "attr")
+
+
+def is_object(target: str) -> bool:
+    """A target that is an object's identity (``module.Class@0x...``), not an actor."""
+    cls, at, address = target.rpartition("@0x")
+    return bool(cls and at) and all(c in "0123456789abcdef" for c in address) and bool(address)
+
+
+def _names_object(name: str, target: str) -> bool:
+    """``name`` names the object ``target`` (``module.Class@0x...``): by ``Class@0x...``
+    (any ending of its dotted class name, with the address), or by the class alone."""
+    cls, _, address = target.rpartition("@")
+    if "@" in name:
+        want_cls, _, want_address = name.rpartition("@")
+        if want_address.lower() != address:
+            return False
+    else:
+        want_cls = name
+    return cls == want_cls or cls.endswith("." + want_cls)
 
 
 def _when(ts: int) -> str:

@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
-from elixirscope.state.recorded import Moment, StateRecording
+from elixirscope.state.recorded import Moment, StateRecording, is_object
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, StateGap
 from elixirscope.store.errors import QueryError
@@ -55,6 +55,7 @@ def _moment_head(moment: Moment) -> dict[str, Any]:
         "callback": change.callback,
         "message": change.message,
         "message_id": change.message_id,
+        "call_id": change.call_id,
         "correlation_id": change.event.correlation_id,
         "error": change.error,
         "pid": change.pid,
@@ -160,6 +161,7 @@ def history_report(
             "callback": c.callback,
             "message": c.message,
             "message_id": c.message_id,
+            "call_id": c.call_id,
             "error": c.error,
             "old": None if fc.old is ABSENT else to_plain(fc.old),
             "new": None if fc.new is ABSENT else to_plain(fc.new),
@@ -186,7 +188,7 @@ def history_report(
             if not diffs:
                 lines.append("      (no change)")
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
-    noun = "message" if not path else "change"
+    noun = "message" if not path and not is_object(timeline.target) else "change"
     count = total if total is not None else len(history)
     title = f"{what}: {count} {noun}{'s' if count != 1 else ''}"
     if limit and len(history) == limit and (total is None or total > limit):

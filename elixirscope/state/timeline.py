@@ -1,7 +1,9 @@
 """One target's recorded states, in order: rebuild any of them, step, compare, trace a field.
 
-A :class:`Timeline` holds a target's ``StateChange`` events (an actor's, across
-its processes and restarts) in recorded order. Change ``i``'s state is
+A :class:`Timeline` holds a target's changes in recorded order: an actor's
+``StateChange`` events (across its processes and restarts), or an object's
+``AttributeChange`` events (``capture.objects``; a change's callback is then
+the method that assigned the attribute, its message ``name = value``). Change ``i``'s state is
 rebuilt from the nearest keyframe at or before it plus the deltas after it
 (at most a keyframe interval of them), so reading any moment costs the same
 however long the recording. A delta applies to the state before it only when
@@ -19,11 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from elixirscope.contracts.trace import StateChange
+from elixirscope.contracts.trace import AttributeChange, StateChange
 from elixirscope.state.delta import Op, apply, decode_delta, invert
 from elixirscope.state.nodes import Node, Path, PathError, decode_node, encode_node, node_at
 
-__all__ = ["ABSENT", "Change", "FieldChange", "StateGap", "Stepper", "Timeline"]
+__all__ = ["ABSENT", "Change", "FieldChange", "StateGap", "Stepper", "Timeline", "change_target"]
 
 
 class StateGap(LookupError):
@@ -42,10 +44,11 @@ ABSENT: Any = _Absent()
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One recorded state change of the target (``index`` in its timeline)."""
+    """One recorded state change of the target (``index`` in its timeline): an actor's
+    ``StateChange`` or an object's ``AttributeChange``."""
 
     index: int
-    event: StateChange
+    event: StateChange | AttributeChange
     producer: str
     pid: int
     node: str
@@ -64,19 +67,33 @@ class Change:
 
     @property
     def callback(self) -> str:
-        return self.event.callback
+        """The actor's callback, or the method that assigned an object's attribute."""
+        ev = self.event
+        return ev.function if isinstance(ev, AttributeChange) else ev.callback
 
     @property
     def message(self) -> str | None:
-        return self.event.message
+        """The message the callback handled, or ``name = value`` for an attribute."""
+        ev = self.event
+        if isinstance(ev, AttributeChange):
+            return ev.name if ev.value is None else f"{ev.name} = {ev.value}"
+        return ev.message
 
     @property
     def message_id(self) -> str | None:
-        return self.event.message_id
+        ev = self.event
+        return None if isinstance(ev, AttributeChange) else ev.message_id
+
+    @property
+    def call_id(self) -> int | None:
+        """The recorded call that assigned an object's attribute (None for an actor)."""
+        ev = self.event
+        return ev.call_id if isinstance(ev, AttributeChange) else None
 
     @property
     def error(self) -> str | None:
-        return self.event.error
+        ev = self.event
+        return None if isinstance(ev, AttributeChange) else ev.error
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +122,10 @@ class Timeline:
             self._start.append(start)
 
     @classmethod
-    def of_events(cls, target: str, events: list[StateChange], producer: str = "") -> Timeline:
-        """The timeline of ``target`` from one process's events, in recorded order."""
-        mine = [e for e in events if isinstance(e, StateChange) and e.actor == target]
+    def of_events(cls, target: str, events: list[Any], producer: str = "") -> Timeline:
+        """The timeline of ``target`` (an actor, or an object's identity) from one process's
+        events, in recorded order."""
+        mine = [e for e in events if change_target(e) == target]
         return cls(target, [Change(i, e, producer, 0, "") for i, e in enumerate(mine)])
 
     def __len__(self) -> int:
@@ -226,7 +244,7 @@ class Timeline:
     def last_error(self) -> int:
         """The last change whose callback raised (-1: none)."""
         for i in range(len(self.changes) - 1, -1, -1):
-            if self.changes[i].event.error is not None:
+            if self.changes[i].error is not None:
                 return i
         return -1
 
@@ -283,6 +301,17 @@ class Stepper:
             self.index = i
             return self.node
         return self.goto(i)
+
+
+def change_target(event: Any) -> str | None:
+    """Whose state ``event`` records: a ``StateChange``'s actor, an ``AttributeChange``'s
+    object (None when recorded without structure, or for any other event)."""
+    t = type(event)
+    if t is StateChange:
+        return event.actor
+    if t is AttributeChange:
+        return event.obj
+    return None
 
 
 def _value_at(node: Node, path: Path) -> Any:

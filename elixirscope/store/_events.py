@@ -8,7 +8,9 @@ them, decodes those, and checks every event again with :func:`event_matches`
 (a chunk holding the keys does not mean every event in it matches).
 
 An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
-``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart.
+``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart;
+and an attribute change's object (``attr.obj``, ``module.Class@0x...``), whose
+state is read back like an actor's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import msgspec
 
 from elixirscope.contracts.trace import (
     AnyEvent,
+    AttributeChange,
     MessageReceive,
     MessageSend,
     ProcessExit,
@@ -97,6 +100,8 @@ def event_actors(event: Any) -> tuple[str, ...]:
     cls = type(event)
     if cls is StateChange or cls is MessageReceive:
         return (event.actor,)
+    if cls is AttributeChange:
+        return () if event.obj is None else (event.obj,)
     if cls is MessageSend:
         return (event.target,) if event.sender is None else (event.sender, event.target)
     if cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from elixirscope.contracts.trace import (
-    EVENT_TYPES,
+    AttributeChange,
     EventBatch,
     FunctionError,
     MessageReceive,
@@ -627,7 +627,7 @@ def _event_keys(events: list[Any]) -> list[tuple[str, str]]:
     functions: set[Any] = set(map(getattr, events, repeat("function"), repeat(None)))
     functions.discard(None)
     keys.extend((KIND_FUNCTION, f) for f in functions)
-    if not classes <= _FUNCTION_CLASSES:
+    if not classes.isdisjoint(_ACTOR_CLASSES):
         kinds = list(map(type, events))
         others = compress(events, map(_ACTOR_CLASSES.__contains__, kinds))
         actors = {a for ev in others for a in event_actors(ev)}
@@ -635,9 +635,16 @@ def _event_keys(events: list[Any]) -> list[tuple[str, str]]:
     return keys
 
 
-_FUNCTION_CLASSES = frozenset(c for c in EVENT_TYPES.values() if "function" in c.__struct_fields__)
 _ACTOR_CLASSES = frozenset(
-    {StateChange, MessageSend, MessageReceive, ProcessSpawn, ProcessExit, ProcessRestart}
+    {
+        StateChange,
+        AttributeChange,
+        MessageSend,
+        MessageReceive,
+        ProcessSpawn,
+        ProcessExit,
+        ProcessRestart,
+    }
 )
 
 

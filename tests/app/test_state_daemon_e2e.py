@@ -119,7 +119,7 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
 
     # bad input: a clear message, exit status 1, from the daemon as from the data dir
     for answer in (reads.daemon("state", "nobody"), reads.local("state", "nobody")):
-        assert answer.returncode == 1 and "no actor 'nobody'" in answer.stderr, answer.stderr
+        assert answer.returncode == 1 and "no actor or object 'nobody'" in answer.stderr, answer.stderr
     refused = d.request("state", to_layer="state_tracing", target="desk", change="two")
     assert refused.error.code == "invalid_params" and "`change`" in refused.error.message
     refused = d.console("state desk change=two")

@@ -24,7 +24,9 @@ def Ring(request):
 def _invariant(ring) -> dict:
     s = ring.stats()
     assert s["writes"] == s["reads"] + s["size"] + s["drops"]
-    assert s["drops"] == s["dropped_oldest"] + s["dropped_newest"] + s["block_timeouts"]
+    assert s["drops"] == (
+        s["dropped_oldest"] + s["dropped_newest"] + s["block_timeouts"] + s["unencodable"]
+    )
     return s
 
 

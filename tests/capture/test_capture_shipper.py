@@ -98,14 +98,15 @@ def test_ring_drops_are_reported_in_the_next_batch_and_in_stats(shippers):
 def test_unencodable_event_is_counted_and_the_rest_of_the_batch_ships(shippers):
     rec, out = make_recorder(), Collect()
     rec.ring.append(event(1))
-    rec.ring.append(("custom", 2, 5, 0, None, 0, "bad", {"x": object()}))
+    # the ring keeps records encoded: one msgpack cannot carry is refused, counted
+    assert rec.ring.append(("custom", 2, 5, 0, None, 0, "bad", {"x": object()})) is False
     rec.ring.append(event(3))
     shipper = Shipper(rec, CallableSink(out))
     shippers.append(shipper)
     assert shipper.flush(timeout=30)
     assert [e.id for e in out.events] == [1, 3]
     assert out.batches[0].dropped == 1
-    assert shipper.stats()["encode_errors"] == 1
+    assert shipper.stats()["ring"]["unencodable"] == 1
     assert shipper.stats()["events_dropped"] == 1
 
 

@@ -91,7 +91,7 @@ def _record(accelerated: bool, data_dir) -> tuple[bytes, str]:  # noqa: ANN001
         recorder.uninstall()
         redaction.reset_defaults()
     with EventStore.open(data_dir, readonly=True) as store:
-        stored = [json.dumps(e.to_dict()) for e in store.query()]
+        stored = [json.dumps(e.to_dict(), default=repr) for e in store.query()]  # keys: bytes
     return b"".join(tee.frames), "\n".join(stored)
 
 

@@ -120,7 +120,7 @@ def test_history_of_a_field_and_diff_between_moments(tickets: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "status", "says"),
     [
-        (("state", "nobody"), 1, "no actor 'nobody' in run "),
+        (("state", "nobody"), 1, "no actor or object 'nobody' in run "),
         (
             ("state", "desk", "--at", "2001-01-01T00:00:00Z"),
             1,
@@ -221,5 +221,5 @@ def test_the_python_api_answers_the_same(tickets: Path) -> None:
     assert [s["kind"] for s in steps] == ["set", "sent", "set", "sent", "set", "made"]
     stepper = state.replay("maker", data_dir=tickets)
     assert to_plain(stepper.next())["serial"] == 7001
-    with pytest.raises(QueryError, match="no actor 'nobody'"):
+    with pytest.raises(QueryError, match="no actor or object 'nobody'"):
         state.state("nobody", data_dir=tickets)

@@ -136,7 +136,7 @@ def test_a_timeline_is_kept_until_news_names_its_target(recording):
     recording.rt.call(other, ("add", "z"))
     recording.flush()
     assert "['z']" in reads.answer("state", {"target": "annex"})["text"]
-    with pytest.raises(QueryError, match="no actor 'nobody'"):
+    with pytest.raises(QueryError, match="no actor or object 'nobody'"):
         reads.answer("state", {"target": "nobody"})
     cache = reads.stats()["cache"]
     assert cache["hits"] >= 2 and cache["dropped"] >= 1 and cache["entries"] >= 2
@@ -201,7 +201,7 @@ def test_what_the_recording_cannot_answer_names_it(recording):
     recording.rt.call(shelf, ("add", "a"))
     recording.flush()
     reads = StateReads(recording.data)
-    with pytest.raises(QueryError, match="no actor 'nobody'.*recorded: shelf"):
+    with pytest.raises(QueryError, match="no actor or object 'nobody'.*recorded: shelf"):
         reads.answer("state", {"target": "nobody"})
     with pytest.raises(QueryError, match="no change 9; changes 1 to 2"):
         reads.answer("state", {"target": "shelf", "change": 9})
