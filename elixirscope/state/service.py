@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from elixirscope.contracts.trace import StateChange
 from elixirscope.state.recorded import StateRecording
 from elixirscope.state.timeline import Timeline
 
@@ -233,7 +234,9 @@ def timeline_weight(timeline: Timeline) -> int:
     for change in timeline.changes:
         ev = change.event
         total += PER_CHANGE_BYTES + len(ev.key or b"") + len(ev.delta or b"")
-        total += len(ev.after or "") + len(ev.message or "")
+        total += len(change.message or "")
+        if isinstance(ev, StateChange):
+            total += len(ev.after or "")
     return total
 
 
