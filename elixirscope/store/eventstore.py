@@ -36,7 +36,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -298,6 +298,71 @@ class EventStore:
             self._warnings = ReadWarnings()
             refs = self._candidates(q)
             return Found(self._collect(q, refs), self.warnings())
+
+    def stream(
+        self, *, check: Callable[[], None] | None = None, **filters: Any
+    ) -> Iterator[StoredEvent]:
+        """Events matching ``filters`` (those of :meth:`query`, without ``limit``), one at
+        a time in the same order, decoding one chunk at a time.
+
+        Memory holds the chunks that overlap in time at the read position, not the
+        result: a reader that stops early (a query with a limit) decodes no more.
+        ``check`` is called before each chunk is read and may raise to stop the read
+        (a timeout, a cancel). What could not be read is in :meth:`warnings` once the
+        stream ends.
+        """
+        if "limit" in filters:
+            raise QueryError("stream() reads every match; stop iterating instead of `limit`")
+        q = Query(**_known(filters), limit=None)
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            refs = self._candidates(q)
+        keep = q.event_filter()
+        desc = q.order == "desc"
+        pending: list[StoredEvent] = []
+        while True:
+            if check is not None:
+                check()
+            with self._mutex:
+                ref = next(refs, None)
+                found = [] if ref is None else self._decode(ref, keep)
+            if ref is None:
+                break
+            if pending:
+                # what sorts before this chunk's first event can no longer be overtaken
+                pending.sort(key=_sort_key, reverse=desc)
+                bound = ref.max_ts if desc else ref.min_ts
+                ready = 0
+                for se in pending:
+                    if (se.event.ts <= bound) if desc else (se.event.ts >= bound):
+                        break
+                    ready += 1
+                if ready:
+                    yield from pending[:ready]
+                    del pending[:ready]
+            pending.extend(found)
+        pending.sort(key=_sort_key, reverse=desc)
+        yield from pending
+
+    def indexed_values(self, kind: str, prefix: str = "", limit: int = 1000) -> list[str]:
+        """Distinct values the index holds of ``kind`` (``actor``, ``function``,
+        ``correlation``, ``type``, ``node``, ``pid``, ``producer``, ``run``) that start
+        with ``prefix``, sorted, at most ``limit``: what a read could find."""
+        from elixirscope.store._events import KIND_NAMES
+
+        code = KIND_NAMES.get(kind)
+        if code is None:
+            raise QueryError(
+                f"unknown index kind {kind!r}; expected one of: {', '.join(sorted(KIND_NAMES))}"
+            )
+        with self._mutex:
+            found: set[str] = set()
+            for shard in self._shards():
+                try:
+                    found.update(shard.values_with_prefix(code, prefix, limit))
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return sorted(found)[:limit]
 
     def warnings(self) -> list[dict[str, Any]]:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
