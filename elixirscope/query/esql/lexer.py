@@ -47,7 +47,8 @@ class Token:
         return self.text.lower() if self.kind == "name" else ""
 
 
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = frozenset("0123456789")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNIT = re.compile(r"[A-Za-zµ]+")
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">", "(", ")", ",", ".", "[", "]", "*", "-")
@@ -72,7 +73,7 @@ def tokenize(query: str) -> list[Token]:
             continue
         if ch in "'\"":
             token = _string(query, pos)
-        elif ch.isdigit() or (ch == "." and pos + 1 < n and query[pos + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "." and pos + 1 < n and query[pos + 1] in _DIGITS):
             token = _number(query, pos)
         elif _NAME.match(query, pos):
             match = _NAME.match(query, pos)

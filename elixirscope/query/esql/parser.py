@@ -3,12 +3,12 @@
 The grammar (keywords in any case; ``[x]`` optional, ``x*`` repeated)::
 
     query   := select | trace | find
-    select  := [column ("," column)* "from"] SOURCE ["of" STRING] [where]
+    select  := [column ("," column)* "from"] SOURCE ["of" STRING] [scope] [where]
                ["group" "by" field ("," field)*]
                ["order" "by" key ["asc"|"desc"] ("," key ["asc"|"desc"])*]
                ["limit" INT] [scope]
     trace   := "trace" STRING [where] ["limit" INT] [scope]
-    find    := "find" "repeated" SOURCE ["of" STRING] [where] [">=" INT]
+    find    := "find" "repeated" SOURCE ["of" STRING] [scope] [where] [">=" INT]
                ["under" "one" "parent" | "in" "one" "chain"] ["limit" INT] [scope]
     column  := (AGG "(" ("*" | field) ")" | field) ["as" NAME]
     where   := "where" expr
@@ -166,6 +166,7 @@ class _Parser:
         source = source_named(source_tok.text)
         assert source is not None
         of = self.of()
+        early = None if nested else self.scope()  # `calls in all runs where ...` reads well too
         where = self.where(self.inside_clause())
         group_by: tuple[s.Field, ...] = ()
         if self.at("group"):
@@ -185,6 +186,10 @@ class _Parser:
                 order_by += (self.order_key(),)
         limit = self.limit()
         scope = None if nested else self.scope()
+        if early is not None:
+            if scope is not None:
+                raise self.error("the run is named twice; name it once", scope.pos, scope.length)
+            scope = early
         return s.Select(
             source=source.name,
             source_pos=source_tok.pos,
@@ -233,6 +238,7 @@ class _Parser:
         source = source_named(source_tok.text)
         assert source is not None
         of = self.of()
+        early = self.scope()
         where = self.where(self.inside_clause())
         at_least = 2
         if self.at_op(">="):
@@ -256,7 +262,7 @@ class _Parser:
             at_least=at_least,
             per=per,
             limit=self.limit(),
-            scope=self.scope(),
+            scope=early or self.scope(),
         )
 
     # ------------------------------------------------------------ clauses
@@ -309,7 +315,7 @@ class _Parser:
         return int(token.value)
 
     def scope(self) -> s.Scope | None:
-        if not self.at("in"):
+        if not self.at("in") or self.peek().word() == "one":
             return None
         start = self.take()
         if self.at("all"):

@@ -39,8 +39,8 @@ def cell(value: Any, kind: str) -> str:
     if kind == "args" and isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
+        return f"{value:.6g}" if kind == "number" else repr(value)
+    if isinstance(value, (dict, list, tuple)):
         return repr(value)
     return str(value)
 

@@ -206,7 +206,8 @@ def compare(op: str, value: Any, literal: Any) -> bool:
 
 
 def jsonable(value: Any) -> Any:
-    """A decoded value as JSON data: containers as lists and dicts, the rest as text."""
+    """A decoded value as JSON data: lists (tuples stay tuples, which JSON writes as
+    lists), dicts with text keys, objects as dicts with ``$class``, the rest as text."""
     if value is None or isinstance(value, (bool, str)):
         return str(value) if isinstance(value, Text) else value
     if isinstance(value, int):
@@ -217,6 +218,8 @@ def jsonable(value: Any) -> Any:
         return {"$class": value.cls, **{str(k): jsonable(v) for k, v in value.items()}}
     if isinstance(value, dict):
         return {k if isinstance(k, str) else repr(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
+        return tuple(jsonable(v) for v in value)
+    if isinstance(value, list):
         return [jsonable(v) for v in value]
     return repr(value)
