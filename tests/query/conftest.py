@@ -1,9 +1,9 @@
-"""Batches built as the ingest path builds them (``recorded_batches``)."""
+"""Batches built as the ingest path builds them (``recorded_batches``), and the recordings
+the ESQL tests read (``esql_recordings``), each made once per session."""
 
+import pytest
+from esql_recordings import record_actors, record_shop
 from recorded_batches import T0, Recorder, recorder  # noqa: F401 - fixtures and helpers for the tests here
-
-import pytest  # noqa: E402
-from esql_recordings import record_actors, record_shop  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,10 @@ def worker(n):
 
 
 def main():
+    from elixirscope.capture.session import record
+
     till = Till("ann")
+    record("opened", till="ann", floats=[1.5, 2.5])
     for basket in ({"tea": 2, "jam": 1}, {"cake": 1}, {"tea": 1, "scone": 3, "jam": 2}):
         checkout(basket)
     for item in ("tea", "coffee", "jam"):
@@ -82,6 +85,7 @@ def main():
     t = threading.Thread(target=worker, args=(2,), name="back-office")
     t.start()
     t.join()
+    record("closed", takings=42)
 
 
 main()

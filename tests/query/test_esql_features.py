@@ -347,3 +347,13 @@ def test_events_of_an_actor_push_its_name_down(actor_data):
     ]
     empty = esql.run("states of 'nobody'", actor_data)
     assert list(empty) == [] and "nobody" in empty.note
+
+
+def test_custom_events_by_their_data(shop_data):
+    rows = list(esql.run("name, data.takings as takings, data.floats[1] as f from custom", shop_data))
+    assert rows == [
+        {"name": "opened", "takings": None, "f": 2.5},
+        {"name": "closed", "takings": 42, "f": None},
+    ]
+    assert [r["name"] for r in esql.run("custom where data.till = 'ann'", shop_data)] == ["opened"]
+    assert [r["name"] for r in esql.run("custom of 'c*'", shop_data)] == ["closed"]

@@ -147,6 +147,9 @@ def _resolve_anchors(
                 )
             )
         anchor.windows.fill(found)
+        plan.explain.setdefault("within", []).append(
+            {"anchors": len(found), "bounds_the_read": anchor.pushable}
+        )
         if anchor.pushable:
             if not found:
                 return False
@@ -163,7 +166,9 @@ def _resolve_anchors(
     return True
 
 
-def _anchor_point(read_time: Callable[[Any], Any], keys: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _anchor_point(
+    read_time: Callable[[Any], Any], keys: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
     return lambda row: (read_time(row), keys(row))
 
 

@@ -538,9 +538,11 @@ def read_path(kind: str, value: Any, path: tuple[str | int, ...]) -> Any:
     """The part of a ``value``/``args``/``state``/``data`` field a path names (None if absent)."""
     if value is None or value is UNKNOWN or not path:
         return value
-    if kind == "args":
-        text = value.get(path[0]) if isinstance(path[0], str) else None
-        return read_path("value", None if text is None else decode(text), path[1:])
+    if kind in ("args", "data"):  # values by name, each recorded as text
+        found = value.get(path[0]) if isinstance(path[0], str) else None
+        if isinstance(found, str):
+            found = decode(found)
+        return read_path("value", found, path[1:])
     if kind == "state":
         from elixirscope.state.nodes import PathError, node_at, to_plain
 

@@ -366,7 +366,7 @@ class _Planner:
     ) -> tuple[FieldDef, Callable[[Any], Any]]:
         fdef = self.field_def(f, source)
         follow.update(fdef.needs)
-        if fdef.name in ("args", "task") and source.name == "exceptions":
+        if fdef.name == "args" and source.name == "exceptions":
             follow.add("calls")  # the failing call's entry, while it is open
         get, kind, path = fdef.get, fdef.kind, f.path
         if not path:
