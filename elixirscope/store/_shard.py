@@ -336,8 +336,20 @@ class Shard:
         rows = self.conn.execute("SELECT id, value FROM key WHERE kind=?", (KIND_FUNCTION,))
         return [key_id for key_id, value in rows if glob(value)]
 
-    def chunk_ids(self, key_ids: list[int]) -> set[int]:
+    def chunk_ids(self, key_ids: list[int], within: set[int] | None = None) -> set[int]:
+        """The chunks holding any of ``key_ids``; only those of ``within`` when given
+        (a few candidates already found: each is looked up, not every chunk of a key)."""
         out: set[int] = set()
+        if within is not None and len(within) <= _IN_CHUNK:
+            ids = sorted(within)
+            marks = ",".join("?" * len(ids))
+            for key_id in key_ids:
+                rows = self.conn.execute(
+                    f"SELECT chunk_id FROM chunk_key WHERE key_id=? AND chunk_id IN ({marks})",
+                    (key_id, *ids),
+                )
+                out.update(r[0] for r in rows)
+            return out
         for key_id in key_ids:
             rows = self.conn.execute("SELECT chunk_id FROM chunk_key WHERE key_id=?", (key_id,))
             out.update(r[0] for r in rows)

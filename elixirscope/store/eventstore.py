@@ -717,7 +717,7 @@ def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef]:
     for key_ids in sorted(key_sets, key=len):
         if not key_ids:
             return []
-        found = shard.chunk_ids(key_ids)
+        found = shard.chunk_ids(key_ids, chunk_ids)
         chunk_ids = found if chunk_ids is None else chunk_ids & found
         if not chunk_ids:
             return []

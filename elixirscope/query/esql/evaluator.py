@@ -158,6 +158,8 @@ def _resolve_anchors(
             filters["since"] = max(filters.get("since", low), low)
             if not plan.source.assembled:
                 filters["until"] = min(filters.get("until", high), high)
+            else:
+                plan.starts_until = min(plan.starts_until or high, high)
             if filters["since"] > filters.get("until", filters["since"]):
                 return False
             filters["since"] = max(filters["since"], -(2**63))
@@ -231,6 +233,12 @@ class _Held:
                 self.heap = heapq.nsmallest(keep, self.heap)
                 heapq.heapify(self.heap)
 
+    def waiting(self) -> bool:
+        """An open call (a sent message) that could still match: rows may yet come."""
+        while self.blockers and self.blockers[0][1].done:
+            self.blockers.popleft()
+        return bool(self.blockers)
+
     def ready(self) -> Iterator[Any]:
         blockers, heap = self.blockers, self.heap
         while heap:
@@ -256,11 +264,14 @@ def _calls(
 ) -> Iterator[Any]:
     test = plan.test
     held = _Held(need)
+    last_start = plan.starts_until
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
         ev = se.event
         cls = type(ev)
+        if last_start is not None and ev.ts > last_start and not held.waiting():
+            break  # no call starting from here on can match, and none that could is open
         if cls is FunctionEntry:
             verdict = True if test is None else test(CallRow(se, ctx, ev, None, partial=True))
             call = ctx.opened(se, candidate=verdict is not False)
@@ -306,11 +317,14 @@ def _messages(
     test = plan.test
     held = _Held(need)
     pending: dict[str, _Pending] = {}
+    last_start = plan.starts_until
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
         ev = se.event
         cls = type(ev)
+        if last_start is not None and ev.ts > last_start and not held.waiting():
+            break
         if cls is MessageSend:
             verdict = True if test is None else test(MessageRow(ctx, se, None, partial=True))
             sent = pending[ev.message_id] = _Pending(se, verdict is not False)
@@ -520,23 +534,41 @@ def _find(
         if len(acc[1]) <= 100_000:
             acc[1].add(shown)
         acc[2] = min(acc[2], start)
-    rows = []
-    for (group, function), (count, distinct, first) in groups.items():
-        if count < plan.find.at_least:
-            continue
-        if per_chain:
-            owner = group
-        else:
-            owner = _parent_name(store, *group)
-        rows.append((owner, function, count, len(distinct), first))
-    rows.sort(key=lambda r: (-r[2], r[4]))
-    return iter(_limit(rows, plan.limit))
+    kept = sorted(
+        (
+            (g, f, c, len(d), first)
+            for (g, f), (c, d, first) in groups.items()
+            if c >= plan.find.at_least
+        ),
+        key=lambda r: (-r[2], r[4]),
+    )
+    if plan.limit is not None:
+        kept = kept[: plan.limit]
+    if per_chain:
+        return iter(kept)
+    names = _parent_names(store, filters, {g for g, *_ in kept}, deadline)
+    return iter(((names[g], *rest) for g, *rest in kept))
 
 
-def _parent_name(store: Any, producer: str, parent_id: int) -> str:
-    if not parent_id:
-        return "(top level)"
-    found = store.get(producer, parent_id)
-    if found is None or type(found.event) is not FunctionEntry:
-        return f"(call #{parent_id})"
-    return found.event.function
+def _parent_names(
+    store: Any, filters: dict[str, Any], wanted: set[tuple[str, int]], deadline: Deadline
+) -> dict[tuple[str, int], str]:
+    """The function of each parent call: looked up one by one when few, else read in one
+    pass over the call entries (stopping once every one is found)."""
+    names = {key: "(top level)" if not key[1] else f"(call #{key[1]})" for key in wanted}
+    missing = {key for key in wanted if key[1]}
+    if len(missing) <= 64:
+        for producer, parent_id in missing:
+            found = store.get(producer, parent_id)
+            if found is not None and type(found.event) is FunctionEntry:
+                names[(producer, parent_id)] = found.event.function
+        return names
+    scope = {k: v for k, v in filters.items() if k in ("run", "pid", "node", "producer")}
+    for se in store.stream(check=deadline.check, type="call", **scope):
+        key = (se.producer, se.event.id)
+        if key in missing:
+            names[key] = se.event.function
+            missing.discard(key)
+            if not missing:
+                break
+    return names

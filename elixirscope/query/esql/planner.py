@@ -101,6 +101,7 @@ class Plan:
     row_kinds: frozenset[str] = frozenset()  # the event types that make rows
     explain: dict[str, Any] = field(default_factory=dict)
     time_pushable: bool = True
+    starts_until: int | None = None  # calls, messages: none that starts later can match
 
 
 def plan_query(
@@ -182,7 +183,7 @@ class _Planner:
             self.out_field("kind", s.Field("kind", (), 0, 1), source, follow),
             OutColumn("detail", "text", _tree_detail),
         ]
-        plan.filters = {"correlation_id": chain, "type": list(source.kinds), **self.run_filters}
+        plan.filters = {"correlation_id": chain, **self.run_filters}
         plan.row_kinds = frozenset(source.kinds)
         plan.explain = {
             "pushed_down": _shown_filters(plan.filters),
@@ -629,6 +630,8 @@ class _Planner:
         plan.row_kinds = frozenset(filters["type"])
         if calls_context:
             filters["type"] = sorted(plan.row_kinds | {"call", "return", "exception"})
+        if set(filters["type"]) >= set(SOURCES["events"].kinds):
+            del filters["type"]  # every type: the index would select every chunk
         plan.filters = filters
         plan.explain = {
             "source": source.name,
@@ -643,6 +646,8 @@ class _Planner:
             plan.empty = "the time conditions leave no time"
             return
         if plan.source.assembled:
+            if until <= INT64[1]:
+                plan.starts_until = until
             until = INT64[1] + 1  # a call's (a message's) end comes after its start
         if since >= INT64[0]:
             filters["since"] = min(since, INT64[1])
