@@ -201,6 +201,18 @@ def _explained(plan: dict[str, Any]) -> str:
     lines.append(f"  checked in Python: {plan.get('in_python', 'nothing')}")
     if plan.get("follows"):
         lines.append("  followed while reading: " + ", ".join(plan["follows"]))
+    if "chunks_read" in plan:
+        lines.append(f"  chunks read: {plan['chunks_read']:,}")
+    if plan.get("held_at_most"):
+        lines.append(
+            f"  ended rows held back at most: {plan['held_at_most']:,}"
+            " (for an earlier call or message that could still match)"
+        )
+    for window in plan.get("within", ()):
+        lines.append(
+            f"  within: {window['anchors']} anchor row{'' if window['anchors'] == 1 else 's'}"
+            + ("; their windows bound the read" if window["bounds_the_read"] else "")
+        )
     if plan.get("note"):
         lines.append(f"  note: {plan['note']}")
     return "\n".join(lines)

@@ -85,3 +85,7 @@ def test_the_same_answer_through_a_daemon(make_daemon, tmp_path):  # noqa: F811
     bad = wait_until(lambda: asked("calls wher x = 1"), timeout=120)
     assert bad.returncode == 1
     assert "did you mean 'where'?" in bad.stderr and bad.stderr.rstrip().endswith("^^^^")
+    console = d.console(f"query {QUERY}")
+    assert console.returncode == 0, console.stderr
+    assert console.stdout.splitlines()[1].split() == ["time", "function", "args", "outcome", "duration"]
+    assert len(console.stdout.splitlines()) == 2 + len(local)

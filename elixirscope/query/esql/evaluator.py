@@ -183,7 +183,14 @@ def _outputs(
     materialize: Callable[[Any], Any],
     need: int | None,
 ) -> Iterator[Any]:
-    stream = store.stream(check=deadline.check, **filters)
+    explain = plan.explain
+    explain["chunks_read"] = 0
+
+    def check() -> None:
+        deadline.check()
+        explain["chunks_read"] += 1
+
+    stream = store.stream(check=check, **filters)
     if plan.source.name == "calls":
         return _calls(stream, plan, ctx, deadline, materialize, need)
     if plan.source.name == "messages":
@@ -215,11 +222,14 @@ def _events(
 class _Held:
     """Ended rows held until nothing that started earlier can still come (module doc)."""
 
-    def __init__(self, need: int | None) -> None:
+    def __init__(self, need: int | None, explain: dict[str, Any]) -> None:
+        self.explain = explain
+        explain["held_at_most"] = 0
         self.heap: list[tuple[Any, int, Any]] = []
         self.blockers: deque[tuple[Any, Any]] = deque()
         self.need = need
         self.released = 0
+        self.most = 0  # the most ended rows held at once
         self._seq = itertools.count()
 
     def block(self, key: Any, item: Any) -> None:
@@ -232,6 +242,8 @@ class _Held:
             if len(self.heap) > 2 * keep + 16:
                 self.heap = heapq.nsmallest(keep, self.heap)
                 heapq.heapify(self.heap)
+        if len(self.heap) > self.most:
+            self.most = self.explain["held_at_most"] = len(self.heap)
 
     def waiting(self) -> bool:
         """An open call (a sent message) that could still match: rows may yet come."""
@@ -263,7 +275,7 @@ def _calls(
     need: int | None,
 ) -> Iterator[Any]:
     test = plan.test
-    held = _Held(need)
+    held = _Held(need, plan.explain)
     last_start = plan.starts_until
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
@@ -315,7 +327,7 @@ def _messages(
     need: int | None,
 ) -> Iterator[Any]:
     test = plan.test
-    held = _Held(need)
+    held = _Held(need, plan.explain)
     pending: dict[str, _Pending] = {}
     last_start = plan.starts_until
     for n, se in enumerate(stream):
