@@ -3,7 +3,8 @@
 A table by default (at most ``--max-rows`` rows; it says how many more
 matched), or every row as ``--format csv`` / ``--format json``, written as
 they are read. From a data dir, or through a daemon's Query layer
-(``--daemon``, which answers with at most ``--max-rows`` rows). A query that
+(``--daemon``, which answers with at most ``--max-rows`` rows, and stops a
+query before ``api.request_timeout_s`` ends the client's wait). A query that
 cannot be read or planned is an error answer (status 1) showing where, with a
 caret under the query.
 """
@@ -76,13 +77,16 @@ def run(args: Any) -> int:
     timeout = args.timeout or DEFAULT_TIMEOUT_S
     scope = {"run": args.run, "all_runs": True} if args.all_runs else {"run": args.run}
     if args.daemon:
+        from elixirscope.cli.exits import request_timeout
         from elixirscope.cli.reading import _from_daemon
 
+        # the daemon stops the query before this client stops waiting for its answer
+        waits = request_timeout(args.config)
         params = {
             "query": args.query,
             **{k: v for k, v in scope.items() if v is not None},
             "max_rows": args.max_rows or DEFAULT_MAX_ROWS,
-            "timeout": timeout,
+            "timeout": min(timeout, waits * 0.8),
         }
         report = _from_daemon(args, "esql", params)
         return _show_report(report, args, fmt)

@@ -357,3 +357,23 @@ def test_custom_events_by_their_data(shop_data):
     ]
     assert [r["name"] for r in esql.run("custom where data.till = 'ann'", shop_data)] == ["opened"]
     assert [r["name"] for r in esql.run("custom of 'c*'", shop_data)] == ["closed"]
+
+
+def test_the_public_surface():
+    assert esql.__all__ == [
+        "DEFAULT_MAX_ROWS",
+        "DEFAULT_TIMEOUT_S",
+        "EsqlError",
+        "EsqlTimeout",
+        "Result",
+        "esql_report",
+        "parse",
+        "run",
+    ]
+    assert issubclass(esql.EsqlError, ValueError) and issubclass(esql.EsqlTimeout, esql.EsqlError)
+
+
+def test_a_data_dir_without_recordings_answers_nothing_and_says_so(tmp_path):
+    result = esql.run("calls", tmp_path / "nothing")
+    assert list(result) == [] and "nothing recorded" in result.note
+    assert result.columns == ["time", "function", "args", "outcome", "duration"]

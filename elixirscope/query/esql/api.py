@@ -264,4 +264,4 @@ def esql_report(
     }
 
 
-run_query = run
+run_query = run  # esql_report's own ``run`` parameter hides the function inside it

@@ -14,8 +14,9 @@ A field has a *kind* that says how it compares and shows:
   ``state``: an actor's state (structure); ``data``: a custom event's data —
   these four take a path (``args.item``, ``return[0]``, ``state.orders``).
 
-*late* fields are known only once a call ends or a message is received: a
-partial row answers :data:`~elixirscope.query.esql.rows.UNKNOWN` for them.
+Some fields are known only once a call ends or a message is received
+(``return``, ``duration``, ``to``, ...): a partial row's reader answers
+:data:`~elixirscope.query.esql.rows.UNKNOWN` for them.
 *needs* says what the :class:`~elixirscope.query.esql.rows.Context` must
 follow for the field: ``calls`` (open calls), ``threads``, ``runs``, ``states``.
 """
@@ -58,7 +59,6 @@ class FieldDef:
     kind: str
     sources: frozenset[str]
     get: Callable[[Any], Any]
-    late: bool = False
     needs: frozenset[str] = frozenset()
     doc: str = ""
 
@@ -363,8 +363,15 @@ def shown_message(row: MessageRow) -> str:
 # ---------------------------------------------------------------- the catalogue
 
 
-def _f(name, kind, sources, get, late=False, needs=(), doc=""):  # noqa: ANN001, ANN202
-    return FieldDef(name, kind, frozenset(sources), get, late, frozenset(needs), doc)
+def _f(
+    name: str,
+    kind: str,
+    sources: Any,
+    get: Callable[[Any], Any],
+    needs: tuple[str, ...] = (),
+    doc: str = "",
+) -> FieldDef:
+    return FieldDef(name, kind, frozenset(sources), get, frozenset(needs), doc)
 
 
 _FIELDS = [
@@ -405,31 +412,28 @@ _FIELDS = [
     _f("line", "int", {"events", "calls", "exceptions"}, _line, doc="its def line (raised at)"),
     _f("location", "path", {"events", "calls", "exceptions"}, _location, doc="file:line"),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
-    _f("return", "value", {"events", "calls"}, _return, late=True, doc="the value returned"),
+    _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
     _f(
         "duration",
         "duration",
         {"events", "calls", "exceptions", "messages"},
         _duration,
-        late=True,
         doc="how long the call ran (a message: its latency)",
     ),
-    _f("end", "time", {"calls"}, _end_time, late=True, doc="when the call ended"),
+    _f("end", "time", {"calls"}, _end_time, doc="when the call ended"),
     _f(
         "status",
         "text",
         {"calls", "messages"},
         _status,
-        late=True,
         doc="ok, error, running; received, unreceived",
     ),
-    _f("outcome", "text", {"calls"}, _outcome, late=True, doc="-> value or !! Error: message"),
+    _f("outcome", "text", {"calls"}, _outcome, doc="-> value or !! Error: message"),
     _f(
         "type",
         "text",
         {"events", "calls", "exceptions"},
         _type,
-        late=True,
         doc="the exception type",
     ),
     _f(
@@ -437,7 +441,6 @@ _FIELDS = [
         "text",
         {"events", "calls", "exceptions", "states"},
         _error,
-        late=True,
         doc="Type: message",
     ),
     _f(
@@ -445,10 +448,9 @@ _FIELDS = [
         "value",
         {"events", "calls", "exceptions", "states", "messages", "sends", "receives"},
         _message,
-        late=True,
         doc="the message (an exception's: its text)",
     ),
-    _f("traceback", "value", {"events", "calls", "exceptions"}, _traceback, late=True),
+    _f("traceback", "value", {"events", "calls", "exceptions"}, _traceback),
     _f("task", "text", {"events", "calls"}, _task, doc="the asyncio task"),
     _f("value", "value", {"events", "yields", "resumes", "attributes"}, _value),
     _f("name", "text", {"events", "attributes", "threads", "custom"}, _name),
@@ -469,12 +471,11 @@ _FIELDS = [
         "actor",
         {"events", "messages", "sends", "receives"},
         _target,
-        late=True,
         doc="the receiver",
     ),
     _f("sent", "time", {"messages"}, _sent),
-    _f("received", "time", {"messages"}, _received, late=True),
-    _f("latency", "duration", {"messages"}, _latency, late=True),
+    _f("received", "time", {"messages"}, _received),
+    _f("latency", "duration", {"messages"}, _latency),
     _f(
         "reason",
         "text",

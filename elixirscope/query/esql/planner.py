@@ -44,7 +44,7 @@ from elixirscope.query.esql.predicates import (
     negation,
     value_test,
 )
-from elixirscope.query.esql.rows import UNKNOWN, CallRow, EventRow, MessageRow
+from elixirscope.query.esql.rows import UNKNOWN
 from elixirscope.query.esql.values import jsonable, name_matches
 from elixirscope.query.esql.vocabulary import SOURCES, Source
 
@@ -814,6 +814,3 @@ def _tree_detail(row: Any) -> str:
     from elixirscope.query.esql.fields import FIELDS as _F
 
     return "  " * depth + _F["detail"].get(row)
-
-
-_ = (CallRow, EventRow, MessageRow)  # the row classes the readers take

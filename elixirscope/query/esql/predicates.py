@@ -17,7 +17,7 @@ from typing import Any
 from elixirscope.query.esql.rows import UNKNOWN
 from elixirscope.query.esql.values import compare, name_matches
 
-__all__ = ["Test", "WindowSet", "all_of", "any_of", "negation", "value_test"]
+__all__ = ["Test", "WindowSet", "all_of", "any_of", "field_test", "negation", "value_test"]
 
 Test = Callable[[Any], "bool | None"]
 
