@@ -76,6 +76,7 @@ def test_an_unknown_field_is_marked_with_the_closest_field_and_what_exists(shop_
         ("count(*) from calls order by p95", "p95", "orders by its columns"),
         ("calls where duration > 5 ms", "5 ms", "without a space"),
         ("calls limit 0", "0", "at least 1"),
+        ("calls limit 99999999999999999999999", "99999999999999999999999", "too large"),
         ("calls where x = 'open", "'open", "never closed"),
         ("calls where ((x = 1)", "", "expected `)`"),
         ("calls where a = 1 # b", "#", "unexpected character"),
@@ -149,6 +150,7 @@ def test_any_text_gives_an_answer_or_a_positioned_error(shop_data, text):
 WORDS = st.sampled_from(
     "calls events states messages exceptions where and or not in is null between inside within "
     "before after around of from group by order limit as run all runs latest trace find repeated "
+    "99999999999999999999999 1e400 -0 "
     "under one parent chain = != < <= > >= ( ) , . [ ] * 5ms 10 -3 'x' 'shop.*' args.item "
     "state.orders return duration time function count(*) p95(duration) true false 5m ago".split()
 )

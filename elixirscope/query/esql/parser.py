@@ -41,6 +41,8 @@ from elixirscope.query.esql.vocabulary import AGGREGATES, SAME, SOURCE_WORDS, so
 __all__ = ["parse"]
 
 MAX_NESTING = 64
+MAX_COUNT = 2**62
+"""The largest ``limit`` or ``>= N`` (a count no recording reaches)."""
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 _CLAUSES = ("where", "group", "order", "limit", "in")
 _SOURCE_HINT = (
@@ -311,6 +313,8 @@ class _Parser:
                 token.pos,
                 token.length,
             )
+        if token.value > MAX_COUNT:
+            raise self.error(f"{what} is too large: at most {MAX_COUNT:,}", token.pos, token.length)
         self.take()
         return int(token.value)
 
