@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from elixirscope.contracts.trace import EventBatch
 from elixirscope.store._codec import CODECS, DEFAULT_CODEC, decode_chunk
-from elixirscope.store._events import StoredEvent
+from elixirscope.store._events import KIND_NODE, KIND_PID, KIND_PRODUCER, KIND_RUN, StoredEvent
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
@@ -413,14 +413,20 @@ class EventStore:
                 key=_ref_order(q.order),
                 reverse=q.order == "desc",
             )
-        refs: list[ChunkRef] = []
+        desc = q.order == "desc"
+        per_shard: list[Iterator[ChunkRef]] = []
         for shard in shards:
             try:
-                refs.extend(_shard_candidates(shard, q, groups))
+                refs = _shard_candidates(shard, q, groups)
             except sqlite3.DatabaseError as exc:
                 self._shard_failed(shard, exc)
-        refs.sort(key=_ref_order(q.order), reverse=q.order == "desc")
-        return iter(refs)
+                continue
+            if isinstance(refs, set):  # the keys select most of it: read it in time order
+                per_shard.append(self._guarded_scan(shard, q.since, q.until, q.order, refs))
+            else:
+                refs.sort(key=_ref_order(q.order), reverse=desc)
+                per_shard.append(iter(refs))
+        return heapq.merge(*per_shard, key=_ref_order(q.order), reverse=desc)
 
     def _collect(self, q: Query, refs: Iterator[ChunkRef]) -> list[StoredEvent]:
         keep = q.event_filter()
@@ -443,10 +449,22 @@ class EventStore:
         return out if limit is None else out[:limit]
 
     def _guarded_scan(
-        self, shard: Shard, since: int | None, until: int | None, order: str
+        self,
+        shard: Shard,
+        since: int | None,
+        until: int | None,
+        order: str,
+        batches: set[int] | None = None,
     ) -> Iterator[ChunkRef]:
+        """Every chunk of ``shard`` in [since, until] in time order (of ``batches`` only,
+        when given, except that an empty set means every batch)."""
         try:
-            yield from shard.scan(since, until, order)
+            if not batches:
+                yield from shard.scan(since, until, order)
+                return
+            for ref in shard.scan(since, until, order):
+                if ref.batch_id in batches:
+                    yield ref
         except sqlite3.DatabaseError as exc:
             self._shard_failed(shard, exc)
 
@@ -709,14 +727,41 @@ def _ref_order(order: str):
     return lambda r: r.max_ts
 
 
-def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef]:
+SCAN_SHARE = 0.5
+"""A shard whose every key group selects more than this share of its chunks is read in
+time order (a cursor, nothing gathered first) rather than through the index: the index
+would gather and sort nearly every chunk before the first could be read."""
+
+
+_BATCH_KINDS = {KIND_NODE: "node", KIND_PID: "pid", KIND_PRODUCER: "producer", KIND_RUN: "run"}
+
+
+def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef] | set[int]:
+    """The chunks of ``shard`` that may hold matches; or, when reading the shard in time
+    order is cheaper (see SCAN_SHARE), the batches to read (an empty set: all of them)."""
     chunk_ids: set[int] | None = None
     key_sets: list[list[int]] = [shard.key_ids(g) for g in groups]
     if q.function is not None:
         key_sets.append(shard.function_key_ids(q.function))
-    for key_ids in sorted(key_sets, key=len):
-        if not key_ids:
-            return []
+    if any(not key_ids for key_ids in key_sets):
+        return []
+    per_batch = [g for g in groups if len(g) == 1 and next(iter(g))[0] in _BATCH_KINDS]
+    per_event = [i for i, g in enumerate(groups) if g not in per_batch]
+    if q.function is not None:
+        per_event.append(len(key_sets) - 1)
+    sized = sorted((shard.chunks_holding_at_least(key_sets[i]), i) for i in per_event)
+    if not sized or sized[0][0] > SCAN_SHARE * shard.chunk_count():
+        where = {_BATCH_KINDS[kind]: value for g in per_batch for kind, value in g}
+        if "pid" in where:
+            where["pid"] = int(where["pid"])
+        batches = shard.batch_ids(where) if where else set()
+        if batches is not None:
+            if where and not batches:
+                return []
+            return batches
+    sized = sorted((len(key_sets[i]), i) for i in range(len(key_sets)))
+    for _size, i in sized:
+        key_ids = key_sets[i]
         found = shard.chunk_ids(key_ids, chunk_ids)
         chunk_ids = found if chunk_ids is None else chunk_ids & found
         if not chunk_ids:
