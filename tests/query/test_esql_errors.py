@@ -94,6 +94,12 @@ def test_each_mistake_names_its_place(shop_data, query, marked, words):
 def test_a_query_and_an_argument_naming_different_runs_is_an_error(shop_data):
     with pytest.raises(EsqlError, match="names its run"):
         esql.run("calls in all runs", shop_data, run="abc")
+    with pytest.raises(EsqlError, match="names its run"):
+        esql.run("calls in run latest", shop_data, run="abc")
+    with pytest.raises(EsqlError, match="names its run"):
+        esql.run("calls in run 'abc'", shop_data, all_runs=True)
+    with esql.run("calls in all runs", shop_data, all_runs=True) as result:
+        assert result.columns
     err = error_of("calls in run 'nosuchrun'", shop_data)
     assert "no run 'nosuchrun'" in str(err) and caret(err) == "in run 'nosuchrun'"
 

@@ -377,3 +377,26 @@ def test_a_data_dir_without_recordings_answers_nothing_and_says_so(tmp_path):
     result = esql.run("calls", tmp_path / "nothing")
     assert list(result) == [] and "nothing recorded" in result.note
     assert result.columns == ["time", "function", "args", "outcome", "duration"]
+
+
+def test_windows_after_around_and_on_the_same_chain(actor_data):
+    events = all_events(actor_data)
+    failed = [se.event for se in events if type(se.event) is StateChange and se.event.error]
+    assert failed
+    span = 2_000_000
+
+    def near(se, side, same_chain):
+        for f in failed:
+            if same_chain and se.event.correlation_id != f.correlation_id:
+                continue
+            lo = f.ts - span if side in ("before", "around") else f.ts
+            hi = f.ts + span if side in ("after", "around") else f.ts
+            if lo <= se.event.ts <= hi:
+                return True
+        return False
+
+    for side in ("before", "after", "around"):
+        for same in (False, True):
+            query = f"events where within 2ms {side} (states where error is not null)"
+            query += " on same chain" if same else ""
+            assert ids(actor_data, query) == [se.event.id for se in events if near(se, side, same)], query

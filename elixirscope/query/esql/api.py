@@ -198,7 +198,7 @@ def _scope_of(
     if where is None:
         return run, all_runs
     asked = (run is not None) or all_runs
-    if asked and (where.all_runs != all_runs or (where.run is not None and where.run != run)):
+    if asked and (where.all_runs, where.run) != (all_runs, run):
         raise EsqlError(
             "the query names its run, and --run / --all-runs names another: give one",
             query,
