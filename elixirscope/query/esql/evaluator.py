@@ -84,14 +84,14 @@ def execute(
     hidden = [key for key, _desc in plan.order if not isinstance(key, int)]
     width = len(plan.columns)
     if plan.aggregate:
-        outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None)
+        outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
         rows = _aggregate(plan, outputs, deadline)
         return iter(_limit(sort_rows(rows, _order(plan, width)), plan.limit))
     readers = [c.read for c in plan.columns] + hidden
     materialize = _tuple_of(readers)  # type: ignore[arg-type]
     if plan.order:
         need = plan.limit
-        outputs = _outputs(plan, store, deadline, ctx, filters, materialize, None)
+        outputs = _outputs(plan, store, deadline, ctx, filters, materialize, None, False)
         best = _best(outputs, _order(plan, width), need)
         return iter(row[:width] for row in best)
     outputs = _outputs(plan, store, deadline, ctx, filters, materialize, plan.limit)
@@ -144,6 +144,7 @@ def _resolve_anchors(
                     dict(sub.filters),
                     _anchor_point(read_time, keys),
                     None,
+                    False,
                 )
             )
         anchor.windows.fill(found)
@@ -182,7 +183,10 @@ def _outputs(
     filters: dict[str, Any],
     materialize: Callable[[Any], Any],
     need: int | None,
+    ordered: bool = True,
 ) -> Iterator[Any]:
+    """Output of each matching row; ``ordered``: calls and messages in order of start
+    (else as they end: for aggregates and sorts, which hold nothing back)."""
     explain = plan.explain
     explain["chunks_read"] = 0
 
@@ -192,9 +196,9 @@ def _outputs(
 
     stream = store.stream(check=check, **filters)
     if plan.source.name == "calls":
-        return _calls(stream, plan, ctx, deadline, materialize, need)
+        return _calls(stream, plan, ctx, deadline, materialize, _Held(need, explain, ordered))
     if plan.source.name == "messages":
-        return _messages(stream, plan, ctx, deadline, materialize, need)
+        return _messages(stream, plan, ctx, deadline, materialize, _Held(need, explain, ordered))
     return _events(stream, plan, ctx, deadline, materialize)
 
 
@@ -222,8 +226,9 @@ def _events(
 class _Held:
     """Ended rows held until nothing that started earlier can still come (module doc)."""
 
-    def __init__(self, need: int | None, explain: dict[str, Any]) -> None:
+    def __init__(self, need: int | None, explain: dict[str, Any], ordered: bool = True) -> None:
         self.explain = explain
+        self.ordered = ordered
         explain["held_at_most"] = 0
         self.heap: list[tuple[Any, int, Any]] = []
         self.blockers: deque[tuple[Any, Any]] = deque()
@@ -253,6 +258,10 @@ class _Held:
 
     def ready(self) -> Iterator[Any]:
         blockers, heap = self.blockers, self.heap
+        if not self.ordered:
+            while heap:
+                yield heap.pop()[2]
+            return
         while heap:
             while blockers and blockers[0][1].done:
                 blockers.popleft()
@@ -272,10 +281,9 @@ def _calls(
     ctx: Context,
     deadline: Deadline,
     materialize: Any,
-    need: int | None,
+    held: _Held,
 ) -> Iterator[Any]:
     test = plan.test
-    held = _Held(need, plan.explain)
     last_start = plan.starts_until
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
@@ -324,10 +332,9 @@ def _messages(
     ctx: Context,
     deadline: Deadline,
     materialize: Any,
-    need: int | None,
+    held: _Held,
 ) -> Iterator[Any]:
     test = plan.test
-    held = _Held(need, plan.explain)
     pending: dict[str, _Pending] = {}
     last_start = plan.starts_until
     for n, se in enumerate(stream):
@@ -537,7 +544,7 @@ def _find(
 
     groups: dict[tuple[Any, str], list[Any]] = {}
     for group, function, shown, start in _outputs(
-        plan, store, deadline, ctx, filters, materialize, None
+        plan, store, deadline, ctx, filters, materialize, None, False
     ):
         acc = groups.get((group, function))
         if acc is None:

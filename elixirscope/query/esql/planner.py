@@ -484,6 +484,8 @@ class _Planner:
                     )
         for key in q.order_by:
             plan.order.append((self.order_key(key, plan, q), key.descending))
+        if plan.order and not plan.aggregate:  # ties keep the order rows start in
+            plan.order.append((FIELDS["time"].get, False))
 
     def out_field(self, name: str, f: s.Field, source: Source, follow: set[str]) -> OutColumn:
         fdef, read = self.reader(f, source, follow)
