@@ -57,6 +57,7 @@ def build(data_dir: Path, events: int, producers: int) -> dict:
                 if rng.random() < 0.001:
                     facts["chains"].append(cid)
                 ts += 1000
+                began = ts
                 handle = next(ids)
                 pending.append(("call", handle, ts, 1, cid, 0, "app.handle", {"req": str(request)}))
                 for n in range(rng.randint(1, 8)):
@@ -88,7 +89,7 @@ def build(data_dir: Path, events: int, producers: int) -> dict:
                 )
                 ts += 10
                 pending.append(
-                    ("return", next(ids), ts, 1, cid, 0, handle, "app.handle", ts - T0, "None")
+                    ("return", next(ids), ts, 1, cid, 0, handle, "app.handle", ts - began, "None")
                 )
                 if len(pending) >= 2000:
                     seq += 1

@@ -28,7 +28,7 @@ import heapq
 import itertools
 import math
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -224,21 +224,28 @@ def _events(
 
 
 class _Held:
-    """Ended rows held until nothing that started earlier can still come (module doc)."""
+    """Ended rows held until nothing that started earlier can still come (module doc).
+
+    ``open``: the calls (messages) that may still make a row, in order of start, each
+    dropped as it ends — an ordered dict, so the earliest is found and any is dropped
+    at once, and what ended never stays behind one still running."""
 
     def __init__(self, need: int | None, explain: dict[str, Any], ordered: bool = True) -> None:
         self.explain = explain
         self.ordered = ordered
         explain["held_at_most"] = 0
         self.heap: list[tuple[Any, int, Any]] = []
-        self.blockers: deque[tuple[Any, Any]] = deque()
+        self.open: OrderedDict[Any, Any] = OrderedDict()
         self.need = need
         self.released = 0
         self.most = 0  # the most ended rows held at once
         self._seq = itertools.count()
 
     def block(self, key: Any, item: Any) -> None:
-        self.blockers.append((key, item))
+        self.open[item] = key
+
+    def unblock(self, item: Any) -> None:
+        self.open.pop(item, None)
 
     def add(self, key: Any, out: Any) -> None:
         heapq.heappush(self.heap, (key, next(self._seq), out))
@@ -252,20 +259,16 @@ class _Held:
 
     def waiting(self) -> bool:
         """An open call (a sent message) that could still match: rows may yet come."""
-        while self.blockers and self.blockers[0][1].done:
-            self.blockers.popleft()
-        return bool(self.blockers)
+        return bool(self.open)
 
     def ready(self) -> Iterator[Any]:
-        blockers, heap = self.blockers, self.heap
+        heap, open_ = self.heap, self.open
         if not self.ordered:
             while heap:
                 yield heap.pop()[2]
             return
         while heap:
-            while blockers and blockers[0][1].done:
-                blockers.popleft()
-            if blockers and blockers[0][0] <= heap[0][0]:
+            if open_ and next(iter(open_.values())) <= heap[0][0]:
                 return
             self.released += 1
             yield heapq.heappop(heap)[2]
@@ -306,6 +309,7 @@ def _calls(
             if test is None or test(row) is True:
                 held.add((row.start, se.producer, ev.call_id), materialize(row))
         elif ended.candidate:
+            held.unblock(ended)
             row = CallRow(ended.se, ctx, ended.entry, ev)
             if test is None or test(row) is True:
                 held.add((ended.entry.ts, se.producer, ended.entry.id), materialize(row))
@@ -320,10 +324,10 @@ def _calls(
 
 
 class _Pending:
-    __slots__ = ("se", "candidate", "done")
+    __slots__ = ("se", "candidate")
 
     def __init__(self, se: Any, candidate: bool) -> None:
-        self.se, self.candidate, self.done = se, candidate, False
+        self.se, self.candidate = se, candidate
 
 
 def _messages(
@@ -358,8 +362,8 @@ def _messages(
             if test is None or test(row) is True:
                 held.add((ev.ts, se.producer, ev.id), materialize(row))
         else:
-            got.done = True
             if got.candidate:
+                held.unblock(got)
                 row = MessageRow(ctx, got.se, se)
                 if test is None or test(row) is True:
                     key = (got.se.event.ts, got.se.producer, got.se.event.id)

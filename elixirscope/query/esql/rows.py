@@ -111,13 +111,12 @@ class OpenCall:
     """A call whose entry was seen and whose end was not yet; ``candidate``: it may
     still make a matching row (its entry did not rule it out)."""
 
-    __slots__ = ("entry", "se", "candidate", "done")
+    __slots__ = ("entry", "se", "candidate")
 
     def __init__(self, se: StoredEvent, candidate: bool) -> None:
         self.se = se
         self.entry: FunctionEntry = se.event  # type: ignore[assignment]
         self.candidate = candidate
-        self.done = False
 
 
 class Context:
@@ -145,10 +144,7 @@ class Context:
         return call
 
     def closed(self, producer: str, call_id: int) -> OpenCall | None:
-        call = self.open.pop((producer, call_id), None)
-        if call is not None:
-            call.done = True
-        return call
+        return self.open.pop((producer, call_id), None)
 
     def entry_of(self, producer: str, call_id: int) -> FunctionEntry | None:
         call = self.open.get((producer, call_id))
