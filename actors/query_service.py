@@ -5,7 +5,8 @@ timeout?}; docs/esql.md) and the reads the CLI and the console need:
 ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
 ``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
-({correlation?, run?, top?}). It opens the store read-only, so it reads while
+({correlation?, run?, top?}), ``diff`` ({run_a?, run_b?, test?, threshold?,
+min_change_ns?, top?}). It opens the store read-only, so it reads while
 the Capture layer's writers write, and sees every shard.
 """
 
@@ -23,7 +24,7 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree", "runs", "summary", "esql")
+    operations = ("health", "stats", "events", "calltree", "runs", "summary", "diff", "esql")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args["data_dir"]
@@ -67,6 +68,17 @@ class QueryService(LayerService):
                 f"summary takes params correlation, run, all_runs, top; got {sorted(unknown)}"
             )
         return summary_report(self.data_dir, **params)
+
+    def op_diff(self, request: Request, state: Any) -> dict[str, Any]:
+        from elixirscope.query.rundiff import diff_report
+
+        self.metrics.counter("queries").inc()
+        params = dict(request.params or {})
+        known = {"run_a", "run_b", "test", "threshold", "min_change_ns", "top"}
+        unknown = set(params) - known
+        if unknown:
+            raise ValueError(f"diff takes params {', '.join(sorted(known))}; got {sorted(unknown)}")
+        return diff_report(self.data_dir, **params)
 
     def op_esql(self, request: Request, state: Any) -> dict[str, Any]:
         """An ESQL query ({query, run?, all_runs?, max_rows?, timeout?}): the report, with at

@@ -10,8 +10,13 @@ With it, the session is one recording (an embedded run store under
 test runs under its own correlation id, so each test is its own call tree. A
 failing test gets one more section under pytest's own report of it: the
 branch of its calls that raised, with arguments and return values, and the
-``elixirscope calltree`` command that shows all of it. Passing tests add
-nothing.
+``elixirscope calltree`` command that shows all of it, and — when a run of
+the same test passed before — the ``elixirscope diff --test`` command that
+compares the two. Passing tests add nothing to the output.
+
+Each test's outcome is recorded as it ends (a ``pytest.test`` custom event,
+``elixirscope.query.recorded_tests``), so ``elixirscope diff --test NODEID``
+finds the test's last failing run and its last passing run before it.
 
 What is recorded: the modules and functions matching ``--elixirscope-trace``
 (repeatable globs, as ``elixirscope run --trace``); by default the project's
@@ -34,6 +39,7 @@ __all__ = ["default_patterns"]
 LEVELS = ("boundaries", "args", "full")
 SECTION = "elixirscope: recorded path to the failure"
 CORRELATION = pytest.StashKey[str]()
+OUTCOME = pytest.StashKey[str]()  # passed, failed or skipped, over setup, call and teardown
 # never rewrite the tests themselves (pytest rewrites their asserts) nor conftest files
 TEST_MODULES = (
     "test_*",
@@ -101,6 +107,18 @@ def pytest_configure(config: Any) -> None:
         return
     recording = _SessionRecording(config)
     config.pluginmanager.register(recording, "elixirscope-recording")
+
+
+def _note_outcome(item: Any, report: Any) -> None:
+    """The test's outcome so far: failed if any phase failed, skipped if one skipped."""
+    if report.failed:
+        item.stash[OUTCOME] = "failed"
+    elif item.stash.get(OUTCOME, None) == "failed":
+        return
+    elif report.skipped:
+        item.stash[OUTCOME] = "skipped"
+    elif report.when == "call":
+        item.stash[OUTCOME] = "passed"
 
 
 def default_patterns(rootdir: str | os.PathLike[str]) -> list[str]:
@@ -193,18 +211,34 @@ class _SessionRecording:
         item.stash[CORRELATION] = cid
         with correlation(cid):
             yield
+        outcome = item.stash.get(OUTCOME, None)
+        if outcome is not None:
+            self.record_outcome(item.nodeid, outcome, cid)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
         outcome = yield
         report = outcome.get_result()
+        _note_outcome(item, report)
         if not report.failed or call.when == "teardown" or call.excinfo is None:
             return
         cid = item.stash.get(CORRELATION, None)
         if cid is not None:
-            report.sections.append((SECTION, self.failure_text(cid, call.excinfo)))
+            report.sections.append((SECTION, self.failure_text(cid, call.excinfo, item.nodeid)))
 
-    def failure_text(self, cid: str, excinfo: Any) -> str:
+    def record_outcome(self, nodeid: str, outcome: str, cid: str) -> None:
+        """The test's marker, outside its chain (``elixirscope.query.recorded_tests``)."""
+        from elixirscope.capture import recorder
+        from elixirscope.query.recorded_tests import MARKER, marker_data
+
+        try:
+            rec = recorder.current()
+            if rec is not None:
+                rec.emit("custom", MARKER, marker_data(nodeid, outcome, cid))
+        except Exception:  # noqa: BLE001 - never disturb the test run
+            pass
+
+    def failure_text(self, cid: str, excinfo: Any, nodeid: str = "") -> str:
         """The failing test's recorded path; a line saying why if it cannot be read."""
         from elixirscope.query.failure_path import failure_report
 
@@ -215,9 +249,28 @@ class _SessionRecording:
                     f"10 s; see it later with: elixirscope calltree --data-dir "
                     f"{self.data_dir} {cid[:12]}"
                 )
-            return failure_report(self.data_dir, cid, exc_type=excinfo.typename)["text"]
+            text = failure_report(self.data_dir, cid, exc_type=excinfo.typename)["text"]
         except Exception as exc:  # noqa: BLE001 - the test's own report must still print
             return f"elixirscope: could not read this test's recording: {exc}"
+        return text + self.diff_hint(nodeid)
+
+    def diff_hint(self, nodeid: str) -> str:
+        """The command comparing this failure with the test's last passing run, if one
+        was recorded ('' if none, or if the recording cannot say)."""
+        import shlex
+
+        from elixirscope.query.recorded_tests import recorded_tests
+
+        try:
+            passed = any(t.outcome == "passed" for t in recorded_tests(self.data_dir, nodeid))
+        except Exception:  # noqa: BLE001 - a hint, never a failure of its own
+            return ""
+        if not passed:
+            return ""
+        return (
+            "\ncompare with its last passing run: elixirscope diff --data-dir "
+            f"{shlex.quote(self.data_dir)} --test {shlex.quote(nodeid)}"
+        )
 
     def pytest_unconfigure(self, config: Any) -> None:
         self.import_hook.uninstall()

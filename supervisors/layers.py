@@ -4,7 +4,9 @@ One function per layer returns its ``SupervisorSpec``; strategies are the
 design's. Each layer's children are the actors that exist so far: a front
 service answering the layer's Requests, plus the roles whose supervision
 semantics matter already (Capture's writers and ingest restart together, under
-one_for_all; the read-only correlator lives in Query, off the data path). ``settings`` carries what the daemon resolved from configuration.
+one_for_all; the read-only correlator lives in Query, off the data path;
+StateTracing's tracker and replay service, under rest_for_one). ``settings``
+carries what the daemon resolved from configuration.
 """
 
 from __future__ import annotations
@@ -163,6 +165,31 @@ def instrumentation(settings: dict[str, Any]) -> SupervisorSpec:
     )
 
 
+def state_tracing(settings: dict[str, Any]) -> SupervisorSpec:
+    """The tracker first, the replay service after it: a tracker restart restarts the
+    service (whose cache follows the tracker's news), a service restart only itself."""
+    from elixirscope.actors.state_tracing import StateReplayService, StateTrackerService
+
+    data_dir = _plane(settings)["data_dir"]
+    return SupervisorSpec(
+        "rest_for_one",
+        [
+            _service(
+                "state_tracing", "tracker", settings, actor=StateTrackerService, data_dir=data_dir
+            ),
+            _service(
+                "state_tracing",
+                "replay",
+                settings,
+                front=True,
+                actor=StateReplayService,
+                data_dir=data_dir,
+            ),
+        ],
+        **intensity_flags(settings),
+    )
+
+
 def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
         return SupervisorSpec(
@@ -177,7 +204,7 @@ LAYER_SPECS = {
     "foundation": ("one_for_one", foundation),
     "capture": ("one_for_all", capture),
     "instrumentation": ("one_for_one", instrumentation),
-    "state_tracing": ("rest_for_one", _single("state_tracing", "rest_for_one", "state_tracker")),
+    "state_tracing": ("rest_for_one", state_tracing),
     "code_analysis": ("one_for_one", _single("code_analysis", "one_for_one", "ast_repository")),
     "query": ("one_for_one", query),
     "visualization": ("one_for_one", _single("visualization", "one_for_one", "live_stream")),

@@ -26,7 +26,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from random import random
 from typing import Any, Literal
 
 from elixirscope.capture.async_proxies import async_iter as _async_iter
@@ -38,6 +37,19 @@ from elixirscope.contracts.trace import TRACEBACK_LIMIT
 __all__ = ["PyHooks"]
 
 _getframe = sys._getframe
+
+
+def _first_draw() -> float:
+    """The first sampling draw imports ``random`` (most plans sample nothing, and its
+    import would cost every start); later draws go straight to ``random.random``."""
+    global _draw
+    from random import random
+
+    _draw = random
+    return random()
+
+
+_draw: Callable[[], float] = _first_draw  # a uniform draw in [0, 1), for sampling
 _get_ident = threading.get_ident
 _GEN_END = (GeneratorExit, StopIteration, StopAsyncIteration)
 _GEN_KINDS = ("generator", "async_generator")
@@ -224,7 +236,7 @@ class PyHooks:
                 root = sampled is None
                 if root:
                     rate = info.sampling
-                    sampled = rate >= 1.0 or (rate > 0.0 and random() < rate)
+                    sampled = rate >= 1.0 or (rate > 0.0 and _draw() < rate)
                 if sampled:
                     cid = _correlation.get()
                     if cid is None:

@@ -89,7 +89,10 @@ class ActorTracer:
     def end(self, token: Any, state_after: Any, error: BaseException | None = None) -> None:
         try:
             rec, actor, callback, message, message_id = token
-            seq, key, delta, _ = self.tracker(rec).record(actor, state_after)
+            tracker = self.tracker(rec)
+            if callback == "init":
+                tracker.forget(actor)  # a new incarnation (a restart): a whole state again
+            seq, key, delta, _ = tracker.record(actor, state_after)
             rec.emit(
                 "state",
                 actor,

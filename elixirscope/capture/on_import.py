@@ -15,18 +15,22 @@ swallowed: a host program's import never fails because of ElixirScope.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 from collections.abc import Callable
+from importlib._abc import Loader  # importlib.abc.Loader itself, without importlib.abc
 from types import ModuleType
 from typing import Any
 
 __all__ = ["ImportWatch", "when_imported"]
 
 
-class ImportWatch(importlib.abc.MetaPathFinder):
-    """A meta path finder that wraps one module's loader to call back after it runs."""
+class ImportWatch:
+    """A meta path finder that wraps one module's loader to call back after it runs.
+
+    (A finder by its ``find_spec``: subclassing ``importlib.abc.MetaPathFinder`` would
+    import ``importlib.abc``, and with it ``importlib.resources`` and ``tempfile``, at
+    every recorded start.)"""
 
     def __init__(self, name: str, callback: Callable[[ModuleType], Any]) -> None:
         self.name = name
@@ -67,7 +71,7 @@ class ImportWatch(importlib.abc.MetaPathFinder):
             pass
 
 
-class _Announcing(importlib.abc.Loader):
+class _Announcing(Loader):
     def __init__(self, loader: Any, watch: ImportWatch) -> None:
         self.loader = loader
         self.watch = watch

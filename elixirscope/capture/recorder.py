@@ -17,7 +17,6 @@ that the C hooks write to directly; the API is the same.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -80,7 +79,7 @@ class Recorder:
             "policy": policy,
             "block_timeout_s": block_timeout_s,
         }
-        self.node = node or socket.gethostname()
+        self.node = node or _host_name()
         self.pid = os.getpid()
         self.start_ns = time.time_ns()
         self.producer = f"{self.node}:{self.pid}:{self.start_ns}"
@@ -185,6 +184,12 @@ def _after_fork_in_child() -> None:
         accelerated=old.accelerated,
     )
     _notify(_recorder)
+
+
+def _host_name() -> str:
+    import socket  # only without a node name: elixirscope run always gives one
+
+    return socket.gethostname()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

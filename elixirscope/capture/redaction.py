@@ -29,7 +29,6 @@ Contract:
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -127,6 +126,23 @@ class TextProcessor(Protocol):
     def __call__(self, text: str) -> str: ...
 
 
+class _Compiled:
+    """A processor's regular expression, compiled when first used: most recordings
+    never scrub a string, and compiling them all costs every start a millisecond or two.
+    The compiled pattern then replaces this on the class."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type) -> re.Pattern[str]:
+        pattern = re.compile(self.source)
+        setattr(owner, self.name, pattern)
+        return pattern
+
+
 # --------------------------------------------------------------------------- structural
 
 
@@ -152,7 +168,7 @@ class UrlCredentials:
 
     name = "url_credentials"
     trigger = "@"
-    _pattern = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):([^\s/]+)@")
+    _pattern = _Compiled(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):([^\s/]+)@")
 
     def __call__(self, text: str) -> str:
         if "@" not in text:
@@ -170,7 +186,7 @@ class AuthTokens:
     name = "auth_tokens"
     trigger = "[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]"
     _token = r"[A-Za-z0-9\-._~+/]+=*"
-    _pattern = re.compile(
+    _pattern = _Compiled(
         r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)(?!"
         + re.escape(REDACTED)
         + ")"
@@ -179,7 +195,7 @@ class AuthTokens:
         + _token
     )
 
-    _quick = re.compile(trigger)
+    _quick = _Compiled(trigger)
 
     def __call__(self, text: str) -> str:
         if self._quick.search(text) is None:
@@ -202,9 +218,9 @@ class KeyValues:
 
     name = "key_value"
     trigger = "[:=]"
-    _key = re.compile(r"(?<![\w.\-])([\w.\-]+)[\"']?\s*[:=]\s*")
+    _key = _Compiled(r"(?<![\w.\-])([\w.\-]+)[\"']?\s*[:=]\s*")
     _scheme = r"(?:bearer|basic|digest|token)\s+"
-    _value = re.compile(
+    _value = _Compiled(
         r"(?i)\"[^\"]*\"|'[^']*'|(?!(?:" + _scheme + ")?" + re.escape(REDACTED) + ")"
         r"(?:" + _scheme + r")?[^\s\"'&;,]+"
     )
@@ -248,9 +264,9 @@ class CardNumbers:
 
     name = "card_numbers"
     trigger = r"[0-9](?:[ -]*[0-9]){12}"
-    _long = re.compile(trigger)
-    _run = re.compile(r"[0-9]+(?:[ -]+[0-9]+)*")
-    _groups = re.compile(r"[0-9]+")
+    _long = _Compiled(trigger)
+    _run = _Compiled(r"[0-9]+(?:[ -]+[0-9]+)*")
+    _groups = _Compiled(r"[0-9]+")
 
     def __call__(self, text: str) -> str:
         if self._long.search(text) is None:
@@ -358,6 +374,8 @@ def check_processors(processors: object) -> tuple[str, ...]:
                 "processors", i, name, f"Expected a processor name (`str`), got `{name!r}`"
             )
         if name not in PROCESSORS:
+            import difflib
+
             near = difflib.get_close_matches(name, PROCESSORS, n=1)
             hint = f"; did you mean `{near[0]}`?" if near else ""
             raise RedactionError(

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import socket
 import sys
 import threading
 import time
@@ -93,6 +92,8 @@ def child_sink_factory(sink: Any) -> Callable[[], Sink] | None:
 
 
 def default_node() -> str:
+    import socket  # only without a node name: elixirscope run always gives one
+
     return socket.gethostname() or "localhost"
 
 

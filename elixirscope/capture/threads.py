@@ -20,7 +20,9 @@ passes a wrapper that does the same around the task. The program's own
 context variables, arguments, results, exceptions and tracebacks are
 untouched. ElixirScope's own threads (named ``elixirscope-…``) are left out,
 and work given ``context.wrap``/``run_in_context`` is not linked: it runs in
-the chain it was given.
+the chain it was given. ``submit`` is wrapped once the program imports
+``concurrent.futures.thread`` (at once if it already has): importing it
+ourselves would cost every recording its import of ``logging``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from elixirscope.capture import recorder
 from elixirscope.capture.context import (
@@ -38,6 +40,10 @@ from elixirscope.capture.context import (
     current_correlation_id,
     new_correlation_id,
 )
+from elixirscope.capture.on_import import ImportWatch, when_imported
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["announce_running", "install", "installed", "uninstall"]
 
@@ -45,6 +51,7 @@ _OWN_LIBRARIES = ("zmq.",)
 _OWN_PREFIX = "elixirscope"
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
+_executor_watch: list[ImportWatch] = []  # while installed: wraps submit once the pool is imported
 # id(thread) -> (spawning call id, its correlation id, its thread ident), until it runs.
 _pending: dict[int, tuple[int, str | None, int]] = {}
 
@@ -179,20 +186,32 @@ def install() -> None:
             return
         _originals["start"] = threading.Thread.start
         _originals["_bootstrap_inner"] = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
-        _originals["submit"] = ThreadPoolExecutor.submit
         threading.Thread.start = _start  # type: ignore[method-assign]
         threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
-        ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign, assignment]  # a same-behaviour wrapper
+    _executor_watch.append(when_imported("concurrent.futures.thread", _wrap_submit))
+
+
+def _wrap_submit(module: ModuleType) -> None:
+    """Link the tasks of ``ThreadPoolExecutor`` (its module is imported now)."""
+    with _lock:
+        if not _originals or "submit" in _originals:
+            return
+        executor = module.ThreadPoolExecutor
+        _originals["executor"], _originals["submit"] = executor, executor.submit
+        executor.submit = _submit  # a same-behaviour wrapper
 
 
 def uninstall() -> None:
     """Put ``Thread.start``, ``_bootstrap_inner`` and ``submit`` back."""
+    while _executor_watch:
+        _executor_watch.pop().cancel()
     with _lock:
         if not _originals:
             return
         threading.Thread.start = _originals.pop("start")  # type: ignore[method-assign]
         threading.Thread._bootstrap_inner = _originals.pop("_bootstrap_inner")  # type: ignore[attr-defined]
-        ThreadPoolExecutor.submit = _originals.pop("submit")  # type: ignore[method-assign]
+        if "submit" in _originals:
+            _originals.pop("executor").submit = _originals.pop("submit")
         _pending.clear()
 
 

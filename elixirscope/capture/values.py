@@ -39,9 +39,9 @@ import collections
 import datetime
 import decimal
 import enum
-import fractions
 import itertools
 import pathlib
+import sys
 import types
 import uuid
 from collections.abc import Iterable
@@ -334,7 +334,7 @@ def _stored_attribute(obj: object, name: str) -> Any:
 # --------------------------------------------------------------------------- rendering
 
 # Exact stdlib types whose own repr is known to run no program code.
-_STDLIB_REPR: frozenset[type] = frozenset(
+_STDLIB_REPR: set[type] = set(
     {
         float,
         complex,
@@ -348,7 +348,6 @@ _STDLIB_REPR: frozenset[type] = frozenset(
         datetime.timedelta,
         datetime.timezone,
         decimal.Decimal,
-        fractions.Fraction,
         uuid.UUID,
         pathlib.PurePosixPath,
         pathlib.PureWindowsPath,
@@ -356,6 +355,24 @@ _STDLIB_REPR: frozenset[type] = frozenset(
         pathlib.WindowsPath,
     }
 )
+_LATE_STDLIB: dict[str, str] = {"fractions": "Fraction"}
+"""More such types, in modules a recording has no other use for (importing them costs
+every start): a value of one exists only once its module is loaded, so the type joins
+:data:`_STDLIB_REPR` when the first value of a type not known is met after that."""
+
+
+def _adopt_late_stdlib(t: type) -> bool:
+    """``t`` is in :data:`_STDLIB_REPR` once the loaded modules of :data:`_LATE_STDLIB`
+    have added their types."""
+    for module_name, attr in list(_LATE_STDLIB.items()):
+        module = sys.modules.get(module_name)
+        found = getattr(module, attr, None) if module is not None else None
+        if type(found) is type:
+            _STDLIB_REPR.add(found)
+            _LATE_STDLIB.pop(module_name, None)
+    return t in _STDLIB_REPR
+
+
 _CALLABLES = (
     types.FunctionType,
     types.BuiltinFunctionType,
@@ -395,7 +412,7 @@ def _render(obj: object, budget: int, depth: int, active: set[int]) -> str:
         return _render_bytes(obj, budget)  # type: ignore[arg-type]
     if _table_get(t, _CONTAINERS) is not None:
         return _render_container(obj, t, "", budget, depth, active)
-    if type(t) is type and t in _STDLIB_REPR:
+    if type(t) is type and (t in _STDLIB_REPR or (_LATE_STDLIB and _adopt_late_stdlib(t))):
         return _render_stdlib(obj, budget)
     try:
         return _render_other(obj, t, budget, depth, active)
@@ -458,7 +475,8 @@ def _render_stdlib(obj: object, budget: int) -> str:
         return float.__repr__(obj)
     if t is decimal.Decimal and len(obj.as_tuple().digits) > 3 * budget:  # type: ignore[attr-defined]
         return "<Decimal with many digits>"
-    if t is fractions.Fraction and int.bit_length(obj.denominator) > 3 * budget:  # type: ignore[attr-defined]
+    # the one type of _STDLIB_REPR so named is fractions.Fraction
+    if t.__name__ == "Fraction" and int.bit_length(obj.denominator) > 3 * budget:  # type: ignore[attr-defined]
         return "<Fraction with many digits>"
     return _scrub(repr(obj)) if t is decimal.Decimal else repr(obj)
 

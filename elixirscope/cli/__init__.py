@@ -11,6 +11,7 @@ nothing of the daemon, the console or Thespian.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -98,6 +99,18 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     store_check.add_arguments(parser)
 
 
+def _add_diff_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import diff
+
+    diff.add_arguments(parser)
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import export
+
+    export.add_arguments(parser)
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -138,6 +151,16 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _state_adder("why"),
     ),
     ("replay", "step through an actor's state changes interactively", _state_adder("replay")),
+    (
+        "diff",
+        "what differs between two runs: calls, arguments, returns, exceptions, messages, durations",
+        _add_diff_arguments,
+    ),
+    (
+        "export",
+        "write the recorded events as Parquet, for DuckDB, pandas or polars",
+        _add_export_arguments,
+    ),
     ("store", "check (and repair) the event store", _add_store_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -145,24 +168,86 @@ command being run gets its options (and imports their module), so starting
 ``elixirscope run`` does not pay for the daemon's or the console's imports."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's own, told the terminal's width instead of asking ``shutil`` for it:
+    argparse makes a formatter for every option it adds, and importing ``shutil`` (with
+    its compression modules) would cost every command's start."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # as argparse does
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    """The columns ``shutil.get_terminal_size()`` gives: ``$COLUMNS``, else stdout's
+    terminal, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="elixirscope",
         description="Execution-recording, time-travel debugger for Python, "
         "built as a tree of supervised actors.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"elixirscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = _command_in(argv)
-    for name, summary, add_arguments in COMMANDS:
-        command = sub.add_parser(name, help=summary, description=summary)
+    for name, summary, add_arguments in _commands_needed(argv, wanted):
+        command = sub.add_parser(
+            name, help=summary, description=summary, formatter_class=_HelpFormatter
+        )
         if name == wanted:
             add_arguments(command)
     return parser
 
 
+def _commands_needed(
+    argv: Sequence[str], wanted: str | None
+) -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]]:
+    """The commands whose parsers this command line can reach: the named one alone, none
+    for a leading ``--version`` (answered first), all of them for the listing (``-h``
+    before any command, or no command) or a name to correct. Each parser costs time."""
+    if argv[:1] == ["--version"]:
+        return []
+    if wanted is None:
+        return COMMANDS
+    named = [command for command in COMMANDS if command[0] == wanted]
+    listing = any(word in ("-h", "--help") for word in argv[: list(argv).index(wanted)])
+    return named if named and not listing else COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _command_in(argv) != "run":
+        return _main(argv)
+    from elixirscope.cli import startup_gc
+
+    startup_gc.pause()  # until the program starts (run.run), or run fails before
+    try:
+        return _main(argv)
+    finally:
+        startup_gc.resume()
+
+
+def _main(argv: list[str]) -> int:
     parser = _build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -215,6 +300,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from elixirscope.cli import store_check
 
             return store_check.run(args)
+        if args.command == "diff":
+            from elixirscope.cli import diff
+
+            return diff.run(args)
+        if args.command == "export":
+            from elixirscope.cli import export
+
+            return export.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure

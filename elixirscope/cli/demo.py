@@ -71,6 +71,8 @@ def run_recording_demo(data_dir: str | None = None, out: TextIO = sys.stdout) ->
         f"\nExplore it yourself:\n"
         f"  elixirscope events --data-dir {data_dir} --function '*.price_basket'\n"
         f"  elixirscope calltree --data-dir {data_dir} CORRELATION_ID\n"
+        f"  elixirscope history --data-dir {data_dir} desk\n"
+        f"  elixirscope state --data-dir {data_dir} stock --before-crash\n"
     )
     return 0
 

@@ -10,6 +10,8 @@ cut, no colour unless ``--color always``, no pager. A reader that stops early
 
 Every command that prints a report calls ``add_arguments`` on its parser and
 ``Output.for_args(args).emit(text)``; nothing here is imported by ``run``.
+What only a terminal needs (its size, cell widths, the pager's process) is
+imported when output goes to one: a pipe's reader should not wait for it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import subprocess
 import sys
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -77,6 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cells(ch: str) -> int:
+    import unicodedata
+
     if unicodedata.combining(ch):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
@@ -106,6 +107,12 @@ def highlight(line: str) -> str:
     return _TOKENS.sub(lambda m: f"{_STYLES[m.lastgroup or '']}{m.group()}{_RESET}", line)
 
 
+def _terminal_size() -> os.terminal_size:
+    import shutil
+
+    return shutil.get_terminal_size((80, 24))
+
+
 def pager_command(env: Mapping[str, str]) -> str | None:
     """The pager to run, as git chooses it: ``ELIXIRSCOPE_PAGER``, ``PAGER``, ``less``;
     None when that is empty or ``cat``."""
@@ -114,6 +121,8 @@ def pager_command(env: Mapping[str, str]) -> str | None:
             command = env[name].strip()
             break
     else:  # nobody chose: less if there is one (git falls back the same way)
+        import shutil
+
         return "less" if shutil.which("less", path=env.get("PATH")) else None
     return None if command in ("", "cat") else command
 
@@ -150,7 +159,7 @@ class Output:
             raise ValueError(f"--color must be one of {', '.join(COLOR_CHOICES)}, got {color!r}")
         no_color = bool(self.env.get("NO_COLOR")) or self.env.get("TERM") == "dumb"
         self.color = color == "always" or (color == "auto" and self.terminal and not no_color)
-        size = shutil.get_terminal_size((80, 24)) if self.terminal else None
+        size = _terminal_size() if self.terminal else None
         self.width = size.columns if size else None
         self.height = size.lines if size else None
         self.pager = pager_command(self.env) if pager and self.terminal else None
@@ -187,6 +196,8 @@ class Output:
         env = dict(self.env)
         env.setdefault("LESS", "FRX")
         env.setdefault("LV", "-c")
+        import subprocess
+
         try:
             self.stream.flush()
             proc = subprocess.Popen(

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from elixirscope.cli import startup_gc
 from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 from elixirscope.contracts.levels import RECORDING_LEVELS
 
@@ -96,6 +97,7 @@ def run(args: Any) -> int:
     except RunError as exc:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return exc.status
+    startup_gc.freeze_and_resume()  # the program's objects are collected as under python
     status = 1
     try:
         status = _execute(target, program_args, module=args.module)

@@ -182,7 +182,7 @@ _HELP = """commands:
 def run_replay(args: Any) -> int:
     if args.daemon:
         raise CommandError("replay reads a data dir; give --data-dir (not --daemon)", 2)
-    from elixirscope.state.recording import StateRecording
+    from elixirscope.state.recorded import StateRecording
     from elixirscope.state.timeline import Stepper
 
     def open_timeline() -> Any:
@@ -267,7 +267,7 @@ class _Replay:
                     diffs = compare(self.timeline.state(i - 1), self.stepper.node)
                     self.say("\n".join(render_change(p, o, n) for p, o, n in diffs) or "no change")
             elif verb in ("w", "why"):
-                from elixirscope.state.why import why
+                from elixirscope.state.origin import why
 
                 if not rest:
                     self.say("why needs a field, e.g. why tasks[0].assignee")

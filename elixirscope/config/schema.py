@@ -12,14 +12,13 @@ Paths have at most one section (``capture.batch_size``) or none
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from elixirscope.contracts.levels import LEVELS
-from elixirscope.runtime.specs import DEFAULTS as SUPERVISOR_DEFAULTS
+from elixirscope.runtime.spec_defaults import DEFAULTS as SUPERVISOR_DEFAULTS
 
 from .checks import (
     Boolean,
@@ -201,10 +200,12 @@ def suggest(path: str, n: int = 3) -> tuple[str, ...]:
 
 
 def _likeness(path: str, known: str) -> float:
+    from difflib import SequenceMatcher  # only after a mistake: its import would cost every start
+
     leaf, known_leaf = path.rpartition(".")[2], known.rpartition(".")[2]
     inside = 0.8 if len(leaf) >= 3 and leaf in known_leaf else 0.0
-    ratio = difflib.SequenceMatcher(None, path, known).ratio()
-    return max(ratio, difflib.SequenceMatcher(None, leaf, known_leaf).ratio(), inside)
+    ratio = SequenceMatcher(None, path, known).ratio()
+    return max(ratio, SequenceMatcher(None, leaf, known_leaf).ratio(), inside)
 
 
 def nest(flat: Mapping[str, object], prefix: str = "") -> dict[str, object]:

@@ -237,6 +237,59 @@ def _calltree(args: Sequence[str]) -> Request:
     )
 
 
+STATE_OPTIONS = {
+    "state": ("at", "event", "change", "before_crash", "field", "run", "all_runs"),
+    "history": ("field", "limit", "run", "all_runs"),
+    "why": ("at", "event", "change", "run", "all_runs"),
+    "diff-state": ("field", "run", "all_runs"),
+}
+"""The KEY=VALUE options each state command takes (``elixirscope state --help`` explains them)."""
+_STATE_OPERATIONS = {"state": "state", "history": "history", "why": "why", "diff-state": "diff"}
+_WHOLE = {"event", "change", "limit"}
+_FLAGS = {"before_crash", "all_runs"}
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _state_read(name: str, positional: tuple[str, ...]) -> Build:
+    """A state command: its positional words, then KEY=VALUE options, to the StateTracing layer."""
+    options = STATE_OPTIONS[name]
+
+    def build(args: Sequence[str]) -> Request:
+        words = " ".join(args).split()
+        params: dict[str, object] = dict(zip(positional, words[: len(positional)], strict=True))
+        if name == "history":
+            params["limit"] = 50  # as `elixirscope history`
+        for word in words[len(positional) :]:
+            key, eq, value = word.partition("=")
+            key = key.replace("-", "_")
+            if key in _FLAGS and not eq:
+                value = "yes"
+            elif not eq or key not in options or not value:
+                raise UsageError(
+                    f"{name} takes KEY=VALUE options ({', '.join(options)}); got {word!r}\n"
+                    f"usage: {COMMANDS[name].usage}",
+                    name,
+                )
+            if key in _WHOLE:
+                if not value.isdigit():
+                    raise UsageError(f"{name}: {key} takes a whole number, got {value!r}", name)
+                params[key] = int(value)
+            elif key in _FLAGS:
+                if value.lower() not in _YES + _NO:
+                    raise UsageError(f"{name}: {key} takes yes or no, got {value!r}", name)
+                params[key] = value.lower() in _YES
+            else:
+                params[key] = value
+        return Request(
+            operation=_STATE_OPERATIONS[name],
+            to_layer="state_tracing",
+            params=params,
+            from_layer=FROM_LAYER,
+        )
+
+    return build
+
+
 def _query(args: Sequence[str]) -> Request:
     return Request(
         operation="esql", to_layer="query", params={"query": args[0]}, from_layer=FROM_LAYER
@@ -419,6 +472,54 @@ _TABLE: tuple[Command, ...] = (
         "calltree 5f0c2a...",
         _calltree,
         "text",
+    ),
+    Command(
+        "state",
+        ("TARGET", "OPTIONS"),
+        "an actor's recorded state, now or at a moment (at=T, event=ID, change=N, before_crash)",
+        f"TARGET is an actor's path or its last part. Options: {', '.join(STATE_OPTIONS['state'])}"
+        "; field=PATH shows one field (tasks[3].assignee). The latest run unless run=ID or "
+        "all_runs=yes. Same as `elixirscope state --daemon`.",
+        "state desk before_crash field=orders",
+        _state_read("state", ("target",)),
+        "text",
+        optional=1,
+        rest=True,
+    ),
+    Command(
+        "history",
+        ("TARGET", "OPTIONS"),
+        "every change of an actor's state, or of one field (field=PATH, limit=N)",
+        f"Options: {', '.join(STATE_OPTIONS['history'])}. limit=0 shows all (default 50: the "
+        "last 50).",
+        "history desk field=orders",
+        _state_read("history", ("target",)),
+        "text",
+        optional=1,
+        rest=True,
+    ),
+    Command(
+        "why",
+        ("TARGET", "FIELD", "OPTIONS"),
+        "where the value of an actor's field came from, back across messages and actors",
+        f"Options: {', '.join(STATE_OPTIONS['why'])} (the moment; default the latest).",
+        "why desk orders",
+        _state_read("why", ("target", "field")),
+        "text",
+        optional=1,
+        rest=True,
+    ),
+    Command(
+        "diff-state",
+        ("TARGET", "A", "B", "OPTIONS"),
+        "what differs in an actor's state between two moments",
+        "A and B are moments: a change number (3), event:ID, before-crash, or a time. "
+        f"Options: {', '.join(STATE_OPTIONS['diff-state'])}.",
+        "diff-state desk 1 3",
+        _state_read("diff-state", ("target", "a", "b")),
+        "text",
+        optional=1,
+        rest=True,
     ),
     Command(
         "query",

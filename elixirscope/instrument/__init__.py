@@ -7,12 +7,15 @@
   :func:`run_path` / :func:`run_module` run a main program instrumented;
 - :func:`trace` / :func:`untrace` / :func:`traced` instrument already-loaded code and
   restore it, while the program runs.
+
+The live ones are imported on first use: ``elixirscope run`` needs only the hook.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .hook import ImportHookHandle, install, installed, run_module, run_path, uninstall
-from .live import trace, traced, untrace
 from .plan import LEVELS, Plan, PlanError, Rule
 from .rewriter import Instrumented, rewrite_module, rewrite_source
 
@@ -34,3 +37,16 @@ __all__ = [
     "uninstall",
     "untrace",
 ]
+
+if TYPE_CHECKING:
+    from .live import trace, traced, untrace
+
+_LIVE = ("trace", "traced", "untrace")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE:
+        from . import live
+
+        return getattr(live, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,6 @@ instrument the main module (the ``elixirscope run`` command uses them).
 from __future__ import annotations
 
 import ast
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -36,6 +35,7 @@ import threading
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib._abc import Loader  # importlib.abc.Loader itself, without importlib.abc
 from types import CodeType
 from typing import Any
 
@@ -120,8 +120,14 @@ def installed() -> ImportHookHandle | None:
 # -- finder and loader ----------------------------------------------------------------
 
 
-class InstrumentingFinder(importlib.abc.MetaPathFinder):
-    """Finds selected modules through the other finders and wraps their source loaders."""
+class InstrumentingFinder:
+    """Finds selected modules through the other finders and wraps their source loaders.
+
+    A meta path finder by what it does (``find_spec``, ``invalidate_caches``), not by
+    subclassing ``importlib.abc.MetaPathFinder``: the import system asks no more, and
+    importing ``importlib.abc`` would cost every recorded start its imports of
+    ``importlib.resources`` and ``tempfile``. The loader below is an
+    ``importlib.abc.Loader`` (the very class, from where that module takes it)."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -169,8 +175,11 @@ def _is_source_loader(loader: Any) -> bool:
     )
 
 
-class InstrumentingLoader(importlib.abc.InspectLoader):
-    """Executes a module from its rewritten source; delegates everything else."""
+class InstrumentingLoader(Loader):
+    """Executes a module from its rewritten source; delegates everything else.
+
+    It has every method of ``importlib.abc.InspectLoader`` (see the finder for why it
+    does not subclass it)."""
 
     def __init__(self, loader: Any, plan: Plan, handle: ImportHookHandle | None) -> None:
         self.loader, self.plan, self.handle = loader, plan, handle
@@ -201,6 +210,11 @@ class InstrumentingLoader(importlib.abc.InspectLoader):
         """The rewritten code, or the loader's own code if rewriting fails."""
         code = instrumented_code(self.loader, fullname, self.plan, self.handle)
         return code if code is not None else self.loader.get_code(fullname)
+
+    @staticmethod
+    def source_to_code(data: str | bytes, path: str = "<string>") -> CodeType:
+        """As ``InspectLoader.source_to_code``: ``data`` compiled, not rewritten."""
+        return compile(data, path, "exec", dont_inherit=True)
 
 
 def instrumented_code(

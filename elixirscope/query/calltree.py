@@ -46,7 +46,7 @@ __all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
 Status = Literal["returned", "raised", "running", "events"]
 
 
-@dataclass
+@dataclass(slots=True)  # a big run's tree holds one per call: no per-instance dict
 class CallNode:
     """One call (or, when ``synthetic``, the events outside any call of a producer)."""
 
@@ -65,6 +65,8 @@ class CallNode:
     status: Status = "running"
     entry_missing: bool = False
     parent_missing: bool = False
+    parent_id: int = 0  # the caller's call id (its producer's), when it was not in this tree
+    caller: str | None = None  # that caller, found in another chain: "function (chain ID)"
     synthetic: bool = False
     file: str | None = None  # where the function is defined, and its def line
     line: int = 0
@@ -94,6 +96,7 @@ class CallNode:
             "status": self.status,
             "entry_missing": self.entry_missing,
             "parent_missing": self.parent_missing,
+            "caller": self.caller,
             "synthetic": self.synthetic,
             "file": self.file,
             "line": self.line,
@@ -165,6 +168,7 @@ class _Builder:
             parent.children.append(node)
             return
         node.parent_missing = parent_id != 0
+        node.parent_id = parent_id
         self.roots.append(node)
 
     def _inside(self, se: StoredEvent, call_id: int) -> None:
@@ -275,7 +279,9 @@ def _call_line(node: CallNode, paint) -> str:
         notes.append("no exit recorded: still running or crashed")
     if node.entry_missing:
         notes.append("entry not recorded")
-    if node.parent_missing:
+    if node.parent_missing and node.caller:
+        text += "  " + paint(_DIM, f"(called from {node.caller})")
+    elif node.parent_missing:
         notes.append("caller not recorded")
     if notes:
         text += "  " + paint(_YELLOW, "(" + "; ".join(notes) + ")")

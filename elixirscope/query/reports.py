@@ -150,6 +150,23 @@ def _matching(data_dir: str, query: dict[str, Any], scope: Any) -> int:
     return len(events(data_dir, **query, limit=None))
 
 
+def _name_callers(data_dir: str, roots: list[Any]) -> None:
+    """A root whose caller is in another chain (a ``with correlation():`` inside a
+    recorded call) names that caller and its chain instead of "caller not recorded"."""
+    wanted = [n for n in roots if n.parent_missing and n.parent_id]
+    if not wanted:
+        return
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        for node in wanted:
+            found = store.get(node.producer, node.parent_id)
+            function = getattr(found.event, "function", None) if found is not None else None
+            if found is not None and function:
+                chain = found.event.correlation_id
+                node.caller = function + (f", chain {chain[:12]}" if chain else "")
+
+
 def calltree_report(
     data_dir: str, correlation: str, *, run: str | None = None, all_runs: bool = False
 ) -> dict[str, Any]:
@@ -172,6 +189,7 @@ def calltree_report(
     scope = _scope(data_dir, run, all_runs)
     run_id = scope.filters().get("run")
     nodes = call_tree(data_dir, correlation, run=run_id)
+    _name_callers(data_dir, nodes)
     names = names_in(data_dir) if nodes else ThreadNames()
     spawn = spawn_in(data_dir, correlation) if nodes else None
     lines = [scope.header()] if scope.header() else []
@@ -206,7 +224,7 @@ def _missing(nodes: list[Any]) -> bool:
     stack = list(nodes)
     while stack:
         node = stack.pop()
-        if node.entry_missing or node.parent_missing:
+        if node.entry_missing or (node.parent_missing and not node.caller):
             return True
         stack.extend(node.children)
     return False

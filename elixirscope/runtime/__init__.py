@@ -4,7 +4,7 @@ ElixirScope is built from these, and host apps may build their own actors on
 them. Everything here runs on Thespian; see each module for its contract.
 
 Names are imported on first use, so a module that needs only data from here
-(``specs.DEFAULTS`` for the configuration schema, ``reasons``) does not pull
+(``spec_defaults`` for the configuration schema, ``reasons``) does not pull
 in Thespian.
 """
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, get_args
+from typing import Any, Literal, get_args
+
+from elixirscope.runtime.spec_defaults import DEFAULTS, Restart, Shutdown
 
 __all__ = [
     "DEFAULTS",
@@ -34,26 +36,7 @@ __all__ = [
 ]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"]
-Restart = Literal["permanent", "transient", "temporary"]
 ChildType = Literal["worker", "supervisor"]
-Shutdown = int | Literal["brutal_kill", "infinity"]
-
-
-class _Defaults(TypedDict):
-    max_restarts: int
-    max_seconds: float
-    restart: Restart
-    worker_shutdown_ms: int
-    supervisor_shutdown: Shutdown
-
-
-DEFAULTS: _Defaults = {  # the one definition: SupervisorSpec, ChildSpec, the config schema and the tree read it
-    "max_restarts": 3,
-    "max_seconds": 5.0,
-    "restart": "permanent",
-    "worker_shutdown_ms": 5000,
-    "supervisor_shutdown": "infinity",
-}
 
 
 class SpecError(ValueError):

@@ -32,7 +32,7 @@ def _where(data_dir: Where) -> str | os.PathLike[str]:
 
 def recording(data_dir: Where = None, run: str | None = None, all_runs: bool = False) -> Any:
     """The run's recorded states (``StateRecording``: targets, timelines, moments)."""
-    from elixirscope.state.recording import StateRecording
+    from elixirscope.state.recorded import StateRecording
 
     return StateRecording(_where(data_dir), run, all_runs)
 
@@ -81,7 +81,7 @@ def diff(
 def why(
     target: str, field: str, *, data_dir: Where = None, run: str | None = None, **moment: Any
 ) -> list[dict[str, Any]]:
-    """The causal path of ``field``'s value, newest link first (see ``state.why``)."""
+    """The causal path of ``field``'s value, newest link first (see ``state.origin``)."""
     from elixirscope.state.reports import why_report
 
     return why_report(_where(data_dir), target, field, run=run, **moment)["steps"]

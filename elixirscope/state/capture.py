@@ -17,9 +17,14 @@ every string passes the text processors, card-number ints are redacted.
 Why ``diff`` is cheap when little changed: a container holding only plain
 scalars (``str``, one kind of number, ``None``) is compared with its mirror
 in one C-level ``==`` after checking the types on both sides (so no program
-``__eq__`` can run); only what differs is captured and encoded. Each
-mirror container remembers the ``id`` of the object it was taken from, so a
-sequence edit (Myers) matches moved objects rather than recapturing them.
+``__eq__`` can run); only what differs is captured and encoded. A dict or
+list of *records* (dicts or ``__dict__`` instances of one type) is checked a
+whole run at a time (``state.records``): against the identity of their fields
+last time, kept on the mirror container, so an unchanged record costs a few
+steps of C and no Python. Each mirror container remembers the ``id`` of the
+object it was taken from, so a sequence edit (Myers) matches moved objects
+rather than recapturing them; a run's common prefix and suffix are found by
+comparing slices of ids.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from __future__ import annotations
 import collections
 import enum
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, is_
 from typing import Any
 
 from elixirscope.capture import redaction as _redaction
 from elixirscope.capture import values as _values
+from elixirscope.state import records
 from elixirscope.state.delta import Add, Drop, Grow, Op, Put, Shrink, Splice
 from elixirscope.state.myers import matching
 from elixirscope.state.nodes import (
@@ -212,7 +221,8 @@ class Walk:
 
     def __init__(self, limits: StateLimits) -> None:
         self.limits = limits
-        self.seen: dict[int, Path] = {}
+        self.seen: dict[int, Path | _Run] = {}
+        """``id`` -> the path where the object was first seen (or the run it was in)."""
         self.ops: list[Op] = []
 
     # ------------------------------------------------------------ full capture
@@ -235,7 +245,7 @@ class Walk:
         oid = id(value)
         first = self.seen.get(oid)
         if first is not None:
-            return Ref(list(first))
+            return _ref(first, oid)
         self.seen[oid] = path
         if kind == _OBJ:
             return self.instance(value, t, path, depth)
@@ -348,7 +358,7 @@ class Walk:
             oid = id(value)
             first = self.seen.get(oid)
             if first is not None:
-                new = Ref(list(first))
+                new = _ref(first, oid)
                 return old if new == old else self.put(path, new, old)
             self.seen[oid] = path
         if kind == _OBJ:
@@ -365,10 +375,19 @@ class Walk:
         ):
             return self.replace(old, value, t, kind, path, depth, tracked)
         _remember(old, value)
+        shadow = old.__dict__.pop("shadow", None)  # kept again only if walked as records
         if kind == _DICT:
             if ok is not Map:
                 return self.replace(old, value, t, kind, path, depth, tracked)
-            self.diff_table(old.entries, value, dict.items(value), path, depth, redact_names=True)  # type: ignore[union-attr]
+            table = old.entries  # type: ignore[union-attr]
+            if (
+                shadow is None  # (a run of records last time)
+                and len(table) == size
+                and self.plain_equal(table.values(), value, table)
+            ):
+                return old
+            if not self.diff_records(old, value, shadow, path, depth):  # type: ignore[arg-type]
+                self.diff_table(table, value, dict.items(value), path, depth, redact_names=True)
             return old
         if kind == _SET:
             if ok is not Bag:
@@ -376,7 +395,7 @@ class Walk:
             return self.diff_set(old, value, t, path, depth)  # type: ignore[arg-type]
         if ok is not Seq:
             return self.replace(old, value, t, kind, path, depth, tracked)
-        return self.diff_sequence(old, value, t, path, depth)  # type: ignore[arg-type]
+        return self.diff_sequence(old, value, t, path, depth, shadow)  # type: ignore[arg-type]
 
     def put(self, path: Path, new: Node, old: Node) -> Node:
         self.ops.append(Put(list(path), new, old))
@@ -403,34 +422,91 @@ class Walk:
         redact_names: bool,
     ) -> None:
         """A dict's entries or an object's fields against their mirror ``table``."""
-        if len(table) == len(value) and self.plain_equal(table.values(), value, table):
-            return
         kept: set[str] = set()
         for key, item in pairs:
             token = _key_token(key)
             kept.add(token)
-            here = (*path, token)
-            current = table.get(token, _ABSENT)
-            if type(key) is str and _values.redact(key):
-                new: Node = REDACTED
-                if current is _ABSENT:
-                    table[token] = new
-                    self.ops.append(Add(list(here), new))
-                elif not _same_scalar(new, current):
-                    table[token] = self.put(here, new, current)
-                continue
-            if current is _ABSENT:
-                new = self.node(item, here, depth + 1)
-                table[token] = new
-                self.ops.append(Add(list(here), new))
-            else:
-                new = self.diff(current, item, here, depth + 1)
-                if new is not current:
-                    table[token] = new
+            self.diff_entry(table, token, key, item, path, depth)
         if len(kept) != len(table):
             for token in [t for t in table if t not in kept]:
                 at = list(table).index(token)
                 self.ops.append(Drop([*path, token], table.pop(token), at))
+
+    def diff_entry(
+        self, table: dict[str, Node], token: str, key: Any, item: Any, path: Path, depth: int
+    ) -> None:
+        """One entry of a table: brought up to date, added, or redacted."""
+        here = (*path, token)
+        current = table.get(token, _ABSENT)
+        if type(key) is str and _values.redact(key):
+            new: Node = REDACTED
+            if current is _ABSENT:
+                table[token] = new
+                self.ops.append(Add(list(here), new))
+            elif not _same_scalar(new, current):
+                table[token] = self.put(here, new, current)
+            return
+        if current is _ABSENT:
+            new = self.node(item, here, depth + 1)
+            table[token] = new
+            self.ops.append(Add(list(here), new))
+        else:
+            new = self.diff(current, item, here, depth + 1)
+            if new is not current:
+                table[token] = new
+
+    def diff_records(
+        self, old: Map, value: Any, shadow: records.Shadow | None, path: Path, depth: int
+    ) -> bool:
+        """A dict of records (``str`` keys, values of one type) against its mirror: only
+        the records that may have changed are diffed. False: not such a dict."""
+        keys = list(dict.keys(value))
+        n = len(keys)
+        if n < records.RUN:
+            return False
+        same_keys = (
+            shadow is not None
+            and shadow.keys is not None
+            and len(shadow.keys) == n
+            and all(map(is_, keys, shadow.keys))
+        )
+        if not same_keys and set(map(type, keys)) != _STR_ONLY:
+            return False
+        items = list(dict.values(value))
+        kind = _record_kind_of(items)
+        run = None if kind is None else records.Run.of(kind, type(items[0]), items, keys)
+        if run is None:
+            return False
+        run.same_keys = same_keys
+        table = old.entries
+        touched: list[int] = []
+        start = 0
+        for i in [*run.changed(shadow, lambda: list(map(table.get, keys))), n]:
+            if i > start and not self.same_run(run.ids[start:i], path, keys[start:i], run.proven):
+                for k in range(start, i):
+                    self.diff_entry(table, keys[k], keys[k], items[k], path, depth)
+                touched.extend(range(start, i))
+            if i < n:
+                self.diff_entry(table, keys[i], keys[i], items[i], path, depth)
+                touched.append(i)
+            start = i + 1
+        if len(table) != n:
+            kept = set(keys)
+            for token in [t for t in table if t not in kept]:
+                self.ops.append(Drop([*path, token], table.pop(token)))
+        old.__dict__["shadow"] = run.shadow(shadow, touched, lambda i: table.get(keys[i]))
+        return True
+
+    def same_run(self, ids: list[int], path: Path, steps: Sequence[Any], distinct: bool) -> bool:
+        """Take a run of records proven unchanged as they are: seen at ``path`` + step
+        (paths built only if a :class:`Ref` needs one). False when one of them was seen
+        already or comes twice (then it is a Ref now: the caller diffs them); ``distinct``:
+        known not to come twice (a shadow holds no object twice)."""
+        seen = self.seen
+        if not seen.keys().isdisjoint(ids) or (not distinct and len(set(ids)) != len(ids)):
+            return False
+        seen.update(zip(ids, repeat(_Run(path, steps, ids))))
+        return True
 
     def plain_equal(self, mirror_values: Any, value: Any, table: Any) -> bool:
         """``value`` (a dict or list) equals its mirror and holds only plain scalars on
@@ -469,10 +545,18 @@ class Walk:
         self.diff_table(table, fields, fields, path, depth, redact_names=True)
         return old
 
-    def diff_sequence(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
+    def diff_sequence(
+        self,
+        old: Seq,
+        value: Any,
+        t: type,
+        path: Path,
+        depth: int,
+        shadow: records.Shadow | None = None,
+    ) -> Node:
         mirror = old.items
         live = list(_items(value, t))
-        if len(live) == len(mirror) and self.plain_equal(mirror, live, mirror):
+        if shadow is None and len(live) == len(mirror) and self.plain_equal(mirror, live, mirror):
             if not (
                 len(live) == 2
                 and _values._pairs
@@ -487,21 +571,66 @@ class Walk:
             and _values._pair_key(live[0])
         ):
             return self.replace_items(old, value, t, path, depth)
-        pairs = matching([_mirror_key(n) for n in mirror], [_live_key(v) for v in live])
+        run = None
+        if len(live) >= records.RUN:
+            kind = _record_kind_of(live)
+            run = None if kind is None else records.Run.of(kind, type(live[0]), live)
+        clean: set[int] = set()
+        if run is None:
+            pairs = matching([_mirror_key(n) for n in mirror], [_live_key(v) for v in live])
+        else:
+            if shadow is not None and run.ids == shadow.ids:  # the same records, in order
+                self.diff_aligned(old, run, shadow, path, depth)
+                return old
+            oids = records.oids(mirror)
+            if run.ids == oids:
+                self.diff_aligned(old, run, None, path, depth)
+                return old
+            pairs = _matching_records(mirror, oids, live, run.ids)
+            if len(pairs) >= records.RUN:
+                nodes = [mirror[i] for i, _ in pairs]
+                found = records.changed(nodes, [live[j] for _, j in pairs], run.kind)
+                clean = set(range(len(pairs))).difference(found)
         items: list[Node] = []
         i_prev = j_prev = 0
+        seen = self.seen
         pairs.append((len(mirror), len(live)))
-        for i, j in pairs:
+        for k, (i, j) in enumerate(pairs):
             if i > i_prev or j > j_prev:
                 removed = mirror[i_prev:i]
-                inserted = [self.node(live[k], (*path, k), depth + 1) for k in range(j_prev, j)]
+                inserted = [self.node(live[n], (*path, n), depth + 1) for n in range(j_prev, j)]
                 self.ops.append(Splice(list(path), j_prev, removed, inserted))
                 items.extend(inserted)
             if i < len(mirror):
-                items.append(self.diff(mirror[i], live[j], (*path, j), depth + 1))
+                oid = id(live[j])
+                if k in clean and oid not in seen:  # proven unchanged: taken as it is
+                    seen[oid] = (*path, j)
+                    items.append(mirror[i])
+                else:
+                    items.append(self.diff(mirror[i], live[j], (*path, j), depth + 1))
             i_prev, j_prev = i + 1, j + 1
         old.items = items
         return old
+
+    def diff_aligned(
+        self, old: Seq, run: records.Run, shadow: records.Shadow | None, path: Path, depth: int
+    ) -> None:
+        """A sequence of records, each the same object as its mirror item: only those
+        that may have changed are diffed (in place in the mirror)."""
+        mirror, live, ids = old.items, run.values, run.ids
+        n = len(live)
+        touched: list[int] = []
+        start = 0
+        for i in [*run.changed(shadow, lambda: mirror), n]:
+            if i > start and not self.same_run(ids[start:i], path, range(start, i), run.proven):
+                for k in range(start, i):
+                    mirror[k] = self.diff(mirror[k], live[k], (*path, k), depth + 1)
+                touched.extend(range(start, i))
+            if i < n:
+                mirror[i] = self.diff(mirror[i], live[i], (*path, i), depth + 1)
+                touched.append(i)
+            start = i + 1
+        old.__dict__["shadow"] = run.shadow(shadow, touched, mirror.__getitem__)
 
     def replace_items(self, old: Seq, value: Any, t: type, path: Path, depth: int) -> Node:
         items = self.sequence_items(value, t, path, depth, 0, self.limits.max_items)
@@ -524,6 +653,102 @@ class Walk:
         if gone or came:
             old.items = fresh.items  # type: ignore[union-attr]
         return old
+
+
+class _Run:
+    """Records taken unchanged at ``path`` + ``steps[i]`` (``ids[i]``): their paths are
+    made only when a :class:`Ref` needs one."""
+
+    __slots__ = ("ids", "path", "steps")
+
+    def __init__(self, path: Path, steps: Sequence[Any], ids: list[int]) -> None:
+        self.path, self.steps, self.ids = path, steps, ids
+
+
+def _ref(first: Path | _Run, oid: int) -> Ref:
+    """A reference to where the object ``oid`` was first seen."""
+    if type(first) is _Run:
+        return Ref([*first.path, first.steps[first.ids.index(oid)]])
+    return Ref(list(first))  # type: ignore[arg-type]
+
+
+_DICT_RECORDS = records.RecordKind(Map, attrgetter("kind"), "dict", attrgetter("entries"), None)
+_record_kinds: dict[type, records.RecordKind | None] = {}
+_MAX_RECORD_KINDS = 4096
+
+
+def _record_kind_of(items: list[Any]) -> records.RecordKind | None:
+    """How ``items`` are mirrored when they are records of one type (None: they are not)."""
+    t = type(items[0])
+    if t is dict:
+        kind: records.RecordKind | None = _DICT_RECORDS
+    else:
+        kind = _record_kinds.get(t, _ABSENT)
+        if kind is _ABSENT:
+            if len(_record_kinds) >= _MAX_RECORD_KINDS:
+                _record_kinds.clear()
+            kind = _record_kinds[t] = _record_kind(t)
+        if kind is None:
+            return None
+    if set(map(type, items)) != {t}:
+        return None
+    return kind
+
+
+def _record_kind(t: type) -> records.RecordKind | None:
+    """An instance type whose fields are exactly its ``__dict__`` (no slots, not a tuple)."""
+    if _kind_of(t) != _OBJ:
+        return None
+    mro = _type_mro(t)
+    if tuple in mro:
+        return None
+    getter = None
+    for klass in mro:
+        descr = _values._type_dict(klass).get("__dict__")
+        if descr is not None:
+            if type(descr) is _values._GETSET:
+                getter = descr.__get__
+            break
+    if getter is None:
+        return None
+    for klass in mro:
+        if _values._type_flags(klass) & _values._HEAPTYPE and any(
+            type(d) is _values._MEMBER for d in _values._type_dict(klass).values()
+        ):
+            return None  # slots are fields too
+    return records.RecordKind(Obj, attrgetter("cls"), _type_label(t), attrgetter("fields"), getter)
+
+
+def _matching_records(
+    mirror: list[Node], oids: list[Any], live: list[Any], ids: list[int]
+) -> list[tuple[int, int]]:
+    """:func:`matching` of a run of records by identity, its common prefix and suffix
+    found by comparing slices of ids in C (appends and pops cost no Python per item)."""
+    start = _common_prefix(oids, ids)
+    tail = _common_prefix(oids[start:][::-1], ids[start:][::-1])
+    end_o, end_n = len(oids) - tail, len(ids) - tail
+    pairs = [(i, i) for i in range(start)]
+    middle = matching(
+        [_mirror_key(n) for n in mirror[start:end_o]], [_live_key(v) for v in live[start:end_n]]
+    )
+    pairs.extend((i + start, j + start) for i, j in middle)
+    pairs.extend((end_o + k, end_n + k) for k in range(tail))
+    return pairs
+
+
+def _common_prefix(a: list[Any], b: list[Any]) -> int:
+    """How many first items ``a`` and ``b`` share (ints and None: compared in C)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo]; they differ before hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _remember(node: Node, value: Any) -> None:

@@ -243,6 +243,18 @@ def node_at(root: Node, path: Path) -> Node:
             node = _child(node, step)
         except KeyError:
             where = format_path(path[:i]) if i else "the state"
+            if type(node) is Cut:
+                size = "" if node.size < 0 else f" of {node.size}"
+                raise PathError(
+                    f"{format_path(path)}: {where} was not recorded in full (a {node.kind}"
+                    f"{size}, cut by a limit: [state] max_depth, max_items, max_string)"
+                ) from None
+            more = getattr(node, "more", 0)
+            if more and type(step) is int and step >= len(getattr(node, "items", ())):
+                raise PathError(
+                    f"{format_path(path)}: {where} kept its first {len(node.items)} items"  # type: ignore[union-attr]
+                    f" of {len(node.items) + more} ([state] max_items)"  # type: ignore[union-attr]
+                ) from None
             raise PathError(
                 f"{format_path(path)}: {where} has no {format_path((step,)).lstrip('.')}"
                 f" ({_describe(node)})"

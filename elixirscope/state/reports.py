@@ -3,7 +3,8 @@
 Each ``*_report`` takes a data dir and the read's parameters and returns a
 JSON-able dict whose ``text`` is what ``elixirscope state|history|diff-state|why``
 print; a bad parameter or an unknown target raises ``QueryError`` with a
-message naming it.
+message naming it. ``recording``: a :class:`StateRecording` already open (the
+daemon's, which keeps timelines between reads); ``run``/``all_runs`` are then its.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from typing import Any
 
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
-from elixirscope.state.recording import Moment, StateRecording
+from elixirscope.state.recorded import Moment, StateRecording
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, StateGap
 from elixirscope.store.errors import QueryError
@@ -23,8 +24,10 @@ __all__ = ["diff_state_report", "history_report", "parse_moment", "state_report"
 Where = str | os.PathLike[str]
 
 
-def _recording(data_dir: Where, run: str | None, all_runs: bool | None) -> StateRecording:
-    return StateRecording(data_dir, run, bool(all_runs))
+def _recording(
+    data_dir: Where, run: str | None, all_runs: bool | None, recording: StateRecording | None
+) -> StateRecording:
+    return recording if recording is not None else StateRecording(data_dir, run, bool(all_runs))
 
 
 def _field(field: str | None) -> tuple:
@@ -93,11 +96,12 @@ def state_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """An actor's state at one moment (default: its latest), whole or one field;
     ``before``: just before the change that moment names."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)
     if before and not moment.before:
@@ -135,17 +139,19 @@ def history_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     limit: int | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """Every change of an actor's state, or of one field of it, oldest first."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     timeline = recording.timeline(target)
     rows = []
     lines = []
-    history = timeline.history(path, every=not path)
-    shown = history if not limit else history[-limit:]
+    history = timeline.history(path, every=not path, last=limit or None)
+    total = len(timeline) if not path else None  # a field's total needs every delta read
+    shown = history
     for fc in shown:
         c = fc.change
         row = {
@@ -162,6 +168,8 @@ def history_report(
         head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
         if c.error:
             head += f"  raised {c.error}"
+        if c.index and not timeline.linked(c.index):
+            head += "  (a new start: compared with the state before it)"
         lines.append(head)
         if path and _is_container(fc.old) and _is_container(fc.new):
             diffs = compare(fc.old, fc.new, path)
@@ -179,9 +187,14 @@ def history_report(
                 lines.append("      (no change)")
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
     noun = "message" if not path else "change"
-    title = f"{what}: {len(history)} {noun}{'s' if len(history) != 1 else ''}"
-    if len(shown) < len(history):
-        title += f" (the last {len(shown)}; --limit 0 for all)"
+    count = total if total is not None else len(history)
+    title = f"{what}: {count} {noun}{'s' if count != 1 else ''}"
+    if limit and len(history) == limit and (total is None or total > limit):
+        title = (
+            f"{what}: the last {limit} {noun}s"
+            + ("" if total is None else f" of {total}")
+            + " (--limit 0 for all)"
+        )
     gaps = sum(1 for i in range(len(timeline)) if not timeline.known(i))
     if gaps:
         title += f"; {gaps} change{'s' if gaps != 1 else ''} could not be rebuilt (events lost)"
@@ -189,7 +202,9 @@ def history_report(
         "target": timeline.target,
         "field": format_path(path) if path else None,
         "changes": rows,
-        "total": len(history),
+        "total": total
+        if total is not None
+        else (None if limit and len(history) == limit else len(history)),
         "text": "\n".join([title, *lines]),
         "warnings": recording.warnings,
     }
@@ -219,10 +234,11 @@ def diff_state_report(
     field: str | None = None,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
     width: int = 100,
 ) -> dict[str, Any]:
     """What differs between an actor's state at moment ``a`` and at moment ``b``."""
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     ma = recording.locate(target, **parse_moment(a))
     mb = recording.locate(target, **parse_moment(b))
@@ -268,11 +284,12 @@ def why_report(
     before_crash: bool = False,
     run: str | None = None,
     all_runs: bool | None = None,
+    recording: StateRecording | None = None,
 ) -> dict[str, Any]:
     """Where the value of one field came from, back across messages and actors."""
-    from elixirscope.state.why import why
+    from elixirscope.state.origin import why
 
-    recording = _recording(data_dir, run, all_runs)
+    recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     if not path:
         raise QueryError("why needs a field, e.g. `elixirscope why desk tasks[3].assignee`")

@@ -174,13 +174,26 @@ class Timeline:
         except PathError:
             return ABSENT
 
-    def history(self, path: Path = (), every: bool = False) -> list[FieldChange]:
+    def history(
+        self, path: Path = (), every: bool = False, last: int | None = None
+    ) -> list[FieldChange]:
         """Each change that changed the value at ``path`` (the whole state when empty), with
-        the values before and after (detached copies); ``every``: unchanged ones too. A
-        chain broken by lost events starts again at the next keyframe."""
+        the values before and after (detached copies); ``every``: unchanged ones too;
+        ``last``: only the last N of them (found by reading deltas backwards, then
+        replayed from just before the first). A chain broken by lost events starts again
+        at the next keyframe."""
+        begin = 0
+        if last:
+            wanted = self._last_touching(path, every, last)
+            if not wanted:
+                return []
+            begin = wanted[0]
         out: list[FieldChange] = []
         current: Node | None = None
-        for i, change in enumerate(self.changes):
+        if begin and self.known(begin - 1) and self.linked(begin):
+            current = self.state(begin - 1)
+        for i in range(begin, len(self.changes)):
+            change = self.changes[i]
             if not self.known(i):
                 current = None
                 continue
@@ -189,15 +202,26 @@ class Timeline:
                 current = self.state(i)
             else:
                 ops = self.ops(i)
-                if not every and (not ops or not any(_touches(op.path, path) for op in ops)):
-                    continue
-                old = _detached(_value_at(current, path))  # the ops change it in place
+                touched = every or any(_touches(op.path, path) for op in ops)
+                old = _detached(_value_at(current, path)) if touched else ABSENT
                 if ops:
-                    current = apply(current, ops)
+                    current = apply(current, ops)  # in place: ``old`` was detached
+                if not touched:
+                    continue
             new = _value_at(current, path)
             if every or not _same(old, new):
                 out.append(FieldChange(change, old, _detached(new)))
-        return out
+        return out if not last else out[-last:]
+
+    def _last_touching(self, path: Path, every: bool, last: int) -> list[int]:
+        """Indices of the last ``last`` changes that may change ``path``, oldest first."""
+        found: list[int] = []
+        for i in range(len(self.changes) - 1, -1, -1):
+            if every or not self.linked(i) or any(_touches(op.path, path) for op in self.ops(i)):
+                found.append(i)
+                if len(found) >= last:
+                    break
+        return found[::-1]
 
     def last_error(self) -> int:
         """The last change whose callback raised (-1: none)."""

@@ -417,6 +417,26 @@ class Shard:
         for row in cur.execute(sql, (hi, lo)):
             yield ChunkRef._make((*row, self))
 
+    def chunks_after(self, chunk_id: int, key_id: int | None, limit: int) -> list[ChunkRef]:
+        """Up to ``limit`` chunks with ids above ``chunk_id`` (holding ``key_id`` if given),
+        oldest first: what a follower has not read yet."""
+        if key_id is None:
+            sql = "SELECT min_ts, max_ts, id, batch_id FROM chunk WHERE id > ? ORDER BY id LIMIT ?"
+            args: tuple = (chunk_id, limit)
+        else:
+            sql = (
+                "SELECT c.min_ts, c.max_ts, c.id, c.batch_id FROM chunk_key ck"
+                " JOIN chunk c ON c.id = ck.chunk_id"
+                " WHERE ck.key_id = ? AND ck.chunk_id > ? ORDER BY ck.chunk_id LIMIT ?"
+            )
+            args = (key_id, chunk_id, limit)
+        return [ChunkRef._make((*r, self)) for r in self.conn.execute(sql, args)]
+
+    def last_chunk_id(self) -> int:
+        """The highest chunk id (0: none); ids only grow while the shard keeps any chunk."""
+        row = self.conn.execute("SELECT MAX(id) FROM chunk").fetchone()
+        return row[0] or 0
+
     def chunk_data(self, chunk_id: int) -> bytes | None:
         row = self.conn.execute("SELECT data FROM chunk_data WHERE id=?", (chunk_id,)).fetchone()
         return None if row is None else row[0]
@@ -434,6 +454,16 @@ class Shard:
                 self._batch_info.clear()
             self._batch_info[batch_id] = info
         return info
+
+    def batch_run(self, batch_id: int) -> str:
+        """The run a batch belongs to ('' if recorded before runs, or no longer stored)."""
+        try:
+            row = self.conn.execute("SELECT run FROM batch WHERE id=?", (batch_id,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):  # a shard from before runs, opened read-only
+                return ""
+            raise
+        return "" if row is None else row[0]
 
     def refs_by_id(self, producer: str, event_id: int) -> list[ChunkRef]:
         rows = self.conn.execute(

@@ -13,7 +13,12 @@ Writer pool: every writing ``EventStore`` owns one *shard*
 (``<data_dir>/events/shard-NNN.sqlite3``), claimed with an exclusive ``flock``
 on ``shard-NNN.lock`` held while it is open, so several writer processes each
 write their own file without contention, and a restarted writer takes over a
-free shard. Readers (``readonly=True``, any number of processes) fan out over
+free shard. A writer claiming an existing shard checks it first: its WAL and
+that it opens, and ``PRAGMA quick_check``, which reads the whole file, unless
+the shard is as a writer left it when it closed cleanly: that writer marks the
+lock file with the shard file's size, modification time and inode, and the next
+claim clears the mark. So a start does not read a large store through, while a
+shard written since (by anyone), replaced, or with frames in its WAL is. Readers (``readonly=True``, any number of processes) fan out over
 every shard and merge by timestamp; they see each batch whole or not at all.
 
 Durability: ``append`` returns after its transaction commits to the WAL, so
@@ -43,13 +48,19 @@ from typing import Any, Literal
 
 from elixirscope.contracts.trace import EventBatch
 from elixirscope.store._codec import CODECS, DEFAULT_CODEC, decode_chunk
-from elixirscope.store._events import KIND_NODE, KIND_PID, KIND_PRODUCER, KIND_RUN, StoredEvent
+from elixirscope.store._events import (
+    KIND_NODE,
+    KIND_PID,
+    KIND_PRODUCER,
+    KIND_RUN,
+    KIND_TYPE,
+    StoredEvent,
+)
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
 from elixirscope.store.errors import QueryError, StoreError
 from elixirscope.store.incomplete import Found, ReadWarnings
-from elixirscope.store.quarantine import quarantine_shard, quarantined, salvage
 
 __all__ = ["EventStore", "StoredEvent"]
 
@@ -180,6 +191,8 @@ class EventStore:
                 shard.close()
             self._readers.clear()
             if self._lock_fd is not None:
+                if self._writer is not None:
+                    _mark_closed_clean(self._lock_fd, self._writer.path)
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
@@ -367,6 +380,8 @@ class EventStore:
     def warnings(self) -> list[dict[str, Any]]:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
         out = ReadWarnings()
+        from elixirscope.store.quarantine import quarantined  # on use, as are its imports
+
         for entry in quarantined(self.root):
             out.add(
                 entry["shard"],
@@ -483,6 +498,51 @@ class EventStore:
         node, pid, program, producer = info
         return [StoredEvent(ev, node, pid, program, producer) for ev in events]
 
+    def read_after(
+        self,
+        cursor: dict[str, int],
+        *,
+        type: str | None = None,  # noqa: A002 - the filter's name everywhere else
+        max_chunks: int = 256,
+    ) -> tuple[list[StoredEvent], dict[str, int]]:
+        """Events stored since ``cursor`` (shard path -> last chunk id read; ``{}``: from
+        the start), at most ``max_chunks`` chunks per shard, and the cursor to pass next.
+
+        A follower (the StateTracing tracker) reads each chunk once, in the order each
+        shard stored them (not HLC order across shards). ``type`` keeps that event
+        type only. A shard whose ids went back (emptied by retention, or replaced after
+        quarantine) is read again from its start; shards gone drop out of the cursor.
+        """
+        if not isinstance(max_chunks, int) or max_chunks < 1:
+            raise QueryError(f"Expected `max_chunks` an int >= 1, got {max_chunks!r}")
+        q = Query(type=type, limit=None)
+        keep = q.event_filter()
+        out: list[StoredEvent] = []
+        after: dict[str, int] = {}
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            for shard in self._shards():
+                last = cursor.get(shard.path, 0)
+                try:
+                    if shard.last_chunk_id() < last:
+                        last = 0
+                    key_id: int | None = None
+                    if type is not None:
+                        found = shard.key_ids([(KIND_TYPE, type)])
+                        if not found:
+                            after[shard.path] = last
+                            continue
+                        key_id = found[0]
+                    refs = shard.chunks_after(last, key_id, max_chunks)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    continue
+                for ref in refs:
+                    out.extend(self._decode(ref, keep))
+                    last = ref.chunk_id
+                after[shard.path] = last
+        return out, after
+
     def correlation_ids(self, prefix: str, limit: int = 10) -> list[str]:
         """Correlation ids that start with ``prefix`` (as shown shortened), at most ``limit``."""
         from elixirscope.store._events import KIND_CORRELATION
@@ -495,6 +555,37 @@ class EventStore:
                 except sqlite3.DatabaseError as exc:
                     self._shard_failed(shard, exc)
         return sorted(found)[:limit]
+
+    def actor_names(self, limit: int = 100_000) -> list[str]:
+        """Every actor name the index holds (any event naming it, any run), from the
+        index alone: no chunk is decoded."""
+        return self.indexed_values("actor", limit=limit)
+
+    def chunks(self, **filters: Any) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """Matching events one chunk at a time, each with the run of its batch ('' for
+        one recorded before runs), chunks in order of their first event.
+
+        For reads too large to hold at once (an export): memory holds one chunk, not
+        the result. Events are in order within a chunk, not across chunks (threads and
+        processes interleave). Filters as :meth:`query`'s; ``limit`` and ``order`` do
+        not apply. :meth:`warnings` says afterwards what could not be read.
+        """
+        q = Query(**_known({**filters, "limit": None, "order": "asc"}))
+        keep = q.event_filter()
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            refs = list(self._candidates(q))  # small: where each chunk is, not its events
+        for ref in refs:
+            with self._mutex:
+                found = self._decode(ref, keep)
+                if not found:
+                    continue
+                try:
+                    run = ref.shard.batch_run(ref.batch_id)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(ref.shard, exc)
+                    continue
+            yield run, found
 
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
@@ -593,6 +684,8 @@ class EventStore:
                     self._shard_failed(shard, exc)
             oldest = [p["oldest_ts"] for p in parts if p["oldest_ts"] is not None]
             newest = [p["newest_ts"] for p in parts if p["newest_ts"] is not None]
+            from elixirscope.store.quarantine import quarantined
+
             held = quarantined(self.root)
             return {
                 "events": sum(p["events"] for p in parts),
@@ -895,8 +988,10 @@ def _try_claim(
         return None
     path = str(shard_dir / f"{stem}.sqlite3")
     try:
-        problem = _claim_damage(path, deep)
+        problem = _claim_damage(path, deep and not _closed_clean(fd, path))
         if problem is not None:
+            from elixirscope.store.quarantine import quarantine_shard, salvage
+
             dest = quarantine_shard(shard_dir.parent, path, problem)
             shard = Shard(path, readonly=False, **options)
             salvage(dest, shard)
@@ -905,6 +1000,52 @@ def _try_claim(
     except Exception as exc:
         os.close(fd)
         raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+
+
+def _file_stamp(st: os.stat_result) -> bytes:
+    """What a shard file is: its size, modification time and inode."""
+    return f"closed clean {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode()
+
+
+def _mark_closed_clean(lock_fd: int, path: str) -> None:
+    """Mark the lock file: the writer closed the shard at ``path`` cleanly, and this is
+    what the file is now (only when its write-ahead log holds nothing: all is in the file).
+
+    The file's modification time is first set 1 ns back: a time no later write can give
+    it, even on a file system whose clock ticks coarsely (a write in the same tick would
+    otherwise leave the time as it was)."""
+    if _wal_bytes(path):
+        return
+    try:
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 1))
+        os.ftruncate(lock_fd, 0)
+        os.pwrite(lock_fd, _file_stamp(os.stat(path)), 0)
+    except OSError:
+        pass  # the next claim checks the shard through, as without a mark
+
+
+def _closed_clean(lock_fd: int, path: str) -> bool:
+    """The shard is as its last writer left it when it closed cleanly, and nothing has
+    been written to its WAL since (readers leave an empty one). Clears the mark: it
+    speaks of a shard no writer holds."""
+    try:
+        mark = os.pread(lock_fd, 256, 0)
+        if not mark:
+            return False
+        os.ftruncate(lock_fd, 0)
+        return mark == _file_stamp(os.stat(path)) and not _wal_bytes(path)
+    except OSError:
+        return False
+
+
+def _wal_bytes(path: str) -> int:
+    try:
+        return os.stat(path + "-wal").st_size
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return 1  # unreadable: not known to be empty
 
 
 def _claim_damage(path: str, deep: bool) -> str | None:
@@ -927,6 +1068,8 @@ def quarantine_idle(
 ) -> dict[str, Any] | None:
     """Quarantine the shard at ``path`` unless a writer holds it (then None); salvage what
     reads into a fresh shard. The entry as :func:`quarantined` lists it, with the salvage."""
+    from elixirscope.store.quarantine import quarantine_shard, salvage
+
     shard_dir = Path(path).parent
     stem = os.path.basename(path).removesuffix(".sqlite3")
     fd = _lock(shard_dir, stem)

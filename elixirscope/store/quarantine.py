@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -28,7 +27,11 @@ QUARANTINE_DIR = "quarantine"
 REASON_FILE = "reason.json"
 _SALVAGE_TXN = 200  # batches per transaction when copying
 
-log = logging.getLogger("elixirscope.store")
+
+def _log() -> Any:
+    import logging  # on first use: its import would cost every writer's start
+
+    return logging.getLogger("elixirscope.store")
 
 
 def quarantine_shard(root: Path, path: str, reason: str) -> Path:
@@ -55,7 +58,7 @@ def quarantine_shard(root: Path, path: str, reason: str) -> Path:
             "when": _dt.datetime.now(_dt.timezone.utc).isoformat(),
         },
     )
-    log.warning("event store shard %s is damaged (%s); moved to %s", path, reason, dest)
+    _log().warning("event store shard %s is damaged (%s); moved to %s", path, reason, dest)
     return dest
 
 
@@ -122,7 +125,7 @@ def salvage(dest: Path, into: Shard) -> dict[str, Any]:
     finally:
         source.close()
     write_reason(dest, result)
-    log.warning(
+    _log().warning(
         "salvaged %d events of quarantined shard %s into %s (%s lost)",
         result["events_salvaged"],
         dest,

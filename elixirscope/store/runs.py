@@ -10,9 +10,9 @@ are in the shards (every batch carries its run id): see
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from elixirscope.store.errors import StoreError
 __all__ = ["RUNS_DIR", "read_runs", "write_run"]
 
 RUNS_DIR = "runs"
+_writes = itertools.count()  # with the pid, names this process's temporary files
 
 
 def write_run(data_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
@@ -35,7 +36,7 @@ def write_run(data_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     folder = Path(data_dir).expanduser() / RUNS_DIR
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{run_id}.", suffix=".tmp", dir=folder)
+        fd, tmp = _new_temporary(folder, run_id)
         with os.fdopen(fd, "w") as out:
             json.dump(record, out, default=str)
         target = folder / f"{run_id}.json"
@@ -45,6 +46,17 @@ def write_run(data_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
             f"cannot write run record under {str(folder)!r}: {exc.strerror or exc}"
         ) from exc
     return target
+
+
+def _new_temporary(folder: Path, run_id: str) -> tuple[int, Path]:
+    """A new file of our own to write the record into (as ``tempfile.mkstemp`` makes one,
+    mode 0600; without ``tempfile``, whose import every recorded start would pay)."""
+    while True:
+        path = folder / f".{run_id}.{os.getpid()}.{next(_writes)}.tmp"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+        except FileExistsError:  # left by a process that had our pid: take the next name
+            continue
 
 
 def read_runs(data_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:

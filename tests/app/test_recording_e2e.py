@@ -125,7 +125,7 @@ def test_embedded_run_records_actor_processes_forked_by_a_multiproc_program(tmp_
         found = es_json("events", "--data-dir", str(data), "--function", "*.price_basket",
                         "--type", "return")["events"]
         return found if len(found) == 2 else None
-    returns = wait_until(priced)  # actor processes flush as they exit
+    returns = wait_until(priced, timeout=90)  # actor processes flush as they exit
     assert [e["result"] for e in returns] == ["12.0", "27.0"]
     main_pids = {e["pid"] for e in es_json("events", "--data-dir", str(data), "--type",
                                            "spawn")["events"]}

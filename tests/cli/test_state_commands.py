@@ -201,6 +201,9 @@ def test_state_limits_come_from_the_configuration(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     state = json.loads(read(data, "state", "desk", "--json").stdout)["state"]
     assert state["served"] == ["T-7001", "T-7002", {"$more": 2}]
+    cut = read(data, "state", "desk", "--field", "served[3]")
+    assert cut.returncode == 1
+    assert "served[3]: served kept its first 2 items of 4 ([state] max_items)" in cut.stderr
     listed = json.loads(read(data, "events", "--type", "state", "--actor", "desk", "--json").stdout)
     assert all(e["key"] is not None for e in listed["events"])  # a keyframe every change
 

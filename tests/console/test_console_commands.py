@@ -167,7 +167,7 @@ def test_nearest_prefers_a_swap_over_a_deletion_and_gives_up_when_far():
 
 def test_completion_offers_commands_then_what_each_argument_takes():
     sources = {"layer": lambda: ["capture", "query"], "path": lambda: ["capture/ingest"]}
-    assert complete("", "st", sources) == ["stats", "status"]
+    assert complete("", "st", sources) == ["state", "stats", "status"]
     assert complete("config ", "s", sources) == ["set"]
     assert complete("stats ", "c", sources) == ["capture"]
     assert complete("send ", "", sources) == ["capture", "query"]

@@ -296,7 +296,7 @@ def test_a_query_reads_the_latest_run_one_named_or_all(tmp_path):
 
 def test_state_predicates_read_the_state_after_each_change(actor_data):
     from elixirscope.state.nodes import node_at, to_plain
-    from elixirscope.state.recording import StateRecording
+    from elixirscope.state.recorded import StateRecording
 
     timeline = StateRecording(actor_data).timeline("desk")
     expected = [

@@ -157,3 +157,21 @@ def test_render_events_aligns_columns(tmp_path, recorder):
     assert "c-long-corre " in lines[2] and "n1:100" in lines[0]
     assert render_events([]) == ""
     assert found[0].to_dict()["type"] == "call" and found[0].to_dict()["producer"] == "n1:100:1"
+
+
+def test_a_caller_in_another_chain_is_named(tmp_path, recorder):
+    """``with correlation():`` inside a recorded call starts a new chain: its root's
+    caller is in the outer chain, and the tree names it rather than calling it lost."""
+    from elixirscope.query.reports import calltree_report
+
+    rec = recorder()
+    outer = rec.call("__main__.serve", cid="outer")
+    inner = rec.call("__main__.take_order", cid="inner", parent=outer)
+    rec.ret(inner, "__main__.take_order", cid="inner", parent=outer)
+    rec.ret(outer, "__main__.serve", cid="outer")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+    report = calltree_report(str(tmp_path), "inner", all_runs=True)
+    assert "(called from __main__.serve, chain outer)" in report["text"]
+    assert "caller not recorded" not in report["text"]
+    assert report["calls"][0]["caller"] == "__main__.serve, chain outer"

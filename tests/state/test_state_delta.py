@@ -218,3 +218,15 @@ def test_sensitive_names_are_redacted() -> None:
 def test_a_deepcopy_of_the_state_captures_the_same() -> None:
     state = {"a": [1, 2, {"b": {3, 4}}], "c": Item("x", 2, [1.5])}
     assert nodes_equal(capture(state), capture(copy.deepcopy(state)))
+
+
+def test_a_path_into_what_a_limit_cut_says_so() -> None:
+    from elixirscope.state.nodes import PathError, node_at, parse_path
+
+    tree = capture({"deep": {"deeper": {"x": 1}}, "s": "abcdefgh"}, StateLimits(max_depth=2, max_string=16))
+    try:
+        node_at(tree, parse_path("deep.deeper.x"))
+    except PathError as exc:
+        assert "deep.deeper.x: deep.deeper was not recorded in full (a dict of 1, cut by a limit" in str(exc)
+    else:
+        raise AssertionError("no error")

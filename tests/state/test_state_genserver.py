@@ -25,7 +25,7 @@ from elixirscope.contracts.trace import StateChange, decode_batch
 from elixirscope.runtime import Runtime
 from elixirscope.state.capture import capture
 from elixirscope.state.nodes import encode_node, nodes_equal, to_plain
-from elixirscope.state.timeline import Stepper, Timeline
+from elixirscope.state.timeline import ABSENT, Stepper, Timeline
 
 
 class Collector:
@@ -172,3 +172,32 @@ def test_many_changes_stay_rebuildable_across_keyframes(recorded) -> None:
     for i in range(300):
         live["xs"].insert(i // 2, {"n": i})
     assert to_plain(timeline.state(300)) == to_plain(capture(live))
+
+
+def test_the_last_n_of_a_history_are_its_tail(recorded) -> None:
+    rt, sess, out = recorded
+    actor = rt.start(Mutable, {"xs": [], "n": {"v": 0}}, path="tail-history")
+    for i in range(150):
+        rt.call(actor, ("insert", ["xs"], 0, i) if i % 3 else ("set", ["n"], "v", i))
+    sess.flush(10)
+    timeline = Timeline.of_events(
+        "tail-history", [e for e in out.events if isinstance(e, StateChange)]
+    )
+
+    def rows(history: list) -> list:
+        return [
+            (
+                h.change.index,
+                encode_node(h.old) if h.old is not ABSENT else None,
+                encode_node(h.new),
+            )
+            for h in history
+        ]
+
+    for path, every in [((), True), (("n", "v"), False), (("xs",), False), (("xs", 0), False)]:
+        whole = timeline.history(path, every=every)
+        for last in (1, 7, 50, 1000):
+            assert rows(timeline.history(path, every=every, last=last)) == rows(whole[-last:]), (
+                path,
+                last,
+            )

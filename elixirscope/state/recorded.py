@@ -62,14 +62,16 @@ class StateRecording:
         self.warnings: list[dict[str, Any]] = []
         self._timelines: dict[str, Timeline] = {}
         self._targets: list[str] | None = None
+        self._names: list[str] | None = None
+        self._has_state: dict[str, bool] = {}
 
     # ------------------------------------------------------------ reading
 
-    def _query(self, **filters: Any) -> list[Any]:
+    def _query(self, limit: int | None = None, **filters: Any) -> list[Any]:
         from elixirscope.store.eventstore import EventStore
 
         with EventStore.open(self.data_dir, readonly=True) as store:
-            found = store.query(**filters, **self.scope.filters(), limit=None)
+            found = store.query(**filters, **self.scope.filters(), limit=limit)
         for warning in found.warnings:
             if warning not in self.warnings:
                 self.warnings.append(warning)
@@ -84,29 +86,51 @@ class StateRecording:
             self._targets = list(seen)
         return self._targets
 
+    def has_state(self, name: str) -> bool:
+        """``name`` has state recorded in this run (one index lookup, remembered)."""
+        known = self._has_state.get(name)
+        if known is None:
+            known = self._has_state[name] = bool(self._query(actor=name, type="state", limit=1))
+        return known
+
     def resolve(self, target: str) -> str:
-        """The recorded target ``target`` names; :class:`TargetError` listing candidates."""
+        """The recorded target ``target`` names; :class:`TargetError` listing candidates.
+
+        Names come from the store's actor index (no event is decoded): the exact
+        name, else names ending in ``/target``, else names containing it — those of
+        them with state in this run."""
         if not isinstance(target, str) or not target.strip():
             raise TargetError(f"expected an actor's name, path or address, got {target!r}")
         target = target.strip()
-        names = self.targets()
-        if target in names:
+        if self.has_state(target):
             return target
+        names = self._index_names()
         found = [n for n in names if n.endswith("/" + target) or n.rsplit("/", 1)[-1] == target]
+        found = [n for n in found if self.has_state(n)]
         if not found:
-            found = [n for n in names if target in n]
+            found = [n for n in names if target in n and self.has_state(n)]
         if len(found) == 1:
             return found[0]
-        if not names:
+        if found:
+            listed = ", ".join(found[:12]) + ("" if len(found) <= 12 else ", ...")
+            raise TargetError(f"{target!r} names several actors: {listed}; give more of its path")
+        recorded = self.targets()
+        if not recorded:
             raise TargetError(
                 "no actor state recorded in "
                 + self.scope_text()
                 + " (state is recorded for GenServers run under elixirscope)"
             )
-        listed = ", ".join(found or names[:12]) + ("" if len(found or names) <= 12 else ", ...")
-        if found:
-            raise TargetError(f"{target!r} names several actors: {listed}; give more of its path")
+        listed = ", ".join(recorded[:12]) + ("" if len(recorded) <= 12 else ", ...")
         raise TargetError(f"no actor {target!r} in {self.scope_text()}; recorded: {listed}")
+
+    def _index_names(self) -> list[str]:
+        if self._names is None:
+            from elixirscope.store.eventstore import EventStore
+
+            with EventStore.open(self.data_dir, readonly=True) as store:
+                self._names = store.actor_names()
+        return self._names
 
     def scope_text(self) -> str:
         run = self.scope.run

@@ -31,7 +31,7 @@ from elixirscope.state.nodes import (
     parse_path,
     to_plain,
 )
-from elixirscope.state.recording import StateRecording
+from elixirscope.state.recorded import StateRecording
 from elixirscope.state.timeline import ABSENT
 
 __all__ = ["Step", "why"]
@@ -164,7 +164,7 @@ def why(
                 call=call,
             )
         )
-        if not sender or sender not in recording.targets():
+        if not sender or not recording.has_state(sender):
             steps.append(
                 Step(
                     "made",

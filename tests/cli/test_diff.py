@@ -1,0 +1,362 @@
+"""``elixirscope diff`` on real recordings: two runs of one program with known differences,
+recorded by ``elixirscope run`` in subprocesses; and a pytest test's failure against its
+last pass, recorded by ``pytest --elixirscope``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_programs import elixirscope
+
+TILL = '''
+from elixirscope.runtime import GenServer, Reply
+
+
+class Till(GenServer):
+    def init(self, args):
+        return {"sold": []}
+
+    def handle_call(self, request, from_, state):
+        state["sold"].append(request)
+        return Reply(len(state["sold"]), state)
+'''
+
+# Run "a" and run "b" differ in exactly these places, nowhere else:
+# price's second call (argument and return), rate's return, audit only in a, refund
+# (and the note inside it) only in b, charge raising in b (and so checkout, caught in
+# main), the message sent to the till, and wrap (so checkout and main) 150 ms slower in b.
+SHOP = '''
+import sys
+import time
+
+from elixirscope.runtime import Runtime
+from till import Till
+
+VARIANT = sys.argv[1]
+RT = None
+
+
+def price(item):
+    return {"tea": 3, "cake": 4, "jam": 2}[item]
+
+
+def rate():
+    return 0.2 if VARIANT == "b" else 0.1
+
+
+def wrap():
+    time.sleep(0.15 if VARIANT == "b" else 0)
+
+
+def audit():
+    return True
+
+
+def note(text):
+    return text.upper()
+
+
+def refund():
+    return note("refund")
+
+
+def charge():
+    if VARIANT == "b":
+        raise RuntimeError("card declined")
+
+
+def checkout(till):
+    items = ["tea", "cake"] if VARIANT == "a" else ["tea", "jam"]
+    total = sum(price(item) for item in items) * (1 + rate())
+    wrap()
+    if VARIANT == "a":
+        audit()
+    else:
+        refund()
+    RT.call(till, ("sold", "tea" if VARIANT == "a" else "cake"))
+    charge()
+    return total
+
+
+def main():
+    global RT
+    with Runtime("simpleSystemBase") as RT:
+        till = RT.start(Till, path="till")
+        for _ in range(3):
+            price("tea")
+        try:
+            checkout(till)
+        except RuntimeError:
+            pass
+
+
+main()
+'''
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, str, str]:
+    """A data dir holding run "a" then run "b" of SHOP; their ids."""
+    where = tmp_path_factory.mktemp("diff")
+    (where / "till.py").write_text(TILL)
+    (where / "shop.py").write_text(SHOP)
+    data = where / "data"
+    for variant in ("a", "b"):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "--trace",
+                           "__main__", "shop.py", variant, cwd=where)
+        assert done.returncode == 0, done.stderr
+    runs = json.loads(elixirscope("runs", "--data-dir", str(data), "--json").stdout)["runs"]
+    by_command = {r["command"][-1]: r["id"] for r in runs}
+    return data, by_command["a"], by_command["b"]
+
+
+def diff_json(data: Path, *args: str) -> dict:
+    done = elixirscope("diff", "--data-dir", str(data), "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_diff_finds_exactly_the_known_differences(two_runs):
+    data, a, b = two_runs
+    report = diff_json(data, a[:6], b[:6], "--min-change", "50ms")
+    assert report["a"]["run"]["id"] == a and report["b"]["run"]["id"] == b
+
+    assert [(d["path"], d["label"], d["calls_inside"]) for d in report["only_in_a"]] == [
+        (["main", "checkout"], "audit", 0)
+    ]
+    assert [(d["path"], d["label"], d["calls_inside"]) for d in report["only_in_b"]] == [
+        (["main", "checkout"], "refund", 1)
+    ]
+    changed = {(tuple(d["path"]), d["label"]): d for d in report["changed"]}
+    assert set(changed) == {(("main", "checkout"), "price[2]"), (("main", "checkout"), "rate")}
+    second = changed[(("main", "checkout"), "price[2]")]
+    assert second["what"] == ["arguments", "return"]
+    assert (second["a"]["args"], second["a"]["result"]) == ({"item": "'cake'"}, "4")
+    assert (second["b"]["args"], second["b"]["result"]) == ({"item": "'jam'"}, "2")
+    rate = changed[(("main", "checkout"), "rate")]
+    assert rate["what"] == ["return"] and (rate["a"]["result"], rate["b"]["result"]) == ("0.1", "0.2")
+
+    # charge raised in b; checkout only passed it up to main, which caught it: one difference
+    [raised] = report["exceptions"]
+    assert (raised["path"], raised["label"]) == (["main", "checkout"], "charge")
+    assert raised["a"]["status"] == "returned"
+    assert raised["b"]["error"] == {"type": "RuntimeError", "message": "card declined"}
+
+    # the send and its receive are one message, compared where it was sent
+    [message] = report["messages"]
+    assert (message["path"], message["change"]) == (["main", "checkout"], "different")
+    assert (message["a"]["to"], message["a"]["message"]) == ("till", "('sold', 'tea')")
+    assert (message["b"]["to"], message["b"]["message"]) == ("till", "('sold', 'cake')")
+
+    slower = {d["function"]: d for d in report["durations"]}
+    assert set(slower) == {"__main__.wrap", "__main__.checkout", "__main__.main"}
+    assert all(d["change_ns"] >= 140_000_000 for d in slower.values())
+    assert report["differences"] == 9
+
+
+def test_the_text_has_a_section_for_each_kind_of_difference(two_runs):
+    data, a, b = two_runs
+    done = elixirscope("diff", "--data-dir", str(data), "previous", "latest",
+                       "--min-change", "50ms")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.startswith(f"A: run {a[:8]}  shop.py a  ")
+    assert f"\nB: run {b[:8]}  shop.py b  " in text
+    for line in [
+        "Calls only in A: 1",
+        "  main > checkout > audit() -> True",
+        "Calls only in B: 1",
+        "  main > checkout > refund() -> 'REFUND'  (+1 call inside)",
+        "Different arguments/returns: 2",
+        "  main > checkout > price[2]",
+        "    A: price(item='cake') -> 4",
+        "    B: price(item='jam') -> 2",
+        "Exceptions: 1",
+        "  main > checkout > charge",
+        "    A: charge() -> None",
+        "    B: charge() !! RuntimeError: card declined",
+        "Messages: 1",
+        "  main > checkout: different",
+        "    A: send ? -> till: ('sold', 'tea')",
+        "    B: send ? -> till: ('sold', 'cake')",
+        "Slower/faster (p95 moved over 20% and by at least 50.0 ms): 3",
+        "9 differences",
+    ]:
+        assert line in text.splitlines(), (line, text)
+    assert "  wrap: slower, p95 " in text
+
+
+def test_a_run_against_itself_has_no_differences(two_runs):
+    data, a, _ = two_runs
+    report = diff_json(data, a, a)
+    assert report["differences"] == 0
+    done = elixirscope("diff", "--data-dir", str(data), a, a)
+    assert done.stdout.splitlines()[-7:] == [
+        "Calls only in A: none",
+        "Calls only in B: none",
+        "Different arguments/returns: none",
+        "Exceptions: none",
+        "Messages: none",
+        "Slower/faster (p95 moved over 20% and by at least 1.0 ms): none",
+        "no differences",
+    ]
+
+
+def test_the_threshold_decides_which_durations_are_reported(two_runs):
+    data, a, b = two_runs
+    everything = diff_json(data, a, b, "--threshold", "0", "--min-change", "0")
+    assert {"__main__.wrap", "__main__.main"} <= {d["function"] for d in everything["durations"]}
+    nothing = diff_json(data, a, b, "--min-change", "10s")
+    assert nothing["durations"] == [] and nothing["differences"] == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["zzzz"], 1, "no run 'zzzz'"),
+        (["latest", "--threshold", "-3"], 2, "expected a percentage >= 0"),
+        (["--min-change", "soon"], 2, "expected a duration like 500us"),
+        (["latest", "--test", "t.py::x"], 2, "give two runs or --test NODEID, not both"),
+        (["--test", "t.py::x"], 1, "no test 't.py::x' recorded under"),
+    ],
+)
+def test_bad_input_says_what_is_wrong(two_runs, args, status, said):
+    data, _, _ = two_runs
+    done = elixirscope("diff", "--data-dir", str(data), *args)
+    assert done.returncode == status
+    assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_one_run_has_no_previous(tmp_path):
+    (tmp_path / "p.py").write_text("def f():\n    return 1\n\n\nf()\n")
+    data = tmp_path / "data"
+    assert elixirscope("run", "--data-dir", str(data), "--trace", "__main__", "p.py",
+                       cwd=tmp_path).returncode == 0
+    done = elixirscope("diff", "--data-dir", str(data))
+    assert done.returncode == 1
+    assert "run A is the previous run, but" in done.stderr and "holds 1 run" in done.stderr
+
+
+# ---------------------------------------------------------------- a pytest test's runs
+
+CALC = '''
+def add(a, b):
+    return a + b
+
+
+def total(xs):
+    s = 0
+    for x in xs:
+        s = add(s, x)
+    return s
+'''
+
+TESTS = '''
+import os
+
+from calc import total
+
+
+def test_total():
+    xs = [1, 2, 3] if os.environ.get("BROKEN") else [1, 2]
+    assert total(xs) == 3
+
+
+def test_other():
+    assert total([5]) == 5
+'''
+
+
+def test_a_failing_test_is_diffed_against_its_last_passing_run(tmp_path):
+    (tmp_path / "calc").mkdir()
+    (tmp_path / "calc" / "__init__.py").write_text(CALC)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_calc.py").write_text(TESTS)
+    (tmp_path / "setup.py").write_text("")
+    data = tmp_path / "rec"
+
+    def pytest_run(broken: bool) -> subprocess.CompletedProcess:
+        env = {"BROKEN": "1"} if broken else {}
+        import os
+
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--elixirscope",
+             "--elixirscope-data-dir", str(data)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            stdin=subprocess.DEVNULL, env={**os.environ, **env},
+        )
+
+    first = pytest_run(broken=True)  # no passing run yet: no diff command offered
+    assert first.returncode == 1 and "elixirscope diff" not in first.stdout
+    passing = pytest_run(broken=False)
+    assert passing.returncode == 0, passing.stdout
+    failing = pytest_run(broken=True)
+    assert failing.returncode == 1
+    hint = "compare with its last passing run: elixirscope diff --data-dir "
+    [line] = [x for x in failing.stdout.splitlines() if x.startswith(hint)]
+    command = line.split(": ", 1)[1].split()
+    assert command[-2:] == ["--test", "tests/test_calc.py::test_total"]
+
+    done = elixirscope(*command[1:], "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["a"]["test"]["outcome"] == "passed"
+    assert report["b"]["test"]["outcome"] == "failed"
+    assert report["a"]["run"]["id"] != report["b"]["run"]["id"]  # the 2nd and 3rd sessions
+    assert [(d["path"], d["label"], d["call"]["args"]) for d in report["only_in_b"]] == [
+        (["calc.total"], "calc.add[3]", {"a": "3", "b": "3"})
+    ]
+    [changed] = report["changed"]
+    assert (changed["label"], changed["what"]) == ("calc.total", ["arguments", "return"])
+    assert report["only_in_a"] == report["exceptions"] == report["messages"] == []
+    assert report["differences"] == 2
+
+    # a unique end of the node id is enough
+    short = elixirscope("diff", "--data-dir", str(data), "--test", "test_total")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout.startswith("A: tests/test_calc.py::test_total passed  run ")
+    never_failed = elixirscope("diff", "--data-dir", str(data), "--test", "test_other")
+    assert never_failed.returncode == 1
+    assert "has no recorded failure (3 recorded runs, none failed)" in never_failed.stderr
+
+
+THREADS = '''
+import sys
+import threading
+
+
+def work(n):
+    return sum(range(n))
+
+
+def start(n):
+    thread = threading.Thread(target=work, args=(n,))
+    thread.start()
+    thread.join()
+
+
+for n in ([10, 20] if sys.argv[1] == "a" else [20, 10]) + [int(sys.argv[2])]:
+    start(n)
+'''
+
+
+def test_chains_that_started_in_another_order_still_pair_up(tmp_path):
+    """Threads (each its own chain) that ran in the other order differ in nothing; the
+    one thread whose work differs does, once."""
+    (tmp_path / "threads.py").write_text(THREADS)
+    data = tmp_path / "data"
+    for args in (("a", "30"), ("b", "31")):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "--trace",
+                           "__main__", "threads.py", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    assert report["only_in_a"] == report["only_in_b"] == []
+    assert sorted((d["label"], d["a"]["args"], d["b"]["args"]) for d in report["changed"]) == [
+        ("start[3]", {"n": "30"}, {"n": "31"}),
+        ("work[3]", {"n": "30"}, {"n": "31"}),
+    ]
+    assert report["differences"] == 2
