@@ -1,7 +1,8 @@
 """QueryService: the Query layer's engine, reading the event store for clients.
 
-Until the query language arrives it answers the reads the CLI and the console
-need: ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
+It answers ESQL queries (``esql``: {query, run?, all_runs?, max_rows?,
+timeout?}; docs/esql.md) and the reads the CLI and the console need:
+``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
 ``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
 ({correlation?, run?, top?}), ``diff`` ({run_a?, run_b?, test?, threshold?,
@@ -23,7 +24,7 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree", "runs", "summary", "diff")
+    operations = ("health", "stats", "events", "calltree", "runs", "summary", "diff", "esql")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         self.data_dir = args["data_dir"]
@@ -78,3 +79,20 @@ class QueryService(LayerService):
         if unknown:
             raise ValueError(f"diff takes params {', '.join(sorted(known))}; got {sorted(unknown)}")
         return diff_report(self.data_dir, **params)
+
+    def op_esql(self, request: Request, state: Any) -> dict[str, Any]:
+        """An ESQL query ({query, run?, all_runs?, max_rows?, timeout?}): the report, with at
+        most ``max_rows`` rows (default 1000) and whether more matched."""
+        from elixirscope.query.esql import esql_report
+
+        self.metrics.counter("queries").inc()
+        params = dict(request.params or {})
+        query = params.pop("query", None)
+        if not isinstance(query, str):
+            raise ValueError(f"esql needs params {{'query': ESQL}}; got {request.params!r}")
+        unknown = set(params) - {"run", "all_runs", "max_rows", "timeout"}
+        if unknown:
+            raise ValueError(
+                f"esql takes params query, run, all_runs, max_rows, timeout; got {sorted(unknown)}"
+            )
+        return esql_report(self.data_dir, query, **params)

@@ -81,6 +81,12 @@ def _add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     reading.add_runs_arguments(parser)
 
 
+def _add_query_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import query
+
+    query.add_arguments(parser)
+
+
 def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.cli import summary
 
@@ -126,6 +132,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("events", "list recorded events", _add_events_arguments),
     ("calltree", "the nested calls of one correlation chain", _add_calltree_arguments),
     ("runs", "the recorded runs, newest first", _add_runs_arguments),
+    ("query", "ask the recording a question in ESQL (docs/esql.md)", _add_query_arguments),
     (
         "summary",
         "functions, exceptions, slowest calls, actors, processes and threads",
@@ -269,6 +276,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import run
 
             return run.run(args)
+        if args.command == "query":
+            from elixirscope.cli import query
+
+            return query.run(args)
         if args.command == "summary":
             from elixirscope.cli import summary
 

@@ -290,6 +290,12 @@ def _state_read(name: str, positional: tuple[str, ...]) -> Build:
     return build
 
 
+def _query(args: Sequence[str]) -> Request:
+    return Request(
+        operation="esql", to_layer="query", params={"query": args[0]}, from_layer=FROM_LAYER
+    )
+
+
 def _json_params(text: str) -> dict:
     """``text`` as a JSON object, or a UsageError pointing at the broken character."""
     try:
@@ -513,6 +519,17 @@ _TABLE: tuple[Command, ...] = (
         _state_read("diff-state", ("target", "a", "b")),
         "text",
         optional=1,
+        rest=True,
+    ),
+    Command(
+        "query",
+        ("ESQL",),
+        "ask the recording a question in ESQL (latest run; docs/esql.md)",
+        "A query over every recorded event: calls, exceptions, states, messages, ... "
+        "At most 1000 rows are shown. A bad query is pointed at with a caret.",
+        "query calls of 'price' where return > 5 order by duration desc limit 10",
+        _query,
+        "text",
         rest=True,
     ),
     *(

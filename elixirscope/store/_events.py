@@ -42,6 +42,17 @@ KIND_NODE = "n"
 KIND_PID = "i"
 KIND_PRODUCER = "p"
 KIND_RUN = "r"
+KIND_NAMES = {
+    "correlation": KIND_CORRELATION,
+    "function": KIND_FUNCTION,
+    "actor": KIND_ACTOR,
+    "type": KIND_TYPE,
+    "node": KIND_NODE,
+    "pid": KIND_PID,
+    "producer": KIND_PRODUCER,
+    "run": KIND_RUN,
+}
+"""The index's kinds by name (``EventStore.indexed_values``)."""
 
 
 class StoredEvent(msgspec.Struct, frozen=True, gc=False):

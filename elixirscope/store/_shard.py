@@ -336,8 +336,46 @@ class Shard:
         rows = self.conn.execute("SELECT id, value FROM key WHERE kind=?", (KIND_FUNCTION,))
         return [key_id for key_id, value in rows if glob(value)]
 
-    def chunk_ids(self, key_ids: list[int]) -> set[int]:
+    def chunks_holding_at_least(self, key_ids: list[int]) -> int:
+        """A lower bound of the chunks holding any of ``key_ids`` (the most any one of the
+        first 32 keys is in): cheap, from the index alone."""
+        most = 0
+        for key_id in key_ids[:32]:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM chunk_key WHERE key_id=?", (key_id,)
+            ).fetchone()
+            most = max(most, row[0])
+        return most
+
+    def batch_ids(self, where: dict[str, Any]) -> set[int] | None:
+        """The batches whose ``node``/``pid``/``producer``/``run`` are as given, or None when
+        this shard cannot say (written before runs: no run column)."""
+        clauses = " AND ".join(f"{name}=?" for name in where)
+        try:
+            rows = self.conn.execute(f"SELECT id FROM batch WHERE {clauses}", tuple(where.values()))
+            return {r[0] for r in rows}
+        except sqlite3.OperationalError as exc:
+            if "no such column" in str(exc):
+                return None
+            raise
+
+    def chunk_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM chunk").fetchone()[0]
+
+    def chunk_ids(self, key_ids: list[int], within: set[int] | None = None) -> set[int]:
+        """The chunks holding any of ``key_ids``; only those of ``within`` when given
+        (a few candidates already found: each is looked up, not every chunk of a key)."""
         out: set[int] = set()
+        if within is not None and len(within) <= _IN_CHUNK:
+            ids = sorted(within)
+            marks = ",".join("?" * len(ids))
+            for key_id in key_ids:
+                rows = self.conn.execute(
+                    f"SELECT chunk_id FROM chunk_key WHERE key_id=? AND chunk_id IN ({marks})",
+                    (key_id, *ids),
+                )
+                out.update(r[0] for r in rows)
+            return out
         for key_id in key_ids:
             rows = self.conn.execute("SELECT chunk_id FROM chunk_key WHERE key_id=?", (key_id,))
             out.update(r[0] for r in rows)

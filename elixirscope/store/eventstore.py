@@ -41,14 +41,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
 from elixirscope.contracts.trace import EventBatch
 from elixirscope.store._codec import CODECS, DEFAULT_CODEC, decode_chunk
-from elixirscope.store._events import KIND_TYPE, StoredEvent
+from elixirscope.store._events import (
+    KIND_NODE,
+    KIND_PID,
+    KIND_PRODUCER,
+    KIND_RUN,
+    KIND_TYPE,
+    StoredEvent,
+)
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
 from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
@@ -305,6 +312,71 @@ class EventStore:
             refs = self._candidates(q)
             return Found(self._collect(q, refs), self.warnings())
 
+    def stream(
+        self, *, check: Callable[[], None] | None = None, **filters: Any
+    ) -> Iterator[StoredEvent]:
+        """Events matching ``filters`` (those of :meth:`query`, without ``limit``), one at
+        a time in the same order, decoding one chunk at a time.
+
+        Memory holds the chunks that overlap in time at the read position, not the
+        result: a reader that stops early (a query with a limit) decodes no more.
+        ``check`` is called before each chunk is read and may raise to stop the read
+        (a timeout, a cancel). What could not be read is in :meth:`warnings` once the
+        stream ends.
+        """
+        if "limit" in filters:
+            raise QueryError("stream() reads every match; stop iterating instead of `limit`")
+        q = Query(**_known(filters), limit=None)
+        with self._mutex:
+            self._warnings = ReadWarnings()
+            refs = self._candidates(q)
+        keep = q.event_filter()
+        desc = q.order == "desc"
+        pending: list[StoredEvent] = []
+        while True:
+            if check is not None:
+                check()
+            with self._mutex:
+                ref = next(refs, None)
+                found = [] if ref is None else self._decode(ref, keep)
+            if ref is None:
+                break
+            if pending:
+                # what sorts before this chunk's first event can no longer be overtaken
+                pending.sort(key=_sort_key, reverse=desc)
+                bound = ref.max_ts if desc else ref.min_ts
+                ready = 0
+                for se in pending:
+                    if (se.event.ts <= bound) if desc else (se.event.ts >= bound):
+                        break
+                    ready += 1
+                if ready:
+                    yield from pending[:ready]
+                    del pending[:ready]
+            pending.extend(found)
+        pending.sort(key=_sort_key, reverse=desc)
+        yield from pending
+
+    def indexed_values(self, kind: str, prefix: str = "", limit: int = 1000) -> list[str]:
+        """Distinct values the index holds of ``kind`` (``actor``, ``function``,
+        ``correlation``, ``type``, ``node``, ``pid``, ``producer``, ``run``) that start
+        with ``prefix``, sorted, at most ``limit``: what a read could find."""
+        from elixirscope.store._events import KIND_NAMES
+
+        code = KIND_NAMES.get(kind)
+        if code is None:
+            raise QueryError(
+                f"unknown index kind {kind!r}; expected one of: {', '.join(sorted(KIND_NAMES))}"
+            )
+        with self._mutex:
+            found: set[str] = set()
+            for shard in self._shards():
+                try:
+                    found.update(shard.values_with_prefix(code, prefix, limit))
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return sorted(found)[:limit]
+
     def warnings(self) -> list[dict[str, Any]]:
         """What the last read could not see: shards skipped or quarantined, chunks unreadable."""
         out = ReadWarnings()
@@ -356,14 +428,20 @@ class EventStore:
                 key=_ref_order(q.order),
                 reverse=q.order == "desc",
             )
-        refs: list[ChunkRef] = []
+        desc = q.order == "desc"
+        per_shard: list[Iterator[ChunkRef]] = []
         for shard in shards:
             try:
-                refs.extend(_shard_candidates(shard, q, groups))
+                refs = _shard_candidates(shard, q, groups)
             except sqlite3.DatabaseError as exc:
                 self._shard_failed(shard, exc)
-        refs.sort(key=_ref_order(q.order), reverse=q.order == "desc")
-        return iter(refs)
+                continue
+            if isinstance(refs, set):  # the keys select most of it: read it in time order
+                per_shard.append(self._guarded_scan(shard, q.since, q.until, q.order, refs))
+            else:
+                refs.sort(key=_ref_order(q.order), reverse=desc)
+                per_shard.append(iter(refs))
+        return heapq.merge(*per_shard, key=_ref_order(q.order), reverse=desc)
 
     def _collect(self, q: Query, refs: Iterator[ChunkRef]) -> list[StoredEvent]:
         keep = q.event_filter()
@@ -386,10 +464,22 @@ class EventStore:
         return out if limit is None else out[:limit]
 
     def _guarded_scan(
-        self, shard: Shard, since: int | None, until: int | None, order: str
+        self,
+        shard: Shard,
+        since: int | None,
+        until: int | None,
+        order: str,
+        batches: set[int] | None = None,
     ) -> Iterator[ChunkRef]:
+        """Every chunk of ``shard`` in [since, until] in time order (of ``batches`` only,
+        when given, except that an empty set means every batch)."""
         try:
-            yield from shard.scan(since, until, order)
+            if not batches:
+                yield from shard.scan(since, until, order)
+                return
+            for ref in shard.scan(since, until, order):
+                if ref.batch_id in batches:
+                    yield ref
         except sqlite3.DatabaseError as exc:
             self._shard_failed(shard, exc)
 
@@ -469,16 +559,7 @@ class EventStore:
     def actor_names(self, limit: int = 100_000) -> list[str]:
         """Every actor name the index holds (any event naming it, any run), from the
         index alone: no chunk is decoded."""
-        from elixirscope.store._events import KIND_ACTOR
-
-        with self._mutex:
-            found: set[str] = set()
-            for shard in self._shards():
-                try:
-                    found.update(shard.values_with_prefix(KIND_ACTOR, "", limit))
-                except sqlite3.DatabaseError as exc:
-                    self._shard_failed(shard, exc)
-        return sorted(found)[:limit]
+        return self.indexed_values("actor", limit=limit)
 
     def chunks(self, **filters: Any) -> Iterator[tuple[str, list[StoredEvent]]]:
         """Matching events one chunk at a time, each with the run of its batch ('' for
@@ -751,15 +832,42 @@ def _ref_order(order: str):
     return lambda r: r.max_ts
 
 
-def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef]:
+SCAN_SHARE = 0.5
+"""A shard whose every key group selects more than this share of its chunks is read in
+time order (a cursor, nothing gathered first) rather than through the index: the index
+would gather and sort nearly every chunk before the first could be read."""
+
+
+_BATCH_KINDS = {KIND_NODE: "node", KIND_PID: "pid", KIND_PRODUCER: "producer", KIND_RUN: "run"}
+
+
+def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef] | set[int]:
+    """The chunks of ``shard`` that may hold matches; or, when reading the shard in time
+    order is cheaper (see SCAN_SHARE), the batches to read (an empty set: all of them)."""
     chunk_ids: set[int] | None = None
     key_sets: list[list[int]] = [shard.key_ids(g) for g in groups]
     if q.function is not None:
         key_sets.append(shard.function_key_ids(q.function))
-    for key_ids in sorted(key_sets, key=len):
-        if not key_ids:
-            return []
-        found = shard.chunk_ids(key_ids)
+    if any(not key_ids for key_ids in key_sets):
+        return []
+    per_batch = [g for g in groups if len(g) == 1 and next(iter(g))[0] in _BATCH_KINDS]
+    per_event = [i for i, g in enumerate(groups) if g not in per_batch]
+    if q.function is not None:
+        per_event.append(len(key_sets) - 1)
+    sized = sorted((shard.chunks_holding_at_least(key_sets[i]), i) for i in per_event)
+    if not sized or sized[0][0] > SCAN_SHARE * shard.chunk_count():
+        where = {_BATCH_KINDS[kind]: value for g in per_batch for kind, value in g}
+        if "pid" in where:
+            where["pid"] = int(where["pid"])
+        batches = shard.batch_ids(where) if where else set()
+        if batches is not None:
+            if where and not batches:
+                return []
+            return batches
+    sized = sorted((len(key_sets[i]), i) for i in range(len(key_sets)))
+    for _size, i in sized:
+        key_ids = key_sets[i]
+        found = shard.chunk_ids(key_ids, chunk_ids)
         chunk_ids = found if chunk_ids is None else chunk_ids & found
         if not chunk_ids:
             return []

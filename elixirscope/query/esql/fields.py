@@ -1,0 +1,558 @@
+"""Every field ESQL can select, compare, group and show: its kind, sources and reader.
+
+A field has a *kind* that says how it compares and shows:
+
+- ``text``: a name or word, compared as text (``=`` a glob); ``path``: a file
+  path (or ``path:line``), compared the same way, shown short;
+- ``function``/``actor``: a name matched whole or by its last parts
+  (``'sell'`` matches ``__main__.sell``; ``'desk'`` matches ``shop/desk``);
+- ``actors``: the actors an event names (any may match);
+- ``int``, ``time`` (ns since 1970; written ``'2024-05-01T12:00'``, ``'10m'`` ago,
+  ``5m ago`` or ns), ``duration`` (ns; written ``5ms``);
+- ``value``: a recorded value, decoded from its text
+  (:mod:`~elixirscope.query.esql.values`); ``args``: the arguments by name;
+  ``state``: an actor's state (structure); ``data``: a custom event's data —
+  these four take a path (``args.item``, ``return[0]``, ``state.orders``).
+
+Some fields are known only once a call ends or a message is received
+(``return``, ``duration``, ``to``, ...): a partial row's reader answers
+:data:`~elixirscope.query.esql.rows.UNKNOWN` for them.
+*needs* says what the :class:`~elixirscope.query.esql.rows.Context` must
+follow for the field: ``calls`` (open calls), ``threads``, ``runs``, ``states``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from elixirscope.contracts.trace import (
+    AttributeChange,
+    CustomEvent,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    StateChange,
+    ThreadStart,
+)
+from elixirscope.query.esql.rows import UNKNOWN, CallRow, MessageRow
+from elixirscope.query.esql.values import decode, step_into
+from elixirscope.query.esql.vocabulary import SOURCES
+from elixirscope.store._events import event_actors, event_tag
+
+__all__ = ["ALIASES", "FIELDS", "FieldDef", "DEFAULT_COLUMNS", "fields_of", "read_path"]
+
+PATH_KINDS = frozenset({"value", "args", "state", "data"})
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    kind: str
+    sources: frozenset[str]
+    get: Callable[[Any], Any]
+    needs: frozenset[str] = frozenset()
+    doc: str = ""
+
+
+ALL = frozenset(SOURCES)
+_FUNCTION_SOURCES = frozenset({"events", "calls", "exceptions", "yields", "resumes", "attributes"})
+_ACTOR_SOURCES = frozenset(
+    {"events", "states", "messages", "sends", "receives", "spawns", "exits", "restarts"}
+)
+_CHILD = (ProcessSpawn, ProcessExit, ProcessRestart)
+
+
+def _late(row: Any, read: Callable[[], Any]) -> Any:
+    return UNKNOWN if row.partial else read()
+
+
+# ---------------------------------------------------------------- envelope
+
+
+def _time(row: Any) -> int:
+    if type(row) is CallRow:
+        return row.start
+    return row.ev.ts
+
+
+def _kind(row: Any) -> str:
+    if type(row) is CallRow:
+        return "call"
+    if type(row) is MessageRow:
+        return "message"
+    return event_tag(row.ev)
+
+
+def _id(row: Any) -> int:
+    return row.call_id if type(row) is CallRow else row.ev.id
+
+
+def _parent_id(row: Any) -> int:
+    return row.ev.parent_id
+
+
+def _parent(row: Any) -> str | None:
+    entry = row.ctx.entry_of(row.se.producer, row.ev.parent_id) if row.ev.parent_id else None
+    return None if entry is None else entry.function
+
+
+def _depth(row: Any) -> int:
+    return len(row.ctx.ancestors(row.se.producer, row.ev.parent_id))
+
+
+# ---------------------------------------------------------------- calls and functions
+
+
+def _function(row: Any) -> str | None:
+    return getattr(row.ev, "function", None)
+
+
+def _module(row: Any) -> str | None:
+    function = _function(row)
+    return None if not function or "." not in function else function.rpartition(".")[0]
+
+
+def _entry(row: Any) -> FunctionEntry | None:
+    """The call entry a row is about: its own, or (an exception) its call's while open."""
+    if type(row) is CallRow:
+        return row.entry
+    ev = row.ev
+    if type(ev) is FunctionEntry:
+        return ev
+    if type(ev) is FunctionError or type(ev) is FunctionExit:
+        return row.ctx.entry_of(row.se.producer, ev.call_id)
+    return None
+
+
+def _end(row: Any) -> Any:
+    """The return or exception that ended a row's call (UNKNOWN while it runs)."""
+    if type(row) is CallRow:
+        return UNKNOWN if row.partial else row.end
+    ev = row.ev
+    return ev if type(ev) is FunctionExit or type(ev) is FunctionError else None
+
+
+def _error_event(row: Any) -> Any:
+    end = _end(row)
+    return end if end is UNKNOWN or type(end) is FunctionError else None
+
+
+def _file(row: Any) -> str | None:
+    ev = row.ev
+    if type(ev) is FunctionError and ev.traceback:
+        return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
+    entry = _entry(row)
+    return None if entry is None else entry.file
+
+
+def _line(row: Any) -> int | None:
+    ev = row.ev
+    if type(ev) is FunctionError:
+        return ev.line or None
+    entry = _entry(row)
+    return None if entry is None or not entry.line else entry.line
+
+
+def _location(row: Any) -> str | None:
+    file, line = _file(row), _line(row)
+    if file is None:
+        return None
+    return f"{file}:{line}" if line else file
+
+
+def _args(row: Any) -> dict[str, str] | None:
+    entry = _entry(row)
+    return None if entry is None else entry.args
+
+
+def _return(row: Any) -> Any:
+    end = _end(row)
+    if end is UNKNOWN:
+        return UNKNOWN
+    return decode(end.result) if type(end) is FunctionExit else None
+
+
+def _duration(row: Any) -> int | None:
+    if type(row) is MessageRow:
+        return _latency(row)
+    end = _end(row)
+    if end is UNKNOWN:
+        return UNKNOWN
+    return None if end is None else end.duration_ns
+
+
+def _end_time(row: Any) -> int | None:
+    end = _end(row)
+    if end is UNKNOWN:
+        return UNKNOWN
+    return None if end is None else end.ts
+
+
+def _status(row: Any) -> str | None:
+    if type(row) is MessageRow:
+        return _late(row, lambda: "received" if row.receive is not None else "unreceived")
+    end = _end(row)
+    if end is UNKNOWN:
+        return UNKNOWN
+    if end is None:
+        return "running"
+    return "error" if type(end) is FunctionError else "ok"
+
+
+def _type(row: Any) -> str | None:
+    err = _error_event(row)
+    return err if err is UNKNOWN or err is None else err.exc_type
+
+
+def _error(row: Any) -> str | None:
+    if type(row.ev) is StateChange:
+        return row.ev.error
+    err = _error_event(row)
+    return err if err is UNKNOWN or err is None else f"{err.exc_type}: {err.message}"
+
+
+def _traceback(row: Any) -> Any:
+    err = _error_event(row)
+    return err if err is UNKNOWN or err is None else err.traceback
+
+
+def _task(row: Any) -> str | None:
+    entry = _entry(row)
+    return None if entry is None else entry.task
+
+
+def _outcome(row: Any) -> str | None:
+    end = _end(row)
+    if end is UNKNOWN:
+        return UNKNOWN
+    if end is None:
+        return "(running)" if type(row) is CallRow else None
+    if type(end) is FunctionError:
+        return f"!! {end.exc_type}: {end.message}"
+    return "->" if end.result is None else f"-> {end.result}"
+
+
+# ---------------------------------------------------------------- messages, actors, states
+
+
+def _message(row: Any) -> Any:
+    if type(row) is MessageRow:
+        se = row.send if row.send is not None else row.receive
+        return decode(se.event.message)
+    ev = row.ev
+    if type(ev) in (StateChange, MessageSend, MessageReceive):
+        return decode(ev.message)
+    err = _error_event(row)
+    return err if err is UNKNOWN or err is None else err.message
+
+
+def _message_id(row: Any) -> str | None:
+    return getattr(row.ev, "message_id", None)
+
+
+def _sender(row: Any) -> str | None:
+    if type(row) is MessageRow:
+        for se in (row.send, row.receive):
+            if se is not None and se.event.sender is not None:
+                return se.event.sender
+        return None
+    return getattr(row.ev, "sender", None)
+
+
+def _target(row: Any) -> str | None:
+    if type(row) is MessageRow:
+        if row.receive is not None:
+            return row.receive.event.actor
+        return UNKNOWN if row.partial else row.send.event.target
+    ev = row.ev
+    if type(ev) is MessageSend:
+        return ev.target
+    if type(ev) is MessageReceive:
+        return ev.actor
+    return None
+
+
+def _actors(row: Any) -> tuple[str, ...]:
+    if type(row) is MessageRow:
+        names = [n for n in (_sender(row), _target(row)) if n is not None and n is not UNKNOWN]
+        if row.send is not None:
+            names.append(row.send.event.target)
+        return tuple(dict.fromkeys(names))
+    if type(row) is CallRow:
+        return ()
+    return event_actors(row.ev)
+
+
+def _sent(row: Any) -> int | None:
+    return None if row.send is None else row.send.event.ts
+
+
+def _received(row: Any) -> int | None:
+    return _late(row, lambda: None if row.receive is None else row.receive.event.ts)
+
+
+def _latency(row: Any) -> int | None:
+    if row.partial:
+        return UNKNOWN
+    if row.send is None or row.receive is None:
+        return None
+    return row.receive.event.ts - row.send.event.ts
+
+
+def _state(row: Any) -> Any:
+    return row.state if type(row.ev) is StateChange else None
+
+
+def _change(row: Any) -> str | None:
+    ev = row.ev
+    if type(ev) is not StateChange:
+        return None
+    if ev.seq < 0:
+        return f"{ev.before} -> {ev.after}"
+    from elixirscope.state.render import summarize_change
+
+    return summarize_change(ev.key, ev.delta)
+
+
+def _value(row: Any) -> Any:
+    ev = row.ev
+    if type(ev) in (GeneratorYield, GeneratorResume, AttributeChange):
+        return decode(ev.value)
+    return None
+
+
+def _name(row: Any) -> str | None:
+    ev = row.ev
+    if type(ev) in (AttributeChange, ThreadStart, CustomEvent):
+        return ev.name
+    return None
+
+
+def _detail(row: Any) -> str:
+    from elixirscope.query.calltree import describe
+
+    if type(row) is CallRow:
+        entry = row.entry
+        function = (row.ev.function or "").removeprefix("__main__.")
+        args = (
+            "?"
+            if entry is None or entry.args is None
+            else ", ".join(f"{k}={v}" for k, v in entry.args.items())
+        )
+        outcome = _outcome(row)
+        return f"{function}({args})" + ("" if outcome in (None, UNKNOWN) else f" {outcome}")
+    if type(row) is MessageRow:
+        return f"{_sender(row) or '?'} -> {_target(row)}: {shown_message(row)}"
+    return describe(row.ev)
+
+
+def shown_message(row: MessageRow) -> str:
+    se = row.send if row.send is not None else row.receive
+    return str(se.event.message)
+
+
+# ---------------------------------------------------------------- the catalogue
+
+
+def _f(
+    name: str,
+    kind: str,
+    sources: Any,
+    get: Callable[[Any], Any],
+    needs: tuple[str, ...] = (),
+    doc: str = "",
+) -> FieldDef:
+    return FieldDef(name, kind, frozenset(sources), get, frozenset(needs), doc)
+
+
+_FIELDS = [
+    _f("time", "time", ALL, _time, doc="when it happened (a call: when it began; ns)"),
+    _f("kind", "text", ALL, _kind, doc="the event type: call, return, exception, state, ..."),
+    _f("id", "int", ALL, _id, doc="the event's id in its process (a call: its call id)"),
+    _f("chain", "text", ALL, lambda r: r.ev.correlation_id, doc="the correlation id"),
+    _f("parent_id", "int", ALL, _parent_id, doc="the enclosing call's id (0: top level)"),
+    _f("parent", "function", ALL, _parent, needs=("calls",), doc="the enclosing call's function"),
+    _f("depth", "int", ALL, _depth, needs=("calls",), doc="how many recorded calls enclose it"),
+    _f(
+        "thread",
+        "text",
+        ALL,
+        lambda r: r.ctx.thread_name(r.se),
+        needs=("threads",),
+        doc="the thread's name (else its ident)",
+    ),
+    _f("thread_id", "int", ALL, lambda r: r.ev.thread, doc="the thread's ident"),
+    _f("pid", "int", ALL, lambda r: r.se.pid, doc="the recording process's OS pid"),
+    _f("node", "text", ALL, lambda r: r.se.node, doc="the recording node"),
+    _f("program", "text", ALL, lambda r: r.se.program, doc="the recorded program"),
+    _f("producer", "text", ALL, lambda r: r.se.producer, doc="the recording process run"),
+    _f(
+        "run",
+        "text",
+        ALL,
+        lambda r: r.ctx.run_of(r.se),
+        needs=("runs",),
+        doc="the run (recording) id",
+    ),
+    _f("detail", "text", ALL, _detail, doc="the event in words"),
+    _f("function", "function", _FUNCTION_SOURCES, _function, doc="module.qualname"),
+    _f(
+        "module", "text", _FUNCTION_SOURCES, _module, doc="the function's name before its last part"
+    ),
+    _f("file", "path", {"events", "calls", "exceptions"}, _file, doc="where it is defined"),
+    _f("line", "int", {"events", "calls", "exceptions"}, _line, doc="its def line (raised at)"),
+    _f("location", "path", {"events", "calls", "exceptions"}, _location, doc="file:line"),
+    _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
+    _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
+    _f(
+        "duration",
+        "duration",
+        {"events", "calls", "exceptions", "messages"},
+        _duration,
+        doc="how long the call ran (a message: its latency)",
+    ),
+    _f("end", "time", {"calls"}, _end_time, doc="when the call ended"),
+    _f(
+        "status",
+        "text",
+        {"calls", "messages"},
+        _status,
+        doc="ok, error, running; received, unreceived",
+    ),
+    _f("outcome", "text", {"calls"}, _outcome, doc="-> value or !! Error: message"),
+    _f(
+        "type",
+        "text",
+        {"events", "calls", "exceptions"},
+        _type,
+        doc="the exception type",
+    ),
+    _f(
+        "error",
+        "text",
+        {"events", "calls", "exceptions", "states"},
+        _error,
+        doc="Type: message",
+    ),
+    _f(
+        "message",
+        "value",
+        {"events", "calls", "exceptions", "states", "messages", "sends", "receives"},
+        _message,
+        doc="the message (an exception's: its text)",
+    ),
+    _f("traceback", "value", {"events", "calls", "exceptions"}, _traceback),
+    _f("task", "text", {"events", "calls"}, _task, doc="the asyncio task"),
+    _f("value", "value", {"events", "yields", "resumes", "attributes"}, _value),
+    _f("name", "text", {"events", "attributes", "threads", "custom"}, _name),
+    _f("actor", "actors", _ACTOR_SOURCES, _actors, doc="the actors it names"),
+    _f("callback", "text", {"events", "states"}, lambda r: getattr(r.ev, "callback", None)),
+    _f("seq", "int", {"events", "states"}, lambda r: getattr(r.ev, "seq", None)),
+    _f("state", "state", {"events", "states"}, _state, needs=("states",), doc="the state after"),
+    _f("change", "text", {"events", "states"}, _change, doc="what the change did"),
+    _f(
+        "message_id",
+        "text",
+        {"events", "states", "messages", "sends", "receives"},
+        _message_id,
+    ),
+    _f("from", "actor", {"events", "messages", "sends", "receives"}, _sender, doc="the sender"),
+    _f(
+        "to",
+        "actor",
+        {"events", "messages", "sends", "receives"},
+        _target,
+        doc="the receiver",
+    ),
+    _f("sent", "time", {"messages"}, _sent),
+    _f("received", "time", {"messages"}, _received),
+    _f("latency", "duration", {"messages"}, _latency),
+    _f(
+        "reason",
+        "text",
+        {"events", "exits", "restarts"},
+        lambda r: getattr(r.ev, "reason", None) if type(r.ev) in _CHILD else None,
+    ),
+    _f(
+        "supervisor",
+        "text",
+        {"events", "spawns", "exits", "restarts"},
+        lambda r: getattr(r.ev, "supervisor", None) if type(r.ev) in _CHILD else None,
+    ),
+    _f(
+        "child_pid",
+        "int",
+        {"events", "spawns", "exits", "restarts"},
+        lambda r: r.ev.pid if type(r.ev) in _CHILD else None,
+    ),
+    _f("data", "data", {"events", "custom"}, lambda r: getattr(r.ev, "data", None)),
+]
+
+FIELDS: dict[str, FieldDef] = {f.name: f for f in _FIELDS}
+
+ALIASES = {
+    "correlation": "chain",
+    "correlation_id": "chain",
+    "result": "return",
+    "sender": "from",
+    "target": "to",
+    "ts": "time",
+    "start": "time",
+    "exception": "type",
+    "event": "kind",
+}
+
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("time", "kind", "detail"),
+    "calls": ("time", "function", "args", "outcome", "duration"),
+    "exceptions": ("time", "function", "type", "message", "location"),
+    "yields": ("time", "function", "value"),
+    "resumes": ("time", "function", "value"),
+    "attributes": ("time", "function", "name", "value"),
+    "states": ("time", "actor", "callback", "message", "change"),
+    "messages": ("time", "from", "to", "message", "latency"),
+    "sends": ("time", "from", "to", "message"),
+    "receives": ("time", "to", "from", "message"),
+    "spawns": ("time", "actor", "child_pid", "supervisor"),
+    "exits": ("time", "actor", "child_pid", "reason"),
+    "restarts": ("time", "actor", "child_pid", "reason"),
+    "threads": ("time", "name", "thread_id"),
+    "custom": ("time", "name", "data"),
+}
+
+
+def fields_of(source: str) -> list[str]:
+    """The fields a source's rows have, in catalogue order."""
+    return [f.name for f in _FIELDS if source in f.sources]
+
+
+def read_path(kind: str, value: Any, path: tuple[str | int, ...]) -> Any:
+    """The part of a ``value``/``args``/``state``/``data`` field a path names (None if absent)."""
+    if value is None or value is UNKNOWN or not path:
+        return value
+    if kind in ("args", "data"):  # values by name, each recorded as text
+        found = value.get(path[0]) if isinstance(path[0], str) else None
+        if isinstance(found, str):
+            found = decode(found)
+        return read_path("value", found, path[1:])
+    if kind == "state":
+        from elixirscope.state.nodes import PathError, node_at, to_plain
+
+        try:
+            return to_plain(node_at(value, path))
+        except (PathError, TypeError):
+            return None
+    for step in path:
+        value = step_into(value, step)
+        if value is None:
+            return None
+    return value

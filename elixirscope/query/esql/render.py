@@ -1,0 +1,93 @@
+"""An answer as people and programs read it: an aligned table, CSV, JSON.
+
+Rows hold JSON-able values (times and durations in nanoseconds); each column's
+kind says how a person reads it: times as the local clock to the millisecond,
+durations as ``12.3 µs``, ``__main__.`` left off function names, arguments as
+``name=value``. CSV and JSON carry the values themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["cell", "csv_lines", "json_rows", "table"]
+
+_RIGHT = frozenset({"int", "duration", "number"})
+
+
+def cell(value: Any, kind: str) -> str:
+    """One value as a table shows it."""
+    if value is None:
+        return "-"
+    if kind == "time" and isinstance(value, (int, float)):
+        return _clock(int(value))
+    if kind == "duration" and isinstance(value, (int, float)):
+        from elixirscope.query.calltree import format_duration
+
+        return format_duration(max(0, round(value)))
+    if kind == "path" and isinstance(value, str):
+        from elixirscope.query.threads import short_path
+
+        return short_path(value) or value
+    if kind == "function" and isinstance(value, str):
+        return value.removeprefix("__main__.")
+    if kind == "args" and isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.6g}" if kind == "number" else repr(value)
+    if isinstance(value, (dict, list, tuple)):
+        return repr(value)
+    return str(value)
+
+
+def _clock(ns: int) -> str:
+    try:
+        when = _dt.datetime.fromtimestamp(ns / 1e9)
+    except (OverflowError, OSError, ValueError):
+        return str(ns)
+    return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+
+
+def table(names: Sequence[str], kinds: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """An aligned table with a header line."""
+    cells = [list(names)] + [[cell(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
+    lines = []
+    for r in cells:
+        parts = [
+            c.rjust(w) if k in _RIGHT else c.ljust(w)
+            for c, w, k in zip(r, widths, kinds, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def json_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def csv_lines(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[str]:
+    """The header, then one CSV line per row (containers as JSON text)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    yield buffer.getvalue()
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(
+            [
+                ""
+                if v is None
+                else json.dumps(v, default=str)
+                if isinstance(v, (dict, list))
+                else v
+                for v in row
+            ]
+        )
+        yield buffer.getvalue()

@@ -1,0 +1,180 @@
+"""Bad queries get a positioned error with a caret and the closest word; no query string,
+however broken, makes ESQL fail any other way."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from effort import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elixirscope.query import esql
+from elixirscope.query.esql import EsqlError, parse
+
+
+def error_of(query: str, data=None) -> EsqlError:
+    with pytest.raises(EsqlError) as caught:
+        if data is None:
+            parse(query)
+        else:
+            list(esql.run(query, data))
+    return caught.value
+
+
+def caret(err: EsqlError) -> str:
+    """The marked part of the query, read back from the rendered caret line."""
+    lines = str(err).splitlines()
+    query_line, marks = lines[-2][2:], lines[-1][2:]
+    start = marks.index("^")
+    return query_line[start : start + marks.count("^")]
+
+
+def test_a_misspelt_keyword_is_marked_and_the_keyword_suggested():
+    err = error_of("calls wher duration > 5ms")
+    assert str(err) == (
+        "expected `and`, `or`, `where`, `group`, `order`, `limit`, `in`, `inside` or end of query,"
+        " got 'wher'; did you mean 'where'?\n"
+        "  calls wher duration > 5ms\n"
+        "        ^^^^"
+    )
+    assert (err.position, err.length, err.suggestion) == (6, 4, "where")
+
+
+def test_a_misspelt_source_and_aggregate():
+    assert error_of("cals where x = 1").suggestion == "calls"
+    err = error_of("cnt(*) from calls")
+    assert err.suggestion == "count" and caret(err) == "cnt"
+    assert error_of("count(*) form calls").suggestion == "from"
+
+
+def test_an_unknown_field_is_marked_with_the_closest_field_and_what_exists(shop_data):
+    err = error_of("calls where duraton > 5ms", shop_data)
+    assert caret(err) == "duraton" and err.suggestion == "duration"
+    assert str(err).startswith("unknown field 'duraton' for calls; did you mean 'duration'? (calls have: time, ")
+    err = error_of("states where return = 1", shop_data)
+    assert "return is a field of calls" in str(err)
+
+
+@pytest.mark.parametrize(
+    "query, marked, words",
+    [
+        ("calls where duration > 'slow'", "'slow'", "is a duration"),
+        ("calls where function > 5", "5", "compare it with a quoted text"),
+        ("calls where return > 5ms", "5ms", "is a duration, and return is a recorded value"),
+        ("calls where duration.x = 1", "duration.x", "has no parts to follow"),
+        ("calls where time > 'yesterday'", "'yesterday'", "cannot read `time`"),
+        ("calls where depth = 'deep'", "'deep'", "whole number"),
+        ("calls where function < null", "null", "null can only be compared"),
+        ("function, count(*) from calls", "function", "neither grouped nor aggregated"),
+        ("sum(*) from calls", "sum(*)", "give a field"),
+        ("p95(function) from calls", "p95(function)", "needs numbers"),
+        ("events of 'x'", "'x'", "say which field"),
+        ("calls where kind within 5ms before restart", "kind", "takes a time field"),
+        ("find repeated states", "states", "find repeated reads calls"),
+        ("count(*) from calls order by p95", "p95", "orders by its columns"),
+        ("calls where duration > 5 ms", "5 ms", "without a space"),
+        ("calls limit 0", "0", "at least 1"),
+        ("calls limit 99999999999999999999999", "99999999999999999999999", "too large"),
+        ("calls where x = 'open", "'open", "never closed"),
+        ("calls where ((x = 1)", "", "expected `)`"),
+        ("calls where a = 1 # b", "#", "unexpected character"),
+        ("calls in run 'x' limit 3 in all runs", "in all runs", "named twice"),
+    ],
+)
+def test_each_mistake_names_its_place(shop_data, query, marked, words):
+    err = error_of(query, shop_data)
+    assert words in str(err)
+    if marked:
+        assert caret(err) == marked, str(err)
+    assert "Traceback" not in str(err)
+
+
+def test_a_query_and_an_argument_naming_different_runs_is_an_error(shop_data):
+    with pytest.raises(EsqlError, match="names its run"):
+        esql.run("calls in all runs", shop_data, run="abc")
+    with pytest.raises(EsqlError, match="names its run"):
+        esql.run("calls in run latest", shop_data, run="abc")
+    with pytest.raises(EsqlError, match="names its run"):
+        esql.run("calls in run 'abc'", shop_data, all_runs=True)
+    with esql.run("calls in all runs", shop_data, all_runs=True) as result:
+        assert result.columns
+    err = error_of("calls in run 'nosuchrun'", shop_data)
+    assert "no run 'nosuchrun'" in str(err) and caret(err) == "in run 'nosuchrun'"
+
+
+def test_an_error_in_a_multi_line_query_names_its_line_and_column():
+    err = error_of("calls\nwhere x = 1\n  and y >")
+    assert "(line 3, column 10)" in str(err)
+    assert str(err).endswith("  and y >\n           ^")
+
+
+def test_a_timeout_stops_the_query(shop_data):
+    with pytest.raises(esql.EsqlTimeout, match="longer than its timeout"):
+        list(esql.run("events", shop_data, timeout=1e-9))
+
+
+# ---------------------------------------------------------------- fuzz
+
+VALID = [
+    "calls where function = 'shop.*price*' and duration > 5ms and return > 10 in run latest",
+    "exceptions where type = 'KeyError'",
+    "messages where to = 'desk' and received within 50ms before restart of 'desk'",
+    "calls of 'price' inside 'checkout'",
+    "count(*), p95(duration) from calls group by function order by p95 desc limit 10",
+    "trace 'abc'",
+    "find repeated calls of 'fetch' >= 2 under one parent",
+    "states of 'desk' where state.orders[0].x >= 3 or not (seq between 1 and 4)",
+    "args.item, count(*) as n from calls where args.item in ('tea', 'jam') group by args.item",
+    "events where kind = 'call' and time > 5m ago and chain is not null limit 3",
+    "calls where depth <= 2 and parent = 'main' order by duration desc, time limit 4",
+]
+
+
+def check(query: str, data) -> None:
+    """An answer (a few rows read) or a positioned EsqlError, nothing else."""
+    try:
+        result = esql.run(query, data, timeout=30)
+        for _row in itertools.islice(result, 20):
+            pass
+        result.close()
+    except EsqlError as err:
+        text = str(err)
+        assert err.message and "Traceback" not in text
+        assert 0 <= err.position <= len(query)
+        if err.query:
+            assert text.splitlines()[-1].strip().startswith("^")
+
+
+@settings(max_examples=examples(1500, 10_000))
+@given(st.text(max_size=80))
+def test_any_text_gives_an_answer_or_a_positioned_error(shop_data, text):
+    check(text, shop_data)
+
+
+WORDS = st.sampled_from(
+    "calls events states messages exceptions where and or not in is null between inside within "
+    "before after around of from group by order limit as run all runs latest trace find repeated "
+    "99999999999999999999999 1e400 -0 "
+    "under one parent chain = != < <= > >= ( ) , . [ ] * 5ms 10 -3 'x' 'shop.*' args.item "
+    "state.orders return duration time function count(*) p95(duration) true false 5m ago".split()
+)
+
+
+@settings(max_examples=examples(1500, 10_000))
+@given(st.lists(WORDS, max_size=14))
+def test_any_sequence_of_esql_words_gives_an_answer_or_a_positioned_error(shop_data, words):
+    check(" ".join(words), shop_data)
+
+
+@settings(max_examples=examples(1000, 10_000))
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 4), st.text(max_size=3)), max_size=3),
+)
+def test_valid_queries_mutated_give_an_answer_or_a_positioned_error(shop_data, query, edits):
+    for at, cut, insert in edits:
+        at = at % (len(query) + 1)
+        query = query[:at] + insert + query[at + cut :]
+    check(query, shop_data)
