@@ -61,6 +61,7 @@ __all__ = [
     "GeneratorYield",
     "MessageReceive",
     "MessageSend",
+    "REGISTERED",
     "ProcessExit",
     "ProcessRestart",
     "ProcessSpawn",
@@ -253,6 +254,11 @@ class ThreadStart(TraceEvent, tag="thread"):
     kind: str = "thread"
     chain: str | None = None
     spawner_thread: int = 0
+
+
+REGISTERED = "elixirscope.registered"
+"""A :class:`CustomEvent` name: an actor registered a unique name, ``data`` is
+``{"actor": path, "name": name}`` (the store indexes it under both)."""
 
 
 class CustomEvent(TraceEvent, tag="custom"):

@@ -103,6 +103,9 @@ class Tracer(Protocol):
     def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
         """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...)."""
 
+    def named(self, actor: str, name: str) -> None:
+        """The actor registered the unique name ``name`` (readers then find it by it)."""
+
 
 TRACER: Tracer | None = None
 

@@ -8,7 +8,8 @@ them, decodes those, and checks every event again with :func:`event_matches`
 (a chunk holding the keys does not mean every event in it matches).
 
 An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
-``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart;
+``send.sender`` and ``send.target``, the ``path`` of spawn/exit/restart, both
+names of a registration (``trace.REGISTERED``: the name and the actor's path);
 and an attribute change's object (``attr.obj``, ``module.Class@0x...``), whose
 state is read back like an actor's.
 """
@@ -22,8 +23,10 @@ from typing import Any
 import msgspec
 
 from elixirscope.contracts.trace import (
+    REGISTERED,
     AnyEvent,
     AttributeChange,
+    CustomEvent,
     MessageReceive,
     MessageSend,
     ProcessExit,
@@ -117,6 +120,9 @@ def event_actors(event: Any) -> tuple[str, ...]:
         return (event.target,) if event.sender is None else (event.sender, event.target)
     if cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
         return (event.path,)
+    if cls is CustomEvent and event.name == REGISTERED:
+        names = (event.data.get("name"), event.data.get("actor"))
+        return tuple(n for n in names if isinstance(n, str) and n)
     return ()
 
 

@@ -29,6 +29,7 @@ import msgspec
 
 from elixirscope.contracts.trace import (
     AttributeChange,
+    CustomEvent,
     EventBatch,
     FunctionError,
     MessageReceive,
@@ -682,6 +683,7 @@ _ACTOR_CLASSES = frozenset(
         ProcessSpawn,
         ProcessExit,
         ProcessRestart,
+        CustomEvent,  # a registration (trace.REGISTERED); other custom events name no actor
     }
 )
 

@@ -70,6 +70,13 @@ def test_state_latest_and_at_a_change(tickets: Path) -> None:
     assert before.stdout.splitlines()[-1] == "served = ['T-7001']"
 
 
+def test_an_actor_is_found_by_the_name_it_registered(tickets: Path) -> None:
+    by_name = read(tickets, "state", "front-desk", "--change", "2")
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout == read(tickets, "state", "desk", "--change", "2").stdout
+    assert by_name.stdout.startswith("desk after change 2 of ")
+
+
 def test_before_the_crash_names_the_message_and_the_state(tickets: Path) -> None:
     done = read(tickets, "state", "desk", "--before-crash")
     assert done.returncode == 0, done.stderr
