@@ -173,7 +173,7 @@ def test_replay_steps_through_a_pty(tickets: Path) -> None:
             (b"goto 4\n", b"change 4/"),
             (b"why made[2]\n", b"made by maker.handle_call"),
             (b"show made\n", b"['T-7001', 'T-7002', 'T-7003']"),
-            (b"next\n", b"no change"),
+            (b"next\n", b"maker: changes 1 to 4, not 5"),
             (b"bogus\n", b"unknown command 'bogus'"),
         ]:
             os.write(fd, command)
