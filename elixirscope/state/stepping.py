@@ -130,9 +130,7 @@ class Replay:
     def _move(self, to: int) -> None:
         last = self.source.changes - 1
         if not 0 <= to <= last:
-            raise ValueError(
-                f"{self.source.target}: changes 1 to {last + 1}, not {to + 1}"
-            )
+            raise ValueError(f"{self.source.target}: changes 1 to {last + 1}, not {to + 1}")
         self.index = to
         self.where()
 

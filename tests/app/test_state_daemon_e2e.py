@@ -123,6 +123,16 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
     assert "change 3/7" in stepped.stdout and "~ tea: 10 -> 8" in stepped.stdout
     assert "shop/stock: changes 1 to 7, not 99" in stepped.stdout
     assert "shop/stock has no nope" in stepped.stdout
+    repl = subprocess.run(  # and in the console, as a mode with its own prompt
+        [sys.executable, "-m", "elixirscope", "console", "--connect", d.endpoint, "--timeout", "30",
+         "--keys", str(d.keys_dir)],
+        input="replay stock change=2\ndiff\nwhy nope\nquit\nreplay nobody\nquit\n",
+        capture_output=True, text=True, timeout=120,
+    )
+    assert repl.returncode == 0, repl.stderr
+    assert "change 2/7" in repl.stdout and "~ tea: 10 -> 8" in repl.stdout, repl.stdout
+    assert "replay[shop/stock]> " in repl.stdout and "shop/stock has no nope" in repl.stdout
+    assert "back to the console" in repl.stdout and "no actor or object 'nobody'" in repl.stderr
 
     console = d.console("state stock before_crash")  # the console asks the same layer
     assert console.returncode == 0 and console.stdout.strip() == crash.strip()
