@@ -201,9 +201,9 @@ def _raises(
 
 
 def _percentile(ordered: list[int], q: float) -> int:
-    if not ordered:
-        return 0
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    from elixirscope.query.percentile import nearest_rank
+
+    return nearest_rank(ordered, q) if ordered else 0
 
 
 def _function_row(fn: _Function) -> dict[str, Any]:
