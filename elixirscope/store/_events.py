@@ -10,7 +10,8 @@ them, decodes those, and checks every event again with :func:`event_matches`
 An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
 ``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart;
 and an attribute change's object (``attr.obj``, ``module.Class@0x...``), whose
-state is read back like an actor's.
+state is read back like an actor's. A pub/sub publish names its publisher and
+a delivery its target (``pub.publisher``, ``deliver.target``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     StateChange,
 )
 
@@ -117,6 +120,10 @@ def event_actors(event: Any) -> tuple[str, ...]:
         return (event.target,) if event.sender is None else (event.sender, event.target)
     if cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
         return (event.path,)
+    if cls is PubSubPublish:
+        return () if event.publisher is None else (event.publisher,)
+    if cls is PubSubDelivery:
+        return (event.target,)
     return ()
 
 

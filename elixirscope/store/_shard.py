@@ -36,6 +36,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     StateChange,
 )
 from elixirscope.store._codec import DEFAULT_CODEC, encode_chunk, msgpack_array, pack_chunk
@@ -682,7 +684,9 @@ _ACTOR_CLASSES = frozenset(
         ProcessSpawn,
         ProcessExit,
         ProcessRestart,
-    }
+            PubSubPublish,
+        PubSubDelivery,
+}
 )
 
 
