@@ -380,7 +380,7 @@ def _describe_integration(ev: Any) -> str:
     a transaction (``tx commit ...``), a publish (``publish topic by actor: message``)."""
     if type(ev) is PubSubPublish:
         return f"publish {ev.topic} by {ev.publisher or '?'}: {ev.message}  #{ev.pub_id}"
-    where = ev.system + (f" {ev.database}" if ev.database else "")
+    where = ev.system + (f"({ev.database})" if ev.database else "")
     if type(ev) is DatabaseQuery:
         text = f"query {where}: {' '.join(ev.statement.split())}"
         if ev.parameters is not None:
