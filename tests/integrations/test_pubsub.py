@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from recorded_programs import events, plain, recorded
+from waiting import wait_until
 
 HUB = '''
 from elixirscope.runtime import GenServer, Reply
@@ -68,13 +69,20 @@ def test_a_publish_and_its_deliveries_are_linked(tmp_path: Path, base: str) -> N
     done = recorded(script, tmp_path / "data", base)
     assert done.returncode == 0, done.stderr
     assert done.stdout == expected.stdout
-    evs = events(tmp_path / "data", "--type", "pub", "--type", "deliver")
-    publishes = [e for e in evs if e["type"] == "pub" and e["message"] == "('headline', 1)"]
-    assert len(publishes) == 1
-    pub = publishes[0]
+
+    def headline() -> tuple[dict, list[dict]] | None:
+        evs = events(tmp_path / "data", "--type", "pub", "--type", "deliver")
+        published = [e for e in evs if e["type"] == "pub" and e["message"] == "('headline', 1)"]
+        if len(published) != 1:
+            return None
+        found = [e for e in evs if e["type"] == "deliver" and e["pub_id"] == published[0]["pub_id"]]
+        return (published[0], found) if len(found) == 3 else None
+
+    # actor processes write their events as they exit, which may be after the program's
+    found = wait_until(headline, timeout=90)
+    assert found, "the headline's publish and its 3 deliveries were not all recorded"
+    pub, deliveries = found
     assert (pub["topic"], pub["publisher"]) == ("news", "pub")
-    deliveries = [e for e in evs if e["type"] == "deliver" and e["pub_id"] == pub["pub_id"]]
-    assert len(deliveries) == 3
     assert len({d["target"] for d in deliveries}) == 3
     assert all(d["topic"] == "news" and not d["replay"] for d in deliveries)
     assert {d["correlation_id"] for d in deliveries} == {pub["correlation_id"]}
