@@ -195,7 +195,9 @@ def _redacted_text(shown: Any) -> str:
         return "{" + ", ".join(f"{safe_repr(k, 80)}: {REDACTED}" for k in shown) + "}"
     if isinstance(shown, (list, tuple)):
         inner = ", ".join([REDACTED] * len(shown))
-        return f"({inner}{',' if len(shown) == 1 else ''})" if type(shown) is tuple else f"[{inner}]"
+        return (
+            f"({inner}{',' if len(shown) == 1 else ''})" if type(shown) is tuple else f"[{inner}]"
+        )
     return REDACTED
 
 

@@ -147,7 +147,15 @@ def _cursor_class() -> Any:
 
 
 def _run(
-    cursor: Any, conn: Any, rec: Any, original: Any, query: Any, params: Any, kwargs: Any, *, many: bool
+    cursor: Any,
+    conn: Any,
+    rec: Any,
+    original: Any,
+    query: Any,
+    params: Any,
+    kwargs: Any,
+    *,
+    many: bool,
 ) -> Any:
     timer = QueryTimer()
     before = _status(conn)
@@ -155,7 +163,15 @@ def _run(
         result = original(cursor, query, params, **kwargs)
     except BaseException as exc:
         emit_query(
-            rec, timer, SOURCE, SYSTEM, _database(conn), _sql(query, conn), params, many=many, error=exc
+            rec,
+            timer,
+            SOURCE,
+            SYSTEM,
+            _database(conn),
+            _sql(query, conn),
+            params,
+            many=many,
+            error=exc,
         )
         raise
     try:
@@ -163,7 +179,9 @@ def _run(
         if before == _IDLE and _status(conn) != _IDLE:
             emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
         rows = cursor.rowcount
-        emit_query(rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, many=many, rows=rows)
+        emit_query(
+            rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, many=many, rows=rows
+        )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
     return result

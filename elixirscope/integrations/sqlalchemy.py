@@ -47,7 +47,7 @@ def enable() -> bool:
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
-    listeners = [
+    listeners: list[tuple[Any, str, Any]] = [
         (Engine, "before_cursor_execute", _before),
         (Engine, "after_cursor_execute", _after),
         (Engine, "handle_error", _error),
@@ -82,7 +82,9 @@ def disable() -> bool:
 # ---------------------------------------------------------------- listeners (never raise)
 
 
-def _before(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool) -> None:
+def _before(
+    conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool
+) -> None:
     try:
         if db_common.current() is not None and context is not None:
             setattr(context, _TIMER, QueryTimer())
@@ -90,7 +92,9 @@ def _before(conn: Any, cursor: Any, statement: Any, parameters: Any, context: An
         db_common.failed(exc)
 
 
-def _after(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool) -> None:
+def _after(
+    conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool
+) -> None:
     try:
         timer = getattr(context, _TIMER, None)
         rec = db_common.current()
@@ -103,7 +107,9 @@ def _after(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any
         except Exception:  # noqa: BLE001, S110 - some drivers have none: unknown
             pass
         system, database = _where(conn.engine)
-        emit_query(rec, timer, SOURCE, system, database, statement, parameters, many=many, rows=rows)
+        emit_query(
+            rec, timer, SOURCE, system, database, statement, parameters, many=many, rows=rows
+        )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
 

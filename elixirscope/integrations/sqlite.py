@@ -197,7 +197,8 @@ class _ConnectionMixin:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         action = "commit" if exc_type is None else "rollback"
-        return self._es_end(action, lambda: super(_ConnectionMixin, self).__exit__(exc_type, exc, tb))  # type: ignore[misc]
+        parent: Any = super()
+        return self._es_end(action, lambda: parent.__exit__(exc_type, exc, tb))
 
     def _es_end(self, action: str, method: Any) -> Any:
         rec = _recording(self)
@@ -222,27 +223,32 @@ class _CursorMixin:
 
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
         conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return super().execute(sql, parameters)  # type: ignore[misc]
-        return _run(self, conn, rec, super().execute, sql, parameters, many=False)
+            return parent.execute(sql, parameters)
+        return _run(self, conn, rec, parent.execute, sql, parameters, many=False)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
         conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return super().executemany(sql, parameters)  # type: ignore[misc]
-        return _run(self, conn, rec, super().executemany, sql, parameters, many=True)
+            return parent.executemany(sql, parameters)
+        return _run(self, conn, rec, parent.executemany, sql, parameters, many=True)
 
     def executescript(self, script: Any, /) -> Any:
         conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return super().executescript(script)  # type: ignore[misc]
-        return _run(self, conn, rec, super().executescript, script, None, many=False)
+            return parent.executescript(script)
+        return _run(self, conn, rec, parent.executescript, script, None, many=False)
 
 
-def _run(cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, *, many: bool) -> Any:
+def _run(
+    cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, *, many: bool
+) -> Any:
     """Run one statement (``params`` None: a script) and record it; its exception,
     if any, is re-raised unchanged."""
     timer = QueryTimer()

@@ -684,9 +684,9 @@ _ACTOR_CLASSES = frozenset(
         ProcessSpawn,
         ProcessExit,
         ProcessRestart,
-            PubSubPublish,
+        PubSubPublish,
         PubSubDelivery,
-}
+    }
 )
 
 
