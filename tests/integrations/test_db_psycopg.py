@@ -153,3 +153,40 @@ def test_a_server_that_stops_mid_run_raises_what_it_would_and_is_recorded(tmp_pa
     assert [f["statement"] for f in failed] == ["SELECT 2"]
     name = recorded_type.split()[0].rpartition(".")[2]
     assert failed[0]["error"].startswith(f"{name}: {recorded_out.splitlines()[1][:40]}")
+
+
+ORM_ON_POSTGRES = '''
+import sys
+
+from sqlalchemy import create_engine, text
+
+engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{sys.argv[1]}/postgres")
+
+
+def store(key, value):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS kv (k text, v text)"))
+        conn.execute(text("INSERT INTO kv VALUES (:k, :v)"), {"k": key, "v": value})
+
+
+store("a", "hunter2-very-secret")
+with engine.connect() as conn:
+    print(conn.execute(text("SELECT count(*) FROM kv")).scalar())
+'''
+
+
+def test_sqlalchemy_on_postgresql_records_each_statement_once(postgres, tmp_path: Path) -> None:  # noqa: F811
+    script = tmp_path / "orm_pg.py"
+    script.write_text(ORM_ON_POSTGRES)
+    done = recorded(script, tmp_path / "data", str(postgres.port))
+    assert done.returncode == 0, done.stderr
+    evs = [e for e in events(tmp_path / "data") if e["type"] in ("query", "tx")]
+    assert not any("hunter2" in str(e) for e in evs)
+    queries = [(e["statement"], e["source"], e["caller"]) for e in evs if e["type"] == "query"]
+    assert queries == [
+        ("CREATE TABLE IF NOT EXISTS kv (k text, v text)", "sqlalchemy", "__main__.store"),
+        ("INSERT INTO kv VALUES (%(k)s, %(v)s)", "sqlalchemy", "__main__.store"),
+        ("SELECT count(*) FROM kv", "sqlalchemy", "__main__.<module>"),
+    ]  # once each: the psycopg integration leaves SQLAlchemy's connections to it
+    assert [e["action"] for e in evs if e["type"] == "tx"] == ["begin", "commit", "begin", "rollback"]
+    assert all(e["database"] == postgres.url.replace("postgresql:", "postgresql+psycopg:") for e in evs)
