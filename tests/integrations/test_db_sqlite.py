@@ -172,3 +172,20 @@ def test_a_database_that_disappears_raises_what_it_would_and_is_recorded(tmp_pat
     message = done.stdout.strip().removeprefix("sqlite3.")
     failed = [e for e in events(tmp_path / "data") if e["type"] in ("query", "tx") and e["error"]]
     assert [f["error"] for f in failed] == [message]
+
+
+def test_esql_asks_which_line_ran_the_n_queries(shop) -> None:
+    import json
+    import sys
+
+    from recorded_programs import run
+
+    data, _, _ = shop
+    loop_line = line_of(SHOP, "# the loop")
+    done = run(sys.executable, "-m", "elixirscope", "query", "--data-dir", str(data), "--format",
+               "json", "line, count(*) from queries of 'projects_with_tasks' group by line",
+               cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    counts = {row["line"]: row["count(*)"] for row in rows}
+    assert counts[loop_line] == N and sum(counts.values()) == 1 + N
