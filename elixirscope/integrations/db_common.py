@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from elixirscope.capture import recorder
-from elixirscope.capture.redaction import REDACTED, redact_mapping, redact_value, scrub
+from elixirscope.capture.redaction import (
+    REDACTED,
+    get_config,
+    redact_mapping,
+    redact_value,
+    scrub,
+)
 from elixirscope.capture.values import safe_repr
 
 __all__ = [
@@ -142,8 +148,29 @@ def _greenlet_parent_frame(depth: int) -> Any:
 # ---------------------------------------------------------------- safe text
 
 
+_statements: dict[str, str] = {}  # SQL -> its recorded text, under the rules in force
+_statements_under: list[Any] = [None]  # the redaction config those texts were made under
+MAX_CACHED = 4096
+
+
 def statement_text(sql: Any) -> str:
-    """The SQL as recorded: text rules applied, bounded."""
+    """The SQL as recorded: text rules applied, bounded (a program runs the same
+    statements again and again: their texts are remembered)."""
+    if type(sql) is str:
+        rules = get_config()
+        if _statements_under[0] is not rules:
+            _statements.clear()
+            _statements_under[0] = rules
+        text = _statements.get(sql)
+        if text is None:
+            text = _statement_text(sql)
+            if len(_statements) < MAX_CACHED:
+                _statements[sql] = text
+        return text
+    return _statement_text(sql)
+
+
+def _statement_text(sql: Any) -> str:
     if type(sql) is bytes:
         sql = sql.decode("utf-8", "replace")
     elif type(sql) is not str:
@@ -159,6 +186,10 @@ def parameters_text(params: Any, many: bool = False) -> str | None:
     mode = _mode[0]
     if mode == "none" or params is None:
         return None
+    if mode == "redacted" and not many:
+        kind = type(params)
+        if kind is tuple or kind is list:  # the usual case, without building anything
+            return _redacted_sequence(len(params), kind is tuple)
     if many:
         first = _first(params)
         if first is None:
@@ -184,6 +215,23 @@ def parameters_text(params: Any, many: bool = False) -> str | None:
     if mode == "redacted":
         return _redacted_text(shown)
     return safe_repr(shown, MAX_PARAMETERS_CHARS)
+
+
+_shapes: dict[tuple[int, bool], str | None] = {}
+
+
+def _redacted_sequence(n: int, is_tuple: bool) -> str | None:
+    """``(<redacted>, <redacted>)`` for a tuple of two, ``[<redacted>]`` for a list of one."""
+    text = _shapes.get((n, is_tuple), "")
+    if text == "":
+        if n == 0:
+            text = None
+        else:
+            inner = ", ".join([REDACTED] * n)
+            text = f"({inner}{',' if n == 1 else ''})" if is_tuple else f"[{inner}]"
+        if n < 256:
+            _shapes[(n, is_tuple)] = text
+    return text
 
 
 class _Redacted:
@@ -232,11 +280,24 @@ _TX_WORDS = {
 }
 
 
+_actions: dict[str, str | None] = {}
+
+
 def transaction_action(sql: Any) -> str | None:
     """``begin``/``commit``/``rollback`` for a statement that is one (``ROLLBACK TO``
     a savepoint is not), else None."""
     if type(sql) is not str:
         return None
+    try:
+        return _actions[sql]
+    except KeyError:
+        action = _transaction_action(sql)
+    if len(_actions) < MAX_CACHED:
+        _actions[sql] = action
+    return action
+
+
+def _transaction_action(sql: str) -> str | None:
     words = sql.lstrip(" \t\r\n(").split(None, 2)
     if not words:
         return None
