@@ -1,6 +1,6 @@
-"""psycopg 3, recorded: every statement and transaction of its synchronous connections.
+"""psycopg 3, recorded: every statement and transaction of its connections, sync and async.
 
-What is wrapped, exactly: :func:`enable` replaces five methods on psycopg's
+What is wrapped, exactly: :func:`enable` replaces six methods on psycopg's
 classes (so every connection is covered, however it was made: ``psycopg.connect``,
 ``Connection.connect``, a pool), each by a function that calls the original
 with the same arguments and returns what it returns:
@@ -17,9 +17,11 @@ with the same arguments and returns what it returns:
   psycopg begins implicitly before the first statement (outside autocommit) is
   a ``begin`` too, seen as the connection's status turning to "in transaction".
 
-An exception is recorded, then re-raised unchanged. Not covered: the asyncio
-classes (``AsyncConnection``, ``AsyncCursor``), server-side cursors
-(``ServerCursor.execute``), ``Cursor.stream`` and ``copy``. Connections opened by
+The asyncio classes the same way: ``AsyncCursor.execute``/``executemany``,
+``AsyncConnection.commit``/``rollback``, ``AsyncTransaction.__aenter__``/``__aexit__``
+(the issuing line is the program's ``await``). An exception is recorded, then
+re-raised unchanged. Not covered: server-side cursors (``ServerCursor.execute``),
+``Cursor.stream`` and ``copy``. Connections opened by
 SQLAlchemy while its integration is on are left to it (marked by its pool).
 :func:`disable` puts the original methods back.
 
@@ -62,12 +64,19 @@ def enable() -> bool:
         (psycopg.Connection, "rollback"): _rollback,
         (psycopg.Transaction, "__enter__"): _tx_enter,
         (psycopg.Transaction, "__exit__"): _tx_exit,
+        (psycopg.AsyncCursor, "execute"): _aexecute,
+        (psycopg.AsyncCursor, "executemany"): _aexecutemany,
+        (psycopg.AsyncConnection, "commit"): _acommit,
+        (psycopg.AsyncConnection, "rollback"): _arollback,
+        (psycopg.AsyncTransaction, "__aenter__"): _atx_enter,
+        (psycopg.AsyncTransaction, "__aexit__"): _atx_exit,
     }
     for (cls, name), wrapper in wrappers.items():
         _originals[(cls, name)] = cls.__dict__[name]
         setattr(cls, name, wrapper)
-    if "_es_muted" not in psycopg.Connection.__dict__:
-        psycopg.Connection._es_muted = False  # type: ignore[attr-defined]
+    for connection_class in (psycopg.Connection, psycopg.AsyncConnection):
+        if "_es_muted" not in connection_class.__dict__:
+            connection_class._es_muted = False  # type: ignore[union-attr]
     _on[0] = True
     return True
 
@@ -247,6 +256,124 @@ def _tx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     timer = QueryTimer()
     try:
         result = original(self, exc_type, exc_val, exc_tb)
+    except BaseException as exc:
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc)
+        raise
+    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action)
+    return result
+
+
+# ---------------------------------------------------------------- asyncio
+
+
+async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+    import psycopg
+
+    original = _originals[(psycopg.AsyncCursor, "execute")]
+    return await _arun(self, original, query, params, kwargs, many=False)
+
+
+async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+    import psycopg
+
+    original = _originals[(psycopg.AsyncCursor, "executemany")]
+    return await _arun(self, original, query, params_seq, kwargs, many=True)
+
+
+async def _arun(
+    cursor: Any, original: Any, query: Any, params: Any, kwargs: Any, *, many: bool
+) -> Any:
+    conn = cursor._conn
+    rec = _recording(conn)
+    if rec is None:
+        return await original(cursor, query, params, **kwargs)
+    timer = QueryTimer()
+    before = _status(conn)
+    try:
+        result = await original(cursor, query, params, **kwargs)
+    except BaseException as exc:
+        emit_query(
+            rec,
+            timer,
+            SOURCE,
+            SYSTEM,
+            _database(conn),
+            _sql(query, conn),
+            params,
+            many=many,
+            error=exc,
+        )
+        raise
+    try:
+        database = _database(conn)
+        if before == _IDLE and _status(conn) != _IDLE:
+            emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+        rows = cursor.rowcount
+        emit_query(
+            rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, many=many, rows=rows
+        )
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+    return result
+
+
+async def _acommit(self: Any) -> None:
+    await _aend(self, "commit")
+
+
+async def _arollback(self: Any) -> None:
+    await _aend(self, "rollback")
+
+
+async def _aend(conn: Any, action: str) -> None:
+    import psycopg
+
+    original = _originals[(psycopg.AsyncConnection, action)]
+    rec = _recording(conn)
+    if rec is None or _status(conn) == _IDLE:
+        await original(conn)
+        return
+    timer = QueryTimer()
+    database = _database(conn)
+    try:
+        await original(conn)
+    except BaseException as exc:
+        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc)
+        raise
+    emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
+
+
+async def _atx_enter(self: Any) -> Any:
+    import psycopg
+
+    original = _originals[(psycopg.AsyncTransaction, "__aenter__")]
+    conn = self.connection
+    rec = _recording(conn)
+    if rec is None:
+        return await original(self)
+    timer = QueryTimer()
+    try:
+        result = await original(self)
+    except BaseException as exc:
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc)
+        raise
+    if getattr(self, "_outer_transaction", False):
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin")
+    return result
+
+
+async def _atx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
+    import psycopg
+
+    original = _originals[(psycopg.AsyncTransaction, "__aexit__")]
+    conn = self.connection
+    rec = _recording(conn)
+    if rec is None or not getattr(self, "_outer_transaction", False):
+        return await original(self, exc_type, exc_val, exc_tb)
+    action = "commit" if exc_type is None else "rollback"
+    timer = QueryTimer()
+    try:
+        result = await original(self, exc_type, exc_val, exc_tb)
     except BaseException as exc:
         emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc)
         raise

@@ -190,3 +190,45 @@ def test_sqlalchemy_on_postgresql_records_each_statement_once(postgres, tmp_path
     ]  # once each: the psycopg integration leaves SQLAlchemy's connections to it
     assert [e["action"] for e in evs if e["type"] == "tx"] == ["begin", "commit", "begin", "rollback"]
     assert all(e["database"] == postgres.url.replace("postgresql:", "postgresql+psycopg:") for e in evs)
+
+
+ASYNC = '''
+import asyncio
+import sys
+
+import psycopg
+
+
+async def count_owners(dsn):
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        async with conn.transaction():
+            await conn.execute("CREATE TEMP TABLE owners (name text)")
+            await conn.execute("INSERT INTO owners VALUES (%s)", ("ada",))
+        cur = await conn.execute("SELECT count(*) FROM owners")  # awaited
+        return (await cur.fetchone())[0]
+
+
+print(asyncio.run(count_owners(sys.argv[1])))
+'''
+
+
+def test_async_connections_are_recorded_with_the_line_of_their_await(postgres, tmp_path: Path) -> None:  # noqa: F811
+    script = tmp_path / "async_pg.py"
+    script.write_text(ASYNC)
+    done = recorded(script, tmp_path / "data", postgres.dsn)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n"
+    evs = [e for e in events(tmp_path / "data") if e["type"] in ("query", "tx")]
+    shown = [(e["type"], e.get("statement") or e.get("action"), e["caller"]) for e in evs]
+    assert shown == [
+        ("tx", "begin", "__main__.count_owners"),
+        ("query", "CREATE TEMP TABLE owners (name text)", "__main__.count_owners"),
+        ("query", "INSERT INTO owners VALUES (%s)", "__main__.count_owners"),
+        ("tx", "commit", "__main__.count_owners"),
+        ("tx", "begin", "__main__.count_owners"),  # implicit: the connection is not autocommit
+        ("query", "SELECT count(*) FROM owners", "__main__.count_owners"),
+        ("tx", "commit", "__main__.count_owners"),  # async with conn: commits on the way out
+    ]
+    assert evs[-2]["line"] == line_of(ASYNC, "# awaited") and evs[-2]["rows"] == 1
+    entry = next(e for e in events(tmp_path / "data", "--type", "call") if e["function"] == "__main__.count_owners")
+    assert {e["parent_id"] for e in evs} == {entry["id"]}  # in place, under the coroutine's call
