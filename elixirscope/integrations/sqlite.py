@@ -16,6 +16,10 @@ unless the program gave its own). That subclass records:
   ``ROLLBACK`` statements, and ``commit()``/``rollback()`` that end one (also
   from ``with connection:``).
 
+A factory (or cursor factory) that overrides any of those methods itself is
+left as it is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its
+own methods' signatures and behaviour are its business.
+
 Nothing else changes: the same arguments reach the same C methods, results and
 exceptions come back as they are (an exception is recorded, then re-raised
 unchanged), and ``isinstance(conn, sqlite3.Connection)`` still holds (only
@@ -138,11 +142,30 @@ _factories: dict[type, type] = {}
 _cursors: dict[type, type] = {}
 
 
+_CONNECTION_METHODS = (
+    "cursor",
+    "execute",
+    "executemany",
+    "executescript",
+    "commit",
+    "rollback",
+    "__exit__",
+)
+_CURSOR_METHODS = ("execute", "executemany", "executescript")
+
+
+def _overrides(factory: type, base: type, names: tuple[str, ...]) -> bool:
+    return any(getattr(factory, name, None) is not getattr(base, name) for name in names)
+
+
 def _recording_factory(factory: Any) -> Any:
     if not isinstance(factory, type) or not issubclass(factory, sqlite3.Connection):
         return factory  # something else that makes connections: left as it is
     if issubclass(factory, _ConnectionMixin):
         return factory
+    if _overrides(factory, sqlite3.Connection, _CONNECTION_METHODS):
+        db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
+        return factory  # its own methods: wrapping them could change what they do
     made = _factories.get(factory)
     if made is None:
         made = _factories[factory] = type(
@@ -156,6 +179,9 @@ def _recording_cursor(factory: Any) -> Any:
         return factory
     if issubclass(factory, _CursorMixin):
         return factory
+    if _overrides(factory, sqlite3.Cursor, _CURSOR_METHODS):
+        db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
+        return factory  # its own execute: left as it is, unrecorded
     made = _cursors.get(factory)
     if made is None:
         made = _cursors[factory] = type(

@@ -143,3 +143,35 @@ def test_enabled_in_code_a_connection_records_and_disabled_stops() -> None:
         ("CREATE TABLE t (x)", None),
         ("SELECT * FROM nowhere", "OperationalError: no such table: nowhere"),
     ]
+
+
+def test_factories_with_their_own_methods_are_left_as_they_are() -> None:
+    class Mine(sqlite3.Connection):
+        def cursor(self):  # no factory argument: wrapping would break it
+            return super().cursor()
+
+    class MyCursor(sqlite3.Cursor):
+        def execute(self, sql):  # no parameters argument
+            return super().execute(sql)
+
+    class Plain(sqlite3.Connection):
+        pass
+
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    sqlite_integration.enable()
+    try:
+        mine = sqlite3.connect(":memory:", factory=Mine)
+        assert type(mine) is Mine
+        assert mine.cursor().execute("SELECT 1").fetchone() == (1,)
+        plain = sqlite3.connect(":memory:", factory=Plain)
+        assert isinstance(plain, Plain) and type(plain) is not Plain
+        assert plain.cursor(MyCursor).execute("SELECT 3").fetchone() == (3,)
+        plain.execute("SELECT 4")
+        recorded = [e[8] for e in rec.ring.drain() if e[0] == "query"]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert recorded == ["SELECT 4"]
