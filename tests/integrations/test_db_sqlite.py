@@ -189,3 +189,24 @@ def test_esql_asks_which_line_ran_the_n_queries(shop) -> None:
     rows = json.loads(done.stdout)["rows"]
     counts = {row["line"]: row["count(*)"] for row in rows}
     assert counts[loop_line] == N and sum(counts.values()) == 1 + N
+
+
+def test_the_summary_shows_the_n_plus_one(shop) -> None:
+    import json
+    import sys
+
+    from recorded_programs import run
+
+    data, _, _ = shop
+    done = run(sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(data), "--json",
+               cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    rows = {q["statement"]: q for q in json.loads(done.stdout)["queries"]}
+    loop = rows["SELECT title FROM tasks WHERE project_id = ?"]
+    assert (loop["count"], loop["most_in_one_call"], loop["errors"]) == (N, N, 0)
+    assert loop["issued_at"] == f"shop.py:{line_of(SHOP, '# the loop')}"
+    assert loop["caller"] == "__main__.projects_with_tasks"
+    assert rows["INSERT INTO nowhere VALUES (1)"]["errors"] == 1
+    text = run(sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(data),
+               cwd=data.parent).stdout
+    assert "\nQueries" in text and "in one call" in text
