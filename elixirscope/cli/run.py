@@ -199,7 +199,8 @@ class _Recording:
 
                 disable_actor_capture()
         if self.db_watch is not None:
-            self.db_watch.stop()
+            for news in self.db_watch.stop():
+                print(f"elixirscope run: {news}", file=sys.stderr)
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:

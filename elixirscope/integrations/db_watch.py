@@ -44,7 +44,9 @@ class IntegrationWatch:
         self.watches: list[Any] = []
         self.enabled: list[str] = []  # integration modules this watch turned on
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Cancel and disable; returns what the program's user should hear: events the
+        integrations could not record (counted, never raised), if any."""
         for watch in self.watches:
             watch.cancel()
         for name in reversed(self.enabled):
@@ -53,6 +55,14 @@ class IntegrationWatch:
             except Exception as exc:  # noqa: BLE001 - the program has ended anyway
                 db_common.failed(exc)
         self.enabled.clear()
+        news = []
+        for what, stats in (("database", db_common.STATS), ("pub/sub", _pubsub_stats())):
+            if stats.get("errors"):
+                news.append(
+                    f"{stats['errors']:,} {what} events could not be recorded "
+                    f"(the program was not affected); the last: {stats['last_error']}"
+                )
+        return news
 
     def _enabler(self, integration: str, **options: Any) -> Callable[[Any], None]:
         def enable(_module: Any) -> None:
@@ -63,6 +73,13 @@ class IntegrationWatch:
                 db_common.failed(exc)
 
         return enable
+
+
+def _pubsub_stats() -> dict[str, Any]:
+    import sys
+
+    module = sys.modules.get("elixirscope.integrations.pubsub")
+    return {} if module is None else module.STATS
 
 
 def watch_integrations(get: Callable[[str], Any]) -> IntegrationWatch:

@@ -210,3 +210,23 @@ def test_the_summary_shows_the_n_plus_one(shop) -> None:
     text = run(sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(data),
                cwd=data.parent).stdout
     assert "\nQueries" in text and "in one call" in text
+
+
+def test_a_recording_error_is_counted_said_and_never_reaches_the_program(tmp_path: Path) -> None:
+    script = tmp_path / "odd.py"
+    script.write_text(
+        "import sqlite3\n"
+        "class Odd(sqlite3.Cursor):\n"
+        "    rowcount = property(lambda self: 1 / 0)  # what the recording reads after a statement\n"
+        "conn = sqlite3.connect(':memory:')\n"
+        "print(conn.cursor(Odd).execute('SELECT 1').fetchone())\n"
+    )
+    expected = plain(script)
+    done = recorded(script, tmp_path / "data")
+    assert (done.returncode, done.stdout) == (expected.returncode, expected.stdout) == (0, "(1,)\n")
+    assert done.stderr == (
+        "elixirscope run: 1 database events could not be recorded (the program was not "
+        "affected); the last: ZeroDivisionError: division by zero\n"
+    )
+    [query] = events(tmp_path / "data", "--type", "query")
+    assert (query["statement"], query["rows"]) == ("SELECT 1", -1)
