@@ -17,8 +17,9 @@ every owner of that key (``Registry._dispatch``). With :func:`enable`:
 Cheap: with pub/sub recording off (or no Recorder installed) ``dispatch``
 costs one test of :data:`elixirscope.runtime.observe.PUBSUB`, and the request
 has the shape it always had; the registry records only dispatches that carry
-a link. ElixirScope's own actors' dispatches (``internal``: telemetry,
-configuration news) are left out unless ``record_own``. Each step swallows
+a link. ElixirScope's own dispatches (those of ``internal`` actors:
+configuration news, state news; and every actor's metrics reports under the
+``telemetry`` key) are left out unless ``record_own``. Each step swallows
 its own errors (counted in :data:`STATS`): recording never disturbs an actor,
 and the message is delivered exactly as it would be.
 
@@ -39,6 +40,9 @@ from elixirscope.capture.values import safe_repr
 __all__ = ["PubSubRecorder", "disable", "enable", "enabled", "record_deliveries"]
 
 STATS: dict[str, Any] = {"published": 0, "delivered": 0, "errors": 0, "last_error": ""}
+OWN_TELEMETRY_KEY = "telemetry"
+"""``runtime.process.TELEMETRY_KEY``: the runtime's own metrics reports, dispatched by
+every actor given a report interval; ElixirScope's, not the program's pub/sub."""
 MESSAGE_LIMIT = 200
 
 
@@ -57,7 +61,10 @@ class PubSubRecorder:
         """Record a publish; returns the link the registry's deliveries carry (None: none)."""
         try:
             rec = recorder.current()
-            if rec is None or (getattr(type(actor), "internal", False) and not self.record_own):
+            if rec is None:
+                return None
+            own = getattr(type(actor), "internal", False) or key == OWN_TELEMETRY_KEY
+            if own and not self.record_own:
                 return None
             pub_id = uuid.uuid4().hex
             publisher = getattr(actor, "path", None) or _text(getattr(actor, "myAddress", None))

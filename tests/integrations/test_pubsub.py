@@ -111,3 +111,37 @@ def test_switched_off_no_publish_is_recorded(tmp_path: Path) -> None:
                     env={"ELIXIRSCOPE_INTEGRATIONS__PUBSUB": "false"})
     assert done.returncode == 0, done.stderr
     assert events(tmp_path / "data", "--type", "pub", "--type", "deliver") == []
+
+
+def test_the_runtimes_own_dispatches_are_left_out_unless_record_own() -> None:
+    from elixirscope.capture import recorder
+    from elixirscope.integrations.pubsub import PubSubRecorder, record_deliveries
+
+    class Mine:
+        path = "mine"
+
+    class Own:
+        internal = True
+        path = "config"
+
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    try:
+        link = PubSubRecorder().publishing(Mine(), "news", ("hello", 1))
+        assert link is not None
+        assert PubSubRecorder().publishing(Mine(), "telemetry", ("metrics",)) is None
+        assert PubSubRecorder().publishing(Own(), "news", 1) is None
+        assert PubSubRecorder(record_own=True).publishing(Own(), "news", 1) is not None
+        record_deliveries(link, "news", ["addr-a", "addr-b"])
+        recorded = [e for e in rec.ring.drain() if e[0] in ("pub", "deliver")]
+    finally:
+        if had is None:
+            recorder.uninstall()
+    pub, _, *deliveries = recorded
+    assert pub[6:] == (link[0], "news", "mine", "('hello', 1)")
+    assert [d[6:] for d in deliveries] == [
+        (link[0], "news", "addr-a", False),
+        (link[0], "news", "addr-b", False),
+    ]
+    assert {d[4] for d in deliveries} == {pub[4]} == {link[1]}  # one correlation id
