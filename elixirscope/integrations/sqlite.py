@@ -292,8 +292,11 @@ def _run(
     if action is not None:
         emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
         return result
-    if was_in is False and _in_transaction(conn):
+    now_in = _in_transaction(conn)
+    if was_in is False and now_in:
         emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+    elif was_in and now_in is False:  # executescript commits what was pending first
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit")
     rows = -1
     try:
         rows = cursor.rowcount
