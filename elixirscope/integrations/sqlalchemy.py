@@ -11,7 +11,10 @@ on the ``Engine`` class (so every engine, existing and future, and every
   code, the line of the ``await``);
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
-- ``begin`` / ``commit`` / ``rollback``: ``tx`` events;
+- ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
+  announces them, i.e. before the driver's commit or rollback runs: they have no
+  duration, and a commit the driver then refuses is not marked failed (the
+  program's exception says so; SQLAlchemy has no event after a commit);
 - the pool's ``connect``: marks the driver connection so the sqlite3
   integration does not record the same statements twice.
 
