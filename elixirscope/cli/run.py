@@ -119,6 +119,7 @@ class _Recording:
         self.store: Any = None
         self.follower: Any = None
         self.actor_watch: Any = None
+        self.db_watch: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
         self.script_name = "__main__"
@@ -176,6 +177,9 @@ class _Recording:
         self.actor_watch = when_imported(
             "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own, state)
         )
+        from elixirscope.integrations.db_watch import watch_integrations
+
+        self.db_watch = watch_integrations(config.get)  # databases, pub/sub: as they load
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -194,6 +198,9 @@ class _Recording:
                 from elixirscope.capture.actors import disable_actor_capture
 
                 disable_actor_capture()
+        if self.db_watch is not None:
+            for news in self.db_watch.stop():
+                print(f"elixirscope run: {news}", file=sys.stderr)
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:

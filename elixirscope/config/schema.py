@@ -132,6 +132,11 @@ SCHEMA: dict[str, Key] = {
     "store.prune_interval_s": Key(float, 60.0, FloatRange(0), doc="Seconds between Foundation's retention passes over shards no writer holds."),
     "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
     "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),
+    "integrations.sqlite3": Key(bool, True, Boolean(), doc="elixirscope run records sqlite3 queries and transactions once the program imports sqlite3 (integrations/sqlite.py says what is wrapped)."),
+    "integrations.sqlalchemy": Key(bool, True, Boolean(), doc="elixirscope run records SQLAlchemy's queries and transactions (sync and async engines, through its event API) once the program imports sqlalchemy."),
+    "integrations.psycopg": Key(bool, True, Boolean(), doc="elixirscope run records psycopg 3 queries and transactions (sync and asyncio) once the program imports psycopg."),
+    "integrations.pubsub": Key(bool, True, Boolean(), doc="elixirscope run records the runtime registry's dispatches: each publish and each delivery, linked."),
+    "integrations.db_parameters": Key(str, "redacted", OneOf("redacted", "values", "none"), doc="SQL parameters in recorded queries: redacted (each value shown as <redacted>), values (through the redaction rules) or none (left out)."),
 }
 # fmt: on
 

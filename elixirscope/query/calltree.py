@@ -24,6 +24,8 @@ from typing import Any, Literal
 from elixirscope.contracts.trace import (
     AttributeChange,
     CustomEvent,
+    DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -34,6 +36,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     StateChange,
     ThreadStart,
 )
@@ -363,7 +367,36 @@ def describe(ev: Any) -> str:
         if ev.chain:
             return f"→ {what} {ev.name} (correlation {ev.chain[:12]}…)"
         return f"{what} {ev.name} started"
+    if cls is DatabaseQuery or cls is DatabaseTransaction or cls is PubSubPublish:
+        return _describe_integration(ev)
+    if cls is PubSubDelivery:
+        again = " (replayed)" if ev.replay else ""
+        return f"deliver {ev.topic} -> {ev.target}{again}  #{ev.pub_id}"
     return repr(ev)  # pragma: no cover - every contract type is listed above
+
+
+def _describe_integration(ev: Any) -> str:
+    """A query (``query sqlite app.db: SELECT ... [params] -> 3 rows [1.2 ms] app.py:12``),
+    a transaction (``tx commit ...``), a publish (``publish topic by actor: message``)."""
+    if type(ev) is PubSubPublish:
+        return f"publish {ev.topic} by {ev.publisher or '?'}: {ev.message}  #{ev.pub_id}"
+    where = ev.system + (f"({ev.database})" if ev.database else "")
+    if type(ev) is DatabaseQuery:
+        text = f"query {where}: {' '.join(ev.statement.split())}"
+        if ev.parameters is not None:
+            text += f"  {ev.parameters}"
+        if ev.many:
+            text += f"  (x{ev.many})"
+        if ev.rows >= 0:
+            text += f" -> {ev.rows} row" + ("" if ev.rows == 1 else "s")
+    else:
+        text = f"tx {ev.action} {where}"
+    if ev.error:
+        text += f" !! {ev.error}"
+    if ev.duration_ns:
+        text += f"  [{format_duration(ev.duration_ns)}]"
+    source = source_of(ev.file, ev.line)
+    return text + (f"  {source}" if source else "")
 
 
 def format_ts(ts: int) -> str:

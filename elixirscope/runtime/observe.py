@@ -109,6 +109,11 @@ class Tracer(Protocol):
 
 TRACER: Tracer | None = None
 
+PUBSUB: Any = None
+"""While pub/sub is recorded (``elixirscope.integrations.pubsub``): its recorder, whose
+``publishing(actor, key, payload)`` records a publish and returns the link its
+deliveries carry. None (the default) costs ``dispatch`` one test."""
+
 
 def tracer_for(actor: Any) -> Tracer | None:
     """The tracer for ``actor``'s callbacks and messages: None for ElixirScope's own

@@ -443,7 +443,9 @@ class ProcessActor(Actor):
         While no registry is up the payload is held for the next one
         (``hold=False``: dropped, for figures that are stale by then).
         """
-        self._to_registry(self._registry.dispatch(key, payload, hold))
+        pubsub = observe.PUBSUB
+        link = None if pubsub is None else pubsub.publishing(self, key, payload)
+        self._to_registry(self._registry.dispatch(key, payload, hold, link))
 
     def _to_registry(self, request: tuple | None) -> None:
         if request is not None:

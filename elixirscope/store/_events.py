@@ -11,7 +11,8 @@ An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
 ``send.sender`` and ``send.target``, the ``path`` of spawn/exit/restart, both
 names of a registration (``trace.REGISTERED``: the name and the actor's path);
 and an attribute change's object (``attr.obj``, ``module.Class@0x...``), whose
-state is read back like an actor's.
+state is read back like an actor's. A pub/sub publish names its publisher and
+a delivery its target (``pub.publisher``, ``deliver.target``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     StateChange,
 )
 
@@ -123,6 +126,10 @@ def event_actors(event: Any) -> tuple[str, ...]:
     if cls is CustomEvent and event.name == REGISTERED:
         names = (event.data.get("name"), event.data.get("actor"))
         return tuple(n for n in names if isinstance(n, str) and n)
+    if cls is PubSubPublish:
+        return () if event.publisher is None else (event.publisher,)
+    if cls is PubSubDelivery:
+        return (event.target,)
     return ()
 
 

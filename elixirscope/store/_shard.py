@@ -37,6 +37,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     StateChange,
 )
 from elixirscope.store._codec import DEFAULT_CODEC, encode_chunk, msgpack_array, pack_chunk
@@ -684,6 +686,8 @@ _ACTOR_CLASSES = frozenset(
         ProcessExit,
         ProcessRestart,
         CustomEvent,  # a registration (trace.REGISTERED); other custom events name no actor
+        PubSubPublish,
+        PubSubDelivery,
     }
 )
 

@@ -46,6 +46,10 @@ SOURCES: dict[str, Source] = {
                 "restart",
                 "thread",
                 "custom",
+                "query",
+                "tx",
+                "pub",
+                "deliver",
             ),
             None,
         ),
@@ -63,6 +67,10 @@ SOURCES: dict[str, Source] = {
         Source("restarts", "restart", ("restart",), "actor"),
         Source("threads", "thread", ("thread",), "name"),
         Source("custom", "custom", ("custom",), "name"),
+        Source("queries", "query", ("query",), "caller"),
+        Source("transactions", "transaction", ("tx",), "caller"),
+        Source("publishes", "publish", ("pub",), "topic"),
+        Source("deliveries", "delivery", ("deliver",), "topic"),
     )
 }
 
