@@ -30,7 +30,11 @@ connection to it; the embedded run store opens its own shard), the child starts
 its own shipper into its own such sink — so actor processes of a
 ``multiprocTCPBase`` system, forked after ``start_capture``, record too —
 flushed at the child's exit (``atexit``, and multiprocessing's exit
-finalizers, which run where ``atexit`` does not). A sink that cannot (a plain
+finalizers, which run where ``atexit`` does not). A fork waits (at most
+``FORK_WAIT_S``) for a batch the shipper is writing into the embedded store
+(a sink with ``quiet_for_fork``): a child copied while that thread was inside
+SQLite (or zstd) inherits their locks held, and its own first write would
+wait on them for ever. A sink that cannot (a plain
 callable: its consumer lives in the parent) makes the child stop recording
 (hooks and Recorder uninstalled) rather than fill a ring nobody drains.
 """
@@ -389,9 +393,29 @@ def _stop_current() -> None:
             pass
 
 
+FORK_WAIT_S = 2.0
+_quiet_for_fork: list[Shipper] = []
+
+
+def _before_fork() -> None:
+    """Hold the shipper between batches while the process forks (see the module doc)."""
+    session = _session
+    if session is None or session.stopped:
+        return
+    shipper = session.shipper
+    if getattr(shipper.sink, "quiet_for_fork", False) and shipper.hold(FORK_WAIT_S):
+        _quiet_for_fork.append(shipper)
+
+
+def _after_fork_in_parent() -> None:
+    while _quiet_for_fork:
+        _quiet_for_fork.pop().release()
+
+
 def _after_fork_in_child() -> None:
     """See the module doc, "Fork"."""
     global _session, _lock
+    _quiet_for_fork.clear()  # the child's copy of the held shipper is never used again
     _lock = threading.Lock()
     parent = _session
     _session = None
@@ -446,4 +470,8 @@ def _finalize_at_exit(shipper: Shipper) -> None:
     multiprocessing.util.Finalize(None, shipper.close, exitpriority=100)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

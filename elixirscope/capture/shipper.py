@@ -478,6 +478,16 @@ class Shipper:
             if time.monotonic() >= deadline:
                 return False
 
+    def hold(self, timeout: float) -> bool:
+        """Wait (up to ``timeout``) for the batch being sent, and send no other until
+        :meth:`release`; False if the wait ran out (nothing is held then)."""
+        if threading.get_ident() == getattr(self._thread, "ident", None):
+            return False  # the shipper itself forks (a sink's own process): it is not mid-send
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
     def _acquire(self, deadline: float | None) -> bool:
         if deadline is None:
             return self._lock.acquire()

@@ -40,6 +40,10 @@ class RunStore(CallableSink):
     program) gets :meth:`for_forked_child`: its own shard, opened in the child.
     """
 
+    quiet_for_fork = True
+    """A fork waits for the batch being written (``capture.session``, "Fork"): a child
+    copied mid-write inherits SQLite's and zstd's locks held."""
+
     def __init__(self, data_dir: str | Path, **retention: Any) -> None:
         super().__init__(self.append_frame)
         self.data_dir = data_dir

@@ -217,3 +217,48 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
         stop.write_text("")
         out, _ = host.communicate(timeout=60)
     assert host.returncode == 0 and out.startswith("ticks ")
+
+
+FORKS = textwrap.dedent("""\
+    import os, sys, threading, time
+
+    def busy(n):
+        return n + 1
+
+    def in_child(i):
+        return i * 10
+
+    stop = threading.Event()
+    def record_all_the_time():  # the run's shipper is writing whenever a fork happens
+        while not stop.is_set():
+            for n in range(200):
+                busy(n)
+            time.sleep(0.001)
+    threading.Thread(target=record_all_the_time, daemon=True).start()
+    pids = []
+    for i in range(int(sys.argv[1])):
+        time.sleep(0.005)
+        pid = os.fork()
+        if pid == 0:
+            in_child(i)
+            sys.exit(0)  # atexit ships what the child recorded
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    stop.set()
+    print("forked", len(pids))
+""")
+
+
+def test_a_child_forked_while_the_run_writes_stores_its_events(tmp_path):
+    """A fork waits for the batch being written: a child copied mid-write inherited
+    SQLite's locks held and stored nothing (about half of an actor system's processes,
+    on a busy machine)."""
+    (tmp_path / "forks.py").write_text(FORKS)
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "--trace", "forks.*", "--level", "args", "forks.py", "30",
+              cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "forked 30\n", done.stderr
+    calls = es_json("events", "--data-dir", str(data), "--function", "*.in_child", "--type", "call",
+                    "--limit", "0")["events"]
+    assert sorted(int(e["args"]["i"]) for e in calls) == list(range(30))

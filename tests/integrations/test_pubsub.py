@@ -59,18 +59,7 @@ with Runtime(sys.argv[1]) as rt:
 '''
 
 
-FORKED_SHARDS = pytest.mark.xfail(
-    reason="known, not pub/sub's: an embedded run's forked actor processes sometimes store none of "
-    "their events (their shards stay empty; tests/app/test_recording_e2e.py::"
-    "test_embedded_run_records_actor_processes_forked_by_a_multiproc_program fails the same way "
-    "on main)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "base", ["simpleSystemBase", pytest.param("multiprocTCPBase", marks=FORKED_SHARDS)]
-)
+@pytest.mark.parametrize("base", ["simpleSystemBase", "multiprocTCPBase"])
 def test_a_publish_and_its_deliveries_are_linked(tmp_path: Path, base: str) -> None:
     (tmp_path / "hub.py").write_text(HUB)
     script = tmp_path / "main.py"
