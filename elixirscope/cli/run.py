@@ -119,6 +119,7 @@ class _Recording:
         self.store: Any = None
         self.follower: Any = None
         self.actor_watch: Any = None
+        self.integrations: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
         self.script_name = "__main__"
@@ -176,6 +177,10 @@ class _Recording:
         self.actor_watch = when_imported(
             "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own, state)
         )
+        from elixirscope.integrations.auto import Integrations
+
+        # Web libraries likewise, each once the program imports it ([integrations]).
+        self.integrations = Integrations.start(lambda name: config.get(f"integrations.{name}"))
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -194,6 +199,8 @@ class _Recording:
                 from elixirscope.capture.actors import disable_actor_capture
 
                 disable_actor_capture()
+        if self.integrations is not None:
+            self.integrations.stop()
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:

@@ -1,0 +1,1 @@
+"""Web requests and outgoing HTTP, recorded (see README "Web requests and outgoing HTTP")."""

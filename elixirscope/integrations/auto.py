@@ -1,0 +1,136 @@
+"""What ``elixirscope run`` switches on by itself, once the program imports each library.
+
+Each integration is watched for with ``capture.on_import.when_imported`` (the
+library is never imported by ElixirScope itself), enabled by its
+``integrations.<name>`` configuration key (all on by default), and undone by
+:meth:`Integrations.stop`. Exactly what each one wraps:
+
+- ``starlette``: ``starlette.applications.Starlette.build_middleware_stack``,
+  so that every Starlette (and FastAPI) application's stack is wrapped in
+  ``asgi.ElixirScopeMiddleware`` — outermost, so a 500 from
+  ``ServerErrorMiddleware`` is seen with its exception.
+- ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``.
+- ``httpx``: ``httpx.HTTPTransport.handle_request`` and
+  ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
+- ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
+  (``urllib3_calls``; ``requests`` goes through it).
+
+An error while enabling one is swallowed and counted (``recording.stats``):
+the program's import never fails because of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+
+def swallowed(exc: BaseException) -> None:
+    from elixirscope.integrations.recording import swallowed as count_it
+
+    count_it(exc)
+
+
+__all__ = ["INTEGRATIONS", "Integrations"]
+
+
+def _starlette_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.asgi import ElixirScopeMiddleware
+
+    cls = module.Starlette
+    original = cls.build_middleware_stack
+
+    def build_middleware_stack(self: Any) -> Any:
+        return ElixirScopeMiddleware(original(self))
+
+    build_middleware_stack.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.build_middleware_stack = build_middleware_stack
+
+    def off() -> None:
+        cls.build_middleware_stack = original
+
+    return off
+
+
+def _flask_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
+
+    cls = module.Flask
+    original = cls.wsgi_app
+
+    def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
+        return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
+
+    wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.wsgi_app = wsgi_app
+
+    def off() -> None:
+        cls.wsgi_app = original
+
+    return off
+
+
+def _httpx_on(_module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations import httpx_calls
+
+    httpx_calls.install()
+    return httpx_calls.uninstall
+
+
+def _urllib3_on(_module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations import urllib3_calls
+
+    urllib3_calls.install()
+    return urllib3_calls.uninstall
+
+
+INTEGRATIONS: dict[str, tuple[str, Callable[[ModuleType], Callable[[], None]]]] = {
+    "starlette": ("starlette.applications", _starlette_on),
+    "flask": ("flask.app", _flask_on),
+    "httpx": ("httpx", _httpx_on),
+    "urllib3": ("urllib3.connectionpool", _urllib3_on),
+}
+"""Configuration name -> (the module whose import enables it, how)."""
+
+
+class Integrations:
+    """The integrations one run enabled; :meth:`stop` undoes them."""
+
+    def __init__(self) -> None:
+        self._watches: list[Any] = []
+        self._undo: list[Callable[[], None]] = []
+        self.enabled: list[str] = []
+
+    @classmethod
+    def start(cls, enabled: Callable[[str], bool]) -> Integrations:
+        """Watch for each integration ``enabled(name)`` allows."""
+        from elixirscope.capture.on_import import when_imported
+
+        self = cls()
+        for name, (module_name, turn_on) in INTEGRATIONS.items():
+            if enabled(name):
+                self._watches.append(when_imported(module_name, self._enabler(name, turn_on)))
+        return self
+
+    def _enabler(
+        self, name: str, turn_on: Callable[[ModuleType], Callable[[], None]]
+    ) -> Callable[[ModuleType], None]:
+        def enable(module: ModuleType) -> None:
+            try:
+                self._undo.append(turn_on(module))
+                self.enabled.append(name)
+            except Exception as exc:  # noqa: BLE001 - never fail the program's import
+                swallowed(exc)
+
+        return enable
+
+    def stop(self) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        self._watches.clear()
+        while self._undo:
+            try:
+                self._undo.pop()()
+            except Exception as exc:  # noqa: BLE001
+                swallowed(exc)
