@@ -201,6 +201,7 @@ class _Recording:
                 disable_actor_capture()
         if self.integrations is not None:
             self.integrations.stop()
+            _report_integration_errors()
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
@@ -234,6 +235,21 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
     enable_actor_capture(
         record_own=record_own, state_limits=limits, keyframe_every=state["keyframe_every"]
     )
+
+
+def _report_integration_errors() -> None:
+    """One line on stderr when recording a web request or HTTP call failed inside
+    ElixirScope (the program itself went on unaffected)."""
+    recording = sys.modules.get("elixirscope.integrations.recording")
+    if recording is None:  # nothing was enabled: nothing could fail
+        return
+    counted = recording.stats()
+    if counted["recording_errors"]:
+        print(
+            f"elixirscope run: {counted['recording_errors']:,} errors inside the recording of "
+            f"web requests or HTTP calls were ignored (last: {counted['last_error']})",
+            file=sys.stderr,
+        )
 
 
 def _report_drops(stats: dict[str, Any], session: Any) -> None:

@@ -9,7 +9,9 @@ library is never imported by ElixirScope itself), enabled by its
   so that every Starlette (and FastAPI) application's stack is wrapped in
   ``asgi.ElixirScopeMiddleware`` — outermost, so a 500 from
   ``ServerErrorMiddleware`` is seen with its exception.
-- ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``.
+- ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
+  and two receivers of Flask's own signals (``request_started`` for the route
+  rule, ``got_request_exception`` for the exception of a 500 Flask answered).
 - ``httpx``: ``httpx.HTTPTransport.handle_request`` and
   ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
 - ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
@@ -54,6 +56,9 @@ def _starlette_on(module: ModuleType) -> Callable[[], None]:
 
 
 def _flask_on(module: ModuleType) -> Callable[[], None]:
+    import flask
+
+    from elixirscope.integrations.recording import current_request
     from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
 
     cls = module.Flask
@@ -62,11 +67,26 @@ def _flask_on(module: ModuleType) -> Callable[[], None]:
     def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
         return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
 
+    def started(_sender: Any, **_extra: Any) -> None:
+        req = current_request.get()
+        rule = getattr(flask.request, "url_rule", None)
+        if req is not None and rule is not None:
+            req.route = str(rule.rule)
+
+    def failed(_sender: Any, exception: BaseException | None = None, **_extra: Any) -> None:
+        req = current_request.get()
+        if req is not None and exception is not None:
+            req.error = exception
+
     wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
     cls.wsgi_app = wsgi_app
+    flask.request_started.connect(started, weak=False)
+    flask.got_request_exception.connect(failed, weak=False)
 
     def off() -> None:
         cls.wsgi_app = original
+        flask.request_started.disconnect(started)
+        flask.got_request_exception.disconnect(failed)
 
     return off
 
@@ -87,7 +107,7 @@ def _urllib3_on(_module: ModuleType) -> Callable[[], None]:
 
 INTEGRATIONS: dict[str, tuple[str, Callable[[ModuleType], Callable[[], None]]]] = {
     "starlette": ("starlette.applications", _starlette_on),
-    "flask": ("flask.app", _flask_on),
+    "flask": ("flask", _flask_on),
     "httpx": ("httpx", _httpx_on),
     "urllib3": ("urllib3.connectionpool", _urllib3_on),
 }

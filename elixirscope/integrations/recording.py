@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback as _traceback
+from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import hooks, recorder
@@ -33,6 +34,7 @@ __all__ = [
     "REQUEST_FUNCTION",
     "RequestRecording",
     "count",
+    "current_request",
     "preview",
     "stats",
     "swallowed",
@@ -78,6 +80,11 @@ def preview(data: Any) -> str | None:
     return safe_repr(data)
 
 
+current_request: ContextVar[RequestRecording | None] = ContextVar(
+    "elixirscope_web_request", default=None
+)
+"""The request being recorded in this context (a framework's hooks add its route, its error)."""
+
 _fids: dict[str, int] = {}
 
 
@@ -116,6 +123,9 @@ class RequestRecording:
         "_call",
         "_rec",
         "_query",
+        "_token",
+        "route",
+        "error",
     )
 
     def __init__(
@@ -147,6 +157,9 @@ class RequestRecording:
         self._call: Any = None
         self._rec: Any = None
         self._query = query
+        self._token: Any = None
+        self.route: str | None = None
+        self.error: BaseException | None = None
 
     def begin(self) -> None:
         rec = recorder.current()
@@ -175,6 +188,7 @@ class RequestRecording:
                 _request_fid(self.kind), ("method", "path"), (self.method, self.path)
             )
             self._rec = rec
+            self._token = current_request.set(self)
             self.active = True
             count("requests")
             self.start_id = rec.emit(
@@ -228,18 +242,21 @@ class RequestRecording:
         response_bytes: int,
         exc: BaseException | None = None,
     ) -> None:
-        """Close the request; ``exc`` the exception that left the handler, if any."""
+        """Close the request; ``exc`` the exception that left the handler, if any
+        (else one a framework handled as a 500 and told of: :attr:`error`)."""
         if not self.active:
             return
         self.active = False
+        route = route or self.route
+        shown = exc if exc is not None else self.error
         try:
             duration = time.perf_counter_ns() - self._t0
             exc_type = message = text = None
-            if exc is not None:
-                exc_type = type(exc).__qualname__
-                message = scrub(str(exc)[:1000])
+            if shown is not None:
+                exc_type = type(shown).__qualname__
+                message = scrub(str(shown)[:1000])
                 text = scrub(
-                    "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+                    "".join(_traceback.format_exception(type(shown), shown, shown.__traceback__))
                 )[-MAX_TRACEBACK_CHARS:]
             self._rec.emit(
                 "reqend",
@@ -261,6 +278,12 @@ class RequestRecording:
             self._close(exc)
 
     def _close(self, exc: BaseException | None) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                current_request.reset(token)
+            except ValueError:  # ended in another context: it ends there too
+                current_request.set(None)
         call, self._call = self._call, None
         corr, self._corr = self._corr, None
         try:
