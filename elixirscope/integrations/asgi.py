@@ -19,7 +19,8 @@ is not recorded twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+import contextvars
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -70,6 +71,42 @@ def _size(data: Any) -> int:
     return len(data) if isinstance(data, (bytes, bytearray, str)) else -1
 
 
+class _StepsIn:
+    """Await ``awaitable`` with each of its steps run in (a copy of) ``context``.
+
+    The server's ``receive`` and ``send`` run in the context the request arrived
+    in, not in the request's recorded call: a server that registers a callback
+    or starts the next request while in them (uvicorn resumes reading the
+    connection when a response is complete, and under flow control) would
+    otherwise hand the request's context — its call stack — to the next request
+    on that connection.
+    """
+
+    __slots__ = ("awaitable", "context")
+
+    def __init__(self, awaitable: Awaitable[Any], context: contextvars.Context) -> None:
+        self.awaitable = awaitable
+        self.context = context
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self.awaitable.__await__()
+        run = self.context.copy().run
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    yielded = run(steps.send, value)
+                else:
+                    yielded = run(steps.throw, error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # noqa: BLE001 - passed on into the awaitable
+                value, error = None, exc
+
+
 class ElixirScopeMiddleware:
     """Records each request of the wrapped ASGI application (see the module docstring)."""
 
@@ -85,6 +122,7 @@ class ElixirScopeMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        arrived = contextvars.copy_context()
         try:
             req = request_of_scope(scope)
             req.begin()
@@ -97,9 +135,9 @@ class ElixirScopeMiddleware:
             return
         token = _inside.set(True)
         if scope["type"] == "http":
-            await self._http(req, scope, receive, send)
+            await self._http(req, scope, *_in_context(receive, send, arrived))
         else:
-            await self._websocket(req, scope, receive, send)
+            await self._websocket(req, scope, *_in_context(receive, send, arrived))
         try:
             _inside.reset(token)
         except ValueError:  # pragma: no cover - reset in another context
@@ -189,6 +227,18 @@ class ElixirScopeMiddleware:
             req.end(state["status"] or 500, _route_of(scope), -1, exc)
             raise
         req.end(state["status"], _route_of(scope), -1)
+
+
+def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> tuple[Receive, Send]:
+    """The server's ``receive`` and ``send``, each run in ``context`` (see :class:`_StepsIn`)."""
+
+    async def receive_there() -> Message:
+        return await _StepsIn(receive(), context)
+
+    async def send_there(message: Message) -> None:
+        await _StepsIn(send(message), context)
+
+    return receive_there, send_there
 
 
 def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
