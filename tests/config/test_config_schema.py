@@ -205,6 +205,14 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ("state.keyframe_every", 0, "Expected `int 1..100000`, got `0` - at `state.keyframe_every` (from f.toml)"),
         ("capture.record_own_actors", "yes",
          "Expected `true or false`, got `'yes'` - at `capture.record_own_actors` (from f.toml)"),
+        ("integrations.starlette", "off",
+         "Expected `true or false`, got `'off'` - at `integrations.starlette` (from f.toml)"),
+        ("integrations.flask", "off",
+         "Expected `true or false`, got `'off'` - at `integrations.flask` (from f.toml)"),
+        ("integrations.httpx", "off",
+         "Expected `true or false`, got `'off'` - at `integrations.httpx` (from f.toml)"),
+        ("integrations.urllib3", "off",
+         "Expected `true or false`, got `'off'` - at `integrations.urllib3` (from f.toml)"),
         (
             "instrumentation.control_endpoint",
             "tcp://h",
@@ -304,7 +312,7 @@ def test_suggestions_cover_typos_misplaced_keys_and_sections():
 def _uncommented_defaults() -> dict:
     """default.toml with every `# key = value` line uncommented, flattened."""
     text = (CONFIG_DIR / "default.toml").read_text()
-    text = re.sub(r"(?m)^# ([a-z_]+ = .*)$", r"\1", text)
+    text = re.sub(r"(?m)^# ([a-z_0-9]+ = .*)$", r"\1", text)
     flat = {}
     for name, value in tomllib.loads(text).items():
         items = value.items() if isinstance(value, dict) else [(None, value)]
