@@ -10,7 +10,8 @@ span id — is what the wrappers send, so a recorded callee joins the chain.
 Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
 history); for httpx, which has no retries of its own above the connection
 pool, an attempt is numbered among the calls to the same method and URL made
-by the same recorded call (a retry loop in the program gives 1, 2, 3, ...).
+by the same recorded call (a retry loop in the program gives 1, 2, 3, ...;
+outside any recorded call every attempt is 1).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ _numbered: OrderedDict[tuple[str, int, str, str], int] = OrderedDict()
 
 
 def _next_number(producer: str, method: str, url: str) -> int:
-    key = (producer, current_call_id(), method, url)
+    caller = current_call_id()
+    if not caller:  # outside any recorded call: no caller to count within
+        return 1
+    key = (producer, caller, method, url)
     with _numbered_lock:
         n = _numbered.pop(key, 0) + 1
         _numbered[key] = n

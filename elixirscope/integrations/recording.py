@@ -21,10 +21,10 @@ import traceback as _traceback
 from contextvars import ContextVar
 from typing import Any
 
-from elixirscope.capture import hooks, recorder
+from elixirscope.capture import hooks, recorder, values
+from elixirscope.capture._pyhooks import exc_message, exc_type_name
 from elixirscope.capture.context import correlation, new_correlation_id
 from elixirscope.capture.redaction import scrub
-from elixirscope.capture.values import safe_repr
 from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.integrations import tracecontext
 from elixirscope.integrations.urls import clean_query, path_text
@@ -77,7 +77,7 @@ def preview(data: Any) -> str | None:
     """A message body as recorded: a bounded, redacted text (``capture.values``)."""
     if data is None:
         return None
-    return safe_repr(data)
+    return values.safe_repr(data)
 
 
 current_request: ContextVar[RequestRecording | None] = ContextVar(
@@ -253,8 +253,8 @@ class RequestRecording:
             duration = time.perf_counter_ns() - self._t0
             exc_type = message = text = None
             if shown is not None:
-                exc_type = type(shown).__qualname__
-                message = scrub(str(shown)[:1000])
+                exc_type = exc_type_name(type(shown))
+                message = exc_message(shown, values)
                 text = scrub(
                     "".join(_traceback.format_exception(type(shown), shown, shown.__traceback__))
                 )[-MAX_TRACEBACK_CHARS:]

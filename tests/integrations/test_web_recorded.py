@@ -48,8 +48,14 @@ def plain(tmp_path_factory) -> str:
 
     where = tmp_path_factory.mktemp("plain")
     (where / "web_app.py").write_text(WEB_APP)
-    done = subprocess.run([sys.executable, "web_app.py"], capture_output=True, text=True,
-                          cwd=where, timeout=180, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "web_app.py"],
+        capture_output=True,
+        text=True,
+        cwd=where,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -151,7 +157,11 @@ def test_a_malformed_traceparent_is_ignored_and_recorded(recorded: Recorded) -> 
 
 
 def test_non_utf8_paths_are_recorded_escaped(recorded: Recorded) -> None:
-    asgi = [e for e in recorded.of("reqend") if e["path"].startswith("/caf") and e["path"].endswith("/x")]
+    asgi = [
+        e
+        for e in recorded.of("reqend")
+        if e["path"].startswith("/caf") and e["path"].endswith("/x")
+    ]
     assert asgi and asgi[0]["status"] == 200 and asgi[0]["route"] == "/{rest:path}"
     (wsgi,) = recorded.of("reqend", path="/caf\\xe9")
     assert wsgi["status"] == 200
@@ -178,7 +188,11 @@ def test_a_websocket_records_accept_each_message_and_close(recorded: Recorded) -
         ("out", 5, "'HELLO'"),
         ("close", -1, None),
     ]
-    calls = [e for e in recorded.all if e["type"] == "call" and e["correlation_id"] == start["correlation_id"]]
+    calls = [
+        e
+        for e in recorded.all
+        if e["type"] == "call" and e["correlation_id"] == start["correlation_id"]
+    ]
     assert "__main__.shout" in {c["function"] for c in calls}
 
 
@@ -192,8 +206,9 @@ def test_async_httpx_is_recorded(recorded: Recorded) -> None:
 def test_each_integration_can_be_switched_off(tmp_path: Path) -> None:
     (tmp_path / "web_app.py").write_text(WEB_APP)
     off = {f"ELIXIRSCOPE_INTEGRATIONS__{name}": "false" for name in ("STARLETTE", "FLASK", "HTTPX")}
-    done = elixirscope("run", "--data-dir", str(tmp_path / "data"), "web_app.py", cwd=tmp_path,
-                       env=off)
+    done = elixirscope(
+        "run", "--data-dir", str(tmp_path / "data"), "web_app.py", cwd=tmp_path, env=off
+    )
     assert done.returncode == 0, done.stderr
     assert "answered with []" in done.stdout
     recorded = events(tmp_path / "data", "req", "reqend", "http")
@@ -206,7 +221,9 @@ def test_each_request_is_a_call_of_its_own(recorded: Recorded) -> None:
     """Requests on one keep-alive connection (uvicorn starts the next from inside the
     previous one's send) never nest under each other."""
     requests = [
-        e for e in recorded.all if e["type"] == "call" and e["function"] == "elixirscope.web.request"
+        e
+        for e in recorded.all
+        if e["type"] == "call" and e["function"] == "elixirscope.web.request"
     ]
     assert len(requests) == len(recorded.of("req"))
     assert {e["parent_id"] for e in requests} == {0}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-WEB_APP = r'''
+WEB_APP = r"""
 import asyncio
 import socket
 import sys
@@ -207,15 +207,25 @@ def main():
 
 
 main()
-'''
+"""
 
 
-def elixirscope(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-                timeout: float = 180) -> subprocess.CompletedProcess:
+def elixirscope(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess:
     """``elixirscope ARGS`` as a real subprocess (stdout and stderr captured)."""
-    return subprocess.run([sys.executable, "-m", "elixirscope", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, cwd=cwd,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "elixirscope", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def events(data_dir: Path, *types: str) -> list[dict]:
