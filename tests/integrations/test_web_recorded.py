@@ -139,6 +139,16 @@ def test_retries_are_separate_attempts(recorded: Recorded) -> None:
     assert [recorded.start_of(e)["parent_span"] for e in served] == [a["span_id"] for a in attempts]
 
 
+def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) -> None:
+    attempts = [e for e in recorded.of("http") if e["url"].endswith("/flaky-again")]
+    assert [(a["library"], a["attempt"], a["status"]) for a in attempts] == [
+        ("httpx", 1, 503),
+        ("httpx", 2, 200),
+    ]
+    loops = [e for e in recorded.all if e["type"] == "call" and e["function"].endswith("fetch_with_retries")]
+    assert {a["parent_id"] for a in attempts} == {loops[0]["id"]}
+
+
 def test_a_hanging_server_is_recorded_as_a_timeout(recorded: Recorded) -> None:
     (call,) = [e for e in recorded.of("http") if e["url"].endswith("/hang")]
     assert call["timeout"] is True and call["status"] == 0

@@ -31,7 +31,7 @@ from urllib3.util.retry import Retry
 
 from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
 
-FLAKY = {"calls": 0}
+FLAKY = {"calls": 0, "again": 0}
 RELEASE = threading.Event()
 
 
@@ -57,6 +57,13 @@ async def flaky(request):
     if FLAKY["calls"] == 1:
         return PlainTextResponse("busy", status_code=503)
     return PlainTextResponse("ok")
+
+
+async def flaky_again(request):
+    FLAKY["again"] += 1
+    if FLAKY["again"] == 1:
+        return PlainTextResponse("busy", status_code=503)
+    return PlainTextResponse("ok again")
 
 
 async def hang(request):
@@ -90,6 +97,7 @@ app = Starlette(
         Route("/items/{n:int}", item),
         Route("/boom", boom),
         Route("/flaky", flaky),
+        Route("/flaky-again", flaky_again),
         Route("/hang", hang),
         Route("/upload", upload, methods=["POST"]),
         Route("/{rest:path}", anything),
@@ -153,6 +161,14 @@ def fetch_item(client, base):
     return client.get(base + "/items/7?q=1&token=s3cret")
 
 
+def fetch_with_retries(client, url, tries):
+    for _ in range(tries):
+        response = client.get(url)
+        if response.status_code < 500:
+            break
+    return response
+
+
 async def fetch_async(base):
     async with httpx.AsyncClient() as client:
         response = await client.get(base + "/items/2")
@@ -168,6 +184,7 @@ def call_asgi(base):
         bad = client.get(base + "/items/1", headers={"traceparent": "00-zz-not-valid"})
         print("malformed traceparent", bad.status_code, bad.json())
         print("non-utf8", client.get(base + "/caf%E9/x").status_code)
+        print("retried", fetch_with_retries(client, base + "/flaky-again", 3).text)
         print("upload", client.post(base + "/upload", content=b"x" * 3_000_000).text)
         try:
             client.get(base + "/hang", timeout=0.2)
