@@ -303,8 +303,8 @@ class RequestEnd(TraceEvent, tag="reqend"):
 
     ``route``: the route template when the framework names it (``/items/{id}``);
     ``status`` 0 when no response was started; sizes -1 when unknown. A request
-    whose handler raised has ``exc_type``, ``message`` and ``traceback`` (its
-    text, innermost frames kept, redacted).
+    whose handler raised has ``exc_type``, ``message`` and ``traceback_text``
+    (Python's text of it, innermost frames kept, redacted).
     """
 
     request_id: Int64
@@ -317,21 +317,21 @@ class RequestEnd(TraceEvent, tag="reqend"):
     response_bytes: Int64 = -1
     exc_type: Text | None = None
     message: Text | None = None
-    traceback: Text | None = None
+    traceback_text: Text | None = None
 
 
 class WebSocketMessage(TraceEvent, tag="ws"):
     """One step of the WebSocket connection ``request_id``.
 
     ``kind``: ``accept``, ``in`` / ``out`` (a message; ``size`` in bytes or
-    characters, ``data`` a bounded, redacted preview), ``close`` (by the app) or
+    characters, ``preview`` its bounded, redacted text), ``close`` (by the app) or
     ``disconnect`` (by the client), with its ``code``.
     """
 
     request_id: Int64
     kind: Text
     size: Int64 = -1
-    data: Text | None = None
+    preview: Text | None = None
     code: Int64 = 0
 
 

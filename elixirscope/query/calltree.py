@@ -423,7 +423,7 @@ def _describe_web(ev: Any) -> str:
         return text
     if cls is WebSocketMessage:
         if ev.kind in ("in", "out"):
-            return f"ws {ev.kind} {_size(ev.size)}: {ev.data}"
+            return f"ws {ev.kind} {_size(ev.size)}: {ev.preview}"
         return f"ws {ev.kind}" + (f" code {ev.code}" if ev.code else "")
     outcome = str(ev.status) if ev.status else ("timeout" if ev.timeout else "failed")
     text = f"http {ev.method} {ev.url} -> {outcome}  [{format_duration(ev.duration_ns)}]"

@@ -156,7 +156,7 @@ def test_an_app_error_passes_through_unchanged(captured: Capture) -> None:
         "test_middleware_in_process.Boom",
         "bad",
     )
-    assert "raise Boom" in end.traceback
+    assert "raise Boom" in end.traceback_text
 
 
 def _serve(app):  # noqa: ANN001

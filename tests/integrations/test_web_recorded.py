@@ -121,11 +121,11 @@ def test_a_500_records_its_exception_and_traceback(recorded: Recorded) -> None:
     (end,) = recorded.of("reqend", path="/boom")
     assert end["status"] == 500 and end["exc_type"] == "ValueError"
     assert end["message"] == "no item 13"
-    assert "in explode" in end["traceback"] and "ValueError: no item 13" in end["traceback"]
+    assert "in explode" in end["traceback_text"] and "ValueError: no item 13" in end["traceback_text"]
     (flask_end,) = recorded.of("reqend", path="/broken")  # Flask answered it itself
     assert flask_end["status"] == 500 and flask_end["exc_type"] == "ValueError"
     (wsgi_end,) = recorded.of("reqend", path="/crash")  # escaped to wsgiref
-    assert wsgi_end["status"] == 500 and "in explode" in wsgi_end["traceback"]
+    assert wsgi_end["status"] == 500 and "in explode" in wsgi_end["traceback_text"]
 
 
 def test_retries_are_separate_attempts(recorded: Recorded) -> None:
@@ -188,7 +188,7 @@ def test_a_websocket_records_accept_each_message_and_close(recorded: Recorded) -
     start = recorded.start_of(end)
     assert start["protocol"] == "websocket" and end["status"] == 101
     steps = [
-        (e["kind"], e["size"], e["data"])
+        (e["kind"], e["size"], e["preview"])
         for e in recorded.of("ws")
         if e["request_id"] == start["id"]
     ]
