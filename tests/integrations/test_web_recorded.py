@@ -242,3 +242,9 @@ def test_each_request_is_a_call_of_its_own(recorded: Recorded) -> None:
     assert [e["args"] for e in requests if e["id"] == hang["parent_id"]] == [
         {"method": "'GET'", "path": "'/hang'"}
     ]
+
+
+def test_a_routes_requests_are_found_by_method_and_route(recorded: Recorded) -> None:
+    found = events(recorded.data_dir, function="GET /items/*")
+    assert sorted(e["path"] for e in found) == ["/items/1", "/items/2", "/items/7"]
+    assert {e["type"] for e in found} == {"reqend"}

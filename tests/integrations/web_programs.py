@@ -245,11 +245,14 @@ def elixirscope(
     )
 
 
-def events(data_dir: Path, *types: str) -> list[dict]:
-    """The recorded events of the latest run (of ``types``, when given), oldest first."""
+def events(data_dir: Path, *types: str, function: str | None = None) -> list[dict]:
+    """The recorded events of the latest run (of ``types``, of ``function``, when
+    given), oldest first."""
     argv = ["events", "--data-dir", str(data_dir), "--json", "--all"]
     for kind in types:
         argv += ["--type", kind]
+    if function is not None:
+        argv += ["--function", function]
     done = elixirscope(*argv)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["events"]
