@@ -72,7 +72,7 @@ def _size(data: Any) -> int:
 
 
 class _StepsIn:
-    """Await ``awaitable`` with each of its steps run in (a copy of) ``context``.
+    """Await ``awaitable`` with each of its steps run in ``context``.
 
     The server's ``receive`` and ``send`` run in the context the request arrived
     in, not in the request's recorded call: a server that registers a callback
@@ -90,7 +90,7 @@ class _StepsIn:
 
     def __await__(self) -> Generator[Any, Any, Any]:
         steps = self.awaitable.__await__()
-        run = self.context.copy().run
+        run = self.context.run  # steps are synchronous: never entered twice at once
         value: Any = None
         error: BaseException | None = None
         while True:

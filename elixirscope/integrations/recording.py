@@ -23,7 +23,7 @@ from typing import Any
 
 from elixirscope.capture import hooks, recorder, values
 from elixirscope.capture._pyhooks import exc_message, exc_type_name
-from elixirscope.capture.context import correlation, new_correlation_id
+from elixirscope.capture.context import _correlation
 from elixirscope.capture.redaction import scrub
 from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.integrations import tracecontext
@@ -175,15 +175,14 @@ class RequestRecording:
                 self.trace_id, self.flags = parent.trace_id, parent.flags
                 self.tracestate = headers.get("tracestate")
             if cid is None:
-                cid = self.trace_id or new_correlation_id()
+                cid = self.trace_id or tracecontext.new_trace_id()
             if self.trace_id is None:
                 self.trace_id = tracecontext.trace_id_for(cid)
             self.correlation_id = cid
             self.span_id = tracecontext.new_span_id()
             length = headers.get("content-length")
             self.request_bytes = int(length) if length and length.isdigit() else -1
-            self._corr = correlation(cid)
-            self._corr.__enter__()
+            self._corr = _correlation.set(cid)  # as capture.context.correlation(cid) does
             self._call = hooks.get_hooks().call_args(
                 _request_fid(self.kind), ("method", "path"), (self.method, self.path)
             )
@@ -294,8 +293,10 @@ class RequestRecording:
                     call.__exit__(type(exc), exc, exc.__traceback__)
         except Exception as err:  # noqa: BLE001
             swallowed(err)
-        try:
-            if corr is not None:
-                corr.__exit__(None, None, None)
-        except Exception as err:  # noqa: BLE001
-            swallowed(err)
+        if corr is not None:
+            try:
+                _correlation.reset(corr)
+            except ValueError:  # ended in another context: the id ends there too
+                _correlation.set(None)
+            except Exception as err:  # noqa: BLE001
+                swallowed(err)

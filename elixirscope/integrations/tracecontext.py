@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "format_traceparent",
     "header_text",
     "new_span_id",
+    "new_trace_id",
     "parse_traceparent",
     "trace_id_for",
 ]
@@ -85,19 +87,28 @@ def format_traceparent(trace_id: str, span_id: str, flags: str = "01") -> str:
     return f"00-{trace_id}-{span_id}-{flags}"
 
 
+_random = random.Random()
+_random_bits = _random.getrandbits
+os.register_at_fork(after_in_child=_random.seed)  # a child makes ids of its own
+"""Ids need to be unique, not secret: a PRNG of our own (seeded from the OS), so the
+program's ``random`` state is never touched and no system call is made per id."""
+
+
 def new_span_id() -> str:
     """16 hex characters, never all zero."""
-    while True:
-        span = os.urandom(8).hex()
-        if span != "0" * 16:
-            return span
+    return "%016x" % (_random_bits(64) or 1)
+
+
+def new_trace_id() -> str:
+    """32 hex characters, never all zero: a fresh trace (and correlation) id."""
+    return "%032x" % (_random_bits(128) or 1)
 
 
 def trace_id_for(correlation_id: str | None) -> str:
     """The trace id to send for a chain: the id itself when it is one (ElixirScope's
     own ids are), a digest of it otherwise, a fresh one outside any chain."""
     if correlation_id is None:
-        return os.urandom(16).hex()
+        return new_trace_id()
     if _HEX32.fullmatch(correlation_id) and correlation_id != "0" * 32:
         return correlation_id
     return hashlib.blake2b(

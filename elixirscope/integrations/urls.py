@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from elixirscope.capture.redaction import REDACTED, is_sensitive_name, scrub
+from elixirscope.capture import values
+from elixirscope.capture.redaction import REDACTED, scrub
 
 __all__ = ["MAX_URL_CHARS", "clean_query", "clean_url", "path_text"]
 
@@ -40,13 +41,13 @@ def clean_query(query: bytes | str | None) -> str | None:
     if not query:
         return None
     text = path_text(query)
-    parts = []
-    for part in text.split("&"):
-        name, eq, value = part.partition("=")
-        if eq and is_sensitive_name(unquote(name).lower()):
-            parts.append(f"{name}={REDACTED}")
+    parts = text.split("&")
+    for i, part in enumerate(parts):
+        name, eq, _value = part.partition("=")
+        if eq and values.redact(unquote(name) if "%" in name else name):
+            parts[i] = f"{name}={REDACTED}"
         else:
-            parts.append(scrub(part))
+            parts[i] = scrub(part)
     return _cut("&".join(parts))
 
 
