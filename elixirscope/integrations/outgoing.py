@@ -54,8 +54,11 @@ def _next_number(producer: str, method: str, url: str) -> int:
 
 
 def is_timeout(exc: BaseException) -> bool:
-    """A timeout by any library's name for it (``TimeoutError``, ``ReadTimeout``, ...)."""
-    return isinstance(exc, TimeoutError) or any("Timeout" in k.__name__ for k in type(exc).__mro__)
+    """A timeout by any library's name for it (``TimeoutError``, httpx's ``ReadTimeout``,
+    urllib3's ``ReadTimeoutError``, ...) — by the exception's own class name, not its
+    bases': urllib3's ``NewConnectionError`` (a refused connection) derives from
+    ``ConnectTimeoutError``."""
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
 
 
 class Attempt:

@@ -139,10 +139,10 @@ class RequestRecording:
         kind: str = "coroutine",
     ) -> None:
         self.protocol = protocol
-        self.method = method
+        self.method = path_text(method)  # whatever the server passed: encodable, bounded
         self.path = path_text(path)
         self.headers = headers
-        self.client = client
+        self.client = None if client is None else path_text(client)
         self.kind = kind
         self.active = False
         self.start_id = 0
@@ -247,6 +247,8 @@ class RequestRecording:
             return
         self.active = False
         route = route or self.route
+        if route is not None:
+            route = path_text(route)
         shown = exc if exc is not None else self.error
         try:
             duration = time.perf_counter_ns() - self._t0

@@ -66,22 +66,33 @@ main(sys.argv[1])
 
 
 def run(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "elixirscope", "run", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_the_server_joins_the_clients_chain(tmp_path: Path) -> None:
     (tmp_path / "server.py").write_text(SERVER)
     (tmp_path / "client.py").write_text(CLIENT)
     port_file = tmp_path / "port"
-    server = run("--data-dir", str(tmp_path / "server-data"), "server.py", str(port_file),
-                 cwd=tmp_path)
+    server = run(
+        "--data-dir", str(tmp_path / "server-data"), "server.py", str(port_file), cwd=tmp_path
+    )
     try:
         wait_until(lambda: port_file.exists() or server.poll() is not None, timeout=60)
         assert port_file.exists(), server.communicate()[1]
-        client = run("--data-dir", str(tmp_path / "client-data"), "client.py",
-                     port_file.read_text(), cwd=tmp_path)
+        client = run(
+            "--data-dir",
+            str(tmp_path / "client-data"),
+            "client.py",
+            port_file.read_text(),
+            cwd=tmp_path,
+        )
         out, err = client.communicate(timeout=120)
         assert client.returncode == 0, err
         server_out, server_err = server.communicate(timeout=120)

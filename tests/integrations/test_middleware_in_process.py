@@ -9,6 +9,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elixirscope.capture import recorder
 from elixirscope.capture.session import start_capture
@@ -40,7 +42,8 @@ class Capture:
         self.session = start_capture(sink=self.out)
 
     def stop(self) -> Collected:
-        self.session.stop()
+        stats = self.session.stop()
+        assert not stats.get("events_dropped"), stats  # every event encoded and shipped
         return self.out
 
 
@@ -122,6 +125,17 @@ def test_a_request_is_recorded_and_answered_as_the_app_answers(captured: Capture
     assert end.parent_id == start.parent_id != 0  # both inside the request's own call
 
 
+def test_a_request_wrapped_twice_is_recorded_once(captured: Capture) -> None:
+    sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), http_scope())
+    assert [name for name, _ in sent[0]["headers"]] == [
+        b"x-app",
+        b"traceparent",
+        b"x-correlation-id",
+    ]
+    out = captured.stop()
+    assert len(out.of(RequestStart)) == len(out.of(RequestEnd)) == 1
+
+
 def test_hostile_scopes_never_reach_the_app(captured: Capture) -> None:
     before = recording.stats()["recording_errors"]
     hostile = [
@@ -142,6 +156,12 @@ def test_hostile_scopes_never_reach_the_app(captured: Capture) -> None:
 
 class Boom(Exception):
     pass
+
+
+def test_text_that_is_not_utf8_is_recorded_escaped(captured: Capture) -> None:
+    drive(ElixirScopeMiddleware(hello_app), http_scope(method="G\udcffT", path="/a\udce9"))
+    (start,) = captured.stop().of(RequestStart)
+    assert (start.method, start.path) == ("G\\udcffT", "/a\\udce9")
 
 
 def test_an_app_error_passes_through_unchanged(captured: Capture) -> None:
@@ -199,3 +219,40 @@ def test_explicit_httpx_transports_record_and_propagate(captured: Capture) -> No
     assert [seen, seen_async] == [f"00-{c.trace_id}-{c.span_id}-01" for c in calls]
     starts = out.of(RequestStart)
     assert [s.parent_span for s in starts] == [c.span_id for c in calls]
+
+
+header_bytes = st.binary(max_size=40)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"traceparent", b"tracestate", b"x-correlation-id", b"content-length", b"host"]
+            )
+            | header_bytes,
+            header_bytes,
+        ),
+        max_size=6,
+    ),
+    path=st.text(max_size=30),
+    query=st.binary(max_size=40),
+    method=st.sampled_from(["GET", "POST", "\udcff", ""]),
+)
+def test_any_request_is_answered_as_without_recording(
+    captured: Capture, headers, path, query, method
+) -> None:  # noqa: ANN001
+    scope = http_scope(headers=headers, path=path, query_string=query, method=method)
+    bare = drive(hello_app, dict(scope))
+    recorded = drive(ElixirScopeMiddleware(hello_app), dict(scope))
+    assert [m["type"] for m in recorded] == [m["type"] for m in bare]
+    assert recorded[1] == bare[1]
+    extra = [name for name, _ in recorded[0]["headers"]][1:]
+    assert extra in (
+        [],
+        [b"traceparent", b"x-correlation-id"],
+        [b"traceparent", b"tracestate", b"x-correlation-id"],
+    )

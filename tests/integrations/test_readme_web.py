@@ -14,7 +14,10 @@ VARYING = [
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
     (re.compile(r"\b[0-9a-f]{32}\b"), "TRACE"),
     (re.compile(r"\b[0-9a-f]{16}\b"), "SPAN"),
-    (re.compile(r"^run [0-9a-f]{8}  (\S+)  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.M), r"run RUN  \1  WHEN"),
+    (
+        re.compile(r"^run [0-9a-f]{8}  (\S+)  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.M),
+        r"run RUN  \1  WHEN",
+    ),
     (re.compile(r"Task-\d+"), "Task-N"),
 ]
 

@@ -121,7 +121,9 @@ def test_a_500_records_its_exception_and_traceback(recorded: Recorded) -> None:
     (end,) = recorded.of("reqend", path="/boom")
     assert end["status"] == 500 and end["exc_type"] == "ValueError"
     assert end["message"] == "no item 13"
-    assert "in explode" in end["traceback_text"] and "ValueError: no item 13" in end["traceback_text"]
+    assert (
+        "in explode" in end["traceback_text"] and "ValueError: no item 13" in end["traceback_text"]
+    )
     (flask_end,) = recorded.of("reqend", path="/broken")  # Flask answered it itself
     assert flask_end["status"] == 500 and flask_end["exc_type"] == "ValueError"
     (wsgi_end,) = recorded.of("reqend", path="/crash")  # escaped to wsgiref
@@ -145,8 +147,24 @@ def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) ->
         ("httpx", 1, 503),
         ("httpx", 2, 200),
     ]
-    loops = [e for e in recorded.all if e["type"] == "call" and e["function"].endswith("fetch_with_retries")]
+    loops = [
+        e
+        for e in recorded.all
+        if e["type"] == "call" and e["function"].endswith("fetch_with_retries")
+    ]
     assert {a["parent_id"] for a in attempts} == {loops[0]["id"]}
+
+
+def test_a_refused_connection_is_an_attempt_with_its_error(recorded: Recorded) -> None:
+    attempts = [e for e in recorded.of("http") if e["url"].endswith("/nobody")]
+    assert [(a["attempt"], a["status"], a["timeout"]) for a in attempts] == [
+        (1, 0, False),
+        (2, 0, False),
+    ]
+    assert all(
+        "Connection refused" in a["error"] or "NewConnectionError" in a["error"] for a in attempts
+    )
+    assert "refused" in recorded.stdout.splitlines()
 
 
 def test_a_hanging_server_is_recorded_as_a_timeout(recorded: Recorded) -> None:

@@ -196,6 +196,14 @@ def call_asgi(base):
     retry = Retry(total=2, status_forcelist=[503], backoff_factor=0)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     print("flaky", session.get(base + "/flaky").text)
+    closed = free_socket()  # bound, never listening: connections are refused
+    refused = requests.Session()
+    refused.mount("http://", HTTPAdapter(max_retries=Retry(total=1, connect=1, backoff_factor=0)))
+    try:
+        refused.get(f"http://127.0.0.1:{closed.getsockname()[1]}/nobody")
+    except requests.ConnectionError:
+        print("refused")
+    closed.close()
     from websockets.sync.client import connect
 
     with connect(base.replace("http", "ws") + "/ws") as ws:
