@@ -266,3 +266,28 @@ def test_a_routes_requests_are_found_by_method_and_route(recorded: Recorded) -> 
     found = events(recorded.data_dir, function="GET /items/*")
     assert sorted(e["path"] for e in found) == ["/items/1", "/items/2", "/items/7"]
     assert {e["type"] for e in found} == {"reqend"}
+
+
+def query(recorded: Recorded, text: str) -> list[dict]:
+    done = elixirscope("query", "--data-dir", str(recorded.data_dir), text, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["rows"]
+
+
+def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
+    failed = query(recorded, "method, path, code, type from requests where code >= 500")
+    assert [(r["path"], r["code"], r["type"]) for r in failed] == [
+        ("/boom", 500, "ValueError"),
+        ("/flaky-again", 503, None),
+        ("/flaky", 503, None),
+        ("/broken", 500, "ValueError"),
+        ("/crash", 500, "ValueError"),
+    ]
+    retried = query(recorded, "url, attempt, code from http where attempt > 1")
+    assert [(r["url"].rpartition("/")[2], r["attempt"], r["code"]) for r in retried] == [
+        ("flaky-again", 2, 200),
+        ("flaky", 2, 200),
+        ("nobody", 2, 0),
+    ]
+    by_route = query(recorded, "route, count(*) from requests of '/items/*' group by route")
+    assert by_route == [{"route": "/items/{n:int}", "count(*)": 3}]
