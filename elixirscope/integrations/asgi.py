@@ -25,7 +25,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import recorder
-from elixirscope.integrations.recording import RequestRecording, preview, swallowed
+from elixirscope.integrations.recording import (
+    RequestRecording,
+    preview,
+    status_code,
+    swallowed,
+)
 from elixirscope.integrations.tracecontext import header_text
 
 __all__ = ["ElixirScopeMiddleware", "request_of_scope"]
@@ -161,7 +166,7 @@ class ElixirScopeMiddleware:
             try:
                 kind = message.get("type")
                 if kind == "http.response.start":
-                    state["status"] = int(message.get("status") or 0)
+                    state["status"] = status_code(message.get("status"))
                     message = _with_headers(message, req.response_headers())
                 elif kind == "http.response.body":
                     state["sent"] += len(message.get("body") or b"")

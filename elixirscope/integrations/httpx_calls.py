@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from elixirscope.integrations.outgoing import Attempt, recording_call, start_attempt
-from elixirscope.integrations.recording import swallowed
+from elixirscope.integrations.recording import content_length, status_code, swallowed
 
 __all__ = ["AsyncRecordingTransport", "RecordingTransport", "install", "installed", "uninstall"]
 
@@ -43,8 +43,7 @@ def _begin(request: Any) -> Attempt | None:
 
 def _length(response: Any) -> int:
     try:
-        value = response.headers.get("content-length")
-        return int(value) if value and value.isdigit() else -1
+        return content_length(response.headers.get("content-length"))
     except Exception:  # noqa: BLE001
         return -1
 
@@ -61,7 +60,7 @@ def _send(handle: Any, transport: Any, request: Any) -> Any:
         attempt.finish(0, -1, exc)
         raise
     recording_call.reset(token)
-    attempt.finish(int(response.status_code), _length(response))
+    attempt.finish(status_code(response.status_code), _length(response))
     return response
 
 
@@ -77,7 +76,7 @@ async def _send_async(handle: Any, transport: Any, request: Any) -> Any:
         attempt.finish(0, -1, exc)
         raise
     recording_call.reset(token)
-    attempt.finish(int(response.status_code), _length(response))
+    attempt.finish(status_code(response.status_code), _length(response))
     return response
 
 

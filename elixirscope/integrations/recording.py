@@ -33,10 +33,12 @@ __all__ = [
     "MAX_TRACEBACK_CHARS",
     "REQUEST_FUNCTION",
     "RequestRecording",
+    "content_length",
     "count",
     "current_request",
     "preview",
     "stats",
+    "status_code",
     "swallowed",
 ]
 
@@ -94,6 +96,23 @@ def _request_fid(kind: str) -> int:
         module, _, name = REQUEST_FUNCTION.rpartition(".")
         fid = _fids[kind] = hooks.register(module, name, "args", 1.0, "", 0, kind)
     return fid
+
+
+def content_length(value: object) -> int:
+    """A ``Content-Length`` as recorded: its number, or -1 when absent, not a number
+    or too big to be one (the contract's integers are 64-bit)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 18:
+        return -1
+    return int(value)
+
+
+def status_code(value: object) -> int:
+    """An HTTP status as recorded: 100-999, else 0 (what an app sent is passed on as it was)."""
+    try:
+        code = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return code if 100 <= code <= 999 else 0
 
 
 class RequestRecording:
@@ -181,7 +200,7 @@ class RequestRecording:
             self.correlation_id = cid
             self.span_id = tracecontext.new_span_id()
             length = headers.get("content-length")
-            self.request_bytes = int(length) if length and length.isdigit() else -1
+            self.request_bytes = content_length(length)
             self._corr = _correlation.set(cid)  # as capture.context.correlation(cid) does
             self._call = hooks.get_hooks().call_args(
                 _request_fid(self.kind), ("method", "path"), (self.method, self.path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from elixirscope.integrations.outgoing import recording_call, start_attempt
-from elixirscope.integrations.recording import swallowed
+from elixirscope.integrations.recording import content_length, status_code, swallowed
 
 __all__ = ["install", "installed", "uninstall"]
 
@@ -82,9 +82,8 @@ def install() -> None:
             raise
         recording_call.reset(token)
         try:
-            length = response.headers.get("content-length")
-            size = int(length) if length and length.isdigit() else -1
-            status = int(response.status)
+            size = content_length(response.headers.get("content-length"))
+            status = status_code(response.status)
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
             size, status = -1, 0

@@ -22,7 +22,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import recorder
-from elixirscope.integrations.recording import RequestRecording, swallowed
+from elixirscope.integrations.recording import (
+    RequestRecording,
+    content_length,
+    status_code,
+    swallowed,
+)
 from elixirscope.integrations.tracecontext import header_text
 
 __all__ = ["ElixirScopeWSGIMiddleware", "request_of_environ"]
@@ -88,11 +93,11 @@ class ElixirScopeWSGIMiddleware:
 
         def start_traced(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             try:
-                state["status"] = int(str(status).split(" ", 1)[0])
+                state["status"] = status_code(str(status).split(" ", 1)[0])
                 present = {str(name).lower() for name, _ in headers}
                 for name, value in headers:
-                    if str(name).lower() == "content-length" and str(value).isdigit():
-                        state["length"] = int(value)
+                    if str(name).lower() == "content-length":
+                        state["length"] = content_length(value)
                 extra = [(n, v) for n, v in req.response_headers() if n not in present]
                 if extra:
                     headers = list(headers) + extra

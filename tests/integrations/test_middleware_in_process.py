@@ -256,3 +256,57 @@ def test_any_request_is_answered_as_without_recording(
         [b"traceparent", b"x-correlation-id"],
         [b"traceparent", b"tracestate", b"x-correlation-id"],
     )
+
+
+def wsgi_call(app, environ: dict) -> tuple[list, bytes]:  # noqa: ANN001
+    """Call a WSGI app once, as a server would: (status and headers given, body)."""
+    started: list = []
+
+    def start_response(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+        started.append((status, list(headers)))
+
+    body = b"".join(app(environ, start_response))
+    return started, body
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+    query=st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+    traceparent=st.binary(max_size=60).map(lambda b: b.decode("latin-1")),
+    length=st.sampled_from(["", "12", "-1", "x", "99999999999999999999", "\u00b2"]),
+    remote=st.sampled_from([None, "127.0.0.1", "::1"]),
+)
+def test_any_wsgi_request_is_answered_as_without_recording(
+    captured: Capture, path: str, query: str, traceparent: str, length: str, remote: str | None
+) -> None:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_TRACEPARENT": traceparent,
+        "CONTENT_LENGTH": length,
+    }
+    if remote is not None:
+        environ["REMOTE_ADDR"] = remote
+    bare = wsgi_call(plain, dict(environ))
+    recorded = wsgi_call(ElixirScopeWSGIMiddleware(plain), dict(environ))
+    assert recorded[1] == bare[1]
+    assert recorded[0][0][0] == bare[0][0][0]
+    assert recorded[0][0][1][: len(bare[0][0][1])] == bare[0][0][1]
+
+
+@pytest.mark.parametrize("status", [10**30, -1, "200", None, 99])
+def test_a_strange_status_is_passed_on_and_recorded_as_none(
+    captured: Capture, status: object
+) -> None:
+    async def odd(scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = drive(ElixirScopeMiddleware(odd), http_scope())
+    assert sent[0]["status"] == status
+    (end,) = captured.stop().of(RequestEnd)
+    assert end.status == (200 if status == "200" else 0)
