@@ -72,6 +72,14 @@ def _route_of(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
+def _close_code(message: Message) -> int:
+    """A WebSocket close code as recorded (1000 when none; 0 when not a 16-bit number)."""
+    code = message.get("code")
+    if code is None:
+        return 1000
+    return code if type(code) is int and 0 <= code <= 0xFFFF else 0
+
+
 def _size(data: Any) -> int:
     return len(data) if isinstance(data, (bytes, bytearray, str)) else -1
 
@@ -202,7 +210,7 @@ class ElixirScopeMiddleware:
                         data = message.get("bytes")
                     req.emit("ws", rid, "in", _size(data), preview(data), 0)
                 elif kind == "websocket.disconnect":
-                    req.emit("ws", rid, "disconnect", -1, None, int(message.get("code") or 1000))
+                    req.emit("ws", rid, "disconnect", -1, None, _close_code(message))
             except Exception as exc:  # noqa: BLE001
                 swallowed(exc)
             return message
@@ -221,7 +229,7 @@ class ElixirScopeMiddleware:
                 elif kind == "websocket.close":
                     if not state["status"]:
                         state["status"] = 403  # closed before accepting: the handshake is refused
-                    req.emit("ws", rid, "close", -1, None, int(message.get("code") or 1000))
+                    req.emit("ws", rid, "close", -1, None, _close_code(message))
             except Exception as exc:  # noqa: BLE001
                 swallowed(exc)
             await send(message)
