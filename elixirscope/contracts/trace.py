@@ -72,7 +72,6 @@ __all__ = [
     "TRACEBACK_LIMIT",
     "ThreadStart",
     "TraceEvent",
-    "WEB_EVENT_TYPES",
     "WebSocketMessage",
     "batch_head",
     "decode_batch",
@@ -359,7 +358,6 @@ class HttpCall(TraceEvent, tag="http"):
     span_id: Text | None = None
 
 
-WEB_EVENT_TYPES = (RequestStart, RequestEnd, WebSocketMessage, HttpCall)
 REQUEST_FUNCTION = "elixirscope.web.request"
 """The recorded call a request's handler runs in (its RequestStart and RequestEnd inside)."""
 
