@@ -278,9 +278,11 @@ class RequestStart(TraceEvent, tag="req"):
     handler's calls nest beside it. ``path`` and ``query`` as received (not
     UTF-8: escaped), the query's secrets redacted; ``request_bytes`` its
     Content-Length (-1 unknown); ``client`` ``host:port``. W3C trace context:
-    ``trace_id`` (the caller's when its ``traceparent`` was valid, else new),
+    ``trace_id`` (the caller's when its ``traceparent`` was valid, else the
+    request's correlation id as a trace id),
     ``parent_span`` (the caller's span), ``span_id`` (this request's, sent back
-    on the response), ``tracestate`` as received; ``traceparent_error`` says why
+    on the response), ``tracestate`` as received (printable ASCII of at most
+    512 characters, else not kept); ``traceparent_error`` says why
     a ``traceparent`` header was ignored (it never fails the request).
     """
 

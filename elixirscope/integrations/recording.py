@@ -98,6 +98,14 @@ def _request_fid(kind: str) -> int:
     return fid
 
 
+def _echoable(tracestate: str | None) -> str | None:
+    """A ``tracestate`` fit to send back: printable ASCII of at most 512 characters
+    (W3C's limit; a header any server can write), else None (not echoed nor kept)."""
+    if tracestate is None or len(tracestate) > 512:
+        return None
+    return tracestate if tracestate.isascii() and tracestate.isprintable() else None
+
+
 def content_length(value: object) -> int:
     """A ``Content-Length`` as recorded: its number, or -1 when absent, not a number
     or too big to be one (the contract's integers are 64-bit)."""
@@ -192,7 +200,7 @@ class RequestRecording:
             cid = tracecontext.correlation_from_header(headers.get("x-correlation-id"))
             if parent is not None:
                 self.trace_id, self.flags = parent.trace_id, parent.flags
-                self.tracestate = headers.get("tracestate")
+                self.tracestate = _echoable(headers.get("tracestate"))
             if cid is None:
                 cid = self.trace_id or tracecontext.new_trace_id()
             if self.trace_id is None:
@@ -220,12 +228,14 @@ class RequestRecording:
                 self.trace_id,
                 self.span_id,
                 None if parent is None else parent.span_id,
-                None if self.tracestate is None else scrub(self.tracestate[:512]),
+                None if self.tracestate is None else scrub(self.tracestate),
                 why,
             )
             self._t0 = time.perf_counter_ns()
         except Exception as exc:  # noqa: BLE001 - never the host's problem
             swallowed(exc)
+            if not self.active:  # failed half-way: undo what was begun
+                self._close(None)
 
     def response_headers(self) -> list[tuple[str, str]]:
         """``traceparent`` (this request's span), ``tracestate`` and ``X-Correlation-ID``

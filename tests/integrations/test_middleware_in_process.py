@@ -125,6 +125,24 @@ def test_a_request_is_recorded_and_answered_as_the_app_answers(captured: Capture
     assert end.parent_id == start.parent_id != 0  # both inside the request's own call
 
 
+@pytest.mark.parametrize(
+    ("tracestate", "echoed"),
+    [(b"congo=t61rcWkgMzE", True), ("caf\u00e9=1".encode(), False), (b"x" * 513, False)],
+)
+def test_tracestate_is_sent_back_only_when_any_server_can_write_it(
+    captured: Capture, tracestate: bytes, echoed: bool
+) -> None:
+    headers = [
+        (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        (b"tracestate", tracestate),
+    ]
+    sent = drive(ElixirScopeMiddleware(hello_app), http_scope(headers=headers))
+    answered = dict(sent[0]["headers"])
+    assert (answered.get(b"tracestate") == tracestate) is echoed
+    (start,) = captured.stop().of(RequestStart)
+    assert (start.tracestate == tracestate.decode()) is echoed
+
+
 def test_a_request_wrapped_twice_is_recorded_once(captured: Capture) -> None:
     sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), http_scope())
     assert [name for name, _ in sent[0]["headers"]] == [
