@@ -132,7 +132,7 @@ SCHEMA: dict[str, Key] = {
     "store.prune_interval_s": Key(float, 60.0, FloatRange(0), doc="Seconds between Foundation's retention passes over shards no writer holds."),
     "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
     "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),
-    "integrations.starlette": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Starlette/FastAPI application (its middleware stack wrapped in ElixirScopeMiddleware)."),
+    "integrations.starlette": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Starlette/FastAPI application (Starlette.__call__ wrapped, recording as ElixirScopeMiddleware does)."),
     "integrations.flask": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Flask application (Flask.wsgi_app wrapped in ElixirScopeWSGIMiddleware)."),
     "integrations.httpx": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request httpx's default transports send, with a traceparent header added."),
     "integrations.urllib3": Key(bool, True, Boolean(), doc="Under elixirscope run, record each attempt urllib3 (and requests) makes, with a traceparent header added."),

@@ -1,8 +1,9 @@
 """ASGI middleware: each HTTP request and WebSocket connection recorded.
 
 ``ElixirScopeMiddleware(app)`` wraps any ASGI 3 application (Starlette,
-FastAPI, ...); ``elixirscope run`` puts it around every Starlette application
-by itself (``integrations.starlette`` in the configuration; see ``auto``).
+FastAPI, ...); ``elixirscope run`` records every Starlette application's
+requests the same way by itself (``integrations.starlette`` in the
+configuration; see ``auto``).
 
 What it does to a request: nothing, unless a recorder is installed. Then it
 records the request (``recording.RequestRecording``: start, the handler's calls
@@ -33,7 +34,7 @@ from elixirscope.integrations.recording import (
 )
 from elixirscope.integrations.tracecontext import header_text
 
-__all__ = ["ElixirScopeMiddleware", "request_of_scope"]
+__all__ = ["ElixirScopeMiddleware", "record_request", "request_of_scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -127,119 +128,138 @@ class ElixirScopeMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            recorder.current() is None
-            or _inside.get()
-            or not isinstance(scope, MutableMapping)
-            or scope.get("type") not in ("http", "websocket")
-        ):
-            await self.app(scope, receive, send)
-            return
-        arrived = contextvars.copy_context()
-        try:
-            req = request_of_scope(scope)
-            req.begin()
-        except Exception as exc:  # noqa: BLE001 - the host's request goes on regardless
-            swallowed(exc)
-            await self.app(scope, receive, send)
-            return
-        if not req.active:
-            await self.app(scope, receive, send)
-            return
-        token = _inside.set(True)
+        await record_request(self.app, scope, receive, send)
+
+
+async def record_request(
+    app: Callable[..., Awaitable[None]], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """``await app(scope, receive, send)``, the request recorded (the middleware's work)."""
+    if (
+        recorder.current() is None
+        or _inside.get()
+        or not isinstance(scope, MutableMapping)
+        or scope.get("type") not in ("http", "websocket")
+    ):
+        await app(scope, receive, send)
+        return
+    arrived = contextvars.copy_context()
+    try:
+        req = request_of_scope(scope)
+        req.begin()
+    except Exception as exc:  # noqa: BLE001 - the host's request goes on regardless
+        swallowed(exc)
+        await app(scope, receive, send)
+        return
+    if not req.active:
+        await app(scope, receive, send)
+        return
+    token = _inside.set(True)
+    try:
         if scope["type"] == "http":
-            await self._http(req, scope, *_in_context(receive, send, arrived))
+            await _http(app, req, scope, *_in_context(receive, send, arrived))
         else:
-            await self._websocket(req, scope, *_in_context(receive, send, arrived))
+            await _websocket(app, req, scope, *_in_context(receive, send, arrived))
+    finally:
         try:
             _inside.reset(token)
         except ValueError:  # pragma: no cover - reset in another context
             _inside.set(False)
 
-    async def _http(
-        self, req: RequestRecording, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        state = {"status": 0, "sent": 0, "received": 0}
 
-        async def receive_counted() -> Message:
-            message = await receive()
-            try:
-                if message.get("type") == "http.request":
-                    state["received"] += len(message.get("body") or b"")
-            except Exception as exc:  # noqa: BLE001
-                swallowed(exc)
-            return message
+async def _http(
+    app: Callable[..., Awaitable[None]],
+    req: RequestRecording,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    state = {"status": 0, "sent": 0, "received": 0}
 
-        async def send_traced(message: Message) -> None:
-            try:
-                kind = message.get("type")
-                if kind == "http.response.start":
-                    state["status"] = status_code(message.get("status"))
-                    message = _with_headers(message, req.response_headers())
-                elif kind == "http.response.body":
-                    state["sent"] += len(message.get("body") or b"")
-            except Exception as exc:  # noqa: BLE001
-                swallowed(exc)
-            await send(message)
-
+    async def receive_counted() -> Message:
+        message = await receive()
         try:
-            await self.app(scope, receive_counted, send_traced)
-        except BaseException as exc:
-            if req.request_bytes < 0:
-                req.request_bytes = state["received"]
-            status = state["status"] or 500  # what the server answers for it
-            req.end(status, _route_of(scope), state["sent"], exc)
-            raise
+            if message.get("type") == "http.request":
+                state["received"] += len(message.get("body") or b"")
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        return message
+
+    async def send_traced(message: Message) -> None:
+        try:
+            kind = message.get("type")
+            if kind == "http.response.start":
+                state["status"] = status_code(message.get("status"))
+                message = _with_headers(message, req.response_headers())
+            elif kind == "http.response.body":
+                state["sent"] += len(message.get("body") or b"")
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        await send(message)
+
+    try:
+        await app(scope, receive_counted, send_traced)
+    except BaseException as exc:
         if req.request_bytes < 0:
             req.request_bytes = state["received"]
-        req.end(state["status"], _route_of(scope), state["sent"])
+        status = state["status"] or 500  # what the server answers for it
+        req.end(status, _route_of(scope), state["sent"], exc)
+        raise
+    if req.request_bytes < 0:
+        req.request_bytes = state["received"]
+    req.end(state["status"], _route_of(scope), state["sent"])
 
-    async def _websocket(
-        self, req: RequestRecording, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        state = {"status": 0}
-        rid = req.start_id
 
-        async def receive_traced() -> Message:
-            message = await receive()
-            try:
-                kind = message.get("type")
-                if kind == "websocket.receive":
-                    data = message.get("text")
-                    if data is None:
-                        data = message.get("bytes")
-                    req.emit("ws", rid, "in", _size(data), preview(data), 0)
-                elif kind == "websocket.disconnect":
-                    req.emit("ws", rid, "disconnect", -1, None, _close_code(message))
-            except Exception as exc:  # noqa: BLE001
-                swallowed(exc)
-            return message
+async def _websocket(
+    app: Callable[..., Awaitable[None]],
+    req: RequestRecording,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    state = {"status": 0}
+    rid = req.start_id
 
-        async def send_traced(message: Message) -> None:
-            try:
-                kind = message.get("type")
-                if kind == "websocket.accept":
-                    state["status"] = 101
-                    req.emit("ws", rid, "accept", -1, None, 0)
-                elif kind == "websocket.send":
-                    data = message.get("text")
-                    if data is None:
-                        data = message.get("bytes")
-                    req.emit("ws", rid, "out", _size(data), preview(data), 0)
-                elif kind == "websocket.close":
-                    if not state["status"]:
-                        state["status"] = 403  # closed before accepting: the handshake is refused
-                    req.emit("ws", rid, "close", -1, None, _close_code(message))
-            except Exception as exc:  # noqa: BLE001
-                swallowed(exc)
-            await send(message)
-
+    async def receive_traced() -> Message:
+        message = await receive()
         try:
-            await self.app(scope, receive_traced, send_traced)
-        except BaseException as exc:
-            req.end(state["status"] or 500, _route_of(scope), -1, exc)
-            raise
-        req.end(state["status"], _route_of(scope), -1)
+            kind = message.get("type")
+            if kind == "websocket.receive":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes")
+                req.emit("ws", rid, "in", _size(data), preview(data), 0)
+            elif kind == "websocket.disconnect":
+                req.emit("ws", rid, "disconnect", -1, None, _close_code(message))
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        return message
+
+    async def send_traced(message: Message) -> None:
+        try:
+            kind = message.get("type")
+            if kind == "websocket.accept":
+                state["status"] = 101
+                req.emit("ws", rid, "accept", -1, None, 0)
+            elif kind == "websocket.send":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes")
+                req.emit("ws", rid, "out", _size(data), preview(data), 0)
+            elif kind == "websocket.close":
+                if not state["status"]:
+                    state["status"] = 403  # closed before accepting: the handshake is refused
+                req.emit("ws", rid, "close", -1, None, _close_code(message))
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        await send(message)
+
+    try:
+        await app(scope, receive_traced, send_traced)
+    except BaseException as exc:
+        req.end(state["status"] or 500, _route_of(scope), -1, exc)
+        raise
+    req.end(state["status"], _route_of(scope), -1)
 
 
 def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> tuple[Receive, Send]:

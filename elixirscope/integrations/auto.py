@@ -5,10 +5,11 @@ library is never imported by ElixirScope itself), enabled by its
 ``integrations.<name>`` configuration key (all on by default), and undone by
 :meth:`Integrations.stop`. Exactly what each one wraps:
 
-- ``starlette``: ``starlette.applications.Starlette.build_middleware_stack``,
-  so that every Starlette (and FastAPI) application's stack is wrapped in
-  ``asgi.ElixirScopeMiddleware`` — outermost, so a 500 from
-  ``ServerErrorMiddleware`` is seen with its exception.
+- ``starlette``: ``starlette.applications.Starlette.__call__``, so that every
+  request of every Starlette application (FastAPI's too: its ``__call__``
+  calls Starlette's) is recorded as ``asgi.ElixirScopeMiddleware`` records it,
+  around the whole middleware stack — so a 500 from ``ServerErrorMiddleware``
+  is seen with its exception.
 - ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
   and two receivers of Flask's own signals (``request_started`` for the route
   rule, ``got_request_exception`` for the exception of a 500 Flask answered).
@@ -38,19 +39,21 @@ __all__ = ["INTEGRATIONS", "Integrations"]
 
 
 def _starlette_on(module: ModuleType) -> Callable[[], None]:
-    from elixirscope.integrations.asgi import ElixirScopeMiddleware
+    import functools
+
+    from elixirscope.integrations.asgi import record_request
 
     cls = module.Starlette
-    original = cls.build_middleware_stack
+    original = cls.__call__
 
-    def build_middleware_stack(self: Any) -> Any:
-        return ElixirScopeMiddleware(original(self))
+    async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        await record_request(functools.partial(original, self), scope, receive, send)
 
-    build_middleware_stack.__wrapped__ = original  # type: ignore[attr-defined]
-    cls.build_middleware_stack = build_middleware_stack
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.__call__ = __call__
 
     def off() -> None:
-        cls.build_middleware_stack = original
+        cls.__call__ = original
 
     return off
 
