@@ -59,10 +59,7 @@ def _starlette_on(module: ModuleType) -> Callable[[], None]:
 
 
 def _flask_on(module: ModuleType) -> Callable[[], None]:
-    import flask
-
-    from elixirscope.integrations.recording import current_request
-    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
+    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware, connect_flask_signals
 
     cls = module.Flask
     original = cls.wsgi_app
@@ -70,26 +67,13 @@ def _flask_on(module: ModuleType) -> Callable[[], None]:
     def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
         return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
 
-    def started(_sender: Any, **_extra: Any) -> None:
-        req = current_request.get()
-        rule = getattr(flask.request, "url_rule", None)
-        if req is not None and rule is not None:
-            req.route = str(rule.rule)
-
-    def failed(_sender: Any, exception: BaseException | None = None, **_extra: Any) -> None:
-        req = current_request.get()
-        if req is not None and exception is not None:
-            req.error = exception
-
     wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
     cls.wsgi_app = wsgi_app
-    flask.request_started.connect(started, weak=False)
-    flask.got_request_exception.connect(failed, weak=False)
+    disconnect = connect_flask_signals()
 
     def off() -> None:
         cls.wsgi_app = original
-        flask.request_started.disconnect(started)
-        flask.got_request_exception.disconnect(failed)
+        disconnect()
 
     return off
 

@@ -1,7 +1,9 @@
 """WSGI middleware: each request of a WSGI application (Flask, any) recorded.
 
-``ElixirScopeWSGIMiddleware(app)`` wraps the application callable (for Flask:
-``app.wsgi_app = ElixirScopeWSGIMiddleware(app.wsgi_app)``). It does nothing
+``ElixirScopeWSGIMiddleware(app)`` wraps the application callable; for Flask,
+``record_flask(app)`` wraps ``app.wsgi_app`` and connects receivers of Flask's
+``request_started`` (the route rule) and ``got_request_exception`` (the
+exception of a 500 Flask answered itself). It does nothing
 unless a recorder is installed; then, as the ASGI middleware does
 (``recording.RequestRecording``), it records the request around the call of
 the application — the handler's calls nested under it, the status, the
@@ -30,7 +32,12 @@ from elixirscope.integrations.recording import (
 )
 from elixirscope.integrations.tracecontext import header_text
 
-__all__ = ["ElixirScopeWSGIMiddleware", "request_of_environ"]
+__all__ = [
+    "ElixirScopeWSGIMiddleware",
+    "connect_flask_signals",
+    "record_flask",
+    "request_of_environ",
+]
 
 _inside: ContextVar[bool] = ContextVar("elixirscope_wsgi_request", default=False)
 _HEADERS = {
@@ -128,3 +135,48 @@ def _route_of(environ: dict[str, Any]) -> str | None:
     rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
     text = getattr(rule, "rule", None)
     return text if isinstance(text, str) else None
+
+
+_flask_connected: list[Callable[[], None]] = []
+
+
+def connect_flask_signals() -> Callable[[], None]:
+    """Receivers of Flask's ``request_started`` (the request's route rule) and
+    ``got_request_exception`` (the exception of a 500 Flask answered itself), once;
+    returns what disconnects them."""
+    if _flask_connected:
+        return _flask_connected[0]
+    import flask
+
+    from elixirscope.integrations.recording import current_request
+
+    def started(_sender: Any, **_extra: Any) -> None:
+        req = current_request.get()
+        rule = getattr(flask.request, "url_rule", None)
+        if req is not None and rule is not None:
+            req.route = str(rule.rule)
+
+    def failed(_sender: Any, exception: BaseException | None = None, **_extra: Any) -> None:
+        req = current_request.get()
+        if req is not None and exception is not None:
+            req.error = exception
+
+    flask.request_started.connect(started, weak=False)
+    flask.got_request_exception.connect(failed, weak=False)
+
+    def disconnect() -> None:
+        flask.request_started.disconnect(started)
+        flask.got_request_exception.disconnect(failed)
+        _flask_connected.clear()
+
+    _flask_connected.append(disconnect)
+    return disconnect
+
+
+def record_flask(app: Any) -> Any:
+    """Record a Flask application's requests (``app.wsgi_app`` wrapped, the signals
+    connected); returns the app."""
+    if not isinstance(app.wsgi_app, ElixirScopeWSGIMiddleware):
+        app.wsgi_app = ElixirScopeWSGIMiddleware(app.wsgi_app)
+    connect_flask_signals()
+    return app

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from web_programs import calltree, elixirscope, events
 
-PROGRAM = r'''
+PROGRAM = r"""
 import socket
 import threading
 import time
@@ -45,7 +45,7 @@ def main():
 
 
 main()
-'''
+"""
 
 
 def test_a_fastapi_route_is_recorded_with_its_handler_nested(tmp_path: Path) -> None:
@@ -60,5 +60,7 @@ def test_a_fastapi_route_is_recorded_with_its_handler_nested(tmp_path: Path) -> 
     ]
     tree = calltree(tmp_path / "data", ends[0]["correlation_id"])
     lines = tree.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("request GET /price/{sku} -> 200"))
+    at = next(
+        i for i, line in enumerate(lines) if line.startswith("request GET /price/{sku} -> 200")
+    )
     assert lines[at + 2].startswith("  price(") and lines[at + 3].startswith("    discount(")

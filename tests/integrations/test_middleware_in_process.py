@@ -328,3 +328,28 @@ def test_a_strange_status_is_passed_on_and_recorded_as_none(
     assert sent[0]["status"] == status
     (end,) = captured.stop().of(RequestEnd)
     assert end.status == (200 if status == "200" else 0)
+
+
+def test_record_flask_knows_routes_and_the_500s_flask_answers(captured: Capture) -> None:
+    import flask
+
+    from elixirscope.integrations.wsgi import record_flask
+
+    app = flask.Flask("in_process")
+
+    @app.route("/items/<int:n>")
+    def item(n: int) -> dict:
+        if n == 0:
+            raise ZeroDivisionError("no item 0")
+        return {"n": n}
+
+    assert record_flask(app) is app
+    client = app.test_client()
+    assert client.get("/items/3").json == {"n": 3}
+    answered = client.get("/items/0")
+    assert answered.status_code == 500 and "traceparent" in answered.headers
+    ends = captured.stop().of(RequestEnd)
+    assert [(e.route, e.status, e.exc_type) for e in ends] == [
+        ("/items/<int:n>", 200, None),
+        ("/items/<int:n>", 500, "ZeroDivisionError"),
+    ]
