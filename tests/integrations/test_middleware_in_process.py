@@ -92,7 +92,8 @@ def http_scope(**over) -> dict:  # noqa: ANN003
     return scope
 
 
-def test_without_a_recorder_the_middleware_is_not_there() -> None:
+def test_without_a_recorder_the_middleware_is_not_there(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(recorder, "_recorder", None)  # whatever an earlier test left installed
     assert recorder.current() is None
     assert drive(ElixirScopeMiddleware(hello_app), http_scope()) == drive(hello_app, http_scope())
 
