@@ -37,6 +37,7 @@ from typing import Any
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.values import safe_repr
+from elixirscope.contracts.trace import REGISTERED
 from elixirscope.runtime import observe
 from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
@@ -157,6 +158,16 @@ class ActorTracer:
                 rec.emit("spawn", path, pid, sup)
             else:
                 rec.emit(tag, path, pid, _reason_text(data.get("reason")), sup)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
+    def named(self, actor: str, name: str) -> None:
+        """A registered name, as the custom event ``REGISTERED`` (the store indexes it
+        under both names, so ``elixirscope state NAME`` finds the actor)."""
+        try:
+            rec = recorder.current()
+            if rec is not None:
+                rec.emit("custom", REGISTERED, {"actor": actor, "name": name})
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
 

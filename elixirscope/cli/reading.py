@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from elixirscope.cli import output
 from elixirscope.cli.exits import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CommandError
@@ -175,8 +176,11 @@ def run_runs(args: Any) -> int:
     return _print(report, args)
 
 
-def _answer(read: Any) -> dict[str, Any]:
-    """A report read from the store; what it cannot answer (a run that cannot be chosen,
+_T = TypeVar("_T")
+
+
+def _answer(read: Callable[[], _T]) -> _T:
+    """A report (or a reader) read from the store; what it cannot answer (a run that cannot be chosen,
     a store that cannot be read) is an error answer (status 1)."""
     try:
         return read()

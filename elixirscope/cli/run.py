@@ -120,6 +120,7 @@ class _Recording:
         self.follower: Any = None
         self.actor_watch: Any = None
         self.integrations: Any = None
+        self.db_watch: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
         self.script_name = "__main__"
@@ -181,6 +182,9 @@ class _Recording:
 
         # Web libraries likewise, each once the program imports it ([integrations]).
         self.integrations = Integrations.start(lambda name: config.get(f"integrations.{name}"))
+        from elixirscope.integrations.db_watch import watch_integrations
+
+        self.db_watch = watch_integrations(config.get)  # databases, pub/sub: as they load
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -202,6 +206,9 @@ class _Recording:
         if self.integrations is not None:
             self.integrations.stop()
             _report_integration_errors()
+        if self.db_watch is not None:
+            for news in self.db_watch.stop():
+                print(f"elixirscope run: {news}", file=sys.stderr)
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:

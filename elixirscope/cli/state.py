@@ -13,7 +13,6 @@ quit); it reads its commands from stdin, so it can be scripted too.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
@@ -176,34 +175,29 @@ def run_why(args: Any) -> int:
 
 # ------------------------------------------------------------------ replay
 
-_HELP = """commands:
-  n, next [K]      forward one change (or K)
-  p, prev [K]      back one change (or K)
-  g, goto N        to change N
-  s, show [FIELD]  the state (or one field) here
-  d, diff          what this change changed
-  w, why FIELD     where FIELD's value here came from
-  h, history FIELD every change of FIELD
-  q, quit"""
-
 
 def run_replay(args: Any) -> int:
-    if args.daemon:
-        raise CommandError("replay reads a data dir; give --data-dir (not --daemon)", 2)
-    from elixirscope.state.recorded import StateRecording
-    from elixirscope.state.timeline import Stepper
+    """The interactive stepper (``elixirscope.state.stepping``), over a data dir or a daemon."""
+    from elixirscope.state.stepping import Replay, Source, local_reader
 
-    def open_timeline() -> Any:
+    def open_source() -> Source:
+        if args.daemon:
+            return Source(
+                lambda op, params: _from_daemon(args, op, params, layer="state_tracing"),
+                args.target,
+                _scope(args),
+            )
+        from elixirscope.state.recorded import StateRecording
+
         recording = StateRecording(_data_dir(args), args.run, bool(args.all_runs))
-        return recording, recording.timeline(args.target)
+        return Source(local_reader(recording), args.target)
 
-    recording, timeline = _answer(open_timeline)  # type: tuple[Any, Any]
-    if args.change > len(timeline):
+    source: Source = open_source() if args.daemon else _answer(open_source)
+    if args.change > source.changes:
         raise CommandError(
-            f"{timeline.target}: no change {args.change}; changes 1 to {len(timeline)}"
+            f"{source.target}: no change {args.change}; changes 1 to {source.changes}"
         )
-    stepper = Stepper(timeline, args.change - 1)
-    replay = _Replay(recording, stepper, args)
+    replay = Replay(source, args.change - 1, say=lambda text: print(text, flush=True))
     replay.where()
     interactive = sys.stdin.isatty()
     while True:
@@ -211,91 +205,14 @@ def run_replay(args: Any) -> int:
             line = input("replay> " if interactive else "")
         except EOFError:
             break
-        if not replay.command(line):
-            break
+        try:
+            if not replay.command(line):
+                break
+        except CommandError as exc:  # the daemon's answer to one command: say it, go on
+            print(f"elixirscope replay: {exc}", file=sys.stderr, flush=True)
+            if exc.status != 1:
+                return exc.status
     return EXIT_OK
-
-
-class _Replay:
-    def __init__(self, recording: Any, stepper: Any, args: Any) -> None:
-        self.recording, self.stepper, self.args = recording, stepper, args
-        self.timeline = stepper.timeline
-
-    def say(self, text: str) -> None:
-        print(text, flush=True)
-
-    def where(self) -> None:
-        from elixirscope.state.render import render
-
-        c = self.timeline.changes[self.stepper.index]
-        self.say(
-            f"change {c.index + 1}/{len(self.timeline)}  {c.callback}"
-            + (f" {c.message}" if c.message else "")
-            + (f"  raised {c.error}" if c.error else "")
-        )
-        self.say(render(self.stepper.node, 100))
-
-    def command(self, line: str) -> bool:
-        from elixirscope.state.nodes import PathError, node_at, parse_path
-        from elixirscope.state.render import compare, render, render_change
-        from elixirscope.state.timeline import StateGap
-
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            self.say(f"cannot read that: {exc}")
-            return True
-        if not words:
-            return True
-        verb, rest = words[0].lower(), words[1:]
-        try:
-            if verb in ("q", "quit", "exit"):
-                return False
-            if verb in ("n", "next", "p", "prev"):
-                count = int(rest[0]) if rest else 1
-                for _ in range(count):
-                    self.stepper.next() if verb in ("n", "next") else self.stepper.prev()
-                self.where()
-            elif verb in ("g", "goto"):
-                if not rest or not rest[0].isdigit():
-                    self.say("goto needs a change number, e.g. goto 3")
-                    return True
-                self.stepper.goto(int(rest[0]) - 1)
-                self.where()
-            elif verb in ("s", "show"):
-                node = self.stepper.node
-                if rest:
-                    node = node_at(node, parse_path(rest[0]))
-                self.say(render(node, 100))
-            elif verb in ("d", "diff"):
-                i = self.stepper.index
-                if i == 0 or not self.timeline.linked(i):
-                    self.say("the first state here: nothing before it to compare")
-                else:
-                    diffs = compare(self.timeline.state(i - 1), self.stepper.node)
-                    self.say("\n".join(render_change(p, o, n) for p, o, n in diffs) or "no change")
-            elif verb in ("w", "why"):
-                from elixirscope.state.origin import why
-
-                if not rest:
-                    self.say("why needs a field, e.g. why tasks[0].assignee")
-                    return True
-                for step in why(self.recording, self.timeline.target, rest[0], self.stepper.index):
-                    self.say(step.text)
-            elif verb in ("h", "history"):
-                path = parse_path(rest[0]) if rest else ()
-                for fc in self.timeline.history(path):
-                    self.say(
-                        f"#{fc.change.index + 1} {fc.change.callback}: "
-                        + render_change(path, fc.old, fc.new)
-                    )
-            elif verb in ("?", "help"):
-                self.say(_HELP)
-            else:
-                self.say(f"unknown command {verb!r}\n{_HELP}")
-        except (StateGap, PathError, ValueError) as exc:
-            self.say(str(exc))
-        return True
 
 
 ADDERS = {

@@ -93,10 +93,13 @@ class UsageError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LocalCommand:
-    """A command the console answers itself: ``help [COMMAND]`` or ``quit``."""
+    """A command the console answers itself: ``help [COMMAND]``, ``quit``, or
+    ``replay TARGET [change=N]`` (the session steps through a target's states,
+    one StateTracing Request per step; ``topic`` is the target)."""
 
-    name: Literal["help", "quit"]
+    name: Literal["help", "quit", "replay"]
     topic: str | None = None
+    change: int = 1
 
 
 Build = Callable[[Sequence[str]], "Request | LocalCommand"]
@@ -288,6 +291,21 @@ def _state_read(name: str, positional: tuple[str, ...]) -> Build:
         )
 
     return build
+
+
+def _replay(args: Sequence[str]) -> LocalCommand:
+    words = " ".join(args).split()
+    change = 1
+    for word in words[1:]:
+        key, eq, value = word.partition("=")
+        if key != "change" or not eq or not value.isdigit() or int(value) < 1:
+            raise UsageError(
+                f"replay takes change=N (a whole number from 1); got {word!r}\n"
+                f"usage: {COMMANDS['replay'].usage}",
+                "replay",
+            )
+        change = int(value)
+    return LocalCommand("replay", words[0], change)
 
 
 def _query(args: Sequence[str]) -> Request:
@@ -483,6 +501,19 @@ _TABLE: tuple[Command, ...] = (
         "state desk before_crash field=orders",
         _state_read("state", ("target",)),
         "text",
+        optional=1,
+        rest=True,
+    ),
+    Command(
+        "replay",
+        ("TARGET", "OPTIONS"),
+        "step through an actor's states: next, prev, goto N, show, diff, why FIELD, quit",
+        "Enters the stepper (its prompt is replay[TARGET]>) at change 1, or change=N; each "
+        "step asks the StateTracing layer, as `elixirscope replay --daemon` does. quit "
+        "returns to the console.",
+        "replay desk change=3",
+        _replay,
+        "local",
         optional=1,
         rest=True,
     ),

@@ -43,7 +43,10 @@ def history_path() -> Path:
 
 
 def prompt(session: Session) -> str:
-    """``elixirscope[NODE]> ``, or the endpoint while the node is not known."""
+    """``elixirscope[NODE]> ``, or the endpoint while the node is not known;
+    ``replay[TARGET]> `` while a replay steps."""
+    if session.stepper is not None:
+        return f"replay[{session.stepper.source.target}]> "
     return f"elixirscope[{session.node or session.endpoint}]> "
 
 

@@ -20,7 +20,7 @@ result or the daemon's error is printed to ``out`` as JSON, for scripts.
 from __future__ import annotations
 
 import sys
-from typing import Self, TextIO
+from typing import Any, Self, TextIO
 
 import msgspec
 
@@ -76,6 +76,8 @@ class Session:
         self.tree_paths: list[str] | None = None
         """Paths from the last ``tree`` answer, for completion."""
         self.quit_requested = False
+        self.stepper: Any = None
+        """The ``replay`` under way (``elixirscope.state.stepping.Replay``): lines go to it."""
         self.key_problem: str | None = None
         """Why this console holds no key to the daemon: local commands still work,
         anything sent to the daemon is refused with this message (exit status 2)."""
@@ -84,6 +86,11 @@ class Session:
 
     def execute(self, line: str) -> int:
         """Run one command line, print its outcome, return its exit status."""
+        if self.stepper is not None:
+            if not self.stepper.command(line):
+                self.stepper = None
+                self._print("back to the console", self.out)
+            return EXIT_OK
         try:
             command, parsed = parse(line)
             if isinstance(parsed, LocalCommand):
@@ -96,6 +103,8 @@ class Session:
     def _local(self, command: LocalCommand) -> int:
         if command.name == "quit":
             self.quit_requested = True
+        elif command.name == "replay":
+            return self._replay(command.topic or "", command.change)
         else:
             self._print(help_text(command.topic), self.out)
         return EXIT_OK
@@ -120,6 +129,45 @@ class Session:
             return EXIT_ERROR
         self._remember(renderer, response)
         return self._show(renderer, response)
+
+    def _replay(self, target: str, change: int) -> int:
+        """Start stepping through ``target``'s states (``self.stepper``)."""
+        from elixirscope.state.stepping import Replay, Source
+        from elixirscope.store.errors import QueryError
+
+        if self.key_problem is not None:
+            self._print(self.key_problem, self.err)
+            return EXIT_USAGE
+        try:
+            source = Source(self._ask_state, target)
+            stepper = Replay(source, change - 1, say=lambda text: self._print(text, self.out))
+            stepper.where()
+        except QueryError as exc:
+            self._print(str(exc), self.err)
+            return EXIT_ERROR
+        self.stepper = stepper
+        return EXIT_OK
+
+    def _ask_state(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One StateTracing Request for the stepper; what fails is a QueryError it says."""
+        from elixirscope.store.errors import QueryError
+
+        request = Request(
+            operation=operation,
+            to_layer="state_tracing",
+            params=params,
+            from_layer="console",
+            timeout=self.timeout,
+        )
+        try:
+            response = self.client.request(request)
+        except RequestTimeout:
+            raise QueryError(unreachable_message(self.endpoint, self.timeout)) from None
+        except (KeyRefused, BadResponse) as exc:
+            raise QueryError(str(exc)) from None
+        if not response.ok or not isinstance(response.data, dict):
+            raise QueryError(response.error.message if response.error else error_line(response))
+        return response.data
 
     def _show(self, renderer: str, response: Response) -> int:
         failed = response.status == "error"

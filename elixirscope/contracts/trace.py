@@ -52,6 +52,8 @@ __all__ = [
     "AttributeChange",
     "BatchHead",
     "CustomEvent",
+    "DatabaseQuery",
+    "DatabaseTransaction",
     "EVENT_TYPES",
     "EventBatch",
     "FunctionEntry",
@@ -62,9 +64,12 @@ __all__ = [
     "GeneratorYield",
     "MessageReceive",
     "MessageSend",
+    "REGISTERED",
     "ProcessExit",
     "ProcessRestart",
     "ProcessSpawn",
+    "PubSubDelivery",
+    "PubSubPublish",
     "REQUEST_FUNCTION",
     "RequestEnd",
     "RequestStart",
@@ -260,11 +265,84 @@ class ThreadStart(TraceEvent, tag="thread"):
     spawner_thread: int = 0
 
 
+REGISTERED = "elixirscope.registered"
+"""A :class:`CustomEvent` name: an actor registered a unique name, ``data`` is
+``{"actor": path, "name": name}`` (the store indexes it under both)."""
+
+
 class CustomEvent(TraceEvent, tag="custom"):
     """Anything a program records itself (``elixirscope.capture.record``)."""
 
     name: Text
     data: dict[str, Any] = {}
+
+
+# ---------------------------------------------------------------- databases and pub/sub
+# (elixirscope.integrations: sqlite3, SQLAlchemy, psycopg, the runtime's registry)
+
+
+class DatabaseQuery(TraceEvent, tag="query"):
+    """A database statement ran, recorded when it finished (or failed).
+
+    ``system``: the database kind (``sqlite``, ``postgresql``, ...);
+    ``database``: its name or URL, never a password; ``statement``: the SQL
+    as sent; ``parameters``: their text, redacted (``capture.redaction``) and
+    bounded, None when there were none; ``rows``: rows affected or returned
+    when the driver knows (-1: unknown); ``file``/``line``/``caller``: the
+    program's line that issued it (the first frame outside the database
+    libraries and ElixirScope); ``error``: ``Type: message`` when it raised
+    (the program saw the same exception); ``source``: which integration
+    recorded it (``sqlite3``, ``sqlalchemy``, ``psycopg``); ``many``: how many
+    parameter sets an ``executemany`` ran (0 for a plain execute).
+    """
+
+    system: Text
+    database: Text | None
+    statement: Text
+    parameters: Text | None
+    duration_ns: Int64
+    rows: Int64 = -1
+    file: Text | None = None
+    line: Int64 = 0
+    caller: Text | None = None
+    error: Text | None = None
+    source: Text = ""
+    many: Int64 = 0
+
+
+class DatabaseTransaction(TraceEvent, tag="tx"):
+    """A transaction began, committed or rolled back (``action``); fields as in
+    :class:`DatabaseQuery` (``duration_ns`` 0 when the driver began it implicitly)."""
+
+    system: Text
+    database: Text | None
+    action: Text
+    duration_ns: Int64 = 0
+    file: Text | None = None
+    line: Int64 = 0
+    caller: Text | None = None
+    error: Text | None = None
+    source: Text = ""
+
+
+class PubSubPublish(TraceEvent, tag="pub"):
+    """``publisher`` dispatched ``message`` under the registry key ``topic``;
+    ``pub_id`` links it to each :class:`PubSubDelivery`."""
+
+    pub_id: Text
+    topic: Text
+    publisher: Text | None
+    message: Text | None = None
+
+
+class PubSubDelivery(TraceEvent, tag="deliver"):
+    """The registry sent publication ``pub_id`` to ``target`` (one per subscriber);
+    ``replay``: sent again to a subscriber restoring its key in a new registry."""
+
+    pub_id: Text
+    topic: Text
+    target: Text
+    replay: bool = False
 
 
 # ---------------------------------------------------------------- web: requests and HTTP calls
@@ -379,6 +457,10 @@ AnyEvent = Union[
     ProcessRestart,
     ThreadStart,
     CustomEvent,
+    DatabaseQuery,
+    DatabaseTransaction,
+    PubSubPublish,
+    PubSubDelivery,
     RequestStart,
     RequestEnd,
     WebSocketMessage,

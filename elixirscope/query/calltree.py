@@ -25,6 +25,8 @@ from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
     AttributeChange,
     CustomEvent,
+    DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -36,6 +38,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -397,6 +401,11 @@ def describe(ev: Any) -> str:
         return f"{what} {ev.name} started"
     if cls is RequestStart or cls is RequestEnd or cls is WebSocketMessage or cls is HttpCall:
         return _describe_web(ev)
+    if cls is DatabaseQuery or cls is DatabaseTransaction or cls is PubSubPublish:
+        return _describe_integration(ev)
+    if cls is PubSubDelivery:
+        again = " (replayed)" if ev.replay else ""
+        return f"deliver {ev.topic} -> {ev.target}{again}  #{ev.pub_id}"
     return repr(ev)  # pragma: no cover - every contract type is listed above
 
 
@@ -432,6 +441,30 @@ def _describe_web(ev: Any) -> str:
     if ev.error:
         text += f"  !! {ev.error}"
     return text
+
+
+def _describe_integration(ev: Any) -> str:
+    """A query (``query sqlite app.db: SELECT ... [params] -> 3 rows [1.2 ms] app.py:12``),
+    a transaction (``tx commit ...``), a publish (``publish topic by actor: message``)."""
+    if type(ev) is PubSubPublish:
+        return f"publish {ev.topic} by {ev.publisher or '?'}: {ev.message}  #{ev.pub_id}"
+    where = ev.system + (f"({ev.database})" if ev.database else "")
+    if type(ev) is DatabaseQuery:
+        text = f"query {where}: {' '.join(ev.statement.split())}"
+        if ev.parameters is not None:
+            text += f"  {ev.parameters}"
+        if ev.many:
+            text += f"  (x{ev.many})"
+        if ev.rows >= 0:
+            text += f" -> {ev.rows} row" + ("" if ev.rows == 1 else "s")
+    else:
+        text = f"tx {ev.action} {where}"
+    if ev.error:
+        text += f" !! {ev.error}"
+    if ev.duration_ns:
+        text += f"  [{format_duration(ev.duration_ns)}]"
+    source = source_of(ev.file, ev.line)
+    return text + (f"  {source}" if source else "")
 
 
 def format_ts(ts: int) -> str:

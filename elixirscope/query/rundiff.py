@@ -400,8 +400,9 @@ def _count(node: CallNode) -> int:
 def p95(durations: list[int]) -> int:
     """The 95th percentile by nearest rank: the smallest recorded duration that at least
     95% of them do not exceed (SQL's ``quantile_disc(d, 0.95)``, as DuckDB computes it)."""
-    ordered = sorted(durations)
-    return ordered[max(0, (95 * len(ordered) + 99) // 100 - 1)]  # ceil(0.95 n), exactly
+    from elixirscope.query.percentile import nearest_rank
+
+    return int(nearest_rank(sorted(durations), 0.95))
 
 
 def _moved(

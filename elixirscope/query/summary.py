@@ -11,6 +11,8 @@ tables fitting 100 columns:
 - the slowest calls;
 - actors, with messages in (received) and out (sent), state changes, and
   restarts and exits of their supervised process;
+- database queries by statement and the line that issued them: how many,
+  their time, and the most run under one call (an N+1 shows as that count);
 - processes (producers) and their threads, named when the recording named them.
 
 It reads every event once and keeps per-function durations, so memory grows
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elixirscope.contracts.trace import (
+    DatabaseQuery,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -75,6 +78,16 @@ class _Actor:
 
 
 @dataclass
+class _Query:
+    statement: str
+    source: str | None
+    caller: str | None
+    durations: list[int] = field(default_factory=list)
+    errors: int = 0
+    per_call: Counter = field(default_factory=Counter)  # (producer, parent call id) -> count
+
+
+@dataclass
 class _Process:
     node: str
     pid: int
@@ -98,6 +111,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     slowest: list[tuple[int, int, StoredEvent]] = []
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
+    queries: dict[tuple[str, str | None], _Query] = {}
     names = ThreadNames()
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     total = calls = 0
@@ -151,6 +165,15 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             actors[ev.path].exits += 1
         elif isinstance(ev, ThreadStart):
             names.add(se)
+        elif isinstance(ev, DatabaseQuery):
+            statement = " ".join(ev.statement.split())
+            where = source_of(ev.file, ev.line)
+            q = queries.get((statement, where))
+            if q is None:
+                q = queries[(statement, where)] = _Query(statement, where, ev.caller)
+            q.durations.append(ev.duration_ns)
+            q.errors += ev.error is not None
+            q.per_call[(se.producer, ev.parent_id)] += 1
     raises = _raises(errors, raised_below)
     report = {
         "events": total,
@@ -164,6 +187,12 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
+        "queries": [
+            _query_row(q)
+            for q in sorted(
+                queries.values(), key=lambda q: (-len(q.durations), -sum(q.durations), q.statement)
+            )
+        ],
         "processes": [
             _process_row(producer, p, names)
             for producer, p in sorted(processes.items(), key=lambda item: item[1].first_ts)
@@ -201,9 +230,9 @@ def _raises(
 
 
 def _percentile(ordered: list[int], q: float) -> int:
-    if not ordered:
-        return 0
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    from elixirscope.query.percentile import nearest_rank
+
+    return nearest_rank(ordered, q) if ordered else 0
 
 
 def _function_row(fn: _Function) -> dict[str, Any]:
@@ -218,6 +247,20 @@ def _function_row(fn: _Function) -> dict[str, Any]:
         "p50_ns": _percentile(ordered, 0.50),
         "p95_ns": _percentile(ordered, 0.95),
         "max_ns": ordered[-1] if ordered else 0,
+    }
+
+
+def _query_row(q: _Query) -> dict[str, Any]:
+    ordered = sorted(q.durations)
+    return {
+        "statement": q.statement,
+        "issued_at": q.source,
+        "caller": q.caller,
+        "count": len(ordered),
+        "total_ns": sum(ordered),
+        "p95_ns": _percentile(ordered, 0.95),
+        "errors": q.errors,
+        "most_in_one_call": max(q.per_call.values()),
     }
 
 
@@ -348,6 +391,27 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 for a in ranked[:top]
             ],
             width,
+        )
+    queries = report.get("queries") or []
+    if queries:
+        out += ["", _heading("Queries", len(queries), top)]
+        out += _table(
+            ["statement", "count", "total", "p95", "in one call", "errors", "issued at"],
+            [
+                [
+                    q["statement"],
+                    f"{q['count']:,}",
+                    _dur(q["total_ns"]),
+                    _dur(q["p95_ns"]),
+                    f"{q['most_in_one_call']:,}",
+                    f"{q['errors']:,}",
+                    q["issued_at"] or "?",
+                ]
+                for q in queries[:top]
+            ],
+            width,
+            fit=(0, 6),
+            tail=(6,),
         )
     procs = report["processes"]
     if procs:

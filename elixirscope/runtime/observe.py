@@ -103,8 +103,16 @@ class Tracer(Protocol):
     def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
         """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...)."""
 
+    def named(self, actor: str, name: str) -> None:
+        """The actor registered the unique name ``name`` (readers then find it by it)."""
+
 
 TRACER: Tracer | None = None
+
+PUBSUB: Any = None
+"""While pub/sub is recorded (``elixirscope.integrations.pubsub``): its recorder, whose
+``publishing(actor, key, payload)`` records a publish and returns the link its
+deliveries carry. None (the default) costs ``dispatch`` one test."""
 
 
 def tracer_for(actor: Any) -> Tracer | None:

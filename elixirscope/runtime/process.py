@@ -54,7 +54,7 @@ from thespian.actors import (
     WatchMessage,
 )
 
-from elixirscope.runtime import _thespian_fixes, _thespian_security
+from elixirscope.runtime import _thespian_fixes, _thespian_security, observe
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.liveness import ProcessIdentity, current_identity, is_alive
 from elixirscope.runtime.mailbox import MailboxGauge
@@ -429,6 +429,10 @@ class ProcessActor(Actor):
         (a cast); call the registry when the answer matters.
         """
         self._to_registry(self._registry.register(self.myAddress, key, value, unique))
+        if unique:
+            tracer = observe.tracer_for(self)
+            if tracer is not None:
+                tracer.named(getattr(self, "path", "") or str(self.myAddress), key)
 
     def unregister(self, key: str) -> None:
         self._to_registry(self._registry.unregister(self.myAddress, key))
@@ -439,7 +443,9 @@ class ProcessActor(Actor):
         While no registry is up the payload is held for the next one
         (``hold=False``: dropped, for figures that are stale by then).
         """
-        self._to_registry(self._registry.dispatch(key, payload, hold))
+        pubsub = observe.PUBSUB
+        link = None if pubsub is None else pubsub.publishing(self, key, payload)
+        self._to_registry(self._registry.dispatch(key, payload, hold, link))
 
     def _to_registry(self, request: tuple | None) -> None:
         if request is not None:

@@ -11,7 +11,8 @@ Calls (tuples)::
     ("stats",)                                  -> counts
 
 Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
-``key`` (how supervisors publish lifecycle Events to subscribers); the same
+``key`` (how supervisors publish lifecycle Events to subscribers; a fourth item,
+a recorded publish's link, has the deliveries recorded: ``integrations.pubsub``); the same
 ``register``/``restore``/``unregister`` tuples as casts, for actors that need
 no answer. The registry monitors every owner, so a dead actor's entries
 disappear. A unique name registered by cast while another owner holds it
@@ -84,8 +85,10 @@ class Registry(GenServer):
     def handle_cast(self, message: Any, state: dict) -> dict:
         try:
             if isinstance(message, tuple) and message[:1] == ("dispatch",):
-                _, key, payload = message
-                self._dispatch(key, payload, state)
+                _, key, payload, *link = message  # link: a recorded publish (integrations.pubsub)
+                if len(link) > 1:
+                    raise ValueError("a dispatch is (dispatch, key, payload[, link])")
+                self._dispatch(key, payload, state, link[0] if link else None)
             else:
                 self._apply(message, state, waits=True)
         except (ValueError, TypeError, IndexError):
@@ -106,14 +109,17 @@ class Registry(GenServer):
                 state["table"].remove_owner(owner_key)
         return state
 
-    def _dispatch(self, key: str, payload: Any, state: dict) -> None:
-        for owner, _value in state["table"].lookup(key):
+    def _dispatch(self, key: str, payload: Any, state: dict, link: Any = None) -> None:
+        owners = [owner for owner, _value in state["table"].lookup(key)]
+        for owner in owners:
             self.send(owner, payload)
             state["dispatched"] += 1
+        if link is not None:
+            _delivered(link, key, owners)
         recent = state["recent"].get(key)
         if recent is None:
             recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
-        recent.append(payload)
+        recent.append((payload, link))
 
     def _apply(self, request: Any, state: dict, *, waits: bool = False) -> Any:
         table: RegistryTable = state["table"]
@@ -131,9 +137,11 @@ class Registry(GenServer):
                 state["monitors"][owner_key] = self.monitor(address)
             if result is True and op == "restore":
                 state["restored"] += 1
-                for payload in state["recent"].get(key, ()):
+                for payload, link in state["recent"].get(key, ()):
                     self.send(address, payload)
                     state["replayed"] += 1
+                    if link is not None:
+                        _delivered(link, key, [address], replay=True)
             return result
         if op == "unregister":
             _, key, address = request
@@ -160,3 +168,13 @@ class Registry(GenServer):
             f"Registry does not know {op!r}; it answers register, restore, unregister, whereis, "
             "lookup, keys, stats and dispatch"
         )
+
+
+def _delivered(link: Any, key: str, owners: list[Any], replay: bool = False) -> None:
+    """Record the deliveries of a recorded publish (``integrations.pubsub``; never raises)."""
+    try:
+        from elixirscope.integrations.pubsub import record_deliveries
+
+        record_deliveries(link, key, owners, replay)
+    except Exception:  # noqa: BLE001, S110 - recording never disturbs the registry
+        pass

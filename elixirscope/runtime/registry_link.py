@@ -98,8 +98,10 @@ class RegistryLink:
         return sorted(self._journal)
 
     # -------------------------------------------------------------- dispatch
-    def dispatch(self, key: str, payload: Any, hold: bool = True) -> tuple | None:
-        message = ("dispatch", key, payload)
+    def dispatch(self, key: str, payload: Any, hold: bool = True, link: Any = None) -> tuple | None:
+        # link: a recorded publish's (integrations.pubsub); the request has its usual
+        # shape without one
+        message = ("dispatch", key, payload) if link is None else ("dispatch", key, payload, link)
         if self.up:
             return message
         if hold:

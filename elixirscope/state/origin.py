@@ -109,7 +109,7 @@ def why(
             "set",
             actor,
             f"{actor}.{format_path(path)} = {_short(shown)}: set by {change.callback}"
-            + (f"({change.message})" if change.message else "")
+            + (f"({change.message})" if change.message and change.call_id is None else "")
             + f", change {setter + 1}",
             ts=change.ts,
             change=setter + 1,

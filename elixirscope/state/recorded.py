@@ -4,7 +4,8 @@ A :class:`StateRecording` reads one run of an event store (the latest by
 default) and answers "whose state was recorded" and "the timeline of X";
 timelines are read once and kept, so a replay service or a stepper asks the
 store once per target. A target is an actor, named by its path
-(``shop/desk``), any unique ending of it (``desk``), or its address; or an
+(``shop/desk``), any unique ending of it (``desk``), its address, or a unique
+name it registered (``self.register("front-desk")``); or an
 object whose attributes were recorded at level ``full``
 (``capture.objects``), named by its identity (``shop.Account@0x7f...``), by
 ``Account@0x7f...``, or by its class alone (``Account``, ``shop.Account``)
@@ -22,7 +23,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from elixirscope.contracts.trace import FunctionEntry, MessageReceive, MessageSend
+from elixirscope.contracts.trace import REGISTERED, FunctionEntry, MessageReceive, MessageSend
 from elixirscope.state.timeline import Change, Timeline, change_target
 from elixirscope.store.errors import QueryError
 
@@ -114,6 +115,9 @@ class StateRecording:
         target = target.strip()
         if self.has_state(target):
             return target
+        registered = self._registered(target)
+        if registered is not None:
+            return registered
         names = self._index_names()
         actors = [n for n in names if not is_object(n)]
         objects = [n for n in names if is_object(n)]
@@ -143,6 +147,16 @@ class StateRecording:
         raise TargetError(
             f"no actor or object {target!r} in {self.scope_text()}; recorded: {listed}"
         )
+
+    def _registered(self, name: str) -> str | None:
+        """The path of the actor that registered ``name`` last in this run, if it has state."""
+        found = [
+            e.event.data.get("actor")
+            for e in self._query(actor=name, type="custom")
+            if e.event.name == REGISTERED and e.event.data.get("name") == name
+        ]
+        actor = found[-1] if found else None
+        return actor if isinstance(actor, str) and self.has_state(actor) else None
 
     def _index_names(self) -> list[str]:
         if self._names is None:

@@ -15,9 +15,11 @@ bound). Web events are otherwise indexed as every event is: by type and
 correlation id (a request joins its caller's chain).
 
 An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
-``send.sender`` and ``send.target``, and the ``path`` of spawn/exit/restart;
+``send.sender`` and ``send.target``, the ``path`` of spawn/exit/restart, both
+names of a registration (``trace.REGISTERED``: the name and the actor's path);
 and an attribute change's object (``attr.obj``, ``module.Class@0x...``), whose
-state is read back like an actor's.
+state is read back like an actor's. A pub/sub publish names its publisher and
+a delivery its target (``pub.publisher``, ``deliver.target``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,17 @@ from typing import Any
 import msgspec
 
 from elixirscope.contracts.trace import (
+    REGISTERED,
     AnyEvent,
     AttributeChange,
+    CustomEvent,
     MessageReceive,
     MessageSend,
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     StateChange,
 )
@@ -132,6 +138,13 @@ def event_actors(event: Any) -> tuple[str, ...]:
         return (event.target,) if event.sender is None else (event.sender, event.target)
     if cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
         return (event.path,)
+    if cls is CustomEvent and event.name == REGISTERED:
+        names = (event.data.get("name"), event.data.get("actor"))
+        return tuple(n for n in names if isinstance(n, str) and n)
+    if cls is PubSubPublish:
+        return () if event.publisher is None else (event.publisher,)
+    if cls is PubSubDelivery:
+        return (event.target,)
     return ()
 
 

@@ -29,6 +29,7 @@ import msgspec
 
 from elixirscope.contracts.trace import (
     AttributeChange,
+    CustomEvent,
     EventBatch,
     FunctionError,
     MessageReceive,
@@ -36,6 +37,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     StateChange,
 )
@@ -687,6 +690,9 @@ _ACTOR_CLASSES = frozenset(
         ProcessSpawn,
         ProcessExit,
         ProcessRestart,
+        CustomEvent,  # a registration (trace.REGISTERED); other custom events name no actor
+        PubSubPublish,
+        PubSubDelivery,
     }
 )
 

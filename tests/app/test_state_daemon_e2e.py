@@ -63,10 +63,11 @@ HOST = textwrap.dedent("""\
 """)
 
 
-def es(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def es(*args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "ELIXIRSCOPE_API__REQUEST_TIMEOUT_S": "30"}
+    stdin = subprocess.DEVNULL if input is None else None
     return subprocess.run([sys.executable, "-m", "elixirscope", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, env=env, stdin=stdin, input=input)
 
 
 class Reads:
@@ -75,11 +76,12 @@ class Reads:
     def __init__(self, d) -> None:  # noqa: ANN001
         self.d = d
 
-    def daemon(self, *args: str) -> subprocess.CompletedProcess:
-        return es(args[0], "--daemon", self.d.endpoint, "--keys", str(self.d.keys_dir), *args[1:])
+    def daemon(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return es(args[0], "--daemon", self.d.endpoint, "--keys", str(self.d.keys_dir), *args[1:],
+                  input=input)
 
-    def local(self, *args: str) -> subprocess.CompletedProcess:
-        return es(args[0], "--data-dir", str(self.d.data_dir), *args[1:])
+    def local(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return es(args[0], "--data-dir", str(self.d.data_dir), *args[1:], input=input)
 
     def same(self, *args: str) -> str:
         """Wait until both answer, and answer the same; that answer."""
@@ -112,6 +114,25 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
     assert "sent by a program outside any actor" in reads.same("why", "desk", "orders")
     as_json = json.loads(reads.same("state", "stock", "--change", "2", "--json"))
     assert as_json["state"] == {"tea": 8, "cake": 4, "scone": 8, "jam": 2}
+
+    # the stepper, through the daemon, says what it says over the data dir
+    steps = "next\nnext 2\nprev\nprev\ndiff\nshow tea\nwhy tea\nhistory cake\ngoto 99\nwhy nope\nquit\n"
+    stepped = reads.daemon("replay", "stock", input=steps)
+    assert stepped.returncode == 0, stepped.stderr
+    assert stepped.stdout == reads.local("replay", "stock", input=steps).stdout
+    assert "change 3/7" in stepped.stdout and "~ tea: 10 -> 8" in stepped.stdout
+    assert "shop/stock: changes 1 to 7, not 99" in stepped.stdout
+    assert "shop/stock has no nope" in stepped.stdout
+    repl = subprocess.run(  # and in the console, as a mode with its own prompt
+        [sys.executable, "-m", "elixirscope", "console", "--connect", d.endpoint, "--timeout", "30",
+         "--keys", str(d.keys_dir)],
+        input="replay stock change=2\ndiff\nwhy nope\nquit\nreplay nobody\nquit\n",
+        capture_output=True, text=True, timeout=120,
+    )
+    assert repl.returncode == 0, repl.stderr
+    assert "change 2/7" in repl.stdout and "~ tea: 10 -> 8" in repl.stdout, repl.stdout
+    assert "replay[shop/stock]> " in repl.stdout and "shop/stock has no nope" in repl.stdout
+    assert "back to the console" in repl.stdout and "no actor or object 'nobody'" in repl.stderr
 
     console = d.console("state stock before_crash")  # the console asks the same layer
     assert console.returncode == 0 and console.stdout.strip() == crash.strip()

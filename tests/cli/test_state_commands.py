@@ -70,6 +70,13 @@ def test_state_latest_and_at_a_change(tickets: Path) -> None:
     assert before.stdout.splitlines()[-1] == "served = ['T-7001']"
 
 
+def test_an_actor_is_found_by_the_name_it_registered(tickets: Path) -> None:
+    by_name = read(tickets, "state", "front-desk", "--change", "2")
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout == read(tickets, "state", "desk", "--change", "2").stdout
+    assert by_name.stdout.startswith("desk after change 2 of ")
+
+
 def test_before_the_crash_names_the_message_and_the_state(tickets: Path) -> None:
     done = read(tickets, "state", "desk", "--before-crash")
     assert done.returncode == 0, done.stderr
@@ -166,7 +173,7 @@ def test_replay_steps_through_a_pty(tickets: Path) -> None:
             (b"goto 4\n", b"change 4/"),
             (b"why made[2]\n", b"made by maker.handle_call"),
             (b"show made\n", b"['T-7001', 'T-7002', 'T-7003']"),
-            (b"next\n", b"no change"),
+            (b"next\n", b"maker: changes 1 to 4, not 5"),
             (b"bogus\n", b"unknown command 'bogus'"),
         ]:
             os.write(fd, command)

@@ -220,6 +220,12 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ),
         ("store.max_age_hours", -1, "Expected `float 0..876000`, got `-1` - at `store.max_age_hours` (from f.toml)"),
         ("security.curve", "yes", "Expected `true or false`, got `'yes'` - at `security.curve` (from f.toml)"),
+        ("integrations.sqlite3", "yes", "Expected `true or false`, got `'yes'` - at `integrations.sqlite3` (from f.toml)"),
+        ("integrations.sqlalchemy", "yes", "Expected `true or false`, got `'yes'` - at `integrations.sqlalchemy` (from f.toml)"),
+        ("integrations.psycopg", "yes", "Expected `true or false`, got `'yes'` - at `integrations.psycopg` (from f.toml)"),
+        ("integrations.pubsub", "yes", "Expected `true or false`, got `'yes'` - at `integrations.pubsub` (from f.toml)"),
+        ("integrations.db_parameters", "all",
+         "Expected `'redacted' | 'values' | 'none'`, got `'all'` - at `integrations.db_parameters` (from f.toml)"),
         ("security.keys_dir", 7, "Expected `str`, got `7` - at `security.keys_dir` (from f.toml)"),
         ("store.max_size_mb", 1.5, "Expected `int >= 0`, got `1.5` - at `store.max_size_mb` (from f.toml)"),
         ("store.prune_interval_s", 0,
@@ -312,7 +318,7 @@ def test_suggestions_cover_typos_misplaced_keys_and_sections():
 def _uncommented_defaults() -> dict:
     """default.toml with every `# key = value` line uncommented, flattened."""
     text = (CONFIG_DIR / "default.toml").read_text()
-    text = re.sub(r"(?m)^# ([a-z_0-9]+ = .*)$", r"\1", text)
+    text = re.sub(r"(?m)^# ([a-z_][a-z_0-9]* = .*)$", r"\1", text)
     flat = {}
     for name, value in tomllib.loads(text).items():
         items = value.items() if isinstance(value, dict) else [(None, value)]

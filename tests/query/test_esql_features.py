@@ -3,6 +3,7 @@ answer computed by the test from the stored events directly (esql_recordings.pla
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from esql_recordings import all_events, elixirscope, literal, plain_calls, record_shop, short
@@ -219,8 +220,9 @@ def test_trace_lists_one_chain_nested(shop_data):
 
 
 def _percentile(values, q):
+    """Nearest rank, as DuckDB's quantile_disc: the value at rank ceil(q n)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[math.ceil(round(q * len(ordered), 9)) - 1]
 
 
 def test_aggregates_grouped_ordered_and_limited(shop_data):

@@ -89,9 +89,11 @@ class Relay(GenServer):
 
 
 class Desk(GenServer):
-    """Serves tickets; a ticket it has already served crashes it."""
+    """Serves tickets; a ticket it has already served crashes it. Registered as
+    ``front-desk`` (readers find it by that name too)."""
 
     def init(self, args: Any) -> Any:
+        self.register("front-desk")
         return {"serving": None, "served": []}
 
     def handle_cast(self, message: Any, state: Any) -> Any:

@@ -44,6 +44,7 @@ from elixirscope.query.esql.errors import EsqlTimeout
 from elixirscope.query.esql.fields import FIELDS
 from elixirscope.query.esql.planner import Plan
 from elixirscope.query.esql.rows import CallRow, Context, EventRow, MessageRow
+from elixirscope.query.percentile import nearest_rank
 from elixirscope.store._events import event_tag
 
 __all__ = ["execute", "sort_rows"]
@@ -520,9 +521,8 @@ class _Accumulator:
             return min(numbers)
         if f == "max":
             return max(numbers)
-        ordered = sorted(numbers)
         q = {"p50": 0.50, "p95": 0.95, "p99": 0.99}[f]
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return nearest_rank(sorted(numbers), q)
 
 
 _NOTHING = object()

@@ -30,6 +30,8 @@ from typing import Any
 from elixirscope.contracts.trace import (
     AttributeChange,
     CustomEvent,
+    DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -41,6 +43,8 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -69,9 +73,23 @@ class FieldDef:
 ALL = frozenset(SOURCES)
 _FUNCTION_SOURCES = frozenset({"events", "calls", "exceptions", "yields", "resumes", "attributes"})
 _ACTOR_SOURCES = frozenset(
-    {"events", "states", "messages", "sends", "receives", "spawns", "exits", "restarts"}
+    {
+        "events",
+        "states",
+        "messages",
+        "sends",
+        "receives",
+        "spawns",
+        "exits",
+        "restarts",
+        "publishes",
+        "deliveries",
+    }
 )
 _CHILD = (ProcessSpawn, ProcessExit, ProcessRestart)
+_DATABASE = (DatabaseQuery, DatabaseTransaction)  # they carry their own line and duration
+_DB_SOURCES = frozenset({"events", "queries", "transactions"})
+_PUBSUB_SOURCES = frozenset({"events", "publishes", "deliveries"})
 
 
 def _late(row: Any, read: Callable[[], Any]) -> Any:
@@ -151,6 +169,8 @@ def _error_event(row: Any) -> Any:
 
 def _file(row: Any) -> str | None:
     ev = row.ev
+    if type(ev) in _DATABASE:
+        return ev.file
     if type(ev) is FunctionError and ev.traceback:
         return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
     entry = _entry(row)
@@ -159,6 +179,8 @@ def _file(row: Any) -> str | None:
 
 def _line(row: Any) -> int | None:
     ev = row.ev
+    if type(ev) in _DATABASE:
+        return ev.line or None
     if type(ev) is FunctionError:
         return ev.line or None
     entry = _entry(row)
@@ -187,7 +209,7 @@ def _return(row: Any) -> Any:
 def _duration(row: Any) -> int | None:
     if type(row) is MessageRow:
         return _latency(row)
-    if type(row.ev) in _WEB_ENDS:
+    if type(row.ev) in _WEB_ENDS or type(row.ev) in _DATABASE:
         return row.ev.duration_ns
     end = _end(row)
     if end is UNKNOWN:
@@ -221,7 +243,7 @@ def _type(row: Any) -> str | None:
 
 
 def _error(row: Any) -> str | None:
-    if type(row.ev) is StateChange or type(row.ev) is HttpCall:
+    if type(row.ev) is StateChange or type(row.ev) is HttpCall or type(row.ev) in _DATABASE:
         return row.ev.error
     if type(row.ev) is RequestEnd:
         return None if row.ev.exc_type is None else f"{row.ev.exc_type}: {row.ev.message}"
@@ -258,7 +280,7 @@ def _message(row: Any) -> Any:
         se = row.send if row.send is not None else row.receive
         return decode(se.event.message)
     ev = row.ev
-    if type(ev) in (StateChange, MessageSend, MessageReceive):
+    if type(ev) in (StateChange, MessageSend, MessageReceive, PubSubPublish):
         return decode(ev.message)
     err = _error_event(row)
     return err if err is UNKNOWN or err is None else err.message
@@ -288,6 +310,8 @@ def _sender(row: Any) -> str | None:
             if se is not None and se.event.sender is not None:
                 return se.event.sender
         return None
+    if type(row.ev) is PubSubPublish:
+        return row.ev.publisher
     return getattr(row.ev, "sender", None)
 
 
@@ -301,6 +325,8 @@ def _target(row: Any) -> str | None:
         return ev.target
     if type(ev) is MessageReceive:
         return ev.actor
+    if type(ev) is PubSubDelivery:
+        return ev.target
     return None
 
 
@@ -358,6 +384,20 @@ def _name(row: Any) -> str | None:
     if type(ev) in (AttributeChange, ThreadStart, CustomEvent):
         return ev.name
     return None
+
+
+def _db(row: Any, name: str) -> Any:
+    return getattr(row.ev, name, None) if type(row.ev) in _DATABASE else None
+
+
+def _rows(row: Any) -> int | None:
+    ev = row.ev
+    return ev.rows if type(ev) is DatabaseQuery and ev.rows >= 0 else None
+
+
+def _pubsub(row: Any, name: str) -> Any:
+    ev = row.ev
+    return getattr(ev, name) if type(ev) is PubSubPublish or type(ev) is PubSubDelivery else None
 
 
 def _detail(row: Any) -> str:
@@ -431,15 +471,42 @@ _FIELDS = [
     _f(
         "module", "text", _FUNCTION_SOURCES, _module, doc="the function's name before its last part"
     ),
-    _f("file", "path", {"events", "calls", "exceptions"}, _file, doc="where it is defined"),
-    _f("line", "int", {"events", "calls", "exceptions"}, _line, doc="its def line (raised at)"),
-    _f("location", "path", {"events", "calls", "exceptions"}, _location, doc="file:line"),
+    _f(
+        "file",
+        "path",
+        {"events", "calls", "exceptions", "queries", "transactions"},
+        _file,
+        doc="where it is defined (a query: the program's file that issued it)",
+    ),
+    _f(
+        "line",
+        "int",
+        {"events", "calls", "exceptions", "queries", "transactions"},
+        _line,
+        doc="its def line (raised at; a query: the line that issued it)",
+    ),
+    _f(
+        "location",
+        "path",
+        {"events", "calls", "exceptions", "queries", "transactions"},
+        _location,
+        doc="file:line",
+    ),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
     _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
     _f(
         "duration",
         "duration",
-        {"events", "calls", "exceptions", "messages", "requests", "http"},
+        {
+            "events",
+            "calls",
+            "exceptions",
+            "messages",
+            "requests",
+            "http",
+            "queries",
+            "transactions",
+        },
         _duration,
         doc="how long the call ran (a message: its latency; a request or HTTP attempt: its own)",
     ),
@@ -462,14 +529,14 @@ _FIELDS = [
     _f(
         "error",
         "text",
-        {"events", "calls", "exceptions", "states", "requests", "http"},
+        {"events", "calls", "exceptions", "states", "requests", "http", "queries", "transactions"},
         _error,
         doc="Type: message (an HTTP attempt: why it failed)",
     ),
     _f(
         "message",
         "value",
-        {"events", "calls", "exceptions", "states", "messages", "sends", "receives"},
+        {"events", "calls", "exceptions", "states", "messages", "sends", "receives", "publishes"},
         _message,
         doc="the message (an exception's: its text)",
     ),
@@ -488,11 +555,17 @@ _FIELDS = [
         {"events", "states", "messages", "sends", "receives"},
         _message_id,
     ),
-    _f("from", "actor", {"events", "messages", "sends", "receives"}, _sender, doc="the sender"),
+    _f(
+        "from",
+        "actor",
+        {"events", "messages", "sends", "receives", "publishes"},
+        _sender,
+        doc="the sender (a publish: its publisher)",
+    ),
     _f(
         "to",
         "actor",
-        {"events", "messages", "sends", "receives"},
+        {"events", "messages", "sends", "receives", "deliveries"},
         _target,
         doc="the receiver",
     ),
@@ -556,6 +629,16 @@ _FIELDS = [
         _web("response_bytes", _WEB_ENDS),
         doc="-1 unknown",
     ),
+    # databases and pub/sub (elixirscope.integrations)
+    _f("statement", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "statement")),
+    _f("parameters", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "parameters")),
+    _f("rows", "int", _DB_SOURCES - {"transactions"}, _rows, doc="rows changed or returned"),
+    _f("database", "text", _DB_SOURCES, lambda r: _db(r, "database"), doc="name or URL"),
+    _f("system", "text", _DB_SOURCES, lambda r: _db(r, "system"), doc="sqlite, postgresql, ..."),
+    _f("caller", "function", _DB_SOURCES, lambda r: _db(r, "caller"), doc="who issued it"),
+    _f("action", "text", _DB_SOURCES, lambda r: _db(r, "action"), doc="begin, commit, rollback"),
+    _f("topic", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "topic"), doc="the registry key"),
+    _f("pub_id", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "pub_id"), doc="links them"),
 ]
 
 FIELDS: dict[str, FieldDef] = {f.name: f for f in _FIELDS}
@@ -590,6 +673,10 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration"),
+    "queries": ("time", "caller", "statement", "rows", "duration", "location"),
+    "transactions": ("time", "caller", "action", "database", "location"),
+    "publishes": ("time", "from", "topic", "message", "pub_id"),
+    "deliveries": ("time", "topic", "to", "pub_id"),
 }
 
 

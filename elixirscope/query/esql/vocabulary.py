@@ -51,6 +51,10 @@ SOURCES: dict[str, Source] = {
                 "reqend",
                 "ws",
                 "http",
+                "query",
+                "tx",
+                "pub",
+                "deliver",
             ),
             None,
         ),
@@ -70,6 +74,10 @@ SOURCES: dict[str, Source] = {
         Source("custom", "custom", ("custom",), "name"),
         Source("requests", "request", ("reqend",), "route"),
         Source("http", "http", ("http",), "url"),
+        Source("queries", "query", ("query",), "caller"),
+        Source("transactions", "transaction", ("tx",), "caller"),
+        Source("publishes", "publish", ("pub",), "topic"),
+        Source("deliveries", "delivery", ("deliver",), "topic"),
     )
 }
 

@@ -1,0 +1,400 @@
+"""What the database integrations share: the issuing line, safe text, and a guarded emit.
+
+A query is recorded as one ``query`` event when it finishes (or fails), and a
+transaction's begin/commit/rollback as ``tx`` events (``contracts.trace``),
+under the context's correlation id and enclosing call, so a query sits in the
+call tree of the function that ran it.
+
+- *Who issued it*: :func:`issuing_frame` walks the stack out of the database
+  libraries and ElixirScope (by module name: :data:`LIBRARY_MODULES`) to the
+  program's line. Inside a greenlet (SQLAlchemy's asyncio layer runs the
+  driver in one) it continues in the greenlet's parent, where the program's
+  ``await`` is.
+- *Parameters* are redacted by default: each value is recorded as
+  ``<redacted>`` (its shape — how many, their names — stays). With
+  ``parameters="values"`` (config ``integrations.db_parameters``) values are
+  shown through the redaction rules (``capture.redaction``: sensitive names,
+  card numbers, tokens, ...); ``"none"`` leaves them out. The SQL text itself
+  always passes through the text rules (``password = 'x'`` in a literal).
+- *Never disturb the program*: every recording step is guarded; an error in
+  it is counted in :data:`STATS` (``errors``, ``last_error``) and swallowed.
+  The program's own exceptions are never caught here: callers re-raise them
+  unchanged after recording.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.capture.redaction import (
+    REDACTED,
+    get_config,
+    redact_mapping,
+    redact_value,
+    scrub,
+)
+from elixirscope.capture.values import safe_repr
+
+__all__ = [
+    "LIBRARY_MODULES",
+    "PARAMETER_MODES",
+    "STATS",
+    "QueryTimer",
+    "emit_query",
+    "emit_transaction",
+    "error_text",
+    "issuing_frame",
+    "parameters_text",
+    "set_parameter_mode",
+    "statement_text",
+    "transaction_action",
+]
+
+LIBRARY_MODULES = (
+    "elixirscope",
+    "sqlite3",
+    "_sqlite3",
+    "sqlalchemy",
+    "psycopg",
+    "psycopg_binary",
+    "psycopg_pool",
+    "aiosqlite",
+    "greenlet",
+    "asyncio",
+    "contextlib",
+    "threading",
+    "concurrent",
+)
+"""Modules (and their submodules) whose frames are not the line that issued a query."""
+
+PARAMETER_MODES = ("redacted", "values", "none")
+MAX_STATEMENT_CHARS = 8192
+"""Longer SQL is cut here (marked ``…``); the recording keeps its start."""
+MAX_PARAMETERS_CHARS = 1024
+
+STATS: dict[str, Any] = {"recorded": 0, "errors": 0, "last_error": ""}
+"""Events recorded by the database integrations, and recording errors swallowed."""
+
+_mode = ["redacted"]
+_library_code: dict[Any, bool] = {}  # code object -> is it in a library (cached)
+
+
+def set_parameter_mode(mode: str) -> None:
+    """``redacted`` (default), ``values`` (through the redaction rules) or ``none``."""
+    if mode not in PARAMETER_MODES:
+        raise ValueError(
+            f"Expected one of {', '.join(PARAMETER_MODES)}, got {mode!r} - at "
+            "integrations.db_parameters"
+        )
+    _mode[0] = mode
+
+
+def failed(exc: BaseException) -> None:
+    """A recording step failed: counted, never raised."""
+    STATS["errors"] += 1
+    STATS["last_error"] = f"{type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------- who issued it
+
+
+def _in_library(code: Any, module: str) -> bool:
+    hit = _library_code.get(code)
+    if hit is None:
+        head = module.partition(".")[0]
+        hit = head in LIBRARY_MODULES or module.startswith("elixirscope")
+        if len(_library_code) > 50_000:
+            _library_code.clear()
+        _library_code[code] = hit
+    return hit
+
+
+def issuing_frame() -> tuple[str | None, int, str | None]:
+    """``(file, line, module.function)`` of the program's line that issued the query,
+    or ``(None, 0, None)`` when every frame is a library's."""
+    frame: Any = sys._getframe(1)
+    hops = 0
+    while hops < 4:
+        while frame is not None:
+            code = frame.f_code
+            module = frame.f_globals.get("__name__") or ""
+            if not _in_library(code, module):
+                return code.co_filename, frame.f_lineno, f"{module}.{code.co_qualname}"
+            frame = frame.f_back
+        frame = _greenlet_parent_frame(hops)
+        if frame is None:
+            break
+        hops += 1
+    return None, 0, None
+
+
+def _greenlet_parent_frame(depth: int) -> Any:
+    """The frame where the current greenlet's ``depth``-th ancestor switched away."""
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return None
+    current = greenlet.getcurrent()
+    for _ in range(depth + 1):
+        current = getattr(current, "parent", None)
+        if current is None:
+            return None
+    return getattr(current, "gr_frame", None)
+
+
+# ---------------------------------------------------------------- safe text
+
+
+_statements: dict[str, str] = {}  # SQL -> its recorded text, under the rules in force
+_statements_under: list[Any] = [None]  # the redaction config those texts were made under
+MAX_CACHED = 4096
+
+
+def statement_text(sql: Any) -> str:
+    """The SQL as recorded: text rules applied, bounded (a program runs the same
+    statements again and again: their texts are remembered)."""
+    if type(sql) is str:
+        rules = get_config()
+        if _statements_under[0] is not rules:
+            _statements.clear()
+            _statements_under[0] = rules
+        text = _statements.get(sql)
+        if text is None:
+            text = _statement_text(sql)
+            if len(_statements) < MAX_CACHED:
+                _statements[sql] = text
+        return text
+    return _statement_text(sql)
+
+
+def _statement_text(sql: Any) -> str:
+    if type(sql) is bytes:
+        sql = sql.decode("utf-8", "replace")
+    elif type(sql) is not str:
+        sql = safe_repr(sql, MAX_STATEMENT_CHARS)
+    if len(sql) > MAX_STATEMENT_CHARS:
+        sql = sql[:MAX_STATEMENT_CHARS] + "…"
+    return scrub(sql)
+
+
+def parameters_text(params: Any, many: bool = False) -> str | None:
+    """The parameters as recorded (see the module doc); None when there are none.
+    ``many``: ``params`` is executemany's sequence of parameter sets (its first is shown)."""
+    mode = _mode[0]
+    if mode == "none" or params is None:
+        return None
+    if mode == "redacted" and not many:
+        kind = type(params)
+        if kind is tuple or kind is list:  # the usual case, without building anything
+            return _redacted_sequence(len(params), kind is tuple)
+    if many:
+        first = _first(params)
+        if first is None:
+            return None
+        params = first
+    if isinstance(params, Mapping):
+        if not params:
+            return None
+        if mode == "redacted":
+            shown: Any = dict.fromkeys(params, _Redacted())
+        else:
+            shown = redact_mapping(params)
+    elif isinstance(params, (list, tuple)):
+        if not params:
+            return None
+        if mode == "redacted":
+            shown = [_Redacted()] * len(params)
+        else:
+            shown = [redact_value(v) for v in params]
+        shown = tuple(shown) if type(params) is tuple else shown
+    else:
+        shown = REDACTED if mode == "redacted" else redact_value(params)
+    if mode == "redacted":
+        return _redacted_text(shown)
+    return safe_repr(shown, MAX_PARAMETERS_CHARS)
+
+
+_shapes: dict[tuple[int, bool], str | None] = {}
+
+
+def _redacted_sequence(n: int, is_tuple: bool) -> str | None:
+    """``(<redacted>, <redacted>)`` for a tuple of two, ``[<redacted>]`` for a list of one."""
+    text = _shapes.get((n, is_tuple), "")
+    if text == "":
+        if n == 0:
+            text = None
+        else:
+            inner = ", ".join([REDACTED] * n)
+            text = f"({inner}{',' if n == 1 else ''})" if is_tuple else f"[{inner}]"
+        if n < 256:
+            _shapes[(n, is_tuple)] = text
+    return text
+
+
+class _Redacted:
+    __slots__ = ()
+
+
+def _redacted_text(shown: Any) -> str:
+    if isinstance(shown, dict):
+        return "{" + ", ".join(f"{safe_repr(k, 80)}: {REDACTED}" for k in shown) + "}"
+    if isinstance(shown, (list, tuple)):
+        inner = ", ".join([REDACTED] * len(shown))
+        return (
+            f"({inner}{',' if len(shown) == 1 else ''})" if type(shown) is tuple else f"[{inner}]"
+        )
+    return REDACTED
+
+
+def _first(seq: Any) -> Any:
+    if isinstance(seq, (list, tuple)):
+        return seq[0] if seq else None
+    return None  # an iterator: reading it would take it from the driver
+
+
+def many_count(seq: Any) -> int:
+    """How many parameter sets an executemany ran (-1: an iterator, unknown)."""
+    return len(seq) if isinstance(seq, (list, tuple)) else -1
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message``, redacted and bounded (a driver's message may quote values)."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break recording
+        message = "<unprintable>"
+    if len(message) > 2000:
+        message = message[:2000] + "…"
+    return f"{type(exc).__name__}: {scrub(message)}"
+
+
+_TX_WORDS = {
+    "BEGIN": "begin",
+    "START": "begin",
+    "COMMIT": "commit",
+    "END": "commit",
+    "ROLLBACK": "rollback",
+}
+
+
+_actions: dict[str, str | None] = {}
+
+
+def transaction_action(sql: Any) -> str | None:
+    """``begin``/``commit``/``rollback`` for a statement that is one (``ROLLBACK TO``
+    a savepoint is not), else None."""
+    if type(sql) is not str:
+        return None
+    try:
+        return _actions[sql]
+    except KeyError:
+        action = _transaction_action(sql)
+    if len(_actions) < MAX_CACHED:
+        _actions[sql] = action
+    return action
+
+
+def _transaction_action(sql: str) -> str | None:
+    words = sql.lstrip(" \t\r\n(").split(None, 2)
+    if not words:
+        return None
+    action = _TX_WORDS.get(words[0].upper().rstrip(";"))
+    if action == "rollback" and len(words) > 1 and words[1].upper().startswith("TO"):
+        return None
+    if action == "begin" and words[0].upper() == "START":
+        if len(words) < 2 or words[1].upper().rstrip(";") != "TRANSACTION":
+            return None
+    return action
+
+
+# ---------------------------------------------------------------- emitting
+
+
+class QueryTimer:
+    """A query in flight: when it started and who issued it (taken before it runs)."""
+
+    __slots__ = ("caller", "file", "line", "started")
+
+    def __init__(self) -> None:
+        self.file, self.line, self.caller = issuing_frame()
+        self.started = time.perf_counter_ns()
+
+    def elapsed(self) -> int:
+        return time.perf_counter_ns() - self.started
+
+
+def emit_query(
+    rec: Any,
+    timer: QueryTimer,
+    source: str,
+    system: str,
+    database: str | None,
+    statement: Any,
+    parameters: Any,
+    *,
+    many: bool = False,
+    rows: int = -1,
+    error: BaseException | None = None,
+) -> None:
+    """Record one finished query (never raises)."""
+    try:
+        duration = timer.elapsed()
+        rec.emit(
+            "query",
+            system,
+            database,
+            statement_text(statement),
+            parameters_text(parameters, many),
+            duration,
+            rows if type(rows) is int and rows >= 0 else -1,
+            timer.file,
+            timer.line,
+            timer.caller,
+            None if error is None else error_text(error),
+            source,
+            max(many_count(parameters), 0) if many else 0,
+        )
+        STATS["recorded"] += 1
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
+
+
+def emit_transaction(
+    rec: Any,
+    timer: QueryTimer | None,
+    source: str,
+    system: str,
+    database: str | None,
+    action: str,
+    error: BaseException | None = None,
+) -> None:
+    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration)."""
+    try:
+        if timer is None:
+            file, line, caller = issuing_frame()
+            duration = 0
+        else:
+            file, line, caller, duration = timer.file, timer.line, timer.caller, timer.elapsed()
+        rec.emit(
+            "tx",
+            system,
+            database,
+            action,
+            duration,
+            file,
+            line,
+            caller,
+            None if error is None else error_text(error),
+            source,
+        )
+        STATS["recorded"] += 1
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
+
+
+def current() -> Any:
+    """The process Recorder while recording is on, else None."""
+    return recorder.current()

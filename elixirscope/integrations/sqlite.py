@@ -1,0 +1,313 @@
+"""sqlite3, recorded: every statement and transaction of connections opened while enabled.
+
+What is wrapped, exactly: :func:`enable` replaces ``sqlite3.connect`` (the
+same function as ``sqlite3.dbapi2.connect``) with one that calls the original
+with ``factory=`` a subclass of the factory asked for (``sqlite3.Connection``
+unless the program gave its own). That subclass records:
+
+- ``execute``, ``executemany``, ``executescript`` (its own, and those of every
+  cursor it makes: ``cursor(factory)`` gets a recording subclass of
+  ``factory`` too) as ``query`` events: SQL, parameters (redacted by
+  default, see ``db_common``), ``rows`` (``cursor.rowcount``: rows changed by
+  INSERT/UPDATE/DELETE; unknown, -1, for a SELECT, whose rows are fetched
+  later), the database path, the issuing line, the error;
+- transactions as ``tx`` events: the implicit ``BEGIN`` sqlite3 issues before a
+  change (seen as ``in_transaction`` turning true), ``BEGIN``/``COMMIT``/
+  ``ROLLBACK`` statements, and ``commit()``/``rollback()`` that end one (also
+  from ``with connection:``).
+
+A factory (or cursor factory) that overrides any of those methods itself is
+left as it is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its
+own methods' signatures and behaviour are its business.
+
+Nothing else changes: the same arguments reach the same C methods, results and
+exceptions come back as they are (an exception is recorded, then re-raised
+unchanged), and ``isinstance(conn, sqlite3.Connection)`` still holds (only
+``type(conn) is sqlite3.Connection`` does not). Not wrapped: connections made
+before :func:`enable`, by ``from sqlite3 import connect`` done before it, by
+ElixirScope itself (its event store), and those SQLAlchemy opens while its own
+integration is on (it records them instead). :func:`disable` puts the original
+``connect`` back; wrapped connections then stop recording.
+
+``elixirscope run`` enables this when the program imports ``sqlite3``, unless
+``integrations.sqlite3 = false``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from typing import Any
+
+from elixirscope.integrations import db_common
+from elixirscope.integrations.db_common import QueryTimer, emit_query, emit_transaction
+
+__all__ = ["disable", "enable", "enabled"]
+
+SYSTEM = "sqlite"
+SOURCE = "sqlite3"
+
+_on = [False]
+_original_connect: Any = None
+
+
+def enabled() -> bool:
+    return _on[0]
+
+
+def enable() -> bool:
+    """Wrap connections opened from now on; False if already enabled."""
+    global _original_connect
+    if _on[0]:
+        return False
+    if _original_connect is None:
+        _original_connect = sqlite3.connect
+    sqlite3.connect = _connect
+    sqlite3.dbapi2.connect = _connect
+    _on[0] = True
+    return True
+
+
+def disable() -> bool:
+    """Put ``sqlite3.connect`` back; False if not enabled."""
+    if not _on[0]:
+        return False
+    _on[0] = False
+    if sqlite3.connect is _connect:
+        sqlite3.connect = _original_connect
+    if sqlite3.dbapi2.connect is _connect:
+        sqlite3.dbapi2.connect = _original_connect
+    return True
+
+
+def _connect(*args: Any, **kwargs: Any) -> Any:
+    """``sqlite3.connect`` with a recording factory (see the module doc)."""
+    original = _original_connect
+    try:
+        wrap = _on[0] and not _opened_by_elixirscope_or_sqlalchemy()
+        if wrap:
+            if len(args) > 5:
+                factory = args[5]
+                args = (*args[:5], _recording_factory(factory), *args[6:])
+            else:
+                factory = kwargs.get("factory", sqlite3.Connection)
+                kwargs = {**kwargs, "factory": _recording_factory(factory)}
+    except Exception as exc:  # noqa: BLE001 - then the connection is simply not recorded
+        db_common.failed(exc)
+    connection = original(*args, **kwargs)
+    if isinstance(connection, _ConnectionMixin):
+        try:
+            database = args[0] if args else kwargs.get("database")
+            connection._es_database = _database_text(database)
+        except Exception as exc:  # noqa: BLE001
+            db_common.failed(exc)
+    return connection
+
+
+def _opened_by_elixirscope_or_sqlalchemy() -> bool:
+    """ElixirScope's own store is never recorded (it would record its own writes), nor
+    a connection SQLAlchemy opens while its integration records it."""
+    frame: Any = sys._getframe(2)  # connect's caller
+    module = frame.f_globals.get("__name__") or "" if frame is not None else ""
+    if module.startswith("elixirscope") and not module.startswith("elixirscope.examples"):
+        return True
+    if not _sqlalchemy_records():
+        return False
+    depth = 0
+    while frame is not None and depth < 40:
+        if (frame.f_globals.get("__name__") or "").startswith("sqlalchemy"):
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
+
+
+def _sqlalchemy_records() -> bool:
+    module = sys.modules.get("elixirscope.integrations.sqlalchemy")
+    return module is not None and module.enabled()
+
+
+def _database_text(database: Any) -> str | None:
+    if database is None:
+        return None
+    if isinstance(database, bytes):
+        return os.fsdecode(database)
+    return db_common.statement_text(os.fspath(database))
+
+
+# ---------------------------------------------------------------- recording classes
+
+_factories: dict[type, type] = {}
+_cursors: dict[type, type] = {}
+
+
+_CONNECTION_METHODS = (
+    "cursor",
+    "execute",
+    "executemany",
+    "executescript",
+    "commit",
+    "rollback",
+    "__exit__",
+)
+_CURSOR_METHODS = ("execute", "executemany", "executescript")
+
+
+def _overrides(factory: type, base: type, names: tuple[str, ...]) -> bool:
+    return any(getattr(factory, name, None) is not getattr(base, name) for name in names)
+
+
+def _recording_factory(factory: Any) -> Any:
+    if not isinstance(factory, type) or not issubclass(factory, sqlite3.Connection):
+        return factory  # something else that makes connections: left as it is
+    if issubclass(factory, _ConnectionMixin):
+        return factory
+    if _overrides(factory, sqlite3.Connection, _CONNECTION_METHODS):
+        db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
+        return factory  # its own methods: wrapping them could change what they do
+    made = _factories.get(factory)
+    if made is None:
+        made = _factories[factory] = type(
+            factory.__name__, (_ConnectionMixin, factory), {"__module__": factory.__module__}
+        )
+    return made
+
+
+def _recording_cursor(factory: Any) -> Any:
+    if not isinstance(factory, type) or not issubclass(factory, sqlite3.Cursor):
+        return factory
+    if issubclass(factory, _CursorMixin):
+        return factory
+    if _overrides(factory, sqlite3.Cursor, _CURSOR_METHODS):
+        db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
+        return factory  # its own execute: left as it is, unrecorded
+    made = _cursors.get(factory)
+    if made is None:
+        made = _cursors[factory] = type(
+            factory.__name__, (_CursorMixin, factory), {"__module__": factory.__module__}
+        )
+    return made
+
+
+def _recording(connection: Any) -> Any:
+    """The Recorder if this connection's statements are recorded now, else None."""
+    if not _on[0] or getattr(connection, "_es_muted", False):
+        return None
+    return db_common.current()
+
+
+class _ConnectionMixin:
+    """Mixed in before the connection factory: see the module doc."""
+
+    _es_database: str | None = None
+    _es_muted = False
+
+    def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
+        return super().cursor(_recording_cursor(factory))  # type: ignore[misc]
+
+    def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: Any, parameters: Any, /) -> Any:
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, script: Any, /) -> Any:
+        return self.cursor().executescript(script)
+
+    def commit(self) -> None:
+        self._es_end("commit", super().commit)  # type: ignore[misc]
+
+    def rollback(self) -> None:
+        self._es_end("rollback", super().rollback)  # type: ignore[misc]
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        action = "commit" if exc_type is None else "rollback"
+        parent: Any = super()
+        return self._es_end(action, lambda: parent.__exit__(exc_type, exc, tb))
+
+    def _es_end(self, action: str, method: Any) -> Any:
+        rec = _recording(self)
+        try:
+            pending = rec is not None and self.in_transaction  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a closed connection: the method says so
+            pending = False
+        if not pending:
+            return method()
+        timer = QueryTimer()
+        try:
+            result = method()
+        except BaseException as exc:
+            emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action, exc)
+            raise
+        emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action)
+        return result
+
+
+class _CursorMixin:
+    """Mixed in before the cursor factory: each execute recorded (see the module doc)."""
+
+    def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+        conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
+        rec = _recording(conn)
+        if rec is None:
+            return parent.execute(sql, parameters)
+        return _run(self, conn, rec, parent.execute, sql, parameters, many=False)
+
+    def executemany(self, sql: Any, parameters: Any, /) -> Any:
+        conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
+        rec = _recording(conn)
+        if rec is None:
+            return parent.executemany(sql, parameters)
+        return _run(self, conn, rec, parent.executemany, sql, parameters, many=True)
+
+    def executescript(self, script: Any, /) -> Any:
+        conn = self.connection  # type: ignore[attr-defined]
+        parent: Any = super()
+        rec = _recording(conn)
+        if rec is None:
+            return parent.executescript(script)
+        return _run(self, conn, rec, parent.executescript, script, None, many=False)
+
+
+def _run(
+    cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, *, many: bool
+) -> Any:
+    """Run one statement (``params`` None: a script) and record it; its exception,
+    if any, is re-raised unchanged."""
+    timer = QueryTimer()
+    database = conn._es_database
+    was_in = _in_transaction(conn)
+    action = db_common.transaction_action(sql) if params is not None else None
+    try:
+        result = method(sql, params) if params is not None else method(sql)
+    except BaseException as exc:
+        if action is not None:
+            emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc)
+        else:
+            emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, error=exc)
+        raise
+    if action is not None:
+        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
+        return result
+    now_in = _in_transaction(conn)
+    if was_in is False and now_in:
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+    elif was_in and now_in is False:  # executescript commits what was pending first
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit")
+    rows = -1
+    try:
+        rows = cursor.rowcount
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+    emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, rows=rows)
+    return result
+
+
+def _in_transaction(conn: Any) -> bool | None:
+    try:
+        return bool(conn.in_transaction)
+    except Exception:  # noqa: BLE001 - closed: the statement itself will say so
+        return None

@@ -1,0 +1,136 @@
+"""Cost of recording database queries: per statement, plain vs wrapped vs recorded.
+
+One in-memory SQLite database with a 1,000-row table; each statement is
+``SELECT v FROM t WHERE id = ?`` fetched (the N+1 shape), ``--queries`` of them
+per round, the best of ``--rounds`` rounds (wall time per statement):
+
+1. ``sqlite3`` plain: no integration;
+2. wrapped, not recording: ``integrations.sqlite`` enabled, no Recorder
+   installed (what a program pays when recording is off);
+3. recorded: a Recorder installed, each statement a ``query`` event in its
+   ring (drained between rounds; the shipper's cost is ``bench_capture``'s);
+4. SQLAlchemy Core on the same database without and with its integration
+   (``conn.execute(text(...))``), when SQLAlchemy is installed.
+
+``python scripts/bench_db.py [--json] [--queries 20000] [--rounds 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.integrations import sqlite as sqlite_integration
+
+SQL = "SELECT v FROM t WHERE id = ?"
+
+
+def _database() -> Any:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"v{i}") for i in range(1000)])
+    conn.commit()
+    return conn
+
+
+def _best(run: Any, queries: int, rounds: int, between: Any = None) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        if between is not None:
+            between()
+        start = time.perf_counter_ns()
+        run(queries)
+        best = min(best, (time.perf_counter_ns() - start) / queries)
+    return best
+
+
+def _sqlite_loop(conn: Any) -> Any:
+    def run(n: int) -> None:
+        for i in range(n):
+            conn.execute(SQL, (i % 1000,)).fetchone()
+
+    return run
+
+
+def measure(queries: int, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"queries": queries, "rounds": rounds}
+    out["sqlite3_plain_ns"] = _best(_sqlite_loop(_database()), queries, rounds)
+    sqlite_integration.enable()
+    try:
+        wrapped = _database()
+        out["sqlite3_wrapped_off_ns"] = _best(_sqlite_loop(wrapped), queries, rounds)
+        rec = recorder.install(ring_size=1 << 20, policy="drop_oldest")
+        try:
+            out["sqlite3_recorded_ns"] = _best(
+                _sqlite_loop(wrapped), queries, rounds, between=rec.ring.drain
+            )
+        finally:
+            recorder.uninstall()
+    finally:
+        sqlite_integration.disable()
+    try:
+        from sqlalchemy import create_engine, text
+    except ImportError:
+        return out
+    from elixirscope.integrations import sqlalchemy as sa_integration
+
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        conn.execute(
+            text("INSERT INTO t VALUES (:id, :v)"), [{"id": i, "v": f"v{i}"} for i in range(1000)]
+        )
+    statement = text("SELECT v FROM t WHERE id = :id")
+
+    def sa_loop(n: int) -> None:
+        with engine.connect() as conn:
+            for i in range(n):
+                conn.execute(statement, {"id": i % 1000}).fetchone()
+
+    out["sqlalchemy_plain_ns"] = _best(sa_loop, queries, rounds)
+    sa_integration.enable()
+    rec = recorder.install(ring_size=1 << 20, policy="drop_oldest")
+    try:
+        out["sqlalchemy_recorded_ns"] = _best(sa_loop, queries, rounds, between=rec.ring.drain)
+    finally:
+        recorder.uninstall()
+        sa_integration.disable()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.queries < 1 or args.rounds < 1:
+        parser.error("--queries and --rounds must be at least 1")
+    result = measure(args.queries, args.rounds)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.queries:,} statements per round, best of {args.rounds} (wall time per statement)")
+    plain = result["sqlite3_plain_ns"]
+    for key, label in (
+        ("sqlite3_plain_ns", "sqlite3, plain"),
+        ("sqlite3_wrapped_off_ns", "sqlite3, wrapped, not recording"),
+        ("sqlite3_recorded_ns", "sqlite3, recorded"),
+    ):
+        extra = "" if key == "sqlite3_plain_ns" else f"  (+{result[key] - plain:,.0f} ns)"
+        print(f"  {label:<34} {result[key] / 1000:8.2f} µs{extra}")
+    if "sqlalchemy_plain_ns" in result:
+        sa = result["sqlalchemy_plain_ns"]
+        rec = result["sqlalchemy_recorded_ns"]
+        print(f"  {'SQLAlchemy Core, plain':<34} {sa / 1000:8.2f} µs")
+        print(f"  {'SQLAlchemy Core, recorded':<34} {rec / 1000:8.2f} µs  (+{rec - sa:,.0f} ns)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

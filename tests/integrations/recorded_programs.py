@@ -1,0 +1,67 @@
+"""Run a small program as ``python`` would and under ``elixirscope run`` (real
+subprocesses), and read its recording back through ``elixirscope events``/``calltree``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+TIMEOUT_S = 180  # a hung subprocess fails the test instead of the suite (not an assertion)
+
+
+def run(*argv: str, cwd: Path, env: dict[str, str] | None = None, stdin: Any = None,
+        input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        list(argv), capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT_S,
+        env={**os.environ, **(env or {})}, input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+def plain(script: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The program under plain python."""
+    return run(sys.executable, str(script), *args, cwd=script.parent, env=env)
+
+
+def recorded(script: Path, data: Path, *args: str, env: dict[str, str] | None = None,
+             options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The program under ``elixirscope run --data-dir data``."""
+    return run(sys.executable, "-m", "elixirscope", "run", "--data-dir", str(data), *options,
+               str(script), *args, cwd=script.parent, env=env)
+
+
+def events(data: Path, *filters: str) -> list[dict[str, Any]]:
+    """Every recorded event (``elixirscope events --json --all``), oldest first."""
+    done = run(sys.executable, "-m", "elixirscope", "events", "--data-dir", str(data), "--json",
+               "--all", *filters, cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    return sorted(json.loads(done.stdout)["events"], key=lambda e: e["ts"])
+
+
+def calltree(data: Path, correlation: str, *, as_json: bool = True) -> Any:
+    done = run(sys.executable, "-m", "elixirscope", "calltree", "--data-dir", str(data),
+               *(["--json"] if as_json else []), "--no-pager", correlation, cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if as_json else done.stdout
+
+
+def find_call(nodes: list[dict[str, Any]], function: str) -> dict[str, Any] | None:
+    """The first call of ``function`` (``module.name``) in a JSON call tree."""
+    for node in nodes:
+        if node["function"] == function:
+            return node
+        found = find_call(node["children"], function)
+        if found is not None:
+            return found
+    return None
+
+
+def line_of(source: str, text: str) -> int:
+    """The 1-based line of ``source`` holding ``text`` (once)."""
+    lines = [i for i, line in enumerate(source.splitlines(), 1) if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]

@@ -1,0 +1,177 @@
+"""The database integrations' shared parts, in process: redaction of parameters, what a
+transaction statement is, the events' contract and text, explicit enabling in code."""
+
+from __future__ import annotations
+
+import sqlite3
+import string
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elixirscope.capture import recorder
+from elixirscope.contracts.trace import (
+    DatabaseQuery,
+    DatabaseTransaction,
+    PubSubDelivery,
+    PubSubPublish,
+    decode_batch,
+    encode_batch,
+)
+from elixirscope.integrations import db_common
+from elixirscope.integrations import sqlite as sqlite_integration
+from elixirscope.query.calltree import describe
+
+
+@pytest.fixture
+def mode() -> Iterator[None]:
+    yield
+    db_common.set_parameter_mode("redacted")
+
+
+def test_parameters_are_redacted_to_their_shape_by_default() -> None:
+    assert db_common.parameters_text(("ada", 42)) == "(<redacted>, <redacted>)"
+    assert db_common.parameters_text(("ada",)) == "(<redacted>,)"
+    assert db_common.parameters_text(["ada"]) == "[<redacted>]"
+    assert db_common.parameters_text({"name": "ada"}) == "{'name': <redacted>}"
+    assert db_common.parameters_text([("a", 1), ("b", 2)], many=True) == "(<redacted>, <redacted>)"
+    assert db_common.parameters_text(iter([("a", 1)]), many=True) is None  # never read here
+    assert db_common.parameters_text(()) is None and db_common.parameters_text(None) is None
+
+
+def test_values_go_through_the_redaction_rules_and_none_leaves_them_out(mode) -> None:
+    db_common.set_parameter_mode("values")
+    assert db_common.parameters_text({"name": "ada", "password": "x"}) == "{'name': 'ada', 'password': <redacted>}"
+    assert db_common.parameters_text(("Bearer abc.def",)) == "('Bearer <redacted>',)"
+    assert db_common.parameters_text((4111111111111111,)) == "('<redacted>',)"
+    db_common.set_parameter_mode("none")
+    assert db_common.parameters_text(("ada",)) is None
+    with pytest.raises(ValueError, match="integrations.db_parameters"):
+        db_common.set_parameter_mode("all")
+
+
+@given(st.lists(st.text(alphabet=string.digits + string.ascii_uppercase, min_size=1), max_size=20))
+def test_no_redacted_value_leaks_into_the_text(values: list[str]) -> None:
+    text = db_common.parameters_text(tuple(values)) or ""
+    assert not any(ch in text for ch in string.digits + string.ascii_uppercase)
+    assert text.count("<redacted>") == len(values)
+
+
+@pytest.mark.parametrize(
+    ("sql", "action"),
+    [
+        ("BEGIN", "begin"),
+        ("  begin immediate;", "begin"),
+        ("START TRANSACTION", "begin"),
+        ("COMMIT", "commit"),
+        ("end", "commit"),
+        ("ROLLBACK", "rollback"),
+        ("ROLLBACK TO SAVEPOINT a", None),
+        ("START something", None),
+        ("SELECT 1", None),
+        ("", None),
+    ],
+)
+def test_what_a_transaction_statement_is(sql: str, action: str | None) -> None:
+    assert db_common.transaction_action(sql) == action
+
+
+def test_statements_are_bounded_and_scrubbed() -> None:
+    assert db_common.statement_text("SELECT * FROM t WHERE password = 'hunter2'").count("hunter2") == 0
+    long = "SELECT " + "x, " * 5000
+    assert len(db_common.statement_text(long)) == db_common.MAX_STATEMENT_CHARS + 1
+    assert db_common.statement_text(b"SELECT 1") == "SELECT 1"
+
+
+def test_a_failing_recording_is_counted_never_raised() -> None:
+    class Broken:
+        def emit(self, *args: object) -> int:
+            raise RuntimeError("ring gone")
+
+    before = db_common.STATS["errors"]
+    db_common.emit_query(Broken(), db_common.QueryTimer(), "sqlite3", "sqlite", None, "SELECT 1", None)
+    db_common.emit_transaction(Broken(), None, "sqlite3", "sqlite", None, "begin")
+    assert db_common.STATS["errors"] == before + 2
+    assert db_common.STATS["last_error"] == "RuntimeError: ring gone"
+
+
+def test_the_events_round_trip_through_a_batch_and_read_as_text() -> None:
+    envelope = (1, 2, 3, "cid", 0)
+    events = [
+        ("query", *envelope, "sqlite", "app.db", "SELECT ?", "(<redacted>,)", 1500, 2, "/a/app.py", 7,
+         "app.load", None, "sqlite3", 0),
+        ("tx", *envelope, "postgresql", None, "rollback", 0, None, 0, None, "OperationalError: gone",
+         "psycopg"),
+        ("pub", *envelope, "p1", "news", "pub", "'hello'"),
+        ("deliver", *envelope, "p1", "news", "ActorAddr-/A~b", True),
+    ]
+    frame = encode_batch(node="n", pid=1, program="p", producer="n:1:0", seq=1, sent_ts=0,
+                         dropped=0, events=events)
+    got = decode_batch(frame).events
+    assert [type(e) for e in got] == [DatabaseQuery, DatabaseTransaction, PubSubPublish, PubSubDelivery]
+    assert [describe(e) for e in got] == [
+        "query sqlite(app.db): SELECT ?  (<redacted>,) -> 2 rows  [1.5 µs]  …/a/app.py:7",
+        "tx rollback postgresql !! OperationalError: gone",
+        "publish news by pub: 'hello'  #p1",
+        "deliver news -> ActorAddr-/A~b (replayed)  #p1",
+    ]
+
+
+def test_enabled_in_code_a_connection_records_and_disabled_stops() -> None:
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    try:
+        assert sqlite_integration.enable()
+        assert not sqlite_integration.enable()  # once
+        conn = sqlite3.connect(":memory:")
+        assert isinstance(conn, sqlite3.Connection)
+        conn.execute("CREATE TABLE t (x)")
+        with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
+            conn.execute("SELECT * FROM nowhere")
+        assert sqlite_integration.disable()
+        conn.execute("SELECT 1")  # a wrapped connection stops recording too
+        assert sqlite3.connect is sqlite_integration._original_connect
+        recorded = [e for e in rec.ring.drain() if e[0] == "query"]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert [(e[8], e[15]) for e in recorded] == [
+        ("CREATE TABLE t (x)", None),
+        ("SELECT * FROM nowhere", "OperationalError: no such table: nowhere"),
+    ]
+
+
+def test_factories_with_their_own_methods_are_left_as_they_are() -> None:
+    class Mine(sqlite3.Connection):
+        def cursor(self):  # no factory argument: wrapping would break it
+            return super().cursor()
+
+    class MyCursor(sqlite3.Cursor):
+        def execute(self, sql):  # no parameters argument
+            return super().execute(sql)
+
+    class Plain(sqlite3.Connection):
+        pass
+
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    sqlite_integration.enable()
+    try:
+        mine = sqlite3.connect(":memory:", factory=Mine)
+        assert type(mine) is Mine
+        assert mine.cursor().execute("SELECT 1").fetchone() == (1,)
+        plain = sqlite3.connect(":memory:", factory=Plain)
+        assert isinstance(plain, Plain) and type(plain) is not Plain
+        assert plain.cursor(MyCursor).execute("SELECT 3").fetchone() == (3,)
+        plain.execute("SELECT 4")
+        recorded = [e[8] for e in rec.ring.drain() if e[0] == "query"]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert recorded == ["SELECT 4"]

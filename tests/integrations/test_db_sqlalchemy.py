@@ -1,0 +1,136 @@
+"""SQLAlchemy under ``elixirscope run``: ORM lazy loads as 1 + N queries under one call,
+async sessions with the line of their ``await``, failures and transactions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from recorded_programs import calltree, events, find_call, line_of, plain, recorded
+
+N = 4
+
+ORM = f'''
+import asyncio
+import sys
+
+from sqlalchemy import ForeignKey, create_engine, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    tasks: Mapped[list["Task"]] = relationship(back_populates="project")
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    project: Mapped[Project] = relationship(back_populates="tasks")
+
+
+def set_up(engine):
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        for p in range({N}):
+            session.add(Project(name=f"project-{{p}}", tasks=[Task(title="write")]))
+        session.commit()
+
+
+def projects_with_tasks(engine):
+    with Session(engine) as session:
+        counts = {{}}
+        for project in session.scalars(select(Project).order_by(Project.id)):
+            counts[project.name] = len(project.tasks)  # lazy load
+        return counts
+
+
+def broken(engine):
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT * FROM nowhere"))
+    except OperationalError as exc:
+        print("failed:", type(exc.orig).__name__)
+
+
+async def titles(url):
+    engine = create_async_engine(url)
+    async with AsyncSession(engine) as session:
+        result = await session.execute(select(Task.title).where(Task.project_id == 1))  # awaited
+        found = result.scalars().all()
+    await engine.dispose()
+    return found
+
+
+path = sys.argv[1]
+engine = create_engine(f"sqlite:///{{path}}")
+set_up(engine)
+print(projects_with_tasks(engine))
+broken(engine)
+print(asyncio.run(titles(f"sqlite+aiosqlite:///{{path}}")))
+'''
+
+
+@pytest.fixture(scope="module")
+def orm(tmp_path_factory) -> tuple[Path, list[dict]]:
+    where = tmp_path_factory.mktemp("orm")
+    script = where / "orm.py"
+    script.write_text(ORM)
+    data = where / "data"
+    expected = plain(script, str(where / "plain.db"))
+    assert expected.returncode == 0, expected.stderr
+    done = recorded(script, data, str(where / "recorded.db"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected.stdout
+    return data, events(data)
+
+
+def test_lazy_loads_are_one_plus_n_under_the_call_with_their_line(orm) -> None:
+    data, evs = orm
+    entry = next(e for e in evs if e["type"] == "call" and e["function"].endswith("projects_with_tasks"))
+    node = find_call(calltree(data, entry["correlation_id"])["calls"], "__main__.projects_with_tasks")
+    assert node is not None
+    queries = [e for e in node["events"] if e["type"] == "query"]
+    assert len(queries) == 1 + N
+    assert queries[0]["line"] == line_of(ORM, "for project in session.scalars(")
+    assert {q["line"] for q in queries[1:]} == {line_of(ORM, "# lazy load")}
+    assert all(q["source"] == "sqlalchemy" and q["system"] == "sqlite" for q in queries)
+    assert all(q["parameters"] in (None, "(<redacted>,)") for q in queries)
+    assert [e["action"] for e in node["events"] if e["type"] == "tx"] == ["begin", "rollback"]
+
+
+def test_each_statement_is_recorded_once(orm) -> None:
+    _, evs = orm
+    queries = [e for e in evs if e["type"] == "query"]
+    assert {q["source"] for q in queries} == {"sqlalchemy"}  # not again by the sqlite3 integration
+    inserts = [q for q in queries if q["statement"].startswith("INSERT INTO projects")]
+    assert len(inserts) == N
+
+
+def test_a_failed_statement_is_recorded_with_its_error(orm) -> None:
+    _, evs = orm
+    failed = [e for e in evs if e["type"] == "query" and e["error"]]
+    assert [(f["statement"], f["error"], f["caller"]) for f in failed] == [
+        ("SELECT * FROM nowhere", "OperationalError: no such table: nowhere", "__main__.broken")
+    ]
+
+
+def test_an_async_session_query_has_the_line_of_its_await(orm) -> None:
+    _, evs = orm
+    query = next(e for e in evs if e["type"] == "query" and e["database"].startswith("sqlite+aiosqlite"))
+    assert query["statement"].startswith("SELECT tasks.title")
+    assert query["line"] == line_of(ORM, "# awaited")
+    assert query["caller"] == "__main__.titles"
+    assert query["parameters"] == "(<redacted>,)"
+    entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.titles")
+    assert query["parent_id"] == entry["id"]  # in place, under the coroutine's call
