@@ -62,13 +62,18 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     _run_arguments(parser)
     parser.add_argument("--correlation", metavar="ID", help="one correlation chain")
-    parser.add_argument("--function", metavar="PATTERN", help="glob over module.qualname")
+    parser.add_argument(
+        "--function",
+        metavar="PATTERN",
+        help="glob over module.qualname (or a web request's 'METHOD ROUTE')",
+    )
     parser.add_argument("--actor", metavar="NAME", help="events naming this actor")
     parser.add_argument(
         "--type",
         metavar="TYPE",
         action="append",
-        help="event type: call, return, exception, state, send, receive, ... (repeatable)",
+        help="event type: call, return, exception, state, send, receive, req, reqend, http,"
+        " ws, ... (repeatable)",
     )
     parser.add_argument("--since", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")
     parser.add_argument("--until", metavar="T", help="ISO time, or 10m / 2h / 1d ago, or ns")

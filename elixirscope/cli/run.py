@@ -119,6 +119,7 @@ class _Recording:
         self.store: Any = None
         self.follower: Any = None
         self.actor_watch: Any = None
+        self.integrations: Any = None
         self.db_watch: Any = None
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
@@ -177,6 +178,10 @@ class _Recording:
         self.actor_watch = when_imported(
             "elixirscope.runtime.observe", lambda _module: _enable_actor_capture(record_own, state)
         )
+        from elixirscope.integrations.auto import Integrations
+
+        # Web libraries likewise, each once the program imports it ([integrations]).
+        self.integrations = Integrations.start(lambda name: config.get(f"integrations.{name}"))
         from elixirscope.integrations.db_watch import watch_integrations
 
         self.db_watch = watch_integrations(config.get)  # databases, pub/sub: as they load
@@ -198,6 +203,9 @@ class _Recording:
                 from elixirscope.capture.actors import disable_actor_capture
 
                 disable_actor_capture()
+        if self.integrations is not None:
+            self.integrations.stop()
+            _report_integration_errors()
         if self.db_watch is not None:
             for news in self.db_watch.stop():
                 print(f"elixirscope run: {news}", file=sys.stderr)
@@ -234,6 +242,21 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
     enable_actor_capture(
         record_own=record_own, state_limits=limits, keyframe_every=state["keyframe_every"]
     )
+
+
+def _report_integration_errors() -> None:
+    """One line on stderr when recording a web request or HTTP call failed inside
+    ElixirScope (the program itself went on unaffected)."""
+    recording = sys.modules.get("elixirscope.integrations.recording")
+    if recording is None:  # nothing was enabled: nothing could fail
+        return
+    counted = recording.stats()
+    if counted["recording_errors"]:
+        print(
+            f"elixirscope run: {counted['recording_errors']:,} errors inside the recording of "
+            f"web requests or HTTP calls were ignored (last: {counted['last_error']})",
+            file=sys.stderr,
+        )
 
 
 def _report_drops(stats: dict[str, Any], session: Any) -> None:

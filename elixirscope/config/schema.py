@@ -137,6 +137,10 @@ SCHEMA: dict[str, Key] = {
     "integrations.psycopg": Key(bool, True, Boolean(), doc="elixirscope run records psycopg 3 queries and transactions (sync and asyncio) once the program imports psycopg."),
     "integrations.pubsub": Key(bool, True, Boolean(), doc="elixirscope run records the runtime registry's dispatches: each publish and each delivery, linked."),
     "integrations.db_parameters": Key(str, "redacted", OneOf("redacted", "values", "none"), doc="SQL parameters in recorded queries: redacted (each value shown as <redacted>), values (through the redaction rules) or none (left out)."),
+    "integrations.starlette": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Starlette/FastAPI application (Starlette.__call__ wrapped, recording as ElixirScopeMiddleware does)."),
+    "integrations.flask": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Flask application (Flask.wsgi_app wrapped in ElixirScopeWSGIMiddleware)."),
+    "integrations.httpx": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request httpx's default transports send, with a traceparent header added."),
+    "integrations.urllib3": Key(bool, True, Boolean(), doc="Under elixirscope run, record each attempt urllib3 (and requests) makes, with a traceparent header added."),
 }
 # fmt: on
 

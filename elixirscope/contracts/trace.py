@@ -59,6 +59,7 @@ __all__ = [
     "FunctionEntry",
     "FunctionError",
     "FunctionExit",
+    "HttpCall",
     "GeneratorResume",
     "GeneratorYield",
     "MessageReceive",
@@ -69,10 +70,14 @@ __all__ = [
     "ProcessSpawn",
     "PubSubDelivery",
     "PubSubPublish",
+    "REQUEST_FUNCTION",
+    "RequestEnd",
+    "RequestStart",
     "StateChange",
     "TRACEBACK_LIMIT",
     "ThreadStart",
     "TraceEvent",
+    "WebSocketMessage",
     "batch_head",
     "decode_batch",
     "encode_batch",
@@ -340,6 +345,103 @@ class PubSubDelivery(TraceEvent, tag="deliver"):
     replay: bool = False
 
 
+# ---------------------------------------------------------------- web: requests and HTTP calls
+# (elixirscope.integrations: ASGI/WSGI middleware, httpx and urllib3)
+
+
+class RequestStart(TraceEvent, tag="req"):
+    """A web request (``protocol="http"``) or WebSocket connection (``"websocket"``) arrived.
+
+    Recorded inside the request's own call (``elixirscope.web.request``), so the
+    handler's calls nest beside it. ``path`` and ``query`` as received (not
+    UTF-8: escaped), the query's secrets redacted; ``request_bytes`` its
+    Content-Length (-1 unknown); ``client`` ``host:port``. W3C trace context:
+    ``trace_id`` (the caller's when its ``traceparent`` was valid, else the
+    request's correlation id as a trace id),
+    ``parent_span`` (the caller's span), ``span_id`` (this request's, sent back
+    on the response), ``tracestate`` as received (printable ASCII of at most
+    512 characters, else not kept); ``traceparent_error`` says why
+    a ``traceparent`` header was ignored (it never fails the request).
+    """
+
+    protocol: Text
+    method: Text
+    path: Text
+    query: Text | None = None
+    client: Text | None = None
+    request_bytes: Int64 = -1
+    trace_id: Text | None = None
+    span_id: Text | None = None
+    parent_span: Text | None = None
+    tracestate: Text | None = None
+    traceparent_error: Text | None = None
+
+
+class RequestEnd(TraceEvent, tag="reqend"):
+    """The request ``request_id`` (its :class:`RequestStart`) was answered.
+
+    ``route``: the route template when the framework names it (``/items/{id}``);
+    ``status`` 0 when no response was started; sizes -1 when unknown. A request
+    whose handler raised has ``exc_type``, ``message`` and ``traceback_text``
+    (Python's text of it, innermost frames kept, redacted).
+    """
+
+    request_id: Int64
+    method: Text
+    path: Text
+    route: Text | None
+    status: Int64
+    duration_ns: Int64
+    request_bytes: Int64 = -1
+    response_bytes: Int64 = -1
+    exc_type: Text | None = None
+    message: Text | None = None
+    traceback_text: Text | None = None
+
+
+class WebSocketMessage(TraceEvent, tag="ws"):
+    """One step of the WebSocket connection ``request_id``.
+
+    ``kind``: ``accept``, ``in`` / ``out`` (a message; ``size`` in bytes or
+    characters, ``preview`` its bounded, redacted text), ``close`` (by the app) or
+    ``disconnect`` (by the client), with its ``code``.
+    """
+
+    request_id: Int64
+    kind: Text
+    size: Int64 = -1
+    preview: Text | None = None
+    code: Int64 = 0
+
+
+class HttpCall(TraceEvent, tag="http"):
+    """One attempt of an outgoing HTTP request, recorded when it ended.
+
+    ``library``: ``httpx`` or ``urllib3`` (``requests`` goes through it);
+    ``url`` without user info, its secret query values redacted; ``attempt``
+    1, 2, ... (a retry is a new event); ``status`` 0 when no response came:
+    then ``error`` says why and ``timeout`` whether it was a timeout.
+    ``trace_id``/``span_id``: the ``traceparent`` sent, which the callee's
+    :class:`RequestStart` records as its ``trace_id``/``parent_span``.
+    """
+
+    library: Text
+    method: Text
+    url: Text
+    attempt: Int64 = 1
+    status: Int64 = 0
+    duration_ns: Int64 = 0
+    response_bytes: Int64 = -1
+    error: Text | None = None
+    timeout: bool = False
+    trace_id: Text | None = None
+    span_id: Text | None = None
+
+
+REQUEST_FUNCTION = "elixirscope.web.request"
+"""The recorded call a request's handler runs in (its RequestStart and RequestEnd inside)."""
+
+
 AnyEvent = Union[
     FunctionEntry,
     FunctionExit,
@@ -359,6 +461,10 @@ AnyEvent = Union[
     DatabaseTransaction,
     PubSubPublish,
     PubSubDelivery,
+    RequestStart,
+    RequestEnd,
+    WebSocketMessage,
+    HttpCall,
 ]
 
 EVENT_TYPES: dict[str, type[TraceEvent]] = {

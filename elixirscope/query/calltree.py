@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from elixirscope.contracts.trace import (
+    REQUEST_FUNCTION,
     AttributeChange,
     CustomEvent,
     DatabaseQuery,
@@ -31,6 +32,7 @@ from elixirscope.contracts.trace import (
     FunctionExit,
     GeneratorResume,
     GeneratorYield,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ProcessExit,
@@ -38,8 +40,11 @@ from elixirscope.contracts.trace import (
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
+    RequestEnd,
+    RequestStart,
     StateChange,
     ThreadStart,
+    WebSocketMessage,
 )
 from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import ThreadNames, short_path, source_of
@@ -262,10 +267,13 @@ def _render_node(
 def _call_line(node: CallNode, paint) -> str:
     if node.synthetic:
         return paint(_DIM, f"{node.function} ({node.producer})")
-    args = "" if node.args is None else ", ".join(f"{k}={v}" for k, v in node.args.items())
-    text = paint(_BOLD, _short(node.function)) + f"({args})"
+    if node.function == REQUEST_FUNCTION:
+        text = _request_line(node, paint)
+    else:
+        args = "" if node.args is None else ", ".join(f"{k}={v}" for k, v in node.args.items())
+        text = paint(_BOLD, _short(node.function)) + f"({args})"
     if node.status == "returned":
-        if node.result is not None:
+        if node.result is not None and node.function != REQUEST_FUNCTION:
             text += f" -> {node.result}"
     elif node.status == "raised":
         assert node.error is not None
@@ -290,6 +298,30 @@ def _call_line(node: CallNode, paint) -> str:
     if notes:
         text += "  " + paint(_YELLOW, "(" + "; ".join(notes) + ")")
     return text
+
+
+def _request_line(node: CallNode, paint) -> str:
+    """A request's own call: ``request GET /items/{id} -> 200`` (from its events)."""
+    start = end = None
+    for se in node.events:
+        if type(se.event) is RequestStart:
+            start = se.event
+        elif type(se.event) is RequestEnd:
+            end = se.event
+    if start is None and end is None:
+        args = node.args or {}
+        return paint(_BOLD, "request") + f" {args.get('method', '?')} {args.get('path', '?')}"
+    what = "websocket" if start is not None and start.protocol == "websocket" else "request"
+    method = (start or end).method  # type: ignore[union-attr]
+    path = (end.route if end is not None and end.route else None) or (start or end).path  # type: ignore[union-attr]
+    text = paint(_BOLD, what) + f" {method} {path}"
+    if end is not None:
+        text += f" -> {end.status}"
+    return text
+
+
+def _size(n: int) -> str:
+    return "?" if n < 0 else f"{n} B"
 
 
 def raised_at(traceback: list[str] | None, line: int) -> str | None:
@@ -367,12 +399,48 @@ def describe(ev: Any) -> str:
         if ev.chain:
             return f"→ {what} {ev.name} (correlation {ev.chain[:12]}…)"
         return f"{what} {ev.name} started"
+    if cls is RequestStart or cls is RequestEnd or cls is WebSocketMessage or cls is HttpCall:
+        return _describe_web(ev)
     if cls is DatabaseQuery or cls is DatabaseTransaction or cls is PubSubPublish:
         return _describe_integration(ev)
     if cls is PubSubDelivery:
         again = " (replayed)" if ev.replay else ""
         return f"deliver {ev.topic} -> {ev.target}{again}  #{ev.pub_id}"
     return repr(ev)  # pragma: no cover - every contract type is listed above
+
+
+def _describe_web(ev: Any) -> str:
+    cls = type(ev)
+    if cls is RequestStart:
+        query = f"?{ev.query}" if ev.query else ""
+        text = f"{'websocket ' if ev.protocol == 'websocket' else ''}{ev.method} {ev.path}{query}"
+        if ev.client:
+            text += f" from {ev.client}"
+        if ev.parent_span:
+            text += f"  (caller trace {ev.trace_id} span {ev.parent_span})"
+        if ev.traceparent_error:
+            text += f"  (traceparent ignored: {ev.traceparent_error})"
+        return text
+    if cls is RequestEnd:
+        route = f" ({ev.route})" if ev.route and ev.route != ev.path else ""
+        text = (
+            f"-> {ev.status} {ev.method} {ev.path}{route}  [{format_duration(ev.duration_ns)}]"
+            f"  in {_size(ev.request_bytes)}, out {_size(ev.response_bytes)}"
+        )
+        if ev.exc_type:
+            text += f"  !! {ev.exc_type}: {ev.message}"
+        return text
+    if cls is WebSocketMessage:
+        if ev.kind in ("in", "out"):
+            return f"ws {ev.kind} {_size(ev.size)}: {ev.preview}"
+        return f"ws {ev.kind}" + (f" code {ev.code}" if ev.code else "")
+    outcome = str(ev.status) if ev.status else ("timeout" if ev.timeout else "failed")
+    text = f"http {ev.method} {ev.url} -> {outcome}  [{format_duration(ev.duration_ns)}]"
+    if ev.attempt > 1:
+        text += f"  attempt {ev.attempt}"
+    if ev.error:
+        text += f"  !! {ev.error}"
+    return text
 
 
 def _describe_integration(ev: Any) -> str:

@@ -7,6 +7,13 @@ producer, ``r`` run (of the batch; every chunk of a batch carries it). A query t
 them, decodes those, and checks every event again with :func:`event_matches`
 (a chunk holding the keys does not mean every event in it matches).
 
+An event's *function* is the function of a call event, and a web request's
+``METHOD ROUTE`` (``GET /items/{id}``) on its end (``reqend``) when the framework
+named the route: ``--function 'GET /items/*'`` finds a route's requests (a
+path is not indexed: paths with ids in them would grow the index without
+bound). Web events are otherwise indexed as every event is: by type and
+correlation id (a request joins its caller's chain).
+
 An event's *actor* is any actor it names: ``state.actor``, ``receive.actor``,
 ``send.sender`` and ``send.target``, the ``path`` of spawn/exit/restart, both
 names of a registration (``trace.REGISTERED``: the name and the actor's path);
@@ -35,10 +42,11 @@ from elixirscope.contracts.trace import (
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
+    RequestEnd,
     StateChange,
 )
 
-__all__ = ["StoredEvent", "event_actors", "event_tag", "to_jsonable"]
+__all__ = ["StoredEvent", "event_actors", "event_function", "event_tag", "to_jsonable"]
 
 KIND_CORRELATION = "c"
 KIND_FUNCTION = "f"
@@ -110,6 +118,13 @@ def to_jsonable(event: Any) -> dict[str, Any]:
         if out.get("delta") is not None:
             out["delta"] = plain_delta(out["delta"])
     return out
+
+
+def event_function(event: Any) -> str | None:
+    """The name ``--function`` finds an event by (see the module docstring)."""
+    if type(event) is RequestEnd:
+        return None if event.route is None else f"{event.method} {event.route}"
+    return getattr(event, "function", None)
 
 
 def event_actors(event: Any) -> tuple[str, ...]:

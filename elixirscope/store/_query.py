@@ -23,6 +23,7 @@ from elixirscope.store._events import (
     KIND_TYPE,
     FunctionGlob,
     event_actors,
+    event_function,
     event_tag,
 )
 from elixirscope.store.errors import QueryError
@@ -142,7 +143,7 @@ class Query:
             tests.append(lambda ev: event_tag(ev) in types)
         if self.function is not None:
             glob = self.function
-            tests.append(lambda ev: glob(getattr(ev, "function", None)))
+            tests.append(lambda ev: glob(event_function(ev)))
         if self.actor is not None:
             actor = self.actor
             tests.append(lambda ev: actor in event_actors(ev))

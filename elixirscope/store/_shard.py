@@ -39,6 +39,7 @@ from elixirscope.contracts.trace import (
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
+    RequestEnd,
     StateChange,
 )
 from elixirscope.store._codec import DEFAULT_CODEC, encode_chunk, msgpack_array, pack_chunk
@@ -52,6 +53,7 @@ from elixirscope.store._events import (
     KIND_RUN,
     KIND_TYPE,
     event_actors,
+    event_function,
 )
 
 __all__ = ["ChunkRef", "Shard"]
@@ -667,6 +669,9 @@ def _event_keys(events: list[Any]) -> list[tuple[str, str]]:
     keys.extend((KIND_CORRELATION, c) for c in set(map(_get_cid, events)) if c is not None)
     functions: set[Any] = set(map(getattr, events, repeat("function"), repeat(None)))
     functions.discard(None)
+    if RequestEnd in classes:  # a request's end is found by METHOD ROUTE (store._events)
+        functions.update(event_function(ev) for ev in events if type(ev) is RequestEnd)
+        functions.discard(None)
     keys.extend((KIND_FUNCTION, f) for f in functions)
     if not classes.isdisjoint(_ACTOR_CLASSES):
         kinds = list(map(type, events))

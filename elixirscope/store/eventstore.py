@@ -300,7 +300,7 @@ class EventStore:
         """Events matching every given filter, ordered by (ts, producer, id).
 
         Filters: ``correlation_id``, ``function`` (fnmatch glob over
-        ``module.qualname``), ``actor``, ``type`` (tag or list of tags),
+        ``module.qualname``, or a web request's ``METHOD ROUTE``), ``actor``, ``type`` (tag or list of tags),
         ``node``, ``pid``, ``producer``, ``run`` (the recording's id),
         ``since``/``until`` (HLC ns, inclusive),
         ``limit`` (default 1000, None for all) and ``order`` (``asc``/``desc``;

@@ -37,6 +37,7 @@ from elixirscope.contracts.trace import (
     FunctionExit,
     GeneratorResume,
     GeneratorYield,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ProcessExit,
@@ -44,6 +45,8 @@ from elixirscope.contracts.trace import (
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
+    RequestEnd,
+    RequestStart,
     StateChange,
     ThreadStart,
 )
@@ -206,7 +209,7 @@ def _return(row: Any) -> Any:
 def _duration(row: Any) -> int | None:
     if type(row) is MessageRow:
         return _latency(row)
-    if type(row.ev) in _DATABASE:
+    if type(row.ev) in _WEB_ENDS or type(row.ev) in _DATABASE:
         return row.ev.duration_ns
     end = _end(row)
     if end is UNKNOWN:
@@ -233,13 +236,17 @@ def _status(row: Any) -> str | None:
 
 
 def _type(row: Any) -> str | None:
+    if type(row.ev) is RequestEnd:
+        return row.ev.exc_type
     err = _error_event(row)
     return err if err is UNKNOWN or err is None else err.exc_type
 
 
 def _error(row: Any) -> str | None:
-    if type(row.ev) is StateChange or type(row.ev) in _DATABASE:
+    if type(row.ev) is StateChange or type(row.ev) is HttpCall or type(row.ev) in _DATABASE:
         return row.ev.error
+    if type(row.ev) is RequestEnd:
+        return None if row.ev.exc_type is None else f"{row.ev.exc_type}: {row.ev.message}"
     err = _error_event(row)
     return err if err is UNKNOWN or err is None else f"{err.exc_type}: {err.message}"
 
@@ -277,6 +284,20 @@ def _message(row: Any) -> Any:
         return decode(ev.message)
     err = _error_event(row)
     return err if err is UNKNOWN or err is None else err.message
+
+
+# ---------------------------------------------------------------- web requests and HTTP calls
+
+_WEB_ENDS = (RequestEnd, HttpCall)
+_WEB = (RequestStart, RequestEnd, HttpCall)
+_WEB_SOURCES = {"events", "requests", "http"}
+
+
+def _web(name: str, classes: tuple[type, ...]) -> Callable[[Any], Any]:
+    def get(row: Any) -> Any:
+        return getattr(row.ev, name) if type(row.ev) in classes else None
+
+    return get
 
 
 def _message_id(row: Any) -> str | None:
@@ -476,9 +497,18 @@ _FIELDS = [
     _f(
         "duration",
         "duration",
-        {"events", "calls", "exceptions", "messages", "queries", "transactions"},
+        {
+            "events",
+            "calls",
+            "exceptions",
+            "messages",
+            "requests",
+            "http",
+            "queries",
+            "transactions",
+        },
         _duration,
-        doc="how long the call ran (a message: its latency)",
+        doc="how long the call ran (a message: its latency; a request or HTTP attempt: its own)",
     ),
     _f("end", "time", {"calls"}, _end_time, doc="when the call ended"),
     _f(
@@ -492,16 +522,16 @@ _FIELDS = [
     _f(
         "type",
         "text",
-        {"events", "calls", "exceptions"},
+        {"events", "calls", "exceptions", "requests"},
         _type,
         doc="the exception type",
     ),
     _f(
         "error",
         "text",
-        {"events", "calls", "exceptions", "states", "queries", "transactions"},
+        {"events", "calls", "exceptions", "states", "requests", "http", "queries", "transactions"},
         _error,
-        doc="Type: message",
+        doc="Type: message (an HTTP attempt: why it failed)",
     ),
     _f(
         "message",
@@ -561,6 +591,44 @@ _FIELDS = [
         lambda r: r.ev.pid if type(r.ev) in _CHILD else None,
     ),
     _f("data", "data", {"events", "custom"}, lambda r: getattr(r.ev, "data", None)),
+    _f("method", "text", _WEB_SOURCES, _web("method", _WEB), doc="the HTTP method"),
+    _f(
+        "path",
+        "text",
+        {"events", "requests"},
+        _web("path", (RequestStart, RequestEnd)),
+        doc="a request's path",
+    ),
+    _f(
+        "route",
+        "text",
+        {"events", "requests"},
+        _web("route", (RequestEnd,)),
+        doc="a request's route template",
+    ),
+    _f("url", "text", {"events", "http"}, _web("url", (HttpCall,)), doc="an HTTP call's URL"),
+    _f(
+        "code",
+        "int",
+        _WEB_SOURCES,
+        _web("status", _WEB_ENDS),
+        doc="the HTTP status code (0: no response)",
+    ),
+    _f("attempt", "int", {"events", "http"}, _web("attempt", (HttpCall,)), doc="1, 2, ..."),
+    _f(
+        "request_bytes",
+        "int",
+        {"events", "requests"},
+        _web("request_bytes", (RequestStart, RequestEnd)),
+        doc="-1 unknown",
+    ),
+    _f(
+        "response_bytes",
+        "int",
+        {"events", "requests", "http"},
+        _web("response_bytes", _WEB_ENDS),
+        doc="-1 unknown",
+    ),
     # databases and pub/sub (elixirscope.integrations)
     _f("statement", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "statement")),
     _f("parameters", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "parameters")),
@@ -603,6 +671,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "restarts": ("time", "actor", "child_pid", "reason"),
     "threads": ("time", "name", "thread_id"),
     "custom": ("time", "name", "data"),
+    "requests": ("time", "method", "path", "code", "duration"),
+    "http": ("time", "method", "url", "attempt", "code", "duration"),
     "queries": ("time", "caller", "statement", "rows", "duration", "location"),
     "transactions": ("time", "caller", "action", "database", "location"),
     "publishes": ("time", "from", "topic", "message", "pub_id"),

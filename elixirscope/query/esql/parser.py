@@ -47,7 +47,7 @@ _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 _CLAUSES = ("where", "group", "order", "limit", "in")
 _SOURCE_HINT = (
     "expected a source: events, calls, exceptions, states, messages, sends, receives,"
-    " spawns, exits, restarts, threads, yields, resumes, attributes or custom"
+    " spawns, exits, restarts, threads, yields, resumes, attributes, custom, requests or http"
 )
 
 

@@ -3,7 +3,8 @@
 A *source* is what a query's rows are: recorded events of some kinds
 (``exceptions``, ``states``), or things put together from several events —
 ``calls`` (a call's entry with its return or exception) and ``messages`` (a
-send with its receive). Each source has a singular, used where one is named
+send with its receive). ``requests`` are answered web requests (their
+``reqend``), ``http`` the attempts of outgoing HTTP calls. Each source has a singular, used where one is named
 (``within 50ms before restart of 'desk'``), and a meaning for ``of 'X'``.
 """
 
@@ -46,6 +47,10 @@ SOURCES: dict[str, Source] = {
                 "restart",
                 "thread",
                 "custom",
+                "req",
+                "reqend",
+                "ws",
+                "http",
                 "query",
                 "tx",
                 "pub",
@@ -67,6 +72,8 @@ SOURCES: dict[str, Source] = {
         Source("restarts", "restart", ("restart",), "actor"),
         Source("threads", "thread", ("thread",), "name"),
         Source("custom", "custom", ("custom",), "name"),
+        Source("requests", "request", ("reqend",), "route"),
+        Source("http", "http", ("http",), "url"),
         Source("queries", "query", ("query",), "caller"),
         Source("transactions", "transaction", ("tx",), "caller"),
         Source("publishes", "publish", ("pub",), "topic"),

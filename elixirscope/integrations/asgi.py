@@ -1,0 +1,293 @@
+"""ASGI middleware: each HTTP request and WebSocket connection recorded.
+
+``ElixirScopeMiddleware(app)`` wraps any ASGI 3 application (Starlette,
+FastAPI, ...); ``elixirscope run`` records every Starlette application's
+requests the same way by itself (``integrations.starlette`` in the
+configuration; see ``auto``).
+
+What it does to a request: nothing, unless a recorder is installed. Then it
+records the request (``recording.RequestRecording``: start, the handler's calls
+under it, end with status, route template, sizes and the exception of a 500),
+and adds ``traceparent``, ``tracestate`` and ``X-Correlation-ID`` to the
+response's headers when the application did not set them itself. The
+messages the application sends and receives are passed on unchanged
+otherwise; bodies are not kept (a WebSocket message's preview is bounded by
+the value limits). A WebSocket connection records ``accept``, each message
+``in``/``out``, and ``close``/``disconnect``. Lifespan and other scopes pass
+straight through. A request already recorded by an outer ElixirScopeMiddleware
+is not recorded twice.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.integrations.recording import (
+    RequestRecording,
+    preview,
+    status_code,
+    swallowed,
+)
+from elixirscope.integrations.tracecontext import header_text
+
+__all__ = ["ElixirScopeMiddleware", "record_request", "request_of_scope"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_WANTED = {b"traceparent", b"tracestate", b"x-correlation-id", b"content-length"}
+_inside: ContextVar[bool] = ContextVar("elixirscope_asgi_request", default=False)
+
+
+def request_of_scope(scope: Scope, kind: str = "coroutine") -> RequestRecording:
+    """The recording of the request an ASGI scope describes (not yet begun)."""
+    headers: dict[str, str] = {}
+    for pair in scope.get("headers") or ():
+        name = bytes(pair[0]).lower()
+        if name in _WANTED:
+            headers[name.decode("latin-1")] = header_text(bytes(pair[1])) or ""
+    client = scope.get("client")
+    where = f"{client[0]}:{client[1]}" if client else None
+    protocol = "websocket" if scope["type"] == "websocket" else "http"
+    method = scope.get("method") or ("WS" if protocol == "websocket" else "GET")
+    return RequestRecording(
+        protocol,
+        str(method),
+        scope.get("path") or "/",
+        scope.get("query_string"),
+        headers,
+        where,
+        kind,
+    )
+
+
+def _route_of(scope: Scope) -> str | None:
+    route = scope.get("route")
+    path = getattr(route, "path", None) or getattr(route, "path_format", None)
+    return path if isinstance(path, str) else None
+
+
+def _close_code(message: Message) -> int:
+    """A WebSocket close code as recorded (1000 when none; 0 when not a 16-bit number)."""
+    code = message.get("code")
+    if code is None:
+        return 1000
+    return code if type(code) is int and 0 <= code <= 0xFFFF else 0
+
+
+def _size(data: Any) -> int:
+    return len(data) if isinstance(data, (bytes, bytearray, str)) else -1
+
+
+class _StepsIn:
+    """Await ``awaitable`` with each of its steps run in ``context``.
+
+    The server's ``receive`` and ``send`` run in the context the request arrived
+    in, not in the request's recorded call: a server that registers a callback
+    or starts the next request while in them (uvicorn resumes reading the
+    connection when a response is complete, and under flow control) would
+    otherwise hand the request's context — its call stack — to the next request
+    on that connection.
+    """
+
+    __slots__ = ("awaitable", "context")
+
+    def __init__(self, awaitable: Awaitable[Any], context: contextvars.Context) -> None:
+        self.awaitable = awaitable
+        self.context = context
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self.awaitable.__await__()
+        run = self.context.run  # steps are synchronous: never entered twice at once
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    yielded = run(steps.send, value)
+                else:
+                    yielded = run(steps.throw, error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # noqa: BLE001 - passed on into the awaitable
+                value, error = None, exc
+
+
+class ElixirScopeMiddleware:
+    """Records each request of the wrapped ASGI application (see the module docstring)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await record_request(self.app, scope, receive, send)
+
+
+async def record_request(
+    app: Callable[..., Awaitable[None]], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """``await app(scope, receive, send)``, the request recorded (the middleware's work)."""
+    if (
+        recorder.current() is None
+        or _inside.get()
+        or not isinstance(scope, MutableMapping)
+        or scope.get("type") not in ("http", "websocket")
+    ):
+        await app(scope, receive, send)
+        return
+    arrived = contextvars.copy_context()
+    try:
+        req = request_of_scope(scope)
+        req.begin()
+    except Exception as exc:  # noqa: BLE001 - the host's request goes on regardless
+        swallowed(exc)
+        await app(scope, receive, send)
+        return
+    if not req.active:
+        await app(scope, receive, send)
+        return
+    token = _inside.set(True)
+    try:
+        if scope["type"] == "http":
+            await _http(app, req, scope, *_in_context(receive, send, arrived))
+        else:
+            await _websocket(app, req, scope, *_in_context(receive, send, arrived))
+    finally:
+        try:
+            _inside.reset(token)
+        except ValueError:  # pragma: no cover - reset in another context
+            _inside.set(False)
+
+
+async def _http(
+    app: Callable[..., Awaitable[None]],
+    req: RequestRecording,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    state = {"status": 0, "sent": 0, "received": 0}
+
+    async def receive_counted() -> Message:
+        message = await receive()
+        try:
+            if message.get("type") == "http.request":
+                state["received"] += len(message.get("body") or b"")
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        return message
+
+    async def send_traced(message: Message) -> None:
+        try:
+            kind = message.get("type")
+            if kind == "http.response.start":
+                state["status"] = status_code(message.get("status"))
+                message = _with_headers(message, req.response_headers())
+            elif kind == "http.response.body":
+                state["sent"] += len(message.get("body") or b"")
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        await send(message)
+
+    try:
+        await app(scope, receive_counted, send_traced)
+    except BaseException as exc:
+        if req.request_bytes < 0:
+            req.request_bytes = state["received"]
+        status = state["status"] or 500  # what the server answers for it
+        req.end(status, _route_of(scope), state["sent"], exc)
+        raise
+    if req.request_bytes < 0:
+        req.request_bytes = state["received"]
+    req.end(state["status"], _route_of(scope), state["sent"])
+
+
+async def _websocket(
+    app: Callable[..., Awaitable[None]],
+    req: RequestRecording,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    state = {"status": 0}
+    rid = req.start_id
+
+    async def receive_traced() -> Message:
+        message = await receive()
+        try:
+            kind = message.get("type")
+            if kind == "websocket.receive":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes")
+                req.emit("ws", rid, "in", _size(data), preview(data), 0)
+            elif kind == "websocket.disconnect":
+                req.emit("ws", rid, "disconnect", -1, None, _close_code(message))
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        return message
+
+    async def send_traced(message: Message) -> None:
+        try:
+            kind = message.get("type")
+            if kind == "websocket.accept":
+                state["status"] = 101
+                req.emit("ws", rid, "accept", -1, None, 0)
+            elif kind == "websocket.send":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes")
+                req.emit("ws", rid, "out", _size(data), preview(data), 0)
+            elif kind == "websocket.close":
+                if not state["status"]:
+                    state["status"] = 403  # closed before accepting: the handshake is refused
+                req.emit("ws", rid, "close", -1, None, _close_code(message))
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+        await send(message)
+
+    try:
+        await app(scope, receive_traced, send_traced)
+    except BaseException as exc:
+        req.end(state["status"] or 500, _route_of(scope), -1, exc)
+        raise
+    req.end(state["status"], _route_of(scope), -1)
+
+
+def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> tuple[Receive, Send]:
+    """The server's ``receive`` and ``send``, each run in ``context`` (see :class:`_StepsIn`)."""
+
+    async def receive_there() -> Message:
+        return await _StepsIn(receive(), context)
+
+    async def send_there(message: Message) -> None:
+        await _StepsIn(send(message), context)
+
+    return receive_there, send_there
+
+
+def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
+    """A copy of ``http.response.start`` with the trace headers the app did not set."""
+    if not extra:
+        return message
+    headers = list(message.get("headers") or ())
+    present = {bytes(name).lower() for name, _ in headers}
+    added = False
+    for name, value in extra:
+        key = name.encode("latin-1")
+        if key not in present:
+            headers.append((key, value.encode("latin-1", "replace")))
+            added = True
+    if not added:
+        return message
+    copy = dict(message)
+    copy["headers"] = headers
+    return copy

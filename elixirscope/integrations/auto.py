@@ -1,0 +1,143 @@
+"""What ``elixirscope run`` switches on by itself, once the program imports each library.
+
+Each integration is watched for with ``capture.on_import.when_imported`` (the
+library is never imported by ElixirScope itself), enabled by its
+``integrations.<name>`` configuration key (all on by default), and undone by
+:meth:`Integrations.stop`. Exactly what each one wraps:
+
+- ``starlette``: ``starlette.applications.Starlette.__call__``, so that every
+  request of every Starlette application (FastAPI's too: its ``__call__``
+  calls Starlette's) is recorded as ``asgi.ElixirScopeMiddleware`` records it,
+  around the whole middleware stack — so a 500 from ``ServerErrorMiddleware``
+  is seen with its exception.
+- ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
+  and two receivers of Flask's own signals (``request_started`` for the route
+  rule, ``got_request_exception`` for the exception of a 500 Flask answered).
+- ``httpx``: ``httpx.HTTPTransport.handle_request`` and
+  ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
+- ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
+  (``urllib3_calls``; ``requests`` goes through it).
+
+An error while enabling one is swallowed and counted (``recording.stats``):
+the program's import never fails because of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+
+def swallowed(exc: BaseException) -> None:
+    from elixirscope.integrations.recording import swallowed as count_it
+
+    count_it(exc)
+
+
+__all__ = ["INTEGRATIONS", "Integrations"]
+
+
+def _starlette_on(module: ModuleType) -> Callable[[], None]:
+    import functools
+
+    from elixirscope.integrations.asgi import record_request
+
+    cls = module.Starlette
+    original = cls.__call__
+
+    async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        await record_request(functools.partial(original, self), scope, receive, send)
+
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.__call__ = __call__
+
+    def off() -> None:
+        cls.__call__ = original
+
+    return off
+
+
+def _flask_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware, connect_flask_signals
+
+    cls = module.Flask
+    original = cls.wsgi_app
+
+    def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
+        return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
+
+    wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.wsgi_app = wsgi_app
+    disconnect = connect_flask_signals()
+
+    def off() -> None:
+        cls.wsgi_app = original
+        disconnect()
+
+    return off
+
+
+def _httpx_on(_module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations import httpx_calls
+
+    httpx_calls.install()
+    return httpx_calls.uninstall
+
+
+def _urllib3_on(_module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations import urllib3_calls
+
+    urllib3_calls.install()
+    return urllib3_calls.uninstall
+
+
+INTEGRATIONS: dict[str, tuple[str, Callable[[ModuleType], Callable[[], None]]]] = {
+    "starlette": ("starlette.applications", _starlette_on),
+    "flask": ("flask", _flask_on),
+    "httpx": ("httpx", _httpx_on),
+    "urllib3": ("urllib3.connectionpool", _urllib3_on),
+}
+"""Configuration name -> (the module whose import enables it, how)."""
+
+
+class Integrations:
+    """The integrations one run enabled; :meth:`stop` undoes them."""
+
+    def __init__(self) -> None:
+        self._watches: list[Any] = []
+        self._undo: list[Callable[[], None]] = []
+        self.enabled: list[str] = []
+
+    @classmethod
+    def start(cls, enabled: Callable[[str], bool]) -> Integrations:
+        """Watch for each integration ``enabled(name)`` allows."""
+        from elixirscope.capture.on_import import when_imported
+
+        self = cls()
+        for name, (module_name, turn_on) in INTEGRATIONS.items():
+            if enabled(name):
+                self._watches.append(when_imported(module_name, self._enabler(name, turn_on)))
+        return self
+
+    def _enabler(
+        self, name: str, turn_on: Callable[[ModuleType], Callable[[], None]]
+    ) -> Callable[[ModuleType], None]:
+        def enable(module: ModuleType) -> None:
+            try:
+                self._undo.append(turn_on(module))
+                self.enabled.append(name)
+            except Exception as exc:  # noqa: BLE001 - never fail the program's import
+                swallowed(exc)
+
+        return enable
+
+    def stop(self) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        self._watches.clear()
+        while self._undo:
+            try:
+                self._undo.pop()()
+            except Exception as exc:  # noqa: BLE001
+                swallowed(exc)

@@ -1,0 +1,117 @@
+"""One attempt of an outgoing HTTP request, as recorded by the httpx and urllib3 wrappers.
+
+An attempt records one :class:`~elixirscope.contracts.trace.HttpCall` when it
+ends (response headers in, or an error): the method, the URL without user
+info and with its secret query values redacted, the attempt number, status,
+duration, the error and whether it was a timeout. Its ``traceparent`` — the
+current correlation id as trace id (``tracecontext.trace_id_for``) and a new
+span id — is what the wrappers send, so a recorded callee joins the chain.
+
+Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
+history); for httpx, which has no retries of its own above the connection
+pool, an attempt is numbered among the calls to the same method and URL made
+by the same recorded call (a retry loop in the program gives 1, 2, 3, ...;
+outside any recorded call every attempt is 1).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from contextvars import ContextVar
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.capture.context import current_call_id, current_correlation_id
+from elixirscope.capture.redaction import scrub
+from elixirscope.integrations import tracecontext
+from elixirscope.integrations.recording import count, swallowed
+from elixirscope.integrations.urls import clean_url
+
+__all__ = ["Attempt", "is_timeout", "recording_call", "start_attempt"]
+
+recording_call: ContextVar[bool] = ContextVar("elixirscope_http_call", default=False)
+"""True inside an attempt being recorded: an inner wrapper (a transport inside a
+transport) does not record it again."""
+
+_MAX_NUMBERED = 4096
+_numbered_lock = threading.Lock()
+_numbered: OrderedDict[tuple[str, int, str, str], int] = OrderedDict()
+
+
+def _next_number(producer: str, method: str, url: str) -> int:
+    caller = current_call_id()
+    if not caller:  # outside any recorded call: no caller to count within
+        return 1
+    key = (producer, caller, method, url)
+    with _numbered_lock:
+        n = _numbered.pop(key, 0) + 1
+        _numbered[key] = n
+        if len(_numbered) > _MAX_NUMBERED:
+            _numbered.popitem(last=False)
+    return n
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A timeout by any library's name for it (``TimeoutError``, httpx's ``ReadTimeout``,
+    urllib3's ``ReadTimeoutError``, ...) — by the exception's own class name, not its
+    bases': urllib3's ``NewConnectionError`` (a refused connection) derives from
+    ``ConnectTimeoutError``."""
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+
+
+class Attempt:
+    """An attempt in flight: its traceparent to send, then :meth:`finish`."""
+
+    __slots__ = ("library", "method", "url", "number", "trace_id", "span_id", "_t0", "_rec")
+
+    def __init__(self, rec: Any, library: str, method: str, url: str, number: int | None) -> None:
+        self._rec = rec
+        self.library = library
+        self.method = method
+        self.url = clean_url(url)
+        self.number = _next_number(rec.producer, method, self.url) if number is None else number
+        self.trace_id = tracecontext.trace_id_for(current_correlation_id())
+        self.span_id = tracecontext.new_span_id()
+        self._t0 = time.perf_counter_ns()
+
+    @property
+    def traceparent(self) -> str:
+        return tracecontext.format_traceparent(self.trace_id, self.span_id)
+
+    def finish(self, status: int, response_bytes: int, exc: BaseException | None = None) -> None:
+        try:
+            duration = time.perf_counter_ns() - self._t0
+            error = None
+            if exc is not None:
+                error = scrub(f"{type(exc).__name__}: {exc}"[:1000])
+            count("http_calls")
+            self._rec.emit(
+                "http",
+                self.library,
+                self.method,
+                self.url,
+                self.number,
+                status,
+                duration,
+                response_bytes,
+                error,
+                exc is not None and is_timeout(exc),
+                self.trace_id,
+                self.span_id,
+            )
+        except Exception as err:  # noqa: BLE001 - never the host's problem
+            swallowed(err)
+
+
+def start_attempt(library: str, method: str, url: str, number: int | None = None) -> Attempt | None:
+    """An attempt to record, or None when not recording (or inside one already)."""
+    rec = recorder.current()
+    if rec is None or recording_call.get():
+        return None
+    try:
+        return Attempt(rec, library, method, url, number)
+    except Exception as exc:  # noqa: BLE001
+        swallowed(exc)
+        return None

@@ -1,0 +1,356 @@
+"""The middleware and transports in this process, under a real capture session:
+what they record, and that hostile input or a broken recorder never reaches the app."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from elixirscope.capture import recorder
+from elixirscope.capture.session import start_capture
+from elixirscope.contracts.trace import HttpCall, RequestEnd, RequestStart, decode_batch
+from elixirscope.integrations import recording
+from elixirscope.integrations.asgi import ElixirScopeMiddleware
+from elixirscope.integrations.httpx_calls import AsyncRecordingTransport, RecordingTransport
+from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list = []
+        self.lock = threading.Lock()
+
+    def __call__(self, frame: bytes, count: int) -> None:
+        with self.lock:
+            self.events.extend(decode_batch(frame).events)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if type(e) is kind]
+
+
+class Capture:
+    """A real capture session into a Collected sink; :meth:`stop` ships and returns it."""
+
+    def __init__(self) -> None:
+        self.out = Collected()
+        self.session = start_capture(sink=self.out)
+
+    def stop(self) -> Collected:
+        stats = self.session.stop()
+        assert not stats.get("events_dropped"), stats  # every event encoded and shipped
+        return self.out
+
+
+@pytest.fixture
+def captured():
+    capture = Capture()
+    try:
+        yield capture
+    finally:
+        capture.stop()
+
+
+async def hello_app(scope, receive, send) -> None:  # noqa: ANN001 - a plain ASGI app
+    if scope["type"] != "http":
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"x-app", b"1")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def drive(app, scope: dict) -> list[dict]:  # noqa: ANN001
+    """Call an ASGI app once, as a server would; the messages it sent."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"abc", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def http_scope(**over) -> dict:  # noqa: ANN003
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/p",
+        "raw_path": b"/p",
+        "query_string": b"a=1",
+        "headers": [(b"content-length", b"3")],
+        "client": ("127.0.0.1", 5000),
+    }
+    scope.update(over)
+    return scope
+
+
+def test_without_a_recorder_the_middleware_is_not_there(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(recorder, "_recorder", None)  # whatever an earlier test left installed
+    assert recorder.current() is None
+    assert drive(ElixirScopeMiddleware(hello_app), http_scope()) == drive(hello_app, http_scope())
+
+
+def test_a_request_is_recorded_and_answered_as_the_app_answers(captured: Capture) -> None:
+    trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = [(b"content-length", b"3"), (b"traceparent", f"00-{trace}-{span}-01".encode())]
+    sent = drive(ElixirScopeMiddleware(hello_app), http_scope(headers=headers))
+    assert sent[0]["status"] == 201 and sent[1]["body"] == b"hello"
+    answered = dict(sent[0]["headers"])
+    assert list(answered) == [b"x-app", b"traceparent", b"x-correlation-id"]
+    assert answered[b"traceparent"].startswith(f"00-{trace}-".encode())
+    assert answered[b"x-correlation-id"] == trace.encode()
+    out = captured.stop()
+    (start,) = out.of(RequestStart)
+    (end,) = out.of(RequestEnd)
+    assert (start.method, start.path, start.query, start.client) == (
+        "POST",
+        "/p",
+        "a=1",
+        "127.0.0.1:5000",
+    )
+    assert (start.trace_id, start.parent_span, start.correlation_id) == (trace, span, trace)
+    assert (end.request_id, end.status, end.request_bytes, end.response_bytes) == (
+        start.id,
+        201,
+        3,
+        5,
+    )
+    assert end.parent_id == start.parent_id != 0  # both inside the request's own call
+
+
+@pytest.mark.parametrize(
+    ("tracestate", "echoed"),
+    [(b"congo=t61rcWkgMzE", True), ("caf\u00e9=1".encode(), False), (b"x" * 513, False)],
+)
+def test_tracestate_is_sent_back_only_when_any_server_can_write_it(
+    captured: Capture, tracestate: bytes, echoed: bool
+) -> None:
+    headers = [
+        (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        (b"tracestate", tracestate),
+    ]
+    sent = drive(ElixirScopeMiddleware(hello_app), http_scope(headers=headers))
+    answered = dict(sent[0]["headers"])
+    assert (answered.get(b"tracestate") == tracestate) is echoed
+    (start,) = captured.stop().of(RequestStart)
+    assert (start.tracestate == tracestate.decode()) is echoed
+
+
+def test_a_request_wrapped_twice_is_recorded_once(captured: Capture) -> None:
+    sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), http_scope())
+    assert [name for name, _ in sent[0]["headers"]] == [
+        b"x-app",
+        b"traceparent",
+        b"x-correlation-id",
+    ]
+    out = captured.stop()
+    assert len(out.of(RequestStart)) == len(out.of(RequestEnd)) == 1
+
+
+def test_hostile_scopes_never_reach_the_app(captured: Capture) -> None:
+    before = recording.stats()["recording_errors"]
+    hostile = [
+        http_scope(headers=[("not", "bytes")]),  # str pairs
+        http_scope(headers=[(b"traceparent", b"\xff\xfe"), (b"x-correlation-id", b"\x00")]),
+        http_scope(client="nonsense"),
+        http_scope(path=None, method=None, query_string=12),
+        http_scope(headers=None),
+    ]
+    for scope in hostile:
+        assert [m["type"] for m in drive(ElixirScopeMiddleware(hello_app), scope)] == [
+            "http.response.start",
+            "http.response.body",
+        ]
+    assert recording.stats()["recording_errors"] > before  # counted, never raised
+    assert recording.stats()["last_error"] is not None
+
+
+class Boom(Exception):
+    pass
+
+
+def test_text_that_is_not_utf8_is_recorded_escaped(captured: Capture) -> None:
+    drive(ElixirScopeMiddleware(hello_app), http_scope(method="G\udcffT", path="/a\udce9"))
+    (start,) = captured.stop().of(RequestStart)
+    assert (start.method, start.path) == ("G\\udcffT", "/a\\udce9")
+
+
+def test_an_app_error_passes_through_unchanged(captured: Capture) -> None:
+    async def failing(scope, receive, send) -> None:  # noqa: ANN001
+        raise Boom("bad")
+
+    with pytest.raises(Boom, match="bad"):
+        drive(ElixirScopeMiddleware(failing), http_scope())
+    (end,) = captured.stop().of(RequestEnd)
+    assert (end.status, end.exc_type, end.message) == (
+        500,
+        "test_middleware_in_process.Boom",
+        "bad",
+    )
+    assert "raise Boom" in end.traceback_text
+
+
+def _serve(app):  # noqa: ANN001
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def plain(environ, start_response):  # noqa: ANN001, ANN201
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ.get("HTTP_TRACEPARENT", "none").encode()]
+
+
+def test_explicit_httpx_transports_record_and_propagate(captured: Capture) -> None:
+    server = _serve(ElixirScopeWSGIMiddleware(plain))
+    base = f"http://127.0.0.1:{server.server_port}/x?secret=1"
+    try:
+        with httpx.Client(transport=RecordingTransport()) as client:
+            seen = client.get(base).text
+
+        async def fetch() -> str:
+            async with httpx.AsyncClient(transport=AsyncRecordingTransport()) as client:
+                return (await client.get(base)).text
+
+        seen_async = asyncio.run(fetch())
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = captured.stop()
+    calls = out.of(HttpCall)
+    assert [(c.library, c.method, c.status, c.attempt) for c in calls] == [
+        ("httpx", "GET", 200, 1),
+        ("httpx", "GET", 200, 1),
+    ]
+    assert all(c.url.endswith("/x?secret=<redacted>") for c in calls)
+    assert [seen, seen_async] == [f"00-{c.trace_id}-{c.span_id}-01" for c in calls]
+    starts = out.of(RequestStart)
+    assert [s.parent_span for s in starts] == [c.span_id for c in calls]
+
+
+header_bytes = st.binary(max_size=40)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"traceparent", b"tracestate", b"x-correlation-id", b"content-length", b"host"]
+            )
+            | header_bytes,
+            header_bytes,
+        ),
+        max_size=6,
+    ),
+    path=st.text(max_size=30),
+    query=st.binary(max_size=40),
+    method=st.sampled_from(["GET", "POST", "\udcff", ""]),
+)
+def test_any_request_is_answered_as_without_recording(
+    captured: Capture, headers, path, query, method
+) -> None:  # noqa: ANN001
+    scope = http_scope(headers=headers, path=path, query_string=query, method=method)
+    bare = drive(hello_app, dict(scope))
+    recorded = drive(ElixirScopeMiddleware(hello_app), dict(scope))
+    assert [m["type"] for m in recorded] == [m["type"] for m in bare]
+    assert recorded[1] == bare[1]
+    extra = [name for name, _ in recorded[0]["headers"]][1:]
+    assert extra in (
+        [],
+        [b"traceparent", b"x-correlation-id"],
+        [b"traceparent", b"tracestate", b"x-correlation-id"],
+    )
+
+
+def wsgi_call(app, environ: dict) -> tuple[list, bytes]:  # noqa: ANN001
+    """Call a WSGI app once, as a server would: (status and headers given, body)."""
+    started: list = []
+
+    def start_response(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+        started.append((status, list(headers)))
+
+    body = b"".join(app(environ, start_response))
+    return started, body
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+    query=st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+    traceparent=st.binary(max_size=60).map(lambda b: b.decode("latin-1")),
+    length=st.sampled_from(["", "12", "-1", "x", "99999999999999999999", "\u00b2"]),
+    remote=st.sampled_from([None, "127.0.0.1", "::1"]),
+)
+def test_any_wsgi_request_is_answered_as_without_recording(
+    captured: Capture, path: str, query: str, traceparent: str, length: str, remote: str | None
+) -> None:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_TRACEPARENT": traceparent,
+        "CONTENT_LENGTH": length,
+    }
+    if remote is not None:
+        environ["REMOTE_ADDR"] = remote
+    bare = wsgi_call(plain, dict(environ))
+    recorded = wsgi_call(ElixirScopeWSGIMiddleware(plain), dict(environ))
+    assert recorded[1] == bare[1]
+    assert recorded[0][0][0] == bare[0][0][0]
+    assert recorded[0][0][1][: len(bare[0][0][1])] == bare[0][0][1]
+
+
+@pytest.mark.parametrize("status", [10**30, -1, "200", None, 99])
+def test_a_strange_status_is_passed_on_and_recorded_as_none(
+    captured: Capture, status: object
+) -> None:
+    async def odd(scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = drive(ElixirScopeMiddleware(odd), http_scope())
+    assert sent[0]["status"] == status
+    (end,) = captured.stop().of(RequestEnd)
+    assert end.status == (200 if status == "200" else 0)
+
+
+def test_record_flask_knows_routes_and_the_500s_flask_answers(captured: Capture) -> None:
+    import flask
+
+    from elixirscope.integrations.wsgi import record_flask
+
+    app = flask.Flask("in_process")
+
+    @app.route("/items/<int:n>")
+    def item(n: int) -> dict:
+        if n == 0:
+            raise ZeroDivisionError("no item 0")
+        return {"n": n}
+
+    assert record_flask(app) is app
+    client = app.test_client()
+    assert client.get("/items/3").json == {"n": 3}
+    answered = client.get("/items/0")
+    assert answered.status_code == 500 and "traceparent" in answered.headers
+    ends = captured.stop().of(RequestEnd)
+    assert [(e.route, e.status, e.exc_type) for e in ends] == [
+        ("/items/<int:n>", 200, None),
+        ("/items/<int:n>", 500, "ZeroDivisionError"),
+    ]
