@@ -362,6 +362,16 @@ class Shard:
     def chunk_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM chunk").fetchone()[0]
 
+    def chunk_span(self) -> tuple[int, int, int]:
+        """(lowest chunk id, highest, how many): changes whenever chunks are added or
+        pruned, so it versions what the shard holds."""
+        row = self.conn.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM chunk").fetchone()
+        return (row[0] or 0, row[1] or 0, row[2])
+
+    def batch_keys(self) -> list[tuple[str, int]]:
+        """Every stored batch's (producer, seq)."""
+        return self.conn.execute("SELECT producer, seq FROM batch").fetchall()
+
     def chunk_ids(self, key_ids: list[int], within: set[int] | None = None) -> set[int]:
         """The chunks holding any of ``key_ids``; only those of ``within`` when given
         (a few candidates already found: each is looked up, not every chunk of a key)."""

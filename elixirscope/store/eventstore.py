@@ -587,6 +587,48 @@ class EventStore:
                     continue
             yield run, found
 
+    def shard_versions(self) -> dict[str, tuple[int, ...]]:
+        """Each readable shard's path and its version: (inode, lowest chunk id, highest,
+        chunk count). Equal versions hold the same events (nothing added, pruned or
+        replaced); the whole dict versions the store."""
+        out: dict[str, tuple[int, ...]] = {}
+        with self._mutex:
+            for shard in self._shards():
+                try:
+                    out[shard.path] = (self._inodes.get(shard.path) or 0, *shard.chunk_span())
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return out
+
+    def shard_chunks(
+        self, path: str, *, check: Callable[[], None] | None = None
+    ) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
+        run, in order of their first event; ``check`` is called before each chunk."""
+        with self._mutex:
+            shard = next((s for s in self._shards() if s.path == path), None)
+        if shard is None:
+            raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
+        for ref in self._guarded_scan(shard, None, None, "asc"):
+            if check is not None:
+                check()
+            with self._mutex:
+                found = self._decode(ref)
+                if not found:
+                    continue
+                try:
+                    run = shard.batch_run(ref.batch_id)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    return
+            yield run, found
+
+    def shard_batches(self, path: str) -> list[tuple[str, int]]:
+        """Every (producer, seq) stored in one shard."""
+        with self._mutex:
+            shard = next((s for s in self._shards() if s.path == path), None)
+            return [] if shard is None else shard.batch_keys()
+
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
         if self._closed:

@@ -94,9 +94,11 @@ def run(
     all_runs: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     now_ns: int | None = None,
+    columns: bool = True,
 ) -> Result:
     """The answer to ``query`` over the recording under ``data_dir`` (default: the
-    configuration's ``data_dir``)."""
+    configuration's ``data_dir``). ``columns=False`` reads aggregates as rows even
+    where the call columns could answer them (the same answer, to compare)."""
     parsed = parse(query)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
@@ -115,7 +117,9 @@ def run(
             explain=plan.explain,
             note=f"(nothing recorded under {where} yet)",
         )
-    return _answer(parsed, query, str(Path(where).expanduser()), run_id, every, timeout, now_ns)
+    return _answer(
+        parsed, query, str(Path(where).expanduser()), run_id, every, timeout, now_ns, columns
+    )
 
 
 def _answer(
@@ -126,6 +130,7 @@ def _answer(
     every: bool,
     timeout: float | None,
     now_ns: int | None,
+    columns: bool = True,
 ) -> Result:
     from elixirscope.query.esql.evaluator import Deadline, execute
     from elixirscope.query.esql.planner import plan_query
@@ -157,6 +162,9 @@ def _answer(
     except BaseException:
         store.close()
         raise
+    if not columns and plan.columnar is not None:
+        plan.columnar = None
+        plan.explain["engine"] = "rows (asked for)"
     deadline = Deadline(timeout, query)
 
     def rows() -> Iterator[tuple[Any, ...]]:

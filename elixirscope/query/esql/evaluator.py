@@ -84,8 +84,10 @@ def execute(
     hidden = [key for key, _desc in plan.order if not isinstance(key, int)]
     width = len(plan.columns)
     if plan.aggregate:
-        outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
-        rows = _aggregate(plan, outputs, deadline)
+        rows = _from_columns(plan, store, deadline, run_filters)
+        if rows is None:
+            outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
+            rows = _aggregate(plan, outputs, deadline)
         return iter(_limit(sort_rows(rows, _order(plan, width)), plan.limit))
     readers = [c.read for c in plan.columns] + hidden
     materialize = _tuple_of(readers)  # type: ignore[arg-type]
@@ -96,6 +98,20 @@ def execute(
         return iter(row[:width] for row in best)
     outputs = _outputs(plan, store, deadline, ctx, filters, materialize, plan.limit)
     return _limit((row[:width] for row in outputs), plan.limit)
+
+
+def _from_columns(
+    plan: Plan, store: Any, deadline: Deadline, run_filters: dict[str, Any]
+) -> list[tuple[Any, ...]] | None:
+    """The aggregate from the call columns, when the plan can be answered there."""
+    if plan.columnar is None or not hasattr(store, "shard_versions"):
+        return None
+    try:
+        from elixirscope.query.esql.columnar import answer
+    except ImportError as exc:  # numpy is in the `analytics` extra
+        plan.explain["engine"] = f"rows (the columns need numpy: {exc})"
+        return None
+    return answer(plan, store, run_filters, deadline.check)
 
 
 # ---------------------------------------------------------------- reading rows

@@ -102,6 +102,7 @@ class Plan:
     explain: dict[str, Any] = field(default_factory=dict)
     time_pushable: bool = True
     starts_until: int | None = None  # calls, messages: none that starts later can match
+    columnar: Any = None  # what the call columns compute instead (columnar.Spec), if they can
 
 
 def plan_query(
@@ -159,6 +160,10 @@ class _Planner:
             self.columns(q, plan)
         plan.limit = q.limit
         self.push_down(plan, conjuncts)
+        if not anchor and plan.aggregate:
+            from elixirscope.query.esql.columnar import spec_of
+
+            plan.columnar = spec_of(self, q, plan)
         return plan
 
     def trace(self, q: s.Trace) -> Plan:

@@ -1,0 +1,359 @@
+"""Every recorded call as columns, kept beside the store for aggregates.
+
+The row path puts each call together from its entry and its end as the store
+is read, so an aggregate over a whole run decodes every chunk. Here each
+shard's calls are put together once into NumPy arrays, one row per call, saved
+under ``<data_dir>/columns/<shard>/`` with the shard's version
+(``EventStore.shard_versions``): later queries memory-map them, and a shard
+that changed (batches added, pruned, replaced) is built again. A reader that
+cannot write there builds in memory.
+
+A row holds the call's function, its *origin* (the batch's node, pid,
+program, producer and run), start, end, duration and status (running, ok,
+error), and rows are kept in the order the row path emits calls as they end
+(``emit_ts``, producer, ``emit_id``; calls still running last, by start), so
+groups come out in the same order.
+
+Calls are paired as the row path pairs them: an end with the entry of the same
+producer and call id that comes before it in the store's order; an end without
+one is a call of its own (its start: end minus duration). Where the row path
+would do something these columns cannot say — an event stored twice, a call
+ended twice, an entry and its end from different processes, runs or functions
+— :attr:`CallTable.exact` is False with the reason, and the engine reads rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
+
+__all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_table"]
+
+COLUMNS_DIR = "columns"
+FORMAT = 1
+"""Bumped when the saved layout changes: older side files are built again."""
+
+STATUS = ("running", "ok", "error")
+ARRAYS = ("function", "origin", "start", "end", "duration", "status", "emit_id", "call_id", "entry")
+
+Origin = tuple[str, int, str, str, str]  # node, pid, program, producer, run
+
+
+@dataclass
+class CallTable:
+    """The calls of the store (or of one shard), in the row path's order of emission."""
+
+    functions: list[str]
+    origins: list[Origin]
+    arrays: dict[str, Any]
+    exact: bool = True
+    why: str = ""
+
+    def __len__(self) -> int:
+        return int(len(self.arrays["start"]))
+
+    def __getitem__(self, name: str) -> Any:
+        return self.arrays[name]
+
+
+# ---------------------------------------------------------------- one shard
+
+
+def build_shard(store: Any, path: str, check: Callable[[], None] | None = None) -> CallTable:
+    """Put the calls of one shard together (decodes every chunk of it)."""
+    origin_codes: dict[Origin, int] = {}
+    function_codes: dict[str, int] = {}
+    entries: dict[tuple[str, int], int] = {}
+    fn: list[int] = []
+    org: list[int] = []
+    start: list[int] = []
+    ent_id: list[int] = []
+    ends: list[tuple[str, int, int, int, int, int, int, int]] = []
+    why = ""
+    for run, events in store.shard_chunks(path, check=check):
+        first = events[0]
+        key: Origin = (first.node, first.pid, first.program, first.producer, run)
+        ocode = origin_codes.setdefault(key, len(origin_codes))
+        producer = first.producer
+        for se in events:
+            ev = se.event
+            cls = type(ev)
+            if cls is FunctionEntry:
+                fcode = function_codes.setdefault(ev.function, len(function_codes))
+                k = (producer, ev.id)
+                if k in entries:
+                    why = why or f"call {k} is stored twice"
+                entries[k] = len(start)
+                fn.append(fcode)
+                org.append(ocode)
+                start.append(ev.ts)
+                ent_id.append(ev.id)
+            elif cls is FunctionExit or cls is FunctionError:
+                fcode = function_codes.setdefault(ev.function, len(function_codes))
+                ends.append(
+                    (
+                        producer,
+                        ev.call_id,
+                        ev.ts,
+                        ev.id,
+                        ev.duration_ns,
+                        1 if cls is FunctionExit else 2,
+                        fcode,
+                        ocode,
+                    )
+                )
+    n = len(start)
+    end = [0] * n
+    duration = [0] * n
+    status = [0] * n
+    emit_id = list(ent_id)
+    call_id = list(ent_id)
+    has_entry = [True] * n
+    for producer, cid, ts, eid, took, st, fcode, ocode in ends:
+        row = entries.get((producer, cid))
+        if row is not None and (start[row], ent_id[row]) < (ts, eid):
+            if status[row]:
+                why = why or f"call {(producer, cid)} ended twice"
+                continue
+            if org[row] != ocode or fn[row] != fcode:
+                why = why or f"call {(producer, cid)}: its entry and end differ in process or name"
+            end[row], duration[row], status[row], emit_id[row] = ts, took, st, eid
+            continue
+        fn.append(fcode)
+        org.append(ocode)
+        start.append(ts - took)
+        end.append(ts)
+        duration.append(took)
+        status.append(st)
+        emit_id.append(eid)
+        call_id.append(cid)
+        has_entry.append(False)
+    arrays = {
+        "function": np.array(fn, dtype=np.int32),
+        "origin": np.array(org, dtype=np.int32),
+        "start": np.array(start, dtype=np.int64),
+        "end": np.array(end, dtype=np.int64),
+        "duration": np.array(duration, dtype=np.int64),
+        "status": np.array(status, dtype=np.int8),
+        "emit_id": np.array(emit_id, dtype=np.int64),
+        "call_id": np.array(call_id, dtype=np.int64),
+        "entry": np.array(has_entry, dtype=np.bool_),
+    }
+    table = CallTable(list(function_codes), list(origin_codes), arrays, not why, why)
+    return _in_emission_order(_functions_sorted(table))
+
+
+def _functions_sorted(table: CallTable) -> CallTable:
+    """Function codes in the order of the names (so codes compare as names do)."""
+    order = sorted(range(len(table.functions)), key=table.functions.__getitem__)
+    remap = np.empty(len(order), dtype=np.int32)
+    remap[order] = np.arange(len(order), dtype=np.int32)
+    if len(order):
+        table.arrays["function"] = remap[table.arrays["function"]]
+    table.functions = [table.functions[i] for i in order]
+    return table
+
+
+def _producer_rank(origins: list[Origin]) -> Any:
+    names = sorted({o[3] for o in origins})
+    rank = {name: i for i, name in enumerate(names)}
+    return np.array([rank[o[3]] for o in origins] or [0], dtype=np.int64)
+
+
+def _in_emission_order(table: CallTable) -> CallTable:
+    """Rows as the row path emits them: ended calls by (end, producer, end id), then
+    those still running by (start, producer, entry id)."""
+    a = table.arrays
+    if not len(a["start"]):
+        return table
+    running = a["status"] == 0
+    ts = np.where(running, a["start"], a["end"])
+    producer = _producer_rank(table.origins)[a["origin"]]
+    order = np.lexsort((a["emit_id"], producer, ts, running))
+    table.arrays = {name: values[order] for name, values in a.items()}
+    return table
+
+
+# ---------------------------------------------------------------- side files
+
+
+def _side_dir(data_dir: str, shard_path: str) -> Path:
+    return Path(data_dir) / COLUMNS_DIR / Path(shard_path).stem
+
+
+def _load_saved(where: Path, version: list[int]) -> CallTable | None:
+    try:
+        meta = json.loads((where / "meta.json").read_text())
+        if meta.get("format") != FORMAT or meta.get("version") != version:
+            return None
+        arrays = {name: np.load(where / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    except (OSError, ValueError):
+        return None
+    origins = [tuple(o) for o in meta["origins"]]
+    return CallTable(meta["functions"], origins, arrays, meta["exact"], meta["why"])  # type: ignore[arg-type]
+
+
+def _save(where: Path, version: list[int], table: CallTable) -> None:
+    """Saved whole or not at all (a new directory renamed into place); a store the
+    reader cannot write to is left as it is."""
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", dir=where.parent))
+    except OSError:
+        return
+    try:
+        for name in ARRAYS:
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(table.arrays[name]))
+        meta = {
+            "format": FORMAT,
+            "version": version,
+            "functions": table.functions,
+            "origins": table.origins,
+            "exact": table.exact,
+            "why": table.why,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        old = where.with_name(f".{where.name}.old.{os.getpid()}.{threading.get_ident()}")
+        if where.exists():
+            os.replace(where, old)
+        os.replace(tmp, where)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shard_table(
+    store: Any,
+    data_dir: str,
+    path: str,
+    version: tuple[int, ...],
+    check: Callable[[], None] | None = None,
+) -> CallTable:
+    """One shard's calls: from its side file when that is of this version, else built
+    (and saved)."""
+    where = _side_dir(data_dir, path)
+    wanted = list(version)
+    saved = _load_saved(where, wanted)
+    if saved is not None:
+        return saved
+    table = build_shard(store, path, check)
+    _save(where, wanted, table)
+    return saved if saved is not None else table
+
+
+# ---------------------------------------------------------------- the whole store
+
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[str, tuple[Any, CallTable]] = {}  # data_dir -> (versions, table); one each
+
+
+def call_table(store: Any, data_dir: str, check: Callable[[], None] | None = None) -> CallTable:
+    """Every call of the store, as of now; kept in this process until the store changes."""
+    versions = store.shard_versions()
+    key = str(Path(data_dir).resolve())
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
+    tables = {p: shard_table(store, data_dir, p, v, check) for p, v in sorted(versions.items())}
+    if len(tables) == 1:
+        table = next(iter(tables.values()))
+    else:
+        table = _combined(store, tables)
+    with _CACHE_LOCK:
+        _CACHE.clear()  # one store's table at a time: memory stays that of one
+        _CACHE[key] = (versions, table)
+    return table
+
+
+def _combined(store: Any, tables: dict[str, CallTable]) -> CallTable:
+    """Several shards' calls as one table: names recoded, calls whose entry and end
+    are in different shards paired, rows in emission order again."""
+    functions = sorted({f for t in tables.values() for f in t.functions})
+    fcode = {f: i for i, f in enumerate(functions)}
+    origins: list[Origin] = []
+    ocode: dict[Origin, int] = {}
+    parts: dict[str, list[Any]] = {name: [] for name in ARRAYS}
+    why = ""
+    shards_of: dict[str, set[str]] = {}
+    for path, t in tables.items():
+        if not t.exact:
+            why = why or t.why
+        for o in t.origins:
+            shards_of.setdefault(o[3], set()).add(path)
+            if o not in ocode:
+                ocode[o] = len(origins)
+                origins.append(o)
+        fmap = np.array([fcode[f] for f in t.functions] or [0], dtype=np.int32)
+        omap = np.array([ocode[o] for o in t.origins] or [0], dtype=np.int32)
+        for name in ARRAYS:
+            values = np.asarray(t.arrays[name])
+            if name == "function":
+                values = fmap[values]
+            elif name == "origin":
+                values = omap[values]
+            parts[name].append(values)
+    arrays = {name: np.concatenate(v) for name, v in parts.items()}
+    shared = {p: s for p, s in shards_of.items() if len(s) > 1}
+    if shared and not why:
+        why = _stored_twice(store, shared)
+    table = CallTable(functions, origins, arrays, not why, why)
+    if shared and not why:
+        _pair_across(table)
+    return _in_emission_order(table)
+
+
+def _stored_twice(store: Any, shared: dict[str, set[str]]) -> str:
+    seen: dict[tuple[str, int], str] = {}
+    for path in sorted(set().union(*shared.values())):
+        for producer, seq in store.shard_batches(path):
+            if producer in shared:
+                if (producer, seq) in seen:
+                    return f"batch {seq} of {producer} is stored in two shards"
+                seen[(producer, seq)] = path
+    return ""
+
+
+def _pair_across(table: CallTable) -> None:
+    """Entries still open in one shard and ends without an entry in another, paired."""
+    a = table.arrays
+    producers = [o[3] for o in table.origins]
+    opened = np.flatnonzero((a["status"] == 0) & a["entry"])
+    orphans = np.flatnonzero(~a["entry"])
+    if not len(opened) or not len(orphans):
+        return
+    waiting = {(producers[a["origin"][i]], int(a["call_id"][i])): int(i) for i in opened}
+    drop = []
+    for j in orphans:
+        i = waiting.get((producers[a["origin"][j]], int(a["call_id"][j])))
+        if (
+            i is None
+            or a["status"][i]
+            or (a["start"][i], a["emit_id"][i])
+            >= (
+                a["end"][j],
+                a["emit_id"][j],
+            )
+        ):
+            continue
+        if a["origin"][i] != a["origin"][j] or a["function"][i] != a["function"][j]:
+            table.exact = False
+            table.why = table.why or "a call's entry and end differ in process or name"
+        for name in ("end", "duration", "status", "emit_id"):
+            a[name][i] = a[name][j]
+        drop.append(j)
+    if drop:
+        keep = np.ones(len(a["start"]), dtype=np.bool_)
+        keep[drop] = False
+        table.arrays = {name: values[keep] for name, values in a.items()}
