@@ -294,3 +294,18 @@ def test_a_batch_sent_to_two_writers_gives_one_answer(tmp_path):
     two.close()
     rows_c, rows_r, engine = both("count(*) from calls", tmp_path)
     assert rows_c == rows_r == [(1,)] and engine == "columns"
+
+
+def test_pairs_are_found_with_ids_too_large_for_one_key():
+    import numpy as np
+
+    from elixirscope.query.esql.callcolumns import _find_pairs
+
+    big = 2**61
+    ep = np.array([0, 0, 1, 1, 3], dtype=np.int64)
+    ei = np.array([5, big, 2, big + 1, 7], dtype=np.int64)
+    xp = np.array([1, 0, 3, 2, 0, 1], dtype=np.int64)
+    xi = np.array([big + 1, 5, 8, 2, big, 2], dtype=np.int64)
+    assert _find_pairs(ep, ei, xp, xi).tolist() == [3, 0, -1, -1, 1, 2]
+    small = _find_pairs(ep, ei % 100, xp, xi % 100)
+    assert small.tolist() == [3, 0, -1, -1, 1, 2]

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import threading
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,87 +72,140 @@ class CallTable:
 
 
 def build_shard(store: Any, path: str, check: Callable[[], None] | None = None) -> CallTable:
-    """Put the calls of one shard together (decodes every chunk of it)."""
+    """Put the calls of one shard together (decodes every chunk of it, one at a time;
+    what it holds meanwhile is typed arrays, about 60 bytes a call)."""
     origin_codes: dict[Origin, int] = {}
     function_codes: dict[str, int] = {}
-    entries: dict[tuple[str, int], int] = {}
-    fn: list[int] = []
-    org: list[int] = []
-    start: list[int] = []
-    ent_id: list[int] = []
-    ends: list[tuple[str, int, int, int, int, int, int, int]] = []
-    why = ""
+    producer_codes: dict[str, int] = {}
+    # entries: function, origin, producer, id, ts
+    e_fn, e_org, e_prod, e_id, e_ts = (array("q") for _ in range(5))
+    # ends: function, origin, producer, call id, id, ts, duration, status
+    x_fn, x_org, x_prod, x_cid, x_id, x_ts, x_took, x_st = (array("q") for _ in range(8))
     for run, events in store.shard_chunks(path, check=check):
         first = events[0]
         key: Origin = (first.node, first.pid, first.program, first.producer, run)
         ocode = origin_codes.setdefault(key, len(origin_codes))
-        producer = first.producer
+        pcode = producer_codes.setdefault(first.producer, len(producer_codes))
         for se in events:
             ev = se.event
             cls = type(ev)
             if cls is FunctionEntry:
-                fcode = function_codes.setdefault(ev.function, len(function_codes))
-                k = (producer, ev.id)
-                if k in entries:
-                    why = why or f"call {k} is stored twice"
-                entries[k] = len(start)
-                fn.append(fcode)
-                org.append(ocode)
-                start.append(ev.ts)
-                ent_id.append(ev.id)
+                e_fn.append(function_codes.setdefault(ev.function, len(function_codes)))
+                e_org.append(ocode)
+                e_prod.append(pcode)
+                e_id.append(ev.id)
+                e_ts.append(ev.ts)
             elif cls is FunctionExit or cls is FunctionError:
-                fcode = function_codes.setdefault(ev.function, len(function_codes))
-                ends.append(
-                    (
-                        producer,
-                        ev.call_id,
-                        ev.ts,
-                        ev.id,
-                        ev.duration_ns,
-                        1 if cls is FunctionExit else 2,
-                        fcode,
-                        ocode,
-                    )
-                )
-    n = len(start)
-    end = [0] * n
-    duration = [0] * n
-    status = [0] * n
-    emit_id = list(ent_id)
-    call_id = list(ent_id)
-    has_entry = [True] * n
-    for producer, cid, ts, eid, took, st, fcode, ocode in ends:
-        row = entries.get((producer, cid))
-        if row is not None and (start[row], ent_id[row]) < (ts, eid):
-            if status[row]:
-                why = why or f"call {(producer, cid)} ended twice"
-                continue
-            if org[row] != ocode or fn[row] != fcode:
-                why = why or f"call {(producer, cid)}: its entry and end differ in process or name"
-            end[row], duration[row], status[row], emit_id[row] = ts, took, st, eid
-            continue
-        fn.append(fcode)
-        org.append(ocode)
-        start.append(ts - took)
-        end.append(ts)
-        duration.append(took)
-        status.append(st)
-        emit_id.append(eid)
-        call_id.append(cid)
-        has_entry.append(False)
-    arrays = {
-        "function": np.array(fn, dtype=np.int32),
-        "origin": np.array(org, dtype=np.int32),
-        "start": np.array(start, dtype=np.int64),
-        "end": np.array(end, dtype=np.int64),
-        "duration": np.array(duration, dtype=np.int64),
-        "status": np.array(status, dtype=np.int8),
-        "emit_id": np.array(emit_id, dtype=np.int64),
-        "call_id": np.array(call_id, dtype=np.int64),
-        "entry": np.array(has_entry, dtype=np.bool_),
+                x_fn.append(function_codes.setdefault(ev.function, len(function_codes)))
+                x_org.append(ocode)
+                x_prod.append(pcode)
+                x_cid.append(ev.call_id)
+                x_id.append(ev.id)
+                x_ts.append(ev.ts)
+                x_took.append(ev.duration_ns)
+                x_st.append(1 if cls is FunctionExit else 2)
+    q = np.int64
+    entries = {
+        name: np.frombuffer(a, dtype=q) if len(a) else np.zeros(0, dtype=q)
+        for name, a in (("fn", e_fn), ("org", e_org), ("prod", e_prod), ("id", e_id), ("ts", e_ts))
     }
+    ends = {
+        name: np.frombuffer(a, dtype=q) if len(a) else np.zeros(0, dtype=q)
+        for name, a in (
+            ("fn", x_fn),
+            ("org", x_org),
+            ("prod", x_prod),
+            ("cid", x_cid),
+            ("id", x_id),
+            ("ts", x_ts),
+            ("took", x_took),
+            ("st", x_st),
+        )
+    }
+    arrays, why = _paired(entries, ends)
     table = CallTable(list(function_codes), list(origin_codes), arrays, not why, why)
     return _in_emission_order(_functions_sorted(table))
+
+
+def _paired(e: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """One row per call: each end paired with its entry (same producer and call id,
+    the entry first in the store's order), ends without one as calls of their own."""
+    why = ""
+    n = len(e["id"])
+    # (producer, id) as one sortable pair: sort entries, look each end up
+    order = np.lexsort((e["id"], e["prod"]))
+    ep, ei = e["prod"][order], e["id"][order]
+    if n > 1 and np.any((ep[1:] == ep[:-1]) & (ei[1:] == ei[:-1])):
+        why = "a call is stored twice"
+    at = _find_pairs(ep, ei, x["prod"], x["cid"])
+    found = at >= 0
+    row = np.where(found, order[np.where(found, at, 0)], -1)
+    first = np.zeros(len(row), dtype=np.bool_)
+    if found.any():
+        r = row[found]
+        first[found] = (e["ts"][r] < x["ts"][found]) | (
+            (e["ts"][r] == x["ts"][found]) & (e["id"][r] < x["id"][found])
+        )
+    paired = found & first
+    rows = row[paired]
+    if len(np.unique(rows)) != len(rows):
+        why = why or "a call ended twice"
+    if np.any(e["org"][rows] != x["org"][paired]) or np.any(e["fn"][rows] != x["fn"][paired]):
+        why = why or "a call's entry and end differ in process or name"
+    end = np.zeros(n, dtype=np.int64)
+    duration = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    emit_id = e["id"].copy()
+    end[rows] = x["ts"][paired]
+    duration[rows] = x["took"][paired]
+    status[rows] = x["st"][paired]
+    emit_id[rows] = x["id"][paired]
+    alone = ~paired
+    arrays = {
+        "function": np.concatenate([e["fn"], x["fn"][alone]]).astype(np.int32),
+        "origin": np.concatenate([e["org"], x["org"][alone]]).astype(np.int32),
+        "start": np.concatenate([e["ts"], x["ts"][alone] - x["took"][alone]]),
+        "end": np.concatenate([end, x["ts"][alone]]),
+        "duration": np.concatenate([duration, x["took"][alone]]),
+        "status": np.concatenate([status, x["st"][alone].astype(np.int8)]),
+        "emit_id": np.concatenate([emit_id, x["id"][alone]]),
+        "call_id": np.concatenate([e["id"], x["cid"][alone]]),
+        "entry": np.concatenate(
+            [np.ones(n, dtype=np.bool_), np.zeros(int(alone.sum()), dtype=np.bool_)]
+        ),
+    }
+    return arrays, why
+
+
+def _find_pairs(ep: Any, ei: Any, xp: Any, xi: Any) -> Any:
+    """For each (xp, xi), its position in the sorted pairs (ep, ei), or -1."""
+    out = np.full(len(xp), -1, dtype=np.int64)
+    if not len(ep) or not len(xp):
+        return out
+    top = int(max(ei.max(), xi.max(), 0)) + 1
+    low = int(min(ei.min(), xi.min(), 0))
+    if low >= 0 and top * (int(max(ep.max(), xp.max())) + 1) < 2**62:  # one key per pair
+        ek, xk = ep * top + ei, xp * top + xi  # sorted as (ep, ei) are
+        pos = np.searchsorted(ek, xk)
+        inside = pos < len(ek)
+        hit = np.zeros(len(xk), dtype=np.bool_)
+        hit[inside] = ek[pos[inside]] == xk[inside]
+        out[hit] = pos[hit]
+        return out
+    lo = np.searchsorted(ep, xp, side="left")
+    hi = np.searchsorted(ep, xp, side="right")
+    for p in np.unique(xp):  # per producer: ids sorted within it
+        mine = np.flatnonzero(xp == p)
+        a, b = int(lo[mine[0]]), int(hi[mine[0]])
+        if a == b:
+            continue
+        ids = ei[a:b]
+        pos = np.searchsorted(ids, xi[mine])
+        inside = pos < len(ids)
+        hit = np.zeros(len(mine), dtype=np.bool_)
+        hit[inside] = ids[pos[inside]] == xi[mine][inside]
+        out[mine[hit]] = a + pos[hit]
+    return out
 
 
 def _functions_sorted(table: CallTable) -> CallTable:
