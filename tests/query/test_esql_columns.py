@@ -5,95 +5,16 @@ whose calls begin in one and end in the other; the side files follow the store a
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 from effort import examples
+from esql_recordings import T0, frame, record_split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elixirscope.contracts.trace import decode_batch, encode_batch
 from elixirscope.query import esql
 from elixirscope.store import EventStore
-
-T0 = 1_700_000_000_000_000_000
-RUN = "run-columns"
-FUNCTIONS = ["shop.price", "shop.fetch", "shop.Till.ring", "db.query", "render", "app.handle"]
-
-
-def _frame(producer: str, pid: int, seq: int, events: list, run: str = RUN):
-    return decode_batch(
-        encode_batch(
-            node="n1" if pid % 2 else "n2",
-            pid=pid,
-            program="prog.py",
-            producer=producer,
-            seq=seq,
-            sent_ts=T0,
-            dropped=0,
-            events=events,
-            run=run,
-        )
-    )
-
-
-def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400) -> None:
-    """Calls (nested, some failing, some never ending) from several processes, their
-    batches spread over two writers: many calls begin in one shard and end in the other."""
-    rng = random.Random(seed)
-    batches = []
-    for p in range(producers):
-        producer, pid = f"n1:{1000 + p}:1", 1000 + p
-        ids = iter(range(1, 10**6))
-        ts = T0 + p
-        pending: list = []
-        stack: list[tuple[int, str, int]] = []
-        seq = 0
-        for _ in range(calls):
-            ts += rng.randint(1, 5000)
-            if stack and rng.random() < 0.45:
-                cid, fn, began = stack.pop()
-                parent = stack[-1][0] if stack else 0
-                if rng.random() < 0.2:
-                    pending.append(
-                        (
-                            "exception",
-                            next(ids),
-                            ts,
-                            1,
-                            "c",
-                            parent,
-                            cid,
-                            fn,
-                            ts - began,
-                            "KeyError",
-                            "k",
-                        )
-                    )
-                else:
-                    pending.append(
-                        ("return", next(ids), ts, 1, "c", parent, cid, fn, ts - began, "1")
-                    )
-            else:
-                fn = rng.choice(FUNCTIONS)
-                cid = next(ids)
-                pending.append(("call", cid, ts, 1, "c", stack[-1][0] if stack else 0, fn, None))
-                stack.append((cid, fn, ts))
-            if len(pending) >= rng.randint(5, 40):
-                seq += 1
-                batches.append(_frame(producer, pid, seq, pending))
-                pending = []
-        if pending:
-            seq += 1
-            batches.append(_frame(producer, pid, seq, pending))
-    one, two = EventStore.open(data), EventStore.open(data)
-    try:
-        for batch in batches:
-            (one if rng.random() < 0.5 else two).append(batch)
-    finally:
-        one.close()
-        two.close()
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +180,7 @@ def test_side_files_follow_the_store_as_it_grows(tmp_path):
     versions = [json.loads((s / "meta.json").read_text())["version"] for s in sides]
     with EventStore.open(tmp_path) as store:  # a writer takes over a shard: a new function
         store.append(
-            _frame(
+            frame(
                 "n1:9:1",
                 9,
                 1,
@@ -278,7 +199,7 @@ def test_side_files_follow_the_store_as_it_grows(tmp_path):
 
 
 def test_a_batch_sent_to_two_writers_gives_one_answer(tmp_path):
-    batch = _frame(
+    batch = frame(
         "n1:5:1",
         5,
         1,

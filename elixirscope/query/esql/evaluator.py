@@ -40,7 +40,7 @@ from elixirscope.contracts.trace import (
     MessageSend,
     StateChange,
 )
-from elixirscope.query.esql.errors import EsqlTimeout
+from elixirscope.query.esql.errors import EsqlCancelled, EsqlTimeout
 from elixirscope.query.esql.fields import FIELDS
 from elixirscope.query.esql.planner import Plan
 from elixirscope.query.esql.rows import CallRow, Context, EventRow, MessageRow
@@ -52,12 +52,19 @@ CHECK_EVERY = 512
 
 
 class Deadline:
-    def __init__(self, timeout: float | None, query: str) -> None:
+    """When a query must stop: its timeout passed, or its ``cancel`` event was set."""
+
+    def __init__(self, timeout: float | None, query: str, cancel: Any = None) -> None:
         self.timeout = timeout
         self.query = query
+        self.cancel = cancel
         self.at = None if timeout is None else time.monotonic() + timeout
 
     def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise EsqlCancelled(
+                "the query was cancelled before it ended", self.query, 0, len(self.query)
+            )
         if self.at is not None and time.monotonic() > self.at:
             raise EsqlTimeout(
                 f"the query ran longer than its timeout ({self.timeout:g} s) and was stopped;"
