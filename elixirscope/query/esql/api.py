@@ -266,6 +266,7 @@ def esql_report(
     all_runs: bool = False,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     timeout: float | None = DEFAULT_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
     rows, and whether more matched (``more``)."""
@@ -276,7 +277,7 @@ def esql_report(
         isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
     ):
         raise ValueError(f"expected `max_rows` a whole number >= 1 (or None), got {max_rows!r}")
-    result = run_query(query, data_dir, run=run, all_runs=all_runs, timeout=timeout)
+    result = run_query(query, data_dir, run=run, all_runs=all_runs, timeout=timeout, cancel=cancel)
     rows: list[tuple[Any, ...]] = []
     more = False
     with result:

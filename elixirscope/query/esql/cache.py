@@ -39,7 +39,7 @@ class Answer:
     size: int
 
 
-def query_key(query: str) -> tuple[tuple[str, Any], ...]:
+def query_key(query: str) -> tuple[tuple[str, str, Any], ...]:
     """The query as its tokens: what it asks and shows, not how it is spaced."""
     from elixirscope.query.esql.lexer import tokenize
 

@@ -255,7 +255,7 @@ def _load_saved(where: Path, version: list[int]) -> CallTable | None:
     except (OSError, ValueError):
         return None
     origins = [tuple(o) for o in meta["origins"]]
-    return CallTable(meta["functions"], origins, arrays, meta["exact"], meta["why"])  # type: ignore[arg-type]
+    return CallTable(meta["functions"], origins, arrays, meta["exact"], meta["why"])
 
 
 def _save(where: Path, version: list[int], table: CallTable) -> None:

@@ -295,6 +295,7 @@ class _View:
     ) -> Any:
         function, name = col
         if function == "group":
+            assert name is not None
             return key[group.index(name)] if name in group else self._first(name, rows)
         if name is None:  # count(*)
             return int(len(rows))
