@@ -177,6 +177,7 @@ def test_side_files_follow_the_store_as_it_grows(tmp_path):
     assert first == rows
     sides = sorted((tmp_path / "columns").iterdir())
     assert len(sides) == 2
+    (tmp_path / "columns" / "shard-099").mkdir()  # of a shard no longer in the store
     versions = [json.loads((s / "meta.json").read_text())["version"] for s in sides]
     with EventStore.open(tmp_path) as store:  # a writer takes over a shard: a new function
         store.append(

@@ -134,16 +134,23 @@ class ResultCache:
         ``describe(rows, size)`` makes the Answer from them."""
         kept: list[tuple[Any, ...]] | None = []
         size = 0
-        for row in rows:
-            if kept is not None:
-                size += _size(row)
-                if size > self.max_entry_bytes:
-                    kept = None
-                else:
-                    kept.append(row)
-            yield row
+        try:
+            for row in rows:
+                if kept is not None:
+                    size += _size(row)
+                    if size > self.max_entry_bytes:
+                        kept = None
+                    else:
+                        kept.append(row)
+                yield row
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()  # a reader that stopped early stops the read now
         if kept is not None:
-            self.put(data_dir, version, key, describe(tuple(kept), size))
+            answer = describe(tuple(kept), size)
+            if answer is not None:
+                self.put(data_dir, version, key, answer)
 
 
 RESULTS = ResultCache()

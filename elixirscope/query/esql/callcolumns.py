@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
+from elixirscope.store.eventstore import SHARD_DIR
 
 __all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_table"]
 
@@ -321,6 +322,7 @@ def call_table(store: Any, data_dir: str, check: Callable[[], None] | None = Non
     if cached is not None and cached[0] == versions:
         return cached[1]
     tables = {p: shard_table(store, data_dir, p, v, check) for p, v in sorted(versions.items())}
+    _forget_gone(data_dir, versions)
     if len(tables) == 1:
         table = next(iter(tables.values()))
     else:
@@ -329,6 +331,20 @@ def call_table(store: Any, data_dir: str, check: Callable[[], None] | None = Non
         _CACHE.clear()  # one store's table at a time: memory stays that of one
         _CACHE[key] = (versions, table)
     return table
+
+
+def _forget_gone(data_dir: str, versions: dict[str, Any]) -> None:
+    """Side files of shards no longer in the store (quarantined, removed) are deleted."""
+    where = Path(data_dir) / COLUMNS_DIR
+    kept = {Path(p).stem for p in versions}
+    try:
+        names = [n for n in os.listdir(where) if not n.startswith(".")]
+    except OSError:
+        return
+    for name in names:
+        shard = Path(data_dir) / SHARD_DIR / f"{name}.sqlite3"
+        if name not in kept and not shard.exists():
+            shutil.rmtree(where / name, ignore_errors=True)
 
 
 def _combined(store: Any, tables: dict[str, CallTable]) -> CallTable:
