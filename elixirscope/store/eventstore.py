@@ -589,7 +589,7 @@ class EventStore:
 
     def shard_versions(self) -> dict[str, tuple[int, ...]]:
         """Each readable shard's path and its version: (inode, lowest chunk id, highest,
-        chunk count). Equal versions hold the same events (nothing added, pruned or
+        batches pruned). Equal versions hold the same events (nothing added, pruned or
         replaced); the whole dict versions the store."""
         out: dict[str, tuple[int, ...]] = {}
         with self._mutex:
@@ -896,8 +896,8 @@ def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef] | 
     per_event = [i for i, g in enumerate(groups) if g not in per_batch]
     if q.function is not None:
         per_event.append(len(key_sets) - 1)
-    sized = sorted((shard.chunks_holding_at_least(key_sets[i]), i) for i in per_event)
-    if not sized or sized[0][0] > SCAN_SHARE * shard.chunk_count():
+    sized = sorted((shard.share_holding(key_sets[i]), i) for i in per_event)
+    if not sized or sized[0][0] > SCAN_SHARE:
         where = {_BATCH_KINDS[kind]: value for g in per_batch for kind, value in g}
         if "pid" in where:
             where["pid"] = int(where["pid"])

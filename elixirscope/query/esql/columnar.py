@@ -255,31 +255,38 @@ class _View:
         return ~out if negated else out
 
     def groups(self, names: list[str], rows: Any) -> list[tuple[tuple[Any, ...], Any]]:
-        """(key, rows of the group) for each group, in the order of each one's first row."""
+        """(key, rows of the group) for each group, in the order of each one's first row;
+        ``rows`` None: every row (no index array is made for them)."""
         np = self.np
         n = len(self.table)
-        if rows is None:
-            rows = np.arange(n, dtype=np.int64)
         if not names:
+            if rows is None:
+                rows = np.arange(n, dtype=np.int64)
             return [((), rows)] if len(rows) else []
-        gid = np.zeros(len(rows), dtype=np.int64)
+        gid: Any = None
         tables = []
         for name in names:
             codes, values = self.coded(name)
-            gid = gid * len(values) + codes[rows]
+            picked = codes if rows is None else codes[rows]
+            gid = picked if gid is None else gid.astype(np.int64) * len(values) + picked
             tables.append(values)
-        present = np.unique(gid) if len(gid) <= 4096 else np.flatnonzero(_bincount(np, gid))
+        if len(gid) <= 4096 or int(gid.max()) > 4 * len(gid):
+            present = np.unique(gid)
+        else:
+            present = np.flatnonzero(np.bincount(gid))
         found = []
         if len(present) <= LOOP_GROUPS:
-            for g in present:
-                found.append((int(g), rows[gid == g]))
+            for g in present.tolist():
+                hit = np.flatnonzero(gid == g)
+                found.append((g, hit if rows is None else rows[hit]))
         else:
             order = np.argsort(gid, kind="stable")
             ordered = gid[order]
             starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
             ends = np.r_[starts[1:], len(ordered)]
-            for a, b in zip(starts, ends, strict=True):
-                found.append((int(ordered[a]), rows[order[a:b]]))
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                hit = order[a:b]
+                found.append((int(ordered[a]), hit if rows is None else rows[hit]))
         found.sort(key=lambda item: int(item[1][0]))
         out = []
         for g, where in found:
@@ -326,10 +333,6 @@ class _View:
             return None if valid is not None and not valid[i] else int(values[i])
         codes, values = self.coded(name)
         return values[int(codes[int(rows[0])])]
-
-
-def _bincount(np: Any, gid: Any) -> Any:
-    return np.bincount(gid)
 
 
 def _number_aggregate(np: Any, function: str, values: Any) -> Any:
