@@ -601,15 +601,18 @@ class EventStore:
         return out
 
     def shard_chunks(
-        self, path: str, *, check: Callable[[], None] | None = None
+        self, path: str, *, after: int = 0, check: Callable[[], None] | None = None
     ) -> Iterator[tuple[str, list[StoredEvent]]]:
         """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
-        run, in order of their first event; ``check`` is called before each chunk."""
+        run, in order of their first event; only those with an id above ``after``
+        (what was stored since), in order of id, when given. ``check`` is called
+        before each chunk."""
         with self._mutex:
             shard = next((s for s in self._shards() if s.path == path), None)
         if shard is None:
             raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
-        for ref in self._guarded_scan(shard, None, None, "asc"):
+        refs = self._guarded_scan(shard, None, None, "asc") if not after else _after(shard, after)
+        for ref in refs:
             if check is not None:
                 check()
             with self._mutex:
@@ -856,6 +859,16 @@ class EventStore:
 _QUERY_FILTERS = frozenset(
     "correlation_id function actor type node pid producer run since until limit order".split()
 )
+
+
+def _after(shard: Shard, chunk_id: int) -> Iterator[ChunkRef]:
+    """The chunks of ``shard`` with ids above ``chunk_id``, by id, a page at a time."""
+    while True:
+        page = shard.chunks_after(chunk_id, None, 1000)
+        if not page:
+            return
+        yield from page
+        chunk_id = page[-1].chunk_id
 
 
 def _known(filters: dict[str, Any]) -> dict[str, Any]:

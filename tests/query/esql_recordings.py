@@ -210,6 +210,18 @@ def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400
     """Calls (nested, some failing, some never ending) from several processes, their
     batches spread over two writers: many calls begin in one shard and end in the other."""
     rng = random.Random(seed)
+    batches = split_batches(rng, producers, calls)
+    one, two = EventStore.open(data), EventStore.open(data)
+    try:
+        for batch in batches:
+            (one if rng.random() < 0.5 else two).append(batch)
+    finally:
+        one.close()
+        two.close()
+
+
+def split_batches(rng: random.Random, producers: int, calls: int) -> list:
+    """The batches of ``record_split``, each producer's in order."""
     batches = []
     for p in range(producers):
         producer, pid = f"n1:{1000 + p}:1", 1000 + p
@@ -255,10 +267,4 @@ def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400
         if pending:
             seq += 1
             batches.append(frame(producer, pid, seq, pending))
-    one, two = EventStore.open(data), EventStore.open(data)
-    try:
-        for batch in batches:
-            (one if rng.random() < 0.5 else two).append(batch)
-    finally:
-        one.close()
-        two.close()
+    return batches

@@ -5,11 +5,12 @@ whose calls begin in one and end in the other; the side files follow the store a
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from effort import examples
-from esql_recordings import T0, frame, record_split
+from esql_recordings import T0, frame, record_split, split_batches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,3 +232,29 @@ def test_pairs_are_found_with_ids_too_large_for_one_key():
     assert _find_pairs(ep, ei, xp, xi).tolist() == [3, 0, -1, -1, 1, 2]
     small = _find_pairs(ep, ei % 100, xp, xi % 100)
     assert small.tolist() == [3, 0, -1, -1, 1, 2]
+
+
+GROWING = [
+    "function, status, count(*), max(duration), p50(duration) from calls group by function, status",
+    "pid, count(*), min(time), max(end) from calls where status != 'running' group by pid",
+    "count(*), sum(duration) from calls where function = '*e*' or duration > 2000",
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_growing_shard_s_columns_are_extended_not_built_again(tmp_path, seed):
+    """Calls begun before a step end after it: each step's answer is the rows', and the
+    side file is extended with the new chunks only."""
+    rng = random.Random(seed)
+    batches = split_batches(rng, producers=2, calls=300)
+    ordered = sorted(batches, key=lambda b: (b.seq, rng.random()))  # producers interleaved
+    cut = [0, len(ordered) // 4, len(ordered) // 2, 3 * len(ordered) // 4, len(ordered)]
+    for step in range(4):
+        with EventStore.open(tmp_path) as store:  # one shard, taken over at each step
+            for batch in ordered[cut[step] : cut[step + 1]]:
+                store.append(batch)
+        for query in GROWING:
+            rows_c, rows_r, engine = both(query, tmp_path)
+            assert engine == "columns" and rows_c == rows_r, (step, query)
+        (side,) = (tmp_path / "columns").iterdir()
+        assert json.loads((side / "meta.json").read_text())["extended"] == step

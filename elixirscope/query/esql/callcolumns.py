@@ -61,6 +61,8 @@ class CallTable:
     arrays: dict[str, Any]
     exact: bool = True
     why: str = ""
+    version: list[int] | None = None  # the shard's version its side file was saved at
+    extended: int = 0  # how many times it was extended with new chunks (not built again)
 
     def __len__(self) -> int:
         return int(len(self.arrays["start"]))
@@ -72,9 +74,12 @@ class CallTable:
 # ---------------------------------------------------------------- one shard
 
 
-def build_shard(store: Any, path: str, check: Callable[[], None] | None = None) -> CallTable:
+def build_shard(
+    store: Any, path: str, check: Callable[[], None] | None = None, after: int = 0
+) -> CallTable:
     """Put the calls of one shard together (decodes every chunk of it, one at a time;
-    what it holds meanwhile is typed arrays, about 60 bytes a call)."""
+    what it holds meanwhile is typed arrays, about 60 bytes a call); only of its chunks
+    with ids above ``after`` when given."""
     origin_codes: dict[Origin, int] = {}
     function_codes: dict[str, int] = {}
     producer_codes: dict[str, int] = {}
@@ -82,7 +87,7 @@ def build_shard(store: Any, path: str, check: Callable[[], None] | None = None) 
     e_fn, e_org, e_prod, e_id, e_ts = (array("q") for _ in range(5))
     # ends: function, origin, producer, call id, id, ts, duration, status
     x_fn, x_org, x_prod, x_cid, x_id, x_ts, x_took, x_st = (array("q") for _ in range(8))
-    for run, events in store.shard_chunks(path, check=check):
+    for run, events in store.shard_chunks(path, after=after, check=check):
         first = events[0]
         key: Origin = (first.node, first.pid, first.program, first.producer, run)
         ocode = origin_codes.setdefault(key, len(origin_codes))
@@ -247,16 +252,20 @@ def _side_dir(data_dir: str, shard_path: str) -> Path:
     return Path(data_dir) / COLUMNS_DIR / Path(shard_path).stem
 
 
-def _load_saved(where: Path, version: list[int]) -> CallTable | None:
+def _load_saved(where: Path, version: list[int] | None) -> CallTable | None:
+    """The side file in ``where`` if it is of ``version`` (any version: None)."""
     try:
         meta = json.loads((where / "meta.json").read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != version:
+        if meta.get("format") != FORMAT or (version is not None and meta.get("version") != version):
             return None
         arrays = {name: np.load(where / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     except (OSError, ValueError):
         return None
     origins = [tuple(o) for o in meta["origins"]]
-    return CallTable(meta["functions"], origins, arrays, meta["exact"], meta["why"])
+    table = CallTable(meta["functions"], origins, arrays, meta["exact"], meta["why"])
+    table.version = meta["version"]
+    table.extended = meta.get("extended", 0)
+    return table
 
 
 def _save(where: Path, version: list[int], table: CallTable) -> None:
@@ -277,6 +286,7 @@ def _save(where: Path, version: list[int], table: CallTable) -> None:
             "origins": table.origins,
             "exact": table.exact,
             "why": table.why,
+            "extended": table.extended,
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
         old = where.with_name(f".{where.name}.old.{os.getpid()}.{threading.get_ident()}")
@@ -295,16 +305,29 @@ def shard_table(
     version: tuple[int, ...],
     check: Callable[[], None] | None = None,
 ) -> CallTable:
-    """One shard's calls: from its side file when that is of this version, else built
-    (and saved)."""
+    """One shard's calls: from its side file when that is of this version; extended with
+    the chunks stored since when only chunks were added (same file, nothing pruned);
+    else built again. Saved either way."""
     where = _side_dir(data_dir, path)
     wanted = list(version)
-    saved = _load_saved(where, wanted)
-    if saved is not None:
+    saved = _load_saved(where, None)
+    if saved is not None and saved.version == wanted:
         return saved
-    table = build_shard(store, path, check)
+    old = saved.version if saved is not None else None
+    if (
+        saved is not None
+        and old is not None
+        and len(old) == len(wanted) == 4
+        and (old[0], old[1], old[3]) == (wanted[0], wanted[1], wanted[3])
+        and old[2] < wanted[2]
+    ):
+        new = build_shard(store, path, check, after=old[2])
+        table = _combined(store, {"saved": saved, "new": new}, one_shard=True)
+        table.extended = saved.extended + 1
+    else:
+        table = build_shard(store, path, check)
     _save(where, wanted, table)
-    return saved if saved is not None else table
+    return table
 
 
 # ---------------------------------------------------------------- the whole store
@@ -347,9 +370,10 @@ def _forget_gone(data_dir: str, versions: dict[str, Any]) -> None:
             shutil.rmtree(where / name, ignore_errors=True)
 
 
-def _combined(store: Any, tables: dict[str, CallTable]) -> CallTable:
-    """Several shards' calls as one table: names recoded, calls whose entry and end
-    are in different shards paired, rows in emission order again."""
+def _combined(store: Any, tables: dict[str, CallTable], one_shard: bool = False) -> CallTable:
+    """Several shards' calls as one table (or, ``one_shard``, parts of one shard's):
+    names recoded, calls whose entry and end are in different ones paired, rows in
+    emission order again."""
     functions = sorted({f for t in tables.values() for f in t.functions})
     fcode = {f: i for i, f in enumerate(functions)}
     origins: list[Origin] = []
@@ -376,7 +400,7 @@ def _combined(store: Any, tables: dict[str, CallTable]) -> CallTable:
             parts[name].append(values)
     arrays = {name: np.concatenate(v) for name, v in parts.items()}
     shared = {p: s for p, s in shards_of.items() if len(s) > 1}
-    if shared and not why:
+    if shared and not why and not one_shard:  # a shard holds a batch once
         why = _stored_twice(store, shared)
     table = CallTable(functions, origins, arrays, not why, why)
     if shared and not why:
