@@ -1,7 +1,10 @@
 """QueryService: the Query layer's engine, reading the event store for clients.
 
 It answers ESQL queries (``esql``: {query, run?, all_runs?, max_rows?,
-timeout?}; docs/esql.md) and the reads the CLI and the console need:
+timeout?}; docs/esql.md), each on a thread of its own so that it keeps
+answering meanwhile — ``esql_cancel`` ({request?}: one query's request id,
+else every one) stops running queries, whose callers get an ``invalid_params``
+error saying so; ``esql_running`` lists them — and the reads the CLI and the console need:
 ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
 ``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from elixirscope.contracts import Request
+from elixirscope.contracts import Request, error_response, ok_response
+from elixirscope.runtime import NoReply, Reply
 
 from .layer_service import LayerService
 
@@ -24,11 +28,100 @@ __all__ = ["QueryService"]
 class QueryService(LayerService):
     """args: LayerService's, plus ``data_dir``."""
 
-    operations = ("health", "stats", "events", "calltree", "runs", "summary", "diff", "esql")
+    operations = (
+        "health",
+        "stats",
+        "events",
+        "calltree",
+        "runs",
+        "summary",
+        "diff",
+        "esql",
+        "esql_cancel",
+        "esql_running",
+    )
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        from elixirscope.query.esql.running import RunningQueries
+
         self.data_dir = args["data_dir"]
+        self.queries = RunningQueries()
+        self.callers: dict[str, tuple[Any, Request]] = {}
+        self.polling = False
         return {}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        """``esql`` starts the query on its thread and answers when it ends (``esql_poll``)."""
+        if not (isinstance(request, Request) and request.operation == "esql"):
+            return super().handle_call(request, from_, state)
+        from elixirscope.query.esql import esql_report
+
+        self.metrics.counter("requests").inc()
+        self.metrics.counter("queries").inc()
+        try:
+            query, params = _esql_params(request.params)
+            data_dir = self.data_dir
+            self.queries.start(
+                request.id,
+                lambda cancel: esql_report(data_dir, query, cancel=cancel, **params),
+            )
+        except ValueError as exc:
+            self.metrics.counter("request_errors").inc()
+            return Reply(
+                error_response(request.id, "invalid_params", str(exc), from_layer=self.layer),
+                state,
+            )
+        self.callers[request.id] = (from_, request)
+        if not self.polling:
+            self.polling = True
+            self.send_after(ESQL_POLL_S, "esql_poll")
+        return NoReply(state)
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if message != "esql_poll":
+            return super().handle_info(message, state)
+        for done in self.queries.finished():
+            from_, request = self.callers.pop(done.key)  # type: ignore[call-overload]
+            self.metrics.histogram("esql_ms").observe(done.seconds * 1000)
+            self.reply(from_, self._response(request, done))
+        if len(self.queries):
+            self.send_after(ESQL_POLL_S, "esql_poll")
+        else:
+            self.polling = False
+        return state
+
+    def _response(self, request: Request, done: Any) -> Any:
+        exc = done.error
+        if exc is None:
+            return ok_response(request, done.value, from_layer=self.layer)
+        self.metrics.counter("request_errors").inc()
+        if isinstance(exc, (ValueError, TypeError, KeyError)):
+            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+        self.metrics.counter("handler_failures").inc()
+        return error_response(
+            request.id,
+            "handler_failed",
+            f"'esql' failed: {type(exc).__name__}: {exc}"[:2000],
+            from_layer=self.layer,
+            operation="esql",
+            exception_type=type(exc).__name__,
+        )
+
+    def op_esql_cancel(self, request: Request, state: Any) -> dict[str, Any]:
+        """Cancel one running query ({request: its request id}) or every one ({})."""
+        params = dict(request.params or {})
+        which = params.pop("request", None)
+        if params or (which is not None and not isinstance(which, str)):
+            raise ValueError(
+                f"esql_cancel takes params request (a request id) or none; got {request.params!r}"
+            )
+        return {"cancelled": self.queries.cancel(which)}
+
+    def op_esql_running(self, request: Request, state: Any) -> dict[str, Any]:
+        return {"running": self.queries.running()}
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        self.queries.close()
 
     def op_events(self, request: Request, state: Any) -> dict[str, Any]:
         from elixirscope.query.reports import events_report
@@ -80,19 +173,20 @@ class QueryService(LayerService):
             raise ValueError(f"diff takes params {', '.join(sorted(known))}; got {sorted(unknown)}")
         return diff_report(self.data_dir, **params)
 
-    def op_esql(self, request: Request, state: Any) -> dict[str, Any]:
-        """An ESQL query ({query, run?, all_runs?, max_rows?, timeout?}): the report, with at
-        most ``max_rows`` rows (default 1000) and whether more matched."""
-        from elixirscope.query.esql import esql_report
 
-        self.metrics.counter("queries").inc()
-        params = dict(request.params or {})
-        query = params.pop("query", None)
-        if not isinstance(query, str):
-            raise ValueError(f"esql needs params {{'query': ESQL}}; got {request.params!r}")
-        unknown = set(params) - {"run", "all_runs", "max_rows", "timeout"}
-        if unknown:
-            raise ValueError(
-                f"esql takes params query, run, all_runs, max_rows, timeout; got {sorted(unknown)}"
-            )
-        return esql_report(self.data_dir, query, **params)
+ESQL_POLL_S = 0.02
+"""How often finished queries are collected (their answers wait at most this long)."""
+
+
+def _esql_params(raw: Any) -> tuple[str, dict[str, Any]]:
+    """An ``esql`` request's query and the esql_report parameters, checked."""
+    params = dict(raw or {})
+    query = params.pop("query", None)
+    if not isinstance(query, str):
+        raise ValueError(f"esql needs params {{'query': ESQL}}; got {raw!r}")
+    unknown = set(params) - {"run", "all_runs", "max_rows", "timeout"}
+    if unknown:
+        raise ValueError(
+            f"esql takes params query, run, all_runs, max_rows, timeout; got {sorted(unknown)}"
+        )
+    return query, params

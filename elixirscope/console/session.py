@@ -116,6 +116,9 @@ class Session:
         request = msgspec.structs.replace(request, timeout=self.timeout)
         try:
             response = self.client.request(request)
+        except KeyboardInterrupt:
+            self._cancel(request)
+            raise
         except KeyRefused as exc:
             self._print(str(exc), self.err)
             return EXIT_ERROR
@@ -189,6 +192,20 @@ class Session:
             self.node = response.data["node"]
         elif renderer == "tree":
             self.tree_paths = tree_paths(response.data)
+
+    def _cancel(self, request: Request) -> None:
+        """Ctrl-C during a query: the Query layer is asked to stop it (best effort)."""
+        if request.operation != "esql":
+            return
+        self.fetch(
+            Request(
+                operation="esql_cancel",
+                to_layer="query",
+                params={"request": request.id},
+                from_layer=request.from_layer,
+            ),
+            timeout=2.0,
+        )
 
     # ------------------------------------------------------------ quiet queries
 

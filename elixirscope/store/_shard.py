@@ -93,6 +93,14 @@ _get_ts = attrgetter("ts")
 _get_id = attrgetter("id")
 _KEY_CACHE_MAX = 200_000
 _IN_CHUNK = 500  # ids per "IN (...)" statement, below SQLite's variable limit
+_MAX_SPAN = (
+    "(CASE WHEN (SELECT MIN(id) FROM chunk) >= (SELECT value FROM meta WHERE name='span_from')"
+    " THEN (SELECT value FROM meta WHERE name='max_span') END)"
+)
+"""The longest time a chunk spans, NULL when meta's bound does not cover every chunk (some
+were written before it was kept): read in the same statement as the chunks it bounds."""
+SAMPLE_CHUNKS = 4096
+"""The newest chunks a shard's share of a key is estimated from (share_holding)."""
 _ids_encoder = msgspec.msgpack.Encoder()
 _ids_decoder = msgspec.msgpack.Decoder(list[int])
 
@@ -166,6 +174,7 @@ class Shard:
         self._batch_info: dict[int, tuple[str, int, str, str]] = {}
         self._next_chunk: int | None = None  # last ids used; this process is the only writer
         self._next_batch = 0
+        self._span_written = -1  # the largest chunk time span written to meta (max_span)
 
     def close(self) -> None:
         self.conn.close()
@@ -227,6 +236,7 @@ class Shard:
             self.conn.execute("ROLLBACK")
         self._keys.clear()  # keys inserted by the rolled-back transaction are gone
         self._next_chunk = None  # and so are the ids it took: read them again
+        self._span_written = -1  # and what it wrote to meta
 
     def _groups(self, events: list[Any]) -> list[list[Any]]:
         if not events:
@@ -300,9 +310,26 @@ class Shard:
         conn.executemany("INSERT INTO chunk VALUES (?,?,?,?,?,?,?,?)", chunk_rows)
         conn.executemany("INSERT INTO chunk_data VALUES (?,?)", data_rows)
         conn.executemany("INSERT INTO chunk_key VALUES (?,?)", key_rows)
+        if chunks:
+            self._note_span(first, max(m[1] - m[0] for m, _data, _keys in chunks))
         # only now, after every statement succeeded: the ids are taken
         self._next_chunk = first + len(chunks) - 1
         self._next_batch = batch_id
+
+    def _note_span(self, first: int, span: int) -> None:
+        """Keep in meta the longest time any chunk spans (``max_span``) and the first chunk
+        that bound covers (``span_from``): a time-range read bounds both ends with them."""
+        if span <= self._span_written:
+            return
+        self.conn.execute(
+            "INSERT INTO meta(name, value) VALUES ('max_span', ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)",
+            (span,),
+        )
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta(name, value) VALUES ('span_from', ?)", (first,)
+        )
+        self._span_written = span
 
     def _key_id(self, key: tuple[str, str]) -> int:
         key_id = self._keys.get(key)
@@ -341,16 +368,26 @@ class Shard:
         rows = self.conn.execute("SELECT id, value FROM key WHERE kind=?", (KIND_FUNCTION,))
         return [key_id for key_id, value in rows if glob(value)]
 
-    def chunks_holding_at_least(self, key_ids: list[int]) -> int:
-        """A lower bound of the chunks holding any of ``key_ids`` (the most any one of the
-        first 32 keys is in): cheap, from the index alone."""
+    def share_holding(self, key_ids: list[int]) -> float:
+        """About what share of the shard's chunks hold any of ``key_ids`` (the most any
+        one of the first 32 keys is in), from the index alone, among the newest
+        ``SAMPLE_CHUNKS`` chunks (every chunk of a smaller shard): its cost does not grow
+        with the shard, as counting every chunk of a common key would."""
+        lo, hi = self.id_range()
+        if not hi:
+            return 0.0
+        start = max(lo, hi - SAMPLE_CHUNKS + 1)
+        span = self.conn.execute("SELECT COUNT(*) FROM chunk WHERE id >= ?", (start,)).fetchone()
+        if not span[0]:
+            return 0.0
         most = 0
         for key_id in key_ids[:32]:
             row = self.conn.execute(
-                "SELECT COUNT(*) FROM chunk_key WHERE key_id=?", (key_id,)
+                "SELECT COUNT(*) FROM chunk_key WHERE key_id=? AND chunk_id >= ?",
+                (key_id, start),
             ).fetchone()
             most = max(most, row[0])
-        return most
+        return most / span[0]
 
     def batch_ids(self, where: dict[str, Any]) -> set[int] | None:
         """The batches whose ``node``/``pid``/``producer``/``run`` are as given, or None when
@@ -366,6 +403,24 @@ class Shard:
 
     def chunk_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM chunk").fetchone()[0]
+
+    def id_range(self) -> tuple[int, int]:
+        """The lowest and highest chunk id (0, 0: none): each from the end of the rowid
+        tree (SQLite optimises MIN and MAX only one per statement)."""
+        lo = self.conn.execute("SELECT MIN(id) FROM chunk").fetchone()[0]
+        hi = self.conn.execute("SELECT MAX(id) FROM chunk").fetchone()[0]
+        return lo or 0, hi or 0
+
+    def chunk_span(self) -> tuple[int, int, int]:
+        """(lowest chunk id, highest, batches pruned so far): changes whenever chunks are
+        added or pruned, so it versions what the shard holds; cheap (no count)."""
+        lo, hi = self.id_range()
+        pruned = self.conn.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
+        return (lo or 0, hi or 0, int(pruned[0]) if pruned else 0)
+
+    def batch_keys(self) -> list[tuple[str, int]]:
+        """Every stored batch's (producer, seq)."""
+        return self.conn.execute("SELECT producer, seq FROM batch").fetchall()
 
     def chunk_ids(self, key_ids: list[int], within: set[int] | None = None) -> set[int]:
         """The chunks holding any of ``key_ids``; only those of ``within`` when given
@@ -406,20 +461,24 @@ class Shard:
         """All chunks overlapping [since, until], by min_ts (asc) or max_ts (desc)."""
         lo = -(2**63) if since is None else since
         hi = 2**63 - 1 if until is None else until
+        args: tuple[int, ...]
         if order == "asc":
-            sql = (
-                "SELECT min_ts, max_ts, id, batch_id FROM chunk"
-                " WHERE min_ts <= ? AND max_ts >= ? ORDER BY min_ts"
-            )
+            sql = "SELECT min_ts, max_ts, id, batch_id FROM chunk WHERE min_ts <= ? AND max_ts >= ?"
+            args = (hi, lo)
+            if since is not None and abs(lo) < 2**62:  # no chunk starts before lo - max_span
+                sql += f" AND min_ts >= COALESCE(? - {_MAX_SPAN}, ?)"
+                args = (hi, lo, lo, -(2**63))
+            sql += " ORDER BY min_ts"
         else:
-            sql = (
-                "SELECT min_ts, max_ts, id, batch_id FROM chunk"
-                " WHERE max_ts >= ? AND min_ts <= ? ORDER BY max_ts DESC"
-            )
-            lo, hi = hi, lo
+            sql = "SELECT min_ts, max_ts, id, batch_id FROM chunk WHERE max_ts >= ? AND min_ts <= ?"
+            args = (lo, hi)
+            if until is not None and abs(hi) < 2**62:  # none ends after hi + max_span
+                sql += f" AND max_ts <= COALESCE(? + {_MAX_SPAN}, ?)"
+                args = (lo, hi, hi, 2**63 - 1)
+            sql += " ORDER BY max_ts DESC"
         # a cursor of its own: the caller may fetch chunk data while iterating
         cur = self.conn.cursor()
-        for row in cur.execute(sql, (hi, lo)):
+        for row in cur.execute(sql, args):
             yield ChunkRef._make((*row, self))
 
     def chunks_after(self, chunk_id: int, key_id: int | None, limit: int) -> list[ChunkRef]:
@@ -565,6 +624,11 @@ class Shard:
                 conn.execute("DELETE FROM chunk_data WHERE id BETWEEN ? AND ?", (lo, hi))
                 conn.execute("DELETE FROM batch WHERE id=?", (batch_id,))
                 self._batch_info.pop(batch_id, None)
+            conn.execute(  # what readers version the shard's content by (chunk_span)
+                "INSERT INTO meta(name, value) VALUES ('pruned', ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (len(rows),),
+            )
             conn.execute("DELETE FROM key WHERE id NOT IN (SELECT DISTINCT key_id FROM chunk_key)")
             conn.execute("COMMIT")
         except BaseException:

@@ -587,6 +587,51 @@ class EventStore:
                     continue
             yield run, found
 
+    def shard_versions(self) -> dict[str, tuple[int, ...]]:
+        """Each readable shard's path and its version: (inode, lowest chunk id, highest,
+        batches pruned). Equal versions hold the same events (nothing added, pruned or
+        replaced); the whole dict versions the store."""
+        out: dict[str, tuple[int, ...]] = {}
+        with self._mutex:
+            for shard in self._shards():
+                try:
+                    out[shard.path] = (self._inodes.get(shard.path) or 0, *shard.chunk_span())
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+        return out
+
+    def shard_chunks(
+        self, path: str, *, after: int = 0, check: Callable[[], None] | None = None
+    ) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
+        run, in order of their first event; only those with an id above ``after``
+        (what was stored since), in order of id, when given. ``check`` is called
+        before each chunk."""
+        with self._mutex:
+            shard = next((s for s in self._shards() if s.path == path), None)
+        if shard is None:
+            raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
+        refs = self._guarded_scan(shard, None, None, "asc") if not after else _after(shard, after)
+        for ref in refs:
+            if check is not None:
+                check()
+            with self._mutex:
+                found = self._decode(ref)
+                if not found:
+                    continue
+                try:
+                    run = shard.batch_run(ref.batch_id)
+                except sqlite3.DatabaseError as exc:
+                    self._shard_failed(shard, exc)
+                    return
+            yield run, found
+
+    def shard_batches(self, path: str) -> list[tuple[str, int]]:
+        """Every (producer, seq) stored in one shard."""
+        with self._mutex:
+            shard = next((s for s in self._shards() if s.path == path), None)
+            return [] if shard is None else shard.batch_keys()
+
     def _shards(self) -> list[Shard]:
         """Every shard file under the data dir, opened once, new ones picked up."""
         if self._closed:
@@ -816,6 +861,16 @@ _QUERY_FILTERS = frozenset(
 )
 
 
+def _after(shard: Shard, chunk_id: int) -> Iterator[ChunkRef]:
+    """The chunks of ``shard`` with ids above ``chunk_id``, by id, a page at a time."""
+    while True:
+        page = shard.chunks_after(chunk_id, None, 1000)
+        if not page:
+            return
+        yield from page
+        chunk_id = page[-1].chunk_id
+
+
 def _known(filters: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(filters) - _QUERY_FILTERS)
     if unknown:
@@ -854,8 +909,8 @@ def _shard_candidates(shard: Shard, q: Query, groups: list) -> list[ChunkRef] | 
     per_event = [i for i, g in enumerate(groups) if g not in per_batch]
     if q.function is not None:
         per_event.append(len(key_sets) - 1)
-    sized = sorted((shard.chunks_holding_at_least(key_sets[i]), i) for i in per_event)
-    if not sized or sized[0][0] > SCAN_SHARE * shard.chunk_count():
+    sized = sorted((shard.share_holding(key_sets[i]), i) for i in per_event)
+    if not sized or sized[0][0] > SCAN_SHARE:
         where = {_BATCH_KINDS[kind]: value for g in per_batch for kind, value in g}
         if "pid" in where:
             where["pid"] = int(where["pid"])

@@ -1,13 +1,16 @@
 """Programs the ESQL tests record with the real ``elixirscope run`` (a subprocess), and
-everything their recordings hold, read back plainly for the tests' own answers."""
+everything their recordings hold, read back plainly for the tests' own answers; and a store
+written directly, its calls split between two shards (``record_split``)."""
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+from elixirscope.contracts.trace import decode_batch, encode_batch
 from elixirscope.store.eventstore import EventStore
 
 SHOP = '''
@@ -178,3 +181,90 @@ def plain_calls(events: list) -> list[dict]:
 
 def short(function: str) -> str:
     return function.rpartition(".")[2]
+
+
+# ---------------------------------------------------------------- a store of two shards
+
+T0 = 1_700_000_000_000_000_000
+RUN = "run-columns"
+SPLIT_FUNCTIONS = ["shop.price", "shop.fetch", "shop.Till.ring", "db.query", "render", "app.handle"]
+
+
+def frame(producer: str, pid: int, seq: int, events: list, run: str = RUN):
+    return decode_batch(
+        encode_batch(
+            node="n1" if pid % 2 else "n2",
+            pid=pid,
+            program="prog.py",
+            producer=producer,
+            seq=seq,
+            sent_ts=T0,
+            dropped=0,
+            events=events,
+            run=run,
+        )
+    )
+
+
+def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400) -> None:
+    """Calls (nested, some failing, some never ending) from several processes, their
+    batches spread over two writers: many calls begin in one shard and end in the other."""
+    rng = random.Random(seed)
+    batches = split_batches(rng, producers, calls)
+    one, two = EventStore.open(data), EventStore.open(data)
+    try:
+        for batch in batches:
+            (one if rng.random() < 0.5 else two).append(batch)
+    finally:
+        one.close()
+        two.close()
+
+
+def split_batches(rng: random.Random, producers: int, calls: int) -> list:
+    """The batches of ``record_split``, each producer's in order."""
+    batches = []
+    for p in range(producers):
+        producer, pid = f"n1:{1000 + p}:1", 1000 + p
+        ids = iter(range(1, 10**6))
+        ts = T0 + p
+        pending: list = []
+        stack: list[tuple[int, str, int]] = []
+        seq = 0
+        for _ in range(calls):
+            ts += rng.randint(1, 5000)
+            if stack and rng.random() < 0.45:
+                cid, fn, began = stack.pop()
+                parent = stack[-1][0] if stack else 0
+                if rng.random() < 0.2:
+                    pending.append(
+                        (
+                            "exception",
+                            next(ids),
+                            ts,
+                            1,
+                            "c",
+                            parent,
+                            cid,
+                            fn,
+                            ts - began,
+                            "KeyError",
+                            "k",
+                        )
+                    )
+                else:
+                    pending.append(
+                        ("return", next(ids), ts, 1, "c", parent, cid, fn, ts - began, "1")
+                    )
+            else:
+                fn = rng.choice(SPLIT_FUNCTIONS)
+                cid = next(ids)
+                pending.append(("call", cid, ts, 1, "c", stack[-1][0] if stack else 0, fn, None))
+                stack.append((cid, fn, ts))
+            if len(pending) >= rng.randint(5, 40):
+                seq += 1
+                batches.append(frame(producer, pid, seq, pending))
+                pending = []
+        if pending:
+            seq += 1
+            batches.append(frame(producer, pid, seq, pending))
+    return batches

@@ -365,14 +365,18 @@ def test_the_public_surface():
     assert esql.__all__ == [
         "DEFAULT_MAX_ROWS",
         "DEFAULT_TIMEOUT_S",
+        "RESULTS",
+        "EsqlCancelled",
         "EsqlError",
         "EsqlTimeout",
         "Result",
+        "ResultCache",
         "esql_report",
         "parse",
         "run",
     ]
     assert issubclass(esql.EsqlError, ValueError) and issubclass(esql.EsqlTimeout, esql.EsqlError)
+    assert issubclass(esql.EsqlCancelled, esql.EsqlError)
 
 
 def test_a_data_dir_without_recordings_answers_nothing_and_says_so(tmp_path):

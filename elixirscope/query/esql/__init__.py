@@ -9,15 +9,19 @@ over ``rows`` and their context), ``render`` (table, CSV, JSON), ``api``.
 """
 
 from elixirscope.query.esql.api import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Result, esql_report, run
-from elixirscope.query.esql.errors import EsqlError, EsqlTimeout
+from elixirscope.query.esql.cache import RESULTS, ResultCache
+from elixirscope.query.esql.errors import EsqlCancelled, EsqlError, EsqlTimeout
 from elixirscope.query.esql.parser import parse
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
     "DEFAULT_TIMEOUT_S",
+    "RESULTS",
+    "EsqlCancelled",
     "EsqlError",
     "EsqlTimeout",
     "Result",
+    "ResultCache",
     "esql_report",
     "parse",
     "run",

@@ -18,11 +18,13 @@ raises :class:`~elixirscope.query.esql.errors.EsqlTimeout` while iterating.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from elixirscope.query.esql import syntax
+from elixirscope.query.esql.cache import RESULTS, Answer, ResultCache, query_key
 from elixirscope.query.esql.errors import EsqlError
 from elixirscope.query.esql.parser import parse
 
@@ -94,9 +96,18 @@ def run(
     all_runs: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     now_ns: int | None = None,
+    columns: bool = True,
+    cache: ResultCache | bool = True,
+    cancel: threading.Event | None = None,
 ) -> Result:
     """The answer to ``query`` over the recording under ``data_dir`` (default: the
-    configuration's ``data_dir``)."""
+    configuration's ``data_dir``). ``columns=False`` reads aggregates as rows even
+    where the call columns could answer them (the same answer, to compare).
+
+    ``cache``: whole answers are kept (:mod:`~elixirscope.query.esql.cache`) in
+    the process's cache, or in the one given; False neither reads nor keeps.
+    ``cancel``: an event another thread sets to stop the query (iterating then
+    raises :class:`~elixirscope.query.esql.errors.EsqlCancelled`)."""
     parsed = parse(query)
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
@@ -115,7 +126,18 @@ def run(
             explain=plan.explain,
             note=f"(nothing recorded under {where} yet)",
         )
-    return _answer(parsed, query, str(Path(where).expanduser()), run_id, every, timeout, now_ns)
+    return _answer(
+        parsed,
+        query,
+        str(Path(where).expanduser()),
+        run_id,
+        every,
+        timeout,
+        now_ns,
+        columns,
+        cache,
+        cancel,
+    )
 
 
 def _answer(
@@ -126,6 +148,9 @@ def _answer(
     every: bool,
     timeout: float | None,
     now_ns: int | None,
+    columns: bool = True,
+    cache: ResultCache | bool = True,
+    cancel: threading.Event | None = None,
 ) -> Result:
     from elixirscope.query.esql.evaluator import Deadline, execute
     from elixirscope.query.esql.planner import plan_query
@@ -157,7 +182,31 @@ def _answer(
     except BaseException:
         store.close()
         raise
-    deadline = Deadline(timeout, query)
+    if not columns and plan.columnar is not None:
+        plan.columnar = None
+        plan.explain["engine"] = "rows (asked for)"
+    deadline = Deadline(timeout, query, cancel)
+    names = [c.name for c in plan.columns]
+    kinds = [c.kind for c in plan.columns]
+    note = plan.empty and f"(nothing can match: {plan.empty})" or ""
+    results = RESULTS if cache is True else (None if cache is False else cache)
+    if plan.uses_now:
+        results = None
+    if results is not None:
+        version = tuple(sorted(store.shard_versions().items()))
+        key = (query_key(query), tuple(sorted(run_filters.items())), columns)
+        found = results.get(data_dir, version, key)
+        if found is not None:
+            store.close()
+            return Result(
+                found.columns,
+                found.kinds,
+                iter(found.rows),
+                scope=scope,
+                explain={**found.explain, "cache": "hit"},
+                note=found.note,
+            )
+        plan.explain["cache"] = "miss"
 
     def rows() -> Iterator[tuple[Any, ...]]:
         from elixirscope.store.errors import QueryError, StoreError
@@ -167,15 +216,16 @@ def _answer(
         except (QueryError, StoreError) as exc:
             raise EsqlError(f"the store could not answer: {exc}") from None
 
-    return Result(
-        [c.name for c in plan.columns],
-        [c.kind for c in plan.columns],
-        rows(),
-        scope=scope,
-        explain=plan.explain,
-        store=store,
-        note=plan.empty and f"(nothing can match: {plan.empty})" or "",
-    )
+    def answer(kept: tuple[tuple[Any, ...], ...], size: int) -> Answer | None:
+        warnings = store.warnings()
+        if warnings:
+            return None  # a store read in part: asked again, it may read whole
+        return Answer(names, kinds, kept, dict(plan.explain), note, [], size)
+
+    stream = rows()
+    if results is not None:
+        stream = results.keeping(data_dir, version, key, stream, answer)
+    return Result(names, kinds, stream, scope=scope, explain=plan.explain, store=store, note=note)
 
 
 def _data_dir(data_dir: str | os.PathLike[str] | None) -> str:
@@ -216,6 +266,7 @@ def esql_report(
     all_runs: bool = False,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     timeout: float | None = DEFAULT_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
     rows, and whether more matched (``more``)."""
@@ -226,7 +277,7 @@ def esql_report(
         isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
     ):
         raise ValueError(f"expected `max_rows` a whole number >= 1 (or None), got {max_rows!r}")
-    result = run_query(query, data_dir, run=run, all_runs=all_runs, timeout=timeout)
+    result = run_query(query, data_dir, run=run, all_runs=all_runs, timeout=timeout, cancel=cancel)
     rows: list[tuple[Any, ...]] = []
     more = False
     with result:

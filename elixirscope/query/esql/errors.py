@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["EsqlError", "EsqlTimeout", "closest"]
+__all__ = ["EsqlCancelled", "EsqlError", "EsqlTimeout", "closest"]
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -77,3 +77,8 @@ class EsqlError(ValueError):
 
 class EsqlTimeout(EsqlError):
     """A query that ran longer than its timeout (it was stopped, nothing is left running)."""
+
+
+class EsqlCancelled(EsqlError):
+    """A query stopped because its caller cancelled it (console ctrl-c, the daemon's
+    ``esql_cancel``): nothing is left running."""

@@ -40,7 +40,7 @@ from elixirscope.contracts.trace import (
     MessageSend,
     StateChange,
 )
-from elixirscope.query.esql.errors import EsqlTimeout
+from elixirscope.query.esql.errors import EsqlCancelled, EsqlTimeout
 from elixirscope.query.esql.fields import FIELDS
 from elixirscope.query.esql.planner import Plan
 from elixirscope.query.esql.rows import CallRow, Context, EventRow, MessageRow
@@ -53,12 +53,19 @@ CHECK_EVERY = 512
 
 
 class Deadline:
-    def __init__(self, timeout: float | None, query: str) -> None:
+    """When a query must stop: its timeout passed, or its ``cancel`` event was set."""
+
+    def __init__(self, timeout: float | None, query: str, cancel: Any = None) -> None:
         self.timeout = timeout
         self.query = query
+        self.cancel = cancel
         self.at = None if timeout is None else time.monotonic() + timeout
 
     def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise EsqlCancelled(
+                "the query was cancelled before it ended", self.query, 0, len(self.query)
+            )
         if self.at is not None and time.monotonic() > self.at:
             raise EsqlTimeout(
                 f"the query ran longer than its timeout ({self.timeout:g} s) and was stopped;"
@@ -85,8 +92,10 @@ def execute(
     hidden = [key for key, _desc in plan.order if not isinstance(key, int)]
     width = len(plan.columns)
     if plan.aggregate:
-        outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
-        rows = _aggregate(plan, outputs, deadline)
+        rows = _from_columns(plan, store, deadline, run_filters)
+        if rows is None:
+            outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
+            rows = _aggregate(plan, outputs, deadline)
         return iter(_limit(sort_rows(rows, _order(plan, width)), plan.limit))
     readers = [c.read for c in plan.columns] + hidden
     materialize = _tuple_of(readers)  # type: ignore[arg-type]
@@ -97,6 +106,20 @@ def execute(
         return iter(row[:width] for row in best)
     outputs = _outputs(plan, store, deadline, ctx, filters, materialize, plan.limit)
     return _limit((row[:width] for row in outputs), plan.limit)
+
+
+def _from_columns(
+    plan: Plan, store: Any, deadline: Deadline, run_filters: dict[str, Any]
+) -> list[tuple[Any, ...]] | None:
+    """The aggregate from the call columns, when the plan can be answered there."""
+    if plan.columnar is None or not hasattr(store, "shard_versions"):
+        return None
+    try:
+        from elixirscope.query.esql.columnar import answer
+    except ImportError as exc:  # numpy is in the `analytics` extra
+        plan.explain["engine"] = f"rows (the columns need numpy: {exc})"
+        return None
+    return answer(plan, store, run_filters, deadline.check)
 
 
 # ---------------------------------------------------------------- reading rows

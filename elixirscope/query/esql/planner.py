@@ -102,6 +102,8 @@ class Plan:
     explain: dict[str, Any] = field(default_factory=dict)
     time_pushable: bool = True
     starts_until: int | None = None  # calls, messages: none that starts later can match
+    columnar: Any = None  # what the call columns compute instead (columnar.Spec), if they can
+    uses_now: bool = False  # a time relative to now (or a written time): not cached
 
 
 def plan_query(
@@ -117,10 +119,13 @@ def plan_query(
     actor names for pushdown; ``correlation`` resolves a chain prefix (``trace``)."""
     planner = _Planner(text, store, dict(run_filters or {}), now_ns, correlation)
     if isinstance(query, s.Trace):
-        return planner.trace(query)
-    if isinstance(query, s.Find):
-        return planner.find(query)
-    return planner.select(query)
+        plan = planner.trace(query)
+    elif isinstance(query, s.Find):
+        plan = planner.find(query)
+    else:
+        plan = planner.select(query)
+    plan.uses_now = planner.uses_now
+    return plan
 
 
 class _Planner:
@@ -138,6 +143,7 @@ class _Planner:
         self.store = store
         self.run_filters = run_filters
         self.now_ns = time.time_ns() if now_ns is None else now_ns
+        self.uses_now = False
         self.correlation = correlation
         self.anchor_of: dict[int, Anchor] = {}
 
@@ -159,6 +165,10 @@ class _Planner:
             self.columns(q, plan)
         plan.limit = q.limit
         self.push_down(plan, conjuncts)
+        if not anchor and plan.aggregate:
+            from elixirscope.query.esql.columnar import spec_of
+
+            plan.columnar = spec_of(self, q, plan)
         return plan
 
     def trace(self, q: s.Trace) -> Plan:
@@ -424,6 +434,8 @@ class _Planner:
                 if lit.value == lit.value and abs(lit.value) < 2**63
                 else _clamp(lit.value)
             )
+        if lit.kind in ("ago", "string"):
+            self.uses_now = True  # a written time may be relative ('10m'): taken as so
         if lit.kind == "ago":
             return self.now_ns - int(lit.value)
         if lit.kind == "string":
