@@ -124,6 +124,7 @@ class _Recording:
         self.chosen = False  # the user named what to trace (--plan/--trace)
         self.daemon: str | None = None
         self.script_name = "__main__"
+        self.pid = os.getpid()  # the process whose run this is (not a fork of it)
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -194,7 +195,14 @@ class _Recording:
 
     def finish(self, status: int | None = None) -> None:
         """Flush everything recorded and end the run; say what was dropped, if
-        anything; warn about patterns that matched nothing."""
+        anything; warn about patterns that matched nothing.
+
+        Not in a forked child that leaves through the program's ``sys.exit``: the
+        run, its session and its store are the parent's (copies here, their locks
+        perhaps held by threads that do not exist in the child); the child's own
+        session ships what it recorded at its exit (``capture.session``, "Fork")."""
+        if os.getpid() != self.pid:
+            return
         if self.follower is not None:
             self.follower.stop()
         if self.actor_watch is not None:

@@ -262,3 +262,19 @@ def test_a_child_forked_while_the_run_writes_stores_its_events(tmp_path):
     calls = es_json("events", "--data-dir", str(data), "--function", "*.in_child", "--type", "call",
                     "--limit", "0")["events"]
     assert sorted(int(e["args"]["i"]) for e in calls) == list(range(30))
+    assert _processes_running(str(data)) == []  # no child left hanging (one finishing its
+    # parent's run from the program's sys.exit waited for ever on the copied store's lock)
+
+
+def _processes_running(marker: str) -> list[int]:
+    """Pids whose command line holds ``marker`` (from /proc; never one to kill by name)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
