@@ -42,9 +42,12 @@ def test_queries_run_on_threads_and_stop_when_cancelled():
         RunningQueries(limit=0)
 
 
-def test_a_daemon_cancels_a_running_query_and_answers_meanwhile(make_daemon):  # noqa: F811
+def test_a_daemon_cancels_a_running_query_and_answers_meanwhile(make_daemon, tmp_path):  # noqa: F811
+    # recorded before the daemon starts (the store it then opens): see the note on issue 12
+    # about a SIGBUS once seen when a test process wrote into a running daemon's data dir
+    record_split(tmp_path / "node-a-data", seed=5, producers=4, calls=100_000)
     d = make_daemon()
-    record_split(d.data_dir, seed=5, producers=4, calls=100_000)
+    assert d.data_dir == tmp_path / "node-a-data"
     slow = "count(*) from calls where depth > 50 and args.x = 1"
     answers: list = []
 
