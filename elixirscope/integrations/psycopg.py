@@ -172,17 +172,26 @@ def _run(
         result = original(cursor, query, params, **kwargs)
     except BaseException as exc:
         emit_query(
-            rec,
-            timer,
-            SOURCE,
-            SYSTEM,
-            _database(conn),
-            _sql(query, conn),
-            params,
-            many=many,
+            rec, timer, SOURCE, SYSTEM, _database(conn), _sql(query, conn), params, many=many,
             error=exc,
-        )
+        )  # fmt: skip
         raise
+    _ran(cursor, conn, rec, timer, before, query, params, many=many)
+    return result
+
+
+def _ran(
+    cursor: Any,
+    conn: Any,
+    rec: Any,
+    timer: Any,
+    before: Any,
+    query: Any,
+    params: Any,
+    *,
+    many: bool,
+) -> None:
+    """A statement that returned (sync or async): the transaction it began, then itself."""
     try:
         database = _database(conn)
         if before == _IDLE and _status(conn) != _IDLE:
@@ -193,7 +202,6 @@ def _run(
         )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
-    return result
 
 
 # ---------------------------------------------------------------- transactions
@@ -293,27 +301,11 @@ async def _arun(
         result = await original(cursor, query, params, **kwargs)
     except BaseException as exc:
         emit_query(
-            rec,
-            timer,
-            SOURCE,
-            SYSTEM,
-            _database(conn),
-            _sql(query, conn),
-            params,
-            many=many,
+            rec, timer, SOURCE, SYSTEM, _database(conn), _sql(query, conn), params, many=many,
             error=exc,
-        )
+        )  # fmt: skip
         raise
-    try:
-        database = _database(conn)
-        if before == _IDLE and _status(conn) != _IDLE:
-            emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
-        rows = cursor.rowcount
-        emit_query(
-            rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, many=many, rows=rows
-        )
-    except Exception as exc:  # noqa: BLE001
-        db_common.failed(exc)
+    _ran(cursor, conn, rec, timer, before, query, params, many=many)
     return result
 
 
