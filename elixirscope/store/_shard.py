@@ -18,6 +18,7 @@ wholly stored or absent, and readers never see part of one.
 
 from __future__ import annotations
 
+import collections
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -118,6 +119,22 @@ class ChunkRef(NamedTuple):
 # ---------------------------------------------------------------- connections
 
 
+_OPEN_HERE: collections.Counter[str] = collections.Counter()
+"""Shard paths this process holds SQLite connections to, with how many."""
+
+
+def open_here(path: str) -> bool:
+    """True if this process holds a SQLite connection to the shard at ``path``.
+
+    Then nothing else in the process may open and close its files (``-shm`` above
+    all): closing any descriptor of a file drops every POSIX lock the process holds
+    on it, SQLite's included. Without its lock on the WAL index, the next process to
+    open the shard believes it is alone and truncates the index under the mapped
+    pages of this one (SIGBUS in a write) or rebuilds it while this one appends.
+    """
+    return _OPEN_HERE[os.path.realpath(path)] > 0
+
+
 def connect(path: str, *, readonly: bool, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit)."""
     if readonly:
@@ -168,6 +185,8 @@ class Shard:
         self.path = path
         self.readonly = readonly
         self.conn = connect(path, readonly=readonly, synchronous=synchronous)
+        self._open_key: str | None = os.path.realpath(path)
+        _OPEN_HERE[self._open_key] += 1
         self.codec = codec
         self.group_by_correlation = group_by_correlation
         self._keys: dict[tuple[str, str], int] = {}
@@ -177,6 +196,11 @@ class Shard:
         self._span_written = -1  # the largest chunk time span written to meta (max_span)
 
     def close(self) -> None:
+        if self._open_key is not None:
+            _OPEN_HERE[self._open_key] -= 1
+            if _OPEN_HERE[self._open_key] <= 0:
+                del _OPEN_HERE[self._open_key]
+            self._open_key = None
         self.conn.close()
 
     # ------------------------------------------------------------ writing

@@ -19,7 +19,7 @@ import msgspec
 import zstandard
 
 from elixirscope.store._codec import decode_chunk
-from elixirscope.store._shard import Shard, _event_keys, batch_index_keys
+from elixirscope.store._shard import Shard, _event_keys, batch_index_keys, open_here
 
 __all__ = ["CHUNK_ERRORS", "ShardHealth", "check_shard", "open_damage", "run_column", "wal_damage"]
 
@@ -42,7 +42,12 @@ def wal_damage(path: str) -> str | None:
     file holds, the WAL was cut short. Without an index (deleted), a WAL that
     ends inside a frame, with no writer holding the shard, is reported too: it
     may also be a writer killed mid-write, and quarantining it loses nothing.
+
+    A shard this process already has open is not looked at: SQLite has recovered its
+    WAL, and reading the index here would drop SQLite's locks on it (``open_here``).
     """
+    if open_here(path):
+        return None
     wal = path + "-wal"
     try:
         with open(wal, "rb") as f:
