@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from hooks_support import RUNTIMES
+from ring_support import RING_IMPLS
 
 from elixirscope.capture import hooks, recorder
 from elixirscope.contracts.trace import decode_batch
@@ -54,3 +55,9 @@ def received():
     batches = Received()
     yield batches
     batches.close()
+
+
+@pytest.fixture(params=RING_IMPLS)
+def Ring(request):
+    """Each ring buffer implementation: the pure-Python one, and the C one when built."""
+    return request.param

@@ -18,30 +18,11 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ring_support import RING_IMPLS, ring_invariant
 
-from elixirscope.capture import _select
 from elixirscope.capture.hlc import PyHLC
-from elixirscope.capture.ring import PyRingBuffer
 from elixirscope.capture.shipper import CallableSink, Shipper
 from elixirscope.contracts.trace import decode_batch
-
-IMPLS = [pytest.param(PyRingBuffer, id="python")]
-if _select._module is not None:
-    IMPLS.append(pytest.param(_select._module.RingBuffer, id="c"))
-
-
-@pytest.fixture(params=IMPLS)
-def Ring(request):
-    return request.param
-
-
-def _invariant(ring) -> dict:
-    s = ring.stats()
-    assert s["writes"] == s["reads"] + s["size"] + s["drops"]
-    assert s["drops"] == (
-        s["dropped_oldest"] + s["dropped_newest"] + s["block_timeouts"] + s["unencodable"]
-    )
-    return s
 
 
 def _event(n: int, text: str = "") -> tuple:
@@ -69,7 +50,7 @@ def test_an_arena_full_of_bytes_is_a_full_ring(Ring):
     blobs = [bytes([i]) * 300 for i in range(40)]  # 40 x 303 encoded bytes: the arena holds 13
     for blob in blobs:
         assert ring.append(blob)
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["dropped_oldest"] == 40 - s["size"] and 10 <= s["size"] <= 13
     assert ring.drain() == blobs[-s["size"] :]  # the newest, in order, intact
     newest = Ring(1024, "drop_newest", 0.05, 4096)
@@ -80,7 +61,7 @@ def test_an_arena_full_of_bytes_is_a_full_ring(Ring):
     assert ring.append(big) and ring.append(b"after")
     assert ring.stats()["big_records"] == 1
     assert ring.drain() == [big, b"after"]
-    _invariant(ring)
+    ring_invariant(ring)
 
 
 def test_a_blocking_ring_waits_for_arena_room(Ring):
@@ -100,7 +81,7 @@ def test_a_blocking_ring_waits_for_arena_room(Ring):
     done.set()
     consumer.join()
     assert got == sent
-    assert _invariant(ring)["drops"] == 0
+    assert ring_invariant(ring)["drops"] == 0
 
 
 def test_what_msgpack_cannot_carry_is_refused_and_counted(Ring):
@@ -108,7 +89,7 @@ def test_what_msgpack_cannot_carry_is_refused_and_counted(Ring):
     assert ring.append((1, "a")) is True
     assert ring.append(("custom", {"x": object()})) is False
     assert ring.append(1 << 70) is False  # over 64 bits
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["unencodable"] == 2 and s["size"] == 1
     assert ring.drain() == [(1, "a")]
 
@@ -131,10 +112,10 @@ def test_drained_bytes_and_files_are_the_msgpack_of_the_records(Ring, tmp_path):
     with pytest.raises(OSError):
         ring.drain_to(closed, 10)
     assert ring.drain() == [_event(99)]  # a failed write leaves the records in the ring
-    _invariant(ring)
+    ring_invariant(ring)
 
 
-@pytest.mark.skipif(len(IMPLS) < 2, reason="the C accelerator is not built")
+@pytest.mark.skipif(len(RING_IMPLS) < 2, reason="the C accelerator is not built")
 @settings(max_examples=40, deadline=None)
 @given(
     ops=st.lists(
@@ -146,7 +127,7 @@ def test_drained_bytes_and_files_are_the_msgpack_of_the_records(Ring, tmp_path):
 def test_c_and_python_rings_keep_the_same_records(ops, capacity_log2, policy):
     """Records of any size (byte strings), drains of 3 (-1) and resizes (-2) in a small
     arena: both rings keep, drop and count exactly the same."""
-    rings = [impl.values[0](1 << capacity_log2, policy, 0.05, 4096) for impl in IMPLS]
+    rings = [impl.values[0](1 << capacity_log2, policy, 0.05, 4096) for impl in RING_IMPLS]
     for step, op in enumerate(ops):
         if op == -1:
             assert rings[0].drain(3) == rings[1].drain(3)
@@ -156,7 +137,7 @@ def test_c_and_python_rings_keep_the_same_records(ops, capacity_log2, policy):
         else:
             blob = bytes([step % 256]) * op
             assert rings[0].append(blob) == rings[1].append(blob)
-    stats = [_invariant(ring) for ring in rings]
+    stats = [ring_invariant(ring) for ring in rings]
     for key in ("writes", "reads", "size", "drops", "dropped_oldest", "dropped_newest"):
         assert stats[0][key] == stats[1][key], key
     assert rings[0].drain() == rings[1].drain()
@@ -265,7 +246,7 @@ LEAK_BOUND = 64 * 1024
 used to add 7 to 10 MB, the records held in the ring until shipped."""
 
 
-@pytest.mark.parametrize("runtime", [p.id for p in IMPLS])
+@pytest.mark.parametrize("runtime", [p.id for p in RING_IMPLS])
 def test_a_leak_test_recorded_at_level_full_sees_no_recording(runtime, tmp_path):
     script = tmp_path / "leak_test.py"
     script.write_text(LEAK_TEST)

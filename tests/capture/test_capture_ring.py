@@ -7,27 +7,7 @@ import threading
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from elixirscope.capture import _select
-from elixirscope.capture.ring import PyRingBuffer
-
-IMPLS = [pytest.param(PyRingBuffer, id="python")]
-if _select._module is not None:
-    IMPLS.append(pytest.param(_select._module.RingBuffer, id="c"))
-
-
-@pytest.fixture(params=IMPLS)
-def Ring(request):
-    return request.param
-
-
-def _invariant(ring) -> dict:
-    s = ring.stats()
-    assert s["writes"] == s["reads"] + s["size"] + s["drops"]
-    assert s["drops"] == (
-        s["dropped_oldest"] + s["dropped_newest"] + s["block_timeouts"] + s["unencodable"]
-    )
-    return s
+from ring_support import RING_IMPLS, ring_invariant
 
 
 def test_drop_oldest_keeps_the_newest_and_counts(Ring):
@@ -35,7 +15,7 @@ def test_drop_oldest_keeps_the_newest_and_counts(Ring):
     for i in range(10):
         assert ring.append(i) is True
     assert ring.drain(100) == [6, 7, 8, 9]
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert (s["writes"], s["reads"], s["dropped_oldest"], s["size"]) == (10, 4, 6, 0)
 
 
@@ -45,7 +25,7 @@ def test_drop_newest_keeps_the_oldest_and_counts(Ring):
     assert ring.drain(2) == [0, 1]
     assert ring.append("x") is True
     assert ring.drain(10) == [2, 3, "x"]
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert (s["writes"], s["reads"], s["dropped_newest"], s["drops"]) == (7, 5, 2, 2)
 
 
@@ -54,7 +34,7 @@ def test_block_without_consumer_times_out_and_counts(Ring):
     assert ring.append(1) and ring.append(2)
     assert ring.append(3) is False  # returns after the timeout: the host never hangs
     assert ring.append(4) is False  # stalled: refused at once, without a second wait
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert (s["block_waits"], s["block_timeouts"], s["size"]) == (1, 2, 2)
     assert (s["stalls"], s["stalled"]) == (1, True)
     assert ring.drain(5) == [1, 2]
@@ -84,7 +64,7 @@ def test_a_failing_consumer_stalls_a_blocking_ring(Ring):
     ring.stall()  # the consumer's sink refused a batch
     assert ring.append(1) and ring.append(2)
     assert ring.append(3) is False  # at once: a failing pipeline never makes the host wait
-    assert _invariant(ring)["block_timeouts"] == 1
+    assert ring_invariant(ring)["block_timeouts"] == 1
     dropping = Ring(2, "drop_newest")
     dropping.stall()  # only a blocking ring stalls
     assert dropping.stats()["stalls"] == 0
@@ -105,7 +85,7 @@ def test_a_stalled_ring_waits_again_once_the_consumer_drains_half_of_it(Ring):
     waits = ring.stats()["block_waits"]
     assert ring.append("a")  # the ring is full again
     assert ring.append("b") is False  # waited for the consumer (none now: it timed out)
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["block_waits"] == waits + 1 and s["stalled"] is True
 
 
@@ -125,7 +105,7 @@ def test_block_waits_for_the_consumer_and_loses_nothing(Ring):
     done.set()
     consumer.join()
     assert got == list(range(2000))
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["drops"] == 0 and s["reads"] == 2000
 
 
@@ -153,7 +133,7 @@ def test_resize_and_set_policy_at_runtime(Ring):
     assert ring.policy == "drop_oldest"
     ring.append(8)
     assert ring.drain(10) == [5, 6, 7, 8]
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["dropped_oldest"] == 5 and s["capacity"] == 4
     ring.resize(16)
     for i in range(10):
@@ -167,7 +147,7 @@ def test_resize_and_set_policy_at_runtime(Ring):
     per_producer=st.integers(0, 200),
     capacity_log2=st.integers(0, 10),
     batch=st.integers(1, 64),
-    impl=st.sampled_from([p.values[0] for p in IMPLS]),
+    impl=st.sampled_from([p.values[0] for p in RING_IMPLS]),
 )
 def test_no_loss_and_per_producer_order_within_capacity(
     producers, per_producer, capacity_log2, batch, impl
@@ -197,7 +177,7 @@ def test_no_loss_and_per_producer_order_within_capacity(
     assert len(got) == producers * per_producer
     for p in range(producers):
         assert [i for q, i in got if q == p] == list(range(per_producer))
-    assert _invariant(ring)["drops"] == 0
+    assert ring_invariant(ring)["drops"] == 0
 
 
 @settings(max_examples=40, deadline=None)
@@ -205,7 +185,7 @@ def test_no_loss_and_per_producer_order_within_capacity(
     ops=st.lists(st.one_of(st.integers(0, 9), st.just(None)), max_size=60),
     capacity_log2=st.integers(0, 3),
     policy=st.sampled_from(["drop_oldest", "drop_newest"]),
-    impl=st.sampled_from([p.values[0] for p in IMPLS]),
+    impl=st.sampled_from([p.values[0] for p in RING_IMPLS]),
 )
 def test_counts_match_a_model(ops, capacity_log2, policy, impl):
     """Appends (ints) and drains of 2 (None) against a list model, with drops counted."""
@@ -224,6 +204,6 @@ def test_counts_match_a_model(ops, capacity_log2, policy, impl):
                 drops += 1
             else:
                 drops += 1
-    s = _invariant(ring)
+    s = ring_invariant(ring)
     assert s["size"] == len(model) and s["drops"] == drops
     assert ring.drain(100) == model
