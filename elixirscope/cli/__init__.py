@@ -57,6 +57,12 @@ def _add_console_arguments(parser: argparse.ArgumentParser) -> None:
     console.add_arguments(parser)
 
 
+def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import ui
+
+    ui.add_arguments(parser)
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from elixirscope.cli import run
 
@@ -162,6 +168,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _add_export_arguments,
     ),
     ("store", "check (and repair) the event store", _add_store_arguments),
+    ("ui", "serve the execution cinema: the recordings in a browser", _add_ui_arguments),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
 command being run gets its options (and imports their module), so starting
@@ -308,6 +315,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import export
 
             return export.run(args)
+        if args.command == "ui":
+            from elixirscope.cli import ui
+
+            return ui.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure

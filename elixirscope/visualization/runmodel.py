@@ -1,0 +1,491 @@
+"""One run, read once and laid out for drawing: lanes, call slices, marks, messages.
+
+The browser asks for windows of time; answering each by reading the store again
+would cost a scan per pan. A :class:`RunModel` reads the run's events once and
+keeps what the views draw in flat columns: each call a slice (lane, depth,
+start, end, function), grouped by (lane, depth) where slices never overlap, so a
+window is two binary searches per group (``visualization.windows``). Marks are the
+moments worth a glyph (crashes, restarts, state changes, requests, queries), and
+messages are sends joined to their receives by ``message_id``.
+
+A call still running when the read happened ends at the run's last event
+(``open`` says so). Memory is a few dozen bytes per call: function names and
+chains are interned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elixirscope.contracts.trace import (
+    DatabaseQuery,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    HttpCall,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    RequestEnd,
+    RequestStart,
+    StateChange,
+    ThreadStart,
+)
+
+__all__ = ["Lane", "Mark", "Message", "RunModel", "read_run"]
+
+PROGRAM = "(program)"
+"""The actor lane of messages sent from outside any actor."""
+
+
+@dataclass(slots=True)
+class Lane:
+    """A thread of one process: where its calls are drawn."""
+
+    index: int
+    producer: str
+    pid: int
+    thread: int
+    name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "producer": self.producer,
+            "pid": self.pid,
+            "thread": self.thread,
+            "name": self.name,
+            "label": f"pid {self.pid} · {self.name}",
+        }
+
+
+@dataclass(slots=True)
+class Mark:
+    """A moment drawn as a glyph: ``kind`` crash, restart, exit, spawn, state, error,
+    request, query, http; ``lane`` a call lane, ``actor`` an actor (or None)."""
+
+    kind: str
+    ts: int
+    lane: int
+    actor: str | None
+    label: str
+    producer: str
+    event_id: int
+    chain: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ts": self.ts,
+            "lane": self.lane,
+            "actor": self.actor,
+            "label": self.label,
+            "producer": self.producer,
+            "event_id": self.event_id,
+            "chain": self.chain,
+        }
+
+
+@dataclass(slots=True)
+class Message:
+    """A send, joined to its receive when one was recorded."""
+
+    message_id: str
+    sender: str
+    target: str
+    label: str
+    send_ts: int
+    receive_ts: int | None
+    chain: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "from": self.sender,
+            "to": self.target,
+            "label": self.label,
+            "send_ts": self.send_ts,
+            "receive_ts": self.receive_ts,
+            "chain": self.chain,
+        }
+
+
+@dataclass
+class RunModel:
+    """What the views draw of one run (see the module's docstring)."""
+
+    run_id: str
+    first_ts: int
+    last_ts: int
+    events: int
+    lanes: list[Lane]
+    functions: list[str]
+    chains: list[str | None]
+    # the slice columns, one row per call, in order of start
+    start: np.ndarray
+    end: np.ndarray
+    lane: np.ndarray
+    depth: np.ndarray
+    function: np.ndarray
+    chain: np.ndarray
+    parent: np.ndarray  # the caller's row, -1 at top level
+    status: np.ndarray  # 0 returned, 1 raised, 2 still running
+    call_ids: np.ndarray
+    marks: list[Mark]
+    messages: list[Message]
+    actors: list[str]
+    tree: dict[str, dict[str, Any]]
+    requests: list[dict[str, Any]]
+    queries: list[dict[str, Any]]
+    groups: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> int:
+        return len(self.start)
+
+    def slice_dict(self, row: int) -> dict[str, Any]:
+        return {
+            "row": int(row),
+            "start": int(self.start[row]),
+            "end": int(self.end[row]),
+            "lane": int(self.lane[row]),
+            "depth": int(self.depth[row]),
+            "function": self.functions[int(self.function[row])],
+            "chain": self.chains[int(self.chain[row])],
+            "status": ("returned", "raised", "running")[int(self.status[row])],
+            "call_id": int(self.call_ids[row]),
+        }
+
+
+def _short(text: str | None, limit: int = 120) -> str:
+    if text is None:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_run(data_dir: str | os.PathLike[str], run_id: str) -> RunModel:
+    """Read run ``run_id`` (a whole id) of ``data_dir`` into a :class:`RunModel`."""
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        return _build(run_id, store.stream(run=run_id))
+
+
+def _build(run_id: str, stored: Any) -> RunModel:
+    lanes: dict[tuple[str, int], Lane] = {}
+    thread_names: dict[tuple[str, int], str] = {}
+    functions: dict[str, int] = {}
+    chains: dict[str | None, int] = {None: 0}
+    rows: dict[tuple[str, int], int] = {}  # (producer, call id) -> row
+    start: list[int] = []
+    end: list[int] = []
+    lane_col: list[int] = []
+    depth: list[int] = []
+    fn_col: list[int] = []
+    chain_col: list[int] = []
+    parent: list[int] = []
+    status: list[int] = []
+    call_ids: list[int] = []
+    marks: list[Mark] = []
+    sends: dict[str, Message] = {}
+    messages: list[Message] = []
+    actors: dict[str, None] = {}
+    tree: dict[str, dict[str, Any]] = {}
+    requests: dict[tuple[str, int], dict[str, Any]] = {}
+    queries: list[dict[str, Any]] = []
+    first_ts = last_ts = 0
+    count = 0
+
+    def lane_of(producer: str, pid: int, thread: int) -> int:
+        key = (producer, thread)
+        found = lanes.get(key)
+        if found is None:
+            name = thread_names.get(key) or f"thread {thread}"
+            found = lanes[key] = Lane(len(lanes), producer, pid, thread, name)
+        return found.index
+
+    def node(path: str, supervisor: str | None) -> dict[str, Any]:
+        entry = tree.get(path)
+        if entry is None:
+            entry = tree[path] = {
+                "path": path,
+                "supervisor": supervisor,
+                "restarts": 0,
+                "exits": 0,
+                "last_reason": None,
+                "alive": True,
+            }
+        elif supervisor and not entry["supervisor"]:
+            entry["supervisor"] = supervisor
+        return entry
+
+    for se in stored:
+        ev = se.event
+        count += 1
+        ts = ev.ts
+        if not first_ts or ts < first_ts:
+            first_ts = ts
+        if ts > last_ts:
+            last_ts = ts
+        kind = type(ev)
+        producer = se.producer
+        if kind is FunctionEntry:
+            row = len(start)
+            rows[(producer, ev.id)] = row
+            up = rows.get((producer, ev.parent_id), -1) if ev.parent_id else -1
+            start.append(ts)
+            end.append(-1)
+            lane_col.append(lane_of(producer, se.pid, ev.thread))
+            depth.append(depth[up] + 1 if up >= 0 else 0)
+            fn_col.append(functions.setdefault(ev.function, len(functions)))
+            chain_col.append(chains.setdefault(ev.correlation_id, len(chains)))
+            parent.append(up)
+            status.append(2)
+            call_ids.append(ev.id)
+        elif kind is FunctionExit or kind is FunctionError:
+            row = rows.get((producer, ev.call_id), -1)
+            if row >= 0:
+                end[row] = ts
+                status[row] = 1 if kind is FunctionError else 0
+            if kind is FunctionError:
+                marks.append(
+                    Mark(
+                        "error",
+                        ts,
+                        lane_of(producer, se.pid, ev.thread),
+                        None,
+                        f"{ev.function} raised {ev.exc_type}: {_short(ev.message, 80)}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+        elif kind is ThreadStart:
+            thread_names[(producer, ev.thread)] = ev.name
+            found = lanes.get((producer, ev.thread))
+            if found is not None:
+                found.name = ev.name
+        elif kind is StateChange:
+            actors.setdefault(ev.actor, None)
+            lane = lane_of(producer, se.pid, ev.thread)
+            label = f"{ev.actor}.{ev.callback}" + (
+                f"({_short(ev.message, 60)})" if ev.message else ""
+            )
+            if ev.error:
+                marks.append(
+                    Mark(
+                        "crash",
+                        ts,
+                        lane,
+                        ev.actor,
+                        f"{ev.actor} crashed in {ev.callback}: {ev.error}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+            else:
+                marks.append(
+                    Mark("state", ts, lane, ev.actor, label, producer, ev.id, ev.correlation_id)
+                )
+        elif kind is MessageSend:
+            sender = ev.sender or PROGRAM
+            actors.setdefault(sender, None)
+            msg = Message(
+                ev.message_id,
+                sender,
+                ev.target,
+                _short(ev.message, 80),
+                ts,
+                None,
+                ev.correlation_id,
+            )
+            sends[ev.message_id] = msg
+            messages.append(msg)
+        elif kind is MessageReceive:
+            actors.setdefault(ev.actor, None)
+            msg = sends.get(ev.message_id)
+            if msg is not None:
+                msg.target = ev.actor
+                msg.receive_ts = ts
+        elif kind in (ProcessSpawn, ProcessExit, ProcessRestart):
+            entry = node(ev.path, ev.supervisor)
+            if ev.supervisor:
+                node(ev.supervisor, None)
+            lane = lane_of(producer, se.pid, ev.thread)
+            if kind is ProcessSpawn:
+                entry["alive"] = True
+                marks.append(
+                    Mark("spawn", ts, lane, ev.path, f"spawn {ev.path}", producer, ev.id, None)
+                )
+            elif kind is ProcessExit:
+                entry["exits"] += 1
+                entry["alive"] = False
+                entry["last_reason"] = _short(ev.reason, 200)
+                marks.append(
+                    Mark(
+                        "exit",
+                        ts,
+                        lane,
+                        ev.path,
+                        f"{ev.path} exited: {_short(ev.reason, 100)}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+            else:
+                entry["restarts"] += 1
+                entry["alive"] = True
+                marks.append(
+                    Mark(
+                        "restart",
+                        ts,
+                        lane,
+                        ev.path,
+                        f"{ev.supervisor or 'supervisor'} restarted {ev.path}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+        elif kind is RequestStart:
+            lane = lane_of(producer, se.pid, ev.thread)
+            requests[(producer, ev.id)] = {
+                "id": f"{producer}/{ev.id}",
+                "method": ev.method,
+                "path": ev.path,
+                "protocol": ev.protocol,
+                "start": ts,
+                "end": None,
+                "status": 0,
+                "route": None,
+                "chain": ev.correlation_id,
+                "lane": lane,
+                "error": None,
+                "trace_id": ev.trace_id,
+            }
+            marks.append(
+                Mark(
+                    "request",
+                    ts,
+                    lane,
+                    None,
+                    f"{ev.method} {ev.path}",
+                    producer,
+                    ev.id,
+                    ev.correlation_id,
+                )
+            )
+        elif kind is RequestEnd:
+            req = requests.get((producer, ev.request_id))
+            if req is not None:
+                req.update(end=ts, status=ev.status, route=ev.route)
+                if ev.exc_type:
+                    req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
+        elif kind is DatabaseQuery or kind is HttpCall:
+            lane = lane_of(producer, se.pid, ev.thread)
+            began = ts - max(0, ev.duration_ns)
+            if kind is DatabaseQuery:
+                text = ev.statement
+                queries.append(
+                    {
+                        "kind": "query",
+                        "start": began,
+                        "end": ts,
+                        "statement": _short(text, 400),
+                        "parameters": _short(ev.parameters, 200) or None,
+                        "rows": ev.rows,
+                        "error": ev.error,
+                        "chain": ev.correlation_id,
+                        "system": ev.system,
+                        "lane": lane,
+                    }
+                )
+                label = _short(text, 80)
+            else:
+                queries.append(
+                    {
+                        "kind": "http",
+                        "start": began,
+                        "end": ts,
+                        "statement": f"{ev.method} {_short(ev.url, 300)}",
+                        "parameters": None,
+                        "rows": ev.status,
+                        "error": ev.error,
+                        "chain": ev.correlation_id,
+                        "system": ev.library,
+                        "lane": lane,
+                    }
+                )
+                label = f"{ev.method} {_short(ev.url, 80)}"
+            marks.append(
+                Mark(
+                    "query" if kind is DatabaseQuery else "http",
+                    ts,
+                    lane,
+                    None,
+                    label,
+                    producer,
+                    ev.id,
+                    ev.correlation_id,
+                )
+            )
+
+    for i, e in enumerate(end):
+        if e < 0:
+            end[i] = max(last_ts, start[i])
+    chain_names: list[str | None] = [None] * len(chains)
+    for name, i in chains.items():
+        chain_names[i] = name
+    function_names = [""] * len(functions)
+    for name, i in functions.items():
+        function_names[i] = name
+    marks.sort(key=lambda m: m.ts)
+    model = RunModel(
+        run_id=run_id,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        events=count,
+        lanes=sorted(lanes.values(), key=lambda lane: lane.index),
+        functions=function_names,
+        chains=chain_names,
+        start=np.asarray(start, dtype=np.int64),
+        end=np.asarray(end, dtype=np.int64),
+        lane=np.asarray(lane_col, dtype=np.int32),
+        depth=np.asarray(depth, dtype=np.int32),
+        function=np.asarray(fn_col, dtype=np.int32),
+        chain=np.asarray(chain_col, dtype=np.int32),
+        parent=np.asarray(parent, dtype=np.int64),
+        status=np.asarray(status, dtype=np.int8),
+        call_ids=np.asarray(call_ids, dtype=np.int64),
+        marks=marks,
+        messages=messages,
+        actors=list(actors),
+        tree=tree,
+        requests=sorted(requests.values(), key=lambda r: r["start"]),
+        queries=queries,
+    )
+    model.groups = _groups(model)
+    return model
+
+
+def _groups(model: RunModel) -> dict[tuple[int, int], np.ndarray]:
+    """Rows per (lane, depth), in order of start: slices there never overlap."""
+    if not model.calls:
+        return {}
+    key = model.lane.astype(np.int64) * 100_000 + model.depth
+    order = np.lexsort((model.start, key))
+    keys = key[order]
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    out = {}
+    for part in np.split(order, cuts):
+        k = int(key[part[0]])
+        out[(k // 100_000, k % 100_000)] = part
+    return out

@@ -1,0 +1,92 @@
+// Actor lanes: a sequence chart (one column per actor, one row per message or mark, in
+// order of time): arrows from send to receive, labelled; crashes and restarts marked; the
+// supervision tree beside it with restart counts.
+import { api, ctx, S, go, rel, abs, fmtRel, fmtDur, fmtClock, esc, errorBox } from "./app.js";
+
+const COL = 190, ROWH = 30, TOP = 46, LEFT = 96;
+
+export async function mount(host, state) {
+  host.innerHTML = `<div class="view"><div class="grow pane" id="ac-chart"><div class="empty">reading messages…</div></div>
+    <div class="side pane"><h2>Supervision tree</h2><div id="ac-tree" class="tree"></div>
+    <h2>Messages</h2><div id="ac-count" class="dim mono"></div></div></div>`;
+  const view = { update: (s, p) => { if (s.t !== p.t) drawCursor(host, s); } };
+  let d;
+  try { d = await api(`runs/${ctx.overview.run.id}/messages`, { t0: state.w0, t1: state.w1 }); } catch (err) { errorBox(host.querySelector("#ac-chart"), err); return view; }
+  draw(host, d, state);
+  return view;
+}
+
+function draw(host, d, state) {
+  const lanes = [...d.lanes].sort((a, b) => (b === "(program)") - (a === "(program)"));
+  const col = new Map(lanes.map((l, i) => [l, i]));
+  const rows = [];
+  for (const m of d.messages) rows.push({ kind: "msg", ts: m.send_ts, m });
+  for (const k of d.marks) rows.push({ kind: k.kind, ts: k.ts, k });
+  rows.sort((a, b) => { const x = BigInt(a.ts) - BigInt(b.ts); return x < 0n ? -1 : x > 0n ? 1 : 0; });
+  const W = LEFT + lanes.length * COL + 20, H = TOP + rows.length * ROWH + 20;
+  const cx = (name) => LEFT + (col.get(name) ?? 0) * COL + COL / 2;
+  let svg = `<svg class="seq" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
+    <defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+    <path d="M0,0 L10,5 L0,10 z" fill="#7aa2f7"/></marker>
+    <marker id="arr-lost" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#5b6377"/></marker></defs>`;
+  lanes.forEach((l, i) => {
+    const x = LEFT + i * COL + COL / 2;
+    svg += `<line class="lifeline" x1="${x}" y1="${TOP - 10}" x2="${x}" y2="${H - 10}"/>
+      <rect x="${x - COL / 2 + 8}" y="8" width="${COL - 16}" height="24" rx="4" fill="#1c212c" stroke="#2a3040"/>
+      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > 24 ? "…" + l.slice(-23) : l)}</text>`;
+  });
+  rows.forEach((r, i) => {
+    const y = TOP + i * ROWH + ROWH / 2;
+    svg += `<g class="row" data-ts="${r.ts}"><rect class="hit" x="0" y="${y - ROWH / 2}" width="${W}" height="${ROWH}" fill="transparent"/>
+      <text class="row-time" x="6" y="${y + 4}">${esc(fmtRel(rel(r.ts)))}</text>`;
+    if (r.kind === "msg") {
+      const m = r.m, x1 = cx(m.from), x2 = cx(m.to);
+      const lost = m.receive_ts === null;
+      const dir = x2 >= x1 ? 1 : -1;
+      const self = x1 === x2;
+      const path = self ? `M${x1},${y - 6} C${x1 + 50},${y - 14} ${x1 + 50},${y + 10} ${x1 + 4},${y + 6}`
+        : `M${x1 + dir * 4},${y} L${x2 - dir * 6},${y}`;
+      svg += `<path class="msg-arrow${lost ? " lost" : ""}" data-message="${esc(m.message_id)}" d="${path}" fill="none" marker-end="url(#${lost ? "arr-lost" : "arr"})"/>
+        <text class="msg-label" x="${(x1 + x2) / 2 + (self ? 40 : 0)}" y="${y - 5}" text-anchor="middle">${esc(m.label.length > 46 ? m.label.slice(0, 45) + "…" : m.label)}</text>
+        <title>${esc(m.from)} → ${esc(m.to)}: ${esc(m.label)}\nsent ${fmtClock(m.send_ts)}${lost ? "\nno receive recorded" : "\nreceived after " + fmtDur(rel(m.receive_ts) - rel(m.send_ts))}</title>`;
+    } else {
+      const k = r.k, x = cx(k.actor);
+      const cls = `${k.kind}-mark`;
+      if (k.kind === "crash") svg += `<path class="${cls}" d="M${x - 7},${y - 7} L${x + 7},${y + 7} M${x + 7},${y - 7} L${x - 7},${y + 7}" stroke="#f7768e" stroke-width="3"/>`;
+      else if (k.kind === "restart") svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="6"/>`;
+      else if (k.kind === "exit") svg += `<rect class="${cls}" x="${x - 6}" y="${y - 6}" width="12" height="12"/>`;
+      else svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="4"/>`;
+      svg += `<text class="msg-label" x="${x + 12}" y="${y + 4}" fill="${k.kind === "crash" ? "#f7768e" : ""}">${esc(k.label.length > 60 ? k.label.slice(0, 59) + "…" : k.label)}</text><title>${esc(k.label)}</title>`;
+    }
+    svg += `</g>`;
+  });
+  svg += `<line class="cursor" id="ac-cursor" x1="0" x2="${W}" y1="-10" y2="-10"/></svg>`;
+  const chart = host.querySelector("#ac-chart");
+  chart.innerHTML = svg;
+  chart.__rows = rows;
+  for (const g of chart.querySelectorAll("g.row")) g.addEventListener("click", () => go({ t: g.dataset.ts }));
+  host.querySelector("#ac-count").textContent = `${d.messages.length} shown` +
+    (d.left_out ? `, ${d.left_out} more in the window` : "") + ` · ${d.messages.filter((m) => m.receive_ts === null).length} without a recorded receive`;
+  host.querySelector("#ac-tree").innerHTML = tree(d.tree);
+  drawCursor(host, state);
+}
+
+function tree(nodes) {
+  if (!nodes.length) return `<span class="dim">no supervisor recorded</span>`;
+  return "<ul>" + nodes.map((n) => `<li class="${n.alive ? "" : "dead"}">${n.children.length ? "▾" : "•"} ${esc(n.path)}
+    ${n.restarts ? `<span class="pill orange restarts" data-path="${esc(n.path)}">↻ ${n.restarts}</span>` : ""}
+    ${n.exits ? `<span class="pill red" title="${esc(n.last_reason || "")}">✖ ${n.exits}</span>` : ""}
+    ${n.children.length ? tree(n.children) : ""}</li>`).join("") + "</ul>";
+}
+
+function drawCursor(host, state) {
+  const chart = host.querySelector("#ac-chart");
+  const line = host.querySelector("#ac-cursor");
+  if (!line || !chart.__rows) return;
+  if (!state.t) { line.setAttribute("y1", -10); line.setAttribute("y2", -10); return; }
+  const t = BigInt(state.t);
+  let i = chart.__rows.findIndex((r) => BigInt(r.ts) > t);
+  if (i < 0) i = chart.__rows.length;
+  const y = TOP + i * ROWH;
+  line.setAttribute("y1", y); line.setAttribute("y2", y);
+}

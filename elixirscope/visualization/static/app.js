@@ -1,0 +1,216 @@
+// The cinema's shell: one state (view, run, cursor, window, selection) held in the URL's
+// hash, so every view and moment is a link; the views follow it.
+import * as runs from "./runs.js";
+import * as timeline from "./timeline.js";
+import * as actors from "./actors.js";
+import * as stateView from "./state.js";
+import * as flame from "./flame.js";
+import * as requests from "./requests.js";
+import * as query from "./query.js";
+
+const VIEWS = { runs, timeline, actors, state: stateView, flame, requests, query };
+const KEYS = ["view", "run", "t", "w0", "w1", "sel", "field", "req", "q", "chain"];
+
+export const S = { view: "runs" };
+export const ctx = { overview: null, base: 0n, live: null };
+let current = null; // { name, run, mod, inst }
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const out = {};
+  for (const k of KEYS) if (p.get(k) !== null && p.get(k) !== "") out[k] = p.get(k);
+  if (!out.view) out.view = out.run ? "timeline" : "runs";
+  return out;
+}
+
+function writeHash(state) {
+  const p = new URLSearchParams();
+  for (const k of KEYS) if (state[k] !== undefined && state[k] !== null && state[k] !== "") p.set(k, state[k]);
+  return "#" + p.toString();
+}
+
+// go({t: "...", view: "state"}) changes the state; null removes a key.
+export function go(patch, { replace = false } = {}) {
+  const next = { ...S };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null || v === undefined) delete next[k]; else next[k] = String(v);
+  }
+  const hash = writeHash(next);
+  if (hash === location.hash) return;
+  if (replace) history.replaceState(null, "", hash); else history.pushState(null, "", hash);
+  route();
+}
+
+// ---- the server
+export async function api(path, params = {}, { signal } = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const res = await fetch(`/api/${path}${q.toString() ? "?" + q : ""}`, { signal, credentials: "same-origin" });
+  const body = await res.json().catch(() => ({ error: `the server answered ${res.status} without JSON` }));
+  if (!res.ok || body.error) {
+    const err = new Error(body.error || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return body;
+}
+
+// ---- times: the server sends nanoseconds since 1970 as strings; views draw offsets
+// (Numbers, exact to the nanosecond within 104 days) from the run's first event.
+export const rel = (ts) => (ts === null || ts === undefined ? null : Number(BigInt(ts) - ctx.base));
+export const abs = (off) => (ctx.base + BigInt(Math.round(off))).toString();
+
+export function fmtDur(ns) {
+  if (ns === null || ns === undefined || isNaN(ns)) return "–";
+  const a = Math.abs(ns);
+  if (a < 1e3) return `${Math.round(ns)} ns`;
+  if (a < 1e6) return `${(ns / 1e3).toFixed(a < 1e4 ? 2 : 1)} µs`;
+  if (a < 1e9) return `${(ns / 1e6).toFixed(a < 1e7 ? 2 : 1)} ms`;
+  return `${(ns / 1e9).toFixed(a < 1e10 ? 3 : 1)} s`;
+}
+
+export function fmtClock(ts) {
+  if (ts === null || ts === undefined) return "–";
+  const big = BigInt(ts);
+  const ms = Number(big / 1000000n);
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  const micro = Number((big / 1000n) % 1000000n);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(micro, 6)}`;
+}
+
+export const fmtRel = (off) => (off < 0 ? "−" + fmtDur(-off) : "+" + fmtDur(off));
+
+export function esc(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+export function short(fn) {
+  const parts = String(fn).split(".");
+  return parts.length > 2 ? parts.slice(-2).join(".") : fn;
+}
+
+let toastTimer = null;
+export function toast(message) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), 6000);
+}
+
+export function errorBox(host, err) {
+  host.innerHTML = `<div class="error-box" data-error>${esc(err.message || err)}</div>`;
+}
+
+// a stable colour per function name
+const PALETTE = ["#3d59a1", "#2f6f73", "#6b4f9e", "#4b6a2f", "#8a5a2b", "#315f8f", "#7a3f64", "#3f6f55", "#5a5f99", "#6a6a2a"];
+export function colourOf(name) {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;
+  return PALETTE[Math.abs(h) % PALETTE.length];
+}
+
+// ---- the run: its overview is loaded once per run, then views draw
+async function loadRun(run) {
+  if (ctx.overview && (ctx.overview.run.id === run || ctx.overview.run.id.startsWith(run))) return ctx.overview;
+  const ov = await api(`runs/${encodeURIComponent(run)}/overview`);
+  ctx.overview = ov;
+  ctx.base = BigInt(ov.first_ts ?? 0);
+  startLive(ov);
+  return ov;
+}
+
+export function refreshOverview(ov) {
+  ctx.overview = ov;
+  showRunInfo();
+}
+
+function showRunInfo() {
+  const ov = ctx.overview;
+  const el = document.getElementById("runinfo");
+  if (!ov || !S.run) { el.textContent = ""; return; }
+  const r = ov.run;
+  el.innerHTML = `run <b>${esc(r.short_id)}</b> · ${esc(r.command_text)} · ${ov.events.toLocaleString()} events · ` +
+    `${fmtDur(r.duration_ns)}` + (r.dropped ? ` · <span class="bad">${r.dropped} dropped</span>` : "") +
+    (ov.crashes.length ? ` · <span class="bad">${ov.crashes.length} crash marks</span>` : "");
+}
+
+function showCursor() {
+  const el = document.getElementById("cursorinfo");
+  el.textContent = S.t && ctx.overview ? `⏱ ${fmtClock(S.t)}  (${fmtRel(rel(S.t))})` : "";
+}
+
+// ---- live mode: the server tells us when the run grows (at most ~10 times a second)
+function startLive(ov) {
+  if (ctx.live) { ctx.live.close(); ctx.live = null; }
+  const badge = document.getElementById("live");
+  badge.hidden = true;
+  if (!ov.run.open) return;
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/api/runs/${ov.run.id}/live`);
+  ctx.live = ws;
+  badge.hidden = false;
+  badge.textContent = "● live";
+  ws.onmessage = (e) => {
+    const u = JSON.parse(e.data);
+    if (u.type !== "grew") return;
+    ctx.overview.events = u.events;
+    ctx.overview.last_ts = u.last_ts;
+    ctx.overview.run.open = u.open;
+    showRunInfo();
+    badge.textContent = u.open ? `● live · ${u.events.toLocaleString()} events` : "■ ended";
+    if (current && current.inst && current.inst.grew) current.inst.grew(u);
+  };
+  ws.onclose = () => { if (ctx.live === ws) badge.textContent = "■ ended"; };
+}
+
+export function setLiveBadge(following) {
+  const badge = document.getElementById("live");
+  badge.classList.toggle("away", !following);
+  badge.title = following ? "following the end" : "scrolled away: not following the end";
+}
+
+// ---- routing
+let routed = null;
+async function route() {
+  if (location.hash === routed) return;
+  routed = location.hash;
+  const prev = { ...S };
+  for (const k of Object.keys(S)) delete S[k];
+  Object.assign(S, readHash());
+  const main = document.getElementById("main");
+  for (const a of document.querySelectorAll("#tabs a")) {
+    a.classList.toggle("on", a.dataset.view === S.view);
+    a.classList.toggle("off", a.dataset.view !== "runs" && a.dataset.view !== "query" && !S.run);
+    const p = { ...S, view: a.dataset.view };
+    a.href = writeHash(p);
+  }
+  const mod = VIEWS[S.view] || runs;
+  try {
+    if (S.run) await loadRun(S.run); else ctx.overview = null;
+  } catch (err) {
+    current = null;
+    errorBox(main, err);
+    showRunInfo();
+    return;
+  }
+  showRunInfo();
+  showCursor();
+  if (current && current.mod === mod && current.run === S.run && current.inst && current.inst.update) {
+    current.inst.update(S, prev);
+    return;
+  }
+  if (current && current.inst && current.inst.destroy) current.inst.destroy();
+  main.innerHTML = "";
+  current = { mod, run: S.run, inst: null };
+  try {
+    current.inst = await mod.mount(main, S);
+  } catch (err) {
+    errorBox(main, err);
+  }
+}
+
+window.addEventListener("popstate", route);
+window.addEventListener("hashchange", route);
+route();

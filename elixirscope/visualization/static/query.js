@@ -1,0 +1,44 @@
+// Query box: ESQL over the run, the answer as a table; each row links to its moment.
+import { api, ctx, S, go, fmtClock, esc, errorBox } from "./app.js";
+
+const EXAMPLES = ["calls where duration > 1ms", "messages", "state of '*'", "calls where raised"];
+
+export async function mount(host, state) {
+  host.innerHTML = `<div class="view" style="flex-direction:column">
+    <div class="q-box"><textarea id="q-text" spellcheck="false" placeholder="calls of 'shop.*' where duration > 1ms"></textarea>
+      <div style="display:flex;flex-direction:column;gap:6px"><button id="q-run">Run ⏎</button><span class="dim mono" style="font-size:11px">ctrl+enter</span></div></div>
+    <div class="q-meta" id="q-meta">ESQL: try ${EXAMPLES.map((e) => `<a class="q-ex">${esc(e)}</a>`).join(" · ")}</div>
+    <div class="pane grow" id="q-out"></div></div>`;
+  const text = host.querySelector("#q-text");
+  text.value = state.q || "";
+  const submit = () => go({ q: text.value.trim() || null });
+  host.querySelector("#q-run").onclick = submit;
+  text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); } });
+  for (const a of host.querySelectorAll(".q-ex")) a.onclick = () => { text.value = a.textContent; submit(); };
+  const v = { last: null, update: (s) => { if (s.q !== v.last) { text.value = s.q || ""; run(host, s, v); } } };
+  await run(host, state, v);
+  return v;
+}
+
+async function run(host, state, v) {
+  v.last = state.q;
+  const out = host.querySelector("#q-out");
+  if (!state.q) { out.innerHTML = ""; return; }
+  out.innerHTML = `<div class="empty">running…</div>`;
+  let d;
+  try { d = await api("esql", { q: state.q, run: state.run }); }
+  catch (err) { errorBox(out, err); return; }
+  host.querySelector("#q-meta").textContent = `${d.count} row${d.count === 1 ? "" : "s"}${d.more ? " (more matched; add `limit N` or narrow it)" : ""}`;
+  if (!d.rows.length) { out.innerHTML = `<div class="empty">no rows match</div>`; return; }
+  const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v) : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
+  out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+    d.rows.map((row, i) => `<tr class="q-row">
+      <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment on the timeline">⏵</a>` : ""}</td>
+      ${row.map((x, j) => `<td title="${esc(cell(x, d.kinds[j]))}">${esc(cell(x, d.kinds[j]))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
+  for (const a of out.querySelectorAll("a.q-moment")) a.onclick = () => {
+    const t = d.moments[+a.dataset.i];
+    const actorCol = d.columns.indexOf("actor");
+    const actor = actorCol >= 0 ? d.rows[+a.dataset.i][actorCol] : null;
+    go({ view: actor ? "state" : "timeline", run: d.run, t, w0: null, w1: null, sel: actor ? `actor:${actor}` : null });
+  };
+}

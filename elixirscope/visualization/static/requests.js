@@ -1,0 +1,40 @@
+// Request waterfall: the run's requests; one request with its handler's calls and its
+// database queries and HTTP calls in place, N+1 shapes (5+ similar queries) flagged.
+import { api, ctx, S, go, rel, fmtDur, fmtRel, esc, short, errorBox } from "./app.js";
+
+export async function mount(host, state) {
+  host.innerHTML = `<div class="view"><div class="side left pane" style="width:420px"><h2>Requests</h2><div id="rq-list"></div></div>
+    <div class="grow pane" id="rq-main"><div class="empty">pick a request</div></div></div>`;
+  const v = { update: (s, p) => { if (s.req !== p.req) load(host, s); } };
+  await load(host, state);
+  return v;
+}
+
+async function load(host, state) {
+  let d;
+  try { d = await api(`runs/${ctx.overview.run.id}/requests`, { request: state.req }); }
+  catch (err) { errorBox(host.querySelector("#rq-main"), err); return; }
+  const list = host.querySelector("#rq-list");
+  list.innerHTML = d.requests.length ? `<table><tbody>` + d.requests.map((r) => `<tr class="pick rq-row" data-id="${esc(r.id)}">
+      <td>${esc(r.method)}</td><td title="${esc(r.path)}">${esc(r.route || r.path)}</td>
+      <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
+      <td class="num">${r.end ? fmtDur(rel(r.end) - rel(r.start)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
+    : `<div class="dim">no web requests were recorded in this run</div>`;
+  for (const tr of list.querySelectorAll("tr.rq-row")) tr.onclick = () => go({ req: tr.dataset.id, t: d.requests.find((r) => r.id === tr.dataset.id).start });
+  const main = host.querySelector("#rq-main");
+  if (!d.request) { main.innerHTML = `<div class="empty">${d.requests.length ? "pick a request" : "no requests"}</div>`; return; }
+  const r = d.request, t0 = rel(r.start), t1 = Math.max(rel(r.end), t0 + 1), span = t1 - t0;
+  const bar = (s, e, cls) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%"></div>`;
+  const items = [];
+  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(span)}</div></div>` });
+  for (const c of d.calls) items.push({ s: c.start, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
+    <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
+  for (const q of d.queries) items.push({ s: q.start, html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name" title="${esc(q.statement)}">${q.n_plus_one ? "⚠ " : "&nbsp;&nbsp;"}${esc(q.statement)}</div>
+    <div class="track">${bar(q.start, q.end, q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
+  items.sort((a, b) => (BigInt(a.s) < BigInt(b.s) ? -1 : BigInt(a.s) > BigInt(b.s) ? 1 : 0));
+  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${d.queries.length} queries</h2>
+    ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
+    ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
+    <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
+  for (const row of main.querySelectorAll(".wf-row[data-ts]")) row.onclick = () => go({ t: row.dataset.ts });
+}

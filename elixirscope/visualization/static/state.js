@@ -1,0 +1,105 @@
+// State inspector: an actor's (or object's) state at the cursor, what its last change
+// changed highlighted, step back / forward one change, and why a field holds its value.
+import { api, ctx, S, go, rel, fmtRel, fmtClock, esc, errorBox } from "./app.js";
+
+export async function mount(host, state) {
+  host.innerHTML = `<div class="view">
+    <div class="side left pane"><h2>Actors &amp; objects</h2><div id="st-targets" class="targets"></div></div>
+    <div class="grow pane" id="st-main"><div class="empty">reading state…</div></div>
+    <div class="side pane"><h2>What caused this change</h2><div id="st-cause" class="cause dim">–</div>
+      <h2>Why is this value here</h2><div id="st-why" class="why dim">click a field of the state</div></div></div>`;
+  const view = { last: null, update: (s, p) => load(host, s, view) };
+  await load(host, state, view);
+  return view;
+}
+
+function target(state) {
+  if (state.sel && state.sel.startsWith("actor:")) return state.sel.slice(6);
+  return null;
+}
+
+async function load(host, state, view) {
+  const params = { target: target(state) };
+  if (state.t) params.at = state.t;
+  if (state.field) params.field = state.field;
+  const key = JSON.stringify(params);
+  if (view.last === key) return;
+  view.last = key;
+  let d;
+  try {
+    d = await api(`runs/${ctx.overview.run.id}/state`, params);
+  } catch (err) {
+    // before the target's first state: show its first change instead of an error
+    if (params.at && /did not exist yet|no state yet/.test(err.message)) {
+      try { d = await api(`runs/${ctx.overview.run.id}/state`, { target: params.target, change: 1 }); d.note = err.message; }
+      catch (e2) { errorBox(host.querySelector("#st-main"), e2); return; }
+    } else { errorBox(host.querySelector("#st-main"), err); return; }
+  }
+  render(host, d, state);
+}
+
+function render(host, d, state) {
+  const targets = host.querySelector("#st-targets");
+  targets.innerHTML = (d.targets || []).map((t) => `<a class="${t === d.target ? "on" : ""}" data-t="${esc(t)}">${esc(t)}</a>`).join("") ||
+    `<span class="dim">no state recorded in this run</span>`;
+  for (const a of targets.querySelectorAll("a")) a.onclick = () => go({ sel: `actor:${a.dataset.t}`, field: null });
+  const main = host.querySelector("#st-main");
+  if (!d.target) { main.innerHTML = `<div class="empty">No actor or object state was recorded in this run.</div>`; return; }
+  const changed = new Map((d.diff || []).map((x) => [x.path, x]));
+  const strip = d.history.map((h) => `<a class="${h.change === d.change ? "on" : ""} ${h.error ? "err" : ""}" data-ts="${h.ts}"
+      title="${esc(h.callback)}${h.error ? " raised " + esc(h.error) : ""} at ${fmtRel(rel(h.ts))}">${h.change}</a>`).join("");
+  main.innerHTML = `
+    <div class="st-head">
+      <button id="st-prev" ${d.change <= 1 ? "disabled" : ""} title="the change before">◀ step back</button>
+      <button id="st-next" ${d.change >= d.changes ? "disabled" : ""} title="the change after">step forward ▶</button>
+      <span class="title" id="st-title">${esc(d.target)} · change ${d.change} of ${d.changes}</span>
+      ${d.history.some((h) => h.error) ? `<button id="st-crash" title="the state just before the last crash">⇤ before the crash</button>` : ""}
+    </div>
+    <div class="mono dim" id="st-moment">${fmtClock(d.ts)} (${fmtRel(rel(d.ts))}) · ${esc(d.callback)}${d.message ? " " + esc(d.message) : ""}</div>
+    ${d.error ? `<div class="mono bad" id="st-error">raised ${esc(d.error)}</div>` : ""}
+    ${d.note ? `<div class="mono dim">${esc(d.note)}</div>` : ""}
+    <div class="strip" title="every change of this target; click to go there">${strip}</div>
+    <h2>State ${d.diff && d.diff.length ? `<span class="pill orange">${d.diff.length} changed by this change</span>` : d.change > 1 ? `<span class="pill">unchanged by this change</span>` : ""}</h2>
+    <div class="st-tree" id="st-state">${node(d.state, "", changed)}</div>`;
+  const at = (change) => { const h = d.history.find((x) => x.change === change); if (h) go({ t: h.ts, sel: `actor:${d.target}` }); };
+  main.querySelector("#st-prev").onclick = () => at(d.change - 1);
+  main.querySelector("#st-next").onclick = () => at(d.change + 1);
+  const crash = main.querySelector("#st-crash");
+  if (crash) crash.onclick = async () => {
+    try {
+      const b = await api(`runs/${ctx.overview.run.id}/state`, { target: d.target, before_crash: 1 });
+      go({ t: b.ts, sel: `actor:${d.target}` });
+    } catch (err) { errorBox(main, err); }
+  };
+  for (const a of main.querySelectorAll(".strip a")) a.onclick = () => go({ t: a.dataset.ts, sel: `actor:${d.target}` });
+  for (const k of main.querySelectorAll(".st-tree .k")) k.onclick = () => go({ field: k.dataset.path, sel: `actor:${d.target}`, t: d.ts });
+  host.querySelector("#st-cause").textContent = d.cause ? d.cause.text : "–";
+  host.querySelector("#st-why").textContent = d.why ? d.why.text : "click a field of the state";
+}
+
+function value(v) {
+  if (typeof v === "number") return `<span class="v-num">${esc(v)}</span>`;
+  if (typeof v === "string") return `<span class="v-str">${esc(JSON.stringify(v))}</span>`;
+  return `<span class="v-other">${esc(JSON.stringify(v))}</span>`;
+}
+
+function join(base, key, isIndex) {
+  return isIndex ? `${base}[${key}]` : base ? `${base}.${key}` : String(key);
+}
+
+function node(v, path, changed, depth = 0) {
+  if (v === null || typeof v !== "object") return value(v);
+  const isList = Array.isArray(v);
+  const entries = isList ? v.map((x, i) => [i, x]) : Object.entries(v);
+  if (!entries.length) return isList ? "[]" : "{}";
+  const pad = "&nbsp;".repeat((depth + 1) * 2), endPad = "&nbsp;".repeat(depth * 2);
+  const lines = entries.map(([k, x]) => {
+    const p = join(path, k, isList);
+    const c = changed.get(p);
+    const inner = node(x, p, changed, depth + 1);
+    const cls = c ? (c.kind === "added" ? "added" : "changed") : "";
+    const old = c && c.kind === "changed" && (c.old === null || typeof c.old !== "object") ? `<span class="old">${esc(JSON.stringify(c.old))}</span>` : "";
+    return `${pad}<span class="k" data-path="${esc(p)}">${esc(isList ? k : k)}</span>: <span class="${cls}" data-changed="${c ? "1" : ""}">${inner}</span>${old}`;
+  });
+  return `${isList ? "[" : "{"}<br>${lines.join(",<br>")}<br>${endPad}${isList ? "]" : "}"}`;
+}

@@ -1,0 +1,453 @@
+// Timeline: a lane per thread of each process, calls as nested slices on a canvas.
+// Wheel zooms (whole run down to a microsecond), drag pans, the scrubber moves the
+// cursor. Only the visible window is asked of the server, which summarises it when it
+// holds too many calls; while a run records, the view follows its end unless scrolled away.
+import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, colourOf, toast, setLiveBadge } from "./app.js";
+
+const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
+const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
+  error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7" };
+
+export async function mount(host, state) {
+  const ov = ctx.overview;
+  host.innerHTML = `
+  <div class="view">
+    <div class="grow tl-wrap">
+      <div class="tl-tools"><span id="tl-window"></span><span class="sp"></span>
+        <span id="tl-detail"></span>
+        <button id="tl-all" title="the whole run">⤢ whole run</button>
+        <button id="tl-cursor" title="centre the window on the cursor">◎ cursor</button></div>
+      <div class="scrubber" title="click or drag: move the cursor"><canvas id="tl-scrub"></canvas></div>
+      <div class="tl-canvas"><canvas id="tl-main"></canvas><div class="tip" hidden></div></div>
+    </div>
+    <div class="side pane" id="tl-side">
+      <h2>Selection</h2><div id="tl-sel" class="dim">click a call</div>
+      <h2>Crashes &amp; restarts</h2><div id="tl-marks" class="marklist"></div>
+      <h2>Legend</h2><div class="dim mono" style="line-height:1.8">
+        <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp;
+        <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
+        <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query / spawn<br>
+        wheel: zoom · drag: pan · click: cursor</div>
+    </div>
+  </div>`;
+  const tl = new Timeline(host, ov);
+  tl.fromState(state);
+  return tl;
+}
+
+class Timeline {
+  constructor(host, ov) {
+    this.host = host;
+    this.ov = ov;
+    this.canvas = host.querySelector("#tl-main");
+    this.scrub = host.querySelector("#tl-scrub");
+    this.tip = host.querySelector(".tip");
+    this.data = null;
+    this.laneDepth = new Map();
+    this.scrollY = 0;
+    this.following = !!ov.run.open;
+    this.pending = null;
+    this.seq = 0;
+    this.stats = { fetches: 0, lastFetchMs: 0, lastDrawMs: 0 };
+    window.__esTimeline = this;
+    this.bind();
+    this.showMarks();
+    this.resize = () => this.draw();
+    window.addEventListener("resize", this.resize);
+  }
+
+  end() { return Math.max(rel(ctx.overview.last_ts), 1); }
+
+  fromState(state) {
+    const end = this.end();
+    const from = Math.max(0, rel(ctx.overview.active_ts ?? ctx.overview.first_ts));
+    const pad = Math.max((end - from) * 0.02, 1000);
+    this.v0 = state.w0 ? rel(state.w0) : from - pad;
+    this.v1 = state.w1 ? rel(state.w1) : end + pad;
+    if (!(this.v1 > this.v0)) { this.v0 = 0; this.v1 = end; }
+    this.cursor = state.t ? rel(state.t) : null;
+    this.sel = state.sel || null;
+    if (state.t && !state.w0) this.centreOn(this.cursor, false);
+    this.fetch();
+    this.draw();
+    this.showSel();
+  }
+
+  update(state, prev) {
+    const moved = state.w0 !== prev.w0 || state.w1 !== prev.w1;
+    if (moved && state.w0 && state.w1 && (rel(state.w0) !== Math.round(this.v0) || rel(state.w1) !== Math.round(this.v1))) {
+      this.v0 = rel(state.w0); this.v1 = rel(state.w1); this.fetch();
+    }
+    this.cursor = state.t ? rel(state.t) : null;
+    if (state.t !== prev.t && this.cursor !== null && (this.cursor < this.v0 || this.cursor > this.v1)) this.centreOn(this.cursor, true);
+    this.sel = state.sel || null;
+    this.draw();
+    this.showSel();
+  }
+
+  destroy() {
+    window.removeEventListener("resize", this.resize);
+    if (this.pending) this.pending.abort();
+    if (window.__esTimeline === this) window.__esTimeline = null;
+  }
+
+  // ---- the window
+  centreOn(off, fetch = true) {
+    const span = this.v1 - this.v0;
+    this.v0 = off - span / 2; this.v1 = off + span / 2;
+    if (fetch) { this.fetch(); this.remember(); }
+  }
+
+  zoom(factor, frac = 0.5) {
+    const span = this.v1 - this.v0;
+    const whole = this.end() * 1.2 + 1000;
+    const next = Math.min(Math.max(span * factor, MIN_SPAN), whole);
+    const at = this.v0 + span * frac;
+    this.v0 = at - next * frac; this.v1 = this.v0 + next;
+    this.after();
+  }
+
+  pan(frac) {
+    const d = (this.v1 - this.v0) * frac;
+    this.v0 += d; this.v1 += d;
+    this.after();
+  }
+
+  after() {
+    const end = this.end();
+    this.following = !!ctx.overview.run.open && this.v1 >= end - (this.v1 - this.v0) * 0.02;
+    if (ctx.overview.run.open) setLiveBadge(this.following);
+    this.draw();
+    this.fetch();
+    this.remember();
+  }
+
+  remember() {
+    clearTimeout(this.rememberTimer);
+    this.rememberTimer = setTimeout(() => go({ w0: abs(this.v0), w1: abs(this.v1) }, { replace: true }), 250);
+  }
+
+  grew() {
+    if (!this.following) { this.drawScrub(); return; }
+    const span = this.v1 - this.v0;
+    this.v1 = this.end() + span * 0.01; this.v0 = this.v1 - span;
+    this.fetch();
+    this.draw();
+  }
+
+  // ---- the server: only the visible window, the newest request wins
+  fetch() {
+    cancelAnimationFrame(this.fetchFrame);
+    this.fetchFrame = requestAnimationFrame(() => this.doFetch());
+  }
+
+  async doFetch() {
+    if (this.pending) this.pending.abort();
+    const ctl = new AbortController();
+    this.pending = ctl;
+    const seq = ++this.seq;
+    const began = performance.now();
+    const w = this.canvas.clientWidth || 1200;
+    try {
+      const d = await api(`runs/${ctx.overview.run.id}/timeline`, {
+        t0: abs(Math.floor(this.v0)), t1: abs(Math.ceil(this.v1)), px: Math.max(100, Math.round(w)),
+      }, { signal: ctl.signal });
+      if (seq !== this.seq) return;
+      for (const s of d.slices) { s.s = rel(s.start); s.e = rel(s.end); }
+      for (const s of d.summaries) { s.s = rel(s.start); s.e = rel(s.end); }
+      for (const m of d.marks) m.x = rel(m.ts);
+      for (const s of [...d.slices, ...d.summaries]) {
+        this.laneDepth.set(s.lane, Math.max(this.laneDepth.get(s.lane) ?? 0, s.depth));
+      }
+      this.data = d;
+      this.stats.fetches++;
+      this.stats.lastFetchMs = performance.now() - began;
+      this.draw();
+    } catch (err) {
+      if (err.name !== "AbortError") toast(err.message);
+    }
+  }
+
+  // ---- layout
+  lanes() {
+    const lanes = (this.data ? this.data.lanes : ctx.overview.lanes) || [];
+    let y = AXIS - this.scrollY;
+    return lanes.map((lane) => {
+      const depth = (this.laneDepth.get(lane.index) ?? 0) + 1;
+      const out = { ...lane, y, top: y + HEAD, h: HEAD + depth * ROW + GAP };
+      y += out.h;
+      return out;
+    });
+  }
+
+  x(off, w) { return ((off - this.v0) / (this.v1 - this.v0)) * w; }
+
+  // ---- drawing
+  draw() {
+    cancelAnimationFrame(this.drawFrame);
+    this.drawFrame = requestAnimationFrame(() => this.paint());
+  }
+
+  paint() {
+    const began = performance.now();
+    const c = this.canvas, dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth, h = c.clientHeight;
+    if (!w || !h) return;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
+    const g = c.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = "#0f1117"; g.fillRect(0, 0, w, h);
+    const lanes = this.lanes();
+    const byLane = new Map(lanes.map((l) => [l.index, l]));
+    // lanes
+    for (const [i, l] of lanes.entries()) {
+      g.fillStyle = i % 2 ? "#11141c" : "#0f1117";
+      g.fillRect(0, l.y, w, l.h);
+      g.fillStyle = "#8b93a7"; g.font = "600 11px ui-monospace, monospace";
+      g.fillText(l.label, 8, l.y + 14);
+      g.strokeStyle = "#1e2433"; g.beginPath(); g.moveTo(0, l.y + l.h - 0.5); g.lineTo(w, l.y + l.h - 0.5); g.stroke();
+    }
+    const d = this.data;
+    let drawn = 0;
+    if (d) {
+      g.font = "11px ui-monospace, monospace";
+      g.textBaseline = "middle";
+      for (const s of d.summaries) {
+        const l = byLane.get(s.lane); if (!l) continue;
+        const x0 = Math.max(-2, this.x(s.s, w)), x1 = Math.min(w + 2, this.x(s.e, w));
+        const y = l.top + s.depth * ROW;
+        g.fillStyle = colourOf(s.function); g.globalAlpha = 0.55;
+        g.fillRect(x0, y + 1, Math.max(1, x1 - x0), ROW - 2); g.globalAlpha = 1;
+        if (s.errors) { g.fillStyle = "#f7768e"; g.fillRect(x0, y + ROW - 3, Math.max(1, x1 - x0), 2); }
+        if (x1 - x0 > 40) { g.fillStyle = "#c0c6d4"; fitText(g, `${s.count}× ${short(s.function)}`, x0 + 4, y + ROW / 2, x1 - x0 - 8); }
+        drawn++;
+      }
+      for (const s of d.slices) {
+        const l = byLane.get(s.lane); if (!l) continue;
+        const x0 = Math.max(-2, this.x(s.s, w)), x1 = Math.min(w + 2, this.x(s.e, w));
+        const y = l.top + s.depth * ROW;
+        if (y + ROW < 0 || y > h) continue;
+        const selected = this.sel === `call:${s.row}`;
+        g.fillStyle = s.status === "raised" ? "#8c3545" : colourOf(s.function);
+        g.fillRect(x0, y + 1, Math.max(1, x1 - x0 - 0.5), ROW - 2);
+        if (selected) { g.strokeStyle = "#e0af68"; g.lineWidth = 2; g.strokeRect(x0 + 1, y + 2, Math.max(1, x1 - x0 - 2), ROW - 4); g.lineWidth = 1; }
+        const room = Math.min(x1, w) - Math.max(x0, 0) - 8;
+        if (room > 24) {
+          g.fillStyle = "#e6e9f0";
+          const name = short(s.function);
+          const full = `${name}  ${fmtDur(s.e - s.s)}`;
+          fitText(g, g.measureText(full).width <= room ? full : name, Math.max(x0, 0) + 4, y + ROW / 2, room);
+        }
+        drawn++;
+      }
+      // marks
+      for (const m of d.marks) {
+        const l = byLane.get(m.lane); if (!l) continue;
+        const x = this.x(m.x, w);
+        if (x < -5 || x > w + 5) continue;
+        g.fillStyle = MARK_COLOURS[m.kind] || "#888";
+        const y = l.y + HEAD - 5;
+        if (m.kind === "crash" || m.kind === "exit" || m.kind === "error") {
+          g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
+          if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
+        } else if (m.kind === "restart") {
+          g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
+        } else if (m.kind === "state") {
+          g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
+        } else {
+          g.fillRect(x - 1, y - 5, 3, 8);
+        }
+      }
+    }
+    // axis
+    g.fillStyle = "#161a23"; g.fillRect(0, 0, w, AXIS);
+    g.strokeStyle = "#2a3040"; g.beginPath(); g.moveTo(0, AXIS - 0.5); g.lineTo(w, AXIS - 0.5); g.stroke();
+    const span = this.v1 - this.v0;
+    const step = niceStep(span / Math.max(1, w / 110));
+    g.fillStyle = "#8b93a7"; g.font = "10px ui-monospace, monospace"; g.textBaseline = "middle";
+    for (let t = Math.ceil(this.v0 / step) * step; t <= this.v1; t += step) {
+      const x = this.x(t, w);
+      g.fillRect(x, AXIS - 6, 1, 6);
+      g.fillText(fmtRel(t), x + 3, AXIS / 2 - 1);
+      g.globalAlpha = 0.06; g.fillRect(x, AXIS, 1, h); g.globalAlpha = 1;
+    }
+    // cursor
+    if (this.cursor !== null) {
+      const x = this.x(this.cursor, w);
+      g.fillStyle = "#e0af68"; g.fillRect(x - 0.5, 0, 1.5, h);
+      g.beginPath(); g.moveTo(x - 5, 0); g.lineTo(x + 5, 0); g.lineTo(x, 7); g.fill();
+    }
+    this.canvas.dataset.drawn = drawn;
+    this.canvas.dataset.detail = d ? d.detail : "";
+    this.host.querySelector("#tl-window").textContent = `window ${fmtRel(this.v0)} … ${fmtRel(this.v1)}  (${fmtDur(span)})`;
+    this.host.querySelector("#tl-detail").textContent = d
+      ? `${d.calls_in_window.toLocaleString()} calls in view` + (d.detail === "summary" ? " · summarised" : "") : "loading…";
+    this.drawScrub();
+    this.stats.lastDrawMs = performance.now() - began;
+  }
+
+  drawScrub() {
+    const c = this.scrub, dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth, h = c.clientHeight;
+    if (!w) return;
+    c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
+    const g = c.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = "#161a23"; g.fillRect(0, 0, w, h);
+    const end = this.end();
+    const X = (off) => (off / end) * (w - 2) + 1;
+    for (const m of ctx.overview.crashes) { g.fillStyle = "#f7768e"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
+    for (const m of ctx.overview.restarts) { g.fillStyle = "#9ece6a"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
+    const a = X(this.v0), b = X(this.v1);
+    g.fillStyle = "#7aa2f733"; g.fillRect(a, 1, Math.max(2, b - a), h - 2);
+    g.strokeStyle = "#7aa2f7"; g.strokeRect(a + 0.5, 1.5, Math.max(2, b - a) - 1, h - 3);
+    if (this.cursor !== null) { g.fillStyle = "#e0af68"; g.fillRect(X(this.cursor) - 1, 0, 2, h); }
+  }
+
+  // ---- input
+  bind() {
+    const c = this.canvas;
+    c.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const r = c.getBoundingClientRect();
+      const frac = (e.clientX - r.left) / r.width;
+      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) this.pan((e.deltaX || e.deltaY) / 800);
+      else this.zoom(Math.pow(1.0015, e.deltaY), frac);
+    }, { passive: false });
+    let drag = null;
+    c.addEventListener("pointerdown", (e) => {
+      drag = { x: e.clientX, y: e.clientY, v0: this.v0, v1: this.v1, sy: this.scrollY, moved: false };
+      c.setPointerCapture(e.pointerId);
+    });
+    c.addEventListener("pointermove", (e) => {
+      if (!drag) { this.hover(e); return; }
+      const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; c.classList.add("drag"); this.tip.hidden = true; }
+      if (!drag.moved) return;
+      const per = (drag.v1 - drag.v0) / c.clientWidth;
+      this.v0 = drag.v0 - dx * per; this.v1 = drag.v1 - dx * per;
+      this.scrollY = Math.max(0, drag.sy - dy);
+      this.draw();
+    });
+    c.addEventListener("pointerup", (e) => {
+      c.classList.remove("drag");
+      const d = drag; drag = null;
+      if (!d) return;
+      if (d.moved) { this.after(); return; }
+      this.click(e);
+    });
+    c.addEventListener("pointerleave", () => (this.tip.hidden = true));
+    this.host.querySelector("#tl-all").onclick = () => {
+      const end = this.end(); this.v0 = -end * 0.01; this.v1 = end * 1.01; this.after();
+    };
+    this.host.querySelector("#tl-cursor").onclick = () => { if (this.cursor !== null) { this.centreOn(this.cursor); this.draw(); } };
+    const scrub = (e) => {
+      const r = this.scrub.getBoundingClientRect();
+      const off = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width)) * this.end();
+      this.cursor = off;
+      if (off < this.v0 || off > this.v1) this.centreOn(off);
+      this.draw();
+      return off;
+    };
+    let scrubbing = false;
+    this.scrub.addEventListener("pointerdown", (e) => { scrubbing = true; this.scrub.setPointerCapture(e.pointerId); scrub(e); });
+    this.scrub.addEventListener("pointermove", (e) => { if (scrubbing) scrub(e); });
+    this.scrub.addEventListener("pointerup", (e) => {
+      if (!scrubbing) return;
+      scrubbing = false;
+      go({ t: abs(scrub(e)), w0: abs(this.v0), w1: abs(this.v1) }, { replace: true });
+    });
+  }
+
+  at(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const px = e.clientX - r.left, py = e.clientY - r.top, w = r.width;
+    const off = this.v0 + (px / w) * (this.v1 - this.v0);
+    const lane = this.lanes().find((l) => py >= l.y && py < l.y + l.h);
+    let hit = null, mark = null;
+    if (lane && this.data) {
+      const depth = Math.floor((py - lane.top) / ROW);
+      const tol = 2 * (this.v1 - this.v0) / w;
+      hit = this.data.slices.find((s) => s.lane === lane.index && s.depth === depth && s.s - tol <= off && off <= s.e + tol) ||
+        this.data.summaries.find((s) => s.lane === lane.index && s.depth === depth && s.s <= off && off <= s.e);
+      if (py < lane.top + 2) {
+        const near = 6 * (this.v1 - this.v0) / w;
+        mark = this.data.marks.find((m) => m.lane === lane.index && Math.abs(m.x - off) <= near);
+      }
+    }
+    return { off, px, py, hit, mark };
+  }
+
+  hover(e) {
+    const { px, py, hit, mark } = this.at(e);
+    const tip = this.tip;
+    if (!hit && !mark) { tip.hidden = true; return; }
+    tip.hidden = false;
+    tip.style.left = Math.min(px + 14, this.canvas.clientWidth - 340) + "px";
+    tip.style.top = py + 14 + "px";
+    if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
+    else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (mostly ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
+    else tip.textContent = `${hit.function}\n${fmtDur(hit.e - hit.s)} · ${hit.status}${hit.chain ? "\nchain " + hit.chain.slice(0, 12) : ""}`;
+  }
+
+  click(e) {
+    const { off, hit, mark } = this.at(e);
+    const t = mark ? mark.ts : abs(off);
+    const patch = { t, w0: abs(this.v0), w1: abs(this.v1) };
+    if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
+    else if (!mark) patch.sel = null;
+    if (hit && hit.count) { this.zoom(0.2, (off - this.v0) / (this.v1 - this.v0)); }
+    go(patch);
+  }
+
+  showSel() {
+    const el = this.host.querySelector("#tl-sel");
+    const s = this.selected && this.sel === `call:${this.selected.row}` ? this.selected
+      : this.data && this.sel ? this.data.slices.find((x) => `call:${x.row}` === this.sel) : null;
+    if (!s) { el.innerHTML = `<span class="dim">click a call</span>`; return; }
+    el.innerHTML = `<div class="kv">
+      <div>function</div><div>${esc(s.function)}</div>
+      <div>duration</div><div>${fmtDur(s.e - s.s)}</div>
+      <div>status</div><div class="${s.status === "raised" ? "bad" : ""}">${s.status}</div>
+      <div>started</div><div>${fmtClock(s.start)}</div>
+      <div>chain</div><div>${esc((s.chain || "–").slice(0, 16))}</div></div>
+      <p>${s.chain ? `<a id="tl-flame">call tree of this chain →</a>` : ""}</p>`;
+    const link = el.querySelector("#tl-flame");
+    if (link) link.onclick = () => go({ view: "flame", chain: s.chain });
+  }
+
+  showMarks() {
+    const el = this.host.querySelector("#tl-marks");
+    const marks = [...ctx.overview.crashes, ...ctx.overview.restarts].sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : 1));
+    if (!marks.length) { el.innerHTML = `<span class="dim">none recorded</span>`; return; }
+    el.innerHTML = marks.map((m, i) => `<button class="mark-${m.kind}" data-i="${i}" title="${esc(m.label)}">
+      ${m.kind === "restart" ? "↻" : "✖"} ${fmtRel(rel(m.ts))} ${esc(m.label)}</button>`).join("");
+    for (const b of el.querySelectorAll("button")) {
+      b.onclick = () => {
+        const m = marks[+b.dataset.i];
+        const span = Math.min(this.v1 - this.v0, Math.max(this.end() * 0.2, 2000));
+        const at = rel(m.ts);
+        this.v0 = at - span / 2; this.v1 = at + span / 2;
+        this.fetch();
+        go({ t: m.ts, w0: abs(this.v0), w1: abs(this.v1), sel: m.actor ? `actor:${m.actor}` : null });
+      };
+    }
+  }
+}
+
+// the text, cut with an ellipsis to fit `room` pixels (never squeezed)
+function fitText(g, text, x, y, room) {
+  if (g.measureText(text).width <= room) { g.fillText(text, x, y); return; }
+  let lo = 0, hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (g.measureText(text.slice(0, mid) + "…").width <= room) lo = mid; else hi = mid - 1;
+  }
+  if (lo >= 2) g.fillText(text.slice(0, lo) + "…", x, y);
+}
+
+function niceStep(raw) {
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1))));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}

@@ -1,0 +1,447 @@
+"""What each view of the cinema shows, as JSON-able data, computed over a data dir.
+
+Every function here is what one API route answers (``visualization.server`` only
+reads parameters and calls it). A bad parameter raises :class:`ViewError` naming
+it; the server answers that as a JSON error and keeps serving. Runs are read
+into a :class:`~elixirscope.visualization.runmodel.RunModel` once and kept
+(:class:`Models`), read again when the run has grown (a live recording).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from elixirscope.visualization.runmodel import RunModel, read_run
+from elixirscope.visualization.windows import DEFAULT_LIMIT, WindowError, timeline_window
+
+__all__ = [
+    "Models",
+    "ViewError",
+    "calltree_view",
+    "esql_view",
+    "messages_view",
+    "requests_view",
+    "runs_view",
+    "state_view",
+]
+
+N_PLUS_ONE = 5
+"""Similar queries under one request from which it is flagged as an N+1 shape."""
+
+
+class ViewError(ValueError):
+    """A request a view cannot answer; ``status`` the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def runs_view(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every run, newest first: counts, drops, errors, duration."""
+    from elixirscope.query.runs import list_runs
+
+    runs = list_runs(data_dir)
+    return {"data_dir": str(data_dir), "runs": [_run_dict(r) for r in runs]}
+
+
+def _run_dict(info: Any) -> dict[str, Any]:
+    out = info.to_dict()
+    out["command_text"] = info.command_text
+    out["short_id"] = info.short_id
+    out["open"] = info.has_record and info.ended_ns is None
+    return out
+
+
+class Models:
+    """The runs read so far (at most ``keep``), each read again once it has grown."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], keep: int = 3) -> None:
+        self.data_dir = data_dir
+        self.keep = keep
+        self._models: OrderedDict[str, tuple[int, RunModel]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def info(self, run: str) -> Any:
+        """The run named by ``run`` (a unique prefix of its id)."""
+        from elixirscope.query.runs import RunSelectError, select_run
+
+        if not isinstance(run, str) or not re.fullmatch(r"[0-9A-Za-z_.:-]{1,128}", run):
+            raise ViewError(f"bad run id {run!r}: expected letters, digits, `-`, `_`, `.`, `:`")
+        try:
+            scope = select_run(self.data_dir, run)
+        except RunSelectError as exc:
+            raise ViewError(str(exc), 404) from None
+        return scope.run
+
+    def model(self, run: str) -> RunModel:
+        info = self.info(run)
+        with self._lock:
+            held = self._models.get(info.id)
+            if held is not None and held[0] == info.events:
+                self._models.move_to_end(info.id)
+                return held[1]
+        model = read_run(self.data_dir, info.id)
+        with self._lock:
+            self._models[info.id] = (info.events, model)
+            while len(self._models) > self.keep:
+                self._models.popitem(last=False)
+        return model
+
+
+def _int(params: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise ViewError(f"`{name}` is missing")
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ViewError(f"`{name}` must be a whole number, got {str(value)[:40]!r}") from None
+    if not -(2**63) <= number < 2**63:
+        raise ViewError(f"`{name}` {number} does not fit in 64 bits")
+    return number
+
+
+def overview_view(models: Models, run: str) -> dict[str, Any]:
+    """A run's extent and parts: lanes, actors, targets with state, counts."""
+    info = models.info(run)
+    model = models.model(run)
+    return {
+        "run": _run_dict(info),
+        "first_ts": model.first_ts,
+        "last_ts": model.last_ts,
+        "active_ts": _active(model),
+        "events": model.events,
+        "calls": model.calls,
+        "lanes": [lane.to_dict() for lane in model.lanes],
+        "actors": model.actors,
+        "max_depth": int(model.depth.max()) if model.calls else 0,
+        "crashes": [m.to_dict() for m in model.marks if m.kind in ("crash", "exit")],
+        "restarts": [m.to_dict() for m in model.marks if m.kind == "restart"],
+        "messages": len(model.messages),
+        "requests": len(model.requests),
+        "queries": len(model.queries),
+    }
+
+
+def _active(model: RunModel) -> int:
+    """Where the run's activity begins: its first call or mark (a program's imports and
+    start-up come before, recorded as a thread start only)."""
+    first = [int(model.start.min())] if model.calls else []
+    first += [model.marks[0].ts] if model.marks else []
+    return min(first) if first else model.first_ts
+
+
+def timeline_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The calls and marks of one time window (default the whole run), summarised
+    when too many (``visualization.windows``)."""
+    model = models.model(run)
+    t0 = _int(params, "t0", model.first_ts)
+    t1 = _int(params, "t1", max(model.last_ts, model.first_ts + 1))
+    try:
+        return timeline_window(
+            model,
+            t0,
+            t1,
+            px=_int(params, "px", 1600),
+            limit=_int(params, "limit", DEFAULT_LIMIT),
+        )
+    except WindowError as exc:
+        raise ViewError(str(exc)) from None
+
+
+def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Messages between actors in a window (send -> receive), crash and restart marks,
+    and the supervision tree with restart counts."""
+    model = models.model(run)
+    t0 = _int(params, "t0", model.first_ts)
+    t1 = _int(params, "t1", max(model.last_ts, model.first_ts + 1))
+    limit = _int(params, "limit", DEFAULT_LIMIT)
+    if t1 <= t0:
+        raise ViewError(f"the window is empty: `t1` ({t1}) must be after `t0` ({t0})")
+    if not 1 <= limit <= 20_000:
+        raise ViewError(f"`limit` must be 1 to 20000, got {limit}")
+    shown = [
+        m
+        for m in model.messages
+        if m.send_ts <= t1 and (m.receive_ts if m.receive_ts is not None else m.send_ts) >= t0
+    ]
+    more = max(0, len(shown) - limit)
+    lanes: dict[str, None] = dict.fromkeys(model.actors)
+    for m in model.messages:
+        lanes.setdefault(m.target, None)
+    marks = [
+        m.to_dict()
+        for m in model.marks
+        if m.kind in ("crash", "exit", "restart", "spawn") and m.actor and t0 <= m.ts <= t1
+    ]
+    return {
+        "run": model.run_id,
+        "t0": t0,
+        "t1": t1,
+        "lanes": list(lanes),
+        "messages": [m.to_dict() for m in shown[:limit]],
+        "left_out": more,
+        "marks": marks,
+        "tree": _tree(model),
+    }
+
+
+def _tree(model: RunModel) -> list[dict[str, Any]]:
+    """The supervision tree as nested dicts, roots first."""
+    nodes = {path: {**entry, "children": []} for path, entry in model.tree.items()}
+    roots = []
+    for path, entry in nodes.items():
+        parent = entry["supervisor"]
+        if parent and parent in nodes and parent != path:
+            nodes[parent]["children"].append(entry)
+        else:
+            roots.append(entry)
+    return roots
+
+
+def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One actor's (or object's) state at a moment (``change`` N, or ``at`` a time, or
+    ``before_crash``), the diff from the change before, what caused it and, given a
+    ``field``, why that field holds its value."""
+    from elixirscope.state.cause import cause_report
+    from elixirscope.state.reports import diff_state_report, state_report, why_report
+    from elixirscope.store.errors import QueryError
+
+    info = models.info(run)
+    from elixirscope.state.recorded import StateRecording
+
+    try:
+        recording = StateRecording(models.data_dir, info.id, False)
+        targets = recording.targets()
+    except (QueryError, ValueError) as exc:
+        raise ViewError(str(exc)) from None
+    target = params.get("target") or (targets[0] if targets else None)
+    if not target:
+        return {"run": info.id, "targets": [], "target": None}
+    moment: dict[str, Any] = {}
+    if params.get("change"):
+        moment["change"] = _int(params, "change")
+    elif params.get("before_crash") in ("1", "true"):
+        moment["before_crash"] = True
+    elif params.get("at"):
+        moment["at"] = _int(params, "at")
+    try:
+        report = state_report(models.data_dir, target, recording=recording, **moment)
+        change = int(report["change"])
+        if report.get("before"):
+            change -= 1  # the state shown is the one before the named change
+            if change < 1:
+                raise ViewError(f"{target}: no state before its first change")
+            report = state_report(models.data_dir, target, recording=recording, change=change)
+        diff = None
+        if change > 1:
+            diff = diff_state_report(
+                models.data_dir, target, str(change - 1), str(change), recording=recording
+            )["differences"]
+        cause = cause_report(models.data_dir, target, change=change, recording=recording)
+        why = None
+        if params.get("field"):
+            why = why_report(
+                models.data_dir,
+                target,
+                str(params["field"]),
+                change=change,
+                recording=recording,
+            )
+        history = [
+            {"change": c.index + 1, "ts": c.ts, "callback": c.callback, "error": c.error}
+            for c in recording.timeline(target)
+        ]
+    except QueryError as exc:
+        raise ViewError(str(exc), 404 if "no state" in str(exc) else 400) from None
+    return {
+        "run": info.id,
+        "targets": targets,
+        "target": report["target"],
+        "change": change,
+        "changes": report["changes"],
+        "ts": report["ts"],
+        "callback": report["callback"],
+        "message": report["message"],
+        "error": report["error"],
+        "state": report["state"],
+        "text": report["text"],
+        "diff": diff,
+        "cause": {k: cause[k] for k in ("text", "message_id", "send", "call")},
+        "why": None if why is None else {"text": why["text"], "steps": why["steps"]},
+        "history": history,
+        "warnings": report.get("warnings") or [],
+    }
+
+
+def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A flame graph (stacks merged by function path) of the whole run or of one chain,
+    with each node's total and self time and call count; at most ``limit`` nodes, the
+    smallest left out (``folded`` counts them)."""
+    model = models.model(run)
+    chain = params.get("chain") or None
+    limit = _int(params, "limit", 4000)
+    if not 10 <= limit <= 20_000:
+        raise ViewError(f"`limit` must be 10 to 20000, got {limit}")
+    rows = np.arange(model.calls)
+    if chain:
+        if chain not in model.chains:
+            raise ViewError(f"no chain {chain!r} in run {model.run_id[:8]}", 404)
+        rows = rows[model.chain == model.chains.index(chain)]
+    key_of: dict[int, int] = {}  # row -> merged node
+    nodes: list[dict[str, Any]] = [
+        {"id": 0, "function": "(all)", "parent": -1, "total": 0, "self": 0, "calls": 0}
+    ]
+    index: dict[tuple[int, int], int] = {}
+    durations = model.end - model.start
+    for r in rows.tolist():  # in order of start: a caller before its callees
+        up = int(model.parent[r])
+        under = key_of.get(up, 0) if up >= 0 else 0
+        fn = int(model.function[r])
+        k = index.get((under, fn))
+        if k is None:
+            k = index[(under, fn)] = len(nodes)
+            nodes.append(
+                {
+                    "id": k,
+                    "function": model.functions[fn],
+                    "parent": under,
+                    "total": 0,
+                    "self": 0,
+                    "calls": 0,
+                    "errors": 0,
+                }
+            )
+        key_of[r] = k
+        node = nodes[k]
+        d = int(durations[r])
+        node["calls"] += 1
+        node["errors"] += int(model.status[r] == 1)
+        node["total"] += d
+        if under == 0:
+            nodes[0]["total"] += d
+        else:
+            nodes[under]["child_time"] = nodes[under].get("child_time", 0) + d
+    for node in nodes:
+        node["self"] = max(0, node["total"] - node.pop("child_time", 0))
+    nodes[0]["self"] = 0
+    nodes[0]["calls"] = sum(n["calls"] for n in nodes if n["parent"] == 0)
+    folded = 0
+    if len(nodes) > limit:
+        keep = sorted(nodes[1:], key=lambda n: -n["total"])[: limit - 1]
+        kept = {0} | {n["id"] for n in keep}
+        # a kept node's ancestors are at least as long, so they are kept too
+        folded = len(nodes) - len(kept)
+        nodes = [n for n in nodes if n["id"] in kept]
+    return {
+        "run": model.run_id,
+        "chain": chain,
+        "nodes": nodes,
+        "folded": folded,
+        "calls": int(len(rows)),
+    }
+
+
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|\?|%s|:\w+|\$\d+")
+
+
+def query_shape(statement: str) -> str:
+    """A statement with its literals and placeholders as ``?``: similar queries share it."""
+    text = _LITERALS.sub("?", statement)
+    text = re.sub(r"\(\s*\?(?:\s*,\s*\?)*\s*\)", "(?)", text)
+    return " ".join(text.split())
+
+
+def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The run's requests; with ``request`` (an id from the list), its waterfall: the
+    handler's calls and its database queries and HTTP calls in place, N+1 shapes
+    (``N_PLUS_ONE`` or more similar queries) flagged."""
+    model = models.model(run)
+    listing = [
+        {
+            **{k: r[k] for k in ("id", "method", "path", "route", "status", "start", "end")},
+            "error": r["error"],
+            "queries": sum(1 for q in model.queries if q["chain"] and q["chain"] == r["chain"]),
+        }
+        for r in model.requests
+    ]
+    wanted = params.get("request")
+    if not wanted:
+        return {"run": model.run_id, "requests": listing, "request": None}
+    req = next((r for r in model.requests if r["id"] == wanted), None)
+    if req is None:
+        raise ViewError(f"no request {wanted!r} in run {model.run_id[:8]}", 404)
+    start = req["start"]
+    end = req["end"] if req["end"] is not None else model.last_ts
+    rows = []
+    if req["chain"] and req["chain"] in model.chains:
+        mine = np.flatnonzero(model.chain == model.chains.index(req["chain"]))
+        mine = mine[(model.start[mine] <= end) & (model.end[mine] >= start)]
+        rows = [model.slice_dict(r) for r in mine[:2000]]
+    queries = [
+        dict(q)
+        for q in model.queries
+        if q["chain"] == req["chain"] and q["end"] >= start and q["start"] <= end
+    ]
+    shapes: dict[str, int] = {}
+    for q in queries:
+        if q["kind"] == "query":
+            q["shape"] = query_shape(q["statement"])
+            shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
+    flagged = [{"shape": s, "count": n} for s, n in shapes.items() if n >= N_PLUS_ONE]
+    for q in queries:
+        q["n_plus_one"] = shapes.get(q.get("shape", ""), 0) >= N_PLUS_ONE
+    return {
+        "run": model.run_id,
+        "requests": listing,
+        "request": {**req, "end": end},
+        "calls": rows,
+        "queries": queries,
+        "n_plus_one": flagged,
+    }
+
+
+def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
+    """An ESQL query's first ``max_rows`` rows; each row's moment (its first time
+    column) lets the browser link it to the timeline."""
+    from elixirscope.query.esql import esql_report
+
+    query = params.get("q")
+    if not query or not str(query).strip():
+        raise ViewError("`q` is missing: give an ESQL query, e.g. calls of 'main'")
+    max_rows = _int(params, "max_rows", 500)
+    if not 1 <= max_rows <= 5000:
+        raise ViewError(f"`max_rows` must be 1 to 5000, got {max_rows}")
+    timeout = _int(params, "timeout", 20)
+    if not 1 <= timeout <= 120:
+        raise ViewError(f"`timeout` must be 1 to 120 seconds, got {timeout}")
+    run = params.get("run") or None
+    run_id = models.info(run).id if run else None
+    try:
+        report = esql_report(
+            str(models.data_dir), str(query), run=run_id, max_rows=max_rows, timeout=timeout
+        )
+    except (ValueError, OSError) as exc:
+        raise ViewError(str(exc)) from None
+    kinds = report["kinds"]
+    when = next((i for i, k in enumerate(kinds) if k == "time"), None)
+    return {
+        "query": report["query"],
+        "run": (report.get("run") or {}).get("id") if isinstance(report.get("run"), dict) else None,
+        "columns": report["columns"],
+        "kinds": kinds,
+        "rows": report["rows"],
+        "moments": [None if when is None else row[when] for row in report["rows"]],
+        "count": report["count"],
+        "more": report["more"],
+        "warnings": report["warnings"],
+    }
