@@ -361,6 +361,13 @@ def query_shape(statement: str) -> str:
     return " ".join(text.split())
 
 
+def _inside(query: dict[str, Any], request: dict[str, Any]) -> bool:
+    """A query or HTTP call the request's handler made: in its chain, begun within it (the
+    client's own HTTP call that sent the request began before it)."""
+    end = request["end"] if request["end"] is not None else query["end"]
+    return query["chain"] == request["chain"] and request["start"] <= query["start"] <= end
+
+
 def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """The run's requests; with ``request`` (an id from the list), its waterfall: the
     handler's calls and its database queries and HTTP calls in place, N+1 shapes
@@ -370,7 +377,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         {
             **{k: r[k] for k in ("id", "method", "path", "route", "status", "start", "end")},
             "error": r["error"],
-            "queries": sum(1 for q in model.queries if q["chain"] and q["chain"] == r["chain"]),
+            "queries": sum(1 for q in model.queries if q["kind"] == "query" and _inside(q, r)),
         }
         for r in model.requests
     ]
@@ -387,11 +394,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         mine = np.flatnonzero(model.chain == model.chains.index(req["chain"]))
         mine = mine[(model.start[mine] <= end) & (model.end[mine] >= start)]
         rows = [model.slice_dict(r) for r in mine[:2000]]
-    queries = [
-        dict(q)
-        for q in model.queries
-        if q["chain"] == req["chain"] and q["end"] >= start and q["start"] <= end
-    ]
+    queries = [dict(q) for q in model.queries if _inside(q, {**req, "end": end})]
     shapes: dict[str, int] = {}
     for q in queries:
         if q["kind"] == "query":

@@ -9,7 +9,8 @@ than one bin (the window divided into ``bins`` parts) are summarised: one
 ``summary`` item per bin per group, with how many calls it stands for and the
 busiest function among them; calls wider than a bin stay themselves (a group
 can hold at most ``bins + 1`` of them). If that is still too many, the bins
-halve until it fits.
+halve until it fits; a stack deeper than the limit keeps its shallowest levels and
+says how many calls it left out.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def timeline_window(
     total = sum(len(rows) for rows in found.values())
     slices: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
+    left_out = 0
+    shown_depth = None
     detail = "full"
     if total <= limit:
         for rows in found.values():
@@ -68,6 +71,8 @@ def timeline_window(
             if len(slices) + len(summaries) <= limit or bins == 1:
                 break
             bins //= 2
+        if len(slices) + len(summaries) > limit:
+            slices, summaries, left_out, shown_depth = _shallowest(slices, summaries, limit)
     slices.sort(key=lambda s: (s["lane"], s["depth"], s["start"]))
     marks = [m for m in _marks_in(model, t0, t1)]
     marks_more = max(0, len(marks) - limit)
@@ -82,6 +87,8 @@ def timeline_window(
         "last_ts": model.last_ts,
         "detail": detail,
         "calls_in_window": total,
+        "calls_left_out": left_out,
+        "deepest_shown": shown_depth,
         "slices": slices,
         "summaries": summaries,
         "marks": [m.to_dict() for m in marks],
@@ -89,6 +96,26 @@ def timeline_window(
         "lanes": [lane.to_dict() for lane in model.lanes],
         "max_depth": int(model.depth.max()) if model.calls else 0,
     }
+
+
+def _shallowest(
+    slices: list[dict[str, Any]], summaries: list[dict[str, Any]], limit: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
+    """At most ``limit`` items, the shallowest first (a stack deeper than the limit cannot
+    be drawn at any width); how many calls the deeper ones stood for, and the deepest kept."""
+    items = sorted(
+        [(s["depth"], s["lane"], 0, i) for i, s in enumerate(slices)]
+        + [(s["depth"], s["lane"], 1, i) for i, s in enumerate(summaries)]
+    )
+    kept, dropped = items[:limit], items[limit:]
+    left_out = sum(1 if kind == 0 else summaries[i]["count"] for _, _, kind, i in dropped)
+    deepest = kept[-1][0] if kept else 0
+    return (
+        [slices[i] for _, _, kind, i in kept if kind == 0],
+        [summaries[i] for _, _, kind, i in kept if kind == 1],
+        left_out,
+        deepest,
+    )
 
 
 def _marks_in(model: RunModel, t0: int, t1: int) -> list[Any]:

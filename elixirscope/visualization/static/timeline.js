@@ -281,7 +281,8 @@ class Timeline {
     this.canvas.dataset.detail = d ? d.detail : "";
     this.host.querySelector("#tl-window").textContent = `window ${fmtRel(this.v0)} … ${fmtRel(this.v1)}  (${fmtDur(span)})`;
     this.host.querySelector("#tl-detail").textContent = d
-      ? `${d.calls_in_window.toLocaleString()} calls in view` + (d.detail === "summary" ? " · summarised" : "") : "loading…";
+      ? `${d.calls_in_window.toLocaleString()} calls in view` + (d.detail === "summary" ? " · summarised" : "") +
+        (d.calls_left_out ? ` · ${d.calls_left_out.toLocaleString()} deeper than depth ${d.deepest_shown} not drawn` : "") : "loading…";
     this.drawScrub();
     this.stats.lastDrawMs = performance.now() - began;
   }

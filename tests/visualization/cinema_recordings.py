@@ -1,0 +1,121 @@
+"""What the cinema's tests read: the bundled actor shop (state, messages, a crash and the
+supervisor's restart) and a small web app whose one request runs an N+1 of queries, both
+recorded with the real ``elixirscope run`` into one data dir (two runs); and the server
+started as the real ``elixirscope ui`` subprocess, its URL read from what it prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WEB = r'''
+import socket, sqlite3, threading, time
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DB = sqlite3.connect(":memory:", check_same_thread=False)
+DB.execute("create table items (id integer primary key, name text, price real)")
+DB.executemany("insert into items (name, price) values (?, ?)", [(f"item{i}", i * 1.5) for i in range(8)])
+
+
+def item(i):
+    return DB.execute("select name, price from items where id = ?", (i,)).fetchone()
+
+
+def basket():
+    ids = [row[0] for row in DB.execute("select id from items order by id")]
+    return [item(i) for i in ids]
+
+
+async def orders(request):
+    return JSONResponse({"items": basket()})
+
+
+async def health(request):
+    return JSONResponse({"ok": True})
+
+
+app = Starlette(routes=[Route("/orders", orders), Route("/health", health)])
+
+
+def main():
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+    t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True); t.start()
+    while not server.started: time.sleep(0.01)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    print(len(httpx.get(base + "/orders").json()["items"]), httpx.get(base + "/health").status_code)
+    server.should_exit = True; t.join()
+
+main()
+'''
+"""One request (GET /orders) whose handler runs one query for the ids, then one per item:
+8 similar queries, an N+1."""
+
+WEB_ITEMS = 8
+
+LIVE = r'''
+import time
+
+def tick(i):
+    return i * 2
+
+for i in range(int(__import__("sys").argv[1])):
+    tick(i)
+    time.sleep(0.05)
+'''
+"""Calls spread over seconds, for a run watched while it records."""
+
+
+def elixirscope(*args: str, cwd: str | Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ELIXIRSCOPE_HEAVY"}
+    return subprocess.run([sys.executable, "-m", "elixirscope", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def record_cinema(where: Path) -> Path:
+    """The shop, then the web app, into ``where/data``: the web app's run is the latest."""
+    data = where / "data"
+    shop = elixirscope("run", "--data-dir", str(data), "--level", "args", "-m",
+                       "elixirscope.examples.shop", cwd=where)
+    assert shop.returncode == 0, shop.stderr
+    (where / "web_app.py").write_text(WEB)
+    web = elixirscope("run", "--data-dir", str(data), "web_app.py", cwd=where)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.split() == [str(WEB_ITEMS), "200"], web.stdout
+    return data
+
+
+class UiServer:
+    """``elixirscope ui --data-dir DIR`` as a subprocess on a free loopback port."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "elixirscope", "ui", "--data-dir", str(data_dir), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        )
+        self.printed = ""
+        deadline = time.monotonic() + 60
+        while "token=" not in self.printed:
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                raise RuntimeError(f"elixirscope ui ended: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            self.printed += line
+            if time.monotonic() > deadline:
+                raise RuntimeError("elixirscope ui printed no URL")
+        self.url = re.search(r"http://\S+", self.printed).group(0)  # type: ignore[union-attr]
+        self.base, self.token = self.url.split("/?token=")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,169 @@
+"""The cinema's JSON API over real recordings, through Starlette's TestClient: what each
+view answers checked against the recorded events read back plainly, the token guarding
+every route, and every bad request a JSON error naming what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from elixirscope.contracts.trace import MessageReceive, MessageSend, StateChange
+from elixirscope.store.eventstore import EventStore
+from elixirscope.visualization.server import create_app
+
+TOKEN = "t" * 32
+
+
+@pytest.fixture(scope="module")
+def client(cinema_data):
+    with TestClient(create_app(cinema_data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def runs(client):
+    listed = client.get("/api/runs").json()["runs"]
+    return {("web" if "web_app" in r["command_text"] else "shop"): r for r in listed}
+
+
+def events_of(data, run_id):
+    with EventStore.open(data, readonly=True) as store:
+        return [se.event for se in store.query(run=run_id, limit=None)]
+
+
+def test_the_runs_list_has_counts_drops_errors_and_durations(client, runs, cinema_data):
+    assert set(runs) == {"shop", "web"}
+    shop = runs["shop"]
+    assert shop["events"] == len(events_of(cinema_data, shop["id"]))
+    assert shop["dropped"] == 0 and shop["exit_status"] == 0
+    assert int(shop["duration_ns"]) > 0
+    assert isinstance(shop["first_ts"], str)  # nanosecond times go as strings: exact in a browser
+
+
+def test_the_token_guards_pages_apis_and_assets(cinema_data):
+    with TestClient(create_app(cinema_data, TOKEN)) as bare:
+        for path in ("/", "/api/runs", "/static/app.js", "/api/esql?q=calls"):
+            answer = bare.get(path)
+            assert answer.status_code == 403, path
+            assert "token" in answer.json()["error"]
+        assert bare.get("/api/runs", headers={"x-elixirscope-token": "x" * 32}).status_code == 403
+        page = bare.get(f"/?token={TOKEN}")
+        assert page.status_code == 200 and "<canvas" not in page.text and "app.js" in page.text
+        # the page's cookie carries the token to the modules it loads
+        assert bare.get("/static/app.js").status_code == 200
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with bare.websocket_connect("/api/runs/x/live?token=wrong"):
+                pass
+        assert refused.value.code == 4403
+
+
+def test_bad_requests_are_json_errors_naming_what_is_wrong(client, runs):
+    shop = runs["shop"]["id"]
+    cases = {
+        "/api/runs/nosuchrun/timeline": (404, "no run 'nosuchrun'"),
+        "/api/runs/bad%20id!/overview": (400, "bad run id"),
+        f"/api/runs/{shop}/timeline?t0=10&t1=5": (400, "`t1` (5) must be after `t0` (10)"),
+        f"/api/runs/{shop}/timeline?t0=soon": (400, "`t0` must be a whole number"),
+        f"/api/runs/{shop}/timeline?limit=1": (400, "`limit` must be 10 to"),
+        f"/api/runs/{shop}/state?target=nobody": (400, "nobody"),
+        f"/api/runs/{shop}/state?target=shop/stock&change=99": (400, "no change 99"),
+        f"/api/runs/{shop}/calltree?chain=nochain": (404, "no chain 'nochain'"),
+        f"/api/runs/{shop}/requests?request=r/1": (404, "no request 'r/1'"),
+        "/api/esql?q=calls%20of": (400, "after `of`"),
+        "/api/esql": (400, "`q` is missing"),
+        "/api/nothing": (404, "no such API"),
+    }
+    for path, (status, words) in cases.items():
+        answer = client.get(path)
+        assert answer.status_code == status, (path, answer.text)
+        assert words in answer.json()["error"], (path, answer.json())
+    assert client.get("/api/runs").status_code == 200  # still serving
+
+
+def test_the_timeline_holds_every_call_and_summarises_a_crowded_window(client, runs, cinema_data):
+    from elixirscope.contracts.trace import FunctionEntry
+
+    shop = runs["shop"]
+    calls = [e for e in events_of(cinema_data, shop["id"]) if type(e) is FunctionEntry]
+    whole = client.get(f"/api/runs/{shop['id']}/timeline").json()
+    assert whole["detail"] == "full"
+    assert sorted(s["call_id"] for s in whole["slices"]) == sorted(c.id for c in calls)
+    assert {m["kind"] for m in whole["marks"]} >= {"crash", "exit", "restart", "state"}
+    few = client.get(f"/api/runs/{shop['id']}/timeline?limit=10&px=4").json()
+    assert len(few["slices"]) + len(few["summaries"]) <= 10
+    assert few["calls_in_window"] == len(calls)
+
+
+def test_messages_join_sends_to_receives_and_the_tree_counts_restarts(client, runs, cinema_data):
+    shop = runs["shop"]
+    events = events_of(cinema_data, shop["id"])
+    sends = [e for e in events if type(e) is MessageSend]
+    received = {e.message_id: e for e in events if type(e) is MessageReceive}
+    got = client.get(f"/api/runs/{shop['id']}/messages").json()
+    assert len(got["messages"]) == len(sends)
+    for m in got["messages"]:
+        r = received.get(m["message_id"])
+        assert (m["receive_ts"] is None) == (r is None)
+        if r is not None:
+            assert m["to"] == r.actor and int(m["receive_ts"]) == r.ts
+    [root] = got["tree"]
+    assert root["path"] == "shop"
+    restarts = {c["path"]: c["restarts"] for c in root["children"]}
+    assert restarts == {"shop/stock": 1, "shop/desk": 0}
+    assert [m["kind"] for m in got["marks"] if m["actor"] == "shop/stock"].count("crash") == 1
+
+
+def test_state_at_a_moment_with_its_diff_its_cause_and_why(client, runs, cinema_data):
+    shop = runs["shop"]["id"]
+    base = f"/api/runs/{shop}/state?target=shop/stock"
+    before = client.get(base + "&before_crash=1").json()
+    assert before["state"] == {"tea": 8, "cake": 4, "scone": 8, "jam": 2}
+    changes = [e for e in events_of(cinema_data, shop) if type(e) is StateChange and e.actor == "shop/stock"]
+    crash = next(i for i, e in enumerate(changes) if e.error)
+    assert before["change"] == crash  # the change before the crash (1-based: crash + 1 - 1)
+    at_ts = client.get(base + f"&at={changes[1].ts}").json()
+    assert at_ts["change"] == 2
+    assert {d["path"]: (d["old"], d["new"]) for d in at_ts["diff"]} == {"tea": (10, 8), "cake": (5, 4)}
+    assert "sent from elixirscope.examples.shop.take_order" in at_ts["cause"]["text"]
+    why = client.get(base + "&change=2&field=tea").json()["why"]
+    assert why["steps"][0]["value"] == 8 and why["steps"][0]["change"] == 2
+    first = client.get(base + "&change=1").json()
+    assert first["diff"] is None and first["state"]["tea"] == 10
+
+
+def test_the_flame_graph_adds_up(client, runs):
+    shop = runs["shop"]["id"]
+    got = client.get(f"/api/runs/{shop}/calltree").json()
+    nodes = {n["id"]: n for n in got["nodes"]}
+    for n in got["nodes"][1:]:
+        kids = [k for k in got["nodes"] if k["parent"] == n["id"]]
+        assert n["self"] == max(0, n["total"] - sum(k["total"] for k in kids))
+    assert nodes[0]["total"] == sum(n["total"] for n in got["nodes"] if n["parent"] == 0)
+    take = [n for n in got["nodes"] if n["function"].endswith("take_order")]
+    assert sum(n["calls"] for n in take) == 4
+
+
+def test_a_request_waterfall_flags_its_n_plus_one(client, runs):
+    from cinema_recordings import WEB_ITEMS
+
+    web = runs["web"]["id"]
+    listed = client.get(f"/api/runs/{web}/requests").json()["requests"]
+    assert [(r["path"], r["status"], r["queries"]) for r in listed] == [
+        ("/orders", 200, WEB_ITEMS + 1),
+        ("/health", 200, 0),
+    ]
+    got = client.get(f"/api/runs/{web}/requests", params={"request": listed[0]["id"]}).json()
+    assert got["n_plus_one"] == [
+        {"shape": "select name, price from items where id = ?", "count": WEB_ITEMS}
+    ]
+    assert sum(q["n_plus_one"] for q in got["queries"]) == WEB_ITEMS
+    assert any(c["function"].endswith("basket") for c in got["calls"])
+
+
+def test_esql_rows_link_to_their_moments(client, runs, cinema_data):
+    shop = runs["shop"]["id"]
+    got = client.get("/api/esql", params={"q": "state of 'shop/stock'", "run": shop}).json()
+    changes = [e for e in events_of(cinema_data, shop) if type(e) is StateChange and e.actor == "shop/stock"]
+    assert got["run"] == shop
+    assert [int(t) for t in got["moments"]] == [e.ts for e in changes]
