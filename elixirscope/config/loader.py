@@ -56,7 +56,8 @@ ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
 # ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
 # history file, the CLI's pager, the capture's C accelerator and its clock; and the
-# test suite's heavy profile and chaos figures, which the daemons it starts inherit)
+# test suite's heavy profile, chaos figures and artifacts dir (the browser tests'
+# screenshots), which the daemons and programs it starts inherit)
 ENV_NOT_SETTINGS = frozenset(
     {
         ENV_SELECT,
@@ -67,6 +68,7 @@ ENV_NOT_SETTINGS = frozenset(
         "ELIXIRSCOPE_NO_TSC",
         "ELIXIRSCOPE_HEAVY",
         "ELIXIRSCOPE_CHAOS_FIGURES",
+        "ELIXIRSCOPE_ARTIFACTS",
     }
 )
 PACKAGE = "elixirscope.config_files"

@@ -370,6 +370,7 @@ def _build(run_id: str, stored: Any) -> RunModel:
                 "lane": lane,
                 "error": None,
                 "trace_id": ev.trace_id,
+                "call_row": rows.get((producer, ev.parent_id), -1),  # its handler's call
             }
             marks.append(
                 Mark(

@@ -211,7 +211,8 @@ def _tree(model: RunModel) -> list[dict[str, Any]]:
 def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """One actor's (or object's) state at a moment (``change`` N, or ``at`` a time, or
     ``before_crash``), the diff from the change before, what caused it and, given a
-    ``field``, why that field holds its value."""
+    ``field``, why that field holds its value. ``raised``: the callback's exception, when
+    this change is a crash (``error`` is kept for the answer's own failure)."""
     from elixirscope.state.cause import cause_report
     from elixirscope.state.reports import diff_state_report, state_report, why_report
     from elixirscope.store.errors import QueryError
@@ -272,7 +273,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
         "ts": report["ts"],
         "callback": report["callback"],
         "message": report["message"],
-        "error": report["error"],
+        "raised": report["error"],
         "state": report["state"],
         "text": report["text"],
         "diff": diff,
@@ -361,6 +362,26 @@ def query_shape(statement: str) -> str:
     return " ".join(text.split())
 
 
+def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[int]:
+    """The call a request ran in and the calls under it (at most ``limit``), by their
+    parent links: not the client's calls of the same chain around it."""
+    if top < 0:
+        return []
+    lane, began, ended = model.lane[top], model.start[top], model.end[top]
+    near = np.flatnonzero(
+        (model.lane == lane) & (model.start >= began) & (model.start <= ended)
+    ).tolist()
+    inside = {top}
+    out = [top]
+    for r in near:  # in order of start: a caller before its callees
+        if r != top and int(model.parent[r]) in inside:
+            inside.add(r)
+            out.append(r)
+            if len(out) >= limit:
+                break
+    return out
+
+
 def _inside(query: dict[str, Any], request: dict[str, Any]) -> bool:
     """A query or HTTP call the request's handler made: in its chain, begun within it (the
     client's own HTTP call that sent the request began before it)."""
@@ -387,13 +408,8 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     req = next((r for r in model.requests if r["id"] == wanted), None)
     if req is None:
         raise ViewError(f"no request {wanted!r} in run {model.run_id[:8]}", 404)
-    start = req["start"]
     end = req["end"] if req["end"] is not None else model.last_ts
-    rows = []
-    if req["chain"] and req["chain"] in model.chains:
-        mine = np.flatnonzero(model.chain == model.chains.index(req["chain"]))
-        mine = mine[(model.start[mine] <= end) & (model.end[mine] >= start)]
-        rows = [model.slice_dict(r) for r in mine[:2000]]
+    rows = [model.slice_dict(r) for r in _handler_calls(model, req["call_row"])]
     queries = [dict(q) for q in model.queries if _inside(q, {**req, "end": end})]
     shapes: dict[str, int] = {}
     for q in queries:

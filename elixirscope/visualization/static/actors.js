@@ -11,7 +11,9 @@ export async function mount(host, state) {
     <h2>Messages</h2><div id="ac-count" class="dim mono"></div></div></div>`;
   const view = { update: (s, p) => { if (s.t !== p.t) drawCursor(host, s); } };
   let d;
-  try { d = await api(`runs/${ctx.overview.run.id}/messages`, { t0: state.w0, t1: state.w1 }); } catch (err) { errorBox(host.querySelector("#ac-chart"), err); return view; }
+  // the whole run when it fits in one answer, else the timeline's window
+  const windowed = ctx.overview.messages > 2000 && state.w0 && state.w1;
+  try { d = await api(`runs/${ctx.overview.run.id}/messages`, windowed ? { t0: state.w0, t1: state.w1 } : {}); } catch (err) { errorBox(host.querySelector("#ac-chart"), err); return view; }
   draw(host, d, state);
   return view;
 }

@@ -138,7 +138,7 @@ function showRunInfo() {
 
 function showCursor() {
   const el = document.getElementById("cursorinfo");
-  el.textContent = S.t && ctx.overview ? `⏱ ${fmtClock(S.t)}  (${fmtRel(rel(S.t))})` : "";
+  el.textContent = S.t && ctx.overview ? `▸ cursor ${fmtClock(S.t)}  (${fmtRel(rel(S.t))})` : "";
 }
 
 // ---- live mode: the server tells us when the run grows (at most ~10 times a second)

@@ -33,7 +33,7 @@ async function run(host, state, v) {
   const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v) : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
   out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
     d.rows.map((row, i) => `<tr class="q-row">
-      <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment on the timeline">⏵</a>` : ""}</td>
+      <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment">▶</a>` : ""}</td>
       ${row.map((x, j) => `<td title="${esc(cell(x, d.kinds[j]))}">${esc(cell(x, d.kinds[j]))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
   for (const a of out.querySelectorAll("a.q-moment")) a.onclick = () => {
     const t = d.moments[+a.dataset.i];

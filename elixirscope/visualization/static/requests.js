@@ -23,15 +23,22 @@ async function load(host, state) {
   for (const tr of list.querySelectorAll("tr.rq-row")) tr.onclick = () => go({ req: tr.dataset.id, t: d.requests.find((r) => r.id === tr.dataset.id).start });
   const main = host.querySelector("#rq-main");
   if (!d.request) { main.innerHTML = `<div class="empty">${d.requests.length ? "pick a request" : "no requests"}</div>`; return; }
-  const r = d.request, t0 = rel(r.start), t1 = Math.max(rel(r.end), t0 + 1), span = t1 - t0;
+  const r = d.request;
+  // the handler's own call begins just before the request is recorded: the scale holds both
+  const t0 = Math.min(rel(r.start), ...d.calls.map((c) => rel(c.start)));
+  const t1 = Math.max(rel(r.end), t0 + 1, ...d.calls.map((c) => rel(c.end)));
+  const span = t1 - t0;
   const bar = (s, e, cls) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%"></div>`;
   const items = [];
-  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(span)}</div></div>` });
-  for (const c of d.calls) items.push({ s: c.start, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
+  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(rel(r.end) - rel(r.start))}</div></div>` });
+  for (const c of d.calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
     <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
-  for (const q of d.queries) items.push({ s: q.start, html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name" title="${esc(q.statement)}">${q.n_plus_one ? "⚠ " : "&nbsp;&nbsp;"}${esc(q.statement)}</div>
+  for (const q of d.queries) items.push({ s: q.start, indent: true, html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name" title="${esc(q.statement)}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement)}</div>
     <div class="track">${bar(q.start, q.end, q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
   items.sort((a, b) => (BigInt(a.s) < BigInt(b.s) ? -1 : BigInt(a.s) > BigInt(b.s) ? 1 : 0));
+  // a query sits under the call that ran it: one level below the call before it
+  let depth = 0;
+  for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat((depth + 1) * 2)); }
   main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${d.queries.length} queries</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}

@@ -56,7 +56,7 @@ function render(host, d, state) {
       ${d.history.some((h) => h.error) ? `<button id="st-crash" title="the state just before the last crash">⇤ before the crash</button>` : ""}
     </div>
     <div class="mono dim" id="st-moment">${fmtClock(d.ts)} (${fmtRel(rel(d.ts))}) · ${esc(d.callback)}${d.message ? " " + esc(d.message) : ""}</div>
-    ${d.error ? `<div class="mono bad" id="st-error">raised ${esc(d.error)}</div>` : ""}
+    ${d.raised ? `<div class="mono bad" id="st-error">raised ${esc(d.raised)}</div>` : ""}
     ${d.note ? `<div class="mono dim">${esc(d.note)}</div>` : ""}
     <div class="strip" title="every change of this target; click to go there">${strip}</div>
     <h2>State ${d.diff && d.diff.length ? `<span class="pill orange">${d.diff.length} changed by this change</span>` : d.change > 1 ? `<span class="pill">unchanged by this change</span>` : ""}</h2>

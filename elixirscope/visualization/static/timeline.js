@@ -169,15 +169,22 @@ class Timeline {
   }
 
   // ---- layout
+  // a lane per thread of each process (calls), then one per actor (its state changes,
+  // crashes and restarts)
   lanes() {
     const lanes = (this.data ? this.data.lanes : ctx.overview.lanes) || [];
     let y = AXIS - this.scrollY;
-    return lanes.map((lane) => {
+    const out = lanes.map((lane) => {
       const depth = (this.laneDepth.get(lane.index) ?? 0) + 1;
-      const out = { ...lane, y, top: y + HEAD, h: HEAD + depth * ROW + GAP };
-      y += out.h;
-      return out;
+      const l = { ...lane, y, top: y + HEAD, h: HEAD + depth * ROW + GAP };
+      y += l.h;
+      return l;
     });
+    for (const actor of ctx.overview.actors.filter((a) => a !== "(program)")) {
+      out.push({ actor, label: `actor ${actor}`, index: `actor:${actor}`, y, top: y + HEAD, h: HEAD + ROW + GAP });
+      y += HEAD + ROW + GAP;
+    }
+    return out;
   }
 
   x(off, w) { return ((off - this.v0) / (this.v1 - this.v0)) * w; }
@@ -203,8 +210,6 @@ class Timeline {
     for (const [i, l] of lanes.entries()) {
       g.fillStyle = i % 2 ? "#11141c" : "#0f1117";
       g.fillRect(0, l.y, w, l.h);
-      g.fillStyle = "#8b93a7"; g.font = "600 11px ui-monospace, monospace";
-      g.fillText(l.label, 8, l.y + 14);
       g.strokeStyle = "#1e2433"; g.beginPath(); g.moveTo(0, l.y + l.h - 0.5); g.lineTo(w, l.y + l.h - 0.5); g.stroke();
     }
     const d = this.data;
@@ -240,6 +245,22 @@ class Timeline {
         }
         drawn++;
       }
+      // actor lanes: each change a tick, each crash a red band to the restart
+      for (const m of d.marks) {
+        if (!m.actor) continue;
+        const l = byLane.get(`actor:${m.actor}`); if (!l) continue;
+        const x = this.x(m.x, w);
+        if (x < -40 || x > w + 5) continue;
+        const y = l.top;
+        g.fillStyle = MARK_COLOURS[m.kind] || "#888";
+        if (m.kind === "crash" || m.kind === "exit") {
+          g.beginPath(); g.moveTo(x - 6, y + 1); g.lineTo(x + 6, y + 1); g.lineTo(x, y + ROW - 2); g.fill();
+        } else if (m.kind === "restart" || m.kind === "spawn") {
+          g.beginPath(); g.arc(x, y + ROW / 2, 5, 0, Math.PI * 2); g.fill();
+        } else {
+          g.fillRect(x - 1, y + 2, 3, ROW - 4);
+        }
+      }
       // marks
       for (const m of d.marks) {
         const l = byLane.get(m.lane); if (!l) continue;
@@ -258,6 +279,13 @@ class Timeline {
           g.fillRect(x - 1, y - 5, 3, 8);
         }
       }
+    }
+    // lane labels, over what is drawn
+    g.font = "600 11px ui-monospace, monospace"; g.textBaseline = "alphabetic";
+    for (const l of lanes) {
+      const tw = g.measureText(l.label).width;
+      g.fillStyle = "#0f1117e6"; g.fillRect(0, l.y + 2, tw + 16, 16);
+      g.fillStyle = "#8b93a7"; g.fillText(l.label, 8, l.y + 14);
     }
     // axis
     g.fillStyle = "#161a23"; g.fillRect(0, 0, w, AXIS);
@@ -371,7 +399,10 @@ class Timeline {
       const tol = 2 * (this.v1 - this.v0) / w;
       hit = this.data.slices.find((s) => s.lane === lane.index && s.depth === depth && s.s - tol <= off && off <= s.e + tol) ||
         this.data.summaries.find((s) => s.lane === lane.index && s.depth === depth && s.s <= off && off <= s.e);
-      if (py < lane.top + 2) {
+      if (lane.actor) {
+        const near = 6 * (this.v1 - this.v0) / w;
+        mark = this.data.marks.find((m) => m.actor === lane.actor && Math.abs(m.x - off) <= near);
+      } else if (py < lane.top + 2) {
         const near = 6 * (this.v1 - this.v0) / w;
         mark = this.data.marks.find((m) => m.lane === lane.index && Math.abs(m.x - off) <= near);
       }
@@ -396,6 +427,7 @@ class Timeline {
     const t = mark ? mark.ts : abs(off);
     const patch = { t, w0: abs(this.v0), w1: abs(this.v1) };
     if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
+    else if (mark && mark.actor) patch.sel = `actor:${mark.actor}`;
     else if (!mark) patch.sel = null;
     if (hit && hit.count) { this.zoom(0.2, (off - this.v0) / (this.v1 - this.v0)); }
     go(patch);

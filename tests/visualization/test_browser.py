@@ -1,0 +1,172 @@
+"""The cinema in a real browser: Debian's chromium driven by Playwright against the real
+``elixirscope ui`` subprocess, over the recorded shop and web app. Each view's screenshot
+is saved under ``$ELIXIRSCOPE_ARTIFACTS`` (else the test's tmp dir)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from elixirscope.contracts.trace import MessageReceive, MessageSend
+from elixirscope.store.eventstore import EventStore
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does) for the browser tests",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server(cinema_data):
+    from cinema_recordings import UiServer
+
+    ui = UiServer(cinema_data)
+    yield ui
+    ui.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1500, "height": 820})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    where = os.environ.get("ELIXIRSCOPE_ARTIFACTS")
+    out = Path(where) / "cinema" if where else tmp_path_factory.mktemp("cinema-shots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def shop_messages(data: Path, run: str) -> tuple[int, int]:
+    with EventStore.open(data, readonly=True) as store:
+        events = [se.event for se in store.query(run=run, limit=None)]
+    received = {e.message_id for e in events if type(e) is MessageReceive}
+    sends = [e for e in events if type(e) is MessageSend]
+    return len(sends), sum(1 for e in sends if e.message_id in received)
+
+
+def test_without_the_token_nothing_is_shown(page, server):
+    answer = page.goto(server.base + "/")
+    assert answer.status == 403
+    assert "forbidden" in page.content()
+
+
+def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, shots):
+    page.goto(server.url)
+    page.wait_for_selector("tr.run-row")
+    assert page.locator("tr.run-row").count() == 2
+    page.screenshot(path=shots / "01-runs.png")
+    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
+    page.wait_for_function("Number(document.querySelector('#tl-main')?.dataset.drawn) > 0")
+    page.screenshot(path=shots / "02-timeline.png")
+    # the crash marker: the cursor goes to it and the actor is selected
+    crash = page.locator("#tl-marks button.mark-crash")
+    assert crash.count() == 1 and "shop/stock crashed" in crash.inner_text()
+    crash.click()
+    page.wait_for_function("location.hash.includes('sel=actor%3Ashop%2Fstock')")
+    run = re.search(r"run=([0-9a-f]+)", page.url).group(1)
+
+    page.click('#tabs a[data-view="state"]')
+    page.wait_for_selector("#st-title")
+    assert "shop/stock · change 4 of 7" in page.inner_text("#st-title")
+    assert "KeyError" in page.inner_text("#st-error")
+    page.click("#st-crash")  # the moment before the crash
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 3 of 7')")
+    state = page.inner_text("#st-state")
+    for field in ("tea: 8", "cake: 4", "scone: 8", "jam: 2"):
+        assert field in state, state
+    page.screenshot(path=shots / "03-state-before-crash.png")
+    page.click("#st-prev")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 2 of 7')")
+    # the change that took tea and cake: both highlighted, with their old values
+    assert page.locator('#st-state [data-changed="1"]').count() == 2
+    assert "10" in page.inner_text("#st-state .old >> nth=0")
+    page.click("#st-prev")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 1 of 7')")
+    assert "tea: 10" in page.inner_text("#st-state")
+    page.click('#st-state .k[data-path="tea"]')
+    page.wait_for_function("document.querySelector('#st-why')?.textContent.includes('why shop/stock.tea')")
+    page.screenshot(path=shots / "04-state-why.png")
+
+    page.click('#tabs a[data-view="actors"]')
+    page.wait_for_selector("svg.seq")
+    sends, joined = shop_messages(cinema_data, run)
+    assert page.locator("path.msg-arrow").count() == sends
+    assert page.locator("path.msg-arrow:not(.lost)").count() == joined
+    assert page.locator(".crash-mark").count() == 1
+    assert page.locator(".restart-mark").count() == 1
+    assert page.inner_text('.restarts[data-path="shop/stock"]').strip() == "↻ 1"
+    page.screenshot(path=shots / "05-actors.png")
+
+    page.click('#tabs a[data-view="flame"]')
+    page.wait_for_function("Number(document.querySelector('#fl')?.dataset.nodes) > 3")
+    page.screenshot(path=shots / "06-flame.png")
+
+
+def test_a_query_row_leads_to_its_moment(page, server, shots):
+    page.goto(server.url)
+    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
+    page.wait_for_selector("#tl-main")
+    page.click('#tabs a[data-view="query"]')
+    page.fill("#q-text", "state of 'shop/stock'")
+    page.click("#q-run")
+    page.wait_for_selector("tr.q-row")
+    assert page.locator("tr.q-row").count() == 7
+    page.screenshot(path=shots / "07-query.png")
+    page.locator("a.q-moment").nth(3).click()  # the fourth change: the crash
+    page.wait_for_selector("#st-title")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 7')")
+    assert "sel=actor%3Ashop%2Fstock" in page.url and "view=state" in page.url
+    # the link is a deep link: a fresh page opened on it shows the same moment
+    fresh = page.context.new_page()
+    fresh.goto(page.url)
+    fresh.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 7')")
+    fresh.close()
+
+
+def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
+    from cinema_recordings import WEB_ITEMS
+
+    page.goto(server.url)
+    page.locator("tr.run-row", has_text="web_app.py").click()
+    page.wait_for_selector("#tl-main")
+    page.click('#tabs a[data-view="requests"]')
+    page.locator("tr.rq-row", has_text="/orders").click()
+    page.wait_for_selector(".nplus1-flag")
+    assert f"{WEB_ITEMS}×" in page.inner_text(".nplus1-flag")
+    assert page.locator(".wf-row.nplus1").count() == WEB_ITEMS
+    page.screenshot(path=shots / "08-requests.png")
