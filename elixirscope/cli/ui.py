@@ -96,6 +96,7 @@ def run(args: Any) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
+        sock.listen(128)  # a client that reads the URL at once waits for the server, not refused
     except OSError as exc:
         sock.close()
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc.strerror}") from None

@@ -38,6 +38,8 @@ class LiveFollower:
         from elixirscope.query.runs import select_run
 
         info = select_run(self.data_dir, self.run_id).run
+        if info is None:  # select_run names a run or raises; never all runs here
+            raise LookupError(f"no run {self.run_id}")
         return {
             "type": "grew",
             "run": self.run_id,

@@ -310,10 +310,10 @@ def _build(run_id: str, stored: Any) -> RunModel:
             messages.append(msg)
         elif kind is MessageReceive:
             actors.setdefault(ev.actor, None)
-            msg = sends.get(ev.message_id)
-            if msg is not None:
-                msg.target = ev.actor
-                msg.receive_ts = ts
+            sent = sends.get(ev.message_id)
+            if sent is not None:
+                sent.target = ev.actor
+                sent.receive_ts = ts
         elif kind in (ProcessSpawn, ProcessExit, ProcessRestart):
             entry = node(ev.path, ev.supervisor)
             if ev.supervisor:
