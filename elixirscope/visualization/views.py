@@ -259,7 +259,13 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
                 recording=recording,
             )
         history = [
-            {"change": c.index + 1, "ts": c.ts, "callback": c.callback, "error": c.error}
+            {
+                "change": c.index + 1,
+                "ts": c.ts,
+                "callback": c.callback,
+                "message": None if c.message is None else c.message[:120],
+                "error": c.error,
+            }
             for c in recording.timeline(target)
         ]
     except QueryError as exc:

@@ -95,10 +95,12 @@ def record_cinema(where: Path) -> Path:
 class UiServer:
     """``elixirscope ui --data-dir DIR`` as a subprocess on a free loopback port."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, cwd: Path | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "ELIXIRSCOPE_HEAVY"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "elixirscope", "ui", "--data-dir", str(data_dir), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+            cwd=cwd, env=env,
         )
         self.printed = ""
         deadline = time.monotonic() + 60

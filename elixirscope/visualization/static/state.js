@@ -60,7 +60,11 @@ function render(host, d, state) {
     ${d.note ? `<div class="mono dim">${esc(d.note)}</div>` : ""}
     <div class="strip" title="every change of this target; click to go there">${strip}</div>
     <h2>State ${d.diff && d.diff.length ? `<span class="pill orange">${d.diff.length} changed by this change</span>` : d.change > 1 ? `<span class="pill">unchanged by this change</span>` : ""}</h2>
-    <div class="st-tree" id="st-state">${node(d.state, "", changed)}</div>`;
+    <div class="st-tree" id="st-state">${node(d.state, "", changed)}</div>
+    <h2>Every change</h2>
+    <table class="st-history"><tbody>${d.history.map((h) => `<tr class="pick ${h.change === d.change ? "on" : ""}" data-ts="${h.ts}">
+      <td class="num dim">${h.change}</td><td class="dim">${fmtRel(rel(h.ts))}</td><td>${esc(h.callback)}</td>
+      <td title="${esc(h.message || "")}">${esc(h.message || "")}</td><td class="bad">${h.error ? "raised " + esc(h.error) : ""}</td></tr>`).join("")}</tbody></table>`;
   const at = (change) => { const h = d.history.find((x) => x.change === change); if (h) go({ t: h.ts, sel: `actor:${d.target}` }); };
   main.querySelector("#st-prev").onclick = () => at(d.change - 1);
   main.querySelector("#st-next").onclick = () => at(d.change + 1);
@@ -71,6 +75,7 @@ function render(host, d, state) {
       go({ t: b.ts, sel: `actor:${d.target}` });
     } catch (err) { errorBox(main, err); }
   };
+  for (const tr of main.querySelectorAll(".st-history tr")) tr.onclick = () => go({ t: tr.dataset.ts, sel: `actor:${d.target}` });
   for (const a of main.querySelectorAll(".strip a")) a.onclick = () => go({ t: a.dataset.ts, sel: `actor:${d.target}` });
   for (const k of main.querySelectorAll(".st-tree .k")) k.onclick = () => go({ field: k.dataset.path, sel: `actor:${d.target}`, t: d.ts });
   host.querySelector("#st-cause").textContent = d.cause ? d.cause.text : "–";
