@@ -16,6 +16,7 @@ chains are interned.
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,16 +183,18 @@ def _build(run_id: str, stored: Any) -> RunModel:
     thread_names: dict[tuple[str, int], str] = {}
     functions: dict[str, int] = {}
     chains: dict[str | None, int] = {None: 0}
-    rows: dict[tuple[str, int], int] = {}  # (producer, call id) -> row
-    start: list[int] = []
-    end: list[int] = []
-    lane_col: list[int] = []
-    depth: list[int] = []
-    fn_col: list[int] = []
-    chain_col: list[int] = []
-    parent: list[int] = []
-    status: list[int] = []
-    call_ids: list[int] = []
+    # (producer, call id) -> row, of the calls still open: a call's callees and its end
+    # come while it is open, so the map holds a stack's worth, not the run
+    rows: dict[tuple[str, int], int] = {}
+    start = array("q")
+    end = array("q")
+    lane_col = array("i")
+    depth = array("i")
+    fn_col = array("i")
+    chain_col = array("i")
+    parent = array("q")
+    status = array("b")
+    call_ids = array("q")
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []
@@ -249,7 +252,7 @@ def _build(run_id: str, stored: Any) -> RunModel:
             status.append(2)
             call_ids.append(ev.id)
         elif kind is FunctionExit or kind is FunctionError:
-            row = rows.get((producer, ev.call_id), -1)
+            row = rows.pop((producer, ev.call_id), -1)
             if row >= 0:
                 end[row] = ts
                 status[row] = 1 if kind is FunctionError else 0
@@ -439,9 +442,6 @@ def _build(run_id: str, stored: Any) -> RunModel:
                 )
             )
 
-    for i, e in enumerate(end):
-        if e < 0:
-            end[i] = max(last_ts, start[i])
     chain_names: list[str | None] = [None] * len(chains)
     for name, i in chains.items():
         chain_names[i] = name
@@ -457,15 +457,15 @@ def _build(run_id: str, stored: Any) -> RunModel:
         lanes=sorted(lanes.values(), key=lambda lane: lane.index),
         functions=function_names,
         chains=chain_names,
-        start=np.asarray(start, dtype=np.int64),
-        end=np.asarray(end, dtype=np.int64),
-        lane=np.asarray(lane_col, dtype=np.int32),
-        depth=np.asarray(depth, dtype=np.int32),
-        function=np.asarray(fn_col, dtype=np.int32),
-        chain=np.asarray(chain_col, dtype=np.int32),
-        parent=np.asarray(parent, dtype=np.int64),
-        status=np.asarray(status, dtype=np.int8),
-        call_ids=np.asarray(call_ids, dtype=np.int64),
+        start=_column(start, np.int64),
+        end=_column(end, np.int64),
+        lane=_column(lane_col, np.int32),
+        depth=_column(depth, np.int32),
+        function=_column(fn_col, np.int32),
+        chain=_column(chain_col, np.int32),
+        parent=_column(parent, np.int64),
+        status=_column(status, np.int8),
+        call_ids=_column(call_ids, np.int64),
         marks=marks,
         messages=messages,
         actors=list(actors),
@@ -473,8 +473,15 @@ def _build(run_id: str, stored: Any) -> RunModel:
         requests=sorted(requests.values(), key=lambda r: r["start"]),
         queries=queries,
     )
+    running = model.end < 0  # still running when read: drawn to the run's last event
+    model.end[running] = np.maximum(model.start[running], last_ts)
     model.groups = _groups(model)
     return model
+
+
+def _column(values: array, dtype: Any) -> np.ndarray:
+    """An array's items as a NumPy column of its own (the array's memory is let go)."""
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
 
 
 def _groups(model: RunModel) -> dict[tuple[int, int], np.ndarray]:

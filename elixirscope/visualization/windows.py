@@ -65,7 +65,9 @@ def timeline_window(
             slices.extend(model.slice_dict(r) for r in rows)
     else:
         detail = "summary"
-        bins = max(1, min(px, limit))
+        # a group holds at most about two items a bin (a summary, a wide call): the
+        # first try is sized to fit, the halving below is for what is left over
+        bins = max(1, min(px, limit // max(1, 2 * len(found))))
         while True:
             slices, summaries = _summarise(model, found, t0, t1, bins)
             if len(slices) + len(summaries) <= limit or bins == 1:
@@ -129,30 +131,37 @@ def _marks_in(model: RunModel, t0: int, t1: int) -> list[Any]:
 def _summarise(
     model: RunModel, found: dict[tuple[int, int], np.ndarray], t0: int, t1: int, bins: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per group, the calls at least a bin wide as themselves and the narrower ones one
+    summary per bin (vectorised: the window's calls are never looped over in Python)."""
     width = max(1, (t1 - t0) // bins)
     slices: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     for (lane, depth), rows in found.items():
         span = model.end[rows] - model.start[rows]
-        wide = rows[span >= width]
-        slices.extend(model.slice_dict(r) for r in wide)
-        narrow = rows[span < width]
+        slices.extend(model.slice_dict(r) for r in rows[span >= width])
+        short = span < width
+        narrow = rows[short]
         if not len(narrow):
             continue
-        which = (np.clip(model.start[narrow], t0, t1) - t0) // width
-        cuts = np.flatnonzero(np.diff(which)) + 1
-        for part in np.split(narrow, cuts):
-            fns, counts = np.unique(model.function[part], return_counts=True)
-            busiest = int(fns[int(np.argmax(counts))])
+        which = (np.clip(model.start[narrow], t0, t1) - t0) // width  # ascending: rows are
+        cuts = np.flatnonzero(np.diff(which)) + 1  # in order of start
+        firsts = np.concatenate(([0], cuts))
+        counts = np.diff(np.concatenate((firsts, [len(narrow)])))
+        ends = np.maximum.reduceat(model.end[narrow], firsts)
+        errors = np.add.reduceat((model.status[narrow] == 1).astype(np.int64), firsts)
+        # each bin named by its longest call's function
+        order = np.lexsort((span[short], which))
+        longest = narrow[order[np.concatenate((cuts, [len(narrow)])) - 1]]
+        for i, first in enumerate(firsts.tolist()):
             summaries.append(
                 {
                     "lane": lane,
                     "depth": depth,
-                    "start": int(model.start[part].min()),
-                    "end": int(model.end[part].max()),
-                    "count": len(part),
-                    "function": model.functions[busiest],
-                    "errors": int((model.status[part] == 1).sum()),
+                    "start": int(model.start[narrow[first]]),
+                    "end": int(ends[i]),
+                    "count": int(counts[i]),
+                    "function": model.functions[int(model.function[longest[i]])],
+                    "errors": int(errors[i]),
                 }
             )
     return slices, summaries

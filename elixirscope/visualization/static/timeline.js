@@ -137,12 +137,14 @@ class Timeline {
 
   // ---- the server: only the visible window, the newest request wins
   fetch() {
+    this.wantFetch = true;
     cancelAnimationFrame(this.fetchFrame);
     this.fetchFrame = requestAnimationFrame(() => this.doFetch());
   }
 
   async doFetch() {
     if (this.pending) this.pending.abort();
+    this.wantFetch = false;
     const ctl = new AbortController();
     this.pending = ctl;
     const seq = ++this.seq;
@@ -162,6 +164,8 @@ class Timeline {
       this.data = d;
       this.stats.fetches++;
       this.stats.lastFetchMs = performance.now() - began;
+      this.pending = null;
+      this.painted = seq;
       this.draw();
     } catch (err) {
       if (err.name !== "AbortError") toast(err.message);
@@ -313,6 +317,19 @@ class Timeline {
         (d.calls_left_out ? ` · ${d.calls_left_out.toLocaleString()} deeper than depth ${d.deepest_shown} not drawn` : "") : "loading…";
     this.drawScrub();
     this.stats.lastDrawMs = performance.now() - began;
+    if (d && this.stats.firstPaint === undefined) this.stats.firstPaint = performance.now();
+    if (d && !this.wantFetch && this.painted === this.seq && this.waiting) {
+      const waiting = this.waiting; this.waiting = [];
+      for (const resolve of waiting) resolve(performance.now());
+    }
+  }
+
+  // resolves once the window asked last is drawn with its data (for measurements)
+  settled() {
+    return new Promise((resolve) => {
+      this.waiting = [...(this.waiting || []), resolve];
+      this.draw();
+    });
   }
 
   drawScrub() {
@@ -418,7 +435,7 @@ class Timeline {
     tip.style.left = Math.min(px + 14, this.canvas.clientWidth - 340) + "px";
     tip.style.top = py + 14 + "px";
     if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
-    else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (mostly ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
+    else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (the longest ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
     else tip.textContent = `${hit.function}\n${fmtDur(hit.e - hit.s)} · ${hit.status}${hit.chain ? "\nchain " + hit.chain.slice(0, 12) : ""}`;
   }
 
