@@ -190,6 +190,26 @@ def state_tracing(settings: dict[str, Any]) -> SupervisorSpec:
     )
 
 
+def visualization(settings: dict[str, Any]) -> SupervisorSpec:
+    """The cinema's server: started on request (``ui_start``), over the daemon's data dir."""
+    from elixirscope.actors.visualization import VisualizationService
+
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "visualization",
+                "live_stream",
+                settings,
+                front=True,
+                actor=VisualizationService,
+                data_dir=_plane(settings)["data_dir"],
+            )
+        ],
+        **intensity_flags(settings),
+    )
+
+
 def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
         return SupervisorSpec(
@@ -207,7 +227,7 @@ LAYER_SPECS = {
     "state_tracing": ("rest_for_one", state_tracing),
     "code_analysis": ("one_for_one", _single("code_analysis", "one_for_one", "ast_repository")),
     "query": ("one_for_one", query),
-    "visualization": ("one_for_one", _single("visualization", "one_for_one", "live_stream")),
+    "visualization": ("one_for_one", visualization),
     "ai": ("one_for_one", _single("ai", "one_for_one", "planner")),
 }
 

@@ -9,24 +9,35 @@ has the URL can read everything recorded.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
-import socket
 import sys
 from typing import Any
 
 from elixirscope.cli.exits import EXIT_OK, EXIT_USAGE, CommandError
+from elixirscope.visualization.serving import is_loopback
 
-__all__ = ["add_arguments", "run", "url_of"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    from elixirscope.cli.keys import add_keys_argument
+
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--data-dir",
         metavar="DIR",
         help="the event store's data dir (default: data_dir from the configuration)",
     )
+    where.add_argument(
+        "--daemon",
+        metavar="ENDPOINT",
+        help="have a running daemon's Visualization layer serve it (over the daemon's data dir)",
+    )
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    add_keys_argument(parser)
+    parser.add_argument(
+        "--stop", action="store_true", help="with --daemon: stop the daemon's cinema"
+    )
     parser.add_argument(
         "--port",
         metavar="N",
@@ -55,29 +66,21 @@ def _port(text: str) -> int:
     return value
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def url_of(host: str, port: int, token: str) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/?token={token}"
-
-
 def run(args: Any) -> int:
     from pathlib import Path
 
-    if not _is_loopback(args.host) and not args.allow_remote:
+    from elixirscope.visualization.serving import bind, url_of
+
+    if args.stop and not args.daemon:
+        raise CommandError("--stop stops a daemon's cinema: give --daemon ENDPOINT", EXIT_USAGE)
+    if not is_loopback(args.host) and not args.allow_remote:
         raise CommandError(
             f"--host {args.host} is not a loopback address: anyone who can reach it with the"
             " URL reads every recording; add --allow-remote to serve it anyway",
             EXIT_USAGE,
         )
+    if args.daemon:
+        return _in_daemon(args)
     try:
         import uvicorn  # noqa: F401
 
@@ -91,19 +94,14 @@ def run(args: Any) -> int:
     data_dir = _data_dir(args)
     if not Path(data_dir).expanduser().is_dir():
         raise CommandError(f"no data dir {data_dir}: record something first (elixirscope run)")
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((args.host, args.port))
-        sock.listen(128)  # a client that reads the URL at once waits for the server, not refused
+        sock = bind(args.host, args.port)
     except OSError as exc:
-        sock.close()
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
     url = url_of(args.host, port, token)
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(
             f"warning: serving on {args.host}, not loopback: anyone with this URL can read"
             " every recording in the data dir",
@@ -117,7 +115,31 @@ def run(args: Any) -> int:
     return _serve(create_app(data_dir, token), sock)
 
 
-def _serve(app: Any, sock: socket.socket) -> int:
+def _in_daemon(args: Any) -> int:
+    """Ask the daemon's Visualization layer to serve (or stop); print where."""
+    from elixirscope.cli.reading import _from_daemon
+
+    if args.stop:
+        report = _from_daemon(args, "ui_stop", {}, layer="visualization")
+        print("stopped" if report["stopped"] else "the daemon was not serving the cinema")
+        return EXIT_OK
+    params = {"host": args.host, "port": args.port, "allow_remote": args.allow_remote}
+    report = _from_daemon(args, "ui_start", params, layer="visualization")
+    if not is_loopback(args.host):
+        print(
+            f"warning: serving on {args.host}, not loopback: anyone with this URL can read"
+            " every recording in the daemon's data dir",
+            file=sys.stderr,
+        )
+    print(
+        f"ElixirScope cinema in the daemon at {args.daemon}\n  {report['url']}\n"
+        f"(elixirscope ui --daemon {args.daemon} --stop stops it)",
+        flush=True,
+    )
+    return EXIT_OK
+
+
+def _serve(app: Any, sock: Any) -> int:
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")

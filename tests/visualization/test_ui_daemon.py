@@ -1,0 +1,35 @@
+"""``elixirscope ui --daemon EP``: the daemon's Visualization layer serves the cinema over
+the daemon's data dir (a real daemon subprocess), and ``--stop`` ends it."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+from cinema_recordings import elixirscope
+from daemons import make_daemon  # noqa: F401 - the fixture
+
+
+def test_a_daemon_serves_the_cinema_of_what_it_recorded(make_daemon, tmp_path):
+    d = make_daemon()
+    keys = ("--keys", str(d.keys_dir))
+    recorded = elixirscope("run", "--daemon", d.endpoint, *keys, "-m", "elixirscope.examples.shop",
+                           cwd=tmp_path)
+    assert recorded.returncode == 0, recorded.stderr
+    done = elixirscope("ui", "--daemon", d.endpoint, *keys, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ElixirScope cinema in the daemon at {d.endpoint}\n")
+    url = re.search(r"http://\S+", done.stdout).group(0)
+    base, token = url.split("/?token=")
+    assert base.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(f"{base}/api/runs?token={token}") as answer:
+        [run] = json.load(answer)["runs"]
+    assert "elixirscope.examples.shop" in run["command_text"] and run["events"] > 0
+    with urllib.request.urlopen(f"{base}/api/runs/{run['id']}/messages?token={token}") as answer:
+        tree = json.load(answer)["tree"]
+    assert tree[0]["children"][0] == {**tree[0]["children"][0], "path": "shop/stock", "restarts": 1}
+    stopped = elixirscope("ui", "--daemon", d.endpoint, *keys, "--stop", cwd=tmp_path, timeout=60)
+    assert stopped.returncode == 0 and stopped.stdout == "stopped\n", stopped.stderr
+    refused = elixirscope("ui", "--daemon", d.endpoint, *keys, "--host", "0.0.0.0", cwd=tmp_path)
+    assert refused.returncode == 2 and "--allow-remote" in refused.stderr
