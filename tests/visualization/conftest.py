@@ -2,6 +2,7 @@
 
 import pytest
 from cinema_recordings import record_cinema
+from daemons import make_daemon  # noqa: F401 - the fixture, for the daemon's cinema
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import re
 import urllib.request
 
 from cinema_recordings import elixirscope
-from daemons import make_daemon  # noqa: F401 - the fixture
 
 
 def test_a_daemon_serves_the_cinema_of_what_it_recorded(make_daemon, tmp_path):
