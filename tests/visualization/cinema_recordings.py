@@ -61,16 +61,19 @@ main()
 WEB_ITEMS = 8
 
 LIVE = r'''
-import time
+import os, sys, time
 
 def tick(i):
     return i * 2
 
-for i in range(int(__import__("sys").argv[1])):
+i = 0
+while not os.path.exists(sys.argv[1]) and i < 1200:
     tick(i)
+    i += 1
     time.sleep(0.05)
 '''
-"""Calls spread over seconds, for a run watched while it records."""
+"""Calls every 50 ms until the file named by its argument appears (a minute at most), for a
+run watched while it records."""
 
 
 def elixirscope(*args: str, cwd: str | Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
