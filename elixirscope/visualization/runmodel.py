@@ -39,7 +39,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
 )
 
-__all__ = ["Lane", "Mark", "Message", "RunModel", "read_run"]
+__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "read_run"]
 
 PROGRAM = "(program)"
 """The actor lane of messages sent from outside any actor."""
@@ -144,7 +144,7 @@ class RunModel:
     tree: dict[str, dict[str, Any]]
     requests: list[dict[str, Any]]
     queries: list[dict[str, Any]]
-    groups: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    groups: dict[tuple[int, int], Group] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:
@@ -484,8 +484,25 @@ def _column(values: array, dtype: Any) -> np.ndarray:
     return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
 
 
-def _groups(model: RunModel) -> dict[tuple[int, int], np.ndarray]:
-    """Rows per (lane, depth), in order of start: slices there never overlap."""
+@dataclass(slots=True)
+class Group:
+    """The calls of one (lane, depth), in order of start, with what a window needs of
+    them gathered once: their starts, ends, the running maximum of ends (``reach``:
+    ascending even where async calls overlap), functions, the count of errors before
+    each (``errors_before``), and their positions from the longest call down."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    reach: np.ndarray
+    functions: np.ndarray
+    errors_before: np.ndarray
+    longest_first: np.ndarray
+    lengths_desc: np.ndarray
+
+
+def _groups(model: RunModel) -> dict[tuple[int, int], Group]:
+    """The calls per (lane, depth): see :class:`Group`."""
     if not model.calls:
         return {}
     key = model.lane.astype(np.int64) * 100_000 + model.depth
@@ -495,5 +512,17 @@ def _groups(model: RunModel) -> dict[tuple[int, int], np.ndarray]:
     out = {}
     for part in np.split(order, cuts):
         k = int(key[part[0]])
-        out[(k // 100_000, k % 100_000)] = part
+        ends = model.end[part]
+        lengths = ends - model.start[part]
+        longest = np.argsort(-lengths, kind="stable")
+        out[(k // 100_000, k % 100_000)] = Group(
+            rows=part,
+            starts=model.start[part],
+            ends=ends,
+            reach=np.maximum.accumulate(ends),
+            functions=model.function[part],
+            errors_before=np.concatenate(([0], np.cumsum(model.status[part] == 1))),
+            longest_first=longest,
+            lengths_desc=lengths[longest],
+        )
     return out

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from elixirscope.visualization.runmodel import RunModel
+from elixirscope.visualization.runmodel import Group, RunModel
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "WindowError", "timeline_window"]
 
@@ -31,19 +31,33 @@ class WindowError(ValueError):
     """A window the timeline cannot answer: the message names the bad parameter."""
 
 
-def _visible(model: RunModel, rows: np.ndarray, t0: int, t1: int) -> np.ndarray:
-    starts = model.start[rows]
-    reach = np.maximum.accumulate(model.end[rows])
-    lo = int(np.searchsorted(reach, t0, "left"))
-    hi = int(np.searchsorted(starts, t1, "right"))
-    if hi <= lo:
-        return rows[:0]
-    part = rows[lo:hi]
-    return part[model.end[part] >= t0]
+DIRECT = 50_000
+"""A group with at most this many calls in the window is summarised call by call (exact
+for overlapping async calls too); a busier one bin by bin, by binary searches (its cost
+grows with the bins and the calls wider than a bin, not with the calls in the window)."""
+
+
+def _span(group: Group, t0: int, t1: int) -> tuple[int, int]:
+    """The group's positions ``[lo, hi)`` that may overlap ``[t0, t1]``."""
+    lo = int(np.searchsorted(group.reach, t0, "left"))
+    hi = int(np.searchsorted(group.starts, t1, "right"))
+    return lo, max(lo, hi)
+
+
+def _visible(group: Group, lo: int, hi: int, t0: int) -> np.ndarray:
+    """Positions in ``[lo, hi)`` whose call ends at or after ``t0``."""
+    positions = np.arange(lo, hi)
+    return positions[group.ends[lo:hi] >= t0]
 
 
 def timeline_window(
-    model: RunModel, t0: int, t1: int, *, px: int = 1600, limit: int = DEFAULT_LIMIT
+    model: RunModel,
+    t0: int,
+    t1: int,
+    *,
+    px: int = 1600,
+    limit: int = DEFAULT_LIMIT,
+    direct: int = DIRECT,
 ) -> dict[str, Any]:
     """The calls, marks and lanes of ``[t0, t1]`` (ns), at most ``limit`` items of each."""
     if t1 <= t0:
@@ -52,24 +66,34 @@ def timeline_window(
         raise WindowError(f"`px` must be 1 to 20000 pixels, got {px}")
     if not 10 <= limit <= MAX_LIMIT:
         raise WindowError(f"`limit` must be 10 to {MAX_LIMIT}, got {limit}")
-    found = {key: _visible(model, rows, t0, t1) for key, rows in model.groups.items()}
-    found = {key: rows for key, rows in found.items() if len(rows)}
-    total = sum(len(rows) for rows in found.values())
+    spans = {key: _span(g, t0, t1) for key, g in model.groups.items()}
+    spans = {key: (lo, hi) for key, (lo, hi) in spans.items() if hi > lo}
+    found = {
+        key: _visible(model.groups[key], lo, hi, t0)
+        for key, (lo, hi) in spans.items()
+        if hi - lo <= direct
+    }
+    counted = {key: len(p) for key, p in found.items()}
+    counted.update({key: hi - lo for key, (lo, hi) in spans.items() if key not in found})
+    total = sum(counted.values())
     slices: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     left_out = 0
     shown_depth = None
     detail = "full"
     if total <= limit:
-        for rows in found.values():
-            slices.extend(model.slice_dict(r) for r in rows)
+        for key, (lo, hi) in spans.items():
+            g = model.groups[key]
+            positions = found[key] if key in found else _visible(g, lo, hi, t0)
+            slices.extend(model.slice_dict(r) for r in g.rows[positions])
     else:
         detail = "summary"
+        busy = [key for key in counted if counted[key]]
         # a group holds at most about two items a bin (a summary, a wide call): the
         # first try is sized to fit, the halving below is for what is left over
-        bins = max(1, min(px, limit // max(1, 2 * len(found))))
+        bins = max(1, min(px, limit // max(1, 2 * len(busy))))
         while True:
-            slices, summaries = _summarise(model, found, t0, t1, bins)
+            slices, summaries = _summarise(model, found, spans, t0, t1, bins, direct)
             if len(slices) + len(summaries) <= limit or bins == 1:
                 break
             bins //= 2
@@ -129,39 +153,105 @@ def _marks_in(model: RunModel, t0: int, t1: int) -> list[Any]:
 
 
 def _summarise(
-    model: RunModel, found: dict[tuple[int, int], np.ndarray], t0: int, t1: int, bins: int
+    model: RunModel,
+    found: dict[tuple[int, int], np.ndarray],
+    spans: dict[tuple[int, int], tuple[int, int]],
+    t0: int,
+    t1: int,
+    bins: int,
+    direct: int,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per group, the calls at least a bin wide as themselves and the narrower ones one
-    summary per bin (vectorised: the window's calls are never looped over in Python)."""
+    summary per bin, each named by its first call's function."""
     width = max(1, (t1 - t0) // bins)
     slices: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for (lane, depth), rows in found.items():
-        span = model.end[rows] - model.start[rows]
-        slices.extend(model.slice_dict(r) for r in rows[span >= width])
-        short = span < width
-        narrow = rows[short]
-        if not len(narrow):
-            continue
-        which = (np.clip(model.start[narrow], t0, t1) - t0) // width  # ascending: rows are
-        cuts = np.flatnonzero(np.diff(which)) + 1  # in order of start
-        firsts = np.concatenate(([0], cuts))
-        counts = np.diff(np.concatenate((firsts, [len(narrow)])))
-        ends = np.maximum.reduceat(model.end[narrow], firsts)
-        errors = np.add.reduceat((model.status[narrow] == 1).astype(np.int64), firsts)
-        # each bin named by its longest call's function
-        order = np.lexsort((span[short], which))
-        longest = narrow[order[np.concatenate((cuts, [len(narrow)])) - 1]]
-        for i, first in enumerate(firsts.tolist()):
-            summaries.append(
-                {
-                    "lane": lane,
-                    "depth": depth,
-                    "start": int(model.start[narrow[first]]),
-                    "end": int(ends[i]),
-                    "count": int(counts[i]),
-                    "function": model.functions[int(model.function[longest[i]])],
-                    "errors": int(errors[i]),
-                }
-            )
+    for key, (lo, hi) in spans.items():
+        g = model.groups[key]
+        positions = found.get(key)
+        wide: np.ndarray | None = None
+        if positions is None:
+            # the calls at least a bin wide are the longest ones: those in the window
+            many = int(np.searchsorted(-g.lengths_desc, -width, "right"))
+            if many <= max(4 * direct, 1_000):
+                longest = g.longest_first[:many]
+                wide = np.sort(longest[(longest >= lo) & (longest < hi)])
+            else:  # a narrow window on a group of long calls: read it call by call
+                positions = _visible(g, lo, hi, t0)
+        if positions is not None:
+            lengths = g.ends[positions] - g.starts[positions]
+            wide = positions[lengths >= width]
+            made = _bins_of(g, positions[lengths < width], t0, width)
+        else:
+            assert wide is not None
+            made = _bins_between(g, lo, hi, t0, width, bins, wide)
+        lane, depth = key
+        slices.extend(model.slice_dict(r) for r in g.rows[wide])
+        summaries.extend(
+            {
+                "lane": lane,
+                "depth": depth,
+                "start": int(g.starts[first]),
+                "end": int(max(g.ends[last], g.starts[first] + 1)),
+                "count": int(count),
+                "function": model.functions[int(g.functions[first])],
+                "errors": int(errors),
+            }
+            for first, last, count, errors in made
+            if count > 0
+        )
     return slices, summaries
+
+
+Bin = tuple[int, int, int, int]
+"""A summary's first and last position in its group, its count of calls and of errors."""
+
+
+def _bins_of(g: Group, narrow: np.ndarray, t0: int, width: int) -> list[Bin]:
+    """The bins of the given (ascending) positions."""
+    if not len(narrow):
+        return []
+    which = (np.maximum(g.starts[narrow], t0) - t0) // width
+    cuts = np.flatnonzero(np.diff(which)) + 1
+    firsts = np.concatenate(([0], cuts))
+    lasts = np.concatenate((cuts, [len(narrow)])) - 1
+    raised = (g.errors_before[narrow + 1] - g.errors_before[narrow]).astype(np.int64)
+    errors = np.add.reduceat(raised, firsts)
+    return list(
+        zip(
+            narrow[firsts].tolist(),
+            narrow[lasts].tolist(),
+            (lasts - firsts + 1).tolist(),
+            errors.tolist(),
+            strict=True,
+        )
+    )
+
+
+def _bins_between(
+    g: Group, lo: int, hi: int, t0: int, width: int, bins: int, wide: np.ndarray
+) -> list[Bin]:
+    """The bins of positions ``[lo, hi)``, found by binary search of the bins' edges; the
+    ``wide`` calls (drawn themselves) are not counted in them."""
+    edges = t0 + width * np.arange(1, bins, dtype=np.int64)
+    inner = np.clip(np.searchsorted(g.starts, edges, "left"), lo, hi)
+    bounds = np.concatenate(([lo], inner, [hi]))
+    counts = np.diff(bounds)
+    errors = g.errors_before[bounds[1:]] - g.errors_before[bounds[:-1]]
+    if len(wide):
+        at = np.searchsorted(bounds, wide, "right") - 1
+        counts = counts - np.bincount(at, minlength=len(counts))
+        wide_errors = g.errors_before[wide + 1] - g.errors_before[wide]
+        errors = errors - np.bincount(at, weights=wide_errors, minlength=len(counts)).astype(
+            np.int64
+        )
+    keep = np.flatnonzero(np.diff(bounds) > 0)
+    return list(
+        zip(
+            bounds[keep].tolist(),
+            (bounds[keep + 1] - 1).tolist(),
+            counts[keep].tolist(),
+            errors[keep].tolist(),
+            strict=True,
+        )
+    )

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from elixirscope.contracts.trace import FunctionEntry, FunctionExit
 from elixirscope.store._events import StoredEvent
 from elixirscope.visualization.runmodel import _build
-from elixirscope.visualization.windows import timeline_window
+from elixirscope.visualization.windows import DIRECT, timeline_window
 
 T0 = 1_700_000_000_000_000_000
 
@@ -33,21 +33,23 @@ def recorded(steps: list[tuple[bool, int]], threads: int) -> list[StoredEvent]:
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     steps=st.lists(st.tuples(st.booleans(), st.integers(1, 10_000)), min_size=1, max_size=600),
     threads=st.integers(1, 3),
     limit=st.integers(10, 80),
     px=st.integers(1, 400),
     cut=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    direct=st.sampled_from([DIRECT, 0]),
 )
-def test_a_window_never_holds_more_than_its_limit(steps, threads, limit, px, cut):
+def test_a_window_never_holds_more_than_its_limit(steps, threads, limit, px, cut, direct):
+    """Both ways of summarising: call by call, and (``direct`` 0) by binary search."""
     model = _build("r", recorded(steps, threads))
     span = max(1, model.last_ts - model.first_ts)
     a, b = sorted(cut)
     t0 = model.first_ts + int(a * span)
     t1 = max(t0 + 1, model.first_ts + int(b * span))
-    got = timeline_window(model, t0, t1, px=px, limit=limit)
+    got = timeline_window(model, t0, t1, px=px, limit=limit, direct=direct)
     in_window = [r for r in range(model.calls) if model.start[r] <= t1 and model.end[r] >= t0]
     assert got["calls_in_window"] == len(in_window)
     assert len(got["slices"]) + len(got["summaries"]) <= limit
