@@ -290,6 +290,37 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
     }
 
 
+def _merge_stacks(model: RunModel, rows: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:
+    """Each row's node in the merged tree (stacks merged by function path), level by level
+    of depth; a row whose caller is not among ``rows`` hangs from the root (node 0).
+    Returns the node of every row of the model (-1: not among ``rows``), and each node's
+    parent and function."""
+    node_of = np.full(model.calls, -1, dtype=np.int64)
+    parents, functions = [0], [-1]
+    index: dict[tuple[int, int], int] = {}
+    depth = model.depth[rows]
+    for d in np.unique(depth).tolist():
+        level = rows[depth == d]
+        up = model.parent[level]
+        under = np.where(up >= 0, node_of[np.maximum(up, 0)], -1)
+        under = np.maximum(under, 0)  # not among rows (or top level): the root
+        fns = model.function[level].astype(np.int64)
+        keys = under * (len(model.functions) + 1) + fns
+        unique, inverse = np.unique(keys, return_inverse=True)
+        ids = np.empty(len(unique), dtype=np.int64)
+        width = len(model.functions) + 1
+        for i, key in enumerate(unique.tolist()):
+            pair = (key // width, key % width)
+            found = index.get(pair)
+            if found is None:
+                found = index[pair] = len(parents)
+                parents.append(pair[0])
+                functions.append(pair[1])
+            ids[i] = found
+        node_of[level] = ids[inverse]
+    return node_of, parents, functions
+
+
 def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """A flame graph (stacks merged by function path) of the whole run or of one chain,
     with each node's total and self time and call count; at most ``limit`` nodes, the
@@ -304,44 +335,29 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         if chain not in model.chains:
             raise ViewError(f"no chain {chain!r} in run {model.run_id[:8]}", 404)
         rows = rows[model.chain == model.chains.index(chain)]
-    key_of: dict[int, int] = {}  # row -> merged node
+    node_of, parents, functions = _merge_stacks(model, rows)
+    durations = (model.end - model.start)[rows]
+    count = len(parents)
+    mine = node_of[rows]
+    totals = np.bincount(mine, weights=durations, minlength=count)
+    calls = np.bincount(mine, minlength=count)
+    errors = np.bincount(mine, weights=(model.status[rows] == 1), minlength=count)
+    child_time = np.bincount(parents[1:], weights=totals[1:], minlength=count)
+    totals[0] = child_time[0]
     nodes: list[dict[str, Any]] = [
-        {"id": 0, "function": "(all)", "parent": -1, "total": 0, "self": 0, "calls": 0}
+        {
+            "id": n,
+            "function": "(all)" if n == 0 else model.functions[functions[n]],
+            "parent": parents[n] if n else -1,
+            "total": int(totals[n]),
+            "self": max(0, int(totals[n] - child_time[n])),
+            "calls": int(calls[n]),
+            "errors": int(errors[n]),
+        }
+        for n in range(count)
     ]
-    index: dict[tuple[int, int], int] = {}
-    durations = model.end - model.start
-    for r in rows.tolist():  # in order of start: a caller before its callees
-        up = int(model.parent[r])
-        under = key_of.get(up, 0) if up >= 0 else 0
-        fn = int(model.function[r])
-        k = index.get((under, fn))
-        if k is None:
-            k = index[(under, fn)] = len(nodes)
-            nodes.append(
-                {
-                    "id": k,
-                    "function": model.functions[fn],
-                    "parent": under,
-                    "total": 0,
-                    "self": 0,
-                    "calls": 0,
-                    "errors": 0,
-                }
-            )
-        key_of[r] = k
-        node = nodes[k]
-        d = int(durations[r])
-        node["calls"] += 1
-        node["errors"] += int(model.status[r] == 1)
-        node["total"] += d
-        if under == 0:
-            nodes[0]["total"] += d
-        else:
-            nodes[under]["child_time"] = nodes[under].get("child_time", 0) + d
-    for node in nodes:
-        node["self"] = max(0, node["total"] - node.pop("child_time", 0))
     nodes[0]["self"] = 0
-    nodes[0]["calls"] = sum(n["calls"] for n in nodes if n["parent"] == 0)
+    nodes[0]["calls"] = int(calls[[n for n in range(1, count) if parents[n] == 0]].sum())
     folded = 0
     if len(nodes) > limit:
         keep = sorted(nodes[1:], key=lambda n: -n["total"])[: limit - 1]
