@@ -145,6 +145,7 @@ class RunModel:
     requests: list[dict[str, Any]]
     queries: list[dict[str, Any]]
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
+    mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def calls(self) -> int:
@@ -476,6 +477,7 @@ def _build(run_id: str, stored: Any) -> RunModel:
     running = model.end < 0  # still running when read: drawn to the run's last event
     model.end[running] = np.maximum(model.start[running], last_ts)
     model.groups = _groups(model)
+    model.mark_times = np.asarray([m.ts for m in marks], dtype=np.int64)
     return model
 
 

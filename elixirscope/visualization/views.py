@@ -412,27 +412,40 @@ def _inside(query: dict[str, Any], request: dict[str, Any]) -> bool:
 
 
 def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The run's requests; with ``request`` (an id from the list), its waterfall: the
+    """The run's requests (the first ``limit``); with ``request`` (an id), its waterfall: the
     handler's calls and its database queries and HTTP calls in place, N+1 shapes
     (``N_PLUS_ONE`` or more similar queries) flagged."""
     model = models.model(run)
+    limit = _int(params, "limit", 2000)
+    if not 1 <= limit <= 20_000:
+        raise ViewError(f"`limit` must be 1 to 20000, got {limit}")
+    by_chain: dict[str | None, list[dict[str, Any]]] = {}
+    for q in model.queries:
+        by_chain.setdefault(q["chain"], []).append(q)
     listing = [
         {
             **{k: r[k] for k in ("id", "method", "path", "route", "status", "start", "end")},
             "error": r["error"],
-            "queries": sum(1 for q in model.queries if q["kind"] == "query" and _inside(q, r)),
+            "queries": sum(
+                1 for q in by_chain.get(r["chain"], ()) if q["kind"] == "query" and _inside(q, r)
+            ),
         }
-        for r in model.requests
+        for r in model.requests[:limit]
     ]
     wanted = params.get("request")
     if not wanted:
-        return {"run": model.run_id, "requests": listing, "request": None}
+        return {
+            "run": model.run_id,
+            "requests": listing,
+            "left_out": max(0, len(model.requests) - limit),
+            "request": None,
+        }
     req = next((r for r in model.requests if r["id"] == wanted), None)
     if req is None:
         raise ViewError(f"no request {wanted!r} in run {model.run_id[:8]}", 404)
     end = req["end"] if req["end"] is not None else model.last_ts
     rows = [model.slice_dict(r) for r in _handler_calls(model, req["call_row"])]
-    queries = [dict(q) for q in model.queries if _inside(q, {**req, "end": end})]
+    queries = [dict(q) for q in by_chain.get(req["chain"], ()) if _inside(q, {**req, "end": end})]
     shapes: dict[str, int] = {}
     for q in queries:
         if q["kind"] == "query":

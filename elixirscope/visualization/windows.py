@@ -145,10 +145,8 @@ def _shallowest(
 
 
 def _marks_in(model: RunModel, t0: int, t1: int) -> list[Any]:
-    import bisect
-
-    times = [m.ts for m in model.marks]
-    lo, hi = bisect.bisect_left(times, t0), bisect.bisect_right(times, t1)
+    lo = int(np.searchsorted(model.mark_times, t0, "left"))
+    hi = int(np.searchsorted(model.mark_times, t1, "right"))
     return model.marks[lo:hi]
 
 
