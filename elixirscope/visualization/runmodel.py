@@ -39,7 +39,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
 )
 
-__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "read_run"]
+__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "finish", "read_run"]
 
 PROGRAM = "(program)"
 """The actor lane of messages sent from outside any actor."""
@@ -476,9 +476,14 @@ def _build(run_id: str, stored: Any) -> RunModel:
     )
     running = model.end < 0  # still running when read: drawn to the run's last event
     model.end[running] = np.maximum(model.start[running], last_ts)
-    model.groups = _groups(model)
-    model.mark_times = np.asarray([m.ts for m in marks], dtype=np.int64)
+    finish(model)
     return model
+
+
+def finish(model: RunModel) -> None:
+    """What a window needs gathered from the columns (also for a model loaded back)."""
+    model.groups = _groups(model)
+    model.mark_times = np.asarray([m.ts for m in model.marks], dtype=np.int64)
 
 
 def _column(values: array, dtype: Any) -> np.ndarray:

@@ -87,11 +87,25 @@ class Models:
             if held is not None and held[0] == info.events:
                 self._models.move_to_end(info.id)
                 return held[1]
-        model = read_run(self.data_dir, info.id)
+        model = self._read(info)
         with self._lock:
             self._models[info.id] = (info.events, model)
             while len(self._models) > self.keep:
                 self._models.popitem(last=False)
+        return model
+
+    def _read(self, info: Any) -> RunModel:
+        """The run's model: kept beside the store once the run has ended (modelcache)."""
+        from elixirscope.visualization import modelcache
+
+        done = not (info.has_record and info.ended_ns is None)
+        if done:
+            kept = modelcache.load(self.data_dir, info.id, info.events, info.last_ts)
+            if kept is not None:
+                return kept
+        model = read_run(self.data_dir, info.id)
+        if done:
+            modelcache.save(self.data_dir, model, info.events, info.last_ts)
         return model
 
 

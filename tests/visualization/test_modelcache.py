@@ -1,0 +1,35 @@
+"""A finished run's model is kept beside the store and read back the same; a run that grew
+since, or a damaged file, is read again from the store."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elixirscope.query.runs import list_runs
+from elixirscope.visualization import modelcache, views
+from elixirscope.visualization.runmodel import read_run
+
+
+def test_a_kept_model_answers_as_the_run_read_again(cinema_data):
+    [web, shop] = list_runs(cinema_data)  # newest first
+    first = views.Models(cinema_data)
+    fresh = first.model(shop.id)
+    assert (cinema_data / modelcache.CACHE_DIR / shop.id / "columns.npz").is_file()
+    kept = modelcache.load(cinema_data, shop.id, shop.events, shop.last_ts)
+    assert kept is not None
+    for column in modelcache.COLUMNS:
+        assert np.array_equal(getattr(kept, column), getattr(fresh, column)), column
+    again = views.Models(cinema_data)  # a new server: the kept model, the same answers
+    for view in (views.timeline_view, views.messages_view, views.calltree_view):
+        assert view(again, shop.id, {}) == view(first, shop.id, {}), view.__name__
+    assert views.overview_view(again, shop.id) == views.overview_view(first, shop.id)
+    # kept for another count of events (the run grew): not used
+    assert modelcache.load(cinema_data, shop.id, shop.events + 1, shop.last_ts) is None
+
+
+def test_a_damaged_kept_model_is_read_again(cinema_data, tmp_path):
+    [web, _] = list_runs(cinema_data)
+    model = read_run(cinema_data, web.id)
+    assert modelcache.save(tmp_path, model, web.events, web.last_ts)
+    (tmp_path / modelcache.CACHE_DIR / web.id / "columns.npz").write_bytes(b"not numpy")
+    assert modelcache.load(tmp_path, web.id, web.events, web.last_ts) is None
