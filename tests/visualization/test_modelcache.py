@@ -3,6 +3,8 @@ since, or a damaged file, is read again from the store."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 
 from elixirscope.query.runs import list_runs
@@ -12,8 +14,9 @@ from elixirscope.visualization.runmodel import read_run
 
 def test_a_kept_model_answers_as_the_run_read_again(cinema_data):
     [web, shop] = list_runs(cinema_data)  # newest first
+    shutil.rmtree(cinema_data / modelcache.CACHE_DIR, ignore_errors=True)  # kept by other tests
     first = views.Models(cinema_data)
-    fresh = first.model(shop.id)
+    fresh = first.model(shop.id)  # read from the store, and kept
     assert (cinema_data / modelcache.CACHE_DIR / shop.id / "columns.npz").is_file()
     kept = modelcache.load(cinema_data, shop.id, shop.events, shop.last_ts)
     assert kept is not None
