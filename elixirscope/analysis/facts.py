@@ -534,7 +534,7 @@ class _Scanner:
                 framework=resolved.split(".")[0],
                 route=_const_str(_arg(call, 0, "path") or _arg(call, 0, "route")),
                 methods=_methods(call),
-                handler=self.resolve(dotted(endpoint)) if endpoint is not None else None,
+                handler=self._endpoint(endpoint),
             )
             return
         if resolved in SQL_BUILDERS:
@@ -549,6 +549,13 @@ class _Scanner:
             return
         if receiver:
             self._method_sites(call, scope, receiver, method, line)
+
+    def _endpoint(self, endpoint: ast.AST | None) -> str | None:
+        """The handler a route names: a function, a class, or ``View.as_view()``'s class."""
+        if isinstance(endpoint, ast.Call) and isinstance(endpoint.func, ast.Attribute):
+            if endpoint.func.attr == "as_view":
+                endpoint = endpoint.func.value
+        return self.resolve(dotted(endpoint)) if endpoint is not None else None
 
     def _method_sites(
         self, call: ast.Call, scope: _Scope, receiver: str | None, method: str, line: int
@@ -575,7 +582,7 @@ class _Scanner:
                 framework=WEB_APPS[made],
                 route=_const_str(_arg(call, 0, "path") or _arg(call, 0, "rule")),
                 methods=_methods(call),
-                handler=self.resolve(dotted(endpoint)) if endpoint is not None else None,
+                handler=self._endpoint(endpoint),
                 app=receiver,
             )
         elif made in REDIS and method == "publish":

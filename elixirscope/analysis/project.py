@@ -138,6 +138,12 @@ class Project:
     def patterns(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         declarative = self._declarative_roots()
+        routed = {
+            site.get("handler")
+            for f in self.files
+            for site in f["sites"]
+            if site["kind"] in ("route", "websocket")
+        }
         for fq, info in sorted(self.classes.items()):
             kind = self.actor_classes.get(fq)
             place = {"node": info["id"], "path": info["path"], "line": info["line"], "name": fq}
@@ -153,7 +159,7 @@ class Project:
                 table = info["attrs"].get("__tablename__")
                 out.append({"kind": "sqlalchemy_model", **place, "table": table if isinstance(table, str) else None})
             for root, endpoint in ENDPOINT_ROOTS.items():
-                if self.is_a(fq, frozenset((root,))):
+                if fq not in routed and self.is_a(fq, frozenset((root,))):
                     out.append({"kind": endpoint, **place, "framework": root.split(".")[0], "route": None, "handler": fq})
                     break
         for f in self.files:
