@@ -8,7 +8,9 @@ The rule:
   ``serve.<locals>.step``) and ``shape`` the first 12 hex digits of a BLAKE2b
   digest of the node's *own* normalized syntax tree: ``ast`` node types and
   field values, without line or column numbers, and with each nested class or
-  function reduced to its kind and name (it has an id of its own).
+  function reduced to its kind and name (it has an id of its own); empty and
+  absent fields are left out, so a field a newer Python adds to every node
+  (3.12's empty ``type_params``) leaves ids as they were.
 
 So an id does not change when code elsewhere moves, lines are inserted above,
 comments or blank lines change, or a nested function (or, for a class, a
@@ -56,6 +58,8 @@ def _write(node: ast.AST, out: list[str], top: bool = False) -> None:
             out.append(field)
             _write(value, out)
         elif isinstance(value, list):
+            if not value:  # absent and empty read alike: a field a newer Python adds
+                continue  # (``type_params``) does not change every id
             out.append(f"{field}[")
             for item in value:
                 if isinstance(item, ast.AST):

@@ -91,7 +91,7 @@ def render(report: dict[str, Any]) -> str:
 
     nodes = report["nodes"]
     console.print(
-        f"Analysed {summary['target']}: {summary['files']} files "
+        f"Analysed {_relative(summary['target'], os.getcwd())}: {summary['files']} files "
         f"({summary['parsed']} parsed, {summary['unchanged']} unchanged, "
         f"{summary['removed']} removed), {len(summary['errors'])} with errors"
     )
@@ -221,6 +221,8 @@ def _short(name: str) -> str:
 
 
 def _relative(path: str, root: str) -> str:
+    if path == root and not os.path.isdir(root):
+        return os.path.basename(path)
     base = root if os.path.isdir(root) else os.path.dirname(root)
     try:
         rel = os.path.relpath(path, base)
