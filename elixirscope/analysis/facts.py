@@ -467,12 +467,12 @@ class _Scanner:
                 continue
             resolved = self.resolve(name)
             if resolved in JOB_DECORATORS:
-                self._site("job", scope.id, deco.lineno, framework=JOB_DECORATORS[resolved], name=scope.qualname)
+                self._site("job", scope.id, deco.lineno, framework=JOB_DECORATORS[resolved])
                 continue
             receiver, _, method = name.rpartition(".")
             app = self.kind_of(outer, receiver) if receiver else None
             if app in JOB_APPS and method == "task":
-                self._site("job", scope.id, deco.lineno, framework=JOB_APPS[app], name=scope.qualname)
+                self._site("job", scope.id, deco.lineno, framework=JOB_APPS[app])
                 continue
             framework = WEB_APPS.get(app or "")
             if framework is None:

@@ -18,7 +18,8 @@ from elixirscope.analysis.repository import Repository
 
 __all__ = ["WIDTH", "analysis_report", "render"]
 
-WIDTH = 100
+WIDTH = 200
+"""Wide enough that no table cell is cut or wrapped; a terminal fits each line to its width."""
 SHOWN_PER_PATTERN = 3
 SHOWN_FLOWS = 20
 
@@ -103,9 +104,9 @@ def render(report: dict[str, Any]) -> str:
 
     console.print()
     patterns = Table(title="Patterns", box=box.SIMPLE, title_justify="left", expand=False)
-    patterns.add_column("pattern")
-    patterns.add_column("count", justify="right")
-    patterns.add_column("where (first ones)")
+    patterns.add_column("pattern", no_wrap=True)
+    patterns.add_column("count", justify="right", no_wrap=True)
+    patterns.add_column("where (first ones)", no_wrap=True)
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for p in report["patterns"]:
         by_kind.setdefault(p["kind"], []).append(p)
@@ -142,7 +143,7 @@ def render(report: dict[str, Any]) -> str:
     if flows:
         table = Table(box=box.SIMPLE, expand=False)
         for column in ("sent from", "op", "tag", "received by"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=True)
         for flow in flows[:SHOWN_FLOWS]:
             receivers = "\n".join(
                 f"{_short(r['handler'])} {where(r['path'], r['line'])}" for r in flow["receivers"]
@@ -160,10 +161,10 @@ def render(report: dict[str, Any]) -> str:
     spots = report["hot_spots"]
     if spots:
         table = Table(title="Hot spots by complexity", box=box.SIMPLE, title_justify="left")
-        table.add_column("function")
-        table.add_column("where")
+        table.add_column("function", no_wrap=True)
+        table.add_column("where", no_wrap=True)
         for column in ("cyclomatic", "cognitive", "nesting", "lines"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", no_wrap=True)
         for spot in spots:
             table.add_row(
                 _short(spot["name"]),
@@ -203,7 +204,7 @@ def _grow(branch: Any, spec: dict[str, Any]) -> None:
 def _label(p: dict[str, Any]) -> str:
     kind = p["kind"]
     name = _short(p["name"])
-    if kind in ("route", "websocket") and p.get("route"):
+    if kind in ("route", "websocket") and p.get("route") is not None:
         methods = ",".join(p.get("methods") or [])
         return f"{methods + ' ' if methods else ''}{p['route']} -> {_short(p.get('handler') or name)}"
     if kind == "sqlalchemy_model" and p.get("table"):

@@ -162,7 +162,6 @@ class Repository:
             to_parse.append(f)
         listed = {f.path for f in found.files}
         gone = [p for p in stored if p not in listed]
-        errors: list[dict[str, str]] = []
         total = len(to_parse)
         done = 0
 
@@ -182,8 +181,6 @@ class Repository:
             )
             for facts in results:
                 self._store(found.name, facts)
-                if facts["error"]:
-                    errors.append({"path": facts["path"], "error": facts["error"]})
             self.db.execute(
                 "INSERT OR REPLACE INTO targets VALUES (?, ?, ?, ?)",
                 (found.name, found.root, time.time(), len(found.files)),
@@ -191,6 +188,13 @@ class Repository:
             if results or gone or touched:
                 self._index = None
                 self._projects.pop(found.name, None)
+            errors = [
+                {"path": path, "error": error}
+                for path, error in self.db.execute(
+                    "SELECT path, error FROM files WHERE target = ? AND error IS NOT NULL",
+                    (found.name,),
+                )
+            ]
         return {
             "target": found.name,
             "root": found.root,
