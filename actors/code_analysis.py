@@ -69,7 +69,10 @@ class AstRepositoryService(LayerService):
             def work() -> None:
                 try:
                     summary = self.repo.analyze(path, workers=workers)
-                    box["value"] = {**summary, "patterns": self.repo.project(summary["target"]).pattern_counts()}
+                    box["value"] = {
+                        **summary,
+                        "patterns": self.repo.project(summary["target"]).pattern_counts(),
+                    }
                 except Exception as exc:  # noqa: BLE001 - answered as an error, never raised here
                     box["error"] = exc
 
@@ -129,7 +132,9 @@ class AstRepositoryService(LayerService):
     def op_node_for(self, request: Request, state: Any) -> dict[str, Any]:
         params = dict(request.params or {})
         if set(params) == {"file", "line"} and isinstance(params["line"], int):
-            return {"ids": [i for i in [self.repo.node_for(str(params["file"]), params["line"])] if i]}
+            return {
+                "ids": [i for i in [self.repo.node_for(str(params["file"]), params["line"])] if i]
+            }
         if set(params) == {"module", "qualname"}:
             return {"ids": self.repo.node_for_name(str(params["module"]), str(params["qualname"]))}
         raise ValueError(
@@ -144,4 +149,8 @@ class AstRepositoryService(LayerService):
         return self.repo.recorded_calls(node_id, limit=int(params.get("limit", 1000)))
 
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
-        return {**super().op_stats(request, state), "repository": self.repo.stats(), "running": sorted(self.running)}
+        return {
+            **super().op_stats(request, state),
+            "repository": self.repo.stats(),
+            "running": sorted(self.running),
+        }

@@ -71,7 +71,9 @@ class _Counter:
             self.cyclomatic += 1 + bool(node.orelse)
             self.cognitive += 1 + nesting + bool(node.orelse)
             self._each([node.target] if not isinstance(node, ast.While) else [], nesting, depth)
-            self._each([node.iter] if not isinstance(node, ast.While) else [node.test], nesting, depth)
+            self._each(
+                [node.iter] if not isinstance(node, ast.While) else [node.test], nesting, depth
+            )
             self._each(node.body, nesting + 1, depth)
             self._each(node.orelse, nesting + 1, depth)
             return

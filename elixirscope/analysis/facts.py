@@ -208,7 +208,9 @@ def _kwarg(call: ast.Call, name: str) -> ast.AST | None:
 
 
 def _arg(call: ast.Call, index: int, name: str) -> ast.AST | None:
-    if len(call.args) > index and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1]):
+    if len(call.args) > index and not any(
+        isinstance(a, ast.Starred) for a in call.args[: index + 1]
+    ):
         return call.args[index]
     return _kwarg(call, name)
 
@@ -319,10 +321,19 @@ class _Scanner:
 
         for spec in self.facts["specs"]:
             collect(spec, spec["node"])
-        self.facts["specs"] = [s for s in self.facts["specs"] if (s["node"], s["line"]) not in inner]
+        self.facts["specs"] = [
+            s for s in self.facts["specs"] if (s["node"], s["line"]) not in inner
+        ]
 
     def _add_node(
-        self, scope: _Scope, parent: str | None, node: ast.AST, line: int, end: int, def_line: int, cx: Any
+        self,
+        scope: _Scope,
+        parent: str | None,
+        node: ast.AST,
+        line: int,
+        end: int,
+        def_line: int,
+        cx: Any,
     ) -> None:
         record = {
             "id": scope.id,
@@ -342,7 +353,9 @@ class _Scanner:
             record["async"] = True
         self.facts["nodes"].append(record)
 
-    def _define(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, outer: _Scope) -> None:
+    def _define(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, outer: _Scope
+    ) -> None:
         if outer.kind in ("function", "method"):
             qualname = f"{outer.qualname}.<locals>.{node.name}"
         else:
@@ -365,9 +378,17 @@ class _Scanner:
         )
         if kind == "function" and outer.kind != "class":
             scope.cls = outer.cls if outer.kind in ("function", "method") else None
-        self._add_node(scope, outer.id, node, first, node.end_lineno or first, node.lineno, complexity_of(node, first))
+        self._add_node(
+            scope,
+            outer.id,
+            node,
+            first,
+            node.end_lineno or first,
+            node.lineno,
+            complexity_of(node, first),
+        )
         self._decorators(node, outer, scope)
-        if is_class:
+        if isinstance(node, ast.ClassDef):
             self._class(node, scope)
         else:
             self._function(node, scope)
@@ -446,7 +467,8 @@ class _Scanner:
                         value = stmt.value
                         attrs[target.id] = (
                             value.value
-                            if isinstance(value, ast.Constant) and isinstance(value.value, (str, int, bool))
+                            if isinstance(value, ast.Constant)
+                            and isinstance(value.value, (str, int, bool))
                             else "<expr>"
                         )
         self.facts["classes"][scope.qualname] = {
@@ -481,7 +503,14 @@ class _Scanner:
             if path is None and call is not None:
                 path = _const_str(_kwarg(call, "path") or _kwarg(call, "rule"))
             if method in ("websocket", "websocket_route") or framework == "flask_sock":
-                self._site("websocket", scope.id, deco.lineno, framework=framework, route=path, app=receiver)
+                self._site(
+                    "websocket",
+                    scope.id,
+                    deco.lineno,
+                    framework=framework,
+                    route=path,
+                    app=receiver,
+                )
             elif method in HTTP_VERBS or method in ("route", "api_route"):
                 methods = [method.upper()] if method in HTTP_VERBS else _methods(call)
                 self._site(
@@ -540,10 +569,15 @@ class _Scanner:
         if resolved in SQL_BUILDERS:
             self._site("sqlalchemy_query", scope.id, line, statement=resolved.rpartition(".")[2])
             return
-        if resolved in ("threading.Thread",) and _kwarg(call, "target") is not None:
-            self._site("job", scope.id, line, framework="thread", target=dotted(_kwarg(call, "target")))
+        target = _kwarg(call, "target")
+        if resolved == "threading.Thread" and target is not None:
+            self._site("job", scope.id, line, framework="thread", target=dotted(target))
             return
-        if resolved in ("websockets.serve", "websockets.server.serve", "websockets.asyncio.server.serve"):
+        if resolved in (
+            "websockets.serve",
+            "websockets.server.serve",
+            "websockets.asyncio.server.serve",
+        ):
             handler = self.resolve(dotted(call.args[0])) if call.args else None
             self._site("websocket", scope.id, line, framework="websockets", handler=handler)
             return
@@ -567,14 +601,42 @@ class _Scanner:
             self._runtime_site(call, scope, method, line, to_self=actor_self)
             return
         if made in LOOP_MAKERS and method == "create_task":
-            self._site("asyncio_task", scope.id, line, call=f"{made}().create_task", coroutine=_called(call))
+            self._site(
+                "asyncio_task",
+                scope.id,
+                line,
+                call=f"{made}().create_task",
+                coroutine=_called(call),
+            )
         elif made in BACKGROUND_TASKS and method == "add_task":
-            self._site("job", scope.id, line, framework="background_tasks", target=dotted(call.args[0]) if call.args else None)
+            self._site(
+                "job",
+                scope.id,
+                line,
+                framework="background_tasks",
+                target=dotted(call.args[0]) if call.args else None,
+            )
         elif made in JOB_APPS and method in ("enqueue", "enqueue_call", "send_task"):
-            self._site("job", scope.id, line, framework=JOB_APPS[made], target=dotted(call.args[0]) if call.args else None)
-        elif made in WEB_APPS and method in ("add_route", "add_url_rule", "add_api_route", "add_websocket_route", "add_api_websocket_route"):
+            self._site(
+                "job",
+                scope.id,
+                line,
+                framework=JOB_APPS[made],
+                target=dotted(call.args[0]) if call.args else None,
+            )
+        elif made in WEB_APPS and method in (
+            "add_route",
+            "add_url_rule",
+            "add_api_route",
+            "add_websocket_route",
+            "add_api_websocket_route",
+        ):
             ws = "websocket" in method
-            endpoint = _arg(call, 1, "endpoint") if method != "add_url_rule" else (_arg(call, 2, "view_func"))
+            endpoint = (
+                _arg(call, 1, "endpoint")
+                if method != "add_url_rule"
+                else (_arg(call, 2, "view_func"))
+            )
             self._site(
                 "websocket" if ws else "route",
                 scope.id,
@@ -586,16 +648,27 @@ class _Scanner:
                 app=receiver,
             )
         elif made in REDIS and method == "publish":
-            self._site("pubsub", scope.id, line, role="publish", framework="redis", topic=_const_str(call.args[0]) if call.args else None)
+            self._site(
+                "pubsub",
+                scope.id,
+                line,
+                role="publish",
+                framework="redis",
+                topic=_const_str(call.args[0]) if call.args else None,
+            )
         elif made in REDIS and method == "pubsub":
             self._site("pubsub", scope.id, line, role="subscribe", framework="redis", topic=None)
         elif made in SQL_SESSIONS and method in SQL_SESSION_METHODS:
             first = call.args[0] if call.args else None
-            built = isinstance(first, ast.Call) and (self.resolve(dotted(first.func)) in SQL_BUILDERS)
+            built = isinstance(first, ast.Call) and (
+                self.resolve(dotted(first.func)) in SQL_BUILDERS
+            )
             if not built:
                 self._site("sqlalchemy_query", scope.id, line, statement=method)
 
-    def _runtime_site(self, call: ast.Call, scope: _Scope, method: str, line: int, *, to_self: bool) -> None:
+    def _runtime_site(
+        self, call: ast.Call, scope: _Scope, method: str, line: int, *, to_self: bool
+    ) -> None:
         """A send, a registry use or a pub/sub step through an actor's ``self`` or a Runtime."""
         where = {"node": scope.id, "line": line, "cls": scope.cls if to_self else None}
         if method in ("call", "cast", "send", "call_async"):
@@ -615,26 +688,65 @@ class _Scanner:
             )
         elif method == "send_after" and to_self and len(call.args) >= 2:
             self.facts["sends"].append(
-                {**where, "op": "send", "tag": literal_tag(call.args[1]), "to_self": True, "target": "self", "via": "self"}
+                {
+                    **where,
+                    "op": "send",
+                    "tag": literal_tag(call.args[1]),
+                    "to_self": True,
+                    "target": "self",
+                    "via": "self",
+                }
             )
         elif method == "dispatch" and to_self and call.args:
             key = _const_str(call.args[0])
             payload = call.args[1] if len(call.args) > 1 else None
-            self._site("pubsub", scope.id, line, role="publish", framework="runtime", topic=key, cls=scope.cls)
+            self._site(
+                "pubsub",
+                scope.id,
+                line,
+                role="publish",
+                framework="runtime",
+                topic=key,
+                cls=scope.cls,
+            )
             self.facts["sends"].append(
-                {**where, "op": "dispatch", "tag": literal_tag(payload), "to_self": False, "target": key or "?", "via": "self", "topic": key}
+                {
+                    **where,
+                    "op": "dispatch",
+                    "tag": literal_tag(payload),
+                    "to_self": False,
+                    "target": key or "?",
+                    "via": "self",
+                    "topic": key,
+                }
             )
         elif method in ("register", "unregister", "whereis") and call.args:
             key = _const_str(call.args[0])
             unique = _kwarg(call, "unique")
             shared = isinstance(unique, ast.Constant) and unique.value is False
             if method == "register" and shared:
-                self._site("pubsub", scope.id, line, role="subscribe", framework="runtime", topic=key, cls=scope.cls)
-            self._site("registry", scope.id, line, op=method, key=key, unique=not shared, cls=scope.cls)
+                self._site(
+                    "pubsub",
+                    scope.id,
+                    line,
+                    role="subscribe",
+                    framework="runtime",
+                    topic=key,
+                    cls=scope.cls,
+                )
+            self._site(
+                "registry", scope.id, line, op=method, key=key, unique=not shared, cls=scope.cls
+            )
         elif method == "start_supervisor" and not to_self and call.args:
             spec = call.args[0]
             started = self.resolve(dotted(spec.func)) if isinstance(spec, ast.Call) else None
-            self._site("supervisor_start", scope.id, line, spec=started, path=_const_str(_kwarg(call, "path")))
+            self._site(
+                "supervisor_start",
+                scope.id,
+                line,
+                spec=started,
+                path=_const_str(_kwarg(call, "path")),
+            )
 
     # ----------------------------------------------------------- handlers
     def _handler(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
@@ -655,7 +767,9 @@ class _Scanner:
             return False
 
         body_nodes = [n for stmt in node.body for n in _own_walk(stmt)]
-        for n in body_nodes:  # aliases: op = request[0]; op, x = request; op = request[0] if .. else request
+        for n in (
+            body_nodes
+        ):  # aliases: op = request[0]; op, x = request; op = request[0] if .. else request
             if isinstance(n, ast.Assign) and len(n.targets) == 1:
                 target, value = n.targets[0], n.value
                 sources = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
@@ -678,10 +792,12 @@ class _Scanner:
                 if not is_head(left):
                     continue
                 if isinstance(n.ops[0], ast.Eq):
-                    value = _const_str(right)
-                    if value is not None:
-                        tags.append([value, n.lineno])
-                elif isinstance(n.ops[0], ast.In) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+                    tag = _const_str(right)
+                    if tag is not None:
+                        tags.append([tag, n.lineno])
+                elif isinstance(n.ops[0], ast.In) and isinstance(
+                    right, (ast.Tuple, ast.List, ast.Set)
+                ):
                     tags.extend([v, n.lineno] for v in map(_const_str, right.elts) if v is not None)
             elif isinstance(n, ast.Call) and dotted(n.func) == "isinstance" and len(n.args) == 2:
                 if isinstance(n.args[0], ast.Name) and n.args[0].id == message:
@@ -707,7 +823,10 @@ class _Scanner:
 
     # -------------------------------------------------------- child specs
     def _spec(self, call: ast.Call, scope: _Scope) -> None:
-        self.facts["specs"].append(self._spec_tree(call, scope, depth=0) | {"node": scope.id, "cls": scope.cls, "function": scope.qualname})
+        self.facts["specs"].append(
+            self._spec_tree(call, scope, depth=0)
+            | {"node": scope.id, "cls": scope.cls, "function": scope.qualname}
+        )
 
     def _spec_tree(self, call: ast.Call, scope: _Scope, depth: int) -> dict[str, Any]:
         strategy = _const_str(_arg(call, 0, "strategy")) or (
@@ -730,13 +849,22 @@ class _Scanner:
         return {"line": call.lineno, "strategy": strategy, "children": children, "dynamic": dynamic}
 
     def _child(self, expr: ast.AST, scope: _Scope, depth: int) -> dict[str, Any] | None:
-        if not (isinstance(expr, ast.Call) and RUNTIME_NAMES.get(self.resolve(dotted(expr.func)) or "") == "ChildSpec"):
+        if not (
+            isinstance(expr, ast.Call)
+            and RUNTIME_NAMES.get(self.resolve(dotted(expr.func)) or "") == "ChildSpec"
+        ):
             if isinstance(expr, ast.Call):
-                return {"id": None, "line": expr.lineno, "start": None, "made_by": self.resolve(dotted(expr.func))}
+                return {
+                    "id": None,
+                    "line": expr.lineno,
+                    "start": None,
+                    "made_by": self.resolve(dotted(expr.func)),
+                }
             return None
         child_id = _const_str(_arg(expr, 0, "id"))
         start = _arg(expr, 1, "start")
-        cls = args = None
+        cls: ast.AST | None = None
+        args: ast.AST | None = None
         if isinstance(start, ast.Tuple) and len(start.elts) == 2:
             cls, args = start.elts
         child: dict[str, Any] = {
@@ -783,7 +911,11 @@ def _case_tag(pattern: ast.AST) -> str | None:
     if isinstance(pattern, ast.MatchValue):
         return _const_str(pattern.value)
     if isinstance(pattern, ast.MatchSequence) and pattern.patterns:
-        return _case_tag(pattern.patterns[0]) if isinstance(pattern.patterns[0], ast.MatchValue) else None
+        return (
+            _case_tag(pattern.patterns[0])
+            if isinstance(pattern.patterns[0], ast.MatchValue)
+            else None
+        )
     if isinstance(pattern, ast.MatchClass):
         name = dotted(pattern.cls)
         return name.rpartition(".")[2] if name else None

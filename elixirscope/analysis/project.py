@@ -17,13 +17,19 @@ from typing import Any
 
 __all__ = ["PATTERN_KINDS", "Project"]
 
-GENSERVER_ROOTS = frozenset(("elixirscope.runtime.GenServer", "elixirscope.runtime.genserver.GenServer"))
+GENSERVER_ROOTS = frozenset(
+    ("elixirscope.runtime.GenServer", "elixirscope.runtime.genserver.GenServer")
+)
 SUPERVISOR_ROOTS = frozenset(
     ("elixirscope.runtime.Supervisor", "elixirscope.runtime.supervisor.Supervisor")
 )
 PROCESS_ROOTS = GENSERVER_ROOTS | SUPERVISOR_ROOTS | {"elixirscope.runtime.process.ProcessActor"}
 THESPIAN_ROOTS = frozenset(
-    ("thespian.actors.Actor", "thespian.actors.ActorTypeDispatcher", "thespian.actors.ActorExitRequest")
+    (
+        "thespian.actors.Actor",
+        "thespian.actors.ActorTypeDispatcher",
+        "thespian.actors.ActorExitRequest",
+    )
 ) - {"thespian.actors.ActorExitRequest"}
 DECLARATIVE_ROOTS = frozenset(
     (
@@ -83,7 +89,12 @@ class Project:
                 if node["kind"] != "module":
                     self.defs.setdefault(f"{f['module']}.{node['qualname']}", node["id"])
             for qualname, info in f["classes"].items():
-                self.classes[f"{f['module']}.{qualname}"] = {**info, "module": f["module"], "qualname": qualname, "path": f["path"]}
+                self.classes[f"{f['module']}.{qualname}"] = {
+                    **info,
+                    "module": f["module"],
+                    "qualname": qualname,
+                    "path": f["path"],
+                }
         self._is_a: dict[tuple[str, frozenset[str]], bool] = {}
 
     # ------------------------------------------------------------ classes
@@ -153,27 +164,68 @@ class Project:
             elif kind == "supervisor":
                 out.append({"kind": kind, **place, "spec": "init"})
             elif kind == "thespian_actor":
-                handlers = [m for m in info["methods"] if m == "receiveMessage" or m.startswith("receiveMsg_")]
+                handlers = [
+                    m
+                    for m in info["methods"]
+                    if m == "receiveMessage" or m.startswith("receiveMsg_")
+                ]
                 out.append({"kind": kind, **place, "handlers": handlers})
             if self._is_model(fq, info, declarative):
                 table = info["attrs"].get("__tablename__")
-                out.append({"kind": "sqlalchemy_model", **place, "table": table if isinstance(table, str) else None})
+                out.append(
+                    {
+                        "kind": "sqlalchemy_model",
+                        **place,
+                        "table": table if isinstance(table, str) else None,
+                    }
+                )
             for root, endpoint in ENDPOINT_ROOTS.items():
                 if fq not in routed and self.is_a(fq, frozenset((root,))):
-                    out.append({"kind": endpoint, **place, "framework": root.split(".")[0], "route": None, "handler": fq})
+                    out.append(
+                        {
+                            "kind": endpoint,
+                            **place,
+                            "framework": root.split(".")[0],
+                            "route": None,
+                            "handler": fq,
+                        }
+                    )
                     break
         for f in self.files:
             for site in f["sites"]:
                 kind = site["kind"]
                 if kind == "supervisor_start":
                     continue
-                if kind in ("registry", "pubsub") and site.get("cls") is not None and not self._actor_cls(f["module"], site["cls"]):
+                if (
+                    kind in ("registry", "pubsub")
+                    and site.get("cls") is not None
+                    and not self._actor_cls(f["module"], site["cls"])
+                ):
                     continue
                 detail = {k: v for k, v in site.items() if k not in ("kind", "node", "line", "cls")}
-                out.append({"kind": kind, "node": site["node"], "path": f["path"], "line": site["line"], "name": self._name(site["node"]), **detail})
+                out.append(
+                    {
+                        "kind": kind,
+                        "node": site["node"],
+                        "path": f["path"],
+                        "line": site["line"],
+                        "name": self._name(site["node"]),
+                        **detail,
+                    }
+                )
             for spec in f["specs"]:
                 if spec["cls"] is None:
-                    out.append({"kind": "supervisor", "node": spec["node"], "path": f["path"], "line": spec["line"], "name": self._name(spec["node"]), "spec": spec["function"], "strategy": spec["strategy"]})
+                    out.append(
+                        {
+                            "kind": "supervisor",
+                            "node": spec["node"],
+                            "path": f["path"],
+                            "line": spec["line"],
+                            "name": self._name(spec["node"]),
+                            "spec": spec["function"],
+                            "strategy": spec["strategy"],
+                        }
+                    )
         out.sort(key=lambda p: (PATTERN_KINDS.index(p["kind"]), p["path"], p["line"]))
         return out
 
@@ -224,7 +276,11 @@ class Project:
         """Each send site and the handler clauses that receive it (matched on its tag)."""
         subscribers: dict[str | None, set[str]] = defaultdict(set)
         for p in self.patterns:
-            if p["kind"] == "pubsub" and p.get("role") == "subscribe" and p.get("framework") == "runtime":
+            if (
+                p["kind"] == "pubsub"
+                and p.get("role") == "subscribe"
+                and p.get("framework") == "runtime"
+            ):
                 node = self.nodes.get(p["node"])
                 if node is not None:
                     subscribers[p.get("topic")].add(self._owner_class(node))
@@ -236,7 +292,11 @@ class Project:
                 own = f"{f['module']}.{send['cls']}" if send["cls"] else None
                 candidates = [h for h in self.handlers if h["callback"] in RECEIVERS[send["op"]]]
                 if send["to_self"] and own:
-                    candidates = [h for h in candidates if h["fq"] == own or self.is_a(own, frozenset((h["fq"],)))]
+                    candidates = [
+                        h
+                        for h in candidates
+                        if h["fq"] == own or self.is_a(own, frozenset((h["fq"],)))
+                    ]
                 if send["op"] == "dispatch" and send.get("topic") in subscribers:
                     candidates = [h for h in candidates if h["fq"] in subscribers[send["topic"]]]
                 receivers = []
@@ -244,7 +304,14 @@ class Project:
                     for h in candidates:
                         lines = [line for tag, line in h["tags"] if tag == send["tag"]]
                         if lines:
-                            receivers.append({"node": h["node"], "handler": f"{h['fq']}.{h['callback']}", "path": h["path"], "line": lines[0]})
+                            receivers.append(
+                                {
+                                    "node": h["node"],
+                                    "handler": f"{h['fq']}.{h['callback']}",
+                                    "path": h["path"],
+                                    "line": lines[0],
+                                }
+                            )
                 out.append(
                     {
                         "node": send["node"],
@@ -289,7 +356,12 @@ class Project:
             node = {
                 "id": child.get("id") or "?",
                 "start": start or child.get("made_by"),
-                "kind": kind or ("supervisor" if start in SUPERVISOR_ROOTS else ("registry" if start and start.endswith(".Registry") else None)),
+                "kind": kind
+                or (
+                    "supervisor"
+                    if start in SUPERVISOR_ROOTS
+                    else ("registry" if start and start.endswith(".Registry") else None)
+                ),
                 "node": self.classes[home]["id"] if home in self.classes else None,
                 "line": child["line"],
                 "restart": child.get("restart"),
@@ -315,7 +387,16 @@ class Project:
                 "more": spec["dynamic"],
             }
 
-        trees = {name: {"name": name, "node": spec["node"], "path": f["path"], "line": spec["line"], **spec_tree(spec, 0)} for name, (spec, f) in by_function.items()}
+        trees = {
+            name: {
+                "name": name,
+                "node": spec["node"],
+                "path": f["path"],
+                "line": spec["line"],
+                **spec_tree(spec, 0),
+            }
+            for name, (spec, f) in by_function.items()
+        }
         roots = []
         for name, tree in sorted(trees.items()):
             if name in used:
@@ -362,7 +443,12 @@ class Project:
         return None
 
     def callers_of(self, node_id: str) -> list[list[Any]]:
-        return [[caller, line] for caller, calls in self.call_graph.items() for callee, line in calls if callee == node_id]
+        return [
+            [caller, line]
+            for caller, calls in self.call_graph.items()
+            for callee, line in calls
+            if callee == node_id
+        ]
 
     @cached_property
     def module_graph(self) -> dict[str, Any]:

@@ -54,10 +54,7 @@ def project_report(project: Project, summary: dict[str, Any], *, top: int = 10) 
         "supervision_trees": project.supervision_trees,
         "message_flows": project.flows,
         "hot_spots": [
-            {
-                k: n[k]
-                for k in ("id", "path", "line", "cyclomatic", "cognitive", "nesting", "lines")
-            }
+            {k: n[k] for k in ("id", "path", "line", "cyclomatic", "cognitive", "nesting", "lines")}
             | {"name": f"{n['module']}.{n['qualname']}"}
             for n in project.hot_spots(top)
         ],
@@ -124,7 +121,9 @@ def render(report: dict[str, Any]) -> str:
         console.print("Patterns: none found")
 
     trees = report["supervision_trees"]
-    console.print("Supervision trees (from source)" if trees else "Supervision trees: none in source")
+    console.print(
+        "Supervision trees (from source)" if trees else "Supervision trees: none in source"
+    )
     for spec in trees:
         started = f", started as {spec['started_at']!r}" if spec.get("started_at") else ""
         tree = Tree(
@@ -176,7 +175,9 @@ def render(report: dict[str, Any]) -> str:
     graph = report["module_graph"]
     edges = sum(len(v) for v in graph["internal"].values())
     outside = ", ".join(f"{name} ({n})" for name, n in list(graph["external"].items())[:8])
-    console.print(f"Module dependencies: {edges} between the analysed modules; outside: {outside or 'none'}")
+    console.print(
+        f"Module dependencies: {edges} between the analysed modules; outside: {outside or 'none'}"
+    )
     if report["errors"]:
         console.print()
         console.print(f"Not analysed ({len(report['errors'])}):")
@@ -206,7 +207,9 @@ def _label(p: dict[str, Any]) -> str:
     name = _short(p["name"])
     if kind in ("route", "websocket") and p.get("route") is not None:
         methods = ",".join(p.get("methods") or [])
-        return f"{methods + ' ' if methods else ''}{p['route']} -> {_short(p.get('handler') or name)}"
+        return (
+            f"{methods + ' ' if methods else ''}{p['route']} -> {_short(p.get('handler') or name)}"
+        )
     if kind == "sqlalchemy_model" and p.get("table"):
         return f"{name} (table {p['table']})"
     if kind in ("registry", "pubsub") and (p.get("key") or p.get("topic")):

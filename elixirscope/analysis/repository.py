@@ -92,7 +92,9 @@ class Repository:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise AnalysisError(f"cannot open the AST repository {str(self.path)!r}: {exc}") from None
+            raise AnalysisError(
+                f"cannot open the AST repository {str(self.path)!r}: {exc}"
+            ) from None
         self._lock = threading.RLock()
         self._index: LineIndex | None = None
         self._projects: dict[str, Project] = {}
@@ -150,7 +152,11 @@ class Repository:
             except OSError:
                 to_parse.append(f)  # parsed to an "unreadable" error, and reported
                 continue
-            if old is not None and old[3] == FACTS_VERSION and (st.st_size, st.st_mtime_ns) == old[:2]:
+            if (
+                old is not None
+                and old[3] == FACTS_VERSION
+                and (st.st_size, st.st_mtime_ns) == old[:2]
+            ):
                 unchanged += 1
                 if old[4] != found.name:  # analysed before as part of another target
                     touched.append((st.st_size, st.st_mtime_ns, found.name, f.path))
@@ -248,8 +254,12 @@ class Repository:
     # -------------------------------------------------------------- reading
     def targets(self) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self.db.execute("SELECT name, root, analyzed_at, files FROM targets ORDER BY name")
-            return [dict(zip(("name", "root", "analyzed_at", "files"), r, strict=True)) for r in rows]
+            rows = self.db.execute(
+                "SELECT name, root, analyzed_at, files FROM targets ORDER BY name"
+            )
+            return [
+                dict(zip(("name", "root", "analyzed_at", "files"), r, strict=True)) for r in rows
+            ]
 
     def project(self, target: str | None = None) -> Project:
         """The joined view of ``target``'s files (the only or latest target when None)."""
@@ -268,7 +278,9 @@ class Repository:
                     "SELECT name FROM targets ORDER BY analyzed_at DESC LIMIT 1"
                 ).fetchone()
                 if row is None:
-                    raise AnalysisError("nothing analysed yet: run `elixirscope analyze PATH` first")
+                    raise AnalysisError(
+                        "nothing analysed yet: run `elixirscope analyze PATH` first"
+                    )
                 return row[0]
             if self.db.execute("SELECT 1 FROM targets WHERE name = ?", (target,)).fetchone():
                 return target
@@ -276,9 +288,16 @@ class Repository:
                 found = find_target(target)
             except AnalysisError:
                 found = None
-            if found and self.db.execute("SELECT 1 FROM targets WHERE name = ?", (found.name,)).fetchone():
+            if (
+                found
+                and self.db.execute(
+                    "SELECT 1 FROM targets WHERE name = ?", (found.name,)
+                ).fetchone()
+            ):
                 return found.name
-            raise AnalysisError(f"{target!r} has not been analysed (analysed: {[t['name'] for t in self.targets()]})")
+            raise AnalysisError(
+                f"{target!r} has not been analysed (analysed: {[t['name'] for t in self.targets()]})"
+            )
 
     def node(self, node_id: str) -> dict[str, Any] | None:
         """A node by id: its row, plus (from its target's joined view) its patterns,
@@ -290,7 +309,9 @@ class Repository:
             if row is None:
                 return None
             node = dict(zip(_NODE_COLUMNS, row, strict=True))
-            target = self.db.execute("SELECT target FROM files WHERE path = ?", (node["path"],)).fetchone()
+            target = self.db.execute(
+                "SELECT target FROM files WHERE path = ?", (node["path"],)
+            ).fetchone()
         if target is not None:
             project = self.project(target[0])
             node["patterns"] = project.patterns_of(node_id)
@@ -340,6 +361,7 @@ class Repository:
     ) -> dict[str, Any]:
         """The recorded calls of a node, from the event store under ``data_dir`` (this
         repository's by default): each call's start, duration, error, correlation."""
+        from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
         from elixirscope.store.eventstore import EventStore
 
         node = self.node(node_id)
@@ -356,8 +378,7 @@ class Repository:
         index = self.line_index()
         for stored in found:
             event = stored.event
-            key = (stored.producer, getattr(event, "call_id", event.id))
-            if stored.type == "call":
+            if isinstance(event, FunctionEntry):
                 if event.file and index.find(event.file, event.line) != node_id:
                     continue
                 calls[(stored.producer, event.id)] = {
@@ -367,13 +388,13 @@ class Repository:
                     "error": None,
                     "pid": stored.pid,
                 }
-            elif key in calls:
-                call = calls[key]
-                if stored.type == "return":
-                    call["duration_ns"] = event.duration_ns
-                else:
+            elif isinstance(event, (FunctionExit, FunctionError)):
+                call = calls.get((stored.producer, event.call_id))
+                if call is None:
+                    continue
+                call["duration_ns"] = event.duration_ns
+                if isinstance(event, FunctionError):
                     call["error"] = f"{event.exc_type}: {event.message}"
-                    call["duration_ns"] = getattr(event, "duration_ns", None)
         listed = sorted(calls.values(), key=lambda c: c["ts"])
         durations = sorted(c["duration_ns"] for c in listed if c["duration_ns"] is not None)
         return {
@@ -388,10 +409,10 @@ class Repository:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            files, errors = self.db.execute(
-                "SELECT COUNT(*), COUNT(error) FROM files"
-            ).fetchone()
-            kinds = dict(self.db.execute("SELECT kind, COUNT(*) FROM nodes GROUP BY kind").fetchall())
+            files, errors = self.db.execute("SELECT COUNT(*), COUNT(error) FROM files").fetchone()
+            kinds = dict(
+                self.db.execute("SELECT kind, COUNT(*) FROM nodes GROUP BY kind").fetchall()
+            )
         return {
             "path": str(self.path),
             "targets": self.targets(),
@@ -456,4 +477,3 @@ def _hash_of(path: str) -> str | None:
             return hashlib.sha256(f.read()).hexdigest()
     except OSError:
         return None
-

@@ -25,7 +25,9 @@ PROGRESS_FROM = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a directory, a .py file or an installed module")
+    parser.add_argument(
+        "path", metavar="PATH", help="a directory, a .py file or an installed module"
+    )
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -61,7 +63,9 @@ def run(args: Any) -> int:
         raise CommandError(str(exc), 2) from None
     try:
         with open_repository(data_dir) as repo, _Progress() as progress:
-            report = analysis_report(repo, args.path, workers=args.workers, top=args.top, progress=progress)
+            report = analysis_report(
+                repo, args.path, workers=args.workers, top=args.top, progress=progress
+            )
             progress.close()
             _print(report, args)
             if args.watch:
@@ -75,7 +79,9 @@ def _print(report: dict[str, Any], args: Any) -> None:
     out = output.Output.for_args(args)
     if args.json:
         out.color, out.width, out.pager = False, None, None
-        out.emit(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2, default=str))
+        out.emit(
+            json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2, default=str)
+        )
     else:
         out.pager = None if args.watch else out.pager
         out.emit(report["text"])
