@@ -71,3 +71,21 @@ def test_watch_reports_each_change_until_interrupted(tmp_path):
         code = proc.wait(30)
     assert code == 130
     time.sleep(0)
+
+
+def test_a_progress_bar_on_a_terminal_for_large_trees(tmp_path):
+    import pexpect
+
+    from elixirscope.cli.analyze import PROGRESS_FROM
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(PROGRESS_FROM + 5):
+        (src / f"m{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    child = pexpect.spawn(sys.executable, ["-m", "elixirscope", "analyze", str(src), "--data-dir",
+                                           str(tmp_path / "d"), "--workers", "1", "--no-pager"],
+                          encoding="utf-8", timeout=60, dimensions=(40, 120))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "analysing" in child.before and "Hot spots by complexity" in child.before
