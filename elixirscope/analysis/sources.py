@@ -73,6 +73,7 @@ def find_target(text: str) -> Target:
 
 def _files_under(root: Path) -> list[SourceFile]:
     out: list[SourceFile] = []
+    prefixes: dict[str, str | None] = {}  # folder -> its dotted package name ("" outside any)
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(
             d
@@ -81,17 +82,36 @@ def _files_under(root: Path) -> list[SourceFile]:
             and d not in SKIPPED_DIRS
             and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
         )
+        package = _package_of(folder, prefixes)
         for name in sorted(names):
             if name.endswith(".py"):
-                out.append(_source(Path(folder) / name))
+                out.append(_named(os.path.join(folder, name), name, package))
     return out
 
 
+def _package_of(folder: str, known: dict[str, str | None]) -> str:
+    """The dotted name of the package ``folder`` is ("" when it is not one)."""
+    found = known.get(folder)
+    if found is not None:
+        return found
+    if not os.path.exists(os.path.join(folder, "__init__.py")):
+        known[folder] = ""
+        return ""
+    parent = os.path.dirname(folder)
+    above = _package_of(parent, known) if parent != folder else ""
+    name = os.path.basename(folder)
+    known[folder] = f"{above}.{name}" if above else name
+    return known[folder]
+
+
+def _named(path: str, name: str, package: str) -> SourceFile:
+    if name == "__init__.py":
+        module = package or os.path.basename(os.path.dirname(path))
+        return SourceFile(path, module, True)
+    stem = name[:-3]
+    return SourceFile(path, f"{package}.{stem}" if package else stem, False)
+
+
 def _source(path: Path) -> SourceFile:
-    parts = [] if path.name == "__init__.py" else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists() and folder.parent != folder:
-        parts.append(folder.name)
-        folder = folder.parent
-    module = ".".join(reversed(parts)) or path.parent.name
-    return SourceFile(str(path), module, path.name == "__init__.py")
+    folder = str(path.parent)
+    return _named(str(path), path.name, _package_of(folder, {}))
