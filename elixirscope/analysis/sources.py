@@ -73,7 +73,7 @@ def find_target(text: str) -> Target:
 
 def _files_under(root: Path) -> list[SourceFile]:
     out: list[SourceFile] = []
-    prefixes: dict[str, str | None] = {}  # folder -> its dotted package name ("" outside any)
+    prefixes: dict[str, str] = {}  # folder -> its dotted package name ("" outside any)
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(
             d
@@ -89,7 +89,7 @@ def _files_under(root: Path) -> list[SourceFile]:
     return out
 
 
-def _package_of(folder: str, known: dict[str, str | None]) -> str:
+def _package_of(folder: str, known: dict[str, str]) -> str:
     """The dotted name of the package ``folder`` is ("" when it is not one)."""
     found = known.get(folder)
     if found is not None:
@@ -100,8 +100,9 @@ def _package_of(folder: str, known: dict[str, str | None]) -> str:
     parent = os.path.dirname(folder)
     above = _package_of(parent, known) if parent != folder else ""
     name = os.path.basename(folder)
-    known[folder] = f"{above}.{name}" if above else name
-    return known[folder]
+    package = f"{above}.{name}" if above else name
+    known[folder] = package
+    return package
 
 
 def _named(path: str, name: str, package: str) -> SourceFile:
