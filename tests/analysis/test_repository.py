@@ -92,11 +92,16 @@ def test_syntax_errors_and_unreadable_files_are_reported_and_the_rest_analysed(t
                                      "bad.py": "def broken(:\n    pass\n",
                                      "worse.py": "x = 1\n"})
     (src / "worse.py").chmod(0)
+    (src / "gone.py").symlink_to(tmp_path / "nowhere.py")  # unreadable, for root too
+    (src / "nul.py").write_bytes(b"x = 1\x00\n")
+    (src / "latin.py").write_bytes(b"s = '\xe9t\xe9'\n")
     try:
         with open_repository(tmp_path / "data") as repo:
             summary = repo.analyze(str(src))
             errors = {Path(e["path"]).name: e["error"] for e in summary["errors"]}
             assert errors["bad.py"].startswith("SyntaxError: ") and "(line 1)" in errors["bad.py"]
+            assert errors["gone.py"].startswith("unreadable: ")
+            assert set(errors) >= {"bad.py", "gone.py", "nul.py", "latin.py"}
             if os.geteuid() != 0:  # root reads any file
                 assert errors["worse.py"].startswith("unreadable: ")
             assert repo.node_for_name("good", "ok")
