@@ -114,7 +114,8 @@ def facts_of_source(source: bytes, path: str, module: str, package: bool = False
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
-        return _failed(path, module, package, f"SyntaxError: {exc.msg} (line {exc.lineno})", source)
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return _failed(path, module, package, f"SyntaxError: {exc.msg}{where}", source)
     except (ValueError, UnicodeError, RecursionError, MemoryError) as exc:
         return _failed(path, module, package, f"{type(exc).__name__}: {exc}", source)
     facts = _empty(path, module, package, source)
