@@ -374,11 +374,10 @@ class _Scanner:
             ident,
             qualname,
             kind,
-            qualname if is_class else (outer.cls if kind == "method" else outer.cls),
+            # ``self`` is the class's inside its methods and the closures they hold
+            qualname if is_class else (outer.cls if outer.kind != "module" else None),
             outer,
         )
-        if kind == "function" and outer.kind != "class":
-            scope.cls = outer.cls if outer.kind in ("function", "method") else None
         self._add_node(
             scope,
             outer.id,
