@@ -82,23 +82,32 @@ class WorkerMemory:
         self.thread.join()
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its ended children (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def full(targets: list[str], repeat: int, workers: int | None) -> dict[str, Any]:
-    walls, views, modules, lines = [], [], 0, 0
+    walls, cpus, views, modules, lines = [], [], [], 0, 0
     worker_one = worker_all = 0.0
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as data:
             repo = open_repository(data)
             started = time.perf_counter()
+            cpu_before = cpu_seconds()
             modules = lines = 0
             with WorkerMemory() as memory:
                 for target in targets:
                     summary = repo.analyze(target, workers=workers)
                     modules += summary["files"]
             walls.append(time.perf_counter() - started)
+            cpus.append(cpu_seconds() - cpu_before)
             worker_one, worker_all = max(worker_one, memory.one), max(worker_all, memory.all)
             started = time.perf_counter()
             for target in targets:
@@ -114,6 +123,7 @@ def full(targets: list[str], repeat: int, workers: int | None) -> dict[str, Any]
         "lines": lines,
         "wall_s": round(wall, 2),
         "modules_per_s": round(modules / wall, 1),
+        "cpu_s": round(statistics.median(cpus), 2),
         "joined_view_s": round(statistics.median(views), 2),
         "peak_rss_mb": peak_mb(),
         "peak_worker_rss_mb": round(worker_one, 1),
@@ -230,14 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {results['python']}, {results['cpus']} CPUs, {results['workers']} workers")
     print(
         f"full analysis of {args.target}: {f['modules']} modules, {f['lines']:,} lines in "
-        f"{f['wall_s']} s (median of {args.repeat}: {f['runs']}) = {f['modules_per_s']} modules/s; "
+        f"{f['wall_s']} s (median of {args.repeat}: {f['runs']}) = {f['modules_per_s']} modules/s, "
+        f"{f['cpu_s']} CPU-s; "
         f"joined view {f['joined_view_s']} s; peak RSS {f['peak_rss_mb']} MB here, "
         f"{f['peak_worker_rss_mb']} MB the largest worker, {f['peak_workers_rss_mb']} MB all workers"
     )
     if many:
         print(
             f"full analysis of {'+'.join(many['targets'])}: {many['modules']} modules, "
-            f"{many['lines']:,} lines in {many['wall_s']} s = {many['modules_per_s']} modules/s"
+            f"{many['lines']:,} lines in {many['wall_s']} s = {many['modules_per_s']} modules/s, "
+            f"{many['cpu_s']} CPU-s"
         )
     print(
         f"incremental, one file changed of {inc['modules']}: p50 {inc['p50_ms']} ms, "
