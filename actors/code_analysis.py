@@ -34,16 +34,26 @@ class AstRepositoryService(LayerService):
     operations = ("health", "stats", "analyze", "node", "node_for", "calls")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
-        from elixirscope.analysis import open_repository
-
-        self.repo = open_repository(args["data_dir"])
+        self.data_dir = args["data_dir"]
+        self._repo: Any = None
         self.running: dict[str, tuple[threading.Thread, dict[str, Any]]] = {}
         self.waiting: list[tuple[Any, Request, str]] = []
         self.polling = False
         return {}
 
+    @property
+    def repo(self) -> Any:
+        """The repository, opened on the first Request that needs it (a daemon that never
+        analyses leaves no file behind)."""
+        if self._repo is None:
+            from elixirscope.analysis import open_repository
+
+            self._repo = open_repository(self.data_dir)
+        return self._repo
+
     def terminate(self, reason: Any, state: Any) -> None:
-        self.repo.close()
+        if self._repo is not None:
+            self._repo.close()
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         if not (isinstance(request, Request) and request.operation == "analyze"):
@@ -151,6 +161,6 @@ class AstRepositoryService(LayerService):
     def op_stats(self, request: Request, state: Any) -> dict[str, Any]:
         return {
             **super().op_stats(request, state),
-            "repository": self.repo.stats(),
+            "repository": None if self._repo is None else self._repo.stats(),
             "running": sorted(self.running),
         }

@@ -33,6 +33,8 @@ APP = textwrap.dedent('''\
 
 def test_the_ast_repository_answers_through_the_daemon(make_daemon, tmp_path):
     d = make_daemon("analysis")
+    assert d.request("stats", to_layer="code_analysis").data["repository"] is None
+    assert not (d.data_dir / "analysis").exists()  # opened on the first Request that needs it
     src = tmp_path / "src"
     src.mkdir()
     (src / "logic.py").write_text(LOGIC)
