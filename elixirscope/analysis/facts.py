@@ -25,7 +25,7 @@ from elixirscope.analysis.node_ids import node_id, shape_of
 
 __all__ = ["FACTS_VERSION", "file_facts", "facts_of_source"]
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 """Bumped when the facts' layout or rules change: stored facts of another version are redone."""
 
 RUNTIME = "elixirscope.runtime"
@@ -436,6 +436,27 @@ class _Scanner:
             if made:
                 scope.bound[node.optional_vars.id] = made
 
+    def _started_class(self, target: ast.AST, scope: _Scope) -> str | None:
+        """The class of the actor a name holds, when the source started it there:
+        ``counter = rt.start(Counter, ...)`` or ``self.spawn(Counter, ...)``."""
+        if not isinstance(target, ast.Name):
+            return None
+        at: _Scope | None = scope
+        while at is not None and target.id not in at.assigned:
+            at = at.parent
+        value = at.assigned[target.id] if at is not None else None
+        if not (
+            isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.args
+        ):
+            return None
+        receiver = dotted(value.func.value)
+        runtime = RUNTIME_NAMES.get(self.kind_of(scope, receiver) or "") == "Runtime"
+        if (value.func.attr == "start" and runtime) or (
+            value.func.attr == "spawn" and receiver == "self"
+        ):
+            return self.resolve(dotted(value.args[0]))
+        return None
+
     def _made_by(self, value: ast.AST) -> str | None:
         if isinstance(value, ast.Await):
             value = value.value
@@ -684,6 +705,7 @@ class _Scanner:
                     "to_self": to_self and isinstance(target, ast.Name) and target.id == "self",
                     "target": ast.unparse(target)[:80],
                     "via": "self" if to_self else "runtime",
+                    "target_class": self._started_class(target, scope),
                 }
             )
         elif method == "send_after" and to_self and len(call.args) >= 2:

@@ -292,11 +292,11 @@ class Project:
                 own = f"{f['module']}.{send['cls']}" if send["cls"] else None
                 candidates = [h for h in self.handlers if h["callback"] in RECEIVERS[send["op"]]]
                 if send["to_self"] and own:
-                    candidates = [
-                        h
-                        for h in candidates
-                        if h["fq"] == own or self.is_a(own, frozenset((h["fq"],)))
-                    ]
+                    candidates = [h for h in candidates if self._inherits(own, h["fq"])]
+                started = send.get("target_class")
+                if started and self._alias(started) in self.classes:
+                    home = self._alias(started)
+                    candidates = [h for h in candidates if self._inherits(home, h["fq"])]
                 if send["op"] == "dispatch" and send.get("topic") in subscribers:
                     candidates = [h for h in candidates if h["fq"] in subscribers[send["topic"]]]
                 receivers = []
@@ -325,6 +325,10 @@ class Project:
                     }
                 )
         return out
+
+    def _inherits(self, cls: str, home: str) -> bool:
+        """Whether ``cls`` is ``home`` or derives from it (so has its handlers)."""
+        return cls == home or self.is_a(cls, frozenset((home,)))
 
     def _owner_class(self, node: dict[str, Any]) -> str:
         qualname = node["qualname"]

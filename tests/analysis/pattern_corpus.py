@@ -487,6 +487,37 @@ module("near_miss_jobs", """
         return threading.Lock()
 """)
 
+module("two_fetchers", """
+    from elixirscope.runtime import GenServer, Reply, Runtime
+
+
+    class Shelf(GenServer):
+        def handle_call(self, request, from_, state):
+            if request == "fetch":
+                return Reply(state, state)
+            return Reply(None, state)
+
+
+    class Box(Shelf):
+        pass
+
+
+    class Drawer(GenServer):
+        def handle_call(self, request, from_, state):
+            if request == "fetch":
+                return Reply(None, state)
+            return Reply(None, state)
+
+
+    def open_box(rt: Runtime):
+        box = rt.start(Box, None)
+        return rt.call(box, "fetch")
+
+
+    def fetch_any(rt: Runtime, who):
+        return rt.call(who, "fetch")
+""", ("genserver", "Shelf"), ("genserver", "Box"), ("genserver", "Drawer"))
+
 module("client", """
     import subprocess
 

@@ -89,6 +89,12 @@ def test_message_flows_link_sends_to_the_clauses_matching_their_tag(analysed_cor
     assert [r["handler"] for r in put] == ["corpus.genserver_module_import.Matcher.handle_call"]
     published = flows[("corpus.pubsub_runtime.Publisher.handle_cast", "dispatch", "price")]
     assert [r["handler"] for r in published["receivers"]] == ["corpus.pubsub_runtime.Listener.handle_info"]
+    # a send to an actor started in the source goes to its class's clauses (inherited too)
+    boxed = flows[("corpus.two_fetchers.open_box", "call", "fetch")]["receivers"]
+    assert [r["handler"] for r in boxed] == ["corpus.two_fetchers.Shelf.handle_call"]
+    anyone = flows[("corpus.two_fetchers.fetch_any", "call", "fetch")]["receivers"]
+    assert sorted(r["handler"] for r in anyone) == ["corpus.two_fetchers.Drawer.handle_call",
+                                                    "corpus.two_fetchers.Shelf.handle_call"]
     # subprocess.call and a socket's send are not messages
     assert not [f for f in project.flows if f["from"] == "corpus.client.use" and f["tag"] is None]
 
