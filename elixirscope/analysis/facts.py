@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from elixirscope.analysis.complexity import complexity_of
@@ -558,14 +559,10 @@ class _Scanner:
                 method = call.func.attr
             self._method_sites(call, scope, None, method, line)
             return
-        if receiver == "self" and scope.cls:
+        if receiver == "self" and scope.cls:  # a method of the class, found with its bases later
             self.facts["calls"].append([scope.id, f"self:{self.module}.{scope.cls}|{method}", line])
-        elif receiver.startswith("self.") or receiver == "self":
-            pass
-        else:
-            resolved = self.resolve(name)
-            if resolved:
-                self.facts["calls"].append([scope.id, resolved, line])
+        elif not (receiver == "self" or receiver.startswith("self.")):  # self.x.m(): unknown type
+            self.facts["calls"].append([scope.id, self.resolve(name) or name, line])
         resolved = self.resolve(name) or name
         what = RUNTIME_NAMES.get(resolved)
         if what == "SupervisorSpec":
@@ -946,7 +943,7 @@ def _case_tag(pattern: ast.AST) -> str | None:
     return None
 
 
-def _own_walk(node: ast.AST):  # noqa: ANN202 - a generator of ast nodes
+def _own_walk(node: ast.AST) -> Iterator[ast.AST]:
     """``ast.walk`` that does not enter nested functions or classes."""
     stack = [node]
     while stack:

@@ -24,13 +24,7 @@ SUPERVISOR_ROOTS = frozenset(
     ("elixirscope.runtime.Supervisor", "elixirscope.runtime.supervisor.Supervisor")
 )
 PROCESS_ROOTS = GENSERVER_ROOTS | SUPERVISOR_ROOTS | {"elixirscope.runtime.process.ProcessActor"}
-THESPIAN_ROOTS = frozenset(
-    (
-        "thespian.actors.Actor",
-        "thespian.actors.ActorTypeDispatcher",
-        "thespian.actors.ActorExitRequest",
-    )
-) - {"thespian.actors.ActorExitRequest"}
+THESPIAN_ROOTS = frozenset(("thespian.actors.Actor", "thespian.actors.ActorTypeDispatcher"))
 DECLARATIVE_ROOTS = frozenset(
     (
         "sqlalchemy.orm.DeclarativeBase",
@@ -138,7 +132,7 @@ class Project:
 
     @cached_property
     def actor_classes(self) -> dict[str, str]:
-        """qualname within its module -> kind, keyed ``module.qualname``."""
+        """``module.qualname`` of each actor class of the project -> its kind."""
         return {fq: kind for fq in self.classes if (kind := self.class_kind(fq))}
 
     def _actor_cls(self, module: str, cls: str | None) -> bool:
