@@ -127,7 +127,7 @@ def render(report: dict[str, Any]) -> str:
     for spec in trees:
         started = f", started as {spec['started_at']!r}" if spec.get("started_at") else ""
         tree = Tree(
-            f"{spec['name']} ({spec['strategy']}) {where(spec['path'], spec['line'])}{started}"
+            f"{spec['name']} ({_strategy(spec)}) {where(spec['path'], spec['line'])}{started}"
         )
         _grow(tree, spec)
         console.print(tree)
@@ -192,7 +192,7 @@ def _grow(branch: Any, spec: dict[str, Any]) -> None:
         kind = f" [{child['kind']}]" if child["kind"] else ""
         label = f"{child['id']}: {_short(start)}{kind}"
         if child.get("strategy"):
-            label += f" ({child['strategy']})"
+            label += f" ({_strategy(child)})"
         if child.get("restart") not in (None, "permanent"):
             label += f" restart={child['restart']}"
         sub = branch.add(label)
@@ -200,6 +200,10 @@ def _grow(branch: Any, spec: dict[str, Any]) -> None:
             _grow(sub, child)
     if spec.get("more"):
         branch.add("... children made at run time")
+
+
+def _strategy(spec: dict[str, Any]) -> str:
+    return "strategy chosen at run time" if spec["strategy"] == "?" else spec["strategy"]
 
 
 def _label(p: dict[str, Any]) -> str:
