@@ -59,7 +59,11 @@ def project_report(project: Project, summary: dict[str, Any], *, top: int = 10) 
             for n in project.hot_spots(top)
         ],
         "module_graph": graph,
-        "call_graph": {"edges": sum(len(v) for v in calls.values()), "callers": len(calls)},
+        "call_graph": {
+            "edges": sum(len(v) for v in calls.values()),
+            "callers": len(calls),
+            "calls": calls,  # caller node id -> [[callee node id, line], ...]
+        },
         "errors": summary["errors"],
     }
 

@@ -42,6 +42,9 @@ def test_text_and_json_reports_of_the_corpus(analysed_corpus, tmp_path):
     assert [e["error"][:12] for e in report["errors"]] == ["SyntaxError:"]
     assert {"patterns", "supervision_trees", "message_flows", "hot_spots", "module_graph",
             "call_graph", "nodes"} <= set(report)
+    edges = report["call_graph"]["calls"]
+    assert sum(len(v) for v in edges.values()) == report["call_graph"]["edges"] > 0
+    assert report["module_graph"]["internal"]["corpus.supervisor_class"] == ["corpus.genserver_basic"]
 
 
 def test_bad_paths_are_named(tmp_path):
