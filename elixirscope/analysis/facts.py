@@ -26,7 +26,7 @@ from elixirscope.analysis.node_ids import node_id, shape_of
 
 __all__ = ["FACTS_VERSION", "file_facts", "facts_of_source"]
 
-FACTS_VERSION = 2
+FACTS_VERSION = 4
 """Bumped when the facts' layout or rules change: stored facts of another version are redone."""
 
 RUNTIME = "elixirscope.runtime"
@@ -147,6 +147,7 @@ def _empty(path: str, module: str, package: bool, source: bytes) -> dict[str, An
         "handlers": [],
         "specs": [],
         "bindings": {},
+        "factories": {},
     }
 
 
@@ -474,6 +475,60 @@ class _Scanner:
                     scope.bound[arg.arg] = made
         if scope.kind == "method" and node.name in CALLBACK_ARG:
             self._handler(node, scope)
+        self._child_factory(node, scope)
+
+    def _child_factory(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
+        """A helper that returns ``ChildSpec(id, (Class, args))`` built from its parameters
+        (``_service(layer, role, ..., actor=LayerService)``): which parameter gives the
+        child's id and which its class, so its callers' children can be drawn."""
+        made = next(
+            (
+                n.value
+                for n in (x for stmt in node.body for x in _own_walk(stmt))
+                if isinstance(n, ast.Return)
+                and isinstance(n.value, ast.Call)
+                and RUNTIME_NAMES.get(self.resolve(dotted(n.value.func)) or "") == "ChildSpec"
+            ),
+            None,
+        )
+        if made is None:
+            return
+        args = node.args
+        positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+        named = positional + [a.arg for a in args.kwonlyargs]
+        defaults = dict(
+            zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+        )
+        defaults.update(
+            {a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d}
+        )
+        start = _arg(made, 1, "start")
+        cls = start.elts[0] if isinstance(start, ast.Tuple) and len(start.elts) == 2 else None
+
+        def source(expr: ast.AST | None) -> dict[str, Any] | None:
+            if isinstance(expr, ast.Name) and expr.id in named:
+                return {"param": expr.id}
+            value = self._value(expr)
+            return None if value is None else {"value": value}
+
+        self.facts["factories"][scope.qualname] = {
+            "params": [p for p in positional if p not in ("self", "cls")]
+            if scope.kind == "method"
+            else positional,
+            "defaults": {k: self._value(v) for k, v in defaults.items()},
+            "id": source(_arg(made, 0, "id")),
+            "start": source(cls),
+            "type": _const_str(_kwarg(made, "type")) or "worker",
+        }
+
+    def _value(self, expr: ast.AST | None) -> str | None:
+        """A literal string, or the resolved name of a class or function."""
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            return expr.value
+        name = dotted(expr) if expr is not None else None
+        if name is None or name.partition(".")[0] not in (*self.imports, *self.defined):
+            return None  # a local value: known at run time only
+        return self.resolve(name)
 
     def _class(self, node: ast.ClassDef, scope: _Scope) -> None:
         bases = [self.resolve(dotted(b)) or "?" for b in node.bases]
@@ -878,6 +933,8 @@ class _Scanner:
                     "line": expr.lineno,
                     "start": None,
                     "made_by": self.resolve(dotted(expr.func)),
+                    "call_args": [self._value(a) for a in expr.args],
+                    "call_kwargs": {k.arg: self._value(k.value) for k in expr.keywords if k.arg},
                 }
             return None
         child_id = _const_str(_arg(expr, 0, "id"))

@@ -68,6 +68,21 @@ RECEIVERS = {
 GENSERVER_CALLBACKS = ("init", "handle_call", "handle_cast", "handle_info", "terminate")
 
 
+def _from_factory(factory: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """A child made by a helper that returns a ChildSpec: its id and class, from the
+    helper's parameters as this call gives them (its defaults for the others)."""
+    given = dict(factory["defaults"])
+    given.update(zip(factory["params"], child.get("call_args", []), strict=False))
+    given.update(child.get("call_kwargs", {}))
+
+    def read(source: dict[str, Any] | None) -> str | None:
+        if source is None:
+            return None
+        return source["value"] if "value" in source else given.get(source["param"])
+
+    return {"id": read(factory["id"]), "start": read(factory["start"]), "type": factory["type"]}
+
+
 class Project:
     """The joined view of many files' facts."""
 
@@ -347,7 +362,16 @@ class Project:
             if site["kind"] == "supervisor_start" and site.get("spec")
         }
 
+        factories = {
+            f"{f['module']}.{name}": factory
+            for f in self.files
+            for name, factory in f.get("factories", {}).items()
+        }
+
         def child_tree(child: dict[str, Any], depth: int) -> dict[str, Any]:
+            made_by = child.get("made_by")
+            if made_by in factories:
+                child = {**child, **_from_factory(factories[made_by], child)}
             start = child.get("start")
             kind = self.class_kind(start) if start else None
             home = self._alias(start) if start else None

@@ -115,6 +115,20 @@ module("supervisor_spec_fn", """
         )
 """, ("supervisor", "workers_spec"), ("supervisor", "app_spec"))
 
+module("supervisor_helpers", """
+    from elixirscope.runtime import ChildSpec, SupervisorSpec
+    from corpus.genserver_basic import Counter
+    from corpus.genserver_indirect import LoudCounter
+
+
+    def worker(name, cls=Counter, restart="permanent"):
+        return ChildSpec(name, (cls, None), restart=restart)
+
+
+    def helped_spec(extra):
+        return SupervisorSpec("one_for_one", [worker("h1"), worker("h2", cls=LoudCounter), worker(extra)])
+""", ("supervisor", "helped_spec"))
+
 module("registry_use", """
     from elixirscope.runtime import GenServer, Runtime
 

@@ -56,7 +56,13 @@ def test_near_misses_match_nothing(analysed_corpus):
 def test_supervision_tree_resolved_from_literal_specs(analysed_corpus):
     repo, summary, _ = analysed_corpus
     trees = {t["name"]: t for t in repo.project(summary["target"]).supervision_trees}
-    assert set(trees) == {"corpus.supervisor_class.Top", "corpus.supervisor_spec_fn.app_spec"}
+    assert set(trees) == {"corpus.supervisor_class.Top", "corpus.supervisor_spec_fn.app_spec",
+                          "corpus.supervisor_helpers.helped_spec"}
+    helped = trees.pop("corpus.supervisor_helpers.helped_spec")  # children made by a helper
+    assert [(c["id"], c["start"], c["kind"]) for c in helped["children"]] == [
+        ("h1", "corpus.genserver_basic.Counter", "genserver"),
+        ("h2", "corpus.genserver_indirect.LoudCounter", "genserver"),
+        ("?", "corpus.genserver_basic.Counter", "genserver")]  # its id is a run-time value
     top = trees["corpus.supervisor_class.Top"]
     assert top["strategy"] == "rest_for_one"
     assert [(c["id"], c["kind"], c["restart"]) for c in top["children"]] == [
