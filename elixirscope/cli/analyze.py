@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Any) -> int:
+    try:
+        import rich  # noqa: F401 - the report's tables and tree, and the progress bar
+    except ImportError as exc:  # an extra
+        raise CommandError(
+            f"analyze needs rich ({exc}); install it with: pip install 'elixirscope[analysis]'"
+        ) from None
     from elixirscope.analysis import AnalysisError, open_repository
     from elixirscope.analysis.report import analysis_report
     from elixirscope.config.data_dir import DataDirError, usable_data_dir
