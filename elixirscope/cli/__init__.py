@@ -111,6 +111,12 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_arguments(parser)
 
 
+def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import analyze
+
+    analyze.add_arguments(parser)
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -162,6 +168,11 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _add_export_arguments,
     ),
     ("store", "check (and repair) the event store", _add_store_arguments),
+    (
+        "analyze",
+        "analyse a project's source: patterns, supervision trees, message flows, hot spots",
+        _add_analyze_arguments,
+    ),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
 command being run gets its options (and imports their module), so starting
@@ -308,6 +319,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import export
 
             return export.run(args)
+        if args.command == "analyze":
+            from elixirscope.cli import analyze
+
+            return analyze.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure
