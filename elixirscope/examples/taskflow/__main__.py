@@ -8,6 +8,7 @@ URL (``http://127.0.0.1:PORT``); SIGINT or SIGTERM stops the server cleanly.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from typing import Any
@@ -47,11 +48,21 @@ def _serve(app: Any, host: str, port: int) -> int:
     except OSError as exc:
         print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2
+    sock.listen(2048)  # connections wait in the backlog until the app has started
     bound = sock.getsockname()[1]
     print(f"http://{host}:{bound}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    # uvicorn stops gracefully on either signal, then raises it again: end normally then
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
