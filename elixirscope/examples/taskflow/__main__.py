@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = ["main"]
 
+GRACE_S = 2  # open requests (a hanging mail call) get this long to finish at a stop
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m elixirscope.examples.taskflow")
@@ -51,7 +53,8 @@ def _serve(app: Any, host: str, port: int) -> int:
     sock.listen(2048)  # connections wait in the backlog until the app has started
     bound = sock.getsockname()[1]
     print(f"http://{host}:{bound}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S)
+    server = uvicorn.Server(config)
     # uvicorn stops gracefully on either signal, then raises it again: end normally then
     signal.signal(signal.SIGTERM, _stopped)
     try:

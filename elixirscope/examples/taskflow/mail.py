@@ -29,7 +29,7 @@ __all__ = ["ATTEMPTS", "EmailClient", "create_mail_app"]
 ATTEMPTS = 3
 TIMEOUT_S = 0.5
 BACKOFF_S = 0.05
-HANG_S = 5.0
+HANG_S = 2.0
 
 
 class EmailClient:
