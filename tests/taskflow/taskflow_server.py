@@ -84,7 +84,10 @@ class TaskFlowServer:
         self.url = served.url
         self.data_dir = data_dir
         self.database = database
-        self.client = httpx.Client(base_url=self.url, timeout=60.0)
+        # a fresh connection each request: a kept-alive one may be closed by the server
+        # (its keep-alive timeout) just as the next request is sent
+        no_reuse = httpx.Limits(max_keepalive_connections=0)
+        self.client = httpx.Client(base_url=self.url, timeout=60.0, limits=no_reuse)
 
     @classmethod
     def start(
