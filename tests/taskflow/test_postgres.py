@@ -30,6 +30,11 @@ def on_postgres(
     server = TaskFlowServer.start(
         tmp_path_factory.mktemp("pg"), recorded=True, mail_url=mail.url, database=postgres.url
     )
+    # more projects: more moments in the slow report for the database to vanish in
+    server.created = [  # type: ignore[attr-defined]
+        server.client.post("/api/projects", json={"name": f"pg {i}", "owner_id": 1})
+        for i in range(4)
+    ]
     yield server
     assert server.stop() == 0, server.served.log.read_text()
 
@@ -55,6 +60,19 @@ def test_the_n_plus_one_on_postgresql(on_postgres: TaskFlowServer) -> None:
     assert all(q["database"].startswith("postgresql+psycopg://postgres@127.0.0.1:") for q in queries)
     assert all("FROM tasks" in q["statement"] for q in queries[1:])
     assert [q["line"] for q in queries[1:]] == [loop_line()] * n
+
+
+def test_creating_a_project_starts_its_worker_under_the_project_supervisor(
+    on_postgres: TaskFlowServer,
+) -> None:
+    response = on_postgres.created[-1]  # type: ignore[attr-defined]
+    assert response.status_code == 201
+    chain = on_postgres.recorded(response)
+    (spawn,) = chain.of("spawn")
+    assert spawn["supervisor"] == "taskflow/projects"
+    (init,) = chain.calls("ProjectWorker.init")
+    assert init["args"]["args"] == f"[{response.json()['id']}]"
+    assert [q["statement"].split()[0] for q in chain.of("query")] == ["INSERT"]
 
 
 def test_a_registration_on_postgresql_inserts_and_commits(on_postgres: TaskFlowServer) -> None:
@@ -107,7 +125,7 @@ def test_a_database_that_disappears_mid_report_is_a_503_and_recorded(
 ) -> None:
     recorded = _report_losing_its_database(on_postgres, postgres)
     unrecorded = _report_losing_its_database(plain_on_postgres, postgres)
-    assert recorded.status_code == unrecorded.status_code == 503
+    assert recorded.status_code == unrecorded.status_code == 503, (recorded.text, unrecorded.text)
     assert recorded.json()["error"].split(":")[0] == unrecorded.json()["error"].split(":")[0] == (
         "database unavailable"
     )
@@ -124,5 +142,5 @@ def test_the_app_and_its_recording_carry_on_after_the_database_came_back(
     on_postgres: TaskFlowServer,
 ) -> None:
     response = on_postgres.client.get("/api/reports/projects")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     assert on_postgres.recorded(response).end["status"] == 200

@@ -73,8 +73,9 @@ def test_every_request_of_a_concurrent_burst_is_answered_and_recorded(taskflow: 
     recorded request with its query (a count, not a time: no limits asserted)."""
     responses = _burst(taskflow.url, 60, 10)
     assert [r.status_code for r in responses] == [200] * 60
-    for response in responses:
-        chain = taskflow.recorded(response)
+    chains = taskflow.recorded_many([r.headers["x-correlation-id"] for r in responses])
+    assert len(chains) == 60
+    for chain in chains.values():
         assert chain.end["status"] == 200 and len(chain.of("query")) == 1
 
 
@@ -85,9 +86,9 @@ def test_concurrent_clients_get_distinct_chains_that_do_not_mix(taskflow: TaskFl
     cids = [r.headers["x-correlation-id"] for batch in batches for r in batch]
     assert len(cids) == len(set(cids)) == 40
     seen: set[int] = set()
-    for cid in cids:
-        ids = {e["id"] for e in taskflow.recorded(cid).events}
-        assert not ids & seen
+    for chain in taskflow.recorded_many(cids).values():
+        ids = {e["id"] for e in chain.events}
+        assert ids and not ids & seen
         seen |= ids
 
 

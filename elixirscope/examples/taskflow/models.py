@@ -67,7 +67,7 @@ def engine_for(url: str) -> Engine:
         )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url)
+    return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced
 
 
 USERS = [("ada@taskflow.test", "ada"), ("grace@taskflow.test", "grace"), ("linus@taskflow.test", "linus")]
