@@ -60,7 +60,20 @@ class _Served:
         return self.process.returncode
 
 
+NEEDS = ("starlette", "uvicorn", "websockets", "httpx", "sqlalchemy")
+
+
 def run_taskflow_demo(data_dir: str | None = None, out: TextIO = sys.stdout) -> int:
+    import importlib.util
+
+    missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"elixirscope demo taskflow: TaskFlow needs {', '.join(missing)}; "
+            "pip install 'elixirscope[taskflow]'",
+            file=sys.stderr,
+        )
+        return 2
     from elixirscope.examples.taskflow.session import drive
 
     where = Path(data_dir or tempfile.mkdtemp(prefix="elixirscope-taskflow-"))
@@ -131,9 +144,9 @@ def summary(data_dir: str, chains: dict[str, str]) -> str:
         f"  elixirscope calltree --data-dir {data_dir} {n1}",
         f"  elixirscope query --data-dir {data_dir} \"line, count(*) from queries where chain = '{n1}' group by line\"",
         f"  elixirscope query --data-dir {data_dir} \"states of 'task_manager'\"",
-        f"  elixirscope query --data-dir {data_dir} \"http where attempt > 1\"",
-        f"  elixirscope query --data-dir {data_dir} \"restarts\"",
-        f"  elixirscope query --data-dir {data_dir} \"route, count(*), p95(duration) from requests group by route\"",
+        f'  elixirscope query --data-dir {data_dir} "http where attempt > 1"',
+        f'  elixirscope query --data-dir {data_dir} "restarts"',
+        f'  elixirscope query --data-dir {data_dir} "route, count(*), p95(duration) from requests group by route"',
     ]
     return "\n".join(lines)
 
@@ -161,7 +174,9 @@ def _n_plus_one(found: list[dict[str, Any]], _: Any) -> list[str]:
 
 def _race(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[str]:
     both = [first, second] if second else [first]
-    reads = [q["ts"] for f in both for q in _of(f, "query") if q["statement"].startswith("SELECT tasks")]
+    reads = [
+        q["ts"] for f in both for q in _of(f, "query") if q["statement"].startswith("SELECT tasks")
+    ]
     writes = [q["ts"] for f in both for q in _of(f, "query") if q["statement"].startswith("UPDATE")]
     statuses = " and ".join(str(_of(f, "reqend")[0]["status"]) for f in both if _of(f, "reqend"))
     lines = [_title(first, f"The race: two assignments at once, answered {statuses}")]

@@ -30,7 +30,9 @@ def taskflow(tmp_path_factory: pytest.TempPathFactory, mail: Served) -> Iterator
 @pytest.fixture(scope="session")
 def plain(tmp_path_factory: pytest.TempPathFactory, mail: Served) -> Iterator[TaskFlowServer]:
     """The same TaskFlow under plain ``python``: what it answers without ElixirScope."""
-    server = TaskFlowServer.start(tmp_path_factory.mktemp("plain"), recorded=False, mail_url=mail.url)
+    server = TaskFlowServer.start(
+        tmp_path_factory.mktemp("plain"), recorded=False, mail_url=mail.url
+    )
     yield server
     server.stop()
 

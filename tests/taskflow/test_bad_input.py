@@ -32,7 +32,9 @@ def same_answer(recorded: tuple, plain: tuple) -> None:
     assert recorded[0] == plain[0] and recorded[1] == plain[1]
 
 
-def test_a_malformed_traceparent_is_ignored_and_said_so(taskflow: TaskFlowServer, plain: TaskFlowServer) -> None:
+def test_a_malformed_traceparent_is_ignored_and_said_so(
+    taskflow: TaskFlowServer, plain: TaskFlowServer
+) -> None:
     bad = {"traceparent": "00-not-a-trace-id-zz"}
     recorded = taskflow.client.get("/api/projects", headers=bad)
     unrecorded = plain.client.get("/api/projects", headers=bad)
@@ -90,7 +92,9 @@ def test_a_huge_body_is_counted_not_kept(taskflow: TaskFlowServer, plain: TaskFl
     assert text[:20_000] not in json.dumps(chain.events)
 
 
-def test_a_body_that_is_not_json_is_a_400_naming_it(taskflow: TaskFlowServer, plain: TaskFlowServer) -> None:
+def test_a_body_that_is_not_json_is_a_400_naming_it(
+    taskflow: TaskFlowServer, plain: TaskFlowServer
+) -> None:
     recorded = taskflow.client.post("/api/projects", content=b"\xff{not json")
     unrecorded = plain.client.post("/api/projects", content=b"\xff{not json")
     assert (recorded.status_code, recorded.json()) == (unrecorded.status_code, unrecorded.json())

@@ -56,9 +56,11 @@ def test_both_task_manager_states_are_recorded_the_second_overwriting_the_first(
 ) -> None:
     task_id = race["task"]["id"]
     states = []
-    for chain, response in zip(race["chains"], race["responses"]):
+    for chain, response in zip(race["chains"], race["responses"], strict=True):
         (state,) = [
-            s for s in chain.of("state", actor="taskflow/task_manager") if s["message"].startswith("('assign'")
+            s
+            for s in chain.of("state", actor="taskflow/task_manager")
+            if s["message"].startswith("('assign'")
         ]
         states.append((state["ts"], state, response.json()["assignee_id"]))
     states.sort(key=lambda s: s[0])
@@ -77,7 +79,9 @@ def test_the_two_requests_are_two_chains_that_overlap_in_time(race: dict[str, An
     assert a0 < b1 and b0 < a1
 
 
-def test_an_assignment_after_the_race_is_refused_with_409(taskflow: TaskFlowServer, race: dict[str, Any]) -> None:
+def test_an_assignment_after_the_race_is_refused_with_409(
+    taskflow: TaskFlowServer, race: dict[str, Any]
+) -> None:
     response = taskflow.client.post(f"/api/tasks/{race['task']['id']}/assign", json={"user_id": 3})
     assert response.status_code == 409
     chain: Chain = taskflow.recorded(response)

@@ -24,7 +24,13 @@ def session(taskflow: TaskFlowServer) -> dict[str, Any]:
             refreshes.append(json.loads(ws.recv(timeout=30)))
         created = taskflow.client.post("/api/projects/1/tasks", json={"title": "live"})
         pushed = json.loads(ws.recv(timeout=30))
-    return {"first": first, "refreshes": refreshes, "created": created, "pushed": pushed, "cid": cid}
+    return {
+        "first": first,
+        "refreshes": refreshes,
+        "created": created,
+        "pushed": pushed,
+        "cid": cid,
+    }
 
 
 def ws_chain(taskflow: TaskFlowServer, cid: str) -> list[dict[str, Any]]:
@@ -42,7 +48,9 @@ def test_the_dashboard_answers_each_refresh_with_the_counts(session: dict[str, A
     assert all(set(r["counts"]) == {"projects", "tasks", "open"} for r in session["refreshes"])
 
 
-def test_a_task_created_by_a_request_is_pushed_to_the_open_dashboard(session: dict[str, Any]) -> None:
+def test_a_task_created_by_a_request_is_pushed_to_the_open_dashboard(
+    session: dict[str, Any],
+) -> None:
     task = session["created"].json()
     assert session["pushed"]["event"] == {
         "event": "task_created",

@@ -51,7 +51,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_the_demo_prints_what_the_readme_shows(demo: tuple[Path, str]) -> None:
     text = README.read_text()
     start = text.index("## TaskFlow: a web application recorded end to end")
-    block = re.search(r"```\n\$ elixirscope demo taskflow --data-dir data\n(.*?)```", text[start:], re.S)
+    block = re.search(
+        r"```\n\$ elixirscope demo taskflow --data-dir data\n(.*?)```", text[start:], re.S
+    )
     assert block is not None
     assert normalised(demo[1]) == normalised(block.group(1))
 

@@ -11,7 +11,9 @@ from elixirscope.query import esql
 
 
 def crash(taskflow: TaskFlowServer, project_id: int = 1):
-    response = taskflow.client.post(f"/api/projects/{project_id}/estimate", json={"hours_per_day": 0})
+    response = taskflow.client.post(
+        f"/api/projects/{project_id}/estimate", json={"hours_per_day": 0}
+    )
     return response, taskflow.recorded(response)
 
 
@@ -31,14 +33,20 @@ def test_the_crash_is_recorded_where_it_was_raised_with_its_input(taskflow: Task
     _, chain = crash(taskflow)
     (raised,) = [x for x in chain.of("exception") if x["function"].endswith("estimate_days")]
     assert raised["exc_type"] == "ZeroDivisionError"
-    assert raised["traceback"][0].endswith("elixirscope/examples/taskflow/actors.py:%d:estimate_days" % raised["line"])
+    assert raised["traceback"][0].endswith(
+        "elixirscope/examples/taskflow/actors.py:%d:estimate_days" % raised["line"]
+    )
     (call,) = chain.calls("actors.estimate_days")
     assert call["args"]["hours_per_day"] == "0"
     (handle,) = chain.calls("ProjectWorker.handle_call")
-    assert handle["args"]["request"].startswith("('estimate', ") and handle["args"]["request"].endswith(", 0)")
+    assert handle["args"]["request"].startswith("('estimate', ") and handle["args"][
+        "request"
+    ].endswith(", 0)")
 
 
-def test_the_exit_then_the_restart_follow_the_crash_with_its_cause(taskflow: TaskFlowServer) -> None:
+def test_the_exit_then_the_restart_follow_the_crash_with_its_cause(
+    taskflow: TaskFlowServer,
+) -> None:
     _, chain = crash(taskflow, project_id=2)
     (raised,) = [x for x in chain.of("exception") if x["function"].endswith("estimate_days")]
     (exit_,) = chain.of("exit")
@@ -62,7 +70,12 @@ def test_the_restarted_worker_answers_again(taskflow: TaskFlowServer) -> None:
 
 def test_esql_finds_the_crash_and_the_restart(taskflow: TaskFlowServer) -> None:
     _, chain = crash(taskflow, project_id=4)
-    crashes = list(esql.run(f"exceptions where type = 'ZeroDivisionError' and chain = '{chain.cid}'", data_dir=taskflow.data_dir))
+    crashes = list(
+        esql.run(
+            f"exceptions where type = 'ZeroDivisionError' and chain = '{chain.cid}'",
+            data_dir=taskflow.data_dir,
+        )
+    )
     restarts = list(esql.run(f"restarts where chain = '{chain.cid}'", data_dir=taskflow.data_dir))
     # raised in estimate_days, out through the callback that called it
     assert [c["function"].rsplit(".", 2)[-2:] for c in crashes] == [
@@ -120,7 +133,9 @@ def test_a_failing_mail_service_is_a_503_attempt_then_a_success(
 def test_esql_lists_the_retries(taskflow: TaskFlowServer, mail: Served) -> None:
     mail_mode(mail, "hang", 1)
     _, chain = assign_new_task(taskflow, "ask esql")
-    rows = list(esql.run(f"http where attempt > 1 and chain = '{chain.cid}'", data_dir=taskflow.data_dir))
+    rows = list(
+        esql.run(f"http where attempt > 1 and chain = '{chain.cid}'", data_dir=taskflow.data_dir)
+    )
     assert len(rows) == 1 and rows[0]["attempt"] == 2
 
 

@@ -20,15 +20,25 @@ from test_performance import loop_line
 from waiting import wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integrations"))
-from postgres import PostgresServer, postgres  # noqa: E402, F401 - postgres: a fixture
+from postgres import PostgresServer, server_or_skip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for this module (skips, saying why, without one)."""
+    server = server_or_skip()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def on_postgres(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, mail: Served
+    tmp_path_factory: pytest.TempPathFactory, pg: PostgresServer, mail: Served
 ) -> Iterator[TaskFlowServer]:
     server = TaskFlowServer.start(
-        tmp_path_factory.mktemp("pg"), recorded=True, mail_url=mail.url, database=postgres.url
+        tmp_path_factory.mktemp("pg"), recorded=True, mail_url=mail.url, database=pg.url
     )
     # more projects: more moments in the slow report for the database to vanish in
     server.created = [  # type: ignore[attr-defined]
@@ -41,10 +51,10 @@ def on_postgres(
 
 @pytest.fixture(scope="module")
 def plain_on_postgres(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, mail: Served
+    tmp_path_factory: pytest.TempPathFactory, pg: PostgresServer, mail: Served
 ) -> Iterator[TaskFlowServer]:
     server = TaskFlowServer.start(
-        tmp_path_factory.mktemp("pg-plain"), recorded=False, mail_url=mail.url, database=postgres.url
+        tmp_path_factory.mktemp("pg-plain"), recorded=False, mail_url=mail.url, database=pg.url
     )
     yield server
     server.stop()
@@ -57,7 +67,9 @@ def test_the_n_plus_one_on_postgresql(on_postgres: TaskFlowServer) -> None:
     queries = chain.of("query")
     assert len(queries) == 1 + n
     assert {q["system"] for q in queries} == {"postgresql"}
-    assert all(q["database"].startswith("postgresql+psycopg://postgres@127.0.0.1:") for q in queries)
+    assert all(
+        q["database"].startswith("postgresql+psycopg://postgres@127.0.0.1:") for q in queries
+    )
     assert all("FROM tasks" in q["statement"] for q in queries[1:])
     assert [q["line"] for q in queries[1:]] == [loop_line()] * n
 
@@ -91,12 +103,19 @@ def test_the_race_on_postgresql(on_postgres: TaskFlowServer) -> None:
     responses = asyncio.run(_both(on_postgres.url, task["id"]))
     assert [r.status_code for r in responses] == [200, 200]
     chains = [on_postgres.recorded(r) for r in responses]
-    reads = [q["ts"] for c in chains for q in c.of("query") if q["statement"].startswith("SELECT tasks.id")]
-    writes = [q["ts"] for c in chains for q in c.of("query") if q["statement"].startswith("UPDATE tasks")]
+    reads = [
+        q["ts"]
+        for c in chains
+        for q in c.of("query")
+        if q["statement"].startswith("SELECT tasks.id")
+    ]
+    writes = [
+        q["ts"] for c in chains for q in c.of("query") if q["statement"].startswith("UPDATE tasks")
+    ]
     assert len(reads) == len(writes) == 2 and max(reads) < min(writes)
 
 
-def _report_losing_its_database(server: TaskFlowServer, postgres: PostgresServer) -> httpx.Response:
+def _report_losing_its_database(server: TaskFlowServer, pg: PostgresServer) -> httpx.Response:
     """Ask for the slow report; while its transaction is open between two queries,
     terminate its connection (the database disappears under it)."""
     import psycopg
@@ -106,7 +125,7 @@ def _report_losing_its_database(server: TaskFlowServer, postgres: PostgresServer
         target=lambda: answer.setdefault("r", server.client.get("/api/reports/projects"))
     )
     asking.start()
-    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+    with psycopg.connect(pg.dsn, autocommit=True) as admin:
 
         def in_the_report() -> list[tuple[Any, ...]]:
             return admin.execute(
@@ -121,13 +140,15 @@ def _report_losing_its_database(server: TaskFlowServer, postgres: PostgresServer
 
 
 def test_a_database_that_disappears_mid_report_is_a_503_and_recorded(
-    on_postgres: TaskFlowServer, plain_on_postgres: TaskFlowServer, postgres: PostgresServer
+    on_postgres: TaskFlowServer, plain_on_postgres: TaskFlowServer, pg: PostgresServer
 ) -> None:
-    recorded = _report_losing_its_database(on_postgres, postgres)
-    unrecorded = _report_losing_its_database(plain_on_postgres, postgres)
+    recorded = _report_losing_its_database(on_postgres, pg)
+    unrecorded = _report_losing_its_database(plain_on_postgres, pg)
     assert recorded.status_code == unrecorded.status_code == 503, (recorded.text, unrecorded.text)
-    assert recorded.json()["error"].split(":")[0] == unrecorded.json()["error"].split(":")[0] == (
-        "database unavailable"
+    assert (
+        recorded.json()["error"].split(":")[0]
+        == unrecorded.json()["error"].split(":")[0]
+        == ("database unavailable")
     )
     chain = on_postgres.recorded(recorded)
     failed = [q for q in chain.of("query") if q["error"]]

@@ -45,7 +45,9 @@ def test_a_second_registration_of_the_email_stops_after_the_check(taskflow: Task
     assert check["statement"].startswith("SELECT users.id") and not chain.of("pub")
 
 
-def test_the_report_runs_on_the_actors_thread_in_the_requests_chain(taskflow: TaskFlowServer) -> None:
+def test_the_report_runs_on_the_actors_thread_in_the_requests_chain(
+    taskflow: TaskFlowServer,
+) -> None:
     """(c) background processing: the web thread and the actor thread, one chain."""
     chain = taskflow.recorded(taskflow.client.get("/api/reports/projects"))
     threads = {e["thread"] for e in chain.events}
@@ -68,7 +70,9 @@ def _burst(url: str, n: int, concurrency: int) -> list[httpx.Response]:
     return asyncio.run(go())
 
 
-def test_every_request_of_a_concurrent_burst_is_answered_and_recorded(taskflow: TaskFlowServer) -> None:
+def test_every_request_of_a_concurrent_burst_is_answered_and_recorded(
+    taskflow: TaskFlowServer,
+) -> None:
     """(d) under load: 60 requests, 10 at a time, each answered and each its own
     recorded request with its query (a count, not a time: no limits asserted)."""
     responses = _burst(taskflow.url, 60, 10)
@@ -94,14 +98,18 @@ def test_concurrent_clients_get_distinct_chains_that_do_not_mix(taskflow: TaskFl
 
 def test_a_callers_traceparent_joins_its_chain(taskflow: TaskFlowServer) -> None:
     trace_id, span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    response = taskflow.client.get("/api/projects", headers={"traceparent": f"00-{trace_id}-{span}-01"})
+    response = taskflow.client.get(
+        "/api/projects", headers={"traceparent": f"00-{trace_id}-{span}-01"}
+    )
     assert response.headers["x-correlation-id"] == trace_id
     chain = taskflow.recorded(response)
     assert chain.request["trace_id"] == trace_id and chain.request["parent_span"] == span
     assert response.headers["traceparent"].startswith(f"00-{trace_id}-")
 
 
-def test_the_recording_keeps_going_after_the_applications_failures(taskflow: TaskFlowServer) -> None:
+def test_the_recording_keeps_going_after_the_applications_failures(
+    taskflow: TaskFlowServer,
+) -> None:
     """(f) after a crash, a 500 and a 400, the next request is recorded whole."""
     taskflow.client.post("/api/projects/1/estimate", json={"hours_per_day": 0})
     taskflow.client.get("/api/users/998/summary")
@@ -114,12 +122,16 @@ def test_a_request_lifecycle_is_complete_and_ordered(taskflow: TaskFlowServer) -
     """(h) no event lost: every call returned, every send received, every
     publish delivered, timestamps in order within each thread."""
     task = taskflow.client.post("/api/projects/2/tasks", json={"title": "whole"}).json()
-    chain = taskflow.recorded(taskflow.client.post(f"/api/tasks/{task['id']}/assign", json={"user_id": 2}))
+    chain = taskflow.recorded(
+        taskflow.client.post(f"/api/tasks/{task['id']}/assign", json={"user_id": 2})
+    )
     calls = {c["id"] for c in chain.of("call")}
     assert calls == {r["call_id"] for r in chain.of("return")} | {
         x["call_id"] for x in chain.of("exception")
     }
-    assert {s["message_id"] for s in chain.of("send")} == {r["message_id"] for r in chain.of("receive")}
+    assert {s["message_id"] for s in chain.of("send")} == {
+        r["message_id"] for r in chain.of("receive")
+    }
     (pub,) = chain.of("pub")
     delivered = chain.of("deliver", pub_id=pub["pub_id"])
     for thread in {e["thread"] for e in chain.events}:
@@ -139,7 +151,9 @@ def test_each_kind_of_failure_is_recorded_with_its_type_and_what_led_to_it(
     exception event with its type and traceback, after the events that led to it."""
     cases = {
         "AttributeError": taskflow.client.get("/api/users/997/summary"),
-        "ZeroDivisionError": taskflow.client.post("/api/projects/2/estimate", json={"hours_per_day": 0}),
+        "ZeroDivisionError": taskflow.client.post(
+            "/api/projects/2/estimate", json={"hours_per_day": 0}
+        ),
         "app.BadInput": taskflow.client.post("/api/projects/1/tasks", json={"title": 7}),
     }
     for exc_type, response in cases.items():

@@ -7,7 +7,9 @@ from taskflow_server import Chain, TaskFlowServer
 
 
 def new_task(taskflow: TaskFlowServer, title: str, project_id: int = 2) -> tuple[dict, Chain]:
-    response = taskflow.client.post(f"/api/projects/{project_id}/tasks", json={"title": title, "hours": 3})
+    response = taskflow.client.post(
+        f"/api/projects/{project_id}/tasks", json={"title": title, "hours": 3}
+    )
     assert response.status_code == 201, response.text
     return response.json(), taskflow.recorded(response)
 
@@ -18,10 +20,16 @@ def test_creating_a_task_records_the_handler_its_query_and_the_task_managers_cal
     task, chain = new_task(taskflow, "write the tests")
     (handler,) = chain.calls("create_app.<locals>.create_task")
     (create,) = chain.calls("queries.create_task")
-    (manager,) = [c for c in chain.calls("TaskManager.handle_call") if "created" in c["args"]["request"]]
+    (manager,) = [
+        c for c in chain.calls("TaskManager.handle_call") if "created" in c["args"]["request"]
+    ]
     assert create["id"] in {e["id"] for e in chain.under(handler)}
     assert manager["id"] in {e["id"] for e in chain.under(handler)}
-    inserts = [q for q in chain.under(create) if q["type"] == "query" and q["statement"].startswith("INSERT INTO tasks")]
+    inserts = [
+        q
+        for q in chain.under(create)
+        if q["type"] == "query" and q["statement"].startswith("INSERT INTO tasks")
+    ]
     assert len(inserts) == 1 and inserts[0]["rows"] == 1
     assert manager["args"]["request"] == f"('created', {task['id']})"
 
@@ -46,7 +54,9 @@ def test_the_task_managers_call_is_nested_under_the_handler_through_the_actor_th
 ) -> None:
     _, chain = new_task(taskflow, "nest")
     (handler,) = chain.calls("create_app.<locals>.create_task")
-    manager = [c for c in chain.calls("TaskManager.handle_call") if "created" in c["args"]["request"]][0]
+    manager = [
+        c for c in chain.calls("TaskManager.handle_call") if "created" in c["args"]["request"]
+    ][0]
     assert manager["thread"] != handler["thread"]  # the actors' own thread ...
     assert manager["correlation_id"] == handler["correlation_id"] == chain.cid  # ... same chain
     by_id = {c["id"]: c for c in chain.of("call")}
@@ -65,7 +75,8 @@ def test_assigning_then_completing_records_the_task_managers_state_changes(
     completed = taskflow.client.post(f"/api/tasks/{task['id']}/complete")
     assert assigned.status_code == completed.status_code == 200
     (assign_state,) = [
-        s for s in taskflow.recorded(assigned).of("state", actor="taskflow/task_manager")
+        s
+        for s in taskflow.recorded(assigned).of("state", actor="taskflow/task_manager")
         if s["message"] == f"('assign', {task['id']}, 3)"
     ]
     assert {"path": f"assignments['{task['id']}']", "op": "add", "new": 3} in assign_state["delta"]

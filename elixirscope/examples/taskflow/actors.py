@@ -143,7 +143,12 @@ def project_report(database_url: str) -> list[dict[str, Any]]:
 def render_row(name: str, tasks: Any) -> dict[str, Any]:
     time.sleep(SLOW_ROW_S)  # planted: the slow part of the report
     done = sum(1 for t in tasks if t.status == "done")
-    return {"project": name, "tasks": len(tasks), "done": done, "hours": sum(t.hours for t in tasks)}
+    return {
+        "project": name,
+        "tasks": len(tasks),
+        "done": done,
+        "hours": sum(t.hours for t in tasks),
+    }
 
 
 def project_supervisor_spec() -> SupervisorSpec:

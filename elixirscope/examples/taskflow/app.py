@@ -330,7 +330,9 @@ def field(body: dict[str, Any], name: str, kind: Any, default: Any = _MISSING) -
     if value is _MISSING:
         raise BadInput(f"missing field {name!r}")
     if not isinstance(value, kind) or isinstance(value, bool):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
         raise BadInput(f"field {name!r} must be {expected}, got {value!r}")
     return value
 

@@ -47,7 +47,9 @@ class EmailClient:
         with httpx.Client(timeout=self.timeout) as client:
             for attempt in range(1, ATTEMPTS + 1):
                 try:
-                    response = client.post(f"{self.mail_url}/send", json={"to": to, "subject": subject})
+                    response = client.post(
+                        f"{self.mail_url}/send", json={"to": to, "subject": subject}
+                    )
                 except httpx.TimeoutException:
                     why = "timed out"
                 except httpx.HTTPError as exc:
@@ -78,7 +80,9 @@ def create_mail_app() -> Starlette:
 
     async def set_mode(request: Request) -> JSONResponse:
         asked = await request.json()
-        if asked.get("mode") not in ("ok", "hang", "fail") or not isinstance(asked.get("times", 1), int):
+        if asked.get("mode") not in ("ok", "hang", "fail") or not isinstance(
+            asked.get("times", 1), int
+        ):
             return JSONResponse(
                 {"error": "expected {'mode': 'ok' | 'hang' | 'fail', 'times': N}"}, status_code=400
             )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import ForeignKey, String, Text, create_engine, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.pool import StaticPool
 
 __all__ = ["Base", "Comment", "Project", "Task", "User", "engine_for", "seed", "shared_engine"]
 
@@ -70,7 +70,11 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced
 
 
-USERS = [("ada@taskflow.test", "ada"), ("grace@taskflow.test", "grace"), ("linus@taskflow.test", "linus")]
+USERS = [
+    ("ada@taskflow.test", "ada"),
+    ("grace@taskflow.test", "grace"),
+    ("linus@taskflow.test", "linus"),
+]
 PROJECTS = ["apollo", "gemini", "mercury", "voyager"]
 TASKS_PER_PROJECT = 5
 

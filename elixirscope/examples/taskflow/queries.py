@@ -45,7 +45,12 @@ def task_json(task: Task) -> dict[str, Any]:
 
 
 def project_json(project: Project) -> dict[str, Any]:
-    return {"id": project.id, "name": project.name, "status": project.status, "owner_id": project.owner_id}
+    return {
+        "id": project.id,
+        "name": project.name,
+        "status": project.status,
+        "owner_id": project.owner_id,
+    }
 
 
 def register_user(session: Session, email: str, username: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ import httpx
 __all__ = ["drive"]
 
 
-def drive(url: str, mail_url: str | None, say: Callable[[str], None]) -> dict[str, str]:
+def drive(url: str, mail_url: str | None, say: Callable[[str], object]) -> dict[str, str]:
     chains: dict[str, str] = {}
     with httpx.Client(base_url=url, timeout=60.0) as client:
 
