@@ -47,12 +47,22 @@ class Served:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-        if not self.url.startswith("http://"):
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"{argv} did not start: {self.url!r}\n{log.read_text()}")
+        self.argv = argv
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL, once it printed it (so several can start at once)."""
+        if self._url is None:
+            assert self.process.stdout is not None
+            self._url = self.process.stdout.readline().strip()
+            if not self._url.startswith("http://"):
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(
+                    f"{self.argv} did not start: {self._url!r}\n{self.log.read_text()}"
+                )
+        return self._url
 
     def stop(self) -> int:
         """SIGINT (uvicorn's graceful stop), then a kill if it lingers; its exit status."""
@@ -81,13 +91,22 @@ class TaskFlowServer:
 
     def __init__(self, served: Served, data_dir: Path | None, database: str) -> None:
         self.served = served
-        self.url = served.url
         self.data_dir = data_dir
         self.database = database
-        # a fresh connection each request: a kept-alive one may be closed by the server
-        # (its keep-alive timeout) just as the next request is sent
-        no_reuse = httpx.Limits(max_keepalive_connections=0)
-        self.client = httpx.Client(base_url=self.url, timeout=60.0, limits=no_reuse)
+        self._client: httpx.Client | None = None
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            # a fresh connection each request: a kept-alive one may be closed by the
+            # server (its keep-alive timeout) just as the next request is sent
+            no_reuse = httpx.Limits(max_keepalive_connections=0)
+            self._client = httpx.Client(base_url=self.url, timeout=60.0, limits=no_reuse)
+        return self._client
 
     @classmethod
     def start(
@@ -105,10 +124,11 @@ class TaskFlowServer:
             )  # fmt: skip
         else:
             argv = _python(*serve)
-        return cls(Served(argv, where, where / "server.log"), data_dir, database)
+        return cls(Served(argv, where, where / "server.log"), data_dir, database)  # starting
 
     def stop(self) -> int:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
         return self.served.stop()
 
     # ------------------------------------------------------------- reading back

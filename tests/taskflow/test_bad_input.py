@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from conftest import mail_mode
@@ -106,13 +107,22 @@ def test_a_body_that_is_not_json_is_a_400_naming_it(
 def test_a_mail_service_that_hangs_fails_the_mail_not_the_request(
     taskflow: TaskFlowServer, plain: TaskFlowServer, mail: Served
 ) -> None:
-    answers, responses = [], []
-    for server in (taskflow, plain):
-        task = server.client.post("/api/projects/3/tasks", json={"title": "never mailed"}).json()
-        mail_mode(mail, "hang", mail_module.ATTEMPTS)
-        response = server.client.post(f"/api/tasks/{task['id']}/assign", json={"user_id": 3})
-        answers.append((response.status_code, response.json()["email"]))
-        responses.append(response)
+    servers = (taskflow, plain)
+    tasks = [
+        s.client.post("/api/projects/3/tasks", json={"title": "never mailed"}).json()
+        for s in servers
+    ]
+    mail_mode(mail, "hang", mail_module.ATTEMPTS * len(servers))
+    with ThreadPoolExecutor(len(servers)) as pool:  # both at once: the hangs overlap
+        responses = list(
+            pool.map(
+                lambda st: st[0].client.post(
+                    f"/api/tasks/{st[1]['id']}/assign", json={"user_id": 3}
+                ),
+                zip(servers, tasks, strict=True),
+            )
+        )
+    answers = [(r.status_code, r.json()["email"]) for r in responses]
     assert answers[0] == answers[1] == (200, "failed after 3 attempts: timed out")
     chain = taskflow.recorded(responses[0])
     attempts = chain.of("http")

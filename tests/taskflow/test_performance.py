@@ -8,7 +8,7 @@ import inspect
 from taskflow_server import TaskFlowServer
 
 from elixirscope.examples.taskflow import actors, queries
-from elixirscope.query import esql
+from elixirscope.query import call_tree, esql
 
 TASKS_QUERY = "FROM tasks \nWHERE ? = tasks.project_id"
 
@@ -33,6 +33,20 @@ def test_the_n_plus_one_is_one_query_for_the_projects_and_one_per_project(
     assert inside[0]["statement"].startswith("SELECT projects.id")
     assert all(TASKS_QUERY in q["statement"] for q in inside[1:])
     assert all(q["parameters"] == "(<redacted>,)" for q in inside[1:])
+
+
+def test_the_call_tree_shows_the_queries_in_place_under_the_call_that_ran_them(
+    taskflow: TaskFlowServer,
+) -> None:
+    response = taskflow.client.get("/api/projects/with-tasks")
+    taskflow.recorded(response)
+    roots = call_tree(taskflow.data_dir, response.headers["x-correlation-id"])
+    (request,) = [r for r in roots if r.function == "elixirscope.web.request"]
+    handler = next(c for c in request.children if c.function.endswith("projects_with_tasks"))
+    data = next(c for c in handler.children if c.function.endswith("queries.projects_with_tasks"))
+    in_place = [e.type for e in data.events if e.type in ("query", "call")]
+    assert in_place.count("query") == 1 + len(response.json())
+    assert [c.function.rsplit(".", 1)[-1] for c in data.children][:2] == ["task_json"] * 2
 
 
 def test_the_n_queries_come_from_the_loops_line(taskflow: TaskFlowServer) -> None:

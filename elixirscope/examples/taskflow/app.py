@@ -51,7 +51,7 @@ __all__ = ["DEFAULT_DATABASE_URL", "create_app"]
 
 DEFAULT_DATABASE_URL = "sqlite:///taskflow.db"
 MAX_BODY = 8 * 1024 * 1024
-WORKLOAD_CHECK_S = 0.1
+WORKLOAD_CHECK_S = 0.2
 """How long checking the assignee's workload takes: the window of the assignment race."""
 
 
