@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -60,13 +61,20 @@ def _run_dict(info: Any) -> dict[str, Any]:
 
 
 class Models:
-    """The runs read so far (at most ``keep``), each read again once it has grown."""
+    """The runs read so far (at most ``keep``), each read again once it has grown.
+
+    One reader at a time reads a given run (others wait for its model); a run still
+    recording is read again at most every ``max(1 s, twice its last read)``, so a
+    browser following it gets a model at most that stale, and the server does not
+    spend its time reading."""
 
     def __init__(self, data_dir: str | os.PathLike[str], keep: int = 3) -> None:
         self.data_dir = data_dir
         self.keep = keep
-        self._models: OrderedDict[str, tuple[int, RunModel]] = OrderedDict()
+        # run id -> (events when read, when read (monotonic), seconds the read took, model)
+        self._models: OrderedDict[str, tuple[int, float, float, RunModel]] = OrderedDict()
         self._lock = threading.Lock()
+        self._reading: dict[str, threading.Lock] = {}
 
     def info(self, run: str) -> Any:
         """The run named by ``run`` (a unique prefix of its id)."""
@@ -83,16 +91,27 @@ class Models:
     def model(self, run: str) -> RunModel:
         info = self.info(run)
         with self._lock:
-            held = self._models.get(info.id)
-            if held is not None and held[0] == info.events:
+            reading = self._reading.setdefault(info.id, threading.Lock())
+        with reading:
+            with self._lock:
+                held = self._models.get(info.id)
+            if held is not None:
+                events, read_at, took, model = held
+                recording = info.has_record and info.ended_ns is None
+                fresh_enough = time.monotonic() - read_at < max(1.0, 2 * took)
+                if events == info.events or (recording and fresh_enough):
+                    with self._lock:
+                        self._models.move_to_end(info.id)
+                    return model
+            began = time.monotonic()
+            model = self._read(info)
+            now = time.monotonic()
+            with self._lock:
+                self._models[info.id] = (info.events, now, now - began, model)
                 self._models.move_to_end(info.id)
-                return held[1]
-        model = self._read(info)
-        with self._lock:
-            self._models[info.id] = (info.events, model)
-            while len(self._models) > self.keep:
-                self._models.popitem(last=False)
-        return model
+                while len(self._models) > self.keep:
+                    self._models.popitem(last=False)
+            return model
 
     def _read(self, info: Any) -> RunModel:
         """The run's model: kept beside the store once the run has ended (modelcache)."""

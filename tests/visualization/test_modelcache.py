@@ -36,3 +36,24 @@ def test_a_damaged_kept_model_is_read_again(cinema_data, tmp_path):
     assert modelcache.save(tmp_path, model, web.events, web.last_ts)
     (tmp_path / modelcache.CACHE_DIR / web.id / "columns.npz").write_bytes(b"not numpy")
     assert modelcache.load(tmp_path, web.id, web.events, web.last_ts) is None
+
+
+def test_readers_at_once_share_one_read(cinema_data):
+    import threading
+
+    [_, shop] = list_runs(cinema_data)
+    shutil.rmtree(cinema_data / modelcache.CACHE_DIR, ignore_errors=True)
+    models = views.Models(cinema_data)
+    start = threading.Barrier(6)
+    got: list = []
+
+    def read() -> None:
+        start.wait()
+        got.append(models.model(shop.id))
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 6 and all(m is got[0] for m in got)
