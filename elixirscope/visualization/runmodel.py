@@ -229,31 +229,49 @@ def _build(run_id: str, stored: Any) -> RunModel:
             entry["supervisor"] = supervisor
         return entry
 
+    # the hot path (a call's entry and end) with its lookups bound once
+    lane_index: dict[tuple[str, int], int] = {}
+    add_start, add_end, add_lane = start.append, end.append, lane_col.append
+    add_depth, add_fn, add_chain = depth.append, fn_col.append, chain_col.append
+    add_parent, add_status, add_id = parent.append, status.append, call_ids.append
+    open_row, close_row = rows.get, rows.pop
+    function_of, chain_of, lane_at = functions.get, chains.get, lane_index.get
     for se in stored:
         ev = se.event
         count += 1
         ts = ev.ts
-        if not first_ts or ts < first_ts:
-            first_ts = ts
         if ts > last_ts:
             last_ts = ts
+        if count == 1 or ts < first_ts:  # the store reads in order of time: the first
+            first_ts = ts
         kind = type(ev)
         producer = se.producer
         if kind is FunctionEntry:
+            call = ev.id
             row = len(start)
-            rows[(producer, ev.id)] = row
-            up = rows.get((producer, ev.parent_id), -1) if ev.parent_id else -1
-            start.append(ts)
-            end.append(-1)
-            lane_col.append(lane_of(producer, se.pid, ev.thread))
-            depth.append(depth[up] + 1 if up >= 0 else 0)
-            fn_col.append(functions.setdefault(ev.function, len(functions)))
-            chain_col.append(chains.setdefault(ev.correlation_id, len(chains)))
-            parent.append(up)
-            status.append(2)
-            call_ids.append(ev.id)
+            rows[(producer, call)] = row
+            up = open_row((producer, ev.parent_id), -1) if ev.parent_id else -1
+            add_start(ts)
+            add_end(-1)
+            key = (producer, ev.thread)
+            lane = lane_at(key)
+            if lane is None:
+                lane = lane_index[key] = lane_of(producer, se.pid, ev.thread)
+            add_lane(lane)
+            add_depth(depth[up] + 1 if up >= 0 else 0)
+            fn = function_of(ev.function)
+            if fn is None:
+                fn = functions[ev.function] = len(functions)
+            add_fn(fn)
+            chain = chain_of(ev.correlation_id)
+            if chain is None:
+                chain = chains[ev.correlation_id] = len(chains)
+            add_chain(chain)
+            add_parent(up)
+            add_status(2)
+            add_id(call)
         elif kind is FunctionExit or kind is FunctionError:
-            row = rows.pop((producer, ev.call_id), -1)
+            row = close_row((producer, ev.call_id), -1)
             if row >= 0:
                 end[row] = ts
                 status[row] = 1 if kind is FunctionError else 0
