@@ -78,6 +78,11 @@ def test_bad_requests_are_json_errors_naming_what_is_wrong(client, runs):
         answer = client.get(path)
         assert answer.status_code == status, (path, answer.text)
         assert words in answer.json()["error"], (path, answer.json())
+    with client.websocket_connect("/api/runs/nosuchrun/live") as ws:
+        assert "no run 'nosuchrun'" in ws.receive_json()["error"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4404
     assert client.get("/api/runs").status_code == 200  # still serving
 
 
