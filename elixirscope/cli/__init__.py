@@ -158,7 +158,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ),
     (
         "export",
-        "write the recorded events as Parquet, for DuckDB, pandas or polars",
+        "a run as a Perfetto/Chrome trace, speedscope profiles, OTLP spans or Parquet",
         _add_export_arguments,
     ),
     ("store", "check (and repair) the event store", _add_store_arguments),
