@@ -138,7 +138,7 @@ def test_each_message_is_an_arrow_from_its_send_to_its_receive(actors_run, actor
                    for s in slices(trace))
     assert {lanes[(e["pid"], e["tid"])] for e in finishes} == {"actor counter"}
     assert all(e["ts"] >= s["ts"] for s in starts for e in finishes if e["id"] == s["id"])
-    assert report["written"]["flows"] == len(starts) + len(finishes)
+    assert report["written"]["flow_events"] == len(starts) + len(finishes)
 
 
 def test_state_changes_exceptions_and_custom_events_are_instants_with_args(actors_run,

@@ -116,7 +116,7 @@ def export_run(
     }
     what = "every run" if scope.run is None else f"run {scope.run.short_id}"
     where = str(target) if target is not None else endpoint
-    said = ", ".join(f"{n:,} {k}" for k, n in written.items() if k != "batches")
+    said = ", ".join(_counted(n, k) for k, n in written.items() if k != "batches")
     lines = [
         f"wrote {events:,} events of {what} to {where} ({_size(report['bytes'])})",
         f"  {said}",
@@ -215,6 +215,12 @@ def _to_collector(
         return writer.write_all(items)
     finally:
         close()
+
+
+def _counted(n: int, what: str) -> str:
+    """``1 span``, ``3 spans``, ``6 flow events`` (keys like ``flow_events``)."""
+    name = what.replace("_", " ")
+    return f"{n:,} {name[:-1] if n == 1 and name.endswith('s') else name}"
 
 
 def _size(n: int) -> str:

@@ -53,10 +53,10 @@ def write_chrome(
     items: Iterable[Item], out: IO[bytes], *, origin_ns: int, other: dict[str, Any]
 ) -> dict[str, int]:
     """Write ``items`` to ``out`` as one JSON object; returns counts of what was
-    written (``slices``, ``flows``, ``instants``, ``lanes``)."""
+    written (``slices``, ``flow_events``: both ends of each arrow, ``instants``, ``lanes``)."""
     head = {"displayTimeUnit": "ns", "otherData": {**other, "origin_ns": origin_ns}}
     out.write(_encode(head)[:-1] + b',"traceEvents":[\n')
-    written = {"slices": 0, "flows": 0, "instants": 0, "lanes": 0}
+    written = {"slices": 0, "flow_events": 0, "instants": 0, "lanes": 0}
     lanes: list[Lane] = []
     first = True
     write = out.write
@@ -138,7 +138,7 @@ def write_chrome(
             if item.end == "in":
                 flow["bp"] = "e"  # bind to the receive's own slice, not the next one
             emit(flow)
-            written["flows"] += 1
+            written["flow_events"] += 1
         elif kind is Lane:
             assert isinstance(item, Lane)
             lanes.append(item)
