@@ -205,3 +205,37 @@ def test_perfetto_is_the_same_trace(actors_run, actors_trace, tmp_path):
     report = export_run(str(data), "perfetto", str(tmp_path / "p.json"), run=run[:6])
     assert (tmp_path / "p.json").read_bytes() == chrome.read_bytes()
     assert report["format"] == "perfetto"
+
+
+def test_two_processes_are_two_pids_and_an_arrow_crosses_between_them(tmp_path):
+    from elixirscope.contracts.trace import decode_batch, encode_batch
+    from elixirscope.store import EventStore
+
+    t0 = 1_700_000_000_000_000_000
+    run = "ab" * 16
+    sent = [("call", 1, t0, 7, "c1", 0, "a.ask", None),
+            ("send", 2, t0 + 10, 7, "c1", 1, "m-1", "asker", "answerer", "'hi'"),
+            ("return", 3, t0 + 20, 7, "c1", 0, 1, "a.ask", 20, None)]
+    received = [("receive", 1, t0 + 15, 7, "c1", 0, "m-1", "answerer", "asker", "'hi'"),
+                ("state", 2, t0 + 16, 7, "c1", 0, "answerer", "handle_cast", "'hi'", None, "1")]
+    with EventStore.open(tmp_path / "data") as store:
+        for pid, events in ((11, sent), (12, received)):
+            store.append(decode_batch(encode_batch(
+                node="n", pid=pid, program=f"p{pid}.py", producer=f"n:{pid}:0", seq=1,
+                sent_ts=t0, dropped=0, events=events, run=run)))
+    out = tmp_path / "t.json"
+    export_run(str(tmp_path / "data"), "chrome", str(out))
+    trace = json.loads(out.read_text())
+    jsonschema.validate(trace, TRACE_EVENT_SCHEMA)
+    meta = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"]
+            if e["name"] == "process_name"}
+    assert sorted(meta.values()) == ["p11.py (pid 11 on n)", "p12.py (pid 12 on n)"]
+    lanes = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace["traceEvents"]
+             if e["name"] == "thread_name"}
+    assert len({tid for _, tid in lanes}) == len(lanes) == 4  # a tid names one lane
+    [start] = [e for e in trace["traceEvents"] if e["ph"] == "s"]
+    [finish] = [e for e in trace["traceEvents"] if e["ph"] == "f"]
+    assert start["id"] == finish["id"] and start["pid"] != finish["pid"]
+    assert lanes[(start["pid"], start["tid"])] == "actor asker"
+    assert lanes[(finish["pid"], finish["tid"])] == "actor answerer"
+    assert (start["ts"], finish["ts"]) == (0.01, 0.015)  # µs from the first event

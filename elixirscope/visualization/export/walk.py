@@ -79,7 +79,7 @@ class Lane:
     """A row of the timeline: a thread or an actor of one recording process."""
 
     pid: int  # small number per producer
-    tid: int  # small number per lane of that producer
+    tid: int  # small number per lane, unique across processes (Perfetto keys threads by tid)
     process: str  # the process's name: "program (pid N on node)"
     name: str  # "MainThread", "actor counter", ...
     kind: str  # "thread" or "actor"
@@ -203,7 +203,6 @@ class _Lanes:
     def __init__(self) -> None:
         self.pids: dict[str, int] = {}
         self.lanes: dict[tuple[str, Any], Lane] = {}
-        self.next_tid: dict[str, int] = {}
         self.thread_names: dict[tuple[str, int], str] = {}
         self.new: list[Lane] = []
 
@@ -217,8 +216,7 @@ class _Lanes:
         lane = self.lanes.get((se.producer, ident))
         if lane is None:
             pid, process = self._process(se)
-            tid = self.next_tid.get(se.producer, 1)
-            self.next_tid[se.producer] = tid + 1
+            tid = len(self.lanes) + 1
             name = self.thread_names.get((se.producer, ident)) or f"thread {ident}"
             lane = Lane(
                 pid, tid, process, name, "thread", se.program, se.producer, se.node, se.pid, ident
@@ -231,8 +229,7 @@ class _Lanes:
         lane = self.lanes.get((se.producer, ("actor", name)))
         if lane is None:
             pid, process = self._process(se)
-            tid = self.next_tid.get(se.producer, 1)
-            self.next_tid[se.producer] = tid + 1
+            tid = len(self.lanes) + 1
             lane = Lane(
                 pid,
                 tid,
