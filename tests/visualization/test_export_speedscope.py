@@ -28,6 +28,7 @@ from elixirscope.contracts.trace import (
 )
 from elixirscope.store._events import StoredEvent
 from elixirscope.visualization.export import export_run
+from elixirscope.visualization.export.chrome import write_chrome
 from elixirscope.visualization.export.speedscope import write_speedscope
 from elixirscope.visualization.export.walk import walk
 
@@ -116,7 +117,7 @@ def _program(draw: Any) -> list[Any]:
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
-def test_any_calls_make_a_valid_nested_profile(data: Any) -> None:
+def test_any_calls_make_a_valid_nested_profile_and_nested_slices(data: Any) -> None:
     import io
 
     events = _program(data.draw)
@@ -128,3 +129,16 @@ def test_any_calls_make_a_valid_nested_profile(data: Any) -> None:
     check_nesting(document)
     entries = sum(1 for ev in events if isinstance(ev, FunctionEntry))
     assert written["events"] >= 2 * entries
+
+    out = io.BytesIO()  # the same calls as Chrome trace slices: they nest on the thread
+    write_chrome(walk(iter([("r", chunk)])), out, origin_ns=0, other={})
+    slices = sorted((e for e in json.loads(out.getvalue())["traceEvents"] if e["ph"] == "X"),
+                    key=lambda e: (e["ts"], -e["dur"]))
+    stack: list[float] = []
+    for e in slices:
+        while stack and stack[-1] <= e["ts"]:
+            stack.pop()
+        assert not stack or e["ts"] + e["dur"] <= stack[-1] + 1e-6  # floats: µs.3
+        stack.append(e["ts"] + e["dur"])
+    finals = [e for e in slices if "status" in e["args"]]
+    assert len(finals) == entries  # every call ends once, ended or not

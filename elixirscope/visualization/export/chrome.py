@@ -49,6 +49,12 @@ def _us(ts: int, origin: int) -> float:
     return round((ts - origin) / 1000, 3)
 
 
+def _dur(start: int, end: int, origin: int) -> float:
+    """The end's microseconds less the start's, so a reader that adds them gets the
+    end exactly (a slice inside another ends inside it after rounding too)."""
+    return max(round(_us(end, origin) - _us(start, origin), 3), 0.0)
+
+
 def write_chrome(
     items: Iterable[Item], out: IO[bytes], *, origin_ns: int, other: dict[str, Any]
 ) -> dict[str, int]:
@@ -87,7 +93,7 @@ def write_chrome(
                     "cat": item.kind,
                     "ph": "X",
                     "ts": _us(item.start_ns, origin_ns),
-                    "dur": round((item.end_ns - item.start_ns) / 1000, 3),
+                    "dur": _dur(item.start_ns, item.end_ns, origin_ns),
                     "pid": lane.pid,
                     "tid": lane.tid,
                     "args": args,
@@ -204,7 +210,7 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
         "cat": "call",
         "ph": "X",
         "ts": _us(item.start, origin),
-        "dur": round((item.ts - item.start) / 1000, 3),
+        "dur": _dur(item.start, item.ts, origin),
         "pid": lane.pid,
         "tid": lane.tid,
         "args": args,
