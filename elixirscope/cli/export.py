@@ -140,7 +140,12 @@ def _parquet(args: Any) -> int:
             return default_name("parquet", scope.run.id if scope.run else None)
 
         out = _answer(default)
-    report = _answer(lambda: export_parquet(data_dir, out, run=args.run, all_runs=args.all_runs))
+    with _Progress() as progress:
+        report = _answer(
+            lambda: export_parquet(
+                data_dir, out, run=args.run, all_runs=args.all_runs, progress=progress.start
+            )
+        )
     report.setdefault("format", "parquet")
     report.setdefault("file", report["files"][0]["path"] if len(report["files"]) == 1 else out)
     if "bytes" not in report:
@@ -173,15 +178,16 @@ class _Progress:
             )
         except ImportError:  # rich is optional: no bar
             return lambda n: None
-        self.bar = Progress(
-            TextColumn("exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
-        self.bar.start()
+        if self.bar is None:
+            self.bar = Progress(
+                TextColumn("exporting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+            )
+            self.bar.start()
         task = self.bar.add_task("export", total=total)
         return lambda n: self.bar.advance(task, n)
 

@@ -90,11 +90,12 @@ def test_an_empty_data_dir_is_an_error(tmp_path):
     assert done.returncode == 1 and "nothing recorded under" in done.stderr
 
 
-def test_a_terminal_sees_a_progress_bar(actors_run, tmp_path):
+@pytest.mark.parametrize("fmt", ["chrome", "parquet"])
+def test_a_terminal_sees_a_progress_bar(actors_run, tmp_path, fmt):
     data, run = actors_run
     child = pexpect.spawn(sys.executable, ["-m", "elixirscope", "export", "--data-dir",
-                                           str(data), "--format", "chrome", "-o",
-                                           str(tmp_path / "t.json")],
+                                           str(data), "--format", fmt, "-o",
+                                           str(tmp_path / f"t.{fmt}")],
                           cwd=str(tmp_path), env={"TERM": "xterm", "COLUMNS": "100"},
                           encoding="utf-8", timeout=120)
     child.expect(pexpect.EOF)
