@@ -10,8 +10,9 @@ ui.perfetto.dev, chrome://tracing and speedscope open.
 * requests, database queries and transactions, and outgoing HTTP calls are
   slices in place among the calls that made them;
 * a message sent and received (and a publication and each delivery) is a pair
-  of flow events (``ph`` ``s`` then ``f``, one ``id``) between two zero-length
-  slices on the sender's and the receiver's lanes: the arrows between actors;
+  of flow events (``ph`` ``s`` then ``f``, one ``id``) between two 1 ns slices
+  on the sender's and the receiver's lanes (Perfetto ties a flow to the slice
+  open on its track at its time): the arrows between actors;
 * state changes, attribute sets, spawns, exits, restarts, custom events and
   WebSocket steps are instant (``i``) events with their fields as ``args``.
 
@@ -126,7 +127,7 @@ def write_chrome(
                     "cat": item.kind,
                     "ph": "X",
                     "ts": ts,
-                    "dur": 0,
+                    "dur": 0.001,  # 1 ns: Perfetto binds a flow to a slice open at its time
                     "pid": lane.pid,
                     "tid": lane.tid,
                     "args": item.args,
