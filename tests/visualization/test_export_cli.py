@@ -103,3 +103,15 @@ def test_a_terminal_sees_a_progress_bar(actors_run, tmp_path, fmt):
     assert child.exitstatus == 0, child.before
     assert "exporting" in child.before  # the bar, drawn then cleared
     assert f"wrote {len(stored(data, run)):,} events" in child.before
+
+
+def test_every_run_goes_into_one_trace(actors_run, tmp_path):
+    data, run = actors_run
+    done = elixirscope("export", "--all-runs", "--data-dir", str(data), "--format", "chrome",
+                       "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["file"] == "all-runs.trace.json" and summary["all_runs"] is True
+    trace = json.loads((tmp_path / "all-runs.trace.json").read_text())
+    assert trace["otherData"]["run"] is None
+    assert summary["events"] == len(stored(data, run))
