@@ -18,7 +18,7 @@ A file is written whole or not at all (a temporary file, then a rename).
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ def _to_file(
     run_id: str | None,
     batch_spans: int | None,
 ) -> dict[str, int]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temporary_beside(target)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             if fmt in ("chrome", "perfetto"):
@@ -193,15 +193,24 @@ def _to_file(
                 writer = OtlpWriter(append, run=run_id, batch_spans=batch_spans or BATCH_SPANS)
                 written = writer.write_all(items)
                 written.pop("bytes")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an open() would have made it, not mkstemp's 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     written["bytes"] = target.stat().st_size
     return written
+
+
+def _temporary_beside(target: Path) -> tuple[int, str]:
+    """A new file next to ``target`` (renamed onto it when whole), made as ``open`` makes
+    files (0666 less the umask; ``mkstemp`` would make it 0600)."""
+    for _ in range(100):
+        tmp = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise ValueError(f"cannot make a temporary file beside {str(target)!r}")
 
 
 def _to_collector(
