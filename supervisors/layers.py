@@ -190,6 +190,26 @@ def state_tracing(settings: dict[str, Any]) -> SupervisorSpec:
     )
 
 
+def code_analysis(settings: dict[str, Any]) -> SupervisorSpec:
+    """The AST repository, kept under the data dir beside the event store."""
+    from elixirscope.actors.code_analysis import AstRepositoryService
+
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "code_analysis",
+                "ast_repository",
+                settings,
+                front=True,
+                actor=AstRepositoryService,
+                data_dir=_plane(settings)["data_dir"],
+            ),
+        ],
+        **intensity_flags(settings),
+    )
+
+
 def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202
     def spec(settings: dict[str, Any]) -> SupervisorSpec:
         return SupervisorSpec(
@@ -205,7 +225,7 @@ LAYER_SPECS = {
     "capture": ("one_for_all", capture),
     "instrumentation": ("one_for_one", instrumentation),
     "state_tracing": ("rest_for_one", state_tracing),
-    "code_analysis": ("one_for_one", _single("code_analysis", "one_for_one", "ast_repository")),
+    "code_analysis": ("one_for_one", code_analysis),
     "query": ("one_for_one", query),
     "visualization": ("one_for_one", _single("visualization", "one_for_one", "live_stream")),
     "ai": ("one_for_one", _single("ai", "one_for_one", "planner")),
