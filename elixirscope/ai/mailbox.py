@@ -63,15 +63,15 @@ def detect_mailbox_growth(recording: Recording, settings: InsightSettings) -> li
         first_ts = series[0][0]
         rising = [s for s in series if s[0] <= peak_ts]
         seconds = max((peak_ts - first_ts) / 1e9, 1e-9)
-        rate = peak / seconds
+        senders = sorted({se.event.sender or "the program" for _, _, se in rising if se.type == "send"})
         findings.append(
             Finding(
                 kind="mailbox_growth",
                 severity="high" if end >= settings.mailbox_depth else "medium",
                 title=f"mailbox growth: {actor} had {peak} messages waiting",
                 explanation=(
-                    f"Messages for {actor} piled up to {peak} waiting at once "
-                    f"({rate:,.0f} more per second than it took them, over {seconds:.3f} s); "
+                    f"Messages for {actor} piled up to {peak} waiting at once, {seconds:.3f} s "
+                    f"after the first was sent (sent by {', '.join(senders[:3])}); "
                     f"{end} {'were' if end != 1 else 'was'} still waiting at the end of the "
                     "recording. Its senders produce faster than it handles: latency grows "
                     "with the queue, and so does memory, without bound."

@@ -40,18 +40,41 @@ def _client(se: Any, receive: Any) -> str:
     return ev.correlation_id or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
 
 
+def message_tag(text: str | None) -> str:
+    """What kind of message a recorded message text is: a tuple's first item, a
+    string's value, else the text up to its first bracket (``CallResult(...)``)."""
+    import ast
+
+    if not text:
+        return ""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text.split("(", 1)[0].split("{", 1)[0][:80]
+    if isinstance(value, tuple) and value:
+        return repr(value[0])
+    return repr(value) if isinstance(value, (str, int)) else type(value).__name__
+
+
 def _actor_races(recording: Recording) -> list[Finding]:
-    steps: dict[str, list[tuple[str, str, Any]]] = defaultdict(list)  # actor -> (client, kind, se)
+    """A message kind that changed an actor's state at least once is a write, even when
+    one of its messages changed nothing (a lost update often writes the value already
+    there); a kind that never did is a read."""
+    handled: dict[str, list[tuple[str, str, Any]]] = defaultdict(list)  # actor -> (client, tag, se)
+    writes: set[tuple[str, str]] = set()
     for se in recording.of("state"):
         ev: StateChange = se.event  # type: ignore[assignment]
         if ev.seq <= 0 or ev.error or ev.message_id is None:
             continue  # the first capture (init), a crash, or no message behind it
+        tag = message_tag(ev.message)
+        if ev.delta is not None:
+            writes.add((ev.actor, tag))
         receive = recording.receives.get(ev.message_id)
-        kind = "write" if ev.delta is not None else "read"
-        steps[ev.actor].append((_client(se, receive), kind, se))
+        handled[ev.actor].append((_client(se, receive), tag, se))
     findings = []
-    for actor, seq in steps.items():
-        for race in _lost_updates(seq):
+    for actor, seq in handled.items():
+        steps = [(c, "write" if (actor, tag) in writes else "read", se) for c, tag, se in seq]
+        for race in _lost_updates(steps):
             findings.append(_actor_finding(recording, actor, *race))
     return findings
 

@@ -27,9 +27,13 @@ _NORMAL = ("normal", "shutdown")
 
 
 def _reason(text: str) -> str:
-    """The exit reason without what changes between crashes (addresses, ids, numbers)."""
-    text = re.sub(r"0x[0-9a-f]+", "0x?", text)
-    return re.sub(r"\d+", "N", text.splitlines()[0] if text else "")[:200]
+    """What makes two exits "the same": an exception's type (``exception
+    builtins.ValueError``), else the reason without what changes between crashes."""
+    first = text.splitlines()[0] if text else ""
+    match = re.match(r"(exception\s+[\w.]+)", first)
+    if match:
+        return match.group(1)
+    return re.sub(r"\d+", "N", re.sub(r"0x[0-9a-f]+", "0x?", first))[:200]
 
 
 def detect_supervision(recording: Recording, settings: InsightSettings) -> list[Finding]:

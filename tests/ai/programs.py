@@ -115,11 +115,10 @@ print(setup.execute("SELECT balance FROM accounts ORDER BY id").fetchall())
 '''
 """A lost update on one row by two concurrent chains; clean: two rows, or one at a time."""
 
-COUNTER = '''
-import sys
+COUNTER_ACTORS = '''
 import time
 
-from elixirscope.runtime import CallResult, GenServer, Reply, Runtime
+from elixirscope.runtime import CallResult, GenServer, Reply
 
 
 class Counter(GenServer):
@@ -138,6 +137,7 @@ class Counter(GenServer):
         raise ValueError(f"Counter does not understand {request!r}")
 
     def handle_cast(self, message, state):
+        time.sleep(0.005)  # slower than the casts arrive
         state["count"] += 1
         return state
 
@@ -159,6 +159,26 @@ class Bumper(GenServer):
         return state
 
 
+class Flooder(GenServer):
+    """Casts the counter ``n`` bumps at once when cast ``n``."""
+
+    def init(self, counter):
+        return {"counter": counter}
+
+    def handle_cast(self, n, state):
+        for _ in range(n):
+            self.cast(state["counter"], "bump")
+        return state
+'''
+
+COUNTER = '''
+import sys
+import time
+
+from counter_actors import Bumper, Counter, Flooder
+from elixirscope.runtime import Runtime
+
+
 def settle(rt, counter, want):
     deadline = time.monotonic() + 10
     while rt.call(counter, "get") < want and time.monotonic() < deadline:
@@ -166,7 +186,7 @@ def settle(rt, counter, want):
 
 
 mode = sys.argv[1]
-with Runtime("simpleSystemBase") as rt:
+with Runtime(sys.argv[2] if len(sys.argv) > 2 else "simpleSystemBase") as rt:
     counter = rt.start(Counter, None, path="counter")
     if mode in ("race", "atomic"):
         bumpers = [rt.start(Bumper, (counter, mode == "atomic"), path=f"bumper-{i}") for i in range(2)]
@@ -177,11 +197,11 @@ with Runtime("simpleSystemBase") as rt:
         time.sleep(0.2)
         print("count", rt.call(counter, "get"))
     elif mode == "flood":
-        for _ in range(200):
-            rt.cast(counter, "bump")
+        rt.cast(rt.start(Flooder, counter, path="flooder"), 150)
+        settle(rt, counter, 150)
         print("count", rt.call(counter, "get"))
     else:
-        for _ in range(200):
+        for _ in range(150):
             rt.call(counter, "incr")
         print("count", rt.call(counter, "get"))
 '''
@@ -189,11 +209,8 @@ with Runtime("simpleSystemBase") as rt:
 (``race``; ``atomic`` is clean), and 200 casts flooding its mailbox (``flood``; ``calls``
 waits for each answer, clean)."""
 
-CRASHER = '''
-import sys
-import time
-
-from elixirscope.runtime import ChildSpec, GenServer, Reply, Runtime, SupervisorSpec
+PARSER_ACTORS = '''
+from elixirscope.runtime import GenServer, Reply
 
 
 class Parser(GenServer):
@@ -204,6 +221,13 @@ class Parser(GenServer):
         value = int(request)
         state["parsed"] += 1
         return Reply(value, state)
+'''
+
+CRASHER = '''
+import time
+
+from parser_actors import Parser
+from elixirscope.runtime import ChildSpec, Runtime, SupervisorSpec
 
 
 def address(rt, sup, old):
@@ -284,10 +308,14 @@ def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> sub
 
 
 def record(where: Path, name: str, program: str, *argv: str, data: str | None = None,
-           env: dict[str, str] | None = None, level: str = "args") -> Path:
-    """``program`` written to ``where/name.py`` and recorded under ``where/<data or name>``."""
+           env: dict[str, str] | None = None, level: str = "args",
+           modules: dict[str, str] | None = None) -> Path:
+    """``program`` written to ``where/name.py`` (and ``modules``, ``where/<key>.py`` each,
+    which it may import) and recorded under ``where/<data or name>``."""
     script = where / f"{name}.py"
     script.write_text(program)
+    for module, text in (modules or {}).items():
+        (where / f"{module}.py").write_text(text)
     data_dir = where / (data or name)
     done = elixirscope("run", "--data-dir", str(data_dir), "--level", level, str(script), *argv,
                        cwd=where, env=env)
