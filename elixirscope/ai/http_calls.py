@@ -29,7 +29,7 @@ def _caller(recording: Recording, se: Any) -> Location | None:
     entry = recording.call(se.producer, se.event.parent_id)
     if entry is None or not entry.file:
         return None
-    return Location(entry.file, entry.line, entry.function, "called from")
+    return Location(entry.file, entry.line, entry.function, "the calling function")
 
 
 def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding]:

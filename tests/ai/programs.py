@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 TIMEOUT_S = 180  # a hung subprocess fails the test instead of the suite (not an assertion)
 
@@ -321,3 +322,20 @@ def record(where: Path, name: str, program: str, *argv: str, data: str | None = 
                        cwd=where, env=env)
     assert done.returncode == 0, done.stderr
     return data_dir
+
+
+def external_service() -> Any:
+    """An ASGI handler: ``/flaky`` answers 503 twice then 200, ``/slow`` waits 0.3 s, ``/ok``."""
+    import asyncio
+
+    calls = {"flaky": 0}
+
+    async def handle(scope: dict, body: bytes) -> tuple[int, dict, bytes]:
+        if scope["path"] == "/flaky":
+            calls["flaky"] += 1
+            return (503 if calls["flaky"] <= 2 else 200), {}, b"flaky"
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.3)
+        return 200, {}, b"ok"
+
+    return handle
