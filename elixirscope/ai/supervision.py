@@ -92,12 +92,28 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
     return Location(file, int(line), function, "raised here")
 
 
+def _crashing_messages(recording: Recording, path: str, exits: list[Any]) -> list[Evidence]:
+    """The callbacks of ``path`` that raised, before its exits: what it was handling."""
+    first, last = exits[0].ts, exits[-1].ts
+    out = []
+    for se in recording.of("state"):
+        ev = se.event
+        if ev.actor == path and ev.error and se.ts <= last and (se.ts >= first or not out):
+            out.append(Evidence(se.producer, ev.id, se.ts, "state",
+                                f"{ev.callback}({(ev.message or '')[:80]}) raised {ev.error[:80]}"))
+    return out[-20:]
+
+
 def _crash_loop(recording: Recording, path: str, reason: str, found: list[Any]) -> Finding:
     site = _crash_site(recording, found[-1])
+    handled = _crashing_messages(recording, path, found)
     n = len(found)
     where = f" at {site}" if site else ""
+    messages = sorted({e.note.split(" raised ")[0] for e in handled})
+    what = f" while handling {', '.join(messages[:4])}" if messages else ""
     explanation = (
-        f"{path} exited {n} times with the same reason, `{found[-1].event.reason[:200]}`{where}. "
+        f"{path} exited {n} times with the same reason, `{found[-1].event.reason[:200]}`{where}"
+        f"{what}. "
         "Its supervisor restarted it each time, and each time it failed again: a restart "
         "gives it a fresh state, so the cause is outside that state — a message it keeps "
         "receiving, its configuration, or something it depends on."
@@ -115,7 +131,10 @@ def _crash_loop(recording: Recording, path: str, reason: str, found: list[Any]) 
         fix=fix,
         run=recording.run,
         key=f"{path}\0{reason}",
-        evidence=[Evidence(se.producer, se.event.id, se.ts, "exit") for se in found[:20]],
+        evidence=sorted(
+            [Evidence(se.producer, se.event.id, se.ts, "exit") for se in found[:20]] + handled,
+            key=lambda e: e.ts,
+        ),
         locations=[site] if site else [],
         details={"actor": path, "exits": n, "reason": found[-1].event.reason[:500],
                  "event_types": ["exit", "restart"]},
