@@ -144,19 +144,23 @@ class Counter(GenServer):
 
 
 class Bumper(GenServer):
-    """Bumps the counter: by reading it and writing it back plus one (racy), or by asking it to."""
+    """Bumps the counter: by reading it, then (cast "write") writing back what it read plus
+    one (racy); or, atomic, by asking the counter to add one."""
 
     def init(self, args):
-        return {"counter": args[0], "atomic": args[1]}
+        return {"counter": args[0], "atomic": args[1], "seen": None}
 
     def handle_cast(self, message, state):
-        self.call_async(state["counter"], "incr" if state["atomic"] else "get", 5)
+        if message == "bump":
+            self.call_async(state["counter"], "incr" if state["atomic"] else "get", 5)
+        elif message == "write" and state["seen"] is not None:
+            self.call_async(state["counter"], ("set", state["seen"] + 1), 5)
         return state
 
     def handle_info(self, message, state):
         if isinstance(message, CallResult) and message.ok and not state["atomic"]:
             if isinstance(message.value, int):
-                self.call_async(state["counter"], ("set", message.value + 1), 5)
+                state["seen"] = message.value
         return state
 
 
@@ -193,9 +197,9 @@ with Runtime(sys.argv[2] if len(sys.argv) > 2 else "simpleSystemBase") as rt:
         bumpers = [rt.start(Bumper, (counter, mode == "atomic"), path=f"bumper-{i}") for i in range(2)]
         for b in bumpers:
             rt.cast(b, "bump")
-        time.sleep(0.2)
-        settle(rt, counter, 1)
-        time.sleep(0.2)
+        rt.call(counter, "get")  # both have read (or bumped) by now
+        for b in bumpers:
+            rt.cast(b, "write")
         print("count", rt.call(counter, "get"))
     elif mode == "flood":
         rt.cast(rt.start(Flooder, counter, path="flooder"), 150)
