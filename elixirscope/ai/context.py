@@ -30,6 +30,8 @@ MAX_SOURCES = 4
 """Functions whose source is included (the innermost first)."""
 MAX_VALUE_CHARS = 300
 """One argument, result or field value."""
+MIN_SECRET_CHARS = 4
+"""A recorded secret shorter than this is not searched for in the rest of the text."""
 
 
 @dataclass
@@ -48,6 +50,27 @@ class Context:
     sections: list[Section] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     cut: bool = False
+    secrets: set[str] = field(default_factory=set)
+
+    def learn_secrets(self, path: list[Any]) -> None:
+        """Values the recording holds under a sensitive name (``password=...``, recorded
+        unredacted when the program's redaction was off): redacted wherever they appear,
+        the source text included (``login("ann", "hunter2")``)."""
+        import ast
+
+        from elixirscope.capture.redaction import is_sensitive_name
+
+        for entry in path:
+            for name, text in (entry.args or {}).items():
+                if not is_sensitive_name(name) or "<redacted>" in text:
+                    continue
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    value = text
+                for secret in {str(value), text}:
+                    if len(secret) >= MIN_SECRET_CHARS:
+                        self.secrets.add(secret)
 
     def add(self, title: str, text: str, priority: int) -> None:
         if text.strip():
@@ -68,7 +91,10 @@ class Context:
         parts = [self.subject]
         for s in self.sections:
             parts.append(f"## {s.title}\n{s.text}")
-        return "\n\n".join(parts)
+        text = "\n\n".join(parts)
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return text
 
 
 def redact(text: str) -> str:
@@ -200,6 +226,7 @@ def event_context(recording: Recording, se: Any) -> Context:
     if se.type == "exception" and ev.traceback:
         ctx.add("Traceback (outermost first)", "\n".join(ev.traceback), 1)
     path = _call_path(recording, se)
+    ctx.learn_secrets(path)
     ctx.facts["path"] = [
         {"function": e.function, "file": e.file, "line": e.line,
          "args": {k: redact(_short(v)) for k, v in (e.args or {}).items()}}
@@ -257,6 +284,7 @@ def finding_context(recording: Recording, finding: Finding) -> Context:
         se = recording.by_key.get((first.producer, first.id))
         if se is not None:
             path = _call_path(recording, se)
+            ctx.learn_secrets(path)
             ctx.add("Call path of the first event (outermost first)", _path_text(path), 3)
             ctx.add("Source of the functions on that path", _sources(path), 5)
     return ctx
