@@ -329,7 +329,7 @@ def record(where: Path, name: str, program: str, *argv: str, data: str | None = 
 
 
 def external_service() -> Any:
-    """An ASGI handler: ``/flaky`` answers 503 twice then 200, ``/slow`` waits 0.3 s, ``/ok``."""
+    """An ASGI handler: ``/flaky`` answers 503 twice then 200, ``/slow`` waits 1 s, ``/ok``."""
     import asyncio
 
     calls = {"flaky": 0}
@@ -339,7 +339,7 @@ def external_service() -> Any:
             calls["flaky"] += 1
             return (503 if calls["flaky"] <= 2 else 200), {}, b"flaky"
         if scope["path"] == "/slow":
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0)
         return 200, {}, b"ok"
 
     return handle

@@ -15,7 +15,7 @@ from elixirscope.query.runs import list_runs
 
 # Sentry's 50 ms is the default; the tests' queries take about that long on a quiet
 # machine, so N+1 is asked for at 5 ms here (the threshold itself is tested below).
-SETTINGS = InsightSettings(n_plus_one_min_total_ms=5.0, slow_http_ms=200.0)
+SETTINGS = InsightSettings(n_plus_one_min_total_ms=5.0, slow_http_ms=600.0)
 
 
 def findings(data: Path, settings: InsightSettings = SETTINGS, run: str | None = None) -> list[Finding]:
@@ -145,7 +145,7 @@ def test_retried_and_slow_external_calls(recorded) -> None:
     assert [e.note for e in retried.evidence] == ["attempt 1: 503", "attempt 2: 503", "attempt 3: 200"]
     assert retried.locations[0].function == "__main__.fetch_with_retries"
     slow = next(f for f in found if f.kind == "slow_call")
-    assert slow.details["target"].endswith("/slow") and slow.details["max_ms"] >= 300
+    assert slow.details["target"].endswith("/slow") and slow.details["max_ms"] >= 1000
     assert findings(recorded["http"], InsightSettings(slow_http_ms=10_000))[0].kind == "retried_call"
 
 
@@ -157,7 +157,7 @@ def test_latency_against_the_baseline_of_earlier_runs(recorded) -> None:
     assert slow.kind == "latency" and slow.details["function"] == "__main__.step"
     assert slow.details["baseline_runs"] == [runs[1].id, runs[2].id]
     assert slow.details["samples"] == 5 and slow.details["baseline_samples"] == 10
-    assert slow.details["median_ms"] >= 50
+    assert slow.details["median_ms"] >= 100
     assert slow.locations[0].line == line_of(data.parent / "worker.py", "def step(i):")
     # the second run, against the first: no anomaly; the first has no baseline at all
     assert findings(data, run=runs[1].id) == []
