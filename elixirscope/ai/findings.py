@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SEVERITIES", "Evidence", "Finding", "Location", "finding_id"]
+__all__ = ["SEVERITIES", "Evidence", "Finding", "Location", "finding_id", "shown_path"]
 
 SEVERITIES = ("high", "medium", "low")
 """Most urgent first; reports group findings in this order."""
@@ -50,7 +50,7 @@ class Location:
     role: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
+        where = f"{shown_path(self.file)}:{self.line}"
         return f"{where} ({self.function})" if self.function else where
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +118,17 @@ class Finding:
             "details": self.details,
             "commands": self.commands(),
         }
+
+
+def shown_path(file: str) -> str:
+    """A path as a person reads it: relative to the working directory when under it."""
+    import os
+
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive
+        return file
+    return file if relative.startswith("..") else relative
 
 
 def finding_id(kind: str, run: str | None, key: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import loop_around, loop_calling
@@ -61,8 +61,8 @@ def _finding(
     varies = varying(found)
     n = len(found)
     ms = total_ns / 1e6
-    where = f" at {file}:{line}" if file else ""
-    loop_text = f" inside the loop at {loop.file}:{loop.line}" if loop is not None else ""
+    where = f" at {shown_path(file)}:{line}" if file else ""
+    loop_text = f" inside the loop at {loop}" if loop is not None else ""
     explanation = (
         f"The same query ran {n} times one after another{where}{loop_text}, "
         f"taking {ms:.1f} ms together: `{shape}`. {varies['text']} "

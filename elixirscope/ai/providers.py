@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elixirscope.ai.context import Context
+from elixirscope.ai.findings import shown_path
 from elixirscope.ai.guard import Guard
 
 __all__ = [
@@ -87,17 +88,23 @@ class OfflineProvider:
     def explain(self, context: Context, on_text: OnText | None = None) -> Answer:
         parts = _finding_text(context.facts) if context.facts.get("kind") == "finding" \
             else _event_text(context.facts)
+        import textwrap
+
         text = ""
         for part in parts:
-            piece = part + "\n\n"
+            piece = textwrap.fill(part, WIDTH, break_long_words=False, break_on_hyphens=False) + "\n\n"
             text += piece
             if on_text is not None:
                 on_text(piece)
         return Answer(text.rstrip() + "\n", "offline", None, 0, 0)
 
 
+WIDTH = 96
+"""The offline explainer's line width."""
+
+
 def _where(entry: dict[str, Any]) -> str:
-    return f"{entry['file']}:{entry['line']}" if entry.get("file") else "an unrecorded place"
+    return f"{shown_path(entry['file'])}:{entry['line']}" if entry.get("file") else "an unrecorded place"
 
 
 def _finding_text(facts: dict[str, Any]) -> list[str]:
@@ -105,7 +112,7 @@ def _finding_text(facts: dict[str, Any]) -> list[str]:
     parts = [f"{f['title']} ({f['severity']})", f["explanation"]]
     if f["locations"]:
         parts.append("Where: " + "; ".join(
-            f"{loc['file']}:{loc['line']}" + (f" ({loc['role']})" if loc.get("role") else "")
+            f"{shown_path(loc['file'])}:{loc['line']}" + (f" ({loc['role']})" if loc.get("role") else "")
             for loc in f["locations"]))
     parts.append("What to do: " + f["fix"])
     moment = f.get("moment")
@@ -133,7 +140,7 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
         parts.append("What to do: handle this case where it is raised, or check the input "
                      "earlier on the path; `elixirscope calltree` shows the whole chain.")
     elif t == "query":
-        parts.append(f"The program ran `{ev['statement']}` at {ev.get('file')}:{ev.get('line')} "
+        parts.append(f"The program ran `{ev['statement']}` at {_where(ev)} "
                      f"in {ev['duration_ns'] / 1e6:.2f} ms" +
                      (f" and it failed: {ev['error']}." if ev.get("error") else ".") + via)
         parts.append("`elixirscope insights` says whether it is part of an N+1 pattern or a race.")

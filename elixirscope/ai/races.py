@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.sql import access
@@ -208,8 +208,8 @@ def _row_finding(
 ) -> Finding:
     row = f"the row of {table} {where}" if sure else f"possibly the same row of {table} ({where})"
     explanation = (
-        f"Chain {client[:12]} read {row} at {read.event.file}:{read.event.line}, then updated it "
-        f"at {write.event.file}:{write.event.line}; between the two, chain {other[:12]} updated "
+        f"Chain {client[:12]} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
+        f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, chain {other[:12]} updated "
         f"it too. The second update was computed from a stale read, so one of them is lost."
         + ("" if sure else " (The parameters were recorded redacted, so the rows could not be compared.)")
     )
