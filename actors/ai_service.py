@@ -52,10 +52,14 @@ class AIService(LayerService):
         params = dict(request.params or {})
         target = params.pop("target", None)
         if not isinstance(target, (str, int)) or isinstance(target, bool) or target == "":
-            raise ValueError(f"explain needs params {{'target': EVENT_OR_FINDING}}; got {request.params!r}")
+            raise ValueError(
+                f"explain needs params {{'target': EVENT_OR_FINDING}}; got {request.params!r}"
+            )
         unknown = set(params) - {"run", "producer", "provider"}
         if unknown:
-            raise ValueError(f"explain takes params target, run, producer, provider; got {sorted(unknown)}")
+            raise ValueError(
+                f"explain takes params target, run, producer, provider; got {sorted(unknown)}"
+            )
         self.metrics.counter("explanations").inc()
         try:
             return explain(self.data_dir, target, get=self._get(), **params)

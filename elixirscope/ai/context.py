@@ -111,7 +111,8 @@ def locate_event(recording: Recording, event_id: int, producer: str | None = Non
     """The stored event ``event_id`` of the run (of ``producer``, a prefix, when several
     processes recorded one with that id); LookupError naming the choices otherwise."""
     found = [
-        se for (p, i), se in recording.by_key.items()
+        se
+        for (p, i), se in recording.by_key.items()
         if i == event_id and (producer is None or p.startswith(producer))
     ]
     if not found:
@@ -151,11 +152,15 @@ def _describe(se: Any) -> str:
     if t == "query":
         params = f" with {_short(ev.parameters, 80)}" if ev.parameters else ""
         error = f", failed: {ev.error}" if ev.error else ""
-        return (f"query {_short(ev.statement, 200)}{params} ({ev.duration_ns / 1e6:.2f} ms, "
-                f"at {ev.file}:{ev.line}){error}")
+        return (
+            f"query {_short(ev.statement, 200)}{params} ({ev.duration_ns / 1e6:.2f} ms, "
+            f"at {ev.file}:{ev.line}){error}"
+        )
     if t == "http":
         outcome = ev.status or ("timeout" if ev.timeout else ev.error)
-        return f"{ev.method} {ev.url} attempt {ev.attempt}: {outcome} ({ev.duration_ns / 1e6:.1f} ms)"
+        return (
+            f"{ev.method} {ev.url} attempt {ev.attempt}: {outcome} ({ev.duration_ns / 1e6:.1f} ms)"
+        )
     if t in ("exit", "restart", "spawn"):
         return f"{t} {ev.path}: {_short(getattr(ev, 'reason', ''), 200)}"
     if t == "reqend":
@@ -209,8 +214,9 @@ def _state_before(recording: Recording, se: Any) -> tuple[str, str]:
         try:
             from elixirscope.state.reports import state_report
 
-            report = state_report(recording.data_dir, actor, event=ev.id, before=se.type == "state",
-                                  run=recording.run)
+            report = state_report(
+                recording.data_dir, actor, event=ev.id, before=se.type == "state", run=recording.run
+            )
             before = str(report.get("text") or report.get("state"))
         except Exception:  # noqa: BLE001 - the state is a help, not a requirement
             before = ""
@@ -222,14 +228,20 @@ def event_context(recording: Recording, se: Any) -> Context:
     ev = se.event
     ctx = Context(f"# Explain this recorded event\n{_describe(se)}")
     ctx.facts = {"kind": "event", "type": se.type, "event": _facts(se), "run": recording.run}
-    ctx.add("The event", _describe(se) + f"\n(event {ev.id} of {se.producer}, run {recording.run})", 0)
+    ctx.add(
+        "The event", _describe(se) + f"\n(event {ev.id} of {se.producer}, run {recording.run})", 0
+    )
     if se.type == "exception" and ev.traceback:
         ctx.add("Traceback (outermost first)", "\n".join(ev.traceback), 1)
     path = _call_path(recording, se)
     ctx.learn_secrets(path)
     ctx.facts["path"] = [
-        {"function": e.function, "file": e.file, "line": e.line,
-         "args": {k: redact(_short(v)) for k, v in (e.args or {}).items()}}
+        {
+            "function": e.function,
+            "file": e.file,
+            "line": e.line,
+            "args": {k: redact(_short(v)) for k, v in (e.args or {}).items()},
+        }
         for e in path
     ]
     ctx.add("Call path (outermost first, with arguments)", _path_text(path), 1)
@@ -265,12 +277,16 @@ def finding_context(recording: Recording, finding: Finding) -> Context:
     the call path of its first event."""
     ctx = Context(f"# Explain this finding and how to fix it\n{finding.title}")
     ctx.facts = {"kind": "finding", "finding": finding.to_dict(), "run": recording.run}
-    ctx.add("The finding", f"{finding.title}\n{finding.explanation}\nSuggested fix: {finding.fix}", 0)
+    ctx.add(
+        "The finding", f"{finding.title}\n{finding.explanation}\nSuggested fix: {finding.fix}", 0
+    )
     evidence = []
     for e in finding.evidence[:12]:
         se = recording.by_key.get((e.producer, e.id))
         if se is not None:
-            evidence.append(f"- event {e.id}: {_describe(se)}" + (f"  ({e.note})" if e.note else ""))
+            evidence.append(
+                f"- event {e.id}: {_describe(se)}" + (f"  ({e.note})" if e.note else "")
+            )
     ctx.add("Evidence (recorded events)", "\n".join(evidence), 1)
     blocks = []
     for loc in finding.locations:

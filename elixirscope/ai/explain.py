@@ -43,8 +43,9 @@ def make_provider(name: str, get: Callable[[str], Any], data_dir: str | os.PathL
     )
     guard = Guard(data_dir, name, limits)
     cls = OpenAIProvider if name == "openai" else GeminiProvider
-    return cls(get(f"ai.{name}_url"), get(f"ai.{name}_model"), get(f"ai.{name}_key_var"), policy,
-               guard)
+    return cls(
+        get(f"ai.{name}_url"), get(f"ai.{name}_model"), get(f"ai.{name}_key_var"), policy, guard
+    )
 
 
 def explain(

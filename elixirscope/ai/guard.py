@@ -155,7 +155,7 @@ class Guard:
         with self._locked() as state:
             breaker = state["breakers"].get(self.provider) or {}
             failures = int(breaker.get("failures", 0)) + 1
-            new = {"failures": failures}
+            new: dict[str, float] = {"failures": failures}
             if breaker.get("half_open") or failures >= self.limits.breaker_failures:
                 new["opened_at"] = time.time()
             state["breakers"][self.provider] = new

@@ -35,7 +35,7 @@ def _caller(recording: Recording, se: Any) -> Location | None:
 def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding]:
     groups: dict[str, list[Any]] = defaultdict(list)
     for se in recording.of("http"):
-        ev: HttpCall = se.event  # type: ignore[assignment]
+        ev: HttpCall = se.event
         groups[f"{ev.method} {ev.url.split('?')[0]}"].append(se)
     findings = []
     for target, found in groups.items():
@@ -77,19 +77,32 @@ def _retried(recording: Recording, target: str, found: list[Any], retried: list[
         run=recording.run,
         key=f"retried\0{target}",
         evidence=[
-            Evidence(se.producer, se.event.id, se.ts, "http",
-                     f"attempt {se.event.attempt}: {_outcome(se.event)}")
+            Evidence(
+                se.producer,
+                se.event.id,
+                se.ts,
+                "http",
+                f"attempt {se.event.attempt}: {_outcome(se.event)}",
+            )
             for se in found[:20]
         ],
         locations=[loc] if loc else [],
-        details={"target": target, "attempts": len(found), "failed": len(failed),
-                 "gave_up": gave_up, "event_types": ["http"]},
+        details={
+            "target": target,
+            "attempts": len(found),
+            "failed": len(failed),
+            "gave_up": gave_up,
+            "event_types": ["http"],
+        },
         correlation_id=found[0].event.correlation_id,
     )
 
 
 def _slow(
-    recording: Recording, target: str, found: list[Any], slow: list[Any],
+    recording: Recording,
+    target: str,
+    found: list[Any],
+    slow: list[Any],
     settings: InsightSettings,
 ) -> Finding:
     worst = max(slow, key=lambda se: se.event.duration_ns)
@@ -113,10 +126,19 @@ def _slow(
         fix=fix,
         run=recording.run,
         key=f"slow\0{target}",
-        evidence=[Evidence(se.producer, se.event.id, se.ts, "http",
-                           f"{se.event.duration_ns / 1e6:.0f} ms") for se in slow[:20]],
+        evidence=[
+            Evidence(
+                se.producer, se.event.id, se.ts, "http", f"{se.event.duration_ns / 1e6:.0f} ms"
+            )
+            for se in slow[:20]
+        ],
         locations=[loc] if loc else [],
-        details={"target": target, "slow": len(slow), "attempts": len(found),
-                 "max_ms": round(ms, 3), "event_types": ["http"]},
+        details={
+            "target": target,
+            "slow": len(slow),
+            "attempts": len(found),
+            "max_ms": round(ms, 3),
+            "event_types": ["http"],
+        },
         correlation_id=worst.event.correlation_id,
     )

@@ -85,7 +85,9 @@ def insights_report(
 
 
 def find_finding(
-    data_dir: str | os.PathLike[str], finding: str, run: str | None = None,
+    data_dir: str | os.PathLike[str],
+    finding: str,
+    run: str | None = None,
     settings: InsightSettings | None = None,
 ) -> tuple[Finding, Recording]:
     """The finding whose id starts with ``finding`` in ``run`` (default: the latest)."""
@@ -110,13 +112,17 @@ def _when(ns: int) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
-def render_findings(findings: list[Finding], header: str = "", errors: dict[str, str] | None = None) -> str:
+def render_findings(
+    findings: list[Finding], header: str = "", errors: dict[str, str] | None = None
+) -> str:
     """Findings grouped by severity, each with where, when, the fix and what to run next."""
     lines = [header] if header else []
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if not findings:
-        lines.append("no findings: no N+1 queries, races, latency anomalies, restart storms, "
-                     "crash loops, mailbox growth or slow/retried calls")
+        lines.append(
+            "no findings: no N+1 queries, races, latency anomalies, restart storms, "
+            "crash loops, mailbox growth or slow/retried calls"
+        )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         lines.append(f"{len(findings)} finding{'s' * (len(findings) != 1)}: {said}")
@@ -136,9 +142,14 @@ def render_findings(findings: list[Finding], header: str = "", errors: dict[str,
 def _wrap(label: str, text: str) -> list[str]:
     pad = " " * 4
     first = f"{pad}{label:<8}" if label else pad
-    return textwrap.wrap(text, WIDTH, initial_indent=first,
-                         subsequent_indent=pad + (" " * 8 if label else ""),
-                         break_on_hyphens=False, break_long_words=False) or [first]
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=pad + (" " * 8 if label else ""),
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [first]
 
 
 def _render_one(f: Finding) -> list[str]:

@@ -80,8 +80,13 @@ def detect_latency(recording: Recording, settings: InsightSettings) -> list[Find
 
 
 def _finding(
-    recording: Recording, key: str, samples: list[tuple[int, Any]], median: float, p95: float,
-    past: int, runs: list[str],
+    recording: Recording,
+    key: str,
+    samples: list[tuple[int, Any]],
+    median: float,
+    p95: float,
+    past: int,
+    runs: list[str],
 ) -> Finding:
     slowest = sorted(samples, key=lambda s: -s[0])[:MAX_EVIDENCE]
     route = slowest[0][1].type == "reqend"

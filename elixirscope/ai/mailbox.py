@@ -26,7 +26,7 @@ def backlogs(recording: Recording) -> dict[str, list[tuple[int, int, Any]]]:
     address_actor: dict[str, str] = {}
     sends = recording.of("send")
     for se in sends:
-        ev: MessageSend = se.event  # type: ignore[assignment]
+        ev: MessageSend = se.event
         rcv = recording.receives.get(ev.message_id)
         if rcv is not None:
             address_actor.setdefault(ev.target, rcv.event.actor)
@@ -38,7 +38,7 @@ def backlogs(recording: Recording) -> dict[str, list[tuple[int, int, Any]]]:
         if actor is not None:
             steps[actor].append((se.ts, +1, se))
     for se in recording.of("receive"):
-        r: MessageReceive = se.event  # type: ignore[assignment]
+        r: MessageReceive = se.event
         steps[r.actor].append((se.ts, -1, se))
     out: dict[str, list[tuple[int, int, Any]]] = {}
     for actor, changes in steps.items():
@@ -63,7 +63,9 @@ def detect_mailbox_growth(recording: Recording, settings: InsightSettings) -> li
         first_ts = series[0][0]
         rising = [s for s in series if s[0] <= peak_ts]
         seconds = max((peak_ts - first_ts) / 1e9, 1e-9)
-        senders = sorted({se.event.sender or "the program" for _, _, se in rising if se.type == "send"})
+        senders = sorted(
+            {se.event.sender or "the program" for _, _, se in rising if se.type == "send"}
+        )
         findings.append(
             Finding(
                 kind="mailbox_growth",
@@ -87,8 +89,12 @@ def detect_mailbox_growth(recording: Recording, settings: InsightSettings) -> li
                     Evidence(se.producer, se.event.id, ts, se.type, f"depth {depth}")
                     for ts, depth, se in [rising[0], (peak_ts, peak, peak_se)]
                 ],
-                details={"actor": actor, "peak": peak, "at_end": end,
-                         "event_types": ["send", "receive"]},
+                details={
+                    "actor": actor,
+                    "peak": peak,
+                    "at_end": end,
+                    "event_types": ["send", "receive"],
+                },
             )
         )
     return findings

@@ -30,7 +30,7 @@ MAX_EVIDENCE = 20
 def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[Finding]:
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for se in recording.of("query"):
-        ev: DatabaseQuery = se.event  # type: ignore[assignment]
+        ev: DatabaseQuery = se.event
         if ev.many or ev.error:
             continue
         parent = ev.correlation_id or f"{se.producer}/{ev.thread}"
@@ -47,7 +47,12 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
 
 
 def _finding(
-    recording: Recording, parent: str, shape: str, file: str | None, line: int, found: list[Any],
+    recording: Recording,
+    parent: str,
+    shape: str,
+    file: str | None,
+    line: int,
+    found: list[Any],
     total_ns: int,
 ) -> Finding:
     first = found[0]
@@ -178,4 +183,6 @@ def _columns(statement: str) -> list[str]:
     """The column each placeholder is compared with (``id = ?`` -> ``id``), in order."""
     import re
 
-    return re.findall(r"([\w.]+)\s*(?:=|<|>|<=|>=|IN|LIKE)\s*\(?\s*(?:\?|%s|:\w+|\$\d+)", statement, re.IGNORECASE)
+    return re.findall(
+        r"([\w.]+)\s*(?:=|<|>|<=|>=|IN|LIKE)\s*\(?\s*(?:\?|%s|:\w+|\$\d+)", statement, re.IGNORECASE
+    )

@@ -67,9 +67,14 @@ class Answer:
         return self.tokens_in + self.tokens_out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "provider": self.provider, "model": self.model,
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-                "attempts": self.attempts}
+        return {
+            "text": self.text,
+            "provider": self.provider,
+            "model": self.model,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "attempts": self.attempts,
+        }
 
 
 def _estimate(text: str) -> int:
@@ -86,13 +91,18 @@ class OfflineProvider:
     name = "offline"
 
     def explain(self, context: Context, on_text: OnText | None = None) -> Answer:
-        parts = _finding_text(context.facts) if context.facts.get("kind") == "finding" \
+        parts = (
+            _finding_text(context.facts)
+            if context.facts.get("kind") == "finding"
             else _event_text(context.facts)
+        )
         import textwrap
 
         text = ""
         for part in parts:
-            piece = textwrap.fill(part, WIDTH, break_long_words=False, break_on_hyphens=False) + "\n\n"
+            piece = (
+                textwrap.fill(part, WIDTH, break_long_words=False, break_on_hyphens=False) + "\n\n"
+            )
             text += piece
             if on_text is not None:
                 on_text(piece)
@@ -104,16 +114,25 @@ WIDTH = 96
 
 
 def _where(entry: dict[str, Any]) -> str:
-    return f"{shown_path(entry['file'])}:{entry['line']}" if entry.get("file") else "an unrecorded place"
+    return (
+        f"{shown_path(entry['file'])}:{entry['line']}"
+        if entry.get("file")
+        else "an unrecorded place"
+    )
 
 
 def _finding_text(facts: dict[str, Any]) -> list[str]:
     f = facts["finding"]
     parts = [f"{f['title']} ({f['severity']})", f["explanation"]]
     if f["locations"]:
-        parts.append("Where: " + "; ".join(
-            f"{shown_path(loc['file'])}:{loc['line']}" + (f" ({loc['role']})" if loc.get("role") else "")
-            for loc in f["locations"]))
+        parts.append(
+            "Where: "
+            + "; ".join(
+                f"{shown_path(loc['file'])}:{loc['line']}"
+                + (f" ({loc['role']})" if loc.get("role") else "")
+                for loc in f["locations"]
+            )
+        )
     parts.append("What to do: " + f["fix"])
     moment = f.get("moment")
     if moment:
@@ -135,18 +154,28 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
         parts.append(f"{ev['function']} raised {ev['exc_type']}: {ev['message']} at {site}.{via}")
         args = path[-1]["args"] if path else {}
         if args:
-            parts.append("It was called with " + ", ".join(f"{k}={v}" for k, v in args.items())
-                         + "; check which of these the code did not expect.")
-        parts.append("What to do: handle this case where it is raised, or check the input "
-                     "earlier on the path; `elixirscope calltree` shows the whole chain.")
+            parts.append(
+                "It was called with "
+                + ", ".join(f"{k}={v}" for k, v in args.items())
+                + "; check which of these the code did not expect."
+            )
+        parts.append(
+            "What to do: handle this case where it is raised, or check the input "
+            "earlier on the path; `elixirscope calltree` shows the whole chain."
+        )
     elif t == "query":
-        parts.append(f"The program ran `{ev['statement']}` at {_where(ev)} "
-                     f"in {ev['duration_ns'] / 1e6:.2f} ms" +
-                     (f" and it failed: {ev['error']}." if ev.get("error") else ".") + via)
+        parts.append(
+            f"The program ran `{ev['statement']}` at {_where(ev)} "
+            f"in {ev['duration_ns'] / 1e6:.2f} ms"
+            + (f" and it failed: {ev['error']}." if ev.get("error") else ".")
+            + via
+        )
         parts.append("`elixirscope insights` says whether it is part of an N+1 pattern or a race.")
     elif t == "state":
-        parts.append(f"{ev['actor']} handled {ev.get('message')} in {ev['callback']}" +
-                     (f" and raised {ev['error']}." if ev.get("error") else "."))
+        parts.append(
+            f"{ev['actor']} handled {ev.get('message')} in {ev['callback']}"
+            + (f" and raised {ev['error']}." if ev.get("error") else ".")
+        )
         if facts.get("message"):
             parts.append(f"The message was: {facts['message']}")
         parts.append(f"`elixirscope history {ev['actor']}` shows every change around it.")
@@ -155,14 +184,23 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
         parts.append("`elixirscope insights` says whether this is a crash loop or a restart storm.")
     elif t == "http":
         outcome = ev.get("status") or ("a timeout" if ev.get("timeout") else ev.get("error"))
-        parts.append(f"{ev['method']} {ev['url']} (attempt {ev['attempt']}) ended with {outcome} "
-                     f"after {ev['duration_ns'] / 1e6:.1f} ms.{via}")
+        parts.append(
+            f"{ev['method']} {ev['url']} (attempt {ev['attempt']}) ended with {outcome} "
+            f"after {ev['duration_ns'] / 1e6:.1f} ms.{via}"
+        )
     elif t in ("call", "return"):
         name = ev["function"]
         entry = path[-1] if path else {}
-        parts.append(f"{name} was called at {_where(entry)}" +
-                     (" with " + ", ".join(f"{k}={v}" for k, v in entry.get("args", {}).items())
-                      if entry.get("args") else "") + "." + via)
+        parts.append(
+            f"{name} was called at {_where(entry)}"
+            + (
+                " with " + ", ".join(f"{k}={v}" for k, v in entry.get("args", {}).items())
+                if entry.get("args")
+                else ""
+            )
+            + "."
+            + via
+        )
         if t == "return":
             parts.append(f"It returned {ev.get('result')} after {ev['duration_ns'] / 1e6:.2f} ms.")
     else:
@@ -205,8 +243,9 @@ def _retry_after(value: str | None) -> float | None:
 class _HttpProvider:
     name = "http"
 
-    def __init__(self, base_url: str, model: str, key_var: str, policy: HttpPolicy,
-                 guard: Guard | None) -> None:
+    def __init__(
+        self, base_url: str, model: str, key_var: str, policy: HttpPolicy, guard: Guard | None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.key_var = key_var
@@ -243,8 +282,10 @@ class _HttpProvider:
             shown: list[str] = []
             usage: dict[str, int] = {}
             try:
-                with httpx.Client(timeout=timeout, trust_env=False) as client, \
-                        client.stream("POST", url, headers=headers, json=body) as response:
+                with (
+                    httpx.Client(timeout=timeout, trust_env=False) as client,
+                    client.stream("POST", url, headers=headers, json=body) as response,
+                ):
                     self._check_status(response)
                     for piece in self._pieces(response, usage):
                         shown.append(piece)
@@ -253,18 +294,31 @@ class _HttpProvider:
             except _Retry as retry:
                 self._failed()
                 if attempt > self.policy.max_retries:
-                    raise ProviderError(f"{self.name}: {retry.why}; gave up after {attempt} attempts") from None
-                time.sleep(retry.wait if retry.wait is not None else self.policy.backoff_s * 2 ** (attempt - 1))
+                    raise ProviderError(
+                        f"{self.name}: {retry.why}; gave up after {attempt} attempts"
+                    ) from None
+                time.sleep(
+                    retry.wait
+                    if retry.wait is not None
+                    else self.policy.backoff_s * 2 ** (attempt - 1)
+                )
                 continue
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 self._failed()
-                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__}: {exc})"
+                kind = (
+                    "timed out"
+                    if isinstance(exc, httpx.TimeoutException)
+                    else f"failed ({type(exc).__name__}: {exc})"
+                )
                 if shown:
-                    raise ProviderError(f"{self.name}: the answer stopped part way: the connection {kind}") from None
+                    raise ProviderError(
+                        f"{self.name}: the answer stopped part way: the connection {kind}"
+                    ) from None
                 if attempt > self.policy.max_retries:
                     raise ProviderError(
                         f"{self.name}: the request {kind} (ai.timeout_s = {self.policy.timeout_s:g}); "
-                        f"gave up after {attempt} attempts") from None
+                        f"gave up after {attempt} attempts"
+                    ) from None
                 time.sleep(self.policy.backoff_s * 2 ** (attempt - 1))
                 continue
             except ProviderError:
@@ -295,8 +349,9 @@ class _HttpProvider:
             raise _Retry(f"the server answered {status}")
         if status >= 400:
             response.read()
-            raise ProviderError(f"{self.name}: the server refused the request: {status} "
-                                f"{response.text[:300]!r}")
+            raise ProviderError(
+                f"{self.name}: the server refused the request: {status} {response.text[:300]!r}"
+            )
 
     @staticmethod
     def _events(response: Any) -> Iterator[Any]:
@@ -311,7 +366,9 @@ class _HttpProvider:
             try:
                 yield json.loads(data)
             except ValueError:
-                raise ProviderError(f"malformed answer: an event that is not JSON: {data[:120]!r}") from None
+                raise ProviderError(
+                    f"malformed answer: an event that is not JSON: {data[:120]!r}"
+                ) from None
 
 
 class OpenAIProvider(_HttpProvider):
@@ -358,7 +415,9 @@ class OpenAIProvider(_HttpProvider):
                 delta = choices[0].get("delta", {}) if choices else {}
                 piece = delta.get("content")
             except (AttributeError, IndexError, TypeError):
-                raise ProviderError(f"malformed answer: an unexpected chunk {str(event)[:120]!r}") from None
+                raise ProviderError(
+                    f"malformed answer: an unexpected chunk {str(event)[:120]!r}"
+                ) from None
             if isinstance(piece, str) and piece:
                 yield piece
 
@@ -417,7 +476,9 @@ def _gemini_parts(chunk: Any, usage: dict[str, int]) -> Iterator[str]:
     except (KeyError, IndexError, TypeError):
         if meta is not None and "candidates" not in chunk:
             return
-        raise ProviderError(f"malformed answer: a chunk without candidates {str(chunk)[:120]!r}") from None
+        raise ProviderError(
+            f"malformed answer: a chunk without candidates {str(chunk)[:120]!r}"
+        ) from None
     for part in parts:
         text = part.get("text") if isinstance(part, dict) else None
         if isinstance(text, str) and text:

@@ -63,7 +63,7 @@ def _actor_races(recording: Recording) -> list[Finding]:
     handled: dict[str, list[tuple[str, str, Any]]] = defaultdict(list)  # actor -> (client, tag, se)
     writes: set[tuple[str, str]] = set()
     for se in recording.of("state"):
-        ev: StateChange = se.event  # type: ignore[assignment]
+        ev: StateChange = se.event
         if ev.seq <= 0 or ev.error or ev.message_id is None:
             continue  # the first capture (init), a crash, or no message behind it
         tag = message_tag(ev.message)
@@ -110,7 +110,12 @@ def _paths(se: Any) -> list[str]:
 
 
 def _actor_finding(
-    recording: Recording, actor: str, client: Any, read: Any, other_write: Any, other: Any,
+    recording: Recording,
+    actor: str,
+    client: Any,
+    read: Any,
+    other_write: Any,
+    other: Any,
     write: Any,
 ) -> Finding:
     fields = sorted(set(_paths(write)) | set(_paths(other_write)))
@@ -137,8 +142,13 @@ def _actor_finding(
         key=f"actor\0{actor}\0{read.producer}:{read.event.id}",
         evidence=[
             Evidence(read.producer, read.event.id, read.ts, "state", f"{client} reads"),
-            Evidence(other_write.producer, other_write.event.id, other_write.ts, "state",
-                     f"{other} writes"),
+            Evidence(
+                other_write.producer,
+                other_write.event.id,
+                other_write.ts,
+                "state",
+                f"{other} writes",
+            ),
             Evidence(write.producer, write.event.id, write.ts, "state", f"{client} writes"),
         ],
         locations=_callback_locations(recording, [read, other_write, write]),
@@ -167,7 +177,7 @@ def _callback_locations(recording: Recording, events: list[Any]) -> list[Locatio
 def _row_races(recording: Recording) -> list[Finding]:
     rows: dict[tuple[str, str], list[tuple[str, Any, Any]]] = defaultdict(list)
     for se in recording.of("query"):
-        ev: DatabaseQuery = se.event  # type: ignore[assignment]
+        ev: DatabaseQuery = se.event
         if ev.error:
             continue
         found = access(ev.statement, ev.parameters)
@@ -195,23 +205,35 @@ def _row_races(recording: Recording) -> list[Finding]:
                     continue  # different rows
                 sure = None not in keys
                 findings.append(
-                    _row_finding(recording, table, where, client, seq[start][2], other, other_se,
-                                 se, sure)
+                    _row_finding(
+                        recording, table, where, client, seq[start][2], other, other_se, se, sure
+                    )
                 )
                 break
     return findings
 
 
 def _row_finding(
-    recording: Recording, table: str, where: str, client: str, read: Any, other: str,
-    other_write: Any, write: Any, sure: bool,
+    recording: Recording,
+    table: str,
+    where: str,
+    client: str,
+    read: Any,
+    other: str,
+    other_write: Any,
+    write: Any,
+    sure: bool,
 ) -> Finding:
     row = f"the row of {table} {where}" if sure else f"possibly the same row of {table} ({where})"
     explanation = (
         f"Chain {client[:12]} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
         f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, chain {other[:12]} updated "
         f"it too. The second update was computed from a stale read, so one of them is lost."
-        + ("" if sure else " (The parameters were recorded redacted, so the rows could not be compared.)")
+        + (
+            ""
+            if sure
+            else " (The parameters were recorded redacted, so the rows could not be compared.)"
+        )
     )
     fix = (
         "Do the read-modify-write in the database: `UPDATE ... SET x = x + ?` in one statement, "
@@ -232,12 +254,22 @@ def _row_finding(
         key=f"row\0{table}\0{where}\0{read.producer}:{read.event.id}",
         evidence=[
             Evidence(read.producer, read.event.id, read.ts, "query", f"{client[:12]} reads"),
-            Evidence(other_write.producer, other_write.event.id, other_write.ts, "query",
-                     f"{other[:12]} writes"),
+            Evidence(
+                other_write.producer,
+                other_write.event.id,
+                other_write.ts,
+                "query",
+                f"{other[:12]} writes",
+            ),
             Evidence(write.producer, write.event.id, write.ts, "query", f"{client[:12]} writes"),
         ],
         locations=locations,
-        details={"table": table, "where": where, "clients": [client, other], "same_row": sure,
-                 "event_types": ["query"]},
+        details={
+            "table": table,
+            "where": where,
+            "clients": [client, other],
+            "same_row": sure,
+            "event_types": ["query"],
+        },
         correlation_id=write.event.correlation_id,
     )

@@ -66,7 +66,15 @@ def function_source(file: str, def_line: int, max_lines: int = 60) -> list[tuple
     return []
 
 
-_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_LOOPS = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
 
 
 def loop_around(file: str, line: int) -> int | None:

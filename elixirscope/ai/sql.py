@@ -43,7 +43,9 @@ def normalize(statement: str) -> str:
     text = _PLACEHOLDER.sub("?", text)
     text = _IN_LIST.sub("IN (?)", text)
     text = _SPACE.sub(" ", text).strip().rstrip(";").strip()
-    return _WORD.sub(lambda m: m.group().upper() if m.group().lower() in _KEYWORDS else m.group(), text)
+    return _WORD.sub(
+        lambda m: m.group().upper() if m.group().lower() in _KEYWORDS else m.group(), text
+    )
 
 
 def parameter_values(parameters: str | None) -> list[str] | None:
@@ -74,8 +76,12 @@ class Access:
 
 
 _SELECT = re.compile(r"^\s*SELECT\b.*?\bFROM\s+([\w.\"]+)(.*)$", re.IGNORECASE | re.DOTALL)
-_UPDATE = re.compile(r"^\s*UPDATE\s+([\w.\"]+)\s+SET\s+(.*?)(\bWHERE\b.*)?$", re.IGNORECASE | re.DOTALL)
-_WHERE = re.compile(r"\bWHERE\b(.*?)(?:\bORDER\b|\bGROUP\b|\bLIMIT\b|\bRETURNING\b|$)", re.IGNORECASE | re.DOTALL)
+_UPDATE = re.compile(
+    r"^\s*UPDATE\s+([\w.\"]+)\s+SET\s+(.*?)(\bWHERE\b.*)?$", re.IGNORECASE | re.DOTALL
+)
+_WHERE = re.compile(
+    r"\bWHERE\b(.*?)(?:\bORDER\b|\bGROUP\b|\bLIMIT\b|\bRETURNING\b|$)", re.IGNORECASE | re.DOTALL
+)
 
 
 def access(statement: str, parameters: str | None) -> Access | None:

@@ -40,7 +40,7 @@ def detect_supervision(recording: Recording, settings: InsightSettings) -> list[
     findings: list[Finding] = []
     exits: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for se in recording.of("exit"):
-        ev: ProcessExit = se.event  # type: ignore[assignment]
+        ev: ProcessExit = se.event
         if ev.reason.split(":")[0].strip() in _NORMAL:
             continue
         exits[(ev.path, _reason(ev.reason))].append(se)
@@ -79,7 +79,7 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
     for se in recording.of("exception"):
         if se.producer != exit_se.producer or se.ts > exit_se.ts:
             continue
-        err: FunctionError = se.event  # type: ignore[assignment]
+        err: FunctionError = se.event
         if exc_type and err.exc_type.rpartition(".")[2] != exc_type:
             continue
         best = err
@@ -95,12 +95,19 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
 def _crashing_messages(recording: Recording, path: str, exits: list[Any]) -> list[Evidence]:
     """The callbacks of ``path`` that raised, before its exits: what it was handling."""
     first, last = exits[0].ts, exits[-1].ts
-    out = []
+    out: list[Evidence] = []
     for se in recording.of("state"):
         ev = se.event
         if ev.actor == path and ev.error and se.ts <= last and (se.ts >= first or not out):
-            out.append(Evidence(se.producer, ev.id, se.ts, "state",
-                                f"{ev.callback}({(ev.message or '')[:80]}) raised {ev.error[:80]}"))
+            out.append(
+                Evidence(
+                    se.producer,
+                    ev.id,
+                    se.ts,
+                    "state",
+                    f"{ev.callback}({(ev.message or '')[:80]}) raised {ev.error[:80]}",
+                )
+            )
     return out[-20:]
 
 
@@ -136,8 +143,12 @@ def _crash_loop(recording: Recording, path: str, reason: str, found: list[Any]) 
             key=lambda e: e.ts,
         ),
         locations=[site] if site else [],
-        details={"actor": path, "exits": n, "reason": found[-1].event.reason[:500],
-                 "event_types": ["exit", "restart"]},
+        details={
+            "actor": path,
+            "exits": n,
+            "reason": found[-1].event.reason[:500],
+            "event_types": ["exit", "restart"],
+        },
         correlation_id=None,
     )
 
@@ -169,6 +180,11 @@ def _storm(
         key=supervisor,
         evidence=[Evidence(se.producer, se.event.id, se.ts, "restart") for se in burst[:20]],
         locations=[],
-        details={"supervisor": supervisor, "restarts": n, "seconds": round(span_s, 3),
-                 "children": children, "event_types": ["exit", "restart"]},
+        details={
+            "supervisor": supervisor,
+            "restarts": n,
+            "seconds": round(span_s, 3),
+            "children": children,
+            "event_types": ["exit", "restart"],
+        },
     )

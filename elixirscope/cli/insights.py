@@ -101,7 +101,9 @@ def run_explain(args: Any) -> int:
             producer=args.producer,
             provider=args.provider,
             config_file=args.config,
-            on_context=(lambda text: show(text + "\n\n")) if args.show_context and streamed else None,
+            on_context=(lambda text: show(text + "\n\n"))
+            if args.show_context and streamed
+            else None,
             on_text=show if streamed else None,
         )
     except (ExplainError, LookupError) as exc:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
+from elixirscope.actors.ai_service import AIService
 from programs import elixirscope
 
-from elixirscope.actors.ai_service import AIService
 from elixirscope.console.commands import parse_command
 from elixirscope.contracts import Request
 
