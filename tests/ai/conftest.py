@@ -20,6 +20,7 @@ from programs import (  # noqa: E402
     PARSER_ACTORS,
     SHOP_DB,
     WORKER,
+    elixirscope,
     external_service,
     record,
 )
@@ -27,6 +28,14 @@ from servers import serving  # noqa: E402
 
 VALUES = {"ELIXIRSCOPE_INTEGRATIONS__DB_PARAMETERS": "values"}
 ACTORS = {"counter_actors": COUNTER_ACTORS, "parser_actors": PARSER_ACTORS}
+
+
+def shop(data: Path) -> Path:
+    """The bundled shop: one crash of its stock keeper, one restart."""
+    done = elixirscope("run", "--data-dir", str(data), "-m", "elixirscope.examples.shop",
+                       cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    return data
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +60,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mailbox_clean": lambda: record(where, "counter", COUNTER, "calls", data="mailbox_clean",
                                         modules=ACTORS),
         "crash_loop": lambda: record(where, "crasher", CRASHER, data="crash_loop", modules=ACTORS),
+        "crash_loop_clean": lambda: shop(where / "crash_loop_clean"),
     }
     with serving(external_service()) as (base, _app), ThreadPoolExecutor(3) as pool:
         jobs["http"] = lambda: record(where, "caller", CALLER, base, "bad", data="http")

@@ -32,7 +32,8 @@ def line_of(path: Path, text: str) -> int:
 
 @pytest.mark.parametrize(
     "clean",
-    ["n_plus_one_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean"],
+    ["n_plus_one_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean",
+     "crash_loop_clean"],
 )
 def test_a_clean_program_gives_no_finding(recorded, clean) -> None:
     assert findings(recorded[clean]) == []
@@ -125,15 +126,6 @@ def test_a_child_crashing_on_every_bad_input_is_a_crash_loop_and_a_storm(recorde
     assert storm.details["restarts"] == 3 and storm.details["children"] == ["app/parser"]
     assert findings(recorded["crash_loop"], InsightSettings(
         crash_loop_crashes=4, restart_storm_restarts=4)) == []
-
-
-def test_one_crash_and_restart_is_no_finding(tmp_path: Path) -> None:
-    from programs import elixirscope
-
-    done = elixirscope("run", "--data-dir", str(tmp_path / "d"), "-m", "elixirscope.examples.shop",
-                       cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert findings(tmp_path / "d") == []
 
 
 def test_retried_and_slow_external_calls(recorded) -> None:

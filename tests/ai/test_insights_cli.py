@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from programs import elixirscope, record
 from servers import serving
 from test_providers import SSE, openai_chunks, scripted
 
+from elixirscope.ai.explain import explain
 from elixirscope.ai.insights import insights_report
 from elixirscope.ai.settings import InsightSettings
 
@@ -60,7 +62,9 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
     loop = next(f for f in json.loads(listed.stdout)["findings"] if f["kind"] == "crash_loop")
     done = elixirscope("explain", "--data-dir", str(data), loop["id"][:6], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{loop['title']} (high)\n\n{loop['explanation']}\n\nWhat to do: ")
+    assert done.stdout.startswith(f"{loop['title']} (high)\n\n")  # paragraphs, wrapped
+    assert " ".join(done.stdout.split()).startswith(
+        " ".join(f"{loop['title']} (high) {loop['explanation']} What to do: ".split()))
     assert re.fullmatch(r"\(offline, context [\d,]+ characters\)\n", done.stderr)
     event = loop["evidence"][0]["id"]
     done = elixirscope("explain", "--data-dir", str(data), str(event), "--json", cwd=tmp_path)
@@ -72,14 +76,16 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
 
 def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:
     data = str(recorded["crash_loop"])
-    for target, message in [
-        ("abc", "cannot explain 'abc': give an event id (a number, see `elixirscope events`) or a "
-                "finding id (F..., see `elixirscope insights`)"),
-        ("999999", "no event 999999 in run "),
-        ("Fffffffff", "no finding 'Fffffffff' in run "),
+    done = elixirscope("explain", "--data-dir", data, "abc", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == (
+        "elixirscope explain: cannot explain 'abc': give an event id (a number, see `elixirscope "
+        "events`) or a finding id (F..., see `elixirscope insights`)\n")
+    for target, error, message in [
+        ("999999", LookupError, "no event 999999 in run "),
+        ("Fffffffff", LookupError, "no finding 'Fffffffff' in run "),
     ]:
-        done = elixirscope("explain", "--data-dir", data, target, cwd=tmp_path)
-        assert done.returncode == 1 and done.stderr.startswith(f"elixirscope explain: {message}"), target
+        with pytest.raises(error, match=re.escape(message)):
+            explain(data, target)
 
 
 SECRETS = '''

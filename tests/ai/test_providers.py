@@ -70,6 +70,20 @@ SSE = {"content-type": "text/event-stream"}
 JSON = {"content-type": "application/json"}
 
 
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with serving(scripted((500, {}, b"no script"))) as (base, app):
+        yield base, app
+
+
+def serve(server: Any, handler: Callable) -> tuple[str, Any]:
+    """The module's server, answering with ``handler`` from now on, its requests cleared."""
+    base, app = server
+    app.handler = handler
+    app.requests.clear()
+    return base, app
+
+
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ES_TEST_KEY", KEY)
@@ -85,10 +99,10 @@ def ask(name: str, base: str, data_dir: Path, **overrides: Any) -> tuple[Any, li
 # ---------------------------------------------------------------- protocols
 
 
-def test_openai_streams_its_answer_piece_by_piece(tmp_path: Path, key: str) -> None:
-    with serving(scripted((200, SSE, openai_chunks("The basket ", "held coffee, ", "unknown.")))) as (
-        base, app):
-        answer, pieces = ask("openai", base + "/v1", tmp_path, openai_model="m-1")
+def test_openai_streams_its_answer_piece_by_piece(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted(
+        (200, SSE, openai_chunks("The basket ", "held coffee, ", "unknown."))))
+    answer, pieces = ask("openai", base + "/v1", tmp_path, openai_model="m-1")
     assert pieces == ["The basket ", "held coffee, ", "unknown."]
     assert answer.text == "The basket held coffee, unknown."
     assert (answer.tokens_in, answer.tokens_out, answer.model) == (40, 6, "m-1")
@@ -101,22 +115,22 @@ def test_openai_streams_its_answer_piece_by_piece(tmp_path: Path, key: str) -> N
     assert body["messages"][1]["content"] == context().text()
 
 
-def test_openai_compatible_servers_that_do_not_stream_are_read_whole(tmp_path: Path, key: str) -> None:
+def test_openai_compatible_servers_that_do_not_stream_are_read_whole(tmp_path: Path, key: str, server) -> None:
     whole = {"choices": [{"message": {"role": "assistant", "content": "All at once."}}],
              "usage": {"prompt_tokens": 9, "completion_tokens": 3}}
-    with serving(scripted((200, JSON, as_json(whole)))) as (base, _):
-        answer, pieces = ask("openai", base, tmp_path)
+    base, _ = serve(server, scripted((200, JSON, as_json(whole))))
+    answer, pieces = ask("openai", base, tmp_path)
     assert pieces == ["All at once."] and answer.tokens == 12
 
 
-def test_gemini_streams_server_sent_events(tmp_path: Path, key: str) -> None:
+def test_gemini_streams_server_sent_events(tmp_path: Path, key: str, server) -> None:
     chunks = sse(
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "A KeyError "}]}}]},
         {"candidates": [{"content": {"role": "model", "parts": [{"text": "in checkout."}]}}],
          "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 5, "totalTokenCount": 35}},
     )
-    with serving(scripted((200, SSE, chunks))) as (base, app):
-        answer, pieces = ask("gemini", base + "/v1beta", tmp_path, gemini_model="gemini-x")
+    base, app = serve(server, scripted((200, SSE, chunks)))
+    answer, pieces = ask("gemini", base + "/v1beta", tmp_path, gemini_model="gemini-x")
     assert pieces == ["A KeyError ", "in checkout."] and answer.tokens == 35
     (request,) = app.requests
     assert request["path"] == "/v1beta/models/gemini-x:streamGenerateContent"
@@ -127,51 +141,51 @@ def test_gemini_streams_server_sent_events(tmp_path: Path, key: str) -> None:
     assert "systemInstruction" in body
 
 
-def test_gemini_answering_a_json_array_is_read_too(tmp_path: Path, key: str) -> None:
+def test_gemini_answering_a_json_array_is_read_too(tmp_path: Path, key: str, server) -> None:
     array = [{"candidates": [{"content": {"parts": [{"text": "One "}]}}]},
              {"candidates": [{"content": {"parts": [{"text": "two."}]}}]}]
-    with serving(scripted((200, JSON, as_json(array)))) as (base, _):
-        answer, pieces = ask("gemini", base, tmp_path)
+    base, _ = serve(server, scripted((200, JSON, as_json(array))))
+    answer, pieces = ask("gemini", base, tmp_path)
     assert answer.text == "One two." and pieces == ["One ", "two."]
 
 
 # ---------------------------------------------------------------- failures
 
 
-def test_a_429_is_retried_after_its_retry_after(tmp_path: Path, key: str) -> None:
-    with serving(scripted((429, {"retry-after": "0"}, b"slow down"),
-                          (200, SSE, openai_chunks("ok")))) as (base, app):
-        answer, _ = ask("openai", base, tmp_path)
+def test_a_429_is_retried_after_its_retry_after(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((429, {"retry-after": "0"}, b"slow down"),
+                                       (200, SSE, openai_chunks("ok"))))
+    answer, _ = ask("openai", base, tmp_path)
     assert answer.text == "ok" and answer.attempts == 2 and len(app.requests) == 2
 
 
-def test_a_429_asking_for_too_long_a_wait_fails_at_once(tmp_path: Path, key: str) -> None:
-    with serving(scripted((429, {"retry-after": "3600"}, b"come back later"))) as (base, app):
-        with pytest.raises(ProviderError, match="429 Too Many Requests, Retry-After 3600 s"):
-            ask("openai", base, tmp_path)
+def test_a_429_asking_for_too_long_a_wait_fails_at_once(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((429, {"retry-after": "3600"}, b"come back later")))
+    with pytest.raises(ProviderError, match="429 Too Many Requests, Retry-After 3600 s"):
+        ask("openai", base, tmp_path)
     assert len(app.requests) == 1
 
 
-def test_a_500_is_retried_with_backoff_then_given_up(tmp_path: Path, key: str) -> None:
-    with serving(scripted((500, {}, b"oops"), (200, SSE, openai_chunks("fine")))) as (base, app):
-        assert ask("openai", base, tmp_path)[0].text == "fine"
-    with serving(scripted((500, {}, b"oops"))) as (base, app):
-        with pytest.raises(ProviderError, match="the server answered 500; gave up after 3 attempts"):
-            ask("openai", base, tmp_path / "b", max_retries=2)
+def test_a_500_is_retried_with_backoff_then_given_up(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((500, {}, b"oops"), (200, SSE, openai_chunks("fine"))))
+    assert ask("openai", base, tmp_path)[0].text == "fine"
+    base, app = serve(server, scripted((500, {}, b"oops")))
+    with pytest.raises(ProviderError, match="the server answered 500; gave up after 3 attempts"):
+        ask("openai", base, tmp_path / "b", max_retries=2)
     assert len(app.requests) == 3
 
 
-def test_an_answer_too_slow_is_a_timeout(tmp_path: Path, key: str) -> None:
-    with serving(scripted(("sleep", 0.7, (200, SSE, openai_chunks("late"))))) as (base, app):
-        with pytest.raises(ProviderError, match=r"timed out \(ai.timeout_s = 0.2\); gave up after 2"):
-            ask("openai", base, tmp_path, timeout_s=0.2, max_retries=1)
+def test_an_answer_too_slow_is_a_timeout(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted(("sleep", 0.7, (200, SSE, openai_chunks("late")))))
+    with pytest.raises(ProviderError, match=r"timed out \(ai.timeout_s = 0.2\); gave up after 2"):
+        ask("openai", base, tmp_path, timeout_s=0.2, max_retries=1)
     assert len(app.requests) == 2
 
 
-def test_a_refusal_is_not_retried(tmp_path: Path, key: str) -> None:
-    with serving(scripted((401, JSON, b'{"error": "bad key"}'))) as (base, app):
-        with pytest.raises(ProviderError, match="refused the request: 401"):
-            ask("gemini", base, tmp_path)
+def test_a_refusal_is_not_retried(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((401, JSON, b'{"error": "bad key"}')))
+    with pytest.raises(ProviderError, match="refused the request: 401"):
+        ask("gemini", base, tmp_path)
     assert len(app.requests) == 1
 
 
@@ -186,17 +200,17 @@ def test_a_refusal_is_not_retried(tmp_path: Path, key: str) -> None:
         ("gemini", (200, JSON, b"<html>"), "malformed answer"),
     ],
 )
-def test_malformed_answers_are_errors_that_say_so(tmp_path, key, name, answer, message) -> None:
-    with serving(scripted(answer)) as (base, _):
-        with pytest.raises(ProviderError, match=message):
-            ask(name, base, tmp_path)
+def test_malformed_answers_are_errors_that_say_so(tmp_path, key, name, answer, message, server) -> None:
+    base, _ = serve(server, scripted(answer))
+    with pytest.raises(ProviderError, match=message):
+        ask(name, base, tmp_path)
 
 
-def test_no_key_in_the_environment_is_said_before_anything_is_sent(tmp_path, monkeypatch) -> None:
+def test_no_key_in_the_environment_is_said_before_anything_is_sent(tmp_path, monkeypatch, server) -> None:
     monkeypatch.delenv("ES_TEST_KEY", raising=False)
-    with serving(scripted((200, SSE, openai_chunks("x")))) as (base, app):
-        with pytest.raises(ProviderError, match="the environment variable ES_TEST_KEY"):
-            ask("openai", base, tmp_path)
+    base, app = serve(server, scripted((200, SSE, openai_chunks("x"))))
+    with pytest.raises(ProviderError, match="the environment variable ES_TEST_KEY"):
+        ask("openai", base, tmp_path)
     assert app.requests == []
 
 
@@ -204,43 +218,43 @@ def test_no_key_in_the_environment_is_said_before_anything_is_sent(tmp_path, mon
 
 
 def test_the_circuit_opens_after_failures_in_a_row_and_lets_a_trial_through_later(
-    tmp_path: Path, key: str
+    tmp_path: Path, key: str, server
 ) -> None:
-    with serving(scripted((500, {}, b"down"))) as (base, app):
-        for _ in range(2):
-            with pytest.raises(ProviderError):
-                ask("openai", base, tmp_path, max_retries=0, breaker_failures=2)
-        with pytest.raises(CircuitOpen, match="the circuit to openai is open after 2 failed"):
-            ask("openai", base, tmp_path, max_retries=0, breaker_failures=2)
-        assert len(app.requests) == 2  # the open circuit sent nothing
-        # after breaker_reset_s one trial goes through; it fails, so the circuit opens again
+    base, app = serve(server, scripted((500, {}, b"down")))
+    for _ in range(2):
         with pytest.raises(ProviderError):
-            ask("openai", base, tmp_path, max_retries=0, breaker_failures=2, breaker_reset_s=0)
-        assert len(app.requests) == 3
-        with pytest.raises(CircuitOpen):
             ask("openai", base, tmp_path, max_retries=0, breaker_failures=2)
-    with serving(scripted((200, SSE, openai_chunks("back")))) as (base, _):
-        assert ask("openai", base, tmp_path, breaker_reset_s=0)[0].text == "back"
-        assert ask("openai", base, tmp_path)[0].text == "back"  # closed again
+    with pytest.raises(CircuitOpen, match="the circuit to openai is open after 2 failed"):
+        ask("openai", base, tmp_path, max_retries=0, breaker_failures=2)
+    assert len(app.requests) == 2  # the open circuit sent nothing
+    # after breaker_reset_s one trial goes through; it fails, so the circuit opens again
+    with pytest.raises(ProviderError):
+        ask("openai", base, tmp_path, max_retries=0, breaker_failures=2, breaker_reset_s=0)
+    assert len(app.requests) == 3
+    with pytest.raises(CircuitOpen):
+        ask("openai", base, tmp_path, max_retries=0, breaker_failures=2)
+    base, _ = serve(server, scripted((200, SSE, openai_chunks("back"))))
+    assert ask("openai", base, tmp_path, breaker_reset_s=0)[0].text == "back"
+    assert ask("openai", base, tmp_path)[0].text == "back"  # closed again
 
 
-def test_the_rate_limit_refuses_what_it_cannot_wait_for(tmp_path: Path, key: str) -> None:
-    with serving(scripted((200, SSE, openai_chunks("one")))) as (base, app):
+def test_the_rate_limit_refuses_what_it_cannot_wait_for(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((200, SSE, openai_chunks("one"))))
+    ask("openai", base, tmp_path, requests_per_minute=1, timeout_s=0.5)
+    with pytest.raises(RateLimited, match=r"1 requests in the last minute \(ai.requests_per_minute = 1\)"):
         ask("openai", base, tmp_path, requests_per_minute=1, timeout_s=0.5)
-        with pytest.raises(RateLimited, match=r"1 requests in the last minute \(ai.requests_per_minute = 1\)"):
-            ask("openai", base, tmp_path, requests_per_minute=1, timeout_s=0.5)
     assert len(app.requests) == 1
 
 
-def test_the_daily_token_budget_is_counted_in_the_data_dir(tmp_path: Path, key: str) -> None:
-    with serving(scripted((200, SSE, openai_chunks("spent", usage=(70, 30))))) as (base, app):
+def test_the_daily_token_budget_is_counted_in_the_data_dir(tmp_path: Path, key: str, server) -> None:
+    base, app = serve(server, scripted((200, SSE, openai_chunks("spent", usage=(70, 30)))))
+    ask("openai", base, tmp_path, daily_token_budget=100)
+    usage = json.loads((tmp_path / "ai" / "usage.json").read_text())
+    assert usage["tokens"] == 100
+    with pytest.raises(BudgetExhausted, match="100 of 100 tokens"):
         ask("openai", base, tmp_path, daily_token_budget=100)
-        usage = json.loads((tmp_path / "ai" / "usage.json").read_text())
-        assert usage["tokens"] == 100
-        with pytest.raises(BudgetExhausted, match="100 of 100 tokens"):
-            ask("openai", base, tmp_path, daily_token_budget=100)
-        assert len(app.requests) == 1
-        ask("openai", base, tmp_path, daily_token_budget=0)  # 0: no limit
+    assert len(app.requests) == 1
+    ask("openai", base, tmp_path, daily_token_budget=0)  # 0: no limit
 
 
 def test_a_damaged_usage_file_is_replaced_and_said(tmp_path: Path) -> None:
