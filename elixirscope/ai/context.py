@@ -228,9 +228,7 @@ def event_context(recording: Recording, se: Any) -> Context:
     ev = se.event
     ctx = Context(f"# Explain this recorded event\n{_describe(se)}")
     ctx.facts = {"kind": "event", "type": se.type, "event": _facts(se), "run": recording.run}
-    ctx.add(
-        "The event", _describe(se) + f"\n(event {ev.id} of {se.producer}, run {recording.run})", 0
-    )
+    ctx.add("The event", _describe(se) + f"\n(event {ev.id} of run {recording.run})", 0)
     if se.type == "exception" and ev.traceback:
         ctx.add("Traceback (outermost first)", "\n".join(ev.traceback), 1)
     path = _call_path(recording, se)

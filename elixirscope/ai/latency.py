@@ -17,6 +17,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
+from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.query.percentile import nearest_rank
 
 __all__ = ["baseline", "detect_latency", "durations"]
@@ -30,7 +31,8 @@ def durations(events: Any) -> dict[str, list[tuple[int, Any]]]:
     for se in events:
         t = se.type
         if t in ("return", "exception"):
-            out[se.event.function].append((se.event.duration_ns, se))
+            if se.event.function != REQUEST_FUNCTION:  # a request is its route's
+                out[se.event.function].append((se.event.duration_ns, se))
         elif t == "reqend":
             ev = se.event
             out[f"{ev.method} {ev.route or ev.path}"].append((ev.duration_ns, se))

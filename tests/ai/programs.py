@@ -289,19 +289,22 @@ WORKER = '''
 import os
 import time
 
+from flask import Flask
 
-def step(i):
+app = Flask(__name__)
+
+
+@app.get("/items/<int:item>")
+def item(item):
     time.sleep(float(os.environ["STEP_S"]))
-    return i
+    return {"item": item}
 
 
-def main():
-    return [step(i) for i in range(5)]
-
-
-main()
+client = app.test_client()
+for i in range(5):
+    client.get(f"/items/{i}")
 '''
-"""A function whose duration the environment sets: the latency baseline's program."""
+"""A Flask route whose handler's duration the environment sets: the latency baseline's program."""
 
 
 def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -145,12 +145,17 @@ def test_latency_against_the_baseline_of_earlier_runs(recorded) -> None:
     data = recorded["latency"]
     runs = list_runs(data)  # newest first
     assert len(runs) == 3
-    (slow,) = findings(data)
-    assert slow.kind == "latency" and slow.details["function"] == "__main__.step"
-    assert slow.details["baseline_runs"] == [runs[1].id, runs[2].id]
-    assert slow.details["samples"] == 5 and slow.details["baseline_samples"] == 10
-    assert slow.details["median_ms"] >= 100
-    assert slow.locations[0].line == line_of(data.parent / "worker.py", "def step(i):")
+    found = findings(data)
+    assert [(f.kind, f.details.get("function") or f.details.get("route")) for f in found] == [
+        ("latency", "__main__.item"), ("latency", "GET /items/<int:item>")]
+    handler, route = found
+    for slow in found:
+        assert slow.details["baseline_runs"] == [runs[1].id, runs[2].id]
+        assert slow.details["samples"] == 5 and slow.details["baseline_samples"] == 10
+        assert slow.details["median_ms"] >= 100
+    # a decorated function is recorded at its first decorator
+    assert handler.locations[0].line == line_of(data.parent / "worker.py", "@app.get(")
+    assert [e.type for e in route.evidence] == ["reqend"] * 5
     # the second run, against the first: no anomaly; the first has no baseline at all
     assert findings(data, run=runs[1].id) == []
     assert findings(data, run=runs[2].id) == []
