@@ -39,8 +39,8 @@ def literals(statement: str) -> list[str]:
 def normalize(statement: str) -> str:
     """The statement's shape: literals and placeholders as ``?``, spacing and keyword case folded."""
     text = _STRING.sub("?", statement)
-    text = _NUMBER.sub("?", text)
     text = _PLACEHOLDER.sub("?", text)
+    text = _NUMBER.sub("?", text)
     text = _IN_LIST.sub("IN (?)", text)
     text = _SPACE.sub(" ", text).strip().rstrip(";").strip()
     return _WORD.sub(
