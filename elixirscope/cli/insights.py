@@ -84,9 +84,16 @@ def run_explain(args: Any) -> int:
     if args.daemon:
         report = _from_daemon(args, "explain", params, layer="ai")
         return _print(report, args)
-    from elixirscope.ai.explain import ExplainError, explain
+    import os
 
-    data_dir = _data_dir(args)
+    from elixirscope.ai.explain import ExplainError, explain
+    from elixirscope.config import ConfigStore
+
+    try:
+        get = ConfigStore.load(user_file=args.config, env=dict(os.environ)).get
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    data_dir = args.data_dir or get("data_dir")
     streamed = not args.json
 
     def show(piece: str) -> None:
@@ -100,7 +107,7 @@ def run_explain(args: Any) -> int:
             run=args.run,
             producer=args.producer,
             provider=args.provider,
-            config_file=args.config,
+            get=get,
             on_context=(lambda text: show(text + "\n\n"))
             if args.show_context and streamed
             else None,

@@ -54,6 +54,12 @@ def test_insights_errors_say_what_is_wrong(recorded, tmp_path) -> None:
     done = elixirscope("insights", "--data-dir", str(recorded["latency"]), "--config", str(config),
                        cwd=tmp_path)
     assert done.returncode == 2 and "insights.mailbox_depth" in done.stderr
+    config.write_text('[ai]\nprovider = "claude"\n')
+    done = elixirscope("explain", "--data-dir", str(recorded["latency"]), "--config", str(config),
+                       "1", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == (
+        "elixirscope explain: Expected `'offline' | 'openai' | 'gemini'`, got `'claude'` - at "
+        f"`ai.provider` (from {config})\n")
 
 
 def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
