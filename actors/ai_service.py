@@ -6,13 +6,17 @@ every detector (``elixirscope.ai``) over the run and answers the report
 provider?}) answers ``elixirscope explain``'s report for an event or a finding.
 Both read the data dir read-only, and the configuration (thresholds, provider,
 limits) afresh for each request, so an edited config file applies at once.
+An explanation runs on a thread of its own (a language model may take many
+seconds, and retries), answered when it ends, so the layer keeps answering
+meanwhile.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from elixirscope.contracts import Request
+from elixirscope.contracts import Request, error_response, ok_response
+from elixirscope.runtime import NoReply, Reply
 
 from .layer_service import LayerService
 
@@ -25,9 +29,65 @@ class AIService(LayerService):
     operations = ("health", "stats", "insights", "explain")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        from elixirscope.query.esql.running import RunningQueries
+
         self.data_dir = args["data_dir"]
         self.config_args = dict(args.get("config_args") or {})
+        self.running = RunningQueries(limit=4)
+        self.callers: dict[str, tuple[Any, Request]] = {}
+        self.polling = False
         return {}
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
+        """``explain`` starts on its thread and is answered when it ends (``explain_poll``)."""
+        if not (isinstance(request, Request) and request.operation == "explain"):
+            return super().handle_call(request, from_, state)
+        self.metrics.counter("requests").inc()
+        try:
+            work = self._explanation(request)
+            self.running.start(request.id, lambda cancel: work())
+        except ValueError as exc:
+            self.metrics.counter("request_errors").inc()
+            return Reply(
+                error_response(request.id, "invalid_params", str(exc), from_layer=self.layer),
+                state,
+            )
+        self.callers[request.id] = (from_, request)
+        if not self.polling:
+            self.polling = True
+            self.send_after(EXPLAIN_POLL_S, "explain_poll")
+        return NoReply(state)
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        if message != "explain_poll":
+            return super().handle_info(message, state)
+        for done in self.running.finished():
+            from_, request = self.callers.pop(done.key)  # type: ignore[call-overload]
+            self.reply(from_, self._response(request, done.value, done.error))
+        if len(self.running):
+            self.send_after(EXPLAIN_POLL_S, "explain_poll")
+        else:
+            self.polling = False
+        return state
+
+    def _response(self, request: Request, value: Any, exc: BaseException | None) -> Any:
+        if exc is None:
+            return ok_response(request, value, from_layer=self.layer)
+        self.metrics.counter("request_errors").inc()
+        if isinstance(exc, (ValueError, LookupError, TypeError)):
+            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+        self.metrics.counter("handler_failures").inc()
+        return error_response(
+            request.id,
+            "handler_failed",
+            f"'explain' failed: {type(exc).__name__}: {exc}"[:2000],
+            from_layer=self.layer,
+            operation="explain",
+            exception_type=type(exc).__name__,
+        )
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        self.running.close()
 
     def _get(self) -> Any:
         from elixirscope.config import ConfigStore
@@ -46,7 +106,8 @@ class AIService(LayerService):
         settings = InsightSettings.from_config(self._get())
         return insights_report(self.data_dir, params.get("run"), settings)
 
-    def op_explain(self, request: Request, state: Any) -> dict[str, Any]:
+    def _explanation(self, request: Request) -> Any:
+        """The explanation's work, its params checked first (ValueError naming them)."""
         from elixirscope.ai.explain import explain
 
         params = dict(request.params or {})
@@ -61,7 +122,9 @@ class AIService(LayerService):
                 f"explain takes params target, run, producer, provider; got {sorted(unknown)}"
             )
         self.metrics.counter("explanations").inc()
-        try:
-            return explain(self.data_dir, target, get=self._get(), **params)
-        except LookupError as exc:
-            raise ValueError(str(exc)) from None
+        get, data_dir = self._get(), self.data_dir
+        return lambda: explain(data_dir, target, get=get, **params)
+
+
+EXPLAIN_POLL_S = 0.02
+"""How often finished explanations are collected (their answers wait at most this long)."""
