@@ -60,6 +60,20 @@ def baseline(
     return out, [r.id for r in earlier]
 
 
+def _handler(recording: Recording, reqend: Any) -> Any:
+    """The first recorded call inside a request (its handler), found under the request's
+    own call (the parent of its ``RequestStart``)."""
+    start = recording.by_key.get((reqend.producer, reqend.event.request_id))
+    if start is None or not start.event.parent_id:
+        return None
+    inside = [
+        se.event
+        for se in recording.of("call")
+        if se.producer == reqend.producer and se.event.parent_id == start.event.parent_id
+    ]
+    return min(inside, key=lambda e: e.ts) if inside else None
+
+
 def detect_latency(recording: Recording, settings: InsightSettings) -> list[Finding]:
     if recording.data_dir is None or recording.run is None:
         return []
@@ -96,12 +110,10 @@ def _finding(
     ratio = median / p95 if p95 else float("inf")
     locations = []
     for _, se in slowest:
-        call_id = se.event.request_id if route else se.event.call_id
-        entry = recording.call(se.producer, call_id)
-        if route:
-            entry = None  # a request's call is the middleware's; its handler is below it
+        entry = _handler(recording, se) if route else recording.call(se.producer, se.event.call_id)
         if entry is not None and entry.file:
-            locations.append(Location(entry.file, entry.line, entry.function, "defined here"))
+            role = "its handler" if route else "defined here"
+            locations.append(Location(entry.file, entry.line, entry.function, role))
             break
     explanation = (
         f"{what} took {median / 1e6:.1f} ms at the median over {len(samples)} "

@@ -156,6 +156,7 @@ def test_latency_against_the_baseline_of_earlier_runs(recorded) -> None:
     # a decorated function is recorded at its first decorator
     assert handler.locations[0].line == line_of(data.parent / "worker.py", "@app.get(")
     assert [e.type for e in route.evidence] == ["reqend"] * 5
+    assert [(loc.function, loc.role) for loc in route.locations] == [("__main__.item", "its handler")]
     # the second run, against the first: no anomaly; the first has no baseline at all
     assert findings(data, run=runs[1].id) == []
     assert findings(data, run=runs[2].id) == []
