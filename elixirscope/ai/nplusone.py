@@ -155,10 +155,7 @@ def varying(found: list[Any]) -> dict[str, Any]:
                 if i < len(columns):
                     out.setdefault("column", columns[i])
     if not out["positions"]:
-        redacted = any(p and "redacted" in (p[0] if p else "") for p in param_lists)
-        if redacted or any(
-            se.event.parameters and "redacted" in se.event.parameters for se in found
-        ):
+        if any(se.event.parameters and "<redacted>" in se.event.parameters for se in found):
             out["text"] = (
                 "Its parameters were recorded redacted (integrations.db_parameters = "
                 '"redacted"); record with "values" to see which one varies.'

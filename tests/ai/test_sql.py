@@ -59,3 +59,23 @@ def test_parameters_as_recorded() -> None:
     assert parameter_values("{'b': 2, 'a': 1}") == ["1", "2"]
     assert parameter_values("(<redacted>,)") is None
     assert parameter_values(None) is None
+
+
+def _queries(statement: str, *parameters: str | None) -> list:
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(event=SimpleNamespace(statement=statement, parameters=p))
+            for p in parameters]
+
+
+def test_which_parameter_varies_or_why_it_cannot_be_said() -> None:
+    from elixirscope.ai.nplusone import varying
+
+    sql = "SELECT * FROM items WHERE order_id = ? AND kind = ?"
+    said = varying(_queries(sql, "(1, 'a')", "(2, 'a')", "(3, 'a')"))
+    assert said["positions"] == ["parameter 1"] and said["column"] == "order_id"
+    assert said["text"] == "Between them, parameter 1 (order_id) varies (1, 2, 3)."
+    said = varying(_queries(sql, *["(<redacted>, <redacted>)"] * 3))
+    assert said["positions"] == [] and 'record with "values"' in said["text"]
+    said = varying(_queries("SELECT 1", None, None))
+    assert said["text"] == "Nothing recorded differs between them: the very same query ran again."
