@@ -1,7 +1,7 @@
 """N+1 queries: the same statement run again and again, one row at a time.
 
 Sentry's rule, on recorded queries: at least ``n_plus_one_min_queries``
-similar queries (the same normalized SQL issued from the same line) run one
+similar reads (``SELECT``) (the same normalized SQL issued from the same line) run one
 after another under one parent — a web request, or a correlation chain, else
 one thread of one process — taking at least ``n_plus_one_min_total_ms``
 together. What Sentry cannot say, the recording can: the loop's source line
@@ -33,8 +33,11 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
         ev: DatabaseQuery = se.event
         if ev.many or ev.error:
             continue
+        shape = normalize(ev.statement)
+        if not shape.startswith(("SELECT", "WITH")):
+            continue  # as Sentry's rule: reads (a unit of work's inserts are not N+1)
         parent = ev.correlation_id or f"{se.producer}/{ev.thread}"
-        groups[(parent, normalize(ev.statement), ev.file, ev.line)].append(se)
+        groups[(parent, shape, ev.file, ev.line)].append(se)
     findings = []
     for (parent, shape, file, line), found in groups.items():
         total_ns = sum(se.event.duration_ns for se in found)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["function_source", "loop_around", "loop_calling", "read_lines"]
@@ -66,31 +67,78 @@ def function_source(file: str, def_line: int, max_lines: int = 60) -> list[tuple
     return []
 
 
-_LOOPS = (
-    ast.For,
-    ast.AsyncFor,
-    ast.While,
-    ast.ListComp,
-    ast.SetComp,
-    ast.DictComp,
-    ast.GeneratorExp,
-)
+_STATEMENT_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    first = node.lineno  # type: ignore[attr-defined]
+    return first, node.end_lineno or first  # type: ignore[attr-defined]
+
+
+def _within(line: int, nodes: Sequence[ast.AST]) -> bool:
+    return any(_span(n)[0] <= line <= _span(n)[1] for n in nodes)
+
+
+def _repeated(node: ast.AST, line: int) -> str:
+    """Whether ``line`` runs on each pass of the loop ``node``: "yes", "no", or "maybe" (a
+    comprehension on one line with its first iterable: which part the line means is not known)."""
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        return "yes" if _within(line, node.body) else "no"
+    if isinstance(node, ast.While):
+        return "yes" if _within(line, [node.test, *node.body]) else "no"
+    if isinstance(node, _COMPREHENSIONS):
+        first = node.generators[0]
+        parts: list[ast.AST] = [*first.ifs, *node.generators[1:]]
+        if isinstance(node, ast.DictComp):
+            parts += [node.key, node.value]
+        else:
+            parts.append(node.elt)
+        if not _within(line, parts):
+            return "no"
+        return "maybe" if _within(line, [first.iter]) else "yes"
+    return "no"
 
 
 def loop_around(file: str, line: int) -> int | None:
-    """The line of the innermost loop (``for``, ``while``, a comprehension) whose body
-    holds ``line``, within the function holding it; None if there is none."""
+    """The line of the innermost loop (``for``, ``while``, a comprehension) that runs
+    ``line`` on each pass; None if there is none. A one-line comprehension whose first
+    iterable shares the line (``sum(x.qty for x in order.lines)``: is the query in the
+    iterable, run once, or in the element?) counts only when no statement loop holds it."""
     tree = _tree(file)
     if tree is None:
         return None
-    best: ast.AST | None = None
+    sure: list[ast.AST] = []
+    maybe: list[ast.AST] = []
     for node in ast.walk(tree):
-        if isinstance(node, _LOOPS) and node.lineno <= line <= (node.end_lineno or node.lineno):
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and line == node.lineno:
-                continue  # the loop's own header, not its body
-            if best is None or node.lineno >= best.lineno:  # type: ignore[attr-defined]
-                best = node
-    return None if best is None else best.lineno  # type: ignore[attr-defined]
+        if isinstance(node, (*_STATEMENT_LOOPS, *_COMPREHENSIONS)):
+            seen = _repeated(node, line)
+            if seen == "yes":
+                sure.append(node)
+            elif seen == "maybe":
+                maybe.append(node)
+    if sure:
+        return max(_span(n)[0] for n in sure)
+    return max(_span(n)[0] for n in maybe) if maybe else None
+
+
+def _loop_running(fn: ast.AST, call: ast.Call) -> int | None:
+    """The innermost loop of ``fn`` whose repeated part holds the node ``call``."""
+    best: tuple[int, int] | None = None
+    for node in ast.walk(fn):
+        parts: list[ast.AST] = []
+        if isinstance(node, (ast.For, ast.AsyncFor)):
+            parts = list(node.body)
+        elif isinstance(node, ast.While):
+            parts = [node.test, *node.body]
+        elif isinstance(node, _COMPREHENSIONS):
+            parts = [*node.generators[0].ifs, *node.generators[1:]]
+            parts += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        if any(call is sub for part in parts for sub in ast.walk(part)):
+            depth = (_span(node)[0], node.col_offset)  # type: ignore[attr-defined]
+            if best is None or depth >= best:
+                best = depth
+    return None if best is None else best[0]
 
 
 def loop_calling(file: str, def_line: int, callee: str) -> int | None:
@@ -109,7 +157,7 @@ def loop_calling(file: str, def_line: int, callee: str) -> int | None:
             func = call.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             if called == name:
-                loop = loop_around(file, call.lineno)
-                if loop is not None and loop >= fn.lineno:
+                loop = _loop_running(fn, call)
+                if loop is not None:
                     return loop
     return None

@@ -17,6 +17,7 @@ from programs import (  # noqa: E402
     COUNTER,
     COUNTER_ACTORS,
     CRASHER,
+    ORM,
     PARSER_ACTORS,
     SHOP_DB,
     WORKER,
@@ -46,6 +47,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "n_plus_one": lambda: record(where, "shop_db", SHOP_DB, "n+1", data="n_plus_one", env=VALUES),
         "n_plus_one_clean": lambda: record(where, "shop_db", SHOP_DB, "clean",
                                            data="n_plus_one_clean", env=VALUES),
+        "orm": lambda: record(where, "orm", ORM, "lazy", data="orm", env=VALUES),
+        "orm_clean": lambda: record(where, "orm", ORM, "eager", data="orm_clean", env=VALUES),
         "row_race": lambda: record(where, "accounts", ACCOUNTS, "race", data="row_race", env=VALUES),
         "row_race_redacted": lambda: record(where, "accounts", ACCOUNTS, "race",
                                             data="row_race_redacted"),
@@ -68,7 +71,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         # the latency runs one after another: each is the next one's baseline
         latency = where / "latency"
-        for step in ("0", "0", "0.1"):
+        for step in ("0", "0", "0.3"):
             record(where, "worker", WORKER, data="latency", env={"STEP_S": step})
         out = {name: f.result() for name, f in futures.items()}
     out["latency"] = latency

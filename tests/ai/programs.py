@@ -72,6 +72,46 @@ else:
 """N+1 twice (a helper called in a loop, with parameters; an f-string in a loop, with
 literals), and its clean twin (one JOIN; the same helper three times only)."""
 
+ORM = '''
+from sqlalchemy import ForeignKey, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lines: Mapped[list["Line"]] = relationship()
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    qty: Mapped[int]
+
+
+def total_quantity(session, eager):
+    query = session.query(Order).options(selectinload(Order.lines)) if eager else session.query(Order)
+    total = 0
+    for order in query.all():
+        total += sum(line.qty for line in order.lines)
+    return total
+
+
+engine = create_engine("sqlite://")
+Base.metadata.create_all(engine)
+with Session(engine) as session:
+    session.add_all([Order(id=i, lines=[Line(qty=q) for q in range(1, 4)]) for i in range(60)])
+    session.commit()
+    print(total_quantity(session, __import__("sys").argv[1] == "eager"))
+'''
+"""SQLAlchemy's ORM: each order's lines lazy-loaded in a loop (``lazy``: N+1), or loaded
+with ``selectinload`` (``eager``: clean)."""
+
 ACCOUNTS = '''
 import os
 import sqlite3

@@ -30,9 +30,13 @@ def line_of(path: Path, text: str) -> int:
     return lines[0]
 
 
+def test_an_eager_load_is_no_n_plus_one_whatever_the_threshold(recorded) -> None:
+    assert findings(recorded["orm_clean"], InsightSettings(n_plus_one_min_total_ms=0)) == []
+
+
 @pytest.mark.parametrize(
     "clean",
-    ["n_plus_one_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean",
+    ["n_plus_one_clean", "orm_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean",
      "crash_loop_clean"],
 )
 def test_a_clean_program_gives_no_finding(recorded, clean) -> None:
@@ -75,6 +79,20 @@ def test_n_plus_one_thresholds_come_from_the_settings(recorded) -> None:
     clean = recorded["n_plus_one_clean"]
     assert [f.details["queries"] for f in findings(
         clean, InsightSettings(n_plus_one_min_queries=3, n_plus_one_min_total_ms=0))] == [3]
+
+
+def test_n_plus_one_of_an_orms_lazy_loads(recorded) -> None:
+    # SQLAlchemy's lazy loads are quick in SQLite: the rule's time threshold is set aside here
+    (lazy,) = findings(recorded["orm"], InsightSettings(n_plus_one_min_total_ms=0))
+    source = recorded["orm"].parent / "orm.py"
+    assert lazy.details["queries"] == 60 and lazy.details["statement"].startswith(
+        "SELECT lines.id, lines.order_id, lines.qty FROM lines WHERE ? = lines.order_id")
+    # the load is on the generator's line; the loop that repeats it is the for around it
+    assert [(loc.role, loc.line) for loc in lazy.locations] == [
+        ("issued here", line_of(source, "total += sum(line.qty for line in order.lines)")),
+        ("the loop", line_of(source, "for order in query.all():")),
+    ]
+    assert lazy.details["varying"] == ["parameter 1"]
 
 
 def test_a_lost_update_on_a_row_is_a_race(recorded) -> None:
@@ -152,13 +170,14 @@ def test_latency_against_the_baseline_of_earlier_runs(recorded) -> None:
     for slow in found:
         assert slow.details["baseline_runs"] == [runs[1].id, runs[2].id]
         assert slow.details["samples"] == 5 and slow.details["baseline_samples"] == 10
-        assert slow.details["median_ms"] >= 100
+        assert slow.details["median_ms"] >= 300
     # a decorated function is recorded at its first decorator
     assert handler.locations[0].line == line_of(data.parent / "worker.py", "@app.get(")
     assert [e.type for e in route.evidence] == ["reqend"] * 5
     assert [(loc.function, loc.role) for loc in route.locations] == [("__main__.item", "its handler")]
     # the second run, against the first: no anomaly; the first has no baseline at all
-    assert findings(data, run=runs[1].id) == []
+    quiet = InsightSettings(latency_min_ms=50.0)  # a loaded machine jitters by milliseconds
+    assert findings(data, quiet, run=runs[1].id) == []
     assert findings(data, run=runs[2].id) == []
 
 
