@@ -190,6 +190,26 @@ def state_tracing(settings: dict[str, Any]) -> SupervisorSpec:
     )
 
 
+def code_analysis(settings: dict[str, Any]) -> SupervisorSpec:
+    """The AST repository, kept under the data dir beside the event store."""
+    from elixirscope.actors.code_analysis import AstRepositoryService
+
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "code_analysis",
+                "ast_repository",
+                settings,
+                front=True,
+                actor=AstRepositoryService,
+                data_dir=_plane(settings)["data_dir"],
+            ),
+        ],
+        **intensity_flags(settings),
+    )
+
+
 def ai(settings: dict[str, Any]) -> SupervisorSpec:
     """The AI layer: its engine answers findings (``insights``) and explanations (``explain``)."""
     from elixirscope.actors.ai_service import AIService
@@ -226,7 +246,7 @@ LAYER_SPECS = {
     "capture": ("one_for_all", capture),
     "instrumentation": ("one_for_one", instrumentation),
     "state_tracing": ("rest_for_one", state_tracing),
-    "code_analysis": ("one_for_one", _single("code_analysis", "one_for_one", "ast_repository")),
+    "code_analysis": ("one_for_one", code_analysis),
     "query": ("one_for_one", query),
     "visualization": ("one_for_one", _single("visualization", "one_for_one", "live_stream")),
     "ai": ("one_for_one", ai),

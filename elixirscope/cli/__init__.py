@@ -28,6 +28,13 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
+        "program",
+        nargs="?",
+        default="shop",
+        choices=["shop", "taskflow"],
+        help="what to record: the shop (default), or TaskFlow, the web application",
+    )
+    demo.add_argument(
         "--data-dir",
         metavar="DIR",
         help="where to keep the recording (default: a new temporary dir)",
@@ -111,6 +118,12 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_arguments(parser)
 
 
+def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import analyze
+
+    analyze.add_arguments(parser)
+
+
 def _insights_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import insights
@@ -173,6 +186,11 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _add_export_arguments,
     ),
     ("store", "check (and repair) the event store", _add_store_arguments),
+    (
+        "analyze",
+        "analyse a project's source: patterns, supervision trees, message flows, hot spots",
+        _add_analyze_arguments,
+    ),
     (
         "insights",
         "findings in a run: N+1 queries, races, latency anomalies, restart storms, "
@@ -283,6 +301,10 @@ def _main(argv: list[str]) -> int:
                 from elixirscope.cli.supervision_demo import run_demo
 
                 return run_demo(args.base)
+            if args.program == "taskflow":
+                from elixirscope.cli.taskflow_demo import run_taskflow_demo
+
+                return run_taskflow_demo(args.data_dir)
             from elixirscope.cli.demo import run_recording_demo
 
             return run_recording_demo(args.data_dir)
@@ -336,6 +358,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import export
 
             return export.run(args)
+        if args.command == "analyze":
+            from elixirscope.cli import analyze
+
+            return analyze.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure
