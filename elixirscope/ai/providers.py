@@ -270,8 +270,12 @@ class _HttpProvider:
         raise NotImplementedError
 
     def explain(self, context: Context, on_text: OnText | None = None) -> Answer:
-        import httpx
-
+        try:
+            import httpx
+        except ImportError:
+            raise ProviderError(
+                f"the {self.name} provider needs httpx: pip install 'elixirscope[ai]'"
+            ) from None
         url, headers, body = self._request(context)
         timeout = httpx.Timeout(self.policy.timeout_s)
         attempt = 0
