@@ -210,6 +210,27 @@ def code_analysis(settings: dict[str, Any]) -> SupervisorSpec:
     )
 
 
+def ai(settings: dict[str, Any]) -> SupervisorSpec:
+    """The AI layer: its engine answers findings (``insights``) and explanations (``explain``)."""
+    from elixirscope.actors.ai_service import AIService
+
+    return SupervisorSpec(
+        "one_for_one",
+        [
+            _service(
+                "ai",
+                "planner",
+                settings,
+                front=True,
+                actor=AIService,
+                data_dir=_plane(settings)["data_dir"],
+                config_args=settings.get("config_args", {}),
+            ),
+        ],
+        **intensity_flags(settings),
+    )
+
+
 def visualization(settings: dict[str, Any]) -> SupervisorSpec:
     """The cinema's server: started on request (``ui_start``), over the daemon's data dir."""
     from elixirscope.actors.visualization import VisualizationService
@@ -248,7 +269,7 @@ LAYER_SPECS = {
     "code_analysis": ("one_for_one", code_analysis),
     "query": ("one_for_one", query),
     "visualization": ("one_for_one", visualization),
-    "ai": ("one_for_one", _single("ai", "one_for_one", "planner")),
+    "ai": ("one_for_one", ai),
 }
 
 

@@ -130,6 +130,17 @@ def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_arguments(parser)
 
 
+def _insights_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        from elixirscope.cli import insights
+
+        {"insights": insights.add_insights_arguments, "explain": insights.add_explain_arguments}[
+            name
+        ](parser)
+
+    return add
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -177,7 +188,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ),
     (
         "export",
-        "write the recorded events as Parquet, for DuckDB, pandas or polars",
+        "a run as a Perfetto/Chrome trace, speedscope profiles, OTLP spans or Parquet",
         _add_export_arguments,
     ),
     ("store", "check (and repair) the event store", _add_store_arguments),
@@ -185,6 +196,17 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         "analyze",
         "analyse a project's source: patterns, supervision trees, message flows, hot spots",
         _add_analyze_arguments,
+    ),
+    (
+        "insights",
+        "findings in a run: N+1 queries, races, latency anomalies, restart storms, "
+        "crash loops, mailbox growth, slow or retried calls",
+        _insights_adder("insights"),
+    ),
+    (
+        "explain",
+        "explain an event or a finding (offline rules, or a language model)",
+        _insights_adder("explain"),
     ),
     ("ui", "serve the execution cinema: the recordings in a browser", _add_ui_arguments),
 ]
@@ -333,6 +355,12 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import diff
 
             return diff.run(args)
+        if args.command in ("insights", "explain"):
+            from elixirscope.cli import insights
+
+            return {"insights": insights.run_insights, "explain": insights.run_explain}[
+                args.command
+            ](args)
         if args.command == "export":
             from elixirscope.cli import export
 

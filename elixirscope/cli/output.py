@@ -46,6 +46,10 @@ _STYLES = {
     "call": "\x1b[1m",  # bold: the function called, "name("
     "etype": "\x1b[35m",  # magenta: the event type column
     "id": "\x1b[33m",  # yellow: a (shortened) correlation id
+    "high": "\x1b[1;31m",  # bold red: "HIGH (2)", the most severe findings' heading
+    "medium": "\x1b[1;33m",  # bold yellow: "MEDIUM (1)"
+    "low": "\x1b[1m",  # bold: "LOW (1)"
+    "finding": "\x1b[1;33m",  # bold yellow: a finding's id, F and nine hex digits
 }
 _TOKENS = re.compile(
     r"(?P<time>^\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)?)"
@@ -55,6 +59,8 @@ _TOKENS = re.compile(
     r"|(?P<where>[\w./\\-]+\.pyw?:\d+)"
     r"|(?P<etype>(?<=  )(?:call|return|exception|send|receive|state|spawn|exit|restart)(?=  ))"
     r"|(?P<id>(?<=  )[0-9a-f]{12}(?=  ))"
+    r"|(?P<high>^HIGH \(\d+\)$)|(?P<medium>^MEDIUM \(\d+\)$)|(?P<low>^LOW \(\d+\)$)"
+    r"|(?P<finding>(?<=^  )F[0-9a-f]{9}(?=  ))"
     r"|(?P<call>[A-Za-z_][\w.<>]*(?=\())",
 )
 

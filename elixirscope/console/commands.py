@@ -314,6 +314,25 @@ def _query(args: Sequence[str]) -> Request:
     )
 
 
+def _insights(args: Sequence[str]) -> Request:
+    params = {"run": args[0]} if args else {}
+    return Request(operation="insights", to_layer="ai", params=params, from_layer=FROM_LAYER)
+
+
+def _explain(args: Sequence[str]) -> Request:
+    params: dict[str, object] = {"target": args[0]}
+    for word in " ".join(args[1:]).split():
+        key, eq, value = word.partition("=")
+        if not eq or key not in ("run", "producer", "provider") or not value:
+            raise UsageError(
+                f"explain takes run=ID, producer=P or provider=NAME after its target, "
+                f"got {word!r}\nusage: {COMMANDS['explain'].usage}",
+                "explain",
+            )
+        params[key] = value
+    return Request(operation="explain", to_layer="ai", params=params, from_layer=FROM_LAYER)
+
+
 def _json_params(text: str) -> dict:
     """``text`` as a JSON object, or a UsageError pointing at the broken character."""
     try:
@@ -561,6 +580,32 @@ _TABLE: tuple[Command, ...] = (
         "query calls of 'price' where return > 5 order by duration desc limit 10",
         _query,
         "text",
+        rest=True,
+    ),
+    Command(
+        "insights",
+        ("RUN",),
+        "findings in a run: N+1 queries, races, latency anomalies, restart storms, crash "
+        "loops, mailbox growth, slow or retried calls",
+        "Runs every detector of the AI layer over the run (default: the latest; RUN is any "
+        "unique prefix of its id) and lists the findings by severity, each with where, when, "
+        "a fix and the commands to look further. Same as `elixirscope insights --daemon`.",
+        "insights",
+        _insights,
+        "text",
+        optional=1,
+    ),
+    Command(
+        "explain",
+        ("TARGET", "OPTIONS"),
+        "explain an event (its id) or a finding (F...): offline rules, or a language model",
+        "Options: run=ID, producer=P (when several processes recorded that event id), "
+        "provider=offline|openai|gemini (default: ai.provider). The context is redacted "
+        "before it leaves the daemon. Same as `elixirscope explain --daemon`.",
+        "explain F1a2b3c4d5",
+        _explain,
+        "text",
+        optional=1,
         rest=True,
     ),
     *(

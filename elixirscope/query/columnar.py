@@ -176,6 +176,7 @@ def write_parquet(
     path: Path,
     *,
     batch_rows: int = BATCH_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> Counter:
     """Write the events of ``chunks`` (run, events) to ``path`` (whole or not at all:
     a temporary file then a rename); returns the events written per type."""
@@ -189,6 +190,8 @@ def write_parquet(
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             batch = _Batch()
             for run, events in chunks:
+                if on_chunk is not None:
+                    on_chunk(len(events))
                 for se in events:
                     batch.add(se, run)
                     counts[se.type] += 1
@@ -214,10 +217,12 @@ def export_parquet(
     run: str | None = None,
     all_runs: bool = False,
     batch_rows: int = BATCH_ROWS,
+    progress: Callable[[int | None], Callable[[int], None]] | None = None,
 ) -> dict[str, Any]:
     """Write the events of one run (the latest by default, ``run`` any unique prefix of
     an id) or of every run (``all_runs``) as Parquet: to ``out`` when it ends in
-    ``.parquet``, else to one ``<run id>.parquet`` per run in the directory ``out``."""
+    ``.parquet``, else to one ``<run id>.parquet`` per run in the directory ``out``.
+    ``progress(total_events)``, called per file, returns what is told each chunk's count."""
     from elixirscope.query.runs import select_run
     from elixirscope.store import EventStore
 
@@ -253,7 +258,10 @@ def export_parquet(
                 chunks = store.chunks(run=rid)
             else:  # batches recorded before runs existed: they have no run key
                 chunks = ((r, evs) for r, evs in store.chunks() if not r)
-            counts = write_parquet(chunks, path, batch_rows=batch_rows)
+            on_chunk = None
+            if progress is not None:
+                on_chunk = progress(scope.run.events if scope.run is not None else None)
+            counts = write_parquet(chunks, path, batch_rows=batch_rows, on_chunk=on_chunk)
             files.append(
                 {
                     "path": str(path),

@@ -60,6 +60,14 @@ def test_layer_requests_are_routed_and_answered(make_daemon):
     assert d.request("health", to_layer="nowhere").error.code == "unknown_layer"
     done = d.console('send query health {}')
     assert done.returncode == 0 and "query/engine" in done.stdout
+    # the AI layer's engine answers findings (none in a store with nothing recorded)
+    insights = d.request("insights", to_layer="ai")
+    assert insights.ok and insights.data["findings"] == []
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "insights", "--daemon", d.endpoint,
+                           "--keys", str(d.keys_dir)], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "no findings" in done.stdout, done.stderr
+    assert d.request("explain", to_layer="ai", target="x").error.code == "invalid_params"
     # each actor reports on its own timer: wait for the writer's first report
     stats = wait_until(lambda: (r := d.request("stats")).ok
                        and "capture/writers/writer-1" in r.data["layers"].get("capture", {}) and r)

@@ -1,11 +1,33 @@
-"""The cinema's recordings, made once per session (``cinema_recordings``)."""
+"""Recordings shared by the visualization tests, each made once per session: the export
+tests' programs (``export_recordings``) and the cinema's (``cinema_recordings``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
-from cinema_recordings import record_cinema
-from daemons import make_daemon  # noqa: F401 - the fixture, for the daemon's cinema
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from cinema_recordings import record_cinema  # noqa: E402
+from daemons import make_daemon  # noqa: E402, F401 - the fixture, for the daemon's cinema
+from export_recordings import ACTORS, WEB, record_program  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def cinema_data(tmp_path_factory):
+def actors_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """ACTORS recorded with 12 iterations: its data dir and run id."""
+    return record_program(tmp_path_factory.mktemp("actors"), ACTORS, "12")
+
+
+@pytest.fixture(scope="session")
+def web_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """WEB recorded: its data dir and run id."""
+    return record_program(tmp_path_factory.mktemp("web"), WEB)
+
+
+@pytest.fixture(scope="session")
+def cinema_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The actor shop's run, then the web app's (the latest), in one data dir."""
     return record_cinema(tmp_path_factory.mktemp("cinema"))

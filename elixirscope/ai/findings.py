@@ -1,0 +1,139 @@
+"""A finding: one defect a detector saw in a recording, structured so a person can act on it.
+
+Every finding names its kind and severity, the events that show it (evidence,
+each ``(producer, id, ts)``: the moment to open in the cinema), the source
+lines involved, a one-paragraph explanation and a suggested fix. Its ``id``
+is derived from what it is about (kind, run and the detector's key), so the
+same defect in the same run keeps its id between reads: ``elixirscope explain
+F1a2b3c4d`` finds it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SEVERITIES", "Evidence", "Finding", "Location", "finding_id", "shown_path"]
+
+SEVERITIES = ("high", "medium", "low")
+"""Most urgent first; reports group findings in this order."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One recorded event a finding rests on: enough to open it (``producer`` + ``id``)."""
+
+    producer: str
+    id: int
+    ts: int
+    type: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "producer": self.producer,
+            "id": self.id,
+            "ts": self.ts,
+            "type": self.type,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Location:
+    """A source line: where a query was issued, a loop, a function's ``def``."""
+
+    file: str
+    line: int
+    function: str | None = None
+    role: str = ""
+
+    def __str__(self) -> str:
+        where = f"{shown_path(self.file)}:{self.line}"
+        return f"{where} ({self.function})" if self.function else where
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function, "role": self.role}
+
+
+@dataclass
+class Finding:
+    """One defect: what, how bad, where, shown by which events, and what to do."""
+
+    kind: str
+    severity: str
+    title: str
+    explanation: str
+    fix: str
+    run: str | None
+    key: str
+    evidence: list[Evidence] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(
+                f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}"
+            )
+
+    @property
+    def id(self) -> str:
+        return finding_id(self.kind, self.run, self.key)
+
+    @property
+    def moment(self) -> Evidence | None:
+        """The first event of the evidence: where to start looking."""
+        return min(self.evidence, key=lambda e: e.ts) if self.evidence else None
+
+    def commands(self) -> list[str]:
+        """The commands that look further at this finding."""
+        run = f" --run {self.run[:8]}" if self.run else ""
+        out = []
+        if self.correlation_id:
+            out.append(f"elixirscope calltree{run} {self.correlation_id[:12]}")
+        actor = self.details.get("actor")
+        if actor:
+            out.append(f"elixirscope history{run} {actor}")
+        types = self.details.get("event_types")
+        if types:
+            out.append(f"elixirscope events{run} " + " ".join(f"--type {t}" for t in types))
+        out.append(f"elixirscope explain{run} {self.id}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        moment = self.moment
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "explanation": self.explanation,
+            "fix": self.fix,
+            "run": self.run,
+            "correlation_id": self.correlation_id,
+            "moment": None if moment is None else moment.to_dict(),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "locations": [loc.to_dict() for loc in self.locations],
+            "details": self.details,
+            "commands": self.commands(),
+        }
+
+
+def shown_path(file: str) -> str:
+    """A path as a person reads it: relative to the working directory when under it."""
+    import os
+
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive
+        return file
+    return file if relative.startswith("..") else relative
+
+
+def finding_id(kind: str, run: str | None, key: str) -> str:
+    """``F`` and nine hex digits, stable for the same kind, run and key."""
+    digest = hashlib.sha1(f"{kind}\0{run or ''}\0{key}".encode()).hexdigest()
+    return "F" + digest[:9]

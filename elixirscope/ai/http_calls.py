@@ -1,0 +1,144 @@
+"""Slow or retried external calls, from the recorded attempts of outgoing HTTP requests.
+
+Attempts are grouped by method and URL without its query (``GET
+http://api/items``). A group with an attempt numbered 2 or more was retried
+(how many times, why, and whether the last attempt failed too); one with
+an attempt of at least ``slow_http_ms`` is slow.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.recording import Recording
+from elixirscope.ai.settings import InsightSettings
+from elixirscope.contracts.trace import HttpCall
+
+__all__ = ["detect_http"]
+
+
+def _outcome(ev: HttpCall) -> str:
+    if ev.status:
+        return str(ev.status)
+    return "timeout" if ev.timeout else (ev.error or "no response")[:80]
+
+
+def _caller(recording: Recording, se: Any) -> Location | None:
+    entry = recording.call(se.producer, se.event.parent_id)
+    if entry is None or not entry.file:
+        return None
+    return Location(entry.file, entry.line, entry.function, "the calling function")
+
+
+def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding]:
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for se in recording.of("http"):
+        ev: HttpCall = se.event
+        groups[f"{ev.method} {ev.url.split('?')[0]}"].append(se)
+    findings = []
+    for target, found in groups.items():
+        retried = [se for se in found if se.event.attempt > 1]
+        if retried:
+            findings.append(_retried(recording, target, found, retried))
+        slow = [se for se in found if se.event.duration_ns >= settings.slow_http_ms * 1e6]
+        if slow:
+            findings.append(_slow(recording, target, found, slow, settings))
+    return findings
+
+
+def _retried(recording: Recording, target: str, found: list[Any], retried: list[Any]) -> Finding:
+    failed = [se for se in found if not (200 <= se.event.status < 400)]
+    last = found[-1].event
+    gave_up = not (200 <= last.status < 400)
+    outcomes = ", ".join(f"{se.event.attempt}: {_outcome(se.event)}" for se in found[:10])
+    loc = _caller(recording, retried[0])
+    explanation = (
+        f"{target} was retried: {len(found)} attempts, {len(failed)} of them failed "
+        f"(attempt: outcome — {outcomes}{', ...' if len(found) > 10 else ''}). "
+        + (
+            "The last attempt failed too: the caller saw the failure after waiting for every retry."
+            if gave_up
+            else "It succeeded in the end, but each failed attempt added its latency to the caller's."
+        )
+    )
+    fix = (
+        "Retry only what is safe to repeat (idempotent requests) and only transient failures "
+        "(timeouts, 429, 503), with exponential backoff and jitter honouring Retry-After, a cap "
+        "on attempts and total time, and a circuit breaker so a down service is not hammered."
+    )
+    return Finding(
+        kind="retried_call",
+        severity="high" if gave_up else "medium",
+        title=f"retried external call: {target} ({len(found)} attempts)",
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"retried\0{target}",
+        evidence=[
+            Evidence(
+                se.producer,
+                se.event.id,
+                se.ts,
+                "http",
+                f"attempt {se.event.attempt}: {_outcome(se.event)}",
+            )
+            for se in found[:20]
+        ],
+        locations=[loc] if loc else [],
+        details={
+            "target": target,
+            "attempts": len(found),
+            "failed": len(failed),
+            "gave_up": gave_up,
+            "event_types": ["http"],
+        },
+        correlation_id=found[0].event.correlation_id,
+    )
+
+
+def _slow(
+    recording: Recording,
+    target: str,
+    found: list[Any],
+    slow: list[Any],
+    settings: InsightSettings,
+) -> Finding:
+    worst = max(slow, key=lambda se: se.event.duration_ns)
+    ms = worst.event.duration_ns / 1e6
+    loc = _caller(recording, worst)
+    explanation = (
+        f"{len(slow)} of {len(found)} attempts of {target} took at least "
+        f"{settings.slow_http_ms:g} ms; the slowest took {ms:.0f} ms "
+        f"({_outcome(worst.event)}). The caller waited for each: an external service's latency "
+        "becomes the program's."
+    )
+    fix = (
+        "Set a timeout that matches what the caller can wait, call it concurrently with other "
+        "work or off the request path (a background job), and cache what does not change."
+    )
+    return Finding(
+        kind="slow_call",
+        severity="medium" if ms < 5 * settings.slow_http_ms else "high",
+        title=f"slow external call: {target} up to {ms:.0f} ms",
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"slow\0{target}",
+        evidence=[
+            Evidence(
+                se.producer, se.event.id, se.ts, "http", f"{se.event.duration_ns / 1e6:.0f} ms"
+            )
+            for se in slow[:20]
+        ],
+        locations=[loc] if loc else [],
+        details={
+            "target": target,
+            "slow": len(slow),
+            "attempts": len(found),
+            "max_ms": round(ms, 3),
+            "event_types": ["http"],
+        },
+        correlation_id=worst.event.correlation_id,
+    )

@@ -1,0 +1,169 @@
+"""Insights: every detector over one run, as findings grouped by severity.
+
+:func:`find` runs the detectors over a :class:`Recording`; :func:`insights_report`
+reads a run from a data dir and returns the report ``elixirscope insights``,
+the console and the AI layer's actor answer with (``findings`` as data, ``text``
+for a person). A detector that fails is named in ``errors`` and the others'
+findings are still given: one defect in a detector never hides the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from elixirscope.ai.findings import SEVERITIES, Finding
+from elixirscope.ai.recording import Recording, load_recording
+from elixirscope.ai.settings import InsightSettings
+
+__all__ = ["DETECTORS", "find", "find_finding", "insights_report", "render_findings"]
+
+
+def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Finding]]]:
+    from elixirscope.ai.http_calls import detect_http
+    from elixirscope.ai.latency import detect_latency
+    from elixirscope.ai.mailbox import detect_mailbox_growth
+    from elixirscope.ai.nplusone import detect_n_plus_one
+    from elixirscope.ai.races import detect_races
+    from elixirscope.ai.supervision import detect_supervision
+
+    return {
+        "n_plus_one": detect_n_plus_one,
+        "races": detect_races,
+        "latency": detect_latency,
+        "supervision": detect_supervision,
+        "mailbox": detect_mailbox_growth,
+        "http": detect_http,
+    }
+
+
+DETECTORS = ("n_plus_one", "races", "latency", "supervision", "mailbox", "http")
+
+
+def find(
+    recording: Recording, settings: InsightSettings | None = None
+) -> tuple[list[Finding], dict[str, str]]:
+    """Every finding in ``recording``, most severe first, then in time; and the
+    detectors that failed (name -> what went wrong)."""
+    settings = settings or InsightSettings()
+    findings: list[Finding] = []
+    errors: dict[str, str] = {}
+    for name, detect in _detectors().items():
+        try:
+            findings.extend(detect(recording, settings))
+        except Exception as exc:  # noqa: BLE001 - one detector's fault must not hide the others
+            errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    findings.sort(key=lambda f: (order[f.severity], f.moment.ts if f.moment else 0, f.id))
+    return findings, errors
+
+
+def insights_report(
+    data_dir: str | os.PathLike[str],
+    run: str | None = None,
+    settings: InsightSettings | None = None,
+) -> dict[str, Any]:
+    """The findings of ``run`` (default: the latest) under ``data_dir``."""
+    from elixirscope.query.runs import select_run
+
+    recording = load_recording(data_dir, run)
+    findings, errors = find(recording, settings)
+    scope = select_run(data_dir, recording.run) if recording.run else None
+    header = scope.header() if scope is not None else f"all events under {data_dir}"
+    return {
+        "run": recording.run,
+        "events": len(recording.events),
+        "findings": [f.to_dict() for f in findings],
+        "counts": {s: sum(f.severity == s for f in findings) for s in SEVERITIES},
+        "errors": errors,
+        "warnings": recording.warnings,
+        "text": render_findings(findings, header, errors),
+    }
+
+
+def find_finding(
+    data_dir: str | os.PathLike[str],
+    finding: str,
+    run: str | None = None,
+    settings: InsightSettings | None = None,
+) -> tuple[Finding, Recording]:
+    """The finding whose id starts with ``finding`` in ``run`` (default: the latest)."""
+    recording = load_recording(data_dir, run)
+    findings, _ = find(recording, settings)
+    matches = [f for f in findings if f.id.lower().startswith(finding.lower())]
+    if not matches:
+        known = ", ".join(f.id for f in findings[:5]) or "none"
+        raise LookupError(
+            f"no finding {finding!r} in run {(recording.run or '?')[:8]} (its findings: {known}); "
+            "`elixirscope insights` lists them"
+        )
+    if len(matches) > 1:
+        raise LookupError(f"finding {finding!r} is ambiguous: {', '.join(f.id for f in matches)}")
+    return matches[0], recording
+
+
+WIDTH = 96
+
+
+def _when(ns: int) -> str:
+    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
+
+
+def render_findings(
+    findings: list[Finding], header: str = "", errors: dict[str, str] | None = None
+) -> str:
+    """Findings grouped by severity, each with where, when, the fix and what to run next."""
+    lines = [header] if header else []
+    counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
+    if not findings:
+        lines.append(
+            "no findings: no N+1 queries, races, latency anomalies, restart storms, "
+            "crash loops, mailbox growth or slow/retried calls"
+        )
+    else:
+        said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        lines.append(f"{len(findings)} finding{'s' * (len(findings) != 1)}: {said}")
+    for severity in SEVERITIES:
+        group = [f for f in findings if f.severity == severity]
+        if not group:
+            continue
+        lines.append("")
+        lines.append(f"{severity.upper()} ({len(group)})")
+        for f in group:
+            lines.extend(_render_one(f))
+    for name, error in (errors or {}).items():
+        lines.append(f"note: the {name} detector failed ({error}); its findings are missing")
+    return "\n".join(lines)
+
+
+def _wrap(label: str, text: str) -> list[str]:
+    pad = " " * 4
+    first = f"{pad}{label:<8}" if label else pad
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=pad + (" " * 8 if label else ""),
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [first]
+
+
+def _render_one(f: Finding) -> list[str]:
+    out = [f"  {f.id}  {f.title}"]
+    out.extend(_wrap("", f.explanation))
+    for loc in f.locations:
+        out.append(f"    {'where':<8}{loc}{'  ' + loc.role if loc.role else ''}")
+    moment = f.moment
+    if moment is not None:
+        out.append(
+            f"    {'moment':<8}event {moment.id} ({moment.type}) at {_when(moment.ts)}"
+            + (f", {len(f.evidence)} events of evidence" if len(f.evidence) > 1 else "")
+        )
+    out.extend(_wrap("fix", f.fix))
+    for i, command in enumerate(f.commands()):
+        out.append(f"    {'look' if i == 0 else '':<8}{command}")
+    return out

@@ -1,0 +1,96 @@
+"""One run's events, read once and indexed the ways the detectors look them up.
+
+Detectors never read the store themselves: :func:`load_recording` reads the
+run through ``EventStore.query`` (the same read ``elixirscope events`` makes)
+and :class:`Recording` answers "the call this event ran in", "the receive of
+this message", "every event of type T" without another read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from elixirscope.contracts.trace import FunctionEntry, MessageReceive
+from elixirscope.store.eventstore import StoredEvent
+
+__all__ = ["Recording", "load_recording"]
+
+
+@dataclass
+class Recording:
+    """The events of one run (``run`` None: a data dir recorded before runs existed)."""
+
+    run: str | None
+    events: list[StoredEvent]
+    warnings: list[Any] = field(default_factory=list)
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        # Any: the detectors read each event type's own fields off ``se.event``
+        self.by_type: dict[str, list[Any]] = defaultdict(list)
+        self.entries: dict[tuple[str, int], Any] = {}
+        self.receives: dict[str, Any] = {}
+        self.by_key: dict[tuple[str, int], Any] = {}
+        for se in self.events:
+            self.by_type[se.type].append(se)
+            ev = se.event
+            self.by_key.setdefault((se.producer, ev.id), se)
+            if type(ev) is FunctionEntry:
+                self.entries[(se.producer, ev.id)] = se
+            elif type(ev) is MessageReceive:
+                self.receives[ev.message_id] = se
+
+    def of(self, *types: str) -> list[Any]:
+        """Every event of these types, in stored order (ts)."""
+        if len(types) == 1:
+            return self.by_type.get(types[0], [])
+        out = [se for t in types for se in self.by_type.get(t, [])]
+        out.sort(key=lambda se: se.ts)
+        return out
+
+    def call(self, producer: str, call_id: int) -> FunctionEntry | None:
+        """The entry of call ``call_id`` of ``producer``, if it was recorded."""
+        se = self.entries.get((producer, call_id))
+        return None if se is None else se.event
+
+    def ancestors(self, producer: str, parent_id: int) -> list[FunctionEntry]:
+        """The calls enclosing an event whose ``parent_id`` is given, innermost first."""
+        out: list[FunctionEntry] = []
+        seen: set[int] = set()
+        while parent_id and parent_id not in seen:
+            seen.add(parent_id)
+            entry = self.call(producer, parent_id)
+            if entry is None:
+                break
+            out.append(entry)
+            parent_id = entry.parent_id
+        return out
+
+
+def load_recording(
+    data_dir: str | os.PathLike[str], run: str | None = None, *, types: list[str] | None = None
+) -> Recording:
+    """Run ``run`` (any unique prefix; default the latest) of ``data_dir``, every event
+    (or only ``types``). RunSelectError (a ValueError) names a run that cannot be chosen."""
+    from pathlib import Path
+
+    from elixirscope.query.runs import select_run
+    from elixirscope.store.eventstore import EventStore
+
+    if not (Path(data_dir).expanduser() / "events").is_dir():
+        raise FileNotFoundError(f"nothing recorded under {data_dir} yet")
+    scope = select_run(data_dir, run)
+    filters: dict[str, Any] = {"limit": None, **scope.filters()}
+    if types:
+        filters["type"] = types
+    with EventStore.open(data_dir, readonly=True) as store:
+        found = store.query(**filters)
+    return Recording(
+        None if scope.run is None else scope.run.id,
+        list(found),
+        list(getattr(found, "warnings", [])),
+        str(data_dir),
+    )

@@ -1,0 +1,126 @@
+"""``elixirscope insights`` and ``elixirscope explain``: findings, and what they mean.
+
+``insights [RUN]`` runs every detector (``elixirscope.ai``) over a run and
+prints its findings grouped by severity; ``explain EVENT_OR_FINDING`` builds a
+bounded, redacted context around an event or a finding and asks a provider
+(offline rules by default), printing the answer as it arrives. Both read a
+data dir, or ask a daemon's AI layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from elixirscope.cli.exits import EXIT_OK, EXIT_USAGE, CommandError
+from elixirscope.cli.reading import _answer, _data_dir, _from_daemon, _print, _source_arguments
+
+__all__ = ["add_explain_arguments", "add_insights_arguments", "run_explain", "run_insights"]
+
+
+def add_insights_arguments(parser: argparse.ArgumentParser) -> None:
+    _source_arguments(parser)
+    parser.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help="one run, by any unique prefix of its id (default: the latest; see `elixirscope runs`)",
+    )
+
+
+def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
+    _source_arguments(parser)
+    parser.add_argument(
+        "target",
+        metavar="EVENT_OR_FINDING",
+        help="an event id (see `elixirscope events`) or a finding id (F..., see `elixirscope insights`)",
+    )
+    parser.add_argument(
+        "--run", metavar="ID", help="the run it is in (any unique prefix; default: the latest)"
+    )
+    parser.add_argument(
+        "--producer",
+        metavar="P",
+        help="the process that recorded the event, when several have one with that id",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=["offline", "openai", "gemini"],
+        default=None,
+        help="who explains (default: ai.provider from the configuration, offline unless set)",
+    )
+    parser.add_argument(
+        "--show-context", action="store_true", help="print the (redacted) context sent, first"
+    )
+
+
+def _settings(args: Any) -> Any:
+    from elixirscope.ai.settings import InsightSettings
+
+    try:
+        return InsightSettings.load(args.config)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+def run_insights(args: Any) -> int:
+    params = {"run": args.run} if args.run else {}
+    if args.daemon:
+        report = _from_daemon(args, "insights", params, layer="ai")
+    else:
+        from elixirscope.ai.insights import insights_report
+
+        settings = _settings(args)
+        report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
+    return _print(report, args)
+
+
+def run_explain(args: Any) -> int:
+    params: dict[str, Any] = {"target": args.target}
+    for name in ("run", "producer", "provider"):
+        if getattr(args, name):
+            params[name] = getattr(args, name)
+    if args.daemon:
+        report = _from_daemon(args, "explain", params, layer="ai")
+        return _print(report, args)
+    import os
+
+    from elixirscope.ai.explain import ExplainError, explain
+    from elixirscope.config import ConfigStore
+
+    try:
+        get = ConfigStore.load(user_file=args.config, env=dict(os.environ)).get
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    data_dir = args.data_dir or get("data_dir")
+    streamed = not args.json
+
+    def show(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    try:
+        report = explain(
+            data_dir,
+            args.target,
+            run=args.run,
+            producer=args.producer,
+            provider=args.provider,
+            get=get,
+            on_context=(lambda text: show(text + "\n\n"))
+            if args.show_context and streamed
+            else None,
+            on_text=show if streamed else None,
+        )
+    except (ExplainError, LookupError) as exc:
+        raise CommandError(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    if streamed:
+        show("\n" if not report["answer"].endswith("\n") else "")
+        footer = report.get("footer")
+        if footer:
+            print(footer, file=sys.stderr)
+        return EXIT_OK
+    return _print(report, args)

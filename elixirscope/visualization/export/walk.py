@@ -1,0 +1,699 @@
+"""One pass over a run's events, as the things every export draws: lanes, call
+segments, spans, point events and message flows.
+
+Every trace format wants the same few shapes, so the pairing of calls with their
+ends, the naming of lanes and the linking of requests to their handler calls is
+done once here and each format only writes them (``chrome``, ``speedscope``,
+``otlp``).
+
+*Lanes*: one per recording process (``pid``: a small number per producer, named
+after its program), and inside it one per thread (named by its ``thread``
+event) and one per actor (``actor NAME``: its state changes and the messages it
+receives and sends). Thread idents are 64-bit; lanes get small numbers, which
+every viewer (JavaScript doubles) keeps exact.
+
+*Segments*: the stretches a call was running on its thread. A plain call is one
+segment, entry to exit; a generator or coroutine is cut at each ``yield`` (or
+``await``) and starts a new segment at each resume, so segments on a thread
+always nest — what slice and flame-graph viewers need — even when a generator
+outlives its caller. A call still open when its run ends (the program crashed
+or was killed) is closed at the last event its process recorded, marked
+``unfinished``.
+
+The store gives chunks in order of their first event, each one producer's events
+in order; so per producer events arrive in order, and what is held is one chunk
+plus the calls open at once (stack depth × threads, plus suspended generators),
+whatever the size of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from elixirscope.contracts.trace import (
+    REGISTERED,
+    REQUEST_FUNCTION,
+    AttributeChange,
+    CustomEvent,
+    DatabaseQuery,
+    DatabaseTransaction,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
+    HttpCall,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    PubSubDelivery,
+    PubSubPublish,
+    RequestEnd,
+    RequestStart,
+    StateChange,
+    ThreadStart,
+    WebSocketMessage,
+)
+from elixirscope.store._events import StoredEvent, event_tag
+
+__all__ = [
+    "Call",
+    "Close",
+    "Flow",
+    "Instant",
+    "Lane",
+    "Open",
+    "Span",
+    "flow_id",
+    "walk",
+]
+
+
+@dataclass
+class Lane:
+    """A row of the timeline: a thread or an actor of one recording process."""
+
+    pid: int  # small number per producer
+    tid: int  # small number per lane, unique across processes (Perfetto keys threads by tid)
+    process: str  # the process's name: "program (pid N on node)"
+    name: str  # "MainThread", "actor counter", ...
+    kind: str  # "thread" or "actor"
+    program: str
+    producer: str
+    node: str
+    os_pid: int
+    thread: int = 0  # the thread ident (0 for an actor lane)
+
+
+@dataclass
+class Call:
+    """A call seen from its entry; filled in as it runs and ends."""
+
+    producer: str
+    call_id: int
+    parent_id: int
+    function: str
+    correlation_id: str | None
+    lane: Lane
+    start_ns: int
+    args: dict[str, str] | None = None
+    file: str | None = None
+    line: int = 0
+    end_ns: int = 0
+    status: str = "running"  # "returned", "raised", "unfinished"
+    result: str | None = None
+    error: tuple[str, str] | None = None  # (type, message)
+    traceback: list[str] | None = None
+    duration_ns: int | None = None
+    segment_ns: int = 0  # when the running segment began (0: suspended)
+    segment_lane: Lane | None = None
+    segments: int = 0
+    request: RequestStart | None = None  # a web request this call serves
+    request_end: RequestEnd | None = None
+
+
+@dataclass
+class Open:
+    """A segment of ``call`` began at ``ts`` on ``lane`` (entry, or resume)."""
+
+    lane: Lane
+    ts: int
+    call: Call
+    first: bool
+
+
+@dataclass
+class Close:
+    """The segment of ``call`` that began at ``start`` ended at ``ts`` (yield, exit,
+    or the end of the run); ``final`` when the call is over."""
+
+    lane: Lane
+    start: int
+    ts: int
+    call: Call
+    final: bool
+    yielded: str | None = None
+
+
+@dataclass
+class Span:
+    """Something with a duration that is not a call: a request, a database query or
+    transaction step, an outgoing HTTP call. ``call``: the call it ran in, if known."""
+
+    kind: str  # "request", "query", "tx", "http"
+    lane: Lane
+    start_ns: int
+    end_ns: int
+    name: str
+    args: dict[str, Any]
+    event: Any
+    producer: str
+    parent_id: int
+    correlation_id: str | None
+    error: str | None = None
+
+
+@dataclass
+class Instant:
+    """A point event: a state change, an attribute set, a spawn/exit/restart, a
+    custom event, a WebSocket step, an exception raised, a thread starting."""
+
+    kind: str
+    lane: Lane
+    ts: int
+    name: str
+    args: dict[str, Any]
+    producer: str = ""
+    parent_id: int = 0
+
+
+@dataclass
+class Flow:
+    """One end of an arrow: a message sent or received (``message``), a publication
+    or a delivery (``pubsub``); ends share ``id``."""
+
+    kind: str  # "message" or "pubsub"
+    end: str  # "out" (send, publish) or "in" (receive, deliver)
+    lane: Lane
+    ts: int
+    id: int
+    key: str  # the recorded id (message_id, pub_id)
+    name: str
+    args: dict[str, Any]
+
+
+Item = Lane | Open | Close | Span | Instant | Flow
+
+
+def flow_id(key: str) -> int:
+    """A number for a recorded message or publication id, the same at both ends
+    with nothing remembered between them (48 bits: exact in every JSON reader)."""
+    digest = hashlib.blake2b(key.encode("utf-8", "backslashreplace"), digest_size=6).digest()
+    return int.from_bytes(digest, "big") or 1
+
+
+class _Lanes:
+    """Lane numbers and names, handed out as lanes are first seen."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, int] = {}
+        self.lanes: dict[tuple[str, Any], Lane] = {}
+        self.thread_names: dict[tuple[str, int], str] = {}
+        self.new: list[Lane] = []
+
+    def _process(self, se: StoredEvent) -> tuple[int, str]:
+        pid = self.pids.get(se.producer)
+        if pid is None:
+            pid = self.pids[se.producer] = len(self.pids) + 1
+        return pid, f"{se.program} (pid {se.pid} on {se.node})"
+
+    def thread(self, se: StoredEvent, ident: int) -> Lane:
+        lane = self.lanes.get((se.producer, ident))
+        if lane is None:
+            pid, process = self._process(se)
+            tid = len(self.lanes) + 1
+            name = self.thread_names.get((se.producer, ident)) or f"thread {ident}"
+            lane = Lane(
+                pid, tid, process, name, "thread", se.program, se.producer, se.node, se.pid, ident
+            )
+            self.lanes[(se.producer, ident)] = lane
+            self.new.append(lane)
+        return lane
+
+    def actor(self, se: StoredEvent, name: str) -> Lane:
+        lane = self.lanes.get((se.producer, ("actor", name)))
+        if lane is None:
+            pid, process = self._process(se)
+            tid = len(self.lanes) + 1
+            lane = Lane(
+                pid,
+                tid,
+                process,
+                f"actor {name}",
+                "actor",
+                se.program,
+                se.producer,
+                se.node,
+                se.pid,
+            )
+            self.lanes[(se.producer, ("actor", name))] = lane
+            self.new.append(lane)
+        return lane
+
+    def name_thread(self, se: StoredEvent, ident: int, name: str) -> None:
+        """A ``thread`` event names its lane (a lane seen before it is renamed: the
+        lane's metadata is written when the walk ends, so the last name wins)."""
+        self.thread_names[(se.producer, ident)] = name
+        lane = self.lanes.get((se.producer, ident))
+        if lane is not None:
+            lane.name = name
+
+
+def walk(
+    chunks: Iterator[tuple[str, list[StoredEvent]]],
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    counts: dict[str, int] | None = None,
+) -> Iterator[Item]:
+    """The drawable things of ``chunks`` (run, events), in the order they are known:
+    a :class:`Lane` before anything on it, an :class:`Open` before its :class:`Close`.
+    ``on_chunk`` is told how many events each chunk had; ``counts`` (type -> n) is
+    filled with the events read."""
+    lanes = _Lanes()
+    calls: dict[tuple[str, int], Call] = {}
+    last_ts: dict[str, int] = {}
+    tally = counts if counts is not None else {}
+    for _run, events in chunks:
+        for se in events:
+            ev = se.event
+            tag = event_tag(ev)
+            tally[tag] = tally.get(tag, 0) + 1
+            producer = se.producer
+            if ev.ts > last_ts.get(producer, 0):
+                last_ts[producer] = ev.ts
+            yield from _one(se, ev, lanes, calls)
+        if on_chunk is not None:
+            on_chunk(len(events))
+    # calls still open: their process stopped first (crash, kill, or still running)
+    for call in sorted(calls.values(), key=lambda c: (c.producer, -c.call_id)):
+        end = max(last_ts.get(call.producer, call.start_ns), call.start_ns)
+        call.status, call.end_ns = "unfinished", end
+        if call.segment_ns:
+            assert call.segment_lane is not None
+            yield Close(call.segment_lane, call.segment_ns, end, call, True)
+        else:
+            yield Close(call.lane, end, end, call, True)
+
+
+def _lane_items(lanes: _Lanes) -> Iterator[Lane]:
+    while lanes.new:
+        yield lanes.new.pop(0)
+
+
+def _one(
+    se: StoredEvent, ev: Any, lanes: _Lanes, calls: dict[tuple[str, int], Call]
+) -> Iterator[Item]:
+    producer = se.producer
+    cls = type(ev)
+    if cls is ThreadStart:
+        lanes.name_thread(se, ev.thread, ev.name)
+        lane = lanes.thread(se, ev.thread)
+        yield from _lane_items(lanes)
+        yield Instant(
+            "thread",
+            lane,
+            ev.ts,
+            f"thread {ev.name} starts",
+            _compact({"kind": ev.kind, "chain": ev.chain}),
+            producer,
+            ev.parent_id,
+        )
+        return
+    lane = lanes.thread(se, ev.thread)
+    yield from _lane_items(lanes)
+    if cls is FunctionEntry:
+        call = Call(
+            producer,
+            ev.id,
+            ev.parent_id,
+            ev.function,
+            ev.correlation_id,
+            lane,
+            ev.ts,
+            args=ev.args,
+            file=ev.file,
+            line=ev.line,
+        )
+        call.segment_ns, call.segment_lane, call.segments = ev.ts, lane, 1
+        calls[(producer, ev.id)] = call
+        yield Open(lane, ev.ts, call, True)
+    elif cls is FunctionExit or cls is FunctionError:
+        ended = calls.pop((producer, ev.call_id), None)
+        if ended is not None:
+            call = ended
+        else:  # its entry was not recorded (dropped, or before recording)
+            call = Call(
+                producer,
+                ev.call_id,
+                ev.parent_id,
+                ev.function,
+                ev.correlation_id,
+                lane,
+                max(ev.ts - ev.duration_ns, 0),
+            )
+            call.segment_ns, call.segment_lane, call.segments = call.start_ns, lane, 1
+            yield Open(lane, call.start_ns, call, True)
+        call.end_ns, call.duration_ns = ev.ts, ev.duration_ns
+        if cls is FunctionExit:
+            call.status, call.result = "returned", ev.result
+        else:
+            call.status, call.error, call.traceback = (
+                "raised",
+                (ev.exc_type, ev.message),
+                ev.traceback,
+            )
+        start = call.segment_ns or ev.ts
+        if not call.segment_ns:  # ended while suspended (a generator closed from outside)
+            yield Open(lane, ev.ts, call, False)
+        yield Close(call.segment_lane or lane, start, ev.ts, call, True)
+        if cls is FunctionError:
+            yield Instant(
+                "exception",
+                lane,
+                ev.ts,
+                f"{ev.exc_type} in {_short(ev.function)}",
+                _compact(
+                    {
+                        "function": ev.function,
+                        "exc_type": ev.exc_type,
+                        "message": ev.message,
+                        "line": ev.line or None,
+                        "traceback": ev.traceback,
+                    }
+                ),
+                producer,
+                ev.parent_id,
+            )
+    elif cls is GeneratorYield:
+        running = calls.get((producer, ev.call_id))
+        if running is not None and running.segment_ns:
+            start, running.segment_ns = running.segment_ns, 0
+            yield Close(running.segment_lane or lane, start, ev.ts, running, False, ev.value)
+    elif cls is GeneratorResume:
+        suspended = calls.get((producer, ev.call_id))
+        if suspended is not None and not suspended.segment_ns:
+            suspended.segment_ns, suspended.segment_lane = ev.ts, lane
+            suspended.segments += 1
+            yield Open(lane, ev.ts, suspended, False)
+    elif cls is StateChange:
+        actor = lanes.actor(se, ev.actor)
+        yield from _lane_items(lanes)
+        yield Instant(
+            "state",
+            actor,
+            ev.ts,
+            f"state {ev.actor}",
+            _compact(
+                {
+                    "actor": ev.actor,
+                    "callback": ev.callback,
+                    "message": ev.message,
+                    "after": ev.after,
+                    "seq": ev.seq,
+                    "message_id": ev.message_id,
+                    "error": ev.error,
+                }
+            ),
+            producer,
+            ev.parent_id,
+        )
+    elif cls is AttributeChange:
+        yield Instant(
+            "attr",
+            lane,
+            ev.ts,
+            f"set {ev.name}",
+            _compact({"function": ev.function, "name": ev.name, "value": ev.value, "obj": ev.obj}),
+            producer,
+            ev.parent_id,
+        )
+    elif cls is MessageSend:
+        where = lanes.actor(se, ev.sender) if ev.sender else lane
+        yield from _lane_items(lanes)
+        yield Flow(
+            "message",
+            "out",
+            where,
+            ev.ts,
+            flow_id(ev.message_id),
+            ev.message_id,
+            f"send to {ev.target}",
+            _compact(
+                {
+                    "message_id": ev.message_id,
+                    "sender": ev.sender,
+                    "target": ev.target,
+                    "message": ev.message,
+                }
+            ),
+        )
+    elif cls is MessageReceive:
+        actor = lanes.actor(se, ev.actor)
+        yield from _lane_items(lanes)
+        yield Flow(
+            "message",
+            "in",
+            actor,
+            ev.ts,
+            flow_id(ev.message_id),
+            ev.message_id,
+            f"receive from {ev.sender}" if ev.sender else f"{ev.actor} receives",
+            _compact(
+                {
+                    "message_id": ev.message_id,
+                    "sender": ev.sender,
+                    "actor": ev.actor,
+                    "message": ev.message,
+                }
+            ),
+        )
+    elif cls is PubSubPublish:
+        where = lanes.actor(se, ev.publisher) if ev.publisher else lane
+        yield from _lane_items(lanes)
+        yield Flow(
+            "pubsub",
+            "out",
+            where,
+            ev.ts,
+            flow_id("pub:" + ev.pub_id),
+            ev.pub_id,
+            f"publish {ev.topic}",
+            _compact(
+                {
+                    "pub_id": ev.pub_id,
+                    "topic": ev.topic,
+                    "publisher": ev.publisher,
+                    "message": ev.message,
+                }
+            ),
+        )
+    elif cls is PubSubDelivery:
+        target = lanes.actor(se, ev.target)
+        yield from _lane_items(lanes)
+        yield Flow(
+            "pubsub",
+            "in",
+            target,
+            ev.ts,
+            flow_id("pub:" + ev.pub_id),
+            ev.pub_id,
+            f"deliver {ev.topic}",
+            _compact(
+                {
+                    "pub_id": ev.pub_id,
+                    "topic": ev.topic,
+                    "target": ev.target,
+                    "replay": ev.replay or None,
+                }
+            ),
+        )
+    elif cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
+        tag = cls.__struct_config__.tag
+        fields = {
+            "path": ev.path,
+            "pid": ev.pid,
+            "supervisor": ev.supervisor,
+            "reason": getattr(ev, "reason", None),
+        }
+        yield Instant(
+            tag, lane, ev.ts, f"{tag} {ev.path}", _compact(fields), producer, ev.parent_id
+        )
+    elif cls is CustomEvent:
+        name = ev.name
+        if name == REGISTERED:
+            name = f"register {ev.data.get('name')}"
+        yield Instant("custom", lane, ev.ts, name, dict(ev.data), producer, ev.parent_id)
+    elif cls is RequestStart:
+        owner = calls.get((producer, ev.parent_id))
+        if owner is not None and owner.function == REQUEST_FUNCTION:
+            owner.request = ev
+        else:  # not inside its own call: a span of its own
+            calls[(producer, -ev.id)] = Call(
+                producer,
+                -ev.id,
+                ev.parent_id,
+                REQUEST_FUNCTION,
+                ev.correlation_id,
+                lane,
+                ev.ts,
+                request=ev,
+            )
+    elif cls is RequestEnd:
+        yield from _request_end(se, ev, lane, calls)
+    elif cls is WebSocketMessage:
+        yield Instant(
+            "ws",
+            lane,
+            ev.ts,
+            f"ws {ev.kind}",
+            _compact(
+                {
+                    "request_id": ev.request_id,
+                    "kind": ev.kind,
+                    "size": ev.size if ev.size >= 0 else None,
+                    "preview": ev.preview,
+                    "code": ev.code or None,
+                }
+            ),
+            producer,
+            ev.parent_id,
+        )
+    elif cls is DatabaseQuery:
+        yield Span(
+            "query",
+            lane,
+            max(ev.ts - ev.duration_ns, 0),
+            ev.ts,
+            f"query {ev.system}: {_first_words(ev.statement)}",
+            _compact(
+                {
+                    "system": ev.system,
+                    "database": ev.database,
+                    "statement": ev.statement,
+                    "parameters": ev.parameters,
+                    "rows": ev.rows if ev.rows >= 0 else None,
+                    "many": ev.many or None,
+                    "caller": ev.caller,
+                    "file": ev.file,
+                    "line": ev.line or None,
+                    "error": ev.error,
+                    "source": ev.source or None,
+                }
+            ),
+            ev,
+            producer,
+            ev.parent_id,
+            ev.correlation_id,
+            ev.error,
+        )
+    elif cls is DatabaseTransaction:
+        yield Span(
+            "tx",
+            lane,
+            max(ev.ts - ev.duration_ns, 0),
+            ev.ts,
+            f"{ev.action} ({ev.system})",
+            _compact(
+                {
+                    "system": ev.system,
+                    "database": ev.database,
+                    "action": ev.action,
+                    "caller": ev.caller,
+                    "error": ev.error,
+                }
+            ),
+            ev,
+            producer,
+            ev.parent_id,
+            ev.correlation_id,
+            ev.error,
+        )
+    elif cls is HttpCall:
+        error = ev.error or (f"HTTP {ev.status}" if ev.status >= 500 else None)
+        yield Span(
+            "http",
+            lane,
+            max(ev.ts - ev.duration_ns, 0),
+            ev.ts,
+            f"{ev.method} {ev.url}",
+            _compact(
+                {
+                    "library": ev.library,
+                    "method": ev.method,
+                    "url": ev.url,
+                    "status": ev.status or None,
+                    "attempt": ev.attempt,
+                    "response_bytes": ev.response_bytes if ev.response_bytes >= 0 else None,
+                    "error": ev.error,
+                    "timeout": ev.timeout or None,
+                    "trace_id": ev.trace_id,
+                    "span_id": ev.span_id,
+                }
+            ),
+            ev,
+            producer,
+            ev.parent_id,
+            ev.correlation_id,
+            error,
+        )
+
+
+def _request_end(
+    se: StoredEvent, ev: RequestEnd, lane: Lane, calls: dict[tuple[str, int], Call]
+) -> Iterator[Item]:
+    """A request's span: from its start to its end, named by its route."""
+    producer = se.producer
+    start: RequestStart | None = None
+    owner = calls.get((producer, ev.parent_id))
+    if owner is not None and owner.request is not None and owner.request.id == ev.request_id:
+        start = owner.request
+        owner.request_end = ev
+    alone = calls.pop((producer, -ev.request_id), None)
+    if alone is not None:
+        start = alone.request
+    begin = start.ts if start is not None else max(ev.ts - ev.duration_ns, 0)
+    error = None
+    if ev.exc_type:
+        error = f"{ev.exc_type}: {ev.message or ''}"
+    elif ev.status >= 500:
+        error = f"HTTP {ev.status}"
+    args = _compact(
+        {
+            "method": ev.method,
+            "path": ev.path,
+            "route": ev.route,
+            "status": ev.status or None,
+            "request_bytes": ev.request_bytes if ev.request_bytes >= 0 else None,
+            "response_bytes": ev.response_bytes if ev.response_bytes >= 0 else None,
+            "exc_type": ev.exc_type,
+            "message": ev.message,
+            "protocol": start.protocol if start else None,
+            "query": start.query if start else None,
+            "client": start.client if start else None,
+            "trace_id": start.trace_id if start else None,
+            "span_id": start.span_id if start else None,
+            "parent_span": start.parent_span if start else None,
+        }
+    )
+    yield Span(
+        "request",
+        lane,
+        begin,
+        ev.ts,
+        f"{ev.method} {ev.route or ev.path} -> {ev.status or 'no response'}",
+        args,
+        (start, ev),
+        producer,
+        start.parent_id if start else ev.parent_id,
+        ev.correlation_id,
+        error,
+    )
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields that say something (None left out)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _short(function: str) -> str:
+    return function.rsplit(".", 1)[-1]
+
+
+def _first_words(statement: str, limit: int = 60) -> str:
+    text = " ".join(statement.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

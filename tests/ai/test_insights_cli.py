@@ -1,0 +1,137 @@
+"""``elixirscope insights`` and ``elixirscope explain`` as a person runs them: the report
+grouped by severity, --json, thresholds from the config file, clear errors; an
+explanation streamed from a real local server that never sees the recorded secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from programs import elixirscope, record
+from servers import serving
+from test_providers import SSE, openai_chunks, scripted
+
+from elixirscope.ai.explain import explain
+from elixirscope.ai.insights import insights_report
+from elixirscope.ai.settings import InsightSettings
+
+LOW_N_PLUS_ONE = "[insights]\nn_plus_one_min_total_ms = 5.0\n"
+
+
+def test_insights_prints_findings_by_severity_with_where_and_what_to_run(recorded, tmp_path) -> None:
+    config = tmp_path / "es.toml"
+    config.write_text(LOW_N_PLUS_ONE)
+    data = recorded["n_plus_one"]
+    done = elixirscope("insights", "--data-dir", str(data), "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert re.match(r"run [0-9a-f]{8}  .*shop_db\.py n\+1  .*\n2 findings: 2 high\n\nHIGH \(2\)\n", text)
+    ids = re.findall(r"^  (F[0-9a-f]{9})  N\+1 queries: 30 x `SELECT", text, re.M)
+    assert len(ids) == 2
+    assert "where   " in text and "the loop" in text and "look    elixirscope calltree --run" in text
+    as_json = elixirscope("insights", "--data-dir", str(data), "--config", str(config), "--json",
+                          cwd=tmp_path)
+    report = json.loads(as_json.stdout)
+    assert [f["id"] for f in report["findings"]] == ids
+    assert report["counts"] == {"high": 2, "medium": 0, "low": 0}
+    local = insights_report(data, settings=InsightSettings(n_plus_one_min_total_ms=5.0))
+    assert json.loads(json.dumps(local["findings"], default=str)) == report["findings"]
+    # the default thresholds (Sentry's) are the configuration's when the file says nothing
+    config.write_text("[insights]\nn_plus_one_min_queries = 31\n")
+    done = elixirscope("insights", "--data-dir", str(data), "--config", str(config), cwd=tmp_path)
+    assert "no findings" in done.stdout
+
+
+def test_insights_errors_say_what_is_wrong(recorded, tmp_path) -> None:
+    done = elixirscope("insights", "--data-dir", str(tmp_path / "none"), cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == (
+        f"elixirscope insights: nothing recorded under {tmp_path / 'none'} yet\n")
+    done = elixirscope("insights", "--data-dir", str(recorded["latency"]), "zzz", cwd=tmp_path)
+    assert done.returncode == 1 and "no run 'zzz'" in done.stderr
+    config = tmp_path / "bad.toml"
+    config.write_text("[insights]\nmailbox_depth = 1\n")
+    done = elixirscope("insights", "--data-dir", str(recorded["latency"]), "--config", str(config),
+                       cwd=tmp_path)
+    assert done.returncode == 2 and "insights.mailbox_depth" in done.stderr
+    config.write_text('[ai]\nprovider = "claude"\n')
+    done = elixirscope("explain", "--data-dir", str(recorded["latency"]), "--config", str(config),
+                       "1", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == (
+        "elixirscope explain: Expected `'offline' | 'openai' | 'gemini'`, got `'claude'` - at "
+        f"`ai.provider` (from {config})\n")
+
+
+def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
+    data = recorded["crash_loop"]
+    listed = elixirscope("insights", "--data-dir", str(data), "--json", cwd=tmp_path)
+    loop = next(f for f in json.loads(listed.stdout)["findings"] if f["kind"] == "crash_loop")
+    done = elixirscope("explain", "--data-dir", str(data), loop["id"][:6], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{loop['title']} (high)\n\n")  # paragraphs, wrapped
+    assert " ".join(done.stdout.split()).startswith(
+        " ".join(f"{loop['title']} (high) {loop['explanation']} What to do: ".split()))
+    assert re.fullmatch(r"\(offline, context [\d,]+ characters\)\n", done.stderr)
+    event = loop["evidence"][0]["id"]
+    done = elixirscope("explain", "--data-dir", str(data), str(event), "--json", cwd=tmp_path)
+    report = json.loads(done.stdout)
+    assert report["target"]["type"] == "state" and report["provider"] == "offline"
+    assert "app/parser handled 'x' in handle_call and raised ValueError" in report["answer"]
+    assert report["context"].startswith("# Explain this recorded event\n")
+
+
+def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:
+    data = str(recorded["crash_loop"])
+    done = elixirscope("explain", "--data-dir", data, "abc", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == (
+        "elixirscope explain: cannot explain 'abc': give an event id (a number, see `elixirscope "
+        "events`) or a finding id (F..., see `elixirscope insights`)\n")
+    for target, error, message in [
+        ("999999", LookupError, "no event 999999 in run "),
+        ("Fffffffff", LookupError, "no finding 'Fffffffff' in run "),
+    ]:
+        with pytest.raises(error, match=re.escape(message)):
+            explain(data, target)
+
+
+SECRETS = '''
+def login(user, password):
+    api_token = "tok-9f8e7d6c5b4a3921"
+    if password != api_token:
+        raise PermissionError(f"wrong password for {user}")
+
+
+def main():
+    try:
+        login("ann", "hunter2-secret")
+    except PermissionError:
+        pass
+
+
+main()
+'''
+
+
+def test_explain_streams_a_language_models_answer_and_never_sends_a_secret(tmp_path) -> None:
+    # recorded with no redaction at all, so the recording holds the password ...
+    data = record(tmp_path, "secrets", SECRETS, env={"ELIXIRSCOPE_REDACTION__PROCESSORS": "[]"})
+    events = elixirscope("events", "--data-dir", str(data), "--json", "--all", cwd=tmp_path)
+    assert "hunter2-secret" in events.stdout
+    error = next(e for e in json.loads(events.stdout)["events"] if e["type"] == "exception")
+    # ... and explain redacts it (and the token in the source) before anything is sent
+    with serving(scripted((200, SSE, openai_chunks("login raised ", "PermissionError.")))) as (
+            base, app):
+        config = tmp_path / "llm.toml"
+        config.write_text(f'[ai]\nprovider = "openai"\nopenai_url = "{base}/v1"\n'
+                          'openai_key_var = "ES_SECRET_TEST_KEY"\n')
+        done = elixirscope("explain", "--data-dir", str(data), "--config", str(config),
+                           str(error["id"]), cwd=tmp_path, env={"ES_SECRET_TEST_KEY": "k-1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "login raised PermissionError.\n"
+    assert done.stderr == "(openai gpt-4o-mini, 46 tokens, context " + done.stderr.split("context ")[1]
+    (request,) = app.requests
+    body = request["body"].decode()
+    assert "hunter2-secret" not in body and "tok-9f8e7d6c5b4a3921" not in body
+    sent = json.loads(body)["messages"][1]["content"]
+    assert "password='<redacted>'" in sent and 'api_token = "<redacted>"' in sent
+    assert "PermissionError" in sent and "def login(user, password):" in sent
