@@ -597,17 +597,53 @@ class Shard:
 
     def run_totals(self) -> list[tuple]:
         """Per (run, producer): batches, events, dropped, exceptions, first and last ts,
-        node, pid, program. A shard from before runs (no run column) has none."""
+        node, pid, program. A shard from before runs (no run column) has none.
+
+        Kept per process (``_RUN_TOTALS``) and brought up to date with the batches added
+        since (batch ids only grow until a prune, which starts it afresh): choosing the
+        latest run no longer reads every batch of a large store for each query."""
+        key = (os.path.realpath(self.path), _file_id(self.path))
         try:
-            return self.conn.execute(
+            pruned = self._pruned()
+            kept = _RUN_TOTALS.get(key)
+            if kept is None or kept[0] != pruned:
+                kept = (pruned, 0, {})
+            _pruned, last, totals = kept
+            rows = self.conn.execute(
                 "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
-                " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program)"
-                " FROM batch GROUP BY run, producer"
+                " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program), MAX(id)"
+                " FROM batch WHERE id > ? GROUP BY run, producer",
+                (last,),
             ).fetchall()
+            if self._pruned() != pruned:  # pruned meanwhile: the rows may mix two states
+                _RUN_TOTALS.pop(key, None)
+                return [
+                    r[:11]
+                    for r in self.conn.execute(
+                        "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
+                        " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program)"
+                        " FROM batch GROUP BY run, producer"
+                    ).fetchall()
+                ]
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):
                 return []
             raise
+        if rows:
+            totals = dict(totals)
+            for row in rows:
+                run_producer = (row[0], row[1])
+                before = totals.get(run_producer)
+                totals[run_producer] = row[:11] if before is None else _merged(before, row)
+            last = max(last, max(r[11] for r in rows))
+            _RUN_TOTALS[key] = (pruned, last, totals)
+        elif key not in _RUN_TOTALS:
+            _RUN_TOTALS[key] = kept
+        return list(totals.values())
+
+    def _pruned(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
+        return int(row[0]) if row else 0
 
     def delete_older_than(self, cutoff_ts: int) -> tuple[int, int]:
         """Delete the batches whose newest event is older than ``cutoff_ts``."""
@@ -669,6 +705,43 @@ class Shard:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+_RUN_TOTALS: dict[tuple[str, int | None], tuple[int, int, dict[tuple[str, str], tuple]]] = {}
+"""Per shard file (path, inode): (its prune count, highest batch id summed, totals per
+(run, producer)) - what ``Shard.run_totals`` adds the newer batches to."""
+
+
+def _file_id(path: str) -> int | None:
+    """The file's inode: a shard replaced under the same name (quarantined) is another."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _merged(before: tuple, row: tuple) -> tuple:
+    """Two run totals rows of the same (run, producer) as one (see ``run_totals``)."""
+
+    def least(a: Any, b: Any) -> Any:
+        return b if a is None else a if b is None else min(a, b)
+
+    def most(a: Any, b: Any) -> Any:
+        return b if a is None else a if b is None else max(a, b)
+
+    return (
+        before[0],
+        before[1],
+        before[2] + row[2],
+        (before[3] or 0) + (row[3] or 0),
+        (before[4] or 0) + (row[4] or 0),
+        (before[5] or 0) + (row[5] or 0),
+        least(before[6], row[6]),
+        most(before[7], row[7]),
+        least(before[8], row[8]),
+        least(before[9], row[9]),
+        least(before[10], row[10]),
+    )
 
 
 def _group(events: list[Any]) -> list[list[Any]]:

@@ -65,9 +65,7 @@ def wal_damage(path: str) -> str | None:
     return wal_verdict(path, head, size, before)
 
 
-def wal_verdict(
-    path: str, head: bytes, size: int, index: tuple[int, bytes] | None
-) -> str | None:
+def wal_verdict(path: str, head: bytes, size: int, index: tuple[int, bytes] | None) -> str | None:
     """Why a WAL whose first bytes are ``head`` and size ``size`` lost committed
     transactions, given the index header ``index`` read around them (``_shm_header``)."""
     if len(head) < _WAL_HEADER:
