@@ -525,6 +525,17 @@ class Shard:
         row = self.conn.execute("SELECT MAX(id) FROM chunk").fetchone()
         return row[0] or 0
 
+    def chunk_datas(self, chunk_ids: list[int]) -> dict[int, bytes]:
+        """The stored bytes of several chunks at once (those pruned meanwhile absent)."""
+        out: dict[int, bytes] = {}
+        for i in range(0, len(chunk_ids), _IN_CHUNK):
+            part = chunk_ids[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(part))
+            out.update(
+                self.conn.execute(f"SELECT id, data FROM chunk_data WHERE id IN ({marks})", part)
+            )
+        return out
+
     def chunk_data(self, chunk_id: int) -> bytes | None:
         row = self.conn.execute("SELECT data FROM chunk_data WHERE id=?", (chunk_id,)).fetchone()
         return None if row is None else row[0]
