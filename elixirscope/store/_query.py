@@ -24,7 +24,6 @@ from elixirscope.store._events import (
     FunctionGlob,
     event_actors,
     event_function,
-    event_tag,
 )
 from elixirscope.store.errors import QueryError
 
@@ -120,21 +119,23 @@ class Query:
         """Keeps the decoded events of one chunk that match, or None if all always do.
 
         A chunk holding a key does not mean all its events match, so every
-        event is checked. The correlation id (the latency-bound lookup) is
-        compared in C; the other filters are one predicate.
+        event is checked. The correlation id (the latency-bound lookup) and the
+        event types are compared in C; the other filters are one predicate.
         """
         steps: list[Callable[[list[Any]], list[Any]]] = []
         if self.correlation_id is not None:
             steps.append(_correlation_is(self.correlation_id))
+        if self.types is not None:
+            steps.append(_classes_in(self.types))
         test = self._event_test()
         if test is not None:
             steps.append(lambda events: list(filter(test, events)))
         if not steps:
             return None
-        if len(steps) == 1:
-            return steps[0]
-        first, second = steps
-        return lambda events: second(first(events))
+        joined = steps[0]
+        for step in steps[1:]:
+            joined = _then(joined, step)
+        return joined
 
     def _event_test(self) -> Callable[[Any], bool] | None:
         """One test per event, the cheapest first, each joined to the next with ``and``
@@ -148,9 +149,6 @@ class Query:
             tests.append(lambda ev: ev.ts >= since)
         elif until is not None:
             tests.append(lambda ev: ev.ts <= until)
-        if self.types is not None:
-            types, tags = self.types, _TAGS_SEEN
-            tests.append(lambda ev: (tags.get(type(ev)) or event_tag(ev)) in types)
         if self.function is not None:
             glob = self.function
             tests.append(lambda ev: glob(event_function(ev)))
@@ -169,8 +167,21 @@ def _both(first: Callable[[Any], bool], then: Callable[[Any], bool]) -> Callable
     return lambda ev: first(ev) and then(ev)
 
 
-_TAGS_SEEN: dict[type, str] = {cls: tag for tag, cls in EVENT_TYPES.items()}
-"""Event class -> its tag (``event_tag`` for a class not in the contract)."""
+def _then(
+    first: Callable[[list[Any]], list[Any]], second: Callable[[list[Any]], list[Any]]
+) -> Callable[[list[Any]], list[Any]]:
+    return lambda events: second(first(events))
+
+
+def _classes_in(types: frozenset[str]) -> Callable[[list[Any]], list[Any]]:
+    """Keeps the events of the given type tags, compared in C (by class)."""
+    classes = frozenset(EVENT_TYPES[tag] for tag in types)
+    wanted = classes.__contains__
+
+    def keep(events: list[Any]) -> list[Any]:
+        return list(compress(events, map(wanted, map(type, events))))
+
+    return keep
 
 
 _get_cid = attrgetter("correlation_id")

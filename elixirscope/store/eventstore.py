@@ -336,7 +336,10 @@ class EventStore:
             refs = self._candidates(q)
         keep = q.event_filter()
         desc = q.order == "desc"
-        pending: list[StoredEvent] = []
+        pending: list[StoredEvent] = []  # newest first (desc)
+        heap: list[tuple[int, str, int, int, StoredEvent]] = []  # oldest first (asc)
+        arrived = itertools.count()  # ties (an event stored twice) in the order read
+        heappush, heappop = heapq.heappush, heapq.heappop
         ahead: collections.deque[tuple[ChunkRef, bytes | None]] = collections.deque()
         group = 1  # chunks fetched at once: doubles up to READ_AHEAD (a read that stops
         # early fetched few it did not need; a long one fetches many per statement)
@@ -351,19 +354,31 @@ class EventStore:
                 found = [] if ref is None else self._decode(ref, keep, data)
             if ref is None:
                 break
+            if not desc:
+                # a heap: each event is pushed and popped once (sorting what is pending
+                # at every chunk cost more than decoding when many chunks overlap)
+                bound = ref.min_ts
+                while heap and heap[0][0] < bound:
+                    yield heappop(heap)[4]
+                for se in found:
+                    ev = se.event
+                    heappush(heap, (ev.ts, se.producer, ev.id, next(arrived), se))
+                continue
             if pending:
                 # what sorts before this chunk's first event can no longer be overtaken
-                pending.sort(key=_sort_key, reverse=desc)
-                bound = ref.max_ts if desc else ref.min_ts
+                pending.sort(key=_sort_key, reverse=True)
+                bound = ref.max_ts
                 ready = 0
                 for se in pending:
-                    if (se.event.ts <= bound) if desc else (se.event.ts >= bound):
+                    if se.event.ts <= bound:
                         break
                     ready += 1
                 if ready:
                     yield from pending[:ready]
                     del pending[:ready]
             pending.extend(found)
+        while heap:
+            yield heappop(heap)[4]
         pending.sort(key=_sort_key, reverse=desc)
         yield from pending
 
