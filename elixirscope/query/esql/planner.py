@@ -647,6 +647,9 @@ class _Planner:
         plan.row_kinds = frozenset(filters["type"])
         if calls_context:
             filters["type"] = sorted(plan.row_kinds | {"call", "return", "exception"})
+        if states and "state" not in filters["type"]:
+            # `state` of another event is its actor's state then: every change is followed
+            filters["type"] = sorted({*filters["type"], "state"})
         if set(filters["type"]) >= set(SOURCES["events"].kinds):
             del filters["type"]  # every type: the index would select every chunk
         plan.filters = filters

@@ -212,6 +212,11 @@ class Context:
         self._states[ev.actor] = (se.producer, ev.seq, node)
         return node
 
+    def state_of(self, actor: str) -> Any:
+        """The actor's state after the last of its changes read so far (a Node), or None."""
+        known = self._states.get(actor)
+        return None if known is None else known[2]
+
     # ------------------------------------------------------------ names
 
     def thread_name(self, se: StoredEvent) -> str:
