@@ -617,15 +617,22 @@ class Shard:
         try:
             pruned = self._pruned()
             kept = _RUN_TOTALS.get(key)
-            if kept is None or kept[0] != pruned:
-                kept = (pruned, 0, {})
-            _pruned, last, totals = kept
+            if (
+                kept is None
+                or kept[0] != pruned
+                or (kept[1] and self._batch_mark(kept[1]) != kept[2])  # another file now
+            ):
+                kept = (pruned, 0, None, {})
+            _pruned, last, _mark, totals = kept
             rows = self.conn.execute(
                 "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
                 " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program), MAX(id)"
                 " FROM batch WHERE id > ? GROUP BY run, producer",
                 (last,),
             ).fetchall()
+            if rows:
+                last = max(last, max(r[11] for r in rows))
+                mark = self._batch_mark(last)
             if self._pruned() != pruned:  # pruned meanwhile: the rows may mix two states
                 _RUN_TOTALS.pop(key, None)
                 return [
@@ -646,11 +653,17 @@ class Shard:
                 run_producer = (row[0], row[1])
                 before = totals.get(run_producer)
                 totals[run_producer] = row[:11] if before is None else _merged(before, row)
-            last = max(last, max(r[11] for r in rows))
-            _RUN_TOTALS[key] = (pruned, last, totals)
+            _RUN_TOTALS[key] = (pruned, last, mark, totals)
         elif key not in _RUN_TOTALS:
             _RUN_TOTALS[key] = kept
         return list(totals.values())
+
+    def _batch_mark(self, batch_id: int) -> tuple | None:
+        """What tells one stored batch from any other: a file that took the place (and
+        the inode) of a deleted one holds another batch under the same id."""
+        return self.conn.execute(
+            "SELECT producer, seq, min_ts, max_ts FROM batch WHERE id=?", (batch_id,)
+        ).fetchone()
 
     def _pruned(self) -> int:
         row = self.conn.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
@@ -718,9 +731,9 @@ class Shard:
 # ---------------------------------------------------------------- helpers
 
 
-_RUN_TOTALS: dict[tuple[str, int | None], tuple[int, int, dict[tuple[str, str], tuple]]] = {}
-"""Per shard file (path, inode): (its prune count, highest batch id summed, totals per
-(run, producer)) - what ``Shard.run_totals`` adds the newer batches to."""
+_RUN_TOTALS: dict[tuple[str, int | None], tuple[int, int, Any, dict[tuple[str, str], tuple]]] = {}
+"""Per shard file (path, inode): (its prune count, highest batch id summed, that batch's
+mark, totals per (run, producer)) - what ``Shard.run_totals`` adds newer batches to."""
 
 
 def _file_id(path: str) -> int | None:
