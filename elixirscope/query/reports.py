@@ -46,7 +46,14 @@ def resolve_correlation(data_dir: str, prefix: str) -> str:
     if not _store_exists(data_dir):
         return prefix
     with EventStore.open(data_dir, readonly=True) as store:
-        found = store.correlation_ids(prefix, limit=6)
+        return correlation_in(store, prefix)
+
+
+def correlation_in(store: Any, prefix: str) -> str:
+    """The full correlation id a (shortened) ``prefix`` names in the open ``store``."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"expected a correlation id (or its first characters), got {prefix!r}")
+    found = store.correlation_ids(prefix, limit=6)
     if prefix in found or not found:
         return prefix
     if len(found) > 1:

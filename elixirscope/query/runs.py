@@ -111,8 +111,9 @@ class RunInfo:
         }
 
 
-def list_runs(data_dir: str | os.PathLike[str]) -> list[RunInfo]:
-    """Every run under ``data_dir``, newest first."""
+def list_runs(data_dir: str | os.PathLike[str], store: Any = None) -> list[RunInfo]:
+    """Every run under ``data_dir``, newest first; read through ``store`` (an open
+    ``EventStore`` of ``data_dir``) when given, saving opening another."""
     from pathlib import Path
 
     from elixirscope.store.runs import read_runs
@@ -120,7 +121,10 @@ def list_runs(data_dir: str | os.PathLike[str]) -> list[RunInfo]:
     records = read_runs(data_dir)
     totals: dict[str, dict[str, Any]] = {}
     missing: dict[str, int] = {}  # run -> events of its batches in doubt the store lacks
-    if (Path(data_dir).expanduser() / "events").is_dir():
+    if store is not None:
+        totals = store.run_totals()
+        missing = {run_id: _in_doubt_missing(store, r) for run_id, r in records.items()}
+    elif (Path(data_dir).expanduser() / "events").is_dir():
         from elixirscope.store import EventStore
 
         with EventStore.open(Path(data_dir).expanduser(), readonly=True) as store:
@@ -220,7 +224,10 @@ def _reasons(record: dict[str, Any], in_doubt_missing: int) -> dict[str, int]:
 
 
 def select_run(
-    data_dir: str | os.PathLike[str], run: str | None = None, all_runs: bool = False
+    data_dir: str | os.PathLike[str],
+    run: str | None = None,
+    all_runs: bool = False,
+    store: Any = None,
 ) -> RunScope:
     """The scope of a read: ``run`` (any unique prefix of an id), every run
     (``all_runs``), or by default the latest run. A data dir without runs (events
@@ -230,7 +237,7 @@ def select_run(
         raise RunSelectError("give --run ID or --all-runs, not both")
     if run is not None and (not isinstance(run, str) or not run.strip()):
         raise RunSelectError(f"expected a run id (or its first characters), got {run!r}")
-    runs = list_runs(data_dir)
+    runs = list_runs(data_dir, store)
     if all_runs or (run is None and not runs):
         return RunScope(None, True, len(runs), all_dropped=sum(r.dropped for r in runs))
     if run is None:

@@ -525,6 +525,17 @@ class Shard:
         row = self.conn.execute("SELECT MAX(id) FROM chunk").fetchone()
         return row[0] or 0
 
+    def chunk_datas(self, chunk_ids: list[int]) -> dict[int, bytes]:
+        """The stored bytes of several chunks at once (those pruned meanwhile absent)."""
+        out: dict[int, bytes] = {}
+        for i in range(0, len(chunk_ids), _IN_CHUNK):
+            part = chunk_ids[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(part))
+            out.update(
+                self.conn.execute(f"SELECT id, data FROM chunk_data WHERE id IN ({marks})", part)
+            )
+        return out
+
     def chunk_data(self, chunk_id: int) -> bytes | None:
         row = self.conn.execute("SELECT data FROM chunk_data WHERE id=?", (chunk_id,)).fetchone()
         return None if row is None else row[0]
@@ -597,17 +608,66 @@ class Shard:
 
     def run_totals(self) -> list[tuple]:
         """Per (run, producer): batches, events, dropped, exceptions, first and last ts,
-        node, pid, program. A shard from before runs (no run column) has none."""
+        node, pid, program. A shard from before runs (no run column) has none.
+
+        Kept per process (``_RUN_TOTALS``) and brought up to date with the batches added
+        since (batch ids only grow until a prune, which starts it afresh): choosing the
+        latest run no longer reads every batch of a large store for each query."""
+        key = (os.path.realpath(self.path), _file_id(self.path))
         try:
-            return self.conn.execute(
+            pruned = self._pruned()
+            kept = _RUN_TOTALS.get(key)
+            if (
+                kept is None
+                or kept[0] != pruned
+                or (kept[1] and self._batch_mark(kept[1]) != kept[2])  # another file now
+            ):
+                kept = (pruned, 0, None, {})
+            _pruned, last, _mark, totals = kept
+            rows = self.conn.execute(
                 "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
-                " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program)"
-                " FROM batch GROUP BY run, producer"
+                " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program), MAX(id)"
+                " FROM batch WHERE id > ? GROUP BY run, producer",
+                (last,),
             ).fetchall()
+            if rows:
+                last = max(last, max(r[11] for r in rows))
+                mark = self._batch_mark(last)
+            if self._pruned() != pruned:  # pruned meanwhile: the rows may mix two states
+                _RUN_TOTALS.pop(key, None)
+                return [
+                    r[:11]
+                    for r in self.conn.execute(
+                        "SELECT run, producer, COUNT(*), SUM(events), SUM(dropped), SUM(errors),"
+                        " MIN(min_ts), MAX(max_ts), MIN(node), MIN(pid), MIN(program)"
+                        " FROM batch GROUP BY run, producer"
+                    ).fetchall()
+                ]
         except sqlite3.OperationalError as exc:
             if "no such column" in str(exc):
                 return []
             raise
+        if rows:
+            totals = dict(totals)
+            for row in rows:
+                run_producer = (row[0], row[1])
+                before = totals.get(run_producer)
+                totals[run_producer] = row[:11] if before is None else _merged(before, row)
+            _RUN_TOTALS[key] = (pruned, last, mark, totals)
+        elif key not in _RUN_TOTALS:
+            _RUN_TOTALS[key] = kept
+        return list(totals.values())
+
+    def _batch_mark(self, batch_id: int) -> tuple | None:
+        """What tells one stored batch from any other: a file that took the place (and
+        the inode) of a deleted one holds another batch under the same id."""
+        return self.conn.execute(
+            "SELECT producer, seq, min_ts, max_ts FROM batch WHERE id=?", (batch_id,)
+        ).fetchone()
+
+    def _pruned(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE name='pruned'").fetchone()
+        return int(row[0]) if row else 0
 
     def delete_older_than(self, cutoff_ts: int) -> tuple[int, int]:
         """Delete the batches whose newest event is older than ``cutoff_ts``."""
@@ -669,6 +729,43 @@ class Shard:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+_RUN_TOTALS: dict[tuple[str, int | None], tuple[int, int, Any, dict[tuple[str, str], tuple]]] = {}
+"""Per shard file (path, inode): (its prune count, highest batch id summed, that batch's
+mark, totals per (run, producer)) - what ``Shard.run_totals`` adds newer batches to."""
+
+
+def _file_id(path: str) -> int | None:
+    """The file's inode: a shard replaced under the same name (quarantined) is another."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _merged(before: tuple, row: tuple) -> tuple:
+    """Two run totals rows of the same (run, producer) as one (see ``run_totals``)."""
+
+    def least(a: Any, b: Any) -> Any:
+        return b if a is None else a if b is None else min(a, b)
+
+    def most(a: Any, b: Any) -> Any:
+        return b if a is None else a if b is None else max(a, b)
+
+    return (
+        before[0],
+        before[1],
+        before[2] + row[2],
+        (before[3] or 0) + (row[3] or 0),
+        (before[4] or 0) + (row[4] or 0),
+        (before[5] or 0) + (row[5] or 0),
+        least(before[6], row[6]),
+        most(before[7], row[7]),
+        least(before[8], row[8]),
+        least(before[9], row[9]),
+        least(before[10], row[10]),
+    )
 
 
 def _group(events: list[Any]) -> list[list[Any]]:

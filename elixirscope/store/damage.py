@@ -48,18 +48,28 @@ def wal_damage(path: str) -> str | None:
     """
     if open_here(path):
         return None
-    wal = path + "-wal"
+    # The index is read before and after the WAL: a writer committing in between grows
+    # the index's count past the WAL size read (a false "cut short"); then it holds the
+    # shard, its WAL is whole, and nothing is said.
+    before = _shm_header(path)
     try:
-        with open(wal, "rb") as f:
+        with open(path + "-wal", "rb") as f:
             head = f.read(_WAL_HEADER)
             size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         return None
     except OSError as exc:
         return f"cannot read its write-ahead log: {exc.strerror or exc}"
+    if _shm_header(path) != before:
+        return None
+    return wal_verdict(path, head, size, before)
+
+
+def wal_verdict(path: str, head: bytes, size: int, index: tuple[int, bytes] | None) -> str | None:
+    """Why a WAL whose first bytes are ``head`` and size ``size`` lost committed
+    transactions, given the index header ``index`` read around them (``_shm_header``)."""
     if len(head) < _WAL_HEADER:
         # a checkpoint that empties the WAL resets the index's count to 0 first
-        index = _shm_header(path)
         if index is not None and index[0] > 0:
             return (
                 f"its write-ahead log is cut short: {size} bytes, and {index[0]} pages "
@@ -73,7 +83,6 @@ def wal_damage(path: str) -> str | None:
         return "its write-ahead log has no valid header"
     frame = page_size + _FRAME_HEADER
     frames, rest = divmod(size - _WAL_HEADER, frame)
-    index = _shm_header(path)
     if index is not None:
         committed, salts = index
         if salts != head[16:24]:

@@ -34,9 +34,11 @@ that reaches another writer's shard is stored twice.
 
 from __future__ import annotations
 
+import collections
 import errno
 import fcntl
 import heapq
+import itertools
 import os
 import sqlite3
 import threading
@@ -66,6 +68,8 @@ __all__ = ["EventStore", "StoredEvent"]
 
 SHARD_DIR = "events"
 DEFAULT_PRUNE_EVERY = 1000
+READ_AHEAD = 64
+"""The most chunks ``stream`` fetches in one statement."""
 
 
 _sort_key = attrgetter("event.ts", "producer", "event.id")  # HLC order, in C
@@ -332,28 +336,49 @@ class EventStore:
             refs = self._candidates(q)
         keep = q.event_filter()
         desc = q.order == "desc"
-        pending: list[StoredEvent] = []
+        pending: list[StoredEvent] = []  # newest first (desc)
+        heap: list[tuple[int, str, int, int, StoredEvent]] = []  # oldest first (asc)
+        arrived = itertools.count()  # ties (an event stored twice) in the order read
+        heappush, heappop = heapq.heappush, heapq.heappop
+        ahead: collections.deque[tuple[ChunkRef, bytes | None]] = collections.deque()
+        group = 1  # chunks fetched at once: doubles up to READ_AHEAD (a read that stops
+        # early fetched few it did not need; a long one fetches many per statement)
         while True:
             if check is not None:
                 check()
             with self._mutex:
-                ref = next(refs, None)
-                found = [] if ref is None else self._decode(ref, keep)
+                if not ahead:
+                    ahead.extend(self._fetch(refs, group))
+                    group = min(group * 2, READ_AHEAD)
+                ref, data = ahead.popleft() if ahead else (None, None)
+                found = [] if ref is None else self._decode(ref, keep, data)
             if ref is None:
                 break
+            if not desc:
+                # a heap: each event is pushed and popped once (sorting what is pending
+                # at every chunk cost more than decoding when many chunks overlap)
+                bound = ref.min_ts
+                while heap and heap[0][0] < bound:
+                    yield heappop(heap)[4]
+                for se in found:
+                    ev = se.event
+                    heappush(heap, (ev.ts, se.producer, ev.id, next(arrived), se))
+                continue
             if pending:
                 # what sorts before this chunk's first event can no longer be overtaken
-                pending.sort(key=_sort_key, reverse=desc)
-                bound = ref.max_ts if desc else ref.min_ts
+                pending.sort(key=_sort_key, reverse=True)
+                bound = ref.max_ts
                 ready = 0
                 for se in pending:
-                    if (se.event.ts <= bound) if desc else (se.event.ts >= bound):
+                    if se.event.ts <= bound:
                         break
                     ready += 1
                 if ready:
                     yield from pending[:ready]
                     del pending[:ready]
             pending.extend(found)
+        while heap:
+            yield heappop(heap)[4]
         pending.sort(key=_sort_key, reverse=desc)
         yield from pending
 
@@ -483,9 +508,28 @@ class EventStore:
         except sqlite3.DatabaseError as exc:
             self._shard_failed(shard, exc)
 
-    def _decode(self, ref: ChunkRef, keep: Any = None) -> list[StoredEvent]:
+    def _fetch(self, refs: Iterator[ChunkRef], count: int) -> list[tuple[ChunkRef, bytes | None]]:
+        """The next ``count`` chunks of ``refs`` with their bytes, one statement per shard
+        (None: pruned meanwhile, or a shard that failed: ``_decode`` reads it alone)."""
+        taken = list(itertools.islice(refs, count))
+        by_shard: dict[Shard, list[int]] = {}
+        for ref in taken:
+            by_shard.setdefault(ref.shard, []).append(ref.chunk_id)
+        datas: dict[tuple[Shard, int], bytes] = {}
+        for shard, ids in by_shard.items():
+            try:
+                for chunk_id, data in shard.chunk_datas(ids).items():
+                    datas[shard, chunk_id] = data
+            except sqlite3.DatabaseError:
+                continue  # each is read alone, where a failure is reported
+        return [(ref, datas.get((ref.shard, ref.chunk_id))) for ref in taken]
+
+    def _decode(
+        self, ref: ChunkRef, keep: Any = None, data: bytes | None = None
+    ) -> list[StoredEvent]:
         try:
-            data = ref.shard.chunk_data(ref.chunk_id)
+            if data is None:
+                data = ref.shard.chunk_data(ref.chunk_id)
             info = ref.shard.batch_info(ref.batch_id)
             if data is None or info is None:  # pruned meanwhile
                 return []

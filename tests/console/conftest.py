@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,7 +102,16 @@ class FakeDaemon:
                 "kill": self.lifecycle,
             },
         )
-        self.query = Operations("query", {"health": lambda r: {"status": "up"}, "run": self.run})
+        self.query = Operations(
+            "query",
+            {
+                "health": lambda r: {"status": "up"},
+                "run": self.run,
+                "esql": self.esql,
+                "esql_cancel": self.esql_cancel,
+            },
+        )
+        self.esql_release = threading.Event()
 
     def __call__(self, request: Request) -> Response:
         self.received.append(request)
@@ -204,6 +214,16 @@ class FakeDaemon:
                 field="limit",
             )
         return list(range(limit))
+
+    def esql(self, request: Request) -> dict[str, Any]:
+        """A query that runs until the test releases it (the server answers nothing
+        meanwhile: it serves one request at a time)."""
+        self.esql_release.wait(60)
+        return {"columns": [], "rows": [], "more": 0, "plan": {}, "text": "(no rows)"}
+
+    def esql_cancel(self, request: Request) -> dict[str, Any]:
+        wanted = request.params.get("request")
+        return {"cancelled": [] if wanted is None else [wanted]}
 
     # ---------------------------------------------------------------- helpers
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pexpect
+from waiting import wait_until
 
 from elixirscope.transport import free_tcp_port
 
@@ -71,5 +72,34 @@ def test_ctrl_d_leaves_and_an_unreachable_daemon_is_reported_not_fatal(tmp_path)
         child.sendeof()
         child.expect(pexpect.EOF)
     finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_c_during_a_query_asks_the_daemon_to_cancel_it_and_keeps_the_session(
+    daemon, tmp_path
+):
+    child = _spawn(daemon.endpoint, tmp_path / "history")
+    received = daemon.fake.received
+    try:
+        child.expect_exact(PROMPT)
+        child.sendline("query calls where duration > 1s")
+        wait_until(lambda: any(r.operation == "esql" for r in received), timeout=30)
+        (asked,) = [r for r in received if r.operation == "esql"]
+        child.sendintr()
+        child.expect_exact("interrupted; the daemon may still act on it")
+        daemon.fake.esql_release.set()  # the server then serves the cancel
+        cancels = wait_until(
+            lambda: [r for r in received if r.operation == "esql_cancel"] or None, timeout=30
+        )
+        assert [(c.to_layer, c.params) for c in cancels] == [("query", {"request": asked.id})]
+        child.expect_exact(PROMPT)
+        child.sendline("status")  # the late answer to the query is not taken for this one
+        child.expect(r"capture\s+capture\s+running\s+4303\s+0")
+        child.expect_exact(PROMPT)
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        daemon.fake.esql_release.set()
         child.close()
     assert child.exitstatus == 0

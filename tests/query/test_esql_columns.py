@@ -258,3 +258,38 @@ def test_a_growing_shard_s_columns_are_extended_not_built_again(tmp_path, seed):
             assert engine == "columns" and rows_c == rows_r, (step, query)
         (side,) = (tmp_path / "columns").iterdir()
         assert json.loads((side / "meta.json").read_text())["extended"] == step
+
+
+def test_find_names_many_parents_from_the_columns(tmp_path):
+    """Over 64 parents: their names come from the call columns, not a second read."""
+    from esql_recordings import all_events
+
+    split_data = tmp_path / "data"
+    record_split(split_data, seed=3, calls=3000)
+
+    from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
+
+    events = all_events(split_data)
+    entries = {(se.producer, se.event.id): se.event for se in events if type(se.event) is FunctionEntry}
+    groups: dict = {}
+    for se in events:
+        ev = se.event
+        if type(ev) is FunctionEntry:
+            key = (se.producer, ev.parent_id, ev.function)
+        elif type(ev) in (FunctionExit, FunctionError) and (se.producer, ev.call_id) not in entries:
+            key = (se.producer, ev.parent_id, ev.function)  # a call whose entry was not stored
+        else:
+            continue
+        groups[key] = groups.get(key, 0) + 1
+
+    def parent(producer: str, parent_id: int) -> str:
+        if not parent_id:
+            return "(top level)"
+        entry = entries.get((producer, parent_id))
+        return entry.function if entry is not None else f"(call #{parent_id})"
+
+    expected = sorted((parent(p, i), f, n) for (p, i, f), n in groups.items() if n >= 2)
+    assert len({(p, i) for (p, i, _f), n in groups.items() if i and n >= 2}) > 64
+    rows = esql.run("find repeated calls >= 2", split_data, cache=False)
+    assert sorted((r["parent"], r["function"], r["calls"]) for r in rows) == expected
+    assert (split_data / "columns").is_dir()  # what named them

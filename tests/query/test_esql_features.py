@@ -406,3 +406,26 @@ def test_windows_after_around_and_on_the_same_chain(actor_data):
             query = f"events where within 2ms {side} (states where error is not null)"
             query += " on same chain" if same else ""
             assert ids(actor_data, query) == [se.event.id for se in events if near(se, side, same)], query
+
+
+def test_state_of_another_event_is_its_actors_state_at_its_time(actor_data):
+    from elixirscope.state.nodes import node_at, to_plain
+    from elixirscope.state.recorded import StateRecording
+
+    timeline = StateRecording(actor_data).timeline("desk")
+    desk = timeline.changes[0].event.actor
+    order = lambda se: (se.event.ts, se.producer, se.event.id)  # noqa: E731 - the store's
+
+    def orders_then(se) -> object:
+        before = [i for i, c in enumerate(timeline) if order(c) < order(se)]
+        return to_plain(node_at(timeline.state(before[-1]), ("orders",))) if before else None
+
+    receives = [
+        se for se in all_events(actor_data) if type(se.event) is MessageReceive and se.event.actor == desk
+    ]
+    expected = [(se.event.id, orders_then(se)) for se in receives]
+    rows = esql.run("id, state.orders as orders from events where actor = 'desk' and kind = 'receive'", actor_data)
+    assert [(r["id"], r["orders"]) for r in rows] == expected
+    assert {o for _id, o in expected} - {None}, "the desk took no orders before a message"
+    at_least_one = [i for i, o in expected if o is not None and o >= 1]
+    assert ids(actor_data, "events where kind = 'receive' and actor = 'desk' and state.orders >= 1") == at_least_one

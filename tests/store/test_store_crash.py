@@ -135,3 +135,56 @@ def test_a_pool_of_writer_processes_writes_one_shard_each(tmp_path):
             assert all(per_batch.get(f"b{seq}") == 50 for seq in seqs)
             ids = [se.event.id for se in found]
             assert ids == sorted(ids)
+
+
+# Appends one batch (of 50 events, as WRITER) per line read, printing "ok" once stored.
+STEPPED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from elixirscope.contracts.trace import decode_batch, encode_batch
+    from elixirscope.store import EventStore
+
+    store = EventStore.open(sys.argv[1])
+    print(store.shard_path, flush=True)
+    for seq, _line in enumerate(sys.stdin, 1):
+        events = [("call", seq * 100 + i, seq * 100 + i, 1, f"b{seq}", 0, "w.f", {"i": "x" * 900})
+                  for i in range(50)]
+        frame = encode_batch(node="w", pid=1, program="writer", producer="w:1:1", seq=seq,
+                             sent_ts=seq, dropped=0, events=events)
+        store.append(decode_batch(frame), frame)
+        print("ok", flush=True)
+    """
+)
+
+
+def test_a_commit_between_reading_the_wal_and_its_index_is_not_damage(tmp_path):
+    """The reader of the test above once skipped the writer's shard as damaged: it read
+    the WAL's size, the writer committed, then it read the index's larger count of
+    committed pages - "cut short" - and missed every acknowledged batch."""
+    from elixirscope.store.damage import _shm_header, wal_damage, wal_verdict
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STEPPED_WRITER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        path = proc.stdout.readline().strip()
+
+        def append() -> None:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "ok"
+
+        append()
+        with open(path + "-wal", "rb") as f:  # this process holds no connection to it
+            head, size = f.read(32), os.fstat(f.fileno()).st_size
+        assert wal_verdict(path, head, size, _shm_header(path)) is None
+        append()  # commits between the WAL read and the index read
+        stale = wal_verdict(path, head, size, _shm_header(path))
+        assert stale is not None and "cut short" in stale  # what the one-pass read said
+        assert wal_damage(path) is None  # reads the index around the WAL: sees it whole
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)

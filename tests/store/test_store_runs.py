@@ -90,3 +90,41 @@ def test_a_shard_from_before_runs_is_read_and_then_upgraded(tmp_path):
         store.append(_batch("e" * 32, 2, 2))
         totals = store.run_totals()
     assert totals["e" * 32]["events"] == 2 and totals[""]["events"] == 3
+
+
+def test_run_totals_kept_between_reads_follow_appends_and_prunes(tmp_path):
+    """The totals a process keeps (added to as batches arrive, started afresh after a
+    prune) equal those read from every batch, at every step."""
+    a, b = "a" * 32, "b" * 32
+    appended: list[EventBatch] = []
+
+    def expected() -> dict:
+        out: dict = {}
+        for batch in appended:
+            total = out.setdefault(batch.run, {"events": 0, "dropped": 0, "producers": set()})
+            total["events"] += len(batch.events)
+            total["dropped"] += batch.dropped
+            total["producers"].add(batch.producer)
+        return out
+
+    def seen(store: EventStore) -> dict:
+        return {
+            run: {k: t[k] for k in ("events", "dropped", "producers")}
+            for run, t in store.run_totals().items()
+        }
+
+    with EventStore.open(tmp_path) as writer, EventStore.open(tmp_path, readonly=True) as reader:
+        seq = 0
+        for step in range(4):
+            for run, producer in ((a, "h:1:1"), (b, f"h:{step}:2"), (a, "h:3:3")):
+                seq += 1
+                appended.append(_batch(run, seq, 1 + seq % 3, producer=producer, dropped=seq))
+                writer.append(appended[-1])
+            assert seen(reader) == seen(writer) == expected()
+        writer.retention_max_age_s = 1e-9
+        writer.prune()  # every batch is older than that
+        appended.clear()
+        assert seen(reader) == seen(writer) == expected() == {}
+        appended.append(_batch(b, seq + 1, 2, producer="h:9:9"))
+        writer.append(appended[-1])
+        assert seen(reader) == expected()

@@ -154,30 +154,30 @@ def _answer(
 ) -> Result:
     from elixirscope.query.esql.evaluator import Deadline, execute
     from elixirscope.query.esql.planner import plan_query
-    from elixirscope.query.reports import resolve_correlation
+    from elixirscope.query.reports import correlation_in
     from elixirscope.query.runs import select_run
     from elixirscope.store.eventstore import EventStore
 
+    store = EventStore.open(data_dir, readonly=True)  # the one this query reads through
     try:
-        scope = select_run(data_dir, run_id, every)
-    except ValueError as exc:
-        where = parsed.scope
-        raise EsqlError(
-            str(exc),
-            query if where else "",
-            where.pos if where else 0,
-            where.length if where else 1,
-        ) from None
-    run_filters = scope.filters()
-    store = EventStore.open(data_dir, readonly=True)
-    try:
+        try:
+            scope = select_run(data_dir, run_id, every, store=store)
+        except ValueError as exc:
+            where = parsed.scope
+            raise EsqlError(
+                str(exc),
+                query if where else "",
+                where.pos if where else 0,
+                where.length if where else 1,
+            ) from None
+        run_filters = scope.filters()
         plan = plan_query(
             parsed,
             query,
             store=store,
             run_filters=run_filters,
             now_ns=now_ns,
-            correlation=lambda prefix: resolve_correlation(data_dir, prefix),
+            correlation=lambda prefix: correlation_in(store, prefix),
         )
     except BaseException:
         store.close()

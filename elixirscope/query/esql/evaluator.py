@@ -603,6 +603,8 @@ def _parent_names(
     pass over the call entries (stopping once every one is found)."""
     names = {key: "(top level)" if not key[1] else f"(call #{key[1]})" for key in wanted}
     missing = {key for key in wanted if key[1]}
+    if len(missing) > 64 and _names_from_columns(store, filters, missing, names, deadline):
+        return names
     if len(missing) <= 64:
         for producer, parent_id in missing:
             found = store.get(producer, parent_id)
@@ -618,3 +620,49 @@ def _parent_names(
             if not missing:
                 break
     return names
+
+
+def _names_from_columns(
+    store: Any,
+    filters: dict[str, Any],
+    missing: set[tuple[str, int]],
+    names: dict[tuple[str, int], str],
+    deadline: Deadline,
+) -> bool:
+    """Parent names read from the call columns (built once, then memory-mapped: the
+    entries of every call, by process and id) instead of a second pass over the store;
+    False when they cannot say it exactly (no numpy, a call stored twice)."""
+    try:
+        import numpy as np
+
+        from elixirscope.query.esql.callcolumns import call_table
+    except ImportError:
+        return False
+    table = call_table(store, str(store.root), deadline.check)
+    if not table.exact:
+        return False
+    scope = {k: v for k, v in filters.items() if k in ("run", "pid", "node", "producer")}
+    fields = {"node": 0, "pid": 1, "producer": 3, "run": 4}
+    wanted: dict[str, set[int]] = {}
+    for producer, parent_id in missing:
+        wanted.setdefault(producer, set()).add(parent_id)
+    found: dict[tuple[str, int], str] = {}
+    for producer, ids in wanted.items():
+        codes = [
+            code
+            for code, origin in enumerate(table.origins)
+            if origin[3] == producer and all(origin[fields[k]] == v for k, v in scope.items())
+        ]
+        if not codes:
+            continue
+        rows = np.flatnonzero(
+            table["entry"]
+            & np.isin(table["origin"], codes)
+            & np.isin(table["call_id"], np.fromiter(ids, dtype=np.int64, count=len(ids)))
+        )
+        for row in rows.tolist():
+            found[(producer, int(table["call_id"][row]))] = table.functions[
+                int(table["function"][row])
+            ]
+    names.update(found)
+    return True

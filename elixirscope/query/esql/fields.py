@@ -50,7 +50,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
 )
-from elixirscope.query.esql.rows import UNKNOWN, CallRow, MessageRow
+from elixirscope.query.esql.rows import UNKNOWN, CallRow, EventRow, MessageRow
 from elixirscope.query.esql.values import decode, step_into
 from elixirscope.query.esql.vocabulary import SOURCES
 from elixirscope.store._events import event_actors, event_tag
@@ -358,7 +358,15 @@ def _latency(row: Any) -> int | None:
 
 
 def _state(row: Any) -> Any:
-    return row.state if type(row.ev) is StateChange else None
+    """A state change's state after it; another event's: the state its one actor (a
+    receive's: the receiver) was in when it happened (after the changes before it)."""
+    ev = row.ev
+    if type(ev) is StateChange:
+        return row.state
+    if type(row) is not EventRow:
+        return None
+    actors = (ev.actor,) if type(ev) is MessageReceive else event_actors(ev)
+    return row.ctx.state_of(actors[0]) if len(actors) == 1 else None
 
 
 def _change(row: Any) -> str | None:
@@ -547,7 +555,14 @@ _FIELDS = [
     _f("actor", "actors", _ACTOR_SOURCES, _actors, doc="the actors it names"),
     _f("callback", "text", {"events", "states"}, lambda r: getattr(r.ev, "callback", None)),
     _f("seq", "int", {"events", "states"}, lambda r: getattr(r.ev, "seq", None)),
-    _f("state", "state", {"events", "states"}, _state, needs=("states",), doc="the state after"),
+    _f(
+        "state",
+        "state",
+        {"events", "states"},
+        _state,
+        needs=("states",),
+        doc="the state after (a state change), else its actor's state then",
+    ),
     _f("change", "text", {"events", "states"}, _change, doc="what the change did"),
     _f(
         "message_id",

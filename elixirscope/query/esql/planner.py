@@ -45,7 +45,7 @@ from elixirscope.query.esql.predicates import (
     value_test,
 )
 from elixirscope.query.esql.rows import UNKNOWN
-from elixirscope.query.esql.values import jsonable, name_matches
+from elixirscope.query.esql.values import jsonable, name_matcher, name_matches
 from elixirscope.query.esql.vocabulary import SOURCES, Source
 
 __all__ = ["Anchor", "OutColumn", "Plan", "plan_query"]
@@ -303,14 +303,17 @@ class _Planner:
 
     def inside(self, e: s.Inside, follow: set[str]) -> Test:
         follow.add("calls")
-        pattern = str(e.pattern.value)
-        directly = e.directly
+        matches = name_matcher(str(e.pattern.value), ".")
+        if e.directly:
+
+            def directly(row: Any) -> bool | None:
+                parent = row.ctx.entry_of(row.se.producer, row.ev.parent_id)
+                return parent is not None and matches(parent.function)
+
+            return directly
 
         def test(row: Any) -> bool | None:
-            ancestors = row.ctx.ancestors(row.se.producer, row.ev.parent_id)
-            if directly:
-                ancestors = ancestors[:1]
-            return any(name_matches(pattern, a.function, ".") for a in ancestors)
+            return row.ctx.inside(row.se.producer, row.ev.parent_id, matches)
 
         return test
 
@@ -644,6 +647,9 @@ class _Planner:
         plan.row_kinds = frozenset(filters["type"])
         if calls_context:
             filters["type"] = sorted(plan.row_kinds | {"call", "return", "exception"})
+        if states and "state" not in filters["type"]:
+            # `state` of another event is its actor's state then: every change is followed
+            filters["type"] = sorted({*filters["type"], "state"})
         if set(filters["type"]) >= set(SOURCES["events"].kinds):
             del filters["type"]  # every type: the index would select every chunk
         plan.filters = filters

@@ -11,11 +11,13 @@ complete row every field is known and the answer is ``True`` or ``False``.
 from __future__ import annotations
 
 import bisect
+import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
 from elixirscope.query.esql.rows import UNKNOWN
-from elixirscope.query.esql.values import compare, name_matches
+from elixirscope.query.esql.values import compare, is_number, name_matcher, name_matches
 
 __all__ = ["Test", "WindowSet", "all_of", "any_of", "field_test", "negation", "value_test"]
 
@@ -61,10 +63,10 @@ def negation(inner: Test) -> Test:
 def value_test(kind: str, op: str, literal: Any) -> Callable[[Any], bool]:
     """``value OP literal`` for a field of ``kind`` (see fields.py for the kinds)."""
     if kind in ("function", "actor") and isinstance(literal, str) and op in ("=", "!="):
-        sep = "." if kind == "function" else "/"
+        matches = name_matcher(literal, "." if kind == "function" else "/")
         if op == "=":
-            return lambda v: isinstance(v, str) and name_matches(literal, v, sep)
-        return lambda v: not (isinstance(v, str) and name_matches(literal, v, sep))
+            return lambda v: isinstance(v, str) and matches(v)
+        return lambda v: not (isinstance(v, str) and matches(v))
     if kind == "actors":
         if literal is None:
             return (lambda v: not v) if op == "=" else (lambda v: bool(v))
@@ -72,7 +74,23 @@ def value_test(kind: str, op: str, literal: Any) -> Callable[[Any], bool]:
             hit = lambda v: any(name_matches(literal, a, "/") for a in v or ())  # noqa: E731
             return hit if op == "=" else (lambda v: not hit(v))
         return lambda v: any(compare(op, a, literal) for a in v or ())
+    if op in _NUMBER_OPS and is_number(literal) and not math.isnan(literal):
+        # the rule of ``compare`` for a number, without its dispatch on every row:
+        # only numbers compare (not bools); NaN compares false to everything
+        against = _NUMBER_OPS[op]
+        return lambda v: (
+            isinstance(v, (int, float)) and v.__class__ is not bool and against(v, literal)
+        )
     return lambda v: compare(op, v, literal)
+
+
+_NUMBER_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def field_test(read: Callable[[Any], Any], check: Callable[[Any], bool]) -> Test:

@@ -15,6 +15,7 @@ state events pass), thread names and each process's run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit, StateChange
@@ -161,6 +162,22 @@ class Context:
             parent_id = call.entry.parent_id
         return out
 
+    def inside(self, producer: str, parent_id: int, matches: Callable[[str | None], bool]) -> bool:
+        """An open call enclosing an event whose parent is ``parent_id`` is of a function
+        ``matches`` accepts (``ancestors``, stopping at the first that is)."""
+        depth = 0
+        open_ = self.open
+        while parent_id and depth < MAX_DEPTH:
+            call = open_.get((producer, parent_id))
+            if call is None:
+                return False
+            entry = call.entry
+            if matches(entry.function):
+                return True
+            parent_id = entry.parent_id
+            depth += 1
+        return False
+
     # ------------------------------------------------------------ states
 
     def state_after(self, se: StoredEvent) -> Any:
@@ -194,6 +211,11 @@ class Context:
                         node = None
         self._states[ev.actor] = (se.producer, ev.seq, node)
         return node
+
+    def state_of(self, actor: str) -> Any:
+        """The actor's state after the last of its changes read so far (a Node), or None."""
+        known = self._states.get(actor)
+        return None if known is None else known[2]
 
     # ------------------------------------------------------------ names
 

@@ -162,7 +162,27 @@ def name_matches(pattern: str, name: str | None, sep: str) -> bool:
     ``shop.Desk.handle_call``, ``desk`` matches ``shop/desk``."""
     if name is None:
         return False
-    return glob(pattern, name) or glob(f"*{sep}{pattern}", name)
+    return name_matcher(pattern, sep)(name)
+
+
+@lru_cache(maxsize=256)
+def name_matcher(pattern: str, sep: str) -> Callable[[str | None], bool]:
+    """``name_matches`` of one pattern, its answers remembered by name (a recording
+    holds few function and actor names; a query tests them on every row)."""
+    whole, part = _glob_regex(pattern), _glob_regex(f"*{sep}{pattern}")
+    seen: dict[str, bool] = {}
+
+    def matches(name: str | None) -> bool:
+        hit = seen.get(name)  # type: ignore[arg-type]
+        if hit is None:
+            if name is None:
+                return False
+            hit = whole(name) is not None or part(name) is not None
+            if len(seen) < 100_000:
+                seen[name] = hit
+        return hit
+
+    return matches
 
 
 def is_number(value: Any) -> bool:
