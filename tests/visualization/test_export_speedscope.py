@@ -136,7 +136,7 @@ def test_any_calls_make_a_valid_nested_profile_and_nested_slices(data: Any) -> N
                     key=lambda e: (e["ts"], -e["dur"]))
     stack: list[float] = []
     for e in slices:
-        while stack and stack[-1] <= e["ts"]:
+        while stack and stack[-1] <= e["ts"] + 1e-6:  # ends at its start: a sibling
             stack.pop()
         assert not stack or e["ts"] + e["dur"] <= stack[-1] + 1e-6  # floats: µs.3
         stack.append(e["ts"] + e["dur"])
