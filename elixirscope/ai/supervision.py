@@ -174,7 +174,7 @@ def _crash(recording: Recording, path: str, reason: str, found: list[Any]) -> Fi
     what = f" while handling {', '.join(messages[:4])}" if messages else ""
     then = (
         "Its supervisor restarted it with a fresh state, so it serves again, but the message "
-        "it was handling got no answer but the crash, and any state it held is gone."
+        "it was handling got the crash instead of an answer, and any state it held is gone."
         if restarts
         else "It was not restarted: whatever it served is gone until the program restarts."
     )
