@@ -1,9 +1,11 @@
 """Slow or retried external calls, from the recorded attempts of outgoing HTTP requests.
 
 Attempts are grouped by method and URL without its query (``GET
-http://api/items``). A group with an attempt numbered 2 or more was retried
-(how many times, why, and whether the last attempt failed too); one with
-an attempt of at least ``slow_http_ms`` is slow.
+http://api/items``). Within one caller's chain (its correlation id, else its
+thread), a group with an attempt numbered 2 or more was retried (how many
+times, why, and whether the last attempt failed too): the same call made once
+by each of several requests is not a retry. A group with an attempt of at
+least ``slow_http_ms`` is slow.
 """
 
 from __future__ import annotations
@@ -39,16 +41,22 @@ def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding
         groups[f"{ev.method} {ev.url.split('?')[0]}"].append(se)
     findings = []
     for target, found in groups.items():
-        retried = [se for se in found if se.event.attempt > 1]
-        if retried:
-            findings.append(_retried(recording, target, found, retried))
+        chains: dict[str, list[Any]] = defaultdict(list)
+        for se in found:
+            chains[se.event.correlation_id or f"{se.producer}/{se.event.thread}"].append(se)
+        for chain, made in chains.items():
+            retried = [se for se in made if se.event.attempt > 1]
+            if retried:
+                findings.append(_retried(recording, target, chain, made, retried))
         slow = [se for se in found if se.event.duration_ns >= settings.slow_http_ms * 1e6]
         if slow:
             findings.append(_slow(recording, target, found, slow, settings))
     return findings
 
 
-def _retried(recording: Recording, target: str, found: list[Any], retried: list[Any]) -> Finding:
+def _retried(
+    recording: Recording, target: str, chain: str, found: list[Any], retried: list[Any]
+) -> Finding:
     failed = [se for se in found if not (200 <= se.event.status < 400)]
     last = found[-1].event
     gave_up = not (200 <= last.status < 400)
@@ -75,7 +83,7 @@ def _retried(recording: Recording, target: str, found: list[Any], retried: list[
         explanation=explanation,
         fix=fix,
         run=recording.run,
-        key=f"retried\0{target}",
+        key=f"retried\0{target}\0{chain}",
         evidence=[
             Evidence(
                 se.producer,

@@ -120,7 +120,7 @@ def render_findings(
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if not findings:
         lines.append(
-            "no findings: no N+1 queries, races, latency anomalies, restart storms, "
+            "no findings: no N+1 queries, races, latency anomalies, crashes, restart storms, "
             "crash loops, mailbox growth or slow/retried calls"
         )
     else:

@@ -4,7 +4,10 @@ Sentry's rule, on recorded queries: at least ``n_plus_one_min_queries``
 similar reads (``SELECT``) (the same normalized SQL issued from the same line) run one
 after another under one parent — a web request, or a correlation chain, else
 one thread of one process — taking at least ``n_plus_one_min_total_ms``
-together. What Sentry cannot say, the recording can: the loop's source line
+together. Fewer milliseconds than that is still the pattern, only not yet
+costly (a local SQLite answers in microseconds what a networked database
+answers in milliseconds): such a group is a ``low`` finding that says so.
+What Sentry cannot say, the recording can: the loop's source line
 (the loop around the issuing line, or, when each query sits in a helper, the
 loop that calls the helper) and which parameter varies between the queries.
 """
@@ -43,9 +46,10 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
         total_ns = sum(se.event.duration_ns for se in found)
         if len(found) < settings.n_plus_one_min_queries:
             continue
-        if total_ns < settings.n_plus_one_min_total_ms * 1e6:
-            continue
-        findings.append(_finding(recording, parent, shape, file, line, found, total_ns))
+        cheap = total_ns < settings.n_plus_one_min_total_ms * 1e6
+        findings.append(
+            _finding(recording, parent, shape, file, line, found, total_ns, settings, cheap)
+        )
     return findings
 
 
@@ -57,6 +61,8 @@ def _finding(
     line: int,
     found: list[Any],
     total_ns: int,
+    settings: InsightSettings,
+    cheap: bool,
 ) -> Finding:
     first = found[0]
     ev: DatabaseQuery = first.event
@@ -76,6 +82,12 @@ def _finding(
         f"taking {ms:.1f} ms together: `{shape}`. {varies['text']} "
         "Each round trip costs a query's fixed overhead, so the time grows with the "
         "number of rows the loop walks (the N+1 pattern)."
+        + (
+            f" Here they took less than the {settings.n_plus_one_min_total_ms:g} ms that makes "
+            "it costly (insights.n_plus_one_min_total_ms), but each new row adds a round trip."
+            if cheap
+            else ""
+        )
     )
     fix = (
         "Fetch the rows in one query before the loop: "
@@ -91,7 +103,7 @@ def _finding(
     chain = ev.correlation_id
     return Finding(
         kind="n_plus_one",
-        severity="high" if n >= 20 or ms >= 500 else "medium",
+        severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
         title=f"N+1 queries: {n} x `{_short(shape)}`",
         explanation=explanation,
         fix=fix,
@@ -107,6 +119,7 @@ def _finding(
             "varying": varies.get("positions", []),
             "values": varies.get("values", []),
             "parent": parent,
+            "costly": not cheap,
             "event_types": ["query"],
         },
         correlation_id=chain,

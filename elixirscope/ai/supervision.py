@@ -1,5 +1,9 @@
-"""Restart storms and crash loops, from the recorded exits and restarts of supervised children.
+"""Crashes, restart storms and crash loops, from the recorded exits and restarts of
+supervised children.
 
+- **crash**: a child exited abnormally fewer than ``crash_loop_crashes`` times
+  for one reason: its supervisor restarted it (or not), and whatever it was
+  doing was lost; the exception is a bug all the same.
 - **crash loop**: one child exits ``crash_loop_crashes`` times or more for the
   same reason: each restart brings back a state that fails again.
 - **restart storm**: ``restart_storm_restarts`` restarts or more under one
@@ -47,6 +51,8 @@ def detect_supervision(recording: Recording, settings: InsightSettings) -> list[
     for (path, reason), found in exits.items():
         if len(found) >= settings.crash_loop_crashes:
             findings.append(_crash_loop(recording, path, reason, found))
+        else:
+            findings.append(_crash(recording, path, reason, found))
     restarts: dict[str, list[Any]] = defaultdict(list)
     for se in recording.of("restart"):
         ev = se.event
@@ -150,6 +156,69 @@ def _crash_loop(recording: Recording, path: str, reason: str, found: list[Any]) 
             "event_types": ["exit", "restart"],
         },
         correlation_id=None,
+    )
+
+
+def _restarts_after(recording: Recording, path: str, exits: list[Any]) -> list[Any]:
+    """The restarts of ``path`` recorded after its first exit here."""
+    return [se for se in recording.of("restart") if se.event.path == path and se.ts >= exits[0].ts]
+
+
+def _crash(recording: Recording, path: str, reason: str, found: list[Any]) -> Finding:
+    site = _crash_site(recording, found[-1])
+    handled = _crashing_messages(recording, path, found)
+    restarts = _restarts_after(recording, path, found)
+    n = len(found)
+    where = f" at {site}" if site else ""
+    messages = sorted({e.note.split(" raised ")[0] for e in handled})
+    what = f" while handling {', '.join(messages[:4])}" if messages else ""
+    then = (
+        "Its supervisor restarted it with a fresh state, so it serves again, but the message "
+        "it was handling got the crash instead of an answer, and any state it held is gone."
+        if restarts
+        else "It was not restarted: whatever it served is gone until the program restarts."
+    )
+    explanation = (
+        f"{path} crashed{f' {n} times' if n > 1 else ''} with `{found[-1].event.reason[:200]}`"
+        f"{where}{what}. {then}"
+    )
+    fix = (
+        "Fix the exception where it was raised, or check the message's input before acting on "
+        "it and answer a bad one with an error instead of crashing: a restart recovers from a "
+        "transient fault, not from a bug that the same input triggers again."
+    )
+    chains = [
+        ev.event.correlation_id
+        for ev in (recording.by_key.get((e.producer, e.id)) for e in handled)
+        if ev is not None and ev.event.correlation_id
+    ]
+    return Finding(
+        kind="crash",
+        severity="medium",
+        title=f"crash: {path} exited ({reason[:60]})"
+        + (f", restarted {len(restarts)}x" if restarts else ", not restarted"),
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"{path}\0{reason}",
+        evidence=sorted(
+            [
+                Evidence(se.producer, se.event.id, se.ts, "exit", se.event.reason[:80])
+                for se in found
+            ]
+            + [Evidence(se.producer, se.event.id, se.ts, "restart", "restarted") for se in restarts]
+            + handled,
+            key=lambda e: e.ts,
+        ),
+        locations=[site] if site else [],
+        details={
+            "actor": path,
+            "exits": n,
+            "restarts": len(restarts),
+            "reason": found[-1].event.reason[:500],
+            "event_types": ["exit", "restart"],
+        },
+        correlation_id=chains[-1] if chains else None,
     )
 
 

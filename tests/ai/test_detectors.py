@@ -36,8 +36,7 @@ def test_an_eager_load_is_no_n_plus_one_whatever_the_threshold(recorded) -> None
 
 @pytest.mark.parametrize(
     "clean",
-    ["n_plus_one_clean", "orm_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean",
-     "crash_loop_clean"],
+    ["n_plus_one_clean", "orm_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean"],
 )
 def test_a_clean_program_gives_no_finding(recorded, clean) -> None:
     assert findings(recorded[clean]) == []
@@ -73,7 +72,11 @@ def test_n_plus_one_points_at_the_loop_and_the_varying_parameter(recorded) -> No
 
 def test_n_plus_one_thresholds_come_from_the_settings(recorded) -> None:
     data = recorded["n_plus_one"]
-    assert findings(data, InsightSettings(n_plus_one_min_total_ms=10_000.0)) == []
+    # under the time threshold the pattern is still there, only not yet costly: low
+    cheap = findings(data, InsightSettings(n_plus_one_min_total_ms=10_000.0))
+    assert cheap and {(f.kind, f.severity, f.details["costly"]) for f in cheap} == {
+        ("n_plus_one", "low", False)}
+    assert all("less than the 10000 ms that makes it costly" in f.explanation for f in cheap)
     assert findings(data, InsightSettings(n_plus_one_min_queries=31, n_plus_one_min_total_ms=0)) == []
     # the clean twin runs the helper three times: under five, no finding; at three, one
     clean = recorded["n_plus_one_clean"]
@@ -142,8 +145,18 @@ def test_a_child_crashing_on_every_bad_input_is_a_crash_loop_and_a_storm(recorde
     assert [e.type for e in loop.evidence] == ["state", "exit"] * 3
     storm = next(f for f in found if f.kind == "restart_storm")
     assert storm.details["restarts"] == 3 and storm.details["children"] == ["app/parser"]
-    assert findings(recorded["crash_loop"], InsightSettings(
-        crash_loop_crashes=4, restart_storm_restarts=4)) == []
+    # under both thresholds, the three exits are still crashes: no loop, no storm
+    (under,) = findings(recorded["crash_loop"], InsightSettings(
+        crash_loop_crashes=4, restart_storm_restarts=4))
+    assert under.kind == "crash" and under.details["exits"] == 3
+
+
+def test_one_crash_and_its_restart_is_a_crash_not_a_loop_or_a_storm(recorded) -> None:
+    (crash,) = findings(recorded["crash_loop_clean"])  # the shop: one crash, one restart
+    assert crash.kind == "crash" and crash.severity == "medium"
+    assert crash.details["exits"] == 1 and crash.details["restarts"] == 1
+    assert [e.type for e in crash.evidence][-2:] == ["exit", "restart"]
+    assert "restarted it with a fresh state" in crash.explanation
 
 
 def test_retried_and_slow_external_calls(recorded) -> None:

@@ -60,11 +60,57 @@ def test_the_demo_prints_what_the_readme_shows(demo: tuple[Path, str]) -> None:
 
 def test_the_demo_names_every_planted_defect_from_the_recording(demo: tuple[Path, str]) -> None:
     out = demo[1]
-    assert "  4 x queries.py:" in out  # the N+1's loop
+    assert "  6 x queries.py:" in out  # the N+1's loop: over the rule's five
     assert "both read the task before either wrote it" in out
     assert "restart  taskflow/projects/project." in out
     assert out.count("timed out  [") == 2 and "attempt 3" in out
     assert "x render_row:" in out and "AttributeError:" in out
+
+
+FINDINGS_VARYING = [
+    (re.compile(r"[^\s(`]*/(?=elixirscope/examples/)"), ""),  # where the package is
+    (re.compile(r"\bF[0-9a-f]{9}\b"), "F?"),
+    (re.compile(r"\b[0-9a-f]{32}\b"), "CID"),
+    (re.compile(r"\b[0-9a-f]{12}\b"), "C"),
+    (re.compile(r"\b[0-9a-f]{8}\b"), "R"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "HOST"),
+    (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"), "DATE"),
+    (re.compile(r"\d\d:\d\d:\d\d\.\d{3}"), "T"),
+    (re.compile(r"[\d.,]+ (ns|µs|ms|s)\b"), "D"),
+    (re.compile(r"\d+ events, 0 dropped"), "N events, 0 dropped"),
+    (re.compile(r"event \d+ \("), "event N ("),
+    (re.compile(r", [12]\)"), ", U)"),  # the race: who came first varies
+    (re.compile(r"\s+"), " "),
+]
+
+
+def _findings_text(text: str) -> str:
+    for pattern, put in FINDINGS_VARYING:
+        text = pattern.sub(put, text)
+    return text.strip()
+
+
+def test_insights_on_the_demo_print_what_the_readme_shows(demo: tuple[Path, str]) -> None:
+    """README, "Findings and explanations", "On TaskFlow": every finding of the demo's run."""
+    text = README.read_text()
+    start = text.index("### On TaskFlow")
+    block = re.search(
+        r"```\n\$ elixirscope demo taskflow --data-dir data > /dev/null\n"
+        r"\$ elixirscope insights --data-dir data\n(.*?)```",
+        text[start:],
+        re.S,
+    )
+    assert block is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "insights", "--data-dir", "data"],
+        capture_output=True, text=True, cwd=demo[0], timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _findings_text(done.stdout) == _findings_text(block.group(1))
+    kinds = re.findall(r"^  F[0-9a-f]{9}  (\w[\w+ ]*?):", done.stdout, re.M)
+    assert sorted(kinds) == [
+        "N+1 queries", "N+1 queries", "crash", "race", "race", "retried external call"
+    ]  # the second N+1 is the report's own query a project
 
 
 def test_the_recording_outlives_its_run_and_a_second_run_adds_to_it(

@@ -75,7 +75,9 @@ USERS = [
     ("grace@taskflow.test", "grace"),
     ("linus@taskflow.test", "linus"),
 ]
-PROJECTS = ["apollo", "gemini", "mercury", "voyager"]
+PROJECTS = ["apollo", "gemini", "mercury", "voyager", "skylab", "artemis"]
+"""Six: the N+1 on `/api/projects/with-tasks` then runs six similar queries, over
+the five of the N+1 rule (`insights.n_plus_one_min_queries`)."""
 TASKS_PER_PROJECT = 5
 
 
