@@ -336,13 +336,16 @@ class PubSubPublish(TraceEvent, tag="pub"):
 
 
 class PubSubDelivery(TraceEvent, tag="deliver"):
-    """The registry sent publication ``pub_id`` to ``target`` (one per subscriber);
-    ``replay``: sent again to a subscriber restoring its key in a new registry."""
+    """The registry sent publication ``pub_id`` to ``target`` (one per subscriber:
+    its address); ``name``: the unique name(s) the subscriber holds in that
+    registry, comma-separated (None: it holds none); ``replay``: sent again to a
+    subscriber restoring its key in a new registry."""
 
     pub_id: Text
     topic: Text
     target: Text
     replay: bool = False
+    name: Text | None = None
 
 
 # ---------------------------------------------------------------- web: requests and HTTP calls

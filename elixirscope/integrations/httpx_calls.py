@@ -54,7 +54,11 @@ def _begin(request: Any) -> Attempt | None:
         return None
 
 
-_CONNECTING = ("connection.connect_tcp.", "connection.connect_unix_socket.", "connection.start_tls.")
+_CONNECTING = (
+    "connection.connect_tcp.",
+    "connection.connect_unix_socket.",
+    "connection.start_tls.",
+)
 
 
 class _ConnectAttempts:
