@@ -170,6 +170,7 @@ class RequestRecording:
         "_token",
         "route",
         "error",
+        "ws_state",
     )
 
     def __init__(
@@ -204,6 +205,7 @@ class RequestRecording:
         self._token: Any = None
         self.route: str | None = None
         self.error: BaseException | None = None
+        self.ws_state: Any = None  # websocket_state.ConnectionState, once the handler declared it
 
     def begin(self) -> None:
         rec = recorder.current()

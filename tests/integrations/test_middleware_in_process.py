@@ -425,3 +425,59 @@ def __getattr__(name: str):  # noqa: ANN202 - Django reads ROOT_URLCONF's urlpat
 
         return [path("items/<int:n>", _django_item)]
     raise AttributeError(name)
+
+
+def test_a_websocket_handlers_state_is_recorded_after_each_message(captured: Capture) -> None:
+    """The LiveView analogue: a class-based handler declares itself its state."""
+    from starlette.applications import Starlette
+    from starlette.endpoints import WebSocketEndpoint
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+
+    from elixirscope.contracts.trace import StateChange
+    from elixirscope.integrations.websocket_state import track_state
+    from elixirscope.state.delta import apply, decode_delta
+    from elixirscope.state.nodes import decode_node, to_plain
+
+    class Board(WebSocketEndpoint):
+        encoding = "text"
+
+        async def on_connect(self, websocket) -> None:  # noqa: ANN001
+            self.tasks: list[str] = []
+            self.viewers = 1
+            track_state(self, fields=("tasks", "viewers"))
+            await websocket.accept()
+
+        async def on_receive(self, websocket, data: str) -> None:  # noqa: ANN001
+            if data != "noop":
+                self.tasks.append(data)
+            await websocket.send_text(str(len(self.tasks)))
+
+    app = ElixirScopeMiddleware(Starlette(routes=[WebSocketRoute("/board", Board)]))
+    with TestClient(app) as client, client.websocket_connect("/board") as ws:
+        for text in ("write", "noop", "test"):
+            ws.send_text(text)
+            ws.receive_text()
+    assert track_state(["outside a connection"]) == ["outside a connection"]
+    out = captured.stop()
+    (start,) = out.of(RequestStart)
+    states = out.of(StateChange)
+    assert [(s.actor, s.callback, s.message, s.seq) for s in states] == [
+        (f"websocket /board #{start.id}", "connect", None, 0),
+        (f"websocket /board #{start.id}", "message", "'write'", 1),
+        (f"websocket /board #{start.id}", "message", "'noop'", 2),
+        (f"websocket /board #{start.id}", "message", "'test'", 3),
+    ]
+    assert states[2].delta is None  # "noop" changed nothing
+    node = decode_node(states[0].key)
+    seen = [to_plain(node)]
+    for s in states[1:]:
+        if s.delta is not None:
+            node = apply(node, decode_delta(s.delta))
+        seen.append(to_plain(node))
+    assert [(v["tasks"], v["viewers"]) for v in seen] == [
+        ([], 1),
+        (["write"], 1),
+        (["write"], 1),
+        (["write", "test"], 1),
+    ], seen
