@@ -312,7 +312,10 @@ class DatabaseQuery(TraceEvent, tag="query"):
 
 class DatabaseTransaction(TraceEvent, tag="tx"):
     """A transaction began, committed or rolled back (``action``); fields as in
-    :class:`DatabaseQuery` (``duration_ns`` 0 when the driver began it implicitly)."""
+    :class:`DatabaseQuery` (``duration_ns`` 0 when the driver began it implicitly
+    or, as SQLAlchemy's events, tells only that the step is about to happen).
+    ``open_ns``: for a commit or rollback, how long the transaction was open since
+    its begin (0: not known; SQLAlchemy's are)."""
 
     system: Text
     database: Text | None
@@ -323,6 +326,7 @@ class DatabaseTransaction(TraceEvent, tag="tx"):
     caller: Text | None = None
     error: Text | None = None
     source: Text = ""
+    open_ns: Int64 = 0
 
 
 class PubSubPublish(TraceEvent, tag="pub"):
