@@ -101,7 +101,7 @@ class _ConnectAttempts:
 class _AsyncConnectAttempts(_ConnectAttempts):
     __slots__ = ()
 
-    async def __call__(self, name: str, info: Any) -> Any:  # type: ignore[override]
+    async def __call__(self, name: str, info: Any) -> Any:
         self.note(name, info)
         if self.chained is not None:
             return await self.chained(name, info)

@@ -42,7 +42,7 @@ def _tracker_of(rec: Any) -> StateTracker:
     owner = (rec, os.getpid())
     if _tracker[0] is None or _tracker[1] != owner:
         _tracker[0], _tracker[1] = StateTracker(), owner
-    return _tracker[0]  # type: ignore[no-any-return]
+    return _tracker[0]
 
 
 class ConnectionState:
