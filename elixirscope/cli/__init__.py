@@ -28,6 +28,13 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
+        "program",
+        nargs="?",
+        default="shop",
+        choices=["shop", "taskflow"],
+        help="what to record: the shop (default), or TaskFlow, the web application",
+    )
+    demo.add_argument(
         "--data-dir",
         metavar="DIR",
         help="where to keep the recording (default: a new temporary dir)",
@@ -261,6 +268,10 @@ def _main(argv: list[str]) -> int:
                 from elixirscope.cli.supervision_demo import run_demo
 
                 return run_demo(args.base)
+            if args.program == "taskflow":
+                from elixirscope.cli.taskflow_demo import run_taskflow_demo
+
+                return run_taskflow_demo(args.data_dir)
             from elixirscope.cli.demo import run_recording_demo
 
             return run_recording_demo(args.data_dir)

@@ -106,7 +106,8 @@ def _in_library(code: Any, module: str) -> bool:
     hit = _library_code.get(code)
     if hit is None:
         head = module.partition(".")[0]
-        hit = head in LIBRARY_MODULES or module.startswith("elixirscope")
+        # the bundled example programs are programs, not ElixirScope
+        hit = head in LIBRARY_MODULES and not module.startswith("elixirscope.examples")
         if len(_library_code) > 50_000:
             _library_code.clear()
         _library_code[code] = hit
