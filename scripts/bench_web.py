@@ -1,16 +1,19 @@
 """A web service under load: plain, recorded by ElixirScope, and traced by OpenTelemetry.
 
-One run prints every row. The service is a Starlette app over SQLAlchemy
-(SQLite in memory; three queries and a little business logic a request),
-served by uvicorn on a loopback port, each setup in its own process:
+One run prints every row. The service (``--app``) is TaskFlow
+(``elixirscope.examples.taskflow.app.create_app`` on its own SQLite file, its
+actor tree running; the load reads its projects and its 20 tasks), or
+``own``: a small Starlette app over SQLAlchemy (SQLite in memory; three
+queries and a little business logic a request). uvicorn serves it on a
+loopback port, each setup in its own process:
 
-* ``plain`` - ``python webapp.py``;
-* ``recorded`` - ``elixirscope run --plan balanced.toml webapp.py``: the app's
-  handlers and business logic at ``args``, everything else at ``none``; the
-  libraries are recorded at their boundaries by the integrations (each request
-  a ``req``/``reqend`` pair, each query a ``query`` event, each transaction
-  ``tx`` events), embedded store in a temp data dir;
-* ``otel`` - ``python webapp.py`` with OpenTelemetry's SDK, its Starlette and
+* ``plain`` - ``python server.py``;
+* ``recorded`` - ``elixirscope run --plan balanced.toml server.py``: the app's
+  handlers and business logic at ``args`` (TaskFlow: ``elixirscope.examples.taskflow.*``),
+  everything else at ``none``; the libraries are recorded at their boundaries
+  by the integrations (each request a ``req``/``reqend`` pair, each query a
+  ``query`` event, each transaction ``tx`` events), embedded store in a temp data dir;
+* ``otel`` - ``python server.py`` with OpenTelemetry's SDK, its Starlette and
   SQLAlchemy instrumentation, a ``BatchSpanProcessor`` and an in-memory exporter.
 
 The load comes from a real load generator in another process: ``wrk`` (one
@@ -29,7 +32,7 @@ stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes), and
 the recorded run's record says how many events it stored and dropped; the
 requests it recorded are counted against the responses the load generators got.
 
-``python scripts/bench_web.py [--json] [--rounds 5] [--seconds 10]
+``python scripts/bench_web.py [--json] [--app taskflow|own] [--rounds 5] [--seconds 10]
 [--concurrency 16] [--soak-seconds 300] [--load wrk|python]`` (or ``./dev bench web``).
 """
 
@@ -144,6 +147,56 @@ APP = textwrap.dedent(
     '''
 )
 
+TASKFLOW = textwrap.dedent(
+    """
+    \"\"\"TaskFlow for the benchmark: create_app on its own SQLite file, served by uvicorn.\"\"\"
+    import os
+    import sys
+
+    import uvicorn
+
+    OTEL = os.environ.get("BENCH_WEB_OTEL") == "1"
+    if OTEL:
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
+        SQLAlchemyInstrumentor().instrument()  # every engine created from now on
+
+    from elixirscope.examples.taskflow.app import create_app
+
+    app = create_app(sys.argv[2])
+    if OTEL:
+        from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+
+        StarletteInstrumentor.instrument_app(app)
+
+    if __name__ == "__main__":
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="critical",
+                    access_log=False)
+    """
+)
+
+TASKFLOW_PLAN = textwrap.dedent(
+    """
+    # Balanced: TaskFlow's handlers, queries and actors at args; libraries only
+    # through the integrations (requests, queries, transactions, pub/sub).
+    default_level = "none"
+    [[rules]]
+    pattern = "elixirscope.examples.taskflow.*"
+    level = "args"
+    """
+)
+
+# What the load asks for: TaskFlow's reads (its projects, and each of its 20 tasks)
+TASKFLOW_PATHS = ["/api/projects"] + [f"/api/tasks/{n}" for n in range(1, 21)]
+OWN_PATHS = [f"/projects/{n}" for n in range(1, 21)]
+
 PLAN = textwrap.dedent(
     """
     # Balanced: the app's handlers and business logic at args; libraries only
@@ -172,7 +225,7 @@ PY_LOAD = textwrap.dedent(
     import asyncio, json, sys, time
     import httpx
 
-    async def main(url, seconds, concurrency):
+    async def main(url, paths, seconds, concurrency):
         latencies, errors = [], 0
         until = time.perf_counter() + seconds
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
@@ -182,7 +235,7 @@ PY_LOAD = textwrap.dedent(
                 while time.perf_counter() < until:
                     t0 = time.perf_counter()
                     try:
-                        r = await client.get(url.replace("{pid}", str(1 + i % 20)))
+                        r = await client.get(url + paths[i % len(paths)])
                         if r.status_code != 200:
                             errors += 1
                     except httpx.HTTPError:
@@ -198,19 +251,24 @@ PY_LOAD = textwrap.dedent(
         print(json.dumps({"requests": len(latencies), "seconds": seconds, "p50_us": pct(50),
                           "p99_us": pct(99), "errors": errors, "non2xx": 0}))
 
-    asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
     """
 )
 
-WRK_PATHS = textwrap.dedent(
-    """
-    local n = 0
-    request = function()
-      n = n + 1
-      return wrk.format("GET", "/projects/" .. (1 + n % 20))
-    end
-    """
-)
+
+def _wrk_paths(paths: list[str]) -> str:
+    listed = ", ".join(json.dumps(p) for p in paths)
+    return textwrap.dedent(
+        f"""
+        local paths = {{{listed}}}
+        local n = 0
+        request = function()
+          n = n + 1
+          return wrk.format("GET", paths[1 + n % #paths])
+        end
+        """
+    )
+
 
 SETUPS = ("plain", "recorded", "otel")
 
@@ -224,20 +282,22 @@ def _free_port() -> int:
 class Server:
     """One setup's server process on its own loopback port."""
 
-    def __init__(self, setup: str, tmp: Path, python: str) -> None:
+    def __init__(self, setup: str, tmp: Path, python: str, app_name: str, ready: str) -> None:
         self.setup = setup
         self.port = _free_port()
         self.data_dir = tmp / f"data-{setup}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("BENCH_WEB_OTEL", None)
-        app = str(tmp / "webapp.py")
+        app = [str(tmp / f"{app_name}.py"), str(self.port)]
+        if app_name == "taskflow_server":
+            app.append(f"sqlite:///{tmp / f'taskflow-{setup}.db'}")
         if setup == "recorded":
             cli = Path(python).with_name("elixirscope")
             argv = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
             argv += ["run", "--plan", str(tmp / "balanced.toml"), "--data-dir", str(self.data_dir)]
-            argv += [app, str(self.port)]
+            argv += app
         else:
-            argv = [python, app, str(self.port)]
+            argv = [python, *app]
             if setup == "otel":
                 env["BENCH_WEB_OTEL"] = "1"
         self.log = open(tmp / f"{setup}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -248,7 +308,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{setup} server exited: see {tmp / f'{setup}.log'}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + ready, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -285,12 +345,15 @@ class Server:
 class Load:
     """The load generator: ``wrk`` or the Python one, each in its own process."""
 
-    def __init__(self, kind: str, tmp: Path, python: str, concurrency: int) -> None:
+    def __init__(
+        self, kind: str, tmp: Path, python: str, concurrency: int, paths: list[str]
+    ) -> None:
         self.kind = kind
         self.tmp = tmp
         self.python = python
         self.concurrency = concurrency
-        (tmp / "load.lua").write_text(WRK_PATHS + WRK_SCRIPT)
+        self.paths = paths
+        (tmp / "load.lua").write_text(_wrk_paths(paths) + WRK_SCRIPT)
         (tmp / "load.py").write_text(PY_LOAD)
 
     def run(self, url: str, seconds: int) -> dict[str, Any]:
@@ -311,7 +374,8 @@ class Load:
             argv = [
                 self.python,
                 str(self.tmp / "load.py"),
-                url + "/projects/{pid}",
+                url,
+                json.dumps(self.paths),
                 str(seconds),
                 str(self.concurrency),
             ]
@@ -375,18 +439,31 @@ def run(
     concurrency: int,
     soak_seconds: float,
     load_kind: str,
+    app: str = "taskflow",
     python: str = sys.executable,
 ) -> dict[str, Any]:
     if load_kind == "auto":
         load_kind = "wrk" if shutil.which("wrk") else "python"
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp_name:
         tmp = Path(tmp_name)
-        (tmp / "webapp.py").write_text(APP)
-        (tmp / "balanced.toml").write_text(PLAN)
-        load = Load(load_kind, tmp, python, concurrency)
-        servers = {setup: Server(setup, tmp, python) for setup in SETUPS}
-        sent: dict[str, int] = dict.fromkeys(SETUPS, 1)  # the health check each
+        if app == "taskflow":
+            script, plan, paths, ready = (
+                "taskflow_server",
+                TASKFLOW_PLAN,
+                TASKFLOW_PATHS,
+                "/api/projects",
+            )
+            (tmp / "taskflow_server.py").write_text(TASKFLOW)
+        else:
+            script, plan, paths, ready = "webapp", PLAN, OWN_PATHS, "/health"
+            (tmp / "webapp.py").write_text(APP)
+        (tmp / "balanced.toml").write_text(plan)
+        load = Load(load_kind, tmp, python, concurrency, paths)
+        servers: dict[str, Server] = {}
+        sent: dict[str, int] = dict.fromkeys(SETUPS, 1)  # the readiness check each
         try:
+            for setup in SETUPS:
+                servers[setup] = Server(setup, tmp, python, script, ready)
             for server in servers.values():  # warm-up: imports, caches, first connections
                 sent[server.setup] += load.run(server.url, 2)["requests"]
             results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
@@ -417,6 +494,7 @@ def run(
     recorded["requests_sent"] = sent["recorded"]
     return {
         "settings": {
+            "app": app,
             "rounds": rounds,
             "seconds": seconds,
             "concurrency": concurrency,
@@ -457,7 +535,7 @@ def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
 def _print(result: dict[str, Any]) -> None:
     s = result["settings"]
     print(
-        f"web service under load: {s['load']}, {s['seconds']} s a round at "
+        f"{s['app']} under load: {s['load']}, {s['seconds']} s a round at "
         f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds "
         f"(Python {s['python']}, {s['cpus']} CPUs)"
     )
@@ -494,8 +572,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--app",
+        choices=("taskflow", "own"),
+        default="taskflow",
+        help="TaskFlow (elixirscope.examples.taskflow), or the script's own small app",
+    )
     args = parser.parse_args(argv)
-    result = run(args.rounds, args.seconds, args.concurrency, args.soak_seconds, args.load)
+    result = run(
+        args.rounds, args.seconds, args.concurrency, args.soak_seconds, args.load, args.app
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
