@@ -19,7 +19,8 @@ loopback port, each setup in its own process:
 The load comes from a real load generator in another process: ``wrk`` (one
 thread, ``--concurrency`` connections kept busy for ``--seconds``: a bounded
 run; wrk cannot stop at a count of requests) when it is installed, else a
-Python asyncio/httpx generator (``--load python`` forces it) in its own process. The
+Python asyncio/httpx generator (``--load python`` forces it) in its own process
+(it saturates a core before the server does: its figures measure it as much). The
 three servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
 median round counts.
@@ -230,7 +231,7 @@ PY_LOAD = textwrap.dedent(
         until = time.perf_counter() + seconds
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
             async def worker(n):
-                nonlocal left, errors
+                nonlocal errors
                 i = n
                 while time.perf_counter() < until:
                     t0 = time.perf_counter()
