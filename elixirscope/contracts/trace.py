@@ -312,7 +312,10 @@ class DatabaseQuery(TraceEvent, tag="query"):
 
 class DatabaseTransaction(TraceEvent, tag="tx"):
     """A transaction began, committed or rolled back (``action``); fields as in
-    :class:`DatabaseQuery` (``duration_ns`` 0 when the driver began it implicitly)."""
+    :class:`DatabaseQuery` (``duration_ns`` 0 when the driver began it implicitly
+    or, as SQLAlchemy's events, tells only that the step is about to happen).
+    ``open_ns``: for a commit or rollback, how long the transaction was open since
+    its begin (0: not known; SQLAlchemy's are)."""
 
     system: Text
     database: Text | None
@@ -323,6 +326,7 @@ class DatabaseTransaction(TraceEvent, tag="tx"):
     caller: Text | None = None
     error: Text | None = None
     source: Text = ""
+    open_ns: Int64 = 0
 
 
 class PubSubPublish(TraceEvent, tag="pub"):
@@ -336,13 +340,16 @@ class PubSubPublish(TraceEvent, tag="pub"):
 
 
 class PubSubDelivery(TraceEvent, tag="deliver"):
-    """The registry sent publication ``pub_id`` to ``target`` (one per subscriber);
-    ``replay``: sent again to a subscriber restoring its key in a new registry."""
+    """The registry sent publication ``pub_id`` to ``target`` (one per subscriber:
+    its address); ``name``: the unique name(s) the subscriber holds in that
+    registry, comma-separated (None: it holds none); ``replay``: sent again to a
+    subscriber restoring its key in a new registry."""
 
     pub_id: Text
     topic: Text
     target: Text
     replay: bool = False
+    name: Text | None = None
 
 
 # ---------------------------------------------------------------- web: requests and HTTP calls

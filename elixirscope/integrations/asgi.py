@@ -13,7 +13,8 @@ response's headers when the application did not set them itself. The
 messages the application sends and receives are passed on unchanged
 otherwise; bodies are not kept (a WebSocket message's preview is bounded by
 the value limits). A WebSocket connection records ``accept``, each message
-``in``/``out``, and ``close``/``disconnect``. Lifespan and other scopes pass
+``in``/``out``, and ``close``/``disconnect``; a handler that declared its state
+(``websocket_state.track_state``) has it recorded after each message. Lifespan and other scopes pass
 straight through. A request already recorded by an outer ElixirScopeMiddleware
 is not recorded twice.
 """
@@ -221,6 +222,8 @@ async def _websocket(
     rid = req.start_id
 
     async def receive_traced() -> Message:
+        if req.ws_state is not None:
+            req.ws_state.settle()  # the handler asks for more: its last message is handled
         message = await receive()
         try:
             kind = message.get("type")
@@ -228,7 +231,10 @@ async def _websocket(
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes")
-                req.emit("ws", rid, "in", _size(data), preview(data), 0)
+                shown = preview(data)
+                req.emit("ws", rid, "in", _size(data), shown, 0)
+                if req.ws_state is not None:
+                    req.ws_state.received(shown)
             elif kind == "websocket.disconnect":
                 req.emit("ws", rid, "disconnect", -1, None, _close_code(message))
         except Exception as exc:  # noqa: BLE001
@@ -257,9 +263,20 @@ async def _websocket(
     try:
         await app(scope, receive_traced, send_traced)
     except BaseException as exc:
+        _close_state(req)
         req.end(state["status"] or 500, _route_of(scope), -1, exc)
         raise
+    _close_state(req)
     req.end(state["status"], _route_of(scope), -1)
+
+
+def _close_state(req: RequestRecording) -> None:
+    """The handler ended: the state its last message left (``websocket_state``)."""
+    if req.ws_state is not None:
+        try:
+            req.ws_state.close()
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
 
 
 def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> tuple[Receive, Send]:

@@ -371,8 +371,10 @@ def emit_transaction(
     database: str | None,
     action: str,
     error: BaseException | None = None,
+    open_ns: int = 0,
 ) -> None:
-    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration)."""
+    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration;
+    ``open_ns``: how long the transaction a commit/rollback ends was open, if known)."""
     try:
         if timer is None:
             file, line, caller = issuing_frame()
@@ -390,6 +392,7 @@ def emit_transaction(
             caller,
             None if error is None else error_text(error),
             source,
+            open_ns,
         )
         STATS["recorded"] += 1
     except Exception as exc:  # noqa: BLE001

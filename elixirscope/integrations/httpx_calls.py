@@ -16,13 +16,26 @@ one (on the request object, so ``response.request`` shows it); the call then
 goes on unchanged — same response, same exception — and one ``HttpCall`` is
 recorded when the response's headers arrived (its body is not read: the size
 is its ``Content-Length``) or the transport raised (a timeout marked as one).
+
+Connect retries (``httpx.HTTPTransport(retries=N)``) happen inside httpcore's
+connection, below the transport: for a transport with retries, the request
+carries httpcore's documented ``trace`` extension (chained to one the program
+set), and each failed connection attempt that httpcore retried is recorded as
+an attempt of its own, numbered before the one that got the response (or the
+error the program sees), as urllib3's retries are.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from elixirscope.integrations.outgoing import Attempt, recording_call, start_attempt
+from elixirscope.integrations.outgoing import (
+    Attempt,
+    next_number,
+    recording_call,
+    start_attempt,
+)
 from elixirscope.integrations.recording import content_length, status_code, swallowed
 
 __all__ = ["AsyncRecordingTransport", "RecordingTransport", "install", "installed", "uninstall"]
@@ -41,6 +54,102 @@ def _begin(request: Any) -> Attempt | None:
         return None
 
 
+_CONNECTING = (
+    "connection.connect_tcp.",
+    "connection.connect_unix_socket.",
+    "connection.start_tls.",
+)
+
+
+class _ConnectAttempts:
+    """httpcore's ``trace`` extension on a request whose transport retries connecting:
+    notes each connection step that failed (httpcore retries those), passing every
+    event on to the program's own ``trace`` callback, if any."""
+
+    __slots__ = ("chained", "started", "failed", "connected")
+
+    def __init__(self, chained: Any) -> None:
+        self.chained = chained
+        self.started = 0
+        self.failed: list[tuple[int, int, BaseException]] = []
+        self.connected = False
+
+    def note(self, name: str, info: Any) -> None:
+        try:
+            if not name.startswith(_CONNECTING):
+                return
+            if name.startswith("connection.connect_") and name.endswith(".started"):
+                self.started = time.perf_counter_ns()
+                self.connected = False
+            elif name.endswith(".failed"):
+                exc = info.get("exception") if isinstance(info, dict) else None
+                if isinstance(exc, BaseException):
+                    self.failed.append((self.started, time.perf_counter_ns(), exc))
+                self.connected = False
+            elif name.endswith(".complete"):
+                self.connected = True
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+
+    def __call__(self, name: str, info: Any) -> Any:
+        self.note(name, info)
+        if self.chained is not None:
+            return self.chained(name, info)
+        return None
+
+
+class _AsyncConnectAttempts(_ConnectAttempts):
+    __slots__ = ()
+
+    async def __call__(self, name: str, info: Any) -> Any:
+        self.note(name, info)
+        if self.chained is not None:
+            return await self.chained(name, info)
+        return None
+
+
+def _retries(transport: Any) -> int:
+    """The connect retries of an httpx transport (0: none, or not one of httpx's own)."""
+    inner = getattr(transport, "inner", transport)
+    retries = getattr(getattr(inner, "_pool", None), "_retries", 0)
+    return retries if type(retries) is int else 0
+
+
+def _watch_connects(request: Any, transport: Any, kind: type[_ConnectAttempts]) -> Any:
+    try:
+        if _retries(transport) <= 0:
+            return None
+        watch = kind(request.extensions.get("trace"))
+        request.extensions["trace"] = watch
+        return watch
+    except Exception as exc:  # noqa: BLE001
+        swallowed(exc)
+        return None
+
+
+def _earlier_attempts(
+    attempt: Attempt, watch: _ConnectAttempts | None, raised: BaseException | None
+) -> None:
+    """Record the connection attempts httpcore retried, numbered before ``attempt``
+    (whose number moves after them). When the request failed while connecting,
+    the last failure is ``attempt`` itself (recorded with the error the program sees)."""
+    if watch is None:
+        return
+    try:
+        failed = watch.failed
+        if raised is not None and not watch.connected and failed:
+            failed = failed[:-1]
+        if not failed:
+            return
+        numbers = [attempt.number] + [next_number(attempt) for _ in failed]
+        for (t0, t1, exc), number in zip(failed, numbers, strict=False):
+            earlier = attempt.sibling(number)
+            earlier.finish_at(t0, t1, exc)
+        attempt.number = numbers[-1]
+    except Exception as exc:  # noqa: BLE001
+        swallowed(exc)
+
+
 def _length(response: Any) -> int:
     try:
         return content_length(response.headers.get("content-length"))
@@ -52,14 +161,17 @@ def _send(handle: Any, transport: Any, request: Any) -> Any:
     attempt = _begin(request)
     if attempt is None:
         return handle(transport, request)
+    watch = _watch_connects(request, transport, _ConnectAttempts)
     token = recording_call.set(True)
     try:
         response = handle(transport, request)
     except BaseException as exc:
         recording_call.reset(token)
+        _earlier_attempts(attempt, watch, exc)
         attempt.finish(0, -1, exc)
         raise
     recording_call.reset(token)
+    _earlier_attempts(attempt, watch, None)
     attempt.finish(status_code(response.status_code), _length(response))
     return response
 
@@ -68,14 +180,17 @@ async def _send_async(handle: Any, transport: Any, request: Any) -> Any:
     attempt = _begin(request)
     if attempt is None:
         return await handle(transport, request)
+    watch = _watch_connects(request, transport, _AsyncConnectAttempts)
     token = recording_call.set(True)
     try:
         response = await handle(transport, request)
     except BaseException as exc:
         recording_call.reset(token)
+        _earlier_attempts(attempt, watch, exc)
         attempt.finish(0, -1, exc)
         raise
     recording_call.reset(token)
+    _earlier_attempts(attempt, watch, None)
     attempt.finish(status_code(response.status_code), _length(response))
     return response
 

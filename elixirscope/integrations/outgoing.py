@@ -29,7 +29,7 @@ from elixirscope.integrations import tracecontext
 from elixirscope.integrations.recording import count, swallowed
 from elixirscope.integrations.urls import clean_url
 
-__all__ = ["Attempt", "is_timeout", "recording_call", "start_attempt"]
+__all__ = ["Attempt", "is_timeout", "next_number", "recording_call", "start_attempt"]
 
 recording_call: ContextVar[bool] = ContextVar("elixirscope_http_call", default=False)
 """True inside an attempt being recorded: an inner wrapper (a transport inside a
@@ -51,6 +51,11 @@ def _next_number(producer: str, method: str, url: str) -> int:
         if len(_numbered) > _MAX_NUMBERED:
             _numbered.popitem(last=False)
     return n
+
+
+def next_number(attempt: Attempt) -> int:
+    """The next number among ``attempt``'s calls (an attempt a library retried inside it)."""
+    return _next_number(attempt._rec.producer, attempt.method, attempt.url)
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -80,9 +85,33 @@ class Attempt:
     def traceparent(self) -> str:
         return tracecontext.format_traceparent(self.trace_id, self.span_id)
 
-    def finish(self, status: int, response_bytes: int, exc: BaseException | None = None) -> None:
+    def sibling(self, number: int) -> Attempt:
+        """Another attempt of the same request (one a library made inside this one)."""
+        other = Attempt.__new__(Attempt)
+        other._rec, other.library, other.method, other.url = (
+            self._rec,
+            self.library,
+            self.method,
+            self.url,
+        )
+        other.number, other.trace_id = number, self.trace_id
+        other.span_id, other._t0 = tracecontext.new_span_id(), self._t0
+        return other
+
+    def finish_at(self, t0: int, t1: int, exc: BaseException) -> None:
+        """Record an attempt that ran from ``t0`` to ``t1`` (``perf_counter_ns``) and failed."""
+        self._t0 = t0
+        self.finish(0, -1, exc, t1)
+
+    def finish(
+        self,
+        status: int,
+        response_bytes: int,
+        exc: BaseException | None = None,
+        ended: int | None = None,
+    ) -> None:
         try:
-            duration = time.perf_counter_ns() - self._t0
+            duration = (time.perf_counter_ns() if ended is None else ended) - self._t0
             error = None
             if exc is not None:
                 error = scrub(f"{type(exc).__name__}: {exc}"[:1000])

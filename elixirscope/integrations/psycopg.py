@@ -20,8 +20,12 @@ with the same arguments and returns what it returns:
 The asyncio classes the same way: ``AsyncCursor.execute``/``executemany``,
 ``AsyncConnection.commit``/``rollback``, ``AsyncTransaction.__aenter__``/``__aexit__``
 (the issuing line is the program's ``await``). An exception is recorded, then
-re-raised unchanged. Not covered: server-side cursors (``ServerCursor.execute``),
-``Cursor.stream`` and ``copy``. Connections opened by
+re-raised unchanged. Also ``ServerCursor.execute`` (a named, server-side
+cursor: ``conn.cursor(name=...)``), recorded as the ``DECLARE name CURSOR FOR
+...`` it is (its rows come later, by ``FETCH``es psycopg sends: not events),
+and ``Cursor.copy`` (``with cur.copy("COPY ...") as copy:``), one query from
+entering the block to leaving it, with the rows COPY reports. Not covered:
+``Cursor.stream``, and the asyncio twins of the server cursor and of ``copy``. Connections opened by
 SQLAlchemy while its integration is on are left to it (marked by its pool).
 :func:`disable` puts the original methods back.
 
@@ -31,6 +35,8 @@ SQLAlchemy while its integration is on are left to it (marked by its pool).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from elixirscope.capture.values import safe_repr
@@ -60,6 +66,8 @@ def enable() -> bool:
     wrappers = {
         (psycopg.Cursor, "execute"): _execute,
         (psycopg.Cursor, "executemany"): _executemany,
+        (psycopg.Cursor, "copy"): _copy,
+        (psycopg.ServerCursor, "execute"): _server_execute,
         (psycopg.Connection, "commit"): _commit,
         (psycopg.Connection, "rollback"): _rollback,
         (psycopg.Transaction, "__enter__"): _tx_enter,
@@ -147,6 +155,62 @@ def _executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
     if rec is None:
         return original(self, query, params_seq, **kwargs)
     return _run(self, conn, rec, original, query, params_seq, kwargs, many=True)
+
+
+def _server_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+    """A named cursor's ``execute``: the server declares it; recorded as that ``DECLARE``."""
+    import psycopg
+
+    original = _originals[(psycopg.ServerCursor, "execute")]
+    conn = self._conn
+    rec = _recording(conn)
+    if rec is None:
+        return original(self, query, params, **kwargs)
+    declared = _Declared(self, query)
+    return _run(self, conn, rec, lambda cur, _q, p, **kw: original(cur, query, p, **kw),
+                declared, params, kwargs, many=False)  # fmt: skip
+
+
+class _Declared:
+    """A server cursor's statement as recorded: ``DECLARE "name" CURSOR FOR <sql>``."""
+
+    __slots__ = ("cursor", "query")
+
+    def __init__(self, cursor: Any, query: Any) -> None:
+        self.cursor = cursor
+        self.query = query
+
+    def as_string(self, conn: Any) -> str:
+        name = getattr(self.cursor, "name", "?")
+        text = _sql(self.query, conn)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        return f'DECLARE "{name}" CURSOR FOR {text}'
+
+
+@contextmanager
+def _copy(self: Any, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+    """``with cur.copy(...)``: one query, from entering the block to leaving it."""
+    import psycopg
+
+    original = _originals[(psycopg.Cursor, "copy")]
+    conn = self._conn
+    rec = _recording(conn)
+    if rec is None:
+        with original(self, statement, params, **kwargs) as copy:
+            yield copy
+        return
+    timer = QueryTimer()
+    before = _status(conn)
+    try:
+        with original(self, statement, params, **kwargs) as copy:
+            yield copy
+    except BaseException as exc:
+        emit_query(
+            rec, timer, SOURCE, SYSTEM, _database(conn), _sql(statement, conn), params, error=exc
+        )
+        raise
+    _ran(self, conn, rec, timer, before, statement, params, many=False)
 
 
 def _cursor_class() -> Any:

@@ -9,7 +9,8 @@ every owner of that key (``Registry._dispatch``). With :func:`enable`:
   correlation id (a new one if it has none), and the dispatch request carries
   ``(pub_id, correlation_id, hlc_ts)`` to the registry;
 - the registry, in its own process, records one ``deliver`` event per owner it
-  sent the message to (``target``: the owner's address), with the same
+  sent the message to (``target``: the owner's address; ``name``: the unique
+  names it holds in the registry, so a delivery reads ``-> task_manager``), with the same
   ``pub_id`` and correlation id, after merging the publisher's clock (so a
   delivery sorts after its publish on any node); messages it replays to an
   owner restoring its key in a new registry are deliveries with ``replay``.
@@ -78,8 +79,15 @@ class PubSubRecorder:
             return None
 
 
-def record_deliveries(link: Any, key: Any, owners: list[Any], replay: bool = False) -> None:
-    """The registry sent publication ``link`` to ``owners`` (never raises)."""
+def record_deliveries(
+    link: Any,
+    key: Any,
+    owners: list[Any],
+    replay: bool = False,
+    names: list[str | None] | None = None,
+) -> None:
+    """The registry sent publication ``link`` to ``owners`` (never raises); ``names``:
+    each owner's registered name(s), or None."""
     try:
         rec = recorder.current()
         if rec is None or not owners:
@@ -88,8 +96,9 @@ def record_deliveries(link: Any, key: Any, owners: list[Any], replay: bool = Fal
         rec.clock.observe(ts)
         topic = _text(key)
         with correlation(cid):
-            for owner in owners:
-                rec.emit("deliver", pub_id, topic, _text(owner), replay)
+            for i, owner in enumerate(owners):
+                name = names[i] if names is not None and i < len(names) else None
+                rec.emit("deliver", pub_id, topic, _text(owner), replay, name)
                 STATS["delivered"] += 1
     except Exception as exc:  # noqa: BLE001
         _failed(exc)

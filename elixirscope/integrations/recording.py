@@ -37,6 +37,7 @@ __all__ = [
     "count",
     "current_request",
     "preview",
+    "set_route",
     "stats",
     "status_code",
     "swallowed",
@@ -86,6 +87,22 @@ current_request: ContextVar[RequestRecording | None] = ContextVar(
     "elixirscope_web_request", default=None
 )
 """The request being recorded in this context (a framework's hooks add its route, its error)."""
+
+
+def set_route(template: object) -> bool:
+    """Name the route template of the request being recorded in this context
+    (``"/items/{id}"``): the hook any framework's router, or the app, calls once it
+    matched. False when no request is being recorded here (nothing happens)."""
+    try:
+        req = current_request.get()
+        if req is None or not isinstance(template, str):
+            return False
+        req.route = template
+        return True
+    except Exception as exc:  # noqa: BLE001
+        swallowed(exc)
+        return False
+
 
 _fids: dict[str, int] = {}
 
@@ -153,6 +170,7 @@ class RequestRecording:
         "_token",
         "route",
         "error",
+        "ws_state",
     )
 
     def __init__(
@@ -187,6 +205,7 @@ class RequestRecording:
         self._token: Any = None
         self.route: str | None = None
         self.error: BaseException | None = None
+        self.ws_state: Any = None  # websocket_state.ConnectionState, once the handler declared it
 
     def begin(self) -> None:
         rec = recorder.current()

@@ -14,7 +14,9 @@ on the ``Engine`` class (so every engine, existing and future, and every
 - ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
   announces them, i.e. before the driver's commit or rollback runs: they have no
   duration, and a commit the driver then refuses is not marked failed (the
-  program's exception says so; SQLAlchemy has no event after a commit);
+  program's exception says so; SQLAlchemy has no event after a commit). A
+  commit's or rollback's ``open_ns`` is the transaction's own duration, from its
+  ``begin`` (kept in the DBAPI connection's ``info``);
 - the pool's ``connect``: marks the driver connection so the sqlite3
   integration does not record the same statements twice.
 
@@ -24,6 +26,7 @@ the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from elixirscope.integrations import db_common
@@ -144,13 +147,24 @@ def _error(context: Any) -> None:
         db_common.failed(exc)
 
 
+_BEGAN = "elixirscope_tx_began"  # in the DBAPI connection's ``info``: when its transaction began
+
+
 def _tx(conn: Any, action: str) -> None:
     try:
         rec = db_common.current()
         if rec is None:
             return
         system, database = _where(conn.engine)
-        emit_transaction(rec, None, SOURCE, system, database, action)
+        info = conn.info
+        open_ns = 0
+        if action == "begin":
+            info[_BEGAN] = time.perf_counter_ns()
+        else:
+            began = info.pop(_BEGAN, None)
+            if type(began) is int:
+                open_ns = time.perf_counter_ns() - began
+        emit_transaction(rec, None, SOURCE, system, database, action, open_ns=open_ns)
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
 

@@ -15,6 +15,11 @@ response's size is the body's when it is a list or tuple of bytes, else its
 ``Content-Length`` (or unknown, -1); a streamed body is passed on untouched,
 never read. WSGI's latin-1 ``PATH_INFO`` is turned back into its bytes and read
 as UTF-8 (escaped when it is not).
+
+Route templates: Flask's come from its signals; Django's from
+``integrations.django.ElixirScopeDjangoMiddleware``; any other framework gives
+its matched template by ``environ["elixirscope.route"] = template`` (:data:`ROUTE_KEY`)
+or ``recording.set_route(template)`` while handling the request.
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ from elixirscope.integrations.recording import (
 from elixirscope.integrations.tracecontext import header_text
 
 __all__ = [
+    "ROUTE_KEY",
     "ElixirScopeWSGIMiddleware",
     "connect_flask_signals",
     "record_flask",
     "request_of_environ",
 ]
+
+ROUTE_KEY = "elixirscope.route"
+"""The environ key where any WSGI framework (or app) may leave the matched route
+template; ``recording.set_route`` is the other way, from the request's thread."""
 
 _inside: ContextVar[bool] = ContextVar("elixirscope_wsgi_request", default=False)
 _HEADERS = {
@@ -131,7 +141,11 @@ class ElixirScopeWSGIMiddleware:
 
 
 def _route_of(environ: dict[str, Any]) -> str | None:
-    """Flask's (werkzeug's) matched rule, when the application left it in the environ."""
+    """The route template left in the environ: under :data:`ROUTE_KEY`, else Flask's
+    (werkzeug's) matched rule. (One named by ``set_route`` is the request's own.)"""
+    named = environ.get(ROUTE_KEY)
+    if isinstance(named, str):
+        return named
     rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
     text = getattr(rule, "rule", None)
     return text if isinstance(text, str) else None

@@ -405,7 +405,8 @@ def describe(ev: Any) -> str:
         return _describe_integration(ev)
     if cls is PubSubDelivery:
         again = " (replayed)" if ev.replay else ""
-        return f"deliver {ev.topic} -> {ev.target}{again}  #{ev.pub_id}"
+        to = f"{ev.name} ({ev.target})" if ev.name else ev.target
+        return f"deliver {ev.topic} -> {to}{again}  #{ev.pub_id}"
     return repr(ev)  # pragma: no cover - every contract type is listed above
 
 

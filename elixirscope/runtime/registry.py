@@ -115,7 +115,7 @@ class Registry(GenServer):
             self.send(owner, payload)
             state["dispatched"] += 1
         if link is not None:
-            _delivered(link, key, owners)
+            _delivered(link, key, owners, state["table"])
         recent = state["recent"].get(key)
         if recent is None:
             recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
@@ -141,7 +141,7 @@ class Registry(GenServer):
                     self.send(address, payload)
                     state["replayed"] += 1
                     if link is not None:
-                        _delivered(link, key, [address], replay=True)
+                        _delivered(link, key, [address], table, replay=True)
             return result
         if op == "unregister":
             _, key, address = request
@@ -170,11 +170,15 @@ class Registry(GenServer):
         )
 
 
-def _delivered(link: Any, key: str, owners: list[Any], replay: bool = False) -> None:
-    """Record the deliveries of a recorded publish (``integrations.pubsub``; never raises)."""
+def _delivered(
+    link: Any, key: str, owners: list[Any], table: RegistryTable, replay: bool = False
+) -> None:
+    """Record the deliveries of a recorded publish (``integrations.pubsub``; never
+    raises), each subscriber named by the unique names it holds here."""
     try:
         from elixirscope.integrations.pubsub import record_deliveries
 
-        record_deliveries(link, key, owners, replay)
+        names = [",".join(table.names_of(address_key(owner))) or None for owner in owners]
+        record_deliveries(link, key, owners, replay, names)
     except Exception:  # noqa: BLE001, S110 - recording never disturbs the registry
         pass

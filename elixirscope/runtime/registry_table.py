@@ -122,6 +122,14 @@ class RegistryTable:
             return [(held[1], held[2])]
         return list(self._duplicate.get(key, {}).values())
 
+    def names_of(self, owner_key: str) -> list[str]:
+        """The unique keys (names) ``owner_key`` holds, sorted."""
+        return sorted(
+            key
+            for kind, key in self._owned.get(owner_key, ())
+            if kind == "u" and self._unique.get(key, ("",))[0] == owner_key
+        )
+
     def keys_of(self, owner_key: str) -> list[str]:
         return sorted({key for _, key in self._owned.get(owner_key, ())})
 

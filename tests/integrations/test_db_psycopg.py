@@ -46,9 +46,21 @@ def transfer(conn, table):
         print("refused:", type(exc).__name__)
 
 
+def bulk(conn, table):
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY {{}} (owner, secret) FROM STDIN").format(sql.Identifier(table))) as copy:
+            for i in range(5):
+                copy.write_row((f"bulk-{{i}}", "s"))
+    with conn.cursor(name="walker") as cur:
+        cur.execute(sql.SQL("SELECT owner FROM {{}} WHERE owner LIKE %s ORDER BY id").format(sql.Identifier(table)), ("bulk-%",))
+        print("walked", [row[0] for row in cur.fetchmany(2)], len(cur.fetchall()))
+
+
 with psycopg.connect(sys.argv[1], autocommit=False) as conn:
     set_up(conn, sys.argv[2])
     print(owners(conn, sys.argv[2]))
+    conn.commit()
+    bulk(conn, sys.argv[2])
     conn.commit()
     conn.autocommit = True
     transfer(conn, sys.argv[2])
@@ -95,6 +107,8 @@ def test_parameters_are_redacted_and_transactions_recorded(shop) -> None:
         ("begin", "__main__.set_up", None),  # implicit, before the first statement
         ("commit", "__main__.set_up", None),
         ("begin", "__main__.owners", None),
+        ("commit", "__main__.<module>", None),
+        ("begin", "__main__.bulk", None),  # implicit, before the COPY
         ("commit", "__main__.<module>", None),
         ("begin", "__main__.transfer", None),  # with conn.transaction()
         ("commit", "__main__.transfer", None),
@@ -232,3 +246,20 @@ def test_async_connections_are_recorded_with_the_line_of_their_await(postgres, t
     assert evs[-2]["line"] == line_of(ASYNC, "# awaited") and evs[-2]["rows"] == 1
     entry = next(e for e in events(tmp_path / "data", "--type", "call") if e["function"] == "__main__.count_owners")
     assert {e["parent_id"] for e in evs} == {entry["id"]}  # in place, under the coroutine's call
+
+
+def test_copy_and_a_named_cursor_are_queries(shop) -> None:
+    data, evs = shop
+    entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.bulk")
+    node = find_call(calltree(data, entry["correlation_id"])["calls"], "__main__.bulk")
+    assert node is not None
+    queries = [e for e in node["events"] if e["type"] == "query"]
+    assert [(q["statement"], q["rows"], q["line"]) for q in queries] == [
+        ('COPY "items" (owner, secret) FROM STDIN', 5, line_of(PROGRAM, "with cur.copy(")),
+        (
+            'DECLARE "walker" CURSOR FOR SELECT owner FROM "items" WHERE owner LIKE %s ORDER BY id',
+            queries[1]["rows"],
+            line_of(PROGRAM, "WHERE owner LIKE"),
+        ),
+    ]
+    assert queries[1]["parameters"] == "(<redacted>,)"

@@ -109,6 +109,19 @@ def test_lazy_loads_are_one_plus_n_under_the_call_with_their_line(orm) -> None:
     assert [e["action"] for e in node["events"] if e["type"] == "tx"] == ["begin", "rollback"]
 
 
+def test_a_transaction_end_has_how_long_it_was_open(orm) -> None:
+    _data, evs = orm
+    txs = [e for e in evs if e["type"] == "tx" and e["source"] == "sqlalchemy"]
+    ends = [e for e in txs if e["action"] in ("commit", "rollback")]
+    assert ends and all(e["open_ns"] > 0 for e in ends)
+    assert all(e["open_ns"] == 0 for e in txs if e["action"] == "begin")
+    # a transaction was open at least as long as the statements it ran took
+    for end in ends:
+        begin = max((e["ts"] for e in txs if e["action"] == "begin" and e["ts"] < end["ts"]))
+        inside = [e for e in evs if e["type"] == "query" and begin < e["ts"] < end["ts"]]
+        assert end["open_ns"] >= sum(q["duration_ns"] for q in inside)
+
+
 def test_each_statement_is_recorded_once(orm) -> None:
     _, evs = orm
     queries = [e for e in evs if e["type"] == "query"]

@@ -354,3 +354,130 @@ def test_record_flask_knows_routes_and_the_500s_flask_answers(captured: Capture)
         ("/items/<int:n>", 200, None),
         ("/items/<int:n>", 500, "ZeroDivisionError"),
     ]
+
+
+def test_any_wsgi_framework_names_its_route(captured: Capture) -> None:
+    """Through the environ key or ``set_route``: here werkzeug's own router."""
+    from werkzeug.routing import Map, Rule
+    from werkzeug.test import Client
+
+    from elixirscope.integrations.recording import set_route
+    from elixirscope.integrations.wsgi import ROUTE_KEY
+
+    urls = Map([Rule("/books/<int:n>", endpoint="book"), Rule("/shelf/<name>", endpoint="shelf")])
+
+    def app(environ, start_response):  # noqa: ANN001, ANN202
+        rule, _args = urls.bind_to_environ(environ).match(return_rule=True)
+        if rule.endpoint == "book":
+            environ[ROUTE_KEY] = rule.rule
+        else:
+            assert set_route(rule.rule) is True
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    client = Client(ElixirScopeWSGIMiddleware(app))
+    assert client.get("/books/4").status_code == 200
+    assert client.get("/shelf/top").status_code == 200
+    assert set_route("/not-in-a-request") is False
+    ends = captured.stop().of(RequestEnd)
+    assert [(e.path, e.route) for e in ends] == [
+        ("/books/4", "/books/<int:n>"),
+        ("/shelf/top", "/shelf/<name>"),
+    ]
+
+
+def test_django_routes_and_the_500s_django_answers(captured: Capture) -> None:
+    django = pytest.importorskip("django")
+    from django.conf import settings as django_settings
+
+    if not django_settings.configured:
+        django_settings.configure(
+            DEBUG=False,
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF=__name__,
+            SECRET_KEY="test-only",
+            MIDDLEWARE=["elixirscope.integrations.django.ElixirScopeDjangoMiddleware"],
+            LOGGING_CONFIG=None,
+        )
+        django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from werkzeug.test import Client
+
+    client = Client(ElixirScopeWSGIMiddleware(get_wsgi_application()))
+    assert client.get("/items/3").get_data() == b"item 3"
+    assert client.get("/items/0").status_code == 500  # Django's own 500 page
+    ends = captured.stop().of(RequestEnd)
+    assert [(e.route, e.status, e.exc_type) for e in ends] == [
+        ("items/<int:n>", 200, None),
+        ("items/<int:n>", 500, "ZeroDivisionError"),
+    ]
+
+
+def _django_item(request, n):  # noqa: ANN001, ANN202 - a Django view
+    from django.http import HttpResponse
+
+    return HttpResponse(f"item {n // n * n}")
+
+
+def __getattr__(name: str):  # noqa: ANN202 - Django reads ROOT_URLCONF's urlpatterns lazily
+    if name == "urlpatterns":
+        from django.urls import path
+
+        return [path("items/<int:n>", _django_item)]
+    raise AttributeError(name)
+
+
+def test_a_websocket_handlers_state_is_recorded_after_each_message(captured: Capture) -> None:
+    """The LiveView analogue: a class-based handler declares itself its state."""
+    from starlette.applications import Starlette
+    from starlette.endpoints import WebSocketEndpoint
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+
+    from elixirscope.contracts.trace import StateChange
+    from elixirscope.integrations.websocket_state import track_state
+    from elixirscope.state.delta import apply, decode_delta
+    from elixirscope.state.nodes import decode_node, to_plain
+
+    class Board(WebSocketEndpoint):
+        encoding = "text"
+
+        async def on_connect(self, websocket) -> None:  # noqa: ANN001
+            self.tasks: list[str] = []
+            self.viewers = 1
+            track_state(self, fields=("tasks", "viewers"))
+            await websocket.accept()
+
+        async def on_receive(self, websocket, data: str) -> None:  # noqa: ANN001
+            if data != "noop":
+                self.tasks.append(data)
+            await websocket.send_text(str(len(self.tasks)))
+
+    app = ElixirScopeMiddleware(Starlette(routes=[WebSocketRoute("/board", Board)]))
+    with TestClient(app) as client, client.websocket_connect("/board") as ws:
+        for text in ("write", "noop", "test"):
+            ws.send_text(text)
+            ws.receive_text()
+    assert track_state(["outside a connection"]) == ["outside a connection"]
+    out = captured.stop()
+    (start,) = out.of(RequestStart)
+    states = out.of(StateChange)
+    assert [(s.actor, s.callback, s.message, s.seq) for s in states] == [
+        (f"websocket /board #{start.id}", "connect", None, 0),
+        (f"websocket /board #{start.id}", "message", "'write'", 1),
+        (f"websocket /board #{start.id}", "message", "'noop'", 2),
+        (f"websocket /board #{start.id}", "message", "'test'", 3),
+    ]
+    assert states[2].delta is None  # "noop" changed nothing
+    node = decode_node(states[0].key)
+    seen = [to_plain(node)]
+    for s in states[1:]:
+        if s.delta is not None:
+            node = apply(node, decode_delta(s.delta))
+        seen.append(to_plain(node))
+    assert [(v["tasks"], v["viewers"]) for v in seen] == [
+        ([], 1),
+        (["write"], 1),
+        (["write"], 1),
+        (["write", "test"], 1),
+    ], seen

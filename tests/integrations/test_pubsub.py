@@ -16,6 +16,8 @@ from elixirscope.runtime import GenServer, Reply
 class Subscriber(GenServer):
     def init(self, args):
         self.register("news", unique=False)
+        if args:
+            self.register(args)  # a unique name: the deliveries to it carry it
         return []
 
     def handle_call(self, request, from_, state):
@@ -49,7 +51,7 @@ def until(done, what):
 
 
 with Runtime(sys.argv[1]) as rt:
-    subs = [rt.start(Subscriber, path=f"sub{i}") for i in range(3)]
+    subs = [rt.start(Subscriber, "front-desk" if i == 0 else None, path=f"sub{i}") for i in range(3)]
     pub = rt.start(Publisher, path="pub")
     # warm up: publish until every subscriber is registered (its registration is a cast)
     until(lambda: rt.call(pub, "ping") and all(rt.call(s, "get") for s in subs), "subscribers")
@@ -84,6 +86,7 @@ def test_a_publish_and_its_deliveries_are_linked(tmp_path: Path, base: str) -> N
     pub, deliveries = found
     assert (pub["topic"], pub["publisher"]) == ("news", "pub")
     assert len({d["target"] for d in deliveries}) == 3
+    assert sorted(d["name"] or "" for d in deliveries) == ["", "", "front-desk"]
     assert all(d["topic"] == "news" and not d["replay"] for d in deliveries)
     assert {d["correlation_id"] for d in deliveries} == {pub["correlation_id"]}
     assert all(d["ts"] > pub["ts"] for d in deliveries)
@@ -122,7 +125,7 @@ def test_the_runtimes_own_dispatches_are_left_out_unless_record_own() -> None:
         assert PubSubRecorder().publishing(Mine(), "telemetry", ("metrics",)) is None
         assert PubSubRecorder().publishing(Own(), "news", 1) is None
         assert PubSubRecorder(record_own=True).publishing(Own(), "news", 1) is not None
-        record_deliveries(link, "news", ["addr-a", "addr-b"])
+        record_deliveries(link, "news", ["addr-a", "addr-b"], names=["desk", None])
         recorded = [e for e in rec.ring.drain() if e[0] in ("pub", "deliver")]
     finally:
         if had is None:
@@ -130,7 +133,7 @@ def test_the_runtimes_own_dispatches_are_left_out_unless_record_own() -> None:
     pub, _, *deliveries = recorded
     assert pub[6:] == (link[0], "news", "mine", "('hello', 1)")
     assert [d[6:] for d in deliveries] == [
-        (link[0], "news", "addr-a", False),
-        (link[0], "news", "addr-b", False),
+        (link[0], "news", "addr-a", False, "desk"),
+        (link[0], "news", "addr-b", False, None),
     ]
     assert {d[4] for d in deliveries} == {pub[4]} == {link[1]}  # one correlation id

@@ -141,6 +141,20 @@ def test_retries_are_separate_attempts(recorded: Recorded) -> None:
     assert [recorded.start_of(e)["parent_span"] for e in served] == [a["span_id"] for a in attempts]
 
 
+def test_httpx_connect_retries_are_separate_attempts(recorded: Recorded) -> None:
+    """``HTTPTransport(retries=N)`` retries connecting inside httpcore: each try is an
+    attempt, the last with the error the program saw."""
+    for suffix, tries in (("/connect-retried", 3), ("/connect-retried-async", 2)):
+        attempts = [e for e in recorded.of("http") if e["url"].endswith(suffix)]
+        assert [(a["library"], a["attempt"], a["status"]) for a in attempts] == [
+            ("httpx", n, 0) for n in range(1, tries + 1)
+        ]
+        assert all(a["error"].startswith("Connect") for a in attempts), attempts
+        assert len({a["span_id"] for a in attempts}) == tries
+        assert len({a["trace_id"] for a in attempts}) == 1
+    assert "connect retried\nasync connect retried" in recorded.stdout
+
+
 def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) -> None:
     attempts = [e for e in recorded.of("http") if e["url"].endswith("/flaky-again")]
     assert [(a["library"], a["attempt"], a["status"]) for a in attempts] == [
@@ -288,6 +302,9 @@ def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
         ("flaky-again", 2, 200),
         ("flaky", 2, 200),
         ("nobody", 2, 0),
+        ("connect-retried", 2, 0),
+        ("connect-retried", 3, 0),
+        ("connect-retried-async", 2, 0),
     ]
     by_route = query(recorded, "route, count(*) from requests of '/items/*' group by route")
     assert by_route == [{"route": "/items/{n:int}", "count(*)": 3}]

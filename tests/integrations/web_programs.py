@@ -203,6 +203,21 @@ def call_asgi(base):
         refused.get(f"http://127.0.0.1:{closed.getsockname()[1]}/nobody")
     except requests.ConnectionError:
         print("refused")
+    connect_retried = f"http://127.0.0.1:{closed.getsockname()[1]}/connect-retried"
+    with httpx.Client(transport=httpx.HTTPTransport(retries=2)) as client:
+        try:
+            client.get(connect_retried)
+        except httpx.ConnectError:
+            print("connect retried")
+
+    async def connect_retried_async():
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(retries=1)) as client:
+            try:
+                await client.get(connect_retried + "-async")
+            except httpx.ConnectError:
+                print("async connect retried")
+
+    asyncio.run(connect_retried_async())
     closed.close()
     from websockets.sync.client import connect
 

@@ -20,6 +20,7 @@ def test_duplicate_key_has_many_and_owner_death_cleans_all():
     t.register("lifecycle", "B", "addr-B", "b-value", unique=False)
     t.register("config", "A", "addr-A", unique=True)
     assert sorted(t.lookup("lifecycle")) == [("addr-A", None), ("addr-B", "b-value")]
+    assert (t.names_of("A"), t.names_of("B")) == (["config"], [])  # names, not subscriptions
     assert t.remove_owner("A") == ["config", "lifecycle"]
     assert t.lookup("lifecycle") == [("addr-B", "b-value")]
     assert t.whereis("config") is None

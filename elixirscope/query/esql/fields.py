@@ -326,7 +326,7 @@ def _target(row: Any) -> str | None:
     if type(ev) is MessageReceive:
         return ev.actor
     if type(ev) is PubSubDelivery:
-        return ev.target
+        return ev.name or ev.target
     return None
 
 
@@ -582,7 +582,7 @@ _FIELDS = [
         "actor",
         {"events", "messages", "sends", "receives", "deliveries"},
         _target,
-        doc="the receiver",
+        doc="the receiver (a delivery: the subscriber's registered name, else its address)",
     ),
     _f("sent", "time", {"messages"}, _sent),
     _f("received", "time", {"messages"}, _received),

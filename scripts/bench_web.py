@@ -1,0 +1,594 @@
+"""A web service under load: plain, recorded by ElixirScope, and traced by OpenTelemetry.
+
+One run prints every row. The service (``--app``) is TaskFlow
+(``elixirscope.examples.taskflow.app.create_app`` on its own SQLite file, its
+actor tree running; the load reads its projects and its 20 tasks), or
+``own``: a small Starlette app over SQLAlchemy (SQLite in memory; three
+queries and a little business logic a request). uvicorn serves it on a
+loopback port, each setup in its own process:
+
+* ``plain`` - ``python server.py``;
+* ``recorded`` - ``elixirscope run --plan balanced.toml server.py``: the app's
+  handlers and business logic at ``args`` (TaskFlow: ``elixirscope.examples.taskflow.*``),
+  everything else at ``none``; the libraries are recorded at their boundaries
+  by the integrations (each request a ``req``/``reqend`` pair, each query a
+  ``query`` event, each transaction ``tx`` events), embedded store in a temp data dir;
+* ``otel`` - ``python server.py`` with OpenTelemetry's SDK, its Starlette and
+  SQLAlchemy instrumentation, a ``BatchSpanProcessor`` and an in-memory exporter.
+
+The load comes from a real load generator in another process: ``wrk`` (one
+thread, ``--concurrency`` connections kept busy for ``--seconds``: a bounded
+run; wrk cannot stop at a count of requests) when it is installed, else a
+Python asyncio/httpx generator (``--load python`` forces it) in its own process
+(it saturates a core before the server does: its figures measure it as much). The
+three servers run at once, idle but for the one under load, and the rounds
+alternate which goes first so that machine noise spreads over all three; the
+median round counts.
+
+Then the soak: the recorded server under sustained load for ``--soak-seconds``
+(default 300), its RSS (the ``elixirscope run`` process and its children)
+sampled every few seconds; the growth is the last sample minus the first after
+warm-up, and the slope a least-squares fit (MB a minute). Last, each server is
+stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes), and
+the recorded run's record says how many events it stored and dropped; the
+requests it recorded are counted against the responses the load generators got.
+
+``python scripts/bench_web.py [--json] [--app taskflow|own] [--rounds 5] [--seconds 10]
+[--concurrency 16] [--soak-seconds 300] [--load wrk|python]`` (or ``./dev bench web``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+APP = textwrap.dedent(
+    '''
+    """The benchmark's service: projects with their tasks (Starlette + SQLAlchemy)."""
+    import os
+    import sys
+
+    import uvicorn
+    from sqlalchemy import (Column, ForeignKey, Integer, MetaData, String, Table,
+                            create_engine, func, select)
+    from sqlalchemy.pool import StaticPool
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    metadata = MetaData()
+    projects = Table("projects", metadata, Column("id", Integer, primary_key=True),
+                     Column("name", String))
+    tasks = Table("tasks", metadata, Column("id", Integer, primary_key=True),
+                  Column("project_id", ForeignKey("projects.id")), Column("title", String),
+                  Column("done", Integer))
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+
+
+    def seed():
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(projects.insert(), [{"id": i, "name": f"project {i}"} for i in range(1, 21)])
+            conn.execute(tasks.insert(), [
+                {"project_id": 1 + i % 20, "title": f"task {i}", "done": i % 3 == 0}
+                for i in range(400)
+            ])
+
+
+    def load_project(conn, pid):
+        row = conn.execute(select(projects).where(projects.c.id == pid)).first()
+        if row is None:
+            return None
+        items = conn.execute(select(tasks.c.title, tasks.c.done)
+                             .where(tasks.c.project_id == pid)).all()
+        return {"id": row.id, "name": row.name, "tasks": [tuple(t) for t in items]}
+
+
+    def summarize(project, open_total):
+        done = sum(1 for _, d in project["tasks"] if d)
+        return {"id": project["id"], "name": project["name"], "tasks": len(project["tasks"]),
+                "done": done, "share_of_open": round((len(project["tasks"]) - done) / max(open_total, 1), 4)}
+
+
+    async def project_view(request):
+        pid = int(request.path_params["pid"])
+        with engine.connect() as conn:
+            project = load_project(conn, pid)
+            if project is None:
+                return JSONResponse({"error": "no such project"}, status_code=404)
+            open_total = conn.execute(select(func.count()).select_from(tasks)
+                                      .where(tasks.c.done == 0)).scalar_one()
+        return JSONResponse(summarize(project, open_total))
+
+
+    async def health(request):
+        return JSONResponse({"ok": True})
+
+
+    app = Starlette(routes=[Route("/projects/{pid}", project_view), Route("/health", health)])
+
+
+    def with_opentelemetry():
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
+        StarletteInstrumentor.instrument_app(app)
+        SQLAlchemyInstrumentor().instrument(engine=engine)
+
+
+    if __name__ == "__main__":
+        if os.environ.get("BENCH_WEB_OTEL") == "1":
+            with_opentelemetry()
+        seed()
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="critical",
+                    access_log=False, lifespan="off")
+    '''
+)
+
+TASKFLOW = textwrap.dedent(
+    """
+    \"\"\"TaskFlow for the benchmark: create_app on its own SQLite file, served by uvicorn.\"\"\"
+    import os
+    import sys
+
+    import uvicorn
+
+    OTEL = os.environ.get("BENCH_WEB_OTEL") == "1"
+    if OTEL:
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
+        SQLAlchemyInstrumentor().instrument()  # every engine created from now on
+
+    from elixirscope.examples.taskflow.app import create_app
+
+    app = create_app(sys.argv[2])
+    if OTEL:
+        from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+
+        StarletteInstrumentor.instrument_app(app)
+
+    if __name__ == "__main__":
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="critical",
+                    access_log=False)
+    """
+)
+
+TASKFLOW_PLAN = textwrap.dedent(
+    """
+    # Balanced: TaskFlow's handlers, queries and actors at args; libraries only
+    # through the integrations (requests, queries, transactions, pub/sub).
+    default_level = "none"
+    [[rules]]
+    pattern = "elixirscope.examples.taskflow.*"
+    level = "args"
+    """
+)
+
+# What the load asks for: TaskFlow's reads (its projects, and each of its 20 tasks)
+TASKFLOW_PATHS = ["/api/projects"] + [f"/api/tasks/{n}" for n in range(1, 21)]
+OWN_PATHS = [f"/projects/{n}" for n in range(1, 21)]
+
+PLAN = textwrap.dedent(
+    """
+    # Balanced: the app's handlers and business logic at args; libraries only
+    # through the integrations (requests, queries, transactions).
+    default_level = "none"
+    [[rules]]
+    pattern = "webapp.*"
+    level = "args"
+    """
+)
+
+WRK_SCRIPT = textwrap.dedent(
+    """
+    function done(summary, latency, requests)
+      io.write(string.format(
+        '{"requests": %d, "seconds": %f, "p50_us": %f, "p99_us": %f, "errors": %d, "non2xx": %d}\\n',
+        summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+        summary.errors.status))
+    end
+    """
+)
+
+PY_LOAD = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    import httpx
+
+    async def main(url, paths, seconds, concurrency):
+        latencies, errors = [], 0
+        until = time.perf_counter() + seconds
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
+            async def worker(n):
+                nonlocal errors
+                i = n
+                while time.perf_counter() < until:
+                    t0 = time.perf_counter()
+                    try:
+                        r = await client.get(url + paths[i % len(paths)])
+                        if r.status_code != 200:
+                            errors += 1
+                    except httpx.HTTPError:
+                        errors += 1
+                    latencies.append((time.perf_counter() - t0) * 1e6)
+                    i += concurrency
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(n) for n in range(concurrency)))
+            seconds = time.perf_counter() - start
+        latencies.sort()
+        def pct(p):
+            return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))]
+        print(json.dumps({"requests": len(latencies), "seconds": seconds, "p50_us": pct(50),
+                          "p99_us": pct(99), "errors": errors, "non2xx": 0}))
+
+    asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
+    """
+)
+
+
+def _wrk_paths(paths: list[str]) -> str:
+    listed = ", ".join(json.dumps(p) for p in paths)
+    return textwrap.dedent(
+        f"""
+        local paths = {{{listed}}}
+        local n = 0
+        request = function()
+          n = n + 1
+          return wrk.format("GET", paths[1 + n % #paths])
+        end
+        """
+    )
+
+
+SETUPS = ("plain", "recorded", "otel")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One setup's server process on its own loopback port."""
+
+    def __init__(self, setup: str, tmp: Path, python: str, app_name: str, ready: str) -> None:
+        self.setup = setup
+        self.port = _free_port()
+        self.data_dir = tmp / f"data-{setup}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("BENCH_WEB_OTEL", None)
+        app = [str(tmp / f"{app_name}.py"), str(self.port)]
+        if app_name == "taskflow_server":
+            app.append(f"sqlite:///{tmp / f'taskflow-{setup}.db'}")
+        if setup == "recorded":
+            cli = Path(python).with_name("elixirscope")
+            argv = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
+            argv += ["run", "--plan", str(tmp / "balanced.toml"), "--data-dir", str(self.data_dir)]
+            argv += app
+        else:
+            argv = [python, *app]
+            if setup == "otel":
+                env["BENCH_WEB_OTEL"] = "1"
+        self.log = open(tmp / f"{setup}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=self.log, stderr=self.log)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{setup} server exited: see {tmp / f'{setup}.log'}")
+            try:
+                if httpx.get(self.url + ready, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{setup} server did not answer in 60 s")
+            time.sleep(0.1)
+
+    def rss_mb(self) -> float:
+        """RSS of the server process and its children, MB."""
+        try:
+            proc = psutil.Process(self.proc.pid)
+            total = proc.memory_info().rss
+            for child in proc.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            return total / 1e6
+        except psutil.Error:
+            return float("nan")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return int(self.proc.returncode)
+
+
+class Load:
+    """The load generator: ``wrk`` or the Python one, each in its own process."""
+
+    def __init__(
+        self, kind: str, tmp: Path, python: str, concurrency: int, paths: list[str]
+    ) -> None:
+        self.kind = kind
+        self.tmp = tmp
+        self.python = python
+        self.concurrency = concurrency
+        self.paths = paths
+        (tmp / "load.lua").write_text(_wrk_paths(paths) + WRK_SCRIPT)
+        (tmp / "load.py").write_text(PY_LOAD)
+
+    def run(self, url: str, seconds: int) -> dict[str, Any]:
+        """``seconds`` of requests at the fixed concurrency: responses, req/s, p50, p99."""
+        if self.kind == "wrk":
+            argv = [
+                "wrk",
+                "-t1",
+                f"-c{self.concurrency}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(self.tmp / "load.lua"),
+                url,
+            ]
+        else:
+            argv = [
+                self.python,
+                str(self.tmp / "load.py"),
+                url,
+                json.dumps(self.paths),
+                str(seconds),
+                str(self.concurrency),
+            ]
+        out = subprocess.run(
+            argv, capture_output=True, text=True, check=True, timeout=seconds + 60
+        ).stdout
+        line = [x for x in out.splitlines() if x.startswith("{")][-1]
+        result: dict[str, Any] = json.loads(line)
+        result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0.0
+        return result
+
+
+def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
+    if len(samples) < 2:
+        return 0.0
+    xs = [t / 60 for t, _ in samples]
+    ys = [mb for _, mb in samples]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+
+
+def _recorded_counts(python: str, data_dir: Path) -> dict[str, Any]:
+    cli = Path(python).with_name("elixirscope")
+    base = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
+    runs = json.loads(
+        subprocess.run(
+            [*base, "runs", "--data-dir", str(data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["runs"]
+    run = runs[0]
+    query = subprocess.run(
+        [*base, "query", "--data-dir", str(data_dir), "--json", "count(*) from requests"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    recorded_requests = None
+    if query.returncode == 0:
+        try:
+            rows = json.loads(query.stdout).get("rows") or []
+            recorded_requests = int(
+                next(iter(rows[0].values())) if isinstance(rows[0], dict) else rows[0][0]
+            )
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+            recorded_requests = None
+    return {
+        "events": run["events"],
+        "dropped": run["dropped"],
+        "drop_reasons": run.get("drop_reasons") or {},
+        "requests_recorded": recorded_requests,
+    }
+
+
+def run(
+    rounds: int,
+    seconds: int,
+    concurrency: int,
+    soak_seconds: float,
+    load_kind: str,
+    app: str = "taskflow",
+    python: str = sys.executable,
+) -> dict[str, Any]:
+    if load_kind == "auto":
+        load_kind = "wrk" if shutil.which("wrk") else "python"
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp_name:
+        tmp = Path(tmp_name)
+        if app == "taskflow":
+            script, plan, paths, ready = (
+                "taskflow_server",
+                TASKFLOW_PLAN,
+                TASKFLOW_PATHS,
+                "/api/projects",
+            )
+            (tmp / "taskflow_server.py").write_text(TASKFLOW)
+        else:
+            script, plan, paths, ready = "webapp", PLAN, OWN_PATHS, "/health"
+            (tmp / "webapp.py").write_text(APP)
+        (tmp / "balanced.toml").write_text(plan)
+        load = Load(load_kind, tmp, python, concurrency, paths)
+        servers: dict[str, Server] = {}
+        sent: dict[str, int] = dict.fromkeys(SETUPS, 1)  # the readiness check each
+        try:
+            for setup in SETUPS:
+                servers[setup] = Server(setup, tmp, python, script, ready)
+            for server in servers.values():  # warm-up: imports, caches, first connections
+                sent[server.setup] += load.run(server.url, 2)["requests"]
+            results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
+            for r in range(rounds):
+                order = SETUPS[r % 3 :] + SETUPS[: r % 3]
+                for setup in order:
+                    res = load.run(servers[setup].url, seconds)
+                    sent[setup] += res["requests"]
+                    results[setup].append(res)
+            soak = _soak(servers["recorded"], load, soak_seconds)
+            sent["recorded"] += soak.pop("requests")
+        finally:
+            codes = {setup: server.stop() for setup, server in servers.items()}
+        recorded = _recorded_counts(python, servers["recorded"].data_dir)
+    rows = {}
+    for setup, res in results.items():
+        rows[setup] = {
+            "rps": round(statistics.median(x["rps"] for x in res)),
+            "p50_ms": round(statistics.median(x["p50_us"] for x in res) / 1000, 2),
+            "p99_ms": round(statistics.median(x["p99_us"] for x in res) / 1000, 2),
+            "errors": sum(x["errors"] + x["non2xx"] for x in res),
+            "requests": sum(x["requests"] for x in res),
+        }
+    plain = rows["plain"]
+    for setup in ("recorded", "otel"):
+        rows[setup]["rps_vs_plain"] = round(rows[setup]["rps"] / plain["rps"] - 1, 3)
+        rows[setup]["p50_vs_plain"] = round(rows[setup]["p50_ms"] / plain["p50_ms"] - 1, 3)
+    recorded["requests_sent"] = sent["recorded"]
+    return {
+        "settings": {
+            "app": app,
+            "rounds": rounds,
+            "seconds": seconds,
+            "concurrency": concurrency,
+            "soak_seconds": soak_seconds,
+            "load": load_kind,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+        },
+        "setups": rows,
+        "soak": soak,
+        "recorded_run": recorded,
+        "exit_codes": codes,
+    }
+
+
+def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
+    """Sustained load on ``server`` for ``seconds``, its RSS sampled between chunks."""
+    start = time.monotonic()
+    samples: list[tuple[float, float]] = [(0.0, server.rss_mb())]
+    served = 0
+    while time.monotonic() - start < seconds:
+        left = seconds - (time.monotonic() - start)
+        res = load.run(server.url, max(1, min(5, round(left))))
+        served += res["requests"]
+        samples.append((time.monotonic() - start, server.rss_mb()))
+    warm = [s for s in samples if s[0] >= min(30.0, seconds / 5)] or samples
+    return {
+        "requests": served,
+        "seconds": round(time.monotonic() - start, 1),
+        "rss_start_mb": round(warm[0][1], 1),
+        "rss_end_mb": round(samples[-1][1], 1),
+        "growth_mb": round(samples[-1][1] - warm[0][1], 1),
+        "slope_mb_per_min": round(_slope_mb_per_min(warm), 2),
+        "samples": len(samples),
+    }
+
+
+def _print(result: dict[str, Any]) -> None:
+    s = result["settings"]
+    print(
+        f"{s['app']} under load: {s['load']}, {s['seconds']} s a round at "
+        f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds "
+        f"(Python {s['python']}, {s['cpus']} CPUs)"
+    )
+    print(
+        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'vs plain (req/s, p50)':>24} {'errors':>7}"
+    )
+    for setup, row in result["setups"].items():
+        vs = ""
+        if "rps_vs_plain" in row:
+            vs = f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}"
+        print(
+            f"{setup:<10} {row['rps']:>8,} {row['p50_ms']:>7.2f}ms {row['p99_ms']:>7.2f}ms "
+            f"{vs:>24} {row['errors']:>7}"
+        )
+    soak = result["soak"]
+    print(
+        f"soak: recorded server {soak['seconds']} s under load, RSS {soak['rss_start_mb']} -> "
+        f"{soak['rss_end_mb']} MB after warm-up: growth {soak['growth_mb']} MB, slope "
+        f"{soak['slope_mb_per_min']} MB/min ({soak['samples']} samples)"
+    )
+    rec = result["recorded_run"]
+    print(
+        f"recorded run: {rec['events']:,} events stored, {rec['dropped']} dropped; "
+        f"{rec['requests_recorded']} requests recorded, {rec['requests_sent']} answered to the "
+        "load generators (requests in flight when a load run stops are served but not counted)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--app",
+        choices=("taskflow", "own"),
+        default="taskflow",
+        help="TaskFlow (elixirscope.examples.taskflow), or the script's own small app",
+    )
+    args = parser.parse_args(argv)
+    result = run(
+        args.rounds, args.seconds, args.concurrency, args.soak_seconds, args.load, args.app
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
