@@ -123,7 +123,7 @@ def test_a_bad_target_is_named(tmp_path):
 def test_installed_package_by_name(tmp_path):
     with open_repository(tmp_path / "data") as repo:
         summary = repo.analyze("elixirscope.examples")
-        assert summary["files"] == len(list(Path(summary["root"]).glob("*.py")))
+        assert summary["files"] == len(list(Path(summary["root"]).rglob("*.py")))
         assert repo.node_for_name("elixirscope.examples.shopkeeping", "StockKeeper.handle_call")
 
 
