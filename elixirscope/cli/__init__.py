@@ -124,6 +124,12 @@ def _add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_arguments(parser)
 
 
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import plan
+
+    plan.add_arguments(parser)
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -179,6 +185,11 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         "analyze",
         "analyse a project's source: patterns, supervision trees, message flows, hot spots",
         _add_analyze_arguments,
+    ),
+    (
+        "plan",
+        "an instrumentation plan from the analysis (and a recording), within an overhead budget",
+        _add_plan_arguments,
     ),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
@@ -334,6 +345,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import analyze
 
             return analyze.run(args)
+        if args.command == "plan":
+            from elixirscope.cli import plan
+
+            return plan.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure
