@@ -4,13 +4,20 @@ What is worth recording comes from the source: the callbacks of GenServers and
 Thespian actors, web and WebSocket handlers and background jobs get ``args``
 (what they were asked matters); functions that query a database, start tasks
 or send messages, and the complex ones, get ``boundaries``; the rest of the
-project's functions get ``boundaries`` too while the budget allows. What it
-costs comes from a recording (``from_run``): each function's recorded calls
-times a per-call cost by level (:data:`COST_NS`), over the program's own time
-(the run's duration less what its recording cost). Functions are admitted by
-priority, then cheapest first, down to ``boundaries`` and then left out when
-the budget is spent. Without a recording every function is admitted and the
-overhead is not estimated (nothing says how often each runs).
+project's functions get ``boundaries`` too while the budget allows.
+
+What it costs is :mod:`elixirscope.analysis.overhead`'s model: Σ calls(f) ×
+cost(level(f)) + the fixed cost, with costs calibrated on this machine and
+calls counted in a recording (``calls``), over the program's own time in that
+recording (its duration less what recording it cost, estimated the same way).
+The plan is built in steps — each function at ``boundaries``, then each
+handler raised to ``args`` — taken in order of their cost weighted by priority
+(a handler's step counts a quarter of its cost, an active function's half, a
+complex one's three quarters), up to the first step that does not fit. So the
+estimate stays within the budget whenever the fixed cost does, and a larger
+budget records everything a smaller one does, and more. Without a recording
+every function is planned and the estimate is relative: what 1,000 calls of a
+function cost at its level.
 
 The plan is the TOML ``elixirscope run --plan`` reads (one rule per function,
 ``default_level = "none"``), headed by comments that say why.
@@ -23,19 +30,39 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from elixirscope.analysis.overhead import Calibration, call_cost_ns, estimate_ns
 from elixirscope.analysis.project import GENSERVER_CALLBACKS, Project
 
-__all__ = ["COST_NS", "PlanChoice", "choose_plan", "recorded_calls"]
+__all__ = ["PlanChoice", "RecordedRun", "choose_plan", "plan_steps", "recorded_run"]
 
-COST_NS = {"boundaries": 3_300, "args": 4_200, "full": 6_000}
-"""What recording one call adds to the program's time, embedded, by level (ns): the
-hooks and the shipper's share of the GIL for its two events, measured with
-``scripts/bench_planner.py`` on a call-heavy program (2-vCPU development machine)."""
 HANDLER_KINDS = ("route", "websocket", "job")
 ACTIVE_KINDS = ("sqlalchemy_query", "asyncio_task", "pubsub", "registry")
 COMPLEX = 10
 """Cognitive complexity from which a function is worth its boundaries for itself."""
-PRIORITY = {"handler": 0, "active": 1, "complex": 2, "other": 3}
+WEIGHT = {"handler": 0.25, "active": 0.5, "complex": 0.75, "other": 1.0}
+"""How much of a step's cost counts when ordering the steps: the lower, the earlier."""
+PER = 1_000
+"""Without a recording, costs are given per this many calls."""
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """What the planner takes from a recording: calls per function and the program's own time."""
+
+    run_id: str
+    calls: dict[str, int]
+    duration_ns: int
+    recorded_cost_ns: float  # what recording it cost, by the model
+
+    @property
+    def program_ns(self) -> float:
+        """The run's duration less what recording it cost; when the model says recording
+        took nearly all of it, a tenth of the duration (and :attr:`uncertain` says so)."""
+        return max(self.duration_ns - self.recorded_cost_ns, self.duration_ns / 10)
+
+    @property
+    def uncertain(self) -> bool:
+        return self.recorded_cost_ns > 0.9 * self.duration_ns
 
 
 @dataclass
@@ -44,24 +71,60 @@ class PlanChoice:
 
     rules: list[tuple[str, str, str]] = field(default_factory=list)  # (function, level, why)
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (function, why)
-    overhead: float | None = None  # estimated fraction of the program's own time
     budget: float = 0.05
-    program_ns: int | None = None
+    calibration: Calibration | None = None
+    run: RecordedRun | None = None
+    estimate_ns: float | None = None  # with a recording: calls' cost + fixed
     source: str = ""
 
-    def toml(self) -> str:
-        head = [f"# elixirscope plan for {self.source}: budget {self.budget:.1%}"]
-        if self.overhead is None:
-            head.append("# estimated overhead: unknown (plan --from-run RUN to estimate it)")
-        else:
-            head.append(
-                f"# estimated overhead: {self.overhead:.2%} of the program's own time "
-                f"({self.program_ns / 1e9:.3f} s in the run it was estimated from)"
-                if self.program_ns
-                else f"# estimated overhead: {self.overhead:.2%}"
+    @property
+    def overhead(self) -> float | None:
+        """The estimate as a fraction of the program's own time (with a recording)."""
+        if self.run is None or self.estimate_ns is None:
+            return None
+        return self.estimate_ns / self.run.program_ns
+
+    @property
+    def levels(self) -> dict[str, tuple[str, float]]:
+        return {f: (level, 1.0) for f, level, _ in self.rules}
+
+    def per_thousand_ns(self) -> dict[str, float]:
+        """Without a recording: what 1,000 calls of each planned level cost (ns)."""
+        assert self.calibration is not None
+        used = sorted({level for _, level, _ in self.rules})
+        return {level: PER * call_cost_ns(self.calibration, level) for level in used}
+
+    def summary(self) -> str:
+        """The estimate in one line, as the command prints it."""
+        head = f"{len(self.rules)} functions planned, {len(self.left_out)} left out"
+        if self.calibration is None:
+            return head
+        fixed = f"{self.calibration.fixed_ns / 1e6:.0f} ms"
+        if self.run is None or self.overhead is None or self.estimate_ns is None:
+            costs = ", ".join(
+                f"{lv} {ns / 1e6:.1f} ms" for lv, ns in self.per_thousand_ns().items()
             )
-        if self.left_out:
-            head.append(f"# left out to stay within the budget: {len(self.left_out)} functions")
+            return (
+                f"{head}; estimate relative (no recording): per 1,000 calls "
+                f"{costs or 'nothing'}, plus {fixed} per run"
+            )
+        return (
+            f"{head}; estimated overhead {self.overhead:.1%} (budget {_percent(self.budget)}): "
+            f"{(self.estimate_ns - self.calibration.fixed_ns) / 1e6:.0f} ms for "
+            f"{sum(self.run.calls.get(f, 0) for f, _, _ in self.rules):,} calls + {fixed} fixed, "
+            f"over {self.run.program_ns / 1e9:.2f} s of the program's own time in run {self.run.run_id[:8]}"
+            + (
+                " (uncertain: recording that run cost nearly all of it)"
+                if self.run.uncertain
+                else ""
+            )
+        )
+
+    def toml(self) -> str:
+        head = [f"# elixirscope plan for {self.source}: budget {_percent(self.budget)}"]
+        head.append("# " + self.summary())
+        if self.calibration is not None:
+            head.append("# costs " + self.calibration.describe())
         lines = [*head, 'default_level = "none"', ""]
         for function, level, why in self.rules:
             lines += [
@@ -78,62 +141,93 @@ class PlanChoice:
             "source": self.source,
             "budget": self.budget,
             "overhead": self.overhead,
-            "program_ns": self.program_ns,
+            "estimate_ns": self.estimate_ns,
+            "program_ns": None if self.run is None else self.run.program_ns,
+            "run": None if self.run is None else self.run.run_id,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "per_1000_calls_ns": None
+            if self.run is not None or self.calibration is None
+            else self.per_thousand_ns(),
             "rules": [{"function": f, "level": lv, "why": w} for f, lv, w in self.rules],
             "left_out": [{"function": f, "why": w} for f, w in self.left_out],
         }
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
 
 
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def plan_steps(
+    wanted: dict[str, tuple[str, str, str]], calls: dict[str, int], calibration: Calibration
+) -> list[tuple[float, str, str, float]]:
+    """The steps a plan is built from, in the order they are taken:
+    (weighted key, function, level it brings the function to, cost it adds in ns)."""
+    steps = []
+    for function, (kind, level, _why) in wanted.items():
+        count = calls.get(function, 0)
+        base = count * call_cost_ns(calibration, "boundaries")
+        steps.append((base * WEIGHT[kind], function, "boundaries", base))
+        if level != "boundaries":
+            more = count * call_cost_ns(calibration, level) - base
+            # after its own boundaries step, whatever it costs
+            steps.append((max(base, more) * WEIGHT[kind], function, level, more))
+    order = {"boundaries": 0, "args": 1, "full": 2}
+    steps.sort(key=lambda s: (s[0], order[s[2]], s[1]))
+    return steps
+
+
 def choose_plan(
     project: Project,
+    calibration: Calibration,
     *,
     budget: float = 0.05,
-    calls: dict[str, int] | None = None,
-    program_ns: int | None = None,
+    run: RecordedRun | None = None,
     source: str = "",
 ) -> PlanChoice:
-    """Rules for ``project``'s functions within ``budget`` (a fraction: 0.05 is 5 %).
+    """Rules for ``project``'s functions within ``budget`` (a fraction: 0.05 is 5 %)."""
+    return choose_from(_wanted(project), calibration, budget=budget, run=run, source=source)
 
-    ``calls``: recorded calls per ``module.qualname``; ``program_ns``: the program's
-    own time in that recording. Both or neither."""
-    if not 0 < budget <= 10:
-        raise ValueError(f"budget must be a fraction above 0 (0.05 is 5%), got {budget!r}")
-    if (calls is None) != (program_ns is None):
-        raise ValueError("calls and program_ns come together, from one recording")
-    if program_ns is not None and program_ns <= 0:
-        raise ValueError(f"the program's own time must be positive, got {program_ns!r} ns")
-    wanted = _wanted(project)
-    choice = PlanChoice(budget=budget, program_ns=program_ns, source=source)
-    if calls is None or program_ns is None:
+
+def choose_from(
+    wanted: dict[str, tuple[str, str, str]],
+    calibration: Calibration,
+    *,
+    budget: float = 0.05,
+    run: RecordedRun | None = None,
+    source: str = "",
+) -> PlanChoice:
+    """:func:`choose_plan` over ``wanted``: function -> (priority kind, level, why)."""
+    if not 0 < budget <= 1:
+        raise ValueError(f"budget must be above 0% and at most 100%, got {_percent(budget)}")
+    if run is not None and run.duration_ns <= 0:
+        raise ValueError(f"run {run.run_id[:8]} has no duration to estimate from")
+    choice = PlanChoice(budget=budget, calibration=calibration, run=run, source=source)
+    if run is None:
         choice.rules = [(f, level, why) for f, (_, level, why) in sorted(wanted.items())]
         return choice
-    allowance = budget * program_ns
+    allowance = budget * run.program_ns - calibration.fixed_ns
     spent = 0.0
-    order = sorted(wanted, key=lambda f: (PRIORITY[wanted[f][0]], calls.get(f, 0), f))
-    for function in order:
-        _kind, level, why = wanted[function]
-        count = calls.get(function, 0)
-        for option in _levels_from(level):
-            cost = count * COST_NS[option]
-            if spent + cost <= allowance:
-                spent += cost
-                note = why if option == level else f"{why}; boundaries only, for the budget"
-                choice.rules.append((function, option, f"{note}; {count:,} calls recorded"))
-                break
+    chosen: dict[str, str] = {}
+    stopped = False
+    for _key, function, level, cost in plan_steps(wanted, run.calls, calibration):
+        if stopped or spent + cost > allowance:
+            stopped = True
+            continue
+        spent += cost
+        chosen[function] = level
+    for function, (_kind, level, why) in sorted(wanted.items()):
+        count = run.calls.get(function, 0)
+        if function in chosen:
+            note = why if chosen[function] == level else f"{why}; boundaries only, for the budget"
+            choice.rules.append((function, chosen[function], f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.rules.sort()
-    choice.left_out.sort()
-    choice.overhead = spent / program_ns
+    choice.estimate_ns = estimate_ns(calibration, run.calls, choice.levels)
     return choice
-
-
-def _levels_from(level: str) -> tuple[str, ...]:
-    return ("args", "boundaries") if level == "args" else (level,)
 
 
 def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
@@ -149,7 +243,11 @@ def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
             for node in project.nodes.values():
                 if node["kind"] == "method" and node["parent"] == pattern["node"]:
                     name = node["qualname"].rpartition(".")[2]
-                    if name in GENSERVER_CALLBACKS or name == "receiveMessage" or name.startswith("receiveMsg_"):
+                    if (
+                        name in GENSERVER_CALLBACKS
+                        or name == "receiveMessage"
+                        or name.startswith("receiveMsg_")
+                    ):
                         handlers.add(f"{node['module']}.{node['qualname']}")
     out: dict[str, tuple[str, str, str]] = {}
     for node in project.nodes.values():
@@ -158,7 +256,11 @@ def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
         name = f"{node['module']}.{node['qualname']}"
         kinds = by_node.get(node["id"], [])
         if name in handlers or any(k in HANDLER_KINDS for k in kinds):
-            out[name] = ("handler", "args", "a handler: " + (", ".join(sorted(set(kinds))) or "callback"))
+            out[name] = (
+                "handler",
+                "args",
+                "a handler: " + (", ".join(sorted(set(kinds))) or "callback"),
+            )
         elif any(k in ACTIVE_KINDS for k in kinds):
             out[name] = ("active", "boundaries", ", ".join(sorted(set(kinds))))
         elif node["cognitive"] >= COMPLEX:
@@ -168,9 +270,12 @@ def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def recorded_calls(data_dir: str | os.PathLike[str], run: str | None = None) -> tuple[dict[str, int], int, str]:
-    """Calls per function in one recording (the latest, or ``run``), the program's own
-    time in it (its duration less what recording those calls cost) and the run's id."""
+def recorded_run(
+    data_dir: str | os.PathLike[str], run: str | None, calibration: Calibration
+) -> RecordedRun:
+    """Calls per function in one recording (the latest, or ``run``) and its duration;
+    what recording it cost is estimated from each call's level (``args`` when it
+    carries arguments, else ``boundaries``)."""
     from elixirscope.query.runs import select_run
     from elixirscope.store.eventstore import EventStore
 
@@ -187,5 +292,5 @@ def recorded_calls(data_dir: str | os.PathLike[str], run: str | None = None) -> 
             event = stored.event
             counts[event.function] += 1  # type: ignore[union-attr]
             levels["args" if getattr(event, "args", None) is not None else "boundaries"] += 1
-    cost = sum(COST_NS[level] * n for level, n in levels.items())
-    return dict(counts), max(duration - cost, duration // 10), scope.run.id
+    cost = sum(n * call_cost_ns(calibration, level) for level, n in levels.items())
+    return RecordedRun(scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns)
