@@ -73,7 +73,7 @@ def run(args: Any) -> int:
     from elixirscope.analysis.overhead import load_or_calibrate
     from elixirscope.analysis.planner import choose_plan, recorded_run
     from elixirscope.config.data_dir import DataDirError, usable_data_dir
-    from elixirscope.query.runs import RunSelectError
+    from elixirscope.query.runs import RunSelectError, select_run
 
     budget = parse_budget(args.budget)
     try:
@@ -82,7 +82,10 @@ def run(args: Any) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     if not os.path.exists(args.path) and (os.sep in args.path or args.path.endswith(".py")):
         raise CommandError(f"no such file or directory: {args.path!r}", EXIT_USAGE)
+    run_id = None if args.from_run in (None, "latest") else args.from_run
     try:
+        if args.from_run:  # an unknown run is said before anything is measured
+            select_run(data_dir, run_id)
         with open_repository(data_dir) as repo:
             summary = repo.analyze(args.path)
             project = repo.project(summary["target"])
@@ -95,7 +98,6 @@ def run(args: Any) -> int:
         recording = None
         source = args.path
         if args.from_run:
-            run_id = None if args.from_run == "latest" else args.from_run
             recording = recorded_run(data_dir, run_id, calibration)
             source = f"{args.path}, estimated from run {recording.run_id[:8]}"
         choice = choose_plan(project, calibration, budget=budget, run=recording, source=source)
