@@ -1,49 +1,37 @@
-"""The planner's estimate against the overhead measured, on call-heavy programs.
+"""The planner's estimate against the overhead measured, on a call-heavy program.
 
-Each program times its own work (``perf_counter`` around it, printed), so
-interpreter start-up and the recording's save at exit are outside what is
-compared. For each program: its own time plain (best of ``--repeat``); one
-recording of every function at ``boundaries`` (``--trace``), which gives the
-call counts and the measured per-call cost; then for each budget, ``elixirscope
-plan --from-run latest --budget B``, a recording with that plan (best of
-``--repeat``), and the overhead it added next to the one the planner estimated.
-Goal: the estimate within 20 % of the measured overhead.
+For each program: one recording with every function at ``boundaries`` gives
+the call counts (``--trace``); then for each budget, ``elixirscope plan
+--from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
+machine the first time, cached in the bench's data dir), and ``--repeat``
+interleaved pairs of whole processes: the program plain, and recorded with
+the plan. What recording added is the difference of the medians of wall
+time; the planner's estimate (calls x cost + fixed) is set next to it, with
+the error. Goal: within 20 %. The machine's load is printed: on a shared
+machine both figures move with it.
 
-``python scripts/bench_planner.py [--json] [--repeat 3] [--budgets 5%,20%,100%]``.
+``python scripts/bench_planner.py [--json] [--repeat 5] [--budgets 5%,20%]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
-from elixirscope.analysis.planner import recorded_calls
-
 PROGRAMS = {
-    "fib": textwrap.dedent('''\
-        def add(a, b):
-            return a + b
+    "orders": textwrap.dedent("""\
+        import sys
 
 
-        def fib(n):
-            return n if n < 2 else add(fib(n - 1), fib(n - 2))
-
-
-        def handle_call(request, from_, state):
-            return fib(request)
-
-
-        def work(scale):
-            return [handle_call(18 + i % 3, None, None) for i in range(scale)]
-    '''),
-    "orders": textwrap.dedent('''\
         def price(item):
             return {"tea": 4.5, "cake": 3.0, "jam": 6.0}[item]
 
@@ -61,30 +49,33 @@ PROGRAMS = {
             return round(subtotal - discount(subtotal), 2)
 
 
-        def handle_call(request, from_, state):
-            total = price_basket(request)
-            for _ in range(20):
-                total = (total * 31 + 7) % 1000  # work of its own, not recorded calls
+        def checksum(total):
+            for _ in range(40_000):  # work of its own, no recorded calls
+                total = (total * 31 + 7) % 1000
             return total
 
 
-        def work(scale):
-            baskets = [{"tea": i % 4, "cake": i % 3, "jam": 1} for i in range(200)]
-            return [handle_call(b, None, None) for _ in range(scale * 8) for b in baskets]
-    '''),
+        def handle_call(request, from_, state):
+            return checksum(price_basket(request))
+
+
+        if __name__ == "__main__":
+            baskets = [{"tea": i % 4, "cake": i % 3, "jam": 1} for i in range(int(sys.argv[1]))]
+            for basket in baskets:
+                handle_call(basket, None, None)
+    """),
 }
-RUNNER = textwrap.dedent('''\
-    import sys
-    import time
+SCALE = {"orders": "600"}
 
-    import {module}
 
-    started = time.perf_counter_ns()
-    {module}.work(int(sys.argv[1]))
-    print("own_ns", time.perf_counter_ns() - started)
-''')
-SCALE = {"fib": 60, "orders": 60}
-OWN = re.compile(r"own_ns (\d+)")
+def wall(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
+    return elapsed
 
 
 def es(*argv: str, cwd: Path) -> str:
@@ -92,60 +83,57 @@ def es(*argv: str, cwd: Path) -> str:
                           text=True, timeout=900, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise SystemExit(f"elixirscope {' '.join(argv)} failed: {done.stderr}")
-    return done.stdout + done.stderr
-
-
-def own_ns(output: str) -> int:
-    return int(OWN.search(output).group(1))  # type: ignore[union-attr]
+    return done.stdout
 
 
 def measure(name: str, source: str, budgets: list[str], repeat: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     (work / f"{name}.py").write_text(source)
-    (work / "prog.py").write_text(RUNNER.format(module=name))
-    scale = str(SCALE[name])
-
-    def plain() -> int:
-        done = subprocess.run([sys.executable, "prog.py", scale], cwd=work, capture_output=True,
-                              text=True, timeout=900, check=True)
-        return own_ns(done.stdout)
-
-    base = min(plain() for _ in range(repeat))
+    scale = SCALE[name]
     data = str(work / "data")
-    full = own_ns(es("run", "--data-dir", data, "--trace", name, "--level", "boundaries",
-                     "prog.py", scale, cwd=work))
-    counted = sum(recorded_calls(data)[0].values())
-    out: dict[str, Any] = {"program": name, "plain_s": base / 1e9, "calls": counted,
-                           "everything_boundaries_s": full / 1e9,
-                           "measured_ns_per_call": (full - base) / counted if counted else None,
-                           "budgets": []}
+    es("run", "--data-dir", data, "--trace", name, "--level", "boundaries", f"{name}.py", scale,
+       cwd=work)
+    runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
+    recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
+    out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
+                           "load_before": os.getloadavg()[0], "budgets": []}
     for budget in budgets:
         plan = work / f"plan-{budget.rstrip('%')}.toml"
-        es("plan", str(work / f"{name}.py"), "--data-dir", data, "--from-run", "latest",
-           "--budget", budget, "--out", str(plan), cwd=work)
-        chosen = json.loads(es("plan", str(work / f"{name}.py"), "--data-dir", data,
-                               "--from-run", "latest", "--budget", budget, "--json", cwd=work))
-        timed = []
+        es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest", "--budget", budget,
+           "-o", str(plan), cwd=work)
+        chosen = json.loads(es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest",
+                               "--budget", budget, "--json", cwd=work))
+        plain, planned = [], []
         for _ in range(repeat):
-            timed.append(own_ns(es("run", "--data-dir", str(work / "planned"), "--plan", str(plan),
-                                   "prog.py", scale, cwd=work)))
-        measured = (min(timed) - base) / base
-        estimate = chosen["overhead"]
+            plain.append(wall([sys.executable, f"{name}.py", scale], work))
+            planned.append(wall([sys.executable, "-m", "elixirscope", "run", "--data-dir",
+                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", scale],
+                                work))
+        base, with_plan = statistics.median(plain), statistics.median(planned)
+        added = with_plan - base
+        estimate = chosen["estimate_ns"] / 1e9
         out["budgets"].append({
             "budget": budget,
-            "rules": len(chosen["rules"]),
-            "left_out": [x["function"] for x in chosen["left_out"]],
-            "estimated": round(estimate, 4),
-            "measured": round(measured, 4),
-            "estimate_over_measured": round(estimate / measured, 2) if measured > 0 else None,
+            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}" for r in chosen["rules"]],
+            "left_out": [r["function"].rpartition(".")[2] for r in chosen["left_out"]],
+            "program_s_estimated": chosen["program_ns"] / 1e9,
+            "plain_s": base,
+            "planned_s": with_plan,
+            "added_s_estimated": estimate,
+            "added_s_measured": added,
+            "overhead_estimated": chosen["overhead"],
+            "overhead_measured": added / base,
+            "error": estimate / added - 1 if added > 0 else None,
         })
+    out["load_after"] = os.getloadavg()[0]
+    out["calibration"] = chosen["calibration"]
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--budgets", default="5%,20%,100%")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--budgets", default="5%,20%")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     results = [measure(name, source, args.budgets.split(","), args.repeat)
@@ -154,12 +142,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        print(f"{r['program']}: plain {r['plain_s']:.3f} s, {r['calls']:,} calls; everything at "
-              f"boundaries {r['everything_boundaries_s']:.3f} s = {r['measured_ns_per_call']:.0f} ns/call")
+        cal = r["calibration"]
+        costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
+        print(f"{r['program']} ({r['scale']}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
+              f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): {costs}; "
+              f"fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
-            print(f"  budget {b['budget']:>5}: {b['rules']} rules, left out {b['left_out']}; "
-                  f"estimated {b['estimated']:.1%}, measured {b['measured']:.1%} "
-                  f"(ratio {b['estimate_over_measured']})")
+            error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
+            print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"
+                  f" (left out: {' '.join(b['left_out']) or '-'})")
+            print(f"    program alone: estimated {b['program_s_estimated']:.2f} s, plain median "
+                  f"{b['plain_s']:.2f} s; recorded median {b['planned_s']:.2f} s")
+            print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
+                  f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
+                  f"({b['overhead_measured']:.1%}); error {error}")
     return 0
 
 

@@ -2,20 +2,23 @@
 
 The model: recording a program with a plan adds
 
-    Σ calls(f) × cost(level(f), sampling(f))  +  fixed
+    Σ calls(f) × cost(level(f), sampling(f))  +  max(0, Σ calls(f) × drain(level(f)) − own)  +  fixed
 
-where ``cost`` is what one call costs at a level, measured here (a call
-sampled out costs ``skipped``; a function at ``none`` is not rewritten and
-costs nothing), and ``fixed`` is what starting and saving a recording adds to
-a process whatever it records (ElixirScope's imports, the pipeline's start and
+``cost`` is what one call costs in the program's own thread (the hooks, and the
+shipper's share of the GIL), measured here by level (a call sampled out costs
+``skipped``; a function at ``none`` is not rewritten and costs nothing).
+``drain`` is the rest of an event's way (encoding, the store's writes), done
+beside the program, on another core: it shows in wall time only where it
+outlasts the program's own time ``own`` — at exit, waiting for the last events
+to be saved. ``fixed`` is what starting and saving a recording adds to a
+process whatever it records (ElixirScope's imports, the pipeline's start and
 the flush at exit: what ``scripts/bench_startup.py`` measures). The overhead is
 that over the program's own time.
 
 :func:`calibrate` measures the costs with whole processes, as a user's program
 pays them: a small program calling one function N times, plain and recorded at
-each level (its events shipped and saved: the shipper's share of the GIL and
-the save at exit are in the figure), and a program calling nothing, plain and
-recorded (the fixed cost). Each of the seven is run ``reps`` times in turn and
+each level (the loop timed inside gives ``cost``, the whole process the rest:
+``drain``), and a program calling nothing, plain and recorded (the fixed cost). Each of the seven is run ``reps`` times in turn and
 the medians count. The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and the
 machine's load when it was measured; a different interpreter measures again.
@@ -43,6 +46,7 @@ __all__ = [
     "calibrate",
     "call_cost_ns",
     "calls_cost_ns",
+    "drain_cost_ns",
     "estimate_ns",
     "load_or_calibrate",
 ]
@@ -53,7 +57,8 @@ CALIBRATION_FILE = Path("planner") / "calibration.json"
 
 _LEAF = "def leaf(x):\n    return x + 1\n"
 _WORK = (
-    "import sys\n\nfrom calib_leaf import leaf\n\nfor i in range(int(sys.argv[1])):\n    leaf(i)\n"
+    "import sys\nimport time\n\nfrom calib_leaf import leaf\n\nstarted = time.perf_counter_ns()\n"
+    "for i in range(int(sys.argv[1])):\n    leaf(i)\nprint(time.perf_counter_ns() - started)\n"
 )
 
 
@@ -63,6 +68,7 @@ class Calibration:
 
     ns_per_call: Mapping[str, float]
     fixed_ns: float
+    drain_ns_per_call: Mapping[str, float] = field(default_factory=dict)  # by level; 0 if absent
     fixed_in_run_ns: float = 0.0  # the part of ``fixed_ns`` inside a run's recorded duration
     python: str = field(default_factory=lambda: platform.python_version())
     interpreter: str = field(default_factory=lambda: sys.executable)
@@ -85,6 +91,7 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["ns_per_call"] = dict(self.ns_per_call)
+        out["drain_ns_per_call"] = dict(self.drain_ns_per_call)
         return out
 
     @classmethod
@@ -94,8 +101,14 @@ class Calibration:
 
     def describe(self) -> str:
         costs = ", ".join(f"{lv} {self.ns_per_call[lv] / 1000:.1f}" for lv in COSTED_LEVELS)
+        drains = ", ".join(
+            f"{lv} {self.drain_ns_per_call.get(lv, 0.0) / 1000:.1f}" for lv in COSTED_LEVELS[:3]
+        )
         load = "" if self.load is None else f", load {self.load:.1f} on {self.cpus} CPUs"
-        return f"per call (µs): {costs}; fixed {self.fixed_ns / 1e6:.0f} ms (Python {self.python}{load})"
+        return (
+            f"per call (µs): {costs}; drain {drains}; fixed {self.fixed_ns / 1e6:.0f} ms "
+            f"(Python {self.python}{load})"
+        )
 
 
 def call_cost_ns(calibration: Calibration, level: str, sampling: float = 1.0) -> float:
@@ -115,19 +128,39 @@ def calls_cost_ns(
     return sum(calls.get(f, 0) * call_cost_ns(calibration, lv, s) for f, (lv, s) in levels.items())
 
 
-def estimate_ns(
+def drain_cost_ns(
     calibration: Calibration,
     calls: Mapping[str, int],
     levels: Mapping[str, tuple[str, float]],
 ) -> float:
-    """The time recording with ``levels`` adds to a run making ``calls``: calls' cost + fixed."""
-    return calls_cost_ns(calibration, calls, levels) + calibration.fixed_ns
+    """Σ calls(f) × drain(level(f)): the events' work beside the program (sampled-out calls none)."""
+    drains = calibration.drain_ns_per_call
+    return sum(
+        calls.get(f, 0) * s * drains.get(lv, 0.0) for f, (lv, s) in levels.items() if lv != "none"
+    )
+
+
+def estimate_ns(
+    calibration: Calibration,
+    calls: Mapping[str, int],
+    levels: Mapping[str, tuple[str, float]],
+    program_ns: float = 0.0,
+) -> float:
+    """The time recording with ``levels`` adds to a run making ``calls`` that takes
+    ``program_ns`` by itself: calls' cost + the drain that outlasts the program + fixed."""
+    drain = drain_cost_ns(calibration, calls, levels)
+    return (
+        calls_cost_ns(calibration, calls, levels)
+        + max(0.0, drain - program_ns)
+        + calibration.fixed_ns
+    )
 
 
 # -- measuring ------------------------------------------------------------------
 
 
-def _wall(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def _wall(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall ns of one process and the ns its loop printed."""
     start = time.perf_counter()
     done = subprocess.run(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
@@ -137,7 +170,7 @@ def _wall(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
         raise RuntimeError(
             f"calibration run failed: {' '.join(argv[-4:])}: {done.stderr.strip()[-500:]}"
         )
-    return wall
+    return wall * 1e9, float(done.stdout.split()[-1])
 
 
 def calibrate(calls: int = 4_000, reps: int = 3) -> Calibration:
@@ -174,18 +207,27 @@ def calibrate(calls: int = 4_000, reps: int = 3) -> Calibration:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         _wall(commands["fixed0"], work, env)  # warm caches and bytecode
         times: dict[str, list[float]] = {name: [] for name in commands}
+        loops: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(reps):
             for name, argv in commands.items():
-                times[name].append(_wall(argv, work, env))
+                whole, loop = _wall(argv, work, env)
+                times[name].append(whole)
+                loops[name].append(loop)
         from elixirscope.query.runs import list_runs
 
         inside = [r.duration_ns or 0 for r in list_runs(data) if r.command and r.command[-1] == "0"]
-    median = {name: statistics.median(t) * 1e9 for name, t in times.items()}
+    median = {name: statistics.median(t) for name, t in times.items()}
+    loop = {name: statistics.median(t) for name, t in loops.items()}
     fixed = max(0.0, median["fixed0"] - median["plain0"])
-    per_call = {name: max(0.0, (median[name] - median["plainN"] - fixed) / calls) for name in plans}
+    per_call = {name: max(0.0, (loop[name] - loop["plainN"]) / calls) for name in plans}
+    drain = {
+        name: max(0.0, (median[name] - median["plainN"] - fixed) / calls - per_call[name])
+        for name in ("boundaries", "args", "full")
+    }
     return Calibration(
         per_call,
         fixed,
+        drain,
         min(fixed, statistics.median(inside)) if inside else 0.0,
         load=load,
         cpus=os.cpu_count(),

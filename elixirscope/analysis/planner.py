@@ -30,7 +30,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixirscope.analysis.overhead import Calibration, call_cost_ns, estimate_ns
+from elixirscope.analysis.overhead import (
+    Calibration,
+    call_cost_ns,
+    estimate_ns,
+)
 from elixirscope.analysis.project import GENSERVER_CALLBACKS, Project
 
 __all__ = ["PlanChoice", "RecordedRun", "choose_plan", "plan_steps", "recorded_run"]
@@ -52,17 +56,22 @@ class RecordedRun:
     run_id: str
     calls: dict[str, int]
     duration_ns: int
-    recorded_cost_ns: float  # what recording it cost, by the model
+    recorded_cost_ns: float  # what recording it cost in the program's thread, by the model
+    drain_ns: float = 0.0  # and beside it, by the model
 
     @property
     def program_ns(self) -> float:
-        """The run's duration less what recording it cost; when the model says recording
-        took nearly all of it, a tenth of the duration (and :attr:`uncertain` says so)."""
-        return max(self.duration_ns - self.recorded_cost_ns, self.duration_ns / 10)
+        """The run's duration less what recording it cost. When the drain outlasted what
+        is left, the program's own time is hidden under it: then a tenth of the duration
+        (and :attr:`uncertain` says so)."""
+        if self.uncertain:
+            return self.duration_ns / 10
+        return self.duration_ns - self.recorded_cost_ns
 
     @property
     def uncertain(self) -> bool:
-        return self.recorded_cost_ns > 0.9 * self.duration_ns
+        left = self.duration_ns - self.recorded_cost_ns
+        return left < max(self.drain_ns, self.duration_ns / 10)
 
 
 @dataclass
@@ -163,18 +172,23 @@ def _toml_string(text: str) -> str:
 
 def plan_steps(
     wanted: dict[str, tuple[str, str, str]], calls: dict[str, int], calibration: Calibration
-) -> list[tuple[float, str, str, float]]:
-    """The steps a plan is built from, in the order they are taken:
-    (weighted key, function, level it brings the function to, cost it adds in ns)."""
+) -> list[tuple[float, str, str, float, float]]:
+    """The steps a plan is built from, in the order they are taken: (weighted key,
+    function, level it brings the function to, cost it adds in the program's thread
+    and beside it, in ns)."""
     steps = []
+    drains = calibration.drain_ns_per_call
     for function, (kind, level, _why) in wanted.items():
         count = calls.get(function, 0)
         base = count * call_cost_ns(calibration, "boundaries")
-        steps.append((base * WEIGHT[kind], function, "boundaries", base))
+        base_drain = count * drains.get("boundaries", 0.0)
+        steps.append(((base + base_drain) * WEIGHT[kind], function, "boundaries", base, base_drain))
         if level != "boundaries":
             more = count * call_cost_ns(calibration, level) - base
+            more_drain = count * drains.get(level, 0.0) - base_drain
             # after its own boundaries step, whatever it costs
-            steps.append((max(base, more) * WEIGHT[kind], function, level, more))
+            key = max(base + base_drain, more + more_drain) * WEIGHT[kind]
+            steps.append((key, function, level, more, more_drain))
     order = {"boundaries": 0, "args": 1, "full": 2}
     steps.sort(key=lambda s: (s[0], order[s[2]], s[1]))
     return steps
@@ -209,15 +223,17 @@ def choose_from(
     if run is None:
         choice.rules = [(f, level, why) for f, (_, level, why) in sorted(wanted.items())]
         return choice
-    allowance = budget * run.program_ns - calibration.fixed_ns
-    spent = 0.0
+    own = run.program_ns
+    allowance = budget * own
+    spent = drained = 0.0
     chosen: dict[str, str] = {}
     stopped = False
-    for _key, function, level, cost in plan_steps(wanted, run.calls, calibration):
-        if stopped or spent + cost > allowance:
+    for _key, function, level, cost, drain in plan_steps(wanted, run.calls, calibration):
+        after = spent + cost + max(0.0, drained + drain - own) + calibration.fixed_ns
+        if stopped or after > allowance:
             stopped = True
             continue
-        spent += cost
+        spent, drained = spent + cost, drained + drain
         chosen[function] = level
     for function, (_kind, level, why) in sorted(wanted.items()):
         count = run.calls.get(function, 0)
@@ -226,7 +242,7 @@ def choose_from(
             choice.rules.append((function, chosen[function], f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.estimate_ns = estimate_ns(calibration, run.calls, choice.levels)
+    choice.estimate_ns = estimate_ns(calibration, run.calls, choice.levels, own)
     return choice
 
 
@@ -293,4 +309,7 @@ def recorded_run(
             counts[event.function] += 1  # type: ignore[union-attr]
             levels["args" if getattr(event, "args", None) is not None else "boundaries"] += 1
     cost = sum(n * call_cost_ns(calibration, level) for level, n in levels.items())
-    return RecordedRun(scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns)
+    drain = sum(n * calibration.drain_ns_per_call.get(level, 0.0) for level, n in levels.items())
+    return RecordedRun(
+        scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns, drain
+    )

@@ -17,6 +17,7 @@ from elixirscope.analysis.overhead import (
     calibrate,
     call_cost_ns,
     calls_cost_ns,
+    drain_cost_ns,
     estimate_ns,
     load_or_calibrate,
 )
@@ -27,6 +28,11 @@ COSTS = Calibration(
     {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 100},
     fixed_ns=50_000_000,
     fixed_in_run_ns=10_000_000,
+)
+DRAINS = Calibration(
+    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 100},
+    fixed_ns=50_000_000,
+    drain_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000},
 )
 RANK = {"none": 0, "boundaries": 1, "args": 2, "full": 3}
 
@@ -45,12 +51,27 @@ def test_the_estimate_is_calls_times_cost_plus_fixed() -> None:
     assert estimate_ns(COSTS, calls, levels) == 1_020_000 + 50_000_000
 
 
+def test_the_drain_counts_only_where_it_outlasts_the_program() -> None:
+    calls = {"a": 1_000, "b": 10}
+    levels = {"a": ("boundaries", 1.0), "b": ("args", 0.5)}
+    drain = 1_000 * 10_000 + 10 * 0.5 * 20_000
+    assert drain_cost_ns(DRAINS, calls, levels) == drain
+    in_thread = 1_000 * 1_000 + 10 * (0.5 * 2_000 + 0.5 * 100)
+    assert estimate_ns(DRAINS, calls, levels, program_ns=1e9) == in_thread + 50_000_000
+    assert estimate_ns(DRAINS, calls, levels, program_ns=0) == in_thread + drain + 50_000_000
+    assert estimate_ns(DRAINS, calls, levels, program_ns=4e6) == in_thread + drain - 4e6 + 50_000_000
+
+
 def test_the_programs_own_time_is_the_run_less_its_recording() -> None:
     run = RecordedRun("r1", {"a": 1_000}, 2_000_000_000, 1_000 * 1_000 + 10_000_000)
     assert run.program_ns == 2_000_000_000 - 11_000_000
     assert not run.uncertain
     drowned = RecordedRun("r2", {"a": 1_000}, 1_000_000, 990_000)
     assert drowned.program_ns == 100_000 and drowned.uncertain
+    hidden = RecordedRun("r3", {"a": 1_000}, 1_000_000_000, 100_000_000, drain_ns=950_000_000)
+    assert hidden.uncertain and hidden.program_ns == 100_000_000  # own time under the drain
+    beside = RecordedRun("r4", {"a": 1_000}, 1_000_000_000, 100_000_000, drain_ns=500_000_000)
+    assert not beside.uncertain and beside.program_ns == 900_000_000
 
 
 def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
@@ -101,24 +122,27 @@ def situations(draw):
 BUDGETS = st.floats(0.001, 1.0)
 
 
+CALIBRATIONS = st.sampled_from([COSTS, DRAINS])
+
+
 @settings(max_examples=300, deadline=None)
-@given(situations(), BUDGETS)
-def test_the_estimate_stays_within_the_budget_when_a_plan_can(situation, budget) -> None:
+@given(situations(), BUDGETS, CALIBRATIONS)
+def test_the_estimate_stays_within_the_budget_when_a_plan_can(situation, budget, costs) -> None:
     wanted, run = situation
-    choice = choose_from(wanted, COSTS, budget=budget, run=run)
-    assert choice.estimate_ns == estimate_ns(COSTS, run.calls, choice.levels)
-    if COSTS.fixed_ns <= budget * run.program_ns:  # the empty plan fits: some plan does
+    choice = choose_from(wanted, costs, budget=budget, run=run)
+    assert choice.estimate_ns == estimate_ns(costs, run.calls, choice.levels, run.program_ns)
+    if costs.fixed_ns <= budget * run.program_ns:  # the empty plan fits: some plan does
         assert choice.estimate_ns <= budget * run.program_ns * (1 + 1e-9)
     assert len(choice.rules) + len(choice.left_out) == len(wanted)
 
 
 @settings(max_examples=300, deadline=None)
-@given(situations(), BUDGETS, BUDGETS)
-def test_a_larger_budget_never_records_less(situation, one, other) -> None:
+@given(situations(), BUDGETS, BUDGETS, CALIBRATIONS)
+def test_a_larger_budget_never_records_less(situation, one, other, costs) -> None:
     wanted, run = situation
     small, large = sorted((one, other))
-    less = {f: lv for f, lv, _ in choose_from(wanted, COSTS, budget=small, run=run).rules}
-    more = {f: lv for f, lv, _ in choose_from(wanted, COSTS, budget=large, run=run).rules}
+    less = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=small, run=run).rules}
+    more = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=large, run=run).rules}
     for function, level in less.items():
         assert RANK[more.get(function, "none")] >= RANK[level]
 
@@ -153,6 +177,7 @@ def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
     measured = calibrate(calls=300, reps=1)
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
+    assert set(measured.drain_ns_per_call) == {"boundaries", "args", "full"}
     assert measured.python == f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
     (tmp_path / CALIBRATION_FILE).parent.mkdir()
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps(measured.to_dict()))
