@@ -217,9 +217,9 @@ def calibrate(calls: int = 4_000, reps: int = 3) -> Calibration:
 
         inside = [r.duration_ns or 0 for r in list_runs(data) if r.command and r.command[-1] == "0"]
     median = {name: statistics.median(t) for name, t in times.items()}
-    loop = {name: statistics.median(t) for name, t in loops.items()}
+    looped = {name: statistics.median(t) for name, t in loops.items()}
     fixed = max(0.0, median["fixed0"] - median["plain0"])
-    per_call = {name: max(0.0, (loop[name] - loop["plainN"]) / calls) for name in plans}
+    per_call = {name: max(0.0, (looped[name] - looped["plainN"]) / calls) for name in plans}
     drain = {
         name: max(0.0, (median[name] - median["plainN"] - fixed) / calls - per_call[name])
         for name in ("boundaries", "args", "full")
