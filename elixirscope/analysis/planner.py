@@ -113,9 +113,17 @@ class PlanChoice:
             costs = ", ".join(
                 f"{lv} {ns / 1e6:.1f} ms" for lv, ns in self.per_thousand_ns().items()
             )
+            drains = self.calibration.drain_ns_per_call
+            drain = max((drains.get(lv, 0.0) for _, lv, _ in self.rules), default=0.0)
+            saving = (
+                f" in the program's thread and up to {PER * drain / 1e6:.0f} ms beside it "
+                "(hidden while the program runs longer)"
+                if drain
+                else ""
+            )
             return (
                 f"{head}; estimate relative (no recording): per 1,000 calls "
-                f"{costs or 'nothing'}, plus {fixed} per run"
+                f"{costs or 'nothing'}{saving}, plus {fixed} per run"
             )
         return (
             f"{head}; estimated overhead {self.overhead:.1%} (budget {_percent(self.budget)}): "
@@ -130,7 +138,8 @@ class PlanChoice:
         )
 
     def toml(self) -> str:
-        head = [f"# elixirscope plan for {self.source}: budget {_percent(self.budget)}"]
+        budget = "" if self.run is None else f": budget {_percent(self.budget)}"
+        head = [f"# elixirscope plan for {self.source}{budget}"]
         head.append("# " + self.summary())
         if self.calibration is not None:
             head.append("# costs " + self.calibration.describe())
