@@ -10,6 +10,10 @@ time; the planner's estimate (calls x cost + fixed) is set next to it, with
 the error. Goal: within 20 %. The machine's load is printed: on a shared
 machine both figures move with it.
 
+Two programs: ``sparse`` (its own work dominates; recording's drain hides
+beside it) and ``dense`` (calls dominate; the drain shows). TaskFlow is not
+measured yet (a server and its client: not a single process to time).
+
 ``python scripts/bench_planner.py [--json] [--repeat 5] [--budgets 5%,20%]``.
 """
 
@@ -27,45 +31,51 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROGRAMS = {
-    "orders": textwrap.dedent("""\
-        import sys
+ORDERS = textwrap.dedent("""\
+    import sys
+
+    ITEMS = ["tea", "cake", "jam", "bun", "pie"]
+    PRICES = {"tea": 4.5, "cake": 3.0, "jam": 6.0, "bun": 1.5, "pie": 5.0}
 
 
-        def price(item):
-            return {"tea": 4.5, "cake": 3.0, "jam": 6.0}[item]
+    def price(item):
+        return PRICES[item]
 
 
-        def line_total(item, quantity):
-            return round(price(item) * quantity, 2)
+    def line_total(item, quantity):
+        return round(price(item) * quantity, 2)
 
 
-        def discount(subtotal):
-            return round(subtotal * 0.1, 2) if subtotal > 20 else 0.0
+    def discount(subtotal):
+        return round(subtotal * 0.1, 2) if subtotal > 20 else 0.0
 
 
-        def price_basket(basket):
-            subtotal = sum(line_total(i, q) for i, q in basket.items())
-            return round(subtotal - discount(subtotal), 2)
+    def price_basket(basket):
+        subtotal = sum(line_total(i, q) for i, q in basket)
+        return round(subtotal - discount(subtotal), 2)
 
 
-        def checksum(total):
-            for _ in range(40_000):  # work of its own, no recorded calls
-                total = (total * 31 + 7) % 1000
-            return total
+    def checksum(total, rounds):
+        for _ in range(rounds):  # work of its own, no recorded calls
+            total = (total * 31 + 7) % 1000
+        return total
 
 
-        def handle_call(request, from_, state):
-            return checksum(price_basket(request))
+    def handle_call(request, from_, state):
+        basket, rounds = request
+        return checksum(price_basket(basket), rounds)
 
 
-        if __name__ == "__main__":
-            baskets = [{"tea": i % 4, "cake": i % 3, "jam": 1} for i in range(int(sys.argv[1]))]
-            for basket in baskets:
-                handle_call(basket, None, None)
-    """),
+    if __name__ == "__main__":
+        baskets, items, rounds = (int(a) for a in sys.argv[1:4])
+        for n in range(baskets):
+            basket = [(ITEMS[(n + k) % 5], k % 4 + 1) for k in range(items)]
+            handle_call((basket, rounds), None, None)
+""")
+PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of own work)
+    "sparse": (ORDERS, ["600", "3", "40000"]),  # ~2 s of own work, 6,000 calls
+    "dense": (ORDERS, ["1500", "20", "8000"]),  # ~1 s of own work, 69,000 calls
 }
-SCALE = {"orders": "600"}
 
 
 def wall(argv: list[str], cwd: Path) -> float:
@@ -86,16 +96,16 @@ def es(*argv: str, cwd: Path) -> str:
     return done.stdout
 
 
-def measure(name: str, source: str, budgets: list[str], repeat: int) -> dict[str, Any]:
+def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     (work / f"{name}.py").write_text(source)
-    scale = SCALE[name]
     data = str(work / "data")
-    es("run", "--data-dir", data, "--trace", name, "--level", "boundaries", f"{name}.py", scale,
+    es("run", "--data-dir", data, "--trace", name, "--level", "boundaries", f"{name}.py", *scale,
        cwd=work)
     runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
     recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
     out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
+                           "counted_run_s": (recorded["duration_ns"] or 0) / 1e9,
                            "load_before": os.getloadavg()[0], "budgets": []}
     for budget in budgets:
         plan = work / f"plan-{budget.rstrip('%')}.toml"
@@ -105,9 +115,9 @@ def measure(name: str, source: str, budgets: list[str], repeat: int) -> dict[str
                                "--budget", budget, "--json", cwd=work))
         plain, planned = [], []
         for _ in range(repeat):
-            plain.append(wall([sys.executable, f"{name}.py", scale], work))
+            plain.append(wall([sys.executable, f"{name}.py", *scale], work))
             planned.append(wall([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", scale],
+                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", *scale],
                                 work))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
@@ -136,17 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default="5%,20%")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    results = [measure(name, source, args.budgets.split(","), args.repeat)
-               for name, source in PROGRAMS.items()]
+    results = [measure(name, source, scale, args.budgets.split(","), args.repeat)
+               for name, (source, scale) in PROGRAMS.items()]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
         cal = r["calibration"]
         costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
-        print(f"{r['program']} ({r['scale']}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
+        drains = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["drain_ns_per_call"].items())
+        print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
               f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): {costs}; "
-              f"fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run dropped {r['counted_run_dropped']}")
+              f"drain (µs): {drains}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
+              f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
             error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
             print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"

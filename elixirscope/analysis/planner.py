@@ -49,29 +49,40 @@ PER = 1_000
 """Without a recording, costs are given per this many calls."""
 
 
+Edges = dict[tuple[str | None, str], int]
+"""Calls counted by (caller's function, or None for a root call; function called)."""
+
+
 @dataclass(frozen=True)
 class RecordedRun:
-    """What the planner takes from a recording: calls per function and the program's own time."""
+    """What the planner takes from a recording: calls per function, who called them,
+    and the program's own time."""
 
     run_id: str
     calls: dict[str, int]
     duration_ns: int
-    recorded_cost_ns: float  # what recording it cost in the program's thread, by the model
-    drain_ns: float = 0.0  # and beside it, by the model
+    recorded_cost_ns: float  # what recording it cost, by the model
+    edges: Edges = field(default_factory=dict)
 
     @property
     def program_ns(self) -> float:
-        """The run's duration less what recording it cost. When the drain outlasted what
-        is left, the program's own time is hidden under it: then a tenth of the duration
-        (and :attr:`uncertain` says so)."""
-        if self.uncertain:
-            return self.duration_ns / 10
-        return self.duration_ns - self.recorded_cost_ns
+        """The run's duration less what recording it cost; when the model says that was
+        nearly all of it, a tenth of the duration (and :attr:`uncertain` says so)."""
+        return max(self.duration_ns - self.recorded_cost_ns, self.duration_ns / 10)
 
     @property
     def uncertain(self) -> bool:
-        left = self.duration_ns - self.recorded_cost_ns
-        return left < max(self.drain_ns, self.duration_ns / 10)
+        return self.recorded_cost_ns > 0.9 * self.duration_ns
+
+
+def roots_under(levels: dict[str, tuple[str, float]], edges: Edges) -> dict[str, int]:
+    """Each planned function's root calls under a plan: those whose caller it does not
+    record (a caller's caller is not looked at: an upper bound)."""
+    roots: dict[str, int] = {}
+    for (caller, callee), count in edges.items():
+        if callee in levels and (caller is None or caller not in levels):
+            roots[callee] = roots.get(callee, 0) + count
+    return roots
 
 
 @dataclass
@@ -97,11 +108,18 @@ class PlanChoice:
     def levels(self) -> dict[str, tuple[str, float]]:
         return {f: (level, 1.0) for f, level, _ in self.rules}
 
-    def per_thousand_ns(self) -> dict[str, float]:
-        """Without a recording: what 1,000 calls of each planned level cost (ns)."""
+    def per_thousand_ns(self) -> dict[str, tuple[float, float]]:
+        """Without a recording: what 1,000 calls at each planned level cost (ns), nested
+        in a recorded call and as root calls."""
         assert self.calibration is not None
         used = sorted({level for _, level, _ in self.rules})
-        return {level: PER * call_cost_ns(self.calibration, level) for level in used}
+        return {
+            level: (
+                PER * call_cost_ns(self.calibration, level),
+                PER * call_cost_ns(self.calibration, level, root=True),
+            )
+            for level in used
+        }
 
     def summary(self) -> str:
         """The estimate in one line, as the command prints it."""
@@ -111,19 +129,12 @@ class PlanChoice:
         fixed = f"{self.calibration.fixed_ns / 1e6:.0f} ms"
         if self.run is None or self.overhead is None or self.estimate_ns is None:
             costs = ", ".join(
-                f"{lv} {ns / 1e6:.1f} ms" for lv, ns in self.per_thousand_ns().items()
-            )
-            drains = self.calibration.drain_ns_per_call
-            drain = max((drains.get(lv, 0.0) for _, lv, _ in self.rules), default=0.0)
-            saving = (
-                f" in the program's thread and up to {PER * drain / 1e6:.0f} ms beside it "
-                "(hidden while the program runs longer)"
-                if drain
-                else ""
+                f"{lv} {nested / 1e6:.0f} ms nested, {root / 1e6:.0f} ms as root calls"
+                for lv, (nested, root) in self.per_thousand_ns().items()
             )
             return (
                 f"{head}; estimate relative (no recording): per 1,000 calls "
-                f"{costs or 'nothing'}{saving}, plus {fixed} per run"
+                f"{costs or 'nothing'}; plus {fixed} per run"
             )
         return (
             f"{head}; estimated overhead {self.overhead:.1%} (budget {_percent(self.budget)}): "
@@ -180,27 +191,35 @@ def _toml_string(text: str) -> str:
 
 
 def plan_steps(
-    wanted: dict[str, tuple[str, str, str]], calls: dict[str, int], calibration: Calibration
-) -> list[tuple[float, str, str, float, float]]:
+    wanted: dict[str, tuple[str, str, str]], run: RecordedRun, calibration: Calibration
+) -> list[tuple[float, str, str]]:
     """The steps a plan is built from, in the order they are taken: (weighted key,
-    function, level it brings the function to, cost it adds in the program's thread
-    and beside it, in ns)."""
+    function, level it brings the function to). The key is what the function's calls
+    cost with the callers the recording saw, weighted by priority."""
     steps = []
-    drains = calibration.drain_ns_per_call
     for function, (kind, level, _why) in wanted.items():
-        count = calls.get(function, 0)
-        base = count * call_cost_ns(calibration, "boundaries")
-        base_drain = count * drains.get("boundaries", 0.0)
-        steps.append(((base + base_drain) * WEIGHT[kind], function, "boundaries", base, base_drain))
-        if level != "boundaries":
-            more = count * call_cost_ns(calibration, level) - base
-            more_drain = count * drains.get(level, 0.0) - base_drain
-            # after its own boundaries step, whatever it costs
-            key = max(base + base_drain, more + more_drain) * WEIGHT[kind]
-            steps.append((key, function, level, more, more_drain))
+        count = run.calls.get(function, 0)
+        rooted = run.edges.get((None, function), 0)
+
+        def cost(lv: str, f: str = function, n: int = count, r: int = rooted) -> float:
+            return r * call_cost_ns(calibration, lv, root=True) + (n - r) * call_cost_ns(
+                calibration, lv
+            )
+
+        base = cost("boundaries")
+        steps.append((base * WEIGHT[kind], function, "boundaries"))
+        if level != "boundaries":  # after its own boundaries step, whatever it costs
+            steps.append((max(base, cost(level) - base) * WEIGHT[kind], function, level))
     order = {"boundaries": 0, "args": 1, "full": 2}
     steps.sort(key=lambda s: (s[0], order[s[2]], s[1]))
     return steps
+
+
+def plan_estimate_ns(
+    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+) -> float:
+    """The model's estimate for a plan giving ``levels``, from the calls in ``run``."""
+    return estimate_ns(calibration, run.calls, levels, roots_under(levels, run.edges))
 
 
 def choose_plan(
@@ -232,26 +251,22 @@ def choose_from(
     if run is None:
         choice.rules = [(f, level, why) for f, (_, level, why) in sorted(wanted.items())]
         return choice
-    own = run.program_ns
-    allowance = budget * own
-    spent = drained = 0.0
-    chosen: dict[str, str] = {}
-    stopped = False
-    for _key, function, level, cost, drain in plan_steps(wanted, run.calls, calibration):
-        after = spent + cost + max(0.0, drained + drain - own) + calibration.fixed_ns
-        if stopped or after > allowance:
-            stopped = True
-            continue
-        spent, drained = spent + cost, drained + drain
-        chosen[function] = level
+    allowance = budget * run.program_ns
+    chosen: dict[str, tuple[str, float]] = {}
+    for _key, function, level in plan_steps(wanted, run, calibration):
+        trial = {**chosen, function: (level, 1.0)}
+        if plan_estimate_ns(calibration, run, trial) > allowance:
+            break  # up to the first step that does not fit: a larger budget keeps all these
+        chosen = trial
     for function, (_kind, level, why) in sorted(wanted.items()):
         count = run.calls.get(function, 0)
         if function in chosen:
-            note = why if chosen[function] == level else f"{why}; boundaries only, for the budget"
-            choice.rules.append((function, chosen[function], f"{note}; {count:,} calls recorded"))
+            got = chosen[function][0]
+            note = why if got == level else f"{why}; boundaries only, for the budget"
+            choice.rules.append((function, got, f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.estimate_ns = estimate_ns(calibration, run.calls, choice.levels, own)
+    choice.estimate_ns = plan_estimate_ns(calibration, run, choice.levels)
     return choice
 
 
@@ -298,9 +313,9 @@ def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
 def recorded_run(
     data_dir: str | os.PathLike[str], run: str | None, calibration: Calibration
 ) -> RecordedRun:
-    """Calls per function in one recording (the latest, or ``run``) and its duration;
-    what recording it cost is estimated from each call's level (``args`` when it
-    carries arguments, else ``boundaries``)."""
+    """Calls per function in one recording (the latest, or ``run``), who called them,
+    and its duration; what recording it cost is estimated from each function's level
+    in it (``args`` when its calls carry arguments, else ``boundaries``)."""
     from elixirscope.query.runs import select_run
     from elixirscope.store.eventstore import EventStore
 
@@ -311,14 +326,20 @@ def recorded_run(
     if not duration:
         raise ValueError(f"run {scope.run.short_id} has no duration (it did not end)")
     counts: Counter[str] = Counter()
-    levels: Counter[str] = Counter()
+    edges: Counter[tuple[str | None, str]] = Counter()
+    with_args: set[str] = set()
+    function_of: dict[int, str] = {}
     with EventStore.open(data_dir, readonly=True) as store:
         for stored in store.query(type="call", run=scope.run.id, limit=None):
-            event = stored.event
-            counts[event.function] += 1  # type: ignore[union-attr]
-            levels["args" if getattr(event, "args", None) is not None else "boundaries"] += 1
-    cost = sum(n * call_cost_ns(calibration, level) for level, n in levels.items())
-    drain = sum(n * calibration.drain_ns_per_call.get(level, 0.0) for level, n in levels.items())
+            event: Any = stored.event
+            function_of[event.id] = event.function
+            counts[event.function] += 1
+            edges[(function_of.get(event.parent_id), event.function)] += 1
+            if getattr(event, "args", None) is not None:
+                with_args.add(event.function)
+    levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
+    recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
+    cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
     return RecordedRun(
-        scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns, drain
+        scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns, dict(edges)
     )

@@ -17,49 +17,46 @@ from elixirscope.analysis.overhead import (
     calibrate,
     call_cost_ns,
     calls_cost_ns,
-    drain_cost_ns,
     estimate_ns,
     load_or_calibrate,
 )
-from elixirscope.analysis.planner import RecordedRun, choose_from
+from elixirscope.analysis.planner import RecordedRun, choose_from, plan_estimate_ns, roots_under
 from elixirscope.instrument.plan import Plan
 
 COSTS = Calibration(
-    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 100},
+    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
     fixed_ns=50_000_000,
+    root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
     fixed_in_run_ns=10_000_000,
-)
-DRAINS = Calibration(
-    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 100},
-    fixed_ns=50_000_000,
-    drain_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000},
 )
 RANK = {"none": 0, "boundaries": 1, "args": 2, "full": 3}
 
 
-def test_costs_per_call_by_level_and_sampling() -> None:
+def test_costs_per_call_by_level_root_and_sampling() -> None:
     assert call_cost_ns(COSTS, "none") == 0
     assert call_cost_ns(COSTS, "boundaries") == 1_000
-    assert call_cost_ns(COSTS, "args", 0.5) == 0.5 * 2_000 + 0.5 * 100
-    assert call_cost_ns(COSTS, "full", 0.25) == 0.25 * 3_000 + 0.75 * 100
+    assert call_cost_ns(COSTS, "args", 0.5) == 2_000  # nested calls follow their root
+    assert call_cost_ns(COSTS, "args", root=True) == 20_000
+    assert call_cost_ns(COSTS, "args", 0.5, root=True) == 0.5 * 20_000 + 0.5 * 500
+    assert call_cost_ns(COSTS, "none", root=True) == 0
 
 
 def test_the_estimate_is_calls_times_cost_plus_fixed() -> None:
     calls = {"a": 1_000, "b": 10, "unplanned": 99_999}
     levels = {"a": ("boundaries", 1.0), "b": ("args", 1.0), "c": ("full", 1.0)}
     assert calls_cost_ns(COSTS, calls, levels) == 1_000 * 1_000 + 10 * 2_000
-    assert estimate_ns(COSTS, calls, levels) == 1_020_000 + 50_000_000
+    roots = {"a": 100}
+    assert calls_cost_ns(COSTS, calls, levels, roots) == 100 * 10_000 + 900 * 1_000 + 10 * 2_000
+    assert estimate_ns(COSTS, calls, levels, roots) == 1_920_000 + 50_000_000
 
 
-def test_the_drain_counts_only_where_it_outlasts_the_program() -> None:
-    calls = {"a": 1_000, "b": 10}
-    levels = {"a": ("boundaries", 1.0), "b": ("args", 0.5)}
-    drain = 1_000 * 10_000 + 10 * 0.5 * 20_000
-    assert drain_cost_ns(DRAINS, calls, levels) == drain
-    in_thread = 1_000 * 1_000 + 10 * (0.5 * 2_000 + 0.5 * 100)
-    assert estimate_ns(DRAINS, calls, levels, program_ns=1e9) == in_thread + 50_000_000
-    assert estimate_ns(DRAINS, calls, levels, program_ns=0) == in_thread + drain + 50_000_000
-    assert estimate_ns(DRAINS, calls, levels, program_ns=4e6) == in_thread + drain - 4e6 + 50_000_000
+def test_a_call_is_a_root_when_its_caller_is_not_recorded() -> None:
+    edges = {(None, "a"): 100, ("a", "b"): 10, ("x", "b"): 5}
+    both = {"a": ("boundaries", 1.0), "b": ("args", 1.0)}
+    assert roots_under(both, edges) == {"a": 100, "b": 5}
+    assert roots_under({"b": ("args", 1.0)}, edges) == {"b": 15}
+    run = RecordedRun("r", {"a": 100, "b": 15}, 10**9, 0, edges)
+    assert plan_estimate_ns(COSTS, run, both) == 100 * 10_000 + 5 * 20_000 + 10 * 2_000 + 50_000_000
 
 
 def test_the_programs_own_time_is_the_run_less_its_recording() -> None:
@@ -68,10 +65,6 @@ def test_the_programs_own_time_is_the_run_less_its_recording() -> None:
     assert not run.uncertain
     drowned = RecordedRun("r2", {"a": 1_000}, 1_000_000, 990_000)
     assert drowned.program_ns == 100_000 and drowned.uncertain
-    hidden = RecordedRun("r3", {"a": 1_000}, 1_000_000_000, 100_000_000, drain_ns=950_000_000)
-    assert hidden.uncertain and hidden.program_ns == 100_000_000  # own time under the drain
-    beside = RecordedRun("r4", {"a": 1_000}, 1_000_000_000, 100_000_000, drain_ns=500_000_000)
-    assert not beside.uncertain and beside.program_ns == 900_000_000
 
 
 def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
@@ -81,14 +74,15 @@ def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
         "m.hot": ("other", "boundaries", "a function of the project"),
     }
     calls = {"m.handle": 100, "m.helper": 1_000, "m.hot": 1_000_000}
-    run = RecordedRun("r1", calls, 2_000_000_000, 0)  # 2 s of the program's own time
+    edges = {(None, "m.handle"): 100, ("m.handle", "m.helper"): 1_000, ("m.helper", "m.hot"): 1_000_000}
+    run = RecordedRun("r1", calls, 2_000_000_000, 0, edges)  # 2 s of the program's own time
     choice = choose_from(wanted, COSTS, budget=0.05, run=run)  # 100 ms allowed, 50 fixed
     assert [(f, lv) for f, lv, _ in choice.rules] == [("m.handle", "args"), ("m.helper", "boundaries")]
     assert [f for f, _ in choice.left_out] == ["m.hot"]
-    assert choice.estimate_ns == 100 * 2_000 + 1_000 * 1_000 + 50_000_000
+    assert choice.estimate_ns == 100 * 20_000 + 1_000 * 1_000 + 50_000_000
     assert choice.overhead == choice.estimate_ns / 2_000_000_000
     everything = choose_from(wanted, COSTS, budget=1.0, run=run)
-    assert everything.estimate_ns == 200_000 + 1_000_000 + 1_000_000_000 + 50_000_000
+    assert everything.estimate_ns == 2_000_000 + 1_000_000 + 1_000_000_000 + 50_000_000
     assert not everything.left_out
 
 
@@ -96,10 +90,11 @@ def test_without_a_recording_everything_is_planned_and_the_estimate_is_relative(
     wanted = {"m.f": ("other", "boundaries", "x"), "m.h": ("handler", "args", "y")}
     choice = choose_from(wanted, COSTS)
     assert choice.overhead is None and choice.estimate_ns is None
-    assert choice.per_thousand_ns() == {"args": 2_000_000, "boundaries": 1_000_000}
+    assert choice.per_thousand_ns() == {"args": (2_000_000, 20_000_000), "boundaries": (1_000_000, 10_000_000)}
     assert choice.summary() == (
-        "2 functions planned, 0 left out; estimate relative (no recording): "
-        "per 1,000 calls args 2.0 ms, boundaries 1.0 ms, plus 50 ms per run"
+        "2 functions planned, 0 left out; estimate relative (no recording): per 1,000 calls "
+        "args 2 ms nested, 20 ms as root calls, boundaries 1 ms nested, 10 ms as root calls; "
+        "plus 50 ms per run"
     )
 
 
@@ -113,16 +108,24 @@ def situations(draw):
     for name in names:
         kind = draw(KINDS)
         wanted[f"m.{name}"] = (kind, "args" if kind == "handler" else "boundaries", kind)
-    calls = {f: draw(st.integers(0, 2_000_000)) for f in wanted}
+    functions = sorted(wanted)
+    calls, edges = {}, {}
+    for f in functions:
+        calls[f] = draw(st.integers(0, 2_000_000))
+        rooted = draw(st.integers(0, calls[f]))
+        caller = draw(st.sampled_from([*functions, "elsewhere"]))
+        edges[(None, f)] = rooted
+        edges[(caller, f)] = edges.get((caller, f), 0) + calls[f] - rooted
     duration = draw(st.integers(1_000_000, 20_000_000_000))
     cost = draw(st.integers(0, 2 * duration))
-    return wanted, RecordedRun("r", calls, duration, cost)
+    return wanted, RecordedRun("r", calls, duration, cost, edges)
 
 
 BUDGETS = st.floats(0.001, 1.0)
 
 
-CALIBRATIONS = st.sampled_from([COSTS, DRAINS])
+NESTED_ONLY = Calibration({"boundaries": 700, "args": 900, "full": 1_500, "skipped": 0}, fixed_ns=20_000_000)
+CALIBRATIONS = st.sampled_from([COSTS, NESTED_ONLY])
 
 
 @settings(max_examples=300, deadline=None)
@@ -130,7 +133,7 @@ CALIBRATIONS = st.sampled_from([COSTS, DRAINS])
 def test_the_estimate_stays_within_the_budget_when_a_plan_can(situation, budget, costs) -> None:
     wanted, run = situation
     choice = choose_from(wanted, costs, budget=budget, run=run)
-    assert choice.estimate_ns == estimate_ns(costs, run.calls, choice.levels, run.program_ns)
+    assert choice.estimate_ns == plan_estimate_ns(costs, run, choice.levels)
     if costs.fixed_ns <= budget * run.program_ns:  # the empty plan fits: some plan does
         assert choice.estimate_ns <= budget * run.program_ns * (1 + 1e-9)
     assert len(choice.rules) + len(choice.left_out) == len(wanted)
@@ -153,7 +156,7 @@ def test_the_toml_round_trips_through_the_plan_loader(tmp_path: Path) -> None:
         "shop.total": ("other", "boundaries", "a function of the project"),
         "shop.hot": ("other", "boundaries", "a function of the project"),
     }
-    run = RecordedRun("r1", {"shop.hot": 10**9}, 2_000_000_000, 0)
+    run = RecordedRun("r1", {"shop.hot": 10**9}, 2_000_000_000, 0, {(None, "shop.hot"): 10**9})
     choice = choose_from(wanted, COSTS, budget=0.2, run=run, source="shop")
     (tmp_path / "plan.toml").write_text(choice.toml())
     plan = Plan.from_file(tmp_path / "plan.toml")
@@ -174,10 +177,10 @@ def test_bad_budgets_and_runs_are_refused() -> None:
 
 
 def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
-    measured = calibrate(calls=300, reps=1)
+    measured = calibrate(calls=100, reps=1)
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
-    assert set(measured.drain_ns_per_call) == {"boundaries", "args", "full"}
+    assert set(measured.root_ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.python == f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
     (tmp_path / CALIBRATION_FILE).parent.mkdir()
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps(measured.to_dict()))
