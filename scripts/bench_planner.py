@@ -154,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         cal = r["calibration"]
         costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
-        drains = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["drain_ns_per_call"].items())
+        roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
         print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
-              f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): {costs}; "
-              f"drain (µs): {drains}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
+              f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
+              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
               f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
             error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"

@@ -206,8 +206,8 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as installed
         data = str(work / "data")
         es = [sys.executable, "-m", "elixirscope", "run", "--data-dir", data]
-        rounds = str(ROUNDS)
-        counts = {"nested": 10 * calls, "root": calls}  # nested calls cost less: more of them
+        counts = {"nested": 15 * calls, "root": calls}  # nested calls cost less: more of them
+        spaced = {"nested": str(ROUNDS // 8), "root": str(ROUNDS)}
         commands = {
             "plain0": [sys.executable, "calib_work.py", "0", "0", "root"],
             "fixed0": [*es, "--plan", "boundaries.toml", "calib_work.py", "0", "0", "root"],
@@ -217,7 +217,7 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
                 sys.executable,
                 "calib_work.py",
                 str(counts[how]),
-                rounds,
+                spaced[how],
                 how,
             ]
             for name in plans if how == "root" else LEVELS_RECORDED:
@@ -227,7 +227,7 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
                     f"{name}.toml",
                     "calib_work.py",
                     str(counts[how]),
-                    rounds,
+                    spaced[how],
                     how,
                 ]
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -244,7 +244,7 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
 
     def per_call(name: str, how: str) -> float:
         added = median[f"{name}_{how}"] - median[f"plain_{how}"] - fixed
-        return max(0.0, added / (10 * calls if how == "nested" else calls))
+        return max(0.0, added / counts[how])
 
     return Calibration(
         {**{lv: per_call(lv, "nested") for lv in LEVELS_RECORDED}, "skipped": 0.0},
@@ -263,7 +263,7 @@ def load_or_calibrate(
     data_dir: str | os.PathLike[str],
     *,
     recalibrate: bool = False,
-    calls: int = 4_000,
+    calls: int = 3_000,
     reps: int = 3,
 ) -> tuple[Calibration, bool]:
     """The cached calibration under ``data_dir`` if it was measured with this interpreter,
