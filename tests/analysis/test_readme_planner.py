@@ -13,11 +13,11 @@ from elixirscope.analysis.overhead import CALIBRATION_FILE, Calibration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SHOWN = Calibration(  # the calibration the README's figures come from
-    {"boundaries": 400, "args": 900, "full": 1_100, "skipped": 60},
-    fixed_ns=80_000_000,
-    drain_ns_per_call={"boundaries": 40_000, "args": 55_000, "full": 65_000},
-    fixed_in_run_ns=20_000_000,
-    load=2.3,
+    {"boundaries": 6_000, "args": 6_100, "full": 7_100, "skipped": 0},
+    fixed_ns=98_000_000,
+    root_ns_per_call={"boundaries": 117_700, "args": 122_600, "full": 126_800, "skipped": 14_000},
+    fixed_in_run_ns=15_000_000,
+    load=2.5,
     cpus=2,
 )
 
