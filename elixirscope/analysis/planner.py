@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from elixirscope.analysis.overhead import (
@@ -325,6 +326,13 @@ def recorded_run(
     duration = scope.run.duration_ns
     if not duration:
         raise ValueError(f"run {scope.run.short_id} has no duration (it did not end)")
+    script = next((Path(a).stem for a in scope.run.command if a.endswith(".py")), None)
+
+    def named(function: str) -> str:  # a script runs as __main__; the analysis names its file
+        if script and function.startswith("__main__."):
+            return f"{script}.{function[len('__main__.'):]}"
+        return function
+
     counts: Counter[str] = Counter()
     edges: Counter[tuple[str | None, str]] = Counter()
     with_args: set[str] = set()
@@ -332,11 +340,12 @@ def recorded_run(
     with EventStore.open(data_dir, readonly=True) as store:
         for stored in store.query(type="call", run=scope.run.id, limit=None):
             event: Any = stored.event
-            function_of[event.id] = event.function
-            counts[event.function] += 1
-            edges[(function_of.get(event.parent_id), event.function)] += 1
+            function = named(event.function)
+            function_of[event.id] = function
+            counts[function] += 1
+            edges[(function_of.get(event.parent_id), function)] += 1
             if getattr(event, "args", None) is not None:
-                with_args.add(event.function)
+                with_args.add(function)
     levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
     recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
     cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
