@@ -248,7 +248,7 @@ def test_plan_from_a_recording_prints_its_estimate(recorded: Path) -> None:
     assert plan.level_for("shop", "handle_call") == ("boundaries", 1.0)
     assert plan.level_for("shop", "price") == ("boundaries", 1.0)
     as_json = json.loads(es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest",
-                            "--json", cwd=recorded).stdout)
+                            "--budget", "100%", "--json", cwd=recorded).stdout)
     assert as_json["calibration"]["fixed_ns"] == 50_000_000
     why = {r["function"]: r["why"] for r in as_json["rules"]}  # __main__ is counted as shop
     assert why["shop.handle_call"].endswith("; 200 calls recorded")
