@@ -1,7 +1,7 @@
 """The planner's estimate against the overhead measured, on a call-heavy program.
 
 For each program: one recording with every function at ``boundaries`` gives
-the call counts (``--trace``); then for each budget, ``elixirscope plan
+the call counts (a plan with ``NAME.*`` at ``boundaries``); then for each budget, ``elixirscope plan
 --from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
 machine the first time, cached in the bench's data dir), and ``--repeat``
 interleaved pairs of whole processes: the program plain, and recorded with
@@ -100,8 +100,9 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     (work / f"{name}.py").write_text(source)
     data = str(work / "data")
-    es("run", "--data-dir", data, "--trace", name, "--level", "boundaries", f"{name}.py", *scale,
-       cwd=work)
+    (work / "everything.toml").write_text(
+        f'default_level = "none"\n\n[[rules]]\npattern = "{name}.*"\nlevel = "boundaries"\n')
+    es("run", "--data-dir", data, "--plan", "everything.toml", f"{name}.py", *scale, cwd=work)
     runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
     recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
     out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
