@@ -330,7 +330,7 @@ def recorded_run(
 
     def named(function: str) -> str:  # a script runs as __main__; the analysis names its file
         if script and function.startswith("__main__."):
-            return f"{script}.{function[len('__main__.'):]}"
+            return f"{script}.{function[len('__main__.') :]}"
         return function
 
     counts: Counter[str] = Counter()
