@@ -147,6 +147,11 @@ class PlanChoice:
                 if self.run.uncertain
                 else ""
             )
+            + (
+                "; the fixed cost alone is over the budget"
+                if self.calibration.fixed_ns > self.budget * self.run.program_ns
+                else ""
+            )
         )
 
     def toml(self) -> str:

@@ -79,6 +79,9 @@ def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
     choice = choose_from(wanted, COSTS, budget=0.05, run=run)  # 100 ms allowed, 50 fixed
     assert [(f, lv) for f, lv, _ in choice.rules] == [("m.handle", "args"), ("m.helper", "boundaries")]
     assert [f for f, _ in choice.left_out] == ["m.hot"]
+    nothing = choose_from(wanted, COSTS, budget=0.02, run=run)  # 40 ms allowed, 50 fixed
+    assert not nothing.rules and nothing.estimate_ns == 50_000_000
+    assert nothing.summary().endswith("; the fixed cost alone is over the budget")
     assert choice.estimate_ns == 100 * 20_000 + 1_000 * 1_000 + 50_000_000
     assert choice.overhead == choice.estimate_ns / 2_000_000_000
     everything = choose_from(wanted, COSTS, budget=1.0, run=run)
