@@ -6,18 +6,20 @@ Thespian actors, web and WebSocket handlers and background jobs get ``args``
 or send messages, and the complex ones, get ``boundaries``; the rest of the
 project's functions get ``boundaries`` too while the budget allows.
 
-What it costs is :mod:`elixirscope.analysis.overhead`'s model: Σ calls(f) ×
-cost(level(f)) + the fixed cost, with costs calibrated on this machine and
-calls counted in a recording (``calls``), over the program's own time in that
-recording (its duration less what recording it cost, estimated the same way).
+What it costs is :mod:`elixirscope.analysis.overhead`'s model: root calls ×
+root cost + nested calls × nested cost + the fixed cost, with costs calibrated
+on this machine and calls counted in a recording, by caller and callee (a call
+whose caller the plan leaves out becomes a root), over the program's own time
+in that recording (its duration less what recording it cost, estimated the
+same way).
 The plan is built in steps — each function at ``boundaries``, then each
 handler raised to ``args`` — taken in order of their cost weighted by priority
 (a handler's step counts a quarter of its cost, an active function's half, a
 complex one's three quarters), up to the first step that does not fit. So the
 estimate stays within the budget whenever the fixed cost does, and a larger
 budget records everything a smaller one does, and more. Without a recording
-every function is planned and the estimate is relative: what 1,000 calls of a
-function cost at its level.
+every function is planned and the estimate is relative: what 1,000 calls cost
+at each level, nested and as roots.
 
 The plan is the TOML ``elixirscope run --plan`` reads (one rule per function,
 ``default_level = "none"``), headed by comments that say why.
