@@ -141,6 +141,12 @@ def _insights_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     return add
 
 
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    from elixirscope.cli import plan
+
+    plan.add_arguments(parser)
+
+
 def _state_adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         from elixirscope.cli import state
@@ -209,6 +215,11 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
         _insights_adder("explain"),
     ),
     ("ui", "serve the execution cinema: the recordings in a browser", _add_ui_arguments),
+    (
+        "plan",
+        "an instrumentation plan from the analysis (and a recording), within an overhead budget",
+        _add_plan_arguments,
+    ),
 ]
 """Each command: its name, its one-line help, and what adds its options. Only the
 command being run gets its options (and imports their module), so starting
@@ -373,6 +384,10 @@ def _main(argv: list[str]) -> int:
             from elixirscope.cli import ui
 
             return ui.run(args)
+        if args.command == "plan":
+            from elixirscope.cli import plan
+
+            return plan.run(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader stopped early (| head): not a failure

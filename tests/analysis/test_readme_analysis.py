@@ -13,7 +13,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def section() -> str:
     text = README.read_text()
     start = text.index("## Code analysis: the AST repository")
-    return text[start : text.index("\n## ", start + 1)]
+    end = text.index("\n## ", start + 1)
+    return text[start : text.find("\n### Plans from the analysis", start, end) % (end + 1)]
 
 
 def run(argv: list[str], cwd: Path) -> str:

@@ -1,0 +1,176 @@
+"""The planner's estimate against the overhead measured, on a call-heavy program.
+
+For each program: one recording with every function at ``boundaries`` gives
+the call counts (a plan with ``NAME.*`` at ``boundaries``); then for each budget, ``elixirscope plan
+--from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
+machine the first time, cached in the bench's data dir), and ``--repeat``
+interleaved pairs of whole processes: the program plain, and recorded with
+the plan. What recording added is the difference of the medians of wall
+time; the planner's estimate (calls x cost + fixed) is set next to it, with
+the error. Goal: within 20 %. The machine's load is printed: on a shared
+machine both figures move with it.
+
+Two programs: ``sparse`` (its own work dominates; recording's drain hides
+beside it) and ``dense`` (calls dominate; the drain shows). TaskFlow is not
+measured yet (a server and its client: not a single process to time).
+
+``python scripts/bench_planner.py [--json] [--repeat 5] [--budgets 5%,20%]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ORDERS = textwrap.dedent("""\
+    import sys
+
+    ITEMS = ["tea", "cake", "jam", "bun", "pie"]
+    PRICES = {"tea": 4.5, "cake": 3.0, "jam": 6.0, "bun": 1.5, "pie": 5.0}
+
+
+    def price(item):
+        return PRICES[item]
+
+
+    def line_total(item, quantity):
+        return round(price(item) * quantity, 2)
+
+
+    def discount(subtotal):
+        return round(subtotal * 0.1, 2) if subtotal > 20 else 0.0
+
+
+    def price_basket(basket):
+        subtotal = sum(line_total(i, q) for i, q in basket)
+        return round(subtotal - discount(subtotal), 2)
+
+
+    def checksum(total, rounds):
+        for _ in range(rounds):  # work of its own, no recorded calls
+            total = (total * 31 + 7) % 1000
+        return total
+
+
+    def handle_call(request, from_, state):
+        basket, rounds = request
+        return checksum(price_basket(basket), rounds)
+
+
+    if __name__ == "__main__":
+        baskets, items, rounds = (int(a) for a in sys.argv[1:4])
+        for n in range(baskets):
+            basket = [(ITEMS[(n + k) % 5], k % 4 + 1) for k in range(items)]
+            handle_call((basket, rounds), None, None)
+""")
+PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of own work)
+    "sparse": (ORDERS, ["600", "3", "40000"]),  # ~2 s of own work, 6,000 calls
+    "dense": (ORDERS, ["1500", "20", "8000"]),  # ~1 s of own work, 69,000 calls
+}
+
+
+def wall(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
+    return elapsed
+
+
+def es(*argv: str, cwd: Path) -> str:
+    done = subprocess.run([sys.executable, "-m", "elixirscope", *argv], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"elixirscope {' '.join(argv)} failed: {done.stderr}")
+    return done.stdout
+
+
+def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
+    (work / f"{name}.py").write_text(source)
+    data = str(work / "data")
+    (work / "everything.toml").write_text(
+        f'default_level = "none"\n\n[[rules]]\npattern = "{name}.*"\nlevel = "boundaries"\n')
+    es("run", "--data-dir", data, "--plan", "everything.toml", f"{name}.py", *scale, cwd=work)
+    runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
+    recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
+    out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
+                           "counted_run_s": (recorded["duration_ns"] or 0) / 1e9,
+                           "load_before": os.getloadavg()[0], "budgets": []}
+    for budget in budgets:
+        plan = work / f"plan-{budget.rstrip('%')}.toml"
+        es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest", "--budget", budget,
+           "-o", str(plan), cwd=work)
+        chosen = json.loads(es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest",
+                               "--budget", budget, "--json", cwd=work))
+        plain, planned = [], []
+        for _ in range(repeat):
+            plain.append(wall([sys.executable, f"{name}.py", *scale], work))
+            planned.append(wall([sys.executable, "-m", "elixirscope", "run", "--data-dir",
+                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", *scale],
+                                work))
+        base, with_plan = statistics.median(plain), statistics.median(planned)
+        added = with_plan - base
+        estimate = chosen["estimate_ns"] / 1e9
+        out["budgets"].append({
+            "budget": budget,
+            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}" for r in chosen["rules"]],
+            "left_out": [r["function"].rpartition(".")[2] for r in chosen["left_out"]],
+            "program_s_estimated": chosen["program_ns"] / 1e9,
+            "plain_s": base,
+            "planned_s": with_plan,
+            "added_s_estimated": estimate,
+            "added_s_measured": added,
+            "overhead_estimated": chosen["overhead"],
+            "overhead_measured": added / base,
+            "error": estimate / added - 1 if added > 0 else None,
+        })
+    out["load_after"] = os.getloadavg()[0]
+    out["calibration"] = chosen["calibration"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--budgets", default="5%,20%")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    results = [measure(name, source, scale, args.budgets.split(","), args.repeat)
+               for name, (source, scale) in PROGRAMS.items()]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        cal = r["calibration"]
+        costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
+        roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
+        print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
+              f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
+              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
+              f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
+        for b in r["budgets"]:
+            error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
+            print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"
+                  f" (left out: {' '.join(b['left_out']) or '-'})")
+            print(f"    program alone: estimated {b['program_s_estimated']:.2f} s, plain median "
+                  f"{b['plain_s']:.2f} s; recorded median {b['planned_s']:.2f} s")
+            print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
+                  f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
+                  f"({b['overhead_measured']:.1%}); error {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

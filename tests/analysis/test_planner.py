@@ -1,0 +1,287 @@
+"""The planner: its cost model's arithmetic, its choice under budgets, its TOML, its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elixirscope.analysis.overhead import (
+    CALIBRATION_FILE,
+    Calibration,
+    calibrate,
+    call_cost_ns,
+    calls_cost_ns,
+    estimate_ns,
+    load_or_calibrate,
+)
+from elixirscope.analysis.planner import RecordedRun, choose_from, plan_estimate_ns, roots_under
+from elixirscope.instrument.plan import Plan
+
+COSTS = Calibration(
+    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+    fixed_ns=50_000_000,
+    root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
+    fixed_in_run_ns=10_000_000,
+)
+RANK = {"none": 0, "boundaries": 1, "args": 2, "full": 3}
+
+
+def test_costs_per_call_by_level_root_and_sampling() -> None:
+    assert call_cost_ns(COSTS, "none") == 0
+    assert call_cost_ns(COSTS, "boundaries") == 1_000
+    assert call_cost_ns(COSTS, "args", 0.5) == 2_000  # nested calls follow their root
+    assert call_cost_ns(COSTS, "args", root=True) == 20_000
+    assert call_cost_ns(COSTS, "args", 0.5, root=True) == 0.5 * 20_000 + 0.5 * 500
+    assert call_cost_ns(COSTS, "none", root=True) == 0
+
+
+def test_the_estimate_is_calls_times_cost_plus_fixed() -> None:
+    calls = {"a": 1_000, "b": 10, "unplanned": 99_999}
+    levels = {"a": ("boundaries", 1.0), "b": ("args", 1.0), "c": ("full", 1.0)}
+    assert calls_cost_ns(COSTS, calls, levels) == 1_000 * 1_000 + 10 * 2_000
+    roots = {"a": 100}
+    assert calls_cost_ns(COSTS, calls, levels, roots) == 100 * 10_000 + 900 * 1_000 + 10 * 2_000
+    assert estimate_ns(COSTS, calls, levels, roots) == 1_920_000 + 50_000_000
+
+
+def test_a_call_is_a_root_when_its_caller_is_not_recorded() -> None:
+    edges = {(None, "a"): 100, ("a", "b"): 10, ("x", "b"): 5}
+    both = {"a": ("boundaries", 1.0), "b": ("args", 1.0)}
+    assert roots_under(both, edges) == {"a": 100, "b": 5}
+    assert roots_under({"b": ("args", 1.0)}, edges) == {"b": 15}
+    run = RecordedRun("r", {"a": 100, "b": 15}, 10**9, 0, edges)
+    assert plan_estimate_ns(COSTS, run, both) == 100 * 10_000 + 5 * 20_000 + 10 * 2_000 + 50_000_000
+
+
+def test_the_programs_own_time_is_the_run_less_its_recording() -> None:
+    run = RecordedRun("r1", {"a": 1_000}, 2_000_000_000, 1_000 * 1_000 + 10_000_000)
+    assert run.program_ns == 2_000_000_000 - 11_000_000
+    assert not run.uncertain
+    drowned = RecordedRun("r2", {"a": 1_000}, 1_000_000, 990_000)
+    assert drowned.program_ns == 100_000 and drowned.uncertain
+
+
+def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
+    wanted = {
+        "m.handle": ("handler", "args", "a handler"),
+        "m.helper": ("other", "boundaries", "a function of the project"),
+        "m.hot": ("other", "boundaries", "a function of the project"),
+    }
+    calls = {"m.handle": 100, "m.helper": 1_000, "m.hot": 1_000_000}
+    edges = {(None, "m.handle"): 100, ("m.handle", "m.helper"): 1_000, ("m.helper", "m.hot"): 1_000_000}
+    run = RecordedRun("r1", calls, 2_000_000_000, 0, edges)  # 2 s of the program's own time
+    choice = choose_from(wanted, COSTS, budget=0.05, run=run)  # 100 ms allowed, 50 fixed
+    assert [(f, lv) for f, lv, _ in choice.rules] == [("m.handle", "args"), ("m.helper", "boundaries")]
+    assert [f for f, _ in choice.left_out] == ["m.hot"]
+    nothing = choose_from(wanted, COSTS, budget=0.02, run=run)  # 40 ms allowed, 50 fixed
+    assert not nothing.rules and nothing.estimate_ns == 50_000_000
+    assert nothing.summary().endswith("; the fixed cost alone is over the budget")
+    assert choice.estimate_ns == 100 * 20_000 + 1_000 * 1_000 + 50_000_000
+    assert choice.overhead == choice.estimate_ns / 2_000_000_000
+    everything = choose_from(wanted, COSTS, budget=1.0, run=run)
+    assert everything.estimate_ns == 2_000_000 + 1_000_000 + 1_000_000_000 + 50_000_000
+    assert not everything.left_out
+
+
+def test_without_a_recording_everything_is_planned_and_the_estimate_is_relative() -> None:
+    wanted = {"m.f": ("other", "boundaries", "x"), "m.h": ("handler", "args", "y")}
+    choice = choose_from(wanted, COSTS)
+    assert choice.overhead is None and choice.estimate_ns is None
+    assert choice.per_thousand_ns() == {"args": (2_000_000, 20_000_000), "boundaries": (1_000_000, 10_000_000)}
+    assert choice.summary() == (
+        "2 functions planned, 0 left out; estimate relative (no recording): per 1,000 calls "
+        "args 2 ms nested, 20 ms as root calls, boundaries 1 ms nested, 10 ms as root calls; "
+        "plus 50 ms per run"
+    )
+
+
+KINDS = st.sampled_from(["handler", "active", "complex", "other"])
+
+
+@st.composite
+def situations(draw):
+    names = draw(st.lists(st.text("abcdefgh", min_size=1, max_size=4), min_size=1, max_size=12, unique=True))
+    wanted = {}
+    for name in names:
+        kind = draw(KINDS)
+        wanted[f"m.{name}"] = (kind, "args" if kind == "handler" else "boundaries", kind)
+    functions = sorted(wanted)
+    calls, edges = {}, {}
+    for f in functions:
+        calls[f] = draw(st.integers(0, 2_000_000))
+        rooted = draw(st.integers(0, calls[f]))
+        caller = draw(st.sampled_from([*functions, "elsewhere"]))
+        edges[(None, f)] = rooted
+        edges[(caller, f)] = edges.get((caller, f), 0) + calls[f] - rooted
+    duration = draw(st.integers(1_000_000, 20_000_000_000))
+    cost = draw(st.integers(0, 2 * duration))
+    return wanted, RecordedRun("r", calls, duration, cost, edges)
+
+
+BUDGETS = st.floats(0.001, 1.0)
+
+
+NESTED_ONLY = Calibration({"boundaries": 700, "args": 900, "full": 1_500, "skipped": 0}, fixed_ns=20_000_000)
+CALIBRATIONS = st.sampled_from([COSTS, NESTED_ONLY])
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations(), BUDGETS, CALIBRATIONS)
+def test_the_estimate_stays_within_the_budget_when_a_plan_can(situation, budget, costs) -> None:
+    wanted, run = situation
+    choice = choose_from(wanted, costs, budget=budget, run=run)
+    assert choice.estimate_ns == plan_estimate_ns(costs, run, choice.levels)
+    if costs.fixed_ns <= budget * run.program_ns:  # the empty plan fits: some plan does
+        assert choice.estimate_ns <= budget * run.program_ns * (1 + 1e-9)
+    assert len(choice.rules) + len(choice.left_out) == len(wanted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations(), BUDGETS, BUDGETS, CALIBRATIONS)
+def test_a_larger_budget_never_records_less(situation, one, other, costs) -> None:
+    wanted, run = situation
+    small, large = sorted((one, other))
+    less = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=small, run=run).rules}
+    more = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=large, run=run).rules}
+    for function, level in less.items():
+        assert RANK[more.get(function, "none")] >= RANK[level]
+
+
+def test_the_toml_round_trips_through_the_plan_loader(tmp_path: Path) -> None:
+    wanted = {
+        "shop.Cart.add": ("handler", "args", 'a handler: "route"'),
+        "shop.total": ("other", "boundaries", "a function of the project"),
+        "shop.hot": ("other", "boundaries", "a function of the project"),
+    }
+    run = RecordedRun("r1", {"shop.hot": 10**9}, 2_000_000_000, 0, {(None, "shop.hot"): 10**9})
+    choice = choose_from(wanted, COSTS, budget=0.2, run=run, source="shop")
+    (tmp_path / "plan.toml").write_text(choice.toml())
+    plan = Plan.from_file(tmp_path / "plan.toml")
+    assert plan.default_level == "none"
+    assert plan.level_for("shop", "Cart.add") == ("args", 1.0)
+    assert plan.level_for("shop", "total") == ("boundaries", 1.0)
+    assert plan.level_for("shop", "hot") == ("none", 1.0)
+    assert [r.pattern for r in plan.rules] == ["shop.Cart.add", "shop.total"]
+
+
+def test_bad_budgets_and_runs_are_refused() -> None:
+    with pytest.raises(ValueError, match="at most 100%"):
+        choose_from({}, COSTS, budget=1.5)
+    with pytest.raises(ValueError, match="above 0%"):
+        choose_from({}, COSTS, budget=0)
+    with pytest.raises(ValueError, match="a cost for skipped"):
+        Calibration({"boundaries": 1, "args": 1, "full": 1}, fixed_ns=0)
+
+
+def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
+    measured = calibrate(calls=100, reps=1)
+    assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
+    assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
+    assert set(measured.root_ns_per_call) == {"boundaries", "args", "full", "skipped"}
+    assert measured.python == f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
+    (tmp_path / CALIBRATION_FILE).parent.mkdir()
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(measured.to_dict()))
+    cached, now = load_or_calibrate(tmp_path)
+    assert not now and cached == measured
+
+
+# -- the command ------------------------------------------------------------------------
+
+PROGRAM = '''\
+def handle_call(request, from_, state):
+    return total(request)
+
+
+def total(n):
+    return sum(price(i) for i in range(n))
+
+
+def price(i):
+    return i % 7
+
+
+if __name__ == "__main__":
+    for n in range(200):
+        handle_call(n, None, None)
+'''
+
+
+def es(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "elixirscope", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+CHEAP = Calibration({"boundaries": 1, "args": 1, "full": 1, "skipped": 0}, fixed_ns=1_000_000)
+"""Costs so small that everything fits in a budget of 100 %, however short the run."""
+
+
+def write_calibration(data: Path, calibration: Calibration = COSTS) -> None:
+    (data / CALIBRATION_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (data / CALIBRATION_FILE).write_text(json.dumps(calibration.to_dict()))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """shop.py recorded once, every function at boundaries, with a given calibration."""
+    work = tmp_path_factory.mktemp("plan")
+    (work / "shop.py").write_text(PROGRAM)
+    done = es("run", "--data-dir", "data", "--trace", "shop", "shop.py", cwd=work)
+    assert done.returncode == 0, done.stderr
+    write_calibration(work / "data", CHEAP)
+    return work
+
+
+def test_plan_from_a_recording_prints_its_estimate(recorded: Path) -> None:
+    done = es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest", "--budget", "100%",
+              "-o", "plan.toml", cwd=recorded)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("3 functions planned, 0 left out; estimated overhead ")
+    assert "calls + 1 ms fixed, over " in first
+    assert second == "plan written to plan.toml"
+    plan = Plan.from_file(recorded / "plan.toml")
+    assert plan.level_for("shop", "handle_call") == ("boundaries", 1.0)
+    assert plan.level_for("shop", "price") == ("boundaries", 1.0)
+    as_json = json.loads(es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest",
+                            "--budget", "100%", "--json", cwd=recorded).stdout)
+    assert as_json["calibration"]["fixed_ns"] == 1_000_000
+    why = {r["function"]: r["why"] for r in as_json["rules"]}  # __main__ is counted as shop
+    assert why["shop.handle_call"].endswith("; 200 calls recorded")
+    assert as_json["estimate_ns"] >= 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["missing.py"], "elixirscope plan: no such file or directory: 'missing.py'"),
+        (["missing_dir/"], "elixirscope plan: no such file or directory: 'missing_dir/'"),
+        (["shop.py", "--budget", "0%"], "elixirscope plan: --budget: must be above 0% and at most 100%, got '0%'"),
+        (["shop.py", "--budget", "150%"],
+         "elixirscope plan: --budget: must be above 0% and at most 100%, got '150%'"),
+        (["shop.py", "--budget", "abc"],
+         "elixirscope plan: --budget: expected a budget like 5% or 0.05, got 'abc'"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(recorded: Path, argv: list[str], message: str) -> None:
+    done = es("plan", *argv, "--data-dir", "data", cwd=recorded)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [message]
+
+
+def test_an_unknown_run_gives_one_clear_line(recorded: Path) -> None:
+    done = es("plan", "shop.py", "--data-dir", "data", "--from-run", "zzz", cwd=recorded)
+    assert done.returncode != 0
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("elixirscope plan: no run 'zzz' under data (runs: ")
