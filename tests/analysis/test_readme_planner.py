@@ -52,7 +52,9 @@ def test_the_plans_part_prints_what_it_shows(tmp_path: Path) -> None:
     assert (tmp_path / "plan.toml").read_text().startswith(begins)
     printed = es(from_run.split()[1:], tmp_path)
 
-    def shape(text: str) -> str:  # the run's own figures and id vary
+    def shape(text: str) -> str:  # the run's own figures and id vary, and so whether
+        # the fixed cost alone fits the budget (the run's own time is measured)
+        text = text.replace("; the fixed cost alone is over the budget", "")
         return re.sub(r"\d[\d,.]*", "N", re.sub(r"run [0-9a-f]{8}", "run ID", text))
 
     assert shape(printed) == shape(shown_from_run)
