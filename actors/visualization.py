@@ -5,7 +5,8 @@
 actor and answers its URL with a fresh token; ``ui_status`` says whether it
 serves and where; ``ui_stop`` stops it. Its live WebSocket follows runs as the
 Capture layer's writers store them. A restart of this actor ends the server
-with its process; the next ``ui_start`` serves again (on a new token).
+with its process; the next ``ui_start`` serves again (on a new token). The cinema it serves may act on this daemon (kill, restart,
+trace, untrace: ``visualization.actions``), each after a confirmation.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ __all__ = ["VisualizationService"]
 
 
 class VisualizationService(LayerService):
-    """args: LayerService's, plus ``data_dir``."""
+    """args: LayerService's, plus ``data_dir`` and ``api_endpoint`` (the daemon's API,
+    where the cinema's confirmed actions go, as the console's do)."""
 
     operations = ("health", "stats", "ui_start", "ui_status", "ui_stop")
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
         from elixirscope.visualization.serving import ThreadedCinema
 
-        self.cinema = ThreadedCinema(args["data_dir"])
+        self.cinema = ThreadedCinema(args["data_dir"], daemon=args.get("api_endpoint"))
         return {}
 
     def op_ui_start(self, request: Request, state: Any) -> dict[str, Any]:

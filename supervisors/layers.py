@@ -245,10 +245,18 @@ def visualization(settings: dict[str, Any]) -> SupervisorSpec:
                 front=True,
                 actor=VisualizationService,
                 data_dir=_plane(settings)["data_dir"],
+                api_endpoint=_reachable(settings.get("api_args", {}).get("endpoint")),
             )
         ],
         **intensity_flags(settings),
     )
+
+
+def _reachable(endpoint: str | None) -> str | None:
+    """The API endpoint as a client on this machine connects to it (``*`` is every address)."""
+    if endpoint is None:
+        return None
+    return endpoint.replace("://*:", "://127.0.0.1:").replace("://0.0.0.0:", "://127.0.0.1:")
 
 
 def _single(layer: str, strategy: Strategy, role: str):  # noqa: ANN202

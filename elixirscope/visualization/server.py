@@ -9,6 +9,12 @@ call and WebSocket needs the token (:class:`TokenGuard`): in the URL as
 page sets (so the page's ES modules, fetched by relative URL, carry it). The
 live WebSocket (``visualization.live``) sends at most ``live.MAX_RATE`` updates
 per second.
+
+Served by a daemon (``daemon`` given: its API endpoint), ``/api/daemon/...``
+reads its live supervision tree and takes actions on it
+(``visualization.actions``): a POST answers what would happen and a one-time
+code; only a second POST with that code performs it. Over a data dir alone
+those routes answer 409 saying there is no daemon.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from elixirscope.visualization import views
+from elixirscope.visualization.actions import ACTIONS, ActionError, DaemonActions, parse_action
 from elixirscope.visualization.live import LiveFollower
 
 __all__ = ["COOKIE", "HEADER", "STATIC", "TokenGuard", "create_app"]
@@ -127,11 +134,21 @@ def _json(data: Any) -> Response:
     )
 
 
-def create_app(data_dir: str | os.PathLike[str], token: str) -> Starlette:
-    """The cinema over ``data_dir``, every request guarded by ``token``."""
+NO_DAEMON = (
+    "this cinema serves a data dir, not a running daemon: actions need "
+    "`elixirscope ui --daemon ENDPOINT`"
+)
+
+
+def create_app(
+    data_dir: str | os.PathLike[str], token: str, daemon: str | None = None
+) -> Starlette:
+    """The cinema over ``data_dir``, every request guarded by ``token``; with ``daemon``
+    (the API endpoint of the daemon serving it), its actions too."""
     if not token or len(token) < 16:
         raise ValueError("the token must be at least 16 characters")
     models = views.Models(data_dir)
+    actions = DaemonActions(daemon) if daemon else None
 
     async def answer(compute: Callable[[], Any]) -> Response:
         try:
@@ -200,6 +217,38 @@ def create_app(data_dir: str | os.PathLike[str], token: str) -> Starlette:
             except (RuntimeError, WebSocketDisconnect):
                 pass
 
+    async def daemon_info(request: Request) -> Response:
+        if actions is None:
+            return _json({"connected": False, "why": NO_DAEMON})
+        return _json({"connected": True, "endpoint": actions.endpoint, "actions": ACTIONS})
+
+    async def daemon_tree(request: Request) -> Response:
+        if actions is None:
+            return _error(NO_DAEMON, 409)
+        try:
+            return _json(await run_in_threadpool(actions.tree))
+        except ActionError as exc:
+            return _error(str(exc), exc.status)
+
+    async def daemon_action(request: Request) -> Response:
+        if actions is None:
+            return _error(NO_DAEMON, 409)
+        if request.method != "POST":
+            return _error(f"{request.method} changes nothing: actions are POSTed", 405)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _error("the body must be JSON (content-type: application/json)", 415)
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            return _error(f"the body is not JSON: {exc}")
+        try:
+            action = parse_action(request.path_params["action"], body)
+            if "confirm" in body:
+                return _json(await run_in_threadpool(actions.confirm, action, body["confirm"]))
+            return _json(await run_in_threadpool(actions.propose, action))
+        except ActionError as exc:
+            return _error(str(exc), exc.status)
+
     routes = [
         Route("/", index),
         Route("/api/runs", runs),
@@ -210,6 +259,9 @@ def create_app(data_dir: str | os.PathLike[str], token: str) -> Starlette:
         Route("/api/runs/{run}/calltree", run_route(views.calltree_view)),
         Route("/api/runs/{run}/requests", run_route(views.requests_view)),
         Route("/api/esql", esql),
+        Route("/api/daemon", daemon_info),
+        Route("/api/daemon/tree", daemon_tree),
+        Route("/api/daemon/{action}", daemon_action, methods=["GET", "POST"]),
         WebSocketRoute("/api/runs/{run}/live", live),
         Route("/api/{rest:path}", not_found),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -49,10 +49,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class ThreadedCinema:
-    """One cinema over ``data_dir`` at a time, on a thread."""
+    """One cinema over ``data_dir`` at a time, on a thread; with ``daemon`` (the API
+    endpoint of the daemon it runs in) it offers that daemon's actions."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], daemon: str | None = None) -> None:
         self.data_dir = data_dir
+        self.daemon = daemon
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -93,7 +95,7 @@ class ThreadedCinema:
             raise ValueError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
         token = secrets.token_urlsafe(24)
         config = uvicorn.Config(
-            create_app(self.data_dir, token),
+            create_app(self.data_dir, token, daemon=self.daemon),
             log_level="warning",
             lifespan="off",
             ws="websockets-sansio",

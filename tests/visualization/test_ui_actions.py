@@ -1,0 +1,173 @@
+"""The cinema's actions on a running daemon (kill, restart, trace, untrace): a first POST
+answers what would happen and a one-time code, only a second POST with it acts. Against
+a real daemon subprocess serving the cinema; in Debian's chromium for the dialog."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+
+import pytest
+from daemons import Daemon, Unavailable
+from waiting import wait_until
+
+from elixirscope.visualization.actions import (
+    Action,
+    ActionError,
+    Confirmations,
+    parse_action,
+)
+
+VICTIM = "code_analysis/ast_repository"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, cinema_data):
+    """A daemon over a copy of the cinema's recordings, serving the cinema."""
+    tmp = tmp_path_factory.mktemp("actions")
+    shutil.copytree(cinema_data, tmp / "act-data")
+    d = Daemon(tmp, "act")
+    try:
+        d.wait_ready()
+        started = d.request("ui_start", to_layer="visualization")
+        assert started.ok, started.error
+        d.url = started.data["url"]
+        yield d
+    finally:
+        d.stop()
+
+
+def call(url: str, path: str, body=None, method: str = "POST", content_type="application/json"):
+    """(status, JSON answer) of one request to the cinema at ``url`` (with its token)."""
+    base, token = url.split("/?token=")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method,
+                                     headers={"x-elixirscope-token": token, "content-type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def actor(d: Daemon, path: str) -> tuple[int, int | None]:
+    """(restarts, pid) of the actor at ``path`` in the daemon's tree now."""
+    def walk(node):
+        if node["path"] == path:
+            return node
+        return next((f for c in node.get("children", []) if (f := walk(c))), None)
+    response = d.request("tree")
+    if not response.ok:
+        raise Unavailable(response.error)
+    node = walk(response.data["root"])
+    return node["restarts"], node["pid"]
+
+
+def restarted(d: Daemon, path: str, before: int, pid: int | None):
+    def done():
+        try:
+            count, new_pid = actor(d, path)
+        except Unavailable:
+            return False
+        return count == before + 1 and new_pid not in (None, pid)
+    return done
+
+
+def test_a_kill_needs_its_code_then_the_supervisor_restarts_the_actor(daemon):
+    status, info = call(daemon.url, "/api/daemon", method="GET")
+    assert status == 200 and info["connected"] and info["endpoint"].startswith("tcp://127.0.0.1:")
+    before, pid = actor(daemon, VICTIM)
+    status, proposed = call(daemon.url, "/api/daemon/kill", {"path": VICTIM, "reason": "stuck"})
+    assert status == 200, proposed
+    would = proposed["would"]
+    assert would == {**would, "action": "kill", "path": VICTIM, "pid": pid, "reason": "stuck",
+                     "supervisor": "code_analysis", "strategy": "one_for_one"}
+    assert f"kill -9 the actor {VICTIM} (pid {pid})" in would["what"]
+    assert actor(daemon, VICTIM) == (before, pid)  # the proposal changed nothing
+
+    # a GET, a code for another action, a wrong code, a form post: refused, nothing happens
+    status, answer = call(daemon.url, "/api/daemon/kill", method="GET")
+    assert status == 405 and "POST" in answer["error"]
+    status, answer = call(daemon.url, "/api/daemon/kill",
+                          {"path": VICTIM, "reason": "other", "confirm": proposed["confirm"]})
+    assert status == 403 and "is for" in answer["error"]
+    status, answer = call(daemon.url, "/api/daemon/kill",
+                          {"path": VICTIM, "reason": "stuck", "confirm": "guessed"})
+    assert status == 403 and "unknown confirmation code" in answer["error"]
+    status, answer = call(daemon.url, "/api/daemon/kill", {"path": VICTIM, "reason": "stuck"},
+                          content_type="application/x-www-form-urlencoded")
+    assert status == 415 and "JSON" in answer["error"]
+    assert actor(daemon, VICTIM) == (before, pid)
+
+    confirmed = {"path": VICTIM, "reason": "stuck", "confirm": proposed["confirm"]}
+    status, done = call(daemon.url, "/api/daemon/kill", confirmed)
+    assert status == 200, done
+    assert done["daemon"] == {**done["daemon"], "action": "kill", "path": VICTIM, "old_pid": pid}
+    wait_until(restarted(daemon, VICTIM, before, pid), timeout=60)
+    status, answer = call(daemon.url, "/api/daemon/kill", confirmed)  # replayed
+    assert status == 403 and "already used" in answer["error"]
+
+
+def test_restart_trace_and_untrace_are_confirmed_too(daemon):
+    status, proposed = call(daemon.url, "/api/daemon/restart", {"path": VICTIM})
+    assert status == 200 and "then its supervisor code_analysis" in proposed["would"]["what"]
+    status, done = call(daemon.url, "/api/daemon/restart", {"path": VICTIM, "confirm": proposed["confirm"]})
+    assert status == 200 and done["daemon"]["new_pid"] not in (None, done["daemon"]["old_pid"])
+
+    status, proposed = call(daemon.url, "/api/daemon/trace", {"pattern": "myapp.orders.*", "level": "args"})
+    assert status == 200, proposed
+    assert "myapp.orders.* at level args" in proposed["would"]["what"]
+    status, done = call(daemon.url, "/api/daemon/trace",
+                        {"pattern": "myapp.orders.*", "level": "args", "confirm": proposed["confirm"]})
+    assert status == 200 and done["daemon"]["traced"][:2] == ["myapp.orders.*", "args"], done
+    status, proposed = call(daemon.url, "/api/daemon/untrace", {"pattern": "myapp.orders.*"})
+    status, done = call(daemon.url, "/api/daemon/untrace",
+                        {"pattern": "myapp.orders.*", "confirm": proposed["confirm"]})
+    assert status == 200 and done["daemon"]["untraced"][0][0] == "myapp.orders.*", done
+
+    for path, body, status_wanted, said in [
+        ("/api/daemon/kill", {"path": VICTIM}, 400, "`reason` is missing"),
+        ("/api/daemon/kill", {"path": "no/such", "reason": "x"}, 404, "no actor 'no/such'"),
+        ("/api/daemon/kill", {"path": "visualization/live_stream", "reason": "x"}, 409, "serves this cinema"),
+        ("/api/daemon/kill", {"path": "capture", "reason": "x"}, 409, "is a supervisor"),
+        ("/api/daemon/trace", {"pattern": "a.*", "level": "loud"}, 400, "`level` must be one of"),
+        ("/api/daemon/explode", {}, 404, "no action 'explode'"),
+        ("/api/daemon/kill", {"path": VICTIM, "reason": "x", "force": 1}, 400, "unknown field 'force'"),
+    ]:
+        status, answer = call(daemon.url, path, body)
+        assert (status, said in answer["error"]) == (status_wanted, True), answer
+
+
+def test_over_a_data_dir_the_actions_answer_409(cinema_data):
+    from starlette.testclient import TestClient
+
+    from elixirscope.visualization.server import create_app
+
+    token = "t" * 24
+    client = TestClient(create_app(cinema_data, token), headers={"x-elixirscope-token": token})
+    info = client.get("/api/daemon").json()
+    assert info["connected"] is False and "elixirscope ui --daemon" in info["why"]
+    answer = client.post("/api/daemon/kill", json={"path": VICTIM, "reason": "x"})
+    assert answer.status_code == 409 and "not a running daemon" in answer.json()["error"]
+    assert client.get("/api/daemon/tree").status_code == 409
+    assert TestClient(create_app(cinema_data, token)).post("/api/daemon/kill", json={}).status_code == 403
+
+
+def test_a_code_is_good_once_for_its_action_within_the_window():
+    now = [0.0]
+    codes = Confirmations(window_s=60, clock=lambda: now[0])
+    kill = parse_action("kill", {"path": "a/b", "reason": "r"})
+    code = codes.issue(kill)
+    now[0] = 61.0
+    with pytest.raises(ActionError, match="expired"):
+        codes.redeem(code, kill)
+    code = codes.issue(kill)
+    with pytest.raises(ActionError, match="is for"):
+        codes.redeem(code, Action("kill", path="a/b", reason="other"))
+    codes.redeem(code, kill)
+    with pytest.raises(ActionError, match="already used"):
+        codes.redeem(code, kill)
+    with pytest.raises(ActionError, match="`confirm` must be"):
+        codes.redeem(None, kill)
