@@ -8,9 +8,11 @@ import json
 import shutil
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from daemons import Daemon, Unavailable
+from test_browser import shots  # noqa: F401 - the fixture: screenshots beside the cinema's
 from waiting import wait_until
 
 from elixirscope.visualization.actions import (
@@ -171,3 +173,56 @@ def test_a_code_is_good_once_for_its_action_within_the_window():
         codes.redeem(code, kill)
     with pytest.raises(ActionError, match="`confirm` must be"):
         codes.redeem(None, kill)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from test_browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_in_the_browser_a_kill_is_confirmed_in_a_dialog_whose_cancel_does_nothing(daemon, browser, shots):
+    context = browser.new_context(viewport={"width": 1500, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15_000)
+    before, pid = actor(daemon, VICTIM)
+    page.goto(daemon.url)
+    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
+    page.wait_for_function("Number(document.querySelector('#tl-main')?.dataset.drawn) > 0")
+    page.click('#tabs a[data-view="actors"]')
+    page.click(f'#dm-tree a.dm-actor[data-path="{VICTIM}"]')
+    page.fill("#dm-reason", "stuck in a loop")
+    page.click("#dm-kill")
+    page.wait_for_selector("#dm-dialog[open]")
+    assert page.evaluate("document.activeElement.id") == "dm-cancel"
+    facts = {k: page.inner_text(f'#dm-facts dd[data-fact="{k}"]') for k in ("actor", "pid", "supervisor", "reason")}
+    assert facts == {"actor": VICTIM, "pid": str(pid), "supervisor": "code_analysis (one_for_one)",
+                     "reason": "stuck in a loop"}
+    assert f"This will kill -9 the actor {VICTIM} (pid {pid})" in page.inner_text("#dm-what")
+    page.screenshot(path=shots / "09-daemon-kill-dialog.png")
+    page.keyboard.press("Enter")  # the focused button: Cancel
+    page.wait_for_selector("#dm-dialog:not([open])", state="attached")
+    assert "kill cancelled: nothing was done" in page.inner_text("#dm-result")
+    assert actor(daemon, VICTIM) == (before, pid)
+
+    page.click("#dm-kill")
+    page.wait_for_selector("#dm-dialog[open]")
+    page.click("#dm-confirm")
+    page.wait_for_function("document.querySelector('#dm-result')?.textContent.includes('kill done')")
+    wait_until(restarted(daemon, VICTIM, before, pid), timeout=60)
+    page.click("#dm-refresh")
+    page.wait_for_function(
+        f"document.querySelector('.dm-restarts[data-path=\"{VICTIM}\"]')?.textContent.trim() === '↻ {before + 1}'"
+    )
+    page.screenshot(path=shots / "10-daemon-killed.png")
+    context.close()
+    assert not errors, errors

@@ -1,15 +1,18 @@
 // Actor lanes: a sequence chart (one column per actor, one row per message or mark, in
 // order of time): arrows from send to receive, labelled; crashes and restarts marked; the
-// supervision tree beside it with restart counts.
+// supervision tree beside it with restart counts. Served by a daemon, the daemon's live
+// tree and its actions come first (daemon.js).
+import { mountDaemon } from "./daemon.js";
 import { api, ctx, S, go, rel, abs, fmtRel, fmtDur, fmtClock, esc, errorBox } from "./app.js";
 
 const COL = 190, ROWH = 30, TOP = 46, LEFT = 96;
 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view"><div class="grow pane" id="ac-chart"><div class="empty">reading messages…</div></div>
-    <div class="side pane"><h2>Supervision tree</h2><div id="ac-tree" class="tree"></div>
+    <div class="side pane"><div id="ac-daemon" hidden></div><h2>Supervision tree (recorded)</h2><div id="ac-tree" class="tree"></div>
     <h2>Messages</h2><div id="ac-count" class="dim mono"></div></div></div>`;
   const view = { update: (s, p) => { if (s.t !== p.t) drawCursor(host, s); } };
+  mountDaemon(host.querySelector("#ac-daemon"));
   let d;
   // the whole run when it fits in one answer, else the timeline's window
   const windowed = ctx.overview.messages > 2000 && state.w0 && state.w1;

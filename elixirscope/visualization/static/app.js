@@ -55,6 +55,20 @@ export async function api(path, params = {}, { signal } = {}) {
   return body;
 }
 
+// a POST of a JSON body (the daemon's actions); an error answer throws, naming it
+export async function post(path, body) {
+  const res = await fetch(`/api/${path}`, {
+    method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  });
+  const answer = await res.json().catch(() => ({ error: `the server answered ${res.status} without JSON` }));
+  if (!res.ok || answer.error) {
+    const err = new Error(answer.error || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return answer;
+}
+
 // ---- times: the server sends nanoseconds since 1970 as strings; views draw offsets
 // (Numbers, exact to the nanosecond within 104 days) from the run's first event.
 export const rel = (ts) => (ts === null || ts === undefined ? null : Number(BigInt(ts) - ctx.base));
