@@ -138,7 +138,9 @@ class Confirmations:
     def redeem(self, code: Any, action: Action) -> None:
         """Use ``code`` for ``action`` (once), or ActionError saying why not."""
         if not isinstance(code, str) or not code:
-            raise ActionError(f"`confirm` must be the code the first request answered, got {code!r}")
+            raise ActionError(
+                f"`confirm` must be the code the first request answered, got {code!r}"
+            )
         with self._lock:
             issued = self._issued.get(code)
             if issued is None:
@@ -201,10 +203,9 @@ class DaemonActions:
                 504,
             ) from None
         if not response.ok:
-            raise ActionError(
-                f"the daemon refused {operation}: {response.error.code}: {response.error.message}",
-                502,
-            )
+            error = response.error
+            said = f"{error.code}: {error.message}" if error is not None else "no reason given"
+            raise ActionError(f"the daemon refused {operation}: {said}", 502)
         return response.data
 
     def tree(self) -> dict[str, Any]:
@@ -287,7 +288,9 @@ class DaemonActions:
         elif action.kind == "restart":
             answer = self.ask("restart", "app", path=action.path)
         elif action.kind == "trace":
-            answer = self.ask("trace", "instrumentation", pattern=action.pattern, level=action.level)
+            answer = self.ask(
+                "trace", "instrumentation", pattern=action.pattern, level=action.level
+            )
         else:
             answer = self.ask("untrace", "instrumentation", pattern=action.pattern)
         return {"done": action.as_dict(), "daemon": answer}

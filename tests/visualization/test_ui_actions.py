@@ -5,6 +5,7 @@ a real daemon subprocess serving the cinema; in Debian's chromium for the dialog
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from daemons import Daemon, Unavailable
-from test_browser import shots  # noqa: F401 - the fixture: screenshots beside the cinema's
 from waiting import wait_until
 
 from elixirscope.visualization.actions import (
@@ -173,6 +173,15 @@ def test_a_code_is_good_once_for_its_action_within_the_window():
         codes.redeem(code, kill)
     with pytest.raises(ActionError, match="`confirm` must be"):
         codes.redeem(None, kill)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: beside the cinema's (``$ELIXIRSCOPE_ARTIFACTS``), else tmp."""
+    where = os.environ.get("ELIXIRSCOPE_ARTIFACTS")
+    out = Path(where) / "cinema" if where else tmp_path_factory.mktemp("action-shots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 @pytest.fixture(scope="module")
