@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from daemons import Daemon, Unavailable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from waiting import wait_until
 
 from elixirscope.visualization.actions import (
@@ -235,3 +237,29 @@ def test_in_the_browser_a_kill_is_confirmed_in_a_dialog_whose_cancel_does_nothin
     page.screenshot(path=shots / "10-daemon-killed.png")
     context.close()
     assert not errors, errors
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.sampled_from(["issue", "redeem", "wait"]), st.integers(0, 3),
+                             st.floats(0, 40)), max_size=30),
+)
+def test_no_code_ever_performs_twice_late_or_for_another_action(steps):
+    now = [0.0]
+    codes = Confirmations(window_s=60, clock=lambda: now[0])
+    kinds = [Action("kill", path=f"a/{i}", reason="r") for i in range(4)]
+    issued: list[tuple[str, Action, float]] = []
+    performed: list[str] = []
+    for step, i, seconds in steps:
+        if step == "issue":
+            issued.append((codes.issue(kinds[i]), kinds[i], now[0]))
+        elif step == "wait":
+            now[0] += seconds
+        elif issued:
+            code, action, at = issued[i % len(issued)]
+            try:
+                codes.redeem(code, kinds[i])
+            except ActionError:
+                continue
+            assert kinds[i] == action and now[0] - at <= 60 and code not in performed
+            performed.append(code)
