@@ -587,6 +587,9 @@ def _render_fields(
 
 def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int]) -> str:
     mro = _type_mro(t)
+    known = _plain_objects.get(id(t))
+    if known is not None and known[0] is t and known[1] is mro:  # seen before: skip the checks
+        return _render_object(obj, t, mro, _class_name(t), budget, depth, active)
     name = _class_name(t)
     if _is_in(enum.Enum, mro):
         d = _instance_dict(obj, mro)
@@ -610,7 +613,15 @@ def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int
         return f"<module '{dict.get(_module_dict(obj), '__name__', '?')}'>"
     if _is_in(t, _CALLABLES):
         return _render_callable(obj, t)
+    if len(_plain_objects) < _REDACT_CACHE_MAX:
+        _plain_objects[id(t)] = (t, mro)
     return _render_object(obj, t, mro, name, budget, depth, active)
+
+
+_plain_objects: dict[int, tuple[type, tuple]] = {}
+"""id(class) -> (class, its mro) for classes rendered by :func:`_render_object`: none of
+the checks before it apply to their instances while the mro is the same tuple (it is
+replaced when ``__bases__`` is; the class is kept so that a reused id is not mistaken)."""
 
 
 _SCALAR_BASES = (str, int, float, bytes, complex)
