@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import contextvars
+import logging
 import os
 import re
 import subprocess
