@@ -18,7 +18,10 @@ Contract:
   ``frozenset``/``deque`` are rendered structurally (subclasses as
   ``Name([...])``); a handful of stdlib value types (datetime, Decimal, UUID,
   paths, ...) use their own stdlib ``repr``; enum members as ``Cls.NAME``;
-  exceptions as ``Name(*args)``; other objects with a ``__dict__`` or slots as
+  exceptions as ``Name(*args)``; a SQLAlchemy-mapped instance by its primary key
+  (``<Task id=3>``); an object of a class defined under site-packages or the stdlib
+  by its class (``<module.Name>``, an ASGI connection with its method and path),
+  not its fields; other objects with a ``__dict__`` or slots as
   ``Name(field=..., ...)``; anything else as ``<module.Name object at 0x...>``.
 - Redaction (``redaction.py``, a configurable pipeline) holds for every
   piece: a value whose name (argument, dict key, object field, attribute)
