@@ -34,7 +34,10 @@ the recorded run's record says how many events it stored and dropped; the
 requests it recorded are counted against the responses the load generators got.
 
 ``python scripts/bench_web.py [--json] [--app taskflow|own] [--rounds 5] [--seconds 10]
-[--concurrency 16] [--soak-seconds 300] [--load wrk|python]`` (or ``./dev bench web``).
+[--concurrency 16] [--soak-seconds 300] [--load wrk|python] [--store embedded|daemon]``
+(or ``./dev bench web``). ``--store daemon`` starts an ``elixirscope daemon`` for the
+run and records into it (``elixirscope run --daemon``): the store is then written by
+the daemon's processes, not by a thread of the recorded server's.
 """
 
 from __future__ import annotations
@@ -283,7 +286,15 @@ def _free_port() -> int:
 class Server:
     """One setup's server process on its own loopback port."""
 
-    def __init__(self, setup: str, tmp: Path, python: str, app_name: str, ready: str) -> None:
+    def __init__(
+        self,
+        setup: str,
+        tmp: Path,
+        python: str,
+        app_name: str,
+        ready: str,
+        daemon: RecordingDaemon | None = None,
+    ) -> None:
         self.setup = setup
         self.port = _free_port()
         self.data_dir = tmp / f"data-{setup}"
@@ -295,7 +306,12 @@ class Server:
         if setup == "recorded":
             cli = Path(python).with_name("elixirscope")
             argv = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
-            argv += ["run", "--plan", str(tmp / "balanced.toml"), "--data-dir", str(self.data_dir)]
+            argv += ["run", "--plan", str(tmp / "balanced.toml")]
+            if daemon is None:
+                argv += ["--data-dir", str(self.data_dir)]
+            else:
+                argv += ["--daemon", daemon.endpoint, "--keys", str(daemon.data_dir / "keys")]
+                self.data_dir = daemon.data_dir
             argv += app
         else:
             argv = [python, *app]
@@ -334,6 +350,73 @@ class Server:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return int(self.proc.returncode)
+
+
+class RecordingDaemon:
+    """``--store daemon``: an ``elixirscope daemon`` the recorded server ships its events
+    to, its store written in the daemon's processes instead of a thread of the server's."""
+
+    def __init__(self, tmp: Path, python: str) -> None:
+        from elixirscope.transport import free_tcp_port
+
+        self.endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+        self.data_dir = tmp / "data-daemon"
+        config = tmp / "daemon.toml"
+        config.write_text(f"data_dir = {str(self.data_dir)!r}\n")
+        self.log = open(tmp / "daemon.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "elixirscope",
+                "daemon",
+                "--api",
+                self.endpoint,
+                "--node",
+                "bench",
+                "--admin-port",
+                str(free_tcp_port()),
+                "--config",
+                str(config),
+            ],
+            stdout=self.log,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not self._ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: see {tmp / 'daemon.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("daemon not ready in 120 s")
+            time.sleep(0.5)
+
+    def _ready(self) -> bool:
+        from elixirscope.contracts import Request
+        from elixirscope.transport import RequestClient, RequestTimeout, load_keys
+
+        keys_dir = self.data_dir / "keys"
+        if not (keys_dir / "client.key_secret").exists():
+            return False
+        try:
+            with RequestClient(self.endpoint, timeout=1.0, keys=load_keys(keys_dir)) as client:
+                response = client.request(Request(operation="status", to_layer="app", params={}))
+        except RequestTimeout:
+            return False
+        return bool(response.ok) and all(
+            layer["status"] == "running" for layer in response.data["layers"]
+        )
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
@@ -442,6 +525,7 @@ def run(
     load_kind: str,
     app: str = "taskflow",
     python: str = sys.executable,
+    store: str = "embedded",
 ) -> dict[str, Any]:
     if load_kind == "auto":
         load_kind = "wrk" if shutil.which("wrk") else "python"
@@ -461,10 +545,13 @@ def run(
         (tmp / "balanced.toml").write_text(plan)
         load = Load(load_kind, tmp, python, concurrency, paths)
         servers: dict[str, Server] = {}
+        daemon = RecordingDaemon(tmp, python) if store == "daemon" else None
         sent: dict[str, int] = dict.fromkeys(SETUPS, 1)  # the readiness check each
         try:
             for setup in SETUPS:
-                servers[setup] = Server(setup, tmp, python, script, ready)
+                servers[setup] = Server(
+                    setup, tmp, python, script, ready, daemon if setup == "recorded" else None
+                )
             for server in servers.values():  # warm-up: imports, caches, first connections
                 sent[server.setup] += load.run(server.url, 2)["requests"]
             results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
@@ -478,6 +565,8 @@ def run(
             sent["recorded"] += soak.pop("requests")
         finally:
             codes = {setup: server.stop() for setup, server in servers.items()}
+            if daemon is not None:
+                codes["daemon"] = daemon.stop()
         recorded = _recorded_counts(python, servers["recorded"].data_dir)
     rows = {}
     for setup, res in results.items():
@@ -501,6 +590,7 @@ def run(
             "concurrency": concurrency,
             "soak_seconds": soak_seconds,
             "load": load_kind,
+            "store": store,
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
         },
@@ -538,7 +628,7 @@ def _print(result: dict[str, Any]) -> None:
     print(
         f"{s['app']} under load: {s['load']}, {s['seconds']} s a round at "
         f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds "
-        f"(Python {s['python']}, {s['cpus']} CPUs)"
+        f"(Python {s['python']}, {s['cpus']} CPUs; recorded into the {s['store']} store)"
     )
     print(
         f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'vs plain (req/s, p50)':>24} {'errors':>7}"
@@ -574,6 +664,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
+        "--store",
+        choices=("embedded", "daemon"),
+        default="embedded",
+        help="where the recorded server's events go: its embedded store (a thread of the "
+        "server), or a daemon started for the run (its own processes)",
+    )
+    parser.add_argument(
         "--app",
         choices=("taskflow", "own"),
         default="taskflow",
@@ -581,7 +678,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     result = run(
-        args.rounds, args.seconds, args.concurrency, args.soak_seconds, args.load, args.app
+        args.rounds,
+        args.seconds,
+        args.concurrency,
+        args.soak_seconds,
+        args.load,
+        args.app,
+        store=args.store,
     )
     if args.json:
         print(json.dumps(result, indent=2))

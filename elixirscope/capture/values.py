@@ -18,7 +18,10 @@ Contract:
   ``frozenset``/``deque`` are rendered structurally (subclasses as
   ``Name([...])``); a handful of stdlib value types (datetime, Decimal, UUID,
   paths, ...) use their own stdlib ``repr``; enum members as ``Cls.NAME``;
-  exceptions as ``Name(*args)``; other objects with a ``__dict__`` or slots as
+  exceptions as ``Name(*args)``; a SQLAlchemy-mapped instance by its primary key
+  (``<Task id=3>``); an object of a class defined under site-packages or the stdlib
+  by its class (``<module.Name>``, an ASGI connection with its method and path),
+  not its fields; other objects with a ``__dict__`` or slots as
   ``Name(field=..., ...)``; anything else as ``<module.Name object at 0x...>``.
 - Redaction (``redaction.py``, a configurable pipeline) holds for every
   piece: a value whose name (argument, dict key, object field, attribute)
@@ -40,6 +43,7 @@ import datetime
 import decimal
 import enum
 import itertools
+import os
 import pathlib
 import sys
 import types
@@ -586,6 +590,9 @@ def _render_fields(
 
 def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int]) -> str:
     mro = _type_mro(t)
+    known = _plain_objects.get(id(t))
+    if known is not None and known[0] is t and known[1] is mro:  # seen before: skip the checks
+        return _render_object(obj, t, mro, _class_name(t), budget, depth, active)
     name = _class_name(t)
     if _is_in(enum.Enum, mro):
         d = _instance_dict(obj, mro)
@@ -609,7 +616,15 @@ def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int
         return f"<module '{dict.get(_module_dict(obj), '__name__', '?')}'>"
     if _is_in(t, _CALLABLES):
         return _render_callable(obj, t)
+    if len(_plain_objects) < _REDACT_CACHE_MAX:
+        _plain_objects[id(t)] = (t, mro)
     return _render_object(obj, t, mro, name, budget, depth, active)
+
+
+_plain_objects: dict[int, tuple[type, tuple]] = {}
+"""id(class) -> (class, its mro) for classes rendered by :func:`_render_object`: none of
+the checks before it apply to their instances while the mro is the same tuple (it is
+replaced when ``__bases__`` is; the class is kept so that a reused id is not mistaken)."""
 
 
 _SCALAR_BASES = (str, int, float, bytes, complex)
@@ -661,6 +676,10 @@ def _render_object(
     obj: object, t: type, mro: tuple, name: str, budget: int, depth: int, active: set[int]
 ) -> str:
     d = _instance_dict(obj, mro)
+    if d is not None and "_sa_instance_state" in d:
+        return _orm_text(d["_sa_instance_state"], name)
+    if _library_class(t):
+        return _library_text(t, d)
     slots = _slot_values(obj, mro)
     if d is None and not slots:
         return f"<{_full_name(t)} object at {hex(id(obj))}>"
@@ -679,3 +698,86 @@ def _render_object(
         return name + "(" + _render_fields(fields, budget - len(name), depth, active) + ")"
     finally:
         active.discard(oid)
+
+
+# ---- objects of library classes
+# An instance of a class defined in an installed library or the standard library
+# (a Starlette ``Request``, a SQLAlchemy ``Session``) is shown by its class and, where
+# one is found by plain reads, what identifies it: walking its fields costs more than
+# anything else a call records and shows the library's internals, not the program's.
+
+
+def _library_paths() -> tuple[str, ...]:
+    """Folders whose modules are not the program's: site-packages and the stdlib."""
+    import site
+    import sysconfig
+
+    found = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        found.update(site.getsitepackages())
+        found.add(site.getusersitepackages())
+    except AttributeError:  # a virtualenv's old site.py
+        pass
+    return tuple(os.path.join(os.path.realpath(f), "") for f in found if f)
+
+
+_LIBRARY_PATHS: tuple[str, ...] | None = None
+_PLAIN_DATA = frozenset({"types.SimpleNamespace", "argparse.Namespace"})
+"""Library classes that only hold the program's data: rendered field by field."""
+_library_verdicts: dict[int, tuple[type, bool]] = {}
+"""id(class) -> (class, whether a library defines it); the class is kept so that an id
+reused after a class is gone is not mistaken for it."""
+
+
+def _library_class(t: type) -> bool:
+    """Whether ``t`` is defined in a module under :func:`_library_paths` (remembered)."""
+    known = _library_verdicts.get(id(t))
+    if known is not None and known[0] is t:
+        return known[1]
+    global _LIBRARY_PATHS
+    if _LIBRARY_PATHS is None:
+        _LIBRARY_PATHS = _library_paths()
+    module_name = _type_module(t)
+    module = sys.modules.get(module_name) if type(module_name) is str else None
+    path = dict.get(_module_dict(module), "__file__") if type(module) is types.ModuleType else None
+    verdict = (
+        type(path) is str
+        and os.path.realpath(path).startswith(_LIBRARY_PATHS)
+        and f"{module_name}.{_type_qualname(t)}" not in _PLAIN_DATA
+    )
+    if len(_library_verdicts) < _REDACT_CACHE_MAX:
+        _library_verdicts[id(t)] = (t, verdict)
+    return verdict
+
+
+def _library_text(t: type, d: dict | None) -> str:
+    """``<module.Name>``, with an ASGI connection's method and path (``scope``)."""
+    scope = dict.get(d, "scope") if d is not None else None
+    if type(scope) is dict and dict.get(scope, "type") in ("http", "websocket"):
+        method = dict.get(scope, "method", "WS")
+        path = dict.get(scope, "path")
+        if type(method) is str and type(path) is str:
+            shown = _scrub(f"{method} {path}")
+            if len(shown) > 80:
+                shown = shown[:77] + ELLIPSIS
+            return f"<{_full_name(t)} {shown}>"
+    return f"<{_full_name(t)}>"
+
+
+def _orm_text(state: object, name: str) -> str:
+    """A SQLAlchemy-mapped instance by its primary key: ``<Task id=3>`` (``<Task new>``
+    before it is flushed); its column values are what the ``query`` events record."""
+    key = _stored_attribute(state, "key")
+    if type(key) is not tuple or len(key) < 2 or type(key[1]) is not tuple:
+        return f"<{name} new>"
+    values = key[1]
+    names: list[Any] = []
+    manager = _stored_attribute(state, "manager")
+    mapper = _stored_attribute(manager, "mapper") if manager is not _MISSING else _MISSING
+    columns = _stored_attribute(mapper, "primary_key") if mapper is not _MISSING else _MISSING
+    if type(columns) is tuple and len(columns) == len(values):
+        names = [_stored_attribute(c, "key") for c in columns]
+    if names and all(type(n) is str for n in names):
+        fields = list(zip(names, values, strict=False))
+        return f"<{name} {_render_fields(fields, 60, MAX_DEPTH - 1, set())}>"
+    return f"<{name} {_render_items(tuple.__iter__(values), 60, MAX_DEPTH - 1, set())}>"

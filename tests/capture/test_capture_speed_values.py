@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import re
 import subprocess
@@ -69,13 +70,20 @@ def test_values_rendered_in_c_equal_safe_repr(c_hooks, value):
     assert c_hooks.value_text(value) == values.safe_repr(value)
 
 
+def _request():
+    from starlette.requests import Request
+
+    return Request({"type": "http", "method": "GET", "path": "/api/tasks", "headers": []})
+
+
 def test_cycles_and_other_types_match_safe_repr(c_hooks):
     loop: list = [1, "a"]
     loop.append(loop)
     deep = [[[[[[1]]]]]]
     wide = tuple(range(40))
     for value in (loop, deep, wide, [loop, (loop,)], {"a": 1}, {1, 2}, object(), bytearray(b"x"),
-                  type("Odd", (int,), {})(5), 3 + 4j, [object()], ("x" * 500,), 10**5000):
+                  type("Odd", (int,), {})(5), 3 + 4j, [object()], ("x" * 500,), 10**5000,
+                  _request(), [_request(), _request()], logging.getLogger("c")):
         assert c_hooks.value_text(value) == values.safe_repr(value), value
 
 

@@ -443,3 +443,71 @@ def test_short_strings_round_trip_long_ones_are_cut(text, limit):
         assert out == repr(text)
     else:
         assert len(out) == limit and out.endswith("...")
+
+
+# --------------------------------------------------------------------------- library objects
+
+
+def test_library_objects_are_shown_by_class_not_walked():
+    import logging
+
+    from starlette.requests import Request
+
+    request = Request({"type": "http", "method": "GET", "path": "/api/tasks", "headers": []})
+    assert safe_repr(request) == "<starlette.requests.Request GET /api/tasks>"
+    assert safe_repr({"r": [request]}) == "{'r': [<starlette.requests.Request GET /api/tasks>]}"
+    assert safe_repr(logging.getLogger("x")) == "<logging.Logger>"
+    assert capture_args(("request",), (request,)) == {
+        "request": "<starlette.requests.Request GET /api/tasks>"
+    }
+
+
+def test_a_library_objects_path_is_redacted():
+    from starlette.requests import Request
+
+    scope = {"type": "http", "method": "GET", "path": "/login/password=hunter2", "headers": []}
+    text = safe_repr(Request(scope))
+    assert "hunter2" not in text
+    assert text.startswith("<starlette.requests.Request GET /login/")
+
+
+def test_the_programs_own_classes_and_plain_data_holders_keep_their_fields():
+    import argparse
+
+    class Own:
+        def __init__(self) -> None:
+            self.request_count = 3
+
+    assert safe_repr(Own()) == "Own(request_count=3)"
+    assert safe_repr(argparse.Namespace(port=8000)) == "Namespace(port=8000)"
+
+
+def test_orm_instances_are_shown_by_primary_key():
+    import sqlalchemy as sa
+    from sqlalchemy.orm import DeclarativeBase, Session
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Task(Base):
+        __tablename__ = "task"
+        id = sa.Column(sa.Integer, primary_key=True)
+        title = sa.Column(sa.String)
+
+    class Pair(Base):
+        __tablename__ = "pair"
+        a = sa.Column(sa.Integer, primary_key=True)
+        b = sa.Column(sa.String, primary_key=True)
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        assert safe_repr(Task(title="x")) == "<Task new>"
+        session.add_all([Task(id=3, title="x"), Pair(a=1, b="k")])
+        session.commit()
+        task = session.get(Task, 3)
+        assert safe_repr(task) == "<Task id=3>"
+        assert safe_repr(session.get(Pair, (1, "k"))) == "<Pair a=1, b='k'>"
+        assert safe_repr(session) == "<sqlalchemy.orm.session.Session>"
+        assert capture_args(("task",), (task,)) == {"task": "<Task id=3>"}
+    engine.dispose()
