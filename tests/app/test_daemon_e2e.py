@@ -241,10 +241,11 @@ def test_embedded_start_and_stop(tmp_path):
     import elixirscope
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    before = _tree_pids()  # other tests' session-wide servers are children too
     app = elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded",
                              "data_dir": str(tmp_path / "data")})
     try:
-        system_pids = _tree_pids(app)
+        system_pids = _tree_pids() - before
         with RequestClient(endpoint, timeout=10) as client:
             status = client.request(Request(operation="status", to_layer="app"))
         assert status.ok and status.data["node"] == "embedded" and status.data["pid"] == os.getpid()
@@ -252,7 +253,7 @@ def test_embedded_start_and_stop(tmp_path):
             elixirscope.start()
     finally:
         elixirscope.stop()
-    wait_until(lambda: not any(_running(pid) for pid in system_pids), timeout=30)  # a hang guard: stop takes ~3 s here, more on a busy machine
+    wait_until(lambda: not any(_running(pid) for pid in system_pids), timeout=30)  # a hang guard
 
 
 def _stats(d) -> dict:
@@ -274,7 +275,7 @@ def _tree_json_pids(d) -> dict[str, tuple]:
     return out
 
 
-def _tree_pids(app) -> set[int]:
+def _tree_pids() -> set[int]:
     return {c.pid for c in psutil.Process().children(recursive=True)}
 
 
