@@ -5,7 +5,7 @@ An edge goes from a cause to its effect, and says why (its *kind*):
 - ``then``: the next event on the same thread of the same process (program order);
 - ``calls``: a call's entry to each event recorded directly inside it (its child
   calls, the messages it sent, the queries it ran: ``parent_id`` is the call);
-- ``returns``: a call's entry to its return or exception (``call_id``);
+- ``returns``, ``raises``: a call's entry to its return, its exception (``call_id``);
 - ``sent``: a message's send to its receive (the same ``message_id``, across
   actors and processes);
 - ``changed``: a receive to the state change it made (the same ``message_id``);
@@ -49,6 +49,7 @@ EDGE_KINDS = (
     "then",
     "calls",
     "returns",
+    "raises",
     "sent",
     "changed",
     "delivered",
@@ -106,7 +107,7 @@ class CausalGraph:
             if cls is FunctionExit or cls is FunctionError:
                 entry = entries.get((producer, ev.call_id))
                 if entry is not None:
-                    self._add(entry, se, "returns")
+                    self._add(entry, se, "returns" if cls is FunctionExit else "raises")
             elif ev.parent_id:
                 parent = entries.get((producer, ev.parent_id))
                 if parent is not None:
@@ -149,7 +150,7 @@ class CausalGraph:
                     self._add(spawn, se, "spawned")
             if producer not in producers_seen:
                 producers_seen.add(producer)
-                for spawn in spawns_by_pid.pop(se.pid, ()):
+                for spawn in spawns_by_pid.get(se.pid, ()):
                     if spawn.producer != producer:
                         self._add(spawn, se, "spawned")
             if cls is ProcessSpawn:
