@@ -97,7 +97,8 @@ class CausalGraph:
         spawns_by_pid: dict[int, list[StoredEvent]] = defaultdict(list)
         producers_seen: set[str] = set()
         for se in self.events:
-            ev, producer = se.event, se.producer
+            ev: Any = se.event
+            producer = se.producer
             thread = (producer, ev.thread)
             before = last_on_thread.get(thread)
             if before is not None:

@@ -112,7 +112,7 @@ def test_shortest_paths_agree_with_a_plain_search_over_the_written_out_edges(ste
         return
     assert found is not None and len(found) == distance + 1
     assert key(found[0][0]) == start and key(found[-1][0]) == end and found[-1][1] is None
-    for (here, kind), (there, _) in zip(found, found[1:]):
+    for (here, kind), (there, _) in zip(found, found[1:], strict=False):
         assert (key(here), key(there), kind) in edges
     times = [se.event.ts for se, _ in found]
     assert times == sorted(times)  # causal order is time order when clocks agree

@@ -100,7 +100,9 @@ def _key(end: PathEnd, picked: StoredEvent | None, graph: CausalGraph, text: str
         return event_key(picked)
     assert end.id is not None
     if end.producer is not None:
-        producers = sorted({p for p, i in graph.by_key if i == end.id and p.startswith(end.producer)})
+        producers = sorted(
+            {p for p, i in graph.by_key if i == end.id and p.startswith(end.producer)}
+        )
         if end.producer in producers:
             return (end.producer, end.id)
     else:

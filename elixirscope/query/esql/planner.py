@@ -248,6 +248,12 @@ class _Planner:
     def path_end(self, ref: s.EventRef) -> PathEnd:
         shown = self.text[ref.pos : ref.pos + ref.length]
         if ref.select is not None:
+            if ref.select.group_by or ref.select.order_by:
+                raise self.error(
+                    "a query that picks an event takes no `group by` or `order by`:"
+                    " it picks the first in recorded order with `limit 1`",
+                    ref,
+                )
             return PathEnd(shown, ref.pos, ref.length, plan=self.select(ref.select, anchor=True))
         assert ref.literal is not None
         value = ref.literal.value
