@@ -11,6 +11,10 @@ An edge goes from a cause to its effect, and says why (its *kind*):
 - ``changed``: a receive to the state change it made (the same ``message_id``);
 - ``delivered``: a publish to each of its deliveries (the same ``pub_id``);
 - ``answered``: a request's start to its end (``request_id``);
+- ``requested``, ``responded``: an outgoing HTTP attempt to the request it
+  started in the callee (its ``traceparent``: the same trace id, the attempt's
+  span the request's parent span), and that request's end back to the attempt
+  (an attempt is recorded when it ended, so it may come after the request);
 - ``handled``: a request's start to the first event of its chain on every
   other thread or process (a handler running elsewhere under the same correlation);
 - ``spawned``: a spawn to the first later event naming the spawned actor
@@ -31,6 +35,7 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ProcessSpawn,
@@ -40,6 +45,7 @@ from elixirscope.contracts.trace import (
     RequestStart,
     StateChange,
 )
+from elixirscope.query.correlator import hlc_order
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["EDGE_KINDS", "EventKey", "CausalGraph", "event_key", "shortest_path"]
@@ -54,6 +60,8 @@ EDGE_KINDS = (
     "changed",
     "delivered",
     "answered",
+    "requested",
+    "responded",
     "handled",
     "spawned",
 )
@@ -63,10 +71,6 @@ def event_key(se: StoredEvent) -> EventKey:
     return (se.producer, se.event.id)
 
 
-def _order(se: StoredEvent) -> tuple[int, str, int]:
-    return (se.event.ts, se.producer, se.event.id)
-
-
 class CausalGraph:
     """The events given (first copy of each key kept), in HLC order, and their edges."""
 
@@ -74,10 +78,11 @@ class CausalGraph:
         seen: dict[EventKey, StoredEvent] = {}
         for se in events:
             seen.setdefault(event_key(se), se)
-        self.events = sorted(seen.values(), key=_order)
+        self.events = sorted(seen.values(), key=hlc_order)
         self.by_key = {event_key(se): se for se in self.events}
         self.edges: dict[EventKey, list[tuple[EventKey, str]]] = defaultdict(list)
         self._build()
+        self._link_http()
         for out in self.edges.values():
             out.sort(key=lambda edge: edge[1] == "then")  # a named link before program order
 
@@ -158,6 +163,28 @@ class CausalGraph:
                 spawns_by_actor[ev.path].append(se)
                 if ev.pid:
                     spawns_by_pid[ev.pid].append(se)
+
+    def _link_http(self) -> None:
+        attempts: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
+        for se in self.events:
+            ev: Any = se.event
+            if type(ev) is HttpCall and ev.trace_id and ev.span_id:
+                attempts[(ev.trace_id, ev.span_id)].append(se)
+        if not attempts:
+            return
+        starts: dict[EventKey, StoredEvent] = {}
+        for se in self.events:
+            ev = se.event
+            if type(ev) is RequestStart and ev.trace_id and ev.parent_span:
+                starts[event_key(se)] = se
+                for attempt in attempts.get((ev.trace_id, ev.parent_span), ()):
+                    self._add(attempt, se, "requested")
+            elif type(ev) is RequestEnd:
+                start = starts.get((se.producer, ev.request_id))
+                if start is not None:
+                    span = (start.event.trace_id, start.event.parent_span)
+                    for attempt in attempts.get(span, ()):  # type: ignore[arg-type]
+                        self._add(se, attempt, "responded")
 
     def path(self, start: EventKey, end: EventKey) -> list[tuple[StoredEvent, str | None]] | None:
         """The shortest causal path from ``start`` to ``end`` (each event with the kind of

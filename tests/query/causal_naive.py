@@ -10,6 +10,7 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ProcessSpawn,
@@ -43,6 +44,26 @@ def naive_edges(events) -> set[tuple]:
     def actor(se):
         return se.event.actor if isinstance(se.event, (MessageReceive, StateChange)) else None
 
+    for a in evs:
+        for b in evs:
+            A, B = a.event, b.event
+            if isinstance(A, HttpCall) and isinstance(B, RequestStart) and A.trace_id and A.span_id:
+                if (B.trace_id, B.parent_span) == (A.trace_id, A.span_id):
+                    out.add((key(a), key(b), "requested"))
+            if isinstance(A, RequestEnd) and isinstance(B, HttpCall) and B.trace_id and B.span_id:
+                starts = [
+                    c
+                    for c in evs
+                    if c.producer == a.producer
+                    and c.event.id == A.request_id
+                    and isinstance(c.event, RequestStart)
+                    and c.event.ts <= A.ts
+                ]
+                if any(
+                    (c.event.trace_id, c.event.parent_span) == (B.trace_id, B.span_id)
+                    for c in starts
+                ):
+                    out.add((key(a), key(b), "responded"))
     for i, a in enumerate(evs):
         A = a.event
         for j in range(i + 1, len(evs)):

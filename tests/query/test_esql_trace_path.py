@@ -55,11 +55,17 @@ def test_a_nested_call_is_reached_through_its_callers(shop_data):
 def test_a_message_links_the_sender_to_the_receivers_state_change(actor_data):
     events = all_events(actor_data)
     send = next(
-        se for se in events if type(se.event) is MessageSend and "'take'" in (se.event.message or "")
+        se
+        for se in events
+        if type(se.event) is MessageSend and "'take'" in (se.event.message or "")
     )
     mid = send.event.message_id
-    receive = next(se for se in events if type(se.event) is MessageReceive and se.event.message_id == mid)
-    change = next(se for se in events if type(se.event) is StateChange and se.event.message_id == mid)
+    receive = next(
+        se for se in events if type(se.event) is MessageReceive and se.event.message_id == mid
+    )
+    change = next(
+        se for se in events if type(se.event) is StateChange and se.event.message_id == mid
+    )
     got = path(actor_data, f"trace from {ref(send)} to {ref(change)}")
     assert got == [
         (send.event.id, "send", "sent"),
@@ -70,7 +76,9 @@ def test_a_message_links_the_sender_to_the_receivers_state_change(actor_data):
 
 def test_a_spawn_leads_to_the_spawned_actors_first_message(actor_data):
     events = all_events(actor_data)
-    spawn = next(se for se in events if type(se.event) is ProcessSpawn and se.event.path.endswith("desk"))
+    spawn = next(
+        se for se in events if type(se.event) is ProcessSpawn and se.event.path.endswith("desk")
+    )
     first = next(
         se
         for se in events
@@ -105,7 +113,11 @@ def test_every_path_is_a_shortest_one_over_the_written_out_edges(actor_data):
     ("query", "message", "caret"),
     [
         ("trace from 999999 to 1", "no event 999999 in this run", "           ^^^^^^"),
-        ("trace from 1 to 'nobody:3'", "no event 'nobody:3' in this run", "                ^^^^^^^^^^"),
+        (
+            "trace from 1 to 'nobody:3'",
+            "no event 'nobody:3' in this run",
+            "                ^^^^^^^^^^",
+        ),
         ("trace from 'x3' to 1", "expected an event as 'producer:id'", "           ^^^^"),
         (
             "trace from (calls of 'price') to 1",
@@ -143,7 +155,9 @@ def test_no_path_says_so_with_each_events_chain_and_the_other_way(shop_data):
     assert "no causal path from '" in text and "(price(item=" in text
     assert "the first is in chain " in text and "the second in chain " in text
     assert "a path leads the other way: swap them" in text
-    assert text.splitlines()[-1] == "  " + " " * len("trace from ") + "^" * (len(query) - len("trace from "))
+    assert text.splitlines()[-1] == "  " + " " * len("trace from ") + "^" * (
+        len(query) - len("trace from ")
+    )
 
 
 def test_an_id_in_several_processes_asks_for_its_producer(tmp_path):
@@ -152,8 +166,9 @@ def test_an_id_in_several_processes_asks_for_its_producer(tmp_path):
     record_split(tmp_path, producers=3, calls=20)
     with pytest.raises(esql.EsqlError) as err:
         list(esql.run("trace from 1 to 2", tmp_path, cache=False))
-    assert "event 1 is in 3 processes: name one, 'n1:1000:1:1', 'n1:1001:1:1', 'n1:1002:1:1'" in str(
-        err.value
+    assert (
+        "event 1 is in 3 processes: name one, 'n1:1000:1:1', 'n1:1001:1:1', 'n1:1002:1:1'"
+        in str(err.value)
     )
     assert str(err.value).splitlines()[-1] == "  " + " " * len("trace from ") + "^"
     rows = list(esql.run("trace from 'n1:1001:1:1' to 'n1:1001:1:1'", tmp_path, cache=False))
