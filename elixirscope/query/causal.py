@@ -172,19 +172,17 @@ class CausalGraph:
                 attempts[(ev.trace_id, ev.span_id)].append(se)
         if not attempts:
             return
-        starts: dict[EventKey, StoredEvent] = {}
+        starts: dict[EventKey, tuple[str, str]] = {}  # a request's (trace id, parent span)
         for se in self.events:
             ev = se.event
             if type(ev) is RequestStart and ev.trace_id and ev.parent_span:
-                starts[event_key(se)] = se
-                for attempt in attempts.get((ev.trace_id, ev.parent_span), ()):
+                span = (ev.trace_id, ev.parent_span)
+                starts[event_key(se)] = span
+                for attempt in attempts.get(span, ()):
                     self._add(attempt, se, "requested")
             elif type(ev) is RequestEnd:
-                start = starts.get((se.producer, ev.request_id))
-                if start is not None:
-                    span = (start.event.trace_id, start.event.parent_span)
-                    for attempt in attempts.get(span, ()):  # type: ignore[arg-type]
-                        self._add(se, attempt, "responded")
+                for attempt in attempts.get(starts.get((se.producer, ev.request_id), ("", "")), ()):
+                    self._add(se, attempt, "responded")
 
     def path(self, start: EventKey, end: EventKey) -> list[tuple[StoredEvent, str | None]] | None:
         """The shortest causal path from ``start`` to ``end`` (each event with the kind of
