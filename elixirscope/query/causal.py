@@ -14,7 +14,8 @@ An edge goes from a cause to its effect, and says why (its *kind*):
 - ``requested``, ``responded``: an outgoing HTTP attempt to the request it
   started in the callee (its ``traceparent``: the same trace id, the attempt's
   span the request's parent span), and that request's end back to the attempt
-  (an attempt is recorded when it ended, so it may come after the request);
+  (an attempt is recorded when it ended, so it may come after the request; of
+  attempts sharing a span, the nearest recorded from then on);
 - ``handled``: a request's start to the first event of its chain on every
   other thread or process (a handler running elsewhere under the same correlation);
 - ``spawned``: a spawn to the first later event naming the spawned actor
@@ -27,6 +28,7 @@ Everything is computed from the events alone; nothing here reads a store.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
@@ -97,7 +99,10 @@ class CausalGraph:
         receives: dict[str, StoredEvent] = {}
         publishes: dict[str, StoredEvent] = {}
         requests: dict[EventKey, StoredEvent] = {}
-        open_requests: dict[str, list[tuple[StoredEvent, set[tuple[str, Any]]]]] = defaultdict(list)
+        chain_requests: dict[str, list[StoredEvent]] = defaultdict(list)  # in order
+        handled_upto: dict[
+            tuple[str, tuple[str, Any]], int
+        ] = {}  # (chain, thread) -> requests linked
         spawns_by_actor: dict[str, list[StoredEvent]] = defaultdict(list)
         spawns_by_pid: dict[int, list[StoredEvent]] = defaultdict(list)
         producers_seen: set[str] = set()
@@ -140,16 +145,23 @@ class CausalGraph:
             elif cls is RequestStart:
                 requests[(producer, ev.id)] = se
                 if ev.correlation_id:
-                    open_requests[ev.correlation_id].append((se, {thread}))
+                    chain_requests[ev.correlation_id].append(se)
             elif cls is RequestEnd:
                 start = requests.get((producer, ev.request_id))
                 if start is not None:
                     self._add(start, se, "answered")
-            if ev.correlation_id and cls is not RequestStart:
-                for start, threads in open_requests.get(ev.correlation_id, ()):
-                    if thread not in threads:
-                        threads.add(thread)
+            if (
+                ev.correlation_id
+                and cls is not RequestStart
+                and ev.correlation_id in chain_requests
+            ):
+                # the first event of the chain on this thread since each request began
+                started = chain_requests[ev.correlation_id]
+                at = (ev.correlation_id, thread)
+                for start in started[handled_upto.get(at, 0) :]:
+                    if (start.producer, start.event.thread) != thread:
                         self._add(start, se, "handled")
+                handled_upto[at] = len(started)
             actor = _actor_of(ev)
             if actor is not None and spawns_by_actor.get(actor):
                 for spawn in spawns_by_actor.pop(actor):
@@ -165,24 +177,30 @@ class CausalGraph:
                     spawns_by_pid[ev.pid].append(se)
 
     def _link_http(self) -> None:
-        attempts: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
-        for se in self.events:
+        """Each request to one attempt of its span: the first recorded from the request
+        on (an attempt is recorded when it ended), else the last before it; its end
+        back to the first recorded from the end on, else the last before it."""
+        attempts: dict[tuple[str, str], list[int]] = defaultdict(list)  # positions in events
+        for at, se in enumerate(self.events):
             ev: Any = se.event
             if type(ev) is HttpCall and ev.trace_id and ev.span_id:
-                attempts[(ev.trace_id, ev.span_id)].append(se)
+                attempts[(ev.trace_id, ev.span_id)].append(at)
         if not attempts:
             return
-        starts: dict[EventKey, tuple[str, str]] = {}  # a request's (trace id, parent span)
-        for se in self.events:
+        spans: dict[EventKey, tuple[str, str]] = {}  # a request's (trace id, parent span)
+        for at, se in enumerate(self.events):
             ev = se.event
             if type(ev) is RequestStart and ev.trace_id and ev.parent_span:
                 span = (ev.trace_id, ev.parent_span)
-                starts[event_key(se)] = span
-                for attempt in attempts.get(span, ()):
-                    self._add(attempt, se, "requested")
+                spans[event_key(se)] = span
+                nearest = _nearest(attempts.get(span), at)
+                if nearest is not None:
+                    self._add(self.events[nearest], se, "requested")
             elif type(ev) is RequestEnd:
-                for attempt in attempts.get(starts.get((se.producer, ev.request_id), ("", "")), ()):
-                    self._add(se, attempt, "responded")
+                span = spans.get((se.producer, ev.request_id), ("", ""))
+                nearest = _nearest(attempts.get(span), at)
+                if nearest is not None:
+                    self._add(se, self.events[nearest], "responded")
 
     def path(self, start: EventKey, end: EventKey) -> list[tuple[StoredEvent, str | None]] | None:
         """The shortest causal path from ``start`` to ``end`` (each event with the kind of
@@ -216,6 +234,14 @@ def shortest_path(
         step = came[here]
     out.reverse()
     return out
+
+
+def _nearest(positions: list[int] | None, at: int) -> int | None:
+    """The first of ``positions`` (ascending) at or after ``at``, else the last one."""
+    if not positions:
+        return None
+    i = bisect_left(positions, at)
+    return positions[i] if i < len(positions) else positions[-1]
 
 
 def _actor_of(ev: Any) -> str | None:

@@ -44,26 +44,39 @@ def naive_edges(events) -> set[tuple]:
     def actor(se):
         return se.event.actor if isinstance(se.event, (MessageReceive, StateChange)) else None
 
-    for a in evs:
-        for b in evs:
-            A, B = a.event, b.event
-            if isinstance(A, HttpCall) and isinstance(B, RequestStart) and A.trace_id and A.span_id:
-                if (B.trace_id, B.parent_span) == (A.trace_id, A.span_id):
-                    out.add((key(a), key(b), "requested"))
-            if isinstance(A, RequestEnd) and isinstance(B, HttpCall) and B.trace_id and B.span_id:
-                starts = [
-                    c
-                    for c in evs
-                    if c.producer == a.producer
-                    and c.event.id == A.request_id
-                    and isinstance(c.event, RequestStart)
-                    and c.event.ts <= A.ts
-                ]
-                if any(
-                    (c.event.trace_id, c.event.parent_span) == (B.trace_id, B.span_id)
-                    for c in starts
-                ):
-                    out.add((key(a), key(b), "responded"))
+    def nearest(span, at):
+        """The attempt of ``span`` first recorded at or after position ``at``, else the last."""
+        found = [
+            j
+            for j, c in enumerate(evs)
+            if isinstance(c.event, HttpCall)
+            and c.event.trace_id
+            and c.event.span_id
+            and (c.event.trace_id, c.event.span_id) == span
+        ]
+        later = [j for j in found if j >= at]
+        return later[0] if later else (found[-1] if found else None)
+
+    for at, b in enumerate(evs):
+        B = b.event
+        if isinstance(B, RequestStart) and B.trace_id and B.parent_span:
+            j = nearest((B.trace_id, B.parent_span), at)
+            if j is not None:
+                out.add((key(evs[j]), key(b), "requested"))
+        if isinstance(B, RequestEnd):
+            starts = [
+                c
+                for c in evs[:at]
+                if c.producer == b.producer
+                and c.event.id == B.request_id
+                and isinstance(c.event, RequestStart)
+                and c.event.trace_id
+                and c.event.parent_span
+            ]
+            if starts:
+                j = nearest((starts[0].event.trace_id, starts[0].event.parent_span), at)
+                if j is not None:
+                    out.add((key(b), key(evs[j]), "responded"))
     for i, a in enumerate(evs):
         A = a.event
         for j in range(i + 1, len(evs)):
