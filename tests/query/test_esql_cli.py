@@ -85,6 +85,13 @@ def test_the_same_answer_through_a_daemon(make_daemon, tmp_path):  # noqa: F811
     bad = wait_until(lambda: asked("calls wher x = 1"), timeout=120)
     assert bad.returncode == 1
     assert "did you mean 'where'?" in bad.stderr and bad.stderr.rstrip().endswith("^^^^")
+    path = "trace from (calls of 'main') to (calls of 'price' limit 1)"
+    traced = asked(path, "--format", "json")
+    assert traced is not None and traced.returncode == 0, traced and traced.stderr
+    assert json.loads(traced.stdout)["rows"] == list(esql.run(path, d.data_dir))
+    none = asked("trace from (calls of 'price' limit 1) to (calls of 'main')")
+    assert none is not None and none.returncode == 1
+    assert "no causal path" in none.stderr and none.stderr.rstrip().endswith("^")
     console = d.console(f"query {QUERY}")
     assert console.returncode == 0, console.stderr
     assert console.stdout.splitlines()[1].split() == ["time", "function", "args", "outcome", "duration"]

@@ -124,6 +124,7 @@ VALID = [
     "calls of 'price' inside 'checkout'",
     "count(*), p95(duration) from calls group by function order by p95 desc limit 10",
     "trace 'abc'",
+    "trace from 2 to (calls of 'price' where args.item = 'tea' limit 1) limit 3",
     "find repeated calls of 'fetch' >= 2 under one parent",
     "states of 'desk' where state.orders[0].x >= 3 or not (seq between 1 and 4)",
     "args.item, count(*) as n from calls where args.item in ('tea', 'jam') group by args.item",
@@ -155,7 +156,7 @@ def test_any_text_gives_an_answer_or_a_positioned_error(shop_data, text):
 
 WORDS = st.sampled_from(
     "calls events states messages exceptions where and or not in is null between inside within "
-    "before after around of from group by order limit as run all runs latest trace find repeated "
+    "before after around of from group by order limit as run all runs latest trace find repeated to "
     "99999999999999999999999 1e400 -0 "
     "under one parent chain = != < <= > >= ( ) , . [ ] * 5ms 10 -3 'x' 'shop.*' args.item "
     "state.orders return duration time function count(*) p95(duration) true false 5m ago".split()

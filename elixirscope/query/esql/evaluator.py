@@ -89,6 +89,10 @@ def execute(
         return iter(())
     if plan.find is not None:
         return _find(plan, store, deadline, ctx, filters)
+    if plan.path is not None:
+        from elixirscope.query.esql.paths import causal_path
+
+        return _limit(causal_path(plan, store, deadline, ctx, run_filters), plan.limit)
     hidden = [key for key, _desc in plan.order if not isinstance(key, int)]
     width = len(plan.columns)
     if plan.aggregate:

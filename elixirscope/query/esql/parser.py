@@ -2,12 +2,14 @@
 
 The grammar (keywords in any case; ``[x]`` optional, ``x*`` repeated)::
 
-    query   := select | trace | find
+    query   := select | trace | path | find
     select  := [column ("," column)* "from"] SOURCE ["of" STRING] [scope] [where]
                ["group" "by" field ("," field)*]
                ["order" "by" key ["asc"|"desc"] ("," key ["asc"|"desc"])*]
                ["limit" INT] [scope]
     trace   := "trace" STRING [where] ["limit" INT] [scope]
+    path    := "trace" "from" ref "to" ref ["limit" INT] [scope]
+    ref     := INT | STRING | "(" select ")"
     find    := "find" "repeated" SOURCE ["of" STRING] [scope] [where] [">=" INT]
                ["under" "one" "parent" | "in" "one" "chain"] ["limit" INT] [scope]
     column  := (AGG "(" ("*" | field) ")" | field) ["as" NAME]
@@ -125,7 +127,9 @@ class _Parser:
                 0,
             )
         query: s.Query
-        if self.at("trace"):
+        if self.at("trace") and self.peek().word() == "from":
+            query = self.trace_path()
+        elif self.at("trace"):
             query = self.trace()
         elif self.at("find"):
             query = self.find()
@@ -229,6 +233,30 @@ class _Parser:
             )
         chain = self.literal()
         return s.Trace(chain, self.where(), self.limit(), self.scope())
+
+    def trace_path(self) -> s.TracePath:
+        self.word("trace")
+        self.word("from")
+        start = self.event_ref()
+        self.word("to")
+        end = self.event_ref()
+        return s.TracePath(start, end, self.limit(), self.scope())
+
+    def event_ref(self) -> s.EventRef:
+        token = self.tok
+        if self.at_op("("):
+            self.take()
+            inner = self.select(nested=True)
+            self.op(")")
+            return s.EventRef(None, inner, token.pos, self._span(token))
+        if token.kind == "string" or (token.kind == "number" and isinstance(token.value, int)):
+            literal = self.literal()
+            return s.EventRef(literal, None, literal.pos, literal.length)
+        self.fail(
+            ("an event",),
+            "expected an event: its id (as `events` rows show it), 'producer:id',"
+            " or a query in brackets that picks it: (exceptions of 'sell' limit 1)",
+        )
 
     def find(self) -> s.Find:
         self.word("find")

@@ -83,6 +83,26 @@ class FindSpec:
 
 
 @dataclass
+class PathEnd:
+    """One end of ``trace from ... to ...``: an event by ``id`` (and ``producer``, when
+    written) or the rows of ``plan``; ``pos``/``length`` locate it for errors."""
+
+    text: str
+    pos: int
+    length: int
+    id: int | None = None
+    producer: str | None = None
+    plan: Plan | None = None
+
+
+@dataclass
+class PathSpec:
+    start: PathEnd
+    end: PathEnd
+    text: str  # the query, for positioned errors
+
+
+@dataclass
 class Plan:
     source: Source
     filters: dict[str, Any]
@@ -97,6 +117,7 @@ class Plan:
     empty: str | None = None  # why nothing can match, known before reading
     find: FindSpec | None = None
     trace: bool = False
+    path: PathSpec | None = None
     partial_ok: bool = False  # the test can judge partial rows (calls, messages)
     row_kinds: frozenset[str] = frozenset()  # the event types that make rows
     explain: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +141,8 @@ def plan_query(
     planner = _Planner(text, store, dict(run_filters or {}), now_ns, correlation)
     if isinstance(query, s.Trace):
         plan = planner.trace(query)
+    elif isinstance(query, s.TracePath):
+        plan = planner.trace_path(query)
     elif isinstance(query, s.Find):
         plan = planner.find(query)
     else:
@@ -201,6 +224,49 @@ class _Planner:
             "note": "depth counts the calls of this chain only",
         }
         return plan
+
+    def trace_path(self, q: s.TracePath) -> Plan:
+        source = SOURCES["events"]
+        follow: set[str] = set()
+        plan = Plan(source=source, filters=dict(self.run_filters), test=None, columns=[])
+        plan.path = PathSpec(self.path_end(q.start), self.path_end(q.end), self.text)
+        plan.limit = q.limit
+        plan.columns = [
+            self.out_field("time", s.Field("time", (), 0, 1), source, follow),
+            self.out_field("kind", s.Field("kind", (), 0, 1), source, follow),
+            self.out_field("id", s.Field("id", (), 0, 1), source, follow),
+            OutColumn("edge", "text", lambda row: row.edge),
+            self.out_field("detail", s.Field("detail", (), 0, 1), source, follow),
+        ]
+        plan.row_kinds = frozenset(source.kinds)
+        plan.explain = {
+            "pushed_down": _shown_filters(plan.filters),
+            "in_python": "the causal graph of the run's events, searched breadth first",
+        }
+        return plan
+
+    def path_end(self, ref: s.EventRef) -> PathEnd:
+        shown = self.text[ref.pos : ref.pos + ref.length]
+        if ref.select is not None:
+            if ref.select.group_by or ref.select.order_by:
+                raise self.error(
+                    "a query that picks an event takes no `group by` or `order by`:"
+                    " it picks the first in recorded order with `limit 1`",
+                    ref,
+                )
+            return PathEnd(shown, ref.pos, ref.length, plan=self.select(ref.select, anchor=True))
+        assert ref.literal is not None
+        value = ref.literal.value
+        if ref.literal.kind == "number":
+            return PathEnd(shown, ref.pos, ref.length, id=int(value))
+        producer, _, number = str(value).strip().rpartition(":")
+        if not producer or not number.strip().isdigit():
+            raise self.error(
+                f"expected an event as 'producer:id' (e.g. 'host:4242:ab12:17', as the"
+                f" `producer` and `id` fields show them), got {value!r}",
+                ref.literal,
+            )
+        return PathEnd(shown, ref.pos, ref.length, id=int(number), producer=producer)
 
     def find(self, q: s.Find) -> Plan:
         if q.source != "calls":

@@ -29,7 +29,9 @@ __all__ = [
     "Query",
     "Scope",
     "Select",
+    "EventRef",
     "Trace",
+    "TracePath",
     "Within",
 ]
 
@@ -216,6 +218,27 @@ class Trace:
 
 
 @dataclass(frozen=True)
+class EventRef:
+    """One event named in ``trace from ... to ...``: its ``id`` (a number), its
+    ``'producer:id'`` (a text), or a query in brackets that picks it (``select``)."""
+
+    literal: Literal_ | None
+    select: Select | None
+    pos: int
+    length: int
+
+
+@dataclass(frozen=True)
+class TracePath:
+    """``trace from REF to REF``: the shortest causal path between two events."""
+
+    start: EventRef
+    end: EventRef
+    limit: int | None = None
+    scope: Scope | None = None
+
+
+@dataclass(frozen=True)
 class Find:
     """``find repeated calls of 'db.*' >= 5 under one parent``: the N+1 shape."""
 
@@ -229,4 +252,4 @@ class Find:
     scope: Scope | None = None
 
 
-Query = Union[Select, Trace, Find]
+Query = Union[Select, Trace, TracePath, Find]
