@@ -242,7 +242,7 @@ def test_embedded_start_and_stop(tmp_path):
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     before = _tree_pids()  # other tests' session-wide servers are children too
-    app = elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded",
+    elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded",
                              "data_dir": str(tmp_path / "data")})
     try:
         system_pids = _tree_pids() - before
