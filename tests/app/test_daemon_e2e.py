@@ -243,7 +243,7 @@ def test_embedded_start_and_stop(tmp_path):
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     before = _tree_pids()  # other tests' session-wide servers are children too
     elixirscope.start({"api.endpoint": endpoint, "node.name": "embedded",
-                             "data_dir": str(tmp_path / "data")})
+                       "data_dir": str(tmp_path / "data")})
     try:
         system_pids = _tree_pids() - before
         with RequestClient(endpoint, timeout=10) as client:
