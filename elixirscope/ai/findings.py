@@ -88,6 +88,14 @@ class Finding:
         """The first event of the evidence: where to start looking."""
         return min(self.evidence, key=lambda e: e.ts) if self.evidence else None
 
+    def cinema_link(self) -> str | None:
+        """The cinema's deep link to the finding's first event: the part after the URL
+        ``elixirscope ui`` prints (its token differs per server)."""
+        moment = self.moment
+        if moment is None or not self.run:
+            return None
+        return f"#view=timeline&run={self.run}&t={moment.ts}"
+
     def commands(self) -> list[str]:
         """The commands that look further at this finding."""
         run = f" --run {self.run[:8]}" if self.run else ""
@@ -115,6 +123,7 @@ class Finding:
             "run": self.run,
             "correlation_id": self.correlation_id,
             "moment": None if moment is None else moment.to_dict(),
+            "cinema": self.cinema_link(),
             "evidence": [e.to_dict() for e in self.evidence],
             "locations": [loc.to_dict() for loc in self.locations],
             "details": self.details,

@@ -203,6 +203,9 @@ def test_every_finding_is_linked_to_its_moment_and_says_what_to_run(recorded) ->
             for e in f.evidence:
                 stored = recording.by_key[(e.producer, e.id)]
                 assert (stored.ts, stored.type) == (e.ts, e.type)
-            assert data["moment"]["id"] == min(f.evidence, key=lambda e: e.ts).id
+            first = min(f.evidence, key=lambda e: e.ts)
+            assert data["moment"]["id"] == first.id
+            # the cinema opens the timeline of this run with its cursor at that event
+            assert data["cinema"] == f"#view=timeline&run={recording.run}&t={first.ts}"
             assert data["commands"][-1] == f"elixirscope explain --run {recording.run[:8]} {f.id}"
             assert f.explanation and f.fix and f.severity in ("high", "medium", "low")
