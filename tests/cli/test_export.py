@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from actor_program import ACTORS as PROGRAM
+from actor_program import WORKER
 from cli_programs import elixirscope
 
 from elixirscope.contracts.trace import EVENT_TYPES, FunctionError, FunctionExit
@@ -20,62 +22,6 @@ from elixirscope.store import EventStore
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 MICROSECOND = dt.timedelta(microseconds=1)
-
-WORKER = '''
-from elixirscope.runtime import GenServer, Reply
-
-
-class Counter(GenServer):
-    def init(self, args):
-        return {"n": 0}
-
-    def handle_call(self, request, from_, state):
-        state["n"] += request
-        return Reply(state["n"], state)
-'''
-
-PROGRAM = '''
-import sys
-import threading
-
-from elixirscope.capture.session import record
-from elixirscope.runtime import Runtime
-from worker import Counter
-
-
-def square(x):
-    return x * x
-
-
-def evens(n):
-    for i in range(n):
-        if i % 2 == 0:
-            yield i
-
-
-def fail(x):
-    raise KeyError(x)
-
-
-def main(n):
-    with Runtime("simpleSystemBase") as rt:
-        counter = rt.start(Counter, path="counter")
-        for i in range(n):
-            square(i)
-            rt.call(counter, i)
-    for i in evens(n):
-        try:
-            fail(i)
-        except KeyError:
-            pass
-    record("checkpoint", n=n, note="half way")
-    thread = threading.Thread(target=square, args=(7,))
-    thread.start()
-    thread.join()
-
-
-main(int(sys.argv[1]))
-'''
 
 
 @pytest.fixture(scope="module")

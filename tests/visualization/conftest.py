@@ -10,9 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from actor_program import ACTORS  # noqa: E402
 from cinema_recordings import record_cinema  # noqa: E402
 from daemons import make_daemon  # noqa: E402, F401 - the fixture, for the daemon's cinema
-from export_recordings import ACTORS, WEB, record_program  # noqa: E402
+from export_recordings import WEB, record_program  # noqa: E402
 
 
 @pytest.fixture(scope="session")

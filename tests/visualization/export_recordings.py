@@ -1,7 +1,7 @@
 """The programs the export tests record with the real ``elixirscope run`` (subprocesses),
 and what their recordings hold, read back from the store for the tests' own answers.
 
-``ACTORS``: a GenServer called in a loop (messages, state changes), a generator, a
+``ACTORS`` (tests/actor_program.py, shared with the Parquet export tests): a GenServer called in a loop (messages, state changes), a generator, a
 function that raises, a thread, a custom event. ``WEB``: a Starlette app under uvicorn
 on a loopback port, called by httpx from the same program, its handler running an
 SQLite query (a request with its W3C ids, an outgoing HTTP call, a database query).
@@ -16,65 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from actor_program import WORKER
+
 from elixirscope.store import EventStore
 
 TIMEOUT_S = 180  # a hung subprocess fails the test instead of the suite (not an assertion)
-
-WORKER = '''
-from elixirscope.runtime import GenServer, Reply
-
-
-class Counter(GenServer):
-    def init(self, args):
-        return {"n": 0}
-
-    def handle_call(self, request, from_, state):
-        state["n"] += request
-        return Reply(state["n"], state)
-'''
-
-ACTORS = '''
-import sys
-import threading
-
-from elixirscope.capture.session import record
-from elixirscope.runtime import Runtime
-from worker import Counter
-
-
-def square(x):
-    return x * x
-
-
-def evens(n):
-    for i in range(n):
-        if i % 2 == 0:
-            yield i
-
-
-def fail(x):
-    raise KeyError(x)
-
-
-def main(n):
-    with Runtime("simpleSystemBase") as rt:
-        counter = rt.start(Counter, path="counter")
-        for i in range(n):
-            square(i)
-            rt.call(counter, i)
-    for i in evens(n):
-        try:
-            fail(i)
-        except KeyError:
-            pass
-    record("checkpoint", n=n, note="half way")
-    thread = threading.Thread(target=square, args=(7,))
-    thread.start()
-    thread.join()
-
-
-main(int(sys.argv[1]))
-'''
 
 WEB = r'''
 import socket, sqlite3, threading, time
