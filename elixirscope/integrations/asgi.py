@@ -251,7 +251,10 @@ async def _websocket(
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes")
-                req.emit("ws", rid, "out", _size(data), preview(data), 0)
+                shown = preview(data)
+                req.emit("ws", rid, "out", _size(data), shown, 0)
+                if req.ws_state is not None:
+                    req.ws_state.sent(shown)
             elif kind == "websocket.close":
                 if not state["status"]:
                     state["status"] = 403  # closed before accepting: the handshake is refused

@@ -11,7 +11,9 @@ connection is recorded as an actor is: a ``state`` event
 ``elixirscope.state``: a keyframe, then deltas) for ``connect`` (as declared),
 then one ``message`` after each message the handler received (taken when the
 handler asks for the next one, or ends: the state that message left), with
-the message's preview. Its ``actor`` is ``websocket PATH #ID`` (``ID`` the
+the message's preview, and one ``push`` when the handler sends a frame while
+handling no message (a server push, LiveView's ``handle_info``) and its state
+changed, with the frame's preview. Its ``actor`` is ``websocket PATH #ID`` (``ID`` the
 request's ``req`` event), so ``elixirscope state`` and the time-travel views
 read a connection as they read an actor.
 
@@ -48,7 +50,7 @@ def _tracker_of(rec: Any) -> StateTracker:
 class ConnectionState:
     """The state one connection's handler declared, and the message it is handling."""
 
-    __slots__ = ("rec", "actor", "obj", "fields", "handling")
+    __slots__ = ("rec", "actor", "obj", "fields", "handling", "shown")
 
     def __init__(self, rec: Any, actor: str, obj: Any, fields: tuple[str, ...] | None) -> None:
         self.rec = rec
@@ -56,6 +58,7 @@ class ConnectionState:
         self.obj = obj
         self.fields = fields
         self.handling: str | None = None  # the preview of the message being handled
+        self.shown: str | None = None  # the state last recorded, as shown
 
     def value(self) -> Any:
         """What is recorded: the object, or its named attributes as a dict (read from
@@ -68,11 +71,15 @@ class ConnectionState:
             own = {}
         return {name: own.get(name) for name in self.fields}
 
-    def record(self, callback: str, message: str | None) -> None:
+    def record(self, callback: str, message: str | None, changed_only: bool = False) -> None:
         try:
             from elixirscope.capture.values import safe_repr
 
             value = self.value()
+            shown = safe_repr(value)
+            if changed_only and shown == self.shown:
+                return  # (a change past the shown bounds is in the next message's delta)
+            self.shown = shown
             seq, key, delta, _ = _tracker_of(self.rec).record(self.actor, value)
             self.rec.emit(
                 "state",
@@ -80,7 +87,7 @@ class ConnectionState:
                 callback,
                 message,
                 None,
-                safe_repr(value),
+                shown,
                 seq,
                 key,
                 delta,
@@ -100,6 +107,12 @@ class ConnectionState:
         if self.handling is not None:
             message, self.handling = self.handling, None
             self.record("message", message)
+
+    def sent(self, preview: str | None) -> None:
+        """The handler sends a frame no received message asked for (a push, the
+        ``handle_info`` analogue): the state it left, when it changed."""
+        if self.handling is None:
+            self.record("push", preview, changed_only=True)
 
     def close(self) -> None:
         self.settle()

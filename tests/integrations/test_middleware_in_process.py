@@ -481,3 +481,39 @@ def test_a_websocket_handlers_state_is_recorded_after_each_message(captured: Cap
         (["write"], 1),
         (["write", "test"], 1),
     ], seen
+
+
+def test_a_websocket_push_records_the_state_it_left_only_when_it_changed(
+    captured: Capture,
+) -> None:
+    """A frame sent while no received message is handled (LiveView's ``handle_info``)."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+
+    from elixirscope.contracts.trace import StateChange
+    from elixirscope.integrations.websocket_state import track_state
+
+    async def feed(ws) -> None:  # noqa: ANN001
+        state = track_state({"n": 0})
+        await ws.accept()
+        await ws.send_text("hello")  # a push that changed nothing: no state event
+        state["n"] = 1
+        await ws.send_text("one")  # a push after a change: its state
+        text = await ws.receive_text()
+        state["n"] = 2
+        await ws.send_text(f"got {text}")  # the reply to a message: that message's state
+        await ws.close()
+
+    app = ElixirScopeMiddleware(Starlette(routes=[WebSocketRoute("/feed", feed)]))
+    with TestClient(app) as client, client.websocket_connect("/feed") as ws:
+        assert [ws.receive_text(), ws.receive_text()] == ["hello", "one"]
+        ws.send_text("x")
+        assert ws.receive_text() == "got x"
+    out = captured.stop()
+    states = out.of(StateChange)
+    assert [(s.callback, s.message, s.after, s.seq) for s in states] == [
+        ("connect", None, "{'n': 0}", 0),
+        ("push", "'one'", "{'n': 1}", 1),
+        ("message", "'x'", "{'n': 2}", 2),
+    ]

@@ -92,3 +92,23 @@ def test_the_push_is_linked_to_the_request_that_published_it(
     (publish,) = chain.calls("Dashboards.publish")
     assert f"'task_id': {session['created'].json()['id']}" in publish["args"]["event"]
     assert pub["ts"] < publish["ts"]
+
+
+def test_the_dashboards_state_is_recorded_after_each_message(
+    taskflow: TaskFlowServer, session: dict[str, Any]
+) -> None:
+    found = ws_chain(taskflow, session["cid"])
+    states = [e for e in found if e["type"] == "state"]
+    assert {e["actor"] for e in states} == {
+        f"websocket /ws/dashboard #{next(e['id'] for e in found if e['type'] == 'req')}"
+    }
+    callbacks = [e["callback"] for e in states]
+    assert callbacks == ["connect", "message", "message", "message", "push"]
+    assert [e["message"] for e in states[1:4]] == ["'refresh'"] * 3
+    counts = session["first"]["counts"]
+    assert states[0]["after"] == repr({"counts": counts, "events": 0})
+    # the task created elsewhere, pushed: the state it left, with the frame sent
+    (pushed,) = [e for e in found if e["type"] == "ws" and e["kind"] == "out"][-1:]
+    assert states[-1]["message"] == pushed["preview"]
+    assert "'events': 1" in states[-1]["after"]
+    assert f"'tasks': {counts['tasks'] + 1}" in states[-1]["after"]

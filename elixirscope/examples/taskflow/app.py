@@ -45,6 +45,7 @@ from elixirscope.examples.taskflow import queries
 from elixirscope.examples.taskflow.actors import taskflow_spec
 from elixirscope.examples.taskflow.gateway import ActorGateway
 from elixirscope.examples.taskflow.models import seed, shared_engine
+from elixirscope.integrations.websocket_state import track_state
 from elixirscope.runtime import CallError
 
 __all__ = ["DEFAULT_DATABASE_URL", "create_app"]
@@ -242,11 +243,12 @@ def create_app(database_url: str = DEFAULT_DATABASE_URL, mail_url: str | None = 
         await ws.accept()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         dashboards.queues.add(queue)
-        view = {"counts": current_counts(), "events": 0}
+        # The connection's state, recorded after each message (the LiveView analogue).
+        view = track_state({"counts": current_counts(), "events": 0})
         try:
             await ws.send_json({"counts": view["counts"]})
             while True:
-                view = await dashboard_step(ws, queue, view)
+                await dashboard_step(ws, queue, view)
         except WebSocketDisconnect:
             pass
         finally:
@@ -258,8 +260,8 @@ def create_app(database_url: str = DEFAULT_DATABASE_URL, mail_url: str | None = 
 
     async def dashboard_step(
         ws: WebSocket, queue: asyncio.Queue[dict[str, Any]], view: dict[str, Any]
-    ) -> dict[str, Any]:
-        """One message in (``refresh``) or one event pushed out; the view after it."""
+    ) -> None:
+        """One message in (``refresh``) or one event pushed out; ``view`` kept current."""
         incoming = asyncio.ensure_future(ws.receive_text())
         pushed = asyncio.ensure_future(queue.get())
         done, _ = await asyncio.wait({incoming, pushed}, return_when=asyncio.FIRST_COMPLETED)
@@ -267,13 +269,12 @@ def create_app(database_url: str = DEFAULT_DATABASE_URL, mail_url: str | None = 
             if waiting not in done:
                 waiting.cancel()
         if pushed in done:
-            view = {"counts": current_counts(), "events": view["events"] + 1}
+            view.update(counts=current_counts(), events=view["events"] + 1)
             await ws.send_json({"event": pushed.result(), "counts": view["counts"]})
         if incoming in done:
             incoming.result()  # raises WebSocketDisconnect when the client left
-            view = {"counts": current_counts(), "events": view["events"]}
+            view["counts"] = current_counts()
             await ws.send_json({"counts": view["counts"]})
-        return view
 
     async def bad_input(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
