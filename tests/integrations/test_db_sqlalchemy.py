@@ -122,6 +122,24 @@ def test_a_transaction_end_has_how_long_it_was_open(orm) -> None:
         assert end["open_ns"] >= sum(q["duration_ns"] for q in inside)
 
 
+def test_esql_reads_how_long_each_transaction_was_open(orm) -> None:
+    import json
+    import sys
+
+    from recorded_programs import run
+
+    data, evs = orm
+    ends = [e for e in evs if e["type"] == "tx" and e["action"] in ("commit", "rollback")]
+    done = run(sys.executable, "-m", "elixirscope", "query", "--data-dir", str(data), "--format",
+               "json", "action, open from transactions", cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert sorted(r["open"] for r in rows if r["action"] != "begin") == sorted(
+        e["open_ns"] for e in ends
+    )
+    assert {r["open"] for r in rows if r["action"] == "begin"} == {None}
+
+
 def test_each_statement_is_recorded_once(orm) -> None:
     _, evs = orm
     queries = [e for e in evs if e["type"] == "query"]

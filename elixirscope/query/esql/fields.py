@@ -398,6 +398,11 @@ def _db(row: Any, name: str) -> Any:
     return getattr(row.ev, name, None) if type(row.ev) in _DATABASE else None
 
 
+def _open_for(row: Any) -> int | None:
+    ev = row.ev
+    return ev.open_ns if type(ev) is DatabaseTransaction and ev.open_ns > 0 else None
+
+
 def _rows(row: Any) -> int | None:
     ev = row.ev
     return ev.rows if type(ev) is DatabaseQuery and ev.rows >= 0 else None
@@ -648,6 +653,13 @@ _FIELDS = [
     _f("statement", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "statement")),
     _f("parameters", "text", _DB_SOURCES - {"transactions"}, lambda r: _db(r, "parameters")),
     _f("rows", "int", _DB_SOURCES - {"transactions"}, _rows, doc="rows changed or returned"),
+    _f(
+        "open",
+        "duration",
+        {"events", "transactions"},
+        _open_for,
+        doc="a commit's or rollback's: how long its transaction was open (when known)",
+    ),
     _f("database", "text", _DB_SOURCES, lambda r: _db(r, "database"), doc="name or URL"),
     _f("system", "text", _DB_SOURCES, lambda r: _db(r, "system"), doc="sqlite, postgresql, ..."),
     _f("caller", "function", _DB_SOURCES, lambda r: _db(r, "caller"), doc="who issued it"),
