@@ -1,6 +1,6 @@
 """psycopg 3, recorded: every statement and transaction of its connections, sync and async.
 
-What is wrapped, exactly: :func:`enable` replaces six methods on psycopg's
+What is wrapped, exactly: :func:`enable` replaces these methods on psycopg's
 classes (so every connection is covered, however it was made: ``psycopg.connect``,
 ``Connection.connect``, a pool), each by a function that calls the original
 with the same arguments and returns what it returns:
@@ -24,8 +24,11 @@ re-raised unchanged. Also ``ServerCursor.execute`` (a named, server-side
 cursor: ``conn.cursor(name=...)``), recorded as the ``DECLARE name CURSOR FOR
 ...`` it is (its rows come later, by ``FETCH``es psycopg sends: not events),
 and ``Cursor.copy`` (``with cur.copy("COPY ...") as copy:``), one query from
-entering the block to leaving it, with the rows COPY reports. Not covered:
-``Cursor.stream``, and the asyncio twins of the server cursor and of ``copy``. Connections opened by
+entering the block to leaving it, with the rows COPY reports; ``Cursor.stream``
+(``for row in cur.stream(...)``), one query from the first row asked for to the
+last given (or the loop left early), with the rows it gave. The asyncio twins
+of all three the same way (``AsyncServerCursor.execute``, ``AsyncCursor.copy``,
+``AsyncCursor.stream``). Connections opened by
 SQLAlchemy while its integration is on are left to it (marked by its pool).
 :func:`disable` puts the original methods back.
 
@@ -35,8 +38,8 @@ SQLAlchemy while its integration is on are left to it (marked by its pool).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from elixirscope.capture.values import safe_repr
@@ -67,6 +70,7 @@ def enable() -> bool:
         (psycopg.Cursor, "execute"): _execute,
         (psycopg.Cursor, "executemany"): _executemany,
         (psycopg.Cursor, "copy"): _copy,
+        (psycopg.Cursor, "stream"): _stream,
         (psycopg.ServerCursor, "execute"): _server_execute,
         (psycopg.Connection, "commit"): _commit,
         (psycopg.Connection, "rollback"): _rollback,
@@ -74,6 +78,9 @@ def enable() -> bool:
         (psycopg.Transaction, "__exit__"): _tx_exit,
         (psycopg.AsyncCursor, "execute"): _aexecute,
         (psycopg.AsyncCursor, "executemany"): _aexecutemany,
+        (psycopg.AsyncCursor, "copy"): _acopy,
+        (psycopg.AsyncCursor, "stream"): _astream,
+        (psycopg.AsyncServerCursor, "execute"): _aserver_execute,
         (psycopg.AsyncConnection, "commit"): _acommit,
         (psycopg.AsyncConnection, "rollback"): _arollback,
         (psycopg.AsyncTransaction, "__aenter__"): _atx_enter,
@@ -206,11 +213,52 @@ def _copy(self: Any, statement: Any, params: Any = None, **kwargs: Any) -> Itera
         with original(self, statement, params, **kwargs) as copy:
             yield copy
     except BaseException as exc:
-        emit_query(
-            rec, timer, SOURCE, SYSTEM, _database(conn), _sql(statement, conn), params, error=exc
-        )
+        _failed(conn, rec, timer, statement, params, exc)
         raise
     _ran(self, conn, rec, timer, before, statement, params, many=False)
+
+
+def _stream(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+    """``cur.stream(...)``: one query from the first row asked for to the last given
+    (or the loop left early), with the rows it gave."""
+    import psycopg
+
+    original = _originals[(psycopg.Cursor, "stream")]
+    conn = self._conn
+    rec = _recording(conn)
+    if rec is None:
+        yield from original(self, query, params, **kwargs)
+        return
+    timer = QueryTimer()
+    before = _status(conn)
+    given = 0
+    try:
+        for row in original(self, query, params, **kwargs):
+            given += 1
+            yield row
+    except GeneratorExit:
+        _streamed(conn, rec, timer, before, query, params, given)
+        raise
+    except BaseException as exc:
+        _failed(conn, rec, timer, query, params, exc)
+        raise
+    _streamed(conn, rec, timer, before, query, params, given)
+
+
+def _streamed(
+    conn: Any, rec: Any, timer: Any, before: Any, query: Any, params: Any, given: int
+) -> None:
+    try:
+        database = _database(conn)
+        if before == _IDLE and _status(conn) != _IDLE:
+            emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+        emit_query(rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, rows=given)
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+
+
+def _failed(conn: Any, rec: Any, timer: Any, query: Any, params: Any, exc: BaseException) -> None:
+    emit_query(rec, timer, SOURCE, SYSTEM, _database(conn), _sql(query, conn), params, error=exc)
 
 
 def _cursor_class() -> Any:
@@ -371,6 +419,70 @@ async def _arun(
         raise
     _ran(cursor, conn, rec, timer, before, query, params, many=many)
     return result
+
+
+async def _aserver_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+    """An async named cursor's ``execute``: recorded as its ``DECLARE`` (see ``_Declared``)."""
+    import psycopg
+
+    original = _originals[(psycopg.AsyncServerCursor, "execute")]
+
+    async def declare(cur: Any, _query: Any, p: Any, **kw: Any) -> Any:
+        return await original(cur, query, p, **kw)
+
+    return await _arun(self, declare, _Declared(self, query), params, kwargs, many=False)
+
+
+@asynccontextmanager
+async def _acopy(
+    self: Any, statement: Any, params: Any = None, **kwargs: Any
+) -> AsyncIterator[Any]:
+    """``async with cur.copy(...)``: one query, from entering the block to leaving it."""
+    import psycopg
+
+    original = _originals[(psycopg.AsyncCursor, "copy")]
+    conn = self._conn
+    rec = _recording(conn)
+    if rec is None:
+        async with original(self, statement, params, **kwargs) as copy:
+            yield copy
+        return
+    timer = QueryTimer()
+    before = _status(conn)
+    try:
+        async with original(self, statement, params, **kwargs) as copy:
+            yield copy
+    except BaseException as exc:
+        _failed(conn, rec, timer, statement, params, exc)
+        raise
+    _ran(self, conn, rec, timer, before, statement, params, many=False)
+
+
+async def _astream(self: Any, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+    """``async for row in cur.stream(...)``: as :func:`_stream`."""
+    import psycopg
+
+    original = _originals[(psycopg.AsyncCursor, "stream")]
+    conn = self._conn
+    rec = _recording(conn)
+    if rec is None:
+        async for row in original(self, query, params, **kwargs):
+            yield row
+        return
+    timer = QueryTimer()
+    before = _status(conn)
+    given = 0
+    try:
+        async for row in original(self, query, params, **kwargs):
+            given += 1
+            yield row
+    except GeneratorExit:
+        _streamed(conn, rec, timer, before, query, params, given)
+        raise
+    except BaseException as exc:
+        _failed(conn, rec, timer, query, params, exc)
+        raise
+    _streamed(conn, rec, timer, before, query, params, given)
 
 
 async def _acommit(self: Any) -> None:

@@ -263,3 +263,59 @@ def test_copy_and_a_named_cursor_are_queries(shop) -> None:
         ),
     ]
     assert queries[1]["parameters"] == "(<redacted>,)"
+
+
+ASYNC_BULK = '''
+import asyncio
+import sys
+
+import psycopg
+
+
+async def bulk(dsn):
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute("CREATE TEMP TABLE names (name text)")
+        async with conn.cursor() as cur:
+            async with cur.copy("COPY names (name) FROM STDIN") as copy:
+                for i in range(4):
+                    await copy.write_row((f"n{i}",))
+            async with conn.transaction():
+                async with conn.cursor(name="walker") as named:
+                    await named.execute("SELECT name FROM names WHERE name > %s ORDER BY name", ("n0",))
+                    walked = [row[0] for row in await named.fetchall()]
+            streamed = [row[0] async for row in cur.stream("SELECT name FROM names ORDER BY name")]
+            first = None
+            async for row in cur.stream("SELECT name FROM names ORDER BY name DESC"):
+                first = row[0]
+                break  # left early: the query has the rows given
+        return walked, streamed, first
+
+
+def stream(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [row[0] for row in conn.cursor().stream("SELECT generate_series(1, %s)", (3,))]
+
+
+print(asyncio.run(bulk(sys.argv[1])), stream(sys.argv[1]))
+'''
+
+
+def test_async_copy_named_cursor_and_streams_are_queries(postgres, tmp_path: Path) -> None:  # noqa: F811
+    script = tmp_path / "async_bulk.py"
+    script.write_text(ASYNC_BULK)
+    expected = plain(script, postgres.dsn)
+    assert expected.returncode == 0, expected.stderr
+    done = recorded(script, tmp_path / "data", postgres.dsn)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected.stdout
+    evs = [e for e in events(tmp_path / "data") if e["type"] == "query"]
+    assert [(e["statement"], e["rows"], e["caller"]) for e in evs[1:]] == [
+        ("COPY names (name) FROM STDIN", 4, "__main__.bulk"),
+        ('DECLARE "walker" CURSOR FOR SELECT name FROM names WHERE name > %s ORDER BY name',
+         evs[2]["rows"], "__main__.bulk"),
+        ("SELECT name FROM names ORDER BY name", 4, "__main__.bulk.<locals>.<listcomp>"),
+        ("SELECT name FROM names ORDER BY name DESC", 1, "__main__.bulk"),
+        ("SELECT generate_series(1, %s)", 3, "__main__.stream.<locals>.<listcomp>"),
+    ]  # a comprehension is a function of its own in Python 3.11: the loop's caller
+    assert evs[2]["parameters"] == "(<redacted>,)"
+    assert all(e["error"] is None for e in evs)
