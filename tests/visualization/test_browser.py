@@ -170,3 +170,49 @@ def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
     assert f"{WEB_ITEMS}×" in page.inner_text(".nplus1-flag")
     assert page.locator(".wf-row.nplus1").count() == WEB_ITEMS
     page.screenshot(path=shots / "08-requests.png")
+
+
+def _window(page) -> tuple[int, int]:
+    """The timeline's window ``(w0, w1)`` as its deep link says."""
+    found = re.search(r"w0=(\d+).*?w1=(\d+)", page.url)
+    assert found, page.url
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_the_wheel_zooms_and_a_drag_pans_the_timeline(page, server, shots):
+    page.goto(server.url)
+    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
+    page.wait_for_function("Number(document.querySelector('#tl-main')?.dataset.drawn) > 0")
+    box = page.locator("#tl-main").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + min(60, box["height"] / 2)
+    page.click("#tl-all")  # the whole run: its window in the link
+    page.wait_for_function("location.hash.includes('w1=')")
+    w0, w1 = _window(page)
+    # the wheel over the middle zooms in around it: a narrower window, same centre
+    page.mouse.move(x, y)
+    for _ in range(3):
+        page.mouse.wheel(0, -400)
+    page.wait_for_function(
+        "(half) => { const m = location.hash.match(/w0=(\\d+).*?w1=(\\d+)/);"
+        " return m && BigInt(m[2]) - BigInt(m[1]) < BigInt(half); }",
+        arg=str((w1 - w0) // 2),
+    )
+    z0, z1 = _window(page)
+    assert w0 < z0 < z1 < w1
+    assert abs((z0 + z1) / 2 - (w0 + w1) / 2) < (w1 - w0) * 0.02
+    page.wait_for_load_state("networkidle")  # the narrower window's answer drawn
+    page.screenshot(path=shots / "09-zoomed.png")
+    # a drag to the right shows earlier times: the same width, moved by the pixels dragged
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 100, y, steps=5)
+    page.mouse.move(x + 200, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "(was) => { const m = location.hash.match(/w0=(\\d+)/); return m && m[1] !== was; }",
+        arg=str(z0),
+    )
+    p0, p1 = _window(page)
+    per_px = (z1 - z0) / box["width"]
+    assert abs((p1 - p0) - (z1 - z0)) <= 2
+    assert abs((z0 - p0) - 200 * per_px) < 3 * per_px
