@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,15 @@ def run(args: Any) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        args.program, args.module = _without_interpreter(args.program, args.module)
+    except RunError as exc:
+        print(f"elixirscope run: {exc}", file=sys.stderr)
+        return exc.status
+    if not args.program:
+        print("elixirscope run: nothing to run after 'python'; give a script or -m MODULE",
+              file=sys.stderr)  # fmt: skip
+        return 2
     target, program_args = args.program[0], args.program[1:]
     try:
         recording = _Recording.set_up(args, target)
@@ -104,6 +114,36 @@ def run(args: Any) -> int:
     finally:
         recording.finish(status)
     return status
+
+
+_INTERPRETER = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
+
+
+def _without_interpreter(program: list[str], module: bool) -> tuple[list[str], bool]:
+    """``run python app.py`` / ``run python3 -m pkg`` as ``run app.py`` / ``run -m pkg``:
+    what people type after using ``opentelemetry-instrument`` or ``time``. The program
+    runs in this interpreter; another version named (``python3.12``) is said so. Python's own options
+    (``-u``, ``-X ...``) are refused by name: ``run`` takes the program only."""
+    if module or not program or not _INTERPRETER.fullmatch(os.path.basename(program[0])):
+        return program, module
+    named, rest = program[0], program[1:]
+    version = _INTERPRETER.fullmatch(os.path.basename(named)).group(1)  # type: ignore[union-attr]
+    ours = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if version and not (ours + ".").startswith(version + "."):
+        print(
+            f"elixirscope run: running with Python {ours} ({sys.executable}), the Python "
+            f"ElixirScope is installed in, not {named}",
+            file=sys.stderr,
+        )
+    if rest and rest[0] == "-m":
+        return rest[1:], True
+    if rest and rest[0].startswith("-") and rest[0] != "-":
+        raise RunError(
+            f"{rest[0]} is an option of python, which run does not take: give the program "
+            "itself (elixirscope run [-m] PROGRAM [ARGS]); set PYTHONUNBUFFERED, "
+            "PYTHONWARNINGS and the like in the environment instead"
+        )
+    return rest, False
 
 
 # ---------------------------------------------------------------- recording

@@ -160,3 +160,35 @@ def test_run_m_gives_the_module_what_python_m_does(project, argv):
 
     assert facts(recorded.stdout) == facts(plain.stdout) and plain.stdout
     assert recorded.returncode == plain.returncode
+
+
+@pytest.mark.parametrize("interpreter", ["python", "python3", sys.executable])
+def test_run_python_script_is_run_script(project, interpreter):
+    """What people type after ``opentelemetry-instrument python app.py`` works the same."""
+    data = str(project / "data")
+    plain = python("pkg/show.py", "a", cwd=project)
+    recorded = elixirscope("run", "--data-dir", data, interpreter, "pkg/show.py", "a", cwd=project)
+    assert recorded.stdout == plain.stdout
+    assert recorded.returncode == plain.returncode == 0
+    assert recorded.stderr == ""
+    (project / "pkg" / "__init__.py").write_text("")
+    module = elixirscope("run", "--data-dir", data, interpreter, "-m", "pkg.show", cwd=project)
+    plain_m = python("-m", "pkg.show", cwd=project).stdout
+    assert facts(module.stdout) == facts(plain_m) and plain_m  # the loader is ours, as with run -m
+    other = elixirscope("run", "--data-dir", data, "python2.7", "pkg/show.py", cwd=project)
+    assert other.stdout == plain.stdout.replace(", 'a']", "]")
+    assert other.stderr.startswith("elixirscope run: running with Python 3.")
+
+
+def facts(out: str) -> list[str]:
+    return [line for line in out.splitlines() if not line.startswith("name ")]
+
+
+def test_run_refuses_pythons_own_options_by_name(project):
+    done = elixirscope("run", "--data-dir", str(project / "data"), "python", "-u", "pkg/show.py",
+                       cwd=project)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.startswith("elixirscope run: -u is an option of python, which run does not take")
+    bare = elixirscope("run", "--data-dir", str(project / "data"), "python", cwd=project)
+    assert bare.returncode == 2
+    assert "nothing to run after 'python'" in bare.stderr
