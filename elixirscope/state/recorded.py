@@ -250,7 +250,7 @@ class StateRecording:
         if at is not None:
             from elixirscope.query.reading import parse_time
 
-            ts = parse_time(at, field="at")
+            ts = parse_time(at, field="at", near_ns=timeline.changes[0].ts, through=True)
             i = timeline.index_at(ts)
             if i < 0:
                 first = timeline.changes[0]
