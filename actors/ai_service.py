@@ -1,6 +1,7 @@
 """AIService: the AI layer's engine, answering findings and explanations for clients.
 
-``insights`` ({run?}: any unique prefix of a run id; default the latest) runs
+``insights`` ({run?, ui_url?}: any unique prefix of a run id, default the latest;
+the cinema's URL for whole links, default ``insights.ui_url``) runs
 every detector (``elixirscope.ai``) over the run and answers the report
 ``elixirscope insights`` prints; ``explain`` ({target, run?, producer?,
 provider?}) answers ``elixirscope explain``'s report for an event or a finding.
@@ -13,6 +14,7 @@ meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from elixirscope.contracts import Request, error_response, ok_response
@@ -99,11 +101,21 @@ class AIService(LayerService):
         from elixirscope.ai.settings import InsightSettings
 
         params = dict(request.params or {})
-        unknown = set(params) - {"run"}
+        unknown = set(params) - {"run", "ui_url"}
         if unknown:
-            raise ValueError(f"insights takes params run; got {sorted(unknown)}")
+            raise ValueError(f"insights takes params run, ui_url; got {sorted(unknown)}")
         self.metrics.counter("insights").inc()
         settings = InsightSettings.from_config(self._get())
+        if "ui_url" in params:
+            from elixirscope.config.checks import Invalid, UrlOrEmpty
+
+            try:
+                ui_url = UrlOrEmpty()(params["ui_url"])
+            except Invalid as exc:
+                raise ValueError(
+                    f"insights param ui_url: {exc.detail or 'expected a str'}"
+                ) from None
+            settings = dataclasses.replace(settings, ui_url=ui_url)
         return insights_report(self.data_dir, params.get("run"), settings)
 
     def _explanation(self, request: Request) -> Any:

@@ -27,6 +27,12 @@ def add_insights_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         help="one run, by any unique prefix of its id (default: the latest; see `elixirscope runs`)",
     )
+    parser.add_argument(
+        "--ui",
+        metavar="URL",
+        help="the cinema's URL as `elixirscope ui` prints it: each finding's link is printed "
+        "whole (default: insights.ui_url; empty prints the part to paste after it)",
+    )
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,14 +70,32 @@ def _settings(args: Any) -> Any:
         raise CommandError(str(exc), EXIT_USAGE) from None
 
 
+def _ui_url(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from elixirscope.config.checks import Invalid, UrlOrEmpty
+
+    try:
+        return UrlOrEmpty()(text)
+    except Invalid as exc:
+        raise CommandError(f"--ui: {exc.detail}", EXIT_USAGE) from None
+
+
 def run_insights(args: Any) -> int:
-    params = {"run": args.run} if args.run else {}
+    params: dict[str, Any] = {"run": args.run} if args.run else {}
+    ui_url = _ui_url(args.ui)
     if args.daemon:
+        if ui_url is not None:
+            params["ui_url"] = ui_url
         report = _from_daemon(args, "insights", params, layer="ai")
     else:
+        import dataclasses
+
         from elixirscope.ai.insights import insights_report
 
         settings = _settings(args)
+        if ui_url is not None:
+            settings = dataclasses.replace(settings, ui_url=ui_url)
         report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
     return _print(report, args)
 
