@@ -132,10 +132,7 @@ def _when(ns: int) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
-OPEN_HINT = (
-    "open: paste a link after the URL `elixirscope ui` prints "
-    "(with --ui URL or insights.ui_url, links print whole)"
-)
+OPEN_HINT = "open: paste a link after the URL `elixirscope ui` prints (--ui URL prints it whole)"
 
 
 def cinema_url(link: str, ui_url: str = "") -> str:

@@ -36,7 +36,9 @@ __all__ = ["detect_slow"]
 
 MAX_EVIDENCE = 10
 SLOWEST_INSIDE = 3
-"""Calls named as where the time went (most time of their own first)."""
+"""Calls named as where the time went (most time of their own first) ..."""
+SHARE_INSIDE = 0.05
+"""... each with at least this share of the callback's own time."""
 
 
 @dataclass
@@ -321,7 +323,8 @@ def _finding(
             locations.append(Location(entry.file, entry.line, entry.function, "the callback"))
         if worst.call_id:  # an untraced callback has no calls below it
             inside = sorted(_own_times(worst, ends, children).items(), key=lambda kv: -kv[1][1])
-            inside = [kv for kv in inside if kv[1][1] > 0][:SLOWEST_INSIDE]
+            least = worst.own_ns * SHARE_INSIDE
+            inside = [kv for kv in inside if kv[1][1] >= least][:SLOWEST_INSIDE]
     else:
         handler_call = recording.handler(worst.end)
         if handler_call is not None and handler_call.file:
@@ -355,10 +358,11 @@ def _finding(
             )  # fmt: skip
         )
     n = len(found)
-    subject = f"request {key}"
+    subject = short = f"request {key}"
     if handler:
         callback = key.rpartition(".")[2].rpartition(" ")[2]
-        subject = f"{worst.actor}'s {callback}" + (f" ({key})" if worst.call_id else "")
+        short = f"{callback} of {worst.actor}"
+        subject = short + (f" ({key})" if worst.call_id else "")
     took = f"took {_ms(worst.own_ns)} of its own time"
     if worst.own_ns != worst.duration_ns:
         took += f" ({_ms(worst.duration_ns)} less {_ms(worst.duration_ns - worst.own_ns)} "
@@ -427,7 +431,7 @@ def _finding(
     return Finding(
         kind=f"slow_{what}",
         severity="high" if worst.own_ns >= 10 * floor_ms * 1e6 else "medium",
-        title=f"slow {'handler' if handler else 'request'}: {subject} {_ms(worst.own_ns)}",
+        title=f"slow {'handler' if handler else 'request'}: {short}, {_ms(worst.own_ns)} of its own",
         explanation=explanation,
         fix=fix,
         run=recording.run,
