@@ -100,12 +100,53 @@ def run_insights(args: Any) -> int:
     return _print(report, args)
 
 
+def _show(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _explain_streamed(args: Any, params: dict[str, Any]) -> int:
+    """Ask the daemon's AI layer, printing the answer as it is written there (one
+    ``explain_read`` after another), then who answered on stderr."""
+    stream = _from_daemon(args, "explain", {**params, "stream": True}, layer="ai")["stream"]
+    offset, context, shown = 0, bool(args.show_context), ""
+    while True:
+        part = _from_daemon(
+            args,
+            "explain_read",
+            {"stream": stream, "offset": offset, "context": context},
+            layer="ai",
+        )
+        if context and part.get("context") is not None:
+            _show(part["context"] + "\n\n")
+            context = False
+        if part["text"]:
+            _show(part["text"])
+            shown += part["text"]
+        offset = part["offset"]
+        if part["done"]:
+            break
+    if shown and not shown.endswith("\n"):
+        _show("\n")
+    if part.get("error"):
+        error = part["error"]
+        raise CommandError(error["message"] + (" (the answer above is cut there)" if shown else ""))
+    report = part["report"] or {}
+    if not shown and report.get("answer"):  # nothing was streamed (an offline answer)
+        _show(report["answer"] + ("" if report["answer"].endswith("\n") else "\n"))
+    if report.get("footer"):
+        print(report["footer"], file=sys.stderr)
+    return EXIT_OK
+
+
 def run_explain(args: Any) -> int:
     params: dict[str, Any] = {"target": args.target}
     for name in ("run", "producer", "provider"):
         if getattr(args, name):
             params[name] = getattr(args, name)
     if args.daemon:
+        if not args.json:
+            return _explain_streamed(args, params)
         report = _from_daemon(args, "explain", params, layer="ai")
         return _print(report, args)
     import os
@@ -119,10 +160,7 @@ def run_explain(args: Any) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     data_dir = args.data_dir or get("data_dir")
     streamed = not args.json
-
-    def show(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    show = _show
 
     try:
         report = explain(
