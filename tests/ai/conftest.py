@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemons import make_daemon  # noqa: E402, F401 - the fixture, for explain --daemon
 from programs import (  # noqa: E402
     ACCOUNTS,
     CALLER,

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 
-from daemons import make_daemon  # noqa: F401 - the fixture
-
 from elixirscope.actors.ai_service import AIService
 from programs import elixirscope
 from servers import serving
