@@ -70,15 +70,36 @@ def _calls(
     return ends, children
 
 
-def _http_ns(recording: Recording, producer: str, thread: int, first: int, last: int) -> int:
-    return sum(
-        se.event.duration_ns
-        for se in recording.of("http")
-        if se.producer == producer and se.event.thread == thread and first <= se.ts <= last
-    )
+class HttpTime:
+    """The outgoing HTTP calls' time per thread, summed over any window in O(log n)."""
+
+    def __init__(self, recording: Recording) -> None:
+        found: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        for se in recording.of("http"):
+            found[(se.producer, se.event.thread)].append((se.ts, se.event.duration_ns))
+        self._ts: dict[tuple[str, int], list[int]] = {}
+        self._sums: dict[tuple[str, int], list[int]] = {}
+        for key, calls in found.items():
+            calls.sort()
+            self._ts[key] = [ts for ts, _ in calls]
+            total, sums = 0, [0]
+            for _, ns in calls:
+                total += ns
+                sums.append(total)
+            self._sums[key] = sums
+
+    def within(self, producer: str, thread: int, first: int, last: int) -> int:
+        """Nanoseconds of the calls of ``thread`` recorded from ``first`` to ``last``."""
+        ts = self._ts.get((producer, thread))
+        if not ts:
+            return 0
+        sums = self._sums[(producer, thread)]
+        return sums[bisect.bisect_right(ts, last)] - sums[bisect.bisect_left(ts, first)]
 
 
-def handler_spans(recording: Recording, ends: dict[tuple[str, int], Any]) -> list[Span]:
+def handler_spans(
+    recording: Recording, ends: dict[tuple[str, int], Any], http: HttpTime
+) -> list[Span]:
     """Every actor message callback, in time order: its traced call, else the time from
     its message's receive to its state."""
     by_name: dict[tuple[str, int, str], list[Any]] = defaultdict(list)
@@ -92,7 +113,9 @@ def handler_spans(recording: Recording, ends: dict[tuple[str, int], Any]) -> lis
         ev = state.event
         if not ev.callback.startswith("handle_"):
             continue
-        span = _traced(recording, state, by_name, starts, ends) or _untraced(recording, state)
+        span = _traced(recording, state, by_name, starts, ends, http) or _untraced(
+            recording, state, http
+        )
         if span is not None:
             spans.append(span)
     return spans
@@ -104,6 +127,7 @@ def _traced(
     by_name: dict[tuple[str, int, str], list[Any]],
     starts: dict[tuple[str, int, str], list[int]],
     ends: dict[tuple[str, int], Any],
+    http: HttpTime,
 ) -> Span | None:
     """The callback's traced call: the latest of its name on its thread before ``state``
     (and after its message's receive, when recorded: not another actor's older call)."""
@@ -123,13 +147,13 @@ def _traced(
     if receive is not None and entry.ts < receive.ts:
         return None
     duration = end.event.duration_ns
-    http = _http_ns(recording, entry.producer, ev.thread, entry.ts, end.ts)
+    outgoing = http.within(entry.producer, ev.thread, entry.ts, end.ts)
     return Span(
         entry.event.function,
         entry,
         end,
         duration,
-        max(0, duration - http),
+        max(0, duration - outgoing),
         entry.producer,
         ev.thread,
         entry.event.id,
@@ -138,20 +162,20 @@ def _traced(
     )
 
 
-def _untraced(recording: Recording, state: Any) -> Span | None:
+def _untraced(recording: Recording, state: Any, http: HttpTime) -> Span | None:
     """A callback whose code was not traced: from its message's receive to its state."""
     ev = state.event
     receive = recording.receives.get(ev.message_id) if ev.message_id else None
     if receive is None or receive.producer != state.producer or receive.ts > state.ts:
         return None
     duration = state.ts - receive.ts
-    http = _http_ns(recording, state.producer, ev.thread, receive.ts, state.ts)
+    outgoing = http.within(state.producer, ev.thread, receive.ts, state.ts)
     return Span(
         f"{ev.actor} {ev.callback}",
         receive,
         state,
         duration,
-        max(0, duration - http),
+        max(0, duration - outgoing),
         state.producer,
         ev.thread,
         0,
@@ -166,14 +190,17 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
     for h in handlers:
         if h.correlation_id:
             waits[h.correlation_id].append((h.start.ts, h.end.ts, h.duration_ns))
-    inside = {(h.producer, h.thread, h.start.ts, h.end.ts) for h in handlers}
+    held: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)  # thread -> spans
+    for h in handlers:
+        held[(h.producer, h.thread)].append((h.start.ts, h.end.ts))
+    starts = {key: sorted(found) for key, found in held.items()}
     for se in recording.of("http"):
         cid = se.event.correlation_id
         if not cid:
             continue
-        if any(
-            p == se.producer and t == se.event.thread and a <= se.ts <= b for p, t, a, b in inside
-        ):
+        around = starts.get((se.producer, se.event.thread), [])
+        at = bisect.bisect_right(around, (se.ts, 1 << 63)) - 1
+        if at >= 0 and around[at][1] >= se.ts:
             continue  # counted in its callback's time
         waits[cid].append((se.ts, se.ts, se.event.duration_ns))
     spans = []
@@ -216,7 +243,7 @@ def _slow(
 
 def detect_slow(recording: Recording, settings: InsightSettings) -> list[Finding]:
     ends, children = _calls(recording)
-    handlers = handler_spans(recording, ends)
+    handlers = handler_spans(recording, ends, HttpTime(recording))
     requests = request_spans(recording, handlers)
     slow_handlers, handler_median = _slow(handlers, settings.slow_handler_ms, settings)
     slow_requests, request_median = _slow(requests, settings.slow_request_ms, settings)

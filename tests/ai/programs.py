@@ -396,7 +396,7 @@ def ping():
 
 @app.get("/export")
 def export():
-    time.sleep(0.3 if bad else 0)
+    time.sleep(0.6 if bad else 0)
     return {"rows": 5}
 
 
@@ -406,7 +406,7 @@ def health():
 
 
 with Runtime("simpleSystemBase") as rt:
-    reporter = rt.start(Reporter, 0.06 if bad else 0, path="reporter")
+    reporter = rt.start(Reporter, 0.1 if bad else 0, path="reporter")
     for _ in range(10):
         rt.call(reporter, "count")
     rt.call(reporter, "report")
