@@ -37,7 +37,7 @@ __all__ = ["detect_slow"]
 MAX_EVIDENCE = 10
 SLOWEST_INSIDE = 3
 """Calls named as where the time went (most time of their own first) ..."""
-SHARE_INSIDE = 0.05
+SHARE_INSIDE = 0.2
 """... each with at least this share of the callback's own time."""
 
 
@@ -276,11 +276,15 @@ def _baseline(
 
 
 def _own_times(
-    span: Span, ends: dict[tuple[str, int], Any], children: dict[tuple[str, int], list[Any]]
+    span: Span,
+    call_id: int,
+    ends: dict[tuple[str, int], Any],
+    children: dict[tuple[str, int], list[Any]],
 ) -> dict[str, tuple[int, int, Any]]:
-    """Below ``span``'s call: per function, (calls, time of their own, its slowest return)."""
+    """Below call ``call_id`` of ``span``'s process: per function, (calls, time of their
+    own, the entry of its slowest call)."""
     out: dict[str, list[Any]] = {}
-    todo = [span.call_id]
+    todo = [call_id]
     seen = set()
     while todo:
         call_id = todo.pop()
@@ -348,18 +352,20 @@ def _finding(
         entry = worst.start.event
         if worst.call_id and entry.file:
             locations.append(Location(entry.file, entry.line, entry.function, "the callback"))
-        if worst.call_id:  # an untraced callback has no calls below it
-            inside = sorted(_own_times(worst, ends, children).items(), key=lambda kv: -kv[1][1])
-            least = worst.own_ns * SHARE_INSIDE
-            inside = [kv for kv in inside if kv[1][1] >= least][:SLOWEST_INSIDE]
+        below = worst.call_id  # an untraced callback has no calls below it
     else:
         handler_call = recording.handler(worst.end)
+        below = 0 if handler_call is None else handler_call.parent_id  # the request's own call
         if handler_call is not None and handler_call.file:
             locations.append(
                 Location(handler_call.file, handler_call.line, handler_call.function, "its handler")
             )
+    if below:
+        inside = sorted(_own_times(worst, below, ends, children).items(), key=lambda kv: -kv[1][1])
+        least = worst.own_ns * SHARE_INSIDE
+        inside = [kv for kv in inside if kv[1][1] >= least][:SLOWEST_INSIDE]
     for name, (_, _, se) in inside[:1]:
-        if se.event.file:
+        if se.event.file and all(loc.function != name for loc in locations):
             locations.append(Location(se.event.file, se.event.line, name, "most time of its own"))
     request = _request_of(recording, worst) if handler else worst.end
     for s in found[:MAX_EVIDENCE]:

@@ -212,6 +212,7 @@ def test_a_slow_callback_and_a_slow_route_are_found_in_their_first_run(recorded)
     assert [e.type for e in handler.evidence] == ["receive"]
     assert request.details["route"] == "GET /export" and request.details["own_ms"] >= 600
     assert [(loc.function, loc.role) for loc in request.locations] == [("__main__.export", "its handler")]
+    assert request.details["slowest_inside"][0]["function"] == "__main__.export"  # its own sleep
     assert "no earlier run" in request.explanation and request.details["baseline_runs"] == []
     # the floor and the factor both come from the settings
     assert not [f for f in findings(recorded["service"]) if f.kind == "slow_request"]
