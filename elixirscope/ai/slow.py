@@ -1,11 +1,11 @@
 """Slow handlers and slow requests, from one run alone: no baseline needed.
 
-An actor's message callback (``handle_call``, ``handle_info``, ...) holds its actor:
-every message sent to it waits until the callback returns. A callback is slow
-when its own time - its recorded call's duration less the outgoing HTTP calls
-made in it, which the slow-call detector judges - is at least
-``slow_handler_ms`` and at least ``slow_factor`` times the median of the
-run's callbacks. A web request is slow when its own time - its duration less
+An actor's message callback (``handle_call``, ``handle_info``, ...) holds its
+actor: every message sent to it waits until the callback returns. A callback
+is slow when its own time - its recorded call's duration less the outgoing
+HTTP calls made in it (a retried one whole, its backoff included), which the
+slow-call and retry detectors judge - is at least ``slow_handler_ms`` and at
+least ``slow_factor`` times the median of the run's callbacks. A web request is slow when its own time - its duration less
 the actor callbacks and HTTP calls of its chain - is at least
 ``slow_request_ms`` and ``slow_factor`` times the run's median request. The
 comparison with the run's peers needs ``latency_min_samples`` of them; with
@@ -71,25 +71,35 @@ def _calls(
 
 
 class HttpTime:
-    """The outgoing HTTP calls' time per thread, summed over any window in O(log n)."""
+    """The time each thread waited on outgoing HTTP calls, summed over any window in
+    O(log n). A retried call counts whole, from its first attempt's start to its last
+    attempt's end: the backoff between attempts is waiting on that service too."""
 
     def __init__(self, recording: Recording) -> None:
-        found: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        found: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for se in recording.of("http"):
-            found[(se.producer, se.event.thread)].append((se.ts, se.event.duration_ns))
+            found[(se.producer, se.event.thread)].append(se)
         self._ts: dict[tuple[str, int], list[int]] = {}
         self._sums: dict[tuple[str, int], list[int]] = {}
         for key, calls in found.items():
-            calls.sort()
-            self._ts[key] = [ts for ts, _ in calls]
+            calls.sort(key=lambda se: se.ts)
+            blocks: list[list[Any]] = []  # [start, end, target]
+            for se in calls:
+                ev = se.event
+                target = (ev.method, ev.url)
+                if blocks and ev.attempt > 1 and blocks[-1][2] == target:
+                    blocks[-1][1] = se.ts  # a retry: the wait goes on
+                else:
+                    blocks.append([se.ts - ev.duration_ns, se.ts, target])
+            self._ts[key] = [end for _, end, _ in blocks]
             total, sums = 0, [0]
-            for _, ns in calls:
-                total += ns
+            for start, end, _ in blocks:
+                total += max(0, end - start)
                 sums.append(total)
             self._sums[key] = sums
 
     def within(self, producer: str, thread: int, first: int, last: int) -> int:
-        """Nanoseconds of the calls of ``thread`` recorded from ``first`` to ``last``."""
+        """Nanoseconds ``thread`` waited on calls that ended from ``first`` to ``last``."""
         ts = self._ts.get((producer, thread))
         if not ts:
             return 0
