@@ -40,6 +40,7 @@ def test_the_ai_layer_answers_insights_and_explain(runtime, recorded, tmp_path) 
     assert sorted(f["kind"] for f in response.data["findings"]) == ["crash_loop", "restart_storm"]
     first = response.data["findings"][0]
     linked = ask("insights", ui_url="http://127.0.0.1:8765/?token=t")  # whole cinema links
+    assert linked.ok, linked.error
     assert f"    open    http://127.0.0.1:8765/?token=t{first['cinema']}\n" in linked.data["text"]
     explained = ask("explain", target=first["id"])
     assert explained.ok and explained.data["target"]["finding"] == first["id"]

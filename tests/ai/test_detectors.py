@@ -158,6 +158,12 @@ def test_one_crash_and_its_restart_is_a_crash_not_a_loop_or_a_storm(recorded) ->
     assert crash.details["exits"] == 1 and crash.details["restarts"] == 1
     assert [e.type for e in crash.evidence][-2:] == ["exit", "restart"]
     assert "restarted it with a fresh state" in crash.explanation
+    # where it raised, from the actor capture (the shop's modules are not traced)
+    (site,) = crash.locations
+    assert (site.function, site.role) == ("StockKeeper.handle_call", "raised here")
+    assert site.file.endswith("shopkeeping.py")
+    assert "if state[item] < quantity:" in Path(site.file).read_text().splitlines()[site.line - 1]
+    assert f"at shopkeeping.py:{site.line}" in crash.explanation.replace("elixirscope/examples/", "")
 
 
 def test_retried_and_slow_external_calls(recorded) -> None:

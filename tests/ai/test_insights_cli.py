@@ -93,8 +93,13 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
     done = elixirscope("explain", "--data-dir", str(data), loop["id"][:6], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{loop['title']} (high)\n\n")  # paragraphs, wrapped
-    assert " ".join(done.stdout.split()).startswith(
-        " ".join(f"{loop['title']} (high) {loop['explanation']} What to do: ".split()))
+    said = " ".join(done.stdout.split())
+    assert said.startswith(" ".join(f"{loop['title']} (high) {loop['explanation']}".split()))
+    # where it raised (from the actor capture) and the state its first crash found
+    (site,) = loop["locations"]
+    assert f"Where: {site['file']}:{site['line']} (raised here)" in said
+    assert "The state of app/parser when 'x' arrived was " in said
+    assert " ".join(f"What to do: {loop['fix']}".split()) in said
     assert re.fullmatch(r"\(offline, context [\d,]+ characters\)\n", done.stderr)
     event = loop["evidence"][0]["id"]
     done = elixirscope("explain", "--data-dir", str(data), str(event), "--json", cwd=tmp_path)
