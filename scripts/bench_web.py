@@ -25,10 +25,11 @@ three servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
 median round counts.
 
-Then the soak: the recorded server under sustained load for ``--soak-seconds``
-(default 300), its RSS (the ``elixirscope run`` process and its children)
-sampled every few seconds; the growth is the last sample minus the first after
-warm-up, and the slope a least-squares fit (MB a minute). Last, each server is
+Then the soak: the recorded server, then the plain one, each under the same
+sustained load for ``--soak-seconds`` (default 300), its RSS (the process and its
+children) sampled every 5 s; the growth is the last sample minus the first after
+warm-up (30 s), the slope a least-squares fit over the samples after warm-up (MB a
+minute), and what recording adds is the recorded figures minus the plain ones. Last, each server is
 stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes), and
 the recorded run's record says how many events it stored and dropped; the
 requests it recorded are counted against the responses the load generators got.
@@ -561,8 +562,14 @@ def run(
                     res = load.run(servers[setup].url, seconds)
                     sent[setup] += res["requests"]
                     results[setup].append(res)
-            soak = _soak(servers["recorded"], load, soak_seconds)
-            sent["recorded"] += soak.pop("requests")
+            soak: dict[str, Any] = {}
+            for setup in ("recorded", "plain"):  # the same sustained load on each, in turn
+                soak[setup] = _soak(servers[setup], load, soak_seconds)
+                sent[setup] += soak[setup].pop("requests")
+            soak["difference"] = {
+                key: round(soak["recorded"][key] - soak["plain"][key], 2)
+                for key in ("growth_mb", "slope_mb_per_min")
+            }
         finally:
             codes = {setup: server.stop() for setup, server in servers.items()}
             if daemon is not None:
@@ -601,6 +608,10 @@ def run(
     }
 
 
+WARM_UP_S = 30.0
+"""Soak samples before this (or a fifth of the soak, if shorter) are left out of its figures."""
+
+
 def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
     """Sustained load on ``server`` for ``seconds``, its RSS sampled between chunks."""
     start = time.monotonic()
@@ -611,7 +622,7 @@ def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
         res = load.run(server.url, max(1, min(5, round(left))))
         served += res["requests"]
         samples.append((time.monotonic() - start, server.rss_mb()))
-    warm = [s for s in samples if s[0] >= min(30.0, seconds / 5)] or samples
+    warm = [s for s in samples if s[0] >= min(WARM_UP_S, seconds / 5)] or samples
     return {
         "requests": served,
         "seconds": round(time.monotonic() - start, 1),
@@ -620,6 +631,8 @@ def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
         "growth_mb": round(samples[-1][1] - warm[0][1], 1),
         "slope_mb_per_min": round(_slope_mb_per_min(warm), 2),
         "samples": len(samples),
+        "samples_after_warm_up": len(warm),
+        "rss_mb": [(round(t, 1), round(mb, 1)) for t, mb in samples],
     }
 
 
@@ -642,10 +655,18 @@ def _print(result: dict[str, Any]) -> None:
             f"{vs:>24} {row['errors']:>7}"
         )
     soak = result["soak"]
+    for setup in ("recorded", "plain"):
+        row = soak[setup]
+        print(
+            f"soak: {setup} server {row['seconds']} s under load, RSS {row['rss_start_mb']} -> "
+            f"{row['rss_end_mb']} MB after warm-up: growth {row['growth_mb']} MB, slope "
+            f"{row['slope_mb_per_min']} MB/min (least squares over "
+            f"{row['samples_after_warm_up']} of {row['samples']} samples)"
+        )
+    diff = soak["difference"]
     print(
-        f"soak: recorded server {soak['seconds']} s under load, RSS {soak['rss_start_mb']} -> "
-        f"{soak['rss_end_mb']} MB after warm-up: growth {soak['growth_mb']} MB, slope "
-        f"{soak['slope_mb_per_min']} MB/min ({soak['samples']} samples)"
+        f"soak: recorded minus plain: growth {diff['growth_mb']} MB, slope "
+        f"{diff['slope_mb_per_min']} MB/min"
     )
     rec = result["recorded_run"]
     print(
