@@ -23,7 +23,10 @@ Python asyncio/httpx generator (``--load python`` forces it) in its own process
 (it saturates a core before the server does: its figures measure it as much). The
 three servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
-median round counts.
+median round counts. Each round also takes the server's CPU time a request:
+user + system time of its process and children over the round (``/proc``, by
+psutil) divided by the requests answered (``cpu_ms_per_req``), steadier than
+req/s on a shared machine.
 
 Then the soak: the recorded server under sustained load for ``--soak-seconds``
 (default 300), its RSS (the ``elixirscope run`` process and its children)

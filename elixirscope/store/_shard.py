@@ -365,9 +365,7 @@ class Shard:
             "INSERT INTO key(kind, value) VALUES (?,?) ON CONFLICT DO NOTHING RETURNING id", key
         ).fetchall()
         if not rows:
-            rows = self.conn.execute(
-                "SELECT id FROM key WHERE kind=? AND value=?", key
-            ).fetchall()
+            rows = self.conn.execute("SELECT id FROM key WHERE kind=? AND value=?", key).fetchall()
         key_id = rows[0][0]
         if len(self._keys) >= _KEY_CACHE_MAX:
             self._keys.clear()
