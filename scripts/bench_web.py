@@ -23,7 +23,10 @@ Python asyncio/httpx generator (``--load python`` forces it) in its own process
 (it saturates a core before the server does: its figures measure it as much). The
 three servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
-median round counts.
+median round counts. Each round also takes the server's CPU time a request:
+user + system time of its process and children over the round (``/proc``, by
+psutil) divided by the requests answered (``cpu_ms_per_req``), steadier than
+req/s on a shared machine.
 
 Then the soak: the recorded server, then the plain one, each under the same
 sustained load for ``--soak-seconds`` (default 300), its RSS (the process and its
@@ -348,6 +351,22 @@ class Server:
         except psutil.Error:
             return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process and its children have used, s."""
+        try:
+            proc = psutil.Process(self.proc.pid)
+            times = proc.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                try:
+                    times = child.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+            return total
+        except psutil.Error:
+            return float("nan")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -559,7 +578,7 @@ def run(
             for r in range(rounds):
                 order = SETUPS[r % 3 :] + SETUPS[: r % 3]
                 for setup in order:
-                    res = load.run(servers[setup].url, seconds)
+                    res = _measured(servers[setup], load, seconds)
                     sent[setup] += res["requests"]
                     results[setup].append(res)
             soak: dict[str, Any] = {}
@@ -581,6 +600,7 @@ def run(
             "rps": round(statistics.median(x["rps"] for x in res)),
             "p50_ms": round(statistics.median(x["p50_us"] for x in res) / 1000, 2),
             "p99_ms": round(statistics.median(x["p99_us"] for x in res) / 1000, 2),
+            "cpu_ms_per_req": round(statistics.median(x["cpu_ms_per_req"] for x in res), 3),
             "errors": sum(x["errors"] + x["non2xx"] for x in res),
             "requests": sum(x["requests"] for x in res),
         }
@@ -588,6 +608,9 @@ def run(
     for setup in ("recorded", "otel"):
         rows[setup]["rps_vs_plain"] = round(rows[setup]["rps"] / plain["rps"] - 1, 3)
         rows[setup]["p50_vs_plain"] = round(rows[setup]["p50_ms"] / plain["p50_ms"] - 1, 3)
+        rows[setup]["cpu_vs_plain"] = round(
+            rows[setup]["cpu_ms_per_req"] / plain["cpu_ms_per_req"] - 1, 3
+        )
     recorded["requests_sent"] = sent["recorded"]
     return {
         "settings": {
@@ -610,6 +633,18 @@ def run(
 
 WARM_UP_S = 30.0
 """Soak samples before this (or a fifth of the soak, if shorter) are left out of its figures."""
+
+
+def _measured(server: Server, load: Load, seconds: int) -> dict[str, Any]:
+    """One load run on ``server``, with the CPU time the server (process and children)
+    spent a request answered: steadier than req/s on a shared machine, where the load
+    generator and the other jobs take the cores in turns."""
+    before = server.cpu_seconds()
+    res = load.run(server.url, seconds)
+    cpu = server.cpu_seconds() - before
+    res["cpu_s"] = cpu
+    res["cpu_ms_per_req"] = cpu * 1000 / res["requests"] if res["requests"] else float("nan")
+    return res
 
 
 def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
@@ -644,15 +679,19 @@ def _print(result: dict[str, Any]) -> None:
         f"(Python {s['python']}, {s['cpus']} CPUs; recorded into the {s['store']} store)"
     )
     print(
-        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'vs plain (req/s, p50)':>24} {'errors':>7}"
+        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'CPU/req':>10} "
+        f"{'vs plain (req/s, p50, CPU/req)':>32} {'errors':>7}"
     )
     for setup, row in result["setups"].items():
         vs = ""
         if "rps_vs_plain" in row:
-            vs = f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}"
+            vs = (
+                f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}, "
+                f"{row['cpu_vs_plain']:+.1%}"
+            )
         print(
             f"{setup:<10} {row['rps']:>8,} {row['p50_ms']:>7.2f}ms {row['p99_ms']:>7.2f}ms "
-            f"{vs:>24} {row['errors']:>7}"
+            f"{row['cpu_ms_per_req']:>8.3f}ms {vs:>32} {row['errors']:>7}"
         )
     soak = result["soak"]
     for setup in ("recorded", "plain"):

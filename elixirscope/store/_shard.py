@@ -312,9 +312,10 @@ class Shard:
         chunk_rows, data_rows, key_rows = [], [], []
         nbytes = 0
         min_ts = max_ts = batch.sent_ts
+        cached, key_id = self._keys.get, self._key_id
         for n, (meta, data, keys) in enumerate(chunks):
             chunk_id = first + n
-            key_ids = [self._key_id(k) for k in keys]
+            key_ids = [cached(k) or key_id(k) for k in keys]  # ids start at 1
             key_ids.extend(batch_keys)
             chunk_rows.append((chunk_id, batch_id, *meta, _ids_encoder.encode(key_ids)))
             data_rows.append((chunk_id, data))
@@ -397,12 +398,13 @@ class Shard:
         return key_id
 
     def _stored_key_id(self, key: tuple[str, str]) -> int:
-        row = self.conn.execute("SELECT id FROM key WHERE kind=? AND value=?", key).fetchone()
-        if row is not None:
-            return int(row[0])
-        key_id = self.conn.execute("INSERT INTO key(kind, value) VALUES (?,?)", key).lastrowid
-        assert key_id is not None  # an INSERT sets it
-        return key_id
+        # most keys not cached are new (a request's correlation id): insert first
+        rows = self.conn.execute(
+            "INSERT INTO key(kind, value) VALUES (?,?) ON CONFLICT DO NOTHING RETURNING id", key
+        ).fetchall()
+        if not rows:
+            rows = self.conn.execute("SELECT id FROM key WHERE kind=? AND value=?", key).fetchall()
+        return int(rows[0][0])
 
     def _forget_keys(self) -> None:
         self._keys.clear()
