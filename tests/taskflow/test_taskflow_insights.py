@@ -17,8 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import mail_mode
-from taskflow_server import Served, TaskFlowServer
+from taskflow_server import Served, TaskFlowServer, mail_mode
 
 from elixirscope.ai.findings import Finding
 from elixirscope.ai.insights import find
