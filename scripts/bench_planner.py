@@ -5,10 +5,13 @@ the call counts (a plan with ``NAME.*`` at ``boundaries``); then for each budget
 --from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
 machine the first time, cached in the bench's data dir), and ``--repeat``
 interleaved pairs of whole processes: the program plain, and recorded with
-the plan. What recording added is the difference of the medians of wall
-time; the planner's estimate (calls x cost + fixed) is set next to it, with
-the error. Goal: within 20 %. The machine's load is printed: on a shared
-machine both figures move with it.
+the plan. What recording added is the difference of the medians of CPU time
+(user + system of the process and its threads, from ``os.wait4``: wall time
+on a shared machine moves with everything else it runs), and its spread the
+lowest and highest difference of a pair; the planner's estimate (fixed +
+calls x cost + batches written, in CPU time too) is set next to it, with the
+error. Goal: within 20 %. The machine's load is printed: CPU time moves with
+it too (caches and cores shared), less than wall time.
 
 Two programs: ``sparse`` (its own work dominates; recording's drain hides
 beside it) and ``dense`` (calls dominate; the drain shows). TaskFlow is not
@@ -27,9 +30,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
+
+from elixirscope.analysis.overhead import cpu_ns
 
 ORDERS = textwrap.dedent("""\
     import sys
@@ -78,14 +82,12 @@ PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of
 }
 
 
-def wall(argv: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
-    return elapsed
+def cpu(argv: list[str], cwd: Path) -> float:
+    """CPU seconds (user + system) of one process and its threads."""
+    try:
+        return cpu_ns(argv, cwd) / 1e9
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def es(*argv: str, cwd: Path) -> str:
@@ -116,12 +118,13 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
                                "--budget", budget, "--json", cwd=work))
         plain, planned = [], []
         for _ in range(repeat):
-            plain.append(wall([sys.executable, f"{name}.py", *scale], work))
-            planned.append(wall([sys.executable, "-m", "elixirscope", "run", "--data-dir",
+            plain.append(cpu([sys.executable, f"{name}.py", *scale], work))
+            planned.append(cpu([sys.executable, "-m", "elixirscope", "run", "--data-dir",
                                  str(work / "planned"), "--plan", str(plan), f"{name}.py", *scale],
                                 work))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
+        pairs = [b - a for a, b in zip(plain, planned, strict=True)]
         estimate = chosen["estimate_ns"] / 1e9
         out["budgets"].append({
             "budget": budget,
@@ -132,6 +135,8 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
             "planned_s": with_plan,
             "added_s_estimated": estimate,
             "added_s_measured": added,
+            "added_s_pairs": [min(pairs), max(pairs)],
+            "breakdown": chosen["breakdown"],
             "overhead_estimated": chosen["overhead"],
             "overhead_measured": added / base,
             "error": estimate / added - 1 if added > 0 else None,
@@ -143,7 +148,7 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--budgets", default="5%,20%")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -155,20 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         cal = r["calibration"]
         costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
+        costs += f"; per batch {cal['batch_ns'] / 1000:.0f}"
         roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
         print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
               f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
-              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
+              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms CPU; counting run (all at boundaries) "
               f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
             error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
             print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"
                   f" (left out: {' '.join(b['left_out']) or '-'})")
             print(f"    program alone: estimated {b['program_s_estimated']:.2f} s, plain median "
-                  f"{b['plain_s']:.2f} s; recorded median {b['planned_s']:.2f} s")
+                  f"{b['plain_s']:.2f} s CPU; recorded median {b['planned_s']:.2f} s CPU")
+            low, high = b["added_s_pairs"]
             print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
                   f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
-                  f"({b['overhead_measured']:.1%}); error {error}")
+                  f"({b['overhead_measured']:.1%}; pairs {low * 1000:.0f} to {high * 1000:.0f} ms); "
+                  f"error {error}")
+            print(f"    estimate: fixed {b['breakdown']['fixed_ns'] / 1e6:.0f} ms + "
+                  + " + ".join(f"{c['calls']:,.0f} {c['level']} {'root' if c['root'] else 'nested'} "
+                               f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])
+                  + f" + {b['breakdown']['batches']:,.0f} batches "
+                  f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms")
     return 0
 
 
