@@ -88,7 +88,7 @@ _SPACED = (
     "import time\n\nfrom calib_leaf import leaf\n\n"
     f"for i in range({SPACED_CALLS}):\n    leaf(i)\n    time.sleep({SPACED_S})\n"
 )
-CLOCK = "cpu"
+CLOCK = "cpu"  # the default of Calibration.clock
 """What a calibration measures: user + system time of the process (a calibration
 measured in wall time, as earlier versions did, is measured again)."""
 
@@ -104,7 +104,7 @@ class Calibration:
     )  # by level; else ns_per_call
     fixed_in_run_ns: float = 0.0  # the part of ``fixed_ns`` inside a run's recorded duration
     batch_ns: float = 0.0  # each batch the shipper writes
-    clock: str = ""  # "cpu": user + system time; "" (earlier versions): wall time
+    clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
     spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
     interpreter: str = field(default_factory=lambda: sys.executable)
@@ -137,6 +137,7 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known.setdefault("clock", "")  # written before costs were CPU time
         return cls(**known)
 
     def describe(self) -> str:
@@ -277,7 +278,7 @@ def _call_parts(
             n,
             n * (calibration.root_cost(lv) if root else calibration.ns_per_call[lv]),
         )
-        for (lv, root), n in sorted(counted.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
+        for (lv, root), n in sorted(counted.items(), key=lambda kv: (order[kv[0][0]], not kv[0][1]))
     ]
 
 
