@@ -134,7 +134,7 @@ class CaptureSession:
     ) -> dict[str, Any]:
         """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
         (with ``drop_reasons``). The run's record gets its end, ``exit_status``, the
-        events lost outside any batch, the root calls sampled out (not lost: the plan
+        events lost outside any batch, the calls sampled out (not lost: the plan
         chose it) and the batches still in doubt."""
         global _session
         with _lock:

@@ -4,8 +4,8 @@ A *run* is one ``elixirscope run`` or one capture session, across every process
 it forks; every batch it ships carries its id (``EventBatch.run``). Its record
 holds what batches cannot say: the command line, the working directory, when it
 started and ended, its exit status, the events lost before they reached a batch
-(``lost``: a failing sink, the exit deadline), the root calls its plan's
-sampling left out, whole call trees (``sampled_out``: by choice, not lost), why events were dropped
+(``lost``: a failing sink, the exit deadline), the calls its plan's
+sampling left out, in whole call trees (``sampled_out``: by choice, not lost), why events were dropped
 (``drop_reasons``), and the batches whose storing the daemon had not confirmed
 when the host exited (``in_doubt``: ``[producer, seq, events]`` each; a reader
 counts as lost those the store does not hold - they may have landed after the
