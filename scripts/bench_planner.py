@@ -13,11 +13,17 @@ calls x cost + batches written, in CPU time too) is set next to it, with the
 error. Goal: within 20 %. The machine's load is printed: CPU time moves with
 it too (caches and cores shared), less than wall time.
 
-Two programs: ``sparse`` (its own work dominates; recording's drain hides
-beside it) and ``dense`` (calls dominate; the drain shows). TaskFlow is not
-measured yet (a server and its client: not a single process to time).
+Programs: ``sparse`` (its own work dominates: few calls, spread out) and
+``dense`` (calls dominate), and ``taskflow``: TaskFlow's server (as
+``scripts/bench_web.py`` serves it) under a fixed load — ``--requests``
+requests, one at a time, over its reads — from this process. Its counting run
+records every function of ``elixirscope.examples.taskflow`` at ``boundaries``
+under that load; the plan is made for the package's directory; a measurement
+is the server's CPU time from its start to its stop (SIGINT, the recording's
+flush included) under the same load, plain and recorded with the plan.
 
-``python scripts/bench_planner.py [--json] [--repeat 5] [--budgets 5%,20%]``.
+``python scripts/bench_planner.py [--json] [--repeat 9] [--budgets 5%,20%]
+[--program sparse,dense,taskflow] [--requests 400]``.
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +99,46 @@ def cpu(argv: list[str], cwd: Path) -> float:
         raise SystemExit(str(exc)) from None
 
 
+def served_cpu(argv: list[str], cwd: Path, requests: int) -> float:
+    """CPU seconds of a TaskFlow server from its start to its stop, serving ``requests``."""
+    import httpx
+    from bench_web import TASKFLOW_PATHS
+
+    free = str(_free_port())
+    argv = [free if a == "@PORT" else a for a in argv]
+    url = f"http://127.0.0.1:{free}"
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        if client.get("/api/projects").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise SystemExit(f"{' '.join(argv)} did not serve: {log.read()[-2000:]!r}")
+                    time.sleep(0.2)
+                for n in range(requests):
+                    answer = client.get(TASKFLOW_PATHS[n % len(TASKFLOW_PATHS)])
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
+        finally:
+            server.send_signal(signal.SIGINT)
+        _pid, status, usage = os.wait4(server.pid, 0)
+        server.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def es(*argv: str, cwd: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "elixirscope", *argv], cwd=cwd, capture_output=True,
                           text=True, timeout=900, stdin=subprocess.DEVNULL)
@@ -98,13 +147,36 @@ def es(*argv: str, cwd: Path) -> str:
     return done.stdout
 
 
-def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int) -> dict[str, Any]:
+def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int,
+            requests: int = 0) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
-    (work / f"{name}.py").write_text(source)
     data = str(work / "data")
+    if name == "taskflow":
+        from bench_web import TASKFLOW
+
+        import elixirscope.examples.taskflow as taskflow
+
+        (work / "taskflow_server.py").write_text(TASKFLOW)
+        target, pattern = str(Path(taskflow.__file__).parent), "elixirscope.examples.taskflow.*"
+
+        def program(db: str) -> list[str]:
+            return ["taskflow_server.py", "@PORT", f"sqlite:///{work / db}"]
+
+        def timed(argv: list[str], db: str) -> float:
+            return served_cpu([*argv, *program(db)], work, requests)
+
+        scale = [f"{requests} requests"]
+    else:
+        (work / f"{name}.py").write_text(source)
+        target, pattern = f"{name}.py", f"{name}.*"
+
+        def timed(argv: list[str], db: str) -> float:
+            return cpu([*argv, f"{name}.py", *scale], work)
+
     (work / "everything.toml").write_text(
-        f'default_level = "none"\n\n[[rules]]\npattern = "{name}.*"\nlevel = "boundaries"\n')
-    es("run", "--data-dir", data, "--plan", "everything.toml", f"{name}.py", *scale, cwd=work)
+        f'default_level = "none"\n\n[[rules]]\npattern = "{pattern}"\nlevel = "boundaries"\n')
+    counting = [sys.executable, "-m", "elixirscope", "run", "--data-dir", data, "--plan", "everything.toml"]
+    timed(counting, "counting.db")
     runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
     recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
     out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
@@ -112,23 +184,27 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
                            "load_before": os.getloadavg()[0], "budgets": []}
     for budget in budgets:
         plan = work / f"plan-{budget.rstrip('%')}.toml"
-        es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest", "--budget", budget,
+        es("plan", target, "--data-dir", data, "--from-run", "latest", "--budget", budget,
            "-o", str(plan), cwd=work)
-        chosen = json.loads(es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest",
+        chosen = json.loads(es("plan", target, "--data-dir", data, "--from-run", "latest",
                                "--budget", budget, "--json", cwd=work))
         plain, planned = [], []
-        for _ in range(repeat):
-            plain.append(cpu([sys.executable, f"{name}.py", *scale], work))
-            planned.append(cpu([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", *scale],
-                                work))
+        for n in range(repeat):
+            plain.append(timed([sys.executable], f"plain-{n}.db"))
+            planned.append(timed([sys.executable, "-m", "elixirscope", "run", "--data-dir",
+                                  str(work / "planned"), "--plan", str(plan)], f"planned-{n}.db"))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
         pairs = [b - a for a, b in zip(plain, planned, strict=True)]
         estimate = chosen["estimate_ns"] / 1e9
+        sampled = {r["function"].rpartition(".")[2]: r["sampling"] for r in chosen["rules"]
+                   if r["sampling"] < 1}
         out["budgets"].append({
             "budget": budget,
-            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}" for r in chosen["rules"]],
+            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}"
+                      + (f"@{r['sampling']:g}" if r["sampling"] < 1 else "") for r in chosen["rules"]],
+            "planned": len(chosen["rules"]),
+            "sampled": sampled,
             "left_out": [r["function"].rpartition(".")[2] for r in chosen["left_out"]],
             "program_s_estimated": chosen["program_ns"] / 1e9,
             "plain_s": base,
@@ -151,9 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--budgets", default="5%,20%")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--program", default="sparse,dense,taskflow")
+    parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args(argv)
-    results = [measure(name, source, scale, args.budgets.split(","), args.repeat)
-               for name, (source, scale) in PROGRAMS.items()]
+    names = args.program.split(",")
+    unknown = sorted(set(names) - {*PROGRAMS, "taskflow"})
+    if unknown:
+        parser.error(f"--program: unknown {', '.join(unknown)}; expected sparse, dense, taskflow")
+    sys.path.insert(0, str(Path(__file__).parent))  # bench_web, for taskflow
+    results = [measure(name, *PROGRAMS.get(name, ("", [])), args.budgets.split(","), args.repeat,
+                       args.requests) for name in names]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
