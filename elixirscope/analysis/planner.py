@@ -81,6 +81,7 @@ class RecordedRun:
     duration_ns: int
     recorded_cost_ns: float  # what recording it cost, by the model
     edges: Edges = field(default_factory=dict)
+    sampled_out: int = 0  # calls its own plan's sampling left out (not counted)
 
     @property
     def program_ns(self) -> float:
@@ -186,6 +187,11 @@ class PlanChoice:
             + (
                 "; the fixed cost alone is over the budget"
                 if self.calibration.fixed_ns > self.budget * self.run.program_ns
+                else ""
+            )
+            + (
+                f"; that run sampled out {self.run.sampled_out:,} calls, not counted here"
+                if self.run.sampled_out
                 else ""
             )
         )
@@ -386,6 +392,7 @@ def recorded_run(
     in it (``args`` when its calls carry arguments, else ``boundaries``)."""
     from elixirscope.query.runs import select_run
     from elixirscope.store.eventstore import EventStore
+    from elixirscope.store.runs import read_runs
 
     scope = select_run(data_dir, run)
     if scope.run is None:
@@ -416,6 +423,12 @@ def recorded_run(
     levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
     recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
     cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
+    sampled_out = int(read_runs(data_dir).get(scope.run.id, {}).get("sampled_out") or 0)
     return RecordedRun(
-        scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns, dict(edges)
+        scope.run.id,
+        dict(counts),
+        duration,
+        cost + calibration.fixed_in_run_ns,
+        dict(edges),
+        sampled_out,
     )

@@ -124,6 +124,12 @@ def test_a_hot_function_is_sampled_rather_than_left_out(tmp_path: Path) -> None:
     assert choose_from(wanted, COSTS, budget=0.6, run=run).sampling == {}  # 12 s allowed
 
 
+def test_a_sampled_recording_says_its_counts_miss_what_it_sampled_out() -> None:
+    run = RecordedRun("r1", {"m.f": 10}, 10**9, 0, {(None, "m.f"): 10}, sampled_out=90)
+    choice = choose_from({"m.f": ("other", "boundaries", "x")}, COSTS, budget=1.0, run=run)
+    assert choice.summary().splitlines()[0].endswith("; that run sampled out 90 calls, not counted here")
+
+
 def test_a_call_is_a_root_when_its_caller_is_not_recorded() -> None:
     edges = {(None, "a"): 100, ("a", "b"): 10, ("x", "b"): 5}
     both = {"a": ("boundaries", 1.0), "b": ("args", 1.0)}
