@@ -25,8 +25,12 @@ pays them, in CPU time (``os.wait4``): a small program calling one function N
 times with a little work between calls, from a recorded function (nested calls)
 and from the top level (root calls), plain and recorded at each level; a
 program calling nothing, plain and recorded (the fixed cost); and one making a
-root call every 60 ms, sleeping between (each call a batch of its own). Each is
-run ``reps`` times in turn and the medians count. The result is cached under the data dir
+root call every 55 ms, sleeping between (each call a batch of its own). Each is
+run ``reps`` times in turn and the medians count. The per-call costs are whole
+processes' (the store's work at exit on the events is a cost of the calls); the
+per-batch cost is the spaced program's own CPU time over its calls
+(``time.process_time``: every thread's, the shipper's too), apart from the
+start and the exit and their noise. The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and
 the machine's load when it was measured; a different interpreter measures
 again.
@@ -82,11 +86,15 @@ ROUNDS = 150
 FLUSH_INTERVAL_S = 0.05  # the shipper's (elixirscope.capture.shipper)
 BATCH_SIZE = 1000
 EVENTS_PER_CALL = 2  # its entry and its exit
-SPACED_CALLS, SPACED_S = 20, 0.06
-"""The calibration's spaced-out calls: each one a batch of its own."""
+SPACED_CALLS, SPACED_S = 25, 0.055
+"""The calibration's spaced-out calls: each one a batch of its own. The program
+measures its own CPU time over its calls, as ``_WORK`` does."""
 _SPACED = (
-    "import time\n\nfrom calib_leaf import leaf\n\n"
+    "import sys\nimport time\n\nfrom calib_leaf import leaf\n\n"
+    "start = time.process_time_ns()\n"
     f"for i in range({SPACED_CALLS}):\n    leaf(i)\n    time.sleep({SPACED_S})\n"
+    "with open(sys.argv[1], 'a') as out:\n"
+    "    out.write(f'{time.process_time_ns() - start}\\n')\n"
 )
 CLOCK = "cpu"  # the default of Calibration.clock
 """What a calibration measures: user + system time of the process (a calibration
@@ -330,7 +338,7 @@ def cpu_ns(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> flo
     return (usage.ru_utime + usage.ru_stime) * 1e9
 
 
-def calibrate(calls: int = 3_000, reps: int = 5) -> Calibration:
+def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
     """Measure the costs on this machine (whole processes, CPU time; about ten seconds)."""
     if calls < 1 or reps < 1:
         raise ValueError(f"calls and reps must be at least 1, got {calls} and {reps}")
@@ -358,8 +366,17 @@ def calibrate(calls: int = 3_000, reps: int = 5) -> Calibration:
         spaced = {"nested": str(ROUNDS // 8), "root": str(ROUNDS)}
         commands = {
             "plain0": [sys.executable, "calib_work.py", "0", "0", "root"],
-            "fixed0": [*es, "--plan", "boundaries.toml", "calib_work.py", "0", "0", "root"],
-            "spaced": [*es, "--plan", "boundaries.toml", "calib_spaced.py"],
+            "fixed0": [
+                *es,
+                "--plan",
+                "boundaries.toml",
+                "calib_work.py",
+                "0",
+                "0",
+                "root",
+                "fixed0.txt",
+            ],
+            "spaced": [*es, "--plan", "boundaries.toml", "calib_spaced.py", "spaced.txt"],
         }
         for how in ("nested", "root"):
             commands[f"plain_{how}"] = [
@@ -381,24 +398,29 @@ def calibrate(calls: int = 3_000, reps: int = 5) -> Calibration:
                 ]
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         cpu_ns(commands["fixed0"], work, env)  # warm caches and bytecode
+        cpu_ns([sys.executable, "calib_spaced.py", "spaced_plain.txt"], work, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(reps):
             for name, argv in commands.items():
                 times[name].append(cpu_ns(argv, work, env))
+
         from elixirscope.query.runs import list_runs
 
         inside = [r.duration_ns or 0 for r in list_runs(data) if r.command[-3:-1] == ["0", "0"]]
+        spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
+        spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
     median = {name: statistics.median(t) for name, t in times.items()}
     fixed = max(0.0, median["fixed0"] - median["plain0"])
 
-    def per_call(name: str, how: str) -> float:
+    def per_call(name: str, how: str) -> float:  # what the calls add, to the exit's flush
         added = median[f"{name}_{how}"] - median[f"plain_{how}"] - fixed
         return max(0.0, added / counts[how])
 
     roots = {name: per_call(name, "root") for name in plans}
     # each spaced call is a root call and a batch of its own (the leaf's, and the
-    # batches of the tight loops are amortised in their per-call costs)
-    spaced_added = median["spaced"] - median["plain0"] - fixed
+    # batches of the tight loops are amortised in their per-call costs); its events
+    # are written in the loop, the store's work at exit on them is in the root cost
+    spaced_added = statistics.median(spaced_recorded) - statistics.median(spaced_plain)
     batch = max(0.0, spaced_added / SPACED_CALLS - roots["boundaries"])
     fixed_runs = times["fixed0"]
     return Calibration(
@@ -421,7 +443,7 @@ def load_or_calibrate(
     data_dir: str | os.PathLike[str],
     *,
     recalibrate: bool = False,
-    calls: int = 3_000,
+    calls: int = 6_000,
     reps: int = 5,
 ) -> tuple[Calibration, bool]:
     """The cached calibration under ``data_dir`` if it was measured with this interpreter
