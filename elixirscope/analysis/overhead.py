@@ -189,15 +189,19 @@ def calls_cost_ns(
     return sum(part.ns for part in _call_parts(calibration, calls, levels, roots, nested))
 
 
-def batches(recorded_calls: float, duration_ns: float | None) -> float:
+def batches(
+    recorded_calls: float, duration_ns: float | None, root_calls: float | None = None
+) -> float:
     """How many batches the shipper writes for ``recorded_calls`` over a run of
-    ``duration_ns``: one per wake that found a call (a wake every
-    ``FLUSH_INTERVAL_S``, at most one per call), and one per ``BATCH_SIZE`` events."""
+    ``duration_ns``: one per wake that found calls (a wake every ``FLUSH_INTERVAL_S``,
+    at most one per root call: a call tree's calls come together), and one per
+    ``BATCH_SIZE`` events."""
     if recorded_calls <= 0:
         return 0.0
     wakes = (duration_ns or 0) / (FLUSH_INTERVAL_S * 1e9)
     full = EVENTS_PER_CALL * recorded_calls / BATCH_SIZE
-    return max(full, min(recorded_calls, wakes), 1.0)
+    apart = recorded_calls if root_calls is None else max(root_calls, 1.0)
+    return max(full, min(apart, wakes), 1.0)
 
 
 @dataclass(frozen=True)
@@ -301,8 +305,9 @@ def breakdown(
     """The estimate's parts for a run of ``duration_ns`` (none: batches only by size)."""
     parts = tuple(_call_parts(calibration, calls, levels, roots, nested))
     recorded = sum(part.calls for part in parts if part.level != "skipped")
+    rooted = sum(part.calls for part in parts if part.root and part.level != "skipped")
     return Breakdown(
-        calibration.fixed_ns, parts, batches(recorded, duration_ns), calibration.batch_ns
+        calibration.fixed_ns, parts, batches(recorded, duration_ns, rooted), calibration.batch_ns
     )
 
 

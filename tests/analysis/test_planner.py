@@ -64,6 +64,7 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(6_000, 2_500_000_000) == 50  # a wake every 50 ms, each finding calls
     assert batches(69_000, 10**9) == 138  # call-heavy: 2 events a call, 1,000 a batch
     assert batches(10, None) == 1  # no duration: by size, at least one
+    assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
 
 
 def test_the_estimate_in_its_parts_adds_up() -> None:
@@ -84,7 +85,7 @@ def test_the_estimate_in_its_parts_adds_up() -> None:
         ("args", False): (150, 150 * 2_000),
     }
     assert parts.recorded_calls == 50 + 900 + 150
-    assert parts.batches == 20  # 1 s: 20 wakes of 50 ms, each finding calls
+    assert parts.batches == 20  # 1 s: 20 wakes of 50 ms, each finding calls (50 roots)
     assert parts.total_ns == 50_000_000 + 500_000 + 25_000 + 900_000 + 300_000 + 20 * 400_000
     assert parts.total_ns == estimate_ns(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
     assert parts.lines() == [
