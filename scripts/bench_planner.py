@@ -5,16 +5,25 @@ the call counts (a plan with ``NAME.*`` at ``boundaries``); then for each budget
 --from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
 machine the first time, cached in the bench's data dir), and ``--repeat``
 interleaved pairs of whole processes: the program plain, and recorded with
-the plan. What recording added is the difference of the medians of wall
-time; the planner's estimate (calls x cost + fixed) is set next to it, with
-the error. Goal: within 20 %. The machine's load is printed: on a shared
-machine both figures move with it.
+the plan. What recording added is the difference of the medians of CPU time
+(user + system of the process and its threads, from ``os.wait4``: wall time
+on a shared machine moves with everything else it runs), and its spread the
+lowest and highest difference of a pair; the planner's estimate (fixed +
+calls x cost + batches written, in CPU time too) is set next to it, with the
+error. Goal: within 20 %. The machine's load is printed: CPU time moves with
+it too (caches and cores shared), less than wall time.
 
-Two programs: ``sparse`` (its own work dominates; recording's drain hides
-beside it) and ``dense`` (calls dominate; the drain shows). TaskFlow is not
-measured yet (a server and its client: not a single process to time).
+Programs: ``sparse`` (its own work dominates: few calls, spread out) and
+``dense`` (calls dominate), and ``taskflow``: TaskFlow's server (as
+``scripts/bench_web.py`` serves it) under a fixed load — ``--requests``
+requests, one at a time, over its reads — from this process. Its counting run
+records every function of ``elixirscope.examples.taskflow`` at ``boundaries``
+under that load; the plan is made for the package's directory; a measurement
+is the server's CPU time from its start to its stop (SIGINT, the recording's
+flush included) under the same load, plain and recorded with the plan.
 
-``python scripts/bench_planner.py [--json] [--repeat 5] [--budgets 5%,20%]``.
+``python scripts/bench_planner.py [--json] [--repeat 9] [--budgets 5%,20%]
+[--program sparse,dense,taskflow] [--requests 400]``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +41,8 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+from elixirscope.analysis.overhead import cpu_ns
 
 ORDERS = textwrap.dedent("""\
     import sys
@@ -78,14 +91,52 @@ PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of
 }
 
 
-def wall(argv: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
-    return elapsed
+def cpu(argv: list[str], cwd: Path) -> float:
+    """CPU seconds (user + system) of one process and its threads."""
+    try:
+        return cpu_ns(argv, cwd) / 1e9
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def served_cpu(argv: list[str], cwd: Path, requests: int) -> float:
+    """CPU seconds of a TaskFlow server from its start to its stop, serving ``requests``."""
+    import httpx
+    from bench_web import TASKFLOW_PATHS
+
+    free = str(_free_port())
+    argv = [free if a == "@PORT" else a for a in argv]
+    url = f"http://127.0.0.1:{free}"
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        if client.get("/api/projects").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise SystemExit(f"{' '.join(argv)} did not serve: {log.read()[-2000:]!r}")
+                    time.sleep(0.2)
+                for n in range(requests):
+                    answer = client.get(TASKFLOW_PATHS[n % len(TASKFLOW_PATHS)])
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{answer.request.url} answered {answer.status_code}")
+        finally:
+            server.send_signal(signal.SIGINT)
+        _pid, status, usage = os.wait4(server.pid, 0)
+        server.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def es(*argv: str, cwd: Path) -> str:
@@ -96,13 +147,36 @@ def es(*argv: str, cwd: Path) -> str:
     return done.stdout
 
 
-def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int) -> dict[str, Any]:
+def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int,
+            requests: int = 0) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
-    (work / f"{name}.py").write_text(source)
     data = str(work / "data")
+    if name == "taskflow":
+        from bench_web import TASKFLOW
+
+        import elixirscope.examples.taskflow as taskflow
+
+        (work / "taskflow_server.py").write_text(TASKFLOW)
+        target, pattern = str(Path(taskflow.__file__).parent), "elixirscope.examples.taskflow.*"
+
+        def program(db: str) -> list[str]:
+            return ["taskflow_server.py", "@PORT", f"sqlite:///{work / db}"]
+
+        def timed(argv: list[str], db: str) -> float:
+            return served_cpu([*argv, *program(db)], work, requests)
+
+        scale = [f"{requests} requests"]
+    else:
+        (work / f"{name}.py").write_text(source)
+        target, pattern = f"{name}.py", f"{name}.*"
+
+        def timed(argv: list[str], db: str) -> float:
+            return cpu([*argv, f"{name}.py", *scale], work)
+
     (work / "everything.toml").write_text(
-        f'default_level = "none"\n\n[[rules]]\npattern = "{name}.*"\nlevel = "boundaries"\n')
-    es("run", "--data-dir", data, "--plan", "everything.toml", f"{name}.py", *scale, cwd=work)
+        f'default_level = "none"\n\n[[rules]]\npattern = "{pattern}"\nlevel = "boundaries"\n')
+    counting = [sys.executable, "-m", "elixirscope", "run", "--data-dir", data, "--plan", "everything.toml"]
+    timed(counting, "counting.db")
     runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
     recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
     out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
@@ -110,28 +184,35 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
                            "load_before": os.getloadavg()[0], "budgets": []}
     for budget in budgets:
         plan = work / f"plan-{budget.rstrip('%')}.toml"
-        es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest", "--budget", budget,
+        es("plan", target, "--data-dir", data, "--from-run", "latest", "--budget", budget,
            "-o", str(plan), cwd=work)
-        chosen = json.loads(es("plan", f"{name}.py", "--data-dir", data, "--from-run", "latest",
+        chosen = json.loads(es("plan", target, "--data-dir", data, "--from-run", "latest",
                                "--budget", budget, "--json", cwd=work))
         plain, planned = [], []
-        for _ in range(repeat):
-            plain.append(wall([sys.executable, f"{name}.py", *scale], work))
-            planned.append(wall([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                 str(work / "planned"), "--plan", str(plan), f"{name}.py", *scale],
-                                work))
+        for n in range(repeat):
+            plain.append(timed([sys.executable], f"plain-{n}.db"))
+            planned.append(timed([sys.executable, "-m", "elixirscope", "run", "--data-dir",
+                                  str(work / "planned"), "--plan", str(plan)], f"planned-{n}.db"))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
+        pairs = [b - a for a, b in zip(plain, planned, strict=True)]
         estimate = chosen["estimate_ns"] / 1e9
+        sampled = {r["function"].rpartition(".")[2]: r["sampling"] for r in chosen["rules"]
+                   if r["sampling"] < 1}
         out["budgets"].append({
             "budget": budget,
-            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}" for r in chosen["rules"]],
+            "rules": [f"{r['function'].rpartition('.')[2]}={r['level']}"
+                      + (f"@{r['sampling']:g}" if r["sampling"] < 1 else "") for r in chosen["rules"]],
+            "planned": len(chosen["rules"]),
+            "sampled": sampled,
             "left_out": [r["function"].rpartition(".")[2] for r in chosen["left_out"]],
             "program_s_estimated": chosen["program_ns"] / 1e9,
             "plain_s": base,
             "planned_s": with_plan,
             "added_s_estimated": estimate,
             "added_s_measured": added,
+            "added_s_pairs": [min(pairs), max(pairs)],
+            "breakdown": chosen["breakdown"],
             "overhead_estimated": chosen["overhead"],
             "overhead_measured": added / base,
             "error": estimate / added - 1 if added > 0 else None,
@@ -143,32 +224,47 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--budgets", default="5%,20%")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--program", default="sparse,dense,taskflow")
+    parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args(argv)
-    results = [measure(name, source, scale, args.budgets.split(","), args.repeat)
-               for name, (source, scale) in PROGRAMS.items()]
+    names = args.program.split(",")
+    unknown = sorted(set(names) - {*PROGRAMS, "taskflow"})
+    if unknown:
+        parser.error(f"--program: unknown {', '.join(unknown)}; expected sparse, dense, taskflow")
+    sys.path.insert(0, str(Path(__file__).parent))  # bench_web, for taskflow
+    results = [measure(name, *PROGRAMS.get(name, ("", [])), args.budgets.split(","), args.repeat,
+                       args.requests) for name in names]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
         cal = r["calibration"]
         costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
+        costs += f"; per batch {cal['batch_ns'] / 1000:.0f}"
         roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
         print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
               f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
-              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms; counting run (all at boundaries) "
+              f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms CPU; counting run (all at boundaries) "
               f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
             error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
             print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"
                   f" (left out: {' '.join(b['left_out']) or '-'})")
             print(f"    program alone: estimated {b['program_s_estimated']:.2f} s, plain median "
-                  f"{b['plain_s']:.2f} s; recorded median {b['planned_s']:.2f} s")
+                  f"{b['plain_s']:.2f} s CPU; recorded median {b['planned_s']:.2f} s CPU")
+            low, high = b["added_s_pairs"]
             print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
                   f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
-                  f"({b['overhead_measured']:.1%}); error {error}")
+                  f"({b['overhead_measured']:.1%}; pairs {low * 1000:.0f} to {high * 1000:.0f} ms); "
+                  f"error {error}")
+            print(f"    estimate: fixed {b['breakdown']['fixed_ns'] / 1e6:.0f} ms + "
+                  + " + ".join(f"{c['calls']:,.0f} {c['level']} {'root' if c['root'] else 'nested'} "
+                               f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])
+                  + f" + {b['breakdown']['batches']:,.0f} batches "
+                  f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms")
     return 0
 
 

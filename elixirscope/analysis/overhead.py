@@ -1,24 +1,36 @@
 """What recording costs, on this machine: a calibration and the planner's arithmetic.
 
-The model: recording a program with a plan adds
+The model: recording a program with a plan adds, in CPU time (user + system of
+the process and its threads: wall time on a shared machine moves with the load)
 
-    Σ roots(f) × root(level(f))  +  Σ nested(f) × cost(level(f))  +  fixed
+    Σ roots(f) × root(level(f))  +  Σ nested(f) × cost(level(f))
+        +  batches × batch  +  fixed
 
 A recorded call with no recorded caller starts a chain of its own and costs
 ``root`` (measured here: tens of µs, most of it beside the program, saving the
 chain); a call inside a recorded call costs ``cost`` (around a µs): measured by
 level; a root call sampled out costs ``skipped``; a function at ``none`` is not
-rewritten and costs nothing. ``fixed`` is what starting and saving a recording
-adds to a process whatever it records (ElixirScope's imports, the pipeline's
-start and the flush at exit: what ``scripts/bench_startup.py`` measures). The
-overhead is that over the program's own time.
+rewritten and costs nothing. ``batch`` is what the shipper pays for each batch
+it writes to the store: it wakes every ``flush_interval_s`` (50 ms) and writes
+what the ring holds, so a program whose calls are spread out pays it for every
+wake that found a call, up to one per call (:func:`batches`), and a call-heavy
+one once per ``batch_size`` events. ``fixed`` is what starting and saving a
+recording adds to a process whatever it records (ElixirScope's imports, the
+store's opening, the pipeline's start and the flush at exit: what
+``scripts/bench_startup.py`` measures). The overhead is that over the
+program's own time.
 
 :func:`calibrate` measures the costs with whole processes, as a user's program
-pays them: a small program calling one function N times with a little work
-between calls, from a recorded function (nested calls) and from the top
-level (root calls), plain and recorded at each level, and a program calling
-nothing, plain and recorded (the fixed cost). Each is run ``reps`` times in
-turn and the medians count. The result is cached under the data dir
+pays them, in CPU time (``os.wait4``): a small program calling one function N
+times with a little work between calls, from a recorded function (nested calls)
+and from the top level (root calls), plain and recorded at each level; a
+program calling nothing, plain and recorded (the fixed cost); and one making a
+root call every 55 ms, sleeping between (each call a batch of its own). Each is
+run ``reps`` times in turn and the medians count. The per-call costs are whole
+processes' (the store's work at exit on the events is a cost of the calls); the
+per-batch cost is the spaced program's own CPU time over its calls
+(``time.process_time``: every thread's, the shipper's too), apart from the
+start and the exit and their noise. The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and
 the machine's load when it was measured; a different interpreter measures
 again.
@@ -42,7 +54,10 @@ from typing import Any
 __all__ = [
     "CALIBRATION_FILE",
     "COSTED_LEVELS",
+    "Breakdown",
     "Calibration",
+    "batches",
+    "breakdown",
     "calibrate",
     "call_cost_ns",
     "calls_cost_ns",
@@ -68,6 +83,22 @@ _WORK = (
 )
 ROUNDS = 150
 """Own work between two calls in the calibration (about 10 µs on a 2020s core)."""
+FLUSH_INTERVAL_S = 0.05  # the shipper's (elixirscope.capture.shipper)
+BATCH_SIZE = 1000
+EVENTS_PER_CALL = 2  # its entry and its exit
+SPACED_CALLS, SPACED_S = 25, 0.055
+"""The calibration's spaced-out calls: each one a batch of its own. The program
+measures its own CPU time over its calls, as ``_WORK`` does."""
+_SPACED = (
+    "import sys\nimport time\n\nfrom calib_leaf import leaf\n\n"
+    "start = time.process_time_ns()\n"
+    f"for i in range({SPACED_CALLS}):\n    leaf(i)\n    time.sleep({SPACED_S})\n"
+    "with open(sys.argv[1], 'a') as out:\n"
+    "    out.write(f'{time.process_time_ns() - start}\\n')\n"
+)
+CLOCK = "cpu"  # the default of Calibration.clock
+"""What a calibration measures: user + system time of the process (a calibration
+measured in wall time, as earlier versions did, is measured again)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,9 @@ class Calibration:
         default_factory=dict
     )  # by level; else ns_per_call
     fixed_in_run_ns: float = 0.0  # the part of ``fixed_ns`` inside a run's recorded duration
+    batch_ns: float = 0.0  # each batch the shipper writes
+    clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
+    spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
     interpreter: str = field(default_factory=lambda: sys.executable)
     load: float | None = None  # 1-minute load average when measured
@@ -111,6 +145,7 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known.setdefault("clock", "")  # written before costs were CPU time
         return cls(**known)
 
     def describe(self) -> str:
@@ -119,8 +154,10 @@ class Calibration:
             f"{lv} {self.root_cost(lv) / 1000:.1f}" for lv in (*LEVELS_RECORDED, "skipped")
         )
         load = "" if self.load is None else f", load {self.load:.1f} on {self.cpus} CPUs"
+        clock = "CPU" if self.clock == CLOCK else "wall"
         return (
-            f"per call (µs): nested {costs}; root {roots}; fixed {self.fixed_ns / 1e6:.0f} ms "
+            f"per call (µs, {clock}): nested {costs}; root {roots}; per batch written "
+            f"{self.batch_ns / 1000:.0f}; fixed {self.fixed_ns / 1e6:.0f} ms "
             f"(Python {self.python}{load})"
         )
 
@@ -144,15 +181,134 @@ def calls_cost_ns(
     calls: Mapping[str, int],
     levels: Mapping[str, tuple[str, float]],
     roots: Mapping[str, int] | None = None,
+    nested: Mapping[str, float] | None = None,
 ) -> float:
     """Σ roots(f) × root cost + Σ nested(f) × cost over the functions ``levels`` gives
-    (f -> (level, sampling)); ``roots`` counts each function's root calls (none: all nested)."""
-    total = 0.0
+    (f -> (level, sampling)); ``roots`` counts each function's root calls (none: all
+    nested), ``nested`` its nested calls recorded (default: the others)."""
+    return sum(part.ns for part in _call_parts(calibration, calls, levels, roots, nested))
+
+
+def batches(
+    recorded_calls: float, duration_ns: float | None, root_calls: float | None = None
+) -> float:
+    """How many batches the shipper writes for ``recorded_calls`` over a run of
+    ``duration_ns``: one per wake that found calls (a wake every ``FLUSH_INTERVAL_S``,
+    at most one per root call: a call tree's calls come together), and one per
+    ``BATCH_SIZE`` events."""
+    if recorded_calls <= 0:
+        return 0.0
+    wakes = (duration_ns or 0) / (FLUSH_INTERVAL_S * 1e9)
+    full = EVENTS_PER_CALL * recorded_calls / BATCH_SIZE
+    apart = recorded_calls if root_calls is None else max(root_calls, 1.0)
+    return max(full, min(apart, wakes), 1.0)
+
+
+@dataclass(frozen=True)
+class CallPart:
+    """The calls of one level, nested or as roots, and what they cost (ns)."""
+
+    level: str
+    root: bool
+    calls: float  # recorded calls (sampled-out root calls: ``level`` is ``skipped``)
+    ns: float
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """An estimate in its parts: fixed + calls by level + batches written."""
+
+    fixed_ns: float
+    calls: tuple[CallPart, ...]
+    batches: float
+    batch_ns: float
+
+    @property
+    def calls_ns(self) -> float:
+        return sum(part.ns for part in self.calls)
+
+    @property
+    def recorded_calls(self) -> float:
+        return sum(part.calls for part in self.calls if part.level != "skipped")
+
+    @property
+    def total_ns(self) -> float:
+        return self.fixed_ns + self.calls_ns + self.batches * self.batch_ns
+
+    def lines(self) -> list[str]:
+        """One line a part, as ``elixirscope plan`` prints them."""
+        out = [f"fixed (start-up, store, flush at exit): {self.fixed_ns / 1e6:,.1f} ms"]
+        for part in self.calls:
+            per = part.ns / part.calls / 1000 if part.calls else 0.0
+            what = (
+                "root calls sampled out"
+                if part.level == "skipped"
+                else (f"{part.level} {'root' if part.root else 'nested'} calls")
+            )
+            out.append(f"{what}: {part.calls:,.0f} × {per:,.1f} µs = {part.ns / 1e6:,.1f} ms")
+        out.append(
+            f"batches written: {self.batches:,.0f} × {self.batch_ns / 1000:,.0f} µs"
+            f" = {self.batches * self.batch_ns / 1e6:,.1f} ms"
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fixed_ns": self.fixed_ns,
+            "calls": [asdict(part) for part in self.calls],
+            "batches": self.batches,
+            "batch_ns": self.batch_ns,
+            "total_ns": self.total_ns,
+        }
+
+
+def _call_parts(
+    calibration: Calibration,
+    calls: Mapping[str, int],
+    levels: Mapping[str, tuple[str, float]],
+    roots: Mapping[str, int] | None,
+    nested: Mapping[str, float] | None,
+) -> list[CallPart]:
+    counted: dict[tuple[str, bool], float] = {}
     for f, (lv, s) in levels.items():
+        if lv == "none":
+            continue
         rooted = (roots or {}).get(f, 0)
-        total += rooted * call_cost_ns(calibration, lv, s, root=True)
-        total += (calls.get(f, 0) - rooted) * call_cost_ns(calibration, lv, s)
-    return total
+        inside = (calls.get(f, 0) - rooted) if nested is None else nested.get(f, 0.0)
+        for key, n in (
+            ((lv, True), rooted * s),
+            (("skipped", True), rooted * (1.0 - s)),
+            ((lv, False), inside),
+        ):
+            if n > 0:
+                counted[key] = counted.get(key, 0.0) + n
+    order = {lv: i for i, lv in enumerate(COSTED_LEVELS)}
+    return [
+        CallPart(
+            lv,
+            root,
+            n,
+            n * (calibration.root_cost(lv) if root else calibration.ns_per_call[lv]),
+        )
+        for (lv, root), n in sorted(counted.items(), key=lambda kv: (order[kv[0][0]], not kv[0][1]))
+    ]
+
+
+def breakdown(
+    calibration: Calibration,
+    calls: Mapping[str, int],
+    levels: Mapping[str, tuple[str, float]],
+    roots: Mapping[str, int] | None = None,
+    nested: Mapping[str, float] | None = None,
+    duration_ns: float | None = None,
+) -> Breakdown:
+    """The estimate's parts for a run of ``duration_ns`` (none: batches only by size)."""
+    parts = tuple(_call_parts(calibration, calls, levels, roots, nested))
+    recorded = sum(part.calls for part in parts if part.level != "skipped")
+    rooted = sum(part.calls for part in parts if part.root and part.level != "skipped")
+    return Breakdown(
+        calibration.fixed_ns, parts, batches(recorded, duration_ns, rooted), calibration.batch_ns
+    )
 
 
 def estimate_ns(
@@ -160,37 +316,42 @@ def estimate_ns(
     calls: Mapping[str, int],
     levels: Mapping[str, tuple[str, float]],
     roots: Mapping[str, int] | None = None,
+    nested: Mapping[str, float] | None = None,
+    duration_ns: float | None = None,
 ) -> float:
     """The time recording with ``levels`` adds to a run making ``calls`` (``roots`` of
-    them root calls, by function): the calls' cost + fixed."""
-    return calls_cost_ns(calibration, calls, levels, roots) + calibration.fixed_ns
+    them root calls, by function): the calls' cost + the batches' + fixed."""
+    return breakdown(calibration, calls, levels, roots, nested, duration_ns).total_ns
 
 
 # -- measuring ------------------------------------------------------------------
 
 
-def _wall(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Wall ns of one process."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"calibration run failed: {' '.join(argv[-4:])}: {done.stderr.strip()[-500:]}"
+def cpu_ns(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """User + system ns of one process and its threads (and of the children it waited
+    for), from ``os.wait4``: what it cost the machine, whatever else the machine ran."""
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
         )
-    return wall * 1e9
+        _pid, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            err.seek(0)
+            said = err.read().decode(errors="replace").strip()[-500:]
+            raise RuntimeError(f"calibration run failed: {' '.join(argv[-4:])}: {said}")
+    return (usage.ru_utime + usage.ru_stime) * 1e9
 
 
-def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
-    """Measure the costs on this machine (whole processes; a few seconds)."""
+def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
+    """Measure the costs on this machine (whole processes, CPU time; about ten seconds)."""
     if calls < 1 or reps < 1:
         raise ValueError(f"calls and reps must be at least 1, got {calls} and {reps}")
     with tempfile.TemporaryDirectory(prefix="es-calibrate-") as tmp:
         work = Path(tmp)
         (work / "calib_leaf.py").write_text(_LEAF)
         (work / "calib_work.py").write_text(_WORK)
+        (work / "calib_spaced.py").write_text(_SPACED)
         plans = {
             "boundaries": ("boundaries", 1.0),
             "args": ("args", 1.0),
@@ -210,7 +371,17 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
         spaced = {"nested": str(ROUNDS // 8), "root": str(ROUNDS)}
         commands = {
             "plain0": [sys.executable, "calib_work.py", "0", "0", "root"],
-            "fixed0": [*es, "--plan", "boundaries.toml", "calib_work.py", "0", "0", "root"],
+            "fixed0": [
+                *es,
+                "--plan",
+                "boundaries.toml",
+                "calib_work.py",
+                "0",
+                "0",
+                "root",
+                "fixed0.txt",
+            ],
+            "spaced": [*es, "--plan", "boundaries.toml", "calib_spaced.py", "spaced.txt"],
         }
         for how in ("nested", "root"):
             commands[f"plain_{how}"] = [
@@ -231,26 +402,40 @@ def calibrate(calls: int = 3_000, reps: int = 3) -> Calibration:
                     how,
                 ]
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        _wall(commands["fixed0"], work, env)  # warm caches and bytecode
+        cpu_ns(commands["fixed0"], work, env)  # warm caches and bytecode
+        cpu_ns([sys.executable, "calib_spaced.py", "spaced_plain.txt"], work, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(reps):
             for name, argv in commands.items():
-                times[name].append(_wall(argv, work, env))
+                times[name].append(cpu_ns(argv, work, env))
+
         from elixirscope.query.runs import list_runs
 
         inside = [r.duration_ns or 0 for r in list_runs(data) if r.command[-3:-1] == ["0", "0"]]
+        spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
+        spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
     median = {name: statistics.median(t) for name, t in times.items()}
     fixed = max(0.0, median["fixed0"] - median["plain0"])
 
-    def per_call(name: str, how: str) -> float:
+    def per_call(name: str, how: str) -> float:  # what the calls add, to the exit's flush
         added = median[f"{name}_{how}"] - median[f"plain_{how}"] - fixed
         return max(0.0, added / counts[how])
 
+    roots = {name: per_call(name, "root") for name in plans}
+    # each spaced call is a root call and a batch of its own (the leaf's, and the
+    # batches of the tight loops are amortised in their per-call costs); its events
+    # are written in the loop, the store's work at exit on them is in the root cost
+    spaced_added = statistics.median(spaced_recorded) - statistics.median(spaced_plain)
+    batch = max(0.0, spaced_added / SPACED_CALLS - roots["boundaries"])
+    fixed_runs = times["fixed0"]
     return Calibration(
         {**{lv: per_call(lv, "nested") for lv in LEVELS_RECORDED}, "skipped": 0.0},
         fixed,
-        root_ns_per_call={name: per_call(name, "root") for name in plans},
+        root_ns_per_call=roots,
         fixed_in_run_ns=min(fixed, statistics.median(inside)) if inside else 0.0,
+        batch_ns=batch,
+        clock=CLOCK,
+        spread=(max(fixed_runs) - min(fixed_runs)) / median["fixed0"],
         load=load,
         cpus=os.cpu_count(),
         measured_at=time.time(),
@@ -263,20 +448,21 @@ def load_or_calibrate(
     data_dir: str | os.PathLike[str],
     *,
     recalibrate: bool = False,
-    calls: int = 3_000,
-    reps: int = 3,
+    calls: int = 6_000,
+    reps: int = 5,
 ) -> tuple[Calibration, bool]:
-    """The cached calibration under ``data_dir`` if it was measured with this interpreter,
-    else a new one (saved there). Returns it and whether it was measured now."""
+    """The cached calibration under ``data_dir`` if it was measured with this interpreter
+    in CPU time, else a new one (saved there). Returns it and whether it was measured now."""
     path = Path(data_dir) / CALIBRATION_FILE
     if not recalibrate and path.exists():
         try:
             cached = Calibration.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError, OSError):
             cached = None  # unreadable or from another version: measure again
-        if cached is not None and (cached.python, cached.interpreter) == (
+        if cached is not None and (cached.python, cached.interpreter, cached.clock) == (
             platform.python_version(),
             sys.executable,
+            CLOCK,
         ):
             return cached, False
     measured = calibrate(calls, reps)

@@ -7,17 +7,21 @@ or send messages, and the complex ones, get ``boundaries``; the rest of the
 project's functions get ``boundaries`` too while the budget allows.
 
 What it costs is :mod:`elixirscope.analysis.overhead`'s model: root calls ×
-root cost + nested calls × nested cost + the fixed cost, with costs calibrated
-on this machine and calls counted in a recording, by caller and callee (a call
-whose caller the plan leaves out becomes a root), over the program's own time
-in that recording (its duration less what recording it cost, estimated the
-same way).
+root cost + nested calls × nested cost + batches written × batch cost + the
+fixed cost, in CPU time, with costs calibrated on this machine and calls
+counted in a recording, by caller and callee (a call whose caller the plan
+leaves out becomes a root; one whose caller is sampled is recorded as often
+as its caller), over the program's own time in that recording (its duration
+less what recording it cost, estimated the same way).
 The plan is built in steps — each function at ``boundaries``, then each
 handler raised to ``args`` — taken in order of their cost weighted by priority
 (a handler's step counts a quarter of its cost, an active function's half, a
-complex one's three quarters), up to the first step that does not fit. So the
-estimate stays within the budget whenever the fixed cost does, and a larger
-budget records everything a smaller one does, and more. Without a recording
+complex one's three quarters), up to the first step that does not fit. That
+step, when it brings a function to ``boundaries``, is taken sampled instead,
+at the highest rate in :data:`SAMPLING_RATES` that fits (a sampled root call
+records its whole call tree or none of it). So the estimate stays within the
+budget whenever the fixed cost does, and a larger budget records everything a
+smaller one does, and more. Without a recording
 every function is planned and the estimate is relative: what 1,000 calls cost
 at each level, nested and as roots.
 
@@ -34,13 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from elixirscope.analysis.overhead import (
+    Breakdown,
     Calibration,
+    breakdown,
     call_cost_ns,
-    estimate_ns,
 )
 from elixirscope.analysis.project import GENSERVER_CALLBACKS, Project
 
-__all__ = ["PlanChoice", "RecordedRun", "choose_plan", "plan_steps", "recorded_run"]
+__all__ = [
+    "SAMPLING_RATES",
+    "PlanChoice",
+    "RecordedRun",
+    "calls_under",
+    "choose_plan",
+    "plan_steps",
+    "recorded_run",
+]
 
 HANDLER_KINDS = ("route", "websocket", "job")
 ACTIVE_KINDS = ("sqlalchemy_query", "asyncio_task", "pubsub", "registry")
@@ -50,6 +63,8 @@ WEIGHT = {"handler": 0.25, "active": 0.5, "complex": 0.75, "other": 1.0}
 """How much of a step's cost counts when ordering the steps: the lower, the earlier."""
 PER = 1_000
 """Without a recording, costs are given per this many calls."""
+SAMPLING_RATES = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+"""The rates a function that does not fit whole may be sampled at, highest first."""
 
 
 Edges = dict[tuple[str | None, str], int]
@@ -66,6 +81,7 @@ class RecordedRun:
     duration_ns: int
     recorded_cost_ns: float  # what recording it cost, by the model
     edges: Edges = field(default_factory=dict)
+    sampled_out: int = 0  # calls its own plan's sampling left out (not counted)
 
     @property
     def program_ns(self) -> float:
@@ -81,11 +97,25 @@ class RecordedRun:
 def roots_under(levels: dict[str, tuple[str, float]], edges: Edges) -> dict[str, int]:
     """Each planned function's root calls under a plan: those whose caller it does not
     record (a caller's caller is not looked at: an upper bound)."""
+    return calls_under(levels, edges)[0]
+
+
+def calls_under(
+    levels: dict[str, tuple[str, float]], edges: Edges
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Each planned function's root calls and its nested calls recorded under a plan:
+    a call whose caller the plan records is nested, and recorded when its caller's
+    root was sampled in (the caller's rate; its caller's is not looked at)."""
     roots: dict[str, int] = {}
+    nested: dict[str, float] = {}
     for (caller, callee), count in edges.items():
-        if callee in levels and (caller is None or caller not in levels):
+        if callee not in levels:
+            continue
+        if caller is None or caller not in levels or levels[caller][0] == "none":
             roots[callee] = roots.get(callee, 0) + count
-    return roots
+        else:
+            nested[callee] = nested.get(callee, 0.0) + count * levels[caller][1]
+    return roots, nested
 
 
 @dataclass
@@ -97,8 +127,10 @@ class PlanChoice:
     budget: float = 0.05
     calibration: Calibration | None = None
     run: RecordedRun | None = None
-    estimate_ns: float | None = None  # with a recording: calls' cost + fixed
+    estimate_ns: float | None = None  # with a recording: calls' cost + batches + fixed
     source: str = ""
+    sampling: dict[str, float] = field(default_factory=dict)  # functions sampled, by rate
+    parts: Breakdown | None = None  # the estimate in its parts (with a recording)
 
     @property
     def overhead(self) -> float | None:
@@ -109,7 +141,7 @@ class PlanChoice:
 
     @property
     def levels(self) -> dict[str, tuple[str, float]]:
-        return {f: (level, 1.0) for f, level, _ in self.rules}
+        return {f: (level, self.sampling.get(f, 1.0)) for f, level, _ in self.rules}
 
     def per_thousand_ns(self) -> dict[str, tuple[float, float]]:
         """Without a recording: what 1,000 calls at each planned level cost (ns), nested
@@ -125,8 +157,11 @@ class PlanChoice:
         }
 
     def summary(self) -> str:
-        """The estimate in one line, as the command prints it."""
+        """The estimate, as the command prints it: one line, and with a recording its
+        parts, one a line."""
         head = f"{len(self.rules)} functions planned, {len(self.left_out)} left out"
+        if self.sampling:
+            head += f" ({len(self.sampling)} sampled)"
         if self.calibration is None:
             return head
         fixed = f"{self.calibration.fixed_ns / 1e6:.0f} ms"
@@ -137,13 +172,13 @@ class PlanChoice:
             )
             return (
                 f"{head}; estimate relative (no recording): per 1,000 calls "
-                f"{costs or 'nothing'}; plus {fixed} per run"
+                f"{costs or 'nothing'}; plus {fixed} per run and "
+                f"{self.calibration.batch_ns / 1e6:.1f} ms per batch written"
             )
-        return (
+        first = (
             f"{head}; estimated overhead {self.overhead:.1%} (budget {_percent(self.budget)}): "
-            f"{(self.estimate_ns - self.calibration.fixed_ns) / 1e6:.0f} ms for "
-            f"{sum(self.run.calls.get(f, 0) for f, _, _ in self.rules):,} calls + {fixed} fixed, "
-            f"over {self.run.program_ns / 1e9:.2f} s of the program's own time in run {self.run.run_id[:8]}"
+            f"{self.estimate_ns / 1e6:,.0f} ms of CPU over {self.run.program_ns / 1e9:.2f} s of "
+            f"the program's own time in run {self.run.run_id[:8]}"
             + (
                 " (uncertain: recording that run cost nearly all of it)"
                 if self.run.uncertain
@@ -154,12 +189,19 @@ class PlanChoice:
                 if self.calibration.fixed_ns > self.budget * self.run.program_ns
                 else ""
             )
+            + (
+                f"; that run sampled out {self.run.sampled_out:,} calls, not counted here"
+                if self.run.sampled_out
+                else ""
+            )
         )
+        parts = [] if self.parts is None else self.parts.lines()
+        return "\n".join([first, *(f"  {line}" for line in parts)])
 
     def toml(self) -> str:
         budget = "" if self.run is None else f": budget {_percent(self.budget)}"
         head = [f"# elixirscope plan for {self.source}{budget}"]
-        head.append("# " + self.summary())
+        head += ["# " + line for line in self.summary().splitlines()]
         if self.calibration is not None:
             head.append("# costs " + self.calibration.describe())
         lines = [*head, 'default_level = "none"', ""]
@@ -168,7 +210,7 @@ class PlanChoice:
                 f"[[rules]]  # {why}",
                 f"pattern = {_toml_string(function)}",
                 f'level = "{level}"',
-                "sampling = 1.0",
+                f"sampling = {self.sampling.get(function, 1.0)!r}",
                 "",
             ]
         return "\n".join(lines)
@@ -185,7 +227,11 @@ class PlanChoice:
             "per_1000_calls_ns": None
             if self.run is not None or self.calibration is None
             else self.per_thousand_ns(),
-            "rules": [{"function": f, "level": lv, "why": w} for f, lv, w in self.rules],
+            "breakdown": None if self.parts is None else self.parts.to_dict(),
+            "rules": [
+                {"function": f, "level": lv, "sampling": self.sampling.get(f, 1.0), "why": w}
+                for f, lv, w in self.rules
+            ],
             "left_out": [{"function": f, "why": w} for f, w in self.left_out],
         }
 
@@ -223,11 +269,20 @@ def plan_steps(
     return steps
 
 
+def plan_breakdown(
+    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+) -> Breakdown:
+    """The model's estimate for a plan giving ``levels``, from the calls in ``run``
+    (and its duration: how many batches its calls make), in its parts."""
+    roots, nested = calls_under(levels, run.edges)
+    return breakdown(calibration, run.calls, levels, roots, nested, run.duration_ns)
+
+
 def plan_estimate_ns(
     calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
 ) -> float:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``."""
-    return estimate_ns(calibration, run.calls, levels, roots_under(levels, run.edges))
+    return plan_breakdown(calibration, run, levels).total_ns
 
 
 def choose_plan(
@@ -263,18 +318,29 @@ def choose_from(
     chosen: dict[str, tuple[str, float]] = {}
     for _key, function, level in plan_steps(wanted, run, calibration):
         trial = {**chosen, function: (level, 1.0)}
-        if plan_estimate_ns(calibration, run, trial) > allowance:
-            break  # up to the first step that does not fit: a larger budget keeps all these
-        chosen = trial
+        if plan_estimate_ns(calibration, run, trial) <= allowance:
+            chosen = trial
+            continue
+        if function not in chosen:  # its first step: sampled, if some rate fits
+            for rate in SAMPLING_RATES:
+                trial = {**chosen, function: (level, rate)}
+                if plan_estimate_ns(calibration, run, trial) <= allowance:
+                    chosen = trial
+                    break
+        break  # up to the first step that does not fit: a larger budget keeps all these
     for function, (_kind, level, why) in sorted(wanted.items()):
         count = run.calls.get(function, 0)
         if function in chosen:
-            got = chosen[function][0]
+            got, rate = chosen[function]
             note = why if got == level else f"{why}; boundaries only, for the budget"
+            if rate < 1.0:
+                choice.sampling[function] = rate
+                note += f"; {rate:.0%} of its root calls (whole call trees), for the budget"
             choice.rules.append((function, got, f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.estimate_ns = plan_estimate_ns(calibration, run, choice.levels)
+    choice.parts = plan_breakdown(calibration, run, choice.levels)
+    choice.estimate_ns = choice.parts.total_ns
     return choice
 
 
@@ -326,6 +392,7 @@ def recorded_run(
     in it (``args`` when its calls carry arguments, else ``boundaries``)."""
     from elixirscope.query.runs import select_run
     from elixirscope.store.eventstore import EventStore
+    from elixirscope.store.runs import read_runs
 
     scope = select_run(data_dir, run)
     if scope.run is None:
@@ -356,6 +423,12 @@ def recorded_run(
     levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
     recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
     cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
+    sampled_out = int(read_runs(data_dir).get(scope.run.id, {}).get("sampled_out") or 0)
     return RecordedRun(
-        scope.run.id, dict(counts), duration, cost + calibration.fixed_in_run_ns, dict(edges)
+        scope.run.id,
+        dict(counts),
+        duration,
+        cost + calibration.fixed_in_run_ns,
+        dict(edges),
+        sampled_out,
     )

@@ -134,7 +134,8 @@ class CaptureSession:
     ) -> dict[str, Any]:
         """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
         (with ``drop_reasons``). The run's record gets its end, ``exit_status``, the
-        events lost outside any batch and the batches still in doubt."""
+        events lost outside any batch, the calls sampled out (not lost: the plan
+        chose it) and the batches still in doubt."""
         global _session
         with _lock:
             if self.stopped:
@@ -142,6 +143,7 @@ class CaptureSession:
             self.stopped = True
             if _session is self:
                 _session = None
+            sampled_out = int(hooks.stats().get("sampled_out", 0))
             hooks.uninstall()
             threads.uninstall()
             self.shipper.close(timeout)
@@ -158,6 +160,7 @@ class CaptureSession:
                     + stats["dropped_on_close"]
                     + stats.get("ring_drops_unreported", 0)
                     + unnamed,
+                    sampled_out=sampled_out,
                     drop_reasons=stats["drop_reasons"],
                     in_doubt=in_doubt,
                 )

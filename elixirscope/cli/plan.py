@@ -3,10 +3,12 @@
 PATH is analysed as ``elixirscope analyze`` does (incrementally, into the data
 dir's repository); ``--from-run RUN`` (or ``latest``) takes call counts from a
 recording in the same data dir to estimate the overhead and keep it within
-``--budget``. The costs per call are calibrated on this machine the first time
-(a few seconds; cached under the data dir). With ``-o FILE`` the plan (TOML,
-for ``elixirscope run --plan``) goes there and the estimate to stdout; without,
-the plan goes to stdout and the estimate to stderr.
+``--budget``; a function that does not fit whole may be sampled. The costs
+(CPU time: per call by level, per batch written, fixed) are calibrated on this
+machine the first time (some seconds; cached under the data dir). With ``-o
+FILE`` the plan (TOML, for ``elixirscope run --plan``) goes there and the
+estimate, part by part, to stdout; without, the plan goes to stdout and the
+estimate to stderr.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A *run* is one ``elixirscope run`` or one capture session, across every process
 it forks; every batch it ships carries its id (``EventBatch.run``). Its record
 holds what batches cannot say: the command line, the working directory, when it
 started and ended, its exit status, the events lost before they reached a batch
-(``lost``: a failing sink, the exit deadline), why events were dropped
+(``lost``: a failing sink, the exit deadline), the calls its plan's
+sampling left out, in whole call trees (``sampled_out``: by choice, not lost), why events were dropped
 (``drop_reasons``), and the batches whose storing the daemon had not confirmed
 when the host exited (``in_doubt``: ``[producer, seq, events]`` each; a reader
 counts as lost those the store does not hold - they may have landed after the
@@ -43,6 +44,7 @@ FIELDS = (
     "ended_ns",
     "exit_status",
     "lost",
+    "sampled_out",
     "drop_reasons",
     "in_doubt",
     "settings",
@@ -125,6 +127,7 @@ def start_record(
         "ended_ns": None,
         "exit_status": None,
         "lost": 0,
+        "sampled_out": 0,
         "drop_reasons": {},
         "in_doubt": [],
         "settings": settings or {},

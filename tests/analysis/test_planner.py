@@ -14,13 +14,21 @@ from hypothesis import strategies as st
 from elixirscope.analysis.overhead import (
     CALIBRATION_FILE,
     Calibration,
+    batches,
+    breakdown,
     calibrate,
     call_cost_ns,
     calls_cost_ns,
     estimate_ns,
     load_or_calibrate,
 )
-from elixirscope.analysis.planner import RecordedRun, choose_from, plan_estimate_ns, roots_under
+from elixirscope.analysis.planner import (
+    RecordedRun,
+    calls_under,
+    choose_from,
+    plan_estimate_ns,
+    roots_under,
+)
 from elixirscope.instrument.plan import Plan
 
 COSTS = Calibration(
@@ -48,6 +56,79 @@ def test_the_estimate_is_calls_times_cost_plus_fixed() -> None:
     roots = {"a": 100}
     assert calls_cost_ns(COSTS, calls, levels, roots) == 100 * 10_000 + 900 * 1_000 + 10 * 2_000
     assert estimate_ns(COSTS, calls, levels, roots) == 1_920_000 + 50_000_000
+
+
+def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
+    assert batches(0, 10**9) == 0
+    assert batches(3, 10 * 10**9) == 3  # spread out: each call a batch of its own
+    assert batches(6_000, 2_500_000_000) == 50  # a wake every 50 ms, each finding calls
+    assert batches(69_000, 10**9) == 138  # call-heavy: 2 events a call, 1,000 a batch
+    assert batches(10, None) == 1  # no duration: by size, at least one
+    assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
+
+
+def test_the_estimate_in_its_parts_adds_up() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=50_000_000,
+        root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
+        batch_ns=400_000,
+    )
+    calls = {"a": 1_000, "b": 300}
+    levels = {"a": ("boundaries", 0.5), "b": ("args", 1.0)}
+    parts = breakdown(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
+    by = {(p.level, p.root): (p.calls, p.ns) for p in parts.calls}
+    assert by == {
+        ("boundaries", True): (50, 50 * 10_000),  # half of a's 100 roots sampled in
+        ("skipped", True): (50, 50 * 500),  # the other half sampled out
+        ("boundaries", False): (900, 900 * 1_000),
+        ("args", False): (150, 150 * 2_000),
+    }
+    assert parts.recorded_calls == 50 + 900 + 150
+    assert parts.batches == 20  # 1 s: 20 wakes of 50 ms, each finding calls (50 roots)
+    assert parts.total_ns == 50_000_000 + 500_000 + 25_000 + 900_000 + 300_000 + 20 * 400_000
+    assert parts.total_ns == estimate_ns(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
+    assert parts.lines() == [
+        "fixed (start-up, store, flush at exit): 50.0 ms",
+        "boundaries root calls: 50 × 10.0 µs = 0.5 ms",
+        "boundaries nested calls: 900 × 1.0 µs = 0.9 ms",
+        "args nested calls: 150 × 2.0 µs = 0.3 ms",
+        "root calls sampled out: 50 × 0.5 µs = 0.0 ms",
+        "batches written: 20 × 400 µs = 8.0 ms",
+    ]
+
+
+def test_a_call_under_a_sampled_caller_is_recorded_as_often_as_its_caller() -> None:
+    edges = {(None, "a"): 100, ("a", "b"): 1_000, ("x", "b"): 5}
+    levels = {"a": ("boundaries", 0.1), "b": ("args", 1.0)}
+    assert calls_under(levels, edges) == ({"a": 100, "b": 5}, {"b": 100.0})
+
+
+def test_a_hot_function_is_sampled_rather_than_left_out(tmp_path: Path) -> None:
+    wanted = {
+        "m.handle": ("handler", "args", "a handler"),
+        "m.hot": ("other", "boundaries", "a function of the project"),
+    }
+    calls = {"m.handle": 100, "m.hot": 1_000_000}
+    run = RecordedRun("r1", calls, 20 * 10**9, 0, {(None, "m.handle"): 100, (None, "m.hot"): 1_000_000})
+    choice = choose_from(wanted, COSTS, budget=0.05, run=run, source="m")  # 1 s allowed
+    # whole: 10 s; at 5 %: 1e6 x (500 + 475) ns, with the rest over 1 s; at 2 %: 0.69 s
+    assert [(f, lv) for f, lv, _ in choice.rules] == [("m.handle", "args"), ("m.hot", "boundaries")]
+    assert choice.sampling == {"m.hot": 0.02}
+    assert choice.estimate_ns == 100 * 20_000 + 1_000_000 * (0.02 * 10_000 + 0.98 * 500) + 50_000_000
+    assert choice.summary().startswith("2 functions planned, 0 left out (1 sampled); ")
+    assert "root calls sampled out: 980,000 × 0.5 µs = 490.0 ms" in choice.summary()
+    (tmp_path / "plan.toml").write_text(choice.toml())
+    plan = Plan.from_file(tmp_path / "plan.toml")
+    assert plan.level_for("m", "hot") == ("boundaries", 0.02)
+    assert plan.level_for("m", "handle") == ("args", 1.0)
+    assert choose_from(wanted, COSTS, budget=0.6, run=run).sampling == {}  # 12 s allowed
+
+
+def test_a_sampled_recording_says_its_counts_miss_what_it_sampled_out() -> None:
+    run = RecordedRun("r1", {"m.f": 10}, 10**9, 0, {(None, "m.f"): 10}, sampled_out=90)
+    choice = choose_from({"m.f": ("other", "boundaries", "x")}, COSTS, budget=1.0, run=run)
+    assert choice.summary().splitlines()[0].endswith("; that run sampled out 90 calls, not counted here")
 
 
 def test_a_call_is_a_root_when_its_caller_is_not_recorded() -> None:
@@ -81,7 +162,7 @@ def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
     assert [f for f, _ in choice.left_out] == ["m.hot"]
     nothing = choose_from(wanted, COSTS, budget=0.02, run=run)  # 40 ms allowed, 50 fixed
     assert not nothing.rules and nothing.estimate_ns == 50_000_000
-    assert nothing.summary().endswith("; the fixed cost alone is over the budget")
+    assert nothing.summary().splitlines()[0].endswith("; the fixed cost alone is over the budget")
     assert choice.estimate_ns == 100 * 20_000 + 1_000 * 1_000 + 50_000_000
     assert choice.overhead == choice.estimate_ns / 2_000_000_000
     everything = choose_from(wanted, COSTS, budget=1.0, run=run)
@@ -97,7 +178,7 @@ def test_without_a_recording_everything_is_planned_and_the_estimate_is_relative(
     assert choice.summary() == (
         "2 functions planned, 0 left out; estimate relative (no recording): per 1,000 calls "
         "args 2 ms nested, 20 ms as root calls, boundaries 1 ms nested, 10 ms as root calls; "
-        "plus 50 ms per run"
+        "plus 50 ms per run and 0.0 ms per batch written"
     )
 
 
@@ -147,10 +228,14 @@ def test_the_estimate_stays_within_the_budget_when_a_plan_can(situation, budget,
 def test_a_larger_budget_never_records_less(situation, one, other, costs) -> None:
     wanted, run = situation
     small, large = sorted((one, other))
-    less = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=small, run=run).rules}
-    more = {f: lv for f, lv, _ in choose_from(wanted, costs, budget=large, run=run).rules}
+    fewer = choose_from(wanted, costs, budget=small, run=run)
+    bigger = choose_from(wanted, costs, budget=large, run=run)
+    less = {f: lv for f, lv, _ in fewer.rules}
+    more = {f: lv for f, lv, _ in bigger.rules}
     for function, level in less.items():
         assert RANK[more.get(function, "none")] >= RANK[level]
+        if more[function] == level:  # as often, or more often
+            assert bigger.sampling.get(function, 1.0) >= fewer.sampling.get(function, 1.0)
 
 
 def test_the_toml_round_trips_through_the_plan_loader(tmp_path: Path) -> None:
@@ -247,10 +332,12 @@ def test_plan_from_a_recording_prints_its_estimate(recorded: Path) -> None:
     done = es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest", "--budget", "100%",
               "-o", "plan.toml", cwd=recorded)
     assert done.returncode == 0, done.stderr
-    first, second = done.stdout.splitlines()
+    first, *parts, last = done.stdout.splitlines()
     assert first.startswith("3 functions planned, 0 left out; estimated overhead ")
-    assert "calls + 1 ms fixed, over " in first
-    assert second == "plan written to plan.toml"
+    assert " ms of CPU over " in first
+    assert parts[0] == "  fixed (start-up, store, flush at exit): 1.0 ms"
+    assert parts[-1].startswith("  batches written: ")
+    assert last == "plan written to plan.toml"
     plan = Plan.from_file(recorded / "plan.toml")
     assert plan.level_for("shop", "handle_call") == ("boundaries", 1.0)
     assert plan.level_for("shop", "price") == ("boundaries", 1.0)
