@@ -65,6 +65,7 @@ class RunInfo:
     exceptions: int = 0
     processes: int = 0
     drop_reasons: dict[str, int] = field(default_factory=dict)
+    sampled_out: int = 0  # calls the plan's sampling left out: not recorded by design, not lost
     first_ts: int | None = None
     last_ts: int | None = None
     has_record: bool = False
@@ -104,6 +105,7 @@ class RunInfo:
             "events": self.events,
             "dropped": self.dropped,
             "drop_reasons": self.drop_reasons,
+            "sampled_out": self.sampled_out,
             "exceptions": self.exceptions,
             "processes": self.processes,
             "first_ts": self.first_ts,
@@ -150,6 +152,7 @@ def list_runs(data_dir: str | os.PathLike[str], store: Any = None) -> list[RunIn
             exceptions=total.get("exceptions", 0),
             processes=len(total.get("producers", ())),
             drop_reasons=_reasons(record, missing.get(run_id, 0)),
+            sampled_out=int(record.get("sampled_out") or 0),
             first_ts=total.get("first_ts"),
             last_ts=total.get("last_ts"),
             has_record=bool(record),
@@ -196,6 +199,8 @@ class RunScope:
             f"run {run.short_id}  {run.command_text}  {_when(run.when_ns)}  "
             f"{run.events:,} events, {run.dropped:,} dropped"
         )
+        if run.sampled_out:
+            text += f", {run.sampled_out:,} calls sampled out by the plan"
         if self.latest and self.runs > 1:
             text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"
         return text

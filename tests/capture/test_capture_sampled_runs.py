@@ -72,3 +72,12 @@ def test_a_sampled_run_keeps_whole_trees_and_counts_what_it_left_out(tmp_path: P
     record = read_runs(data)[run.id]
     assert record["sampled_out"] == (ROOTS - len(roots)) * 6  # each call of the trees left out
     assert run.dropped == 0 and record["lost"] == 0  # not lost
+    assert run.sampled_out == record["sampled_out"]
+    # and the reading commands say so beside the drops, as a choice, not a loss
+    listed = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "events", "--data-dir", "data", "--limit", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert listed.stdout.splitlines()[0].endswith(
+        f"events, 0 dropped, {run.sampled_out:,} calls sampled out by the plan"
+    ), listed.stdout
