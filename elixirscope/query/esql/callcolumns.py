@@ -145,7 +145,7 @@ def _paired(e: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, Any], str]:
         why = "a call is stored twice"
     at = _find_pairs(ep, ei, x["prod"], x["cid"])
     found = at >= 0
-    row = np.where(found, order[np.where(found, at, 0)], -1)
+    row = np.where(found, order[np.where(found, at, 0)], -1) if n else at  # at: all -1
     first = np.zeros(len(row), dtype=np.bool_)
     if found.any():
         r = row[found]
