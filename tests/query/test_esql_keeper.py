@@ -63,6 +63,12 @@ def test_a_keeper_gives_way_while_a_query_runs(tmp_path):
     assert plan["columns"] == "built"  # the query built them itself
     _rows, plan = _explained(tmp_path)
     assert plan["columns"] == "current"
+    from elixirscope.cli.query import _explained as shown
+
+    assert (
+        "  engine: columns\n  call columns: current (nothing read but their side files)"
+        in shown(plan)
+    )
 
 
 SCRIPT = textwrap.dedent("""\
