@@ -369,6 +369,7 @@ def _messages(
     test = plan.test
     pending: dict[str, _Pending] = {}
     last_start = plan.starts_until
+    states = ctx.follow_states
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
@@ -376,6 +377,10 @@ def _messages(
         cls = type(ev)
         if last_start is not None and ev.ts > last_start and not held.waiting():
             break
+        if cls is StateChange:
+            if states:
+                ctx.state_after(se)
+            continue
         if cls is MessageSend:
             verdict = True if test is None else test(MessageRow(ctx, se, None, partial=True))
             sent = pending[ev.message_id] = _Pending(se, verdict is not False)
@@ -385,14 +390,15 @@ def _messages(
         if cls is not MessageReceive:
             continue
         got = pending.pop(ev.message_id, None)
+        state = ctx.state_of(ev.actor) if states else None  # before its handler's changes
         if got is None:  # its send was not recorded
-            row = MessageRow(ctx, None, se)
+            row = MessageRow(ctx, None, se, state=state)
             if test is None or test(row) is True:
                 held.add((ev.ts, se.producer, ev.id), materialize(row))
         else:
             if got.candidate:
                 held.unblock(got)
-                row = MessageRow(ctx, got.se, se)
+                row = MessageRow(ctx, got.se, se, state=state)
                 if test is None or test(row) is True:
                     key = (got.se.event.ts, got.se.producer, got.se.event.id)
                     held.add(key, materialize(row))

@@ -88,8 +88,7 @@ class CallRow:
 class MessageRow:
     """A message: its send and its receive, either may be missing."""
 
-    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial")
-    state = None
+    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial", "state")
 
     def __init__(
         self,
@@ -97,6 +96,7 @@ class MessageRow:
         send: StoredEvent | None,
         receive: StoredEvent | None,
         partial: bool = False,
+        state: Any = None,
     ) -> None:
         se = send if send is not None else receive
         assert se is not None
@@ -106,6 +106,7 @@ class MessageRow:
         self.send: Any = send
         self.receive: Any = receive
         self.partial = partial
+        self.state = state  # the receiver's when it received it (before its handler)
 
 
 class OpenCall:
