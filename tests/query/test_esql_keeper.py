@@ -119,3 +119,21 @@ def test_a_daemon_keeps_the_columns_current_after_a_run(make_daemon, tmp_path): 
         assert answer.data["rows"] == [[runs * 240]]
         assert answer.data["plan"]["engine"] == "columns"
         assert answer.data["plan"]["columns"] == "current"  # the keeper read, not the query
+
+
+def test_a_store_being_written_to_is_extended_by_large_parts(tmp_path):
+    """Not eager (commits since the last look): a side file behind by less than an eighth
+    of what it holds waits; eager, it is extended; a step may read a quarter of it."""
+    from elixirscope.query.esql.callcolumns import refresh
+
+    batches = split_batches(random.Random(6), producers=1, calls=1200)
+    with EventStore.open(tmp_path) as store:
+        for batch in batches[:-1]:
+            store.append(batch)
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert refresh(store, str(tmp_path), 1000) == (True, len(batches) - 1)
+    with EventStore.open(tmp_path) as store:
+        store.append(batches[-1])
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert refresh(store, str(tmp_path), 1, eager=False) == (False, 0)
+        assert refresh(store, str(tmp_path), 1) == (True, 1)

@@ -397,27 +397,51 @@ def refresh(
     max_chunks: int,
     check: Callable[[], None] | None = None,
     versions: dict[str, tuple[int, ...]] | None = None,
+    eager: bool = True,
 ) -> tuple[bool, int]:
     """One bounded step of keeping the side files current: shards whose side file is
-    behind are extended (or built) reading at most ``max_chunks`` chunks in all. Returns
-    (every shard current now, chunks read); when every one is, the store's table is put
-    together and kept in this process, so the next aggregate reads nothing. ``versions``:
-    the store's, taken just before."""
+    behind are extended (or built) reading at most ``max_chunks`` chunks — or a quarter
+    of the chunks a side file already holds, when more: each step rewrites the side file
+    whole, so a build costs a few reads of the shard, not a rewrite per few chunks.
+    Unless ``eager`` (the store quiet since the last look), a side file is left until it
+    is behind by an eighth of what it holds: one a writer adds to is not rewritten at
+    every commit. Returns (every shard current now, chunks read); when every one is, the
+    store's table is put together and kept in this process, so the next aggregate reads
+    nothing. ``versions``: the store's, taken just before."""
     if versions is None:
         versions = store.shard_versions()
-    budget = max_chunks
+    read = 0
+    done = True
     for path, version in sorted(versions.items()):
         saved = _load_saved(_side_dir(data_dir, path), None)
-        if saved is not None and saved.version == list(version):
+        old = saved.version if saved is not None else None
+        if old == list(version):
             continue
-        if budget <= 0:
-            return False, max_chunks
-        table, _how = shard_table(store, data_dir, path, version, check, max_chunks=budget)
-        budget -= max(1, table.read)
+        held = 0
+        if (
+            old is not None
+            and len(old) == 4
+            and (old[0], old[1], old[3])
+            == (
+                version[0],
+                version[1],
+                version[3],
+            )
+        ):
+            held = max(old[2] - old[1] + 1, 0)  # the chunk ids it covers
+            if not eager and (version[2] - old[2]) * 8 < held:
+                done = False
+                continue
+        allowed = max(max_chunks, held // 4) - read
+        if allowed <= 0:
+            return False, read
+        table, _how = shard_table(store, data_dir, path, version, check, max_chunks=allowed)
+        read += max(1, table.read)
         if table.version is not None and table.version[2] < version[2]:
-            return False, max_chunks - max(budget, 0)
-    call_columns(store, data_dir, check, versions)  # as of the versions just made current
-    return True, max_chunks - max(budget, 0)
+            return False, read
+    if done:
+        call_columns(store, data_dir, check, versions)  # as of the versions just made current
+    return done, read
 
 
 def _forget_gone(data_dir: str, versions: dict[str, Any]) -> None:

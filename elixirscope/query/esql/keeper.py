@@ -3,8 +3,11 @@
 The daemon's Query layer runs one :class:`ColumnKeeper`: a thread that looks at
 the store's version every ``every_s`` (commits in between are one look — they
 coalesce) and, when a shard's side file is behind, extends it (or builds it)
-in steps of at most ``max_chunks`` chunks (:func:`~.callcolumns.refresh`), so
-the first aggregate after a run reads nothing but side files. It never stands
+in steps of at most ``max_chunks`` chunks, or a quarter of what the side file
+holds (:func:`~.callcolumns.refresh`: each step rewrites it whole); while the
+store is being written to, only side files behind by an eighth of what they
+hold are extended, the rest once it is quiet. So the first aggregate after a
+run reads nothing but side files. It never stands
 in the way: the thread runs at the lowest CPU priority (so the writers of the
 Capture layer, other processes, go first), it rests between steps at least as
 long as a step took, and a step stops — its work dropped, taken up again later —
@@ -96,6 +99,7 @@ class ColumnKeeper:
             return
         store = None
         rest = self.every_s
+        last: dict[str, Any] = {}  # the versions of the last look
         try:
             while not self._closing.is_set():
                 self._wake.wait(rest)
@@ -110,8 +114,9 @@ class ColumnKeeper:
                     if store is None:
                         store = EventStore.open(self.data_dir, readonly=True)
                     versions = store.shard_versions()
+                    quiet, last = versions == last, versions  # nothing stored since
                     done, read = refresh(
-                        store, self.data_dir, self.max_chunks, self._check, versions
+                        store, self.data_dir, self.max_chunks, self._check, versions, quiet
                     )
                 except _GaveWay:
                     self.gave_way += 1
@@ -127,7 +132,7 @@ class ColumnKeeper:
                 if read:
                     self.steps += 1
                     self.chunks += read
-                if not done:  # more to read: rest as long as the step took, then go on
+                if not done and read:  # more to read: rest as long as the step took, then go on
                     rest = max(time.monotonic() - began, 0.01)
         finally:
             if store is not None:
