@@ -13,7 +13,7 @@ from pathlib import Path
 from elixirscope.contracts.trace import decode_batch, encode_batch
 from elixirscope.store.eventstore import EventStore
 
-SHOP = """
+SHOP = '''
 import threading
 
 
@@ -92,28 +92,18 @@ def main():
 
 
 main()
-"""
+'''
 """Nested calls (checkout -> line_total -> price), the same query run under one parent
 (fetch: the N+1 shape), KeyErrors and ValueErrors, a method, a generator, recursion,
 arguments and returns of several types, and a second thread."""
 
 
-def elixirscope(
-    *args: str,
-    cwd: str | Path | None = None,
-    timeout: float = 180,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
+def elixirscope(*args: str, cwd: str | Path | None = None, timeout: float = 180,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k != "ELIXIRSCOPE_HEAVY"}  # not a config key
-    return subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env={**base, **(env or {})},
-    )
+    return subprocess.run([sys.executable, "-m", "elixirscope", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env={**base, **(env or {})})
 
 
 def record_shop(where: Path) -> Path:
@@ -128,16 +118,8 @@ def record_shop(where: Path) -> Path:
 def record_actors(where: Path) -> Path:
     """The bundled actor shop: GenServers whose state changes, messages, a crash, a restart."""
     data = where / "actors"
-    done = elixirscope(
-        "run",
-        "--data-dir",
-        str(data),
-        "--level",
-        "args",
-        "-m",
-        "elixirscope.examples.shop",
-        cwd=where,
-    )
+    done = elixirscope("run", "--data-dir", str(data), "--level", "args", "-m",
+                       "elixirscope.examples.shop", cwd=where)
     assert done.returncode == 0, done.stderr
     return data
 
@@ -183,26 +165,16 @@ def plain_calls(events: list) -> list[dict]:
             up = entries[(key[0], parent)].event
             chain.append(up.function)
             parent = up.parent_id
-        calls.append(
-            {
-                "id": ev.id,
-                "producer": se.producer,
-                "function": ev.function,
-                "start": ev.ts,
-                "args": {k: literal(v) for k, v in (ev.args or {}).items()},
-                "file": ev.file,
-                "line": ev.line,
-                "thread": ev.thread,
-                "chain": ev.correlation_id,
-                "parent_id": ev.parent_id,
-                "ancestors": chain,
-                "depth": len(chain),
-                "end": None if end is None else end.ts,
-                "duration": None if end is None else end.duration_ns,
-                "return": literal(end.result) if type(end) is FunctionExit else None,
-                "error": end.exc_type if type(end) is FunctionError else None,
-            }
-        )
+        calls.append({
+            "id": ev.id, "producer": se.producer, "function": ev.function, "start": ev.ts,
+            "args": {k: literal(v) for k, v in (ev.args or {}).items()}, "file": ev.file,
+            "line": ev.line, "thread": ev.thread, "chain": ev.correlation_id,
+            "parent_id": ev.parent_id, "ancestors": chain, "depth": len(chain),
+            "end": None if end is None else end.ts,
+            "duration": None if end is None else end.duration_ns,
+            "return": literal(end.result) if type(end) is FunctionExit else None,
+            "error": end.exc_type if type(end) is FunctionError else None,
+        })
     calls.sort(key=lambda c: (c["start"], c["producer"], c["id"]))
     return calls
 

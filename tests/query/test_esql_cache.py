@@ -31,17 +31,13 @@ def test_the_same_question_is_answered_from_the_cache(data):
     cache = ResultCache()
     first, explain = answer(AGGREGATE, data, cache)
     assert explain["cache"] == "miss" and len(cache) == 1
-    spaced = (
-        "function ,  count(*), p95( duration )\n from calls  group by function order by function"
-    )
+    spaced = "function ,  count(*), p95( duration )\n from calls  group by function order by function"
     again, explain = answer(spaced, data, cache)
     assert again == first and explain["cache"] == "hit" and explain["engine"] == "columns"
     assert cache.hits == 1
     other, explain = answer(AGGREGATE + " desc", data, cache)
     assert explain["cache"] == "miss"
-    upper, explain = answer(
-        AGGREGATE.replace("function,", "function as F,", 1)[: -len("function")] + "F", data, cache
-    )
+    upper, explain = answer(AGGREGATE.replace("function,", "function as F,", 1)[: -len("function")] + "F", data, cache)
     assert explain["cache"] == "miss"  # the column is named as written
     quoted, explain = answer("calls of 'Render' limit 3", data, cache)
     assert explain["cache"] == "miss"

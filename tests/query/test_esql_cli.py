@@ -34,18 +34,8 @@ def test_json_and_csv_carry_every_row_as_data(shop_data):
     data = json.loads(done.stdout)
     assert data["rows"] == expected and data["count"] == len(expected)
     assert data["columns"] == ["time", "function", "args", "outcome", "duration"]
-    assert (
-        json.loads(elixirscope("query", "--data-dir", str(shop_data), QUERY, "--json").stdout)
-        == data
-    )
-    done = elixirscope(
-        "query",
-        "--data-dir",
-        str(shop_data),
-        "id, function, duration from calls",
-        "--format",
-        "csv",
-    )
+    assert json.loads(elixirscope("query", "--data-dir", str(shop_data), QUERY, "--json").stdout) == data
+    done = elixirscope("query", "--data-dir", str(shop_data), "id, function, duration from calls", "--format", "csv")
     table = list(csv.reader(io.StringIO(done.stdout)))
     calls = list(esql.run("id, function, duration from calls", shop_data))
     assert table[0] == ["id", "function", "duration"]
@@ -56,9 +46,7 @@ def test_a_bad_query_is_status_1_with_a_caret(shop_data):
     done = elixirscope("query", "--data-dir", str(shop_data), "calls where duraton > 5ms")
     assert done.returncode == 1 and done.stdout == ""
     first, query_line, marks = done.stderr.splitlines()
-    assert first.startswith(
-        "elixirscope query: unknown field 'duraton' for calls; did you mean 'duration'?"
-    )
+    assert first.startswith("elixirscope query: unknown field 'duraton' for calls; did you mean 'duration'?")
     assert query_line == "  calls where duraton > 5ms"
     assert marks == "              ^^^^^^^"
     done = elixirscope("query", "--data-dir", str(shop_data), "calls", "--json", "--format", "csv")
@@ -66,9 +54,7 @@ def test_a_bad_query_is_status_1_with_a_caret(shop_data):
 
 
 def test_explain_and_max_rows(shop_data):
-    done = elixirscope(
-        "query", "--data-dir", str(shop_data), "calls of 'price'", "--explain", "--max-rows", "2"
-    )
+    done = elixirscope("query", "--data-dir", str(shop_data), "calls of 'price'", "--explain", "--max-rows", "2")
     assert done.returncode == 0, done.stderr
     assert "… more rows; the first 2 are shown" in done.stdout
     assert "the store's indexes: type=['call', 'return', 'exception']" in done.stdout
@@ -108,11 +94,5 @@ def test_the_same_answer_through_a_daemon(make_daemon, tmp_path):  # noqa: F811
     assert "no causal path" in none.stderr and none.stderr.rstrip().endswith("^")
     console = d.console(f"query {QUERY}")
     assert console.returncode == 0, console.stderr
-    assert console.stdout.splitlines()[1].split() == [
-        "time",
-        "function",
-        "args",
-        "outcome",
-        "duration",
-    ]
+    assert console.stdout.splitlines()[1].split() == ["time", "function", "args", "outcome", "duration"]
     assert len(console.stdout.splitlines()) == 2 + len(local)

@@ -270,9 +270,7 @@ def test_find_names_many_parents_from_the_columns(tmp_path):
     from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
 
     events = all_events(split_data)
-    entries = {
-        (se.producer, se.event.id): se.event for se in events if type(se.event) is FunctionEntry
-    }
+    entries = {(se.producer, se.event.id): se.event for se in events if type(se.event) is FunctionEntry}
     groups: dict = {}
     for se in events:
         ev = se.event

@@ -52,9 +52,7 @@ def test_a_misspelt_source_and_aggregate():
 def test_an_unknown_field_is_marked_with_the_closest_field_and_what_exists(shop_data):
     err = error_of("calls where duraton > 5ms", shop_data)
     assert caret(err) == "duraton" and err.suggestion == "duration"
-    assert str(err).startswith(
-        "unknown field 'duraton' for calls; did you mean 'duration'? (calls have: time, "
-    )
+    assert str(err).startswith("unknown field 'duraton' for calls; did you mean 'duration'? (calls have: time, ")
     err = error_of("states where return = 1", shop_data)
     assert "return is a field of calls" in str(err)
 

@@ -34,9 +34,7 @@ def call_ids(calls) -> list[int]:
 
 def test_function_globs_match_the_whole_name_or_its_last_parts(shop_data):
     calls = plain_calls(all_events(shop_data))
-    assert ids(shop_data, "calls of 'price'") == call_ids(
-        c for c in calls if short(c["function"]) == "price"
-    )
+    assert ids(shop_data, "calls of 'price'") == call_ids(c for c in calls if short(c["function"]) == "price")
     assert ids(shop_data, "calls where function = '*line*'") == call_ids(
         c for c in calls if "line" in c["function"]
     )
@@ -124,11 +122,9 @@ def test_event_kinds_threads_and_processes(shop_data):
     events = all_events(shop_data)
     yields = [se for se in events if type(se.event) is GeneratorYield]
     assert ids(shop_data, "events where kind = 'yield'") == [se.event.id for se in yields]
-    assert (
-        [r["value"] for r in esql.run("yields of 'countdown'", shop_data)]
-        == [literal(se.event.value) for se in yields]
-        == [3, 2, 1]
-    )
+    assert [r["value"] for r in esql.run("yields of 'countdown'", shop_data)] == [
+        literal(se.event.value) for se in yields
+    ] == [3, 2, 1]
     names = {se.event.thread: se.event.name for se in events if type(se.event) is ThreadStart}
     back = [t for t, name in names.items() if name == "back-office"]
     calls = plain_calls(events)
@@ -184,13 +180,7 @@ def test_calls_inside_other_calls(shop_data):
     assert ids(shop_data, "calls where parent = 'depth'") == call_ids(
         c for c in calls if c["ancestors"][:1] == ["__main__.depth"]
     )
-    assert [r["depth"] for r in esql.run("depth from calls of 'depth'", shop_data)] == [
-        1,
-        2,
-        3,
-        4,
-        5,
-    ]
+    assert [r["depth"] for r in esql.run("depth from calls of 'depth'", shop_data)] == [1, 2, 3, 4, 5]
 
 
 def test_find_repeated_calls_under_one_parent(shop_data):
@@ -199,7 +189,9 @@ def test_find_repeated_calls_under_one_parent(shop_data):
     for c in calls:
         if short(c["function"]) == "fetch":
             groups.setdefault((c["producer"], c["parent_id"]), []).append(c)
-    expected = sorted((len(g) for g in groups.values() if len(g) >= 2), reverse=True)
+    expected = sorted(
+        (len(g) for g in groups.values() if len(g) >= 2), reverse=True
+    )
     rows = list(esql.run("find repeated calls of 'fetch' >= 2 under one parent", shop_data))
     assert [r["calls"] for r in rows] == expected == [3, 2]
     assert {short(r["parent"]) for r in rows} == {"checkout"}
@@ -256,12 +248,7 @@ def test_aggregates_grouped_ordered_and_limited(shop_data):
         assert row["max(duration)"] == max(durations)
         for q in ("p50", "p95", "p99"):
             assert row[f"{q}(duration)"] == _percentile(durations, int(q[1:]) / 100)
-    top = list(
-        esql.run(
-            "function, p95(duration) as slow from calls group by function order by slow desc limit 3",
-            shop_data,
-        )
-    )
+    top = list(esql.run("function, p95(duration) as slow from calls group by function order by slow desc limit 3", shop_data))
     assert [r["slow"] for r in top] == sorted(
         (_percentile(d, 0.95) for d in by_function.values()), reverse=True
     )[:3]
@@ -280,9 +267,7 @@ def test_order_by_and_limit_over_rows(shop_data):
     assert ids(shop_data, "calls limit 5") == call_ids(calls[:5])
     assert ids(shop_data, "calls of 'price' order by args.item, time desc") == call_ids(
         sorted(
-            sorted(
-                (c for c in calls if short(c["function"]) == "price"), key=lambda c: -c["start"]
-            ),
+            sorted((c for c in calls if short(c["function"]) == "price"), key=lambda c: -c["start"]),
             key=lambda c: c["args"]["item"],
         )
     )
@@ -293,9 +278,7 @@ def test_order_by_and_limit_over_rows(shop_data):
 
 def test_a_query_reads_the_latest_run_one_named_or_all(tmp_path):
     data = record_shop(tmp_path)
-    again = elixirscope(
-        "run", "--data-dir", str(data), "--level", "args", str(tmp_path / "shop_prog.py")
-    )
+    again = elixirscope("run", "--data-dir", str(data), "--level", "args", str(tmp_path / "shop_prog.py"))
     assert again.returncode == 0, again.stderr
     from elixirscope.query.runs import list_runs
 
@@ -306,10 +289,7 @@ def test_a_query_reads_the_latest_run_one_named_or_all(tmp_path):
     assert len(list(esql.run(f"calls in run '{first.id[:6]}'", data))) == n
     assert len(list(esql.run("calls in all runs", data))) == 2 * n
     assert len(list(esql.run("calls", data, all_runs=True))) == 2 * n
-    runs = {
-        r["run"]: r["count(*)"]
-        for r in esql.run("run, count(*) from calls in all runs group by run", data)
-    }
+    runs = {r["run"]: r["count(*)"] for r in esql.run("run, count(*) from calls in all runs group by run", data)}
     assert runs == {latest.id: n, first.id: n}
 
 
@@ -322,9 +302,7 @@ def test_state_predicates_read_the_state_after_each_change(actor_data):
 
     timeline = StateRecording(actor_data).timeline("desk")
     expected = [
-        c.event.id
-        for i, c in enumerate(timeline)
-        if to_plain(node_at(timeline.state(i), ("orders",))) >= 1
+        c.event.id for i, c in enumerate(timeline) if to_plain(node_at(timeline.state(i), ("orders",))) >= 1
     ]
     assert ids(actor_data, "states of 'desk' where state.orders >= 1") == expected
     rows = list(esql.run("state.takings as takings from states of 'desk'", actor_data))
@@ -373,11 +351,7 @@ def test_a_message_s_state_is_its_receiver_s_before_its_handler(actor_data):
 def test_messages_within_a_window_before_a_restart(actor_data):
     events = all_events(actor_data)
     sends = {se.event.message_id: se.event for se in events if type(se.event) is MessageSend}
-    restarts = [
-        se.event.ts
-        for se in events
-        if type(se.event) is ProcessRestart and se.event.path.endswith("stock")
-    ]
+    restarts = [se.event.ts for se in events if type(se.event) is ProcessRestart and se.event.path.endswith("stock")]
     assert restarts
     window = 50_000_000
     expected = [
@@ -387,17 +361,9 @@ def test_messages_within_a_window_before_a_restart(actor_data):
         and se.event.actor.endswith("stock")
         and any(r - window <= se.event.ts <= r for r in restarts)
     ]
-    got = ids(
-        actor_data, "messages where to = 'stock' and received within 50ms before restart of 'stock'"
-    )
+    got = ids(actor_data, "messages where to = 'stock' and received within 50ms before restart of 'stock'")
     assert got == expected and got
-    assert (
-        ids(
-            actor_data,
-            "messages where to = 'stock' and received within 1ns after restart of 'stock'",
-        )
-        == []
-    )
+    assert ids(actor_data, "messages where to = 'stock' and received within 1ns after restart of 'stock'") == []
     rows = list(esql.run("messages where to = 'desk'", actor_data))
     assert all(r["latency"] > 0 for r in rows) and rows
     (restart,) = esql.run("restarts of 'stock'", actor_data)
@@ -409,18 +375,14 @@ def test_events_of_an_actor_push_its_name_down(actor_data):
     assert result.explain["pushed_down"]["actor"].endswith("/desk")
     events = all_events(actor_data)
     assert [r["time"] for r in result] == [
-        se.event.ts
-        for se in events
-        if type(se.event) is StateChange and se.event.actor.endswith("desk")
+        se.event.ts for se in events if type(se.event) is StateChange and se.event.actor.endswith("desk")
     ]
     empty = esql.run("states of 'nobody'", actor_data)
     assert list(empty) == [] and "nobody" in empty.note
 
 
 def test_custom_events_by_their_data(shop_data):
-    rows = list(
-        esql.run("name, data.takings as takings, data.floats[1] as f from custom", shop_data)
-    )
+    rows = list(esql.run("name, data.takings as takings, data.floats[1] as f from custom", shop_data))
     assert rows == [
         {"name": "opened", "takings": None, "f": 2.5},
         {"name": "closed", "takings": 42, "f": None},
@@ -473,9 +435,7 @@ def test_windows_after_around_and_on_the_same_chain(actor_data):
         for same in (False, True):
             query = f"events where within 2ms {side} (states where error is not null)"
             query += " on same chain" if same else ""
-            assert ids(actor_data, query) == [
-                se.event.id for se in events if near(se, side, same)
-            ], query
+            assert ids(actor_data, query) == [se.event.id for se in events if near(se, side, same)], query
 
 
 def test_state_of_another_event_is_its_actors_state_at_its_time(actor_data):
@@ -491,19 +451,11 @@ def test_state_of_another_event_is_its_actors_state_at_its_time(actor_data):
         return to_plain(node_at(timeline.state(before[-1]), ("orders",))) if before else None
 
     receives = [
-        se
-        for se in all_events(actor_data)
-        if type(se.event) is MessageReceive and se.event.actor == desk
+        se for se in all_events(actor_data) if type(se.event) is MessageReceive and se.event.actor == desk
     ]
     expected = [(se.event.id, orders_then(se)) for se in receives]
-    rows = esql.run(
-        "id, state.orders as orders from events where actor = 'desk' and kind = 'receive'",
-        actor_data,
-    )
+    rows = esql.run("id, state.orders as orders from events where actor = 'desk' and kind = 'receive'", actor_data)
     assert [(r["id"], r["orders"]) for r in rows] == expected
     assert {o for _id, o in expected} - {None}, "the desk took no orders before a message"
     at_least_one = [i for i, o in expected if o is not None and o >= 1]
-    assert (
-        ids(actor_data, "events where kind = 'receive' and actor = 'desk' and state.orders >= 1")
-        == at_least_one
-    )
+    assert ids(actor_data, "events where kind = 'receive' and actor = 'desk' and state.orders >= 1") == at_least_one

@@ -32,9 +32,7 @@ class World:
 def world(shop_data) -> World:
     events = all_events(shop_data)
     calls = plain_calls(events)
-    entries = {
-        (se.producer, se.event.id): se.event for se in events if type(se.event) is FunctionEntry
-    }
+    entries = {(se.producer, se.event.id): se.event for se in events if type(se.event) is FunctionEntry}
     depth_of = {}
     for se in events:
         n, parent = 0, se.event.parent_id
@@ -178,9 +176,7 @@ def conditions(world: World, source: str) -> st.SearchStrategy[tuple]:
         ]
     else:
         atoms.append(
-            st.tuples(
-                st.just("kind"), st.sampled_from(["call", "return", "exception", "yield", "thread"])
-            )
+            st.tuples(st.just("kind"), st.sampled_from(["call", "return", "exception", "yield", "thread"]))
         )
     return st.recursive(
         st.one_of(atoms),
@@ -200,11 +196,7 @@ def queries(draw, world: World) -> tuple[str, list[int]]:
     ordered = draw(st.booleans()) and source == "calls"
     limit = draw(st.one_of(st.none(), st.integers(1, 12)))
     if source == "calls":
-        rows = [
-            (c["id"], c["duration"], c["start"])
-            for c in world.calls
-            if holds(cond, call_fields(world, c))
-        ]
+        rows = [(c["id"], c["duration"], c["start"]) for c in world.calls if holds(cond, call_fields(world, c))]
     else:
         rows = [
             (se.event.id, getattr(se.event, "duration_ns", None), se.event.ts)

@@ -42,9 +42,7 @@ def test_the_query_examples_print_what_the_readme_shows(tmp_path: Path) -> None:
     done = elixirscope("run", "--data-dir", "shop", "-m", "elixirscope.examples.shop", cwd=tmp_path)
     assert done.returncode == 0, done.stderr  # the actor example's recording
     blocks = re.findall(r"```\n(\$ elixirscope query .*?)```", _section("Querying: ESQL"), re.S)
-    commands = [
-        c for block in blocks for c in re.split(r"^(?=\$ )", block, flags=re.M) if c.strip()
-    ]
+    commands = [c for block in blocks for c in re.split(r"^(?=\$ )", block, flags=re.M) if c.strip()]
     assert len(commands) >= 6
     for command in commands:
         line, _, shown = command.partition("\n")

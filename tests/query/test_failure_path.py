@@ -7,18 +7,8 @@ from elixirscope.query.failure_path import failure_branch
 
 
 def node(name, status="returned", error=None, children=()):
-    return CallNode(
-        function=name,
-        call_id=0,
-        producer="p",
-        node="n",
-        pid=1,
-        thread=1,
-        start_ts=0,
-        status=status,
-        error=error,
-        children=list(children),
-    )
+    return CallNode(function=name, call_id=0, producer="p", node="n", pid=1, thread=1,
+                    start_ts=0, status=status, error=error, children=list(children))
 
 
 def names(nodes):
@@ -30,18 +20,12 @@ def test_the_branch_that_raised_keeps_the_last_raising_child_at_each_level():
     roots = [
         node("setup_data", children=[node("helper")]),
         node("caught_early", "raised", ("KeyError", "k")),
-        node(
-            "run",
-            "raised",
-            err,
-            children=[
-                node("parse"),
-                node("retry", "raised", err, children=[node("deep", "raised", err)]),
-                node(
-                    "check", "raised", err, children=[node("deeper", "raised", err), node("after")]
-                ),
-            ],
-        ),
+        node("run", "raised", err, children=[
+            node("parse"),
+            node("retry", "raised", err, children=[node("deep", "raised", err)]),
+            node("check", "raised", err, children=[node("deeper", "raised", err),
+                                                   node("after")]),
+        ]),
     ]
     kept, raised = failure_branch(roots, "ValueError")
     assert raised

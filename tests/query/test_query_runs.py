@@ -28,82 +28,29 @@ def _calls(n: int, cid: str, ts: int, *, raise_last: bool = False) -> list:
     out = []
     for i in range(n):
         call_id = 2 * i + 1
-        out.append(
-            FunctionEntry(
-                id=call_id,
-                ts=ts + 10 * i,
-                thread=1,
-                correlation_id=cid,
-                parent_id=0,
-                function="m.work",
-                args={"i": str(i)},
-            )
-        )
+        out.append(FunctionEntry(id=call_id, ts=ts + 10 * i, thread=1, correlation_id=cid,
+                                 parent_id=0, function="m.work", args={"i": str(i)}))
         if raise_last and i == n - 1:
-            out.append(
-                FunctionError(
-                    id=call_id + 1,
-                    ts=ts + 10 * i + 5,
-                    thread=1,
-                    correlation_id=cid,
-                    parent_id=0,
-                    call_id=call_id,
-                    function="m.work",
-                    duration_ns=5,
-                    exc_type="ValueError",
-                    message="bad",
-                )
-            )
+            out.append(FunctionError(id=call_id + 1, ts=ts + 10 * i + 5, thread=1,
+                                     correlation_id=cid, parent_id=0, call_id=call_id,
+                                     function="m.work", duration_ns=5, exc_type="ValueError",
+                                     message="bad"))
         else:
-            out.append(
-                FunctionExit(
-                    id=call_id + 1,
-                    ts=ts + 10 * i + 5,
-                    thread=1,
-                    correlation_id=cid,
-                    parent_id=0,
-                    call_id=call_id,
-                    function="m.work",
-                    duration_ns=5,
-                    result=str(i),
-                )
-            )
+            out.append(FunctionExit(id=call_id + 1, ts=ts + 10 * i + 5, thread=1,
+                                    correlation_id=cid, parent_id=0, call_id=call_id,
+                                    function="m.work", duration_ns=5, result=str(i)))
     return out
 
 
-def _run(
-    data,
-    run_id: str,
-    *,
-    started: int,
-    events: list,
-    dropped: int = 0,
-    record: bool = True,
-    lost: int = 0,
-) -> None:
+def _run(data, run_id: str, *, started: int, events: list, dropped: int = 0,
+         record: bool = True, lost: int = 0) -> None:
     with EventStore.open(data) as store:  # each run a process of its own
-        store.append(
-            EventBatch(
-                node="h",
-                pid=1,
-                program="prog.py",
-                producer=f"h:1:{run_id}",
-                seq=1,
-                sent_ts=started,
-                dropped=dropped,
-                events=events,
-                run=run_id,
-            )
-        )
+        store.append(EventBatch(node="h", pid=1, program="prog.py", producer=f"h:1:{run_id}", seq=1,
+                                sent_ts=started, dropped=dropped, events=events, run=run_id))
     if record:
         rec = start_record(run_id, command=["prog.py", run_id[:4]], program="prog.py", node="h")
-        rec.update(
-            started_ns=started,
-            ended_ns=started + 10**6,
-            exit_status=0,
-            lost=lost,
-            drop_reasons={"ring_full": dropped + lost} if dropped + lost else {},
-        )
+        rec.update(started_ns=started, ended_ns=started + 10**6, exit_status=0, lost=lost,
+                   drop_reasons={"ring_full": dropped + lost} if dropped + lost else {})
         write_run(data, rec)
 
 
@@ -111,14 +58,9 @@ def _run(
 def two_runs(tmp_path):
     data = tmp_path / "data"
     _run(data, "aaaa1111" * 4, started=T0, events=_calls(3, "c-old", T0))
-    _run(
-        data,
-        "bbbb2222" * 4,
-        started=T0 + 10**8,
-        events=_calls(150, "c-new", T0 + 10**8, raise_last=True),
-        dropped=7,
-        lost=2,
-    )
+    _run(data, "bbbb2222" * 4, started=T0 + 10**8, events=_calls(150, "c-new", T0 + 10**8,
+                                                                   raise_last=True),
+         dropped=7, lost=2)
     return data
 
 
@@ -126,13 +68,8 @@ def test_runs_are_listed_newest_first_with_their_totals(two_runs):
     runs = list_runs(two_runs)
     assert [r.id[:4] for r in runs] == ["bbbb", "aaaa"]
     new = runs[0]
-    assert (new.events, new.dropped, new.exceptions, new.processes, new.exit_status) == (
-        300,
-        9,
-        1,
-        1,
-        0,
-    )  # dropped: 7 counted in batches + 2 lost outside any batch
+    assert (new.events, new.dropped, new.exceptions, new.processes, new.exit_status) == \
+        (300, 9, 1, 1, 0)  # dropped: 7 counted in batches + 2 lost outside any batch
     assert new.command == ["prog.py", "bbbb"] and new.duration_ns == 10**6
     report = runs_report(two_runs)
     assert report["count"] == 2 and report["runs"][0]["dropped"] == 9
@@ -144,12 +81,7 @@ def test_runs_are_listed_newest_first_with_their_totals(two_runs):
 def test_a_run_without_a_record_is_still_listed_from_its_batches(tmp_path):
     _run(tmp_path, "cccc3333" * 4, started=T0, events=_calls(2, "c", T0), record=False)
     (run,) = list_runs(tmp_path)
-    assert (run.id[:4], run.events, run.command_text, run.exit_status) == (
-        "cccc",
-        4,
-        "prog.py",
-        None,
-    )
+    assert (run.id[:4], run.events, run.command_text, run.exit_status) == ("cccc", 4, "prog.py", None)
 
 
 def test_select_run_latest_prefix_all_and_the_errors(two_runs, tmp_path):
@@ -171,9 +103,8 @@ def test_events_default_to_the_newest_of_the_latest_run_and_say_how_many_more(tw
     report = events_report(str(two_runs), limit=10)
     assert report["count"] == 10 and report["more"] == 290 and report["dropped"] == 9
     assert report["run"]["id"].startswith("bbbb")
-    assert [e["args"]["i"] for e in report["events"] if e["type"] == "call"] == [
-        str(i) for i in range(145, 150)
-    ]  # the newest, shown oldest first
+    assert [e["args"]["i"] for e in report["events"] if e["type"] == "call"] == \
+        [str(i) for i in range(145, 150)]  # the newest, shown oldest first
     text = report["text"]
     assert "… 290 more; --limit, --since or --all" in text
     assert "9 events of run bbbb2222 were dropped while recording" in text
@@ -210,18 +141,8 @@ def test_a_tree_with_missing_entries_says_why(tmp_path):
 
 def test_a_store_from_before_runs_reads_everything(tmp_path):
     with EventStore.open(tmp_path) as store:
-        store.append(
-            EventBatch(
-                node="h",
-                pid=1,
-                program="p",
-                producer="h:1:1",
-                seq=1,
-                sent_ts=T0,
-                dropped=0,
-                events=_calls(2, "c", T0),
-            )
-        )
+        store.append(EventBatch(node="h", pid=1, program="p", producer="h:1:1", seq=1,
+                                sent_ts=T0, dropped=0, events=_calls(2, "c", T0)))
     assert list_runs(tmp_path) == []
     report = events_report(str(tmp_path))
     assert report["count"] == 4 and report["run"] is None
@@ -233,32 +154,17 @@ def test_batches_in_doubt_count_as_dropped_only_while_the_store_lacks_them(tmp_p
     _run(data, run_id, started=T0, events=_calls(2, "c", T0))  # batch seq 1 of h:1:<run>
     producer = f"h:1:{run_id}"
     record = start_record(run_id, command=["prog.py"], program="prog.py", node="h")
-    record.update(
-        started_ns=T0,
-        ended_ns=T0 + 10**6,
-        exit_status=0,
-        in_doubt=[[producer, 1, 4], [producer, 2, 1000], ["", 0, 3]],
-    )
+    record.update(started_ns=T0, ended_ns=T0 + 10**6, exit_status=0,
+                  in_doubt=[[producer, 1, 4], [producer, 2, 1000], ["", 0, 3]])
     write_run(data, record)
     (run,) = list_runs(data)
     assert (run.events, run.dropped) == (4, 1003)  # seq 1 landed; seq 2 and the unnamed did not
     assert run.drop_reasons == {"in_doubt": 1003}
     with EventStore.open(data) as store:  # seq 2 lands late (the daemon committed it after all)
-        store.append(
-            EventBatch(
-                node="h",
-                pid=1,
-                program="prog.py",
-                producer=producer,
-                seq=2,
-                sent_ts=T0,
-                dropped=0,
-                events=_calls(500, "d", T0 + 100),
-                run=run_id,
-            )
-        )
+        store.append(EventBatch(node="h", pid=1, program="prog.py", producer=producer, seq=2,
+                                sent_ts=T0, dropped=0, events=_calls(500, "d", T0 + 100),
+                                run=run_id))
     (run,) = list_runs(data)
     assert (run.events, run.dropped, run.drop_reasons) == (1004, 3, {"in_doubt": 3})
     assert "because they were sent, the program exited before the daemon confirmed" in drop_note(
-        select_run(data)
-    )
+        select_run(data))

@@ -29,18 +29,9 @@ class Program:
         self.ts += step
         return self.ts
 
-    def call(
-        self,
-        function: str,
-        body=(),
-        *,
-        took: int = 100,
-        parent: int = 0,
-        thread: int = 1,
-        raises: tuple[str, str, list[str]] | None = None,
-        file: str = "/app/m.py",
-        line: int = 3,
-    ) -> int:
+    def call(self, function: str, body=(), *, took: int = 100, parent: int = 0, thread: int = 1,
+             raises: tuple[str, str, list[str]] | None = None, file: str = "/app/m.py",
+             line: int = 3) -> int:
         """Record a call that runs ``body(call_id)`` and lasts ``took`` ns plus its children."""
         cid = next(self.ids)
         start = self._tick(1)
@@ -49,49 +40,23 @@ class Program:
         end = self._tick(took)
         duration = took + inner
         if raises is None:
-            self.events.append(
-                ("return", next(self.ids), end, thread, "c1", parent, cid, function, duration, None)
-            )
+            self.events.append(("return", next(self.ids), end, thread, "c1", parent, cid,
+                                function, duration, None))
         else:
             exc, msg, tb = raises
-            self.events.append(
-                (
-                    "exception",
-                    next(self.ids),
-                    end,
-                    thread,
-                    "c1",
-                    parent,
-                    cid,
-                    function,
-                    duration,
-                    exc,
-                    msg,
-                    int(tb[-1].split(":")[1]),
-                    tb,
-                )
-            )
+            self.events.append(("exception", next(self.ids), end, thread, "c1", parent, cid,
+                                function, duration, exc, msg, int(tb[-1].split(":")[1]), tb))
         return duration
 
     def add(self, tag: str, *fields, thread: int = 1) -> None:
         self.events.append((tag, next(self.ids), self._tick(1), thread, "c1", 0, *fields))
 
     def stored(self) -> list[StoredEvent]:
-        frame = encode_batch(
-            node="n1",
-            pid=100,
-            program="prog.py",
-            producer=self.producer,
-            seq=1,
-            sent_ts=self.ts,
-            dropped=0,
-            events=self.events,
-        )
+        frame = encode_batch(node="n1", pid=100, program="prog.py", producer=self.producer,
+                             seq=1, sent_ts=self.ts, dropped=0, events=self.events)
         batch = decode_batch(frame)
-        return [
-            StoredEvent(e, batch.node, batch.pid, batch.program, batch.producer)
-            for e in batch.events
-        ]
+        return [StoredEvent(e, batch.node, batch.pid, batch.program, batch.producer)
+                for e in batch.events]
 
 
 def test_counts_total_and_self_time_with_percentiles():
@@ -99,18 +64,13 @@ def test_counts_total_and_self_time_with_percentiles():
 
     def leaf(took):
         return lambda parent: p.call("app.leaf", took=took, parent=parent)
-
     p.call("app.root", [leaf(t) for t in range(10, 101, 10)], took=1000)
     report = summarize(p.stored())
     rows = {f["function"]: f for f in report["functions"]}
     assert [f["function"] for f in report["functions"]] == ["app.leaf", "app.root"]
     leafs = rows["app.leaf"]
     assert (leafs["calls"], leafs["total_ns"], leafs["self_ns"]) == (10, 550, 550)
-    assert (leafs["p50_ns"], leafs["p95_ns"], leafs["max_ns"]) == (
-        50,
-        100,
-        100,
-    )  # nearest rank: the 5th of 10
+    assert (leafs["p50_ns"], leafs["p95_ns"], leafs["max_ns"]) == (50, 100, 100)  # nearest rank: the 5th of 10
     assert (rows["app.root"]["total_ns"], rows["app.root"]["self_ns"]) == (1550, 1000)
     assert rows["app.root"]["source"] == "…/app/m.py:3"
     assert report["slowest"][0]["function"] == "app.root"
@@ -122,23 +82,15 @@ def test_an_exception_counts_once_where_it_was_raised_however_far_it_went():
     tb_inner = ["/app/m.py:9:parse"]
     tb_outer = ["/app/m.py:20:run", "/app/m.py:9:parse"]
     for _ in range(3):
-        p.call(
-            "app.run",
-            [
-                lambda parent: p.call(
-                    "app.parse", parent=parent, raises=("ValueError", "bad", tb_inner)
-                )
-            ],
-            raises=("ValueError", "bad", tb_outer),
-        )
+        p.call("app.run", [lambda parent: p.call("app.parse", parent=parent,
+                                                 raises=("ValueError", "bad", tb_inner))],
+               raises=("ValueError", "bad", tb_outer))
     p.call("app.other", raises=("KeyError", "'k'", ["/app/n.py:4:other"]))
     report = summarize(p.stored())
-    assert [
-        (e["exc_type"], e["raised_at"], e["count"], e["functions"]) for e in report["exceptions"]
-    ] == [
+    assert [(e["exc_type"], e["raised_at"], e["count"], e["functions"])
+            for e in report["exceptions"]] == [
         ("ValueError", "…/app/m.py:9 in parse", 3, {"app.parse": 3}),
-        ("KeyError", "…/app/n.py:4 in other", 1, {"app.other": 1}),
-    ]
+        ("KeyError", "…/app/n.py:4 in other", 1, {"app.other": 1})]
     assert {f["function"]: f["errors"] for f in report["functions"]}["app.run"] == 3
 
 
@@ -156,11 +108,7 @@ def test_actors_processes_and_threads():
     assert actors["shop/desk"]["messages_out"] == 1
     stock = actors["shop/stock"]
     assert (stock["messages_in"], stock["state_changes"], stock["restarts"], stock["exits"]) == (
-        1,
-        1,
-        1,
-        1,
-    )
+        1, 1, 1, 1)
     [proc] = report["processes"]
     assert {t["name"]: t["events"] for t in proc["threads"]} == {"MainThread": 4, "worker-7": 3}
     assert "thread worker-7" in report["text"]
@@ -189,14 +137,8 @@ def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
 
     def play(node, parent):
         name, took, children = node
-        return p.call(
-            "mod." + name,
-            [lambda cid, c=c: play(c, cid) for c in children],
-            took=took,
-            parent=parent,
-            file="/very/long/" + name * 3 + ".py",
-        )
-
+        return p.call("mod." + name, [lambda cid, c=c: play(c, cid) for c in children],
+                      took=took, parent=parent, file="/very/long/" + name * 3 + ".py")
     root_total = sum(play(root, 0) for root in roots)
     report = summarize(p.stored(), top=top)
     assert sum(f["self_ns"] for f in report["functions"]) == root_total
@@ -214,6 +156,4 @@ def test_a_reused_thread_ident_counts_as_two_threads():
     p.call("app.work", thread=5)
     [proc] = summarize(p.stored())["processes"]
     assert {t["name"]: (t["thread"], t["events"]) for t in proc["threads"]} == {
-        "T-1": (5, 3),
-        "pool_0": (5, 5),
-    }
+        "T-1": (5, 3), "pool_0": (5, 5)}

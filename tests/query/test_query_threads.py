@@ -14,29 +14,20 @@ def _stored(event, producer="n:1:1"):
 
 
 def _start(ident, ts, name, kind="thread"):
-    return _stored(
-        ThreadStart(
-            id=ts, ts=ts, thread=ident, correlation_id=None, parent_id=0, name=name, kind=kind
-        )
-    )
+    return _stored(ThreadStart(id=ts, ts=ts, thread=ident, correlation_id=None, parent_id=0,
+                               name=name, kind=kind))
 
 
 def test_a_reused_ident_is_named_by_the_latest_start_before_the_event():
-    names = ThreadNames(
-        [
-            _start(7, 100, "first"),
-            _start(7, 300, "second"),
-            _start(7, 200, "pool-task", kind="task"),
-        ]
-    )
+    names = ThreadNames([_start(7, 100, "first"), _start(7, 300, "second"),
+                         _start(7, 200, "pool-task", kind="task")])
     assert names.name("n:1:1", 7, 150) == "first"
     assert names.name("n:1:1", 7, 300) == "second"
     assert names.name("n:1:1", 7, 50) == "first"  # before any start: the first name
     assert names.name("n:1:1", 8, 150) is None
     assert names.name("other:1:1", 7, 150) is None
-    call = _stored(
-        FunctionEntry(id=1, ts=400, thread=9, correlation_id=None, parent_id=0, function="m.f")
-    )
+    call = _stored(FunctionEntry(id=1, ts=400, thread=9, correlation_id=None, parent_id=0,
+                                 function="m.f"))
     assert names.label(call) == "9"
 
 
