@@ -326,7 +326,7 @@ def growth(draw) -> tuple[list, list[object]]:
     return ordered, steps
 
 
-@settings(max_examples=examples(15, 250), deadline=None)
+@settings(max_examples=examples(10, 250), deadline=None)
 @given(grown=growth(), data=st.data())
 def test_columns_extended_over_any_split_equal_columns_built_at_once_and_the_rows(grown, data):
     """The side file after every step (extended when only batches were added, built again

@@ -1,15 +1,11 @@
 """The call columns kept current in the background: a keeper over a real store extends them as
 batches are stored, in bounded steps, so the next aggregate reads nothing but side files; it
-gives way to queries; and a real daemon's Query layer keeps them current after a run."""
+gives way to queries (a real daemon's Query layer keeping them: test_esql_cli)."""
 
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-import textwrap
 
-from daemons import make_daemon  # noqa: F401 - the fixture
 from esql_recordings import split_batches
 from waiting import wait_until
 
@@ -69,56 +65,6 @@ def test_a_keeper_gives_way_while_a_query_runs(tmp_path):
         "  engine: columns\n  call columns: current (nothing read but their side files)"
         in shown(plan)
     )
-
-
-SCRIPT = textwrap.dedent("""\
-    def price(n):
-        return n * 2
-
-    def checkout(items):
-        return sum(price(i) for i in range(items))
-
-    for _ in range(40):
-        checkout(5)
-""")
-
-
-def test_a_daemon_keeps_the_columns_current_after_a_run(make_daemon, tmp_path):  # noqa: F811
-    d = make_daemon()
-    script = tmp_path / "shop.py"
-    script.write_text(SCRIPT)
-    keys = ("--daemon", d.endpoint, "--keys", str(d.keys_dir))
-    for runs in (1,):  # (a second run: the same, extended; the test above shows that)
-        done = subprocess.run(
-            [sys.executable, "-m", "elixirscope", "run", *keys, str(script)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-
-        def kept(runs: int = runs) -> bool:  # every call stored, the columns of all current
-            answer = d.request(
-                "esql",
-                "query",
-                timeout=60,
-                query="count(*) from calls where depth >= 0",
-                all_runs=True,
-            )
-            if not (answer.ok and answer.data["rows"] == [[runs * 240]]):
-                return False
-            kept = d.request("esql_columns", "query", timeout=30).data
-            with EventStore.open(d.data_dir, readonly=True) as store:
-                stored = {path: list(v) for path, v in store.shard_versions().items()}
-            return kept["current"] and kept["versions"] == stored
-
-        wait_until(kept, timeout=120, interval=0.5)
-        answer = d.request(
-            "esql", "query", timeout=60, query=f"count(*) from calls limit {runs}", all_runs=True
-        )
-        assert answer.data["rows"] == [[runs * 240]]
-        assert answer.data["plan"]["engine"] == "columns"
-        assert answer.data["plan"]["columns"] == "current"  # the keeper read, not the query
 
 
 def test_a_store_being_written_to_is_extended_by_large_parts(tmp_path):
