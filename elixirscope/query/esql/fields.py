@@ -366,6 +366,8 @@ def _state(row: Any) -> Any:
         return row.state
     if type(row) is MessageRow:  # the receiver's when it received it: before its handler
         return _late(row, lambda: row.state)
+    if type(row) is CallRow:  # its actor's before the handler it runs in
+        return row.state
     if type(row) is not EventRow:
         return None
     actors = (ev.actor,) if type(ev) is MessageReceive else event_actors(ev)
@@ -561,11 +563,12 @@ _FIELDS = [
     _f(
         "state",
         "state",
-        {"events", "states", "messages"},
+        {"events", "states", "messages", "calls"},
         _state,
         needs=("states",),
         doc="the state after (a state change), else its actor's state then (a message's:"
-        " its receiver's when it received it, before its handler)",
+        " its receiver's when it received it, before its handler; a call's: that of the"
+        " actor whose handler it runs in, before the handler)",
     ),
     _f("change", "text", {"events", "states"}, _change, doc="what the change did"),
     _f(
