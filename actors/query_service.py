@@ -4,7 +4,9 @@ It answers ESQL queries (``esql``: {query, run?, all_runs?, max_rows?,
 timeout?}; docs/esql.md), each on a thread of its own so that it keeps
 answering meanwhile — ``esql_cancel`` ({request?}: one query's request id,
 else every one) stops running queries, whose callers get an ``invalid_params``
-error saying so; ``esql_running`` lists them — and the reads the CLI and the console need:
+error saying so; ``esql_running`` lists them; ``esql_columns`` says how the call columns'
+background upkeep stands (``ColumnKeeper``: extended after commits, giving way
+to queries) — and the reads the CLI and the console need:
 ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
 ``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
@@ -39,6 +41,7 @@ class QueryService(LayerService):
         "esql",
         "esql_cancel",
         "esql_running",
+        "esql_columns",
     )
 
     def init_state(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +51,15 @@ class QueryService(LayerService):
         self.queries = RunningQueries()
         self.callers: dict[str, tuple[Any, Request]] = {}
         self.polling = False
+        self.keeper = self._keeper()
         return {}
+
+    def _keeper(self) -> Any:
+        """The call columns kept current in the background (they give way to queries)."""
+        from elixirscope.query.esql.keeper import ColumnKeeper
+
+        queries = self.queries
+        return ColumnKeeper(self.data_dir, busy=lambda: len(queries) > 0).start()
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         """``esql`` starts the query on its thread and answers when it ends (``esql_poll``)."""
@@ -120,7 +131,12 @@ class QueryService(LayerService):
     def op_esql_running(self, request: Request, state: Any) -> dict[str, Any]:
         return {"running": self.queries.running()}
 
+    def op_esql_columns(self, request: Request, state: Any) -> dict[str, Any]:
+        """How the background upkeep of the call columns stands."""
+        return self.keeper.status()
+
     def terminate(self, reason: Any, state: Any) -> None:
+        self.keeper.close()
         self.queries.close()
 
     def op_events(self, request: Request, state: Any) -> dict[str, Any]:

@@ -193,6 +193,13 @@ def _guarded(rows: Any) -> Any:
         raise CommandError(str(exc)) from None
 
 
+COLUMNS_WERE = {
+    "current": "current (nothing read but their side files)",
+    "extended": "extended (the chunks stored since they were last brought up to date read)",
+    "built": "built (every chunk of a shard read)",
+}
+
+
 def _explained(plan: dict[str, Any]) -> str:
     pushed = plan.get("pushed_down") or {}
     lines = ["plan:"]
@@ -217,6 +224,10 @@ def _explained(plan: dict[str, Any]) -> str:
             f"  within: {window['anchors']} anchor row{'' if window['anchors'] == 1 else 's'}"
             + ("; their windows bound the read" if window["bounds_the_read"] else "")
         )
+    if plan.get("engine"):
+        lines.append(f"  engine: {plan['engine']}")
+    if plan.get("columns"):
+        lines.append(f"  call columns: {COLUMNS_WERE[plan['columns']]}")
     if plan.get("note"):
         lines.append(f"  note: {plan['note']}")
     return "\n".join(lines)

@@ -43,7 +43,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -645,18 +645,28 @@ class EventStore:
         return out
 
     def shard_chunks(
-        self, path: str, *, after: int = 0, check: Callable[[], None] | None = None
+        self,
+        path: str,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        check: Callable[[], None] | None = None,
     ) -> Iterator[tuple[str, list[StoredEvent]]]:
         """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
         run, in order of their first event; only those with an id above ``after``
-        (what was stored since), in order of id, when given. ``check`` is called
-        before each chunk."""
+        (what was stored since) and at most ``upto``, in order of id, when given.
+        ``check`` is called before each chunk."""
         with self._mutex:
             shard = next((s for s in self._shards() if s.path == path), None)
         if shard is None:
             raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
-        refs = self._guarded_scan(shard, None, None, "asc") if not after else _after(shard, after)
+        if not after and upto is None:
+            refs: Iterable[ChunkRef] = self._guarded_scan(shard, None, None, "asc")
+        else:
+            refs = _after(shard, after)
         for ref in refs:
+            if upto is not None and ref.chunk_id > upto:
+                return
             if check is not None:
                 check()
             with self._mutex:
@@ -669,6 +679,17 @@ class EventStore:
                     self._shard_failed(shard, exc)
                     return
             yield run, found
+
+    def shard_chunk_after(self, path: str, after: int, count: int) -> int:
+        """The id of the ``count``-th chunk of one shard above id ``after`` (its last one
+        when fewer are stored; ``after`` when none): where a read of at most ``count``
+        chunks stops."""
+        with self._mutex:
+            shard = next((s for s in self._shards() if s.path == path), None)
+            if shard is None:
+                raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
+            page = shard.chunks_after(after, None, count)
+        return page[-1].chunk_id if page else after
 
     def shard_batches(self, path: str) -> list[tuple[str, int]]:
         """Every (producer, seq) stored in one shard."""

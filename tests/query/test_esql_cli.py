@@ -12,6 +12,7 @@ from esql_recordings import SHOP, elixirscope
 from waiting import wait_until
 
 from elixirscope.query import esql
+from elixirscope.store import EventStore
 
 QUERY = "calls of 'price' where args.item = 'tea'"
 
@@ -96,3 +97,16 @@ def test_the_same_answer_through_a_daemon(make_daemon, tmp_path):  # noqa: F811
     assert console.returncode == 0, console.stderr
     assert console.stdout.splitlines()[1].split() == ["time", "function", "args", "outcome", "duration"]
     assert len(console.stdout.splitlines()) == 2 + len(local)
+
+    # the Query layer keeps the call columns current in the background (ColumnKeeper):
+    # once it has caught up with the store, an aggregate reads nothing but side files
+    def kept() -> bool:
+        status = d.request("esql_columns", "query", timeout=30).data
+        with EventStore.open(d.data_dir, readonly=True) as store:
+            stored = {path: list(v) for path, v in store.shard_versions().items()}
+        return status["current"] and status["versions"] == stored
+
+    wait_until(kept, timeout=120, interval=0.5)
+    answer = d.request("esql", "query", timeout=60, query="function, count(*) from calls group by function")
+    assert answer.ok and answer.data["plan"]["engine"] == "columns"
+    assert answer.data["plan"]["columns"] == "current"  # the keeper read, not the query

@@ -293,3 +293,82 @@ def test_find_names_many_parents_from_the_columns(tmp_path):
     rows = esql.run("find repeated calls >= 2", split_data, cache=False)
     assert sorted((r["parent"], r["function"], r["calls"]) for r in rows) == expected
     assert (split_data / "columns").is_dir()  # what named them
+
+
+# ---------------------------------------------------------------- any split of the batches
+
+
+def decoded(table) -> list[tuple]:
+    """A table's rows with names for codes (codes differ between tables of the same calls)."""
+    a = table.arrays
+    names = ("start", "end", "duration", "status", "emit_id", "call_id", "entry")
+    return [
+        (table.functions[int(a["function"][i])], table.origins[int(a["origin"][i])])
+        + tuple(int(a[n][i]) for n in names)
+        for i in range(len(table))
+    ]
+
+
+@st.composite
+def growth(draw) -> tuple[list, list[object]]:
+    """A store's batches (producers interleaved) and the steps it is written in: the
+    batches of each step, or ``"prune"`` (its oldest batches deleted)."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    batches = split_batches(rng, producers=draw(st.integers(1, 3)), calls=draw(st.integers(5, 120)))
+    ordered = sorted(batches, key=lambda b: (b.seq, rng.random()))
+    cuts = sorted(draw(st.lists(st.integers(0, len(ordered)), max_size=5)))
+    bounds = [0, *cuts, len(ordered)]
+    steps: list[object] = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        steps.append(ordered[lo:hi])
+        if draw(st.integers(0, 9)) == 0:
+            steps.append("prune")
+    return ordered, steps
+
+
+@settings(max_examples=examples(10, 250), deadline=None)
+@given(grown=growth(), data=st.data())
+def test_columns_extended_over_any_split_equal_columns_built_at_once_and_the_rows(grown, data):
+    """The side file after every step (extended when only batches were added, built again
+    after a prune; at once, or in steps of a few chunks as the daemon keeps it) holds the
+    calls a build of the whole shard holds, in the same order, and random aggregates over
+    it answer as the rows do."""
+    import tempfile
+
+    from elixirscope.query.esql.callcolumns import build_shard, call_columns, refresh
+
+    _ordered, steps = grown
+    budget = data.draw(st.one_of(st.none(), st.integers(1, 4)), label="chunks a step")
+    with tempfile.TemporaryDirectory() as where:
+        root = Path(where)
+        before = None
+        for step in steps:
+            if step == "prune":
+                before = None
+                with EventStore.open(root, retention_max_bytes=1) as store:
+                    store.prune()
+            else:
+                with EventStore.open(root) as store:  # one shard, taken over at each step
+                    for batch in step:
+                        store.append(batch)
+            with EventStore.open(root, readonly=True) as store:
+                if budget is not None:  # as the daemon keeps them: bounded steps first
+                    while not refresh(store, str(root), budget)[0]:
+                        pass
+                table, how = call_columns(store, str(root))
+                assert budget is None or how == "current"
+                ((path, version),) = store.shard_versions().items()
+                whole = build_shard(store, path)
+            assert decoded(table) == decoded(whole)
+            assert (table.exact, table.why) == (whole.exact, whole.why)
+            if step != "prune" and before is not None:  # only batches added: extended
+                grew = 1 if step else 0  # in steps of a few chunks: extended at each
+                assert (
+                    table.extended == before + grew
+                    if budget is None
+                    else table.extended >= before + grew
+                )
+            before = table.extended if version[2] else None  # no chunk yet: built
+        query = data.draw(aggregate_queries([1000, 1001, 1002, 7]))
+        rows_c, rows_r, engine = both(query, root)
+        assert engine == "columns" and rows_c == rows_r, query

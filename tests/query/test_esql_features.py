@@ -318,6 +318,98 @@ def test_state_predicates_read_the_state_after_each_change(actor_data):
     assert ids(actor_data, "states where error is not null") == failed
 
 
+def test_a_message_s_state_is_its_receiver_s_before_its_handler(actor_data):
+    """On messages rows, `state` is the receiver's state at the receive (its receive event's
+    `state`): before the handler's change; null for a message never received; usable in a
+    condition (a partial row waits for its receive)."""
+    from elixirscope.state.nodes import node_at, to_plain
+    from elixirscope.state.recorded import StateRecording
+
+    received = {
+        r["message_id"]: r["state"]
+        for r in esql.run("message_id, state from events where kind = 'receive'", actor_data)
+    }
+    rows = list(esql.run("message_id, received, state, state.orders from messages", actor_data))
+    assert any(r["state"] is not None for r in rows)
+    for r in rows:
+        expected = received.get(r["message_id"]) if r["received"] is not None else None
+        assert r["state"] == expected, r
+        assert r["state.orders"] == (None if expected is None else expected.get("orders"))
+    desk = StateRecording(actor_data).timeline("desk")
+    before = [to_plain(node_at(desk.state(i), ("orders",))) for i in range(len(desk) - 1)]
+    at_desk = [
+        r["state.orders"]
+        for r in esql.run("state.orders from messages where to = 'desk'", actor_data)
+    ]
+    assert at_desk and at_desk == before[: len(at_desk)]  # each before the change it caused
+    few = esql.run("message_id from messages where state.orders >= 1", actor_data)
+    assert [r["message_id"] for r in few] == [
+        r["message_id"] for r in rows if (r["state.orders"] or 0) >= 1
+    ]
+
+
+HANDLER_WORKER = """
+from elixirscope.runtime import GenServer, Reply
+
+
+def bump(n, by):
+    return n + by
+
+
+class Counter(GenServer):
+    def init(self, args):
+        return {"n": 0}
+
+    def handle_call(self, request, from_, state):
+        state["n"] = bump(state["n"], request)
+        return Reply(state["n"], state)
+"""
+HANDLER_PROGRAM = """
+from elixirscope.runtime import Runtime
+from worker import Counter
+
+
+def square(x):
+    return x * x
+
+
+with Runtime("simpleSystemBase") as rt:
+    counter = rt.start(Counter, path="counter")
+    for i in range(1, 4):
+        square(i)
+        rt.call(counter, i)
+"""
+
+
+def test_a_call_s_state_is_its_actor_s_before_the_handler_it_runs_in(tmp_path):
+    """On calls rows, `state` is that of the actor whose handler (from its receive to its
+    state change, on the same thread) the call runs in, before the handler; null outside
+    a handler (the program's own calls, the actor's init)."""
+    (tmp_path / "worker.py").write_text(HANDLER_WORKER)
+    (tmp_path / "prog.py").write_text(HANDLER_PROGRAM)
+    done = elixirscope("run", "--data-dir", "data", "--level", "args", "--trace", "worker", "--trace", "prog", "prog.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = tmp_path / "data"
+    rows = [(r["function"], r["state.n"]) for r in esql.run("function, state.n from calls", data)]
+    short = [(f.rsplit(".", 1)[-1], n) for f, n in rows]
+    assert short == [
+        ("init", None),
+        ("square", None),
+        ("handle_call", 0),
+        ("bump", 0),
+        ("square", None),
+        ("handle_call", 1),
+        ("bump", 1),
+        ("square", None),
+        ("handle_call", 3),
+        ("bump", 3),
+    ]
+    bumps = esql.run("args.by from calls of 'bump' where state.n >= 1", data)
+    assert [r["args.by"] for r in bumps] == [2, 3]
+    counted = list(esql.run("state.n, count(*) from calls where state is not null group by state.n", data).tuples())
+    assert counted == [(0, 2), (1, 2), (3, 2)]
+
+
 def test_messages_within_a_window_before_a_restart(actor_data):
     events = all_events(actor_data)
     sends = {se.event.message_id: se.event for se in events if type(se.event) is MessageSend}

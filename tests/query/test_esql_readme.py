@@ -1,5 +1,6 @@
 """The README's "Querying: ESQL" examples print what the README shows (run ids, dates,
-times and durations aside), over the tour's own program recorded as the tour records it."""
+times and durations aside), over the tour's own program recorded as the tour records it
+(and the actor example over the bundled actor shop)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_the_query_examples_print_what_the_readme_shows(tmp_path: Path) -> None:
     (tmp_path / "inventory.py").write_text(program.group(1))
     done = elixirscope("run", "--data-dir", "data", "--level", "args", "inventory.py", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    done = elixirscope("run", "--data-dir", "shop", "-m", "elixirscope.examples.shop", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # the actor example's recording
     blocks = re.findall(r"```\n(\$ elixirscope query .*?)```", _section("Querying: ESQL"), re.S)
     commands = [c for block in blocks for c in re.split(r"^(?=\$ )", block, flags=re.M) if c.strip()]
     assert len(commands) >= 6

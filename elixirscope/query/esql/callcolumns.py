@@ -40,7 +40,7 @@ import numpy as np
 from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
 from elixirscope.store.eventstore import SHARD_DIR
 
-__all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_table"]
+__all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_columns", "call_table", "refresh"]
 
 COLUMNS_DIR = "columns"
 FORMAT = 1
@@ -63,6 +63,7 @@ class CallTable:
     why: str = ""
     version: list[int] | None = None  # the shard's version its side file was saved at
     extended: int = 0  # how many times it was extended with new chunks (not built again)
+    read: int = 0  # chunks read to make it (not saved)
 
     def __len__(self) -> int:
         return int(len(self.arrays["start"]))
@@ -75,11 +76,15 @@ class CallTable:
 
 
 def build_shard(
-    store: Any, path: str, check: Callable[[], None] | None = None, after: int = 0
+    store: Any,
+    path: str,
+    check: Callable[[], None] | None = None,
+    after: int = 0,
+    upto: int | None = None,
 ) -> CallTable:
     """Put the calls of one shard together (decodes every chunk of it, one at a time;
     what it holds meanwhile is typed arrays, about 60 bytes a call); only of its chunks
-    with ids above ``after`` when given."""
+    with ids above ``after`` and at most ``upto`` when given."""
     origin_codes: dict[Origin, int] = {}
     function_codes: dict[str, int] = {}
     producer_codes: dict[str, int] = {}
@@ -87,7 +92,9 @@ def build_shard(
     e_fn, e_org, e_prod, e_id, e_ts = (array("q") for _ in range(5))
     # ends: function, origin, producer, call id, id, ts, duration, status
     x_fn, x_org, x_prod, x_cid, x_id, x_ts, x_took, x_st = (array("q") for _ in range(8))
-    for run, events in store.shard_chunks(path, after=after, check=check):
+    read = 0
+    for run, events in store.shard_chunks(path, after=after, upto=upto, check=check):
+        read += 1
         first = events[0]
         key: Origin = (first.node, first.pid, first.program, first.producer, run)
         ocode = origin_codes.setdefault(key, len(origin_codes))
@@ -130,6 +137,7 @@ def build_shard(
     }
     arrays, why = _paired(entries, ends)
     table = CallTable(list(function_codes), list(origin_codes), arrays, not why, why)
+    table.read = read
     return _in_emission_order(_functions_sorted(table))
 
 
@@ -145,7 +153,7 @@ def _paired(e: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, Any], str]:
         why = "a call is stored twice"
     at = _find_pairs(ep, ei, x["prod"], x["cid"])
     found = at >= 0
-    row = np.where(found, order[np.where(found, at, 0)], -1)
+    row = np.where(found, order[np.where(found, at, 0)], -1) if n else at  # at: all -1
     first = np.zeros(len(row), dtype=np.bool_)
     if found.any():
         r = row[found]
@@ -304,30 +312,39 @@ def shard_table(
     path: str,
     version: tuple[int, ...],
     check: Callable[[], None] | None = None,
-) -> CallTable:
-    """One shard's calls: from its side file when that is of this version; extended with
-    the chunks stored since when only chunks were added (same file, nothing pruned);
-    else built again. Saved either way."""
+    max_chunks: int | None = None,
+) -> tuple[CallTable, str]:
+    """One shard's calls and how they were had: ``current`` (its side file is of this
+    version), ``extended`` (only chunks were added — same file, nothing pruned — and just
+    they were read) or ``built``. Saved either way. With ``max_chunks`` at most that many
+    chunks are read: the side file then holds the shard up to the last one read (its
+    version says so) and the next call goes on from there."""
     where = _side_dir(data_dir, path)
     wanted = list(version)
     saved = _load_saved(where, None)
     if saved is not None and saved.version == wanted:
-        return saved
+        return saved, "current"
     old = saved.version if saved is not None else None
-    if (
+    grows = (
         saved is not None
         and old is not None
         and len(old) == len(wanted) == 4
         and (old[0], old[1], old[3]) == (wanted[0], wanted[1], wanted[3])
         and old[2] < wanted[2]
-    ):
-        new = build_shard(store, path, check, after=old[2])
+    )
+    after = old[2] if grows and old is not None else 0
+    upto = wanted[2]  # what was stored since the version was taken is left for next time
+    if max_chunks is not None:
+        upto = min(upto, store.shard_chunk_after(path, after, max_chunks))
+    if grows and saved is not None:
+        new = build_shard(store, path, check, after=after, upto=upto)
         table = _combined(store, {"saved": saved, "new": new}, one_shard=True)
-        table.extended = saved.extended + 1
+        table.extended, table.read = saved.extended + 1, new.read
     else:
-        table = build_shard(store, path, check)
-    _save(where, wanted, table)
-    return table
+        table = build_shard(store, path, check, upto=upto)
+    table.version = [wanted[0], wanted[1], upto, wanted[3]]
+    _save(where, table.version, table)
+    return table, "extended" if grows else "built"
 
 
 # ---------------------------------------------------------------- the whole store
@@ -338,13 +355,31 @@ _CACHE: dict[str, tuple[Any, CallTable]] = {}  # data_dir -> (versions, table); 
 
 def call_table(store: Any, data_dir: str, check: Callable[[], None] | None = None) -> CallTable:
     """Every call of the store, as of now; kept in this process until the store changes."""
-    versions = store.shard_versions()
+    return call_columns(store, data_dir, check)[0]
+
+
+def call_columns(
+    store: Any,
+    data_dir: str,
+    check: Callable[[], None] | None = None,
+    versions: dict[str, tuple[int, ...]] | None = None,
+) -> tuple[CallTable, str]:
+    """Every call of the store, as of now (or as of ``versions``, taken earlier), and
+    how its columns were had: ``current`` (nothing read but side files, or kept in this
+    process), ``extended`` (some shard's new chunks read) or ``built`` (some shard read
+    whole)."""
+    if versions is None:
+        versions = store.shard_versions()
     key = str(Path(data_dir).resolve())
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is not None and cached[0] == versions:
-        return cached[1]
-    tables = {p: shard_table(store, data_dir, p, v, check) for p, v in sorted(versions.items())}
+        return cached[1], "current"
+    tables: dict[str, CallTable] = {}
+    hows: set[str] = set()
+    for p, v in sorted(versions.items()):
+        tables[p], how = shard_table(store, data_dir, p, v, check)
+        hows.add(how)
     _forget_gone(data_dir, versions)
     if len(tables) == 1:
         table = next(iter(tables.values()))
@@ -353,7 +388,60 @@ def call_table(store: Any, data_dir: str, check: Callable[[], None] | None = Non
     with _CACHE_LOCK:
         _CACHE.clear()  # one store's table at a time: memory stays that of one
         _CACHE[key] = (versions, table)
-    return table
+    return table, next((h for h in ("built", "extended") if h in hows), "current")
+
+
+def refresh(
+    store: Any,
+    data_dir: str,
+    max_chunks: int,
+    check: Callable[[], None] | None = None,
+    versions: dict[str, tuple[int, ...]] | None = None,
+    eager: bool = True,
+) -> tuple[bool, int]:
+    """One bounded step of keeping the side files current: shards whose side file is
+    behind are extended (or built) reading at most ``max_chunks`` chunks — or a quarter
+    of the chunks a side file already holds, when more: each step rewrites the side file
+    whole, so a build costs a few reads of the shard, not a rewrite per few chunks.
+    Unless ``eager`` (the store quiet since the last look), a side file is left until it
+    is behind by an eighth of what it holds: one a writer adds to is not rewritten at
+    every commit. Returns (every shard current now, chunks read); when every one is, the
+    store's table is put together and kept in this process, so the next aggregate reads
+    nothing. ``versions``: the store's, taken just before."""
+    if versions is None:
+        versions = store.shard_versions()
+    read = 0
+    done = True
+    for path, version in sorted(versions.items()):
+        saved = _load_saved(_side_dir(data_dir, path), None)
+        old = saved.version if saved is not None else None
+        if old == list(version):
+            continue
+        held = 0
+        if (
+            old is not None
+            and len(old) == 4
+            and (old[0], old[1], old[3])
+            == (
+                version[0],
+                version[1],
+                version[3],
+            )
+        ):
+            held = max(old[2] - old[1] + 1, 0)  # the chunk ids it covers
+            if not eager and (version[2] - old[2]) * 8 < held:
+                done = False
+                continue
+        allowed = max(max_chunks, held // 4) - read
+        if allowed <= 0:
+            return False, read
+        table, _how = shard_table(store, data_dir, path, version, check, max_chunks=allowed)
+        read += max(1, table.read)
+        if table.version is not None and table.version[2] < version[2]:
+            return False, read
+    if done:
+        call_columns(store, data_dir, check, versions)  # as of the versions just made current
+    return done, read
 
 
 def _forget_gone(data_dir: str, versions: dict[str, Any]) -> None:

@@ -152,12 +152,13 @@ def answer(
     columns cannot give them exactly (then ``plan.explain`` says why)."""
     import numpy as np
 
-    from elixirscope.query.esql.callcolumns import call_table
+    from elixirscope.query.esql.callcolumns import call_columns
 
     if set(run_filters) - {"run"}:
         plan.explain["engine"] = "rows (a run scope the columns do not know)"
         return None
-    table = call_table(store, str(store.root), check)
+    table, how = call_columns(store, str(store.root), check)
+    plan.explain["columns"] = how
     if not table.exact:
         plan.explain["engine"] = f"rows (the columns are not exact here: {table.why})"
         return None

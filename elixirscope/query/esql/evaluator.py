@@ -316,6 +316,7 @@ def _calls(
 ) -> Iterator[Any]:
     test = plan.test
     last_start = plan.starts_until
+    states = ctx.follow_states
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
@@ -323,9 +324,21 @@ def _calls(
         cls = type(ev)
         if last_start is not None and ev.ts > last_start and not held.waiting():
             break  # no call starting from here on can match, and none that could is open
+        if cls is StateChange or cls is MessageReceive:
+            if states and cls is StateChange:
+                ctx.state_after(se)
+                ctx.handled(se)
+            elif states:
+                ctx.received(se)
+            continue
         if cls is FunctionEntry:
-            verdict = True if test is None else test(CallRow(se, ctx, ev, None, partial=True))
-            call = ctx.opened(se, candidate=verdict is not False)
+            state = ctx.handler_state(se) if states else None
+            verdict = (
+                True
+                if test is None
+                else test(CallRow(se, ctx, ev, None, partial=True, state=state))
+            )
+            call = ctx.opened(se, candidate=verdict is not False, state=state)
             if call.candidate:
                 held.block((ev.ts, se.producer, ev.id), call)
             continue
@@ -338,14 +351,14 @@ def _calls(
                 held.add((row.start, se.producer, ev.call_id), materialize(row))
         elif ended.candidate:
             held.unblock(ended)
-            row = CallRow(ended.se, ctx, ended.entry, ev)
+            row = CallRow(ended.se, ctx, ended.entry, ev, state=ended.state)
             if test is None or test(row) is True:
                 held.add((ended.entry.ts, se.producer, ended.entry.id), materialize(row))
         ctx.closed(se.producer, ev.call_id)
         yield from held.ready()
     for call in sorted(ctx.open.values(), key=lambda c: (c.entry.ts, c.se.producer, c.entry.id)):
         if call.candidate:  # never ended in the recording: still running
-            row = CallRow(call.se, ctx, call.entry, None)
+            row = CallRow(call.se, ctx, call.entry, None, state=call.state)
             if test is None or test(row) is True:
                 held.add((call.entry.ts, call.se.producer, call.entry.id), materialize(row))
     yield from held.rest()
@@ -369,6 +382,7 @@ def _messages(
     test = plan.test
     pending: dict[str, _Pending] = {}
     last_start = plan.starts_until
+    states = ctx.follow_states
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
@@ -376,6 +390,10 @@ def _messages(
         cls = type(ev)
         if last_start is not None and ev.ts > last_start and not held.waiting():
             break
+        if cls is StateChange:
+            if states:
+                ctx.state_after(se)
+            continue
         if cls is MessageSend:
             verdict = True if test is None else test(MessageRow(ctx, se, None, partial=True))
             sent = pending[ev.message_id] = _Pending(se, verdict is not False)
@@ -385,14 +403,15 @@ def _messages(
         if cls is not MessageReceive:
             continue
         got = pending.pop(ev.message_id, None)
+        state = ctx.state_of(ev.actor) if states else None  # before its handler's changes
         if got is None:  # its send was not recorded
-            row = MessageRow(ctx, None, se)
+            row = MessageRow(ctx, None, se, state=state)
             if test is None or test(row) is True:
                 held.add((ev.ts, se.producer, ev.id), materialize(row))
         else:
             if got.candidate:
                 held.unblock(got)
-                row = MessageRow(ctx, got.se, se)
+                row = MessageRow(ctx, got.se, se, state=state)
                 if test is None or test(row) is True:
                     key = (got.se.event.ts, got.se.producer, got.se.event.id)
                     held.add(key, materialize(row))

@@ -359,9 +359,14 @@ def _latency(row: Any) -> int | None:
 
 def _state(row: Any) -> Any:
     """A state change's state after it; another event's: the state its one actor (a
-    receive's: the receiver) was in when it happened (after the changes before it)."""
+    receive's: the receiver) was in when it happened (after the changes before it); a
+    message's: its receiver's when it received it (null if it was never received)."""
     ev = row.ev
     if type(ev) is StateChange:
+        return row.state
+    if type(row) is MessageRow:  # the receiver's when it received it: before its handler
+        return _late(row, lambda: row.state)
+    if type(row) is CallRow:  # its actor's before the handler it runs in
         return row.state
     if type(row) is not EventRow:
         return None
@@ -563,10 +568,12 @@ _FIELDS = [
     _f(
         "state",
         "state",
-        {"events", "states"},
+        {"events", "states", "messages", "calls"},
         _state,
         needs=("states",),
-        doc="the state after (a state change), else its actor's state then",
+        doc="the state after (a state change), else its actor's state then (a message's:"
+        " its receiver's when it received it, before its handler; a call's: that of the"
+        " actor whose handler it runs in, before the handler)",
     ),
     _f("change", "text", {"events", "states"}, _change, doc="what the change did"),
     _f(

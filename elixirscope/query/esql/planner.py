@@ -670,7 +670,7 @@ class _Planner:
                         plan.empty = f"no event type is {' or '.join(strings)}"
                     filters["type"] = kinds or filters["type"]
                     pushed.append(_text(self.text, e))
-                elif name == "function" and _exact_or_glob(strings) and not calls_context:
+                elif name == "function" and _exact_or_glob(strings) and not whole_process:
                     if "function" not in filters:
                         pattern = strings[0]  # type: ignore[index]
                         filters["function"] = pattern if pattern.startswith("*") else "*" + pattern
@@ -716,6 +716,8 @@ class _Planner:
         if states and "state" not in filters["type"]:
             # `state` of another event is its actor's state then: every change is followed
             filters["type"] = sorted({*filters["type"], "state"})
+        if states and source.name == "calls":  # and the receives that begin handlers
+            filters["type"] = sorted({*filters["type"], "receive"})
         if set(filters["type"]) >= set(SOURCES["events"].kinds):
             del filters["type"]  # every type: the index would select every chunk
         plan.filters = filters

@@ -55,8 +55,7 @@ class EventRow:
 class CallRow:
     """A call: its entry and its end (a return or an exception), either may be missing."""
 
-    __slots__ = ("se", "ev", "ctx", "entry", "end", "partial")
-    state = None
+    __slots__ = ("se", "ev", "ctx", "entry", "end", "partial", "state")
 
     def __init__(
         self,
@@ -65,6 +64,7 @@ class CallRow:
         entry: FunctionEntry | None,
         end: FunctionExit | FunctionError | None,
         partial: bool = False,
+        state: Any = None,
     ) -> None:
         self.se = se  # the entry's stored event, else the end's
         self.ev: Any = se.event
@@ -72,6 +72,7 @@ class CallRow:
         self.entry = entry
         self.end = end
         self.partial = partial
+        self.state = state  # its actor's before the handler it runs in, when followed
 
     @property
     def call_id(self) -> int:
@@ -88,8 +89,7 @@ class CallRow:
 class MessageRow:
     """A message: its send and its receive, either may be missing."""
 
-    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial")
-    state = None
+    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial", "state")
 
     def __init__(
         self,
@@ -97,6 +97,7 @@ class MessageRow:
         send: StoredEvent | None,
         receive: StoredEvent | None,
         partial: bool = False,
+        state: Any = None,
     ) -> None:
         se = send if send is not None else receive
         assert se is not None
@@ -106,18 +107,20 @@ class MessageRow:
         self.send: Any = send
         self.receive: Any = receive
         self.partial = partial
+        self.state = state  # the receiver's when it received it (before its handler)
 
 
 class OpenCall:
     """A call whose entry was seen and whose end was not yet; ``candidate``: it may
     still make a matching row (its entry did not rule it out)."""
 
-    __slots__ = ("entry", "se", "candidate")
+    __slots__ = ("entry", "se", "candidate", "state")
 
-    def __init__(self, se: StoredEvent, candidate: bool) -> None:
+    def __init__(self, se: StoredEvent, candidate: bool, state: Any = None) -> None:
         self.se = se
         self.entry: FunctionEntry = se.event  # type: ignore[assignment]
         self.candidate = candidate
+        self.state = state  # its actor's before the handler it runs in (a Node), or None
 
 
 class Context:
@@ -136,11 +139,12 @@ class Context:
         self.follow_states = follow_states
         self.open: dict[tuple[str, int], OpenCall] = {}
         self._states: dict[str, tuple[str, int, Any]] = {}  # actor -> (producer, seq, node)
+        self._handling: dict[tuple[str, int], list[str]] = {}  # (producer, thread) -> actors
 
     # ------------------------------------------------------------ calls
 
-    def opened(self, se: StoredEvent, candidate: bool = False) -> OpenCall:
-        call = OpenCall(se, candidate)
+    def opened(self, se: StoredEvent, candidate: bool = False, state: Any = None) -> OpenCall:
+        call = OpenCall(se, candidate, state)
         self.open[(se.producer, se.event.id)] = call
         return call
 
@@ -179,6 +183,24 @@ class Context:
         return False
 
     # ------------------------------------------------------------ states
+
+    def received(self, se: StoredEvent) -> None:
+        """A receive: its actor's handler runs on this thread until its state change."""
+        ev: Any = se.event
+        self._handling.setdefault((se.producer, ev.thread), []).append(ev.actor)
+
+    def handled(self, se: StoredEvent) -> None:
+        """A state change: the handler of its actor on this thread, if one runs, ended."""
+        ev: Any = se.event
+        stack = self._handling.get((se.producer, ev.thread))
+        if stack and stack[-1] == ev.actor:
+            stack.pop()
+
+    def handler_state(self, se: StoredEvent) -> Any:
+        """For an event on an actor's thread inside its handler: that actor's state
+        before the handler (its changes so far), else None."""
+        stack = self._handling.get((se.producer, se.event.thread))
+        return self.state_of(stack[-1]) if stack else None
 
     def state_after(self, se: StoredEvent) -> Any:
         """The actor's state after this state event (a Node), or None when it cannot be
