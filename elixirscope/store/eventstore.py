@@ -645,20 +645,37 @@ class EventStore:
         return out
 
     def shard_chunks(
-        self, path: str, *, after: int = 0, check: Callable[[], None] | None = None
+        self,
+        path: str,
+        *,
+        after: int = 0,
+        check: Callable[[], None] | None = None,
+        run: str | None = None,
     ) -> Iterator[tuple[str, list[StoredEvent]]]:
         """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
         run, in order of their first event; only those with an id above ``after``
-        (what was stored since), in order of id, when given. ``check`` is called
-        before each chunk."""
+        (what was stored since), in order of id, when given; only those of run ``run``
+        when given (the others are not decoded). ``check`` is called before each chunk."""
         with self._mutex:
             shard = next((s for s in self._shards() if s.path == path), None)
         if shard is None:
             raise StoreError(f"no readable shard {path!r} in the store at {str(self.root)!r}")
         refs = self._guarded_scan(shard, None, None, "asc") if not after else _after(shard, after)
+        runs: dict[int, str] = {}
         for ref in refs:
             if check is not None:
                 check()
+            if run is not None:
+                with self._mutex:
+                    try:
+                        of = runs.get(ref.batch_id)
+                        if of is None:
+                            of = runs[ref.batch_id] = shard.batch_run(ref.batch_id)
+                    except sqlite3.DatabaseError as exc:
+                        self._shard_failed(shard, exc)
+                        return
+                if of != run:
+                    continue
             with self._mutex:
                 found = self._decode(ref)
                 if not found:
