@@ -324,7 +324,7 @@ def joined(parts: list[RunPart]) -> RunPart:
             out.first_ts = p.first_ts if out.first_ts is None else min(out.first_ts, p.first_ts)
         if p.last_ts is not None:
             out.last_ts = p.last_ts if out.last_ts is None else max(out.last_ts, p.last_ts)
-    out.origins = [tuple(o) for o in codes["origins"]]  # type: ignore[misc]
+    out.origins = list(codes["origins"])
     out.producers = list(codes["producers"])
     out.functions = list(codes["functions"])
     out.chains = list(chain_codes)
@@ -429,7 +429,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     ch_sorted = e["chain"][order]
     functions, fn_col = _first_use(fn_sorted, part.functions, n)
     chain_names: list[str | None] = [None]
-    chain_code = {None: 0}
+    chain_code: dict[str | None, int] = {None: 0}
     ch_map = np.zeros(max(1, len(part.chains)), dtype=np.int32)
     if n:
         uniq, first_at = np.unique(ch_sorted, return_index=True)
@@ -752,7 +752,7 @@ def load_part(where: Path, version: list[int] | None = None) -> RunPart | None:
         entries = {n: np.load(where / f"entry_{n}.npy", allow_pickle=False) for n in ENTRY}
         exits = {n: np.load(where / f"exit_{n}.npy", allow_pickle=False) for n in EXIT}
         return RunPart(
-            origins=[tuple(o) for o in meta["origins"]],  # type: ignore[misc]
+            origins=[(str(o[0]), int(o[1]), int(o[2])) for o in meta["origins"]],
             producers=meta["producers"],
             functions=meta["functions"],
             chains=meta["chains"],
