@@ -350,3 +350,58 @@ def test_an_unreadable_part_is_read_again(tmp_path):
     (side / "entry_ts.npy").write_bytes(b"not numpy")
     model, _ = merged(tmp_path)
     assert_same(model, whole(tmp_path))
+
+
+def test_what_is_shown_while_a_run_is_read_is_part_of_the_whole(tmp_path):
+    """The models published while a run is read (paused between chunks, so there are
+    several): each call in one is in the whole run's model as it was (an ended call
+    ended the same; one still running there began the same; one whose caller is not
+    read yet is drawn shallower), each window's calls are among the whole window's, and
+    the progress only grows."""
+    from elixirscope.visualization.reading import RunReading
+    from elixirscope.visualization.windows import timeline_window
+
+    rng = random.Random(8)
+    store_of(tmp_path, rng, batches(rng, 2, 1200), 2)
+    want = whole(tmp_path)
+    reading = RunReading(
+        tmp_path, RUN, events=want.events, pause_s=0.005, wanted=True, snapshot_every_s=0.15
+    ).start()
+    seen, fractions = [], []
+    while not reading.done:
+        model = reading.model
+        if model is not None and (not seen or seen[-1] is not model):
+            seen.append(model)
+        fractions.append(reading.progress()["fraction"])
+        reading.join(0.01)
+    assert reading.error is None and reading.progress()["fraction"] == 1.0
+    assert fractions == sorted(fractions)
+    assert_same(reading.model, want)
+    partial = [m for m in seen if m.events < want.events]
+    assert len(partial) >= 2
+
+    def calls(m: RunModel) -> dict:
+        return {
+            (m.lanes[int(m.lane[r])].producer, int(m.call_ids[r])): (
+                int(m.start[r]),
+                int(m.end[r]),
+                int(m.status[r]),
+                int(m.depth[r]),
+                m.functions[int(m.function[r])],
+            )
+            for r in range(m.calls)
+        }
+
+    full = calls(want)
+    for m in partial:
+        for key, (start, end, status, depth, fn) in calls(m).items():
+            assert full[key][0] == start and full[key][4] == fn and depth <= full[key][3]
+            if status != 2:
+                assert full[key][1:3] == (end, status)
+        t0, t1 = m.first_ts, max(m.last_ts, m.first_ts + 1)
+        shown = timeline_window(m, t0, t1, limit=20_000)
+        everything = timeline_window(want, t0, t1, limit=20_000)
+        keys = {(s["lane"], s["call_id"]) for s in everything["slices"]}
+        lane_of = {lane.index: (lane.producer, lane.thread) for lane in m.lanes}
+        whole_lane = {(lane.producer, lane.thread): lane.index for lane in want.lanes}
+        assert {(whole_lane[lane_of[s["lane"]]], s["call_id"]) for s in shown["slices"]} <= keys
