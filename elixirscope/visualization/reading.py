@@ -68,7 +68,8 @@ class RunReading:
         if wanted:
             self._wanted.set()
         self._published = threading.Condition()
-        self._done = threading.Event()
+        self._complete = threading.Event()  # the whole run's model published (or failed)
+        self._done = threading.Event()  # the thread ended (the model kept, when it is)
         self._stop = False
         self._parts: list[Any] = []
         self._reader: Any = None
@@ -92,7 +93,8 @@ class RunReading:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        """The whole run's model is published (or the reading failed)."""
+        return self._complete.is_set()
 
     def wait(self, timeout: float | None) -> RunModel | None:
         """The model published within ``timeout`` seconds (the whole run's once done),
@@ -102,6 +104,7 @@ class RunReading:
             return self.model
 
     def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread's end (its model kept beside the store, when it is)."""
         return self._done.wait(timeout)
 
     def stop(self) -> None:
@@ -170,13 +173,16 @@ class RunReading:
         finally:
             self.took = time.monotonic() - self.began
             self._reader = None
-            self._done.set()
+            self._complete.set()
             with self._published:
                 self._published.notify_all()
-        if keep and self.model is not None:  # after it is shown: the next server loads it
-            from elixirscope.visualization import modelcache
+        try:
+            if keep and self.model is not None:  # after it is shown: the next server loads it
+                from elixirscope.visualization import modelcache
 
-            modelcache.save(self.data_dir, self.model, self.events, self.last_ts)
+                modelcache.save(self.data_dir, self.model, self.events, self.last_ts)
+        finally:
+            self._done.set()
 
     def _read(self) -> bool:
         """Read (and, wanted, merge); True when the model is to be kept (modelcache)."""
