@@ -2,15 +2,17 @@
 
 A big run takes seconds to read (``visualization.runparts``); the browser should
 not wait for the end to draw. A :class:`RunReading` reads the run's shards one
-after the other on a thread and, while someone :meth:`~RunReading.want` s its
-model, publishes now and then the model of what it has read so far (the first
-after a tenth of a second, then at most every ``snapshot_every_s``, or four times
-as long as the last merge took: merging costs at most a fifth of the reading). Its
-:meth:`~RunReading.progress` says how much is read and which spans of time.
+after the other on a thread and publishes now and then the model of what it has
+read so far (the first after a tenth of a second, then at most every
+``snapshot_every_s``, or four times as long as the last merge took: merging
+costs at most a fifth of the reading), so a browser that opens the run while it
+is read is answered at once. Its :meth:`~RunReading.progress` says how much is
+read and which spans of time.
 
-A reading nobody wants only brings the shards' parts up to date (as the
-daemon's Visualization layer and ``elixirscope ui`` do ahead of the user) and
-merges nothing. ``pause_s`` sleeps that long before each chunk: a reading in the
+At the end, a reading nobody :meth:`~RunReading.want` s has only brought the
+shards' parts up to date (as the daemon's Visualization layer and ``elixirscope
+ui`` do ahead of the user): it merges nothing and lets its last model go.
+``pause_s`` sleeps that long before each chunk: a reading in the
 background leaves the CPU to what matters more.
 """
 
@@ -71,6 +73,7 @@ class RunReading:
         self._complete = threading.Event()  # the whole run's model published (or failed)
         self._done = threading.Event()  # the thread ended (the model kept, when it is)
         self._stop = False
+        self._unwanted = False  # ended without merging: want() is too late
         self._parts: list[Any] = []
         self._reader: Any = None
         self._next_snapshot = 0.0
@@ -87,9 +90,14 @@ class RunReading:
         self._thread.start()
         return self
 
-    def want(self) -> None:
-        """Someone shows this run: publish what is read, and merge at the end."""
-        self._wanted.set()
+    def want(self) -> bool:
+        """Someone shows this run: merge at the end. False when too late (it ended
+        without a model: a new reading will merge the parts it brought up to date)."""
+        with self._published:
+            if self._unwanted:
+                return False
+            self._wanted.set()
+            return True
 
     @property
     def done(self) -> bool:
@@ -136,7 +144,7 @@ class RunReading:
             raise _Stopped
         if self.pause_s:
             time.sleep(self.pause_s)
-        if self._wanted.is_set() and time.monotonic() >= self._next_snapshot:
+        if time.monotonic() >= self._next_snapshot:
             self._snapshot()
 
     def _snapshot(self) -> None:
@@ -210,8 +218,11 @@ class RunReading:
                 )
                 self._parts.append(part)
                 self._reader = None
-        if not self._wanted.is_set():
-            return False
+        with self._published:
+            if not self._wanted.is_set():
+                self._unwanted = True
+                self.model = None
+                return False
         self._publish(model_of(self.run_id, self._parts))
         return self.finished
 

@@ -127,12 +127,10 @@ class Models:
                     if info.id in self._models:
                         self._models.move_to_end(info.id)
                 return model, None
-            reading = self._reading(info, wanted=True)  # grown: its new chunks read, waited for
-            reading.want()
+            reading = self._wanted(info)  # grown: its new chunks read, waited for
             reading.join()
             return self._finished(info, reading)
-        reading = self._reading(info, wanted=True)
-        reading.want()
+        reading = self._wanted(info)
         if reading.done:  # read meanwhile, by another view's reading
             return self._finished(info, reading)
         if not partial:
@@ -177,20 +175,26 @@ class Models:
             self._readings[info.id] = reading
             return reading
 
+    def _wanted(self, info: Any) -> RunReading:
+        """The run's reading, told its model is wanted (one that ended without merging,
+        read ahead, is followed by one that merges)."""
+        reading = self._reading(info, wanted=True)
+        if not reading.want():
+            self._forget(info, reading)
+            reading = self._reading(info, wanted=True)
+        return reading
+
+    def _forget(self, info: Any, reading: RunReading) -> None:
+        with self._lock:
+            if self._readings.get(info.id) is reading:
+                del self._readings[info.id]
+
     def _finished(self, info: Any, reading: RunReading) -> tuple[RunModel, None]:
-        """A finished reading's model, kept (or, a reading nobody wanted, read again)."""
-        if reading.error is not None:
-            raise ViewError(f"could not read run {info.id}: {reading.error}", 500)
+        """A finished reading's model, kept."""
         model = reading.model
-        if model is None:  # brought the parts up to date only: merge them now
-            with self._lock:
-                if self._readings.get(info.id) is reading:
-                    del self._readings[info.id]
-            again = self._reading(info, wanted=True)
-            again.join()
-            if again.model is None:
-                raise ViewError(f"could not read run {info.id}: {again.error}", 500)
-            return self._finished(info, again)
+        if reading.error is not None or model is None:
+            self._forget(info, reading)
+            raise ViewError(f"could not read run {info.id}: {reading.error or 'no model'}", 500)
         with self._lock:
             self._models[info.id] = (reading.events, time.monotonic(), reading.took, model)
             self._models.move_to_end(info.id)
