@@ -272,7 +272,7 @@ def overview_view(models: Models, run: str, params: dict[str, Any] | None = None
         "last_ts": model.last_ts if reading is None else (info.last_ts or 0),
         "reading": reading,
         "active_ts": _active(model),
-        "events": model.events,
+        "events": model.events if reading is None else info.events,
         "calls": model.calls,
         "lanes": [lane.to_dict() for lane in model.lanes],
         "actors": model.actors,

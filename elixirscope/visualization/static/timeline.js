@@ -317,7 +317,7 @@ class Timeline {
       g.fillStyle = hatch(g); g.fillRect(x0, AXIS, x1 - x0, h - AXIS);
       if (x1 - x0 > 90) {
         g.fillStyle = "#e0af68"; g.font = "12px ui-monospace, monospace"; g.textBaseline = "middle";
-        g.fillText("not read yet", x0 + 10, AXIS + 14);
+        g.fillText("not read yet", x0 + 10, h - 14);
       }
     }
     this.canvas.dataset.unread = unread.length;
