@@ -12,8 +12,9 @@ read and which spans of time.
 At the end, a reading nobody :meth:`~RunReading.want` s has only brought the
 shards' parts up to date (as the daemon's Visualization layer and ``elixirscope
 ui`` do ahead of the user): it merges nothing and lets its last model go.
-``pause_s`` sleeps that long before each chunk: a reading in the
-background leaves the CPU to what matters more.
+``pause_s`` sleeps that long before each chunk while nobody wants the model, and
+``nice`` nices the thread (Linux): a reading in the background leaves the CPU to
+what matters more.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class RunReading:
     def _between_chunks(self) -> None:
         if self._stop:
             raise _Stopped
-        if self.pause_s:
+        if self.pause_s and not self._wanted.is_set():  # nobody waits for it: give way
             time.sleep(self.pause_s)
         if time.monotonic() >= self._next_snapshot:
             self._snapshot()

@@ -92,6 +92,7 @@ class Models:
         # run id -> (events when read, when read (monotonic), seconds the read took, model)
         self._models: OrderedDict[str, tuple[int, float, float, RunModel]] = OrderedDict()
         self._readings: dict[str, RunReading] = {}
+        self._ahead: dict[str, int] = {}  # run id -> its events when its parts were brought up
         self._lock = threading.Lock()
         self._closed = False
 
@@ -204,9 +205,10 @@ class Models:
                 del self._readings[info.id]
         return model, None
 
-    def read_ahead(self) -> threading.Thread:
-        """Bring every run's parts up to date on a thread, the most recent run first (a run
-        shown meanwhile is read by the same reading)."""
+    def read_ahead(self, limit: int | None = None) -> threading.Thread:
+        """Bring the runs' parts up to date on a thread, the most recent run first (at
+        most ``limit`` runs; those unchanged since the last time skipped): a run shown
+        meanwhile is read by the same reading, and one shown later is read from parts."""
 
         def ahead() -> None:
             from elixirscope.query.runs import list_runs
@@ -215,16 +217,23 @@ class Models:
                 runs = list_runs(self.data_dir)
             except Exception:  # noqa: BLE001 - ahead of the user: a view will say what fails
                 return
-            for info in runs:
+            for info in runs[:limit]:
                 if self._closed:
                     return
                 with self._lock:
-                    if info.id in self._models:
+                    held = self._models.get(info.id)
+                    if (held is not None and held[0] == info.events) or self._ahead.get(
+                        info.id
+                    ) == info.events:
                         continue
                 try:
-                    self._reading(info).join()
+                    reading = self._reading(info)
                 except ViewError:
                     return
+                reading.join()
+                if reading.error is None:
+                    with self._lock:
+                        self._ahead[info.id] = info.events
 
         thread = threading.Thread(target=ahead, name="cinema-read-ahead", daemon=True)
         thread.start()
