@@ -12,7 +12,8 @@ read and which spans of time.
 At the end, a reading nobody :meth:`~RunReading.want` s has only brought the
 shards' parts up to date (as the daemon's Visualization layer and ``elixirscope
 ui`` do ahead of the user): it merges nothing and lets its last model go.
-``pause_s`` sleeps that long before each chunk while nobody wants the model, and
+``pause_s`` sleeps that long before each chunk while nobody wants the model (also
+after, with ``pause_when_wanted``: a reading slowed down for all to see), and
 ``nice`` nices the thread (Linux): a reading in the background leaves the CPU to
 what matters more.
 """
@@ -50,6 +51,7 @@ class RunReading:
         last_ts: int | None = None,
         finished: bool = False,
         pause_s: float = 0.0,
+        pause_when_wanted: bool = False,
         nice: int = 0,
         wanted: bool = False,
         snapshot_every_s: float = 1.0,
@@ -61,6 +63,7 @@ class RunReading:
         self.last_ts = last_ts
         self.finished = finished  # the run has ended: its model is kept (modelcache)
         self.pause_s = pause_s
+        self.pause_when_wanted = pause_when_wanted
         self.nice = nice
         self.snapshot_every_s = snapshot_every_s
         self.model: RunModel | None = None  # the latest published: partial until done
@@ -143,8 +146,8 @@ class RunReading:
     def _between_chunks(self) -> None:
         if self._stop:
             raise _Stopped
-        if self.pause_s and not self._wanted.is_set():  # nobody waits for it: give way
-            time.sleep(self.pause_s)
+        if self.pause_s and (self.pause_when_wanted or not self._wanted.is_set()):
+            time.sleep(self.pause_s)  # nobody waits for it: it gives way
         if time.monotonic() >= self._next_snapshot:
             self._snapshot()
 

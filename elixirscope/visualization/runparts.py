@@ -79,6 +79,15 @@ _DTYPES = {
     "raised": np.int8,
 }
 
+_CODES = {n: {np.int64: "q", np.int32: "i", np.int8: "b"}[t] for n, t in _DTYPES.items()}
+
+
+def _column(values: array, name: str) -> np.ndarray:
+    """A copy of what was read so far (reading goes on appending)."""
+    dtype = _DTYPES[name]
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
+
+
 Origin = tuple[str, int, int]  # producer, thread, pid: where a call's lane is
 Record = list[Any]  # [ts, producer, id, kind, pid, thread, *fields]: an event drawn as it is
 
@@ -119,8 +128,8 @@ class PartReader:
         self.producers: dict[str, int] = {}
         self.functions: dict[str, int] = {}
         self.chains: dict[str | None, int] = {}
-        self.e = {n: array("q") for n in ENTRY}
-        self.x = {n: array("q") for n in EXIT}
+        self.e = {n: array(_CODES[n]) for n in ENTRY}
+        self.x = {n: array(_CODES[n]) for n in EXIT}
         self.records: list[Record] = []
         self.events = 0
         self.first_ts: int | None = None
@@ -188,8 +197,8 @@ class PartReader:
             producers=list(self.producers),
             functions=list(self.functions),
             chains=list(self.chains),
-            entries={n: np.array(self.e[n], dtype=_DTYPES[n]) for n in ENTRY},
-            exits={n: np.array(self.x[n], dtype=_DTYPES[n]) for n in EXIT},
+            entries={n: _column(self.e[n], n) for n in ENTRY},
+            exits={n: _column(self.x[n], n) for n in EXIT},
             records=list(self.records),
             events=self.events,
             first_ts=self.first_ts,

@@ -75,7 +75,8 @@ class Models:
     (``visualization.runparts``), the view waiting for it; a run still recording
     is read again at most every ``max(1 s, twice its last read)``, so a browser
     following it gets a model at most that stale, and the server does not spend
-    its time reading. ``pause_s`` and ``nice``: how readings give way to others."""
+    its time reading. ``pause_s``, ``pause_when_wanted`` and ``nice``: how readings give
+    way to others (``reading.RunReading``)."""
 
     def __init__(
         self,
@@ -83,11 +84,13 @@ class Models:
         keep: int = 3,
         *,
         pause_s: float = 0.0,
+        pause_when_wanted: bool = False,
         nice: int = 0,
     ) -> None:
         self.data_dir = data_dir
         self.keep = keep
         self.pause_s = pause_s
+        self.pause_when_wanted = pause_when_wanted
         self.nice = nice
         # run id -> (events when read, when read (monotonic), seconds the read took, model)
         self._models: OrderedDict[str, tuple[int, float, float, RunModel]] = OrderedDict()
@@ -170,6 +173,7 @@ class Models:
                 last_ts=info.last_ts,
                 finished=not (info.has_record and info.ended_ns is None),
                 pause_s=self.pause_s,
+                pause_when_wanted=self.pause_when_wanted,
                 nice=self.nice,
                 wanted=wanted,
             ).start()

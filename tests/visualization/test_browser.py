@@ -185,7 +185,7 @@ def test_a_run_being_read_is_drawn_as_it_is_read(browser, tmp_path, shots):
 
     rng = random.Random(2)
     store_of(tmp_path, rng, batches(rng, 2, 1500), 2)
-    cinema = ThreadedCinema(tmp_path, models=Models(tmp_path, pause_s=0.01))
+    cinema = ThreadedCinema(tmp_path, models=Models(tmp_path, pause_s=0.01, pause_when_wanted=True))
     url = cinema.start()["url"]
     context = browser.new_context(viewport={"width": 1400, "height": 700})
     try:

@@ -151,14 +151,17 @@ def test_what_is_shown_while_a_run_is_read_is_part_of_the_whole(tmp_path):
     rng = random.Random(8)
     store_of(tmp_path, rng, batches(rng, 2, 1200), 2)
     want = whole(tmp_path)
+    # nobody wants it at first: it pauses between chunks (and publishes what it read)
     reading = RunReading(
-        tmp_path, RUN, events=want.events, pause_s=0.005, wanted=True, snapshot_every_s=0.15
+        tmp_path, RUN, events=want.events, pause_s=0.005, snapshot_every_s=0.15
     ).start()
     seen, fractions = [], []
     while not reading.done:
         model = reading.model
         if model is not None and (not seen or seen[-1] is not model):
             seen.append(model)
+        if len(seen) >= 3:
+            assert reading.want()  # now someone does: the whole run is merged at the end
         fractions.append(reading.progress()["fraction"])
         reading.join(0.01)
     assert reading.error is None and reading.progress()["fraction"] == 1.0
