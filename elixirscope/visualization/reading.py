@@ -79,6 +79,7 @@ class RunReading:
         self._stop = False
         self._unwanted = False  # ended without merging: want() is too late
         self._parts: list[Any] = []
+        self._parts_events = 0  # what the parts let go of when done held
         self._reader: Any = None
         self._next_snapshot = 0.0
         self._thread: threading.Thread | None = None
@@ -127,7 +128,8 @@ class RunReading:
         so far (per shard: from its first event read to its last)."""
         parts = list(self._parts)
         reader = self._reader
-        read = sum(p.events for p in parts) + (reader.events if reader is not None else 0)
+        read = self._parts_events + sum(p.events for p in parts)
+        read += reader.events if reader is not None else 0
         spans = [[p.first_ts, p.last_ts] for p in parts if p.events]
         if reader is not None and reader.events and reader.first_ts is not None:
             spans.append([reader.first_ts, reader.last_ts])
@@ -160,9 +162,11 @@ class RunReading:
             return
         began = time.monotonic()
         model = model_of(self.run_id, parts)
+        del parts
         now = time.monotonic()
         self._next_snapshot = now + max(self.snapshot_every_s, 4 * (now - began))
         self._publish(model)
+        _give_back()
 
     def _publish(self, model: RunModel) -> None:
         with self._published:
@@ -195,6 +199,7 @@ class RunReading:
                 modelcache.save(self.data_dir, self.model, self.events, self.last_ts)
         finally:
             self._done.set()
+            _give_back()
 
     def _read(self) -> bool:
         """Read (and, wanted, merge); True when the model is to be kept (modelcache)."""
@@ -226,9 +231,27 @@ class RunReading:
             if not self._wanted.is_set():
                 self._unwanted = True
                 self.model = None
+                self._let_parts_go()
                 return False
-        self._publish(model_of(self.run_id, self._parts))
+        model = model_of(self.run_id, self._parts)
+        self._let_parts_go()
+        self._publish(model)
         return self.finished
+
+    def _let_parts_go(self) -> None:
+        self._parts_events = sum(p.events for p in self._parts)
+        self._parts = []
+
+
+def _give_back() -> None:
+    """Return freed memory to the system (glibc keeps what merging freed otherwise: the
+    server's RSS would stay at its peak)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _union(spans: list[list[Any]]) -> list[list[int]]:
