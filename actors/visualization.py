@@ -10,7 +10,7 @@ trace, untrace: ``visualization.actions``), each after a confirmation.
 
 Ahead of the user, every ``keep_every_s`` (default 2 s) it brings the shards'
 parts of the most recent runs that grew up to date (``visualization.runparts``)
-on a thread of its own, niced and pausing between chunks, one pass at a time:
+on a thread of its own, pausing between chunks, one pass at a time:
 a run recorded under the daemon is read when the cinema opens it, its new
 batches only.
 """
@@ -27,9 +27,11 @@ __all__ = ["VisualizationService"]
 
 KEEP_RUNS = 3
 """The most recent runs whose parts are kept up to date ahead of the user."""
-KEEP_PAUSE_S = 0.001
-KEEP_NICE = 10
-"""How the reading ahead gives way: a pause before each chunk, and its thread niced."""
+KEEP_PAUSE_S = 0.005
+KEEP_NICE = 0
+"""How the reading ahead gives way: a pause before each chunk (a chunk decodes in about a
+millisecond or two: the reading takes at most about a third of a core). Not niced: a niced
+thread holding the GIL would stall this actor's own answers on a busy machine."""
 
 
 class VisualizationService(LayerService):
