@@ -3,8 +3,11 @@
 Every function here is what one API route answers (``visualization.server`` only
 reads parameters and calls it). A bad parameter raises :class:`ViewError` naming
 it; the server answers that as a JSON error and keeps serving. Runs are read
-into a :class:`~elixirscope.visualization.runmodel.RunModel` once and kept
-(:class:`Models`), read again when the run has grown (a live recording).
+into a :class:`~elixirscope.visualization.runmodel.RunModel` shard by shard
+(``visualization.runparts``, on a thread: ``visualization.reading``) and kept
+(:class:`Models`), read again from their new chunks when they have grown (a
+live recording); the overview and the timeline answer ``partial=1`` from what is
+read so far.
 """
 
 from __future__ import annotations
