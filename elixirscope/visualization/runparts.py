@@ -842,7 +842,7 @@ def shard_part(
 ) -> RunPart:
     """What shard ``path`` holds of run ``run_id``: its saved part when of this version,
     extended with the chunks stored since when the shard only grew, else read again;
-    saved either way. ``reader`` (given) sees each chunk as it is read (for progress)."""
+    saved (an extension only once it adds a quarter of what was saved). ``reader`` (given) sees each chunk as it is read (for progress)."""
     where = _side_dir(data_dir, run_id, path)
     wanted = list(version)
     saved = load_part(where)
@@ -859,6 +859,9 @@ def shard_part(
     else:
         part = new
     part.version = wanted
-    if save:
+    # a shard that keeps growing (a live recording) is saved again once what it added is
+    # a quarter of what was saved: writing the part costs what reading the new chunks
+    # again would, not the whole part at every step
+    if save and (saved is None or after is None or 4 * new.events >= saved.events):
         save_part(where, part)
     return part

@@ -195,3 +195,30 @@ def test_what_is_shown_while_a_run_is_read_is_part_of_the_whole(tmp_path):
         lane_of = {lane.index: (lane.producer, lane.thread) for lane in m.lanes}
         whole_lane = {(lane.producer, lane.thread): lane.index for lane in want.lanes}
         assert {(whole_lane[lane_of[s["lane"]]], s["call_id"]) for s in shown["slices"]} <= keys
+
+
+def test_a_little_growth_is_not_saved_at_every_step(tmp_path):
+    """A part is written again only once its new chunks add a quarter of what was saved:
+    until then each reading decodes what was added since the last save, no more."""
+    rng = random.Random(12)
+    sent = batches(rng, 1, 800)
+    with EventStore.open(tmp_path) as store:
+        for batch in sent[:-2]:
+            store.append(batch)
+    with EventStore.open(tmp_path, readonly=True) as store:
+        ((path, version),) = store.shard_versions().items()
+        runparts.shard_part(store, tmp_path, RUN, path, version)
+    (side,) = (tmp_path / "cinema" / RUN / "parts").iterdir()
+    saved_at = json.loads((side / "part.json").read_text())["version"]
+    decoded = []
+    for batch in sent[-2:]:
+        with EventStore.open(tmp_path) as store:
+            store.append(batch)
+        with EventStore.open(tmp_path, readonly=True) as store:
+            ((path, version),) = store.shard_versions().items()
+            reader = runparts.PartReader()
+            part = runparts.shard_part(store, tmp_path, RUN, path, version, reader=reader)
+        decoded.append(reader.events)
+        assert json.loads((side / "part.json").read_text())["version"] == saved_at
+        assert_same(runparts.model_of(RUN, [part]), whole(tmp_path))
+    assert decoded == [len(sent[-2].events), len(sent[-2].events) + len(sent[-1].events)]
