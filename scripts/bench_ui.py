@@ -6,16 +6,21 @@ Data: ``--events`` events (calls: an entry and an exit each) of one run, written
 fresh store as the ingest writes them: ``--threads`` threads of one process, each a
 loop of requests calling handlers calling helpers (depth 4, most calls a few µs).
 
-Measured, with ``elixirscope ui`` as a subprocess and Debian's chromium driven by
-Playwright:
+Measured, with ``elixirscope ui`` as a subprocess (cold: no model or part kept beside
+the store; it starts reading the run as it starts) and Debian's chromium driven by
+Playwright, the page opened as soon as the server prints its URL:
 
-  server read     the first timeline request: the run read into its model (once)
-  first paint     navigation to the timeline drawn with the server's answer (performance.now)
+  first paint     navigation to the timeline drawn with the server's first answer (what is
+                  read so far, the rest of the run marked "not read yet"; performance.now)
+  whole run       navigation to the timeline drawn with the whole run read (the page
+                  refreshes itself when the server has read all of it)
+  server CPU      the ui process's CPU seconds until then
   zoom/pan step   p50 / p95 of ``--steps`` steps (zoom in x0.7 around the middle, pan by
                   a fifth, zoom out ...), each from the input to the window drawn with its
                   answer, measured in the page (performance.now)
   browser memory  the page's JS heap (CDP Performance.getMetrics) and the renderer's RSS
   server memory   the ui process's RSS after the session
+  warm start      a second server over the same data dir (the run's model kept): first paint
   chrome trace    the calls as Chrome-trace JSON ("X" events): bytes, json.load seconds
 
     .venv/bin/python scripts/bench_ui.py [--events N] [--threads T] [--steps S] [--json]
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -100,9 +106,9 @@ def build(data_dir: Path, events: int, threads: int) -> int:
 
 def chrome_trace(data_dir: Path, out: Path) -> tuple[int, float]:
     """The run's calls as Chrome-trace JSON; its size and the seconds json.load takes."""
-    from elixirscope.visualization.runmodel import read_run
+    from elixirscope.visualization.views import Models
 
-    model = read_run(data_dir, RUN)
+    model = Models(data_dir).model(RUN)  # the model kept beside the store by the cinema
     with out.open("w") as f:
         f.write('{"traceEvents":[')
         for r in range(model.calls):
@@ -118,16 +124,27 @@ def chrome_trace(data_dir: Path, out: Path) -> tuple[int, float]:
     return out.stat().st_size, time.perf_counter() - began
 
 
-def browse(url: str, steps: int) -> dict:
+def browse(url: str, steps: int, server: int | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 900})
-        page.set_default_timeout(600_000)
+        page.set_default_timeout(1_800_000)
         page.goto(url + f"#view=timeline&run={RUN}")
         page.wait_for_function("window.__esTimeline && window.__esTimeline.stats.firstPaint !== undefined")
         first = page.evaluate("window.__esTimeline.stats.firstPaint")
+        shown = page.evaluate("document.querySelector('#reading').textContent")
+        page.wait_for_function("window.__esTimeline && window.__esTimeline.stats.wholePaint !== undefined",
+                               polling=200)
+        whole = page.evaluate("window.__esTimeline.stats.wholePaint")
+        cpu = None
+        if server is not None:
+            times = psutil.Process(server).cpu_times()
+            cpu = round(times.user + times.system, 1)
+        if not steps:
+            browser.close()
+            return {"first_paint_ms": round(first), "whole_run_drawn_s": round(whole / 1000, 1)}
         times = page.evaluate(
             """async (steps) => {
               const tl = window.__esTimeline, out = [];
@@ -158,6 +175,9 @@ def browse(url: str, steps: int) -> dict:
     times.sort()
     return {
         "first_paint_ms": round(first),
+        "first_paint_showed": shown or "(the whole run)",
+        "whole_run_drawn_s": round(whole / 1000, 1),
+        "server_cpu_s": cpu,
         "step_p50_ms": round(statistics.median(times), 1),
         "step_p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "steps": len(times),
@@ -185,32 +205,32 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    out: dict = {}
+    out: dict = {"load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         began = time.perf_counter()
         out["events"] = build(data, args.events, args.threads)
         out["build_s"] = round(time.perf_counter() - began, 1)
-        ui = subprocess.Popen([sys.executable, "-m", "elixirscope", "ui", "--data-dir", str(data)],
-                              stdout=subprocess.PIPE, text=True)
-        try:
-            printed = ui.stdout.readline() + ui.stdout.readline()  # type: ignore[union-attr]
-            url = re.search(r"http://\S+", printed).group(0)  # type: ignore[union-attr]
-            base, token = url.split("/?token=")
-            import urllib.request
-
-            began = time.perf_counter()
-            with urllib.request.urlopen(f"{base}/api/runs/{RUN}/timeline?token={token}") as r:
-                r.read()
-            out["server_read_s"] = round(time.perf_counter() - began, 1)
-            out.update(browse(url, args.steps))
-            out["server_rss_mb"] = round(psutil.Process(ui.pid).memory_info().rss / 2**20, 1)
-        finally:
-            ui.terminate()
-            ui.wait(30)
+        for warm in (False, True):
+            ui = subprocess.Popen([sys.executable, "-m", "elixirscope", "ui", "--data-dir", str(data)],
+                                  stdout=subprocess.PIPE, text=True)
+            try:
+                printed = ui.stdout.readline() + ui.stdout.readline()  # type: ignore[union-attr]
+                url = re.search(r"http://\S+", printed).group(0)  # type: ignore[union-attr]
+                if warm:
+                    seen = browse(url, 0)
+                    out["warm_first_paint_ms"] = seen["first_paint_ms"]
+                    out["warm_whole_run_drawn_s"] = seen["whole_run_drawn_s"]
+                else:
+                    out.update(browse(url, args.steps, ui.pid))
+                    out["server_rss_mb"] = round(psutil.Process(ui.pid).memory_info().rss / 2**20, 1)
+            finally:
+                ui.terminate()
+                ui.wait(30)
         size, parse = chrome_trace(data, Path(tmp) / "trace.json")
         out["chrome_trace_mb"] = round(size / 2**20, 1)
         out["chrome_trace_json_load_s"] = round(parse, 1)
+    out["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(out, indent=2))
     else:

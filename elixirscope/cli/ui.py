@@ -112,7 +112,7 @@ def run(args: Any) -> int:
         import webbrowser
 
         webbrowser.open(url)
-    return _serve(create_app(data_dir, token), sock)
+    return _serve(create_app(data_dir, token, read_ahead=True), sock)
 
 
 def _in_daemon(args: Any) -> int:

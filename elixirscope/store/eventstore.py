@@ -651,11 +651,13 @@ class EventStore:
         after: int = 0,
         upto: int | None = None,
         check: Callable[[], None] | None = None,
+        run: str | None = None,
     ) -> Iterator[tuple[str, list[StoredEvent]]]:
         """Every chunk of one shard (a path of :meth:`shard_versions`) with its batch's
         run, in order of their first event; only those with an id above ``after``
-        (what was stored since) and at most ``upto``, in order of id, when given.
-        ``check`` is called before each chunk."""
+        (what was stored since) and at most ``upto``, in order of id, when given; only
+        those of run ``run`` when given (the others are not decoded). ``check`` is
+        called before each chunk."""
         with self._mutex:
             shard = next((s for s in self._shards() if s.path == path), None)
         if shard is None:
@@ -664,11 +666,23 @@ class EventStore:
             refs: Iterable[ChunkRef] = self._guarded_scan(shard, None, None, "asc")
         else:
             refs = _after(shard, after)
+        runs: dict[int, str] = {}
         for ref in refs:
             if upto is not None and ref.chunk_id > upto:
                 return
             if check is not None:
                 check()
+            if run is not None:
+                with self._mutex:
+                    try:
+                        of = runs.get(ref.batch_id)
+                        if of is None:
+                            of = runs[ref.batch_id] = shard.batch_run(ref.batch_id)
+                    except sqlite3.DatabaseError as exc:
+                        self._shard_failed(shard, exc)
+                        return
+                if of != run:
+                    continue
             with self._mutex:
                 found = self._decode(ref)
                 if not found:

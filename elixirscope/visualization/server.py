@@ -141,13 +141,22 @@ NO_DAEMON = (
 
 
 def create_app(
-    data_dir: str | os.PathLike[str], token: str, daemon: str | None = None
+    data_dir: str | os.PathLike[str],
+    token: str,
+    daemon: str | None = None,
+    *,
+    models: views.Models | None = None,
+    read_ahead: bool = False,
 ) -> Starlette:
     """The cinema over ``data_dir``, every request guarded by ``token``; with ``daemon``
-    (the API endpoint of the daemon serving it), its actions too."""
+    (the API endpoint of the daemon serving it), its actions too. ``models``: the runs
+    read so far, shared (the daemon's Visualization layer reads ahead into them);
+    ``read_ahead``: start reading every run's shards now, the most recent run first."""
     if not token or len(token) < 16:
         raise ValueError("the token must be at least 16 characters")
-    models = views.Models(data_dir)
+    shown = models if models is not None else views.Models(data_dir)
+    if read_ahead:
+        shown.read_ahead()
     actions = DaemonActions(daemon) if daemon else None
 
     async def answer(compute: Callable[[], Any]) -> Response:
@@ -172,14 +181,14 @@ def create_app(
             run = request.path_params["run"]
             p = params(request)
             if with_params:
-                return await answer(lambda: view(models, run, p))
-            return await answer(lambda: view(models, run))
+                return await answer(lambda: view(shown, run, p))
+            return await answer(lambda: view(shown, run))
 
         return route
 
     async def esql(request: Request) -> Response:
         p = params(request)
-        return await answer(lambda: views.esql_view(models, p))
+        return await answer(lambda: views.esql_view(shown, p))
 
     async def not_found(request: Request) -> Response:
         return _error(f"no such API: {request.url.path}", 404)
@@ -187,7 +196,7 @@ def create_app(
     async def live(websocket: WebSocket) -> None:
         run = websocket.path_params["run"]
         try:
-            info = await run_in_threadpool(models.info, run)
+            info = await run_in_threadpool(shown.info, run)
         except views.ViewError as exc:
             await websocket.accept()
             await websocket.send_json({"type": "error", "error": str(exc)})
@@ -252,7 +261,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/api/runs", runs),
-        Route("/api/runs/{run}/overview", run_route(views.overview_view, False)),
+        Route("/api/runs/{run}/overview", run_route(views.overview_view)),
         Route("/api/runs/{run}/timeline", run_route(views.timeline_view)),
         Route("/api/runs/{run}/messages", run_route(views.messages_view)),
         Route("/api/runs/{run}/state", run_route(views.state_view)),

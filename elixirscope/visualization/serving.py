@@ -50,11 +50,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 class ThreadedCinema:
     """One cinema over ``data_dir`` at a time, on a thread; with ``daemon`` (the API
-    endpoint of the daemon it runs in) it offers that daemon's actions."""
+    endpoint of the daemon it runs in) it offers that daemon's actions; ``models``: the
+    runs read so far (``views.Models``), kept across starts and read ahead by its owner."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], daemon: str | None = None) -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], daemon: str | None = None, models: Any = None
+    ) -> None:
         self.data_dir = data_dir
         self.daemon = daemon
+        self.models = models
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -95,7 +99,7 @@ class ThreadedCinema:
             raise ValueError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
         token = secrets.token_urlsafe(24)
         config = uvicorn.Config(
-            create_app(self.data_dir, token, daemon=self.daemon),
+            create_app(self.data_dir, token, daemon=self.daemon, models=self.models),
             log_level="warning",
             lifespan="off",
             ws="websockets-sansio",

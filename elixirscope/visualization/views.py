@@ -3,8 +3,11 @@
 Every function here is what one API route answers (``visualization.server`` only
 reads parameters and calls it). A bad parameter raises :class:`ViewError` naming
 it; the server answers that as a JSON error and keeps serving. Runs are read
-into a :class:`~elixirscope.visualization.runmodel.RunModel` once and kept
-(:class:`Models`), read again when the run has grown (a live recording).
+into a :class:`~elixirscope.visualization.runmodel.RunModel` shard by shard
+(``visualization.runparts``, on a thread: ``visualization.reading``) and kept
+(:class:`Models`), read again from their new chunks when they have grown (a
+live recording); the overview and the timeline answer ``partial=1`` from what is
+read so far.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from elixirscope.visualization.runmodel import RunModel, read_run
+from elixirscope.visualization.reading import RunReading
+from elixirscope.visualization.runmodel import RunModel
 from elixirscope.visualization.windows import DEFAULT_LIMIT, WindowError, timeline_window
 
 __all__ = [
@@ -60,21 +64,43 @@ def _run_dict(info: Any) -> dict[str, Any]:
     return out
 
 
+FIRST_WAIT_S = 0.3
+"""How long a view waits for the first model of a run being read before it answers
+with what it has (nothing yet: the run's extent alone)."""
+
+
 class Models:
     """The runs read so far (at most ``keep``), each read again once it has grown.
 
-    One reader at a time reads a given run (others wait for its model); a run still
-    recording is read again at most every ``max(1 s, twice its last read)``, so a
-    browser following it gets a model at most that stale, and the server does not
-    spend its time reading."""
+    A run not read yet is read on a thread (``visualization.reading``): meanwhile
+    views answer from what is read so far and say how far (``progress``). A run
+    read before and grown since is read again from its shards' new chunks
+    (``visualization.runparts``), the view waiting for it; a run still recording
+    is read again at most every ``max(1 s, twice its last read)``, so a browser
+    following it gets a model at most that stale, and the server does not spend
+    its time reading. ``pause_s``, ``pause_when_wanted`` and ``nice``: how readings give
+    way to others (``reading.RunReading``)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], keep: int = 3) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        keep: int = 3,
+        *,
+        pause_s: float = 0.0,
+        pause_when_wanted: bool = False,
+        nice: int = 0,
+    ) -> None:
         self.data_dir = data_dir
         self.keep = keep
+        self.pause_s = pause_s
+        self.pause_when_wanted = pause_when_wanted
+        self.nice = nice
         # run id -> (events when read, when read (monotonic), seconds the read took, model)
         self._models: OrderedDict[str, tuple[int, float, float, RunModel]] = OrderedDict()
+        self._readings: dict[str, RunReading] = {}
+        self._ahead: dict[str, int] = {}  # run id -> its events when its parts were brought up
         self._lock = threading.Lock()
-        self._reading: dict[str, threading.Lock] = {}
+        self._closed = False
 
     def info(self, run: str) -> Any:
         """The run named by ``run`` (a unique prefix of its id)."""
@@ -89,43 +115,146 @@ class Models:
         return scope.run
 
     def model(self, run: str) -> RunModel:
+        """The run's model as far as it is read (see :meth:`current`)."""
+        return self.current(run)[0]
+
+    def current(self, run: str, partial: bool = False) -> tuple[RunModel, dict[str, Any] | None]:
+        """The run's model and, while it is still being read, how far (None: all of it).
+        Only with ``partial`` is a run being read answered before the end (the page asks
+        so; a plain API client gets the whole run)."""
         info = self.info(run)
         with self._lock:
-            reading = self._reading.setdefault(info.id, threading.Lock())
-        with reading:
-            with self._lock:
-                held = self._models.get(info.id)
-            if held is not None:
-                events, read_at, took, model = held
-                recording = info.has_record and info.ended_ns is None
-                fresh_enough = time.monotonic() - read_at < max(1.0, 2 * took)
-                if events == info.events or (recording and fresh_enough):
-                    with self._lock:
+            held = self._models.get(info.id)
+        if held is not None:
+            events, read_at, took, model = held
+            recording = info.has_record and info.ended_ns is None
+            fresh_enough = time.monotonic() - read_at < max(1.0, 2 * took)
+            if events == info.events or (recording and fresh_enough):
+                with self._lock:
+                    if info.id in self._models:
                         self._models.move_to_end(info.id)
-                    return model
-            began = time.monotonic()
-            model = self._read(info)
-            now = time.monotonic()
-            with self._lock:
-                self._models[info.id] = (info.events, now, now - began, model)
-                self._models.move_to_end(info.id)
-                while len(self._models) > self.keep:
-                    self._models.popitem(last=False)
-            return model
+                return model, None
+            reading = self._wanted(info)  # grown: its new chunks read, waited for
+            reading.join()
+            return self._finished(info, reading)
+        reading = self._wanted(info)
+        if reading.done:  # read meanwhile, by another view's reading
+            return self._finished(info, reading)
+        if not partial:
+            reading.join()
+        so_far = reading.wait(FIRST_WAIT_S)
+        if reading.done:
+            return self._finished(info, reading)
+        if so_far is None:  # nothing read yet: the run's extent alone
+            from elixirscope.visualization.runparts import model_of
 
-    def _read(self, info: Any) -> RunModel:
-        """The run's model: kept beside the store once the run has ended (modelcache)."""
-        from elixirscope.visualization import modelcache
+            so_far = model_of(info.id, [])
+            so_far.first_ts = info.first_ts or 0
+            so_far.last_ts = info.last_ts or 0
+        return so_far, reading.progress()
 
-        done = not (info.has_record and info.ended_ns is None)
-        if done:
-            kept = modelcache.load(self.data_dir, info.id, info.events, info.last_ts)
-            if kept is not None:
-                return kept
-        model = read_run(self.data_dir, info.id)
-        if done:
-            modelcache.save(self.data_dir, model, info.events, info.last_ts)
-        return model
+    def progress(self, run: str) -> dict[str, Any] | None:
+        """How far the run's reading is (None: not being read)."""
+        info = self.info(run)
+        with self._lock:
+            reading = self._readings.get(info.id)
+        return None if reading is None else reading.progress()
+
+    def _reading(self, info: Any, wanted: bool = False) -> RunReading:
+        """The run's reading under way, or a new one (one at a time a run)."""
+        with self._lock:
+            reading = self._readings.get(info.id)
+            if reading is not None and (not reading.done or reading.events == info.events):
+                return reading  # under way, or done and not taken yet
+            if self._closed:
+                raise ViewError("the cinema is stopping", 503)
+            reading = RunReading(
+                self.data_dir,
+                info.id,
+                events=info.events,
+                first_ts=info.first_ts,
+                last_ts=info.last_ts,
+                finished=not (info.has_record and info.ended_ns is None),
+                pause_s=self.pause_s,
+                pause_when_wanted=self.pause_when_wanted,
+                nice=self.nice,
+                wanted=wanted,
+            ).start()
+            self._readings[info.id] = reading
+            return reading
+
+    def _wanted(self, info: Any) -> RunReading:
+        """The run's reading, told its model is wanted (one that ended without merging,
+        read ahead, is followed by one that merges)."""
+        reading = self._reading(info, wanted=True)
+        if not reading.want():
+            self._forget(info, reading)
+            reading = self._reading(info, wanted=True)
+        return reading
+
+    def _forget(self, info: Any, reading: RunReading) -> None:
+        with self._lock:
+            if self._readings.get(info.id) is reading:
+                del self._readings[info.id]
+
+    def _finished(self, info: Any, reading: RunReading) -> tuple[RunModel, None]:
+        """A finished reading's model, kept."""
+        model = reading.model
+        if reading.error is not None or model is None:
+            self._forget(info, reading)
+            raise ViewError(f"could not read run {info.id}: {reading.error or 'no model'}", 500)
+        with self._lock:
+            self._models[info.id] = (reading.events, time.monotonic(), reading.took, model)
+            self._models.move_to_end(info.id)
+            while len(self._models) > self.keep:
+                self._models.popitem(last=False)
+            if self._readings.get(info.id) is reading:
+                del self._readings[info.id]
+        return model, None
+
+    def read_ahead(self, limit: int | None = None) -> threading.Thread:
+        """Bring the runs' parts up to date on a thread, the most recent run first (at
+        most ``limit`` runs; those unchanged since the last time skipped): a run shown
+        meanwhile is read by the same reading, and one shown later is read from parts."""
+
+        def ahead() -> None:
+            from elixirscope.query.runs import list_runs
+
+            try:
+                runs = list_runs(self.data_dir)
+            except Exception:  # noqa: BLE001 - ahead of the user: a view will say what fails
+                return
+            for info in runs[:limit]:
+                if self._closed:
+                    return
+                with self._lock:
+                    held = self._models.get(info.id)
+                    if (held is not None and held[0] == info.events) or self._ahead.get(
+                        info.id
+                    ) == info.events:
+                        continue
+                try:
+                    reading = self._reading(info)
+                except ViewError:
+                    return
+                reading.join()
+                if reading.error is None:
+                    with self._lock:
+                        self._ahead[info.id] = info.events
+
+        thread = threading.Thread(target=ahead, name="cinema-read-ahead", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Stop every reading (between two chunks)."""
+        with self._lock:
+            self._closed = True
+            readings = list(self._readings.values())
+        for reading in readings:
+            reading.stop()
+        for reading in readings:
+            reading.join(5.0)
 
 
 def _int(params: dict[str, Any], name: str, default: int | None = None) -> int:
@@ -143,16 +272,23 @@ def _int(params: dict[str, Any], name: str, default: int | None = None) -> int:
     return number
 
 
-def overview_view(models: Models, run: str) -> dict[str, Any]:
-    """A run's extent and parts: lanes, actors, targets with state, counts."""
+def _partial(params: dict[str, Any] | None) -> bool:
+    """Whether the asker takes a run still being read (``partial=1``): what is read so far."""
+    return params is not None and str(params.get("partial", "")) in ("1", "true")
+
+
+def overview_view(models: Models, run: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's extent and parts: lanes, actors, targets with state, counts; with
+    ``partial=1``, of what is read so far while it is read (``reading`` says how far)."""
     info = models.info(run)
-    model = models.model(run)
+    model, reading = models.current(run, _partial(params))
     return {
         "run": _run_dict(info),
-        "first_ts": model.first_ts,
-        "last_ts": model.last_ts,
+        "first_ts": model.first_ts if reading is None else (info.first_ts or 0),
+        "last_ts": model.last_ts if reading is None else (info.last_ts or 0),
+        "reading": reading,
         "active_ts": _active(model),
-        "events": model.events,
+        "events": model.events if reading is None else info.events,
         "calls": model.calls,
         "lanes": [lane.to_dict() for lane in model.lanes],
         "actors": model.actors,
@@ -175,12 +311,13 @@ def _active(model: RunModel) -> int:
 
 def timeline_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """The calls and marks of one time window (default the whole run), summarised
-    when too many (``visualization.windows``)."""
-    model = models.model(run)
+    when too many (``visualization.windows``); with ``partial=1``, of what is read so far
+    while the run is read (``reading`` says how far)."""
+    model, reading = models.current(run, _partial(params))
     t0 = _int(params, "t0", model.first_ts)
     t1 = _int(params, "t1", max(model.last_ts, model.first_ts + 1))
     try:
-        return timeline_window(
+        answer = timeline_window(
             model,
             t0,
             t1,
@@ -189,6 +326,8 @@ def timeline_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         )
     except WindowError as exc:
         raise ViewError(str(exc)) from None
+    answer["reading"] = reading
+    return answer
 
 
 def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -216,3 +216,39 @@ def test_the_wheel_zooms_and_a_drag_pans_the_timeline(page, server, shots):
     per_px = (z1 - z0) / box["width"]
     assert abs((p1 - p0) - (z1 - z0)) <= 2
     assert abs((z0 - p0) - 200 * per_px) < 3 * per_px
+
+
+def test_a_run_being_read_is_drawn_as_it_is_read(browser, tmp_path, shots):
+    """A server reading a run slowly (paused between chunks): the timeline first shows
+    what is read with the rest hatched and "reading N %", then refreshes itself to the
+    whole run."""
+    import random
+
+    from parts_recordings import RUN, batches, store_of
+
+    from elixirscope.visualization.serving import ThreadedCinema
+    from elixirscope.visualization.views import Models
+
+    rng = random.Random(2)
+    store_of(tmp_path, rng, batches(rng, 2, 1500), 2)
+    cinema = ThreadedCinema(tmp_path, models=Models(tmp_path, pause_s=0.01, pause_when_wanted=True))
+    url = cinema.start()["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 700})
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.set_default_timeout(20_000)
+        pg.goto(url + f"#view=timeline&run={RUN}")
+        pg.wait_for_function("Number(document.querySelector('#tl-main')?.dataset.unread) > 0")
+        shown = pg.inner_text("#reading")
+        assert re.fullmatch(r"reading \d+ %", shown), shown
+        pg.screenshot(path=shots / "07-reading.png")
+        pg.wait_for_function("window.__esTimeline?.stats.wholePaint !== undefined")
+        assert pg.locator("#reading").is_hidden()
+        assert pg.eval_on_selector("#tl-main", "c => c.dataset.unread") == "0"
+        assert int(pg.eval_on_selector("#tl-main", "c => c.dataset.drawn")) > 0
+        assert not errors, errors
+    finally:
+        context.close()
+        cinema.stop()

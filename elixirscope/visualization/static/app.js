@@ -128,11 +128,62 @@ export function colourOf(name) {
 // ---- the run: its overview is loaded once per run, then views draw
 async function loadRun(run) {
   if (ctx.overview && (ctx.overview.run.id === run || ctx.overview.run.id.startsWith(run))) return ctx.overview;
-  const ov = await api(`runs/${encodeURIComponent(run)}/overview`);
+  const ov = await api(`runs/${encodeURIComponent(run)}/overview`, { partial: 1 });
   ctx.overview = ov;
   ctx.base = BigInt(ov.first_ts ?? 0);
   startLive(ov);
+  watchReading(ov);
   return ov;
+}
+
+// ---- a run the server is still reading: the timeline shows what is read, the rest
+// marked, and "reading N %" here; once all is read the view refreshes itself
+function watchReading(ov) {
+  clearTimeout(ctx.readingTimer);
+  showReading(ov.reading);
+  if (!ov.reading) return;
+  const id = ov.run.id;
+  const mine = () => ctx.overview && ctx.overview.run.id === id;
+  const poll = async () => {
+    if (!mine()) return;
+    let next;
+    try {
+      next = await api(`runs/${id}/overview`, { partial: 1 });
+    } catch (err) {
+      toast(err.message);
+      ctx.readingTimer = setTimeout(poll, 2000);
+      return;
+    }
+    if (!mine()) return;
+    if (next.reading) {
+      ctx.overview.reading = next.reading;
+      showReading(next.reading);
+      if (current && current.inst && current.inst.reading) current.inst.reading(next.reading);
+      ctx.readingTimer = setTimeout(poll, 600);
+      return;
+    }
+    refreshOverview(next);
+    showReading(null);
+    refreshView();
+  };
+  ctx.readingTimer = setTimeout(poll, 400);
+}
+
+function showReading(reading) {
+  const el = document.getElementById("reading");
+  if (!reading) { el.hidden = true; el.textContent = ""; return; }
+  el.hidden = false;
+  el.textContent = `reading ${Math.floor(reading.fraction * 100)} %`;
+  el.title = `the server has read ${reading.events_read.toLocaleString()} of ${reading.events.toLocaleString()} events of this run; the timeline shows what is read`;
+}
+
+// the view drawn again with the whole run (a view without refresh() is mounted again)
+function refreshView() {
+  if (current && current.inst && current.inst.refresh) { current.inst.refresh(); return; }
+  if (current && current.inst && current.inst.destroy) current.inst.destroy();
+  current = null;
+  routed = null;
+  route();
 }
 
 export function refreshOverview(ov) {

@@ -2,6 +2,8 @@
 // Wheel zooms (whole run down to a microsecond), drag pans, the scrubber moves the
 // cursor. Only the visible window is asked of the server, which summarises it when it
 // holds too many calls; while a run records, the view follows its end unless scrolled away.
+// While the server is still reading the run, the view shows what is read (the rest of the
+// run's extent hatched, "not read yet") and draws itself again as more is read.
 import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, colourOf, toast, setLiveBadge } from "./app.js";
 
 const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
@@ -85,6 +87,29 @@ class Timeline {
     this.showSel();
   }
 
+  // the server read more of the run: the window asked again; all of it: the marks too
+  reading() { this.fetch(); }
+
+  refresh() {
+    this.ov = ctx.overview;
+    this.showMarks();
+    this.fetch();
+  }
+
+  // the spans of the run's extent (offsets) not read yet, while it is read
+  unread() {
+    const r = this.data && this.data.reading;
+    if (!r) return [];
+    const out = [];
+    let at = rel(ctx.overview.first_ts);
+    for (const [a, b] of r.read) {
+      if (rel(a) > at) out.push([at, rel(a)]);
+      at = Math.max(at, rel(b));
+    }
+    if (this.end() > at) out.push([at, this.end()]);
+    return out;
+  }
+
   destroy() {
     window.removeEventListener("resize", this.resize);
     if (this.pending) this.pending.abort();
@@ -152,7 +177,7 @@ class Timeline {
     const w = this.canvas.clientWidth || 1200;
     try {
       const d = await api(`runs/${ctx.overview.run.id}/timeline`, {
-        t0: abs(Math.floor(this.v0)), t1: abs(Math.ceil(this.v1)), px: Math.max(100, Math.round(w)),
+        t0: abs(Math.floor(this.v0)), t1: abs(Math.ceil(this.v1)), px: Math.max(100, Math.round(w)), partial: 1,
       }, { signal: ctl.signal });
       if (seq !== this.seq) return;
       for (const s of d.slices) { s.s = rel(s.start); s.e = rel(s.end); }
@@ -284,6 +309,18 @@ class Timeline {
         }
       }
     }
+    // what the server has not read yet: hatched, said so
+    const unread = this.unread();
+    for (const [a, b] of unread) {
+      const x0 = Math.max(0, this.x(a, w)), x1 = Math.min(w, this.x(b, w));
+      if (x1 <= x0) continue;
+      g.fillStyle = hatch(g); g.fillRect(x0, AXIS, x1 - x0, h - AXIS);
+      if (x1 - x0 > 90) {
+        g.fillStyle = "#e0af68"; g.font = "12px ui-monospace, monospace"; g.textBaseline = "middle";
+        g.fillText("not read yet", x0 + 10, h - 14);
+      }
+    }
+    this.canvas.dataset.unread = unread.length;
     // lane labels, over what is drawn
     g.font = "600 11px ui-monospace, monospace"; g.textBaseline = "alphabetic";
     for (const l of lanes) {
@@ -318,6 +355,7 @@ class Timeline {
     this.drawScrub();
     this.stats.lastDrawMs = performance.now() - began;
     if (d && this.stats.firstPaint === undefined) this.stats.firstPaint = performance.now();
+    if (d && !d.reading && this.stats.wholePaint === undefined) this.stats.wholePaint = performance.now();
     if (d && !this.wantFetch && this.painted === this.seq && this.waiting) {
       const waiting = this.waiting; this.waiting = [];
       for (const resolve of waiting) resolve(performance.now());
@@ -344,6 +382,7 @@ class Timeline {
     const X = (off) => (off / end) * (w - 2) + 1;
     for (const m of ctx.overview.crashes) { g.fillStyle = "#f7768e"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
     for (const m of ctx.overview.restarts) { g.fillStyle = "#9ece6a"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
+    for (const [u0, u1] of this.unread()) { g.fillStyle = hatch(g); g.fillRect(X(u0), 0, Math.max(1, X(u1) - X(u0)), h); }
     const a = X(this.v0), b = X(this.v1);
     g.fillStyle = "#7aa2f733"; g.fillRect(a, 1, Math.max(2, b - a), h - 2);
     g.strokeStyle = "#7aa2f7"; g.strokeRect(a + 0.5, 1.5, Math.max(2, b - a) - 1, h - 3);
@@ -483,6 +522,16 @@ class Timeline {
       };
     }
   }
+}
+
+// diagonal stripes: what is not read yet
+function hatch(g) {
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 8;
+  const t = tile.getContext("2d");
+  t.strokeStyle = "#e0af6840"; t.lineWidth = 2;
+  t.beginPath(); t.moveTo(0, 8); t.lineTo(8, 0); t.moveTo(-2, 2); t.lineTo(2, -2); t.moveTo(6, 10); t.lineTo(10, 6); t.stroke();
+  return g.createPattern(tile, "repeat");
 }
 
 // the text, cut with an ellipsis to fit `room` pixels (never squeezed)

@@ -1,0 +1,867 @@
+"""A run read shard by shard: each shard's part kept beside the store, the model their merge.
+
+Reading a big run into its :class:`~elixirscope.visualization.runmodel.RunModel`
+decodes every event; a shard already read need not be decoded again. A
+:class:`RunPart` is what one shard holds of one run, as read, before anything
+is paired: calls' entries and ends as typed columns (about 65 bytes a call),
+and the few events drawn as marks, messages, requests and queries as short
+records. A part is saved under ``<data_dir>/cinema/<run>/parts/<shard>/``
+(NumPy arrays and JSON, nothing unpickled) with the shard's version
+(``EventStore.shard_versions``): a shard whose version is unchanged is not read
+again, one that only grew (chunks added, nothing pruned) is read from its new
+chunks only and its part extended, any other change reads it again.
+
+:func:`model_of` merges parts into the model, pairing as a reader of the whole
+run in time order pairs (``runmodel.read_run``, which it equals): an end with
+the entry of the same producer and call id before it, a call's caller the open
+call its ``parent_id`` names, so a call whose entry and end are in different
+shards is paired like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elixirscope.contracts.trace import (
+    DatabaseQuery,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    HttpCall,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    RequestEnd,
+    RequestStart,
+    StateChange,
+    ThreadStart,
+)
+from elixirscope.visualization.runmodel import (
+    PROGRAM,
+    Lane,
+    Mark,
+    Message,
+    RunModel,
+    _short,
+    finish,
+)
+
+__all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
+
+PARTS_DIR = "parts"
+FORMAT = 1
+"""Bumped when the saved layout changes: older parts are read again."""
+
+ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
+EXIT = ("ts", "id", "call_id", "producer", "raised")
+_DTYPES = {
+    "ts": np.int64,
+    "id": np.int64,
+    "parent": np.int64,
+    "origin": np.int32,
+    "function": np.int32,
+    "chain": np.int32,
+    "call_id": np.int64,
+    "producer": np.int32,
+    "raised": np.int8,
+}
+
+_CODES = {n: {np.int64: "q", np.int32: "i", np.int8: "b"}[t] for n, t in _DTYPES.items()}
+
+
+def _column(values: array, name: str) -> np.ndarray:
+    """A copy of what was read so far (reading goes on appending)."""
+    dtype = _DTYPES[name]
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
+
+
+Origin = tuple[str, int, int]  # producer, thread, pid: where a call's lane is
+Record = list[Any]  # [ts, producer, id, kind, pid, thread, *fields]: an event drawn as it is
+
+
+@dataclass
+class RunPart:
+    """What some chunks hold of one run: calls' entries and ends unpaired, other events
+    drawn as records, the count and time span of every event read."""
+
+    origins: list[Origin] = field(default_factory=list)
+    producers: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    chains: list[str | None] = field(default_factory=list)
+    entries: dict[str, np.ndarray] = field(default_factory=dict)
+    exits: dict[str, np.ndarray] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    events: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    version: list[int] | None = None  # the shard's version it was read at (saved parts)
+    extended: int = 0  # how many times extended with new chunks (not read again)
+
+    @property
+    def calls(self) -> int:
+        return len(self.entries.get("ts", ()))
+
+
+def _empty_columns(names: Iterable[str]) -> dict[str, np.ndarray]:
+    return {n: np.zeros(0, _DTYPES[n]) for n in names}
+
+
+class PartReader:
+    """Reads chunks into a :class:`RunPart`, one chunk at a time; :meth:`part` is what was
+    read so far (a copy: reading can go on)."""
+
+    def __init__(self) -> None:
+        self.origins: dict[Origin, int] = {}
+        self.producers: dict[str, int] = {}
+        self.functions: dict[str, int] = {}
+        self.chains: dict[str | None, int] = {}
+        self.e = {n: array(_CODES[n]) for n in ENTRY}
+        self.x = {n: array(_CODES[n]) for n in EXIT}
+        self.records: list[Record] = []
+        self.events = 0
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+
+    def add(self, stored: list[Any]) -> None:
+        """One chunk's stored events (of one batch: one producer and pid)."""
+        if not stored:
+            return
+        producer, pid = stored[0].producer, stored[0].pid
+        pcode = self.producers.setdefault(producer, len(self.producers))
+        origins, functions, chains = self.origins, self.functions, self.chains
+        e_ts, e_id, e_par, e_org, e_fn, e_ch = (self.e[n].append for n in ENTRY)
+        x_ts, x_id, x_cid, x_prod, x_raised = (self.x[n].append for n in EXIT)
+        origin_of, function_of, chain_of = origins.get, functions.get, chains.get
+        records = self.records
+        lo = hi = stored[0].event.ts
+        for se in stored:
+            ev = se.event
+            ts = ev.ts
+            if ts < lo:
+                lo = ts
+            elif ts > hi:
+                hi = ts
+            kind = type(ev)
+            if kind is FunctionEntry:
+                key = (producer, ev.thread, pid)
+                org = origin_of(key)
+                if org is None:
+                    org = origins[key] = len(origins)
+                fn = function_of(ev.function)
+                if fn is None:
+                    fn = functions[ev.function] = len(functions)
+                ch = chain_of(ev.correlation_id)
+                if ch is None:
+                    ch = chains[ev.correlation_id] = len(chains)
+                e_ts(ts)
+                e_id(ev.id)
+                e_par(ev.parent_id or 0)
+                e_org(org)
+                e_fn(fn)
+                e_ch(ch)
+            elif kind is FunctionExit or kind is FunctionError:
+                x_ts(ts)
+                x_id(ev.id)
+                x_cid(ev.call_id)
+                x_prod(pcode)
+                x_raised(kind is FunctionError)
+                if kind is FunctionError:
+                    records.append(
+                        _record(ts, producer, ev, pid, "error")
+                        + [ev.function, ev.exc_type, _short(ev.message, 80), ev.correlation_id]
+                    )
+            else:
+                made = _other(ts, producer, pid, ev, kind)
+                if made is not None:
+                    records.append(made)
+        self.events += len(stored)
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+
+    def part(self) -> RunPart:
+        return RunPart(
+            origins=list(self.origins),
+            producers=list(self.producers),
+            functions=list(self.functions),
+            chains=list(self.chains),
+            entries={n: _column(self.e[n], n) for n in ENTRY},
+            exits={n: _column(self.x[n], n) for n in EXIT},
+            records=list(self.records),
+            events=self.events,
+            first_ts=self.first_ts,
+            last_ts=self.last_ts,
+        )
+
+
+def _record(ts: int, producer: str, ev: Any, pid: int, kind: str) -> Record:
+    return [ts, producer, ev.id, kind, pid, ev.thread]
+
+
+_PROCESS = {ProcessSpawn: "spawn", ProcessExit: "exit", ProcessRestart: "restart"}
+
+
+def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | None:
+    """The record of an event drawn as itself (texts cut as the views cut them), None
+    for one the views do not draw."""
+    head = [ts, producer, ev.id]
+    chain = ev.correlation_id
+    if kind is ThreadStart:
+        return [*head, "thread", pid, ev.thread, ev.name]
+    if kind is StateChange:
+        message = _short(ev.message, 80) if ev.message else ev.message
+        return [*head, "state", pid, ev.thread, ev.actor, ev.callback, message, ev.error, chain]
+    if kind is MessageSend:
+        label = _short(ev.message, 80)
+        return [*head, "send", pid, 0, ev.sender, ev.target, ev.message_id, label, chain]
+    if kind is MessageReceive:
+        return [*head, "receive", pid, 0, ev.actor, ev.message_id]
+    if kind in _PROCESS:
+        reason = getattr(ev, "reason", None)
+        reason = _short(reason, 200) if reason is not None else None
+        return [*head, _PROCESS[kind], pid, ev.thread, ev.path, ev.supervisor, reason, chain]
+    if kind is RequestStart:
+        return [
+            *head,
+            "request",
+            pid,
+            ev.thread,
+            ev.method,
+            ev.path,
+            ev.protocol,
+            ev.trace_id,
+            chain,
+            ev.parent_id or 0,
+        ]
+    if kind is RequestEnd:
+        message = _short(ev.message, 120) if ev.message is not None else None
+        return [
+            *head,
+            "request_end",
+            pid,
+            0,
+            ev.request_id,
+            ev.status,
+            ev.route,
+            ev.exc_type,
+            message,
+        ]
+    if kind is DatabaseQuery:
+        return [
+            *head,
+            "query",
+            pid,
+            ev.thread,
+            ev.duration_ns,
+            _short(ev.statement, 400),
+            _short(ev.parameters, 200) or None,
+            ev.rows,
+            ev.error,
+            ev.system,
+            chain,
+        ]
+    if kind is HttpCall:
+        return [
+            *head,
+            "http",
+            pid,
+            ev.thread,
+            ev.duration_ns,
+            ev.method,
+            _short(ev.url, 300),
+            ev.status,
+            ev.error,
+            ev.library,
+            chain,
+        ]
+    return None
+
+
+# ---------------------------------------------------------------- joining parts
+
+
+def joined(parts: list[RunPart]) -> RunPart:
+    """Several parts as one (codes recoded, columns concatenated)."""
+    parts = [p for p in parts if p.events]
+    if len(parts) == 1:
+        return parts[0]
+    out = RunPart()
+    codes: dict[str, dict[Any, int]] = {"origins": {}, "producers": {}, "functions": {}}
+    chain_codes: dict[str | None, int] = {}
+    e_parts: dict[str, list[np.ndarray]] = {n: [] for n in ENTRY}
+    x_parts: dict[str, list[np.ndarray]] = {n: [] for n in EXIT}
+    for p in parts:
+        maps = {}
+        for name in ("origins", "producers", "functions"):
+            table = codes[name]
+            values = getattr(p, name)
+            maps[name] = np.array(
+                [table.setdefault(v, len(table)) for v in values] or [0], dtype=np.int32
+            )
+        cmap = np.array(
+            [chain_codes.setdefault(c, len(chain_codes)) for c in p.chains] or [0], dtype=np.int32
+        )
+        for n in ENTRY:
+            col = p.entries[n]
+            if n == "origin":
+                col = maps["origins"][col]
+            elif n == "function":
+                col = maps["functions"][col]
+            elif n == "chain":
+                col = cmap[col]
+            e_parts[n].append(np.asarray(col, dtype=_DTYPES[n]))
+        for n in EXIT:
+            col = p.exits[n]
+            if n == "producer":
+                col = maps["producers"][col]
+            x_parts[n].append(np.asarray(col, dtype=_DTYPES[n]))
+        out.records.extend(p.records)
+        out.events += p.events
+        if p.first_ts is not None:
+            out.first_ts = p.first_ts if out.first_ts is None else min(out.first_ts, p.first_ts)
+        if p.last_ts is not None:
+            out.last_ts = p.last_ts if out.last_ts is None else max(out.last_ts, p.last_ts)
+    out.origins = list(codes["origins"])
+    out.producers = list(codes["producers"])
+    out.functions = list(codes["functions"])
+    out.chains = list(chain_codes)
+    out.entries = (
+        {n: np.concatenate(v) for n, v in e_parts.items()} if parts else _empty_columns(ENTRY)
+    )
+    out.exits = (
+        {n: np.concatenate(v) for n, v in x_parts.items()} if parts else _empty_columns(EXIT)
+    )
+    return out
+
+
+# ---------------------------------------------------------------- the model
+
+
+def _in_order(first_by_name: dict[Any, int]) -> list[Any]:
+    return [name for name, _ in sorted(first_by_name.items(), key=lambda kv: kv[1])]
+
+
+def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
+    """The model of ``run_id`` from its parts (see the module's docstring)."""
+    part = joined(parts) if parts else RunPart()
+    e = part.entries or _empty_columns(ENTRY)
+    x = part.exits or _empty_columns(EXIT)
+    # producers ranked by name: the store's order of time is (ts, producer, id)
+    names = sorted(
+        set(part.producers) | {o[0] for o in part.origins} | {r[1] for r in part.records}
+    )
+    rank = {name: i for i, name in enumerate(names)}
+    org_prod = np.array([rank[o[0]] for o in part.origins] or [0], dtype=np.int64)
+    e_prod = org_prod[e["origin"]] if len(e["ts"]) else np.zeros(0, np.int64)
+    x_prod = (
+        np.array([rank[p] for p in part.producers] or [0], dtype=np.int64)[x["producer"]]
+        if len(x["ts"])
+        else np.zeros(0, np.int64)
+    )
+    order = np.lexsort((e["id"], e_prod, e["ts"]))  # rows in the order the run was recorded
+    ts, ids, prod = e["ts"][order], e["id"][order], e_prod[order]
+    parent_id = e["parent"][order]
+    origin = e["origin"][order]
+    n = len(ts)
+    # the entries by (producer, id): each end and each caller looked up there
+    by_key = np.lexsort((ids, prod))
+    kp, ki = prod[by_key], ids[by_key]
+
+    def find(p: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """The row of the entry of producer ``p`` and id ``i`` (-1: none)."""
+        out = np.full(len(p), -1, dtype=np.int64)
+        if not n or not len(p):
+            return out
+        lo = np.searchsorted(kp, p, "left")
+        hi = np.searchsorted(kp, p, "right")
+        pos = np.zeros(len(p), dtype=np.int64)
+        for q in np.unique(p):
+            mine = np.flatnonzero(p == q)
+            a, b = int(lo[mine[0]]), int(hi[mine[0]])
+            if a == b:
+                continue
+            at = a + np.searchsorted(ki[a:b], i[mine])
+            pos[mine] = at
+            inside = at < b
+            hit = np.zeros(len(mine), dtype=np.bool_)
+            hit[inside] = ki[at[inside]] == i[mine][inside]
+            out[mine[hit]] = by_key[at[hit]]
+        del pos
+        return out
+
+    # ends: each closes the entry of its call id recorded before it, the first end only
+    row = find(x_prod, x["call_id"])
+    ok = row >= 0
+    r = np.where(ok, row, 0)
+    ok &= (ts[r] < x["ts"]) | ((ts[r] == x["ts"]) & (ids[r] < x["id"]))
+    end = np.full(n, -1, dtype=np.int64)
+    end_id = np.zeros(n, dtype=np.int64)
+    status = np.full(n, 2, dtype=np.int8)
+    if ok.any():
+        which = np.flatnonzero(ok)
+        first = which[np.lexsort((x["id"][which], x["ts"][which]))]
+        rows_first, at = np.unique(row[first], return_index=True)
+        chosen = first[at]
+        end[rows_first] = x["ts"][chosen]
+        end_id[rows_first] = x["id"][chosen]
+        status[rows_first] = x["raised"][chosen]
+
+    def open_at(rows: np.ndarray, at_ts: np.ndarray, at_id: np.ndarray) -> np.ndarray:
+        """``rows`` where that call was open at (at_ts, at_id) of its producer, else -1."""
+        rr = np.where(rows >= 0, rows, 0)
+        began = (ts[rr] < at_ts) | ((ts[rr] == at_ts) & (ids[rr] < at_id))
+        ended = end[rr] >= 0
+        closed = ended & ((end[rr] < at_ts) | ((end[rr] == at_ts) & (end_id[rr] < at_id)))
+        return np.where((rows >= 0) & began & ~closed, rows, -1)
+
+    has_parent = parent_id != 0
+    parent = np.full(n, -1, dtype=np.int64)
+    if has_parent.any():
+        kids = np.flatnonzero(has_parent)
+        parent[kids] = open_at(find(prod[kids], parent_id[kids]), ts[kids], ids[kids])
+    depth = _depths(parent)
+
+    # names interned in order of first use, as a reader in time order interns them
+    fn_sorted = e["function"][order]
+    ch_sorted = e["chain"][order]
+    functions, fn_col = _first_use(fn_sorted, part.functions, n)
+    chain_names: list[str | None] = [None]
+    chain_code: dict[str | None, int] = {None: 0}
+    ch_map = np.zeros(max(1, len(part.chains)), dtype=np.int32)
+    if n:
+        uniq, first_at = np.unique(ch_sorted, return_index=True)
+        for u in uniq[np.argsort(first_at)]:
+            name = part.chains[int(u)]
+            if name not in chain_code:
+                chain_code[name] = len(chain_names)
+                chain_names.append(name)
+            ch_map[u] = chain_code[name]
+    chain_col = ch_map[ch_sorted] if n else np.zeros(0, np.int32)
+
+    records = sorted(part.records, key=lambda rec: (rec[0], rank[rec[1]], rec[2]))
+    lanes, lane_col = _lanes(part, origin, ts, prod, ids, records, rank)
+    model = RunModel(
+        run_id=run_id,
+        first_ts=part.first_ts or 0,
+        last_ts=part.last_ts or 0,
+        events=part.events,
+        lanes=lanes,
+        functions=functions,
+        chains=chain_names,
+        start=ts.copy(),
+        end=end,
+        lane=lane_col,
+        depth=depth,
+        function=fn_col,
+        chain=chain_col.astype(np.int32),
+        parent=parent,
+        status=status,
+        call_ids=ids.copy(),
+        marks=[],
+        messages=[],
+        actors=[],
+        tree={},
+        requests=[],
+        queries=[],
+    )
+    lane_index = {(lane.producer, lane.thread): lane.index for lane in lanes}
+
+    def call_open(producer: str, call: int, at_ts: int, at_id: int) -> int:
+        if not call:
+            return -1
+        found = find(np.array([rank[producer]]), np.array([call], dtype=np.int64))
+        return int(open_at(found, np.array([at_ts]), np.array([at_id]))[0])
+
+    _replay(model, records, lane_index, call_open)
+    running = model.end < 0  # still running when read: drawn to the run's last event
+    model.end[running] = np.maximum(model.start[running], model.last_ts)
+    finish(model)
+    return model
+
+
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Each call's distance from its top-level caller (pointer jumping: log of the depth
+    passes over the column)."""
+    dist = (parent >= 0).astype(np.int64)
+    up = parent.copy()
+    while True:
+        live = np.flatnonzero(up >= 0)
+        if not len(live):
+            break
+        hop = up[live]
+        dist[live] += dist[hop]
+        up[live] = up[hop]
+    return dist.astype(np.int32)
+
+
+def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:
+    """Names in order of first use along ``codes`` and the codes recoded to that order."""
+    if not n:
+        return [], np.zeros(0, np.int32)
+    uniq, first_at = np.unique(codes, return_index=True)
+    used = uniq[np.argsort(first_at)]
+    out: list[str] = []
+    index: dict[str, int] = {}
+    remap = np.zeros(max(1, len(names)), dtype=np.int32)
+    for u in used:
+        name = names[int(u)]
+        if name not in index:
+            index[name] = len(out)
+            out.append(name)
+        remap[u] = index[name]
+    return out, remap[codes]
+
+
+_LANE_KINDS = frozenset({"error", "state", "spawn", "exit", "restart", "request", "query", "http"})
+
+
+def _lanes(
+    part: RunPart,
+    origin: np.ndarray,
+    ts: np.ndarray,
+    prod: np.ndarray,
+    ids: np.ndarray,
+    records: list[Record],
+    rank: dict[str, int],
+) -> tuple[list[Lane], np.ndarray]:
+    """The lanes in order of the first event drawn on each (an entry, an error, a mark),
+    named by their thread's last start; the entries' lane column."""
+    first: dict[tuple[str, int], tuple[tuple[int, int, int], int]] = {}
+    if len(origin):
+        uniq, first_at = np.unique(origin, return_index=True)
+        for u, at in zip(uniq.tolist(), first_at.tolist(), strict=True):
+            producer, thread, pid = part.origins[u]
+            key = (producer, thread)
+            when = (int(ts[at]), int(prod[at]), int(ids[at]))
+            if key not in first or when < first[key][0]:
+                first[key] = (when, pid)
+    named: dict[tuple[str, int], tuple[tuple[int, int, int], str]] = {}
+    for rec in records:
+        kind = rec[3]
+        if kind == "thread":
+            named[(rec[1], rec[5])] = ((rec[0], rank[rec[1]], rec[2]), rec[6])
+        elif kind in _LANE_KINDS:
+            key = (rec[1], rec[5])
+            when = (rec[0], rank[rec[1]], rec[2])
+            if key not in first or when < first[key][0]:
+                first[key] = (when, rec[4])
+    lanes: list[Lane] = []
+    for i, (key, (when, pid)) in enumerate(sorted(first.items(), key=lambda kv: kv[1][0])):
+        name = f"thread {key[1]}"
+        if key in named:
+            started, given = named[key]
+            name = given if started > when else (given or name)
+        lanes.append(Lane(i, key[0], pid, key[1], name))
+    index = {(lane.producer, lane.thread): lane.index for lane in lanes}
+    origin_lane = np.array(
+        [index[(o[0], o[1])] if (o[0], o[1]) in index else -1 for o in part.origins] or [0],
+        dtype=np.int32,
+    )
+    return lanes, origin_lane[origin] if len(origin) else np.zeros(0, np.int32)
+
+
+def _replay(
+    model: RunModel,
+    records: list[Record],
+    lane_index: dict[tuple[str, int], int],
+    call_open: Callable[[str, int, int, int], int],
+) -> None:
+    """The marks, messages, actors, tree, requests and queries of the records, in the
+    order of time (as ``runmodel._build`` draws them)."""
+    marks: list[Mark] = []
+    sends: dict[str, Message] = {}
+    messages: list[Message] = []
+    actors: dict[str, None] = {}
+    tree: dict[str, dict[str, Any]] = {}
+    requests: dict[tuple[str, int], dict[str, Any]] = {}
+    queries: list[dict[str, Any]] = []
+
+    def node(path: str, supervisor: str | None) -> dict[str, Any]:
+        entry = tree.get(path)
+        if entry is None:
+            entry = tree[path] = {
+                "path": path,
+                "supervisor": supervisor,
+                "restarts": 0,
+                "exits": 0,
+                "last_reason": None,
+                "alive": True,
+            }
+        elif supervisor and not entry["supervisor"]:
+            entry["supervisor"] = supervisor
+        return entry
+
+    for rec in records:
+        ts, producer, eid, kind, _pid, thread = rec[:6]
+        f = rec[6:]
+        lane = lane_index.get((producer, thread), -1)
+        if kind == "error":
+            function, exc_type, message, chain = f
+            marks.append(
+                Mark(
+                    "error",
+                    ts,
+                    lane,
+                    None,
+                    f"{function} raised {exc_type}: {message}",
+                    producer,
+                    eid,
+                    chain,
+                )
+            )
+        elif kind == "state":
+            actor, callback, message, error, chain = f
+            actors.setdefault(actor, None)
+            label = f"{actor}.{callback}" + (f"({_short(message, 60)})" if message else "")
+            if error:
+                marks.append(
+                    Mark(
+                        "crash",
+                        ts,
+                        lane,
+                        actor,
+                        f"{actor} crashed in {callback}: {error}",
+                        producer,
+                        eid,
+                        chain,
+                    )
+                )
+            else:
+                marks.append(Mark("state", ts, lane, actor, label, producer, eid, chain))
+        elif kind == "send":
+            sender, target, message_id, label, chain = f
+            sender = sender or PROGRAM
+            actors.setdefault(sender, None)
+            msg = Message(message_id, sender, target, label, ts, None, chain)
+            sends[message_id] = msg
+            messages.append(msg)
+        elif kind == "receive":
+            actor, message_id = f
+            actors.setdefault(actor, None)
+            sent = sends.get(message_id)
+            if sent is not None:
+                sent.target = actor
+                sent.receive_ts = ts
+        elif kind in ("spawn", "exit", "restart"):
+            path, supervisor, reason, chain = f
+            entry = node(path, supervisor)
+            if supervisor:
+                node(supervisor, None)
+            if kind == "spawn":
+                entry["alive"] = True
+                marks.append(Mark("spawn", ts, lane, path, f"spawn {path}", producer, eid, None))
+            elif kind == "exit":
+                entry["exits"] += 1
+                entry["alive"] = False
+                entry["last_reason"] = _short(reason, 200)
+                label = f"{path} exited: {_short(reason, 100)}"
+                marks.append(Mark("exit", ts, lane, path, label, producer, eid, chain))
+            else:
+                entry["restarts"] += 1
+                entry["alive"] = True
+                label = f"{supervisor or 'supervisor'} restarted {path}"
+                marks.append(Mark("restart", ts, lane, path, label, producer, eid, chain))
+        elif kind == "request":
+            method, path, protocol, trace_id, chain, parent_id = f
+            requests[(producer, eid)] = {
+                "id": f"{producer}/{eid}",
+                "method": method,
+                "path": path,
+                "protocol": protocol,
+                "start": ts,
+                "end": None,
+                "status": 0,
+                "route": None,
+                "chain": chain,
+                "lane": lane,
+                "error": None,
+                "trace_id": trace_id,
+                "call_row": call_open(producer, parent_id, ts, eid),
+            }
+            marks.append(Mark("request", ts, lane, None, f"{method} {path}", producer, eid, chain))
+        elif kind == "request_end":
+            request_id, status, route, exc_type, message = f
+            req = requests.get((producer, request_id))
+            if req is not None:
+                req.update(end=ts, status=status, route=route)
+                if exc_type:
+                    req["error"] = f"{exc_type}: {_short(message, 120)}"
+        elif kind == "query" or kind == "http":
+            took, a, b, c, error, system, chain = f
+            began = ts - max(0, took)
+            if kind == "query":
+                queries.append(
+                    {
+                        "kind": "query",
+                        "start": began,
+                        "end": ts,
+                        "statement": a,
+                        "parameters": b,
+                        "rows": c,
+                        "error": error,
+                        "chain": chain,
+                        "system": system,
+                        "lane": lane,
+                    }
+                )
+                label = _short(a, 80)
+            else:
+                queries.append(
+                    {
+                        "kind": "http",
+                        "start": began,
+                        "end": ts,
+                        "statement": f"{a} {b}",
+                        "parameters": None,
+                        "rows": c,
+                        "error": error,
+                        "chain": chain,
+                        "system": system,
+                        "lane": lane,
+                    }
+                )
+                label = f"{a} {_short(b, 80)}"
+            marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
+    marks.sort(key=lambda m: m.ts)
+    model.marks = marks
+    model.messages = messages
+    model.actors = list(actors)
+    model.tree = tree
+    model.requests = sorted(requests.values(), key=lambda r: r["start"])
+    model.queries = queries
+
+
+# ---------------------------------------------------------------- side files
+
+
+def _side_dir(data_dir: str | os.PathLike[str], run_id: str, shard_path: str) -> Path:
+    from elixirscope.visualization.modelcache import CACHE_DIR
+
+    return Path(data_dir).expanduser() / CACHE_DIR / run_id / PARTS_DIR / Path(shard_path).stem
+
+
+def load_part(where: Path, version: list[int] | None = None) -> RunPart | None:
+    """The part saved in ``where`` (of ``version`` when given), None if none or unreadable."""
+    try:
+        meta = json.loads((where / "part.json").read_text())
+        if meta.get("format") != FORMAT or (version is not None and meta["version"] != version):
+            return None
+        entries = {n: np.load(where / f"entry_{n}.npy", allow_pickle=False) for n in ENTRY}
+        exits = {n: np.load(where / f"exit_{n}.npy", allow_pickle=False) for n in EXIT}
+        return RunPart(
+            origins=[(str(o[0]), int(o[1]), int(o[2])) for o in meta["origins"]],
+            producers=meta["producers"],
+            functions=meta["functions"],
+            chains=meta["chains"],
+            entries=entries,
+            exits=exits,
+            records=meta["records"],
+            events=meta["events"],
+            first_ts=meta["first_ts"],
+            last_ts=meta["last_ts"],
+            version=meta["version"],
+            extended=meta.get("extended", 0),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_part(where: Path, part: RunPart) -> bool:
+    """Saved whole or not at all (a new directory renamed into place); False if it could
+    not be written (a read-only data dir)."""
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", dir=where.parent))
+    except OSError:
+        return False
+    try:
+        for n in ENTRY:
+            np.save(tmp / f"entry_{n}.npy", np.ascontiguousarray(part.entries[n]))
+        for n in EXIT:
+            np.save(tmp / f"exit_{n}.npy", np.ascontiguousarray(part.exits[n]))
+        meta = {
+            "format": FORMAT,
+            "version": part.version,
+            "origins": part.origins,
+            "producers": part.producers,
+            "functions": part.functions,
+            "chains": part.chains,
+            "records": part.records,
+            "events": part.events,
+            "first_ts": part.first_ts,
+            "last_ts": part.last_ts,
+            "extended": part.extended,
+        }
+        (tmp / "part.json").write_text(json.dumps(meta))
+        old = where.with_name(f".{where.name}.old.{os.getpid()}.{threading.get_ident()}")
+        if where.exists():
+            os.replace(where, old)
+        os.replace(tmp, where)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    return True
+
+
+def grown_from(old: list[int] | None, new: list[int]) -> int | None:
+    """The last chunk id read when only chunks were added since ``old`` (same file, same
+    lowest chunk, nothing pruned), else None: the shard is read again."""
+    if (
+        old is not None
+        and len(old) == len(new) == 4
+        and (old[0], old[1], old[3]) == (new[0], new[1], new[3])
+        and old[2] < new[2]
+    ):
+        return old[2]
+    return None
+
+
+def shard_part(
+    store: Any,
+    data_dir: str | os.PathLike[str],
+    run_id: str,
+    path: str,
+    version: tuple[int, ...],
+    *,
+    reader: PartReader | None = None,
+    check: Callable[[], None] | None = None,
+    save: bool = True,
+) -> RunPart:
+    """What shard ``path`` holds of run ``run_id``: its saved part when of this version,
+    extended with the chunks stored since when the shard only grew, else read again;
+    saved (an extension only once it adds a quarter of what was saved). ``reader`` (given) sees each chunk as it is read (for progress)."""
+    where = _side_dir(data_dir, run_id, path)
+    wanted = list(version)
+    saved = load_part(where)
+    if saved is not None and saved.version == wanted:
+        return saved
+    after = grown_from(saved.version if saved is not None else None, wanted)
+    reading = reader or PartReader()
+    for _run, stored in store.shard_chunks(path, after=after or 0, check=check, run=run_id):
+        reading.add(stored)
+    new = reading.part()
+    if saved is not None and after is not None:
+        part = joined([saved, new]) if new.events else saved
+        part.extended = saved.extended + 1
+    else:
+        part = new
+    part.version = wanted
+    # a shard that keeps growing (a live recording) is saved again once what it added is
+    # a quarter of what was saved: writing the part costs what reading the new chunks
+    # again would, not the whole part at every step
+    if save and (saved is None or after is None or 4 * new.events >= saved.events):
+        save_part(where, part)
+    return part

@@ -1,0 +1,224 @@
+"""A run read shard by shard: the merge of its shards' parts is the model a reader of the
+whole run in time order builds, however the recording was cut into batches and shards
+(calls, requests and messages crossing them); a shard that grew is read from its new
+chunks only; a shard unchanged is not read again."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from parts_recordings import RUN, batches, store_of
+
+from elixirscope.store import EventStore
+from elixirscope.visualization import runparts
+from elixirscope.visualization.runmodel import RunModel, _build
+
+
+def whole(data: Path, run: str = RUN) -> RunModel:
+    with EventStore.open(data, readonly=True) as store:
+        return _build(run, store.stream(run=run))
+
+
+def merged(data: Path, run: str = RUN, save: bool = True) -> tuple[RunModel, list]:
+    with EventStore.open(data, readonly=True) as store:
+        parts = [
+            runparts.shard_part(store, data, run, path, version, save=save)
+            for path, version in sorted(store.shard_versions().items())
+        ]
+    return runparts.model_of(run, parts), parts
+
+
+COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")
+
+
+def assert_same(got: RunModel, want: RunModel) -> None:
+    for name in COLUMNS:
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    for name in (
+        "first_ts",
+        "last_ts",
+        "events",
+        "functions",
+        "chains",
+        "actors",
+        "tree",
+        "requests",
+        "queries",
+    ):
+        assert getattr(got, name) == getattr(want, name), name
+    assert [lane.to_dict() for lane in got.lanes] == [lane.to_dict() for lane in want.lanes]
+    assert [m.to_dict() for m in got.marks] == [m.to_dict() for m in want.marks]
+    assert [m.to_dict() for m in got.messages] == [m.to_dict() for m in want.messages]
+    assert got.groups.keys() == want.groups.keys()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**32),
+    shards=st.integers(1, 3),
+    producers=st.integers(1, 3),
+    steps=st.integers(0, 160),
+)
+def test_the_merged_parts_are_the_whole_run_s_model(
+    tmp_path_factory, seed, shards, producers, steps
+):
+    rng = random.Random(seed)
+    data = tmp_path_factory.mktemp("parts")
+    store_of(data, rng, batches(rng, producers, steps), shards)
+    model, _parts = merged(data, save=False)
+    assert_same(model, whole(data))
+
+
+def test_calls_cross_shards_and_are_paired(tmp_path):
+    """A recording whose calls begin in one shard and end in another: paired as one."""
+    rng = random.Random(5)
+    store_of(tmp_path, rng, batches(rng, 2, 600), 3)
+    model, parts = merged(tmp_path)
+    assert len(parts) == 3
+    want = whole(tmp_path)
+    assert_same(model, want)
+    alone = [runparts.model_of(RUN, [p]) for p in parts]
+    # each shard alone leaves calls running that the merge closes
+    assert sum(int((m.status == 2).sum()) for m in alone) > int((want.status == 2).sum())
+
+
+def test_a_grown_shard_is_read_from_its_new_chunks_only(tmp_path):
+    """One writer's shard, grown in steps: each step decodes only the events added since
+    (the part says how often it was extended), and the merge is the whole run's."""
+    rng = random.Random(11)
+    sent = batches(rng, 2, 500)
+    cut = [0, len(sent) // 3, 2 * len(sent) // 3, len(sent)]
+    for step in range(3):
+        with EventStore.open(tmp_path) as store:  # the same shard, taken over each step
+            for batch in sent[cut[step] : cut[step + 1]]:
+                store.append(batch)
+        with EventStore.open(tmp_path, readonly=True) as store:
+            ((path, version),) = store.shard_versions().items()
+            reader = runparts.PartReader()
+            part = runparts.shard_part(store, tmp_path, RUN, path, version, reader=reader)
+            again = runparts.PartReader()
+            runparts.shard_part(store, tmp_path, RUN, path, version, reader=again)
+        added = sum(len(b.events) for b in sent[cut[step] : cut[step + 1]])
+        assert reader.events == added  # decoded: only what was added
+        assert again.events == 0  # unchanged: not read at all
+        assert part.extended == step
+        assert_same(runparts.model_of(RUN, [part]), whole(tmp_path))
+    (side,) = (tmp_path / "cinema" / RUN / "parts").iterdir()
+    assert json.loads((side / "part.json").read_text())["extended"] == 2
+
+
+def test_only_the_run_s_chunks_are_read(tmp_path):
+    """Two runs in one shard: a part decodes its run's chunks only."""
+    rng = random.Random(3)
+    other = "o" * 32
+    with EventStore.open(tmp_path) as store:
+        for batch in batches(rng, 1, 200) + batches(rng, 1, 300, run=other):
+            store.append(batch)
+    with EventStore.open(tmp_path, readonly=True) as store:
+        ((path, version),) = store.shard_versions().items()
+        reader = runparts.PartReader()
+        runparts.shard_part(store, tmp_path, RUN, path, version, reader=reader, save=False)
+    assert reader.events == whole(tmp_path).events
+    assert_same(merged(tmp_path, other, save=False)[0], whole(tmp_path, other))
+
+
+def test_an_unreadable_part_is_read_again(tmp_path):
+    rng = random.Random(4)
+    store_of(tmp_path, rng, batches(rng, 1, 200), 1)
+    merged(tmp_path)
+    (side,) = (tmp_path / "cinema" / RUN / "parts").iterdir()
+    (side / "entry_ts.npy").write_bytes(b"not numpy")
+    model, _ = merged(tmp_path)
+    assert_same(model, whole(tmp_path))
+
+
+def test_what_is_shown_while_a_run_is_read_is_part_of_the_whole(tmp_path):
+    """The models published while a run is read (paused between chunks, so there are
+    several): each call in one is in the whole run's model as it was (an ended call
+    ended the same; one still running there began the same; one whose caller is not
+    read yet is drawn shallower), each window's calls are among the whole window's, and
+    the progress only grows."""
+    from elixirscope.visualization.reading import RunReading
+    from elixirscope.visualization.windows import timeline_window
+
+    rng = random.Random(8)
+    store_of(tmp_path, rng, batches(rng, 2, 1200), 2)
+    want = whole(tmp_path)
+    # nobody wants it at first: it pauses between chunks (and publishes what it read)
+    reading = RunReading(
+        tmp_path, RUN, events=want.events, pause_s=0.005, snapshot_every_s=0.15
+    ).start()
+    seen, fractions = [], []
+    while not reading.done:
+        model = reading.model
+        if model is not None and (not seen or seen[-1] is not model):
+            seen.append(model)
+        if len(seen) >= 3:
+            assert reading.want()  # now someone does: the whole run is merged at the end
+        fractions.append(reading.progress()["fraction"])
+        reading.join(0.01)
+    assert reading.error is None and reading.progress()["fraction"] == 1.0
+    assert fractions == sorted(fractions)
+    assert_same(reading.model, want)
+    partial = [m for m in seen if m.events < want.events]
+    assert len(partial) >= 2
+
+    def calls(m: RunModel) -> dict:
+        return {
+            (m.lanes[int(m.lane[r])].producer, int(m.call_ids[r])): (
+                int(m.start[r]),
+                int(m.end[r]),
+                int(m.status[r]),
+                int(m.depth[r]),
+                m.functions[int(m.function[r])],
+            )
+            for r in range(m.calls)
+        }
+
+    full = calls(want)
+    for m in partial:
+        for key, (start, end, status, depth, fn) in calls(m).items():
+            assert full[key][0] == start and full[key][4] == fn and depth <= full[key][3]
+            if status != 2:
+                assert full[key][1:3] == (end, status)
+        t0, t1 = m.first_ts, max(m.last_ts, m.first_ts + 1)
+        shown = timeline_window(m, t0, t1, limit=20_000)
+        everything = timeline_window(want, t0, t1, limit=20_000)
+        keys = {(s["lane"], s["call_id"]) for s in everything["slices"]}
+        lane_of = {lane.index: (lane.producer, lane.thread) for lane in m.lanes}
+        whole_lane = {(lane.producer, lane.thread): lane.index for lane in want.lanes}
+        assert {(whole_lane[lane_of[s["lane"]]], s["call_id"]) for s in shown["slices"]} <= keys
+
+
+def test_a_little_growth_is_not_saved_at_every_step(tmp_path):
+    """A part is written again only once its new chunks add a quarter of what was saved:
+    until then each reading decodes what was added since the last save, no more."""
+    rng = random.Random(12)
+    sent = batches(rng, 1, 800)
+    with EventStore.open(tmp_path) as store:
+        for batch in sent[:-2]:
+            store.append(batch)
+    with EventStore.open(tmp_path, readonly=True) as store:
+        ((path, version),) = store.shard_versions().items()
+        runparts.shard_part(store, tmp_path, RUN, path, version)
+    (side,) = (tmp_path / "cinema" / RUN / "parts").iterdir()
+    saved_at = json.loads((side / "part.json").read_text())["version"]
+    decoded = []
+    for batch in sent[-2:]:
+        with EventStore.open(tmp_path) as store:
+            store.append(batch)
+        with EventStore.open(tmp_path, readonly=True) as store:
+            ((path, version),) = store.shard_versions().items()
+            reader = runparts.PartReader()
+            part = runparts.shard_part(store, tmp_path, RUN, path, version, reader=reader)
+        decoded.append(reader.events)
+        assert json.loads((side / "part.json").read_text())["version"] == saved_at
+        assert_same(runparts.model_of(RUN, [part]), whole(tmp_path))
+    assert decoded == [len(sent[-2].events), len(sent[-2].events) + len(sent[-1].events)]
