@@ -169,7 +169,9 @@ def _stream(args: Any, data_dir: str, scope: dict[str, Any], timeout: float, fmt
                 write(
                     ("," if count else "")
                     + "\n  "
-                    + json.dumps(dict(zip(result.columns, map(plain, row), strict=True)), default=str)
+                    + json.dumps(
+                        dict(zip(result.columns, map(plain, row), strict=True)), default=str
+                    )
                 )
                 count += 1
             write(("\n" if count else "") + f'], "count": {count}')

@@ -30,6 +30,7 @@ def plain(value: Any) -> Any:
     """A row's value as JSON and CSV carry it."""
     return None if isinstance(value, NoResponse) else value
 
+
 _RIGHT = frozenset({"int", "duration", "number"})
 
 
