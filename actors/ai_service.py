@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elixirscope.contracts import Request, error_response, ok_response
-from elixirscope.runtime import NoReply, Reply
+from elixirscope.contracts import Request
 
 from .layer_service import LayerService
 
@@ -33,61 +32,22 @@ class AIService(LayerService):
 
         self.data_dir = args["data_dir"]
         self.config_args = dict(args.get("config_args") or {})
-        self.running = RunningQueries(limit=4)
-        self.callers: dict[str, tuple[Any, Request]] = {}
-        self.polling = False
+        self.running = self.init_threads(RunningQueries(limit=4))
         return {}
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
-        """``explain`` starts on its thread and is answered when it ends (``explain_poll``)."""
+        """``explain`` runs on its thread and is answered when it ends (LayerService)."""
         if not (isinstance(request, Request) and request.operation == "explain"):
             return super().handle_call(request, from_, state)
         self.metrics.counter("requests").inc()
-        try:
+
+        def prepare() -> Any:
             work = self._explanation(request)
-            self.running.start(request.id, lambda cancel: work())
-        except ValueError as exc:
-            self.metrics.counter("request_errors").inc()
-            return Reply(
-                error_response(request.id, "invalid_params", str(exc), from_layer=self.layer),
-                state,
-            )
-        self.callers[request.id] = (from_, request)
-        if not self.polling:
-            self.polling = True
-            self.send_after(EXPLAIN_POLL_S, "explain_poll")
-        return NoReply(state)
+            return lambda cancel: work()
 
-    def handle_info(self, message: Any, state: Any) -> Any:
-        if message != "explain_poll":
-            return super().handle_info(message, state)
-        for done in self.running.finished():
-            from_, request = self.callers.pop(done.key)  # type: ignore[call-overload]
-            self.reply(from_, self._response(request, done.value, done.error))
-        if len(self.running):
-            self.send_after(EXPLAIN_POLL_S, "explain_poll")
-        else:
-            self.polling = False
-        return state
-
-    def _response(self, request: Request, value: Any, exc: BaseException | None) -> Any:
-        if exc is None:
-            return ok_response(request, value, from_layer=self.layer)
-        self.metrics.counter("request_errors").inc()
-        if isinstance(exc, (ValueError, LookupError, TypeError)):
-            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
-        self.metrics.counter("handler_failures").inc()
-        return error_response(
-            request.id,
-            "handler_failed",
-            f"'explain' failed: {type(exc).__name__}: {exc}"[:2000],
-            from_layer=self.layer,
-            operation="explain",
-            exception_type=type(exc).__name__,
+        return self.answer_on_thread(
+            request, from_, state, prepare, invalid=(ValueError, LookupError, TypeError)
         )
-
-    def terminate(self, reason: Any, state: Any) -> None:
-        self.running.close()
 
     def _get(self) -> Any:
         from elixirscope.config import ConfigStore
@@ -124,7 +84,3 @@ class AIService(LayerService):
         self.metrics.counter("explanations").inc()
         get, data_dir = self._get(), self.data_dir
         return lambda: explain(data_dir, target, get=get, **params)
-
-
-EXPLAIN_POLL_S = 0.02
-"""How often finished explanations are collected (their answers wait at most this long)."""
