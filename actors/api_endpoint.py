@@ -506,6 +506,16 @@ class ApiEndpoint(GenServer):
         if action == "kill":
             if info.pid is None:
                 raise ApiError("not_running", f"{info.path} is not running")
+            reason = params.get("reason")
+            if reason is not None:  # the exit reason the supervisor records says why
+                if not isinstance(reason, str) or len(reason) > 200:
+                    raise ApiError(
+                        "invalid_params",
+                        f"Expected `str` of at most 200 characters, "
+                        f"got `{reason!r}` - at `$.params.reason`",
+                    )
+                yield from self._ask(supervisor, ("note_kill", info.id, reason), 60.0)
+                result["reason"] = reason
             os.kill(info.pid, signal.SIGKILL)
             return result
         yield from self._ask(supervisor, ("terminate_child", info.id), 60.0)

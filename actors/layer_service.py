@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from elixirscope.contracts import Request, Response, error_response, ok_response
-from elixirscope.runtime import BadRequest, GenServer, Reply
+from elixirscope.runtime import BadRequest, GenServer, NoReply, Reply
 from elixirscope.telemetry import MetricSet
 
 __all__ = ["LayerService"]
@@ -110,8 +110,82 @@ class LayerService(GenServer):
     def metrics_snapshot(self) -> dict[str, Any]:
         return {**self.metrics.snapshot(), **super().metrics_snapshot()}
 
+    # ------------------------------------------------------- answered on a thread
+    def answer_on_thread(
+        self,
+        request: Request,
+        from_: Any,
+        state: Any,
+        prepare: Any,
+        invalid: tuple[type[BaseException], ...] = (ValueError, TypeError, KeyError),
+    ) -> Any:
+        """Run the work ``prepare()`` makes (``work(cancel_event)``) on a thread of its own
+        in ``self.threads`` (a RunningQueries the subclass made), and answer ``from_`` when
+        it ends, so the layer keeps answering meanwhile. A ValueError from ``prepare`` or
+        from starting (too many running) is answered at once; the work's own ``invalid``
+        exceptions are ``invalid_params``, any other ``handler_failed``."""
+        try:
+            self.threads.start(request.id, prepare())
+        except ValueError as exc:
+            self.metrics.counter("request_errors").inc()
+            return Reply(
+                error_response(request.id, "invalid_params", str(exc), from_layer=self.layer),
+                state,
+            )
+        self._thread_callers[request.id] = (from_, request, invalid)
+        if not self._thread_polling:
+            self._thread_polling = True
+            self.send_after(THREAD_POLL_S, "thread_poll")
+        return NoReply(state)
+
+    threads: Any = None  # a RunningQueries, for a layer that answers on threads
+    _thread_callers: dict[str, tuple[Any, Request, tuple[type[BaseException], ...]]]
+    _thread_polling: bool
+
+    def init_threads(self, threads: Any) -> Any:
+        """``threads`` (a RunningQueries) is where :meth:`answer_on_thread` runs work."""
+        self.threads, self._thread_callers, self._thread_polling = threads, {}, False
+        return threads
+
+    def thread_ended(self, request: Request, done: Any) -> None:
+        """A subclass's figures for one piece of work ended (``done``: its Finished)."""
+
+    def _answer_threads(self) -> None:
+        for done in self.threads.finished():
+            from_, request, invalid = self._thread_callers.pop(done.key)
+            self.thread_ended(request, done)
+            self.reply(from_, self._thread_response(request, done, invalid))
+        if len(self.threads):
+            self.send_after(THREAD_POLL_S, "thread_poll")
+        else:
+            self._thread_polling = False
+
+    def _thread_response(self, request: Request, done: Any, invalid: tuple[type, ...]) -> Any:
+        exc = done.error
+        if exc is None:
+            return ok_response(request, done.value, from_layer=self.layer)
+        self.metrics.counter("request_errors").inc()
+        if isinstance(exc, invalid):
+            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
+        self.metrics.counter("handler_failures").inc()
+        return error_response(
+            request.id,
+            "handler_failed",
+            f"{request.operation!r} failed: {type(exc).__name__}: {exc}"[:2000],
+            from_layer=self.layer,
+            operation=request.operation,
+            exception_type=type(exc).__name__,
+        )
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        if self.threads is not None:
+            self.threads.close()
+
     # ------------------------------------------------------------------ reports
     def handle_info(self, message: Any, state: Any) -> Any:
+        if message == "thread_poll" and self.threads is not None:
+            self._answer_threads()
+            return state
         if message == "report":
             self.report()
             assert self.report_interval is not None  # reports are only scheduled with one
@@ -121,3 +195,7 @@ class LayerService(GenServer):
     def report(self) -> None:
         self.metrics.gauge("uptime_s").set(round(time.time() - self.started_at, 3))
         self.report_metrics()
+
+
+THREAD_POLL_S = 0.02
+"""How often work ended on threads is collected (its answers wait at most this long)."""

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elixirscope.contracts import Request, error_response, ok_response
-from elixirscope.runtime import NoReply, Reply
+from elixirscope.contracts import Request
 
 from .layer_service import LayerService
 
@@ -48,9 +47,7 @@ class QueryService(LayerService):
         from elixirscope.query.esql.running import RunningQueries
 
         self.data_dir = args["data_dir"]
-        self.queries = RunningQueries()
-        self.callers: dict[str, tuple[Any, Request]] = {}
-        self.polling = False
+        self.queries = self.init_threads(RunningQueries())
         self.keeper = self._keeper()
         return {}
 
@@ -62,61 +59,23 @@ class QueryService(LayerService):
         return ColumnKeeper(self.data_dir, busy=lambda: len(queries) > 0).start()
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
-        """``esql`` starts the query on its thread and answers when it ends (``esql_poll``)."""
+        """``esql`` runs on its thread and is answered when it ends (LayerService)."""
         if not (isinstance(request, Request) and request.operation == "esql"):
             return super().handle_call(request, from_, state)
         from elixirscope.query.esql import esql_report
 
         self.metrics.counter("requests").inc()
         self.metrics.counter("queries").inc()
-        try:
+
+        def prepare() -> Any:
             query, params = _esql_params(request.params)
             data_dir = self.data_dir
-            self.queries.start(
-                request.id,
-                lambda cancel: esql_report(data_dir, query, cancel=cancel, **params),
-            )
-        except ValueError as exc:
-            self.metrics.counter("request_errors").inc()
-            return Reply(
-                error_response(request.id, "invalid_params", str(exc), from_layer=self.layer),
-                state,
-            )
-        self.callers[request.id] = (from_, request)
-        if not self.polling:
-            self.polling = True
-            self.send_after(ESQL_POLL_S, "esql_poll")
-        return NoReply(state)
+            return lambda cancel: esql_report(data_dir, query, cancel=cancel, **params)
 
-    def handle_info(self, message: Any, state: Any) -> Any:
-        if message != "esql_poll":
-            return super().handle_info(message, state)
-        for done in self.queries.finished():
-            from_, request = self.callers.pop(done.key)  # type: ignore[call-overload]
-            self.metrics.histogram("esql_ms").observe(done.seconds * 1000)
-            self.reply(from_, self._response(request, done))
-        if len(self.queries):
-            self.send_after(ESQL_POLL_S, "esql_poll")
-        else:
-            self.polling = False
-        return state
+        return self.answer_on_thread(request, from_, state, prepare)
 
-    def _response(self, request: Request, done: Any) -> Any:
-        exc = done.error
-        if exc is None:
-            return ok_response(request, done.value, from_layer=self.layer)
-        self.metrics.counter("request_errors").inc()
-        if isinstance(exc, (ValueError, TypeError, KeyError)):
-            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
-        self.metrics.counter("handler_failures").inc()
-        return error_response(
-            request.id,
-            "handler_failed",
-            f"'esql' failed: {type(exc).__name__}: {exc}"[:2000],
-            from_layer=self.layer,
-            operation="esql",
-            exception_type=type(exc).__name__,
-        )
+    def thread_ended(self, request: Request, done: Any) -> None:
+        self.metrics.histogram("esql_ms").observe(done.seconds * 1000)
 
     def op_esql_cancel(self, request: Request, state: Any) -> dict[str, Any]:
         """Cancel one running query ({request: its request id}) or every one ({})."""
@@ -137,7 +96,7 @@ class QueryService(LayerService):
 
     def terminate(self, reason: Any, state: Any) -> None:
         self.keeper.close()
-        self.queries.close()
+        super().terminate(reason, state)
 
     def op_events(self, request: Request, state: Any) -> dict[str, Any]:
         from elixirscope.query.reports import events_report
@@ -188,10 +147,6 @@ class QueryService(LayerService):
         if unknown:
             raise ValueError(f"diff takes params {', '.join(sorted(known))}; got {sorted(unknown)}")
         return diff_report(self.data_dir, **params)
-
-
-ESQL_POLL_S = 0.02
-"""How often finished queries are collected (their answers wait at most this long)."""
 
 
 def _esql_params(raw: Any) -> tuple[str, dict[str, Any]]:

@@ -81,7 +81,16 @@ DEFAULT_SENSITIVE_NAMES: tuple[str, ...] = (
     "authorization",
     "auth",
     "cookie",
-    "session",
+    # a session id or key, not any `session` (an ORM's or a web framework's session
+    # object is no secret; `session_token`, `session_secret`, `session_cookie` are
+    # caught by their other word)
+    "sessionid",
+    "session_id",
+    "session-id",
+    "sessid",
+    "session_key",
+    "sessionkey",
+    "session-key",
     "api_key",
     "apikey",
     "api-key",

@@ -30,9 +30,11 @@ adds the sink's drops and the shipper's own (events that could not be encoded,
 events left in the ring when the exit deadline passed).
 
 Exit: :meth:`Shipper.close` (also registered with :mod:`atexit`) drains the ring
-and flushes the sink within ``exit_timeout_s``; whatever is left after the
-deadline — e.g. the daemon is unreachable — is counted in ``dropped_on_close``
-and the host exits anyway.
+and flushes the sink; ``exit_timeout_s`` is how long it waits *without progress*:
+while batches keep shipping (a loaded machine, a big spool) the deadline moves on,
+so a slow pipeline loses nothing; whatever is left once nothing shipped for that
+long — e.g. the daemon is unreachable — is counted in ``dropped_on_close`` and
+the host exits anyway.
 
 Fork: the shipper thread and the sink's socket do not survive ``fork``. In a
 forked child the inherited :class:`Shipper` is inert — it ships nothing,
@@ -385,9 +387,10 @@ class Shipper:
             self._lock.release()
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop the thread, ship what is left within ``timeout`` (default
-        ``exit_timeout_s``), close the sink. Events not shipped by then are counted
-        in ``dropped_on_close``. Idempotent; inert in a forked child."""
+        """Stop the thread, ship what is left, close the sink. ``timeout`` (default
+        ``exit_timeout_s``) is how long to wait without a batch shipping; events not
+        shipped by then are counted in ``dropped_on_close``. Idempotent; inert in a
+        forked child."""
         if self._closed or self.forked:
             return
         timeout = self.exit_timeout_s if timeout is None else timeout
@@ -404,7 +407,7 @@ class Shipper:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._drain_until(deadline)
+        deadline = self._drain_while_shipping(deadline, timeout)
         # A sink stuck past the deadline (a consumer that never returns) keeps the
         # lock: give up on it rather than hang the host's exit.
         locked = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
@@ -462,6 +465,15 @@ class Shipper:
             if not full:
                 self._wake.wait(self.flush_interval_s)
                 self._wake.clear()
+
+    def _drain_while_shipping(self, deadline: float, patience: float) -> float:
+        """Ship until the ring (and spool) is empty; each time the deadline passes with
+        batches shipped since, it moves on by ``patience``. The last deadline."""
+        while True:
+            shipped = self.batches_shipped
+            if self._drain_until(deadline) or self.batches_shipped == shipped:
+                return deadline
+            deadline = time.monotonic() + patience
 
     def _drain_until(self, deadline: float) -> bool:
         """Ship until the ring is empty or ``deadline``; True if it emptied."""

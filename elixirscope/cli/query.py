@@ -145,7 +145,7 @@ def _show_report(report: dict[str, Any], args: Any, fmt: str) -> int:
 def _stream(args: Any, data_dir: str, scope: dict[str, Any], timeout: float, fmt: str) -> int:
     """Every row, written as it is read (nothing is held but the row)."""
     from elixirscope.query.esql import run as run_query
-    from elixirscope.query.esql.render import csv_lines
+    from elixirscope.query.esql.render import csv_lines, plain
 
     result = _answer(lambda: run_query(args.query, data_dir, timeout=timeout, **scope))
     write = sys.stdout.write
@@ -169,7 +169,9 @@ def _stream(args: Any, data_dir: str, scope: dict[str, Any], timeout: float, fmt
                 write(
                     ("," if count else "")
                     + "\n  "
-                    + json.dumps(dict(zip(result.columns, row, strict=True)), default=str)
+                    + json.dumps(
+                        dict(zip(result.columns, map(plain, row), strict=True)), default=str
+                    )
                 )
                 count += 1
             write(("\n" if count else "") + f'], "count": {count}')

@@ -341,6 +341,11 @@ class WriterLoop(_Worker):
         self._context = zmq.Context()
         self._dealer = self._context.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.LINGER, 1000)  # let the last ACKs and BYE out
+        # whether the ingest loop is still there when this one stops (ingest_gone)
+        self._connected = False
+        self._monitor = self._dealer.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+        )
         connect(self._dealer, self.forward_endpoint)
         self._dealer.send(encode_ready(WRITER_CAPACITY))
         self._last_sent = time.monotonic()
@@ -351,6 +356,16 @@ class WriterLoop(_Worker):
         if time.monotonic() - self._last_sent >= ALIVE_INTERVAL_S:
             self._dealer.send(encode_alive())
             self._last_sent = time.monotonic()
+
+    def ingest_gone(self) -> bool:
+        """The ingest loop's socket closed since it was last connected (so the last ACKs
+        have nowhere to go: every batch not acknowledged is the ingest's to resend)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        while self._monitor.poll(0, zmq.POLLIN):
+            event = recv_monitor_message(self._monitor)["event"]
+            self._connected = event == zmq.EVENT_CONNECTED
+        return not self._connected
 
     def _take(self, frames: list[bytes]) -> None:
         if len(frames) == 2 and frames[0] == b"":
@@ -425,7 +440,11 @@ class WriterLoop(_Worker):
             self._take(self._dealer.recv_multipart())
         if self.stats.store_full:
             clear_full(self.store)  # whoever takes the shard next says so again if need be
+        if self.ingest_gone():  # the layer stops its ingest first: nobody to say bye to,
+            self._dealer.setsockopt(zmq.LINGER, 0)  # and waiting a second for it is all
         self._dealer.send(encode_bye())
+        self._dealer.disable_monitor()
+        self._monitor.close(0)
         self._dealer.close()
         self._context.term()
         close = getattr(self.store, "close", None)

@@ -20,7 +20,8 @@ Contract (OTP ``supervisor``): ``init(args)`` returns a :class:`SupervisorSpec`
   timeout passes (``brutal_kill``: killed at once; ``infinity``: waited for).
 
 Calls (tuples): ``("which_children",)``, ``("count_children",)``, ``("strategy",)``,
-``("start_child", spec_or_extra_args)``, ``("terminate_child", id)``,
+``("start_child", spec_or_extra_args)``, ``("terminate_child", id)``, ``("note_kill", id,
+reason)`` (the child's next ``killed`` exit carries ``reason``),
 ``("restart_child", id)``, ``("delete_child", id)``. Refusals are returned as
 :class:`SupervisorError` values (``code`` is OTP's: ``not_found``,
 ``running``, ``restarting``, ``already_present``, ``simple_one_for_one``,
@@ -97,6 +98,7 @@ class _Child:
     identity: ProcessIdentity | None = None
     restarts: int = 0
     restarting: bool = False
+    kill_reason: str = ""  # why it is about to be killed (note_kill): its exit reason says so
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,9 @@ class Supervisor(ProcessActor):
         child = self._find_by_address(address)
         if child is None:
             return  # a child we already stopped, or one that timed out starting
+        if child.kill_reason and reason.kind == "killed":
+            reason = ExitReason.killed(child.kill_reason)
+        child.kill_reason = ""
         self._publish("child_exited", child, reason=reason.as_dict(), abnormal=reason.abnormal)
         child.address = child.identity = None
         restart = child.spec.restart
@@ -358,7 +363,7 @@ class Supervisor(ProcessActor):
             value: Any = SupervisorError(
                 "unknown_request",
                 f"supervisors answer which_children, count_children, strategy, start_child, "
-                f"terminate_child, restart_child and delete_child; got {call.request!r}",
+                f"terminate_child, restart_child, delete_child and note_kill; got {call.request!r}",
             )
         else:
             try:
@@ -419,6 +424,19 @@ class Supervisor(ProcessActor):
                 return None  # init returned Ignore
             return SupervisorError("start_failed", f"{spec.id}: {failure}")
         return self._info(child)
+
+    def _op_note_kill(self, child_id: str, reason: str) -> Job:
+        """Someone is about to kill -9 the child, for ``reason``: its exit reason says so."""
+        child = self._find(child_id)
+        if child is None:
+            return SupervisorError("not_found", f"no child {child_id!r}")
+        if not isinstance(reason, str):
+            return SupervisorError(
+                "bad_request", f"note_kill: expected a str reason, got {reason!r}"
+            )
+        child.kill_reason = reason
+        return "ok"
+        yield
 
     def _op_terminate_child(self, child_id: str) -> Job:
         child = self._find(child_id)

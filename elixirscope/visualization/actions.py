@@ -284,7 +284,7 @@ class DaemonActions:
         self.confirmations.redeem(code, action)
         log.warning("cinema action confirmed: %s", action.as_dict())
         if action.kind == "kill":
-            answer = self.ask("kill", "app", path=action.path)
+            answer = self.ask("kill", "app", path=action.path, reason=action.reason)
         elif action.kind == "restart":
             answer = self.ask("restart", "app", path=action.path)
         elif action.kind == "trace":

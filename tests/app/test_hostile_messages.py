@@ -112,6 +112,10 @@ def test_status_jumps_the_queue_of_heavy_requests(make_daemon):
     layer = d.request("health", to_layer="query", timeout=60).data["path"]
     pid = d.pids()[layer]
     heavy = [Raw(d.endpoint, keys=keys) for _ in range(8)]
+    # status answers from the endpoint's last read of the layers; with none read yet it is
+    # "unavailable" - and a loaded machine can make the first reads (0.5 s each) time out
+    wait_until(lambda: (s := d.request("status", timeout=60)).ok and "layers_stale" not in s.data,
+               timeout=120)
     os.kill(pid, signal.SIGSTOP)  # its requests can finish only after SIGCONT
     try:
         for raw in heavy:

@@ -134,6 +134,39 @@ def test_names_and_pairs_are_applied_while_rendering():
     assert values.safe_repr(4111111111111112) == "4111111111111112"
 
 
+class Session:
+    """An ORM's or a web framework's session: an object, no secret."""
+
+    def __init__(self) -> None:
+        self.bind = "sqlite://"
+
+
+SESSION_NAMES = ("session", "db_session", "Session", "session_token", "sessionid", "session_id",
+                 "PHPSESSID", "session_key", "session_secret", "session_cookie")
+
+
+def test_a_session_object_is_shown_and_session_secrets_are_not():
+    args = [Session(), Session(), Session(), "t0k3n", "abc123", "abc124", "abc125", "k3y",
+            "s3cr3t", "c00k1e"]
+    shown = values.capture_args(SESSION_NAMES, tuple(args))
+    assert shown["session"] == "Session(bind='sqlite://')"
+    assert shown["db_session"] == shown["Session"] == shown["session"]
+    assert [shown[n] for n in SESSION_NAMES[3:]] == [REDACTED] * 7
+    assert values.safe_repr({"session": 1, "sessionid": 2}) == f"{{'session': 1, 'sessionid': {REDACTED}}}"
+    assert values.safe_repr(("sessionid", "abc")) == f"('sessionid', {REDACTED})"
+    assert redact_text("sessionid=abc&session=home") == f"sessionid={REDACTED}&session=home"
+    assert redact_mapping({"X-Session-Id": "abc", "Session": "db"}) == {
+        "X-Session-Id": REDACTED, "Session": "db"}
+
+
+@needs_c
+def test_the_c_fast_path_shows_a_session_object_too(c_hooks):
+    args = (Session(), "t0k3n", "abc123")
+    assert c_hooks.args_text(SESSION_NAMES[:1] + ("session_token", "sessionid"), args) == (
+        values.capture_args(("session", "session_token", "sessionid"), args))
+    assert REDACTED not in c_hooks.args_text(("session",), (Session(),))["session"]
+
+
 def test_a_secret_crossing_the_cut_is_not_shown_in_part():
     text = values.safe_repr("x" * 185 + " password=hunter2secret")
     assert "hun" not in text and text.endswith("...")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -301,6 +302,25 @@ def test_zeromq_absent_receiver_everything_is_counted_on_close():
     assert stats["events_shipped"] + stats["events_refused"] + stats["dropped_on_close"] == 500
     assert stats["events_dropped"] == 500  # nothing reached a receiver, all of it counted
     assert stats["ring"]["size"] == 0
+
+
+def test_closing_waits_as_long_as_batches_keep_shipping():
+    """The exit deadline is a time without progress: a sink slower than it in all (a loaded
+    machine, a big spool) but shipping all along loses nothing."""
+    rec = make_recorder()
+    shipped: list[int] = []
+
+    def slow(frame: bytes, count: int) -> None:
+        time.sleep(0.02)  # 50 batches: 1 s in all, five times the exit deadline
+        shipped.append(count)
+
+    shipper = Shipper(rec, CallableSink(slow), batch_size=10, exit_timeout_s=0.2,
+                      register_atexit=False)
+    for n in range(500):
+        rec.ring.append(event(n))
+    shipper.close()
+    assert sum(shipped) == 500 and len(shipped) == 50
+    assert shipper.stats()["events_dropped"] == 0
 
 
 # --------------------------------------------------------------------------- at exit

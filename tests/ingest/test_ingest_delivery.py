@@ -58,7 +58,11 @@ def test_killing_the_ingest_with_a_backlog_loses_nothing(tmp_path):
         for seq in range(1, 21):
             sender.send(_frame("host", seq, per_batch), per_batch)
         wait_until(lambda: ingest.dispatcher.stats.batches_acked >= 2)
+        wait_until(lambda: not writer.ingest_gone())
         ingest.stop()  # its queue and its writer's unacknowledged batches die with it
+        # so the writer says no bye into the void (it waited a second for it, which made
+        # every daemon's stop a second per writer longer)
+        wait_until(writer.ingest_gone)
         writer.stop()
         ingest = IngestLoop(endpoint, forward, window=4)
         ingest.start()

@@ -272,7 +272,16 @@ def test_kill_minus_9_of_a_child_is_detected_and_restarted(runtime, recorder):
     before = pids(runtime, sup)
     os.kill(before["a"], signal.SIGKILL)
     settled(runtime, sup, before, {"a"})
-    assert last_event(runtime, recorder, "child_exited").data["reason"]["kind"] == "killed"
+    assert last_event(runtime, recorder, "child_exited").data["reason"] == {"kind": "killed"}
+    # told why first (the daemon's kill, the cinema's): the exit reason says it, once
+    assert runtime.call(sup, ("note_kill", "a", "stuck in a loop")) == "ok"
+    with pytest.raises(SupervisorError, match="no child 'zz'"):
+        runtime.call(sup, ("note_kill", "zz", "x"))
+    again = pids(runtime, sup)
+    os.kill(again["a"], signal.SIGKILL)
+    settled(runtime, sup, again, {"a"})
+    assert last_event(runtime, recorder, "child_exited").data["reason"] == {
+        "kind": "killed", "detail": "stuck in a loop"}
 
 
 def test_kill_minus_9_of_a_supervisor_takes_its_children_with_it(runtime):

@@ -108,7 +108,8 @@ def test_a_kill_needs_its_code_then_the_supervisor_restarts_the_actor(daemon):
     confirmed = {"path": VICTIM, "reason": "stuck", "confirm": proposed["confirm"]}
     status, done = call(daemon.url, "/api/daemon/kill", confirmed)
     assert status == 200, done
-    assert done["daemon"] == {**done["daemon"], "action": "kill", "path": VICTIM, "old_pid": pid}
+    assert done["daemon"] == {**done["daemon"], "action": "kill", "path": VICTIM, "old_pid": pid,
+                              "reason": "stuck"}  # the user's reason: the exit reason too
     wait_until(restarted(daemon, VICTIM, before, pid), timeout=60)
     status, answer = call(daemon.url, "/api/daemon/kill", confirmed)  # replayed
     assert status == 403 and "already used" in answer["error"]

@@ -270,7 +270,7 @@ def esql_report(
 ) -> dict[str, Any]:
     """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
     rows, and whether more matched (``more``)."""
-    from elixirscope.query.esql.render import table
+    from elixirscope.query.esql.render import plain, table
     from elixirscope.query.runs import drop_note
 
     if max_rows is not None and (
@@ -306,7 +306,7 @@ def esql_report(
         "query": query,
         "columns": result.columns,
         "kinds": result.kinds,
-        "rows": [list(r) for r in rows],
+        "rows": [list(map(plain, r)) for r in rows],
         "count": len(rows),
         "more": more,
         "plan": result.explain,

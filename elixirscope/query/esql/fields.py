@@ -242,6 +242,17 @@ def _type(row: Any) -> str | None:
     return err if err is UNKNOWN or err is None else err.exc_type
 
 
+def _code(row: Any) -> Any:
+    """A status code; for an HTTP attempt that got no response, why (render.NoResponse)."""
+    ev = row.ev
+    if type(ev) is HttpCall and ev.status == 0:
+        from elixirscope.query.esql.render import NoResponse
+
+        why = "timeout" if ev.timeout else (ev.error or "").split(":", 1)[0].strip()
+        return NoResponse(why or "no response")
+    return ev.status if type(ev) in _WEB_ENDS else None
+
+
 def _error(row: Any) -> str | None:
     if type(row.ev) is StateChange or type(row.ev) is HttpCall or type(row.ev) in _DATABASE:
         return row.ev.error
@@ -638,8 +649,8 @@ _FIELDS = [
         "code",
         "int",
         _WEB_SOURCES,
-        _web("status", _WEB_ENDS),
-        doc="the HTTP status code (0: no response)",
+        _code,
+        doc="the HTTP status code (an attempt without a response: null; a table says why)",
     ),
     _f("attempt", "int", {"events", "http"}, _web("attempt", (HttpCall,)), doc="1, 2, ..."),
     _f(

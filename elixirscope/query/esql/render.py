@@ -18,7 +18,21 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["cell", "csv_lines", "json_rows", "table"]
+__all__ = ["NoResponse", "cell", "csv_lines", "json_rows", "plain", "table"]
+
+
+class NoResponse(str):
+    """An HTTP attempt's ``code`` when no response came: why (``timeout``, or the
+    exception's type). A table shows it; JSON and CSV carry null (:func:`plain`), as a
+    status code 0 would read like a real one."""
+
+    __slots__ = ()
+
+
+def plain(value: Any) -> Any:
+    """A row's value as JSON and CSV carry it."""
+    return None if isinstance(value, NoResponse) else value
+
 
 _RIGHT = frozenset({"int", "duration", "number"})
 MAX_CELL = 100
@@ -82,7 +96,7 @@ def table(names: Sequence[str], kinds: Sequence[str], rows: Iterable[Sequence[An
 
 
 def json_rows(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    return [dict(zip(names, map(plain, row), strict=True)) for row in rows]
 
 
 def csv_lines(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[str]:
@@ -97,7 +111,7 @@ def csv_lines(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[s
         writer.writerow(
             [
                 ""
-                if v is None
+                if v is None or isinstance(v, NoResponse)
                 else json.dumps(v, default=str)
                 if isinstance(v, (dict, list))
                 else v

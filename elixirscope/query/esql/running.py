@@ -5,6 +5,11 @@ health) while a long query reads, so it runs each query here and collects the
 finished ones on its own tick. ``cancel`` sets a query's event: the query
 stops at its next check (before each chunk, every few hundred events) with
 :class:`~elixirscope.query.esql.errors.EsqlCancelled`.
+
+A query is running until its outcome is in (not until the actor collects it):
+only then is it listed and cancellable, and a cancel that lands is the outcome
+even when the query got past its last check - so ``cancel`` naming a query
+means its caller is told it was cancelled, whatever the timing.
 """
 
 from __future__ import annotations
@@ -70,7 +75,10 @@ class RunningQueries:
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller, not lost
                     done = Finished(key, error=exc)
                 done.seconds = time.monotonic() - entry.started
-                entry.outcome.append(done)
+                with self._lock:
+                    if cancel.is_set() and done.error is None:  # cancelled past its last check
+                        done = Finished(key, error=_cancelled(), seconds=done.seconds)
+                    entry.outcome.append(done)
 
             entry.thread = threading.Thread(target=body, name=f"esql-{key}", daemon=True)
             self._running[key] = entry
@@ -85,7 +93,7 @@ class RunningQueries:
     def cancel(self, key: Hashable | None = None) -> list[Hashable]:
         """Cancel one query (or every one with None); the keys cancelled."""
         with self._lock:
-            keys = list(self._running) if key is None else [k for k in self._running if k == key]
+            keys = [k for k, r in self._running.items() if not r.outcome and key in (None, k)]
             for k in keys:
                 self._running[k].cancel.set()
             return keys
@@ -96,6 +104,7 @@ class RunningQueries:
             return [
                 {"request": k, "seconds": round(now - r.started, 3)}
                 for k, r in self._running.items()
+                if not r.outcome
             ]
 
     def close(self, wait: float = 2.0) -> None:
@@ -106,3 +115,9 @@ class RunningQueries:
         deadline = time.monotonic() + wait
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _cancelled() -> BaseException:
+    from elixirscope.query.esql.errors import EsqlCancelled
+
+    return EsqlCancelled("the query was cancelled (esql_cancel) before it ended")

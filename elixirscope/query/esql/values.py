@@ -30,6 +30,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from elixirscope.query.esql.render import NoResponse
+
 __all__ = [
     "Fields",
     "Text",
@@ -208,8 +210,8 @@ def compare(op: str, value: Any, literal: Any) -> bool:
     """``value OP literal`` by the rules in the module docstring."""
     if op == "!=":
         return not compare("=", value, literal)
-    if literal is None:
-        return op == "=" and value is None
+    if literal is None:  # an HTTP attempt's code without a response (render.NoResponse) too
+        return op == "=" and (value is None or isinstance(value, NoResponse))
     if value is None:
         return False
     if isinstance(literal, bool):
