@@ -23,12 +23,16 @@ Python asyncio/httpx generator (``--load python`` forces it) in its own process
 (it saturates a core before the server does: its figures measure it as much). The
 three servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
-median round counts.
+median round counts. Each round also takes the server's CPU time a request:
+user + system time of its process and children over the round (``/proc``, by
+psutil) divided by the requests answered (``cpu_ms_per_req``), steadier than
+req/s on a shared machine.
 
-Then the soak: the recorded server under sustained load for ``--soak-seconds``
-(default 300), its RSS (the ``elixirscope run`` process and its children)
-sampled every few seconds; the growth is the last sample minus the first after
-warm-up, and the slope a least-squares fit (MB a minute). Last, each server is
+Then the soak: the recorded server, then the plain one, each under the same
+sustained load for ``--soak-seconds`` (default 300), its RSS (the process and its
+children) sampled every 5 s; the growth is the last sample minus the first after
+warm-up (30 s), the slope a least-squares fit over the samples after warm-up (MB a
+minute), and what recording adds is the recorded figures minus the plain ones. Last, each server is
 stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes), and
 the recorded run's record says how many events it stored and dropped; the
 requests it recorded are counted against the responses the load generators got.
@@ -347,6 +351,22 @@ class Server:
         except psutil.Error:
             return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process and its children have used, s."""
+        try:
+            proc = psutil.Process(self.proc.pid)
+            times = proc.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                try:
+                    times = child.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+            return total
+        except psutil.Error:
+            return float("nan")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -558,11 +578,17 @@ def run(
             for r in range(rounds):
                 order = SETUPS[r % 3 :] + SETUPS[: r % 3]
                 for setup in order:
-                    res = load.run(servers[setup].url, seconds)
+                    res = _measured(servers[setup], load, seconds)
                     sent[setup] += res["requests"]
                     results[setup].append(res)
-            soak = _soak(servers["recorded"], load, soak_seconds)
-            sent["recorded"] += soak.pop("requests")
+            soak: dict[str, Any] = {}
+            for setup in ("recorded", "plain"):  # the same sustained load on each, in turn
+                soak[setup] = _soak(servers[setup], load, soak_seconds)
+                sent[setup] += soak[setup].pop("requests")
+            soak["difference"] = {
+                key: round(soak["recorded"][key] - soak["plain"][key], 2)
+                for key in ("growth_mb", "slope_mb_per_min")
+            }
         finally:
             codes = {setup: server.stop() for setup, server in servers.items()}
             if daemon is not None:
@@ -574,6 +600,7 @@ def run(
             "rps": round(statistics.median(x["rps"] for x in res)),
             "p50_ms": round(statistics.median(x["p50_us"] for x in res) / 1000, 2),
             "p99_ms": round(statistics.median(x["p99_us"] for x in res) / 1000, 2),
+            "cpu_ms_per_req": round(statistics.median(x["cpu_ms_per_req"] for x in res), 3),
             "errors": sum(x["errors"] + x["non2xx"] for x in res),
             "requests": sum(x["requests"] for x in res),
         }
@@ -581,6 +608,9 @@ def run(
     for setup in ("recorded", "otel"):
         rows[setup]["rps_vs_plain"] = round(rows[setup]["rps"] / plain["rps"] - 1, 3)
         rows[setup]["p50_vs_plain"] = round(rows[setup]["p50_ms"] / plain["p50_ms"] - 1, 3)
+        rows[setup]["cpu_vs_plain"] = round(
+            rows[setup]["cpu_ms_per_req"] / plain["cpu_ms_per_req"] - 1, 3
+        )
     recorded["requests_sent"] = sent["recorded"]
     return {
         "settings": {
@@ -601,6 +631,22 @@ def run(
     }
 
 
+WARM_UP_S = 30.0
+"""Soak samples before this (or a fifth of the soak, if shorter) are left out of its figures."""
+
+
+def _measured(server: Server, load: Load, seconds: int) -> dict[str, Any]:
+    """One load run on ``server``, with the CPU time the server (process and children)
+    spent a request answered: steadier than req/s on a shared machine, where the load
+    generator and the other jobs take the cores in turns."""
+    before = server.cpu_seconds()
+    res = load.run(server.url, seconds)
+    cpu = server.cpu_seconds() - before
+    res["cpu_s"] = cpu
+    res["cpu_ms_per_req"] = cpu * 1000 / res["requests"] if res["requests"] else float("nan")
+    return res
+
+
 def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
     """Sustained load on ``server`` for ``seconds``, its RSS sampled between chunks."""
     start = time.monotonic()
@@ -611,7 +657,7 @@ def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
         res = load.run(server.url, max(1, min(5, round(left))))
         served += res["requests"]
         samples.append((time.monotonic() - start, server.rss_mb()))
-    warm = [s for s in samples if s[0] >= min(30.0, seconds / 5)] or samples
+    warm = [s for s in samples if s[0] >= min(WARM_UP_S, seconds / 5)] or samples
     return {
         "requests": served,
         "seconds": round(time.monotonic() - start, 1),
@@ -620,6 +666,8 @@ def _soak(server: Server, load: Load, seconds: float) -> dict[str, Any]:
         "growth_mb": round(samples[-1][1] - warm[0][1], 1),
         "slope_mb_per_min": round(_slope_mb_per_min(warm), 2),
         "samples": len(samples),
+        "samples_after_warm_up": len(warm),
+        "rss_mb": [(round(t, 1), round(mb, 1)) for t, mb in samples],
     }
 
 
@@ -631,21 +679,33 @@ def _print(result: dict[str, Any]) -> None:
         f"(Python {s['python']}, {s['cpus']} CPUs; recorded into the {s['store']} store)"
     )
     print(
-        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'vs plain (req/s, p50)':>24} {'errors':>7}"
+        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'CPU/req':>10} "
+        f"{'vs plain (req/s, p50, CPU/req)':>32} {'errors':>7}"
     )
     for setup, row in result["setups"].items():
         vs = ""
         if "rps_vs_plain" in row:
-            vs = f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}"
+            vs = (
+                f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}, "
+                f"{row['cpu_vs_plain']:+.1%}"
+            )
         print(
             f"{setup:<10} {row['rps']:>8,} {row['p50_ms']:>7.2f}ms {row['p99_ms']:>7.2f}ms "
-            f"{vs:>24} {row['errors']:>7}"
+            f"{row['cpu_ms_per_req']:>8.3f}ms {vs:>32} {row['errors']:>7}"
         )
     soak = result["soak"]
+    for setup in ("recorded", "plain"):
+        row = soak[setup]
+        print(
+            f"soak: {setup} server {row['seconds']} s under load, RSS {row['rss_start_mb']} -> "
+            f"{row['rss_end_mb']} MB after warm-up: growth {row['growth_mb']} MB, slope "
+            f"{row['slope_mb_per_min']} MB/min (least squares over "
+            f"{row['samples_after_warm_up']} of {row['samples']} samples)"
+        )
+    diff = soak["difference"]
     print(
-        f"soak: recorded server {soak['seconds']} s under load, RSS {soak['rss_start_mb']} -> "
-        f"{soak['rss_end_mb']} MB after warm-up: growth {soak['growth_mb']} MB, slope "
-        f"{soak['slope_mb_per_min']} MB/min ({soak['samples']} samples)"
+        f"soak: recorded minus plain: growth {diff['growth_mb']} MB, slope "
+        f"{diff['slope_mb_per_min']} MB/min"
     )
     rec = result["recorded_run"]
     print(

@@ -217,7 +217,8 @@ def _state_before(recording: Recording, se: Any) -> tuple[str, str]:
             report = state_report(
                 recording.data_dir, actor, event=ev.id, before=se.type == "state", run=recording.run
             )
-            before = str(report.get("text") or report.get("state"))
+            state = report.get("state")
+            before = str(report.get("text")) if state is None else _short(repr(state), 2000)
         except Exception:  # noqa: BLE001 - the state is a help, not a requirement
             before = ""
     return before, _short(message, 2000) if message else ""
@@ -271,8 +272,9 @@ def _facts(se: Any) -> dict[str, Any]:
 
 
 def finding_context(recording: Recording, finding: Finding) -> Context:
-    """The context of a finding: itself, its evidence, the source at its locations, and
-    the call path of its first event."""
+    """The context of a finding: itself, its evidence, the source at its locations, the
+    message its first event handled and the actor's state before it, and the call path
+    of its first event."""
     ctx = Context(f"# Explain this finding and how to fix it\n{finding.title}")
     ctx.facts = {"kind": "finding", "finding": finding.to_dict(), "run": recording.run}
     ctx.add(
@@ -297,6 +299,14 @@ def finding_context(recording: Recording, finding: Finding) -> Context:
     if first is not None:
         se = recording.by_key.get((first.producer, first.id))
         if se is not None:
+            before, message = _state_before(recording, se)
+            actor = getattr(se.event, "actor", None)
+            if message:
+                ctx.add("The message being handled", message, 2)
+                ctx.facts["message"] = redact(message)
+            if before:
+                ctx.add(f"The state of {actor} before it", before, 3)
+                ctx.facts["state_before"] = {"actor": actor, "state": redact(_short(before, 400))}
             path = _call_path(recording, se)
             ctx.learn_secrets(path)
             ctx.add("Call path of the first event (outermost first)", _path_text(path), 3)

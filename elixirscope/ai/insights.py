@@ -19,7 +19,14 @@ from elixirscope.ai.findings import SEVERITIES, Finding
 from elixirscope.ai.recording import Recording, load_recording
 from elixirscope.ai.settings import InsightSettings
 
-__all__ = ["DETECTORS", "find", "find_finding", "insights_report", "render_findings"]
+__all__ = [
+    "DETECTORS",
+    "cinema_url",
+    "find",
+    "find_finding",
+    "insights_report",
+    "render_findings",
+]
 
 
 def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Finding]]]:
@@ -28,6 +35,8 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.mailbox import detect_mailbox_growth
     from elixirscope.ai.nplusone import detect_n_plus_one
     from elixirscope.ai.races import detect_races
+    from elixirscope.ai.server_errors import detect_server_errors
+    from elixirscope.ai.slow import detect_slow
     from elixirscope.ai.supervision import detect_supervision
 
     return {
@@ -37,10 +46,21 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "supervision": detect_supervision,
         "mailbox": detect_mailbox_growth,
         "http": detect_http,
+        "slow": detect_slow,
+        "server_errors": detect_server_errors,
     }
 
 
-DETECTORS = ("n_plus_one", "races", "latency", "supervision", "mailbox", "http")
+DETECTORS = (
+    "n_plus_one",
+    "races",
+    "latency",
+    "supervision",
+    "mailbox",
+    "http",
+    "slow",
+    "server_errors",
+)
 
 
 def find(
@@ -80,7 +100,7 @@ def insights_report(
         "counts": {s: sum(f.severity == s for f in findings) for s in SEVERITIES},
         "errors": errors,
         "warnings": recording.warnings,
-        "text": render_findings(findings, header, errors),
+        "text": render_findings(findings, header, errors, (settings or InsightSettings()).ui_url),
     }
 
 
@@ -112,16 +132,30 @@ def _when(ns: int) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
+OPEN_HINT = "open: paste a link after the URL `elixirscope ui` prints (--ui URL prints it whole)"
+
+
+def cinema_url(link: str, ui_url: str = "") -> str:
+    """A finding's cinema link, whole when the cinema's URL is known (any fragment it
+    had replaced), else the part to paste after it."""
+    return ui_url.partition("#")[0] + link if ui_url else link
+
+
 def render_findings(
-    findings: list[Finding], header: str = "", errors: dict[str, str] | None = None
+    findings: list[Finding],
+    header: str = "",
+    errors: dict[str, str] | None = None,
+    ui_url: str = "",
 ) -> str:
-    """Findings grouped by severity, each with where, when, the fix and what to run next."""
+    """Findings grouped by severity, each with where, when, its cinema link, the fix and
+    what to run next; without the cinema's URL, one line says how to open the links."""
     lines = [header] if header else []
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if not findings:
         lines.append(
-            "no findings: no N+1 queries, races, latency anomalies, crashes, restart storms, "
-            "crash loops, mailbox growth or slow/retried calls"
+            "no findings: no N+1 queries, races, latency anomalies, slow handlers or requests, "
+            "server errors, crashes, restart storms, crash loops, mailbox growth or "
+            "slow/retried calls"
         )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -133,7 +167,10 @@ def render_findings(
         lines.append("")
         lines.append(f"{severity.upper()} ({len(group)})")
         for f in group:
-            lines.extend(_render_one(f))
+            lines.extend(_render_one(f, ui_url))
+    if not ui_url and any(f.cinema_link() for f in findings):
+        lines.append("")
+        lines.append(OPEN_HINT)
     for name, error in (errors or {}).items():
         lines.append(f"note: the {name} detector failed ({error}); its findings are missing")
     return "\n".join(lines)
@@ -152,7 +189,7 @@ def _wrap(label: str, text: str) -> list[str]:
     ) or [first]
 
 
-def _render_one(f: Finding) -> list[str]:
+def _render_one(f: Finding, ui_url: str = "") -> list[str]:
     out = [f"  {f.id}  {f.title}"]
     out.extend(_wrap("", f.explanation))
     for loc in f.locations:
@@ -163,6 +200,9 @@ def _render_one(f: Finding) -> list[str]:
             f"    {'moment':<8}event {moment.id} ({moment.type}) at {_when(moment.ts)}"
             + (f", {len(f.evidence)} events of evidence" if len(f.evidence) > 1 else "")
         )
+    link = f.cinema_link()
+    if link:
+        out.append(f"    {'open':<8}{cinema_url(link, ui_url)}")
     out.extend(_wrap("fix", f.fix))
     for i, command in enumerate(f.commands()):
         out.append(f"    {'look' if i == 0 else '':<8}{command}")

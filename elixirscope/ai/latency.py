@@ -60,20 +60,6 @@ def baseline(
     return out, [r.id for r in earlier]
 
 
-def _handler(recording: Recording, reqend: Any) -> Any:
-    """The first recorded call inside a request (its handler), found under the request's
-    own call (the parent of its ``RequestStart``)."""
-    start = recording.by_key.get((reqend.producer, reqend.event.request_id))
-    if start is None or not start.event.parent_id:
-        return None
-    inside = [
-        se.event
-        for se in recording.of("call")
-        if se.producer == reqend.producer and se.event.parent_id == start.event.parent_id
-    ]
-    return min(inside, key=lambda e: e.ts) if inside else None
-
-
 def detect_latency(recording: Recording, settings: InsightSettings) -> list[Finding]:
     if recording.data_dir is None or recording.run is None:
         return []
@@ -110,7 +96,7 @@ def _finding(
     ratio = median / p95 if p95 else float("inf")
     locations = []
     for _, se in slowest:
-        entry = _handler(recording, se) if route else recording.call(se.producer, se.event.call_id)
+        entry = recording.handler(se) if route else recording.call(se.producer, se.event.call_id)
         if entry is not None and entry.file:
             role = "its handler" if route else "defined here"
             locations.append(Location(entry.file, entry.line, entry.function, role))

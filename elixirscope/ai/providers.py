@@ -133,6 +133,11 @@ def _finding_text(facts: dict[str, Any]) -> list[str]:
                 for loc in f["locations"]
             )
         )
+    before = facts.get("state_before")
+    if before:
+        message = facts.get("message")
+        handling = f" when {message} arrived" if message else ""
+        parts.append(f"The state of {before['actor']}{handling} was {before['state']}.")
     parts.append("What to do: " + f["fix"])
     moment = f.get("moment")
     if moment:

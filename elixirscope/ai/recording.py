@@ -56,6 +56,19 @@ class Recording:
         se = self.entries.get((producer, call_id))
         return None if se is None else se.event
 
+    def handler(self, reqend: Any) -> FunctionEntry | None:
+        """The first recorded call inside a web request (its handler), found under the
+        request's own call (the parent of its ``RequestStart``)."""
+        start = self.by_key.get((reqend.producer, reqend.event.request_id))
+        if start is None or not start.event.parent_id:
+            return None
+        inside = [
+            se.event
+            for se in self.by_type.get("call", [])
+            if se.producer == reqend.producer and se.event.parent_id == start.event.parent_id
+        ]
+        return min(inside, key=lambda e: e.ts) if inside else None
+
     def ancestors(self, producer: str, parent_id: int) -> list[FunctionEntry]:
         """The calls enclosing an event whose ``parent_id`` is given, innermost first."""
         out: list[FunctionEntry] = []

@@ -1,4 +1,4 @@
-"""The detectors' thresholds: the ``insights.*`` configuration keys, as one value.
+"""The detectors' thresholds (and where the cinema is): the ``insights.*`` keys, as one value.
 
 Defaults are the schema's (``elixirscope.config.schema``); the N+1 rule's are
 Sentry's (at least 5 similar queries, at least 50 ms together).
@@ -26,6 +26,10 @@ class InsightSettings:
     crash_loop_crashes: int = 3
     mailbox_depth: int = 50
     slow_http_ms: float = 1000.0
+    slow_handler_ms: float = 200.0
+    slow_request_ms: float = 1000.0
+    slow_factor: float = 10.0
+    ui_url: str = ""
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any]) -> InsightSettings:

@@ -23,7 +23,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
-from elixirscope.contracts.trace import FunctionError, ProcessExit
+from elixirscope.contracts.trace import FunctionError, ProcessExit, StateChange
 
 __all__ = ["detect_supervision"]
 
@@ -89,13 +89,34 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
         if exc_type and err.exc_type.rpartition(".")[2] != exc_type:
             continue
         best = err
-    if best is None or not best.traceback:
-        return None
-    parts = best.traceback[-1].rsplit(":", 2)
+    if best is not None and best.traceback:
+        site = _site(best.traceback[-1])
+        if site is not None:
+            return site
+    return _state_raised_at(recording, exit_se)
+
+
+def _site(text: str | None) -> Location | None:
+    """``file:line:function`` as a location (None when it is not one)."""
+    parts = (text or "").rsplit(":", 2)
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     file, line, function = parts
     return Location(file, int(line), function, "raised here")
+
+
+def _state_raised_at(recording: Recording, exit_se: Any) -> Location | None:
+    """Where the callback that crashed raised, as the actor capture recorded it (the
+    actor's module need not be traced): its last failed callback before this exit."""
+    actor = exit_se.event.path
+    best = None
+    for se in recording.of("state"):
+        if se.producer != exit_se.producer or se.ts > exit_se.ts:
+            continue
+        change: StateChange = se.event
+        if change.actor == actor and change.error and change.raised_at:
+            best = change.raised_at
+    return _site(best)
 
 
 def _crashing_messages(recording: Recording, path: str, exits: list[Any]) -> list[Evidence]:

@@ -106,6 +106,7 @@ class ActorTracer:
                 delta,
                 message_id,
                 None if error is None else _error_text(error),
+                None if error is None else _raised_at(error),
             )
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
@@ -195,6 +196,26 @@ _LIFECYCLE_TAGS = {
 
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {safe_repr(error.args[0] if len(error.args) == 1 else error.args, 200)}"
+
+
+_OWN_FILES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_EXAMPLES = _OWN_FILES + "examples" + os.sep  # programs, not ElixirScope
+
+
+def _raised_at(error: BaseException) -> str | None:
+    """``file:line:function`` of the innermost frame of ``error``'s traceback that is the
+    program's (not ElixirScope's runtime or capture); None when there is none."""
+    try:
+        tb, found = error.__traceback__, None
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            name = code.co_filename
+            if not name.startswith(_OWN_FILES) or name.startswith(_EXAMPLES):
+                found = (code.co_filename, tb.tb_lineno, code.co_qualname)
+            tb = tb.tb_next
+        return None if found is None else f"{found[0]}:{found[1]}:{found[2]}"
+    except Exception:  # noqa: BLE001 - a strange traceback: no place rather than no event
+        return None
 
 
 def _reason_text(reason: Any) -> str:

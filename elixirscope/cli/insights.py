@@ -27,6 +27,12 @@ def add_insights_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         help="one run, by any unique prefix of its id (default: the latest; see `elixirscope runs`)",
     )
+    parser.add_argument(
+        "--ui",
+        metavar="URL",
+        help="the cinema's URL as `elixirscope ui` prints it: each finding's link is printed "
+        "whole (default: insights.ui_url; empty prints the part to paste after it)",
+    )
 
 
 def add_explain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,16 +70,73 @@ def _settings(args: Any) -> Any:
         raise CommandError(str(exc), EXIT_USAGE) from None
 
 
+def _ui_url(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from elixirscope.config.checks import Invalid, UrlOrEmpty
+
+    try:
+        return UrlOrEmpty()(text)
+    except Invalid as exc:
+        raise CommandError(f"--ui: {exc.detail}", EXIT_USAGE) from None
+
+
 def run_insights(args: Any) -> int:
-    params = {"run": args.run} if args.run else {}
+    params: dict[str, Any] = {"run": args.run} if args.run else {}
+    ui_url = _ui_url(args.ui)
     if args.daemon:
+        if ui_url is not None:
+            params["ui_url"] = ui_url
         report = _from_daemon(args, "insights", params, layer="ai")
     else:
+        import dataclasses
+
         from elixirscope.ai.insights import insights_report
 
         settings = _settings(args)
+        if ui_url is not None:
+            settings = dataclasses.replace(settings, ui_url=ui_url)
         report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
     return _print(report, args)
+
+
+def _show(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _explain_streamed(args: Any, params: dict[str, Any]) -> int:
+    """Ask the daemon's AI layer, printing the answer as it is written there (one
+    ``explain_read`` after another), then who answered on stderr."""
+    stream = _from_daemon(args, "explain", {**params, "stream": True}, layer="ai")["stream"]
+    offset, context, shown = 0, bool(args.show_context), ""
+    while True:
+        part = _from_daemon(
+            args,
+            "explain_read",
+            {"stream": stream, "offset": offset, "context": context},
+            layer="ai",
+        )
+        if context and part.get("context") is not None:
+            _show(part["context"] + "\n\n")
+            context = False
+        if part["text"]:
+            _show(part["text"])
+            shown += part["text"]
+        offset = part["offset"]
+        if part["done"]:
+            break
+    if shown and not shown.endswith("\n"):
+        _show("\n")
+    if part.get("error"):
+        error = part["error"]
+        raise CommandError(error["message"] + (" (the answer above is cut there)" if shown else ""))
+    report = part["report"] or {}
+    if not shown and report.get("answer"):  # nothing was streamed (an offline answer)
+        _show(report["answer"] + ("" if report["answer"].endswith("\n") else "\n"))
+    if report.get("footer"):
+        print(report["footer"], file=sys.stderr)
+    return EXIT_OK
 
 
 def run_explain(args: Any) -> int:
@@ -82,6 +145,8 @@ def run_explain(args: Any) -> int:
         if getattr(args, name):
             params[name] = getattr(args, name)
     if args.daemon:
+        if not args.json:
+            return _explain_streamed(args, params)
         report = _from_daemon(args, "explain", params, layer="ai")
         return _print(report, args)
     import os
@@ -95,10 +160,7 @@ def run_explain(args: Any) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     data_dir = args.data_dir or get("data_dir")
     streamed = not args.json
-
-    def show(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    show = _show
 
     try:
         report = explain(

@@ -28,6 +28,7 @@ __all__ = [
     "OneOf",
     "PowerOfTwo",
     "RedactionList",
+    "UrlOrEmpty",
 ]
 
 
@@ -72,6 +73,19 @@ class Text:
     def __call__(self, value: object) -> str:
         if not isinstance(value, str):
             raise Invalid
+        return value
+
+
+class UrlOrEmpty:
+    """Empty, or an ``http://`` / ``https://`` URL (the cinema's, as ``elixirscope ui`` prints it)."""
+
+    expected = "empty or an http(s):// URL"
+
+    def __call__(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise Invalid
+        if value and not value.startswith(("http://", "https://")):
+            raise Invalid(f"{value!r} is not an http:// or https:// URL")
         return value
 
 

@@ -187,7 +187,10 @@ class StateChange(TraceEvent, tag="state"):
     ``key``: the whole encoded state (a keyframe: the first, then every few
     changes); ``message_id``: the message whose handling made this change
     (links to its send and receive); ``error``: ``Type: message`` when the
-    callback raised (the state is as the exception left it).
+    callback raised (the state is as the exception left it); ``raised_at``:
+    then, the program's innermost frame of its traceback as ``file:line:function``
+    (ElixirScope's own frames left out), so a crash names its line even when
+    the actor's module was not traced.
     Data recorded before structure existed decodes with ``seq`` -1.
     """
 
@@ -201,6 +204,7 @@ class StateChange(TraceEvent, tag="state"):
     delta: StateBytes | None = None
     message_id: Text | None = None
     error: Text | None = None
+    raised_at: Text | None = None
 
 
 class MessageSend(TraceEvent, tag="send"):

@@ -80,7 +80,12 @@ STATS: dict[str, Any] = {"recorded": 0, "errors": 0, "last_error": ""}
 """Events recorded by the database integrations, and recording errors swallowed."""
 
 _mode = ["redacted"]
-_library_code: dict[Any, bool] = {}  # code object -> is it in a library (cached)
+_code_places: dict[int, tuple[Any, tuple[str, str] | None]] = {}
+"""``id(code)`` -> the code object and ``(file, module.function)`` if it is the program's,
+None if a library's: a query's walk passes the same library frames every time. Keyed by
+identity, not by the code object: a code object's hash is recomputed from its contents
+at every lookup (3.11), several microseconds for a large library function; the entry
+holds the code, so its id cannot be reused while cached."""
 
 
 def set_parameter_mode(mode: str) -> None:
@@ -102,29 +107,38 @@ def failed(exc: BaseException) -> None:
 # ---------------------------------------------------------------- who issued it
 
 
-def _in_library(code: Any, module: str) -> bool:
-    hit = _library_code.get(code)
-    if hit is None:
-        head = module.partition(".")[0]
-        # the bundled example programs are programs, not ElixirScope
-        hit = head in LIBRARY_MODULES and not module.startswith("elixirscope.examples")
-        if len(_library_code) > 50_000:
-            _library_code.clear()
-        _library_code[code] = hit
-    return hit
+def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
+    """Where ``code`` (running in ``frame``) is, if the program's; None if a library's."""
+    module = frame.f_globals.get("__name__") or ""
+    head = module.partition(".")[0]
+    # the bundled example programs are programs, not ElixirScope
+    if head in LIBRARY_MODULES and not module.startswith("elixirscope.examples"):
+        place = None
+    else:
+        place = (code.co_filename, f"{module}.{code.co_qualname}")
+    if len(_code_places) > 50_000:
+        _code_places.clear()
+    _code_places[id(code)] = (code, place)
+    return place
+
+
+_UNSEEN = (None, None)
 
 
 def issuing_frame() -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
     or ``(None, 0, None)`` when every frame is a library's."""
     frame: Any = sys._getframe(1)
+    places = _code_places
     hops = 0
     while hops < 4:
         while frame is not None:
             code = frame.f_code
-            module = frame.f_globals.get("__name__") or ""
-            if not _in_library(code, module):
-                return code.co_filename, frame.f_lineno, f"{module}.{code.co_qualname}"
+            seen, place = places.get(id(code), _UNSEEN)
+            if seen is not code:
+                place = _code_place(code, frame)
+            if place is not None:
+                return place[0], frame.f_lineno, place[1]
             frame = frame.f_back
         frame = _greenlet_parent_frame(hops)
         if frame is None:

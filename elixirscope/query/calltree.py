@@ -470,7 +470,9 @@ def _describe_integration(ev: Any) -> str:
 
 def format_ts(ts: int) -> str:
     """An HLC timestamp as local ISO time with microseconds."""
-    when = _dt.datetime.fromtimestamp(ts / 1e9).astimezone()
+    when = (
+        _dt.datetime.fromtimestamp(ts // 10**9).replace(microsecond=ts // 1000 % 10**6).astimezone()
+    )
     return when.isoformat(timespec="microseconds")
 
 

@@ -103,7 +103,7 @@ def events_report(
     limit = _check_limit(filters.pop("limit", None))
     for name in ("since", "until"):
         if filters.get(name) is not None:
-            filters[name] = parse_time(filters[name], field=name)
+            filters[name] = parse_time(filters[name], field=name, through=name == "until")
     if not _store_exists(data_dir):
         return {
             "events": [],

@@ -250,7 +250,7 @@ class StateRecording:
         if at is not None:
             from elixirscope.query.reading import parse_time
 
-            ts = parse_time(at, field="at")
+            ts = parse_time(at, field="at", near_ns=timeline.changes[0].ts, through=True)
             i = timeline.index_at(ts)
             if i < 0:
                 first = timeline.changes[0]
@@ -299,5 +299,7 @@ def _names_object(name: str, target: str) -> bool:
 def _when(ts: int) -> str:
     import datetime as _dt
 
-    when = _dt.datetime.fromtimestamp(ts / 1e9).astimezone()
+    when = (
+        _dt.datetime.fromtimestamp(ts // 10**9).replace(microsecond=ts // 1000 % 10**6).astimezone()
+    )
     return when.isoformat(timespec="milliseconds")

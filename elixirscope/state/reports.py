@@ -40,7 +40,12 @@ def _field(field: str | None) -> tuple:
 
 
 def _when(ts: int) -> str:
-    return _dt.datetime.fromtimestamp(ts / 1e9).astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return (
+        _dt.datetime.fromtimestamp(ts // 10**9)
+        .replace(microsecond=ts // 1000 % 10**6)
+        .astimezone()
+        .strftime("%H:%M:%S.%f")[:-3]
+    )
 
 
 def _moment_head(moment: Moment) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemons import make_daemon  # noqa: E402, F401 - the fixture, for explain --daemon
 from programs import (  # noqa: E402
     ACCOUNTS,
     CALLER,
@@ -19,6 +20,8 @@ from programs import (  # noqa: E402
     CRASHER,
     ORM,
     PARSER_ACTORS,
+    REPORTER_ACTORS,
+    SERVICE,
     SHOP_DB,
     WORKER,
     elixirscope,
@@ -43,6 +46,7 @@ def shop(data: Path) -> Path:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Scenario name -> its data dir. ``*_clean`` ones hold no defect."""
     where = tmp_path_factory.mktemp("ai-recordings")
+    (where / "reporter_actors.py").write_text(REPORTER_ACTORS)  # the service's, written once
     jobs = {
         "n_plus_one": lambda: record(where, "shop_db", SHOP_DB, "n+1", data="n_plus_one", env=VALUES),
         "n_plus_one_clean": lambda: record(where, "shop_db", SHOP_DB, "clean",
@@ -64,6 +68,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                         modules=ACTORS),
         "crash_loop": lambda: record(where, "crasher", CRASHER, data="crash_loop", modules=ACTORS),
         "crash_loop_clean": lambda: shop(where / "crash_loop_clean"),
+        # each its own script: two jobs at once must not rewrite one file
+        "service": lambda: record(where, "service", SERVICE, "bad"),
+        "service_clean": lambda: record(where, "service_ok", SERVICE, "clean",
+                                        data="service_clean"),
     }
     with serving(external_service()) as (base, _app), ThreadPoolExecutor(3) as pool:
         jobs["http"] = lambda: record(where, "caller", CALLER, base, "bad", data="http")

@@ -347,6 +347,82 @@ for i in range(5):
 """A Flask route whose handler's duration the environment sets: the latency baseline's program."""
 
 
+REPORTER_ACTORS = '''
+import time
+
+from elixirscope.runtime import GenServer, Reply
+
+
+class Reporter(GenServer):
+    def init(self, step):
+        self.step = step
+        return {"served": 0}
+
+    def handle_call(self, request, from_, state):
+        if request == "report":
+            rows = [render_row(i, self.step) for i in range(5)]
+            return Reply(rows, {"served": state["served"] + 1})
+        return Reply(state["served"], state)
+
+
+def render_row(i, step):
+    time.sleep(step)
+    return {"row": i}
+'''
+
+SERVICE = '''
+import sys
+import time
+
+from flask import Flask
+from reporter_actors import Reporter
+from elixirscope.runtime import Runtime
+
+bad = sys.argv[1] == "bad"
+app = Flask(__name__)
+USERS = {1: "ada"}
+
+
+@app.get("/users/<int:uid>")
+def user(uid):
+    name = USERS.get(uid)
+    return {"name": name.upper()}
+
+
+@app.get("/ping")
+def ping():
+    return {"ok": True}
+
+
+@app.get("/export")
+def export():
+    time.sleep(0.6 if bad else 0)
+    return {"rows": 5}
+
+
+@app.get("/health")
+def health():
+    return ({"error": "database unavailable"}, 503) if bad else {"ok": True}
+
+
+with Runtime("simpleSystemBase") as rt:
+    reporter = rt.start(Reporter, 0.1 if bad else 0, path="reporter")
+    for _ in range(10):
+        rt.call(reporter, "count")
+    rt.call(reporter, "report")
+    client = app.test_client()
+    for _ in range(10):
+        client.get("/ping")
+    client.get("/export")
+    client.get("/health")
+    for uid in ([2, 3] if bad else [1, 1]):
+        print(client.get(f"/users/{uid}").status_code)
+'''
+"""A service with its defects planted (``bad``): an actor callback rendering rows slowly,
+a slow route among fast ones, an unknown user that raises (a 500, twice) and a 503 a
+handler chose; ``clean`` does the same work without them."""
+
+
 def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
     return subprocess.run(

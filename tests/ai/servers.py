@@ -47,9 +47,13 @@ class App:
             data = payload.encode() if isinstance(payload, str) else payload
             await send({"type": "http.response.body", "body": data})
             return
-        for chunk in payload:
-            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
-            await asyncio.sleep(0.01)
+        if hasattr(payload, "__aiter__"):  # the test decides when each chunk goes
+            async for chunk in payload:
+                await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        else:
+            for chunk in payload:
+                await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+                await asyncio.sleep(0.01)
         await send({"type": "http.response.body", "body": b""})
 
 

@@ -36,7 +36,8 @@ def test_an_eager_load_is_no_n_plus_one_whatever_the_threshold(recorded) -> None
 
 @pytest.mark.parametrize(
     "clean",
-    ["n_plus_one_clean", "orm_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean"],
+    ["n_plus_one_clean", "orm_clean", "row_race_clean", "actor_race_clean", "mailbox_clean", "http_clean",
+     "service_clean"],
 )
 def test_a_clean_program_gives_no_finding(recorded, clean) -> None:
     assert findings(recorded[clean]) == []
@@ -157,6 +158,12 @@ def test_one_crash_and_its_restart_is_a_crash_not_a_loop_or_a_storm(recorded) ->
     assert crash.details["exits"] == 1 and crash.details["restarts"] == 1
     assert [e.type for e in crash.evidence][-2:] == ["exit", "restart"]
     assert "restarted it with a fresh state" in crash.explanation
+    # where it raised, from the actor capture (the shop's modules are not traced)
+    (site,) = crash.locations
+    assert (site.function, site.role) == ("StockKeeper.handle_call", "raised here")
+    assert site.file.endswith("shopkeeping.py")
+    assert "if state[item] < quantity:" in Path(site.file).read_text().splitlines()[site.line - 1]
+    assert f"at shopkeeping.py:{site.line}" in crash.explanation.replace("elixirscope/examples/", "")
 
 
 def test_retried_and_slow_external_calls(recorded) -> None:
@@ -194,8 +201,69 @@ def test_latency_against_the_baseline_of_earlier_runs(recorded) -> None:
     assert findings(data, run=runs[2].id) == []
 
 
+SLOW = InsightSettings(slow_request_ms=400.0, slow_handler_ms=400.0)
+"""The service's slow route sleeps 600 ms, its slow callback 500 ms: over these floors
+(the defaults are a second and 200 ms), with room for a loaded machine's hiccups."""
+
+
+def test_a_slow_callback_and_a_slow_route_are_found_in_their_first_run(recorded) -> None:
+    found = [f for f in findings(recorded["service"], SLOW) if f.kind.startswith("slow")]
+    assert sorted((f.kind, f.key) for f in found) == [
+        ("slow_handler", "reporter handle_call"), ("slow_request", "GET /export")]
+    handler, request = sorted(found, key=lambda f: f.kind)
+    # the reporter's report: five rows of 100 ms in a callback whose module was not traced
+    assert handler.details["actor"] == "reporter" and handler.details["own_ms"] >= 500
+    assert handler.details["calls"] == 1 and handler.details["peers_median_ms"] < 100
+    assert "`'report'`" in handler.explanation and "not traced" in handler.explanation
+    assert [e.type for e in handler.evidence] == ["receive"]
+    assert request.details["route"] == "GET /export" and request.details["own_ms"] >= 600
+    assert [(loc.function, loc.role) for loc in request.locations] == [("__main__.export", "its handler")]
+    assert request.details["slowest_inside"][0]["function"] == "__main__.export"  # its own sleep
+    assert "no earlier run" in request.explanation and request.details["baseline_runs"] == []
+    # the floor and the factor both come from the settings
+    assert not [f for f in findings(recorded["service"]) if f.kind == "slow_request"]
+    assert not [f for f in findings(recorded["service"], InsightSettings(slow_handler_ms=5000.0))
+                if f.kind == "slow_handler"]
+    many = InsightSettings(slow_request_ms=400.0, slow_handler_ms=400.0, slow_factor=1e6)
+    assert not [f for f in findings(recorded["service"], many) if f.kind.startswith("slow")]
+
+
+def test_a_slow_route_is_compared_with_its_earlier_runs_when_there_are_some(recorded) -> None:
+    data = recorded["latency"]
+    runs = list_runs(data)
+    # every request of the last run is slow alike: no peer is faster, the floor decides
+    slow = InsightSettings(slow_request_ms=100.0, slow_factor=1.0, latency_min_samples=50)
+    (found,) = [f for f in findings(data, slow) if f.kind == "slow_request"]
+    assert found.details["route"] == "GET /items/<int:item>" and found.details["calls"] == 5
+    assert found.details["baseline_runs"] == [runs[1].id, runs[2].id]
+    assert found.details["baseline_p95_ms"] < 100
+    assert "In the 2 earlier runs it took" in found.explanation and "over 10 calls" in found.explanation
+    assert [f for f in findings(data, slow, run=runs[2].id) if f.kind == "slow_request"] == []
+
+
+def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> None:
+    found = [f for f in findings(recorded["service"]) if f.kind == "server_error"]
+    by_error = {f.details["error"]: f for f in found}
+    assert set(by_error) == {"AttributeError", "status 503"}
+    raised = by_error["AttributeError"]
+    source = recorded["service"].parent / "service.py"
+    assert raised.severity == "high" and raised.details["count"] == 2
+    assert raised.details["route"] == "GET /users/<int:uid>" and raised.details["status"] == 500
+    assert raised.details["first_ts"] < raised.details["last_ts"]
+    assert [(loc.line, loc.role) for loc in raised.locations] == [
+        (line_of(source, "return {\"name\": name.upper()}"), "raised here")]
+    assert raised.details["traceback_top"][-1].endswith(f"service.py:{raised.locations[0].line} in user")
+    assert "`return {\"name\": name.upper()}`" in raised.explanation
+    assert "'NoneType' object has no attribute 'upper'" in raised.explanation
+    assert [e.type for e in raised.evidence] == ["reqend", "reqend", "exception"]
+    chose = by_error["status 503"]
+    assert chose.severity == "medium" and chose.details["count"] == 1
+    assert [(loc.function, loc.role) for loc in chose.locations] == [("__main__.health", "its handler")]
+
+
 def test_every_finding_is_linked_to_its_moment_and_says_what_to_run(recorded) -> None:
-    for name in ("n_plus_one", "row_race", "actor_race", "mailbox", "crash_loop", "http", "latency"):
+    for name in ("n_plus_one", "row_race", "actor_race", "mailbox", "crash_loop", "http", "latency",
+                 "service"):
         recording = load_recording(recorded[name])
         for f in findings(recorded[name]):
             data = f.to_dict()

@@ -43,6 +43,30 @@ def test_insights_prints_findings_by_severity_with_where_and_what_to_run(recorde
     assert "no findings" in done.stdout
 
 
+def test_each_finding_prints_its_cinema_link_whole_when_the_cinema_url_is_known(
+    recorded, tmp_path
+) -> None:
+    data = recorded["service"]
+    report = insights_report(data)
+    links = [f["cinema"] for f in report["findings"]]
+    assert links and all(link.startswith(f"#view=timeline&run={report['run']}&t=") for link in links)
+    # without the cinema's URL: the part to paste after it, and one line saying so, last
+    assert re.findall(r"^    open    (\S+)$", report["text"], re.M) == links
+    assert report["text"].endswith("\n\nopen: paste a link after the URL `elixirscope ui` prints "
+                                   "(--ui URL prints it whole)")
+    ui = "http://127.0.0.1:8765/?token=t0k#view=runs"  # its own fragment gives way
+    done = elixirscope("insights", "--data-dir", str(data), "--ui", ui, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    whole = [f"http://127.0.0.1:8765/?token=t0k{link}" for link in links]
+    assert re.findall(r"^    open    (\S+)$", done.stdout, re.M) == whole
+    assert "paste" not in done.stdout
+    configured = insights_report(data, settings=InsightSettings(ui_url=ui))["text"]
+    assert re.findall(r"^    open    (\S+)$", configured, re.M) == whole
+    done = elixirscope("insights", "--data-dir", str(data), "--ui", "127.0.0.1:8765", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == (
+        "elixirscope insights: --ui: '127.0.0.1:8765' is not an http:// or https:// URL\n")
+
+
 def test_insights_errors_say_what_is_wrong(recorded, tmp_path) -> None:
     done = elixirscope("insights", "--data-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == (
@@ -69,8 +93,13 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
     done = elixirscope("explain", "--data-dir", str(data), loop["id"][:6], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{loop['title']} (high)\n\n")  # paragraphs, wrapped
-    assert " ".join(done.stdout.split()).startswith(
-        " ".join(f"{loop['title']} (high) {loop['explanation']} What to do: ".split()))
+    said = " ".join(done.stdout.split())
+    assert said.startswith(" ".join(f"{loop['title']} (high) {loop['explanation']}".split()))
+    # where it raised (from the actor capture) and the state its first crash found
+    (site,) = loop["locations"]
+    assert f"Where: {site['file']}:{site['line']} (raised here)" in said
+    assert "The state of app/parser when 'x' arrived was " in said
+    assert " ".join(f"What to do: {loop['fix']}".split()) in said
     assert re.fullmatch(r"\(offline, context [\d,]+ characters\)\n", done.stderr)
     event = loop["evidence"][0]["id"]
     done = elixirscope("explain", "--data-dir", str(data), str(event), "--json", cwd=tmp_path)

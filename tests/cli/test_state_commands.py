@@ -70,6 +70,22 @@ def test_state_latest_and_at_a_change(tickets: Path) -> None:
     assert before.stdout.splitlines()[-1] == "served = ['T-7001']"
 
 
+def test_the_time_a_table_shows_reads_back_as_a_moment(tickets: Path) -> None:
+    """``history`` prints each change's time of day; ``--at`` that time is the state
+    after the last change within that millisecond."""
+    import datetime as dt
+
+    listed = read(tickets, "history", "desk", "--json")
+    assert listed.returncode == 0, listed.stderr
+    ms = [c["ts"] // 10**6 for c in json.loads(listed.stdout)["changes"]]
+    n = next(i for i in range(1, len(ms) - 1) if ms[i] != ms[i + 1])  # 0-based
+    clock = dt.datetime.fromtimestamp(ms[n] // 1000).strftime("%H:%M:%S") + f".{ms[n] % 1000:03}"
+    assert clock in read(tickets, "history", "desk").stdout  # as the table shows it
+    at = read(tickets, "state", "desk", "--at", clock)
+    assert at.returncode == 0, at.stderr
+    assert at.stdout.splitlines()[0].startswith(f"desk after change {n + 1} of ")
+
+
 def test_an_actor_is_found_by_the_name_it_registered(tickets: Path) -> None:
     by_name = read(tickets, "state", "front-desk", "--change", "2")
     assert by_name.returncode == 0, by_name.stderr

@@ -175,3 +175,23 @@ def test_factories_with_their_own_methods_are_left_as_they_are() -> None:
         if had is None:
             recorder.uninstall()
     assert recorded == ["SELECT 4"]
+
+
+_ISSUER = "def issue(probe):\n    return probe()\n"
+
+
+def test_a_program_function_equal_to_a_library_one_is_still_the_program() -> None:
+    """Code objects compare (and hash) by their contents, not their file: a program's
+    function identical to a library's must not take the library's cached verdict."""
+    library: dict = {"__name__": "sqlalchemy.elixirscope_test_double"}
+    program: dict = {"__name__": "elixirscope_test_program"}
+    exec(compile(_ISSUER, "/lib/site-packages/sqlalchemy/double.py", "exec"), library)
+    exec(compile(_ISSUER, "/app/program.py", "exec"), program)
+    assert library["issue"].__code__ == program["issue"].__code__  # equal, not the same
+    from_library = library["issue"](db_common.issuing_frame)
+    assert from_library[2] != "sqlalchemy.elixirscope_test_double.issue"  # walked past it
+    assert program["issue"](db_common.issuing_frame) == (
+        "/app/program.py",
+        2,
+        "elixirscope_test_program.issue",
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from elixirscope.query import call_tree, events, parse_time
 from elixirscope.query.calltree import format_duration
@@ -43,6 +45,46 @@ def test_parse_time_errors_name_the_option_and_the_forms(bad):
         parse_time(bad, field="until")
     assert str(info.value).startswith(f"cannot read `until` {bad!r}: expected nanoseconds")
     assert "(30s, 10m, 2h, 1d, 1w)" in str(info.value)
+
+
+def _local_ns(*parts: int, micro: int = 0) -> int:
+    when = dt.datetime(*parts, micro).astimezone()  # type: ignore[misc]
+    return int(when.timestamp()) * 10**9 + micro * 1000
+
+
+@given(
+    near=st.integers(_local_ns(2024, 1, 1, 0, 0, 0), _local_ns(2030, 1, 1, 0, 0, 0)),
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+    second=st.integers(0, 59),
+    micro=st.integers(0, 999_999),
+)
+def test_a_time_of_day_is_taken_on_the_day_nearest_the_reference(near, hour, minute, second, micro):
+    """What the tables show (15:34:54.316123) reads back: that local time, within half
+    a day of the reference (a run's start, else now), to the microsecond."""
+    ts = parse_time(f"{hour:02}:{minute:02}:{second:02}.{micro:06}", near_ns=near)
+    shown = dt.datetime.fromtimestamp(ts // 10**9).replace(microsecond=ts % 10**9 // 1000)
+    assert (shown.hour, shown.minute, shown.second, shown.microsecond) == (hour, minute, second, micro)
+    assert abs(ts - near) <= 12 * 3600 * 10**9 + 3600 * 10**9  # (a DST change moves it by 1 h)
+
+
+def test_a_time_of_day_keeps_nanoseconds_and_may_omit_seconds():
+    near = _local_ns(2026, 12, 4, 15, 0, 0)
+    assert parse_time("15:34:54.000000001", near_ns=near) == _local_ns(2026, 12, 4, 15, 34, 54) + 1
+    assert parse_time("15:34", near_ns=near) == _local_ns(2026, 12, 4, 15, 34, 0)
+    assert parse_time("01:00", near_ns=near) == _local_ns(2026, 12, 5, 1, 0, 0)  # nearer tomorrow
+    # "through": the end of what it names, so a moment shown includes what happened in it
+    at = _local_ns(2026, 12, 4, 15, 34, 54)
+    assert parse_time("15:34:54.316", near_ns=near, through=True) == at + 317 * 10**6 - 1
+    assert parse_time("15:34:54", near_ns=near, through=True) == at + 10**9 - 1
+    assert parse_time("15:34", near_ns=near, through=True) == at - 54 * 10**9 + 60 * 10**9 - 1
+
+
+@pytest.mark.parametrize("bad", ["24:00", "12:60", "12:00:61", "1:2", "12:00:00.1234567890"])
+def test_an_impossible_time_of_day_is_refused(bad):
+    with pytest.raises(QueryError) as info:
+        parse_time(bad, field="at", near_ns=NOW)
+    assert str(info.value).startswith(f"cannot read `at` {bad!r}")
 
 
 def test_parse_time_rejects_other_types():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from taskflow_server import Served, TaskFlowServer, start_mail
 
@@ -54,9 +53,3 @@ def plain(tmp_path_factory: pytest.TempPathFactory, mail: Served) -> Iterator[Ta
     )
     yield server
     server.stop()
-
-
-def mail_mode(mail: Served, mode: str, times: int) -> None:
-    """Tell the mock mail service to hang or fail for its next ``times`` messages."""
-    response = httpx.post(f"{mail.url}/mode", json={"mode": mode, "times": times}, timeout=10)
-    assert response.status_code == 200, response.text

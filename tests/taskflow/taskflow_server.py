@@ -203,3 +203,9 @@ class Chain:
                 if e["type"] == "call":
                     inside.add(e["id"])
         return found
+
+
+def mail_mode(mail: Served, mode: str, times: int) -> None:
+    """Tell the mock mail service to hang or fail for its next ``times`` messages."""
+    response = httpx.post(f"{mail.url}/mode", json={"mode": mode, "times": times}, timeout=10)
+    assert response.status_code == 200, response.text

@@ -9,8 +9,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from conftest import mail_mode
-from taskflow_server import Served, TaskFlowServer
+from taskflow_server import Served, TaskFlowServer, mail_mode
 
 from elixirscope.examples.taskflow import mail as mail_module
 

@@ -68,6 +68,7 @@ def test_the_demo_names_every_planted_defect_from_the_recording(demo: tuple[Path
 
 
 FINDINGS_VARYING = [
+    (re.compile(r"#view=timeline&run=[0-9a-f]+&t=\d+"), "#LINK"),  # the run and the moment
     (re.compile(r"[^\s(`]*/(?=elixirscope/examples/)"), ""),  # where the package is
     (re.compile(r"\bF[0-9a-f]{9}\b"), "F?"),
     (re.compile(r"\b[0-9a-f]{32}\b"), "CID"),
@@ -109,7 +110,8 @@ def test_insights_on_the_demo_print_what_the_readme_shows(demo: tuple[Path, str]
     assert _findings_text(done.stdout) == _findings_text(block.group(1))
     kinds = re.findall(r"^  F[0-9a-f]{9}  (\w[\w+ ]*?):", done.stdout, re.M)
     assert sorted(kinds) == [
-        "N+1 queries", "N+1 queries", "crash", "race", "race", "retried external call"
+        "N+1 queries", "N+1 queries", "crash", "race", "race", "retried external call",
+        "server error", "slow handler",
     ]  # the second N+1 is the report's own query a project
 
 

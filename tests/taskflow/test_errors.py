@@ -3,8 +3,7 @@ service's timeouts as separate attempts, and an unhandled exception's 500."""
 
 from __future__ import annotations
 
-from conftest import mail_mode
-from taskflow_server import Served, TaskFlowServer
+from taskflow_server import Served, TaskFlowServer, mail_mode
 
 from elixirscope.examples.taskflow import mail as mail_module
 from elixirscope.query import esql

@@ -5,9 +5,9 @@ its run (so far) are read once, and each finding is tied to the scenario that
 caused it by its chains (correlation ids), so what other tests did to the same
 server neither satisfies nor fails these assertions.
 
-What a single run cannot say: the slow report is a latency anomaly only against
-a baseline of earlier runs (``elixirscope.ai.latency``), and no detector
-reports a request that answered 500 (the recording shows it; insights do not).
+The slow report is found in this first run (no baseline of earlier runs yet) as
+the report generator's slow callback, and the unknown user's 500 as a server
+error, at the line that raised.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import mail_mode
-from taskflow_server import Served, TaskFlowServer
+from taskflow_server import Served, TaskFlowServer, mail_mode
 
 from elixirscope.ai.findings import Finding
 from elixirscope.ai.insights import find
 from elixirscope.ai.recording import Recording, load_recording
+from elixirscope.examples.taskflow import actors
 from elixirscope.examples.taskflow import mail as mail_module
 
 CRASHED_PROJECT = 6  # no other test crashes it: one exit, one restart
@@ -63,6 +63,8 @@ def scenarios(taskflow: TaskFlowServer, mail: Served) -> dict[str, Any]:
     other = client.post("/api/projects/5/tasks", json={"title": "mail me"}).json()
     mail_mode(mail, "hang", mail_module.ATTEMPTS - 1)
     out["defect"]["retries"] = [client.post(f"/api/tasks/{other['id']}/assign", json={"user_id": 1})]
+    out["defect"]["slow_report"] = [client.get("/api/reports/projects")]
+    out["defect"]["server_error"] = [client.get("/api/users/996/summary")]
 
     user = client.post("/api/users", json={"email": "ada@clean.test", "username": "ada"})
     project = client.post("/api/projects", json={"name": "clean", "owner_id": user.json()["id"]})
@@ -78,6 +80,7 @@ def scenarios(taskflow: TaskFlowServer, mail: Served) -> dict[str, Any]:
         client.post(f"/api/tasks/{tid}/comments", json={"user_id": 1, "body": "looks good"}),
         client.get(f"/api/tasks/{tid}/comments"),
         client.post(f"/api/tasks/{tid}/assign", json={"user_id": 2}),  # one at a time
+        client.get(f"/api/users/{user.json()['id']}/summary"),
     ]
     responses = [r for rs in out["defect"].values() for r in rs] + out["clean"]
     taskflow.recorded_many([r.headers["x-correlation-id"] for r in responses])
@@ -140,6 +143,47 @@ def test_the_retries_are_found_attempt_by_attempt(scenarios: dict[str, Any]) -> 
         f"attempt {mail_module.ATTEMPTS}: 200",
     ]
     assert found.details["failed"] == mail_module.ATTEMPTS - 1 and not found.details["gave_up"]
+
+
+def test_the_slow_report_is_found_in_its_first_run_where_its_time_goes(
+    scenarios: dict[str, Any],
+) -> None:
+    report = _of(scenarios, "slow_report")
+    # the report runs its own query a project too: the N+1 pattern, on SQLite not yet costly
+    assert sorted((f.kind, f.severity) for f in report)[0] == ("n_plus_one", "low")
+    assert sorted(f.kind for f in report) == ["n_plus_one", "slow_handler"]
+    (found,) = [f for f in report if f.kind == "slow_handler"]
+    assert found.details["actor"] == "taskflow/reports"
+    assert found.details["handler"].endswith("actors.ReportGenerator.handle_call")
+    rows = len(scenarios["defect"]["slow_report"][0].json())
+    assert found.details["own_ms"] >= rows * actors.SLOW_ROW_S * 1e3
+    slowest = found.details["slowest_inside"][0]
+    assert slowest["function"].endswith("actors.render_row") and slowest["calls"] == rows
+    callback, where = found.locations
+    assert callback.role == "the callback" and callback.file.endswith("taskflow/actors.py")
+    assert where.role == "most time of its own" and where.function == slowest["function"]
+    assert found.evidence[-1].type == "reqend" and "GET /api/reports/projects 200" in found.evidence[-1].note
+    assert found.details["baseline_runs"] == [] and "no earlier run" in found.explanation
+
+
+def test_the_500_is_found_at_the_line_that_raised(scenarios: dict[str, Any]) -> None:
+    (found,) = _of(scenarios, "server_error")
+    assert found.kind == "server_error" and found.severity == "high"
+    assert found.details["route"] == "GET /api/users/{user_id}/summary"
+    assert found.details["error"] == "AttributeError" and found.details["status"] == 500
+    raised, caller = found.locations
+    assert raised.file.endswith("taskflow/queries.py") and raised.function == "user_summary"
+    assert raised.role == "raised here" and caller.file.endswith("taskflow/app.py")
+    assert "`return {\"user\": user.username, \"assigned\": assigned}`" in found.explanation
+    assert found.details["traceback_top"][-1].endswith(f"queries.py:{raised.line} in user_summary")
+
+
+def test_the_bad_input_that_crashes_a_worker_is_a_crash_not_a_server_error(
+    scenarios: dict[str, Any],
+) -> None:
+    (answer,) = scenarios["defect"]["crash"]
+    assert answer.status_code == 422  # TaskFlow answers the worker's crash: no 500 to report
+    assert {f.kind for f in _of(scenarios, "crash")} == {"crash"}
 
 
 def test_clean_scenarios_give_no_finding(scenarios: dict[str, Any]) -> None:

@@ -38,27 +38,28 @@ class EmailClient:
     def __init__(self, mail_url: str | None, timeout: float = TIMEOUT_S) -> None:
         self.mail_url = mail_url.rstrip("/") if mail_url else None
         self.timeout = timeout
+        # one client for every send, made here: making one loads TLS certificates,
+        # which takes longer than a mail (and would hold the sending actor each time)
+        self.client = httpx.Client(timeout=timeout) if self.mail_url else None
 
     def send(self, to: str, subject: str) -> str:
         """``sent after N attempt(s)``, or ``failed after N attempts: WHY``; never raises."""
-        if self.mail_url is None:
+        if self.mail_url is None or self.client is None:
             return "not sent: no mail service configured"
         why = ""
-        with httpx.Client(timeout=self.timeout) as client:
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    response = client.post(
-                        f"{self.mail_url}/send", json={"to": to, "subject": subject}
-                    )
-                except httpx.TimeoutException:
-                    why = "timed out"
-                except httpx.HTTPError as exc:
-                    why = f"{type(exc).__name__}"
-                else:
-                    if response.status_code < 500:
-                        return f"sent after {attempt} attempt{'s' if attempt > 1 else ''}"
-                    why = f"status {response.status_code}"
-                time.sleep(BACKOFF_S)
+        client = self.client
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = client.post(f"{self.mail_url}/send", json={"to": to, "subject": subject})
+            except httpx.TimeoutException:
+                why = "timed out"
+            except httpx.HTTPError as exc:
+                why = f"{type(exc).__name__}"
+            else:
+                if response.status_code < 500:
+                    return f"sent after {attempt} attempt{'s' if attempt > 1 else ''}"
+                why = f"status {response.status_code}"
+            time.sleep(BACKOFF_S)
         return f"failed after {ATTEMPTS} attempts: {why}"
 
 

@@ -3,7 +3,10 @@
 Rows hold JSON-able values (times and durations in nanoseconds); each column's
 kind says how a person reads it: times as the local clock to the millisecond,
 durations as ``12.3 µs``, ``__main__.`` left off function names, arguments as
-``name=value``. CSV and JSON carry the values themselves.
+``name=value``; a text longer than :data:`MAX_CELL` is cut with ``…`` and its
+line breaks shown as ``⏎``, so one long value (an exit reason with its
+traceback) does not push every other column off the screen. CSV and JSON
+carry the values themselves, whole.
 """
 
 from __future__ import annotations
@@ -18,10 +21,19 @@ from typing import Any
 __all__ = ["cell", "csv_lines", "json_rows", "table"]
 
 _RIGHT = frozenset({"int", "duration", "number"})
+MAX_CELL = 100
+"""Characters a table cell shows at most (``--format json`` or ``csv`` for the whole value)."""
 
 
 def cell(value: Any, kind: str) -> str:
-    """One value as a table shows it."""
+    """One value as a table shows it, on one line and at most :data:`MAX_CELL` long."""
+    text = _cell(value, kind)
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _cell(value: Any, kind: str) -> str:
     if value is None:
         return "-"
     if kind == "time" and isinstance(value, (int, float)):
@@ -46,11 +58,13 @@ def cell(value: Any, kind: str) -> str:
 
 
 def _clock(ns: int) -> str:
+    """The local clock, the millisecond *within which* ``ns`` falls (never rounded up,
+    so ``--at``/``--until`` given this text include the event)."""
     try:
-        when = _dt.datetime.fromtimestamp(ns / 1e9)
+        when = _dt.datetime.fromtimestamp(ns // 10**9)
     except (OverflowError, OSError, ValueError):
         return str(ns)
-    return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+    return when.strftime("%H:%M:%S.") + f"{ns // 10**6 % 1000:03d}"
 
 
 def table(names: Sequence[str], kinds: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

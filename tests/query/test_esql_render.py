@@ -1,0 +1,32 @@
+"""How an ESQL answer reads in a terminal: one line per row, no value wider than
+``MAX_CELL``, times as the millisecond they fall in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elixirscope.query.esql.render import MAX_CELL, cell, table
+from elixirscope.query.reading import parse_time
+
+
+def test_a_long_value_is_cut_and_a_multiline_one_kept_on_its_line() -> None:
+    reason = "ExitReason(kind='exception', traceback='Traceback...\n  File x\n" + "y" * 500
+    shown = cell(reason, "text")
+    assert len(shown) == MAX_CELL and shown.endswith("…") and "\n" not in shown
+    assert shown.startswith("ExitReason(kind='exception', traceback='Traceback...⏎  File x⏎yyy")
+    assert cell("short", "text") == "short"
+    lines = table(["a", "b"], ["text", "int"], [[reason, 1], ["x", 22]]).splitlines()
+    assert len(lines) == 3 and len({len(line.rstrip()) for line in lines[1:]}) <= 2
+    assert lines[2].endswith("22")
+
+
+@given(st.integers(10**18, 2 * 10**18))
+def test_a_time_shows_the_millisecond_it_falls_in_and_reads_back_through_it(ns: int) -> None:
+    shown = cell(ns, "time")
+    expected = dt.datetime.fromtimestamp(ns // 10**9).strftime("%H:%M:%S")
+    assert shown == f"{expected}.{ns // 10**6 % 1000:03d}"
+    back = parse_time(shown, near_ns=ns, through=True)
+    assert back - 10**6 < ns <= back
