@@ -284,12 +284,14 @@ class ProcessActor(Actor):
                 self._terminate(reason)
             except BaseException:  # noqa: BLE001 - terminate must not stop the exit
                 log.exception("terminate failed in %s", self.path or type(self).__name__)
+        if notify_parent and self._parent is not None:
+            # the parent first: a caller that hears of the exit and then asks the
+            # supervisor finds the exit already in the supervisor's mailbox, as in OTP
+            self.send(self._parent, m.ExitNotice(reason))
         self._fail_pending(reason)
         for ref, watcher in self._watchers.items():
             self.send(watcher, m.Down(ref, self.myAddress, reason))
         self._watchers.clear()
-        if notify_parent and self._parent is not None:
-            self.send(self._parent, m.ExitNotice(reason))
         if end_actor:
             self.send(self.myAddress, ActorExitRequest())
 

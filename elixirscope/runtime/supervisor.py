@@ -201,6 +201,8 @@ class Supervisor(ProcessActor):
     def _drain(self) -> None:
         """Handle queued exits first (they may restart), then calls — one job at a time."""
         while self._job is None and not self._exiting and (self._notices or self._requests):
+            if not self._notices and self._child_exiting():
+                return  # its exit comes first: a later call sees the restart, as in OTP
             item = self._notices.popleft() if self._notices else self._requests.popleft()
             if item[0] == "exit":
                 self._child_exited(item[1], item[2])
@@ -211,6 +213,13 @@ class Supervisor(ProcessActor):
                 self._run(self._stop_self(item[1]))
             else:
                 self._run(self._serve(item[1], item[2]))
+
+    def _child_exiting(self) -> bool:
+        """A child has said it exits (its ``ExitNotice``) and is not gone yet. OTP's
+        supervisor gets the ``EXIT`` as the child dies, before any call sent after the
+        caller learnt of the death; here the notice comes first and the exit is acted
+        on when Thespian reports the child gone, so calls wait for that."""
+        return any(link.notice is not None and not link.gone for link in self._links)
 
     # --------------------------------------------------------- child exits
     def _child_exited(self, address: Any, reason: ExitReason) -> None:

@@ -356,3 +356,28 @@ def _alive(pid):
         return False
     with open(f"/proc/{pid}/stat") as fh:
         return fh.read().split(")")[1].split()[0] != "Z"
+
+
+def _crash_then_ask(rt) -> None:
+    sup = rt.start_supervisor(SupervisorSpec("one_for_one", [worker("c")], 5, 5))
+    for n in range(3):
+        (before,) = rt.which_children(sup)
+        with pytest.raises(CallError):
+            rt.call(before.address, ("crash",))
+        (after,) = rt.which_children(sup)  # at once: no waiting
+        assert after.address is not None and after.address != before.address
+        assert after.restarts == n + 1 and after.status == "running"
+        rt.call(after.address, ("get",))
+
+
+def test_a_caller_that_saw_the_crash_then_asks_sees_the_restart(runtime):
+    """OTP's order: the supervisor handles the child's EXIT before a call sent after the
+    caller learnt of the death, so ``which_children`` never shows the dead child."""
+    _crash_then_ask(runtime)
+
+
+def test_the_same_order_on_the_in_process_base():
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        _crash_then_ask(rt)
