@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+from waiting import wait_until
 
 from elixirscope.query.runs import list_runs
 from elixirscope.visualization import modelcache, views
@@ -16,8 +17,8 @@ def test_a_kept_model_answers_as_the_run_read_again(cinema_data):
     [web, shop] = list_runs(cinema_data)  # newest first
     shutil.rmtree(cinema_data / modelcache.CACHE_DIR, ignore_errors=True)  # kept by other tests
     first = views.Models(cinema_data)
-    fresh = first.model(shop.id)  # read from the store, and kept
-    assert (cinema_data / modelcache.CACHE_DIR / shop.id / "columns.npz").is_file()
+    fresh = first.model(shop.id)  # read from the store, and kept (once it is shown)
+    wait_until(lambda: (cinema_data / modelcache.CACHE_DIR / shop.id / "columns.npz").is_file())
     kept = modelcache.load(cinema_data, shop.id, shop.events, shop.last_ts)
     assert kept is not None
     for column in modelcache.COLUMNS:
