@@ -409,8 +409,15 @@ class ApiEndpoint(GenServer):
             if child.type == "supervisor":
                 node["children"] = []
                 if child.address is not None:
-                    node["strategy"] = yield from self._ask(child.address, ("strategy",))
-                    node["children"] = yield from self._subtree(child.address)
+                    try:
+                        node["strategy"] = yield from self._ask(child.address, ("strategy",))
+                        node["children"] = yield from self._subtree(child.address)
+                    except ApiError as exc:
+                        if exc.code != "unavailable":
+                            raise
+                        # it exited since its parent answered (a restart under way):
+                        # the tree shows it so, as observer shows a process gone
+                        node["status"] = "exited"
             nodes.append(node)
         return nodes
 

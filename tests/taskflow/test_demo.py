@@ -80,7 +80,7 @@ FINDINGS_VARYING = [
     (re.compile(r"[\d.,]+ (ns|µs|ms|s)\b"), "D"),
     (re.compile(r"\d+ events, 0 dropped"), "N events, 0 dropped"),
     (re.compile(r"event \d+ \("), "event N ("),
-    (re.compile(r", [12]\)"), ", U)"),  # the race: who came first varies
+    (re.compile(r",\s+[12]\)"), ", U)"),  # the race: who came first varies (a line may wrap)
     (re.compile(r"\s+"), " "),
 ]
 
