@@ -46,7 +46,10 @@ export async function api(path, params = {}, { signal } = {}) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
   const res = await fetch(`/api/${path}${q.toString() ? "?" + q : ""}`, { signal, credentials: "same-origin" });
-  const body = await res.json().catch(() => ({ error: `the server answered ${res.status} without JSON` }));
+  const body = await res.json().catch((err) => {
+    if (err.name === "AbortError" || signal?.aborted) throw err; // a newer window was asked for: not an error
+    return { error: `the server answered ${res.status} without JSON` };
+  });
   if (!res.ok || body.error) {
     const err = new Error(body.error || `HTTP ${res.status}`);
     err.status = res.status;
