@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import threading
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +46,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
 )
+from elixirscope.store.sidefiles import write_directory
 from elixirscope.visualization.runmodel import (
     PROGRAM,
     Lane,
@@ -779,14 +777,10 @@ def load_part(where: Path, version: list[int] | None = None) -> RunPart | None:
 
 
 def save_part(where: Path, part: RunPart) -> bool:
-    """Saved whole or not at all (a new directory renamed into place); False if it could
-    not be written (a read-only data dir)."""
-    try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", dir=where.parent))
-    except OSError:
-        return False
-    try:
+    """Saved whole or not at all (``write_directory``); False if it could not be
+    written (a read-only data dir)."""
+
+    def fill(tmp: Path) -> None:
         for n in ENTRY:
             np.save(tmp / f"entry_{n}.npy", np.ascontiguousarray(part.entries[n]))
         for n in EXIT:
@@ -805,15 +799,8 @@ def save_part(where: Path, part: RunPart) -> bool:
             "extended": part.extended,
         }
         (tmp / "part.json").write_text(json.dumps(meta))
-        old = where.with_name(f".{where.name}.old.{os.getpid()}.{threading.get_ident()}")
-        if where.exists():
-            os.replace(where, old)
-        os.replace(tmp, where)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return False
-    return True
+
+    return write_directory(where, fill)
 
 
 def grown_from(old: list[int] | None, new: list[int]) -> int | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 from array import array
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import numpy as np
 
 from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
 from elixirscope.store.eventstore import SHARD_DIR
+from elixirscope.store.sidefiles import write_directory
 
 __all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_columns", "call_table", "refresh"]
 
@@ -277,14 +277,10 @@ def _load_saved(where: Path, version: list[int] | None) -> CallTable | None:
 
 
 def _save(where: Path, version: list[int], table: CallTable) -> None:
-    """Saved whole or not at all (a new directory renamed into place); a store the
-    reader cannot write to is left as it is."""
-    try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", dir=where.parent))
-    except OSError:
-        return
-    try:
+    """Saved whole or not at all (``write_directory``); a store the reader cannot write
+    to is left as it is."""
+
+    def fill(tmp: Path) -> None:
         for name in ARRAYS:
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(table.arrays[name]))
         meta = {
@@ -297,13 +293,8 @@ def _save(where: Path, version: list[int], table: CallTable) -> None:
             "extended": table.extended,
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
-        old = where.with_name(f".{where.name}.old.{os.getpid()}.{threading.get_ident()}")
-        if where.exists():
-            os.replace(where, old)
-        os.replace(tmp, where)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    write_directory(where, fill)
 
 
 def shard_table(
