@@ -1792,6 +1792,74 @@ fail:
     return NULL;
 }
 
+/* values._redact_cache (name -> whether a value so named is redacted; cleared, never
+ * replaced, when the rules change) and values.REDACTED, once Hooks have read them: a
+ * dict is rendered here only when each of its str keys has its verdict cached. */
+static PyObject *v_redact_cache, *v_redacted;
+
+static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
+                             int nactive) {
+    for (int i = 0; i < nactive; i++)
+        if (active[i] == v) return PyUnicode_FromString("{...}");
+    if (PyDict_GET_SIZE(v) == 0) return PyUnicode_FromString("{}");
+    if (depth >= V_MAX_DEPTH) return PyUnicode_FromString("{...}");
+    if (!v_redact_cache || !v_redacted) return NULL;
+    active[nactive] = v;
+    PyObject *parts = PyList_New(0);
+    if (!parts) return NULL;
+    Py_ssize_t used = 2, pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(v, &pos, &key, &value)) {
+        if (i++ >= V_MAX_WIDTH || used >= budget) {
+            if (PyList_Append(parts, s_ellipsis) < 0) goto fail;
+            break;
+        }
+        int hidden = 0;
+        if (PyUnicode_CheckExact(key)) { /* values.redact(key), from its cache */
+            PyObject *verdict = PyDict_GetItemWithError(v_redact_cache, key);
+            if (!verdict) {
+                if (PyErr_Occurred()) goto fail;
+                Py_DECREF(parts);
+                return NULL; /* not judged yet: Python judges (and caches) it */
+            }
+            hidden = verdict == Py_True;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *k = render(key, budget - used, depth + 1, active, nactive + 1);
+        PyObject *t = NULL;
+        if (k) {
+            t = hidden ? Py_NewRef(v_redacted)
+                       : render(value, budget - used - PyUnicode_GET_LENGTH(k) - 2, depth + 1,
+                                active, nactive + 1);
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (!k || !t) {
+            Py_XDECREF(k);
+            Py_DECREF(parts);
+            return NULL; /* not handled (or an error, still set) */
+        }
+        used += PyUnicode_GET_LENGTH(k) + PyUnicode_GET_LENGTH(t) + 4;
+        PyObject *part = PyUnicode_FromFormat("%U: %U", k, t);
+        Py_DECREF(k);
+        Py_DECREF(t);
+        if (!part) goto fail;
+        int rc = PyList_Append(parts, part);
+        Py_DECREF(part);
+        if (rc < 0) goto fail;
+    }
+    PyObject *body = PyUnicode_Join(s_sep, parts);
+    Py_DECREF(parts);
+    if (!body) return NULL;
+    PyObject *out = PyUnicode_FromFormat("{%U}", body);
+    Py_DECREF(body);
+    return out;
+fail:
+    Py_DECREF(parts);
+    return NULL;
+}
+
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
     PyTypeObject *t = Py_TYPE(v);
     if (budget < 1) budget = 1;
@@ -1804,6 +1872,7 @@ static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **ac
         return redact_flags & (R_SCAN_STR | R_ALL_STR) ? NULL : render_bytes(v, budget);
     if (t == &PyTuple_Type) return render_seq(v, 1, budget, depth, active, nactive);
     if (t == &PyList_Type) return render_seq(v, 0, budget, depth, active, nactive);
+    if (t == &PyDict_Type) return render_dict(v, budget, depth, active, nactive);
     if (t == &PyFloat_Type) return PyFloat_Type.tp_repr(v);
     return NULL; /* not handled here */
 }
@@ -2702,6 +2771,11 @@ static int fast_values(Hooks *self) {
         PyLong_AsLong(lookahead) != R_LOOKAHEAD) {
         PyErr_Clear();
         return 0;
+    }
+    PyObject *cache = PyDict_GetItemString(d, "_redact_cache");
+    if (cache && PyDict_CheckExact(cache)) {
+        Py_XSETREF(v_redact_cache, Py_NewRef(cache));
+        Py_XSETREF(v_redacted, Py_NewRef(redacted));
     }
     self->limit = lim;
     self->values_dict = Py_NewRef(d);

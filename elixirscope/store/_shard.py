@@ -7,8 +7,13 @@ Layout (one WAL database per shard):
   many of its events are exceptions: a run's totals are one GROUP BY).
 - ``chunk`` + ``chunk_data``: the stored unit. A batch's events are grouped by
   correlation id; each group is one chunk: a compressed msgpack list of the
-  events, plus its time and id ranges. Metadata and blobs live in separate
-  tables so that scanning metadata never touches blob pages.
+  events, plus its time and id ranges. Small groups (a web request's dozen
+  events) share a chunk, up to :data:`PACKED_EVENTS` events in batch order:
+  a chunk each would cost a compression, rows and index entries per request
+  (measured: most of a recorded web server's store time). Readers keep only
+  the events of the correlation they asked for (``_query``). Metadata and
+  blobs live in separate tables so that scanning metadata never touches blob
+  pages.
 - ``key`` + ``chunk_key``: the index. Each distinct key of a chunk (see
   ``_events``) maps to the chunk ids holding it.
 
@@ -312,6 +317,7 @@ class Shard:
         chunk_rows, data_rows, key_rows = [], [], []
         nbytes = 0
         min_ts = max_ts = batch.sent_ts
+        self._store_keys([k for _meta, _data, keys in chunks for k in keys])
         cached, key_id = self._keys.get, self._key_id
         for n, (meta, data, keys) in enumerate(chunks):
             chunk_id = first + n
@@ -396,6 +402,48 @@ class Shard:
             self._correlations = {}
         self._correlations[key] = key_id
         return key_id
+
+    def _store_keys(self, keys: list[tuple[str, str]]) -> None:
+        """Make sure every one of ``keys`` has an id, and remember them: the keys not
+        remembered (mostly each request's correlation id) are inserted in statements of
+        up to :data:`_IN_CHUNK` rows, not one each (measured: half of a web server's
+        store time went to one statement per new key)."""
+        remembered = self._keys
+        correlations, older = self._correlations, self._older_correlations
+        new = [
+            k
+            for k in dict.fromkeys(keys)
+            if k not in remembered and k not in correlations and k not in older
+        ]
+        for i in range(0, len(new), _IN_CHUNK // 2):
+            part = new[i : i + _IN_CHUNK // 2]
+            flat = [text for key in part for text in key]
+            rows = self.conn.execute(
+                f"INSERT INTO key(kind, value) VALUES {','.join(['(?,?)'] * len(part))}"
+                " ON CONFLICT DO NOTHING RETURNING kind, value, id",
+                flat,
+            ).fetchall()
+            if len(rows) < len(part):  # some were stored already (by an earlier writer)
+                rows += self.conn.execute(
+                    "SELECT kind, value, id FROM key WHERE (kind, value) IN"
+                    f" (VALUES {','.join(['(?,?)'] * len(part))})",
+                    flat,
+                ).fetchall()
+            for kind, value, key_id in rows:
+                self._remember_key((kind, value), key_id)
+
+    def _remember_key(self, key: tuple[str, str], key_id: int) -> None:
+        if key[0] == KIND_CORRELATION:
+            if key in self._correlations:
+                return
+            if len(self._correlations) >= _CORRELATION_CACHE_MAX:
+                self._older_correlations = self._correlations
+                self._correlations = {}
+            self._correlations[key] = key_id
+        else:
+            if len(self._keys) >= _KEY_CACHE_MAX:
+                self._keys.clear()
+            self._keys[key] = key_id
 
     def _stored_key_id(self, key: tuple[str, str]) -> int:
         # most keys not cached are new (a request's correlation id): insert first
@@ -813,37 +861,61 @@ def _merged(before: tuple, row: tuple) -> tuple:
     )
 
 
-def _group(events: list[Any]) -> list[list[Any]]:
-    """Events grouped by correlation id, each group in arrival order.
+ALONE_EVENTS = 64
+"""A correlation with this many events in a batch gets a chunk of its own."""
+PACKED_EVENTS = 256
+"""Smaller correlations share chunks of up to about this many events."""
+
+
+def _picks(events: list[Any]) -> list[list[int]] | None:
+    """The positions of each chunk's events: one correlation's each, or several small
+    ones' in batch order; None when every event has the same correlation id.
 
     Threads interleave in runs, so grouping runs (``groupby``, in C) costs
     a third of a per-event loop (measured).
     """
-    groups: dict[str | None, list[Any]] = {}
-    for cid, run in groupby(events, key=_get_cid):
-        group = groups.get(cid)
-        if group is None:
-            groups[cid] = list(run)
+    cids = list(map(_get_cid, events))
+    if cids.count(cids[0]) == len(cids):
+        return None
+    by_cid: dict[str | None, list[int]] = {}
+    for cid, run in groupby(range(len(cids)), key=cids.__getitem__):
+        pick = by_cid.get(cid)
+        if pick is None:
+            by_cid[cid] = list(run)
         else:
-            group.extend(run)
-    return list(groups.values())
+            pick.extend(run)
+    picks: list[list[int]] = []
+    packed: list[int] = []
+    for pick in by_cid.values():
+        if len(pick) >= ALONE_EVENTS:
+            picks.append(pick)
+            continue
+        packed.extend(pick)
+        if len(packed) >= PACKED_EVENTS:
+            packed.sort()
+            picks.append(packed)
+            packed = []
+    if packed:
+        packed.sort()
+        picks.append(packed)
+    return picks
+
+
+def _group(events: list[Any]) -> list[list[Any]]:
+    """Events grouped into chunks (:func:`_picks`), each in arrival order."""
+    picks = _picks(events)
+    if picks is None:
+        return [events]
+    return [list(map(events.__getitem__, pick)) for pick in picks]
 
 
 def _group_with_raw(events: list[Any], raws: list[Any]) -> list[tuple[list, list]]:
     """Like :func:`_group`, carrying each event's received bytes along."""
-    cids = list(map(_get_cid, events))
-    if cids.count(cids[0]) == len(cids):
+    picks = _picks(events)
+    if picks is None:
         return [(events, raws)]
-    picks: dict[str | None, list[int]] = {}
-    for cid, run in groupby(range(len(cids)), key=cids.__getitem__):
-        pick = picks.get(cid)
-        if pick is None:
-            picks[cid] = list(run)
-        else:
-            pick.extend(run)
     return [
-        (list(map(events.__getitem__, pick)), list(map(raws.__getitem__, pick)))
-        for pick in picks.values()
+        (list(map(events.__getitem__, pick)), list(map(raws.__getitem__, pick))) for pick in picks
     ]
 
 

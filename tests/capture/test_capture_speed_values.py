@@ -1,7 +1,7 @@
 """The C accelerator's fast paths record exactly what the pure-Python runtime does.
 
-- Values rendered in C (ints, floats, bools, None, str, bytes, lists/tuples of
-  them) equal ``values.safe_repr``; arguments equal ``values.capture_args``,
+- Values rendered in C (ints, floats, bools, None, str, bytes, lists/tuples and
+  dicts of them) equal ``values.safe_repr``; arguments equal ``values.capture_args``,
   redaction included, also after the sensitive words change.
 - The call stack and correlation id cached per context stay right across
   ``contextvars`` changes, copies and threads.
@@ -36,14 +36,24 @@ scalars = (
     | st.text(max_size=260)
     | st.binary(max_size=260)
 )
+dict_keys = (
+    st.sampled_from(["id", "name", "password", "api_token", "owner_id", "secret", "x" * 90])
+    | st.text(max_size=30)
+    | st.integers(-5, 2000)
+    | st.booleans()
+    | st.none()
+)
 nested = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=20) | st.tuples(inner) | st.lists(inner).map(tuple),
+    lambda inner: (
+        st.lists(inner, max_size=20)
+        | st.tuples(inner)
+        | st.lists(inner).map(tuple)
+        | st.dictionaries(dict_keys, inner, max_size=20)
+    ),
     max_leaves=60,
 )
-names = st.text(
-    alphabet=st.sampled_from("abcdeiknoprstuwy_"), min_size=1, max_size=12
-)
+names = st.text(alphabet=st.sampled_from("abcdeiknoprstuwy_"), min_size=1, max_size=12)
 
 
 def _runtime(accelerated: bool):
@@ -63,11 +73,33 @@ def c_hooks(monkeypatch):
     values.reset_sensitive_names()
 
 
-@settings(max_examples=400, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(nested)
 def test_values_rendered_in_c_equal_safe_repr(c_hooks, value):
-    assert c_hooks.value_text(value) == values.safe_repr(value)
+    first = c_hooks.value_text(value)  # a dict key not judged yet: Python renders it
+    expected = values.safe_repr(value)
+    assert first == expected
+    assert c_hooks.value_text(value) == expected  # every key judged: C renders it
+
+
+def test_a_dict_of_plain_values_is_rendered_in_c_once_its_keys_are_judged(c_hooks, monkeypatch):
+    row = {"id": 3, "title": "write the report", "done": False, "tags": ["a", "b", "c"]}
+    secret = {"user": "ann", "password": "hunter2"}
+    assert c_hooks.value_text(row) == values.safe_repr(row)
+    assert c_hooks.value_text(secret) == "{'user': 'ann', 'password': <redacted>}"
+    rendered_in_python = []
+    real = values._render
+    monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
+    assert (
+        c_hooks.value_text(row)
+        == "{'id': 3, 'title': 'write the report', 'done': False, 'tags': ['a', 'b', 'c']}"
+    )
+    assert c_hooks.value_text(secret) == "{'user': 'ann', 'password': <redacted>}"
+    assert rendered_in_python == []
+    assert c_hooks.value_text({"new_key": 1}) == "{'new_key': 1}"  # a key not judged: Python
+    assert rendered_in_python[0] == {"new_key": 1}
 
 
 def _request():
@@ -81,14 +113,30 @@ def test_cycles_and_other_types_match_safe_repr(c_hooks):
     loop.append(loop)
     deep = [[[[[[1]]]]]]
     wide = tuple(range(40))
-    for value in (loop, deep, wide, [loop, (loop,)], {"a": 1}, {1, 2}, object(), bytearray(b"x"),
-                  type("Odd", (int,), {})(5), 3 + 4j, [object()], ("x" * 500,), 10**5000,
-                  _request(), [_request(), _request()], logging.getLogger("c")):
+    for value in (
+        loop,
+        deep,
+        wide,
+        [loop, (loop,)],
+        {"a": 1},
+        {1, 2},
+        object(),
+        bytearray(b"x"),
+        type("Odd", (int,), {})(5),
+        3 + 4j,
+        [object()],
+        ("x" * 500,),
+        10**5000,
+        _request(),
+        [_request(), _request()],
+        logging.getLogger("c"),
+    ):
         assert c_hooks.value_text(value) == values.safe_repr(value), value
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(names, nested), max_size=6, unique_by=lambda p: p[0]))
 def test_arguments_in_c_equal_capture_args(c_hooks, pairs):
     arg_names = tuple(n for n, _ in pairs)
@@ -99,8 +147,11 @@ def test_arguments_in_c_equal_capture_args(c_hooks, pairs):
 def test_redaction_follows_changes_of_the_sensitive_words(c_hooks):
     arg_names = ("user", "pin", "token")
     args = ("bob", 1234, "abc")
-    assert c_hooks.args_text(arg_names, args) == {"user": "'bob'", "pin": "1234",
-                                                  "token": "<redacted>"}
+    assert c_hooks.args_text(arg_names, args) == {
+        "user": "'bob'",
+        "pin": "1234",
+        "token": "<redacted>",
+    }
     values.add_sensitive_names("pin")
     assert c_hooks.args_text(arg_names, args)["pin"] == "<redacted>"
     values.set_sensitive_names(["user"])
@@ -133,7 +184,8 @@ def _name_chains(cids: list) -> list:
     names: dict[str, int] = {}
     return [
         f"root-{names.setdefault(c, len(names) + 1)}"
-        if type(c) is str and re.fullmatch(r"[0-9a-f]{32}", c) else c
+        if type(c) is str and re.fullmatch(r"[0-9a-f]{32}", c)
+        else c
         for c in cids
     ]
 
@@ -191,9 +243,11 @@ def _correlations(accelerated: bool) -> list:
             f"def f(cid=None):\n"
             f"    with __elixirscope__.call({fid}):\n"
             f"        if cid: _correlation.set(cid)\n",
-            "<speed>", "exec",
+            "<speed>",
+            "exec",
         ),
-        {"_correlation": context._correlation} | ns, ns,
+        {"_correlation": context._correlation} | ns,
+        ns,
     )
     f = ns["f"]
     rec.ring.drain()
@@ -225,8 +279,23 @@ def test_correlation_cached_per_context_follows_every_change(monkeypatch):
     assert c == _correlations(False)
     # a root call in a context without an id starts its own chain (root-N)
     assert [cid for _, cid in c] == [
-        "root-1", "root-1", "outer", "outer", "outer", "outer", "in-copy", "in-copy", "outer",
-        "outer", "root-2", "set-inside", "root-3", "root-3", "in-copy", "in-copy", "root-4",
+        "root-1",
+        "root-1",
+        "outer",
+        "outer",
+        "outer",
+        "outer",
+        "in-copy",
+        "in-copy",
+        "outer",
+        "outer",
+        "root-2",
+        "set-inside",
+        "root-3",
+        "root-3",
+        "in-copy",
+        "in-copy",
+        "root-4",
         "root-4",
     ]
 
@@ -236,8 +305,12 @@ def test_hook_timestamps_are_wall_time_and_strictly_increasing(c_hooks):
     rec.ring.resize(1 << 16)
     fid = hooks.register("speed_ts", "f", "boundaries", 1.0, "<speed>", 1, "function")
     ns: dict = {}
-    exec(compile(f"def f():\n    with __elixirscope__.call({fid}):\n        pass\n",
-                 "<speed>", "exec"), ns)
+    exec(
+        compile(
+            f"def f():\n    with __elixirscope__.call({fid}):\n        pass\n", "<speed>", "exec"
+        ),
+        ns,
+    )
     rec.ring.drain()
     before = time.time_ns()
     for _ in range(20000):
@@ -263,7 +336,8 @@ def test_the_tsc_clock_can_be_turned_off():
     )
     env = dict(os.environ, ELIXIRSCOPE_NO_TSC="1")
     env.pop("ELIXIRSCOPE_NO_SPEEDUPS", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elixirscope.contracts.trace import decode_batch, encode_batch
-from elixirscope.store import EventStore
+from elixirscope.store import EventStore, _shard
 from elixirscope.store._events import event_actors, event_tag
 
 CIDS = st.sampled_from([None, "c1", "c2", "c3"])
@@ -44,10 +44,16 @@ producer_events = st.lists(
 )
 
 
+PACKINGS = st.sampled_from([(64, 256), (1, 1), (2, 3), (3, 8)])
+"""(ALONE_EVENTS, PACKED_EVENTS): the default, a chunk per correlation, and small packs
+that mix correlations stored alone and packed in one batch."""
+
+
 @st.composite
 def recordings(draw):
-    """Per producer: its event tuples and how they are split into batches."""
-    out = []
+    """Per producer: its event tuples and how they are split into batches; and how the
+    store packs correlations into chunks."""
+    out: list = [draw(PACKINGS)]
     for p in range(draw(st.integers(1, 3))):
         ts = 1000
         events = []
@@ -60,6 +66,16 @@ def recordings(draw):
 
 
 def _store_all(data_dir, recording) -> list:
+    (alone, packed), recording = recording[0], recording[1:]
+    saved = _shard.ALONE_EVENTS, _shard.PACKED_EVENTS
+    _shard.ALONE_EVENTS, _shard.PACKED_EVENTS = alone, packed
+    try:
+        return _store_producers(data_dir, recording)
+    finally:
+        _shard.ALONE_EVENTS, _shard.PACKED_EVENTS = saved
+
+
+def _store_producers(data_dir, recording) -> list:
     store = EventStore.open(data_dir)
     stored = []
     rounds = max(len(batches) for _, batches in recording)
@@ -92,7 +108,7 @@ def test_what_goes_in_comes_out_in_hlc_order(recording):
     assert [(se.producer, se.event) for se in found] == [
         (p, ev) for p, _, ev in sorted(stored, key=_key)
     ]
-    for producer, _ in recording:
+    for producer, _ in recording[1:]:
         ids = [se.event.id for se in found if se.producer == producer]
         assert ids == sorted(ids)
 
@@ -146,3 +162,30 @@ def test_every_filter_agrees_with_a_plain_model(recording, queries, written_befo
                 if f.get("since", 0) > f.get("until", 2**62):
                     f["since"], f["until"] = f["until"], f["since"]
                 assert [(se.producer, se.event) for se in reader.query(**f)] == _model(stored, f)
+
+
+class _Ev:
+    __slots__ = ("correlation_id",)
+
+    def __init__(self, cid) -> None:
+        self.correlation_id = cid
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([None, "a", "b", "c", "d", "e"]), min_size=1, max_size=300))
+def test_chunks_partition_a_batch_in_order_and_big_chains_stay_alone(cids):
+    events = [_Ev(c) for c in cids]
+    picks = _shard._picks(events)
+    if picks is None:
+        assert len(set(cids)) == 1
+        return
+    flat = sorted(i for pick in picks for i in pick)
+    assert flat == list(range(len(events)))  # every event in exactly one chunk
+    sizes = {c: cids.count(c) for c in set(cids)}
+    for pick in picks:
+        assert pick == sorted(pick)  # in batch order
+        chains = {cids[i] for i in pick}
+        if any(sizes[c] >= _shard.ALONE_EVENTS for c in chains):
+            assert len(chains) == 1 and len(pick) == sizes[cids[pick[0]]]
+        else:
+            assert len(pick) < _shard.PACKED_EVENTS + _shard.ALONE_EVENTS
