@@ -1796,6 +1796,8 @@ fail:
  * replaced, when the rules change) and values.REDACTED, once Hooks have read them: a
  * dict is rendered here only when each of its str keys has its verdict cached. */
 static PyObject *v_redact_cache, *v_redacted;
+/* values._constant_texts: a library class -> how each of its instances is shown */
+static PyObject *v_constant_texts;
 
 static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
                              int nactive) {
@@ -1893,6 +1895,12 @@ static PyObject *value_text(Hooks *h, PyObject *v) {
             return out;
         }
         if (PyErr_Occurred()) return NULL;
+        /* an exact type key: hashing a class of another metaclass could run its code */
+        if (v_constant_texts && Py_IS_TYPE((PyObject *)Py_TYPE(v), &PyType_Type)) {
+            PyObject *text = PyDict_GetItemWithError(v_constant_texts, (PyObject *)Py_TYPE(v));
+            if (text) return Py_NewRef(text);
+            if (PyErr_Occurred()) return NULL;
+        }
     }
     return PyObject_CallOneArg(h->safe_repr, v);
 }
@@ -2777,6 +2785,8 @@ static int fast_values(Hooks *self) {
         Py_XSETREF(v_redact_cache, Py_NewRef(cache));
         Py_XSETREF(v_redacted, Py_NewRef(redacted));
     }
+    PyObject *constant = PyDict_GetItemString(d, "_constant_texts");
+    if (constant && PyDict_CheckExact(constant)) Py_XSETREF(v_constant_texts, Py_NewRef(constant));
     self->limit = lim;
     self->values_dict = Py_NewRef(d);
     self->redact = Py_NewRef(redact);

@@ -181,10 +181,12 @@ def safe_repr(obj: object, limit: int = DEFAULT_LIMIT) -> str:
             raise ValueError(
                 f"Expected `limit` an int >= {MIN_LIMIT}, got {limit!r} - at safe_repr"
             )
-        try:
-            s = _render(obj, limit, 0, set())
-        except Exception:  # noqa: BLE001 - the contract is: never raise
-            s = _unrepresentable(obj)
+        s = _constant_texts.get(t) if type(t) is type else None  # type: ignore[assignment]
+        if s is None:
+            try:
+                s = _render(obj, limit, 0, set())
+            except Exception:  # noqa: BLE001 - the contract is: never raise
+                s = _unrepresentable(obj)
     if len(s) > limit:
         return s[: limit - len(ELLIPSIS)] + ELLIPSIS
     return s
@@ -679,7 +681,15 @@ def _render_object(
     if d is not None and "_sa_instance_state" in d:
         return _orm_text(d["_sa_instance_state"], name)
     if _library_class(t):
-        return _library_text(t, d)
+        text = _library_text(t, d)
+        if (
+            (d is None or "scope" not in d)
+            and type(t) is type
+            and len(text) <= DEFAULT_LIMIT
+            and len(_constant_texts) < _REDACT_CACHE_MAX
+        ):
+            _constant_texts[t] = text
+        return text
     slots = _slot_values(obj, mro)
     if d is None and not slots:
         return f"<{_full_name(t)} object at {hex(id(obj))}>"
@@ -721,6 +731,11 @@ def _library_paths() -> tuple[str, ...]:
     return tuple(os.path.join(os.path.realpath(f), "") for f in found if f)
 
 
+_constant_texts: dict[type, str] = {}
+"""Library classes whose instances are all shown alike (``<sqlalchemy.orm.session.Session>``),
+by class: the next one is shown without a look at it (the C accelerator reads this too).
+Not an ASGI connection (its text has the request's method and path) nor a mapped
+instance (its primary key)."""
 _LIBRARY_PATHS: tuple[str, ...] | None = None
 _PLAIN_DATA = frozenset({"types.SimpleNamespace", "argparse.Namespace"})
 """Library classes that only hold the program's data: rendered field by field."""
@@ -764,6 +779,11 @@ def _library_text(t: type, d: dict | None) -> str:
     return f"<{_full_name(t)}>"
 
 
+_primary_keys: dict[int, tuple[object, list[Any]]] = {}
+"""id(a mapped class's manager) -> (the manager, its primary key's attribute names): the
+same few classes come back on every call."""
+
+
 def _orm_text(state: object, name: str) -> str:
     """A SQLAlchemy-mapped instance by its primary key: ``<Task id=3>`` (``<Task new>``
     before it is flushed); its column values are what the ``query`` events record."""
@@ -771,13 +791,19 @@ def _orm_text(state: object, name: str) -> str:
     if type(key) is not tuple or len(key) < 2 or type(key[1]) is not tuple:
         return f"<{name} new>"
     values = key[1]
-    names: list[Any] = []
     manager = _stored_attribute(state, "manager")
-    mapper = _stored_attribute(manager, "mapper") if manager is not _MISSING else _MISSING
-    columns = _stored_attribute(mapper, "primary_key") if mapper is not _MISSING else _MISSING
-    if type(columns) is tuple and len(columns) == len(values):
-        names = [_stored_attribute(c, "key") for c in columns]
-    if names and all(type(n) is str for n in names):
+    known = _primary_keys.get(id(manager))
+    if known is not None and known[0] is manager:
+        names = known[1]
+    else:
+        names = []
+        mapper = _stored_attribute(manager, "mapper") if manager is not _MISSING else _MISSING
+        columns = _stored_attribute(mapper, "primary_key") if mapper is not _MISSING else _MISSING
+        if type(columns) is tuple:
+            names = [_stored_attribute(c, "key") for c in columns]
+        if manager is not _MISSING and len(_primary_keys) < _REDACT_CACHE_MAX:
+            _primary_keys[id(manager)] = (manager, names)
+    if names and len(names) == len(values) and all(type(n) is str for n in names):
         fields = list(zip(names, values, strict=False))
         return f"<{name} {_render_fields(fields, 60, MAX_DEPTH - 1, set())}>"
     return f"<{name} {_render_items(tuple.__iter__(values), 60, MAX_DEPTH - 1, set())}>"

@@ -341,3 +341,24 @@ def test_the_tsc_clock_can_be_turned_off():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_a_library_object_is_shown_by_its_class_from_c_once_known(c_hooks, monkeypatch):
+    from sqlalchemy.orm import Session
+    from starlette.responses import JSONResponse
+
+    objects = (Session(), JSONResponse({"a": 1}))
+    expected = [values.safe_repr(value) for value in objects]
+    assert [text.split(".")[0] for text in expected] == ["<sqlalchemy", "<starlette"]
+    rendered_in_python = []
+    real = values._render
+    monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
+    assert [c_hooks.value_text(value) for value in objects] == expected
+    assert [values.safe_repr(value) for value in objects] == expected
+    assert rendered_in_python == []
+    monkeypatch.setattr(values, "_render", real)
+    request = _request()  # an ASGI connection: its method and path, every time
+    assert c_hooks.value_text(request) == "<starlette.requests.Request GET /api/tasks>"
+    other = _request()
+    other.scope["path"] = "/api/projects"
+    assert c_hooks.value_text(other) == "<starlette.requests.Request GET /api/projects>"
