@@ -16,6 +16,14 @@ call tree of the function that ran it.
   shown through the redaction rules (``capture.redaction``: sensitive names,
   card numbers, tokens, ...); ``"none"`` leaves them out. The SQL text itself
   always passes through the text rules (``password = 'x'`` in a literal).
+- *Rows of a SELECT*: a driver whose ``rowcount`` is -1 for a statement that
+  returns rows (sqlite3) gives them later, as the program fetches them. Its
+  ``query`` event is then a :class:`PendingQuery`: its envelope (id, time,
+  thread, correlation, enclosing call) and duration are taken when the execute
+  returns, exactly as any query's, and it is appended to the ring once its rows
+  are known — the cursor exhausted, re-executed or closed, the cursor dropped,
+  or the recording stopped — with the rows given until then. Readers see one
+  event where it always was; it only reaches the ring later.
 - *Never disturb the program*: every recording step is guarded; an error in
   it is counted in :data:`STATS` (``errors``, ``last_error``) and swallowed.
   The program's own exceptions are never caught here: callers re-raise them
@@ -26,10 +34,11 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from elixirscope.capture import recorder
+from elixirscope.capture import recorder, session
 from elixirscope.capture.redaction import (
     REDACTED,
     get_config,
@@ -43,6 +52,7 @@ __all__ = [
     "LIBRARY_MODULES",
     "PARAMETER_MODES",
     "STATS",
+    "PendingQuery",
     "QueryTimer",
     "emit_query",
     "emit_transaction",
@@ -50,6 +60,7 @@ __all__ = [
     "issuing_frame",
     "parameters_text",
     "set_parameter_mode",
+    "start_query",
     "statement_text",
     "transaction_action",
 ]
@@ -375,6 +386,89 @@ def emit_query(
         STATS["recorded"] += 1
     except Exception as exc:  # noqa: BLE001
         failed(exc)
+
+
+class PendingQuery:
+    """A query whose rows are still being fetched (see the module doc): the cursor adds
+    to ``rows`` as it gives them and calls :meth:`finish` once they are known (also
+    done when this object is dropped with its cursor, or by :func:`finish_pending`)."""
+
+    __slots__ = ("__weakref__", "fields", "head", "rec", "rows")
+
+    def __init__(self, rec: Any, head: tuple[Any, ...] | None, fields: tuple[Any, ...]) -> None:
+        self.rec = rec
+        self.head = head
+        self.fields = fields
+        self.rows = 0
+
+    def finish(self) -> None:
+        """Record the query with the rows given so far (once; never raises)."""
+        head = self.head
+        if head is None:
+            return
+        self.head = None
+        try:
+            _pending.discard(self)
+            self.rec.ring.append((*head, *self.fields[:5], self.rows, *self.fields[5:]))
+            STATS["recorded"] += 1
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
+
+    def __del__(self) -> None:
+        try:
+            self.finish()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
+            pass
+
+
+_pending: weakref.WeakSet[PendingQuery] = weakref.WeakSet()
+"""The queries still waiting for their rows: :func:`finish_pending` records them."""
+
+
+def start_query(
+    rec: Any,
+    timer: QueryTimer,
+    source: str,
+    system: str,
+    database: str | None,
+    statement: Any,
+    parameters: Any,
+) -> PendingQuery | None:
+    """A query that returned rows the driver has not counted: its event as
+    :func:`emit_query` would record it now, held until :meth:`PendingQuery.finish`
+    gives its rows. None if that failed (then it is recorded now, rows unknown)."""
+    try:
+        duration = timer.elapsed()
+        fields = (
+            system,
+            database,
+            statement_text(statement),
+            parameters_text(parameters),
+            duration,
+            timer.file,
+            timer.line,
+            timer.caller,
+            None,
+            source,
+            0,
+        )
+        pending = PendingQuery(rec, rec.envelope("query"), fields)
+        _pending.add(pending)
+        return pending
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
+    emit_query(rec, timer, source, system, database, statement, parameters)
+    return None
+
+
+def finish_pending() -> None:
+    """Record every query still waiting for its rows, with the rows given so far: the
+    recording stops (its events are shipped next)."""
+    for pending in list(_pending):
+        pending.finish()
+
+
+session.before_stop(finish_pending)
 
 
 def emit_transaction(

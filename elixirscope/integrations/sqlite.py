@@ -41,7 +41,12 @@ import sys
 from typing import Any
 
 from elixirscope.integrations import db_common
-from elixirscope.integrations.db_common import QueryTimer, emit_query, emit_transaction
+from elixirscope.integrations.db_common import (
+    QueryTimer,
+    emit_query,
+    emit_transaction,
+    start_query,
+)
 
 __all__ = ["disable", "enable", "enabled"]
 
@@ -84,9 +89,10 @@ def disable() -> bool:
 def _connect(*args: Any, **kwargs: Any) -> Any:
     """``sqlite3.connect`` with a recording factory (see the module doc)."""
     original = _original_connect
+    opener = None
     try:
-        wrap = _on[0] and not _opened_by_elixirscope_or_sqlalchemy()
-        if wrap:
+        opener = _opener() if _on[0] else "off"
+        if opener != "elixirscope" and opener != "off":
             if len(args) > 5:
                 factory = args[5]
                 args = (*args[:5], _recording_factory(factory), *args[6:])
@@ -100,27 +106,31 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
         try:
             database = args[0] if args else kwargs.get("database")
             connection._es_database = _database_text(database)
+            if opener == "sqlalchemy":
+                connection._es_muted = True  # its queries are SQLAlchemy's events
         except Exception as exc:  # noqa: BLE001
             db_common.failed(exc)
     return connection
 
 
-def _opened_by_elixirscope_or_sqlalchemy() -> bool:
-    """ElixirScope's own store is never recorded (it would record its own writes), nor
-    a connection SQLAlchemy opens while its integration records it."""
+def _opener() -> str | None:
+    """``elixirscope`` for ElixirScope's own store (never recorded: it would record its
+    own writes), ``sqlalchemy`` for a connection SQLAlchemy opens while its integration
+    records it (its statements are left to it; its cursors count the rows of its
+    SELECTs, see the module doc), else None."""
     frame: Any = sys._getframe(2)  # connect's caller
     module = frame.f_globals.get("__name__") or "" if frame is not None else ""
     if module.startswith("elixirscope") and not module.startswith("elixirscope.examples"):
-        return True
+        return "elixirscope"
     if not _sqlalchemy_records():
-        return False
+        return None
     depth = 0
     while frame is not None and depth < 40:
         if (frame.f_globals.get("__name__") or "").startswith("sqlalchemy"):
-            return True
+            return "sqlalchemy"
         frame = frame.f_back
         depth += 1
-    return False
+    return None
 
 
 def _sqlalchemy_records() -> bool:
@@ -152,6 +162,7 @@ _CONNECTION_METHODS = (
     "__exit__",
 )
 _CURSOR_METHODS = ("execute", "executemany", "executescript")
+_FETCH_METHODS = ("fetchone", "fetchmany", "fetchall", "__next__", "close")
 
 
 def _overrides(factory: type, base: type, names: tuple[str, ...]) -> bool:
@@ -184,8 +195,10 @@ def _recording_cursor(factory: Any) -> Any:
         return factory  # its own execute: left as it is, unrecorded
     made = _cursors.get(factory)
     if made is None:
+        # a factory with its own fetching (one may call another): its SELECTs' rows unknown
+        mixin = _CursorMixin if _overrides(factory, sqlite3.Cursor, _FETCH_METHODS) else _Counting
         made = _cursors[factory] = type(
-            factory.__name__, (_CursorMixin, factory), {"__module__": factory.__module__}
+            factory.__name__, (mixin, factory), {"__module__": factory.__module__}
         )
     return made
 
@@ -247,7 +260,12 @@ class _ConnectionMixin:
 class _CursorMixin:
     """Mixed in before the cursor factory: each execute recorded (see the module doc)."""
 
+    _es_counts = False  # gives the rows it fetches to ``_es_pending`` (see _Counting)
+    _es_pending: db_common.PendingQuery | None = None
+
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
@@ -256,6 +274,8 @@ class _CursorMixin:
         return _run(self, conn, rec, parent.execute, sql, parameters, many=False)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
@@ -264,12 +284,76 @@ class _CursorMixin:
         return _run(self, conn, rec, parent.executemany, sql, parameters, many=True)
 
     def executescript(self, script: Any, /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
         if rec is None:
             return parent.executescript(script)
         return _run(self, conn, rec, parent.executescript, script, None, many=False)
+
+
+class _Counting(_CursorMixin):
+    """A cursor that counts the rows of its SELECT as it gives them (``fetchall`` and
+    ``fetchmany`` by their length; ``fetchone`` and iteration one by one) into the
+    query waiting for them, and finishes it when they are all given (a fetch that
+    comes back short) or the cursor is closed or runs another statement."""
+
+    _es_counts = True
+
+    def fetchone(self) -> Any:
+        row = super().fetchone()  # type: ignore[misc]
+        pending = self._es_pending
+        if pending is not None:
+            if row is None:
+                _settle(self)
+            else:
+                pending.rows += 1
+        return row
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        rows = super().fetchmany(*args, **kwargs)  # type: ignore[misc]
+        pending = self._es_pending
+        if pending is not None:
+            pending.rows += len(rows)
+            size = args[0] if args else kwargs.get("size", self.arraysize)  # type: ignore[attr-defined]
+            if type(size) is int and len(rows) < size:  # sqlite3 stops short only at the end
+                _settle(self)
+        return rows
+
+    def fetchall(self) -> Any:
+        rows = super().fetchall()  # type: ignore[misc]
+        pending = self._es_pending
+        if pending is not None:
+            pending.rows += len(rows)
+            _settle(self)
+        return rows
+
+    def __next__(self) -> Any:
+        pending = self._es_pending
+        if pending is None:
+            return super().__next__()  # type: ignore[misc]
+        try:
+            row = super().__next__()  # type: ignore[misc]
+        except StopIteration:
+            _settle(self)
+            raise
+        pending.rows += 1
+        return row
+
+    def close(self) -> None:
+        if self._es_pending is not None:
+            _settle(self)
+        super().close()  # type: ignore[misc]
+
+
+def _settle(cursor: Any) -> None:
+    """The cursor's query has given all the rows it will: record it."""
+    pending = cursor._es_pending
+    cursor._es_pending = None
+    if pending is not None:
+        pending.finish()
 
 
 def _run(
@@ -297,6 +381,9 @@ def _run(
         emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
     elif was_in and now_in is False:  # executescript commits what was pending first
         emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit")
+    if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
+        cursor._es_pending = start_query(rec, timer, SOURCE, SYSTEM, database, sql, params)
+        return result
     rows = -1
     try:
         rows = cursor.rowcount
@@ -304,6 +391,15 @@ def _run(
         db_common.failed(exc)
     emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, rows=rows)
     return result
+
+
+def _returns_rows(cursor: Any) -> bool:
+    """A SELECT (or a statement with RETURNING): its rows come as they are fetched."""
+    try:
+        return cursor.description is not None
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+        return False
 
 
 def _in_transaction(conn: Any) -> bool | None:
