@@ -393,36 +393,38 @@ class PendingQuery:
     to ``rows`` as it gives them and calls :meth:`finish` once they are known (also
     done when this object is dropped with its cursor, or by :func:`finish_pending`)."""
 
-    __slots__ = ("__weakref__", "fields", "head", "rec", "rows")
+    __slots__ = ("__weakref__", "after", "before", "rec", "rows")
 
-    def __init__(self, rec: Any, head: tuple[Any, ...] | None, fields: tuple[Any, ...]) -> None:
+    def __init__(self, rec: Any, before: tuple[Any, ...] | None, after: tuple[Any, ...]) -> None:
         self.rec = rec
-        self.head = head
-        self.fields = fields
+        self.before = before  # the envelope and the fields before ``rows``; None once recorded
+        self.after = after  # the fields after ``rows``
         self.rows = 0
 
     def finish(self) -> None:
         """Record the query with the rows given so far (once; never raises)."""
-        head = self.head
-        if head is None:
+        before = self.before
+        if before is None:
             return
-        self.head = None
+        self.before = None
         try:
-            _pending.discard(self)
-            self.rec.ring.append((*head, *self.fields[:5], self.rows, *self.fields[5:]))
+            _pending.pop(id(self), None)
+            self.rec.ring.append((*before, self.rows, *self.after))
             STATS["recorded"] += 1
         except Exception as exc:  # noqa: BLE001
             failed(exc)
 
     def __del__(self) -> None:
-        try:
-            self.finish()
-        except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
-            pass
+        if self.before is not None:
+            try:
+                self.finish()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
+                pass
 
 
-_pending: weakref.WeakSet[PendingQuery] = weakref.WeakSet()
-"""The queries still waiting for their rows: :func:`finish_pending` records them."""
+_pending: dict[int, weakref.ref[PendingQuery]] = {}
+"""The queries still waiting for their rows (by id; each leaves when recorded, at the
+latest when dropped): :func:`finish_pending` records them."""
 
 
 def start_query(
@@ -439,21 +441,17 @@ def start_query(
     gives its rows. None if that failed (then it is recorded now, rows unknown)."""
     try:
         duration = timer.elapsed()
-        fields = (
+        before = (
+            *rec.envelope("query"),
             system,
             database,
             statement_text(statement),
             parameters_text(parameters),
             duration,
-            timer.file,
-            timer.line,
-            timer.caller,
-            None,
-            source,
-            0,
         )
-        pending = PendingQuery(rec, rec.envelope("query"), fields)
-        _pending.add(pending)
+        after = (timer.file, timer.line, timer.caller, None, source, 0)
+        pending = PendingQuery(rec, before, after)
+        _pending[id(pending)] = weakref.ref(pending)
         return pending
     except Exception as exc:  # noqa: BLE001
         failed(exc)
@@ -464,8 +462,10 @@ def start_query(
 def finish_pending() -> None:
     """Record every query still waiting for its rows, with the rows given so far: the
     recording stops (its events are shipped next)."""
-    for pending in list(_pending):
-        pending.finish()
+    for ref in list(_pending.values()):
+        pending = ref()
+        if pending is not None:
+            pending.finish()
 
 
 session.before_stop(finish_pending)

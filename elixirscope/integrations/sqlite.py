@@ -8,9 +8,18 @@ unless the program gave its own). That subclass records:
 - ``execute``, ``executemany``, ``executescript`` (its own, and those of every
   cursor it makes: ``cursor(factory)`` gets a recording subclass of
   ``factory`` too) as ``query`` events: SQL, parameters (redacted by
-  default, see ``db_common``), ``rows`` (``cursor.rowcount``: rows changed by
-  INSERT/UPDATE/DELETE; unknown, -1, for a SELECT, whose rows are fetched
-  later), the database path, the issuing line, the error;
+  default, see ``db_common``), ``rows``, the database path, the issuing line,
+  the error. ``rows`` is ``cursor.rowcount`` (rows changed by
+  INSERT/UPDATE/DELETE) for a statement that returns none; sqlite3's rowcount
+  is -1 for one that does (a SELECT, or RETURNING), whose rows come as the
+  program fetches them, so the cursor counts them as it gives them:
+  ``fetchall`` and ``fetchmany`` by the length of what they return,
+  ``fetchone`` and iteration one by one (a Python call per row: about 130 and
+  180 ns of CPU, ``scripts/bench_db.py``). The event is taken when the execute
+  returns (its id, time, enclosing call and duration are the execute's) and is
+  recorded once the rows are known: all given (a fetch that comes back
+  short), the cursor closed, re-executed or dropped, or the recording stopped
+  — with the rows given until then (``db_common``, "Rows of a SELECT");
 - transactions as ``tx`` events: the implicit ``BEGIN`` sqlite3 issues before a
   change (seen as ``in_transaction`` turning true), ``BEGIN``/``COMMIT``/
   ``ROLLBACK`` statements, and ``commit()``/``rollback()`` that end one (also
@@ -18,16 +27,21 @@ unless the program gave its own). That subclass records:
 
 A factory (or cursor factory) that overrides any of those methods itself is
 left as it is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its
-own methods' signatures and behaviour are its business.
+own methods' signatures and behaviour are its business. A cursor factory with
+its own ``fetchone``/``fetchmany``/``fetchall``/``__next__``/``close`` is
+recorded, but its SELECTs' rows are not counted (-1): one of them may call
+another, and counting both would be wrong.
 
 Nothing else changes: the same arguments reach the same C methods, results and
 exceptions come back as they are (an exception is recorded, then re-raised
 unchanged), and ``isinstance(conn, sqlite3.Connection)`` still holds (only
 ``type(conn) is sqlite3.Connection`` does not). Not wrapped: connections made
-before :func:`enable`, by ``from sqlite3 import connect`` done before it, by
-ElixirScope itself (its event store), and those SQLAlchemy opens while its own
-integration is on (it records them instead). :func:`disable` puts the original
-``connect`` back; wrapped connections then stop recording.
+before :func:`enable`, by ``from sqlite3 import connect`` done before it, and by
+ElixirScope itself (its event store). Those SQLAlchemy opens while its own
+integration is on are wrapped but muted: SQLAlchemy's events record their
+statements, and their cursors only count the rows of a SELECT for them.
+:func:`disable` puts the original ``connect`` back; wrapped connections then
+stop recording.
 
 ``elixirscope run`` enables this when the program imports ``sqlite3``, unless
 ``integrations.sqlite3 = false``.
@@ -302,18 +316,21 @@ class _Counting(_CursorMixin):
 
     _es_counts = True
 
+    # sqlite3.Cursor's own methods, called directly (a factory with its own is not
+    # _Counting): faster than super() on the per-row paths
     def fetchone(self) -> Any:
-        row = super().fetchone()  # type: ignore[misc]
+        row = _fetchone(self)
         pending = self._es_pending
         if pending is not None:
             if row is None:
-                _settle(self)
+                self._es_pending = None
+                pending.finish()
             else:
                 pending.rows += 1
         return row
 
     def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
-        rows = super().fetchmany(*args, **kwargs)  # type: ignore[misc]
+        rows = _fetchmany(self, *args, **kwargs)
         pending = self._es_pending
         if pending is not None:
             pending.rows += len(rows)
@@ -323,7 +340,7 @@ class _Counting(_CursorMixin):
         return rows
 
     def fetchall(self) -> Any:
-        rows = super().fetchall()  # type: ignore[misc]
+        rows = _fetchall(self)
         pending = self._es_pending
         if pending is not None:
             pending.rows += len(rows)
@@ -333,9 +350,9 @@ class _Counting(_CursorMixin):
     def __next__(self) -> Any:
         pending = self._es_pending
         if pending is None:
-            return super().__next__()  # type: ignore[misc]
+            return _next(self)
         try:
-            row = super().__next__()  # type: ignore[misc]
+            row = _next(self)
         except StopIteration:
             _settle(self)
             raise
@@ -346,6 +363,12 @@ class _Counting(_CursorMixin):
         if self._es_pending is not None:
             _settle(self)
         super().close()  # type: ignore[misc]
+
+
+_fetchone: Any = sqlite3.Cursor.fetchone
+_fetchmany: Any = sqlite3.Cursor.fetchmany
+_fetchall: Any = sqlite3.Cursor.fetchall
+_next: Any = sqlite3.Cursor.__next__
 
 
 def _settle(cursor: Any) -> None:
