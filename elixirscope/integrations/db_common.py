@@ -32,6 +32,7 @@ call tree of the function that ran it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import weakref
@@ -468,7 +469,18 @@ def finish_pending() -> None:
             pending.finish()
 
 
+def _forget_pending_in_child() -> None:
+    """A forked child's copies of its parent's waiting queries are the parent's to record
+    (the child's ring is not their recorder's)."""
+    for ref in list(_pending.values()):
+        pending = ref()
+        if pending is not None:
+            pending.before = None
+    _pending.clear()
+
+
 session.before_stop(finish_pending)
+os.register_at_fork(after_in_child=_forget_pending_in_child)
 
 
 def emit_transaction(

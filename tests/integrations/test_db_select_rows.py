@@ -362,3 +362,20 @@ def test_under_run_sqlalchemy_and_a_cursor_left_open_at_exit_have_their_rows(
     assert rows[("sqlalchemy", "SELECT 1 UNION ALL SELECT 2")] == 2
     assert ("sqlite3", "SELECT 1 UNION ALL SELECT 2") not in rows
     assert rows[("sqlite3", "SELECT title FROM tasks WHERE title > 'a'")] == 1  # at exit
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_leaves_its_parents_waiting_query_to_the_parent(rec: Any, conn: Any) -> None:
+    import os
+
+    cur = conn.execute("SELECT x FROM t -- across a fork")
+    cur.fetchone()
+    pid = os.fork()
+    if pid == 0:  # the child: its copy is not recorded (into the copy of the parent's ring)
+        code = 0 if not db_common._pending else 1
+        cur.fetchall()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    cur.fetchall()
+    assert queries(rec)["SELECT x FROM t -- across a fork"][ROWS] == N
