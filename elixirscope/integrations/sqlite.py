@@ -317,7 +317,9 @@ class _Counting(_CursorMixin):
     _es_counts = True
 
     # sqlite3.Cursor's own methods, called directly (a factory with its own is not
-    # _Counting): faster than super() on the per-row paths
+    # _Counting): faster than super() on the per-row paths. Arguments are passed on as
+    # given (a wrong call fails as it would without us), but fetchone, called per row,
+    # takes none (a wrong call still fails, its message names this method)
     def fetchone(self) -> Any:
         row = _fetchone(self)
         pending = self._es_pending
@@ -339,8 +341,8 @@ class _Counting(_CursorMixin):
                 _settle(self)
         return rows
 
-    def fetchall(self) -> Any:
-        rows = _fetchall(self)
+    def fetchall(self, *args: Any) -> Any:
+        rows = _fetchall(self, *args)
         pending = self._es_pending
         if pending is not None:
             pending.rows += len(rows)
@@ -359,10 +361,10 @@ class _Counting(_CursorMixin):
         pending.rows += 1
         return row
 
-    def close(self) -> None:
+    def close(self, *args: Any) -> None:
         if self._es_pending is not None:
             _settle(self)
-        super().close()  # type: ignore[misc]
+        super().close(*args)  # type: ignore[misc]
 
 
 _fetchone: Any = sqlite3.Cursor.fetchone
