@@ -12,7 +12,13 @@ per round, the best of ``--rounds`` rounds (wall time per statement):
 4. SQLAlchemy Core on the same database without and with its integration
    (``conn.execute(text(...))``), when SQLAlchemy is installed.
 
-``python scripts/bench_db.py [--json] [--queries 20000] [--rounds 5]``.
+Then the rows of a SELECT, which a recorded ``sqlite3`` cursor counts as it gives
+them (``integrations.sqlite``): ``SELECT id, v FROM t`` (1,000 rows) read by
+``fetchall``, by ``fetchmany(100)``, by ``fetchone`` until None and by a ``for``
+loop, plain and recorded, ``--scans`` per round: CPU time (``process_time``) per
+row, the best of ``--rounds``.
+
+``python scripts/bench_db.py [--json] [--queries 20000] [--scans 200] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -55,6 +61,68 @@ def _sqlite_loop(conn: Any) -> Any:
             conn.execute(SQL, (i % 1000,)).fetchone()
 
     return run
+
+
+SCAN = "SELECT id, v FROM t"
+SCAN_ROWS = 1000
+
+
+def _read_all(conn: Any, how: str) -> Any:
+    def fetchall(n: int) -> None:
+        for _ in range(n):
+            conn.execute(SCAN).fetchall()
+
+    def fetchmany(n: int) -> None:
+        for _ in range(n):
+            cur = conn.execute(SCAN)
+            while cur.fetchmany(100):
+                pass
+
+    def fetchone(n: int) -> None:
+        for _ in range(n):
+            cur = conn.execute(SCAN)
+            while cur.fetchone() is not None:
+                pass
+
+    def iterate(n: int) -> None:
+        for _ in range(n):
+            for _row in conn.execute(SCAN):
+                pass
+
+    return {"fetchall": fetchall, "fetchmany": fetchmany, "fetchone": fetchone, "for": iterate}[
+        how
+    ]
+
+
+def _best_cpu_per_row(run: Any, scans: int, rounds: int, between: Any = None) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        if between is not None:
+            between()
+        start = time.process_time_ns()
+        run(scans)
+        best = min(best, (time.process_time_ns() - start) / (scans * SCAN_ROWS))
+    return best
+
+
+def measure_rows(scans: int, rounds: int) -> dict[str, Any]:
+    """ns of CPU per row read, plain and recorded, for each way of reading them."""
+    out: dict[str, Any] = {"scans": scans, "rows_per_scan": SCAN_ROWS}
+    plain = _database()
+    for how in ("fetchall", "fetchmany", "fetchone", "for"):
+        out[f"rows_{how}_plain_ns"] = _best_cpu_per_row(_read_all(plain, how), scans, rounds)
+    sqlite_integration.enable()
+    rec = recorder.install(ring_size=1 << 20, policy="drop_oldest")
+    try:
+        wrapped = _database()
+        for how in ("fetchall", "fetchmany", "fetchone", "for"):
+            out[f"rows_{how}_recorded_ns"] = _best_cpu_per_row(
+                _read_all(wrapped, how), scans, rounds, between=rec.ring.drain
+            )
+    finally:
+        recorder.uninstall()
+        sqlite_integration.disable()
+    return out
 
 
 def measure(queries: int, rounds: int) -> dict[str, Any]:
@@ -106,12 +174,14 @@ def measure(queries: int, rounds: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--scans", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if args.queries < 1 or args.rounds < 1:
-        parser.error("--queries and --rounds must be at least 1")
+    if args.queries < 1 or args.rounds < 1 or args.scans < 1:
+        parser.error("--queries, --scans and --rounds must be at least 1")
     result = measure(args.queries, args.rounds)
+    result.update(measure_rows(args.scans, args.rounds))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -129,6 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         rec = result["sqlalchemy_recorded_ns"]
         print(f"  {'SQLAlchemy Core, plain':<34} {sa / 1000:8.2f} µs")
         print(f"  {'SQLAlchemy Core, recorded':<34} {rec / 1000:8.2f} µs  (+{rec - sa:,.0f} ns)")
+    print(
+        f"rows of a {SCAN_ROWS:,}-row SELECT, {args.scans} scans per round, best of"
+        f" {args.rounds} (CPU time per row)"
+    )
+    for how in ("fetchall", "fetchmany", "fetchone", "for"):
+        plain_row = result[f"rows_{how}_plain_ns"]
+        recorded_row = result[f"rows_{how}_recorded_ns"]
+        print(
+            f"  {how:<10} plain {plain_row:7.1f} ns   recorded {recorded_row:7.1f} ns"
+            f"  (+{recorded_row - plain_row:,.1f} ns)"
+        )
     return 0
 
 

@@ -104,6 +104,19 @@ class Recorder:
         )
         return rid
 
+    def envelope(self, tag: str) -> tuple[Any, ...]:
+        """The envelope :meth:`emit` would give an event now, for one whose last fields
+        are known only later: ``ring.append((*envelope, *fields))`` then records it with
+        this moment's id, time, thread, correlation and enclosing call."""
+        return (
+            tag,
+            self.next_id(),
+            self.clock.now(),
+            _get_ident(),
+            current_correlation_id(),
+            current_call_id(),
+        )
+
     def __repr__(self) -> str:
         kind = "C" if self.accelerated else "Python"
         return f"<Recorder {self.producer} {kind} ring={self.ring!r}>"

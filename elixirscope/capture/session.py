@@ -146,6 +146,7 @@ class CaptureSession:
             sampled_out = int(hooks.stats().get("sampled_out", 0))
             hooks.uninstall()
             threads.uninstall()
+            _held_back_events()
             self.shipper.close(timeout)
             if self._owns_recorder and recorder.current() is self.recorder:
                 recorder.uninstall()
@@ -375,6 +376,25 @@ def _keep_record(sink: Any, record: dict[str, Any]) -> None:
         keep(dict(record))
     except Exception as exc:  # noqa: BLE001
         print(f"elixirscope: run record not kept: {exc}", file=sys.stderr)
+
+
+_before_stop: list[Callable[[], None]] = []
+
+
+def before_stop(fn: Callable[[], None]) -> None:
+    """Call ``fn`` when a session stops, before its last events are shipped: for what
+    records an event only once it is complete (a query whose rows are still being
+    fetched, ``integrations.db_common``), so it is shipped with the rest."""
+    if fn not in _before_stop:
+        _before_stop.append(fn)
+
+
+def _held_back_events() -> None:
+    for fn in list(_before_stop):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - stopping must proceed
+            print(f"elixirscope: events held back not recorded: {exc}", file=sys.stderr)
 
 
 _exit_hook = [False]

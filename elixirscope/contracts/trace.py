@@ -292,9 +292,12 @@ class DatabaseQuery(TraceEvent, tag="query"):
     ``database``: its name or URL, never a password; ``statement``: the SQL
     as sent; ``parameters``: their text, redacted (``capture.redaction``) and
     bounded, None when there were none; ``rows``: rows affected or returned
-    when the driver knows (-1: unknown); ``file``/``line``/``caller``: the
-    program's line that issued it (the first frame outside the database
-    libraries and ElixirScope); ``error``: ``Type: message`` when it raised
+    when known (-1: unknown; a SELECT on sqlite3, whose driver does not count
+    them, has the rows the program fetched, and its event, timed at the execute,
+    is recorded once they are known: ``integrations.db_common``);
+    ``file``/``line``/``caller``: the program's line that issued it (the first
+    frame outside the database libraries and ElixirScope); ``error``:
+    ``Type: message`` when it raised
     (the program saw the same exception); ``source``: which integration
     recorded it (``sqlite3``, ``sqlalchemy``, ``psycopg``); ``many``: how many
     parameter sets an ``executemany`` ran (0 for a plain execute).

@@ -16,6 +16,14 @@ call tree of the function that ran it.
   shown through the redaction rules (``capture.redaction``: sensitive names,
   card numbers, tokens, ...); ``"none"`` leaves them out. The SQL text itself
   always passes through the text rules (``password = 'x'`` in a literal).
+- *Rows of a SELECT*: a driver whose ``rowcount`` is -1 for a statement that
+  returns rows (sqlite3) gives them later, as the program fetches them. Its
+  ``query`` event is then a :class:`PendingQuery`: its envelope (id, time,
+  thread, correlation, enclosing call) and duration are taken when the execute
+  returns, exactly as any query's, and it is appended to the ring once its rows
+  are known — the cursor exhausted, re-executed or closed, the cursor dropped,
+  or the recording stopped — with the rows given until then. Readers see one
+  event where it always was; it only reaches the ring later.
 - *Never disturb the program*: every recording step is guarded; an error in
   it is counted in :data:`STATS` (``errors``, ``last_error``) and swallowed.
   The program's own exceptions are never caught here: callers re-raise them
@@ -24,12 +32,14 @@ call tree of the function that ran it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from elixirscope.capture import recorder
+from elixirscope.capture import recorder, session
 from elixirscope.capture.redaction import (
     REDACTED,
     get_config,
@@ -43,6 +53,7 @@ __all__ = [
     "LIBRARY_MODULES",
     "PARAMETER_MODES",
     "STATS",
+    "PendingQuery",
     "QueryTimer",
     "emit_query",
     "emit_transaction",
@@ -50,6 +61,7 @@ __all__ = [
     "issuing_frame",
     "parameters_text",
     "set_parameter_mode",
+    "start_query",
     "statement_text",
     "transaction_action",
 ]
@@ -375,6 +387,100 @@ def emit_query(
         STATS["recorded"] += 1
     except Exception as exc:  # noqa: BLE001
         failed(exc)
+
+
+class PendingQuery:
+    """A query whose rows are still being fetched (see the module doc): the cursor adds
+    to ``rows`` as it gives them and calls :meth:`finish` once they are known (also
+    done when this object is dropped with its cursor, or by :func:`finish_pending`)."""
+
+    __slots__ = ("__weakref__", "after", "before", "rec", "rows")
+
+    def __init__(self, rec: Any, before: tuple[Any, ...] | None, after: tuple[Any, ...]) -> None:
+        self.rec = rec
+        self.before = before  # the envelope and the fields before ``rows``; None once recorded
+        self.after = after  # the fields after ``rows``
+        self.rows = 0
+
+    def finish(self) -> None:
+        """Record the query with the rows given so far (once; never raises)."""
+        before = self.before
+        if before is None:
+            return
+        self.before = None
+        try:
+            _pending.pop(id(self), None)
+            self.rec.ring.append((*before, self.rows, *self.after))
+            STATS["recorded"] += 1
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
+
+    def __del__(self) -> None:
+        if self.before is not None:
+            try:
+                self.finish()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
+                pass
+
+
+_pending: dict[int, weakref.ref[PendingQuery]] = {}
+"""The queries still waiting for their rows (by id; each leaves when recorded, at the
+latest when dropped): :func:`finish_pending` records them."""
+
+
+def start_query(
+    rec: Any,
+    timer: QueryTimer,
+    source: str,
+    system: str,
+    database: str | None,
+    statement: Any,
+    parameters: Any,
+) -> PendingQuery | None:
+    """A query that returned rows the driver has not counted: its event as
+    :func:`emit_query` would record it now, held until :meth:`PendingQuery.finish`
+    gives its rows. None if that failed (then it is recorded now, rows unknown)."""
+    try:
+        duration = timer.elapsed()
+        before = (
+            *rec.envelope("query"),
+            system,
+            database,
+            statement_text(statement),
+            parameters_text(parameters),
+            duration,
+        )
+        after = (timer.file, timer.line, timer.caller, None, source, 0)
+        pending = PendingQuery(rec, before, after)
+        _pending[id(pending)] = weakref.ref(pending)
+        return pending
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
+    emit_query(rec, timer, source, system, database, statement, parameters)
+    return None
+
+
+def finish_pending() -> None:
+    """Record every query still waiting for its rows, with the rows given so far: the
+    recording stops (its events are shipped next)."""
+    for ref in list(_pending.values()):
+        pending = ref()
+        if pending is not None:
+            pending.finish()
+
+
+def _forget_pending_in_child() -> None:
+    """A forked child's copies of its parent's waiting queries are the parent's to record
+    (the child's ring is not their recorder's)."""
+    for ref in list(_pending.values()):
+        pending = ref()
+        if pending is not None:
+            pending.before = None
+    _pending.clear()
+
+
+session.before_stop(finish_pending)
+os.register_at_fork(after_in_child=_forget_pending_in_child)
 
 
 def emit_transaction(

@@ -8,7 +8,13 @@ on the ``Engine`` class (so every engine, existing and future, and every
   per statement the driver runs (ORM flushes and loads included), with the
   SQL, parameters (redacted by default), ``cursor.rowcount`` when the driver
   knows it, the URL without its password, and the program's line (in async
-  code, the line of the ``await``);
+  code, the line of the ``await``). A SELECT on sqlite3, whose rowcount is -1,
+  has the rows fetched from its cursor (SQLAlchemy fetches them as the program
+  asks, a few ahead when it buffers): the sqlite3 integration wraps the
+  connections SQLAlchemy opens to count them, without recording their
+  statements itself, and the event is appended once they are known
+  (``db_common``, "Rows of a SELECT"); other drivers whose rowcount is -1 for
+  a SELECT (aiosqlite through SQLAlchemy's adapter) keep -1, unknown;
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
 - ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
@@ -30,7 +36,12 @@ import time
 from typing import Any
 
 from elixirscope.integrations import db_common
-from elixirscope.integrations.db_common import QueryTimer, emit_query, emit_transaction
+from elixirscope.integrations.db_common import (
+    QueryTimer,
+    emit_query,
+    emit_transaction,
+    start_query,
+)
 
 __all__ = ["disable", "enable", "enabled"]
 
@@ -113,6 +124,12 @@ def _after(
         except Exception:  # noqa: BLE001, S110 - some drivers have none: unknown
             pass
         system, database = _where(conn.engine)
+        if rows < 0 and not many and getattr(cursor, "_es_counts", False):
+            if cursor.description is not None:  # rows fetched later: the cursor counts them
+                pending = start_query(rec, timer, SOURCE, system, database, statement, parameters)
+                if pending is not None:
+                    cursor._es_pending = pending
+                return
         emit_query(
             rec, timer, SOURCE, system, database, statement, parameters, many=many, rows=rows
         )

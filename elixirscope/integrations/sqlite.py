@@ -8,9 +8,18 @@ unless the program gave its own). That subclass records:
 - ``execute``, ``executemany``, ``executescript`` (its own, and those of every
   cursor it makes: ``cursor(factory)`` gets a recording subclass of
   ``factory`` too) as ``query`` events: SQL, parameters (redacted by
-  default, see ``db_common``), ``rows`` (``cursor.rowcount``: rows changed by
-  INSERT/UPDATE/DELETE; unknown, -1, for a SELECT, whose rows are fetched
-  later), the database path, the issuing line, the error;
+  default, see ``db_common``), ``rows``, the database path, the issuing line,
+  the error. ``rows`` is ``cursor.rowcount`` (rows changed by
+  INSERT/UPDATE/DELETE) for a statement that returns none; sqlite3's rowcount
+  is -1 for one that does (a SELECT, or RETURNING), whose rows come as the
+  program fetches them, so the cursor counts them as it gives them:
+  ``fetchall`` and ``fetchmany`` by the length of what they return,
+  ``fetchone`` and iteration one by one (a Python call per row: about 130 and
+  180 ns of CPU, ``scripts/bench_db.py``). The event is taken when the execute
+  returns (its id, time, enclosing call and duration are the execute's) and is
+  recorded once the rows are known: all given (a fetch that comes back
+  short), the cursor closed, re-executed or dropped, or the recording stopped
+  — with the rows given until then (``db_common``, "Rows of a SELECT");
 - transactions as ``tx`` events: the implicit ``BEGIN`` sqlite3 issues before a
   change (seen as ``in_transaction`` turning true), ``BEGIN``/``COMMIT``/
   ``ROLLBACK`` statements, and ``commit()``/``rollback()`` that end one (also
@@ -18,16 +27,21 @@ unless the program gave its own). That subclass records:
 
 A factory (or cursor factory) that overrides any of those methods itself is
 left as it is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its
-own methods' signatures and behaviour are its business.
+own methods' signatures and behaviour are its business. A cursor factory with
+its own ``fetchone``/``fetchmany``/``fetchall``/``__next__``/``close`` is
+recorded, but its SELECTs' rows are not counted (-1): one of them may call
+another, and counting both would be wrong.
 
 Nothing else changes: the same arguments reach the same C methods, results and
 exceptions come back as they are (an exception is recorded, then re-raised
 unchanged), and ``isinstance(conn, sqlite3.Connection)`` still holds (only
 ``type(conn) is sqlite3.Connection`` does not). Not wrapped: connections made
-before :func:`enable`, by ``from sqlite3 import connect`` done before it, by
-ElixirScope itself (its event store), and those SQLAlchemy opens while its own
-integration is on (it records them instead). :func:`disable` puts the original
-``connect`` back; wrapped connections then stop recording.
+before :func:`enable`, by ``from sqlite3 import connect`` done before it, and by
+ElixirScope itself (its event store). Those SQLAlchemy opens while its own
+integration is on are wrapped but muted: SQLAlchemy's events record their
+statements, and their cursors only count the rows of a SELECT for them.
+:func:`disable` puts the original ``connect`` back; wrapped connections then
+stop recording.
 
 ``elixirscope run`` enables this when the program imports ``sqlite3``, unless
 ``integrations.sqlite3 = false``.
@@ -41,7 +55,12 @@ import sys
 from typing import Any
 
 from elixirscope.integrations import db_common
-from elixirscope.integrations.db_common import QueryTimer, emit_query, emit_transaction
+from elixirscope.integrations.db_common import (
+    QueryTimer,
+    emit_query,
+    emit_transaction,
+    start_query,
+)
 
 __all__ = ["disable", "enable", "enabled"]
 
@@ -84,9 +103,10 @@ def disable() -> bool:
 def _connect(*args: Any, **kwargs: Any) -> Any:
     """``sqlite3.connect`` with a recording factory (see the module doc)."""
     original = _original_connect
+    opener = None
     try:
-        wrap = _on[0] and not _opened_by_elixirscope_or_sqlalchemy()
-        if wrap:
+        opener = _opener() if _on[0] else "off"
+        if opener != "elixirscope" and opener != "off":
             if len(args) > 5:
                 factory = args[5]
                 args = (*args[:5], _recording_factory(factory), *args[6:])
@@ -100,27 +120,31 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
         try:
             database = args[0] if args else kwargs.get("database")
             connection._es_database = _database_text(database)
+            if opener == "sqlalchemy":
+                connection._es_muted = True  # its queries are SQLAlchemy's events
         except Exception as exc:  # noqa: BLE001
             db_common.failed(exc)
     return connection
 
 
-def _opened_by_elixirscope_or_sqlalchemy() -> bool:
-    """ElixirScope's own store is never recorded (it would record its own writes), nor
-    a connection SQLAlchemy opens while its integration records it."""
+def _opener() -> str | None:
+    """``elixirscope`` for ElixirScope's own store (never recorded: it would record its
+    own writes), ``sqlalchemy`` for a connection SQLAlchemy opens while its integration
+    records it (its statements are left to it; its cursors count the rows of its
+    SELECTs, see the module doc), else None."""
     frame: Any = sys._getframe(2)  # connect's caller
     module = frame.f_globals.get("__name__") or "" if frame is not None else ""
     if module.startswith("elixirscope") and not module.startswith("elixirscope.examples"):
-        return True
+        return "elixirscope"
     if not _sqlalchemy_records():
-        return False
+        return None
     depth = 0
     while frame is not None and depth < 40:
         if (frame.f_globals.get("__name__") or "").startswith("sqlalchemy"):
-            return True
+            return "sqlalchemy"
         frame = frame.f_back
         depth += 1
-    return False
+    return None
 
 
 def _sqlalchemy_records() -> bool:
@@ -152,6 +176,7 @@ _CONNECTION_METHODS = (
     "__exit__",
 )
 _CURSOR_METHODS = ("execute", "executemany", "executescript")
+_FETCH_METHODS = ("fetchone", "fetchmany", "fetchall", "__next__", "close")
 
 
 def _overrides(factory: type, base: type, names: tuple[str, ...]) -> bool:
@@ -184,8 +209,10 @@ def _recording_cursor(factory: Any) -> Any:
         return factory  # its own execute: left as it is, unrecorded
     made = _cursors.get(factory)
     if made is None:
+        # a factory with its own fetching (one may call another): its SELECTs' rows unknown
+        mixin = _CursorMixin if _overrides(factory, sqlite3.Cursor, _FETCH_METHODS) else _Counting
         made = _cursors[factory] = type(
-            factory.__name__, (_CursorMixin, factory), {"__module__": factory.__module__}
+            factory.__name__, (mixin, factory), {"__module__": factory.__module__}
         )
     return made
 
@@ -247,7 +274,12 @@ class _ConnectionMixin:
 class _CursorMixin:
     """Mixed in before the cursor factory: each execute recorded (see the module doc)."""
 
+    _es_counts = False  # gives the rows it fetches to ``_es_pending`` (see _Counting)
+    _es_pending: db_common.PendingQuery | None = None
+
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
@@ -256,6 +288,8 @@ class _CursorMixin:
         return _run(self, conn, rec, parent.execute, sql, parameters, many=False)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
@@ -264,12 +298,87 @@ class _CursorMixin:
         return _run(self, conn, rec, parent.executemany, sql, parameters, many=True)
 
     def executescript(self, script: Any, /) -> Any:
+        if self._es_pending is not None:
+            _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
         parent: Any = super()
         rec = _recording(conn)
         if rec is None:
             return parent.executescript(script)
         return _run(self, conn, rec, parent.executescript, script, None, many=False)
+
+
+class _Counting(_CursorMixin):
+    """A cursor that counts the rows of its SELECT as it gives them (``fetchall`` and
+    ``fetchmany`` by their length; ``fetchone`` and iteration one by one) into the
+    query waiting for them, and finishes it when they are all given (a fetch that
+    comes back short) or the cursor is closed or runs another statement."""
+
+    _es_counts = True
+
+    # sqlite3.Cursor's own methods, called directly (a factory with its own is not
+    # _Counting): faster than super() on the per-row paths. Arguments are passed on as
+    # given (a wrong call fails as it would without us), but fetchone, called per row,
+    # takes none (a wrong call still fails, its message names this method)
+    def fetchone(self) -> Any:
+        row = _fetchone(self)
+        pending = self._es_pending
+        if pending is not None:
+            if row is None:
+                self._es_pending = None
+                pending.finish()
+            else:
+                pending.rows += 1
+        return row
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        rows = _fetchmany(self, *args, **kwargs)
+        pending = self._es_pending
+        if pending is not None:
+            pending.rows += len(rows)
+            size = args[0] if args else kwargs.get("size", self.arraysize)  # type: ignore[attr-defined]
+            if type(size) is int and len(rows) < size:  # sqlite3 stops short only at the end
+                _settle(self)
+        return rows
+
+    def fetchall(self, *args: Any) -> Any:
+        rows = _fetchall(self, *args)
+        pending = self._es_pending
+        if pending is not None:
+            pending.rows += len(rows)
+            _settle(self)
+        return rows
+
+    def __next__(self) -> Any:
+        pending = self._es_pending
+        if pending is None:
+            return _next(self)
+        try:
+            row = _next(self)
+        except StopIteration:
+            _settle(self)
+            raise
+        pending.rows += 1
+        return row
+
+    def close(self, *args: Any) -> None:
+        if self._es_pending is not None:
+            _settle(self)
+        super().close(*args)  # type: ignore[misc]
+
+
+_fetchone: Any = sqlite3.Cursor.fetchone
+_fetchmany: Any = sqlite3.Cursor.fetchmany
+_fetchall: Any = sqlite3.Cursor.fetchall
+_next: Any = sqlite3.Cursor.__next__
+
+
+def _settle(cursor: Any) -> None:
+    """The cursor's query has given all the rows it will: record it."""
+    pending = cursor._es_pending
+    cursor._es_pending = None
+    if pending is not None:
+        pending.finish()
 
 
 def _run(
@@ -297,6 +406,9 @@ def _run(
         emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
     elif was_in and now_in is False:  # executescript commits what was pending first
         emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit")
+    if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
+        cursor._es_pending = start_query(rec, timer, SOURCE, SYSTEM, database, sql, params)
+        return result
     rows = -1
     try:
         rows = cursor.rowcount
@@ -304,6 +416,15 @@ def _run(
         db_common.failed(exc)
     emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, rows=rows)
     return result
+
+
+def _returns_rows(cursor: Any) -> bool:
+    """A SELECT (or a statement with RETURNING): its rows come as they are fetched."""
+    try:
+        return cursor.description is not None
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+        return False
 
 
 def _in_transaction(conn: Any) -> bool | None:

@@ -217,7 +217,7 @@ def test_a_recording_error_is_counted_said_and_never_reaches_the_program(tmp_pat
     script.write_text(
         "import sqlite3\n"
         "class Odd(sqlite3.Cursor):\n"
-        "    rowcount = property(lambda self: 1 / 0)  # what the recording reads after a statement\n"
+        "    description = property(lambda self: 1 / 0)  # what the recording reads after a statement\n"
         "conn = sqlite3.connect(':memory:')\n"
         "print(conn.cursor(Odd).execute('SELECT 1').fetchone())\n"
     )

@@ -117,3 +117,14 @@ def test_a_task_event_is_published_and_delivered_to_every_project_worker(
     projects = taskflow.client.get("/api/projects").json()
     assert len(deliveries) == len(projects)  # one ProjectWorker a project subscribes
     assert all(d["ts"] >= pub["ts"] for d in deliveries)
+
+
+def test_the_n_plus_ones_selects_have_the_rows_each_gave(taskflow: TaskFlowServer) -> None:
+    """SQLAlchemy on SQLite: the driver counts no SELECT's rows; the cursor does."""
+    response = taskflow.client.get("/api/projects/with-tasks")
+    assert response.status_code == 200, response.text
+    projects = response.json()
+    selects = [q for q in taskflow.recorded(response).of("query") if q["statement"].startswith("SELECT")]
+    assert len(selects) == 1 + len(projects)
+    assert selects[0]["rows"] == len(projects)
+    assert sorted(q["rows"] for q in selects[1:]) == sorted(len(p["tasks"]) for p in projects)

@@ -1,0 +1,381 @@
+"""The rows a SELECT gave the program, on sqlite3 (whose rowcount is -1 for one) and on
+SQLAlchemy over it: counted as fetched, the event kept where its execute was and
+recorded once they are known; the program gets the same rows as without recording."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elixirscope.capture import recorder
+from elixirscope.integrations import db_common
+from elixirscope.integrations import sqlalchemy as sqlalchemy_integration
+from elixirscope.integrations import sqlite as sqlite_integration
+
+TAG, ID, TS, STATEMENT, ROWS, SOURCE, MANY = 0, 1, 2, 8, 11, 16, 17
+N = 10
+
+
+def _fill(conn: Any) -> Any:
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(N)])
+    conn.commit()
+    return conn
+
+
+@pytest.fixture
+def rec() -> Iterator[Any]:
+    had = recorder.current()
+    installed = recorder.install() if had is None else had
+    installed.ring.drain()
+    sqlite_integration.enable()
+    try:
+        yield installed
+    finally:
+        sqlite_integration.disable()
+        db_common.finish_pending()
+        if had is None:
+            recorder.uninstall()
+
+
+@pytest.fixture
+def conn(rec: Any) -> Any:
+    filled = _fill(sqlite3.connect(":memory:"))
+    rec.ring.drain()  # its setting up
+    return filled
+
+
+def queries(rec: Any) -> dict[str, tuple[Any, ...]]:
+    """The queries recorded so far, by statement (each ran once)."""
+    found = [e for e in rec.ring.drain() if e[TAG] == "query"]
+    by_statement = {e[STATEMENT]: e for e in found}
+    assert len(by_statement) == len(found)
+    return by_statement
+
+
+def test_each_way_of_fetching_counts_the_rows_the_program_got(rec: Any, conn: Any) -> None:
+    assert len(conn.execute("SELECT x FROM t -- fetchall").fetchall()) == N
+    cur = conn.execute("SELECT x FROM t -- fetchmany")
+    while cur.fetchmany(3):
+        pass
+    cur = conn.execute("SELECT x FROM t -- fetchone")
+    while cur.fetchone() is not None:
+        pass
+    assert sum(1 for _ in conn.execute("SELECT x FROM t -- for")) == N
+    cur = conn.execute("SELECT x FROM t -- mixed")
+    cur.fetchone(), cur.fetchmany(2), next(cur), cur.fetchall()
+    cur = conn.execute("SELECT x FROM t -- short fetchmany")
+    assert len(cur.fetchmany(N + 5)) == N  # came back short: the end
+    assert conn.execute("SELECT x FROM t WHERE x < 0 -- none").fetchall() == []
+    got = queries(rec)  # all known without closing or dropping a cursor
+    assert {s: e[ROWS] for s, e in got.items() if s.startswith("SELECT")} == {
+        "SELECT x FROM t -- fetchall": N,
+        "SELECT x FROM t -- fetchmany": N,
+        "SELECT x FROM t -- fetchone": N,
+        "SELECT x FROM t -- for": N,
+        "SELECT x FROM t -- mixed": N,
+        "SELECT x FROM t -- short fetchmany": N,
+        "SELECT x FROM t WHERE x < 0 -- none": 0,
+    }
+    assert all(e[SOURCE] == "sqlite3" for e in got.values())
+
+
+def test_a_cursor_not_read_to_its_end_gives_the_rows_given_so_far(rec: Any, conn: Any) -> None:
+    for row in conn.execute("SELECT x FROM t -- left early"):
+        if row[0] == 2:
+            break
+    closed = conn.execute("SELECT x FROM t -- closed")
+    closed.fetchmany(4)
+    closed.close()
+    again = conn.cursor()
+    again.execute("SELECT x FROM t -- re-executed")
+    again.fetchone()
+    again.execute("SELECT x FROM t WHERE x < 3 -- the second")
+    again.fetchall()
+    dropped = conn.execute("SELECT x FROM t -- dropped")
+    dropped.fetchmany(5)
+    del dropped
+    conn.execute("SELECT x FROM t -- never read")
+    kept_open = conn.execute("SELECT x FROM t -- still open")
+    kept_open.fetchone()
+    gc.collect()
+    so_far = {s: e[ROWS] for s, e in queries(rec).items()}
+    assert "SELECT x FROM t -- still open" not in so_far  # waits for its rows...
+    db_common.finish_pending()  # ... until the recording stops
+    assert {s: e[ROWS] for s, e in queries(rec).items()} == {"SELECT x FROM t -- still open": 1}
+    assert kept_open.fetchone() == (1,)  # the program's cursor goes on as it was
+    kept_open.close()
+    assert queries(rec) == {}  # recorded once
+    assert so_far == {
+        "SELECT x FROM t -- left early": 3,
+        "SELECT x FROM t -- closed": 4,
+        "SELECT x FROM t -- re-executed": 1,
+        "SELECT x FROM t WHERE x < 3 -- the second": 3,
+        "SELECT x FROM t -- dropped": 5,
+        "SELECT x FROM t -- never read": 0,
+    }
+
+
+def test_changes_keep_their_rowcount_and_executemany_its_sets(rec: Any, conn: Any) -> None:
+    conn.executemany("INSERT INTO t VALUES (?)", [(100,), (101,)])
+    conn.execute("UPDATE t SET x = x + 1 WHERE x >= 100")
+    conn.execute("DELETE FROM t WHERE x > 100")
+    got = queries(rec)
+    assert got["INSERT INTO t VALUES (?)"][ROWS] == 2
+    assert got["INSERT INTO t VALUES (?)"][MANY] == 2
+    assert got["UPDATE t SET x = x + 1 WHERE x >= 100"][ROWS] == 2
+    assert got["DELETE FROM t WHERE x > 100"][ROWS] == 2
+
+
+def test_the_event_keeps_the_executes_id_time_and_call(rec: Any, conn: Any) -> None:
+    """Recorded once its rows are known, it is still the event the execute made: its
+    id and time come before what the program did between the execute and the end."""
+    cur = conn.execute("SELECT x FROM t -- later")
+    marker = rec.emit("custom", "between", {})
+    cur.fetchall()
+    drained = rec.ring.drain()
+    order = [e[TAG] for e in drained]
+    assert order == ["custom", "query"]  # reaches the ring when its rows are known
+    custom, query = drained
+    assert query[ID] < marker and query[TS] < custom[TS]
+    assert query[ROWS] == N
+
+
+def test_a_factory_with_its_own_fetching_keeps_it_and_rows_unknown(rec: Any, conn: Any) -> None:
+    class Doubling(sqlite3.Cursor):
+        def fetchall(self) -> list[Any]:  # built on fetchone: counting both would be wrong
+            rows = []
+            while (row := self.fetchone()) is not None:
+                rows.append(row * 2)
+            return rows
+
+    assert conn.cursor(Doubling).execute("SELECT x FROM t WHERE x < 2").fetchall() == [
+        (0, 0),
+        (1, 1),
+    ]
+    assert queries(rec)["SELECT x FROM t WHERE x < 2"][ROWS] == -1
+
+
+READS = st.lists(
+    st.one_of(
+        st.just(("fetchone",)),
+        st.just(("next",)),
+        st.just(("fetchall",)),
+        st.tuples(st.just("fetchmany"), st.integers(min_value=0, max_value=6)),
+    ),
+    max_size=8,
+)
+
+
+def _read(cur: Any, reads: list[tuple[Any, ...]]) -> list[Any]:
+    out: list[Any] = []
+    for step in reads:
+        if step[0] == "fetchone":
+            out.append(cur.fetchone())
+        elif step[0] == "next":
+            out.append(next(cur, "end"))
+        elif step[0] == "fetchall":
+            out.append(cur.fetchall())
+        else:
+            out.append(cur.fetchmany(step[1]))
+    return out
+
+
+def _given(result: list[Any]) -> int:
+    return sum(
+        len(r) if isinstance(r, list) else int(r is not None and r != "end") for r in result
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text()), max_size=12),
+    READS,
+)
+def test_the_program_reads_the_same_rows_and_the_event_counts_them(
+    values: list[Any], reads: list[tuple[Any, ...]]
+) -> None:
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    plain = sqlite3.connect(":memory:")  # before enable: not wrapped
+    sqlite_integration.enable()
+    try:
+        wrapped = sqlite3.connect(":memory:")
+        for conn in (plain, wrapped):
+            conn.execute("CREATE TABLE v (n INTEGER)")
+            conn.executemany("INSERT INTO v VALUES (?)", [(n,) for n in values])
+        expected = _read(plain.execute("SELECT n FROM v ORDER BY rowid"), reads)
+        cur = wrapped.execute("SELECT n FROM v ORDER BY rowid")
+        got = _read(cur, reads)
+        cur.close()
+        [query] = [e for e in rec.ring.drain() if e[TAG] == "query" and "ORDER BY" in e[STATEMENT]]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert got == expected
+    assert query[ROWS] == _given(got)
+
+
+# ---------------------------------------------------------------- SQLAlchemy on SQLite
+
+
+@pytest.fixture(scope="module")
+def orm(tmp_path_factory: Any) -> Iterator[tuple[Any, Any, Any]]:
+    pytest.importorskip("sqlalchemy")
+    from sqlalchemy import Integer, String, create_engine
+    from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Task(Base):
+        __tablename__ = "tasks"
+        id = mapped_column(Integer, primary_key=True)
+        title = mapped_column(String)
+
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('orm') / 'tasks.db'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Task(title=f"task-{i}") for i in range(N)])
+        session.commit()
+    yield engine, Task, Session
+    engine.dispose()
+
+
+@pytest.fixture
+def sa_rec(rec: Any, orm: Any) -> Iterator[Any]:
+    orm[0].dispose()  # connections opened from now on: while both integrations are on
+    sqlalchemy_integration.enable()
+    try:
+        yield rec
+    finally:
+        sqlalchemy_integration.disable()
+        orm[0].dispose()
+
+
+def test_sqlalchemy_orm_and_core_selects_have_the_rows_fetched(sa_rec: Any, orm: Any) -> None:
+    from sqlalchemy import select, text
+
+    engine, Task, Session = orm
+    with Session(engine) as session:
+        assert len(session.scalars(select(Task)).all()) == N
+        first = session.scalars(select(Task).where(Task.id <= 4).order_by(Task.id)).first()
+        assert first is not None and first.title == "task-0"
+    with engine.connect() as core:
+        assert len(list(core.execute(text("SELECT id FROM tasks WHERE id <= 7")))) == 7
+        result = core.execute(text("SELECT id FROM tasks -- one of them"))
+        assert result.fetchone() == (1,)
+        result.close()
+    got = queries(sa_rec)
+    assert all(e[SOURCE] == "sqlalchemy" for e in got.values())  # once: not also sqlite3's
+    rows = {" ".join(s.split()): e[ROWS] for s, e in got.items()}
+    assert rows["SELECT tasks.id, tasks.title FROM tasks"] == N
+    # .first(): the ORM loads every row the SELECT gives (the database's work), then one
+    [first_of] = [r for s, r in rows.items() if "WHERE tasks.id <=" in s]
+    assert first_of == 4
+    assert rows["SELECT id FROM tasks WHERE id <= 7"] == 7
+    assert rows["SELECT id FROM tasks -- one of them"] == 1
+
+
+def test_sqlalchemy_changes_keep_their_rowcount(sa_rec: Any, orm: Any) -> None:
+    from sqlalchemy import text
+
+    engine = orm[0]
+    with engine.begin() as core:
+        core.execute(text("UPDATE tasks SET title = title WHERE id <= 3"))
+    got = queries(sa_rec)
+    assert got["UPDATE tasks SET title = title WHERE id <= 3"][ROWS] == 3
+
+
+# ---------------------------------------------------------------- under elixirscope run
+
+PROGRAM = '''
+import sqlite3
+
+from sqlalchemy import create_engine, text
+
+
+def open_tasks(conn):
+    return conn.execute("SELECT title FROM tasks")  # the caller reads it
+
+
+def first_two(conn):
+    cur = open_tasks(conn)
+    return [cur.fetchone(), cur.fetchone()]
+
+
+conn = sqlite3.connect(":memory:")
+conn.execute("CREATE TABLE tasks (title TEXT)")
+conn.executemany("INSERT INTO tasks VALUES (?)", [("a",), ("b",), ("c",)])
+print(first_two(conn))
+engine = create_engine("sqlite://")
+with engine.connect() as core:
+    print(core.execute(text("SELECT 1 UNION ALL SELECT 2")).all())
+left_open = conn.execute("SELECT title FROM tasks WHERE title > 'a'")
+print(left_open.fetchone())
+'''
+
+
+@pytest.fixture(scope="module")
+def run_recorded(tmp_path_factory: Any) -> tuple[Any, list[dict[str, Any]]]:
+    pytest.importorskip("sqlalchemy")
+    from recorded_programs import events, plain, recorded
+
+    where = tmp_path_factory.mktemp("select_rows")
+    script = where / "select_rows.py"
+    script.write_text(PROGRAM)
+    expected = plain(script)
+    done = recorded(script, where / "data")
+    assert (done.returncode, done.stdout, done.stderr) == (0, expected.stdout, "")
+    return where / "data", events(where / "data")
+
+
+def test_under_run_a_query_read_by_the_caller_stays_under_the_call_that_ran_it(
+    run_recorded: Any,
+) -> None:
+    from recorded_programs import calltree, find_call
+
+    data, evs = run_recorded
+    [query] = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT title FROM tasks"]
+    assert (query["rows"], query["caller"]) == (2, "__main__.open_tasks")
+    tree = calltree(data, query["correlation_id"])["calls"]
+    node = find_call(tree, "__main__.open_tasks")
+    assert node is not None
+    assert [e["statement"] for e in node["events"] if e["type"] == "query"] == [
+        "SELECT title FROM tasks"
+    ]
+
+
+def test_under_run_sqlalchemy_and_a_cursor_left_open_at_exit_have_their_rows(
+    run_recorded: Any,
+) -> None:
+    _, evs = run_recorded
+    rows = {(e["source"], e["statement"]): e["rows"] for e in evs if e["type"] == "query"}
+    assert rows[("sqlalchemy", "SELECT 1 UNION ALL SELECT 2")] == 2
+    assert ("sqlite3", "SELECT 1 UNION ALL SELECT 2") not in rows
+    assert rows[("sqlite3", "SELECT title FROM tasks WHERE title > 'a'")] == 1  # at exit
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_leaves_its_parents_waiting_query_to_the_parent(rec: Any, conn: Any) -> None:
+    import os
+
+    cur = conn.execute("SELECT x FROM t -- across a fork")
+    cur.fetchone()
+    pid = os.fork()
+    if pid == 0:  # the child: its copy is not recorded (into the copy of the parent's ring)
+        code = 0 if not db_common._pending else 1
+        cur.fetchall()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    cur.fetchall()
+    assert queries(rec)["SELECT x FROM t -- across a fork"][ROWS] == N
