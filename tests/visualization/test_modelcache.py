@@ -18,7 +18,7 @@ def test_a_kept_model_answers_as_the_run_read_again(cinema_data):
     shutil.rmtree(cinema_data / modelcache.CACHE_DIR, ignore_errors=True)  # kept by other tests
     first = views.Models(cinema_data)
     fresh = first.model(shop.id)  # read from the store, and kept (once it is shown)
-    wait_until(lambda: (cinema_data / modelcache.CACHE_DIR / shop.id / "columns.npz").is_file())
+    wait_until(lambda: modelcache.is_kept(cinema_data, shop.id, shop.events, shop.last_ts))
     kept = modelcache.load(cinema_data, shop.id, shop.events, shop.last_ts)
     assert kept is not None
     for column in modelcache.COLUMNS:
@@ -35,7 +35,8 @@ def test_a_damaged_kept_model_is_read_again(cinema_data, tmp_path):
     [web, _] = list_runs(cinema_data)
     model = read_run(cinema_data, web.id)
     assert modelcache.save(tmp_path, model, web.events, web.last_ts)
-    (tmp_path / modelcache.CACHE_DIR / web.id / "columns.npz").write_bytes(b"not numpy")
+    kept = tmp_path / modelcache.CACHE_DIR / web.id / modelcache.MODEL_DIR
+    (kept / "start.npy").write_bytes(b"not numpy")
     assert modelcache.load(tmp_path, web.id, web.events, web.last_ts) is None
 
 
