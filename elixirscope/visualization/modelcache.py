@@ -169,4 +169,3 @@ def load(
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
