@@ -2,13 +2,13 @@
 
 The browser asks for windows of time; answering each by reading the store again
 would cost a scan per pan. A :class:`RunModel` holds what the views draw of the
-run's events, read once (shard by shard, and merged: ``visualization.runparts``,
-the one builder; kept beside the store: ``visualization.modelcache``), in flat
-columns: each call a slice (lane, depth,
-start, end, function), grouped by (lane, depth) where slices never overlap, so a
-window is two binary searches per group (``visualization.windows``). Marks are the
-moments worth a glyph (crashes, restarts, state changes, requests, queries), and
-messages are sends joined to their receives by ``message_id``.
+run's events, read once (shard by shard and merged by ``visualization.runparts``,
+the one builder; kept beside the store by ``visualization.modelcache``), in flat
+columns: each call a slice (lane, depth, start, end, function), grouped by (lane,
+depth) where slices never overlap, so a window is two binary searches per group
+(``visualization.windows``). Marks are the moments worth a glyph (crashes,
+restarts, state changes, requests, queries), and messages are sends joined to
+their receives by ``message_id``.
 
 A call still running when the read happened ends at the run's last event
 (``open`` says so). Memory is a few dozen bytes per call: function names and
