@@ -225,7 +225,8 @@ class RunReading:
                     self._published.notify_all()
                 return False
         with EventStore.open(self.data_dir, readonly=True) as store:
-            for path, version in sorted(store.shard_versions().items()):
+            shards = sorted(store.shard_versions().items())
+            for at, (path, version) in enumerate(shards, 1):
                 reader = PartReader()
                 self._reader = reader
                 part = shard_part(
@@ -239,8 +240,8 @@ class RunReading:
                 )
                 self._parts.append(part)
                 self._reader = None
-                if self._wanted.is_set():  # parts kept from before: shown while the rest loads
-                    self._between_chunks()
+                if at < len(shards) and self._wanted.is_set():
+                    self._between_chunks()  # parts kept from before: shown as the rest loads
         with self._published:
             if not self._wanted.is_set():
                 self._unwanted = True

@@ -29,10 +29,19 @@ def test_a_kept_model_answers_as_the_run_read_again(cinema_data):
     assert kept is not None
     for column in modelcache.COLUMNS:
         assert np.array_equal(getattr(kept, column), getattr(fresh, column)), column
+    first.model(web.id)
+    wait_until(lambda: modelcache.is_kept(cinema_data, web.id, web.events, web.last_ts))
     again = views.Models(cinema_data)  # a new server: the kept model, the same answers
+    assert not again.model(shop.id).start.flags.writeable  # mapped back, read-only
     for view in (views.timeline_view, views.messages_view, views.calltree_view):
         assert view(again, shop.id, {}) == view(first, shop.id, {}), view.__name__
     assert views.overview_view(again, shop.id) == views.overview_view(first, shop.id)
+    stock = {"target": "shop/stock"}
+    assert views.state_view(again, shop.id, stock) == views.state_view(first, shop.id, stock)
+    listed = views.requests_view(again, web.id, {})
+    assert listed == views.requests_view(first, web.id, {}) and listed["requests"]
+    one = {"request": listed["requests"][0]["id"]}
+    assert views.requests_view(again, web.id, one) == views.requests_view(first, web.id, one)
     # kept for another count of events (the run grew): not used
     assert modelcache.load(cinema_data, shop.id, shop.events + 1, shop.last_ts) is None
 
