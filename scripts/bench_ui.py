@@ -20,7 +20,8 @@ Playwright, the page opened as soon as the server prints its URL:
                   answer, measured in the page (performance.now)
   browser memory  the page's JS heap (CDP Performance.getMetrics) and the renderer's RSS
   server memory   the ui process's RSS after the session
-  warm start      a second server over the same data dir (the run's model kept): first paint
+  warm start      a second server over the same data dir (the run's model and parts kept by
+                  the first): first paint, what it showed, whole run drawn, server CPU
   chrome trace    the calls as Chrome-trace JSON ("X" events): bytes, json.load seconds
 
     .venv/bin/python scripts/bench_ui.py [--events N] [--threads T] [--steps S] [--json]
@@ -144,7 +145,8 @@ def browse(url: str, steps: int, server: int | None = None) -> dict:
             cpu = round(times.user + times.system, 1)
         if not steps:
             browser.close()
-            return {"first_paint_ms": round(first), "whole_run_drawn_s": round(whole / 1000, 1)}
+            return {"first_paint_ms": round(first), "first_paint_showed": shown or "(the whole run)",
+                    "whole_run_drawn_s": round(whole / 1000, 1), "server_cpu_s": cpu}
         times = page.evaluate(
             """async (steps) => {
               const tl = window.__esTimeline, out = [];
@@ -187,6 +189,27 @@ def browse(url: str, steps: int, server: int | None = None) -> dict:
     }
 
 
+def kept(data_dir: Path, timeout_s: float = 300.0) -> float | None:
+    """Seconds until the first server has kept the run's model beside the store (it does
+    so after showing it), None if not within ``timeout_s``."""
+    from elixirscope.query.runs import select_run
+    from elixirscope.visualization import modelcache
+
+    info = select_run(data_dir, RUN).run
+    began = time.perf_counter()
+    while not modelcache.is_kept(data_dir, info.id, info.events, info.last_ts):
+        if time.perf_counter() - began > timeout_s:
+            return None
+        time.sleep(0.1)
+    return round(time.perf_counter() - began, 1)
+
+
+def mb(root: Path, name: str | None = None) -> float:
+    """MiB of the files under ``root`` (only in directories called ``name``, when given)."""
+    files = [p for p in root.rglob("*") if p.is_file() and (name is None or name in p.parts)]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 1)
+
+
 def browser_pid(browser) -> int:
     """The chromium process Playwright started (the first chromium child of this process)."""
     for proc in psutil.Process().children(recursive=True):
@@ -218,15 +241,21 @@ def main() -> int:
                 printed = ui.stdout.readline() + ui.stdout.readline()  # type: ignore[union-attr]
                 url = re.search(r"http://\S+", printed).group(0)  # type: ignore[union-attr]
                 if warm:
-                    seen = browse(url, 0)
+                    seen = browse(url, 0, ui.pid)
                     out["warm_first_paint_ms"] = seen["first_paint_ms"]
+                    out["warm_first_paint_showed"] = seen["first_paint_showed"]
                     out["warm_whole_run_drawn_s"] = seen["whole_run_drawn_s"]
+                    out["warm_server_cpu_s"] = seen["server_cpu_s"]
                 else:
                     out.update(browse(url, args.steps, ui.pid))
                     out["server_rss_mb"] = round(psutil.Process(ui.pid).memory_info().rss / 2**20, 1)
+                    out["model_kept_s"] = kept(data)  # what the warm start maps back
             finally:
                 ui.terminate()
                 ui.wait(30)
+        for kind in ("model", "parts"):  # what is kept beside the store, against the store
+            out[f"kept_{kind}_mb"] = mb(data / "cinema", kind)
+        out["store_mb"] = mb(data / "events")
         size, parse = chrome_trace(data, Path(tmp) / "trace.json")
         out["chrome_trace_mb"] = round(size / 2**20, 1)
         out["chrome_trace_json_load_s"] = round(parse, 1)

@@ -1,35 +1,49 @@
-"""A finished run's model kept beside the store, so the cinema reads a run only once.
+"""A finished run's model kept beside the store, mapped back at once by the next server.
 
 Reading a big run into its :class:`~elixirscope.visualization.runmodel.RunModel`
-decodes every event (minutes at ten million); its columns and lists are small
-next to that. :func:`save` writes them under ``<data_dir>/cinema/`` (NumPy
-arrays, and JSON for the rest: nothing is unpickled) with the run's event
-count and last time; :func:`load` gives them back while those still match, and
-None otherwise (or when anything is unreadable: the run is then read again).
-Only finished runs are kept: a recording run changes under the reader.
+decodes every event, and merging its shards' parts (``visualization.runparts``)
+sorts every call: seconds at ten million events. :func:`save` keeps the model
+under ``<data_dir>/cinema/<run>/model/`` with the run's event count and last
+time: its columns, and the per-(lane, depth) groups a window is searched in, as
+plain NumPy arrays (a group's arrays are slices of one file per field), the
+rest as JSON; nothing is unpickled. :func:`load` maps the arrays
+(``mmap_mode='r'``) instead of reading them: a kept model of millions of calls is
+back in milliseconds, its pages read as windows touch them, and no group is
+sorted again. It gives None when the run changed since (or anything is
+unreadable: the run is then read again). Only finished runs are kept: a
+recording run changes under the reader.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from elixirscope.visualization.runmodel import Lane, Mark, Message, RunModel, finish
+from elixirscope.store.sidefiles import write_directory
+from elixirscope.visualization.runmodel import Group, Lane, Mark, Message, RunModel
 
-__all__ = ["CACHE_DIR", "load", "save"]
+__all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
-FORMAT = 1
+MODEL_DIR = "model"
+FORMAT = 2
+"""Bumped when the saved layout changes: a model kept in an older one is read again."""
+
 COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")
+GROUP_FIELDS = ("rows", "starts", "ends", "reach", "functions", "longest_first", "lengths_desc")
+"""The group fields of one row per call; ``errors_before`` has one more per group."""
+
+
+def _run_dir(data_dir: str | os.PathLike[str], run_id: str) -> Path:
+    return Path(data_dir).expanduser() / CACHE_DIR / run_id
 
 
 def _where(data_dir: str | os.PathLike[str], run_id: str) -> Path:
-    return Path(data_dir).expanduser() / CACHE_DIR / run_id
+    return _run_dir(data_dir, run_id) / MODEL_DIR
 
 
 def _key(events: int, last_ts: int | None) -> str:
@@ -41,9 +55,8 @@ def save(
 ) -> bool:
     """Keep ``model`` (of a run holding ``events`` up to ``last_ts``); False if it could
     not be written (a read-only data dir): the next reader reads the run again."""
-    where = _where(data_dir, model.run_id)
-    meta = {
-        "key": _key(events, last_ts),
+    groups = list(model.groups.items())
+    lists = {
         "run_id": model.run_id,
         "first_ts": model.first_ts,
         "last_ts": model.last_ts,
@@ -63,53 +76,96 @@ def save(
         "tree": model.tree,
         "requests": model.requests,
         "queries": model.queries,
+        "groups": [list(key) for key, _ in groups],
     }
+
+    def fill(tmp: Path) -> None:
+        for name in COLUMNS:
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(model, name)))
+        sizes = [len(g.rows) for _, g in groups]
+        np.save(tmp / "group_offsets.npy", np.cumsum([0, *sizes], dtype=np.int64))
+        for name in (*GROUP_FIELDS, "errors_before"):
+            values = [getattr(g, name) for _, g in groups]
+            np.save(tmp / f"group_{name}.npy", np.concatenate(values) if values else np.zeros(0))
+        (tmp / "model.json").write_text(json.dumps(lists))
+        (tmp / "key").write_text(_key(events, last_ts))  # last: a model without it is not kept
+
+    kept = write_directory(_where(data_dir, model.run_id), fill)
+    if kept:  # the single-file model of the first format, if any, is of no more use
+        for old in ("columns.npz", "model.json"):
+            try:
+                (_run_dir(data_dir, model.run_id) / old).unlink()
+            except OSError:
+                pass
+    return kept
+
+
+def is_kept(
+    data_dir: str | os.PathLike[str], run_id: str, events: int, last_ts: int | None
+) -> bool:
+    """Whether a model of ``run_id`` is kept for this many events up to ``last_ts`` (only
+    its key read: whoever wants the model :func:`load` s it)."""
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        for name, write in (
-            (
-                "columns.npz",
-                lambda f: np.savez_compressed(f, **{c: getattr(model, c) for c in COLUMNS}),
-            ),
-            ("model.json", lambda f: f.write(json.dumps(meta).encode())),
-        ):
-            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as out:
-                write(out)
-            os.replace(tmp, where / name)
+        return (_where(data_dir, run_id) / "key").read_text() == _key(events, last_ts)
     except OSError:
         return False
-    return True
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """The array of ``path`` mapped, not read (read at once when empty: nothing to map)."""
+    try:
+        return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+    except ValueError:
+        return np.load(path, allow_pickle=False)
 
 
 def load(
     data_dir: str | os.PathLike[str], run_id: str, events: int, last_ts: int | None
 ) -> RunModel | None:
-    """The kept model of ``run_id`` if it was kept for this many events up to ``last_ts``."""
+    """The kept model of ``run_id`` if it was kept for this many events up to ``last_ts``
+    (its arrays mapped read-only)."""
     where = _where(data_dir, run_id)
+    if not is_kept(data_dir, run_id, events, last_ts):
+        return None
     try:
         meta: dict[str, Any] = json.loads((where / "model.json").read_text())
-        if meta.get("key") != _key(events, last_ts):
+        columns = {c: _mapped(where / f"{c}.npy") for c in COLUMNS}
+        offsets = np.load(where / "group_offsets.npy", allow_pickle=False)
+        fields = {f: _mapped(where / f"group_{f}.npy") for f in GROUP_FIELDS}
+        errors = _mapped(where / "group_errors_before.npy")
+        keys = [(int(lane), int(depth)) for lane, depth in meta["groups"]]
+        calls = len(columns["start"])
+        if len(offsets) != len(keys) + 1 or int(offsets[-1]) != calls:
             return None
-        with np.load(where / "columns.npz", allow_pickle=False) as arrays:
-            columns = {c: arrays[c] for c in COLUMNS}
-    except (OSError, ValueError, KeyError):
+        if any(len(v) != calls for v in (*columns.values(), *fields.values())):
+            return None
+        if len(errors) != calls + len(keys):
+            return None
+        groups: dict[tuple[int, int], Group] = {}
+        for i, key in enumerate(keys):
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            groups[key] = Group(
+                errors_before=errors[a + i : b + i + 1],
+                **{f: v[a:b] for f, v in fields.items()},
+            )
+        marks = [Mark(*m) for m in meta["marks"]]
+        return RunModel(
+            run_id=meta["run_id"],
+            first_ts=meta["first_ts"],
+            last_ts=meta["last_ts"],
+            events=meta["events"],
+            lanes=[Lane(*lane) for lane in meta["lanes"]],
+            functions=meta["functions"],
+            chains=meta["chains"],
+            marks=marks,
+            messages=[Message(*m) for m in meta["messages"]],
+            actors=meta["actors"],
+            tree=meta["tree"],
+            requests=meta["requests"],
+            queries=meta["queries"],
+            groups=groups,
+            mark_times=np.asarray([m.ts for m in marks], dtype=np.int64),
+            **columns,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    model = RunModel(
-        run_id=meta["run_id"],
-        first_ts=meta["first_ts"],
-        last_ts=meta["last_ts"],
-        events=meta["events"],
-        lanes=[Lane(*lane) for lane in meta["lanes"]],
-        functions=meta["functions"],
-        chains=meta["chains"],
-        marks=[Mark(*m) for m in meta["marks"]],
-        messages=[Message(*m) for m in meta["messages"]],
-        actors=meta["actors"],
-        tree=meta["tree"],
-        requests=meta["requests"],
-        queries=meta["queries"],
-        **columns,
-    )
-    finish(model)
-    return model

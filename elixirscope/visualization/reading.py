@@ -7,7 +7,10 @@ read so far (the first after a tenth of a second, then at most every
 ``snapshot_every_s``, or four times as long as the last merge took: merging
 costs at most a fifth of the reading), so a browser that opens the run while it
 is read is answered at once. Its :meth:`~RunReading.progress` says how much is
-read and which spans of time.
+read and which spans of time. A finished run whose model was kept by an earlier
+reading (``visualization.modelcache``) is not read: its model is mapped back whole
+at once (read ahead, there is nothing to do); parts kept from before are shown as
+they load, as chunks read are.
 
 At the end, a reading nobody :meth:`~RunReading.want` s has only brought the
 shards' parts up to date (as the daemon's Visualization layer and ``elixirscope
@@ -207,13 +210,23 @@ class RunReading:
         from elixirscope.visualization import modelcache
         from elixirscope.visualization.runparts import PartReader, model_of, shard_part
 
-        if self.finished and self._wanted.is_set():  # kept models only for whoever wants one
+        if self.finished and modelcache.is_kept(
+            self.data_dir, self.run_id, self.events, self.last_ts
+        ):  # mapped back in milliseconds: nothing to read, nothing to merge
+            with self._published:
+                if not self._wanted.is_set():  # read ahead: a reading that wants it maps it
+                    self._unwanted = True
+                    return False
             kept = modelcache.load(self.data_dir, self.run_id, self.events, self.last_ts)
             if kept is not None:
-                self._publish(kept)
+                with self._published:  # whole at once: no view answers it as partial
+                    self.model = kept
+                    self._complete.set()
+                    self._published.notify_all()
                 return False
         with EventStore.open(self.data_dir, readonly=True) as store:
-            for path, version in sorted(store.shard_versions().items()):
+            shards = sorted(store.shard_versions().items())
+            for at, (path, version) in enumerate(shards, 1):
                 reader = PartReader()
                 self._reader = reader
                 part = shard_part(
@@ -227,6 +240,8 @@ class RunReading:
                 )
                 self._parts.append(part)
                 self._reader = None
+                if at < len(shards) and self._wanted.is_set():
+                    self._between_chunks()  # parts kept from before: shown as the rest loads
         with self._published:
             if not self._wanted.is_set():
                 self._unwanted = True

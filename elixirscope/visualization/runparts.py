@@ -12,7 +12,8 @@ again, one that only grew (chunks added, nothing pruned) is read from its new
 chunks only and its part extended, any other change reads it again.
 
 :func:`model_of` merges parts into the model, pairing as a reader of the whole
-run in time order pairs (``runmodel.read_run``, which it equals): an end with
+run in time order would pair (the tests hold it to such a reader,
+``tests/visualization/reference_model.py``): an end with
 the entry of the same producer and call id before it, a call's caller the open
 call its ``parent_id`` names, so a call whose entry and end are in different
 shards is paired like any other.
@@ -577,7 +578,7 @@ def _replay(
     call_open: Callable[[str, int, int, int], int],
 ) -> None:
     """The marks, messages, actors, tree, requests and queries of the records, in the
-    order of time (as ``runmodel._build`` draws them)."""
+    order of time (as a reader of the whole run draws them)."""
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []

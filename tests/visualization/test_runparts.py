@@ -13,15 +13,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parts_recordings import RUN, batches, store_of
+from reference_model import build
 
 from elixirscope.store import EventStore
 from elixirscope.visualization import runparts
-from elixirscope.visualization.runmodel import RunModel, _build
+from elixirscope.visualization.runmodel import RunModel
 
 
 def whole(data: Path, run: str = RUN) -> RunModel:
     with EventStore.open(data, readonly=True) as store:
-        return _build(run, store.stream(run=run))
+        return build(run, store.stream(run=run))
 
 
 def merged(data: Path, run: str = RUN, save: bool = True) -> tuple[RunModel, list]:

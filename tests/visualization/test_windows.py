@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_model import build
 
 from elixirscope.contracts.trace import FunctionEntry, FunctionExit
 from elixirscope.store._events import StoredEvent
-from elixirscope.visualization.runmodel import _build
 from elixirscope.visualization.windows import DIRECT, timeline_window
 
 T0 = 1_700_000_000_000_000_000
@@ -44,7 +44,7 @@ def recorded(steps: list[tuple[bool, int]], threads: int) -> list[StoredEvent]:
 )
 def test_a_window_never_holds_more_than_its_limit(steps, threads, limit, px, cut, direct):
     """Both ways of summarising: call by call, and (``direct`` 0) by binary search."""
-    model = _build("r", recorded(steps, threads))
+    model = build("r", recorded(steps, threads))
     span = max(1, model.last_ts - model.first_ts)
     a, b = sorted(cut)
     t0 = model.first_ts + int(a * span)
@@ -63,7 +63,7 @@ def test_a_window_never_holds_more_than_its_limit(steps, threads, limit, px, cut
 
 
 def test_a_stack_deeper_than_the_limit_keeps_its_shallowest_levels():
-    model = _build("r", recorded([(True, 10)] * 50, 1))
+    model = build("r", recorded([(True, 10)] * 50, 1))
     got = timeline_window(model, model.first_ts, model.last_ts, px=100, limit=10)
     assert len(got["slices"]) + len(got["summaries"]) == 10
     assert got["deepest_shown"] == 9 and got["calls_left_out"] == 40

@@ -1,0 +1,371 @@
+"""The reference the cinema's model is held to: run ``run_id`` read whole, in the order
+of time, event by event (``visualization.runparts`` builds the model shard by shard;
+its property tests say the two are equal). Only the tests read runs this way."""
+
+from __future__ import annotations
+
+import os
+from array import array
+from typing import Any
+
+import numpy as np
+
+from elixirscope.contracts.trace import (
+    DatabaseQuery,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    HttpCall,
+    MessageReceive,
+    MessageSend,
+    ProcessExit,
+    ProcessRestart,
+    ProcessSpawn,
+    RequestEnd,
+    RequestStart,
+    StateChange,
+    ThreadStart,
+)
+from elixirscope.visualization.runmodel import (
+    PROGRAM,
+    Lane,
+    Mark,
+    Message,
+    RunModel,
+    _short,
+    finish,
+)
+
+
+def read_run(data_dir: str | os.PathLike[str], run_id: str) -> RunModel:
+    """Read run ``run_id`` (a whole id) of ``data_dir`` into a :class:`RunModel`."""
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        return build(run_id, store.stream(run=run_id))
+
+
+def build(run_id: str, stored: Any) -> RunModel:
+    lanes: dict[tuple[str, int], Lane] = {}
+    thread_names: dict[tuple[str, int], str] = {}
+    functions: dict[str, int] = {}
+    chains: dict[str | None, int] = {None: 0}
+    # (producer, call id) -> row, of the calls still open: a call's callees and its end
+    # come while it is open, so the map holds a stack's worth, not the run
+    rows: dict[tuple[str, int], int] = {}
+    start = array("q")
+    end = array("q")
+    lane_col = array("i")
+    depth = array("i")
+    fn_col = array("i")
+    chain_col = array("i")
+    parent = array("q")
+    status = array("b")
+    call_ids = array("q")
+    marks: list[Mark] = []
+    sends: dict[str, Message] = {}
+    messages: list[Message] = []
+    actors: dict[str, None] = {}
+    tree: dict[str, dict[str, Any]] = {}
+    requests: dict[tuple[str, int], dict[str, Any]] = {}
+    queries: list[dict[str, Any]] = []
+    first_ts = last_ts = 0
+    count = 0
+
+    def lane_of(producer: str, pid: int, thread: int) -> int:
+        key = (producer, thread)
+        found = lanes.get(key)
+        if found is None:
+            name = thread_names.get(key) or f"thread {thread}"
+            found = lanes[key] = Lane(len(lanes), producer, pid, thread, name)
+        return found.index
+
+    def node(path: str, supervisor: str | None) -> dict[str, Any]:
+        entry = tree.get(path)
+        if entry is None:
+            entry = tree[path] = {
+                "path": path,
+                "supervisor": supervisor,
+                "restarts": 0,
+                "exits": 0,
+                "last_reason": None,
+                "alive": True,
+            }
+        elif supervisor and not entry["supervisor"]:
+            entry["supervisor"] = supervisor
+        return entry
+
+    # the hot path (a call's entry and end) with its lookups bound once
+    lane_index: dict[tuple[str, int], int] = {}
+    add_start, add_end, add_lane = start.append, end.append, lane_col.append
+    add_depth, add_fn, add_chain = depth.append, fn_col.append, chain_col.append
+    add_parent, add_status, add_id = parent.append, status.append, call_ids.append
+    open_row, close_row = rows.get, rows.pop
+    function_of, chain_of, lane_at = functions.get, chains.get, lane_index.get
+    for se in stored:
+        ev = se.event
+        count += 1
+        ts = ev.ts
+        if ts > last_ts:
+            last_ts = ts
+        if count == 1 or ts < first_ts:  # the store reads in order of time: the first
+            first_ts = ts
+        kind = type(ev)
+        producer = se.producer
+        if kind is FunctionEntry:
+            call = ev.id
+            row = len(start)
+            rows[(producer, call)] = row
+            up = open_row((producer, ev.parent_id), -1) if ev.parent_id else -1
+            add_start(ts)
+            add_end(-1)
+            key = (producer, ev.thread)
+            lane = lane_at(key)
+            if lane is None:
+                lane = lane_index[key] = lane_of(producer, se.pid, ev.thread)
+            add_lane(lane)
+            add_depth(depth[up] + 1 if up >= 0 else 0)
+            fn = function_of(ev.function)
+            if fn is None:
+                fn = functions[ev.function] = len(functions)
+            add_fn(fn)
+            chain = chain_of(ev.correlation_id)
+            if chain is None:
+                chain = chains[ev.correlation_id] = len(chains)
+            add_chain(chain)
+            add_parent(up)
+            add_status(2)
+            add_id(call)
+        elif kind is FunctionExit or kind is FunctionError:
+            row = close_row((producer, ev.call_id), -1)
+            if row >= 0:
+                end[row] = ts
+                status[row] = 1 if kind is FunctionError else 0
+            if kind is FunctionError:
+                marks.append(
+                    Mark(
+                        "error",
+                        ts,
+                        lane_of(producer, se.pid, ev.thread),
+                        None,
+                        f"{ev.function} raised {ev.exc_type}: {_short(ev.message, 80)}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+        elif kind is ThreadStart:
+            thread_names[(producer, ev.thread)] = ev.name
+            found = lanes.get((producer, ev.thread))
+            if found is not None:
+                found.name = ev.name
+        elif kind is StateChange:
+            actors.setdefault(ev.actor, None)
+            lane = lane_of(producer, se.pid, ev.thread)
+            label = f"{ev.actor}.{ev.callback}" + (
+                f"({_short(ev.message, 60)})" if ev.message else ""
+            )
+            if ev.error:
+                marks.append(
+                    Mark(
+                        "crash",
+                        ts,
+                        lane,
+                        ev.actor,
+                        f"{ev.actor} crashed in {ev.callback}: {ev.error}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+            else:
+                marks.append(
+                    Mark("state", ts, lane, ev.actor, label, producer, ev.id, ev.correlation_id)
+                )
+        elif kind is MessageSend:
+            sender = ev.sender or PROGRAM
+            actors.setdefault(sender, None)
+            msg = Message(
+                ev.message_id,
+                sender,
+                ev.target,
+                _short(ev.message, 80),
+                ts,
+                None,
+                ev.correlation_id,
+            )
+            sends[ev.message_id] = msg
+            messages.append(msg)
+        elif kind is MessageReceive:
+            actors.setdefault(ev.actor, None)
+            sent = sends.get(ev.message_id)
+            if sent is not None:
+                sent.target = ev.actor
+                sent.receive_ts = ts
+        elif kind in (ProcessSpawn, ProcessExit, ProcessRestart):
+            entry = node(ev.path, ev.supervisor)
+            if ev.supervisor:
+                node(ev.supervisor, None)
+            lane = lane_of(producer, se.pid, ev.thread)
+            if kind is ProcessSpawn:
+                entry["alive"] = True
+                marks.append(
+                    Mark("spawn", ts, lane, ev.path, f"spawn {ev.path}", producer, ev.id, None)
+                )
+            elif kind is ProcessExit:
+                entry["exits"] += 1
+                entry["alive"] = False
+                entry["last_reason"] = _short(ev.reason, 200)
+                marks.append(
+                    Mark(
+                        "exit",
+                        ts,
+                        lane,
+                        ev.path,
+                        f"{ev.path} exited: {_short(ev.reason, 100)}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+            else:
+                entry["restarts"] += 1
+                entry["alive"] = True
+                marks.append(
+                    Mark(
+                        "restart",
+                        ts,
+                        lane,
+                        ev.path,
+                        f"{ev.supervisor or 'supervisor'} restarted {ev.path}",
+                        producer,
+                        ev.id,
+                        ev.correlation_id,
+                    )
+                )
+        elif kind is RequestStart:
+            lane = lane_of(producer, se.pid, ev.thread)
+            requests[(producer, ev.id)] = {
+                "id": f"{producer}/{ev.id}",
+                "method": ev.method,
+                "path": ev.path,
+                "protocol": ev.protocol,
+                "start": ts,
+                "end": None,
+                "status": 0,
+                "route": None,
+                "chain": ev.correlation_id,
+                "lane": lane,
+                "error": None,
+                "trace_id": ev.trace_id,
+                "call_row": rows.get((producer, ev.parent_id), -1),  # its handler's call
+            }
+            marks.append(
+                Mark(
+                    "request",
+                    ts,
+                    lane,
+                    None,
+                    f"{ev.method} {ev.path}",
+                    producer,
+                    ev.id,
+                    ev.correlation_id,
+                )
+            )
+        elif kind is RequestEnd:
+            req = requests.get((producer, ev.request_id))
+            if req is not None:
+                req.update(end=ts, status=ev.status, route=ev.route)
+                if ev.exc_type:
+                    req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
+        elif kind is DatabaseQuery or kind is HttpCall:
+            lane = lane_of(producer, se.pid, ev.thread)
+            began = ts - max(0, ev.duration_ns)
+            if kind is DatabaseQuery:
+                text = ev.statement
+                queries.append(
+                    {
+                        "kind": "query",
+                        "start": began,
+                        "end": ts,
+                        "statement": _short(text, 400),
+                        "parameters": _short(ev.parameters, 200) or None,
+                        "rows": ev.rows,
+                        "error": ev.error,
+                        "chain": ev.correlation_id,
+                        "system": ev.system,
+                        "lane": lane,
+                    }
+                )
+                label = _short(text, 80)
+            else:
+                queries.append(
+                    {
+                        "kind": "http",
+                        "start": began,
+                        "end": ts,
+                        "statement": f"{ev.method} {_short(ev.url, 300)}",
+                        "parameters": None,
+                        "rows": ev.status,
+                        "error": ev.error,
+                        "chain": ev.correlation_id,
+                        "system": ev.library,
+                        "lane": lane,
+                    }
+                )
+                label = f"{ev.method} {_short(ev.url, 80)}"
+            marks.append(
+                Mark(
+                    "query" if kind is DatabaseQuery else "http",
+                    ts,
+                    lane,
+                    None,
+                    label,
+                    producer,
+                    ev.id,
+                    ev.correlation_id,
+                )
+            )
+
+    chain_names: list[str | None] = [None] * len(chains)
+    for name, i in chains.items():
+        chain_names[i] = name
+    function_names = [""] * len(functions)
+    for name, i in functions.items():
+        function_names[i] = name
+    marks.sort(key=lambda m: m.ts)
+    model = RunModel(
+        run_id=run_id,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        events=count,
+        lanes=sorted(lanes.values(), key=lambda lane: lane.index),
+        functions=function_names,
+        chains=chain_names,
+        start=_column(start, np.int64),
+        end=_column(end, np.int64),
+        lane=_column(lane_col, np.int32),
+        depth=_column(depth, np.int32),
+        function=_column(fn_col, np.int32),
+        chain=_column(chain_col, np.int32),
+        parent=_column(parent, np.int64),
+        status=_column(status, np.int8),
+        call_ids=_column(call_ids, np.int64),
+        marks=marks,
+        messages=messages,
+        actors=list(actors),
+        tree=tree,
+        requests=sorted(requests.values(), key=lambda r: r["start"]),
+        queries=queries,
+    )
+    running = model.end < 0  # still running when read: drawn to the run's last event
+    model.end[running] = np.maximum(model.start[running], last_ts)
+    finish(model)
+    return model
+
+
+def _column(values: array, dtype: Any) -> np.ndarray:
+    """An array's items as a NumPy column of its own (the array's memory is let go)."""
+    return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
+
+
