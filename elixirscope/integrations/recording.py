@@ -222,7 +222,8 @@ class RequestRecording:
                 self.tracestate = _echoable(headers.get("tracestate"))
             if cid is None:
                 cid = self.trace_id or tracecontext.new_trace_id()
-            if self.trace_id is None:
+                self.trace_id = cid  # a trace id, the caller's or a fresh one
+            elif self.trace_id is None:
                 self.trace_id = tracecontext.trace_id_for(cid)
             self.correlation_id = cid
             self.span_id = tracecontext.new_span_id()

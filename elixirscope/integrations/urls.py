@@ -31,6 +31,8 @@ def path_text(raw: bytes | str) -> str:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = raw.decode("utf-8", "backslashreplace")
+    elif raw.isascii():
+        text = raw
     else:
         text = raw.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
     return _cut(text)
