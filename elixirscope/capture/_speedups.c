@@ -3032,6 +3032,44 @@ static PyTypeObject HooksType = {
     .tp_doc = "The __elixirscope__ hooks (C); see hooks.py for the contract.",
 };
 
+/* ------------------------------------------------------------------ stack walks */
+
+/* The database integrations' issuing line (integrations.db_common.issuing_frame):
+ * from `frame` outwards, the first frame whose code `places` does not know as a
+ * library's. `places` maps id(code) -> (code, None) for a library's code and
+ * (code, place) for the program's. Returns (frame, entry or None), or None at the
+ * end of the stack; the caller judges an unknown frame and walks on from its f_back.
+ * A query's walk passes the same library frames every time: in C each costs a
+ * dict lookup, not an interpreted loop step. */
+static PyObject *Speedups_walk_known(PyObject *m, PyObject *args) {
+    PyObject *frame, *places;
+    if (!PyArg_ParseTuple(args, "OO!:walk_known", &frame, &PyDict_Type, &places)) return NULL;
+    if (frame == Py_None) Py_RETURN_NONE;
+    if (!PyFrame_Check(frame)) {
+        PyErr_Format(PyExc_TypeError, "Expected a frame, got `%s` - at `walk_known(frame)`",
+                     Py_TYPE(frame)->tp_name);
+        return NULL;
+    }
+    Py_INCREF(frame);
+    for (;;) {
+        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+        PyObject *key = PyLong_FromVoidPtr(code);
+        if (!key) { Py_DECREF(code); Py_DECREF(frame); return NULL; }
+        PyObject *entry = PyDict_GetItemWithError(places, key);
+        Py_DECREF(key);
+        if (!entry && PyErr_Occurred()) { Py_DECREF(code); Py_DECREF(frame); return NULL; }
+        int library = entry && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 &&
+                      PyTuple_GET_ITEM(entry, 0) == (PyObject *)code &&
+                      PyTuple_GET_ITEM(entry, 1) == Py_None;
+        Py_DECREF(code);
+        if (!library) return Py_BuildValue("(NO)", frame, entry ? entry : Py_None);
+        PyFrameObject *back = PyFrame_GetBack((PyFrameObject *)frame);
+        Py_DECREF(frame);
+        if (!back) Py_RETURN_NONE;
+        frame = (PyObject *)back;
+    }
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef module_methods[] = {
@@ -3041,6 +3079,9 @@ static PyMethodDef module_methods[] = {
      "The flags set_redaction last set."},
     {"secret_trigger", (PyCFunction)Speedups_secret_trigger, METH_O,
      "True where a built-in redaction processor could find something, else None."},
+    {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
+     "walk_known(frame, places): the first frame outwards whose code is not a known "
+     "library's, with its entry in places (or None); None at the stack's end."},
     {NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",

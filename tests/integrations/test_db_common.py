@@ -43,7 +43,10 @@ def test_parameters_are_redacted_to_their_shape_by_default() -> None:
 
 def test_values_go_through_the_redaction_rules_and_none_leaves_them_out(mode) -> None:
     db_common.set_parameter_mode("values")
-    assert db_common.parameters_text({"name": "ada", "password": "x"}) == "{'name': 'ada', 'password': <redacted>}"
+    assert (
+        db_common.parameters_text({"name": "ada", "password": "x"})
+        == "{'name': 'ada', 'password': <redacted>}"
+    )
     assert db_common.parameters_text(("Bearer abc.def",)) == "('Bearer <redacted>',)"
     assert db_common.parameters_text((4111111111111111,)) == "('<redacted>',)"
     db_common.set_parameter_mode("none")
@@ -79,7 +82,9 @@ def test_what_a_transaction_statement_is(sql: str, action: str | None) -> None:
 
 
 def test_statements_are_bounded_and_scrubbed() -> None:
-    assert db_common.statement_text("SELECT * FROM t WHERE password = 'hunter2'").count("hunter2") == 0
+    assert (
+        db_common.statement_text("SELECT * FROM t WHERE password = 'hunter2'").count("hunter2") == 0
+    )
     long = "SELECT " + "x, " * 5000
     assert len(db_common.statement_text(long)) == db_common.MAX_STATEMENT_CHARS + 1
     assert db_common.statement_text(b"SELECT 1") == "SELECT 1"
@@ -91,7 +96,9 @@ def test_a_failing_recording_is_counted_never_raised() -> None:
             raise RuntimeError("ring gone")
 
     before = db_common.STATS["errors"]
-    db_common.emit_query(Broken(), db_common.QueryTimer(), "sqlite3", "sqlite", None, "SELECT 1", None)
+    db_common.emit_query(
+        Broken(), db_common.QueryTimer(), "sqlite3", "sqlite", None, "SELECT 1", None
+    )
     db_common.emit_transaction(Broken(), None, "sqlite3", "sqlite", None, "begin")
     assert db_common.STATS["errors"] == before + 2
     assert db_common.STATS["last_error"] == "RuntimeError: ring gone"
@@ -100,17 +107,48 @@ def test_a_failing_recording_is_counted_never_raised() -> None:
 def test_the_events_round_trip_through_a_batch_and_read_as_text() -> None:
     envelope = (1, 2, 3, "cid", 0)
     events = [
-        ("query", *envelope, "sqlite", "app.db", "SELECT ?", "(<redacted>,)", 1500, 2, "/a/app.py", 7,
-         "app.load", None, "sqlite3", 0),
-        ("tx", *envelope, "postgresql", None, "rollback", 0, None, 0, None, "OperationalError: gone",
-         "psycopg"),
+        (
+            "query",
+            *envelope,
+            "sqlite",
+            "app.db",
+            "SELECT ?",
+            "(<redacted>,)",
+            1500,
+            2,
+            "/a/app.py",
+            7,
+            "app.load",
+            None,
+            "sqlite3",
+            0,
+        ),
+        (
+            "tx",
+            *envelope,
+            "postgresql",
+            None,
+            "rollback",
+            0,
+            None,
+            0,
+            None,
+            "OperationalError: gone",
+            "psycopg",
+        ),
         ("pub", *envelope, "p1", "news", "pub", "'hello'"),
         ("deliver", *envelope, "p1", "news", "ActorAddr-/A~b", True),
     ]
-    frame = encode_batch(node="n", pid=1, program="p", producer="n:1:0", seq=1, sent_ts=0,
-                         dropped=0, events=events)
+    frame = encode_batch(
+        node="n", pid=1, program="p", producer="n:1:0", seq=1, sent_ts=0, dropped=0, events=events
+    )
     got = decode_batch(frame).events
-    assert [type(e) for e in got] == [DatabaseQuery, DatabaseTransaction, PubSubPublish, PubSubDelivery]
+    assert [type(e) for e in got] == [
+        DatabaseQuery,
+        DatabaseTransaction,
+        PubSubPublish,
+        PubSubDelivery,
+    ]
     assert [describe(e) for e in got] == [
         "query sqlite(app.db): SELECT ?  (<redacted>,) -> 2 rows  [1.5 µs]  …/a/app.py:7",
         "tx rollback postgresql !! OperationalError: gone",
@@ -195,3 +233,45 @@ def test_a_program_function_equal_to_a_library_one_is_still_the_program() -> Non
         2,
         "elixirscope_test_program.issue",
     )
+
+
+def test_the_c_walk_stops_where_the_python_walk_does():
+    """``_speedups.walk_known`` and ``db_common._walk_known``: the first frame outwards
+    not known as a library's, with its entry, for every choice of known frames."""
+    import itertools
+    import sys
+
+    from elixirscope.capture import _select
+
+    speedups = _select.speedups()
+    if speedups is None:
+        pytest.skip("C accelerator not built")
+
+    def depth(n, then):
+        return depth(n - 1, then) if n else then(sys._getframe())
+
+    frames = depth(5, _chain)
+    codes = [f.f_code for f in frames]
+    for marks in itertools.product((None, "lib", "prog"), repeat=4):
+        places = {}
+        for code, mark in zip(codes, marks, strict=False):
+            if mark == "lib":
+                places[id(code)] = (code, None)
+            elif mark == "prog":
+                places[id(code)] = (code, ("file", "name"))
+        assert speedups.walk_known(frames[0], places) == db_common._walk_known(frames[0], places)
+    library = {id(code): (code, None) for code in codes}
+    outer = frames[-1].f_back
+    expected = db_common._walk_known(frames[0], library)
+    assert speedups.walk_known(frames[0], library) == expected
+    assert expected[0] is outer or (outer is None and expected is None)
+    with pytest.raises(TypeError, match="Expected a frame"):
+        speedups.walk_known("not a frame", {})
+
+
+def _chain(frame):
+    out = []
+    while frame is not None and len(out) < 6:
+        out.append(frame)
+        frame = frame.f_back
+    return out
