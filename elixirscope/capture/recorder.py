@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from elixirscope.capture import _select
-from elixirscope.capture.context import current_call_id, current_correlation_id
+from elixirscope.capture import context as _context
 from elixirscope.capture.hlc import PyHLC
 from elixirscope.capture.ring import PyRingBuffer, check_capacity, check_policy, check_timeout
 
@@ -97,8 +97,8 @@ class Recorder:
                 rid,
                 self.clock.now(),
                 _get_ident(),
-                current_correlation_id(),
-                current_call_id(),
+                _context._current_correlation_id(),  # what current_correlation_id() calls
+                _context._current_call_id(),  # and current_call_id(): one call less each
                 *fields,
             )
         )
@@ -113,8 +113,8 @@ class Recorder:
             self.next_id(),
             self.clock.now(),
             _get_ident(),
-            current_correlation_id(),
-            current_call_id(),
+            _context._current_correlation_id(),
+            _context._current_call_id(),
         )
 
     def __repr__(self) -> str:
