@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["AnswerStream"]
+__all__ = ["AnswerStream", "follow"]
 
 
 class AnswerStream:
@@ -72,3 +73,24 @@ class AnswerStream:
                 out["report"] = self._report
                 out["error"] = self._error
         return out
+
+
+def follow(
+    read: Callable[[dict[str, Any]], dict[str, Any]], stream: str, *, context: bool = False
+) -> Iterator[tuple[str, Any]]:
+    """A client's side: ``read(params)`` asks for ``explain_read`` (the daemon's AI layer
+    waits there until there is text or the end); yields ``("context", text)`` once if
+    asked, ``("text", piece)`` as pieces come, then ``("end", last_answer)``, whose
+    ``report`` or ``error`` says how the explanation ended."""
+    offset = 0
+    while True:
+        part = read({"stream": stream, "offset": offset, "context": context})
+        if context and part.get("context") is not None:
+            yield "context", part["context"]
+            context = False
+        if part["text"]:
+            yield "text", part["text"]
+        offset = part["offset"]
+        if part["done"]:
+            yield "end", part
+            return

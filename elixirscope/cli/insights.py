@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from elixirscope.ai.answer_stream import follow
 from elixirscope.cli.exits import EXIT_OK, EXIT_USAGE, CommandError
 from elixirscope.cli.reading import _answer, _data_dir, _from_daemon, _print, _source_arguments
 
@@ -109,23 +110,20 @@ def _explain_streamed(args: Any, params: dict[str, Any]) -> int:
     """Ask the daemon's AI layer, printing the answer as it is written there (one
     ``explain_read`` after another), then who answered on stderr."""
     stream = _from_daemon(args, "explain", {**params, "stream": True}, layer="ai")["stream"]
-    offset, context, shown = 0, bool(args.show_context), ""
-    while True:
-        part = _from_daemon(
-            args,
-            "explain_read",
-            {"stream": stream, "offset": offset, "context": context},
-            layer="ai",
-        )
-        if context and part.get("context") is not None:
-            _show(part["context"] + "\n\n")
-            context = False
-        if part["text"]:
-            _show(part["text"])
-            shown += part["text"]
-        offset = part["offset"]
-        if part["done"]:
-            break
+    shown, part = "", {}
+    pieces = follow(
+        lambda read: _from_daemon(args, "explain_read", read, layer="ai"),
+        stream,
+        context=bool(args.show_context),
+    )
+    for kind, value in pieces:
+        if kind == "context":
+            _show(value + "\n\n")
+        elif kind == "text":
+            _show(value)
+            shown += value
+        else:
+            part = value
     if shown and not shown.endswith("\n"):
         _show("\n")
     if part.get("error"):

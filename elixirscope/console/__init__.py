@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         key_problem = f"elixirscope console: {exc}"
     try:
         timeout = args.timeout if args.timeout is not None else _configured_timeout()
-        session = Session(args.connect, timeout=timeout, json_output=args.json, out=collected)
+        session = Session(
+            args.connect, timeout=timeout, json_output=args.json, out=collected, live=sys.stdout
+        )
     except EndpointError as exc:
         print(f"elixirscope console: --connect: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -24,7 +24,7 @@ from typing import Any, Self, TextIO
 
 import msgspec
 
-from elixirscope.contracts import Request, Response
+from elixirscope.contracts import Request, Response, new_id
 from elixirscope.transport import BadResponse, KeyRefused, RequestClient, RequestTimeout
 
 from .commands import LocalCommand, UsageError, help_text, parse
@@ -64,6 +64,7 @@ class Session:
         json_output: bool = False,
         out: TextIO | None = None,
         err: TextIO | None = None,
+        live: TextIO | None = None,
     ) -> None:
         self.client = RequestClient(endpoint, timeout=timeout)
         self.endpoint = self.client.endpoint
@@ -71,6 +72,9 @@ class Session:
         self.json_output = json_output
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.live = live or self.out
+        """Where text that comes piece by piece goes as it comes (an explanation), when
+        ``out`` collects a one-shot's answer to print it whole."""
         self.node: str | None = None
         """The daemon's node name, from its last ``status`` answer."""
         self.tree_paths: list[str] | None = None
@@ -114,6 +118,8 @@ class Session:
             self._print(self.key_problem, self.err)
             return EXIT_USAGE
         request = msgspec.structs.replace(request, timeout=self.timeout)
+        if request.operation == "explain" and not self.json_output:
+            return self._explain_streamed(request)
         try:
             response = self.client.request(request)
         except KeyboardInterrupt:
@@ -132,6 +138,56 @@ class Session:
             return EXIT_ERROR
         self._remember(renderer, response)
         return self._show(renderer, response)
+
+    def _explain_streamed(self, request: Request) -> int:
+        """``explain`` printed as the AI layer writes it (a language model's answer
+        takes seconds), as ``elixirscope explain --daemon`` does."""
+        from elixirscope.ai.answer_stream import follow
+
+        def ask(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+            response = self.client.request(
+                msgspec.structs.replace(request, id=new_id(), operation=operation, params=params)
+            )
+            if not response.ok or not isinstance(response.data, dict):
+                raise _Failed(response)
+            return response.data
+
+        shown = ""
+        try:
+            stream = ask("explain", {**request.params, "stream": True})["stream"]
+            for kind, value in follow(lambda read: ask("explain_read", read), stream):
+                if kind == "text":
+                    self.live.write(value)
+                    self.live.flush()
+                    shown += value
+                elif kind == "end":
+                    end = value
+        except _Failed as failed:
+            self._print(error_line(failed.response), self.err)
+            return EXIT_ERROR
+        except KeyRefused as exc:
+            self._print(str(exc), self.err)
+            return EXIT_ERROR
+        except RequestTimeout:
+            self._print(unreachable_message(self.endpoint, self.timeout), self.err)
+            return EXIT_UNREACHABLE
+        except BadResponse as exc:
+            self._print(
+                f"error {exc.code}: bad answer from {self.endpoint}: {exc.reason}", self.err
+            )
+            return EXIT_ERROR
+        if shown and not shown.endswith("\n"):
+            self._print("", self.live)
+        if end.get("error"):
+            cut = " (the answer above is cut there)" if shown else ""
+            self._print(f"error: {end['error']['message']}{cut}", self.err)
+            return EXIT_ERROR
+        report = end.get("report") or {}
+        if not shown and report.get("answer"):  # nothing was streamed (an offline answer)
+            self._print(report["answer"].rstrip("\n"), self.live)
+        if report.get("footer"):
+            self._print(report["footer"], self.err)
+        return EXIT_OK
 
     def _replay(self, target: str, change: int) -> int:
         """Start stepping through ``target``'s states (``self.stepper``)."""
@@ -238,6 +294,14 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.endpoint} node={self.node!r}>"
+
+
+class _Failed(Exception):
+    """A daemon's answer that is an error (or not the dict asked for)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(error_line(response))
+        self.response = response
 
 
 def tree_paths(data: object) -> list[str]:

@@ -171,19 +171,22 @@ def test_explain_through_the_daemon_prints_the_answer_as_it_comes(make_daemon, r
         finding = d.request("insights", to_layer="ai", run=run.id).data["findings"][0]["id"]
         argv = [sys.executable, "-m", "elixirscope", "explain", "--daemon", d.endpoint, "--keys",
                 str(d.keys_dir), "--run", run.id[:8], finding]
-        for failing in (False, True):
+        console = [sys.executable, "-m", "elixirscope", "console", "--connect", d.endpoint,
+                   "--keys", str(d.keys_dir), "--timeout", "60", "-c",
+                   f"explain {finding} run={run.id[:8]}"]
+        for command, failing in ((argv, False), (argv, True), (console, False), (console, True)):
             release.clear()
             fail["now"] = failing
-            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL) as cli:
+            with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, stdin=subprocess.DEVNULL) as cli:
                 assert cli.stdout.read(len("The callback ")) == "The callback "  # before the rest
                 release.set()
                 out, err = cli.communicate(timeout=120)
             if failing:
                 assert cli.returncode == 1 and out == "\n", err
-                assert err.startswith("elixirscope explain: ") and err.endswith(
-                    " (the answer above is cut there)\n")
+                assert err.startswith("elixirscope explain: " if command is argv else "error: ")
+                assert err.endswith(" (the answer above is cut there)\n")
             else:
                 assert cli.returncode == 0 and out == "holds its actor.\n", err
                 assert err.startswith("(openai gpt-4o-mini, 46 tokens, context ")
-        assert len(app.requests) == 2
+        assert len(app.requests) == 4
