@@ -8,11 +8,16 @@ project's functions get ``boundaries`` too while the budget allows.
 
 What it costs is :mod:`elixirscope.analysis.overhead`'s model: root calls ×
 root cost + nested calls × nested cost + batches written × batch cost + the
-fixed cost, in CPU time, with costs calibrated on this machine and calls
-counted in a recording, by caller and callee (a call whose caller the plan
-leaves out becomes a root; one whose caller is sampled is recorded as often
-as its caller), over the program's own time in that recording (its duration
-less what recording it cost, estimated the same way).
+integrations' events × event cost + the fixed cost, in CPU time, with costs
+calibrated on this machine and calls counted in a recording, by caller and
+callee (a call whose caller the plan leaves out becomes a root; one whose
+caller is sampled is recorded as often as its caller; one whose caller the
+integrations record whatever the plan, a web request's own call, is nested),
+over the program's own time in that recording (its duration less what
+recording it cost, estimated the same way). The integrations' events (a
+request's ``req``/``reqend``, its queries and transactions, actors' messages)
+and the batches the recording wrote are counted in it too: the events are a
+part of every plan's cost, whichever functions it records.
 The plan is built in steps — each function at ``boundaries``, then each
 handler raised to ``args`` — taken in order of their cost weighted by priority
 (a handler's step counts a quarter of its cost, an active function's half, a
@@ -38,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from elixirscope.analysis.overhead import (
+    ALWAYS_RECORDED_CALLS,
     Breakdown,
     Calibration,
     breakdown,
     call_cost_ns,
+    integration_events,
 )
 from elixirscope.analysis.project import GENSERVER_CALLBACKS, Project
 
@@ -82,6 +89,8 @@ class RecordedRun:
     recorded_cost_ns: float  # what recording it cost, by the model
     edges: Edges = field(default_factory=dict)
     sampled_out: int = 0  # calls its own plan's sampling left out (not counted)
+    events: dict[str, int] = field(default_factory=dict)  # the integrations', by kind
+    batches: int | None = None  # the batches the store holds of it (None: not counted)
 
     @property
     def program_ns(self) -> float:
@@ -105,13 +114,16 @@ def calls_under(
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Each planned function's root calls and its nested calls recorded under a plan:
     a call whose caller the plan records is nested, and recorded when its caller's
-    root was sampled in (the caller's rate; its caller's is not looked at)."""
+    root was sampled in (the caller's rate; its caller's is not looked at); so is
+    one whose caller the integrations record whatever the plan."""
     roots: dict[str, int] = {}
     nested: dict[str, float] = {}
     for (caller, callee), count in edges.items():
         if callee not in levels:
             continue
-        if caller is None or caller not in levels or levels[caller][0] == "none":
+        if caller in ALWAYS_RECORDED_CALLS and caller not in levels:
+            nested[callee] = nested.get(callee, 0.0) + count
+        elif caller is None or caller not in levels or levels[caller][0] == "none":
             roots[callee] = roots.get(callee, 0) + count
         else:
             nested[callee] = nested.get(callee, 0.0) + count * levels[caller][1]
@@ -194,6 +206,12 @@ class PlanChoice:
                 if self.run.sampled_out
                 else ""
             )
+            + (
+                f"; {self.parts.events_ns / 1e6:,.0f} ms of it are events the integrations "
+                "record whatever the plan (a part of any plan's cost while they are on)"
+                if self.parts is not None and self.parts.events
+                else ""
+            )
         )
         parts = [] if self.parts is None else self.parts.lines()
         return "\n".join([first, *(f"  {line}" for line in parts)])
@@ -273,9 +291,26 @@ def plan_breakdown(
     calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
 ) -> Breakdown:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``
-    (and its duration: how many batches its calls make), in its parts."""
+    (and its duration and the batches it wrote: how many batches its calls make) and
+    the integrations' events and calls in it (recorded whatever the plan), in its parts."""
     roots, nested = calls_under(levels, run.edges)
-    return breakdown(calibration, run.calls, levels, roots, nested, run.duration_ns)
+    always = {}
+    for function in ALWAYS_RECORDED_CALLS:
+        if function in levels or not run.calls.get(function):
+            continue
+        rooted = sum(n for (caller, f), n in run.edges.items() if f == function and caller is None)
+        always[function] = (rooted, run.calls[function] - rooted)
+    return breakdown(
+        calibration,
+        run.calls,
+        levels,
+        roots,
+        nested,
+        run.duration_ns,
+        events=run.events,
+        always_calls=always,
+        written=run.batches,
+    )
 
 
 def plan_estimate_ns(
@@ -420,8 +455,16 @@ def recorded_run(
             edges[(function_of.get(event.parent_id), function)] += 1
             if getattr(event, "args", None) is not None:
                 with_args.add(function)
-    levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
-    recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
+        written = store.run_totals().get(scope.run.id, {}).get("batches")
+    events = integration_events(data_dir, scope.run.id)
+    levels = {
+        f: ("args" if f in with_args else "boundaries", 1.0)
+        for f in counts
+        if f not in ALWAYS_RECORDED_CALLS
+    }
+    recorded = RecordedRun(
+        scope.run.id, dict(counts), duration, 0.0, dict(edges), 0, events, written
+    )
     cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
     sampled_out = int(read_runs(data_dir).get(scope.run.id, {}).get("sampled_out") or 0)
     return RecordedRun(
@@ -431,4 +474,6 @@ def recorded_run(
         cost + calibration.fixed_in_run_ns,
         dict(edges),
         sampled_out,
+        events,
+        written,
     )
