@@ -50,6 +50,7 @@ again.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -92,14 +93,27 @@ _LEAF = (
     "def outer(calls, rounds):\n    for i in range(calls):\n        leaf(i)\n"
     "        for _ in range(rounds):\n            i = (i * 31 + 7) % 1000\n\n\n"
     "def queries(connection, count):\n    for i in range(count):\n"
-    "        connection.execute('SELECT ?', (i,)).fetchall()\n"
+    "        connection.execute('SELECT ?', (i,)).fetchall()\n\n\n"
+    "def transactions(engine, statement, count):\n    for _ in range(count):\n"
+    "        with engine.begin() as connection:\n"
+    "            connection.execute(statement).fetchall()\n"
 )
 _EVENTS = (
     "import sqlite3\nimport sys\n\nfrom calib_leaf import queries\n\n"
     "queries(sqlite3.connect(':memory:'), int(sys.argv[1]))\n"
 )
+_ALCHEMY = (
+    "import sys\n\nimport sqlalchemy\n\nfrom calib_leaf import transactions\n\n"
+    "engine = sqlalchemy.create_engine('sqlite://')\n"
+    "transactions(engine, sqlalchemy.text('SELECT 1'), int(sys.argv[1]))\n"
+)
 """The calibration's integration events: sqlite3 queries in one recorded call, as a
-web request's queries run in its own call."""
+web request's queries run in its own call; and SQLAlchemy transactions of one
+query each (its integration does more for each event: measured apart, when
+SQLAlchemy is installed)."""
+SOURCES_MEASURED = ("sqlalchemy",)
+"""The integrations whose events are measured apart (``source`` of a query or a
+transaction); the others' cost ``event_ns``, the sqlite3 integration's."""
 CALL_KINDS = ("call", "return", "exception", "yield", "resume", "attr")
 """The events of a recorded call (an ``attr`` is a ``full`` call's): the calls' costs."""
 FIXED_KINDS = ("thread",)
@@ -144,6 +158,9 @@ class Calibration:
     fixed_in_run_ns: float = 0.0  # the part of ``fixed_ns`` inside a run's recorded duration
     batch_ns: float = 0.0  # each batch the shipper writes
     event_ns: float = 0.0  # each event an integration records (0: not measured)
+    source_event_ns: Mapping[str, float] = field(
+        default_factory=dict
+    )  # by integration (``source``), where it was measured apart
     clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
     spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
@@ -164,6 +181,12 @@ class Calibration:
                 f"costs must be numbers >= 0, got {dict(self.ns_per_call)} and fixed {self.fixed_ns!r}"
             )
 
+    def event_cost(self, kind: str) -> float:
+        """What one integration event of ``kind`` costs: a tag, or a tag and the
+        integration that recorded it (``query (sqlalchemy)``)."""
+        source = kind.partition(" (")[2].rstrip(")")
+        return self.source_event_ns.get(source, self.event_ns)
+
     def root_cost(self, level: str) -> float:
         """What a root call at ``level`` costs (``skipped``: one sampled out)."""
         return self.root_ns_per_call.get(level, self.ns_per_call[level])
@@ -172,6 +195,7 @@ class Calibration:
         out = asdict(self)
         out["ns_per_call"] = dict(self.ns_per_call)
         out["root_ns_per_call"] = dict(self.root_ns_per_call)
+        out["source_event_ns"] = dict(self.source_event_ns)
         return out
 
     @classmethod
@@ -188,6 +212,9 @@ class Calibration:
         load = "" if self.load is None else f", load {self.load:.1f} on {self.cpus} CPUs"
         clock = "CPU" if self.clock == CLOCK else "wall"
         events = f"; per integration event {self.event_ns / 1000:.1f}" if self.event_ns else ""
+        events += "".join(
+            f" ({source} {ns / 1000:.1f})" for source, ns in sorted(self.source_event_ns.items())
+        )
         return (
             f"per call (µs, {clock}): nested {costs}; root {roots}; per batch written "
             f"{self.batch_ns / 1000:.0f}{events}; fixed {self.fixed_ns / 1e6:.0f} ms "
@@ -384,9 +411,11 @@ def event_parts(
     they record whatever the plan (function -> (root calls, nested calls)), at the
     cost of ``args`` calls."""
     parts = [
-        EventPart(kind, n, n * calibration.event_ns)
+        EventPart(kind, n, n * calibration.event_cost(kind))
         for kind, n in sorted((events or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        if n > 0 and kind not in CALL_KINDS and kind not in FIXED_KINDS and calibration.event_ns
+        if n > 0
+        and kind.partition(" ")[0] not in (*CALL_KINDS, *FIXED_KINDS)
+        and calibration.event_ns
     ]
     for function, (rooted, inside) in sorted((always_calls or {}).items()):
         if rooted + inside > 0:
@@ -465,6 +494,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         (work / "calib_work.py").write_text(_WORK)
         (work / "calib_spaced.py").write_text(_SPACED)
         (work / "calib_events.py").write_text(_EVENTS)
+        (work / "calib_alchemy.py").write_text(_ALCHEMY)
         plans = {
             "boundaries": ("boundaries", 1.0),
             "args": ("args", 1.0),
@@ -498,6 +528,16 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
             "plain_events": [sys.executable, "calib_events.py", str(calls)],
             "events": [*es, "--plan", "boundaries.toml", "calib_events.py", str(calls)],
         }
+        transactions = str(max(1, calls // 6))  # three events each: begin, query, commit
+        if importlib.util.find_spec("sqlalchemy") is not None:
+            commands["plain_alchemy"] = [sys.executable, "calib_alchemy.py", transactions]
+            commands["alchemy"] = [
+                *es,
+                "--plan",
+                "boundaries.toml",
+                "calib_alchemy.py",
+                transactions,
+            ]
         for how in ("nested", "root"):
             commands[f"plain_{how}"] = [
                 sys.executable,
@@ -531,6 +571,9 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         events = [
             integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_events.py"]
         ]
+        alchemy = [
+            integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_alchemy.py"]
+        ]
         spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
         spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
     median = {name: statistics.median(t) for name, t in times.items()}
@@ -551,6 +594,15 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
     emitted = statistics.median(sum(kinds.values()) for kinds in events) if events else 0
     events_added = median["events"] - median["plain_events"] - fixed - roots["boundaries"]
     event = max(0.0, events_added / emitted) if emitted else 0.0
+    by_source = {}
+    if alchemy:
+        emitted = statistics.median(
+            sum(n for kind, n in kinds.items() if kind.endswith("(sqlalchemy)"))
+            for kinds in alchemy
+        )
+        added = median["alchemy"] - median["plain_alchemy"] - fixed - roots["boundaries"]
+        if emitted:
+            by_source["sqlalchemy"] = max(0.0, added / emitted)
     fixed_runs = times["fixed0"]
     return Calibration(
         {**{lv: per_call(lv, "nested") for lv in LEVELS_RECORDED}, "skipped": 0.0},
@@ -559,6 +611,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         fixed_in_run_ns=min(fixed, statistics.median(inside)) if inside else 0.0,
         batch_ns=batch,
         event_ns=event,
+        source_event_ns=by_source,
         clock=CLOCK,
         spread=(max(fixed_runs) - min(fixed_runs)) / median["fixed0"],
         load=load,
@@ -571,7 +624,9 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
 
 def integration_events(data_dir: str | os.PathLike[str], run_id: str) -> dict[str, int]:
     """The events of one recorded run that are not a call's own nor a thread's first,
-    by kind: what the integrations recorded whatever the plan."""
+    by kind: what the integrations recorded whatever the plan. A query or a
+    transaction recorded by an integration measured apart (:data:`SOURCES_MEASURED`)
+    is counted with it: ``query (sqlalchemy)``."""
     from elixirscope.contracts.trace import EVENT_TYPES
     from elixirscope.store.eventstore import EventStore
 
@@ -580,6 +635,9 @@ def integration_events(data_dir: str | os.PathLike[str], run_id: str) -> dict[st
     with EventStore.open(data_dir, readonly=True) as store:
         for stored in store.query(type=kinds, run=run_id, limit=None):
             kind = str(type(stored.event).__struct_config__.tag)
+            source = getattr(stored.event, "source", "")
+            if source in SOURCES_MEASURED:
+                kind = f"{kind} ({source})"
             counted[kind] = counted.get(kind, 0) + 1
     return counted
 
@@ -599,7 +657,7 @@ def load_or_calibrate(
             cached = Calibration.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError, OSError):
             cached = None  # unreadable or from another version: measure again
-        measured_events = "event_ns" in json.loads(path.read_text()) if cached else False
+        measured_events = "source_event_ns" in json.loads(path.read_text()) if cached else False
         if (
             cached is not None
             and measured_events  # earlier versions did not measure the events' cost

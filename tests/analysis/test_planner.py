@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -115,6 +116,25 @@ def test_the_integrations_events_cost_each_their_calibrated_cost_whatever_the_pl
     assert plan_estimate_ns(COSTS, busy, {"m.f": ("args", 1.0)}) == plan_estimate_ns(
         COSTS, quiet, {"m.f": ("args", 1.0)}
     )
+
+
+def test_an_integration_measured_apart_costs_its_own_per_event() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=0,
+        event_ns=7_000,
+        source_event_ns={"sqlalchemy": 40_000},
+    )
+    assert costs.event_cost("query") == costs.event_cost("query (psycopg)") == 7_000
+    assert costs.event_cost("tx (sqlalchemy)") == 40_000
+    run = RecordedRun("r", {}, 10**9, 0, {}, events={"query (sqlalchemy)": 10, "query": 5}, batches=1)
+    parts = plan_breakdown(costs, run, {})
+    assert parts.events_ns == 10 * 40_000 + 5 * 7_000
+    assert parts.lines()[-1] == (
+        "integration events, recorded whatever the plan: 15 × 29.0 µs = 0.4 ms"
+        " (query (sqlalchemy) 10, query 5)"
+    )
+    assert Calibration.from_dict(costs.to_dict()) == costs
 
 
 def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_nested() -> None:
@@ -331,11 +351,13 @@ def test_bad_budgets_and_runs_are_refused() -> None:
 
 def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
     older = COSTS.to_dict()
-    del older["event_ns"]  # measured before the events' cost was
+    del older["event_ns"], older["source_event_ns"]  # measured before the events' costs were
     (tmp_path / CALIBRATION_FILE).parent.mkdir()
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps(older))
     measured, now = load_or_calibrate(tmp_path, calls=100, reps=1)
     assert now and measured.event_ns >= 0 and measured != COSTS
+    if importlib.util.find_spec("sqlalchemy") is not None:  # its events measured apart
+        assert set(measured.source_event_ns) == {"sqlalchemy"}
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
     assert set(measured.root_ns_per_call) == {"boundaries", "args", "full", "skipped"}
