@@ -26,7 +26,7 @@ under that load; the plan is made for the package's directory; a measurement
 is the server's CPU time from its start to its stop (SIGINT, the recording's
 flush included) under the same load, plain and recorded with the plan.
 
-``python scripts/bench_planner.py [--json] [--repeat 9] [--budgets 5%,20%]
+``python scripts/bench_planner.py [--json] [--repeat 11] [--budgets 20%,100%]
 [--program sparse,dense,taskflow] [--requests 400]``.
 """
 
@@ -243,8 +243,8 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--budgets", default="5%,20%")
+    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--budgets", default="20%,100%")  # 100 %: every function planned
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--program", default="sparse,dense,taskflow")
     parser.add_argument("--requests", type=int, default=400)

@@ -528,7 +528,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
             "plain_events": [sys.executable, "calib_events.py", str(calls)],
             "events": [*es, "--plan", "boundaries.toml", "calib_events.py", str(calls)],
         }
-        transactions = str(max(1, calls // 6))  # three events each: begin, query, commit
+        transactions = str(max(1, calls // 2))  # three events each: begin, query, commit
         if importlib.util.find_spec("sqlalchemy") is not None:
             commands["plain_alchemy"] = [sys.executable, "calib_alchemy.py", transactions]
             commands["alchemy"] = [
