@@ -9,7 +9,8 @@ the plan. What recording added is the difference of the medians of CPU time
 (user + system of the process and its threads, from ``os.wait4``: wall time
 on a shared machine moves with everything else it runs), and its spread the
 lowest and highest difference of a pair; the planner's estimate (fixed +
-calls x cost + batches written + the integrations' events, in CPU time too)
+calls x cost + batches written + the integrations' events + the modules
+rewritten at import, in CPU time too)
 is set next to it, with the error. Goal: within 20 %. The machine's load is
 printed: CPU time moves with it too (caches and cores shared), less than wall
 time. The costs are calibrated once, in the first program's data dir, and
@@ -284,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                                f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])
                   + f" + {b['breakdown']['batches']:,.0f} batches "
                   f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms"
+                  + f" + rewrite {b['breakdown']['rewrite_ns'] / 1e6:.0f} ms"
                   + f" + events {b['breakdown']['events_ns'] / 1e6:.0f} ms ("
                   + (", ".join(f"{e['kind']} {e['count']:,.0f}" for e in b["breakdown"]["events"]) or "none")
                   + ")")

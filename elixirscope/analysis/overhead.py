@@ -4,7 +4,7 @@ The model: recording a program with a plan adds, in CPU time (user + system of
 the process and its threads: wall time on a shared machine moves with the load)
 
     Σ roots(f) × root(level(f))  +  Σ nested(f) × cost(level(f))
-        +  batches × batch  +  events × event  +  fixed
+        +  batches × batch  +  events × event  +  lines rewritten × rewrite  +  fixed
 
 A recorded call with no recorded caller starts a chain of its own and costs
 ``root`` (measured here: tens of µs, most of it beside the program, saving the
@@ -24,7 +24,10 @@ the integrations record whatever a plan says of functions (a web request's
 states: every kind but a call's own and a thread's first event, which the
 fixed cost holds), each at ``event``, and a request's own call
 (:data:`ALWAYS_RECORDED_CALLS`) at the root cost of ``args``: a fixed part of
-any plan's cost while the integrations are on. ``fixed`` is what starting and saving a
+any plan's cost while the integrations are on. ``rewrite`` is what the import
+hook pays for each line of a module it rewrites (a module with a planned
+function is parsed, rewritten and compiled at every run, never cached, where a
+plain run loads its bytecode). ``fixed`` is what starting and saving a
 recording adds to a process whatever it records (ElixirScope's imports, the
 store's opening, the pipeline's start and the flush at exit: what
 ``scripts/bench_startup.py`` measures). The overhead is that over the
@@ -38,7 +41,9 @@ program calling nothing, plain and recorded (the fixed cost); and one making a
 root call every 55 ms, sleeping between (each call a batch of its own); and one
 running sqlite3 queries in one recorded call, plain and recorded (each query an
 event of the sqlite3 integration, through the real capture path). Each is run
-``reps`` times in turn and the medians count. The per-call costs are whole
+``reps`` times in turn and the medians count. The rewrite's cost is measured in
+this process: parsing, rewriting (every function planned) and compiling this
+module's own source, less loading its bytecode. The per-call costs are whole
 processes' (the store's work at exit on the events is a cost of the calls); the
 per-batch cost is the spaced program's own CPU time over its calls
 (``time.process_time``: every thread's, the shipper's too), apart from the
@@ -161,6 +166,7 @@ class Calibration:
     source_event_ns: Mapping[str, float] = field(
         default_factory=dict
     )  # by integration (``source``), where it was measured apart
+    rewrite_ns_per_line: float = 0.0  # each line of a module rewritten at import (0: not measured)
     clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
     spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
@@ -308,6 +314,13 @@ class Breakdown:
     batches: float
     batch_ns: float
     events: tuple[EventPart, ...] = ()
+    rewritten_modules: int = 0  # modules the import hook rewrites (a function of theirs planned)
+    rewritten_lines: int = 0
+    rewrite_ns_per_line: float = 0.0
+
+    @property
+    def rewrite_ns(self) -> float:
+        return self.rewritten_lines * self.rewrite_ns_per_line
 
     @property
     def calls_ns(self) -> float:
@@ -323,11 +336,23 @@ class Breakdown:
 
     @property
     def total_ns(self) -> float:
-        return self.fixed_ns + self.calls_ns + self.batches * self.batch_ns + self.events_ns
+        return (
+            self.fixed_ns
+            + self.calls_ns
+            + self.batches * self.batch_ns
+            + self.events_ns
+            + self.rewrite_ns
+        )
 
     def lines(self) -> list[str]:
         """One line a part, as ``elixirscope plan`` prints them."""
         out = [f"fixed (start-up, store, flush at exit): {self.fixed_ns / 1e6:,.1f} ms"]
+        if self.rewrite_ns:
+            out.append(
+                f"modules rewritten at import: {self.rewritten_modules:,} "
+                f"({self.rewritten_lines:,} lines) × {self.rewrite_ns_per_line / 1000:,.1f} µs"
+                f" a line = {self.rewrite_ns / 1e6:,.1f} ms"
+            )
         for part in self.calls:
             per = part.ns / part.calls / 1000 if part.calls else 0.0
             what = (
@@ -365,6 +390,9 @@ class Breakdown:
             "batch_ns": self.batch_ns,
             "events": [asdict(part) for part in self.events],
             "events_ns": self.events_ns,
+            "rewritten_modules": self.rewritten_modules,
+            "rewritten_lines": self.rewritten_lines,
+            "rewrite_ns": self.rewrite_ns,
             "total_ns": self.total_ns,
         }
 
@@ -435,10 +463,12 @@ def breakdown(
     events: Mapping[str, int] | None = None,
     always_calls: Mapping[str, tuple[int, int]] | None = None,
     written: float | None = None,
+    rewritten: Mapping[str, int] | None = None,
 ) -> Breakdown:
     """The estimate's parts for a run of ``duration_ns`` (none: batches only by size)
     that wrote ``written`` batches, with the integrations' ``events`` (by kind) and
-    ``always_calls`` (function -> (root calls, nested calls)) recorded whatever the plan."""
+    ``always_calls`` (function -> (root calls, nested calls)) recorded whatever the plan,
+    and the modules the import hook rewrites (``rewritten``: module -> lines)."""
     parts = tuple(_call_parts(calibration, calls, levels, roots, nested))
     happening = event_parts(calibration, events, always_calls)
     recorded = sum(part.calls for part in parts if part.level != "skipped")
@@ -447,7 +477,16 @@ def breakdown(
     recorded += sum(part.count for part in happening if part.is_call)
     others = sum(part.count for part in happening if not part.is_call)
     written_batches = batches(recorded, duration_ns, rooted, written=written, events=others)
-    return Breakdown(calibration.fixed_ns, parts, written_batches, calibration.batch_ns, happening)
+    return Breakdown(
+        calibration.fixed_ns,
+        parts,
+        written_batches,
+        calibration.batch_ns,
+        happening,
+        len(rewritten or {}),
+        sum((rewritten or {}).values()),
+        calibration.rewrite_ns_per_line,
+    )
 
 
 def estimate_ns(
@@ -604,6 +643,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         if emitted:
             by_source["sqlalchemy"] = max(0.0, added / emitted)
     fixed_runs = times["fixed0"]
+    rewrite = rewrite_cost_per_line(reps)
     return Calibration(
         {**{lv: per_call(lv, "nested") for lv in LEVELS_RECORDED}, "skipped": 0.0},
         fixed,
@@ -612,6 +652,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         batch_ns=batch,
         event_ns=event,
         source_event_ns=by_source,
+        rewrite_ns_per_line=rewrite,
         clock=CLOCK,
         spread=(max(fixed_runs) - min(fixed_runs)) / median["fixed0"],
         load=load,
@@ -620,6 +661,32 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         calls=calls,
         reps=reps,
     )
+
+
+def rewrite_cost_per_line(reps: int = 5) -> float:
+    """What the import hook adds per line of a module it rewrites: parsing, rewriting
+    (every function at ``boundaries``) and compiling this module's own source, less
+    loading its bytecode (what a plain import does), in this process's CPU time."""
+    import ast
+    import marshal
+
+    from elixirscope.instrument.rewriter import rewrite_tree
+
+    source = Path(__file__).read_text()
+    lines = source.count("\n") + 1
+    name = "calib_module.py"
+    frozen = marshal.dumps(compile(source, name, "exec", dont_inherit=True))
+    rewriting, loading = [], []
+    for _ in range(max(reps, 3)):
+        start = time.process_time_ns()
+        tree = ast.parse(source, name)
+        rewrite_tree(tree, "calib_module", name, lambda _q, _n: ("boundaries", 1.0, "boundaries"))
+        compile(tree, name, "exec", dont_inherit=True)
+        rewriting.append(time.process_time_ns() - start)
+        start = time.process_time_ns()
+        marshal.loads(frozen)
+        loading.append(time.process_time_ns() - start)
+    return max(0.0, (statistics.median(rewriting) - statistics.median(loading)) / lines)
 
 
 def integration_events(data_dir: str | os.PathLike[str], run_id: str) -> dict[str, int]:
@@ -657,10 +724,10 @@ def load_or_calibrate(
             cached = Calibration.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError, OSError):
             cached = None  # unreadable or from another version: measure again
-        measured_events = "source_event_ns" in json.loads(path.read_text()) if cached else False
+        measured_events = "rewrite_ns_per_line" in json.loads(path.read_text()) if cached else False
         if (
             cached is not None
-            and measured_events  # earlier versions did not measure the events' cost
+            and measured_events  # earlier versions did not measure the events' nor the rewrite's cost
             and (cached.python, cached.interpreter, cached.clock)
             == (platform.python_version(), sys.executable, CLOCK)
         ):

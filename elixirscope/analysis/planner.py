@@ -8,7 +8,8 @@ project's functions get ``boundaries`` too while the budget allows.
 
 What it costs is :mod:`elixirscope.analysis.overhead`'s model: root calls ×
 root cost + nested calls × nested cost + batches written × batch cost + the
-integrations' events × event cost + the fixed cost, in CPU time, with costs
+integrations' events × event cost + the lines of the modules rewritten at
+import × rewrite cost + the fixed cost, in CPU time, with costs
 calibrated on this machine and calls counted in a recording, by caller and
 callee (a call whose caller the plan leaves out becomes a root; one whose
 caller is sampled is recorded as often as its caller; one whose caller the
@@ -143,6 +144,7 @@ class PlanChoice:
     source: str = ""
     sampling: dict[str, float] = field(default_factory=dict)  # functions sampled, by rate
     parts: Breakdown | None = None  # the estimate in its parts (with a recording)
+    sources: dict[str, tuple[str, int]] = field(default_factory=dict)  # function -> module, lines
 
     @property
     def overhead(self) -> float | None:
@@ -287,8 +289,24 @@ def plan_steps(
     return steps
 
 
+def rewritten_modules(
+    levels: dict[str, tuple[str, float]], sources: dict[str, tuple[str, int]] | None
+) -> dict[str, int]:
+    """The modules the import hook rewrites under a plan (one of their functions
+    planned), with their lines, from ``sources`` (function -> (module, lines))."""
+    out: dict[str, int] = {}
+    for function, (level, _rate) in levels.items():
+        if level != "none" and sources and function in sources:
+            module, lines = sources[function]
+            out[module] = lines
+    return out
+
+
 def plan_breakdown(
-    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+    calibration: Calibration,
+    run: RecordedRun,
+    levels: dict[str, tuple[str, float]],
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> Breakdown:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``
     (and its duration and the batches it wrote: how many batches its calls make) and
@@ -310,14 +328,18 @@ def plan_breakdown(
         events=run.events,
         always_calls=always,
         written=run.batches,
+        rewritten=rewritten_modules(levels, sources),
     )
 
 
 def plan_estimate_ns(
-    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+    calibration: Calibration,
+    run: RecordedRun,
+    levels: dict[str, tuple[str, float]],
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> float:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``."""
-    return plan_breakdown(calibration, run, levels).total_ns
+    return plan_breakdown(calibration, run, levels, sources).total_ns
 
 
 def choose_plan(
@@ -329,7 +351,14 @@ def choose_plan(
     source: str = "",
 ) -> PlanChoice:
     """Rules for ``project``'s functions within ``budget`` (a fraction: 0.05 is 5 %)."""
-    return choose_from(_wanted(project), calibration, budget=budget, run=run, source=source)
+    return choose_from(
+        _wanted(project),
+        calibration,
+        budget=budget,
+        run=run,
+        source=source,
+        sources=_sources(project),
+    )
 
 
 def choose_from(
@@ -339,13 +368,17 @@ def choose_from(
     budget: float = 0.05,
     run: RecordedRun | None = None,
     source: str = "",
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> PlanChoice:
-    """:func:`choose_plan` over ``wanted``: function -> (priority kind, level, why)."""
+    """:func:`choose_plan` over ``wanted``: function -> (priority kind, level, why);
+    ``sources``: each function's module and its lines (what rewriting it costs)."""
     if not 0 < budget <= 1:
         raise ValueError(f"budget must be above 0% and at most 100%, got {_percent(budget)}")
     if run is not None and run.duration_ns <= 0:
         raise ValueError(f"run {run.run_id[:8]} has no duration to estimate from")
-    choice = PlanChoice(budget=budget, calibration=calibration, run=run, source=source)
+    choice = PlanChoice(
+        budget=budget, calibration=calibration, run=run, source=source, sources=dict(sources or {})
+    )
     if run is None:
         choice.rules = [(f, level, why) for f, (_, level, why) in sorted(wanted.items())]
         return choice
@@ -353,13 +386,13 @@ def choose_from(
     chosen: dict[str, tuple[str, float]] = {}
     for _key, function, level in plan_steps(wanted, run, calibration):
         trial = {**chosen, function: (level, 1.0)}
-        if plan_estimate_ns(calibration, run, trial) <= allowance:
+        if plan_estimate_ns(calibration, run, trial, sources) <= allowance:
             chosen = trial
             continue
         if function not in chosen:  # its first step: sampled, if some rate fits
             for rate in SAMPLING_RATES:
                 trial = {**chosen, function: (level, rate)}
-                if plan_estimate_ns(calibration, run, trial) <= allowance:
+                if plan_estimate_ns(calibration, run, trial, sources) <= allowance:
                     chosen = trial
                     break
         break  # up to the first step that does not fit: a larger budget keeps all these
@@ -374,9 +407,21 @@ def choose_from(
             choice.rules.append((function, got, f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.parts = plan_breakdown(calibration, run, choice.levels)
+    choice.parts = plan_breakdown(calibration, run, choice.levels, sources)
     choice.estimate_ns = choice.parts.total_ns
     return choice
+
+
+def _sources(project: Project) -> dict[str, tuple[str, int]]:
+    """Each function of the project: its module and the module's lines."""
+    return {
+        f"{node['module']}.{node['qualname']}": (
+            node["module"],
+            int(project.modules[node["module"]].get("lines") or 0),
+        )
+        for node in project.nodes.values()
+        if node["kind"] in ("function", "method") and node["module"] in project.modules
+    }
 
 
 def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:

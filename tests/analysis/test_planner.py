@@ -137,6 +137,26 @@ def test_an_integration_measured_apart_costs_its_own_per_event() -> None:
     assert Calibration.from_dict(costs.to_dict()) == costs
 
 
+def test_each_module_with_a_planned_function_costs_its_rewrite_once() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=0,
+        rewrite_ns_per_line=1_000,
+    )
+    sources = {"m.f": ("m", 100), "m.g": ("m", 100), "n.h": ("n", 50)}
+    run = RecordedRun("r", {}, 10**9, 0, {}, batches=1)
+    only_m = plan_breakdown(costs, run, {"m.f": ("boundaries", 1.0), "m.g": ("args", 1.0)}, sources)
+    assert (only_m.rewritten_modules, only_m.rewritten_lines, only_m.rewrite_ns) == (1, 100, 100_000)
+    both = plan_breakdown(costs, run, {"m.f": ("boundaries", 1.0), "n.h": ("boundaries", 0.5)}, sources)
+    assert both.total_ns == 150_000
+    assert both.lines()[1] == "modules rewritten at import: 2 (150 lines) × 1.0 µs a line = 0.1 ms"
+    assert both.to_dict()["rewrite_ns"] == 150_000
+    wanted = {f: ("other", "boundaries", "x") for f in sources}
+    choice = choose_from(wanted, costs, budget=1.0, run=run, sources=sources)
+    assert choice.estimate_ns == 150_000
+    assert choose_from(wanted, costs, budget=1.0, run=run).estimate_ns == 0  # no sources: none
+
+
 def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_nested() -> None:
     calls = {REQUEST_FUNCTION: 40, "m.handle": 40}
     edges = {(None, REQUEST_FUNCTION): 40, (REQUEST_FUNCTION, "m.handle"): 40}
@@ -351,11 +371,12 @@ def test_bad_budgets_and_runs_are_refused() -> None:
 
 def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
     older = COSTS.to_dict()
-    del older["event_ns"], older["source_event_ns"]  # measured before the events' costs were
+    del older["event_ns"], older["source_event_ns"], older["rewrite_ns_per_line"]  # measured before those
     (tmp_path / CALIBRATION_FILE).parent.mkdir()
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps(older))
     measured, now = load_or_calibrate(tmp_path, calls=100, reps=1)
     assert now and measured.event_ns >= 0 and measured != COSTS
+    assert measured.rewrite_ns_per_line > 0  # parsing and compiling a module take some time
     if importlib.util.find_spec("sqlalchemy") is not None:  # its events measured apart
         assert set(measured.source_event_ns) == {"sqlalchemy"}
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
