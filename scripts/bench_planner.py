@@ -210,9 +210,13 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
             _calibrated.append(work / "data" / CALIBRATION)
         plain, planned = [], []
         for n in range(repeat):
-            plain.append(timed([sys.executable], f"plain-{n}.db"))
+            # each run as the counting run: a fresh database (TaskFlow seeds an empty one)
+            # and a fresh store (a recorded run costs more as its data dir fills)
+            each = f"{budget.rstrip('%')}-{n}"
+            plain.append(timed([sys.executable], f"plain-{each}.db"))
             planned.append(timed([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                  str(work / "planned"), "--plan", str(plan)], f"planned-{n}.db"))
+                                  str(work / f"planned-{each}"), "--plan", str(plan)],
+                                 f"planned-{each}.db"))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
         pairs = [b - a for a, b in zip(plain, planned, strict=True)]
