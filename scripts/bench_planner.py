@@ -9,11 +9,16 @@ the plan. What recording added is the difference of the medians of CPU time
 (user + system of the process and its threads, from ``os.wait4``: wall time
 on a shared machine moves with everything else it runs), and its spread the
 lowest and highest difference of a pair; the planner's estimate (fixed +
-calls x cost + batches written, in CPU time too) is set next to it, with the
-error. Goal: within 20 %. The machine's load is printed: CPU time moves with
-it too (caches and cores shared), less than wall time.
+calls x cost + batches written + the integrations' events + the modules
+rewritten at import, in CPU time too)
+is set next to it, with the error. Goal: within 20 %. The machine's load is
+printed: CPU time moves with it too (caches and cores shared), less than wall
+time. The costs are calibrated once, in the first program's data dir, and
+that calibration is copied to the others': one set of costs for the table.
 
-Programs: ``sparse`` (its own work dominates: few calls, spread out) and
+Programs: ``sparse`` (its own work dominates: few calls, spread out; about
+0.55 s of CPU, short so that what recording adds is not drowned in what its
+plain runs vary by, a tenth of their CPU time on a shared machine) and
 ``dense`` (calls dominate), and ``taskflow``: TaskFlow's server (as
 ``scripts/bench_web.py`` serves it) under a fixed load — ``--requests``
 requests, one at a time, over its reads — from this process. Its counting run
@@ -22,7 +27,7 @@ under that load; the plan is made for the package's directory; a measurement
 is the server's CPU time from its start to its stop (SIGINT, the recording's
 flush included) under the same load, plain and recorded with the plan.
 
-``python scripts/bench_planner.py [--json] [--repeat 9] [--budgets 5%,20%]
+``python scripts/bench_planner.py [--json] [--repeat 11] [--budgets 20%,100%]
 [--program sparse,dense,taskflow] [--requests 400]``.
 """
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -43,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from elixirscope.analysis.overhead import cpu_ns
+from elixirscope.store.eventstore import EventStore
 
 ORDERS = textwrap.dedent("""\
     import sys
@@ -86,7 +93,7 @@ ORDERS = textwrap.dedent("""\
             handle_call((basket, rounds), None, None)
 """)
 PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of own work)
-    "sparse": (ORDERS, ["600", "3", "40000"]),  # ~2 s of own work, 6,000 calls
+    "sparse": (ORDERS, ["600", "3", "10000"]),  # ~0.55 s of own work, 6,000 calls
     "dense": (ORDERS, ["1500", "20", "8000"]),  # ~1 s of own work, 69,000 calls
 }
 
@@ -147,10 +154,17 @@ def es(*argv: str, cwd: Path) -> str:
     return done.stdout
 
 
+CALIBRATION = Path("planner") / "calibration.json"  # overhead.CALIBRATION_FILE
+_calibrated: list[Path] = []  # the first program's calibration, for the others
+
+
 def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int,
             requests: int = 0) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     data = str(work / "data")
+    if _calibrated:
+        (work / "data" / CALIBRATION).parent.mkdir(parents=True)
+        shutil.copy(_calibrated[0], work / "data" / CALIBRATION)
     if name == "taskflow":
         from bench_web import TASKFLOW
 
@@ -179,8 +193,12 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
     timed(counting, "counting.db")
     runs = json.loads(es("runs", "--data-dir", data, "--json", cwd=work))
     recorded = (runs if isinstance(runs, list) else runs["runs"])[0]
+    with EventStore.open(data, readonly=True) as store:  # what the shipper wrote
+        counted_batches = store.run_totals()[recorded["id"]]["batches"]
+
     out: dict[str, Any] = {"program": name, "scale": scale, "counted_run_dropped": recorded["dropped"],
                            "counted_run_s": (recorded["duration_ns"] or 0) / 1e9,
+                           "counted_run_batches": counted_batches,
                            "load_before": os.getloadavg()[0], "budgets": []}
     for budget in budgets:
         plan = work / f"plan-{budget.rstrip('%')}.toml"
@@ -188,11 +206,17 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
            "-o", str(plan), cwd=work)
         chosen = json.loads(es("plan", target, "--data-dir", data, "--from-run", "latest",
                                "--budget", budget, "--json", cwd=work))
+        if not _calibrated:
+            _calibrated.append(work / "data" / CALIBRATION)
         plain, planned = [], []
         for n in range(repeat):
-            plain.append(timed([sys.executable], f"plain-{n}.db"))
+            # each run as the counting run: a fresh database (TaskFlow seeds an empty one)
+            # and a fresh store (a recorded run costs more as its data dir fills)
+            each = f"{budget.rstrip('%')}-{n}"
+            plain.append(timed([sys.executable], f"plain-{each}.db"))
             planned.append(timed([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                  str(work / "planned"), "--plan", str(plan)], f"planned-{n}.db"))
+                                  str(work / f"planned-{each}"), "--plan", str(plan)],
+                                 f"planned-{each}.db"))
         base, with_plan = statistics.median(plain), statistics.median(planned)
         added = with_plan - base
         pairs = [b - a for a, b in zip(plain, planned, strict=True)]
@@ -224,8 +248,8 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--budgets", default="5%,20%")
+    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--budgets", default="20%,100%")  # 100 %: every function planned
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--program", default="sparse,dense,taskflow")
     parser.add_argument("--requests", type=int, default=400)
@@ -243,12 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         cal = r["calibration"]
         costs = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["ns_per_call"].items())
-        costs += f"; per batch {cal['batch_ns'] / 1000:.0f}"
+        costs += f"; per batch {cal['batch_ns'] / 1000:.0f}; per event {cal.get('event_ns', 0) / 1000:.1f}"
         roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
         print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
               f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
               f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms CPU; counting run (all at boundaries) "
-              f"{r['counted_run_s']:.2f} s, dropped {r['counted_run_dropped']}")
+              f"{r['counted_run_s']:.2f} s, {r['counted_run_batches']} batches, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
             error = "n/a" if b["error"] is None else f"{b['error']:+.0%}"
             print(f"  budget {b['budget']:>4}: {' '.join(b['rules']) or 'no rules'}"
@@ -264,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                   + " + ".join(f"{c['calls']:,.0f} {c['level']} {'root' if c['root'] else 'nested'} "
                                f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])
                   + f" + {b['breakdown']['batches']:,.0f} batches "
-                  f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms")
+                  f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms"
+                  + f" + rewrite {b['breakdown']['rewrite_ns'] / 1e6:.0f} ms"
+                  + f" + events {b['breakdown']['events_ns'] / 1e6:.0f} ms ("
+                  + (", ".join(f"{e['kind']} {e['count']:,.0f}" for e in b["breakdown"]["events"]) or "none")
+                  + ")")
     return 0
 
 

@@ -4,7 +4,7 @@ The model: recording a program with a plan adds, in CPU time (user + system of
 the process and its threads: wall time on a shared machine moves with the load)
 
     Σ roots(f) × root(level(f))  +  Σ nested(f) × cost(level(f))
-        +  batches × batch  +  fixed
+        +  batches × batch  +  events × event  +  lines rewritten × rewrite  +  fixed
 
 A recorded call with no recorded caller starts a chain of its own and costs
 ``root`` (measured here: tens of µs, most of it beside the program, saving the
@@ -14,7 +14,20 @@ rewritten and costs nothing. ``batch`` is what the shipper pays for each batch
 it writes to the store: it wakes every ``flush_interval_s`` (50 ms) and writes
 what the ring holds, so a program whose calls are spread out pays it for every
 wake that found a call, up to one per call (:func:`batches`), and a call-heavy
-one once per ``batch_size`` events. ``fixed`` is what starting and saving a
+one once per ``batch_size`` events. How many wakes a run has is not its
+duration over 50 ms: a program busy on the CPU holds the GIL, and the shipper
+waits for it at each step of writing a batch, so its wakes come late (measured:
+a batch every 130 to 190 ms in a CPU-bound program); the store counts the
+batches a recording wrote, and that count caps the wakes. ``events`` are what
+the integrations record whatever a plan says of functions (a web request's
+``req`` and ``reqend``, its queries and transactions, actors' messages and
+states: every kind but a call's own and a thread's first event, which the
+fixed cost holds), each at ``event``, and a request's own call
+(:data:`ALWAYS_RECORDED_CALLS`) at the root cost of ``args``: a fixed part of
+any plan's cost while the integrations are on. ``rewrite`` is what the import
+hook pays for each line of a module it rewrites (a module with a planned
+function is parsed, rewritten and compiled at every run, never cached, where a
+plain run loads its bytecode). ``fixed`` is what starting and saving a
 recording adds to a process whatever it records (ElixirScope's imports, the
 store's opening, the pipeline's start and the flush at exit: what
 ``scripts/bench_startup.py`` measures). The overhead is that over the
@@ -25,8 +38,12 @@ pays them, in CPU time (``os.wait4``): a small program calling one function N
 times with a little work between calls, from a recorded function (nested calls)
 and from the top level (root calls), plain and recorded at each level; a
 program calling nothing, plain and recorded (the fixed cost); and one making a
-root call every 55 ms, sleeping between (each call a batch of its own). Each is
-run ``reps`` times in turn and the medians count. The per-call costs are whole
+root call every 55 ms, sleeping between (each call a batch of its own); and one
+running sqlite3 queries in one recorded call, plain and recorded (each query an
+event of the sqlite3 integration, through the real capture path). Each is run
+``reps`` times in turn and the medians count. The rewrite's cost is measured in
+this process: parsing, rewriting (every function planned) and compiling this
+module's own source, less loading its bytecode. The per-call costs are whole
 processes' (the store's work at exit on the events is a cost of the calls); the
 per-batch cost is the spaced program's own CPU time over its calls
 (``time.process_time``: every thread's, the shipper's too), apart from the
@@ -38,6 +55,7 @@ again.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -51,11 +69,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elixirscope.contracts.trace import REQUEST_FUNCTION
+
 __all__ = [
+    "ALWAYS_RECORDED_CALLS",
     "CALIBRATION_FILE",
+    "CALL_KINDS",
     "COSTED_LEVELS",
     "Breakdown",
     "Calibration",
+    "EventPart",
     "batches",
     "breakdown",
     "calibrate",
@@ -73,8 +96,35 @@ CALIBRATION_FILE = Path("planner") / "calibration.json"
 _LEAF = (
     "def leaf(x):\n    return x + 1\n\n\n"
     "def outer(calls, rounds):\n    for i in range(calls):\n        leaf(i)\n"
-    "        for _ in range(rounds):\n            i = (i * 31 + 7) % 1000\n"
+    "        for _ in range(rounds):\n            i = (i * 31 + 7) % 1000\n\n\n"
+    "def queries(connection, count):\n    for i in range(count):\n"
+    "        connection.execute('SELECT ?', (i,)).fetchall()\n\n\n"
+    "def transactions(engine, statement, count):\n    for _ in range(count):\n"
+    "        with engine.begin() as connection:\n"
+    "            connection.execute(statement).fetchall()\n"
 )
+_EVENTS = (
+    "import sqlite3\nimport sys\n\nfrom calib_leaf import queries\n\n"
+    "queries(sqlite3.connect(':memory:'), int(sys.argv[1]))\n"
+)
+_ALCHEMY = (
+    "import sys\n\nimport sqlalchemy\n\nfrom calib_leaf import transactions\n\n"
+    "engine = sqlalchemy.create_engine('sqlite://')\n"
+    "transactions(engine, sqlalchemy.text('SELECT 1'), int(sys.argv[1]))\n"
+)
+"""The calibration's integration events: sqlite3 queries in one recorded call, as a
+web request's queries run in its own call; and SQLAlchemy transactions of one
+query each (its integration does more for each event: measured apart, when
+SQLAlchemy is installed)."""
+SOURCES_MEASURED = ("sqlalchemy",)
+"""The integrations whose events are measured apart (``source`` of a query or a
+transaction); the others' cost ``event_ns``, the sqlite3 integration's."""
+CALL_KINDS = ("call", "return", "exception", "yield", "resume", "attr")
+"""The events of a recorded call (an ``attr`` is a ``full`` call's): the calls' costs."""
+FIXED_KINDS = ("thread",)
+"""A thread's first event: the fixed cost's program records one too."""
+ALWAYS_RECORDED_CALLS = (REQUEST_FUNCTION,)
+"""Calls the integrations record whatever a plan says: a web request's own call."""
 _WORK = (
     "import sys\n\nfrom calib_leaf import leaf, outer\n\n"
     "calls, rounds, nested = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == 'nested'\n"
@@ -112,6 +162,11 @@ class Calibration:
     )  # by level; else ns_per_call
     fixed_in_run_ns: float = 0.0  # the part of ``fixed_ns`` inside a run's recorded duration
     batch_ns: float = 0.0  # each batch the shipper writes
+    event_ns: float = 0.0  # each event an integration records (0: not measured)
+    source_event_ns: Mapping[str, float] = field(
+        default_factory=dict
+    )  # by integration (``source``), where it was measured apart
+    rewrite_ns_per_line: float = 0.0  # each line of a module rewritten at import (0: not measured)
     clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
     spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
@@ -132,6 +187,12 @@ class Calibration:
                 f"costs must be numbers >= 0, got {dict(self.ns_per_call)} and fixed {self.fixed_ns!r}"
             )
 
+    def event_cost(self, kind: str) -> float:
+        """What one integration event of ``kind`` costs: a tag, or a tag and the
+        integration that recorded it (``query (sqlalchemy)``)."""
+        source = kind.partition(" (")[2].rstrip(")")
+        return self.source_event_ns.get(source, self.event_ns)
+
     def root_cost(self, level: str) -> float:
         """What a root call at ``level`` costs (``skipped``: one sampled out)."""
         return self.root_ns_per_call.get(level, self.ns_per_call[level])
@@ -140,6 +201,7 @@ class Calibration:
         out = asdict(self)
         out["ns_per_call"] = dict(self.ns_per_call)
         out["root_ns_per_call"] = dict(self.root_ns_per_call)
+        out["source_event_ns"] = dict(self.source_event_ns)
         return out
 
     @classmethod
@@ -155,9 +217,13 @@ class Calibration:
         )
         load = "" if self.load is None else f", load {self.load:.1f} on {self.cpus} CPUs"
         clock = "CPU" if self.clock == CLOCK else "wall"
+        events = f"; per integration event {self.event_ns / 1000:.1f}" if self.event_ns else ""
+        events += "".join(
+            f" ({source} {ns / 1000:.1f})" for source, ns in sorted(self.source_event_ns.items())
+        )
         return (
             f"per call (µs, {clock}): nested {costs}; root {roots}; per batch written "
-            f"{self.batch_ns / 1000:.0f}; fixed {self.fixed_ns / 1e6:.0f} ms "
+            f"{self.batch_ns / 1000:.0f}{events}; fixed {self.fixed_ns / 1e6:.0f} ms "
             f"(Python {self.python}{load})"
         )
 
@@ -190,16 +256,25 @@ def calls_cost_ns(
 
 
 def batches(
-    recorded_calls: float, duration_ns: float | None, root_calls: float | None = None
+    recorded_calls: float,
+    duration_ns: float | None,
+    root_calls: float | None = None,
+    *,
+    written: float | None = None,
+    events: float = 0.0,
 ) -> float:
-    """How many batches the shipper writes for ``recorded_calls`` over a run of
-    ``duration_ns``: one per wake that found calls (a wake every ``FLUSH_INTERVAL_S``,
-    at most one per root call: a call tree's calls come together), and one per
-    ``BATCH_SIZE`` events."""
-    if recorded_calls <= 0:
+    """How many batches the shipper writes for ``recorded_calls`` (and ``events`` of
+    the integrations) over a run of ``duration_ns``: one per wake that found calls (a
+    wake every ``FLUSH_INTERVAL_S`` at most, and no more wakes than the ``written``
+    batches the store counted for that run, when known: a busy program delays the
+    shipper's wakes; at most one per root call: a call tree's calls come together),
+    and one per ``BATCH_SIZE`` events."""
+    if recorded_calls <= 0 and events <= 0:
         return 0.0
     wakes = (duration_ns or 0) / (FLUSH_INTERVAL_S * 1e9)
-    full = EVENTS_PER_CALL * recorded_calls / BATCH_SIZE
+    if written is not None:
+        wakes = min(wakes, written)
+    full = (EVENTS_PER_CALL * recorded_calls + events) / BATCH_SIZE
     apart = recorded_calls if root_calls is None else max(root_calls, 1.0)
     return max(full, min(apart, wakes), 1.0)
 
@@ -215,17 +290,45 @@ class CallPart:
 
 
 @dataclass(frozen=True)
+class EventPart:
+    """What the integrations record whatever the plan, of one kind: events of a tag
+    (``query``, ``req``...) or the calls of one function (``elixirscope.web.request``),
+    and what they cost (ns)."""
+
+    kind: str
+    count: float
+    ns: float
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind in ALWAYS_RECORDED_CALLS
+
+
+@dataclass(frozen=True)
 class Breakdown:
-    """An estimate in its parts: fixed + calls by level + batches written."""
+    """An estimate in its parts: fixed + calls by level + batches written + the
+    integrations' events (recorded whatever the plan)."""
 
     fixed_ns: float
     calls: tuple[CallPart, ...]
     batches: float
     batch_ns: float
+    events: tuple[EventPart, ...] = ()
+    rewritten_modules: int = 0  # modules the import hook rewrites (a function of theirs planned)
+    rewritten_lines: int = 0
+    rewrite_ns_per_line: float = 0.0
+
+    @property
+    def rewrite_ns(self) -> float:
+        return self.rewritten_lines * self.rewrite_ns_per_line
 
     @property
     def calls_ns(self) -> float:
         return sum(part.ns for part in self.calls)
+
+    @property
+    def events_ns(self) -> float:
+        return sum(part.ns for part in self.events)
 
     @property
     def recorded_calls(self) -> float:
@@ -233,11 +336,23 @@ class Breakdown:
 
     @property
     def total_ns(self) -> float:
-        return self.fixed_ns + self.calls_ns + self.batches * self.batch_ns
+        return (
+            self.fixed_ns
+            + self.calls_ns
+            + self.batches * self.batch_ns
+            + self.events_ns
+            + self.rewrite_ns
+        )
 
     def lines(self) -> list[str]:
         """One line a part, as ``elixirscope plan`` prints them."""
         out = [f"fixed (start-up, store, flush at exit): {self.fixed_ns / 1e6:,.1f} ms"]
+        if self.rewrite_ns:
+            out.append(
+                f"modules rewritten at import: {self.rewritten_modules:,} "
+                f"({self.rewritten_lines:,} lines) × {self.rewrite_ns_per_line / 1000:,.1f} µs"
+                f" a line = {self.rewrite_ns / 1e6:,.1f} ms"
+            )
         for part in self.calls:
             per = part.ns / part.calls / 1000 if part.calls else 0.0
             what = (
@@ -250,6 +365,21 @@ class Breakdown:
             f"batches written: {self.batches:,.0f} × {self.batch_ns / 1000:,.0f} µs"
             f" = {self.batches * self.batch_ns / 1e6:,.1f} ms"
         )
+        kinds = [part for part in self.events if not part.is_call]
+        if kinds:
+            count = sum(part.count for part in kinds)
+            ns = sum(part.ns for part in kinds)
+            each = ", ".join(f"{part.kind} {part.count:,.0f}" for part in kinds)
+            out.append(
+                f"integration events, recorded whatever the plan: {count:,.0f} × "
+                f"{ns / count / 1000:,.1f} µs = {ns / 1e6:,.1f} ms ({each})"
+            )
+        for call in self.events:
+            if call.is_call:
+                out.append(
+                    f"{call.kind} calls, recorded whatever the plan: {call.count:,.0f} × "
+                    f"{call.ns / call.count / 1000:,.1f} µs = {call.ns / 1e6:,.1f} ms"
+                )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,6 +388,11 @@ class Breakdown:
             "calls": [asdict(part) for part in self.calls],
             "batches": self.batches,
             "batch_ns": self.batch_ns,
+            "events": [asdict(part) for part in self.events],
+            "events_ns": self.events_ns,
+            "rewritten_modules": self.rewritten_modules,
+            "rewritten_lines": self.rewritten_lines,
+            "rewrite_ns": self.rewrite_ns,
             "total_ns": self.total_ns,
         }
 
@@ -294,6 +429,29 @@ def _call_parts(
     ]
 
 
+def event_parts(
+    calibration: Calibration,
+    events: Mapping[str, int] | None,
+    always_calls: Mapping[str, tuple[int, int]] | None = None,
+) -> tuple[EventPart, ...]:
+    """The integrations' events by kind (most first), each at ``event_ns`` (none when
+    the calibration has no cost for them: measured before it did), then the calls
+    they record whatever the plan (function -> (root calls, nested calls)), at the
+    cost of ``args`` calls."""
+    parts = [
+        EventPart(kind, n, n * calibration.event_cost(kind))
+        for kind, n in sorted((events or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        if n > 0
+        and kind.partition(" ")[0] not in (*CALL_KINDS, *FIXED_KINDS)
+        and calibration.event_ns
+    ]
+    for function, (rooted, inside) in sorted((always_calls or {}).items()):
+        if rooted + inside > 0:
+            ns = rooted * calibration.root_cost("args") + inside * calibration.ns_per_call["args"]
+            parts.append(EventPart(function, rooted + inside, ns))
+    return tuple(parts)
+
+
 def breakdown(
     calibration: Calibration,
     calls: Mapping[str, int],
@@ -301,13 +459,33 @@ def breakdown(
     roots: Mapping[str, int] | None = None,
     nested: Mapping[str, float] | None = None,
     duration_ns: float | None = None,
+    *,
+    events: Mapping[str, int] | None = None,
+    always_calls: Mapping[str, tuple[int, int]] | None = None,
+    written: float | None = None,
+    rewritten: Mapping[str, int] | None = None,
 ) -> Breakdown:
-    """The estimate's parts for a run of ``duration_ns`` (none: batches only by size)."""
+    """The estimate's parts for a run of ``duration_ns`` (none: batches only by size)
+    that wrote ``written`` batches, with the integrations' ``events`` (by kind) and
+    ``always_calls`` (function -> (root calls, nested calls)) recorded whatever the plan,
+    and the modules the import hook rewrites (``rewritten``: module -> lines)."""
     parts = tuple(_call_parts(calibration, calls, levels, roots, nested))
+    happening = event_parts(calibration, events, always_calls)
     recorded = sum(part.calls for part in parts if part.level != "skipped")
     rooted = sum(part.calls for part in parts if part.root and part.level != "skipped")
+    rooted += sum(r for r, _ in (always_calls or {}).values())
+    recorded += sum(part.count for part in happening if part.is_call)
+    others = sum(part.count for part in happening if not part.is_call)
+    written_batches = batches(recorded, duration_ns, rooted, written=written, events=others)
     return Breakdown(
-        calibration.fixed_ns, parts, batches(recorded, duration_ns, rooted), calibration.batch_ns
+        calibration.fixed_ns,
+        parts,
+        written_batches,
+        calibration.batch_ns,
+        happening,
+        len(rewritten or {}),
+        sum((rewritten or {}).values()),
+        calibration.rewrite_ns_per_line,
     )
 
 
@@ -318,10 +496,12 @@ def estimate_ns(
     roots: Mapping[str, int] | None = None,
     nested: Mapping[str, float] | None = None,
     duration_ns: float | None = None,
+    **happening: Any,
 ) -> float:
     """The time recording with ``levels`` adds to a run making ``calls`` (``roots`` of
-    them root calls, by function): the calls' cost + the batches' + fixed."""
-    return breakdown(calibration, calls, levels, roots, nested, duration_ns).total_ns
+    them root calls, by function): the calls' cost + the batches' + the integrations'
+    events' (``happening``: :func:`breakdown`'s keywords) + fixed."""
+    return breakdown(calibration, calls, levels, roots, nested, duration_ns, **happening).total_ns
 
 
 # -- measuring ------------------------------------------------------------------
@@ -352,6 +532,8 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         (work / "calib_leaf.py").write_text(_LEAF)
         (work / "calib_work.py").write_text(_WORK)
         (work / "calib_spaced.py").write_text(_SPACED)
+        (work / "calib_events.py").write_text(_EVENTS)
+        (work / "calib_alchemy.py").write_text(_ALCHEMY)
         plans = {
             "boundaries": ("boundaries", 1.0),
             "args": ("args", 1.0),
@@ -382,7 +564,19 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
                 "fixed0.txt",
             ],
             "spaced": [*es, "--plan", "boundaries.toml", "calib_spaced.py", "spaced.txt"],
+            "plain_events": [sys.executable, "calib_events.py", str(calls)],
+            "events": [*es, "--plan", "boundaries.toml", "calib_events.py", str(calls)],
         }
+        transactions = str(max(1, calls // 2))  # three events each: begin, query, commit
+        if importlib.util.find_spec("sqlalchemy") is not None:
+            commands["plain_alchemy"] = [sys.executable, "calib_alchemy.py", transactions]
+            commands["alchemy"] = [
+                *es,
+                "--plan",
+                "boundaries.toml",
+                "calib_alchemy.py",
+                transactions,
+            ]
         for how in ("nested", "root"):
             commands[f"plain_{how}"] = [
                 sys.executable,
@@ -411,7 +605,14 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
 
         from elixirscope.query.runs import list_runs
 
-        inside = [r.duration_ns or 0 for r in list_runs(data) if r.command[-3:-1] == ["0", "0"]]
+        runs = list_runs(data)
+        inside = [r.duration_ns or 0 for r in runs if r.command[-3:-1] == ["0", "0"]]
+        events = [
+            integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_events.py"]
+        ]
+        alchemy = [
+            integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_alchemy.py"]
+        ]
         spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
         spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
     median = {name: statistics.median(t) for name, t in times.items()}
@@ -427,13 +628,31 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
     # are written in the loop, the store's work at exit on them is in the root cost
     spaced_added = statistics.median(spaced_recorded) - statistics.median(spaced_plain)
     batch = max(0.0, spaced_added / SPACED_CALLS - roots["boundaries"])
+    # the queries' events, beside the one call they run in (its batches are the
+    # calls' part of the per-call costs, amortised as in the tight loops)
+    emitted = statistics.median(sum(kinds.values()) for kinds in events) if events else 0
+    events_added = median["events"] - median["plain_events"] - fixed - roots["boundaries"]
+    event = max(0.0, events_added / emitted) if emitted else 0.0
+    by_source = {}
+    if alchemy:
+        emitted = statistics.median(
+            sum(n for kind, n in kinds.items() if kind.endswith("(sqlalchemy)"))
+            for kinds in alchemy
+        )
+        added = median["alchemy"] - median["plain_alchemy"] - fixed - roots["boundaries"]
+        if emitted:
+            by_source["sqlalchemy"] = max(0.0, added / emitted)
     fixed_runs = times["fixed0"]
+    rewrite = rewrite_cost_per_line(reps)
     return Calibration(
         {**{lv: per_call(lv, "nested") for lv in LEVELS_RECORDED}, "skipped": 0.0},
         fixed,
         root_ns_per_call=roots,
         fixed_in_run_ns=min(fixed, statistics.median(inside)) if inside else 0.0,
         batch_ns=batch,
+        event_ns=event,
+        source_event_ns=by_source,
+        rewrite_ns_per_line=rewrite,
         clock=CLOCK,
         spread=(max(fixed_runs) - min(fixed_runs)) / median["fixed0"],
         load=load,
@@ -442,6 +661,52 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         calls=calls,
         reps=reps,
     )
+
+
+def rewrite_cost_per_line(reps: int = 5) -> float:
+    """What the import hook adds per line of a module it rewrites: parsing, rewriting
+    (every function at ``boundaries``) and compiling this module's own source, less
+    loading its bytecode (what a plain import does), in this process's CPU time."""
+    import ast
+    import marshal
+
+    from elixirscope.instrument.rewriter import rewrite_tree
+
+    source = Path(__file__).read_text()
+    lines = source.count("\n") + 1
+    name = "calib_module.py"
+    frozen = marshal.dumps(compile(source, name, "exec", dont_inherit=True))
+    rewriting, loading = [], []
+    for _ in range(max(reps, 3)):
+        start = time.process_time_ns()
+        tree = ast.parse(source, name)
+        rewrite_tree(tree, "calib_module", name, lambda _q, _n: ("boundaries", 1.0, "boundaries"))
+        compile(tree, name, "exec", dont_inherit=True)
+        rewriting.append(time.process_time_ns() - start)
+        start = time.process_time_ns()
+        marshal.loads(frozen)
+        loading.append(time.process_time_ns() - start)
+    return max(0.0, (statistics.median(rewriting) - statistics.median(loading)) / lines)
+
+
+def integration_events(data_dir: str | os.PathLike[str], run_id: str) -> dict[str, int]:
+    """The events of one recorded run that are not a call's own nor a thread's first,
+    by kind: what the integrations recorded whatever the plan. A query or a
+    transaction recorded by an integration measured apart (:data:`SOURCES_MEASURED`)
+    is counted with it: ``query (sqlalchemy)``."""
+    from elixirscope.contracts.trace import EVENT_TYPES
+    from elixirscope.store.eventstore import EventStore
+
+    kinds = sorted(k for k in EVENT_TYPES if k not in CALL_KINDS and k not in FIXED_KINDS)
+    counted: dict[str, int] = {}
+    with EventStore.open(data_dir, readonly=True) as store:
+        for stored in store.query(type=kinds, run=run_id, limit=None):
+            kind = str(type(stored.event).__struct_config__.tag)
+            source = getattr(stored.event, "source", "")
+            if source in SOURCES_MEASURED:
+                kind = f"{kind} ({source})"
+            counted[kind] = counted.get(kind, 0) + 1
+    return counted
 
 
 def load_or_calibrate(
@@ -459,10 +724,12 @@ def load_or_calibrate(
             cached = Calibration.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError, OSError):
             cached = None  # unreadable or from another version: measure again
-        if cached is not None and (cached.python, cached.interpreter, cached.clock) == (
-            platform.python_version(),
-            sys.executable,
-            CLOCK,
+        measured_events = "rewrite_ns_per_line" in json.loads(path.read_text()) if cached else False
+        if (
+            cached is not None
+            and measured_events  # earlier versions did not measure the events' nor the rewrite's cost
+            and (cached.python, cached.interpreter, cached.clock)
+            == (platform.python_version(), sys.executable, CLOCK)
         ):
             return cached, False
     measured = calibrate(calls, reps)

@@ -8,11 +8,17 @@ project's functions get ``boundaries`` too while the budget allows.
 
 What it costs is :mod:`elixirscope.analysis.overhead`'s model: root calls ×
 root cost + nested calls × nested cost + batches written × batch cost + the
-fixed cost, in CPU time, with costs calibrated on this machine and calls
-counted in a recording, by caller and callee (a call whose caller the plan
-leaves out becomes a root; one whose caller is sampled is recorded as often
-as its caller), over the program's own time in that recording (its duration
-less what recording it cost, estimated the same way).
+integrations' events × event cost + the lines of the modules rewritten at
+import × rewrite cost + the fixed cost, in CPU time, with costs
+calibrated on this machine and calls counted in a recording, by caller and
+callee (a call whose caller the plan leaves out becomes a root; one whose
+caller is sampled is recorded as often as its caller; one whose caller the
+integrations record whatever the plan, a web request's own call, is nested),
+over the program's own time in that recording (its duration less what
+recording it cost, estimated the same way). The integrations' events (a
+request's ``req``/``reqend``, its queries and transactions, actors' messages)
+and the batches the recording wrote are counted in it too: the events are a
+part of every plan's cost, whichever functions it records.
 The plan is built in steps — each function at ``boundaries``, then each
 handler raised to ``args`` — taken in order of their cost weighted by priority
 (a handler's step counts a quarter of its cost, an active function's half, a
@@ -38,10 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from elixirscope.analysis.overhead import (
+    ALWAYS_RECORDED_CALLS,
     Breakdown,
     Calibration,
     breakdown,
     call_cost_ns,
+    integration_events,
 )
 from elixirscope.analysis.project import GENSERVER_CALLBACKS, Project
 
@@ -82,6 +90,8 @@ class RecordedRun:
     recorded_cost_ns: float  # what recording it cost, by the model
     edges: Edges = field(default_factory=dict)
     sampled_out: int = 0  # calls its own plan's sampling left out (not counted)
+    events: dict[str, int] = field(default_factory=dict)  # the integrations', by kind
+    batches: int | None = None  # the batches the store holds of it (None: not counted)
 
     @property
     def program_ns(self) -> float:
@@ -105,13 +115,16 @@ def calls_under(
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Each planned function's root calls and its nested calls recorded under a plan:
     a call whose caller the plan records is nested, and recorded when its caller's
-    root was sampled in (the caller's rate; its caller's is not looked at)."""
+    root was sampled in (the caller's rate; its caller's is not looked at); so is
+    one whose caller the integrations record whatever the plan."""
     roots: dict[str, int] = {}
     nested: dict[str, float] = {}
     for (caller, callee), count in edges.items():
         if callee not in levels:
             continue
-        if caller is None or caller not in levels or levels[caller][0] == "none":
+        if caller in ALWAYS_RECORDED_CALLS and caller not in levels:
+            nested[callee] = nested.get(callee, 0.0) + count
+        elif caller is None or caller not in levels or levels[caller][0] == "none":
             roots[callee] = roots.get(callee, 0) + count
         else:
             nested[callee] = nested.get(callee, 0.0) + count * levels[caller][1]
@@ -131,6 +144,7 @@ class PlanChoice:
     source: str = ""
     sampling: dict[str, float] = field(default_factory=dict)  # functions sampled, by rate
     parts: Breakdown | None = None  # the estimate in its parts (with a recording)
+    sources: dict[str, tuple[str, int]] = field(default_factory=dict)  # function -> module, lines
 
     @property
     def overhead(self) -> float | None:
@@ -192,6 +206,12 @@ class PlanChoice:
             + (
                 f"; that run sampled out {self.run.sampled_out:,} calls, not counted here"
                 if self.run.sampled_out
+                else ""
+            )
+            + (
+                f"; {self.parts.events_ns / 1e6:,.0f} ms of it are events the integrations "
+                "record whatever the plan (a part of any plan's cost while they are on)"
+                if self.parts is not None and self.parts.events
                 else ""
             )
         )
@@ -269,20 +289,57 @@ def plan_steps(
     return steps
 
 
+def rewritten_modules(
+    levels: dict[str, tuple[str, float]], sources: dict[str, tuple[str, int]] | None
+) -> dict[str, int]:
+    """The modules the import hook rewrites under a plan (one of their functions
+    planned), with their lines, from ``sources`` (function -> (module, lines))."""
+    out: dict[str, int] = {}
+    for function, (level, _rate) in levels.items():
+        if level != "none" and sources and function in sources:
+            module, lines = sources[function]
+            out[module] = lines
+    return out
+
+
 def plan_breakdown(
-    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+    calibration: Calibration,
+    run: RecordedRun,
+    levels: dict[str, tuple[str, float]],
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> Breakdown:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``
-    (and its duration: how many batches its calls make), in its parts."""
+    (and its duration and the batches it wrote: how many batches its calls make) and
+    the integrations' events and calls in it (recorded whatever the plan), in its parts."""
     roots, nested = calls_under(levels, run.edges)
-    return breakdown(calibration, run.calls, levels, roots, nested, run.duration_ns)
+    always = {}
+    for function in ALWAYS_RECORDED_CALLS:
+        if function in levels or not run.calls.get(function):
+            continue
+        rooted = sum(n for (caller, f), n in run.edges.items() if f == function and caller is None)
+        always[function] = (rooted, run.calls[function] - rooted)
+    return breakdown(
+        calibration,
+        run.calls,
+        levels,
+        roots,
+        nested,
+        run.duration_ns,
+        events=run.events,
+        always_calls=always,
+        written=run.batches,
+        rewritten=rewritten_modules(levels, sources),
+    )
 
 
 def plan_estimate_ns(
-    calibration: Calibration, run: RecordedRun, levels: dict[str, tuple[str, float]]
+    calibration: Calibration,
+    run: RecordedRun,
+    levels: dict[str, tuple[str, float]],
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> float:
     """The model's estimate for a plan giving ``levels``, from the calls in ``run``."""
-    return plan_breakdown(calibration, run, levels).total_ns
+    return plan_breakdown(calibration, run, levels, sources).total_ns
 
 
 def choose_plan(
@@ -294,7 +351,14 @@ def choose_plan(
     source: str = "",
 ) -> PlanChoice:
     """Rules for ``project``'s functions within ``budget`` (a fraction: 0.05 is 5 %)."""
-    return choose_from(_wanted(project), calibration, budget=budget, run=run, source=source)
+    return choose_from(
+        _wanted(project),
+        calibration,
+        budget=budget,
+        run=run,
+        source=source,
+        sources=_sources(project),
+    )
 
 
 def choose_from(
@@ -304,13 +368,17 @@ def choose_from(
     budget: float = 0.05,
     run: RecordedRun | None = None,
     source: str = "",
+    sources: dict[str, tuple[str, int]] | None = None,
 ) -> PlanChoice:
-    """:func:`choose_plan` over ``wanted``: function -> (priority kind, level, why)."""
+    """:func:`choose_plan` over ``wanted``: function -> (priority kind, level, why);
+    ``sources``: each function's module and its lines (what rewriting it costs)."""
     if not 0 < budget <= 1:
         raise ValueError(f"budget must be above 0% and at most 100%, got {_percent(budget)}")
     if run is not None and run.duration_ns <= 0:
         raise ValueError(f"run {run.run_id[:8]} has no duration to estimate from")
-    choice = PlanChoice(budget=budget, calibration=calibration, run=run, source=source)
+    choice = PlanChoice(
+        budget=budget, calibration=calibration, run=run, source=source, sources=dict(sources or {})
+    )
     if run is None:
         choice.rules = [(f, level, why) for f, (_, level, why) in sorted(wanted.items())]
         return choice
@@ -318,13 +386,13 @@ def choose_from(
     chosen: dict[str, tuple[str, float]] = {}
     for _key, function, level in plan_steps(wanted, run, calibration):
         trial = {**chosen, function: (level, 1.0)}
-        if plan_estimate_ns(calibration, run, trial) <= allowance:
+        if plan_estimate_ns(calibration, run, trial, sources) <= allowance:
             chosen = trial
             continue
         if function not in chosen:  # its first step: sampled, if some rate fits
             for rate in SAMPLING_RATES:
                 trial = {**chosen, function: (level, rate)}
-                if plan_estimate_ns(calibration, run, trial) <= allowance:
+                if plan_estimate_ns(calibration, run, trial, sources) <= allowance:
                     chosen = trial
                     break
         break  # up to the first step that does not fit: a larger budget keeps all these
@@ -339,9 +407,21 @@ def choose_from(
             choice.rules.append((function, got, f"{note}; {count:,} calls recorded"))
         else:
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
-    choice.parts = plan_breakdown(calibration, run, choice.levels)
+    choice.parts = plan_breakdown(calibration, run, choice.levels, sources)
     choice.estimate_ns = choice.parts.total_ns
     return choice
+
+
+def _sources(project: Project) -> dict[str, tuple[str, int]]:
+    """Each function of the project: its module and the module's lines."""
+    return {
+        f"{node['module']}.{node['qualname']}": (
+            node["module"],
+            int(project.modules[node["module"]].get("lines") or 0),
+        )
+        for node in project.nodes.values()
+        if node["kind"] in ("function", "method") and node["module"] in project.modules
+    }
 
 
 def _wanted(project: Project) -> dict[str, tuple[str, str, str]]:
@@ -420,8 +500,16 @@ def recorded_run(
             edges[(function_of.get(event.parent_id), function)] += 1
             if getattr(event, "args", None) is not None:
                 with_args.add(function)
-    levels = {f: ("args" if f in with_args else "boundaries", 1.0) for f in counts}
-    recorded = RecordedRun(scope.run.id, dict(counts), duration, 0.0, dict(edges))
+        written = store.run_totals().get(scope.run.id, {}).get("batches")
+    events = integration_events(data_dir, scope.run.id)
+    levels = {
+        f: ("args" if f in with_args else "boundaries", 1.0)
+        for f in counts
+        if f not in ALWAYS_RECORDED_CALLS
+    }
+    recorded = RecordedRun(
+        scope.run.id, dict(counts), duration, 0.0, dict(edges), 0, events, written
+    )
     cost = plan_estimate_ns(calibration, recorded, levels) - calibration.fixed_ns
     sampled_out = int(read_runs(data_dir).get(scope.run.id, {}).get("sampled_out") or 0)
     return RecordedRun(
@@ -431,4 +519,6 @@ def recorded_run(
         cost + calibration.fixed_in_run_ns,
         dict(edges),
         sampled_out,
+        events,
+        written,
     )

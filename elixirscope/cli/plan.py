@@ -4,8 +4,9 @@ PATH is analysed as ``elixirscope analyze`` does (incrementally, into the data
 dir's repository); ``--from-run RUN`` (or ``latest``) takes call counts from a
 recording in the same data dir to estimate the overhead and keep it within
 ``--budget``; a function that does not fit whole may be sampled. The costs
-(CPU time: per call by level, per batch written, fixed) are calibrated on this
-machine the first time (some seconds; cached under the data dir). With ``-o
+(CPU time: per call by level, per batch written, per integration event, fixed)
+are calibrated on this machine the first time (some seconds; cached under the
+data dir). With ``-o
 FILE`` the plan (TOML, for ``elixirscope run --plan``) goes there and the
 estimate, part by part, to stdout; without, the plan goes to stdout and the
 estimate to stderr.

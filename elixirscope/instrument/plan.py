@@ -27,6 +27,7 @@ got 'al'``. Rules that never matched anything are reported by
 
 from __future__ import annotations
 
+import functools
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -191,7 +192,7 @@ class Plan:
         for index, rule in self._ordered:
             for name in names:
                 full = f"{name}.{qualname}" if qualname else name
-                if fnmatchcase(full, rule.pattern) or fnmatchcase(name, rule.pattern):
+                if _matches(full, rule.pattern) or _matches(name, rule.pattern):
                     self._matched.add(index)
                     return rule.level, rule.sampling
         return self.default_level, 1.0
@@ -207,7 +208,7 @@ class Plan:
             return True
         return any(
             rule.level != "none"
-            and (fnmatchcase(name, rule.pattern) or _may_start_with(rule.pattern, name + "."))
+            and (_matches(name, rule.pattern) or _may_start_with(rule.pattern, name + "."))
             for rule in self.rules
             for name in self._names(module)
         )
@@ -311,12 +312,24 @@ def _short_rules(data: Mapping[Any, Any], source: str | None) -> list[Rule]:
 # -- glob prefix matching ----------------------------------------------------------
 
 
+def _matches(name: str, pattern: str) -> bool:
+    """``fnmatchcase``, with a pattern without wildcards compared as it is (a planner's
+    rules name functions one by one, and every import and function asks every rule)."""
+    if not _GLOB.intersection(pattern):
+        return name == pattern
+    return fnmatchcase(name, pattern)
+
+
 def _may_start_with(pattern: str, prefix: str) -> bool:
     """Whether some string beginning with ``prefix`` matches the fnmatch ``pattern``.
 
     Runs the glob as a small NFA over ``prefix``: a state is a position in the
-    token list; if any state survives the prefix, the rest can be completed.
+    token list; if any state survives the prefix, the rest can be completed. A
+    pattern without wildcards (a planner's rule names one function) is a plain
+    prefix test: every import asks it of every rule.
     """
+    if not _GLOB.intersection(pattern):
+        return pattern.startswith(prefix)
     tokens = _tokens(pattern)
     states = _closure({0}, tokens)
     for ch in prefix:
@@ -335,7 +348,7 @@ def _may_start_with(pattern: str, prefix: str) -> bool:
     return bool(states)
 
 
-def _closure(states: set[int], tokens: list[tuple[str, str]]) -> set[int]:
+def _closure(states: set[int], tokens: tuple[tuple[str, str], ...]) -> set[int]:
     out = set(states)
     for i in sorted(states):
         while i < len(tokens) and tokens[i][0] == "*":
@@ -344,7 +357,12 @@ def _closure(states: set[int], tokens: list[tuple[str, str]]) -> set[int]:
     return out
 
 
-def _tokens(pattern: str) -> list[tuple[str, str]]:
+_GLOB = frozenset("*?[")
+
+
+@functools.lru_cache(maxsize=1024)
+def _tokens(pattern: str) -> tuple[tuple[str, str], ...]:
+    """The glob's tokens, once per pattern (every import asks of every rule)."""
     tokens: list[tuple[str, str]] = []
     i = 0
     while i < len(pattern):
@@ -361,4 +379,4 @@ def _tokens(pattern: str) -> list[tuple[str, str]]:
         else:
             tokens.append(("c", ch))
         i += 1
-    return tokens
+    return tuple(tokens)

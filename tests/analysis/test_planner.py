@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -16,7 +17,6 @@ from elixirscope.analysis.overhead import (
     Calibration,
     batches,
     breakdown,
-    calibrate,
     call_cost_ns,
     calls_cost_ns,
     estimate_ns,
@@ -26,9 +26,11 @@ from elixirscope.analysis.planner import (
     RecordedRun,
     calls_under,
     choose_from,
+    plan_breakdown,
     plan_estimate_ns,
     roots_under,
 )
+from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.instrument.plan import Plan
 
 COSTS = Calibration(
@@ -65,6 +67,109 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(69_000, 10**9) == 138  # call-heavy: 2 events a call, 1,000 a batch
     assert batches(10, None) == 1  # no duration: by size, at least one
     assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
+
+
+def test_the_batches_a_recording_wrote_cap_the_wakes() -> None:
+    # a busy program delays the shipper's wakes: 15 batches in 2.5 s, not 50
+    assert batches(6_000, 2_500_000_000, 600, written=15) == 15
+    assert batches(600, 2_500_000_000, 10, written=15) == 10  # still one a call tree at most
+    assert batches(69_000, 10**9, 1_500, written=20) == 138  # full batches are full batches
+    assert batches(0, 10**9, events=5_000) == 5  # the integrations' events fill batches too
+
+
+EVENTFUL = Calibration(
+    {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+    fixed_ns=50_000_000,
+    root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
+    batch_ns=400_000,
+    event_ns=7_000,
+)
+
+
+def test_the_integrations_events_cost_each_their_calibrated_cost_whatever_the_plan() -> None:
+    calls = {"m.f": 100}
+    edges = {(None, "m.f"): 100}
+    quiet = RecordedRun("r", calls, 10**9, 0, edges, batches=1)
+    busy = RecordedRun("r", calls, 10**9, 0, edges, events={"query": 300, "tx": 150, "thread": 2}, batches=1)
+    for levels in ({"m.f": ("boundaries", 1.0)}, {"m.f": ("args", 0.5)}):
+        assert plan_estimate_ns(EVENTFUL, busy, levels) == plan_estimate_ns(EVENTFUL, quiet, levels) + 450 * 7_000
+    # a plan recording no function: the fixed cost, the events, and the batch they fill
+    assert plan_estimate_ns(EVENTFUL, busy, {}) == 50_000_000 + 450 * 7_000 + 400_000
+    parts = plan_breakdown(EVENTFUL, busy, {"m.f": ("boundaries", 1.0)})
+    assert parts.events_ns == 450 * 7_000  # a thread's first event is in the fixed cost
+    assert parts.lines()[-1] == (
+        "integration events, recorded whatever the plan: 450 × 7.0 µs = 3.1 ms (query 300, tx 150)"
+    )
+    assert parts.to_dict()["events"] == [
+        {"kind": "query", "count": 300, "ns": 300 * 7_000},
+        {"kind": "tx", "count": 150, "ns": 150 * 7_000},
+    ]
+    assert parts.to_dict()["events_ns"] == 450 * 7_000
+    assert parts.to_dict()["total_ns"] == parts.total_ns
+    choice = choose_from({"m.f": ("other", "boundaries", "x")}, EVENTFUL, budget=1.0, run=busy)
+    assert choice.to_dict()["breakdown"]["events_ns"] == 450 * 7_000
+    assert choice.summary().splitlines()[0].endswith(
+        "; 3 ms of it are events the integrations record whatever the plan"
+        " (a part of any plan's cost while they are on)"
+    )
+    # a calibration from before the events were measured counts none of them
+    assert plan_estimate_ns(COSTS, busy, {"m.f": ("args", 1.0)}) == plan_estimate_ns(
+        COSTS, quiet, {"m.f": ("args", 1.0)}
+    )
+
+
+def test_an_integration_measured_apart_costs_its_own_per_event() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=0,
+        event_ns=7_000,
+        source_event_ns={"sqlalchemy": 40_000},
+    )
+    assert costs.event_cost("query") == costs.event_cost("query (psycopg)") == 7_000
+    assert costs.event_cost("tx (sqlalchemy)") == 40_000
+    run = RecordedRun("r", {}, 10**9, 0, {}, events={"query (sqlalchemy)": 10, "query": 5}, batches=1)
+    parts = plan_breakdown(costs, run, {})
+    assert parts.events_ns == 10 * 40_000 + 5 * 7_000
+    assert parts.lines()[-1] == (
+        "integration events, recorded whatever the plan: 15 × 29.0 µs = 0.4 ms"
+        " (query (sqlalchemy) 10, query 5)"
+    )
+    assert Calibration.from_dict(costs.to_dict()) == costs
+
+
+def test_each_module_with_a_planned_function_costs_its_rewrite_once() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=0,
+        rewrite_ns_per_line=1_000,
+    )
+    sources = {"m.f": ("m", 100), "m.g": ("m", 100), "n.h": ("n", 50)}
+    run = RecordedRun("r", {}, 10**9, 0, {}, batches=1)
+    only_m = plan_breakdown(costs, run, {"m.f": ("boundaries", 1.0), "m.g": ("args", 1.0)}, sources)
+    assert (only_m.rewritten_modules, only_m.rewritten_lines, only_m.rewrite_ns) == (1, 100, 100_000)
+    both = plan_breakdown(costs, run, {"m.f": ("boundaries", 1.0), "n.h": ("boundaries", 0.5)}, sources)
+    assert both.total_ns == 150_000
+    assert both.lines()[1] == "modules rewritten at import: 2 (150 lines) × 1.0 µs a line = 0.1 ms"
+    assert both.to_dict()["rewrite_ns"] == 150_000
+    wanted = {f: ("other", "boundaries", "x") for f in sources}
+    choice = choose_from(wanted, costs, budget=1.0, run=run, sources=sources)
+    assert choice.estimate_ns == 150_000
+    assert choose_from(wanted, costs, budget=1.0, run=run).estimate_ns == 0  # no sources: none
+
+
+def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_nested() -> None:
+    calls = {REQUEST_FUNCTION: 40, "m.handle": 40}
+    edges = {(None, REQUEST_FUNCTION): 40, (REQUEST_FUNCTION, "m.handle"): 40}
+    run = RecordedRun("r", calls, 10**9, 0, edges, events={"req": 40, "reqend": 40}, batches=1)
+    assert calls_under({"m.handle": ("args", 1.0)}, edges) == ({}, {"m.handle": 40.0})
+    nothing = plan_breakdown(EVENTFUL, run, {})
+    assert not nothing.calls
+    assert nothing.events_ns == 80 * 7_000 + 40 * 20_000  # the requests' calls at args, as roots
+    assert nothing.lines()[-1] == (
+        f"{REQUEST_FUNCTION} calls, recorded whatever the plan: 40 × 20.0 µs = 0.8 ms"
+    )
+    handled = plan_breakdown(EVENTFUL, run, {"m.handle": ("args", 1.0)})
+    assert handled.total_ns == nothing.total_ns + 40 * 2_000  # nested in the request's call
 
 
 def test_the_estimate_in_its_parts_adds_up() -> None:
@@ -265,13 +370,19 @@ def test_bad_budgets_and_runs_are_refused() -> None:
 
 
 def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
-    measured = calibrate(calls=100, reps=1)
+    older = COSTS.to_dict()
+    del older["event_ns"], older["source_event_ns"], older["rewrite_ns_per_line"]  # measured before those
+    (tmp_path / CALIBRATION_FILE).parent.mkdir()
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(older))
+    measured, now = load_or_calibrate(tmp_path, calls=100, reps=1)
+    assert now and measured.event_ns >= 0 and measured != COSTS
+    assert measured.rewrite_ns_per_line > 0  # parsing and compiling a module take some time
+    if importlib.util.find_spec("sqlalchemy") is not None:  # its events measured apart
+        assert set(measured.source_event_ns) == {"sqlalchemy"}
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
     assert set(measured.root_ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.python == f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}"
-    (tmp_path / CALIBRATION_FILE).parent.mkdir()
-    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(measured.to_dict()))
     cached, now = load_or_calibrate(tmp_path)
     assert not now and cached == measured
 
@@ -372,3 +483,36 @@ def test_an_unknown_run_gives_one_clear_line(recorded: Path) -> None:
     assert done.returncode != 0
     (line,) = done.stderr.splitlines()
     assert line.startswith("elixirscope plan: no run 'zzz' under data (runs: ")
+
+
+QUERYING = '''\
+import sqlite3
+
+
+def handle_call(connection, n):
+    return connection.execute("SELECT ?", (n,)).fetchall()
+
+
+if __name__ == "__main__":
+    connection = sqlite3.connect(":memory:")
+    for n in range(30):
+        handle_call(connection, n)
+'''
+
+
+def test_plan_counts_the_integrations_events_of_its_recording(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(QUERYING)
+    done = es("run", "--data-dir", "data", "--trace", "shop", "shop.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    write_calibration(tmp_path / "data", EVENTFUL)
+    done = es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest", "--budget", "100%",
+              "-o", "plan.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first, *parts, _last = done.stdout.splitlines()
+    assert first.endswith("; 0 ms of it are events the integrations record whatever the plan"
+                          " (a part of any plan's cost while they are on)")
+    assert parts[-1] == "  integration events, recorded whatever the plan: 30 × 7.0 µs = 0.2 ms (query 30)"
+    as_json = json.loads(es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest",
+                            "--budget", "100%", "--json", cwd=tmp_path).stdout)
+    assert as_json["breakdown"]["events"] == [{"kind": "query", "count": 30, "ns": 30 * 7_000}]
+    assert as_json["breakdown"]["batches"] >= 1

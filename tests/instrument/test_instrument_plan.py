@@ -151,6 +151,15 @@ def test_prefix_matching_is_exact_for_short_suffixes(pattern, prefix, suffix):
         assert not fnmatchcase(prefix + suffix, pattern)
 
 
+@given(pattern=st.text(alphabet="ab.*?[]!", max_size=6), text=st.text(alphabet="ab.[]", max_size=8))
+def test_matching_is_fnmatch_whatever_the_shortcut_for_plain_names(pattern, text):
+    """A pattern without wildcards is compared as it is: the same answers as fnmatch."""
+    assert plan_module._matches(text, pattern) == fnmatchcase(text, pattern)
+    if fnmatchcase(text, pattern):
+        for cut in range(len(text) + 1):
+            assert plan_module._may_start_with(pattern, text[:cut])
+
+
 def test_a_script_module_is_matched_by_its_own_name_too():
     plan = Plan.from_patterns(["myscript.*"], level="args").known_as("__main__", "myscript")
     assert plan.selects_module("__main__")
