@@ -209,7 +209,7 @@ class PlanChoice:
                 else ""
             )
             + (
-                f"; {self.parts.events_ns / 1e6:,.0f} ms of it are events the integrations "
+                f"; {_ms(self.parts.events_ns)} of it are events the integrations "
                 "record whatever the plan (a part of any plan's cost while they are on)"
                 if self.parts is not None and self.parts.events
                 else ""
@@ -254,6 +254,12 @@ class PlanChoice:
             ],
             "left_out": [{"function": f, "why": w} for f, w in self.left_out],
         }
+
+
+def _ms(ns: float) -> str:
+    """Milliseconds as a person reads them: ``0.1 ms``, ``12 ms``, ``1,250 ms``."""
+    ms = ns / 1e6
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
 
 
 def _percent(fraction: float) -> str:

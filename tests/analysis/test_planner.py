@@ -109,7 +109,7 @@ def test_the_integrations_events_cost_each_their_calibrated_cost_whatever_the_pl
     choice = choose_from({"m.f": ("other", "boundaries", "x")}, EVENTFUL, budget=1.0, run=busy)
     assert choice.to_dict()["breakdown"]["events_ns"] == 450 * 7_000
     assert choice.summary().splitlines()[0].endswith(
-        "; 3 ms of it are events the integrations record whatever the plan"
+        "; 3.1 ms of it are events the integrations record whatever the plan"
         " (a part of any plan's cost while they are on)"
     )
     # a calibration from before the events were measured counts none of them
@@ -509,7 +509,7 @@ def test_plan_counts_the_integrations_events_of_its_recording(tmp_path: Path) ->
               "-o", "plan.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     first, *parts, _last = done.stdout.splitlines()
-    assert first.endswith("; 0 ms of it are events the integrations record whatever the plan"
+    assert first.endswith("; 0.2 ms of it are events the integrations record whatever the plan"
                           " (a part of any plan's cost while they are on)")
     assert parts[-1] == "  integration events, recorded whatever the plan: 30 × 7.0 µs = 0.2 ms (query 30)"
     as_json = json.loads(es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest",
