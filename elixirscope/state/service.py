@@ -19,6 +19,7 @@ never answered from the last one's cache.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -116,12 +117,20 @@ def check_params(operation: str, params: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ the cache
 
 
+MAX_AGE_S = 10.0
+"""A cached timeline is read again after this long, news or not: the tracker's news is
+what keeps it current, this bounds how stale it can get if news goes missing (a
+daemon answered a change behind the data dir for 30 s, once in several CI runs; the
+cause is not found)."""
+
+
 @dataclass
 class _Entry:
     value: Any
     weight: int
     warnings: list[dict[str, Any]]
     names: frozenset[str] = frozenset()  # a target list's names, for invalidation
+    made: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -130,6 +139,7 @@ class CacheStats:
     misses: int = 0
     dropped: int = 0  # by news of new changes
     evicted: int = 0  # by the bounds
+    expired: int = 0  # older than max_age_s
     too_big: int = 0  # read, answered, not kept
 
     def as_dict(self) -> dict[str, int]:
@@ -144,6 +154,7 @@ class TimelineCache:
     max_entries: int = 256
     max_bytes: int = 256 << 20
     stats: CacheStats = field(default_factory=CacheStats)
+    max_age_s: float = MAX_AGE_S
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_bytes"):
@@ -162,6 +173,10 @@ class TimelineCache:
 
     def get(self, key: tuple[str, str | None]) -> _Entry | None:
         entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry.made > self.max_age_s:
+            self._remove(key)
+            self.stats.expired += 1
+            entry = None
         if entry is None:
             self.stats.misses += 1
             return None

@@ -255,3 +255,14 @@ def test_cache_bounds_must_be_whole_numbers():
         TimelineCache(0)
     with pytest.raises(ValueError, match="max_bytes"):
         TimelineCache(4, -1)
+
+
+def test_a_cached_timeline_is_read_again_once_it_is_older_than_max_age():
+    """News keeps the cache current; its age bounds how stale it can be if news is lost."""
+    cache = TimelineCache(4, 100)
+    key = ("run", "ledger/book")
+    cache.put(key, _Entry("timeline", 1, []))
+    assert cache.get(key).value == "timeline"  # young: kept (the default is 10 s)
+    cache.max_age_s = -1.0  # every entry is older than that
+    assert cache.get(key) is None and key not in cache
+    assert cache.snapshot()["expired"] == 1 and cache.bytes == 0
