@@ -744,10 +744,14 @@ class EventStore:
     # ------------------------------------------------------------ damage
 
     def _shard_failed(self, shard: Shard, exc: BaseException) -> None:
-        """A shard raised part-way through a read: skip it from now on (quarantine if asked)."""
+        """A shard raised part-way through a read: skip it from now on (quarantine if asked);
+        only this once if SQLite was merely busy (a long-lived reader, such as the
+        StateTracing tracker, must not stop reading a shard for good over a lock)."""
         self._warnings.add(shard.path, f"read stopped part-way: {exc}")
         if self._writer is not None and shard is self._writer:
             return  # its writer's appends will fail and restart it onto a fresh shard
+        if _transient(exc):
+            return
         self._readers.pop(shard.path, None)
         shard.close()
         self._damage_found(shard.path, f"SQLite cannot read it: {exc}")
@@ -1272,3 +1276,15 @@ def _claim_shard(shard_dir: Path, options: dict[str, Any]) -> tuple[Shard, int]:
         if claimed is not None:
             return claimed
     raise StoreError(f"no free shard under {str(shard_dir)!r} (10000 writers?)")
+
+
+def _transient(exc: BaseException) -> bool:
+    """SQLite was busy or locked (another connection's checkpoint or recovery, under
+    load): the next read may well succeed. Anything else means the file is damaged."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

@@ -270,3 +270,30 @@ def test_a_real_recording_checks_clean_and_a_repair_keeps_each_event_in_its_run(
     with EventStore.open(data, readonly=True) as store:
         kept = store.query(run=run.id, limit=None)
     assert len(kept) == 6001 - lost  # 2 events a call and the main thread's announcement
+
+
+def test_a_busy_shard_is_skipped_once_by_a_long_lived_reader_not_for_good(tmp_path):
+    """The StateTracing tracker keeps one reader for the daemon's life: SQLite being busy
+    for a moment must not blind it to a shard (it did: a daemon's state went stale)."""
+    import sqlite3
+
+    from elixirscope.contracts.trace import decode_batch, encode_batch
+    from elixirscope.store import EventStore
+
+    events = [("call", 1, 1000, 1, "c1", 0, "m.f", {"n": "1"}),
+              ("return", 2, 1001, 1, "c1", 0, 1, "m.f", 10, "r")]
+    frame = encode_batch(node="n", pid=1, program="p", producer="n:1:0", seq=1, sent_ts=0,
+                         dropped=0, events=events)
+    with EventStore.open(tmp_path) as writer:
+        writer.append(decode_batch(frame), frame)
+    reader = EventStore.open(tmp_path, readonly=True)
+    try:
+        assert len(reader.query(limit=None)) == 2
+        (shard,) = reader._shards()
+        reader._shard_failed(shard, sqlite3.OperationalError("database is locked"))
+        assert len(reader.query(limit=None)) == 2  # read again at once
+        reader._shard_failed(shard, sqlite3.DatabaseError("database disk image is malformed"))
+        found = reader.query(limit=None)
+        assert len(found) == 0 and "malformed" in str(found.warnings)  # damaged: skipped
+    finally:
+        reader.close()
