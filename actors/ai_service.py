@@ -171,18 +171,7 @@ class AIService(LayerService):
     def _response(self, request: Request, value: Any, exc: BaseException | None) -> Any:
         if exc is None:
             return ok_response(request, value, from_layer=self.layer)
-        self.metrics.counter("request_errors").inc()
-        if isinstance(exc, (ValueError, LookupError, TypeError)):
-            return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)
-        self.metrics.counter("handler_failures").inc()
-        return error_response(
-            request.id,
-            "handler_failed",
-            f"'explain' failed: {type(exc).__name__}: {exc}"[:2000],
-            from_layer=self.layer,
-            operation="explain",
-            exception_type=type(exc).__name__,
-        )
+        return self.failed_response(request, exc, (ValueError, LookupError, TypeError))
 
     def terminate(self, reason: Any, state: Any) -> None:
         self.running.close()

@@ -70,22 +70,8 @@ class LayerService(GenServer):
                     if isinstance(data, Response)
                     else ok_response(request, data, from_layer=self.layer)
                 )
-            except (ValueError, TypeError, KeyError) as exc:
-                self.metrics.counter("request_errors").inc()
-                response = error_response(
-                    request.id, "invalid_params", str(exc), from_layer=self.layer
-                )
             except Exception as exc:  # noqa: BLE001 - one Request never takes the layer down
-                self.metrics.counter("request_errors").inc()
-                self.metrics.counter("handler_failures").inc()
-                response = error_response(
-                    request.id,
-                    "handler_failed",
-                    f"{request.operation!r} failed: {type(exc).__name__}: {exc}"[:2000],
-                    from_layer=self.layer,
-                    operation=request.operation,
-                    exception_type=type(exc).__name__,
-                )
+                response = self.failed_response(request, exc, (ValueError, TypeError, KeyError))
         self.metrics.histogram("request_us").observe((time.perf_counter_ns() - started) / 1000)
         return Reply(response, state)
 
@@ -164,6 +150,13 @@ class LayerService(GenServer):
         exc = done.error
         if exc is None:
             return ok_response(request, done.value, from_layer=self.layer)
+        return self.failed_response(request, exc, invalid)
+
+    def failed_response(
+        self, request: Request, exc: BaseException, invalid: tuple[type, ...]
+    ) -> Response:
+        """The Response of a handler that raised: ``invalid_params`` with the message for
+        an ``invalid`` exception (the caller's mistake), else ``handler_failed``; counted."""
         self.metrics.counter("request_errors").inc()
         if isinstance(exc, invalid):
             return error_response(request.id, "invalid_params", str(exc), from_layer=self.layer)

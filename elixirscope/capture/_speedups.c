@@ -1750,6 +1750,16 @@ static PyObject *render_bytes(PyObject *v, Py_ssize_t budget) {
     return r;
 }
 
+/* open + the parts joined by ", " + close; takes the reference to `parts`. */
+static PyObject *joined(PyObject *parts, const char *open, const char *close) {
+    PyObject *body = PyUnicode_Join(s_sep, parts);
+    Py_DECREF(parts);
+    if (!body) return NULL;
+    PyObject *out = PyUnicode_FromFormat("%s%U%s", open, body, close);
+    Py_DECREF(body);
+    return out;
+}
+
 static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int depth,
                             PyObject **active, int nactive) {
     const char *open = is_tuple ? "(" : "[", *close = is_tuple ? ")" : "]";
@@ -1780,13 +1790,7 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         Py_DECREF(part);
         if (rc < 0) goto fail;
     }
-    PyObject *body = PyUnicode_Join(s_sep, parts);
-    Py_DECREF(parts);
-    if (!body) return NULL;
-    PyObject *out = PyUnicode_FromFormat("%s%U%s%s", open, body,
-                                         is_tuple && PyTuple_GET_SIZE(v) == 1 ? "," : "", close);
-    Py_DECREF(body);
-    return out;
+    return joined(parts, open, is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
 fail:
     Py_DECREF(parts);
     return NULL;
@@ -1851,12 +1855,7 @@ static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject
         Py_DECREF(part);
         if (rc < 0) goto fail;
     }
-    PyObject *body = PyUnicode_Join(s_sep, parts);
-    Py_DECREF(parts);
-    if (!body) return NULL;
-    PyObject *out = PyUnicode_FromFormat("{%U}", body);
-    Py_DECREF(body);
-    return out;
+    return joined(parts, "{", "}");
 fail:
     Py_DECREF(parts);
     return NULL;

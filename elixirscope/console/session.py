@@ -125,19 +125,23 @@ class Session:
         except KeyboardInterrupt:
             self._cancel(request)
             raise
-        except KeyRefused as exc:
-            self._print(str(exc), self.err)
-            return EXIT_ERROR
-        except RequestTimeout:
+        except (KeyRefused, RequestTimeout, BadResponse) as exc:
+            return self._unanswered(exc)
+        self._remember(renderer, response)
+        return self._show(renderer, response)
+
+    def _unanswered(self, exc: KeyRefused | RequestTimeout | BadResponse) -> int:
+        """Say why the daemon gave no answer; the exit status for it."""
+        if isinstance(exc, RequestTimeout):
             self._print(unreachable_message(self.endpoint, self.timeout), self.err)
             return EXIT_UNREACHABLE
-        except BadResponse as exc:
+        if isinstance(exc, BadResponse):
             self._print(
                 f"error {exc.code}: bad answer from {self.endpoint}: {exc.reason}", self.err
             )
-            return EXIT_ERROR
-        self._remember(renderer, response)
-        return self._show(renderer, response)
+        else:
+            self._print(str(exc), self.err)
+        return EXIT_ERROR
 
     def _explain_streamed(self, request: Request) -> int:
         """``explain`` printed as the AI layer writes it (a language model's answer
@@ -165,17 +169,8 @@ class Session:
         except _Failed as failed:
             self._print(error_line(failed.response), self.err)
             return EXIT_ERROR
-        except KeyRefused as exc:
-            self._print(str(exc), self.err)
-            return EXIT_ERROR
-        except RequestTimeout:
-            self._print(unreachable_message(self.endpoint, self.timeout), self.err)
-            return EXIT_UNREACHABLE
-        except BadResponse as exc:
-            self._print(
-                f"error {exc.code}: bad answer from {self.endpoint}: {exc.reason}", self.err
-            )
-            return EXIT_ERROR
+        except (KeyRefused, RequestTimeout, BadResponse) as exc:
+            return self._unanswered(exc)
         if shown and not shown.endswith("\n"):
             self._print("", self.live)
         if end.get("error"):

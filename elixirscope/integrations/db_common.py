@@ -385,25 +385,43 @@ def emit_query(
 ) -> None:
     """Record one finished query (never raises)."""
     try:
-        duration = timer.elapsed()
-        rec.emit(
-            "query",
-            system,
-            database,
-            statement_text(statement),
-            parameters_text(parameters, many),
-            duration,
-            rows if type(rows) is int and rows >= 0 else -1,
-            timer.file,
-            timer.line,
-            timer.caller,
-            None if error is None else error_text(error),
-            source,
-            max(many_count(parameters), 0) if many else 0,
+        head, tail = _query_fields(
+            timer, source, system, database, statement, parameters, many, error
         )
+        rec.emit("query", *head, rows if type(rows) is int and rows >= 0 else -1, *tail)
         STATS["recorded"] += 1
     except Exception as exc:  # noqa: BLE001
         failed(exc)
+
+
+def _query_fields(
+    timer: QueryTimer,
+    source: str,
+    system: str,
+    database: str | None,
+    statement: Any,
+    parameters: Any,
+    many: bool,
+    error: BaseException | None,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A ``query`` event's fields before ``rows`` and after it (contract order)."""
+    duration = timer.elapsed()
+    head = (
+        system,
+        database,
+        statement_text(statement),
+        parameters_text(parameters, many),
+        duration,
+    )
+    tail = (
+        timer.file,
+        timer.line,
+        timer.caller,
+        None if error is None else error_text(error),
+        source,
+        max(many_count(parameters), 0) if many else 0,
+    )
+    return head, tail
 
 
 class PendingQuery:
@@ -458,17 +476,10 @@ def start_query(
     :func:`emit_query` would record it now, held until :meth:`PendingQuery.finish`
     gives its rows. None if that failed (then it is recorded now, rows unknown)."""
     try:
-        duration = timer.elapsed()
-        before = (
-            *rec.envelope("query"),
-            system,
-            database,
-            statement_text(statement),
-            parameters_text(parameters),
-            duration,
+        head, after = _query_fields(
+            timer, source, system, database, statement, parameters, False, None
         )
-        after = (timer.file, timer.line, timer.caller, None, source, 0)
-        pending = PendingQuery(rec, before, after)
+        pending = PendingQuery(rec, (*rec.envelope("query"), *head), after)
         _pending[id(pending)] = weakref.ref(pending)
         return pending
     except Exception as exc:  # noqa: BLE001
