@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -154,12 +155,45 @@ def es(*argv: str, cwd: Path) -> str:
     return done.stdout
 
 
+SHARP = 0.1
+"""A measurement is sharp when its median's 95 % interval is within this fraction of
+the median either side: then an estimate's error is the estimate's, not the noise's."""
+
+
+def differences(plain: list[float], planned: list[float]) -> list[float]:
+    """What recording added in each pair: the pair's difference cancels what the machine
+    did during it (its load moves both runs of a pair alike, less so two pairs)."""
+    return [b - a for a, b in zip(plain, planned, strict=True)]
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of ``values``: the order statistics
+    k and n + 1 - k, with k the largest for which Binomial(n, 1/2) < k has probability
+    at most (1 - confidence) / 2 (the lowest and highest values when n is too small)."""
+    ordered, n = sorted(values), len(values)
+    k, below = 0, 0.0
+    while True:
+        below += math.comb(n, k) / 2**n
+        if below > (1 - confidence) / 2:
+            break
+        k += 1
+    if k == 0:
+        return ordered[0], ordered[-1]
+    return ordered[k - 1], ordered[n - k]
+
+
+def sharp(pairs: list[float]) -> bool:
+    middle = statistics.median(pairs)
+    low, high = median_interval(pairs)
+    return middle > 0 and middle - low <= SHARP * middle and high - middle <= SHARP * middle
+
+
 CALIBRATION = Path("planner") / "calibration.json"  # overhead.CALIBRATION_FILE
 _calibrated: list[Path] = []  # the first program's calibration, for the others
 
 
 def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int,
-            requests: int = 0) -> dict[str, Any]:
+            requests: int = 0, max_repeat: int = 0) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     data = str(work / "data")
     if _calibrated:
@@ -208,18 +242,23 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
                                "--budget", budget, "--json", cwd=work))
         if not _calibrated:
             _calibrated.append(work / "data" / CALIBRATION)
-        plain, planned = [], []
-        for n in range(repeat):
+        plain: list[float] = []
+        planned: list[float] = []
+        while len(plain) < repeat or (len(plain) < max_repeat
+                                      and not sharp(differences(plain, planned))):
             # each run as the counting run: a fresh database (TaskFlow seeds an empty one)
-            # and a fresh store (a recorded run costs more as its data dir fills)
-            each = f"{budget.rstrip('%')}-{n}"
-            plain.append(timed([sys.executable], f"plain-{each}.db"))
-            planned.append(timed([sys.executable, "-m", "elixirscope", "run", "--data-dir",
-                                  str(work / f"planned-{each}"), "--plan", str(plan)],
-                                 f"planned-{each}.db"))
+            # and a fresh store; which of a pair's runs goes first alternates; while the
+            # median's interval is wide, pairs are added (up to max_repeat)
+            each = f"{budget.rstrip('%')}-{len(plain)}"
+            runs = [(plain, [sys.executable], f"plain-{each}.db"),
+                    (planned, [sys.executable, "-m", "elixirscope", "run", "--data-dir",
+                               str(work / f"planned-{each}"), "--plan", str(plan)], f"planned-{each}.db")]
+            for into, how, db in runs if len(plain) % 2 == 0 else runs[::-1]:
+                into.append(timed(how, db))
+        pairs = differences(plain, planned)
+        added = statistics.median(pairs)
+        low, high = median_interval(pairs)
         base, with_plan = statistics.median(plain), statistics.median(planned)
-        added = with_plan - base
-        pairs = [b - a for a, b in zip(plain, planned, strict=True)]
         estimate = chosen["estimate_ns"] / 1e9
         sampled = {r["function"].rpartition(".")[2]: r["sampling"] for r in chosen["rules"]
                    if r["sampling"] < 1}
@@ -236,10 +275,17 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
             "added_s_estimated": estimate,
             "added_s_measured": added,
             "added_s_pairs": [min(pairs), max(pairs)],
+            "added_s_interval": [low, high],  # the median's 95 % interval
+            "pairs": len(pairs),
+            "plain_s_each": plain,
+            "planned_s_each": planned,
             "breakdown": chosen["breakdown"],
             "overhead_estimated": chosen["overhead"],
             "overhead_measured": added / base,
             "error": estimate / added - 1 if added > 0 else None,
+            "error_interval": [estimate / high - 1 if high > 0 else None,
+                               estimate / low - 1 if low > 0 else None],
+            "separated": sharp(pairs),
         })
     out["load_after"] = os.getloadavg()[0]
     out["calibration"] = chosen["calibration"]
@@ -249,6 +295,8 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--max-repeat", type=int, default=41,
+                        help="pairs at most, added while the median's interval is wide")
     parser.add_argument("--budgets", default="20%,100%")  # 100 %: every function planned
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--program", default="sparse,dense,taskflow")
@@ -260,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--program: unknown {', '.join(unknown)}; expected sparse, dense, taskflow")
     sys.path.insert(0, str(Path(__file__).parent))  # bench_web, for taskflow
     results = [measure(name, *PROGRAMS.get(name, ("", [])), args.budgets.split(","), args.repeat,
-                       args.requests) for name in names]
+                       args.requests, max(args.repeat, args.max_repeat)) for name in names]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -280,10 +328,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    program alone: estimated {b['program_s_estimated']:.2f} s, plain median "
                   f"{b['plain_s']:.2f} s CPU; recorded median {b['planned_s']:.2f} s CPU")
             low, high = b["added_s_pairs"]
+            lo, hi = b["added_s_interval"]
+            span = " to ".join("n/a" if e is None else f"{e:+.0%}" for e in b["error_interval"])
+            verdict = (f"error {error} ({span})" if b["separated"] else
+                       f"not separated from noise (interval wider than ±{SHARP:.0%} of the median): "
+                       f"error {error} ({span}) says little")
             print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
                   f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
-                  f"({b['overhead_measured']:.1%}; pairs {low * 1000:.0f} to {high * 1000:.0f} ms); "
-                  f"error {error}")
+                  f"({b['overhead_measured']:.1%}; median of {b['pairs']} pairs' differences, 95 % "
+                  f"interval {lo * 1000:.0f} to {hi * 1000:.0f} ms, pairs {low * 1000:.0f} to "
+                  f"{high * 1000:.0f} ms); {verdict}")
             print(f"    estimate: fixed {b['breakdown']['fixed_ns'] / 1e6:.0f} ms + "
                   + " + ".join(f"{c['calls']:,.0f} {c['level']} {'root' if c['root'] else 'nested'} "
                                f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])

@@ -69,6 +69,22 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
 
 
+def test_full_batches_cost_nothing_beyond_their_calls() -> None:
+    # a call-heavy run writes full batches: the tight loops the per-call costs are
+    # calibrated in fill batches too, so only the batches beyond are charged
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=0,
+        root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
+        batch_ns=400_000,
+    )
+    heavy = breakdown(costs, {"a": 69_000}, {"a": ("boundaries", 1.0)}, {"a": 1_500}, None, 10**9)
+    assert heavy.batches == 138 and heavy.full_batches == 138 and heavy.batches_ns == 0
+    assert heavy.total_ns == 1_500 * 10_000 + 67_500 * 1_000
+    spread = breakdown(costs, {"a": 3}, {"a": ("boundaries", 1.0)}, {"a": 3}, None, 10 * 10**9)
+    assert spread.batches == 3 and spread.batches_ns == (3 - 0.006) * 400_000
+
+
 def test_the_batches_a_recording_wrote_cap_the_wakes() -> None:
     # a busy program delays the shipper's wakes: 15 batches in 2.5 s, not 50
     assert batches(6_000, 2_500_000_000, 600, written=15) == 15
@@ -91,10 +107,12 @@ def test_the_integrations_events_cost_each_their_calibrated_cost_whatever_the_pl
     edges = {(None, "m.f"): 100}
     quiet = RecordedRun("r", calls, 10**9, 0, edges, batches=1)
     busy = RecordedRun("r", calls, 10**9, 0, edges, events={"query": 300, "tx": 150, "thread": 2}, batches=1)
+    # each event at its cost, less its share of a full batch (calibrated in that cost)
     for levels in ({"m.f": ("boundaries", 1.0)}, {"m.f": ("args", 0.5)}):
-        assert plan_estimate_ns(EVENTFUL, busy, levels) == plan_estimate_ns(EVENTFUL, quiet, levels) + 450 * 7_000
+        assert plan_estimate_ns(EVENTFUL, busy, levels) == pytest.approx(
+            plan_estimate_ns(EVENTFUL, quiet, levels) + 450 * 7_000 - 0.45 * 400_000)
     # a plan recording no function: the fixed cost, the events, and the batch they fill
-    assert plan_estimate_ns(EVENTFUL, busy, {}) == 50_000_000 + 450 * 7_000 + 400_000
+    assert plan_estimate_ns(EVENTFUL, busy, {}) == pytest.approx(50_000_000 + 450 * 7_000 + 0.55 * 400_000)
     parts = plan_breakdown(EVENTFUL, busy, {"m.f": ("boundaries", 1.0)})
     assert parts.events_ns == 450 * 7_000  # a thread's first event is in the fixed cost
     assert parts.lines()[-1] == (
@@ -169,7 +187,8 @@ def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_neste
         f"{REQUEST_FUNCTION} calls, recorded whatever the plan: 40 × 20.0 µs = 0.8 ms"
     )
     handled = plan_breakdown(EVENTFUL, run, {"m.handle": ("args", 1.0)})
-    assert handled.total_ns == nothing.total_ns + 40 * 2_000  # nested in the request's call
+    # nested in the request's call (less its events' share of a full batch: in that cost)
+    assert handled.total_ns == pytest.approx(nothing.total_ns + 40 * 2_000 - 0.08 * 400_000)
 
 
 def test_the_estimate_in_its_parts_adds_up() -> None:
@@ -191,7 +210,9 @@ def test_the_estimate_in_its_parts_adds_up() -> None:
     }
     assert parts.recorded_calls == 50 + 900 + 150
     assert parts.batches == 20  # 1 s: 20 wakes of 50 ms, each finding calls (50 roots)
-    assert parts.total_ns == 50_000_000 + 500_000 + 25_000 + 900_000 + 300_000 + 20 * 400_000
+    # 2,200 events: 2.2 batches' worth is in the calls' costs (calibrated filling batches)
+    assert parts.full_batches == 2.2
+    assert parts.total_ns == 50_000_000 + 500_000 + 25_000 + 900_000 + 300_000 + 17.8 * 400_000
     assert parts.total_ns == estimate_ns(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
     assert parts.lines() == [
         "fixed (start-up, store, flush at exit): 50.0 ms",
@@ -199,7 +220,7 @@ def test_the_estimate_in_its_parts_adds_up() -> None:
         "boundaries nested calls: 900 × 1.0 µs = 0.9 ms",
         "args nested calls: 150 × 2.0 µs = 0.3 ms",
         "root calls sampled out: 50 × 0.5 µs = 0.0 ms",
-        "batches written: 20 × 400 µs = 8.0 ms",
+        "batches written: 18 × 400 µs = 7.1 ms (20 written, 2 of them full: their cost is in the calls')",
     ]
 
 
