@@ -206,6 +206,10 @@ def _recording_factory(factory: Any) -> Any:
 
 
 def _recording_cursor(factory: Any) -> Any:
+    if type(factory) is type:  # a plain class (its hash is type's): made before, most often
+        made = _cursors.get(factory)
+        if made is not None:
+            return made
     if not isinstance(factory, type) or not issubclass(factory, sqlite3.Cursor):
         return factory
     if issubclass(factory, _CursorMixin):
