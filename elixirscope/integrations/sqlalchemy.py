@@ -34,8 +34,9 @@ skipped by them):
 - ``before_cursor_execute`` / ``after_cursor_execute``: one ``query`` event
   per statement the driver runs (ORM flushes and loads included), with the
   SQL, parameters (redacted by default), ``cursor.rowcount`` when the driver
-  knows it (aiosqlite's -1 for a SELECT stays -1, unknown), the URL without its
-  password, and the program's line (in async code, the line of the ``await``);
+  knows it (for a SELECT through an async adapter, aiosqlite's or psycopg's, the
+  rows the adapter fetched at once from its driver; else -1, unknown), the URL
+  without its password, and the program's line (in async code, the ``await``'s);
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
 - ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from typing import Any
 
 from elixirscope.integrations import db_common
@@ -165,12 +167,27 @@ def _after(
             rows = cursor.rowcount
         except Exception:  # noqa: BLE001, S110 - some drivers have none: unknown
             pass
+        if rows < 0 and not many:
+            rows = _buffered_rows(cursor)
         system, database = _where(conn.engine)
         emit_query(
             rec, timer, SOURCE, system, database, statement, parameters, many=many, rows=rows
         )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
+
+
+def _buffered_rows(cursor: Any) -> int:
+    """The rows of a SELECT an async adapter's cursor (aiosqlite, psycopg's async) has
+    already fetched from its driver, all of them, at ``execute``: its ``_rows``
+    buffer; -1 (unknown) for any other cursor, or a server-side one."""
+    try:
+        buffered = getattr(cursor, "_rows", None)
+        if type(buffered) is deque and not getattr(cursor, "server_side", True):
+            return len(buffered)
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+    return -1
 
 
 def _error(context: Any) -> None:

@@ -175,5 +175,6 @@ def test_an_async_session_query_has_the_line_of_its_await(orm) -> None:
     assert query["line"] == line_of(ORM, "# awaited")
     assert query["caller"] == "__main__.titles"
     assert query["parameters"] == "(<redacted>,)"
+    assert query["rows"] == 1  # what the async adapter fetched from aiosqlite at once
     entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.titles")
     assert query["parent_id"] == entry["id"]  # in place, under the coroutine's call
