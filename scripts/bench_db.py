@@ -9,8 +9,11 @@ per round, the best of ``--rounds`` rounds (wall time per statement):
    installed (what a program pays when recording is off);
 3. recorded: a Recorder installed, each statement a ``query`` event in its
    ring (drained between rounds; the shipper's cost is ``bench_capture``'s);
-4. SQLAlchemy Core on the same database without and with its integration
-   (``conn.execute(text(...))``), when SQLAlchemy is installed.
+4. SQLAlchemy Core on the same database (``conn.execute(text(...))``), when
+   SQLAlchemy is installed: plain; recorded as under ``elixirscope run`` (a sync
+   engine on sqlite3: at the driver, by the sqlite3 integration); and recorded by
+   SQLAlchemy's engine events (what a driver ElixirScope does not wrap pays, e.g.
+   with ``integrations.sqlite3 = false``).
 
 Then the rows of a SELECT, which a recorded ``sqlite3`` cursor counts as it gives
 them (``integrations.sqlite``): ``SELECT id, v FROM t`` (1,000 rows) read by
@@ -147,27 +150,38 @@ def measure(queries: int, rounds: int) -> dict[str, Any]:
         return out
     from elixirscope.integrations import sqlalchemy as sa_integration
 
-    engine = create_engine("sqlite://")
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
-        conn.execute(
-            text("INSERT INTO t VALUES (:id, :v)"), [{"id": i, "v": f"v{i}"} for i in range(1000)]
-        )
     statement = text("SELECT v FROM t WHERE id = :id")
 
-    def sa_loop(n: int) -> None:
-        with engine.connect() as conn:
-            for i in range(n):
-                conn.execute(statement, {"id": i % 1000}).fetchone()
+    def sa_setup() -> tuple[Any, Any]:  # a fresh engine: its connections opened from now on
+        engine = create_engine("sqlite://")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+            rows = [{"id": i, "v": f"v{i}"} for i in range(1000)]
+            conn.execute(text("INSERT INTO t VALUES (:id, :v)"), rows)
 
+        def sa_loop(n: int) -> None:
+            with engine.connect() as conn:
+                for i in range(n):
+                    conn.execute(statement, {"id": i % 1000}).fetchone()
+
+        return engine, sa_loop
+
+    engine, sa_loop = sa_setup()
     out["sqlalchemy_plain_ns"] = _best(sa_loop, queries, rounds)
-    sa_integration.enable()
-    rec = recorder.install(ring_size=1 << 20, policy="drop_oldest")
-    try:
-        out["sqlalchemy_recorded_ns"] = _best(sa_loop, queries, rounds, between=rec.ring.drain)
-    finally:
-        recorder.uninstall()
-        sa_integration.disable()
+    engine.dispose()
+    for key, at_driver in (("sqlalchemy_recorded_ns", True), ("sqlalchemy_events_ns", False)):
+        if at_driver:
+            sqlite_integration.enable()
+        sa_integration.enable()
+        rec = recorder.install(ring_size=1 << 20, policy="drop_oldest")
+        try:
+            engine, sa_loop = sa_setup()
+            out[key] = _best(sa_loop, queries, rounds, between=rec.ring.drain)
+            engine.dispose()
+        finally:
+            recorder.uninstall()
+            sa_integration.disable()
+            sqlite_integration.disable()
     return out
 
 
@@ -196,9 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<34} {result[key] / 1000:8.2f} µs{extra}")
     if "sqlalchemy_plain_ns" in result:
         sa = result["sqlalchemy_plain_ns"]
-        rec = result["sqlalchemy_recorded_ns"]
         print(f"  {'SQLAlchemy Core, plain':<34} {sa / 1000:8.2f} µs")
-        print(f"  {'SQLAlchemy Core, recorded':<34} {rec / 1000:8.2f} µs  (+{rec - sa:,.0f} ns)")
+        for key, label in (
+            ("sqlalchemy_recorded_ns", "SQLAlchemy Core, recorded"),
+            ("sqlalchemy_events_ns", "  by SQLAlchemy's events"),
+        ):
+            rec = result[key]
+            print(f"  {label:<34} {rec / 1000:8.2f} µs  (+{rec - sa:,.0f} ns)")
     print(
         f"rows of a {SCAN_ROWS:,}-row SELECT, {args.scans} scans per round, best of"
         f" {args.rounds} (CPU time per row)"

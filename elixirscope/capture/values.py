@@ -115,6 +115,7 @@ def _use_rules(words: tuple[str, ...], by_name: bool, pairs: bool, cards: bool) 
     _redact_cache.clear()
     _word_cache.clear()
     _mask_cache.clear()
+    _orm_texts.clear()
 
 
 def set_sensitive_names(names: Iterable[str]) -> None:
@@ -296,14 +297,31 @@ def _unrepresentable(obj: object) -> str:
 
 
 def _instance_dict(obj: object, mro: tuple) -> dict | None:
-    for klass in mro:
-        descr = _type_dict(klass).get("__dict__")
-        if descr is not None:
-            if type(descr) is _GETSET:
-                d = descr.__get__(obj, type(obj))
-                return d if isinstance(d, dict) else None
-            return None  # a program-defined `__dict__`: do not run it
-    return None
+    """``obj``'s own ``__dict__`` (``mro``: its class's), read by the interpreter's own
+    getter; None without one, or when the program defines ``__dict__`` itself."""
+    t = type(obj)
+    known = _dict_getters.get(id(t))
+    if known is not None and known[0] is t and known[1] is mro:
+        getter = known[2]
+    else:
+        getter = None
+        for klass in mro:
+            descr = _type_dict(klass).get("__dict__")
+            if descr is not None:
+                if type(descr) is _GETSET:
+                    getter = descr
+                break  # else a program-defined `__dict__`: do not run it
+        if len(_dict_getters) < _REDACT_CACHE_MAX:
+            _dict_getters[id(t)] = (t, mro, getter)
+    if getter is None:
+        return None
+    d = getter.__get__(obj, t)
+    return d if isinstance(d, dict) else None
+
+
+_dict_getters: dict[int, tuple[type, tuple, Any]] = {}
+"""id(class) -> (class, its mro, the interpreter's ``__dict__`` getter for its
+instances or None), while the mro is the same tuple (see :data:`_plain_objects`)."""
 
 
 def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
@@ -792,6 +810,27 @@ def _orm_text(state: object, name: str) -> str:
         return f"<{name} new>"
     values = key[1]
     manager = _stored_attribute(state, "manager")
+    # ints only: hashing them runs no program code, and their text is theirs alone
+    cache_key = (id(manager), values) if all(type(v) is int for v in values) else None
+    if cache_key is not None:
+        seen = _orm_texts.get(cache_key)
+        if seen is not None and seen[0] is manager:
+            return seen[1]
+    text = _orm_key_text(manager, values, name)
+    if cache_key is not None:
+        if len(_orm_texts) >= _REDACT_CACHE_MAX:
+            _orm_texts.clear()
+        _orm_texts[cache_key] = (manager, text)
+    return text
+
+
+_orm_texts: dict[tuple[int, tuple], tuple[object, str]] = {}
+"""(id(class manager), integer primary key) -> (the manager, the instance's text): an
+ORM instance loaded again (each request loads its own) is shown without rendering;
+cleared when the redaction rules change (a key may look like a card number)."""
+
+
+def _orm_key_text(manager: object, values: tuple, name: str) -> str:
     known = _primary_keys.get(id(manager))
     if known is not None and known[0] is manager:
         names = known[1]

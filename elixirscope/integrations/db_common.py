@@ -520,10 +520,19 @@ def emit_transaction(
     action: str,
     error: BaseException | None = None,
     open_ns: int = 0,
+    conn: Any = None,
+    began_ns: int | None = None,
 ) -> None:
     """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration;
-    ``open_ns``: how long the transaction a commit/rollback ends was open, if known)."""
+    ``open_ns``: how long the transaction a commit/rollback ends was open, if known;
+    ``conn``: the driver connection, which keeps when its transaction began for it:
+    ``began_ns``, the start of the statement that began it implicitly, else the
+    start of the begin itself)."""
     try:
+        if conn is not None:
+            if began_ns is None:
+                began_ns = timer.started if timer is not None else time.perf_counter_ns()
+            open_ns = _open_for(conn, action, error, began_ns) or open_ns
         if timer is None:
             file, line, caller = issuing_frame()
             duration = 0
@@ -545,6 +554,26 @@ def emit_transaction(
         STATS["recorded"] += 1
     except Exception as exc:  # noqa: BLE001
         failed(exc)
+
+
+_BEGAN = "_es_began"  # on a driver connection: when its open transaction began
+
+
+def _open_for(conn: Any, action: str, error: BaseException | None, began_ns: int) -> int:
+    """For a commit or rollback, how long ``conn``'s transaction was open (0 if its
+    begin was not seen); a begin is kept on ``conn``. A failed end leaves the
+    transaction's begin as it was: the database may still hold it open."""
+    if action == "begin":
+        if error is None:
+            setattr(conn, _BEGAN, began_ns)
+        return 0
+    now = time.perf_counter_ns()
+    began = getattr(conn, _BEGAN, None)
+    if began is None:
+        return 0
+    if error is None:
+        setattr(conn, _BEGAN, None)
+    return now - began
 
 
 def current() -> Any:

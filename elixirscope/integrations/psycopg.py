@@ -60,6 +60,15 @@ def enabled() -> bool:
     return _on[0]
 
 
+def records(connection: Any) -> bool:
+    """Whether this integration records ``connection``'s statements once un-muted."""
+    if not _on[0]:
+        return False
+    import psycopg
+
+    return isinstance(connection, (psycopg.Connection, psycopg.AsyncConnection))
+
+
 def enable() -> bool:
     """Wrap psycopg's methods (see the module doc); False if already enabled."""
     if _on[0]:
@@ -251,7 +260,9 @@ def _streamed(
     try:
         database = _database(conn)
         if before == _IDLE and _status(conn) != _IDLE:
-            emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+            emit_transaction(
+                rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=timer.started
+            )
         emit_query(rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, rows=given)
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
@@ -307,7 +318,9 @@ def _ran(
     try:
         database = _database(conn)
         if before == _IDLE and _status(conn) != _IDLE:
-            emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+            emit_transaction(
+                rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=timer.started
+            )
         rows = cursor.rowcount
         emit_query(
             rec, timer, SOURCE, SYSTEM, database, _sql(query, conn), params, many=many, rows=rows
@@ -339,9 +352,9 @@ def _end(conn: Any, action: str) -> None:
     try:
         original(conn)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc, conn=conn)
         raise
-    emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, conn=conn)
     return None
 
 
@@ -357,10 +370,10 @@ def _tx_enter(self: Any) -> Any:
     try:
         result = original(self)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc, conn=conn)
         raise
     if getattr(self, "_outer_transaction", False):
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin")
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", conn=conn)
     return result
 
 
@@ -377,9 +390,9 @@ def _tx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     try:
         result = original(self, exc_type, exc_val, exc_tb)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc, conn=conn)
         raise
-    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, conn=conn)
     return result
 
 
@@ -506,9 +519,9 @@ async def _aend(conn: Any, action: str) -> None:
     try:
         await original(conn)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc, conn=conn)
         raise
-    emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, conn=conn)
 
 
 async def _atx_enter(self: Any) -> Any:
@@ -523,10 +536,10 @@ async def _atx_enter(self: Any) -> Any:
     try:
         result = await original(self)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc, conn=conn)
         raise
     if getattr(self, "_outer_transaction", False):
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin")
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", conn=conn)
     return result
 
 
@@ -543,7 +556,7 @@ async def _atx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     try:
         result = await original(self, exc_type, exc_val, exc_tb)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc, conn=conn)
         raise
-    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, conn=conn)
     return result

@@ -1,20 +1,42 @@
-"""SQLAlchemy, recorded through its event API: Core and ORM, sync and async engines.
+"""SQLAlchemy, recorded: Core and ORM, sync and async engines.
 
-What is wrapped, exactly: nothing is replaced. :func:`enable` adds listeners
-on the ``Engine`` class (so every engine, existing and future, and every
-``AsyncEngine``'s ``sync_engine``, which is an Engine):
+A statement SQLAlchemy runs on a driver ElixirScope records itself (sqlite3,
+psycopg 3, sync engines) is recorded there, by that integration: its query with
+the program's line (SQLAlchemy's frames are skipped like any library's), the
+rows a SELECT gave, and the transactions the database really ran (sqlite3
+begins one before a change, not before a read, so a request that only reads has
+no ``tx`` events). That costs a request far less than SQLAlchemy's engine
+events, which slow every statement once any listener exists (~24 µs a
+``Session.get`` in TaskFlow, before any recording). The events' ``source`` is
+the driver's integration (``sqlite3``, ``psycopg``) and ``database`` what the
+driver was given (a file path, ``postgresql://user@host:port/db``).
+
+Any other driver (aiosqlite, asyncpg, psycopg through the async engine, or a
+driver whose integration is off) is recorded through SQLAlchemy's event API.
+What is wrapped, exactly: nothing is replaced. :func:`enable` adds two
+listeners on the ``Pool`` class (every pool, existing and future):
+
+- ``connect``: marks a new driver connection muted in the sqlite3 and psycopg
+  integrations, so that what SQLAlchemy itself runs as it sets a connection up
+  (its dialect's first queries) is not recorded;
+- ``checkout``: the first time a connection is checked out, decides who records
+  it: the driver's integration, or SQLAlchemy's events (kept in the pool record's
+  ``info``); a connection its driver's integration records is un-muted at each
+  checkout and muted again at ``checkin`` (after the pool's reset, a rollback
+  recorded as any), so that the pool's pre-ping is not recorded as the program's.
+  About a microsecond a checkout.
+
+The first connection that needs SQLAlchemy's events adds these listeners on
+the ``Engine`` class (so every engine, and every ``AsyncEngine``'s
+``sync_engine``; statements on connections recorded at their driver are
+skipped by them):
 
 - ``before_cursor_execute`` / ``after_cursor_execute``: one ``query`` event
   per statement the driver runs (ORM flushes and loads included), with the
   SQL, parameters (redacted by default), ``cursor.rowcount`` when the driver
-  knows it, the URL without its password, and the program's line (in async
-  code, the line of the ``await``). A SELECT on sqlite3, whose rowcount is -1,
-  has the rows fetched from its cursor (SQLAlchemy fetches them as the program
-  asks, a few ahead when it buffers): the sqlite3 integration wraps the
-  connections SQLAlchemy opens to count them, without recording their
-  statements itself, and the event is appended once they are known
-  (``db_common``, "Rows of a SELECT"); other drivers whose rowcount is -1 for
-  a SELECT (aiosqlite through SQLAlchemy's adapter) keep -1, unknown;
+  knows it (for a SELECT through an async adapter, aiosqlite's or psycopg's, the
+  rows the adapter fetched at once from its driver; else -1, unknown), the URL
+  without its password, and the program's line (in async code, the ``await``'s);
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
 - ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
@@ -22,17 +44,18 @@ on the ``Engine`` class (so every engine, existing and future, and every
   duration, and a commit the driver then refuses is not marked failed (the
   program's exception says so; SQLAlchemy has no event after a commit). A
   commit's or rollback's ``open_ns`` is the transaction's own duration, from its
-  ``begin`` (kept in the DBAPI connection's ``info``);
-- the pool's ``connect``: marks the driver connection so the sqlite3
-  integration does not record the same statements twice.
+  ``begin`` (kept in the DBAPI connection's ``info``).
 
 :func:`disable` removes the listeners. ``elixirscope run`` enables this when
-the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``.
+the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
+(then a driver's integration records SQLAlchemy's statements as any other).
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from collections import deque
 from typing import Any
 
 from elixirscope.integrations import db_common
@@ -40,7 +63,6 @@ from elixirscope.integrations.db_common import (
     QueryTimer,
     emit_query,
     emit_transaction,
-    start_query,
 )
 
 __all__ = ["disable", "enable", "enabled"]
@@ -49,6 +71,7 @@ SOURCE = "sqlalchemy"
 _TIMER = "_elixirscope_query"  # where a statement's timer waits in its execution context
 
 _on = [False]
+_engines_heard = [False]  # the Engine class's listeners are on
 _listening: list[tuple[Any, str, Any]] = []
 
 
@@ -57,27 +80,47 @@ def enabled() -> bool:
 
 
 def enable() -> bool:
-    """Listen on every engine; False if already enabled."""
+    """Decide per connection who records it; False if already enabled."""
     if _on[0]:
         return False
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
-    listeners: list[tuple[Any, str, Any]] = [
-        (Engine, "before_cursor_execute", _before),
-        (Engine, "after_cursor_execute", _after),
-        (Engine, "handle_error", _error),
-        (Engine, "begin", _begin),
-        (Engine, "commit", _commit),
-        (Engine, "rollback", _rollback),
-        (Pool, "connect", _pool_connect),
-    ]
+    _listen(
+        [
+            (Pool, "connect", _pool_connect),
+            (Pool, "checkout", _pool_checkout),
+            (Pool, "checkin", _pool_checkin),
+        ]
+    )
+    _on[0] = True
+    return True
+
+
+def _listen(listeners: list[tuple[Any, str, Any]]) -> None:
+    from sqlalchemy import event
+
     for target, name, fn in listeners:
         event.listen(target, name, fn)
         _listening.append((target, name, fn))
-    _on[0] = True
-    return True
+
+
+def _engine_events() -> None:
+    """Listen on every engine: a connection no driver integration records is in use."""
+    if _engines_heard[0]:
+        return
+    from sqlalchemy.engine import Engine
+
+    _engines_heard[0] = True
+    _listen(
+        [
+            (Engine, "before_cursor_execute", _before),
+            (Engine, "after_cursor_execute", _after),
+            (Engine, "handle_error", _error),
+            (Engine, "begin", _begin),
+            (Engine, "commit", _commit),
+            (Engine, "rollback", _rollback),
+        ]
+    )
 
 
 def disable() -> bool:
@@ -87,6 +130,7 @@ def disable() -> bool:
     from sqlalchemy import event
 
     _on[0] = False
+    _engines_heard[0] = False
     while _listening:
         target, name, fn = _listening.pop()
         try:
@@ -103,7 +147,7 @@ def _before(
     conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool
 ) -> None:
     try:
-        if db_common.current() is not None and context is not None:
+        if db_common.current() is not None and context is not None and not _at_driver(conn):
             setattr(context, _TIMER, QueryTimer())
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
@@ -123,18 +167,27 @@ def _after(
             rows = cursor.rowcount
         except Exception:  # noqa: BLE001, S110 - some drivers have none: unknown
             pass
+        if rows < 0 and not many:
+            rows = _buffered_rows(cursor)
         system, database = _where(conn.engine)
-        if rows < 0 and not many and getattr(cursor, "_es_counts", False):
-            if cursor.description is not None:  # rows fetched later: the cursor counts them
-                pending = start_query(rec, timer, SOURCE, system, database, statement, parameters)
-                if pending is not None:
-                    cursor._es_pending = pending
-                return
         emit_query(
             rec, timer, SOURCE, system, database, statement, parameters, many=many, rows=rows
         )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
+
+
+def _buffered_rows(cursor: Any) -> int:
+    """The rows of a SELECT an async adapter's cursor (aiosqlite, psycopg's async) has
+    already fetched from its driver, all of them, at ``execute``: its ``_rows``
+    buffer; -1 (unknown) for any other cursor, or a server-side one."""
+    try:
+        buffered = getattr(cursor, "_rows", None)
+        if type(buffered) is deque and not getattr(cursor, "server_side", True):
+            return len(buffered)
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+    return -1
 
 
 def _error(context: Any) -> None:
@@ -170,7 +223,7 @@ _BEGAN = "elixirscope_tx_began"  # in the DBAPI connection's ``info``: when its 
 def _tx(conn: Any, action: str) -> None:
     try:
         rec = db_common.current()
-        if rec is None:
+        if rec is None or _at_driver(conn):
             return
         system, database = _where(conn.engine)
         info = conn.info
@@ -199,8 +252,9 @@ def _rollback(conn: Any) -> None:
 
 
 def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    """Leave this connection's statements to us: mute it in the sqlite3 integration
-    (through the async adapters' wrappers: ``_connection`` / ``_conn``)."""
+    """Mute a new driver connection in the sqlite3 and psycopg integrations (through
+    the async adapters' wrappers: ``_connection`` / ``_conn``) while SQLAlchemy sets
+    it up; its first checkout decides who records it."""
     try:
         seen = 0
         current = dbapi_connection
@@ -212,6 +266,53 @@ def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
             seen += 1
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
+
+
+_AT_DRIVER = "elixirscope_at_driver"
+"""In a pool record's ``info`` (cleared by SQLAlchemy when it reconnects): whether
+its connection's driver integration records it (else SQLAlchemy's events do)."""
+
+
+def _pool_checkout(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    try:
+        info = connection_record.info
+        at_driver = info.get(_AT_DRIVER)
+        if at_driver is None:
+            at_driver = info[_AT_DRIVER] = _driver_integration_records(dbapi_connection)
+            if not at_driver:
+                _engine_events()
+        if at_driver:
+            dbapi_connection._es_muted = False
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+
+
+def _pool_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    """Back in the pool (after its reset): muted, so that the pool's own work on it
+    until the next checkout (the pre-ping's ``SELECT 1``) is not the program's."""
+    try:
+        if dbapi_connection is not None and connection_record.info.get(_AT_DRIVER):
+            dbapi_connection._es_muted = True
+    except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+
+
+def _driver_integration_records(dbapi_connection: Any) -> bool:
+    """Whether an enabled driver integration records this very connection (not one
+    behind an async adapter: its calls run in the adapter's own machinery)."""
+    for name in ("elixirscope.integrations.sqlite", "elixirscope.integrations.psycopg"):
+        module = sys.modules.get(name)
+        if module is not None and module.records(dbapi_connection):
+            return True
+    return False
+
+
+def _at_driver(conn: Any) -> bool:
+    """Whether a SQLAlchemy ``Connection``'s statements are its driver's to record."""
+    try:
+        return conn.connection.info.get(_AT_DRIVER) is True
+    except Exception:  # noqa: BLE001 - an invalidated connection: ours
+        return False
 
 
 def _where(engine: Any) -> tuple[str, str | None]:

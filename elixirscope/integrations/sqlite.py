@@ -38,8 +38,9 @@ unchanged), and ``isinstance(conn, sqlite3.Connection)`` still holds (only
 ``type(conn) is sqlite3.Connection`` does not). Not wrapped: connections made
 before :func:`enable`, by ``from sqlite3 import connect`` done before it, and by
 ElixirScope itself (its event store). Those SQLAlchemy opens while its own
-integration is on are wrapped but muted: SQLAlchemy's events record their
-statements, and their cursors only count the rows of a SELECT for them.
+integration is on are wrapped but muted while SQLAlchemy sets them up; a sync
+engine's are then recorded here like any other (see the SQLAlchemy integration),
+an async adapter's (aiosqlite) stay muted: SQLAlchemy's events record those.
 :func:`disable` puts the original ``connect`` back; wrapped connections then
 stop recording.
 
@@ -73,6 +74,11 @@ _original_connect: Any = None
 
 def enabled() -> bool:
     return _on[0]
+
+
+def records(connection: Any) -> bool:
+    """Whether this integration records ``connection``'s statements once un-muted."""
+    return _on[0] and isinstance(connection, _ConnectionMixin)
 
 
 def enable() -> bool:
@@ -121,7 +127,7 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
             database = args[0] if args else kwargs.get("database")
             connection._es_database = _database_text(database)
             if opener == "sqlalchemy":
-                connection._es_muted = True  # its queries are SQLAlchemy's events
+                connection._es_muted = True  # until its pool's first checkout
         except Exception as exc:  # noqa: BLE001
             db_common.failed(exc)
     return connection
@@ -130,8 +136,8 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
 def _opener() -> str | None:
     """``elixirscope`` for ElixirScope's own store (never recorded: it would record its
     own writes), ``sqlalchemy`` for a connection SQLAlchemy opens while its integration
-    records it (its statements are left to it; its cursors count the rows of its
-    SELECTs, see the module doc), else None."""
+    is on (muted until SQLAlchemy's pool has set it up: its first checkout decides who
+    records it), else None."""
     frame: Any = sys._getframe(2)  # connect's caller
     module = frame.f_globals.get("__name__") or "" if frame is not None else ""
     if module.startswith("elixirscope") and not module.startswith("elixirscope.examples"):
@@ -200,6 +206,10 @@ def _recording_factory(factory: Any) -> Any:
 
 
 def _recording_cursor(factory: Any) -> Any:
+    if type(factory) is type:  # a plain class (its hash is type's): made before, most often
+        made = _cursors.get(factory)
+        if made is not None:
+            return made
     if not isinstance(factory, type) or not issubclass(factory, sqlite3.Cursor):
         return factory
     if issubclass(factory, _CursorMixin):
@@ -265,9 +275,9 @@ class _ConnectionMixin:
         try:
             result = method()
         except BaseException as exc:
-            emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action, exc)
+            emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action, exc, conn=self)
             raise
-        emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action, conn=self)
         return result
 
 
@@ -394,18 +404,20 @@ def _run(
         result = method(sql, params) if params is not None else method(sql)
     except BaseException as exc:
         if action is not None:
-            emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc)
+            emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc, conn=conn)
         else:
             emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, error=exc)
         raise
     if action is not None:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, conn=conn)
         return result
     now_in = _in_transaction(conn)
     if was_in is False and now_in:
-        emit_transaction(rec, None, SOURCE, SYSTEM, database, "begin")
+        emit_transaction(
+            rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=timer.started
+        )
     elif was_in and now_in is False:  # executescript commits what was pending first
-        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit")
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit", conn=conn)
     if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
         cursor._es_pending = start_query(rec, timer, SOURCE, SYSTEM, database, sql, params)
         return result

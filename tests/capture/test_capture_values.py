@@ -511,3 +511,39 @@ def test_orm_instances_are_shown_by_primary_key():
         assert safe_repr(session) == "<sqlalchemy.orm.session.Session>"
         assert capture_args(("task",), (task,)) == {"task": "<Task id=3>"}
     engine.dispose()
+
+
+def test_an_orm_instance_loaded_again_is_shown_the_same_and_follows_the_rules():
+    import sqlalchemy as sa
+    from sqlalchemy.orm import DeclarativeBase, Session
+
+    from elixirscope.capture import redaction
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Card(Base):  # a primary key that looks like a payment card number
+        __tablename__ = "card"
+        id = sa.Column(sa.Integer, primary_key=True)
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Card(id=4111111111111111), Card(id=7)])
+        session.commit()
+    before = redaction.get_config()
+    try:
+        texts = []
+        for processors in (before.processors, [p for p in before.processors if p != "card_numbers"]):
+            redaction.configure(processors=processors)
+            for _ in range(2):  # each time in a new session: a new instance, its key again
+                with Session(engine) as session:
+                    texts.append((safe_repr(session.get(Card, 4111111111111111)),
+                                  safe_repr(session.get(Card, 7))))
+    finally:
+        redaction.configure(processors=before.processors)
+    assert "card_numbers" in before.processors
+    assert texts[0] == texts[1] and texts[2] == texts[3]
+    assert "4111111111111111" not in texts[0][0] and texts[0][1] == "<Card id=7>"
+    assert texts[2] == ("<Card id=4111111111111111>", "<Card id=7>")
+    engine.dispose()

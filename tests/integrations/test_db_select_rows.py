@@ -275,7 +275,7 @@ def test_sqlalchemy_orm_and_core_selects_have_the_rows_fetched(sa_rec: Any, orm:
         assert result.fetchone() == (1,)
         result.close()
     got = queries(sa_rec)
-    assert all(e[SOURCE] == "sqlalchemy" for e in got.values())  # once: not also sqlite3's
+    assert all(e[SOURCE] == "sqlite3" for e in got.values())  # at the driver, once
     rows = {" ".join(s.split()): e[ROWS] for s, e in got.items()}
     assert rows["SELECT tasks.id, tasks.title FROM tasks"] == N
     # .first(): the ORM loads every row the SELECT gives (the database's work), then one
@@ -359,8 +359,8 @@ def test_under_run_sqlalchemy_and_a_cursor_left_open_at_exit_have_their_rows(
 ) -> None:
     _, evs = run_recorded
     rows = {(e["source"], e["statement"]): e["rows"] for e in evs if e["type"] == "query"}
-    assert rows[("sqlalchemy", "SELECT 1 UNION ALL SELECT 2")] == 2
-    assert ("sqlite3", "SELECT 1 UNION ALL SELECT 2") not in rows
+    assert rows[("sqlite3", "SELECT 1 UNION ALL SELECT 2")] == 2  # at the driver, once
+    assert ("sqlalchemy", "SELECT 1 UNION ALL SELECT 2") not in rows
     assert rows[("sqlite3", "SELECT title FROM tasks WHERE title > 'a'")] == 1  # at exit
 
 
