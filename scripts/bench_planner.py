@@ -3,18 +3,23 @@
 For each program: one recording with every function at ``boundaries`` gives
 the call counts (a plan with ``NAME.*`` at ``boundaries``); then for each budget, ``elixirscope plan
 --from-run latest --budget B -o plan.toml`` (which calibrates the costs on this
-machine the first time, cached in the bench's data dir), and ``--repeat``
-interleaved pairs of whole processes: the program plain, and recorded with
-the plan. What recording added is the difference of the medians of CPU time
-(user + system of the process and its threads, from ``os.wait4``: wall time
-on a shared machine moves with everything else it runs), and its spread the
-lowest and highest difference of a pair; the planner's estimate (fixed +
-calls x cost + batches written + the integrations' events + the modules
-rewritten at import, in CPU time too)
-is set next to it, with the error. Goal: within 20 %. The machine's load is
-printed: CPU time moves with it too (caches and cores shared), less than wall
-time. The costs are calibrated once, in the first program's data dir, and
-that calibration is copied to the others': one set of costs for the table.
+machine first, in that program's data dir: the costs move with the machine's
+load, so each program's rows come with a calibration measured just before
+them), and at least ``--repeat`` interleaved pairs of whole processes, the
+program plain and recorded with the plan, which of the two first alternating.
+What recording added is the median of the pairs' differences of CPU time (user
++ system of the process and its threads, from ``os.wait4``: wall time on a
+shared machine moves with everything else it runs; a pair's two runs follow
+each other, so the machine's load moves them alike, less so two pairs), with
+a distribution-free 95 % interval for that median (order statistics); while
+the interval is wider than ±10 % of the median, pairs are added, up to
+``--max-repeat``. A row whose interval stays wider than ±20 % says that its
+measurement is not separated from the noise (its error says little). The
+planner's estimate (fixed + calls x cost + batches written beyond the full
+ones + the integrations' events + the modules rewritten at import, in CPU
+time too) is set next to it, with the error, and the error over the interval.
+Goal: within 20 %. The machine's load is printed: CPU time moves with it too
+(caches and cores shared), less than wall time.
 
 Programs: ``sparse`` (its own work dominates: few calls, spread out; about
 0.55 s of CPU, short so that what recording adds is not drowned in what its
@@ -27,8 +32,8 @@ under that load; the plan is made for the package's directory; a measurement
 is the server's CPU time from its start to its stop (SIGINT, the recording's
 flush included) under the same load, plain and recorded with the plan.
 
-``python scripts/bench_planner.py [--json] [--repeat 11] [--budgets 20%,100%]
-[--program sparse,dense,taskflow] [--requests 400]``.
+``python scripts/bench_planner.py [--json] [--repeat 11] [--max-repeat 41]
+[--budgets 20%,100%] [--program sparse,dense,taskflow] [--requests 400]``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -182,23 +186,23 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
     return ordered[k - 1], ordered[n - k]
 
 
-def sharp(pairs: list[float]) -> bool:
+NOISE = 0.2
+"""A measurement whose median's interval is wider than this fraction either side cannot
+tell an error of 20 % (the goal) from noise: its row says so."""
+
+
+def sharp(pairs: list[float], within: float = SHARP) -> bool:
     middle = statistics.median(pairs)
     low, high = median_interval(pairs)
-    return middle > 0 and middle - low <= SHARP * middle and high - middle <= SHARP * middle
+    return middle > 0 and middle - low <= within * middle and high - middle <= within * middle
 
 
-CALIBRATION = Path("planner") / "calibration.json"  # overhead.CALIBRATION_FILE
-_calibrated: list[Path] = []  # the first program's calibration, for the others
 
 
 def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat: int,
             requests: int = 0, max_repeat: int = 0) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"plan-{name}-"))
     data = str(work / "data")
-    if _calibrated:
-        (work / "data" / CALIBRATION).parent.mkdir(parents=True)
-        shutil.copy(_calibrated[0], work / "data" / CALIBRATION)
     if name == "taskflow":
         from bench_web import TASKFLOW
 
@@ -240,8 +244,6 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
            "-o", str(plan), cwd=work)
         chosen = json.loads(es("plan", target, "--data-dir", data, "--from-run", "latest",
                                "--budget", budget, "--json", cwd=work))
-        if not _calibrated:
-            _calibrated.append(work / "data" / CALIBRATION)
         plain: list[float] = []
         planned: list[float] = []
         while len(plain) < repeat or (len(plain) < max_repeat
@@ -285,7 +287,7 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
             "error": estimate / added - 1 if added > 0 else None,
             "error_interval": [estimate / high - 1 if high > 0 else None,
                                estimate / low - 1 if low > 0 else None],
-            "separated": sharp(pairs),
+            "separated": sharp(pairs, NOISE),
         })
     out["load_after"] = os.getloadavg()[0]
     out["calibration"] = chosen["calibration"]
@@ -318,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         costs += f"; per batch {cal['batch_ns'] / 1000:.0f}; per event {cal.get('event_ns', 0) / 1000:.1f}"
         roots = ", ".join(f"{k} {v / 1000:.1f}" for k, v in cal["root_ns_per_call"].items())
         print(f"{r['program']} ({' '.join(r['scale'])}): load {r['load_before']:.1f} -> {r['load_after']:.1f} "
-              f"on {os.cpu_count()} CPUs (shared machine); calibration per call (µs): nested {costs}; "
+              f"on {os.cpu_count()} CPUs (shared machine); calibration (at load {cal['load']:.1f}) "
+              f"per call (µs): nested {costs}; "
               f"root {roots}; fixed {cal['fixed_ns'] / 1e6:.0f} ms CPU; counting run (all at boundaries) "
               f"{r['counted_run_s']:.2f} s, {r['counted_run_batches']} batches, dropped {r['counted_run_dropped']}")
         for b in r["budgets"]:
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             lo, hi = b["added_s_interval"]
             span = " to ".join("n/a" if e is None else f"{e:+.0%}" for e in b["error_interval"])
             verdict = (f"error {error} ({span})" if b["separated"] else
-                       f"not separated from noise (interval wider than ±{SHARP:.0%} of the median): "
+                       f"not separated from noise (interval wider than ±{NOISE:.0%} of the median): "
                        f"error {error} ({span}) says little")
             print(f"    added: estimated {b['added_s_estimated'] * 1000:.0f} ms "
                   f"({b['overhead_estimated']:.1%}), measured {b['added_s_measured'] * 1000:.0f} ms "
@@ -342,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                   + " + ".join(f"{c['calls']:,.0f} {c['level']} {'root' if c['root'] else 'nested'} "
                                f"{c['ns'] / 1e6:.0f} ms" for c in b["breakdown"]["calls"])
                   + f" + {b['breakdown']['batches']:,.0f} batches "
-                  f"{b['breakdown']['batches'] * b['breakdown']['batch_ns'] / 1e6:.0f} ms"
+                  f"({b['breakdown']['full_batches']:,.0f} full) {b['breakdown']['batches_ns'] / 1e6:.0f} ms"
                   + f" + rewrite {b['breakdown']['rewrite_ns'] / 1e6:.0f} ms"
                   + f" + events {b['breakdown']['events_ns'] / 1e6:.0f} ms ("
                   + (", ".join(f"{e['kind']} {e['count']:,.0f}" for e in b["breakdown"]["events"]) or "none")

@@ -630,7 +630,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         from elixirscope.query.runs import list_runs
 
         runs = list_runs(data)
-        inside = [r.duration_ns or 0 for r in runs if r.command[-3:-1] == ["0", "0"]]
+        inside = [r.duration_ns or 0 for r in runs if r.command[1:3] == ["0", "0"]]
         events = [
             integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_events.py"]
         ]
