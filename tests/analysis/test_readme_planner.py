@@ -13,12 +13,15 @@ from elixirscope.analysis.overhead import CALIBRATION_FILE, Calibration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SHOWN = Calibration(  # the calibration the README's figures come from (CPU time)
-    {"boundaries": 3_600, "args": 4_600, "full": 5_400, "skipped": 0},
-    fixed_ns=82_000_000,
-    root_ns_per_call={"boundaries": 41_700, "args": 43_500, "full": 38_500, "skipped": 0},
+    {"boundaries": 2_800, "args": 3_700, "full": 3_600, "skipped": 0},
+    fixed_ns=64_000_000,
+    root_ns_per_call={"boundaries": 23_900, "args": 26_700, "full": 22_700, "skipped": 900},
     fixed_in_run_ns=15_000_000,
-    batch_ns=621_000,
-    load=9.3,
+    batch_ns=1_107_000,
+    event_ns=6_500,
+    source_event_ns={"sqlalchemy": 14_400},
+    rewrite_ns_per_line=36_900,
+    load=1.4,
     cpus=2,
 )
 
