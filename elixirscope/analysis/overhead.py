@@ -13,8 +13,11 @@ level; a root call sampled out costs ``skipped``; a function at ``none`` is not
 rewritten and costs nothing. ``batch`` is what the shipper pays for each batch
 it writes to the store: it wakes every ``flush_interval_s`` (50 ms) and writes
 what the ring holds, so a program whose calls are spread out pays it for every
-wake that found a call, up to one per call (:func:`batches`), and a call-heavy
-one once per ``batch_size`` events. How many wakes a run has is not its
+wake that found a call, up to one per call (:func:`batches`); a call-heavy one
+writes a batch per ``batch_size`` events, but a full batch's cost is already in
+the per-call (and per-event) costs, calibrated in tight loops that fill batches
+the same way, so only the batches beyond the full ones are charged
+(:attr:`Breakdown.batches_ns`). How many wakes a run has is not its
 duration over 50 ms: a program busy on the CPU holds the GIL, and the shipper
 waits for it at each step of writing a batch, so its wakes come late (measured:
 a batch every 130 to 190 ms in a CPU-bound program); the store counts the
@@ -29,7 +32,7 @@ hook pays for each line of a module it rewrites (a module with a planned
 function is parsed, rewritten and compiled at every run, never cached, where a
 plain run loads its bytecode). ``fixed`` is what starting and saving a
 recording adds to a process whatever it records (ElixirScope's imports, the
-store's opening, the pipeline's start and the flush at exit: what
+store's opening, the pipeline's start, the first batch and the flush at exit: what
 ``scripts/bench_startup.py`` measures). The overhead is that over the
 program's own time.
 
@@ -37,8 +40,9 @@ program's own time.
 pays them, in CPU time (``os.wait4``): a small program calling one function N
 times with a little work between calls, from a recorded function (nested calls)
 and from the top level (root calls), plain and recorded at each level; a
-program calling nothing, plain and recorded (the fixed cost); and one making a
-root call every 55 ms, sleeping between (each call a batch of its own); and one
+program making one call, plain and recorded (the fixed cost, with the first
+batch and the store's first write); and one making a root call every 55 ms
+after a first one, sleeping between (each call a batch of its own); and one
 running sqlite3 queries in one recorded call, plain and recorded (each query an
 event of the sqlite3 integration, through the real capture path). Each is run
 ``reps`` times in turn and the medians count. The rewrite's cost is measured in
@@ -47,7 +51,10 @@ module's own source, less loading its bytecode. The per-call costs are whole
 processes' (the store's work at exit on the events is a cost of the calls); the
 per-batch cost is the spaced program's own CPU time over its calls
 (``time.process_time``: every thread's, the shipper's too), apart from the
-start and the exit and their noise. The result is cached under the data dir
+start and the exit and their noise. Each figure is the median over the reps of a
+recorded run's difference from its plain run in the same rep (the machine's load
+moves the two alike, less so two reps); the fixed cost's pair, cheap and a part
+of every other figure, runs ``FIXED_PAIRS`` times a rep. The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and
 the machine's load when it was measured; a different interpreter measures
 again.
@@ -146,6 +153,7 @@ SPACED_CALLS, SPACED_S = 25, 0.055
 measures its own CPU time over its calls, as ``_WORK`` does."""
 _SPACED = (
     "import sys\nimport time\n\nfrom calib_leaf import leaf\n\n"
+    f"leaf(-1)\ntime.sleep({SPACED_S})\n"  # the first call's batch: in the fixed cost
     "start = time.process_time_ns()\n"
     f"for i in range({SPACED_CALLS}):\n    leaf(i)\n    time.sleep({SPACED_S})\n"
     "with open(sys.argv[1], 'a') as out:\n"
@@ -341,11 +349,17 @@ class Breakdown:
         return sum(part.calls for part in self.calls if part.level != "skipped")
 
     @property
+    def charged_batches(self) -> float:
+        """The batches beyond those the calls and events fill, and beyond the first: a
+        full batch's cost is a part of the per-call and per-event costs, calibrated in
+        tight loops that fill batches as a call-heavy program does, and the first batch
+        (with the store's first write) a part of the fixed cost; a wake's partial batch
+        is neither."""
+        return max(0.0, self.batches - max(self.full_batches, 1.0))
+
+    @property
     def batches_ns(self) -> float:
-        """The batches beyond those the calls and events fill: a full batch's cost is a
-        part of the per-call and per-event costs, calibrated in tight loops that fill
-        batches as a call-heavy program does; a wake's partial batch is not."""
-        return max(0.0, self.batches - self.full_batches) * self.batch_ns
+        return self.charged_batches * self.batch_ns
 
     @property
     def total_ns(self) -> float:
@@ -368,16 +382,15 @@ class Breakdown:
                 else (f"{part.level} {'root' if part.root else 'nested'} calls")
             )
             out.append(f"{what}: {part.calls:,.0f} × {per:,.1f} µs = {part.ns / 1e6:,.1f} ms")
-        charged = max(0.0, self.batches - self.full_batches)
-        full = (
-            f" ({self.batches:,.0f} written, {self.full_batches:,.0f} of them full: their cost"
-            " is in the calls')"
+        written = (
+            f"{self.batches:,.0f} written, {self.full_batches:,.0f} of them full: their cost"
+            " is in the calls'"
             if self.full_batches >= 1
-            else ""
+            else f"{self.batches:,.0f} written, the first in the fixed cost"
         )
         out.append(
-            f"batches written: {charged:,.0f} × {self.batch_ns / 1000:,.0f} µs"
-            f" = {self.batches_ns / 1e6:,.1f} ms{full}"
+            f"batches written: {self.charged_batches:,.0f} × {self.batch_ns / 1000:,.0f} µs"
+            f" = {self.batches_ns / 1e6:,.1f} ms ({written})"
         )
         kinds = [part for part in self.events if not part.is_call]
         if kinds:
@@ -571,13 +584,13 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         counts = {"nested": 15 * calls, "root": calls}  # nested calls cost less: more of them
         spaced = {"nested": str(ROUNDS // 8), "root": str(ROUNDS)}
         commands = {
-            "plain0": [sys.executable, "calib_work.py", "0", "0", "root"],
+            "plain0": [sys.executable, "calib_work.py", "1", "0", "root"],
             "fixed0": [
                 *es,
                 "--plan",
                 "boundaries.toml",
                 "calib_work.py",
-                "0",
+                "1",
                 "0",
                 "root",
                 "fixed0.txt",
@@ -630,7 +643,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         from elixirscope.query.runs import list_runs
 
         runs = list_runs(data)
-        inside = [r.duration_ns or 0 for r in runs if r.command[1:3] == ["0", "0"]]
+        inside = [r.duration_ns or 0 for r in runs if r.command[1:3] == ["1", "0"]]
         events = [
             integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_events.py"]
         ]
