@@ -37,6 +37,7 @@ The plan is the TOML ``elixirscope run --plan`` reads (one rule per function,
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -145,6 +146,7 @@ class PlanChoice:
     sampling: dict[str, float] = field(default_factory=dict)  # functions sampled, by rate
     parts: Breakdown | None = None  # the estimate in its parts (with a recording)
     sources: dict[str, tuple[str, int]] = field(default_factory=dict)  # function -> module, lines
+    everything_ns: float | None = None  # when the fixed cost left no room: all of them planned
 
     @property
     def overhead(self) -> float | None:
@@ -214,9 +216,26 @@ class PlanChoice:
                 if self.parts is not None and self.parts.events
                 else ""
             )
+            + self._room_needed()
         )
         parts = [] if self.parts is None else self.parts.lines()
         return "\n".join([first, *(f"  {line}" for line in parts)])
+
+    def _room_needed(self) -> str:
+        """For a run too short for the budget's fixed cost: what planning every function
+        would cost, and the budget that allows it."""
+        if self.everything_ns is None or self.run is None:
+            return ""
+        wanted = len(self.rules) + len(self.left_out)
+        share = self.everything_ns / self.run.program_ns
+        more = max(0.0, self.everything_ns - (self.estimate_ns or 0.0))
+        text = (
+            f"; a run this short pays mostly ElixirScope's start-up: planning all {wanted} "
+            f"functions would cost {_ms(more)} more, {share:.1%} in all"
+        )
+        if share <= 1:
+            return text + f": --budget {math.ceil(share * 100)}% plans them all"
+        return text + ": over 100 %, too short a run for a budget; --budget 100% plans what fits"
 
     def toml(self) -> str:
         budget = "" if self.run is None else f": budget {_percent(self.budget)}"
@@ -415,6 +434,9 @@ def choose_from(
             choice.left_out.append((function, f"{count:,} calls recorded would exceed the budget"))
     choice.parts = plan_breakdown(calibration, run, choice.levels, sources)
     choice.estimate_ns = choice.parts.total_ns
+    if not chosen and wanted and calibration.fixed_ns > allowance:
+        everything = {f: (level, 1.0) for f, (_, level, _) in wanted.items()}
+        choice.everything_ns = plan_estimate_ns(calibration, run, everything, sources)
     return choice
 
 

@@ -286,7 +286,18 @@ def test_a_choice_with_a_recording_is_estimated_exactly() -> None:
     assert [f for f, _ in choice.left_out] == ["m.hot"]
     nothing = choose_from(wanted, COSTS, budget=0.02, run=run)  # 40 ms allowed, 50 fixed
     assert not nothing.rules and nothing.estimate_ns == 50_000_000
-    assert nothing.summary().splitlines()[0].endswith("; the fixed cost alone is over the budget")
+    first = nothing.summary().splitlines()[0]
+    assert "; the fixed cost alone is over the budget;" in first
+    # what would plan everything is said, and that budget does plan everything
+    assert nothing.everything_ns == 2_000_000 + 1_000_000 + 1_000_000_000 + 50_000_000
+    assert first.endswith("planning all 3 functions would cost 1,003 ms more, 52.6% in all: "
+                          "--budget 53% plans them all")
+    assert not choose_from(wanted, COSTS, budget=0.53, run=run).left_out
+    assert choose_from(wanted, COSTS, budget=0.52, run=run).left_out
+    assert choice.everything_ns is None  # room was left: nothing to suggest
+    short = RecordedRun("r2", calls, 500_000_000, 0, edges)  # everything: over 100 % of it
+    assert "over 100 %, too short a run for a budget" in choose_from(
+        wanted, COSTS, budget=0.05, run=short).summary()
     assert choice.estimate_ns == 100 * 20_000 + 1_000 * 1_000 + 50_000_000
     assert choice.overhead == choice.estimate_ns / 2_000_000_000
     everything = choose_from(wanted, COSTS, budget=1.0, run=run)
@@ -528,8 +539,9 @@ def test_plan_counts_the_integrations_events_of_its_recording(tmp_path: Path) ->
               "-o", "plan.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     first, *parts, _last = done.stdout.splitlines()
-    assert first.endswith("; 0.2 ms of it are events the integrations record whatever the plan"
-                          " (a part of any plan's cost while they are on)")
+    assert ("; 0.2 ms of it are events the integrations record whatever the plan"
+            " (a part of any plan's cost while they are on);") in first
+    assert first.endswith("too short a run for a budget; --budget 100% plans what fits")
     assert parts[-1] == "  integration events, recorded whatever the plan: 30 × 7.0 µs = 0.2 ms (query 30)"
     as_json = json.loads(es("plan", "shop.py", "--data-dir", "data", "--from-run", "latest",
                             "--budget", "100%", "--json", cwd=tmp_path).stdout)

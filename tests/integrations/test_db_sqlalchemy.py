@@ -147,6 +147,21 @@ def test_esql_reads_how_long_each_transaction_was_open(orm) -> None:
     assert {r["open"] for r in rows if r["action"] == "begin"} == {None}
 
 
+def test_esql_tells_which_integration_recorded_a_query(orm) -> None:
+    import json
+    import sys
+
+    from recorded_programs import run
+
+    data, evs = orm
+    done = run(sys.executable, "-m", "elixirscope", "query", "--data-dir", str(data), "--format",
+               "json", "source, count(*) from queries group by source", cwd=data.parent)
+    assert done.returncode == 0, done.stderr
+    counted = {r["source"]: r["count(*)"] for r in json.loads(done.stdout)["rows"]}
+    queries = [e for e in evs if e["type"] == "query"]
+    assert counted == {s: sum(q["source"] == s for q in queries) for s in ("sqlite3", "sqlalchemy")}
+
+
 def test_each_statement_is_recorded_once(orm) -> None:
     _, evs = orm
     queries = [e for e in evs if e["type"] == "query"]

@@ -681,6 +681,13 @@ _FIELDS = [
     _f("database", "text", _DB_SOURCES, lambda r: _db(r, "database"), doc="name or URL"),
     _f("system", "text", _DB_SOURCES, lambda r: _db(r, "system"), doc="sqlite, postgresql, ..."),
     _f("caller", "function", _DB_SOURCES, lambda r: _db(r, "caller"), doc="who issued it"),
+    _f(
+        "source",
+        "text",
+        _DB_SOURCES,
+        lambda r: _db(r, "source"),
+        doc="the integration that recorded it: sqlite3, psycopg, sqlalchemy",
+    ),
     _f("action", "text", _DB_SOURCES, lambda r: _db(r, "action"), doc="begin, commit, rollback"),
     _f("topic", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "topic"), doc="the registry key"),
     _f("pub_id", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "pub_id"), doc="links them"),
