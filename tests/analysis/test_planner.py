@@ -69,15 +69,20 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
 
 
-def test_full_batches_cost_nothing_beyond_their_calls() -> None:
-    # a call-heavy run writes full batches: the tight loops the per-call costs are
-    # calibrated in fill batches too, so only the batches beyond are charged
-    costs = Calibration(
+def _round_costs(fixed_ns: int) -> Calibration:
+    """Costs in round numbers: 1, 2, 3 µs a nested call, ten times that a root one."""
+    return Calibration(
         {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
-        fixed_ns=0,
+        fixed_ns=fixed_ns,
         root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
         batch_ns=400_000,
     )
+
+
+def test_full_batches_cost_nothing_beyond_their_calls() -> None:
+    # a call-heavy run writes full batches: the tight loops the per-call costs are
+    # calibrated in fill batches too, so only the batches beyond are charged
+    costs = _round_costs(fixed_ns=0)
     heavy = breakdown(costs, {"a": 69_000}, {"a": ("boundaries", 1.0)}, {"a": 1_500}, None, 10**9)
     assert heavy.batches == 138 and heavy.full_batches == 138 and heavy.batches_ns == 0
     assert heavy.total_ns == 1_500 * 10_000 + 67_500 * 1_000
@@ -190,12 +195,7 @@ def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_neste
 
 
 def test_the_estimate_in_its_parts_adds_up() -> None:
-    costs = Calibration(
-        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
-        fixed_ns=50_000_000,
-        root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
-        batch_ns=400_000,
-    )
+    costs = _round_costs(fixed_ns=50_000_000)
     calls = {"a": 1_000, "b": 300}
     levels = {"a": ("boundaries", 0.5), "b": ("args", 1.0)}
     parts = breakdown(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
