@@ -46,7 +46,8 @@ skipped by them):
   commit's or rollback's ``open_ns`` is the transaction's own duration, from its
   ``begin`` (kept in the DBAPI connection's ``info``).
 
-:func:`disable` removes the listeners. ``elixirscope run`` enables this when
+:func:`disable` removes the listeners and un-mutes the pooled connections a driver's
+integration records. ``elixirscope run`` enables this when
 the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
 (then a driver's integration records SQLAlchemy's statements as any other).
 """
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -131,6 +133,13 @@ def disable() -> bool:
 
     _on[0] = False
     _engines_heard[0] = False
+    for connection in list(_muted):  # pooled, muted by us: their driver's to record again
+        try:
+            if _driver_integration_records(connection):
+                connection._es_muted = False
+        except Exception as exc:  # noqa: BLE001
+            db_common.failed(exc)
+    _muted.clear()
     while _listening:
         target, name, fn = _listening.pop()
         try:
@@ -261,6 +270,8 @@ def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
         while current is not None and seen < 4:
             if hasattr(type(current), "_es_muted"):
                 current._es_muted = True
+                if seen == 0:
+                    _mute_kept(current)
                 return
             current = getattr(current, "_connection", None) or getattr(current, "_conn", None)
             seen += 1
@@ -293,7 +304,20 @@ def _pool_checkin(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         if dbapi_connection is not None and connection_record.info.get(_AT_DRIVER):
             dbapi_connection._es_muted = True
+            _mute_kept(dbapi_connection)
     except Exception as exc:  # noqa: BLE001
+        db_common.failed(exc)
+
+
+_muted: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Driver connections muted here while SQLAlchemy holds them in its pool: :func:`disable`
+gives them back to their driver's integration (no pool event would)."""
+
+
+def _mute_kept(connection: Any) -> None:
+    try:
+        _muted.add(connection)
+    except TypeError as exc:  # no weak references to it: it stays muted after disable()
         db_common.failed(exc)
 
 

@@ -295,6 +295,50 @@ def test_sqlalchemy_changes_keep_their_rowcount(sa_rec: Any, orm: Any) -> None:
     assert got["UPDATE tasks SET title = title WHERE id <= 3"][ROWS] == 3
 
 
+def test_the_pools_pre_ping_and_set_up_are_not_the_programs_queries(
+    rec: Any, tmp_path: Any
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    from sqlalchemy import create_engine, text
+
+    sqlalchemy_integration.enable()
+    try:
+        engine = create_engine(f"sqlite:///{tmp_path / 'ping.db'}", pool_pre_ping=True)
+        for n in (1, 2, 3):  # each checkout after the first pings the connection
+            with engine.connect() as core:
+                assert core.execute(text(f"SELECT {n}")).scalar() == n
+        raw = engine.raw_connection()  # the driver's connection, checked out: recorded
+        raw.cursor().execute("SELECT 4").fetchall()
+        raw.close()
+        engine.dispose()
+    finally:
+        sqlalchemy_integration.disable()
+    found = [e for e in rec.ring.drain() if e[TAG] == "query"]
+    assert [(e[STATEMENT], e[SOURCE], e[ROWS]) for e in found] == [
+        (f"SELECT {n}", "sqlite3", 1) for n in (1, 2, 3, 4)
+    ]
+
+
+def test_disabling_sqlalchemy_gives_its_pooled_connections_back_to_sqlite3(
+    rec: Any, tmp_path: Any
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    from sqlalchemy import create_engine, text
+
+    sqlalchemy_integration.enable()
+    try:
+        engine = create_engine(f"sqlite:///{tmp_path / 'pooled.db'}")
+        with engine.connect() as core:  # checked in afterwards: muted while pooled
+            core.execute(text("SELECT 1")).all()
+    finally:
+        sqlalchemy_integration.disable()
+    with engine.connect() as core:  # the same pooled connection, the sqlite3 integration's
+        core.execute(text("SELECT 2")).all()
+    engine.dispose()
+    found = [e[STATEMENT] for e in rec.ring.drain() if e[TAG] == "query"]
+    assert found == ["SELECT 1", "SELECT 2"]
+
+
 # ---------------------------------------------------------------- under elixirscope run
 
 PROGRAM = '''
