@@ -26,19 +26,28 @@ class Unavailable(Exception):
 
 class Daemon:
     def __init__(self, tmp_path: Path, name: str, config: str = "", api_port: int | None = None):
-        self.endpoint = f"tcp://127.0.0.1:{api_port or free_tcp_port()}"
+        self.name = name
+        self.api_port = api_port
         self.config = tmp_path / f"{name}.toml"
         self.data_dir = tmp_path / f"{name}-data"
+        # ports chosen here (and the daemon's own, port 0) are free a moment before they
+        # are bound: another process may take one first, then the daemon starts again on
+        # others (not when the test chose a port: it may want the clash)
+        self.retries = 0 if api_port is None and "endpoint" not in config else None
         if "data_dir" not in config:
             config = f"data_dir = {str(self.data_dir)!r}\n{config}"
         self.config.write_text(config)
         self.log = tmp_path / f"{name}.log"
+        self.descendants: set[int] = set()
+        self._start()
+
+    def _start(self) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{self.api_port or free_tcp_port()}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "elixirscope", "daemon", "--api", self.endpoint, "--node", name,
-             "--admin-port", str(free_tcp_port()), "--config", str(self.config)],
+            [sys.executable, "-m", "elixirscope", "daemon", "--api", self.endpoint, "--node",
+             self.name, "--admin-port", str(free_tcp_port()), "--config", str(self.config)],
             stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
         )
-        self.descendants: set[int] = set()
 
     @property
     def keys_dir(self) -> Path:
@@ -53,7 +62,12 @@ class Daemon:
     def wait_ready(self) -> None:
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log.read_text()}")
+                log = self.log.read_text()
+                if self.retries is not None and self.retries < 2 and "EndpointInUse" in log:
+                    self.retries += 1
+                    self._start()
+                    return False
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {log}")
             try:
                 response = self.request("status", timeout=1.0)
             except RequestTimeout:
