@@ -519,20 +519,24 @@ def emit_transaction(
     database: str | None,
     action: str,
     error: BaseException | None = None,
-    open_ns: int = 0,
     conn: Any = None,
     began_ns: int | None = None,
 ) -> None:
-    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration;
-    ``open_ns``: how long the transaction a commit/rollback ends was open, if known;
-    ``conn``: the driver connection, which keeps when its transaction began for it:
-    ``began_ns``, the start of the statement that began it implicitly, else the
-    start of the begin itself)."""
-    try:
-        if conn is not None:
+    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration).
+    ``conn``: the driver connection, or a dict kept for it, which holds when its
+    transaction began (``began_ns``: the start of the statement that began it
+    implicitly, else the start of the begin itself), so that a commit's or
+    rollback's ``open_ns`` says how long the transaction was open (0: unknown)."""
+    open_ns = 0
+    if conn is not None:
+        try:
             if began_ns is None:
                 began_ns = timer.started if timer is not None else time.perf_counter_ns()
-            open_ns = _open_for(conn, action, error, began_ns) or open_ns
+            kept = conn if type(conn) is dict else vars(conn)
+            open_ns = _open_for(kept, action, error, began_ns)
+        except Exception as exc:  # noqa: BLE001 - the event is still recorded, open unknown
+            failed(exc)
+    try:
         if timer is None:
             file, line, caller = issuing_frame()
             duration = 0
@@ -556,23 +560,23 @@ def emit_transaction(
         failed(exc)
 
 
-_BEGAN = "_es_began"  # on a driver connection: when its open transaction began
+_BEGAN = "_es_began"  # kept for a connection: when its open transaction began
 
 
-def _open_for(conn: Any, action: str, error: BaseException | None, began_ns: int) -> int:
-    """For a commit or rollback, how long ``conn``'s transaction was open (0 if its
-    begin was not seen); a begin is kept on ``conn``. A failed end leaves the
-    transaction's begin as it was: the database may still hold it open."""
+def _open_for(kept: dict, action: str, error: BaseException | None, began_ns: int) -> int:
+    """For a commit or rollback, how long the transaction whose begin is in ``kept``
+    was open (0 if its begin was not seen); a begin is kept there. A failed end leaves
+    the begin as it was: the database may still hold the transaction open."""
     if action == "begin":
         if error is None:
-            setattr(conn, _BEGAN, began_ns)
+            kept[_BEGAN] = began_ns
         return 0
     now = time.perf_counter_ns()
-    began = getattr(conn, _BEGAN, None)
-    if began is None:
+    began = kept.get(_BEGAN)
+    if type(began) is not int:
         return 0
     if error is None:
-        setattr(conn, _BEGAN, None)
+        del kept[_BEGAN]
     return now - began
 
 

@@ -55,7 +55,6 @@ the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
 from __future__ import annotations
 
 import sys
-import time
 import weakref
 from collections import deque
 from typing import Any
@@ -226,24 +225,14 @@ def _error(context: Any) -> None:
         db_common.failed(exc)
 
 
-_BEGAN = "elixirscope_tx_began"  # in the DBAPI connection's ``info``: when its transaction began
-
-
 def _tx(conn: Any, action: str) -> None:
     try:
         rec = db_common.current()
         if rec is None or _at_driver(conn):
             return
         system, database = _where(conn.engine)
-        info = conn.info
-        open_ns = 0
-        if action == "begin":
-            info[_BEGAN] = time.perf_counter_ns()
-        else:
-            began = info.pop(_BEGAN, None)
-            if type(began) is int:
-                open_ns = time.perf_counter_ns() - began
-        emit_transaction(rec, None, SOURCE, system, database, action, open_ns=open_ns)
+        # its begin kept in the DBAPI connection's ``info``, for the commit's open_ns
+        emit_transaction(rec, None, SOURCE, system, database, action, conn=conn.info)
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
 
