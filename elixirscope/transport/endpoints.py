@@ -216,21 +216,37 @@ def free_tcp_port(host: str = LOOPBACK) -> int:
     Chosen below the kernel's ephemeral range (``ip_local_port_range``), so no
     socket that lets the kernel pick its port — an outgoing connection, an
     actor's listener — can take it between this call and the bind. Still racy
-    against another program choosing ports the same way; when you can, bind to
+    against another program choosing ports the same way (within one process, a
+    port is not returned again while it is among the last 512 returned); when you can, bind to
     ``tcp://HOST:0`` and read the actual endpoint back instead.
     """
     low, high = _non_ephemeral_range()
     for _ in range(200):
         port = _random.randrange(low, high)
+        if port in _handed_out:
+            continue
         with _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((host, port))
             except OSError:
                 continue
-            return port
+        return _hand_out(port)
     with _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        return _hand_out(probe.getsockname()[1])
+
+
+_handed_out: dict[int, None] = {}  # the last ports returned, oldest first
+_HANDED_OUT_KEPT = 512
+
+
+def _hand_out(port: int) -> int:
+    """Note ``port`` as returned: a node picks several ports before it binds any, and two
+    picks of one process must not name the same still-unbound port."""
+    _handed_out[port] = None
+    while len(_handed_out) > _HANDED_OUT_KEPT:
+        del _handed_out[next(iter(_handed_out))]
+    return port
 
 
 def _non_ephemeral_range() -> tuple[int, int]:

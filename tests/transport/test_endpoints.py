@@ -162,6 +162,24 @@ def test_free_tcp_port_is_bindable(zsocket):
     assert bind(zsocket(), f"tcp://127.0.0.1:{port}") == f"tcp://127.0.0.1:{port}"
 
 
+def test_ports_picked_before_any_is_bound_are_distinct(monkeypatch):
+    # A node picks its ingest, forward and control ports, then binds them: a random
+    # pick that repeats an earlier one (nothing holds it yet) must be skipped.
+    from elixirscope.transport import endpoints
+
+    first = free_tcp_port()
+    other = free_tcp_port()
+    picks = iter([first, first, other, first, other])
+    fallback = endpoints._random.randrange
+    monkeypatch.setattr(
+        endpoints._random, "randrange", lambda low, high: next(picks, None) or fallback(low, high)
+    )
+    monkeypatch.setattr(endpoints, "_handed_out", {first: None})
+    chosen = [free_tcp_port() for _ in range(3)]
+    assert first not in chosen
+    assert len(set(chosen)) == 3
+
+
 def test_ipc_path_limit_counts_bytes_not_characters():
     # 36 three-byte characters = 108 bytes: over the limit although only 36 characters
     with pytest.raises(EndpointError, match="longer than 107 bytes"):
