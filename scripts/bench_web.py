@@ -13,6 +13,9 @@ loopback port, each setup in its own process:
   everything else at ``none``; the libraries are recorded at their boundaries
   by the integrations (each request a ``req``/``reqend`` pair, each query a
   ``query`` event, each transaction ``tx`` events), embedded store in a temp data dir;
+* ``sampled`` - ``recorded`` with ``integrations.request_sampling = 0.1`` (not the
+  default, which records every request): a tenth of the requests recorded whole,
+  the rest left out whole (always into an embedded store);
 * ``otel`` - ``python server.py`` with OpenTelemetry's SDK, its Starlette and
   SQLAlchemy instrumentation, a ``BatchSpanProcessor`` and an in-memory exporter.
 
@@ -21,7 +24,7 @@ thread, ``--concurrency`` connections kept busy for ``--seconds``: a bounded
 run; wrk cannot stop at a count of requests) when it is installed, else a
 Python asyncio/httpx generator (``--load python`` forces it) in its own process
 (it saturates a core before the server does: its figures measure it as much). The
-three servers run at once, idle but for the one under load, and the rounds
+four servers run at once, idle but for the one under load, and the rounds
 alternate which goes first so that machine noise spreads over all three; the
 median round counts. Each round also takes the server's CPU time a request:
 user + system time of its process and children over the round (``/proc``, by
@@ -278,7 +281,10 @@ def _wrk_paths(paths: list[str]) -> str:
     )
 
 
-SETUPS = ("plain", "recorded", "otel")
+SETUPS = ("plain", "recorded", "sampled", "otel")
+SAMPLED_SHARE = 0.1
+"""``sampled``: the recorded setup with ``integrations.request_sampling`` at this share
+(not the default, which records every request)."""
 
 
 def _free_port() -> int:
@@ -307,7 +313,9 @@ class Server:
         app = [str(tmp / f"{app_name}.py"), str(self.port)]
         if app_name == "taskflow_server":
             app.append(f"sqlite:///{tmp / f'taskflow-{setup}.db'}")
-        if setup == "recorded":
+        if setup == "sampled":
+            env["ELIXIRSCOPE_INTEGRATIONS__REQUEST_SAMPLING"] = str(SAMPLED_SHARE)
+        if setup in ("recorded", "sampled"):
             cli = Path(python).with_name("elixirscope")
             argv = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
             argv += ["run", "--plan", str(tmp / "balanced.toml")]
@@ -537,6 +545,16 @@ def _recorded_counts(python: str, data_dir: Path) -> dict[str, Any]:
     }
 
 
+def _said_at_exit(log: Path) -> str | None:
+    """What ``elixirscope run`` said of the requests it left out, from a server's log."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    said = [line for line in lines if " web requests (integrations.request_sampling" in line]
+    return said[-1] if said else None
+
+
 def run(
     rounds: int,
     seconds: int,
@@ -576,7 +594,7 @@ def run(
                 sent[server.setup] += load.run(server.url, 2)["requests"]
             results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
             for r in range(rounds):
-                order = SETUPS[r % 3 :] + SETUPS[: r % 3]
+                order = SETUPS[r % len(SETUPS) :] + SETUPS[: r % len(SETUPS)]
                 for setup in order:
                     res = _measured(servers[setup], load, seconds)
                     sent[setup] += res["requests"]
@@ -594,6 +612,7 @@ def run(
             if daemon is not None:
                 codes["daemon"] = daemon.stop()
         recorded = _recorded_counts(python, servers["recorded"].data_dir)
+        sampled_said = _said_at_exit(tmp / "sampled.log")
     rows = {}
     for setup, res in results.items():
         rows[setup] = {
@@ -605,7 +624,7 @@ def run(
             "requests": sum(x["requests"] for x in res),
         }
     plain = rows["plain"]
-    for setup in ("recorded", "otel"):
+    for setup in SETUPS[1:]:
         rows[setup]["rps_vs_plain"] = round(rows[setup]["rps"] / plain["rps"] - 1, 3)
         rows[setup]["p50_vs_plain"] = round(rows[setup]["p50_ms"] / plain["p50_ms"] - 1, 3)
         rows[setup]["cpu_vs_plain"] = round(
@@ -627,6 +646,7 @@ def run(
         "setups": rows,
         "soak": soak,
         "recorded_run": recorded,
+        "sampled_run": {"share": SAMPLED_SHARE, "said": sampled_said},
         "exit_codes": codes,
     }
 
@@ -712,6 +732,11 @@ def _print(result: dict[str, Any]) -> None:
         f"recorded run: {rec['events']:,} events stored, {rec['dropped']} dropped; "
         f"{rec['requests_recorded']} requests recorded, {rec['requests_sent']} answered to the "
         "load generators (requests in flight when a load run stops are served but not counted)"
+    )
+    sampled = result["sampled_run"]
+    print(
+        f"sampled: the recorded setup with integrations.request_sampling = {sampled['share']:g} "
+        f"(not the default: every request); at its exit {sampled['said'] or 'it said nothing'}"
     )
 
 

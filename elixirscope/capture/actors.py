@@ -36,6 +36,7 @@ from typing import Any
 
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
+from elixirscope.capture.sampled import SampledOut
 from elixirscope.capture.values import safe_repr
 from elixirscope.contracts.trace import REGISTERED
 from elixirscope.runtime import observe
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 _NOTHING = nullcontext()
+SAMPLED_OUT = ""
+"""The message id a trace carries when its sender's chain was left out by the sampler."""
 _handling: ContextVar[str | None] = ContextVar("elixirscope_handling", default=None)
 """The ``message_id`` of the message being handled in this context."""
 
@@ -80,7 +83,7 @@ class ActorTracer:
 
     def begin(self, actor: str, callback: str, message: Any, state: Any) -> Any:
         try:
-            rec = recorder.current()
+            rec = recorder.recording()
             if rec is None:
                 return None
             return (rec, actor, callback, self._text(message), _handling.get())
@@ -127,6 +130,8 @@ class ActorTracer:
             rec = recorder.current()
             if rec is None:
                 return None
+            if recorder.sampled_out.get():  # the receiver leaves it out too
+                return (SAMPLED_OUT, current_correlation_id(), rec.clock.now(), sender)
             message_id = uuid.uuid4().hex
             cid = current_correlation_id() or new_correlation_id()
             with correlation(cid):
@@ -250,6 +255,9 @@ class _Received:
         try:
             message_id, cid, ts, sender = self.trace
             self.rec.clock.observe(ts)  # the receive sorts after the send, on any node
+            if message_id == SAMPLED_OUT:  # sent from a chain the sampler left out
+                self.scope = SampledOut().__enter__()
+                return
             scope = correlation(cid)
             scope.__enter__()
             self.scope = scope

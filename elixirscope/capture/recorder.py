@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import _select
@@ -27,7 +28,7 @@ from elixirscope.capture import context as _context
 from elixirscope.capture.hlc import PyHLC
 from elixirscope.capture.ring import PyRingBuffer, check_capacity, check_policy, check_timeout
 
-__all__ = ["Recorder", "get_recorder", "install", "uninstall"]
+__all__ = ["Recorder", "get_recorder", "install", "recording", "sampled_out", "uninstall"]
 
 _get_ident = threading.get_ident
 
@@ -137,6 +138,22 @@ def get_recorder() -> Recorder:
 def current() -> Recorder | None:
     """The installed Recorder, or None (never installs one)."""
     return _recorder
+
+
+sampled_out: ContextVar[bool] = ContextVar("elixirscope_sampled_out", default=False)
+"""True in a context whose chain the sampler left out (a web request under
+``integrations.request_sampling``, an actor message sent from one): the
+integrations record nothing there (:func:`recording`)."""
+
+
+def recording() -> Recorder | None:
+    """The installed Recorder, unless this context's chain is sampled out; else None.
+
+    What the integrations ask before recording a query, an HTTP call, a message."""
+    rec = _recorder
+    if rec is None or sampled_out.get():
+        return None
+    return rec
 
 
 def install(

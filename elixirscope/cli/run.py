@@ -226,6 +226,9 @@ class _Recording:
         from elixirscope.integrations.db_watch import watch_integrations
 
         self.db_watch = watch_integrations(config.get)  # databases, pub/sub: as they load
+        from elixirscope.integrations.sampling import set_request_sampling
+
+        set_request_sampling(config.get("integrations.request_sampling"))
         self.import_hook = hook.install(self.plan)
         if control:
             from elixirscope.instrument.control import TraceFollower
@@ -253,7 +256,7 @@ class _Recording:
                 disable_actor_capture()
         if self.integrations is not None:
             self.integrations.stop()
-            _report_integration_errors()
+            _report_integration_counts()
         if self.db_watch is not None:
             for news in self.db_watch.stop():
                 print(f"elixirscope run: {news}", file=sys.stderr)
@@ -292,13 +295,24 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
     )
 
 
-def _report_integration_errors() -> None:
-    """One line on stderr when recording a web request or HTTP call failed inside
-    ElixirScope (the program itself went on unaffected)."""
+def _report_integration_counts() -> None:
+    """On stderr: how many web requests the sampler left out, when it left any; and
+    how many errors recording a web request or HTTP call met inside ElixirScope
+    (the program itself went on unaffected)."""
     recording = sys.modules.get("elixirscope.integrations.recording")
     if recording is None:  # nothing was enabled: nothing could fail
         return
     counted = recording.stats()
+    if counted["requests_sampled_out"]:
+        from elixirscope.integrations.sampling import request_sampling
+
+        seen = counted["requests"] + counted["requests_sampled_out"]
+        print(
+            f"elixirscope run: recorded {counted['requests']:,} of {seen:,} web requests "
+            f"(integrations.request_sampling = {request_sampling():g}; the others were "
+            "left out whole, with what ran under them)",
+            file=sys.stderr,
+        )
     if counted["recording_errors"]:
         print(
             f"elixirscope run: {counted['recording_errors']:,} errors inside the recording of "

@@ -137,6 +137,7 @@ SCHEMA: dict[str, Key] = {
     "integrations.sqlalchemy": Key(bool, True, Boolean(), doc="elixirscope run records SQLAlchemy's queries and transactions (sync and async engines, through its event API) once the program imports sqlalchemy."),
     "integrations.psycopg": Key(bool, True, Boolean(), doc="elixirscope run records psycopg 3 queries and transactions (sync and asyncio) once the program imports psycopg."),
     "integrations.pubsub": Key(bool, True, Boolean(), doc="elixirscope run records the runtime registry's dispatches: each publish and each delivery, linked."),
+    "integrations.request_sampling": Key(float, 1.0, FloatRange(0, 1), doc="Share of web requests elixirscope run records, 0 to 1 (1 records every one). Below 1 a request with a traceparent follows its caller's sampled flag, one without is decided by its trace id; a request left out records nothing under it, and the run says how many were left out."),
     "integrations.db_parameters": Key(str, "redacted", OneOf("redacted", "values", "none"), doc="SQL parameters in recorded queries: redacted (each value shown as <redacted>), values (through the redaction rules) or none (left out)."),
     "integrations.starlette": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Starlette/FastAPI application (Starlette.__call__ wrapped, recording as ElixirScopeMiddleware does)."),
     "integrations.flask": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Flask application (Flask.wsgi_app wrapped in ElixirScopeWSGIMiddleware)."),

@@ -27,8 +27,11 @@ from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import recorder
+from elixirscope.capture.sampled import SampledOut
+from elixirscope.integrations import sampling
 from elixirscope.integrations.recording import (
     RequestRecording,
+    left_out,
     preview,
     status_code,
     swallowed,
@@ -66,6 +69,17 @@ def request_of_scope(scope: Scope, kind: str = "coroutine") -> RequestRecording:
         where,
         kind,
     )
+
+
+def _traceparent(scope: Scope) -> str | None:
+    """The request's ``traceparent`` header, the only one a sampling decision reads."""
+    try:
+        for pair in scope.get("headers") or ():
+            if bytes(pair[0]).lower() == b"traceparent":
+                return header_text(bytes(pair[1]))
+    except Exception as exc:  # noqa: BLE001 - as if there were none
+        swallowed(exc)
+    return None
 
 
 def _route_of(scope: Scope) -> str | None:
@@ -145,6 +159,14 @@ async def record_request(
         await app(scope, receive, send)
         return
     arrived = contextvars.copy_context()
+    if sampling.request_sampling() < 1.0 and left_out(_traceparent(scope)):
+        token = _inside.set(True)
+        try:
+            with SampledOut():
+                await app(scope, *_in_context(receive, send, arrived))
+        finally:
+            _inside.reset(token)
+        return
     try:
         req = request_of_scope(scope)
         req.begin()

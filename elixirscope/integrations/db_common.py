@@ -581,5 +581,6 @@ def _open_for(kept: dict, action: str, error: BaseException | None, began_ns: in
 
 
 def current() -> Any:
-    """The process Recorder while recording is on, else None."""
-    return recorder.current()
+    """The process Recorder while recording is on (and this context's request was not
+    left out by the sampler), else None."""
+    return recorder.recording()

@@ -136,7 +136,7 @@ class Attempt:
 
 def start_attempt(library: str, method: str, url: str, number: int | None = None) -> Attempt | None:
     """An attempt to record, or None when not recording (or inside one already)."""
-    rec = recorder.current()
+    rec = recorder.recording()
     if rec is None or recording_call.get():
         return None
     try:

@@ -61,7 +61,7 @@ class PubSubRecorder:
     def publishing(self, actor: Any, key: Any, payload: Any) -> tuple | None:
         """Record a publish; returns the link the registry's deliveries carry (None: none)."""
         try:
-            rec = recorder.current()
+            rec = recorder.recording()
             if rec is None:
                 return None
             own = getattr(type(actor), "internal", False) or key == OWN_TELEMETRY_KEY
@@ -89,7 +89,7 @@ def record_deliveries(
     """The registry sent publication ``link`` to ``owners`` (never raises); ``names``:
     each owner's registered name(s), or None."""
     try:
-        rec = recorder.current()
+        rec = recorder.recording()
         if rec is None or not owners:
             return
         pub_id, cid, ts = link

@@ -23,10 +23,10 @@ from typing import Any
 
 from elixirscope.capture import hooks, recorder, values
 from elixirscope.capture._pyhooks import exc_message, exc_type_name
-from elixirscope.capture.context import _correlation
+from elixirscope.capture.context import _correlation, current_call_id
 from elixirscope.capture.redaction import scrub
 from elixirscope.contracts.trace import REQUEST_FUNCTION
-from elixirscope.integrations import tracecontext
+from elixirscope.integrations import sampling, tracecontext
 from elixirscope.integrations.urls import clean_query, path_text
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "content_length",
     "count",
     "current_request",
+    "left_out",
     "preview",
     "set_route",
     "stats",
@@ -48,6 +49,7 @@ MAX_TRACEBACK_CHARS = 8192
 
 _stats: dict[str, int] = {
     "requests": 0,
+    "requests_sampled_out": 0,
     "http_calls": 0,
     "traceparent_malformed": 0,
     "recording_errors": 0,
@@ -68,7 +70,8 @@ def swallowed(exc: BaseException) -> None:
 
 
 def stats() -> dict[str, Any]:
-    """Requests and HTTP calls recorded, malformed ``traceparent`` headers ignored,
+    """Requests and HTTP calls recorded, requests the sampler left out
+    (``integrations.request_sampling``), malformed ``traceparent`` headers ignored,
     errors swallowed inside recording (and the last one's text)."""
     with _stats_lock:
         out: dict[str, Any] = dict(_stats)
@@ -81,6 +84,26 @@ def preview(data: Any) -> str | None:
     if data is None:
         return None
     return values.safe_repr(data)
+
+
+def left_out(traceparent: str | None) -> bool:
+    """Whether the sampler leaves this request out (``integrations.request_sampling``,
+    see ``integrations.sampling``); one left out is counted. A request inside a
+    recorded call (a test client's, under a recorded test) is a part of that
+    call's chain: never left out."""
+    if sampling.request_sampling() >= 1.0:
+        return False
+    try:
+        if current_call_id() != 0:
+            return False
+        parent, _why = tracecontext.parse_traceparent(traceparent)
+        if sampling.request_sampled(None if parent is None else parent.flags):
+            return False
+    except Exception as exc:  # noqa: BLE001 - recorded, then
+        swallowed(exc)
+        return False
+    count("requests_sampled_out")
+    return True
 
 
 current_request: ContextVar[RequestRecording | None] = ContextVar(

@@ -128,7 +128,7 @@ def track_state(obj: T, fields: tuple[str, ...] | list[str] | None = None) -> T:
     ``connect`` now and after each message from then on."""
     try:
         req = current_request.get()
-        rec = recorder.current()
+        rec = recorder.recording()
         if req is None or rec is None or not req.active or req.protocol != "websocket":
             return obj
         names = None if fields is None else tuple(str(name) for name in fields)

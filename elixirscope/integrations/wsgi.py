@@ -29,9 +29,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import recorder
+from elixirscope.capture.sampled import SampledOut
+from elixirscope.integrations import sampling
 from elixirscope.integrations.recording import (
     RequestRecording,
     content_length,
+    left_out,
     status_code,
     swallowed,
 )
@@ -98,6 +101,17 @@ class ElixirScopeWSGIMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if recorder.current() is None or _inside.get():
             return self.app(environ, start_response)
+        if sampling.request_sampling() < 1.0 and left_out(
+            header_text(_wsgi_bytes(environ.get("HTTP_TRACEPARENT")))
+            if "HTTP_TRACEPARENT" in environ
+            else None
+        ):
+            token = _inside.set(True)
+            try:
+                with SampledOut():
+                    return self.app(environ, start_response)
+            finally:
+                _inside.reset(token)
         try:
             req = request_of_environ(environ)
             req.begin()
