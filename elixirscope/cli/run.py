@@ -203,7 +203,9 @@ class _Recording:
             where: dict[str, Any] = {"endpoint": ingest}
             self.daemon = args.daemon
         else:
-            self.store = _embedded_store(args.data_dir or config.get("data_dir"))
+            self.store = _embedded_store(
+                args.data_dir or config.get("data_dir"), config.get("store.writer_process_after_s")
+            )
             where, control = {"sink": self.store}, None
         from elixirscope.capture.on_import import when_imported
         from elixirscope.capture.session import start_capture
@@ -269,6 +271,8 @@ class _Recording:
             _report_drops(stats, self.session)
         if self.store is not None:
             self.store.close()
+            if self.store.writer_note:
+                print(f"elixirscope run: {self.store.writer_note}", file=sys.stderr)
         # The default rule (the program itself) matching nothing is no news: a
         # script without functions. Only what the user named deserves a warning.
         for pattern in self.plan.unmatched_patterns() if self.chosen else ():
@@ -407,12 +411,12 @@ def _plan(
     return plan
 
 
-def _embedded_store(data_dir: str) -> Any:
+def _embedded_store(data_dir: str, writer_after_s: float) -> Any:
     from elixirscope.config import DataDirError, usable_data_dir
     from elixirscope.ingest.stores import RunStore
 
     try:
-        return RunStore(usable_data_dir(data_dir))
+        return RunStore(usable_data_dir(data_dir), writer_after_s=writer_after_s)
     except DataDirError as exc:
         raise RunError(str(exc)) from None
 

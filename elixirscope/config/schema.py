@@ -130,6 +130,7 @@ SCHEMA: dict[str, Key] = {
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),
     "store.max_age_hours": Key(float, 168.0, FloatRange(0, 876_000), True, "Events older than this are pruned; 0 keeps them forever."),
     "store.max_size_mb": Key(int, 1024, IntRange(0), True, "The event store is pruned, oldest first, to stay under this size; 0 means no limit."),
+    "store.writer_process_after_s": Key(float, 3.0, FloatRange(0, 86_400), doc="elixirscope run stores its batches in its own thread; one that comes this many seconds after the first shows a long run, and it and the rest go to a writer process of its own (off the program's GIL). 0 stores every batch in the recording process."),
     "store.prune_interval_s": Key(float, 60.0, FloatRange(0), doc="Seconds between Foundation's retention passes over shards no writer holds."),
     "telemetry.report_interval_ms": Key(int, 1000, IntRange(100), True, "Milliseconds between telemetry reports."),
     "config.reload_interval_ms": Key(int, 1000, IntRange(100), doc="Milliseconds between checks of the config file for changes."),

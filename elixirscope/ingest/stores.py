@@ -7,12 +7,16 @@ one data dir, and every reader sees all of them.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elixirscope.capture.shipper import CallableSink
 from elixirscope.contracts.trace import decode_batch
 from elixirscope.store import EventStore
+
+if TYPE_CHECKING:
+    from elixirscope.ingest.writer_process import WriterProcess
 
 __all__ = ["RunStore", "open_writer_store"]
 
@@ -30,34 +34,107 @@ def open_writer_store(
     )
 
 
+DEFAULT_WRITER_AFTER_S = 3.0
+"""A run still recording this long after its first batch hands the rest to a writer process."""
+
+
 class RunStore(CallableSink):
     """The embedded pipeline of ``elixirscope run``: a capture sink writing frames
-    straight into a shard of the store.
+    into a shard of the store.
 
     The shipper thread calls :meth:`send`; the store's connection is made on
-    first use in that thread (SQLite connections belong to one thread). A process
-    forked from the recording one (an actor process of a ``multiprocTCPBase``
-    program) gets :meth:`for_forked_child`: its own shard, opened in the child.
+    first use in that thread (SQLite connections belong to one thread). A batch
+    that comes ``writer_after_s`` seconds or more after the first
+    (``store.writer_process_after_s``; 0: never) shows a long run: it and the
+    rest go to a :class:`~.writer_process.WriterProcess` instead, which stores
+    them in a process of its own, off the program's GIL; a short run never pays
+    the ~0.1 s of CPU its start costs. If it cannot start, or dies, the
+    frames are stored here again (what it had not confirmed is counted lost).
+    A process forked from the recording one (an actor process of a
+    ``multiprocTCPBase`` program) gets :meth:`for_forked_child`: its own shard,
+    opened in the child.
     """
 
     quiet_for_fork = True
     """A fork waits for the batch being written (``capture.session``, "Fork"): a child
     copied mid-write inherits SQLite's and zstd's locks held."""
 
-    def __init__(self, data_dir: str | Path, **retention: Any) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        writer_after_s: float = DEFAULT_WRITER_AFTER_S,
+        **retention: Any,
+    ) -> None:
         super().__init__(self.append_frame)
         self.data_dir = data_dir
         self.retention = retention
+        self.writer_after_s = writer_after_s
         self.store: EventStore | None = None
+        self.writer: WriterProcess | None = None
+        self.writer_note: str | None = None  # why frames are stored here again, if they are
+        self.writer_pids: list[int] = []
+        self._first: float | None = None  # when the first frame came (time.monotonic)
+        self._writer_failed = 0  # events a writer process could not store or never confirmed
 
     def for_forked_child(self) -> RunStore:
-        return RunStore(self.data_dir, **self.retention)
+        return RunStore(self.data_dir, writer_after_s=self.writer_after_s, **self.retention)
 
     def append_frame(self, frame: bytes, event_count: int = 0) -> bool:
+        writer = self.writer
+        if writer is None and self.writer_note is None and self.writer_after_s > 0:
+            now = time.monotonic()
+            if self._first is None:
+                self._first = now
+            elif now - self._first >= self.writer_after_s:
+                writer = self._start_writer()
+        if writer is not None:
+            if writer.send(frame, event_count):
+                return True
+            self._writer_gone(writer)
         if self.store is None:
             self.store = open_writer_store(self.data_dir, **self.retention)
         self.store.append(decode_batch(frame), frame)
         return True
+
+    def flush(self, timeout: float) -> bool:
+        writer = self.writer
+        return True if writer is None else writer.flush(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        out = super().stats()
+        failed = self._writer_failed
+        if self.writer is not None:
+            failed += self.writer.events_failed + self.writer.events_lost
+            out["writer_process"] = self.writer.stats()
+        out["events_dropped"] += failed
+        out["writer_note"] = self.writer_note
+        return out
+
+    def _start_writer(self) -> WriterProcess | None:
+        from elixirscope.ingest.writer_process import WriterProcess
+
+        try:
+            writer = WriterProcess(str(self.data_dir), **self.retention)
+        except OSError as exc:
+            self.writer_note = f"the store's writer process could not start ({exc})"
+            return None
+        if self.store is not None:  # its shard is free for the writer to take on
+            self.store.close()
+            self.store = None
+        self.writer = writer
+        self.writer_pids.append(writer.pid)
+        return writer
+
+    def _writer_gone(self, writer: WriterProcess) -> None:
+        """The writer process died: store here from now on; count what it lost."""
+        self.writer = None
+        self.writer_note = (
+            f"the store's writer process {writer.pid} ended ({writer.ended}); the run "
+            "stored its events itself from then on"
+        )
+        writer.close()
+        self._writer_failed += writer.events_failed + writer.events_lost
 
     def record_run(self, record: dict[str, Any]) -> None:
         """Keep the run's record next to its events (``elixirscope.store.runs``)."""
@@ -66,6 +143,14 @@ class RunStore(CallableSink):
         write_run(self.data_dir, record)
 
     def close(self, timeout: float = 0.0) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            from elixirscope.ingest.writer_process import CLOSED
+
+            writer.close(timeout)
+            self._writer_failed += writer.events_failed + writer.events_lost
+            if writer.ended != CLOSED:
+                self.writer_note = f"the store's writer process {writer.pid} {writer.ended}"
         if self.store is not None:
             self.store.close()
             self.store = None

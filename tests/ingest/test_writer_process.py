@@ -1,0 +1,230 @@
+"""A long ``elixirscope run`` stores through a writer process of its own: every event
+stored, what it loses counted, and it never outlives nor hangs its host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+from waiting import wait_until
+
+from elixirscope.contracts.trace import encode_batch
+from elixirscope.store import EventStore
+
+EMITTER = r"""
+import json, os, signal, sys, time
+import psutil
+from elixirscope.capture.session import record
+
+def writers():
+    return [p.pid for p in psutil.Process().children()
+            if "elixirscope.ingest.writer_process" in " ".join(p.cmdline())]
+
+total, action = int(sys.argv[1]), sys.argv[2]
+for n in range(total):
+    record("tick", n=n)
+    if n == total // 2 and action != "quick":
+        time.sleep(0.4)  # past store.writer_process_after_s: the next batch starts the writer
+        record("pause")
+        time.sleep(0.4)
+        found = writers()
+        print(json.dumps({"host": os.getpid(), "writers": found}), flush=True)
+        if action == "kill-writer":
+            os.kill(found[0], signal.SIGKILL)
+            psutil.Process(found[0]).wait(10)
+        elif action == "kill-host":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "fork":
+            child = os.fork()
+            if child == 0:  # lives on, holding none of the test's pipes
+                quiet = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(quiet, 1); os.dup2(quiet, 2)
+                time.sleep(60)
+                os._exit(0)
+            print(json.dumps({"forked": child}), flush=True)
+"""
+
+SOON = {
+    "ELIXIRSCOPE_CAPTURE__BATCH_SIZE": "200",
+    "ELIXIRSCOPE_STORE__WRITER_PROCESS_AFTER_S": "0.3",
+}
+
+
+def _run(
+    tmp_path: Path, total: int, action: str = "none", env: dict[str, str] = SOON
+) -> tuple[subprocess.CompletedProcess, list]:
+    (tmp_path / "emit.py").write_text(EMITTER)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "elixirscope",
+            "run",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "emit.py",
+            str(total),
+            action,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    said = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return done, said
+
+
+def _ticks(data: Path) -> list[int]:
+    with EventStore.open(data, readonly=True) as store:
+        found = store.query(type="custom", limit=None)
+        return sorted(int(e.to_dict()["data"]["n"]) for e in found if e.to_dict()["name"] == "tick")
+
+
+def _runs(data: Path) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "runs", "--data-dir", str(data), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)["runs"]
+
+
+def test_a_long_run_stores_every_event_through_its_writer_process(tmp_path: Path) -> None:
+    done, said = _run(tmp_path, 6000)
+    assert done.returncode == 0, done.stderr
+    (pids,) = said
+    assert len(pids["writers"]) == 1 and pids["writers"][0] != pids["host"]
+    assert (
+        not psutil.pid_exists(pids["writers"][0])
+        or psutil.Process(pids["writers"][0]).status() == psutil.STATUS_ZOMBIE
+    )
+    assert _ticks(tmp_path / "data") == list(range(6000))
+    (run,) = _runs(tmp_path / "data")
+    assert run["dropped"] == 0
+    assert "dropped" not in done.stderr
+    assert "writer process" not in done.stderr
+
+
+def test_a_short_run_starts_no_writer_process(tmp_path: Path) -> None:
+    # the defaults: a run over in well under store.writer_process_after_s (3 s)
+    (tmp_path / "emit.py").write_text(EMITTER + "print(json.dumps({'writers': writers()}))\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "elixirscope",
+            "run",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "emit.py",
+            "3000",
+            "quick",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["writers"] == []
+    assert _ticks(tmp_path / "data") == list(range(3000))
+
+
+def test_a_writer_killed_mid_run_loses_only_what_it_had_not_stored_and_says_so(
+    tmp_path: Path,
+) -> None:
+    done, said = _run(tmp_path, 6000, "kill-writer")
+    assert done.returncode == 0, done.stderr
+    ticks = _ticks(tmp_path / "data")
+    (run,) = _runs(tmp_path / "data")
+    # every event is stored or counted dropped; the second half is stored by the run itself
+    assert len(ticks) + run["dropped"] == 6000
+    assert ticks[-1] == 5999 and set(range(3001, 6000)) <= set(ticks)
+    if run["dropped"]:
+        assert "events were dropped" in done.stderr
+    assert f"the store's writer process {said[0]['writers'][0]} ended (" in done.stderr
+
+
+def test_a_host_killed_mid_run_leaves_its_events_stored_and_no_writer_behind(
+    tmp_path: Path,
+) -> None:
+    done, said = _run(tmp_path, 6000, "kill-host")
+    assert done.returncode == -signal.SIGKILL
+    (pids,) = said
+    writer = pids["writers"][0]
+    wait_until(
+        lambda: (
+            not psutil.pid_exists(writer) or psutil.Process(writer).status() == psutil.STATUS_ZOMBIE
+        ),
+        60,
+    )
+    ticks = _ticks(tmp_path / "data")
+    assert ticks and ticks == list(range(len(ticks)))  # what was shipped is there, in order
+
+
+def test_a_forked_child_does_not_keep_the_writer_waiting(tmp_path: Path) -> None:
+    done, said = _run(tmp_path, 6000, "fork")
+    forked = said[1]["forked"]
+    try:
+        assert done.returncode == 0, done.stderr
+        assert "writer process" not in done.stderr  # it ended by itself, not stopped
+        writer = said[0]["writers"][0]
+        # the host is gone and its writer with it, while the forked child lives on
+        wait_until(
+            lambda: (
+                not psutil.pid_exists(writer)
+                or psutil.Process(writer).status() == psutil.STATUS_ZOMBIE
+            ),
+            60,
+        )
+        assert psutil.pid_exists(forked)
+        assert _ticks(tmp_path / "data") == list(range(6000))
+    finally:
+        try:
+            os.kill(forked, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_the_writer_skips_a_frame_that_is_not_a_batch_says_so_and_goes_on(tmp_path: Path) -> None:
+    good = encode_batch(
+        node="n",
+        pid=1,
+        program="p",
+        producer="n:1:1",
+        seq=1,
+        sent_ts=0,
+        dropped=0,
+        events=[("custom", 1, 1_700_000_000_000_000_000, 1, None, 0, "tick", {"n": "7"})],
+    )
+    stream = b"".join(struct.pack("<Q", len(f)) + f for f in (b"\x93not a batch", good))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "elixirscope.ingest.writer_process",
+            str(tmp_path / "data"),
+            "0.0",
+            "0",
+        ],
+        input=stream,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"a frame that is not an event batch was skipped" in done.stderr
+    handled, failed = struct.unpack("<QQ", done.stdout[-16:])
+    assert (handled, failed) == (2, 0)
+    assert _ticks(tmp_path / "data") == [7]
