@@ -8,7 +8,7 @@ request for it, and answered 15 to 20 % fewer requests a second). A long run
 therefore hands its frames to a child process that decodes and stores them:
 the recording process only writes bytes to a pipe.
 
-Host side, :class:`WriterProcess`: ``python -m elixirscope.ingest.writer_process
+Host side, :class:`WriterProcess`: ``python -P -m elixirscope.ingest.writer_process
 DATA_DIR MAX_AGE_HOURS MAX_SIZE_MB``, in a session of its own (a terminal's
 Ctrl-C is the program's business; the writer ends when its input does).
 :meth:`WriterProcess.send` writes one frame (8-byte little-endian length, then
@@ -79,9 +79,10 @@ class WriterProcess:
     def __init__(self, data_dir: str, max_age_hours: float = 0.0, max_size_mb: int = 0) -> None:
         argv = [
             sys.executable,
+            "-P",  # the program's directory is not on its path: nothing there shadows ours
             "-m",
             "elixirscope.ingest.writer_process",
-            str(data_dir),
+            os.path.abspath(data_dir),
             repr(float(max_age_hours)),
             str(int(max_size_mb)),
         ]
