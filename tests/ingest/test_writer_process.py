@@ -27,6 +27,9 @@ def writers():
             if "elixirscope.ingest.writer_process" in " ".join(p.cmdline())]
 
 total, action = int(sys.argv[1]), sys.argv[2]
+if action == "quick":
+    import atexit
+    atexit.register(lambda: print(json.dumps({"writers": writers()}), flush=True))
 for n in range(total):
     record("tick", n=n)
     if n == total // 2 and action != "quick":
@@ -118,27 +121,9 @@ def test_a_long_run_stores_every_event_through_its_writer_process(tmp_path: Path
 
 def test_a_short_run_starts_no_writer_process(tmp_path: Path) -> None:
     # the defaults: a run over in well under store.writer_process_after_s (3 s)
-    (tmp_path / "emit.py").write_text(EMITTER + "print(json.dumps({'writers': writers()}))\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "elixirscope",
-            "run",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "emit.py",
-            "3000",
-            "quick",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done, said = _run(tmp_path, 3000, "quick", env={})
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["writers"] == []
+    assert said == [{"writers": []}]
     assert _ticks(tmp_path / "data") == list(range(3000))
 
 
