@@ -135,7 +135,8 @@ class CaptureSession:
         """Stop recording, ship what was recorded (within ``timeout``), close; returns stats
         (with ``drop_reasons``). The run's record gets its end, ``exit_status``, the
         events lost outside any batch, the calls sampled out (not lost: the plan
-        chose it) and the batches still in doubt."""
+        chose it), the web requests left out by ``integrations.request_sampling``
+        (and their calls) and the batches still in doubt."""
         global _session
         with _lock:
             if self.stopped:
@@ -144,6 +145,8 @@ class CaptureSession:
             if _session is self:
                 _session = None
             sampled_out = int(hooks.stats().get("sampled_out", 0))
+            web = sys.modules.get("elixirscope.integrations.recording")
+            requests_out = int(web.stats()["requests_sampled_out"]) if web is not None else 0
             hooks.uninstall()
             threads.uninstall()
             _held_back_events()
@@ -162,6 +165,7 @@ class CaptureSession:
                     + stats.get("ring_drops_unreported", 0)
                     + unnamed,
                     sampled_out=sampled_out,
+                    requests_sampled_out=requests_out,
                     drop_reasons=stats["drop_reasons"],
                     in_doubt=in_doubt,
                 )

@@ -5,7 +5,9 @@ it forks; every batch it ships carries its id (``EventBatch.run``). Its record
 holds what batches cannot say: the command line, the working directory, when it
 started and ended, its exit status, the events lost before they reached a batch
 (``lost``: a failing sink, the exit deadline), the calls its plan's
-sampling left out, in whole call trees (``sampled_out``: by choice, not lost), why events were dropped
+sampling left out, in whole call trees (``sampled_out``: by choice, not lost), the
+web requests ``integrations.request_sampling`` left out, whole (``requests_sampled_out``;
+their calls count in ``sampled_out``), why events were dropped
 (``drop_reasons``), and the batches whose storing the daemon had not confirmed
 when the host exited (``in_doubt``: ``[producer, seq, events]`` each; a reader
 counts as lost those the store does not hold - they may have landed after the
@@ -45,6 +47,7 @@ FIELDS = (
     "exit_status",
     "lost",
     "sampled_out",
+    "requests_sampled_out",
     "drop_reasons",
     "in_doubt",
     "settings",
@@ -128,6 +131,7 @@ def start_record(
         "exit_status": None,
         "lost": 0,
         "sampled_out": 0,
+        "requests_sampled_out": 0,
         "drop_reasons": {},
         "in_doubt": [],
         "settings": settings or {},

@@ -66,6 +66,7 @@ class RunInfo:
     processes: int = 0
     drop_reasons: dict[str, int] = field(default_factory=dict)
     sampled_out: int = 0  # calls the plan's sampling left out: not recorded by design, not lost
+    requests_sampled_out: int = 0  # web requests integrations.request_sampling left out, whole
     first_ts: int | None = None
     last_ts: int | None = None
     has_record: bool = False
@@ -106,6 +107,7 @@ class RunInfo:
             "dropped": self.dropped,
             "drop_reasons": self.drop_reasons,
             "sampled_out": self.sampled_out,
+            "requests_sampled_out": self.requests_sampled_out,
             "exceptions": self.exceptions,
             "processes": self.processes,
             "first_ts": self.first_ts,
@@ -153,6 +155,7 @@ def list_runs(data_dir: str | os.PathLike[str], store: Any = None) -> list[RunIn
             processes=len(total.get("producers", ())),
             drop_reasons=_reasons(record, missing.get(run_id, 0)),
             sampled_out=int(record.get("sampled_out") or 0),
+            requests_sampled_out=int(record.get("requests_sampled_out") or 0),
             first_ts=total.get("first_ts"),
             last_ts=total.get("last_ts"),
             has_record=bool(record),
@@ -199,7 +202,14 @@ class RunScope:
             f"run {run.short_id}  {run.command_text}  {_when(run.when_ns)}  "
             f"{run.events:,} events, {run.dropped:,} dropped"
         )
-        if run.sampled_out:
+        if run.requests_sampled_out:
+            text += (
+                f", {run.requests_sampled_out:,} web requests left out by "
+                "integrations.request_sampling"
+            )
+            if run.sampled_out:  # the calls under them count among the calls sampled out
+                text += f" ({run.sampled_out:,} calls not recorded, theirs and the plan's)"
+        elif run.sampled_out:
             text += f", {run.sampled_out:,} calls sampled out by the plan"
         if self.latest and self.runs > 1:
             text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"

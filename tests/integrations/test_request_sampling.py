@@ -122,6 +122,11 @@ def test_at_zero_only_a_sampled_caller_s_requests_are_recorded_and_whole(tmp_pat
         "recorded 1 of 5 web requests (integrations.request_sampling = 0; the others were "
         "left out whole, with what ran under them)" in stderr
     )
+    # and the run's record keeps it, for every later read of the run
+    (recorded,) = json.loads(elixirscope("runs", "--data-dir", str(data), "--json").stdout)["runs"]
+    assert recorded["requests_sampled_out"] == 4
+    header = elixirscope("events", "--data-dir", str(data), "--type", "req").stdout.splitlines()[0]
+    assert "4 web requests left out by integrations.request_sampling" in header
 
 
 def test_a_share_records_about_that_share_each_request_whole(tmp_path: Path) -> None:
