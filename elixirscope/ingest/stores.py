@@ -73,7 +73,6 @@ class RunStore(CallableSink):
         self.store: EventStore | None = None
         self.writer: WriterProcess | None = None
         self.writer_note: str | None = None  # why frames are stored here again, if they are
-        self.writer_pids: list[int] = []
         self._first: float | None = None  # when the first frame came (time.monotonic)
         self._writer_failed = 0  # events a writer process could not store or never confirmed
 
@@ -91,7 +90,7 @@ class RunStore(CallableSink):
         if writer is not None:
             if writer.send(frame, event_count):
                 return True
-            self._writer_gone(writer)
+            self._retire_writer(0.0, died=True)
         if self.store is None:
             self.store = open_writer_store(self.data_dir, **self.retention)
         self.store.append(decode_batch(frame), frame)
@@ -123,18 +122,26 @@ class RunStore(CallableSink):
             self.store.close()
             self.store = None
         self.writer = writer
-        self.writer_pids.append(writer.pid)
         return writer
 
-    def _writer_gone(self, writer: WriterProcess) -> None:
-        """The writer process died: store here from now on; count what it lost."""
-        self.writer = None
-        self.writer_note = (
-            f"the store's writer process {writer.pid} ended ({writer.ended}); the run "
-            "stored its events itself from then on"
-        )
-        writer.close()
+    def _retire_writer(self, timeout: float, *, died: bool = False) -> None:
+        """Close the writer process (if any), count what it lost, and note how it
+        ended unless it stored all it was given (``died``: mid-run, the run stores
+        its events itself from then on)."""
+        from elixirscope.ingest.writer_process import CLOSED
+
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        writer.close(timeout)
         self._writer_failed += writer.events_failed + writer.events_lost
+        if died:
+            self.writer_note = (
+                f"the store's writer process {writer.pid} ended ({writer.ended}); the run "
+                "stored its events itself from then on"
+            )
+        elif writer.ended != CLOSED:
+            self.writer_note = f"the store's writer process {writer.pid} {writer.ended}"
 
     def record_run(self, record: dict[str, Any]) -> None:
         """Keep the run's record next to its events (``elixirscope.store.runs``)."""
@@ -143,14 +150,7 @@ class RunStore(CallableSink):
         write_run(self.data_dir, record)
 
     def close(self, timeout: float = 0.0) -> None:
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            from elixirscope.ingest.writer_process import CLOSED
-
-            writer.close(timeout)
-            self._writer_failed += writer.events_failed + writer.events_lost
-            if writer.ended != CLOSED:
-                self.writer_note = f"the store's writer process {writer.pid} {writer.ended}"
+        self._retire_writer(timeout)
         if self.store is not None:
             self.store.close()
             self.store = None
