@@ -128,11 +128,11 @@ class RunStore(CallableSink):
         """Close the writer process (if any), count what it lost, and note how it
         ended unless it stored all it was given (``died``: mid-run, the run stores
         its events itself from then on)."""
-        from elixirscope.ingest.writer_process import CLOSED
-
         writer, self.writer = self.writer, None
         if writer is None:
             return
+        from elixirscope.ingest.writer_process import CLOSED  # a short run never imports it
+
         writer.close(timeout)
         self._writer_failed += writer.events_failed + writer.events_lost
         if died:

@@ -51,6 +51,8 @@ RUN_HAS_NO_USE_FOR = {
     "elixirscope.runtime.specs": "the configuration reads runtime.spec_defaults",
     "elixirscope.store.quarantine": "only a damaged shard is quarantined",
     "elixirscope.query": "reading back",
+    "elixirscope.ingest.writer_process": "a run starts it after 3 s of recording",
+    "subprocess": "the writer process, started by a long run only",
 }
 
 TRIVIAL = 'print("hello")\n'
