@@ -54,7 +54,11 @@ per-batch cost is the spaced program's own CPU time over its calls
 start and the exit and their noise. Each figure is the median over the reps of a
 recorded run's difference from its plain run in the same rep (the machine's load
 moves the two alike, less so two reps); the fixed cost's pair, cheap and a part
-of every other figure, runs ``FIXED_PAIRS`` times a rep. The result is cached under the data dir
+of every other figure, runs ``FIXED_PAIRS`` times a rep. For the per-call costs the
+difference leaves out the programs' own work (``_PAD``, timed on the main thread):
+it is the same work plain and recorded, but its speed moves from one process to the
+next by more than the calls cost (and recorded processes ran it a few per cent
+faster: see ``_PAD``). The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and
 the machine's load when it was measured; a different interpreter measures
 again.
@@ -101,17 +105,23 @@ LEVELS_RECORDED = ("boundaries", "args", "full")
 CALIBRATION_FILE = Path("planner") / "calibration.json"
 
 _PAD = (
-    'PRICES = {"tea": 4.5, "cake": 3.0, "jam": 6.0}\nITEMS = list(PRICES)\n\n\n'
+    'import time\n\nPRICES = {"tea": 4.5, "cake": 3.0, "jam": 6.0}\nITEMS = list(PRICES)\n'
+    "_own = [0]\n\n\n"
     "def price(item):\n    return PRICES[item]\n\n\n"
-    "def pad(rounds):\n"
-    "    return round(sum(price(ITEMS[n % 3]) * 1.5 for n in range(rounds)), 2)\n"
+    "def pad(rounds):\n    start = time.thread_time_ns()\n"
+    "    total = round(sum(price(ITEMS[n % 3]) * 1.5 for n in range(rounds)), 2)\n"
+    "    _own[0] += time.thread_time_ns() - start\n    return total\n\n\n"
+    "def own_ns():\n    return _own[0]\n"
 )
 """The programs' own work between calls, in a module no plan names (as a program's
-libraries): calls, a generator, a dict, floats. Not a tight arithmetic loop: on the
-2-vCPU VMs this project runs on, such a loop runs 10 to 20 % faster in any process
-that has a second thread (measured with plain Python and a thread blocked on an
-event; the cause is below Python), and a recording adds one (the shipper), so the
-loop's speed-up would be counted against the calls; this work's is within 1 %."""
+libraries): calls, a generator, a dict, floats; its CPU time on the main thread is
+counted (``own_ns``). Not a tight arithmetic loop: on the 2-vCPU VMs this project
+runs on, such a loop runs 10 to 20 % faster in any process that has a second thread
+(measured with plain Python and a thread blocked on an event; the cause is below
+Python), and a recording adds one (the shipper). This work is not free of it either
+(3 to 10 % faster in recorded processes, in two runs of 16 pairs), and it varies from
+one process to the next with the machine: a cost is what recording added apart from
+the own work (:func:`calibrate`)."""
 _LEAF = (
     "from calib_pad import pad\n\n\n"
     "def leaf(x):\n    return x + 1\n\n\n"
@@ -157,6 +167,8 @@ _WORK = (
     "calls, rounds, nested = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == 'nested'\n"
     f"if nested:\n    for _ in range(calls // {TREE}):\n        outer({TREE}, rounds)\n"
     "else:\n    for i in range(calls):\n        leaf(i)\n        pad(rounds)\n"
+    "if len(sys.argv) > 4:\n    from calib_pad import own_ns\n\n"
+    "    with open(sys.argv[4], 'a') as out:\n        out.write(f'{own_ns()}\\n')\n"
 )
 ROUNDS = 120
 """Own work between two calls in the calibration (``_PAD``'s rounds: about 10 µs on a
@@ -638,6 +650,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
                 str(counts[how]),
                 spaced[how],
                 how,
+                f"own_plain_{how}.txt",
             ]
             for name in plans if how == "root" else LEVELS_RECORDED:
                 commands[f"{name}_{how}"] = [
@@ -648,6 +661,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
                     str(counts[how]),
                     spaced[how],
                     how,
+                    f"own_{name}_{how}.txt",
                 ]
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         cpu_ns(commands["fixed0"], work, env)  # warm caches and bytecode
@@ -672,6 +686,11 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         ]
         spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
         spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
+        own = {  # the own work's CPU time in each run of the per-call programs, in order
+            name: [int(n) for n in (work / f"own_{name}.txt").read_text().split()]
+            for name in times
+            if (work / f"own_{name}.txt").exists()
+        }
     median = {name: statistics.median(t) for name, t in times.items()}
 
     def added(recorded: str, plain: str) -> float:
@@ -681,8 +700,18 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
 
     fixed = max(0.0, added("fixed0", "plain0"))
 
+    def apart(recorded: str, plain: str) -> float:
+        """What recording added apart from the own work: each rep's difference of the
+        rest of the two processes (their CPU time less their own work's)."""
+        return statistics.median(
+            (r - r_own) - (p - p_own)
+            for r, r_own, p, p_own in zip(
+                times[recorded], own[recorded], times[plain], own[plain], strict=True
+            )
+        )
+
     def per_call(name: str, how: str, less: float = 0.0) -> float:  # to the exit's flush
-        return max(0.0, (added(f"{name}_{how}", f"plain_{how}") - fixed - less) / counts[how])
+        return max(0.0, (apart(f"{name}_{how}", f"plain_{how}") - fixed - less) / counts[how])
 
     roots = {name: per_call(name, "root") for name in plans}
     trees = counts["nested"] // TREE  # their roots, at the root cost
