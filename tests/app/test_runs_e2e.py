@@ -158,8 +158,15 @@ def test_runs_through_a_daemon(make_daemon, tmp_path):
     assert run["dropped"] == 0 and run["ended_ns"] >= run["started_ns"]
     report = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--limit", "2")
     assert report["run"]["id"] == run["id"] and report["more"] == run_events(15) - 2
-    again = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", run["id"][:8], "--all")
-    assert again["count"] == run_events(15)
+
+    def every_event():
+        """The whole run; a read that missed a part (once, under a full suite: 3,001 of
+        3,947, a shard busy with its writer's upkeep) must say so, never be silent."""
+        again = _daemon_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir),
+                             "--run", run["id"][:8], "--all")
+        assert again["count"] == run_events(15) or again["warnings"], again["count"]
+        return again["count"] == run_events(15)
+    wait_until(every_event, timeout=60)
     bad = _daemon("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", "fffffff")
     assert bad.returncode == 1 and "no run 'fffffff'" in bad.stderr
 
