@@ -25,7 +25,7 @@ Programs: ``sparse`` (its own work dominates: few calls, spread out; about
 0.55 s of CPU, short so that what recording adds is not drowned in what its
 plain runs vary by, a tenth of their CPU time on a shared machine) and
 ``dense`` (calls dominate), their own work in a module no plan names
-(:data:`OWN_WORK`), and ``taskflow``: TaskFlow's server (as
+(``OWN_WORK`` of ``elixirscope.analysis.overhead``), and ``taskflow``: TaskFlow's server (as
 ``scripts/bench_web.py`` serves it) under a fixed load — ``--requests``
 requests, one at a time, over its reads — from this process. Its counting run
 records every function of ``elixirscope.examples.taskflow`` at ``boundaries``
@@ -54,7 +54,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from elixirscope.analysis.overhead import _PAD, cpu_ns
+from elixirscope.analysis.overhead import OWN_WORK, cpu_ns
 from elixirscope.store.eventstore import EventStore
 
 ORDERS = textwrap.dedent("""\
@@ -103,15 +103,9 @@ ORDERS = textwrap.dedent("""\
             with open(sys.argv[4], "w") as out:
                 out.write(str(own_ns()))
 """)
-OWN_WORK = _PAD
-"""The programs' own work: the calibration's (``_PAD``: calls, a generator, a dict,
-floats), in a module the plans leave out, as a program's libraries, timed on the main
-thread (``own_ns``). Not a tight arithmetic loop (what the programs did until 2026-12-05): on these
-VMs such a loop runs 10 to 20 % faster in any process with a second thread, and a
-recording adds one, so the loop's speed-up was counted against the recording. The
-own work is not free of it either (it ran 3 to 10 % faster recorded in two runs of
-16 pairs): each row says by how much, and what recording added apart from it."""
 PROGRAMS = {  # name: (module source, argv: baskets, items per basket, rounds of own work)
+    # their own work is the calibration's (OWN_WORK, in a module no plan names, timed on
+    # the main thread): each row also says what recording added apart from it
     "sparse": (ORDERS, ["600", "3", "10000"]),  # ~0.55 s of own work, 6,000 calls
     "dense": (ORDERS, ["1500", "20", "8000"]),  # ~1 s of own work, 69,000 calls
 }
@@ -213,14 +207,14 @@ def sharp(pairs: list[float], within: float = SHARP) -> bool:
 
 
 
-def own_work(plain_own: list[float | None], planned_own: list[float | None], plain: list[float],
+def own_work(mine: list[float], theirs: list[float], plain: list[float],
              planned: list[float], estimate: float) -> dict[str, Any]:
     """The own work's CPU time plain and recorded, and what recording added apart from
     the own work's difference (each pair's: the rest of the process, less the rest of the
-    plain one), with its interval and the estimate's error over it. Empty for TaskFlow."""
-    if any(t is None for t in (*plain_own, *planned_own)):
+    plain one), with its interval and the estimate's error over it. Empty for TaskFlow
+    (its programs do not time their own work)."""
+    if not mine:
         return {}
-    mine, theirs = [t or 0.0 for t in plain_own], [t or 0.0 for t in planned_own]
     rest = [(b - tb) - (a - ta) for a, ta, b, tb in zip(plain, mine, planned, theirs, strict=True)]
     middle = statistics.median(rest)
     low, high = median_interval(rest)
@@ -249,8 +243,8 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
         def program(db: str) -> list[str]:
             return ["taskflow_server.py", "@PORT", f"sqlite:///{work / db}"]
 
-        def timed(argv: list[str], db: str) -> tuple[float, float | None]:
-            return served_cpu([*argv, *program(db)], work, requests), None
+        def timed(argv: list[str], db: str) -> tuple[float, list[float]]:
+            return served_cpu([*argv, *program(db)], work, requests), []
 
         scale = [f"{requests} requests"]
     else:
@@ -258,10 +252,10 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
         (work / "orders_work.py").write_text(OWN_WORK)
         target, pattern = f"{name}.py", f"{name}.*"
 
-        def timed(argv: list[str], db: str) -> tuple[float, float | None]:
+        def timed(argv: list[str], db: str) -> tuple[float, list[float]]:
             own = work / f"{db}.own"
             spent = cpu([*argv, f"{name}.py", *scale, str(own)], work)
-            return spent, int(own.read_text()) / 1e9
+            return spent, [int(own.read_text()) / 1e9]
 
     (work / "everything.toml").write_text(
         f'default_level = "none"\n\n[[rules]]\npattern = "{pattern}"\nlevel = "boundaries"\n')
@@ -284,20 +278,21 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
                                "--budget", budget, "--json", cwd=work))
         plain: list[float] = []
         planned: list[float] = []
-        own: dict[int, list[float | None]] = {id(plain): [], id(planned): []}
+        plain_own: list[float] = []
+        planned_own: list[float] = []
         while len(plain) < repeat or (len(plain) < max_repeat
                                       and not sharp(differences(plain, planned))):
             # each run as the counting run: a fresh database (TaskFlow seeds an empty one)
             # and a fresh store; which of a pair's runs goes first alternates; while the
             # median's interval is wide, pairs are added (up to max_repeat)
             each = f"{budget.rstrip('%')}-{len(plain)}"
-            runs = [(plain, [sys.executable], f"plain-{each}.db"),
-                    (planned, [sys.executable, "-m", "elixirscope", "run", "--data-dir",
+            runs = [(plain, plain_own, [sys.executable], f"plain-{each}.db"),
+                    (planned, planned_own, [sys.executable, "-m", "elixirscope", "run", "--data-dir",
                                str(work / f"planned-{each}"), "--plan", str(plan)], f"planned-{each}.db")]
-            for into, how, db in runs if len(plain) % 2 == 0 else runs[::-1]:
-                spent, its_own = timed(how, db)
+            for into, its_own, how, db in runs if len(plain) % 2 == 0 else runs[::-1]:
+                spent, own = timed(how, db)
                 into.append(spent)
-                own[id(into)].append(its_own)
+                its_own.extend(own)
         pairs = differences(plain, planned)
         added = statistics.median(pairs)
         low, high = median_interval(pairs)
@@ -329,7 +324,7 @@ def measure(name: str, source: str, scale: list[str], budgets: list[str], repeat
             "error_interval": [estimate / high - 1 if high > 0 else None,
                                estimate / low - 1 if low > 0 else None],
             "separated": sharp(pairs, NOISE),
-            **own_work(own[id(plain)], own[id(planned)], plain, planned, estimate),
+            **own_work(plain_own, planned_own, plain, planned, estimate),
         })
     out["load_after"] = os.getloadavg()[0]
     out["calibration"] = chosen["calibration"]

@@ -38,7 +38,7 @@ program's own time.
 
 :func:`calibrate` measures the costs with whole processes, as a user's program
 pays them, in CPU time (``os.wait4``): a small program calling one function N
-times with a little work between calls (``_PAD``), from recorded functions, each a tree
+times with a little work between calls (``OWN_WORK``), from recorded functions, each a tree
 of ``TREE`` calls (nested calls), and from the top level (root calls), plain and recorded at each level; a
 program making one call, plain and recorded (the fixed cost, with the first
 batch and the store's first write); and one making a root call every 55 ms
@@ -55,10 +55,10 @@ start and the exit and their noise. Each figure is the median over the reps of a
 recorded run's difference from its plain run in the same rep (the machine's load
 moves the two alike, less so two reps); the fixed cost's pair, cheap and a part
 of every other figure, runs ``FIXED_PAIRS`` times a rep. For the per-call costs the
-difference leaves out the programs' own work (``_PAD``, timed on the main thread):
+difference leaves out the programs' own work (``OWN_WORK``, timed on the main thread):
 it is the same work plain and recorded, but its speed moves from one process to the
 next by more than the calls cost (and recorded processes ran it a few per cent
-faster: see ``_PAD``). The result is cached under the data dir
+faster: see ``OWN_WORK``). The result is cached under the data dir
 (``planner/calibration.json``) with the Python version, the interpreter and
 the machine's load when it was measured; a different interpreter measures
 again.
@@ -104,7 +104,7 @@ LEVELS_RECORDED = ("boundaries", "args", "full")
 """The per-call costs a calibration holds; ``skipped`` is a call sampled out."""
 CALIBRATION_FILE = Path("planner") / "calibration.json"
 
-_PAD = (
+OWN_WORK = (
     'import time\n\nPRICES = {"tea": 4.5, "cake": 3.0, "jam": 6.0}\nITEMS = list(PRICES)\n'
     "_own = [0]\n\n\n"
     "def price(item):\n    return PRICES[item]\n\n\n"
@@ -171,7 +171,7 @@ _WORK = (
     "    with open(sys.argv[4], 'a') as out:\n        out.write(f'{own_ns()}\\n')\n"
 )
 ROUNDS = 120
-"""Own work between two calls in the calibration (``_PAD``'s rounds: about 10 µs on a
+"""Own work between two calls in the calibration (``OWN_WORK``'s rounds: about 10 µs on a
 2020s core)."""
 FLUSH_INTERVAL_S = 0.05  # the shipper's (elixirscope.capture.shipper)
 BATCH_SIZE = 1000
@@ -591,7 +591,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         raise ValueError(f"calls and reps must be at least 1, got {calls} and {reps}")
     with tempfile.TemporaryDirectory(prefix="es-calibrate-") as tmp:
         work = Path(tmp)
-        (work / "calib_pad.py").write_text(_PAD)
+        (work / "calib_pad.py").write_text(OWN_WORK)
         (work / "calib_leaf.py").write_text(_LEAF)
         (work / "calib_work.py").write_text(_WORK)
         (work / "calib_spaced.py").write_text(_SPACED)
@@ -695,23 +695,25 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
 
     def added(recorded: str, plain: str) -> float:
         """What recording added: the median of each rep's difference (a rep's runs
-        follow each other, so the machine's load moves them alike: less so two reps)."""
-        return statistics.median(r - p for r, p in zip(times[recorded], times[plain], strict=True))
-
-    fixed = max(0.0, added("fixed0", "plain0"))
-
-    def apart(recorded: str, plain: str) -> float:
-        """What recording added apart from the own work: each rep's difference of the
-        rest of the two processes (their CPU time less their own work's)."""
+        follow each other, so the machine's load moves them alike: less so two reps),
+        apart from the own work where the program timed it (its CPU time less its own
+        work's, in both runs)."""
+        none = [0] * len(times[recorded])
         return statistics.median(
             (r - r_own) - (p - p_own)
             for r, r_own, p, p_own in zip(
-                times[recorded], own[recorded], times[plain], own[plain], strict=True
+                times[recorded],
+                own.get(recorded, none),
+                times[plain],
+                own.get(plain, none),
+                strict=True,
             )
         )
 
+    fixed = max(0.0, added("fixed0", "plain0"))
+
     def per_call(name: str, how: str, less: float = 0.0) -> float:  # to the exit's flush
-        return max(0.0, (apart(f"{name}_{how}", f"plain_{how}") - fixed - less) / counts[how])
+        return max(0.0, (added(f"{name}_{how}", f"plain_{how}") - fixed - less) / counts[how])
 
     roots = {name: per_call(name, "root") for name in plans}
     trees = counts["nested"] // TREE  # their roots, at the root cost
