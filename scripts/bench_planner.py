@@ -16,7 +16,8 @@ the interval is wider than ±10 % of the median, pairs are added, up to
 ``--max-repeat``. A row whose interval stays wider than ±20 % says that its
 measurement is not separated from the noise (its error says little). The
 planner's estimate (fixed + calls x cost + batches written beyond the full
-ones + the integrations' events + the modules rewritten at import, in CPU
+ones + the integrations' events and each web request beyond them + the modules
+rewritten at import, in CPU
 time too) is set next to it, with the error, and the error over the interval.
 Goal: within 20 %. The machine's load is printed: CPU time moves with it too
 (caches and cores shared), less than wall time.

@@ -4,7 +4,8 @@ The model: recording a program with a plan adds, in CPU time (user + system of
 the process and its threads: wall time on a shared machine moves with the load)
 
     Σ roots(f) × root(level(f))  +  Σ nested(f) × cost(level(f))
-        +  batches × batch  +  events × event  +  lines rewritten × rewrite  +  fixed
+        +  batches × batch  +  events × event  +  web requests × request
+        +  lines rewritten × rewrite  +  fixed
 
 A recorded call with no recorded caller starts a chain of its own and costs
 ``root`` (measured here: tens of µs, most of it beside the program, saving the
@@ -27,7 +28,16 @@ the integrations record whatever a plan says of functions (a web request's
 states: every kind but a call's own and a thread's first event, which the
 fixed cost holds), each at ``event``, and a request's own call
 (:data:`ALWAYS_RECORDED_CALLS`) at the root cost of ``args``: a fixed part of
-any plan's cost while the integrations are on. ``rewrite`` is what the import
+any plan's cost while the integrations are on. ``request`` is what a recorded web
+request costs beyond its events and its own call: the ASGI/WSGI wrapper's work, and
+what the request's own code pays while it is recorded. The second is the larger: an
+async Starlette handler reading a row through SQLAlchemy's ORM ran 156 µs a request
+plain, 200 to 215 µs in a recorded request of a short run, and 171 µs with the
+shipper kept asleep (its work on the store interleaves with the handler at each of
+the handler's SQLite statements, which let go of the GIL); a trivial handler pays
+next to nothing beyond its events. So it is calibrated on such a read (``_WEB``), and
+an app whose requests do much more or less work between GIL releases pays more or
+less. ``rewrite`` is what the import
 hook pays for each line of a module it rewrites (a module with a planned
 function is parsed, rewritten and compiled at every run, never cached, where a
 plain run loads its bytecode). ``fixed`` is what starting and saving a
@@ -44,7 +54,10 @@ program making one call, plain and recorded (the fixed cost, with the first
 batch and the store's first write); and one making a root call every 55 ms
 after a first one, sleeping between (each call a batch of its own); and one
 running sqlite3 queries in one recorded call, plain and recorded (each query an
-event of the sqlite3 integration, through the real capture path). Each is run
+event of the sqlite3 integration, through the real capture path); and, when
+Starlette is installed, a Starlette app driven through ASGI in-process, each request
+an async handler reading one row (through SQLAlchemy's ORM when it is installed, else
+sqlite3) and answering JSON, plain and recorded (``request``). Each is run
 ``reps`` times in turn and the medians count. The rewrite's cost is measured in
 this process: parsing, rewriting (every function planned) and compiling this
 module's own source, less loading its bytecode. The per-call costs are whole
@@ -147,6 +160,61 @@ web request's queries run in its own call; and SQLAlchemy transactions of one
 query each through SQLAlchemy's own events (what an async engine's driver costs,
 more for each event: measured apart, when SQLAlchemy is installed, with the sqlite3
 integration off; a sync engine on sqlite3 is recorded at the driver, as sqlite3)."""
+_WEB = (
+    "import asyncio\nimport sqlite3\nimport sys\n\n"
+    "from starlette.applications import Starlette\n"
+    "from starlette.responses import JSONResponse\nfrom starlette.routing import Route\n\n"
+    "try:\n"
+    "    from sqlalchemy import create_engine, String\n"
+    "    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column\n"
+    "    from sqlalchemy.pool import StaticPool\n"
+    "except ImportError:\n    Session = None\n\n"
+    "if Session is not None:\n\n"
+    "    class Base(DeclarativeBase):\n        pass\n\n"
+    "    class Item(Base):\n        __tablename__ = 'item'\n"
+    "        id: Mapped[int] = mapped_column(primary_key=True)\n"
+    "        name: Mapped[str] = mapped_column(String(50))\n"
+    "        price: Mapped[float]\n\n"
+    "    engine = create_engine('sqlite://', poolclass=StaticPool)\n"
+    "    Base.metadata.create_all(engine)\n"
+    "    with Session(engine) as s:\n"
+    "        s.add_all([Item(id=i, name=f'item {i}', price=i * 1.5) for i in range(100)])\n"
+    "        s.commit()\n\n"
+    "    def read(n):\n"
+    "        with Session(engine) as s:\n"
+    "            row = s.get(Item, n % 100)\n"
+    "            return {'id': row.id, 'name': row.name, 'price': row.price}\n\n"
+    "else:\n"
+    "    db = sqlite3.connect(':memory:')\n"
+    "    db.execute('CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, price REAL)')\n"
+    "    db.executemany('INSERT INTO item VALUES (?, ?, ?)',"
+    " [(i, f'item {i}', i * 1.5) for i in range(100)])\n\n"
+    "    def read(n):\n"
+    "        row = db.execute('SELECT id, name, price FROM item WHERE id = ?',"
+    " (n % 100,)).fetchone()\n"
+    "        return {'id': row[0], 'name': row[1], 'price': row[2]}\n\n\n"
+    "async def item(request):\n"
+    "    return JSONResponse(read(int(request.path_params['item_id'])))\n\n\n"
+    "app = Starlette(routes=[Route('/items/{item_id}', item)])\n\n\n"
+    "async def drive(count):\n"
+    "    async def receive():\n"
+    "        return {'type': 'http.request', 'body': b'', 'more_body': False}\n\n"
+    "    async def send(message):\n        pass\n\n"
+    "    for n in range(count):\n"
+    "        path = f'/items/{n}'\n"
+    "        scope = {'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1',"
+    " 'method': 'GET', 'scheme': 'http', 'path': path, 'raw_path': path.encode(),"
+    " 'query_string': b'', 'root_path': '', 'headers': [(b'host', b'localhost')],"
+    " 'client': ('127.0.0.1', 5000), 'server': ('127.0.0.1', 8000)}\n"
+    "        await app(scope, receive, send)\n\n\n"
+    "asyncio.run(drive(int(sys.argv[1])))\n"
+)
+"""The calibration's web requests (``Calibration.request_ns``): a Starlette app driven
+through ASGI in-process, each request an async handler reading one row (SQLAlchemy's
+ORM over SQLite when it is installed, else sqlite3) and answering JSON: the shape of a
+JSON API's read, as TaskFlow's are."""
+WEB_KIND = "web request"
+"""The estimate's part for what web requests cost beyond their events and calls."""
 _ALCHEMY_CONFIG = "[integrations]\nsqlite3 = false\n"
 SOURCES_MEASURED = ("sqlalchemy",)
 """The integrations whose events are measured apart (``source`` of a query or a
@@ -190,6 +258,11 @@ _SPACED = (
     "with open(sys.argv[1], 'a') as out:\n"
     "    out.write(f'{time.process_time_ns() - start}\\n')\n"
 )
+_FRESH = "@FRESH-DATA-DIR"
+"""Where a recorded calibration run's data dir goes: a fresh one each, as a benchmark's
+runs have. A store that has grown makes each root call dearer (its chain id is a new
+key in an index that grows: measured 8 µs a root call into a fresh store, 21 µs into
+one of 5 M events), and one data dir for every calibration run grew while it ran."""
 CLOCK = "cpu"  # the default of Calibration.clock
 """What a calibration measures: user + system time of the process (a calibration
 measured in wall time, as earlier versions did, is measured again)."""
@@ -211,6 +284,7 @@ class Calibration:
         default_factory=dict
     )  # by integration (``source``), where it was measured apart
     rewrite_ns_per_line: float = 0.0  # each line of a module rewritten at import (0: not measured)
+    request_ns: float = 0.0  # each web request beyond its events and its call (0: not measured)
     clock: str = "cpu"  # CLOCK: user + system time; "" (earlier versions' files): wall time
     spread: float | None = None  # the fixed cost's spread over the reps (max - min) / median
     python: str = field(default_factory=lambda: platform.python_version())
@@ -265,6 +339,8 @@ class Calibration:
         events += "".join(
             f" ({source} {ns / 1000:.1f})" for source, ns in sorted(self.source_event_ns.items())
         )
+        if self.request_ns:
+            events += f"; per web request beyond its events {self.request_ns / 1000:.1f}"
         return (
             f"per call (µs, {clock}): nested {costs}; root {roots}; per batch written "
             f"{self.batch_ns / 1000:.0f}{events}; fixed {self.fixed_ns / 1e6:.0f} ms "
@@ -423,7 +499,7 @@ class Breakdown:
             f"batches written: {self.charged_batches:,.0f} × {self.batch_ns / 1000:,.0f} µs"
             f" = {self.batches_ns / 1e6:,.1f} ms ({written})"
         )
-        kinds = [part for part in self.events if not part.is_call]
+        kinds = [part for part in self.events if not part.is_call and part.kind != WEB_KIND]
         if kinds:
             count = sum(part.count for part in kinds)
             ns = sum(part.ns for part in kinds)
@@ -437,6 +513,12 @@ class Breakdown:
                 out.append(
                     f"{call.kind} calls, recorded whatever the plan: {call.count:,.0f} × "
                     f"{call.ns / call.count / 1000:,.1f} µs = {call.ns / 1e6:,.1f} ms"
+                )
+            elif call.kind == WEB_KIND:
+                out.append(
+                    f"web requests beyond their events and calls (the wrapper; their own code"
+                    f" while recorded): {call.count:,.0f} × {call.ns / call.count / 1000:,.1f}"
+                    f" µs = {call.ns / 1e6:,.1f} ms"
                 )
         return out
 
@@ -497,7 +579,7 @@ def event_parts(
     """The integrations' events by kind (most first), each at ``event_ns`` (none when
     the calibration has no cost for them: measured before it did), then the calls
     they record whatever the plan (function -> (root calls, nested calls)), at the
-    cost of ``args`` calls."""
+    cost of ``args`` calls, then the web requests (``req`` events) at ``request_ns``."""
     parts = [
         EventPart(kind, n, n * calibration.event_cost(kind))
         for kind, n in sorted((events or {}).items(), key=lambda kv: (-kv[1], kv[0]))
@@ -509,6 +591,9 @@ def event_parts(
         if rooted + inside > 0:
             ns = rooted * calibration.root_cost("args") + inside * calibration.ns_per_call["args"]
             parts.append(EventPart(function, rooted + inside, ns))
+    requests = (events or {}).get("req", 0)
+    if requests and calibration.request_ns:
+        parts.append(EventPart(WEB_KIND, requests, requests * calibration.request_ns))
     return tuple(parts)
 
 
@@ -535,7 +620,7 @@ def breakdown(
     rooted = sum(part.calls for part in parts if part.root and part.level != "skipped")
     rooted += sum(r for r, _ in (always_calls or {}).values())
     recorded += sum(part.count for part in happening if part.is_call)
-    others = sum(part.count for part in happening if not part.is_call)
+    others = sum(part.count for part in happening if not part.is_call and part.kind != WEB_KIND)
     written_batches = batches(recorded, duration_ns, rooted, written=written, events=others)
     full = min(written_batches, (EVENTS_PER_CALL * recorded + others) / BATCH_SIZE)
     return Breakdown(
@@ -598,6 +683,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         (work / "calib_events.py").write_text(_EVENTS)
         (work / "calib_alchemy.py").write_text(_ALCHEMY)
         (work / "calib_alchemy.toml").write_text(_ALCHEMY_CONFIG)
+        (work / "calib_web.py").write_text(_WEB)
         plans = {
             "boundaries": ("boundaries", 1.0),
             "args": ("args", 1.0),
@@ -611,8 +697,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
             )
         env = dict(os.environ)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as installed
-        data = str(work / "data")
-        es = [sys.executable, "-m", "elixirscope", "run", "--data-dir", data]
+        es = [sys.executable, "-m", "elixirscope", "run", "--data-dir", _FRESH]
         counts = {"nested": 15 * calls, "root": calls}  # nested calls cost less: more of them
         spaced = {"nested": str(ROUNDS // 8), "root": str(ROUNDS)}
         commands = {
@@ -643,6 +728,10 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
                 "calib_alchemy.py",
                 transactions,
             ]
+        requests = str(max(1, calls // 3))
+        if importlib.util.find_spec("starlette") is not None:
+            commands["plain_web"] = [sys.executable, "calib_web.py", requests]
+            commands["web"] = [*es, "--plan", "boundaries.toml", "calib_web.py", requests]
         for how in ("nested", "root"):
             commands[f"plain_{how}"] = [
                 sys.executable,
@@ -664,25 +753,41 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
                     f"own_{name}_{how}.txt",
                 ]
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        cpu_ns(commands["fixed0"], work, env)  # warm caches and bytecode
-        cpu_ns([sys.executable, "calib_spaced.py", "spaced_plain.txt"], work, env)
+        stores: list[str] = []
+
+        def timed(argv: list[str]) -> float:
+            """``argv``'s CPU time, a recorded run into a data dir of its own."""
+            if _FRESH in argv:
+                stores.append(str(work / "data" / str(len(stores))))
+                argv = [stores[-1] if a == _FRESH else a for a in argv]
+            return cpu_ns(argv, work, env)
+
+        timed(commands["fixed0"])  # warm caches and bytecode
+        timed([sys.executable, "calib_spaced.py", "spaced_plain.txt"])
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(reps):
             for name, argv in commands.items():
-                times[name].append(cpu_ns(argv, work, env))
+                times[name].append(timed(argv))
             for _ in range(FIXED_PAIRS - 1):  # the fixed cost is in every other figure
                 for name in ("plain0", "fixed0"):
-                    times[name].append(cpu_ns(commands[name], work, env))
+                    times[name].append(timed(commands[name]))
 
         from elixirscope.query.runs import list_runs
 
-        runs = list_runs(data)
-        inside = [r.duration_ns or 0 for r in runs if r.command[1:3] == ["1", "0"]]
+        runs = [(data, r) for data in stores for r in list_runs(data)]
+        inside = [r.duration_ns or 0 for _, r in runs if r.command[1:3] == ["1", "0"]]
         events = [
-            integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_events.py"]
+            integration_events(data, r.id)
+            for data, r in runs
+            if r.command[:1] == ["calib_events.py"]
         ]
         alchemy = [
-            integration_events(data, r.id) for r in runs if r.command[:1] == ["calib_alchemy.py"]
+            integration_events(data, r.id)
+            for data, r in runs
+            if r.command[:1] == ["calib_alchemy.py"]
+        ]
+        web = [
+            integration_events(data, r.id) for data, r in runs if r.command[:1] == ["calib_web.py"]
         ]
         spaced_plain = [int(n) for n in (work / "spaced_plain.txt").read_text().split()]
         spaced_recorded = [int(n) for n in (work / "spaced.txt").read_text().split()]
@@ -736,6 +841,19 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         by_alchemy = added("alchemy", "plain_alchemy") - fixed - roots["boundaries"]
         if emitted:
             by_source["sqlalchemy"] = max(0.0, by_alchemy / emitted)
+    request = 0.0
+    if web:  # beyond its events (each kind at its cost) and its own call (a root at args)
+        served = statistics.median(kinds.get("req", 0) for kinds in web)
+        priced = statistics.median(
+            sum(
+                n * (by_source.get(kind.partition(" (")[2].rstrip(")"), event))
+                for kind, n in kinds.items()
+            )
+            for kinds in web
+        )
+        if served:
+            beyond = added("web", "plain_web") - fixed - priced - served * roots["args"]
+            request = max(0.0, beyond / served)
     fixed_runs = times["fixed0"]
     rewrite = rewrite_cost_per_line(reps)
     return Calibration(
@@ -750,6 +868,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
         event_ns=event,
         source_event_ns=by_source,
         rewrite_ns_per_line=rewrite,
+        request_ns=request,
         clock=CLOCK,
         spread=(max(fixed_runs) - min(fixed_runs)) / median["fixed0"],
         load=load,
@@ -821,10 +940,10 @@ def load_or_calibrate(
             cached = Calibration.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError, OSError):
             cached = None  # unreadable or from another version: measure again
-        measured_events = "rewrite_ns_per_line" in json.loads(path.read_text()) if cached else False
+        measured_events = "request_ns" in json.loads(path.read_text()) if cached else False
         if (
             cached is not None
-            and measured_events  # earlier versions did not measure the events' nor the rewrite's cost
+            and measured_events  # earlier versions did not measure events, rewrites, requests
             and (cached.python, cached.interpreter, cached.clock)
             == (platform.python_version(), sys.executable, CLOCK)
         ):

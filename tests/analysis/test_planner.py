@@ -194,6 +194,33 @@ def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_neste
     assert handled.total_ns == nothing.total_ns + 40 * 2_000  # nested in the request's call
 
 
+def test_each_web_request_costs_its_calibrated_cost_beyond_its_events_and_call() -> None:
+    costs = Calibration(
+        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
+        fixed_ns=50_000_000,
+        root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
+        batch_ns=400_000,
+        event_ns=7_000,
+        request_ns=100_000,
+    )
+    calls = {REQUEST_FUNCTION: 40}
+    edges = {(None, REQUEST_FUNCTION): 40}
+    run = RecordedRun("r", calls, 10**9, 0, edges, events={"req": 40, "reqend": 40, "query": 40}, batches=1)
+    parts = plan_breakdown(costs, run, {})
+    assert parts.events_ns == 120 * 7_000 + 40 * 20_000 + 40 * 100_000
+    assert parts.lines()[-3:] == [
+        "integration events, recorded whatever the plan: 120 × 7.0 µs = 0.8 ms (query 40, req 40, reqend 40)",
+        f"{REQUEST_FUNCTION} calls, recorded whatever the plan: 40 × 20.0 µs = 0.8 ms",
+        "web requests beyond their events and calls (the wrapper; their own code while recorded):"
+        " 40 × 100.0 µs = 4.0 ms",
+    ]
+    # the requests are not events: the batches are those of the 120 events and 40 calls
+    assert parts.batches == plan_breakdown(EVENTFUL, run, {}).batches
+    assert plan_breakdown(EVENTFUL, run, {}).events_ns == parts.events_ns - 40 * 100_000  # not measured
+    assert "per web request beyond its events 100.0" in costs.describe()
+    assert Calibration.from_dict(costs.to_dict()) == costs
+
+
 def test_the_estimate_in_its_parts_adds_up() -> None:
     costs = _round_costs(fixed_ns=50_000_000)
     calls = {"a": 1_000, "b": 300}
@@ -401,7 +428,7 @@ def test_bad_budgets_and_runs_are_refused() -> None:
 
 def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
     older = COSTS.to_dict()
-    del older["event_ns"], older["source_event_ns"], older["rewrite_ns_per_line"]  # measured before those
+    del older["request_ns"]  # measured before it was
     (tmp_path / CALIBRATION_FILE).parent.mkdir()
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps(older))
     measured, now = load_or_calibrate(tmp_path, calls=100, reps=1)
@@ -409,6 +436,7 @@ def test_a_calibration_is_measured_once_and_cached(tmp_path: Path) -> None:
     assert measured.rewrite_ns_per_line > 0  # parsing and compiling a module take some time
     if importlib.util.find_spec("sqlalchemy") is not None:  # its events measured apart
         assert set(measured.source_event_ns) == {"sqlalchemy"}
+    assert "request_ns" in json.loads((tmp_path / CALIBRATION_FILE).read_text())
     assert set(measured.ns_per_call) == {"boundaries", "args", "full", "skipped"}
     assert measured.fixed_ns > 0 and 0 <= measured.fixed_in_run_ns <= measured.fixed_ns
     assert set(measured.root_ns_per_call) == {"boundaries", "args", "full", "skipped"}
