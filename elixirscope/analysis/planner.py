@@ -46,6 +46,7 @@ from typing import Any
 
 from elixirscope.analysis.overhead import (
     ALWAYS_RECORDED_CALLS,
+    WEB_KIND,
     Breakdown,
     Calibration,
     breakdown,
@@ -216,10 +217,25 @@ class PlanChoice:
                 if self.parts is not None and self.parts.events
                 else ""
             )
+            + self._sample_requests()
             + self._room_needed()
         )
         parts = [] if self.parts is None else self.parts.lines()
         return "\n".join([first, *(f"  {line}" for line in parts)])
+
+    def _sample_requests(self) -> str:
+        """Where the web requests' recording alone is over the budget: the setting that
+        records a share of them (the planner plans functions, not integrations)."""
+        parts, run = self.parts, self.run
+        if parts is None or run is None or not any(e.kind == WEB_KIND for e in parts.events):
+            return ""
+        if parts.fixed_ns + parts.events_ns <= self.budget * run.program_ns:
+            return ""
+        return (
+            "; the web requests' recording alone is over the budget:"
+            " integrations.request_sampling = 0.1 records a tenth of them (README"
+            ' "Web requests and outgoing HTTP"; not in this estimate)'
+        )
 
     def _room_needed(self) -> str:
         """For a run too short for the budget's fixed cost: what planning every function

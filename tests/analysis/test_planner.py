@@ -219,6 +219,15 @@ def test_each_web_request_costs_its_calibrated_cost_beyond_its_events_and_call()
     assert plan_breakdown(EVENTFUL, run, {}).events_ns == parts.events_ns - 40 * 100_000  # not measured
     assert "per web request beyond its events 100.0" in costs.describe()
     assert Calibration.from_dict(costs.to_dict()) == costs
+    # the requests alone over the budget: the summary names the setting that samples them
+    wanted = {"m.handle": ("handler", "args", "x")}
+    hint = "the web requests' recording alone is over the budget: integrations.request_sampling = 0.1"
+    tight = choose_from(wanted, costs, budget=0.05, run=run)  # 1 s: 50 ms < 50 + 5.6 ms
+    assert hint in tight.summary().splitlines()[0]
+    roomy = choose_from(wanted, costs, budget=0.5, run=run)
+    assert hint not in roomy.summary()
+    quiet = RecordedRun("r", calls, 10**9, 0, edges, events={"query": 40}, batches=1)  # no requests
+    assert hint not in choose_from(wanted, costs, budget=0.05, run=quiet).summary()
 
 
 def test_the_estimate_in_its_parts_adds_up() -> None:
