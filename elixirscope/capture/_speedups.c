@@ -3069,9 +3069,42 @@ static PyObject *Speedups_walk_known(PyObject *m, PyObject *args) {
     }
 }
 
+/* chain_numbers(P, lo, hi, top, digits): the n in lo..hi whose chain id (chain_text:
+ * mix64(n ^ P) in hex, then P) has `top` as its first `digits` hex digits (0..16); how
+ * the store finds a shortened chain id (store/chain_keys.py). */
+static PyObject *Speedups_chain_numbers(PyObject *Py_UNUSED(m), PyObject *args) {
+    unsigned long long process, lo, hi, top;
+    int digits;
+    if (!PyArg_ParseTuple(args, "KKKKi:chain_numbers", &process, &lo, &hi, &top, &digits))
+        return NULL;
+    if (digits < 0 || digits > 16) {
+        PyErr_Format(PyExc_ValueError, "Expected digits between 0 and 16, got %d - at chain_numbers", digits);
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (!out || hi < lo) return out;
+    int shift = 64 - 4 * digits;
+    for (uint64_t n = lo;; n++) {
+        uint64_t z = mix64(n ^ (uint64_t)process);
+        if (digits == 0 || (z >> shift) == (uint64_t)top) {
+            PyObject *v = PyLong_FromUnsignedLongLong(n);
+            if (!v || PyList_Append(out, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(v);
+        }
+        if (n == hi) break;
+    }
+    return out;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef module_methods[] = {
+    {"chain_numbers", (PyCFunction)Speedups_chain_numbers, METH_VARARGS,
+     "chain_numbers(P, lo, hi, top, digits): the chain numbers whose id starts with top."},
     {"set_redaction", (PyCFunction)Speedups_set_redaction, METH_O,
      "What C leaves to Python for redaction (redaction.c_flags())."},
     {"redaction_flags", (PyCFunction)Speedups_redaction_flags, METH_NOARGS,

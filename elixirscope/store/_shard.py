@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import collections
 import functools
+import heapq
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import compress, groupby, repeat
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -62,10 +63,18 @@ from elixirscope.store._events import (
     event_actors,
     event_function,
 )
+from elixirscope.store.chain_keys import (
+    KIND_CHAIN,
+    chain_numbers,
+    correlation_keys,
+    index_key,
+    shown,
+)
 
 __all__ = ["ChunkRef", "Shard"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: chain ids are keys of their own kind (``chain_keys``); 1: every correlation id as shown."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -329,7 +338,11 @@ class Shard:
             data = encode_chunk(events, self.codec)
         else:
             data = pack_chunk(msgpack_array(raws), self.codec)
-        return meta, data, _event_keys(events)
+        return meta, data, self.index_keys(events)
+
+    def index_keys(self, events: list[Any]) -> list[tuple[str, str]]:
+        """The distinct index keys of ``events``: a chain id as a chain key (``chain_keys``)."""
+        return [index_key(v) if k == KIND_CORRELATION else (k, v) for k, v in _event_keys(events)]
 
     def _insert(self, batch: EventBatch, chunks: list) -> None:
         conn = self.conn
@@ -511,20 +524,68 @@ class Shard:
     # ------------------------------------------------------------ reading
 
     def key_ids(self, keys: Iterable[tuple[str, str]]) -> list[int]:
+        """The ids of those of ``keys`` this shard holds; a correlation id's under each key it
+        may be indexed under (``chain_keys.correlation_keys``)."""
         out = []
-        for key in keys:
-            row = self.conn.execute("SELECT id FROM key WHERE kind=? AND value=?", key).fetchone()
-            if row is not None:
-                out.append(row[0])
+        for kind, value in keys:
+            for key in correlation_keys(value) if kind == KIND_CORRELATION else [(kind, value)]:
+                row = self.conn.execute(
+                    "SELECT id FROM key WHERE kind=? AND value=?", key
+                ).fetchone()
+                if row is not None:
+                    out.append(row[0])
         return out
 
     def values_with_prefix(self, kind: str, prefix: str, limit: int) -> list[str]:
-        """Indexed values of ``kind`` starting with ``prefix`` (uses the (kind, value) index)."""
+        """Indexed values of ``kind`` starting with ``prefix``, sorted, at most ``limit``
+        (the (kind, value) index's range; ordered correlation ids: see below)."""
         rows = self.conn.execute(
             "SELECT value FROM key WHERE kind=? AND value>=? AND value<? ORDER BY value LIMIT ?",
             (kind, prefix, prefix + "\U0010ffff", limit),
         )
-        return [value for (value,) in rows]
+        found = [value for (value,) in rows]
+        if kind == KIND_CORRELATION and limit > 0:
+            found = sorted({*found, *self._chains_with_prefix(prefix, limit)})[:limit]
+        return found
+
+    def _chains_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Chain ids (``chain_keys``) that, as shown, start with ``prefix``: the first
+        ``limit``. A whole id is one lookup; a shortened one goes through each process's
+        chain numbers (one step of the index a process), the few that match looked up."""
+        key = index_key(prefix)
+        if key[0] == KIND_CHAIN:
+            return [prefix] if self.key_ids([(KIND_CORRELATION, prefix)]) else []
+        if len(prefix) > 32 or prefix.strip("0123456789abcdef"):
+            return []  # no chain id starts so
+        found: list[str] = []
+        start = ""
+        while True:
+            first = self.conn.execute(
+                "SELECT value FROM key WHERE kind=? AND value>=? ORDER BY value LIMIT 1",
+                (KIND_CHAIN, start),
+            ).fetchone()
+            if first is None:
+                break
+            process = first[0][:16]
+            start = process + "g"  # past every chain of this process
+            if not process.startswith(prefix[16:]):
+                continue
+            (last,) = self.conn.execute(
+                "SELECT MAX(value) FROM key WHERE kind=? AND value>=? AND value<?",
+                (KIND_CHAIN, process, start),
+            ).fetchone()
+            lo, hi = int(first[0][16:], 16), int(last[16:], 16)
+            for cid in _first_shown(process, lo, hi, prefix, limit, self._holds_chain):
+                found.append(cid)
+        return sorted(found)[:limit]
+
+    def _holds_chain(self, cid: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM key WHERE kind=? AND value=?", index_key(cid)
+            ).fetchone()
+            is not None
+        )
 
     def function_key_ids(self, glob: Any) -> list[int]:
         rows = self.conn.execute("SELECT id, value FROM key WHERE kind=?", (KIND_FUNCTION,))
@@ -1007,6 +1068,31 @@ def batch_index_keys(node: str, pid: int, producer: str, run: str) -> list[tuple
     if run:
         keys.append((KIND_RUN, run))
     return keys
+
+
+_CHAIN_WINDOW = 1 << 20
+"""Chain numbers gone through at a time for a shortened id (bounded memory)."""
+
+
+def _first_shown(
+    process: str, lo: int, hi: int, prefix: str, limit: int, holds: Callable[[str], bool]
+) -> list[str]:
+    """The first ``limit`` chain ids of ``process`` (numbers ``lo..hi``), as shown, that
+    start with ``prefix`` and that ``holds``: numbers may have gaps (a chain sampled out,
+    or pruned), so a few more than ``limit`` are kept, and all when too few were held."""
+    keep = None if limit <= 0 else limit * 3 + 16
+    while True:
+        best: list[str] = []
+        for start in range(lo, hi + 1, _CHAIN_WINDOW):
+            numbers = chain_numbers(
+                int(process, 16), start, min(hi, start + _CHAIN_WINDOW - 1), prefix
+            )
+            ids = [shown(KIND_CHAIN, f"{process}{n:016x}") for n in numbers]
+            best = sorted(best + ids) if keep is None else heapq.nsmallest(keep, best + ids)
+        held = [cid for cid in best if holds(cid)][:limit]
+        if len(held) >= limit or keep is None or len(best) < keep:
+            return held
+        keep = None  # too many gaps among the first: every one
 
 
 def _event_keys(events: list[Any]) -> list[tuple[str, str]]:

@@ -19,7 +19,9 @@ import msgspec
 import zstandard
 
 from elixirscope.store._codec import decode_chunk
+from elixirscope.store._events import KIND_CORRELATION
 from elixirscope.store._shard import Shard, _event_keys, batch_index_keys, open_here
+from elixirscope.store.chain_keys import KIND_CHAIN, shown
 
 __all__ = ["CHUNK_ERRORS", "ShardHealth", "check_shard", "open_damage", "run_column", "wal_damage"]
 
@@ -302,13 +304,14 @@ def _chunk_problem(shard: Shard, chunk_id: int, batch: Any, meta: tuple) -> str 
     _, node, pid, producer, *_, run = batch
     expected = set(_event_keys(events)) if events else set()
     expected |= set(batch_index_keys(node, pid, producer, run))
-    indexed = set(
-        shard.conn.execute(
+    indexed = {  # a chain id's key as its correlation id (either, by the shard's age)
+        (KIND_CORRELATION, shown(kind, value)) if kind == KIND_CHAIN else (kind, value)
+        for kind, value in shard.conn.execute(
             "SELECT k.kind, k.value FROM chunk_key ck JOIN key k ON k.id = ck.key_id"
             " WHERE ck.chunk_id=?",
             (chunk_id,),
-        ).fetchall()
-    )
+        )
+    }
     if indexed != expected:
         missing, extra = len(expected - indexed), len(indexed - expected)
         return f"its index entries differ from its events ({missing} missing, {extra} extra)"
