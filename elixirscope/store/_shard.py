@@ -421,7 +421,7 @@ class Shard:
         key_id = self._keys.get(key)
         if key_id is not None:
             return key_id
-        if key[0] == KIND_CORRELATION:
+        if key[0] in _PER_CHAIN:
             return self._correlation_key_id(key)
         key_id = self._stored_key_id(key)
         if len(self._keys) >= _KEY_CACHE_MAX:
@@ -491,7 +491,7 @@ class Shard:
         return out
 
     def _remember_key(self, key: tuple[str, str], key_id: int) -> None:
-        if key[0] == KIND_CORRELATION:
+        if key[0] in _PER_CHAIN:
             if key in self._correlations:
                 return
             if len(self._correlations) >= _CORRELATION_CACHE_MAX:
@@ -1070,6 +1070,9 @@ def batch_index_keys(node: str, pid: int, producer: str, run: str) -> list[tuple
     return keys
 
 
+_PER_CHAIN = (KIND_CORRELATION, KIND_CHAIN)
+"""Keys new for nearly every root call or request: remembered two bounded generations
+at a time (``Shard._correlations``), not with the rest."""
 _CHAIN_WINDOW = 1 << 20
 """Chain numbers gone through at a time for a shortened id (bounded memory)."""
 
