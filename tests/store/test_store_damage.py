@@ -192,6 +192,28 @@ def test_a_clean_store_checks_clean(tmp_path, recorder):
     assert _cli("store", "check", "--data-dir", str(tmp_path)).returncode == 0
 
 
+def test_index_entries_that_disagree_with_their_chunks_are_named(tmp_path, recorder):
+    """An entry gone (a chunk its key no longer finds) and one no chunk lists (a key that
+    finds a chunk without it); the check looks entries up in the index's own order."""
+    _record(tmp_path, recorder)
+    path = next(str(p) for p in sorted((tmp_path / "events").glob("*.sqlite3")))
+    conn = sqlite3.connect(path)
+    chunk_id, key_id = conn.execute("SELECT chunk_id, key_id FROM chunk_key LIMIT 1").fetchone()
+    conn.execute("DELETE FROM chunk_key WHERE chunk_id=? AND key_id=?", (chunk_id, key_id))
+    other = conn.execute("SELECT MAX(id) FROM chunk WHERE id != ?", (chunk_id,)).fetchone()[0]
+    strays = conn.execute(
+        "SELECT id FROM key WHERE id NOT IN (SELECT key_id FROM chunk_key WHERE chunk_id=?) LIMIT 2",
+        (other,),
+    ).fetchall()
+    conn.executemany("INSERT INTO chunk_key VALUES (?, ?)", [(k, other) for (k,) in strays])
+    conn.commit()
+    conn.close()
+    (shard,) = [s for s in check_store(tmp_path)["shards"] if s["path"] == path]
+    assert shard["status"] == "damaged"
+    assert any(f"chunk {chunk_id} " in p and "1 missing" in p for p in shard["problems"]), shard
+    assert any("its index holds" in p for p in shard["problems"]), shard
+
+
 def test_a_quarantining_reader_moves_a_damaged_idle_shard_and_serves_the_rest(tmp_path, recorder):
     _record(tmp_path, recorder)
     lost = _corrupt_chunk(_shard(tmp_path, 1), 11)
