@@ -260,9 +260,10 @@ _SPACED = (
 )
 _FRESH = "@FRESH-DATA-DIR"
 """Where a recorded calibration run's data dir goes: a fresh one each, as a benchmark's
-runs have. A store that has grown makes each root call dearer (its chain id is a new
-key in an index that grows: measured 8 µs a root call into a fresh store, 21 µs into
-one of 5 M events), and one data dir for every calibration run grew while it ran."""
+runs have. One data dir for all of them grew while the calibration ran, and root calls
+cost more into a store whose key index took chain ids at random places (8 µs a root
+call into a fresh store, 21 µs into one of 5 M events; a store now indexes them in
+order: ``store.chain_keys``, but a data dir written before still does)."""
 CLOCK = "cpu"  # the default of Calibration.clock
 """What a calibration measures: user + system time of the process (a calibration
 measured in wall time, as earlier versions did, is measured again)."""
@@ -308,8 +309,7 @@ class Calibration:
     def event_cost(self, kind: str) -> float:
         """What one integration event of ``kind`` costs: a tag, or a tag and the
         integration that recorded it (``query (sqlalchemy)``)."""
-        source = kind.partition(" (")[2].rstrip(")")
-        return self.source_event_ns.get(source, self.event_ns)
+        return self.source_event_ns.get(event_source(kind), self.event_ns)
 
     def root_cost(self, level: str) -> float:
         """What a root call at ``level`` costs (``skipped``: one sampled out)."""
@@ -346,6 +346,11 @@ class Calibration:
             f"{self.batch_ns / 1000:.0f}{events}; fixed {self.fixed_ns / 1e6:.0f} ms "
             f"(Python {self.python}{load})"
         )
+
+
+def event_source(kind: str) -> str:
+    """The integration an event kind names (``query (sqlalchemy)``: sqlalchemy), else ''."""
+    return kind.partition(" (")[2].rstrip(")")
 
 
 def call_cost_ns(
@@ -423,6 +428,11 @@ class EventPart:
     def is_call(self) -> bool:
         return self.kind in ALWAYS_RECORDED_CALLS
 
+    @property
+    def is_event(self) -> bool:
+        """Events of a tag (not calls, nor the web requests' part beyond them)."""
+        return not self.is_call and self.kind != WEB_KIND
+
 
 @dataclass(frozen=True)
 class Breakdown:
@@ -499,7 +509,7 @@ class Breakdown:
             f"batches written: {self.charged_batches:,.0f} × {self.batch_ns / 1000:,.0f} µs"
             f" = {self.batches_ns / 1e6:,.1f} ms ({written})"
         )
-        kinds = [part for part in self.events if not part.is_call and part.kind != WEB_KIND]
+        kinds = [part for part in self.events if part.is_event]
         if kinds:
             count = sum(part.count for part in kinds)
             ns = sum(part.ns for part in kinds)
@@ -620,7 +630,7 @@ def breakdown(
     rooted = sum(part.calls for part in parts if part.root and part.level != "skipped")
     rooted += sum(r for r, _ in (always_calls or {}).values())
     recorded += sum(part.count for part in happening if part.is_call)
-    others = sum(part.count for part in happening if not part.is_call and part.kind != WEB_KIND)
+    others = sum(part.count for part in happening if part.is_event)
     written_batches = batches(recorded, duration_ns, rooted, written=written, events=others)
     full = min(written_batches, (EVENTS_PER_CALL * recorded + others) / BATCH_SIZE)
     return Breakdown(
@@ -845,10 +855,7 @@ def calibrate(calls: int = 6_000, reps: int = 5) -> Calibration:
     if web:  # beyond its events (each kind at its cost) and its own call (a root at args)
         served = statistics.median(kinds.get("req", 0) for kinds in web)
         priced = statistics.median(
-            sum(
-                n * (by_source.get(kind.partition(" (")[2].rstrip(")"), event))
-                for kind, n in kinds.items()
-            )
+            sum(n * by_source.get(event_source(kind), event) for kind, n in kinds.items())
             for kinds in web
         )
         if served:

@@ -21,8 +21,6 @@ frames and kept by a suspended generator's frame.
 
 from __future__ import annotations
 
-import itertools
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from elixirscope.capture.async_proxies import async_iter as _async_iter
 from elixirscope.capture.async_proxies import async_with as _async_with
 from elixirscope.capture.context import CallFrame, _correlation, _py_stack
 from elixirscope.capture.redaction import LOOKAHEAD, scrub
+from elixirscope.contracts.chains import chain_ids  # root calls' correlation ids
 from elixirscope.contracts.trace import TRACEBACK_LIMIT
 
 __all__ = ["PyHooks"]
@@ -87,32 +86,6 @@ class _NullExit:
 
 
 _NULL_EXIT = _NullExit()
-
-
-def chain_ids() -> Callable[[], str]:
-    """Fresh correlation ids for root calls: 32 hex chars, as the C accelerator makes them.
-
-    ``mix64(n ^ prefix)`` then ``prefix``: the prefix is random per process
-    (new per bind, so per process run: a fork re-binds); the mix is a bijection,
-    so ids of one process differ in their first characters, which is what a
-    person types when shortening one.
-    """
-    prefix = int.from_bytes(os.urandom(8), "big")
-    counter = itertools.count(1)
-
-    def next_id() -> str:
-        return "%016x%016x" % (_mix64(next(counter) ^ prefix), prefix)
-
-    return next_id
-
-
-_M64 = (1 << 64) - 1
-
-
-def _mix64(z: int) -> int:
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
 
 
 class PyHooks:

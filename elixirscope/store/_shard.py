@@ -552,9 +552,8 @@ class Shard:
         """Chain ids (``chain_keys``) that, as shown, start with ``prefix``: the first
         ``limit``. A whole id is one lookup; a shortened one goes through each process's
         chain numbers (one step of the index a process), the few that match looked up."""
-        key = index_key(prefix)
-        if key[0] == KIND_CHAIN:
-            return [prefix] if self.key_ids([(KIND_CORRELATION, prefix)]) else []
+        if index_key(prefix)[0] == KIND_CHAIN:  # a whole chain id
+            return [prefix] if self._holds_chain(prefix) else []
         if len(prefix) > 32 or prefix.strip("0123456789abcdef"):
             return []  # no chain id starts so
         found: list[str] = []
@@ -575,8 +574,7 @@ class Shard:
                 (KIND_CHAIN, process, start),
             ).fetchone()
             lo, hi = int(first[0][16:], 16), int(last[16:], 16)
-            for cid in _first_shown(process, lo, hi, prefix, limit, self._holds_chain):
-                found.append(cid)
+            found += _first_shown(process, lo, hi, prefix, limit, self._holds_chain)
         return sorted(found)[:limit]
 
     def _holds_chain(self, cid: str) -> bool:
@@ -1083,7 +1081,7 @@ def _first_shown(
     """The first ``limit`` chain ids of ``process`` (numbers ``lo..hi``), as shown, that
     start with ``prefix`` and that ``holds``: numbers may have gaps (a chain sampled out,
     or pruned), so a few more than ``limit`` are kept, and all when too few were held."""
-    keep = None if limit <= 0 else limit * 3 + 16
+    keep: int | None = limit * 3 + 16
     while True:
         best: list[str] = []
         for start in range(lo, hi + 1, _CHAIN_WINDOW):

@@ -1,8 +1,7 @@
 """Chain ids in the key index: one process's chains stored in the order they were made.
 
 ElixirScope's own correlation ids (a root call's chain) are ``mix64(n ^ P)`` then ``P``
-in hex (``capture._pyhooks.chain_ids``, and the C accelerator's ``chain_text``): ``P``
-random per process, ``n`` its chain number. The mix scatters one process's ids over
+in hex (``contracts.chains``): ``P`` random per process, ``n`` its chain number. The mix scatters one process's ids over
 any order of their text, so that a person can shorten one to its first characters.
 Stored as shown, each root call's new id went to a random leaf of the key index, and a
 batch rewrote as many of its pages as it had root calls: a root call cost 8.8 µs of CPU
@@ -19,8 +18,9 @@ A shortened chain id is found by going through each process's chain numbers
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from elixirscope.contracts.chains import M64, MIX1, MIX2, mix64
 
 __all__ = [
     "KIND_CHAIN",
@@ -37,30 +37,25 @@ MAX_CHAIN = 1 << 40
 id unmixes to one below it once in 16 million, and is then a chain key: still one key,
 shown as it came."""
 _KIND_CORRELATION = "c"  # elixirscope.store._events.KIND_CORRELATION (no import cycle)
-_M64 = (1 << 64) - 1
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-_C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-_I1, _I2 = pow(_C1, -1, 1 << 64), pow(_C2, -1, 1 << 64)
+_I1, _I2 = pow(MIX1, -1, 1 << 64), pow(MIX2, -1, 1 << 64)
 
 
-def _mix64(z: int) -> int:  # splitmix64's finalizer, as _pyhooks and _speedups.c
-    z = ((z ^ (z >> 30)) * _C1) & _M64
-    z = ((z ^ (z >> 27)) * _C2) & _M64
-    return z ^ (z >> 31)
+def _is_hex32(text: str) -> bool:
+    return len(text) == 32 and not text.strip("0123456789abcdef")
 
 
-def _unmix64(z: int) -> int:
+def _unmix64(z: int) -> int:  # the inverse of contracts.chains.mix64
     z ^= (z >> 31) ^ (z >> 62)
-    z = (z * _I2) & _M64
+    z = (z * _I2) & M64
     z ^= (z >> 27) ^ (z >> 54)
-    z = (z * _I1) & _M64
+    z = (z * _I1) & M64
     return z ^ (z >> 30) ^ (z >> 60)
 
 
 def index_key(cid: str) -> tuple[str, str]:
     """The key correlation id ``cid`` is indexed under: ``(KIND_CHAIN, P then n)`` for a
     chain id, else ``("c", cid)``."""
-    if len(cid) == 32 and _HEX32.fullmatch(cid):
+    if _is_hex32(cid):
         process = int(cid[16:], 16)
         n = _unmix64(int(cid[:16], 16)) ^ process
         if n < MAX_CHAIN:
@@ -74,7 +69,7 @@ def shown(kind: str, value: str) -> str:
     if kind != KIND_CHAIN:
         return value
     process = int(value[:16], 16)
-    return "%016x%016x" % (_mix64(int(value[16:], 16) ^ process), process)
+    return "%016x%016x" % (mix64(int(value[16:], 16) ^ process), process)
 
 
 def correlation_keys(cid: str) -> list[tuple[str, str]]:
@@ -86,18 +81,16 @@ def correlation_keys(cid: str) -> list[tuple[str, str]]:
 
 def _numbers_py(process: int, lo: int, hi: int, top: int, digits: int) -> list[int]:
     shift = 64 - 4 * digits
-    return [n for n in range(lo, hi + 1) if digits == 0 or _mix64(n ^ process) >> shift == top]
-
-
-try:
-    from elixirscope.capture._speedups import chain_numbers as _numbers
-except ImportError:  # pure Python: the same, a few hundred times slower
-    _numbers = _numbers_py
+    return [n for n in range(lo, hi + 1) if digits == 0 or mix64(n ^ process) >> shift == top]
 
 
 def chain_numbers(process: int, lo: int, hi: int, prefix: str) -> list[int]:
     """The chain numbers ``n`` in ``lo..hi`` whose id, as shown, starts with ``prefix``
     (its first 16 characters compared; the caller checks the process's part)."""
+    try:  # here, not at import: a store that is only written never needs the capture's C
+        from elixirscope.capture._speedups import chain_numbers as numbers
+    except ImportError:  # pure Python: the same, a few hundred times slower
+        numbers = _numbers_py
     head = prefix[:16]
-    numbers: Any = _numbers(process, lo, hi, int(head, 16) if head else 0, len(head))
-    return list(numbers)
+    found: Any = numbers(process, lo, hi, int(head, 16) if head else 0, len(head))
+    return list(found)

@@ -349,18 +349,16 @@ def _chunk_problem(
     _, node, pid, producer, *_, run = batch
     expected = set(_event_keys(events)) if events else set()
     expected |= set(batch_index_keys(node, pid, producer, run))
+    marks = ",".join("?" * len(ids))
     held = (
-        [
-            key_id
-            for (key_id,) in shard.conn.execute(
-                f"SELECT key_id FROM chunk_key WHERE chunk_id=? AND key_id IN ({','.join('?' * len(ids))})",
-                (chunk_id, *ids),
-            )
-        ]
+        shard.conn.execute(
+            f"SELECT key_id FROM chunk_key WHERE chunk_id=? AND key_id IN ({marks})",
+            (chunk_id, *ids),
+        )
         if ids
-        else []
+        else ()
     )
-    indexed = {key_of(key_id) for key_id in held}
+    indexed = {key_of(key_id) for (key_id,) in held}
     if indexed != expected:
         missing, extra = len(expected - indexed), len(indexed - expected)
         return f"its index entries differ from its events ({missing} missing, {extra} extra)"
