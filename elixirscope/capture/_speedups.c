@@ -1802,6 +1802,12 @@ fail:
 static PyObject *v_redact_cache, *v_redacted;
 /* values._constant_texts: a library class -> how each of its instances is shown */
 static PyObject *v_constant_texts;
+/* values._object_kinds (id(class) -> (class, mro, kind, __dict__ getter, needs)) and
+ * values._orm_texts ((id(class), primary key) -> (class, text)): see object_text */
+static PyObject *v_object_kinds, *v_orm_texts;
+static PyObject *s_sa_state, *s_key, *s_scope, *s_type, *s_method, *s_path, *s_WS;
+#define KIND_ORM 1  /* values._ORM */
+#define KIND_ASGI 2 /* values._ASGI */
 
 static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
                              int nactive) {
@@ -1878,11 +1884,121 @@ static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **ac
     return NULL; /* not handled here */
 }
 
+/* obj's own __dict__ through `getter`, the interpreter's getter values._dict_getter
+ * found for its class (as Python's getter.__get__(obj, t)); NULL without an exception
+ * when it is not an exact dict or cannot be read (Python then decides). */
+static PyObject *instance_dict(PyObject *getter, PyObject *obj, PyTypeObject *t) {
+    descrgetfunc get = Py_TYPE(getter)->tp_descr_get;
+    PyObject *d = get ? get(getter, obj, (PyObject *)t) : NULL;
+    if (!d) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (!PyDict_CheckExact(d)) Py_CLEAR(d);
+    return d;
+}
+
+/* values._orm_text: a mapped instance as <Task id=3>, when Python has shown one with
+ * that class and key before (the text is in values._orm_texts); else NULL. */
+static PyObject *orm_text(PyObject *v, PyTypeObject *t, PyObject *d, PyObject *needs) {
+    if (!PyTuple_CheckExact(needs) || PyTuple_GET_SIZE(needs) != 3 || !v_orm_texts) return NULL;
+    PyObject *state = PyDict_GetItemWithError(d, s_sa_state);
+    PyTypeObject *st = state ? Py_TYPE(state) : NULL;
+    if (!state || (PyObject *)st != PyTuple_GET_ITEM(needs, 0) ||
+        st->tp_mro != PyTuple_GET_ITEM(needs, 1))
+        return NULL;
+    Py_INCREF(state);
+    PyObject *sd = instance_dict(PyTuple_GET_ITEM(needs, 2), state, st);
+    Py_DECREF(state); /* d, which the caller holds, keeps it */
+    if (!sd) return NULL;
+    PyObject *text = NULL, *key = PyDict_GetItemWithError(sd, s_key);
+    PyObject *pk = key && PyTuple_CheckExact(key) && PyTuple_GET_SIZE(key) >= 2
+                       ? PyTuple_GET_ITEM(key, 1) : NULL;
+    if (pk && PyTuple_CheckExact(pk)) {
+        int ints = 1;
+        for (Py_ssize_t i = 0; ints && i < PyTuple_GET_SIZE(pk); i++)
+            ints = PyLong_CheckExact(PyTuple_GET_ITEM(pk, i));
+        PyObject *id = ints ? PyLong_FromVoidPtr(t) : NULL;
+        PyObject *ck = id ? PyTuple_Pack(2, id, pk) : NULL;
+        PyObject *seen = ck ? PyDict_GetItemWithError(v_orm_texts, ck) : NULL;
+        if (seen && PyTuple_CheckExact(seen) && PyTuple_GET_SIZE(seen) == 2 &&
+            PyTuple_GET_ITEM(seen, 0) == (PyObject *)t &&
+            PyUnicode_CheckExact(PyTuple_GET_ITEM(seen, 1)))
+            text = Py_NewRef(PyTuple_GET_ITEM(seen, 1));
+        Py_XDECREF(id);
+        Py_XDECREF(ck);
+    }
+    Py_DECREF(sd);
+    PyErr_Clear();
+    return text;
+}
+
+/* values._library_text for an ASGI connection: `prefix` ("<module.Name") and its
+ * scope's "METHOD path" (cut at 80), when the text rules could not change that; else NULL. */
+static PyObject *asgi_text(PyObject *d, PyObject *prefix) {
+    PyObject *scope = PyDict_GetItemWithError(d, s_scope);
+    if (!scope || !PyDict_CheckExact(scope) || !PyUnicode_CheckExact(prefix)) goto no;
+    PyObject *kind = PyDict_GetItemWithError(scope, s_type);
+    if (!kind || !PyUnicode_CheckExact(kind) ||
+        (PyUnicode_CompareWithASCIIString(kind, "http") != 0 &&
+         PyUnicode_CompareWithASCIIString(kind, "websocket") != 0))
+        goto no;
+    PyObject *method = PyDict_GetItemWithError(scope, s_method);
+    if (!method && PyErr_Occurred()) goto no;
+    PyObject *path = PyDict_GetItemWithError(scope, s_path);
+    if (!method) method = s_WS;
+    if (!path || !PyUnicode_CheckExact(method) || !PyUnicode_CheckExact(path)) goto no;
+    PyObject *shown = PyUnicode_FromFormat("%U %U", method, path);
+    if (!shown) goto no;
+    if (str_may_hold_secret(shown, PyUnicode_GET_LENGTH(shown))) {
+        Py_DECREF(shown);
+        goto no;
+    }
+    if (PyUnicode_GET_LENGTH(shown) > 80) {
+        PyObject *cut = PyUnicode_Substring(shown, 0, 77);
+        Py_SETREF(shown, cut ? PyUnicode_Concat(cut, s_ellipsis) : NULL);
+        Py_XDECREF(cut);
+        if (!shown) goto no;
+    }
+    PyObject *out = PyUnicode_FromFormat("%U %U>", prefix, shown);
+    Py_DECREF(shown);
+    if (!out) PyErr_Clear();
+    return out;
+no:
+    PyErr_Clear();
+    return NULL;
+}
+
+/* An instance of a class in values._object_kinds shown as Python shows it (a mapped
+ * instance, an ASGI connection), while the class's mro is the one Python saw; NULL
+ * without an exception when not handled here (Python renders it). */
+static PyObject *object_text(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    PyObject *id = PyLong_FromVoidPtr(t);
+    PyObject *e = id ? PyDict_GetItemWithError(v_object_kinds, id) : NULL;
+    Py_XDECREF(id);
+    if (!e || !PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 5 ||
+        PyTuple_GET_ITEM(e, 0) != (PyObject *)t || PyTuple_GET_ITEM(e, 1) != t->tp_mro) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_INCREF(e); /* reading a __dict__ may run code that changes values._object_kinds */
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(e, 2));
+    PyObject *out = NULL, *d = instance_dict(PyTuple_GET_ITEM(e, 3), v, t);
+    if (d && kind == KIND_ORM) out = orm_text(v, t, d, PyTuple_GET_ITEM(e, 4));
+    else if (d && kind == KIND_ASGI) out = asgi_text(d, PyTuple_GET_ITEM(e, 4));
+    Py_XDECREF(d);
+    Py_DECREF(e);
+    PyErr_Clear();
+    return out;
+}
+
 /* values.safe_repr(v) at the default limit, in C when the type allows. */
 static PyObject *value_text(Hooks *h, PyObject *v) {
     if (h->fast) {
         PyObject *active[V_MAX_DEPTH + 2];
         PyObject *s = render(v, h->limit, 0, active, 0);
+        if (!s && !PyErr_Occurred() && v_object_kinds) s = object_text(v);
         if (s) {
             Py_ssize_t n = PyUnicode_GET_LENGTH(s);
             if (n <= h->limit || v == Py_True || v == Py_False || v == Py_None) return s;
@@ -2786,6 +2902,12 @@ static int fast_values(Hooks *self) {
     }
     PyObject *constant = PyDict_GetItemString(d, "_constant_texts");
     if (constant && PyDict_CheckExact(constant)) Py_XSETREF(v_constant_texts, Py_NewRef(constant));
+    PyObject *kinds = PyDict_GetItemString(d, "_object_kinds");
+    PyObject *orm = PyDict_GetItemString(d, "_orm_texts");
+    if (kinds && PyDict_CheckExact(kinds) && orm && PyDict_CheckExact(orm)) {
+        Py_XSETREF(v_object_kinds, Py_NewRef(kinds));
+        Py_XSETREF(v_orm_texts, Py_NewRef(orm));
+    }
     self->limit = lim;
     self->values_dict = Py_NewRef(d);
     self->redact = Py_NewRef(redact);
@@ -3136,6 +3258,13 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_resume, "resume");
     INTERN(s_attr, "attr");
     INTERN(s_None_text, "None");
+    INTERN(s_sa_state, "_sa_instance_state");
+    INTERN(s_key, "key");
+    INTERN(s_scope, "scope");
+    INTERN(s_type, "type");
+    INTERN(s_method, "method");
+    INTERN(s_path, "path");
+    INTERN(s_WS, "WS");
     INTERN(s_record, "record");
     if (!(s_zero = PyLong_FromLong(0))) return NULL;
     if (!(no_state = Py_BuildValue("(OiOO)", Py_None, -1, Py_None, Py_None))) return NULL;

@@ -300,23 +300,28 @@ def _instance_dict(obj: object, mro: tuple) -> dict | None:
     """``obj``'s own ``__dict__`` (``mro``: its class's), read by the interpreter's own
     getter; None without one, or when the program defines ``__dict__`` itself."""
     t = type(obj)
-    known = _dict_getters.get(id(t))
-    if known is not None and known[0] is t and known[1] is mro:
-        getter = known[2]
-    else:
-        getter = None
-        for klass in mro:
-            descr = _type_dict(klass).get("__dict__")
-            if descr is not None:
-                if type(descr) is _GETSET:
-                    getter = descr
-                break  # else a program-defined `__dict__`: do not run it
-        if len(_dict_getters) < _REDACT_CACHE_MAX:
-            _dict_getters[id(t)] = (t, mro, getter)
+    getter = _dict_getter(t, mro)
     if getter is None:
         return None
     d = getter.__get__(obj, t)
     return d if isinstance(d, dict) else None
+
+
+def _dict_getter(t: type, mro: tuple) -> Any:
+    """The interpreter's ``__dict__`` getter for instances of ``t`` (remembered), or None."""
+    known = _dict_getters.get(id(t))
+    if known is not None and known[0] is t and known[1] is mro:
+        return known[2]
+    getter = None
+    for klass in mro:
+        descr = _type_dict(klass).get("__dict__")
+        if descr is not None:
+            if type(descr) is _GETSET:
+                getter = descr
+            break  # else a program-defined `__dict__`: do not run it
+    if len(_dict_getters) < _REDACT_CACHE_MAX:
+        _dict_getters[id(t)] = (t, mro, getter)
+    return getter
 
 
 _dict_getters: dict[int, tuple[type, tuple, Any]] = {}
@@ -697,12 +702,15 @@ def _render_object(
 ) -> str:
     d = _instance_dict(obj, mro)
     if d is not None and "_sa_instance_state" in d:
-        return _orm_text(d["_sa_instance_state"], name)
+        state = d["_sa_instance_state"]
+        _know_mapped(t, mro, state)
+        return _orm_text(state, name, t)
     if _library_class(t):
         text = _library_text(t, d)
-        if (
-            (d is None or "scope" not in d)
-            and type(t) is type
+        if d is not None and "scope" in d:
+            _know(t, mro, _ASGI, "<" + _full_name(t))
+        elif (
+            type(t) is type
             and len(text) <= DEFAULT_LIMIT
             and len(_constant_texts) < _REDACT_CACHE_MAX
         ):
@@ -797,37 +805,68 @@ def _library_text(t: type, d: dict | None) -> str:
     return f"<{_full_name(t)}>"
 
 
+_ORM = 1
+_ASGI = 2
+_object_kinds: dict[int, tuple[Any, ...]] = {}
+"""id(class) -> (the class, its mro, ``_ORM`` or ``_ASGI``, its instances' ``__dict__``
+getter, what the kind needs) for classes whose instances the C accelerator shows itself,
+the way Python does: a mapped instance by its primary key, from :data:`_orm_texts`
+(needing its state's class, mro and getter), an ASGI connection by ``"<module.Name"``
+and its scope's method and path (anything unusual, and a path the text rules could
+change, it leaves to Python). A class is entered once Python has rendered one of its
+instances through :func:`_render_object`: while its mro is the same tuple, nothing
+before that applies to it."""
+
+
+def _know(t: type, mro: tuple, kind: int, needs: Any) -> None:
+    getter = _dict_getter(t, mro)
+    known = _object_kinds.get(id(t))
+    if getter is None or (known is not None and known[0] is t and known[1] is mro):
+        return
+    if known is not None or len(_object_kinds) < _REDACT_CACHE_MAX:
+        _object_kinds[id(t)] = (t, mro, kind, getter, needs)
+
+
+def _know_mapped(t: type, mro: tuple, state: object) -> None:
+    state_type = type(state)
+    state_mro = _type_mro(state_type)
+    getter = _dict_getter(state_type, state_mro)
+    if getter is not None:
+        _know(t, mro, _ORM, (state_type, state_mro, getter))
+
+
 _primary_keys: dict[int, tuple[object, list[Any]]] = {}
 """id(a mapped class's manager) -> (the manager, its primary key's attribute names): the
 same few classes come back on every call."""
 
 
-def _orm_text(state: object, name: str) -> str:
-    """A SQLAlchemy-mapped instance by its primary key: ``<Task id=3>`` (``<Task new>``
-    before it is flushed); its column values are what the ``query`` events record."""
+def _orm_text(state: object, name: str, t: type) -> str:
+    """A SQLAlchemy-mapped instance (of class ``t``) by its primary key: ``<Task id=3>``
+    (``<Task new>`` before it is flushed); its column values are what the ``query``
+    events record."""
     key = _stored_attribute(state, "key")
     if type(key) is not tuple or len(key) < 2 or type(key[1]) is not tuple:
         return f"<{name} new>"
     values = key[1]
-    manager = _stored_attribute(state, "manager")
     # ints only: hashing them runs no program code, and their text is theirs alone
-    cache_key = (id(manager), values) if all(type(v) is int for v in values) else None
+    cache_key = (id(t), values) if all(type(v) is int for v in values) else None
     if cache_key is not None:
         seen = _orm_texts.get(cache_key)
-        if seen is not None and seen[0] is manager:
+        if seen is not None and seen[0] is t:
             return seen[1]
-    text = _orm_key_text(manager, values, name)
+    text = _orm_key_text(_stored_attribute(state, "manager"), values, name)
     if cache_key is not None:
         if len(_orm_texts) >= _REDACT_CACHE_MAX:
             _orm_texts.clear()
-        _orm_texts[cache_key] = (manager, text)
+        _orm_texts[cache_key] = (t, text)
     return text
 
 
-_orm_texts: dict[tuple[int, tuple], tuple[object, str]] = {}
-"""(id(class manager), integer primary key) -> (the manager, the instance's text): an
-ORM instance loaded again (each request loads its own) is shown without rendering;
-cleared when the redaction rules change (a key may look like a card number)."""
+_orm_texts: dict[tuple[int, tuple], tuple[type, str]] = {}
+"""(id(mapped class), integer primary key) -> (the class, the instance's text): an ORM
+instance loaded again (each request loads its own) is shown without rendering (the C
+accelerator reads this too); cleared, never replaced, when the redaction rules change
+(a key may look like a card number)."""
 
 
 def _orm_key_text(manager: object, values: tuple, name: str) -> str:

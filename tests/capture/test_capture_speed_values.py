@@ -362,3 +362,55 @@ def test_a_library_object_is_shown_by_its_class_from_c_once_known(c_hooks, monke
     other = _request()
     other.scope["path"] = "/api/projects"
     assert c_hooks.value_text(other) == "<starlette.requests.Request GET /api/projects>"
+
+
+def test_mapped_instances_and_asgi_connections_are_shown_from_c_once_known(c_hooks, monkeypatch):
+    import sqlalchemy as sa
+    from sqlalchemy.orm import DeclarativeBase, Session
+    from starlette.requests import Request
+    from starlette.websockets import WebSocket
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Job(Base):
+        __tablename__ = "job"
+        id = sa.Column(sa.Integer, primary_key=True)
+
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Job(id=n) for n in (1, 2, 4444333322221111)])
+        session.commit()
+        one, two, card = (session.get(Job, n) for n in (1, 2, 4444333322221111))
+        paths = ["/api/jobs", "/a/" + "x" * 120, "/login/password=hunter2", "/p@ss"]
+        requests = [Request({"type": "http", "method": "GET", "path": p}) for p in paths]
+        socket = WebSocket({"type": "websocket", "path": "/live"}, None, None)
+        objects = [one, card, *requests, socket]
+        expected = [values.safe_repr(value) for value in objects]  # Python, and now known
+        assert expected[:2] == ["<Job id=1>", "<Job id=<redacted>>"]
+        assert expected[-1] == "<starlette.websockets.WebSocket WS /live>"
+        assert expected[3] == "<starlette.requests.Request GET /a/" + "x" * 70 + "...>"
+        assert "hunter2" not in expected[4]
+
+        rendered_in_python: list = []
+        real = values._render
+        monkeypatch.setattr(
+            values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a)
+        )
+        assert [c_hooks.value_text(value) for value in objects] == expected
+        # paths the text rules may change are Python's to show (a key's text is kept
+        # as the rules made it, the card number's redacted)
+        assert rendered_in_python == [requests[2], requests[3]]
+        rendered_in_python.clear()
+        assert c_hooks.value_text(two) == "<Job id=2>"  # a key not shown before: Python
+        assert rendered_in_python[0] is two
+        rendered_in_python.clear()
+        assert c_hooks.value_text(two) == "<Job id=2>"  # then C
+        assert rendered_in_python == []
+        values.add_sensitive_names("job_secret")  # the rules change: the texts are made anew
+        assert c_hooks.value_text(one) == "<Job id=1>"
+        assert rendered_in_python[0] is one
+        odd = Request({"type": "http", "method": None, "path": "/x"})
+        assert c_hooks.value_text(odd) == values.safe_repr(odd)  # not a method: Python
+    engine.dispose()
