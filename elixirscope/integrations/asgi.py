@@ -46,6 +46,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _WANTED = {b"traceparent", b"tracestate", b"x-correlation-id", b"content-length"}
+_WANTED_LENGTHS = frozenset(len(name) for name in _WANTED)  # others are not even lowered
 _inside: ContextVar[bool] = ContextVar("elixirscope_asgi_request", default=False)
 
 
@@ -53,9 +54,11 @@ def request_of_scope(scope: Scope, kind: str = "coroutine") -> RequestRecording:
     """The recording of the request an ASGI scope describes (not yet begun)."""
     headers: dict[str, str] = {}
     for pair in scope.get("headers") or ():
-        name = bytes(pair[0]).lower()
-        if name in _WANTED:
-            headers[name.decode("latin-1")] = header_text(bytes(pair[1])) or ""
+        name = pair[0]
+        if len(name) in _WANTED_LENGTHS:
+            name = bytes(name).lower()
+            if name in _WANTED:
+                headers[name.decode("latin-1")] = header_text(bytes(pair[1])) or ""
     client = scope.get("client")
     where = f"{client[0]}:{client[1]}" if client else None
     protocol = "websocket" if scope["type"] == "websocket" else "http"
@@ -153,7 +156,7 @@ async def record_request(
     if (
         recorder.current() is None
         or _inside.get()
-        or not isinstance(scope, MutableMapping)
+        or (type(scope) is not dict and not isinstance(scope, MutableMapping))
         or scope.get("type") not in ("http", "websocket")
     ):
         await app(scope, receive, send)
@@ -180,7 +183,7 @@ async def record_request(
     token = _inside.set(True)
     try:
         if scope["type"] == "http":
-            await _http(app, req, scope, *_in_context(receive, send, arrived))
+            await _http(app, req, scope, receive, send, arrived)
         else:
             await _websocket(app, req, scope, *_in_context(receive, send, arrived))
     finally:
@@ -196,41 +199,44 @@ async def _http(
     scope: Scope,
     receive: Receive,
     send: Send,
+    arrived: contextvars.Context,
 ) -> None:
-    state = {"status": 0, "sent": 0, "received": 0}
+    # the server's receive and send run in the context the request arrived in (_StepsIn)
+    status = sent = received = 0
 
     async def receive_counted() -> Message:
-        message = await receive()
+        nonlocal received
+        message = await _StepsIn(receive(), arrived)
         try:
             if message.get("type") == "http.request":
-                state["received"] += len(message.get("body") or b"")
+                received += len(message.get("body") or b"")
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
         return message
 
     async def send_traced(message: Message) -> None:
+        nonlocal status, sent
         try:
             kind = message.get("type")
-            if kind == "http.response.start":
-                state["status"] = status_code(message.get("status"))
+            if kind == "http.response.body":
+                sent += len(message.get("body") or b"")
+            elif kind == "http.response.start":
+                status = status_code(message.get("status"))
                 message = _with_headers(message, req.response_headers())
-            elif kind == "http.response.body":
-                state["sent"] += len(message.get("body") or b"")
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
-        await send(message)
+        await _StepsIn(send(message), arrived)
 
     try:
         await app(scope, receive_counted, send_traced)
     except BaseException as exc:
         if req.request_bytes < 0:
-            req.request_bytes = state["received"]
-        status = state["status"] or 500  # what the server answers for it
-        req.end(status, _route_of(scope), state["sent"], exc)
+            req.request_bytes = received
+        req.end(status or 500, _route_of(scope), sent, exc)  # 500: what the server answers
         raise
     if req.request_bytes < 0:
-        req.request_bytes = state["received"]
-    req.end(state["status"], _route_of(scope), state["sent"])
+        req.request_bytes = received
+    req.end(status, _route_of(scope), sent)
 
 
 async def _websocket(

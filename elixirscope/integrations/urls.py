@@ -26,6 +26,8 @@ def _cut(text: str) -> str:
 
 def path_text(raw: bytes | str) -> str:
     """A request path as text: UTF-8, else escaped bytes; cut to the limit."""
+    if type(raw) is str and raw.isascii():  # a request's method, path and route, mostly
+        return raw if len(raw) <= MAX_URL_CHARS else raw[: MAX_URL_CHARS - 3] + "..."
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
