@@ -60,6 +60,7 @@ __all__ = [
     "error_text",
     "issuing_frame",
     "parameters_text",
+    "record_query",
     "set_parameter_mode",
     "start_query",
     "statement_text",
@@ -151,10 +152,16 @@ _speedups = _select.speedups()
 _walk = _walk_known if _speedups is None else _speedups.walk_known
 
 
-def issuing_frame() -> tuple[str | None, int, str | None]:
+def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
-    or ``(None, 0, None)`` when every frame is a library's."""
-    frame: Any = sys._getframe(1)
+    or ``(None, 0, None)`` when every frame is a library's. ``depth``: the frame to start
+    from, as ``sys._getframe`` counts here (1: the caller's); a caller that knows the
+    frames above it are ElixirScope's starts further out, as each frame the walk passes
+    is made into a frame object (about 0.1 µs each; ``sys._getframe`` makes one)."""
+    try:
+        frame: Any = sys._getframe(depth)
+    except ValueError:  # a shallower stack than the caller thought (called from C)
+        frame = sys._getframe(1)
     places = _code_places
     walk = _walk
     hops = 0
@@ -233,7 +240,8 @@ def parameters_text(params: Any, many: bool = False) -> str | None:
     if mode == "redacted" and not many:
         kind = type(params)
         if kind is tuple or kind is list:  # the usual case, without building anything
-            return _redacted_sequence(len(params), kind is tuple)
+            text = _shapes.get((len(params), kind is tuple), "")
+            return _redacted_sequence(len(params), kind is tuple) if text == "" else text
     if many:
         first = _first(params)
         if first is None:
@@ -358,13 +366,14 @@ def _transaction_action(sql: str) -> str | None:
 
 
 class QueryTimer:
-    """A query in flight: when it started and who issued it (taken before it runs)."""
+    """A query in flight: who issued it (:func:`issuing_frame`) and when it started,
+    taken before it runs (``place`` and ``started`` given: taken by the caller)."""
 
-    __slots__ = ("caller", "file", "line", "started")
+    __slots__ = ("place", "started")
 
-    def __init__(self) -> None:
-        self.file, self.line, self.caller = issuing_frame()
-        self.started = time.perf_counter_ns()
+    def __init__(self, place: tuple[str | None, int, str | None] | None = None, started: int = 0):
+        self.place = issuing_frame() if place is None else place
+        self.started = started or time.perf_counter_ns()
 
     def elapsed(self) -> int:
         return time.perf_counter_ns() - self.started
@@ -384,58 +393,77 @@ def emit_query(
     error: BaseException | None = None,
 ) -> None:
     """Record one finished query (never raises)."""
-    try:
-        head, tail = _query_fields(
-            timer, source, system, database, statement, parameters, many, error
-        )
-        rec.emit("query", *head, rows if type(rows) is int and rows >= 0 else -1, *tail)
-        STATS["recorded"] += 1
-    except Exception as exc:  # noqa: BLE001
-        failed(exc)
+    record_query(
+        rec,
+        timer.place,
+        timer.started,
+        source,
+        system,
+        database,
+        statement,
+        parameters,
+        many,
+        rows,
+        error,
+    )
 
 
-def _query_fields(
-    timer: QueryTimer,
+def record_query(
+    rec: Any,
+    place: tuple[str | None, int, str | None],
+    started: int,
     source: str,
     system: str,
     database: str | None,
     statement: Any,
     parameters: Any,
-    many: bool,
-    error: BaseException | None,
-) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """A ``query`` event's fields before ``rows`` and after it (contract order)."""
-    duration = timer.elapsed()
-    head = (
-        system,
-        database,
-        statement_text(statement),
-        parameters_text(parameters, many),
-        duration,
-    )
-    tail = (
-        timer.file,
-        timer.line,
-        timer.caller,
-        None if error is None else error_text(error),
-        source,
-        max(many_count(parameters), 0) if many else 0,
-    )
-    return head, tail
+    many: bool = False,
+    rows: int = -1,
+    error: BaseException | None = None,
+) -> None:
+    """:func:`emit_query` for a caller that took the issuing line and start itself (the
+    sqlite3 cursor: no timer object a query). Never raises."""
+    try:
+        duration = time.perf_counter_ns() - started
+        file, line, caller = place
+        rec.emit(
+            "query",
+            system,
+            database,
+            statement_text(statement),
+            parameters_text(parameters, many),
+            duration,
+            rows if type(rows) is int and rows >= 0 else -1,
+            file,
+            line,
+            caller,
+            None if error is None else error_text(error),
+            source,
+            max(many_count(parameters), 0) if many else 0,
+        )
+        STATS["recorded"] += 1
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
 
 
-class PendingQuery:
+class PendingQuery(weakref.ref):
     """A query whose rows are still being fetched (see the module doc): the cursor adds
     to ``rows`` as it gives them and calls :meth:`finish` once they are known (also
-    done when this object is dropped with its cursor, or by :func:`finish_pending`)."""
+    done when the cursor is dropped, or by :func:`finish_pending`).
 
-    __slots__ = ("__weakref__", "after", "before", "rec", "rows")
+    It is a weak reference to its cursor, whose callback finishes it when the cursor
+    goes: one object a query, no ``__del__``, held in :data:`_pending` until finished."""
 
-    def __init__(self, rec: Any, before: tuple[Any, ...] | None, after: tuple[Any, ...]) -> None:
-        self.rec = rec
-        self.before = before  # the envelope and the fields before ``rows``; None once recorded
-        self.after = after  # the fields after ``rows``
-        self.rows = 0
+    __slots__ = ("after", "before", "rec", "rows")
+    # a waiting query is itself, not its cursor (a weak reference compares its referents)
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+    rec: Any
+    # the envelope and the fields before ``rows``; None once recorded
+    before: tuple[Any, ...] | None
+    after: tuple[Any, ...]  # the fields after ``rows``
+    rows: int
 
     def finish(self) -> None:
         """Record the query with the rows given so far (once; never raises)."""
@@ -444,66 +472,70 @@ class PendingQuery:
             return
         self.before = None
         try:
-            _pending.pop(id(self), None)
+            _pending.discard(self)
             self.rec.ring.append((*before, self.rows, *self.after))
             STATS["recorded"] += 1
         except Exception as exc:  # noqa: BLE001
             failed(exc)
 
-    def __del__(self) -> None:
-        if self.before is not None:
-            try:
-                self.finish()
-            except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
-                pass
+
+def _cursor_dropped(pending: PendingQuery) -> None:
+    try:
+        pending.finish()
+    except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
+        pass
 
 
-_pending: dict[int, weakref.ref[PendingQuery]] = {}
-"""The queries still waiting for their rows (by id; each leaves when recorded, at the
-latest when dropped): :func:`finish_pending` records them."""
+_pending: set[PendingQuery] = set()
+"""The queries waiting for their rows (each leaves when recorded): :func:`finish_pending`
+records them; holding them keeps their callbacks alive for their cursors' going."""
 
 
 def start_query(
     rec: Any,
-    timer: QueryTimer,
+    cursor: Any,
+    place: tuple[str | None, int, str | None],
+    started: int,
     source: str,
     system: str,
     database: str | None,
     statement: Any,
     parameters: Any,
 ) -> PendingQuery | None:
-    """A query that returned rows the driver has not counted: its event as
-    :func:`emit_query` would record it now, held until :meth:`PendingQuery.finish`
-    gives its rows. None if that failed (then it is recorded now, rows unknown)."""
+    """A query that returned rows the driver has not counted (issued at ``place``,
+    started at ``started``): its event as :func:`record_query` would record it now, held
+    until :meth:`PendingQuery.finish` gives its rows, at the latest when ``cursor`` goes.
+    None if that failed (then it is recorded now, rows unknown)."""
     try:
-        head, after = _query_fields(
-            timer, source, system, database, statement, parameters, False, None
-        )
-        pending = PendingQuery(rec, (*rec.envelope("query"), *head), after)
-        _pending[id(pending)] = weakref.ref(pending)
+        duration = time.perf_counter_ns() - started
+        text = statement_text(statement)
+        shown = parameters_text(parameters)
+        pending = PendingQuery(cursor, _cursor_dropped)
+        # tuples joined with + (one copy each), not unpacked into new ones
+        pending.before = rec.envelope("query") + (system, database, text, shown, duration)
+        pending.after = place + (None, source, 0)
+        pending.rec = rec
+        pending.rows = 0
+        _pending.add(pending)
         return pending
     except Exception as exc:  # noqa: BLE001
         failed(exc)
-    emit_query(rec, timer, source, system, database, statement, parameters)
+    record_query(rec, place, started, source, system, database, statement, parameters)
     return None
 
 
 def finish_pending() -> None:
     """Record every query still waiting for its rows, with the rows given so far: the
     recording stops (its events are shipped next)."""
-    for ref in list(_pending.values()):
-        pending = ref()
-        if pending is not None:
-            pending.finish()
+    for pending in list(_pending):
+        pending.finish()
 
 
 def _forget_pending_in_child() -> None:
     """A forked child's copies of its parent's waiting queries are the parent's to record
     (the child's ring is not their recorder's)."""
-    for ref in list(_pending.values()):
-        pending = ref()
-        if pending is not None:
-            pending.before = None
+    for pending in list(_pending):
+        pending.before = None
     _pending.clear()
 
 
@@ -521,8 +553,10 @@ def emit_transaction(
     error: BaseException | None = None,
     conn: Any = None,
     began_ns: int | None = None,
+    place: tuple[str | None, int, str | None] | None = None,
 ) -> None:
-    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration).
+    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration;
+    ``place``: the line of the statement that began it, if its caller has it).
     ``conn``: the driver connection, or a dict kept for it, which holds when its
     transaction began (``began_ns``: the start of the statement that began it
     implicitly, else the start of the begin itself), so that a commit's or
@@ -538,10 +572,10 @@ def emit_transaction(
             failed(exc)
     try:
         if timer is None:
-            file, line, caller = issuing_frame()
+            file, line, caller = issuing_frame() if place is None else place
             duration = 0
         else:
-            file, line, caller, duration = timer.file, timer.line, timer.caller, timer.elapsed()
+            (file, line, caller), duration = timer.place, timer.elapsed()
         rec.emit(
             "tx",
             system,
@@ -580,7 +614,7 @@ def _open_for(kept: dict, action: str, error: BaseException | None, began_ns: in
     return now - began
 
 
-def current() -> Any:
-    """The process Recorder while recording is on (and this context's request was not
-    left out by the sampler), else None."""
-    return recorder.recording()
+current = recorder.recording
+"""The process Recorder while recording is on (and this context's request was not
+left out by the sampler), else None: ``recorder.recording`` itself (one call less a
+query)."""

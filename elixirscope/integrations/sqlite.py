@@ -53,13 +53,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import time
 from typing import Any
 
 from elixirscope.integrations import db_common
 from elixirscope.integrations.db_common import (
     QueryTimer,
-    emit_query,
     emit_transaction,
+    issuing_frame,
+    record_query,
     start_query,
 )
 
@@ -228,10 +230,29 @@ def _recording_cursor(factory: Any) -> Any:
 
 
 def _recording(connection: Any) -> Any:
-    """The Recorder if this connection's statements are recorded now, else None."""
-    if not _on[0] or getattr(connection, "_es_muted", False):
-        return None
-    return db_common.current()
+    """The Recorder if this connection's statements are recorded now, else None (a
+    connection not made here, met through a recording cursor class, is not recorded)."""
+    if _on[0] and not getattr(connection, "_es_muted", True):
+        return db_common.current()
+    return None
+
+
+# sqlite3's own methods, called directly by the recording classes instead of through
+# super() (a super object and a bound method a call): a factory that has its own of any of
+# them is not wrapped (_overrides), so these are the ones super() would find
+_cursor: Any = sqlite3.Connection.cursor
+_commit: Any = sqlite3.Connection.commit
+_rollback: Any = sqlite3.Connection.rollback
+_exit: Any = sqlite3.Connection.__exit__
+_execute: Any = sqlite3.Cursor.execute
+_executemany: Any = sqlite3.Cursor.executemany
+_executescript: Any = sqlite3.Cursor.executescript
+_fetchone: Any = sqlite3.Cursor.fetchone
+_fetchmany: Any = sqlite3.Cursor.fetchmany
+_fetchall: Any = sqlite3.Cursor.fetchall
+_next: Any = sqlite3.Cursor.__next__
+_close: Any = sqlite3.Cursor.close
+_now = time.perf_counter_ns
 
 
 class _ConnectionMixin:
@@ -241,7 +262,8 @@ class _ConnectionMixin:
     _es_muted = False
 
     def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
-        return super().cursor(_recording_cursor(factory))  # type: ignore[misc]
+        made = _default_cursor if factory is sqlite3.Cursor else _recording_cursor(factory)
+        return _cursor(self, made)
 
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
         return self.cursor().execute(sql, parameters)
@@ -253,27 +275,28 @@ class _ConnectionMixin:
         return self.cursor().executescript(script)
 
     def commit(self) -> None:
-        self._es_end("commit", super().commit)  # type: ignore[misc]
+        self._es_end("commit", _commit)
 
     def rollback(self) -> None:
-        self._es_end("rollback", super().rollback)  # type: ignore[misc]
+        self._es_end("rollback", _rollback)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         action = "commit" if exc_type is None else "rollback"
-        parent: Any = super()
-        return self._es_end(action, lambda: parent.__exit__(exc_type, exc, tb))
+        return self._es_end(action, _exit, exc_type, exc, tb)
 
-    def _es_end(self, action: str, method: Any) -> Any:
-        rec = _recording(self)
+    def _es_end(self, action: str, method: Any, *args: Any) -> Any:
+        """``method(self, *args)``, recorded as ``action`` if it ends an open transaction
+        (none open, the usual case of a pool's reset: not even asked whether recording)."""
         try:
-            pending = rec is not None and self.in_transaction  # type: ignore[attr-defined]
+            ends = self.in_transaction  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - a closed connection: the method says so
-            pending = False
-        if not pending:
-            return method()
+            ends = False
+        rec = _recording(self) if ends else None
+        if rec is None:
+            return method(self, *args)
         timer = QueryTimer()
         try:
-            result = method()
+            result = method(self, *args)
         except BaseException as exc:
             emit_transaction(rec, timer, SOURCE, SYSTEM, self._es_database, action, exc, conn=self)
             raise
@@ -291,31 +314,28 @@ class _CursorMixin:
         if self._es_pending is not None:
             _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
-        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return parent.execute(sql, parameters)
-        return _run(self, conn, rec, parent.execute, sql, parameters, many=False)
+            return _execute(self, sql, parameters)
+        return _run(self, conn, rec, _execute, sql, parameters, False)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
         if self._es_pending is not None:
             _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
-        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return parent.executemany(sql, parameters)
-        return _run(self, conn, rec, parent.executemany, sql, parameters, many=True)
+            return _executemany(self, sql, parameters)
+        return _run(self, conn, rec, _executemany, sql, parameters, True)
 
     def executescript(self, script: Any, /) -> Any:
         if self._es_pending is not None:
             _settle(self)
         conn = self.connection  # type: ignore[attr-defined]
-        parent: Any = super()
         rec = _recording(conn)
         if rec is None:
-            return parent.executescript(script)
-        return _run(self, conn, rec, parent.executescript, script, None, many=False)
+            return _executescript(self, script)
+        return _run(self, conn, rec, _executescript, script, None, False)
 
 
 class _Counting(_CursorMixin):
@@ -326,10 +346,9 @@ class _Counting(_CursorMixin):
 
     _es_counts = True
 
-    # sqlite3.Cursor's own methods, called directly (a factory with its own is not
-    # _Counting): faster than super() on the per-row paths. Arguments are passed on as
-    # given (a wrong call fails as it would without us), but fetchone, called per row,
-    # takes none (a wrong call still fails, its message names this method)
+    # arguments are passed on as given (a wrong call fails as it would without us), but
+    # fetchone, called per row, takes none (a wrong call still fails, its message names
+    # this method)
     def fetchone(self) -> Any:
         row = _fetchone(self)
         pending = self._es_pending
@@ -356,7 +375,8 @@ class _Counting(_CursorMixin):
         pending = self._es_pending
         if pending is not None:
             pending.rows += len(rows)
-            _settle(self)
+            self._es_pending = None  # all given
+            pending.finish()
         return rows
 
     def __next__(self) -> Any:
@@ -374,13 +394,11 @@ class _Counting(_CursorMixin):
     def close(self, *args: Any) -> None:
         if self._es_pending is not None:
             _settle(self)
-        super().close(*args)  # type: ignore[misc]
+        _close(self, *args)
 
 
-_fetchone: Any = sqlite3.Cursor.fetchone
-_fetchmany: Any = sqlite3.Cursor.fetchmany
-_fetchall: Any = sqlite3.Cursor.fetchall
-_next: Any = sqlite3.Cursor.__next__
+_default_cursor = _recording_cursor(sqlite3.Cursor)
+"""What ``cursor()`` makes, without asking for it each time."""
 
 
 def _settle(cursor: Any) -> None:
@@ -391,42 +409,58 @@ def _settle(cursor: Any) -> None:
         pending.finish()
 
 
-def _run(
-    cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, *, many: bool
-) -> Any:
-    """Run one statement (``params`` None: a script) and record it; its exception,
-    if any, is re-raised unchanged."""
-    timer = QueryTimer()
+_ISSUER_DEPTH = 3
+"""Where the walk to the issuing line starts, from ``issuing_frame`` in :func:`_run`: past
+``_run`` and the cursor's ``execute`` (or ``executemany``, ``executescript``), at the
+frame that called it."""
+
+
+def _run(cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, many: bool) -> Any:
+    """Run ``method(cursor, sql, params)`` (``params`` None: a script, ``method(cursor,
+    sql)``) and record it; its exception, if any, is re-raised unchanged. Who issued it
+    and when it started are kept as they are (no timer object: this runs per query)."""
+    place = issuing_frame(_ISSUER_DEPTH)
+    started = _now()
     database = conn._es_database
-    was_in = _in_transaction(conn)
+    try:
+        was_in = conn.in_transaction
+    except Exception:  # noqa: BLE001 - closed: the statement itself will say so
+        was_in = None
     action = db_common.transaction_action(sql) if params is not None else None
     try:
-        result = method(sql, params) if params is not None else method(sql)
+        result = method(cursor, sql, params) if params is not None else method(cursor, sql)
     except BaseException as exc:
         if action is not None:
+            timer = QueryTimer(place, started)
             emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc, conn=conn)
         else:
-            emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, error=exc)
+            record_query(rec, place, started, SOURCE, SYSTEM, database, sql, params, many, -1, exc)
         raise
     if action is not None:
+        timer = QueryTimer(place, started)
         emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, conn=conn)
         return result
-    now_in = _in_transaction(conn)
+    try:
+        now_in = conn.in_transaction
+    except Exception:  # noqa: BLE001
+        now_in = None
     if was_in is False and now_in:
         emit_transaction(
-            rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=timer.started
+            rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=started, place=place
         )
     elif was_in and now_in is False:  # executescript commits what was pending first
-        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit", conn=conn)
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit", conn=conn, place=place)
     if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
-        cursor._es_pending = start_query(rec, timer, SOURCE, SYSTEM, database, sql, params)
+        cursor._es_pending = start_query(
+            rec, cursor, place, started, SOURCE, SYSTEM, database, sql, params
+        )
         return result
     rows = -1
     try:
         rows = cursor.rowcount
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
-    emit_query(rec, timer, SOURCE, SYSTEM, database, sql, params, many=many, rows=rows)
+    record_query(rec, place, started, SOURCE, SYSTEM, database, sql, params, many, rows)
     return result
 
 
@@ -437,10 +471,3 @@ def _returns_rows(cursor: Any) -> bool:
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
         return False
-
-
-def _in_transaction(conn: Any) -> bool | None:
-    try:
-        return bool(conn.in_transaction)
-    except Exception:  # noqa: BLE001 - closed: the statement itself will say so
-        return None
