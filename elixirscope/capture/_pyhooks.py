@@ -517,14 +517,15 @@ def exc_where(tb: Any) -> tuple[int, list[str] | None]:
 
 
 def task_name() -> str | None:
-    """The running asyncio task's name (None outside one, or without asyncio imported)."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
+    """The running asyncio task's name (None outside one, or without asyncio imported).
+    Read as ``asyncio.current_task()`` does, without its two Python-level calls (every
+    recorded coroutine call asks)."""
+    tasks = sys.modules.get("asyncio.tasks")
+    if tasks is None:
         return None
     try:
-        task = asyncio.current_task()
-    except RuntimeError:  # no running event loop in this thread
-        return None
+        loop = tasks.events._get_running_loop()  # None outside a running loop
+        task = None if loop is None else tasks._current_tasks.get(loop)
     except Exception:  # noqa: BLE001 - never fail a hook
         return None
     if task is None:

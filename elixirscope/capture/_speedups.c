@@ -2859,6 +2859,38 @@ static PyObject *Hooks_current_correlation_id(Hooks *self, PyObject *Py_UNUSED(i
     Py_RETURN_NONE;
 }
 
+/* emit(tag, *fields): Recorder.emit of the recorder these hooks are bound to, in C (the
+ * integrations' events: a request, a query): (tag, id, ts, thread, correlation id,
+ * enclosing call, *fields) appended to its ring, as the Python method does; the id. */
+static PyObject *Hooks_emit(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1) {
+        PyErr_SetString(PyExc_TypeError, "Expected emit(tag, *fields) - at Hooks.emit");
+        return NULL;
+    }
+    if (!self->ring || !self->clock || !self->ids) {
+        PyErr_SetString(PyExc_RuntimeError, "Expected hooks bound to a recorder - at Hooks.emit");
+        return NULL;
+    }
+    PyObject *event = PyTuple_New(n + 5);
+    if (!event) return NULL;
+    int64_t id = ++self->ids->value;
+    PyObject *parts[5] = {PyLong_FromLongLong(id), PyLong_FromLongLong(hlc_now(self->clock)),
+                          PyLong_FromUnsignedLong(PyThread_get_thread_ident()), NULL, NULL};
+    if (parts[0] && parts[1] && parts[2]) parts[3] = Hooks_current_correlation_id(self, NULL);
+    if (parts[3]) parts[4] = Hooks_current_call_id(self, NULL);
+    PyTuple_SET_ITEM(event, 0, Py_NewRef(args[0]));
+    for (int i = 0; i < 5; i++) PyTuple_SET_ITEM(event, i + 1, parts[i]);
+    for (Py_ssize_t i = 1; i < n; i++) PyTuple_SET_ITEM(event, i + 5, Py_NewRef(args[i]));
+    if (!parts[4]) { /* an error (set); the tuple owns what was made */
+        Py_DECREF(event);
+        return NULL;
+    }
+    PyObject *out = Py_NewRef(parts[0]); /* before the tuple, which owns it, goes */
+    ring_put(self->ring, event);
+    Py_DECREF(event);
+    return out;
+}
+
 static PyObject *Hooks_stats(Hooks *self, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("{sOsLsLsLsLsLsnsO}", "accelerated", Py_True, "calls_recorded",
                          self->calls, "events_recorded", self->events, "hook_errors",
@@ -3131,6 +3163,8 @@ static PyMethodDef Hooks_methods[] = {
     {"function", VARKW(Hooks_function), "hooks.function(fid) -> FunctionInfo."},
     {"bind", (PyCFunction)Hooks_bind, METH_O, NULL},
     {"current_call_id", (PyCFunction)Hooks_current_call_id, METH_NOARGS, NULL},
+    {"emit", (PyCFunction)(void (*)(void))Hooks_emit, METH_FASTCALL,
+     "Recorder.emit(tag, *fields) of the bound recorder, in C; the event's id."},
     {"current_correlation_id", (PyCFunction)Hooks_current_correlation_id, METH_NOARGS, NULL},
     {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},
     {NULL}};

@@ -354,8 +354,28 @@ def install(*, accelerated: bool | None = None) -> Any:
             _active = _new_hooks(rec)
             context._set_call_id_source(_active.current_call_id)
             context._set_correlation_source(_active.current_correlation_id)
+            _emit_through(rec)
         builtins.__elixirscope__ = _active  # type: ignore[attr-defined]
         return _active
+
+
+_emitting: list[Any] = [None]
+"""The Recorder whose ``emit`` is the active C hooks' own (see :func:`_emit_through`)."""
+
+
+def _emit_through(rec: recorder.Recorder | None) -> None:
+    """``rec.emit`` becomes the active C hooks' ``emit`` while they are bound to it: the
+    same event (the envelope read from the same id counter, clock, thread, correlation
+    and call stack), made in one C call instead of a Python method making five (each
+    request, query and actor event the integrations record). Any other recorder is
+    given its Python method back."""
+    old = _emitting[0]
+    _emitting[0] = None
+    if old is not None and old is not rec:
+        vars(old).pop("emit", None)
+    if rec is not None and _active is not None and _active.accelerated:
+        rec.emit = _active.emit  # type: ignore[method-assign]
+        _emitting[0] = rec
 
 
 def _drop_active() -> None:
@@ -366,6 +386,7 @@ def _drop_active() -> None:
         except ValueError:
             pass
     _active = None
+    _emit_through(None)
     context._set_call_id_source(context._py_current_call_id)
     context._set_correlation_source(context._py_current_correlation_id)
 
@@ -406,6 +427,7 @@ def _on_recorder(rec: recorder.Recorder | None) -> None:
             uninstall()
         elif rec.accelerated == _active.accelerated:
             _active.bind(rec)
+            _emit_through(rec)
         else:
             install()
 

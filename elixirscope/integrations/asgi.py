@@ -322,12 +322,20 @@ def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> t
     return receive_there, send_there
 
 
+_OURS = {b"traceparent", b"tracestate", b"x-correlation-id"}
+_OUR_LENGTHS = frozenset(len(name) for name in _OURS)
+
+
 def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
     """A copy of ``http.response.start`` with the trace headers the app did not set."""
     if not extra:
         return message
     headers = list(message.get("headers") or ())
-    present = {bytes(name).lower() for name, _ in headers}
+    present = [  # the app's own trace headers (a response has few headers, mostly none)
+        lowered
+        for name, _ in headers
+        if len(name) in _OUR_LENGTHS and (lowered := bytes(name).lower()) in _OURS
+    ]
     added = False
     for name, value in extra:
         key = name.encode("latin-1")

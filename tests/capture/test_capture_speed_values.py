@@ -414,3 +414,56 @@ def test_mapped_instances_and_asgi_connections_are_shown_from_c_once_known(c_hoo
         odd = Request({"type": "http", "method": None, "path": "/x"})
         assert c_hooks.value_text(odd) == values.safe_repr(odd)  # not a method: Python
     engine.dispose()
+
+
+def _emitted(accelerated: bool) -> tuple[list, list, bool]:
+    """Events emitted at top level, in a correlation, inside a recorded call and in a
+    thread, with the ids emit returned; whether emit was the C hooks' own."""
+    rec, _ = _runtime(accelerated)
+    in_c = type(rec.emit).__name__ == "builtin_function_or_method"
+    fid = hooks.register("speed_emit", "f", "boundaries", 1.0, "<emit>", 1, "function")
+    ns: dict = {}
+    exec(
+        compile(
+            f"def f(emit):\n    with __elixirscope__.call({fid}):\n        return emit()\n",
+            "<emit>",
+            "exec",
+        ),
+        ns,
+    )
+    rec.ring.drain()
+    ids = [rec.emit("custom", "top", {"n": "1"}) for _ in range(300)]  # past the cached ints
+    with context.correlation("outer"):
+        ids.append(rec.emit("custom", "in", {}))
+        ids.append(ns["f"](lambda: rec.emit("query", "sqlite", None, "SELECT 1", None, 5)))
+    worker = threading.Thread(target=lambda: ids.append(rec.emit("custom", "thread", {})))
+    worker.start()
+    worker.join()
+    events = rec.ring.drain()
+    hooks.uninstall()
+    recorder.uninstall()
+    return events, ids, in_c
+
+
+def test_emit_is_the_c_hooks_own_and_records_what_the_python_method_does(monkeypatch):
+    monkeypatch.delenv("ELIXIRSCOPE_NO_SPEEDUPS", raising=False)
+    c_events, c_ids, c_in_c = _emitted(True)
+    py_events, py_ids, py_in_c = _emitted(False)
+    assert (c_in_c, py_in_c) == (True, False)
+    assert c_ids == py_ids == [e[1] for e in c_events if e[0] != "call" and e[0] != "return"]
+
+    def shape(events: list) -> list:  # ids and times differ by run; what they say must not
+        threads = {e[3] for e in events}
+        assert len(threads) == 2
+        main = events[0][3]
+        return [(e[0], e[3] == main, e[4], e[6:8] if e[0] == "return" else e[6:]) for e in events]
+
+    assert shape(c_events) == shape(py_events)
+    query = next(e for e in c_events if e[0] == "query")
+    call = next(e for e in c_events if e[0] == "call")
+    assert query[5] == call[1] and query[4] == "outer"  # inside the recorded call
+    stamps = [e[2] for e in c_events]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    rec = recorder.install(ring_size=1 << 12, accelerated=True)
+    assert type(rec.emit).__name__ == "method"  # no hooks installed: the Python method
+    recorder.uninstall()
