@@ -282,6 +282,181 @@ static PyTypeObject HLCType = {
     .tp_doc = "Hybrid logical clock (C).",
 };
 
+/* ------------------------------------------------------------------ StepsIn */
+
+/* StepsIn(awaitable, context): await `awaitable` with each of its steps run in
+ * `context` - integrations.asgi._StepsIn in C (a recorded request's receive and
+ * send, run in the context the request arrived in). It is its own iterator:
+ * each send, throw, close and __next__ enters the context, steps the awaitable's
+ * iterator, and leaves it; a step is synchronous, so the context is never
+ * entered twice at once. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *it;  /* the awaitable's iterator (a coroutine is its own); NULL once done */
+    PyObject *ctx;
+} StepsIn;
+
+static PyObject *StepsIn_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
+    PyObject *aw, *ctx;
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "StepsIn(awaitable, context) takes no keywords");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO:StepsIn", &aw, &ctx)) return NULL;
+    if (!PyContext_CheckExact(ctx)) {
+        PyErr_Format(PyExc_TypeError, "Expected a contextvars.Context, got %R - at StepsIn",
+                     ctx);
+        return NULL;
+    }
+    PyObject *it;
+    if (PyCoro_CheckExact(aw)) {
+        it = Py_NewRef(aw);
+    } else {
+        unaryfunc get = Py_TYPE(aw)->tp_as_async ? Py_TYPE(aw)->tp_as_async->am_await : NULL;
+        if (!get) {
+            PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
+                         Py_TYPE(aw)->tp_name);
+            return NULL;
+        }
+        if (!(it = get(aw))) return NULL;
+        if (!PyIter_Check(it)) {
+            PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                         Py_TYPE(it)->tp_name);
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    StepsIn *self = (StepsIn *)tp->tp_alloc(tp, 0);
+    if (!self) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    self->it = it;
+    self->ctx = Py_NewRef(ctx);
+    return (PyObject *)self;
+}
+
+static int StepsIn_traverse(StepsIn *self, visitproc visit, void *arg) {
+    Py_VISIT(self->it);
+    Py_VISIT(self->ctx);
+    return 0;
+}
+
+static int StepsIn_clear(StepsIn *self) {
+    Py_CLEAR(self->it);
+    Py_CLEAR(self->ctx);
+    return 0;
+}
+
+static void StepsIn_dealloc(StepsIn *self) {
+    PyObject_GC_UnTrack(self);
+    StepsIn_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PySendResult StepsIn_am_send(StepsIn *self, PyObject *arg, PyObject **result) {
+    *result = NULL;
+    if (!self->it) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited StepsIn");
+        return PYGEN_ERROR;
+    }
+    if (PyContext_Enter(self->ctx) < 0) return PYGEN_ERROR;
+    PySendResult r = PyIter_Send(self->it, arg, result);
+    if (PyContext_Exit(self->ctx) < 0) {
+        Py_CLEAR(*result);
+        r = PYGEN_ERROR;
+    }
+    if (r != PYGEN_NEXT) Py_CLEAR(self->it);
+    return r;
+}
+
+/* send/__next__: the next value the awaitable yields, StopIteration(its result) at its end */
+static PyObject *StepsIn_send(StepsIn *self, PyObject *arg) {
+    PyObject *result;
+    PySendResult r = StepsIn_am_send(self, arg, &result);
+    if (r == PYGEN_RETURN) {
+        if (result != Py_None) _PyGen_SetStopIterationValue(result);
+        else PyErr_SetNone(PyExc_StopIteration);
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result; /* NULL with the error for PYGEN_ERROR */
+}
+
+static PyObject *StepsIn_iternext(StepsIn *self) {
+    PyObject *result;
+    PySendResult r = StepsIn_am_send(self, Py_None, &result);
+    if (r == PYGEN_RETURN) {
+        if (result != Py_None) _PyGen_SetStopIterationValue(result);
+        Py_DECREF(result);
+        return NULL; /* no exception: StopIteration(None) */
+    }
+    return result;
+}
+
+/* throw / close: the awaitable's own, in the context (its exception, if any, goes on) */
+static PyObject *steps_call(StepsIn *self, const char *name, PyObject *const *args,
+                            Py_ssize_t n) {
+    if (!self->it) {
+        if (strcmp(name, "close") == 0) Py_RETURN_NONE;
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited StepsIn");
+        return NULL;
+    }
+    PyObject *method = PyObject_GetAttrString(self->it, name);
+    if (!method) {
+        if (strcmp(name, "close") != 0 || !PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        Py_CLEAR(self->it);
+        Py_RETURN_NONE; /* an iterator without close: nothing to close */
+    }
+    if (PyContext_Enter(self->ctx) < 0) {
+        Py_DECREF(method);
+        return NULL;
+    }
+    PyObject *out = PyObject_Vectorcall(method, args, n, NULL);
+    Py_DECREF(method);
+    if (PyContext_Exit(self->ctx) < 0) Py_CLEAR(out);
+    if (!out || strcmp(name, "close") == 0) Py_CLEAR(self->it); /* it ended, or was closed */
+    return out;
+}
+
+static PyObject *StepsIn_throw(StepsIn *self, PyObject *const *args, Py_ssize_t n) {
+    return steps_call(self, "throw", args, n);
+}
+
+static PyObject *StepsIn_close(StepsIn *self, PyObject *Py_UNUSED(ignored)) {
+    return steps_call(self, "close", NULL, 0);
+}
+
+static PyObject *StepsIn_await(StepsIn *self) { return Py_NewRef(self); }
+
+static PyAsyncMethods StepsIn_async = {
+    .am_await = (unaryfunc)StepsIn_await,
+    .am_send = (sendfunc)StepsIn_am_send,
+};
+
+static PyMethodDef StepsIn_methods[] = {
+    {"send", (PyCFunction)StepsIn_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))StepsIn_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)StepsIn_close, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyTypeObject StepsInType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.StepsIn",
+    .tp_basicsize = sizeof(StepsIn),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = StepsIn_new,
+    .tp_traverse = (traverseproc)StepsIn_traverse,
+    .tp_clear = (inquiry)StepsIn_clear,
+    .tp_dealloc = (destructor)StepsIn_dealloc,
+    .tp_as_async = &StepsIn_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)StepsIn_iternext,
+    .tp_methods = StepsIn_methods,
+    .tp_doc = "Await an awaitable with each of its steps run in a context.",
+};
+
 /* ------------------------------------------------------------------ Ids */
 
 typedef struct {
@@ -3311,7 +3486,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_drop_newest, "drop_newest");
     INTERN(s_block, "block");
     PyTypeObject *types[] = {&HLCType, &IdsType, &RingType, &NodeType, &CellType,
-                             &ExitType, &SelfDescrType, &HooksType};
+                             &ExitType, &SelfDescrType, &HooksType, &StepsInType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     PyObject *descr = PyObject_New(PyObject, &SelfDescrType);
@@ -3331,7 +3506,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     if (PyModule_AddType(m, &HLCType) < 0 || PyModule_AddType(m, &IdsType) < 0 ||
-        PyModule_AddType(m, &HooksType) < 0 ||
+        PyModule_AddType(m, &HooksType) < 0 || PyModule_AddType(m, &StepsInType) < 0 ||
         PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)&RingType) < 0 ||
         PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0 ||
         PyModule_AddIntConstant(m, "TSC_CLOCK", tsc_clock) < 0)

