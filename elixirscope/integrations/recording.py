@@ -236,10 +236,12 @@ class RequestRecording:
             return
         try:
             headers = self.headers
-            parent, why = tracecontext.parse_traceparent(headers.get("traceparent"))
-            if why is not None:
-                count("traceparent_malformed")
-            cid = tracecontext.correlation_from_header(headers.get("x-correlation-id"))
+            parent = why = cid = None
+            if headers:  # most requests carry none of the headers read here
+                parent, why = tracecontext.parse_traceparent(headers.get("traceparent"))
+                if why is not None:
+                    count("traceparent_malformed")
+                cid = tracecontext.correlation_from_header(headers.get("x-correlation-id"))
             if parent is not None:
                 self.trace_id, self.flags = parent.trace_id, parent.flags
                 self.tracestate = _echoable(headers.get("tracestate"))
@@ -251,7 +253,8 @@ class RequestRecording:
             self.correlation_id = cid
             self.span_id = tracecontext.new_span_id()
             length = headers.get("content-length")
-            self.request_bytes = content_length(length)
+            if length is not None:
+                self.request_bytes = content_length(length)
             self._corr = _correlation.set(cid)  # as capture.context.correlation(cid) does
             self._call = hooks.get_hooks().call_args(
                 _request_fid(self.kind), ("method", "path"), (self.method, self.path)
@@ -265,7 +268,7 @@ class RequestRecording:
                 self.protocol,
                 self.method,
                 self.path,
-                clean_query(self._query),
+                clean_query(self._query) if self._query else None,
                 self.client,
                 self.request_bytes,
                 self.trace_id,
