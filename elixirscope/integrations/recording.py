@@ -15,11 +15,12 @@ recording) a request is not touched at all.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import traceback as _traceback
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeGuard
 
 from elixirscope.capture import hooks, recorder, values
 from elixirscope.capture._pyhooks import exc_message, exc_type_name
@@ -27,7 +28,7 @@ from elixirscope.capture.context import _correlation, current_call_id
 from elixirscope.capture.redaction import scrub
 from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.integrations import sampling, tracecontext
-from elixirscope.integrations.urls import clean_query, path_text
+from elixirscope.integrations.urls import MAX_URL_CHARS, clean_query, path_text
 
 __all__ = [
     "MAX_TRACEBACK_CHARS",
@@ -69,12 +70,17 @@ def swallowed(exc: BaseException) -> None:
     _last_error[:] = [f"{type(exc).__name__}: {exc}"[:500]]
 
 
+_requests = itertools.count()
+"""Requests recorded: counted without the lock (``next`` is one step of the interpreter)."""
+
+
 def stats() -> dict[str, Any]:
     """Requests and HTTP calls recorded, requests the sampler left out
     (``integrations.request_sampling``), malformed ``traceparent`` headers ignored,
     errors swallowed inside recording (and the last one's text)."""
     with _stats_lock:
         out: dict[str, Any] = dict(_stats)
+    out["requests"] += _requests.__reduce__()[1][0]
     out["last_error"] = _last_error[0] if _last_error else None
     return out
 
@@ -163,6 +169,11 @@ def status_code(value: object) -> int:
     return code if 100 <= code <= 999 else 0
 
 
+def _plain_text(value: object) -> TypeGuard[str]:
+    """Text :func:`~elixirscope.integrations.urls.path_text` would keep as it is."""
+    return type(value) is str and value.isascii() and len(value) <= MAX_URL_CHARS
+
+
 class RequestRecording:
     """The recording of one request: :meth:`begin`, then :meth:`end` in the same context.
 
@@ -207,10 +218,11 @@ class RequestRecording:
         kind: str = "coroutine",
     ) -> None:
         self.protocol = protocol
-        self.method = path_text(method)  # whatever the server passed: encodable, bounded
-        self.path = path_text(path)
+        # whatever the server passed, encodable and bounded (ASCII text as it is: no call)
+        self.method = method if _plain_text(method) else path_text(method)
+        self.path = path if _plain_text(path) else path_text(path)
         self.headers = headers
-        self.client = None if client is None else path_text(client)
+        self.client = client if client is None or _plain_text(client) else path_text(client)
         self.kind = kind
         self.active = False
         self.start_id = 0
@@ -245,13 +257,16 @@ class RequestRecording:
             if parent is not None:
                 self.trace_id, self.flags = parent.trace_id, parent.flags
                 self.tracestate = _echoable(headers.get("tracestate"))
-            if cid is None:
-                cid = self.trace_id or tracecontext.new_trace_id()
-                self.trace_id = cid  # a trace id, the caller's or a fresh one
-            elif self.trace_id is None:
-                self.trace_id = tracecontext.trace_id_for(cid)
+            if cid is None and self.trace_id is None:  # a fresh trace, and this span in it
+                cid, self.span_id = tracecontext.new_ids()
+                self.trace_id = cid
+            else:
+                if cid is None:
+                    cid = self.trace_id  # the caller's trace id
+                elif self.trace_id is None:
+                    self.trace_id = tracecontext.trace_id_for(cid)
+                self.span_id = tracecontext.new_span_id()
             self.correlation_id = cid
-            self.span_id = tracecontext.new_span_id()
             length = headers.get("content-length")
             if length is not None:
                 self.request_bytes = content_length(length)
@@ -262,7 +277,7 @@ class RequestRecording:
             self._rec = rec
             self._token = current_request.set(self)
             self.active = True
-            count("requests")
+            next(_requests)
             self.start_id = rec.emit(
                 "req",
                 self.protocol,
