@@ -154,6 +154,7 @@ APP = textwrap.dedent(
             with_opentelemetry()
         seed()
         uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="critical",
+                    http=os.environ.get("BENCH_WEB_HTTP", "auto"),
                     access_log=False, lifespan="off")
     '''
 )
@@ -189,6 +190,7 @@ TASKFLOW = textwrap.dedent(
 
     if __name__ == "__main__":
         uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="critical",
+                    http=os.environ.get("BENCH_WEB_HTTP", "auto"),
                     access_log=False)
     """
 )
@@ -304,12 +306,14 @@ class Server:
         app_name: str,
         ready: str,
         daemon: RecordingDaemon | None = None,
+        http: str = "auto",
     ) -> None:
         self.setup = setup
         self.port = _free_port()
         self.data_dir = tmp / f"data-{setup}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("BENCH_WEB_OTEL", None)
+        env["BENCH_WEB_HTTP"] = http
         app = [str(tmp / f"{app_name}.py"), str(self.port)]
         if app_name == "taskflow_server":
             app.append(f"sqlite:///{tmp / f'taskflow-{setup}.db'}")
@@ -545,6 +549,12 @@ def _recorded_counts(python: str, data_dir: Path) -> dict[str, Any]:
     }
 
 
+def _importable(module: str, python: str) -> bool:
+    """Whether ``python`` (the servers' interpreter) can import ``module``."""
+    found = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+    return found.returncode == 0
+
+
 def _said_at_exit(log: Path) -> str | None:
     """What ``elixirscope run`` said of the requests it left out, from a server's log."""
     try:
@@ -564,9 +574,12 @@ def run(
     app: str = "taskflow",
     python: str = sys.executable,
     store: str = "embedded",
+    http: str = "auto",
 ) -> dict[str, Any]:
     if load_kind == "auto":
         load_kind = "wrk" if shutil.which("wrk") else "python"
+    if http == "auto":  # what uvicorn itself picks: httptools when it is installed
+        http = "httptools" if _importable("httptools", python) else "h11"
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp_name:
         tmp = Path(tmp_name)
         if app == "taskflow":
@@ -588,7 +601,13 @@ def run(
         try:
             for setup in SETUPS:
                 servers[setup] = Server(
-                    setup, tmp, python, script, ready, daemon if setup == "recorded" else None
+                    setup,
+                    tmp,
+                    python,
+                    script,
+                    ready,
+                    daemon if setup == "recorded" else None,
+                    http,
                 )
             for server in servers.values():  # warm-up: imports, caches, first connections
                 sent[server.setup] += load.run(server.url, 2)["requests"]
@@ -640,6 +659,7 @@ def run(
             "soak_seconds": soak_seconds,
             "load": load_kind,
             "store": store,
+            "http": http,
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
         },
@@ -696,7 +716,8 @@ def _print(result: dict[str, Any]) -> None:
     print(
         f"{s['app']} under load: {s['load']}, {s['seconds']} s a round at "
         f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds "
-        f"(Python {s['python']}, {s['cpus']} CPUs; recorded into the {s['store']} store)"
+        f"(Python {s['python']}, {s['cpus']} CPUs; uvicorn's {s.get('http', 'h11')} HTTP; "
+        f"recorded into the {s['store']} store)"
     )
     print(
         f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'CPU/req':>10} "
@@ -761,6 +782,13 @@ def main(argv: list[str] | None = None) -> int:
         default="taskflow",
         help="TaskFlow (elixirscope.examples.taskflow), or the script's own small app",
     )
+    parser.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP implementation for every server: httptools (the bench extra "
+        "installs it, as uvicorn[standard] does) when installed, else h11",
+    )
     args = parser.parse_args(argv)
     result = run(
         args.rounds,
@@ -770,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
         args.load,
         args.app,
         store=args.store,
+        http=args.http,
     )
     if args.json:
         print(json.dumps(result, indent=2))
