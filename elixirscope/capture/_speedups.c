@@ -2157,8 +2157,12 @@ static PyObject *object_text(PyObject *v) {
         PyErr_Clear();
         return NULL;
     }
-    Py_INCREF(e); /* reading a __dict__ may run code that changes values._object_kinds */
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(e, 2));
+    if (kind == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_INCREF(e); /* reading a __dict__ may run code that changes values._object_kinds */
     PyObject *out = NULL, *d = instance_dict(PyTuple_GET_ITEM(e, 3), v, t);
     if (d && kind == KIND_ORM) out = orm_text(v, t, d, PyTuple_GET_ITEM(e, 4));
     else if (d && kind == KIND_ASGI) out = asgi_text(d, PyTuple_GET_ITEM(e, 4));
