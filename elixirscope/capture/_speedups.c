@@ -2436,6 +2436,48 @@ static int put_return(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid,
 }
 
 /* Record the entry and push a Node; errors are counted, never raised. */
+/* _pyhooks.task_name without its Python frame: the running asyncio task's name, read as
+ * asyncio.current_task() does (asyncio.tasks._current_tasks by the running loop), once
+ * asyncio.tasks is imported; None outside a task or when it cannot be read. */
+static PyObject *tasks_current, *tasks_running_loop; /* asyncio.tasks's, once seen */
+
+static PyObject *running_task_name(Hooks *h) {
+    if (!tasks_current) {
+        PyObject *name = PyUnicode_FromString("asyncio.tasks");
+        PyObject *tasks = name ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (!tasks) {
+            if (PyErr_Occurred()) return NULL;
+            Py_RETURN_NONE; /* asyncio not imported: no task */
+        }
+        PyObject *current = PyObject_GetAttrString(tasks, "_current_tasks");
+        PyObject *events = current ? PyObject_GetAttrString(tasks, "events") : NULL;
+        PyObject *loop_of = events ? PyObject_GetAttrString(events, "_get_running_loop") : NULL;
+        Py_DECREF(tasks);
+        Py_XDECREF(events);
+        if (!loop_of || !PyDict_CheckExact(current)) { /* not the layout known here: Python's */
+            Py_XDECREF(current);
+            Py_XDECREF(loop_of);
+            PyErr_Clear();
+            return PyObject_CallNoArgs(h->task_name);
+        }
+        tasks_current = current;
+        tasks_running_loop = loop_of;
+    }
+    PyObject *loop = PyObject_CallNoArgs(tasks_running_loop);
+    PyObject *task = loop && loop != Py_None ? PyDict_GetItemWithError(tasks_current, loop) : NULL;
+    Py_XDECREF(loop);
+    if (!task) {
+        PyErr_Clear(); /* as task_name: an error reading it is no task */
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(task);
+    PyObject *out = PyObject_CallMethod(task, "get_name", NULL);
+    Py_DECREF(task);
+    if (!out) PyErr_Clear(); /* as task_name: a broken get_name gives no name */
+    return out ? out : Py_NewRef(Py_None);
+}
+
 static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, int gen) {
     if (fid <= 0 || fid >= h->nfuncs || !h->funcs[fid].name || !h->ring) {
         PyErr_Format(PyExc_ValueError, "unknown function id %zd (or hooks not bound)", fid);
@@ -2481,7 +2523,7 @@ static void enter(Hooks *h, Py_ssize_t fid, PyObject *names, PyObject *values, i
             if (names && f->level >= 2 && capture_args(h, f, names, values, &cv) < 0)
                 hook_error(h);
             if (f->coro && h->task_name) {
-                PyObject *task = PyObject_CallNoArgs(h->task_name);
+                PyObject *task = running_task_name(h);
                 if (!task) hook_error(h);
                 else if (task != Py_None && PyUnicode_CheckExact(task)) cv.task = task;
                 else Py_DECREF(task);

@@ -227,7 +227,8 @@ async def _http(
             if kind == "http.response.body":
                 sent += len(message.get("body") or b"")
             elif kind == "http.response.start":
-                status = status_code(message.get("status"))
+                code = message.get("status")
+                status = code if type(code) is int and 100 <= code <= 999 else status_code(code)
                 message = _with_headers(message, req.response_headers())
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
@@ -337,11 +338,10 @@ def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
     if not extra:
         return message
     headers = list(message.get("headers") or ())
-    present = [  # the app's own trace headers (a response has few headers, mostly none)
-        lowered
-        for name, _ in headers
-        if len(name) in _OUR_LENGTHS and (lowered := bytes(name).lower()) in _OURS
-    ]
+    present = []  # the app's own trace headers (a response has few headers, mostly none)
+    for name, _ in headers:  # a loop, not a comprehension: no frame of its own
+        if len(name) in _OUR_LENGTHS and (lowered := bytes(name).lower()) in _OURS:
+            present.append(lowered)
     added = False
     for name, value in extra:
         key = name.encode("latin-1")
