@@ -337,7 +337,7 @@ class RequestRecording:
             return
         self.active = False
         route = route or self.route
-        if route is not None:
+        if route is not None and not _plain_text(route):
             route = path_text(route)
         shown = exc if exc is not None else self.error
         try:
