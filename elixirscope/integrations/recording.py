@@ -20,7 +20,7 @@ import threading
 import time
 import traceback as _traceback
 from contextvars import ContextVar
-from typing import Any, TypeGuard
+from typing import Any
 
 from elixirscope.capture import hooks, recorder, values
 from elixirscope.capture._pyhooks import exc_message, exc_type_name
@@ -169,11 +169,6 @@ def status_code(value: object) -> int:
     return code if 100 <= code <= 999 else 0
 
 
-def _plain_text(value: object) -> TypeGuard[str]:
-    """Text :func:`~elixirscope.integrations.urls.path_text` would keep as it is."""
-    return type(value) is str and value.isascii() and len(value) <= MAX_URL_CHARS
-
-
 class RequestRecording:
     """The recording of one request: :meth:`begin`, then :meth:`end` in the same context.
 
@@ -218,11 +213,18 @@ class RequestRecording:
         kind: str = "coroutine",
     ) -> None:
         self.protocol = protocol
-        # whatever the server passed, encodable and bounded (ASCII text as it is: no call)
-        self.method = method if _plain_text(method) else path_text(method)
-        self.path = path if _plain_text(path) else path_text(path)
+        # whatever the server passed, encodable and bounded: path_text, not called for
+        # ASCII text it would keep as it is (the usual method, path and client)
+        short = MAX_URL_CHARS
+        ascii_method = type(method) is str and method.isascii() and len(method) <= short
+        self.method: str = method if ascii_method else path_text(method)
+        ascii_path = type(path) is str and path.isascii() and len(path) <= short
+        self.path: str = path if ascii_path else path_text(path)  # type: ignore[assignment]
         self.headers = headers
-        self.client = client if client is None or _plain_text(client) else path_text(client)
+        ascii_client = client is None or (
+            type(client) is str and client.isascii() and len(client) <= short
+        )
+        self.client: str | None = client if ascii_client else path_text(client)  # type: ignore[arg-type]
         self.kind = kind
         self.active = False
         self.start_id = 0
@@ -337,8 +339,10 @@ class RequestRecording:
             return
         self.active = False
         route = route or self.route
-        if route is not None and not _plain_text(route):
-            route = path_text(route)
+        if route is not None and not (
+            type(route) is str and route.isascii() and len(route) <= MAX_URL_CHARS
+        ):
+            route = path_text(route)  # as path_text would keep ASCII text: no call for it
         shown = exc if exc is not None else self.error
         try:
             duration = time.perf_counter_ns() - self._t0
