@@ -162,7 +162,7 @@ async def record_request(
     if (
         recorder.current() is None
         or _inside.get()
-        or (type(scope) is not dict and not isinstance(scope, MutableMapping))
+        or not isinstance(scope, MutableMapping)
         or scope.get("type") not in ("http", "websocket")
     ):
         await app(scope, receive, send)
@@ -227,8 +227,7 @@ async def _http(
             if kind == "http.response.body":
                 sent += len(message.get("body") or b"")
             elif kind == "http.response.start":
-                code = message.get("status")
-                status = code if type(code) is int and 100 <= code <= 999 else status_code(code)
+                status = status_code(message.get("status"))
                 message = _with_headers(message, req.response_headers())
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)

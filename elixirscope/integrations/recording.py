@@ -15,7 +15,6 @@ recording) a request is not touched at all.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 import traceback as _traceback
@@ -28,7 +27,7 @@ from elixirscope.capture.context import _correlation, current_call_id
 from elixirscope.capture.redaction import scrub
 from elixirscope.contracts.trace import REQUEST_FUNCTION
 from elixirscope.integrations import sampling, tracecontext
-from elixirscope.integrations.urls import MAX_URL_CHARS, clean_query, path_text
+from elixirscope.integrations.urls import clean_query, path_text
 
 __all__ = [
     "MAX_TRACEBACK_CHARS",
@@ -70,17 +69,12 @@ def swallowed(exc: BaseException) -> None:
     _last_error[:] = [f"{type(exc).__name__}: {exc}"[:500]]
 
 
-_requests = itertools.count()
-"""Requests recorded: counted without the lock (``next`` is one step of the interpreter)."""
-
-
 def stats() -> dict[str, Any]:
     """Requests and HTTP calls recorded, requests the sampler left out
     (``integrations.request_sampling``), malformed ``traceparent`` headers ignored,
     errors swallowed inside recording (and the last one's text)."""
     with _stats_lock:
         out: dict[str, Any] = dict(_stats)
-    out["requests"] += _requests.__reduce__()[1][0]
     out["last_error"] = _last_error[0] if _last_error else None
     return out
 
@@ -213,18 +207,10 @@ class RequestRecording:
         kind: str = "coroutine",
     ) -> None:
         self.protocol = protocol
-        # whatever the server passed, encodable and bounded: path_text, not called for
-        # ASCII text it would keep as it is (the usual method, path and client)
-        short = MAX_URL_CHARS
-        ascii_method = type(method) is str and method.isascii() and len(method) <= short
-        self.method: str = method if ascii_method else path_text(method)
-        ascii_path = type(path) is str and path.isascii() and len(path) <= short
-        self.path: str = path if ascii_path else path_text(path)  # type: ignore[assignment]
+        self.method = path_text(method)  # whatever the server passed: encodable, bounded
+        self.path = path_text(path)
         self.headers = headers
-        ascii_client = client is None or (
-            type(client) is str and client.isascii() and len(client) <= short
-        )
-        self.client: str | None = client if ascii_client else path_text(client)  # type: ignore[arg-type]
+        self.client = None if client is None else path_text(client)
         self.kind = kind
         self.active = False
         self.start_id = 0
@@ -259,19 +245,15 @@ class RequestRecording:
             if parent is not None:
                 self.trace_id, self.flags = parent.trace_id, parent.flags
                 self.tracestate = _echoable(headers.get("tracestate"))
-            if cid is None and self.trace_id is None:  # a fresh trace, and this span in it
-                cid, self.span_id = tracecontext.new_ids()
-                self.trace_id = cid
-            else:
-                if cid is None:
-                    cid = self.trace_id  # the caller's trace id
-                elif self.trace_id is None:
-                    self.trace_id = tracecontext.trace_id_for(cid)
-                self.span_id = tracecontext.new_span_id()
+            if cid is None:
+                cid = self.trace_id or tracecontext.new_trace_id()
+                self.trace_id = cid  # a trace id, the caller's or a fresh one
+            elif self.trace_id is None:
+                self.trace_id = tracecontext.trace_id_for(cid)
             self.correlation_id = cid
+            self.span_id = tracecontext.new_span_id()
             length = headers.get("content-length")
-            if length is not None:
-                self.request_bytes = content_length(length)
+            self.request_bytes = content_length(length)
             self._corr = _correlation.set(cid)  # as capture.context.correlation(cid) does
             self._call = hooks.get_hooks().call_args(
                 _request_fid(self.kind), ("method", "path"), (self.method, self.path)
@@ -279,13 +261,13 @@ class RequestRecording:
             self._rec = rec
             self._token = current_request.set(self)
             self.active = True
-            next(_requests)
+            count("requests")
             self.start_id = rec.emit(
                 "req",
                 self.protocol,
                 self.method,
                 self.path,
-                clean_query(self._query) if self._query else None,
+                clean_query(self._query),
                 self.client,
                 self.request_bytes,
                 self.trace_id,
@@ -339,10 +321,8 @@ class RequestRecording:
             return
         self.active = False
         route = route or self.route
-        if route is not None and not (
-            type(route) is str and route.isascii() and len(route) <= MAX_URL_CHARS
-        ):
-            route = path_text(route)  # as path_text would keep ASCII text: no call for it
+        if route is not None:
+            route = path_text(route)
         shown = exc if exc is not None else self.error
         try:
             duration = time.perf_counter_ns() - self._t0

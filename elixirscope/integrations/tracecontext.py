@@ -23,7 +23,6 @@ __all__ = [
     "correlation_from_header",
     "format_traceparent",
     "header_text",
-    "new_ids",
     "new_span_id",
     "new_trace_id",
     "parse_traceparent",
@@ -103,13 +102,6 @@ def new_span_id() -> str:
 def new_trace_id() -> str:
     """32 hex characters, never all zero: a fresh trace (and correlation) id."""
     return "%032x" % (_random_bits(128) or 1)
-
-
-def new_ids() -> tuple[str, str]:
-    """A fresh trace id and a span id in it (:func:`new_trace_id`, :func:`new_span_id`),
-    from one draw: what a request that joins no caller's trace needs."""
-    bits = _random_bits(192)
-    return "%032x" % ((bits >> 64) or 1), "%016x" % ((bits & 0xFFFFFFFFFFFFFFFF) or 1)
 
 
 def trace_id_for(correlation_id: str | None) -> str:

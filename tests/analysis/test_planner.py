@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -195,14 +196,7 @@ def test_a_requests_own_call_is_recorded_whatever_the_plan_and_its_handler_neste
 
 
 def test_each_web_request_costs_its_calibrated_cost_beyond_its_events_and_call() -> None:
-    costs = Calibration(
-        {"boundaries": 1_000, "args": 2_000, "full": 3_000, "skipped": 0},
-        fixed_ns=50_000_000,
-        root_ns_per_call={"boundaries": 10_000, "args": 20_000, "full": 30_000, "skipped": 500},
-        batch_ns=400_000,
-        event_ns=7_000,
-        request_ns=100_000,
-    )
+    costs = dataclasses.replace(EVENTFUL, request_ns=100_000)
     calls = {REQUEST_FUNCTION: 40}
     edges = {(None, REQUEST_FUNCTION): 40}
     run = RecordedRun("r", calls, 10**9, 0, edges, events={"req": 40, "reqend": 40, "query": 40}, batches=1)
