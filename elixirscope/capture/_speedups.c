@@ -40,6 +40,8 @@
  *   A value a redaction processor could change (a string its pre-check flags,
  *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
  *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).
+ * - A web request without trace headers is begun, counted, given its trace
+ *   headers and ended in C (HttpRequest, for integrations/asgi.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -104,6 +106,7 @@ static inline uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 static pid_t chain_pid; /* the process the prefix was drawn in (0: none yet) */
+static uint64_t trace_rng; /* the state of the request ids' generator (HttpRequest), drawn with it */
 static char hex_pairs[512]; /* byte b as two hex chars at 2*b */
 
 static inline void hex64(char *out, uint64_t v) { /* 16 lowercase hex chars */
@@ -294,7 +297,46 @@ typedef struct {
     PyObject_HEAD
     PyObject *it;  /* the awaitable's iterator (a coroutine is its own); NULL once done */
     PyObject *ctx;
+    PyObject *counter; /* an HttpRequest counting the body its result carries, or NULL */
 } StepsIn;
+
+static void http_count_received(PyObject *req, PyObject *message); /* HttpRequest's */
+
+/* The awaitable's iterator, as `await` gets it; NULL with the error. */
+static PyObject *await_iter(PyObject *aw) {
+    if (PyCoro_CheckExact(aw)) return Py_NewRef(aw);
+    unaryfunc get = Py_TYPE(aw)->tp_as_async ? Py_TYPE(aw)->tp_as_async->am_await : NULL;
+    if (!get) {
+        PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
+                     Py_TYPE(aw)->tp_name);
+        return NULL;
+    }
+    PyObject *it = get(aw);
+    if (it && !PyIter_Check(it)) {
+        PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                     Py_TYPE(it)->tp_name);
+        Py_CLEAR(it);
+    }
+    return it;
+}
+
+static PyTypeObject StepsInType;
+
+/* StepsIn(aw, ctx) made in C; `counter` (may be NULL) counts its result's body. */
+static PyObject *steps_in(PyObject *aw, PyObject *ctx, PyObject *counter) {
+    PyObject *it = await_iter(aw);
+    if (!it) return NULL;
+    StepsIn *self = PyObject_GC_New(StepsIn, &StepsInType);
+    if (!self) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    self->it = it;
+    self->ctx = Py_NewRef(ctx);
+    self->counter = Py_XNewRef(counter);
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
 
 static PyObject *StepsIn_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
     PyObject *aw, *ctx;
@@ -308,24 +350,8 @@ static PyObject *StepsIn_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
                      ctx);
         return NULL;
     }
-    PyObject *it;
-    if (PyCoro_CheckExact(aw)) {
-        it = Py_NewRef(aw);
-    } else {
-        unaryfunc get = Py_TYPE(aw)->tp_as_async ? Py_TYPE(aw)->tp_as_async->am_await : NULL;
-        if (!get) {
-            PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
-                         Py_TYPE(aw)->tp_name);
-            return NULL;
-        }
-        if (!(it = get(aw))) return NULL;
-        if (!PyIter_Check(it)) {
-            PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
-                         Py_TYPE(it)->tp_name);
-            Py_DECREF(it);
-            return NULL;
-        }
-    }
+    PyObject *it = await_iter(aw);
+    if (!it) return NULL;
     StepsIn *self = (StepsIn *)tp->tp_alloc(tp, 0);
     if (!self) {
         Py_DECREF(it);
@@ -339,12 +365,14 @@ static PyObject *StepsIn_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
 static int StepsIn_traverse(StepsIn *self, visitproc visit, void *arg) {
     Py_VISIT(self->it);
     Py_VISIT(self->ctx);
+    Py_VISIT(self->counter);
     return 0;
 }
 
 static int StepsIn_clear(StepsIn *self) {
     Py_CLEAR(self->it);
     Py_CLEAR(self->ctx);
+    Py_CLEAR(self->counter);
     return 0;
 }
 
@@ -367,6 +395,7 @@ static PySendResult StepsIn_am_send(StepsIn *self, PyObject *arg, PyObject **res
         r = PYGEN_ERROR;
     }
     if (r != PYGEN_NEXT) Py_CLEAR(self->it);
+    if (r == PYGEN_RETURN && self->counter) http_count_received(self->counter, *result);
     return r;
 }
 
@@ -3033,17 +3062,18 @@ static PyObject *Hooks_bind(Hooks *self, PyObject *rec) {
     }
     if (chain_pid != getpid()) { /* first bind in this process (or a forked child's) */
         PyObject *os = PyImport_ImportModule("os");
-        PyObject *rnd = os ? PyObject_CallMethod(os, "urandom", "i", 8) : NULL;
+        PyObject *rnd = os ? PyObject_CallMethod(os, "urandom", "i", 16) : NULL;
         Py_XDECREF(os);
         if (!rnd) goto fail;
-        if (!PyBytes_Check(rnd) || PyBytes_GET_SIZE(rnd) != 8) {
+        if (!PyBytes_Check(rnd) || PyBytes_GET_SIZE(rnd) != 16) {
             Py_DECREF(rnd);
             PyErr_SetString(PyExc_RuntimeError,
-                            "Expected os.urandom(8) to give 8 bytes - at Hooks.bind");
+                            "Expected os.urandom(16) to give 16 bytes - at Hooks.bind");
             goto fail;
         }
         uint64_t prefix;
         memcpy(&prefix, PyBytes_AS_STRING(rnd), 8);
+        memcpy(&trace_rng, PyBytes_AS_STRING(rnd) + 8, 8);
         Py_DECREF(rnd);
         hex64(chain_prefix, prefix);
         chain_prefix_bits = prefix;
@@ -3083,33 +3113,54 @@ static PyObject *Hooks_current_correlation_id(Hooks *self, PyObject *Py_UNUSED(i
 /* emit(tag, *fields): Recorder.emit of the recorder these hooks are bound to, in C (the
  * integrations' events: a request, a query): (tag, id, ts, thread, correlation id,
  * enclosing call, *fields) appended to its ring, as the Python method does; the id. */
-static PyObject *Hooks_emit(Hooks *self, PyObject *const *args, Py_ssize_t n) {
-    if (n < 1) {
-        PyErr_SetString(PyExc_TypeError, "Expected emit(tag, *fields) - at Hooks.emit");
-        return NULL;
-    }
-    if (!self->ring || !self->clock || !self->ids) {
-        PyErr_SetString(PyExc_RuntimeError, "Expected hooks bound to a recorder - at Hooks.emit");
-        return NULL;
-    }
-    PyObject *event = PyTuple_New(n + 5);
+/* (tag, id, ts, thread, correlation id, enclosing call) followed by `extra` unset items:
+ * an event's envelope, the id drawn now; NULL with the error. */
+static PyObject *envelope_tuple(Hooks *self, PyObject *tag, Py_ssize_t extra) {
+    PyObject *event = PyTuple_New(extra + 6);
     if (!event) return NULL;
     int64_t id = ++self->ids->value;
     PyObject *parts[5] = {PyLong_FromLongLong(id), PyLong_FromLongLong(hlc_now(self->clock)),
                           PyLong_FromUnsignedLong(PyThread_get_thread_ident()), NULL, NULL};
     if (parts[0] && parts[1] && parts[2]) parts[3] = Hooks_current_correlation_id(self, NULL);
     if (parts[3]) parts[4] = Hooks_current_call_id(self, NULL);
-    PyTuple_SET_ITEM(event, 0, Py_NewRef(args[0]));
+    PyTuple_SET_ITEM(event, 0, Py_NewRef(tag));
     for (int i = 0; i < 5; i++) PyTuple_SET_ITEM(event, i + 1, parts[i]);
-    for (Py_ssize_t i = 1; i < n; i++) PyTuple_SET_ITEM(event, i + 5, Py_NewRef(args[i]));
     if (!parts[4]) { /* an error (set); the tuple owns what was made */
+        for (Py_ssize_t i = 0; i < extra; i++) PyTuple_SET_ITEM(event, i + 6, Py_NewRef(Py_None));
         Py_DECREF(event);
         return NULL;
     }
-    PyObject *out = Py_NewRef(parts[0]); /* before the tuple, which owns it, goes */
+    return event;
+}
+
+static PyObject *emit_event(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    PyObject *event = envelope_tuple(self, args[0], n - 1);
+    if (!event) return NULL;
+    for (Py_ssize_t i = 1; i < n; i++) PyTuple_SET_ITEM(event, i + 5, Py_NewRef(args[i]));
+    PyObject *out = Py_NewRef(PyTuple_GET_ITEM(event, 1)); /* the id */
     ring_put(self->ring, event);
     Py_DECREF(event);
     return out;
+}
+
+static int hooks_bound(Hooks *self, const char *where) {
+    if (self->ring && self->clock && self->ids) return 1;
+    PyErr_Format(PyExc_RuntimeError, "Expected hooks bound to a recorder - at Hooks.%s", where);
+    return 0;
+}
+
+/* envelope(tag): Recorder.envelope of the bound recorder, in C (a query whose rows are
+ * known later: sqlite3's SELECTs). */
+static PyObject *Hooks_envelope(Hooks *self, PyObject *tag) {
+    return hooks_bound(self, "envelope") ? envelope_tuple(self, tag, 0) : NULL;
+}
+
+static PyObject *Hooks_emit(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1) {
+        PyErr_SetString(PyExc_TypeError, "Expected emit(tag, *fields) - at Hooks.emit");
+        return NULL;
+    }
+    return hooks_bound(self, "emit") ? emit_event(self, args, n) : NULL;
 }
 
 static PyObject *Hooks_stats(Hooks *self, PyObject *Py_UNUSED(ignored)) {
@@ -3360,6 +3411,578 @@ static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
     return registry_call("function", args, kw);
 }
 
+/* ------------------------------------------------------------------ HttpRequest
+ *
+ * One HTTP request the ASGI middleware records (integrations/asgi.py), in C:
+ * RequestRecording.begin and .end (integrations/recording.py) and the counting,
+ * header-adding receive and send of asgi._http, for a request carrying none of
+ * the trace headers (traceparent, tracestate, X-Correlation-ID) - most requests.
+ * The same events as the Python path, which takes every other request (and any
+ * value of an unusual type: Hooks.http_request returns None for it). A request
+ * is a dozen interpreted calls and as many objects in Python; under a server,
+ * whose own code evicts them from the caches between requests, each costs
+ * several times what it does in a loop. The Python helpers it calls for the
+ * rare cases are given once by http_setup (asgi.py). */
+
+static PyObject *http_request_var, *http_inside_var; /* recording.current_request, asgi._inside */
+static PyObject *http_path_text, *http_clean_query, *http_status_code, *http_with_headers,
+    *http_error_fields;
+static int64_t http_recorded; /* requests recorded here: recording.stats() adds them */
+static PyObject *s_http, *s_req, *s_reqend, *s_h_request, *s_h_start, *s_h_body, *s_body,
+    *s_headers, *s_status, *s_query_string, *s_client, *s_route, *s_path_format,
+    *http_names, *b_traceparent, *b_xcid, *s_root;
+#define HTTP_MAX_TEXT 2048 /* urls.MAX_URL_CHARS */
+
+typedef struct {
+    PyObject_HEAD
+    Hooks *hooks;
+    int32_t fid;
+    int active, status;
+    PyObject *scope, *receive, *send, *arrived;
+    PyObject *method, *path, *trace_id, *span_id;
+    PyObject *route, *error; /* set by a framework's hooks (recording.set_route, a 500's error) */
+    PyObject *corr_token, *req_token, *inside_token;
+    int64_t start_id, t0, request_bytes, received, sent;
+} HttpRequest;
+
+static PyTypeObject HttpRequestType;
+
+static inline int64_t mono_ns(void) { /* time.perf_counter_ns */
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static inline uint64_t trace_next(void) { /* splitmix64; never 0 */
+    uint64_t z = mix64(trace_rng += 0x9e3779b97f4a7c15ULL);
+    return z ? z : 1;
+}
+
+static PyObject *hex_id(int halves) { /* 16 or 32 lowercase hex chars, never all zero */
+    PyObject *s = PyUnicode_New(16 * halves, 127);
+    if (!s) return NULL;
+    char *p = (char *)PyUnicode_1BYTE_DATA(s);
+    for (int i = 0; i < halves; i++) hex64(p + 16 * i, trace_next());
+    return s;
+}
+
+/* urls.path_text(v): an ASCII str within the limit is itself; anything else goes to Python. */
+static PyObject *http_text(PyObject *v) {
+    if (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v) &&
+        PyUnicode_GET_LENGTH(v) <= HTTP_MAX_TEXT)
+        return Py_NewRef(v);
+    return PyObject_CallOneArg(http_path_text, v);
+}
+
+static int ascii_lower_eq(const char *a, const char *lower, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = a[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != lower[i]) return 0;
+    }
+    return 1;
+}
+
+/* Which of the headers read here a name is: 1 content-length, 2 a trace header, 0 other. */
+static int header_kind(PyObject *name) {
+    const char *s = PyBytes_AS_STRING(name);
+    switch (PyBytes_GET_SIZE(name)) {
+    case 14: return ascii_lower_eq(s, "content-length", 14);
+    case 11: return ascii_lower_eq(s, "traceparent", 11) ? 2 : 0;
+    case 10: return ascii_lower_eq(s, "tracestate", 10) ? 2 : 0;
+    case 16: return ascii_lower_eq(s, "x-correlation-id", 16) ? 2 : 0;
+    default: return 0;
+    }
+}
+
+/* recording.content_length of a header's bytes: 1-18 ASCII digits, else -1. */
+static int64_t length_of(PyObject *value) {
+    Py_ssize_t n = PyBytes_GET_SIZE(value);
+    const char *s = PyBytes_AS_STRING(value);
+    if (n < 1 || n > 18) return -1;
+    int64_t v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* A pair of a headers list (tuple or list of two), else NULL. Borrowed. */
+static inline PyObject *const *pair_items(PyObject *pair) {
+    if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2)
+        return &PyTuple_GET_ITEM(pair, 0);
+    if (PyList_CheckExact(pair) && PyList_GET_SIZE(pair) == 2) return ((PyListObject *)pair)->ob_item;
+    return NULL;
+}
+
+/* The request's Content-Length (-1: none); -2 when the Python path must take it. */
+static int64_t scan_headers(PyObject *headers) {
+    if (!headers || headers == Py_None) return -1;
+    PyObject *const *items;
+    Py_ssize_t n;
+    if (PyList_CheckExact(headers)) {
+        items = ((PyListObject *)headers)->ob_item;
+        n = PyList_GET_SIZE(headers);
+    } else if (PyTuple_CheckExact(headers)) {
+        items = &PyTuple_GET_ITEM(headers, 0);
+        n = PyTuple_GET_SIZE(headers);
+    } else {
+        return -2;
+    }
+    int64_t length = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *const *pair = pair_items(items[i]);
+        if (!pair || !PyBytes_CheckExact(pair[0])) return -2;
+        int kind = header_kind(pair[0]);
+        if (kind == 2) return -2;
+        if (kind == 1) {
+            if (!PyBytes_CheckExact(pair[1])) return -2;
+            length = length_of(pair[1]); /* the last one, as a dict of them keeps */
+        }
+    }
+    return length;
+}
+
+/* "host:port" of an ASGI client, Py_None when there is none; NULL without an error:
+ * the Python path's. */
+static PyObject *client_text(PyObject *client) {
+    if (!client || client == Py_None) return Py_NewRef(Py_None);
+    if (!PyTuple_CheckExact(client) || PyTuple_GET_SIZE(client) != 2) return NULL;
+    PyObject *host = PyTuple_GET_ITEM(client, 0), *port = PyTuple_GET_ITEM(client, 1);
+    if (!PyUnicode_CheckExact(host) || !PyUnicode_IS_ASCII(host) || !PyLong_CheckExact(port) ||
+        PyUnicode_GET_LENGTH(host) > 256)
+        return NULL;
+    return PyUnicode_FromFormat("%U:%S", host, port);
+}
+
+
+/* Hooks.http_request(fid, scope, receive, send, arrived): the request begun (see the
+ * section's comment), or None when the Python path must record it (nothing done). */
+static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Expected http_request(fid, scope, receive, send, arrived) - at Hooks");
+        return NULL;
+    }
+    PyObject *scope = args[1];
+    Py_ssize_t fid = fid_of(args[0]);
+    if (!http_request_var || !self->ring || !self->clock || !self->ids || fid <= 0 ||
+        fid >= self->nfuncs || !self->funcs[fid].name || !PyDict_CheckExact(scope) ||
+        !PyContext_CheckExact(args[4]))
+        Py_RETURN_NONE;
+    PyObject *method = PyDict_GetItemWithError(scope, s_method); /* borrowed, all */
+    PyObject *path = method ? PyDict_GetItemWithError(scope, s_path) : NULL;
+    if (PyErr_Occurred()) return NULL;
+    if (!method || !PyUnicode_CheckExact(method) || !PyUnicode_GET_LENGTH(method))
+        Py_RETURN_NONE; /* "GET" for none, str(...) of another type: Python's */
+    int64_t length = scan_headers(PyDict_GetItemWithError(scope, s_headers));
+    if (length == -2 || PyErr_Occurred()) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *client = PyDict_GetItemWithError(scope, s_client);
+    if (!client && PyErr_Occurred()) return NULL;
+    PyObject *where = client_text(client);
+    if (!where) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *query = PyDict_GetItemWithError(scope, s_query_string);
+    if (!query && PyErr_Occurred()) { Py_DECREF(where); return NULL; }
+    HttpRequest *r = PyObject_GC_New(HttpRequest, &HttpRequestType);
+    if (!r) { Py_DECREF(where); return NULL; }
+    r->hooks = (Hooks *)Py_NewRef(self);
+    r->fid = (int32_t)fid;
+    r->active = r->status = 0;
+    r->scope = Py_NewRef(scope);
+    r->receive = Py_NewRef(args[2]);
+    r->send = Py_NewRef(args[3]);
+    r->arrived = Py_NewRef(args[4]);
+    r->method = r->path = r->trace_id = r->span_id = r->route = r->error = NULL;
+    r->corr_token = r->req_token = r->inside_token = NULL;
+    r->start_id = r->t0 = r->received = r->sent = 0;
+    r->request_bytes = length;
+    PyObject_GC_Track(r);
+    PyObject *cleaned = NULL, *values = NULL;
+    r->method = http_text(method);
+    r->path = r->method ? http_text(path && PyObject_IsTrue(path) == 1 ? path : s_root) : NULL;
+    if (r->path && query && query != Py_None && !(PyBytes_CheckExact(query) && !PyBytes_GET_SIZE(query)))
+        cleaned = PyObject_CallOneArg(http_clean_query, query);
+    else if (r->path)
+        cleaned = Py_NewRef(Py_None);
+    if (cleaned) {
+        r->trace_id = hex_id(2);
+        r->span_id = r->trace_id ? hex_id(1) : NULL;
+        values = r->span_id ? PyTuple_Pack(2, r->method, r->path) : NULL;
+    }
+    if (!values) { /* nothing begun yet */
+        Py_XDECREF(cleaned);
+        Py_DECREF(where);
+        Py_DECREF(r);
+        return NULL;
+    }
+    /* begun from here: errors are the hooks' (counted), the request goes on */
+    if (!(r->corr_token = PyContextVar_Set(self->cc.corr_var, r->trace_id))) hook_error(self);
+    enter(self, fid, http_names, values, 0);
+    Py_DECREF(values);
+    if (!(r->req_token = PyContextVar_Set(http_request_var, (PyObject *)r))) hook_error(self);
+    if (!(r->inside_token = PyContextVar_Set(http_inside_var, Py_True))) hook_error(self);
+    r->active = 1;
+    http_recorded++;
+    PyObject *bytes = PyLong_FromLongLong(length);
+    if (bytes) {
+        PyObject *fields[12] = {s_req, s_http, r->method, r->path, cleaned, where, bytes,
+                                r->trace_id, r->span_id, Py_None, Py_None, Py_None};
+        PyObject *id = emit_event(self, fields, 12);
+        if (id) {
+            r->start_id = PyLong_AsLongLong(id);
+            Py_DECREF(id);
+        }
+        Py_DECREF(bytes);
+    }
+    if (PyErr_Occurred()) hook_error(self);
+    Py_DECREF(cleaned);
+    Py_DECREF(where);
+    r->t0 = mono_ns();
+    return (PyObject *)r;
+}
+
+/* Body bytes of an http.request message the server's receive gave (StepsIn's counter). */
+static void http_count_received(PyObject *req, PyObject *message) {
+    HttpRequest *r = (HttpRequest *)req;
+    if (!PyDict_CheckExact(message)) return;
+    PyObject *kind = PyDict_GetItemWithError(message, s_type);
+    if (kind && PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, s_h_request) == 0) {
+        PyObject *body = PyDict_GetItemWithError(message, s_body);
+        if (body && PyBytes_CheckExact(body)) r->received += PyBytes_GET_SIZE(body);
+        else if (body && body != Py_None) {
+            Py_ssize_t size = PyObject_IsTrue(body) == 1 ? PyObject_Length(body) : 0;
+            if (size > 0) r->received += size;
+        }
+    }
+    if (PyErr_Occurred()) hook_error(r->hooks);
+}
+
+static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *aw = PyObject_CallNoArgs(self->receive);
+    if (!aw) return NULL;
+    PyObject *out = steps_in(aw, self->arrived, (PyObject *)self);
+    Py_DECREF(aw);
+    return out;
+}
+
+/* http.response.start with traceparent and X-Correlation-ID added where the app set
+ * neither (asgi._with_headers for headers of an unusual shape). New ref or NULL. */
+static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
+    PyObject *headers = PyDict_GetItemWithError(message, s_headers);
+    if (!headers && PyErr_Occurred()) return NULL;
+    PyObject *traceparent = PyUnicode_FromFormat("00-%U-%U-01", self->trace_id, self->span_id);
+    if (!traceparent) return NULL;
+    PyObject *out = NULL, *list = NULL;
+    int python = 0;
+    if (!headers || headers == Py_None) list = PyList_New(0);
+    else if (PyList_CheckExact(headers) || PyTuple_CheckExact(headers)) list = PySequence_List(headers);
+    else python = 1;
+    int have_tp = 0, have_cid = 0;
+    for (Py_ssize_t i = 0; list && i < PyList_GET_SIZE(list); i++) {
+        PyObject *const *pair = pair_items(PyList_GET_ITEM(list, i));
+        if (!pair || !PyBytes_CheckExact(pair[0])) { python = 1; break; }
+        Py_ssize_t k = PyBytes_GET_SIZE(pair[0]);
+        if (k == 11 && ascii_lower_eq(PyBytes_AS_STRING(pair[0]), "traceparent", 11)) have_tp = 1;
+        if (k == 16 && ascii_lower_eq(PyBytes_AS_STRING(pair[0]), "x-correlation-id", 16)) have_cid = 1;
+    }
+    if (python) {
+        PyObject *extra = Py_BuildValue("[(sO)(sO)]", "traceparent", traceparent,
+                                        "x-correlation-id", self->trace_id);
+        out = extra ? PyObject_CallFunctionObjArgs(http_with_headers, message, extra, NULL) : NULL;
+        Py_XDECREF(extra);
+    } else if (list && have_tp && have_cid) {
+        out = Py_NewRef(message);
+    } else if (list) {
+        PyObject *tp = have_tp ? NULL : PyUnicode_AsASCIIString(traceparent);
+        PyObject *cid = have_cid ? NULL : PyUnicode_AsASCIIString(self->trace_id);
+        PyObject *a = tp ? Py_BuildValue("(OO)", b_traceparent, tp) : NULL;
+        PyObject *b = cid ? Py_BuildValue("(OO)", b_xcid, cid) : NULL;
+        int ok = (have_tp || (a && PyList_Append(list, a) == 0)) &&
+                 (have_cid || (b && PyList_Append(list, b) == 0));
+        Py_XDECREF(tp); Py_XDECREF(cid); Py_XDECREF(a); Py_XDECREF(b);
+        PyObject *copy = ok ? PyDict_Copy(message) : NULL;
+        if (copy && PyDict_SetItem(copy, s_headers, list) < 0) Py_CLEAR(copy);
+        out = copy;
+    }
+    Py_XDECREF(list);
+    Py_DECREF(traceparent);
+    return out;
+}
+
+/* recording.status_code: an int 100-999, else 0 (Python's for another type). */
+static int status_of(PyObject *v) {
+    if (v && PyLong_CheckExact(v)) {
+        long code = PyLong_AsLong(v);
+        if (code == -1 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+        return code >= 100 && code <= 999 ? (int)code : 0;
+    }
+    PyObject *code = PyObject_CallOneArg(http_status_code, v ? v : Py_None);
+    long out = code ? PyLong_AsLong(code) : 0;
+    Py_XDECREF(code);
+    return (int)out;
+}
+
+/* send(message): the status, body bytes and trace headers noted, then the server's send
+ * run in the context the request arrived in. Errors noting are the hooks' (counted); the
+ * server's own go to the app as they would. */
+static PyObject *HttpRequest_send(HttpRequest *self, PyObject *message) {
+    PyObject *sent = Py_NewRef(message);
+    if (PyDict_CheckExact(message)) {
+        PyObject *kind = PyDict_GetItemWithError(message, s_type);
+        if (kind && PyUnicode_CheckExact(kind)) {
+            if (PyUnicode_Compare(kind, s_h_body) == 0) {
+                PyObject *body = PyDict_GetItemWithError(message, s_body);
+                if (body && PyBytes_CheckExact(body)) self->sent += PyBytes_GET_SIZE(body);
+                else if (body && body != Py_None && PyObject_IsTrue(body) == 1) {
+                    Py_ssize_t size = PyObject_Length(body);
+                    if (size > 0) self->sent += size;
+                }
+            } else if (PyUnicode_Compare(kind, s_h_start) == 0) {
+                self->status = status_of(PyDict_GetItemWithError(message, s_status));
+                PyObject *added = PyErr_Occurred() ? NULL : with_trace_headers(self, message);
+                if (added) Py_SETREF(sent, added);
+            }
+        }
+    }
+    if (PyErr_Occurred()) hook_error(self->hooks);
+    PyObject *aw = PyObject_CallOneArg(self->send, sent);
+    Py_DECREF(sent);
+    if (!aw) return NULL;
+    PyObject *out = steps_in(aw, self->arrived, NULL);
+    Py_DECREF(aw);
+    return out;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define optional_attr PyObject_GetOptionalAttr
+#else
+#define optional_attr _PyObject_LookupAttr
+#endif
+
+/* The route template a router left in the scope (asgi._route_of), else the one a
+ * framework named (set_route); None. New ref or NULL. */
+static PyObject *route_of(HttpRequest *self) {
+    PyObject *route = PyDict_GetItemWithError(self->scope, s_route);
+    PyObject *path = NULL;
+    if (route && route != Py_None) {
+        Py_INCREF(route);
+        if (optional_attr(route, s_path, &path) < 0) PyErr_Clear();
+        if (!path || !PyObject_IsTrue(path)) {
+            Py_CLEAR(path);
+            if (optional_attr(route, s_path_format, &path) < 0) PyErr_Clear();
+        }
+        Py_DECREF(route);
+        if (path && !PyUnicode_Check(path)) Py_CLEAR(path);
+        if (PyErr_Occurred()) PyErr_Clear();
+    }
+    if (!path || !PyUnicode_GET_LENGTH(path)) {
+        Py_XDECREF(path);
+        if (!self->route || self->route == Py_None) return Py_NewRef(Py_None);
+        path = Py_NewRef(self->route);
+    }
+    PyObject *text = http_text(path);
+    Py_DECREF(path);
+    return text;
+}
+
+static void reset_var(Hooks *h, PyObject *var, PyObject **token, PyObject *none_value) {
+    PyObject *t = *token;
+    *token = NULL;
+    if (!t) return;
+    if (PyContextVar_Reset(var, t) < 0) { /* ended in another context: it ends there too */
+        PyErr_Clear();
+        PyObject *again = PyContextVar_Set(var, none_value);
+        if (again) Py_DECREF(again);
+        else hook_error(h);
+    }
+    Py_DECREF(t);
+}
+
+/* end(exc): the request closed (RequestRecording.end); exc the exception that left the
+ * app, or None. Never raises; a second end does nothing. */
+static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
+    if (!self->active) Py_RETURN_NONE;
+    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
+        PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at HttpRequest.end",
+                     Py_TYPE(exc)->tp_name);
+        return NULL;
+    }
+    self->active = 0;
+    Hooks *h = self->hooks;
+    PyObject *et, *ev, *tb; /* whatever was pending stays so */
+    PyErr_Fetch(&et, &ev, &tb);
+    int64_t duration = mono_ns() - self->t0;
+    PyObject *shown = exc != Py_None ? exc : self->error ? self->error : Py_None;
+    int status = exc != Py_None && !self->status ? 500 : self->status;
+    PyObject *route = route_of(self);
+    PyObject *err = shown == Py_None ? NULL : PyObject_CallOneArg(http_error_fields, shown);
+    if (err && (!PyTuple_CheckExact(err) || PyTuple_GET_SIZE(err) != 3)) Py_CLEAR(err);
+    PyObject *start = PyLong_FromLongLong(self->start_id), *code = PyLong_FromLong(status),
+             *dur = PyLong_FromLongLong(duration),
+             *req = PyLong_FromLongLong(self->request_bytes < 0 ? self->received
+                                                                 : self->request_bytes),
+             *resp = PyLong_FromLongLong(self->sent);
+    if (route && start && code && dur && req && resp && (err || shown == Py_None)) {
+        PyObject *fields[12] = {s_reqend, start, self->method, self->path, route, code, dur,
+                                req, resp,
+                                err ? PyTuple_GET_ITEM(err, 0) : Py_None,
+                                err ? PyTuple_GET_ITEM(err, 1) : Py_None,
+                                err ? PyTuple_GET_ITEM(err, 2) : Py_None};
+        PyObject *id = emit_event(h, fields, 12);
+        Py_XDECREF(id);
+    }
+    Py_XDECREF(start); Py_XDECREF(code); Py_XDECREF(dur); Py_XDECREF(req); Py_XDECREF(resp);
+    Py_XDECREF(route); Py_XDECREF(err);
+    if (PyErr_Occurred()) hook_error(h);
+    reset_var(h, http_request_var, &self->req_token, Py_None);
+    if (exc != Py_None) {
+        PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
+        leave(h, self->fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
+        Py_XDECREF(trace);
+    } else {
+        leave(h, self->fid, Py_None, Py_None, Py_None);
+    }
+    if (PyErr_Occurred()) hook_error(h);
+    reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
+    reset_var(h, http_inside_var, &self->inside_token, Py_False);
+    PyErr_Restore(et, ev, tb);
+    Py_RETURN_NONE;
+}
+
+static int HttpRequest_traverse(HttpRequest *self, visitproc visit, void *arg) {
+    Py_VISIT(self->hooks);
+    Py_VISIT(self->scope);
+    Py_VISIT(self->receive);
+    Py_VISIT(self->send);
+    Py_VISIT(self->arrived);
+    Py_VISIT(self->route);
+    Py_VISIT(self->error);
+    Py_VISIT(self->corr_token);
+    Py_VISIT(self->req_token);
+    Py_VISIT(self->inside_token);
+    return 0;
+}
+
+static int HttpRequest_clear(HttpRequest *self) {
+    Py_CLEAR(self->hooks);
+    Py_CLEAR(self->scope);
+    Py_CLEAR(self->receive);
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->arrived);
+    Py_CLEAR(self->method);
+    Py_CLEAR(self->path);
+    Py_CLEAR(self->trace_id);
+    Py_CLEAR(self->span_id);
+    Py_CLEAR(self->route);
+    Py_CLEAR(self->error);
+    Py_CLEAR(self->corr_token);
+    Py_CLEAR(self->req_token);
+    Py_CLEAR(self->inside_token);
+    return 0;
+}
+
+static void HttpRequest_dealloc(HttpRequest *self) {
+    PyObject_GC_UnTrack(self);
+    HttpRequest_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *HttpRequest_get_active(HttpRequest *self, void *c) {
+    return PyBool_FromLong(self->active);
+}
+static PyObject *HttpRequest_get_protocol(HttpRequest *self, void *c) { return Py_NewRef(s_http); }
+static PyObject *HttpRequest_get_none(HttpRequest *self, void *c) { Py_RETURN_NONE; }
+static PyObject *HttpRequest_get_status(HttpRequest *self, void *c) {
+    return PyLong_FromLong(self->status);
+}
+static PyObject *HttpRequest_get_sizes(HttpRequest *self, void *c) {
+    return Py_BuildValue("(LL)", (long long)self->received, (long long)self->sent);
+}
+
+static PyMemberDef HttpRequest_members[] = {
+    {"route", T_OBJECT, offsetof(HttpRequest, route), 0,
+     "The route template a framework named (recording.set_route)."},
+    {"error", T_OBJECT, offsetof(HttpRequest, error), 0,
+     "The exception of a 500 a framework answered itself."},
+    {"method", T_OBJECT, offsetof(HttpRequest, method), READONLY, NULL},
+    {"path", T_OBJECT, offsetof(HttpRequest, path), READONLY, NULL},
+    {"trace_id", T_OBJECT, offsetof(HttpRequest, trace_id), READONLY, NULL},
+    {"correlation_id", T_OBJECT, offsetof(HttpRequest, trace_id), READONLY,
+     "The request's correlation id: its trace id."},
+    {"span_id", T_OBJECT, offsetof(HttpRequest, span_id), READONLY, NULL},
+    {"start_id", T_LONGLONG, offsetof(HttpRequest, start_id), READONLY, NULL},
+    {"request_bytes", T_LONGLONG, offsetof(HttpRequest, request_bytes), READONLY, NULL},
+    {NULL}};
+
+static PyGetSetDef HttpRequest_getset[] = {
+    {"active", (getter)HttpRequest_get_active, NULL, "Begun and not yet ended.", NULL},
+    {"protocol", (getter)HttpRequest_get_protocol, NULL, NULL, NULL},
+    {"tracestate", (getter)HttpRequest_get_none, NULL, NULL, NULL},
+    {"ws_state", (getter)HttpRequest_get_none, NULL, NULL, NULL},
+    {"status", (getter)HttpRequest_get_status, NULL, "The status the app sent (0: none yet).", NULL},
+    {"sizes", (getter)HttpRequest_get_sizes, NULL, "(body bytes received, sent) so far.", NULL},
+    {NULL}};
+
+static PyMethodDef HttpRequest_methods[] = {
+    {"receive", (PyCFunction)HttpRequest_receive, METH_NOARGS,
+     "The server's receive(), its body counted, run in the context the request arrived in."},
+    {"send", (PyCFunction)HttpRequest_send, METH_O,
+     "The server's send(message), the status, body and trace headers noted."},
+    {"end", (PyCFunction)HttpRequest_end, METH_O,
+     "end(exc or None): the request closed (the exception that left the app)."},
+    {NULL}};
+
+static PyTypeObject HttpRequestType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.HttpRequest",
+    .tp_basicsize = sizeof(HttpRequest),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)HttpRequest_traverse,
+    .tp_clear = (inquiry)HttpRequest_clear,
+    .tp_dealloc = (destructor)HttpRequest_dealloc,
+    .tp_members = HttpRequest_members,
+    .tp_getset = HttpRequest_getset,
+    .tp_methods = HttpRequest_methods,
+    .tp_doc = "One HTTP request recorded by the ASGI middleware in C (Hooks.http_request).",
+};
+
+/* http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers,
+ * error_fields): what HttpRequest sets and the Python helpers it calls (asgi.py, once). */
+static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
+    PyObject *request_var, *inside_var, *path_text, *clean_query, *status_code, *with_headers,
+        *error_fields;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOO:http_setup", &PyContextVar_Type, &request_var,
+                          &PyContextVar_Type, &inside_var, &path_text, &clean_query,
+                          &status_code, &with_headers, &error_fields))
+        return NULL;
+    PyObject *fns[5] = {path_text, clean_query, status_code, with_headers, error_fields};
+    for (int i = 0; i < 5; i++) {
+        if (!PyCallable_Check(fns[i])) {
+            PyErr_Format(PyExc_TypeError, "Expected callables, got %.100s - at http_setup",
+                         Py_TYPE(fns[i])->tp_name);
+            return NULL;
+        }
+    }
+    Py_XSETREF(http_request_var, Py_NewRef(request_var));
+    Py_XSETREF(http_inside_var, Py_NewRef(inside_var));
+    Py_XSETREF(http_path_text, Py_NewRef(path_text));
+    Py_XSETREF(http_clean_query, Py_NewRef(clean_query));
+    Py_XSETREF(http_status_code, Py_NewRef(status_code));
+    Py_XSETREF(http_with_headers, Py_NewRef(with_headers));
+    Py_XSETREF(http_error_fields, Py_NewRef(error_fields));
+    Py_RETURN_NONE;
+}
+
+static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a)) {
+    return PyLong_FromLongLong(http_recorded);
+}
+
 #define FAST(name) (PyCFunction)(void (*)(void))name, METH_FASTCALL
 #define VARKW(name) (PyCFunction)(void (*)(void))name, METH_VARARGS | METH_KEYWORDS
 static PyMethodDef Hooks_methods[] = {
@@ -3386,8 +4009,13 @@ static PyMethodDef Hooks_methods[] = {
     {"current_call_id", (PyCFunction)Hooks_current_call_id, METH_NOARGS, NULL},
     {"emit", (PyCFunction)(void (*)(void))Hooks_emit, METH_FASTCALL,
      "Recorder.emit(tag, *fields) of the bound recorder, in C; the event's id."},
+    {"envelope", (PyCFunction)Hooks_envelope, METH_O,
+     "Recorder.envelope(tag) of the bound recorder, in C."},
     {"current_correlation_id", (PyCFunction)Hooks_current_correlation_id, METH_NOARGS, NULL},
     {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},
+    {"http_request", FAST(Hooks_http_request),
+     "http_request(fid, scope, receive, send, arrived): an HttpRequest begun, or None "
+     "(the Python path records this one)."},
     {NULL}};
 
 static PyObject *Hooks_get_accelerated(Hooks *self, void *c) { Py_RETURN_TRUE; }
@@ -3488,6 +4116,11 @@ static PyMethodDef module_methods[] = {
      "The flags set_redaction last set."},
     {"secret_trigger", (PyCFunction)Speedups_secret_trigger, METH_O,
      "True where a built-in redaction processor could find something, else None."},
+    {"http_setup", (PyCFunction)Speedups_http_setup, METH_VARARGS,
+     "http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers, "
+     "error_fields): what Hooks.http_request's requests set and call."},
+    {"http_recorded", (PyCFunction)Speedups_http_recorded, METH_NOARGS,
+     "How many requests HttpRequest recorded in this process."},
     {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
      "walk_known(frame, places): the first frame outwards whose code is not a known "
      "library's, with its entry in places (or None); None at the stack's end."},
@@ -3521,6 +4154,23 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_path, "path");
     INTERN(s_WS, "WS");
     INTERN(s_record, "record");
+    INTERN(s_http, "http");
+    INTERN(s_req, "req");
+    INTERN(s_reqend, "reqend");
+    INTERN(s_h_request, "http.request");
+    INTERN(s_h_start, "http.response.start");
+    INTERN(s_h_body, "http.response.body");
+    INTERN(s_body, "body");
+    INTERN(s_headers, "headers");
+    INTERN(s_status, "status");
+    INTERN(s_query_string, "query_string");
+    INTERN(s_client, "client");
+    INTERN(s_route, "route");
+    INTERN(s_path_format, "path_format");
+    INTERN(s_root, "/");
+    if (!(http_names = PyTuple_Pack(2, s_method, s_path))) return NULL;
+    if (!(b_traceparent = PyBytes_FromString("traceparent"))) return NULL;
+    if (!(b_xcid = PyBytes_FromString("x-correlation-id"))) return NULL;
     if (!(s_zero = PyLong_FromLong(0))) return NULL;
     if (!(no_state = Py_BuildValue("(OiOO)", Py_None, -1, Py_None, Py_None))) return NULL;
     INTERN(s_True, "True");
@@ -3532,7 +4182,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_drop_newest, "drop_newest");
     INTERN(s_block, "block");
     PyTypeObject *types[] = {&HLCType, &IdsType, &RingType, &NodeType, &CellType,
-                             &ExitType, &SelfDescrType, &HooksType, &StepsInType};
+                             &ExitType, &SelfDescrType, &HooksType, &StepsInType,
+                             &HttpRequestType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     PyObject *descr = PyObject_New(PyObject, &SelfDescrType);
@@ -3553,6 +4204,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!m) return NULL;
     if (PyModule_AddType(m, &HLCType) < 0 || PyModule_AddType(m, &IdsType) < 0 ||
         PyModule_AddType(m, &HooksType) < 0 || PyModule_AddType(m, &StepsInType) < 0 ||
+        PyModule_AddType(m, &HttpRequestType) < 0 ||
         PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)&RingType) < 0 ||
         PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0 ||
         PyModule_AddIntConstant(m, "TSC_CLOCK", tsc_clock) < 0)

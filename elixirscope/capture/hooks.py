@@ -364,17 +364,19 @@ _emitting: list[Any] = [None]
 
 
 def _emit_through(rec: recorder.Recorder | None) -> None:
-    """``rec.emit`` becomes the active C hooks' ``emit`` while they are bound to it: the
-    same event (the envelope read from the same id counter, clock, thread, correlation
-    and call stack), made in one C call instead of a Python method making five (each
-    request, query and actor event the integrations record). Any other recorder is
-    given its Python method back."""
+    """``rec.emit`` and ``rec.envelope`` become the active C hooks' own while they are
+    bound to it: the same event (the envelope read from the same id counter, clock,
+    thread, correlation and call stack), made in one C call instead of a Python method
+    making five (each request, query and actor event the integrations record). Any
+    other recorder is given its Python methods back."""
     old = _emitting[0]
     _emitting[0] = None
     if old is not None and old is not rec:
         vars(old).pop("emit", None)
+        vars(old).pop("envelope", None)
     if rec is not None and _active is not None and _active.accelerated:
         rec.emit = _active.emit  # type: ignore[method-assign]
+        rec.envelope = _active.envelope  # type: ignore[method-assign]
         _emitting[0] = rec
 
 

@@ -17,6 +17,11 @@ the value limits). A WebSocket connection records ``accept``, each message
 (``websocket_state.track_state``) has it recorded after each message. Lifespan and other scopes pass
 straight through. A request already recorded by an outer ElixirScopeMiddleware
 is not recorded twice.
+
+With the C hooks bound (the default), an HTTP request carrying none of the trace
+headers is recorded by ``_speedups.HttpRequest`` (``Hooks.http_request``): the same
+events and response headers as :func:`_http` and ``RequestRecording``, which record
+every other request (``tests/integrations/test_http_request_c.py`` holds them equal).
 """
 
 from __future__ import annotations
@@ -31,12 +36,16 @@ from elixirscope.capture.sampled import SampledOut
 from elixirscope.integrations import sampling
 from elixirscope.integrations.recording import (
     RequestRecording,
+    current_request,
+    error_fields,
     left_out,
     preview,
+    request_fid,
     status_code,
     swallowed,
 )
 from elixirscope.integrations.tracecontext import header_text
+from elixirscope.integrations.urls import clean_query, path_text
 
 __all__ = ["ElixirScopeMiddleware", "record_request", "request_of_scope"]
 
@@ -143,6 +152,9 @@ _speedups = _select.speedups()
 _StepsIn: Any = _PyStepsIn if _speedups is None else _speedups.StepsIn
 """:class:`_PyStepsIn`, or the same in C (``_speedups.StepsIn``: a request awaits two or
 three, at 0.17 µs each instead of 0.8)."""
+_CHooks: Any = None if _speedups is None else _speedups.Hooks
+"""The C hooks, whose ``http_request`` records a request carrying no trace headers in C
+(the same events as :func:`_http`, which records every other one)."""
 
 
 class ElixirScopeMiddleware:
@@ -159,10 +171,11 @@ async def record_request(
     app: Callable[..., Awaitable[None]], scope: Scope, receive: Receive, send: Send
 ) -> None:
     """``await app(scope, receive, send)``, the request recorded (the middleware's work)."""
+    rec = recorder.current()
     if (
-        recorder.current() is None
+        rec is None
         or _inside.get()
-        or not isinstance(scope, MutableMapping)
+        or not (type(scope) is dict or isinstance(scope, MutableMapping))
         or scope.get("type") not in ("http", "websocket")
     ):
         await app(scope, receive, send)
@@ -176,6 +189,21 @@ async def record_request(
         finally:
             _inside.reset(token)
         return
+    if scope["type"] == "http" and type(c_hooks := getattr(rec.emit, "__self__", None)) is _CHooks:
+        try:  # the C path: `rec.emit` is these hooks' own, so the events are the same
+            fast = c_hooks.http_request(request_fid("coroutine"), scope, receive, send, arrived)
+        except Exception as exc:  # noqa: BLE001 - nothing begun: the request goes on unrecorded
+            swallowed(exc)
+            await app(scope, receive, send)
+            return
+        if fast is not None:  # it set _inside, the correlation and the request's call
+            try:
+                await app(scope, fast.receive, fast.send)
+            except BaseException as exc:
+                fast.end(exc)
+                raise
+            fast.end(None)
+            return
     try:
         req = request_of_scope(scope)
         req.begin()
@@ -352,3 +380,9 @@ def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
     copy = dict(message)
     copy["headers"] = headers
     return copy
+
+
+if _speedups is not None:
+    _speedups.http_setup(
+        current_request, _inside, path_text, clean_query, status_code, _with_headers, error_fields
+    )

@@ -39,7 +39,7 @@ __all__ = ["INTEGRATIONS", "Integrations"]
 
 
 def _starlette_on(module: ModuleType) -> Callable[[], None]:
-    import functools
+    from types import MethodType
 
     from elixirscope.integrations.asgi import record_request
 
@@ -47,7 +47,7 @@ def _starlette_on(module: ModuleType) -> Callable[[], None]:
     original = cls.__call__
 
     async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        await record_request(functools.partial(original, self), scope, receive, send)
+        await record_request(MethodType(original, self), scope, receive, send)
 
     __call__.__wrapped__ = original  # type: ignore[attr-defined]
     cls.__call__ = __call__

@@ -21,7 +21,7 @@ import traceback as _traceback
 from contextvars import ContextVar
 from typing import Any
 
-from elixirscope.capture import hooks, recorder, values
+from elixirscope.capture import _select, hooks, recorder, values
 from elixirscope.capture._pyhooks import exc_message, exc_type_name
 from elixirscope.capture.context import _correlation, current_call_id
 from elixirscope.capture.redaction import scrub
@@ -37,7 +37,9 @@ __all__ = [
     "count",
     "current_request",
     "left_out",
+    "error_fields",
     "preview",
+    "request_fid",
     "set_route",
     "stats",
     "status_code",
@@ -55,6 +57,7 @@ _stats: dict[str, int] = {
     "recording_errors": 0,
 }
 _stats_lock = threading.Lock()
+_speedups = _select.speedups()
 _last_error: list[str] = []
 
 
@@ -75,6 +78,8 @@ def stats() -> dict[str, Any]:
     errors swallowed inside recording (and the last one's text)."""
     with _stats_lock:
         out: dict[str, Any] = dict(_stats)
+    if _speedups is not None:  # the requests recorded in C (asgi: Hooks.http_request)
+        out["requests"] += _speedups.http_recorded()
     out["last_error"] = _last_error[0] if _last_error else None
     return out
 
@@ -130,7 +135,8 @@ def set_route(template: object) -> bool:
 _fids: dict[str, int] = {}
 
 
-def _request_fid(kind: str) -> int:
+def request_fid(kind: str) -> int:
+    """The id of the request's recorded call (``REQUEST_FUNCTION``) of this kind."""
     fid = _fids.get(kind)
     if fid is None:
         module, _, name = REQUEST_FUNCTION.rpartition(".")
@@ -144,6 +150,13 @@ def _echoable(tracestate: str | None) -> str | None:
     if tracestate is None or len(tracestate) > 512:
         return None
     return tracestate if tracestate.isascii() and tracestate.isprintable() else None
+
+
+def error_fields(shown: BaseException) -> tuple[str, str, str]:
+    """(type, message, traceback text) of a request's exception, as its end records them
+    (the traceback scrubbed, its innermost ``MAX_TRACEBACK_CHARS`` kept)."""
+    text = scrub("".join(_traceback.format_exception(type(shown), shown, shown.__traceback__)))
+    return exc_type_name(type(shown)), exc_message(shown, values), text[-MAX_TRACEBACK_CHARS:]
 
 
 def content_length(value: object) -> int:
@@ -256,7 +269,7 @@ class RequestRecording:
             self.request_bytes = content_length(length)
             self._corr = _correlation.set(cid)  # as capture.context.correlation(cid) does
             self._call = hooks.get_hooks().call_args(
-                _request_fid(self.kind), ("method", "path"), (self.method, self.path)
+                request_fid(self.kind), ("method", "path"), (self.method, self.path)
             )
             self._rec = rec
             self._token = current_request.set(self)
@@ -328,11 +341,7 @@ class RequestRecording:
             duration = time.perf_counter_ns() - self._t0
             exc_type = message = text = None
             if shown is not None:
-                exc_type = exc_type_name(type(shown))
-                message = exc_message(shown, values)
-                text = scrub(
-                    "".join(_traceback.format_exception(type(shown), shown, shown.__traceback__))
-                )[-MAX_TRACEBACK_CHARS:]
+                exc_type, message, text = error_fields(shown)
             self._rec.emit(
                 "reqend",
                 self.start_id,

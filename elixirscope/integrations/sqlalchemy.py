@@ -132,6 +132,7 @@ def disable() -> bool:
 
     _on[0] = False
     _engines_heard[0] = False
+    _enabling[0] += 1
     for connection in list(_muted):  # pooled, muted by us: their driver's to record again
         try:
             if _driver_integration_records(connection):
@@ -269,18 +270,24 @@ def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 _AT_DRIVER = "elixirscope_at_driver"
-"""In a pool record's ``info`` (cleared by SQLAlchemy when it reconnects): whether
-its connection's driver integration records it (else SQLAlchemy's events do)."""
+"""In a pool record's ``info`` (cleared by SQLAlchemy when it reconnects): False when
+SQLAlchemy's events record its connection, else the :data:`_enabling` in which its
+driver's integration was found to (its connection is in :data:`_muted` since)."""
+_enabling = [1]
+"""Counts :func:`enable` after :func:`disable`: a connection decided before is decided anew."""
 
 
 def _pool_checkout(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
     try:
         info = connection_record.info
         at_driver = info.get(_AT_DRIVER)
-        if at_driver is None:
-            at_driver = info[_AT_DRIVER] = _driver_integration_records(dbapi_connection)
+        if at_driver is None or (at_driver and at_driver != _enabling[0]):
+            at_driver = _driver_integration_records(dbapi_connection) and _enabling[0]
+            info[_AT_DRIVER] = at_driver
             if not at_driver:
                 _engine_events()
+            else:  # muted at each checkin from now on: disable() gives it back
+                _mute_kept(dbapi_connection)
         if at_driver:
             dbapi_connection._es_muted = False
     except Exception as exc:  # noqa: BLE001
@@ -292,8 +299,7 @@ def _pool_checkin(dbapi_connection: Any, connection_record: Any) -> None:
     until the next checkout (the pre-ping's ``SELECT 1``) is not the program's."""
     try:
         if dbapi_connection is not None and connection_record.info.get(_AT_DRIVER):
-            dbapi_connection._es_muted = True
-            _mute_kept(dbapi_connection)
+            dbapi_connection._es_muted = True  # in _muted since its first checkout
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
 
@@ -323,7 +329,7 @@ def _driver_integration_records(dbapi_connection: Any) -> bool:
 def _at_driver(conn: Any) -> bool:
     """Whether a SQLAlchemy ``Connection``'s statements are its driver's to record."""
     try:
-        return conn.connection.info.get(_AT_DRIVER) is True
+        return bool(conn.connection.info.get(_AT_DRIVER))
     except Exception:  # noqa: BLE001 - an invalidated connection: ours
         return False
 

@@ -418,9 +418,16 @@ def test_mapped_instances_and_asgi_connections_are_shown_from_c_once_known(c_hoo
 
 def _emitted(accelerated: bool) -> tuple[list, list, bool]:
     """Events emitted at top level, in a correlation, inside a recorded call and in a
-    thread, with the ids emit returned; whether emit was the C hooks' own."""
+    thread (one of them through ``envelope``, its last field added later), with the ids
+    they were given; whether emit and envelope were the C hooks' own."""
     rec, _ = _runtime(accelerated)
-    in_c = type(rec.emit).__name__ == "builtin_function_or_method"
+    in_c = type(rec.emit).__name__ == type(rec.envelope).__name__ == "builtin_function_or_method"
+
+    def pending() -> int:
+        envelope = rec.envelope("pending")
+        rec.ring.append((*envelope, "rows known later"))
+        return envelope[1]
+
     fid = hooks.register("speed_emit", "f", "boundaries", 1.0, "<emit>", 1, "function")
     ns: dict = {}
     exec(
@@ -436,6 +443,7 @@ def _emitted(accelerated: bool) -> tuple[list, list, bool]:
     with context.correlation("outer"):
         ids.append(rec.emit("custom", "in", {}))
         ids.append(ns["f"](lambda: rec.emit("query", "sqlite", None, "SELECT 1", None, 5)))
+        ids.append(ns["f"](pending))
     worker = threading.Thread(target=lambda: ids.append(rec.emit("custom", "thread", {})))
     worker.start()
     worker.join()
@@ -459,6 +467,7 @@ def test_emit_is_the_c_hooks_own_and_records_what_the_python_method_does(monkeyp
         return [(e[0], e[3] == main, e[4], e[6:8] if e[0] == "return" else e[6:]) for e in events]
 
     assert shape(c_events) == shape(py_events)
+    assert [e[6:] for e in c_events if e[0] == "pending"] == [("rows known later",)]
     query = next(e for e in c_events if e[0] == "query")
     call = next(e for e in c_events if e[0] == "call")
     assert query[5] == call[1] and query[4] == "outer"  # inside the recorded call
@@ -466,4 +475,5 @@ def test_emit_is_the_c_hooks_own_and_records_what_the_python_method_does(monkeyp
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     rec = recorder.install(ring_size=1 << 12, accelerated=True)
     assert type(rec.emit).__name__ == "method"  # no hooks installed: the Python method
+    assert type(rec.envelope).__name__ == "method"
     recorder.uninstall()

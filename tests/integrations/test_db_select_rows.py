@@ -334,9 +334,17 @@ def test_disabling_sqlalchemy_gives_its_pooled_connections_back_to_sqlite3(
         sqlalchemy_integration.disable()
     with engine.connect() as core:  # the same pooled connection, the sqlite3 integration's
         core.execute(text("SELECT 2")).all()
+    sqlalchemy_integration.enable()  # again: the connection is decided anew, and given back
+    try:
+        with engine.connect() as core:
+            core.execute(text("SELECT 3")).all()
+    finally:
+        sqlalchemy_integration.disable()
+    with engine.connect() as core:
+        core.execute(text("SELECT 4")).all()
     engine.dispose()
     found = [e[STATEMENT] for e in rec.ring.drain() if e[TAG] == "query"]
-    assert found == ["SELECT 1", "SELECT 2"]
+    assert found == ["SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4"]
 
 
 # ---------------------------------------------------------------- under elixirscope run

@@ -64,9 +64,9 @@ async def hello_app(scope, receive, send) -> None:  # noqa: ANN001 - a plain ASG
     await send({"type": "http.response.body", "body": b"hello"})
 
 
-def drive(app, scope: dict) -> list[dict]:  # noqa: ANN001
-    """Call an ASGI app once, as a server would; the messages it sent."""
-    sent: list[dict] = []
+def drive(app, scope: dict, sent: list[dict] | None = None) -> list[dict]:  # noqa: ANN001
+    """Call an ASGI app once, as a server would; the messages it sent (into ``sent``)."""
+    sent = [] if sent is None else sent
 
     async def receive() -> dict:
         return {"type": "http.request", "body": b"abc", "more_body": False}

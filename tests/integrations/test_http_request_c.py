@@ -1,0 +1,263 @@
+"""The C request path (``Hooks.http_request``) records exactly what the Python path does.
+
+A request without trace headers is recorded by ``_speedups.HttpRequest``; the
+Python path (``RequestRecording`` and ``asgi._http``) takes every other one. Both
+must give the same events, answer with the same headers and leave the context
+as they found it: each test drives one app under both and compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_middleware_in_process import Capture, Collected, drive, http_scope
+
+from elixirscope.capture import _select, context
+from elixirscope.capture.context import current_correlation_id
+from elixirscope.contracts.trace import RequestEnd, RequestStart
+from elixirscope.integrations import asgi, recording
+from elixirscope.integrations.asgi import ElixirScopeMiddleware
+
+speedups = _select.speedups()
+pytestmark = pytest.mark.skipif(speedups is None, reason="the C accelerator is not built")
+
+START = ("protocol", "method", "path", "query", "client", "request_bytes", "parent_span")
+END = (
+    "method",
+    "path",
+    "route",
+    "status",
+    "request_bytes",
+    "response_bytes",
+    "exc_type",
+    "message",
+)
+
+
+def recorded(app, scope: dict, *, python: bool, monkeypatch) -> tuple[Collected, list, int]:  # noqa: ANN001
+    """Drive ``app`` once under the middleware: (events, messages sent, requests taken in C)."""
+    with monkeypatch.context() as patch:
+        if python:
+            patch.setattr(asgi, "_CHooks", None)
+        before = speedups.http_recorded()
+        capture = Capture()
+        sent: list[dict] = []
+        try:
+            drive(ElixirScopeMiddleware(app), scope, sent)
+        except Boom:
+            pass  # the app's, passed on: what it sent before is compared
+        finally:
+            out = capture.stop()
+        return out, sent, speedups.http_recorded() - before
+
+
+def shape(out: Collected, sent: list) -> tuple:
+    """What both paths must agree on: the events' fields but ids, clocks and fresh ids;
+    the messages, the trace ids in their headers replaced by what the events say."""
+    (start,) = out.of(RequestStart)
+    (end,) = out.of(RequestEnd)
+    assert end.request_id == start.id and end.parent_id == start.parent_id != 0
+    assert start.correlation_id == start.trace_id == end.correlation_id
+    assert len(start.trace_id) == 32 and len(start.span_id) == 16
+    ours = {
+        f"00-{start.trace_id}-{start.span_id}-01".encode(): b"<traceparent>",
+        start.trace_id.encode(): b"<trace id>",
+    }
+    messages = []
+    for message in sent:
+        message = dict(message)
+        if "headers" in message:
+            message["headers"] = [(k, ours.get(v, v)) for k, v in message["headers"]]
+        messages.append(message)
+    tail = (end.traceback_text or "").splitlines()[-1:]
+    return (
+        tuple(getattr(start, f) for f in START),
+        tuple(getattr(end, f) for f in END),
+        tail,
+        messages,
+    )
+
+
+class Boom(Exception):
+    pass
+
+
+def app_of(status: object, body: bytes, headers: list, *, fails: bool = False, chunks: int = 1):  # noqa: ANN201
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        await receive()
+        scope["route"] = None
+        await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+        for _ in range(chunks):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        if fails:
+            raise Boom("after the body")
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def test_a_plain_request_is_taken_in_c_and_recorded_as_python_does(monkeypatch) -> None:  # noqa: ANN001
+    app = app_of(201, b"hello", [(b"x-app", b"1")])
+    c_out, c_sent, taken = recorded(app, http_scope(), python=False, monkeypatch=monkeypatch)
+    py_out, py_sent, not_taken = recorded(app, http_scope(), python=True, monkeypatch=monkeypatch)
+    assert (taken, not_taken) == (1, 0)
+    assert shape(c_out, c_sent) == shape(py_out, py_sent)
+    assert [k for k, _ in c_sent[0]["headers"]] == [b"x-app", b"traceparent", b"x-correlation-id"]
+
+
+def test_a_request_with_trace_headers_goes_the_python_way(monkeypatch) -> None:  # noqa: ANN001
+    headers = [(b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+    out, sent, taken = recorded(
+        app_of(200, b"x", []), http_scope(headers=headers), python=False, monkeypatch=monkeypatch
+    )
+    (start,) = out.of(RequestStart)
+    assert taken == 0 and start.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+header_names = st.sampled_from(
+    [b"content-length", b"Content-Length", b"host", b"x-app", b"accept", b"x-correlation-ie"]
+)
+header_values = st.one_of(
+    st.sampled_from([b"3", b"0", b"12", b"-1", b"1e3", b"", b"9" * 19, b"\xff"]),
+    st.binary(max_size=8),
+)
+text = st.one_of(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
+    st.text(min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    method=text,
+    path=st.one_of(text, st.just(""), st.binary(min_size=1, max_size=6)),
+    query=st.one_of(st.just(b""), st.binary(max_size=10), st.just(b"a=1&token=s3cret")),
+    client=st.one_of(
+        st.none(), st.tuples(st.sampled_from(["127.0.0.1", "::1"]), st.integers(0, 65535))
+    ),
+    headers=st.lists(st.tuples(header_names, header_values), max_size=4),
+    status=st.one_of(st.integers(0, 1200), st.sampled_from(["200", None, 2.5])),
+    body=st.binary(max_size=20),
+    answered=st.lists(
+        st.tuples(st.sampled_from([b"traceparent", b"X-Correlation-ID", b"x-app"]), st.just(b"v")),
+        max_size=2,
+    ),
+    fails=st.booleans(),
+    chunks=st.integers(0, 3),
+)
+def test_both_paths_record_and_answer_the_same(  # noqa: PLR0913
+    monkeypatch,
+    method,
+    path,
+    query,
+    client,
+    headers,
+    status,
+    body,
+    answered,
+    fails,
+    chunks,  # noqa: ANN001
+) -> None:
+    scope = http_scope(method=method, path=path, query_string=query, client=client, headers=headers)
+    app = app_of(status, body, answered, fails=fails, chunks=chunks)
+    c_out, c_sent, _ = recorded(app, dict(scope), python=False, monkeypatch=monkeypatch)
+    py_out, py_sent, _ = recorded(app, dict(scope), python=True, monkeypatch=monkeypatch)
+    assert shape(c_out, c_sent) == shape(py_out, py_sent)
+
+
+def test_the_route_a_framework_names_and_its_500_are_recorded(monkeypatch) -> None:  # noqa: ANN001
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        request = recording.current_request.get()
+        assert recording.set_route("/items/{id}")
+        request.error = Boom("handled as a 500")
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"oops"})
+
+    for python in (False, True):
+        out, _sent, taken = recorded(app, http_scope(), python=python, monkeypatch=monkeypatch)
+        assert taken == (0 if python else 1)
+        (end,) = out.of(RequestEnd)
+        assert (end.route, end.status, end.exc_type, end.message) == (
+            "/items/{id}",
+            500,
+            "test_http_request_c.Boom",
+            "handled as a 500",
+        )
+
+
+def test_the_context_is_left_as_it_was_found() -> None:
+    """The correlation, the current request and the middleware's own flag are set for the
+    app and reset after, whether it returned or raised; the server's send runs in the
+    context the request arrived in."""
+    seen: dict = {}
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        seen["request"] = recording.current_request.get()
+        seen["correlation"] = current_correlation_id()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/fail":
+            raise Boom("x")
+
+    async def serve(path: str) -> tuple:
+        sent_in: list = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict) -> None:
+            sent_in.append(current_correlation_id())
+
+        try:
+            await ElixirScopeMiddleware(app)(http_scope(path=path), receive, send)
+        except Boom:
+            pass
+        return (
+            sent_in,
+            current_correlation_id(),
+            recording.current_request.get(),
+            asgi._inside.get(),
+        )
+
+    capture = Capture()
+    try:
+        for path in ("/ok", "/fail"):
+            before = speedups.http_recorded()
+            sent_in, after, request, inside = contextvars.copy_context().run(
+                asyncio.run, serve(path)
+            )
+            assert speedups.http_recorded() == before + 1
+            assert type(seen["request"]).__name__ == "HttpRequest"
+            assert seen["correlation"] == seen["request"].trace_id
+            assert sent_in == [None]  # the server's send: the arrival context's (none)
+            assert (after, request, inside) == (None, None, False)
+            assert not seen["request"].active
+    finally:
+        capture.stop()
+    assert context.current_call_id() == 0
+
+
+def test_a_broken_send_reaches_the_app_and_the_request_still_ends(monkeypatch) -> None:  # noqa: ANN001
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def serve() -> None:
+        async def receive() -> dict:
+            return {"type": "http.request"}
+
+        async def send(message: dict) -> None:
+            raise OSError("client went away")
+
+        await ElixirScopeMiddleware(app)(http_scope(), receive, send)
+
+    capture = Capture()
+    try:
+        with pytest.raises(OSError, match="client went away"):
+            asyncio.run(serve())
+    finally:
+        out = capture.stop()
+    (end,) = out.of(RequestEnd)
+    assert (end.status, end.exc_type, end.message) == (200, "OSError", "client went away")
