@@ -3558,7 +3558,9 @@ static PyObject *client_text(PyObject *client) {
 
 
 /* Hooks.http_request(fid, scope, receive, send, arrived): the request begun (see the
- * section's comment), or None when the Python path must record it (nothing done). */
+ * section's comment), or None when the Python path must record it (nothing done).
+ * `arrived`: the context the server's receive and send run in; None: a copy of the
+ * current one. */
 static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 5) {
         PyErr_SetString(PyExc_TypeError,
@@ -3569,7 +3571,7 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     Py_ssize_t fid = fid_of(args[0]);
     if (!http_request_var || !self->ring || !self->clock || !self->ids || fid <= 0 ||
         fid >= self->nfuncs || !self->funcs[fid].name || !PyDict_CheckExact(scope) ||
-        !PyContext_CheckExact(args[4]))
+        (args[4] != Py_None && !PyContext_CheckExact(args[4])))
         Py_RETURN_NONE;
     PyObject *method = PyDict_GetItemWithError(scope, s_method); /* borrowed, all */
     PyObject *path = method ? PyDict_GetItemWithError(scope, s_path) : NULL;
@@ -3598,12 +3600,17 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     r->scope = Py_NewRef(scope);
     r->receive = Py_NewRef(args[2]);
     r->send = Py_NewRef(args[3]);
-    r->arrived = Py_NewRef(args[4]);
+    r->arrived = args[4] == Py_None ? PyContext_CopyCurrent() : Py_NewRef(args[4]);
     r->method = r->path = r->trace_id = r->span_id = r->route = r->error = NULL;
     r->corr_token = r->req_token = r->inside_token = NULL;
     r->start_id = r->t0 = r->received = r->sent = 0;
     r->request_bytes = length;
     PyObject_GC_Track(r);
+    if (!r->arrived) { /* nothing begun */
+        Py_DECREF(where);
+        Py_DECREF(r);
+        return NULL;
+    }
     PyObject *cleaned = NULL, *values = NULL;
     r->method = http_text(method);
     r->path = r->method ? http_text(path && PyObject_IsTrue(path) == 1 ? path : s_root) : NULL;
@@ -4015,7 +4022,7 @@ static PyMethodDef Hooks_methods[] = {
     {"stats", (PyCFunction)Hooks_stats, METH_NOARGS, NULL},
     {"http_request", FAST(Hooks_http_request),
      "http_request(fid, scope, receive, send, arrived): an HttpRequest begun, or None "
-     "(the Python path records this one)."},
+     "(the Python path records this one); arrived None: a copy of the current context."},
     {NULL}};
 
 static PyObject *Hooks_get_accelerated(Hooks *self, void *c) { Py_RETURN_TRUE; }

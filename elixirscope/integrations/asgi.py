@@ -27,7 +27,8 @@ every other request (``tests/integrations/test_http_request_c.py`` holds them eq
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -157,21 +158,77 @@ _CHooks: Any = None if _speedups is None else _speedups.Hooks
 (the same events as :func:`_http`, which records every other one)."""
 
 
+def recorded_call(
+    call: Callable[[Any, Scope, Receive, Send], Awaitable[None]],
+) -> Callable[[Any, Scope, Receive, Send], Coroutine[Any, Any, None]]:
+    """``call(owner, scope, receive, send)`` — an ASGI application's ``__call__`` — as a
+    coroutine function of the same arguments that records each request (the middleware's
+    work). ``auto`` makes Starlette's ``__call__`` one, so a request awaits no wrapper of
+    ours: a request the C hooks take (no trace headers, every request recorded) goes
+    straight from here to the application."""
+
+    async def __call__(owner: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        rec = recorder.current()
+        if (
+            rec is not None
+            and type(scope) is dict
+            and scope.get("type") == "http"
+            and sampling.request_sampling() >= 1.0
+            and type(c_hooks := getattr(rec.emit, "__self__", None)) is _CHooks
+            and not _inside.get()
+        ):
+            try:  # the C path: `rec.emit` is these hooks' own, so the events are the same
+                fast = c_hooks.http_request(  # type: ignore[union-attr]
+                    request_fid("coroutine"), scope, receive, send, None
+                )
+            except Exception as exc:  # noqa: BLE001 - nothing begun: the request goes on unrecorded
+                swallowed(exc)
+                await call(owner, scope, receive, send)
+                return
+            if fast is not None:  # it set _inside, the correlation and the request's call
+                try:
+                    await call(owner, scope, fast.receive, fast.send)
+                except BaseException as exc:
+                    fast.end(exc)
+                    raise
+                fast.end(None)
+                return
+        await _record(functools.partial(call, owner), rec, scope, receive, send)
+
+    return __call__
+
+
+def _call_app(
+    app: Callable[..., Awaitable[None]], scope: Scope, receive: Receive, send: Send
+) -> Awaitable[None]:
+    return app(scope, receive, send)
+
+
+record_request = recorded_call(_call_app)
+"""``await record_request(app, scope, receive, send)``: ``await app(scope, receive, send)``,
+the request recorded."""
+
+
+def _call_wrapped(
+    middleware: ElixirScopeMiddleware, scope: Scope, receive: Receive, send: Send
+) -> Awaitable[None]:
+    return middleware.app(scope, receive, send)
+
+
 class ElixirScopeMiddleware:
     """Records each request of the wrapped ASGI application (see the module docstring)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await record_request(self.app, scope, receive, send)
+    __call__ = recorded_call(_call_wrapped)
 
 
-async def record_request(
-    app: Callable[..., Awaitable[None]], scope: Scope, receive: Receive, send: Send
+async def _record(
+    app: Callable[..., Awaitable[None]], rec: Any, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """``await app(scope, receive, send)``, the request recorded (the middleware's work)."""
-    rec = recorder.current()
+    """A request the C path did not take (or a WebSocket, a lifespan, ...): recorded in
+    Python, or passed straight on."""
     if (
         rec is None
         or _inside.get()
@@ -189,21 +246,6 @@ async def record_request(
         finally:
             _inside.reset(token)
         return
-    if scope["type"] == "http" and type(c_hooks := getattr(rec.emit, "__self__", None)) is _CHooks:
-        try:  # the C path: `rec.emit` is these hooks' own, so the events are the same
-            fast = c_hooks.http_request(request_fid("coroutine"), scope, receive, send, arrived)
-        except Exception as exc:  # noqa: BLE001 - nothing begun: the request goes on unrecorded
-            swallowed(exc)
-            await app(scope, receive, send)
-            return
-        if fast is not None:  # it set _inside, the correlation and the request's call
-            try:
-                await app(scope, fast.receive, fast.send)
-            except BaseException as exc:
-                fast.end(exc)
-                raise
-            fast.end(None)
-            return
     try:
         req = request_of_scope(scope)
         req.begin()

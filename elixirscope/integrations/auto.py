@@ -39,16 +39,11 @@ __all__ = ["INTEGRATIONS", "Integrations"]
 
 
 def _starlette_on(module: ModuleType) -> Callable[[], None]:
-    from types import MethodType
-
-    from elixirscope.integrations.asgi import record_request
+    from elixirscope.integrations.asgi import recorded_call
 
     cls = module.Starlette
     original = cls.__call__
-
-    async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        await record_request(MethodType(original, self), scope, receive, send)
-
+    __call__ = recorded_call(original)
     __call__.__wrapped__ = original  # type: ignore[attr-defined]
     cls.__call__ = __call__
 
