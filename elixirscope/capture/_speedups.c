@@ -41,7 +41,8 @@
  *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
  *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).
  * - A web request without trace headers is begun, counted, given its trace
- *   headers and ended in C (HttpRequest, for integrations/asgi.py).
+ *   headers and ended in C (HttpRequest, for integrations/asgi.py); a sqlite3
+ *   statement's recording too (sqlite_execute, for integrations/sqlite.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -3990,6 +3991,415 @@ static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNU
     return PyLong_FromLongLong(http_recorded);
 }
 
+/* ------------------------------------------------------------------ sqlite3 queries
+ *
+ * The sqlite3 integration's execute, fetchall and fetchone (integrations/sqlite.py)
+ * for the usual statement - a str that is no transaction statement, on a
+ * connection being recorded - in C: the recording check, the issuing line's walk
+ * (db_common._code_places, as walk_known), the statement's and parameters' texts
+ * from db_common's caches, and the SELECT waiting for its rows (a PendingQuery,
+ * finished in C when its rows are known). Every other case, a cache miss and every
+ * error go to the Python functions given by sqlite_setup, so the events are
+ * exactly the Python path's (tests/integrations run against both). A query was
+ * a dozen interpreted calls. */
+
+static PyObject *sq_parts; /* sqlite_setup's dict: the Python pieces, by name */
+static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *sq_on,
+    *sq_transition, *sq_recorder_dict, *sq_sampled_out, *sq_places, *sq_code_place,
+    *sq_issuing_frame, *sq_actions, *sq_transaction_action, *sq_statements,
+    *sq_statements_under, *sq_redaction_dict, *sq_statement_text, *sq_mode, *sq_shapes,
+    *sq_parameters_text, *sq_pending_type, *sq_dropped, *sq_pending_set, *sq_stats,
+    *sq_record_query, *sq_failed, *sq_source, *sq_system;
+static PyObject *s_es_pending, *s_es_muted, *s_es_database, *s_es_counts, *s_connection,
+    *s_in_transaction, *s_description, *s_rowcount, *s_before, *s_after, *s_rows, *s_rec,
+    *s_ring, *s_query, *s_recorded, *s_redacted, *s_pipeline, *s_config, *s__recorder,
+    *s_envelope, *s_one;
+
+/* The recorder if `conn`'s statements are recorded now (sqlite._recording), else NULL
+ * (an error set or not). Borrowed. */
+static PyObject *sq_recording(PyObject *conn) {
+    if (PyList_GET_SIZE(sq_on) < 1 || PyObject_IsTrue(PyList_GET_ITEM(sq_on, 0)) != 1)
+        return NULL;
+    PyObject *muted;
+    if (optional_attr(conn, s_es_muted, &muted) < 0) return NULL;
+    int off = !muted || PyObject_IsTrue(muted) != 0;
+    Py_XDECREF(muted);
+    if (off) return NULL;
+    PyObject *rec = PyDict_GetItemWithError(sq_recorder_dict, s__recorder);
+    if (!rec || rec == Py_None) return NULL;
+    PyObject *out;
+    if (PyContextVar_Get(sq_sampled_out, Py_False, &out) < 0) return NULL;
+    int left = out != Py_False && PyObject_IsTrue(out) != 0;
+    Py_DECREF(out);
+    return left ? NULL : rec;
+}
+
+/* (file, line, module.function) of the program's line that called the cursor's
+ * method (db_common.issuing_frame); NULL without an error when the walk found none
+ * (issuing_frame then looks further: greenlets). New ref. */
+static PyObject *sq_place(void) {
+    PyFrameObject *frame = PyEval_GetFrame(); /* the recording method's own */
+    if (!frame) return NULL;
+    PyFrameObject *f = PyFrame_GetBack(frame);
+    while (f) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *key = PyLong_FromVoidPtr(code);
+        PyObject *entry = key ? PyDict_GetItemWithError(sq_places, key) : NULL;
+        Py_XDECREF(key);
+        PyObject *place = NULL;
+        if (entry && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 &&
+            PyTuple_GET_ITEM(entry, 0) == (PyObject *)code) {
+            place = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        } else if (!PyErr_Occurred()) {
+            place = PyObject_CallFunctionObjArgs(sq_code_place, (PyObject *)code, (PyObject *)f,
+                                                 NULL);
+        }
+        Py_DECREF(code);
+        if (!place) { Py_DECREF(f); return NULL; }
+        if (PyTuple_CheckExact(place) && PyTuple_GET_SIZE(place) == 2) {
+            PyObject *out = Py_BuildValue("(OiO)", PyTuple_GET_ITEM(place, 0),
+                                          PyFrame_GetLineNumber(f), PyTuple_GET_ITEM(place, 1));
+            Py_DECREF(place);
+            Py_DECREF(f);
+            return out;
+        }
+        Py_DECREF(place); /* a library's frame */
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return NULL;
+}
+
+/* db_common.statement_text(sql) from its cache; Python's on a miss. New ref. */
+static PyObject *sq_statement(PyObject *sql) {
+    PyObject *pipeline = PyDict_GetItemWithError(sq_redaction_dict, s_pipeline);
+    PyObject *rules = pipeline ? PyObject_GetAttr(pipeline, s_config) : NULL;
+    if (rules && PyList_GET_SIZE(sq_statements_under) > 0 &&
+        PyList_GET_ITEM(sq_statements_under, 0) == rules) {
+        PyObject *text = PyDict_GetItemWithError(sq_statements, sql);
+        if (text) {
+            Py_DECREF(rules);
+            return Py_NewRef(text);
+        }
+    }
+    Py_XDECREF(rules);
+    if (PyErr_Occurred()) return NULL;
+    return PyObject_CallOneArg(sq_statement_text, sql);
+}
+
+/* db_common.parameters_text(params) for a tuple or list while redacted, from its
+ * shapes; Python's otherwise. New ref. */
+static PyObject *sq_parameters(PyObject *params) {
+    int is_tuple = PyTuple_CheckExact(params);
+    if ((is_tuple || PyList_CheckExact(params)) && PyList_GET_SIZE(sq_mode) > 0 &&
+        PyUnicode_CheckExact(PyList_GET_ITEM(sq_mode, 0)) &&
+        PyUnicode_Compare(PyList_GET_ITEM(sq_mode, 0), s_redacted) == 0) {
+        PyObject *key = Py_BuildValue("(nO)", Py_SIZE(params), is_tuple ? Py_True : Py_False);
+        PyObject *text = key ? PyDict_GetItemWithError(sq_shapes, key) : NULL;
+        Py_XDECREF(key);
+        if (text) return Py_NewRef(text);
+        if (PyErr_Occurred()) return NULL;
+    }
+    return PyObject_CallOneArg(sq_parameters_text, params);
+}
+
+/* PendingQuery.finish in C: the query recorded with the rows given (once). 0, or -1
+ * with the error (the caller hands it to db_common.failed). */
+static int sq_finish(PyObject *pending) {
+    PyObject *before = PyObject_GetAttr(pending, s_before);
+    if (!before) return -1;
+    if (before == Py_None) { Py_DECREF(before); return 0; }
+    int ok = -1;
+    PyObject *rows = NULL, *after = NULL, *rec = NULL, *ring = NULL, *event = NULL;
+    if (PyObject_SetAttr(pending, s_before, Py_None) < 0 || PySet_Discard(sq_pending_set, pending) < 0)
+        goto done;
+    if (!(rows = PyObject_GetAttr(pending, s_rows)) || !(after = PyObject_GetAttr(pending, s_after)) ||
+        !(rec = PyObject_GetAttr(pending, s_rec)) || !(ring = PyObject_GetAttr(rec, s_ring)))
+        goto done;
+    if (!PyTuple_CheckExact(before) || !PyTuple_CheckExact(after)) {
+        PyErr_SetString(PyExc_TypeError, "Expected a PendingQuery's before and after as tuples");
+        goto done;
+    }
+    Py_ssize_t nb = PyTuple_GET_SIZE(before), na = PyTuple_GET_SIZE(after);
+    if (!(event = PyTuple_New(nb + 1 + na))) goto done;
+    for (Py_ssize_t i = 0; i < nb; i++) PyTuple_SET_ITEM(event, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
+    PyTuple_SET_ITEM(event, nb, Py_NewRef(rows));
+    for (Py_ssize_t i = 0; i < na; i++) PyTuple_SET_ITEM(event, nb + 1 + i, Py_NewRef(PyTuple_GET_ITEM(after, i)));
+    if (Py_IS_TYPE(ring, &RingType)) {
+        ring_put((Ring *)ring, event);
+    } else {
+        PyObject *r = PyObject_CallMethod(ring, "append", "O", event);
+        if (!r) goto done;
+        Py_DECREF(r);
+    }
+    PyObject *count = PyDict_GetItemWithError(sq_stats, s_recorded);
+    PyObject *more = count ? PyNumber_Add(count, s_one) : NULL;
+    if (!more || PyDict_SetItem(sq_stats, s_recorded, more) < 0) { Py_XDECREF(more); goto done; }
+    Py_DECREF(more);
+    ok = 0;
+done:
+    Py_DECREF(before);
+    Py_XDECREF(rows); Py_XDECREF(after); Py_XDECREF(rec); Py_XDECREF(ring); Py_XDECREF(event);
+    return ok;
+}
+
+/* An error inside recording: db_common.failed(exc), never raised. */
+static void sq_swallow(void) {
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    PyObject *r = ev ? PyObject_CallOneArg(sq_failed, ev) : NULL;
+    if (!r) PyErr_Clear();
+    Py_XDECREF(r);
+    Py_XDECREF(et); Py_XDECREF(ev); Py_XDECREF(tb);
+}
+
+/* The SELECT waits for its rows (db_common.start_query): 0, or -1 with the error. */
+static int sq_start(PyObject *rec, PyObject *cursor, PyObject *place, int64_t started,
+                    PyObject *database, PyObject *sql, PyObject *params) {
+    int64_t duration = mono_ns() - started;
+    int ok = -1;
+    PyObject *text = sq_statement(sql), *shown = text ? sq_parameters(params) : NULL;
+    PyObject *pending = NULL, *env = NULL, *before = NULL, *after = NULL, *dur = NULL;
+    if (!shown) goto done;
+    if (!(pending = PyObject_CallFunctionObjArgs(sq_pending_type, cursor, sq_dropped, NULL))) goto done;
+    if (!(env = PyObject_CallMethodOneArg(rec, s_envelope, s_query))) goto done;
+    if (!PyTuple_CheckExact(env) || !(dur = PyLong_FromLongLong(duration))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Expected an envelope tuple");
+        goto done;
+    }
+    Py_ssize_t ne = PyTuple_GET_SIZE(env);
+    if (!(before = PyTuple_New(ne + 5))) goto done;
+    for (Py_ssize_t i = 0; i < ne; i++) PyTuple_SET_ITEM(before, i, Py_NewRef(PyTuple_GET_ITEM(env, i)));
+    PyObject *rest[5] = {sq_system, database, text, shown, dur};
+    for (int i = 0; i < 5; i++) PyTuple_SET_ITEM(before, ne + i, Py_NewRef(rest[i]));
+    after = Py_BuildValue("(OOOOOi)", PyTuple_GET_ITEM(place, 0), PyTuple_GET_ITEM(place, 1),
+                          PyTuple_GET_ITEM(place, 2), Py_None, sq_source, 0);
+    if (!after || PyObject_SetAttr(pending, s_before, before) < 0 ||
+        PyObject_SetAttr(pending, s_after, after) < 0 || PyObject_SetAttr(pending, s_rec, rec) < 0 ||
+        PyObject_SetAttr(pending, s_rows, s_zero) < 0 || PySet_Add(sq_pending_set, pending) < 0 ||
+        PyObject_SetAttr(cursor, s_es_pending, pending) < 0)
+        goto done;
+    ok = 0;
+done:
+    Py_XDECREF(text); Py_XDECREF(shown); Py_XDECREF(pending); Py_XDECREF(env);
+    Py_XDECREF(before); Py_XDECREF(after); Py_XDECREF(dur);
+    return ok;
+}
+
+/* record_query(rec, place, started, source, system, database, sql, params, False, rows, error) */
+static void sq_record(PyObject *rec, PyObject *place, int64_t started, PyObject *database,
+                      PyObject *sql, PyObject *params, PyObject *rows, PyObject *error) {
+    PyObject *t0 = PyLong_FromLongLong(started);
+    PyObject *r = t0 ? PyObject_CallFunctionObjArgs(sq_record_query, rec, place, t0, sq_source,
+                                                    sq_system, database, sql, params, Py_False,
+                                                    rows, error, NULL)
+                     : NULL;
+    Py_XDECREF(t0);
+    if (!r) sq_swallow();
+    Py_XDECREF(r);
+}
+
+static inline PyObject *in_transaction(PyObject *conn) { /* new ref; None when it fails */
+    PyObject *v = PyObject_GetAttr(conn, s_in_transaction);
+    if (!v) { PyErr_Clear(); v = Py_NewRef(Py_None); }
+    return v;
+}
+
+/* sqlite_execute(cursor, sql, params): the recording cursor's execute (sqlite._CursorMixin). */
+static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+    if (n != 3 || !sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_execute(cursor, sql, params) after sqlite_setup");
+        return NULL;
+    }
+    PyObject *cursor = args[0], *sql = args[1], *params = args[2];
+    PyObject *waiting = PyObject_GetAttr(cursor, s_es_pending);
+    if (!waiting) return NULL;
+    if (waiting != Py_None) { /* its last query's rows are all given: recorded first */
+        PyObject *r = PyObject_CallOneArg(sq_settle, cursor);
+        Py_XDECREF(r);
+        if (!r) { Py_DECREF(waiting); return NULL; }
+    }
+    Py_DECREF(waiting);
+    PyObject *conn = PyObject_GetAttr(cursor, s_connection);
+    if (!conn) return NULL;
+    PyObject *rec = sq_recording(conn);
+    PyObject *plain[3] = {cursor, sql, params};
+    if (!rec) {
+        Py_DECREF(conn);
+        if (PyErr_Occurred()) return NULL; /* as the Python path: its getattr raised */
+        return PyObject_Vectorcall(sq_execute, plain, 3, NULL);
+    }
+    Py_INCREF(rec);
+    PyObject *action = NULL;
+    if (PyUnicode_CheckExact(sql)) {
+        action = PyDict_GetItemWithError(sq_actions, sql);
+        if (action) Py_INCREF(action);
+        else if (!PyErr_Occurred()) action = PyObject_CallOneArg(sq_transaction_action, sql);
+    }
+    if (!action || action != Py_None) { /* a transaction statement, SQL not a str: Python's */
+        Py_XDECREF(action);
+        PyErr_Clear();
+        PyObject *r = PyObject_CallFunctionObjArgs(sq_run, cursor, conn, rec, sq_execute, sql,
+                                                   params, Py_False, NULL);
+        Py_DECREF(conn);
+        Py_DECREF(rec);
+        return r;
+    }
+    Py_DECREF(action);
+    PyObject *place = sq_place();
+    if (!place) {
+        if (PyErr_Occurred()) sq_swallow();
+        place = PyObject_CallFunction(sq_issuing_frame, "i", 1);
+        if (!place) { sq_swallow(); place = Py_BuildValue("(OiO)", Py_None, 0, Py_None); }
+    }
+    PyObject *database = PyObject_GetAttr(conn, s_es_database);
+    if (!database) { PyErr_Clear(); database = Py_NewRef(Py_None); }
+    int64_t started = mono_ns();
+    PyObject *was_in = in_transaction(conn);
+    PyObject *result = PyObject_Vectorcall(sq_execute, plain, 3, NULL);
+    if (!result) { /* recorded with its error, then raised as it was */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        if (tb) PyException_SetTraceback(ev, tb);
+        PyObject *no_rows = PyLong_FromLong(-1);
+        if (place && no_rows) sq_record(rec, place, started, database, sql, params, no_rows, ev ? ev : Py_None);
+        Py_XDECREF(no_rows);
+        PyErr_Restore(et, ev, tb);
+        goto out;
+    }
+    PyObject *now_in = in_transaction(conn);
+    if ((was_in == Py_False && PyObject_IsTrue(now_in) == 1) ||
+        (was_in != Py_None && PyObject_IsTrue(was_in) == 1 && now_in == Py_False)) {
+        PyObject *t0 = PyLong_FromLongLong(started);
+        PyObject *r = t0 ? PyObject_CallFunctionObjArgs(sq_transition, rec, conn, database, place, t0,
+                                                        was_in, now_in, NULL) : NULL;
+        if (!r) sq_swallow();
+        Py_XDECREF(r);
+        Py_XDECREF(t0);
+    }
+    Py_DECREF(now_in);
+    if (PyErr_Occurred()) PyErr_Clear();
+    PyObject *counts = PyObject_GetAttr(cursor, s_es_counts);
+    PyObject *description = counts && PyObject_IsTrue(counts) == 1 ? PyObject_GetAttr(cursor, s_description) : NULL;
+    if (PyErr_Occurred()) sq_swallow();
+    if (description && description != Py_None) {
+        if (sq_start(rec, cursor, place, started, database, sql, params) < 0) {
+            sq_swallow(); /* then recorded now, rows unknown */
+            PyObject *no_rows = PyLong_FromLong(-1);
+            if (no_rows) sq_record(rec, place, started, database, sql, params, no_rows, Py_None);
+            Py_XDECREF(no_rows);
+        }
+    } else {
+        PyObject *rows = PyObject_GetAttr(cursor, s_rowcount);
+        if (!rows) { sq_swallow(); rows = PyLong_FromLong(-1); }
+        if (rows) sq_record(rec, place, started, database, sql, params, rows, Py_None);
+        Py_XDECREF(rows);
+    }
+    Py_XDECREF(counts);
+    Py_XDECREF(description);
+out:
+    Py_DECREF(was_in);
+    Py_DECREF(database);
+    Py_DECREF(place);
+    Py_DECREF(conn);
+    Py_DECREF(rec);
+    return result;
+}
+
+/* After a fetch: its rows added to the query waiting on the cursor; `done` (the fetch
+ * gave all there were): recorded. Never raises (db_common.failed). */
+static void sq_fetched(PyObject *cursor, Py_ssize_t got, int done) {
+    PyObject *pending = PyObject_GetAttr(cursor, s_es_pending);
+    if (pending && pending != Py_None) {
+        PyObject *rows = PyObject_GetAttr(pending, s_rows);
+        PyObject *add = PyLong_FromSsize_t(got);
+        PyObject *sum = rows && add ? PyNumber_Add(rows, add) : NULL;
+        if (sum && PyObject_SetAttr(pending, s_rows, sum) == 0 && done &&
+            PyObject_SetAttr(cursor, s_es_pending, Py_None) == 0)
+            sq_finish(pending);
+        Py_XDECREF(rows); Py_XDECREF(add); Py_XDECREF(sum);
+    }
+    Py_XDECREF(pending);
+    if (PyErr_Occurred()) sq_swallow();
+}
+
+/* sqlite_fetchall(cursor, *args): sqlite._Counting.fetchall. */
+static PyObject *Speedups_sqlite_fetchall(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1 || !sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_fetchall(cursor, *args) after sqlite_setup");
+        return NULL;
+    }
+    PyObject *rows = PyObject_Vectorcall(sq_fetchall, args, n, NULL);
+    if (!rows) return NULL;
+    Py_ssize_t got = PyList_CheckExact(rows) ? PyList_GET_SIZE(rows) : PyObject_Length(rows);
+    if (got < 0) { PyErr_Clear(); got = 0; }
+    sq_fetched(args[0], got, 1);
+    return rows;
+}
+
+/* sqlite_fetchone(cursor): sqlite._Counting.fetchone. */
+static PyObject *Speedups_sqlite_fetchone(PyObject *m, PyObject *cursor) {
+    if (!sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_fetchone");
+        return NULL;
+    }
+    PyObject *row = PyObject_CallOneArg(sq_fetchone, cursor);
+    if (!row) return NULL;
+    sq_fetched(cursor, row == Py_None ? 0 : 1, row == Py_None);
+    return row;
+}
+
+/* sqlite_setup(parts): the Python pieces sqlite_execute and the fetches use (sqlite.py). */
+static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
+    if (!PyDict_CheckExact(parts)) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup(dict of parts)");
+        return NULL;
+    }
+    struct { const char *name; PyObject **slot; } want[] = {
+        {"execute", &sq_execute}, {"fetchall", &sq_fetchall}, {"fetchone", &sq_fetchone},
+        {"run", &sq_run}, {"settle", &sq_settle}, {"on", &sq_on}, {"transition", &sq_transition},
+        {"recorder_dict", &sq_recorder_dict}, {"sampled_out", &sq_sampled_out},
+        {"places", &sq_places}, {"code_place", &sq_code_place},
+        {"issuing_frame", &sq_issuing_frame}, {"actions", &sq_actions},
+        {"transaction_action", &sq_transaction_action}, {"statements", &sq_statements},
+        {"statements_under", &sq_statements_under}, {"redaction_dict", &sq_redaction_dict},
+        {"statement_text", &sq_statement_text}, {"mode", &sq_mode}, {"shapes", &sq_shapes},
+        {"parameters_text", &sq_parameters_text}, {"pending_type", &sq_pending_type},
+        {"dropped", &sq_dropped}, {"pending_set", &sq_pending_set}, {"stats", &sq_stats},
+        {"record_query", &sq_record_query}, {"failed", &sq_failed}, {"source", &sq_source},
+        {"system", &sq_system}};
+    size_t count = sizeof(want) / sizeof(want[0]);
+    for (size_t i = 0; i < count; i++) {
+        PyObject *v = PyDict_GetItemString(parts, want[i].name);
+        if (!v) {
+            PyErr_Format(PyExc_KeyError, "Expected the part %s - at sqlite_setup", want[i].name);
+            return NULL;
+        }
+    }
+    PyObject *on = PyDict_GetItemString(parts, "on"), *mode = PyDict_GetItemString(parts, "mode"),
+             *under = PyDict_GetItemString(parts, "statements_under");
+    if (!PyList_CheckExact(on) || !PyList_CheckExact(mode) || !PyList_CheckExact(under) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "places")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "actions")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "statements")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "shapes")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "stats")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "recorder_dict")) ||
+        !PyDict_CheckExact(PyDict_GetItemString(parts, "redaction_dict")) ||
+        !PySet_CheckExact(PyDict_GetItemString(parts, "pending_set")) ||
+        !PyObject_TypeCheck(PyDict_GetItemString(parts, "sampled_out"), &PyContextVar_Type)) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup's lists, dicts, set and context variable");
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++)
+        Py_XSETREF(*want[i].slot, Py_NewRef(PyDict_GetItemString(parts, want[i].name)));
+    Py_XSETREF(sq_parts, Py_NewRef(parts));
+    Py_RETURN_NONE;
+}
+
 #define FAST(name) (PyCFunction)(void (*)(void))name, METH_FASTCALL
 #define VARKW(name) (PyCFunction)(void (*)(void))name, METH_VARARGS | METH_KEYWORDS
 static PyMethodDef Hooks_methods[] = {
@@ -4126,6 +4536,14 @@ static PyMethodDef module_methods[] = {
     {"http_setup", (PyCFunction)Speedups_http_setup, METH_VARARGS,
      "http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers, "
      "error_fields): what Hooks.http_request's requests set and call."},
+    {"sqlite_setup", (PyCFunction)Speedups_sqlite_setup, METH_O,
+     "sqlite_setup(parts): the Python pieces the sqlite3 functions below use (sqlite.py)."},
+    {"sqlite_execute", (PyCFunction)(void (*)(void))Speedups_sqlite_execute, METH_FASTCALL,
+     "sqlite_execute(cursor, sql, params): a recording cursor's execute."},
+    {"sqlite_fetchall", (PyCFunction)(void (*)(void))Speedups_sqlite_fetchall, METH_FASTCALL,
+     "sqlite_fetchall(cursor, *args): a counting cursor's fetchall."},
+    {"sqlite_fetchone", (PyCFunction)Speedups_sqlite_fetchone, METH_O,
+     "sqlite_fetchone(cursor): a counting cursor's fetchone."},
     {"http_recorded", (PyCFunction)Speedups_http_recorded, METH_NOARGS,
      "How many requests HttpRequest recorded in this process."},
     {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
@@ -4175,6 +4593,27 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_route, "route");
     INTERN(s_path_format, "path_format");
     INTERN(s_root, "/");
+    INTERN(s_es_pending, "_es_pending");
+    INTERN(s_es_muted, "_es_muted");
+    INTERN(s_es_database, "_es_database");
+    INTERN(s_es_counts, "_es_counts");
+    INTERN(s_connection, "connection");
+    INTERN(s_in_transaction, "in_transaction");
+    INTERN(s_description, "description");
+    INTERN(s_rowcount, "rowcount");
+    INTERN(s_before, "before");
+    INTERN(s_after, "after");
+    INTERN(s_rows, "rows");
+    INTERN(s_rec, "rec");
+    INTERN(s_ring, "ring");
+    INTERN(s_query, "query");
+    INTERN(s_recorded, "recorded");
+    INTERN(s_redacted, "redacted");
+    INTERN(s_pipeline, "_pipeline");
+    INTERN(s_config, "config");
+    INTERN(s__recorder, "_recorder");
+    INTERN(s_envelope, "envelope");
+    if (!(s_one = PyLong_FromLong(1))) return NULL;
     if (!(http_names = PyTuple_Pack(2, s_method, s_path))) return NULL;
     if (!(b_traceparent = PyBytes_FromString("traceparent"))) return NULL;
     if (!(b_xcid = PyBytes_FromString("x-correlation-id"))) return NULL;

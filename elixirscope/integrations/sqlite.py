@@ -46,6 +46,11 @@ stop recording.
 
 ``elixirscope run`` enables this when the program imports ``sqlite3``, unless
 ``integrations.sqlite3 = false``.
+
+With the C accelerator, a cursor's ``execute``, ``fetchone`` and ``fetchall`` run in
+C (``_speedups.sqlite_execute`` and the fetches): the same steps for a statement
+that is no transaction statement, every other case left to the Python functions
+here; ``tests/integrations/test_db_select_rows.py`` runs against both.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import sys
 import time
 from typing import Any
 
+from elixirscope.capture import _select, recorder, redaction
 from elixirscope.integrations import db_common
 from elixirscope.integrations.db_common import (
     QueryTimer,
@@ -311,13 +317,7 @@ class _CursorMixin:
     _es_pending: db_common.PendingQuery | None = None
 
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
-        if self._es_pending is not None:
-            _settle(self)
-        conn = self.connection  # type: ignore[attr-defined]
-        rec = _recording(conn)
-        if rec is None:
-            return _execute(self, sql, parameters)
-        return _run(self, conn, rec, _execute, sql, parameters, False)
+        return _execute_recorded(self, sql, parameters)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
         if self._es_pending is not None:
@@ -350,15 +350,7 @@ class _Counting(_CursorMixin):
     # fetchone, called per row, takes none (a wrong call still fails, its message names
     # this method)
     def fetchone(self) -> Any:
-        row = _fetchone(self)
-        pending = self._es_pending
-        if pending is not None:
-            if row is None:
-                self._es_pending = None
-                pending.finish()
-            else:
-                pending.rows += 1
-        return row
+        return _fetchone_counted(self)
 
     def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
         rows = _fetchmany(self, *args, **kwargs)
@@ -371,13 +363,7 @@ class _Counting(_CursorMixin):
         return rows
 
     def fetchall(self, *args: Any) -> Any:
-        rows = _fetchall(self, *args)
-        pending = self._es_pending
-        if pending is not None:
-            pending.rows += len(rows)
-            self._es_pending = None  # all given
-            pending.finish()
-        return rows
+        return _fetchall_counted(self, *args)
 
     def __next__(self) -> Any:
         pending = self._es_pending
@@ -399,6 +385,41 @@ class _Counting(_CursorMixin):
 
 _default_cursor = _recording_cursor(sqlite3.Cursor)
 """What ``cursor()`` makes, without asking for it each time."""
+
+
+def _py_execute(cursor: Any, sql: Any, parameters: Any) -> Any:
+    """A recording cursor's ``execute`` (``_speedups.sqlite_execute`` in C)."""
+    if cursor._es_pending is not None:
+        _settle(cursor)
+    conn = cursor.connection
+    rec = _recording(conn)
+    if rec is None:
+        return _execute(cursor, sql, parameters)
+    return _run(cursor, conn, rec, _execute, sql, parameters, False)
+
+
+def _py_fetchone(cursor: Any) -> Any:
+    """A counting cursor's ``fetchone`` (``_speedups.sqlite_fetchone`` in C)."""
+    row = _fetchone(cursor)
+    pending = cursor._es_pending
+    if pending is not None:
+        if row is None:
+            cursor._es_pending = None
+            pending.finish()
+        else:
+            pending.rows += 1
+    return row
+
+
+def _py_fetchall(cursor: Any, *args: Any) -> Any:
+    """A counting cursor's ``fetchall`` (``_speedups.sqlite_fetchall`` in C)."""
+    rows = _fetchall(cursor, *args)
+    pending = cursor._es_pending
+    if pending is not None:
+        pending.rows += len(rows)
+        cursor._es_pending = None  # all given
+        pending.finish()
+    return rows
 
 
 def _settle(cursor: Any) -> None:
@@ -444,12 +465,7 @@ def _run(cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, m
         now_in = conn.in_transaction
     except Exception:  # noqa: BLE001
         now_in = None
-    if was_in is False and now_in:
-        emit_transaction(
-            rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=started, place=place
-        )
-    elif was_in and now_in is False:  # executescript commits what was pending first
-        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit", conn=conn, place=place)
+    _transition(rec, conn, database, place, started, was_in, now_in)
     if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
         cursor._es_pending = start_query(
             rec, cursor, place, started, SOURCE, SYSTEM, database, sql, params
@@ -464,6 +480,25 @@ def _run(cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, m
     return result
 
 
+def _transition(
+    rec: Any,
+    conn: Any,
+    database: str | None,
+    place: tuple[str | None, int, str | None],
+    started: int,
+    was_in: bool | None,
+    now_in: bool | None,
+) -> None:
+    """The transaction a statement began (sqlite3 begins one before a change), or the one
+    it committed (``executescript`` commits what was pending first)."""
+    if was_in is False and now_in:
+        emit_transaction(
+            rec, None, SOURCE, SYSTEM, database, "begin", conn=conn, began_ns=started, place=place
+        )
+    elif was_in and now_in is False:
+        emit_transaction(rec, None, SOURCE, SYSTEM, database, "commit", conn=conn, place=place)
+
+
 def _returns_rows(cursor: Any) -> bool:
     """A SELECT (or a statement with RETURNING): its rows come as they are fetched."""
     try:
@@ -471,3 +506,46 @@ def _returns_rows(cursor: Any) -> bool:
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
         return False
+
+
+_speedups = _select.speedups()
+_execute_recorded: Any = _py_execute
+_fetchone_counted: Any = _py_fetchone
+_fetchall_counted: Any = _py_fetchall
+if _speedups is not None:  # the same in C, with these pieces for what it leaves to them
+    _speedups.sqlite_setup(
+        {
+            "execute": _execute,
+            "fetchall": _fetchall,
+            "fetchone": _fetchone,
+            "run": _run,
+            "settle": _settle,
+            "on": _on,
+            "transition": _transition,
+            "recorder_dict": vars(recorder),
+            "sampled_out": recorder.sampled_out,
+            "places": db_common._code_places,
+            "code_place": db_common._code_place,
+            "issuing_frame": db_common.issuing_frame,
+            "actions": db_common._actions,
+            "transaction_action": db_common.transaction_action,
+            "statements": db_common._statements,
+            "statements_under": db_common._statements_under,
+            "redaction_dict": vars(redaction),
+            "statement_text": db_common.statement_text,
+            "mode": db_common._mode,
+            "shapes": db_common._shapes,
+            "parameters_text": db_common.parameters_text,
+            "pending_type": db_common.PendingQuery,
+            "dropped": db_common._cursor_dropped,
+            "pending_set": db_common._pending,
+            "stats": db_common.STATS,
+            "record_query": record_query,
+            "failed": db_common.failed,
+            "source": SOURCE,
+            "system": SYSTEM,
+        }
+    )
+    _execute_recorded = _speedups.sqlite_execute
+    _fetchone_counted = _speedups.sqlite_fetchone
+    _fetchall_counted = _speedups.sqlite_fetchall

@@ -29,8 +29,24 @@ def _fill(conn: Any) -> Any:
     return conn
 
 
-@pytest.fixture
-def rec() -> Iterator[Any]:
+IMPLEMENTATIONS = ["c", "python"] if sqlite_integration._speedups is not None else ["python"]
+
+
+def use(implementation: str, monkeypatch: Any) -> None:
+    """The recording cursor's execute, fetchone and fetchall: C's or Python's."""
+    if implementation == "python":
+        monkeypatch.setattr(sqlite_integration, "_execute_recorded", sqlite_integration._py_execute)
+        monkeypatch.setattr(
+            sqlite_integration, "_fetchone_counted", sqlite_integration._py_fetchone
+        )
+        monkeypatch.setattr(
+            sqlite_integration, "_fetchall_counted", sqlite_integration._py_fetchall
+        )
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def rec(request: Any, monkeypatch: Any) -> Iterator[Any]:
+    use(request.param, monkeypatch)
     had = recorder.current()
     installed = recorder.install() if had is None else had
     installed.ring.drain()
@@ -188,9 +204,7 @@ def _read(cur: Any, reads: list[tuple[Any, ...]]) -> list[Any]:
 
 
 def _given(result: list[Any]) -> int:
-    return sum(
-        len(r) if isinstance(r, list) else int(r is not None and r != "end") for r in result
-    )
+    return sum(len(r) if isinstance(r, list) else int(r is not None and r != "end") for r in result)
 
 
 @settings(max_examples=60, deadline=None)
@@ -349,7 +363,7 @@ def test_disabling_sqlalchemy_gives_its_pooled_connections_back_to_sqlite3(
 
 # ---------------------------------------------------------------- under elixirscope run
 
-PROGRAM = '''
+PROGRAM = """
 import sqlite3
 
 from sqlalchemy import create_engine, text
@@ -373,7 +387,7 @@ with engine.connect() as core:
     print(core.execute(text("SELECT 1 UNION ALL SELECT 2")).all())
 left_open = conn.execute("SELECT title FROM tasks WHERE title > 'a'")
 print(left_open.fetchone())
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -396,7 +410,9 @@ def test_under_run_a_query_read_by_the_caller_stays_under_the_call_that_ran_it(
     from recorded_programs import calltree, find_call
 
     data, evs = run_recorded
-    [query] = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT title FROM tasks"]
+    [query] = [
+        e for e in evs if e["type"] == "query" and e["statement"] == "SELECT title FROM tasks"
+    ]
     assert (query["rows"], query["caller"]) == (2, "__main__.open_tasks")
     tree = calltree(data, query["correlation_id"])["calls"]
     node = find_call(tree, "__main__.open_tasks")
@@ -484,3 +500,61 @@ def test_the_walk_to_the_issuing_line_starts_where_asked_or_at_the_caller() -> N
     here = db_common.issuing_frame()
     assert here[0] == __file__
     assert db_common.issuing_frame(10_000)[::2] == here[::2]  # deeper than the stack
+
+
+def _scenario(conn: Any) -> list[Any]:
+    """Reads, a partial read, changes, an explicit and an implicit transaction, a failing
+    statement and a re-executed cursor: what the program got back."""
+    got: list[Any] = [conn.execute("SELECT x FROM t WHERE x < ?", (3,)).fetchall()]
+    cur = conn.execute("SELECT x FROM t ORDER BY x")
+    got += [cur.fetchone(), cur.fetchone()]
+    cur.execute("SELECT count(*) FROM t WHERE x > :n", {"n": 4})
+    got.append(cur.fetchone())
+    got.append(cur.fetchone())
+    conn.execute("UPDATE t SET x = x WHERE x < 2")  # begins a transaction
+    conn.commit()
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO t VALUES (?)", (99,))
+    conn.execute("ROLLBACK")
+    try:
+        conn.execute("SELECT * FROM nowhere")
+    except sqlite3.OperationalError as exc:
+        got.append(str(exc))
+    got.append(conn.execute("SELECT 1").fetchall())
+    return got
+
+
+def test_c_and_python_record_the_same_events(monkeypatch: Any, tmp_path: Any) -> None:
+    if sqlite_integration._speedups is None:
+        pytest.skip("the C accelerator is not built")
+    recorded = {}
+    for implementation in ("c", "python"):
+        with monkeypatch.context() as patch:
+            use(implementation, patch)
+            rec = recorder.install() if recorder.current() is None else recorder.current()
+            sqlite_integration.enable()
+            try:
+                conn = _fill(sqlite3.connect(tmp_path / f"{implementation}.db"))
+                rec.ring.drain()
+                answers = _scenario(conn)
+                conn.close()
+                gc.collect()
+                db_common.finish_pending()
+                events = rec.ring.drain()
+            finally:
+                sqlite_integration.disable()
+        # ids, times, threads, durations and the database's file differ by run; the rest may not
+        recorded[implementation] = (
+            answers,
+            [
+                (e[TAG], e[6], *e[8:10], *e[11:])
+                if e[TAG] == "query"
+                else (e[TAG], e[6], e[8], *e[10:15])
+                for e in events
+            ],
+        )
+    assert recorded["c"] == recorded["python"]
+    answers, events = recorded["c"]
+    assert [e[0] for e in events].count("query") == 7
+    assert [e[2] for e in events if e[0] == "tx"] == ["begin", "commit", "begin", "rollback"]
+    assert [e[4] for e in events if e[0] == "query"][:3] == [3, 2, 1]  # the rows each gave
