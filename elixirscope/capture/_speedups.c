@@ -3416,8 +3416,9 @@ static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
  *
  * One HTTP request the ASGI middleware records (integrations/asgi.py), in C:
  * RequestRecording.begin and .end (integrations/recording.py) and the counting,
- * header-adding receive and send of asgi._http, for a request carrying none of
- * the trace headers (traceparent, tracestate, X-Correlation-ID) - most requests.
+ * header-adding receive and send of asgi._http, for a request carrying no
+ * tracestate nor X-Correlation-ID and no traceparent or a plain valid one
+ * (version 00, as sent) - most requests.
  * The same events as the Python path, which takes every other request (and any
  * value of an unusual type: Hooks.http_request returns None for it). A request
  * is a dozen interpreted calls and as many objects in Python; under a server,
@@ -3440,7 +3441,8 @@ typedef struct {
     int32_t fid;
     int active, status;
     PyObject *scope, *receive, *send, *arrived;
-    PyObject *method, *path, *trace_id, *span_id;
+    PyObject *method, *path, *trace_id, *span_id, *parent_span; /* parent: the caller's, or NULL */
+    char flags[3];
     PyObject *route, *error; /* set by a framework's hooks (recording.set_route, a 500's error) */
     PyObject *corr_token, *req_token, *inside_token;
     int64_t start_id, t0, request_bytes, received, sent;
@@ -3484,12 +3486,13 @@ static int ascii_lower_eq(const char *a, const char *lower, Py_ssize_t n) {
     return 1;
 }
 
-/* Which of the headers read here a name is: 1 content-length, 2 a trace header, 0 other. */
+/* Which of the headers read here a name is: 1 content-length, 3 traceparent, 2 another
+ * trace header, 0 other. */
 static int header_kind(PyObject *name) {
     const char *s = PyBytes_AS_STRING(name);
     switch (PyBytes_GET_SIZE(name)) {
     case 14: return ascii_lower_eq(s, "content-length", 14);
-    case 11: return ascii_lower_eq(s, "traceparent", 11) ? 2 : 0;
+    case 11: return ascii_lower_eq(s, "traceparent", 11) ? 3 : 0;
     case 10: return ascii_lower_eq(s, "tracestate", 10) ? 2 : 0;
     case 16: return ascii_lower_eq(s, "x-correlation-id", 16) ? 2 : 0;
     default: return 0;
@@ -3517,8 +3520,27 @@ static inline PyObject *const *pair_items(PyObject *pair) {
     return NULL;
 }
 
-/* The request's Content-Length (-1: none); -2 when the Python path must take it. */
-static int64_t scan_headers(PyObject *headers) {
+/* A traceparent exactly as sent by a caller at version 00 (tracecontext.parse_traceparent
+ * finds it valid): 00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all zero. */
+static int plain_traceparent(PyObject *value) {
+    if (!PyBytes_CheckExact(value) || PyBytes_GET_SIZE(value) != 55) return 0;
+    const char *s = PyBytes_AS_STRING(value);
+    if (s[0] != '0' || s[1] != '0' || s[2] != '-' || s[35] != '-' || s[52] != '-') return 0;
+    int trace_zero = 1, span_zero = 1;
+    for (int i = 3; i < 55; i++) {
+        if (i == 35 || i == 52) continue;
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+        if (c != '0' && i < 35) trace_zero = 0;
+        if (c != '0' && i > 35 && i < 52) span_zero = 0;
+    }
+    return !trace_zero && !span_zero;
+}
+
+/* The request's Content-Length (-1: none); -2 when the Python path must take it.
+ * `traceparent`: the last traceparent header (borrowed), if any. */
+static int64_t scan_headers(PyObject *headers, PyObject **traceparent) {
+    *traceparent = NULL;
     if (!headers || headers == Py_None) return -1;
     PyObject *const *items;
     Py_ssize_t n;
@@ -3537,6 +3559,7 @@ static int64_t scan_headers(PyObject *headers) {
         if (!pair || !PyBytes_CheckExact(pair[0])) return -2;
         int kind = header_kind(pair[0]);
         if (kind == 2) return -2;
+        if (kind == 3) *traceparent = pair[1];
         if (kind == 1) {
             if (!PyBytes_CheckExact(pair[1])) return -2;
             length = length_of(pair[1]); /* the last one, as a dict of them keeps */
@@ -3579,7 +3602,9 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     if (PyErr_Occurred()) return NULL;
     if (!method || !PyUnicode_CheckExact(method) || !PyUnicode_GET_LENGTH(method))
         Py_RETURN_NONE; /* "GET" for none, str(...) of another type: Python's */
-    int64_t length = scan_headers(PyDict_GetItemWithError(scope, s_headers));
+    PyObject *traceparent;
+    int64_t length = scan_headers(PyDict_GetItemWithError(scope, s_headers), &traceparent);
+    if (traceparent && !plain_traceparent(traceparent)) length = -2; /* malformed, another version */
     if (length == -2 || PyErr_Occurred()) {
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NONE;
@@ -3602,7 +3627,8 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     r->receive = Py_NewRef(args[2]);
     r->send = Py_NewRef(args[3]);
     r->arrived = args[4] == Py_None ? PyContext_CopyCurrent() : Py_NewRef(args[4]);
-    r->method = r->path = r->trace_id = r->span_id = r->route = r->error = NULL;
+    r->method = r->path = r->trace_id = r->span_id = r->parent_span = r->route = r->error = NULL;
+    memcpy(r->flags, "01", 3);
     r->corr_token = r->req_token = r->inside_token = NULL;
     r->start_id = r->t0 = r->received = r->sent = 0;
     r->request_bytes = length;
@@ -3619,7 +3645,14 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
         cleaned = PyObject_CallOneArg(http_clean_query, query);
     else if (r->path)
         cleaned = Py_NewRef(Py_None);
-    if (cleaned) {
+    if (cleaned && traceparent) { /* the caller's trace, its flags; its span the parent */
+        const char *tp = PyBytes_AS_STRING(traceparent);
+        r->trace_id = PyUnicode_FromStringAndSize(tp + 3, 32);
+        r->parent_span = r->trace_id ? PyUnicode_FromStringAndSize(tp + 36, 16) : NULL;
+        memcpy(r->flags, tp + 53, 2);
+        r->span_id = r->parent_span ? hex_id(1) : NULL;
+        values = r->span_id ? PyTuple_Pack(2, r->method, r->path) : NULL;
+    } else if (cleaned) {
         r->trace_id = hex_id(2);
         r->span_id = r->trace_id ? hex_id(1) : NULL;
         values = r->span_id ? PyTuple_Pack(2, r->method, r->path) : NULL;
@@ -3641,7 +3674,8 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     PyObject *bytes = PyLong_FromLongLong(length);
     if (bytes) {
         PyObject *fields[12] = {s_req, s_http, r->method, r->path, cleaned, where, bytes,
-                                r->trace_id, r->span_id, Py_None, Py_None, Py_None};
+                                r->trace_id, r->span_id, OR_NONE(r->parent_span), Py_None,
+                                Py_None};
         PyObject *id = emit_event(self, fields, 12);
         if (id) {
             r->start_id = PyLong_AsLongLong(id);
@@ -3685,7 +3719,8 @@ static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(igno
 static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
     PyObject *headers = PyDict_GetItemWithError(message, s_headers);
     if (!headers && PyErr_Occurred()) return NULL;
-    PyObject *traceparent = PyUnicode_FromFormat("00-%U-%U-01", self->trace_id, self->span_id);
+    PyObject *traceparent =
+        PyUnicode_FromFormat("00-%U-%U-%s", self->trace_id, self->span_id, self->flags);
     if (!traceparent) return NULL;
     PyObject *out = NULL, *list = NULL;
     int python = 0;
@@ -3888,6 +3923,7 @@ static int HttpRequest_clear(HttpRequest *self) {
     Py_CLEAR(self->path);
     Py_CLEAR(self->trace_id);
     Py_CLEAR(self->span_id);
+    Py_CLEAR(self->parent_span);
     Py_CLEAR(self->route);
     Py_CLEAR(self->error);
     Py_CLEAR(self->corr_token);
@@ -3925,6 +3961,8 @@ static PyMemberDef HttpRequest_members[] = {
     {"correlation_id", T_OBJECT, offsetof(HttpRequest, trace_id), READONLY,
      "The request's correlation id: its trace id."},
     {"span_id", T_OBJECT, offsetof(HttpRequest, span_id), READONLY, NULL},
+    {"parent_span", T_OBJECT, offsetof(HttpRequest, parent_span), READONLY,
+     "The caller's span (its traceparent's), or None."},
     {"start_id", T_LONGLONG, offsetof(HttpRequest, start_id), READONLY, NULL},
     {"request_bytes", T_LONGLONG, offsetof(HttpRequest, request_bytes), READONLY, NULL},
     {NULL}};

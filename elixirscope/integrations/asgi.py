@@ -18,8 +18,9 @@ the value limits). A WebSocket connection records ``accept``, each message
 straight through. A request already recorded by an outer ElixirScopeMiddleware
 is not recorded twice.
 
-With the C hooks bound (the default), an HTTP request carrying none of the trace
-headers is recorded by ``_speedups.HttpRequest`` (``Hooks.http_request``): the same
+With the C hooks bound (the default), an HTTP request carrying no ``tracestate`` nor
+``X-Correlation-ID``, and no ``traceparent`` or a plain valid one (version 00, as
+OpenTelemetry sends it), is recorded by ``_speedups.HttpRequest`` (``Hooks.http_request``): the same
 events and response headers as :func:`_http` and ``RequestRecording``, which record
 every other request (``tests/integrations/test_http_request_c.py`` holds them equal).
 """
@@ -154,8 +155,8 @@ _StepsIn: Any = _PyStepsIn if _speedups is None else _speedups.StepsIn
 """:class:`_PyStepsIn`, or the same in C (``_speedups.StepsIn``: a request awaits two or
 three, at 0.17 µs each instead of 0.8)."""
 _CHooks: Any = None if _speedups is None else _speedups.Hooks
-"""The C hooks, whose ``http_request`` records a request carrying no trace headers in C
-(the same events as :func:`_http`, which records every other one)."""
+"""The C hooks, whose ``http_request`` records most requests in C (see the module doc; the
+same events as :func:`_http`, which records every other one)."""
 
 
 def recorded_call(
@@ -164,7 +165,7 @@ def recorded_call(
     """``call(owner, scope, receive, send)`` — an ASGI application's ``__call__`` — as a
     coroutine function of the same arguments that records each request (the middleware's
     work). ``auto`` makes Starlette's ``__call__`` one, so a request awaits no wrapper of
-    ours: a request the C hooks take (no trace headers, every request recorded) goes
+    ours: a request the C hooks take (see the module doc; every request recorded) goes
     straight from here to the application."""
 
     async def __call__(owner: Any, scope: Scope, receive: Receive, send: Send) -> None:

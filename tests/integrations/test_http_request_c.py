@@ -1,6 +1,7 @@
 """The C request path (``Hooks.http_request``) records exactly what the Python path does.
 
-A request without trace headers is recorded by ``_speedups.HttpRequest``; the
+A request without ``tracestate`` nor ``X-Correlation-ID``, and with no
+``traceparent`` or a plain valid one, is recorded by ``_speedups.HttpRequest``; the
 Python path (``RequestRecording`` and ``asgi._http``) takes every other one. Both
 must give the same events, answer with the same headers and leave the context
 as they found it: each test drives one app under both and compares.
@@ -25,7 +26,17 @@ from elixirscope.integrations.asgi import ElixirScopeMiddleware
 speedups = _select.speedups()
 pytestmark = pytest.mark.skipif(speedups is None, reason="the C accelerator is not built")
 
-START = ("protocol", "method", "path", "query", "client", "request_bytes", "parent_span")
+START = (
+    "protocol",
+    "method",
+    "path",
+    "query",
+    "client",
+    "request_bytes",
+    "parent_span",
+    "tracestate",
+    "traceparent_error",
+)
 END = (
     "method",
     "path",
@@ -61,12 +72,15 @@ def shape(out: Collected, sent: list) -> tuple:
     (start,) = out.of(RequestStart)
     (end,) = out.of(RequestEnd)
     assert end.request_id == start.id and end.parent_id == start.parent_id != 0
-    assert start.correlation_id == start.trace_id == end.correlation_id
+    assert start.correlation_id == end.correlation_id
     assert len(start.trace_id) == 32 and len(start.span_id) == 16
     ours = {
-        f"00-{start.trace_id}-{start.span_id}-01".encode(): b"<traceparent>",
-        start.trace_id.encode(): b"<trace id>",
+        f"00-{start.trace_id}-{start.span_id}-{flags}".encode(): f"<traceparent {flags}>".encode()
+        for flags in ("00", "01")
     }
+    ours[start.correlation_id.encode()] = b"<correlation id>"  # the trace id, unless adopted
+    caller = start.trace_id if start.parent_span else None  # a fresh one differs by run
+    adopted = start.correlation_id if start.correlation_id != start.trace_id else None
     messages = []
     for message in sent:
         message = dict(message)
@@ -75,6 +89,8 @@ def shape(out: Collected, sent: list) -> tuple:
         messages.append(message)
     tail = (end.traceback_text or "").splitlines()[-1:]
     return (
+        caller,
+        adopted,
         tuple(getattr(start, f) for f in START),
         tuple(getattr(end, f) for f in END),
         tail,
@@ -109,13 +125,44 @@ def test_a_plain_request_is_taken_in_c_and_recorded_as_python_does(monkeypatch) 
     assert [k for k, _ in c_sent[0]["headers"]] == [b"x-app", b"traceparent", b"x-correlation-id"]
 
 
-def test_a_request_with_trace_headers_goes_the_python_way(monkeypatch) -> None:  # noqa: ANN001
-    headers = [(b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+
+def test_a_callers_plain_traceparent_is_taken_in_c_and_joined(monkeypatch) -> None:  # noqa: ANN001
+    headers = [(b"Traceparent", TRACEPARENT)]
     out, sent, taken = recorded(
         app_of(200, b"x", []), http_scope(headers=headers), python=False, monkeypatch=monkeypatch
     )
     (start,) = out.of(RequestStart)
-    assert taken == 0 and start.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert taken == 1
+    assert (start.trace_id, start.parent_span) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+    )
+    answered = dict(sent[0]["headers"])  # the caller's trace and flags, this request's span
+    assert answered[b"traceparent"] == f"00-{start.trace_id}-{start.span_id}-00".encode()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"traceparent", TRACEPARENT), (b"tracestate", b"congo=t61rcWkgMzE")],
+        [(b"x-correlation-id", b"order-17")],
+        [(b"traceparent", TRACEPARENT.upper())],
+        [(b"traceparent", b"01" + TRACEPARENT[2:] + b"-more")],
+        [(b"traceparent", b" " + TRACEPARENT)],
+    ],
+)
+def test_other_trace_headers_go_the_python_way(monkeypatch, headers) -> None:  # noqa: ANN001
+    app = app_of(200, b"x", [])
+    c_out, c_sent, taken = recorded(
+        app, http_scope(headers=headers), python=False, monkeypatch=monkeypatch
+    )
+    py_out, py_sent, _ = recorded(
+        app, http_scope(headers=headers), python=True, monkeypatch=monkeypatch
+    )
+    assert taken == 0
+    assert shape(c_out, c_sent) == shape(py_out, py_sent)
 
 
 header_names = st.sampled_from(
@@ -124,6 +171,16 @@ header_names = st.sampled_from(
 header_values = st.one_of(
     st.sampled_from([b"3", b"0", b"12", b"-1", b"1e3", b"", b"9" * 19, b"\xff"]),
     st.binary(max_size=8),
+)
+traceparents = st.sampled_from(
+    [
+        TRACEPARENT,
+        TRACEPARENT[:-2] + b"01",
+        b"00-" + b"0" * 32 + TRACEPARENT[35:],  # an all-zero trace id: malformed
+        TRACEPARENT[:36] + b"0" * 16 + b"-01",  # an all-zero span: malformed
+        TRACEPARENT[:-1],
+        b"ff" + TRACEPARENT[2:],
+    ]
 )
 text = st.one_of(
     st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
@@ -139,7 +196,13 @@ text = st.one_of(
     client=st.one_of(
         st.none(), st.tuples(st.sampled_from(["127.0.0.1", "::1"]), st.integers(0, 65535))
     ),
-    headers=st.lists(st.tuples(header_names, header_values), max_size=4),
+    headers=st.lists(
+        st.one_of(
+            st.tuples(header_names, header_values),
+            st.tuples(st.sampled_from([b"traceparent", b"TraceParent"]), traceparents),
+        ),
+        max_size=4,
+    ),
     status=st.one_of(st.integers(0, 1200), st.sampled_from(["200", None, 2.5])),
     body=st.binary(max_size=20),
     answered=st.lists(
@@ -167,6 +230,8 @@ def test_both_paths_record_and_answer_the_same(  # noqa: PLR0913
     c_out, c_sent, _ = recorded(app, dict(scope), python=False, monkeypatch=monkeypatch)
     py_out, py_sent, _ = recorded(app, dict(scope), python=True, monkeypatch=monkeypatch)
     assert shape(c_out, c_sent) == shape(py_out, py_sent)
+    (start,) = c_out.of(RequestStart)
+    assert start.traceparent_error is None or start.parent_span is None
 
 
 def test_the_route_a_framework_names_and_its_500_are_recorded(monkeypatch) -> None:  # noqa: ANN001
