@@ -3429,6 +3429,8 @@ static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
 static PyObject *http_request_var, *http_inside_var; /* recording.current_request, asgi._inside */
 static PyObject *http_path_text, *http_clean_query, *http_status_code, *http_with_headers,
     *http_error_fields;
+static PyObject *http_recorder_dict, *http_rate, *http_fid; /* recorder's dict, sampling._rate, the fid */
+static PyObject *s__recorder, *s_emit; /* interned at import (declared with the sqlite3 ones) */
 static int64_t http_recorded; /* requests recorded here: recording.stats() adds them */
 static PyObject *s_http, *s_req, *s_reqend, *s_h_request, *s_h_start, *s_h_body, *s_body,
     *s_headers, *s_status, *s_query_string, *s_client, *s_route, *s_path_format,
@@ -4002,10 +4004,11 @@ static PyTypeObject HttpRequestType = {
  * error_fields): what HttpRequest sets and the Python helpers it calls (asgi.py, once). */
 static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *request_var, *inside_var, *path_text, *clean_query, *status_code, *with_headers,
-        *error_fields;
-    if (!PyArg_ParseTuple(args, "O!O!OOOOO:http_setup", &PyContextVar_Type, &request_var,
+        *error_fields, *recorder_dict, *rate, *fid;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOOO!O!O!:http_setup", &PyContextVar_Type, &request_var,
                           &PyContextVar_Type, &inside_var, &path_text, &clean_query,
-                          &status_code, &with_headers, &error_fields))
+                          &status_code, &with_headers, &error_fields, &PyDict_Type,
+                          &recorder_dict, &PyList_Type, &rate, &PyLong_Type, &fid))
         return NULL;
     PyObject *fns[5] = {path_text, clean_query, status_code, with_headers, error_fields};
     for (int i = 0; i < 5; i++) {
@@ -4022,7 +4025,60 @@ static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     Py_XSETREF(http_status_code, Py_NewRef(status_code));
     Py_XSETREF(http_with_headers, Py_NewRef(with_headers));
     Py_XSETREF(http_error_fields, Py_NewRef(error_fields));
+    Py_XSETREF(http_recorder_dict, Py_NewRef(recorder_dict));
+    Py_XSETREF(http_rate, Py_NewRef(rate));
+    Py_XSETREF(http_fid, Py_NewRef(fid));
     Py_RETURN_NONE;
+}
+
+/* http_begin(scope, receive, send): Hooks.http_request(fid, scope, receive, send, None)
+ * of the hooks the installed recorder emits through (its `emit` is theirs), when every
+ * request is recorded (integrations.request_sampling 1) and no outer middleware records
+ * this one; else None: the Python path decides. All asgi.recorded_call asks first. */
+static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t n) {
+    if (n != 3) {
+        PyErr_SetString(PyExc_TypeError, "Expected http_begin(scope, receive, send)");
+        return NULL;
+    }
+    if (!http_recorder_dict || !PyDict_CheckExact(args[0])) Py_RETURN_NONE;
+    PyObject *kind = PyDict_GetItemWithError(args[0], s_type);
+    if (!kind || !PyUnicode_CheckExact(kind) || PyUnicode_Compare(kind, s_http) != 0) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *rec = PyDict_GetItemWithError(http_recorder_dict, s__recorder);
+    if (!rec || rec == Py_None) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (PyList_GET_SIZE(http_rate) < 1) Py_RETURN_NONE;
+    double rate = PyFloat_AsDouble(PyList_GET_ITEM(http_rate, 0));
+    if (rate < 1.0) { /* sampled (or not a number: the Python path says so) */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyObject *emit = PyObject_GetAttr(rec, s_emit);
+    if (!emit) return NULL;
+    PyObject *hooks = PyCFunction_Check(emit) ? PyCFunction_GET_SELF(emit) : NULL;
+    if (!hooks || !Py_IS_TYPE(hooks, &HooksType)) {
+        Py_DECREF(emit);
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(hooks);
+    Py_DECREF(emit);
+    PyObject *inside;
+    if (PyContextVar_Get(http_inside_var, Py_False, &inside) < 0) { Py_DECREF(hooks); return NULL; }
+    int nested = PyObject_IsTrue(inside);
+    Py_DECREF(inside);
+    if (nested != 0) {
+        Py_DECREF(hooks);
+        if (nested < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *call[5] = {http_fid, args[0], args[1], args[2], Py_None};
+    PyObject *out = Hooks_http_request((Hooks *)hooks, call, 5);
+    Py_DECREF(hooks);
+    return out;
 }
 
 static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a)) {
@@ -4031,9 +4087,12 @@ static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNU
 
 /* ------------------------------------------------------------------ sqlite3 queries
  *
- * The sqlite3 integration's execute, fetchall and fetchone (integrations/sqlite.py)
- * for the usual statement - a str that is no transaction statement, on a
- * connection being recorded - in C: the recording check, the issuing line's walk
+ * The sqlite3 integration's recording methods (integrations/sqlite.py: the
+ * connection's cursor, commit and rollback, the cursor's execute, fetchone,
+ * fetchall and close), bound as methods themselves (_speedups.method): no
+ * Python frame between the program and sqlite3. An execute of the usual
+ * statement - a str that is no transaction statement, on a connection being
+ * recorded - is recorded in C: the recording check, the issuing line's walk
  * (db_common._code_places, as walk_known), the statement's and parameters' texts
  * from db_common's caches, and the SELECT waiting for its rows (a PendingQuery,
  * finished in C when its rows are known). Every other case, a cache miss and every
@@ -4042,6 +4101,8 @@ static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNU
  * a dozen interpreted calls. */
 
 static PyObject *sq_parts; /* sqlite_setup's dict: the Python pieces, by name */
+static PyObject *sq_cursor, *sq_default_cursor, *sq_default_factory, *sq_recording_cursor,
+    *sq_close, *sq_commit, *sq_rollback;
 static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *sq_on,
     *sq_transition, *sq_recorder_dict, *sq_sampled_out, *sq_places, *sq_code_place,
     *sq_issuing_frame, *sq_actions, *sq_transaction_action, *sq_statements,
@@ -4051,7 +4112,7 @@ static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *s
 static PyObject *s_es_pending, *s_es_muted, *s_es_database, *s_es_counts, *s_connection,
     *s_in_transaction, *s_description, *s_rowcount, *s_before, *s_after, *s_rows, *s_rec,
     *s_ring, *s_query, *s_recorded, *s_redacted, *s_pipeline, *s_config, *s__recorder,
-    *s_envelope, *s_one;
+    *s_envelope, *s_one, *s_es_end, *s_commit, *s_rollback, *empty_tuple, *s_emit;
 
 /* The recorder if `conn`'s statements are recorded now (sqlite._recording), else NULL
  * (an error set or not). Borrowed. */
@@ -4076,9 +4137,8 @@ static PyObject *sq_recording(PyObject *conn) {
  * method (db_common.issuing_frame); NULL without an error when the walk found none
  * (issuing_frame then looks further: greenlets). New ref. */
 static PyObject *sq_place(void) {
-    PyFrameObject *frame = PyEval_GetFrame(); /* the recording method's own */
-    if (!frame) return NULL;
-    PyFrameObject *f = PyFrame_GetBack(frame);
+    PyFrameObject *f = PyEval_GetFrame(); /* the caller's: the method is this C function */
+    Py_XINCREF(f);
     while (f) {
         PyCodeObject *code = PyFrame_GetCode(f);
         PyObject *key = PyLong_FromVoidPtr(code);
@@ -4247,11 +4307,12 @@ static inline PyObject *in_transaction(PyObject *conn) { /* new ref; None when i
 
 /* sqlite_execute(cursor, sql, params): the recording cursor's execute (sqlite._CursorMixin). */
 static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, Py_ssize_t n) {
-    if (n != 3 || !sq_parts) {
-        PyErr_SetString(PyExc_TypeError, "Expected sqlite_execute(cursor, sql, params) after sqlite_setup");
+    if (!sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_execute");
         return NULL;
     }
-    PyObject *cursor = args[0], *sql = args[1], *params = args[2];
+    if (n != 2 && n != 3) return PyObject_Vectorcall(sq_execute, args, n, NULL); /* its error */
+    PyObject *cursor = args[0], *sql = args[1], *params = n == 3 ? args[2] : empty_tuple;
     PyObject *waiting = PyObject_GetAttr(cursor, s_es_pending);
     if (!waiting) return NULL;
     if (waiting != Py_None) { /* its last query's rows are all given: recorded first */
@@ -4279,8 +4340,8 @@ static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, Py_
     if (!action || action != Py_None) { /* a transaction statement, SQL not a str: Python's */
         Py_XDECREF(action);
         PyErr_Clear();
-        PyObject *r = PyObject_CallFunctionObjArgs(sq_run, cursor, conn, rec, sq_execute, sql,
-                                                   params, Py_False, NULL);
+        PyObject *r = PyObject_CallFunction(sq_run, "OOOOOOOi", cursor, conn, rec, sq_execute,
+                                            sql, params, Py_False, 2); /* the walk's depth */
         Py_DECREF(conn);
         Py_DECREF(rec);
         return r;
@@ -4390,6 +4451,73 @@ static PyObject *Speedups_sqlite_fetchone(PyObject *m, PyObject *cursor) {
     return row;
 }
 
+/* sqlite_cursor(conn, factory=sqlite3.Cursor): the recording connection's cursor(). */
+static PyObject *Speedups_sqlite_cursor(PyObject *m, PyObject *args, PyObject *kw) {
+    static char *names[] = {"", "factory", NULL};
+    PyObject *conn, *factory = NULL;
+    if (!sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_cursor");
+        return NULL;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:cursor", names, &conn, &factory)) return NULL;
+    PyObject *made = !factory || factory == (PyObject *)sq_default_factory
+                         ? Py_NewRef(sq_default_cursor)
+                         : PyObject_CallOneArg(sq_recording_cursor, factory);
+    if (!made) return NULL;
+    PyObject *out = PyObject_CallFunctionObjArgs(sq_cursor, conn, made, NULL);
+    Py_DECREF(made);
+    return out;
+}
+
+/* sqlite_close(cursor, *args): a counting cursor's close(): its query recorded first. */
+static PyObject *Speedups_sqlite_close(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1 || !sq_parts) {
+        PyErr_SetString(PyExc_TypeError, "Expected sqlite_close(cursor, *args) after sqlite_setup");
+        return NULL;
+    }
+    PyObject *waiting = PyObject_GetAttr(args[0], s_es_pending);
+    if (!waiting) return NULL;
+    if (waiting != Py_None) {
+        PyObject *r = PyObject_CallOneArg(sq_settle, args[0]);
+        Py_XDECREF(r);
+        if (!r) { Py_DECREF(waiting); return NULL; }
+    }
+    Py_DECREF(waiting);
+    return PyObject_Vectorcall(sq_close, args, n, NULL);
+}
+
+/* A recording connection's commit() or rollback(): sqlite3's own when no transaction is
+ * open (a pool's reset, mostly); else _es_end, which records it. */
+static PyObject *sq_end(PyObject *const *args, Py_ssize_t n, PyObject *action, PyObject *method) {
+    if (n != 1 || !sq_parts) return PyObject_Vectorcall(method, args, n, NULL); /* its error */
+    PyObject *open = PyObject_GetAttr(args[0], s_in_transaction);
+    int ends = open ? PyObject_IsTrue(open) : 0;
+    Py_XDECREF(open);
+    if (ends <= 0) {
+        PyErr_Clear(); /* a closed connection: the method says so */
+        return PyObject_Vectorcall(method, args, 1, NULL);
+    }
+    return PyObject_CallMethodObjArgs(args[0], s_es_end, action, method, NULL);
+}
+
+static PyObject *Speedups_sqlite_commit(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+    return sq_end(args, n, s_commit, sq_commit);
+}
+
+static PyObject *Speedups_sqlite_rollback(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+    return sq_end(args, n, s_rollback, sq_rollback);
+}
+
+/* method(fn): fn bound as a method when set on a class (an instancemethod), so a C
+ * function can be a class's method without a Python frame around it. */
+static PyObject *Speedups_method(PyObject *m, PyObject *fn) {
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "Expected a callable, got %.100s - at method", Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    return PyInstanceMethod_New(fn);
+}
+
 /* sqlite_setup(parts): the Python pieces sqlite_execute and the fetches use (sqlite.py). */
 static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
     if (!PyDict_CheckExact(parts)) {
@@ -4399,6 +4527,9 @@ static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
     struct { const char *name; PyObject **slot; } want[] = {
         {"execute", &sq_execute}, {"fetchall", &sq_fetchall}, {"fetchone", &sq_fetchone},
         {"run", &sq_run}, {"settle", &sq_settle}, {"on", &sq_on}, {"transition", &sq_transition},
+        {"cursor", &sq_cursor}, {"default_cursor", &sq_default_cursor},
+        {"default_factory", &sq_default_factory}, {"recording_cursor", &sq_recording_cursor},
+        {"close", &sq_close}, {"commit", &sq_commit}, {"rollback", &sq_rollback},
         {"recorder_dict", &sq_recorder_dict}, {"sampled_out", &sq_sampled_out},
         {"places", &sq_places}, {"code_place", &sq_code_place},
         {"issuing_frame", &sq_issuing_frame}, {"actions", &sq_actions},
@@ -4573,7 +4704,8 @@ static PyMethodDef module_methods[] = {
      "True where a built-in redaction processor could find something, else None."},
     {"http_setup", (PyCFunction)Speedups_http_setup, METH_VARARGS,
      "http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers, "
-     "error_fields): what Hooks.http_request's requests set and call."},
+     "error_fields, recorder_dict, rate, fid): what Hooks.http_request's requests set and "
+     "call, and what http_begin reads."},
     {"sqlite_setup", (PyCFunction)Speedups_sqlite_setup, METH_O,
      "sqlite_setup(parts): the Python pieces the sqlite3 functions below use (sqlite.py)."},
     {"sqlite_execute", (PyCFunction)(void (*)(void))Speedups_sqlite_execute, METH_FASTCALL,
@@ -4582,6 +4714,18 @@ static PyMethodDef module_methods[] = {
      "sqlite_fetchall(cursor, *args): a counting cursor's fetchall."},
     {"sqlite_fetchone", (PyCFunction)Speedups_sqlite_fetchone, METH_O,
      "sqlite_fetchone(cursor): a counting cursor's fetchone."},
+    {"sqlite_cursor", (PyCFunction)(void (*)(void))Speedups_sqlite_cursor, METH_VARARGS | METH_KEYWORDS,
+     "sqlite_cursor(conn, factory=sqlite3.Cursor): a recording connection's cursor."},
+    {"sqlite_close", (PyCFunction)(void (*)(void))Speedups_sqlite_close, METH_FASTCALL,
+     "sqlite_close(cursor, *args): a counting cursor's close."},
+    {"sqlite_commit", (PyCFunction)(void (*)(void))Speedups_sqlite_commit, METH_FASTCALL,
+     "sqlite_commit(conn): a recording connection's commit."},
+    {"sqlite_rollback", (PyCFunction)(void (*)(void))Speedups_sqlite_rollback, METH_FASTCALL,
+     "sqlite_rollback(conn): a recording connection's rollback."},
+    {"method", (PyCFunction)Speedups_method, METH_O,
+     "method(fn): fn bound as a method when set on a class (an instancemethod)."},
+    {"http_begin", (PyCFunction)(void (*)(void))Speedups_http_begin, METH_FASTCALL,
+     "http_begin(scope, receive, send): the installed recorder's hooks' http_request, or None."},
     {"http_recorded", (PyCFunction)Speedups_http_recorded, METH_NOARGS,
      "How many requests HttpRequest recorded in this process."},
     {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
@@ -4651,6 +4795,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_config, "config");
     INTERN(s__recorder, "_recorder");
     INTERN(s_envelope, "envelope");
+    INTERN(s_es_end, "_es_end");
+    INTERN(s_emit, "emit");
+    INTERN(s_commit, "commit");
+    INTERN(s_rollback, "rollback");
+    if (!(empty_tuple = PyTuple_New(0))) return NULL;
     if (!(s_one = PyLong_FromLong(1))) return NULL;
     if (!(http_names = PyTuple_Pack(2, s_method, s_path))) return NULL;
     if (!(b_traceparent = PyBytes_FromString("traceparent"))) return NULL;

@@ -154,9 +154,11 @@ _speedups = _select.speedups()
 _StepsIn: Any = _PyStepsIn if _speedups is None else _speedups.StepsIn
 """:class:`_PyStepsIn`, or the same in C (``_speedups.StepsIn``: a request awaits two or
 three, at 0.17 µs each instead of 0.8)."""
-_CHooks: Any = None if _speedups is None else _speedups.Hooks
-"""The C hooks, whose ``http_request`` records most requests in C (see the module doc; the
-same events as :func:`_http`, which records every other one)."""
+_http_begin: Any = None if _speedups is None else _speedups.http_begin
+"""``_speedups.http_begin(scope, receive, send)``: an HTTP request begun in C by the C hooks
+the installed recorder emits through (``Hooks.http_request``; see the module doc), when
+every request is recorded and no outer middleware records it; else None. The same events
+as :func:`_http`, which records every other one."""
 
 
 def recorded_call(
@@ -169,19 +171,9 @@ def recorded_call(
     straight from here to the application."""
 
     async def __call__(owner: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        rec = recorder.current()
-        if (
-            rec is not None
-            and type(scope) is dict
-            and scope.get("type") == "http"
-            and sampling.request_sampling() >= 1.0
-            and type(c_hooks := getattr(rec.emit, "__self__", None)) is _CHooks
-            and not _inside.get()
-        ):
-            try:  # the C path: `rec.emit` is these hooks' own, so the events are the same
-                fast = c_hooks.http_request(  # type: ignore[union-attr]
-                    request_fid("coroutine"), scope, receive, send, None
-                )
+        if _http_begin is not None:
+            try:  # the C path (see _http_begin)
+                fast = _http_begin(scope, receive, send)
             except Exception as exc:  # noqa: BLE001 - nothing begun: the request goes on unrecorded
                 swallowed(exc)
                 await call(owner, scope, receive, send)
@@ -194,7 +186,7 @@ def recorded_call(
                     raise
                 fast.end(None)
                 return
-        await _record(functools.partial(call, owner), rec, scope, receive, send)
+        await _record(functools.partial(call, owner), recorder.current(), scope, receive, send)
 
     return __call__
 
@@ -427,5 +419,14 @@ def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
 
 if _speedups is not None:
     _speedups.http_setup(
-        current_request, _inside, path_text, clean_query, status_code, _with_headers, error_fields
+        current_request,
+        _inside,
+        path_text,
+        clean_query,
+        status_code,
+        _with_headers,
+        error_fields,
+        vars(recorder),
+        sampling._rate,
+        request_fid("coroutine"),
     )

@@ -47,10 +47,13 @@ stop recording.
 ``elixirscope run`` enables this when the program imports ``sqlite3``, unless
 ``integrations.sqlite3 = false``.
 
-With the C accelerator, a cursor's ``execute``, ``fetchone`` and ``fetchall`` run in
-C (``_speedups.sqlite_execute`` and the fetches): the same steps for a statement
-that is no transaction statement, every other case left to the Python functions
-here; ``tests/integrations/test_db_select_rows.py`` runs against both.
+With the C accelerator, the connection's ``cursor``, ``commit`` and ``rollback`` and
+the cursor's ``execute``, ``fetchone``, ``fetchall`` and ``close`` are C functions
+bound as methods (``_speedups.sqlite_execute``, ...): no Python frame between the
+program and sqlite3, the same steps (a statement that is no transaction statement
+recorded in C, every other case left to the Python functions here);
+``tests/integrations/test_db_select_rows.py`` runs against both
+(:data:`_PYTHON_METHODS` are the Python ones).
 """
 
 from __future__ import annotations
@@ -317,7 +320,13 @@ class _CursorMixin:
     _es_pending: db_common.PendingQuery | None = None
 
     def execute(self, sql: Any, parameters: Any = (), /) -> Any:
-        return _execute_recorded(self, sql, parameters)
+        if self._es_pending is not None:
+            _settle(self)
+        conn = self.connection  # type: ignore[attr-defined]
+        rec = _recording(conn)
+        if rec is None:
+            return _execute(self, sql, parameters)
+        return _run(self, conn, rec, _execute, sql, parameters, False)
 
     def executemany(self, sql: Any, parameters: Any, /) -> Any:
         if self._es_pending is not None:
@@ -350,7 +359,15 @@ class _Counting(_CursorMixin):
     # fetchone, called per row, takes none (a wrong call still fails, its message names
     # this method)
     def fetchone(self) -> Any:
-        return _fetchone_counted(self)
+        row = _fetchone(self)
+        pending = self._es_pending
+        if pending is not None:
+            if row is None:
+                self._es_pending = None
+                pending.finish()
+            else:
+                pending.rows += 1
+        return row
 
     def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
         rows = _fetchmany(self, *args, **kwargs)
@@ -363,7 +380,13 @@ class _Counting(_CursorMixin):
         return rows
 
     def fetchall(self, *args: Any) -> Any:
-        return _fetchall_counted(self, *args)
+        rows = _fetchall(self, *args)
+        pending = self._es_pending
+        if pending is not None:
+            pending.rows += len(rows)
+            self._es_pending = None  # all given
+            pending.finish()
+        return rows
 
     def __next__(self) -> Any:
         pending = self._es_pending
@@ -387,41 +410,6 @@ _default_cursor = _recording_cursor(sqlite3.Cursor)
 """What ``cursor()`` makes, without asking for it each time."""
 
 
-def _py_execute(cursor: Any, sql: Any, parameters: Any) -> Any:
-    """A recording cursor's ``execute`` (``_speedups.sqlite_execute`` in C)."""
-    if cursor._es_pending is not None:
-        _settle(cursor)
-    conn = cursor.connection
-    rec = _recording(conn)
-    if rec is None:
-        return _execute(cursor, sql, parameters)
-    return _run(cursor, conn, rec, _execute, sql, parameters, False)
-
-
-def _py_fetchone(cursor: Any) -> Any:
-    """A counting cursor's ``fetchone`` (``_speedups.sqlite_fetchone`` in C)."""
-    row = _fetchone(cursor)
-    pending = cursor._es_pending
-    if pending is not None:
-        if row is None:
-            cursor._es_pending = None
-            pending.finish()
-        else:
-            pending.rows += 1
-    return row
-
-
-def _py_fetchall(cursor: Any, *args: Any) -> Any:
-    """A counting cursor's ``fetchall`` (``_speedups.sqlite_fetchall`` in C)."""
-    rows = _fetchall(cursor, *args)
-    pending = cursor._es_pending
-    if pending is not None:
-        pending.rows += len(rows)
-        cursor._es_pending = None  # all given
-        pending.finish()
-    return rows
-
-
 def _settle(cursor: Any) -> None:
     """The cursor's query has given all the rows it will: record it."""
     pending = cursor._es_pending
@@ -436,11 +424,21 @@ _ISSUER_DEPTH = 3
 frame that called it."""
 
 
-def _run(cursor: Any, conn: Any, rec: Any, method: Any, sql: Any, params: Any, many: bool) -> Any:
+def _run(
+    cursor: Any,
+    conn: Any,
+    rec: Any,
+    method: Any,
+    sql: Any,
+    params: Any,
+    many: bool,
+    depth: int = _ISSUER_DEPTH,
+) -> Any:
     """Run ``method(cursor, sql, params)`` (``params`` None: a script, ``method(cursor,
     sql)``) and record it; its exception, if any, is re-raised unchanged. Who issued it
-    and when it started are kept as they are (no timer object: this runs per query)."""
-    place = issuing_frame(_ISSUER_DEPTH)
+    and when it started are kept as they are (no timer object: this runs per query).
+    ``depth``: where the walk to the issuing line starts (2 when called from C)."""
+    place = issuing_frame(depth)
     started = _now()
     database = conn._es_database
     try:
@@ -508,16 +506,31 @@ def _returns_rows(cursor: Any) -> bool:
         return False
 
 
+_PYTHON_METHODS: dict[tuple[type, str], Any] = {
+    (cls, name): vars(cls)[name]
+    for cls, names in (
+        (_ConnectionMixin, ("cursor", "commit", "rollback")),
+        (_CursorMixin, ("execute",)),
+        (_Counting, ("fetchone", "fetchall", "close")),
+    )
+    for name in names
+}
+"""The recording methods in Python: the C accelerator's replace them (tests put them back)."""
+
 _speedups = _select.speedups()
-_execute_recorded: Any = _py_execute
-_fetchone_counted: Any = _py_fetchone
-_fetchall_counted: Any = _py_fetchall
 if _speedups is not None:  # the same in C, with these pieces for what it leaves to them
     _speedups.sqlite_setup(
         {
             "execute": _execute,
             "fetchall": _fetchall,
             "fetchone": _fetchone,
+            "cursor": _cursor,
+            "default_cursor": _default_cursor,
+            "default_factory": sqlite3.Cursor,
+            "recording_cursor": _recording_cursor,
+            "close": _close,
+            "commit": _commit,
+            "rollback": _rollback,
             "run": _run,
             "settle": _settle,
             "on": _on,
@@ -546,6 +559,13 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "system": SYSTEM,
         }
     )
-    _execute_recorded = _speedups.sqlite_execute
-    _fetchone_counted = _speedups.sqlite_fetchone
-    _fetchall_counted = _speedups.sqlite_fetchall
+    for (_cls, _name), _c_function in {
+        (_ConnectionMixin, "cursor"): _speedups.sqlite_cursor,
+        (_ConnectionMixin, "commit"): _speedups.sqlite_commit,
+        (_ConnectionMixin, "rollback"): _speedups.sqlite_rollback,
+        (_CursorMixin, "execute"): _speedups.sqlite_execute,
+        (_Counting, "fetchone"): _speedups.sqlite_fetchone,
+        (_Counting, "fetchall"): _speedups.sqlite_fetchall,
+        (_Counting, "close"): _speedups.sqlite_close,
+    }.items():
+        setattr(_cls, _name, _speedups.method(_c_function))

@@ -33,15 +33,11 @@ IMPLEMENTATIONS = ["c", "python"] if sqlite_integration._speedups is not None el
 
 
 def use(implementation: str, monkeypatch: Any) -> None:
-    """The recording cursor's execute, fetchone and fetchall: C's or Python's."""
+    """The recording methods (cursor, commit, rollback, execute, the fetches, close): C's
+    or Python's."""
     if implementation == "python":
-        monkeypatch.setattr(sqlite_integration, "_execute_recorded", sqlite_integration._py_execute)
-        monkeypatch.setattr(
-            sqlite_integration, "_fetchone_counted", sqlite_integration._py_fetchone
-        )
-        monkeypatch.setattr(
-            sqlite_integration, "_fetchall_counted", sqlite_integration._py_fetchall
-        )
+        for (cls, name), method in sqlite_integration._PYTHON_METHODS.items():
+            monkeypatch.setattr(cls, name, method)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

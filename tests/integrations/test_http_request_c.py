@@ -53,7 +53,7 @@ def recorded(app, scope: dict, *, python: bool, monkeypatch) -> tuple[Collected,
     """Drive ``app`` once under the middleware: (events, messages sent, requests taken in C)."""
     with monkeypatch.context() as patch:
         if python:
-            patch.setattr(asgi, "_CHooks", None)
+            patch.setattr(asgi, "_http_begin", None)
         before = speedups.http_recorded()
         capture = Capture()
         sent: list[dict] = []
