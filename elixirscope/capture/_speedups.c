@@ -4306,12 +4306,15 @@ static inline PyObject *in_transaction(PyObject *conn) { /* new ref; None when i
 }
 
 /* sqlite_execute(cursor, sql, params): the recording cursor's execute (sqlite._CursorMixin). */
-static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, size_t nargsf,
+                                         PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     if (!sq_parts) {
         PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_execute");
         return NULL;
     }
-    if (n != 2 && n != 3) return PyObject_Vectorcall(sq_execute, args, n, NULL); /* its error */
+    if ((n != 2 && n != 3) || (kwnames && PyTuple_GET_SIZE(kwnames))) /* sqlite3's own error */
+        return PyObject_Vectorcall(sq_execute, args, n, kwnames);
     PyObject *cursor = args[0], *sql = args[1], *params = n == 3 ? args[2] : empty_tuple;
     PyObject *waiting = PyObject_GetAttr(cursor, s_es_pending);
     if (!waiting) return NULL;
@@ -4426,12 +4429,14 @@ static void sq_fetched(PyObject *cursor, Py_ssize_t got, int done) {
 }
 
 /* sqlite_fetchall(cursor, *args): sqlite._Counting.fetchall. */
-static PyObject *Speedups_sqlite_fetchall(PyObject *m, PyObject *const *args, Py_ssize_t n) {
+static PyObject *Speedups_sqlite_fetchall(PyObject *m, PyObject *const *args, size_t nargsf,
+                                          PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     if (n < 1 || !sq_parts) {
         PyErr_SetString(PyExc_TypeError, "Expected sqlite_fetchall(cursor, *args) after sqlite_setup");
         return NULL;
     }
-    PyObject *rows = PyObject_Vectorcall(sq_fetchall, args, n, NULL);
+    PyObject *rows = PyObject_Vectorcall(sq_fetchall, args, n, kwnames);
     if (!rows) return NULL;
     Py_ssize_t got = PyList_CheckExact(rows) ? PyList_GET_SIZE(rows) : PyObject_Length(rows);
     if (got < 0) { PyErr_Clear(); got = 0; }
@@ -4440,11 +4445,16 @@ static PyObject *Speedups_sqlite_fetchall(PyObject *m, PyObject *const *args, Py
 }
 
 /* sqlite_fetchone(cursor): sqlite._Counting.fetchone. */
-static PyObject *Speedups_sqlite_fetchone(PyObject *m, PyObject *cursor) {
+static PyObject *Speedups_sqlite_fetchone(PyObject *m, PyObject *const *args, size_t nargsf,
+                                          PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     if (!sq_parts) {
         PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_fetchone");
         return NULL;
     }
+    if (n != 1 || (kwnames && PyTuple_GET_SIZE(kwnames))) /* sqlite3's own error */
+        return PyObject_Vectorcall(sq_fetchone, args, n, kwnames);
+    PyObject *cursor = args[0];
     PyObject *row = PyObject_CallOneArg(sq_fetchone, cursor);
     if (!row) return NULL;
     sq_fetched(cursor, row == Py_None ? 0 : 1, row == Py_None);
@@ -4458,6 +4468,10 @@ static PyObject *Speedups_sqlite_cursor(PyObject *m, PyObject *args, PyObject *k
     if (!sq_parts) {
         PyErr_SetString(PyExc_TypeError, "Expected sqlite_setup before sqlite_cursor");
         return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) < 1 || PyTuple_GET_SIZE(args) > 2 ||
+        (kw && (PyDict_GET_SIZE(kw) > 1 || (PyDict_GET_SIZE(kw) == 1 && PyTuple_GET_SIZE(args) == 2)))) {
+        return PyObject_Call(sq_cursor, args, kw); /* sqlite3's own error */
     }
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:cursor", names, &conn, &factory)) return NULL;
     PyObject *made = !factory || factory == (PyObject *)sq_default_factory
@@ -4708,11 +4722,14 @@ static PyMethodDef module_methods[] = {
      "call, and what http_begin reads."},
     {"sqlite_setup", (PyCFunction)Speedups_sqlite_setup, METH_O,
      "sqlite_setup(parts): the Python pieces the sqlite3 functions below use (sqlite.py)."},
-    {"sqlite_execute", (PyCFunction)(void (*)(void))Speedups_sqlite_execute, METH_FASTCALL,
+    {"sqlite_execute", (PyCFunction)(void (*)(void))Speedups_sqlite_execute,
+     METH_FASTCALL | METH_KEYWORDS,
      "sqlite_execute(cursor, sql, params): a recording cursor's execute."},
-    {"sqlite_fetchall", (PyCFunction)(void (*)(void))Speedups_sqlite_fetchall, METH_FASTCALL,
+    {"sqlite_fetchall", (PyCFunction)(void (*)(void))Speedups_sqlite_fetchall,
+     METH_FASTCALL | METH_KEYWORDS,
      "sqlite_fetchall(cursor, *args): a counting cursor's fetchall."},
-    {"sqlite_fetchone", (PyCFunction)Speedups_sqlite_fetchone, METH_O,
+    {"sqlite_fetchone", (PyCFunction)(void (*)(void))Speedups_sqlite_fetchone,
+     METH_FASTCALL | METH_KEYWORDS,
      "sqlite_fetchone(cursor): a counting cursor's fetchone."},
     {"sqlite_cursor", (PyCFunction)(void (*)(void))Speedups_sqlite_cursor, METH_VARARGS | METH_KEYWORDS,
      "sqlite_cursor(conn, factory=sqlite3.Cursor): a recording connection's cursor."},

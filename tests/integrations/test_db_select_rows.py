@@ -554,3 +554,44 @@ def test_c_and_python_record_the_same_events(monkeypatch: Any, tmp_path: Any) ->
     assert [e[0] for e in events].count("query") == 7
     assert [e[2] for e in events if e[0] == "tx"] == ["begin", "commit", "begin", "rollback"]
     assert [e[4] for e in events if e[0] == "query"][:3] == [3, 2, 1]  # the rows each gave
+
+
+def _wrong_calls(conn: Any) -> list[tuple[str, str]]:
+    """What each wrong call raised (a recording method must raise sqlite3's own)."""
+    cur = conn.cursor()
+    calls = [
+        lambda: cur.execute(),
+        lambda: cur.execute("SELECT 1", (), 3),
+        lambda: cur.execute(sql="SELECT 1"),
+        lambda: conn.cursor(1, 2),
+        lambda: cur.fetchone(1),
+        lambda: cur.fetchall(1, 2),
+    ]
+    conn_closed = sqlite3.connect(":memory:")
+    closed_cursor = conn_closed.cursor()
+    conn_closed.close()
+    calls += [conn_closed.commit, conn_closed.rollback, conn_closed.cursor, closed_cursor.close]
+    raised = []
+    for call in calls:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
+            call()
+        raised.append((type(caught.value).__name__, str(caught.value)))
+    return raised
+
+
+def test_a_wrong_call_raises_what_sqlite3_raises() -> None:
+    if sqlite_integration._speedups is None:
+        pytest.skip("the C accelerator is not built")
+    plain = _wrong_calls(sqlite3.connect(":memory:"))
+    had = recorder.current()
+    if had is None:
+        recorder.install()
+    sqlite_integration.enable()
+    try:
+        recorded = _wrong_calls(sqlite3.connect(":memory:"))  # through the C methods
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert recorded == plain
+    assert recorded[0][0] == "TypeError" and "closed database" in recorded[-1][1]
