@@ -29,7 +29,11 @@ alternate which goes first so that machine noise spreads over all three; the
 median round counts. Each round also takes the server's CPU time a request:
 user + system time of its process and children over the round (``/proc``, by
 psutil) divided by the requests answered (``cpu_ms_per_req``), steadier than
-req/s on a shared machine.
+req/s on a shared machine; and the CPU time of its main thread alone — the one
+uvicorn serves every request in, whose CPU a request bounds the requests a
+second once it is saturated — a request answered (``main_ms_per_req``: what
+recording adds to the request's own path, without the writer process and the
+shipper thread, which run beside it).
 
 Then the soak: the recorded server, then the plain one, each under the same
 sustained load for ``--soak-seconds`` (default 300), its RSS (the process and its
@@ -363,6 +367,16 @@ class Server:
         except psutil.Error:
             return float("nan")
 
+    def main_thread_seconds(self) -> float:
+        """CPU time (user + system) of the server's main thread (the event loop's), s."""
+        try:
+            for thread in psutil.Process(self.proc.pid).threads():
+                if thread.id == self.proc.pid:
+                    return thread.user_time + thread.system_time
+        except psutil.Error:
+            pass
+        return float("nan")
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process and its children have used, s."""
         try:
@@ -639,6 +653,7 @@ def run(
             "p50_ms": round(statistics.median(x["p50_us"] for x in res) / 1000, 2),
             "p99_ms": round(statistics.median(x["p99_us"] for x in res) / 1000, 2),
             "cpu_ms_per_req": round(statistics.median(x["cpu_ms_per_req"] for x in res), 3),
+            "main_ms_per_req": round(statistics.median(x["main_ms_per_req"] for x in res), 3),
             "errors": sum(x["errors"] + x["non2xx"] for x in res),
             "requests": sum(x["requests"] for x in res),
         }
@@ -648,6 +663,9 @@ def run(
         rows[setup]["p50_vs_plain"] = round(rows[setup]["p50_ms"] / plain["p50_ms"] - 1, 3)
         rows[setup]["cpu_vs_plain"] = round(
             rows[setup]["cpu_ms_per_req"] / plain["cpu_ms_per_req"] - 1, 3
+        )
+        rows[setup]["main_vs_plain"] = round(
+            rows[setup]["main_ms_per_req"] / plain["main_ms_per_req"] - 1, 3
         )
     recorded["requests_sent"] = sent["recorded"]
     return {
@@ -679,11 +697,14 @@ def _measured(server: Server, load: Load, seconds: int) -> dict[str, Any]:
     """One load run on ``server``, with the CPU time the server (process and children)
     spent a request answered: steadier than req/s on a shared machine, where the load
     generator and the other jobs take the cores in turns."""
-    before = server.cpu_seconds()
+    before, main_before = server.cpu_seconds(), server.main_thread_seconds()
     res = load.run(server.url, seconds)
     cpu = server.cpu_seconds() - before
+    main = server.main_thread_seconds() - main_before
     res["cpu_s"] = cpu
-    res["cpu_ms_per_req"] = cpu * 1000 / res["requests"] if res["requests"] else float("nan")
+    answered = res["requests"] or float("nan")
+    res["cpu_ms_per_req"] = cpu * 1000 / answered
+    res["main_ms_per_req"] = main * 1000 / answered
     return res
 
 
@@ -720,19 +741,20 @@ def _print(result: dict[str, Any]) -> None:
         f"recorded into the {s['store']} store)"
     )
     print(
-        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'CPU/req':>10} "
-        f"{'vs plain (req/s, p50, CPU/req)':>32} {'errors':>7}"
+        f"{'setup':<10} {'req/s':>8} {'p50':>9} {'p99':>9} {'CPU/req':>10} {'main/req':>10} "
+        f"{'vs plain (req/s, p50, CPU/req, main/req)':>42} {'errors':>7}"
     )
     for setup, row in result["setups"].items():
         vs = ""
         if "rps_vs_plain" in row:
             vs = (
                 f"{row['rps_vs_plain']:+.1%}, {row['p50_vs_plain']:+.1%}, "
-                f"{row['cpu_vs_plain']:+.1%}"
+                f"{row['cpu_vs_plain']:+.1%}, {row['main_vs_plain']:+.1%}"
             )
         print(
             f"{setup:<10} {row['rps']:>8,} {row['p50_ms']:>7.2f}ms {row['p99_ms']:>7.2f}ms "
-            f"{row['cpu_ms_per_req']:>8.3f}ms {vs:>32} {row['errors']:>7}"
+            f"{row['cpu_ms_per_req']:>8.3f}ms {row['main_ms_per_req']:>8.3f}ms {vs:>42} "
+            f"{row['errors']:>7}"
         )
     soak = result["soak"]
     for setup in ("recorded", "plain"):
