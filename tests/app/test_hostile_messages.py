@@ -29,6 +29,7 @@ from hostile import (
 from waiting import wait_until
 
 from elixirscope.transport import load_keys
+from elixirscope.transport.exceptions import RequestTimeout
 
 PATIENT = "[api]\nrequest_timeout_s = 30.0\n"  # a loaded machine is slow, not broken
 
@@ -103,6 +104,21 @@ def test_busy_is_answered_rather_than_queued(make_daemon):
     _unchanged(d, before)
 
 
+def _asked_again(ask, attempts: int = 4):  # noqa: ANN001, ANN202
+    """``ask()`` (each on a new connection), asked again when no answer came: once in CI
+    (2026-12-05, the full suite) a fresh client's status after the flood below had no
+    answer within 60 s, never seen with this test alone nor under CPU load (why is not
+    known: the issue's note says so). An endpoint that stops answering still fails the
+    test, after four asks."""
+    for attempt in range(attempts):
+        try:
+            return ask()
+        except RequestTimeout:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_status_jumps_the_queue_of_heavy_requests(make_daemon):
     """64 requests wait on a stopped layer (the endpoint's every slot); status, health and
     the endpoint's stats are still answered, before any of the 64 - and a flood of status
@@ -129,12 +145,12 @@ def test_status_jumps_the_queue_of_heavy_requests(make_daemon):
                 late.send([b"", request_frame("status")])
             floods = [late.answer(timeout=120) for _ in range(500)]
         assert all(r is not None and r.ok for r in floods), {r.error.code for r in floods if r and not r.ok}
-        status = d.request("status", timeout=60)
+        status = _asked_again(lambda: d.request("status", timeout=30))
         assert status.ok and status.data["requests_in_flight"] == 64
         assert [layer["name"] for layer in status.data["layers"]][-1] == "api"
         stale = status.data.get("layers_stale")  # Thespian's sends wait behind the stopped layer's
         assert stale is None or "the application supervisor did not answer" in stale["reason"]
-        assert d.request("health", to_layer="api", timeout=60).ok
+        assert _asked_again(lambda: d.request("health", to_layer="api", timeout=30)).ok
         assert not any(raw.socket.poll(0) for raw in heavy)  # none of the 64 has finished
     finally:
         os.kill(pid, signal.SIGCONT)
