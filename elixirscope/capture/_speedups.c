@@ -3705,10 +3705,24 @@ static void http_count_received(PyObject *req, PyObject *message) {
             if (size > 0) r->received += size;
         }
     }
-    if (PyErr_Occurred()) hook_error(r->hooks);
+    if (PyErr_Occurred()) {
+        if (r->hooks) hook_error(r->hooks);
+        else PyErr_Clear();
+    }
+}
+
+/* Its parts are there (tp_clear, in a collection of a cycle holding it, takes them). */
+static int http_live(HttpRequest *self) {
+    if (self->hooks && self->receive && self->send && self->arrived && self->trace_id &&
+        self->span_id && self->scope)
+        return 1;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "Expected a live HttpRequest (a collection cleared it) - at HttpRequest");
+    return 0;
 }
 
 static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(ignored)) {
+    if (!http_live(self)) return NULL;
     PyObject *aw = PyObject_CallNoArgs(self->receive);
     if (!aw) return NULL;
     PyObject *out = steps_in(aw, self->arrived, (PyObject *)self);
@@ -3778,6 +3792,7 @@ static int status_of(PyObject *v) {
  * run in the context the request arrived in. Errors noting are the hooks' (counted); the
  * server's own go to the app as they would. */
 static PyObject *HttpRequest_send(HttpRequest *self, PyObject *message) {
+    if (!http_live(self)) return NULL;
     PyObject *sent = Py_NewRef(message);
     if (PyDict_CheckExact(message)) {
         PyObject *kind = PyDict_GetItemWithError(message, s_type);
@@ -3854,6 +3869,10 @@ static void reset_var(Hooks *h, PyObject *var, PyObject **token, PyObject *none_
  * app, or None. Never raises; a second end does nothing. */
 static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
     if (!self->active) Py_RETURN_NONE;
+    if (!self->scope || !self->method || !self->path) { /* cleared by a collection */
+        self->active = 0;
+        Py_RETURN_NONE;
+    }
     if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
         PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at HttpRequest.end",
                      Py_TYPE(exc)->tp_name);
@@ -3861,6 +3880,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
     }
     self->active = 0;
     Hooks *h = self->hooks;
+    if (!h) Py_RETURN_NONE; /* cleared by a collection: nothing left to end */
     PyObject *et, *ev, *tb; /* whatever was pending stays so */
     PyErr_Fetch(&et, &ev, &tb);
     int64_t duration = mono_ns() - self->t0;
@@ -3874,7 +3894,8 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
              *req = PyLong_FromLongLong(self->request_bytes < 0 ? self->received
                                                                  : self->request_bytes),
              *resp = PyLong_FromLongLong(self->sent);
-    if (route && start && code && dur && req && resp && (err || shown == Py_None)) {
+    int bound = h->ring && h->clock && h->ids; /* not while a collection clears the hooks */
+    if (bound && route && start && code && dur && req && resp && (err || shown == Py_None)) {
         PyObject *fields[12] = {s_reqend, start, self->method, self->path, route, code, dur,
                                 req, resp,
                                 err ? PyTuple_GET_ITEM(err, 0) : Py_None,
@@ -3895,7 +3916,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
         leave(h, self->fid, Py_None, Py_None, Py_None);
     }
     if (PyErr_Occurred()) hook_error(h);
-    reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
+    if (h->cc.corr_var) reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
     reset_var(h, http_inside_var, &self->inside_token, Py_False);
     PyErr_Restore(et, ev, tb);
     Py_RETURN_NONE;
