@@ -3429,7 +3429,8 @@ static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
 static PyObject *http_request_var, *http_inside_var; /* recording.current_request, asgi._inside */
 static PyObject *http_path_text, *http_clean_query, *http_status_code, *http_with_headers,
     *http_error_fields;
-static PyObject *http_recorder_dict, *http_rate, *http_fid; /* recorder's dict, sampling._rate, the fid */
+static PyObject *recorder_dict; /* vars(capture.recorder): its _recorder, read by both setups' users */
+static PyObject *http_rate, *http_fid; /* sampling._rate, the request's function id */
 static PyObject *s__recorder, *s_emit; /* interned at import (declared with the sqlite3 ones) */
 static int64_t http_recorded; /* requests recorded here: recording.stats() adds them */
 static PyObject *s_http, *s_req, *s_reqend, *s_h_request, *s_h_start, *s_h_body, *s_body,
@@ -3488,16 +3489,16 @@ static int ascii_lower_eq(const char *a, const char *lower, Py_ssize_t n) {
     return 1;
 }
 
-/* Which of the headers read here a name is: 1 content-length, 3 traceparent, 2 another
- * trace header, 0 other. */
+/* Which of the headers read here a name is (any case), H_OTHER for any other. */
+enum { H_OTHER = 0, H_LENGTH, H_TRACEPARENT, H_TRACESTATE, H_CORRELATION };
 static int header_kind(PyObject *name) {
     const char *s = PyBytes_AS_STRING(name);
     switch (PyBytes_GET_SIZE(name)) {
-    case 14: return ascii_lower_eq(s, "content-length", 14);
-    case 11: return ascii_lower_eq(s, "traceparent", 11) ? 3 : 0;
-    case 10: return ascii_lower_eq(s, "tracestate", 10) ? 2 : 0;
-    case 16: return ascii_lower_eq(s, "x-correlation-id", 16) ? 2 : 0;
-    default: return 0;
+    case 14: return ascii_lower_eq(s, "content-length", 14) ? H_LENGTH : H_OTHER;
+    case 11: return ascii_lower_eq(s, "traceparent", 11) ? H_TRACEPARENT : H_OTHER;
+    case 10: return ascii_lower_eq(s, "tracestate", 10) ? H_TRACESTATE : H_OTHER;
+    case 16: return ascii_lower_eq(s, "x-correlation-id", 16) ? H_CORRELATION : H_OTHER;
+    default: return H_OTHER;
     }
 }
 
@@ -3560,9 +3561,9 @@ static int64_t scan_headers(PyObject *headers, PyObject **traceparent) {
         PyObject *const *pair = pair_items(items[i]);
         if (!pair || !PyBytes_CheckExact(pair[0])) return -2;
         int kind = header_kind(pair[0]);
-        if (kind == 2) return -2;
-        if (kind == 3) *traceparent = pair[1];
-        if (kind == 1) {
+        if (kind == H_TRACESTATE || kind == H_CORRELATION) return -2;
+        if (kind == H_TRACEPARENT) *traceparent = pair[1];
+        if (kind == H_LENGTH) {
             if (!PyBytes_CheckExact(pair[1])) return -2;
             length = length_of(pair[1]); /* the last one, as a dict of them keeps */
         }
@@ -3747,9 +3748,9 @@ static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
     for (Py_ssize_t i = 0; list && i < PyList_GET_SIZE(list); i++) {
         PyObject *const *pair = pair_items(PyList_GET_ITEM(list, i));
         if (!pair || !PyBytes_CheckExact(pair[0])) { python = 1; break; }
-        Py_ssize_t k = PyBytes_GET_SIZE(pair[0]);
-        if (k == 11 && ascii_lower_eq(PyBytes_AS_STRING(pair[0]), "traceparent", 11)) have_tp = 1;
-        if (k == 16 && ascii_lower_eq(PyBytes_AS_STRING(pair[0]), "x-correlation-id", 16)) have_cid = 1;
+        int kind = header_kind(pair[0]);
+        have_tp |= kind == H_TRACEPARENT;
+        have_cid |= kind == H_CORRELATION;
     }
     if (python) {
         PyObject *extra = Py_BuildValue("[(sO)(sO)]", "traceparent", traceparent,
@@ -3966,12 +3967,6 @@ static PyObject *HttpRequest_get_active(HttpRequest *self, void *c) {
 }
 static PyObject *HttpRequest_get_protocol(HttpRequest *self, void *c) { return Py_NewRef(s_http); }
 static PyObject *HttpRequest_get_none(HttpRequest *self, void *c) { Py_RETURN_NONE; }
-static PyObject *HttpRequest_get_status(HttpRequest *self, void *c) {
-    return PyLong_FromLong(self->status);
-}
-static PyObject *HttpRequest_get_sizes(HttpRequest *self, void *c) {
-    return Py_BuildValue("(LL)", (long long)self->received, (long long)self->sent);
-}
 
 static PyMemberDef HttpRequest_members[] = {
     {"route", T_OBJECT, offsetof(HttpRequest, route), 0,
@@ -3995,8 +3990,6 @@ static PyGetSetDef HttpRequest_getset[] = {
     {"protocol", (getter)HttpRequest_get_protocol, NULL, NULL, NULL},
     {"tracestate", (getter)HttpRequest_get_none, NULL, NULL, NULL},
     {"ws_state", (getter)HttpRequest_get_none, NULL, NULL, NULL},
-    {"status", (getter)HttpRequest_get_status, NULL, "The status the app sent (0: none yet).", NULL},
-    {"sizes", (getter)HttpRequest_get_sizes, NULL, "(body bytes received, sent) so far.", NULL},
     {NULL}};
 
 static PyMethodDef HttpRequest_methods[] = {
@@ -4025,11 +4018,11 @@ static PyTypeObject HttpRequestType = {
  * error_fields): what HttpRequest sets and the Python helpers it calls (asgi.py, once). */
 static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *request_var, *inside_var, *path_text, *clean_query, *status_code, *with_headers,
-        *error_fields, *recorder_dict, *rate, *fid;
+        *error_fields, *recorder_vars, *rate, *fid;
     if (!PyArg_ParseTuple(args, "O!O!OOOOOO!O!O!:http_setup", &PyContextVar_Type, &request_var,
                           &PyContextVar_Type, &inside_var, &path_text, &clean_query,
                           &status_code, &with_headers, &error_fields, &PyDict_Type,
-                          &recorder_dict, &PyList_Type, &rate, &PyLong_Type, &fid))
+                          &recorder_vars, &PyList_Type, &rate, &PyLong_Type, &fid))
         return NULL;
     PyObject *fns[5] = {path_text, clean_query, status_code, with_headers, error_fields};
     for (int i = 0; i < 5; i++) {
@@ -4046,7 +4039,7 @@ static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     Py_XSETREF(http_status_code, Py_NewRef(status_code));
     Py_XSETREF(http_with_headers, Py_NewRef(with_headers));
     Py_XSETREF(http_error_fields, Py_NewRef(error_fields));
-    Py_XSETREF(http_recorder_dict, Py_NewRef(recorder_dict));
+    Py_XSETREF(recorder_dict, Py_NewRef(recorder_vars));
     Py_XSETREF(http_rate, Py_NewRef(rate));
     Py_XSETREF(http_fid, Py_NewRef(fid));
     Py_RETURN_NONE;
@@ -4061,13 +4054,13 @@ static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *ar
         PyErr_SetString(PyExc_TypeError, "Expected http_begin(scope, receive, send)");
         return NULL;
     }
-    if (!http_recorder_dict || !PyDict_CheckExact(args[0])) Py_RETURN_NONE;
+    if (!recorder_dict || !PyDict_CheckExact(args[0])) Py_RETURN_NONE;
     PyObject *kind = PyDict_GetItemWithError(args[0], s_type);
     if (!kind || !PyUnicode_CheckExact(kind) || PyUnicode_Compare(kind, s_http) != 0) {
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *rec = PyDict_GetItemWithError(http_recorder_dict, s__recorder);
+    PyObject *rec = PyDict_GetItemWithError(recorder_dict, s__recorder);
     if (!rec || rec == Py_None) {
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NONE;
@@ -4125,7 +4118,7 @@ static PyObject *sq_parts; /* sqlite_setup's dict: the Python pieces, by name */
 static PyObject *sq_cursor, *sq_default_cursor, *sq_default_factory, *sq_recording_cursor,
     *sq_close, *sq_commit, *sq_rollback;
 static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *sq_on,
-    *sq_transition, *sq_recorder_dict, *sq_sampled_out, *sq_places, *sq_code_place,
+    *sq_transition, *sq_sampled_out, *sq_places, *sq_code_place,
     *sq_issuing_frame, *sq_actions, *sq_transaction_action, *sq_statements,
     *sq_statements_under, *sq_redaction_dict, *sq_statement_text, *sq_mode, *sq_shapes,
     *sq_parameters_text, *sq_pending_type, *sq_dropped, *sq_pending_set, *sq_stats,
@@ -4145,7 +4138,7 @@ static PyObject *sq_recording(PyObject *conn) {
     int off = !muted || PyObject_IsTrue(muted) != 0;
     Py_XDECREF(muted);
     if (off) return NULL;
-    PyObject *rec = PyDict_GetItemWithError(sq_recorder_dict, s__recorder);
+    PyObject *rec = PyDict_GetItemWithError(recorder_dict, s__recorder);
     if (!rec || rec == Py_None) return NULL;
     PyObject *out;
     if (PyContextVar_Get(sq_sampled_out, Py_False, &out) < 0) return NULL;
@@ -4565,7 +4558,7 @@ static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
         {"cursor", &sq_cursor}, {"default_cursor", &sq_default_cursor},
         {"default_factory", &sq_default_factory}, {"recording_cursor", &sq_recording_cursor},
         {"close", &sq_close}, {"commit", &sq_commit}, {"rollback", &sq_rollback},
-        {"recorder_dict", &sq_recorder_dict}, {"sampled_out", &sq_sampled_out},
+        {"recorder_dict", &recorder_dict}, {"sampled_out", &sq_sampled_out},
         {"places", &sq_places}, {"code_place", &sq_code_place},
         {"issuing_frame", &sq_issuing_frame}, {"actions", &sq_actions},
         {"transaction_action", &sq_transaction_action}, {"statements", &sq_statements},

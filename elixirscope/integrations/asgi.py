@@ -56,7 +56,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_WANTED = {b"traceparent", b"tracestate", b"x-correlation-id", b"content-length"}
+_OURS = frozenset({b"traceparent", b"tracestate", b"x-correlation-id"})
+"""The trace headers: read from a request, added to its response unless the app set them."""
+_OUR_LENGTHS = frozenset(len(name) for name in _OURS)
+_WANTED = _OURS | {b"content-length"}
 _WANTED_LENGTHS = frozenset(len(name) for name in _WANTED)  # others are not even lowered
 _inside: ContextVar[bool] = ContextVar("elixirscope_asgi_request", default=False)
 
@@ -389,10 +392,6 @@ def _in_context(receive: Receive, send: Send, context: contextvars.Context) -> t
         await _StepsIn(send(message), context)
 
     return receive_there, send_there
-
-
-_OURS = {b"traceparent", b"tracestate", b"x-correlation-id"}
-_OUR_LENGTHS = frozenset(len(name) for name in _OURS)
 
 
 def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:

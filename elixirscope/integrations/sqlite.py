@@ -506,15 +506,17 @@ def _returns_rows(cursor: Any) -> bool:
         return False
 
 
-_PYTHON_METHODS: dict[tuple[type, str], Any] = {
-    (cls, name): vars(cls)[name]
-    for cls, names in (
-        (_ConnectionMixin, ("cursor", "commit", "rollback")),
-        (_CursorMixin, ("execute",)),
-        (_Counting, ("fetchone", "fetchall", "close")),
-    )
-    for name in names
+_IN_C: dict[tuple[type, str], str] = {
+    (_ConnectionMixin, "cursor"): "sqlite_cursor",
+    (_ConnectionMixin, "commit"): "sqlite_commit",
+    (_ConnectionMixin, "rollback"): "sqlite_rollback",
+    (_CursorMixin, "execute"): "sqlite_execute",
+    (_Counting, "fetchone"): "sqlite_fetchone",
+    (_Counting, "fetchall"): "sqlite_fetchall",
+    (_Counting, "close"): "sqlite_close",
 }
+"""The recording methods the C accelerator has, and its function for each."""
+_PYTHON_METHODS: dict[tuple[type, str], Any] = {key: vars(key[0])[key[1]] for key in _IN_C}
 """The recording methods in Python: the C accelerator's replace them (tests put them back)."""
 
 _speedups = _select.speedups()
@@ -559,13 +561,5 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "system": SYSTEM,
         }
     )
-    for (_cls, _name), _c_function in {
-        (_ConnectionMixin, "cursor"): _speedups.sqlite_cursor,
-        (_ConnectionMixin, "commit"): _speedups.sqlite_commit,
-        (_ConnectionMixin, "rollback"): _speedups.sqlite_rollback,
-        (_CursorMixin, "execute"): _speedups.sqlite_execute,
-        (_Counting, "fetchone"): _speedups.sqlite_fetchone,
-        (_Counting, "fetchall"): _speedups.sqlite_fetchall,
-        (_Counting, "close"): _speedups.sqlite_close,
-    }.items():
-        setattr(_cls, _name, _speedups.method(_c_function))
+    for (_cls, _name), _c_name in _IN_C.items():
+        setattr(_cls, _name, _speedups.method(getattr(_speedups, _c_name)))
