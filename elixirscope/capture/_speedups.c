@@ -1579,32 +1579,25 @@ static PyTypeObject NodeType = {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *vars; /* the context mapping this cell was made under */
+    /* the context mapping (HAMT) this cell was made under: its identity only, no
+     * reference - a reference would be a cycle (the mapping holds the cell), and
+     * every context's cells and mappings would wait for the cyclic collector */
+    PyObject *vars;
     Node *top;
     PyObject *cid;  /* the correlation id in that mapping (NULL: None) */
 } Cell;
 
-static int Cell_traverse(Cell *c, visitproc visit, void *arg) {
-    Py_VISIT(c->vars);
-    return 0;
-}
-static int Cell_clear(Cell *c) {
-    Py_CLEAR(c->vars);
-    return 0;
-}
 static void Cell_dealloc(Cell *c) {
-    PyObject_GC_UnTrack(c);
-    Py_CLEAR(c->vars);
     Py_CLEAR(c->top);
     Py_CLEAR(c->cid);
-    PyObject_GC_Del(c);
+    PyObject_Free(c);
 }
+
 static PyTypeObject CellType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.Cell",
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "elixirscope.capture._speedups.Cell",
     .tp_basicsize = sizeof(Cell),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_traverse = (traverseproc)Cell_traverse,
-    .tp_clear = (inquiry)Cell_clear,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = (destructor)Cell_dealloc,
 };
 
@@ -1614,10 +1607,14 @@ static PyTypeObject CellType = {
  * any context switch bumps the version, and until then the context's mapping
  * holds the cell). Also the correlation id: a mapping never changes, and a cell
  * is only used in place under the mapping it was made in, so the correlation
- * read when the cell was made is still the current one. */
+ * read when the cell was made is still the current one.
+ * The cache holds the cached cell's mapping (`vars`, a reference): while it is
+ * held its address cannot be reused, so a cell whose `vars` is that address was
+ * made under that very mapping. */
 typedef struct {
     PyObject *stack_var, *corr_var;
-    Cell *cell; /* borrowed */
+    Cell *cell;     /* borrowed */
+    PyObject *vars; /* a reference: the mapping current when `cell` was cached */
     uint64_t tsid, tsver;
 } CellCache;
 
@@ -1628,10 +1625,32 @@ static inline Cell *cache_hit(CellCache *cc, PyThreadState *ts) {
     return NULL;
 }
 
+#if CELL_INPLACE
+static inline PyObject *current_vars(PyThreadState *ts) {
+    return ts->context ? ((ContextLayout *)ts->context)->ctx_vars : NULL;
+}
+
+/* Only this context can see `cell` (made under `vars`, the current mapping): the
+ * mapping is held by the context alone (and the cache, when it is the cached
+ * one) and the cell by one mapping node (`extra`: references the caller holds). */
+static inline int owned(CellCache *cc, Cell *cell, PyObject *vars, Py_ssize_t extra) {
+    return vars && cell->vars == vars && Py_REFCNT(vars) == 1 + (cc->vars == vars) &&
+           Py_REFCNT(cell) == 1 + extra;
+}
+#endif
+
 static inline void cache_set(CellCache *cc, PyThreadState *ts, Cell *cell) {
     cc->cell = cell;
     cc->tsid = ts->id;
     cc->tsver = ts->context_ver;
+#if CELL_INPLACE
+    PyObject *vars = current_vars(ts);
+    if (vars != cc->vars) {
+        PyObject *old = cc->vars;
+        cc->vars = Py_XNewRef(vars);
+        Py_XDECREF(old); /* last: freeing it may run code that comes back here */
+    }
+#endif
 }
 
 /* The current context's Cell, forked first unless only this context can see it.
@@ -1640,30 +1659,25 @@ static Cell *own_cell(CellCache *cc) {
     PyThreadState *ts = PyThreadState_Get();
 #if CELL_INPLACE
     Cell *hit = cache_hit(cc, ts);
-    if (hit) {
-        PyObject *vars = ((ContextLayout *)ts->context)->ctx_vars;
-        if (hit->vars == vars && Py_REFCNT(vars) == 2 && Py_REFCNT(hit) == 1) return hit;
-    }
+    if (hit && owned(cc, hit, current_vars(ts), 0)) return hit;
 #endif
     PyObject *got;
     if (PyContextVar_Get(cc->stack_var, NULL, &got) < 0) return NULL;
     Cell *cell = (Cell *)got; /* new reference or NULL */
 #if CELL_INPLACE
-    PyObject *vars = ts->context ? ((ContextLayout *)ts->context)->ctx_vars : NULL;
-    if (cell && vars && cell->vars == vars && Py_REFCNT(vars) == 2 && Py_REFCNT(cell) == 2) {
+    if (cell && owned(cc, cell, current_vars(ts), 1)) {
         Py_DECREF(cell);
         cache_set(cc, ts, cell);
         return cell;
     }
 #endif
-    Cell *fresh = PyObject_GC_New(Cell, &CellType);
+    Cell *fresh = PyObject_New(Cell, &CellType);
     if (!fresh) { Py_XDECREF(cell); return NULL; }
     fresh->vars = NULL;
     fresh->cid = NULL;
     fresh->top = cell ? cell->top : NULL;
     Py_XINCREF(fresh->top);
     Py_XDECREF(cell);
-    PyObject_GC_Track(fresh);
     PyObject *cid;
     if (PyContextVar_Get(cc->corr_var, NULL, &cid) < 0) { Py_DECREF(fresh); return NULL; }
     if (cid == Py_None) Py_CLEAR(cid);
@@ -1671,12 +1685,12 @@ static Cell *own_cell(CellCache *cc) {
     PyObject *tok = PyContextVar_Set(cc->stack_var, (PyObject *)fresh);
     if (!tok) { Py_DECREF(fresh); return NULL; }
     Py_DECREF(tok);
+    Py_DECREF(fresh); /* the context's mapping holds it */
 #if CELL_INPLACE
-    fresh->vars = ((ContextLayout *)PyThreadState_Get()->context)->ctx_vars;
-    Py_INCREF(fresh->vars);
+    ts = PyThreadState_Get();
+    fresh->vars = current_vars(ts);
     cache_set(cc, ts, fresh);
 #endif
-    Py_DECREF(fresh); /* the context's mapping holds it */
     return fresh;
 }
 
@@ -3270,6 +3284,7 @@ static int Hooks_traverse(Hooks *self, visitproc visit, void *arg) {
     Py_VISIT(self->task_name);
     Py_VISIT(self->objects);
     Py_VISIT(self->values);
+    Py_VISIT(self->cc.vars);
     Py_VISIT(self->values_dict);
     Py_VISIT(self->redact);
     Py_VISIT(Py_TYPE(self));
@@ -3307,6 +3322,8 @@ static int Hooks_clear(Hooks *self) {
     Py_CLEAR(self->ids);
     Py_CLEAR(self->cc.stack_var);
     Py_CLEAR(self->cc.corr_var);
+    self->cc.cell = NULL;
+    Py_CLEAR(self->cc.vars);
     Py_CLEAR(self->last_error);
     return 0;
 }
@@ -3666,12 +3683,14 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
         Py_DECREF(r);
         return NULL;
     }
-    /* begun from here: errors are the hooks' (counted), the request goes on */
+    /* begun from here: errors are the hooks' (counted), the request goes on. The
+     * variables first, the call last: a set after it would make the handler's first
+     * hook (or end's) fork the call stack's cell once more (see own_cell) */
     if (!(r->corr_token = PyContextVar_Set(self->cc.corr_var, r->trace_id))) hook_error(self);
-    enter(self, fid, http_names, values, 0);
-    Py_DECREF(values);
     if (!(r->req_token = PyContextVar_Set(http_request_var, (PyObject *)r))) hook_error(self);
     if (!(r->inside_token = PyContextVar_Set(http_inside_var, Py_True))) hook_error(self);
+    enter(self, fid, http_names, values, 0);
+    Py_DECREF(values);
     r->active = 1;
     http_recorded++;
     PyObject *bytes = PyLong_FromLongLong(length);
@@ -3908,8 +3927,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
     Py_XDECREF(start); Py_XDECREF(code); Py_XDECREF(dur); Py_XDECREF(req); Py_XDECREF(resp);
     Py_XDECREF(route); Py_XDECREF(err);
     if (PyErr_Occurred()) hook_error(h);
-    reset_var(h, http_request_var, &self->req_token, Py_None);
-    if (exc != Py_None) {
+    if (exc != Py_None) { /* the call first: the resets fork nothing after it */
         PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
         leave(h, self->fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
         Py_XDECREF(trace);
@@ -3917,6 +3935,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
         leave(h, self->fid, Py_None, Py_None, Py_None);
     }
     if (PyErr_Occurred()) hook_error(h);
+    reset_var(h, http_request_var, &self->req_token, Py_None);
     if (h->cc.corr_var) reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
     reset_var(h, http_inside_var, &self->inside_token, Py_False);
     PyErr_Restore(et, ev, tb);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -156,3 +157,27 @@ def test_copied_context_is_a_snapshot_of_the_stack(rec):
         assert current_call_id() == a_id
     assert in_copy not in (a_id, b_id, 0)
     assert current_call_id() == 0
+
+
+def test_a_context_that_ends_leaves_no_cycle_for_the_collector(rec):
+    """A context's call stack goes with it, by reference counting: a server makes a
+    context a request, and a cycle each would pile up until the collector ran."""
+    fid = traced("in_context")
+
+    def request() -> None:
+        with __elixirscope__.call(fid):  # noqa: F821
+            with correlation("c-request"):  # a set of another variable forks the stack
+                with __elixirscope__.call(fid):  # noqa: F821
+                    pass
+
+    contextvars.copy_context().run(request)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(300):
+            contextvars.copy_context().run(request)
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable < 30, f"{unreachable} objects in cycles after 300 contexts"
+    assert len([e for e in rec.ring.drain() if e[0] == "call"]) == 2 * 301
