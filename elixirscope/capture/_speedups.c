@@ -1831,7 +1831,7 @@ static inline PyObject *event_cid(Hooks *h, Node *node) {
 #define SMALL_INT_MIN (-5)
 #define SMALL_INT_MAX 1024
 static PyObject *small_int_text[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-static PyObject *s_True, *s_False, *s_ellipsis, *s_sep, *s__sensitive;
+static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive;
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
 
@@ -1969,14 +1969,71 @@ static PyObject *render_bytes(PyObject *v, Py_ssize_t budget) {
     return r;
 }
 
-/* open + the parts joined by ", " + close; takes the reference to `parts`. */
-static PyObject *joined(PyObject *parts, const char *open, const char *close) {
-    PyObject *body = PyUnicode_Join(s_sep, parts);
-    Py_DECREF(parts);
-    if (!body) return NULL;
-    PyObject *out = PyUnicode_FromFormat("%s%U%s", open, body, close);
-    Py_DECREF(body);
+/* A container's shown items: "k: v" (key set) or "v" (key NULL), owned; at most
+ * V_MAX_WIDTH of them and the "..." that says more were left out. */
+typedef struct {
+    PyObject *key[V_MAX_WIDTH + 1], *val[V_MAX_WIDTH + 1];
+    int n;
+} Items;
+
+static void items_clear(Items *it) {
+    for (int i = 0; i < it->n; i++) {
+        Py_XDECREF(it->key[i]);
+        Py_DECREF(it->val[i]);
+    }
+    it->n = 0;
+}
+
+static inline void write_ascii(int kind, void *data, Py_ssize_t *pos, const char *s) {
+    for (; *s; s++) PyUnicode_WRITE(kind, data, (*pos)++, (Py_UCS4)(unsigned char)*s);
+}
+
+/* open + the items joined by ", " + close, made as one str (no list, no format);
+ * clears the items. */
+static PyObject *items_joined(Items *it, const char *open, const char *close) {
+    Py_ssize_t total = (Py_ssize_t)(strlen(open) + strlen(close)) + (it->n ? 2 * (it->n - 1) : 0);
+    Py_UCS4 maxchar = 127;
+    for (int i = 0; i < it->n; i++) {
+        PyObject *k = it->key[i], *v = it->val[i];
+        if (k) {
+            total += PyUnicode_GET_LENGTH(k) + 2;
+            if (PyUnicode_MAX_CHAR_VALUE(k) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(k);
+        }
+        total += PyUnicode_GET_LENGTH(v);
+        if (PyUnicode_MAX_CHAR_VALUE(v) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(v);
+    }
+    PyObject *out = PyUnicode_New(total, maxchar);
+    if (!out) {
+        items_clear(it);
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(out);
+    void *data = PyUnicode_DATA(out);
+    Py_ssize_t pos = 0;
+    write_ascii(kind, data, &pos, open);
+    for (int i = 0; i < it->n; i++) {
+        if (i) write_ascii(kind, data, &pos, ", ");
+        for (int half = 0; half < 2; half++) {
+            PyObject *part = half ? it->val[i] : it->key[i];
+            if (!part) continue;
+            Py_ssize_t len = PyUnicode_GET_LENGTH(part);
+            if (PyUnicode_CopyCharacters(out, pos, part, 0, len) < 0) {
+                Py_DECREF(out);
+                items_clear(it);
+                return NULL;
+            }
+            pos += len;
+            if (!half) write_ascii(kind, data, &pos, ": ");
+        }
+    }
+    write_ascii(kind, data, &pos, close);
+    items_clear(it);
     return out;
+}
+
+static inline void items_add(Items *it, PyObject *key, PyObject *val) { /* takes both */
+    it->key[it->n] = key;
+    it->val[it->n++] = val;
 }
 
 static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int depth,
@@ -1991,28 +2048,26 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         return NULL; /* maybe ("password", x): Python decides */
     if (depth >= V_MAX_DEPTH) return PyUnicode_FromFormat("%s...%s", open, close);
     active[nactive] = v;
-    PyObject *parts = PyList_New(0);
-    if (!parts) return NULL;
+    Items it;
+    it.n = 0;
     Py_ssize_t used = 2;
     for (Py_ssize_t i = 0; i < (is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v)); i++) {
         if (i >= V_MAX_WIDTH || used >= budget) {
-            if (PyList_Append(parts, s_ellipsis) < 0) goto fail;
+            items_add(&it, NULL, Py_NewRef(s_ellipsis));
             break;
         }
         PyObject *item = is_tuple ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
         Py_INCREF(item);
         PyObject *part = render(item, budget - used, depth + 1, active, nactive + 1);
         Py_DECREF(item);
-        if (!part) goto fail;
+        if (!part) {
+            items_clear(&it);
+            return NULL;
+        }
         used += PyUnicode_GET_LENGTH(part) + 2;
-        int rc = PyList_Append(parts, part);
-        Py_DECREF(part);
-        if (rc < 0) goto fail;
+        items_add(&it, NULL, part);
     }
-    return joined(parts, open, is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
-fail:
-    Py_DECREF(parts);
-    return NULL;
+    return items_joined(&it, open, is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
 }
 
 /* values._redact_cache (name -> whether a value so named is redacted; cleared, never
@@ -2036,22 +2091,21 @@ static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject
     if (depth >= V_MAX_DEPTH) return PyUnicode_FromString("{...}");
     if (!v_redact_cache || !v_redacted) return NULL;
     active[nactive] = v;
-    PyObject *parts = PyList_New(0);
-    if (!parts) return NULL;
+    Items it;
+    it.n = 0;
     Py_ssize_t used = 2, pos = 0, i = 0;
     PyObject *key, *value;
     while (PyDict_Next(v, &pos, &key, &value)) {
         if (i++ >= V_MAX_WIDTH || used >= budget) {
-            if (PyList_Append(parts, s_ellipsis) < 0) goto fail;
+            items_add(&it, NULL, Py_NewRef(s_ellipsis));
             break;
         }
         int hidden = 0;
         if (PyUnicode_CheckExact(key)) { /* values.redact(key), from its cache */
             PyObject *verdict = PyDict_GetItemWithError(v_redact_cache, key);
-            if (!verdict) {
-                if (PyErr_Occurred()) goto fail;
-                Py_DECREF(parts);
-                return NULL; /* not judged yet: Python judges (and caches) it */
+            if (!verdict) { /* not judged yet: Python judges (and caches) it */
+                items_clear(&it);
+                return NULL;
             }
             hidden = verdict == Py_True;
         }
@@ -2068,22 +2122,13 @@ static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject
         Py_DECREF(value);
         if (!k || !t) {
             Py_XDECREF(k);
-            Py_DECREF(parts);
+            items_clear(&it);
             return NULL; /* not handled (or an error, still set) */
         }
         used += PyUnicode_GET_LENGTH(k) + PyUnicode_GET_LENGTH(t) + 4;
-        PyObject *part = PyUnicode_FromFormat("%U: %U", k, t);
-        Py_DECREF(k);
-        Py_DECREF(t);
-        if (!part) goto fail;
-        int rc = PyList_Append(parts, part);
-        Py_DECREF(part);
-        if (rc < 0) goto fail;
+        items_add(&it, k, t);
     }
-    return joined(parts, "{", "}");
-fail:
-    Py_DECREF(parts);
-    return NULL;
+    return items_joined(&it, "{", "}");
 }
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
@@ -2484,6 +2529,7 @@ static int put_return(Hooks *h, Func *f, int64_t rid, int64_t ts, PyObject *cid,
  * asyncio.current_task() does (asyncio.tasks._current_tasks by the running loop), once
  * asyncio.tasks is imported; None outside a task or when it cannot be read. */
 static PyObject *tasks_current, *tasks_running_loop; /* asyncio.tasks's, once seen */
+static PyObject *s_get_name;
 
 static PyObject *running_task_name(Hooks *h) {
     if (!tasks_current) {
@@ -2516,7 +2562,7 @@ static PyObject *running_task_name(Hooks *h) {
         Py_RETURN_NONE;
     }
     Py_INCREF(task);
-    PyObject *out = PyObject_CallMethod(task, "get_name", NULL);
+    PyObject *out = PyObject_CallMethodNoArgs(task, s_get_name);
     Py_DECREF(task);
     if (!out) PyErr_Clear(); /* as task_name: a broken get_name gives no name */
     return out ? out : Py_NewRef(Py_None);
@@ -3597,7 +3643,17 @@ static PyObject *client_text(PyObject *client) {
     if (!PyUnicode_CheckExact(host) || !PyUnicode_IS_ASCII(host) || !PyLong_CheckExact(port) ||
         PyUnicode_GET_LENGTH(host) > 256)
         return NULL;
-    return PyUnicode_FromFormat("%U:%S", host, port);
+    int overflow;
+    long long number = PyLong_AsLongLongAndOverflow(port, &overflow);
+    if (overflow || (number == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return PyUnicode_FromFormat("%U:%S", host, port);
+    }
+    char buf[256 + 1 + 24];
+    Py_ssize_t n = PyUnicode_GET_LENGTH(host);
+    memcpy(buf, PyUnicode_1BYTE_DATA(host), (size_t)n);
+    n += snprintf(buf + n, sizeof buf - (size_t)n, ":%lld", number);
+    return PyUnicode_FromStringAndSize(buf, n); /* host is ASCII: so is all of it */
 }
 
 
@@ -3752,12 +3808,30 @@ static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(igno
 
 /* http.response.start with traceparent and X-Correlation-ID added where the app set
  * neither (asgi._with_headers for headers of an unusual shape). New ref or NULL. */
+/* "00-<trace id>-<span id>-<flags>", the response's traceparent: bytes (as_bytes) or str. */
+static PyObject *traceparent_text(HttpRequest *self, int as_bytes) {
+    PyObject *t = self->trace_id, *s = self->span_id;
+    if (!PyUnicode_IS_ASCII(t) || !PyUnicode_IS_ASCII(s) || PyUnicode_GET_LENGTH(t) != 32 ||
+        PyUnicode_GET_LENGTH(s) != 16) { /* not ours: never so, but say it as it is */
+        PyObject *text = PyUnicode_FromFormat("00-%U-%U-%s", t, s, self->flags);
+        if (!text || !as_bytes) return text;
+        PyObject *b = PyUnicode_AsASCIIString(text);
+        Py_DECREF(text);
+        return b;
+    }
+    char buf[55];
+    memcpy(buf, "00-", 3);
+    memcpy(buf + 3, PyUnicode_1BYTE_DATA(t), 32);
+    buf[35] = '-';
+    memcpy(buf + 36, PyUnicode_1BYTE_DATA(s), 16);
+    buf[52] = '-';
+    memcpy(buf + 53, self->flags, 2);
+    return as_bytes ? PyBytes_FromStringAndSize(buf, 55) : PyUnicode_FromStringAndSize(buf, 55);
+}
+
 static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
     PyObject *headers = PyDict_GetItemWithError(message, s_headers);
     if (!headers && PyErr_Occurred()) return NULL;
-    PyObject *traceparent =
-        PyUnicode_FromFormat("00-%U-%U-%s", self->trace_id, self->span_id, self->flags);
-    if (!traceparent) return NULL;
     PyObject *out = NULL, *list = NULL;
     int python = 0;
     if (!headers || headers == Py_None) list = PyList_New(0);
@@ -3772,17 +3846,20 @@ static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
         have_cid |= kind == H_CORRELATION;
     }
     if (python) {
-        PyObject *extra = Py_BuildValue("[(sO)(sO)]", "traceparent", traceparent,
-                                        "x-correlation-id", self->trace_id);
+        PyObject *traceparent = traceparent_text(self, 0);
+        PyObject *extra = traceparent ? Py_BuildValue("[(sO)(sO)]", "traceparent", traceparent,
+                                                      "x-correlation-id", self->trace_id)
+                                      : NULL;
         out = extra ? PyObject_CallFunctionObjArgs(http_with_headers, message, extra, NULL) : NULL;
         Py_XDECREF(extra);
+        Py_XDECREF(traceparent);
     } else if (list && have_tp && have_cid) {
         out = Py_NewRef(message);
     } else if (list) {
-        PyObject *tp = have_tp ? NULL : PyUnicode_AsASCIIString(traceparent);
+        PyObject *tp = have_tp ? NULL : traceparent_text(self, 1);
         PyObject *cid = have_cid ? NULL : PyUnicode_AsASCIIString(self->trace_id);
-        PyObject *a = tp ? Py_BuildValue("(OO)", b_traceparent, tp) : NULL;
-        PyObject *b = cid ? Py_BuildValue("(OO)", b_xcid, cid) : NULL;
+        PyObject *a = tp ? PyTuple_Pack(2, b_traceparent, tp) : NULL;
+        PyObject *b = cid ? PyTuple_Pack(2, b_xcid, cid) : NULL;
         int ok = (have_tp || (a && PyList_Append(list, a) == 0)) &&
                  (have_cid || (b && PyList_Append(list, b) == 0));
         Py_XDECREF(tp); Py_XDECREF(cid); Py_XDECREF(a); Py_XDECREF(b);
@@ -3791,7 +3868,6 @@ static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
         out = copy;
     }
     Py_XDECREF(list);
-    Py_DECREF(traceparent);
     return out;
 }
 
@@ -4859,7 +4935,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_True, "True");
     INTERN(s_False, "False");
     INTERN(s_ellipsis, "...");
-    INTERN(s_sep, ", ");
+    INTERN(s_get_name, "get_name");
     INTERN(s__sensitive, "_sensitive");
     INTERN(s_drop_oldest, "drop_oldest");
     INTERN(s_drop_newest, "drop_newest");
