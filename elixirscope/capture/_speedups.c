@@ -4245,7 +4245,75 @@ static PyObject *sq_recording(PyObject *conn) {
 /* (file, line, module.function) of the program's line that called the cursor's
  * method (db_common.issuing_frame); NULL without an error when the walk found none
  * (issuing_frame then looks further: greenlets). New ref. */
+/* The places of code objects seen by the walk: a direct-mapped cache in front of
+ * db_common._code_places (a dict keyed by id(code), a PyLong made for each frame's
+ * lookup). Each slot holds its code (so its address is not reused while cached) and
+ * its place: None for a library's code, else (file, module.function). */
+#define PLACE_SLOTS 512
+static struct {
+    PyCodeObject *code;
+    PyObject *place;
+} place_slot[PLACE_SLOTS];
+
+static inline size_t place_index(PyCodeObject *code) {
+    return (size_t)(((uint64_t)(uintptr_t)code * 0x9E3779B97F4A7C15ULL) >> 55); /* 9 bits */
+}
+
+static void place_keep(PyCodeObject *code, PyObject *place) {
+    size_t i = place_index(code);
+    PyCodeObject *old_code = place_slot[i].code;
+    PyObject *old_place = place_slot[i].place;
+    place_slot[i].code = (PyCodeObject *)Py_NewRef(code);
+    place_slot[i].place = Py_NewRef(place);
+    Py_XDECREF(old_code); /* last: a code object's dealloc runs no Python, but be plain */
+    Py_XDECREF(old_place);
+}
+
+static PyObject *place_text(PyObject *place, int line) {
+    return Py_BuildValue("(OiO)", PyTuple_GET_ITEM(place, 0), line, PyTuple_GET_ITEM(place, 1));
+}
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* CPython 3.11's _PyInterpreterFrame (Include/internal/pycore_frame.h): the walk reads
+ * the thread's frames as they are, without making a frame object for each (which
+ * PyFrame_GetBack does, and the frame's return then frees). */
+typedef struct IFrame {
+    PyObject *f_func, *f_globals, *f_builtins, *f_locals;
+    PyCodeObject *f_code;
+    PyObject *frame_obj;
+    struct IFrame *previous;
+    _Py_CODEUNIT *prev_instr;
+    int stacktop;
+    char is_entry;
+    char owner;
+} IFrame;
+#define IFRAME_OWNED_BY_GENERATOR 1
+
+/* (file, line, function) of the first frame of the program's, when every frame up to it
+ * is in the cache; else NULL, no exception (the walk below decides). */
+static PyObject *sq_place_cached(void) {
+    IFrame *f = (IFrame *)PyThreadState_Get()->cframe->current_frame;
+    for (; f; f = f->previous) {
+        PyCodeObject *code = f->f_code;
+        _Py_CODEUNIT *first = (_Py_CODEUNIT *)code->co_code_adaptive;
+        if (f->owner != IFRAME_OWNED_BY_GENERATOR && f->prev_instr < first + code->_co_firsttraceable)
+            continue; /* incomplete: not a frame yet (PyFrame_GetBack skips it too) */
+        size_t i = place_index(code);
+        if (place_slot[i].code != code) return NULL;
+        PyObject *place = place_slot[i].place;
+        if (place == Py_None) continue;
+        int offset = (int)(f->prev_instr - first) * (int)sizeof(_Py_CODEUNIT);
+        return place_text(place, PyCode_Addr2Line(code, offset));
+    }
+    return NULL;
+}
+#endif
+
 static PyObject *sq_place(void) {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    PyObject *known = sq_place_cached();
+    if (known || PyErr_Occurred()) return known;
+#endif
     PyFrameObject *f = PyEval_GetFrame(); /* the caller's: the method is this C function */
     Py_XINCREF(f);
     while (f) {
@@ -4261,11 +4329,12 @@ static PyObject *sq_place(void) {
             place = PyObject_CallFunctionObjArgs(sq_code_place, (PyObject *)code, (PyObject *)f,
                                                  NULL);
         }
+        if (place && (place == Py_None || (PyTuple_CheckExact(place) && PyTuple_GET_SIZE(place) == 2)))
+            place_keep(code, place);
         Py_DECREF(code);
         if (!place) { Py_DECREF(f); return NULL; }
         if (PyTuple_CheckExact(place) && PyTuple_GET_SIZE(place) == 2) {
-            PyObject *out = Py_BuildValue("(OiO)", PyTuple_GET_ITEM(place, 0),
-                                          PyFrame_GetLineNumber(f), PyTuple_GET_ITEM(place, 1));
+            PyObject *out = place_text(place, PyFrame_GetLineNumber(f));
             Py_DECREF(place);
             Py_DECREF(f);
             return out;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from elixirscope.integrations import db_common
 from elixirscope.integrations import sqlalchemy as sqlalchemy_integration
 from elixirscope.integrations import sqlite as sqlite_integration
 
-TAG, ID, TS, STATEMENT, ROWS, CALLER, SOURCE, MANY = 0, 1, 2, 8, 11, 14, 16, 17
+TAG, ID, TS, STATEMENT, ROWS, FILE, LINE, CALLER, SOURCE, MANY = 0, 1, 2, 8, 11, 12, 13, 14, 16, 17
 N = 10
 
 
@@ -443,6 +444,37 @@ def test_a_forked_child_leaves_its_parents_waiting_query_to_the_parent(rec: Any,
     assert os.waitstatus_to_exitcode(status) == 0
     cur.fetchall()
     assert queries(rec)["SELECT x FROM t -- across a fork"][ROWS] == N
+
+
+# ---------------------------------------------------------------- the issuing line, again
+_RUNNER = "def run(conn, sql):\n    return conn.execute(sql).fetchall()\n"
+
+
+def test_queries_through_the_same_library_frames_name_their_own_lines(rec: Any, conn: Any) -> None:
+    """The walk to the issuing line keeps each code's verdict: later queries through the
+    same library frames still name the line that issued each, from a plain function and
+    from a generator's frame."""
+    library: dict[str, Any] = {"__name__": "sqlalchemy.elixirscope_test_runner"}
+    exec(compile(_RUNNER, "/lib/site-packages/sqlalchemy/runner.py", "exec"), library)
+    run = library["run"]
+    here: dict[str, int] = {}
+    for i in range(3):
+        run(conn, f"SELECT {i} -- plain a"); here[f"SELECT {i} -- plain a"] = sys._getframe().f_lineno
+        run(conn, f"SELECT {i} -- plain b"); here[f"SELECT {i} -- plain b"] = sys._getframe().f_lineno
+
+    def issuing() -> Iterator[int]:
+        for i in range(3):
+            run(conn, f"SELECT {i} -- generator"); yield sys._getframe().f_lineno  # noqa: E702
+
+    for i, line in enumerate(issuing()):
+        here[f"SELECT {i} -- generator"] = line
+    got = queries(rec)
+    me = "test_queries_through_the_same_library_frames_name_their_own_lines"
+    for statement, line in here.items():
+        event = got[statement]
+        assert (event[FILE], event[LINE]) == (__file__, line), statement
+        assert event[CALLER].endswith(me + (".<locals>.issuing" if "generator" in statement else ""))
+    assert len({here[f"SELECT 0 -- plain {x}"] for x in "ab"}) == 2
 
 
 # ---------------------------------------------------------------- the waiting query itself
