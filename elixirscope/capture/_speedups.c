@@ -3496,6 +3496,8 @@ static PyObject *recorder_dict; /* vars(capture.recorder): its _recorder, read b
 static PyObject *http_rate, *http_fid; /* sampling._rate, the request's function id */
 static PyObject *s__recorder, *s_emit; /* interned at import (declared with the sqlite3 ones) */
 static int64_t http_recorded; /* requests recorded here: recording.stats() adds them */
+static int64_t http_left_out; /* requests the sampler left out here: recording.stats() adds them */
+static PyObject *http_out_var, *http_out_fid; /* recorder.sampled_out, sampled.SampledOut's fid */
 static PyObject *s_http, *s_req, *s_reqend, *s_h_request, *s_h_start, *s_h_body, *s_body,
     *s_headers, *s_status, *s_query_string, *s_client, *s_route, *s_path_format,
     *http_names, *b_traceparent, *b_xcid, *s_root;
@@ -3806,8 +3808,6 @@ static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(igno
     return out;
 }
 
-/* http.response.start with traceparent and X-Correlation-ID added where the app set
- * neither (asgi._with_headers for headers of an unusual shape). New ref or NULL. */
 /* "00-<trace id>-<span id>-<flags>", the response's traceparent: bytes (as_bytes) or str. */
 static PyObject *traceparent_text(HttpRequest *self, int as_bytes) {
     PyObject *t = self->trace_id, *s = self->span_id;
@@ -3829,6 +3829,8 @@ static PyObject *traceparent_text(HttpRequest *self, int as_bytes) {
     return as_bytes ? PyBytes_FromStringAndSize(buf, 55) : PyUnicode_FromStringAndSize(buf, 55);
 }
 
+/* http.response.start with traceparent and X-Correlation-ID added where the app set
+ * neither (asgi._with_headers for headers of an unusual shape). New ref or NULL. */
 static PyObject *with_trace_headers(HttpRequest *self, PyObject *message) {
     PyObject *headers = PyDict_GetItemWithError(message, s_headers);
     if (!headers && PyErr_Occurred()) return NULL;
@@ -4109,15 +4111,183 @@ static PyTypeObject HttpRequestType = {
     .tp_doc = "One HTTP request recorded by the ASGI middleware in C (Hooks.http_request).",
 };
 
+/* ------------------------------------------------------------ a request left out
+ * What asgi._record does for a request integrations.request_sampling leaves out, in
+ * C: asgi._inside and recorder.sampled_out set, a call the hooks never record entered
+ * (sampled.SampledOut's function: sampling 0, so nothing under it is recorded), the
+ * server's receive and send run in the context the request arrived in; end() undoes
+ * it. Nothing is emitted; the request is counted (http_left_out). */
+typedef struct {
+    PyObject_HEAD
+    Hooks *hooks;
+    int32_t fid;
+    int active;
+    PyObject *receive, *send, *arrived, *inside_token, *out_token;
+} LeftOut;
+
+static PyTypeObject LeftOutType;
+
+/* Whether a request is recorded (1) or left out (0) at `rate` < 1, as
+ * recording.left_out decides: one inside a recorded call is that call's; one with a
+ * traceparent follows its sampled flag; one without is drawn. -1: Python decides (an
+ * unusual header, a traceparent of another shape); -2: an error. */
+static int sampled_here(Hooks *h, PyObject *scope, double rate) {
+    Node *top;
+    if (peek_top(&h->cc, &top) < 0) return -2;
+    if (top && top->epoch == h->epoch && top->scope_id) return 1;
+    PyObject *headers = PyDict_GetItemWithError(scope, s_headers), *traceparent;
+    if (!headers && PyErr_Occurred()) return -2;
+    if (scan_headers(headers, &traceparent) == -2) return -1;
+    if (traceparent) {
+        if (!plain_traceparent(traceparent)) return -1;
+        const char *flags = PyBytes_AS_STRING(traceparent) + 53;
+        int low = flags[1] >= 'a' ? flags[1] - 'a' + 10 : flags[1] - '0';
+        return low & 1;
+    }
+    return rate > 0.0 && rng_next(h) < rate;
+}
+
+static PyObject *left_out_begin(Hooks *h, PyObject *receive, PyObject *send) {
+    LeftOut *r = PyObject_GC_New(LeftOut, &LeftOutType);
+    if (!r) return NULL;
+    r->hooks = (Hooks *)Py_NewRef(h);
+    r->fid = (int32_t)fid_of(http_out_fid);
+    r->active = 1;
+    r->receive = Py_NewRef(receive);
+    r->send = Py_NewRef(send);
+    r->arrived = PyContext_CopyCurrent();
+    r->inside_token = r->out_token = NULL;
+    PyObject_GC_Track(r);
+    if (!r->arrived) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    /* begun from here: errors are the hooks' (counted), the request goes on */
+    if (!(r->inside_token = PyContextVar_Set(http_inside_var, Py_True))) hook_error(h);
+    if (!(r->out_token = PyContextVar_Set(http_out_var, Py_True))) hook_error(h);
+    enter(h, r->fid, NULL, NULL, 0);
+    if (PyErr_Occurred()) hook_error(h);
+    http_left_out++;
+    return (PyObject *)r;
+}
+
+static int left_out_live(LeftOut *self) {
+    if (self->hooks && self->receive && self->send && self->arrived) return 1;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "Expected a live LeftOut request (a collection cleared it) - at LeftOut");
+    return 0;
+}
+
+static PyObject *LeftOut_receive(LeftOut *self, PyObject *Py_UNUSED(ignored)) {
+    if (!left_out_live(self)) return NULL;
+    PyObject *aw = PyObject_CallNoArgs(self->receive);
+    if (!aw) return NULL;
+    PyObject *out = steps_in(aw, self->arrived, NULL);
+    Py_DECREF(aw);
+    return out;
+}
+
+static PyObject *LeftOut_send(LeftOut *self, PyObject *message) {
+    if (!left_out_live(self)) return NULL;
+    PyObject *aw = PyObject_CallOneArg(self->send, message);
+    if (!aw) return NULL;
+    PyObject *out = steps_in(aw, self->arrived, NULL);
+    Py_DECREF(aw);
+    return out;
+}
+
+/* end(exc): the left-out call left, the variables reset. Never raises; a second end
+ * does nothing. */
+static PyObject *LeftOut_end(LeftOut *self, PyObject *exc) {
+    if (!self->active) Py_RETURN_NONE;
+    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
+        PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at LeftOut.end",
+                     Py_TYPE(exc)->tp_name);
+        return NULL;
+    }
+    self->active = 0;
+    Hooks *h = self->hooks;
+    if (!h) Py_RETURN_NONE; /* cleared by a collection: nothing left to end */
+    PyObject *et, *ev, *tb; /* whatever was pending stays so */
+    PyErr_Fetch(&et, &ev, &tb);
+    if (exc != Py_None) {
+        PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
+        leave(h, self->fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
+        Py_XDECREF(trace);
+    } else {
+        leave(h, self->fid, Py_None, Py_None, Py_None);
+    }
+    if (PyErr_Occurred()) hook_error(h);
+    reset_var(h, http_out_var, &self->out_token, Py_False);
+    reset_var(h, http_inside_var, &self->inside_token, Py_False);
+    PyErr_Restore(et, ev, tb);
+    Py_RETURN_NONE;
+}
+
+static int LeftOut_traverse(LeftOut *self, visitproc visit, void *arg) {
+    Py_VISIT(self->hooks);
+    Py_VISIT(self->receive);
+    Py_VISIT(self->send);
+    Py_VISIT(self->arrived);
+    Py_VISIT(self->inside_token);
+    Py_VISIT(self->out_token);
+    return 0;
+}
+
+static int LeftOut_clear(LeftOut *self) {
+    Py_CLEAR(self->hooks);
+    Py_CLEAR(self->receive);
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->arrived);
+    Py_CLEAR(self->inside_token);
+    Py_CLEAR(self->out_token);
+    return 0;
+}
+
+static void LeftOut_dealloc(LeftOut *self) {
+    PyObject_GC_UnTrack(self);
+    LeftOut_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *LeftOut_get_active(LeftOut *self, void *c) { return PyBool_FromLong(self->active); }
+
+static PyGetSetDef LeftOut_getset[] = {
+    {"active", (getter)LeftOut_get_active, NULL, "Begun and not yet ended.", NULL},
+    {NULL}};
+
+static PyMethodDef LeftOut_methods[] = {
+    {"receive", (PyCFunction)LeftOut_receive, METH_NOARGS,
+     "The server's receive(), run in the context the request arrived in."},
+    {"send", (PyCFunction)LeftOut_send, METH_O,
+     "The server's send(message), run in the context the request arrived in."},
+    {"end", (PyCFunction)LeftOut_end, METH_O,
+     "end(exc or None): the request closed; what begin set is undone."},
+    {NULL}};
+
+static PyTypeObject LeftOutType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.LeftOut",
+    .tp_basicsize = sizeof(LeftOut),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)LeftOut_traverse,
+    .tp_clear = (inquiry)LeftOut_clear,
+    .tp_dealloc = (destructor)LeftOut_dealloc,
+    .tp_getset = LeftOut_getset,
+    .tp_methods = LeftOut_methods,
+    .tp_doc = "One HTTP request the sampler left out, run as asgi._record runs one (in C).",
+};
+
 /* http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers,
- * error_fields): what HttpRequest sets and the Python helpers it calls (asgi.py, once). */
+ * error_fields, recorder_vars, rate, fid, sampled_out_var, sampled_out_fid): what
+ * HttpRequest and LeftOut set and the Python helpers they call (asgi.py, once). */
 static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *request_var, *inside_var, *path_text, *clean_query, *status_code, *with_headers,
-        *error_fields, *recorder_vars, *rate, *fid;
-    if (!PyArg_ParseTuple(args, "O!O!OOOOOO!O!O!:http_setup", &PyContextVar_Type, &request_var,
-                          &PyContextVar_Type, &inside_var, &path_text, &clean_query,
-                          &status_code, &with_headers, &error_fields, &PyDict_Type,
-                          &recorder_vars, &PyList_Type, &rate, &PyLong_Type, &fid))
+        *error_fields, *recorder_vars, *rate, *fid, *out_var, *out_fid;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOOO!O!O!O!O!:http_setup", &PyContextVar_Type,
+                          &request_var, &PyContextVar_Type, &inside_var, &path_text,
+                          &clean_query, &status_code, &with_headers, &error_fields,
+                          &PyDict_Type, &recorder_vars, &PyList_Type, &rate, &PyLong_Type, &fid,
+                          &PyContextVar_Type, &out_var, &PyLong_Type, &out_fid))
         return NULL;
     PyObject *fns[5] = {path_text, clean_query, status_code, with_headers, error_fields};
     for (int i = 0; i < 5; i++) {
@@ -4137,13 +4307,16 @@ static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
     Py_XSETREF(recorder_dict, Py_NewRef(recorder_vars));
     Py_XSETREF(http_rate, Py_NewRef(rate));
     Py_XSETREF(http_fid, Py_NewRef(fid));
+    Py_XSETREF(http_out_var, Py_NewRef(out_var));
+    Py_XSETREF(http_out_fid, Py_NewRef(out_fid));
     Py_RETURN_NONE;
 }
 
 /* http_begin(scope, receive, send): Hooks.http_request(fid, scope, receive, send, None)
- * of the hooks the installed recorder emits through (its `emit` is theirs), when every
- * request is recorded (integrations.request_sampling 1) and no outer middleware records
- * this one; else None: the Python path decides. All asgi.recorded_call asks first. */
+ * of the hooks the installed recorder emits through (its `emit` is theirs), when no
+ * outer middleware records this request and the sampler keeps it (always at
+ * integrations.request_sampling 1); a LeftOut when the sampler leaves it out; else
+ * None: the Python path decides. All asgi.recorded_call asks first. */
 static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t n) {
     if (n != 3) {
         PyErr_SetString(PyExc_TypeError, "Expected http_begin(scope, receive, send)");
@@ -4160,9 +4333,9 @@ static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *ar
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NONE;
     }
-    if (PyList_GET_SIZE(http_rate) < 1) Py_RETURN_NONE;
+    if (PyList_GET_SIZE(http_rate) < 1 || !http_out_var) Py_RETURN_NONE;
     double rate = PyFloat_AsDouble(PyList_GET_ITEM(http_rate, 0));
-    if (rate < 1.0) { /* sampled (or not a number: the Python path says so) */
+    if (rate == -1.0 && PyErr_Occurred()) { /* not a number: the Python path says so */
         PyErr_Clear();
         Py_RETURN_NONE;
     }
@@ -4184,14 +4357,26 @@ static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *ar
         if (nested < 0) return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *call[5] = {http_fid, args[0], args[1], args[2], Py_None};
-    PyObject *out = Hooks_http_request((Hooks *)hooks, call, 5);
+    int sampled = rate >= 1.0 ? 1 : sampled_here((Hooks *)hooks, args[0], rate);
+    PyObject *out;
+    if (sampled == 1) {
+        PyObject *call[5] = {http_fid, args[0], args[1], args[2], Py_None};
+        out = Hooks_http_request((Hooks *)hooks, call, 5);
+    } else if (sampled == 0) {
+        out = left_out_begin((Hooks *)hooks, args[1], args[2]);
+    } else {
+        out = sampled == -2 ? NULL : Py_NewRef(Py_None);
+    }
     Py_DECREF(hooks);
     return out;
 }
 
 static PyObject *Speedups_http_recorded(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a)) {
     return PyLong_FromLongLong(http_recorded);
+}
+
+static PyObject *Speedups_http_left_out(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a)) {
+    return PyLong_FromLongLong(http_left_out);
 }
 
 /* ------------------------------------------------------------------ sqlite3 queries
@@ -4923,6 +5108,8 @@ static PyMethodDef module_methods[] = {
      "http_begin(scope, receive, send): the installed recorder's hooks' http_request, or None."},
     {"http_recorded", (PyCFunction)Speedups_http_recorded, METH_NOARGS,
      "How many requests HttpRequest recorded in this process."},
+    {"http_left_out", (PyCFunction)Speedups_http_left_out, METH_NOARGS,
+     "How many requests http_begin left out (LeftOut) in this process."},
     {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
      "walk_known(frame, places): the first frame outwards whose code is not a known "
      "library's, with its entry in places (or None); None at the stack's end."},
@@ -5011,7 +5198,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_block, "block");
     PyTypeObject *types[] = {&HLCType, &IdsType, &RingType, &NodeType, &CellType,
                              &ExitType, &SelfDescrType, &HooksType, &StepsInType,
-                             &HttpRequestType};
+                             &HttpRequestType, &LeftOutType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     PyObject *descr = PyObject_New(PyObject, &SelfDescrType);
@@ -5032,7 +5219,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!m) return NULL;
     if (PyModule_AddType(m, &HLCType) < 0 || PyModule_AddType(m, &IdsType) < 0 ||
         PyModule_AddType(m, &HooksType) < 0 || PyModule_AddType(m, &StepsInType) < 0 ||
-        PyModule_AddType(m, &HttpRequestType) < 0 ||
+        PyModule_AddType(m, &HttpRequestType) < 0 || PyModule_AddType(m, &LeftOutType) < 0 ||
         PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)&RingType) < 0 ||
         PyModule_AddIntConstant(m, "CELL_INPLACE", CELL_INPLACE) < 0 ||
         PyModule_AddIntConstant(m, "TSC_CLOCK", tsc_clock) < 0)

@@ -13,13 +13,14 @@ from typing import Any
 
 from elixirscope.capture import hooks, recorder
 
-__all__ = ["SAMPLED_OUT_FUNCTION", "SampledOut"]
+__all__ = ["SAMPLED_OUT_FUNCTION", "SampledOut", "sampled_out_fid"]
 
 SAMPLED_OUT_FUNCTION = "elixirscope.sampling.sampled_out"
 _fid: list[int] = []
 
 
-def _sampled_out_fid() -> int:
+def sampled_out_fid() -> int:
+    """The id of the call a left-out chain runs in (never recorded: sampling 0)."""
     if not _fid:
         module, _, name = SAMPLED_OUT_FUNCTION.rpartition(".")
         _fid.append(hooks.register(module, name, "args", 0.0, "", 0, "function"))
@@ -37,7 +38,7 @@ class SampledOut:
 
     def __enter__(self) -> SampledOut:
         self._mark = recorder.sampled_out.set(True)
-        self._call = hooks.get_hooks().call(_sampled_out_fid())
+        self._call = hooks.get_hooks().call(sampled_out_fid())
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

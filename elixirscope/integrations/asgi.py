@@ -23,6 +23,9 @@ With the C hooks bound (the default), an HTTP request carrying no ``tracestate``
 OpenTelemetry sends it), is recorded by ``_speedups.HttpRequest`` (``Hooks.http_request``): the same
 events and response headers as :func:`_http` and ``RequestRecording``, which record
 every other request (``tests/integrations/test_http_request_c.py`` holds them equal).
+Below ``integrations.request_sampling`` 1, the same requests are also sampled in C: one
+kept is recorded so, one left out runs as :func:`_record` runs it (``_speedups.LeftOut``:
+nothing recorded under it, counted in ``requests_sampled_out``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import _select, recorder
-from elixirscope.capture.sampled import SampledOut
+from elixirscope.capture.sampled import SampledOut, sampled_out_fid
 from elixirscope.integrations import sampling
 from elixirscope.integrations.recording import (
     RequestRecording,
@@ -160,8 +163,8 @@ three, at 0.17 µs each instead of 0.8)."""
 _http_begin: Any = None if _speedups is None else _speedups.http_begin
 """``_speedups.http_begin(scope, receive, send)``: an HTTP request begun in C by the C hooks
 the installed recorder emits through (``Hooks.http_request``; see the module doc), when
-every request is recorded and no outer middleware records it; else None. The same events
-as :func:`_http`, which records every other one."""
+no outer middleware records it, or left out (``LeftOut``) when the sampler says so; else
+None. The same events as :func:`_http`, which records every other one."""
 
 
 def recorded_call(
@@ -181,7 +184,7 @@ def recorded_call(
                 swallowed(exc)
                 await call(owner, scope, receive, send)
                 return
-            if fast is not None:  # it set _inside, the correlation and the request's call
+            if fast is not None:  # it set _inside and a call (recorded: the correlation too)
                 try:
                     await call(owner, scope, fast.receive, fast.send)
                 except BaseException as exc:
@@ -428,4 +431,6 @@ if _speedups is not None:
         vars(recorder),
         sampling._rate,
         request_fid("coroutine"),
+        recorder.sampled_out,
+        sampled_out_fid(),
     )

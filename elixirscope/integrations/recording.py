@@ -78,8 +78,9 @@ def stats() -> dict[str, Any]:
     errors swallowed inside recording (and the last one's text)."""
     with _stats_lock:
         out: dict[str, Any] = dict(_stats)
-    if _speedups is not None:  # the requests recorded in C (asgi: Hooks.http_request)
+    if _speedups is not None:  # the requests recorded, or left out, in C (asgi: http_begin)
         out["requests"] += _speedups.http_recorded()
+        out["requests_sampled_out"] += _speedups.http_left_out()
     out["last_error"] = _last_error[0] if _last_error else None
     return out
 

@@ -458,13 +458,14 @@ def test_queries_through_the_same_library_frames_name_their_own_lines(rec: Any, 
     exec(compile(_RUNNER, "/lib/site-packages/sqlalchemy/runner.py", "exec"), library)
     run = library["run"]
     here: dict[str, int] = {}
-    for i in range(3):
-        run(conn, f"SELECT {i} -- plain a"); here[f"SELECT {i} -- plain a"] = sys._getframe().f_lineno
-        run(conn, f"SELECT {i} -- plain b"); here[f"SELECT {i} -- plain b"] = sys._getframe().f_lineno
+    for i in range(3):  # two lines of this function, each issuing through `run`
+        first, second = f"SELECT {i} -- plain a", f"SELECT {i} -- plain b"
+        here[first] = (run(conn, first), sys._getframe().f_lineno)[1]  # the line it ran on
+        here[second] = (run(conn, second), sys._getframe().f_lineno)[1]
 
     def issuing() -> Iterator[int]:
         for i in range(3):
-            run(conn, f"SELECT {i} -- generator"); yield sys._getframe().f_lineno  # noqa: E702
+            yield (run(conn, f"SELECT {i} -- generator"), sys._getframe().f_lineno)[1]
 
     for i, line in enumerate(issuing()):
         here[f"SELECT {i} -- generator"] = line
@@ -473,7 +474,8 @@ def test_queries_through_the_same_library_frames_name_their_own_lines(rec: Any, 
     for statement, line in here.items():
         event = got[statement]
         assert (event[FILE], event[LINE]) == (__file__, line), statement
-        assert event[CALLER].endswith(me + (".<locals>.issuing" if "generator" in statement else ""))
+        where = me + (".<locals>.issuing" if "generator" in statement else "")
+        assert event[CALLER].endswith(where)
     assert len({here[f"SELECT 0 -- plain {x}"] for x in "ab"}) == 2
 
 

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_middleware_in_process import Capture, Collected, drive, http_scope
 
-from elixirscope.capture import _select, context
+from elixirscope.capture import _select, context, hooks, recorder
 from elixirscope.capture.context import current_correlation_id
-from elixirscope.contracts.trace import RequestEnd, RequestStart
-from elixirscope.integrations import asgi, recording
+from elixirscope.contracts.trace import FunctionEntry, RequestEnd, RequestStart
+from elixirscope.integrations import asgi, recording, sampling
 from elixirscope.integrations.asgi import ElixirScopeMiddleware
 
 speedups = _select.speedups()
@@ -326,3 +326,63 @@ def test_a_broken_send_reaches_the_app_and_the_request_still_ends(monkeypatch) -
         out = capture.stop()
     (end,) = out.of(RequestEnd)
     assert (end.status, end.exc_type, end.message) == (200, "OSError", "client went away")
+
+
+SAMPLED_CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+UNSAMPLED_CALLER = "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "kept"),
+    [(None, False), (UNSAMPLED_CALLER, False), (SAMPLED_CALLER, True)],
+)
+def test_sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # noqa: ANN001
+    """At request_sampling 0 a request is left out unless its caller sampled it, in C as
+    in Python: one left out records nothing (a traced call under it neither), is
+    counted, runs with the middleware's flag and recorder.sampled_out set, answers
+    without trace headers, and leaves the context as found; one kept is recorded."""
+    was = sampling.request_sampling()
+    sampling.set_request_sampling(0.0)
+    try:
+        _sampled_in_c_as_python_samples(monkeypatch, traceparent, kept)
+    finally:
+        sampling.set_request_sampling(was)
+
+
+def _sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # noqa: ANN001
+    fid = hooks.register("sampled_test", "handler", "args", 1.0, __file__, 1, "function")
+    seen: list[tuple] = []
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        with __elixirscope__.call(fid):  # noqa: F821 - the hooks builtin
+            seen.append(
+                (
+                    recorder.sampled_out.get(),
+                    asgi._inside.get(),
+                    recording.current_request.get() is None,
+                )
+            )
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"1")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    headers = [(b"traceparent", traceparent.encode())] if traceparent else []
+    answers = {}
+    for python in (False, True):
+        taken = (speedups.http_recorded(), speedups.http_left_out())
+        left_out = recording.stats()["requests_sampled_out"]
+        out, sent, _ = recorded(
+            app, http_scope(headers=headers), python=python, monkeypatch=monkeypatch
+        )
+        in_c = (speedups.http_recorded() - taken[0], speedups.http_left_out() - taken[1])
+        assert in_c == ((0, 0) if python else (1, 0) if kept else (0, 1))
+        assert recording.stats()["requests_sampled_out"] - left_out == (0 if kept else 1)
+        calls = [e for e in out.of(FunctionEntry) if e.function.endswith("sampled_test.handler")]
+        assert len(out.of(RequestStart)) == len(calls) == (1 if kept else 0)
+        answers[python] = shape(out, sent) if kept else sent
+    assert answers[False] == answers[True]
+    if not kept:
+        assert seen == [(True, True, True)] * 2
+        assert all(b"traceparent" not in dict(m.get("headers", [])) for m in answers[False])
+    assert recorder.sampled_out.get() is False and asgi._inside.get() is False
+    assert context.current_call_id() == 0
