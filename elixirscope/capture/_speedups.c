@@ -1988,19 +1988,24 @@ static inline void write_ascii(int kind, void *data, Py_ssize_t *pos, const char
     for (; *s; s++) PyUnicode_WRITE(kind, data, (*pos)++, (Py_UCS4)(unsigned char)*s);
 }
 
-/* open + the items joined by ", " + close, made as one str (no list, no format);
- * clears the items. */
-static PyObject *items_joined(Items *it, const char *open, const char *close) {
+/* [name] + open + the items joined by ", " (a pair as key + `pair` + value) + close,
+ * made as one str (no list, no format); clears the items. */
+static PyObject *items_joined(Items *it, PyObject *name, const char *open, const char *pair,
+                              const char *close) {
     Py_ssize_t total = (Py_ssize_t)(strlen(open) + strlen(close)) + (it->n ? 2 * (it->n - 1) : 0);
     Py_UCS4 maxchar = 127;
+    PyObject *whole[1 + 2 * (V_MAX_WIDTH + 1)]; /* name, then each item's key and value */
+    int nwhole = 0;
+    whole[nwhole++] = name;
     for (int i = 0; i < it->n; i++) {
-        PyObject *k = it->key[i], *v = it->val[i];
-        if (k) {
-            total += PyUnicode_GET_LENGTH(k) + 2;
-            if (PyUnicode_MAX_CHAR_VALUE(k) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(k);
-        }
-        total += PyUnicode_GET_LENGTH(v);
-        if (PyUnicode_MAX_CHAR_VALUE(v) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(v);
+        whole[nwhole++] = it->key[i];
+        whole[nwhole++] = it->val[i];
+        if (it->key[i]) total += (Py_ssize_t)strlen(pair);
+    }
+    for (int i = 0; i < nwhole; i++) {
+        if (!whole[i]) continue;
+        total += PyUnicode_GET_LENGTH(whole[i]);
+        if (PyUnicode_MAX_CHAR_VALUE(whole[i]) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(whole[i]);
     }
     PyObject *out = PyUnicode_New(total, maxchar);
     if (!out) {
@@ -2010,22 +2015,21 @@ static PyObject *items_joined(Items *it, const char *open, const char *close) {
     int kind = PyUnicode_KIND(out);
     void *data = PyUnicode_DATA(out);
     Py_ssize_t pos = 0;
-    write_ascii(kind, data, &pos, open);
-    for (int i = 0; i < it->n; i++) {
-        if (i) write_ascii(kind, data, &pos, ", ");
-        for (int half = 0; half < 2; half++) {
-            PyObject *part = half ? it->val[i] : it->key[i];
-            if (!part) continue;
-            Py_ssize_t len = PyUnicode_GET_LENGTH(part);
-            if (PyUnicode_CopyCharacters(out, pos, part, 0, len) < 0) {
-                Py_DECREF(out);
-                items_clear(it);
-                return NULL;
-            }
-            pos += len;
-            if (!half) write_ascii(kind, data, &pos, ": ");
+    for (int i = 0; i < nwhole; i++) {
+        if (i == 1) write_ascii(kind, data, &pos, open);
+        else if (i > 1 && i % 2 == 1) write_ascii(kind, data, &pos, ", ");
+        PyObject *part = whole[i];
+        if (!part) continue;
+        Py_ssize_t len = PyUnicode_GET_LENGTH(part);
+        if (PyUnicode_CopyCharacters(out, pos, part, 0, len) < 0) {
+            Py_DECREF(out);
+            items_clear(it);
+            return NULL;
         }
+        pos += len;
+        if (i > 0 && i % 2 == 1) write_ascii(kind, data, &pos, pair); /* after a key */
     }
+    if (nwhole == 1) write_ascii(kind, data, &pos, open);
     write_ascii(kind, data, &pos, close);
     items_clear(it);
     return out;
@@ -2067,7 +2071,7 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         used += PyUnicode_GET_LENGTH(part) + 2;
         items_add(&it, NULL, part);
     }
-    return items_joined(&it, open, is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
+    return items_joined(&it, NULL, open, "", is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
 }
 
 /* values._redact_cache (name -> whether a value so named is redacted; cleared, never
@@ -2082,6 +2086,7 @@ static PyObject *v_object_kinds, *v_orm_texts;
 static PyObject *s_sa_state, *s_key, *s_scope, *s_type, *s_method, *s_path, *s_WS;
 #define KIND_ORM 1  /* values._ORM */
 #define KIND_ASGI 2 /* values._ASGI */
+#define KIND_PLAIN 3 /* values._PLAIN */
 
 static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
                              int nactive) {
@@ -2128,7 +2133,7 @@ static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject
         used += PyUnicode_GET_LENGTH(k) + PyUnicode_GET_LENGTH(t) + 4;
         items_add(&it, k, t);
     }
-    return items_joined(&it, "{", "}");
+    return items_joined(&it, NULL, "{", ": ", "}");
 }
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
@@ -2233,10 +2238,52 @@ no:
     return NULL;
 }
 
+/* values._render_object for an instance of a program's class shown by its fields:
+ * `name`(k=v, ...) from its __dict__ `d`, each value rendered here (redacted by its
+ * name's cached verdict), at most V_MAX_WIDTH then "..."; NULL without an exception
+ * for anything else (a key not a str, a verdict not cached, a value render() leaves
+ * to Python, a mapped instance): Python renders it. */
+static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t budget) {
+    if (!PyUnicode_CheckExact(name) || !v_redact_cache || !v_redacted) return NULL;
+    if (PyDict_GetItemWithError(d, s_sa_state) || PyErr_Occurred()) return NULL;
+    PyObject *active[V_MAX_DEPTH + 2];
+    active[0] = v;
+    budget -= PyUnicode_GET_LENGTH(name);
+    Items it;
+    it.n = 0;
+    Py_ssize_t used = 2, pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        if (i++ >= V_MAX_WIDTH || used >= budget) {
+            items_add(&it, NULL, Py_NewRef(s_ellipsis));
+            break;
+        }
+        PyObject *verdict = PyUnicode_CheckExact(key) ? PyDict_GetItemWithError(v_redact_cache, key) : NULL;
+        if (!verdict) {
+            items_clear(&it);
+            return NULL;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *t = verdict == Py_True ? Py_NewRef(v_redacted)
+                                         : render(value, budget - used, 1, active, 1);
+        Py_DECREF(value);
+        if (!t) {
+            Py_DECREF(key);
+            items_clear(&it);
+            return NULL;
+        }
+        used += PyUnicode_GET_LENGTH(key) + PyUnicode_GET_LENGTH(t) + 3;
+        items_add(&it, key, t);
+    }
+    return items_joined(&it, name, "(", "=", ")");
+}
+
 /* An instance of a class in values._object_kinds shown as Python shows it (a mapped
- * instance, an ASGI connection), while the class's mro is the one Python saw; NULL
- * without an exception when not handled here (Python renders it). */
-static PyObject *object_text(PyObject *v) {
+ * instance, an ASGI connection, a program's object by its fields), while the class's
+ * mro is the one Python saw; NULL without an exception when not handled here (Python
+ * renders it). */
+static PyObject *object_text(PyObject *v, Py_ssize_t budget) {
     PyTypeObject *t = Py_TYPE(v);
     PyObject *id = PyLong_FromVoidPtr(t);
     PyObject *e = id ? PyDict_GetItemWithError(v_object_kinds, id) : NULL;
@@ -2255,6 +2302,7 @@ static PyObject *object_text(PyObject *v) {
     PyObject *out = NULL, *d = instance_dict(PyTuple_GET_ITEM(e, 3), v, t);
     if (d && kind == KIND_ORM) out = orm_text(v, t, d, PyTuple_GET_ITEM(e, 4));
     else if (d && kind == KIND_ASGI) out = asgi_text(d, PyTuple_GET_ITEM(e, 4));
+    else if (d && kind == KIND_PLAIN) out = plain_text(v, d, PyTuple_GET_ITEM(e, 4), budget);
     Py_XDECREF(d);
     Py_DECREF(e);
     PyErr_Clear();
@@ -2266,7 +2314,7 @@ static PyObject *value_text(Hooks *h, PyObject *v) {
     if (h->fast) {
         PyObject *active[V_MAX_DEPTH + 2];
         PyObject *s = render(v, h->limit, 0, active, 0);
-        if (!s && !PyErr_Occurred() && v_object_kinds) s = object_text(v);
+        if (!s && !PyErr_Occurred() && v_object_kinds) s = object_text(v, h->limit);
         if (s) {
             Py_ssize_t n = PyUnicode_GET_LENGTH(s);
             if (n <= h->limit || v == Py_True || v == Py_False || v == Py_None) return s;

@@ -329,6 +329,16 @@ _dict_getters: dict[int, tuple[type, tuple, Any]] = {}
 instances or None), while the mro is the same tuple (see :data:`_plain_objects`)."""
 
 
+def _has_slots(mro: tuple) -> bool:
+    """Whether instances of a class with this mro may have slot fields (set or not)."""
+    return any(
+        type(descr) is _MEMBER
+        for klass in mro
+        if _type_flags(klass) & _HEAPTYPE
+        for descr in _type_dict(klass).values()
+    )
+
+
 def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
     found = []
     for klass in mro:
@@ -719,6 +729,8 @@ def _render_object(
     slots = _slot_values(obj, mro)
     if d is None and not slots:
         return f"<{_full_name(t)} object at {hex(id(obj))}>"
+    if d is not None and not slots and not _has_slots(mro):
+        _know(t, mro, _PLAIN, name)
     oid = id(obj)
     if oid in active or depth >= MAX_DEPTH:
         return f"{name}({ELLIPSIS})"
@@ -807,14 +819,18 @@ def _library_text(t: type, d: dict | None) -> str:
 
 _ORM = 1
 _ASGI = 2
+_PLAIN = 3
 _object_kinds: dict[int, tuple[Any, ...]] = {}
-"""id(class) -> (the class, its mro, ``_ORM`` or ``_ASGI``, its instances' ``__dict__``
-getter, what the kind needs) for classes whose instances the C accelerator shows itself,
-the way Python does: a mapped instance by its primary key, from :data:`_orm_texts`
-(needing its state's class, mro and getter), an ASGI connection by ``"<module.Name"``
-and its scope's method and path (anything unusual, and a path the text rules could
-change, it leaves to Python). A class is entered once Python has rendered one of its
-instances through :func:`_render_object`: while its mro is the same tuple, nothing
+"""id(class) -> (the class, its mro, ``_ORM``, ``_ASGI`` or ``_PLAIN``, its instances'
+``__dict__`` getter, what the kind needs) for classes whose instances the C accelerator
+shows itself, the way Python does: a mapped instance by its primary key, from
+:data:`_orm_texts` (needing its state's class, mro and getter), an ASGI connection by
+``"<module.Name"`` and its scope's method and path (anything unusual, and a path the
+text rules could change, it leaves to Python), a program's object by its class name
+(what ``_PLAIN`` needs) and the fields of its ``__dict__`` (a class with slots is not
+entered; a field's value C does not render, a name whose verdict is not cached, send
+the whole object back to Python). A class is entered once Python has rendered one of
+its instances through :func:`_render_object`: while its mro is the same tuple, nothing
 before that applies to it."""
 
 

@@ -102,6 +102,66 @@ def test_a_dict_of_plain_values_is_rendered_in_c_once_its_keys_are_judged(c_hook
     assert rendered_in_python[0] == {"new_key": 1}
 
 
+field_names = (
+    st.sampled_from(["id", "name", "password", "api_token", "owner", "x" * 90, "é"])
+    | st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
+)
+class_names = st.sampled_from(["Point", "Order", "Café", "Ω", "W" * 120])
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    class_names,
+    st.dictionaries(field_names, nested, max_size=20),
+    st.sampled_from(["none", "self", "other", "int key", "in a list"]),
+)
+def test_a_program_s_object_rendered_in_c_equals_safe_repr(c_hooks, name, fields, extra):
+    """An instance of a program's class: Name(field=value, ...) from its __dict__, in C
+    once Python has shown one of its class; anything C does not render (a nested object,
+    a non-str key) sends it back to Python, with the same text."""
+    cls = type(name, (), {"__repr__": lambda self: "never called"})
+    obj, other = cls(), cls()
+    vars(obj).update(fields)
+    if extra == "self":
+        vars(obj)["me"] = obj
+    elif extra == "other":
+        vars(obj)["peer"] = other
+    elif extra == "int key":
+        vars(obj)[7] = "seven"
+    elif extra == "in a list":
+        vars(obj)["items"] = [other, 1]
+    values.safe_repr(cls())  # Python shows one: the class is known from now on
+    first = c_hooks.value_text(obj)  # a field name not judged yet: Python renders it
+    expected = values.safe_repr(obj)
+    assert first == expected
+    assert c_hooks.value_text(obj) == expected
+
+
+def test_a_program_s_objects_are_rendered_in_c_once_their_class_is_known(c_hooks, monkeypatch):
+    class Order:
+        def __init__(self, n):
+            self.id, self.owner, self.password, self.lines = n, "ann", "hunter2", [1, 2]
+
+    class Slotted:
+        __slots__ = ("a", "__dict__")
+
+    assert c_hooks.value_text(Order(1)) == values.safe_repr(Order(1))
+    rendered_in_python = []
+    real = values._render
+    monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
+    text = c_hooks.value_text(Order(2))
+    assert text == "Order(id=2, owner='ann', password=<redacted>, lines=[1, 2])"
+    assert rendered_in_python == []
+    half = Slotted()
+    half.b = 1  # its slot unset: Python shows the dict alone, but the class is never C's
+    assert c_hooks.value_text(half) == "Slotted(b=1)"
+    half.a = 2
+    assert c_hooks.value_text(half) == values.safe_repr(half) == "Slotted(b=1, a=2)"
+    assert [type(x) for x in rendered_in_python].count(Slotted) == 3  # each of them: Python
+
+
 def _request():
     from starlette.requests import Request
 
