@@ -3998,6 +3998,25 @@ static PyObject *route_of(HttpRequest *self) {
     return text;
 }
 
+/* leave(fid) for a call that ended with `exc` (an exception instance) or None. */
+static void leave_for(Hooks *h, int32_t fid, PyObject *exc) {
+    if (exc == Py_None) {
+        leave(h, fid, Py_None, Py_None, Py_None);
+        return;
+    }
+    PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
+    leave(h, fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
+    Py_XDECREF(trace);
+}
+
+/* end(exc)'s argument: an exception or None, else a TypeError naming `where`. */
+static int end_arg_ok(PyObject *exc, const char *where) {
+    if (exc == Py_None || PyExceptionInstance_Check(exc)) return 1;
+    PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at %s",
+                 Py_TYPE(exc)->tp_name, where);
+    return 0;
+}
+
 static void reset_var(Hooks *h, PyObject *var, PyObject **token, PyObject *none_value) {
     PyObject *t = *token;
     *token = NULL;
@@ -4019,11 +4038,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
         self->active = 0;
         Py_RETURN_NONE;
     }
-    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
-        PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at HttpRequest.end",
-                     Py_TYPE(exc)->tp_name);
-        return NULL;
-    }
+    if (!end_arg_ok(exc, "HttpRequest.end")) return NULL;
     self->active = 0;
     Hooks *h = self->hooks;
     if (!h) Py_RETURN_NONE; /* cleared by a collection: nothing left to end */
@@ -4053,13 +4068,7 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
     Py_XDECREF(start); Py_XDECREF(code); Py_XDECREF(dur); Py_XDECREF(req); Py_XDECREF(resp);
     Py_XDECREF(route); Py_XDECREF(err);
     if (PyErr_Occurred()) hook_error(h);
-    if (exc != Py_None) { /* the call first: the resets fork nothing after it */
-        PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
-        leave(h, self->fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
-        Py_XDECREF(trace);
-    } else {
-        leave(h, self->fid, Py_None, Py_None, Py_None);
-    }
+    leave_for(h, self->fid, exc); /* the call first: the resets fork nothing after it */
     if (PyErr_Occurred()) hook_error(h);
     reset_var(h, http_request_var, &self->req_token, Py_None);
     if (h->cc.corr_var) reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
@@ -4248,23 +4257,13 @@ static PyObject *LeftOut_send(LeftOut *self, PyObject *message) {
  * does nothing. */
 static PyObject *LeftOut_end(LeftOut *self, PyObject *exc) {
     if (!self->active) Py_RETURN_NONE;
-    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
-        PyErr_Format(PyExc_TypeError, "Expected an exception or None, got %.100s - at LeftOut.end",
-                     Py_TYPE(exc)->tp_name);
-        return NULL;
-    }
+    if (!end_arg_ok(exc, "LeftOut.end")) return NULL;
     self->active = 0;
     Hooks *h = self->hooks;
     if (!h) Py_RETURN_NONE; /* cleared by a collection: nothing left to end */
     PyObject *et, *ev, *tb; /* whatever was pending stays so */
     PyErr_Fetch(&et, &ev, &tb);
-    if (exc != Py_None) {
-        PyObject *trace = PyException_GetTraceback(exc); /* new ref or NULL */
-        leave(h, self->fid, (PyObject *)Py_TYPE(exc), exc, trace ? trace : Py_None);
-        Py_XDECREF(trace);
-    } else {
-        leave(h, self->fid, Py_None, Py_None, Py_None);
-    }
+    leave_for(h, self->fid, exc);
     if (PyErr_Occurred()) hook_error(h);
     reset_var(h, http_out_var, &self->out_token, Py_False);
     reset_var(h, http_inside_var, &self->inside_token, Py_False);

@@ -386,3 +386,44 @@ def _sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # 
         assert all(b"traceparent" not in dict(m.get("headers", [])) for m in answers[False])
     assert recorder.sampled_out.get() is False and asgi._inside.get() is False
     assert context.current_call_id() == 0
+
+
+def test_a_left_out_request_that_fails_leaves_the_context_as_found() -> None:
+    """The app's exception goes on to the server; the middleware's flag and
+    recorder.sampled_out are reset; end() takes an exception or None, once."""
+    was = sampling.request_sampling()
+    sampling.set_request_sampling(0.0)
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise Boom("after the start")
+
+    capture = Capture()
+    try:
+        before = speedups.http_left_out()
+        with pytest.raises(Boom, match="after the start"):
+            drive(ElixirScopeMiddleware(app), http_scope())
+        assert speedups.http_left_out() == before + 1
+        assert recorder.sampled_out.get() is False and asgi._inside.get() is False
+
+        async def begun() -> None:
+            async def receive() -> dict:
+                return {"type": "http.request"}
+
+            async def send(message: dict) -> None:
+                pass
+
+            left = speedups.http_begin(http_scope(), receive, send)
+            assert type(left).__name__ == "LeftOut" and left.active
+            assert recorder.sampled_out.get() is True
+            with pytest.raises(TypeError, match="Expected an exception or None, got str"):
+                left.end("not an exception")
+            left.end(None)
+            left.end(None)  # a second end does nothing
+            assert not left.active and recorder.sampled_out.get() is False
+
+        contextvars.copy_context().run(asyncio.run, begun())
+    finally:
+        sampling.set_request_sampling(was)
+        out = capture.stop()
+    assert out.of(RequestStart) == [] and context.current_call_id() == 0
