@@ -54,6 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <pthread.h>
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 #define CELL_INPLACE 1
@@ -1764,6 +1765,7 @@ struct Hooks {
     Ids *ids;
     uint32_t epoch;
     uint64_t rng;
+    uint32_t rng_generation; /* fork_generation when rng was last (re)seeded */
     int64_t calls, events, hook_errors, sampled_out, stack_mismatches;
     PyObject *last_error;
 };
@@ -1786,7 +1788,17 @@ static void hook_error(Hooks *h) {
     Py_XDECREF(tb);
 }
 
+/* Bumped in a forked child (pthread_atfork): each Hooks then mixes the new pid into its
+ * draws, so a parent and its children (a server's workers) sample apart, as Python's
+ * sampler does (integrations.sampling re-seeds at fork). */
+static volatile uint32_t fork_generation;
+static void after_fork_in_child(void) { fork_generation++; }
+
 static inline double rng_next(Hooks *h) {
+    if (h->rng_generation != fork_generation) {
+        h->rng_generation = fork_generation;
+        h->rng = mix64(h->rng ^ ((uint64_t)getpid() << 32) ^ (uint64_t)wall_ns()) | 1;
+    }
     uint64_t x = h->rng;
     x ^= x << 13;
     x ^= x >> 7;
@@ -3363,6 +3375,7 @@ static int Hooks_init(Hooks *self, PyObject *args, PyObject *kw) {
     self->suspended = PyDict_New();
     if (!self->cc.stack_var || !self->suspended) return -1;
     self->rng = (uint64_t)wall_ns() | 1;
+    self->rng_generation = fork_generation;
     return 0;
 }
 
@@ -5169,6 +5182,10 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_speedups",
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
 
 PyMODINIT_FUNC PyInit__speedups(void) {
+    if (pthread_atfork(NULL, NULL, after_fork_in_child) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "Expected pthread_atfork to register - at _speedups");
+        return NULL;
+    }
     detect_tsc();
     init_char_class();
     for (int b = 0; b < 256; b++) {

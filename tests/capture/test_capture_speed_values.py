@@ -537,3 +537,30 @@ def test_emit_is_the_c_hooks_own_and_records_what_the_python_method_does(monkeyp
     assert type(rec.emit).__name__ == "method"  # no hooks installed: the Python method
     assert type(rec.envelope).__name__ == "method"
     recorder.uninstall()
+
+
+def test_a_forked_child_samples_apart_from_its_parent(c_hooks):
+    """Calls sampled at 0.5 draw from the hooks' generator: a child forked from a
+    process draws its own sequence (a server's workers must not all keep the same
+    requests), as Python's sampler re-seeds at fork."""
+    fid = hooks.register("fork_sampling", "half", "boundaries", 0.5, __file__, 1, "function")
+
+    def pattern() -> str:
+        out = []
+        for _ in range(64):
+            with __elixirscope__.call(fid):  # noqa: F821 - the hooks builtin
+                out.append("1" if context.current_call_id() else "0")
+        return "".join(out)
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its pattern to the parent, then out without cleanup
+        os.write(write, pattern().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    mine = pattern()
+    assert len(child) == len(mine) == 64 and "0" in mine and "1" in mine
+    assert child != mine
