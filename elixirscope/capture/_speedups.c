@@ -33,13 +33,16 @@
  *   text, so a root call allocates nothing for it.
  * - Timestamps come from the TSC mapped to wall time where that is safe (see
  *   HLC): one cheap read per event instead of clock_gettime.
- * - At level args, common values (int, float, bool, None, str, bytes, lists and
- *   tuples of them) are rendered in C exactly as values.safe_repr would, with
- *   redaction decided once per names tuple (whose msgpack is kept on the
- *   function), so the hot path makes no GC-tracked object.
+ * - At level args, common values (int, float, bool, None, str, bytes, lists,
+ *   tuples and dicts of them, and the objects values._object_kinds names: a
+ *   mapped instance, an ASGI connection, an object of the program's own classes)
+ *   are rendered in C exactly as values.safe_repr would, with redaction decided
+ *   once per names tuple (whose msgpack is kept on the function), a dict key's,
+ *   a field's or a pair's first item's verdict read from values' caches.
  *   A value a redaction processor could change (a string its pre-check flags,
- *   a (str, value) pair, an int of 13+ digits, bytes) is left to Python, so
- *   no value bypasses elixirscope/capture/redaction.py (see set_redaction).
+ *   a name or pair not judged yet, an int of 13+ digits, bytes) is left to
+ *   Python, so no value bypasses elixirscope/capture/redaction.py (see
+ *   set_redaction).
  * - A web request without trace headers is begun, counted, given its trace
  *   headers and ended in C (HttpRequest, for integrations/asgi.py); a sqlite3
  *   statement's recording too (sqlite_execute, for integrations/sqlite.py).
@@ -1846,6 +1849,8 @@ static PyObject *small_int_text[SMALL_INT_MAX - SMALL_INT_MIN + 1];
 static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive;
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
+static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
+                            int nactive);
 
 /* --- redaction: what C must leave to Python (redaction.c_flags(), pushed by
  * set_redaction whenever the pipeline changes and read when Hooks start).
@@ -1981,6 +1986,14 @@ static PyObject *render_bytes(PyObject *v, Py_ssize_t budget) {
     return r;
 }
 
+/* values._redact_cache (name -> whether a value so named is redacted; cleared, never
+ * replaced, when the rules change) and values.REDACTED, once Hooks have read them: a
+ * dict is rendered here only when each of its str keys has its verdict cached. */
+static PyObject *v_redact_cache, *v_redacted;
+/* values._word_cache (a pair's first item -> whether it is a sensitive word, for the
+ * "pairs" rule; cleared, never replaced): a pair is rendered here once its verdict is. */
+static PyObject *v_word_cache;
+
 /* A container's shown items: "k: v" (key set) or "v" (key NULL), owned; at most
  * V_MAX_WIDTH of them and the "..." that says more were left out. */
 typedef struct {
@@ -2059,9 +2072,13 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         if (active[i] == v) return PyUnicode_FromFormat("%s...%s", open, close);
     Py_ssize_t n = is_tuple ? PyTuple_GET_SIZE(v) : PyList_GET_SIZE(v);
     if (n == 0) return PyUnicode_FromString(is_tuple ? "()" : "[]");
-    if ((redact_flags & R_PAIRS) && n == 2 &&
-        PyUnicode_CheckExact(is_tuple ? PyTuple_GET_ITEM(v, 0) : PyList_GET_ITEM(v, 0)))
-        return NULL; /* maybe ("password", x): Python decides */
+    int hide_second = 0; /* ("password", x): x is not shown (values._pair_items) */
+    PyObject *first = is_tuple ? PyTuple_GET_ITEM(v, 0) : PyList_GET_ITEM(v, 0);
+    if ((redact_flags & R_PAIRS) && n == 2 && PyUnicode_CheckExact(first)) {
+        PyObject *verdict = v_word_cache ? PyDict_GetItemWithError(v_word_cache, first) : NULL;
+        if (!verdict) return NULL; /* not judged yet: Python decides (and caches it) */
+        hide_second = verdict == Py_True;
+    }
     if (depth >= V_MAX_DEPTH) return PyUnicode_FromFormat("%s...%s", open, close);
     active[nactive] = v;
     Items it;
@@ -2074,7 +2091,9 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
         }
         PyObject *item = is_tuple ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
         Py_INCREF(item);
-        PyObject *part = render(item, budget - used, depth + 1, active, nactive + 1);
+        PyObject *part = i == 1 && hide_second
+                             ? Py_NewRef(v_redacted)
+                             : render(item, budget - used, depth + 1, active, nactive + 1);
         Py_DECREF(item);
         if (!part) {
             items_clear(&it);
@@ -2086,14 +2105,11 @@ static PyObject *render_seq(PyObject *v, int is_tuple, Py_ssize_t budget, int de
     return items_joined(&it, NULL, open, "", is_tuple && PyTuple_GET_SIZE(v) == 1 ? ",)" : close);
 }
 
-/* values._redact_cache (name -> whether a value so named is redacted; cleared, never
- * replaced, when the rules change) and values.REDACTED, once Hooks have read them: a
- * dict is rendered here only when each of its str keys has its verdict cached. */
-static PyObject *v_redact_cache, *v_redacted;
+
 /* values._constant_texts: a library class -> how each of its instances is shown */
 static PyObject *v_constant_texts;
 /* values._object_kinds (id(class) -> (class, mro, kind, __dict__ getter, needs)) and
- * values._orm_texts ((id(class), primary key) -> (class, text)): see object_text */
+ * values._orm_texts ((id(class), primary key) -> (class, text)): see known_text */
 static PyObject *v_object_kinds, *v_orm_texts;
 static PyObject *s_sa_state, *s_key, *s_scope, *s_type, *s_method, *s_path, *s_WS;
 #define KIND_ORM 1  /* values._ORM */
@@ -2162,7 +2178,7 @@ static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **ac
     if (t == &PyList_Type) return render_seq(v, 0, budget, depth, active, nactive);
     if (t == &PyDict_Type) return render_dict(v, budget, depth, active, nactive);
     if (t == &PyFloat_Type) return PyFloat_Type.tp_repr(v);
-    return NULL; /* not handled here */
+    return known_text(v, budget, depth, active, nactive); /* else NULL: not handled here */
 }
 
 /* obj's own __dict__ through `getter`, the interpreter's getter values._dict_getter
@@ -2255,11 +2271,14 @@ no:
  * name's cached verdict), at most V_MAX_WIDTH then "..."; NULL without an exception
  * for anything else (a key not a str, a verdict not cached, a value render() leaves
  * to Python, a mapped instance): Python renders it. */
-static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t budget) {
+static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t budget,
+                            int depth, PyObject **active, int nactive) {
     if (!PyUnicode_CheckExact(name) || !v_redact_cache || !v_redacted) return NULL;
     if (PyDict_GetItemWithError(d, s_sa_state) || PyErr_Occurred()) return NULL;
-    PyObject *active[V_MAX_DEPTH + 2];
-    active[0] = v;
+    int seen = depth >= V_MAX_DEPTH;
+    for (int i = 0; !seen && i < nactive; i++) seen = active[i] == v;
+    if (seen) return PyUnicode_FromFormat("%U(...)", name); /* a cycle, or deep enough */
+    active[nactive] = v;
     budget -= PyUnicode_GET_LENGTH(name);
     Items it;
     it.n = 0;
@@ -2277,8 +2296,9 @@ static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t
         }
         Py_INCREF(key);
         Py_INCREF(value);
-        PyObject *t = verdict == Py_True ? Py_NewRef(v_redacted)
-                                         : render(value, budget - used, 1, active, 1);
+        PyObject *t = verdict == Py_True
+                          ? Py_NewRef(v_redacted)
+                          : render(value, budget - used, depth + 1, active, nactive + 1);
         Py_DECREF(value);
         if (!t) {
             Py_DECREF(key);
@@ -2292,10 +2312,12 @@ static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t
 }
 
 /* An instance of a class in values._object_kinds shown as Python shows it (a mapped
- * instance, an ASGI connection, a program's object by its fields), while the class's
- * mro is the one Python saw; NULL without an exception when not handled here (Python
- * renders it). */
-static PyObject *object_text(PyObject *v, Py_ssize_t budget) {
+ * instance, an ASGI connection, a program's object by its fields), at any depth of a
+ * value, while the class's mro is the one Python saw; NULL without an exception when
+ * not handled here (Python renders the whole value). */
+static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
+                            int nactive) {
+    if (!v_object_kinds) return NULL;
     PyTypeObject *t = Py_TYPE(v);
     PyObject *id = PyLong_FromVoidPtr(t);
     PyObject *e = id ? PyDict_GetItemWithError(v_object_kinds, id) : NULL;
@@ -2312,9 +2334,10 @@ static PyObject *object_text(PyObject *v, Py_ssize_t budget) {
     }
     Py_INCREF(e); /* reading a __dict__ may run code that changes values._object_kinds */
     PyObject *out = NULL, *d = instance_dict(PyTuple_GET_ITEM(e, 3), v, t);
-    if (d && kind == KIND_ORM) out = orm_text(v, t, d, PyTuple_GET_ITEM(e, 4));
-    else if (d && kind == KIND_ASGI) out = asgi_text(d, PyTuple_GET_ITEM(e, 4));
-    else if (d && kind == KIND_PLAIN) out = plain_text(v, d, PyTuple_GET_ITEM(e, 4), budget);
+    PyObject *needs = PyTuple_GET_ITEM(e, 4);
+    if (d && kind == KIND_ORM) out = orm_text(v, t, d, needs);
+    else if (d && kind == KIND_ASGI) out = asgi_text(d, needs);
+    else if (d && kind == KIND_PLAIN) out = plain_text(v, d, needs, budget, depth, active, nactive);
     Py_XDECREF(d);
     Py_DECREF(e);
     PyErr_Clear();
@@ -2326,7 +2349,6 @@ static PyObject *value_text(Hooks *h, PyObject *v) {
     if (h->fast) {
         PyObject *active[V_MAX_DEPTH + 2];
         PyObject *s = render(v, h->limit, 0, active, 0);
-        if (!s && !PyErr_Occurred() && v_object_kinds) s = object_text(v, h->limit);
         if (s) {
             Py_ssize_t n = PyUnicode_GET_LENGTH(s);
             if (n <= h->limit || v == Py_True || v == Py_False || v == Py_None) return s;
@@ -3325,6 +3347,8 @@ static int fast_values(Hooks *self) {
         Py_XSETREF(v_redact_cache, Py_NewRef(cache));
         Py_XSETREF(v_redacted, Py_NewRef(redacted));
     }
+    PyObject *words = PyDict_GetItemString(d, "_word_cache");
+    if (words && PyDict_CheckExact(words)) Py_XSETREF(v_word_cache, Py_NewRef(words));
     PyObject *constant = PyDict_GetItemString(d, "_constant_texts");
     if (constant && PyDict_CheckExact(constant)) Py_XSETREF(v_constant_texts, Py_NewRef(constant));
     PyObject *kinds = PyDict_GetItemString(d, "_object_kinds");

@@ -144,15 +144,29 @@ def test_a_program_s_objects_are_rendered_in_c_once_their_class_is_known(c_hooks
         def __init__(self, n):
             self.id, self.owner, self.password, self.lines = n, "ann", "hunter2", [1, 2]
 
+    class Line:
+        def __init__(self, sku):
+            self.sku = sku
+
     class Slotted:
         __slots__ = ("a", "__dict__")
 
-    assert c_hooks.value_text(Order(1)) == values.safe_repr(Order(1))
+    nested = Order(3)
+    nested.lines = [Line("fig"), Line("pear")]
+    nested.me = nested  # a cycle: shown as Order(...), as Python shows it
+    deep = [[[[Line("deep")]]]]
+    for value in (Order(1), nested, deep):  # Python shows one of each class, judges each name
+        assert c_hooks.value_text(value) == values.safe_repr(value)
     rendered_in_python = []
     real = values._render
     monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
     text = c_hooks.value_text(Order(2))
     assert text == "Order(id=2, owner='ann', password=<redacted>, lines=[1, 2])"
+    assert c_hooks.value_text(nested) == (
+        "Order(id=3, owner='ann', password=<redacted>, lines=[Line(sku='fig'), "
+        "Line(sku='pear')], me=Order(...))"
+    )
+    assert c_hooks.value_text(deep) == "[[[[Line(...)]]]]"
     assert rendered_in_python == []
     half = Slotted()
     half.b = 1  # its slot unset: Python shows the dict alone, but the class is never C's
@@ -160,6 +174,24 @@ def test_a_program_s_objects_are_rendered_in_c_once_their_class_is_known(c_hooks
     half.a = 2
     assert c_hooks.value_text(half) == values.safe_repr(half) == "Slotted(b=1, a=2)"
     assert [type(x) for x in rendered_in_python].count(Slotted) == 3  # each of them: Python
+
+
+def test_pairs_are_rendered_in_c_once_their_first_items_are_judged(c_hooks, monkeypatch):
+    """The "pairs" rule in C: a 2-item list or tuple whose first item is a str is shown
+    once Python has judged that str (values._word_cache), the second hidden when it is
+    a sensitive word; new words are judged anew."""
+    value = [("user", "bob"), ("password", "hunter2"), ["api_token", 3], ("x", "y", "z")]
+    shown = "[('user', 'bob'), ('password', <redacted>), ['api_token', <redacted>], ('x', 'y', 'z')]"
+    assert c_hooks.value_text(value) == values.safe_repr(value) == shown
+    rendered_in_python = []
+    real = values._render
+    monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
+    assert c_hooks.value_text(value) == shown
+    assert rendered_in_python == []
+    monkeypatch.setattr(values, "_render", real)
+    values.set_sensitive_names(["user"])  # the verdicts are judged anew
+    assert c_hooks.value_text(value) == values.safe_repr(value)
+    assert c_hooks.value_text(value).startswith("[('user', <redacted>), ('password', 'hunter2')")
 
 
 def _request():
