@@ -72,5 +72,9 @@ def test_the_plans_part_prints_what_it_shows(tmp_path: Path) -> None:
 
     assert shape(printed) == shape(shown_from_run)
     fits = "the fixed cost alone is over the budget" not in printed
+    planned = int(re.search(r"(\d+) functions planned", printed).group(1))
     calls = re.search(r"(?m)^  (\w+ (root|nested) calls|root calls sampled out): ", printed)
-    assert fits == bool(calls), printed
+    # calls are printed for what is planned; nothing is when the fixed cost alone is over
+    # the budget, or so near it (a short run on a slow machine) that no function fits
+    assert bool(calls) == (planned > 0), printed
+    assert fits or planned == 0, printed
