@@ -3884,13 +3884,18 @@ static int http_live(HttpRequest *self) {
     return 0;
 }
 
-static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(ignored)) {
-    if (!http_live(self)) return NULL;
-    PyObject *aw = PyObject_CallNoArgs(self->receive);
+/* The awaitable a server's receive() or send() gave (taken; NULL: their error), run in
+ * the context the request arrived in (StepsIn; `counter` counts a receive's body). */
+static PyObject *in_arrival(PyObject *aw, PyObject *arrived, PyObject *counter) {
     if (!aw) return NULL;
-    PyObject *out = steps_in(aw, self->arrived, (PyObject *)self);
+    PyObject *out = steps_in(aw, arrived, counter);
     Py_DECREF(aw);
     return out;
+}
+
+static PyObject *HttpRequest_receive(HttpRequest *self, PyObject *Py_UNUSED(ignored)) {
+    if (!http_live(self)) return NULL;
+    return in_arrival(PyObject_CallNoArgs(self->receive), self->arrived, (PyObject *)self);
 }
 
 /* "00-<trace id>-<span id>-<flags>", the response's traceparent: bytes (as_bytes) or str. */
@@ -3997,10 +4002,7 @@ static PyObject *HttpRequest_send(HttpRequest *self, PyObject *message) {
     if (PyErr_Occurred()) hook_error(self->hooks);
     PyObject *aw = PyObject_CallOneArg(self->send, sent);
     Py_DECREF(sent);
-    if (!aw) return NULL;
-    PyObject *out = steps_in(aw, self->arrived, NULL);
-    Py_DECREF(aw);
-    return out;
+    return in_arrival(aw, self->arrived, NULL);
 }
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -4274,20 +4276,12 @@ static int left_out_live(LeftOut *self) {
 
 static PyObject *LeftOut_receive(LeftOut *self, PyObject *Py_UNUSED(ignored)) {
     if (!left_out_live(self)) return NULL;
-    PyObject *aw = PyObject_CallNoArgs(self->receive);
-    if (!aw) return NULL;
-    PyObject *out = steps_in(aw, self->arrived, NULL);
-    Py_DECREF(aw);
-    return out;
+    return in_arrival(PyObject_CallNoArgs(self->receive), self->arrived, NULL);
 }
 
 static PyObject *LeftOut_send(LeftOut *self, PyObject *message) {
     if (!left_out_live(self)) return NULL;
-    PyObject *aw = PyObject_CallOneArg(self->send, message);
-    if (!aw) return NULL;
-    PyObject *out = steps_in(aw, self->arrived, NULL);
-    Py_DECREF(aw);
-    return out;
+    return in_arrival(PyObject_CallOneArg(self->send, message), self->arrived, NULL);
 }
 
 /* end(exc): the left-out call left, the variables reset. Never raises; a second end

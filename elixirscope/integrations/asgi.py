@@ -173,8 +173,8 @@ def recorded_call(
     """``call(owner, scope, receive, send)`` — an ASGI application's ``__call__`` — as a
     coroutine function of the same arguments that records each request (the middleware's
     work). ``auto`` makes Starlette's ``__call__`` one, so a request awaits no wrapper of
-    ours: a request the C hooks take (see the module doc; every request recorded) goes
-    straight from here to the application."""
+    ours: a request the C hooks take (see the module doc), recorded or left out by the
+    sampler, goes straight from here to the application."""
 
     async def __call__(owner: Any, scope: Scope, receive: Receive, send: Send) -> None:
         if _http_begin is not None:
