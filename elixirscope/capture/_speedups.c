@@ -1846,7 +1846,7 @@ static inline PyObject *event_cid(Hooks *h, Node *node) {
 #define SMALL_INT_MIN (-5)
 #define SMALL_INT_MAX 1024
 static PyObject *small_int_text[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive;
+static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive, *s_space, *s_lt;
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
 static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
@@ -1968,11 +1968,36 @@ static PyObject *render_int(PyObject *v, Py_ssize_t budget) {
     return PyLong_Type.tp_repr(v);
 }
 
+/* repr(v) for an ASCII str with no quote, backslash or control character (most names,
+ * keys and words): the text between single quotes, as str.__repr__ gives it; NULL
+ * without an exception for any other str (str.__repr__ then). */
+static PyObject *plain_ascii_repr(PyObject *v) {
+    if (!PyUnicode_IS_ASCII(v)) return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    const unsigned char *s = PyUnicode_1BYTE_DATA(v);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') return NULL;
+    }
+    PyObject *out = PyUnicode_New(n + 2, 127);
+    if (!out) return NULL;
+    unsigned char *d = PyUnicode_1BYTE_DATA(out);
+    d[0] = '\'';
+    memcpy(d + 1, s, (size_t)n);
+    d[n + 1] = '\'';
+    return out;
+}
+
+static PyObject *str_repr(PyObject *v) {
+    PyObject *r = plain_ascii_repr(v);
+    return r || PyErr_Occurred() ? r : PyUnicode_Type.tp_repr(v);
+}
+
 static PyObject *render_str(PyObject *v, Py_ssize_t budget) {
-    if (PyUnicode_GET_LENGTH(v) <= budget) return PyUnicode_Type.tp_repr(v);
+    if (PyUnicode_GET_LENGTH(v) <= budget) return str_repr(v);
     PyObject *cut = PyUnicode_Substring(v, 0, budget + 1);
     if (!cut) return NULL;
-    PyObject *r = PyUnicode_Type.tp_repr(cut);
+    PyObject *r = str_repr(cut);
     Py_DECREF(cut);
     return r;
 }
@@ -2013,6 +2038,44 @@ static inline void write_ascii(int kind, void *data, Py_ssize_t *pos, const char
     for (; *s; s++) PyUnicode_WRITE(kind, data, (*pos)++, (Py_UCS4)(unsigned char)*s);
 }
 
+/* `part` written into `out` (made by PyUnicode_New, wide enough) at *pos: a plain copy
+ * when both are one byte a character. 0, or -1 with the error. */
+static inline int write_text(PyObject *out, int kind, void *data, Py_ssize_t *pos,
+                             PyObject *part) {
+    Py_ssize_t len = PyUnicode_GET_LENGTH(part);
+    if (kind == PyUnicode_1BYTE_KIND && PyUnicode_KIND(part) == PyUnicode_1BYTE_KIND) {
+        memcpy((Py_UCS1 *)data + *pos, PyUnicode_1BYTE_DATA(part), (size_t)len);
+    } else if (PyUnicode_CopyCharacters(out, *pos, part, 0, len) < 0) {
+        return -1;
+    }
+    *pos += len;
+    return 0;
+}
+
+/* The strs `parts` (NULL: skipped) and ASCII `tail` joined as one str. New ref. */
+static PyObject *texts_joined(PyObject *const *parts, int n, const char *tail) {
+    Py_ssize_t total = (Py_ssize_t)strlen(tail);
+    Py_UCS4 maxchar = 127;
+    for (int i = 0; i < n; i++) {
+        if (!parts[i]) continue;
+        total += PyUnicode_GET_LENGTH(parts[i]);
+        if (PyUnicode_MAX_CHAR_VALUE(parts[i]) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(parts[i]);
+    }
+    PyObject *out = PyUnicode_New(total, maxchar);
+    if (!out) return NULL;
+    int kind = PyUnicode_KIND(out);
+    void *data = PyUnicode_DATA(out);
+    Py_ssize_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        if (parts[i] && write_text(out, kind, data, &pos, parts[i]) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    write_ascii(kind, data, &pos, tail);
+    return out;
+}
+
 /* [name] + open + the items joined by ", " (a pair as key + `pair` + value) + close,
  * made as one str (no list, no format); clears the items. */
 static PyObject *items_joined(Items *it, PyObject *name, const char *open, const char *pair,
@@ -2045,13 +2108,11 @@ static PyObject *items_joined(Items *it, PyObject *name, const char *open, const
         else if (i > 1 && i % 2 == 1) write_ascii(kind, data, &pos, ", ");
         PyObject *part = whole[i];
         if (!part) continue;
-        Py_ssize_t len = PyUnicode_GET_LENGTH(part);
-        if (PyUnicode_CopyCharacters(out, pos, part, 0, len) < 0) {
+        if (write_text(out, kind, data, &pos, part) < 0) {
             Py_DECREF(out);
             items_clear(it);
             return NULL;
         }
-        pos += len;
         if (i > 0 && i % 2 == 1) write_ascii(kind, data, &pos, pair); /* after a key */
     }
     if (nwhole == 1) write_ascii(kind, data, &pos, open);
@@ -2245,7 +2306,8 @@ static PyObject *asgi_text(PyObject *d, PyObject *prefix) {
     PyObject *path = PyDict_GetItemWithError(scope, s_path);
     if (!method) method = s_WS;
     if (!path || !PyUnicode_CheckExact(method) || !PyUnicode_CheckExact(path)) goto no;
-    PyObject *shown = PyUnicode_FromFormat("%U %U", method, path);
+    PyObject *shown_parts[3] = {method, s_space, path};
+    PyObject *shown = texts_joined(shown_parts, 3, "");
     if (!shown) goto no;
     if (str_may_hold_secret(shown, PyUnicode_GET_LENGTH(shown))) {
         Py_DECREF(shown);
@@ -2257,7 +2319,8 @@ static PyObject *asgi_text(PyObject *d, PyObject *prefix) {
         Py_XDECREF(cut);
         if (!shown) goto no;
     }
-    PyObject *out = PyUnicode_FromFormat("%U %U>", prefix, shown);
+    PyObject *out_parts[3] = {prefix, s_space, shown};
+    PyObject *out = texts_joined(out_parts, 3, ">");
     Py_DECREF(shown);
     if (!out) PyErr_Clear();
     return out;
@@ -2315,13 +2378,46 @@ static PyObject *plain_text(PyObject *v, PyObject *d, PyObject *name, Py_ssize_t
  * instance, an ASGI connection, a program's object by its fields), at any depth of a
  * value, while the class's mro is the one Python saw; NULL without an exception when
  * not handled here (Python renders the whole value). */
-static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
-                            int nactive) {
-    if (!v_object_kinds) return NULL;
-    PyTypeObject *t = Py_TYPE(v);
+#if PY_VERSION_HEX < 0x030C0000
+/* values._object_kinds' entry for a class, in front of the dict (keyed by id(class): a
+ * PyLong made for each lookup): a direct-mapped cache valid while the dict's version tag
+ * (3.11: changed by any change of the dict) is the one it was read under. Each slot
+ * holds its entry, which holds the class: its address is not reused while cached. */
+#define KIND_SLOTS 64
+static struct {
+    PyTypeObject *t;
+    uint64_t version;
+    PyObject *entry;
+} kind_slot[KIND_SLOTS];
+#endif
+
+/* The entry of `t` in values._object_kinds (borrowed), or NULL (an error set or not). */
+static PyObject *object_kind(PyTypeObject *t) {
+#if PY_VERSION_HEX < 0x030C0000
+    size_t i = (size_t)(((uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ULL) >> 58); /* 6 bits */
+    uint64_t version = ((PyDictObject *)v_object_kinds)->ma_version_tag;
+    if (kind_slot[i].t == t && kind_slot[i].version == version) return kind_slot[i].entry;
+#endif
     PyObject *id = PyLong_FromVoidPtr(t);
     PyObject *e = id ? PyDict_GetItemWithError(v_object_kinds, id) : NULL;
     Py_XDECREF(id);
+#if PY_VERSION_HEX < 0x030C0000
+    if (e) {
+        PyObject *old = kind_slot[i].entry;
+        kind_slot[i].t = t;
+        kind_slot[i].version = version;
+        kind_slot[i].entry = Py_NewRef(e);
+        Py_XDECREF(old); /* a tuple of a class, its mro and three values: frees no code */
+    }
+#endif
+    return e;
+}
+
+static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
+                            int nactive) {
+    if (!v_object_kinds || !PyDict_CheckExact(v_object_kinds)) return NULL;
+    PyTypeObject *t = Py_TYPE(v);
+    PyObject *e = object_kind(t);
     if (!e || !PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 5 ||
         PyTuple_GET_ITEM(e, 0) != (PyObject *)t || PyTuple_GET_ITEM(e, 1) != t->tp_mro) {
         PyErr_Clear();
@@ -2376,7 +2472,8 @@ static PyObject *receiver_text(PyObject *v) {
     PyTypeObject *t = PyType_Check(v) ? (PyTypeObject *)v : Py_TYPE(v);
     PyObject *name = PyType_GetName(t);
     if (!name) return NULL;
-    PyObject *out = PyUnicode_FromFormat("<%U>", name);
+    PyObject *parts[2] = {s_lt, name};
+    PyObject *out = texts_joined(parts, 2, ">");
     Py_DECREF(name);
     return out;
 }
@@ -4481,6 +4578,42 @@ static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *s
     *sq_statements_under, *sq_redaction_dict, *sq_statement_text, *sq_mode, *sq_shapes,
     *sq_parameters_text, *sq_pending_type, *sq_dropped, *sq_pending_set, *sq_stats,
     *sq_record_query, *sq_failed, *sq_source, *sq_system;
+/* db_common._HOUSEKEEPING (the place kept for a code of the pool's) and
+ * db_common.HOUSEKEEPING_PLACE (the walk's answer when it meets one first) */
+static PyObject *sq_housekeeping, *sq_housekeeping_place;
+/* Where db_common.PendingQuery keeps its slots (before, after, rec, rows) in an
+ * instance: read and written in place by the C path (0: not known, attributes then) */
+static Py_ssize_t pq_before, pq_after, pq_rec, pq_rows;
+
+static Py_ssize_t slot_offset(PyObject *type, const char *name) {
+    PyObject *d = PyType_Check(type) ? PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, name)
+                                     : NULL;
+    if (!d || !Py_IS_TYPE(d, &PyMemberDescr_Type)) return 0;
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    return m->type == T_OBJECT_EX && !(m->flags & READONLY) ? m->offset : 0;
+}
+
+static inline PyObject **pq_slot(PyObject *pending, Py_ssize_t offset) {
+    return (PyObject **)((char *)pending + offset);
+}
+
+/* A PendingQuery's slot (new ref; NULL with AttributeError when unset). */
+static PyObject *pq_get(PyObject *pending, Py_ssize_t offset, PyObject *name) {
+    if (offset && Py_IS_TYPE(pending, (PyTypeObject *)sq_pending_type)) {
+        PyObject *v = *pq_slot(pending, offset);
+        if (v) return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(pending, name);
+}
+
+/* Set a PendingQuery's slot to `v` (a new reference is taken). 0, or -1 with the error. */
+static int pq_set(PyObject *pending, Py_ssize_t offset, PyObject *name, PyObject *v) {
+    if (offset && Py_IS_TYPE(pending, (PyTypeObject *)sq_pending_type)) {
+        Py_XSETREF(*pq_slot(pending, offset), Py_NewRef(v));
+        return 0;
+    }
+    return PyObject_SetAttr(pending, name, v);
+}
 static PyObject *s_es_pending, *s_es_muted, *s_es_database, *s_es_counts, *s_connection,
     *s_in_transaction, *s_description, *s_rowcount, *s_before, *s_after, *s_rows, *s_rec,
     *s_ring, *s_query, *s_recorded, *s_redacted, *s_pipeline, *s_config, *s__recorder,
@@ -4533,7 +4666,11 @@ static void place_keep(PyCodeObject *code, PyObject *place) {
 }
 
 static PyObject *place_text(PyObject *place, int line) {
-    return Py_BuildValue("(OiO)", PyTuple_GET_ITEM(place, 0), line, PyTuple_GET_ITEM(place, 1));
+    PyObject *number = PyLong_FromLong(line);
+    if (!number) return NULL;
+    PyObject *out = PyTuple_Pack(3, PyTuple_GET_ITEM(place, 0), number, PyTuple_GET_ITEM(place, 1));
+    Py_DECREF(number);
+    return out;
 }
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
@@ -4565,6 +4702,7 @@ static PyObject *sq_place_cached(void) {
         if (place_slot[i].code != code) return NULL;
         PyObject *place = place_slot[i].place;
         if (place == Py_None) continue;
+        if (place == sq_housekeeping) return Py_NewRef(sq_housekeeping_place);
         int offset = (int)(f->prev_instr - first) * (int)sizeof(_Py_CODEUNIT);
         return place_text(place, PyCode_Addr2Line(code, offset));
     }
@@ -4596,6 +4734,11 @@ static PyObject *sq_place(void) {
             place_keep(code, place);
         Py_DECREF(code);
         if (!place) { Py_DECREF(f); return NULL; }
+        if (place == sq_housekeeping) {
+            Py_DECREF(place);
+            Py_DECREF(f);
+            return Py_NewRef(sq_housekeeping_place);
+        }
         if (PyTuple_CheckExact(place) && PyTuple_GET_SIZE(place) == 2) {
             PyObject *out = place_text(place, PyFrame_GetLineNumber(f));
             Py_DECREF(place);
@@ -4634,8 +4777,10 @@ static PyObject *sq_parameters(PyObject *params) {
     if ((is_tuple || PyList_CheckExact(params)) && PyList_GET_SIZE(sq_mode) > 0 &&
         PyUnicode_CheckExact(PyList_GET_ITEM(sq_mode, 0)) &&
         PyUnicode_Compare(PyList_GET_ITEM(sq_mode, 0), s_redacted) == 0) {
-        PyObject *key = Py_BuildValue("(nO)", Py_SIZE(params), is_tuple ? Py_True : Py_False);
+        PyObject *size = PyLong_FromSsize_t(Py_SIZE(params));
+        PyObject *key = size ? PyTuple_Pack(2, size, is_tuple ? Py_True : Py_False) : NULL;
         PyObject *text = key ? PyDict_GetItemWithError(sq_shapes, key) : NULL;
+        Py_XDECREF(size);
         Py_XDECREF(key);
         if (text) return Py_NewRef(text);
         if (PyErr_Occurred()) return NULL;
@@ -4646,15 +4791,15 @@ static PyObject *sq_parameters(PyObject *params) {
 /* PendingQuery.finish in C: the query recorded with the rows given (once). 0, or -1
  * with the error (the caller hands it to db_common.failed). */
 static int sq_finish(PyObject *pending) {
-    PyObject *before = PyObject_GetAttr(pending, s_before);
+    PyObject *before = pq_get(pending, pq_before, s_before);
     if (!before) return -1;
     if (before == Py_None) { Py_DECREF(before); return 0; }
     int ok = -1;
     PyObject *rows = NULL, *after = NULL, *rec = NULL, *ring = NULL, *event = NULL;
-    if (PyObject_SetAttr(pending, s_before, Py_None) < 0 || PySet_Discard(sq_pending_set, pending) < 0)
+    if (pq_set(pending, pq_before, s_before, Py_None) < 0 || PySet_Discard(sq_pending_set, pending) < 0)
         goto done;
-    if (!(rows = PyObject_GetAttr(pending, s_rows)) || !(after = PyObject_GetAttr(pending, s_after)) ||
-        !(rec = PyObject_GetAttr(pending, s_rec)) || !(ring = PyObject_GetAttr(rec, s_ring)))
+    if (!(rows = pq_get(pending, pq_rows, s_rows)) || !(after = pq_get(pending, pq_after, s_after)) ||
+        !(rec = pq_get(pending, pq_rec, s_rec)) || !(ring = PyObject_GetAttr(rec, s_ring)))
         goto done;
     if (!PyTuple_CheckExact(before) || !PyTuple_CheckExact(after)) {
         PyErr_SetString(PyExc_TypeError, "Expected a PendingQuery's before and after as tuples");
@@ -4713,11 +4858,11 @@ static int sq_start(PyObject *rec, PyObject *cursor, PyObject *place, int64_t st
     for (Py_ssize_t i = 0; i < ne; i++) PyTuple_SET_ITEM(before, i, Py_NewRef(PyTuple_GET_ITEM(env, i)));
     PyObject *rest[5] = {sq_system, database, text, shown, dur};
     for (int i = 0; i < 5; i++) PyTuple_SET_ITEM(before, ne + i, Py_NewRef(rest[i]));
-    after = Py_BuildValue("(OOOOOi)", PyTuple_GET_ITEM(place, 0), PyTuple_GET_ITEM(place, 1),
-                          PyTuple_GET_ITEM(place, 2), Py_None, sq_source, 0);
-    if (!after || PyObject_SetAttr(pending, s_before, before) < 0 ||
-        PyObject_SetAttr(pending, s_after, after) < 0 || PyObject_SetAttr(pending, s_rec, rec) < 0 ||
-        PyObject_SetAttr(pending, s_rows, s_zero) < 0 || PySet_Add(sq_pending_set, pending) < 0 ||
+    after = PyTuple_Pack(6, PyTuple_GET_ITEM(place, 0), PyTuple_GET_ITEM(place, 1),
+                         PyTuple_GET_ITEM(place, 2), Py_None, sq_source, s_zero);
+    if (!after || pq_set(pending, pq_before, s_before, before) < 0 ||
+        pq_set(pending, pq_after, s_after, after) < 0 || pq_set(pending, pq_rec, s_rec, rec) < 0 ||
+        pq_set(pending, pq_rows, s_rows, s_zero) < 0 || PySet_Add(sq_pending_set, pending) < 0 ||
         PyObject_SetAttr(cursor, s_es_pending, pending) < 0)
         goto done;
     ok = 0;
@@ -4797,6 +4942,12 @@ static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, siz
         place = PyObject_CallFunction(sq_issuing_frame, "i", 1);
         if (!place) { sq_swallow(); place = Py_BuildValue("(OiO)", Py_None, 0, Py_None); }
     }
+    if (place == sq_housekeeping_place) { /* the pool's own statement: not recorded */
+        Py_DECREF(place);
+        Py_DECREF(conn);
+        Py_DECREF(rec);
+        return PyObject_Vectorcall(sq_execute, plain, 3, NULL);
+    }
     PyObject *database = PyObject_GetAttr(conn, s_es_database);
     if (!database) { PyErr_Clear(); database = Py_NewRef(Py_None); }
     int64_t started = mono_ns();
@@ -4857,10 +5008,10 @@ out:
 static void sq_fetched(PyObject *cursor, Py_ssize_t got, int done) {
     PyObject *pending = PyObject_GetAttr(cursor, s_es_pending);
     if (pending && pending != Py_None) {
-        PyObject *rows = PyObject_GetAttr(pending, s_rows);
+        PyObject *rows = pq_get(pending, pq_rows, s_rows);
         PyObject *add = PyLong_FromSsize_t(got);
         PyObject *sum = rows && add ? PyNumber_Add(rows, add) : NULL;
-        if (sum && PyObject_SetAttr(pending, s_rows, sum) == 0 && done &&
+        if (sum && pq_set(pending, pq_rows, s_rows, sum) == 0 && done &&
             PyObject_SetAttr(cursor, s_es_pending, Py_None) == 0)
             sq_finish(pending);
         Py_XDECREF(rows); Py_XDECREF(add); Py_XDECREF(sum);
@@ -4994,7 +5145,8 @@ static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
         {"parameters_text", &sq_parameters_text}, {"pending_type", &sq_pending_type},
         {"dropped", &sq_dropped}, {"pending_set", &sq_pending_set}, {"stats", &sq_stats},
         {"record_query", &sq_record_query}, {"failed", &sq_failed}, {"source", &sq_source},
-        {"system", &sq_system}};
+        {"system", &sq_system}, {"housekeeping", &sq_housekeeping},
+        {"housekeeping_place", &sq_housekeeping_place}};
     size_t count = sizeof(want) / sizeof(want[0]);
     for (size_t i = 0; i < count; i++) {
         PyObject *v = PyDict_GetItemString(parts, want[i].name);
@@ -5020,6 +5172,11 @@ static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
     }
     for (size_t i = 0; i < count; i++)
         Py_XSETREF(*want[i].slot, Py_NewRef(PyDict_GetItemString(parts, want[i].name)));
+    pq_before = slot_offset(sq_pending_type, "before");
+    pq_after = slot_offset(sq_pending_type, "after");
+    pq_rec = slot_offset(sq_pending_type, "rec");
+    pq_rows = slot_offset(sq_pending_type, "rows");
+    if (!pq_before || !pq_after || !pq_rec || !pq_rows) pq_before = pq_after = pq_rec = pq_rows = 0;
     Py_XSETREF(sq_parts, Py_NewRef(parts));
     Py_RETURN_NONE;
 }
@@ -5224,6 +5381,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_method, "method");
     INTERN(s_path, "path");
     INTERN(s_WS, "WS");
+    INTERN(s_space, " ");
+    INTERN(s_lt, "<");
     INTERN(s_record, "record");
     INTERN(s_http, "http");
     INTERN(s_req, "req");

@@ -10,6 +10,12 @@ call tree of the function that ran it.
   program's line. Inside a greenlet (SQLAlchemy's asyncio layer runs the
   driver in one) it continues in the greenlet's parent, where the program's
   ``await`` is.
+- *The pool's own work is not the program's*: a statement, commit or rollback
+  run from SQLAlchemy's pool (``sqlalchemy.pool``: a connection's set-up, the
+  pre-ping's ``SELECT 1``, the reset of a connection given back) is not
+  recorded: the walk meets the pool's frame before any of the program's and
+  says so (:data:`HOUSEKEEPING_PLACE`). A program's own function run from the
+  pool (a ``connect`` listener of its own) is the program's.
 - *Parameters* are redacted by default: each value is recorded as
   ``<redacted>`` (its shape — how many, their names — stays). With
   ``parameters="values"`` (config ``integrations.db_parameters``) values are
@@ -50,6 +56,7 @@ from elixirscope.capture.redaction import (
 from elixirscope.capture.values import safe_repr
 
 __all__ = [
+    "HOUSEKEEPING_PLACE",
     "LIBRARY_MODULES",
     "PARAMETER_MODES",
     "STATS",
@@ -83,6 +90,14 @@ LIBRARY_MODULES = (
     "concurrent",
 )
 """Modules (and their submodules) whose frames are not the line that issued a query."""
+HOUSEKEEPING_MODULE = "sqlalchemy.pool"
+"""A module (with its submodules) whose frames are a pool's own work: what runs under
+them, before any frame of the program's, is not recorded."""
+_HOUSEKEEPING = ("", HOUSEKEEPING_MODULE)
+"""The place kept for a code of :data:`HOUSEKEEPING_MODULE` (known by identity)."""
+HOUSEKEEPING_PLACE: tuple[str | None, int, str | None] = (None, 0, HOUSEKEEPING_MODULE)
+"""What :func:`issuing_frame` gives for a statement the pool runs (known by identity):
+the emitting functions here record nothing for it."""
 
 PARAMETER_MODES = ("redacted", "values", "none")
 MAX_STATEMENT_CHARS = 8192
@@ -124,8 +139,12 @@ def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
     """Where ``code`` (running in ``frame``) is, if the program's; None if a library's."""
     module = frame.f_globals.get("__name__") or ""
     head = module.partition(".")[0]
+    if module.startswith(HOUSEKEEPING_MODULE) and (
+        len(module) == len(HOUSEKEEPING_MODULE) or module[len(HOUSEKEEPING_MODULE)] == "."
+    ):
+        place: tuple[str, str] | None = _HOUSEKEEPING
     # the bundled example programs are programs, not ElixirScope
-    if head in LIBRARY_MODULES and not module.startswith("elixirscope.examples"):
+    elif head in LIBRARY_MODULES and not module.startswith("elixirscope.examples"):
         place = None
     else:
         place = (code.co_filename, f"{module}.{code.co_qualname}")
@@ -154,7 +173,8 @@ _walk = _walk_known if _speedups is None else _speedups.walk_known
 
 def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
-    or ``(None, 0, None)`` when every frame is a library's. ``depth``: the frame to start
+    or ``(None, 0, None)`` when every frame is a library's, or :data:`HOUSEKEEPING_PLACE`
+    when the pool's frame comes before any of the program's. ``depth``: the frame to start
     from, as ``sys._getframe`` counts here (1: the caller's); a caller that knows the
     frames above it are ElixirScope's starts further out, as each frame the walk passes
     is made into a frame object (about 0.1 µs each; ``sys._getframe`` makes one)."""
@@ -174,6 +194,8 @@ def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
             code = frame.f_code
             place = entry[1] if entry is not None and entry[0] is code else _code_place(code, frame)
             if place is not None:
+                if place is _HOUSEKEEPING:
+                    return HOUSEKEEPING_PLACE
                 return place[0], frame.f_lineno, place[1]
             frame = frame.f_back
         frame = _greenlet_parent_frame(hops)
@@ -423,6 +445,8 @@ def record_query(
 ) -> None:
     """:func:`emit_query` for a caller that took the issuing line and start itself (the
     sqlite3 cursor: no timer object a query). Never raises."""
+    if place is HOUSEKEEPING_PLACE:
+        return
     try:
         duration = time.perf_counter_ns() - started
         file, line, caller = place
@@ -505,7 +529,9 @@ def start_query(
     """A query that returned rows the driver has not counted (issued at ``place``,
     started at ``started``): its event as :func:`record_query` would record it now, held
     until :meth:`PendingQuery.finish` gives its rows, at the latest when ``cursor`` goes.
-    None if that failed (then it is recorded now, rows unknown)."""
+    None if that failed (then it is recorded now, rows unknown), or if the pool runs it."""
+    if place is HOUSEKEEPING_PLACE:
+        return None
     try:
         duration = time.perf_counter_ns() - started
         text = statement_text(statement)
@@ -560,7 +586,11 @@ def emit_transaction(
     ``conn``: the driver connection, or a dict kept for it, which holds when its
     transaction began (``began_ns``: the start of the statement that began it
     implicitly, else the start of the begin itself), so that a commit's or
-    rollback's ``open_ns`` says how long the transaction was open (0: unknown)."""
+    rollback's ``open_ns`` says how long the transaction was open (0: unknown).
+    Nothing is recorded when the pool runs it (:data:`HOUSEKEEPING_PLACE`; its
+    transaction's begin or end is still kept)."""
+    if timer is None and place is None:
+        place = issuing_frame()
     open_ns = 0
     if conn is not None:
         try:
@@ -570,9 +600,11 @@ def emit_transaction(
             open_ns = _open_for(kept, action, error, began_ns)
         except Exception as exc:  # noqa: BLE001 - the event is still recorded, open unknown
             failed(exc)
+    if (timer.place if timer is not None else place) is HOUSEKEEPING_PLACE:
+        return
     try:
         if timer is None:
-            file, line, caller = issuing_frame() if place is None else place
+            file, line, caller = place  # type: ignore[misc]
             duration = 0
         else:
             (file, line, caller), duration = timer.place, timer.elapsed()

@@ -13,18 +13,20 @@ driver was given (a file path, ``postgresql://user@host:port/db``).
 
 Any other driver (aiosqlite, asyncpg, psycopg through the async engine, or a
 driver whose integration is off) is recorded through SQLAlchemy's event API.
-What is wrapped, exactly: nothing is replaced. :func:`enable` adds two
-listeners on the ``Pool`` class (every pool, existing and future):
-
-- ``connect``: marks a new driver connection muted in the sqlite3 and psycopg
-  integrations, so that what SQLAlchemy itself runs as it sets a connection up
-  (its dialect's first queries) is not recorded;
-- ``checkout``: the first time a connection is checked out, decides who records
-  it: the driver's integration, or SQLAlchemy's events (kept in the pool record's
-  ``info``); a connection its driver's integration records is un-muted at each
-  checkout and muted again at ``checkin`` (after the pool's reset, a rollback
-  recorded as any), so that the pool's pre-ping is not recorded as the program's.
-  About a microsecond a checkout.
+What is wrapped, exactly: nothing is replaced. :func:`enable` adds one
+listener on the ``Pool`` class (every pool, existing and future):
+``connect``, which decides, once for each new driver connection, who records
+it: its driver's integration (then it is recorded there from now on) or
+SQLAlchemy's events (kept in the pool record's ``info``; the driver's
+connection behind an async adapter is muted in its driver's integration for
+good). Nothing runs at a checkout or a checkin: what the pool itself runs on a
+connection (its set-up, the pre-ping's ``SELECT 1``, the reset of a connection
+given back) is known by the issuing line's walk, which meets the pool's frame
+(``sqlalchemy.pool``) before any of the program's, and is not recorded (see
+``db_common``). A connection pooled before :func:`enable` has no connect event:
+one its driver's integration records stays recorded there; one behind an async
+adapter is recorded by SQLAlchemy's events once another connection has turned
+them on (its first statement they see decides it).
 
 The first connection that needs SQLAlchemy's events adds these listeners on
 the ``Engine`` class (so every engine, and every ``AsyncEngine``'s
@@ -46,8 +48,8 @@ skipped by them):
   commit's or rollback's ``open_ns`` is the transaction's own duration, from its
   ``begin`` (kept in the DBAPI connection's ``info``).
 
-:func:`disable` removes the listeners and un-mutes the pooled connections a driver's
-integration records. ``elixirscope run`` enables this when
+:func:`disable` removes the listeners (a connection its driver's integration records
+stays recorded there). ``elixirscope run`` enables this when
 the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
 (then a driver's integration records SQLAlchemy's statements as any other).
 """
@@ -55,7 +57,6 @@ the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
 from __future__ import annotations
 
 import sys
-import weakref
 from collections import deque
 from typing import Any
 
@@ -86,13 +87,7 @@ def enable() -> bool:
         return False
     from sqlalchemy.pool import Pool
 
-    _listen(
-        [
-            (Pool, "connect", _pool_connect),
-            (Pool, "checkout", _pool_checkout),
-            (Pool, "checkin", _pool_checkin),
-        ]
-    )
+    _listen([(Pool, "connect", _pool_connect)])
     _on[0] = True
     return True
 
@@ -132,14 +127,6 @@ def disable() -> bool:
 
     _on[0] = False
     _engines_heard[0] = False
-    _enabling[0] += 1
-    for connection in list(_muted):  # pooled, muted by us: their driver's to record again
-        try:
-            if _driver_integration_records(connection):
-                connection._es_muted = False
-        except Exception as exc:  # noqa: BLE001
-            db_common.failed(exc)
-    _muted.clear()
     while _listening:
         target, name, fn = _listening.pop()
         try:
@@ -251,17 +238,22 @@ def _rollback(conn: Any) -> None:
 
 
 def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    """Mute a new driver connection in the sqlite3 and psycopg integrations (through
-    the async adapters' wrappers: ``_connection`` / ``_conn``) while SQLAlchemy sets
-    it up; its first checkout decides who records it."""
+    """Decide who records a new driver connection (see the module doc): its driver's
+    integration, un-muted now (the sqlite3 one muted it while SQLAlchemy set it up), or
+    SQLAlchemy's events, the driver's connection behind an async adapter (``_connection``
+    / ``_conn``) muted for good."""
     try:
+        at_driver = _driver_integration_records(dbapi_connection)
+        connection_record.info[_AT_DRIVER] = at_driver
+        if at_driver:
+            dbapi_connection._es_muted = False
+            return
+        _engine_events()
         seen = 0
         current = dbapi_connection
         while current is not None and seen < 4:
             if hasattr(type(current), "_es_muted"):
                 current._es_muted = True
-                if seen == 0:
-                    _mute_kept(current)
                 return
             current = getattr(current, "_connection", None) or getattr(current, "_conn", None)
             seen += 1
@@ -270,50 +262,8 @@ def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 _AT_DRIVER = "elixirscope_at_driver"
-"""In a pool record's ``info`` (cleared by SQLAlchemy when it reconnects): False when
-SQLAlchemy's events record its connection, else the :data:`_enabling` in which its
-driver's integration was found to (its connection is in :data:`_muted` since)."""
-_enabling = [1]
-"""Counts :func:`enable` after :func:`disable`: a connection decided before is decided anew."""
-
-
-def _pool_checkout(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
-    try:
-        info = connection_record.info
-        at_driver = info.get(_AT_DRIVER)
-        if at_driver is None or (at_driver and at_driver != _enabling[0]):
-            at_driver = _driver_integration_records(dbapi_connection) and _enabling[0]
-            info[_AT_DRIVER] = at_driver
-            if not at_driver:
-                _engine_events()
-            else:  # muted at each checkin from now on: disable() gives it back
-                _mute_kept(dbapi_connection)
-        if at_driver:
-            dbapi_connection._es_muted = False
-    except Exception as exc:  # noqa: BLE001
-        db_common.failed(exc)
-
-
-def _pool_checkin(dbapi_connection: Any, connection_record: Any) -> None:
-    """Back in the pool (after its reset): muted, so that the pool's own work on it
-    until the next checkout (the pre-ping's ``SELECT 1``) is not the program's."""
-    try:
-        if dbapi_connection is not None and connection_record.info.get(_AT_DRIVER):
-            dbapi_connection._es_muted = True  # in _muted since its first checkout
-    except Exception as exc:  # noqa: BLE001
-        db_common.failed(exc)
-
-
-_muted: weakref.WeakSet[Any] = weakref.WeakSet()
-"""Driver connections muted here while SQLAlchemy holds them in its pool: :func:`disable`
-gives them back to their driver's integration (no pool event would)."""
-
-
-def _mute_kept(connection: Any) -> None:
-    try:
-        _muted.add(connection)
-    except TypeError as exc:  # no weak references to it: it stays muted after disable()
-        db_common.failed(exc)
+"""In a pool record's ``info`` (cleared by SQLAlchemy when it reconnects): whether its
+connection's driver integration records it (else SQLAlchemy's events do)."""
 
 
 def _driver_integration_records(dbapi_connection: Any) -> bool:
@@ -327,9 +277,15 @@ def _driver_integration_records(dbapi_connection: Any) -> bool:
 
 
 def _at_driver(conn: Any) -> bool:
-    """Whether a SQLAlchemy ``Connection``'s statements are its driver's to record."""
+    """Whether a SQLAlchemy ``Connection``'s statements are its driver's to record
+    (decided here for a connection pooled before :func:`enable`)."""
     try:
-        return bool(conn.connection.info.get(_AT_DRIVER))
+        fairy = conn.connection
+        info = fairy.info
+        at_driver = info.get(_AT_DRIVER)
+        if at_driver is None:
+            at_driver = info[_AT_DRIVER] = _driver_integration_records(fairy.dbapi_connection)
+        return bool(at_driver)
     except Exception:  # noqa: BLE001 - an invalidated connection: ours
         return False
 

@@ -138,7 +138,7 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
             database = args[0] if args else kwargs.get("database")
             connection._es_database = _database_text(database)
             if opener == "sqlalchemy":
-                connection._es_muted = True  # until its pool's first checkout
+                connection._es_muted = True  # until its pool's connect event decides
         except Exception as exc:  # noqa: BLE001
             db_common.failed(exc)
     return connection
@@ -147,7 +147,7 @@ def _connect(*args: Any, **kwargs: Any) -> Any:
 def _opener() -> str | None:
     """``elixirscope`` for ElixirScope's own store (never recorded: it would record its
     own writes), ``sqlalchemy`` for a connection SQLAlchemy opens while its integration
-    is on (muted until SQLAlchemy's pool has set it up: its first checkout decides who
+    is on (muted until SQLAlchemy's pool has set it up: its connect event decides who
     records it), else None."""
     frame: Any = sys._getframe(2)  # connect's caller
     module = frame.f_globals.get("__name__") or "" if frame is not None else ""
@@ -541,6 +541,8 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "sampled_out": recorder.sampled_out,
             "places": db_common._code_places,
             "code_place": db_common._code_place,
+            "housekeeping": db_common._HOUSEKEEPING,
+            "housekeeping_place": db_common.HOUSEKEEPING_PLACE,
             "issuing_frame": db_common.issuing_frame,
             "actions": db_common._actions,
             "transaction_action": db_common.transaction_action,

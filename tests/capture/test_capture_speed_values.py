@@ -139,6 +139,40 @@ def test_a_program_s_object_rendered_in_c_equals_safe_repr(c_hooks, name, fields
     assert c_hooks.value_text(obj) == expected
 
 
+ascii_texts = st.text(alphabet=st.characters(max_codepoint=127), max_size=120) | st.text(
+    alphabet=st.sampled_from("ab'\"\\\n\t\x00\x7f é"), max_size=20
+)
+
+
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(ascii_texts, max_size=6))
+def test_strs_rendered_in_c_equal_safe_repr(c_hooks, texts):
+    """Plain ASCII is quoted in C; a quote, a backslash, a control or a wider character
+    goes to str's own repr: the same text either way."""
+    for value in (*texts, texts, tuple(texts)):
+        assert c_hooks.value_text(value) == values.safe_repr(value)
+
+
+def test_a_class_dropped_from_the_known_kinds_is_python_s_again(c_hooks, monkeypatch):
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    assert c_hooks.value_text(Point(1)) == "Point(x=1)"  # Python shows one: known now
+    rendered_in_python = []
+    real = values._render
+    monkeypatch.setattr(values, "_render", lambda *a: rendered_in_python.append(a[0]) or real(*a))
+    assert c_hooks.value_text(Point(2)) == "Point(x=2)"
+    assert rendered_in_python == []  # C's, from the kinds it read (and keeps in front)
+    kinds = dict(values._object_kinds)
+    values._object_kinds.clear()  # forgotten: C must not answer from what it kept
+    assert c_hooks.value_text(Point(3)) == "Point(x=3)"
+    assert rendered_in_python and type(rendered_in_python[0]) is Point
+    values._object_kinds.update(kinds)
+
+
 def test_a_program_s_objects_are_rendered_in_c_once_their_class_is_known(c_hooks, monkeypatch):
     class Order:
         def __init__(self, n):

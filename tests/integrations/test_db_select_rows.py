@@ -330,6 +330,80 @@ def test_the_pools_pre_ping_and_set_up_are_not_the_programs_queries(
     ]
 
 
+def test_the_pools_reset_is_not_the_programs_but_its_own_connect_listener_is(
+    rec: Any, tmp_path: Any
+) -> None:
+    """The walk, not a checkout listener, tells the pool's work (set-up, reset of a
+    connection given back with its transaction open) from the program's: a function of
+    the program's that the pool runs (its own ``connect`` listener) is the program's."""
+    pytest.importorskip("sqlalchemy")
+    from sqlalchemy import create_engine, event, text
+
+    sqlalchemy_integration.enable()
+    try:
+        engine = create_engine(f"sqlite:///{tmp_path / 'reset.db'}")
+
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.execute("PRAGMA foreign_keys = ON").fetchall()
+
+        raw = engine.raw_connection()
+        raw.cursor().execute("CREATE TABLE t (x INTEGER)")
+        raw.cursor().execute("INSERT INTO t VALUES (1)")  # begins; left open
+        raw.close()  # the pool rolls it back: not the program's
+        with engine.connect() as core:
+            assert core.execute(text("SELECT count(*) FROM t")).scalar() == 0
+        engine.dispose()
+    finally:
+        sqlalchemy_integration.disable()
+    found = [e for e in rec.ring.drain() if e[TAG] in ("query", "tx")]
+    names = [(e[TAG], e[STATEMENT]) for e in found]  # a tx event's action is where SQL is
+    assert names == [
+        ("query", "PRAGMA foreign_keys = ON"),
+        ("query", "CREATE TABLE t (x INTEGER)"),
+        ("tx", "begin"),
+        ("query", "INSERT INTO t VALUES (1)"),
+        ("query", "SELECT count(*) FROM t"),
+    ]
+    [pragma] = [e for e in found if e[TAG] == "query" and e[STATEMENT].startswith("PRAGMA")]
+    assert pragma[CALLER].endswith("on_connect")
+
+
+def test_without_the_sqlalchemy_integration_the_pools_work_is_not_recorded_either(
+    rec: Any, tmp_path: Any
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}", pool_pre_ping=True)
+    for n in (1, 2):
+        with engine.connect() as core:
+            assert core.execute(text(f"SELECT {n} -- mine")).scalar() == n
+    engine.dispose()
+    found = [e[STATEMENT] for e in rec.ring.drain() if e[TAG] == "query"]
+    assert found == ["SELECT 1 -- mine", "SELECT 2 -- mine"]
+
+
+def test_the_walk_names_the_pools_frame_before_the_programs() -> None:
+    pytest.importorskip("sqlalchemy")
+    import types
+
+    pool_globals = {"__name__": "sqlalchemy.pool.base"}
+    exec(  # a function of the pool's module that calls back into the program
+        "def checkout(callback):\n    return callback()\n", pool_globals
+    )
+    not_the_pool = {"__name__": "sqlalchemy.poolish"}
+    exec("def run(callback):\n    return callback()\n", not_the_pool)
+    issue = types.FunctionType(
+        compile("lambda: issuing_frame(1)", "<library>", "eval").co_consts[0],
+        {"__name__": "sqlalchemy.engine.default", "issuing_frame": db_common.issuing_frame},
+    )
+    for _ in range(2):  # uncached, then cached
+        assert pool_globals["checkout"](issue) is db_common.HOUSEKEEPING_PLACE
+        assert pool_globals["checkout"](lambda: db_common.issuing_frame(1))[2].endswith("<lambda>")
+        assert not_the_pool["run"](issue) is not db_common.HOUSEKEEPING_PLACE
+
+
 def test_disabling_sqlalchemy_gives_its_pooled_connections_back_to_sqlite3(
     rec: Any, tmp_path: Any
 ) -> None:
