@@ -2440,11 +2440,72 @@ static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject 
     return out;
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+/* The last dict value_text rendered whose keys are strs and values scalars (str, int,
+ * float, bool, None): a value returned through several frames (`return helper(...)`) is
+ * the same object at each return. Its text stands while the dict (3.11: its version tag
+ * changes at any change of it), the limit, the redaction flags and the cache of names'
+ * verdicts are those it was made under. Held, so its address is not reused. */
+static struct {
+    PyObject *dict, *text, *verdicts;
+    uint64_t version, verdicts_version;
+    Py_ssize_t limit;
+    long flags;
+} last_dict;
+
+static inline int scalar_items(PyObject *d) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *x;
+    while (PyDict_Next(d, &pos, &k, &x)) {
+        PyTypeObject *t = Py_TYPE(x);
+        if (!PyUnicode_CheckExact(k) ||
+            !(t == &PyUnicode_Type || t == &PyLong_Type || t == &PyFloat_Type ||
+              t == &PyBool_Type || x == Py_None))
+            return 0;
+    }
+    return 1;
+}
+
+static PyObject *last_dict_text(Hooks *h, PyObject *v) {
+    if (last_dict.dict != v || !v_redact_cache || last_dict.verdicts != v_redact_cache ||
+        last_dict.version != ((PyDictObject *)v)->ma_version_tag ||
+        last_dict.verdicts_version != ((PyDictObject *)v_redact_cache)->ma_version_tag ||
+        last_dict.limit != h->limit || last_dict.flags != redact_flags)
+        return NULL;
+    return Py_NewRef(last_dict.text);
+}
+
+static void last_dict_keep(Hooks *h, PyObject *v, PyObject *text) {
+    if (!v_redact_cache || !PyDict_CheckExact(v_redact_cache) || !scalar_items(v)) return;
+    PyObject *old_dict = last_dict.dict, *old_text = last_dict.text, *old_verdicts = last_dict.verdicts;
+    last_dict.dict = Py_NewRef(v);
+    last_dict.text = Py_NewRef(text);
+    last_dict.verdicts = Py_NewRef(v_redact_cache);
+    last_dict.version = ((PyDictObject *)v)->ma_version_tag;
+    last_dict.verdicts_version = ((PyDictObject *)v_redact_cache)->ma_version_tag;
+    last_dict.limit = h->limit;
+    last_dict.flags = redact_flags;
+    Py_XDECREF(old_dict); /* last: changed since, freeing it may run code that comes here */
+    Py_XDECREF(old_text);
+    Py_XDECREF(old_verdicts);
+}
+#endif
+
 /* values.safe_repr(v) at the default limit, in C when the type allows. */
 static PyObject *value_text(Hooks *h, PyObject *v) {
     if (h->fast) {
+#if PY_VERSION_HEX < 0x030C0000
+        int is_dict = PyDict_CheckExact(v);
+        if (is_dict) {
+            PyObject *known = last_dict_text(h, v);
+            if (known) return known;
+        }
+#endif
         PyObject *active[V_MAX_DEPTH + 2];
         PyObject *s = render(v, h->limit, 0, active, 0);
+#if PY_VERSION_HEX < 0x030C0000
+        if (s && is_dict && PyUnicode_GET_LENGTH(s) <= h->limit) last_dict_keep(h, v, s);
+#endif
         if (s) {
             Py_ssize_t n = PyUnicode_GET_LENGTH(s);
             if (n <= h->limit || v == Py_True || v == Py_False || v == Py_None) return s;
@@ -3373,7 +3434,53 @@ static PyObject *envelope_tuple(Hooks *self, PyObject *tag, Py_ssize_t extra) {
     return event;
 }
 
+/* emit_event's record written straight into the ring's arena, as ring_put would write the
+ * tuple (id, time, thread as ints; no tuple, no ints made): the id, or NULL with no error
+ * when a field is not one C encodes (the tuple then goes the way of any value). */
+static PyObject *emit_direct(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    Py_ssize_t need = MP_HDR_MAX + 3 * MP_INT_MAX;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t size = enc_size(args[i], 1);
+        if (size < 0) return NULL;
+        need += size;
+    }
+    int64_t id = ++self->ids->value;
+    int64_t ts = hlc_now(self->clock);
+    PyObject *cid = Hooks_current_correlation_id(self, NULL);
+    PyObject *call = cid ? Hooks_current_call_id(self, NULL) : NULL;
+    Py_ssize_t a = cid ? enc_size(cid, 1) : -1, b = call ? enc_size(call, 1) : -1;
+    PyObject *out = NULL;
+    if (a < 0 || b < 0) { /* an error (set), or never so: said as it is */
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Expected an int call id and a str correlation id");
+        goto done;
+    }
+    need += a + b;
+    char *at;
+    Rec *rec = ring_reserve(self->ring, need, &at);
+    if (rec) {
+        char *end = at + need, *p = mp_array_hdr(at, (uint32_t)(n + 5));
+        p = enc_write(args[0], p, end, 1);
+        if (p) {
+            p = mp_int(p, id);
+            p = mp_int(p, ts);
+            p = mp_uint(p, PyThread_get_thread_ident());
+            p = enc_write(cid, p, end, 1);
+        }
+        if (p) p = enc_write(call, p, end, 1);
+        for (Py_ssize_t i = 1; p && i < n; i++) p = enc_write(args[i], p, end, 1);
+        if (p) ring_commit(self->ring, rec, need, p - at);
+        else ring_unreserve(self->ring, rec, need); /* a value changed under it: counted */
+    }
+    out = PyLong_FromLongLong(id);
+done:
+    Py_XDECREF(cid);
+    Py_XDECREF(call);
+    return out;
+}
+
 static PyObject *emit_event(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    PyObject *direct = emit_direct(self, args, n);
+    if (direct || PyErr_Occurred()) return direct;
     PyObject *event = envelope_tuple(self, args[0], n - 1);
     if (!event) return NULL;
     for (Py_ssize_t i = 1; i < n; i++) PyTuple_SET_ITEM(event, i + 5, Py_NewRef(args[i]));
@@ -3833,10 +3940,15 @@ static PyObject *client_text(PyObject *client) {
         PyErr_Clear();
         return PyUnicode_FromFormat("%U:%S", host, port);
     }
-    char buf[256 + 1 + 24];
+    char buf[256 + 1 + 24], digits[24];
     Py_ssize_t n = PyUnicode_GET_LENGTH(host);
     memcpy(buf, PyUnicode_1BYTE_DATA(host), (size_t)n);
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ":%lld", number);
+    buf[n++] = ':';
+    unsigned long long u = number < 0 ? 0ULL - (unsigned long long)number : (unsigned long long)number;
+    int k = 0;
+    do digits[k++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (number < 0) buf[n++] = '-';
+    while (k) buf[n++] = digits[--k];
     return PyUnicode_FromStringAndSize(buf, n); /* host is ASCII: so is all of it */
 }
 

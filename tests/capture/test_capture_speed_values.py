@@ -288,6 +288,29 @@ def test_redaction_follows_changes_of_the_sensitive_words(c_hooks):
     assert c_hooks.args_text(("a", "b"), (1,)) == {"a": "1"}
 
 
+def test_a_dict_returned_again_is_shown_as_it_is_now(c_hooks):
+    """The last dict of scalars shown is kept with its text: shown again unchanged (a
+    value returned through several frames), the same text; changed, redacted anew or
+    shown at another limit, made again."""
+    row = {"id": 1, "title": "plan", "pin": 1234, "done": False, "hours": 2.5, "by": None}
+    for _ in range(2):  # the first render judges the names, the second is C's
+        assert c_hooks.value_text(row) == values.safe_repr(row)
+    kept = c_hooks.value_text(row)
+    assert c_hooks.value_text(row) is kept  # the very text: nothing rendered again
+    row["title"] = "done"
+    assert c_hooks.value_text(row) == values.safe_repr(row)
+    assert "'done'" in c_hooks.value_text(row)
+    values.add_sensitive_names("pin")
+    shown = c_hooks.value_text(row)
+    assert "'pin': <redacted>" in shown and shown == values.safe_repr(row)
+    del row["pin"]
+    assert c_hooks.value_text(row) == values.safe_repr(row)
+    nested = {"id": 1, "tags": ["a"]}  # not all scalars: never kept, shown as it is now
+    assert c_hooks.value_text(nested) == c_hooks.value_text(nested) == "{'id': 1, 'tags': ['a']}"
+    nested["tags"].append("b")
+    assert c_hooks.value_text(nested) == "{'id': 1, 'tags': ['a', 'b']}"
+
+
 SOURCE = """
 def f(a, secret_token, *rest, **kw):
     with __elixirscope__.call_args({f}, ('a', 'secret_token', 'rest', 'kw'),
@@ -568,6 +591,7 @@ def _emitted(accelerated: bool) -> tuple[list, list, bool]:
     ids = [rec.emit("custom", "top", {"n": "1"}) for _ in range(300)]  # past the cached ints
     with context.correlation("outer"):
         ids.append(rec.emit("custom", "in", {}))
+        ids.append(rec.emit("custom", "mixed", {"n": "2"}, [1.5, None, True, b"x", -7, 2**63]))
         ids.append(ns["f"](lambda: rec.emit("query", "sqlite", None, "SELECT 1", None, 5)))
         ids.append(ns["f"](pending))
     worker = threading.Thread(target=lambda: ids.append(rec.emit("custom", "thread", {})))

@@ -194,7 +194,11 @@ text = st.one_of(
     path=st.one_of(text, st.just(""), st.binary(min_size=1, max_size=6)),
     query=st.one_of(st.just(b""), st.binary(max_size=10), st.just(b"a=1&token=s3cret")),
     client=st.one_of(
-        st.none(), st.tuples(st.sampled_from(["127.0.0.1", "::1"]), st.integers(0, 65535))
+        st.none(),
+        st.tuples(
+            st.sampled_from(["127.0.0.1", "::1"]),
+            st.integers(0, 65535) | st.integers(-(2**64), 2**64),  # any int says itself
+        ),
     ),
     headers=st.lists(
         st.one_of(
