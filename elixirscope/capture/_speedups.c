@@ -2391,24 +2391,25 @@ static struct {
 } kind_slot[KIND_SLOTS];
 #endif
 
-/* The entry of `t` in values._object_kinds (borrowed), or NULL (an error set or not). */
+/* The entry of `t` in values._object_kinds (a new reference), or NULL (an error set or
+ * not). */
 static PyObject *object_kind(PyTypeObject *t) {
 #if PY_VERSION_HEX < 0x030C0000
     size_t i = (size_t)(((uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ULL) >> 58); /* 6 bits */
     uint64_t version = ((PyDictObject *)v_object_kinds)->ma_version_tag;
-    if (kind_slot[i].t == t && kind_slot[i].version == version) return kind_slot[i].entry;
+    if (kind_slot[i].t == t && kind_slot[i].version == version) return Py_NewRef(kind_slot[i].entry);
 #endif
     PyObject *id = PyLong_FromVoidPtr(t);
     PyObject *e = id ? PyDict_GetItemWithError(v_object_kinds, id) : NULL;
     Py_XDECREF(id);
+    if (!e) return NULL;
+    Py_INCREF(e);
 #if PY_VERSION_HEX < 0x030C0000
-    if (e) {
-        PyObject *old = kind_slot[i].entry;
-        kind_slot[i].t = t;
-        kind_slot[i].version = version;
-        kind_slot[i].entry = Py_NewRef(e);
-        Py_XDECREF(old); /* a tuple of a class, its mro and three values: frees no code */
-    }
+    PyObject *old = kind_slot[i].entry;
+    kind_slot[i].t = t;
+    kind_slot[i].version = version;
+    kind_slot[i].entry = Py_NewRef(e);
+    Py_XDECREF(old); /* last: the last reference to a class may run its weak references' code */
 #endif
     return e;
 }
@@ -2417,18 +2418,20 @@ static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject 
                             int nactive) {
     if (!v_object_kinds || !PyDict_CheckExact(v_object_kinds)) return NULL;
     PyTypeObject *t = Py_TYPE(v);
-    PyObject *e = object_kind(t);
+    PyObject *e = object_kind(t); /* held: reading a __dict__ may run code that changes
+                                     * values._object_kinds */
     if (!e || !PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 5 ||
         PyTuple_GET_ITEM(e, 0) != (PyObject *)t || PyTuple_GET_ITEM(e, 1) != t->tp_mro) {
+        Py_XDECREF(e);
         PyErr_Clear();
         return NULL;
     }
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(e, 2));
     if (kind == -1 && PyErr_Occurred()) {
+        Py_DECREF(e);
         PyErr_Clear();
         return NULL;
     }
-    Py_INCREF(e); /* reading a __dict__ may run code that changes values._object_kinds */
     PyObject *out = NULL, *d = instance_dict(PyTuple_GET_ITEM(e, 3), v, t);
     PyObject *needs = PyTuple_GET_ITEM(e, 4);
     if (d && kind == KIND_ORM) out = orm_text(v, t, d, needs);
