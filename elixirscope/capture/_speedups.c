@@ -1846,7 +1846,7 @@ static inline PyObject *event_cid(Hooks *h, Node *node) {
 #define SMALL_INT_MIN (-5)
 #define SMALL_INT_MAX 1024
 static PyObject *small_int_text[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive, *s_space, *s_lt;
+static PyObject *s_True, *s_False, *s_ellipsis, *s__sensitive, *s_space, *s_lt, *s_colon;
 
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive);
 static PyObject *known_text(PyObject *v, Py_ssize_t budget, int depth, PyObject **active,
@@ -2052,16 +2052,21 @@ static inline int write_text(PyObject *out, int kind, void *data, Py_ssize_t *po
     return 0;
 }
 
-/* The strs `parts` (NULL: skipped) and ASCII `tail` joined as one str. New ref. */
-static PyObject *texts_joined(PyObject *const *parts, int n, const char *tail) {
-    Py_ssize_t total = (Py_ssize_t)strlen(tail);
+/* A str for `extra` ASCII characters and the strs `parts` (NULL: none), to be written
+ * with write_ascii and write_text. New ref. */
+static PyObject *text_for(PyObject *const *parts, int n, Py_ssize_t extra) {
     Py_UCS4 maxchar = 127;
     for (int i = 0; i < n; i++) {
         if (!parts[i]) continue;
-        total += PyUnicode_GET_LENGTH(parts[i]);
+        extra += PyUnicode_GET_LENGTH(parts[i]);
         if (PyUnicode_MAX_CHAR_VALUE(parts[i]) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(parts[i]);
     }
-    PyObject *out = PyUnicode_New(total, maxchar);
+    return PyUnicode_New(extra, maxchar);
+}
+
+/* The strs `parts` (NULL: skipped) and ASCII `tail` joined as one str. New ref. */
+static PyObject *texts_joined(PyObject *const *parts, int n, const char *tail) {
+    PyObject *out = text_for(parts, n, (Py_ssize_t)strlen(tail));
     if (!out) return NULL;
     int kind = PyUnicode_KIND(out);
     void *data = PyUnicode_DATA(out);
@@ -2080,22 +2085,16 @@ static PyObject *texts_joined(PyObject *const *parts, int n, const char *tail) {
  * made as one str (no list, no format); clears the items. */
 static PyObject *items_joined(Items *it, PyObject *name, const char *open, const char *pair,
                               const char *close) {
-    Py_ssize_t total = (Py_ssize_t)(strlen(open) + strlen(close)) + (it->n ? 2 * (it->n - 1) : 0);
-    Py_UCS4 maxchar = 127;
+    Py_ssize_t ascii = (Py_ssize_t)(strlen(open) + strlen(close)) + (it->n ? 2 * (it->n - 1) : 0);
     PyObject *whole[1 + 2 * (V_MAX_WIDTH + 1)]; /* name, then each item's key and value */
     int nwhole = 0;
     whole[nwhole++] = name;
     for (int i = 0; i < it->n; i++) {
         whole[nwhole++] = it->key[i];
         whole[nwhole++] = it->val[i];
-        if (it->key[i]) total += (Py_ssize_t)strlen(pair);
+        if (it->key[i]) ascii += (Py_ssize_t)strlen(pair);
     }
-    for (int i = 0; i < nwhole; i++) {
-        if (!whole[i]) continue;
-        total += PyUnicode_GET_LENGTH(whole[i]);
-        if (PyUnicode_MAX_CHAR_VALUE(whole[i]) > maxchar) maxchar = PyUnicode_MAX_CHAR_VALUE(whole[i]);
-    }
-    PyObject *out = PyUnicode_New(total, maxchar);
+    PyObject *out = text_for(whole, nwhole, ascii);
     if (!out) {
         items_clear(it);
         return NULL;
@@ -3937,22 +3936,12 @@ static PyObject *client_text(PyObject *client) {
     if (!PyUnicode_CheckExact(host) || !PyUnicode_IS_ASCII(host) || !PyLong_CheckExact(port) ||
         PyUnicode_GET_LENGTH(host) > 256)
         return NULL;
-    int overflow;
-    long long number = PyLong_AsLongLongAndOverflow(port, &overflow);
-    if (overflow || (number == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        return PyUnicode_FromFormat("%U:%S", host, port);
-    }
-    char buf[256 + 1 + 24], digits[24];
-    Py_ssize_t n = PyUnicode_GET_LENGTH(host);
-    memcpy(buf, PyUnicode_1BYTE_DATA(host), (size_t)n);
-    buf[n++] = ':';
-    unsigned long long u = number < 0 ? 0ULL - (unsigned long long)number : (unsigned long long)number;
-    int k = 0;
-    do digits[k++] = (char)('0' + u % 10); while ((u /= 10) != 0);
-    if (number < 0) buf[n++] = '-';
-    while (k) buf[n++] = digits[--k];
-    return PyUnicode_FromStringAndSize(buf, n); /* host is ASCII: so is all of it */
+    PyObject *digits = PyLong_Type.tp_repr(port);
+    if (!digits) return NULL;
+    PyObject *parts[3] = {host, s_colon, digits};
+    PyObject *out = texts_joined(parts, 3, "");
+    Py_DECREF(digits);
+    return out;
 }
 
 
@@ -3960,30 +3949,51 @@ static PyObject *client_text(PyObject *client) {
  * section's comment), or None when the Python path must record it (nothing done).
  * `arrived`: the context the server's receive and send run in; None: a copy of the
  * current one. */
+/* The request's Content-Length (-1: none) and its traceparent as a caller at version 00
+ * sends it (borrowed; NULL: none), from the scope's headers; -2 when the Python path must
+ * take the request (a header of an unusual shape, tracestate, X-Correlation-ID, a
+ * traceparent of another form), -3 with an error. */
+static int64_t request_headers(PyObject *scope, PyObject **traceparent) {
+    PyObject *headers = PyDict_GetItemWithError(scope, s_headers);
+    *traceparent = NULL;
+    if (!headers && PyErr_Occurred()) return -3;
+    int64_t length = scan_headers(headers, traceparent);
+    return *traceparent && !plain_traceparent(*traceparent) ? -2 : length;
+}
+
+static PyObject *http_request_scanned(Hooks *self, Py_ssize_t fid, PyObject *scope,
+                                      PyObject *receive, PyObject *send, PyObject *arrived,
+                                      int64_t length, PyObject *traceparent);
+
 static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 5) {
         PyErr_SetString(PyExc_TypeError,
                         "Expected http_request(fid, scope, receive, send, arrived) - at Hooks");
         return NULL;
     }
-    PyObject *scope = args[1];
-    Py_ssize_t fid = fid_of(args[0]);
+    PyObject *scope = args[1], *traceparent;
+    if (!PyDict_CheckExact(scope) || (args[4] != Py_None && !PyContext_CheckExact(args[4])))
+        Py_RETURN_NONE;
+    int64_t length = request_headers(scope, &traceparent);
+    if (length == -3) return NULL;
+    if (length == -2) Py_RETURN_NONE;
+    return http_request_scanned(self, fid_of(args[0]), scope, args[2], args[3], args[4], length,
+                                traceparent);
+}
+
+/* Hooks.http_request once the scope's headers are read (request_headers: `length` and
+ * `traceparent`, not -2). */
+static PyObject *http_request_scanned(Hooks *self, Py_ssize_t fid, PyObject *scope,
+                                      PyObject *receive, PyObject *send, PyObject *arrived,
+                                      int64_t length, PyObject *traceparent) {
     if (!http_request_var || !self->ring || !self->clock || !self->ids || fid <= 0 ||
-        fid >= self->nfuncs || !self->funcs[fid].name || !PyDict_CheckExact(scope) ||
-        (args[4] != Py_None && !PyContext_CheckExact(args[4])))
+        fid >= self->nfuncs || !self->funcs[fid].name)
         Py_RETURN_NONE;
     PyObject *method = PyDict_GetItemWithError(scope, s_method); /* borrowed, all */
     PyObject *path = method ? PyDict_GetItemWithError(scope, s_path) : NULL;
     if (PyErr_Occurred()) return NULL;
     if (!method || !PyUnicode_CheckExact(method) || !PyUnicode_GET_LENGTH(method))
         Py_RETURN_NONE; /* "GET" for none, str(...) of another type: Python's */
-    PyObject *traceparent;
-    int64_t length = scan_headers(PyDict_GetItemWithError(scope, s_headers), &traceparent);
-    if (traceparent && !plain_traceparent(traceparent)) length = -2; /* malformed, another version */
-    if (length == -2 || PyErr_Occurred()) {
-        if (PyErr_Occurred()) return NULL;
-        Py_RETURN_NONE;
-    }
     PyObject *client = PyDict_GetItemWithError(scope, s_client);
     if (!client && PyErr_Occurred()) return NULL;
     PyObject *where = client_text(client);
@@ -3999,9 +4009,9 @@ static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize
     r->fid = (int32_t)fid;
     r->active = r->status = 0;
     r->scope = Py_NewRef(scope);
-    r->receive = Py_NewRef(args[2]);
-    r->send = Py_NewRef(args[3]);
-    r->arrived = args[4] == Py_None ? PyContext_CopyCurrent() : Py_NewRef(args[4]);
+    r->receive = Py_NewRef(receive);
+    r->send = Py_NewRef(send);
+    r->arrived = arrived == Py_None ? PyContext_CopyCurrent() : Py_NewRef(arrived);
     r->method = r->path = r->trace_id = r->span_id = r->parent_span = r->route = r->error = NULL;
     memcpy(r->flags, "01", 3);
     r->corr_token = r->req_token = r->inside_token = NULL;
@@ -4437,17 +4447,13 @@ static PyTypeObject LeftOutType;
 
 /* Whether a request is recorded (1) or left out (0) at `rate` < 1, as
  * recording.left_out decides: one inside a recorded call is that call's; one with a
- * traceparent follows its sampled flag; one without is drawn. -1: Python decides (an
- * unusual header, a traceparent of another shape); -2: an error. */
-static int sampled_here(Hooks *h, PyObject *scope, double rate) {
+ * traceparent (request_headers': plain, version 00) follows its sampled flag; one
+ * without is drawn. -3: an error (as request_headers says it). */
+static int sampled_here(Hooks *h, PyObject *traceparent, double rate) {
     Node *top;
-    if (peek_top(&h->cc, &top) < 0) return -2;
+    if (peek_top(&h->cc, &top) < 0) return -3;
     if (top && top->epoch == h->epoch && top->scope_id) return 1;
-    PyObject *headers = PyDict_GetItemWithError(scope, s_headers), *traceparent;
-    if (!headers && PyErr_Occurred()) return -2;
-    if (scan_headers(headers, &traceparent) == -2) return -1;
     if (traceparent) {
-        if (!plain_traceparent(traceparent)) return -1;
         const char *flags = PyBytes_AS_STRING(traceparent) + 53;
         int low = flags[1] >= 'a' ? flags[1] - 'a' + 10 : flags[1] - '0';
         return low & 1;
@@ -4647,15 +4653,19 @@ static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *ar
         if (nested < 0) return NULL;
         Py_RETURN_NONE;
     }
-    int sampled = rate >= 1.0 ? 1 : sampled_here((Hooks *)hooks, args[0], rate);
+    PyObject *traceparent; /* the headers read once: for the sampler and the request */
+    int64_t length = request_headers(args[0], &traceparent);
+    int sampled = length < -1    ? (int)length
+                  : rate >= 1.0 ? 1
+                                : sampled_here((Hooks *)hooks, traceparent, rate);
     PyObject *out;
     if (sampled == 1) {
-        PyObject *call[5] = {http_fid, args[0], args[1], args[2], Py_None};
-        out = Hooks_http_request((Hooks *)hooks, call, 5);
+        out = http_request_scanned((Hooks *)hooks, fid_of(http_fid), args[0], args[1], args[2],
+                                   Py_None, length, traceparent);
     } else if (sampled == 0) {
         out = left_out_begin((Hooks *)hooks, args[1], args[2]);
-    } else {
-        out = sampled == -2 ? NULL : Py_NewRef(Py_None);
+    } else { /* -2: the Python path decides; -3: an error */
+        out = sampled == -2 ? Py_NewRef(Py_None) : NULL;
     }
     Py_DECREF(hooks);
     return out;
@@ -5498,6 +5508,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_WS, "WS");
     INTERN(s_space, " ");
     INTERN(s_lt, "<");
+    INTERN(s_colon, ":");
     INTERN(s_record, "record");
     INTERN(s_http, "http");
     INTERN(s_req, "req");

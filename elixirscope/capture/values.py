@@ -48,7 +48,7 @@ import pathlib
 import sys
 import types
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from elixirscope.capture import redaction as _redaction
@@ -329,27 +329,27 @@ _dict_getters: dict[int, tuple[type, tuple, Any]] = {}
 instances or None), while the mro is the same tuple (see :data:`_plain_objects`)."""
 
 
+def _slot_members(mro: tuple) -> Iterator[tuple[str, Any]]:
+    """The slot fields' (name, member descriptor) of the classes (written in Python) in ``mro``."""
+    for klass in mro:
+        if _type_flags(klass) & _HEAPTYPE:
+            for key, descr in _type_dict(klass).items():
+                if type(descr) is _MEMBER and type(key) is str:
+                    yield key, descr
+
+
 def _has_slots(mro: tuple) -> bool:
     """Whether instances of a class with this mro may have slot fields (set or not)."""
-    return any(
-        type(descr) is _MEMBER
-        for klass in mro
-        if _type_flags(klass) & _HEAPTYPE
-        for descr in _type_dict(klass).values()
-    )
+    return any(True for _ in _slot_members(mro))
 
 
 def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
     found = []
-    for klass in mro:
-        if not _type_flags(klass) & _HEAPTYPE:
-            continue
-        for key, descr in _type_dict(klass).items():
-            if type(descr) is _MEMBER and type(key) is str:
-                try:
-                    found.append((key, descr.__get__(obj, type(obj))))
-                except AttributeError:
-                    pass  # slot not set
+    for key, descr in _slot_members(mro):
+        try:
+            found.append((key, descr.__get__(obj, type(obj))))
+        except AttributeError:
+            pass  # slot not set
     return found
 
 
