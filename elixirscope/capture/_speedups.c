@@ -1149,6 +1149,35 @@ static int ring_put(Ring *r, PyObject *obj) {
     return 1;
 }
 
+/* ring_put of the tuple before + (middle,) + after, written without making it (a query
+ * whose rows were known last: sq_finish). -1 when a part is not a value C encodes:
+ * nothing written, the caller puts the tuple. */
+static int ring_put_joined(Ring *r, PyObject *before, PyObject *middle, PyObject *after) {
+    Py_ssize_t nb = PyTuple_GET_SIZE(before), na = PyTuple_GET_SIZE(after);
+    Py_ssize_t need = MP_HDR_MAX + enc_size(middle, 1), size;
+    for (Py_ssize_t i = 0; need >= MP_HDR_MAX && i < nb + na; i++) {
+        size = enc_size(i < nb ? PyTuple_GET_ITEM(before, i) : PyTuple_GET_ITEM(after, i - nb), 1);
+        need = size < 0 ? -1 : need + size;
+    }
+    if (need < MP_HDR_MAX) {
+        PyErr_Clear();
+        return -1;
+    }
+    char *at;
+    Rec *rec = ring_reserve(r, need, &at);
+    if (!rec) return 0;
+    char *end = at + need, *p = mp_array_hdr(at, (uint32_t)(nb + 1 + na));
+    for (Py_ssize_t i = 0; p && i < nb; i++) p = enc_write(PyTuple_GET_ITEM(before, i), p, end, 1);
+    if (p) p = enc_write(middle, p, end, 1);
+    for (Py_ssize_t i = 0; p && i < na; i++) p = enc_write(PyTuple_GET_ITEM(after, i), p, end, 1);
+    if (!p) {
+        ring_unreserve(r, rec, need); /* a value changed under it: counted */
+        return 0;
+    }
+    ring_commit(r, rec, need, p - at);
+    return 1;
+}
+
 static PyObject *Ring_append(Ring *self, PyObject *obj) {
     if (ring_put(self, obj)) Py_RETURN_TRUE;
     Py_RETURN_FALSE;
@@ -3780,7 +3809,7 @@ static PyObject *Hooks_function(Hooks *self, PyObject *args, PyObject *kw) {
  * several times what it does in a loop. The Python helpers it calls for the
  * rare cases are given once by http_setup (asgi.py). */
 
-static PyObject *http_request_var, *http_inside_var; /* recording.current_request, asgi._inside */
+static PyObject *http_request_var; /* recording.current_request */
 static PyObject *http_path_text, *http_clean_query, *http_status_code, *http_with_headers,
     *http_error_fields;
 static PyObject *recorder_dict; /* vars(capture.recorder): its _recorder, read by both setups' users */
@@ -3803,7 +3832,7 @@ typedef struct {
     PyObject *method, *path, *trace_id, *span_id, *parent_span; /* parent: the caller's, or NULL */
     char flags[3];
     PyObject *route, *error; /* set by a framework's hooks (recording.set_route, a 500's error) */
-    PyObject *corr_token, *req_token, *inside_token;
+    PyObject *corr_token, *req_token;
     int64_t start_id, t0, request_bytes, received, sent;
 } HttpRequest;
 
@@ -4014,7 +4043,7 @@ static PyObject *http_request_scanned(Hooks *self, Py_ssize_t fid, PyObject *sco
     r->arrived = arrived == Py_None ? PyContext_CopyCurrent() : Py_NewRef(arrived);
     r->method = r->path = r->trace_id = r->span_id = r->parent_span = r->route = r->error = NULL;
     memcpy(r->flags, "01", 3);
-    r->corr_token = r->req_token = r->inside_token = NULL;
+    r->corr_token = r->req_token = NULL;
     r->start_id = r->t0 = r->received = r->sent = 0;
     r->request_bytes = length;
     PyObject_GC_Track(r);
@@ -4053,7 +4082,6 @@ static PyObject *http_request_scanned(Hooks *self, Py_ssize_t fid, PyObject *sco
      * hook (or end's) fork the call stack's cell once more (see own_cell) */
     if (!(r->corr_token = PyContextVar_Set(self->cc.corr_var, r->trace_id))) hook_error(self);
     if (!(r->req_token = PyContextVar_Set(http_request_var, (PyObject *)r))) hook_error(self);
-    if (!(r->inside_token = PyContextVar_Set(http_inside_var, Py_True))) hook_error(self);
     enter(self, fid, http_names, values, 0);
     Py_DECREF(values);
     r->active = 1;
@@ -4333,7 +4361,6 @@ static PyObject *HttpRequest_end(HttpRequest *self, PyObject *exc) {
     if (PyErr_Occurred()) hook_error(h);
     reset_var(h, http_request_var, &self->req_token, Py_None);
     if (h->cc.corr_var) reset_var(h, h->cc.corr_var, &self->corr_token, Py_None);
-    reset_var(h, http_inside_var, &self->inside_token, Py_False);
     PyErr_Restore(et, ev, tb);
     Py_RETURN_NONE;
 }
@@ -4348,7 +4375,6 @@ static int HttpRequest_traverse(HttpRequest *self, visitproc visit, void *arg) {
     Py_VISIT(self->error);
     Py_VISIT(self->corr_token);
     Py_VISIT(self->req_token);
-    Py_VISIT(self->inside_token);
     return 0;
 }
 
@@ -4367,7 +4393,6 @@ static int HttpRequest_clear(HttpRequest *self) {
     Py_CLEAR(self->error);
     Py_CLEAR(self->corr_token);
     Py_CLEAR(self->req_token);
-    Py_CLEAR(self->inside_token);
     return 0;
 }
 
@@ -4431,7 +4456,7 @@ static PyTypeObject HttpRequestType = {
 
 /* ------------------------------------------------------------ a request left out
  * What asgi._record does for a request integrations.request_sampling leaves out, in
- * C: asgi._inside and recorder.sampled_out set, a call the hooks never record entered
+ * C: recorder.sampled_out set, a call the hooks never record entered
  * (sampled.SampledOut's function: sampling 0, so nothing under it is recorded), the
  * server's receive and send run in the context the request arrived in; end() undoes
  * it. Nothing is emitted; the request is counted (http_left_out). */
@@ -4440,7 +4465,7 @@ typedef struct {
     Hooks *hooks;
     int32_t fid;
     int active;
-    PyObject *receive, *send, *arrived, *inside_token, *out_token;
+    PyObject *receive, *send, *arrived, *out_token;
 } LeftOut;
 
 static PyTypeObject LeftOutType;
@@ -4470,14 +4495,13 @@ static PyObject *left_out_begin(Hooks *h, PyObject *receive, PyObject *send) {
     r->receive = Py_NewRef(receive);
     r->send = Py_NewRef(send);
     r->arrived = PyContext_CopyCurrent();
-    r->inside_token = r->out_token = NULL;
+    r->out_token = NULL;
     PyObject_GC_Track(r);
     if (!r->arrived) {
         Py_DECREF(r);
         return NULL;
     }
     /* begun from here: errors are the hooks' (counted), the request goes on */
-    if (!(r->inside_token = PyContextVar_Set(http_inside_var, Py_True))) hook_error(h);
     if (!(r->out_token = PyContextVar_Set(http_out_var, Py_True))) hook_error(h);
     enter(h, r->fid, NULL, NULL, 0);
     if (PyErr_Occurred()) hook_error(h);
@@ -4515,7 +4539,6 @@ static PyObject *LeftOut_end(LeftOut *self, PyObject *exc) {
     leave_for(h, self->fid, exc);
     if (PyErr_Occurred()) hook_error(h);
     reset_var(h, http_out_var, &self->out_token, Py_False);
-    reset_var(h, http_inside_var, &self->inside_token, Py_False);
     PyErr_Restore(et, ev, tb);
     Py_RETURN_NONE;
 }
@@ -4525,7 +4548,6 @@ static int LeftOut_traverse(LeftOut *self, visitproc visit, void *arg) {
     Py_VISIT(self->receive);
     Py_VISIT(self->send);
     Py_VISIT(self->arrived);
-    Py_VISIT(self->inside_token);
     Py_VISIT(self->out_token);
     return 0;
 }
@@ -4535,7 +4557,6 @@ static int LeftOut_clear(LeftOut *self) {
     Py_CLEAR(self->receive);
     Py_CLEAR(self->send);
     Py_CLEAR(self->arrived);
-    Py_CLEAR(self->inside_token);
     Py_CLEAR(self->out_token);
     return 0;
 }
@@ -4573,14 +4594,29 @@ static PyTypeObject LeftOutType = {
     .tp_doc = "One HTTP request the sampler left out, run as asgi._record runs one (in C).",
 };
 
-/* http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers,
+/* Whether a request's middleware already handles this context (asgi.handled_here): one
+ * recorded (recording.current_request set) or left out (recorder.sampled_out). -1: an
+ * error. */
+static int http_nested(void) {
+    PyObject *req, *out;
+    if (PyContextVar_Get(http_request_var, Py_None, &req) < 0) return -1;
+    int nested = req != Py_None;
+    Py_DECREF(req);
+    if (nested) return 1;
+    if (PyContextVar_Get(http_out_var, Py_False, &out) < 0) return -1;
+    nested = PyObject_IsTrue(out);
+    Py_DECREF(out);
+    return nested;
+}
+
+/* http_setup(request_var, path_text, clean_query, status_code, with_headers,
  * error_fields, recorder_vars, rate, fid, sampled_out_var, sampled_out_fid): what
  * HttpRequest and LeftOut set and the Python helpers they call (asgi.py, once). */
 static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
-    PyObject *request_var, *inside_var, *path_text, *clean_query, *status_code, *with_headers,
+    PyObject *request_var, *path_text, *clean_query, *status_code, *with_headers,
         *error_fields, *recorder_vars, *rate, *fid, *out_var, *out_fid;
-    if (!PyArg_ParseTuple(args, "O!O!OOOOOO!O!O!O!O!:http_setup", &PyContextVar_Type,
-                          &request_var, &PyContextVar_Type, &inside_var, &path_text,
+    if (!PyArg_ParseTuple(args, "O!OOOOOO!O!O!O!O!:http_setup", &PyContextVar_Type,
+                          &request_var, &path_text,
                           &clean_query, &status_code, &with_headers, &error_fields,
                           &PyDict_Type, &recorder_vars, &PyList_Type, &rate, &PyLong_Type, &fid,
                           &PyContextVar_Type, &out_var, &PyLong_Type, &out_fid))
@@ -4594,7 +4630,6 @@ static PyObject *Speedups_http_setup(PyObject *Py_UNUSED(m), PyObject *args) {
         }
     }
     Py_XSETREF(http_request_var, Py_NewRef(request_var));
-    Py_XSETREF(http_inside_var, Py_NewRef(inside_var));
     Py_XSETREF(http_path_text, Py_NewRef(path_text));
     Py_XSETREF(http_clean_query, Py_NewRef(clean_query));
     Py_XSETREF(http_status_code, Py_NewRef(status_code));
@@ -4644,10 +4679,7 @@ static PyObject *Speedups_http_begin(PyObject *Py_UNUSED(m), PyObject *const *ar
     }
     Py_INCREF(hooks);
     Py_DECREF(emit);
-    PyObject *inside;
-    if (PyContextVar_Get(http_inside_var, Py_False, &inside) < 0) { Py_DECREF(hooks); return NULL; }
-    int nested = PyObject_IsTrue(inside);
-    Py_DECREF(inside);
+    int nested = http_nested();
     if (nested != 0) {
         Py_DECREF(hooks);
         if (nested < 0) return NULL;
@@ -4769,11 +4801,15 @@ static PyObject *sq_recording(PyObject *conn) {
 /* The places of code objects seen by the walk: a direct-mapped cache in front of
  * db_common._code_places (a dict keyed by id(code), a PyLong made for each frame's
  * lookup). Each slot holds its code (so its address is not reused while cached) and
- * its place: None for a library's code, else (file, module.function). */
+ * its place: None for a library's code, else (file, module.function); for the
+ * program's, the text of the line a walk last stopped at (a query issued again from
+ * the same line reads no line table). */
 #define PLACE_SLOTS 512
 static struct {
     PyCodeObject *code;
     PyObject *place;
+    int offset;       /* the last instruction a walk stopped at in it (-1: none) */
+    PyObject *text;   /* and its (file, line, module.function), or NULL */
 } place_slot[PLACE_SLOTS];
 
 static inline size_t place_index(PyCodeObject *code) {
@@ -4783,9 +4819,12 @@ static inline size_t place_index(PyCodeObject *code) {
 static void place_keep(PyCodeObject *code, PyObject *place) {
     size_t i = place_index(code);
     PyCodeObject *old_code = place_slot[i].code;
-    PyObject *old_place = place_slot[i].place;
+    PyObject *old_place = place_slot[i].place, *old_text = place_slot[i].text;
     place_slot[i].code = (PyCodeObject *)Py_NewRef(code);
     place_slot[i].place = Py_NewRef(place);
+    place_slot[i].offset = -1;
+    place_slot[i].text = NULL;
+    Py_XDECREF(old_text);
     Py_XDECREF(old_code); /* last: a code object's dealloc runs no Python, but be plain */
     Py_XDECREF(old_place);
 }
@@ -4829,7 +4868,14 @@ static PyObject *sq_place_cached(void) {
         if (place == Py_None) continue;
         if (place == sq_housekeeping) return Py_NewRef(sq_housekeeping_place);
         int offset = (int)(f->prev_instr - first) * (int)sizeof(_Py_CODEUNIT);
-        return place_text(place, PyCode_Addr2Line(code, offset));
+        if (place_slot[i].offset != offset || !place_slot[i].text) {
+            /* a line table is read from its start: the last line's text is kept */
+            PyObject *text = place_text(place, PyCode_Addr2Line(code, offset));
+            if (!text) return NULL;
+            Py_XSETREF(place_slot[i].text, text);
+            place_slot[i].offset = offset;
+        }
+        return Py_NewRef(place_slot[i].text);
     }
     return NULL;
 }
@@ -4931,16 +4977,20 @@ static int sq_finish(PyObject *pending) {
         goto done;
     }
     Py_ssize_t nb = PyTuple_GET_SIZE(before), na = PyTuple_GET_SIZE(after);
-    if (!(event = PyTuple_New(nb + 1 + na))) goto done;
-    for (Py_ssize_t i = 0; i < nb; i++) PyTuple_SET_ITEM(event, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
-    PyTuple_SET_ITEM(event, nb, Py_NewRef(rows));
-    for (Py_ssize_t i = 0; i < na; i++) PyTuple_SET_ITEM(event, nb + 1 + i, Py_NewRef(PyTuple_GET_ITEM(after, i)));
-    if (Py_IS_TYPE(ring, &RingType)) {
-        ring_put((Ring *)ring, event);
-    } else {
-        PyObject *r = PyObject_CallMethod(ring, "append", "O", event);
-        if (!r) goto done;
-        Py_DECREF(r);
+    /* written whole, or (a part C does not encode, another ring) as the tuple */
+    if ((Py_IS_TYPE(ring, &RingType) ? ring_put_joined((Ring *)ring, before, rows, after) : -1) < 0) {
+        if (!(event = PyTuple_New(nb + 1 + na))) goto done;
+        for (Py_ssize_t i = 0; i < nb; i++) PyTuple_SET_ITEM(event, i, Py_NewRef(PyTuple_GET_ITEM(before, i)));
+        PyTuple_SET_ITEM(event, nb, Py_NewRef(rows));
+        for (Py_ssize_t i = 0; i < na; i++)
+            PyTuple_SET_ITEM(event, nb + 1 + i, Py_NewRef(PyTuple_GET_ITEM(after, i)));
+        if (Py_IS_TYPE(ring, &RingType)) {
+            ring_put((Ring *)ring, event);
+        } else {
+            PyObject *r = PyObject_CallMethod(ring, "append", "O", event);
+            if (!r) goto done;
+            Py_DECREF(r);
+        }
     }
     PyObject *count = PyDict_GetItemWithError(sq_stats, s_recorded);
     PyObject *more = count ? PyNumber_Add(count, s_one) : NULL;
@@ -5239,14 +5289,68 @@ static PyObject *Speedups_sqlite_rollback(PyObject *m, PyObject *const *args, Py
     return sq_end(args, n, s_rollback, sq_rollback);
 }
 
-/* method(fn): fn bound as a method when set on a class (an instancemethod), so a C
- * function can be a class's method without a Python frame around it. */
+/* method(fn): fn as a class's method, called as the interpreter calls a built-in type's
+ * own: a method descriptor, so `obj.m(...)` is fn(obj, ...) with no bound method made and
+ * its call site specialises as for sqlite3's methods (an instancemethod made a bound
+ * method at each call, and left the site generic: a type lookup each time). `obj.m`
+ * alone is a bound method of fn, `Class.m` is fn itself (as an instancemethod gave). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *fn;
+    vectorcallfunc vectorcall;
+} Method;
+
+static PyObject *Method_vectorcall(Method *self, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames) {
+    return PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
+}
+
+static PyObject *Method_get(Method *self, PyObject *obj, PyObject *type) {
+    if (!obj) return Py_NewRef(self->fn);
+    return PyMethod_New(self->fn, obj);
+}
+
+static int Method_traverse(Method *self, visitproc visit, void *arg) {
+    Py_VISIT(self->fn);
+    return 0;
+}
+
+static int Method_clear(Method *self) {
+    Py_CLEAR(self->fn);
+    return 0;
+}
+
+static void Method_dealloc(Method *self) {
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->fn);
+    PyObject_GC_Del(self);
+}
+
+static PyTypeObject MethodType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "elixirscope.capture._speedups.method",
+    .tp_basicsize = sizeof(Method),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_METHOD_DESCRIPTOR |
+                Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Method, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = (descrgetfunc)Method_get,
+    .tp_traverse = (traverseproc)Method_traverse,
+    .tp_clear = (inquiry)Method_clear,
+    .tp_dealloc = (destructor)Method_dealloc,
+    .tp_doc = "A C function as a class's method (see method()).",
+};
+
 static PyObject *Speedups_method(PyObject *m, PyObject *fn) {
     if (!PyCallable_Check(fn)) {
         PyErr_Format(PyExc_TypeError, "Expected a callable, got %.100s - at method", Py_TYPE(fn)->tp_name);
         return NULL;
     }
-    return PyInstanceMethod_New(fn);
+    Method *self = PyObject_GC_New(Method, &MethodType);
+    if (!self) return NULL;
+    self->fn = Py_NewRef(fn);
+    self->vectorcall = (vectorcallfunc)Method_vectorcall;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
 }
 
 /* sqlite_setup(parts): the Python pieces sqlite_execute and the fetches use (sqlite.py). */
@@ -5440,7 +5544,7 @@ static PyMethodDef module_methods[] = {
     {"secret_trigger", (PyCFunction)Speedups_secret_trigger, METH_O,
      "True where a built-in redaction processor could find something, else None."},
     {"http_setup", (PyCFunction)Speedups_http_setup, METH_VARARGS,
-     "http_setup(request_var, inside_var, path_text, clean_query, status_code, with_headers, "
+     "http_setup(request_var, path_text, clean_query, status_code, with_headers, "
      "error_fields, recorder_dict, rate, fid): what Hooks.http_request's requests set and "
      "call, and what http_begin reads."},
     {"sqlite_setup", (PyCFunction)Speedups_sqlite_setup, METH_O,
@@ -5565,7 +5669,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_block, "block");
     PyTypeObject *types[] = {&HLCType, &IdsType, &RingType, &NodeType, &CellType,
                              &ExitType, &SelfDescrType, &HooksType, &StepsInType,
-                             &HttpRequestType, &LeftOutType};
+                             &HttpRequestType, &LeftOutType, &MethodType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     PyObject *descr = PyObject_New(PyObject, &SelfDescrType);

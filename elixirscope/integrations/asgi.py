@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextvars
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
-from contextvars import ContextVar
 from typing import Any
 
 from elixirscope.capture import _select, recorder
@@ -52,7 +51,7 @@ from elixirscope.integrations.recording import (
 from elixirscope.integrations.tracecontext import header_text
 from elixirscope.integrations.urls import clean_query, path_text
 
-__all__ = ["ElixirScopeMiddleware", "record_request", "request_of_scope"]
+__all__ = ["ElixirScopeMiddleware", "handled_here", "record_request", "request_of_scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,7 +63,13 @@ _OURS = frozenset({b"traceparent", b"tracestate", b"x-correlation-id"})
 _OUR_LENGTHS = frozenset(len(name) for name in _OURS)
 _WANTED = _OURS | {b"content-length"}
 _WANTED_LENGTHS = frozenset(len(name) for name in _WANTED)  # others are not even lowered
-_inside: ContextVar[bool] = ContextVar("elixirscope_asgi_request", default=False)
+
+
+def handled_here() -> bool:
+    """Whether a request is already handled in this context: recorded (its recording is
+    ``current_request``) or left out by the sampler (``recorder.sampled_out``). A
+    middleware inside another records nothing more (no variable of its own to set)."""
+    return current_request.get() is not None or recorder.sampled_out.get()
 
 
 def request_of_scope(scope: Scope, kind: str = "coroutine") -> RequestRecording:
@@ -184,7 +189,7 @@ def recorded_call(
                 swallowed(exc)
                 await call(owner, scope, receive, send)
                 return
-            if fast is not None:  # it set _inside and a call (recorded: the correlation too)
+            if fast is not None:  # it set current_request (or sampled_out) and a call
                 try:
                     await call(owner, scope, fast.receive, fast.send)
                 except BaseException as exc:
@@ -230,7 +235,7 @@ async def _record(
     Python, or passed straight on."""
     if (
         rec is None
-        or _inside.get()
+        or handled_here()
         or not (type(scope) is dict or isinstance(scope, MutableMapping))
         or scope.get("type") not in ("http", "websocket")
     ):
@@ -238,12 +243,8 @@ async def _record(
         return
     arrived = contextvars.copy_context()
     if sampling.request_sampling() < 1.0 and left_out(_traceparent(scope)):
-        token = _inside.set(True)
-        try:
-            with SampledOut():
-                await app(scope, *_in_context(receive, send, arrived))
-        finally:
-            _inside.reset(token)
+        with SampledOut():
+            await app(scope, *_in_context(receive, send, arrived))
         return
     try:
         req = request_of_scope(scope)
@@ -255,17 +256,10 @@ async def _record(
     if not req.active:
         await app(scope, receive, send)
         return
-    token = _inside.set(True)
-    try:
-        if scope["type"] == "http":
-            await _http(app, req, scope, receive, send, arrived)
-        else:
-            await _websocket(app, req, scope, *_in_context(receive, send, arrived))
-    finally:
-        try:
-            _inside.reset(token)
-        except ValueError:  # pragma: no cover - reset in another context
-            _inside.set(False)
+    if scope["type"] == "http":
+        await _http(app, req, scope, receive, send, arrived)
+    else:
+        await _websocket(app, req, scope, *_in_context(receive, send, arrived))
 
 
 async def _http(
@@ -422,7 +416,6 @@ def _with_headers(message: Message, extra: list[tuple[str, str]]) -> Message:
 if _speedups is not None:
     _speedups.http_setup(
         current_request,
-        _inside,
         path_text,
         clean_query,
         status_code,

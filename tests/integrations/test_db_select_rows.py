@@ -553,6 +553,23 @@ def test_queries_through_the_same_library_frames_name_their_own_lines(rec: Any, 
     assert len({here[f"SELECT 0 -- plain {x}"] for x in "ab"}) == 2
 
 
+def test_a_line_issuing_again_keeps_its_line_and_the_next_line_is_its_own(
+    rec: Any, conn: Any
+) -> None:
+    """The walk keeps the text of the line a code last issued from (C: one line table
+    read a line): the same line again names it, the next line of the function its own."""
+    here: dict[str, int] = {}
+    for i in range(4):
+        statement = f"SELECT {i} -- again"
+        here[statement] = (conn.execute(statement).fetchall(), sys._getframe().f_lineno)[1]
+    here["SELECT 9 -- next"] = (conn.execute("SELECT 9 -- next"), sys._getframe().f_lineno)[1]
+    got = queries(rec)
+    assert {s: (got[s][FILE], got[s][LINE]) for s in here} == {
+        s: (__file__, line) for s, line in here.items()
+    }
+    assert len(set(here.values())) == 2
+
+
 # ---------------------------------------------------------------- the waiting query itself
 # a SELECT's event waits on its cursor (a weak reference to it) and is recorded when the
 # cursor goes, in a reference cycle too; the walk to the issuing line may start further out
@@ -703,3 +720,41 @@ def test_a_wrong_call_raises_what_sqlite3_raises() -> None:
             recorder.uninstall()
     assert recorded == plain
     assert recorded[0][0] == "TypeError" and "closed database" in recorded[-1][1]
+
+
+def test_a_c_method_is_called_as_the_interpreter_calls_a_builtin_types_own() -> None:
+    """``_speedups.method(fn)``, how the recording classes hold their C methods: ``obj.m(a)``
+    is ``fn(obj, a)``, ``obj.m`` a method bound to ``obj``, ``Class.m`` is ``fn``; and the
+    call site specialises (no generic lookup nor bound method each call: 3.11)."""
+    speedups = sqlite_integration._speedups
+    if speedups is None:
+        pytest.skip("the C accelerator is not built")
+
+    class Box:
+        def __init__(self) -> None:
+            self.x = 5
+
+        read = speedups.method(getattr)
+
+    box = Box()
+    assert box.read("x") == 5 and box.read("y", default := object()) is default
+    assert Box.read is getattr and Box.read(box, "x") == 5
+    bound = box.read
+    assert bound.__self__ is box and bound.__func__ is getattr and bound("x") == 5
+    with pytest.raises(AttributeError, match="'Box' object has no attribute 'y'"):
+        box.read("y")
+    with pytest.raises(TypeError, match="Expected a callable, got int - at method"):
+        speedups.method(3)
+
+    def reads(b: Any) -> int:
+        return b.read("x")
+
+    for _ in range(100):
+        assert reads(box) == 5
+    if sys.version_info[:2] == (3, 11):
+        import dis
+
+        ops = [i.opname for i in dis.get_instructions(reads, adaptive=True)]
+        loads = [op for op in ops if op.startswith("LOAD_METHOD")]
+        assert len(loads) == 1 and loads[0] != "LOAD_METHOD_ADAPTIVE", ops  # specialised
+        assert "PRECALL_BOUND_METHOD" not in ops  # no bound method made

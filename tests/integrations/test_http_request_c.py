@@ -288,7 +288,7 @@ def test_the_context_is_left_as_it_was_found() -> None:
             sent_in,
             current_correlation_id(),
             recording.current_request.get(),
-            asgi._inside.get(),
+            asgi.handled_here(),
         )
 
     capture = Capture()
@@ -343,7 +343,7 @@ UNSAMPLED_CALLER = "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 def test_sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # noqa: ANN001
     """At request_sampling 0 a request is left out unless its caller sampled it, in C as
     in Python: one left out records nothing (a traced call under it neither), is
-    counted, runs with the middleware's flag and recorder.sampled_out set, answers
+    counted, runs with handled_here() and recorder.sampled_out true, answers
     without trace headers, and leaves the context as found; one kept is recorded."""
     was = sampling.request_sampling()
     sampling.set_request_sampling(0.0)
@@ -362,7 +362,7 @@ def _sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # 
             seen.append(
                 (
                     recorder.sampled_out.get(),
-                    asgi._inside.get(),
+                    asgi.handled_here(),
                     recording.current_request.get() is None,
                 )
             )
@@ -388,12 +388,12 @@ def _sampled_in_c_as_python_samples(monkeypatch, traceparent, kept) -> None:  # 
     if not kept:
         assert seen == [(True, True, True)] * 2
         assert all(b"traceparent" not in dict(m.get("headers", [])) for m in answers[False])
-    assert recorder.sampled_out.get() is False and asgi._inside.get() is False
+    assert recorder.sampled_out.get() is False and asgi.handled_here() is False
     assert context.current_call_id() == 0
 
 
 def test_a_left_out_request_that_fails_leaves_the_context_as_found() -> None:
-    """The app's exception goes on to the server; the middleware's flag and
+    """The app's exception goes on to the server; handled_here() and
     recorder.sampled_out are reset; end() takes an exception or None, once."""
     was = sampling.request_sampling()
     sampling.set_request_sampling(0.0)
@@ -408,7 +408,7 @@ def test_a_left_out_request_that_fails_leaves_the_context_as_found() -> None:
         with pytest.raises(Boom, match="after the start"):
             drive(ElixirScopeMiddleware(app), http_scope())
         assert speedups.http_left_out() == before + 1
-        assert recorder.sampled_out.get() is False and asgi._inside.get() is False
+        assert recorder.sampled_out.get() is False and asgi.handled_here() is False
 
         async def begun() -> None:
             async def receive() -> dict:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from elixirscope.capture import recorder
 from elixirscope.capture.session import start_capture
 from elixirscope.contracts.trace import HttpCall, RequestEnd, RequestStart, decode_batch
-from elixirscope.integrations import recording
+from elixirscope.integrations import asgi, recording, sampling
 from elixirscope.integrations.asgi import ElixirScopeMiddleware
 from elixirscope.integrations.httpx_calls import AsyncRecordingTransport, RecordingTransport
 from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
@@ -144,8 +144,12 @@ def test_tracestate_is_sent_back_only_when_any_server_can_write_it(
     assert (start.tracestate == tracestate.decode()) is echoed
 
 
-def test_a_request_wrapped_twice_is_recorded_once(captured: Capture) -> None:
-    sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), http_scope())
+@pytest.mark.parametrize(
+    "headers", [[], [(b"x-correlation-id", b"c-1")]], ids=["in C", "in Python (a correlation)"]
+)
+def test_a_request_wrapped_twice_is_recorded_once(captured: Capture, headers: list) -> None:
+    scope = http_scope(headers=headers)
+    sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), scope)
     assert [name for name, _ in sent[0]["headers"]] == [
         b"x-app",
         b"traceparent",
@@ -153,6 +157,27 @@ def test_a_request_wrapped_twice_is_recorded_once(captured: Capture) -> None:
     ]
     out = captured.stop()
     assert len(out.of(RequestStart)) == len(out.of(RequestEnd)) == 1
+    assert not asgi.handled_here()
+
+
+@pytest.mark.parametrize("python", [False, True], ids=["in C", "in Python"])
+def test_a_left_out_request_wrapped_twice_is_left_out_once(
+    captured: Capture, python: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inner middleware sees the request handled (left out) and passes it on."""
+    if python:
+        monkeypatch.setattr(asgi, "_http_begin", None)
+    was = sampling.request_sampling()
+    sampling.set_request_sampling(0.0)
+    try:
+        left = recording.stats()["requests_sampled_out"]
+        sent = drive(ElixirScopeMiddleware(ElixirScopeMiddleware(hello_app)), http_scope())
+        assert recording.stats()["requests_sampled_out"] == left + 1
+    finally:
+        sampling.set_request_sampling(was)
+    assert [name for name, _ in sent[0]["headers"]] == [b"x-app"]
+    assert not captured.stop().of(RequestStart)
+    assert not asgi.handled_here()
 
 
 def test_hostile_scopes_never_reach_the_app(captured: Capture) -> None:
