@@ -2253,10 +2253,38 @@ static PyObject *render_dict(PyObject *v, Py_ssize_t budget, int depth, PyObject
     return items_joined(&it, NULL, "{", ": ", "}");
 }
 
+/* The texts of interned strs shown whole (a dict's keys, the program's literals: the same
+ * objects call after call), by identity, under the redaction flags they were shown
+ * with. Each slot holds its str: its address is not reused while cached. */
+#define STR_SLOTS 256
+static struct {
+    PyObject *str, *text;
+    long flags;
+} str_slot[STR_SLOTS];
+
+static PyObject *render_whole_str(PyObject *v) {
+    size_t i = (size_t)(((uint64_t)(uintptr_t)v * 0x9E3779B97F4A7C15ULL) >> 56); /* 8 bits */
+    if (str_slot[i].str == v && str_slot[i].flags == redact_flags) return Py_NewRef(str_slot[i].text);
+    if (str_may_hold_secret(v, PyUnicode_GET_LENGTH(v))) return NULL; /* the whole is scanned */
+    PyObject *text = str_repr(v);
+    if (text && PyUnicode_CHECK_INTERNED(v)) {
+        PyObject *old_str = str_slot[i].str, *old_text = str_slot[i].text;
+        str_slot[i].str = Py_NewRef(v);
+        str_slot[i].text = Py_NewRef(text);
+        str_slot[i].flags = redact_flags;
+        Py_XDECREF(old_str);
+        Py_XDECREF(old_text);
+    }
+    return text;
+}
+
 static PyObject *render(PyObject *v, Py_ssize_t budget, int depth, PyObject **active, int nactive) {
     PyTypeObject *t = Py_TYPE(v);
     if (budget < 1) budget = 1;
-    if (t == &PyUnicode_Type) return str_may_hold_secret(v, budget) ? NULL : render_str(v, budget);
+    if (t == &PyUnicode_Type) {
+        if (PyUnicode_GET_LENGTH(v) <= budget) return render_whole_str(v);
+        return str_may_hold_secret(v, budget) ? NULL : render_str(v, budget);
+    }
     if (t == &PyLong_Type) return render_int(v, budget);
     if (v == Py_True) return Py_NewRef(s_True);
     if (v == Py_False) return Py_NewRef(s_False);

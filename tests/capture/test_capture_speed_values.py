@@ -102,10 +102,9 @@ def test_a_dict_of_plain_values_is_rendered_in_c_once_its_keys_are_judged(c_hook
     assert rendered_in_python[0] == {"new_key": 1}
 
 
-field_names = (
-    st.sampled_from(["id", "name", "password", "api_token", "owner", "x" * 90, "é"])
-    | st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
-)
+field_names = st.sampled_from(
+    ["id", "name", "password", "api_token", "owner", "x" * 90, "é"]
+) | st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
 class_names = st.sampled_from(["Point", "Order", "Café", "Ω", "W" * 120])
 
 
@@ -153,6 +152,35 @@ def test_strs_rendered_in_c_equal_safe_repr(c_hooks, texts):
     goes to str's own repr: the same text either way."""
     for value in (*texts, texts, tuple(texts)):
         assert c_hooks.value_text(value) == values.safe_repr(value)
+
+
+def test_an_interned_str_shown_again_is_its_kept_text_while_the_flags_stay(c_hooks, monkeypatch):
+    """An interned str (a dict's key, a literal) shown whole keeps its text in C under the
+    redaction flags it was shown with: shown again, the same text without Python; under
+    other flags (every str to Python) Python renders it; one the pre-check flags is
+    never kept (Python decides each time)."""
+    from elixirscope.capture import redaction
+
+    speedups = _select.speedups()
+    word, flagged = sys.intern("status_done"), sys.intern("token=abc123")
+    assert c_hooks.value_text(word) == "'status_done'"
+    expected = values.safe_repr(flagged)
+    rendered_in_python = []  # the strs Python shows (its text processors run on each)
+    real = values._scrub
+    monkeypatch.setattr(values, "_scrub", lambda t: rendered_in_python.append(t) or real(t))
+    first = c_hooks.value_text(word)
+    assert first == "'status_done'" and c_hooks.value_text(word) is first
+    assert rendered_in_python == []
+    for _ in range(2):
+        assert c_hooks.value_text(flagged) == expected
+    assert rendered_in_python.count(flagged) == 2
+    was = speedups.redaction_flags()
+    speedups.set_redaction(was | redaction.C_ALL_STR)
+    try:
+        assert c_hooks.value_text(word) == "'status_done'"
+        assert word in rendered_in_python
+    finally:
+        speedups.set_redaction(was)
 
 
 def test_a_class_dropped_from_the_known_kinds_is_python_s_again(c_hooks, monkeypatch):
@@ -215,7 +243,9 @@ def test_pairs_are_rendered_in_c_once_their_first_items_are_judged(c_hooks, monk
     once Python has judged that str (values._word_cache), the second hidden when it is
     a sensitive word; new words are judged anew."""
     value = [("user", "bob"), ("password", "hunter2"), ["api_token", 3], ("x", "y", "z")]
-    shown = "[('user', 'bob'), ('password', <redacted>), ['api_token', <redacted>], ('x', 'y', 'z')]"
+    shown = (
+        "[('user', 'bob'), ('password', <redacted>), ['api_token', <redacted>], ('x', 'y', 'z')]"
+    )
     assert c_hooks.value_text(value) == values.safe_repr(value) == shown
     rendered_in_python = []
     real = values._render
