@@ -23,10 +23,17 @@ The load comes from a real load generator in another process: ``wrk`` (one
 thread, ``--concurrency`` connections kept busy for ``--seconds``: a bounded
 run; wrk cannot stop at a count of requests) when it is installed, else a
 Python asyncio/httpx generator (``--load python`` forces it) in its own process
-(it saturates a core before the server does: its figures measure it as much). The
-four servers run at once, idle but for the one under load, and the rounds
-alternate which goes first so that machine noise spreads over all three; the
-median round counts. Each round also takes the server's CPU time a request:
+(it saturates a core before the server does: its figures measure it as much). Each
+round starts the four servers afresh (new processes, new data dirs and SQLite
+files), warms each up for 2 s, then loads them one at a time while the others
+idle, the rounds alternating which goes first so that machine noise spreads over
+all of them; the median round counts. Fresh processes a round, because a Python
+process's speed depends on how it was laid out: CPython 3.11's type attribute
+cache is indexed by each class's version tag and each name's address, and its
+misses (a walk of the class's MRO) cost a TaskFlow request 58 k instructions in
+a plain process, 70 k in one that only imported ElixirScope, and 37 k to 108 k in
+three recorded builds that differ in little else — one process a setup would
+measure one draw of that. Each round also takes the server's CPU time a request:
 user + system time of its process and children over the round (``/proc``, by
 psutil) divided by the requests answered (``cpu_ms_per_req``), steadier than
 req/s on a shared machine; and the CPU time of its main thread alone — the one
@@ -35,14 +42,15 @@ second once it is saturated — a request answered (``main_ms_per_req``: what
 recording adds to the request's own path, without the writer process and the
 shipper thread, which run beside it).
 
-Then the soak: the recorded server, then the plain one, each under the same
+Then the soak: a fresh recorded server, then a fresh plain one, each under the same
 sustained load for ``--soak-seconds`` (default 300), its RSS (the process and its
 children) sampled every 5 s; the growth is the last sample minus the first after
 warm-up (30 s), the slope a least-squares fit over the samples after warm-up (MB a
-minute), and what recording adds is the recorded figures minus the plain ones. Last, each server is
-stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes), and
-the recorded run's record says how many events it stored and dropped; the
-requests it recorded are counted against the responses the load generators got.
+minute), and what recording adds is the recorded figures minus the plain ones. Each
+server is stopped with SIGINT (uvicorn's clean stop; ``elixirscope run`` flushes)
+once its round or soak is over, and the recorded runs' records say how many events
+they stored and dropped; the requests they recorded are counted against the
+responses the load generators got.
 
 ``python scripts/bench_web.py [--json] [--app taskflow|own] [--rounds 5] [--seconds 10]
 [--concurrency 16] [--soak-seconds 300] [--load wrk|python] [--store embedded|daemon]``
@@ -56,6 +64,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -311,16 +320,18 @@ class Server:
         ready: str,
         daemon: RecordingDaemon | None = None,
         http: str = "auto",
+        name: str | None = None,
     ) -> None:
         self.setup = setup
+        name = name or setup  # its files' names: a round's servers each have their own
         self.port = _free_port()
-        self.data_dir = tmp / f"data-{setup}"
+        self.data_dir = tmp / f"data-{name}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("BENCH_WEB_OTEL", None)
         env["BENCH_WEB_HTTP"] = http
         app = [str(tmp / f"{app_name}.py"), str(self.port)]
         if app_name == "taskflow_server":
-            app.append(f"sqlite:///{tmp / f'taskflow-{setup}.db'}")
+            app.append(f"sqlite:///{tmp / f'taskflow-{name}.db'}")
         if setup == "sampled":
             env["ELIXIRSCOPE_INTEGRATIONS__REQUEST_SAMPLING"] = str(SAMPLED_SHARE)
         if setup in ("recorded", "sampled"):
@@ -337,13 +348,14 @@ class Server:
             argv = [python, *app]
             if setup == "otel":
                 env["BENCH_WEB_OTEL"] = "1"
-        self.log = open(tmp / f"{setup}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.log_path = tmp / f"{name}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=self.log, stderr=self.log)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{setup} server exited: see {tmp / f'{setup}.log'}")
+                raise RuntimeError(f"{setup} server exited: see {self.log_path}")
             try:
                 if httpx.get(self.url + ready, timeout=1).status_code == 200:
                     break
@@ -528,39 +540,50 @@ def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
 
 
-def _recorded_counts(python: str, data_dir: Path) -> dict[str, Any]:
+def _recorded_counts(python: str, data_dirs: list[Path]) -> dict[str, Any]:
+    """Events stored and dropped, and requests recorded, over every run in ``data_dirs``
+    (the recorded servers' embedded stores, or the one daemon's)."""
     cli = Path(python).with_name("elixirscope")
     base = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
-    runs = json.loads(
-        subprocess.run(
-            [*base, "runs", "--data-dir", str(data_dir), "--json"],
+    total: dict[str, Any] = {"events": 0, "dropped": 0, "drop_reasons": {}, "requests_recorded": 0}
+    for data_dir in data_dirs:
+        runs = json.loads(
+            subprocess.run(
+                [*base, "runs", "--data-dir", str(data_dir), "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["runs"]
+        for run in runs:
+            total["events"] += run["events"]
+            total["dropped"] += run["dropped"]
+            for reason, n in (run.get("drop_reasons") or {}).items():
+                total["drop_reasons"][reason] = total["drop_reasons"].get(reason, 0) + n
+        query = subprocess.run(
+            [
+                *base,
+                "query",
+                "--data-dir",
+                str(data_dir),
+                "--all-runs",
+                "--json",
+                "count(*) from requests",
+            ],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-    )["runs"]
-    run = runs[0]
-    query = subprocess.run(
-        [*base, "query", "--data-dir", str(data_dir), "--json", "count(*) from requests"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    recorded_requests = None
-    if query.returncode == 0:
+            check=False,
+        )
         try:
             rows = json.loads(query.stdout).get("rows") or []
-            recorded_requests = int(
+            total["requests_recorded"] += int(
                 next(iter(rows[0].values())) if isinstance(rows[0], dict) else rows[0][0]
             )
-        except (ValueError, KeyError, IndexError, TypeError, StopIteration):
-            recorded_requests = None
-    return {
-        "events": run["events"],
-        "dropped": run["dropped"],
-        "drop_reasons": run.get("drop_reasons") or {},
-        "requests_recorded": recorded_requests,
-    }
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration, AttributeError):
+            total["requests_recorded"] = None  # not known for one: not known
+        if total["requests_recorded"] is None:
+            break
+    return total
 
 
 def _importable(module: str, python: str) -> bool:
@@ -569,14 +592,29 @@ def _importable(module: str, python: str) -> bool:
     return found.returncode == 0
 
 
-def _said_at_exit(log: Path) -> str | None:
-    """What ``elixirscope run`` said of the requests it left out, from a server's log."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
+def _said_at_exit(logs: list[Path]) -> str | None:
+    """What ``elixirscope run`` said of the requests it left out, summed over the sampled
+    servers' logs: "recorded R of N web requests (...)"."""
+    recorded = total = 0
+    said = None
+    for log in logs:
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            found = re.search(r"recorded ([\d,]+) of ([\d,]+) web requests", line)
+            if found:
+                recorded += int(found.group(1).replace(",", ""))
+                total += int(found.group(2).replace(",", ""))
+                said = line
+    if said is None:
         return None
-    said = [line for line in lines if " web requests (integrations.request_sampling" in line]
-    return said[-1] if said else None
+    return re.sub(
+        r"recorded [\d,]+ of [\d,]+ web requests",
+        f"recorded {recorded:,} of {total:,} web requests over {len(logs)} processes",
+        said,
+    )
 
 
 def run(
@@ -609,43 +647,59 @@ def run(
             (tmp / "webapp.py").write_text(APP)
         (tmp / "balanced.toml").write_text(plan)
         load = Load(load_kind, tmp, python, concurrency, paths)
-        servers: dict[str, Server] = {}
         daemon = RecordingDaemon(tmp, python) if store == "daemon" else None
-        sent: dict[str, int] = dict.fromkeys(SETUPS, 1)  # the readiness check each
+        started: list[Server] = []  # every server of the run: stopped, then counted
+
+        def start(setup: str, name: str) -> Server:
+            server = Server(
+                setup,
+                tmp,
+                python,
+                script,
+                ready,
+                daemon if setup == "recorded" else None,
+                http,
+                name,
+            )
+            started.append(server)
+            sent[name] = 1  # its readiness check
+            return server
+
+        sent: dict[str, int] = {}
+        codes: dict[str, int] = {}
+        results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
+        soak: dict[str, Any] = {}
         try:
-            for setup in SETUPS:
-                servers[setup] = Server(
-                    setup,
-                    tmp,
-                    python,
-                    script,
-                    ready,
-                    daemon if setup == "recorded" else None,
-                    http,
-                )
-            for server in servers.values():  # warm-up: imports, caches, first connections
-                sent[server.setup] += load.run(server.url, 2)["requests"]
-            results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
-            for r in range(rounds):
+            for r in range(rounds):  # each round its own processes (see the module doc)
+                servers = {setup: start(setup, f"{setup}-{r + 1}") for setup in SETUPS}
+                for server in servers.values():  # warm-up: imports, caches, first connections
+                    sent[f"{server.setup}-{r + 1}"] += load.run(server.url, 2)["requests"]
                 order = SETUPS[r % len(SETUPS) :] + SETUPS[: r % len(SETUPS)]
                 for setup in order:
                     res = _measured(servers[setup], load, seconds)
-                    sent[setup] += res["requests"]
+                    sent[f"{setup}-{r + 1}"] += res["requests"]
                     results[setup].append(res)
-            soak: dict[str, Any] = {}
+                for setup, server in servers.items():
+                    codes[f"{setup}-{r + 1}"] = server.stop()
             for setup in ("recorded", "plain"):  # the same sustained load on each, in turn
-                soak[setup] = _soak(servers[setup], load, soak_seconds)
-                sent[setup] += soak[setup].pop("requests")
+                server = start(setup, f"{setup}-soak")
+                soak[setup] = _soak(server, load, soak_seconds)
+                sent[f"{setup}-soak"] += soak[setup].pop("requests")
+                codes[f"{setup}-soak"] = server.stop()
             soak["difference"] = {
                 key: round(soak["recorded"][key] - soak["plain"][key], 2)
                 for key in ("growth_mb", "slope_mb_per_min")
             }
         finally:
-            codes = {setup: server.stop() for setup, server in servers.items()}
+            for server in started:  # those a failure left running
+                if server.proc.poll() is None:
+                    codes[server.log_path.stem] = server.stop()
             if daemon is not None:
                 codes["daemon"] = daemon.stop()
-        recorded = _recorded_counts(python, servers["recorded"].data_dir)
-        sampled_said = _said_at_exit(tmp / "sampled.log")
+        recorded_dirs = {s.data_dir for s in started if s.setup == "recorded"}
+        recorded = _recorded_counts(python, sorted(recorded_dirs))
+        recorded["processes"] = sum(1 for s in started if s.setup == "recorded")
+        sampled_said = _said_at_exit([s.log_path for s in started if s.setup == "sampled"])
     rows = {}
     for setup, res in results.items():
         rows[setup] = {
@@ -667,7 +721,7 @@ def run(
         rows[setup]["main_vs_plain"] = round(
             rows[setup]["main_ms_per_req"] / plain["main_ms_per_req"] - 1, 3
         )
-    recorded["requests_sent"] = sent["recorded"]
+    recorded["requests_sent"] = sum(n for name, n in sent.items() if name.startswith("recorded-"))
     return {
         "settings": {
             "app": app,
@@ -736,7 +790,8 @@ def _print(result: dict[str, Any]) -> None:
     s = result["settings"]
     print(
         f"{s['app']} under load: {s['load']}, {s['seconds']} s a round at "
-        f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds "
+        f"{s['concurrency']} connections, median of {s['rounds']} alternating rounds, "
+        "each with fresh server processes "
         f"(Python {s['python']}, {s['cpus']} CPUs; uvicorn's {s.get('http', 'h11')} HTTP; "
         f"recorded into the {s['store']} store)"
     )
@@ -772,14 +827,15 @@ def _print(result: dict[str, Any]) -> None:
     )
     rec = result["recorded_run"]
     print(
-        f"recorded run: {rec['events']:,} events stored, {rec['dropped']} dropped; "
+        f"recorded runs ({rec['processes']} processes): {rec['events']:,} events stored, "
+        f"{rec['dropped']} dropped; "
         f"{rec['requests_recorded']} requests recorded, {rec['requests_sent']} answered to the "
         "load generators (requests in flight when a load run stops are served but not counted)"
     )
     sampled = result["sampled_run"]
     print(
         f"sampled: the recorded setup with integrations.request_sampling = {sampled['share']:g} "
-        f"(not the default: every request); at its exit {sampled['said'] or 'it said nothing'}"
+        f"(not the default: every request); at their exits {sampled['said'] or 'it said nothing'}"
     )
 
 
