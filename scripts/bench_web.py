@@ -612,7 +612,8 @@ def _said_at_exit(logs: list[Path]) -> str | None:
         return None
     return re.sub(
         r"recorded [\d,]+ of [\d,]+ web requests",
-        f"recorded {recorded:,} of {total:,} web requests over {len(logs)} processes",
+        f"recorded {recorded:,} of {total:,} web requests over {len(logs)} "
+        + ("process" if len(logs) == 1 else "processes"),
         said,
     )
 
