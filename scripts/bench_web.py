@@ -545,7 +545,8 @@ def _recorded_counts(python: str, data_dirs: list[Path]) -> dict[str, Any]:
     (the recorded servers' embedded stores, or the one daemon's)."""
     cli = Path(python).with_name("elixirscope")
     base = [str(cli)] if cli.exists() else [python, "-m", "elixirscope"]
-    total: dict[str, Any] = {"events": 0, "dropped": 0, "drop_reasons": {}, "requests_recorded": 0}
+    total: dict[str, Any] = {"events": 0, "dropped": 0, "drop_reasons": {}}
+    requests: list[int | None] = []  # each store's: the sum is known only if each is
     for data_dir in data_dirs:
         runs = json.loads(
             subprocess.run(
@@ -576,13 +577,13 @@ def _recorded_counts(python: str, data_dirs: list[Path]) -> dict[str, Any]:
         )
         try:
             rows = json.loads(query.stdout).get("rows") or []
-            total["requests_recorded"] += int(
-                next(iter(rows[0].values())) if isinstance(rows[0], dict) else rows[0][0]
+            requests.append(
+                int(next(iter(rows[0].values())) if isinstance(rows[0], dict) else rows[0][0])
             )
         except (ValueError, KeyError, IndexError, TypeError, StopIteration, AttributeError):
-            total["requests_recorded"] = None  # not known for one: not known
-        if total["requests_recorded"] is None:
-            break
+            requests.append(None)
+    known = [n for n in requests if n is not None]
+    total["requests_recorded"] = sum(known) if len(known) == len(requests) else None
     return total
 
 
@@ -650,6 +651,7 @@ def run(
         load = Load(load_kind, tmp, python, concurrency, paths)
         daemon = RecordingDaemon(tmp, python) if store == "daemon" else None
         started: list[Server] = []  # every server of the run: stopped, then counted
+        sent: dict[str, int] = {}  # responses each server gave the load generators
 
         def start(setup: str, name: str) -> Server:
             server = Server(
@@ -666,7 +668,6 @@ def run(
             sent[name] = 1  # its readiness check
             return server
 
-        sent: dict[str, int] = {}
         codes: dict[str, int] = {}
         results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
         soak: dict[str, Any] = {}

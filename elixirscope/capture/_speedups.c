@@ -4002,10 +4002,6 @@ static PyObject *client_text(PyObject *client) {
 }
 
 
-/* Hooks.http_request(fid, scope, receive, send, arrived): the request begun (see the
- * section's comment), or None when the Python path must record it (nothing done).
- * `arrived`: the context the server's receive and send run in; None: a copy of the
- * current one. */
 /* The request's Content-Length (-1: none) and its traceparent as a caller at version 00
  * sends it (borrowed; NULL: none), from the scope's headers; -2 when the Python path must
  * take the request (a header of an unusual shape, tracestate, X-Correlation-ID, a
@@ -4022,6 +4018,10 @@ static PyObject *http_request_scanned(Hooks *self, Py_ssize_t fid, PyObject *sco
                                       PyObject *receive, PyObject *send, PyObject *arrived,
                                       int64_t length, PyObject *traceparent);
 
+/* Hooks.http_request(fid, scope, receive, send, arrived): the request begun (see the
+ * section's comment), or None when the Python path must record it (nothing done).
+ * `arrived`: the context the server's receive and send run in; None: a copy of the
+ * current one. */
 static PyObject *Hooks_http_request(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 5) {
         PyErr_SetString(PyExc_TypeError,

@@ -340,7 +340,7 @@ def _slot_members(mro: tuple) -> Iterator[tuple[str, Any]]:
 
 def _has_slots(mro: tuple) -> bool:
     """Whether instances of a class with this mro may have slot fields (set or not)."""
-    return any(True for _ in _slot_members(mro))
+    return next(_slot_members(mro), None) is not None
 
 
 def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
