@@ -26,6 +26,8 @@ __all__ = ["detect_server_errors", "frames"]
 MAX_EVIDENCE = 20
 TOP_FRAMES = 3
 """Frames of the traceback shown, innermost last (where it was raised)."""
+QUOTED_CHARS = 120
+"""The raising line quoted at most this long; a longer one is cut with an ellipsis."""
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$', re.M)
 
@@ -70,7 +72,8 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         text = read_lines(file, line, line)
         if text:
             code = text[0][1].split("  # ")[0].strip()
-            quoted = f" (`{code[:120]}`)" if code else ""
+            shown = code if len(code) <= QUOTED_CHARS else code[: QUOTED_CHARS - 1] + "…"
+            quoted = f" (`{shown}`)" if code else ""
         callers = [f for f in stack[:-1] if _ours(f[0])]
         if callers:
             file, line, function = callers[-1]

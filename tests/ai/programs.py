@@ -400,6 +400,11 @@ def export():
     return {"rows": 5}
 
 
+@app.get("/limit")
+def limit():
+    return {"limit": int("unlimited" if bad else "10", base=10), "note": "a line long enough to be cut when a finding quotes it"}
+
+
 @app.get("/health")
 def health():
     return ({"error": "database unavailable"}, 503) if bad else {"ok": True}
@@ -415,12 +420,13 @@ with Runtime("simpleSystemBase") as rt:
         client.get("/ping")
     client.get("/export")
     client.get("/health")
+    client.get("/limit")
     for uid in ([2, 3] if bad else [1, 1]):
         print(client.get(f"/users/{uid}").status_code)
 '''
 """A service with its defects planted (``bad``): an actor callback rendering rows slowly,
-a slow route among fast ones, an unknown user that raises (a 500, twice) and a 503 a
-handler chose; ``clean`` does the same work without them."""
+a slow route among fast ones, an unknown user that raises (a 500, twice), a limit that
+cannot be read (a 500 raised by a line longer than a finding quotes) and a 503 a handler chose; ``clean`` does the same work without them."""
 
 
 def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@ their clean twins (which give no finding at all)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -244,7 +245,7 @@ def test_a_slow_route_is_compared_with_its_earlier_runs_when_there_are_some(reco
 def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> None:
     found = [f for f in findings(recorded["service"]) if f.kind == "server_error"]
     by_error = {f.details["error"]: f for f in found}
-    assert set(by_error) == {"AttributeError", "status 503"}
+    assert set(by_error) == {"AttributeError", "ValueError", "status 503"}
     raised = by_error["AttributeError"]
     source = recorded["service"].parent / "service.py"
     assert raised.severity == "high" and raised.details["count"] == 2
@@ -256,6 +257,10 @@ def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> No
     assert "`return {\"name\": name.upper()}`" in raised.explanation
     assert "'NoneType' object has no attribute 'upper'" in raised.explanation
     assert [e.type for e in raised.evidence] == ["reqend", "reqend", "exception"]
+    # a raising line longer than a finding quotes is cut, and says so
+    line = 'return {"limit": int("unlimited" if bad else "10", base=10), "note": "a line long enough to be cut when a finding quotes it"}'
+    quoted = re.search(r"\(`(.*?)`\)", by_error["ValueError"].explanation).group(1)
+    assert len(line) > 120 and quoted == line[:119] + "…"
     chose = by_error["status 503"]
     assert chose.severity == "medium" and chose.details["count"] == 1
     assert [(loc.function, loc.role) for loc in chose.locations] == [("__main__.health", "its handler")]
