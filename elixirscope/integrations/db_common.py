@@ -9,7 +9,9 @@ call tree of the function that ran it.
   libraries and ElixirScope (by module name: :data:`LIBRARY_MODULES`) to the
   program's line. Inside a greenlet (SQLAlchemy's asyncio layer runs the
   driver in one) it continues in the greenlet's parent, where the program's
-  ``await`` is.
+  ``await`` is. It stops at the event loop (:data:`LOOP_MODULES`): a statement run
+  in a task a library started (SQLAlchemy's ``AsyncSession`` ending its transaction
+  in a task of its own) has no line, not that of whatever runs the loop.
 - *The pool's own work is not the program's*: a statement, commit or rollback
   run from SQLAlchemy's pool (``sqlalchemy.pool``: a connection's set-up, the
   pre-ping's ``SELECT 1``, the reset of a connection given back) is not
@@ -95,6 +97,14 @@ HOUSEKEEPING_MODULE = "sqlalchemy.pool"
 them, before any frame of the program's, is not recorded."""
 _HOUSEKEEPING = ("", HOUSEKEEPING_MODULE)
 """The place kept for a code of :data:`HOUSEKEEPING_MODULE` (known by identity)."""
+LOOP_MODULES = ("asyncio.events", "asyncio.base_events", "asyncio.runners", "uvloop")
+"""Modules (with their submodules) from which an event loop runs a callback or a task's
+step: a walk that meets one before any frame of the program's stops there, with no line.
+The statement then ran in a task or callback that a library started (SQLAlchemy's
+``AsyncSession`` ends its transaction in a task of its own), and what runs the loop (a
+server's ``asyncio.run``) did not issue it."""
+_LOOP = ("", "<event loop>")
+"""The place kept for a code of :data:`LOOP_MODULES` (known by identity)."""
 HOUSEKEEPING_PLACE: tuple[str | None, int, str | None] = (None, 0, HOUSEKEEPING_MODULE)
 """What :func:`issuing_frame` gives for a statement the pool runs (known by identity):
 the emitting functions here record nothing for it."""
@@ -139,10 +149,10 @@ def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
     """Where ``code`` (running in ``frame``) is, if the program's; None if a library's."""
     module = frame.f_globals.get("__name__") or ""
     head = module.partition(".")[0]
-    if module.startswith(HOUSEKEEPING_MODULE) and (
-        len(module) == len(HOUSEKEEPING_MODULE) or module[len(HOUSEKEEPING_MODULE)] == "."
-    ):
+    if _within(module, HOUSEKEEPING_MODULE):
         place: tuple[str, str] | None = _HOUSEKEEPING
+    elif any(_within(module, loop) for loop in LOOP_MODULES):
+        place = _LOOP
     # the bundled example programs are programs, not ElixirScope
     elif head in LIBRARY_MODULES and not module.startswith("elixirscope.examples"):
         place = None
@@ -152,6 +162,13 @@ def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
         _code_places.clear()
     _code_places[id(code)] = (code, place)
     return place
+
+
+def _within(module: str, package: str) -> bool:
+    """Whether ``module`` is ``package`` or one of its submodules."""
+    return module.startswith(package) and (
+        len(module) == len(package) or module[len(package)] == "."
+    )
 
 
 def _walk_known(frame: Any, places: dict[int, tuple[Any, Any]]) -> tuple[Any, Any] | None:
@@ -173,7 +190,8 @@ _walk = _walk_known if _speedups is None else _speedups.walk_known
 
 def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
-    or ``(None, 0, None)`` when every frame is a library's, or :data:`HOUSEKEEPING_PLACE`
+    or ``(None, 0, None)`` when every frame up to the stack's end or the event loop
+    (:data:`LOOP_MODULES`) is a library's, or :data:`HOUSEKEEPING_PLACE`
     when the pool's frame comes before any of the program's. ``depth``: the frame to start
     from, as ``sys._getframe`` counts here (1: the caller's); a caller that knows the
     frames above it are ElixirScope's starts further out, as each frame the walk passes
@@ -196,6 +214,8 @@ def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
             if place is not None:
                 if place is _HOUSEKEEPING:
                     return HOUSEKEEPING_PLACE
+                if place is _LOOP:  # the loop runs it: no line of the program's issued it
+                    return None, 0, None
                 return place[0], frame.f_lineno, place[1]
             frame = frame.f_back
         frame = _greenlet_parent_frame(hops)

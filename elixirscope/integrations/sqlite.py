@@ -542,6 +542,7 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "places": db_common._code_places,
             "code_place": db_common._code_place,
             "housekeeping": db_common._HOUSEKEEPING,
+            "loop": db_common._LOOP,
             "housekeeping_place": db_common.HOUSEKEEPING_PLACE,
             "issuing_frame": db_common.issuing_frame,
             "actions": db_common._actions,

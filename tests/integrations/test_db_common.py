@@ -235,6 +235,61 @@ def test_a_program_function_equal_to_a_library_one_is_still_the_program() -> Non
     )
 
 
+_TASK = "async def close(probe):\n    return probe()\n"
+_TASK_SQL = "async def run(conn, sql):\n    return conn.execute(sql).fetchall()\n"
+
+
+def test_a_statement_of_a_task_a_library_started_has_no_line_not_the_loops_runner() -> None:
+    """SQLAlchemy's AsyncSession ends its transaction in a task of its own: outwards of that
+    task's library frames is the event loop, then whatever runs it (a server's
+    ``asyncio.run``), which issued nothing - the walk stops at the loop."""
+    import asyncio
+
+    library: dict = {"__name__": "sqlalchemy.elixirscope_test_task"}
+    exec(compile(_TASK, "/lib/site-packages/sqlalchemy/task.py", "exec"), library)
+
+    async def in_its_own_task():
+        return await asyncio.create_task(library["close"](db_common.issuing_frame))
+
+    async def awaited_here():
+        return await library["close"](db_common.issuing_frame)  # this line issued it
+
+    assert asyncio.run(in_its_own_task()) == (None, 0, None)
+    file, line, caller = asyncio.run(awaited_here())
+    assert (file, caller) == (__file__, f"{__name__}.{awaited_here.__qualname__}")
+    assert line == awaited_here.__code__.co_firstlineno + 1
+
+
+def test_a_sqlite3_statement_of_such_a_task_is_recorded_with_no_line() -> None:
+    import asyncio
+
+    library: dict = {"__name__": "sqlalchemy.elixirscope_test_task"}
+    exec(compile(_TASK_SQL, "/lib/site-packages/sqlalchemy/task.py", "exec"), library)
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    try:
+        sqlite_integration.enable()
+        conn = sqlite3.connect(":memory:")
+
+        async def both():
+            await asyncio.create_task(library["run"](conn, "SELECT 7"))
+            await library["run"](conn, "SELECT 8")  # issued here
+
+        for _ in range(2):  # the second time from the walk's caches
+            asyncio.run(both())
+        conn.close()
+        recorded = [e for e in rec.ring.drain() if e[0] == "query"]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    assert [(e[8], e[12], e[13]) for e in recorded] == 2 * [
+        ("SELECT 7", None, 0),
+        ("SELECT 8", __file__, both.__code__.co_firstlineno + 2),
+    ]
+
+
 def test_the_c_walk_stops_where_the_python_walk_does():
     """``_speedups.walk_known`` and ``db_common._walk_known``: the first frame outwards
     not known as a library's, with its entry, for every choice of known frames."""

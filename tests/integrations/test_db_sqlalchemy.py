@@ -193,3 +193,17 @@ def test_an_async_session_query_has_the_line_of_its_await(orm) -> None:
     assert query["rows"] == 1  # what the async adapter fetched from aiosqlite at once
     entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.titles")
     assert query["parent_id"] == entry["id"]  # in place, under the coroutine's call
+
+
+def test_an_async_sessions_closing_rollback_has_no_line_not_that_of_asyncio_run(orm) -> None:
+    """AsyncSession.__aexit__ closes the session in a task of its own: its rollback is
+    issued by no line of the program's (the walk stops at the event loop), not by the
+    ``asyncio.run(...)`` line that runs the loop."""
+    _, evs = orm
+    txs = [e for e in evs if e["type"] == "tx" and e["database"].startswith("sqlite+aiosqlite")]
+    assert [(t["action"], t["line"], t["caller"]) for t in txs] == [
+        ("begin", line_of(ORM, "# awaited"), "__main__.titles"),
+        ("rollback", 0, None),
+    ]
+    entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.titles")
+    assert txs[1]["parent_id"] == entry["id"]  # still under the coroutine that began it
