@@ -78,6 +78,12 @@ def request_of_environ(environ: dict[str, Any]) -> RequestRecording:
         for key, name in _HEADERS.items()
         if key in environ
     }
+    if not (
+        environ.get("CONTENT_LENGTH")
+        or "HTTP_TRANSFER_ENCODING" in environ
+        or environ.get("wsgi.input_terminated")
+    ):  # no length, not chunked (nor de-chunked by the server): no body (RFC 9112 6.3)
+        headers["content-length"] = "0"
     host, port = environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")
     client = None if not host else (f"{host}:{port}" if port else str(host))
     path = _wsgi_bytes(environ.get("SCRIPT_NAME", "")) + _wsgi_bytes(environ.get("PATH_INFO", ""))

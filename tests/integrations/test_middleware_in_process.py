@@ -238,6 +238,23 @@ def plain(environ, start_response):  # noqa: ANN001, ANN201
     return [environ.get("HTTP_TRACEPARENT", "none").encode()]
 
 
+def test_a_wsgi_request_without_length_nor_chunks_had_no_body(captured: Capture) -> None:
+    """HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body
+    (0 bytes, as the ASGI path counts it); a chunked one's size is not known (-1)."""
+    server = _serve(ElixirScopeWSGIMiddleware(plain))
+    base = f"http://127.0.0.1:{server.server_port}/x"
+    try:
+        with httpx.Client() as client:
+            client.get(base)
+            client.post(base, content=b"abc")
+            client.post(base, content=iter([b"ab", b"c"]))  # chunked
+    finally:
+        server.shutdown()
+        server.server_close()
+    ends = captured.stop().of(RequestEnd)
+    assert [(e.method, e.request_bytes) for e in ends] == [("GET", 0), ("POST", 3), ("POST", -1)]
+
+
 def test_explicit_httpx_transports_record_and_propagate(captured: Capture) -> None:
     server = _serve(ElixirScopeWSGIMiddleware(plain))
     base = f"http://127.0.0.1:{server.server_port}/x?secret=1"
