@@ -395,7 +395,8 @@ class RequestEnd(TraceEvent, tag="reqend"):
     """The request ``request_id`` (its :class:`RequestStart`) was answered.
 
     ``route``: the route template when the framework names it (``/items/{id}``);
-    ``status`` 0 when no response was started; sizes -1 when unknown. A request
+    ``status`` 0 when no response was started; sizes -1 when unknown (a WebSocket
+    connection's are its messages' bytes in and out). A request
     whose handler raised has ``exc_type``, ``message`` and ``traceback_text``
     (Python's text of it, innermost frames kept, redacted).
     """

@@ -122,7 +122,10 @@ def _close_code(message: Message) -> int:
 
 
 def _size(data: Any) -> int:
-    return len(data) if isinstance(data, (bytes, bytearray, str)) else -1
+    """A WebSocket message's bytes on the wire (a text frame's are UTF-8), -1 if not data."""
+    if isinstance(data, str):
+        return len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+    return len(data) if isinstance(data, (bytes, bytearray)) else -1
 
 
 class _PyStepsIn:
@@ -315,7 +318,7 @@ async def _websocket(
     receive: Receive,
     send: Send,
 ) -> None:
-    state = {"status": 0}
+    state = {"status": 0, "in": 0, "out": 0}  # the connection's message bytes each way
     rid = req.start_id
 
     async def receive_traced() -> Message:
@@ -328,8 +331,9 @@ async def _websocket(
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes")
-                shown = preview(data)
-                req.emit("ws", rid, "in", _size(data), shown, 0)
+                shown, size = preview(data), _size(data)
+                state["in"] += max(size, 0)
+                req.emit("ws", rid, "in", size, shown, 0)
                 if req.ws_state is not None:
                     req.ws_state.received(shown)
             elif kind == "websocket.disconnect":
@@ -348,8 +352,9 @@ async def _websocket(
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes")
-                shown = preview(data)
-                req.emit("ws", rid, "out", _size(data), shown, 0)
+                shown, size = preview(data), _size(data)
+                state["out"] += max(size, 0)
+                req.emit("ws", rid, "out", size, shown, 0)
                 if req.ws_state is not None:
                     req.ws_state.sent(shown)
             elif kind == "websocket.close":
@@ -364,10 +369,12 @@ async def _websocket(
         await app(scope, receive_traced, send_traced)
     except BaseException as exc:
         _close_state(req)
-        req.end(state["status"] or 500, _route_of(scope), -1, exc)
+        req.request_bytes = state["in"]
+        req.end(state["status"] or 500, _route_of(scope), state["out"], exc)
         raise
     _close_state(req)
-    req.end(state["status"], _route_of(scope), -1)
+    req.request_bytes = state["in"]  # a connection's sizes: its messages', each way
+    req.end(state["status"], _route_of(scope), state["out"])
 
 
 def _close_state(req: RequestRecording) -> None:

@@ -469,6 +469,34 @@ def __getattr__(name: str):  # noqa: ANN202 - Django reads ROOT_URLCONF's urlpat
     raise AttributeError(name)
 
 
+def test_a_websocket_connection_counts_its_messages_bytes_on_the_wire(captured: Capture) -> None:
+    """Each message's size is its frame's payload (a text frame's in UTF-8); the
+    connection's reqend has the messages' bytes in and out."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+
+    from elixirscope.contracts.trace import WebSocketMessage
+
+    async def echo(ws) -> None:  # noqa: ANN001
+        await ws.accept()
+        await ws.send_text((await ws.receive_text()).upper())
+        await ws.send_bytes(await ws.receive_bytes() * 2)
+        await ws.close()
+
+    app = ElixirScopeMiddleware(Starlette(routes=[WebSocketRoute("/echo", echo)]))
+    with TestClient(app) as client, client.websocket_connect("/echo") as ws:
+        ws.send_text("héllo")  # 5 characters, 6 bytes
+        assert ws.receive_text() == "HÉLLO"
+        ws.send_bytes(b"abc")
+        assert ws.receive_bytes() == b"abcabc"
+    out = captured.stop()
+    sizes = [(m.kind, m.size) for m in out.of(WebSocketMessage) if m.kind in ("in", "out")]
+    assert sizes == [("in", 6), ("out", 6), ("in", 3), ("out", 6)]
+    (end,) = out.of(RequestEnd)
+    assert (end.status, end.request_bytes, end.response_bytes) == (101, 9, 12)
+
+
 def test_a_websocket_handlers_state_is_recorded_after_each_message(captured: Capture) -> None:
     """The LiveView analogue: a class-based handler declares itself its state."""
     from starlette.applications import Starlette

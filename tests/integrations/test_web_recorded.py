@@ -219,6 +219,7 @@ def test_a_websocket_records_accept_each_message_and_close(recorded: Recorded) -
     (end,) = recorded.of("reqend", path="/ws")
     start = recorded.start_of(end)
     assert start["protocol"] == "websocket" and end["status"] == 101
+    assert (end["request_bytes"], end["response_bytes"]) == (5, 5)  # its messages' bytes
     steps = [
         (e["kind"], e["size"], e["preview"])
         for e in recorded.of("ws")
