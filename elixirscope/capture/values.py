@@ -19,7 +19,8 @@ Contract:
   ``Name([...])``); a handful of stdlib value types (datetime, Decimal, UUID,
   paths, ...) use their own stdlib ``repr``; enum members as ``Cls.NAME``;
   exceptions as ``Name(*args)``; a SQLAlchemy-mapped instance by its primary key
-  (``<Task id=3>``); an object of a class defined under site-packages or the stdlib
+  (``<Task id=3>``); a coroutine, generator or async generator by what it runs
+  (``<coroutine AsyncSession.get>``); an object of a class defined under site-packages or the stdlib
   by its class (``<module.Name>``, an ASGI connection with its method and path),
   not its fields; other objects with a ``__dict__`` or slots as
   ``Name(field=..., ...)``; anything else as ``<module.Name object at 0x...>``.
@@ -421,6 +422,17 @@ _CALLABLES = (
     types.MethodDescriptorType,
 )
 _function_qualname = types.FunctionType.__dict__["__qualname__"].__get__
+_RESUMABLES = tuple(
+    (kind, name, kind.__dict__["__qualname__"].__get__)
+    for kind, name in (
+        (types.CoroutineType, "coroutine"),
+        (types.GeneratorType, "generator"),
+        (types.AsyncGeneratorType, "async_generator"),
+    )
+)
+"""A coroutine, generator or async generator is shown by what it runs (``<coroutine
+AsyncSession.get>``: what an ``await`` waits on), read through its type's descriptor.
+Found by identity: hashing a class could run its metaclass's code."""
 _method_func = types.MethodType.__dict__["__func__"].__get__
 _builtin_name = types.BuiltinFunctionType.__dict__["__name__"].__get__
 
@@ -649,6 +661,10 @@ def _render_other(obj: object, t: type, budget: int, depth: int, active: set[int
             return f"{name}({_render(base_value(obj, base), budget, depth, active)})"
     if t is types.ModuleType:
         return f"<module '{dict.get(_module_dict(obj), '__name__', '?')}'>"
+    for kind, shown, qualname_of in _RESUMABLES:
+        if t is kind:
+            qualname = qualname_of(obj)
+            return f"<{shown} {qualname if type(qualname) is str else '?'}>"
     if _is_in(t, _CALLABLES):
         return _render_callable(obj, t)
     if len(_plain_objects) < _REDACT_CACHE_MAX:

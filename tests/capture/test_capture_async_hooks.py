@@ -92,7 +92,7 @@ async def co():
         "0", "1", "2", "StopAsyncIteration()", "'entered'", "False"]
     yields = [value for kind, value in steps if kind == "Yield"]
     assert all(v.startswith("<async_generator_asend object") for v in yields[:4])
-    assert all(v.startswith("<coroutine object") for v in yields[4:])  # __aenter__, __aexit__
+    assert yields[4:] == ["<coroutine Manager.__aenter__>", "<coroutine Manager.__aexit__>"]
     _clean(hooks.stats())
 
 

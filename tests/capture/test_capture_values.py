@@ -256,6 +256,34 @@ def test_functions_and_methods():
     assert safe_repr(object()).startswith("<object object at 0x")
 
 
+def test_coroutines_and_generators_are_shown_by_what_they_run():
+    """What an ``await`` waits on, in a recorded coroutine's ``yield`` event."""
+
+    class Session:
+        async def get(self):
+            return 1
+
+    def numbers():
+        yield 1
+
+    async def stream():
+        yield 1
+
+    waiting = Session().get()
+    try:
+        assert safe_repr(waiting) == (
+            "<coroutine test_coroutines_and_generators_are_shown_by_what_they_run.<locals>.Session.get>"
+        )
+        assert safe_repr([numbers()], 200) == (
+            "[<generator test_coroutines_and_generators_are_shown_by_what_they_run.<locals>.numbers>]"
+        )
+        assert safe_repr(stream()).startswith("<async_generator ") and safe_repr(stream()).endswith(
+            ".stream>"
+        )
+    finally:
+        waiting.close()
+
+
 def test_self_referencing_containers_and_objects():
     loop: list = [1]
     loop.append(loop)
