@@ -9,9 +9,10 @@ call tree of the function that ran it.
   libraries and ElixirScope (by module name: :data:`LIBRARY_MODULES`) to the
   program's line. Inside a greenlet (SQLAlchemy's asyncio layer runs the
   driver in one) it continues in the greenlet's parent, where the program's
-  ``await`` is. It stops at the event loop (:data:`LOOP_MODULES`): a statement run
-  in a task a library started (SQLAlchemy's ``AsyncSession`` ending its transaction
-  in a task of its own) has no line, not that of whatever runs the loop.
+  ``await`` is. It stops at an event loop or a server (:data:`RUNNER_MODULES`): a
+  statement run in a task or request handling a library started (SQLAlchemy's
+  ``AsyncSession`` ending its transaction in a task of its own, a framework's
+  middleware) has no line, not that of whatever runs the loop or the server.
 - *The pool's own work is not the program's*: a statement, commit or rollback
   run from SQLAlchemy's pool (``sqlalchemy.pool``: a connection's set-up, the
   pre-ping's ``SELECT 1``, the reset of a connection given back) is not
@@ -78,16 +79,34 @@ __all__ = [
 
 LIBRARY_MODULES = (
     "elixirscope",
+    # drivers, and the ORMs and query builders over them
     "sqlite3",
     "_sqlite3",
     "sqlalchemy",
+    "sqlmodel",
     "psycopg",
     "psycopg_binary",
     "psycopg_pool",
     "aiosqlite",
     "greenlet",
+    "peewee",
+    "playhouse",
+    "pony",
+    "tortoise",
+    "databases",
+    "sqlite_utils",
+    # web frameworks between a view and the ORM (Django's ORM is ``django.db``)
+    "django",
+    "flask",
+    "werkzeug",
+    "starlette",
+    "fastapi",
+    "anyio",
+    "asgiref",
+    # the standard library's plumbing
     "asyncio",
     "contextlib",
+    "functools",
     "threading",
     "concurrent",
 )
@@ -97,14 +116,32 @@ HOUSEKEEPING_MODULE = "sqlalchemy.pool"
 them, before any frame of the program's, is not recorded."""
 _HOUSEKEEPING = ("", HOUSEKEEPING_MODULE)
 """The place kept for a code of :data:`HOUSEKEEPING_MODULE` (known by identity)."""
-LOOP_MODULES = ("asyncio.events", "asyncio.base_events", "asyncio.runners", "uvloop")
-"""Modules (with their submodules) from which an event loop runs a callback or a task's
-step: a walk that meets one before any frame of the program's stops there, with no line.
-The statement then ran in a task or callback that a library started (SQLAlchemy's
-``AsyncSession`` ends its transaction in a task of its own), and what runs the loop (a
-server's ``asyncio.run``) did not issue it."""
-_LOOP = ("", "<event loop>")
-"""The place kept for a code of :data:`LOOP_MODULES` (known by identity)."""
+RUNNER_MODULES = (
+    # event loops: a callback's or a task's step starts in them
+    "asyncio.events",
+    "asyncio.base_events",
+    "asyncio.runners",
+    "uvloop",
+    # servers: a request's handling starts in them
+    "socketserver",
+    "http.server",
+    "wsgiref",
+    "werkzeug.serving",
+    "django.core.servers",
+    "uvicorn",
+    "gunicorn",
+    "hypercorn",
+    "daphne",
+    "waitress",
+)
+"""Modules (with their submodules) that run the program's code from outside — event
+loops and servers: a walk that meets one before any frame of the program's stops there,
+with no line. The statement ran in a task, callback or request handling that a library
+started (SQLAlchemy's ``AsyncSession`` ends its transaction in a task of its own, a
+framework's middleware reads its session), and whatever runs the loop or the server (its
+``asyncio.run``, ``serve_forever``) did not issue it."""
+_RUNNER = ("", "<event loop or server>")
+"""The place kept for a code of :data:`RUNNER_MODULES` (known by identity)."""
 HOUSEKEEPING_PLACE: tuple[str | None, int, str | None] = (None, 0, HOUSEKEEPING_MODULE)
 """What :func:`issuing_frame` gives for a statement the pool runs (known by identity):
 the emitting functions here record nothing for it."""
@@ -151,8 +188,8 @@ def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
     head = module.partition(".")[0]
     if _within(module, HOUSEKEEPING_MODULE):
         place: tuple[str, str] | None = _HOUSEKEEPING
-    elif any(_within(module, loop) for loop in LOOP_MODULES):
-        place = _LOOP
+    elif any(_within(module, runner) for runner in RUNNER_MODULES):
+        place = _RUNNER
     # the bundled example programs are programs, not ElixirScope
     elif head in LIBRARY_MODULES and not module.startswith("elixirscope.examples"):
         place = None
@@ -190,8 +227,8 @@ _walk = _walk_known if _speedups is None else _speedups.walk_known
 
 def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
-    or ``(None, 0, None)`` when every frame up to the stack's end or the event loop
-    (:data:`LOOP_MODULES`) is a library's, or :data:`HOUSEKEEPING_PLACE`
+    or ``(None, 0, None)`` when every frame up to the stack's end, an event loop or a
+    server (:data:`RUNNER_MODULES`) is a library's, or :data:`HOUSEKEEPING_PLACE`
     when the pool's frame comes before any of the program's. ``depth``: the frame to start
     from, as ``sys._getframe`` counts here (1: the caller's); a caller that knows the
     frames above it are ElixirScope's starts further out, as each frame the walk passes
@@ -214,7 +251,7 @@ def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
             if place is not None:
                 if place is _HOUSEKEEPING:
                     return HOUSEKEEPING_PLACE
-                if place is _LOOP:  # the loop runs it: no line of the program's issued it
+                if place is _RUNNER:  # a loop or server runs it: no line of the program's
                     return None, 0, None
                 return place[0], frame.f_lineno, place[1]
             frame = frame.f_back

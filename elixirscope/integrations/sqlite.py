@@ -25,11 +25,15 @@ unless the program gave its own). That subclass records:
   ``ROLLBACK`` statements, and ``commit()``/``rollback()`` that end one (also
   from ``with connection:``).
 
-A factory (or cursor factory) that overrides any of those methods itself is
-left as it is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its
-own methods' signatures and behaviour are its business. A cursor factory with
-its own ``fetchone``/``fetchmany``/``fetchall``/``__next__``/``close`` is
-recorded, but its SELECTs' rows are not counted (-1): one of them may call
+A connection factory that overrides any of those methods itself is left as it
+is, unrecorded (counted in ``db_common.STATS["not_wrapped"]``): its own methods'
+signatures and behaviour are its business. A cursor factory with its own
+``execute``/``executemany``/``executescript`` (Django's converts its ``%s``
+placeholders there) gets the recording class *under* it: its method runs as it
+is, and what its ``super()`` call hands sqlite3 is recorded (a method of its own
+that calls sqlite3's directly, not through ``super()``, is not). A cursor
+factory with its own ``fetchone``/``fetchmany``/``fetchall``/``__next__``/``close``
+is recorded, but its SELECTs' rows are not counted (-1): one of them may call
 another, and counting both would be wrong.
 
 Nothing else changes: the same arguments reach the same C methods, results and
@@ -225,16 +229,22 @@ def _recording_cursor(factory: Any) -> Any:
         return factory
     if issubclass(factory, _CursorMixin):
         return factory
-    if _overrides(factory, sqlite3.Cursor, _CURSOR_METHODS):
-        db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
-        return factory  # its own execute: left as it is, unrecorded
     made = _cursors.get(factory)
     if made is None:
         # a factory with its own fetching (one may call another): its SELECTs' rows unknown
-        mixin = _CursorMixin if _overrides(factory, sqlite3.Cursor, _FETCH_METHODS) else _Counting
-        made = _cursors[factory] = type(
-            factory.__name__, (mixin, factory), {"__module__": factory.__module__}
-        )
+        counts = not _overrides(factory, sqlite3.Cursor, _FETCH_METHODS)
+        if _overrides(factory, sqlite3.Cursor, _CURSOR_METHODS):
+            # its own execute (Django's converts its SQL): ours under it, where its
+            # super().execute goes - what reaches sqlite3 is recorded, its code runs as is
+            bases: tuple[type, ...] = (factory, _UnderCounting if counts else _UnderCursor)
+        else:
+            bases = (_Counting if counts else _CursorMixin, factory)
+        try:
+            made = type(factory.__name__, bases, {"__module__": factory.__module__})
+        except TypeError:  # a layout of its own (its __slots__) that ours cannot share
+            db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
+            return factory
+        _cursors[factory] = made
     return made
 
 
@@ -406,6 +416,14 @@ class _Counting(_CursorMixin):
         _close(self, *args)
 
 
+class _UnderCursor(_CursorMixin, sqlite3.Cursor):
+    """Under a cursor factory with its own ``execute``: what its ``super()`` calls reach."""
+
+
+class _UnderCounting(_Counting, sqlite3.Cursor):
+    """:class:`_UnderCursor` counting its SELECTs' rows (the factory fetches as sqlite3 does)."""
+
+
 _default_cursor = _recording_cursor(sqlite3.Cursor)
 """What ``cursor()`` makes, without asking for it each time."""
 
@@ -542,7 +560,7 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "places": db_common._code_places,
             "code_place": db_common._code_place,
             "housekeeping": db_common._HOUSEKEEPING,
-            "loop": db_common._LOOP,
+            "runner": db_common._RUNNER,
             "housekeeping_place": db_common.HOUSEKEEPING_PLACE,
             "issuing_frame": db_common.issuing_frame,
             "actions": db_common._actions,

@@ -183,14 +183,25 @@ def test_enabled_in_code_a_connection_records_and_disabled_stops() -> None:
     ]
 
 
-def test_factories_with_their_own_methods_are_left_as_they_are() -> None:
+def test_factories_with_their_own_methods_run_as_they_are() -> None:
+    """A connection factory with its own methods is left unrecorded; a cursor factory
+    with its own execute (Django's converts its placeholders) runs as it is, and what
+    its super().execute hands sqlite3 is recorded, rows counted."""
+
     class Mine(sqlite3.Connection):
         def cursor(self):  # no factory argument: wrapping would break it
             return super().cursor()
 
-    class MyCursor(sqlite3.Cursor):
-        def execute(self, sql):  # no parameters argument
-            return super().execute(sql)
+    class Converting(sqlite3.Cursor):
+        def execute(self, sql, params=None):  # Django's SQLiteCursorWrapper, in short
+            self.asked = sql
+            if params is None:
+                return super().execute(sql)
+            return super().execute(sql.replace("%s", "?"), params)
+
+    class Direct(sqlite3.Cursor):
+        def execute(self, sql):  # sqlite3's own, not through super(): not ours to see
+            return sqlite3.Cursor.execute(self, sql)
 
     class Plain(sqlite3.Connection):
         pass
@@ -205,14 +216,20 @@ def test_factories_with_their_own_methods_are_left_as_they_are() -> None:
         assert mine.cursor().execute("SELECT 1").fetchone() == (1,)
         plain = sqlite3.connect(":memory:", factory=Plain)
         assert isinstance(plain, Plain) and type(plain) is not Plain
-        assert plain.cursor(MyCursor).execute("SELECT 3").fetchone() == (3,)
+        cursor = plain.cursor(Converting)
+        assert isinstance(cursor, Converting) and type(cursor) is not Converting
+        assert cursor.execute("SELECT %s + 1", (2,)).fetchall() == [(3,)]
+        assert cursor.asked == "SELECT %s + 1"  # its own execute ran
+        assert cursor.execute("SELECT 5").fetchone() == (5,)
+        assert plain.cursor(Direct).execute("SELECT 6").fetchone() == (6,)
         plain.execute("SELECT 4")
-        recorded = [e[8] for e in rec.ring.drain() if e[0] == "query"]
+        cursor.close()
+        recorded = [(e[8], e[11]) for e in rec.ring.drain() if e[0] == "query"]
     finally:
         sqlite_integration.disable()
         if had is None:
             recorder.uninstall()
-    assert recorded == ["SELECT 4"]
+    assert sorted(recorded) == [("SELECT 4", 0), ("SELECT 5", 1), ("SELECT ? + 1", 1)]
 
 
 _ISSUER = "def issue(probe):\n    return probe()\n"

@@ -1,0 +1,120 @@
+"""Django's ORM on SQLite under ``elixirscope run``: its cursor factory has an ``execute``
+of its own (``%s`` turned into ``?``), and what it hands sqlite3 is recorded, with the
+view's line (Django's frames are a library's), in place under the request."""
+
+from __future__ import annotations
+
+import pytest
+from recorded_programs import events, line_of, plain, recorded
+
+pytest.importorskip("django")
+
+DJANGO = '''
+import sys
+
+import django
+from django.conf import settings
+
+settings.configure(
+    DEBUG=False, ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], SECRET_KEY="s" * 50,
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}},
+    INSTALLED_APPS=["notes_app"], USE_TZ=True,
+    MIDDLEWARE=["elixirscope.integrations.django.ElixirScopeDjangoMiddleware"],
+)
+sys.modules["notes_app"] = sys.modules[__name__]  # this file is the app: its model below
+django.setup()
+
+from django.db import connection, models  # noqa: E402
+from django.http import JsonResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+
+class Note(models.Model):
+    body = models.TextField()
+
+    class Meta:
+        app_label = "notes_app"
+
+
+def notes(request, n):
+    Note.objects.create(body=f"note {n}")  # the ORM's insert
+    total = Note.objects.filter(body__startswith="note").count()  # the ORM's count
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s + %s", [n, 1])  # raw, Django's placeholders
+        plus = cursor.fetchone()[0]
+    return JsonResponse({"total": total, "plus": plus})
+
+
+urlpatterns = [path("notes/<int:n>", notes)]
+
+with connection.schema_editor() as editor:
+    editor.create_model(Note)
+import json  # noqa: E402
+import threading  # noqa: E402
+import urllib.request  # noqa: E402
+from wsgiref.simple_server import WSGIRequestHandler, make_server  # noqa: E402
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware  # noqa: E402
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+server = make_server("127.0.0.1", 0, ElixirScopeWSGIMiddleware(get_wsgi_application()),
+                     handler_class=Quiet)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+for n in (1, 2):
+    url = f"http://127.0.0.1:{server.server_port}/notes/{n}"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        print(json.loads(answer.read()))
+server.shutdown()
+server.server_close()
+'''
+
+
+@pytest.fixture(scope="module")
+def django_run(tmp_path_factory):
+    where = tmp_path_factory.mktemp("django")
+    script = where / "notes_site.py"
+    script.write_text(DJANGO)
+    expected = plain(script, str(where / "plain.db"))
+    assert expected.returncode == 0, expected.stderr
+    data = where / "data"
+    done = recorded(script, data, str(where / "recorded.db"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected.stdout == "{'total': 1, 'plus': 2}\n{'total': 2, 'plus': 3}\n"
+    return events(data)
+
+
+def test_django_orm_and_raw_queries_are_recorded_with_the_views_lines(django_run) -> None:
+    evs = django_run
+    view = [e for e in evs if e["type"] == "call" and e["function"] == "__main__.notes"]
+    assert len(view) == 2
+    for call in view:
+        queries = [e for e in evs if e["type"] == "query" and e["parent_id"] == call["id"]]
+        shown = [(q["statement"].split(" ")[0], q["line"], q["caller"]) for q in queries]
+        # Django opens its connection for each request (CONN_MAX_AGE 0): its set-up
+        # statements first, issued by the line that needed the connection
+        setup, shown = shown[:-3], shown[-3:]
+        assert setup and {line for _, line, _ in setup} == {line_of(DJANGO, "the ORM's insert")}
+        assert shown == [
+            ("INSERT", line_of(DJANGO, "the ORM's insert"), "__main__.notes"),
+            ("SELECT", line_of(DJANGO, "the ORM's count"), "__main__.notes"),
+            ("SELECT", line_of(DJANGO, "raw, Django's placeholders"), "__main__.notes"),
+        ], shown
+        raw = queries[-1]
+        assert raw["statement"] == "SELECT ? + ?"  # what sqlite3 got
+        assert raw["parameters"] == "[<redacted>, <redacted>]" and raw["rows"] == 1
+        assert all(q["source"] == "sqlite3" and q["system"] == "sqlite" for q in queries)
+
+
+def test_django_requests_are_recorded_with_their_routes(django_run) -> None:
+    ends = [e for e in django_run if e["type"] == "reqend"]
+    assert [(e["path"], e["route"], e["status"]) for e in ends] == [
+        ("/notes/1", "notes/<int:n>", 200),
+        ("/notes/2", "notes/<int:n>", 200),
+    ]
