@@ -13,6 +13,13 @@ library is never imported by ElixirScope itself), enabled by its
 - ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
   and two receivers of Flask's own signals (``request_started`` for the route
   rule, ``got_request_exception`` for the exception of a 500 Flask answered).
+- ``django``: ``django.core.handlers.wsgi.WSGIHandler.__call__`` run inside
+  ``wsgi.ElixirScopeWSGIMiddleware`` and ``django.core.handlers.asgi.ASGIHandler.__call__``
+  recorded as ``asgi.ElixirScopeMiddleware`` records (each once its module is imported);
+  ``django.core.handlers.base.BaseHandler.get_response`` and ``get_response_async``
+  (the route: the resolver's ``path()`` pattern once the view was resolved) and a
+  receiver of Django's ``got_request_exception`` (the exception of a 500 Django
+  answered) — what ``integrations.django.ElixirScopeDjangoMiddleware`` does in code.
 - ``httpx``: ``httpx.HTTPTransport.handle_request`` and
   ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
 - ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
@@ -73,6 +80,45 @@ def _flask_on(module: ModuleType) -> Callable[[], None]:
     return off
 
 
+def _django_wsgi_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
+
+    cls = module.WSGIHandler
+    original = cls.__call__
+
+    def __call__(self: Any, environ: Any, start_response: Any) -> Any:
+        return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
+
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.__call__ = __call__
+
+    def off() -> None:
+        cls.__call__ = original
+
+    return off
+
+
+def _django_asgi_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.asgi import recorded_call
+
+    cls = module.ASGIHandler
+    original = cls.__call__
+    __call__ = recorded_call(original)
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.__call__ = __call__
+
+    def off() -> None:
+        cls.__call__ = original
+
+    return off
+
+
+def _django_views_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations import django as recorded_django
+
+    return recorded_django.hook_handler(module.BaseHandler)
+
+
 def _httpx_on(_module: ModuleType) -> Callable[[], None]:
     from elixirscope.integrations import httpx_calls
 
@@ -87,13 +133,19 @@ def _urllib3_on(_module: ModuleType) -> Callable[[], None]:
     return urllib3_calls.uninstall
 
 
-INTEGRATIONS: dict[str, tuple[str, Callable[[ModuleType], Callable[[], None]]]] = {
-    "starlette": ("starlette.applications", _starlette_on),
-    "flask": ("flask", _flask_on),
-    "httpx": ("httpx", _httpx_on),
-    "urllib3": ("urllib3.connectionpool", _urllib3_on),
+Enabler = Callable[[ModuleType], Callable[[], None]]
+INTEGRATIONS: dict[str, tuple[tuple[str, Enabler], ...]] = {
+    "starlette": (("starlette.applications", _starlette_on),),
+    "flask": (("flask", _flask_on),),
+    "django": (
+        ("django.core.handlers.base", _django_views_on),
+        ("django.core.handlers.wsgi", _django_wsgi_on),
+        ("django.core.handlers.asgi", _django_asgi_on),
+    ),
+    "httpx": (("httpx", _httpx_on),),
+    "urllib3": (("urllib3.connectionpool", _urllib3_on),),
 }
-"""Configuration name -> (the module whose import enables it, how)."""
+"""Configuration name -> each (module whose import enables a part, how)."""
 
 
 class Integrations:
@@ -110,18 +162,19 @@ class Integrations:
         from elixirscope.capture.on_import import when_imported
 
         self = cls()
-        for name, (module_name, turn_on) in INTEGRATIONS.items():
+        for name, parts in INTEGRATIONS.items():
             if enabled(name):
-                self._watches.append(when_imported(module_name, self._enabler(name, turn_on)))
+                for module_name, turn_on in parts:
+                    enable = self._enabler(name, turn_on)
+                    self._watches.append(when_imported(module_name, enable))
         return self
 
-    def _enabler(
-        self, name: str, turn_on: Callable[[ModuleType], Callable[[], None]]
-    ) -> Callable[[ModuleType], None]:
+    def _enabler(self, name: str, turn_on: Enabler) -> Callable[[ModuleType], None]:
         def enable(module: ModuleType) -> None:
             try:
                 self._undo.append(turn_on(module))
-                self.enabled.append(name)
+                if name not in self.enabled:
+                    self.enabled.append(name)
             except Exception as exc:  # noqa: BLE001 - never fail the program's import
                 swallowed(exc)
 

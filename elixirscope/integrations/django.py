@@ -1,25 +1,47 @@
-"""Django: each request's route template and handled 500s, for the WSGI middleware.
+"""Django: each request's route template and handled 500s, for the WSGI/ASGI recording.
 
 Django's handler answers a view's exception itself (a 500 page), and its
-resolver knows the matched pattern, which the WSGI middleware cannot see.
-Add ``"elixirscope.integrations.django.ElixirScopeDjangoMiddleware"`` to
-``MIDDLEWARE`` and wrap the WSGI application in
-``integrations.wsgi.ElixirScopeWSGIMiddleware`` (``application =
-ElixirScopeWSGIMiddleware(get_wsgi_application())``): each request's
-``reqend`` then has the route (``request.resolver_match.route``, the
+resolver knows the matched pattern, which the WSGI or ASGI middleware cannot see.
+``elixirscope run`` does both by itself (``integrations.django``, see ``auto``):
+``hook_handler`` wraps ``BaseHandler.get_response`` and ``get_response_async`` (the
+route, once the view is resolved) and connects a receiver of Django's
+``got_request_exception`` (the view's exception). In code, add
+``"elixirscope.integrations.django.ElixirScopeDjangoMiddleware"`` to ``MIDDLEWARE``
+and wrap the WSGI application in ``integrations.wsgi.ElixirScopeWSGIMiddleware``
+(``application = ElixirScopeWSGIMiddleware(get_wsgi_application())``). Either
+way each request's ``reqend`` has the route (``request.resolver_match.route``, the
 ``path()`` pattern, ``"items/<int:n>"``) and, for a 500 Django answered, the
-view's exception. Django is never imported here; with nothing recording the
-middleware only calls the next one.
+view's exception. Django is never imported here before the program imports it;
+with nothing recording all of it only calls on.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from elixirscope.integrations.recording import current_request, set_route, swallowed
 
-__all__ = ["ElixirScopeDjangoMiddleware"]
+__all__ = ["ElixirScopeDjangoMiddleware", "hook_handler"]
+
+
+def note_route(request: Any) -> None:
+    """The request being recorded gets the route its view was resolved by, if any."""
+    if current_request.get() is not None:
+        try:
+            route = getattr(getattr(request, "resolver_match", None), "route", None)
+            if route:
+                set_route(route)
+        except Exception as exc:  # noqa: BLE001
+            swallowed(exc)
+
+
+def note_error(exception: BaseException | None) -> None:
+    """Django is about to answer ``exception`` with a 500: the request records it."""
+    req = current_request.get()
+    if req is not None and exception is not None:
+        req.error = exception
 
 
 class ElixirScopeDjangoMiddleware:
@@ -30,18 +52,46 @@ class ElixirScopeDjangoMiddleware:
 
     def __call__(self, request: Any) -> Any:
         response = self.get_response(request)
-        if current_request.get() is not None:
-            try:
-                route = getattr(getattr(request, "resolver_match", None), "route", None)
-                if route:
-                    set_route(route)
-            except Exception as exc:  # noqa: BLE001
-                swallowed(exc)
+        note_route(request)
         return response
 
     def process_exception(self, request: Any, exception: BaseException) -> None:
-        """Django is about to answer ``exception`` with a 500: the request records it."""
-        req = current_request.get()
-        if req is not None:
-            req.error = exception
+        note_error(exception)
         return None
+
+
+def _request_exception(sender: Any, request: Any = None, **kwargs: Any) -> None:
+    """``got_request_exception``: sent while Django handles the exception (it is current)."""
+    note_error(sys.exc_info()[1])
+
+
+def hook_handler(handler_class: Any) -> Callable[[], None]:
+    """Route and 500s of every request ``handler_class`` (Django's ``BaseHandler``) answers:
+    its ``get_response`` and ``get_response_async`` wrapped, the signal connected. Returns
+    what undoes it."""
+    from django.core.signals import got_request_exception
+
+    sync, not_sync = handler_class.get_response, handler_class.get_response_async
+
+    def get_response(self: Any, request: Any) -> Any:
+        response = sync(self, request)
+        note_route(request)
+        return response
+
+    async def get_response_async(self: Any, request: Any) -> Any:
+        response = await not_sync(self, request)
+        note_route(request)
+        return response
+
+    get_response.__wrapped__ = sync  # type: ignore[attr-defined]
+    get_response_async.__wrapped__ = not_sync  # type: ignore[attr-defined]
+    handler_class.get_response = get_response
+    handler_class.get_response_async = get_response_async
+    got_request_exception.connect(_request_exception, dispatch_uid="elixirscope")
+
+    def off() -> None:
+        handler_class.get_response = sync
+        handler_class.get_response_async = not_sync
+        got_request_exception.disconnect(dispatch_uid="elixirscope")
+
+    return off

@@ -209,6 +209,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
          "Expected `true or false`, got `'off'` - at `integrations.starlette` (from f.toml)"),
         ("integrations.flask", "off",
          "Expected `true or false`, got `'off'` - at `integrations.flask` (from f.toml)"),
+        ("integrations.django", "off",
+         "Expected `true or false`, got `'off'` - at `integrations.django` (from f.toml)"),
         ("integrations.httpx", "off",
          "Expected `true or false`, got `'off'` - at `integrations.httpx` (from f.toml)"),
         ("integrations.urllib3", "off",

@@ -1,6 +1,8 @@
-"""Django's ORM on SQLite under ``elixirscope run``: its cursor factory has an ``execute``
-of its own (``%s`` turned into ``?``), and what it hands sqlite3 is recorded, with the
-view's line (Django's frames are a library's), in place under the request."""
+"""A Django project under ``elixirscope run``, as it is (no middleware added, nothing
+wrapped): its requests with their routes and handled 500s (``integrations.django``), and
+its ORM on SQLite — its cursor factory has an ``execute`` of its own (``%s`` turned into
+``?``), and what it hands sqlite3 is recorded, with the view's line (Django's frames are
+a library's), in place under the request."""
 
 from __future__ import annotations
 
@@ -18,8 +20,7 @@ from django.conf import settings
 settings.configure(
     DEBUG=False, ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], SECRET_KEY="s" * 50,
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}},
-    INSTALLED_APPS=["notes_app"], USE_TZ=True,
-    MIDDLEWARE=["elixirscope.integrations.django.ElixirScopeDjangoMiddleware"],
+    INSTALLED_APPS=["notes_app"], USE_TZ=True, MIDDLEWARE=[],
 )
 sys.modules["notes_app"] = sys.modules[__name__]  # this file is the app: its model below
 django.setup()
@@ -45,18 +46,22 @@ def notes(request, n):
     return JsonResponse({"total": total, "plus": plus})
 
 
-urlpatterns = [path("notes/<int:n>", notes)]
+def broken(request, name):
+    raise LookupError("no such shelf")  # Django answers it with a 500 page
+
+
+urlpatterns = [path("notes/<int:n>", notes), path("shelves/<slug:name>", broken)]
 
 with connection.schema_editor() as editor:
     editor.create_model(Note)
 import json  # noqa: E402
 import threading  # noqa: E402
+import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
 from wsgiref.simple_server import WSGIRequestHandler, make_server  # noqa: E402
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware  # noqa: E402
 
 
 class Quiet(WSGIRequestHandler):
@@ -64,15 +69,45 @@ class Quiet(WSGIRequestHandler):
         pass
 
 
-server = make_server("127.0.0.1", 0, ElixirScopeWSGIMiddleware(get_wsgi_application()),
-                     handler_class=Quiet)
+server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 for n in (1, 2):
     url = f"http://127.0.0.1:{server.server_port}/notes/{n}"
     with urllib.request.urlopen(url, timeout=30) as answer:
         print(json.loads(answer.read()))
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/shelves/top", timeout=30)
+except urllib.error.HTTPError as error:
+    print(error.code)
 server.shutdown()
 server.server_close()
+
+import asyncio  # noqa: E402
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+
+async def over_asgi(path):
+    sent, asked = [], []
+
+    async def receive():
+        asked.append(1)
+        if len(asked) > 1:  # Django listens for a disconnect until it has answered
+            await asyncio.Event().wait()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": [(b"host", b"localhost")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+    await get_asgi_application()(scope, receive, send)
+    print(sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:])))
+
+
+asyncio.run(over_asgi("/notes/3"))
 '''
 
 
@@ -86,14 +121,16 @@ def django_run(tmp_path_factory):
     data = where / "data"
     done = recorded(script, data, str(where / "recorded.db"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == expected.stdout == "{'total': 1, 'plus': 2}\n{'total': 2, 'plus': 3}\n"
+    assert done.stdout == expected.stdout == (
+        "{'total': 1, 'plus': 2}\n{'total': 2, 'plus': 3}\n500\n200 {'total': 3, 'plus': 4}\n"
+    )
     return events(data)
 
 
 def test_django_orm_and_raw_queries_are_recorded_with_the_views_lines(django_run) -> None:
     evs = django_run
     view = [e for e in evs if e["type"] == "call" and e["function"] == "__main__.notes"]
-    assert len(view) == 2
+    assert len(view) == 3  # two over WSGI, one over ASGI (the view in asgiref's thread)
     for call in view:
         queries = [e for e in evs if e["type"] == "query" and e["parent_id"] == call["id"]]
         shown = [(q["statement"].split(" ")[0], q["line"], q["caller"]) for q in queries]
@@ -112,9 +149,25 @@ def test_django_orm_and_raw_queries_are_recorded_with_the_views_lines(django_run
         assert all(q["source"] == "sqlite3" and q["system"] == "sqlite" for q in queries)
 
 
-def test_django_requests_are_recorded_with_their_routes(django_run) -> None:
+def test_django_requests_are_recorded_with_their_routes_and_500s(django_run) -> None:
     ends = [e for e in django_run if e["type"] == "reqend"]
-    assert [(e["path"], e["route"], e["status"]) for e in ends] == [
-        ("/notes/1", "notes/<int:n>", 200),
-        ("/notes/2", "notes/<int:n>", 200),
+    assert [(e["path"], e["route"], e["status"], e["exc_type"]) for e in ends] == [
+        ("/notes/1", "notes/<int:n>", 200, None),
+        ("/notes/2", "notes/<int:n>", 200, None),
+        ("/shelves/top", "shelves/<slug:name>", 500, "LookupError"),
+        ("/notes/3", "notes/<int:n>", 200, None),  # through Django's ASGI handler
     ]
+    assert ends[2]["message"] == "no such shelf"
+    assert "raise LookupError" in ends[2]["traceback_text"]
+
+
+def test_integrations_django_false_leaves_the_requests_unrecorded(tmp_path) -> None:
+    script = tmp_path / "notes_site.py"
+    script.write_text(DJANGO)
+    data = tmp_path / "data"
+    done = recorded(script, data, str(tmp_path / "off.db"),
+                    env={"ELIXIRSCOPE_INTEGRATIONS__DJANGO": "false"})
+    assert done.returncode == 0, done.stderr
+    evs = events(data)
+    assert not [e for e in evs if e["type"] in ("req", "reqend")]
+    assert [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ? + ?"]
