@@ -97,7 +97,7 @@ def _finding(
             else "one query with an IN (...) list or a JOIN, "
         )
         + "then look each row up in a dict inside the loop (with an ORM: eager loading, "
-        "e.g. SQLAlchemy's selectinload)."
+        "SQLAlchemy's selectinload or Django's prefetch_related)."
     )
     evidence = [Evidence(se.producer, se.event.id, se.ts, "query") for se in found[:MAX_EVIDENCE]]
     chain = ev.correlation_id
