@@ -45,10 +45,11 @@ def swallowed(exc: BaseException) -> None:
 __all__ = ["INTEGRATIONS", "Integrations"]
 
 
-def _starlette_on(module: ModuleType) -> Callable[[], None]:
+def _asgi_recorded(cls: Any) -> Callable[[], None]:
+    """``cls.__call__`` (an ASGI application's) made to record each request as
+    ``asgi.ElixirScopeMiddleware`` does; returns what puts it back."""
     from elixirscope.integrations.asgi import recorded_call
 
-    cls = module.Starlette
     original = cls.__call__
     __call__ = recorded_call(original)
     __call__.__wrapped__ = original  # type: ignore[attr-defined]
@@ -60,57 +61,48 @@ def _starlette_on(module: ModuleType) -> Callable[[], None]:
     return off
 
 
-def _flask_on(module: ModuleType) -> Callable[[], None]:
-    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware, connect_flask_signals
+def _wsgi_recorded(cls: Any, name: str) -> Callable[[], None]:
+    """``cls.<name>(environ, start_response)`` (a WSGI application's) run inside
+    ``wsgi.ElixirScopeWSGIMiddleware``; returns what puts it back."""
+    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
 
-    cls = module.Flask
-    original = cls.wsgi_app
+    original = getattr(cls, name)
 
     def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
         return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
 
     wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
-    cls.wsgi_app = wsgi_app
+    setattr(cls, name, wsgi_app)
+
+    def off() -> None:
+        setattr(cls, name, original)
+
+    return off
+
+
+def _starlette_on(module: ModuleType) -> Callable[[], None]:
+    return _asgi_recorded(module.Starlette)
+
+
+def _flask_on(module: ModuleType) -> Callable[[], None]:
+    from elixirscope.integrations.wsgi import connect_flask_signals
+
+    put_back = _wsgi_recorded(module.Flask, "wsgi_app")
     disconnect = connect_flask_signals()
 
     def off() -> None:
-        cls.wsgi_app = original
+        put_back()
         disconnect()
 
     return off
 
 
 def _django_wsgi_on(module: ModuleType) -> Callable[[], None]:
-    from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
-
-    cls = module.WSGIHandler
-    original = cls.__call__
-
-    def __call__(self: Any, environ: Any, start_response: Any) -> Any:
-        return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
-
-    __call__.__wrapped__ = original  # type: ignore[attr-defined]
-    cls.__call__ = __call__
-
-    def off() -> None:
-        cls.__call__ = original
-
-    return off
+    return _wsgi_recorded(module.WSGIHandler, "__call__")
 
 
 def _django_asgi_on(module: ModuleType) -> Callable[[], None]:
-    from elixirscope.integrations.asgi import recorded_call
-
-    cls = module.ASGIHandler
-    original = cls.__call__
-    __call__ = recorded_call(original)
-    __call__.__wrapped__ = original  # type: ignore[attr-defined]
-    cls.__call__ = __call__
-
-    def off() -> None:
-        cls.__call__ = original
-
-    return off
+    return _asgi_recorded(module.ASGIHandler)
 
 
 def _django_views_on(module: ModuleType) -> Callable[[], None]:
