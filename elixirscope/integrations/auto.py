@@ -19,7 +19,10 @@ library is never imported by ElixirScope itself), enabled by its
   ``django.core.handlers.base.BaseHandler.get_response`` and ``get_response_async``
   (the route: the resolver's ``path()`` pattern once the view was resolved) and a
   receiver of Django's ``got_request_exception`` (the exception of a 500 Django
-  answered) — what ``integrations.django.ElixirScopeDjangoMiddleware`` does in code.
+  answered) — what ``integrations.django.ElixirScopeDjangoMiddleware`` does in code;
+  and ``django.utils.autoreload.restart_with_reloader`` says once on stderr that
+  ``runserver``'s reloading child, which serves the requests, is not recorded
+  (``--noreload`` serves them from the recorded process).
 - ``httpx``: ``httpx.HTTPTransport.handle_request`` and
   ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
 - ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
@@ -31,6 +34,7 @@ the program's import never fails because of it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -111,6 +115,31 @@ def _django_views_on(module: ModuleType) -> Callable[[], None]:
     return recorded_django.hook_handler(module.BaseHandler)
 
 
+RELOADER_NOTE = (
+    "elixirscope run: Django's autoreloader serves requests from a child process, which"
+    " is not recorded; run the server with --noreload"
+    " (elixirscope run manage.py runserver --noreload)"
+)
+
+
+def _django_reloader_on(module: Any) -> Callable[[], None]:
+    """Say, once, that ``runserver``'s autoreloader would serve from a child process."""
+    original = module.restart_with_reloader
+
+    def restart_with_reloader(*args: Any, **kwargs: Any) -> Any:
+        print(RELOADER_NOTE, file=sys.stderr, flush=True)
+        module.restart_with_reloader = original  # once
+        return original(*args, **kwargs)
+
+    restart_with_reloader.__wrapped__ = original  # type: ignore[attr-defined]
+    module.restart_with_reloader = restart_with_reloader
+
+    def off() -> None:
+        module.restart_with_reloader = original
+
+    return off
+
+
 def _httpx_on(_module: ModuleType) -> Callable[[], None]:
     from elixirscope.integrations import httpx_calls
 
@@ -133,6 +162,7 @@ INTEGRATIONS: dict[str, tuple[tuple[str, Enabler], ...]] = {
         ("django.core.handlers.base", _django_views_on),
         ("django.core.handlers.wsgi", _django_wsgi_on),
         ("django.core.handlers.asgi", _django_asgi_on),
+        ("django.utils.autoreload", _django_reloader_on),
     ),
     "httpx": (("httpx", _httpx_on),),
     "urllib3": (("urllib3.connectionpool", _urllib3_on),),

@@ -171,3 +171,118 @@ def test_integrations_django_false_leaves_the_requests_unrecorded(tmp_path) -> N
     evs = events(data)
     assert not [e for e in evs if e["type"] in ("req", "reqend")]
     assert [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ? + ?"]
+
+
+SETTINGS = """
+SECRET_KEY = "s" * 50
+DEBUG = True
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "site_urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "site.db"}}
+USE_TZ = True
+"""
+URLS = """
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+
+
+def hello(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [41 + 1])  # the view's query
+        return JsonResponse({"n": cursor.fetchone()[0]})
+
+
+urlpatterns = [path("hello", hello)]
+"""
+MANAGE = """
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(sys.argv)
+"""
+
+
+def _site(where):
+    (where / "site_settings.py").write_text(SETTINGS)
+    (where / "site_urls.py").write_text(URLS)
+    (where / "manage.py").write_text(MANAGE)
+
+
+def _runserver(where, *options):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(where / "data"),
+         "manage.py", "runserver", *options],
+        cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def test_runserver_noreload_is_recorded_with_its_routes_and_queries(tmp_path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    _site(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _runserver(tmp_path, "--noreload", f"127.0.0.1:{port}")
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=10) as got:
+                    answer = got.read()
+            except OSError:
+                time.sleep(0.2)
+        assert answer == b'{"n": 42}', server.poll()
+    finally:
+        server.send_signal(2)  # Ctrl-C: runserver stops, elixirscope run flushes
+        out, err = server.communicate(timeout=120)
+    assert "autoreloader" not in err
+    evs = events(tmp_path / "data")
+    (end,) = [e for e in evs if e["type"] == "reqend"]
+    assert (end["path"], end["route"], end["status"]) == ("/hello", "hello", 200)
+    (query,) = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ?"]
+    assert query["file"].endswith("site_urls.py")
+    assert query["line"] == line_of(URLS, "the view's query")
+    assert query["correlation_id"] == end["correlation_id"]
+
+
+def test_runserver_with_its_autoreloader_says_its_child_is_not_recorded(tmp_path) -> None:
+    import os
+    import select
+    import signal
+    import subprocess
+
+    _site(tmp_path)
+    server = _runserver(tmp_path, "127.0.0.1:0")
+    try:
+        lines: list[str] = []
+        while not any("Watching for file changes" in line for line in lines):  # the child's
+            ready, _, _ = select.select([server.stderr], [], [], 120)
+            line = server.stderr.readline() if ready else ""
+            if not line:  # nothing for two minutes, or it ended
+                break
+            lines.append(line)
+        first = lines[0] if lines else ""  # said before the reloader starts its child
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the run, the reloader's child: its group
+        try:
+            server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # a child started just after the signal
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate(timeout=120)
+    assert first.startswith("elixirscope run: Django's autoreloader serves requests from a child")
+    assert "--noreload" in first
