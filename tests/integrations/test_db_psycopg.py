@@ -322,3 +322,34 @@ def test_async_copy_named_cursor_and_streams_are_queries(postgres, tmp_path: Pat
     ]  # a comprehension is a function of its own in Python 3.11: the loop's caller
     assert evs[2]["parameters"] == "(<redacted>,)"
     assert all(e["error"] is None for e in evs)
+
+
+def test_django_on_postgresql_is_recorded_at_psycopg_with_the_views_lines(
+    postgres, tmp_path: Path  # noqa: F811
+) -> None:
+    """Django's PostgreSQL backend runs on psycopg 3: its cursors are psycopg's subclasses,
+    recorded there, the walk passing Django's frames to the view's line."""
+    pytest.importorskip("django")
+    from test_db_django import DJANGO
+
+    sqlite = '{"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}'
+    assert sqlite in DJANGO
+    on_pg = DJANGO.replace(
+        sqlite,
+        '{"ENGINE": "django.db.backends.postgresql", "NAME": "postgres", "USER": "postgres",'
+        ' "HOST": "127.0.0.1", "PORT": sys.argv[1]}',
+    )
+    script = tmp_path / "notes_site.py"
+    script.write_text(on_pg)
+    done = recorded(script, tmp_path / "data", str(postgres.port))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == ["{'total': 1, 'plus': 2}", "{'total': 2, 'plus': 3}", "500"]
+    evs = events(tmp_path / "data")
+    views = [e for e in evs if e["type"] == "call" and e["function"] == "__main__.notes"]
+    assert views
+    for view in views:
+        mine = [e for e in evs if e["type"] == "query" and e["parent_id"] == view["id"]]
+        lines = {(q["statement"].split(" ")[0], q["line"]) for q in mine if q["caller"] == "__main__.notes"}
+        assert ("INSERT", line_of(on_pg, "the ORM's insert")) in lines, lines
+        assert ("SELECT", line_of(on_pg, "raw, Django's placeholders")) in lines, lines
+        assert all(q["source"] == "psycopg" and q["system"] == "postgresql" for q in mine)

@@ -137,6 +137,18 @@ def test_a_restarted_registry_takes_over_dead_letters(tree_runtime):
     first = _children(rt, sup)["registry"]
     os.kill(first.pid, signal.SIGKILL)
     wait_until(lambda: _children(rt, sup)["registry"].pid not in (None, first.pid))
+    new = _children(rt, sup)["registry"].address
+    # the new registry asks Thespian for the dead letters as it starts, and nothing says
+    # when that took: letters to a stopped actor until it counts one (a busy machine
+    # lost the monitor below to the moment before)
+    probe = rt.start(Counter)
+    rt.stop(probe)
+
+    def counted() -> bool:
+        rt.cast(probe, "ping")
+        return rt.call(new, ("stats",))["dead_letters"] > 0
+
+    wait_until(counted)
     gone = rt.start(Counter)
     rt.stop(gone)
     watcher = rt.start(Watcher)
