@@ -241,7 +241,7 @@ def _recording_cursor(factory: Any) -> Any:
             bases = (_Counting if counts else _CursorMixin, factory)
         try:
             made = type(factory.__name__, bases, {"__module__": factory.__module__})
-        except TypeError:  # a layout of its own (its __slots__) that ours cannot share
+        except TypeError:  # a class that cannot be subclassed, or not together with ours
             db_common.STATS["not_wrapped"] = db_common.STATS.get("not_wrapped", 0) + 1
             return factory
         _cursors[factory] = made
