@@ -22,7 +22,7 @@ from importlib._abc import Loader  # importlib.abc.Loader itself, without import
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ImportWatch", "when_imported"]
+__all__ = ["Announcing", "ImportWatch", "when_imported"]
 
 
 class ImportWatch:
@@ -50,7 +50,7 @@ class ImportWatch:
             self._finding = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None
-        spec.loader = _Announcing(spec.loader, self)
+        spec.loader = Announcing(spec.loader, self)
         return spec
 
     def fire(self, module: ModuleType) -> None:
@@ -71,7 +71,9 @@ class ImportWatch:
             pass
 
 
-class _Announcing(Loader):
+class Announcing(Loader):
+    """A loader that runs the one it wraps, then fires its watch."""
+
     def __init__(self, loader: Any, watch: ImportWatch) -> None:
         self.loader = loader
         self.watch = watch

@@ -39,6 +39,8 @@ from importlib._abc import Loader  # importlib.abc.Loader itself, without import
 from types import CodeType
 from typing import Any
 
+from elixirscope.capture.on_import import Announcing
+
 from .plan import Plan
 from .rewriter import hooks as _hooks
 from .rewriter import rewrite_tree
@@ -160,13 +162,18 @@ class InstrumentingFinder:
 
 
 def _is_source_loader(loader: Any) -> bool:
-    """Loaders of Python source (extension modules, bytecode-only files are left alone)."""
+    """Loaders of Python source (extension modules, bytecode-only files are left alone).
+    Not ``on_import``'s announcing loader: it wraps one the other finders gave, this
+    hook's own when the module is selected (wrapped again, it would never be called and
+    its watch never fire - a web integration lost when ``run -m uvicorn`` made uvicorn
+    the program)."""
     if isinstance(
         loader,
         (
             importlib.machinery.ExtensionFileLoader,
             importlib.machinery.SourcelessFileLoader,
             InstrumentingLoader,
+            Announcing,
         ),
     ):
         return False

@@ -10,6 +10,9 @@ library is never imported by ElixirScope itself), enabled by its
   calls Starlette's) is recorded as ``asgi.ElixirScopeMiddleware`` records it,
   around the whole middleware stack — so a 500 from ``ServerErrorMiddleware``
   is seen with its exception.
+  With it, uvicorn's ``BaseReload.run`` and ``Multiprocess.run`` (``--reload``,
+  ``--workers``) say once on stderr that the processes they start afresh, which
+  serve the requests, are not recorded.
 - ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
   and two receivers of Flask's own signals (``request_started`` for the route
   rule, ``got_request_exception`` for the exception of a 500 Flask answered).
@@ -120,24 +123,42 @@ RELOADER_NOTE = (
     " is not recorded; run the server with --noreload"
     " (elixirscope run manage.py runserver --noreload)"
 )
+UVICORN_NOTE = (
+    "elixirscope run: uvicorn's --reload and --workers serve requests from processes it"
+    " starts afresh, which are not recorded; run it as one process (without them)"
+)
 
 
-def _django_reloader_on(module: Any) -> Callable[[], None]:
-    """Say, once, that ``runserver``'s autoreloader would serve from a child process."""
-    original = module.restart_with_reloader
+def _said_first(owner: Any, name: str, note: str) -> Callable[[], None]:
+    """``owner.<name>`` (what starts processes a run does not record) says ``note`` on
+    stderr the first time it is called, then runs; returns what puts it back."""
+    original = getattr(owner, name)
 
-    def restart_with_reloader(*args: Any, **kwargs: Any) -> Any:
-        print(RELOADER_NOTE, file=sys.stderr, flush=True)
-        module.restart_with_reloader = original  # once
+    def saying(*args: Any, **kwargs: Any) -> Any:
+        setattr(owner, name, original)  # once
+        print(note, file=sys.stderr, flush=True)
         return original(*args, **kwargs)
 
-    restart_with_reloader.__wrapped__ = original  # type: ignore[attr-defined]
-    module.restart_with_reloader = restart_with_reloader
+    saying.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(owner, name, saying)
 
     def off() -> None:
-        module.restart_with_reloader = original
+        setattr(owner, name, original)
 
     return off
+
+
+def _django_reloader_on(module: ModuleType) -> Callable[[], None]:
+    """Say, once, that ``runserver``'s autoreloader would serve from a child process."""
+    return _said_first(module, "restart_with_reloader", RELOADER_NOTE)
+
+
+def _uvicorn_reload_on(module: ModuleType) -> Callable[[], None]:
+    return _said_first(module.BaseReload, "run", UVICORN_NOTE)
+
+
+def _uvicorn_workers_on(module: ModuleType) -> Callable[[], None]:
+    return _said_first(module.Multiprocess, "run", UVICORN_NOTE)
 
 
 def _httpx_on(_module: ModuleType) -> Callable[[], None]:
@@ -156,7 +177,11 @@ def _urllib3_on(_module: ModuleType) -> Callable[[], None]:
 
 Enabler = Callable[[ModuleType], Callable[[], None]]
 INTEGRATIONS: dict[str, tuple[tuple[str, Enabler], ...]] = {
-    "starlette": (("starlette.applications", _starlette_on),),
+    "starlette": (
+        ("starlette.applications", _starlette_on),
+        ("uvicorn.supervisors.basereload", _uvicorn_reload_on),
+        ("uvicorn.supervisors.multiprocess", _uvicorn_workers_on),
+    ),
     "flask": (("flask", _flask_on),),
     "django": (
         ("django.core.handlers.base", _django_views_on),

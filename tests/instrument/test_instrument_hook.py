@@ -129,3 +129,30 @@ def test_extension_and_bytecode_only_modules_are_left_to_their_own_loaders():
     assert not hook._is_source_loader(machinery.ExtensionFileLoader("ext", "/x/ext.so"))
     assert not hook._is_source_loader(machinery.SourcelessFileLoader("pyc", "/x/pyc.pyc"))
     assert hook._is_source_loader(machinery.SourceFileLoader("src", "/x/src.py"))
+
+
+@pytest.mark.parametrize("watch_first", [True, False], ids=["watch-then-hook", "hook-then-watch"])
+def test_a_watched_module_the_plan_selects_is_instrumented_and_its_watch_fires(pkg, watch_first):
+    """``elixirscope run -m flask run`` makes Flask the program: its modules are both
+    instrumented and watched (the Flask integration). The hook once wrapped the watch's
+    loader again and the watch never fired: Flask's requests went unrecorded."""
+    from elixirscope.capture.on_import import when_imported
+
+    drain()
+    seen: list[str] = []
+    if watch_first:
+        watch = when_imported("instrpkg.sub.mod", lambda m: seen.append(m.__name__))
+        handle = hook.install({"instrpkg.*": "args"})
+    else:
+        handle = hook.install({"instrpkg.*": "args"})
+        watch = when_imported("instrpkg.sub.mod", lambda m: seen.append(m.__name__))
+    try:
+        import instrpkg
+
+        assert instrpkg.top(3) == 7
+    finally:
+        handle.uninstall()
+        watch.cancel()
+    assert seen == ["instrpkg.sub.mod"] and watch.fired
+    assert "instrpkg.sub.mod" in handle.rewritten
+    assert calls(drain()) == ["instrpkg.top", "instrpkg.sub.mod.helper"]
