@@ -4765,9 +4765,9 @@ static PyObject *sq_execute, *sq_fetchall, *sq_fetchone, *sq_run, *sq_settle, *s
     *sq_record_query, *sq_failed, *sq_source, *sq_system;
 /* db_common._HOUSEKEEPING (the place kept for a code of the pool's) and
  * db_common.HOUSEKEEPING_PLACE (the walk's answer when it meets one first);
- * db_common._RUNNER (the place kept for a code of an event loop's or a server's: a walk
- * meeting it first ends with no line - the Python walk gives that answer) */
-static PyObject *sq_housekeeping, *sq_housekeeping_place, *sq_runner;
+ * db_common._RUNNER (the place kept for a code of an event loop's or a server's) and
+ * db_common.NO_PLACE (the walk's answer when it meets one first: no line) */
+static PyObject *sq_housekeeping, *sq_housekeeping_place, *sq_runner, *sq_no_place;
 /* Where db_common.PendingQuery keeps its slots (before, after, rec, rows) in an
  * instance: read and written in place by the C path (0: not known, attributes then) */
 static Py_ssize_t pq_before, pq_after, pq_rec, pq_rows;
@@ -4897,7 +4897,7 @@ static PyObject *sq_place_cached(void) {
         PyObject *place = place_slot[i].place;
         if (place == Py_None) continue;
         if (place == sq_housekeeping) return Py_NewRef(sq_housekeeping_place);
-        if (place == sq_runner) return NULL; /* no line: issuing_frame says so */
+        if (place == sq_runner) return Py_NewRef(sq_no_place);
         int offset = (int)(f->prev_instr - first) * (int)sizeof(_Py_CODEUNIT);
         if (place_slot[i].offset != offset || !place_slot[i].text) {
             /* a line table is read from its start: the last line's text is kept */
@@ -4941,10 +4941,10 @@ static PyObject *sq_place(void) {
             Py_DECREF(f);
             return Py_NewRef(sq_housekeeping_place);
         }
-        if (place == sq_runner) { /* no line: issuing_frame says so */
+        if (place == sq_runner) {
             Py_DECREF(place);
             Py_DECREF(f);
-            return NULL;
+            return Py_NewRef(sq_no_place);
         }
         if (PyTuple_CheckExact(place) && PyTuple_GET_SIZE(place) == 2) {
             PyObject *out = place_text(place, PyFrame_GetLineNumber(f));
@@ -5411,7 +5411,8 @@ static PyObject *Speedups_sqlite_setup(PyObject *m, PyObject *parts) {
         {"dropped", &sq_dropped}, {"pending_set", &sq_pending_set}, {"stats", &sq_stats},
         {"record_query", &sq_record_query}, {"failed", &sq_failed}, {"source", &sq_source},
         {"system", &sq_system}, {"housekeeping", &sq_housekeeping},
-        {"housekeeping_place", &sq_housekeeping_place}, {"runner", &sq_runner}};
+        {"housekeeping_place", &sq_housekeeping_place}, {"runner", &sq_runner},
+        {"no_place", &sq_no_place}};
     size_t count = sizeof(want) / sizeof(want[0]);
     for (size_t i = 0; i < count; i++) {
         PyObject *v = PyDict_GetItemString(parts, want[i].name);

@@ -128,6 +128,14 @@ def _size(data: Any) -> int:
     return len(data) if isinstance(data, (bytes, bytearray)) else -1
 
 
+def _frame(message: Message) -> tuple[str | None, int]:
+    """A WebSocket message's preview and its bytes on the wire (its text, else its bytes)."""
+    data = message.get("text")
+    if data is None:
+        data = message.get("bytes")
+    return preview(data), _size(data)
+
+
 class _PyStepsIn:
     """Await ``awaitable`` with each of its steps run in ``context``.
 
@@ -328,10 +336,7 @@ async def _websocket(
         try:
             kind = message.get("type")
             if kind == "websocket.receive":
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes")
-                shown, size = preview(data), _size(data)
+                shown, size = _frame(message)
                 state["in"] += max(size, 0)
                 req.emit("ws", rid, "in", size, shown, 0)
                 if req.ws_state is not None:
@@ -349,10 +354,7 @@ async def _websocket(
                 state["status"] = 101
                 req.emit("ws", rid, "accept", -1, None, 0)
             elif kind == "websocket.send":
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes")
-                shown, size = preview(data), _size(data)
+                shown, size = _frame(message)
                 state["out"] += max(size, 0)
                 req.emit("ws", rid, "out", size, shown, 0)
                 if req.ws_state is not None:

@@ -52,20 +52,26 @@ def swallowed(exc: BaseException) -> None:
 __all__ = ["INTEGRATIONS", "Integrations"]
 
 
+def _replaced(owner: Any, name: str, make: Callable[[Any], Any]) -> Callable[[], None]:
+    """``owner.<name>`` replaced by ``make(original)`` (``__wrapped__``: the original);
+    returns what puts the original back."""
+    original = getattr(owner, name)
+    replacement = make(original)
+    replacement.__wrapped__ = original
+    setattr(owner, name, replacement)
+
+    def off() -> None:
+        setattr(owner, name, original)
+
+    return off
+
+
 def _asgi_recorded(cls: Any) -> Callable[[], None]:
     """``cls.__call__`` (an ASGI application's) made to record each request as
     ``asgi.ElixirScopeMiddleware`` does; returns what puts it back."""
     from elixirscope.integrations.asgi import recorded_call
 
-    original = cls.__call__
-    __call__ = recorded_call(original)
-    __call__.__wrapped__ = original  # type: ignore[attr-defined]
-    cls.__call__ = __call__
-
-    def off() -> None:
-        cls.__call__ = original
-
-    return off
+    return _replaced(cls, "__call__", recorded_call)
 
 
 def _wsgi_recorded(cls: Any, name: str) -> Callable[[], None]:
@@ -73,18 +79,14 @@ def _wsgi_recorded(cls: Any, name: str) -> Callable[[], None]:
     ``wsgi.ElixirScopeWSGIMiddleware``; returns what puts it back."""
     from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
 
-    original = getattr(cls, name)
+    def recorded(original: Any) -> Any:
+        def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
+            app = ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))
+            return app(environ, start_response)
 
-    def wsgi_app(self: Any, environ: Any, start_response: Any) -> Any:
-        return ElixirScopeWSGIMiddleware(lambda e, s: original(self, e, s))(environ, start_response)
+        return wsgi_app
 
-    wsgi_app.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(cls, name, wsgi_app)
-
-    def off() -> None:
-        setattr(cls, name, original)
-
-    return off
+    return _replaced(cls, name, recorded)
 
 
 def _starlette_on(module: ModuleType) -> Callable[[], None]:
@@ -115,7 +117,18 @@ def _django_asgi_on(module: ModuleType) -> Callable[[], None]:
 def _django_views_on(module: ModuleType) -> Callable[[], None]:
     from elixirscope.integrations import django as recorded_django
 
-    return recorded_django.hook_handler(module.BaseHandler)
+    handler = module.BaseHandler
+    undo = [
+        _replaced(handler, "get_response", recorded_django.routed),
+        _replaced(handler, "get_response_async", recorded_django.routed_async),
+        recorded_django.connect_exception_signal(),
+    ]
+
+    def off() -> None:
+        for put_back in undo:
+            put_back()
+
+    return off
 
 
 RELOADER_NOTE = (
@@ -132,20 +145,16 @@ UVICORN_NOTE = (
 def _said_first(owner: Any, name: str, note: str) -> Callable[[], None]:
     """``owner.<name>`` (what starts processes a run does not record) says ``note`` on
     stderr the first time it is called, then runs; returns what puts it back."""
-    original = getattr(owner, name)
 
-    def saying(*args: Any, **kwargs: Any) -> Any:
-        setattr(owner, name, original)  # once
-        print(note, file=sys.stderr, flush=True)
-        return original(*args, **kwargs)
+    def saying(original: Any) -> Any:
+        def first(*args: Any, **kwargs: Any) -> Any:
+            setattr(owner, name, original)  # once
+            print(note, file=sys.stderr, flush=True)
+            return original(*args, **kwargs)
 
-    saying.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(owner, name, saying)
+        return first
 
-    def off() -> None:
-        setattr(owner, name, original)
-
-    return off
+    return _replaced(owner, name, saying)
 
 
 def _django_reloader_on(module: ModuleType) -> Callable[[], None]:

@@ -142,6 +142,8 @@ framework's middleware reads its session), and whatever runs the loop or the ser
 ``asyncio.run``, ``serve_forever``) did not issue it."""
 _RUNNER = ("", "<event loop or server>")
 """The place kept for a code of :data:`RUNNER_MODULES` (known by identity)."""
+NO_PLACE: tuple[str | None, int, str | None] = (None, 0, None)
+"""What :func:`issuing_frame` gives when no line of the program's issued the query."""
 HOUSEKEEPING_PLACE: tuple[str | None, int, str | None] = (None, 0, HOUSEKEEPING_MODULE)
 """What :func:`issuing_frame` gives for a statement the pool runs (known by identity):
 the emitting functions here record nothing for it."""
@@ -227,7 +229,7 @@ _walk = _walk_known if _speedups is None else _speedups.walk_known
 
 def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
     """``(file, line, module.function)`` of the program's line that issued the query,
-    or ``(None, 0, None)`` when every frame up to the stack's end, an event loop or a
+    or :data:`NO_PLACE` when every frame up to the stack's end, an event loop or a
     server (:data:`RUNNER_MODULES`) is a library's, or :data:`HOUSEKEEPING_PLACE`
     when the pool's frame comes before any of the program's. ``depth``: the frame to start
     from, as ``sys._getframe`` counts here (1: the caller's); a caller that knows the
@@ -252,14 +254,14 @@ def issuing_frame(depth: int = 1) -> tuple[str | None, int, str | None]:
                 if place is _HOUSEKEEPING:
                     return HOUSEKEEPING_PLACE
                 if place is _RUNNER:  # a loop or server runs it: no line of the program's
-                    return None, 0, None
+                    return NO_PLACE
                 return place[0], frame.f_lineno, place[1]
             frame = frame.f_back
         frame = _greenlet_parent_frame(hops)
         if frame is None:
             break
         hops += 1
-    return None, 0, None
+    return NO_PLACE
 
 
 def _greenlet_parent_frame(depth: int) -> Any:

@@ -3,8 +3,9 @@
 Django's handler answers a view's exception itself (a 500 page), and its
 resolver knows the matched pattern, which the WSGI or ASGI middleware cannot see.
 ``elixirscope run`` does both by itself (``integrations.django``, see ``auto``):
-``hook_handler`` wraps ``BaseHandler.get_response`` and ``get_response_async`` (the
-route, once the view is resolved) and connects a receiver of Django's
+``BaseHandler.get_response`` and ``get_response_async`` become :func:`routed` and
+:func:`routed_async` of themselves (the route, once the view is resolved), and
+:func:`connect_exception_signal` connects a receiver of Django's
 ``got_request_exception`` (the view's exception). In code, add
 ``"elixirscope.integrations.django.ElixirScopeDjangoMiddleware"`` to ``MIDDLEWARE``
 and wrap the WSGI application in ``integrations.wsgi.ElixirScopeWSGIMiddleware``
@@ -23,7 +24,7 @@ from typing import Any
 
 from elixirscope.integrations.recording import current_request, set_route, swallowed
 
-__all__ = ["ElixirScopeDjangoMiddleware", "hook_handler"]
+__all__ = ["ElixirScopeDjangoMiddleware", "connect_exception_signal", "routed", "routed_async"]
 
 
 def note_route(request: Any) -> None:
@@ -65,33 +66,32 @@ def _request_exception(sender: Any, request: Any = None, **kwargs: Any) -> None:
     note_error(sys.exc_info()[1])
 
 
-def hook_handler(handler_class: Any) -> Callable[[], None]:
-    """Route and 500s of every request ``handler_class`` (Django's ``BaseHandler``) answers:
-    its ``get_response`` and ``get_response_async`` wrapped, the signal connected. Returns
-    what undoes it."""
+def routed(get_response: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``BaseHandler.get_response`` noting the route of the request it answered."""
+
+    def routed_response(self: Any, request: Any) -> Any:
+        response = get_response(self, request)
+        note_route(request)
+        return response
+
+    return routed_response
+
+
+def routed_async(get_response: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``BaseHandler.get_response_async`` noting the route of the request it answered."""
+
+    async def routed_response(self: Any, request: Any) -> Any:
+        response = await get_response(self, request)
+        note_route(request)
+        return response
+
+    return routed_response
+
+
+def connect_exception_signal() -> Callable[[], None]:
+    """A receiver of Django's ``got_request_exception`` gives a handled 500 its exception;
+    returns what disconnects it."""
     from django.core.signals import got_request_exception
 
-    sync, not_sync = handler_class.get_response, handler_class.get_response_async
-
-    def get_response(self: Any, request: Any) -> Any:
-        response = sync(self, request)
-        note_route(request)
-        return response
-
-    async def get_response_async(self: Any, request: Any) -> Any:
-        response = await not_sync(self, request)
-        note_route(request)
-        return response
-
-    get_response.__wrapped__ = sync  # type: ignore[attr-defined]
-    get_response_async.__wrapped__ = not_sync  # type: ignore[attr-defined]
-    handler_class.get_response = get_response
-    handler_class.get_response_async = get_response_async
     got_request_exception.connect(_request_exception, dispatch_uid="elixirscope")
-
-    def off() -> None:
-        handler_class.get_response = sync
-        handler_class.get_response_async = not_sync
-        got_request_exception.disconnect(dispatch_uid="elixirscope")
-
-    return off
+    return lambda: got_request_exception.disconnect(dispatch_uid="elixirscope")

@@ -561,6 +561,7 @@ if _speedups is not None:  # the same in C, with these pieces for what it leaves
             "code_place": db_common._code_place,
             "housekeeping": db_common._HOUSEKEEPING,
             "runner": db_common._RUNNER,
+            "no_place": db_common.NO_PLACE,
             "housekeeping_place": db_common.HOUSEKEEPING_PLACE,
             "issuing_frame": db_common.issuing_frame,
             "actions": db_common._actions,

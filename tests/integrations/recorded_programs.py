@@ -65,3 +65,65 @@ def line_of(source: str, text: str) -> int:
     lines = [i for i, line in enumerate(source.splitlines(), 1) if text in line]
     assert len(lines) == 1, (text, lines)
     return lines[0]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serving(where: Path, *argv: str) -> subprocess.Popen:
+    """``elixirscope run --data-dir where/data ARGV...`` (a server), in a session of its own
+    so that :func:`stop` reaches what it starts too; stdout and stderr piped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(where / "data"), *argv],
+        cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def fetch_when_up(server: subprocess.Popen, url: str) -> bytes | None:
+    """``url``'s body once the server answers (None if it ends or two minutes pass)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as got:
+                return got.read()
+        except OSError:
+            time.sleep(0.2)
+    return None
+
+
+def stderr_until(server: subprocess.Popen, done: Any) -> list[str]:
+    """The server's stderr lines until ``done(lines)`` (or two minutes of nothing, or its end)."""
+    import select
+
+    lines: list[str] = []
+    while not done(lines):
+        ready, _, _ = select.select([server.stderr], [], [], 120)
+        line = server.stderr.readline() if ready else ""
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+def stop(server: subprocess.Popen, signum: int) -> tuple[str, str]:
+    """Signal the server's process group (Ctrl-C: ``SIGINT``, flushed), wait for it, and
+    kill what outlives it (a child started just after the signal); its stdout and stderr."""
+    import signal
+
+    os.killpg(server.pid, signum)
+    try:
+        return server.communicate(timeout=TIMEOUT_S if signum == signal.SIGINT else 10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        return server.communicate(timeout=TIMEOUT_S)

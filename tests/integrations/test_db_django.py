@@ -6,8 +6,20 @@ a library's), in place under the request."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
-from recorded_programs import events, line_of, plain, recorded
+from recorded_programs import (
+    events,
+    fetch_when_up,
+    free_port,
+    line_of,
+    plain,
+    recorded,
+    serving,
+    stderr_until,
+    stop,
+)
 
 pytest.importorskip("django")
 
@@ -214,42 +226,15 @@ def _site(where):
     (where / "manage.py").write_text(MANAGE)
 
 
-def _runserver(where, *options):
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(where / "data"),
-         "manage.py", "runserver", *options],
-        cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-
-
 def test_runserver_noreload_is_recorded_with_its_routes_and_queries(tmp_path) -> None:
-    import socket
-    import time
-    import urllib.request
-
     _site(tmp_path)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = _runserver(tmp_path, "--noreload", f"127.0.0.1:{port}")
+    port = free_port()
+    server = serving(tmp_path, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
     try:
-        deadline, answer = time.monotonic() + 120, None
-        while answer is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=10) as got:
-                    answer = got.read()
-            except OSError:
-                time.sleep(0.2)
+        answer = fetch_when_up(server, f"http://127.0.0.1:{port}/hello")
         assert answer == b'{"n": 42}', server.poll()
     finally:
-        server.send_signal(2)  # Ctrl-C: runserver stops, elixirscope run flushes
-        out, err = server.communicate(timeout=120)
+        out, err = stop(server, signal.SIGINT)  # Ctrl-C: runserver stops, run flushes
     assert "autoreloader" not in err
     evs = events(tmp_path / "data")
     (end,) = [e for e in evs if e["type"] == "reqend"]
@@ -261,28 +246,12 @@ def test_runserver_noreload_is_recorded_with_its_routes_and_queries(tmp_path) ->
 
 
 def test_runserver_with_its_autoreloader_says_its_child_is_not_recorded(tmp_path) -> None:
-    import os
-    import select
-    import signal
-    import subprocess
-
     _site(tmp_path)
-    server = _runserver(tmp_path, "127.0.0.1:0")
-    try:
-        lines: list[str] = []
-        while not any("Watching for file changes" in line for line in lines):  # the child's
-            ready, _, _ = select.select([server.stderr], [], [], 120)
-            line = server.stderr.readline() if ready else ""
-            if not line:  # nothing for two minutes, or it ended
-                break
-            lines.append(line)
-        first = lines[0] if lines else ""  # said before the reloader starts its child
+    server = serving(tmp_path, "manage.py", "runserver", "127.0.0.1:0")
+    try:  # until the child says it watches: said before the reloader starts it
+        lines = stderr_until(server, lambda seen: any("Watching for file changes" in x for x in seen))
+        first = lines[0] if lines else ""
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the run, the reloader's child: its group
-        try:
-            server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:  # a child started just after the signal
-            os.killpg(server.pid, signal.SIGKILL)
-            server.communicate(timeout=120)
+        stop(server, signal.SIGTERM)  # the run, the reloader's child: its group
     assert first.startswith("elixirscope run: Django's autoreloader serves requests from a child")
     assert "--noreload" in first

@@ -5,13 +5,10 @@ run that records nothing without a word would be taken for a bug.
 
 from __future__ import annotations
 
-import os
-import select
 import signal
-import subprocess
-import sys
 
 import pytest
+from recorded_programs import events, fetch_when_up, free_port, serving, stderr_until, stop
 
 APP = """
 from starlette.applications import Starlette
@@ -29,29 +26,12 @@ app = Starlette(routes=[Route("/", hello)])
 
 def _first_note(where, *options: str) -> list[str]:
     """stderr's lines until run's note (or two minutes of nothing); the run stopped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(where / "data"),
-         "-m", "uvicorn", "shop_app:app", "--host", "127.0.0.1", "--port", "0", *options],
-        cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    lines: list[str] = []
+    server = serving(where, "-m", "uvicorn", "shop_app:app", "--host", "127.0.0.1",
+                     "--port", "0", *options)
     try:
-        while not any(line.startswith("elixirscope run:") for line in lines):
-            ready, _, _ = select.select([server.stderr], [], [], 120)
-            line = server.stderr.readline() if ready else ""
-            if not line:  # nothing for two minutes, or it ended
-                break
-            lines.append(line)
+        return stderr_until(server, lambda seen: any(x.startswith("elixirscope run:") for x in seen))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the run and what it started: its group
-        try:
-            server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:  # a child started just after the signal
-            os.killpg(server.pid, signal.SIGKILL)
-            server.communicate(timeout=120)
-    return lines
+        stop(server, signal.SIGTERM)  # the run and what it started: its group
 
 
 @pytest.mark.parametrize("options", [("--workers", "2"), ("--reload",)], ids=["workers", "reload"])
@@ -80,34 +60,13 @@ def hi(name):
 def test_flask_run_as_the_program_records_its_requests(tmp_path) -> None:
     """``elixirscope run -m flask run``: Flask is the program (its modules instrumented) and
     the Flask integration still wraps it."""
-    import socket
-    import time
-    import urllib.request
-
-    from recorded_programs import events
-
     (tmp_path / "hi_app.py").write_text(FLASK_APP)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
-         "-m", "flask", "--app", "hi_app", "run", "--port", str(port)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )
+    port = free_port()
+    server = serving(tmp_path, "-m", "flask", "--app", "hi_app", "run", "--port", str(port))
     try:
-        deadline, answer = time.monotonic() + 120, None
-        while answer is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hi/ada", timeout=10) as got:
-                    answer = got.read()
-            except OSError:
-                time.sleep(0.2)
+        answer = fetch_when_up(server, f"http://127.0.0.1:{port}/hi/ada")
         assert answer is not None and b'"ada"' in answer, server.poll()
     finally:
-        server.send_signal(signal.SIGINT)  # Ctrl-C: the server stops, elixirscope run flushes
-        server.communicate(timeout=120)
+        stop(server, signal.SIGINT)  # Ctrl-C: the server stops, elixirscope run flushes
     (end,) = [e for e in events(tmp_path / "data") if e["type"] == "reqend"]
     assert (end["path"], end["route"], end["status"]) == ("/hi/ada", "/hi/<name>", 200)
