@@ -203,6 +203,7 @@ def start_capture(
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
     run: str | None = None,
     command: list[str] | None = None,
+    record_run: bool = True,
 ) -> CaptureSession:
     """Start recording this process and shipping to ``endpoint`` or ``sink`` (exactly one).
 
@@ -216,7 +217,9 @@ def start_capture(
     ``stall_timeout_s``) turns to counted dropping. An already installed
     Recorder is reused with its ring resized / re-policied. ``run`` is the run
     id (a new one by default), ``command`` its command line (default
-    ``sys.argv``). Raises ``RuntimeError`` if a session is already running.
+    ``sys.argv``). ``record_run=False`` joins run ``run`` without a record of its own
+    (a process the run's program started afresh: ``cli.children``; the run's own
+    process keeps the record). Raises ``RuntimeError`` if a session is already running.
     """
     global _session
     if (endpoint is None) == (sink is None):
@@ -257,7 +260,8 @@ def start_capture(
                     "stall_timeout_s": stall_timeout_s,
                 },
             )
-            _keep_record(the_sink, record)
+            if record_run:
+                _keep_record(the_sink, record)
         except BaseException:
             the_sink.close(0.0)
             raise
@@ -266,7 +270,7 @@ def start_capture(
             shipper,
             endpoint=endpoint,
             owns_recorder=owns,
-            record=record,
+            record=record if record_run else None,
             stall_timeout_s=stall_timeout_s,
         )
         _watch_stalls(rec, session)
@@ -492,9 +496,16 @@ def _flush_at_multiprocessing_exit(shipper: Shipper) -> None:
 
 
 def _finalize_at_exit(shipper: Shipper) -> None:
+    """A ``multiprocessing`` child ships at its exit, and before SIGTERM ends it
+    (``terminate()``, a ``Pool`` leaving its ``with`` block: ``termination``)."""
     import multiprocessing.util
 
+    from elixirscope.capture.termination import ship_before_sigterm
+
     multiprocessing.util.Finalize(None, shipper.close, exitpriority=100)
+    session = _session
+    if session is not None and session.shipper is shipper:
+        ship_before_sigterm(lambda timeout: session.stop(timeout))
 
 
 os.register_at_fork(

@@ -30,6 +30,7 @@ from elixirscope.cli.keys import add_keys_argument, use_daemon_keys
 from elixirscope.contracts.levels import RECORDING_LEVELS
 
 if TYPE_CHECKING:
+    from elixirscope.cli.children import ChildSpec
     from elixirscope.contracts import ErrorInfo
 
 __all__ = ["add_arguments", "run"]
@@ -165,33 +166,25 @@ class _Recording:
         self.daemon: str | None = None
         self.script_name = "__main__"
         self.pid = os.getpid()  # the process whose run this is (not a fork of it)
+        self.exported = False  # processes started afresh join the run (cli.children)
+        self.label = ""  # in a process started afresh: which one, in what it says
+        self.matches: str | None = None  # where children leave the patterns they never matched
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
-        from elixirscope.config import ConfigError, ConfigStore
-
         self = cls()
-        try:
-            config = ConfigStore.load(user_file=args.config, env=dict(os.environ))
-        except ConfigError as exc:
-            raise RunError(f"invalid configuration: {exc}") from None
-        from elixirscope.capture import redaction
-
-        redaction.configure_from(config.get)  # before anything is recorded
+        config = _configuration(args.config)
         level = args.level or config.get("instrumentation.default_level")
         self.plan = _plan(args.plan, args.trace, level, target, module=args.module)
         self.script_name = target if args.module else Path(target).stem
         self.plan.known_as("__main__", self.script_name)
         self.chosen = bool(args.plan or args.trace)  # else the default rule: nothing to warn of
         capture = {
-            "ring_size": config.get("capture.ring_buffer_size"),
-            "policy": config.get("capture.overflow_policy"),
-            "stall_timeout_s": config.get("capture.stall_timeout_s"),
-            "batch_size": config.get("capture.batch_size"),
-            "node": config.get("node.name"),
             "program": target,
             "command": (["-m"] if args.module else []) + list(args.program),
         }
+        child = {"run": "", "target": target, "module": bool(args.module), "config": _absolute(args.config),
+                 "plan": _absolute(args.plan), "trace": list(args.trace), "level": args.level}  # fmt: skip
         if args.daemon:
             from elixirscope.transport import KeyProblem
 
@@ -200,20 +193,82 @@ class _Recording:
             except KeyProblem as exc:
                 raise RunError(f"--daemon {args.daemon}: {exc}") from None
             ingest, control = _daemon_endpoints(args.daemon, config.get("api.request_timeout_s"))
-            where: dict[str, Any] = {"endpoint": ingest}
             self.daemon = args.daemon
-        else:
-            self.store = _embedded_store(
-                args.data_dir or config.get("data_dir"), config.get("store.writer_process_after_s")
+            child.update(
+                daemon=args.daemon, ingest=ingest, control=control, keys=_absolute(args.keys)
             )
-            where, control = {"sink": self.store}, None
+            self._start(config, {"endpoint": ingest}, control, capture)
+        else:
+            data_dir = args.data_dir or config.get("data_dir")
+            self.store = _embedded_store(data_dir, config.get("store.writer_process_after_s"))
+            child.update(data_dir=_absolute(str(self.store.data_dir)))
+            self._start(config, {"sink": self.store}, None, capture)
+        if self.daemon:
+            _tell_daemon(self.daemon, self.session.record)
+        if config.get("capture.record_children"):
+            from elixirscope.cli.children import ChildSpec, export
+
+            if self.chosen:  # the children's matches count for the warning at exit
+                import tempfile
+
+                self.matches = tempfile.mkdtemp(prefix="elixirscope-run-")
+            export(ChildSpec(**{**child, "run": self.session.run_id, "matches": self.matches}))
+            self.exported = True
+        return self
+
+    @classmethod
+    def in_child(cls, spec: ChildSpec) -> _Recording | None:
+        """The recording of a process ``spec``'s run started afresh (``cli.children``):
+        the same plan, integrations and destination, into the same run, with no run
+        record of its own; None when ``capture.record_children`` is off."""
+        config = _configuration(spec.config)
+        if not config.get("capture.record_children"):
+            return None
+        self = cls()
+        self.label = f" (process {os.getpid()} of run {spec.run[:8]})"
+        self.matches = spec.matches
+        level = spec.level or config.get("instrumentation.default_level")
+        self.plan = _plan(spec.plan, spec.trace, level, spec.target, module=spec.module)
+        if not spec.module and spec.target != "-":  # the parent's script, imported by its name
+            self.plan.known_as(Path(spec.target).stem, "__main__")
+        argv = list(getattr(sys, "orig_argv", sys.argv))
+        capture = {"program": _program_of(argv, spec.target), "command": argv, "run": spec.run,
+                   "record_run": False}  # fmt: skip
+        if spec.ingest is not None:
+            from elixirscope.transport import KeyProblem
+
+            try:
+                use_daemon_keys(spec.keys, config=config)
+            except KeyProblem as exc:
+                raise RunError(f"the daemon {spec.daemon}'s keys: {exc}") from None
+            self.daemon = spec.daemon
+            self._start(config, {"endpoint": spec.ingest}, spec.control, capture)
+        else:
+            assert spec.data_dir is not None  # ChildSpec.decode: one or the other
+            self.store = _embedded_store(spec.data_dir, config.get("store.writer_process_after_s"))
+            self._start(config, {"sink": self.store}, None, capture)
+        return self
+
+    def _start(
+        self, config: Any, where: dict[str, Any], control: str | None, capture: dict[str, Any]
+    ) -> None:
+        """Recording on: the capture session to ``where``, the actor, web and database
+        integrations as their libraries load, the import hook, the trace follower."""
+        from elixirscope.capture import redaction
+
+        redaction.configure_from(config.get)  # before anything is recorded
+        capture.update(
+            ring_size=config.get("capture.ring_buffer_size"),
+            policy=config.get("capture.overflow_policy"),
+            stall_timeout_s=config.get("capture.stall_timeout_s"),
+            batch_size=config.get("capture.batch_size"),
+            node=config.get("node.name"),
+        )
         from elixirscope.capture.on_import import when_imported
         from elixirscope.capture.session import start_capture
         from elixirscope.instrument import hook
 
         self.session = start_capture(**where, **capture)
-        if self.daemon:
-            _tell_daemon(self.daemon, self.session.record)
         # The runtime's GenServers are recorded once the program imports the runtime;
         # importing it here would cost every program Thespian's import time.
         record_own = config.get("capture.record_own_actors")
@@ -236,9 +291,8 @@ class _Recording:
             from elixirscope.instrument.control import TraceFollower
 
             self.follower = TraceFollower(control).start()
-        return self
 
-    def finish(self, status: int | None = None) -> None:
+    def finish(self, status: int | None = None, *, timeout: float | None = None) -> None:
         """Flush everything recorded and end the run; say what was dropped, if
         anything; warn about patterns that matched nothing.
 
@@ -248,6 +302,10 @@ class _Recording:
         session ships what it recorded at its exit (``capture.session``, "Fork")."""
         if os.getpid() != self.pid:
             return
+        if self.exported:
+            from elixirscope.cli.children import withdraw
+
+            withdraw()
         if self.follower is not None:
             self.follower.stop()
         if self.actor_watch is not None:
@@ -258,24 +316,36 @@ class _Recording:
                 disable_actor_capture()
         if self.integrations is not None:
             self.integrations.stop()
-            _report_integration_counts()
+            _report_integration_counts(self.label)
         if self.db_watch is not None:
             for news in self.db_watch.stop():
-                print(f"elixirscope run: {news}", file=sys.stderr)
+                print(f"elixirscope run{self.label}: {news}", file=sys.stderr)
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
-            stats = self.session.stop(exit_status=status)
+            stop = self.session.stop
+            stats = (
+                stop(exit_status=status) if timeout is None else stop(timeout, exit_status=status)
+            )
             if self.daemon:
                 _tell_daemon(self.daemon, self.session.record)
-            _report_drops(stats, self.session)
+            _report_drops(stats, self.session, self.label)
         if self.store is not None:
             self.store.close()
             if self.store.writer_note:
-                print(f"elixirscope run: {self.store.writer_note}", file=sys.stderr)
+                print(f"elixirscope run{self.label}: {self.store.writer_note}", file=sys.stderr)
+        unmatched = self.plan.unmatched_patterns()
+        if self.matches is not None and not self.chosen:  # a child: for its parent's warning
+            from elixirscope.cli.children import leave_unmatched
+
+            leave_unmatched(self.matches, unmatched)
+        elif self.matches is not None:
+            from elixirscope.cli.children import unmatched_anywhere
+
+            unmatched = unmatched_anywhere(self.matches, unmatched)
         # The default rule (the program itself) matching nothing is no news: a
         # script without functions. Only what the user named deserves a warning.
-        for pattern in self.plan.unmatched_patterns() if self.chosen else ():
+        for pattern in unmatched if self.chosen else ():
             print(
                 f"elixirscope run: warning: trace pattern {pattern!r} matched no module or "
                 f"function (the program's own functions are {self.script_name}.NAME or "
@@ -299,7 +369,7 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
     )
 
 
-def _report_integration_counts() -> None:
+def _report_integration_counts(label: str = "") -> None:
     """On stderr: how many web requests the sampler left out, when it left any; and
     how many errors recording a web request or HTTP call met inside ElixirScope
     (the program itself went on unaffected)."""
@@ -312,27 +382,27 @@ def _report_integration_counts() -> None:
 
         seen = counted["requests"] + counted["requests_sampled_out"]
         print(
-            f"elixirscope run: recorded {counted['requests']:,} of {seen:,} web requests "
+            f"elixirscope run{label}: recorded {counted['requests']:,} of {seen:,} web requests "
             f"(integrations.request_sampling = {request_sampling():g}; the others were "
             "left out whole, with what ran under them)",
             file=sys.stderr,
         )
     if counted["recording_errors"]:
         print(
-            f"elixirscope run: {counted['recording_errors']:,} errors inside the recording of "
+            f"elixirscope run{label}: {counted['recording_errors']:,} errors inside the recording of "
             f"web requests or HTTP calls were ignored (last: {counted['last_error']})",
             file=sys.stderr,
         )
 
 
-def _report_drops(stats: dict[str, Any], session: Any) -> None:
+def _report_drops(stats: dict[str, Any], session: Any, label: str = "") -> None:
     """One line on stderr when events were dropped: how many, why, what changes it;
     and one when batches sent were not yet confirmed stored at exit."""
     dropped = stats.get("events_dropped", 0)
     in_doubt = stats.get("sink", {}).get("events_in_doubt", 0)
     if in_doubt:
         print(
-            f"elixirscope run: {in_doubt:,} events were sent but the daemon had not confirmed "
+            f"elixirscope run{label}: {in_doubt:,} events were sent but the daemon had not confirmed "
             f"storing them when run {session.run_id[:8]} ended; `elixirscope runs` counts "
             "those it does not hold as dropped",
             file=sys.stderr,
@@ -346,7 +416,7 @@ def _report_drops(stats: dict[str, Any], session: Any) -> None:
     recorded = stats.get("ring", {}).get("writes", 0)
     of = f" of {recorded:,}" if recorded else ""
     print(
-        f"elixirscope run: {dropped:,}{of} events were dropped while recording run "
+        f"elixirscope run{label}: {dropped:,}{of} events were dropped while recording run "
         f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
         "`elixirscope runs` lists it",
         file=sys.stderr,
@@ -389,6 +459,59 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             f"{record['id'][:8]}'s record: {problem}",
             file=sys.stderr,
         )
+
+
+def start_child_recording(spec: ChildSpec) -> _Recording | None:
+    """Record this process, started afresh by a recorded program, into its run
+    (``cli.children``; ``spec`` from its environment); flushed at exit. None when
+    ``capture.record_children`` is off; raises RunError (or the store's, the
+    daemon's error) when it cannot record."""
+    import atexit
+
+    startup_gc.pause()
+    try:
+        recording = _Recording.in_child(spec)
+    finally:
+        startup_gc.freeze_and_resume()
+    if recording is not None:
+        from elixirscope.capture.termination import ship_before_sigterm
+
+        atexit.register(
+            recording.finish
+        )  # before the session's own stop (atexit: last in, first out)
+        ship_before_sigterm(lambda timeout: recording.finish(timeout=timeout))
+    return recording
+
+
+def _program_of(argv: list[str], parent: str) -> str:
+    """What a process started afresh runs, as the run's processes are listed: its script
+    or module; a ``multiprocessing`` child (``-c 'from multiprocessing.spawn ...'``) is
+    the parent's program's, ``-c`` anything else ``-c``."""
+    rest = argv[1:]
+    for i, arg in enumerate(rest):
+        if arg == "-m" and i + 1 < len(rest):
+            return rest[i + 1]
+        if arg == "-c":
+            code = rest[i + 1] if i + 1 < len(rest) else ""
+            return (
+                f"{parent} (multiprocessing)" if code.startswith("from multiprocessing.") else "-c"
+            )
+        if not arg.startswith("-"):
+            return arg
+    return parent
+
+
+def _configuration(config_file: str | None) -> Any:
+    from elixirscope.config import ConfigError, ConfigStore
+
+    try:
+        return ConfigStore.load(user_file=config_file, env=dict(os.environ))
+    except ConfigError as exc:
+        raise RunError(f"invalid configuration: {exc}") from None
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else os.path.abspath(path)
 
 
 def _plan(

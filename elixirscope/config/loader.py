@@ -55,7 +55,8 @@ __all__ = ["ENV_PREFIX", "ENV_SELECT", "PACKAGE", "Loaded", "env_name", "load"]
 ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
 # ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
-# history file, the CLI's pager, the capture's C accelerator and its clock; and the
+# history file, the CLI's pager, the capture's C accelerator and its clock, what a
+# recorded program's children join (cli.children); and the
 # test suite's heavy profile, chaos figures and artifacts dir (the browser tests'
 # screenshots), which the daemons and programs it starts inherit)
 ENV_NOT_SETTINGS = frozenset(
@@ -66,6 +67,7 @@ ENV_NOT_SETTINGS = frozenset(
         "ELIXIRSCOPE_LOG_FORMAT",
         "ELIXIRSCOPE_NO_SPEEDUPS",
         "ELIXIRSCOPE_NO_TSC",
+        "ELIXIRSCOPE_RUN_CHILD",
         "ELIXIRSCOPE_HEAVY",
         "ELIXIRSCOPE_CHAOS_FIGURES",
         "ELIXIRSCOPE_ARTIFACTS",

@@ -125,6 +125,7 @@ SCHEMA: dict[str, Key] = {
     "state.max_bytes": Key(int, 8 << 20, IntRange(1024, 1 << 26), doc="Encoded bytes of one whole recorded state; a bigger state is recorded shallower."),
     "state.keyframe_every": Key(int, 64, IntRange(1, 100_000), doc="Changes between whole states recorded (keyframes): the most deltas a reader applies to rebuild any state."),
     "capture.record_own_actors": Key(bool, False, Boolean(), doc="Record ElixirScope's own actors (registry, layers) in a program's recording too."),
+    "capture.record_children": Key(bool, True, Boolean(), doc="elixirscope run records the Python processes the program starts afresh (subprocess, multiprocessing spawn and forkserver, uvicorn --workers/--reload, Django's autoreloader) into the same run."),
     "instrumentation.control_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where hosts follow runtime trace/untrace rules; port 0 picks a free one at start."),
     "instrumentation.default_level": Key(str, "boundaries", OneOf(*LEVELS), True, "What is recorded for code without a plan of its own."),
     "instrumentation.sampling_rate": Key(float, 1.0, FloatRange(0, 1), True, "Fraction of traced calls recorded (1 records all)."),

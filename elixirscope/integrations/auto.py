@@ -12,7 +12,8 @@ library is never imported by ElixirScope itself), enabled by its
   is seen with its exception.
   With it, uvicorn's ``BaseReload.run`` and ``Multiprocess.run`` (``--reload``,
   ``--workers``) say once on stderr that the processes they start afresh, which
-  serve the requests, are not recorded.
+  serve the requests, are not recorded — when they are not
+  (``capture.record_children = false``; ``cli.children``).
 - ``flask``: ``flask.Flask.wsgi_app``, run inside ``wsgi.ElixirScopeWSGIMiddleware``;
   and two receivers of Flask's own signals (``request_started`` for the route
   rule, ``got_request_exception`` for the exception of a 500 Flask answered).
@@ -25,7 +26,8 @@ library is never imported by ElixirScope itself), enabled by its
   answered) — what ``integrations.django.ElixirScopeDjangoMiddleware`` does in code;
   and ``django.utils.autoreload.restart_with_reloader`` says once on stderr that
   ``runserver``'s reloading child, which serves the requests, is not recorded
-  (``--noreload`` serves them from the recorded process).
+  when it is not (``capture.record_children = false``; ``--noreload`` serves them
+  from the recorded process).
 - ``httpx``: ``httpx.HTTPTransport.handle_request`` and
   ``httpx.AsyncHTTPTransport.handle_async_request`` (``httpx_calls``).
 - ``urllib3``: ``urllib3.connectionpool.HTTPConnectionPool._make_request``
@@ -133,23 +135,28 @@ def _django_views_on(module: ModuleType) -> Callable[[], None]:
 
 RELOADER_NOTE = (
     "elixirscope run: Django's autoreloader serves requests from a child process, which"
-    " is not recorded; run the server with --noreload"
+    " is not recorded with capture.record_children = false; run the server with --noreload"
     " (elixirscope run manage.py runserver --noreload)"
 )
 UVICORN_NOTE = (
     "elixirscope run: uvicorn's --reload and --workers serve requests from processes it"
-    " starts afresh, which are not recorded; run it as one process (without them)"
+    " starts afresh, which are not recorded with capture.record_children = false; run it"
+    " as one process (without them)"
 )
 
 
 def _said_first(owner: Any, name: str, note: str) -> Callable[[], None]:
-    """``owner.<name>`` (what starts processes a run does not record) says ``note`` on
-    stderr the first time it is called, then runs; returns what puts it back."""
+    """``owner.<name>`` (what starts processes afresh) says ``note`` on stderr the first
+    time it is called when those are not recorded (``cli.children``), then runs;
+    returns what puts it back."""
 
     def saying(original: Any) -> Any:
         def first(*args: Any, **kwargs: Any) -> Any:
+            from elixirscope.cli.children import exported
+
             setattr(owner, name, original)  # once
-            print(note, file=sys.stderr, flush=True)
+            if not exported():
+                print(note, file=sys.stderr, flush=True)
             return original(*args, **kwargs)
 
         return first

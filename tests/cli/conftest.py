@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cli_programs import PROGRAM, Recorded, elixirscope
+from daemons import make_daemon  # noqa: F401 - the fixture, for run --daemon's children
 
 
 @pytest.fixture(scope="module")

@@ -205,6 +205,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ("state.keyframe_every", 0, "Expected `int 1..100000`, got `0` - at `state.keyframe_every` (from f.toml)"),
         ("capture.record_own_actors", "yes",
          "Expected `true or false`, got `'yes'` - at `capture.record_own_actors` (from f.toml)"),
+        ("capture.record_children", 1,
+         "Expected `true or false`, got `1` - at `capture.record_children` (from f.toml)"),
         ("integrations.starlette", "off",
          "Expected `true or false`, got `'off'` - at `integrations.starlette` (from f.toml)"),
         ("integrations.flask", "off",

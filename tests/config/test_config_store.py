@@ -43,6 +43,7 @@ def test_get_a_key_a_section_and_everything(tmp_path):
         "ingest_endpoint": "tcp://127.0.0.1:0",
         "writers": 2,
         "record_own_actors": False,
+        "record_children": True,
     }
     assert store.get("data_dir") == "~/.local/share/elixirscope"
     everything = store.as_dict()

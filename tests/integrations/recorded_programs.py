@@ -76,10 +76,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serving(where: Path, *argv: str) -> subprocess.Popen:
+def serving(where: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``elixirscope run --data-dir where/data ARGV...`` (a server), in a session of its own
-    so that :func:`stop` reaches what it starts too; stdout and stderr piped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    so that :func:`stop` reaches what it starts too; stdout and stderr piped. ``env``: the
+    ``ELIXIRSCOPE_`` variables it gets (none of this process's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")} | (env or {})
     return subprocess.Popen(
         [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(where / "data"), *argv],
         cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -245,13 +245,34 @@ def test_runserver_noreload_is_recorded_with_its_routes_and_queries(tmp_path) ->
     assert query["correlation_id"] == end["correlation_id"]
 
 
-def test_runserver_with_its_autoreloader_says_its_child_is_not_recorded(tmp_path) -> None:
+def test_runserver_with_its_autoreloader_is_recorded_in_its_child(tmp_path) -> None:
+    """The autoreloader serves from a child it starts afresh (``python manage.py
+    runserver`` again): the child joins the run (``cli.children``)."""
     _site(tmp_path)
-    server = serving(tmp_path, "manage.py", "runserver", "127.0.0.1:0")
+    port = free_port()
+    server = serving(tmp_path, "manage.py", "runserver", f"127.0.0.1:{port}")
+    try:
+        answer = fetch_when_up(server, f"http://127.0.0.1:{port}/hello")
+        assert answer == b'{"n": 42}', server.poll()
+    finally:
+        _, err = stop(server, signal.SIGINT)  # Ctrl-C: reloader and child stop, both flush
+    assert "autoreloader" not in err
+    evs = events(tmp_path / "data")
+    (end,) = [e for e in evs if e["type"] == "reqend"]
+    assert (end["path"], end["route"], end["status"]) == ("/hello", "hello", 200)
+    assert end["pid"] != server.pid and end["program"] == "manage.py"
+    (query,) = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ?"]
+    assert (query["pid"], query["line"]) == (end["pid"], line_of(URLS, "the view's query"))
+
+
+def test_runserver_with_its_autoreloader_says_its_child_is_not_recorded_when_off(tmp_path) -> None:
+    _site(tmp_path)
+    server = serving(tmp_path, "manage.py", "runserver", "127.0.0.1:0",
+                     env={"ELIXIRSCOPE_CAPTURE__RECORD_CHILDREN": "false"})
     try:  # until the child says it watches: said before the reloader starts it
         lines = stderr_until(server, lambda seen: any("Watching for file changes" in x for x in seen))
         first = lines[0] if lines else ""
     finally:
         stop(server, signal.SIGTERM)  # the run, the reloader's child: its group
     assert first.startswith("elixirscope run: Django's autoreloader serves requests from a child")
-    assert "--noreload" in first
+    assert "capture.record_children = false" in first and "--noreload" in first

@@ -1,6 +1,7 @@
 """Servers that serve from processes they start afresh (uvicorn's ``--reload`` and
-``--workers``) say so under ``elixirscope run``: those processes are not recorded, and a
-run that records nothing without a word would be taken for a bug.
+``--workers``) are recorded whole under ``elixirscope run``: those processes join the run
+(``cli.children``); with ``capture.record_children = false`` they are not, and run says
+so — a run that records nothing without a word would be taken for a bug.
 (Django's autoreloader: ``test_db_django``.)"""
 
 from __future__ import annotations
@@ -22,26 +23,52 @@ async def hello(request):
 
 app = Starlette(routes=[Route("/", hello)])
 """
+SERVER_OPTIONS = [("--workers", "2"), ("--reload",)]
+
+
+@pytest.mark.parametrize("options", SERVER_OPTIONS, ids=["workers", "reload"])
+def test_uvicorns_fresh_processes_are_recorded_into_the_run(tmp_path, options) -> None:
+    (tmp_path / "shop_app.py").write_text(APP)
+    port = free_port()
+    server = serving(tmp_path, "--trace", "shop_app.*", "-m", "uvicorn", "shop_app:app",
+                     "--host", "127.0.0.1", "--port", str(port), *options)
+    try:
+        answer = fetch_when_up(server, f"http://127.0.0.1:{port}/")
+        assert answer == b"hello", server.poll()
+    finally:
+        _, err = stop(server, signal.SIGINT)  # Ctrl-C: uvicorn stops its children, all flush
+    # no note, and no warning that shop_app.* matched nothing: it matched in the children
+    assert "elixirscope" not in err, err
+    evs = events(tmp_path / "data")
+    (end,) = [e for e in evs if e["type"] == "reqend"]
+    assert (end["path"], end["route"], end["status"]) == ("/", "/", 200)
+    assert end["pid"] != server.pid and end["program"] == "uvicorn (multiprocessing)"
+    (call,) = [e for e in evs if e["type"] == "call" and e["function"] == "shop_app.hello"]
+    assert (call["pid"], call["correlation_id"]) == (end["pid"], end["correlation_id"])
+    assert any(e["pid"] == server.pid for e in evs)  # the run's own process: one run, read whole
+    # the child's last events too: uvicorn ends it by SIGTERM once it has shut down
+    assert any(e["pid"] == end["pid"] and e["type"] == "return" and e["ts"] > end["ts"] for e in evs)
 
 
 def _first_note(where, *options: str) -> list[str]:
     """stderr's lines until run's note (or two minutes of nothing); the run stopped."""
     server = serving(where, "-m", "uvicorn", "shop_app:app", "--host", "127.0.0.1",
-                     "--port", "0", *options)
+                     "--port", "0", *options, env={"ELIXIRSCOPE_CAPTURE__RECORD_CHILDREN": "false"})
     try:
         return stderr_until(server, lambda seen: any(x.startswith("elixirscope run:") for x in seen))
     finally:
         stop(server, signal.SIGTERM)  # the run and what it started: its group
 
 
-@pytest.mark.parametrize("options", [("--workers", "2"), ("--reload",)], ids=["workers", "reload"])
-def test_uvicorns_fresh_processes_are_said_not_recorded(tmp_path, options) -> None:
+@pytest.mark.parametrize("options", SERVER_OPTIONS, ids=["workers", "reload"])
+def test_uvicorns_fresh_processes_unrecorded_are_said(tmp_path, options) -> None:
     (tmp_path / "shop_app.py").write_text(APP)
     lines = _first_note(tmp_path, *options)
     notes = [line for line in lines if line.startswith("elixirscope run:")]
     assert notes == [
         "elixirscope run: uvicorn's --reload and --workers serve requests from processes it"
-        " starts afresh, which are not recorded; run it as one process (without them)\n"
+        " starts afresh, which are not recorded with capture.record_children = false; run it"
+        " as one process (without them)\n"
     ], lines
 
 

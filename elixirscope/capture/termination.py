@@ -1,0 +1,49 @@
+"""A recorded child process ended by SIGTERM ships what it recorded first.
+
+Processes that start others end them with SIGTERM: ``multiprocessing``'s
+``terminate()`` (a ``Pool`` leaving its ``with`` block), uvicorn stopping its
+``--workers`` and ``--reload`` children (which, once shut down, raise SIGTERM
+on themselves again with the default action). The default action ends the
+process at once: no ``atexit``, so what it recorded since the shipper's last
+batch — the end of its story — would be lost, uncounted.
+
+So a recorded child whose SIGTERM has the default action gets a handler that
+stops its recording (everything recorded shipped, at most ``SHIP_WAIT_S``),
+puts the default action back and sends itself SIGTERM again: the process ends
+as it would have, by the same signal, a moment later. A program that sets a
+handler of its own replaces this one (and, as uvicorn does, may put it back).
+Python runs the handler in the main thread between bytecodes: a main thread
+inside a long call that does not let go (a computation in C) ends when it
+returns.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+__all__ = ["SHIP_WAIT_S", "ship_before_sigterm"]
+
+SHIP_WAIT_S = 2.0
+
+
+def ship_before_sigterm(stop: Callable[[float], object]) -> bool:
+    """Make SIGTERM call ``stop(SHIP_WAIT_S)`` (the recording's, which ships what is
+    recorded), then end the process by SIGTERM, if its action is the default and this
+    is the main thread; returns whether it did."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+
+    def ship_then_end(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        try:
+            stop(SHIP_WAIT_S)
+        finally:
+            os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, ship_then_end)
+    return True

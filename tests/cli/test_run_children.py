@@ -1,0 +1,292 @@
+"""Python processes a recorded program starts afresh join its run (``cli.children``):
+real ``elixirscope run`` subprocesses, their children started by ``subprocess`` and by
+``multiprocessing``'s ``spawn``, read back with ``elixirscope events``; embedded and
+through a daemon. (uvicorn's ``--workers``/``--reload`` and Django's autoreloader:
+``tests/integrations``.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elixirscope.cli.children import (
+    ENV,
+    SITE_DIR,
+    ChildSpec,
+    ChildSpecError,
+    recorded_here,
+    unmatched_anywhere,
+)
+
+TIMEOUT_S = 180  # a hung subprocess fails its test, not the suite
+
+WORKER = textwrap.dedent("""\
+    def square(x):
+        return x * x
+
+
+    def work(n):
+        return sum(square(i) for i in range(n))
+
+
+    def work_then_wait(n, conn):
+        conn.send(work(n))  # the parent terminates this process once it has the answer
+        import time
+        time.sleep(60)
+""")
+CHILD = textwrap.dedent("""\
+    import sys
+    import worker_mod
+
+    print("child", worker_mod.work(int(sys.argv[1])), flush=True)
+""")
+PARENT = textwrap.dedent("""\
+    import subprocess
+    import sys
+
+    import worker_mod
+
+    out = subprocess.run([sys.executable, "child.py", "4"], capture_output=True, text=True)
+    print("parent got", out.stdout.strip(), repr(out.stderr), out.returncode)
+    print("parent", worker_mod.work(2))
+""")
+SPAWNED = textwrap.dedent("""\
+    import multiprocessing
+
+    import worker_mod
+
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context("spawn")
+        ours, theirs = ctx.Pipe()
+        p = ctx.Process(target=worker_mod.work_then_wait, args=(5, theirs))
+        p.start()
+        print("answer", ours.recv(), flush=True)
+        p.terminate()  # SIGTERM: at once, before the child's shipper's next batch
+        p.join()
+        print("exitcode", p.exitcode)
+""")
+
+
+def _program(where: Path, main: str) -> Path:
+    (where / "worker_mod.py").write_text(WORKER)
+    (where / "child.py").write_text(CHILD)
+    script = where / "main.py"
+    script.write_text(main)
+    return script
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    env.pop("PYTHONPATH", None)
+    return env | extra
+
+
+def _python(script: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script.name], cwd=script.parent, capture_output=True,
+                          text=True, timeout=TIMEOUT_S, env=env or _env())
+
+
+def _recorded(script: Path, *options: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(script.parent / "data"),
+         "--trace", "worker_mod.*", "--level", "args", *options, script.name],
+        cwd=script.parent, capture_output=True, text=True, timeout=TIMEOUT_S, env=env or _env(),
+    )
+
+
+def _events(data: Path, *options: str) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "events", "--data-dir", str(data),
+                           "--json", "--all", *options], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=_env())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["events"]
+
+
+def _calls(events: list[dict], function: str) -> list[dict]:
+    return [e for e in events if e["type"] == "call" and e["function"] == function]
+
+
+def test_a_python_subprocess_joins_the_run(tmp_path) -> None:
+    script = _program(tmp_path, PARENT)
+    plain, done = _python(script), _recorded(script)
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done.stderr
+    assert plain.stdout == "parent got child 14 '' 0\nparent 1\n"
+    evs = _events(tmp_path / "data")
+    works = _calls(evs, "worker_mod.work")
+    assert sorted(e["args"]["n"] for e in works) == ["2", "4"]
+    (child,) = [e for e in works if e["args"]["n"] == "4"]
+    (parent,) = [e for e in works if e["args"]["n"] == "2"]
+    assert child["pid"] != parent["pid"] and child["program"] == "child.py"
+    assert len(_calls(evs, "worker_mod.square")) == 4 + 2
+    assert child["correlation_id"] != parent["correlation_id"]
+
+
+def test_a_spawned_child_ended_by_sigterm_ships_what_it_recorded_first(tmp_path) -> None:
+    script = _program(tmp_path, SPAWNED)
+    plain, done = _python(script), _recorded(script)
+    assert plain.stdout == "answer 30\nexitcode -15\n"  # as python: ended by SIGTERM
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done.stderr
+    evs = _events(tmp_path / "data")
+    (work,) = _calls(evs, "worker_mod.work")
+    assert work["program"] == "main.py (multiprocessing)"
+    returns = [e for e in evs if e["type"] == "return" and e["pid"] == work["pid"]]
+    assert any(e["function"] == "worker_mod.work" and e["result"] == "30" for e in returns), returns
+
+
+def test_children_are_left_alone_with_record_children_off(tmp_path) -> None:
+    script = _program(tmp_path, PARENT)
+    done = _recorded(script, env=_env(ELIXIRSCOPE_CAPTURE__RECORD_CHILDREN="false"))
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == "parent got child 14 '' 0\nparent 1\n"
+    (work,) = _calls(_events(tmp_path / "data"), "worker_mod.work")
+    assert work["args"]["n"] == "2"
+
+
+def test_a_programs_own_sitecustomize_still_runs_in_its_children(tmp_path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sitecustomize.py").write_text("import os\nos.environ['MINE'] = 'ran'\n")
+    child = "import os, sys, worker_mod\nprint(os.environ.get('MINE'), 'sitecustomize' in sys.modules, worker_mod.work(3))\n"
+    (tmp_path / "child.py").write_text(child)
+    (tmp_path / "worker_mod.py").write_text(WORKER)
+    script = tmp_path / "main.py"
+    script.write_text("import subprocess, sys\nsubprocess.run([sys.executable, 'child.py'])\n")
+    env = _env(PYTHONPATH=str(mine))
+    plain, done = _python(script, env), _recorded(script, env=env)
+    assert plain.stdout == "ran True 5\n"
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done.stderr
+    (work,) = _calls(_events(tmp_path / "data"), "worker_mod.work")
+    assert work["program"] == "child.py"
+
+
+def test_the_childs_path_is_what_it_would_be(tmp_path) -> None:
+    """The bootstrap's directory is on PYTHONPATH (for the grandchildren), not on sys.path."""
+    (tmp_path / "worker_mod.py").write_text(WORKER)
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import subprocess, sys\n"
+        "print(subprocess.run([sys.executable, '-c', 'import sys; print(sys.path)'],"
+        " capture_output=True, text=True).stdout, end='')\n"
+    )
+    plain, done = _python(script), _recorded(script)
+    assert done.returncode == 0 and done.stdout == plain.stdout, done.stderr
+    assert SITE_DIR not in done.stdout
+
+
+def test_a_spec_that_is_not_json_is_said_and_the_program_runs(tmp_path) -> None:
+    env = _env(PYTHONPATH=SITE_DIR, **{ENV: "{not json"})
+    done = subprocess.run([sys.executable, "-c", "print('fine')"], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "fine\n")
+    assert done.stderr.startswith("elixirscope: not recording process ")
+    assert f"{ENV} is not JSON" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_child_joins_a_daemons_run(make_daemon, tmp_path) -> None:
+    d = make_daemon()
+    assert d.request("endpoint", "capture", timeout=60).ok
+    script = _program(tmp_path, PARENT)
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint, "--keys",
+         str(d.keys_dir), "--trace", "worker_mod.*", "--level", "args", script.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == "parent got child 14 '' 0\nparent 1\n"
+    from waiting import wait_until
+
+    def both() -> list[dict] | None:
+        read = subprocess.run(
+            [sys.executable, "-m", "elixirscope", "events", "--daemon", d.endpoint, "--keys",
+             str(d.keys_dir), "--json", "--all"],
+            capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+        if read.returncode != 0:
+            return None
+        works = _calls(json.loads(read.stdout)["events"], "worker_mod.work")
+        return works if len(works) == 2 else None
+    works = wait_until(both, timeout=60)
+    assert {e["program"] for e in works} == {"main.py", "child.py"}
+
+
+# ---------------------------------------------------------------- the parts alone
+
+
+@pytest.mark.parametrize("argv, recorded", [
+    (["python", "app.py"], True),
+    (["python", "-u", "-X", "dev", "app.py"], True),
+    (["python", "-m", "uvicorn", "app:app"], True),
+    (["python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(3)"], True),
+    (["python", "-c", "from multiprocessing.resource_tracker import main;main(5)"], False),
+    (["python", "-P", "-m", "elixirscope.ingest.writer_process", "/d", "0.0", "0"], False),
+    (["python", "-m", "elixirscope", "run", "x.py"], False),
+    (["python", "/venv/bin/elixirscope", "events"], False),
+    (["python"], True),
+])
+def test_which_processes_are_recorded(argv, recorded) -> None:
+    assert recorded_here(argv) is recorded
+
+
+texts = st.text(min_size=1, max_size=20)
+
+
+@given(st.builds(
+    ChildSpec, run=st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), target=texts,
+    module=st.booleans(), data_dir=texts, config=st.none() | texts, plan=st.none() | texts,
+    trace=st.lists(texts, max_size=3), level=st.none() | texts, matches=st.none() | texts,
+))
+def test_a_spec_reads_back_as_written(spec) -> None:
+    assert ChildSpec.decode(spec.encode()) == spec
+
+
+@pytest.mark.parametrize("text, says", [
+    ("[]", "is not a JSON object"),
+    ('{"version": 99, "run": "r", "target": "t", "data_dir": "/d"}', "has version 99"),
+    ('{"version": 1, "run": "r", "target": "t", "data_dir": "/d", "x": 1}', "unknown fields ['x']"),
+    ('{"version": 1, "run": 5, "target": "t", "data_dir": "/d"}', "has run = 5, expected a string"),
+    ('{"version": 1, "run": "r", "target": "t", "data_dir": "/d", "trace": [1]}', "expected a list"),
+    ('{"version": 1, "run": "r", "target": "t"}', "neither or both of data_dir and ingest"),
+])
+def test_a_bad_spec_is_refused_naming_what_is_wrong(text, says) -> None:
+    with pytest.raises(ChildSpecError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        ChildSpec.decode(text)
+
+
+def test_a_pattern_is_unmatched_only_where_no_process_matched_it(tmp_path) -> None:
+    (tmp_path / "11.json").write_text(json.dumps(["a.*", "b.*"]))
+    (tmp_path / "12.json").write_text(json.dumps(["a.*"]))
+    (tmp_path / "13.json").write_text("{broken")  # a child that died writing: not counted
+    assert unmatched_anywhere(str(tmp_path), ["a.*", "b.*", "c.*"]) == ["a.*"]
+    assert not tmp_path.exists()
+
+
+SIGTERMED = textwrap.dedent("""\
+    import os, signal, sys
+    from elixirscope.capture.termination import ship_before_sigterm
+
+    if sys.argv[1] == "own":
+        signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
+    print("installed", ship_before_sigterm(lambda t: print("stopped within", t, flush=True)), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("still here", flush=True)
+""")
+
+
+@pytest.mark.parametrize("handler, out, status", [
+    ("default", "installed True\nstopped within 2.0\n", -signal.SIGTERM),
+    ("own", "installed False\nown handler\nstill here\n", 0),  # the program's, untouched
+])
+def test_sigterm_stops_the_recording_then_ends_the_process_as_before(tmp_path, handler, out, status):
+    script = tmp_path / "term.py"
+    script.write_text(SIGTERMED)
+    done = subprocess.run([sys.executable, str(script), handler], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=_env())
+    assert (done.stdout, done.returncode) == (out, status), done.stderr
