@@ -322,15 +322,23 @@ class RequestRecording:
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
 
+    def leave(self) -> None:
+        """The handler's call ends, and the context is the caller's again, but the
+        request goes on (a WSGI body streamed after the application returned):
+        :meth:`end`, later, records its end."""
+        self._close(None)
+
     def end(
         self,
         status: int,
         route: str | None,
         response_bytes: int,
         exc: BaseException | None = None,
+        ended_ns: int | None = None,
     ) -> None:
         """Close the request; ``exc`` the exception that left the handler, if any
-        (else one a framework handled as a 500 and told of: :attr:`error`)."""
+        (else one a framework handled as a 500 and told of: :attr:`error`);
+        ``ended_ns``: when it ended (``time.perf_counter_ns``), if not now."""
         if not self.active:
             return
         self.active = False
@@ -339,7 +347,7 @@ class RequestRecording:
             route = path_text(route)
         shown = exc if exc is not None else self.error
         try:
-            duration = time.perf_counter_ns() - self._t0
+            duration = (time.perf_counter_ns() if ended_ns is None else ended_ns) - self._t0
             exc_type = message = text = None
             if shown is not None:
                 exc_type, message, text = error_fields(shown)

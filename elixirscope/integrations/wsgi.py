@@ -10,11 +10,23 @@ the application — the handler's calls nested under it, the status, the
 exception that escaped as a 500 — and adds ``traceparent``, ``tracestate`` and
 ``X-Correlation-ID`` to the response headers the application did not set.
 
-The request ends when the application returns its body iterable: the
-response's size is the body's when it is a list or tuple of bytes, else its
-``Content-Length`` (or unknown, -1); a streamed body is passed on untouched,
-never read. WSGI's latin-1 ``PATH_INFO`` is turned back into its bytes and read
-as UTF-8 (escaped when it is not).
+A body given as a list or tuple of bytes ends the request when the application
+returns it (its size: the chunks'). Any other body — a generator, a framework's
+response object — is produced while the server iterates it, after the
+application returned: the application's call ends then (the thread's context
+is the server's again), and each chunk is produced, and ``close`` run, in the
+request's context, so what they call is recorded in the request's chain; the
+request's ``reqend`` comes once the server has iterated the body and closed it
+(PEP 3333: a server always calls ``close``; a body dropped unclosed ends it
+when it is collected), as OpenTelemetry's WSGI middleware ends its span: its
+duration covers the streaming, its size is the bytes the server was given, an
+exception raised while streaming is the request's (with the status already
+sent). The body is handed on chunk by chunk, unchanged; its ``len`` too when it
+has one (wsgiref sets a one-chunk response's ``Content-Length`` from it). A
+``wsgi.file_wrapper`` body is passed on as it is (the server may send the file
+itself): the request ends at once, its size the ``Content-Length``. WSGI's
+latin-1 ``PATH_INFO`` is turned back into its bytes and read as UTF-8 (escaped
+when it is not).
 
 Route templates: Flask's come from its signals; Django's from
 ``integrations.django.ElixirScopeDjangoMiddleware``; any other framework gives
@@ -24,6 +36,9 @@ or ``recording.set_route(template)`` while handling the request.
 
 from __future__ import annotations
 
+import contextvars
+import time
+import weakref
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
@@ -150,14 +165,120 @@ class ElixirScopeWSGIMiddleware:
             raise
         finally:
             _inside.reset(token)
-        size = state["length"]
+
+        def end(size: int, exc: BaseException | None = None, ended_ns: int | None = None) -> None:
+            req.end(state["status"], _route_of(environ), size, exc, ended_ns)
+
         try:
             if isinstance(result, (list, tuple)):
-                size = sum(len(chunk) for chunk in result)
-        except Exception as exc:  # noqa: BLE001
+                end(sum(len(chunk) for chunk in result))
+                return result
+            wrapper = environ.get("wsgi.file_wrapper")
+            if not (isinstance(wrapper, type) and isinstance(result, wrapper)):
+                body = (_SizedBody if hasattr(result, "__len__") else _Body)(
+                    result, contextvars.copy_context(), end
+                )
+                req.leave()
+                return body
+        except Exception as exc:  # noqa: BLE001 - the body goes on as the app gave it
             swallowed(exc)
-        req.end(state["status"], _route_of(environ), size)
+        end(state["length"])
         return result
+
+
+class _Body:
+    """A body the server iterates after the application returned, each step in the
+    request's context; the request ends once it has run out, raised or been closed
+    (its duration up to then), or — dropped unclosed, or still open when recording
+    stops — when it is collected or recording stops (its duration up to the last
+    chunk given, or the application's return). See the module doc."""
+
+    __slots__ = ("__weakref__", "_body", "_chunks", "_context", "_end", "_last", "_sent")
+
+    def __init__(
+        self, body: Iterable[bytes], context: contextvars.Context, end: Callable[..., None]
+    ) -> None:
+        self._body = body
+        self._chunks: Any = None
+        self._context = context
+        self._end: Callable[..., None] | None = end
+        self._sent = 0
+        self._last = time.perf_counter_ns()
+        _still_open(self)
+
+    def __iter__(self) -> _Body:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            if self._chunks is None:
+                self._chunks = self._context.run(iter, self._body)
+            chunk = self._context.run(next, self._chunks)
+        except StopIteration:
+            self.finish(None)
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        self._last = time.perf_counter_ns()
+        try:
+            self._sent += len(chunk)
+        except TypeError:  # not bytes: the server says so, as without us
+            pass
+        return chunk
+
+    def close(self) -> None:
+        failed: BaseException | None = None
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                self._context.run(close)
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            self.finish(failed)
+
+    def __del__(self) -> None:
+        self.finish(None, self._last)
+
+    def finish(self, exc: BaseException | None, ended_ns: int | None = None) -> None:
+        """End the request (once): ``exc`` raised while streaming, ``ended_ns`` when it ended
+        (``time.perf_counter_ns``; None: now)."""
+        end, self._end = self._end, None
+        if end is not None:
+            _open_bodies.discard(self)
+            try:
+                self._context.run(end, self._sent, exc, ended_ns)
+            except Exception as err:  # noqa: BLE001 - never the host's problem
+                swallowed(err)
+
+
+_open_bodies: weakref.WeakSet[_Body] = weakref.WeakSet()
+
+
+def _still_open(body: _Body) -> None:
+    """Keep ``body`` to end when recording stops, if the server has not closed it by then
+    (its ``reqend`` is shipped with the rest: ``session.before_stop``)."""
+    if not _open_bodies:
+        from elixirscope.capture.session import before_stop
+
+        before_stop(_end_open_bodies)
+    _open_bodies.add(body)
+
+
+def _end_open_bodies() -> None:
+    for body in list(_open_bodies):
+        body.finish(None, body._last)
+
+
+class _SizedBody(_Body):
+    """A :class:`_Body` whose body has a ``len`` (the server may read it)."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return len(self._body)  # type: ignore[arg-type]
 
 
 def _route_of(environ: dict[str, Any]) -> str | None:

@@ -255,6 +255,99 @@ def test_a_wsgi_request_without_length_nor_chunks_had_no_body(captured: Capture)
     assert [(e.method, e.request_bytes) for e in ends] == [("GET", 0), ("POST", 3), ("POST", -1)]
 
 
+def streamed(environ, start_response):  # noqa: ANN001, ANN201
+    """A body produced after the app returned: each chunk recorded as it is made."""
+    from elixirscope.capture.session import record
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def chunks():  # noqa: ANN202
+        for n in range(3):
+            record("chunk", n=n)
+            yield b"x" * (n + 1)
+        if environ.get("QUERY_STRING") == "fail":
+            raise LookupError("gone mid-stream")
+
+    return chunks()
+
+
+class OneChunk:
+    """A body with a len (wsgiref sets Content-Length from a one-chunk body's)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self):  # noqa: ANN204
+        return iter([b"whole"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_streamed_wsgi_body_ends_its_request_once_served(captured: Capture) -> None:
+    """The request ends when the server has iterated and closed the body: its size is
+    what was streamed, what ran while streaming is in its chain, an exception raised
+    mid-stream is its own (with the status already sent)."""
+    server = _serve(ElixirScopeWSGIMiddleware(streamed))
+    base = f"http://127.0.0.1:{server.server_port}/s"
+    try:
+        with httpx.Client() as client:
+            assert client.get(base).content == b"xxxxxx"
+            # wsgiref logs the error and closes the connection: the client reads what came
+            assert client.get(base + "?fail").content == b"xxxxxx"
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = captured.stop()
+    ends, starts = out.of(RequestEnd), out.of(RequestStart)
+    assert [(e.status, e.response_bytes, e.exc_type) for e in ends] == [
+        (200, 6, None),
+        (200, 6, "LookupError"),
+    ]
+    assert ends[1].message == "gone mid-stream"
+    chunks = [e for e in out.events if type(e).__name__ == "CustomEvent"]
+    for start, end in zip(starts, ends, strict=True):
+        mine = [c for c in chunks if c.correlation_id == start.correlation_id]
+        assert [c.data["n"] for c in mine] == ["0", "1", "2"]
+        assert all(start.ts < c.ts < end.ts for c in mine)  # streamed within the request
+        assert end.duration_ns >= mine[-1].ts - mine[0].ts
+
+
+def test_a_wsgi_body_with_a_len_is_served_as_without_recording(captured: Capture) -> None:
+    bodies: list[OneChunk] = []
+
+    def one(environ, start_response):  # noqa: ANN001, ANN202
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        bodies.append(OneChunk())
+        return bodies[-1]
+
+    answers = []
+    for app in (one, ElixirScopeWSGIMiddleware(one)):
+        server = _serve(app)
+        try:
+            got = httpx.get(f"http://127.0.0.1:{server.server_port}/")
+            answers.append((got.content, got.headers.get("content-length")))
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert answers == [(b"whole", "5"), (b"whole", "5")]
+    assert [b.closed for b in bodies] == [True, True]
+    (end,) = captured.stop().of(RequestEnd)
+    assert (end.status, end.response_bytes) == (200, 5)
+
+
+def test_a_wsgi_body_never_served_ends_when_recording_stops(captured: Capture) -> None:
+    """A server (or test client) that never iterates nor closes the body: the request
+    still ends, when recording stops, its duration up to the app's return."""
+    held = ElixirScopeWSGIMiddleware(streamed)({"REQUEST_METHOD": "GET"}, lambda *a: None)
+    (end,) = captured.stop().of(RequestEnd)
+    assert (end.status, end.response_bytes, end.exc_type) == (200, 0, None)
+    assert list(held) == [b"x", b"xx", b"xxx"]  # still served as the app made it
+
+
 def test_explicit_httpx_transports_record_and_propagate(captured: Capture) -> None:
     server = _serve(ElixirScopeWSGIMiddleware(plain))
     base = f"http://127.0.0.1:{server.server_port}/x?secret=1"
