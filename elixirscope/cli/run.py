@@ -234,19 +234,24 @@ class _Recording:
         argv = list(getattr(sys, "orig_argv", sys.argv))
         capture = {"program": _program_of(argv, spec.target), "command": argv, "run": spec.run,
                    "record_run": False}  # fmt: skip
-        if spec.ingest is not None:
-            from elixirscope.transport import KeyProblem
+        try:
+            if spec.ingest is not None:
+                from elixirscope.transport import KeyProblem
 
-            try:
-                use_daemon_keys(spec.keys, config=config)
-            except KeyProblem as exc:
-                raise RunError(f"the daemon {spec.daemon}'s keys: {exc}") from None
-            self.daemon = spec.daemon
-            self._start(config, {"endpoint": spec.ingest}, spec.control, capture)
-        else:
-            assert spec.data_dir is not None  # ChildSpec.decode: one or the other
-            self.store = _embedded_store(spec.data_dir, config.get("store.writer_process_after_s"))
-            self._start(config, {"sink": self.store}, None, capture)
+                try:
+                    use_daemon_keys(spec.keys, config=config)
+                except KeyProblem as exc:
+                    raise RunError(f"the daemon {spec.daemon}'s keys: {exc}") from None
+                self.daemon = spec.daemon
+                self._start(config, {"endpoint": spec.ingest}, spec.control, capture)
+            else:
+                assert spec.data_dir is not None  # ChildSpec.decode: one or the other
+                data_dir, after_s = spec.data_dir, config.get("store.writer_process_after_s")
+                self.store = _embedded_store(data_dir, after_s)
+                self._start(config, {"sink": self.store}, None, capture)
+        except BaseException:
+            self.finish()  # the program runs on unrecorded: nothing half-started left behind
+            raise
         return self
 
     def _start(

@@ -191,6 +191,19 @@ def test_a_spec_that_is_not_json_is_said_and_the_program_runs(tmp_path) -> None:
     assert f"{ENV} is not JSON" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_a_child_that_cannot_record_says_why_and_runs(tmp_path) -> None:
+    """A data dir it cannot use (here a file): one line on stderr, the program as ever."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    spec = ChildSpec(run="0" * 32, target="main.py", data_dir=str(blocker))
+    env = _env(PYTHONPATH=SITE_DIR, **{ENV: spec.encode()})
+    done = subprocess.run([sys.executable, "-c", "import threading; print(threading.active_count())"],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr  # no thread of ours left
+    assert done.stderr.startswith("elixirscope: not recording process ")
+    assert str(blocker) in done.stderr and done.stderr.count("\n") == 1
+
+
 def test_a_child_joins_a_daemons_run(make_daemon, tmp_path) -> None:
     d = make_daemon()
     assert d.request("endpoint", "capture", timeout=60).ok
