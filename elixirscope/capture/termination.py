@@ -10,7 +10,9 @@ batch — the end of its story — would be lost, uncounted.
 So a recorded child whose SIGTERM has the default action gets a handler that
 stops its recording (everything recorded shipped, at most ``SHIP_WAIT_S``),
 puts the default action back and sends itself SIGTERM again: the process ends
-as it would have, by the same signal, a moment later. A program that sets a
+as it would have, by the same signal, a moment later. A process forked from
+one with the handler (the workers of a ``forkserver``, itself a child started
+afresh) inherits it: there it stops that process's own recording. A program that sets a
 handler of its own replaces this one (and, as uvicorn does, may put it back).
 Python runs the handler in the main thread between bytecodes: a main thread
 inside a long call that does not let go (a computation in C) ends when it
@@ -31,19 +33,33 @@ SHIP_WAIT_S = 2.0
 
 def ship_before_sigterm(stop: Callable[[float], object]) -> bool:
     """Make SIGTERM call ``stop(SHIP_WAIT_S)`` (the recording's, which ships what is
-    recorded), then end the process by SIGTERM, if its action is the default and this
-    is the main thread; returns whether it did."""
+    recorded), then end the process by SIGTERM, if its action is the default (or one of
+    these, inherited by a fork) and this is the main thread; returns whether it did."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    current = signal.getsignal(signal.SIGTERM)
+    if current is not signal.SIG_DFL and not getattr(current, "ships_first", False):
         return False
+    owner = os.getpid()
 
     def ship_then_end(signum: int, _frame: object) -> None:
         signal.signal(signum, signal.SIG_DFL)
         try:
-            stop(SHIP_WAIT_S)
+            if os.getpid() == owner:
+                stop(SHIP_WAIT_S)
+            else:  # inherited by a fork (a forkserver's worker): this process's own session
+                _stop_this_process(SHIP_WAIT_S)
         finally:
             os.kill(os.getpid(), signum)
 
+    ship_then_end.ships_first = True  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, ship_then_end)
     return True
+
+
+def _stop_this_process(timeout: float) -> None:
+    from elixirscope.capture.session import current_session
+
+    session = current_session()
+    if session is not None:
+        session.stop(timeout)

@@ -142,6 +142,36 @@ def test_a_spawned_child_ended_by_sigterm_ships_what_it_recorded_first(tmp_path)
     assert any(e["function"] == "worker_mod.work" and e["result"] == "30" for e in returns), returns
 
 
+POOLED = textwrap.dedent("""\
+    import multiprocessing
+    import sys
+
+    import worker_mod
+
+    if __name__ == "__main__":
+        with multiprocessing.get_context(sys.argv[1]).Pool(2) as pool:  # its exit: terminate()
+            print(pool.map(worker_mod.work, [3, 5]))
+""")
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_pools_workers_ship_before_the_pool_terminates_them(tmp_path, method) -> None:
+    """fork: workers forked from the run's process; forkserver: forked from a server the
+    run started afresh (its SIGTERM handler inherited: each worker ships its own)."""
+    script = _program(tmp_path, POOLED)
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         "--trace", "worker_mod.*", "--level", "args", script.name, method],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[5, 30]\n", ""), done.stderr
+    evs = _events(tmp_path / "data")
+    works = _calls(evs, "worker_mod.work")
+    assert sorted(e["args"]["n"] for e in works) == ["3", "5"]
+    done_works = [e for e in evs if e["type"] == "return" and e["function"] == "worker_mod.work"]
+    assert sorted(e["result"] for e in done_works) == ["30", "5"]
+
+
 def test_children_are_left_alone_with_record_children_off(tmp_path) -> None:
     script = _program(tmp_path, PARENT)
     done = _recorded(script, env=_env(ELIXIRSCOPE_CAPTURE__RECORD_CHILDREN="false"))
