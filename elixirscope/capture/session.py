@@ -137,6 +137,12 @@ class CaptureSession:
         events lost outside any batch, the calls sampled out (not lost: the plan
         chose it), the web requests left out by ``integrations.request_sampling``
         (and their calls) and the batches still in doubt."""
+        from elixirscope.capture.termination import sigterm_held
+
+        with sigterm_held():  # its handler stops this session too: not half-way through
+            return self._stop(timeout, exit_status)
+
+    def _stop(self, timeout: float, exit_status: int | None) -> dict[str, Any]:
         global _session
         with _lock:
             if self.stopped:

@@ -390,9 +390,15 @@ class Shipper:
         """Stop the thread, ship what is left, close the sink. ``timeout`` (default
         ``exit_timeout_s``) is how long to wait without a batch shipping; events not
         shipped by then are counted in ``dropped_on_close``. Idempotent; inert in a
-        forked child."""
+        forked child. A SIGTERM meanwhile waits until it is done (``termination``)."""
         if self._closed or self.forked:
             return
+        from elixirscope.capture.termination import sigterm_held
+
+        with sigterm_held():
+            self._close(timeout)
+
+    def _close(self, timeout: float | None) -> None:
         timeout = self.exit_timeout_s if timeout is None else timeout
         _check_seconds("timeout", timeout, positive=False)
         spool = self._spool

@@ -16,7 +16,11 @@ afresh) inherits it: there it stops that process's own recording. A program that
 handler of its own replaces this one (and, as uvicorn does, may put it back).
 Python runs the handler in the main thread between bytecodes: a main thread
 inside a long call that does not let go (a computation in C) ends when it
-returns.
+returns. While the recording ships in the main thread itself (a
+``multiprocessing`` child's exit finalizer, ``atexit``), SIGTERM waits
+(:func:`sigterm_held`): its handler would otherwise interrupt the shipping it
+then waits for — ``Pool.terminate()`` often comes just as a worker that was
+told to stop is shipping its last batch — and then ends the process.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["SHIP_WAIT_S", "ship_before_sigterm"]
+__all__ = ["SHIP_WAIT_S", "ship_before_sigterm", "sigterm_held"]
 
 SHIP_WAIT_S = 2.0
 
@@ -63,3 +68,21 @@ def _stop_this_process(timeout: float) -> None:
     session = current_session()
     if session is not None:
         session.stop(timeout)
+
+
+@contextmanager
+def sigterm_held() -> Iterator[None]:
+    """SIGTERM blocked in the main thread while it ships (see the module doc), when the
+    handler is installed; delivered, and handled, as soon as the shipping is done."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if (
+        not getattr(handler, "ships_first", False)
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -17,6 +17,8 @@ things in the environment its children inherit:
 That starts the same recording ``run`` does — the import hook with the plan,
 the integrations, the store or the daemon — into the same run, as a producer
 of its own (no run record: the parent keeps it), flushed at the child's exit.
+A child started from inside a recorded call runs in the chain that call's
+``process`` start names (``capture.processes``).
 The child's own script (its ``__main__``) is run by Python, not by ``run``, so
 it is not instrumented; what it imports is, by the plan. Left alone: a Python
 without ElixirScope (the import fails, nothing is said), a process started
@@ -122,14 +124,20 @@ _KIND_NAMES = {str: "a string", bool: "true or false", list: "a list of strings"
 
 def export(spec: ChildSpec) -> None:
     """Leave ``spec`` and the bootstrap for the processes this one starts (see the module doc)."""
+    from elixirscope.capture import processes
+
     os.environ[ENV] = spec.encode()
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if SITE_DIR not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([SITE_DIR, *parts])
+    processes.install()  # a process started from a recorded call: linked to it
 
 
 def withdraw() -> None:
     """Take back what :func:`export` left (processes started from now on are not recorded)."""
+    from elixirscope.capture import processes
+
+    processes.uninstall()
     os.environ.pop(ENV, None)
     path = os.environ.get("PYTHONPATH")
     if path is None:

@@ -252,6 +252,9 @@ class _Recording:
         except BaseException:
             self.finish()  # the program runs on unrecorded: nothing half-started left behind
             raise
+        from elixirscope.capture.processes import join_spawning_chain
+
+        join_spawning_chain()  # started from a recorded call: its work runs in that chain
         return self
 
     def _start(

@@ -56,7 +56,8 @@ ENV_PREFIX = "ELIXIRSCOPE_"
 ENV_SELECT = "ELIXIRSCOPE_ENV"
 # ELIXIRSCOPE_* variables that are not settings (read by other parts: the console's
 # history file, the CLI's pager, the capture's C accelerator and its clock, what a
-# recorded program's children join (cli.children); and the
+# recorded program's children join (cli.children) and the chain they run in
+# (capture.processes); and the
 # test suite's heavy profile, chaos figures and artifacts dir (the browser tests'
 # screenshots), which the daemons and programs it starts inherit)
 ENV_NOT_SETTINGS = frozenset(
@@ -68,6 +69,7 @@ ENV_NOT_SETTINGS = frozenset(
         "ELIXIRSCOPE_NO_SPEEDUPS",
         "ELIXIRSCOPE_NO_TSC",
         "ELIXIRSCOPE_RUN_CHILD",
+        "ELIXIRSCOPE_CHAIN",
         "ELIXIRSCOPE_HEAVY",
         "ELIXIRSCOPE_CHAOS_FIGURES",
         "ELIXIRSCOPE_ARTIFACTS",

@@ -395,7 +395,7 @@ def describe(ev: Any) -> str:
     if cls is CustomEvent:
         return f"{ev.name} {ev.data}"
     if cls is ThreadStart:
-        what = "thread" if ev.kind == "thread" else f"{ev.kind} on thread"
+        what = {"thread": "thread", "process": "process"}.get(ev.kind, f"{ev.kind} on thread")
         if ev.chain:
             return f"→ {what} {ev.name} (correlation {ev.chain[:12]}…)"
         return f"{what} {ev.name} started"

@@ -121,9 +121,10 @@ class SpawnLink:
         return ev
 
     def line(self, names: ThreadNames) -> str:
-        """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``."""
+        """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``
+        (``process python child.py (pid 7)``, for a process: ``capture.processes``)."""
         ev = self.thread_start
-        what = "thread" if ev.kind == "thread" else "executor task on thread"
+        what = {"thread": "thread", "process": "process"}.get(ev.kind, "executor task on thread")
         spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(
             ev.spawner_thread
         )

@@ -128,6 +128,53 @@ def test_a_python_subprocess_joins_the_run(tmp_path) -> None:
     assert child["pid"] != parent["pid"] and child["program"] == "child.py"
     assert len(_calls(evs, "worker_mod.square")) == 4 + 2
     assert child["correlation_id"] != parent["correlation_id"]
+    assert not [e for e in evs if e["type"] == "thread" and e["kind"] == "process"]  # no call ran it
+
+
+LINKED = textwrap.dedent("""\
+    import subprocess
+    import sys
+
+    import worker_mod
+
+
+    def main():
+        child = [sys.executable, "-c",
+                 "import os, worker_mod; print(os.environ.get('ELIXIRSCOPE_CHAIN'), worker_mod.work(3))"]
+        print(subprocess.run(child, capture_output=True, text=True).stdout, end="")
+        subprocess.run(["true", "--password=hunter2"])
+
+
+    main()
+""")
+
+
+def test_a_process_started_in_a_recorded_call_is_linked_to_it(tmp_path) -> None:
+    """As a thread is: its start under the call, its own work in the chain it names."""
+    script = _program(tmp_path, LINKED)
+    plain, done = _python(script), _recorded(script, "--trace", "__main__")
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done.stderr
+    assert plain.stdout == "None 5\n"  # the chain is not left for the child's own program
+    evs = _events(tmp_path / "data")
+    (main,) = _calls(evs, "__main__.main")
+    starts = [e for e in evs if e["type"] == "thread" and e["kind"] == "process"]
+    assert [s["name"].split(" (pid ")[0] for s in starts] == [
+        "python -c import os, worker_mod; print(os.environ.get('ELIXIRSCOPE_CHAIN'), "
+        "worker_mod.work(3))",
+        "true --password=<redacted>",
+    ]
+    assert all((s["parent_id"], s["correlation_id"], s["pid"]) ==
+               (main["id"], main["correlation_id"], main["pid"]) for s in starts)
+    (work,) = _calls(evs, "worker_mod.work")
+    assert work["pid"] != main["pid"] and work["correlation_id"] == starts[0]["chain"]
+    tree = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "calltree", "--data-dir", str(tmp_path / "data"),
+         "--no-pager", starts[0]["chain"]],
+        capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert tree.returncode == 0, tree.stderr
+    assert "process python -c import os" in tree.stdout
+    assert "spawned by main() (call #" in tree.stdout and "worker_mod.work(n=3) -> 5" in tree.stdout
 
 
 def test_a_spawned_child_ended_by_sigterm_ships_what_it_recorded_first(tmp_path) -> None:
@@ -313,11 +360,15 @@ def test_a_pattern_is_unmatched_only_where_no_process_matched_it(tmp_path) -> No
 
 SIGTERMED = textwrap.dedent("""\
     import os, signal, sys
-    from elixirscope.capture.termination import ship_before_sigterm
+    from elixirscope.capture.termination import ship_before_sigterm, sigterm_held
 
     if sys.argv[1] == "own":
         signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
     print("installed", ship_before_sigterm(lambda t: print("stopped within", t, flush=True)), flush=True)
+    if sys.argv[1] == "held":  # as while shipping at exit: the handler waits for the end of it
+        with sigterm_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("shipped", flush=True)
     os.kill(os.getpid(), signal.SIGTERM)
     print("still here", flush=True)
 """)
@@ -325,6 +376,7 @@ SIGTERMED = textwrap.dedent("""\
 
 @pytest.mark.parametrize("handler, out, status", [
     ("default", "installed True\nstopped within 2.0\n", -signal.SIGTERM),
+    ("held", "installed True\nshipped\nstopped within 2.0\n", -signal.SIGTERM),
     ("own", "installed False\nown handler\nstill here\n", 0),  # the program's, untouched
 ])
 def test_sigterm_stops_the_recording_then_ends_the_process_as_before(tmp_path, handler, out, status):

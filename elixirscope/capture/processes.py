@@ -1,0 +1,137 @@
+"""Processes started inside a recorded call, linked to it as threads are.
+
+While installed (``elixirscope run`` with ``capture.record_children``: see
+``cli.children``), a program started through ``_posixsubprocess.fork_exec`` —
+what ``subprocess`` and ``multiprocessing``'s ``spawn`` and ``forkserver``
+start methods use on POSIX — from inside a recorded call records, in this
+process and under that call, a :class:`~elixirscope.contracts.trace.ThreadStart`
+of kind ``process``: its command line (redacted, bounded) and pid in ``name``,
+and ``chain``, a fresh correlation id. The chain goes to the new process in
+its environment (``ELIXIRSCOPE_CHAIN``); a Python process that records itself
+into the run (``cli.children``) takes it as its main thread's correlation id,
+so what it does runs in that chain, and ``calltree CHAIN`` says which call
+started it — as a thread's chain does (``capture.threads``).
+
+What it changes: the environment the new program gets holds ``ELIXIRSCOPE_CHAIN``
+besides what it would have held (when ``env`` was not given, this process's own,
+made explicit); nothing else of the call. Outside recorded calls, or when
+anything goes wrong in the linking, the call is made as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.capture.context import (
+    _correlation,
+    current_call_id,
+    current_correlation_id,
+    new_correlation_id,
+)
+
+__all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "uninstall"]
+
+CHAIN_ENV = "ELIXIRSCOPE_CHAIN"
+_ENTRY = CHAIN_ENV.encode() + b"="
+MAX_COMMAND = 200  # characters of a command line kept in the event
+_original: list[Any] = []
+
+
+def install() -> None:
+    """Link the processes started from recorded calls (until :func:`uninstall`)."""
+    import _posixsubprocess
+
+    if _original:
+        return
+    _original.append(_posixsubprocess.fork_exec)
+    _posixsubprocess.fork_exec = _linked(_posixsubprocess.fork_exec)
+
+
+def uninstall() -> None:
+    if _original:
+        import _posixsubprocess
+
+        _posixsubprocess.fork_exec = _original.pop()
+
+
+def _linked(fork_exec: Any) -> Any:
+    def fork_exec_linked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            link = _link(args)
+        except Exception:  # noqa: BLE001 - the program's process starts regardless
+            link = None
+        if link is None:
+            return fork_exec(*args, **kwargs)
+        env, spawn, chain = link
+        pid = fork_exec(*args[:5], env, *args[6:], **kwargs)
+        try:
+            _record(_command(args[0]), pid, spawn, chain)
+        except Exception:  # noqa: BLE001
+            pass
+        return pid
+
+    fork_exec_linked.__wrapped__ = fork_exec  # type: ignore[attr-defined]
+    return fork_exec_linked
+
+
+def _link(args: tuple[Any, ...]) -> tuple[list[bytes], tuple[int, str | None, int], str] | None:
+    """The new program's environment with a fresh chain, the spawning call, the chain;
+    None outside recorded calls (or for arguments of another shape)."""
+    call_id = current_call_id()
+    if not call_id or recorder.current() is None or len(args) < 6:
+        return None
+    env = args[5]
+    if env is None:
+        env = [key + b"=" + value for key, value in os.environb.items()]
+    elif not isinstance(env, (list, tuple)) or not all(isinstance(e, bytes) for e in env):
+        return None
+    chain = new_correlation_id()
+    env = [e for e in env if not e.startswith(_ENTRY)] + [_ENTRY + chain.encode()]
+    return env, (call_id, current_correlation_id(), threading.get_ident()), chain
+
+
+def _command(argv: Any) -> str:
+    from elixirscope.capture.redaction import scrub
+
+    try:
+        parts = [os.fsdecode(part) for part in argv]
+        if parts:
+            parts[0] = os.path.basename(parts[0])  # python, not /path/to/venv/bin/python
+        text = " ".join(parts)
+    except (TypeError, ValueError):
+        text = repr(argv)
+    text = scrub(text)
+    return text if len(text) <= MAX_COMMAND else text[: MAX_COMMAND - 1] + "…"
+
+
+def _record(command: str, pid: int, spawn: tuple[int, str | None, int], chain: str) -> None:
+    rec = recorder.current()
+    if rec is None:
+        return
+    call_id, spawned_in, spawner = spawn
+    rec.ring.append(
+        (
+            "thread",
+            rec.next_id(),
+            rec.clock.now(),
+            spawner,
+            spawned_in,
+            call_id,
+            f"{command} (pid {pid})",
+            "process",
+            chain,
+            spawner,
+        )
+    )
+
+
+def join_spawning_chain() -> str | None:
+    """In a process started so: take the chain it was given as this (main) thread's
+    correlation id, and take it out of the environment its own children inherit."""
+    chain = os.environ.pop(CHAIN_ENV, None)
+    if chain:
+        _correlation.set(chain)
+    return chain
