@@ -151,7 +151,7 @@ def withdraw() -> None:
 
 def leave_unmatched(directory: str, patterns: list[str]) -> None:
     """At a child's exit: the plan's patterns it never matched, for its parent's warning."""
-    try:
+    try:  # not made again: a child ending after its parent (a forkserver) has nobody to warn
         path = Path(directory, f"{os.getpid()}.json")
         path.write_text(json.dumps(patterns), encoding="utf-8")
     except OSError:  # the parent is gone, or its directory: nobody to warn

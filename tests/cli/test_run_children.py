@@ -23,6 +23,7 @@ from elixirscope.cli.children import (
     SITE_DIR,
     ChildSpec,
     ChildSpecError,
+    leave_unmatched,
     recorded_here,
     unmatched_anywhere,
 )
@@ -355,6 +356,8 @@ def test_a_pattern_is_unmatched_only_where_no_process_matched_it(tmp_path) -> No
     (tmp_path / "12.json").write_text(json.dumps(["a.*"]))
     (tmp_path / "13.json").write_text("{broken")  # a child that died writing: not counted
     assert unmatched_anywhere(str(tmp_path), ["a.*", "b.*", "c.*"]) == ["a.*"]
+    assert not tmp_path.exists()
+    leave_unmatched(str(tmp_path), ["a.*"])  # a child ending after its parent had read them
     assert not tmp_path.exists()
 
 
