@@ -21,16 +21,11 @@ anything goes wrong in the linking, the call is made as it was.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from elixirscope.capture import recorder
-from elixirscope.capture.context import (
-    _correlation,
-    current_call_id,
-    current_correlation_id,
-    new_correlation_id,
-)
+from elixirscope.capture.context import _correlation, new_correlation_id
+from elixirscope.capture.threads import record_start, spawner
 
 __all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "uninstall"]
 
@@ -67,8 +62,8 @@ def _linked(fork_exec: Any) -> Any:
             return fork_exec(*args, **kwargs)
         env, spawn, chain = link
         pid = fork_exec(*args[:5], env, *args[6:], **kwargs)
-        try:
-            _record(_command(args[0]), pid, spawn, chain)
+        try:  # in the spawning thread: its ThreadStart is the process's, of kind process
+            record_start(f"{_command(args[0])} (pid {pid})", "process", spawn, chain)
         except Exception:  # noqa: BLE001
             pass
         return pid
@@ -80,8 +75,8 @@ def _linked(fork_exec: Any) -> Any:
 def _link(args: tuple[Any, ...]) -> tuple[list[bytes], tuple[int, str | None, int], str] | None:
     """The new program's environment with a fresh chain, the spawning call, the chain;
     None outside recorded calls (or for arguments of another shape)."""
-    call_id = current_call_id()
-    if not call_id or recorder.current() is None or len(args) < 6:
+    spawn = spawner()
+    if spawn is None or recorder.current() is None or len(args) < 6:
         return None
     env = args[5]
     if env is None:
@@ -90,7 +85,7 @@ def _link(args: tuple[Any, ...]) -> tuple[list[bytes], tuple[int, str | None, in
         return None
     chain = new_correlation_id()
     env = [e for e in env if not e.startswith(_ENTRY)] + [_ENTRY + chain.encode()]
-    return env, (call_id, current_correlation_id(), threading.get_ident()), chain
+    return env, spawn, chain
 
 
 def _command(argv: Any) -> str:
@@ -105,27 +100,6 @@ def _command(argv: Any) -> str:
         text = repr(argv)
     text = scrub(text)
     return text if len(text) <= MAX_COMMAND else text[: MAX_COMMAND - 1] + "…"
-
-
-def _record(command: str, pid: int, spawn: tuple[int, str | None, int], chain: str) -> None:
-    rec = recorder.current()
-    if rec is None:
-        return
-    call_id, spawned_in, spawner = spawn
-    rec.ring.append(
-        (
-            "thread",
-            rec.next_id(),
-            rec.clock.now(),
-            spawner,
-            spawned_in,
-            call_id,
-            f"{command} (pid {pid})",
-            "process",
-            chain,
-            spawner,
-        )
-    )
 
 
 def join_spawning_chain() -> str | None:

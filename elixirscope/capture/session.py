@@ -511,7 +511,7 @@ def _finalize_at_exit(shipper: Shipper) -> None:
     multiprocessing.util.Finalize(None, shipper.close, exitpriority=100)
     session = _session
     if session is not None and session.shipper is shipper:
-        ship_before_sigterm(lambda timeout: session.stop(timeout))
+        ship_before_sigterm(session.stop)
 
 
 os.register_at_fork(

@@ -45,7 +45,7 @@ from elixirscope.capture.on_import import ImportWatch, when_imported
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["announce_running", "install", "installed", "uninstall"]
+__all__ = ["announce_running", "install", "installed", "record_start", "spawner", "uninstall"]
 
 _OWN_LIBRARIES = ("zmq.",)
 _OWN_PREFIX = "elixirscope"
@@ -56,7 +56,7 @@ _executor_watch: list[ImportWatch] = []  # while installed: wraps submit once th
 _pending: dict[int, tuple[int, str | None, int]] = {}
 
 
-def _spawner() -> tuple[int, str | None, int] | None:
+def spawner() -> tuple[int, str | None, int] | None:
     """The recorded call active here, if any: what a thread started now is linked to."""
     call_id = current_call_id()
     if not call_id:
@@ -64,12 +64,18 @@ def _spawner() -> tuple[int, str | None, int] | None:
     return call_id, current_correlation_id(), threading.get_ident()
 
 
-def _record(name: str, kind: str, spawn: tuple[int, str | None, int] | None) -> str | None:
-    """Record a ThreadStart on this thread; returns the new chain when linked."""
+def record_start(
+    name: str, kind: str, spawn: tuple[int, str | None, int] | None, chain: str | None = None
+) -> str | None:
+    """Record a ThreadStart on this thread; returns the new chain (``chain``, else a fresh
+    one) when linked. (A process started from this thread too: ``capture.processes``.)"""
     rec = recorder.current()
     if rec is None:
         return None
-    chain = new_correlation_id() if spawn is not None else None
+    if spawn is None:
+        chain = None
+    elif chain is None:
+        chain = new_correlation_id()
     call_id, spawned_in, spawner = spawn if spawn is not None else (0, None, 0)
     rec.ring.append(
         (
@@ -115,7 +121,7 @@ def _start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
             or _is_executor_worker(self)
             or _carries_context(getattr(self, "_target", None))
         )
-        spawn = _spawner() if linkable else None
+        spawn = spawner() if linkable else None
         if spawn is not None:
             _pending[key] = spawn
     except Exception:  # noqa: BLE001 - never fail the program's start()
@@ -137,7 +143,7 @@ def _bootstrap_inner(self: threading.Thread) -> Any:
     try:
         spawn = _pending.pop(id(self), None)
         if not _is_own(self):
-            chain = _record(self.name, "thread", spawn)
+            chain = record_start(self.name, "thread", spawn)
             if chain is not None:
                 _correlation.set(chain)  # this thread's own, fresh context
     except Exception:  # noqa: BLE001 - never fail the program's thread
@@ -148,7 +154,7 @@ def _bootstrap_inner(self: threading.Thread) -> Any:
 def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     original = _originals["submit"]
     try:
-        spawn = None if _carries_context(fn) else _spawner()
+        spawn = None if _carries_context(fn) else spawner()
     except Exception:  # noqa: BLE001
         spawn = None
     if spawn is None:
@@ -162,7 +168,7 @@ def _linked_task(fn: Callable[..., Any], spawn: tuple[int, str | None, int]) -> 
         token = None
         try:
             name = threading.current_thread().name
-            chain = _record(name, "task", spawn)
+            chain = record_start(name, "task", spawn)
             if chain is not None:
                 token = _correlation.set(chain)
         except Exception:  # noqa: BLE001

@@ -44,7 +44,9 @@ __all__ = [
     "ChildSpecError",
     "export",
     "exported",
+    "launched",
     "leave_unmatched",
+    "program_of",
     "record_this_process",
     "recorded_here",
     "unmatched_anywhere",
@@ -183,23 +185,44 @@ _OWN_MODULES = ("elixirscope", "multiprocessing.resource_tracker")
 _OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 
 
-def recorded_here(argv: Sequence[str]) -> bool:
-    """Whether a process started with ``argv`` (``sys.orig_argv``) is one to record: not
-    ElixirScope's own (its CLI, ``-m elixirscope...``) nor ``multiprocessing``'s
-    resource tracker (``-c 'from multiprocessing.resource_tracker import main...'``)."""
+def launched(argv: Sequence[str]) -> tuple[str, str] | None:
+    """What a Python started with ``argv`` (``sys.orig_argv``) runs: ``("-m", module)``,
+    ``("-c", code)`` or ``("script", path)``; None for an interactive one."""
     rest = list(argv[1:])
     while rest:
         arg = rest.pop(0)
         if arg in ("-m", "-c"):
-            what = rest[0] if rest else ""
-            if arg == "-c":
-                what = what.removeprefix("from ").split(" ", 1)[0]
-            return not any(what == m or what.startswith(m + ".") for m in _OWN_MODULES)
+            return arg, rest[0] if rest else ""
         if arg in _OPTIONS_WITH_VALUE:
             rest = rest[1:]
         elif not arg.startswith("-") or arg == "-":
-            return os.path.basename(arg) != "elixirscope"
-    return True
+            return "script", arg
+    return None
+
+
+def recorded_here(argv: Sequence[str]) -> bool:
+    """Whether a process started with ``argv`` is one to record: not ElixirScope's own
+    (its CLI, ``-m elixirscope...``) nor ``multiprocessing``'s resource tracker
+    (``-c 'from multiprocessing.resource_tracker import main...'``)."""
+    what = launched(argv)
+    if what is None:
+        return True
+    kind, text = what
+    if kind == "script":
+        return os.path.basename(text) != "elixirscope"
+    if kind == "-c":
+        text = text.removeprefix("from ").split(" ", 1)[0]
+    return not any(text == m or text.startswith(m + ".") for m in _OWN_MODULES)
+
+
+def program_of(argv: Sequence[str], parent: str) -> str:
+    """How a process started with ``argv`` is listed among the run's: its script or
+    module; a ``multiprocessing`` child (``-c 'from multiprocessing.spawn ...'``) is its
+    parent program's (``parent``), ``-c`` anything else ``-c``."""
+    kind, text = launched(argv) or ("", "")
+    if kind == "-c":
+        return f"{parent} (multiprocessing)" if text.startswith("from multiprocessing.") else "-c"
+    return text or parent
 
 
 def record_this_process() -> Any:

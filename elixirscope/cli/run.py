@@ -186,12 +186,7 @@ class _Recording:
         child = {"run": "", "target": target, "module": bool(args.module), "config": _absolute(args.config),
                  "plan": _absolute(args.plan), "trace": list(args.trace), "level": args.level}  # fmt: skip
         if args.daemon:
-            from elixirscope.transport import KeyProblem
-
-            try:
-                use_daemon_keys(args.keys, config=config)
-            except KeyProblem as exc:
-                raise RunError(f"--daemon {args.daemon}: {exc}") from None
+            _use_keys(args.keys, config, f"--daemon {args.daemon}")
             ingest, control = _daemon_endpoints(args.daemon, config.get("api.request_timeout_s"))
             self.daemon = args.daemon
             child.update(
@@ -231,17 +226,14 @@ class _Recording:
         self.plan = _plan(spec.plan, spec.trace, level, spec.target, module=spec.module)
         if not spec.module and spec.target != "-":  # the parent's script, imported by its name
             self.plan.known_as(Path(spec.target).stem, "__main__")
+        from elixirscope.cli.children import program_of
+
         argv = list(getattr(sys, "orig_argv", sys.argv))
-        capture = {"program": _program_of(argv, spec.target), "command": argv, "run": spec.run,
+        capture = {"program": program_of(argv, spec.target), "command": argv, "run": spec.run,
                    "record_run": False}  # fmt: skip
         try:
             if spec.ingest is not None:
-                from elixirscope.transport import KeyProblem
-
-                try:
-                    use_daemon_keys(spec.keys, config=config)
-                except KeyProblem as exc:
-                    raise RunError(f"the daemon {spec.daemon}'s keys: {exc}") from None
+                _use_keys(spec.keys, config, f"the daemon {spec.daemon}'s keys")
                 self.daemon = spec.daemon
                 self._start(config, {"endpoint": spec.ingest}, spec.control, capture)
             else:
@@ -331,10 +323,10 @@ class _Recording:
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:
-            stop = self.session.stop
-            stats = (
-                stop(exit_status=status) if timeout is None else stop(timeout, exit_status=status)
-            )
+            from elixirscope.capture.shipper import DEFAULT_EXIT_TIMEOUT_S
+
+            wait = DEFAULT_EXIT_TIMEOUT_S if timeout is None else timeout
+            stats = self.session.stop(wait, exit_status=status)
             if self.daemon:
                 _tell_daemon(self.daemon, self.session.record)
             _report_drops(stats, self.session, self.label)
@@ -484,29 +476,20 @@ def start_child_recording(spec: ChildSpec) -> _Recording | None:
     if recording is not None:
         from elixirscope.capture.termination import ship_before_sigterm
 
-        atexit.register(
-            recording.finish
-        )  # before the session's own stop (atexit: last in, first out)
+        # before the session's own stop (atexit: last in, first out)
+        atexit.register(recording.finish)
         ship_before_sigterm(lambda timeout: recording.finish(timeout=timeout))
     return recording
 
 
-def _program_of(argv: list[str], parent: str) -> str:
-    """What a process started afresh runs, as the run's processes are listed: its script
-    or module; a ``multiprocessing`` child (``-c 'from multiprocessing.spawn ...'``) is
-    the parent's program's, ``-c`` anything else ``-c``."""
-    rest = argv[1:]
-    for i, arg in enumerate(rest):
-        if arg == "-m" and i + 1 < len(rest):
-            return rest[i + 1]
-        if arg == "-c":
-            code = rest[i + 1] if i + 1 < len(rest) else ""
-            return (
-                f"{parent} (multiprocessing)" if code.startswith("from multiprocessing.") else "-c"
-            )
-        if not arg.startswith("-"):
-            return arg
-    return parent
+def _use_keys(keys: str | None, config: Any, what: str) -> None:
+    """This process a CURVE client of the daemon (``use_daemon_keys``); RunError naming ``what``."""
+    from elixirscope.transport import KeyProblem
+
+    try:
+        use_daemon_keys(keys, config=config)
+    except KeyProblem as exc:
+        raise RunError(f"{what}: {exc}") from None
 
 
 def _configuration(config_file: str | None) -> Any:
