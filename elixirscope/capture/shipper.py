@@ -56,6 +56,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from elixirscope.capture.signals import start_without_signals
 from elixirscope.capture.spool import Spool, tracing_memory
 from elixirscope.contracts.trace import encode_batch
 
@@ -360,7 +361,7 @@ class Shipper:
             self._thread = threading.Thread(
                 target=self._run, name="elixirscope-shipper", daemon=True
             )
-            self._thread.start()
+            start_without_signals(self._thread)
         return self
 
     @property

@@ -169,6 +169,8 @@ class _Recording:
         self.exported = False  # processes started afresh join the run (cli.children)
         self.label = ""  # in a process started afresh: which one, in what it says
         self.matches: str | None = None  # where children leave the patterns they never matched
+        self.mp_main: Any = None  # a multiprocessing child: the parent's script instrumented
+        self.finished = False
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -226,6 +228,7 @@ class _Recording:
         self.plan = _plan(spec.plan, spec.trace, level, spec.target, module=spec.module)
         if not spec.module and spec.target != "-":  # the parent's script, imported by its name
             self.plan.known_as(Path(spec.target).stem, "__main__")
+            self.plan.known_as("__main__", Path(spec.target).stem)  # or run again (mp_main)
         from elixirscope.cli.children import program_of
 
         argv = list(getattr(sys, "orig_argv", sys.argv))
@@ -244,6 +247,9 @@ class _Recording:
         except BaseException:
             self.finish()  # the program runs on unrecorded: nothing half-started left behind
             raise
+        from elixirscope.instrument import mp_main
+
+        self.mp_main = mp_main.install()  # a spawn or forkserver child runs the parent's script
         from elixirscope.capture.processes import join_spawning_chain
 
         join_spawning_chain()  # started from a recorded call: its work runs in that chain
@@ -300,8 +306,15 @@ class _Recording:
         run, its session and its store are the parent's (copies here, their locks
         perhaps held by threads that do not exist in the child); the child's own
         session ships what it recorded at its exit (``capture.session``, "Fork")."""
-        if os.getpid() != self.pid:
-            return
+        from elixirscope.capture.termination import sigterm_held
+
+        with sigterm_held():  # a SIGTERM meanwhile waits: its handler finishes too
+            if os.getpid() != self.pid or self.finished:
+                return
+            self.finished = True  # at exit, or on SIGTERM (termination): once
+            self._finish(status, timeout)
+
+    def _finish(self, status: int | None, timeout: float | None) -> None:
         if self.exported:
             from elixirscope.cli.children import withdraw
 
@@ -320,6 +333,10 @@ class _Recording:
         if self.db_watch is not None:
             for news in self.db_watch.stop():
                 print(f"elixirscope run{self.label}: {news}", file=sys.stderr)
+        if self.mp_main is not None:
+            from elixirscope.instrument import mp_main
+
+            mp_main.uninstall(self.mp_main)
         if self.import_hook is not None:
             self.import_hook.uninstall()
         if self.session is not None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import zmq
 
+from elixirscope.capture.signals import start_without_signals
 from elixirscope.contracts import ContractError
 from elixirscope.contracts.trace import EventBatch, decode_batch
 from elixirscope.store.full import clear_full, is_full_error, mark_full
@@ -100,7 +101,7 @@ class _Worker:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread; raise whatever stopped it from setting up (a taken port...)."""
-        self._thread.start()
+        start_without_signals(self._thread)
         self._ready.wait(timeout)
         if self._failure is not None:
             raise self._failure

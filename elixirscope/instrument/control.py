@@ -130,7 +130,9 @@ class TraceFollower:
         )
 
     def start(self) -> TraceFollower:
-        self._thread.start()
+        from elixirscope.capture.signals import start_without_signals
+
+        start_without_signals(self._thread)
         return self
 
     def stop(self, timeout: float = 2.0) -> None:

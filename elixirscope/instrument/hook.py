@@ -285,6 +285,7 @@ def run_path(
     *,
     source: bytes | None = None,
     argv0: str | None = None,
+    instrument_as: str | None = None,
 ) -> dict[str, Any]:
     """``runpy.run_path`` that instruments the script itself.
 
@@ -296,7 +297,9 @@ def run_path(
     is the running module while it runs; the module's globals are returned.
     ``source`` runs that text under the name ``path`` instead of reading the file
     (``python -`` runs stdin as ``<stdin>``); ``argv0`` is what ``sys.argv[0]`` is
-    meanwhile, when it should not be the path (python keeps it as typed).
+    meanwhile, when it should not be the path (python keeps it as typed);
+    ``instrument_as`` the module name its functions are matched and recorded
+    under, when it is not ``run_name`` (``instrument.mp_main``).
     """
     path = os.fspath(path)
     if source is None and (os.path.isdir(path) or _is_zipfile(path)):
@@ -305,16 +308,17 @@ def run_path(
         with open(path, "rb") as file:
             source = file.read()
     chosen = _plan_or_installed(plan)
+    module = run_name if instrument_as is None else instrument_as
     code = None
-    if chosen is not None and chosen.selects_module(run_name):
+    if chosen is not None and chosen.selects_module(module):
         try:
             tree = ast.parse(source, path)
             _hooks()
-            code = compile_instrumented(tree, run_name, chosen, path, _current)
+            code = compile_instrumented(tree, module, chosen, path, _current)
         except SyntaxError:
             pass  # compiled plainly below, which raises it exactly as python would
         except Exception as exc:  # noqa: BLE001 - run it plainly rather than not at all
-            _failed(_current, run_name, exc)
+            _failed(_current, module, exc)
     if code is None:
         code = compile(source, path, "exec", dont_inherit=True)
     return _run_code(code, path, run_name, init_globals, argv0)

@@ -220,6 +220,78 @@ def test_a_pools_workers_ship_before_the_pool_terminates_them(tmp_path, method) 
     assert sorted(e["result"] for e in done_works) == ["30", "5"]
 
 
+SCRIPT_TASK = textwrap.dedent("""\
+    import multiprocessing
+    import sys
+
+
+    def cube(x):
+        return x * x * x
+
+
+    if __name__ == "__main__":
+        with multiprocessing.get_context(sys.argv[1]).Pool(2) as pool:
+            print(pool.map(cube, [2, 3]), __name__)
+""")
+
+
+@pytest.mark.parametrize(
+    ("method", "trace"),
+    [("spawn", None), ("forkserver", None), ("spawn", "main.cube"), ("spawn", "__main__.cube")],
+)
+def test_a_task_the_script_defines_is_recorded_in_its_workers(tmp_path, method, trace) -> None:
+    """spawn and forkserver run the script again in each worker, as __mp_main__, which no
+    import hook sees (instrument.mp_main): its functions are recorded there as the parent's
+    are, as __main__'s, selected by the default rule, the script's name or __main__."""
+    script = tmp_path / "main.py"
+    script.write_text(SCRIPT_TASK)
+    options = ["--trace", trace] if trace else []
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         "--level", "args", *options, script.name, method],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[8, 27] __main__\n", ""), done
+    evs = _events(tmp_path / "data")
+    cubes = _calls(evs, "__main__.cube")
+    assert sorted(e["args"]["x"] for e in cubes) == ["2", "3"]
+    assert {e["program"] for e in cubes} == {"main.py (multiprocessing)"}
+    assert all(e["file"] == str(script) and e["line"] == 5 for e in cubes), cubes
+
+
+def test_the_script_run_again_in_a_worker_is_what_runpy_makes_it(tmp_path) -> None:
+    """What multiprocessing gets back from the instrumented run_path: the script's globals
+    as runpy.run_path returns them (its name, file, package, spec), its functions working."""
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""\
+        import multiprocessing
+
+
+        def facts(_):
+            import __main__
+            g = vars(__main__)
+            return [__name__, g["__file__"] == __file__, g["__package__"], g["__spec__"],
+                    g["__cached__"], cube(2)]
+
+
+        def cube(x):
+            return x * x * x
+
+
+        if __name__ == "__main__":
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                print(pool.map(facts, [0]))
+    """))
+    plain = _python(script)
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         script.name], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert plain.stdout == "[['__mp_main__', True, '', None, None, 8]]\n", plain
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done
+    assert len(_calls(_events(tmp_path / "data"), "__main__.cube")) == 1
+
+
 def test_children_are_left_alone_with_record_children_off(tmp_path) -> None:
     script = _program(tmp_path, PARENT)
     done = _recorded(script, env=_env(ELIXIRSCOPE_CAPTURE__RECORD_CHILDREN="false"))
@@ -367,11 +439,23 @@ SIGTERMED = textwrap.dedent("""\
 
     if sys.argv[1] == "own":
         signal.signal(signal.SIGTERM, lambda *a: print("own handler", flush=True))
+    if sys.argv[1] == "wakeup":  # the program's own wakeup fd (asyncio's, say)
+        ours_r, ours_w = os.pipe()
+        os.set_blocking(ours_w, False)
+        signal.set_wakeup_fd(ours_w)
     print("installed", ship_before_sigterm(lambda t: print("stopped within", t, flush=True)), flush=True)
+    if sys.argv[1] == "wakeup":
+        print("wakeup fd kept", signal.set_wakeup_fd(ours_w) == ours_w, flush=True)
     if sys.argv[1] == "held":  # as while shipping at exit: the handler waits for the end of it
         with sigterm_held():
             os.kill(os.getpid(), signal.SIGTERM)
             print("shipped", flush=True)
+    if sys.argv[1] == "stuck":  # SIGTERM taken by another thread as the main one waits in C
+        import multiprocessing, threading
+        def elsewhere():
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        threading.Timer(0.2, elsewhere).start()
+        multiprocessing.get_context("fork").Semaphore(0).acquire()  # no EINTR: it never wakes
     os.kill(os.getpid(), signal.SIGTERM)
     print("still here", flush=True)
 """)
@@ -381,6 +465,9 @@ SIGTERMED = textwrap.dedent("""\
     ("default", "installed True\nstopped within 2.0\n", -signal.SIGTERM),
     ("held", "installed True\nshipped\nstopped within 2.0\n", -signal.SIGTERM),
     ("own", "installed False\nown handler\nstill here\n", 0),  # the program's, untouched
+    # the handler's thread (termination._Nudger) wakes the main thread, which then handles it
+    ("stuck", "installed True\nstopped within 2.0\n", -signal.SIGTERM),
+    ("wakeup", "installed True\nwakeup fd kept True\nstopped within 2.0\n", -signal.SIGTERM),
 ])
 def test_sigterm_stops_the_recording_then_ends_the_process_as_before(tmp_path, handler, out, status):
     script = tmp_path / "term.py"
