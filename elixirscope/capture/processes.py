@@ -26,6 +26,7 @@ from typing import Any
 from elixirscope.capture import recorder
 from elixirscope.capture.context import _correlation, new_correlation_id
 from elixirscope.capture.threads import record_start, spawner
+from elixirscope.contracts.trace import process_start_name
 
 __all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "uninstall"]
 
@@ -63,7 +64,7 @@ def _linked(fork_exec: Any) -> Any:
         env, spawn, chain = link
         pid = fork_exec(*args[:5], env, *args[6:], **kwargs)
         try:  # in the spawning thread: its ThreadStart is the process's, of kind process
-            record_start(f"{_command(args[0])} (pid {pid})", "process", spawn, chain)
+            record_start(process_start_name(_command(args[0]), pid), "process", spawn, chain)
         except Exception:  # noqa: BLE001
             pass
         return pid

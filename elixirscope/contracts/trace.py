@@ -59,17 +59,17 @@ __all__ = [
     "FunctionEntry",
     "FunctionError",
     "FunctionExit",
-    "HttpCall",
     "GeneratorResume",
     "GeneratorYield",
+    "HttpCall",
     "MessageReceive",
     "MessageSend",
-    "REGISTERED",
     "ProcessExit",
     "ProcessRestart",
     "ProcessSpawn",
     "PubSubDelivery",
     "PubSubPublish",
+    "REGISTERED",
     "REQUEST_FUNCTION",
     "RequestEnd",
     "RequestStart",
@@ -81,6 +81,8 @@ __all__ = [
     "batch_head",
     "decode_batch",
     "encode_batch",
+    "process_start_name",
+    "process_start_pid",
 ]
 
 
@@ -267,6 +269,19 @@ class ThreadStart(TraceEvent, tag="thread"):
     kind: str = "thread"
     chain: str | None = None
     spawner_thread: int = 0
+
+
+def process_start_name(command: str, pid: int) -> str:
+    """A process start's ``name`` (kind ``process``): its command line and its pid."""
+    return f"{command} (pid {pid})"
+
+
+def process_start_pid(name: str) -> int | None:
+    """The pid in a :func:`process_start_name`, else None."""
+    head, sep, tail = name.rpartition(" (pid ")
+    digits = tail[:-1]
+    ok = sep and tail.endswith(")") and digits.isascii() and digits.isdigit()
+    return int(digits) if ok else None
 
 
 REGISTERED = "elixirscope.registered"

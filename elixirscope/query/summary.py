@@ -13,7 +13,8 @@ tables fitting 100 columns:
   restarts and exits of their supervised process;
 - database queries by statement and the line that issued them: how many,
   their time, and the most run under one call (an N+1 shows as that count);
-- processes (producers) and their threads, named when the recording named them.
+- processes (producers) and their threads, named when the recording named them,
+  each with the recorded call that started it, when one did (``capture.processes``).
 
 It reads every event once and keeps per-function durations, so memory grows
 with calls recorded, not with their arguments.
@@ -38,6 +39,7 @@ from elixirscope.contracts.trace import (
     ProcessRestart,
     StateChange,
     ThreadStart,
+    process_start_pid,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
 from elixirscope.query.threads import ThreadNames, source_of
@@ -97,6 +99,7 @@ class _Process:
     last_ts: int = 0
     # (ident, name) -> events: an OS reuses the ident of a thread that ended
     threads: Counter = field(default_factory=Counter)
+    started_by: dict[str, Any] | None = None  # the recorded call that started it, if one did
 
 
 def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]:
@@ -114,6 +117,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     queries: dict[tuple[str, str | None], _Query] = {}
     names = ThreadNames()
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
+    started: dict[tuple[str, int], dict[str, Any]] = {}  # (node, pid) -> its process start
     total = calls = 0
     for n, se in enumerate(events):
         total += 1
@@ -165,6 +169,16 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             actors[ev.path].exits += 1
         elif isinstance(ev, ThreadStart):
             names.add(se)
+            pid = process_start_pid(ev.name) if ev.kind == "process" else None
+            if pid is not None:
+                spawning = call_function.get((se.producer, ev.parent_id))
+                started[(se.node, pid)] = {
+                    "pid": se.pid,
+                    "program": se.program,
+                    "function": None if spawning is None else spawning.name,
+                    "call_id": ev.parent_id,
+                    "chain": ev.chain,
+                }
         elif isinstance(ev, DatabaseQuery):
             statement = " ".join(ev.statement.split())
             where = source_of(ev.file, ev.line)
@@ -175,6 +189,8 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             q.errors += ev.error is not None
             q.per_call[(se.producer, ev.parent_id)] += 1
     raises = _raises(errors, raised_below)
+    for p in processes.values():  # a process after the one that started it, in time
+        p.started_by = started.get((p.node, p.pid))
     report = {
         "events": total,
         "calls": calls,
@@ -305,6 +321,7 @@ def _process_row(producer: str, p: _Process, names: ThreadNames) -> dict[str, An
         "events": p.events,
         "first_ts": p.first_ts,
         "last_ts": p.last_ts,
+        "started_by": p.started_by,
         "threads": threads,
     }
 
@@ -420,6 +437,12 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         for p in procs:
             span = _dur(p["last_ts"] - p["first_ts"])
             rows.append([f"{p['node']}:{p['pid']} {p['program']}", f"{p['events']:,}", span])
+            by = p.get("started_by")
+            if by:
+                call = f"{_short(by['function'])}()" if by["function"] else "a call"
+                rows.append(
+                    [f"  started by {call} (call #{by['call_id']}) in process {by['pid']}", "", ""]
+                )
             for t in p["threads"][:top]:
                 rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)

@@ -52,7 +52,8 @@ class Lane:
 @dataclass(slots=True)
 class Mark:
     """A moment drawn as a glyph: ``kind`` crash, restart, exit, spawn, state, error,
-    request, query, http; ``lane`` a call lane, ``actor`` an actor (or None)."""
+    request, query, http, process (a program started: ``chain`` its work's, when
+    it records itself); ``lane`` a call lane, ``actor`` an actor (or None)."""
 
     kind: str
     ts: int

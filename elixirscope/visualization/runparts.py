@@ -61,7 +61,7 @@ from elixirscope.visualization.runmodel import (
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 1
+FORMAT = 2
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -217,8 +217,10 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
     for one the views do not draw."""
     head = [ts, producer, ev.id]
     chain = ev.correlation_id
-    if kind is ThreadStart:
-        return [*head, "thread", pid, ev.thread, ev.name]
+    if kind is ThreadStart:  # a thread names its lane; a process start is a mark on the spawner's
+        if ev.kind == "process":
+            return [*head, "process", pid, ev.thread, _short(ev.name, 200), ev.chain]
+        return [*head, "thread", pid, ev.thread, ev.name] if ev.kind == "thread" else None
     if kind is StateChange:
         message = _short(ev.message, 80) if ev.message else ev.message
         return [*head, "state", pid, ev.thread, ev.actor, ev.callback, message, ev.error, chain]
@@ -523,7 +525,9 @@ def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], 
     return out, remap[codes]
 
 
-_LANE_KINDS = frozenset({"error", "state", "spawn", "exit", "restart", "request", "query", "http"})
+_LANE_KINDS = frozenset(
+    {"error", "state", "spawn", "exit", "restart", "request", "query", "http", "process"}
+)
 
 
 def _lanes(
@@ -672,6 +676,9 @@ def _replay(
                 entry["alive"] = True
                 label = f"{supervisor or 'supervisor'} restarted {path}"
                 marks.append(Mark("restart", ts, lane, path, label, producer, eid, chain))
+        elif kind == "process":
+            name, chain = f
+            marks.append(Mark("process", ts, lane, None, f"started {name}", producer, eid, chain))
         elif kind == "request":
             method, path, protocol, trace_id, chain, parent_id = f
             requests[(producer, eid)] = {

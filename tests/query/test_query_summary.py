@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elixirscope.contracts.trace import decode_batch, encode_batch
+from elixirscope.contracts.trace import (
+    decode_batch,
+    encode_batch,
+    process_start_name,
+    process_start_pid,
+)
 from elixirscope.query.summary import WIDTH, summarize
 from elixirscope.store._events import StoredEvent
 
@@ -19,8 +24,8 @@ T0 = 1_700_000_000_000_000_000
 class Program:
     """Events of one producer with explicit durations, as the hooks record them."""
 
-    def __init__(self, producer: str = "n1:100:1") -> None:
-        self.producer = producer
+    def __init__(self, producer: str = "n1:100:1", pid: int = 100, program: str = "prog.py") -> None:
+        self.producer, self.pid, self.program = producer, pid, program
         self.ids = itertools.count(1)
         self.ts = T0
         self.events: list[tuple] = []
@@ -52,7 +57,7 @@ class Program:
         self.events.append((tag, next(self.ids), self._tick(1), thread, "c1", 0, *fields))
 
     def stored(self) -> list[StoredEvent]:
-        frame = encode_batch(node="n1", pid=100, program="prog.py", producer=self.producer,
+        frame = encode_batch(node="n1", pid=self.pid, program=self.program, producer=self.producer,
                              seq=1, sent_ts=self.ts, dropped=0, events=self.events)
         batch = decode_batch(frame)
         return [StoredEvent(e, batch.node, batch.pid, batch.program, batch.producer)
@@ -145,6 +150,38 @@ def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
     assert sum(f["calls"] for f in report["functions"]) == report["calls"]
     assert all(len(line) <= WIDTH for line in report["text"].splitlines())
     assert len(report["slowest"]) == min(top, report["calls"])
+
+
+def test_a_process_says_which_recorded_call_started_it():
+    parent, child = Program(), Program("n1:7:1", pid=7, program="child.py")
+
+    def start_child(cid: int) -> int:  # capture.processes, under the call
+        parent.events.append(("thread", next(parent.ids), parent._tick(1), 1, "c1", cid,
+                              "python child.py 3 (pid 7)", "process", "chain-7", 1))
+        return 0
+
+    parent.call("__main__.main", [start_child])
+    child.call("work.compute")
+    other = Program("n1:8:1", pid=8, program="other.py")  # started by nobody recorded
+    other.call("work.compute")
+    report = summarize(parent.stored() + child.stored() + other.stored())
+    procs = {p["pid"]: p for p in report["processes"]}
+    assert procs[100]["started_by"] is None and procs[8]["started_by"] is None
+    assert procs[7]["started_by"] == {"pid": 100, "program": "prog.py",
+                                      "function": "__main__.main", "call_id": 1, "chain": "chain-7"}
+    text = report["text"].splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("n1:7 child.py"))
+    assert text[at + 1].strip() == "started by main() (call #1) in process 100"
+
+
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=2**31))
+def test_a_process_starts_pid_reads_back_from_its_name(command, pid):
+    assert process_start_pid(process_start_name(command, pid)) == pid
+
+
+@pytest.mark.parametrize("name", ["MainThread", "python x.py (pid )", "x (pid 3", "x (pid -1)", "x (pid ²)"])
+def test_a_name_without_a_pid_has_none(name):
+    assert process_start_pid(name) is None
 
 
 def test_a_reused_thread_ident_counts_as_two_threads():

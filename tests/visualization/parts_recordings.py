@@ -73,8 +73,12 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
                 )
             else:
                 out.append(FunctionExit(next(ids), ts, thread, chain, up, cid, fn, ts - began))
-        elif roll < 0.65:
+        elif roll < 0.63:
             out.append(ThreadStart(next(ids), ts, thread, None, 0, rng.choice(["", "main", "w"])))
+        elif roll < 0.65:  # a process or an executor task started: neither names the lane
+            kind = rng.choice(["process", "task"])
+            name = f"python child.py (pid {rng.randint(1, 99)})" if kind == "process" else "job"
+            out.append(ThreadStart(next(ids), ts, thread, chain, top, name, kind, f"ch{ts}"))
         elif roll < 0.72:
             actor = rng.choice(["Till", "Shelf"])
             out.append(

@@ -154,7 +154,11 @@ def build(run_id: str, stored: Any) -> RunModel:
                         ev.correlation_id,
                     )
                 )
-        elif kind is ThreadStart:
+        elif kind is ThreadStart and ev.kind == "process":  # a mark on the spawner's lane
+            lane = lane_of(producer, se.pid, ev.thread)
+            label = f"started {_short(ev.name, 200)}"
+            marks.append(Mark("process", ts, lane, None, label, producer, ev.id, ev.chain))
+        elif kind is ThreadStart and ev.kind == "thread":  # names its lane; a task does not
             thread_names[(producer, ev.thread)] = ev.name
             found = lanes.get((producer, ev.thread))
             if found is not None:

@@ -12,9 +12,16 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parts_recordings import RUN, batches, store_of
+from parts_recordings import RUN, T0, batches, store_of
 from reference_model import build
 
+from elixirscope.contracts.trace import (
+    FunctionEntry,
+    FunctionExit,
+    ThreadStart,
+    decode_batch,
+    encode_batch,
+)
 from elixirscope.store import EventStore
 from elixirscope.visualization import runparts
 from elixirscope.visualization.runmodel import RunModel
@@ -223,3 +230,23 @@ def test_a_little_growth_is_not_saved_at_every_step(tmp_path):
         assert json.loads((side / "part.json").read_text())["version"] == saved_at
         assert_same(runparts.model_of(RUN, [part]), whole(tmp_path))
     assert decoded == [len(sent[-2].events), len(sent[-2].events) + len(sent[-1].events)]
+
+
+def test_a_process_start_is_a_mark_on_its_spawners_lane_not_its_name(tmp_path) -> None:
+    """capture.processes records a process start as a ThreadStart on the spawning thread:
+    the cinema draws it there (its chain: the child's calls), and the lane keeps its name."""
+    events = [
+        ThreadStart(1, T0, 1, None, 0, "MainThread"),
+        FunctionEntry(2, T0 + 1, 1, "c1", 0, "__main__.main"),
+        ThreadStart(3, T0 + 2, 1, "c1", 2, "python child.py 4 (pid 7)", "process", "ch7", 1),
+        ThreadStart(4, T0 + 3, 1, "c1", 2, "job", "task", "ch8", 1),
+        FunctionExit(5, T0 + 9, 1, "c1", 0, 2, "__main__.main", 8),
+    ]
+    batch = decode_batch(encode_batch(node="n", pid=100, program="p.py", producer="n:100:1",
+                                      seq=1, sent_ts=T0, dropped=0, events=events, run=RUN))
+    store_of(tmp_path, random.Random(1), [batch], 1)
+    got, _ = merged(tmp_path)
+    assert [lane.to_dict()["label"] for lane in got.lanes] == ["pid 100 · MainThread"]
+    assert [(m.kind, m.lane, m.label, m.chain) for m in got.marks] == [
+        ("process", 0, "started python child.py 4 (pid 7)", "ch7")]
+    assert_same(got, whole(tmp_path))

@@ -8,7 +8,7 @@ import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, colour
 
 const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
-  error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7" };
+  error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
 export async function mount(host, state) {
   const ov = ctx.overview;
@@ -29,6 +29,7 @@ export async function mount(host, state) {
         <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp;
         <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
         <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query / spawn<br>
+        <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
         wheel: zoom · drag: pan · click: cursor</div>
     </div>
   </div>`;
@@ -304,6 +305,16 @@ class Timeline {
           g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
         } else if (m.kind === "state") {
           g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
+        } else if (m.kind === "process") {
+          g.beginPath(); g.moveTo(x - 3, y - 6); g.lineTo(x + 5, y - 1); g.lineTo(x - 3, y + 4); g.fill();
+          // ┆ down (or up) to the first lane of the process it started
+          const pid = /\(pid (\d+)\)$/.exec(m.label);
+          const child = pid && lanes.find((c) => !c.actor && String(c.pid) === pid[1]);
+          if (child) {
+            const y2 = child.y + HEAD / 2;
+            g.save(); g.strokeStyle = MARK_COLOURS.process; g.setLineDash([3, 3]); g.globalAlpha = 0.8;
+            g.beginPath(); g.moveTo(x, y + 4); g.lineTo(x, y2); g.lineTo(x + 8, y2); g.stroke(); g.restore();
+          }
         } else {
           g.fillRect(x - 1, y - 5, 3, 8);
         }
@@ -484,6 +495,7 @@ class Timeline {
     const patch = { t, w0: abs(this.v0), w1: abs(this.v1) };
     if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
     else if (mark && mark.actor) patch.sel = `actor:${mark.actor}`;
+    else if (mark && mark.kind === "process" && mark.chain) { go({ view: "flame", chain: mark.chain }); return; }
     else if (!mark) patch.sel = null;
     if (hit && hit.count) { this.zoom(0.2, (off - this.v0) / (this.v1 - this.v0)); }
     go(patch);
