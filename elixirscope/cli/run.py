@@ -109,6 +109,10 @@ def run(args: Any) -> int:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return exc.status
     startup_gc.freeze_and_resume()  # the program's objects are collected as under python
+    from elixirscope.capture.termination import ship_before_sigterm
+
+    # `kill`, `docker stop`: the run is finished (all shipped), then ends by SIGTERM as before
+    ship_before_sigterm(lambda timeout: recording.finish(_SIGTERM_STATUS, timeout=timeout))
     status = 1
     try:
         status = _execute(target, program_args, module=args.module)
@@ -116,6 +120,9 @@ def run(args: Any) -> int:
         recording.finish(status)
     return status
 
+
+_SIGTERM_STATUS = 143
+"""The run's exit status when SIGTERM ended it (128 + 15, as a shell says; Ctrl-C's is 130)."""
 
 _INTERPRETER = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
 

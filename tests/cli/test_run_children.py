@@ -475,3 +475,38 @@ def test_sigterm_stops_the_recording_then_ends_the_process_as_before(tmp_path, h
     done = subprocess.run([sys.executable, str(script), handler], capture_output=True, text=True,
                           timeout=TIMEOUT_S, env=_env())
     assert (done.stdout, done.returncode) == (out, status), done.stderr
+
+
+def test_a_run_ended_by_sigterm_is_finished_first_then_ends_by_it(tmp_path) -> None:
+    """`kill` (docker stop, a process manager): what the program recorded is stored and the
+    run ends with status 143, then `elixirscope run` ends by SIGTERM as it did before."""
+    (tmp_path / "worker_mod.py").write_text(WORKER)
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""\
+        import time
+        import worker_mod
+
+        print("worked", worker_mod.work(4), flush=True)
+        time.sleep(120)
+    """))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         "--trace", "worker_mod.*", script.name],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )
+    try:
+        assert proc.stdout.readline() == "worked 14\n"  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)  # right away: nothing shipped by the 50 ms cycle yet
+        _, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGTERM, err
+    evs = _events(tmp_path / "data")
+    assert len(_calls(evs, "worker_mod.square")) == 4
+    runs = subprocess.run([sys.executable, "-m", "elixirscope", "runs", "--data-dir",
+                           str(tmp_path / "data"), "--json"], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=_env())
+    (run,) = json.loads(runs.stdout)["runs"]
+    assert run["exit_status"] == 143 and run["ended_ns"], run
