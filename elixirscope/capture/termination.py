@@ -10,7 +10,8 @@ batch — the end of its story — would be lost, uncounted.
 So a recorded child whose SIGTERM has the default action gets a handler that
 stops its recording (everything recorded shipped, at most ``SHIP_WAIT_S``),
 puts the default action back and sends itself SIGTERM again: the process ends
-as it would have, by the same signal, a moment later. A process forked from
+as it would have, by the same signal, a moment later (a SIGTERM meanwhile
+changes nothing: that moment is at most ``SHIP_WAIT_S`` + 1 s away). A process forked from
 one with the handler (the workers of a ``forkserver``, itself a child started
 afresh) inherits it: there it stops that process's own recording. A program that sets a
 handler of its own replaces this one (and, as uvicorn does, may put it back).
@@ -70,10 +71,13 @@ def ship_before_sigterm(stop: Callable[[float], object]) -> bool:
         if _held[0]:  # the main thread is stopping the recording: SIGTERM once it is done
             _held[1] = True
             return
-        signal.signal(signum, signal.SIG_DFL)
+        if _ending[0] == os.getpid():  # a nudge, or a second SIGTERM: this one ends it
+            return
+        _ending[0] = os.getpid()
         try:  # else inherited by a fork (a forkserver's worker): this process's own session
             _on_a_thread(stop if os.getpid() == owner else _stop_this_process, SHIP_WAIT_S)
         finally:
+            signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
     ship_then_end.ships_first = True  # type: ignore[attr-defined]
@@ -205,6 +209,8 @@ def _stop_this_process(timeout: float) -> None:
 
 _held = [0, False]
 """[depth of :func:`sigterm_held` in the main thread, a SIGTERM arrived meanwhile]."""
+_ending = [0]
+"""The pid of the process whose handler is stopping its recording, to end it after."""
 
 
 @contextmanager

@@ -443,7 +443,14 @@ SIGTERMED = textwrap.dedent("""\
         ours_r, ours_w = os.pipe()
         os.set_blocking(ours_w, False)
         signal.set_wakeup_fd(ours_w)
-    print("installed", ship_before_sigterm(lambda t: print("stopped within", t, flush=True)), flush=True)
+    def stop(t):
+        if sys.argv[1] == "again":  # a second SIGTERM (or a nudge) as the recording ships
+            os.kill(os.getpid(), signal.SIGTERM)
+            import time
+            time.sleep(0.3)
+        print("stopped within", t, flush=True)
+
+    print("installed", ship_before_sigterm(stop), flush=True)
     if sys.argv[1] == "wakeup":
         print("wakeup fd kept", signal.set_wakeup_fd(ours_w) == ours_w, flush=True)
     if sys.argv[1] == "held":  # as while shipping at exit: the handler waits for the end of it
@@ -468,6 +475,7 @@ SIGTERMED = textwrap.dedent("""\
     # the handler's thread (termination._Nudger) wakes the main thread, which then handles it
     ("stuck", "installed True\nstopped within 2.0\n", -signal.SIGTERM),
     ("wakeup", "installed True\nwakeup fd kept True\nstopped within 2.0\n", -signal.SIGTERM),
+    ("again", "installed True\nstopped within 2.0\n", -signal.SIGTERM),  # shipped whole
 ])
 def test_sigterm_stops_the_recording_then_ends_the_process_as_before(tmp_path, handler, out, status):
     script = tmp_path / "term.py"
