@@ -61,8 +61,8 @@ def ship_before_sigterm(stop: Callable[[float], object]) -> bool:
     these, inherited by a fork) and this is the main thread; returns whether it did."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    current = signal.getsignal(signal.SIGTERM)
-    if current is not signal.SIG_DFL and not getattr(current, "ships_first", False):
+    current = _current_handler()
+    if current is not signal.SIG_DFL and not _ours(current):
         return False
     owner = os.getpid()
 
@@ -96,7 +96,6 @@ class _Nudger:
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd, self.write_fd = read_fd, write_fd
-        self.pid = os.getpid()
         self.main = threading.main_thread().ident
 
     @classmethod
@@ -137,7 +136,7 @@ class _Nudger:
                 _set_wakeup_fd(previous)  # the program's own: as it was
             os.close(copy.read_fd)
             os.close(copy.write_fd)
-            if getattr(_current_handler(), "ships_first", False):
+            if _ours(_current_handler()):
                 cls.arm()
         except (ValueError, OSError):
             return
@@ -162,7 +161,7 @@ class _Nudger:
 
         for _ in range(50):
             time.sleep(self.NUDGE_AFTER_S)
-            if _Nudger.handled != handled or not getattr(_current_handler(), "ships_first", False):
+            if _Nudger.handled != handled or not _ours(_current_handler()):
                 return
             try:
                 signal.pthread_kill(self.main, signal.SIGTERM)  # type: ignore[arg-type]
@@ -179,6 +178,11 @@ def _set_wakeup_fd(fd: int) -> int | None:
         return signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
     except (ValueError, OSError):
         return None
+
+
+def _ours(handler: object) -> bool:
+    """Whether ``handler`` is one :func:`ship_before_sigterm` installed."""
+    return bool(getattr(handler, "ships_first", False))
 
 
 def _current_handler() -> object:
@@ -218,10 +222,7 @@ def sigterm_held() -> Iterator[None]:
     """SIGTERM waits while the main thread is in here (it stops and ships the
     recording; see the module doc), when the handler is installed; handled as soon
     as the outermost ``sigterm_held`` is left."""
-    if (
-        not getattr(signal.getsignal(signal.SIGTERM), "ships_first", False)
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    if not _ours(_current_handler()) or threading.current_thread() is not threading.main_thread():
         yield
         return
     _held[0] += 1
