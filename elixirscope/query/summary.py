@@ -42,7 +42,7 @@ from elixirscope.contracts.trace import (
     process_start_pid,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
-from elixirscope.query.threads import ThreadNames, source_of
+from elixirscope.query.threads import ThreadNames, source_of, spawning_call
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["WIDTH", "summarize"]
@@ -439,10 +439,8 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             rows.append([f"{p['node']}:{p['pid']} {p['program']}", f"{p['events']:,}", span])
             by = p.get("started_by")
             if by:
-                call = f"{_short(by['function'])}()" if by["function"] else "a call"
-                rows.append(
-                    [f"  started by {call} (call #{by['call_id']}) in process {by['pid']}", "", ""]
-                )
+                call = spawning_call(by["function"], by["call_id"])
+                rows.append([f"  started by {call} in process {by['pid']}", "", ""])
             for t in p["threads"][:top]:
                 rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)

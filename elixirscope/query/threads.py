@@ -27,6 +27,7 @@ __all__ = [
     "source_of",
     "spawn_in",
     "spawn_of",
+    "spawning_call",
 ]
 
 
@@ -106,6 +107,14 @@ def names_in(data_dir: str | os.PathLike[str]) -> ThreadNames:
         return load(store)
 
 
+def spawning_call(function: str | None, call_id: int) -> str:
+    """``main() (call #2)``: the recorded call a thread or a process was started in
+    (``call #2`` when its function is not known)."""
+    if not function:
+        return f"call #{call_id}"
+    return f"{function.removeprefix('__main__.')}() (call #{call_id})"
+
+
 @dataclass(frozen=True)
 class SpawnLink:
     """The linked ThreadStart of a chain, and the name of the call that spawned it."""
@@ -129,11 +138,7 @@ class SpawnLink:
             ev.spawner_thread
         )
         chain = f" (correlation {ev.correlation_id[:12]}…)" if ev.correlation_id else ""
-        call = (
-            f"{self.function.removeprefix('__main__.')}() (call #{ev.parent_id})"
-            if self.function
-            else f"call #{ev.parent_id}"
-        )
+        call = spawning_call(self.function, ev.parent_id)
         return f"{what} {ev.name}, spawned by {call} on thread {spawner}{chain}"
 
     def to_dict(self) -> dict[str, Any]:
