@@ -204,7 +204,7 @@ class _Recording:
             self._start(config, {"endpoint": ingest}, control, capture)
         else:
             data_dir = args.data_dir or config.get("data_dir")
-            self.store = _embedded_store(data_dir, config.get("store.writer_process_after_s"))
+            self.store = _embedded_store(data_dir, config)
             child.update(data_dir=_absolute(str(self.store.data_dir)))
             self._start(config, {"sink": self.store}, None, capture)
         if self.daemon:
@@ -248,8 +248,7 @@ class _Recording:
                 self._start(config, {"endpoint": spec.ingest}, spec.control, capture)
             else:
                 assert spec.data_dir is not None  # ChildSpec.decode: one or the other
-                data_dir, after_s = spec.data_dir, config.get("store.writer_process_after_s")
-                self.store = _embedded_store(data_dir, after_s)
+                self.store = _embedded_store(spec.data_dir, config)
                 self._start(config, {"sink": self.store}, None, capture)
         except BaseException:
             self.finish()  # the program runs on unrecorded: nothing half-started left behind
@@ -549,12 +548,16 @@ def _plan(
     return plan
 
 
-def _embedded_store(data_dir: str, writer_after_s: float) -> Any:
+def _embedded_store(data_dir: str, config: Any) -> Any:
     from elixirscope.config import DataDirError, usable_data_dir
     from elixirscope.ingest.stores import RunStore
 
     try:
-        return RunStore(usable_data_dir(data_dir), writer_after_s=writer_after_s)
+        return RunStore(
+            usable_data_dir(data_dir),
+            writer_after_s=config.get("store.writer_process_after_s"),
+            writer_after_events=config.get("store.writer_process_after_events"),
+        )
     except DataDirError as exc:
         raise RunError(str(exc)) from None
 

@@ -127,6 +127,24 @@ def test_a_short_run_starts_no_writer_process(tmp_path: Path) -> None:
     assert _ticks(tmp_path / "data") == list(range(3000))
 
 
+def test_a_busy_run_starts_its_writer_process_by_the_count_of_its_events(
+    tmp_path: Path,
+) -> None:
+    # young (the time trigger is an hour away), but past store.writer_process_after_events
+    busy = {
+        "ELIXIRSCOPE_CAPTURE__BATCH_SIZE": "200",
+        "ELIXIRSCOPE_STORE__WRITER_PROCESS_AFTER_S": "3600",
+        "ELIXIRSCOPE_STORE__WRITER_PROCESS_AFTER_EVENTS": "1000",
+    }
+    done, said = _run(tmp_path, 3000, "none", env=busy)
+    assert done.returncode == 0, done.stderr
+    (pids,) = said  # looked at mid-run, 0.8 s after the first 1,500 events
+    assert len(pids["writers"]) == 1
+    assert _ticks(tmp_path / "data") == list(range(3000))
+    (run,) = _runs(tmp_path / "data")
+    assert run["dropped"] == 0
+
+
 def test_a_writer_killed_mid_run_loses_only_what_it_had_not_stored_and_says_so(
     tmp_path: Path,
 ) -> None:
