@@ -31,7 +31,15 @@ from elixirscope.store._shard import (
 )
 from elixirscope.store.chain_keys import KIND_CHAIN, shown
 
-__all__ = ["CHUNK_ERRORS", "ShardHealth", "check_shard", "open_damage", "run_column", "wal_damage"]
+__all__ = [
+    "CHUNK_ERRORS",
+    "CREATING",
+    "ShardHealth",
+    "check_shard",
+    "open_damage",
+    "run_column",
+    "wal_damage",
+]
 
 # what reading one chunk can raise when its pages or bytes are damaged
 CHUNK_ERRORS = (sqlite3.DatabaseError, ValueError, msgspec.MsgspecError, zstandard.ZstdError)
@@ -143,6 +151,20 @@ def _shm_header(path: str) -> tuple[int, bytes] | None:
     return max_frame, data[32:40]
 
 
+CREATING = b"creating its tables\n"
+"""What a shard's lock file says while its writer creates the shard's tables: a shard
+without tables whose lock says so never held an event (its writer ended first); one whose
+lock says nothing lost them (its write-ahead log was lost)."""
+
+
+def _lock_note(path: str) -> bytes | None:
+    try:
+        with open(path.removesuffix(".sqlite3") + ".lock", "rb") as f:
+            return f.read(len(CREATING) + 1)
+    except OSError:
+        return None
+
+
 def open_damage(path: str) -> tuple[Shard | None, str | None]:
     """The shard opened read-only, or why it cannot be; (None, None) if not yet created.
 
@@ -159,8 +181,8 @@ def open_damage(path: str) -> tuple[Shard | None, str | None]:
     except sqlite3.DatabaseError as exc:
         shard.close()
         if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
-            if not _no_writer(path):
-                return None, None  # its writer is creating it
+            if not _no_writer(path) or _lock_note(path) == CREATING:
+                return None, None  # its writer is creating it, or ended while it did
             return None, (
                 "its tables are missing: its write-ahead log was lost, or its "
                 "writer stopped before creating them"

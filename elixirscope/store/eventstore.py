@@ -60,7 +60,7 @@ from elixirscope.store._events import (
 )
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
-from elixirscope.store.damage import CHUNK_ERRORS, check_shard, open_damage, wal_damage
+from elixirscope.store.damage import CHUNK_ERRORS, CREATING, check_shard, open_damage, wal_damage
 from elixirscope.store.errors import QueryError, StoreError
 from elixirscope.store.incomplete import Found, ReadWarnings
 
@@ -1138,18 +1138,46 @@ def _try_claim(
         return None
     path = str(shard_dir / f"{stem}.sqlite3")
     try:
+        if _was_creating(fd):  # its last writer ended before its tables: nothing in it
+            return _writer_shard(fd, path, options), fd
         problem = _claim_damage(path, deep and not _closed_clean(fd, path))
         if problem is not None:
             from elixirscope.store.quarantine import quarantine_shard, salvage
 
             dest = quarantine_shard(shard_dir.parent, path, problem)
-            shard = Shard(path, readonly=False, **options)
+            shard = _writer_shard(fd, path, options)
             salvage(dest, shard)
             return shard, fd
-        return Shard(path, readonly=False, **options), fd
+        return _writer_shard(fd, path, options), fd
     except Exception as exc:
         os.close(fd)
         raise StoreError(f"cannot open event store shard {path!r}: {exc}") from exc
+
+
+def _writer_shard(lock_fd: int, path: str, options: dict[str, Any]) -> Shard:
+    """The shard at ``path`` opened for writing, its tables created if need be. While they
+    are, its lock file says so (:data:`~.damage.CREATING`): a writer that dies then leaves
+    a shard without tables that readers skip and the next claim makes whole, instead of
+    one they must call damaged (its tables missing, as when its write-ahead log is lost)."""
+    try:
+        os.ftruncate(lock_fd, 0)
+        os.pwrite(lock_fd, CREATING, 0)
+    except OSError:
+        pass  # then such a death reads as damage, as it did without the note
+    shard = Shard(path, readonly=False, **options)
+    try:
+        os.ftruncate(lock_fd, 0)
+    except OSError:
+        pass
+    return shard
+
+
+def _was_creating(lock_fd: int) -> bool:
+    """The shard's last writer ended while creating its tables (see :func:`_writer_shard`)."""
+    try:
+        return os.pread(lock_fd, len(CREATING) + 1, 0) == CREATING
+    except OSError:
+        return False
 
 
 def _file_stamp(st: os.stat_result) -> bytes:
@@ -1258,7 +1286,7 @@ def _claim_fresh(shard_dir: Path, options: dict[str, Any]) -> tuple[Shard, int]:
         if os.path.exists(path):  # created between the look and the lock
             os.close(fd)
             continue
-        return Shard(str(path), readonly=False, **options), fd
+        return _writer_shard(fd, str(path), options), fd
     raise StoreError(f"no free shard name under {str(shard_dir)!r}")
 
 

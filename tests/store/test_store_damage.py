@@ -319,3 +319,56 @@ def test_a_busy_shard_is_skipped_once_by_a_long_lived_reader_not_for_good(tmp_pa
         assert len(found) == 0 and "malformed" in str(found.warnings)  # damaged: skipped
     finally:
         reader.close()
+
+
+
+DIES_CREATING = """
+import os, sqlite3, sys
+from elixirscope.store import EventStore, eventstore
+
+def dies(path, **options):  # the file made, its tables not yet: then the process ends
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").close()
+    os._exit(0)
+
+eventstore.Shard = dies
+EventStore.open(sys.argv[1])
+"""
+
+
+def test_a_writer_killed_while_creating_its_shard_leaves_nothing_called_damaged(
+    tmp_path, recorder
+):
+    """A shard without tables is damage (its write-ahead log was lost) unless its lock says
+    its writer ended while creating them: then it never held an event, readers skip it, and
+    the next writer to claim it makes it whole."""
+    holders = _record(tmp_path, recorder, keep_wal=True)  # shard-000 and shard-001, held
+    subprocess.run([sys.executable, "-c", DIES_CREATING, str(tmp_path)], check=True, timeout=60)
+    for store in holders:
+        store.close()
+    path = _shard(tmp_path, 2)
+    assert os.path.exists(path)
+    with sqlite3.connect(path) as conn:  # a shard without tables ...
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+    found = _read(tmp_path)  # ... that nobody calls damaged
+    assert found.warnings == [] and len(found) == 2 * PER_WRITER
+    assert check_store(tmp_path)["ok"]
+    writers = [EventStore.open(tmp_path) for _ in range(3)]  # the third takes shard-002
+    try:
+        rec = recorder(producer="p2:1:1")
+        rec.ret(rec.call("m.f", cid="c2"), "m.f", cid="c2")
+        writers[2].append(rec.batch())
+    finally:
+        for store in writers:
+            store.close()
+    found = _read(tmp_path)
+    assert found.warnings == [] and len(found) == 2 * PER_WRITER + 2
+    assert check_store(tmp_path)["ok"] and not (tmp_path / "quarantine").exists()
+
+
+def test_a_shard_without_tables_whose_lock_says_nothing_is_still_called_damaged(tmp_path, recorder):
+    _record(tmp_path, recorder)
+    path = _shard(tmp_path, 2)
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").close()  # its WAL lost, say
+    found = _read(tmp_path)
+    [warning] = found.warnings
+    assert warning["shard"] == "shard-002.sqlite3" and "tables are missing" in warning["problem"]
