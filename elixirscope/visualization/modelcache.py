@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 3
+FORMAT = 4
 """Bumped when the saved layout changes: a model kept in an older one is read again."""
 
 COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")
@@ -61,7 +61,7 @@ def save(
         "first_ts": model.first_ts,
         "last_ts": model.last_ts,
         "events": model.events,
-        "lanes": [[n.index, n.producer, n.pid, n.thread, n.name] for n in model.lanes],
+        "lanes": [[n.index, n.producer, n.pid, n.thread, n.name, n.program] for n in model.lanes],
         "functions": model.functions,
         "chains": model.chains,
         "marks": [

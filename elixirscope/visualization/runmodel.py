@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "finish"]
+__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "finish", "name_programs"]
 
 PROGRAM = "(program)"
 """The actor lane of messages sent from outside any actor."""
@@ -30,23 +30,36 @@ PROGRAM = "(program)"
 
 @dataclass(slots=True)
 class Lane:
-    """A thread of one process: where its calls are drawn."""
+    """A thread of one process: where its calls are drawn. ``program`` is its process's
+    (``app.py``, ``app.py (multiprocessing)``), set when the run has lanes of more than
+    one process: the label then says which program each is."""
 
     index: int
     producer: str
     pid: int
     thread: int
     name: str
+    program: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        where = f"pid {self.pid}" if self.program is None else f"{self.program} · pid {self.pid}"
         return {
             "index": self.index,
             "producer": self.producer,
             "pid": self.pid,
             "thread": self.thread,
             "name": self.name,
-            "label": f"pid {self.pid} · {self.name}",
+            "program": self.program,
+            "label": f"{where} · {self.name}",
         }
+
+
+def name_programs(lanes: list[Lane], programs: dict[str, str]) -> None:
+    """Give each lane its process's program (by producer) when the lanes are of more than
+    one process; with one, the label needs none."""
+    if len({(lane.producer, lane.pid) for lane in lanes}) > 1:
+        for lane in lanes:
+            lane.program = programs.get(lane.producer)
 
 
 @dataclass(slots=True)

@@ -56,12 +56,13 @@ from elixirscope.visualization.runmodel import (
     RunModel,
     _short,
     finish,
+    name_programs,
 )
 
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 2
+FORMAT = 3
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -130,6 +131,7 @@ class PartReader:
         self.e = {n: array(_CODES[n]) for n in ENTRY}
         self.x = {n: array(_CODES[n]) for n in EXIT}
         self.records: list[Record] = []
+        self.named: set[str] = set()  # producers whose program has its record
         self.events = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
@@ -140,6 +142,11 @@ class PartReader:
             return
         producer, pid = stored[0].producer, stored[0].pid
         pcode = self.producers.setdefault(producer, len(self.producers))
+        if producer not in self.named and stored[0].program:
+            self.named.add(producer)  # which program the process is: a record of its own
+            self.records.append(
+                [stored[0].event.ts, producer, 0, "program", pid, 0, stored[0].program]
+            )
         origins, functions, chains = self.origins, self.functions, self.chains
         e_ts, e_id, e_par, e_org, e_fn, e_ch = (self.e[n].append for n in ENTRY)
         x_ts, x_id, x_cid, x_prod, x_raised = (self.x[n].append for n in EXIT)
@@ -551,9 +558,12 @@ def _lanes(
             if key not in first or when < first[key][0]:
                 first[key] = (when, pid)
     named: dict[tuple[str, int], tuple[tuple[int, int, int], str]] = {}
+    programs: dict[str, str] = {}
     for rec in records:
         kind = rec[3]
-        if kind == "thread":
+        if kind == "program":
+            programs[rec[1]] = rec[6]
+        elif kind == "thread":
             named[(rec[1], rec[5])] = ((rec[0], rank[rec[1]], rec[2]), rec[6])
         elif kind in _LANE_KINDS:
             key = (rec[1], rec[5])
@@ -567,6 +577,7 @@ def _lanes(
             started, given = named[key]
             name = given if started > when else (given or name)
         lanes.append(Lane(i, key[0], pid, key[1], name))
+    name_programs(lanes, programs)
     index = {(lane.producer, lane.thread): lane.index for lane in lanes}
     origin_lane = np.array(
         [index[(o[0], o[1])] if (o[0], o[1]) in index else -1 for o in part.origins] or [0],

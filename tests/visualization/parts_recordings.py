@@ -198,7 +198,7 @@ def batches(rng: random.Random, producers: int, steps: int, run: str = RUN) -> l
                     encode_batch(
                         node="n",
                         pid=100 + p,
-                        program="p.py",
+                        program=f"p{p}.py",
                         producer=f"n:{100 + p}:1",
                         seq=seq + 1,
                         sent_ts=T0,

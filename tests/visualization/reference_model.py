@@ -34,6 +34,7 @@ from elixirscope.visualization.runmodel import (
     RunModel,
     _short,
     finish,
+    name_programs,
 )
 
 
@@ -102,9 +103,12 @@ def build(run_id: str, stored: Any) -> RunModel:
     add_parent, add_status, add_id = parent.append, status.append, call_ids.append
     open_row, close_row = rows.get, rows.pop
     function_of, chain_of, lane_at = functions.get, chains.get, lane_index.get
+    programs: dict[str, str] = {}
     for se in stored:
         ev = se.event
         count += 1
+        if se.program:
+            programs.setdefault(se.producer, se.program)
         ts = ev.ts
         if ts > last_ts:
             last_ts = ts
@@ -338,6 +342,7 @@ def build(run_id: str, stored: Any) -> RunModel:
     for name, i in functions.items():
         function_names[i] = name
     marks.sort(key=lambda m: m.ts)
+    name_programs(list(lanes.values()), programs)
     model = RunModel(
         run_id=run_id,
         first_ts=first_ts,

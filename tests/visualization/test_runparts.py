@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -249,4 +250,30 @@ def test_a_process_start_is_a_mark_on_its_spawners_lane_not_its_name(tmp_path) -
     assert [lane.to_dict()["label"] for lane in got.lanes] == ["pid 100 · MainThread"]
     assert [(m.kind, m.lane, m.label, m.chain) for m in got.marks] == [
         ("process", 0, "started python child.py 4 (pid 7)", "ch7")]
+    assert_same(got, whole(tmp_path))
+
+
+def test_with_more_than_one_process_each_lane_says_its_program(tmp_path) -> None:
+    """A child's lanes are told from the parent's by their program (one process: no need)."""
+
+    def batch_of(pid: int, program: str, thread_name: str) -> Any:
+        events = [
+            ThreadStart(1, T0 + pid, 1, None, 0, thread_name),
+            FunctionEntry(2, T0 + pid + 1, 1, f"c{pid}", 0, "__main__.main"),
+            FunctionExit(3, T0 + pid + 2, 1, f"c{pid}", 0, 2, "__main__.main", 1),
+        ]
+        return decode_batch(encode_batch(node="n", pid=pid, program=program,
+                                         producer=f"n:{pid}:1", seq=1, sent_ts=T0, dropped=0,
+                                         events=events, run=RUN))  # fmt: skip
+
+    store_of(tmp_path, random.Random(2), [batch_of(100, "parent.py", "MainThread")], 1)
+    alone, _ = merged(tmp_path)
+    assert [lane.to_dict()["label"] for lane in alone.lanes] == ["pid 100 · MainThread"]
+    with EventStore.open(tmp_path) as store:
+        store.append(batch_of(200, "parent.py (multiprocessing)", "MainThread"))
+    got, _ = merged(tmp_path)
+    assert [lane.to_dict()["label"] for lane in got.lanes] == [
+        "parent.py · pid 100 · MainThread",
+        "parent.py (multiprocessing) · pid 200 · MainThread",
+    ]
     assert_same(got, whole(tmp_path))
