@@ -109,10 +109,13 @@ def run(args: Any) -> int:
         print(f"elixirscope run: {exc}", file=sys.stderr)
         return exc.status
     startup_gc.freeze_and_resume()  # the program's objects are collected as under python
+    from elixirscope.capture.hard_exit import ship_before_os_exit
     from elixirscope.capture.termination import ship_before_sigterm
 
     # `kill`, `docker stop`: the run is finished (all shipped), then ends by SIGTERM as before
     ship_before_sigterm(lambda timeout: recording.finish(_SIGTERM_STATUS, timeout=timeout))
+    # os._exit(n) (no atexit): the run is finished with status n first
+    ship_before_os_exit(lambda code, timeout: recording.finish(code, timeout=timeout))
     status = 1
     try:
         status = _execute(target, program_args, module=args.module)
@@ -497,11 +500,13 @@ def start_child_recording(spec: ChildSpec) -> _Recording | None:
     finally:
         startup_gc.freeze_and_resume()
     if recording is not None:
+        from elixirscope.capture.hard_exit import ship_before_os_exit
         from elixirscope.capture.termination import ship_before_sigterm
 
         # before the session's own stop (atexit: last in, first out)
         atexit.register(recording.finish)
         ship_before_sigterm(lambda timeout: recording.finish(timeout=timeout))
+        ship_before_os_exit(lambda code, timeout: recording.finish(code, timeout=timeout))
     return recording
 
 

@@ -1,0 +1,74 @@
+"""A recorded process that leaves by ``os._exit`` ships what it recorded first.
+
+``os._exit`` ends the process at once: no ``atexit``, no ``finally``, so what it
+recorded since the shipper's last batch (up to 50 ms of it, often its whole
+story) would be lost, uncounted. Forked children leave so — ``os.fork()``, the
+work, ``os._exit(0)`` is the idiom, and ``multiprocessing``'s fork workers do
+after their finalizers — and so do some servers and test runners.
+
+So while a recording is on (``elixirscope run`` and the processes it records),
+``os._exit`` is a function of ours: it stops the recording — everything
+recorded shipped, the run ended with that status, at most ``SHIP_WAIT_S`` —
+then calls the real ``os._exit`` with the same status. In a process forked from
+a recorded one (it inherits the function) it stops that process's own
+recording. What changes: the process ends a moment later, the time to ship;
+nothing else of the call. The recording stops on a thread of its own with a
+bounded wait (as on SIGTERM: ``termination``), never waiting on a lock the
+calling code holds; a call made while it stops (from that stopping, or from
+another thread) leaves at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from elixirscope.capture.termination import SHIP_WAIT_S, _on_a_thread, _stop_this_process
+
+__all__ = ["ship_before_os_exit", "uninstall"]
+
+_real_exit: list[Any] = []  # [the real os._exit] while installed
+Stop = Callable[[int | None, float], object]
+_stop: list[Stop] = []  # [the stop of the process that installed it]
+_owner = [0]
+_leaving = [0]  # the pid of the process whose os._exit is stopping its recording
+
+
+def ship_before_os_exit(stop: Stop) -> None:
+    """Make ``os._exit(status)`` call ``stop(status, SHIP_WAIT_S)`` first (see the module doc).
+
+    ``stop`` takes the exit status and a timeout: the recording's, which ships what is
+    recorded and ends the run with that status."""
+    if not _real_exit:
+        _real_exit.append(os._exit)
+        os._exit = _exit_after_shipping  # type: ignore[assignment]
+    _stop[:] = [stop]
+    _owner[0] = os.getpid()
+
+
+def uninstall() -> None:
+    """``os._exit`` is the real one again."""
+    if _real_exit:
+        os._exit = _real_exit.pop()
+    _stop.clear()
+
+
+def _exit_after_shipping(status: int) -> None:
+    real = _real_exit[0] if _real_exit else os._exit
+    pid = os.getpid()
+    if _leaving[0] != pid:
+        _leaving[0] = pid
+        try:
+            code = int(status)
+        except (TypeError, ValueError):
+            code = None  # the real os._exit says what is wrong with it
+        try:
+            if pid == _owner[0] and _stop:
+                stop = _stop[0]
+                _on_a_thread(lambda timeout: stop(code, timeout), SHIP_WAIT_S)
+            else:  # a fork of the process that installed it: its own session
+                _on_a_thread(_stop_this_process, SHIP_WAIT_S)
+        except BaseException:  # noqa: BLE001 - the process leaves as it asked, shipped or not
+            pass
+    real(status)
