@@ -16,11 +16,20 @@ What it changes: the environment the new program gets holds ``ELIXIRSCOPE_CHAIN`
 besides what it would have held (when ``env`` was not given, this process's own,
 made explicit); nothing else of the call. Outside recorded calls, or when
 anything goes wrong in the linking, the call is made as it was.
+
+A process forked from a recorded call (``os.fork``: ``multiprocessing``'s
+``fork`` start method, a ``Pool``'s workers, the fork-then-work idiom) is
+linked the same way: ``os.fork`` is a function of ours while installed, which
+forks, then records the start in the parent (``fork of`` its command line, the
+child's pid) and makes the fresh chain the child's main thread's correlation
+id in the child — what the child records runs in that chain. Nothing else of
+the call changes: it returns what ``os.fork`` returned, in both processes.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from elixirscope.capture import recorder
@@ -44,13 +53,41 @@ def install() -> None:
         return
     _original.append(_posixsubprocess.fork_exec)
     _posixsubprocess.fork_exec = _linked(_posixsubprocess.fork_exec)
+    _original.append(os.fork)
+    os.fork = _linked_fork(os.fork)
 
 
 def uninstall() -> None:
     if _original:
         import _posixsubprocess
 
+        os.fork = _original.pop()
         _posixsubprocess.fork_exec = _original.pop()
+
+
+def _linked_fork(fork: Any) -> Any:
+    def fork_linked() -> int:
+        try:
+            spawn = spawner() if recorder.current() is not None else None
+            chain = new_correlation_id() if spawn is not None else None
+        except Exception:  # noqa: BLE001 - the program's process starts regardless
+            spawn = chain = None
+        pid = fork()
+        if spawn is None or chain is None:
+            return pid
+        try:
+            if pid == 0:  # the child: what it records runs in the chain
+                _correlation.set(chain)
+            else:  # the parent, in the forking thread: the start, of kind process
+                name = process_start_name("fork of " + _command([sys.executable, *sys.argv]), pid)
+                record_start(name, "process", spawn, chain)
+        except Exception:  # noqa: BLE001
+            pass
+        return pid
+
+    fork_linked.__wrapped__ = fork  # type: ignore[attr-defined]
+    fork_linked.__doc__ = fork.__doc__
+    return fork_linked
 
 
 def _linked(fork_exec: Any) -> Any:

@@ -518,3 +518,63 @@ def test_a_run_ended_by_sigterm_is_finished_first_then_ends_by_it(tmp_path) -> N
                           timeout=TIMEOUT_S, env=_env())
     (run,) = json.loads(runs.stdout)["runs"]
     assert run["exit_status"] == 143 and run["ended_ns"], run
+
+
+HARD_EXITS = textwrap.dedent("""\
+    import os
+    import sys
+
+    import worker_mod
+
+    pid = os.fork()
+    if pid == 0:  # the idiom: the work, then os._exit (no atexit, no finally)
+        worker_mod.work(3)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("parent", worker_mod.work(2), flush=True)
+    os._exit(int(sys.argv[1]))
+""")
+
+
+def test_a_process_leaving_by_os_exit_ships_what_it_recorded_first(tmp_path) -> None:
+    """os._exit skips atexit: a forked child's calls, and the run's own, were lost uncounted
+    (the run never ended); now each process ships first and the run ends with that status."""
+    script = _program(tmp_path, HARD_EXITS)
+    plain = subprocess.run([sys.executable, script.name, "5"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=TIMEOUT_S, env=_env())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         "--trace", "worker_mod.*", script.name, "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )  # fmt: skip
+    assert (done.stdout, done.returncode) == (plain.stdout, plain.returncode) == ("parent 1\n", 5)
+    evs = _events(tmp_path / "data")
+    pids = {e["pid"] for e in _calls(evs, "worker_mod.work")}
+    assert len(_calls(evs, "worker_mod.work")) == 2 and len(pids) == 2  # the child's, the parent's
+    assert len(_calls(evs, "worker_mod.square")) == 3 + 2
+    runs = subprocess.run([sys.executable, "-m", "elixirscope", "runs", "--data-dir",
+                           str(tmp_path / "data"), "--json"], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=_env())  # fmt: skip
+    (run,) = json.loads(runs.stdout)["runs"]
+    assert run["exit_status"] == 5 and run["ended_ns"] and run["dropped"] == 0, run
+
+
+def test_a_forked_child_is_linked_to_the_call_that_forked_it(tmp_path) -> None:
+    """os.fork inside a recorded call: the parent records the start (its pid), and what the
+    child records runs in the start's chain, as a spawned child's does."""
+    script = _program(tmp_path, "import os\nimport worker_mod\n\n\ndef main():\n"
+                                "    pid = os.fork()\n    if pid == 0:\n"
+                                "        worker_mod.work(3)\n        os._exit(0)\n"
+                                "    os.waitpid(pid, 0)\n    return pid\n\n\n"
+                                "print('forked', main() > 0)\n")  # fmt: skip
+    done = _recorded(script, "--trace", "__main__.main")
+    assert (done.stdout, done.returncode) == ("forked True\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    (main,) = _calls(evs, "__main__.main")
+    (work,) = _calls(evs, "worker_mod.work")
+    (start,) = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
+    assert start["pid"] == main["pid"] != work["pid"]
+    assert start["name"].startswith("fork of python")
+    assert start["name"].endswith(f" main.py (pid {work['pid']})")
+    assert start["parent_id"] == main["id"] and start["correlation_id"] == main["correlation_id"]
+    assert work["correlation_id"] == start["chain"] != main["correlation_id"]
