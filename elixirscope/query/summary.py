@@ -13,6 +13,11 @@ tables fitting 100 columns:
   restarts and exits of their supervised process;
 - database queries by statement and the line that issued them: how many,
   their time, and the most run under one call (an N+1 shows as that count);
+- web requests served, by method and route: how many, their time, the server
+  errors (5xx) and the statuses answered;
+- outgoing HTTP calls, by method and URL (its query left out): how many, their
+  time, the failed ones (no response, or 5xx), the retries, and which recorded
+  function made them;
 - processes (producers) and their threads, named when the recording named them,
   each with the recorded call that started it, when one did (``capture.processes``).
 
@@ -33,10 +38,12 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ProcessExit,
     ProcessRestart,
+    RequestEnd,
     StateChange,
     ThreadStart,
     process_start_pid,
@@ -90,6 +97,18 @@ class _Query:
 
 
 @dataclass
+class _Endpoint:
+    """Requests served by one route, or HTTP calls made to one URL."""
+
+    name: str
+    durations: list[int] = field(default_factory=list)
+    failed: int = 0  # served: a 5xx answered; made: no response, or a 5xx
+    retries: int = 0  # made: attempts after the first
+    statuses: Counter = field(default_factory=Counter)
+    callers: Counter = field(default_factory=Counter)  # made: the recorded functions
+
+
+@dataclass
 class _Process:
     node: str
     pid: int
@@ -115,6 +134,8 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     queries: dict[tuple[str, str | None], _Query] = {}
+    served: dict[str, _Endpoint] = {}
+    made: dict[str, _Endpoint] = {}
     names = ThreadNames()
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     started: dict[tuple[str, int], dict[str, Any]] = {}  # (node, pid) -> its process start
@@ -188,6 +209,19 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             q.durations.append(ev.duration_ns)
             q.errors += ev.error is not None
             q.per_call[(se.producer, ev.parent_id)] += 1
+        elif isinstance(ev, RequestEnd):
+            e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
+            e.durations.append(ev.duration_ns)
+            e.failed += ev.status >= 500
+            e.statuses[ev.status] += 1
+        elif isinstance(ev, HttpCall):
+            e = _endpoint(made, f"{ev.method} {ev.url.partition('?')[0]}")
+            e.durations.append(ev.duration_ns)
+            e.failed += ev.status == 0 or ev.status >= 500
+            e.retries += ev.attempt > 1
+            e.statuses[ev.status] += 1
+            caller = call_function.get((se.producer, ev.parent_id))
+            e.callers[caller.name if caller is not None else None] += 1
     raises = _raises(errors, raised_below)
     for p in processes.values():  # a process after the one that started it, in time
         p.started_by = started.get((p.node, p.pid))
@@ -209,6 +243,8 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
                 queries.values(), key=lambda q: (-len(q.durations), -sum(q.durations), q.statement)
             )
         ],
+        "requests": [_endpoint_row(e) for e in _busiest(served)],
+        "http_calls": [_endpoint_row(e, made=True) for e in _busiest(made)],
         "processes": [
             _process_row(producer, p, names)
             for producer, p in sorted(processes.items(), key=lambda item: item[1].first_ts)
@@ -216,6 +252,39 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     }
     report["text"] = render_summary(report, top=top)
     return report
+
+
+def _endpoint(endpoints: dict[str, _Endpoint], name: str) -> _Endpoint:
+    e = endpoints.get(name)
+    if e is None:
+        e = endpoints[name] = _Endpoint(name)
+    return e
+
+
+def _busiest(endpoints: dict[str, _Endpoint]) -> list[_Endpoint]:
+    return sorted(endpoints.values(), key=lambda e: (-len(e.durations), -sum(e.durations), e.name))
+
+
+def _endpoint_row(e: _Endpoint, *, made: bool = False) -> dict[str, Any]:
+    ordered = sorted(e.durations)
+    row = {
+        ("call" if made else "request"): e.name,
+        "count": len(ordered),
+        "total_ns": sum(ordered),
+        "p50_ns": _percentile(ordered, 0.5),
+        "p95_ns": _percentile(ordered, 0.95),
+        "failed": e.failed,
+        "statuses": {str(k): v for k, v in sorted(e.statuses.items())},
+    }
+    if made:
+        row["retries"] = e.retries
+        row["from"] = {str(k): v for k, v in e.callers.most_common()}
+    return row
+
+
+def _statuses(statuses: dict[str, int]) -> str:
+    """``200×20 404×1``; a call that got no response counts under ``none``."""
+    return " ".join(f"{'none' if k == '0' else k}×{v:,}" for k, v in statuses.items())
 
 
 def _function(functions: dict[str, _Function], name: str) -> _Function:
@@ -429,6 +498,47 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             width,
             fit=(0, 6),
             tail=(6,),
+        )
+    served = report.get("requests") or []
+    if served:
+        out += ["", _heading("Web requests", len(served), top)]
+        out += _table(
+            ["request", "count", "total", "p50", "p95", "5xx", "statuses"],
+            [
+                [
+                    r["request"],
+                    f"{r['count']:,}",
+                    _dur(r["total_ns"]),
+                    _dur(r["p50_ns"]),
+                    _dur(r["p95_ns"]),
+                    f"{r['failed']:,}",
+                    _statuses(r["statuses"]),
+                ]
+                for r in served[:top]
+            ],
+            width,
+            fit=(0, 6),
+        )
+    made = report.get("http_calls") or []
+    if made:
+        out += ["", _heading("Outgoing HTTP", len(made), top)]
+        out += _table(
+            ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"],
+            [
+                [
+                    c["call"],
+                    f"{c['count']:,}",
+                    _dur(c["total_ns"]),
+                    _dur(c["p95_ns"]),
+                    f"{c['failed']:,}",
+                    f"{c['retries']:,}",
+                    _statuses(c["statuses"]),
+                    ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
+                ]
+                for c in made[:top]
+            ],
+            width,
+            fit=(0, 6, 7),
         )
     procs = report["processes"]
     if procs:

@@ -194,3 +194,40 @@ def test_a_reused_thread_ident_counts_as_two_threads():
     [proc] = summarize(p.stored())["processes"]
     assert {t["name"]: (t["thread"], t["events"]) for t in proc["threads"]} == {
         "T-1": (5, 3), "pool_0": (5, 5)}
+
+
+def test_web_requests_by_route_and_outgoing_http_by_url():
+    p = Program()
+    for i, (status, took) in enumerate([(200, 300), (200, 100), (404, 200), (500, 900)]):
+        path = f"/api/tasks/{i}"
+        p.add("reqend", i + 1, "GET", path, "/api/tasks/{task_id}", status, took, 0, 10, None,
+              None, None)
+    p.add("reqend", 9, "POST", "/login", None, 200, 50, 30, 2, None, None, None)
+
+    def http(url: str, status: int, attempt: int, took: int):
+        def made(parent: int) -> int:
+            p.events.append(("http", next(p.ids), p._tick(1), 1, "c1", parent, "httpx", "GET",
+                             url, attempt, status, took, 10, None if status else "refused",
+                             False, None, None))
+            return 0
+        return made
+
+    p.call("app.sync", [http("https://api.example/items?page=1", 503, 1, 40),
+                        http("https://api.example/items?page=1", 200, 2, 60),
+                        http("https://api.example/items?page=2", 0, 1, 5)])
+    p.add("http", "urllib3", "GET", "https://api.example/items", 1, 200, 70, 10, None, False,
+          None, None)
+    report = summarize(p.stored())
+    tasks, login = report["requests"]
+    assert tasks == {"request": "GET /api/tasks/{task_id}", "count": 4, "total_ns": 1500,
+                     "p50_ns": 200, "p95_ns": 900, "failed": 1,
+                     "statuses": {"200": 2, "404": 1, "500": 1}}
+    assert (login["request"], login["count"], login["failed"]) == ("POST /login", 1, 0)
+    [items] = report["http_calls"]  # the query is not part of what was called
+    assert items == {"call": "GET https://api.example/items", "count": 4, "total_ns": 175,
+                     "p50_ns": 40, "p95_ns": 70, "failed": 2, "retries": 1,
+                     "statuses": {"0": 1, "200": 2, "503": 1}, "from": {"app.sync": 3, "None": 1}}
+    text = report["text"]
+    assert "GET /api/tasks/{task_id}" in text and "200×2 404×1 500×1" in text
+    assert "none×1 200×2 503×1" in text and "app.sync, ?" in text
+    assert all(len(line) <= WIDTH for line in text.splitlines())
