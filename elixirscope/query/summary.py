@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -478,68 +478,59 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ],
             width,
         )
-    queries = report.get("queries") or []
-    if queries:
-        out += ["", _heading("Queries", len(queries), top)]
-        out += _table(
-            ["statement", "count", "total", "p95", "in one call", "errors", "issued at"],
-            [
-                [
-                    q["statement"],
-                    f"{q['count']:,}",
-                    _dur(q["total_ns"]),
-                    _dur(q["p95_ns"]),
-                    f"{q['most_in_one_call']:,}",
-                    f"{q['errors']:,}",
-                    q["issued_at"] or "?",
-                ]
-                for q in queries[:top]
-            ],
-            width,
-            fit=(0, 6),
-            tail=(6,),
-        )
-    served = report.get("requests") or []
-    if served:
-        out += ["", _heading("Web requests", len(served), top)]
-        out += _table(
-            ["request", "count", "total", "p50", "p95", "5xx", "statuses"],
-            [
-                [
-                    r["request"],
-                    f"{r['count']:,}",
-                    _dur(r["total_ns"]),
-                    _dur(r["p50_ns"]),
-                    _dur(r["p95_ns"]),
-                    f"{r['failed']:,}",
-                    _statuses(r["statuses"]),
-                ]
-                for r in served[:top]
-            ],
-            width,
-            fit=(0, 6),
-        )
-    made = report.get("http_calls") or []
-    if made:
-        out += ["", _heading("Outgoing HTTP", len(made), top)]
-        out += _table(
-            ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"],
-            [
-                [
-                    c["call"],
-                    f"{c['count']:,}",
-                    _dur(c["total_ns"]),
-                    _dur(c["p95_ns"]),
-                    f"{c['failed']:,}",
-                    f"{c['retries']:,}",
-                    _statuses(c["statuses"]),
-                    ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
-                ]
-                for c in made[:top]
-            ],
-            width,
-            fit=(0, 6, 7),
-        )
+    out += _section(
+        "Queries",
+        report.get("queries") or [],
+        ["statement", "count", "total", "p95", "in one call", "errors", "issued at"],
+        lambda q: [
+            q["statement"],
+            f"{q['count']:,}",
+            _dur(q["total_ns"]),
+            _dur(q["p95_ns"]),
+            f"{q['most_in_one_call']:,}",
+            f"{q['errors']:,}",
+            q["issued_at"] or "?",
+        ],
+        top,
+        width,
+        fit=(0, 6),
+        tail=(6,),
+    )
+    out += _section(
+        "Web requests",
+        report.get("requests") or [],
+        ["request", "count", "total", "p50", "p95", "5xx", "statuses"],
+        lambda r: [
+            r["request"],
+            f"{r['count']:,}",
+            _dur(r["total_ns"]),
+            _dur(r["p50_ns"]),
+            _dur(r["p95_ns"]),
+            f"{r['failed']:,}",
+            _statuses(r["statuses"]),
+        ],
+        top,
+        width,
+        fit=(0, 6),
+    )
+    out += _section(
+        "Outgoing HTTP",
+        report.get("http_calls") or [],
+        ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"],
+        lambda c: [
+            c["call"],
+            f"{c['count']:,}",
+            _dur(c["total_ns"]),
+            _dur(c["p95_ns"]),
+            f"{c['failed']:,}",
+            f"{c['retries']:,}",
+            _statuses(c["statuses"]),
+            ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
+        ],
+        top,
+        width,
+        fit=(0, 6, 7),
+    )
     procs = report["processes"]
     if procs:
         out += ["", "Processes and threads"]
@@ -555,6 +546,22 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)
     return "\n".join(out)
+
+
+def _section(
+    title: str,
+    items: list[dict[str, Any]],
+    headers: list[str],
+    cells: Callable[[dict[str, Any]], list[str]],
+    top: int,
+    width: int,
+    **layout: tuple[int, ...],
+) -> list[str]:
+    """A titled table of the first ``top`` items (nothing when there are none)."""
+    if not items:
+        return []
+    heading = ["", _heading(title, len(items), top)]
+    return heading + _table(headers, [cells(item) for item in items[:top]], width, **layout)
 
 
 def _heading(title: str, count: int, top: int) -> str:
