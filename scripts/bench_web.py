@@ -632,6 +632,13 @@ def run(
 ) -> dict[str, Any]:
     if load_kind == "auto":
         load_kind = "wrk" if shutil.which("wrk") else "python"
+        if load_kind == "python":
+            print(
+                "bench_web: wrk is not installed (Debian: apt-get install wrk); the Python "
+                "load generator saturates a core before the server does, so these figures "
+                "measure it as much as the server",
+                file=sys.stderr,
+            )
     if http == "auto":  # what uvicorn itself picks: httptools when it is installed
         http = "httptools" if _importable("httptools", python) else "h11"
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp_name:
