@@ -1,4 +1,4 @@
-"""A recorded process that leaves by ``os._exit`` ships what it recorded first.
+"""A recorded process that leaves by ``os._exit`` or ``os.exec*`` ships what it recorded first.
 
 ``os._exit`` ends the process at once: no ``atexit``, no ``finally``, so what it
 recorded since the shipper's last batch (up to 50 ms of it, often its whole
@@ -16,6 +16,15 @@ nothing else of the call. The recording stops on a thread of its own with a
 bounded wait (as on SIGTERM: ``termination``), never waiting on a lock the
 calling code holds; a call made while it stops (from that stopping, or from
 another thread) leaves at once.
+
+``os.exec*`` replaces the program the same way, with no ``atexit``: while a
+recording is on, ``os.execv`` and ``os.execve`` (which every other ``exec``
+function of ``os`` calls) ship what this process recorded (at most
+``SHIP_WAIT_S``) before the real call. The recording is not stopped: if the
+call fails (no such program), the process goes on recorded; if it succeeds,
+the new program is recorded as any child of the run is (a Python one joins the
+run as a producer of its own, under the same pid), and the run's own end is
+left unwritten — the process that would write it is gone.
 """
 
 from __future__ import annotations
@@ -36,22 +45,52 @@ _leaving = [0]  # the pid of the process whose os._exit is stopping its recordin
 
 
 def ship_before_os_exit(stop: Stop) -> None:
-    """Make ``os._exit(status)`` call ``stop(status, SHIP_WAIT_S)`` first (see the module doc).
+    """Make ``os._exit(status)`` call ``stop(status, SHIP_WAIT_S)`` first, and ``os.execv`` /
+    ``os.execve`` ship what is recorded first (see the module doc).
 
     ``stop`` takes the exit status and a timeout: the recording's, which ships what is
     recorded and ends the run with that status."""
     if not _real_exit:
         _real_exit.append(os._exit)
         os._exit = _exit_after_shipping  # type: ignore[assignment]
+        _real_exec.extend([os.execv, os.execve])
+        os.execv = _shipped_first(os.execv)
+        os.execve = _shipped_first(os.execve)
     _stop[:] = [stop]
     _owner[0] = os.getpid()
 
 
 def uninstall() -> None:
-    """``os._exit`` is the real one again."""
+    """``os._exit``, ``os.execv`` and ``os.execve`` are the real ones again."""
     if _real_exit:
         os._exit = _real_exit.pop()
+        os.execv, os.execve = _real_exec
+        _real_exec.clear()
     _stop.clear()
+
+
+_real_exec: list[Any] = []  # [os.execv, os.execve] while installed
+
+
+def _shipped_first(exec_function: Any) -> Any:
+    def exec_after_shipping(*args: Any, **kwargs: Any) -> Any:
+        try:
+            _on_a_thread(_flush_this_process, SHIP_WAIT_S)
+        except BaseException:  # noqa: BLE001 - the program is replaced as asked, shipped or not
+            pass
+        return exec_function(*args, **kwargs)
+
+    exec_after_shipping.__wrapped__ = exec_function  # type: ignore[attr-defined]
+    exec_after_shipping.__doc__ = exec_function.__doc__
+    return exec_after_shipping
+
+
+def _flush_this_process(timeout: float) -> None:
+    from elixirscope.capture.session import current_session
+
+    session = current_session()
+    if session is not None:
+        session.flush(timeout)
 
 
 def _exit_after_shipping(status: int) -> None:

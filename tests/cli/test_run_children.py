@@ -578,3 +578,30 @@ def test_a_forked_child_is_linked_to_the_call_that_forked_it(tmp_path) -> None:
     assert start["name"].endswith(f" main.py (pid {work['pid']})")
     assert start["parent_id"] == main["id"] and start["correlation_id"] == main["correlation_id"]
     assert work["correlation_id"] == start["chain"] != main["correlation_id"]
+
+
+EXECS = textwrap.dedent("""\
+    import os
+    import sys
+
+    import worker_mod
+
+    worker_mod.work(3)
+    try:
+        os.execv("/nonexistent/program", ["program"])
+    except OSError as exc:
+        print("not replaced", exc.errno, flush=True)
+    worker_mod.work(2)
+    os.execv(sys.executable, [sys.executable, "-c", "print('replaced')"])
+""")
+
+
+def test_a_process_replaced_by_exec_ships_what_it_recorded_first(tmp_path) -> None:
+    """os.exec* replaces the program with no atexit: what it recorded was lost uncounted;
+    now it is shipped first, and a failed exec leaves the process recorded as it was."""
+    script = _program(tmp_path, EXECS)
+    done = _recorded(script)
+    assert (done.stdout, done.returncode) == ("not replaced 2\nreplaced\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    assert len(_calls(evs, "worker_mod.work")) == 2
+    assert len(_calls(evs, "worker_mod.square")) == 3 + 2
