@@ -353,6 +353,9 @@ class _Recording:
 
             wait = DEFAULT_EXIT_TIMEOUT_S if timeout is None else timeout
             stats = self.session.stop(wait, exit_status=status)
+            from elixirscope.capture import hard_exit
+
+            hard_exit.uninstall()  # nothing to ship any more: os._exit and os.exec* are Python's
             if self.daemon:
                 _tell_daemon(self.daemon, self.session.record)
             _report_drops(stats, self.session, self.label)
