@@ -17,6 +17,9 @@ besides what it would have held (when ``env`` was not given, this process's own,
 made explicit); nothing else of the call. Outside recorded calls, or when
 anything goes wrong in the linking, the call is made as it was.
 
+``os.posix_spawn`` and ``os.posix_spawnp`` are linked as ``fork_exec`` is
+(their ``env`` mapping gets the chain; one with bytes keys is left alone).
+
 A process forked from a recorded call (``os.fork``: ``multiprocessing``'s
 ``fork`` start method, a ``Pool``'s workers, the fork-then-work idiom) is
 linked the same way: ``os.fork`` is a function of ours while installed, which
@@ -55,14 +58,41 @@ def install() -> None:
     _posixsubprocess.fork_exec = _linked(_posixsubprocess.fork_exec)
     _original.append(os.fork)
     os.fork = _linked_fork(os.fork)
+    _original.extend([os.posix_spawn, os.posix_spawnp])
+    os.posix_spawn = _linked_spawn(os.posix_spawn)
+    os.posix_spawnp = _linked_spawn(os.posix_spawnp)
 
 
 def uninstall() -> None:
     if _original:
         import _posixsubprocess
 
+        os.posix_spawnp = _original.pop()
+        os.posix_spawn = _original.pop()
         os.fork = _original.pop()
         _posixsubprocess.fork_exec = _original.pop()
+
+
+def _linked_spawn(posix_spawn: Any) -> Any:
+    def posix_spawn_linked(path: Any, argv: Any, env: Any, *args: Any, **kwargs: Any) -> int:
+        try:
+            spawn = spawner() if recorder.current() is not None else None
+            linked = spawn is not None and all(isinstance(k, str) for k in env)
+        except Exception:  # noqa: BLE001 - the program's process starts regardless
+            spawn, linked = None, False
+        if not linked:
+            return posix_spawn(path, argv, env, *args, **kwargs)
+        chain = new_correlation_id()
+        pid = posix_spawn(path, argv, {**env, CHAIN_ENV: chain}, *args, **kwargs)
+        try:
+            record_start(process_start_name(_command(argv), pid), "process", spawn, chain)
+        except Exception:  # noqa: BLE001
+            pass
+        return pid
+
+    posix_spawn_linked.__wrapped__ = posix_spawn  # type: ignore[attr-defined]
+    posix_spawn_linked.__doc__ = posix_spawn.__doc__
+    return posix_spawn_linked
 
 
 def _linked_fork(fork: Any) -> Any:

@@ -605,3 +605,26 @@ def test_a_process_replaced_by_exec_ships_what_it_recorded_first(tmp_path) -> No
     evs = _events(tmp_path / "data")
     assert len(_calls(evs, "worker_mod.work")) == 2
     assert len(_calls(evs, "worker_mod.square")) == 3 + 2
+
+
+def test_a_program_started_by_posix_spawn_is_linked_to_its_call(tmp_path) -> None:
+    script = _program(tmp_path, textwrap.dedent("""\
+        import os
+        import sys
+
+
+        def main():
+            pid = os.posix_spawn(sys.executable, [sys.executable, "child.py", "4"], os.environ)
+            return os.waitpid(pid, 0)[1]
+
+
+        print("status", main(), flush=True)
+    """))
+    done = _recorded(script, "--trace", "__main__.main")
+    assert (done.stdout, done.returncode) == ("child 14\nstatus 0\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    (main,) = _calls(evs, "__main__.main")
+    (work,) = _calls(evs, "worker_mod.work")
+    (start,) = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
+    assert start["parent_id"] == main["id"] and start["name"].endswith(f"(pid {work['pid']})")
+    assert "child.py 4" in start["name"] and work["correlation_id"] == start["chain"]
