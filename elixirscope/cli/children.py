@@ -236,12 +236,20 @@ def record_this_process() -> Any:
         spec = ChildSpec.decode(text)
         from elixirscope.cli.run import start_child_recording
 
-        return start_child_recording(spec)
+        recording = start_child_recording(spec)
     except Exception as exc:  # noqa: BLE001 - the program must start regardless
         _say(f"not recording process {os.getpid()} ({_command()}): {ENV} {exc}"
              if isinstance(exc, ChildSpecError)
              else f"not recording process {os.getpid()} ({_command()}): {exc}")  # fmt: skip
         return None
+    if recording is not None:
+        try:  # its own script instrumented too, when the plan selects it
+            from elixirscope.cli import child_main
+
+            child_main.install(recording.plan)
+        except Exception as exc:  # noqa: BLE001 - its script runs, plainly
+            _say(f"process {os.getpid()} ({_command()}): its script runs uninstrumented: {exc}")
+    return recording
 
 
 def _command() -> str:

@@ -628,3 +628,50 @@ def test_a_program_started_by_posix_spawn_is_linked_to_its_call(tmp_path) -> Non
     (start,) = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
     assert start["parent_id"] == main["id"] and start["name"].endswith(f"(pid {work['pid']})")
     assert "child.py 4" in start["name"] and work["correlation_id"] == start["chain"]
+
+
+KID = textwrap.dedent("""\
+    import os
+    import sys
+
+
+    def triple(n):
+        return 3 * n
+
+
+    print("kid", triple(int(sys.argv[1])), __name__, __file__ == os.path.abspath(__file__))
+    if sys.argv[2:] == ["raise"]:
+        raise ValueError("bad kid")
+    if sys.argv[2:]:
+        sys.exit(sys.argv[2] if not sys.argv[2].isdigit() else int(sys.argv[2]))
+""")
+MOM = textwrap.dedent("""\
+    import subprocess
+    import sys
+
+    for extra in ([], ["raise"], ["4"], ["a message"]):
+        done = subprocess.run([sys.executable, "kid.py", "5", *extra], capture_output=True,
+                              text=True)
+        print(repr(done.stdout), done.returncode, repr(done.stderr))
+""")
+
+
+@pytest.mark.parametrize("options", [(), ("--trace", "__main__.*", "--level", "args")])
+def test_a_childs_own_script_is_instrumented_and_ends_as_under_python(tmp_path, options) -> None:
+    """`python kid.py` run by a recorded program: its own functions are recorded (default plan
+    and --trace), and what it prints, its traceback and its exit status are python's."""
+    (tmp_path / "kid.py").write_text(KID)
+    script = tmp_path / "main.py"
+    script.write_text(MOM)
+    plain = _python(script)
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         *options, script.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )  # fmt: skip
+    assert (done.stdout, done.returncode) == (plain.stdout, plain.returncode), done.stderr
+    assert "Traceback" in plain.stdout and "ValueError: bad kid" in plain.stdout
+    calls = _calls(_events(tmp_path / "data"), "__main__.triple")
+    assert len(calls) == 4 and len({c["pid"] for c in calls}) == 4
+    if options:
+        assert {c["args"]["n"] for c in calls} == {"5"}
