@@ -44,12 +44,14 @@ _owner = [0]
 _leaving = [0]  # the pid of the process whose os._exit is stopping its recording
 
 
-def ship_before_os_exit(stop: Stop) -> None:
+def ship_before_os_exit(stop: Stop, before_exec: Callable[[], object] | None = None) -> None:
     """Make ``os._exit(status)`` call ``stop(status, SHIP_WAIT_S)`` first, and ``os.execv`` /
     ``os.execve`` ship what is recorded first (see the module doc).
 
     ``stop`` takes the exit status and a timeout: the recording's, which ships what is
-    recorded and ends the run with that status."""
+    recorded and ends the run with that status. ``before_exec``, in this process, clears
+    what only its end would have cleared (``elixirscope run``'s temporary directory)."""
+    _before_exec[:] = [] if before_exec is None else [before_exec]
     if not _real_exit:
         _real_exit.append(os._exit)
         os._exit = _exit_after_shipping  # type: ignore[assignment]
@@ -70,12 +72,16 @@ def uninstall() -> None:
 
 
 _real_exec: list[Any] = []  # [os.execv, os.execve] while installed
+_before_exec: list[Callable[[], object]] = []
 
 
 def _shipped_first(exec_function: Any) -> Any:
     def exec_after_shipping(*args: Any, **kwargs: Any) -> Any:
         try:
             _on_a_thread(_flush_this_process, SHIP_WAIT_S)
+            if os.getpid() == _owner[0]:
+                for clear in _before_exec:
+                    clear()
         except BaseException:  # noqa: BLE001 - the program is replaced as asked, shipped or not
             pass
         return exec_function(*args, **kwargs)

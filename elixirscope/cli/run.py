@@ -115,7 +115,9 @@ def run(args: Any) -> int:
     # `kill`, `docker stop`: the run is finished (all shipped), then ends by SIGTERM as before
     ship_before_sigterm(lambda timeout: recording.finish(_SIGTERM_STATUS, timeout=timeout))
     # os._exit(n) (no atexit): the run is finished with status n first
-    ship_before_os_exit(lambda code, timeout: recording.finish(code, timeout=timeout))
+    ship_before_os_exit(
+        lambda code, timeout: recording.finish(code, timeout=timeout), recording.before_exec
+    )
     status = 1
     try:
         status = _execute(target, program_args, module=args.module)
@@ -306,6 +308,14 @@ class _Recording:
             from elixirscope.instrument.control import TraceFollower
 
             self.follower = TraceFollower(control).start()
+
+    def before_exec(self) -> None:
+        """The program replaces itself (``os.exec*``): this process's end, which would remove
+        the children's directory of unmatched patterns, will not come."""
+        if self.matches is not None and self.chosen and os.getpid() == self.pid:
+            import shutil
+
+            shutil.rmtree(self.matches, ignore_errors=True)
 
     def finish(self, status: int | None = None, *, timeout: float | None = None) -> None:
         """Flush everything recorded and end the run; say what was dropped, if

@@ -600,8 +600,11 @@ def test_a_process_replaced_by_exec_ships_what_it_recorded_first(tmp_path) -> No
     """os.exec* replaces the program with no atexit: what it recorded was lost uncounted;
     now it is shipped first, and a failed exec leaves the process recorded as it was."""
     script = _program(tmp_path, EXECS)
-    done = _recorded(script)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    done = _recorded(script, env=_env(TMPDIR=str(temp)))
     assert (done.stdout, done.returncode) == ("not replaced 2\nreplaced\n", 0), done.stderr
+    assert list(temp.iterdir()) == []  # the run's own temporary directory went before the exec
     evs = _events(tmp_path / "data")
     assert len(_calls(evs, "worker_mod.work")) == 2
     assert len(_calls(evs, "worker_mod.square")) == 3 + 2
