@@ -75,49 +75,36 @@ def uninstall() -> None:
 
 def _linked_spawn(posix_spawn: Any) -> Any:
     def posix_spawn_linked(path: Any, argv: Any, env: Any, *args: Any, **kwargs: Any) -> int:
+        spawn = _spawn_here()
         try:
-            spawn = spawner() if recorder.current() is not None else None
             linked = spawn is not None and all(isinstance(k, str) for k in env)
-        except Exception:  # noqa: BLE001 - the program's process starts regardless
-            spawn, linked = None, False
-        if not linked:
+        except Exception:  # noqa: BLE001 - not a mapping: posix_spawn says what is wrong
+            linked = False
+        if spawn is None or not linked:
             return posix_spawn(path, argv, env, *args, **kwargs)
         chain = new_correlation_id()
         pid = posix_spawn(path, argv, {**env, CHAIN_ENV: chain}, *args, **kwargs)
-        try:
-            record_start(process_start_name(_command(argv), pid), "process", spawn, chain)
-        except Exception:  # noqa: BLE001
-            pass
+        _started(process_start_name(_command(argv), pid), spawn, chain)
         return pid
 
-    posix_spawn_linked.__wrapped__ = posix_spawn  # type: ignore[attr-defined]
-    posix_spawn_linked.__doc__ = posix_spawn.__doc__
-    return posix_spawn_linked
+    return _standing_for(posix_spawn, posix_spawn_linked)
 
 
 def _linked_fork(fork: Any) -> Any:
     def fork_linked() -> int:
-        try:
-            spawn = spawner() if recorder.current() is not None else None
-            chain = new_correlation_id() if spawn is not None else None
-        except Exception:  # noqa: BLE001 - the program's process starts regardless
-            spawn = chain = None
+        spawn = _spawn_here()
+        chain = new_correlation_id() if spawn is not None else None
         pid = fork()
         if spawn is None or chain is None:
             return pid
-        try:
-            if pid == 0:  # the child: what it records runs in the chain
-                _correlation.set(chain)
-            else:  # the parent, in the forking thread: the start, of kind process
-                name = process_start_name("fork of " + _command([sys.executable, *sys.argv]), pid)
-                record_start(name, "process", spawn, chain)
-        except Exception:  # noqa: BLE001
-            pass
+        if pid == 0:  # the child: what it records runs in the chain
+            _correlation.set(chain)
+        else:  # the parent, in the forking thread: the start, of kind process
+            command = _command([sys.executable, *sys.argv])
+            _started(process_start_name("fork of " + command, pid), spawn, chain)
         return pid
 
-    fork_linked.__wrapped__ = fork  # type: ignore[attr-defined]
-    fork_linked.__doc__ = fork.__doc__
-    return fork_linked
+    return _standing_for(fork, fork_linked)
 
 
 def _linked(fork_exec: Any) -> Any:
@@ -130,14 +117,33 @@ def _linked(fork_exec: Any) -> Any:
             return fork_exec(*args, **kwargs)
         env, spawn, chain = link
         pid = fork_exec(*args[:5], env, *args[6:], **kwargs)
-        try:  # in the spawning thread: its ThreadStart is the process's, of kind process
-            record_start(process_start_name(_command(args[0]), pid), "process", spawn, chain)
-        except Exception:  # noqa: BLE001
-            pass
+        _started(process_start_name(_command(args[0]), pid), spawn, chain)
         return pid
 
-    fork_exec_linked.__wrapped__ = fork_exec  # type: ignore[attr-defined]
-    return fork_exec_linked
+    return _standing_for(fork_exec, fork_exec_linked)
+
+
+def _spawn_here() -> tuple[int, str | None, int] | None:
+    """The recorded call active in this thread, if this process records; never raises."""
+    try:
+        return spawner() if recorder.current() is not None else None
+    except Exception:  # noqa: BLE001 - the program's process starts regardless
+        return None
+
+
+def _started(name: str, spawn: tuple[int, str | None, int], chain: str) -> None:
+    """The start recorded in the spawning thread, as a ThreadStart of kind process; never
+    raises (the process has started regardless)."""
+    try:
+        record_start(name, "process", spawn, chain)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _standing_for(original: Any, replacement: Any) -> Any:
+    replacement.__wrapped__ = original
+    replacement.__doc__ = original.__doc__
+    return replacement
 
 
 def _link(args: tuple[Any, ...]) -> tuple[list[bytes], tuple[int, str | None, int], str] | None:
