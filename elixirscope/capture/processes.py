@@ -76,11 +76,7 @@ def uninstall() -> None:
 def _linked_spawn(posix_spawn: Any) -> Any:
     def posix_spawn_linked(path: Any, argv: Any, env: Any, *args: Any, **kwargs: Any) -> int:
         spawn = _spawn_here()
-        try:
-            linked = spawn is not None and all(isinstance(k, str) for k in env)
-        except Exception:  # noqa: BLE001 - not a mapping: posix_spawn says what is wrong
-            linked = False
-        if spawn is None or not linked:
+        if spawn is None or not _str_keys(env):
             return posix_spawn(path, argv, env, *args, **kwargs)
         chain = new_correlation_id()
         pid = posix_spawn(path, argv, {**env, CHAIN_ENV: chain}, *args, **kwargs)
@@ -93,10 +89,10 @@ def _linked_spawn(posix_spawn: Any) -> Any:
 def _linked_fork(fork: Any) -> Any:
     def fork_linked() -> int:
         spawn = _spawn_here()
-        chain = new_correlation_id() if spawn is not None else None
+        if spawn is None:
+            return fork()
+        chain = new_correlation_id()
         pid = fork()
-        if spawn is None or chain is None:
-            return pid
         if pid == 0:  # the child: what it records runs in the chain
             _correlation.set(chain)
         else:  # the parent, in the forking thread: the start, of kind process
@@ -131,6 +127,14 @@ def _spawn_here() -> tuple[int, str | None, int] | None:
         return None
 
 
+def _str_keys(env: Any) -> bool:
+    """A mapping of str names (where the chain can go); not one: posix_spawn says why."""
+    try:
+        return all(isinstance(k, str) for k in env)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _started(name: str, spawn: tuple[int, str | None, int], chain: str) -> None:
     """The start recorded in the spawning thread, as a ThreadStart of kind process; never
     raises (the process has started regardless)."""
@@ -149,8 +153,8 @@ def _standing_for(original: Any, replacement: Any) -> Any:
 def _link(args: tuple[Any, ...]) -> tuple[list[bytes], tuple[int, str | None, int], str] | None:
     """The new program's environment with a fresh chain, the spawning call, the chain;
     None outside recorded calls (or for arguments of another shape)."""
-    spawn = spawner()
-    if spawn is None or recorder.current() is None or len(args) < 6:
+    spawn = _spawn_here()
+    if spawn is None or len(args) < 6:
         return None
     env = args[5]
     if env is None:

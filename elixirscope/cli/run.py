@@ -311,8 +311,9 @@ class _Recording:
 
     def before_exec(self) -> None:
         """The program replaces itself (``os.exec*``): this process's end, which would remove
-        the children's directory of unmatched patterns, will not come."""
-        if self.matches is not None and self.chosen and os.getpid() == self.pid:
+        the children's directory of unmatched patterns, will not come (``hard_exit`` calls
+        this only in the process that made it)."""
+        if self.matches is not None and self.chosen:
             import shutil
 
             shutil.rmtree(self.matches, ignore_errors=True)

@@ -36,6 +36,7 @@ __all__ = [
     "CREATING",
     "ShardHealth",
     "check_shard",
+    "ended_creating",
     "open_damage",
     "run_column",
     "wal_damage",
@@ -157,12 +158,14 @@ without tables whose lock says so never held an event (its writer ended first); 
 lock says nothing lost them (its write-ahead log was lost)."""
 
 
-def _lock_note(path: str) -> bytes | None:
+def ended_creating(path: str) -> bool:
+    """The lock of the shard at ``path`` says its writer was creating its tables (and, if no
+    writer holds it, ended while it did)."""
     try:
         with open(path.removesuffix(".sqlite3") + ".lock", "rb") as f:
-            return f.read(len(CREATING) + 1)
+            return f.read(len(CREATING) + 1) == CREATING
     except OSError:
-        return None
+        return False
 
 
 def open_damage(path: str) -> tuple[Shard | None, str | None]:
@@ -181,7 +184,7 @@ def open_damage(path: str) -> tuple[Shard | None, str | None]:
     except sqlite3.DatabaseError as exc:
         shard.close()
         if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
-            if not _no_writer(path) or _lock_note(path) == CREATING:
+            if not _no_writer(path) or ended_creating(path):
                 return None, None  # its writer is creating it, or ended while it did
             return None, (
                 "its tables are missing: its write-ahead log was lost, or its "

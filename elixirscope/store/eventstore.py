@@ -60,7 +60,14 @@ from elixirscope.store._events import (
 )
 from elixirscope.store._query import Query
 from elixirscope.store._shard import ChunkRef, Shard
-from elixirscope.store.damage import CHUNK_ERRORS, CREATING, check_shard, open_damage, wal_damage
+from elixirscope.store.damage import (
+    CHUNK_ERRORS,
+    CREATING,
+    check_shard,
+    ended_creating,
+    open_damage,
+    wal_damage,
+)
 from elixirscope.store.errors import QueryError, StoreError
 from elixirscope.store.incomplete import Found, ReadWarnings
 
@@ -1138,7 +1145,7 @@ def _try_claim(
         return None
     path = str(shard_dir / f"{stem}.sqlite3")
     try:
-        if _was_creating(fd):  # its last writer ended before its tables: nothing in it
+        if ended_creating(path):  # its last writer ended before its tables: nothing in it
             return _writer_shard(fd, path, options), fd
         problem = _claim_damage(path, deep and not _closed_clean(fd, path))
         if problem is not None:
@@ -1157,7 +1164,7 @@ def _try_claim(
 def _writer_shard(lock_fd: int, path: str, options: dict[str, Any]) -> Shard:
     """The shard at ``path`` opened for writing, its tables created if need be. While they
     are, its lock file says so (:data:`~.damage.CREATING`): a writer that dies then leaves
-    a shard without tables that readers skip and the next claim makes whole, instead of
+    a shard without tables that readers skip and the next claim makes whole (:func:`~.damage.ended_creating`), instead of
     one they must call damaged (its tables missing, as when its write-ahead log is lost)."""
     try:
         os.ftruncate(lock_fd, 0)
@@ -1170,14 +1177,6 @@ def _writer_shard(lock_fd: int, path: str, options: dict[str, Any]) -> Shard:
     except OSError:
         pass  # a note left behind only spares the next claim its check of a whole shard
     return shard
-
-
-def _was_creating(lock_fd: int) -> bool:
-    """The shard's last writer ended while creating its tables (see :func:`_writer_shard`)."""
-    try:
-        return os.pread(lock_fd, len(CREATING) + 1, 0) == CREATING
-    except OSError:
-        return False
 
 
 def _file_stamp(st: os.stat_result) -> bytes:
