@@ -23,8 +23,9 @@ function of ``os`` calls) ship what this process recorded (at most
 ``SHIP_WAIT_S``) before the real call. The recording is not stopped: if the
 call fails (no such program), the process goes on recorded; if it succeeds,
 the new program is recorded as any child of the run is (a Python one joins the
-run as a producer of its own, under the same pid), and the run's own end is
-left unwritten — the process that would write it is gone.
+run as a producer of its own, under the same pid; from a recorded call, linked
+to it: ``processes.linked_exec``), and the run's own end is left unwritten —
+the process that would write it is gone.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from elixirscope.capture.processes import linked_exec
 from elixirscope.capture.termination import SHIP_WAIT_S, _on_a_thread, _stop_this_process
 
 __all__ = ["ship_before_os_exit", "uninstall"]
@@ -56,8 +58,8 @@ def ship_before_os_exit(stop: Stop, before_exec: Callable[[], object] | None = N
         _real_exit.append(os._exit)
         os._exit = _exit_after_shipping  # type: ignore[assignment]
         _real_exec.extend([os.execv, os.execve])
-        os.execv = _shipped_first(os.execv)
-        os.execve = _shipped_first(os.execve)
+        os.execv = _shipped_first(os.execv, os.execve, has_env=False)
+        os.execve = _shipped_first(os.execve, os.execve, has_env=True)
     _stop[:] = [stop]
     _owner[0] = os.getpid()
 
@@ -75,8 +77,16 @@ _real_exec: list[Any] = []  # [os.execv, os.execve] while installed
 _before_exec: list[Callable[[], object]] = []
 
 
-def _shipped_first(exec_function: Any) -> Any:
+def _shipped_first(exec_function: Any, execve: Any, has_env: bool) -> Any:
+    """``exec_function`` (the real ``os.execv`` or ``os.execve``) shipping first; linked to
+    the recorded call making it by ``execve`` with the chain in the environment."""
+
     def exec_after_shipping(*args: Any, **kwargs: Any) -> Any:
+        call = exec_function
+        if not kwargs and len(args) == (3 if has_env else 2):  # linked, when it can be
+            env = linked_exec(args[0], args[1], args[2] if has_env else None)
+            if env is not None:
+                call, args = execve, (args[0], args[1], env)
         try:
             _on_a_thread(_flush_this_process, SHIP_WAIT_S)
             if os.getpid() == _owner[0]:
@@ -84,7 +94,7 @@ def _shipped_first(exec_function: Any) -> Any:
                     clear()
         except BaseException:  # noqa: BLE001 - the program is replaced as asked, shipped or not
             pass
-        return exec_function(*args, **kwargs)
+        return call(*args, **kwargs)
 
     exec_after_shipping.__wrapped__ = exec_function  # type: ignore[attr-defined]
     exec_after_shipping.__doc__ = exec_function.__doc__

@@ -27,6 +27,13 @@ forks, then records the start in the parent (``fork of`` its command line, the
 child's pid) and makes the fresh chain the child's main thread's correlation
 id in the child — what the child records runs in that chain. Nothing else of
 the call changes: it returns what ``os.fork`` returned, in both processes.
+
+A program that replaces itself from a recorded call (``os.execv`` / ``os.execve``,
+which every ``exec`` function of ``os`` calls: ``hard_exit`` wraps them and asks
+:func:`linked_exec`) is linked too: the start is recorded as ``exec of`` the new
+command line under this pid, and the new program gets the chain in its
+environment (``execv``'s becomes an ``execve`` with this process's own
+environment and the chain, which is what ``execv`` would have passed).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from elixirscope.capture.context import _correlation, new_correlation_id
 from elixirscope.capture.threads import record_start, spawner
 from elixirscope.contracts.trace import process_start_name
 
-__all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "uninstall"]
+__all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "linked_exec", "uninstall"]
 
 CHAIN_ENV = "ELIXIRSCOPE_CHAIN"
 _ENTRY = CHAIN_ENV.encode() + b"="
@@ -117,6 +124,27 @@ def _linked(fork_exec: Any) -> Any:
         return pid
 
     return _standing_for(fork_exec, fork_exec_linked)
+
+
+def linked_exec(path: Any, argv: Any, env: Any) -> Any:
+    """The environment a program replacing this one from a recorded call gets (``env``,
+    or this process's when None, with a fresh chain), its start recorded (see the module
+    doc); None when not linked: outside recorded calls, while not installed, for an
+    ``env`` of bytes names, or for a ``path`` that is no executable file (``execvp``
+    tries each directory of ``PATH``: only the one that runs is a start). Never raises."""
+    spawn = _spawn_here() if _original else None
+    try:
+        if spawn is None or not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            return None
+        env = os.environ if env is None else env
+        if not _str_keys(env):
+            return None
+        chain = new_correlation_id()
+        env = {**env, CHAIN_ENV: chain}
+    except Exception:  # noqa: BLE001 - the program is replaced as asked, unlinked
+        return None
+    _started(process_start_name("exec of " + _command(argv), os.getpid()), spawn, chain)
+    return env
 
 
 def _spawn_here() -> tuple[int, str | None, int] | None:

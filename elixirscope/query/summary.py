@@ -138,7 +138,8 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     made: dict[str, _Endpoint] = {}
     names = ThreadNames()
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
-    started: dict[tuple[str, int], dict[str, Any]] = {}  # (node, pid) -> its process start
+    # (node, pid) -> its process starts (a program replacing itself by exec keeps its pid)
+    started: dict[tuple[str, int], list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     total = calls = 0
     for n, se in enumerate(events):
         total += 1
@@ -193,13 +194,14 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             pid = process_start_pid(ev.name) if ev.kind == "process" else None
             if pid is not None:
                 spawning = call_function.get((se.producer, ev.parent_id))
-                started[(se.node, pid)] = {
+                started[(se.node, pid)].append((se.producer, {
                     "pid": se.pid,
                     "program": se.program,
                     "function": None if spawning is None else spawning.name,
                     "call_id": ev.parent_id,
                     "chain": ev.chain,
-                }
+                    "exec": ev.name.startswith("exec of "),
+                }))  # fmt: skip
         elif isinstance(ev, DatabaseQuery):
             statement = " ".join(ev.statement.split())
             where = source_of(ev.file, ev.line)
@@ -223,8 +225,9 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             caller = call_function.get((se.producer, ev.parent_id))
             e.callers[caller.name if caller is not None else None] += 1
     raises = _raises(errors, raised_below)
-    for p in processes.values():  # a process after the one that started it, in time
-        p.started_by = started.get((p.node, p.pid))
+    for producer, p in processes.items():  # the last start of its pid by another producer
+        by = [start for made_by, start in started.get((p.node, p.pid), ()) if made_by != producer]
+        p.started_by = by[-1] if by else None
     report = {
         "events": total,
         "calls": calls,
@@ -541,7 +544,8 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             by = p.get("started_by")
             if by:
                 call = spawning_call(by["function"], by["call_id"])
-                rows.append([f"  started by {call} in process {by['pid']}", "", ""])
+                how = "exec'd" if by.get("exec") else "started"
+                rows.append([f"  {how} by {call} in process {by['pid']}", "", ""])
             for t in p["threads"][:top]:
                 rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)

@@ -610,6 +610,42 @@ def test_a_process_replaced_by_exec_ships_what_it_recorded_first(tmp_path) -> No
     assert len(_calls(evs, "worker_mod.square")) == 3 + 2
 
 
+@pytest.mark.parametrize("call", ["os.execv(sys.executable, argv)",
+                                  "os.execl(sys.executable, *argv)",
+                                  "os.execve(sys.executable, argv, dict(os.environ))"])
+def test_a_program_replaced_by_exec_is_linked_to_the_call_that_replaced_it(tmp_path, call):
+    """os.exec* from a recorded call: the new program (same pid, a producer of its own) runs
+    in the chain of an ``exec of`` start under that call; summary says which call it was."""
+    script = _program(tmp_path, textwrap.dedent(f"""\
+        import os
+        import sys
+
+
+        def main():
+            argv = [sys.executable, "child.py", "4"]
+            {call}
+
+
+        main()
+    """))
+    done = _recorded(script, "--trace", "__main__.main")
+    assert (done.stdout, done.returncode) == ("child 14\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    (main,) = _calls(evs, "__main__.main")
+    (work,) = _calls(evs, "worker_mod.work")
+    (start,) = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
+    assert start["parent_id"] == main["id"] and work["pid"] == main["pid"]
+    assert start["name"].startswith("exec of python") and start["name"].endswith(
+        f" child.py 4 (pid {main['pid']})")
+    assert work["correlation_id"] == start["chain"] != main["correlation_id"]
+    summary = subprocess.run([sys.executable, "-m", "elixirscope", "summary", "--data-dir",
+                              str(tmp_path / "data")], capture_output=True, text=True,
+                             timeout=TIMEOUT_S, env=_env())  # fmt: skip
+    lines = summary.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if f":{main['pid']} child.py" in line)
+    assert lines[at + 1].split()[:3] == ["exec'd", "by", "main()"], summary.stdout
+
+
 def test_a_program_started_by_posix_spawn_is_linked_to_its_call(tmp_path) -> None:
     script = _program(tmp_path, textwrap.dedent("""\
         import os

@@ -4,6 +4,7 @@ processes and threads, and text that fits 100 columns."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -168,10 +169,37 @@ def test_a_process_says_which_recorded_call_started_it():
     procs = {p["pid"]: p for p in report["processes"]}
     assert procs[100]["started_by"] is None and procs[8]["started_by"] is None
     assert procs[7]["started_by"] == {"pid": 100, "program": "prog.py",
-                                      "function": "__main__.main", "call_id": 1, "chain": "chain-7"}
+                                      "function": "__main__.main", "call_id": 1, "chain": "chain-7",
+                                      "exec": False}  # fmt: skip
     text = report["text"].splitlines()
     at = next(i for i, line in enumerate(text) if line.startswith("n1:7 child.py"))
     assert text[at + 1].strip() == "started by main() (call #1) in process 100"
+
+
+def test_a_program_replaced_by_exec_says_which_call_replaced_it():
+    """os.execv keeps the pid: the new program (a producer of its own) was exec'd by the old
+    one's call, and the old one is still the one its parent started."""
+    parent, old = Program(), Program("n1:7:1", pid=7, program="child.py")
+
+    def start(program: Program, name: str, chain: str) -> Callable[[int], int]:
+        def record(cid: int) -> int:
+            program.events.append(("thread", next(program.ids), program._tick(1), 1, "c1", cid,
+                                   name, "process", chain, 1))  # fmt: skip
+            return 0
+
+        return record
+
+    parent.call("__main__.main", [start(parent, "python child.py (pid 7)", "chain-7")])
+    old.call("__main__.replace", [start(old, "exec of python new.py (pid 7)", "chain-x")])
+    new = Program("n1:7:2", pid=7, program="new.py")
+    new.call("work.compute")
+    report = summarize(parent.stored() + old.stored() + new.stored())
+    by = {p["program"]: p["started_by"] for p in report["processes"]}
+    assert by["child.py"]["pid"] == 100 and not by["child.py"]["exec"]
+    assert by["new.py"]["pid"] == 7 and by["new.py"]["exec"] and by["new.py"]["chain"] == "chain-x"
+    text = report["text"].splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("n1:7 new.py"))
+    assert text[at + 1].strip() == "exec'd by replace() (call #1) in process 7"
 
 
 @given(st.text(max_size=60), st.integers(min_value=0, max_value=2**31))

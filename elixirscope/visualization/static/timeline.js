@@ -217,6 +217,37 @@ class Timeline {
     return out;
   }
 
+  // the marks in each lane's head: errors, restarts, state changes, processes started
+  paintMarks(g, d, lanes, byLane, w) {
+    for (const m of d.marks) {
+      const l = byLane.get(m.lane); if (!l) continue;
+      const x = this.x(m.x, w);
+      if (x < -5 || x > w + 5) continue;
+      g.fillStyle = MARK_COLOURS[m.kind] || "#888";
+      const y = l.y + HEAD - 5;
+      if (m.kind === "crash" || m.kind === "exit" || m.kind === "error") {
+        g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
+        if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
+      } else if (m.kind === "restart") {
+        g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
+      } else if (m.kind === "state") {
+        g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
+      } else if (m.kind === "process") {
+        g.beginPath(); g.moveTo(x - 3, y - 6); g.lineTo(x + 5, y - 1); g.lineTo(x - 3, y + 4); g.fill();
+        // ┆ down (or up) to the first lane of the process it started
+        const pid = /\(pid (\d+)\)$/.exec(m.label);
+        const child = pid && lanes.find((c) => !c.actor && String(c.pid) === pid[1] && c.producer !== l.producer);
+        if (child) {
+          const y2 = child.y + HEAD / 2;
+          g.save(); g.strokeStyle = MARK_COLOURS.process; g.setLineDash([3, 3]); g.globalAlpha = 0.8;
+          g.beginPath(); g.moveTo(x, y + 4); g.lineTo(x, y2); g.lineTo(x + 8, y2); g.stroke(); g.restore();
+        }
+      } else {
+        g.fillRect(x - 1, y - 5, 3, 8);
+      }
+    }
+  }
+
   x(off, w) { return ((off - this.v0) / (this.v1 - this.v0)) * w; }
 
   // ---- drawing
@@ -291,34 +322,6 @@ class Timeline {
           g.fillRect(x - 1, y + 2, 3, ROW - 4);
         }
       }
-      // marks
-      for (const m of d.marks) {
-        const l = byLane.get(m.lane); if (!l) continue;
-        const x = this.x(m.x, w);
-        if (x < -5 || x > w + 5) continue;
-        g.fillStyle = MARK_COLOURS[m.kind] || "#888";
-        const y = l.y + HEAD - 5;
-        if (m.kind === "crash" || m.kind === "exit" || m.kind === "error") {
-          g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
-          if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
-        } else if (m.kind === "restart") {
-          g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
-        } else if (m.kind === "state") {
-          g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
-        } else if (m.kind === "process") {
-          g.beginPath(); g.moveTo(x - 3, y - 6); g.lineTo(x + 5, y - 1); g.lineTo(x - 3, y + 4); g.fill();
-          // ┆ down (or up) to the first lane of the process it started
-          const pid = /\(pid (\d+)\)$/.exec(m.label);
-          const child = pid && lanes.find((c) => !c.actor && String(c.pid) === pid[1]);
-          if (child) {
-            const y2 = child.y + HEAD / 2;
-            g.save(); g.strokeStyle = MARK_COLOURS.process; g.setLineDash([3, 3]); g.globalAlpha = 0.8;
-            g.beginPath(); g.moveTo(x, y + 4); g.lineTo(x, y2); g.lineTo(x + 8, y2); g.stroke(); g.restore();
-          }
-        } else {
-          g.fillRect(x - 1, y - 5, 3, 8);
-        }
-      }
     }
     // what the server has not read yet: hatched, said so
     const unread = this.unread();
@@ -339,6 +342,9 @@ class Timeline {
       g.fillStyle = "#0f1117e6"; g.fillRect(0, l.y + 2, tw + 16, 16);
       g.fillStyle = "#8b93a7"; g.fillText(l.label, 8, l.y + 14);
     }
+    // the lanes' marks over their labels: a process started at the window's left edge
+    // stays in sight
+    if (d) this.paintMarks(g, d, lanes, byLane, w);
     // axis
     g.fillStyle = "#161a23"; g.fillRect(0, 0, w, AXIS);
     g.strokeStyle = "#2a3040"; g.beginPath(); g.moveTo(0, AXIS - 0.5); g.lineTo(w, AXIS - 0.5); g.stroke();
