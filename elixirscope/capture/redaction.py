@@ -41,10 +41,12 @@ __all__ = [
     "DEFAULT_PROCESSORS",
     "DEFAULT_SENSITIVE_NAMES",
     "LOOKAHEAD",
+    "NOT_SECRET_WORDS",
     "PROCESSORS",
     "REDACTED",
     "AuthTokens",
     "CardNumbers",
+    "DatabaseDetails",
     "KeyValues",
     "Pattern",
     "RedactionConfig",
@@ -60,6 +62,7 @@ __all__ = [
     "configure",
     "configure_from",
     "get_config",
+    "holds_sensitive_word",
     "is_sensitive_name",
     "luhn_valid",
     "redact_mapping",
@@ -107,6 +110,40 @@ DEFAULT_SENSITIVE_NAMES: tuple[str, ...] = (
     "cvv",
     "cvc",
 )
+
+NOT_SECRET_WORDS: tuple[str, ...] = ("author",)
+"""Words that hold a sensitive word and name no secret: ``author_id``, ``authored``,
+``authority``, ``is_authorized`` are not ``auth`` (``authorization`` still is: the
+sensitive word is longer than the part of it inside ``author``)."""
+
+
+def holds_sensitive_word(lowered: str, words: Iterable[str]) -> bool:
+    """Whether the lower-cased name ``lowered`` holds one of ``words`` other than inside a
+    :data:`NOT_SECRET_WORDS` word (see there)."""
+    benign = [
+        (at, at + len(word))
+        for word in NOT_SECRET_WORDS
+        for at in _occurrences(lowered, word)
+    ]
+    for word in words:
+        if not benign:
+            if word in lowered:
+                return True
+            continue
+        for at in _occurrences(lowered, word):
+            end = at + len(word)
+            if not any(b0 <= at and end <= b1 and b1 - b0 > len(word) for b0, b1 in benign):
+                return True
+    return False
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    found, at = [], text.find(word)
+    while at >= 0:
+        found.append(at)
+        at = text.find(word, at + 1)
+    return found
+
 
 LOOKAHEAD = 256
 """Characters past a cut that are still scanned, so a secret crossing the cut
@@ -241,8 +278,7 @@ class KeyValues:
     def _sensitive(self, key: str) -> bool:
         hit = self._seen.get(key)
         if hit is None:
-            lowered = key.lower()
-            hit = any(word in lowered for word in self._words)
+            hit = holds_sensitive_word(key.lower(), self._words)
             if len(self._seen) < 4096:
                 self._seen[key] = hit
         return hit
@@ -264,6 +300,31 @@ class KeyValues:
             return text
         out.append(text[at:])
         return "".join(out)
+
+
+class DatabaseDetails:
+    """The values a database's error quotes from the row: PostgreSQL's ``Key
+    (email)=(bob@example.com) already exists`` (unique, foreign key, exclusion
+    constraints) and ``DETAIL:  Failing row contains (7, hunter2)`` (not-null and check
+    constraints) keep the columns and lose the values, as a statement's parameters do.
+
+    Both forms hold ``=`` or ``:``, which the C pre-check flags."""
+
+    name = "db_details"
+    trigger = r"\)=\(|DETAIL:\s+Failing row contains \("
+    _ends = r"(?= already exists| is not present in table| is still referenced from table"
+    _ends += r"| is duplicated| conflicts with existing key|\.?[ \t]*$)"
+    _key = _Compiled(r"(?m)\)=\((?!" + re.escape(REDACTED) + r"\))(.*?)\)" + _ends)
+    _row = _Compiled(
+        r"(?m)(DETAIL:\s+Failing row contains \()(?!" + re.escape(REDACTED) + r"\))(.*)\)"
+    )
+    _quick = _Compiled(trigger)
+
+    def __call__(self, text: str) -> str:
+        if self._quick.search(text) is None:
+            return text
+        text = self._key.sub(")=(" + REDACTED + ")", text)
+        return self._row.sub(r"\1" + REDACTED + ")", text)
 
 
 class CardNumbers:
@@ -363,6 +424,7 @@ PROCESSORS: dict[str, Callable[..., Any]] = {
     "card_numbers": CardNumbers,
     "key_value": KeyValues,
     "auth_tokens": AuthTokens,
+    "db_details": DatabaseDetails,
     # last: the others may take spaces out of a would-be password (a grouped card number)
     "url_credentials": UrlCredentials,
 }
@@ -504,7 +566,7 @@ C_SCAN_STR = 1  # strings its pre-check flags (':' '=' '@', bearer/basic, 13+ di
 C_ALL_STR = 2  # every string (a processor its pre-check does not know)
 C_PAIRS = 4  # 2-item lists/tuples whose first item is a str
 C_LONG_INT = 8  # ints of 13 digits or more
-_C_KNOWN = (UrlCredentials, CardNumbers, KeyValues, AuthTokens)
+_C_KNOWN = (UrlCredentials, CardNumbers, KeyValues, AuthTokens, DatabaseDetails)
 # The C pre-check flags a superset of the built-in processors' triggers, and a
 # processor changes only text its trigger matches: same results, less work.
 _c_trigger: Callable[[str], Any] | None = getattr(_select._module, "secret_trigger", None)

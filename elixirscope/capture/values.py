@@ -53,7 +53,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from elixirscope.capture import redaction as _redaction
-from elixirscope.capture.redaction import DEFAULT_SENSITIVE_NAMES, REDACTED
+from elixirscope.capture.redaction import DEFAULT_SENSITIVE_NAMES, REDACTED, holds_sensitive_word
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -156,8 +156,7 @@ def _names_a_word(name: str, words: tuple[str, ...], cache: dict[str, bool]) -> 
     (bounded) because the same few names come back on every call."""
     hit = cache.get(name)
     if hit is None:
-        lowered = name.lower()
-        hit = any(word in lowered for word in words)
+        hit = holds_sensitive_word(name.lower(), words)
         if len(cache) < _REDACT_CACHE_MAX:
             cache[name] = hit
     return hit

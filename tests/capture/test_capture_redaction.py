@@ -15,6 +15,7 @@ from elixirscope.capture.redaction import (
     REDACTED,
     AuthTokens,
     CardNumbers,
+    DatabaseDetails,
     KeyValues,
     RedactionError,
     UrlCredentials,
@@ -97,6 +98,50 @@ def test_auth_tokens_hide_bearer_and_basic_credentials(text, expected):
 )
 def test_key_values_hide_values_of_sensitive_keys_in_free_text(text, expected):
     assert KeyValues(redaction.DEFAULT_SENSITIVE_NAMES)(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('DETAIL:  Key (api_key)=(sk_live_S3CRET) already exists.',
+         f'DETAIL:  Key (api_key)=({REDACTED}) already exists.'),
+        ('Key (author_id)=(99) is not present in table "authors".',
+         f'Key (author_id)=({REDACTED}) is not present in table "authors".'),
+        ("Key (lower(email::text))=(a@b.io) already exists.",
+         f"Key (lower(email::text))=({REDACTED}) already exists."),
+        ("Key (r)=([1,5)) conflicts with existing key (r)=([2,3)).",
+         f"Key (r)=({REDACTED}) conflicts with existing key (r)=({REDACTED})."),
+        ("Key (a, b)=(1, x)\nnext", f"Key (a, b)=({REDACTED})\nnext"),
+        ('violates check constraint "c"\nDETAIL:  Failing row contains (7, hunter2, (x)).\nHINT',
+         f'violates check constraint "c"\nDETAIL:  Failing row contains ({REDACTED}).\nHINT'),
+        ("f(x)=(y) + 2 is math", "f(x)=(y) + 2 is math"),
+        ("Failing row contains (7)", "Failing row contains (7)"),  # not a DETAIL line
+    ],
+)
+def test_a_databases_error_keeps_its_columns_and_loses_the_rows_values(text, expected):
+    """PostgreSQL's DETAIL quotes the row (a duplicate api_key, an email): not kept."""
+    assert DatabaseDetails()(text) == expected
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [("author", False), ("author_id", False), ("authority_level", False),
+     ("is_authorized", False), ("authored_by", False), ("authorization", True), ("auth", True),
+     ("oauth_token", True), ("auth_author", True), ("x_author_auth", True)],
+)
+def test_an_author_is_no_secret_and_auth_still_is(name, sensitive):
+    """``auth`` is a sensitive word; ``author`` holds it and names none (a SQL statement's
+    ``author_id = %s`` was shown as ``author_id = <redacted>``)."""
+    assert values.redact(name) is sensitive
+    assert (redact_text(f"{name}=7") == f"{name}=7") is not sensitive
+    assert redact_text("SELECT * FROM books WHERE author_id = %s") == (
+        "SELECT * FROM books WHERE author_id = %s")
+    configure(extra_names=["author"])  # a word of the user's own is sensitive whole
+    try:
+        assert values.redact("author_id") and redact_text("author=x") == f"author={REDACTED}"
+    finally:
+        reset_defaults()
 
 
 @pytest.mark.parametrize(
@@ -197,9 +242,11 @@ def test_the_fallback_values_redact_too():
 def test_the_default_pipeline():
     config = get_config()
     assert config.processors == (
-        "names", "pairs", "card_numbers", "key_value", "auth_tokens", "url_credentials",
+        "names", "pairs", "card_numbers", "key_value", "auth_tokens", "db_details",
+        "url_credentials",
     )
     assert config.extra_names == () and config.extra_patterns == ()
+    assert ConfigStore.load(env={}).get("redaction.processors") == list(config.processors)
 
 
 def test_extra_names_reach_names_pairs_and_key_value():
@@ -233,7 +280,7 @@ def test_processors_can_be_chosen_and_ordered():
     [
         ({"processors": ["names", "url_creds"]},
          "Unknown redaction processor `url_creds` (known: names, pairs, card_numbers, "
-         "key_value, auth_tokens, url_credentials); did you mean `url_credentials`? - at "
+         "key_value, auth_tokens, db_details, url_credentials); did you mean `url_credentials`? - at "
          "`processors[1]`"),
         ({"processors": ["names", "names"]}, "Processor `names` is listed twice - at `processors[1]`"),
         ({"processors": "names"}, "Expected a list of processor names, got `'names'` - at `processors`"),
@@ -336,6 +383,7 @@ fragments = st.sampled_from([
     "password=", "Password: ", "token", "=", ":", "@", "://", "pg://u:", "pw@h/db", "Bearer ",
     "basic ", "Basic ", "dXNl", '"', "'", " ", "-", "&", ",", "x", "bob", "4111 1111 1111 1111",
     "5500-0000-0000-0004", "4012888888881881", "1", "12", REDACTED, "<", "\n", "é", "\u017f",
+    "Key (", ")=(", ") already exists", "DETAIL:  Failing row contains (", ")", "(",
 ])
 secretish = st.lists(fragments | st.text(max_size=4), max_size=14).map("".join)
 

@@ -181,7 +181,7 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         (
             "redaction.processors",
             ["names", "url_creds"],
-            "Expected `list of processor names`, got `['names', 'url_creds']` - at `redaction.processors` (from f.toml): item [1]: Unknown redaction processor `url_creds` (known: names, pairs, card_numbers, key_value, auth_tokens, url_credentials); did you mean `url_credentials`?",
+            "Expected `list of processor names`, got `['names', 'url_creds']` - at `redaction.processors` (from f.toml): item [1]: Unknown redaction processor `url_creds` (known: names, pairs, card_numbers, key_value, auth_tokens, db_details, url_credentials); did you mean `url_credentials`?",
         ),
         (
             "redaction.processors",
