@@ -121,9 +121,7 @@ def holds_sensitive_word(lowered: str, words: Iterable[str]) -> bool:
     """Whether the lower-cased name ``lowered`` holds one of ``words`` other than inside a
     :data:`NOT_SECRET_WORDS` word (see there)."""
     benign = [
-        (at, at + len(word))
-        for word in NOT_SECRET_WORDS
-        for at in _occurrences(lowered, word)
+        (at, at + len(word)) for word in NOT_SECRET_WORDS for at in _occurrences(lowered, word)
     ]
     for word in words:
         if not benign:

@@ -12,7 +12,8 @@ puts them back. Nothing else of httpx is touched, and a custom transport
 (``MockTransport``, a test's) is not recorded unless wrapped explicitly.
 
 For each request: a ``traceparent`` header is added unless the request has
-one (on the request object, so ``response.request`` shows it); the call then
+one (on the request object, so ``response.request`` shows it; a request with its own
+is recorded with that one); the call then
 goes on unchanged — same response, same exception — and one ``HttpCall`` is
 recorded when the response's headers arrived (its body is not read: the size
 is its ``Content-Length``) or the transport raised (a timeout marked as one).
@@ -46,8 +47,12 @@ _originals: dict[str, Any] = {}
 def _begin(request: Any) -> Attempt | None:
     try:
         attempt = start_attempt("httpx", str(request.method), str(request.url))
-        if attempt is not None and "traceparent" not in request.headers:
-            request.headers["traceparent"] = attempt.traceparent
+        if attempt is not None:
+            own = request.headers.get("traceparent")
+            if own is None:
+                request.headers["traceparent"] = attempt.traceparent
+            else:
+                attempt.sent_with(own)
         return attempt
     except Exception as exc:  # noqa: BLE001
         swallowed(exc)

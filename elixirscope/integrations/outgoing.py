@@ -5,7 +5,9 @@ ends (response headers in, or an error): the method, the URL without user
 info and with its secret query values redacted, the attempt number, status,
 duration, the error and whether it was a timeout. Its ``traceparent`` — the
 current correlation id as trace id (``tracecontext.trace_id_for``) and a new
-span id — is what the wrappers send, so a recorded callee joins the chain.
+span id — is what the wrappers send, so a recorded callee joins the chain; a
+request that carries a ``traceparent`` of its own is sent with it, and the
+attempt records that one.
 
 Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
 history); for httpx, which has no retries of its own above the connection
@@ -84,6 +86,15 @@ class Attempt:
     @property
     def traceparent(self) -> str:
         return tracecontext.format_traceparent(self.trace_id, self.span_id)
+
+    def sent_with(self, header: Any) -> None:
+        """The request carries a ``traceparent`` of the program's own, sent as it is: the
+        attempt records that one (none when it is malformed: no callee joins by it)."""
+        parsed, _ = tracecontext.parse_traceparent(tracecontext.header_text(header))
+        if parsed is None:
+            self.trace_id = self.span_id = None  # type: ignore[assignment]
+        else:
+            self.trace_id, self.span_id = parsed.trace_id, parsed.span_id
 
     def sibling(self, number: int) -> Attempt:
         """Another attempt of the same request (one a library made inside this one)."""

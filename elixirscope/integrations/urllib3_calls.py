@@ -7,14 +7,15 @@ included (``HTTPSConnectionPool`` inherits it); :func:`uninstall` puts it back.
 Each attempt records one ``HttpCall``: its number is urllib3's own (the
 ``Retry`` history's length + 1), a timeout or connection error is recorded
 with the attempt and raised unchanged, and a ``traceparent`` header is added
-(to a copy of the headers) unless the request has one.
+(to a copy of the headers) unless the request has one — then the attempt records
+that one, what was sent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from elixirscope.integrations.outgoing import recording_call, start_attempt
+from elixirscope.integrations.outgoing import Attempt, recording_call, start_attempt
 from elixirscope.integrations.recording import content_length, status_code, swallowed
 
 __all__ = ["install", "installed", "uninstall"]
@@ -36,12 +37,17 @@ def _full_url(pool: Any, url: str) -> str:
     return f"{scheme}://{host}{'' if port is None else f':{port}'}{url}"
 
 
-def _with_traceparent(headers: Any, value: str) -> Any:
+def _with_traceparent(headers: Any, attempt: Attempt) -> Any:
+    """The request's headers with the attempt's ``traceparent``, or the program's own (which
+    the attempt then records)."""
     from urllib3._collections import HTTPHeaderDict
 
     copy = HTTPHeaderDict(headers or {})
-    if "traceparent" not in copy:
-        copy["traceparent"] = value
+    own = copy.get("traceparent")
+    if own is None:
+        copy["traceparent"] = attempt.traceparent
+    else:
+        attempt.sent_with(own)
     return copy
 
 
@@ -64,11 +70,9 @@ def install() -> None:
             )
             if attempt is not None:
                 if len(args) > 1:
-                    args = (args[0], _with_traceparent(args[1], attempt.traceparent), *args[2:])
+                    args = (args[0], _with_traceparent(args[1], attempt), *args[2:])
                 else:
-                    kwargs["headers"] = _with_traceparent(
-                        kwargs.get("headers"), attempt.traceparent
-                    )
+                    kwargs["headers"] = _with_traceparent(kwargs.get("headers"), attempt)
         except Exception as exc:  # noqa: BLE001 - the request goes on as it was
             swallowed(exc)
         if attempt is None:

@@ -251,7 +251,7 @@ def _render_node(
         where.append(f"task {node.task}")
     lines.append(
         pad
-        + _call_line(node, paint)
+        + one_line(_call_line(node, paint))
         + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else "")
     )
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
@@ -261,7 +261,15 @@ def _render_node(
         if kind == 0:
             _render_node(item, depth + 1, lines, paint, indent, threads, node)
         else:
-            lines.append(pad + indent + paint(_DIM, "· ") + describe(item.event))
+            lines.append(pad + indent + paint(_DIM, "· ") + one_line(describe(item.event)))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: a recorded message's line breaks (a database's ``DETAIL:``
+    line, a multi-line exception message) shown as ``⏎``, so each event stays a line."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ")
 
 
 def _call_line(node: CallNode, paint) -> str:
@@ -485,7 +493,7 @@ def render_events(events: Iterable[StoredEvent], threads: ThreadNames | None = N
             f"{se.node}:{se.pid}" + (f"/{threads.label(se)}" if threads else ""),
             se.type,
             (se.event.correlation_id or "-")[:12],
-            describe(se.event),
+            one_line(describe(se.event)),
         )
         for se in events
     ]

@@ -375,6 +375,39 @@ def test_explicit_httpx_transports_record_and_propagate(captured: Capture) -> No
     assert [s.parent_span for s in starts] == [c.span_id for c in calls]
 
 
+OWN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_request_sent_with_its_own_traceparent_is_recorded_with_that_one(
+    captured: Capture,
+) -> None:
+    """The program set ``traceparent`` itself: that one goes out, and the attempt says so
+    (it recorded a header never sent); a malformed one goes out too, recorded as none."""
+    import urllib3
+
+    from elixirscope.integrations import urllib3_calls
+
+    server = _serve(ElixirScopeWSGIMiddleware(plain))
+    base = f"http://127.0.0.1:{server.server_port}/x"
+    urllib3_calls.install()
+    try:
+        with httpx.Client(transport=RecordingTransport()) as client:
+            seen = [client.get(base, headers={"traceparent": own}).text for own in (OWN, "junk")]
+        pool = urllib3.PoolManager()
+        seen.append(pool.request("GET", base, headers={"Traceparent": OWN}).data.decode())
+    finally:
+        urllib3_calls.uninstall()
+        server.shutdown()
+        server.server_close()
+    assert seen == [OWN, "junk", OWN]
+    calls = captured.stop().of(HttpCall)
+    assert [(c.library, c.trace_id, c.span_id) for c in calls] == [
+        ("httpx", OWN[3:35], OWN[36:52]),
+        ("httpx", None, None),
+        ("urllib3", OWN[3:35], OWN[36:52]),
+    ]
+
+
 header_bytes = st.binary(max_size=40)
 
 

@@ -55,6 +55,20 @@ def test_errors_render_with_type_and_message(tmp_path, recorder):
     assert text.splitlines()[1] == "  app.parse(text='x') !! ValueError: invalid literal  [700 ns]"
 
 
+def test_a_multi_line_message_stays_on_its_events_line(tmp_path, recorder):
+    """PostgreSQL's error has a DETAIL line: each event is still one line of `events` and
+    `calltree` (its breaks shown as ⏎)."""
+    rec = recorder()
+    top = rec.call("app.run")
+    rec.error(top, "app.run", "UniqueViolation", 'duplicate key\nDETAIL:  Key (id)=(<redacted>)')
+    roots = _tree(tmp_path, rec)
+    assert render_call_tree(roots) == (
+        "app.run() !! UniqueViolation: duplicate key ⏎ DETAIL:  Key (id)=(<redacted>)  [700 ns]")
+    with EventStore.open(tmp_path) as store:
+        lines = render_events(store.query(correlation_id="c1", limit=None)).splitlines()
+    assert len(lines) == 2 and lines[1].endswith("duplicate key ⏎ DETAIL:  Key (id)=(<redacted>)  [700 ns]")
+
+
 def test_missing_exit_is_marked_running(tmp_path, recorder):
     rec = recorder()
     top = rec.call("app.serve")
