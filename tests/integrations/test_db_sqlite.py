@@ -203,13 +203,13 @@ def test_the_summary_shows_the_n_plus_one(shop) -> None:
     assert done.returncode == 0, done.stderr
     rows = {q["statement"]: q for q in json.loads(done.stdout)["queries"]}
     loop = rows["SELECT title FROM tasks WHERE project_id = ?"]
-    assert (loop["count"], loop["most_in_one_call"], loop["errors"]) == (N, N, 0)
+    assert (loop["count"], loop["most_in_one_chain"], loop["errors"]) == (N, N, 0)
     assert loop["issued_at"] == f"shop.py:{line_of(SHOP, '# the loop')}"
     assert loop["caller"] == "__main__.projects_with_tasks"
     assert rows["INSERT INTO nowhere VALUES (1)"]["errors"] == 1
     text = run(sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(data),
                cwd=data.parent).stdout
-    assert "\nQueries" in text and "in one call" in text
+    assert "\nQueries" in text and "in one chain" in text
 
 
 def test_a_recording_error_is_counted_said_and_never_reaches_the_program(tmp_path: Path) -> None:

@@ -202,6 +202,24 @@ def test_a_program_replaced_by_exec_says_which_call_replaced_it():
     assert text[at + 1].strip() == "exec'd by replace() (call #1) in process 7"
 
 
+def test_an_n_plus_one_through_a_helper_counts_in_its_chain():
+    """Each query sits in a helper the loop calls (one parent call each): the most run in one
+    chain is still N; another chain's queries are counted apart."""
+    p = Program()
+    sql = "SELECT title FROM books WHERE author_id = ?"
+
+    def books_of(cid: int) -> int:
+        p.events.append(("query", next(p.ids), p._tick(1), 1, "c1", cid, "sqlite", None, sql,
+                         None, 10, 1, "/app/m.py", 9, "app.books_of", None, "", 0))  # fmt: skip
+        return 0
+
+    p.call("app.list_authors", [lambda cid: p.call("app.books_of", [books_of], parent=cid)] * 6)
+    p.events.append(("query", next(p.ids), p._tick(1), 1, "c2", 0, "sqlite", None, sql, None,
+                     10, 1, "/app/m.py", 9, "app.books_of", None, "", 0))  # fmt: skip
+    (query,) = summarize(p.stored())["queries"]
+    assert (query["count"], query["most_in_one_chain"]) == (7, 6)
+
+
 @given(st.text(max_size=60), st.integers(min_value=0, max_value=2**31))
 def test_a_process_starts_pid_reads_back_from_its_name(command, pid):
     assert process_start_pid(process_start_name(command, pid)) == pid
