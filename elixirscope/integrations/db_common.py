@@ -417,8 +417,9 @@ _actions: dict[str, str | None] = {}
 
 
 def transaction_action(sql: Any) -> str | None:
-    """``begin``/``commit``/``rollback`` for a statement that is one (``ROLLBACK TO``
-    a savepoint is not), else None."""
+    """``begin``/``commit``/``rollback`` for a statement that is one, ``savepoint`` /
+    ``release_savepoint`` / ``rollback_savepoint`` for a savepoint's (``SAVEPOINT x``,
+    ``RELEASE [SAVEPOINT] x``, ``ROLLBACK [TRANSACTION] TO [SAVEPOINT] x``), else None."""
     if type(sql) is not str:
         return None
     try:
@@ -431,12 +432,19 @@ def transaction_action(sql: Any) -> str | None:
 
 
 def _transaction_action(sql: str) -> str | None:
-    words = sql.lstrip(" \t\r\n(").split(None, 2)
+    words = sql.lstrip(" \t\r\n(").split(None, 3)
     if not words:
         return None
-    action = _TX_WORDS.get(words[0].upper().rstrip(";"))
-    if action == "rollback" and len(words) > 1 and words[1].upper().startswith("TO"):
-        return None
+    first = words[0].upper().rstrip(";")
+    if first in ("SAVEPOINT", "RELEASE"):
+        return ("savepoint" if first == "SAVEPOINT" else "release_savepoint") if words[1:] else None
+    action = _TX_WORDS.get(first)
+    if action == "rollback":
+        after = [w.upper() for w in words[1:3]]
+        if after[:1] == ["TRANSACTION"]:
+            after = after[1:]
+        if after[:1] == ["TO"]:
+            return "rollback_savepoint"
     if action == "begin" and words[0].upper() == "START":
         if len(words) < 2 or words[1].upper().rstrip(";") != "TRANSACTION":
             return None
@@ -640,7 +648,7 @@ def emit_transaction(
     began_ns: int | None = None,
     place: tuple[str | None, int, str | None] | None = None,
 ) -> None:
-    """Record a begin/commit/rollback (``timer`` None: begun implicitly, no duration;
+    """Record a begin/commit/rollback, or a savepoint's step (``timer`` None: begun implicitly, no duration;
     ``place``: the line of the statement that began it, if its caller has it).
     ``conn``: the driver connection, or a dict kept for it, which holds when its
     transaction began (``began_ns``: the start of the statement that began it
@@ -696,6 +704,8 @@ def _open_for(kept: dict, action: str, error: BaseException | None, began_ns: in
         if error is None:
             kept[_BEGAN] = began_ns
         return 0
+    if action not in ("commit", "rollback"):
+        return 0  # a savepoint's step: the transaction goes on
     now = time.perf_counter_ns()
     began = kept.get(_BEGAN)
     if type(began) is not int:

@@ -12,8 +12,9 @@ with the same arguments and returns what it returns:
   the server as ``postgresql://user@host:port/dbname`` (never a password),
   the issuing line and the error;
 - ``Connection.commit`` / ``Connection.rollback`` (also what ``with connection:``
-  calls) and ``Transaction.__enter__`` / ``__exit__`` (``with conn.transaction():``,
-  outermost blocks; savepoints are not events): ``tx`` events; the transaction
+  calls) and ``Transaction.__enter__`` / ``__exit__`` (``with conn.transaction():``;
+  a block inside a transaction is a savepoint: ``savepoint``, then
+  ``release_savepoint`` or ``rollback_savepoint``): ``tx`` events; the transaction
   psycopg begins implicitly before the first statement (outside autocommit) is
   a ``begin`` too, seen as the connection's status turning to "in transaction".
 
@@ -358,6 +359,20 @@ def _end(conn: Any, action: str) -> None:
     return None
 
 
+def _entering(conn: Any) -> str:
+    """What entering ``conn.transaction()`` does: ``begin`` on an idle connection (psycopg's
+    own test), else ``savepoint`` (a block inside a transaction)."""
+    return "begin" if _status(conn) == _IDLE else "savepoint"
+
+
+def _leaving(block: Any, exc_type: Any) -> str:
+    """What leaving a ``conn.transaction()`` block does: ``commit`` / ``rollback`` for the
+    outermost, ``release_savepoint`` / ``rollback_savepoint`` for a savepoint's."""
+    if getattr(block, "_outer_transaction", False):
+        return "commit" if exc_type is None else "rollback"
+    return "release_savepoint" if exc_type is None else "rollback_savepoint"
+
+
 def _tx_enter(self: Any) -> Any:
     import psycopg
 
@@ -366,14 +381,14 @@ def _tx_enter(self: Any) -> Any:
     rec = _recording(conn)
     if rec is None:
         return original(self)
+    action = _entering(conn)
     timer = QueryTimer()
     try:
         result = original(self)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc, conn=conn)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc, conn=conn)
         raise
-    if getattr(self, "_outer_transaction", False):
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", conn=conn)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, conn=conn)
     return result
 
 
@@ -383,9 +398,9 @@ def _tx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _originals[(psycopg.Transaction, "__exit__")]
     conn = self.connection
     rec = _recording(conn)
-    if rec is None or not getattr(self, "_outer_transaction", False):
+    if rec is None:
         return original(self, exc_type, exc_val, exc_tb)
-    action = "commit" if exc_type is None else "rollback"
+    action = _leaving(self, exc_type)
     timer = QueryTimer()
     try:
         result = original(self, exc_type, exc_val, exc_tb)
@@ -532,14 +547,14 @@ async def _atx_enter(self: Any) -> Any:
     rec = _recording(conn)
     if rec is None:
         return await original(self)
+    action = _entering(conn)
     timer = QueryTimer()
     try:
         result = await original(self)
     except BaseException as exc:
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", exc, conn=conn)
+        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, exc, conn=conn)
         raise
-    if getattr(self, "_outer_transaction", False):
-        emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), "begin", conn=conn)
+    emit_transaction(rec, timer, SOURCE, SYSTEM, _database(conn), action, conn=conn)
     return result
 
 
@@ -549,9 +564,9 @@ async def _atx_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _originals[(psycopg.AsyncTransaction, "__aexit__")]
     conn = self.connection
     rec = _recording(conn)
-    if rec is None or not getattr(self, "_outer_transaction", False):
+    if rec is None:
         return await original(self, exc_type, exc_val, exc_tb)
-    action = "commit" if exc_type is None else "rollback"
+    action = _leaving(self, exc_type)
     timer = QueryTimer()
     try:
         result = await original(self, exc_type, exc_val, exc_tb)

@@ -41,7 +41,8 @@ skipped by them):
   without its password, and the program's line (in async code, the ``await``'s);
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
-- ``begin`` / ``commit`` / ``rollback``: ``tx`` events, recorded when SQLAlchemy
+- ``begin`` / ``commit`` / ``rollback`` (and a nested transaction's ``savepoint`` /
+  ``release_savepoint`` / ``rollback_savepoint``): ``tx`` events, recorded when SQLAlchemy
   announces them, i.e. before the driver's commit or rollback runs: they have no
   duration, and a commit the driver then refuses is not marked failed (the
   program's exception says so; SQLAlchemy has no event after a commit). A
@@ -115,6 +116,9 @@ def _engine_events() -> None:
             (Engine, "begin", _begin),
             (Engine, "commit", _commit),
             (Engine, "rollback", _rollback),
+            (Engine, "savepoint", _savepoint),
+            (Engine, "rollback_savepoint", _rollback_savepoint),
+            (Engine, "release_savepoint", _release_savepoint),
         ]
     )
 
@@ -235,6 +239,18 @@ def _commit(conn: Any) -> None:
 
 def _rollback(conn: Any) -> None:
     _tx(conn, "rollback")
+
+
+def _savepoint(conn: Any, name: str) -> None:
+    _tx(conn, "savepoint")
+
+
+def _rollback_savepoint(conn: Any, name: str, context: Any) -> None:
+    _tx(conn, "rollback_savepoint")
+
+
+def _release_savepoint(conn: Any, name: str, context: Any) -> None:
+    _tx(conn, "release_savepoint")
 
 
 def _pool_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -475,12 +475,13 @@ def _run(
         raise
     if action is not None:
         timer = QueryTimer(place, started)
+        if action == "savepoint":  # outside a transaction, a savepoint begins one
+            _transition(rec, conn, database, place, started, was_in, _in_transaction(conn))
         emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, conn=conn)
+        if action == "release_savepoint":  # releasing the outermost commits
+            _transition(rec, conn, database, place, started, was_in, _in_transaction(conn))
         return result
-    try:
-        now_in = conn.in_transaction
-    except Exception:  # noqa: BLE001
-        now_in = None
+    now_in = _in_transaction(conn)
     _transition(rec, conn, database, place, started, was_in, now_in)
     if params is not None and not many and cursor._es_counts and _returns_rows(cursor):
         cursor._es_pending = start_query(
@@ -494,6 +495,13 @@ def _run(
         db_common.failed(exc)
     record_query(rec, place, started, SOURCE, SYSTEM, database, sql, params, many, rows)
     return result
+
+
+def _in_transaction(conn: Any) -> bool | None:
+    try:
+        return bool(conn.in_transaction)
+    except Exception:  # noqa: BLE001 - closed
+        return None
 
 
 def _transition(

@@ -44,6 +44,13 @@ def transfer(conn, table):
             conn.execute("SELECT 1 / 0")
     except psycopg.errors.DivisionByZero as exc:
         print("refused:", type(exc).__name__)
+    with conn.transaction():
+        conn.execute(sql.SQL("UPDATE {{}} SET owner = 'somebody' WHERE id = 2").format(sql.Identifier(table)))
+        try:
+            with conn.transaction():  # a savepoint: its failure leaves the transaction going
+                conn.execute(sql.SQL("INSERT INTO {{}} (id, owner) VALUES (1, %s)").format(sql.Identifier(table)), ("user-taken",))
+        except psycopg.errors.UniqueViolation as exc:
+            print("kept:", type(exc).__name__)
 
 
 def bulk(conn, table):
@@ -114,9 +121,17 @@ def test_parameters_are_redacted_and_transactions_recorded(shop) -> None:
         ("commit", "__main__.transfer", None),
         ("begin", "__main__.transfer", None),
         ("rollback", "__main__.transfer", None),
+        ("begin", "__main__.transfer", None),
+        ("savepoint", "__main__.transfer", None),  # a block inside the transaction
+        ("rollback_savepoint", "__main__.transfer", None),
+        ("commit", "__main__.transfer", None),
     ]
-    failed = next(e for e in evs if e["type"] == "query" and e["error"])
-    assert (failed["statement"], failed["error"]) == ("SELECT 1 / 0", "DivisionByZero: division by zero")
+    opened = [e["open_ns"] for e in evs if e["type"] == "tx" and e["action"] == "commit"]
+    assert opened[-1] > 0  # the savepoint's steps leave the transaction's begin as it was
+    failed = [e for e in evs if e["type"] == "query" and e["error"]]
+    assert (failed[0]["statement"], failed[0]["error"]) == ("SELECT 1 / 0", "DivisionByZero: division by zero")
+    # PostgreSQL's DETAIL quotes the row's values: its columns stay, its values do not
+    assert "Key (id)=(<redacted>) already exists" in failed[1]["error"]
 
 
 STOPPED = '''

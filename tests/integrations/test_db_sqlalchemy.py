@@ -55,6 +55,17 @@ def projects_with_tasks(engine):
         return counts
 
 
+def nested(engine):
+    with Session(engine) as session:
+        session.add(Project(name="kept"))
+        try:
+            with session.begin_nested():  # a savepoint
+                session.add(Project(id=1, name="taken"))
+        except Exception as exc:
+            print("savepoint:", type(exc).__name__)
+        session.commit()
+
+
 def broken(engine):
     try:
         with engine.connect() as conn:
@@ -76,6 +87,7 @@ path = sys.argv[1]
 engine = create_engine(f"sqlite:///{{path}}")
 set_up(engine)
 print(projects_with_tasks(engine))
+nested(engine)
 broken(engine)
 print(asyncio.run(titles(f"sqlite+aiosqlite:///{{path}}")))
 '''
@@ -120,6 +132,15 @@ def test_a_transaction_end_has_how_long_it_was_open(orm) -> None:
         _each_end_was_open_as_long_as_its_statements(evs, txs, ends)
 
 
+def test_a_nested_transaction_is_a_savepoint_rolled_back_inside_its_transaction(orm) -> None:
+    """session.begin_nested() on SQLite (recorded at sqlite3): SAVEPOINT and ROLLBACK TO are
+    steps of the transaction, not its begin or end; its commit still says how long it was open."""
+    _data, evs = orm
+    txs = [e for e in evs if e["type"] == "tx" and e["caller"] == "__main__.nested"]
+    assert [t["action"] for t in txs] == ["begin", "savepoint", "rollback_savepoint", "commit"]
+    assert txs[-1]["open_ns"] > 0 and all(t["source"] == "sqlite3" for t in txs)
+
+
 def _each_end_was_open_as_long_as_its_statements(evs, txs, ends) -> None:
     assert all(e["open_ns"] == 0 for e in txs if e["action"] == "begin")
     # a transaction was open at least as long as the statements it ran took
@@ -141,10 +162,10 @@ def test_esql_reads_how_long_each_transaction_was_open(orm) -> None:
                "json", "action, open from transactions", cwd=data.parent)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)["rows"]
-    assert sorted(r["open"] for r in rows if r["action"] != "begin") == sorted(
+    assert sorted(r["open"] for r in rows if r["action"] in ("commit", "rollback")) == sorted(
         e["open_ns"] for e in ends
     )
-    assert {r["open"] for r in rows if r["action"] == "begin"} == {None}
+    assert {r["open"] for r in rows if r["action"] not in ("commit", "rollback")} == {None}
 
 
 def test_esql_tells_which_integration_recorded_a_query(orm) -> None:
@@ -170,7 +191,7 @@ def test_each_statement_is_recorded_once(orm) -> None:
     aio = {q["database"].partition(":")[0] for q in queries if q["source"] == "sqlalchemy"}
     assert aio == {"sqlite+aiosqlite"}
     inserts = [q for q in queries if q["statement"].startswith("INSERT INTO projects")]
-    assert len(inserts) == N
+    assert len(inserts) == N + 2  # set_up's, nested()'s two
     [awaited] = [q for q in queries if q["statement"].startswith("SELECT tasks.title")]
     assert awaited["source"] == "sqlalchemy"  # once: not also the sqlite3 integration
 
@@ -179,8 +200,10 @@ def test_a_failed_statement_is_recorded_with_its_error(orm) -> None:
     _, evs = orm
     failed = [e for e in evs if e["type"] == "query" and e["error"]]
     assert [(f["statement"], f["error"], f["caller"]) for f in failed] == [
-        ("SELECT * FROM nowhere", "OperationalError: no such table: nowhere", "__main__.broken")
-    ]
+        ("INSERT INTO projects (id, name) VALUES (?, ?)",
+         "IntegrityError: UNIQUE constraint failed: projects.id", "__main__.nested"),
+        ("SELECT * FROM nowhere", "OperationalError: no such table: nowhere", "__main__.broken"),
+    ]  # fmt: skip
 
 
 def test_an_async_session_query_has_the_line_of_its_await(orm) -> None:
