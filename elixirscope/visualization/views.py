@@ -12,6 +12,7 @@ read so far.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -576,11 +577,36 @@ def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[int]:
     return out
 
 
-def _inside(query: dict[str, Any], request: dict[str, Any]) -> bool:
-    """A query or HTTP call the request's handler made: in its chain, begun within it (the
-    client's own HTTP call that sent the request began before it)."""
-    end = request["end"] if request["end"] is not None else query["end"]
-    return query["chain"] == request["chain"] and request["start"] <= query["start"] <= end
+def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
+    """Each query and HTTP call under the request that made it (by request id): one of its
+    chain begun within it (the client's own HTTP call that sent a request began before it).
+    A recorded callee joins its caller's chain (``traceparent``), so two requests of one
+    chain can both span a moment: the one on the call's own thread made it, else the
+    innermost (the latest begun; a sync handler runs on a worker thread)."""
+    by_chain: dict[str | None, list[dict[str, Any]]] = {}
+    for r in model.requests:  # in order of start
+        by_chain.setdefault(r["chain"], []).append(r)
+    starts = {chain: [r["start"] for r in rs] for chain, rs in by_chain.items()}
+    made: dict[str, list[dict[str, Any]]] = {}
+    for q in model.queries:
+        candidates = by_chain.get(q["chain"])
+        if not candidates:
+            continue
+        at = bisect.bisect_right(starts[q["chain"]], q["start"])
+        owner = None
+        for r in reversed(candidates[max(0, at - _NESTED) : at]):
+            if q["start"] <= (r["end"] if r["end"] is not None else model.last_ts):
+                if r["lane"] == q["lane"]:
+                    owner = r
+                    break
+                owner = owner or r
+        if owner is not None:
+            made.setdefault(owner["id"], []).append(q)
+    return made
+
+
+_NESTED = 64
+"""Requests of one chain looked back over for one spanning a call (nested ones are few)."""
 
 
 def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -591,16 +617,12 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     limit = _int(params, "limit", 2000)
     if not 1 <= limit <= 20_000:
         raise ViewError(f"`limit` must be 1 to 20000, got {limit}")
-    by_chain: dict[str | None, list[dict[str, Any]]] = {}
-    for q in model.queries:
-        by_chain.setdefault(q["chain"], []).append(q)
+    made = made_by_request(model)
     listing = [
         {
             **{k: r[k] for k in ("id", "method", "path", "route", "status", "start", "end")},
             "error": r["error"],
-            "queries": sum(
-                1 for q in by_chain.get(r["chain"], ()) if q["kind"] == "query" and _inside(q, r)
-            ),
+            "queries": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "query"),
         }
         for r in model.requests[:limit]
     ]
@@ -617,7 +639,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         raise ViewError(f"no request {wanted!r} in run {model.run_id[:8]}", 404)
     end = req["end"] if req["end"] is not None else model.last_ts
     rows = [model.slice_dict(r) for r in _handler_calls(model, req["call_row"])]
-    queries = [dict(q) for q in by_chain.get(req["chain"], ()) if _inside(q, {**req, "end": end})]
+    queries = [dict(q) for q in made.get(req["id"], ())]
     shapes: dict[str, int] = {}
     for q in queries:
         if q["kind"] == "query":
