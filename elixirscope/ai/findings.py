@@ -11,10 +11,19 @@ F1a2b3c4d`` finds it again.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SEVERITIES", "Evidence", "Finding", "Location", "finding_id", "shown_path"]
+__all__ = [
+    "SEVERITIES",
+    "Evidence",
+    "Finding",
+    "Location",
+    "finding_id",
+    "fold_repeats",
+    "shown_path",
+]
 
 SEVERITIES = ("high", "medium", "low")
 """Most urgent first; reports group findings in this order."""
@@ -72,6 +81,9 @@ class Finding:
     locations: list[Location] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
+    repeats: list[Finding] = field(default_factory=list)
+    """The same defect found again elsewhere in the run (:func:`fold_repeats`): other
+    requests, other chains; this finding is the worst and first of them."""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -128,7 +140,44 @@ class Finding:
             "locations": [loc.to_dict() for loc in self.locations],
             "details": self.details,
             "commands": self.commands(),
+            "occurrences": 1 + len(self.repeats),
+            "repeats": [
+                {
+                    "id": r.id,
+                    "severity": r.severity,
+                    "title": r.title,
+                    "correlation_id": r.correlation_id,
+                    "moment": None if r.moment is None else r.moment.to_dict(),
+                }
+                for r in self.repeats
+            ],
         }
+
+
+def fold_repeats(findings: list[Finding]) -> list[Finding]:
+    """One finding per defect: those of one kind, at the same source lines, whose titles
+    differ only in numbers (a count, an id in a URL) are one defect seen again — 25
+    requests each with the same N+1 are one finding seen 25 times (as Sentry groups events
+    into an issue). ``findings`` are in report order (most severe first, then in time):
+    each defect's first is kept, the others go to its ``repeats``."""
+    heads: dict[tuple[Any, ...], Finding] = {}
+    out = []
+    for f in findings:
+        print_ = (
+            f.kind,
+            _NUMBERS.sub("#", f.title),
+            tuple((at.file, at.line) for at in f.locations),
+        )
+        head = heads.get(print_)
+        if head is None:
+            heads[print_] = f
+            out.append(f)
+        else:
+            head.repeats.append(f)
+    return out
+
+
+_NUMBERS = re.compile(r"\d+")
 
 
 def shown_path(file: str) -> str:

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from elixirscope.ai.findings import SEVERITIES, Finding
+from elixirscope.ai.findings import SEVERITIES, Finding, fold_repeats
 from elixirscope.ai.recording import Recording, load_recording
 from elixirscope.ai.settings import InsightSettings
 
@@ -66,8 +66,9 @@ DETECTORS = (
 def find(
     recording: Recording, settings: InsightSettings | None = None
 ) -> tuple[list[Finding], dict[str, str]]:
-    """Every finding in ``recording``, most severe first, then in time; and the
-    detectors that failed (name -> what went wrong)."""
+    """Every finding in ``recording``, most severe first, then in time, a defect seen
+    again folded into its first (``Finding.repeats``); and the detectors that failed
+    (name -> what went wrong)."""
     settings = settings or InsightSettings()
     findings: list[Finding] = []
     errors: dict[str, str] = {}
@@ -78,7 +79,7 @@ def find(
             errors[name] = f"{type(exc).__name__}: {exc}"[:500]
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.moment.ts if f.moment else 0, f.id))
-    return findings, errors
+    return fold_repeats(findings), errors
 
 
 def insights_report(
@@ -113,7 +114,8 @@ def find_finding(
     """The finding whose id starts with ``finding`` in ``run`` (default: the latest)."""
     recording = load_recording(data_dir, run)
     findings, _ = find(recording, settings)
-    matches = [f for f in findings if f.id.lower().startswith(finding.lower())]
+    every = [f for head in findings for f in (head, *head.repeats)]
+    matches = [f for f in every if f.id.lower().startswith(finding.lower())]
     if not matches:
         known = ", ".join(f.id for f in findings[:5]) or "none"
         raise LookupError(
@@ -159,7 +161,9 @@ def render_findings(
         )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        lines.append(f"{len(findings)} finding{'s' * (len(findings) != 1)}: {said}")
+        seen = sum(len(f.repeats) for f in findings)
+        again = f" ({len(findings) + seen} occurrences)" if seen else ""
+        lines.append(f"{len(findings)} finding{'s' * (len(findings) != 1)}{again}: {said}")
     for severity in SEVERITIES:
         group = [f for f in findings if f.severity == severity]
         if not group:
@@ -192,6 +196,18 @@ def _wrap(label: str, text: str) -> list[str]:
 def _render_one(f: Finding, ui_url: str = "") -> list[str]:
     out = [f"  {f.id}  {f.title}"]
     out.extend(_wrap("", f.explanation))
+    if f.repeats:
+        last = max((r.moment.ts for r in f.repeats if r.moment), default=None)
+        out.extend(
+            _wrap(
+                "again",
+                f"{len(f.repeats)} more time{'s' * (len(f.repeats) != 1)} in this run"
+                + (f", the last at {_when(last)}" if last else "")
+                + f" ({', '.join(r.id for r in f.repeats[:3])}"
+                + (", …" if len(f.repeats) > 3 else "")
+                + "; `insights --json` lists each, `explain` takes any id)",
+            )
+        )
     for loc in f.locations:
         out.append(f"    {'where':<8}{loc}{'  ' + loc.role if loc.role else ''}")
     moment = f.moment

@@ -119,7 +119,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         Evidence(se.producer, se.event.id, se.ts, "reqend", f"{se.event.status} {se.event.path}")
         for se in found[:MAX_EVIDENCE]
     ]
-    raised_events = _raised(recording, found[-1]) if unhandled else None
+    raised_events = _raised(recording, found[0]) if unhandled else None  # at the moment
     if raised_events is not None:
         evidence.append(
             Evidence(
@@ -153,7 +153,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             "traceback_top": top,
             "event_types": ["reqend", "exception"] if unhandled else ["reqend"],
         },
-        correlation_id=last.correlation_id,
+        correlation_id=found[0].event.correlation_id,  # the moment's: `look` opens it
     )
 
 

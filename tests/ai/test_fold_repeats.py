@@ -1,0 +1,31 @@
+"""One finding per defect: the same N+1 in 25 requests is one finding seen 25 times."""
+
+from __future__ import annotations
+
+from elixirscope.ai.findings import Evidence, Finding, Location, fold_repeats
+from elixirscope.ai.insights import render_findings
+
+LOOP = Location("/app/shop.py", 14, "shop.books_of", "issued here")
+
+
+def _n_plus_one(chain: str, n: int, ts: int, severity: str = "medium") -> Finding:
+    return Finding(kind="n_plus_one", severity=severity, title=f"N+1 queries: {n} x `SELECT ?`",
+                   explanation="...", fix="...", run="r1", key=f"{chain}\0SELECT",
+                   evidence=[Evidence("p", ts, ts, "query")], locations=[LOOP],
+                   correlation_id=chain)  # fmt: skip
+
+
+def test_the_same_defect_in_many_requests_is_one_finding_with_its_repeats():
+    found = [_n_plus_one("c1", 6, 10, "high"), _n_plus_one("c2", 5, 20), _n_plus_one("c3", 6, 30)]
+    elsewhere = Finding(kind="n_plus_one", severity="medium", title="N+1 queries: 6 x `SELECT ?`",
+                        explanation="...", fix="...", run="r1", key="c4",
+                        locations=[Location("/app/other.py", 3)])  # fmt: skip
+    folded = fold_repeats([*found, elsewhere])
+    assert folded == [found[0], elsewhere]
+    assert found[0].repeats == found[1:] and elsewhere.repeats == []
+    as_data = found[0].to_dict()
+    assert as_data["occurrences"] == 3
+    assert [r["id"] for r in as_data["repeats"]] == [found[1].id, found[2].id]
+    text = render_findings(folded)
+    assert text.splitlines()[0] == "2 findings (4 occurrences): 1 high, 1 medium"
+    assert "again   2 more times in this run" in text and found[2].id in text
