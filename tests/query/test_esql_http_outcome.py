@@ -40,3 +40,27 @@ def test_an_attempt_without_a_response_shows_why_not_a_code(tmp_path):
                        all_runs=True)["rows"] == [[1]]
     assert esql_report(str(tmp_path), "attempt from http where code = null",
                        all_runs=True)["rows"] == [[1], [2]]
+
+
+def test_trace_context_timeouts_and_ignored_traceparents_are_fields(tmp_path):
+    from elixirscope.contracts.trace import RequestStart
+
+    sent = HttpCall(id=9, ts=T0 + 9000, thread=1, correlation_id="c", parent_id=0,
+                    library="urllib3", method="GET", url="http://up/x", attempt=1, status=200,
+                    duration_ns=10, trace_id="ab" * 16, span_id="cd" * 8)  # fmt: skip
+    bad = RequestStart(id=10, ts=T0 + 10_000, thread=1, correlation_id="d", parent_id=0,
+                       protocol="http", method="GET", path="/p", client="127.0.0.1:5",
+                       traceparent_error="traceparent 'x' is not version-traceid-spanid-flags")  # fmt: skip
+    store = EventStore.open(tmp_path)
+    try:
+        store.append(frame("n1:7:1", 7, 1, [attempt(1, 0, "ReadTimeout: t", timeout=True),
+                                            attempt(2, 200), sent, bad]))  # fmt: skip
+    finally:
+        store.close()
+
+    def rows(query: str) -> list:
+        return esql_report(str(tmp_path), query, all_runs=True)["rows"]
+
+    assert rows("attempt from http where timeout = true") == [[1]]
+    assert rows("library, span_id from http where trace_id = 'abab*'") == [["urllib3", "cd" * 8]]
+    assert rows("client from events where traceparent_error is not null") == [["127.0.0.1:5"]]
