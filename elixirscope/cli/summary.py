@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one run, by any unique prefix of its id (default: the latest; "
         "see `elixirscope runs`)",
     )
+    which.add_argument(
+        "--run", dest="run_option", metavar="ID", help="the same, as the other reads take it"
+    )
     which.add_argument("--all-runs", action="store_true", help="every run, not only the latest")
     parser.add_argument("--correlation", metavar="ID", help="only this correlation chain")
     parser.add_argument(
@@ -44,7 +47,7 @@ def run(args: Any) -> int:
         k: v
         for k, v in (
             ("correlation", args.correlation),
-            ("run", args.run),
+            ("run", args.run or args.run_option),
             ("all_runs", args.all_runs or None),
             ("top", args.top),
         )

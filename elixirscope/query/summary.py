@@ -5,19 +5,22 @@ one correlation chain) and returns a report dict whose ``"text"`` is a set of
 tables fitting 100 columns:
 
 - functions by call count, with total and self time (self = total minus the
-  recorded calls made inside it) and p50 / p95 / max of a call's duration;
+  recorded calls made inside it) and p50 / p95 / max of a call's duration (a web
+  request's own call, which its handler's calls sit under, is in the web requests'
+  table instead);
 - exceptions by type and the place they were raised (``file:line``), counted
   once per raise however many recorded calls it went through;
 - the slowest calls;
 - actors, with messages in (received) and out (sent), state changes, and
   restarts and exits of their supervised process;
 - database queries by statement and the line that issued them: how many,
-  their time, and the most run under one call (an N+1 shows as that count);
+  their time, and the most run in one correlation chain (an N+1 shows as that count);
 - web requests served, by method and route: how many, their time, the server
   errors (5xx) and the statuses answered;
-- outgoing HTTP calls, by method and URL (its query left out): how many, their
-  time, the failed ones (no response, or 5xx), the retries, and which recorded
-  function made them;
+- outgoing HTTP calls, by method and URL (its query left out; URLs differing only
+  by ids in their path as one row of their template): how many, their time, the
+  failed ones (no response, or 5xx), the retries, and which recorded function
+  made them;
 - processes (producers) and their threads, named when the recording named them,
   each with the recorded call that started it, when one did (``capture.processes``).
 
@@ -28,12 +31,14 @@ with calls recorded, not with their arguments.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from elixirscope.contracts.trace import (
+    REQUEST_FUNCTION,
     DatabaseQuery,
     FunctionEntry,
     FunctionError,
@@ -238,6 +243,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             for f in sorted(
                 functions.values(), key=lambda f: (-len(f.durations), -f.self_ns, f.name)
             )
+            if f.name != REQUEST_FUNCTION
         ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
@@ -249,7 +255,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
             )
         ],
         "requests": [_endpoint_row(e) for e in _busiest(served)],
-        "http_calls": [_endpoint_row(e, made=True) for e in _busiest(made)],
+        "http_calls": [_endpoint_row(e, made=True) for e in _busiest(_fold_varying(made))],
         "processes": [
             _process_row(producer, p, names)
             for producer, p in sorted(processes.items(), key=lambda item: item[1].first_ts)
@@ -264,6 +270,45 @@ def _endpoint(endpoints: dict[str, _Endpoint], name: str) -> _Endpoint:
     if e is None:
         e = endpoints[name] = _Endpoint(name)
     return e
+
+
+_SERVER = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*)(.*)", re.S)
+_VARYING = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?<![0-9A-Za-z])[0-9a-fA-F]{16,}(?![0-9A-Za-z])|[0-9]+"
+)
+
+
+def url_template(call: str) -> str:
+    """``GET http://api/items/42`` as ``GET http://api/items/{n}``: the numbers, UUIDs and
+    long hex ids of a URL's path as ``{n}`` (its server, port included, as it is)."""
+    method, _, url = call.partition(" ")
+    server = _SERVER.fullmatch(url)
+    head, path = (server.group(1), server.group(2)) if server else ("", url)
+    return f"{method} {head}{_VARYING.sub('{n}', path)}"
+
+
+def _fold_varying(endpoints: dict[str, _Endpoint]) -> dict[str, _Endpoint]:
+    """Calls to URLs that differ only by ids in their path (``/price/book1`` …
+    ``/price/book30``) as one row of their template, ``(30 URLs)``; a template of one
+    URL stays that URL."""
+    groups: dict[str, list[_Endpoint]] = defaultdict(list)
+    for e in endpoints.values():
+        groups[url_template(e.name)].append(e)
+    out: dict[str, _Endpoint] = {}
+    for template, same in groups.items():
+        if len(same) == 1:
+            out[same[0].name] = same[0]
+            continue
+        merged = _Endpoint(f"{template} ({len(same)} URLs)")
+        for e in same:
+            merged.durations += e.durations
+            merged.failed += e.failed
+            merged.retries += e.retries
+            merged.statuses += e.statuses
+            merged.callers += e.callers
+        out[merged.name] = merged
+    return out
 
 
 def _busiest(endpoints: dict[str, _Endpoint]) -> list[_Endpoint]:
@@ -450,13 +495,14 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
     if slow:
         out += ["", "Slowest calls"]
         out += _table(
-            ["function", "duration", "correlation", "at"],
+            ["function", "duration", "correlation", "started"],
             [
                 [
-                    _short(s["function"]) + (" !!" if s["raised"] else ""),
+                    ("web request" if s["function"] == REQUEST_FUNCTION else _short(s["function"]))
+                    + (" !!" if s["raised"] else ""),
                     _dur(s["duration_ns"]),
                     (s["correlation"] or "-")[:12],
-                    format_ts(s["ts"])[11:26],
+                    format_ts(s["ts"] - s["duration_ns"])[11:26],
                 ]
                 for s in slow
             ],

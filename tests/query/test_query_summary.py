@@ -263,13 +263,21 @@ def test_web_requests_by_route_and_outgoing_http_by_url():
                         http("https://api.example/items?page=2", 0, 1, 5)])
     p.add("http", "urllib3", "GET", "https://api.example/items", 1, 200, 70, 10, None, False,
           None, None)
+    for book in (1, 2, 30):  # one template: a row; the port's digits stay
+        p.add("http", "urllib3", "GET", f"http://127.0.0.1:8042/price/book{book}", 1, 200, 5, 1,
+              None, False, None, None)
+    p.add("http", "urllib3", "GET", "http://127.0.0.1:8042/v2/stock", 1, 200, 5, 1, None, False,
+          None, None)  # alone: as it is
     report = summarize(p.stored())
     tasks, login = report["requests"]
     assert tasks == {"request": "GET /api/tasks/{task_id}", "count": 4, "total_ns": 1500,
                      "p50_ns": 200, "p95_ns": 900, "failed": 1,
                      "statuses": {"200": 2, "404": 1, "500": 1}}
     assert (login["request"], login["count"], login["failed"]) == ("POST /login", 1, 0)
-    [items] = report["http_calls"]  # the query is not part of what was called
+    items, books, stock = report["http_calls"]  # the query is not part of what was called
+    assert (books["call"], books["count"]) == (
+        "GET http://127.0.0.1:8042/price/book{n} (3 URLs)", 3)
+    assert stock["call"] == "GET http://127.0.0.1:8042/v2/stock"
     assert items == {"call": "GET https://api.example/items", "count": 4, "total_ns": 175,
                      "p50_ns": 40, "p95_ns": 70, "failed": 2, "retries": 1,
                      "statuses": {"0": 1, "200": 2, "503": 1}, "from": {"app.sync": 3, "None": 1}}
