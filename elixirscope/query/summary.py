@@ -128,8 +128,12 @@ class _Process:
     started_by: dict[str, Any] | None = None  # the recorded call that started it, if one did
 
 
-def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]:
-    """The summary report of ``events`` (see the module docstring); ``top`` rows per table."""
+def summarize(
+    events: Iterable[StoredEvent], *, top: int = 15, thread_names: ThreadNames | None = None
+) -> dict[str, Any]:
+    """The summary report of ``events`` (see the module docstring); ``top`` rows per table;
+    ``thread_names``: the threads' names when ``events`` may not hold their starts (one
+    chain of a run)."""
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"Expected `top` an int >= 1, got {top!r} - at summarize(top)")
     functions: dict[str, _Function] = {}
@@ -143,7 +147,7 @@ def summarize(events: Iterable[StoredEvent], *, top: int = 15) -> dict[str, Any]
     queries: dict[tuple[str, str | None], _Query] = {}
     served: dict[str, _Endpoint] = {}
     made: dict[str, _Endpoint] = {}
-    names = ThreadNames()
+    names = ThreadNames() if thread_names is None else thread_names
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     # (node, pid) -> its process starts (a program replacing itself by exec keeps its pid)
     started: dict[tuple[str, int], list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -678,6 +682,7 @@ def summary_report(
 
     from elixirscope.query.reports import resolve_correlation
     from elixirscope.query.runs import drop_note, select_run
+    from elixirscope.query.threads import load as load_thread_names
     from elixirscope.store.eventstore import EventStore
 
     if not (Path(data_dir).expanduser() / "events").is_dir():
@@ -690,7 +695,8 @@ def summary_report(
         filters["correlation_id"] = resolve_correlation(data_dir, correlation)
     with EventStore.open(data_dir, readonly=True) as store:
         found = store.query(**filters)
-    report = {**scope.to_dict(), **summarize(found, top=top)}
+        names = load_thread_names(store, **scope.filters()) if correlation else None
+    report = {**scope.to_dict(), **summarize(found, top=top, thread_names=names)}
     lines = [scope.header()] if scope.header() else []
     lines.append(report["text"])
     note = drop_note(scope)

@@ -148,6 +148,8 @@ def test_summary_reads_first(tmp_path):
                   report["slowest"][0]["correlation"][:10], cwd=tmp_path)
     assert {f["function"].rsplit(".", 1)[1] for f in one["functions"]} >= {"main", "parse"}
     assert "worker" not in {f["function"].rsplit(".", 1)[1] for f in one["functions"]}
+    # the chain holds no thread's start: its threads are still named
+    assert "MainThread" in {t["name"] for t in one["processes"][0]["threads"]}
     refused = es("summary", "--data-dir", str(data), "some-run", cwd=tmp_path)
     assert refused.returncode == 1 and "no run 'some-run'" in refused.stderr
 
