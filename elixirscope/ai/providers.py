@@ -193,6 +193,45 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
             f"{ev['method']} {ev['url']} (attempt {ev['attempt']}) ended with {outcome} "
             f"after {ev['duration_ns'] / 1e6:.1f} ms.{via}"
         )
+    elif t == "reqend":
+        route = f" (route {ev['route']})" if ev.get("route") and ev["route"] != ev["path"] else ""
+        parts.append(
+            f"{ev['method']} {ev['path']}{route} was answered {ev['status']} after "
+            f"{ev['duration_ns'] / 1e6:.1f} ms"
+            + (
+                f": {ev['exc_type']}: {ev.get('message') or ''} reached the server unhandled."
+                if ev.get("exc_type")
+                else "."
+            )
+        )
+        if ev.get("traceback_text"):
+            last = [line for line in ev["traceback_text"].splitlines() if line.strip()]
+            parts.append("The traceback ends: " + " / ".join(x.strip() for x in last[-3:]))
+        parts.append(
+            "`elixirscope calltree` of its chain shows the handler's calls, queries and HTTP "
+            "calls in place; `elixirscope insights` groups the route's server errors."
+        )
+    elif t == "req":
+        came = f" from {ev['client']}" if ev.get("client") else ""
+        parts.append(f"{ev['method']} {ev['path']} arrived{came}.")
+        if ev.get("traceparent_error"):
+            parts.append(f"Its traceparent was ignored: {ev['traceparent_error']}.")
+        elif ev.get("parent_span"):
+            parts.append(
+                f"It came with a traceparent: trace {ev['trace_id']}, caller's span "
+                f"{ev['parent_span']}; its work runs in that trace's chain."
+            )
+    elif t == "tx":
+        opened = (
+            f" after the transaction was open {ev['open_ns'] / 1e6:.1f} ms"
+            if ev.get("open_ns")
+            else ""
+        )
+        parts.append(
+            f"{ev['action']} on {ev.get('database') or ev['system']} at {_where(ev)}{opened}"
+            + (f", and it failed: {ev['error']}." if ev.get("error") else ".")
+            + via
+        )
     elif t in ("call", "return"):
         name = ev["function"]
         entry = path[-1] if path else {}
