@@ -33,7 +33,6 @@ from typing import Any
 
 from elixirscope.integrations.outgoing import (
     Attempt,
-    next_number,
     recording_call,
     start_attempt,
 )
@@ -146,7 +145,7 @@ def _earlier_attempts(
             failed = failed[:-1]
         if not failed:
             return
-        numbers = [attempt.number] + [next_number(attempt) for _ in failed]
+        numbers = [attempt.number + k for k in range(len(failed) + 1)]
         for (t0, t1, exc), number in zip(failed, numbers, strict=False):
             earlier = attempt.sibling(number)
             earlier.finish_at(t0, t1, exc)

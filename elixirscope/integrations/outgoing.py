@@ -11,9 +11,12 @@ attempt records that one.
 
 Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
 history); for httpx, which has no retries of its own above the connection
-pool, an attempt is numbered among the calls to the same method and URL made
-by the same recorded call (a retry loop in the program gives 1, 2, 3, ...;
-outside any recorded call every attempt is 1).
+pool, a call is a retry when the one before it to the same method and URL, made
+by the same recorded call, failed — no response, a timeout, 5xx, 408 or 429 —
+and is numbered after it (a retry loop in the program gives 1, 2, 3, ...); a
+call after an answer is a new request, attempt 1 (a loop of fetches is not a
+retry storm), as is every call outside recorded calls and each of several sent
+at once.
 """
 
 from __future__ import annotations
@@ -31,33 +34,46 @@ from elixirscope.integrations import tracecontext
 from elixirscope.integrations.recording import count, swallowed
 from elixirscope.integrations.urls import clean_url
 
-__all__ = ["Attempt", "is_timeout", "next_number", "recording_call", "start_attempt"]
+__all__ = ["Attempt", "failed_outcome", "is_timeout", "recording_call", "start_attempt"]
 
 recording_call: ContextVar[bool] = ContextVar("elixirscope_http_call", default=False)
 """True inside an attempt being recorded: an inner wrapper (a transport inside a
 transport) does not record it again."""
 
-_MAX_NUMBERED = 4096
-_numbered_lock = threading.Lock()
-_numbered: OrderedDict[tuple[str, int, str, str], int] = OrderedDict()
+_MAX_FAILED = 4096
+_failed_lock = threading.Lock()
+_Key = tuple[str, int, str, str]
+_failed: OrderedDict[_Key, int] = OrderedDict()
+"""(producer, calling call, method, URL) -> the number of its last attempt, which failed."""
 
 
-def _next_number(producer: str, method: str, url: str) -> int:
+def _key_here(producer: str, method: str, url: str) -> _Key | None:
     caller = current_call_id()
-    if not caller:  # outside any recorded call: no caller to count within
+    return (producer, caller, method, url) if caller else None  # outside: nothing to count in
+
+
+def _number(key: _Key | None) -> int:
+    if key is None:
         return 1
-    key = (producer, caller, method, url)
-    with _numbered_lock:
-        n = _numbered.pop(key, 0) + 1
-        _numbered[key] = n
-        if len(_numbered) > _MAX_NUMBERED:
-            _numbered.popitem(last=False)
-    return n
+    with _failed_lock:
+        return _failed.get(key, 0) + 1
 
 
-def next_number(attempt: Attempt) -> int:
-    """The next number among ``attempt``'s calls (an attempt a library retried inside it)."""
-    return _next_number(attempt._rec.producer, attempt.method, attempt.url)
+def _ended(key: _Key, number: int, failed: bool) -> None:
+    """The next call of ``key`` retries this one when this one failed (see the module doc)."""
+    with _failed_lock:
+        if not failed:
+            _failed.pop(key, None)
+            return
+        _failed[key] = number
+        _failed.move_to_end(key)
+        if len(_failed) > _MAX_FAILED:
+            _failed.popitem(last=False)
+
+
+def failed_outcome(status: int, exc: BaseException | None) -> bool:
+    """An attempt a program would retry: no response, a server error, 408 or 429."""
+    return exc is not None or status >= 500 or status in (408, 429)
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -71,14 +87,25 @@ def is_timeout(exc: BaseException) -> bool:
 class Attempt:
     """An attempt in flight: its traceparent to send, then :meth:`finish`."""
 
-    __slots__ = ("library", "method", "url", "number", "trace_id", "span_id", "_t0", "_rec")
+    __slots__ = (
+        "library",
+        "method",
+        "url",
+        "number",
+        "trace_id",
+        "span_id",
+        "_t0",
+        "_rec",
+        "_key",
+    )
 
     def __init__(self, rec: Any, library: str, method: str, url: str, number: int | None) -> None:
         self._rec = rec
         self.library = library
         self.method = method
         self.url = clean_url(url)
-        self.number = _next_number(rec.producer, method, self.url) if number is None else number
+        self._key = _key_here(rec.producer, method, self.url) if number is None else None
+        self.number = _number(self._key) if number is None else number
         self.trace_id = tracecontext.trace_id_for(current_correlation_id())
         self.span_id = tracecontext.new_span_id()
         self._t0 = time.perf_counter_ns()
@@ -107,6 +134,7 @@ class Attempt:
         )
         other.number, other.trace_id = number, self.trace_id
         other.span_id, other._t0 = tracecontext.new_span_id(), self._t0
+        other._key = None  # this one's outcome says whether the next call retries it
         return other
 
     def finish_at(self, t0: int, t1: int, exc: BaseException) -> None:
@@ -125,7 +153,10 @@ class Attempt:
             duration = (time.perf_counter_ns() if ended is None else ended) - self._t0
             error = None
             if exc is not None:
-                error = scrub(f"{type(exc).__name__}: {exc}"[:1000])
+                said = str(exc)  # httpx's timeouts say nothing: their type alone
+                error = scrub(
+                    f"{type(exc).__name__}: {said}"[:1000] if said else type(exc).__name__
+                )
             count("http_calls")
             self._rec.emit(
                 "http",
@@ -141,6 +172,8 @@ class Attempt:
                 self.trace_id,
                 self.span_id,
             )
+            if self._key is not None:
+                _ended(self._key, self.number, failed_outcome(status, exc))
         except Exception as err:  # noqa: BLE001 - never the host's problem
             swallowed(err)
 

@@ -264,6 +264,11 @@ def _render_node(
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(describe(item.event)))
 
 
+def _error(exc_type: str, message: str | None) -> str:
+    """``Type: message``, or the type alone when the exception said nothing (a timeout)."""
+    return f"{exc_type}: {message}" if message else exc_type
+
+
 def one_line(text: str) -> str:
     """``text`` on one line: a recorded message's line breaks (a database's ``DETAIL:``
     line, a multi-line exception message) shown as ``⏎``, so each event stays a line."""
@@ -285,7 +290,7 @@ def _call_line(node: CallNode, paint) -> str:
             text += f" -> {node.result}"
     elif node.status == "raised":
         assert node.error is not None
-        text += " " + paint(_RED, f"!! {node.error[0]}: {node.error[1]}")
+        text += " " + paint(_RED, "!! " + _error(*node.error))
         raised = raised_at(node.traceback, node.raised_line)
         if raised:
             text += paint(_RED, f" (raised at {raised})")
@@ -373,7 +378,7 @@ def describe(ev: Any) -> str:
         raised = raised_at(ev.traceback, ev.line)
         where = f" (raised at {raised})" if raised else ""
         return (
-            f"{_short(ev.function)} !! {ev.exc_type}: {ev.message}{where}"
+            f"{_short(ev.function)} !! {_error(ev.exc_type, ev.message)}{where}"
             f"  [{format_duration(ev.duration_ns)}]"
         )
     if cls is GeneratorYield:
@@ -437,7 +442,7 @@ def _describe_web(ev: Any) -> str:
             f"  in {_size(ev.request_bytes)}, out {_size(ev.response_bytes)}"
         )
         if ev.exc_type:
-            text += f"  !! {ev.exc_type}: {ev.message}"
+            text += f"  !! {_error(ev.exc_type, ev.message)}"
         return text
     if cls is WebSocketMessage:
         if ev.kind in ("in", "out"):

@@ -155,6 +155,14 @@ def test_httpx_connect_retries_are_separate_attempts(recorded: Recorded) -> None
     assert "connect retried\nasync connect retried" in recorded.stdout
 
 
+def test_a_loop_of_answered_calls_is_no_retry(recorded: Recorded) -> None:
+    """Three GETs of one URL from one call, each answered: three requests, each attempt 1
+    (they were numbered 1, 2, 3: every loop of fetches looked like a retry storm)."""
+    attempts = [e for e in recorded.of("http") if e["url"].endswith("/again/and/again")]
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 200)] * 3
+    assert "fetched [200, 200, 200]" in recorded.stdout
+
+
 def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) -> None:
     attempts = [e for e in recorded.of("http") if e["url"].endswith("/flaky-again")]
     assert [(a["library"], a["attempt"], a["status"]) for a in attempts] == [

@@ -169,6 +169,10 @@ def fetch_with_retries(client, url, tries):
     return response
 
 
+def fetch_each(client, url, n):
+    return [client.get(url).status_code for _ in range(n)]
+
+
 async def fetch_async(base):
     async with httpx.AsyncClient() as client:
         response = await client.get(base + "/items/2")
@@ -185,6 +189,7 @@ def call_asgi(base):
         print("malformed traceparent", bad.status_code, bad.json())
         print("non-utf8", client.get(base + "/caf%E9/x").status_code)
         print("retried", fetch_with_retries(client, base + "/flaky-again", 3).text)
+        print("fetched", fetch_each(client, base + "/again/and/again", 3))
         print("upload", client.post(base + "/upload", content=b"x" * 3_000_000).text)
         try:
             client.get(base + "/hang", timeout=0.2)
