@@ -43,7 +43,7 @@ def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding
     for target, found in groups.items():
         chains: dict[str, list[Any]] = defaultdict(list)
         for se in found:
-            chains[se.event.correlation_id or f"{se.producer}/{se.event.thread}"].append(se)
+            chains[recording.unit_of(se)].append(se)
         for chain, made in chains.items():
             retried = [se for se in made if se.event.attempt > 1]
             if retried:

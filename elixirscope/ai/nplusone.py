@@ -2,8 +2,9 @@
 
 Sentry's rule, on recorded queries: at least ``n_plus_one_min_queries``
 similar reads (``SELECT``) (the same normalized SQL issued from the same line) run one
-after another under one parent — a web request, or a correlation chain, else
-one thread of one process — taking at least ``n_plus_one_min_total_ms``
+after another under one parent — a web request (each its own, also when requests share
+a chain, as an in-process client's do), or a correlation chain, else one thread of one
+process — taking at least ``n_plus_one_min_total_ms``
 together. Fewer milliseconds than that is still the pattern, only not yet
 costly (a local SQLite answers in microseconds what a networked database
 answers in milliseconds): such a group is a ``low`` finding that says so.
@@ -39,7 +40,7 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
         shape = normalize(ev.statement)
         if not shape.startswith(("SELECT", "WITH")):
             continue  # as Sentry's rule: reads (a unit of work's inserts are not N+1)
-        parent = ev.correlation_id or f"{se.producer}/{ev.thread}"
+        parent = recording.unit_of(se)
         groups[(parent, shape, ev.file, ev.line)].append(se)
     findings = []
     for (parent, shape, file, line), found in groups.items():

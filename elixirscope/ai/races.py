@@ -31,13 +31,24 @@ def detect_races(recording: Recording, settings: InsightSettings) -> list[Findin
     return _actor_races(recording) + _row_races(recording)
 
 
-def _client(se: Any, receive: Any) -> str:
+def _client(recording: Recording, se: Any, receive: Any) -> str:
     if receive is not None:
         rcv: MessageReceive = receive.event
         if rcv.sender:
             return rcv.sender
-    ev = se.event
-    return ev.correlation_id or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+    return recording.unit_of(se)
+
+
+def _named(unit: Any, se: Any) -> str:
+    """A client as ``details["clients"]`` names it: a request by its chain (``units`` tells
+    requests of one chain apart), anything else as it is."""
+    unit = str(unit)
+    return (se.event.correlation_id or unit) if unit.startswith("request ") else unit
+
+
+def _who(unit: str) -> str:
+    """A client as a sentence names it: ``chain 9430ee477df4``, ``request 55 of chain …``."""
+    return unit if " " in unit else f"chain {unit[:12]}"
 
 
 def message_tag(text: str | None) -> str:
@@ -70,7 +81,7 @@ def _actor_races(recording: Recording) -> list[Finding]:
         if ev.delta is not None:
             writes.add((ev.actor, tag))
         receive = recording.receives.get(ev.message_id)
-        handled[ev.actor].append((_client(se, receive), tag, se))
+        handled[ev.actor].append((_client(recording, se, receive), tag, se))
     findings = []
     for actor, seq in handled.items():
         steps = [(c, "write" if (actor, tag) in writes else "read", se) for c, tag, se in seq]
@@ -154,7 +165,9 @@ def _actor_finding(
         locations=_callback_locations(recording, [read, other_write, write]),
         details={
             "actor": actor,
-            "clients": [str(client), str(other)],
+            "clients": [_named(client, read), _named(other, other_write)],
+            "units": [str(client), str(other)],
+            "chains": [read.event.correlation_id, other_write.event.correlation_id],
             "fields": fields,
             "messages": [read.event.message, other_write.event.message, write.event.message],
         },
@@ -183,7 +196,7 @@ def _row_races(recording: Recording) -> list[Finding]:
         found = access(ev.statement, ev.parameters)
         if found is None:
             continue
-        client = ev.correlation_id or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+        client = recording.unit_of(se)
         rows[(found.table, found.where)].append((client, found, se))
     findings = []
     for (table, where), seq in rows.items():
@@ -226,8 +239,8 @@ def _row_finding(
 ) -> Finding:
     row = f"the row of {table} {where}" if sure else f"possibly the same row of {table} ({where})"
     explanation = (
-        f"Chain {client[:12]} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
-        f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, chain {other[:12]} updated "
+        f"{_who(client).capitalize()} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
+        f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, {_who(other)} updated "
         f"it too. The second update was computed from a stale read, so one of them is lost."
         + (
             ""
@@ -253,21 +266,22 @@ def _row_finding(
         run=recording.run,
         key=f"row\0{table}\0{where}\0{read.producer}:{read.event.id}",
         evidence=[
-            Evidence(read.producer, read.event.id, read.ts, "query", f"{client[:12]} reads"),
+            Evidence(read.producer, read.event.id, read.ts, "query", f"{_who(client)} reads"),
             Evidence(
                 other_write.producer,
                 other_write.event.id,
                 other_write.ts,
                 "query",
-                f"{other[:12]} writes",
+                f"{_who(other)} writes",
             ),
-            Evidence(write.producer, write.event.id, write.ts, "query", f"{client[:12]} writes"),
+            Evidence(write.producer, write.event.id, write.ts, "query", f"{_who(client)} writes"),
         ],
         locations=locations,
         details={
             "table": table,
             "where": where,
-            "clients": [client, other],
+            "clients": [_named(client, read), _named(other, other_write)],
+            "units": [client, other],
             "same_row": sure,
             "event_types": ["query"],
         },

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixirscope.contracts.trace import FunctionEntry, MessageReceive
+from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionEntry, MessageReceive
 from elixirscope.store.eventstore import StoredEvent
 
 __all__ = ["Recording", "load_recording"]
@@ -34,6 +34,7 @@ class Recording:
         self.entries: dict[tuple[str, int], Any] = {}
         self.receives: dict[str, Any] = {}
         self.by_key: dict[tuple[str, int], Any] = {}
+        self._requests: dict[tuple[str, int], int | None] = {}  # request_call's answers
         for se in self.events:
             self.by_type[se.type].append(se)
             ev = se.event
@@ -68,6 +69,32 @@ class Recording:
             if se.producer == reqend.producer and se.event.parent_id == start.event.parent_id
         ]
         return min(inside, key=lambda e: e.ts) if inside else None
+
+    def unit_of(self, se: Any) -> str:
+        """Who did an event, as detectors group and tell apart clients: the web request it
+        ran in (``request N of chain C``: requests sharing a chain, as an in-process
+        client's all do through ``traceparent``, are each their own), else its chain, else
+        its thread (``thread T of NODE:PID``)."""
+        ev = se.event
+        request = self.request_call(se.producer, ev.parent_id)
+        if request is not None:
+            chain = (ev.correlation_id or "?")[:12]
+            return f"request {request} of chain {chain}"
+        return ev.correlation_id or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+
+    def request_call(self, producer: str, parent_id: int) -> int | None:
+        """The id of the web request's own call enclosing an event whose ``parent_id`` is
+        given, if it ran in one."""
+        key = (producer, parent_id)
+        if key in self._requests:
+            return self._requests[key]
+        found = None
+        for entry in self.ancestors(producer, parent_id):
+            if entry.function == REQUEST_FUNCTION:
+                found = entry.id
+                break
+        self._requests[key] = found
+        return found
 
     def ancestors(self, producer: str, parent_id: int) -> list[FunctionEntry]:
         """The calls enclosing an event whose ``parent_id`` is given, innermost first."""

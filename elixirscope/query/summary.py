@@ -98,8 +98,9 @@ class _Query:
     caller: str | None
     durations: list[int] = field(default_factory=list)
     errors: int = 0
-    # its correlation chain (one request, one task; else one thread) -> count: an N+1 shows
-    # as N even when each query sits in a helper called from the loop, as insights finds it
+    # the web request it ran in (each apart, also in one chain), else its correlation chain
+    # (one task), else its thread -> count: an N+1 shows as N even when each query sits in a
+    # helper called from the loop, as insights finds it
     per_chain: Counter = field(default_factory=Counter)
 
 
@@ -138,6 +139,7 @@ def summarize(
         raise ValueError(f"Expected `top` an int >= 1, got {top!r} - at summarize(top)")
     functions: dict[str, _Function] = {}
     call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
+    open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
     self_ns: dict[tuple[str, int], int] = defaultdict(int)
     errors: list[tuple[StoredEvent, FunctionError]] = []
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -170,7 +172,9 @@ def summarize(
             if fn.source is None:
                 fn.source = source_of(ev.file, ev.line)
             call_function[(se.producer, ev.id)] = fn
+            open_calls[(se.producer, ev.id)] = (ev.parent_id, ev.function == REQUEST_FUNCTION)
         elif isinstance(ev, (FunctionExit, FunctionError)):
+            open_calls.pop((se.producer, ev.call_id), None)
             popped = call_function.pop((se.producer, ev.call_id), None)
             fn = popped if popped is not None else _function(functions, ev.function)
             fn.durations.append(ev.duration_ns)
@@ -221,7 +225,9 @@ def summarize(
                 q = queries[(statement, where)] = _Query(statement, where, ev.caller)
             q.durations.append(ev.duration_ns)
             q.errors += ev.error is not None
-            q.per_chain[ev.correlation_id or f"{se.producer}/{ev.thread}"] += 1
+            request = _request_around(open_calls, se.producer, ev.parent_id)
+            unit = f"{se.producer}/{request}" if request else ev.correlation_id
+            q.per_chain[unit or f"{se.producer}/{ev.thread}"] += 1
         elif isinstance(ev, RequestEnd):
             e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             e.durations.append(ev.duration_ns)
@@ -267,6 +273,23 @@ def summarize(
     }
     report["text"] = render_summary(report, top=top)
     return report
+
+
+def _request_around(
+    open_calls: dict[tuple[str, int], tuple[int, bool]], producer: str, parent_id: int
+) -> int:
+    """The web request's own call an event inside ``parent_id`` ran in (0: none): each request
+    counts apart, also when requests share a chain (an in-process client's do)."""
+    call = parent_id
+    for _ in range(64):
+        found = open_calls.get((producer, call))
+        if found is None:
+            return 0
+        parent, is_request = found
+        if is_request:
+            return call
+        call = parent
+    return 0
 
 
 def _endpoint(endpoints: dict[str, _Endpoint], name: str) -> _Endpoint:

@@ -220,6 +220,27 @@ def test_an_n_plus_one_through_a_helper_counts_in_its_chain():
     assert (query["count"], query["most_in_one_chain"]) == (7, 6)
 
 
+def test_requests_sharing_a_chain_count_their_queries_apart():
+    """An in-process client's requests all join its chain (traceparent): each request's
+    queries are still its own (3, not 9)."""
+    p = Program()
+    sql = "SELECT title FROM books WHERE author_id = ?"
+
+    def query(cid: int) -> int:
+        p.events.append(("query", next(p.ids), p._tick(1), 1, "c1", cid, "sqlite", None, sql,
+                         None, 10, 1, "/app/m.py", 9, "app.handler", None, "", 0))  # fmt: skip
+        return 0
+
+    def request(parent: int) -> int:
+        handler = lambda cid: p.call("app.handler", [query] * 3, parent=cid)  # noqa: E731
+        return p.call("elixirscope.web.request", [handler], parent=parent)
+
+    p.call("app.drive", [request] * 3)
+    (query_row,) = summarize(p.stored())["queries"]
+    assert (query_row["count"], query_row["most_in_one_chain"]) == (9, 3)
+    assert "elixirscope.web.request" not in {f["function"] for f in summarize(p.stored())["functions"]}
+
+
 @given(st.text(max_size=60), st.integers(min_value=0, max_value=2**31))
 def test_a_process_starts_pid_reads_back_from_its_name(command, pid):
     assert process_start_pid(process_start_name(command, pid)) == pid
