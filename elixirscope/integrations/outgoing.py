@@ -11,12 +11,12 @@ attempt records that one.
 
 Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
 history); for httpx, which has no retries of its own above the connection
-pool, a call is a retry when the one before it to the same method and URL, made
-by the same recorded call, failed — no response, a timeout, 5xx, 408 or 429 —
-and is numbered after it (a retry loop in the program gives 1, 2, 3, ...); a
-call after an answer is a new request, attempt 1 (a loop of fetches is not a
-retry storm), as is every call outside recorded calls and each of several sent
-at once.
+pool, a call is a retry when the recorded call making it made, just before it,
+one to the same method and URL that failed — no response, a timeout, 5xx, 408
+or 429 — and is numbered after it (a retry loop in the program gives 1, 2, 3,
+...); a call after an answer, or after a call elsewhere, is a new request,
+attempt 1 (a loop of fetches, or a loop over several endpoints one of which
+fails, is not a retry storm), as is every call outside recorded calls.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ transport) does not record it again."""
 
 _MAX_FAILED = 4096
 _failed_lock = threading.Lock()
-_Key = tuple[str, int, str, str]
-_failed: OrderedDict[_Key, int] = OrderedDict()
-"""(producer, calling call, method, URL) -> the number of its last attempt, which failed."""
+_Key = tuple[str, int, str, str]  # (producer, calling call, method, URL)
+_failed: OrderedDict[tuple[str, int], tuple[str, str, int]] = OrderedDict()
+"""(producer, calling call) -> its last HTTP call's method, URL and attempt number, when
+that call failed."""
 
 
 def _key_here(producer: str, method: str, url: str) -> _Key | None:
@@ -56,17 +57,20 @@ def _number(key: _Key | None) -> int:
     if key is None:
         return 1
     with _failed_lock:
-        return _failed.get(key, 0) + 1
+        last = _failed.get(key[:2])
+    return last[2] + 1 if last is not None and last[:2] == key[2:] else 1
 
 
 def _ended(key: _Key, number: int, failed: bool) -> None:
-    """The next call of ``key`` retries this one when this one failed (see the module doc)."""
+    """The caller's next call retries this one if this one failed and the next is to the
+    same method and URL (see the module doc)."""
+    caller = key[:2]
     with _failed_lock:
         if not failed:
-            _failed.pop(key, None)
+            _failed.pop(caller, None)
             return
-        _failed[key] = number
-        _failed.move_to_end(key)
+        _failed[caller] = (key[2], key[3], number)
+        _failed.move_to_end(caller)
         if len(_failed) > _MAX_FAILED:
             _failed.popitem(last=False)
 

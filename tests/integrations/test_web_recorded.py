@@ -161,6 +161,10 @@ def test_a_loop_of_answered_calls_is_no_retry(recorded: Recorded) -> None:
     attempts = [e for e in recorded.of("http") if e["url"].endswith("/again/and/again")]
     assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 200)] * 3
     assert "fetched [200, 200, 200]" in recorded.stdout
+    # a failed call is retried only by the next call of the same caller to the same URL
+    downs = [e for e in recorded.of("http") if e["url"].endswith("/down")]
+    assert [(a["attempt"], a["status"]) for a in downs] == [(1, 429), (1, 429), (2, 429)]
+    assert "around [429, 200, 429, 429]" in recorded.stdout
 
 
 def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) -> None:
@@ -309,6 +313,7 @@ def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
     retried = query(recorded, "url, attempt, code from http where attempt > 1")
     assert [(r["url"].rpartition("/")[2], r["attempt"], r["code"]) for r in retried] == [
         ("flaky-again", 2, 200),
+        ("down", 2, 429),
         ("flaky", 2, 200),
         ("nobody", 2, None),  # no response: null in JSON (the table shows its outcome)
         ("connect-retried", 2, None),

@@ -66,6 +66,10 @@ async def flaky_again(request):
     return PlainTextResponse("ok again")
 
 
+async def down(request):
+    return PlainTextResponse("slow down", status_code=429)
+
+
 async def hang(request):
     while not RELEASE.is_set():  # until the client has given up
         await asyncio.sleep(0.01)
@@ -99,6 +103,7 @@ app = Starlette(
         Route("/flaky", flaky),
         Route("/flaky-again", flaky_again),
         Route("/hang", hang),
+        Route("/down", down),
         Route("/upload", upload, methods=["POST"]),
         Route("/{rest:path}", anything),
         WebSocketRoute("/ws", echo),
@@ -173,6 +178,10 @@ def fetch_each(client, url, n):
     return [client.get(url).status_code for _ in range(n)]
 
 
+def around(client, base):
+    return [client.get(base + path).status_code for path in ("/down", "/again", "/down", "/down")]
+
+
 async def fetch_async(base):
     async with httpx.AsyncClient() as client:
         response = await client.get(base + "/items/2")
@@ -190,6 +199,7 @@ def call_asgi(base):
         print("non-utf8", client.get(base + "/caf%E9/x").status_code)
         print("retried", fetch_with_retries(client, base + "/flaky-again", 3).text)
         print("fetched", fetch_each(client, base + "/again/and/again", 3))
+        print("around", around(client, base))
         print("upload", client.post(base + "/upload", content=b"x" * 3_000_000).text)
         try:
             client.get(base + "/hang", timeout=0.2)
