@@ -62,7 +62,7 @@ from elixirscope.visualization.runmodel import (
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 3
+FORMAT = 4
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -279,6 +279,7 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.error,
             ev.system,
             chain,
+            ev.parent_id or 0,
         ]
     if kind is HttpCall:
         return [
@@ -293,6 +294,7 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.error,
             ev.library,
             chain,
+            ev.parent_id or 0,
         ]
     return None
 
@@ -716,8 +718,9 @@ def _replay(
                 if exc_type:
                     req["error"] = f"{exc_type}: {_short(message, 120)}"
         elif kind == "query" or kind == "http":
-            took, a, b, c, error, system, chain = f
+            took, a, b, c, error, system, chain, parent_id = f
             began = ts - max(0, took)
+            call_row = call_open(producer, parent_id, ts, eid)  # the call it ran in
             if kind == "query":
                 queries.append(
                     {
@@ -731,6 +734,7 @@ def _replay(
                         "chain": chain,
                         "system": system,
                         "lane": lane,
+                        "call_row": call_row,
                     }
                 )
                 label = _short(a, 80)
@@ -747,6 +751,7 @@ def _replay(
                         "chain": chain,
                         "system": system,
                         "lane": lane,
+                        "call_row": call_row,
                     }
                 )
                 label = f"{a} {_short(b, 80)}"

@@ -559,13 +559,12 @@ def query_shape(statement: str) -> str:
 
 def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[int]:
     """The call a request ran in and the calls under it (at most ``limit``), by their
-    parent links: not the client's calls of the same chain around it."""
+    parent links, on any thread (a sync handler runs on a worker thread): not the client's
+    calls of the same chain around it."""
     if top < 0:
         return []
-    lane, began, ended = model.lane[top], model.start[top], model.end[top]
-    near = np.flatnonzero(
-        (model.lane == lane) & (model.start >= began) & (model.start <= ended)
-    ).tolist()
+    began, ended = model.start[top], model.end[top]
+    near = np.flatnonzero((model.start >= began) & (model.start <= ended)).tolist()
     inside = {top}
     out = [top]
     for r in near:  # in order of start: a caller before its callees
@@ -578,31 +577,59 @@ def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[int]:
 
 
 def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
-    """Each query and HTTP call under the request that made it (by request id): one of its
-    chain begun within it (the client's own HTTP call that sent a request began before it).
-    A recorded callee joins its caller's chain (``traceparent``), so two requests of one
-    chain can both span a moment: the one on the call's own thread made it, else the
-    innermost (the latest begun; a sync handler runs on a worker thread)."""
+    """Each query and HTTP call under the request that made it (by request id): the request
+    whose own call encloses the call it ran in, up the recorded call tree — right also when
+    requests share a chain (a recorded callee joins its caller's through ``traceparent``,
+    an in-process client's requests all join its chain) and overlap in time. One made outside
+    any recorded call goes to a request of its chain begun before it and not yet ended: the
+    one on its own thread, else the innermost (the latest begun)."""
+    by_call = {r["call_row"]: r for r in model.requests if r.get("call_row", -1) >= 0}
+    unplaced = len(by_call) < len(model.requests)  # a request whose own call was not recorded
     by_chain: dict[str | None, list[dict[str, Any]]] = {}
     for r in model.requests:  # in order of start
         by_chain.setdefault(r["chain"], []).append(r)
     starts = {chain: [r["start"] for r in rs] for chain, rs in by_chain.items()}
+    parent = model.parent
     made: dict[str, list[dict[str, Any]]] = {}
     for q in model.queries:
-        candidates = by_chain.get(q["chain"])
-        if not candidates:
-            continue
-        at = bisect.bisect_right(starts[q["chain"]], q["start"])
+        row = q.get("call_row", -1)
         owner = None
-        for r in reversed(candidates[max(0, at - _NESTED) : at]):
-            if q["start"] <= (r["end"] if r["end"] is not None else model.last_ts):
-                if r["lane"] == q["lane"]:
-                    owner = r
+        if row >= 0:
+            for _ in range(_DEEPEST):
+                owner = by_call.get(row)
+                if owner is not None or row < 0:
                     break
-                owner = owner or r
+                row = int(parent[row])
+            if owner is None and not unplaced:
+                continue  # in a recorded call outside any request: a client's, a job's
+        if owner is None:
+            owner = _spanning(q, by_chain.get(q["chain"]), starts.get(q["chain"]), model.last_ts)
         if owner is not None:
             made.setdefault(owner["id"], []).append(q)
     return made
+
+
+def _spanning(
+    q: dict[str, Any],
+    candidates: list[dict[str, Any]] | None,
+    starts: list[int] | None,
+    last_ts: int,
+) -> dict[str, Any] | None:
+    """A request of ``q``'s chain that spans it: on its thread, else the latest begun."""
+    if not candidates or starts is None:
+        return None
+    at = bisect.bisect_right(starts, q["start"])
+    owner = None
+    for r in reversed(candidates[max(0, at - _NESTED) : at]):
+        if q["start"] <= (r["end"] if r["end"] is not None else last_ts):
+            if r["lane"] == q["lane"]:
+                return r
+            owner = owner or r
+    return owner
+
+
+_DEEPEST = 512
+"""Calls walked up from a query to the request around it."""
 
 
 _NESTED = 64

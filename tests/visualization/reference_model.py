@@ -303,6 +303,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                         "chain": ev.correlation_id,
                         "system": ev.system,
                         "lane": lane,
+                        "call_row": rows.get((producer, ev.parent_id), -1),  # the call it ran in
                     }
                 )
                 label = _short(text, 80)
@@ -319,6 +320,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                         "chain": ev.correlation_id,
                         "system": ev.library,
                         "lane": lane,
+                        "call_row": rows.get((producer, ev.parent_id), -1),
                     }
                 )
                 label = f"{ev.method} {_short(ev.url, 80)}"
