@@ -12,6 +12,11 @@ custom and process events (by ``parent_id``). It never fails on partial data:
 - a call whose parent is missing stays at the top level with
   ``parent_missing=True``;
 - events outside any call are kept at the top level in a ``synthetic`` node.
+
+A web request made by a recorded HTTP call of the same tree (an in-process
+client's: the request joined its chain through ``traceparent``) is placed under
+the call that made that HTTP call, where the call caused it, not under the call
+that happened to start the server.
 """
 
 from __future__ import annotations
@@ -127,7 +132,42 @@ def build_call_tree(events: Iterable[StoredEvent]) -> list[CallNode]:
     builder = _Builder()
     for se in sorted(events, key=hlc_order):
         builder.add(se)
+    _requests_under_their_callers(builder.roots)
     return builder.roots
+
+
+def _requests_under_their_callers(roots: list[CallNode]) -> None:
+    """Move each request whose ``traceparent`` names an HTTP call in the tree under the call
+    that made it (see the module doc)."""
+    parent_of: dict[int, CallNode | None] = {}
+    made_by: dict[str, CallNode] = {}  # a sent span id -> the call that sent it
+    requests: list[tuple[CallNode, str]] = []
+    stack: list[tuple[CallNode, CallNode | None]] = [(r, None) for r in roots]
+    while stack:
+        node, parent = stack.pop()
+        parent_of[id(node)] = parent
+        for se in node.events:
+            ev = se.event
+            if type(ev) is HttpCall and ev.span_id:
+                made_by[ev.span_id] = node
+            elif type(ev) is RequestStart and ev.parent_span and node.function == REQUEST_FUNCTION:
+                requests.append((node, ev.parent_span))
+        stack.extend((child, node) for child in node.children)
+    for request, span in requests:
+        caller = made_by.get(span)
+        if caller is None or caller is parent_of[id(request)]:
+            continue
+        up: CallNode | None = caller  # never under itself
+        while up is not None and up is not request:
+            up = parent_of[id(up)]
+        if up is request:
+            continue
+        old = parent_of[id(request)]
+        (roots if old is None else old.children).remove(request)
+        caller.children.append(request)
+        caller.children.sort(key=lambda c: c.start_ts)
+        parent_of[id(request)] = caller
+        request.parent_missing = False
 
 
 class _Builder:

@@ -69,6 +69,29 @@ def test_a_multi_line_message_stays_on_its_events_line(tmp_path, recorder):
     assert len(lines) == 2 and lines[1].endswith("duplicate key ⏎ DETAIL:  Key (id)=(<redacted>)  [700 ns]")
 
 
+def test_a_request_made_in_process_sits_under_the_call_that_made_it(tmp_path, recorder):
+    """An in-process client's request joins its chain (traceparent) but runs in the server's
+    task, whose calls began in start_server(): it is shown under the client's call that sent
+    it (its HttpCall's span), not under start_server()."""
+    rec = recorder()
+    main = rec.call("app.main")
+    server = rec.call("app.start_server", parent=main)
+    rec.ret(server, "app.start_server", parent=main)
+    fetch = rec.call("app.fetch", parent=main)
+    request = rec.call("elixirscope.web.request", parent=server)  # the server task's context
+    rec.add("req", "http", "GET", "/x", None, None, -1, "ab" * 16, "cd" * 8, "ef" * 8,
+            None, None, parent=request)  # fmt: skip
+    rec.ret(request, "elixirscope.web.request", parent=server)
+    rec.add("http", "httpx", "GET", "http://h/x", 1, 200, 10, 2, None, False, "ab" * 16,
+            "ef" * 8, parent=fetch)  # fmt: skip
+    rec.ret(fetch, "app.fetch", parent=main)
+    rec.ret(main, "app.main")
+    (root,) = _tree(tmp_path, rec)
+    start_server, fetch_node = root.children
+    assert start_server.children == []
+    assert [c.function for c in fetch_node.children] == ["elixirscope.web.request"]
+
+
 def test_missing_exit_is_marked_running(tmp_path, recorder):
     rec = recorder()
     top = rec.call("app.serve")
