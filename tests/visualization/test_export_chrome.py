@@ -43,6 +43,10 @@ TRACE_EVENT_SCHEMA = {
                      "properties": {**_COMMON, "ph": {"enum": ["s", "t", "f"]},
                                     "tid": {"type": "integer"}, "id": {"type": "integer"},
                                     "bp": {"const": "e"}}},
+                    {"type": "object", "required": ["name", "ph", "ts", "pid", "tid", "id", "cat"],
+                     "properties": {**_COMMON, "ph": {"enum": ["b", "e"]},
+                                    "tid": {"type": "integer"}, "id": {"type": "integer"},
+                                    "args": {"type": "object"}}},
                     {"type": "object", "required": ["name", "ph", "pid", "args"],
                      "properties": {"ph": {"const": "M"},
                                     "name": {"enum": ["process_name", "thread_name",
@@ -239,3 +243,70 @@ def test_two_processes_are_two_pids_and_an_arrow_crosses_between_them(tmp_path):
     assert lanes[(start["pid"], start["tid"])] == "actor asker"
     assert lanes[(finish["pid"], finish["tid"])] == "actor answerer"
     assert (start["ts"], finish["ts"]) == (0.01, 0.015)  # µs from the first event
+
+
+ASYNC_WEB = r"""
+import asyncio, socket, sqlite3
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DB = sqlite3.connect(":memory:", check_same_thread=False)
+DB.execute("create table t (id integer primary key, title text)")
+DB.executemany("insert into t (title) values (?)", [("a",), ("b",)])
+
+
+def titles():
+    return [row[0] for row in DB.execute("select title from t where id > ?", (0,))]
+
+
+async def slow(request):
+    await asyncio.sleep(0.02 * int(request.path_params["n"]))
+    return JSONResponse(titles())
+
+
+async def main():
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/slow/{n}", slow)]),
+                                           log_level="critical", lifespan="off"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient() as client:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/slow/"
+        got = await asyncio.gather(*(client.get(url + str(n)) for n in (3, 1, 2)))
+    print([r.status_code for r in got])
+    server.should_exit = True
+    await serving
+
+asyncio.run(main())
+"""
+
+
+def test_async_requests_on_one_thread_still_nest_their_slices(tmp_path):
+    """Three requests served at once on the event loop's thread, by an in-process client: a
+    request's own call, its span and the client's awaited HTTP calls overlap other tasks'
+    calls; each is an async slice then (b/e), and the thread's X slices all nest."""
+    from export_recordings import record_program
+
+    data, run = record_program(tmp_path / "rec", ASYNC_WEB)
+    out = tmp_path / "async.trace.json"
+    report = export_run(str(data), "chrome", str(out), run=run)
+    trace = json.loads(out.read_text())
+    jsonschema.validate(trace, TRACE_EVENT_SCHEMA)
+    lanes: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for s in slices(trace):
+        lanes[(s["pid"], s["tid"])].append(s)
+    for lane in lanes.values():
+        stack: list[float] = []
+        for s in sorted(lane, key=lambda s: (s["ts"], -s["dur"])):
+            while stack and stack[-1] <= s["ts"] + 0.001:
+                stack.pop()
+            end = s["ts"] + s["dur"]
+            assert not stack or end <= stack[-1] + 0.001, s
+            stack.append(end)
+    begins = Counter((e["cat"], e["id"]) for e in trace["traceEvents"] if e["ph"] == "b")
+    ends = Counter((e["cat"], e["id"]) for e in trace["traceEvents"] if e["ph"] == "e")
+    assert begins == ends and report["written"]["async_slices"] == len(begins) > 0
+    assert {cat for cat, _ in begins} >= {"request", "http"}

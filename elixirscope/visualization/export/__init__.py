@@ -116,7 +116,9 @@ def export_run(
     }
     what = "every run" if scope.run is None else f"run {scope.run.short_id}"
     where = str(target) if target is not None else endpoint
-    said = ", ".join(_counted(n, k) for k, n in written.items() if k != "batches")
+    said = ", ".join(
+        _counted(n, k) for k, n in written.items() if k != "batches" and (n or k != "async_slices")
+    )
     lines = [
         f"wrote {events:,} events of {what} to {where} ({_size(report['bytes'])})",
         f"  {said}",

@@ -8,7 +8,11 @@ ui.perfetto.dev, chrome://tracing and speedscope open.
   with its arguments, return value or exception, its file and line; a call
   that raised is also marked by an instant ``exception`` event where it ended;
 * requests, database queries and transactions, and outgoing HTTP calls are
-  slices in place among the calls that made them;
+  slices in place among the calls that made them; one whose call was suspended
+  while it ran (an ``await``: other tasks' calls ran on the thread meanwhile)
+  is an async slice instead (``ph`` ``b`` then ``e``, one ``id``), which
+  Perfetto draws on an async track of its process, so a thread's slices always
+  nest;
 * a message sent and received (and a publication and each delivery) is a pair
   of flow events (``ph`` ``s`` then ``f``, one ``id``) between two 1 ns slices
   on the sender's and the receiver's lanes (Perfetto ties a flow to the slice
@@ -60,10 +64,11 @@ def write_chrome(
     items: Iterable[Item], out: IO[bytes], *, origin_ns: int, other: dict[str, Any]
 ) -> dict[str, int]:
     """Write ``items`` to ``out`` as one JSON object; returns counts of what was
-    written (``slices``, ``flow_events``: both ends of each arrow, ``instants``, ``lanes``)."""
+    written (``slices``, of which ``async_slices``, ``flow_events``: both ends of each
+    arrow, ``instants``, ``lanes``)."""
     head = {"displayTimeUnit": "ns", "otherData": {**other, "origin_ns": origin_ns}}
     out.write(_encode(head)[:-1] + b',"traceEvents":[\n')
-    written = {"slices": 0, "flow_events": 0, "instants": 0, "lanes": 0}
+    written = {"slices": 0, "async_slices": 0, "flow_events": 0, "instants": 0, "lanes": 0}
     lanes: list[Lane] = []
     first = True
     write = out.write
@@ -80,7 +85,15 @@ def write_chrome(
         kind = type(item)
         if kind is Close:
             assert isinstance(item, Close)
-            emit(_call_slice(item, origin_ns))
+            piece = _call_slice(item, origin_ns)
+            if not item.nests:  # it overlaps a later segment of its lane: an async slice
+                written["async_slices"] += 1
+                end = {"ph": "e", "ts": round(piece["ts"] + piece.pop("dur"), 3)}
+                piece.update(ph="b", id=written["async_slices"])
+                emit(piece)
+                emit({**{k: piece[k] for k in ("name", "cat", "id", "pid", "tid")}, **end})
+            else:
+                emit(piece)
             written["slices"] += 1
         elif kind is Span:
             assert isinstance(item, Span)
@@ -88,18 +101,27 @@ def write_chrome(
             args = dict(item.args)
             if item.error:
                 args["error"] = item.error
-            emit(
-                {
-                    "name": item.name,
-                    "cat": item.kind,
-                    "ph": "X",
-                    "ts": _us(item.start_ns, origin_ns),
-                    "dur": _dur(item.start_ns, item.end_ns, origin_ns),
-                    "pid": lane.pid,
-                    "tid": lane.tid,
-                    "args": args,
-                }
-            )
+            start = _us(item.start_ns, origin_ns)
+            if item.nests:
+                emit(
+                    {
+                        "name": item.name,
+                        "cat": item.kind,
+                        "ph": "X",
+                        "ts": start,
+                        "dur": _dur(item.start_ns, item.end_ns, origin_ns),
+                        "pid": lane.pid,
+                        "tid": lane.tid,
+                        "args": args,
+                    }
+                )
+            else:  # its call was suspended meanwhile: an async slice (see the module doc)
+                written["async_slices"] += 1
+                ends = {"cat": item.kind, "id": written["async_slices"], "pid": lane.pid}
+                emit({"name": item.name, "ph": "b", "ts": start, **ends, "tid": lane.tid,
+                      "args": args})  # fmt: skip
+                emit({"name": item.name, "ph": "e", "ts": start + _dur(item.start_ns,
+                      item.end_ns, origin_ns), **ends, "tid": lane.tid})  # fmt: skip
             written["slices"] += 1
         elif kind is Instant:
             assert isinstance(item, Instant)

@@ -138,6 +138,10 @@ class Close:
     call: Call
     final: bool
     yielded: str | None = None
+    nests: bool = True
+    """False when a segment opened on the lane after this one is still open: they overlap
+    (a call whose awaits were not recorded — a web request's own call in an async server —
+    while another task ran), and only the later one can be a slice that nests."""
 
 
 @dataclass
@@ -156,6 +160,10 @@ class Span:
     parent_id: int
     correlation_id: str | None
     error: str | None = None
+    nests: bool = True
+    """Whether it lies within one running segment of the call it ran in: False when that
+    call was suspended meanwhile (an ``await``: other tasks' calls ran on the thread), so
+    the span would overlap their segments instead of nesting among them."""
 
 
 @dataclass
@@ -266,6 +274,7 @@ def walk(
     filled with the events read."""
     lanes = _Lanes()
     calls: dict[tuple[str, int], Call] = {}
+    open_on: dict[int, list[Call]] = {}  # a lane's tid -> its open segments' calls, in order
     last_ts: dict[str, int] = {}
     tally = counts if counts is not None else {}
     for _run, events in chunks:
@@ -276,7 +285,14 @@ def walk(
             producer = se.producer
             if ev.ts > last_ts.get(producer, 0):
                 last_ts[producer] = ev.ts
-            yield from _one(se, ev, lanes, calls)
+            for item in _one(se, ev, lanes, calls):
+                if type(item) is Open:
+                    open_on.setdefault(item.lane.tid, []).append(item.call)
+                elif type(item) is Close:
+                    item.nests = _closed(open_on.get(item.lane.tid), item.call)
+                elif type(item) is Span:
+                    item.nests = _within_a_segment(item, calls, open_on.get(item.lane.tid))
+                yield item
         if on_chunk is not None:
             on_chunk(len(events))
     # calls still open: their process stopped first (crash, kill, or still running)
@@ -288,6 +304,36 @@ def walk(
             yield Close(call.segment_lane, call.segment_ns, end, call, True)
         else:
             yield Close(call.lane, end, end, call, True)
+
+
+def _closed(stack: list[Call] | None, call: Call) -> bool:
+    """Take ``call``'s segment off its lane's stack: True when it was on top (it nests)."""
+    if not stack:
+        return True
+    if stack[-1] is call:
+        stack.pop()
+        return True
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is call:
+            del stack[i]
+            return False
+    return True  # opened on another lane (a generator resumed on another thread)
+
+
+def _within_a_segment(
+    span: Span, calls: dict[tuple[str, int], Call], stack: list[Call] | None
+) -> bool:
+    """The span's call ran on its lane, on top, from before the span began until it ended
+    (see ``Span.nests``); a span in no recorded call nests among whatever ran there."""
+    owner = calls.get((span.producer, span.parent_id))
+    if owner is None:
+        return True
+    return (
+        bool(owner.segment_ns)
+        and owner.segment_ns <= span.start_ns
+        and (owner.segment_lane is None or owner.segment_lane is span.lane)
+        and (not stack or stack[-1] is owner)
+    )
 
 
 def _lane_items(lanes: _Lanes) -> Iterator[Lane]:
