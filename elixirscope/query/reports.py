@@ -215,7 +215,17 @@ def calltree_report(
             "another run: see `elixirscope runs`, then --run ID, or --all-runs)"
         )
     else:
-        lines.append(f"(no calls recorded for correlation {correlation})")
+        spawned = spawn_in(data_dir, correlation)
+        if spawned is not None:  # a pool's thread: its tasks run in their submitters' chains
+            lines.append(
+                f"(no calls recorded for correlation {correlation}: it is the chain the "
+                f"{spawned.start.event.kind} {spawned.start.event.name!r} was given when it "
+                "started, and nothing ran in it — a pool's thread runs each task in the chain "
+                "of the call that handed it over (the task carries its context), so look "
+                f"under those calls; {spawned.line(names_in(data_dir))})"
+            )
+        else:
+            lines.append(f"(no calls recorded for correlation {correlation})")
     return {
         "correlation": correlation,
         **scope.to_dict(),

@@ -67,11 +67,17 @@ def load(store: Any, **filters: Any) -> ThreadNames:
 
 
 def spawn_of(store: Any, correlation_id: str) -> StoredEvent | None:
-    """The linked ThreadStart whose new chain is ``correlation_id`` (None if it was not spawned)."""
+    """The linked ThreadStart whose new chain is ``correlation_id`` (None if it was not
+    spawned); a shortened id names the one chain it starts, when only one does (a chain
+    nothing ran in is no correlation id of any event, so nothing else resolves it)."""
+    found = None
     for se in store.query(type=["thread"], limit=None):
-        if type(se.event) is ThreadStart and se.event.chain == correlation_id:
+        chain = se.event.chain if type(se.event) is ThreadStart else None
+        if chain == correlation_id:
             return se
-    return None
+        if chain and found is not False and chain.startswith(correlation_id):
+            found = se if found is None else False  # two: ambiguous
+    return found or None
 
 
 def short_path(path: str | None, cwd: str | None = None) -> str | None:

@@ -180,3 +180,38 @@ def test_summary_from_a_daemon(make_daemon, tmp_path):
     assert report["exceptions"][0]["exc_type"] == "ValueError"
     bad = es("summary", "--daemon", d.endpoint, "--top", "0")
     assert bad.returncode == 2 and "expected a number >= 1" in bad.stderr
+
+
+POOLED = textwrap.dedent("""\
+    import asyncio
+
+
+    def work(n):
+        return n * 2
+
+
+    async def main():
+        return await asyncio.to_thread(work, 21)  # the default executor's thread starts here
+
+
+    print("result", asyncio.run(main()))
+""")
+
+
+def test_a_pool_threads_own_chain_says_where_its_work_ran(tmp_path):
+    """asyncio.to_thread runs ``work`` in main()'s chain (the task carries its context): the
+    chain the pool's new thread was given holds nothing, and calltree says why and where to
+    look instead of only 'no calls recorded'."""
+    (tmp_path / "pooled.py").write_text(POOLED)
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "pooled.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "result 42\n", done.stderr
+    starts = es_json("events", "--data-dir", str(data), "--type", "thread", cwd=tmp_path)
+    (pool,) = [e for e in starts["events"] if e.get("chain") and "asyncio" in e["name"]]
+    (call,) = es_json("events", "--data-dir", str(data), "--function", "__main__.work",
+                      "--type", "call", cwd=tmp_path)["events"]  # fmt: skip
+    assert call["correlation_id"] != pool["chain"]  # its work ran in main()'s chain
+    empty = es("calltree", "--data-dir", str(data), pool["chain"][:12], cwd=tmp_path)
+    assert empty.returncode == 1
+    assert "nothing ran in it — a pool's thread runs each task" in empty.stderr
+    assert "spawned by main()" in empty.stderr
