@@ -219,7 +219,7 @@ def calltree_report(
         if spawned is not None:  # a pool's thread: its tasks run in their submitters' chains
             lines.append(
                 f"(no calls recorded for correlation {correlation}: it is the chain the "
-                f"{spawned.start.event.kind} {spawned.start.event.name!r} was given when it "
+                f"{spawned.thread_start.kind} {spawned.thread_start.name!r} was given when it "
                 "started, and nothing ran in it — a pool's thread runs each task in the chain "
                 "of the call that handed it over (the task carries its context), so look "
                 f"under those calls; {spawned.line(names_in(data_dir))})"
