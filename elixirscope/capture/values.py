@@ -344,8 +344,12 @@ def _has_slots(mro: tuple) -> bool:
 
 
 def _slot_values(obj: object, mro: tuple) -> list[tuple[str, Any]]:
+    """The set slots' values, but for a framework's own (``__dunder__``) ones: a pydantic
+    model's ``__pydantic_fields_set__`` and its kin are its bookkeeping, not its data."""
     found = []
     for key, descr in _slot_members(mro):
+        if key.startswith("__") and key.endswith("__"):
+            continue
         try:
             found.append((key, descr.__get__(obj, type(obj))))
         except AttributeError:

@@ -203,6 +203,16 @@ class PartlySlotted:
         self.set_one = 1
 
 
+class FrameworkSlotted:
+    """As pydantic's BaseModel keeps its bookkeeping: dunder-named slots, not data."""
+
+    __slots__ = ("__fields_set__", "title")
+
+    def __init__(self) -> None:
+        self.__fields_set__ = {"title"}
+        self.title = "new"
+
+
 class Color(enum.Enum):
     RED = 1
 
@@ -232,6 +242,7 @@ Point = collections.namedtuple("Point", "x y")
         (Account("ann", "hunter2", 3), "Account(user='ann', password=<redacted>, balance=3)"),
         (Slotted(1, "k"), "Slotted(a=1, api_key=<redacted>)"),
         (PartlySlotted(), "PartlySlotted(set_one=1)"),
+        (FrameworkSlotted(), "FrameworkSlotted(title='new')"),
         (Color.RED, "Color.RED"),
         (Point(1, 2), "Point(x=1, y=2)"),
         (ValueError("bad", 3), "ValueError('bad', 3)"),
