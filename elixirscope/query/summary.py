@@ -722,6 +722,17 @@ def summary_report(
     report = {**scope.to_dict(), **summarize(found, top=top, thread_names=names)}
     lines = [scope.header()] if scope.header() else []
     lines.append(report["text"])
+    if correlation and not report["events"] and scope.filters().get("run"):
+        with EventStore.open(data_dir, readonly=True) as store:
+            elsewhere = next(
+                iter(store.query(correlation_id=filters["correlation_id"], limit=1)), None
+            )
+        if elsewhere is not None:
+            lines.append(
+                f"(correlation {filters['correlation_id']} is not in run "
+                f"{scope.filters()['run'][:8]}; it was recorded in another run: see "
+                "`elixirscope runs`, then --run ID, or --all-runs)"
+            )
     note = drop_note(scope)
     if note:
         lines.append(note)

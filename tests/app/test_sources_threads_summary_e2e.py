@@ -215,3 +215,13 @@ def test_a_pool_threads_own_chain_says_where_its_work_ran(tmp_path):
     assert empty.returncode == 1
     assert "nothing ran in it — a pool's thread runs each task" in empty.stderr
     assert "spawned by main()" in empty.stderr
+
+
+def test_summary_of_a_chain_of_an_earlier_run_says_where_it_is(tmp_path):
+    data, _ = _record(tmp_path)
+    first = es_json("summary", "--data-dir", str(data), cwd=tmp_path)["slowest"][0]["correlation"]
+    _record(tmp_path)  # the latest run now: the first chain is not in it
+    done = es("summary", "--data-dir", str(data), "--correlation", first[:10], cwd=tmp_path)
+    assert done.returncode == 0
+    assert f"(correlation {first} is not in run " in done.stdout
+    assert "it was recorded in another run" in done.stdout
