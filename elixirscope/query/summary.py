@@ -591,24 +591,27 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         width,
         fit=(0, 6),
     )
-    out += _section(
-        "Outgoing HTTP",
-        report.get("http_calls") or [],
-        ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"],
-        lambda c: [
-            c["call"],
-            f"{c['count']:,}",
-            _dur(c["total_ns"]),
-            _dur(c["p95_ns"]),
-            f"{c['failed']:,}",
-            f"{c['retries']:,}",
-            _statuses(c["statuses"]),
-            ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
-        ],
-        top,
-        width,
-        fit=(0, 6, 7),
-    )
+    calls = report.get("http_calls") or []
+    if calls:  # a line per server, its calls under it by path: the path tells them apart
+        rows = []
+        for server, same in _by_server(calls[:top]).items():
+            rows.append([server, "", "", "", "", "", "", ""])
+            rows.extend(
+                [
+                    "  " + _call_and_server(c["call"])[0],
+                    f"{c['count']:,}",
+                    _dur(c["total_ns"]),
+                    _dur(c["p95_ns"]),
+                    f"{c['failed']:,}",
+                    f"{c['retries']:,}",
+                    _statuses(c["statuses"]),
+                    ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
+                ]
+                for c in same
+            )
+        headers = ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"]
+        out += ["", _heading("Outgoing HTTP", len(calls), top)]
+        out += _table(headers, rows, width, fit=(0, 6, 7), middle=(0,))
     procs = report["processes"]
     if procs:
         out += ["", "Processes and threads"]
@@ -625,6 +628,25 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)
     return "\n".join(out)
+
+
+def _by_server(calls: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """``calls`` by their server (``host:port``), the busiest server first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in calls:
+        groups.setdefault(_call_and_server(c["call"])[1] or "(no server)", []).append(c)
+    return groups
+
+
+def _call_and_server(call: str) -> tuple[str, str]:
+    """``GET http://api:8080/items/{n}`` as ``GET /items/{n}`` and ``api:8080``: the path is
+    what tells calls apart, the server is mostly one or two."""
+    method, _, url = call.partition(" ")
+    server = _SERVER.fullmatch(url)
+    if server is None:
+        return call, ""
+    path = server.group(2) or "/"
+    return f"{method} {path}", server.group(1).partition("://")[2]
 
 
 def _section(
@@ -661,9 +683,11 @@ def _table(
     width: int,
     fit: tuple[int, ...] = (0,),
     tail: tuple[int, ...] = (),
+    middle: tuple[int, ...] = (),
 ) -> list[str]:
     """Columns in ``fit`` (left-aligned) shortened, widest first, so lines fit ``width``
-    (those in ``tail`` keep their end: paths); the others are right-aligned."""
+    (those in ``tail`` keep their end: paths; those in ``middle`` both ends: a URL's method
+    and server, and its path's end); the others are right-aligned."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -679,7 +703,10 @@ def _table(
     def line(cells: list[str]) -> str:
         parts = []
         for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
-            if len(cell) > w:
+            if len(cell) > w and i in middle:
+                head = (w - 1) * 2 // 5
+                cell = cell[:head] + "…" + cell[len(cell) - (w - 1 - head) :]
+            elif len(cell) > w:
                 cell = "…" + cell[len(cell) - w + 1 :] if i in tail else cell[: w - 1] + "…"
             parts.append(cell.ljust(w) if i in fit or i == 0 else cell.rjust(w))
         return (" " * gap).join(parts).rstrip()[:width]
