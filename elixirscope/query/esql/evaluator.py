@@ -605,7 +605,7 @@ def _find(
         acc[2] = min(acc[2], start)
     kept = sorted(
         (
-            (g, f, c, len(d), first)
+            (g, f, c, None if d == {None} else len(d - {None}), first)  # None: not recorded
             for (g, f), (c, d, first) in groups.items()
             if c >= plan.find.at_least
         ),

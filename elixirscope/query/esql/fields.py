@@ -770,7 +770,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration"),
     "queries": ("time", "caller", "statement", "rows", "duration", "location"),
-    "transactions": ("time", "caller", "action", "database", "location"),
+    "transactions": ("time", "caller", "action", "open", "database", "location"),
     "publishes": ("time", "from", "topic", "message", "pub_id"),
     "deliveries": ("time", "topic", "to", "pub_id"),
 }
