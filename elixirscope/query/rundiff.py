@@ -230,11 +230,16 @@ class _Walk:
         here = path if x.synthetic else [*path, label]
         ending_a, ending_b = _ending(x), _ending(y)
         what = []
-        if x.args != y.args and _args_key(x.args) != _args_key(y.args):
+        # compared where both runs recorded them: a run at a lower level (no arguments, no
+        # return values) is no difference in every call
+        both_args = x.args is not None and y.args is not None
+        if both_args and x.args != y.args and _args_key(x.args) != _args_key(y.args):
             what.append("arguments")
         if (
             ending_a is None
             and ending_b is None
+            and x.result is not None
+            and y.result is not None
             and x.result != y.result
             and _same(x.result) != _same(y.result)
         ):

@@ -364,3 +364,16 @@ def test_chains_that_started_in_another_order_still_pair_up(tmp_path):
         ("work[3]", {"n": "30"}, {"n": "31"}),
     ]
     assert report["differences"] == 2
+
+
+def test_a_run_recorded_with_fewer_values_differs_in_nothing_it_did_not_record(tmp_path):
+    """The same program at the default level (no arguments, no returns) and at --level args:
+    no call differs (it reported every call's 'returned' against its '-> None')."""
+    (tmp_path / "threads.py").write_text(THREADS)
+    data = tmp_path / "data"
+    for level in (("--level", "boundaries"), ("--level", "args")):
+        done = elixirscope("run", "--data-dir", str(data), *level, "--trace", "__main__",
+                           "threads.py", "a", "30", cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    assert report["changed"] == [] and report["differences"] == 0
