@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 5
+FORMAT = 6
 """Bumped when the saved layout changes: a model kept in an older one is read again."""
 
 COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")

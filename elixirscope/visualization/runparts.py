@@ -33,6 +33,7 @@ import numpy as np
 
 from elixirscope.contracts.trace import (
     DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -62,7 +63,7 @@ from elixirscope.visualization.runmodel import (
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 4
+FORMAT = 5
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -276,6 +277,21 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             _short(ev.statement, 400),
             _short(ev.parameters, 200) or None,
             ev.rows,
+            ev.error,
+            ev.system,
+            chain,
+            ev.parent_id or 0,
+        ]
+    if kind is DatabaseTransaction:
+        return [
+            *head,
+            "tx",
+            pid,
+            ev.thread,
+            ev.duration_ns,
+            ev.action,
+            ev.database,
+            None,
             ev.error,
             ev.system,
             chain,
@@ -535,7 +551,7 @@ def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], 
 
 
 _LANE_KINDS = frozenset(
-    {"error", "state", "spawn", "exit", "restart", "request", "query", "http", "process"}
+    {"error", "state", "spawn", "exit", "restart", "request", "query", "tx", "http", "process"}
 )
 
 
@@ -717,6 +733,23 @@ def _replay(
                 req.update(end=ts, status=status, route=route)
                 if exc_type:
                     req["error"] = f"{exc_type}: {_short(message, 120)}"
+        elif kind == "tx":  # in the waterfall, no mark of its own on the timeline
+            took, action, database, _, error, system, chain, parent_id = f
+            queries.append(
+                {
+                    "kind": "tx",
+                    "start": ts - max(0, took),
+                    "end": ts,
+                    "statement": action.replace("_", " ").upper(),
+                    "parameters": None,
+                    "rows": -1,
+                    "error": error,
+                    "chain": chain,
+                    "system": system,
+                    "lane": lane,
+                    "call_row": call_open(producer, parent_id, ts, eid),
+                }
+            )
         elif kind == "query" or kind == "http":
             took, a, b, c, error, system, chain, parent_id = f
             began = ts - max(0, took)

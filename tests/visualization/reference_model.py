@@ -12,6 +12,7 @@ import numpy as np
 
 from elixirscope.contracts.trace import (
     DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -286,6 +287,22 @@ def build(run_id: str, stored: Any) -> RunModel:
                 req.update(end=ts, status=ev.status, route=ev.route)
                 if ev.exc_type:
                     req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
+        elif kind is DatabaseTransaction:  # in the waterfall, no mark of its own
+            queries.append(
+                {
+                    "kind": "tx",
+                    "start": ts - max(0, ev.duration_ns),
+                    "end": ts,
+                    "statement": ev.action.replace("_", " ").upper(),
+                    "parameters": None,
+                    "rows": -1,
+                    "error": ev.error,
+                    "chain": ev.correlation_id,
+                    "system": ev.system,
+                    "lane": lane_of(producer, se.pid, ev.thread),
+                    "call_row": rows.get((producer, ev.parent_id), -1),
+                }
+            )
         elif kind is DatabaseQuery or kind is HttpCall:
             lane = lane_of(producer, se.pid, ev.thread)
             began = ts - max(0, ev.duration_ns)

@@ -1,5 +1,6 @@
 // Request waterfall: the run's requests; one request with its handler's calls and its
-// database queries and HTTP calls in place, N+1 shapes (5+ similar queries) flagged.
+// database queries, transaction steps and HTTP calls in place, N+1 shapes (5+ similar
+// queries) flagged.
 import { api, ctx, S, go, rel, fmtDur, fmtRel, esc, short, errorBox } from "./app.js";
 
 export async function mount(host, state) {
@@ -39,7 +40,8 @@ async function load(host, state) {
   // a query sits under the call that ran it: one level below the call before it
   let depth = 0;
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat((depth + 1) * 2)); }
-  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${d.queries.length} queries</h2>
+  const nq = d.queries.filter((q) => q.kind === "query").length;
+  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${nq} queries</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
