@@ -35,6 +35,7 @@ class Recording:
         self.receives: dict[str, Any] = {}
         self.by_key: dict[tuple[str, int], Any] = {}
         self._requests: dict[tuple[str, int], int | None] = {}  # request_call's answers
+        self._shared: set[str] | None = None
         for se in self.events:
             self.by_type[se.type].append(se)
             ev = se.event
@@ -71,16 +72,28 @@ class Recording:
         return min(inside, key=lambda e: e.ts) if inside else None
 
     def unit_of(self, se: Any) -> str:
-        """Who did an event, as detectors group and tell apart clients: the web request it
-        ran in (``request N of chain C``: requests sharing a chain, as an in-process
-        client's all do through ``traceparent``, are each their own), else its chain, else
-        its thread (``thread T of NODE:PID``)."""
+        """Who did an event, as detectors group and tell apart clients: its chain, else its
+        thread (``thread T of NODE:PID``) — and in a chain several requests share (an
+        in-process client's all join its chain through ``traceparent``), the request it ran
+        in, each its own (``request N of chain C``)."""
         ev = se.event
-        request = self.request_call(se.producer, ev.parent_id)
-        if request is not None:
-            chain = (ev.correlation_id or "?")[:12]
-            return f"request {request} of chain {chain}"
-        return ev.correlation_id or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+        chain = ev.correlation_id
+        if chain is not None and chain in self.shared_chains:
+            request = self.request_call(se.producer, ev.parent_id)
+            if request is not None:
+                return f"request {request} of chain {chain[:12]}"
+        return chain or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+
+    @property
+    def shared_chains(self) -> set[str]:
+        """The chains two or more web requests ran in."""
+        if self._shared is None:
+            seen: dict[str, int] = defaultdict(int)
+            for se in self.by_type.get("req", []):
+                if se.event.correlation_id:
+                    seen[se.event.correlation_id] += 1
+            self._shared = {chain for chain, n in seen.items() if n > 1}
+        return self._shared
 
     def request_call(self, producer: str, parent_id: int) -> int | None:
         """The id of the web request's own call enclosing an event whose ``parent_id`` is

@@ -23,6 +23,8 @@ def _recording(requests: int, per_request: int) -> Recording:
     for _ in range(requests):
         req = next(ids)
         events.append(("call", req, next(ts), 1, "c1", drive, REQUEST_FUNCTION, None, None, 0))
+        events.append(("req", next(ids), next(ts), 1, "c1", req, "http", "GET", "/books", None,
+                       None, -1, None, None, None, None, None))  # fmt: skip
         for _ in range(per_request):
             events.append(("query", next(ids), next(ts), 1, "c1", req, "sqlite", None, SQL, None,
                            10, 1, "/app/m.py", 9, "app.handler", None, "", 0))  # fmt: skip
@@ -41,7 +43,7 @@ def test_an_n_plus_one_is_counted_per_request_not_per_shared_chain():
     found = detect_n_plus_one(recording, InsightSettings())
     assert [f.title for f in found] == [f"N+1 queries: 6 x `{SQL}`"] * 4  # not one of 24
     assert {recording.unit_of(se) for se in recording.of("query")} == {
-        f"request {n} of chain c1" for n in (2, 10, 18, 26)
+        f"request {n} of chain c1" for n in (2, 11, 20, 29)
     }
 
 
