@@ -54,6 +54,12 @@ class Program:
                                 function, duration, exc, msg, int(tb[-1].split(":")[1]), tb))
         return duration
 
+    def query(self, statement: str, parent: int, cid: str = "c1") -> int:
+        """A query of 10 ns and 1 row inside call ``parent``, issued at /app/m.py:9."""
+        self.events.append(("query", next(self.ids), self._tick(1), 1, cid, parent, "sqlite",
+                            None, statement, None, 10, 1, "/app/m.py", 9, "app.f", None, "", 0))  # fmt: skip
+        return 0
+
     def add(self, tag: str, *fields, thread: int = 1) -> None:
         self.events.append((tag, next(self.ids), self._tick(1), thread, "c1", 0, *fields))
 
@@ -207,15 +213,9 @@ def test_an_n_plus_one_through_a_helper_counts_in_its_chain():
     chain is still N; another chain's queries are counted apart."""
     p = Program()
     sql = "SELECT title FROM books WHERE author_id = ?"
-
-    def books_of(cid: int) -> int:
-        p.events.append(("query", next(p.ids), p._tick(1), 1, "c1", cid, "sqlite", None, sql,
-                         None, 10, 1, "/app/m.py", 9, "app.books_of", None, "", 0))  # fmt: skip
-        return 0
-
-    p.call("app.list_authors", [lambda cid: p.call("app.books_of", [books_of], parent=cid)] * 6)
-    p.events.append(("query", next(p.ids), p._tick(1), 1, "c2", 0, "sqlite", None, sql, None,
-                     10, 1, "/app/m.py", 9, "app.books_of", None, "", 0))  # fmt: skip
+    books_of = lambda cid: p.call("app.books_of", [lambda q: p.query(sql, q)], parent=cid)  # noqa: E731
+    p.call("app.list_authors", [books_of] * 6)
+    p.query(sql, 0, cid="c2")
     (query,) = summarize(p.stored())["queries"]
     assert (query["count"], query["most_in_one_chain"]) == (7, 6)
 
@@ -225,11 +225,7 @@ def test_requests_sharing_a_chain_count_their_queries_apart():
     queries are still its own (3, not 9)."""
     p = Program()
     sql = "SELECT title FROM books WHERE author_id = ?"
-
-    def query(cid: int) -> int:
-        p.events.append(("query", next(p.ids), p._tick(1), 1, "c1", cid, "sqlite", None, sql,
-                         None, 10, 1, "/app/m.py", 9, "app.handler", None, "", 0))  # fmt: skip
-        return 0
+    query = lambda cid: p.query(sql, cid)  # noqa: E731
 
     def request(parent: int) -> int:
         handler = lambda cid: p.call("app.handler", [query] * 3, parent=cid)  # noqa: E731

@@ -302,6 +302,8 @@ def _message(row: Any) -> Any:
 _WEB_ENDS = (RequestEnd, HttpCall)
 _WEB = (RequestStart, RequestEnd, HttpCall)
 _WEB_SOURCES = {"events", "requests", "http"}
+_HTTP = frozenset({"events", "http"})
+_EVENTS = frozenset({"events"})
 
 
 def _web(name: str, classes: tuple[type, ...]) -> Callable[[Any], Any]:
@@ -660,43 +662,33 @@ _FIELDS = [
         _web("timeout", (HttpCall,)),
         doc="an HTTP attempt's: true when it timed out",
     ),
-    _f(
-        "library",
-        "text",
-        {"events", "http"},
-        _web("library", (HttpCall,)),
-        doc="httpx, urllib3 (requests)",
+    *(  # texts read off a request's start or an HTTP attempt as recorded
+        _f(name, "text", sources, _web(name, classes), doc=doc)
+        for name, sources, classes, doc in (
+            ("library", _HTTP, (HttpCall,), "httpx, urllib3 (requests)"),
+            (
+                "trace_id",
+                _HTTP,
+                (RequestStart, HttpCall),
+                "W3C trace id: a request's (its caller's, else its own), an attempt's sent",
+            ),
+            ("span_id", _HTTP, (RequestStart, HttpCall), "a request's own span, an attempt's sent"),
+            (
+                "parent_span",
+                _EVENTS,
+                (RequestStart,),
+                "a request's caller's span (its traceparent's)",
+            ),
+            (
+                "traceparent_error",
+                _EVENTS,
+                (RequestStart,),
+                "why a request's traceparent was ignored",
+            ),
+            ("client", _EVENTS, (RequestStart,), "host:port"),
+            ("query", _EVENTS, (RequestStart,), "a request's query string"),
+        )
     ),
-    _f(
-        "trace_id",
-        "text",
-        {"events", "http"},
-        _web("trace_id", (RequestStart, HttpCall)),
-        doc="W3C trace id: a request's (its caller's, else its own), an attempt's sent",
-    ),
-    _f(
-        "span_id",
-        "text",
-        {"events", "http"},
-        _web("span_id", (RequestStart, HttpCall)),
-        doc="a request's own span, an attempt's sent",
-    ),
-    _f(
-        "parent_span",
-        "text",
-        {"events"},
-        _web("parent_span", (RequestStart,)),
-        doc="a request's caller's span (its traceparent's)",
-    ),
-    _f(
-        "traceparent_error",
-        "text",
-        {"events"},
-        _web("traceparent_error", (RequestStart,)),
-        doc="why a request's traceparent was ignored",
-    ),
-    _f("client", "text", {"events"}, _web("client", (RequestStart,)), doc="host:port"),
-    _f("query", "text", {"events"}, _web("query", (RequestStart,)), doc="a request's query string"),
     _f(
         "request_bytes",
         "int",
