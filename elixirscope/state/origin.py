@@ -141,14 +141,17 @@ def why(
             )
             break
         if not change.message_id:
-            steps.append(
-                Step(
-                    "made",
-                    actor,
-                    f"made by {actor}.{change.callback}"
-                    + (" (its first recorded state)" if setter == 0 else " (no message caused it)"),
-                    ts=change.ts,
+            if setter == 0:
+                how = " (its first recorded state)"
+            elif change.message:  # handled something no recorded send delivered
+                how = (
+                    f", handling {change.message} (no recorded send delivered it: a WebSocket"
+                    " frame, a call from outside the recording)"
                 )
+            else:
+                how = " (no message caused it)"
+            steps.append(
+                Step("made", actor, f"made by {actor}.{change.callback}{how}", ts=change.ts)
             )
             break
         send, _receive = recording.message(change)

@@ -246,3 +246,52 @@ def test_the_python_api_answers_the_same(tickets: Path) -> None:
     assert to_plain(stepper.next())["serial"] == 7001
     with pytest.raises(QueryError, match="no actor or object 'nobody'"):
         state.state("nobody", data_dir=tickets)
+
+
+BOARD = """
+from starlette.applications import Starlette
+from starlette.endpoints import WebSocketEndpoint
+from starlette.routing import WebSocketRoute
+from starlette.testclient import TestClient
+
+from elixirscope.integrations.websocket_state import track_state
+
+
+class Board(WebSocketEndpoint):
+    encoding = "text"
+
+    async def on_connect(self, websocket):
+        self.last = None
+        track_state(self, fields=("last",))
+        await websocket.accept()
+
+    async def on_receive(self, websocket, data):
+        self.last = data
+        await websocket.send_text("ok")
+
+
+app = Starlette(routes=[WebSocketRoute("/board", Board)])
+with TestClient(app) as client, client.websocket_connect("/board") as ws:
+    for text in ("write", "test"):
+        ws.send_text(text)
+        ws.receive_text()
+"""
+
+
+def test_why_of_a_websocket_handlers_value_names_the_frame_it_handled(tmp_path: Path) -> None:
+    """A WebSocket handler's state changes by frames no recorded send delivered: why says
+    what it handled (it said 'no message caused it' right after 'set by message(...)')."""
+    (tmp_path / "board.py").write_text(BOARD)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "board.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (actor,) = {e["actor"] for e in json.loads(read(data, "events", "--type", "state",
+                                                    "--json").stdout)["events"]}  # fmt: skip
+    why = read(data, "why", actor, "last")
+    assert why.returncode == 0, why.stderr
+    lines = why.stdout.splitlines()
+    assert lines[1].endswith(f"{actor}.last = 'test': set by message('test'), change 3")
+    assert lines[2].endswith(
+        f"made by {actor}.message, handling 'test' (no recorded send delivered it: a WebSocket"
+        " frame, a call from outside the recording)"
+    )
