@@ -334,8 +334,12 @@ def _call_line(node: CallNode, paint) -> str:
         raised = raised_at(node.traceback, node.raised_line)
         if raised:
             text += paint(_RED, f" (raised at {raised})")
-    if node.duration_ns is not None:
-        text += "  " + paint(_DIM, f"[{format_duration(node.duration_ns)}]")
+    duration = node.duration_ns
+    if node.function == REQUEST_FUNCTION:  # the request's own time, its body sent (WSGI's after)
+        ends = [se.event.duration_ns for se in node.events if type(se.event) is RequestEnd]
+        duration = ends[-1] if ends else duration
+    if duration is not None:
+        text += "  " + paint(_DIM, f"[{format_duration(duration)}]")
     source = source_of(node.file, node.line)
     if source:
         text += "  " + paint(_DIM, source)

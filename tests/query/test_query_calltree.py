@@ -81,6 +81,8 @@ def test_a_request_made_in_process_sits_under_the_call_that_made_it(tmp_path, re
     request = rec.call("elixirscope.web.request", parent=server)  # the server task's context
     rec.add("req", "http", "GET", "/x", None, None, -1, "ab" * 16, "cd" * 8, "ef" * 8,
             None, None, parent=request)  # fmt: skip
+    rec.add("reqend", 0, "GET", "/x", "/x", 200, 12_345, 0, 2, None, None, None,
+            parent=request)  # fmt: skip
     rec.ret(request, "elixirscope.web.request", parent=server)
     rec.add("http", "httpx", "GET", "http://h/x", 1, 200, 10, 2, None, False, "ab" * 16,
             "ef" * 8, parent=fetch)  # fmt: skip
@@ -90,6 +92,9 @@ def test_a_request_made_in_process_sits_under_the_call_that_made_it(tmp_path, re
     start_server, fetch_node = root.children
     assert start_server.children == []
     assert [c.function for c in fetch_node.children] == ["elixirscope.web.request"]
+    # its line gives the request's own time (its reqend's), not its call's
+    request_line = render_call_tree([root]).splitlines()[3]
+    assert request_line.startswith("    request GET /x -> 200  [12.3 µs]"), request_line
 
 
 def test_missing_exit_is_marked_running(tmp_path, recorder):
