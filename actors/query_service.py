@@ -112,11 +112,13 @@ class QueryService(LayerService):
         correlation = params.pop("correlation", None)
         if not isinstance(correlation, str) or not correlation:
             raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
-        unknown = set(params) - {"run", "all_runs"}
+        unknown = set(params) - {"run", "all_runs", "steps"}
         if unknown:
             raise ValueError(
-                f"calltree takes params correlation, run, all_runs; got {sorted(unknown)}"
+                f"calltree takes params correlation, run, all_runs, steps; got {sorted(unknown)}"
             )
+        if "steps" in params and not isinstance(params["steps"], bool):
+            raise ValueError(f"calltree's steps is true or false; got {params['steps']!r}")
         return calltree_report(self.data_dir, correlation, **params)
 
     def op_runs(self, request: Request, state: Any) -> dict[str, Any]:

@@ -92,6 +92,12 @@ def add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     _run_arguments(parser)
     parser.add_argument("correlation", metavar="CORRELATION_ID")
+    parser.add_argument(
+        "--no-steps",
+        dest="steps",
+        action="store_false",
+        help="leave out generators' and coroutines' yield/resume lines (each await that waited)",
+    )
 
 
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,6 +156,8 @@ def run_events(args: Any) -> int:
 
 def run_calltree(args: Any) -> int:
     params = {k: v for k, v in _scope(args).items() if v is not None}
+    if not args.steps:
+        params["steps"] = False
     if args.daemon:
         report = _from_daemon(args, "calltree", {"correlation": args.correlation, **params})
     else:

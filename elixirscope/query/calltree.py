@@ -256,15 +256,18 @@ def render_call_tree(
     color: bool = False,
     indent: str = "  ",
     threads: ThreadNames | None = None,
+    steps: bool = True,
 ) -> str:
     """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
     ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
     another thread than its caller's (and each top-level call) names its thread,
-    and a coroutine call in another task than its caller's names the task."""
+    and a coroutine call in another task than its caller's names the task; without
+    ``steps``, a generator's or coroutine's ``yield``/``resume`` lines (each ``await``
+    that waited) are left out."""
     paint = _painter(color)
     lines: list[str] = []
     for node in nodes:
-        _render_node(node, 0, lines, paint, indent, threads, None)
+        _render_node(node, 0, lines, paint, indent, threads, None, steps)
     return "\n".join(lines)
 
 
@@ -276,6 +279,7 @@ def _render_node(
     indent: str,
     threads: ThreadNames | None = None,
     parent: CallNode | None = None,
+    steps: bool = True,
 ) -> None:
     pad = indent * depth
     where = []
@@ -295,13 +299,17 @@ def _render_node(
         + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else "")
     )
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
-    items.extend((se.event.ts, 1, se) for se in node.events)
+    items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
     for _, kind, item in items:
         if kind == 0:
-            _render_node(item, depth + 1, lines, paint, indent, threads, node)
+            _render_node(item, depth + 1, lines, paint, indent, threads, node, steps)
         else:
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(describe(item.event)))
+
+
+def _is_step(se: StoredEvent) -> bool:
+    return type(se.event) is GeneratorYield or type(se.event) is GeneratorResume
 
 
 def _error(exc_type: str, message: str | None) -> str:

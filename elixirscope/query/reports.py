@@ -175,10 +175,16 @@ def _name_callers(data_dir: str, roots: list[Any]) -> None:
 
 
 def calltree_report(
-    data_dir: str, correlation: str, *, run: str | None = None, all_runs: bool = False
+    data_dir: str,
+    correlation: str,
+    *,
+    run: str | None = None,
+    all_runs: bool = False,
+    steps: bool = True,
 ) -> dict[str, Any]:
     """The call tree of one correlation chain, within one run (default: the latest)
-    or ``all_runs``; it says when calls are missing because events were dropped."""
+    or ``all_runs``; it says when calls are missing because events were dropped. Without
+    ``steps``, its text leaves out generators' and coroutines' yield/resume lines."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
     from elixirscope.query.runs import drop_note
@@ -203,7 +209,7 @@ def calltree_report(
     if spawn is not None:
         lines.append(spawn.line(names))
     if nodes:
-        lines.append(render_call_tree(nodes, threads=names))
+        lines.append(render_call_tree(nodes, threads=names, steps=steps))
         if _missing(nodes) and scope.dropped:
             lines.append(
                 drop_note(scope) + " — calls marked 'entry not recorded' or "

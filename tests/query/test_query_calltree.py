@@ -151,6 +151,8 @@ def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
     ]
     assert lines[6] == "<outside any call> (n1:100:1)"
     assert lines[7] == "  · done {'ok': True}"
+    quiet = render_call_tree(roots, steps=False).splitlines()  # `calltree --no-steps`
+    assert quiet == [lines[0], *lines[3:]]
 
 
 def test_calls_of_several_producers_do_not_mix(tmp_path, recorder):
