@@ -180,6 +180,10 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
                                               "__main__.fib", "--type", "call", "--limit", "100"))
                         ["count"] == 25 and r, timeout=30)
     assert report["events"][0]["program"].endswith("prog.py")
+    chain = report["events"][0]["correlation_id"]
+    trees = [es("calltree", "--daemon", d.endpoint, "--keys", str(d.keys_dir), *steps, chain)
+             for steps in ((), ("--no-steps",))]  # fmt: skip
+    assert trees[0].returncode == 0 and trees[0].stdout == trees[1].stdout, trees[1].stderr
 
     # a long-running host: its module is loaded untraced; trace it from the console, then untrace
     (tmp_path / "hostwork.py").write_text("def tick(n):\n    return n + 1\n")
