@@ -624,8 +624,13 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 call = spawning_call(by["function"], by["call_id"])
                 how = "exec'd" if by.get("exec") else "started"
                 rows.append([f"  {how} by {call} in process {by['pid']}", "", ""])
-            for t in p["threads"][:top]:
-                rows.append([f"  thread {t['name'] or t['thread']}", f"{t['events']:,}", ""])
+            shown = p["threads"][:top]
+            names = Counter(t["name"] for t in shown if t["name"])
+            for t in shown:  # threads of one name (a pool's) told apart by their ident
+                name = t["name"] or str(t["thread"])
+                if names[t["name"]] > 1:
+                    name += f" ({t['thread']})"
+                rows.append([f"  thread {name}", f"{t['events']:,}", ""])
         out += _table(["process / thread", "events", "span"], rows, width)
     return "\n".join(out)
 

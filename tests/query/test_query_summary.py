@@ -259,6 +259,16 @@ def test_a_reused_thread_ident_counts_as_two_threads():
         "T-1": (5, 3), "pool_0": (5, 5)}
 
 
+def test_threads_of_one_name_are_told_apart_by_their_ident():
+    p = Program()
+    for ident in (7, 8):  # a pool's threads, all named alike
+        p.add("thread", "AnyIO worker thread", "thread", None, 0, thread=ident)
+        p.call("app.work", thread=ident)
+    lines = summarize(p.stored())["text"].splitlines()
+    assert [line.split("  ")[1] for line in lines if "AnyIO" in line] == [
+        "thread AnyIO worker thread (7)", "thread AnyIO worker thread (8)"]
+
+
 def test_web_requests_by_route_and_outgoing_http_by_url():
     p = Program()
     for i, (status, took) in enumerate([(200, 300), (200, 100), (404, 200), (500, 900)]):
