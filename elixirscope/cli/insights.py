@@ -22,11 +22,15 @@ __all__ = ["add_explain_arguments", "add_insights_arguments", "run_explain", "ru
 
 def add_insights_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "run",
         metavar="RUN",
         nargs="?",
         help="one run, by any unique prefix of its id (default: the latest; see `elixirscope runs`)",
+    )
+    which.add_argument(
+        "--run", dest="run_option", metavar="ID", help="the same, as the other reads take it"
     )
     parser.add_argument(
         "--ui",
@@ -83,7 +87,8 @@ def _ui_url(text: str | None) -> str | None:
 
 
 def run_insights(args: Any) -> int:
-    params: dict[str, Any] = {"run": args.run} if args.run else {}
+    run = args.run or args.run_option
+    params: dict[str, Any] = {"run": run} if run else {}
     ui_url = _ui_url(args.ui)
     if args.daemon:
         if ui_url is not None:

@@ -541,13 +541,17 @@ def format_ts(ts: int) -> str:
     return when.isoformat(timespec="microseconds")
 
 
-def render_events(events: Iterable[StoredEvent], threads: ThreadNames | None = None) -> str:
+def render_events(
+    events: Iterable[StoredEvent], threads: ThreadNames | None = None, *, ids: bool = False
+) -> str:
     """One line per event, aligned: time, process (and thread, named when ``threads``
-    knows it), type, correlation, detail."""
+    knows it), with ``ids`` the event's id (``#152``: what ``explain`` and ``trace from``
+    take), type, correlation, detail."""
     rows = [
         (
             format_ts(se.event.ts),
             f"{se.node}:{se.pid}" + (f"/{threads.label(se)}" if threads else ""),
+            *((f"#{se.event.id}",) if ids else ()),
             se.type,
             (se.event.correlation_id or "-")[:12],
             one_line(describe(se.event)),
@@ -556,9 +560,10 @@ def render_events(events: Iterable[StoredEvent], threads: ThreadNames | None = N
     ]
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    n = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(n)]
     return "\n".join(
-        "  ".join(col.ljust(w) for col, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        "  ".join(col.ljust(w) for col, w in zip(r[:n], widths, strict=True)) + "  " + r[n]
         for r in rows
     )
 

@@ -126,7 +126,9 @@ def events_report(
     lines = [scope.header()] if scope.header() else []
     from elixirscope.query.threads import names_in
 
-    lines.append(render_events(found, names_in(data_dir)) if found else "(no events match)")
+    lines.append(
+        render_events(found, names_in(data_dir), ids=True) if found else "(no events match)"
+    )
     if more > 0:
         lines.append(f"… {more:,} more; --limit, --since or --all")
     note = drop_note(scope)

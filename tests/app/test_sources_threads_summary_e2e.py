@@ -102,6 +102,7 @@ def test_events_and_calltree_show_file_line_threads_and_where_threads_went(tmp_p
     text = es("events", "--data-dir", str(data), "--limit", "1000", cwd=tmp_path).stdout
     assert "/T-1 " in text and "/MainThread " in text and "/pool_0 " in text
     assert "parse(text='x')  shopdesk.py:14" in text
+    assert f"  #{by_name['parse']['id']}  call  " in text  # the id explain and trace take
     assert "(raised at shopdesk.py:15 in parse)" in text
 
     main = by_name["main"]["correlation_id"]
