@@ -310,3 +310,37 @@ def test_async_requests_on_one_thread_still_nest_their_slices(tmp_path):
     ends = Counter((e["cat"], e["id"]) for e in trace["traceEvents"] if e["ph"] == "e")
     assert begins == ends and report["written"]["async_slices"] == len(begins) > 0
     assert {cat for cat, _ in begins} >= {"request", "http"}
+
+
+REUSED = r"""
+import threading
+
+
+def work(n):
+    return n * 2
+
+
+def main():
+    for n in range(4):  # one after another: the OS hands the next the ended one's ident
+        t = threading.Thread(target=work, args=(n,), name=f"worker-{n}")
+        t.start()
+        t.join()
+
+
+main()
+"""
+
+
+def test_a_thread_ident_the_os_reused_is_a_lane_per_thread(tmp_path):
+    """Threads that ran one after another mostly get the same ident: each is a track of its
+    own, named by its own start (they were one track, named by the last)."""
+    from export_recordings import record_program
+
+    data, run = record_program(tmp_path / "rec", REUSED)
+    out = tmp_path / "reused.trace.json"
+    export_run(str(data), "chrome", str(out), run=run)
+    trace = json.loads(out.read_text())
+    names = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"]
+             if e["ph"] == "M" and e["name"] == "thread_name"}  # fmt: skip
+    works = [s for s in slices(trace, "call") if s["name"] == "__main__.work"]
+    assert sorted(names[s["tid"]] for s in works) == [f"worker-{n}" for n in range(4)]

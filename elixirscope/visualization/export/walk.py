@@ -212,7 +212,9 @@ class _Lanes:
         self.pids: dict[str, int] = {}
         self.lanes: dict[tuple[str, Any], Lane] = {}
         self.thread_names: dict[tuple[str, int], str] = {}
+        self.started: set[tuple[str, int]] = set()  # named by a thread start
         self.new: list[Lane] = []
+        self.tids = 0
 
     def _process(self, se: StoredEvent) -> tuple[int, str]:
         pid = self.pids.get(se.producer)
@@ -224,7 +226,7 @@ class _Lanes:
         lane = self.lanes.get((se.producer, ident))
         if lane is None:
             pid, process = self._process(se)
-            tid = len(self.lanes) + 1
+            tid = self._next_tid()
             name = self.thread_names.get((se.producer, ident)) or f"thread {ident}"
             lane = Lane(
                 pid, tid, process, name, "thread", se.program, se.producer, se.node, se.pid, ident
@@ -237,7 +239,7 @@ class _Lanes:
         lane = self.lanes.get((se.producer, ("actor", name)))
         if lane is None:
             pid, process = self._process(se)
-            tid = len(self.lanes) + 1
+            tid = self._next_tid()
             lane = Lane(
                 pid,
                 tid,
@@ -253,11 +255,21 @@ class _Lanes:
             self.new.append(lane)
         return lane
 
+    def _next_tid(self) -> int:
+        self.tids += 1  # not len(self.lanes): a reused ident's old lane leaves that dict
+        return self.tids
+
     def name_thread(self, se: StoredEvent, ident: int, name: str) -> None:
         """A ``thread`` event names its lane (a lane seen before it is renamed: the
-        lane's metadata is written when the walk ends, so the last name wins)."""
-        self.thread_names[(se.producer, ident)] = name
-        lane = self.lanes.get((se.producer, ident))
+        lane's metadata is written when the walk ends, so the last name wins). A second
+        start of one ident is a new thread (the OS reuses the idents of threads that
+        ended: a threaded server's): it gets a lane of its own."""
+        key = (se.producer, ident)
+        if key in self.started:
+            self.lanes.pop(key, None)  # the next event on it opens a new lane
+        self.started.add(key)
+        self.thread_names[key] = name
+        lane = self.lanes.get(key)
         if lane is not None:
             lane.name = name
 
@@ -326,8 +338,8 @@ def _within_a_segment(
     """The span's call ran on its lane, on top, from before the span began until it ended
     (see ``Span.nests``); a span in no recorded call nests among whatever ran there."""
     owner = calls.get((span.producer, span.parent_id))
-    if owner is None:
-        return True
+    if owner is None:  # in no call, or in one already over (a WSGI body sent after it)
+        return not span.parent_id
     return (
         bool(owner.segment_ns)
         and owner.segment_ns <= span.start_ns
@@ -347,7 +359,8 @@ def _one(
     producer = se.producer
     cls = type(ev)
     if cls is ThreadStart:
-        lanes.name_thread(se, ev.thread, ev.name)
+        if ev.kind == "thread":  # a process's or a task's start is on its spawner's thread
+            lanes.name_thread(se, ev.thread, ev.name)
         lane = lanes.thread(se, ev.thread)
         yield from _lane_items(lanes)
         yield Instant(
