@@ -60,7 +60,8 @@ def test_a_fastapi_route_is_recorded_with_its_handler_nested(tmp_path: Path) -> 
     ]
     tree = calltree(tmp_path / "data", ends[0]["correlation_id"])
     lines = tree.splitlines()
-    at = next(
-        i for i, line in enumerate(lines) if line.startswith("request GET /price/{sku} -> 200")
+    at = next(  # under the client's call that sent it (an in-process client)
+        i for i, line in enumerate(lines) if line.lstrip().startswith("request GET /price/{sku} -> 200")
     )
-    assert lines[at + 2].startswith("  price(") and lines[at + 3].startswith("    discount(")
+    pad = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    assert lines[at + 2].startswith(pad + "  price(") and lines[at + 3].startswith(pad + "    discount(")

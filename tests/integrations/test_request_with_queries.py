@@ -46,9 +46,12 @@ def test_a_requests_tree_shows_its_queries_in_place(tmp_path: Path) -> None:
     shown, chain = done.stdout.rsplit(" ", 1)
     assert shown == "['a', 'b']"
     lines = calltree(tmp_path / "data", chain.strip()).splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("request GET /tasks -> 200"))
-    assert lines[at + 2].startswith("  tasks()")
-    assert lines[at + 3].startswith("    titles()")
+    at = next(  # under the client's call that sent it (an in-process client)
+        i for i, line in enumerate(lines) if line.lstrip().startswith("request GET /tasks -> 200")
+    )
+    pad = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    assert lines[at + 2].startswith(pad + "  tasks()")
+    assert lines[at + 3].startswith(pad + "    titles()")
     assert lines[at + 4].startswith(
-        "      · query sqlite(:memory:): select title from tasks where id > ?  (<redacted>,)"
+        pad + "      · query sqlite(:memory:): select title from tasks where id > ?  (<redacted>,)"
     )

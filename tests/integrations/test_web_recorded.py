@@ -87,9 +87,14 @@ def test_a_request_shows_its_route_status_sizes_and_redacted_query(recorded: Rec
 def test_the_handlers_calls_nest_under_the_request(recorded: Recorded) -> None:
     (end,) = [e for e in recorded.of("reqend") if e["path"] == "/items/7"]
     trees = json.loads(calltree(recorded.data_dir, end["correlation_id"], as_json=True))
-    roots = trees["calls"]
-    requests = [n for n in roots if n["function"] == "elixirscope.web.request"]
+
+    def every(nodes: list[dict]) -> list[dict]:  # the request sits under the client's call
+        return [x for n in nodes for x in (n, *every(n["children"]))]
+
+    requests = [n for n in every(trees["calls"]) if n["function"] == "elixirscope.web.request"]
     (request,) = [n for n in requests if any(e["id"] == end["id"] for e in n["events"])]
+    (fetch,) = [n for n in every(trees["calls"]) if request in n["children"]]
+    assert fetch["function"] == "__main__.fetch_item"  # its http attempt sent the traceparent
     assert [e["type"] for e in request["events"]] == ["req", "reqend"]
     (handler,) = request["children"]
     assert handler["function"] == "__main__.item"
@@ -98,7 +103,8 @@ def test_the_handlers_calls_nest_under_the_request(recorded: Recorded) -> None:
     assert "request GET /items/{n:int} -> 200" in text
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if "request GET /items/{n:int} -> 200" in line)
-    assert lines[at + 2].startswith("  item(") and lines[at + 3].startswith("    price(")
+    pad = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    assert lines[at + 2].startswith(pad + "  item(") and lines[at + 3].startswith(pad + "    price(")
 
 
 def test_the_client_and_server_share_one_chain_through_traceparent(recorded: Recorded) -> None:
