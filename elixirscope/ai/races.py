@@ -216,6 +216,8 @@ def _row_races(recording: Recording) -> list[Finding]:
                 keys = {read_acc.key, acc.key, other_acc.key}
                 if None not in keys and len(keys) > 1:
                     continue  # different rows
+                if acc.columns and other_acc.columns and not acc.columns & other_acc.columns:
+                    continue  # different columns: neither update undoes the other
                 sure = None not in keys
                 findings.append(
                     _row_finding(

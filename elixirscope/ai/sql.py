@@ -67,12 +67,14 @@ def parameter_values(parameters: str | None) -> list[str] | None:
 @dataclass(frozen=True)
 class Access:
     """What one statement does to which rows: ``kind`` read or write, the table,
-    and the WHERE clause's shape with the values that select the row (None: not known)."""
+    the WHERE clause's shape with the values that select the row (None: not known), and
+    for a write the columns it sets (None: not known)."""
 
     kind: str
     table: str
     where: str
     key: tuple[str, ...] | None
+    columns: frozenset[str] | None = None
 
 
 _SELECT = re.compile(r"^\s*SELECT\b.*?\bFROM\s+([\w.\"]+)(.*)$", re.IGNORECASE | re.DOTALL)
@@ -94,7 +96,8 @@ def access(statement: str, parameters: str | None) -> Access | None:
         if not where:
             return None
         skip = len(_PLACEHOLDER.findall(_STRING.sub("", assignments)))
-        return _access("write", table, where, skip, params)
+        found = _access("write", table, where, skip, params)
+        return Access(found.kind, found.table, found.where, found.key, set_columns(assignments))
     match = _SELECT.match(statement)
     if match and " JOIN " not in match.group(2).upper():
         where_match = _WHERE.search(match.group(2))
@@ -102,6 +105,19 @@ def access(statement: str, parameters: str | None) -> Access | None:
             return None
         return _access("read", match.group(1), "WHERE" + where_match.group(1), 0, params)
     return None
+
+
+_ASSIGNED = re.compile(r"(?:^|,)\s*([\w.\"]+)\s*=")
+
+
+def set_columns(assignments: str) -> frozenset[str] | None:
+    """The columns an UPDATE's ``SET a = ?, "b" = b + 1`` sets (lower case, unquoted); None
+    when none can be read."""
+    found = frozenset(
+        m.group(1).strip('"').rsplit(".", 1)[-1].strip('"').lower()
+        for m in _ASSIGNED.finditer(_STRING.sub("", assignments))
+    )
+    return found or None
 
 
 def _access(kind: str, table: str, where: str, skip: int, params: list[str] | None) -> Access:

@@ -44,9 +44,9 @@ def test_reads_and_writes_of_a_row() -> None:
     assert access("SELECT balance FROM accounts WHERE id = ?", "(1,)") == Access(
         "read", "accounts", "WHERE id = ?", ("1",))
     assert access("UPDATE accounts SET balance = ?, seen = 'y' WHERE id = ?", "(5, 1)") == Access(
-        "write", "accounts", "WHERE id = ?", ("1",))
+        "write", "accounts", "WHERE id = ?", ("1",), frozenset({"balance", "seen"}))
     assert access("UPDATE accounts SET balance = 5 WHERE id = 2", None) == Access(
-        "write", "accounts", "WHERE id = ?", ("2",))
+        "write", "accounts", "WHERE id = ?", ("2",), frozenset({"balance"}))
     redacted = access("UPDATE accounts SET balance = ? WHERE id = ?", "(<redacted>, <redacted>)")
     assert redacted is not None and redacted.key is None  # the row is not known
     for other in ("INSERT INTO t VALUES (1)", "UPDATE t SET a = 1", "SELECT * FROM t",
