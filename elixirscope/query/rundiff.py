@@ -23,7 +23,8 @@ call trees, never by when:
   reported) is *slower* or *faster*.
 
 Values are compared as recorded (bounded ``repr`` text), with object
-addresses (``0x7f...``) and actor addresses' ports ignored: they differ in
+addresses (``0x7f...``), actor addresses' ports and loopback ports
+(``127.0.0.1:38211``: a free port picked at each start) ignored: they differ in
 every run. Both sides are read whole, so memory grows with the two recordings.
 """
 
@@ -65,14 +66,18 @@ SECTIONS = (
     ("durations", "Slower/faster"),
 )
 
-_VOLATILE = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=ActorAddr-\()[^)]*(?=\))")
+_VOLATILE = re.compile(
+    r"0x[0-9a-fA-F]{4,}|(?<=ActorAddr-\()[^)]*(?=\))"
+    r"|(?<=127\.0\.0\.1:)\d+|(?<=localhost:)\d+|(?<=\[::1\]:)\d+"  # a free loopback port
+)
+_HINTS = ("0x", "ActorAddr", "127.0.0.1:", "localhost:", "[::1]:")
 _NO_EXIT = "no exit recorded"
 _SHOWN = 80  # characters of a value shown in the text
 
 
 def _same(text: str | None) -> str | None:
     """A recorded value as compared: addresses that change in every run blanked out."""
-    if text is None or ("0x" not in text and "ActorAddr" not in text):
+    if text is None or not any(hint in text for hint in _HINTS):
         return text
     return _VOLATILE.sub("…", text)
 

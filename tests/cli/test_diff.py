@@ -377,3 +377,28 @@ def test_a_run_recorded_with_fewer_values_differs_in_nothing_it_did_not_record(t
         assert done.returncode == 0, done.stderr
     report = diff_json(data, "--min-change", "1s")
     assert report["changed"] == [] and report["differences"] == 0
+
+
+PORTED = '''
+import socket
+
+
+def connect_to(base):
+    return base.endswith("/")
+
+
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))  # a free port: another in each run
+connect_to(f"http://127.0.0.1:{sock.getsockname()[1]}/")
+'''
+
+
+def test_a_free_loopback_port_is_no_difference(tmp_path):
+    (tmp_path / "ported.py").write_text(PORTED)
+    data = tmp_path / "data"
+    for _ in range(2):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "ported.py",
+                           cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    assert report["changed"] == [] and report["differences"] == 0
