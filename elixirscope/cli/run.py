@@ -550,7 +550,8 @@ def _absolute(path: str | None) -> str | None:
 def _plan(
     plan_file: str | None, patterns: list[str], level: str, target: str, *, module: bool
 ) -> Any:
-    """The plan file's rules, then one rule per --trace; with neither, the program itself."""
+    """The plan file's rules, then one rule per --trace; with neither, the program itself
+    (a script with the packages beside it: :func:`_own_packages`)."""
     from elixirscope.instrument.plan import Plan, PlanError
 
     try:
@@ -558,13 +559,46 @@ def _plan(
     except (PlanError, OSError) as exc:
         raise RunError(f"plan {plan_file}: {exc}") from None
     if not plan_file and not patterns:
-        patterns = [target, f"{target}.*"] if module else ["__main__"]
+        if module:
+            patterns = [target, f"{target}.*"]
+        else:
+            patterns = ["__main__"]
+            for name in _own_packages(target):
+                patterns += [name, f"{name}.*"]
     for pattern in patterns:
         try:
             plan = plan.with_rule(pattern, level)
         except PlanError as exc:
             raise RunError(f"--trace {pattern!r}: {exc}") from None
     return plan
+
+
+MAX_OWN_PACKAGES = 200
+"""Packages beside a script selected by the default rule, at most."""
+
+
+def _own_packages(script: str) -> list[str]:
+    """The packages (``name/__init__.py``) in a script's own directory — the program's
+    code, which Python imports from ``sys.path[0]``: a Django project's apps and settings
+    beside ``manage.py``, an application's package beside its entry script. Modules beside
+    it (``helpers.py``) are not taken: name them with ``--trace``. None for stdin, or for
+    a script in an installed library's folder."""
+    if script == "-":
+        return []
+    try:
+        path = Path(script).resolve()
+        where = path.parent
+        if "site-packages" in where.parts or "dist-packages" in where.parts:
+            return []
+        names = []
+        for entry in sorted(where.iterdir())[: 10 * MAX_OWN_PACKAGES]:
+            if entry.name.startswith(".") or not entry.stem.isidentifier():
+                continue
+            if not entry.suffix and (entry / "__init__.py").is_file():
+                names.append(entry.name)
+        return names[:MAX_OWN_PACKAGES]
+    except OSError:
+        return []
 
 
 def _embedded_store(data_dir: str, config: Any) -> Any:

@@ -20,6 +20,7 @@ the path would be a guess, and the step says so.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,7 +288,10 @@ def _find(root: Node, value: Node, name: str | int | None) -> Path | None:
 
 
 def _call_text(entry: Any) -> str:
-    where = f" ({entry.file}:{entry.line})" if getattr(entry, "file", None) else ""
+    """``counter.Relay.handle_cast (counter.py:24)``: the function names its module, the
+    file's name says where (its folder would differ from one checkout to the next)."""
+    file = getattr(entry, "file", None)
+    where = f" ({os.path.basename(file)}:{entry.line})" if file else ""
     return f"{entry.function}{where}"
 
 
