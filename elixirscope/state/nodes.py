@@ -221,6 +221,8 @@ def _child(node: Node, step: str | int) -> Node:
             if token in entries:
                 return entries[token]
             step = str(step)
+        if step not in entries and KEY_MARK + str(step) in entries:
+            return entries[KEY_MARK + str(step)]  # ['31'] for the int key 31 (JSON has none)
         return entries[step]  # type: ignore[index]
     if kind is Obj:
         return node.fields[step]  # type: ignore[union-attr, index]

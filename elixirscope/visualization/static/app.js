@@ -19,7 +19,11 @@ function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   const out = {};
   for (const k of KEYS) if (p.get(k) !== null && p.get(k) !== "") out[k] = p.get(k);
+  // a hand-edited link: a moment that is no number is left out, a view that is none or
+  // needs a run it was not given is the runs list
+  for (const k of ["t", "w0", "w1"]) if (out[k] !== undefined && !/^\d+$/.test(out[k])) delete out[k];
   if (!out.view) out.view = out.run ? "timeline" : "runs";
+  if (!VIEWS[out.view] || (!out.run && out.view !== "runs" && out.view !== "query")) out.view = "runs";
   return out;
 }
 

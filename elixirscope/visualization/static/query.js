@@ -1,7 +1,7 @@
 // Query box: ESQL over the run, the answer as a table; each row links to its moment.
-import { api, ctx, S, go, fmtClock, esc, errorBox } from "./app.js";
+import { api, ctx, S, go, fmtClock, fmtDur, esc, errorBox } from "./app.js";
 
-const EXAMPLES = ["calls where duration > 1ms", "messages", "state of '*'", "calls where raised"];
+const EXAMPLES = ["calls where duration > 1ms", "messages", "state of '*'", "calls where outcome = 'raised'"];
 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view" style="flex-direction:column">
@@ -26,11 +26,14 @@ async function run(host, state, v) {
   if (!state.q) { out.innerHTML = ""; return; }
   out.innerHTML = `<div class="empty">running…</div>`;
   let d;
+  const meta = host.querySelector("#q-meta");
   try { d = await api("esql", { q: state.q, run: state.run }); }
-  catch (err) { errorBox(out, err); return; }
-  host.querySelector("#q-meta").textContent = `${d.count} row${d.count === 1 ? "" : "s"}${d.more ? " (more matched; add `limit N` or narrow it)" : ""}`;
+  catch (err) { meta.textContent = "the query was refused:"; errorBox(out, err); return; }
+  meta.textContent = `${d.count} row${d.count === 1 ? "" : "s"}${d.more ? " (more matched; add `limit N` or narrow it)" : ""}`;
   if (!d.rows.length) { out.innerHTML = `<div class="empty">no rows match</div>`; return; }
-  const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v) : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
+  const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v)
+    : kind === "duration" && typeof v === "number" ? fmtDur(v)  // as the command line shows it
+    : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
   out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
     d.rows.map((row, i) => `<tr class="q-row">
       <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment">▶</a>` : ""}</td>

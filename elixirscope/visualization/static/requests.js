@@ -34,12 +34,18 @@ async function load(host, state) {
   items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(rel(r.end) - rel(r.start))}</div></div>` });
   for (const c of d.calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
     <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
-  for (const q of d.queries) items.push({ s: q.start, indent: true, html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name" title="${esc(q.statement)}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement)}</div>
-    <div class="track">${bar(q.start, q.end, q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
+  // a query, transaction step or HTTP attempt sits one level below the call that made it
+  const depthOf = new Map(d.calls.map((c) => [c.row, c.depth]));
+  const outcome = (q) => q.kind !== "http" ? (q.error ? ` !! ${q.error.split("\n")[0]}` : "")
+    : ` → ${q.rows || (q.error ? q.error.split(":")[0] : "no response")}`;  // an attempt's status or why none
+  for (const q of d.queries) {
+    const failed = q.error || (q.kind === "http" && q.rows >= 500);
+    items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement + outcome(q))}</div>
+    <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
+  }
   items.sort((a, b) => (BigInt(a.s) < BigInt(b.s) ? -1 : BigInt(a.s) > BigInt(b.s) ? 1 : 0));
-  // a query sits under the call that ran it: one level below the call before it
-  let depth = 0;
-  for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat((depth + 1) * 2)); }
+  let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
+  for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
   main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${nq} queries</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}

@@ -88,8 +88,14 @@ function value(v) {
   return `<span class="v-other">${esc(JSON.stringify(v))}</span>`;
 }
 
+// a field's path as the server writes it (state.nodes.format_path): `.name` for a name,
+// `['key']` for any other key of a mapping, `[3]` for an index
 function join(base, key, isIndex) {
-  return isIndex ? `${base}[${key}]` : base ? `${base}.${key}` : String(key);
+  if (isIndex) return `${base}[${key}]`;
+  const k = String(key);
+  if (/^[A-Za-z_][A-Za-z_0-9]*$/.test(k)) return base ? `${base}.${k}` : k;
+  const quoted = k.includes("'") && !k.includes('"') ? `"${k}"` : `'${k.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  return `${base}[${quoted}]`;
 }
 
 function node(v, path, changed, depth = 0) {
