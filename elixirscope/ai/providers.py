@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -145,6 +146,23 @@ def _finding_text(facts: dict[str, Any]) -> list[str]:
     return parts
 
 
+_FRAME = re.compile(r'\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
+
+
+def _raised_at(traceback_text: str | None) -> str | None:
+    """``It was raised in f at app.py:12: `return a / b```: the traceback's last frame."""
+    lines = (traceback_text or "").splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        frame = _FRAME.match(lines[i])
+        if frame:
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            where = f"{shown_path(frame['file'])}:{frame['line']}"
+            return f"It was raised in {frame['function']} at {where}" + (
+                f": `{code}`." if code and not code.startswith(("File ", "^", "~")) else "."
+            )
+    return None
+
+
 def _path_line(path: list[dict[str, Any]]) -> str:
     return " -> ".join(p["function"].rpartition(".")[2] for p in path)
 
@@ -204,12 +222,14 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
                 else "."
             )
         )
-        if ev.get("traceback_text"):
-            last = [line for line in ev["traceback_text"].splitlines() if line.strip()]
-            parts.append("The traceback ends: " + " / ".join(x.strip() for x in last[-3:]))
+        raised = _raised_at(ev.get("traceback_text"))
+        if raised:
+            parts.append(raised)
+        chain = ev.get("correlation_id")
         parts.append(
-            "`elixirscope calltree` of its chain shows the handler's calls, queries and HTTP "
-            "calls in place; `elixirscope insights` groups the route's server errors."
+            (f"`elixirscope calltree {chain[:12]}`" if chain else "`elixirscope calltree`")
+            + " shows the handler's calls, queries and HTTP calls in place; `elixirscope "
+            "insights` groups the route's server errors."
         )
     elif t == "req":
         came = f" from {ev['client']}" if ev.get("client") else ""

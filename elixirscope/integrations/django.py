@@ -32,8 +32,10 @@ def note_route(request: Any) -> None:
     if current_request.get() is not None:
         try:
             route = getattr(getattr(request, "resolver_match", None), "route", None)
-            if route:
-                set_route(route)
+            if route and isinstance(route, str):
+                # Django's patterns have no leading slash (``books/<int:pk>/``); a request's
+                # path and every other framework's route do: ``/books/<int:pk>/``
+                set_route(route if route.startswith("/") else "/" + route)
         except Exception as exc:  # noqa: BLE001
             swallowed(exc)
 

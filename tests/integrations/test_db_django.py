@@ -164,10 +164,10 @@ def test_django_orm_and_raw_queries_are_recorded_with_the_views_lines(django_run
 def test_django_requests_are_recorded_with_their_routes_and_500s(django_run) -> None:
     ends = [e for e in django_run if e["type"] == "reqend"]
     assert [(e["path"], e["route"], e["status"], e["exc_type"]) for e in ends] == [
-        ("/notes/1", "notes/<int:n>", 200, None),
-        ("/notes/2", "notes/<int:n>", 200, None),
-        ("/shelves/top", "shelves/<slug:name>", 500, "LookupError"),
-        ("/notes/3", "notes/<int:n>", 200, None),  # through Django's ASGI handler
+        ("/notes/1", "/notes/<int:n>", 200, None),  # the pattern, with the path's leading /
+        ("/notes/2", "/notes/<int:n>", 200, None),
+        ("/shelves/top", "/shelves/<slug:name>", 500, "LookupError"),
+        ("/notes/3", "/notes/<int:n>", 200, None),  # through Django's ASGI handler
     ]
     assert ends[2]["message"] == "no such shelf"
     assert "raise LookupError" in ends[2]["traceback_text"]
@@ -238,7 +238,7 @@ def test_runserver_noreload_is_recorded_with_its_routes_and_queries(tmp_path) ->
     assert "autoreloader" not in err
     evs = events(tmp_path / "data")
     (end,) = [e for e in evs if e["type"] == "reqend"]
-    assert (end["path"], end["route"], end["status"]) == ("/hello", "hello", 200)
+    assert (end["path"], end["route"], end["status"]) == ("/hello", "/hello", 200)
     (query,) = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ?"]
     assert query["file"].endswith("site_urls.py")
     assert query["line"] == line_of(URLS, "the view's query")
@@ -259,7 +259,7 @@ def test_runserver_with_its_autoreloader_is_recorded_in_its_child(tmp_path) -> N
     assert "autoreloader" not in err
     evs = events(tmp_path / "data")
     (end,) = [e for e in evs if e["type"] == "reqend"]
-    assert (end["path"], end["route"], end["status"]) == ("/hello", "hello", 200)
+    assert (end["path"], end["route"], end["status"]) == ("/hello", "/hello", 200)
     assert end["pid"] != server.pid and end["program"] == "manage.py"
     (query,) = [e for e in evs if e["type"] == "query" and e["statement"] == "SELECT ?"]
     assert (query["pid"], query["line"]) == (end["pid"], line_of(URLS, "the view's query"))
