@@ -7,7 +7,8 @@ export async function mount(host, state) {
   host.innerHTML = `<div class="view" style="flex-direction:column">
     <div class="q-box"><textarea id="q-text" spellcheck="false" placeholder="calls of 'shop.*' where duration > 1ms"></textarea>
       <div style="display:flex;flex-direction:column;gap:6px"><button id="q-run">Run ⏎</button><span class="dim mono" style="font-size:11px">ctrl+enter</span></div></div>
-    <div class="q-meta" id="q-meta">ESQL: try ${EXAMPLES.map((e) => `<a class="q-ex">${esc(e)}</a>`).join(" · ")}</div>
+    <div class="q-meta">ESQL: try ${EXAMPLES.map((e) => `<a class="q-ex">${esc(e)}</a>`).join(" · ")}</div>
+    <div class="q-meta" id="q-meta"></div>
     <div class="pane grow" id="q-out"></div></div>`;
   const text = host.querySelector("#q-text");
   text.value = state.q || "";

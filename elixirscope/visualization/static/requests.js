@@ -16,7 +16,7 @@ async function load(host, state) {
   try { d = await api(`runs/${ctx.overview.run.id}/requests`, { request: state.req }); }
   catch (err) { errorBox(host.querySelector("#rq-main"), err); return; }
   const list = host.querySelector("#rq-list");
-  list.innerHTML = d.requests.length ? `<table><tbody>` + d.requests.map((r) => `<tr class="pick rq-row" data-id="${esc(r.id)}">
+  list.innerHTML = d.requests.length ? `<table><thead><tr><th>method</th><th>route</th><th>status</th><th class="num">took</th><th class="num">queries</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
       <td>${esc(r.method)}</td><td title="${esc(r.path)}">${esc(r.route || r.path)}</td>
       <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
       <td class="num">${r.end ? fmtDur(rel(r.end) - rel(r.start)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
@@ -47,7 +47,7 @@ async function load(host, state) {
   let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
-  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${nq} queries</h2>
+  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
