@@ -97,8 +97,9 @@ def _finding(
             if varies.get("column")
             else "one query with an IN (...) list or a JOIN, "
         )
-        + "then look each row up in a dict inside the loop (with an ORM: eager loading, "
-        "SQLAlchemy's selectinload or Django's prefetch_related)."
+        + "then look each row up in a dict inside the loop (with an ORM: eager loading — "
+        "SQLAlchemy's selectinload, Django's select_related for a ForeignKey the loop follows, "
+        "prefetch_related for a reverse or many-to-many relation)."
     )
     evidence = [Evidence(se.producer, se.event.id, se.ts, "query") for se in found[:MAX_EVIDENCE]]
     chain = ev.correlation_id
