@@ -576,8 +576,8 @@ def test_django_routes_and_the_500s_django_answers(captured: Capture) -> None:
     assert client.get("/items/0").status_code == 500  # Django's own 500 page
     ends = captured.stop().of(RequestEnd)
     assert [(e.route, e.status, e.exc_type) for e in ends] == [
-        ("items/<int:n>", 200, None),
-        ("items/<int:n>", 500, "ZeroDivisionError"),
+        ("/items/<int:n>", 200, None),  # Django's pattern with the path's leading slash
+        ("/items/<int:n>", 500, "ZeroDivisionError"),
     ]
 
 
