@@ -15,6 +15,7 @@ loop that calls the helper) and which parameter varies between the queries.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +27,9 @@ from elixirscope.ai.sql import literals, normalize, parameter_values
 from elixirscope.contracts.trace import DatabaseQuery
 
 __all__ = ["detect_n_plus_one"]
+
+_CATALOG = re.compile(r"\b(sqlite_master|sqlite_schema|pg_catalog|information_schema)\b", re.I)
+"""The databases' own catalogs: queries of them look at the schema, not the program's rows."""
 
 MAX_EVIDENCE = 20
 """Queries listed as evidence (the count says how many there were)."""
@@ -40,6 +44,8 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
         shape = normalize(ev.statement)
         if not shape.startswith(("SELECT", "WITH")):
             continue  # as Sentry's rule: reads (a unit of work's inserts are not N+1)
+        if _CATALOG.search(shape):
+            continue  # a schema's introspection (a migration asking of each table), not data
         parent = recording.unit_of(se)
         groups[(parent, shape, ev.file, ev.line)].append(se)
     findings = []

@@ -15,7 +15,7 @@ T0 = 1_700_000_000_000_000_000
 SQL = "SELECT title FROM books WHERE author_id = ?"
 
 
-def _recording(requests: int, per_request: int) -> Recording:
+def _recording(requests: int, per_request: int, sql: str = SQL) -> Recording:
     ids, ts = itertools.count(1), itertools.count(T0, 1000)
     events: list[tuple] = []
     drive = next(ids)
@@ -26,7 +26,7 @@ def _recording(requests: int, per_request: int) -> Recording:
         events.append(("req", next(ids), next(ts), 1, "c1", req, "http", "GET", "/books", None,
                        None, -1, None, None, None, None, None))  # fmt: skip
         for _ in range(per_request):
-            events.append(("query", next(ids), next(ts), 1, "c1", req, "sqlite", None, SQL, None,
+            events.append(("query", next(ids), next(ts), 1, "c1", req, "sqlite", None, sql, None,
                            10, 1, "/app/m.py", 9, "app.handler", None, "", 0))  # fmt: skip
         events.append(("return", next(ids), next(ts), 1, "c1", drive, req, REQUEST_FUNCTION,
                        100, None))  # fmt: skip
@@ -49,3 +49,9 @@ def test_an_n_plus_one_is_counted_per_request_not_per_shared_chain():
 
 def test_queries_of_requests_below_the_rule_are_no_n_plus_one():
     assert detect_n_plus_one(_recording(requests=10, per_request=2), InsightSettings()) == []
+
+
+def test_a_schemas_introspection_is_no_n_plus_one():
+    """Django's migrate asks sqlite_master of each table: the catalog, not the rows."""
+    catalog = "SELECT name, type FROM sqlite_master WHERE type in ('table', 'view') AND name = ?"
+    assert detect_n_plus_one(_recording(1, 6, catalog), InsightSettings()) == []

@@ -193,6 +193,7 @@ class Timeline {
       this.pending = null;
       this.painted = seq;
       this.draw();
+      this.showSel();  // a call selected by the link the view opened with: its data is here now
     } catch (err) {
       if (err.name !== "AbortError") toast(err.message);
     }
@@ -499,10 +500,11 @@ class Timeline {
     const { off, hit, mark } = this.at(e);
     const t = mark ? mark.ts : abs(off);
     const patch = { t, w0: abs(this.v0), w1: abs(this.v1) };
+    this.mark = hit ? null : mark;  // a mark clicked: the selection pane says what it is
     if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
     else if (mark && mark.actor) patch.sel = `actor:${mark.actor}`;
     else if (mark && mark.kind === "process" && mark.chain) { go({ view: "flame", chain: mark.chain }); return; }
-    else if (!mark) patch.sel = null;
+    else patch.sel = null;  // nothing, or a mark: the pane shows the mark
     if (hit && hit.count) { this.zoom(0.2, (off - this.v0) / (this.v1 - this.v0)); }
     go(patch);
   }
@@ -511,6 +513,16 @@ class Timeline {
     const el = this.host.querySelector("#tl-sel");
     const s = this.selected && this.sel === `call:${this.selected.row}` ? this.selected
       : this.data && this.sel ? this.data.slices.find((x) => `call:${x.row}` === this.sel) : null;
+    if (!s && this.mark) {
+      const m = this.mark;
+      el.innerHTML = `<div class="kv"><div>mark</div><div>${esc(m.kind)}</div>
+        <div>what</div><div>${esc(m.label)}</div><div>at</div><div>${fmtClock(m.ts)}</div>
+        ${m.chain ? `<div>chain</div><div>${esc(m.chain.slice(0, 16))}</div>` : ""}</div>
+        ${m.chain ? `<p><a id="tl-flame">call tree of this chain →</a></p>` : ""}`;
+      const link = el.querySelector("#tl-flame");
+      if (link) link.onclick = () => go({ view: "flame", chain: m.chain });
+      return;
+    }
     if (!s) { el.innerHTML = `<span class="dim">click a call</span>`; return; }
     el.innerHTML = `<div class="kv">
       <div>function</div><div>${esc(s.function)}</div>
