@@ -167,7 +167,6 @@ def _actor_finding(
             "actor": actor,
             "clients": [_named(client, read), _named(other, other_write)],
             "units": [str(client), str(other)],
-            "chains": [read.event.correlation_id, other_write.event.correlation_id],
             "fields": fields,
             "messages": [read.event.message, other_write.event.message, write.event.message],
         },

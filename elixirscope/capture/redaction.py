@@ -123,11 +123,9 @@ def holds_sensitive_word(lowered: str, words: Iterable[str]) -> bool:
     benign = [
         (at, at + len(word)) for word in NOT_SECRET_WORDS for at in _occurrences(lowered, word)
     ]
+    if not benign:  # nearly every name
+        return any(word in lowered for word in words)
     for word in words:
-        if not benign:
-            if word in lowered:
-                return True
-            continue
         for at in _occurrences(lowered, word):
             end = at + len(word)
             if not any(b0 <= at and end <= b1 and b1 - b0 > len(word) for b0, b1 in benign):

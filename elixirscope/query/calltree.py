@@ -344,8 +344,8 @@ def _call_line(node: CallNode, paint) -> str:
             text += paint(_RED, f" (raised at {raised})")
     duration = node.duration_ns
     if node.function == REQUEST_FUNCTION:  # the request's own time, its body sent (WSGI's after)
-        ends = [se.event.duration_ns for se in node.events if type(se.event) is RequestEnd]
-        duration = ends[-1] if ends else duration
+        end = _request_events(node)[1]
+        duration = end.duration_ns if end is not None else duration
     if duration is not None:
         text += "  " + paint(_DIM, f"[{format_duration(duration)}]")
     source = source_of(node.file, node.line)
@@ -367,12 +367,7 @@ def _call_line(node: CallNode, paint) -> str:
 
 def _request_line(node: CallNode, paint) -> str:
     """A request's own call: ``request GET /items/{id} -> 200`` (from its events)."""
-    start = end = None
-    for se in node.events:
-        if type(se.event) is RequestStart:
-            start = se.event
-        elif type(se.event) is RequestEnd:
-            end = se.event
+    start, end = _request_events(node)
     if start is None and end is None:
         args = node.args or {}
         return paint(_BOLD, "request") + f" {args.get('method', '?')} {args.get('path', '?')}"
@@ -383,6 +378,18 @@ def _request_line(node: CallNode, paint) -> str:
     if end is not None:
         text += f" -> {end.status}"
     return text
+
+
+def _request_events(node: CallNode) -> tuple[RequestStart | None, RequestEnd | None]:
+    """A request's own call's ``RequestStart`` and ``RequestEnd`` (None when not recorded)."""
+    start: RequestStart | None = None
+    end: RequestEnd | None = None
+    for se in node.events:
+        if type(se.event) is RequestStart:
+            start = se.event
+        elif type(se.event) is RequestEnd:
+            end = se.event
+    return start, end
 
 
 def _size(n: int) -> str:

@@ -309,10 +309,8 @@ _VARYING = re.compile(
 def url_template(call: str) -> str:
     """``GET http://api/items/42`` as ``GET http://api/items/{n}``: the numbers, UUIDs and
     long hex ids of a URL's path as ``{n}`` (its server, port included, as it is)."""
-    method, _, url = call.partition(" ")
-    server = _SERVER.fullmatch(url)
-    head, path = (server.group(1), server.group(2)) if server else ("", url)
-    return f"{method} {head}{_VARYING.sub('{n}', path)}"
+    method, server, path = _split_call(call)
+    return f"{method} {server}{_VARYING.sub('{n}', path)}"
 
 
 def _fold_varying(endpoints: dict[str, _Endpoint]) -> dict[str, _Endpoint]:
@@ -562,9 +560,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         ["statement", "count", "total", "p95", "in one chain", "errors", "issued at"],
         lambda q: [
             q["statement"],
-            f"{q['count']:,}",
-            _dur(q["total_ns"]),
-            _dur(q["p95_ns"]),
+            *_timing(q, "p95_ns"),
             f"{q['most_in_one_chain']:,}",
             f"{q['errors']:,}",
             q["issued_at"] or "?",
@@ -580,10 +576,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         ["request", "count", "total", "p50", "p95", "5xx", "statuses"],
         lambda r: [
             r["request"],
-            f"{r['count']:,}",
-            _dur(r["total_ns"]),
-            _dur(r["p50_ns"]),
-            _dur(r["p95_ns"]),
+            *_timing(r, "p50_ns", "p95_ns"),
             f"{r['failed']:,}",
             _statuses(r["statuses"]),
         ],
@@ -598,16 +591,14 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             rows.append([server, "", "", "", "", "", "", ""])
             rows.extend(
                 [
-                    "  " + _call_and_server(c["call"])[0],
-                    f"{c['count']:,}",
-                    _dur(c["total_ns"]),
-                    _dur(c["p95_ns"]),
+                    "  " + path,
+                    *_timing(c, "p95_ns"),
                     f"{c['failed']:,}",
                     f"{c['retries']:,}",
                     _statuses(c["statuses"]),
                     ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
                 ]
-                for c in same
+                for path, c in same
             )
         headers = ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"]
         out += ["", _heading("Outgoing HTTP", len(calls), top)]
@@ -635,23 +626,28 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
     return "\n".join(out)
 
 
-def _by_server(calls: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """``calls`` by their server (``host:port``), the busiest server first."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _by_server(calls: list[dict[str, Any]]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """``calls`` by their server (``host:port``), the busiest server first, each with its
+    method and path (``GET /items/{n}``): the path tells calls apart, the servers are few."""
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for c in calls:
-        groups.setdefault(_call_and_server(c["call"])[1] or "(no server)", []).append(c)
+        method, server, path = _split_call(c["call"])
+        shown = f"{method} {path or '/'}" if server else c["call"]
+        groups.setdefault(server.partition("://")[2] or "(no server)", []).append((shown, c))
     return groups
 
 
-def _call_and_server(call: str) -> tuple[str, str]:
-    """``GET http://api:8080/items/{n}`` as ``GET /items/{n}`` and ``api:8080``: the path is
-    what tells calls apart, the server is mostly one or two."""
+def _split_call(call: str) -> tuple[str, str, str]:
+    """``GET http://api:8080/items/4`` as ``GET``, ``http://api:8080``, ``/items/4`` (no
+    server: the URL whole as its path)."""
     method, _, url = call.partition(" ")
     server = _SERVER.fullmatch(url)
-    if server is None:
-        return call, ""
-    path = server.group(2) or "/"
-    return f"{method} {path}", server.group(1).partition("://")[2]
+    return (method, server.group(1), server.group(2)) if server else (method, "", url)
+
+
+def _timing(row: dict[str, Any], *quantiles: str) -> list[str]:
+    """A row's count, total time and the ``quantiles`` asked for, as table cells."""
+    return [f"{row['count']:,}", _dur(row["total_ns"]), *(_dur(row[q]) for q in quantiles)]
 
 
 def _section(

@@ -733,62 +733,31 @@ def _replay(
                 req.update(end=ts, status=status, route=route)
                 if exc_type:
                     req["error"] = f"{exc_type}: {_short(message, 120)}"
-        elif kind == "tx":  # in the waterfall, no mark of its own on the timeline
-            took, action, database, _, error, system, chain, parent_id = f
+        elif kind == "query" or kind == "http" or kind == "tx":
+            took, a, b, c, error, system, chain, parent_id = f
+            if kind == "query":
+                statement, parameters, label = a, b, _short(a, 80)
+            elif kind == "http":
+                statement, parameters, label = f"{a} {b}", None, f"{a} {_short(b, 80)}"
+            else:  # a transaction's step (a, b: its action, database): no mark of its own
+                statement, parameters, label, c = a.replace("_", " ").upper(), None, None, -1
             queries.append(
                 {
-                    "kind": "tx",
+                    "kind": kind,
                     "start": ts - max(0, took),
                     "end": ts,
-                    "statement": action.replace("_", " ").upper(),
-                    "parameters": None,
-                    "rows": -1,
+                    "statement": statement,
+                    "parameters": parameters,
+                    "rows": c,
                     "error": error,
                     "chain": chain,
                     "system": system,
                     "lane": lane,
-                    "call_row": call_open(producer, parent_id, ts, eid),
+                    "call_row": call_open(producer, parent_id, ts, eid),  # the call it ran in
                 }
             )
-        elif kind == "query" or kind == "http":
-            took, a, b, c, error, system, chain, parent_id = f
-            began = ts - max(0, took)
-            call_row = call_open(producer, parent_id, ts, eid)  # the call it ran in
-            if kind == "query":
-                queries.append(
-                    {
-                        "kind": "query",
-                        "start": began,
-                        "end": ts,
-                        "statement": a,
-                        "parameters": b,
-                        "rows": c,
-                        "error": error,
-                        "chain": chain,
-                        "system": system,
-                        "lane": lane,
-                        "call_row": call_row,
-                    }
-                )
-                label = _short(a, 80)
-            else:
-                queries.append(
-                    {
-                        "kind": "http",
-                        "start": began,
-                        "end": ts,
-                        "statement": f"{a} {b}",
-                        "parameters": None,
-                        "rows": c,
-                        "error": error,
-                        "chain": chain,
-                        "system": system,
-                        "lane": lane,
-                        "call_row": call_row,
-                    }
-                )
-                label = f"{a} {_short(b, 80)}"
-            marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
+            if label is not None:
+                marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
     marks.sort(key=lambda m: m.ts)
     model.marks = marks
     model.messages = messages

@@ -83,45 +83,17 @@ def write_chrome(
 
     for item in items:
         kind = type(item)
-        if kind is Close:
-            assert isinstance(item, Close)
-            piece = _call_slice(item, origin_ns)
-            if not item.nests:  # it overlaps a later segment of its lane: an async slice
-                written["async_slices"] += 1
-                end = {"ph": "e", "ts": round(piece["ts"] + piece.pop("dur"), 3)}
-                piece.update(ph="b", id=written["async_slices"])
-                emit(piece)
-                emit({**{k: piece[k] for k in ("name", "cat", "id", "pid", "tid")}, **end})
-            else:
-                emit(piece)
-            written["slices"] += 1
-        elif kind is Span:
-            assert isinstance(item, Span)
-            lane = item.lane
-            args = dict(item.args)
-            if item.error:
-                args["error"] = item.error
-            start = _us(item.start_ns, origin_ns)
+        if kind is Close or kind is Span:
+            assert isinstance(item, (Close, Span))
+            piece = (
+                _call_slice(item, origin_ns) if isinstance(item, Close) else _span(item, origin_ns)
+            )
             if item.nests:
-                emit(
-                    {
-                        "name": item.name,
-                        "cat": item.kind,
-                        "ph": "X",
-                        "ts": start,
-                        "dur": _dur(item.start_ns, item.end_ns, origin_ns),
-                        "pid": lane.pid,
-                        "tid": lane.tid,
-                        "args": args,
-                    }
-                )
-            else:  # its call was suspended meanwhile: an async slice (see the module doc)
+                emit(piece)
+            else:  # it overlaps other slices of its lane: an async slice (see the module doc)
                 written["async_slices"] += 1
-                ends = {"cat": item.kind, "id": written["async_slices"], "pid": lane.pid}
-                emit({"name": item.name, "ph": "b", "ts": start, **ends, "tid": lane.tid,
-                      "args": args})  # fmt: skip
-                emit({"name": item.name, "ph": "e", "ts": start + _dur(item.start_ns,
-                      item.end_ns, origin_ns), **ends, "tid": lane.tid})  # fmt: skip
+                for event in _async_pair(piece, written["async_slices"]):
+                    emit(event)
             written["slices"] += 1
         elif kind is Instant:
             assert isinstance(item, Instant)
@@ -197,6 +169,33 @@ def write_chrome(
     write(b"\n]}\n")
     written["lanes"] = len(lanes)
     return written
+
+
+def _span(item: Span, origin: int) -> dict[str, Any]:
+    """A request, query, transaction step or HTTP attempt as a complete slice."""
+    args = dict(item.args)
+    if item.error:
+        args["error"] = item.error
+    return {
+        "name": item.name,
+        "cat": item.kind,
+        "ph": "X",
+        "ts": _us(item.start_ns, origin),
+        "dur": _dur(item.start_ns, item.end_ns, origin),
+        "pid": item.lane.pid,
+        "tid": item.lane.tid,
+        "args": args,
+    }
+
+
+def _async_pair(piece: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A complete slice as an async one: its begin (``b``, with its args) and end (``e``),
+    tied by the id ``n``."""
+    begin = {k: v for k, v in piece.items() if k != "dur"}
+    begin.update(ph="b", id=n)
+    end = {k: piece[k] for k in ("name", "cat", "pid", "tid")}
+    end.update(ph="e", id=n, ts=round(piece["ts"] + piece["dur"], 3))
+    return begin, end
 
 
 def _call_slice(item: Close, origin: int) -> dict[str, Any]:
