@@ -4,7 +4,7 @@ Reading a big run into its :class:`~elixirscope.visualization.runmodel.RunModel`
 decodes every event, and merging its shards' parts (``visualization.runparts``)
 sorts every call: seconds at ten million events. :func:`save` keeps the model
 under ``<data_dir>/cinema/<run>/model/`` with the run's event count and last
-time: its columns, and the per-(lane, depth) groups a window is searched in, as
+time: its columns, and the per-(lane, tier) groups a window is searched in, as
 plain NumPy arrays (a group's arrays are slices of one file per field), the
 rest as JSON; nothing is unpickled. :func:`load` maps the arrays
 (``mmap_mode='r'``) instead of reading them: a kept model of millions of calls is
@@ -30,10 +30,21 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 6
+FORMAT = 7
 """Bumped when the saved layout changes: a model kept in an older one is read again."""
 
-COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")
+COLUMNS = (
+    "start",
+    "end",
+    "lane",
+    "depth",
+    "tier",
+    "function",
+    "chain",
+    "parent",
+    "status",
+    "call_ids",
+)
 GROUP_FIELDS = ("rows", "starts", "ends", "reach", "functions", "longest_first", "lengths_desc")
 """The group fields of one row per call; ``errors_before`` has one more per group."""
 
@@ -133,7 +144,7 @@ def load(
         offsets = np.load(where / "group_offsets.npy", allow_pickle=False)
         fields = {f: _mapped(where / f"group_{f}.npy") for f in GROUP_FIELDS}
         errors = _mapped(where / "group_errors_before.npy")
-        keys = [(int(lane), int(depth)) for lane, depth in meta["groups"]]
+        keys = [(int(lane), int(tier)) for lane, tier in meta["groups"]]
         calls = len(columns["start"])
         if len(offsets) != len(keys) + 1 or int(offsets[-1]) != calls:
             return None

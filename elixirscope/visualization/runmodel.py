@@ -4,9 +4,11 @@ The browser asks for windows of time; answering each by reading the store again
 would cost a scan per pan. A :class:`RunModel` holds what the views draw of the
 run's events, read once (shard by shard and merged by ``visualization.runparts``,
 the one builder; kept beside the store by ``visualization.modelcache``), in flat
-columns: each call a slice (lane, depth, start, end, function), grouped by (lane,
-depth) where slices never overlap, so a window is two binary searches per group
-(``visualization.windows``). Marks are the moments worth a glyph (crashes,
+columns: each call a slice (lane, tier, start, end, function), grouped by (lane,
+tier) where slices do not overlap, so a window is two binary searches per group
+(``visualization.windows``). A call's tier is the row of its lane it is drawn
+on: its depth, unless calls of one thread ran at once (async tasks on one event
+loop), which :func:`tiers` stacks apart. Marks are the moments worth a glyph (crashes,
 restarts, state changes, requests, queries), and messages are sends joined to
 their receives by ``message_id``.
 
@@ -22,7 +24,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Group", "Lane", "Mark", "Message", "RunModel", "finish", "name_programs"]
+__all__ = [
+    "Group",
+    "Lane",
+    "Mark",
+    "Message",
+    "RunModel",
+    "depths",
+    "finish",
+    "name_programs",
+    "tiers",
+]
 
 PROGRAM = "(program)"
 """The actor lane of messages sent from outside any actor."""
@@ -141,6 +153,7 @@ class RunModel:
     tree: dict[str, dict[str, Any]]
     requests: list[dict[str, Any]]
     queries: list[dict[str, Any]]
+    tier: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # see tiers()
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -155,6 +168,7 @@ class RunModel:
             "end": int(self.end[row]),
             "lane": int(self.lane[row]),
             "depth": int(self.depth[row]),
+            "tier": int(self.tier[row]),
             "function": self.functions[int(self.function[row])],
             "chain": self.chains[int(self.chain[row])],
             "status": ("returned", "raised", "running")[int(self.status[row])],
@@ -169,14 +183,15 @@ def _short(text: str | None, limit: int = 120) -> str:
 
 
 def finish(model: RunModel) -> None:
-    """What a window needs gathered from the columns (also for a model loaded back)."""
+    """What a window needs gathered from the columns."""
+    model.tier = tiers(model.lane, model.parent, model.start, model.end)
     model.groups = _groups(model)
     model.mark_times = np.asarray([m.ts for m in model.marks], dtype=np.int64)
 
 
 @dataclass(slots=True)
 class Group:
-    """The calls of one (lane, depth), in order of start, with what a window needs of
+    """The calls of one (lane, tier), in order of start, with what a window needs of
     them gathered once: their starts, ends, the running maximum of ends (``reach``:
     ascending even where async calls overlap), functions, the count of errors before
     each (``errors_before``), and their positions from the longest call down."""
@@ -192,10 +207,10 @@ class Group:
 
 
 def _groups(model: RunModel) -> dict[tuple[int, int], Group]:
-    """The calls per (lane, depth): see :class:`Group`."""
+    """The calls per (lane, tier): see :class:`Group`."""
     if not model.calls:
         return {}
-    key = model.lane.astype(np.int64) * 100_000 + model.depth
+    key = model.lane.astype(np.int64) * 100_000 + model.tier
     order = np.lexsort((model.start, key))
     keys = key[order]
     cuts = np.flatnonzero(np.diff(keys)) + 1
@@ -215,4 +230,109 @@ def _groups(model: RunModel) -> dict[tuple[int, int], Group]:
             longest_first=longest,
             lengths_desc=lengths[longest],
         )
+    return out
+
+
+def depths(parent: np.ndarray) -> np.ndarray:
+    """Each call's distance from its top-level caller (pointer jumping: log of the depth
+    passes over the column)."""
+    dist = (parent >= 0).astype(np.int64)
+    up = parent.copy()
+    while True:
+        live = np.flatnonzero(up >= 0)
+        if not len(live):
+            break
+        hop = up[live]
+        dist[live] += dist[hop]
+        up[live] = up[hop]
+    return dist.astype(np.int32)
+
+
+def tiers(lane: np.ndarray, parent: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The row of its lane each call is drawn on: below its caller, clear of every call
+    of the lane it overlaps in time.
+
+    A thread's synchronous calls never overlap their siblings, and sit at their depth.
+    Calls that do — tasks of one event loop running at once, a caller's concurrent
+    callees — are stacked: each sibling's whole subtree (the rows it needs, from its
+    start to the last end under it) takes the lowest rows left free while it runs,
+    as Perfetto gives each async track rows of its own. Built level by level from the
+    deepest (a subtree's rows are known before its siblings are placed), so only
+    groups of siblings that overlap are placed one by one.
+    """
+    n = len(start)
+    if not n:
+        return np.zeros(0, np.int32)
+    up = np.where(parent >= 0, parent, 0)
+    up = np.where((parent >= 0) & (lane[up] == lane), parent, -1)  # a caller on another thread
+    depth = depths(up)
+    by_depth = np.argsort(depth, kind="stable")
+    cuts = np.flatnonzero(np.diff(depth[by_depth])) + 1
+    levels = np.split(by_depth, cuts)
+    rows_below = np.zeros(n, np.int64)  # the rows a call's callees take
+    reach_below = np.full(n, np.iinfo(np.int64).min)  # the last end under a call
+    offset = np.zeros(n, np.int64)
+    for nodes in reversed(levels):
+        height = 1 + rows_below[nodes]
+        reach = np.maximum(end[nodes], reach_below[nodes])
+        callers = up[nodes]
+        sibling = np.where(callers >= 0, callers, -1 - lane[nodes].astype(np.int64))
+        order = np.lexsort((start[nodes], sibling))
+        placed = _stacked(sibling[order], start[nodes][order], reach[order], height[order])
+        offset[nodes[order]] = placed
+        has_caller = callers >= 0
+        if has_caller.any():
+            under = callers[has_caller]
+            np.maximum.at(rows_below, under, (offset[nodes] + height)[has_caller])
+            np.maximum.at(reach_below, under, reach[has_caller])
+    tier = np.zeros(n, np.int64)
+    for nodes in levels:
+        callers = up[nodes]
+        above = np.where(callers >= 0, tier[np.maximum(callers, 0)] + 1, 0)
+        tier[nodes] = above + offset[nodes]
+    return tier.astype(np.int32)
+
+
+def _stacked(
+    group: np.ndarray, start: np.ndarray, reach: np.ndarray, height: np.ndarray
+) -> np.ndarray:
+    """Each item's rows above its group's first row (items sorted by group, then start):
+    0 where an item overlaps none of its group before it, else the lowest ``height``
+    rows free of the items still running when it starts (first fit)."""
+    offset = np.zeros(len(start), np.int64)
+    first = np.r_[True, group[1:] != group[:-1]]
+    # does an item start before an earlier one of its group ends? A running maximum of
+    # reaches per group, on ranks (a group's number times the ranks' count keeps groups
+    # apart in one accumulate)
+    values, inverse = np.unique(np.concatenate((start, reach)), return_inverse=True)
+    start_rank, reach_rank = inverse[: len(start)], inverse[len(start) :]
+    span = len(values) + 1
+    base = (np.cumsum(first) - 1) * span
+    running = np.maximum.accumulate(base + reach_rank)
+    before = np.r_[-1, running[:-1]] - base
+    overlapping = ~first & (start_rank < before)
+    if not overlapping.any():
+        return offset
+    busy = np.unique(group[overlapping])
+    bounds = np.flatnonzero(first).tolist() + [len(start)]
+    heads = group[first]
+    for g in np.flatnonzero(np.isin(heads, busy)).tolist():
+        a, b = bounds[g], bounds[g + 1]
+        offset[a:b] = _first_fit(start[a:b].tolist(), reach[a:b].tolist(), height[a:b].tolist())
+    return offset
+
+
+def _first_fit(starts: list[int], reaches: list[int], heights: list[int]) -> list[int]:
+    """Intervals in order of start, each the lowest rows free of those running at its start."""
+    running: list[tuple[int, int, int]] = []  # (reach, first row, rows)
+    out = []
+    for s, r, h in zip(starts, reaches, heights, strict=True):
+        running = [item for item in running if item[0] > s]
+        row = 0
+        for low, rows in sorted((item[1], item[2]) for item in running):
+            if row + h <= low:
+                break
+            row = max(row, low + rows)
+        out.append(row)
+        running.append((r, row, h))
     return out

@@ -56,6 +56,7 @@ from elixirscope.visualization.runmodel import (
     Message,
     RunModel,
     _short,
+    depths,
     finish,
     name_programs,
 )
@@ -457,7 +458,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     if has_parent.any():
         kids = np.flatnonzero(has_parent)
         parent[kids] = open_at(find(prod[kids], parent_id[kids]), ts[kids], ids[kids])
-    depth = _depths(parent)
+    depth = depths(parent)
 
     # names interned in order of first use, as a reader in time order interns them
     fn_sorted = e["function"][order]
@@ -515,21 +516,6 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     model.end[running] = np.maximum(model.start[running], model.last_ts)
     finish(model)
     return model
-
-
-def _depths(parent: np.ndarray) -> np.ndarray:
-    """Each call's distance from its top-level caller (pointer jumping: log of the depth
-    passes over the column)."""
-    dist = (parent >= 0).astype(np.int64)
-    up = parent.copy()
-    while True:
-        live = np.flatnonzero(up >= 0)
-        if not len(live):
-            break
-        hop = up[live]
-        dist[live] += dist[hop]
-        up[live] = up[hop]
-    return dist.astype(np.int32)
 
 
 def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:

@@ -2,8 +2,9 @@
 
 The browser says which time window it shows and how many pixels wide it is; the
 answer never holds more than ``limit`` items, however many calls the window
-holds. Within one (lane, depth) group calls do not overlap (async tasks may:
-the group's running maximum of ends keeps the search right), so the window's
+holds. Within one (lane, tier) group calls do not overlap (``runmodel.tiers``
+stacks apart the async tasks that ran at once; the group's running maximum of
+ends keeps the search right regardless), so the window's
 calls are found by binary search. When they are too many, calls narrower
 than one bin (the window divided into ``bins`` parts) are summarised: one
 ``summary`` item per bin per group, with how many calls it stands for and the
@@ -79,7 +80,7 @@ def timeline_window(
     slices: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     left_out = 0
-    shown_depth = None
+    shown_tier = None
     detail = "full"
     if total <= limit:
         for key, (lo, hi) in spans.items():
@@ -98,8 +99,8 @@ def timeline_window(
                 break
             bins //= 2
         if len(slices) + len(summaries) > limit:
-            slices, summaries, left_out, shown_depth = _shallowest(slices, summaries, limit)
-    slices.sort(key=lambda s: (s["lane"], s["depth"], s["start"]))
+            slices, summaries, left_out, shown_tier = _shallowest(slices, summaries, limit)
+    slices.sort(key=lambda s: (s["lane"], s["tier"], s["start"]))
     marks = [m for m in _marks_in(model, t0, t1)]
     marks_more = max(0, len(marks) - limit)
     if marks_more:
@@ -114,13 +115,14 @@ def timeline_window(
         "detail": detail,
         "calls_in_window": total,
         "calls_left_out": left_out,
-        "deepest_shown": shown_depth,
+        "deepest_shown": shown_tier,
         "slices": slices,
         "summaries": summaries,
         "marks": [m.to_dict() for m in marks],
         "marks_left_out": marks_more,
         "lanes": [lane.to_dict() for lane in model.lanes],
         "max_depth": int(model.depth.max()) if model.calls else 0,
+        "max_tier": int(model.tier.max()) if model.calls else 0,
     }
 
 
@@ -130,8 +132,8 @@ def _shallowest(
     """At most ``limit`` items, the shallowest first (a stack deeper than the limit cannot
     be drawn at any width); how many calls the deeper ones stood for, and the deepest kept."""
     items = sorted(
-        [(s["depth"], s["lane"], 0, i) for i, s in enumerate(slices)]
-        + [(s["depth"], s["lane"], 1, i) for i, s in enumerate(summaries)]
+        [(s["tier"], s["lane"], 0, i) for i, s in enumerate(slices)]
+        + [(s["tier"], s["lane"], 1, i) for i, s in enumerate(summaries)]
     )
     kept, dropped = items[:limit], items[limit:]
     left_out = sum(1 if kind == 0 else summaries[i]["count"] for _, _, kind, i in dropped)
@@ -183,12 +185,12 @@ def _summarise(
         else:
             assert wide is not None
             made = _bins_between(g, lo, hi, t0, width, bins, wide)
-        lane, depth = key
+        lane, tier = key
         slices.extend(model.slice_dict(r) for r in g.rows[wide])
         summaries.extend(
             {
                 "lane": lane,
-                "depth": depth,
+                "tier": tier,
                 "start": int(g.starts[first]),
                 "end": int(max(g.ends[last], g.starts[first] + 1)),
                 "count": int(count),

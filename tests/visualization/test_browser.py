@@ -254,3 +254,86 @@ def test_a_run_being_read_is_drawn_as_it_is_read(browser, tmp_path, shots):
     finally:
         context.close()
         cinema.stop()
+
+
+CONCURRENT = r'''
+import asyncio, socket, threading, time
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def lookup(i):
+    await asyncio.sleep(0.01 + 0.003 * (i % 4))
+    return i * 1.25
+
+
+async def item(request):
+    i = int(request.path_params["i"])
+    return JSONResponse({"total": sum([await lookup(i + k) for k in range(3)])})
+
+
+async def drive(base):
+    async with httpx.AsyncClient(base_url=base) as client:
+        return [r.status_code for r in await asyncio.gather(*(client.get(f"/item/{i}") for i in range(6)))]
+
+
+sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/item/{i}", item)]),
+                                       log_level="critical", lifespan="off"))
+t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True); t.start()
+while not server.started: time.sleep(0.01)
+print(*asyncio.run(drive(f"http://127.0.0.1:{sock.getsockname()[1]}")))
+server.should_exit = True; t.join()
+'''
+
+
+def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clicks(
+    browser, tmp_path, shots
+):
+    """Six requests one event loop served at once: each handler's bar on a row of its own
+    (they were drawn over each other, a click picking whichever came first), and a click
+    on each selects that one."""
+    from cinema_recordings import elixirscope
+
+    from elixirscope.store.runs import read_runs
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    (tmp_path / "served_at_once.py").write_text(CONCURRENT)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "served_at_once.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.split() == ["200"] * 6, done.stderr
+    (run,) = read_runs(data)
+    cinema = ThreadedCinema(data)
+    url = cinema.start()["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.set_default_timeout(20_000)
+        pg.goto(url + f"#view=timeline&run={run}")
+        pg.wait_for_function("window.__esTimeline?.stats.wholePaint !== undefined")
+        bars = pg.evaluate(
+            """() => {
+              const t = window.__esTimeline, c = t.canvas, r = c.getBoundingClientRect();
+              const lanes = new Map(t.lanes().map((l) => [l.index, l]));
+              return t.data.slices.filter((s) => s.function.endsWith(".item")).map((s) => {
+                const x0 = Math.max(0, t.x(s.s, c.clientWidth)), x1 = Math.min(c.clientWidth, t.x(s.e, c.clientWidth));
+                return { row: s.row, x: r.left + (x0 + x1) / 2, y: r.top + lanes.get(s.lane).top + s.tier * 17 + 8, s: s.s, e: s.e };
+              });
+            }"""
+        )
+        assert len(bars) == 6
+        assert len({round(b["y"]) for b in bars}) == 6  # six rows
+        overlapping = [(a, b) for a in bars for b in bars if a is not b and a["s"] < b["e"] and b["s"] < a["e"]]
+        assert overlapping  # they did run at once
+        pg.screenshot(path=shots / "11-concurrent-requests.png")
+        for bar in bars:
+            pg.mouse.click(bar["x"], bar["y"])
+            pg.wait_for_function("(row) => location.hash.includes(`sel=call%3A${row}`) || location.hash.includes(`sel=call:${row}`)", arg=bar["row"])
+        assert not errors, errors
+    finally:
+        context.close()
+        cinema.stop()

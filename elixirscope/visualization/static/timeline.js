@@ -185,7 +185,7 @@ class Timeline {
       for (const s of d.summaries) { s.s = rel(s.start); s.e = rel(s.end); }
       for (const m of d.marks) m.x = rel(m.ts);
       for (const s of [...d.slices, ...d.summaries]) {
-        this.laneDepth.set(s.lane, Math.max(this.laneDepth.get(s.lane) ?? 0, s.depth));
+        this.laneDepth.set(s.lane, Math.max(this.laneDepth.get(s.lane) ?? 0, s.tier));
       }
       this.data = d;
       this.stats.fetches++;
@@ -282,17 +282,21 @@ class Timeline {
       for (const s of d.summaries) {
         const l = byLane.get(s.lane); if (!l) continue;
         const x0 = Math.max(-2, this.x(s.s, w)), x1 = Math.min(w + 2, this.x(s.e, w));
-        const y = l.top + s.depth * ROW;
+        const y = l.top + s.tier * ROW;
         g.fillStyle = colourOf(s.function); g.globalAlpha = 0.55;
         g.fillRect(x0, y + 1, Math.max(1, x1 - x0), ROW - 2); g.globalAlpha = 1;
         if (s.errors) { g.fillStyle = "#f7768e"; g.fillRect(x0, y + ROW - 3, Math.max(1, x1 - x0), 2); }
-        if (x1 - x0 > 40) { g.fillStyle = "#c0c6d4"; fitText(g, `${s.count}× ${short(s.function)}`, x0 + 4, y + ROW / 2, x1 - x0 - 8); }
+        if (x1 - x0 > 40) {
+          g.fillStyle = "#c0c6d4";
+          const name = short(s.function);
+          fitText(g, fitting(g, [`${s.count}× ${name}`, `${s.count}× ${lastName(name)}`], x1 - x0 - 8), x0 + 4, y + ROW / 2, x1 - x0 - 8);
+        }
         drawn++;
       }
       for (const s of d.slices) {
         const l = byLane.get(s.lane); if (!l) continue;
         const x0 = Math.max(-2, this.x(s.s, w)), x1 = Math.min(w + 2, this.x(s.e, w));
-        const y = l.top + s.depth * ROW;
+        const y = l.top + s.tier * ROW;
         if (y + ROW < 0 || y > h) continue;
         const selected = this.sel === `call:${s.row}`;
         g.fillStyle = s.status === "raised" ? "#8c3545" : colourOf(s.function);
@@ -302,8 +306,7 @@ class Timeline {
         if (room > 24) {
           g.fillStyle = "#e6e9f0";
           const name = short(s.function);
-          const full = `${name}  ${fmtDur(s.e - s.s)}`;
-          fitText(g, g.measureText(full).width <= room ? full : name, Math.max(x0, 0) + 4, y + ROW / 2, room);
+          fitText(g, fitting(g, [`${name}  ${fmtDur(s.e - s.s)}`, name, lastName(name)], room), Math.max(x0, 0) + 4, y + ROW / 2, room);
         }
         drawn++;
       }
@@ -369,7 +372,7 @@ class Timeline {
     this.host.querySelector("#tl-window").textContent = `window ${axisLabel(this.v0, span / 10)} … ${axisLabel(this.v1, span / 10)}  (${fmtDur(span)})`;
     this.host.querySelector("#tl-detail").textContent = d
       ? `${d.calls_in_window.toLocaleString()} calls in view` + (d.detail === "summary" ? " · summarised" : "") +
-        (d.calls_left_out ? ` · ${d.calls_left_out.toLocaleString()} deeper than depth ${d.deepest_shown} not drawn` : "") : "loading…";
+        (d.calls_left_out ? ` · ${d.calls_left_out.toLocaleString()} below row ${d.deepest_shown + 1} not drawn` : "") : "loading…";
     this.drawScrub();
     this.stats.lastDrawMs = performance.now() - began;
     if (d && this.stats.firstPaint === undefined) this.stats.firstPaint = performance.now();
@@ -469,10 +472,12 @@ class Timeline {
     const lane = this.lanes().find((l) => py >= l.y && py < l.y + l.h);
     let hit = null, mark = null;
     if (lane && this.data) {
-      const depth = Math.floor((py - lane.top) / ROW);
+      const tier = Math.floor((py - lane.top) / ROW);
       const tol = 2 * (this.v1 - this.v0) / w;
-      hit = this.data.slices.find((s) => s.lane === lane.index && s.depth === depth && s.s - tol <= off && off <= s.e + tol) ||
-        this.data.summaries.find((s) => s.lane === lane.index && s.depth === depth && s.s <= off && off <= s.e);
+      const on = (s) => s.lane === lane.index && s.tier === tier;
+      hit = this.data.slices.find((s) => on(s) && s.s <= off && off <= s.e) ||
+        this.data.slices.find((s) => on(s) && s.s - tol <= off && off <= s.e + tol) ||
+        this.data.summaries.find((s) => on(s) && s.s <= off && off <= s.e);
       if (lane.actor) {
         const near = 6 * (this.v1 - this.v0) / w;
         mark = this.data.marks.find((m) => m.actor === lane.actor && Math.abs(m.x - off) <= near);
@@ -565,6 +570,14 @@ function hatch(g) {
 }
 
 // the text, cut with an ellipsis to fit `room` pixels (never squeezed)
+// the first of the labels (longest first) that fits whole, else the last, to be cut
+function fitting(g, labels, room) {
+  return labels.find((t) => g.measureText(t).width <= room) ?? labels[labels.length - 1];
+}
+
+// a function's own name: `lookup` of `__main__.lookup`, `g` of `<locals>.g`
+function lastName(name) { return name.slice(name.lastIndexOf(".") + 1); }
+
 function fitText(g, text, x, y, room) {
   if (g.measureText(text).width <= room) { g.fillText(text, x, y); return; }
   let lo = 0, hi = text.length;
