@@ -150,6 +150,22 @@ class ActorTracer:
             self._failed(exc)
             return _NOTHING
 
+    def received(self, actor: str, message: Any, trace: Any) -> None:
+        """The receive alone (no state, no chain entered): a supervisor answers a call in
+        a job over several messages, and the registry is ElixirScope's own — a message the
+        program sent them still says who got it."""
+        try:
+            rec = recorder.current()
+            if rec is None:
+                return
+            message_id, _cid, ts, sender = trace
+            rec.clock.observe(ts)
+            if message_id != SAMPLED_OUT:
+                body = self._text(_content(message))
+                rec.emit("receive", message_id, actor, sender, body)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
     def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
         """Supervision as trace events: child started -> spawn, exited -> exit, restarted -> restart."""
         tag = _LIFECYCLE_TAGS.get(kind)

@@ -257,18 +257,44 @@ def render_call_tree(
     indent: str = "  ",
     threads: ThreadNames | None = None,
     steps: bool = True,
+    processes: dict[str, str] | None = None,
 ) -> str:
     """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
     ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
     another thread than its caller's (and each top-level call) names its thread,
-    and a coroutine call in another task than its caller's names the task; without
-    ``steps``, a generator's or coroutine's ``yield``/``resume`` lines (each ``await``
-    that waited) are left out."""
+    and a coroutine call in another task than its caller's names the task; with
+    ``processes`` (producer -> label), a call in another process than its caller's (and
+    each top-level call) names it; without ``steps``, a generator's or coroutine's
+    ``yield``/``resume`` lines (each ``await`` that waited) are left out."""
     paint = _painter(color)
     lines: list[str] = []
+    shown = _Shown(threads, processes or {}, steps, _receivers(nodes))
     for node in nodes:
-        _render_node(node, 0, lines, paint, indent, threads, None, steps)
+        _render_node(node, 0, lines, paint, indent, shown, None)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What a rendered tree says beside its calls: threads, processes, steps."""
+
+    threads: ThreadNames | None
+    processes: dict[str, str]
+    steps: bool
+    receivers: dict[str, str]  # message id -> the actor that received it
+
+
+def _receivers(nodes: list[CallNode]) -> dict[str, str]:
+    """Who received each message the tree's receives name: its send then says so."""
+    out: dict[str, str] = {}
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        for se in node.events:
+            if type(se.event) is MessageReceive:
+                out[se.event.message_id] = se.event.actor
+        stack.extend(node.children)
+    return out
 
 
 def _render_node(
@@ -277,16 +303,19 @@ def _render_node(
     lines: list[str],
     paint,
     indent: str,
-    threads: ThreadNames | None = None,
+    shown: _Shown,
     parent: CallNode | None = None,
-    steps: bool = True,
 ) -> None:
     pad = indent * depth
     where = []
+    threads, steps = shown.threads, shown.steps
+    process = shown.processes.get(node.producer)
+    if process is not None and (parent is None or parent.producer != node.producer):
+        where.append(f"process {process}")
     if (
         threads is not None
         and not node.synthetic
-        and (parent is None or parent.thread != node.thread)
+        and (parent is None or parent.thread != node.thread or parent.producer != node.producer)
     ):
         name = threads.name(node.producer, node.thread, node.start_ts)
         if name is not None:
@@ -303,9 +332,10 @@ def _render_node(
     items.sort(key=lambda item: (item[0], item[1]))
     for _, kind, item in items:
         if kind == 0:
-            _render_node(item, depth + 1, lines, paint, indent, threads, node, steps)
+            _render_node(item, depth + 1, lines, paint, indent, shown, node)
         else:
-            lines.append(pad + indent + paint(_DIM, "· ") + one_line(describe(item.event)))
+            text = describe(item.event, shown.receivers)
+            lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
 
 
 def _is_step(se: StoredEvent) -> bool:
@@ -422,8 +452,10 @@ def format_duration(ns: int) -> str:
     return f"{ns / 1e9:.2f} s"
 
 
-def describe(ev: Any) -> str:
-    """One event's detail as text (the last column of ``render_events``)."""
+def describe(ev: Any, receivers: dict[str, str] | None = None) -> str:
+    """One event's detail as text (the last column of ``render_events``); a message sent
+    to an actor address names its receiver when ``receivers`` (message id -> actor) has
+    it."""
     cls = type(ev)
     if cls is FunctionEntry:
         args = "" if ev.args is None else ", ".join(f"{k}={v}" for k, v in ev.args.items())
@@ -455,7 +487,8 @@ def describe(ev: Any) -> str:
         raised = f"  raised {ev.error}" if ev.error else ""
         return f"{head}: {summarize_change(ev.key, ev.delta)}{raised}"
     if cls is MessageSend:
-        return f"send {ev.sender or '?'} -> {ev.target}: {ev.message}  #{ev.message_id}"
+        to = receivers.get(ev.message_id, ev.target) if receivers else ev.target
+        return f"send {ev.sender or '?'} -> {to}: {ev.message}  #{ev.message_id}"
     if cls is MessageReceive:
         return f"receive {ev.actor} <- {ev.sender or '?'}: {ev.message}  #{ev.message_id}"
     if cls is ProcessSpawn:

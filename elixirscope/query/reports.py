@@ -211,7 +211,8 @@ def calltree_report(
     if spawn is not None:
         lines.append(spawn.line(names))
     if nodes:
-        lines.append(render_call_tree(nodes, threads=names, steps=steps))
+        processes = _process_labels(data_dir, nodes, across_runs=run_id is None)
+        lines.append(render_call_tree(nodes, threads=names, steps=steps, processes=processes))
         if _missing(nodes) and scope.dropped:
             lines.append(
                 drop_note(scope) + " — calls marked 'entry not recorded' or "
@@ -241,6 +242,41 @@ def calltree_report(
         "calls": [n.to_dict() for n in nodes],
         "warnings": getattr(nodes, "warnings", []),
         "text": "\n".join(lines),
+    }
+
+
+def _process_labels(data_dir: str, nodes: list[Any], *, across_runs: bool) -> dict[str, str]:
+    """For a chain recorded by more than one process (a child process, a server it called):
+    each process's label, ``pid 3116`` — with its run, ``pid 3116, run 9fe19139 server.py``,
+    when the tree spans runs. Empty for a chain of one process (nothing to tell apart)."""
+    producers: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        producers.add(node.producer)
+        stack.extend(node.children)
+    if len(producers) < 2:
+        return {}
+    labels = {p: f"pid {p.split(':')[-2]}" if p.count(":") >= 2 else p for p in producers}
+    if not across_runs:
+        return labels
+    from elixirscope.query.runs import list_runs
+    from elixirscope.store import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        runs = {r.id: r for r in list_runs(data_dir, store)}
+        run_of = {
+            producer: runs[run_id]
+            for run_id, total in store.run_totals().items()
+            if run_id in runs
+            for producer in total["producers"]
+            if producer in producers
+        }
+    if len({r.id for r in run_of.values()}) < 2:
+        return labels
+    return {
+        p: label + (f", run {run_of[p].short_id} {run_of[p].command_text}" if p in run_of else "")
+        for p, label in labels.items()
     }
 
 

@@ -167,6 +167,8 @@ class GenServer(ProcessActor):
             with tracer.receiving(self._actor_name(), msg, msg.trace):
                 self._deliver(msg, sender)
         else:
+            if observe.TRACER is not None and _traced(msg):  # one of ElixirScope's own
+                observe.TRACER.received(self._actor_name(), msg, msg.trace)
             self._deliver(msg, sender)
 
     def _deliver(self, msg: Any, sender: Any) -> None:

@@ -100,6 +100,10 @@ class Tracer(Protocol):
     def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
         """The actor took a traced message; the handling runs inside the returned context."""
 
+    def received(self, actor: str, message: Any, trace: Any) -> None:
+        """An actor whose handling is not traced (a supervisor's job, ElixirScope's own
+        registry) took a traced message: only who got it, for the send's receiver."""
+
     def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
         """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...)."""
 

@@ -60,6 +60,9 @@ class Registry(GenServer):
     provides_registry = True
     internal = True
 
+    def _actor_name(self) -> str:
+        return self.path or "registry"  # the standalone one (Runtime) has no path
+
     def init(self, args: Any) -> dict[str, Any]:
         self.handleDeadLetters()
         return {

@@ -178,6 +178,9 @@ class Supervisor(ProcessActor):
 
     def _on_message(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, m.Call):
+            tracer = observe.TRACER
+            if tracer is not None and msg.trace is not None:
+                tracer.received(self.path or str(self.myAddress), msg, msg.trace)
             self._queue(("call", msg, sender))
 
     # ------------------------------------------------------------- job engine

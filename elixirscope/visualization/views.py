@@ -535,7 +535,13 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     if len(nodes) > limit:
         keep = sorted(nodes[1:], key=lambda n: -n["total"])[: limit - 1]
         kept = {0} | {n["id"] for n in keep}
-        # a kept node's ancestors are at least as long, so they are kept too
+        # with a kept node go its ancestors: nearly always longer, so kept already, but a
+        # task its caller started may outlive the caller
+        for n in keep:
+            up = parents[n["id"]]
+            while up not in kept:
+                kept.add(up)
+                up = parents[up]
         folded = len(nodes) - len(kept)
         nodes = [n for n in nodes if n["id"] in kept]
     return {

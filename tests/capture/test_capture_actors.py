@@ -304,3 +304,29 @@ def test_elixirscopes_own_actors_are_left_out_unless_asked_for(record_own):
     assert "counter" in actors_seen
     assert ("registry" in actors_seen) is record_own
     assert observe.tracer_for(object()) is None  # no tracer installed any more
+
+
+def test_a_message_to_a_supervisor_or_the_registry_names_who_got_it(captured, simple):
+    """A supervisor answers a call in a job and the registry is ElixirScope's own: neither
+    records its handling, but the program's message to them has its receive, so readers
+    name the receiver (``app``, ``registry``) instead of an actor address."""
+    from elixirscope.runtime import ChildSpec, SupervisorSpec
+
+    sess, out = captured
+    sup = simple.start_supervisor(
+        SupervisorSpec("one_for_one", [ChildSpec("counter", (Counter, None))]), path="app"
+    )
+    [child] = simple.which_children(sup)
+    assert simple.call(child.address, "a") == 1
+    assert simple.whereis("nobody") is None
+    sess.flush(10)
+    received = {e.message_id: e for e in out.of(MessageReceive)}
+    to = {
+        e.message: received[e.message_id].actor
+        for e in out.of(MessageSend)
+        if e.message_id in received
+    }
+    assert to["('which_children',)"] == "app"
+    assert to["('whereis', 'nobody')"] == "registry"
+    assert to["'a'"] == "app/counter"
+    assert not any(e.actor == "registry" for e in out.of(StateChange))  # still left out

@@ -296,8 +296,9 @@ def events(data_dir: Path, *types: str, function: str | None = None) -> list[dic
     return json.loads(done.stdout)["events"]
 
 
-def calltree(data_dir: Path, correlation: str, *, as_json: bool = False) -> str:
-    argv = ["calltree", "--data-dir", str(data_dir), correlation] + (["--json"] if as_json else [])
+def calltree(data_dir: Path, correlation: str, *extra: str, as_json: bool = False) -> str:
+    argv = ["calltree", "--data-dir", str(data_dir), correlation, *extra]
+    argv += ["--json"] if as_json else []
     done = elixirscope(*argv)
     assert done.returncode == 0, done.stderr
     return done.stdout

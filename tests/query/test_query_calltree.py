@@ -219,3 +219,15 @@ def test_a_caller_in_another_chain_is_named(tmp_path, recorder):
     assert "(called from __main__.serve, chain outer)" in report["text"]
     assert "caller not recorded" not in report["text"]
     assert report["calls"][0]["caller"] == "__main__.serve, chain outer"
+
+
+def test_a_send_to_an_actor_address_names_the_actor_that_received_it(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("shop.take_order")
+    rec.add("send", "m1", None, "ActorAddr-/A~b~c", "('take', 1)", parent=top)
+    rec.add("receive", "m1", "shop/stock", None, "('take', 1)", parent=top)
+    rec.add("send", "m2", None, "ActorAddr-/A~b~d", "'lost'", parent=top)  # no receive
+    rec.ret(top, "shop.take_order")
+    lines = render_call_tree(_tree(tmp_path, rec)).splitlines()
+    assert lines[1] == "  · send ? -> shop/stock: ('take', 1)  #m1"
+    assert lines[3] == "  · send ? -> ActorAddr-/A~b~d: 'lost'  #m2"

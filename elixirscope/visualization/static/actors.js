@@ -28,20 +28,24 @@ function draw(host, d, state) {
   for (const m of d.messages) rows.push({ kind: "msg", ts: m.send_ts, m });
   for (const k of d.marks) rows.push({ kind: k.kind, ts: k.ts, k });
   rows.sort((a, b) => { const x = BigInt(a.ts) - BigInt(b.ts); return x < 0n ? -1 : x > 0n ? 1 : 0; });
-  const W = LEFT + lanes.length * COL + 20, H = TOP + rows.length * ROWH + 20;
+  // the heads in an SVG of their own that stays on top while the rows scroll under it
+  const W = LEFT + lanes.length * COL + 20, H = rows.length * ROWH + 20;
   const cx = (name) => LEFT + (col.get(name) ?? 0) * COL + COL / 2;
+  let head = `<svg class="seq" width="${W}" height="${TOP}" xmlns="http://www.w3.org/2000/svg">`;
   let svg = `<svg class="seq" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
     <defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
     <path d="M0,0 L10,5 L0,10 z" fill="#7aa2f7"/></marker>
     <marker id="arr-lost" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#5b6377"/></marker></defs>`;
   lanes.forEach((l, i) => {
     const x = LEFT + i * COL + COL / 2;
-    svg += `<line class="lifeline" x1="${x}" y1="${TOP - 10}" x2="${x}" y2="${H - 10}"/>
+    head += `<line class="lifeline" x1="${x}" y1="${TOP - 10}" x2="${x}" y2="${TOP}"/>
       <rect x="${x - COL / 2 + 8}" y="8" width="${COL - 16}" height="24" rx="4" fill="#1c212c" stroke="#2a3040"/>
-      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > 24 ? "…" + l.slice(-23) : l)}</text>`;
+      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > 24 ? "…" + l.slice(-23) : l)}</text><title>${esc(l)}</title>`;
+    svg += `<line class="lifeline" x1="${x}" y1="0" x2="${x}" y2="${H - 10}"/>`;
   });
+  head += `</svg>`;
   rows.forEach((r, i) => {
-    const y = TOP + i * ROWH + ROWH / 2;
+    const y = i * ROWH + ROWH / 2;
     svg += `<g class="row" data-ts="${r.ts}"><rect class="hit" x="0" y="${y - ROWH / 2}" width="${W}" height="${ROWH}" fill="transparent"/>
       <text class="row-time" x="6" y="${y + 4}">${esc(fmtRel(rel(r.ts)))}</text>`;
     if (r.kind === "msg") {
@@ -67,7 +71,7 @@ function draw(host, d, state) {
   });
   svg += `<line class="cursor" id="ac-cursor" x1="0" x2="${W}" y1="-10" y2="-10"/></svg>`;
   const chart = host.querySelector("#ac-chart");
-  chart.innerHTML = svg;
+  chart.innerHTML = `<div class="seq-head">${head}</div>${svg}`;
   chart.__rows = rows;
   for (const g of chart.querySelectorAll("g.row")) g.addEventListener("click", () => go({ t: g.dataset.ts }));
   host.querySelector("#ac-count").textContent = `${d.messages.length} shown` +
@@ -92,6 +96,6 @@ function drawCursor(host, state) {
   const t = BigInt(state.t);
   let i = chart.__rows.findIndex((r) => BigInt(r.ts) > t);
   if (i < 0) i = chart.__rows.length;
-  const y = TOP + i * ROWH;
+  const y = i * ROWH;
   line.setAttribute("y1", y); line.setAttribute("y2", y);
 }

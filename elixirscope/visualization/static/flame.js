@@ -11,7 +11,7 @@ export async function mount(host, state) {
     <div class="side pane"><h2>Most self time</h2><div id="fl-self"></div></div></div>`;
   const v = { focus: 0, nodes: null, update: (s, p) => { if (s.chain !== p.chain) load(host, s, v); } };
   host.querySelector("#fl-all").onclick = () => go({ chain: null });
-  host.querySelector("#fl-up").onclick = () => { if (v.nodes) { v.focus = v.nodes[v.focus].parent >= 0 ? v.nodes[v.focus].parent : 0; paint(host, v); } };
+  host.querySelector("#fl-up").onclick = () => { if (v.nodes) focus(host, v, v.nodes[v.focus].parent >= 0 ? v.nodes[v.focus].parent : 0); };
   await load(host, state, v);
   window.addEventListener("resize", () => paint(host, v));
   return v;
@@ -25,19 +25,31 @@ async function load(host, state, v) {
   for (const n of d.nodes) { n.children = []; byId.set(n.id, n); }
   for (const n of d.nodes) if (n.parent >= 0 && byId.has(n.parent)) byId.get(n.parent).children.push(n);
   v.nodes = Object.fromEntries(d.nodes.map((n) => [n.id, n]));
-  v.focus = 0;
-  host.querySelector("#fl-title").textContent = (d.chain ? `chain ${d.chain.slice(0, 12)}` : "whole run") +
+  v.title = (d.chain ? `chain ${d.chain.slice(0, 12)}` : "whole run") +
     ` · ${d.calls.toLocaleString()} calls · ${fmtDur(v.nodes[0].total)} total` + (d.folded ? ` · ${d.folded} small nodes left out` : "");
-  const agg = new Map();
-  for (const n of d.nodes) if (n.id) {
-    const a = agg.get(n.function) || { self: 0, total: 0, calls: 0 };
-    a.self += n.self; a.total += n.total; a.calls += n.calls; agg.set(n.function, a);
-  }
-  const top = [...agg.entries()].sort((a, b) => b[1].self - a[1].self).slice(0, 40);
-  host.querySelector("#fl-self").innerHTML = `<table><thead><tr><th>function</th><th class="num">self</th><th class="num">calls</th></tr></thead><tbody>` +
-    top.map(([f, a]) => `<tr title="${esc(f)} · total ${fmtDur(a.total)}"><td>${esc(short(f))}</td><td class="num">${fmtDur(a.self)}</td><td class="num">${a.calls}</td></tr>`).join("") + "</tbody></table>";
-  paint(host, v);
+  focus(host, v, 0);
   bind(host, v);
+}
+
+// the graph drawn from node `id` down; the title says where, the table counts only under it
+function focus(host, v, id) {
+  v.focus = id;
+  const at = v.nodes[id];
+  host.querySelector("#fl-title").textContent = v.title +
+    (id ? ` · in ${short(at.function)} (${fmtDur(at.total)}, ${at.calls.toLocaleString()} call${at.calls === 1 ? "" : "s"})` : "");
+  const agg = new Map();
+  const walk = (n) => {
+    if (n.id) {
+      const a = agg.get(n.function) || { self: 0, total: 0, calls: 0 };
+      a.self += n.self; a.total += n.total; a.calls += n.calls; agg.set(n.function, a);
+    }
+    for (const k of n.children) walk(k);
+  };
+  walk(at);
+  const top = [...agg.entries()].sort((a, b) => b[1].self - a[1].self).slice(0, 40);
+  host.querySelector("#fl-self").innerHTML = `<table class="fl-table"><thead><tr><th>function</th><th class="num">self</th><th class="num">calls</th></tr></thead><tbody>` +
+    top.map(([f, a]) => `<tr title="${esc(f)} · total ${fmtDur(a.total)}"><td>${esc(short(f))}</td><td class="num">${fmtDur(a.self)}</td><td class="num">${a.calls.toLocaleString()}</td></tr>`).join("") + "</tbody></table>";
+  paint(host, v);
 }
 
 function layout(v, w) {
@@ -47,8 +59,11 @@ function layout(v, w) {
     out.push({ n, x, w: width, depth });
     let cx = x;
     const kids = [...n.children].sort((a, b) => b.total - a.total);
+    // callees that ran at once (an event loop's tasks) may add up to more than their
+    // caller's time: then they share its width in proportion, never wider than it
+    const whole = Math.max(n.total, kids.reduce((sum, k) => sum + k.total, 0));
     for (const k of kids) {
-      const kw = n.total ? (k.total / n.total) * width : 0;
+      const kw = whole ? (k.total / whole) * width : 0;
       if (kw >= 0.5) walk(k, cx, kw, depth + 1);
       cx += kw;
     }
@@ -71,9 +86,12 @@ function paint(host, v) {
     const y = 6 + b.depth * H;
     g.fillStyle = b.n.id === 0 ? "#2a3040" : b.n.errors ? "#8c3545" : colourOf(b.n.function);
     g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2);
-    if (b.w > 40) {
+    if (b.w > 30) {
       g.fillStyle = "#e6e9f0";
-      g.fillText(`${b.n.id === 0 ? "all" : short(b.n.function)} ${fmtDur(b.n.total)}`, b.x + 4, y + H / 2 - 1, b.w - 8);
+      const name = b.n.id === 0 ? "all" : short(b.n.function);
+      const own = name.slice(name.lastIndexOf(".") + 1);
+      const label = [`${name} ${fmtDur(b.n.total)}`, name, `${own} ${fmtDur(b.n.total)}`, own].find((t) => g.measureText(t).width <= b.w - 8);
+      if (label) g.fillText(label, b.x + 4, y + H / 2 - 1);
     }
   }
   c.dataset.nodes = v.boxes.length;
@@ -95,5 +113,5 @@ function bind(host, v) {
     tip.textContent = `${b.n.function}\ntotal ${fmtDur(b.n.total)} · self ${fmtDur(b.n.self)} · ${b.n.calls} call${b.n.calls === 1 ? "" : "s"}` + (b.n.errors ? ` · ${b.n.errors} raised` : "");
   });
   c.addEventListener("mouseleave", () => (tip.hidden = true));
-  c.addEventListener("click", (e) => { const b = hit(e); if (b) { v.focus = b.n.id; paint(host, v); } });
+  c.addEventListener("click", (e) => { const b = hit(e); if (b) focus(host, v, b.n.id); });
 }

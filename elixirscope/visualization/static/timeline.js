@@ -70,7 +70,11 @@ class Timeline {
     if (!(this.v1 > this.v0)) { this.v0 = 0; this.v1 = end; }
     this.cursor = state.t ? rel(state.t) : null;
     this.sel = state.sel || null;
-    if (state.t && !state.w0) this.centreOn(this.cursor, false);
+    if (state.t && !state.w0) {  // a link to a moment: zoomed in around it, not the whole run
+      const span = Math.min(this.v1 - this.v0, Math.max(MIN_SPAN * 20, (end - from) * 0.05));
+      this.v0 = this.cursor - span / 2; this.v1 = this.cursor + span / 2;
+      this.remember();
+    }
     this.fetch();
     this.draw();
     this.showSel();
