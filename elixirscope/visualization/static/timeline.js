@@ -222,6 +222,22 @@ class Timeline {
     return out;
   }
 
+  // lanes taller than the canvas: a scrollbar on its right edge (drag it, or drag the
+  // canvas up and down), the lanes kept from scrolling past their end
+  paintScrollbar(g, lanes, w, h) {
+    const last = lanes[lanes.length - 1];
+    const total = last ? last.y + last.h + this.scrollY - AXIS : 0, seen = h - AXIS;
+    this.vbar = null;
+    if (total <= seen) { if (this.scrollY) { this.scrollY = 0; this.draw(); } return; }
+    const max = total - seen;
+    if (this.scrollY > max) { this.scrollY = max; this.draw(); return; }
+    const thumb = Math.max(24, (seen * seen) / total);
+    const y = AXIS + (this.scrollY / max) * (seen - thumb);
+    g.fillStyle = "#1b2030"; g.fillRect(w - 9, AXIS, 9, seen);
+    g.fillStyle = "#4a5266"; g.fillRect(w - 8, y, 7, thumb);
+    this.vbar = { x: w - 10, y, thumb, seen, max };
+  }
+
   // the marks in each lane's head: errors, restarts, state changes, processes started
   paintMarks(g, d, lanes, byLane, w) {
     for (const m of d.marks) {
@@ -371,6 +387,7 @@ class Timeline {
       g.fillStyle = "#e0af68"; g.fillRect(x - 0.5, 0, 1.5, h);
       g.beginPath(); g.moveTo(x - 5, 0); g.lineTo(x + 5, 0); g.lineTo(x, 7); g.fill();
     }
+    this.paintScrollbar(g, lanes, w, h);
     this.canvas.dataset.drawn = drawn;
     this.canvas.dataset.detail = d ? d.detail : "";
     this.host.querySelector("#tl-window").textContent = `window ${axisLabel(this.v0, span / 10)} … ${axisLabel(this.v1, span / 10)}  (${fmtDur(span)})`;
@@ -426,12 +443,21 @@ class Timeline {
     }, { passive: false });
     let drag = null;
     c.addEventListener("pointerdown", (e) => {
-      drag = { x: e.clientX, y: e.clientY, v0: this.v0, v1: this.v1, sy: this.scrollY, moved: false };
+      const r = c.getBoundingClientRect();
+      const bar = this.vbar && e.clientX - r.left >= this.vbar.x ? this.vbar : null;
+      drag = { x: e.clientX, y: e.clientY, v0: this.v0, v1: this.v1, sy: this.scrollY, moved: false, bar };
       c.setPointerCapture(e.pointerId);
     });
     c.addEventListener("pointermove", (e) => {
       if (!drag) { this.hover(e); return; }
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (drag.bar) {  // the scrollbar's thumb: the lanes move the other way, faster
+        const b = drag.bar;
+        drag.moved = true;
+        this.scrollY = Math.min(b.max, Math.max(0, drag.sy + (dy * b.max) / Math.max(1, b.seen - b.thumb)));
+        this.draw();
+        return;
+      }
       if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; c.classList.add("drag"); this.tip.hidden = true; }
       if (!drag.moved) return;
       const per = (drag.v1 - drag.v0) / c.clientWidth;
@@ -443,6 +469,7 @@ class Timeline {
       c.classList.remove("drag");
       const d = drag; drag = null;
       if (!d) return;
+      if (d.bar) return;
       if (d.moved) { this.after(); return; }
       this.click(e);
     });
