@@ -28,6 +28,16 @@ child's pid) and makes the fresh chain the child's main thread's correlation
 id in the child — what the child records runs in that chain. Nothing else of
 the call changes: it returns what ``os.fork`` returned, in both processes.
 
+``os.system`` from a recorded call is linked as well, though the shell it starts
+has no pid this process learns: the start is recorded as ``system of`` the
+command line (no pid: the cinema draws no line to the child's lanes, and
+``summary`` names no starting call), and the chain is in the environment while
+the call runs (``os.system`` passes the process's own: it is set with
+``os.environ`` for the call's duration and then put back, so another thread
+starting a process without a recorded call in those moments passes it on too).
+A Python program the command runs records itself in that chain, and
+``calltree CHAIN`` says which call started it.
+
 A program that replaces itself from a recorded call (``os.execv`` / ``os.execve``,
 which every ``exec`` function of ``os`` calls: ``hard_exit`` wraps them and asks
 :func:`linked_exec`) is linked too: the start is recorded as ``exec of`` the new
@@ -68,12 +78,15 @@ def install() -> None:
     _original.extend([os.posix_spawn, os.posix_spawnp])
     os.posix_spawn = _linked_spawn(os.posix_spawn)
     os.posix_spawnp = _linked_spawn(os.posix_spawnp)
+    _original.append(os.system)
+    os.system = _linked_system(os.system)
 
 
 def uninstall() -> None:
     if _original:
         import _posixsubprocess
 
+        os.system = _original.pop()
         os.posix_spawnp = _original.pop()
         os.posix_spawn = _original.pop()
         os.fork = _original.pop()
@@ -91,6 +104,30 @@ def _linked_spawn(posix_spawn: Any) -> Any:
         return pid
 
     return _standing_for(posix_spawn, posix_spawn_linked)
+
+
+def _linked_system(system: Any) -> Any:
+    def system_linked(command: Any) -> int:
+        spawn = _spawn_here()
+        if spawn is None:
+            return system(command)
+        chain = new_correlation_id()
+        try:
+            name = "system of " + _command(["sh", "-c", os.fsdecode(command)])
+            before = os.environ.get(CHAIN_ENV)
+            os.environ[CHAIN_ENV] = chain
+        except Exception:  # noqa: BLE001 - the command runs (or fails) as it would, unlinked
+            return system(command)
+        _started(name, spawn, chain)
+        try:
+            return system(command)
+        finally:
+            if before is None:
+                os.environ.pop(CHAIN_ENV, None)
+            else:
+                os.environ[CHAIN_ENV] = before
+
+    return _standing_for(system, system_linked)
 
 
 def _linked_fork(fork: Any) -> Any:

@@ -669,6 +669,35 @@ def test_a_program_started_by_posix_spawn_is_linked_to_its_call(tmp_path) -> Non
     assert "child.py 4" in start["name"] and work["correlation_id"] == start["chain"]
 
 
+def test_a_program_started_by_os_system_runs_in_the_chain_of_a_start_under_its_call(
+    tmp_path,
+) -> None:
+    """os.system's shell has no pid the program learns: the start is ``system of`` the
+    command under the call, and the Python program it runs records in its chain; the
+    chain is not left in the environment afterwards."""
+    script = _program(tmp_path, textwrap.dedent("""\
+        import os
+        import sys
+
+
+        def main():
+            status = os.system(f"{sys.executable} child.py 4")
+            return status, "ELIXIRSCOPE_CHAIN" in os.environ
+
+
+        print("status", *main(), flush=True)
+    """))
+    done = _recorded(script, "--trace", "__main__.main")
+    assert (done.stdout, done.returncode) == ("child 14\nstatus 0 False\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    (main,) = _calls(evs, "__main__.main")
+    (work,) = _calls(evs, "worker_mod.work")
+    (start,) = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
+    assert start["parent_id"] == main["id"] and start["name"].startswith("system of sh -c ")
+    assert start["name"].endswith(" child.py 4") and work["pid"] != main["pid"]
+    assert work["correlation_id"] == start["chain"] != main["correlation_id"]
+
+
 KID = textwrap.dedent("""\
     import os
     import sys
