@@ -495,7 +495,7 @@ def exc_message(ev: Any, values: Any) -> str:
 
 
 def exc_where(tb: Any) -> tuple[int, list[str] | None]:
-    """Where an exception was raised: (line, ``file:line:function`` frames, innermost last).
+    """Where an exception was raised: (line, ``file:line:qualname`` frames, innermost last).
 
     ``tb`` is the traceback as the recording call's ``__exit__`` sees it (from that
     call's frame down to the raise); the innermost TRACEBACK_LIMIT frames are kept.
@@ -507,7 +507,7 @@ def exc_where(tb: Any) -> tuple[int, list[str] | None]:
         while tb is not None:
             code = tb.tb_frame.f_code
             line = tb.tb_lineno or 0
-            frames.append(f"{code.co_filename}:{line}:{code.co_name}")
+            frames.append(f"{code.co_filename}:{line}:{code.co_qualname}")
             if len(frames) > 2 * TRACEBACK_LIMIT:
                 del frames[:TRACEBACK_LIMIT]
             tb = tb.tb_next

@@ -559,8 +559,9 @@ def _plan(
     except (PlanError, OSError) as exc:
         raise RunError(f"plan {plan_file}: {exc}") from None
     if not plan_file and not patterns:
-        if module:
-            patterns = [target, f"{target}.*"]
+        if module:  # the module with its package's other modules, as a script's neighbours
+            package = target.rpartition(".")[0]
+            patterns = [target, f"{target}.*"] + ([package, f"{package}.*"] if package else [])
         else:
             patterns = ["__main__"]
             for name in _own_packages(target):
@@ -574,15 +575,16 @@ def _plan(
 
 
 MAX_OWN_PACKAGES = 200
-"""Packages beside a script selected by the default rule, at most."""
+"""Modules and packages beside a script selected by the default rule, at most."""
 
 
 def _own_packages(script: str) -> list[str]:
-    """The packages (``name/__init__.py``) in a script's own directory — the program's
-    code, which Python imports from ``sys.path[0]``: a Django project's apps and settings
-    beside ``manage.py``, an application's package beside its entry script. Modules beside
-    it (``helpers.py``) are not taken: name them with ``--trace``. None for stdin, or for
-    a script in an installed library's folder."""
+    """The modules and packages in a script's own directory — the program's code, which
+    Python imports from ``sys.path[0]`` before anything installed: ``bank_actors.py``
+    beside ``bank.py``, a Django project's apps and settings beside ``manage.py``, an
+    application's package beside its entry script. Only those the program imports are
+    rewritten (at import), so a folder of unrelated scripts costs nothing. None for stdin,
+    or for a script in an installed library's folder."""
     if script == "-":
         return []
     try:
@@ -596,6 +598,8 @@ def _own_packages(script: str) -> list[str]:
                 continue
             if not entry.suffix and (entry / "__init__.py").is_file():
                 names.append(entry.name)
+            elif entry.suffix == ".py" and entry != path and entry.is_file():
+                names.append(entry.stem)
         return names[:MAX_OWN_PACKAGES]
     except OSError:
         return []

@@ -334,7 +334,7 @@ def _render_node(
         if kind == 0:
             _render_node(item, depth + 1, lines, paint, indent, shown, node)
         else:
-            text = describe(item.event, shown.receivers)
+            text = describe(item.event, shown.receivers, in_tree=True)
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
 
 
@@ -452,10 +452,10 @@ def format_duration(ns: int) -> str:
     return f"{ns / 1e9:.2f} s"
 
 
-def describe(ev: Any, receivers: dict[str, str] | None = None) -> str:
+def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool = False) -> str:
     """One event's detail as text (the last column of ``render_events``); a message sent
     to an actor address names its receiver when ``receivers`` (message id -> actor) has
-    it."""
+    it. A yield or resume names its coroutine, unless ``in_tree`` (under its call)."""
     cls = type(ev)
     if cls is FunctionEntry:
         args = "" if ev.args is None else ", ".join(f"{k}={v}" for k, v in ev.args.items())
@@ -472,10 +472,13 @@ def describe(ev: Any, receivers: dict[str, str] | None = None) -> str:
             f"{_short(ev.function)} !! {_error(ev.exc_type, ev.message)}{where}"
             f"  [{format_duration(ev.duration_ns)}]"
         )
-    if cls is GeneratorYield:
-        return f"yield {ev.value}" if ev.value is not None else "yield"
-    if cls is GeneratorResume:
-        return f"resume <- {ev.value}" if ev.value is not None else "resume"
+    if cls is GeneratorYield or cls is GeneratorResume:
+        head = "yield" if cls is GeneratorYield else "resume"
+        if not in_tree:
+            head += f" in {_short(ev.function)}"
+        if ev.value is None:
+            return head
+        return f"{head} {ev.value}" if cls is GeneratorYield else f"{head} <- {ev.value}"
     if cls is AttributeChange:
         return f"self.{ev.name} = {ev.value}"
     if cls is StateChange:

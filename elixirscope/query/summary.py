@@ -180,7 +180,8 @@ def summarize(
             fn.durations.append(ev.duration_ns)
             key = (se.producer, ev.call_id)
             self_ns[key] += ev.duration_ns
-            fn.self_ns += self_ns.pop(key)
+            # callees that ran at once (a gather's tasks) can add up to more than the call
+            fn.self_ns += max(0, self_ns.pop(key))
             if ev.parent_id:
                 self_ns[(se.producer, ev.parent_id)] -= ev.duration_ns
             item = (ev.duration_ns, -n, se)

@@ -149,11 +149,15 @@ def event_actors(event: Any) -> tuple[str, ...]:
 
 
 class FunctionGlob:
-    """An fnmatch glob over ``module.qualname``, with its answers remembered."""
+    """An fnmatch glob over ``module.qualname``, matching the whole name or its last parts
+    (``audit`` matches ``__main__.audit``, ``Inventory.reserve`` matches
+    ``shop.Inventory.reserve``: the names ``events`` shows, as ESQL's ``calls of`` takes
+    them), with its answers remembered."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self._match = re.compile(fnmatch.translate(pattern)).match
+        self._whole = re.compile(fnmatch.translate(pattern)).match
+        self._part = re.compile(fnmatch.translate("*." + pattern)).match
         self._seen: dict[str, bool] = {}
 
     def __call__(self, name: str | None) -> bool:
@@ -161,5 +165,5 @@ class FunctionGlob:
             return False
         hit = self._seen.get(name)
         if hit is None:
-            hit = self._seen[name] = self._match(name) is not None
+            hit = self._seen[name] = self._whole(name) is not None or self._part(name) is not None
         return hit

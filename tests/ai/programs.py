@@ -439,16 +439,18 @@ def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> sub
 
 def record(where: Path, name: str, program: str, *argv: str, data: str | None = None,
            env: dict[str, str] | None = None, level: str = "args",
-           modules: dict[str, str] | None = None) -> Path:
+           modules: dict[str, str] | None = None, trace: str | None = None) -> Path:
     """``program`` written to ``where/name.py`` (and ``modules``, ``where/<key>.py`` each,
-    which it may import) and recorded under ``where/<data or name>``."""
+    which it may import) and recorded under ``where/<data or name>``; with ``trace``, only
+    that is recorded (not the default: the script and the modules beside it)."""
     script = where / f"{name}.py"
     script.write_text(program)
     for module, text in (modules or {}).items():
         (where / f"{module}.py").write_text(text)
     data_dir = where / (data or name)
-    done = elixirscope("run", "--data-dir", str(data_dir), "--level", level, str(script), *argv,
-                       cwd=where, env=env)
+    traced = ["--trace", trace] if trace else []
+    done = elixirscope("run", "--data-dir", str(data_dir), "--level", level, *traced, str(script),
+                       *argv, cwd=where, env=env)
     assert done.returncode == 0, done.stderr
     return data_dir
 

@@ -198,7 +198,8 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
         print("ticks", n)
     """))
     host = subprocess.Popen([sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint, "--keys", str(d.keys_dir),
-                             str(host_script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+                             "--trace", "__main__", str(host_script)],  # hostwork, beside it, not
+                            cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         def ticks() -> int:
             return es_json("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--function", "hostwork.tick",

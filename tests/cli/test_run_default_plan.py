@@ -1,5 +1,6 @@
-"""With no --trace or --plan, ``run`` records the program: the script and the packages
-beside it (a Django project's apps, an application's package), not a module beside it."""
+"""With no --trace or --plan, ``run`` records the program: the script and the modules and
+packages beside it (a module of the program's, a Django project's apps, an application's
+package) that it imports."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def test_the_default_records_the_script_and_the_packages_beside_it(tmp_path: Pat
     (tmp_path / "shop" / "__init__.py").write_text("")
     (tmp_path / "shop" / "views.py").write_text("def price(n):\n    return n * 2\n")
     (tmp_path / "helpers.py").write_text("def tidy(s):\n    return s.strip()\n")
+    (tmp_path / "unused.py").write_text("raise SystemExit('never imported')\n")
     (tmp_path / "notes").mkdir()  # no __init__.py: no package
     (tmp_path / "main.py").write_text(
         "from shop.views import price\nfrom helpers import tidy\n\n\n"
@@ -24,4 +26,4 @@ def test_the_default_records_the_script_and_the_packages_beside_it(tmp_path: Pat
     listed = elixirscope("events", "--data-dir", str(tmp_path / "data"), "--type", "call",
                          "--json", cwd=tmp_path)  # fmt: skip
     assert {e["function"] for e in json.loads(listed.stdout)["events"]} == {
-        "__main__.main", "shop.views.price"}
+        "__main__.main", "shop.views.price", "helpers.tidy"}

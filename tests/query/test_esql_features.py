@@ -521,3 +521,23 @@ def test_state_of_another_event_is_its_actors_state_at_its_time(actor_data):
     assert {o for _id, o in expected} - {None}, "the desk took no orders before a message"
     at_least_one = [i for i, o in expected if o is not None and o >= 1]
     assert ids(actor_data, "events where kind = 'receive' and actor = 'desk' and state.orders >= 1") == at_least_one
+
+
+def test_an_exception_type_matches_whole_or_by_its_last_parts(tmp_path):
+    """A program's own exception is recorded as ``__main__.PaymentDeclined``: written as the
+    program names it, it matches (as a function's name does)."""
+    (tmp_path / "pay.py").write_text(
+        "class PaymentDeclined(Exception):\n    pass\n\n\n"
+        "def charge(n):\n    raise PaymentDeclined(f'{n} over limit')\n\n\n"
+        "try:\n    charge(50)\nexcept PaymentDeclined:\n    pass\n"
+    )
+    done = elixirscope("run", "--data-dir", str(tmp_path / "data"), "pay.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = tmp_path / "data"
+    rows = list(esql.run("exceptions where type = 'PaymentDeclined'", data))
+    assert [(r["function"], r["type"]) for r in rows] == [
+        ("__main__.charge", "__main__.PaymentDeclined")
+    ]
+    assert list(esql.run("exceptions where type = 'Declined'", data)) == []  # a part is whole
+    assert list(esql.run("exceptions where type != 'PaymentDeclined'", data)) == []
+    assert len(list(esql.run("exceptions where type = '__main__.PaymentDeclined'", data))) == 1

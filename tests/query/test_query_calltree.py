@@ -231,3 +231,20 @@ def test_a_send_to_an_actor_address_names_the_actor_that_received_it(tmp_path, r
     lines = render_call_tree(_tree(tmp_path, rec)).splitlines()
     assert lines[1] == "  · send ? -> shop/stock: ('take', 1)  #m1"
     assert lines[3] == "  · send ? -> ActorAddr-/A~b~d: 'lost'  #m2"
+
+
+def test_a_listed_yield_or_resume_names_its_coroutine(tmp_path, recorder):
+    """In ``events`` (no tree around them) a step says whose it is; under its call it does
+    not repeat it."""
+    rec = recorder()
+    coro = rec.call("shop.fetch_price", item="'tea'")
+    rec.add("yield", coro, "shop.fetch_price", None, parent=0)
+    rec.add("resume", coro, "shop.fetch_price", "4.5", parent=0)
+    rec.ret(coro, "shop.fetch_price", "4.5")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+        listed = render_events(list(store.query(correlation_id="c1", limit=None)))
+        roots = build_call_tree(store.query(correlation_id="c1", limit=None))
+    assert "yield in shop.fetch_price" in listed and "resume in shop.fetch_price <- 4.5" in listed
+    tree = render_call_tree(roots).splitlines()
+    assert tree[1:3] == ["  · yield", "  · resume <- 4.5"]

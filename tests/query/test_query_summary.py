@@ -89,6 +89,22 @@ def test_counts_total_and_self_time_with_percentiles():
     assert report["calls"] == 11 and report["events"] == 22
 
 
+def test_callees_that_ran_at_once_leave_their_caller_no_negative_self_time():
+    """A gather's three tasks, 300 ns each, under a caller of 400 ns: they add up to more
+    than it lasted; its self time is none, not -500 ns."""
+    p = Program()
+    main = next(p.ids)
+    p.events.append(("call", main, p._tick(1), 1, "c1", 0, "app.main", None, "/app/m.py", 3))
+    tasks = [next(p.ids) for _ in range(3)]
+    for task in tasks:
+        p.events.append(("call", task, p._tick(1), 1, "c1", main, "app.task", None, "/app/m.py", 5))
+    for task in tasks:
+        p.events.append(("return", next(p.ids), p._tick(1), 1, "c1", main, task, "app.task", 300, None))
+    p.events.append(("return", next(p.ids), p._tick(1), 1, "c1", 0, main, "app.main", 400, None))
+    rows = {f["function"]: f for f in summarize(p.stored())["functions"]}
+    assert rows["app.main"]["self_ns"] == 0 and rows["app.task"]["self_ns"] == 900
+
+
 def test_an_exception_counts_once_where_it_was_raised_however_far_it_went():
     p = Program()
     tb_inner = ["/app/m.py:9:parse"]

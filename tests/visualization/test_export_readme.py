@@ -58,4 +58,7 @@ def test_the_walk_through_prints_what_the_readme_shows(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "shop.speedscope.json").read_text())["profiles"]
     request = ExportTraceServiceRequest.FromString((tmp_path / "shop.otlp.pb").read_bytes())
     spans = request.resource_spans[0].scope_spans[0].spans
-    assert sorted(s.name for s in spans) == ["__main__.order"] * 3 + ["__main__.price"] * 2
+    assert sorted(s.name for s in spans) == (
+        ["__main__.order"] * 3 + ["__main__.price"] * 2  # the till
+        + ["stock.Stock.handle_call"] * 3 + ["stock.Stock.init"]  # its stock actor, beside it
+    )

@@ -552,10 +552,10 @@ _FIELDS = [
     _f("outcome", "text", {"calls"}, _outcome, doc="-> value or !! Error: message"),
     _f(
         "type",
-        "text",
+        "function",  # a dotted name: 'TransientError' matches __main__.TransientError
         {"events", "calls", "exceptions", "requests"},
         _type,
-        doc="the exception type",
+        doc="the exception type (matched whole or by its last parts, as a function)",
     ),
     _f(
         "error",

@@ -1,7 +1,9 @@
 // Query box: ESQL over the run, the answer as a table; each row links to its moment.
 import { api, ctx, S, go, fmtClock, fmtDur, esc, errorBox } from "./app.js";
 
-const EXAMPLES = ["calls where duration > 1ms", "messages", "state of '*'", "calls where outcome = 'raised'"];
+// each is run against a recording by tests/visualization/test_query_examples.py
+const EXAMPLES = ["calls where duration > 1ms", "exceptions", "calls where status = 'error'", "messages",
+  "states where error != null", "function, count(*), p95(duration) from calls group by function"];
 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view" style="flex-direction:column">
