@@ -10,6 +10,8 @@ F1a2b3c4d`` finds it again.
 
 from __future__ import annotations
 
+import shlex
+
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -108,9 +110,12 @@ class Finding:
             return None
         return f"#view=timeline&run={self.run}&t={moment.ts}"
 
-    def commands(self) -> list[str]:
-        """The commands that look further at this finding."""
+    def commands(self, data_dir: str | None = None) -> list[str]:
+        """The commands that look further at this finding (with ``--data-dir`` when
+        given: pasted as they are, they read the same recording)."""
         run = f" --run {self.run[:8]}" if self.run else ""
+        if data_dir is not None:
+            run = f" --data-dir {shlex.quote(data_dir)}{run}"
         out = []
         if self.correlation_id:
             out.append(f"elixirscope calltree{run} {self.correlation_id[:12]}")

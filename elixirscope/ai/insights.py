@@ -101,7 +101,13 @@ def insights_report(
         "counts": {s: sum(f.severity == s for f in findings) for s in SEVERITIES},
         "errors": errors,
         "warnings": recording.warnings,
-        "text": render_findings(findings, header, errors, (settings or InsightSettings()).ui_url),
+        "text": render_findings(
+            findings,
+            header,
+            errors,
+            (settings or InsightSettings()).ui_url,
+            data_dir=os.fspath(data_dir),
+        ),
     }
 
 
@@ -148,9 +154,12 @@ def render_findings(
     header: str = "",
     errors: dict[str, str] | None = None,
     ui_url: str = "",
+    *,
+    data_dir: str | None = None,
 ) -> str:
     """Findings grouped by severity, each with where, when, its cinema link, the fix and
-    what to run next; without the cinema's URL, one line says how to open the links."""
+    what to run next (reading ``data_dir``, when given); without the cinema's URL, one
+    line says how to open the links."""
     lines = [header] if header else []
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if not findings:
@@ -171,7 +180,7 @@ def render_findings(
         lines.append("")
         lines.append(f"{severity.upper()} ({len(group)})")
         for f in group:
-            lines.extend(_render_one(f, ui_url))
+            lines.extend(_render_one(f, ui_url, data_dir))
     if not ui_url and any(f.cinema_link() for f in findings):
         lines.append("")
         lines.append(OPEN_HINT)
@@ -193,7 +202,7 @@ def _wrap(label: str, text: str) -> list[str]:
     ) or [first]
 
 
-def _render_one(f: Finding, ui_url: str = "") -> list[str]:
+def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> list[str]:
     out = [f"  {f.id}  {f.title}"]
     out.extend(_wrap("", f.explanation))
     if f.repeats:
@@ -220,6 +229,6 @@ def _render_one(f: Finding, ui_url: str = "") -> list[str]:
     if link:
         out.append(f"    {'open':<8}{cinema_url(link, ui_url)}")
     out.extend(_wrap("fix", f.fix))
-    for i, command in enumerate(f.commands()):
+    for i, command in enumerate(f.commands(data_dir)):
         out.append(f"    {'look' if i == 0 else '':<8}{command}")
     return out

@@ -29,7 +29,7 @@ def test_insights_prints_findings_by_severity_with_where_and_what_to_run(recorde
     assert re.match(r"run [0-9a-f]{8}  .*shop_db\.py n\+1  .*\n2 findings: 2 high\n\nHIGH \(2\)\n", text)
     ids = re.findall(r"^  (F[0-9a-f]{9})  N\+1 queries: 30 x `SELECT", text, re.M)
     assert len(ids) == 2
-    assert "where   " in text and "the loop" in text and "look    elixirscope calltree --run" in text
+    assert "where   " in text and "the loop" in text and "look    elixirscope calltree --data-dir " in text
     as_json = elixirscope("insights", "--data-dir", str(data), "--config", str(config), "--json",
                           cwd=tmp_path)
     report = json.loads(as_json.stdout)
