@@ -140,7 +140,8 @@ def _describe(se: Any) -> str:
     if t == "return":
         return f"return from {ev.function} -> {_short(ev.result, 120)} after {ev.duration_ns / 1e6:.2f} ms"
     if t == "exception":
-        return f"{ev.function} raised {ev.exc_type}: {_short(ev.message, 200)} (line {ev.line})"
+        error = f"{ev.exc_type}: {_short(ev.message, 200)}" if ev.message else ev.exc_type
+        return f"{ev.function} raised {error} (line {ev.line})"
     if t == "state":
         return f"state of {ev.actor} after {ev.callback}({_short(ev.message, 120)})" + (
             f", which raised {ev.error}" if ev.error else ""

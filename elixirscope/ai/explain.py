@@ -77,6 +77,8 @@ def explain(
     redaction.configure_from(get)
     name = provider or get("ai.provider")
     text = str(target).strip()
+    if text.startswith("#") and text[1:].isdigit():  # as `events` shows it: #105
+        text = text[1:]
     if _FINDING.match(text):
         finding, recording = find_finding(data_dir, text, run, InsightSettings.from_config(get))
         context = finding_context(recording, finding)
@@ -88,7 +90,7 @@ def explain(
         about = {"event": se.event.id, "producer": se.producer, "type": se.type}
     else:
         raise ExplainError(
-            f"cannot explain {text!r}: give an event id (a number, see `elixirscope events`) "
+            f"cannot explain {text!r}: give an event id (a number, #105 in `elixirscope events`) "
             "or a finding id (F..., see `elixirscope insights`)"
         )
     context.bound(get("ai.max_context_chars"))

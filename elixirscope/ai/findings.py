@@ -10,10 +10,9 @@ F1a2b3c4d`` finds it again.
 
 from __future__ import annotations
 
-import shlex
-
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 

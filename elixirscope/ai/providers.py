@@ -173,8 +173,11 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
     via = f" It ran inside {_path_line(path)}." if path else ""
     parts: list[str] = []
     if t == "exception":
-        site = ev.get("traceback")[-1] if ev.get("traceback") else f"line {ev.get('line')}"
-        parts.append(f"{ev['function']} raised {ev['exc_type']}: {ev['message']} at {site}.{via}")
+        from elixirscope.query.calltree import raised_at
+
+        site = raised_at(ev.get("traceback"), ev.get("line") or 0) or "an unknown line"
+        error = f"{ev['exc_type']}: {ev['message']}" if ev.get("message") else ev["exc_type"]
+        parts.append(f"{ev['function']} raised {error} at {site}.{via}")
         args = path[-1]["args"] if path else {}
         if args:
             parts.append(
@@ -182,9 +185,12 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
                 + ", ".join(f"{k}={v}" for k, v in args.items())
                 + "; check which of these the code did not expect."
             )
+        chain = ev.get("correlation_id")
         parts.append(
             "What to do: handle this case where it is raised, or check the input "
-            "earlier on the path; `elixirscope calltree` shows the whole chain."
+            "earlier on the path; "
+            + (f"`elixirscope calltree {chain[:12]}`" if chain else "`elixirscope calltree`")
+            + " shows the whole chain."
         )
     elif t == "query":
         parts.append(

@@ -52,7 +52,7 @@ from elixirscope.contracts.trace import (
     WebSocketMessage,
 )
 from elixirscope.query.correlator import hlc_order
-from elixirscope.query.threads import ThreadNames, short_path, source_of
+from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
@@ -427,14 +427,27 @@ def _size(n: int) -> str:
 
 
 def raised_at(traceback: list[str] | None, line: int) -> str | None:
-    """``short/file.py:12 in fn`` from a recorded traceback's innermost frame."""
-    if traceback:
-        innermost = traceback[-1]
-        head, _, function = innermost.rpartition(":")
-        file, _, lineno = head.rpartition(":")
-        short = short_path(file) or file
-        return f"{short}:{lineno} in {function}"
-    return f"line {line}" if line else None
+    """``short/file.py:12 in fn`` from a recorded traceback's innermost frame; when that
+    is a library's (asyncio's ``wait_for`` raising a TimeoutError), the program's own
+    innermost line first: ``app.py:129 in fetch (via …/asyncio/tasks.py:502 in wait_for)``."""
+    if not traceback:
+        return f"line {line}" if line else None
+    frames = [_frame(text) for text in traceback]
+    file, lineno, function = frames[-1]
+    innermost = f"{short_path(file) or file}:{lineno} in {function}"
+    if not library_path(file):
+        return innermost
+    own = next((f for f in reversed(frames[:-1]) if not library_path(f[0])), None)
+    if own is None:
+        return innermost
+    return f"{short_path(own[0]) or own[0]}:{own[1]} in {own[2]} (via {innermost})"
+
+
+def _frame(text: str) -> tuple[str, str, str]:
+    """A recorded ``file:line:function`` frame's parts."""
+    head, _, function = text.rpartition(":")
+    file, _, lineno = head.rpartition(":")
+    return file, lineno, function
 
 
 def _short(function: str) -> str:

@@ -506,8 +506,9 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ["exception", "raised at", "count", "in"],
             [
                 [
-                    f"{e['exc_type']}: {e['message']}",
-                    e["raised_at"] or "?",
+                    f"{e['exc_type']}: {e['message']}" if e["message"] else e["exc_type"],
+                    # the program's line; the library frame it went through (``via``) in --json
+                    (e["raised_at"] or "?").partition(" (via ")[0],
                     f"{e['count']:,}",
                     ", ".join(_short(f) for f in e["functions"]),
                 ]

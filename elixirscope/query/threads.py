@@ -11,6 +11,7 @@ it names (``spawned_by``).
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,6 +96,30 @@ def short_path(path: str | None, cwd: str | None = None) -> str | None:
         return rel
     parts = path.replace(os.sep, "/").rstrip("/").split("/")
     return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def library_path(path: str | None) -> bool:
+    """Whether a recorded file is a library's, not the program's: installed packages,
+    the standard library (this interpreter's), frozen modules, ElixirScope itself."""
+    if not path:
+        return False
+    if path.startswith("<frozen"):
+        return True
+    parts = path.replace(os.sep, "/").split("/")
+    if "site-packages" in parts or "dist-packages" in parts:
+        return True
+    return path.startswith(_library_roots())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    import sysconfig
+
+    import elixirscope
+
+    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib")}
+    roots.add(os.path.dirname(os.path.abspath(elixirscope.__file__)))
+    return tuple(os.path.join(r, "") for r in roots if r)
 
 
 def source_of(file: str | None, line: int) -> str | None:

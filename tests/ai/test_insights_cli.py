@@ -105,6 +105,8 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
     done = elixirscope("explain", "--data-dir", str(data), str(event), "--json", cwd=tmp_path)
     report = json.loads(done.stdout)
     assert report["target"]["type"] == "state" and report["provider"] == "offline"
+    shown = elixirscope("explain", "--data-dir", str(data), f"#{event}", "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["target"] == report["target"]  # as `events` shows its id
     assert "app/parser handled 'x' in handle_call and raised ValueError" in report["answer"]
     assert report["context"].startswith("# Explain this recorded event\n")
 
@@ -113,8 +115,8 @@ def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:
     data = str(recorded["crash_loop"])
     done = elixirscope("explain", "--data-dir", data, "abc", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == (
-        "elixirscope explain: cannot explain 'abc': give an event id (a number, see `elixirscope "
-        "events`) or a finding id (F..., see `elixirscope insights`)\n")
+        "elixirscope explain: cannot explain 'abc': give an event id (a number, #105 in "
+        "`elixirscope events`) or a finding id (F..., see `elixirscope insights`)\n")
     for target, error, message in [
         ("999999", LookupError, "no event 999999 in run "),
         ("Fffffffff", LookupError, "no finding 'Fffffffff' in run "),

@@ -248,3 +248,21 @@ def test_a_listed_yield_or_resume_names_its_coroutine(tmp_path, recorder):
     assert "yield in shop.fetch_price" in listed and "resume in shop.fetch_price <- 4.5" in listed
     tree = render_call_tree(roots).splitlines()
     assert tree[1:3] == ["  · yield", "  · resume <- 4.5"]
+
+
+def test_an_exception_a_library_raised_names_the_program_s_line_first():
+    """asyncio's wait_for raises the TimeoutError: the line to look at is the program's
+    await, with the library frame it came through after it."""
+    import asyncio
+
+    from elixirscope.query.calltree import raised_at
+
+    library = asyncio.tasks.__file__
+    tb = ["/srv/app/pipe.py:129:process_order", f"{library}:502:wait_for"]
+    assert raised_at(tb, 502) == (
+        "…/app/pipe.py:129 in process_order (via …/asyncio/tasks.py:502 in wait_for)"
+    )
+    assert raised_at(tb[:1], 129) == "…/app/pipe.py:129 in process_order"
+    assert raised_at(tb[1:], 502) == "…/asyncio/tasks.py:502 in wait_for"  # nothing of ours
+    site = "/venv/lib/python3.11/site-packages/httpx/_client.py:10:send"
+    assert raised_at(["/srv/app/pipe.py:7:fetch", site], 10).startswith("…/app/pipe.py:7 in fetch (via")
