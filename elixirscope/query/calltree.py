@@ -602,7 +602,12 @@ def render_events(
 ) -> str:
     """One line per event, aligned: time, process (and thread, named when ``threads``
     knows it), with ``ids`` the event's id (``#152``: what ``explain`` and ``trace from``
-    take), type, correlation, detail."""
+    take), type, correlation, detail; a send whose receive is listed too names its
+    receiver (not the actor's address)."""
+    events = list(events)
+    receivers = {
+        se.event.message_id: se.event.actor for se in events if type(se.event) is MessageReceive
+    }
     rows = [
         (
             format_ts(se.event.ts),
@@ -610,7 +615,7 @@ def render_events(
             *((f"#{se.event.id}",) if ids else ()),
             se.type,
             (se.event.correlation_id or "-")[:12],
-            one_line(describe(se.event)),
+            one_line(describe(se.event, receivers)),
         )
         for se in events
     ]

@@ -64,6 +64,24 @@ def correlation_in(store: Any, prefix: str) -> str:
     return found[0]
 
 
+def resolve_actor(data_dir: str, name: str) -> str:
+    """The recorded actor ``name`` stands for: itself when recorded, else the one actor
+    whose path ends with it (``carol`` is ``bank/carol``, as ``state`` and ESQL take it);
+    a ValueError naming them when several do."""
+    from elixirscope.store import EventStore
+
+    if not isinstance(name, str) or not name or name.startswith("ActorAddr"):
+        return name
+    with EventStore.open(data_dir, readonly=True) as store:
+        if name in store.indexed_values("actor", prefix=name, limit=1):
+            return name
+        found = [a for a in store.indexed_values("actor", limit=100_000) if a.endswith("/" + name)]
+    if len(found) > 1:
+        listed = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
+        raise ValueError(f"actor {name!r} is ambiguous: {listed}; give more of its path")
+    return found[0] if found else name
+
+
 DEFAULT_LIMIT = 100
 
 
@@ -116,6 +134,8 @@ def events_report(
     scope = _scope(data_dir, run, all_runs)
     if filters.get("correlation"):
         filters["correlation"] = resolve_correlation(data_dir, filters["correlation"])
+    if filters.get("actor"):
+        filters["actor"] = resolve_actor(data_dir, filters["actor"])
     query = {FILTER_NAMES[k]: v for k, v in filters.items() if v is not None}
     query.update(scope.filters())
     found = events(data_dir, **query, order="desc", limit=limit or None)

@@ -266,3 +266,28 @@ def test_an_exception_a_library_raised_names_the_program_s_line_first():
     assert raised_at(tb[1:], 502) == "…/asyncio/tasks.py:502 in wait_for"  # nothing of ours
     site = "/venv/lib/python3.11/site-packages/httpx/_client.py:10:send"
     assert raised_at(["/srv/app/pipe.py:7:fetch", site], 10).startswith("…/app/pipe.py:7 in fetch (via")
+
+
+def test_events_of_an_actor_by_the_last_part_of_its_path_and_sends_name_receivers(
+    tmp_path, recorder
+):
+    """``events --actor carol`` reads bank/carol's events (as ``state carol`` does); a send
+    listed with its receive names the receiver, not the actor's address."""
+    import pytest
+
+    from elixirscope.query.reports import events_report
+
+    rec = recorder()
+    rec.add("send", "m1", "bank/coordinator", "ActorAddr-/A~b~d", "('withdraw', 100)")
+    rec.add("receive", "m1", "bank/carol", "bank/coordinator", "('withdraw', 100)")
+    rec.add("state", "bank/carol", "handle_call", "('withdraw', 100)", "75", "-25")
+    rec.add("state", "shop/carol", "handle_call", "'x'", "0", "1")
+    rec.add("state", "bank/alice", "handle_call", "'y'", "0", "1")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+    alice = events_report(str(tmp_path), actor="alice")
+    assert [e["actor"] for e in alice["events"]] == ["bank/alice"]
+    with pytest.raises(ValueError, match="actor 'carol' is ambiguous: bank/carol, shop/carol"):
+        events_report(str(tmp_path), actor="carol")
+    chain = events_report(str(tmp_path), correlation="c1")["text"]
+    assert "send bank/coordinator -> bank/carol: ('withdraw', 100)" in chain
