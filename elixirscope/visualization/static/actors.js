@@ -5,7 +5,8 @@
 import { mountDaemon } from "./daemon.js";
 import { api, ctx, S, go, rel, abs, fmtRel, fmtDur, fmtClock, esc, errorBox } from "./app.js";
 
-const COL = 190, ROWH = 30, TOP = 46, LEFT = 96;
+const WIDE = 190, NARROW = 120, ROWH = 30, TOP = 46, LEFT = 96;
+let COL = WIDE;  // narrower, down to NARROW, when that fits every actor in the pane
 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view"><div class="grow pane" id="ac-chart"><div class="empty">reading messages…</div></div>
@@ -23,6 +24,14 @@ export async function mount(host, state) {
 
 function draw(host, d, state) {
   const lanes = [...d.lanes].sort((a, b) => (b === "(program)") - (a === "(program)"));
+  const chart = host.querySelector("#ac-chart");
+  if (!lanes.length || (!d.messages.length && !d.marks.length)) {
+    chart.innerHTML = `<div class="empty">no actors recorded in this run: their messages, state changes, crashes and restarts show here</div>`;
+    host.querySelector("#ac-tree").innerHTML = tree(d.tree);
+    return;
+  }
+  const room = (chart.clientWidth || 1000) - LEFT - 48;
+  COL = Math.max(NARROW, Math.min(WIDE, Math.floor(room / lanes.length)));
   const col = new Map(lanes.map((l, i) => [l, i]));
   const rows = [];
   for (const m of d.messages) rows.push({ kind: "msg", ts: m.send_ts, m });
@@ -40,7 +49,7 @@ function draw(host, d, state) {
     const x = LEFT + i * COL + COL / 2;
     head += `<line class="lifeline" x1="${x}" y1="${TOP - 10}" x2="${x}" y2="${TOP}"/>
       <rect x="${x - COL / 2 + 8}" y="8" width="${COL - 16}" height="24" rx="4" fill="#1c212c" stroke="#2a3040"/>
-      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > 24 ? "…" + l.slice(-23) : l)}</text><title>${esc(l)}</title>`;
+      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > COL / 7.5 ? "…" + l.slice(-Math.floor(COL / 7.5) + 1) : l)}</text><title>${esc(l)}</title>`;
     svg += `<line class="lifeline" x1="${x}" y1="0" x2="${x}" y2="${H - 10}"/>`;
   });
   head += `</svg>`;
@@ -70,7 +79,6 @@ function draw(host, d, state) {
     svg += `</g>`;
   });
   svg += `<line class="cursor" id="ac-cursor" x1="0" x2="${W}" y1="-10" y2="-10"/></svg>`;
-  const chart = host.querySelector("#ac-chart");
   chart.innerHTML = `<div class="seq-head">${head}</div>${svg}`;
   chart.__rows = rows;
   for (const g of chart.querySelectorAll("g.row")) g.addEventListener("click", () => go({ t: g.dataset.ts }));

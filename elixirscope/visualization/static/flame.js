@@ -48,7 +48,7 @@ function focus(host, v, id) {
   walk(at);
   const top = [...agg.entries()].sort((a, b) => b[1].self - a[1].self).slice(0, 40);
   host.querySelector("#fl-self").innerHTML = `<table class="fl-table"><thead><tr><th>function</th><th class="num">self</th><th class="num">calls</th></tr></thead><tbody>` +
-    top.map(([f, a]) => `<tr title="${esc(f)} · total ${fmtDur(a.total)}"><td>${esc(short(f))}</td><td class="num">${fmtDur(a.self)}</td><td class="num">${a.calls.toLocaleString()}</td></tr>`).join("") + "</tbody></table>";
+    top.map(([f, a]) => `<tr title="${esc(f)} · total ${fmtDur(a.total)}"><td><bdi dir="ltr">${esc(short(f))}</bdi></td><td class="num">${fmtDur(a.self)}</td><td class="num">${a.calls.toLocaleString()}</td></tr>`).join("") + "</tbody></table>";
   paint(host, v);
 }
 

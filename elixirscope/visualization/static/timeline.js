@@ -378,7 +378,10 @@ class Timeline {
     for (let t = Math.ceil(this.v0 / step) * step; t <= this.v1; t += step) {
       const x = this.x(t, w);
       g.fillRect(x, AXIS - 6, 1, 6);
-      g.fillText(axisLabel(t, step), x + 3, AXIS / 2 - 1);
+      const label = axisLabel(t, step);  // the last one left of its tick when it would be cut
+      const room = w - 12 - (x + 3);
+      const lw = g.measureText(label).width;
+      g.fillText(label, lw <= room ? x + 3 : x - 3 - lw, AXIS / 2 - 1);
       g.globalAlpha = 0.06; g.fillRect(x, AXIS, 1, h); g.globalAlpha = 1;
     }
     // cursor
