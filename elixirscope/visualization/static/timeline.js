@@ -27,8 +27,8 @@ export async function mount(host, state) {
       <h2>Crashes &amp; restarts</h2><div id="tl-marks" class="marklist"></div>
       <h2>Legend</h2><div class="dim mono" style="line-height:1.8">
         <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp;
-        <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
-        <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query / spawn<br>
+        <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#2ac3de">●</span> spawn &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
+        <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query<br>
         <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
         wheel: zoom · drag: pan · click: cursor</div>
     </div>
@@ -342,8 +342,9 @@ class Timeline {
           g.beginPath(); g.moveTo(x - 6, y + 1); g.lineTo(x + 6, y + 1); g.lineTo(x, y + ROW - 2); g.fill();
         } else if (m.kind === "restart" || m.kind === "spawn") {
           g.beginPath(); g.arc(x, y + ROW / 2, 5, 0, Math.PI * 2); g.fill();
-        } else {
-          g.fillRect(x - 1, y + 2, 3, ROW - 4);
+        } else {  // a state change: the legend's diamond
+          const c = y + ROW / 2;
+          g.beginPath(); g.moveTo(x, c - 6); g.lineTo(x + 4.5, c); g.lineTo(x, c + 6); g.lineTo(x - 4.5, c); g.fill();
         }
       }
     }
