@@ -27,7 +27,7 @@ from elixirscope.contracts.trace import REGISTERED, FunctionEntry, MessageReceiv
 from elixirscope.state.timeline import Change, Timeline, change_target
 from elixirscope.store.errors import QueryError
 
-__all__ = ["Moment", "StateRecording", "TargetError", "is_object"]
+__all__ = ["Moment", "StateRecording", "TargetError", "clock", "is_object"]
 
 
 class TargetError(QueryError):
@@ -42,6 +42,7 @@ class Moment:
     index: int
     before: bool = False
     how: str = ""
+    down: str = ""  # at a time the actor had exited and was not back yet: when and why
 
     @property
     def change(self) -> Change:
@@ -258,8 +259,29 @@ class StateRecording:
                     f"{timeline.target} did not exist yet at {_when(ts)}: its first state was"
                     f" recorded at {_when(first.ts)}"
                 )
-            return Moment(timeline, i, how=f"at {_when(ts)}")
+            return Moment(timeline, i, how=f"at {_when(ts)}", down=self._down_at(timeline, ts))
         return Moment(timeline, len(timeline) - 1, how="latest")
+
+    def _down_at(self, timeline: Timeline, ts: int) -> str:
+        """Whether the actor was down at ``ts`` (its last exit before it, with no spawn or
+        restart since): then when it exited and why, and when it came back, if it did."""
+        if is_object(timeline.target):
+            return ""
+        try:
+            steps = self._query(actor=timeline.target, type=["exit", "restart", "spawn"])
+        except Exception:  # noqa: BLE001 - the state is shown without the note
+            return ""
+        steps = [se for se in steps if getattr(se.event, "path", None) == timeline.target]
+        steps.sort(key=lambda se: se.event.ts)
+        before = [se for se in steps if se.event.ts <= ts]
+        if not before or before[-1].type != "exit":
+            return ""
+        exit_ev = before[-1].event
+        back = next((se.event for se in steps if se.event.ts > ts and se.type != "exit"), None)
+        text = f"it had exited at {clock(exit_ev.ts)} ({exit_ev.reason})"
+        if back is not None:
+            return text + f" and was not back until {clock(back.ts)}: this is its last state"
+        return text + " and was not started again: this is its last state"
 
     def _at_event(self, timeline: Timeline, event: int) -> Moment:
         for change in timeline:
@@ -294,6 +316,14 @@ def _names_object(name: str, target: str) -> bool:
     else:
         want_cls = name
     return cls == want_cls or cls.endswith("." + want_cls)
+
+
+def clock(ts: int) -> str:
+    """``14:02:07.123``: a moment as the state commands show it (local time)."""
+    import datetime as _dt
+
+    local = _dt.datetime.fromtimestamp(ts // 10**9).replace(microsecond=ts // 1000 % 10**6)
+    return local.astimezone().strftime("%H:%M:%S.%f")[:-3]
 
 
 def _when(ts: int) -> str:

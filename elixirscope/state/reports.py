@@ -9,12 +9,11 @@ daemon's, which keeps timelines between reads); ``run``/``all_runs`` are then it
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from typing import Any
 
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
-from elixirscope.state.recorded import Moment, StateRecording, is_object
+from elixirscope.state.recorded import Moment, StateRecording, clock, is_object
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, StateGap
 from elixirscope.store.errors import QueryError
@@ -39,13 +38,7 @@ def _field(field: str | None) -> tuple:
         raise QueryError(f"--field: {exc}") from None
 
 
-def _when(ts: int) -> str:
-    return (
-        _dt.datetime.fromtimestamp(ts // 10**9)
-        .replace(microsecond=ts // 1000 % 10**6)
-        .astimezone()
-        .strftime("%H:%M:%S.%f")[:-3]
-    )
+_when = clock
 
 
 def _moment_head(moment: Moment) -> dict[str, Any]:
@@ -126,11 +119,19 @@ def state_report(
     except (StateGap, PathError) as exc:
         raise QueryError(str(exc)) from None
     text = _moment_line(head) + "\n"
+    if moment.down:
+        text += f"  ({moment.down})\n"
     if path:
         text += f"{format_path(path)} = "
     text += render(shown, width)
+    if is_object(moment.timeline.target):
+        text += (
+            "\n(an object's state is what its methods assign to self.<attr>, recorded at level "
+            "full; a change made from outside them, such as obj.count += 1, is not in it)"
+        )
     return {
         **head,
+        "down": moment.down or None,
         "field": format_path(path) if path else None,
         "state": to_plain(shown),
         "text": text,
@@ -193,7 +194,8 @@ def history_report(
             if not diffs:
                 lines.append("      (no change)")
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
-    noun = "message" if not path and not is_object(timeline.target) else "change"
+    # an actor's whole history is its callbacks (init and terminate too); a field's, changes
+    noun = "callback" if not path and not is_object(timeline.target) else "change"
     count = total if total is not None else len(history)
     title = f"{what}: {count} {noun}{'s' if count != 1 else ''}"
     if limit and len(history) == limit and (total is None or total > limit):

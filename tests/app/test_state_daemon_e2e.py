@@ -103,12 +103,12 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
     reads = Reads(d)
     done = es("run", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "-m", "elixirscope.examples.shop")
     assert done.returncode == 0, done.stderr
-    wait_until(lambda: "7 messages" in reads.local("history", "stock").stdout, timeout=30)
+    wait_until(lambda: "7 callbacks" in reads.local("history", "stock").stdout, timeout=30)
 
     assert "{'orders': 2, 'takings': 39.0}" in reads.same("state", "desk")
     crash = reads.same("state", "stock", "--before-crash")
     assert "which raised KeyError: 'coffee'" in crash
-    assert "7 messages" in reads.same("history", "stock")
+    assert "7 callbacks" in reads.same("history", "stock")
     reads.same("history", "desk", "--field", "orders", "--limit", "0")
     assert "~ tea: 10 -> 8" in reads.same("diff-state", "shop/stock", "1", "3")
     assert "sent by a program outside any actor" in reads.same("why", "desk", "orders")

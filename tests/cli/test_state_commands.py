@@ -299,3 +299,61 @@ def test_why_of_a_websocket_handlers_value_names_the_frame_it_handled(tmp_path: 
         f"made by {actor}.message, handling 'test' (no recorded send delivered it: a WebSocket"
         " frame, a call from outside the recording)"
     )
+
+
+ACCOUNTS = """
+from elixirscope.runtime import GenServer, Reply
+
+
+class Account(GenServer):
+    def init(self, args):
+        return {"balance": 0}
+
+    def handle_call(self, request, from_, state):
+        state["balance"] += request
+        if state["balance"] < 0:
+            raise ValueError(f"overdrawn by {-state['balance']}")
+        return Reply(state["balance"], state)
+"""
+
+BANK = """
+import time
+from accounts import Account
+from elixirscope.runtime import ChildSpec, Runtime, SupervisorSpec
+
+with Runtime("simpleSystemBase") as rt:
+    sup = rt.start_supervisor(SupervisorSpec("one_for_one", [ChildSpec("carol", (Account, None))]),
+                              path="bank")
+    carol = rt.which_children(sup)[0].address
+    rt.call(carol, 75)
+    try:
+        rt.call(carol, -100)
+    except Exception as exc:
+        print("crashed:", type(exc).__name__)
+    time.sleep(0.05)
+    print("after restart:", rt.call(rt.which_children(sup)[0].address, 0))
+"""
+
+
+def test_a_time_when_the_actor_was_down_says_so(tmp_path: Path) -> None:
+    """Between carol's exit and her restart, her state is her last one, and the read says
+    that she had exited, why, and when she came back."""
+    (tmp_path / "accounts.py").write_text(ACCOUNTS)
+    (tmp_path / "bank.py").write_text(BANK)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "bank.py", cwd=tmp_path)
+    assert done.returncode == 0 and "after restart: 0" in done.stdout, done.stderr
+    listed = json.loads(read(data, "events", "--actor", "carol", "--type", "exit",
+                             "--type", "restart", "--json").stdout)["events"]  # fmt: skip
+    (exit_ts,) = [e["ts"] for e in listed if e["type"] == "exit"]
+    (back_ts,) = [e["ts"] for e in listed if e["type"] == "restart"]
+    assert back_ts > exit_ts
+    down = read(data, "state", "carol", "--at", str(exit_ts))
+    assert down.returncode == 0, down.stderr
+    head, note, state = down.stdout.splitlines()[:3]
+    assert note.startswith("  (it had exited at ") and "ValueError: overdrawn by 25" in note
+    assert note.endswith(": this is its last state)") and "was not back until" in note
+    assert state == "{'balance': -25}"
+    assert json.loads(read(data, "state", "carol", "--at", str(exit_ts), "--json").stdout)["down"]
+    up = read(data, "state", "carol", "--at", str(back_ts))  # restarted: a fresh state
+    assert "exited" not in up.stdout and up.stdout.splitlines()[-1] == "{'balance': 0}"
