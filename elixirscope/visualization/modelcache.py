@@ -72,7 +72,9 @@ def save(
         "first_ts": model.first_ts,
         "last_ts": model.last_ts,
         "events": model.events,
-        "lanes": [[n.index, n.producer, n.pid, n.thread, n.name, n.program] for n in model.lanes],
+        "lanes": [
+            [n.index, n.producer, n.pid, n.thread, n.name, n.program, n.actor] for n in model.lanes
+        ],
         "functions": model.functions,
         "chains": model.chains,
         "marks": [

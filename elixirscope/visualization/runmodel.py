@@ -44,7 +44,9 @@ PROGRAM = "(program)"
 class Lane:
     """A thread of one process: where its calls are drawn. ``program`` is its process's
     (``app.py``, ``app.py (multiprocessing)``), set when the run has lanes of more than
-    one process: the label then says which program each is."""
+    one process: the label then says which program each is. ``actor``: the one actor
+    whose callbacks ran on this thread (an actor process of a multiproc system), so
+    twelve lanes of ``bank.py`` say which is ``bank/carol``."""
 
     index: int
     producer: str
@@ -52,6 +54,7 @@ class Lane:
     thread: int
     name: str
     program: str | None = None
+    actor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         where = f"pid {self.pid}" if self.program is None else f"{self.program} · pid {self.pid}"
@@ -62,7 +65,8 @@ class Lane:
             "thread": self.thread,
             "name": self.name,
             "program": self.program,
-            "label": f"{where} · {self.name}",
+            "actor": self.actor,
+            "label": f"{where} · {self.name}" + (f" · {self.actor}" if self.actor else ""),
         }
 
 
@@ -183,7 +187,15 @@ def _short(text: str | None, limit: int = 120) -> str:
 
 
 def finish(model: RunModel) -> None:
-    """What a window needs gathered from the columns."""
+    """What a window needs gathered from the columns, and each lane's one actor (if its
+    thread ran one actor's callbacks only)."""
+    hosted: dict[int, set[str]] = {}
+    for mark in model.marks:
+        if mark.kind == "state" and mark.actor:
+            hosted.setdefault(mark.lane, set()).add(mark.actor)
+    for lane in model.lanes:
+        actors = hosted.get(lane.index, set())
+        lane.actor = next(iter(actors)) if len(actors) == 1 else None
     model.tier = tiers(model.lane, model.parent, model.start, model.end)
     model.groups = _groups(model)
     model.mark_times = np.asarray([m.ts for m in model.marks], dtype=np.int64)

@@ -190,3 +190,22 @@ def test_a_recorded_event_loop_s_concurrent_tasks_are_drawn_apart(tmp_path):
             same_row = model.lane[i] == model.lane[j] and model.tier[i] == model.tier[j]
             if same_row:
                 assert not (model.start[i] < model.end[j] and model.start[j] < model.end[i])
+
+
+def test_a_lane_whose_thread_ran_one_actor_s_callbacks_is_labelled_with_it():
+    """An actor process of a multiproc system: its lane says which actor it is; a thread
+    that ran several actors' callbacks (simpleSystemBase's) names none."""
+    from elixirscope.visualization.runmodel import Lane, Mark, RunModel, finish
+
+    empty = np.zeros(0, np.int64)
+    lanes = [Lane(0, "p1", 11, 1, "MainThread", "bank.py"), Lane(1, "p2", 12, 1, "MainThread", "bank.py")]
+    marks = [Mark("state", 5, 0, "bank/carol", "", "p1", 1, None),
+             Mark("state", 6, 0, "bank/carol", "", "p1", 2, None),
+             Mark("state", 7, 1, "bank/alice", "", "p2", 3, None),
+             Mark("state", 8, 1, "bank/bob", "", "p2", 4, None)]  # fmt: skip
+    model = RunModel("r", 0, 10, 4, lanes, [], [None], empty, empty, empty.astype(np.int32),
+                     empty.astype(np.int32), empty.astype(np.int32), empty.astype(np.int32), empty,
+                     empty.astype(np.int8), empty, marks, [], [], {}, [], [])  # fmt: skip
+    finish(model)
+    labels = [lane.to_dict()["label"] for lane in model.lanes]
+    assert labels == ["bank.py · pid 11 · MainThread · bank/carol", "bank.py · pid 12 · MainThread"]
