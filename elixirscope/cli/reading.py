@@ -72,6 +72,7 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
         "--type",
         metavar="TYPE",
         action="append",
+        type=_event_type,
         help="event type: call, return, exception, state, send, receive, req, reqend, http,"
         " ws, ... (repeatable)",
     )
@@ -185,6 +186,17 @@ def run_runs(args: Any) -> int:
 
 
 _T = TypeVar("_T")
+
+
+def _event_type(text: str) -> str:
+    """A ``--type`` value, checked as the option is read: a wrong one is bad usage (2)."""
+    from elixirscope.store._query import EVENT_TYPES
+
+    if text not in EVENT_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown event type {text!r}; expected one of: {', '.join(sorted(EVENT_TYPES))}"
+        )
+    return text
 
 
 def _answer(read: Callable[[], _T]) -> _T:

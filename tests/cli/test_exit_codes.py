@@ -34,6 +34,9 @@ def test_bad_usage_is_2(recorded, tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("elixirscope events: --since:")
     assert no_exception_name(done.stderr)
     assert elixirscope("events", "--limit", "many").returncode == 2  # argparse's own
+    wrong = elixirscope("events", "--type", "bogus")  # named, with what it may be
+    assert wrong.returncode == 2 and "unknown event type 'bogus'; expected one of: attr," in wrong.stderr
+    assert "`type[0]`" not in wrong.stderr
     assert elixirscope("calltree", "--daemon", "nonsense://x", "abc").returncode == 2
     assert elixirscope("run").returncode == 2
     bad = tmp_path / "bad.toml"
