@@ -333,6 +333,11 @@ def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clic
         for bar in bars:
             pg.mouse.click(bar["x"], bar["y"])
             pg.wait_for_function("(row) => location.hash.includes(`sel=call%3A${row}`) || location.hash.includes(`sel=call:${row}`)", arg=bar["row"])
+        # the selection pane reads the call's arguments, outcome and line (by ESQL)
+        pg.wait_for_function("document.querySelector('#tl-sel-more')?.textContent.includes('outcome')")
+        more = pg.inner_text("#tl-sel-more")
+        # at the default level, boundaries: no arguments nor return value, and it says so
+        assert "not recorded" in more and "returned" in more and "served_at_once.py:" in more, more
         assert not errors, errors
     finally:
         context.close()

@@ -573,6 +573,39 @@ class Timeline {
       <p>${s.chain ? `<a id="tl-flame">call tree of this chain →</a>` : ""}</p>`;
     const link = el.querySelector("#tl-flame");
     if (link) link.onclick = () => go({ view: "flame", chain: s.chain });
+    this.showCallDetails(el, s);
+  }
+
+  // the call's arguments, outcome (its return value, or the exception), line and task:
+  // read by ESQL from the chunks around its start (the timeline's slices do not carry them)
+  async showCallDetails(el, s) {
+    const key = `call:${s.row}`;
+    const lanes = (this.data && this.data.lanes) || ctx.overview.lanes || [];
+    const lane = lanes.find((l) => l.index === s.lane);
+    if (!lane) return;
+    const more = document.createElement("div");
+    more.className = "kv"; more.id = "tl-sel-more";
+    more.innerHTML = `<div>args</div><div class="dim">reading…</div>`;
+    el.querySelector(".kv").after(more);
+    let row = this.detailsCache && this.detailsCache[key];
+    if (!row) {
+      const q = `args, outcome, location, task from calls where time >= ${s.start} and time <= ${s.start}` +
+        ` and id = ${s.call_id} and producer = '${lane.producer.replaceAll("'", "''")}'`;
+      try {
+        const d = await api("esql", { q, run: ctx.overview.run.id });
+        row = d.rows[0] ? Object.fromEntries(d.columns.map((c, i) => [c, d.rows[0][i]])) : {};
+      } catch (err) { row = { error: err.message }; }
+      this.detailsCache = { [key]: row };
+    }
+    if (this.sel !== key || !more.isConnected) return;  // another selection meanwhile
+    if (row.args === null) row.args = "not recorded (the call's level is boundaries)";
+    if (typeof row.outcome === "string" && row.outcome.trim() === "->") row.outcome = "returned (its value not recorded)";
+    const shown = (v) => (v === null || v === undefined || v === "" ? "–"
+      : typeof v === "object" && !Array.isArray(v) ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") || "–"
+      : typeof v === "object" ? JSON.stringify(v) : String(v));
+    more.innerHTML = row.error ? `<div>details</div><div class="bad">${esc(row.error)}</div>` :
+      ["args", "outcome", "location", "task"].filter((k) => k in row && (k !== "task" || row[k]))
+        .map((k) => `<div>${k}</div><div class="${k === "outcome" && String(row[k]).startsWith("!!") ? "bad" : ""}">${esc(shown(row[k]))}</div>`).join("");
   }
 
   showMarks() {
