@@ -259,9 +259,14 @@ def diff_state_report(
         raise QueryError(str(exc)) from None
     diffs = compare(na, nb, path)
     ha, hb = _moment_head(ma), _moment_head(mb)
+    def named(head: dict[str, Any]) -> str:  # before-crash is the state just before a change
+        just = "just before " if head["before"] else ""
+        return f"{just}change {head['change']} ({_when(head['ts'])})"
+
+    many = "s" if len(diffs) != 1 else ""
     lines = [
-        f"{ma.timeline.target}: from change {ha['change']} ({_when(ha['ts'])}) to change"
-        f" {hb['change']} ({_when(hb['ts'])}): {len(diffs) or 'no'} difference{'s' if len(diffs) != 1 else ''}"
+        f"{ma.timeline.target}: from {named(ha)} to {named(hb)}:"
+        f" {len(diffs) or 'no'} difference{many}"
     ]
     lines.extend(render_change(p, old, new, width) for p, old, new in diffs)
     return {

@@ -357,3 +357,19 @@ def test_a_time_when_the_actor_was_down_says_so(tmp_path: Path) -> None:
     assert json.loads(read(data, "state", "carol", "--at", str(exit_ts), "--json").stdout)["down"]
     up = read(data, "state", "carol", "--at", str(back_ts))  # restarted: a fresh state
     assert "exited" not in up.stdout and up.stdout.splitlines()[-1] == "{'balance': 0}"
+
+
+def test_a_diff_from_before_the_crash_says_just_before_which_change(tmp_path: Path) -> None:
+    """``before-crash`` is the state just before the change that raised: the title says so
+    (it said "from change 2", showing the values before it)."""
+    (tmp_path / "accounts.py").write_text(ACCOUNTS)
+    (tmp_path / "bank.py").write_text(BANK)
+    data = tmp_path / "data"
+    assert elixirscope("run", "--data-dir", str(data), "bank.py", cwd=tmp_path).returncode == 0
+    done = read(data, "diff-state", "carol", "before-crash", "5")  # to the restarted carol
+    assert done.returncode == 0, done.stderr
+    title, change = done.stdout.splitlines()[:2]
+    assert title.startswith("bank/carol: from just before change 3 (") and " to change 5 (" in title
+    assert change == "~ balance: 75 -> 0"  # the 75 the crash lost
+    same = read(data, "diff-state", "carol", "before-crash", "2").stdout  # the state after 2
+    assert same.endswith(": no differences\n")
