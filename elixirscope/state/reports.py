@@ -259,6 +259,7 @@ def diff_state_report(
         raise QueryError(str(exc)) from None
     diffs = compare(na, nb, path)
     ha, hb = _moment_head(ma), _moment_head(mb)
+
     def named(head: dict[str, Any]) -> str:  # before-crash is the state just before a change
         just = "just before " if head["before"] else ""
         return f"{just}change {head['change']} ({_when(head['ts'])})"
