@@ -4,9 +4,12 @@ is saved under ``$ELIXIRSCOPE_ARTIFACTS`` (else the test's tmp dir)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +72,25 @@ def shots(tmp_path_factory) -> Path:
     out = Path(where) / "cinema" if where else tmp_path_factory.mktemp("cinema-shots")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def served_page(browser, cinema, hash_: str, height: int) -> Iterator[Any]:
+    """A page of a cinema served in this process, opened at ``hash_``; at the end, no
+    error of the page's own, and the page and the cinema closed."""
+    url = cinema.start()["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.set_default_timeout(20_000)
+        pg.goto(url + hash_)
+        yield pg
+        assert not errors, errors
+    finally:
+        context.close()
+        cinema.stop()
 
 
 def shop_messages(data: Path, run: str) -> tuple[int, int]:
@@ -234,14 +256,7 @@ def test_a_run_being_read_is_drawn_as_it_is_read(browser, tmp_path, shots):
     rng = random.Random(2)
     store_of(tmp_path, rng, batches(rng, 2, 1500), 2)
     cinema = ThreadedCinema(tmp_path, models=Models(tmp_path, pause_s=0.01, pause_when_wanted=True))
-    url = cinema.start()["url"]
-    context = browser.new_context(viewport={"width": 1400, "height": 700})
-    try:
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.set_default_timeout(20_000)
-        pg.goto(url + f"#view=timeline&run={RUN}")
+    with served_page(browser, cinema, f"#view=timeline&run={RUN}", 700) as pg:
         pg.wait_for_function("Number(document.querySelector('#tl-main')?.dataset.unread) > 0")
         shown = pg.inner_text("#reading")
         assert re.fullmatch(r"reading \d+ %", shown), shown
@@ -250,10 +265,6 @@ def test_a_run_being_read_is_drawn_as_it_is_read(browser, tmp_path, shots):
         assert pg.locator("#reading").is_hidden()
         assert pg.eval_on_selector("#tl-main", "c => c.dataset.unread") == "0"
         assert int(pg.eval_on_selector("#tl-main", "c => c.dataset.drawn")) > 0
-        assert not errors, errors
-    finally:
-        context.close()
-        cinema.stop()
 
 
 CONCURRENT = r'''
@@ -305,15 +316,7 @@ def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clic
     done = elixirscope("run", "--data-dir", str(data), "served_at_once.py", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.split() == ["200"] * 6, done.stderr
     (run,) = read_runs(data)
-    cinema = ThreadedCinema(data)
-    url = cinema.start()["url"]
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.set_default_timeout(20_000)
-        pg.goto(url + f"#view=timeline&run={run}")
+    with served_page(browser, ThreadedCinema(data), f"#view=timeline&run={run}", 900) as pg:
         pg.wait_for_function("window.__esTimeline?.stats.wholePaint !== undefined")
         bars = pg.evaluate(
             """() => {
@@ -338,7 +341,3 @@ def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clic
         more = pg.inner_text("#tl-sel-more")
         # at the default level, boundaries: no arguments nor return value, and it says so
         assert "not recorded" in more and "returned" in more and "served_at_once.py:" in more, more
-        assert not errors, errors
-    finally:
-        context.close()
-        cinema.stop()
