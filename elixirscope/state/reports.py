@@ -118,12 +118,11 @@ def state_report(
         shown = node_at(node, path) if path else node
     except (StateGap, PathError) as exc:
         raise QueryError(str(exc)) from None
+    rendered = (f"{format_path(path)} = " if path else "") + render(shown, width)
     text = _moment_line(head) + "\n"
     if moment.down:
         text += f"  ({moment.down})\n"
-    if path:
-        text += f"{format_path(path)} = "
-    text += render(shown, width)
+    text += rendered
     if is_object(moment.timeline.target):
         text += (
             "\n(an object's state is what its methods assign to self.<attr>, recorded at level "
@@ -132,6 +131,7 @@ def state_report(
     return {
         **head,
         "down": moment.down or None,
+        "shown": rendered,  # the state (or field) alone, as replay steps show it
         "field": format_path(path) if path else None,
         "state": to_plain(shown),
         "text": text,

@@ -80,14 +80,14 @@ class Source:
     def where(self, index: int) -> str:
         r = self._state(index)
         self.changes = max(self.changes, int(r["changes"]))  # a live recording grows
-        rendered = r["text"].split("\n", 2 if r.get("error") else 1)[-1]
+        rendered = r.get("shown") or r["text"].split("\n", 2 if r.get("error") else 1)[-1]
         return _headline(r["change"], r["changes"], r["callback"], r["message"], r["error"]) + (
             "\n" + rendered
         )
 
     def show(self, index: int, field: str | None) -> str:
         r = self._state(index, **({"field": field} if field else {}))
-        text: str = r["text"].split("\n", 2 if r.get("error") else 1)[-1]
+        text: str = r.get("shown") or r["text"].split("\n", 2 if r.get("error") else 1)[-1]
         return text.split(" = ", 1)[-1] if field else text
 
     def diff(self, index: int) -> str:
