@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -146,21 +145,16 @@ def _finding_text(facts: dict[str, Any]) -> list[str]:
     return parts
 
 
-_FRAME = re.compile(r'\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
-
-
 def _raised_at(traceback_text: str | None) -> str | None:
     """``It was raised in f at app.py:12: `return a / b```: the traceback's last frame."""
-    lines = (traceback_text or "").splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        frame = _FRAME.match(lines[i])
-        if frame:
-            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            where = f"{shown_path(frame['file'])}:{frame['line']}"
-            return f"It was raised in {frame['function']} at {where}" + (
-                f": `{code}`." if code and not code.startswith(("File ", "^", "~")) else "."
-            )
-    return None
+    from elixirscope.ai.server_errors import last_frame
+
+    frame = last_frame(traceback_text)
+    if frame is None:
+        return None
+    file, line, function, code = frame
+    where = f"{shown_path(file)}:{line}"
+    return f"It was raised in {function} at {where}" + (f": `{code}`." if code else ".")
 
 
 def _path_line(path: list[dict[str, Any]]) -> str:

@@ -40,6 +40,18 @@ def frames(traceback_text: str | None) -> list[tuple[str, int, str]]:
     ]
 
 
+def last_frame(traceback_text: str | None) -> tuple[str, int, str, str] | None:
+    """The innermost frame of a formatted traceback with the source line printed under it
+    (empty when the traceback has none)."""
+    found = list(_FRAME.finditer(traceback_text or ""))
+    if not found:
+        return None
+    m = found[-1]
+    after = (traceback_text or "")[m.end() :].lstrip("\n").split("\n", 1)[0].strip()
+    code = "" if after.startswith(("File ", "^", "~")) else after
+    return m["file"], int(m["line"]), m["function"].strip(), code
+
+
 def detect_server_errors(recording: Recording, settings: InsightSettings) -> list[Finding]:
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for se in recording.of("reqend"):

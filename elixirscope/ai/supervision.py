@@ -98,11 +98,10 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
 
 def _site(text: str | None) -> Location | None:
     """``file:line:function`` as a location (None when it is not one)."""
-    parts = (text or "").rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    file, line, function = parts
-    return Location(file, int(line), function, "raised here")
+    from elixirscope.query.calltree import split_frame
+
+    frame = split_frame(text)
+    return None if frame is None else Location(*frame, "raised here")
 
 
 def _state_raised_at(recording: Recording, exit_se: Any) -> Location | None:

@@ -22,7 +22,7 @@ that happened to start the server.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,7 +55,7 @@ from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
 from elixirscope.store._events import StoredEvent
 
-__all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events"]
+__all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events", "split_frame"]
 
 Status = Literal["returned", "raised", "running", "events"]
 
@@ -268,7 +268,7 @@ def render_call_tree(
     ``yield``/``resume`` lines (each ``await`` that waited) are left out."""
     paint = _painter(color)
     lines: list[str] = []
-    shown = _Shown(threads, processes or {}, steps, _receivers(nodes))
+    shown = _Shown(threads, processes or {}, steps, _receivers(_tree_events(nodes)))
     for node in nodes:
         _render_node(node, 0, lines, paint, indent, shown, None)
     return "\n".join(lines)
@@ -284,17 +284,20 @@ class _Shown:
     receivers: dict[str, str]  # message id -> the actor that received it
 
 
-def _receivers(nodes: list[CallNode]) -> dict[str, str]:
-    """Who received each message the tree's receives name: its send then says so."""
-    out: dict[str, str] = {}
+def _receivers(events: Iterable[StoredEvent]) -> dict[str, str]:
+    """Who received each message the receives among ``events`` name: its send says so."""
+    return {
+        se.event.message_id: se.event.actor for se in events if type(se.event) is MessageReceive
+    }
+
+
+def _tree_events(nodes: list[CallNode]) -> Iterator[StoredEvent]:
+    """The events attached to the calls of a tree."""
     stack = list(nodes)
     while stack:
         node = stack.pop()
-        for se in node.events:
-            if type(se.event) is MessageReceive:
-                out[se.event.message_id] = se.event.actor
+        yield from node.events
         stack.extend(node.children)
-    return out
 
 
 def _render_node(
@@ -432,7 +435,7 @@ def raised_at(traceback: list[str] | None, line: int) -> str | None:
     innermost line first: ``app.py:129 in fetch (via …/asyncio/tasks.py:502 in wait_for)``."""
     if not traceback:
         return f"line {line}" if line else None
-    frames = [_frame(text) for text in traceback]
+    frames = [split_frame(text) or (text, 0, "?") for text in traceback]
     file, lineno, function = frames[-1]
     innermost = f"{short_path(file) or file}:{lineno} in {function}"
     if not library_path(file):
@@ -443,11 +446,12 @@ def raised_at(traceback: list[str] | None, line: int) -> str | None:
     return f"{short_path(own[0]) or own[0]}:{own[1]} in {own[2]} (via {innermost})"
 
 
-def _frame(text: str) -> tuple[str, str, str]:
-    """A recorded ``file:line:function`` frame's parts."""
-    head, _, function = text.rpartition(":")
-    file, _, lineno = head.rpartition(":")
-    return file, lineno, function
+def split_frame(text: str | None) -> tuple[str, int, str] | None:
+    """A recorded ``file:line:function`` frame's parts (None when it is not one)."""
+    parts = (text or "").rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1]), parts[2]
 
 
 def _short(function: str) -> str:
@@ -605,9 +609,7 @@ def render_events(
     take), type, correlation, detail; a send whose receive is listed too names its
     receiver (not the actor's address)."""
     events = list(events)
-    receivers = {
-        se.event.message_id: se.event.actor for se in events if type(se.event) is MessageReceive
-    }
+    receivers = _receivers(events)
     rows = [
         (
             format_ts(se.event.ts),

@@ -149,15 +149,18 @@ def event_actors(event: Any) -> tuple[str, ...]:
 
 
 class FunctionGlob:
-    """An fnmatch glob over ``module.qualname``, matching the whole name or its last parts
-    (``audit`` matches ``__main__.audit``, ``Inventory.reserve`` matches
-    ``shop.Inventory.reserve``: the names ``events`` shows, as ESQL's ``calls of`` takes
-    them), with its answers remembered."""
+    """An fnmatch glob over a dotted name (``module.qualname``; with ``sep="/"`` an actor's
+    path), matching the whole name or its last parts (``audit`` matches
+    ``__main__.audit``, ``Inventory.reserve`` matches ``shop.Inventory.reserve``: the
+    names ``events`` shows, as ESQL's ``calls of`` takes them), its answers remembered
+    (a recording holds few names; a read tests them on every event)."""
 
-    def __init__(self, pattern: str) -> None:
+    MEMO = 100_000
+
+    def __init__(self, pattern: str, sep: str = ".") -> None:
         self.pattern = pattern
-        self._whole = re.compile(fnmatch.translate(pattern)).match
-        self._part = re.compile(fnmatch.translate("*." + pattern)).match
+        self._whole = re.compile(fnmatch.translate(pattern), re.S).match
+        self._part = re.compile(fnmatch.translate(f"*{sep}{pattern}"), re.S).match
         self._seen: dict[str, bool] = {}
 
     def __call__(self, name: str | None) -> bool:
@@ -165,5 +168,7 @@ class FunctionGlob:
             return False
         hit = self._seen.get(name)
         if hit is None:
-            hit = self._seen[name] = self._whole(name) is not None or self._part(name) is not None
+            hit = self._whole(name) is not None or self._part(name) is not None
+            if len(self._seen) < self.MEMO:
+                self._seen[name] = hit
         return hit

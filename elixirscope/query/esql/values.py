@@ -169,22 +169,11 @@ def name_matches(pattern: str, name: str | None, sep: str) -> bool:
 
 @lru_cache(maxsize=256)
 def name_matcher(pattern: str, sep: str) -> Callable[[str | None], bool]:
-    """``name_matches`` of one pattern, its answers remembered by name (a recording
-    holds few function and actor names; a query tests them on every row)."""
-    whole, part = _glob_regex(pattern), _glob_regex(f"*{sep}{pattern}")
-    seen: dict[str, bool] = {}
+    """``name_matches`` of one pattern, its answers remembered by name (the store's
+    function glob: one rule for ``calls of``, ``function =`` and ``events --function``)."""
+    from elixirscope.store._events import FunctionGlob
 
-    def matches(name: str | None) -> bool:
-        hit = seen.get(name)  # type: ignore[arg-type]
-        if hit is None:
-            if name is None:
-                return False
-            hit = whole(name) is not None or part(name) is not None
-            if len(seen) < 100_000:
-                seen[name] = hit
-        return hit
-
-    return matches
+    return FunctionGlob(pattern, sep)
 
 
 def is_number(value: Any) -> bool:

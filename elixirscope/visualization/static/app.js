@@ -111,6 +111,9 @@ export function short(fn) {
   return parts.length > 2 ? parts.slice(-2).join(".") : fn;
 }
 
+// a function's own name: `lookup` of `__main__.lookup`, `g` of `<locals>.g`
+export function lastName(name) { return name.slice(name.lastIndexOf(".") + 1); }
+
 let toastTimer = null;
 export function toast(message) {
   const el = document.getElementById("toast");

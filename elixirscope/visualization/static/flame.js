@@ -1,6 +1,6 @@
 // Call tree / flame graph: stacks merged by function path, width by total time; a table
 // of the functions with the most self time beside. The whole run, or one chain.
-import { api, ctx, S, go, fmtDur, esc, short, colourOf, errorBox } from "./app.js";
+import { api, ctx, S, go, fmtDur, esc, short, lastName, colourOf, errorBox } from "./app.js";
 
 const H = 19;
 
@@ -89,7 +89,7 @@ function paint(host, v) {
     if (b.w > 30) {
       g.fillStyle = "#e6e9f0";
       const name = b.n.id === 0 ? "all" : short(b.n.function);
-      const own = name.slice(name.lastIndexOf(".") + 1);
+      const own = lastName(name);
       const label = [`${name} ${fmtDur(b.n.total)}`, name, `${own} ${fmtDur(b.n.total)}`, own].find((t) => g.measureText(t).width <= b.w - 8);
       if (label) g.fillText(label, b.x + 4, y + H / 2 - 1);
     }

@@ -4,7 +4,7 @@
 // holds too many calls; while a run records, the view follows its end unless scrolled away.
 // While the server is still reading the run, the view shows what is read (the rest of the
 // run's extent hatched, "not read yet") and draws itself again as more is read.
-import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, colourOf, toast, setLiveBadge } from "./app.js";
+import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, toast, setLiveBadge } from "./app.js";
 
 const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
@@ -642,9 +642,6 @@ function hatch(g) {
 function fitting(g, labels, room) {
   return labels.find((t) => g.measureText(t).width <= room) ?? labels[labels.length - 1];
 }
-
-// a function's own name: `lookup` of `__main__.lookup`, `g` of `<locals>.g`
-function lastName(name) { return name.slice(name.lastIndexOf(".") + 1); }
 
 function fitText(g, text, x, y, room) {
   if (g.measureText(text).width <= room) { g.fillText(text, x, y); return; }
