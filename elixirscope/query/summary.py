@@ -5,7 +5,8 @@ one correlation chain) and returns a report dict whose ``"text"`` is a set of
 tables fitting 100 columns:
 
 - functions by call count, with total and self time (self = total minus the
-  recorded calls made inside it) and p50 / p95 / max of a call's duration (a web
+  recorded calls made inside it and, for a coroutine or generator, minus its time
+  suspended at an ``await`` or ``yield``: ``query.selftime``) and p50 / p95 / max of a call's duration (a web
   request's own call, which its handler's calls sit under, is in the web requests'
   table instead);
 - exceptions by type and the place they were raised (``file:line``), counted
@@ -43,6 +44,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
     HttpCall,
     MessageReceive,
     MessageSend,
@@ -54,6 +57,7 @@ from elixirscope.contracts.trace import (
     process_start_pid,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
+from elixirscope.query.selftime import SelfTime
 from elixirscope.query.threads import ThreadNames, source_of, spawning_call
 from elixirscope.store._events import StoredEvent
 
@@ -140,7 +144,7 @@ def summarize(
     functions: dict[str, _Function] = {}
     call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
     open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
-    self_ns: dict[tuple[str, int], int] = defaultdict(int)
+    self_time = SelfTime()
     errors: list[tuple[StoredEvent, FunctionError]] = []
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
     slowest: list[tuple[int, int, StoredEvent]] = []
@@ -173,17 +177,13 @@ def summarize(
                 fn.source = source_of(ev.file, ev.line)
             call_function[(se.producer, ev.id)] = fn
             open_calls[(se.producer, ev.id)] = (ev.parent_id, ev.function == REQUEST_FUNCTION)
+            self_time.entered(se.producer, ev.id, ev.parent_id)
         elif isinstance(ev, (FunctionExit, FunctionError)):
             open_calls.pop((se.producer, ev.call_id), None)
             popped = call_function.pop((se.producer, ev.call_id), None)
             fn = popped if popped is not None else _function(functions, ev.function)
             fn.durations.append(ev.duration_ns)
-            key = (se.producer, ev.call_id)
-            self_ns[key] += ev.duration_ns
-            # callees that ran at once (a gather's tasks) can add up to more than the call
-            fn.self_ns += max(0, self_ns.pop(key))
-            if ev.parent_id:
-                self_ns[(se.producer, ev.parent_id)] -= ev.duration_ns
+            fn.self_ns += self_time.ended(se.producer, ev.call_id, ev.ts, ev.duration_ns)
             item = (ev.duration_ns, -n, se)
             if len(slowest) < top:
                 heapq.heappush(slowest, item)
@@ -194,6 +194,10 @@ def summarize(
                 errors.append((se, ev))
                 if ev.parent_id:
                     raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
+        elif type(ev) is GeneratorYield:
+            self_time.suspended(se.producer, ev.call_id, ev.ts)
+        elif type(ev) is GeneratorResume:
+            self_time.resumed(se.producer, ev.call_id, ev.ts)
         elif isinstance(ev, StateChange):
             actors[ev.actor].state_changes += 1
         elif isinstance(ev, MessageReceive):

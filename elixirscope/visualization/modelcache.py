@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 7
+FORMAT = 8
 """Bumped when the saved layout changes: a model kept in an older one is read again."""
 
 COLUMNS = (
@@ -44,6 +44,7 @@ COLUMNS = (
     "parent",
     "status",
     "call_ids",
+    "self_ns",
 )
 GROUP_FIELDS = ("rows", "starts", "ends", "reach", "functions", "longest_first", "lengths_desc")
 """The group fields of one row per call; ``errors_before`` has one more per group."""

@@ -158,6 +158,8 @@ class RunModel:
     requests: list[dict[str, Any]]
     queries: list[dict[str, Any]]
     tier: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # see tiers()
+    # each call's self time (``query.selftime``): its time suspended at awaits left out
+    self_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 

@@ -37,6 +37,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
     HttpCall,
     MessageReceive,
     MessageSend,
@@ -64,11 +66,12 @@ from elixirscope.visualization.runmodel import (
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 5
+FORMAT = 6
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
+STEP = ("ts", "id", "call_id", "producer", "resumed")  # a coroutine's or generator's yields
 _DTYPES = {
     "ts": np.int64,
     "id": np.int64,
@@ -79,6 +82,7 @@ _DTYPES = {
     "call_id": np.int64,
     "producer": np.int32,
     "raised": np.int8,
+    "resumed": np.int8,
 }
 
 _CODES = {n: {np.int64: "q", np.int32: "i", np.int8: "b"}[t] for n, t in _DTYPES.items()}
@@ -105,6 +109,7 @@ class RunPart:
     chains: list[str | None] = field(default_factory=list)
     entries: dict[str, np.ndarray] = field(default_factory=dict)
     exits: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
     events: int = 0
     first_ts: int | None = None
@@ -132,6 +137,7 @@ class PartReader:
         self.chains: dict[str | None, int] = {}
         self.e = {n: array(_CODES[n]) for n in ENTRY}
         self.x = {n: array(_CODES[n]) for n in EXIT}
+        self.y = {n: array(_CODES[n]) for n in STEP}
         self.records: list[Record] = []
         self.named: set[str] = set()  # producers whose program has its record
         self.events = 0
@@ -191,6 +197,12 @@ class PartReader:
                         _record(ts, producer, ev, pid, "error")
                         + [ev.function, ev.exc_type, _short(ev.message, 80), ev.correlation_id]
                     )
+            elif kind is GeneratorYield or kind is GeneratorResume:
+                self.y["ts"].append(ts)
+                self.y["id"].append(ev.id)
+                self.y["call_id"].append(ev.call_id)
+                self.y["producer"].append(pcode)
+                self.y["resumed"].append(kind is GeneratorResume)
             else:
                 made = _other(ts, producer, pid, ev, kind)
                 if made is not None:
@@ -207,6 +219,7 @@ class PartReader:
             chains=list(self.chains),
             entries={n: _column(self.e[n], n) for n in ENTRY},
             exits={n: _column(self.x[n], n) for n in EXIT},
+            steps={n: _column(self.y[n], n) for n in STEP},
             records=list(self.records),
             events=self.events,
             first_ts=self.first_ts,
@@ -329,6 +342,7 @@ def joined(parts: list[RunPart]) -> RunPart:
     chain_codes: dict[str | None, int] = {}
     e_parts: dict[str, list[np.ndarray]] = {n: [] for n in ENTRY}
     x_parts: dict[str, list[np.ndarray]] = {n: [] for n in EXIT}
+    y_parts: dict[str, list[np.ndarray]] = {n: [] for n in STEP}
     for p in parts:
         maps = {}
         for name in ("origins", "producers", "functions"):
@@ -354,6 +368,12 @@ def joined(parts: list[RunPart]) -> RunPart:
             if n == "producer":
                 col = maps["producers"][col]
             x_parts[n].append(np.asarray(col, dtype=_DTYPES[n]))
+        steps = p.steps or _empty_columns(STEP)
+        for n in STEP:
+            col = steps[n]
+            if n == "producer":
+                col = maps["producers"][col]
+            y_parts[n].append(np.asarray(col, dtype=_DTYPES[n]))
         out.records.extend(p.records)
         out.events += p.events
         if p.first_ts is not None:
@@ -370,6 +390,9 @@ def joined(parts: list[RunPart]) -> RunPart:
     out.exits = (
         {n: np.concatenate(v) for n, v in x_parts.items()} if parts else _empty_columns(EXIT)
     )
+    out.steps = (
+        {n: np.concatenate(v) for n, v in y_parts.items()} if parts else _empty_columns(STEP)
+    )
     return out
 
 
@@ -385,6 +408,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     part = joined(parts) if parts else RunPart()
     e = part.entries or _empty_columns(ENTRY)
     x = part.exits or _empty_columns(EXIT)
+    y = part.steps or _empty_columns(STEP)
     # producers ranked by name: the store's order of time is (ts, producer, id)
     names = sorted(
         set(part.producers) | {o[0] for o in part.origins} | {r[1] for r in part.records}
@@ -392,11 +416,9 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     rank = {name: i for i, name in enumerate(names)}
     org_prod = np.array([rank[o[0]] for o in part.origins] or [0], dtype=np.int64)
     e_prod = org_prod[e["origin"]] if len(e["ts"]) else np.zeros(0, np.int64)
-    x_prod = (
-        np.array([rank[p] for p in part.producers] or [0], dtype=np.int64)[x["producer"]]
-        if len(x["ts"])
-        else np.zeros(0, np.int64)
-    )
+    prod_rank = np.array([rank[p] for p in part.producers] or [0], dtype=np.int64)
+    x_prod = prod_rank[x["producer"]] if len(x["ts"]) else np.zeros(0, np.int64)
+    y_prod = prod_rank[y["producer"]] if len(y["ts"]) else np.zeros(0, np.int64)
     order = np.lexsort((e["id"], e_prod, e["ts"]))  # rows in the order the run was recorded
     ts, ids, prod = e["ts"][order], e["id"][order], e_prod[order]
     parent_id = e["parent"][order]
@@ -512,10 +534,77 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
         return int(open_at(found, np.array([at_ts]), np.array([at_id]))[0])
 
     _replay(model, records, lane_index, call_open)
+    # each yield and resume to the call it names, open then
+    y_row = open_at(find(y_prod, y["call_id"]), y["ts"], y["id"])
     running = model.end < 0  # still running when read: drawn to the run's last event
+    ended = (model.end.copy(), end_id)
     model.end[running] = np.maximum(model.start[running], model.last_ts)
+    model.self_ns = self_times(model, ended, y_row, y["ts"], y["id"], y["resumed"])
     finish(model)
     return model
+
+
+def self_times(
+    model: RunModel,
+    ended: tuple[np.ndarray, np.ndarray],
+    y_row: np.ndarray,
+    y_ts: np.ndarray,
+    y_id: np.ndarray,
+    y_resumed: np.ndarray,
+) -> np.ndarray:
+    """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
+    time order: its duration less its time suspended (a yield to the resume after it, or to
+    its end) and less the callees begun while it ran that ended while it was open.
+    ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
+    run's last event, ``model.end``, whose running callees count before it ends)."""
+    start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
+    n = len(start)
+    duration = stop - start
+    waited = np.zeros(n, dtype=np.int64)
+    keep = y_row >= 0
+    r, t, i, k = y_row[keep], y_ts[keep], y_id[keep], y_resumed[keep]
+    o = np.lexsort((i, t, r))
+    r, t, i, k = r[o], t[o], i[o], k[o]
+    # a yield counts while the call runs, a resume while it waits: the first of each run
+    # of the same step of a call (a resume first changes nothing)
+    changed = np.ones(len(r), dtype=np.bool_)
+    changed[1:] = (r[1:] != r[:-1]) | (k[1:] != k[:-1])
+    steps = np.flatnonzero(changed)
+    r, t, i, k = r[steps], t[steps], i[steps], k[steps]
+    if len(r):
+        is_yield = np.flatnonzero(k == 0)
+        after = is_yield + 1
+        paired = after < len(r)
+        paired[paired] &= r[after[paired]] == r[is_yield[paired]]
+        until = stop[r[is_yield]].copy()  # closed (or still) at its yield
+        until[paired] = t[after[paired]]
+        np.add.at(waited, r[is_yield], np.maximum(0, until - t[is_yield]))
+    # a callee counts against its caller when the caller was not waiting as it began ...
+    kids = np.flatnonzero(parent >= 0)
+    counted = np.ones(len(kids), dtype=np.bool_)
+    if len(kids) and len(r):
+        every_ts = np.concatenate([start[kids], t])
+        every_id = np.concatenate([ids[kids], i])
+        place = np.empty(len(every_ts), dtype=np.int64)
+        place[np.lexsort((every_id, every_ts))] = np.arange(len(every_ts))
+        width = len(every_ts) + 1
+        step_keys = r * width + place[len(kids) :]  # sorted: rows, then time
+        kid_keys = parent[kids] * width + place[: len(kids)]
+        before = np.searchsorted(step_keys, kid_keys) - 1
+        hit = before >= 0
+        b = np.where(hit, before, 0)
+        counted = ~(hit & (r[b] == parent[kids]) & (k[b] == 0))
+    # ... and ended while the caller was open (a task may outlive the call that started it)
+    end_ts, end_id = ended
+    up = parent[kids]
+    kid_running, up_running = end_ts[kids] < 0, end_ts[up] < 0
+    before_up = (end_ts[kids] < end_ts[up]) | (
+        (end_ts[kids] == end_ts[up]) & (end_id[kids] < end_id[up])
+    )
+    counted &= up_running | (~kid_running & before_up)
+    callees = np.zeros(n, dtype=np.int64)
+    np.add.at(callees, up[counted], duration[kids[counted]])
+    return np.maximum(0, duration - waited - callees)
 
 
 def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:
@@ -770,6 +859,7 @@ def load_part(where: Path, version: list[int] | None = None) -> RunPart | None:
             return None
         entries = {n: np.load(where / f"entry_{n}.npy", allow_pickle=False) for n in ENTRY}
         exits = {n: np.load(where / f"exit_{n}.npy", allow_pickle=False) for n in EXIT}
+        steps = {n: np.load(where / f"step_{n}.npy", allow_pickle=False) for n in STEP}
         return RunPart(
             origins=[(str(o[0]), int(o[1]), int(o[2])) for o in meta["origins"]],
             producers=meta["producers"],
@@ -777,6 +867,7 @@ def load_part(where: Path, version: list[int] | None = None) -> RunPart | None:
             chains=meta["chains"],
             entries=entries,
             exits=exits,
+            steps=steps,
             records=meta["records"],
             events=meta["events"],
             first_ts=meta["first_ts"],
@@ -797,6 +888,9 @@ def save_part(where: Path, part: RunPart) -> bool:
             np.save(tmp / f"entry_{n}.npy", np.ascontiguousarray(part.entries[n]))
         for n in EXIT:
             np.save(tmp / f"exit_{n}.npy", np.ascontiguousarray(part.exits[n]))
+        steps = part.steps or _empty_columns(STEP)
+        for n in STEP:
+            np.save(tmp / f"step_{n}.npy", np.ascontiguousarray(steps[n]))
         meta = {
             "format": FORMAT,
             "version": part.version,

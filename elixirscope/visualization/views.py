@@ -496,7 +496,8 @@ def _merge_stacks(model: RunModel, rows: np.ndarray) -> tuple[np.ndarray, list[i
 
 def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """A flame graph (stacks merged by function path) of the whole run or of one chain,
-    with each node's total and self time and call count; at most ``limit`` nodes, the
+    with each node's total and self time (a coroutine's waits at its awaits left out:
+    ``query.selftime``) and call count; at most ``limit`` nodes, the
     smallest left out (``folded`` counts them)."""
     model = models.model(run)
     chain = params.get("chain") or None
@@ -515,15 +516,15 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     totals = np.bincount(mine, weights=durations, minlength=count)
     calls = np.bincount(mine, minlength=count)
     errors = np.bincount(mine, weights=(model.status[rows] == 1), minlength=count)
-    child_time = np.bincount(parents[1:], weights=totals[1:], minlength=count)
-    totals[0] = child_time[0]
+    own = np.bincount(mine, weights=model.self_ns[rows], minlength=count)
+    totals[0] = np.bincount(parents[1:], weights=totals[1:], minlength=count)[0]
     nodes: list[dict[str, Any]] = [
         {
             "id": n,
             "function": "(all)" if n == 0 else model.functions[functions[n]],
             "parent": parents[n] if n else -1,
             "total": int(totals[n]),
-            "self": max(0, int(totals[n] - child_time[n])),
+            "self": int(own[n]),
             "calls": int(calls[n]),
             "errors": int(errors[n]),
         }

@@ -12,6 +12,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
     HttpCall,
     MessageReceive,
     MessageSend,
@@ -33,7 +35,8 @@ RUN = "r" * 32
 
 def program(rng: random.Random, producer: int, steps: int) -> list:
     """One process's events in the order it recorded them: nested calls on two threads
-    (some failing, some never ending), threads named, actors changing state and sending
+    (some failing, some never ending, some ending after their caller; suspending and
+    resuming), threads named, actors changing state and sending
     each other messages, supervised children, requests with their queries."""
     out: list = []
     ids = iter(range(1, 10**9))
@@ -47,14 +50,19 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
         stack = stacks[thread]
         top = stack[-1][0] if stack else 0
         chain = rng.choice([None, "c1", "c2"])
+        if stack and rng.random() < 0.15:  # a call of the stack suspends or resumes
+            cid, fn, _began = rng.choice(stack)
+            step = rng.choice([GeneratorYield, GeneratorResume])
+            out.append(step(next(ids), ts, thread, chain, top, rng.choice([cid, cid, 999]), fn))
+            continue
         roll = rng.random()
         if roll < 0.4 or not stack and roll < 0.6:
             cid = next(ids)
             fn = rng.choice(["m.a", "m.b", "shop.price", "db.row"])
             out.append(FunctionEntry(cid, ts, thread, chain, top, fn))
             stack.append((cid, fn, ts))
-        elif roll < 0.6:
-            cid, fn, began = stack.pop()
+        elif roll < 0.6:  # mostly the innermost call; sometimes its caller (a task outlives it)
+            cid, fn, began = stack.pop(-1 if rng.random() < 0.9 else rng.randrange(len(stack)))
             up = stack[-1][0] if stack else 0
             if rng.random() < 0.2:
                 out.append(

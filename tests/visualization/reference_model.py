@@ -16,6 +16,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
     HttpCall,
     MessageReceive,
     MessageSend,
@@ -27,6 +29,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
 )
+from elixirscope.query.selftime import SelfTime
 from elixirscope.visualization.runmodel import (
     PROGRAM,
     Lane,
@@ -64,6 +67,8 @@ def build(run_id: str, stored: Any) -> RunModel:
     parent = array("q")
     status = array("b")
     call_ids = array("q")
+    own: dict[int, int] = {}  # row -> its self time
+    self_time = SelfTime()
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []
@@ -141,11 +146,13 @@ def build(run_id: str, stored: Any) -> RunModel:
             add_parent(up)
             add_status(2)
             add_id(call)
+            self_time.entered(producer, call, ev.parent_id)
         elif kind is FunctionExit or kind is FunctionError:
             row = close_row((producer, ev.call_id), -1)
             if row >= 0:
                 end[row] = ts
                 status[row] = 1 if kind is FunctionError else 0
+                own[row] = self_time.ended(producer, ev.call_id, ts, ts - start[row])
             if kind is FunctionError:
                 marks.append(
                     Mark(
@@ -159,6 +166,10 @@ def build(run_id: str, stored: Any) -> RunModel:
                         ev.correlation_id,
                     )
                 )
+        elif kind is GeneratorYield:
+            self_time.suspended(producer, ev.call_id, ts)
+        elif kind is GeneratorResume:
+            self_time.resumed(producer, ev.call_id, ts)
         elif kind is ThreadStart and ev.kind == "process":  # a mark on the spawner's lane
             lane = lane_of(producer, se.pid, ev.thread)
             label = f"started {_short(ev.name, 200)}"
@@ -388,6 +399,10 @@ def build(run_id: str, stored: Any) -> RunModel:
     )
     running = model.end < 0  # still running when read: drawn to the run's last event
     model.end[running] = np.maximum(model.start[running], last_ts)
+    for key in reversed(self_time.still_open()):  # callees end before their callers
+        row = rows[key]
+        own[row] = self_time.ended(*key, last_ts, int(model.end[row] - model.start[row]))
+    model.self_ns = np.array([own[r] for r in range(len(start))], dtype=np.int64)
     finish(model)
     return model
 

@@ -42,7 +42,18 @@ def merged(data: Path, run: str = RUN, save: bool = True) -> tuple[RunModel, lis
     return runparts.model_of(run, parts), parts
 
 
-COLUMNS = ("start", "end", "lane", "depth", "function", "chain", "parent", "status", "call_ids")
+COLUMNS = (
+    "start",
+    "end",
+    "lane",
+    "depth",
+    "function",
+    "chain",
+    "parent",
+    "status",
+    "call_ids",
+    "self_ns",
+)
 
 
 def assert_same(got: RunModel, want: RunModel) -> None:

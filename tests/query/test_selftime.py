@@ -1,0 +1,187 @@
+"""A call's self time leaves out its waits: held to programs whose own time is known by
+construction, and to a real asyncio program recorded and summarized."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elixirscope.query.selftime import SelfTime
+from elixirscope.visualization.views import Models, calltree_view
+
+# A call is a list of steps: ("work", ns) runs its own code; ("call", callee) a synchronous
+# callee; ("await", callee) suspends while an awaited coroutine runs; ("sleep", ns, task)
+# suspends while the loop runs a task it started (or nothing) and time passes; ("close", ns)
+# is a generator closed at a yield after ns (it ends there).
+_ns = st.integers(0, 5_000)
+calls = st.recursive(
+    st.lists(st.tuples(st.just("work"), _ns), max_size=3),
+    lambda inner: st.lists(
+        st.one_of(
+            st.tuples(st.just("work"), _ns),
+            st.tuples(st.just("call"), inner),
+            st.tuples(st.just("await"), inner),
+            st.tuples(st.just("sleep"), _ns, st.none() | inner),
+            st.tuples(st.just("close"), _ns),
+        ),
+        max_size=5,
+    ),
+    max_leaves=30,
+)
+
+
+def run(program: list) -> tuple[list[tuple], dict[int, int]]:
+    """The events of ``program`` run as the root call, and each call's own time."""
+    events: list[tuple] = []
+    own: dict[int, int] = {}
+    ids = itertools.count(1)
+    clock = [0]
+
+    def call(steps: list, parent: int) -> None:
+        me = next(ids)
+        began = clock[0]
+        own[me] = 0
+        events.append(("entry", me, parent, clock[0]))
+        for step in steps:
+            if step[0] == "work":
+                clock[0] += step[1]
+                own[me] += step[1]
+            elif step[0] == "call":
+                call(step[1], me)
+            elif step[0] == "await":
+                events.append(("yield", me, clock[0]))
+                call(step[1], me)
+                events.append(("resume", me, clock[0]))
+            elif step[0] == "sleep":
+                events.append(("yield", me, clock[0]))
+                if step[2] is not None:
+                    call(step[2], me)  # a task it started runs while it waits
+                clock[0] += step[1]
+                events.append(("resume", me, clock[0]))
+            else:  # closed at a yield: it ends there
+                events.append(("yield", me, clock[0]))
+                clock[0] += step[1]
+                break
+        events.append(("end", me, clock[0], clock[0] - began))
+
+    call(program, 0)
+    return events, own
+
+
+def self_times(events: list[tuple]) -> dict[int, int]:
+    reader = SelfTime()
+    out: dict[int, int] = {}
+    for ev in events:
+        if ev[0] == "entry":
+            reader.entered("p", ev[1], ev[2])
+        elif ev[0] == "yield":
+            reader.suspended("p", ev[1], ev[2])
+        elif ev[0] == "resume":
+            reader.resumed("p", ev[1], ev[2])
+        else:
+            out[ev[1]] = reader.ended("p", ev[1], ev[2], ev[3])
+    assert reader.still_open() == []
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(calls)
+def test_self_time_is_the_time_a_call_ran_its_own_code(program: list) -> None:
+    events, own = run(program)
+    assert self_times(events) == own
+
+
+def test_a_synchronous_call_s_self_time_is_its_duration_less_its_callees() -> None:
+    events, own = run([("work", 10), ("call", [("work", 7)]), ("work", 3)])
+    assert self_times(events) == own == {1: 13, 2: 7}
+
+
+def test_calls_without_recorded_suspensions_are_read_as_before() -> None:
+    """Callees that ran at once (a gather's tasks, no yield recorded) add up to more than
+    the call: never below zero."""
+    reader = SelfTime()
+    reader.entered("p", 1, 0)
+    reader.entered("p", 2, 1)
+    reader.entered("p", 3, 1)
+    assert reader.ended("p", 2, 90, 90) == 90
+    assert reader.ended("p", 3, 95, 95) == 95
+    assert reader.ended("p", 1, 100, 100) == 0
+    assert reader.ended("p", 9, 5, 5) == 5  # its entry not read: its duration
+
+
+def test_a_task_that_outlives_its_caller_is_not_taken_from_it() -> None:
+    reader = SelfTime()
+    reader.entered("p", 1, 0)
+    reader.entered("p", 2, 1)  # started while its caller ran, outlives it
+    assert reader.ended("p", 1, 50, 50) == 50
+    assert reader.ended("p", 2, 80, 80) == 80
+
+
+PROGRAM = textwrap.dedent(
+    """
+    import asyncio
+
+    def crunch(n):
+        return sum(i * i for i in range(n))
+
+    async def heartbeat(beats):
+        for _ in range(beats):
+            await asyncio.sleep(0.15)
+        return beats
+
+    async def worker():
+        total = 0
+        for _ in range(3):
+            total += crunch(20000)
+            await asyncio.sleep(0)
+        return total
+
+    async def main():
+        await asyncio.gather(heartbeat(4), worker())
+
+    asyncio.run(main())
+    """
+)
+
+
+def elixirscope(*args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
+        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_sleeping_coroutine_has_little_self_time(tmp_path: Path) -> None:
+    """A heartbeat that sleeps 0.6 s in four awaits ran for microseconds: its self time
+    (summary and the cinema's flame graph) is not its 0.6 s, nor is main's (which waited
+    on a gather the whole time). Recorded by ``elixirscope run`` with no flags."""
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
+    report = json.loads(elixirscope("summary", "--data-dir", "data", "--json", cwd=tmp_path))
+    runs = json.loads(elixirscope("runs", "--data-dir", "data", "--json", cwd=tmp_path))
+    models = Models(tmp_path / "data")
+    try:
+        flame = calltree_view(models, runs["runs"][0]["id"], {})
+    finally:
+        models.close()
+    rows = {f["function"].rsplit(".", 1)[-1]: f for f in report["functions"]}
+    beat, main = rows["heartbeat"], rows["main"]
+    assert beat["total_ns"] >= 600_000_000
+    assert beat["self_ns"] < beat["total_ns"] / 10
+    assert main["self_ns"] < main["total_ns"] / 10
+    nodes = {n["function"].rsplit(".", 1)[-1]: n for n in flame["nodes"][1:]}
+    assert nodes["heartbeat"]["total"] >= 600_000_000
+    assert nodes["heartbeat"]["self"] < nodes["heartbeat"]["total"] / 10
+    assert nodes["main"]["self"] < nodes["main"]["total"] / 10
+    # crunch's time is its own, not worker's
+    assert nodes["crunch"]["self"] > nodes["worker"]["self"]
