@@ -18,8 +18,12 @@ An edge goes from a cause to its effect, and says why (its *kind*):
   attempts sharing a span, the nearest recorded from then on);
 - ``handled``: a request's start to the first event of its chain on every
   other thread or process (a handler running elsewhere under the same correlation);
-- ``spawned``: a spawn to the first later event naming the spawned actor
-  (its receive, its state change), else the first event of the spawned process.
+- ``spawned``: a spawn (or a restart) to the first later event naming the
+  spawned actor (its receive, its state change), else the first event of the
+  spawned process;
+- ``exited``: an actor's crash (a state change with an error) to the exit of
+  its process the supervisor recorded next;
+- ``restarted``: an actor's exit to its next restart.
 
 These are the happened-before edges the recording can show (Lamport's program
 order plus messages), with the links ``correlator`` and ``state.cause`` follow.
@@ -40,6 +44,8 @@ from elixirscope.contracts.trace import (
     HttpCall,
     MessageReceive,
     MessageSend,
+    ProcessExit,
+    ProcessRestart,
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
@@ -66,6 +72,8 @@ EDGE_KINDS = (
     "responded",
     "handled",
     "spawned",
+    "exited",
+    "restarted",
 )
 
 
@@ -105,6 +113,8 @@ class CausalGraph:
         ] = {}  # (chain, thread) -> requests linked
         spawns_by_actor: dict[str, list[StoredEvent]] = defaultdict(list)
         spawns_by_pid: dict[int, list[StoredEvent]] = defaultdict(list)
+        crashes: dict[str, list[StoredEvent]] = defaultdict(list)  # actor -> since its exit
+        exits: dict[str, StoredEvent] = {}  # actor -> its exit not restarted yet
         producers_seen: set[str] = set()
         for se in self.events:
             ev: Any = se.event
@@ -132,10 +142,20 @@ class CausalGraph:
                 if send is not None:
                     self._add(send, se, "sent")
                 receives.setdefault(ev.message_id, se)
-            elif cls is StateChange and ev.message_id:
-                receive = receives.get(ev.message_id)
+            elif cls is StateChange:
+                receive = receives.get(ev.message_id) if ev.message_id else None
                 if receive is not None:
                     self._add(receive, se, "changed")
+                if ev.error:
+                    crashes[ev.actor].append(se)
+            elif cls is ProcessExit:
+                for crash in crashes.pop(ev.path, ()):
+                    self._add(crash, se, "exited")
+                exits[ev.path] = se
+            elif cls is ProcessRestart:
+                exited = exits.pop(ev.path, None)
+                if exited is not None:
+                    self._add(exited, se, "restarted")
             elif cls is PubSubPublish:
                 publishes.setdefault(ev.pub_id, se)
             elif cls is PubSubDelivery:
@@ -171,7 +191,7 @@ class CausalGraph:
                 for spawn in spawns_by_pid.get(se.pid, ()):
                     if spawn.producer != producer:
                         self._add(spawn, se, "spawned")
-            if cls is ProcessSpawn:
+            if cls is ProcessSpawn or cls is ProcessRestart:
                 spawns_by_actor[ev.path].append(se)
                 if ev.pid:
                     spawns_by_pid[ev.pid].append(se)

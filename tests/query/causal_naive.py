@@ -13,6 +13,8 @@ from elixirscope.contracts.trace import (
     HttpCall,
     MessageReceive,
     MessageSend,
+    ProcessExit,
+    ProcessRestart,
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
@@ -127,7 +129,18 @@ def naive_edges(events) -> set[tuple]:
                     )
                 ):
                     out.add((key(a), key(b), "handled"))
-            if isinstance(A, ProcessSpawn):
+            if isinstance(A, StateChange) and A.error and isinstance(B, ProcessExit):
+                if B.path == A.actor and not any(
+                    isinstance(c.event, ProcessExit) and c.event.path == A.actor for c in between
+                ):
+                    out.add((key(a), key(b), "exited"))
+            if isinstance(A, ProcessExit) and isinstance(B, ProcessRestart) and B.path == A.path:
+                if not any(
+                    isinstance(c.event, (ProcessExit, ProcessRestart)) and c.event.path == A.path
+                    for c in between
+                ):
+                    out.add((key(a), key(b), "restarted"))
+            if isinstance(A, (ProcessSpawn, ProcessRestart)):
                 if actor(b) == A.path and not any(actor(c) == A.path for c in between):
                     out.add((key(a), key(b), "spawned"))
                 if (

@@ -16,6 +16,8 @@ from elixirscope.contracts.trace import (
     HttpCall,
     MessageReceive,
     MessageSend,
+    ProcessExit,
+    ProcessRestart,
     ProcessSpawn,
     PubSubDelivery,
     PubSubPublish,
@@ -41,6 +43,8 @@ OPS = [
     "reqend",
     "spawn",
     "http",
+    "exit",
+    "restart",
 ]
 
 step = st.tuples(
@@ -95,6 +99,7 @@ def recording(steps) -> list[StoredEvent]:
                 before=None,
                 after=None,
                 message_id=mid,
+                error="KeyError: 'x'" if n % 2 else None,  # a crash
             )
         elif op == "pub":
             ev = PubSubPublish(**head, pub_id=f"q{n}", topic="t", publisher=None)
@@ -131,6 +136,9 @@ def recording(steps) -> list[StoredEvent]:
                 trace_id=f"t{n % 2}",
                 span_id=f"s{n}",
             )
+        elif op in ("exit", "restart"):
+            kind = ProcessExit if op == "exit" else ProcessRestart
+            ev = kind(**head, path=f"a{n % 2}", pid=PRODUCERS[n % 3][1], reason="r")
         else:
             ev = ProcessSpawn(**head, path=f"a{n % 2}", pid=PRODUCERS[n % 3][1])
         out.append(StoredEvent(ev, "n", pid, "prog", producer))  # type: ignore[arg-type]

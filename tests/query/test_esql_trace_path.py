@@ -12,6 +12,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     MessageReceive,
     MessageSend,
+    ProcessExit,
+    ProcessRestart,
     ProcessSpawn,
     StateChange,
 )
@@ -88,6 +90,33 @@ def test_a_spawn_leads_to_the_spawned_actors_first_message(actor_data):
     )
     got = path(actor_data, "trace from (spawns of 'desk') to (receives of 'desk' limit 1)")
     assert got == [(spawn.event.id, "spawn", "spawned"), (first.event.id, "receive", "")]
+
+
+def test_a_crash_leads_to_its_exit_and_restart_not_along_the_thread(actor_data):
+    """The shop's stock crashes on an unknown item: its supervisor records the exit, then
+    the restart — the path follows supervision, not what the thread ran in between."""
+    events = all_events(actor_data)
+    crash = next(se for se in events if type(se.event) is StateChange and se.event.error)
+    exit_ = next(
+        se
+        for se in events
+        if type(se.event) is ProcessExit
+        and se.event.path == crash.event.actor
+        and se.event.ts >= crash.event.ts
+    )
+    restart = next(
+        se
+        for se in events
+        if type(se.event) is ProcessRestart
+        and se.event.path == crash.event.actor
+        and se.event.ts >= exit_.event.ts
+    )
+    got = path(actor_data, "trace from (states where error != null) to (restarts of 'stock')")
+    assert got == [
+        (crash.event.id, "state", "exited"),
+        (exit_.event.id, "exit", "restarted"),
+        (restart.event.id, "restart", ""),
+    ]
 
 
 def test_every_path_is_a_shortest_one_over_the_written_out_edges(actor_data):
