@@ -18,7 +18,13 @@ system started afterwards):
   envelope; the receiving GenServer records ``MessageReceive`` with the same
   ``message_id``, merges the HLC (so the receive sorts after the send on any
   node), and runs the callback under that correlation id — its function
-  events and the messages it sends join the sender's chain.
+  events and the messages it sends join the sender's chain;
+- the reply to a ``call_async`` (a call from an actor) is a ``MessageSend``
+  from the server to the caller whose ``message_id`` is the call's and
+  ``REPLY_SUFFIX``, and the caller's ``MessageReceive`` of it; the caller's
+  ``handle_info(CallResult)`` runs in its chain, so its ``StateChange`` names
+  the reply. A reply to a client's ``Runtime.call`` is not recorded (no actor
+  receives it), nor are failures, timeouts and ``Down`` (no actor sent them).
 
 Events go to the process Recorder (``recorder.current()``); with none
 installed nothing is recorded. Values are safe text (``capture.values``).
@@ -38,7 +44,7 @@ from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.sampled import SampledOut
 from elixirscope.capture.values import safe_repr
-from elixirscope.contracts.trace import REGISTERED
+from elixirscope.contracts.trace import REGISTERED, REPLY_SUFFIX
 from elixirscope.runtime import observe
 from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
@@ -130,15 +136,48 @@ class ActorTracer:
             rec = recorder.current()
             if rec is None:
                 return None
-            if recorder.sampled_out.get():  # the receiver leaves it out too
-                return (SAMPLED_OUT, current_correlation_id(), rec.clock.now(), sender)
-            message_id = uuid.uuid4().hex
-            cid = current_correlation_id() or new_correlation_id()
-            with correlation(cid):
-                rec.emit("send", message_id, sender, _address(target), self._text(message))
-            return (message_id, cid, rec.clock.now(), sender)
+            return self._send(rec, sender, target, message, None, None)
         except Exception as exc:  # noqa: BLE001
             return self._failed(exc)
+
+    def replying(self, sender: str | None, target: Any, value: Any, call: Any) -> Any:
+        """The reply to a call an actor made (its trace's sender is that actor): a send
+        whose id is the call's and ``REPLY_SUFFIX``, in the chain the server is in (else
+        the call's). A call from a client (``Runtime.call``: no sender) gets nothing: no
+        actor would record the reply's receipt, and a send never received would look
+        like a message stuck in a mailbox."""
+        try:
+            call_id, call_cid, _ts, caller = call
+            if caller is None:
+                return None
+            rec = recorder.current()
+            if rec is None:
+                return None
+            if call_id == SAMPLED_OUT:  # the call's chain was left out: its answer too
+                return (SAMPLED_OUT, call_cid, rec.clock.now(), sender)
+            return self._send(rec, sender, target, value, call_id + REPLY_SUFFIX, call_cid)
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(exc)
+
+    def _send(
+        self,
+        rec: Any,
+        sender: str | None,
+        target: Any,
+        message: Any,
+        message_id: str | None,
+        cid: str | None,
+    ) -> Any:
+        """Record a send (a fresh id unless given) under the current chain, else ``cid``,
+        else a new one; returns its trace."""
+        if recorder.sampled_out.get():  # the receiver leaves it out too
+            return (SAMPLED_OUT, current_correlation_id(), rec.clock.now(), sender)
+        if message_id is None:
+            message_id = uuid.uuid4().hex
+        cid = current_correlation_id() or cid or new_correlation_id()
+        with correlation(cid):
+            rec.emit("send", message_id, sender, _address(target), self._text(message))
+        return (message_id, cid, rec.clock.now(), sender)
 
     def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
         try:
@@ -296,10 +335,12 @@ class _Received:
 
 
 def _content(envelope: Any) -> Any:
-    """What a Call/Cast/Info carries (the runtime's frozen dataclasses: plain fields)."""
+    """What a Call/Cast/Info/Reply carries (the runtime's frozen dataclasses: plain fields)."""
     fields = type(envelope).__dict__.get("__dataclass_fields__", {})
-    name = "request" if "request" in fields else "message"
-    return vars(envelope).get(name) if name in fields else envelope
+    for name in ("request", "message", "value"):
+        if name in fields:
+            return vars(envelope).get(name)
+    return envelope
 
 
 def _address(target: Any) -> str:

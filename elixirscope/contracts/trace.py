@@ -70,6 +70,7 @@ __all__ = [
     "PubSubDelivery",
     "PubSubPublish",
     "REGISTERED",
+    "REPLY_SUFFIX",
     "REQUEST_FUNCTION",
     "RequestEnd",
     "RequestStart",
@@ -83,6 +84,7 @@ __all__ = [
     "encode_batch",
     "process_start_name",
     "process_start_pid",
+    "replied_call",
 ]
 
 
@@ -216,6 +218,19 @@ class MessageSend(TraceEvent, tag="send"):
     sender: Text | None
     target: Text
     message: Text | None = None
+
+
+REPLY_SUFFIX = ".reply"
+"""The ``message_id`` of a reply to a call between actors (``call_async``) is the call's
+own id and this: one reply answers one call (OTP's reply carries its call's ref too),
+so a reader pairs a call with its answer without any other field."""
+
+
+def replied_call(message_id: str | None) -> str | None:
+    """The id of the call that the message ``message_id`` answers; None if not a reply."""
+    if message_id and message_id.endswith(REPLY_SUFFIX):
+        return message_id[: -len(REPLY_SUFFIX)] or None
+    return None
 
 
 class MessageReceive(TraceEvent, tag="receive"):

@@ -41,9 +41,9 @@ log = logging.getLogger("elixirscope.runtime")
 
 
 def _traced(msg: Any) -> bool:
-    """A Call/Cast/Info carrying a capture trace (identity tests: no user __eq__ runs)."""
+    """A Call/Cast/Info/Reply carrying a capture trace (identity tests: no user __eq__ runs)."""
     t = type(msg)
-    return (t is m.Call or t is m.Cast or t is m.Info) and msg.trace is not None
+    return (t is m.Call or t is m.Cast or t is m.Info or t is m.Reply) and msg.trace is not None
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class GenServer(ProcessActor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: dict[str, Any] = {}  # call ref -> caller, for calls not yet answered
+        self._call_traces: dict[str, Any] = {}  # pending call ref -> its capture trace, if traced
         self._outgoing: dict[str, Any] = {}  # call_async ref -> server address
         self._call_monitors: dict[str, str] = {}  # monitor ref -> call_async ref it watches for
 
@@ -93,7 +94,13 @@ class GenServer(ProcessActor):
         caller = self._pending.pop(from_.ref, None)
         if caller is None:
             return False
-        self.send(caller, m.Reply(from_.ref, value))
+        trace = None
+        if self._call_traces:  # the call came traced: capture may link its reply
+            call = self._call_traces.pop(from_.ref, None)
+            tracer = observe.tracer_for(self)
+            if call is not None and tracer is not None:
+                trace = tracer.replying(self.path or None, caller, value, call)
+        self.send(caller, m.Reply(from_.ref, value, trace))
         return True
 
     def call_async(self, address: Any, request: Any, timeout: float = 5.0) -> str:
@@ -136,6 +143,7 @@ class GenServer(ProcessActor):
         for ref, caller in self._pending.items():
             self.send(caller, m.CallFailed(ref, reason))
         self._pending.clear()
+        self._call_traces.clear()
 
     def _send_refused(self, message: Any, why: str, receiver: Any) -> None:
         """A call whose request was refused fails at once; a reply that was refused is
@@ -144,7 +152,7 @@ class GenServer(ProcessActor):
             self._info(m.CallResult(message.ref, ok=False, reason=why))
         elif isinstance(message, m.Reply) and not isinstance(message.value, MessageRefused):
             refused = MessageRefused(f"the reply to this call could not be delivered: {why}")
-            self.send(receiver, m.Reply(message.ref, refused))
+            self.send(receiver, m.Reply(message.ref, refused, message.trace))  # its recorded send
         else:
             super()._send_refused(message, why, receiver)
 
@@ -195,6 +203,8 @@ class GenServer(ProcessActor):
     def _call(self, msg: m.Call, sender: Any) -> None:
         from_ = CallRef(sender, msg.ref)
         self._pending[msg.ref] = sender
+        if msg.trace is not None:
+            self._call_traces[msg.ref] = msg.trace
         result = self._invoke(
             "handle_call", msg.request, self.handle_call, msg.request, from_, self.state
         )

@@ -103,8 +103,17 @@ class Call:
 
 @dataclass(frozen=True)
 class Reply:
+    """The answer to the Call ``ref``.
+
+    ``trace`` is set by capture only when the call came traced from an actor
+    (``call_async``): then the reply is recorded as a send from the server and
+    a receive by the caller, linked like a cast's. A reply to a client's
+    ``Runtime.call`` never carries one (nothing would record its receipt).
+    """
+
     ref: str
     value: Any
+    trace: Any = None  # set by capture: what links this send to its receive
 
 
 @dataclass(frozen=True)

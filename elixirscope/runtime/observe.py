@@ -13,8 +13,8 @@ the actor.
 A :class:`Tracer` (at most one, :data:`TRACER`; ``elixirscope.capture.actors``
 installs it) sees more than an observer: each callback *before* it runs (so a
 state the callback mutates in place is rendered as it was) and every
-call/cast/info the runtime sends and receives, to link them. A tracer's
-methods must never raise.
+call/cast/info the runtime sends and receives (and the reply to a call an
+actor made with ``call_async``), to link them. A tracer's methods must never raise.
 
 ElixirScope's own actors (a GenServer class with ``internal = True``: the
 registry, the daemon's layers) are not traced unless the tracer's
@@ -96,6 +96,11 @@ class Tracer(Protocol):
 
     def sending(self, sender: str | None, target: Any, message: Any) -> Any:
         """A call/cast/info is leaving; returns what travels with it (None: nothing)."""
+
+    def replying(self, sender: str | None, target: Any, value: Any, call: Any) -> Any:
+        """A server answers a call that arrived with the trace ``call``; returns what travels
+        with the reply (None: nothing, as when the call came from a client that is not an
+        actor: no receipt would be recorded to link it to)."""
 
     def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
         """The actor took a traced message; the handling runs inside the returned context."""

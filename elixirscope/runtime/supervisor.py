@@ -383,7 +383,11 @@ class Supervisor(ProcessActor):
             except TypeError as exc:
                 value = SupervisorError("bad_request", f"{request[0]}: {exc}")
         self._serving = None
-        self.send(sender, m.Reply(call.ref, value))
+        tracer = observe.TRACER
+        trace = None  # a traced call from an actor (call_async): its answer is recorded too
+        if tracer is not None and call.trace is not None:
+            trace = tracer.replying(self.path or str(self.myAddress), sender, value, call.trace)
+        self.send(sender, m.Reply(call.ref, value, trace))
 
     def _op_which_children(self) -> Job:
         return [self._info(c) for c in self._children]

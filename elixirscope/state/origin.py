@@ -4,14 +4,20 @@ For a field's value at a moment, :func:`why` walks back:
 
 1. the change that last set the field (the callback, the message it handled;
    for an object, the method call that assigned the attribute, where it stops);
-2. that message's send: the sender, and the recorded call it was sent from;
+2. that message's send: the sender, and the recorded call it was sent from
+   (for a reply to a ``call_async``, the server's callback that took the call
+   it answers: a reply's id is its call's, ``contracts.trace.replied_call``);
 3. the sender's state at the send: if the same value is in it (the field of
    the same name first, else the first place it is found), the walk goes on
    from there, in the sender's timeline — so a value that travelled through
    several actors' messages is followed to where it was made;
 4. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
-   does not hold the value (it was computed in the call that sent it).
+   does not hold the value (it was computed in the call that sent it). A
+   message no recorded send delivered is said as what it is: the runtime's
+   own notices by name (a ``CallResult`` of a timeout or a failed call, a
+   ``Down``, a ``ChildExit``), else a call, cast or timer from outside the
+   recording (a WebSocket frame, for a WebSocket handler).
 
 Values common enough to be anywhere (``None``, booleans, -1..1, empty
 containers, one-character strings) are not searched for in a sender's state:
@@ -21,9 +27,11 @@ the path would be a guess, and the step says so.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from elixirscope.contracts.trace import replied_call
 from elixirscope.state.nodes import (
     CONTAINERS,
     Node,
@@ -131,7 +139,11 @@ def why(
                 )
             )
             break
-        if change.message_id and not _carried(value, change.message):
+        send = None if not change.message_id else recording.message(change)[0]
+        if change.message_id and not (
+            _carried(value, change.message)
+            or (send is not None and _carried(value, send.event.message))
+        ):
             steps.append(
                 Step(
                     "made",
@@ -145,17 +157,13 @@ def why(
             if setter == 0:
                 how = " (its first recorded state)"
             elif change.message:  # handled something no recorded send delivered
-                how = (
-                    f", handling {change.message} (no recorded send delivered it: a WebSocket"
-                    " frame, a call from outside the recording)"
-                )
+                how = f", handling {change.message} ({_unlinked(change.callback, change.message)})"
             else:
                 how = " (no message caused it)"
             steps.append(
                 Step("made", actor, f"made by {actor}.{change.callback}{how}", ts=change.ts)
             )
             break
-        send, _receive = recording.message(change)
         if send is None:
             steps.append(
                 Step(
@@ -173,6 +181,7 @@ def why(
                 sender,
                 f"sent by {sender or 'a program outside any actor'}"
                 + (f" from {call}" if call else "")
+                + _reply_to(recording, sender, ev.message_id)
                 + f": {ev.message}",
                 ts=ev.ts,
                 message_id=ev.message_id,
@@ -223,6 +232,90 @@ def why(
             break
         actor, index, path = sender, at, found
     return steps
+
+
+def _reply_to(recording: StateRecording, sender: str | None, message_id: str) -> str:
+    """``, its reply to handle_call('get') (change 2)`` for a reply (whose id names the call
+    it answers, ``contracts.trace.replied_call``); "" for any other message."""
+    call_id = replied_call(message_id)
+    if call_id is None:
+        return ""
+    if sender and recording.has_state(sender):
+        for change in recording.timeline(sender).changes:
+            if change.message_id == call_id:
+                return (
+                    f", its reply to {change.callback}({change.message or ''})"
+                    f" (change {change.index + 1})"
+                )
+    return ", its reply to a call"
+
+
+# What a GenServer callback handles without a recorded send: the runtime's own notices,
+# by the name their recorded text starts with (``CallResult(ref=..., ok=False, ...)``).
+_NOTICES = {
+    "ChildExit": "a spawned child's exit, which the runtime reports: {reason}",
+    "Down": "a monitor's notice that the monitored actor is gone: {reason}",
+    "InitAck": "a spawned child's answer to its init, from the runtime",
+    "Reply": "a reply that came after its call_async had ended (timed out or failed)",
+}
+_GENSERVER_UNLINKED = {
+    "handle_call": "no recorded send delivered it: a call from outside the recording",
+    "handle_cast": "no recorded send delivered it: a cast from outside the recording",
+    "handle_info": (
+        "no recorded send delivered it: a timer's message (send_after), or one sent from"
+        " outside the recording"
+    ),
+}
+_QUOTED = r"'((?:[^'\\]|\\.)*)'"
+
+
+def _unlinked(callback: str, message: str) -> str:
+    """What a change handled that no recorded send delivered, said as what it is: the
+    runtime's notices by their names, a GenServer's other messages as calls, casts or
+    timers from outside the recording; anything else (a WebSocket handler's frame) as such."""
+    name = message.split("(", 1)[0]
+    if callback == "handle_info" and name == "CallResult":
+        return _call_result(message)
+    if callback == "handle_info" and name in _NOTICES:
+        return _NOTICES[name].format(reason=_reason(message) or "its reason was not recorded")
+    if callback in _GENSERVER_UNLINKED:
+        return _GENSERVER_UNLINKED[callback]
+    return "no recorded send delivered it: a WebSocket frame, a call from outside the recording"
+
+
+def _call_result(message: str) -> str:
+    """A ``CallResult`` no recorded reply delivered: a timeout, a failure, or a reply sent
+    by a server whose sends were not recorded."""
+    if ", ok=True," in message:
+        return "the call's result: a reply whose send was not recorded"
+    reason = _reason(message)
+    if reason is None:
+        return "the call's result: the call failed"
+    if " reason=ExitReason(" not in message:  # the runtime's own words: a timeout, a refusal
+        if reason.startswith("no reply within "):
+            return f"the call's result: {reason}, its timeout"
+        return f"the call's result: the call failed: {reason}"
+    if reason == "noproc":
+        return "the call's result: the server did not exist (noproc)"
+    return f"the call's result: the server exited: {reason}"
+
+
+def _reason(message: str) -> str | None:
+    """The ``reason`` of a recorded runtime message's text: a string as it is, an
+    ``ExitReason`` as the runtime says it (``exception builtins.ValueError: x``, ``killed``)."""
+    rest = message.partition(" reason=")[2]
+    text = re.match(_QUOTED, rest)
+    if text is not None:
+        return text.group(1)
+    if not rest.startswith("ExitReason("):
+        return None
+    fields = dict(re.findall(r"(\w+)=" + _QUOTED, rest))
+    kind = fields.get("kind")
+    if not kind:
+        return None
+    if kind == "exception":
+        return f"exception {fields.get('exc_type', '?')}: {fields.get('message', '')}"
+    return f"{kind} ({fields['detail']})" if fields.get("detail") else kind
 
 
 def _carried(value: Node, message: str | None) -> bool:
