@@ -11,10 +11,11 @@ heartbeat that sleeps a minute first among "most self time". So:
 - a callee begun while its caller was waiting (the coroutine it awaits, a task
   it started, which runs on the loop while it waits) is inside that wait, so it
   is not subtracted again; a callee begun while the caller ran (a synchronous
-  call) is.
+  call, a generator it iterates) is, for the time the callee itself ran — a
+  generator's time suspended at its yields is its consumer's, the caller's own.
 
-self = duration − waited − callees begun while it ran, never below zero (a
-callee on another thread may run while its caller runs too). A call whose
+self = duration − waited − the running time of callees begun while it ran,
+never below zero (a callee on another thread may run while its caller runs too). A call whose
 suspensions were not recorded (the rewriter records them at ``args`` and above
 for a coroutine's ``await``) is read as a synchronous one, as before.
 
@@ -36,7 +37,7 @@ class _Open:
         self.caller = caller  # when begun while its caller ran: its time is not the caller's
         self.waiting_since = -1  # ts of its yield while suspended, else -1
         self.waited = 0
-        self.callees = 0  # durations of callees begun while it ran
+        self.callees = 0  # running time of callees begun while it ran
 
 
 class SelfTime:
@@ -74,7 +75,7 @@ class SelfTime:
         if c.caller is not None:
             up = self._open.get(c.caller)
             if up is not None:
-                up.callees += duration
+                up.callees += max(0, duration - c.waited)
         return max(0, duration - c.waited - c.callees)
 
     def still_open(self) -> list[Key]:

@@ -554,7 +554,8 @@ def self_times(
 ) -> np.ndarray:
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
     time order: its duration less its time suspended (a yield to the resume after it, or to
-    its end) and less the callees begun while it ran that ended while it was open.
+    its end) and less the running time of the callees begun while it ran that ended while
+    it was open.
     ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
     run's last event, ``model.end``, whose running callees count before it ends)."""
     start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
@@ -603,7 +604,7 @@ def self_times(
     )
     counted &= up_running | (~kid_running & before_up)
     callees = np.zeros(n, dtype=np.int64)
-    np.add.at(callees, up[counted], duration[kids[counted]])
+    np.add.at(callees, up[counted], np.maximum(0, duration - waited)[kids[counted]])
     return np.maximum(0, duration - waited - callees)
 
 

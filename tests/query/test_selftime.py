@@ -18,19 +18,36 @@ from elixirscope.query.selftime import SelfTime
 from elixirscope.visualization.views import Models, calltree_view
 
 # A call is a list of steps: ("work", ns) runs its own code; ("call", callee) a synchronous
-# callee; ("await", callee) suspends while an awaited coroutine runs; ("sleep", ns, task)
+# callee (a function: its body does not await); ("await", callee) suspends while an awaited coroutine runs; ("sleep", ns, task)
 # suspends while the loop runs a task it started (or nothing) and time passes; ("close", ns)
-# is a generator closed at a yield after ns (it ends there).
+# is a generator closed at a yield after ns (it ends there); ("iterate", generator, ns) a
+# generator it iterates: the generator runs up to its first yield, the caller runs its own
+# code for ns while the generator waits, then resumes it to its end.
 _ns = st.integers(0, 5_000)
-calls = st.recursive(
+# a generator's body: synchronous (one that awaits is an async generator, which its
+# consumer awaits: "await" covers it)
+sync_calls = st.recursive(
     st.lists(st.tuples(st.just("work"), _ns), max_size=3),
     lambda inner: st.lists(
         st.one_of(
             st.tuples(st.just("work"), _ns),
             st.tuples(st.just("call"), inner),
+            st.tuples(st.just("iterate"), st.tuples(inner, inner), _ns),
+        ),
+        max_size=4,
+    ),
+    max_leaves=12,
+)
+calls = st.recursive(
+    st.lists(st.tuples(st.just("work"), _ns), max_size=3),
+    lambda inner: st.lists(
+        st.one_of(
+            st.tuples(st.just("work"), _ns),
+            st.tuples(st.just("call"), sync_calls),  # a function's body cannot await
             st.tuples(st.just("await"), inner),
             st.tuples(st.just("sleep"), _ns, st.none() | inner),
             st.tuples(st.just("close"), _ns),
+            st.tuples(st.just("iterate"), st.tuples(sync_calls, sync_calls), _ns),
         ),
         max_size=5,
     ),
@@ -45,11 +62,16 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
     ids = itertools.count(1)
     clock = [0]
 
-    def call(steps: list, parent: int) -> None:
+    def call(steps: list, parent: int, consumer: tuple | None = None) -> None:
+        """``consumer``: (the caller, its steps to run, ns of its own) while this one,
+        a generator, waits at a yield after its steps before."""
         me = next(ids)
         began = clock[0]
         own[me] = 0
         events.append(("entry", me, parent, clock[0]))
+        if consumer is not None:
+            caller, (before, after), ns = consumer
+            steps = [*before, ("yielded", caller, ns), *after]
         for step in steps:
             if step[0] == "work":
                 clock[0] += step[1]
@@ -59,6 +81,13 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
             elif step[0] == "await":
                 events.append(("yield", me, clock[0]))
                 call(step[1], me)
+                events.append(("resume", me, clock[0]))
+            elif step[0] == "iterate":
+                call([], me, (me, step[1], step[2]))
+            elif step[0] == "yielded":  # the consumer runs while this generator waits
+                events.append(("yield", me, clock[0]))
+                clock[0] += step[2]
+                own[step[1]] += step[2]
                 events.append(("resume", me, clock[0]))
             elif step[0] == "sleep":
                 events.append(("yield", me, clock[0]))
@@ -185,3 +214,52 @@ def test_a_sleeping_coroutine_has_little_self_time(tmp_path: Path) -> None:
     assert nodes["main"]["self"] < nodes["main"]["total"] / 10
     # crunch's time is its own, not worker's
     assert nodes["crunch"]["self"] > nodes["worker"]["self"]
+
+
+PIPELINE = textwrap.dedent(
+    """
+    def busy(n):
+        return sum(i * i for i in range(n))
+
+    def parse(lines):
+        for line in lines:
+            busy(3000)
+            yield line.split(",")
+
+    def clean(rows):
+        for row in rows:
+            busy(3000)
+            yield [f.strip() for f in row]
+
+    def windows(rows, size):
+        window = []
+        for row in clean(rows):
+            busy(3000)
+            window.append(row)
+            if len(window) == size:
+                yield window
+                window = []
+
+    def main():
+        lines = [f"{i}, {i * 2}" for i in range(24)]
+        return sum(len(w) for w in windows(parse(lines), 4))
+
+    main()
+    """
+)
+
+
+def test_generators_that_feed_each_other_each_have_their_own_time(tmp_path: Path) -> None:
+    """A pipeline of generators (parse -> clean -> windows): each ran its own code between
+    its yields, so each has self time; a consumer's is not taken by the generator it pulls
+    from for the time that generator waited at its yields."""
+    (tmp_path / "prog.py").write_text(PIPELINE)
+    elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
+    report = json.loads(elixirscope("summary", "--data-dir", "data", "--json", cwd=tmp_path))
+    rows = {f["function"].rsplit(".", 1)[-1]: f for f in report["functions"]}
+    busy = rows["busy"]["total_ns"] / rows["busy"]["calls"]
+    for name in ("parse", "clean", "windows"):
+        assert rows[name]["self_ns"] > 0, name
+        assert rows[name]["self_ns"] < rows[name]["total_ns"]
+    # nothing's self time counts busy's: the self times add up to main's whole time at most
+    assert sum(f["self_ns"] for f in rows.values()) <= rows["main"]["total_ns"] + busy
