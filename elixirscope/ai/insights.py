@@ -38,6 +38,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.server_errors import detect_server_errors
     from elixirscope.ai.slow import detect_slow
     from elixirscope.ai.supervision import detect_supervision
+    from elixirscope.ai.uncaught import detect_uncaught
 
     return {
         "n_plus_one": detect_n_plus_one,
@@ -48,6 +49,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "http": detect_http,
         "slow": detect_slow,
         "server_errors": detect_server_errors,
+        "uncaught": detect_uncaught,
     }
 
 
@@ -60,6 +62,7 @@ DETECTORS = (
     "http",
     "slow",
     "server_errors",
+    "uncaught",
 )
 
 

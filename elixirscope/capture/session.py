@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from elixirscope.capture import hooks, recorder, threads
+from elixirscope.capture import hooks, recorder, threads, uncaught
 from elixirscope.capture.shipper import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EXIT_TIMEOUT_S,
@@ -155,6 +155,7 @@ class CaptureSession:
             requests_out = int(web.stats()["requests_sampled_out"]) if web is not None else 0
             hooks.uninstall()
             threads.uninstall()
+            uncaught.uninstall()
             _held_back_events()
             self.shipper.close(timeout)
             if self._owns_recorder and recorder.current() is self.recorder:
@@ -283,6 +284,7 @@ def start_capture(
         hooks.install()
         threads.install()
         threads.announce_running()
+        uncaught.install()
         shipper.start()
         _session = session
         _stop_at_exit()

@@ -72,6 +72,7 @@ __all__ = [
     "REGISTERED",
     "REPLY_SUFFIX",
     "REQUEST_FUNCTION",
+    "UNCAUGHT",
     "RequestEnd",
     "RequestStart",
     "StateChange",
@@ -302,6 +303,14 @@ def process_start_pid(name: str) -> int | None:
 REGISTERED = "elixirscope.registered"
 """A :class:`CustomEvent` name: an actor registered a unique name, ``data`` is
 ``{"actor": path, "name": name}`` (the store indexes it under both)."""
+
+UNCAUGHT = "elixirscope.uncaught"
+"""A :class:`CustomEvent` name: an exception no code handled while the program went on
+(``capture.uncaught``) — a thread it ended, an asyncio task's never retrieved, one
+Python could only ignore (in ``__del__``, a callback). ``data``: ``kind`` (thread, task,
+callback, unraisable), ``type``, ``message``, ``traceback`` (``file:line:function``
+frames, innermost last, one a line), ``thread`` or ``task`` (its name), ``context``
+(what Python said of it)."""
 
 
 class CustomEvent(TraceEvent, tag="custom"):

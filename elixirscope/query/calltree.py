@@ -53,9 +53,17 @@ from elixirscope.contracts.trace import (
 )
 from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
+from elixirscope.query.uncaught import uncaught_of
 from elixirscope.store._events import StoredEvent
 
-__all__ = ["CallNode", "build_call_tree", "render_call_tree", "render_events", "split_frame"]
+__all__ = [
+    "CallNode",
+    "build_call_tree",
+    "receivers",
+    "render_call_tree",
+    "render_events",
+    "split_frame",
+]
 
 Status = Literal["returned", "raised", "running", "events"]
 
@@ -268,7 +276,7 @@ def render_call_tree(
     ``yield``/``resume`` lines (each ``await`` that waited) are left out."""
     paint = _painter(color)
     lines: list[str] = []
-    shown = _Shown(threads, processes or {}, steps, _receivers(_tree_events(nodes)))
+    shown = _Shown(threads, processes or {}, steps, receivers(_tree_events(nodes)))
     for node in nodes:
         _render_node(node, 0, lines, paint, indent, shown, None)
     return "\n".join(lines)
@@ -284,8 +292,14 @@ class _Shown:
     receivers: dict[str, str]  # message id -> the actor that received it
 
 
-def _receivers(events: Iterable[StoredEvent]) -> dict[str, str]:
-    """Who received each message the receives among ``events`` name: its send says so."""
+def receivers(events: Iterable[StoredEvent]) -> dict[str, str]:
+    """Message id -> the actor that received it, for the receives among ``events``.
+
+    A send names its receiver only by the address it was sent to (Thespian's text,
+    which says nothing to a reader and may name another actor in another run); its
+    receive, linked by the message id, names the actor's path. ``events`` and
+    ``calltree`` name a send's receiver from it, ESQL's ``to`` of a send reads it, and
+    ``events --actor`` finds the sends to an actor through it."""
     return {
         se.event.message_id: se.event.actor for se in events if type(se.event) is MessageReceive
     }
@@ -518,7 +532,8 @@ def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool 
     if cls is ProcessRestart:
         return f"restart {ev.path} pid={ev.pid}: {ev.reason}"
     if cls is CustomEvent:
-        return f"{ev.name} {ev.data}"
+        lost = uncaught_of(ev)
+        return lost.describe() if lost is not None else f"{ev.name} {ev.data}"
     if cls is ThreadStart:
         what = {"thread": "thread", "process": "process"}.get(ev.kind, f"{ev.kind} on thread")
         if ev.chain:
@@ -602,14 +617,19 @@ def format_ts(ts: int) -> str:
 
 
 def render_events(
-    events: Iterable[StoredEvent], threads: ThreadNames | None = None, *, ids: bool = False
+    events: Iterable[StoredEvent],
+    threads: ThreadNames | None = None,
+    *,
+    ids: bool = False,
+    received: dict[str, str] | None = None,
 ) -> str:
     """One line per event, aligned: time, process (and thread, named when ``threads``
     knows it), with ``ids`` the event's id (``#152``: what ``explain`` and ``trace from``
-    take), type, correlation, detail; a send whose receive is listed too names its
-    receiver (not the actor's address)."""
+    take), type, correlation, detail; a send whose receive is listed too, or is in
+    ``received`` (:func:`receivers` of receives read apart), names its receiver (not
+    the actor's address)."""
     events = list(events)
-    receivers = _receivers(events)
+    names = {**(received or {}), **receivers(events)}
     rows = [
         (
             format_ts(se.event.ts),
@@ -617,7 +637,7 @@ def render_events(
             *((f"#{se.event.id}",) if ids else ()),
             se.type,
             (se.event.correlation_id or "-")[:12],
-            one_line(describe(se.event, receivers)),
+            one_line(describe(se.event, names)),
         )
         for se in events
     ]

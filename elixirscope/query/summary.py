@@ -9,6 +9,8 @@ tables fitting 100 columns:
   suspended at an ``await`` or ``yield``: ``query.selftime``) and p50 / p95 / max of a call's duration (a web
   request's own call, which its handler's calls sit under, is in the web requests'
   table instead);
+- uncaught exceptions (``capture.uncaught``): a thread one ended, an asyncio task's
+  never retrieved, one Python ignored — by what ended, the error and its place;
 - exceptions by type and the place they were raised (``file:line``), counted
   once per raise however many recorded calls it went through;
 - the slowest calls;
@@ -40,6 +42,7 @@ from typing import Any
 
 from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
+    CustomEvent,
     DatabaseQuery,
     FunctionEntry,
     FunctionError,
@@ -59,6 +62,7 @@ from elixirscope.contracts.trace import (
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
 from elixirscope.query.selftime import SelfTime
 from elixirscope.query.threads import ThreadNames, source_of, spawning_call
+from elixirscope.query.uncaught import uncaught_of
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["WIDTH", "summarize"]
@@ -153,6 +157,7 @@ def summarize(
     queries: dict[tuple[str, str | None], _Query] = {}
     served: dict[str, _Endpoint] = {}
     made: dict[str, _Endpoint] = {}
+    uncaught: Counter[tuple[str, str, str]] = Counter()  # (what ended, error, where) -> count
     names = ThreadNames() if thread_names is None else thread_names
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     # (node, pid) -> its process starts (a program replacing itself by exec keeps its pid)
@@ -198,6 +203,10 @@ def summarize(
             self_time.suspended(se.producer, ev.call_id, ev.ts)
         elif type(ev) is GeneratorResume:
             self_time.resumed(se.producer, ev.call_id, ev.ts)
+        elif type(ev) is CustomEvent:
+            lost = uncaught_of(ev)
+            if lost is not None:
+                uncaught[(lost.short, lost.error if lost.type else "", lost.where or "?")] += 1
         elif isinstance(ev, StateChange):
             actors[ev.actor].state_changes += 1
         elif isinstance(ev, MessageReceive):
@@ -259,6 +268,10 @@ def summarize(
                 functions.values(), key=lambda f: (-len(f.durations), -f.self_ns, f.name)
             )
             if f.name != REQUEST_FUNCTION
+        ],
+        "uncaught": [
+            {"what": what, "error": error, "raised_at": where, "count": count}
+            for (what, error, where), count in uncaught.most_common()
         ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
@@ -502,6 +515,22 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             width,
             fit=(0, 7),
             tail=(0, 7),
+        )
+    lost = report.get("uncaught") or []
+    if lost:
+        out += [
+            "",
+            _heading("Uncaught (nothing handled them; the program went on)", len(lost), top),
+        ]
+        out += _table(
+            ["what", "exception", "raised at", "count"],
+            [
+                [u["what"], u["error"], u["raised_at"].partition(" (via ")[0], f"{u['count']:,}"]
+                for u in lost[:top]
+            ],
+            width,
+            fit=(1, 2),
+            tail=(2,),
         )
     excs = report["exceptions"]
     if excs:

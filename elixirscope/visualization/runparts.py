@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.contracts.trace import (
+    CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
     FunctionEntry,
@@ -50,6 +51,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
 )
+from elixirscope.query.uncaught import uncaught_of
 from elixirscope.store.sidefiles import write_directory
 from elixirscope.visualization.runmodel import (
     PROGRAM,
@@ -66,7 +68,7 @@ from elixirscope.visualization.runmodel import (
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 6
+FORMAT = 7
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -243,6 +245,11 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
         if ev.kind == "process":
             return [*head, "process", pid, ev.thread, _short(ev.name, 200), ev.chain]
         return [*head, "thread", pid, ev.thread, ev.name] if ev.kind == "thread" else None
+    if kind is CustomEvent:  # an uncaught exception is drawn as an error; others are not
+        lost = uncaught_of(ev)
+        if lost is None:
+            return None
+        return [*head, "uncaught", pid, ev.thread, _short(lost.describe(), 200), chain]
     if kind is StateChange:
         message = _short(ev.message, 80) if ev.message else ev.message
         return [*head, "state", pid, ev.thread, ev.actor, ev.callback, message, ev.error, chain]
@@ -627,7 +634,19 @@ def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], 
 
 
 _LANE_KINDS = frozenset(
-    {"error", "state", "spawn", "exit", "restart", "request", "query", "tx", "http", "process"}
+    {
+        "error",
+        "uncaught",
+        "state",
+        "spawn",
+        "exit",
+        "restart",
+        "request",
+        "query",
+        "tx",
+        "http",
+        "process",
+    }
 )
 
 
@@ -729,6 +748,9 @@ def _replay(
                     chain,
                 )
             )
+        elif kind == "uncaught":
+            label, chain = f
+            marks.append(Mark("error", ts, lane, None, label, producer, eid, chain))
         elif kind == "state":
             actor, callback, message, error, chain = f
             actors.setdefault(actor, None)

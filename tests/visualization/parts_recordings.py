@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 
 from elixirscope.contracts.trace import (
+    UNCAUGHT,
+    CustomEvent,
     DatabaseQuery,
     FunctionEntry,
     FunctionError,
@@ -50,6 +52,15 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
         stack = stacks[thread]
         top = stack[-1][0] if stack else 0
         chain = rng.choice([None, "c1", "c2"])
+        if rng.random() < 0.03:  # an uncaught exception (drawn), or a program's own event (not)
+            name, data = rng.choice([
+                (UNCAUGHT, {"kind": "thread", "type": "builtins.ValueError", "message": "m",
+                            "traceback": "a.py:3:f", "thread": "pump"}),
+                (UNCAUGHT, {"kind": "task", "context": "Task was destroyed but it is pending!"}),
+                ("mine", {"n": "1"}),
+            ])  # fmt: skip
+            out.append(CustomEvent(next(ids), ts, thread, chain, top, name, data))
+            continue
         if stack and rng.random() < 0.15:  # a call of the stack suspends or resumes
             cid, fn, _began = rng.choice(stack)
             step = rng.choice([GeneratorYield, GeneratorResume])

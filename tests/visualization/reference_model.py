@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.contracts.trace import (
+    CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
     FunctionEntry,
@@ -30,6 +31,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
 )
 from elixirscope.query.selftime import SelfTime
+from elixirscope.query.uncaught import uncaught_of
 from elixirscope.visualization.runmodel import (
     PROGRAM,
     Lane,
@@ -166,6 +168,10 @@ def build(run_id: str, stored: Any) -> RunModel:
                         ev.correlation_id,
                     )
                 )
+        elif kind is CustomEvent and uncaught_of(ev) is not None:
+            label = _short(uncaught_of(ev).describe(), 200)
+            lane = lane_of(producer, se.pid, ev.thread)
+            marks.append(Mark("error", ts, lane, None, label, producer, ev.id, ev.correlation_id))
         elif kind is GeneratorYield:
             self_time.suspended(producer, ev.call_id, ts)
         elif kind is GeneratorResume:
