@@ -214,6 +214,10 @@ def _explained(plan: dict[str, Any]) -> str:
     lines.append(f"  checked in Python: {plan.get('in_python', 'nothing')}")
     if plan.get("follows"):
         lines.append("  followed while reading: " + ", ".join(plan["follows"]))
+    if "receives_read" in plan:
+        lines.append(
+            f"  receives read first: {plan['receives_read']:,} (who received each send: `to`)"
+        )
     if "chunks_read" in plan:
         lines.append(f"  chunks read: {plan['chunks_read']:,}")
     if plan.get("held_at_most"):

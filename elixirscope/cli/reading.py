@@ -67,7 +67,9 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="glob over module.qualname (or a web request's 'METHOD ROUTE')",
     )
-    parser.add_argument("--actor", metavar="NAME", help="events naming this actor")
+    parser.add_argument(
+        "--actor", metavar="NAME", help="events naming this actor, and the messages sent to it"
+    )
     parser.add_argument(
         "--type",
         metavar="TYPE",

@@ -9,7 +9,10 @@ a run (``elixirscope.query.runs``: the latest by default, ``run`` or
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
+
+from elixirscope.store.incomplete import Found
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -105,7 +108,10 @@ def events_report(
     """Events matching ``filters`` (``correlation``, ``function``, ``actor``, ``type``,
     ``since``, ``until``, ``limit``) in one run (default: the latest; ``run`` is any
     unique prefix of an id) or ``all_runs``: the newest ``limit`` (default 100, 0 for
-    all), oldest first, and how many more match. Unknown filter names are a ValueError."""
+    all), oldest first, and how many more match. Unknown filter names are a ValueError.
+
+    ``actor``'s events are those naming it and the messages sent to it (as a trace of
+    an Erlang process shows what it was sent): see :func:`_sends_to`."""
     from elixirscope.query.calltree import render_events
     from elixirscope.query.reading import events
     from elixirscope.query.runs import drop_note
@@ -143,11 +149,19 @@ def events_report(
     more = 0
     if limit and len(found) == limit:
         more = _matching(data_dir, query, scope) - len(found)
+    sent, received = _sends_to(data_dir, query)
+    if sent:
+        merged = sorted([*found, *sent], key=_HLC_ORDER)
+        kept = merged[-limit:] if limit else merged
+        more += len(merged) - len(kept)
+        found = Found(kept, [*_warnings(found), *sent.warnings])
     lines = [scope.header()] if scope.header() else []
     from elixirscope.query.threads import names_in
 
     lines.append(
-        render_events(found, names_in(data_dir), ids=True) if found else "(no events match)"
+        render_events(found, names_in(data_dir), ids=True, received=received)
+        if found
+        else "(no events match)"
     )
     if more > 0:
         lines.append(f"… {more:,} more; --limit, --since or --all")
@@ -162,6 +176,50 @@ def events_report(
         "warnings": getattr(found, "warnings", []),
         "text": "\n".join(lines),
     }
+
+
+_HLC_ORDER = attrgetter("event.ts", "producer", "event.id")  # the store's order
+
+
+def _sends_to(data_dir: str, query: dict[str, Any]) -> tuple[Found[Any], dict[str, str]]:
+    """The sends to ``query``'s actor that its other filters keep and the index did not
+    find, and who received them (message id -> actor).
+
+    A send names its receiver only by the address it went to (what the index holds;
+    an address names another actor in another run), so the sends to an actor are
+    found through its receives: those whose message ids they carry, sent by any
+    process of the same run (or of any run, read across runs). A send whose receive
+    was not recorded (the actor had died, the receive was dropped) is not found."""
+    from elixirscope.query.calltree import receivers
+    from elixirscope.query.reading import events
+    from elixirscope.store._events import event_actors
+
+    actor, types = query.get("actor"), query.get("type")
+    if isinstance(types, str):
+        types = [types]
+    if not actor or (types is not None and "send" not in types):
+        return Found(), {}
+    since, until = query.get("since"), query.get("until")
+    run = {"run": query["run"]} if "run" in query else {}
+    # a receive comes after its send: none before `since` received a send after it
+    got = events(data_dir, actor=actor, type="receive", since=since, limit=None, **run)
+    received = receivers(got)
+    if not received:
+        return Found(), {}
+    last = max(se.event.ts for se in got)  # no send to it is later than its last receive
+    others = {k: v for k, v in query.items() if k not in ("actor", "type", "until")}
+    until = last if until is None else min(last, until)
+    read = events(data_dir, **others, type="send", until=until, limit=None)
+    sent: Found[Any] = Found(warnings=[*_warnings(got), *_warnings(read)])
+    for se in read:
+        ev: Any = se.event
+        if ev.message_id in received and actor not in event_actors(ev):  # else found already
+            sent.append(se)
+    return sent, received
+
+
+def _warnings(found: Any) -> list[dict[str, Any]]:
+    return list(getattr(found, "warnings", ()))
 
 
 def _matching(data_dir: str, query: dict[str, Any], scope: Any) -> int:

@@ -83,7 +83,7 @@ def execute(
     """The answer's rows (tuples, one value per column)."""
     if plan.empty:
         return iter(())
-    ctx = _context(plan, store, run_filters)
+    ctx = _context(plan, store, run_filters, deadline)
     filters = dict(plan.filters)
     if not _resolve_anchors(plan, store, deadline, run_filters, filters):
         return iter(())
@@ -129,7 +129,9 @@ def _from_columns(
 # ---------------------------------------------------------------- reading rows
 
 
-def _context(plan: Plan, store: Any, run_filters: dict[str, Any]) -> Context:
+def _context(
+    plan: Plan, store: Any, run_filters: dict[str, Any], deadline: Deadline | None = None
+) -> Context:
     threads = runs = None
     if "threads" in plan.follow:
         from elixirscope.query.threads import load
@@ -145,7 +147,30 @@ def _context(plan: Plan, store: Any, run_filters: dict[str, Any]) -> Context:
         runs=runs,
         follow_calls="calls" in plan.follow or plan.source.name == "calls",
         follow_states="states" in plan.follow,
+        receivers=_receivers(plan, store, run_filters, deadline),
     )
+
+
+def _receivers(
+    plan: Plan, store: Any, run_filters: dict[str, Any], deadline: Deadline | None
+) -> dict[str, str] | None:
+    """Who received each message, when the rows hold sends whose ``to`` is read: the
+    receives of the run (any process: a message may cross them), read before the
+    stream, as a send is read before its receive. ``messages`` pair them as they come.
+
+    A receive comes after its send (the receiver's clock observes the send's), so a
+    read from ``since`` on needs no receive before it."""
+    if "receivers" not in plan.follow or "send" not in plan.row_kinds or plan.source.assembled:
+        return None
+    from elixirscope.query.calltree import receivers
+
+    filters = dict(run_filters)
+    if plan.filters.get("since") is not None:
+        filters["since"] = plan.filters["since"]
+    check = None if deadline is None else deadline.check
+    found = receivers(store.stream(check=check, type="receive", **filters))
+    plan.explain["receives_read"] = len(found)
+    return found
 
 
 def _resolve_anchors(
@@ -161,7 +186,7 @@ def _resolve_anchors(
         elif sub.empty:
             found = []
         else:
-            ctx = _context(sub, store, run_filters)
+            ctx = _context(sub, store, run_filters, deadline)
             keys = anchor.keys
             found = list(
                 _outputs(

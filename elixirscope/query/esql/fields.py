@@ -18,7 +18,8 @@ Some fields are known only once a call ends or a message is received
 (``return``, ``duration``, ``to``, ...): a partial row's reader answers
 :data:`~elixirscope.query.esql.rows.UNKNOWN` for them.
 *needs* says what the :class:`~elixirscope.query.esql.rows.Context` must
-follow for the field: ``calls`` (open calls), ``threads``, ``runs``, ``states``.
+follow for the field: ``calls`` (open calls), ``threads``, ``runs``, ``states``,
+``receivers`` (who received each message: a send's ``to``).
 """
 
 from __future__ import annotations
@@ -335,7 +336,7 @@ def _target(row: Any) -> str | None:
         return UNKNOWN if row.partial else row.send.event.target
     ev = row.ev
     if type(ev) is MessageSend:
-        return ev.target
+        return row.ctx.receiver_of(ev)
     if type(ev) is MessageReceive:
         return ev.actor
     if type(ev) is PubSubDelivery:
@@ -446,7 +447,7 @@ def _detail(row: Any) -> str:
         return f"{function}({args})" + ("" if outcome in (None, UNKNOWN) else f" {outcome}")
     if type(row) is MessageRow:
         return f"{_sender(row) or '?'} -> {_target(row)}: {shown_message(row)}"
-    return describe(row.ev)
+    return describe(row.ev, row.ctx.receivers)  # a send names its receiver when `to` is read
 
 
 def shown_message(row: MessageRow) -> str:
@@ -607,7 +608,9 @@ _FIELDS = [
         "actor",
         {"events", "messages", "sends", "receives", "deliveries"},
         _target,
-        doc="the receiver (a delivery: the subscriber's registered name, else its address)",
+        needs=("receivers",),
+        doc="the receiver: its path (a send: its receive's, any process; else the address"
+        " it was sent to); a delivery: the subscriber's registered name, else its address",
     ),
     _f("sent", "time", {"messages"}, _sent),
     _f("received", "time", {"messages"}, _received),

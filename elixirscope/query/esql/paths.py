@@ -79,7 +79,7 @@ def _picked(
     filters = {**sub.filters, **run_filters}
     rows: list[StoredEvent] = []
     if not sub.empty and _resolve_anchors(sub, store, deadline, run_filters, filters):
-        ctx = _context(sub, store, run_filters)
+        ctx = _context(sub, store, run_filters, deadline)
         outputs = _outputs(sub, store, deadline, ctx, filters, lambda row: row.se, 2)
         rows = list(itertools.islice(outputs, 2))
     if not rows:

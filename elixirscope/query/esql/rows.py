@@ -10,7 +10,9 @@ whether they can still match.
 The :class:`Context` follows the stream as it goes: the calls open at each
 moment (for nesting: ``depth``, ``parent``, ``inside``; for a failing call's
 arguments), each actor's state (rebuilt from keyframes and deltas as the
-state events pass), thread names and each process's run.
+state events pass), thread names and each process's run; and, read before the
+stream when a query asks a send's ``to``, who received each message (a send names
+only the address it went to; its receive, by message id, names the actor).
 """
 
 from __future__ import annotations
@@ -132,9 +134,11 @@ class Context:
         runs: dict[str, str] | None = None,
         follow_calls: bool = False,
         follow_states: bool = False,
+        receivers: dict[str, str] | None = None,
     ) -> None:
         self.threads = threads
         self.runs = runs or {}
+        self.receivers = receivers  # message id -> the actor that received it, when read
         self.follow_calls = follow_calls
         self.follow_states = follow_states
         self.open: dict[tuple[str, int], OpenCall] = {}
@@ -248,3 +252,10 @@ class Context:
 
     def run_of(self, se: StoredEvent) -> str | None:
         return self.runs.get(se.producer)
+
+    def receiver_of(self, send: Any) -> str:
+        """A send's receiver: the actor whose receive has its message id, else (its
+        receive not recorded, or not read) the address it was sent to."""
+        if self.receivers is None:
+            return send.target
+        return self.receivers.get(send.message_id, send.target)
