@@ -229,7 +229,13 @@ def event_context(recording: Recording, se: Any) -> Context:
     """The context of one recorded event."""
     ev = se.event
     ctx = Context(f"# Explain this recorded event\n{_describe(se)}")
-    ctx.facts = {"kind": "event", "type": se.type, "event": _facts(se), "run": recording.run}
+    ctx.facts = {
+        "kind": "event",
+        "type": se.type,
+        "event": _facts(se),
+        "run": recording.run,
+        "data_dir": recording.data_dir,
+    }
     ctx.add("The event", _describe(se) + f"\n(event {ev.id} of run {recording.run})", 0)
     if se.type == "exception" and ev.traceback:
         ctx.add("Traceback (outermost first)", "\n".join(ev.traceback), 1)
@@ -277,7 +283,12 @@ def finding_context(recording: Recording, finding: Finding) -> Context:
     message its first event handled and the actor's state before it, and the call path
     of its first event."""
     ctx = Context(f"# Explain this finding and how to fix it\n{finding.title}")
-    ctx.facts = {"kind": "finding", "finding": finding.to_dict(), "run": recording.run}
+    ctx.facts = {
+        "kind": "finding",
+        "finding": {**finding.to_dict(), "commands": finding.commands(recording.data_dir)},
+        "run": recording.run,
+        "data_dir": recording.data_dir,
+    }
     ctx.add(
         "The finding", f"{finding.title}\n{finding.explanation}\nSuggested fix: {finding.fix}", 0
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -157,6 +158,17 @@ def _raised_at(traceback_text: str | None) -> str | None:
     return f"It was raised in {function} at {where}" + (f": `{code}`." if code else ".")
 
 
+def _cli(facts: dict[str, Any], command: str, *args: str) -> str:
+    """``elixirscope calltree --data-dir D --run R ID`` (quoted) for the recording explained: a
+    command pasted as it is reads the same run (as a finding's ``look`` lines do)."""
+    words = ["elixirscope", command]
+    if facts.get("data_dir"):
+        words += ["--data-dir", shlex.quote(str(facts["data_dir"]))]
+    if facts.get("run"):
+        words += ["--run", str(facts["run"])[:8]]
+    return "`" + " ".join([*words, *args]) + "`"
+
+
 def _path_line(path: list[dict[str, Any]]) -> str:
     return " -> ".join(p["function"].rpartition(".")[2] for p in path)
 
@@ -183,7 +195,7 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
         parts.append(
             "What to do: handle this case where it is raised, or check the input "
             "earlier on the path; "
-            + (f"`elixirscope calltree {chain[:12]}`" if chain else "`elixirscope calltree`")
+            + _cli(facts, "calltree", *([chain[:12]] if chain else []))
             + " shows the whole chain."
         )
     elif t == "query":
@@ -193,7 +205,9 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
             + (f" and it failed: {ev['error']}." if ev.get("error") else ".")
             + via
         )
-        parts.append("`elixirscope insights` says whether it is part of an N+1 pattern or a race.")
+        parts.append(
+            f"{_cli(facts, 'insights')} says whether it is part of an N+1 pattern or a race."
+        )
     elif t == "state":
         parts.append(
             f"{ev['actor']} handled {ev.get('message')} in {ev['callback']}"
@@ -201,10 +215,14 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
         )
         if facts.get("message"):
             parts.append(f"The message was: {facts['message']}")
-        parts.append(f"`elixirscope history {ev['actor']}` shows every change around it.")
+        parts.append(
+            f"{_cli(facts, 'history', shlex.quote(ev['actor']))} shows every change around it."
+        )
     elif t in ("exit", "restart"):
         parts.append(f"{ev['path']} {'exited' if t == 'exit' else 'was restarted'}: {ev['reason']}")
-        parts.append("`elixirscope insights` says whether this is a crash loop or a restart storm.")
+        parts.append(
+            f"{_cli(facts, 'insights')} says whether this is a crash loop or a restart storm."
+        )
     elif t == "http":
         outcome = ev.get("status") or ("a timeout" if ev.get("timeout") else ev.get("error"))
         parts.append(
@@ -227,9 +245,10 @@ def _event_text(facts: dict[str, Any]) -> list[str]:
             parts.append(raised)
         chain = ev.get("correlation_id")
         parts.append(
-            (f"`elixirscope calltree {chain[:12]}`" if chain else "`elixirscope calltree`")
-            + " shows the handler's calls, queries and HTTP calls in place; `elixirscope "
-            "insights` groups the route's server errors."
+            _cli(facts, "calltree", *([chain[:12]] if chain else []))
+            + " shows the handler's calls, queries and HTTP calls in place; "
+            + _cli(facts, "insights")
+            + " groups the route's server errors."
         )
     elif t == "req":
         came = f" from {ev['client']}" if ev.get("client") else ""

@@ -305,7 +305,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         startup_gc.resume()
 
 
+# words a person may try for a command, and the command that does it
+_MEANT = {
+    "serve": "ui",
+    "server": "ui",
+    "web": "ui",
+    "cinema": "ui",
+    "open": "ui",
+    "browse": "ui",
+    "record": "run",
+    "trace": "run",
+    "list": "runs",
+    "ls": "runs",
+    "log": "events",
+    "logs": "events",
+    "show": "events",
+    "tree": "calltree",
+    "sql": "query",
+    "esql": "query",
+    "findings": "insights",
+    "analyse": "analyze",
+}
+
+
+def _unknown_command(argv: list[str]) -> str | None:
+    """``unknown command 'serve'; did you mean `ui`?`` for a first word that is no command
+    (argparse's own error lists them all and guesses nothing)."""
+    if not argv or argv[0].startswith("-"):  # an option first: argparse answers
+        return None
+    word = argv[0]
+    names = [c[0] for c in COMMANDS]
+    if word in names:
+        return None
+    import difflib
+
+    meant = _MEANT.get(word.lower()) or next(
+        iter(difflib.get_close_matches(word, names, n=1, cutoff=0.6)), None
+    )
+    hint = f"; did you mean `elixirscope {meant}`?" if meant else ""
+    return f"elixirscope: unknown command {word!r}{hint} (`elixirscope -h` lists them)"
+
+
 def _main(argv: list[str]) -> int:
+    unknown = _unknown_command(argv)
+    if unknown is not None:
+        print(unknown, file=sys.stderr)
+        return 2
     parser = _build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:

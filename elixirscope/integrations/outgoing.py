@@ -9,9 +9,10 @@ span id — is what the wrappers send, so a recorded callee joins the chain; a
 request that carries a ``traceparent`` of its own is sent with it, and the
 attempt records that one.
 
-Attempt numbers: urllib3 says which retry an attempt is (its ``Retry``
-history); for httpx, which has no retries of its own above the connection
-pool, a call is a retry when the recorded call making it made, just before it,
+Attempt numbers: urllib3 says which of its own retries an attempt is (its
+``Retry`` history); a first attempt (urllib3's, and every httpx call: httpx
+has no retries of its own above the connection pool) is a retry when the
+recorded call making it made, just before it,
 one to the same method and URL that failed — no response, a timeout, 5xx, 408
 or 429 — and is numbered after it (a retry loop in the program gives 1, 2, 3,
 ...); a call after an answer, or after a call elsewhere, is a new request,

@@ -4,8 +4,9 @@
 exactly one method, ``urllib3.connectionpool.HTTPConnectionPool._make_request``
 — the one call per attempt that ``urlopen`` makes, retries and redirects
 included (``HTTPSConnectionPool`` inherits it); :func:`uninstall` puts it back.
-Each attempt records one ``HttpCall``: its number is urllib3's own (the
-``Retry`` history's length + 1), a timeout or connection error is recorded
+Each attempt records one ``HttpCall``: its number is urllib3's own for a retry
+of urllib3's (the ``Retry`` history's length + 1), the program's retry rule's for
+a first attempt (``outgoing``: a ``requests`` call in a retry loop), a timeout or connection error is recorded
 with the attempt and raised unchanged, and a ``traceparent`` header is added
 (to a copy of the headers) unless the request has one — then the attempt records
 that one, what was sent.
@@ -24,8 +25,11 @@ _originals: dict[str, Any] = {}
 
 
 def _attempt_number(retries: Any) -> int | None:
+    """urllib3's number for a retry of its own; None for a first attempt, which the
+    program's own retry loop may have made (``outgoing``: numbered after the failure
+    before it)."""
     history = getattr(retries, "history", None)
-    return len(history) + 1 if isinstance(history, tuple) else None
+    return len(history) + 1 if isinstance(history, tuple) and history else None
 
 
 def _full_url(pool: Any, url: str) -> str:

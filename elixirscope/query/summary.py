@@ -637,7 +637,8 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             )
         headers = ["call", "count", "total", "p95", "failed", "retries", "statuses", "from"]
         out += ["", _heading("Outgoing HTTP", len(calls), top)]
-        out += _table(headers, rows, width, fit=(0, 6, 7), middle=(0,))
+        # the call tells rows apart: who made it gives way first
+        out += _table(headers, rows, width, fit=(0, 6, 7), middle=(0,), first=(7,))
     procs = report["processes"]
     if procs:
         out += ["", "Processes and threads"]
@@ -720,17 +721,20 @@ def _table(
     fit: tuple[int, ...] = (0,),
     tail: tuple[int, ...] = (),
     middle: tuple[int, ...] = (),
+    first: tuple[int, ...] = (),
 ) -> list[str]:
-    """Columns in ``fit`` (left-aligned) shortened, widest first, so lines fit ``width``
-    (those in ``tail`` keep their end: paths; those in ``middle`` both ends: a URL's method
-    and server, and its path's end); the others are right-aligned."""
+    """Columns in ``fit`` (left-aligned) shortened, widest first (those in ``first`` before
+    the others), so lines fit ``width`` (those in ``tail`` keep their end: paths; those in
+    ``middle`` both ends: a URL's method and server, and its path's end); the others are
+    right-aligned."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
     gap = 2
     excess = sum(widths) + gap * (len(widths) - 1) - width
     while excess > 0:  # narrow the widest shortenable column, one column at a time
-        wide = [i for i in fit if widths[i] > max(len(headers[i]), 12)]
+        wide = [i for i in first if widths[i] > max(len(headers[i]), 12)]
+        wide = wide or [i for i in fit if widths[i] > max(len(headers[i]), 12)]
         if not wide:
             break
         widths[max(wide, key=lambda i: widths[i])] -= 1

@@ -109,6 +109,10 @@ def test_explain_offline_a_finding_and_an_event(recorded, tmp_path) -> None:
     assert json.loads(shown.stdout)["target"] == report["target"]  # as `events` shows its id
     assert "app/parser handled 'x' in handle_call and raised ValueError" in report["answer"]
     assert report["context"].startswith("# Explain this recorded event\n")
+    # the commands it suggests read the same recording when pasted as they are
+    answer = " ".join(report["answer"].split())
+    assert f"`elixirscope history --data-dir {data} --run {loop['run'][:8]} app/parser`" in answer
+    assert f" `elixirscope {loop['commands'][0].split()[1]} --data-dir {data} --run " in said
 
 
 def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:

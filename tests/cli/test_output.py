@@ -176,3 +176,20 @@ def test_console_one_shots_are_shaped_the_same_way():
     piped = elixirscope(*args, env={"COLUMNS": "30"})
     assert piped.returncode == 0 and ELLIPSIS not in piped.stdout
     assert any(len(line) > 30 for line in piped.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("word", "said"),
+    [
+        ("serve", "unknown command 'serve'; did you mean `elixirscope ui`?"),
+        ("sumary", "unknown command 'sumary'; did you mean `elixirscope summary`?"),
+        ("xyzzy", "unknown command 'xyzzy' (`elixirscope -h` lists them)"),
+    ],
+)
+def test_an_unknown_command_is_named_with_the_command_meant(tmp_path, word, said):
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", word, "--data-dir", "d"], capture_output=True,
+        text=True, cwd=tmp_path, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("elixirscope: ") and said in done.stderr

@@ -187,6 +187,16 @@ def test_a_retry_loop_in_the_program_numbers_its_attempts(recorded: Recorded) ->
     assert {a["parent_id"] for a in attempts} == {loops[0]["id"]}
 
 
+def test_a_retry_loop_around_requests_numbers_its_attempts(recorded: Recorded) -> None:
+    """requests (urllib3) with no retries of its own, in the program's retry loop: its
+    second call is attempt 2, as httpx's is."""
+    attempts = [e for e in recorded.of("http") if e["url"].endswith("/flaky-requests")]
+    assert [(a["library"], a["attempt"], a["status"]) for a in attempts] == [
+        ("urllib3", 1, 503),
+        ("urllib3", 2, 200),
+    ]
+
+
 def test_a_refused_connection_is_an_attempt_with_its_error(recorded: Recorded) -> None:
     attempts = [e for e in recorded.of("http") if e["url"].endswith("/nobody")]
     assert [(a["attempt"], a["status"], a["timeout"]) for a in attempts] == [
@@ -313,6 +323,7 @@ def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
         ("/boom", 500, "ValueError"),
         ("/flaky-again", 503, None),
         ("/flaky", 503, None),
+        ("/flaky-requests", 503, None),
         ("/broken", 500, "ValueError"),
         ("/crash", 500, "ValueError"),
     ]
@@ -321,6 +332,7 @@ def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
         ("flaky-again", 2, 200),
         ("down", 2, 429),
         ("flaky", 2, 200),
+        ("flaky-requests", 2, 200),
         ("nobody", 2, None),  # no response: null in JSON (the table shows its outcome)
         ("connect-retried", 2, None),
         ("connect-retried", 3, None),
@@ -328,3 +340,12 @@ def test_esql_reads_requests_and_http_attempts(recorded: Recorded) -> None:
     ]
     by_route = query(recorded, "route, count(*) from requests of '/items/*' group by route")
     assert by_route == [{"route": "/items/{n:int}", "count(*)": 3}]
+
+
+def test_a_trace_from_a_request_starts_at_its_start(recorded: Recorded) -> None:
+    """A request's row is its end; a path from it starts where it began, forward in time."""
+    rows = query(
+        recorded, "trace from (requests where path = '/boom') to (exceptions of 'explode' limit 1)"
+    )
+    assert rows[0]["kind"] == "req" and rows[-1]["kind"] == "exception"
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)

@@ -31,7 +31,7 @@ from urllib3.util.retry import Retry
 
 from elixirscope.integrations.wsgi import ElixirScopeWSGIMiddleware
 
-FLAKY = {"calls": 0, "again": 0}
+FLAKY = {"calls": 0, "again": 0, "requests": 0}
 RELEASE = threading.Event()
 
 
@@ -64,6 +64,13 @@ async def flaky_again(request):
     if FLAKY["again"] == 1:
         return PlainTextResponse("busy", status_code=503)
     return PlainTextResponse("ok again")
+
+
+async def flaky_requests(request):
+    FLAKY["requests"] += 1
+    if FLAKY["requests"] == 1:
+        return PlainTextResponse("busy", status_code=503)
+    return PlainTextResponse("ok for requests")
 
 
 async def down(request):
@@ -102,6 +109,7 @@ app = Starlette(
         Route("/boom", boom),
         Route("/flaky", flaky),
         Route("/flaky-again", flaky_again),
+        Route("/flaky-requests", flaky_requests),
         Route("/hang", hang),
         Route("/down", down),
         Route("/upload", upload, methods=["POST"]),
@@ -211,6 +219,7 @@ def call_asgi(base):
     retry = Retry(total=2, status_forcelist=[503], backoff_factor=0)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     print("flaky", session.get(base + "/flaky").text)
+    print("requests retried", fetch_with_retries(requests, base + "/flaky-requests", 3).text)
     closed = free_socket()  # bound, never listening: connections are refused
     refused = requests.Session()
     refused.mount("http://", HTTPAdapter(max_retries=Retry(total=1, connect=1, backoff_factor=0)))

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from elixirscope.contracts.trace import RequestEnd
 from elixirscope.query.causal import CausalGraph, EventKey, event_key
 from elixirscope.query.esql.errors import EsqlError
 from elixirscope.query.esql.planner import PathEnd, Plan
@@ -97,6 +98,10 @@ def _picked(
 
 def _key(end: PathEnd, picked: StoredEvent | None, graph: CausalGraph, text: str) -> EventKey:
     if picked is not None:
+        if type(picked.event) is RequestEnd:  # a request's row is its end: it starts earlier
+            start = (picked.producer, picked.event.request_id)
+            if start in graph.by_key:
+                return start
         return event_key(picked)
     assert end.id is not None
     if end.producer is not None:
