@@ -5102,6 +5102,24 @@ static inline PyObject *in_transaction(PyObject *conn) { /* new ref; None when i
     return v;
 }
 
+/* The transaction a statement began or committed (sqlite._transition), recorded when its
+ * state changed from ``was_in``; never raises (a failure is swallowed, counted). */
+static void sq_transitioned(PyObject *rec, PyObject *conn, PyObject *database, PyObject *place,
+                            int64_t started, PyObject *was_in) {
+    if (!place || !database) return;
+    PyObject *now_in = in_transaction(conn);
+    if ((was_in == Py_False && PyObject_IsTrue(now_in) == 1) ||
+        (was_in != Py_None && PyObject_IsTrue(was_in) == 1 && now_in == Py_False)) {
+        PyObject *t0 = PyLong_FromLongLong(started);
+        PyObject *r = t0 ? PyObject_CallFunctionObjArgs(sq_transition, rec, conn, database, place, t0,
+                                                        was_in, now_in, NULL) : NULL;
+        if (!r) sq_swallow();
+        Py_XDECREF(r);
+        Py_XDECREF(t0);
+    }
+    Py_DECREF(now_in);
+}
+
 /* sqlite_execute(cursor, sql, params): the recording cursor's execute (sqlite._CursorMixin). */
 static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, size_t nargsf,
                                          PyObject *kwnames) {
@@ -5169,23 +5187,16 @@ static PyObject *Speedups_sqlite_execute(PyObject *m, PyObject *const *args, siz
         PyErr_Fetch(&et, &ev, &tb);
         PyErr_NormalizeException(&et, &ev, &tb);
         if (tb) PyException_SetTraceback(ev, tb);
+        /* a failed change still began its transaction (sqlite3 begins before it) */
+        sq_transitioned(rec, conn, database, place, started, was_in);
+        if (PyErr_Occurred()) PyErr_Clear();
         PyObject *no_rows = PyLong_FromLong(-1);
         if (place && no_rows) sq_record(rec, place, started, database, sql, params, no_rows, ev ? ev : Py_None);
         Py_XDECREF(no_rows);
         PyErr_Restore(et, ev, tb);
         goto out;
     }
-    PyObject *now_in = in_transaction(conn);
-    if ((was_in == Py_False && PyObject_IsTrue(now_in) == 1) ||
-        (was_in != Py_None && PyObject_IsTrue(was_in) == 1 && now_in == Py_False)) {
-        PyObject *t0 = PyLong_FromLongLong(started);
-        PyObject *r = t0 ? PyObject_CallFunctionObjArgs(sq_transition, rec, conn, database, place, t0,
-                                                        was_in, now_in, NULL) : NULL;
-        if (!r) sq_swallow();
-        Py_XDECREF(r);
-        Py_XDECREF(t0);
-    }
-    Py_DECREF(now_in);
+    sq_transitioned(rec, conn, database, place, started, was_in);
     if (PyErr_Occurred()) PyErr_Clear();
     PyObject *counts = PyObject_GetAttr(cursor, s_es_counts);
     PyObject *description = counts && PyObject_IsTrue(counts) == 1 ? PyObject_GetAttr(cursor, s_description) : NULL;

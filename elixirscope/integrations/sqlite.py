@@ -470,7 +470,8 @@ def _run(
         if action is not None:
             timer = QueryTimer(place, started)
             emit_transaction(rec, timer, SOURCE, SYSTEM, database, action, exc, conn=conn)
-        else:
+        else:  # a failed change still began its transaction (sqlite3 begins before it)
+            _transition(rec, conn, database, place, started, was_in, _in_transaction(conn))
             record_query(rec, place, started, SOURCE, SYSTEM, database, sql, params, many, -1, exc)
         raise
     if action is not None:

@@ -19,6 +19,8 @@ def set_up(conn):
     conn.execute("CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT)")
     conn.execute("CREATE TABLE tasks (id INTEGER PRIMARY KEY, project_id INT, title TEXT)")
     conn.execute("CREATE TABLE users (name TEXT, password TEXT)")
+    conn.execute("CREATE TABLE vins (vin TEXT UNIQUE)")
+    conn.execute("INSERT INTO vins VALUES ('V1')")
     for p in range({N}):
         conn.execute("INSERT INTO projects (name) VALUES (?)", (f"project-{{p}}",))
         conn.executemany("INSERT INTO tasks (project_id, title) VALUES (?, ?)",
@@ -47,11 +49,20 @@ def refused(conn):
         print("refused:", exc)
 
 
+def duplicate(conn):
+    try:
+        with conn:  # its first statement fails: the transaction it began is rolled back
+            conn.execute("INSERT INTO vins VALUES ('V1')")
+    except sqlite3.IntegrityError as exc:
+        print("duplicate:", exc)
+
+
 conn = sqlite3.connect(sys.argv[1])
 set_up(conn)
 print(sorted(projects_with_tasks(conn).items()))
 sign_up(conn, "ada", "hunter2-very-secret")
 refused(conn)
+duplicate(conn)
 print(conn.execute("SELECT count(*) FROM users").fetchone())
 '''
 
@@ -112,6 +123,8 @@ def test_transactions_begin_commit_and_roll_back(shop) -> None:
         ("commit", "__main__.sign_up", None),  # with conn: commits
         ("begin", "__main__.refused", None),
         ("rollback", "__main__.refused", None),  # with conn: rolls back on the error
+        ("begin", "__main__.duplicate", None),  # begun by the statement that failed
+        ("rollback", "__main__.duplicate", None),
     ]
     failed = next(e for e in evs if e["type"] == "query" and e["error"])
     assert failed["statement"] == "INSERT INTO nowhere VALUES (1)"
