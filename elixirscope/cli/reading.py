@@ -94,7 +94,12 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
 def add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     _source_arguments(parser)
     _run_arguments(parser)
-    parser.add_argument("correlation", metavar="CORRELATION_ID")
+    parser.add_argument(
+        "correlation",
+        metavar="CORRELATION_ID",
+        help="a chain's id (or its first characters); or an event's id, #238 as `events`"
+        " shows it: the part of its chain around it (the web request it ran in)",
+    )
     parser.add_argument(
         "--no-steps",
         dest="steps",

@@ -9,6 +9,7 @@ a run (``elixirscope.query.runs``: the latest by default, ``run`` or
 
 from __future__ import annotations
 
+import re
 from operator import attrgetter
 from typing import Any
 
@@ -264,12 +265,19 @@ def calltree_report(
 ) -> dict[str, Any]:
     """The call tree of one correlation chain, within one run (default: the latest)
     or ``all_runs``; it says when calls are missing because events were dropped. Without
-    ``steps``, its text leaves out generators' and coroutines' yield/resume lines."""
+    ``steps``, its text leaves out generators' and coroutines' yield/resume lines.
+
+    ``correlation`` may name an event instead, ``#238`` as ``events`` shows ids: then the
+    tree is the part of its chain around it — the web request it ran in (the innermost:
+    an in-process client's requests all share its chain), else its outermost call."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
     from elixirscope.query.runs import drop_note
     from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
+    event = _event_target(correlation)
+    if event is not None:
+        return _event_calltree(data_dir, event, run=run, all_runs=all_runs, steps=steps)
     correlation = resolve_correlation(data_dir, correlation)
     if not _store_exists(data_dir):
         return {
@@ -321,6 +329,98 @@ def calltree_report(
         "warnings": getattr(nodes, "warnings", []),
         "text": "\n".join(lines),
     }
+
+
+_EVENT_ID = re.compile(r"#(\d+)")
+
+
+def _event_target(text: Any) -> int | None:
+    """The event id ``#238`` names (a correlation id is hex: it never starts with #)."""
+    found = _EVENT_ID.fullmatch(text) if isinstance(text, str) else None
+    return int(found.group(1)) if found else None
+
+
+def _event_calltree(
+    data_dir: str, event: int, *, run: str | None, all_runs: bool, steps: bool
+) -> dict[str, Any]:
+    """:func:`calltree_report` of the part of a chain around event ``#event``."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+    from elixirscope.query.calltree import render_call_tree
+    from elixirscope.query.reading import call_tree
+    from elixirscope.query.threads import names_in
+    from elixirscope.store import EventStore
+
+    scope = _scope(data_dir, run, all_runs)
+    run_id = scope.filters().get("run")
+    where = f"run {run_id[:8]}" if run_id else "the data dir"
+    if not _store_exists(data_dir):
+        raise ValueError(f"no event #{event} in {where}")
+    with EventStore.open(data_dir, readonly=True) as store:
+        found = [se for se in store.stream(run=run_id) if se.event.id == event]
+    if not found:
+        raise ValueError(f"no event #{event} in {where} (`elixirscope events` shows the ids)")
+    if len({se.producer for se in found}) > 1:
+        raise ValueError(
+            f"event #{event} is in {len(found)} processes of {where}: ids are per process;"
+            " name its chain instead (`elixirscope events` shows each event's)"
+        )
+    se = found[0]
+    ev: Any = se.event
+    chain = ev.correlation_id
+    if not chain:
+        raise ValueError(
+            f"event #{event} ran outside any correlation chain: it has no call tree"
+            " (`elixirscope events` lists what happened around it)"
+        )
+    nodes = call_tree(data_dir, chain, run=run_id)
+    _name_callers(data_dir, nodes)
+    call = _call_of(ev)
+    path = _path_to(nodes, se.producer, call) if call else []
+    requests = [n for n in path if n.function == REQUEST_FUNCTION]
+    part = requests[-1] if requests else (path[0] if path else None)
+    shown = [part] if part is not None else list(nodes)
+    what = "the web request it ran in" if requests else "its outermost call"
+    lines = [scope.header()] if scope.header() else []
+    lines.append(
+        f"event #{event}: {what}, in chain {chain[:12]}"
+        if part is not None
+        else f"event #{event}: in no recorded call of chain {chain[:12]}: the whole chain"
+    )
+    processes = _process_labels(data_dir, shown, across_runs=run_id is None)
+    lines.append(render_call_tree(shown, threads=names_in(data_dir), steps=steps,
+                                  processes=processes))  # fmt: skip
+    return {
+        "correlation": chain,
+        "event": event,
+        **scope.to_dict(),
+        "spawned_by": None,
+        "calls": [n.to_dict() for n in shown],
+        "warnings": getattr(nodes, "warnings", []),
+        "text": "\n".join(lines),
+    }
+
+
+def _call_of(ev: Any) -> int:
+    """The call an event is, or ran in (a request's end: its start's call)."""
+    from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
+
+    if type(ev) is FunctionEntry:
+        return int(ev.id)
+    if type(ev) is FunctionExit or type(ev) is FunctionError:
+        return int(ev.call_id)
+    return int(ev.parent_id or 0)
+
+
+def _path_to(nodes: list[Any], producer: str, call: int) -> list[Any]:
+    """The calls from a root of ``nodes`` down to call ``call`` of ``producer`` ([]: not
+    in the tree)."""
+    stack = [(n, [n]) for n in reversed(nodes)]
+    while stack:
+        node, path = stack.pop()
+        if node.producer == producer and node.call_id == call and not node.synthetic:
+            return path
+        stack.extend((c, [*path, c]) for c in reversed(node.children))
+    return []
 
 
 def _process_labels(data_dir: str, nodes: list[Any], *, across_runs: bool) -> dict[str, str]:

@@ -349,3 +349,22 @@ def test_a_trace_from_a_request_starts_at_its_start(recorded: Recorded) -> None:
     )
     assert rows[0]["kind"] == "req" and rows[-1]["kind"] == "exception"
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+
+
+def test_calltree_of_an_event_is_the_request_it_ran_in(recorded: Recorded) -> None:
+    """The in-process client's requests share its chain: `calltree #ID` of an event inside
+    one request is that request's tree alone."""
+    end = next(e for e in recorded.of("reqend") if e["path"] == "/boom")
+    done = elixirscope("calltree", "--data-dir", str(recorded.data_dir), f"#{end['id']}",
+                       cwd=recorded.data_dir.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].startswith(f"event #{end['id']}: the web request it ran in, in chain ")
+    assert lines[2].startswith("request GET /boom -> 500")
+    assert "/items/7" not in done.stdout and "GET /boom" in done.stdout
+    whole = elixirscope("calltree", "--data-dir", str(recorded.data_dir), end["correlation_id"],
+                        cwd=recorded.data_dir.parent)  # fmt: skip
+    assert "/items/7" in whole.stdout  # the chain itself holds every request
+    missing = elixirscope("calltree", "--data-dir", str(recorded.data_dir), "#987654",
+                          cwd=recorded.data_dir.parent)  # fmt: skip
+    assert missing.returncode == 1 and "no event #987654 in run " in missing.stderr
