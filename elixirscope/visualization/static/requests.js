@@ -4,7 +4,7 @@
 import { api, ctx, S, go, rel, fmtDur, fmtRel, esc, short, errorBox } from "./app.js";
 
 export async function mount(host, state) {
-  host.innerHTML = `<div class="view"><div class="side left pane" style="width:420px"><h2>Requests</h2><div id="rq-list"></div></div>
+  host.innerHTML = `<div class="view"><div class="side left pane" style="width:470px"><h2>Requests</h2><div id="rq-list"></div></div>
     <div class="grow pane" id="rq-main"><div class="empty">pick a request</div></div></div>`;
   const v = { update: (s, p) => { if (s.req !== p.req) load(host, s); } };
   await load(host, state);
@@ -16,8 +16,9 @@ async function load(host, state) {
   try { d = await api(`runs/${ctx.overview.run.id}/requests`, { request: state.req }); }
   catch (err) { errorBox(host.querySelector("#rq-main"), err); return; }
   const list = host.querySelector("#rq-list");
-  list.innerHTML = d.requests.length ? `<table><thead><tr><th>method</th><th>route</th><th>status</th><th class="num">took</th><th class="num">queries</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
-      <td>${esc(r.method)}</td><td title="${esc(r.path)}">${esc(r.route || r.path)}</td>
+  // each request by its own path (requests of one route told apart), its route in the title
+  list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:74px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num">db</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
+      <td>${esc(r.method)}</td><td title="${esc(r.path + (r.route && r.route !== r.path ? `  (route ${r.route})` : ""))}">${esc(r.path)}</td>
       <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
       <td class="num">${r.end ? fmtDur(rel(r.end) - rel(r.start)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
     : `<div class="dim">no web requests were recorded in this run</div>`;
@@ -25,17 +26,21 @@ async function load(host, state) {
   const main = host.querySelector("#rq-main");
   if (!d.request) { main.innerHTML = `<div class="empty">${d.requests.length ? "pick a request" : "no requests"}</div>`; return; }
   const r = d.request;
-  // the handler's own call begins just before the request is recorded: the scale holds both
-  const t0 = Math.min(rel(r.start), ...d.calls.map((c) => rel(c.start)));
-  const t1 = Math.max(rel(r.end), t0 + 1, ...d.calls.map((c) => rel(c.end)));
+  // the request's own call is the request's row itself (it begins just before the request
+  // is recorded): not a row of its own; the calls under it one level up
+  const own = d.calls.find((c) => c.function === "elixirscope.web.request");
+  const calls = d.calls.filter((c) => c !== own).map((c) => ({ ...c, depth: Math.max(0, c.depth - (own ? own.depth + 1 : 0)) }));
+  const t0 = Math.min(rel(r.start), ...calls.map((c) => rel(c.start)));
+  const t1 = Math.max(rel(r.end), t0 + 1, ...calls.map((c) => rel(c.end)));
   const span = t1 - t0;
   const bar = (s, e, cls) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%"></div>`;
   const items = [];
   items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(rel(r.end) - rel(r.start))}</div></div>` });
-  for (const c of d.calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
+  for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
     <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
   // a query, transaction step or HTTP attempt sits one level below the call that made it
-  const depthOf = new Map(d.calls.map((c) => [c.row, c.depth]));
+  const depthOf = new Map(calls.map((c) => [c.row, c.depth]));
+  if (own) depthOf.set(own.row, -1);
   const outcome = (q) => q.kind !== "http" ? (q.error ? ` !! ${q.error.split("\n")[0]}` : "")
     : ` → ${q.rows || (q.error ? q.error.split(":")[0] : "no response")}`;  // an attempt's status or why none
   for (const q of d.queries) {
@@ -47,7 +52,8 @@ async function load(host, state) {
   let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
-  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.route || r.path)} · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
+  const route = r.route && r.route !== r.path ? ` (${esc(r.route)})` : "";
+  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.path)}${route} · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
