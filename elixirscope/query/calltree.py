@@ -347,12 +347,47 @@ def _render_node(
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
-    for _, kind, item in items:
+    for i, (_, kind, item) in enumerate(items):
         if kind == 0:
             _render_node(item, depth + 1, lines, paint, indent, shown, node)
+        elif _folded(items, i):
+            if _folded(items, i - 1):
+                continue
+            run = _step_run(items, i)
+            said = f"… {run} more yields and resumes (`--no-steps` leaves them all out)"
+            lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
+
+
+STEPS_SHOWN = 3
+"""Of a long run of a call's yields and resumes (a generator pipeline yields per item),
+the first and last this many are shown, the ones between counted on one line."""
+
+
+def _step_run_bounds(items: list[tuple[int, int, Any]], i: int) -> tuple[int, int]:
+    """The run of consecutive step events around ``items[i]``: [first, last)."""
+    first = i
+    while first > 0 and items[first - 1][1] == 1 and _is_step(items[first - 1][2]):
+        first -= 1
+    last = i
+    while last < len(items) and items[last][1] == 1 and _is_step(items[last][2]):
+        last += 1
+    return first, last
+
+
+def _folded(items: list[tuple[int, int, Any]], i: int) -> bool:
+    """``items[i]`` is a step in the middle of a long run: counted, not shown."""
+    if i < 0 or items[i][1] != 1 or not _is_step(items[i][2]):
+        return False
+    first, last = _step_run_bounds(items, i)
+    return last - first > 2 * STEPS_SHOWN + 1 and first + STEPS_SHOWN <= i < last - STEPS_SHOWN
+
+
+def _step_run(items: list[tuple[int, int, Any]], i: int) -> int:
+    first, last = _step_run_bounds(items, i)
+    return last - first - 2 * STEPS_SHOWN
 
 
 def _is_step(se: StoredEvent) -> bool:

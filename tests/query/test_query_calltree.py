@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from elixirscope.query import build_call_tree, render_call_tree, render_events
 from elixirscope.store import EventStore
 
@@ -153,6 +155,29 @@ def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
     assert lines[7] == "  · done {'ok': True}"
     quiet = render_call_tree(roots, steps=False).splitlines()  # `calltree --no-steps`
     assert quiet == [lines[0], *lines[3:]]
+
+
+@pytest.mark.parametrize("items", [3, 4, 10])
+def test_a_long_run_of_yields_is_counted_between_its_first_and_last(tmp_path, recorder, items):
+    """A generator yielding ``items`` values: 2 x items steps; at most 7 listed, else the first
+    and last three with the ones between counted on one line."""
+    rec = recorder()
+    gen = rec.call("app.numbers")
+    for i in range(items):
+        rec.add("yield", gen, "app.numbers", str(i), parent=0)
+        rec.add("resume", gen, "app.numbers", "None", parent=0)
+    rec.ret(gen, "app.numbers", None)
+    lines = render_call_tree(_tree(tmp_path, rec)).splitlines()[1:]
+    steps = [f"  · yield {i // 2}" if i % 2 == 0 else "  · resume <- None" for i in range(2 * items)]
+    if 2 * items <= 7:
+        assert lines == steps
+    else:
+        counted = 2 * items - 6
+        assert lines == [
+            *steps[:3],
+            f"  · … {counted} more yields and resumes (`--no-steps` leaves them all out)",
+            *steps[-3:],
+        ]
 
 
 def test_calls_of_several_producers_do_not_mix(tmp_path, recorder):
