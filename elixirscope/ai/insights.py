@@ -35,6 +35,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.mailbox import detect_mailbox_growth
     from elixirscope.ai.nplusone import detect_n_plus_one
     from elixirscope.ai.races import detect_races
+    from elixirscope.ai.retries import detect_retries
     from elixirscope.ai.server_errors import detect_server_errors
     from elixirscope.ai.slow import detect_slow
     from elixirscope.ai.supervision import detect_supervision
@@ -47,6 +48,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "supervision": detect_supervision,
         "mailbox": detect_mailbox_growth,
         "http": detect_http,
+        "retries": detect_retries,
         "slow": detect_slow,
         "server_errors": detect_server_errors,
         "uncaught": detect_uncaught,
@@ -60,6 +62,7 @@ DETECTORS = (
     "supervision",
     "mailbox",
     "http",
+    "retries",
     "slow",
     "server_errors",
     "uncaught",
