@@ -171,8 +171,8 @@ def render_findings(
     if not findings:
         lines.append(
             "no findings: no N+1 queries, races, latency anomalies, slow handlers or requests, "
-            "server errors, crashes, restart storms, crash loops, mailbox growth or "
-            "slow/retried calls"
+            "server errors, uncaught exceptions, crashes, restart storms, crash loops, mailbox "
+            "growth, retry loops or slow/retried calls"
         )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
