@@ -30,8 +30,9 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 8
-"""Bumped when the saved layout changes: a model kept in an older one is read again."""
+FORMAT = 9
+"""Bumped when the saved layout, or what a model holds, changes: a model kept in an older
+one is read again (9: a lane per thread's life, ``threadlives``)."""
 
 COLUMNS = (
     "start",

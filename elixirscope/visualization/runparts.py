@@ -16,7 +16,9 @@ run in time order would pair (the tests hold it to such a reader,
 ``tests/visualization/reference_model.py``): an end with
 the entry of the same producer and call id before it, a call's caller the open
 call its ``parent_id`` names, so a call whose entry and end are in different
-shards is paired like any other.
+shards is paired like any other. Lanes are cut there too: a lane is one thread's
+life (``threadlives``: threads the OS gave one ident one after the other are a
+lane each), and a thread's start and its calls may be in different shards.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from elixirscope.visualization.runmodel import (
     finish,
     name_programs,
 )
+from elixirscope.visualization.threadlives import ThreadLives
 
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
@@ -507,7 +510,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     chain_col = ch_map[ch_sorted] if n else np.zeros(0, np.int32)
 
     records = sorted(part.records, key=lambda rec: (rec[0], rank[rec[1]], rec[2]))
-    lanes, lane_col = _lanes(part, origin, ts, prod, ids, records, rank)
+    lanes, lane_col, record_lanes = _lanes(part, origin, ts, prod, ids, records, rank)
     model = RunModel(
         run_id=run_id,
         first_ts=part.first_ts or 0,
@@ -532,7 +535,6 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
         requests=[],
         queries=[],
     )
-    lane_index = {(lane.producer, lane.thread): lane.index for lane in lanes}
 
     def call_open(producer: str, call: int, at_ts: int, at_id: int) -> int:
         if not call:
@@ -540,7 +542,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
         found = find(np.array([rank[producer]]), np.array([call], dtype=np.int64))
         return int(open_at(found, np.array([at_ts]), np.array([at_id]))[0])
 
-    _replay(model, records, lane_index, call_open)
+    _replay(model, records, record_lanes, call_open)
     # each yield and resume to the call it names, open then
     y_row = open_at(find(y_prod, y["call_id"]), y["ts"], y["id"])
     running = model.end < 0  # still running when read: drawn to the run's last event
@@ -650,6 +652,10 @@ _LANE_KINDS = frozenset(
 )
 
 
+LaneKey = tuple[str, int, int]  # producer, thread ident, life (``threadlives``)
+First = dict[LaneKey, tuple[tuple[int, int, int], int]]  # its first event drawn, its pid
+
+
 def _lanes(
     part: RunPart,
     origin: np.ndarray,
@@ -658,55 +664,104 @@ def _lanes(
     ids: np.ndarray,
     records: list[Record],
     rank: dict[str, int],
-) -> tuple[list[Lane], np.ndarray]:
+) -> tuple[list[Lane], np.ndarray, list[int]]:
     """The lanes in order of the first event drawn on each (an entry, an error, a mark),
-    named by their thread's last start; the entries' lane column."""
-    first: dict[tuple[str, int], tuple[tuple[int, int, int], int]] = {}
-    if len(origin):
-        uniq, first_at = np.unique(origin, return_index=True)
-        for u, at in zip(uniq.tolist(), first_at.tolist(), strict=True):
-            producer, thread, pid = part.origins[u]
-            key = (producer, thread)
-            when = (int(ts[at]), int(prod[at]), int(ids[at]))
-            if key not in first or when < first[key][0]:
-                first[key] = (when, pid)
-    named: dict[tuple[str, int], tuple[tuple[int, int, int], str]] = {}
+    one a thread's life (``threadlives``: a start of an ident that had one begins a new
+    thread) named by its own start; the entries' lane column and each record's lane (-1:
+    none)."""
+    lives = ThreadLives()
     programs: dict[str, str] = {}
     for rec in records:
-        kind = rec[3]
-        if kind == "program":
+        if rec[3] == "program":
             programs[rec[1]] = rec[6]
-        elif kind == "thread":
-            named[(rec[1], rec[5])] = ((rec[0], rank[rec[1]], rec[2]), rec[6])
-        elif kind in _LANE_KINDS:
-            key = (rec[1], rec[5])
-            when = (rec[0], rank[rec[1]], rec[2])
-            if key not in first or when < first[key][0]:
-                first[key] = (when, rec[4])
+        elif rec[3] == "thread":
+            lives.add(rec[1], rec[5], rec[0], rec[2], rec[6])
+    first: First = {}
+    entry_keys, entry_of = _entry_lanes(part, origin, ts, prod, ids, lives, first)
+    record_keys = _record_lanes(records, rank, lives, first)
     lanes: list[Lane] = []
+    index: dict[LaneKey, int] = {}
     for i, (key, (when, pid)) in enumerate(sorted(first.items(), key=lambda kv: kv[1][0])):
-        name = f"thread {key[1]}"
-        if key in named:
-            started, given = named[key]
-            name = given if started > when else (given or name)
-        lanes.append(Lane(i, key[0], pid, key[1], name))
+        index[key] = i
+        lanes.append(Lane(i, key[0], pid, key[1], _lane_name(key, when, lives, rank)))
     name_programs(lanes, programs)
-    index = {(lane.producer, lane.thread): lane.index for lane in lanes}
-    origin_lane = np.array(
-        [index[(o[0], o[1])] if (o[0], o[1]) in index else -1 for o in part.origins] or [0],
-        dtype=np.int32,
+    of_key = np.array([index[k] for k in entry_keys] or [0], dtype=np.int32)
+    lane_col = of_key[entry_of] if len(origin) else np.zeros(0, np.int32)
+    return lanes, lane_col, [-1 if k is None else index[k] for k in record_keys]
+
+
+def _entry_lanes(
+    part: RunPart,
+    origin: np.ndarray,
+    ts: np.ndarray,
+    prod: np.ndarray,
+    ids: np.ndarray,
+    lives: ThreadLives,
+    first: First,
+) -> tuple[list[LaneKey], np.ndarray]:
+    """The lanes of the entries (their keys, and each entry's among them), each one's
+    first entry noted in ``first``."""
+    if not len(origin):
+        return [], np.zeros(0, np.int64)
+    threads: dict[tuple[str, int], int] = {}  # an origin's (producer, thread)
+    org_thread = np.array([threads.setdefault(o[:2], len(threads)) for o in part.origins])
+    life = lives.lives(list(threads), org_thread[origin], ts, ids)
+    spread = int(life.max()) + 1
+    uniq, first_at, entry_of = np.unique(
+        origin.astype(np.int64) * spread + life, return_index=True, return_inverse=True
     )
-    return lanes, origin_lane[origin] if len(origin) else np.zeros(0, np.int32)
+    keys: list[LaneKey] = []
+    for u, at in zip(uniq.tolist(), first_at.tolist(), strict=True):
+        producer, thread, pid = part.origins[u // spread]
+        key = (producer, thread, u % spread)
+        keys.append(key)
+        when = (int(ts[at]), int(prod[at]), int(ids[at]))
+        if key not in first or when < first[key][0]:  # several origins: one per pid
+            first[key] = (when, pid)
+    return keys, entry_of.reshape(-1)
+
+
+def _record_lanes(
+    records: list[Record], rank: dict[str, int], lives: ThreadLives, first: First
+) -> list[LaneKey | None]:
+    """The lane of each record drawn on one (None for the others), each one's first
+    noted in ``first``."""
+    keys: list[LaneKey | None] = []
+    for rec in records:
+        if rec[3] not in _LANE_KINDS:
+            keys.append(None)
+            continue
+        key = (rec[1], rec[5], lives.life(rec[1], rec[5], rec[0], rec[2]))
+        keys.append(key)
+        when = (rec[0], rank[rec[1]], rec[2])
+        if key not in first or when < first[key][0]:
+            first[key] = (when, rec[4])
+    return keys
+
+
+def _lane_name(
+    key: LaneKey, when: tuple[int, int, int], lives: ThreadLives, rank: dict[str, int]
+) -> str:
+    """Its thread's start's name: as given when the start came after the lane's first
+    event (a running thread announced), else when it gave one; else ``thread IDENT``."""
+    producer, thread, life = key
+    given, started = lives.name(producer, thread, life), lives.started(producer, thread, life)
+    if given is None or started is None:
+        return f"thread {thread}"
+    return (
+        given if (started[0], rank[producer], started[1]) > when else (given or f"thread {thread}")
+    )
 
 
 def _replay(
     model: RunModel,
     records: list[Record],
-    lane_index: dict[tuple[str, int], int],
+    record_lanes: list[int],
     call_open: Callable[[str, int, int, int], int],
 ) -> None:
     """The marks, messages, actors, tree, requests and queries of the records, in the
-    order of time (as a reader of the whole run draws them)."""
+    order of time (as a reader of the whole run draws them); ``record_lanes``: each
+    record's lane."""
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []
@@ -730,10 +785,9 @@ def _replay(
             entry["supervisor"] = supervisor
         return entry
 
-    for rec in records:
-        ts, producer, eid, kind, _pid, thread = rec[:6]
+    for rec, lane in zip(records, record_lanes, strict=True):
+        ts, producer, eid, kind = rec[:4]
         f = rec[6:]
-        lane = lane_index.get((producer, thread), -1)
         if kind == "error":
             function, exc_type, message, chain = f
             marks.append(

@@ -36,9 +36,10 @@ RUN = "r" * 32
 
 
 def program(rng: random.Random, producer: int, steps: int) -> list:
-    """One process's events in the order it recorded them: nested calls on two threads
-    (some failing, some never ending, some ending after their caller; suspending and
-    resuming), threads named, actors changing state and sending
+    """One process's events in the order it recorded them: nested calls on two thread
+    idents (some failing, some never ending, some ending after their caller; suspending and
+    resuming), threads named, later threads given an ident that ran a thread before (a
+    thread start for it again), actors changing state and sending
     each other messages, supervised children, requests with their queries."""
     out: list = []
     ids = iter(range(1, 10**9))
@@ -46,6 +47,7 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
     stacks: dict[int, list[tuple[int, str, int]]] = {1: [], 2: []}
     requests: list[int] = []
     sent: list[str] = []
+    born = iter(range(1, 10**9))
     for _ in range(steps):
         ts += rng.choice([0, 1, 5, 300, 2000])  # ties too: the order is (ts, producer, id)
         thread = rng.choice([1, 2])
@@ -60,6 +62,14 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
                 ("mine", {"n": "1"}),
             ])  # fmt: skip
             out.append(CustomEvent(next(ids), ts, thread, chain, top, name, data))
+            continue
+        if rng.random() < 0.03:  # the thread ends, its calls returning; the OS gives its
+            while stack:  # ident to a thread started after (a threaded server's)
+                cid, fn, began = stack.pop()
+                up = stack[-1][0] if stack else 0
+                out.append(FunctionExit(next(ids), ts, thread, chain, up, cid, fn, ts - began))
+            ts += rng.choice([0, 1, 40])
+            out.append(ThreadStart(next(ids), ts, thread, None, 0, f"Thread-{next(born)}"))
             continue
         if stack and rng.random() < 0.15:  # a call of the stack suspends or resumes
             cid, fn, _began = rng.choice(stack)
@@ -92,7 +102,9 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
                 )
             else:
                 out.append(FunctionExit(next(ids), ts, thread, chain, up, cid, fn, ts - began))
-        elif roll < 0.63:
+        elif roll < 0.63 and not stack:  # the thread ended; a new one got its ident from the OS
+            out.append(ThreadStart(next(ids), ts, thread, None, 0, f"Thread-{next(born)}"))
+        elif roll < 0.63:  # a start while its thread runs: announced late, or a clock's quirk
             out.append(ThreadStart(next(ids), ts, thread, None, 0, rng.choice(["", "main", "w"])))
         elif roll < 0.65:  # a process or an executor task started: neither names the lane
             kind = rng.choice(["process", "task"])

@@ -53,7 +53,11 @@ def read_run(data_dir: str | os.PathLike[str], run_id: str) -> RunModel:
 
 
 def build(run_id: str, stored: Any) -> RunModel:
-    lanes: dict[tuple[str, int], Lane] = {}
+    """The model of ``stored`` (a run's events in the order of time). A lane is one
+    thread's life (``visualization.threadlives``): each ``thread`` start of an ident
+    that started before begins a new lane; the first names the lane its events are in."""
+    all_lanes: list[Lane] = []
+    lanes: dict[tuple[str, int], Lane] = {}  # the lane of each thread's current life
     thread_names: dict[tuple[str, int], str] = {}
     functions: dict[str, int] = {}
     chains: dict[str | None, int] = {None: 0}
@@ -86,7 +90,8 @@ def build(run_id: str, stored: Any) -> RunModel:
         found = lanes.get(key)
         if found is None:
             name = thread_names.get(key) or f"thread {thread}"
-            found = lanes[key] = Lane(len(lanes), producer, pid, thread, name)
+            found = lanes[key] = Lane(len(all_lanes), producer, pid, thread, name)
+            all_lanes.append(found)
         return found.index
 
     def node(path: str, supervisor: str | None) -> dict[str, Any]:
@@ -180,11 +185,16 @@ def build(run_id: str, stored: Any) -> RunModel:
             lane = lane_of(producer, se.pid, ev.thread)
             label = f"started {_short(ev.name, 200)}"
             marks.append(Mark("process", ts, lane, None, label, producer, ev.id, ev.chain))
-        elif kind is ThreadStart and ev.kind == "thread":  # names its lane; a task does not
-            thread_names[(producer, ev.thread)] = ev.name
-            found = lanes.get((producer, ev.thread))
-            if found is not None:
-                found.name = ev.name
+        elif kind is ThreadStart and ev.kind == "thread":  # a task's start is not a thread's
+            key = (producer, ev.thread)
+            if key in thread_names:  # its ident ran a thread before: a new thread, a new lane
+                lanes.pop(key, None)
+                lane_index.pop(key, None)
+            else:  # the first: names the lane of its thread's events before it too
+                found = lanes.get(key)
+                if found is not None:
+                    found.name = ev.name
+            thread_names[key] = ev.name
         elif kind is StateChange:
             actors.setdefault(ev.actor, None)
             lane = lane_of(producer, se.pid, ev.thread)
@@ -378,13 +388,13 @@ def build(run_id: str, stored: Any) -> RunModel:
     for name, i in functions.items():
         function_names[i] = name
     marks.sort(key=lambda m: m.ts)
-    name_programs(list(lanes.values()), programs)
+    name_programs(all_lanes, programs)
     model = RunModel(
         run_id=run_id,
         first_ts=first_ts,
         last_ts=last_ts,
         events=count,
-        lanes=sorted(lanes.values(), key=lambda lane: lane.index),
+        lanes=all_lanes,
         functions=function_names,
         chains=chain_names,
         start=_column(start, np.int64),
@@ -416,5 +426,3 @@ def build(run_id: str, stored: Any) -> RunModel:
 def _column(values: array, dtype: Any) -> np.ndarray:
     """An array's items as a NumPy column of its own (the array's memory is let go)."""
     return np.frombuffer(values, dtype=dtype).copy() if len(values) else np.zeros(0, dtype)
-
-

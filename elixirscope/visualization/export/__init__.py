@@ -66,6 +66,7 @@ def export_run(
     cannot be written); ``otlp.CollectorError`` when the collector does not take it."""
     from elixirscope.query.runs import select_run
     from elixirscope.store import EventStore
+    from elixirscope.visualization import threadlives
     from elixirscope.visualization.export.walk import walk
 
     if fmt not in FORMATS:
@@ -87,10 +88,11 @@ def export_run(
         _check_writable(target)
     with EventStore.open(data_dir, readonly=True) as store:
         origin, total = _origin_and_total(store, scope)
+        threads = threadlives.load(store, **scope.filters())  # lanes of reused idents
         chunks = store.chunks(**scope.filters())
         counts: dict[str, int] = {}
         on_chunk = progress(total) if progress is not None else None
-        items = walk(chunks, on_chunk=on_chunk, counts=counts)
+        items = walk(chunks, on_chunk=on_chunk, counts=counts, threads=threads)
         other = {
             "exporter": "elixirscope",
             "run": run_id,

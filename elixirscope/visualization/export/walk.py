@@ -8,9 +8,11 @@ done once here and each format only writes them (``chrome``, ``speedscope``,
 
 *Lanes*: one per recording process (``pid``: a small number per producer, named
 after its program), and inside it one per thread (named by its ``thread``
-event) and one per actor (``actor NAME``: its state changes and the messages it
-receives and sends). Thread idents are 64-bit; lanes get small numbers, which
-every viewer (JavaScript doubles) keeps exact.
+event; threads the OS gave one ident one after the other are a lane each, cut by
+their starts in order of time: ``threadlives``) and one per actor (``actor NAME``:
+its state changes and the messages it receives and sends). Thread idents are
+64-bit; lanes get small numbers, which every viewer (JavaScript doubles) keeps
+exact.
 
 *Segments*: the stretches a call was running on its thread. A plain call is one
 segment, entry to exit; a generator or coroutine is cut at each ``yield`` (or
@@ -20,10 +22,10 @@ outlives its caller. A call still open when its run ends (the program crashed
 or was killed) is closed at the last event its process recorded, marked
 ``unfinished``.
 
-The store gives chunks in order of their first event, each one producer's events
-in order; so per producer events arrive in order, and what is held is one chunk
-plus the calls open at once (stack depth × threads, plus suspended generators),
-whatever the size of the run.
+The store gives chunks in order of their first event, each chunk's events in
+order (not across chunks: one producer's threads interleave), and what is held
+is one chunk plus the calls open at once (stack depth × threads, plus suspended
+generators) and the threads' starts, whatever the size of the run.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from elixirscope.contracts.trace import (
     WebSocketMessage,
 )
 from elixirscope.store._events import StoredEvent, event_tag
+from elixirscope.visualization.threadlives import ThreadLives
 
 __all__ = [
     "Call",
@@ -206,13 +209,14 @@ def flow_id(key: str) -> int:
 
 
 class _Lanes:
-    """Lane numbers and names, handed out as lanes are first seen."""
+    """Lane numbers and names, handed out as lanes are first seen: a thread's lane is one
+    thread's life (``threadlives``), named by its own start."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: ThreadLives | None) -> None:
         self.pids: dict[str, int] = {}
-        self.lanes: dict[tuple[str, Any], Lane] = {}
-        self.thread_names: dict[tuple[str, int], str] = {}
-        self.started: set[tuple[str, int]] = set()  # named by a thread start
+        self.lanes: dict[tuple[str, Any, int], Lane] = {}
+        self.lives = threads if threads is not None else ThreadLives()
+        self.learn = threads is None  # the starts are learnt as the walk meets them
         self.new: list[Lane] = []
         self.tids = 0
 
@@ -222,21 +226,24 @@ class _Lanes:
             pid = self.pids[se.producer] = len(self.pids) + 1
         return pid, f"{se.program} (pid {se.pid} on {se.node})"
 
-    def thread(self, se: StoredEvent, ident: int) -> Lane:
-        lane = self.lanes.get((se.producer, ident))
+    def thread(self, se: StoredEvent, ev: Any) -> Lane:
+        """The lane of the thread that recorded ``ev``."""
+        ident = ev.thread
+        life = self.lives.life(se.producer, ident, ev.ts, ev.id)
+        lane = self.lanes.get((se.producer, ident, life))
         if lane is None:
             pid, process = self._process(se)
             tid = self._next_tid()
-            name = self.thread_names.get((se.producer, ident)) or f"thread {ident}"
+            name = self.lives.name(se.producer, ident, life) or f"thread {ident}"
             lane = Lane(
                 pid, tid, process, name, "thread", se.program, se.producer, se.node, se.pid, ident
             )
-            self.lanes[(se.producer, ident)] = lane
+            self.lanes[(se.producer, ident, life)] = lane
             self.new.append(lane)
         return lane
 
     def actor(self, se: StoredEvent, name: str) -> Lane:
-        lane = self.lanes.get((se.producer, ("actor", name)))
+        lane = self.lanes.get((se.producer, ("actor", name), 0))
         if lane is None:
             pid, process = self._process(se)
             tid = self._next_tid()
@@ -251,27 +258,25 @@ class _Lanes:
                 se.node,
                 se.pid,
             )
-            self.lanes[(se.producer, ("actor", name))] = lane
+            self.lanes[(se.producer, ("actor", name), 0)] = lane
             self.new.append(lane)
         return lane
 
     def _next_tid(self) -> int:
-        self.tids += 1  # not len(self.lanes): a reused ident's old lane leaves that dict
+        self.tids += 1
         return self.tids
 
-    def name_thread(self, se: StoredEvent, ident: int, name: str) -> None:
-        """A ``thread`` event names its lane (a lane seen before it is renamed: the
-        lane's metadata is written when the walk ends, so the last name wins). A second
-        start of one ident is a new thread (the OS reuses the idents of threads that
-        ended: a threaded server's): it gets a lane of its own."""
-        key = (se.producer, ident)
-        if key in self.started:
-            self.lanes.pop(key, None)  # the next event on it opens a new lane
-        self.started.add(key)
-        self.thread_names[key] = name
-        lane = self.lanes.get(key)
-        if lane is not None:
-            lane.name = name
+    def name_thread(self, se: StoredEvent, ev: ThreadStart) -> None:
+        """A thread's start met (when the starts are learnt as met): later events of its
+        ident are its thread's; the first start of an ident names the lane of the events
+        met before it (its metadata is written when the walk ends)."""
+        if not self.learn:
+            return
+        self.lives.add_event(se.producer, ev)
+        if self.lives.life(se.producer, ev.thread, ev.ts, ev.id) == 0:
+            lane = self.lanes.get((se.producer, ev.thread, 0))
+            if lane is not None:
+                lane.name = ev.name or lane.name
 
 
 def walk(
@@ -279,12 +284,16 @@ def walk(
     *,
     on_chunk: Callable[[int], None] | None = None,
     counts: dict[str, int] | None = None,
+    threads: ThreadLives | None = None,
 ) -> Iterator[Item]:
     """The drawable things of ``chunks`` (run, events), in the order they are known:
     a :class:`Lane` before anything on it, an :class:`Open` before its :class:`Close`.
     ``on_chunk`` is told how many events each chunk had; ``counts`` (type -> n) is
-    filled with the events read."""
-    lanes = _Lanes()
+    filled with the events read. ``threads``: the run's thread starts
+    (``threadlives.load``), which cut the lanes of reused idents by time; without them
+    they are learnt as met, right only when each producer's chunks come in order of time
+    (a real recording's often do not: threads' events interleave across chunks)."""
+    lanes = _Lanes(threads)
     calls: dict[tuple[str, int], Call] = {}
     open_on: dict[int, list[Call]] = {}  # a lane's tid -> its open segments' calls, in order
     last_ts: dict[str, int] = {}
@@ -360,8 +369,8 @@ def _one(
     cls = type(ev)
     if cls is ThreadStart:
         if ev.kind == "thread":  # a process's or a task's start is on its spawner's thread
-            lanes.name_thread(se, ev.thread, ev.name)
-        lane = lanes.thread(se, ev.thread)
+            lanes.name_thread(se, ev)
+        lane = lanes.thread(se, ev)
         yield from _lane_items(lanes)
         yield Instant(
             "thread",
@@ -373,7 +382,7 @@ def _one(
             ev.parent_id,
         )
         return
-    lane = lanes.thread(se, ev.thread)
+    lane = lanes.thread(se, ev)
     yield from _lane_items(lanes)
     if cls is FunctionEntry:
         call = Call(
