@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 9
+FORMAT = 10
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 
@@ -91,6 +91,7 @@ def save(
         "tree": model.tree,
         "requests": model.requests,
         "queries": model.queries,
+        "spawned": model.spawned,
         "groups": [list(key) for key, _ in groups],
     }
 
@@ -178,6 +179,7 @@ def load(
             tree=meta["tree"],
             requests=meta["requests"],
             queries=meta["queries"],
+            spawned=meta["spawned"],
             groups=groups,
             mark_times=np.asarray([m.ts for m in marks], dtype=np.int64),
             **columns,

@@ -162,6 +162,8 @@ class RunModel:
     self_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # a chain a recorded call started (a thread's, a pool task's, a process's) -> that call's row
+    spawned: dict[str, int] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:

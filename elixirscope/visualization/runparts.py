@@ -71,7 +71,7 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 7
+FORMAT = 8
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
@@ -212,6 +212,9 @@ class PartReader:
                 made = _other(ts, producer, pid, ev, kind)
                 if made is not None:
                     records.append(made)
+                if kind is ThreadStart and ev.chain and ev.parent_id:  # work it handed over
+                    records.append([ts, producer, ev.id, "chain", pid, ev.thread, ev.chain,
+                                    ev.parent_id])  # fmt: skip
         self.events += len(stored)
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
@@ -769,6 +772,7 @@ def _replay(
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
     queries: list[dict[str, Any]] = []
+    spawned: dict[str, int] = {}
 
     def node(path: str, supervisor: str | None) -> dict[str, Any]:
         entry = tree.get(path)
@@ -857,6 +861,11 @@ def _replay(
                 entry["alive"] = True
                 label = f"{supervisor or 'supervisor'} restarted {path}"
                 marks.append(Mark("restart", ts, lane, path, label, producer, eid, chain))
+        elif kind == "chain":  # a thread, task or process started with a chain of its own
+            chain, parent_id = f
+            row = call_open(producer, parent_id, ts, eid)
+            if row >= 0:
+                spawned.setdefault(chain, row)
         elif kind == "process":
             name, chain = f
             marks.append(Mark("process", ts, lane, None, f"started {name}", producer, eid, chain))
@@ -917,6 +926,7 @@ def _replay(
     model.tree = tree
     model.requests = sorted(requests.values(), key=lambda r: r["start"])
     model.queries = queries
+    model.spawned = spawned
 
 
 # ---------------------------------------------------------------- side files

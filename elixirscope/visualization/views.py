@@ -564,23 +564,36 @@ def query_shape(statement: str) -> str:
     return " ".join(text.split())
 
 
-def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[int]:
-    """The call a request ran in and the calls under it (at most ``limit``), by their
-    parent links, on any thread (a sync handler runs on a worker thread): not the client's
-    calls of the same chain around it."""
+def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[tuple[int, int]]:
+    """The call a request ran in and the calls under it (at most ``limit``), each with its
+    depth under the request's call, by their parent links, on any thread (a sync handler
+    runs on a worker thread) — and the work they handed over (a pool's task, a thread, a
+    process started with a chain of its own: its calls under the call that started it):
+    not the client's calls of the same chain around it."""
     if top < 0:
         return []
     began, ended = model.start[top], model.end[top]
     near = np.flatnonzero((model.start >= began) & (model.start <= ended)).tolist()
-    inside = {top}
-    out = [top]
+    handed = _handed_over(model)
+    depth = {top: 0}
+    out = [(top, 0)]
     for r in near:  # in order of start: a caller before its callees
-        if r != top and int(model.parent[r]) in inside:
-            inside.add(r)
-            out.append(r)
+        up = int(model.parent[r])
+        if up < 0:  # a chain's first call: under the call that started that chain, if any
+            up = handed.get(int(model.chain[r]), -1)
+        if r != top and up in depth:
+            depth[r] = depth[up] + 1
+            out.append((r, depth[r]))
             if len(out) >= limit:
                 break
     return out
+
+
+def _handed_over(model: RunModel) -> dict[int, int]:
+    """The chains work was handed over in (a pool's task, a thread, a process: each a chain
+    of its own), by chain code -> the row of the call that handed it over."""
+    code = {name: i for i, name in enumerate(model.chains)}
+    return {code[c]: row for c, row in model.spawned.items() if c in code}
 
 
 def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
@@ -589,8 +602,10 @@ def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
     requests share a chain (a recorded callee joins its caller's through ``traceparent``,
     an in-process client's requests all join its chain) and overlap in time. One made outside
     any recorded call goes to a request of its chain begun before it and not yet ended: the
-    one on its own thread, else the innermost (the latest begun)."""
+    one on its own thread, else the innermost (the latest begun). Work a call handed over
+    (a pool's task: a chain of its own) is under the call that started it."""
     by_call = {r["call_row"]: r for r in model.requests if r.get("call_row", -1) >= 0}
+    handed = _handed_over(model)
     unplaced = len(by_call) < len(model.requests)  # a request whose own call was not recorded
     by_chain: dict[str | None, list[dict[str, Any]]] = {}
     for r in model.requests:  # in order of start
@@ -606,7 +621,10 @@ def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
                 owner = by_call.get(row)
                 if owner is not None or row < 0:
                     break
-                row = int(parent[row])
+                up = int(parent[row])
+                if up < 0 and handed:  # a chain's first call: the call that handed it over
+                    up = handed.get(int(model.chain[row]), -1)
+                row = up
             if owner is None and not unplaced:
                 continue  # in a recorded call outside any request: a client's, a job's
         if owner is None:
@@ -672,7 +690,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     if req is None:
         raise ViewError(f"no request {wanted!r} in run {model.run_id[:8]}", 404)
     end = req["end"] if req["end"] is not None else model.last_ts
-    rows = [model.slice_dict(r) for r in _handler_calls(model, req["call_row"])]
+    rows = [{**model.slice_dict(r), "depth": d} for r, d in _handler_calls(model, req["call_row"])]
     queries = [dict(q) for q in made.get(req["id"], ())]
     shapes: dict[str, int] = {}
     for q in queries:

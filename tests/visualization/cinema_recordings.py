@@ -41,7 +41,25 @@ async def health(request):
     return JSONResponse({"ok": True})
 
 
-app = Starlette(routes=[Route("/orders", orders), Route("/health", health)])
+def weigh(i):
+    if i == 3:
+        raise ValueError("no scale for item 3")
+    return i * 2
+
+
+def weigh_all():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(weigh, i) for i in range(4)]
+    return [f.result() if f.exception() is None else None for f in futures]
+
+
+def weights(request):  # a sync handler: on a worker thread, its work on a pool's threads
+    return JSONResponse({"weights": weigh_all()})
+
+
+app = Starlette(routes=[Route("/orders", orders), Route("/health", health), Route("/weights", weights)])
 
 
 def main():
@@ -51,12 +69,14 @@ def main():
     while not server.started: time.sleep(0.01)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     print(len(httpx.get(base + "/orders").json()["items"]), httpx.get(base + "/health").status_code)
+    print(httpx.get(base + "/weights").json())
     server.should_exit = True; t.join()
 
 main()
 '''
 """One request (GET /orders) whose handler runs one query for the ids, then one per item:
-8 similar queries, an N+1."""
+8 similar queries, an N+1; one (GET /weights) whose handler hands four tasks to a thread
+pool, one of which raises."""
 
 WEB_ITEMS = 8
 
@@ -91,7 +111,7 @@ def record_cinema(where: Path) -> Path:
     (where / "web_app.py").write_text(WEB)
     web = elixirscope("run", "--data-dir", str(data), "web_app.py", cwd=where)
     assert web.returncode == 0, web.stderr
-    assert web.stdout.split() == [str(WEB_ITEMS), "200"], web.stdout
+    assert web.stdout.splitlines() == [f"{WEB_ITEMS} 200", "{'weights': [0, 2, 4, None]}"], web.stdout
     return data
 
 

@@ -82,6 +82,7 @@ def build(run_id: str, stored: Any) -> RunModel:
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
     queries: list[dict[str, Any]] = []
+    spawned: dict[str, int] = {}  # a chain a call started -> the call's row
     first_ts = last_ts = 0
     count = 0
 
@@ -128,6 +129,10 @@ def build(run_id: str, stored: Any) -> RunModel:
         if count == 1 or ts < first_ts:  # the store reads in order of time: the first
             first_ts = ts
         kind = type(ev)
+        if kind is ThreadStart and ev.chain and ev.parent_id:  # work a call handed over
+            row = rows.get((se.producer, ev.parent_id), -1)
+            if row >= 0:
+                spawned.setdefault(ev.chain, row)
         producer = se.producer
         if kind is FunctionEntry:
             call = ev.id
@@ -412,6 +417,7 @@ def build(run_id: str, stored: Any) -> RunModel:
         tree=tree,
         requests=sorted(requests.values(), key=lambda r: r["start"]),
         queries=queries,
+        spawned=spawned,
     )
     running = model.end < 0  # still running when read: drawn to the run's last event
     model.end[running] = np.maximum(model.start[running], last_ts)

@@ -69,6 +69,7 @@ def assert_same(got: RunModel, want: RunModel) -> None:
         "tree",
         "requests",
         "queries",
+        "spawned",
     ):
         assert getattr(got, name) == getattr(want, name), name
     assert [lane.to_dict() for lane in got.lanes] == [lane.to_dict() for lane in want.lanes]

@@ -157,6 +157,7 @@ def test_a_request_waterfall_flags_its_n_plus_one(client, runs):
     assert [(r["path"], r["status"], r["queries"]) for r in listed] == [
         ("/orders", 200, WEB_ITEMS + 1),
         ("/health", 200, 0),
+        ("/weights", 200, 0),
     ]
     got = client.get(f"/api/runs/{web}/requests", params={"request": listed[0]["id"]}).json()
     assert got["n_plus_one"] == [
@@ -164,6 +165,21 @@ def test_a_request_waterfall_flags_its_n_plus_one(client, runs):
     ]
     assert sum(q["n_plus_one"] for q in got["queries"]) == WEB_ITEMS
     assert any(c["function"].endswith("basket") for c in got["calls"])
+
+
+def test_a_request_waterfall_shows_the_work_its_handler_handed_to_a_pool(client, runs):
+    """The pool's tasks run in chains of their own on the pool's threads: each under the
+    call that submitted it, one level deeper, the one that raised marked so."""
+    web = runs["web"]["id"]
+    listed = client.get(f"/api/runs/{web}/requests").json()["requests"]
+    pooled = next(r for r in listed if r["path"] == "/weights")
+    got = client.get(f"/api/runs/{web}/requests", params={"request": pooled["id"]}).json()
+    calls = [(c["function"].rpartition(".")[2], c["depth"], c["status"]) for c in got["calls"]]
+    at = next(i for i, c in enumerate(calls) if c[0] == "weigh_all")
+    depth = calls[at][1]
+    tasks = [c for c in calls if c[0] == "weigh"]
+    assert sorted(tasks) == [("weigh", depth + 1, "raised")] + [("weigh", depth + 1, "returned")] * 3
+    assert all(c[0] == "weigh" for c in calls[at + 1 :])
 
 
 def test_esql_rows_link_to_their_moments(client, runs, cinema_data):
