@@ -266,6 +266,7 @@ def render_call_tree(
     threads: ThreadNames | None = None,
     steps: bool = True,
     processes: dict[str, str] | None = None,
+    handed: dict[str, str] | None = None,
 ) -> str:
     """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
     ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
@@ -276,7 +277,7 @@ def render_call_tree(
     ``yield``/``resume`` lines (each ``await`` that waited) are left out."""
     paint = _painter(color)
     lines: list[str] = []
-    shown = _Shown(threads, processes or {}, steps, receivers(_tree_events(nodes)))
+    shown = _Shown(threads, processes or {}, steps, receivers(_tree_events(nodes)), handed or {})
     for node in nodes:
         _render_node(node, 0, lines, paint, indent, shown, None)
     return "\n".join(lines)
@@ -290,6 +291,7 @@ class _Shown:
     processes: dict[str, str]
     steps: bool
     receivers: dict[str, str]  # message id -> the actor that received it
+    handed: dict[str, str]  # a chain a thread, task or process started in -> how it ended
 
 
 def receivers(events: Iterable[StoredEvent]) -> dict[str, str]:
@@ -358,6 +360,9 @@ def _render_node(
             lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
+            ended = shown.handed.get(getattr(item.event, "chain", None) or "")
+            if ended is not None and type(item.event) is ThreadStart:
+                text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
 
 
