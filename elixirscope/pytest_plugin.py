@@ -184,6 +184,7 @@ class _SessionRecording:
         except DataDirError as exc:
             raise pytest.UsageError(f"--elixirscope-data-dir: {exc}") from None
         from elixirscope.capture.session import start_capture
+        from elixirscope.contracts.runs import recording_settings
         from elixirscope.ingest.stores import RunStore
         from elixirscope.instrument import hook
 
@@ -195,6 +196,7 @@ class _SessionRecording:
             batch_size=settings.get("capture.batch_size"),
             node=settings.get("node.name"),
             program="pytest",
+            settings=recording_settings(plan, trace=list(config.getoption("elixirscope_trace"))),
         )
         self.import_hook = hook.install(self.plan)
 

@@ -211,6 +211,7 @@ def start_capture(
     run: str | None = None,
     command: list[str] | None = None,
     record_run: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> CaptureSession:
     """Start recording this process and shipping to ``endpoint`` or ``sink`` (exactly one).
 
@@ -226,7 +227,10 @@ def start_capture(
     id (a new one by default), ``command`` its command line (default
     ``sys.argv``). ``record_run=False`` joins run ``run`` without a record of its own
     (a process the run's program started afresh: ``cli.children``; the run's own
-    process keeps the record). Raises ``RuntimeError`` if a session is already running.
+    process keeps the record). ``settings``: what else decides what the run records and
+    how much (``elixirscope run`` gives its level and plan: ``level``, ``plan``,
+    ``request_sampling``), kept with the ring's in the run record's ``settings``, where
+    ``runs`` and ``diff`` read them. Raises ``RuntimeError`` if a session is already running.
     """
     global _session
     if (endpoint is None) == (sink is None):
@@ -265,6 +269,7 @@ def start_capture(
                     "policy": policy,
                     "batch_size": batch_size,
                     "stall_timeout_s": stall_timeout_s,
+                    **(settings or {}),
                 },
             )
             if record_run:

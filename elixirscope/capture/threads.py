@@ -11,6 +11,11 @@ its ThreadStart is recorded under the spawning call (``parent_id``, the
 spawner's ``correlation_id``) and names ``chain``, a fresh correlation id the
 thread's (or task's) work then runs under. So the parent's call tree shows
 where its threads went, and the thread's chain says which call spawned it.
+A linked start's event id is taken when ``start()``/``submit`` is called, in
+the spawning thread, while its ``ts`` is when it began: the ids of the starts
+one call made give the order it submitted them in (pool tasks begin in
+whatever order idle workers take them), what ``elixirscope diff`` pairs
+concurrent work by when nothing else identifies it.
 
 What it changes, and what not: ``Thread.start`` notes the spawning call (a
 dict keyed by the Thread object's id, popped when it runs); the new thread's
@@ -52,8 +57,11 @@ _OWN_PREFIX = "elixirscope"
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
 _executor_watch: list[ImportWatch] = []  # while installed: wraps submit once the pool is imported
-# id(thread) -> (spawning call id, its correlation id, its thread ident), until it runs.
-_pending: dict[int, tuple[int, str | None, int]] = {}
+Reserved = tuple[recorder.Recorder, int] | None
+"""An event id taken ahead (with the recorder that gave it): see :func:`reserve_id`."""
+# id(thread) -> ((spawning call id, its correlation id, its thread ident), the event id
+# taken at start()), until it runs.
+_pending: dict[int, tuple[tuple[int, str | None, int], Reserved]] = {}
 
 
 def spawner() -> tuple[int, str | None, int] | None:
@@ -64,11 +72,23 @@ def spawner() -> tuple[int, str | None, int] | None:
     return call_id, current_correlation_id(), threading.get_ident()
 
 
+def reserve_id() -> Reserved:
+    """An event id for a start recorded later, taken now (at ``start()``/``submit``):
+    so the ids of one call's starts are in the order it asked for them."""
+    rec = recorder.current()
+    return None if rec is None else (rec, rec.next_id())
+
+
 def record_start(
-    name: str, kind: str, spawn: tuple[int, str | None, int] | None, chain: str | None = None
+    name: str,
+    kind: str,
+    spawn: tuple[int, str | None, int] | None,
+    chain: str | None = None,
+    reserved: Reserved = None,
 ) -> str | None:
     """Record a ThreadStart on this thread; returns the new chain (``chain``, else a fresh
-    one) when linked. (A process started from this thread too: ``capture.processes``.)"""
+    one) when linked. (A process started from this thread too: ``capture.processes``.)
+    ``reserved``: its id, taken when it was asked for (unless another recorder gave it)."""
     rec = recorder.current()
     if rec is None:
         return None
@@ -77,10 +97,11 @@ def record_start(
     elif chain is None:
         chain = new_correlation_id()
     call_id, spawned_in, spawner = spawn if spawn is not None else (0, None, 0)
+    rid = reserved[1] if reserved is not None and reserved[0] is rec else rec.next_id()
     rec.ring.append(
         (
             "thread",
-            rec.next_id(),
+            rid,
             rec.clock.now(),
             threading.get_ident(),
             spawned_in,
@@ -123,7 +144,7 @@ def _start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
         )
         spawn = spawner() if linkable else None
         if spawn is not None:
-            _pending[key] = spawn
+            _pending[key] = (spawn, reserve_id())
     except Exception:  # noqa: BLE001 - never fail the program's start()
         spawn = None
     try:
@@ -141,9 +162,9 @@ def _is_executor_worker(thread: threading.Thread) -> bool:
 
 def _bootstrap_inner(self: threading.Thread) -> Any:
     try:
-        spawn = _pending.pop(id(self), None)
+        spawn, reserved = _pending.pop(id(self), (None, None))
         if not _is_own(self):
-            chain = record_start(self.name, "thread", spawn)
+            chain = record_start(self.name, "thread", spawn, reserved=reserved)
             if chain is not None:
                 _correlation.set(chain)  # this thread's own, fresh context
     except Exception:  # noqa: BLE001 - never fail the program's thread
@@ -159,16 +180,22 @@ def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **k
         spawn = None
     if spawn is None:
         return original(self, fn, *args, **kwargs)
-    return original(self, _linked_task(fn, spawn), *args, **kwargs)
+    try:
+        reserved = reserve_id()
+    except Exception:  # noqa: BLE001
+        reserved = None
+    return original(self, _linked_task(fn, spawn, reserved), *args, **kwargs)
 
 
-def _linked_task(fn: Callable[..., Any], spawn: tuple[int, str | None, int]) -> Callable[..., Any]:
+def _linked_task(
+    fn: Callable[..., Any], spawn: tuple[int, str | None, int], reserved: Reserved = None
+) -> Callable[..., Any]:
     @functools.wraps(fn)
     def task(*args: Any, **kwargs: Any) -> Any:
         token = None
         try:
             name = threading.current_thread().name
-            chain = record_start(name, "task", spawn)
+            chain = record_start(name, "task", spawn, reserved=reserved)
             if chain is not None:
                 token = _correlation.set(chain)
         except Exception:  # noqa: BLE001

@@ -193,9 +193,18 @@ class _Recording:
         self.script_name = target if args.module else Path(target).stem
         self.plan.known_as("__main__", self.script_name)
         self.chosen = bool(args.plan or args.trace)  # else the default rule: nothing to warn of
+        from elixirscope.contracts.runs import recording_settings
+
         capture = {
             "program": target,
             "command": (["-m"] if args.module else []) + list(args.program),
+            "settings": recording_settings(
+                self.plan,
+                plan_file=_absolute(args.plan),
+                trace=list(args.trace),
+                main=self.script_name,
+                request_sampling=config.get("integrations.request_sampling"),
+            ),
         }
         child = {"run": "", "target": target, "module": bool(args.module), "config": _absolute(args.config),
                  "plan": _absolute(args.plan), "trace": list(args.trace), "level": args.level}  # fmt: skip

@@ -11,7 +11,13 @@ their calls count in ``sampled_out``), why events were dropped
 (``drop_reasons``), and the batches whose storing the daemon had not confirmed
 when the host exited (``in_doubt``: ``[producer, seq, events]`` each; a reader
 counts as lost those the store does not hold - they may have landed after the
-host left, so they cannot be counted at exit without counting some twice). ``elixirscope.store.runs`` keeps records; the daemon's
+host left, so they cannot be counted at exit without counting some twice), and
+the ``settings`` it was recorded with: the ring's (``ring_size``, ``policy``,
+``batch_size``, ``stall_timeout_s``) and, from ``elixirscope run`` and ``pytest
+--elixirscope``, what decides what is recorded and how much - ``level``,
+``levels``, ``plan`` (its rules and their digest) and ``request_sampling``
+(:func:`recording_settings`; absent from runs recorded before they were kept, and
+from a session started without them). ``elixirscope.store.runs`` keeps records; the daemon's
 capture layer takes them as the params of its ``run`` operation.
 """
 
@@ -28,9 +34,11 @@ from elixirscope.contracts import ContractError
 __all__ = [
     "FIELDS",
     "MAX_IN_DOUBT",
+    "MAX_RULES_KEPT",
     "check_run_id",
     "check_run_record",
     "new_run_id",
+    "recording_settings",
     "start_record",
 ]
 
@@ -54,6 +62,8 @@ FIELDS = (
 )
 MAX_IN_DOUBT = 4096
 """Batches a record may name in doubt (a host has at most a credit window unconfirmed)."""
+MAX_RULES_KEPT = 256
+"""Rules of a plan a run record keeps, at most (all of them count in its digest)."""
 
 
 def new_run_id() -> str:
@@ -135,4 +145,45 @@ def start_record(
         "drop_reasons": {},
         "in_doubt": [],
         "settings": settings or {},
+    }
+
+
+def recording_settings(
+    plan: Any,
+    *,
+    plan_file: str | None = None,
+    trace: list[str] | None = None,
+    main: str | None = None,
+    request_sampling: float = 1.0,
+) -> dict[str, Any]:
+    """What decides what a run records and how much, for its record's ``settings``:
+    ``level`` (the one level ``plan`` records at; ``mixed`` when its rules differ, ``none``
+    when it records nothing), ``levels`` (each level it records at), ``plan`` (``file``,
+    the ``trace`` patterns, ``default_level``, the ``rules`` as ``[pattern, level,
+    sampling]`` - the first :data:`MAX_RULES_KEPT` -, ``rule_count``, a ``digest`` of them
+    all, and ``main``: the name ``__main__`` is also known by) and ``request_sampling``
+    (``integrations.request_sampling``). Two runs recorded alike have the same of each;
+    ``plan`` is an ``elixirscope.instrument.plan.Plan``."""
+    import json
+    import zlib  # hashlib would cost every run's start OpenSSL's import
+
+    from elixirscope.contracts.levels import LEVELS
+
+    rules = [rule.as_list() for rule in plan.rules]
+    used = {rule[1] for rule in rules} | {plan.default_level}
+    levels = [level for level in LEVELS[1:] if level in used]
+    canonical = json.dumps({"default_level": plan.default_level, "rules": rules}).encode()
+    return {
+        "level": levels[0] if len(levels) == 1 else ("mixed" if levels else "none"),
+        "levels": levels,
+        "plan": {
+            "file": plan_file,
+            "trace": list(trace or ()),
+            "default_level": plan.default_level,
+            "rules": rules[:MAX_RULES_KEPT],
+            "rule_count": len(rules),
+            "digest": f"{zlib.crc32(canonical):08x}{zlib.adler32(canonical):08x}",
+            "main": main,
+        },
+        "request_sampling": request_sampling,
     }

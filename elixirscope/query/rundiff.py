@@ -5,10 +5,18 @@ recorded by the pytest plugin) — are compared by where things happened in thei
 call trees, never by when:
 
 - correlation chains have fresh ids in every run, so chains are aligned by the
-  functions they start with and their order (chains that started in another
-  order, as threads' and tasks' may, still pair up); inside a pair of chains, root
-  calls, then each call's children, are aligned by function and arguments, then
-  by function alone (``elixirscope.query.alignment``);
+  functions they start with and their arguments, wherever each chain came in its
+  run (the same function with the same arguments is the same work, whatever order
+  threads and pool tasks ran in), then by the functions alone, in order; inside a
+  pair of chains, root calls, then each call's children, are aligned by function
+  and arguments, then by function alone (``elixirscope.query.alignment``);
+- that order is when each chain began, except for the chains of threads, pool
+  tasks and processes a recorded call started (``capture.threads``): those follow
+  their spawning call's chain, in the order the call started (submitted) them -
+  the ids of their starts, taken at ``start()``/``submit``; tasks begin in whatever
+  order idle workers take them, so pairing them by when they began paired the
+  wrong ones when nothing else told them apart (no arguments recorded). Recordings
+  made before those ids were taken at submission order them as they began;
 - a call with no counterpart is *only in A* (or B), reported once at its top
   (what ran inside it is counted, not listed);
 - a pair of calls whose arguments or return value differ is *different*;
@@ -20,7 +28,15 @@ call trees, never by when:
   counterpart, or with a different content, is a *message* difference;
 - a function whose p95 duration moved by more than ``threshold`` percent and
   by at least ``min_change_ns`` (so jitter on microsecond calls is not
-  reported) is *slower* or *faster*.
+  reported) is *slower* or *faster*; one its runs' plans recorded at different
+  levels (``levels``: recording arguments and attribute changes costs time) is
+  said to be, and listed after those recorded alike.
+
+:func:`diff_report` also says, at the top of its text (``recording.notes``),
+when the two runs were not recorded alike - at other levels, with other plans,
+sampled otherwise (their run records' ``settings``: ``elixirscope.query.recording``)
+- and, for runs whose records do not say (older ones), what their events show:
+arguments recorded or not.
 
 Values are compared as recorded (bounded ``repr`` text), with object
 addresses (``0x7f...``), actor addresses' ports and loopback ports
@@ -37,9 +53,18 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixirscope.contracts.trace import FunctionError, FunctionExit, MessageReceive, MessageSend
+from elixirscope.contracts.trace import (
+    AttributeChange,
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    MessageReceive,
+    MessageSend,
+    ThreadStart,
+)
 from elixirscope.query.alignment import align
 from elixirscope.query.calltree import CallNode, build_call_tree, format_duration
+from elixirscope.query.recording import LevelOf, level_finder, recording_notes, recording_of
 from elixirscope.store._events import StoredEvent
 
 __all__ = [
@@ -72,6 +97,7 @@ _VOLATILE = re.compile(
 )
 _HINTS = ("0x", "ActorAddr", "127.0.0.1:", "localhost:", "[::1]:")
 _NO_EXIT = "no exit recorded"
+_OWN = "elixirscope."  # calls ElixirScope's integrations record (a web request's)
 _SHOWN = 80  # characters of a value shown in the text
 
 
@@ -107,6 +133,18 @@ class _Side:
     sent: set[str]  # ids of the messages whose send was recorded
     durations: dict[str, list[int]]
     labels: dict[int, str] = field(default_factory=dict)  # id(root call) -> its path label
+    seen: dict[str, int] = field(default_factory=dict)  # what its events show of its level
+
+    @property
+    def seen_level(self) -> str | None:
+        """The level its events show (for a run that did not record its level): ``full``
+        with attribute changes, ``args`` with arguments (or ``full`` without a change
+        to show), ``boundaries`` with calls and no arguments; None without calls."""
+        if self.seen.get("attr"):
+            return "full"
+        if self.seen.get("args"):
+            return "args"
+        return "boundaries" if self.seen.get("bare") else None
 
     @classmethod
     def of(cls, events: Iterable[StoredEvent]) -> _Side:
@@ -114,21 +152,70 @@ class _Side:
         receivers: dict[str, str] = {}
         sent: set[str] = set()
         durations: dict[str, list[int]] = defaultdict(list)
+        links: dict[str, _Link] = {}
+        seen: dict[str, int] = defaultdict(int)
         for se in events:
             ev = se.event
             by_chain.setdefault(ev.correlation_id, []).append(se)
-            if isinstance(ev, (FunctionExit, FunctionError)):
+            if isinstance(ev, FunctionEntry):
+                if not ev.function.startswith(_OWN):  # integrations record theirs at any level
+                    seen["bare" if ev.args is None else "args"] += 1
+            elif isinstance(ev, AttributeChange):
+                seen["attr"] += 1
+            elif isinstance(ev, (FunctionExit, FunctionError)):
                 durations[ev.function].append(ev.duration_ns)
             elif isinstance(ev, MessageReceive):
                 receivers[ev.message_id] = ev.actor
             elif isinstance(ev, MessageSend):
                 sent.add(ev.message_id)
+            elif isinstance(ev, ThreadStart) and ev.chain and ev.parent_id:
+                links[ev.chain] = (ev.correlation_id, (se.producer, ev.parent_id), ev.id)
         chains = [(cid, build_call_tree(found)) for cid, found in by_chain.items()]
-        chains.sort(key=lambda c: min((n.start_ts for n in c[1]), default=0))
-        side = cls(chains, receivers, sent, dict(durations))
+        order = _chain_order(chains, links)
+        chains.sort(key=lambda c: order[c[0]])
+        side = cls(chains, receivers, sent, dict(durations), seen=dict(seen))
         roots = [n for _, nodes in chains for n in nodes]
         side.labels = _labels(roots)
         return side
+
+
+_DEEPEST = 100  # threads started by threads ... this deep are placed by when they began
+_Link = tuple[str | None, tuple[str, int], int]
+"""A chain a recorded call started: (the spawning call's chain, (its producer, its call id),
+the id of the start event)."""
+
+
+def _chain_order(
+    chains: list[tuple[str | None, list[CallNode]]], links: dict[str, _Link]
+) -> dict[str | None, tuple[tuple[int, int], ...]]:
+    """Each chain's place: when it began; a chain a recorded call started right after its
+    spawner's chain, ordered by that call's start, then by the id of the start event (its
+    order of start()/submit, in the spawner's process)."""
+    began = {cid: min((n.start_ts for n in roots), default=0) for cid, roots in chains}
+    call_start: dict[tuple[str, int], int] = {}
+    stack = [n for _, roots in chains for n in roots]
+    while stack:
+        n = stack.pop()
+        call_start[(n.producer, n.call_id)] = n.start_ts
+        stack.extend(n.children)
+    order: dict[str | None, tuple[tuple[int, int], ...]] = {}
+
+    def place(cid: str | None, seen: frozenset[str | None]) -> tuple[tuple[int, int], ...]:
+        if cid in order:
+            return order[cid]
+        link = links.get(cid) if cid is not None else None
+        if link is None or link[0] not in began or link[0] in seen or len(seen) > _DEEPEST:
+            spot: tuple[tuple[int, int], ...] = ((began[cid], 0),)
+        else:
+            spawned_in, call, start_id = link
+            spawner = place(spawned_in, seen | {cid})
+            spot = (*spawner, (call_start.get(call, began[cid]), start_id))
+        order[cid] = spot
+        return spot
+
+    for cid, _ in chains:
+        place(cid, frozenset())
+    return order
 
 
 def _signature(chain: tuple[str | None, list[CallNode]]) -> Hashable:
@@ -416,8 +503,14 @@ def p95(durations: list[int]) -> int:
 
 
 def _moved(
-    a: dict[str, list[int]], b: dict[str, list[int]], threshold: float, min_change_ns: int
+    a: dict[str, list[int]],
+    b: dict[str, list[int]],
+    threshold: float,
+    min_change_ns: int,
+    level_of: LevelOf | None = None,
 ) -> list[dict[str, Any]]:
+    """The functions whose p95 moved, by how much they moved; those recorded at another
+    level in each run (``levels``: the cost of recording differs) after the others."""
     out: list[dict[str, Any]] = []
     for function in sorted(set(a) & set(b)):
         p95_a, p95_b = p95(a[function]), p95(b[function])
@@ -434,10 +527,22 @@ def _moved(
                 "change_pct": None if pct is None else round(pct, 1),
                 "a_calls": len(a[function]),
                 "b_calls": len(b[function]),
+                "levels": _levels(function, level_of),
             }
         )
-    out.sort(key=lambda d: (-abs(d["change_ns"]), d["function"]))
+    out.sort(key=lambda d: (d["levels"] is not None, -abs(d["change_ns"]), d["function"]))
     return out
+
+
+def _levels(function: str, level_of: LevelOf | None) -> dict[str, str] | None:
+    """``{"a": level, "b": level}`` when ``function`` was recorded at another level in each
+    run; None when at the same level, or when that is not known."""
+    if level_of is None:
+        return None
+    level_a, level_b = level_of(function)
+    if level_a is None or level_b is None or level_a == level_b:
+        return None
+    return {"a": level_a, "b": level_b}
 
 
 # ---------------------------------------------------------------- the diff
@@ -460,11 +565,19 @@ def diff_events(
     return _diff(_Side.of(a), _Side.of(b), threshold, min_change_ns)
 
 
-def _diff(side_a: _Side, side_b: _Side, threshold: float, min_change_ns: int) -> dict[str, Any]:
+def _diff(
+    side_a: _Side,
+    side_b: _Side,
+    threshold: float,
+    min_change_ns: int,
+    level_of: LevelOf | None = None,
+) -> dict[str, Any]:
     walk = _Walk(side_a, side_b)
     walk.run()
     found = walk.found
-    found["durations"] = _moved(side_a.durations, side_b.durations, threshold, min_change_ns)
+    found["durations"] = _moved(
+        side_a.durations, side_b.durations, threshold, min_change_ns, level_of
+    )
     return {
         **found,
         "differences": sum(len(items) for items in found.values()),
@@ -560,10 +673,12 @@ def _duration_lines(item: dict[str, Any]) -> list[str]:
     else:
         pct = f" ({pct:+.0f}%)"
     word = "slower" if item["change_ns"] > 0 else "faster"
+    levels = item.get("levels")
+    recorded = f"  (recorded at level {levels['a']} in A, {levels['b']} in B)" if levels else ""
     return [
         f"{_short(item['function'])}: {word}, p95 {format_duration(item['a_p95_ns'])} -> "
         f"{format_duration(item['b_p95_ns'])}{pct}  "
-        f"[{item['a_calls']:,} -> {item['b_calls']:,} calls]"
+        f"[{item['a_calls']:,} -> {item['b_calls']:,} calls]{recorded}"
     ]
 
 
@@ -634,9 +749,18 @@ def diff_report(
             warnings += getattr(found, "warnings", [])
             trees.append(_Side.of(found))
             del found
-    report = _diff(trees[0], trees[1], threshold, min_change_ns)
-    report.update(a=sides[0], b=sides[1], warnings=warnings)
-    lines = [f"A: {sides[0].pop('header')}", f"B: {sides[1].pop('header')}"]
+    recorded = [None if s["run"] is None else recording_of(s["run"].get("settings")) for s in sides]
+    report = _diff(trees[0], trees[1], threshold, min_change_ns, level_finder(*recorded))
+    notes = recording_notes(
+        recorded[0], recorded[1], seen=(trees[0].seen_level, trees[1].seen_level)
+    )
+    report.update(
+        a=sides[0],
+        b=sides[1],
+        warnings=warnings,
+        recording={"a": recorded[0], "b": recorded[1], "notes": notes},
+    )
+    lines = [f"A: {sides[0].pop('header')}", f"B: {sides[1].pop('header')}", *notes]
     lines += [note for side in sides if (note := side.pop("note"))]
     report["text"] = "\n".join([*lines, render_diff(report, top=top)])
     return report

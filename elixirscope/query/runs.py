@@ -5,9 +5,13 @@ Every read (``events``, ``calltree``, later ones) is scoped by a
 of its id, or all runs. :func:`select_run` makes one; its :meth:`RunScope.filters`
 go straight into ``EventStore.query``. A run's facts come from two places: its
 record (``elixirscope.store.runs``: command, cwd, start, end, exit status,
-events lost outside any batch) and the batches in the shards (events, drops
-counted by its producers, exceptions, processes) — a run whose record is missing
-(a session that shipped to a daemon's ingest directly) is still listed.
+events lost outside any batch, the settings it was recorded with) and the
+batches in the shards (events, drops counted by its producers, exceptions,
+processes) — a run whose record is missing (a session that shipped to a daemon's
+ingest directly) is still listed. How a run was recorded — its level, plan and
+sampling (``elixirscope.query.recording``) — is shown after its command when it is
+not the default (level boundaries, the program's own code, nothing sampled); a run
+recorded before it was kept shows nothing there, and ``level`` null in ``--json``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
+
+from elixirscope.query.recording import recording_of, recording_text
 
 __all__ = [
     "RunInfo",
@@ -70,6 +76,13 @@ class RunInfo:
     first_ts: int | None = None
     last_ts: int | None = None
     has_record: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)  # its record's: ring, level, plan
+
+    @property
+    def recording(self) -> dict[str, Any] | None:
+        """Its level, plan and sampling; None when its record does not say (see
+        :func:`recording_of`)."""
+        return recording_of(self.settings)
 
     @property
     def short_id(self) -> str:
@@ -90,6 +103,12 @@ class RunInfo:
         if self.command:
             return shlex.join(self.command)
         return self.program or "?"
+
+    @property
+    def command_and_recording(self) -> str:
+        """The command, then how it was recorded when not the default: ``app.py  (level full)``."""
+        how = recording_text(self.recording)
+        return f"{self.command_text}  ({how})" if how else self.command_text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +131,8 @@ class RunInfo:
             "processes": self.processes,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
+            "level": None if self.recording is None else self.recording["level"],
+            "settings": self.settings or None,
         }
 
 
@@ -159,6 +180,7 @@ def list_runs(data_dir: str | os.PathLike[str], store: Any = None) -> list[RunIn
             first_ts=total.get("first_ts"),
             last_ts=total.get("last_ts"),
             has_record=bool(record),
+            settings=dict(record.get("settings") or {}),
         )
         runs.append(info)
     runs.sort(key=lambda r: (r.when_ns, r.id), reverse=True)
@@ -315,7 +337,7 @@ def render_runs(runs: list[RunInfo]) -> str:
                 f"{r.events:,}",
                 f"{r.dropped:,}",
                 f"{r.exceptions:,}",
-                r.command_text,
+                r.command_and_recording,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
