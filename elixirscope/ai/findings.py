@@ -116,7 +116,11 @@ class Finding:
         if data_dir is not None:
             run = f" --data-dir {shlex.quote(data_dir)}{run}"
         out = []
-        if self.correlation_id:
+        moment = self.moment
+        if self.correlation_id and self.details.get("shared_chain") and moment is not None:
+            # a chain several requests share (an in-process client's): the request's part
+            out.append(f"elixirscope calltree{run} '#{moment.id}'")
+        elif self.correlation_id:
             out.append(f"elixirscope calltree{run} {self.correlation_id[:12]}")
         actor = self.details.get("actor")
         if actor:

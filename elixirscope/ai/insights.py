@@ -85,6 +85,10 @@ def find(
             errors[name] = f"{type(exc).__name__}: {exc}"[:500]
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.moment.ts if f.moment else 0, f.id))
+    shared = recording.shared_chains
+    for f in findings:  # its calltree command shows the request's part of such a chain
+        if f.correlation_id in shared:
+            f.details["shared_chain"] = True
     return fold_repeats(findings), errors
 
 

@@ -368,3 +368,15 @@ def test_calltree_of_an_event_is_the_request_it_ran_in(recorded: Recorded) -> No
     missing = elixirscope("calltree", "--data-dir", str(recorded.data_dir), "#987654",
                           cwd=recorded.data_dir.parent)  # fmt: skip
     assert missing.returncode == 1 and "no event #987654 in run " in missing.stderr
+
+
+def test_a_finding_in_a_chain_requests_share_looks_at_its_request(recorded: Recorded) -> None:
+    """The in-process client's requests share its chain: a finding's calltree command names
+    its first event, whose request's part of the chain `calltree '#ID'` prints."""
+    from elixirscope.ai.insights import insights_report
+
+    report = insights_report(recorded.data_dir)
+    shared = [f for f in report["findings"] if f["details"].get("shared_chain")]
+    assert shared, [f["title"] for f in report["findings"]]
+    for f in shared:
+        assert f["commands"][0].endswith(f"calltree --run {report['run'][:8]} '#{f['moment']['id']}'")
