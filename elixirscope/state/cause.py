@@ -4,7 +4,9 @@ The correlation of a change to its cause, one link deep (``why`` follows a
 value through many): the ``MessageSend`` and ``MessageReceive`` sharing the
 change's ``message_id``, and the recorded call the send happened in (its
 ``parent_id``). A change with no message (``init``, a restart) says so; a
-message whose send was not recorded (dropped, or sent by unrecorded code) too.
+message whose send was not recorded (dropped, or sent by unrecorded code) too. An
+object's change that shows fields its assignment did not make names them as changed in
+place, with the calls that may have made them (``state.inplace``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from elixirscope.state.delta import Add, Drop, Put
+from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
+from elixirscope.state.nodes import format_path
 from elixirscope.state.recorded import StateRecording
+from elixirscope.state.timeline import Timeline
 
 __all__ = ["cause_report"]
 
@@ -53,6 +59,7 @@ def cause_report(
             lines.append("  sent from no recorded call")
     if receive is not None:
         lines.append(f"  received by {receive.event.actor}")
+    lines.extend(_in_place_lines(recording, moment.timeline, made.index))
     return {
         "target": moment.timeline.target,
         "change": made.index + 1,
@@ -68,3 +75,22 @@ def cause_report(
         "text": "\n".join(lines),
         "warnings": recording.warnings,
     }
+
+
+def _in_place_lines(recording: StateRecording, timeline: Timeline, index: int) -> list[str]:
+    """For an object's change that shows more than its assignment made: what was changed in
+    place before it, and the calls that may have done it (``state.inplace``)."""
+    if not timeline.linked(index):
+        return []
+    change = timeline.changes[index]
+    ops = [op for op in timeline.ops(index) if in_place(change, tuple(op.path))]
+    if not ops:
+        return []
+    paths = ", ".join(dict.fromkeys(format_path(op.path) for op in ops))
+    # an edit of an attribute itself (set, added, removed) is no mutation inside its value
+    in_value = all(inside(tuple(op.path)) or not isinstance(op, (Put, Add, Drop)) for op in ops)
+    calls = candidates(recording, timeline, [index]).get(index, [])
+    return [
+        f"  {paths}: {happened(timeline, index, in_value)}",
+        f"  {suspects(timeline, index, calls)}",
+    ]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elixirscope.contracts.trace import replied_call
+from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
 from elixirscope.state.nodes import (
     CONTAINERS,
     Node,
@@ -42,7 +43,8 @@ from elixirscope.state.nodes import (
     to_plain,
 )
 from elixirscope.state.recorded import StateRecording
-from elixirscope.state.timeline import ABSENT
+from elixirscope.state.render import compare, render
+from elixirscope.state.timeline import ABSENT, StateGap
 
 __all__ = ["Step", "why"]
 
@@ -51,7 +53,8 @@ MAX_HOPS = 12
 
 @dataclass
 class Step:
-    """One link of the causal path (``kind``: set, sent, made, unknown)."""
+    """One link of the causal path (``kind``: set, sent, made, unknown; for an object's
+    field changed in place, in_place and candidates, whose ``extra`` lists the calls)."""
 
     kind: str
     actor: str | None
@@ -59,7 +62,8 @@ class Step:
     ts: int = 0
     change: int = 0  # 1-based change number in the actor's timeline
     path: str = ""
-    value: Any = None
+    value: Any = None  # the value as plain data (``to_plain``)
+    shown: str | None = None  # the value as the text says it (``render``)
     message_id: str | None = None
     correlation_id: str | None = None
     call: str | None = None
@@ -74,9 +78,11 @@ class Step:
             "change": self.change,
             "path": self.path,
             "value": self.value,
+            "shown": self.shown,
             "message_id": self.message_id,
             "correlation_id": self.correlation_id,
             "call": self.call,
+            **self.extra,
         }
 
 
@@ -108,22 +114,28 @@ def why(
             break
         setter = _last_setter(timeline, path, index)
         shown = to_plain(value)
+        full = render(value, 10**9)
+        said = _short(full)
         if setter is None:
             steps.append(
                 Step("unknown", actor, f"{actor}.{format_path(path)}: not known how it was set")
             )
             break
         change = timeline.changes[setter]
+        if in_place(change, path):  # an object's field its method changed without assigning it
+            steps.extend(_in_place(recording, timeline, setter, path, full, shown))
+            break
         set_step = Step(
             "set",
             actor,
-            f"{actor}.{format_path(path)} = {_short(shown)}: set by {change.callback}"
+            f"{actor}.{format_path(path)} = {said}: set by {change.callback}"
             + (f"({change.message})" if change.message and change.call_id is None else "")
             + f", change {setter + 1}",
             ts=change.ts,
             change=setter + 1,
             path=format_path(path),
             value=shown,
+            shown=full,
             message_id=change.message_id,
             correlation_id=change.event.correlation_id,
         )
@@ -205,7 +217,7 @@ def why(
                 Step(
                     "unknown",
                     sender,
-                    f"{_short(shown)} is too common a value to follow into {sender}'s state",
+                    f"{said} is too common a value to follow into {sender}'s state",
                 )
             )
             break
@@ -232,6 +244,44 @@ def why(
             break
         actor, index, path = sender, at, found
     return steps
+
+
+def _in_place(
+    recording: StateRecording, timeline: Any, index: int, path: Path, full: str, plain: Any
+) -> list[Step]:
+    """The two links of a value an object's change shows but did not assign: where it was
+    first seen, and the calls that may have made it (``state.inplace``)."""
+    change = timeline.changes[index]
+    calls = candidates(recording, timeline, [index]).get(index, [])
+    where = f"{timeline.target}.{format_path(path)}"
+    try:  # the attribute's value before and after: a mutation inside it, or replaced
+        attr = path[:1]
+        before = timeline.value(index - 1, attr) if index else ABSENT
+        after = timeline.value(index, attr)
+        in_value = ABSENT not in (before, after) and all(
+            inside(p) for p, _, _ in compare(before, after, attr)
+        )
+    except StateGap:
+        in_value = True
+    return [
+        Step(
+            "in_place",
+            timeline.target,
+            f"{where} = {_short(full)}: {happened(timeline, index, in_value)}",
+            ts=change.ts,
+            change=index + 1,
+            path=format_path(path),
+            value=plain,
+            shown=full,
+            call=change.callback,
+        ),
+        Step(
+            "candidates",
+            timeline.target,
+            suspects(timeline, index, calls),
+            extra={"calls": [c.to_dict() for c in calls]},
+        ),
+    ]
 
 
 def _reply_to(recording: StateRecording, sender: str | None, message_id: str) -> str:
@@ -322,8 +372,6 @@ def _carried(value: Node, message: str | None) -> bool:
     """The message's recorded text shows ``value`` (so it may have brought it)."""
     if not message:
         return False
-    from elixirscope.state.render import render
-
     text = render(value, 10**9)
     return bool(text) and text in message
 
@@ -388,6 +436,5 @@ def _call_text(entry: Any) -> str:
     return f"{entry.function}{where}"
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -185,6 +185,10 @@ class StateRecording:
             found = self._timelines[name] = Timeline(name, changes)
         return found
 
+    def events(self, **filters: Any) -> list[Any]:
+        """Every stored event of this run matching ``filters`` (``EventStore.query``'s)."""
+        return self._query(**filters)
+
     def chain(self, correlation_id: str) -> list[Any]:
         """Every stored event of one correlation chain (sends, receives, calls)."""
         return self._query(correlation_id=correlation_id)

@@ -9,6 +9,12 @@ names where the object was first seen (``<same as tasks[0]>``).
 :func:`compare` lists the differences between two trees as
 ``(path, old, new)`` with ``ABSENT`` for a side that has nothing there;
 sequences are matched item by item with Myers, so an insertion is one line.
+
+:func:`outline` is the same rendering as a tree a view draws (the cinema's
+state view): a container labelled by its type and size (``tuple (2)``,
+``dict (3)``, an object by its class's name), its children by their keys as
+Python writes them (``'vin'``, ``0``, a field's name), anything else by its
+text; every node with the path a click on it names.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from elixirscope.state.nodes import (
 )
 from elixirscope.state.timeline import ABSENT
 
-__all__ = ["compare", "render", "render_change"]
+__all__ = ["compare", "outline", "render", "render_change", "shown"]
 
 _OPEN = {"list": ("[", "]"), "tuple": ("(", ")"), "deque": ("deque([", "])")}
 
@@ -109,6 +115,56 @@ def _flat(node: Node) -> str:
         size = "" if node.size < 0 else f" of {node.size}"
         return f"<{_short_class(node.kind)}{size}: deeper than the depth limit>"
     return repr(node)
+
+
+def shown(node: Any) -> str | None:
+    """``node`` on one line (None for ``ABSENT``: nothing there)."""
+    return None if node is ABSENT else _flat(node)
+
+
+def outline(node: Node, path: Path = ()) -> dict[str, Any]:
+    """``node`` as a tree for a view: ``path`` (``format_path``'s) on every node; a
+    non-empty container's ``label``, its ``children`` (each with ``key`` and ``sep``,
+    ``'a': `` of a dict, ``n=`` of an object's field, ``0: `` of a sequence or set) and
+    ``more`` (items a limit left out); anything else (an empty container too) its ``text``
+    and ``type`` (``str``, ``int``, ``float``, ``bool``, ``None``, or the container's)."""
+    out: dict[str, Any] = {"path": format_path(path)}
+    if not _is_container(node):
+        out.update(text=_flat(node), type=_type_name(node))
+        return out
+    out.update(label=_label(node), type=_type_name(node), children=[])
+    for step, key, sep, child in _steps(node):
+        out["children"].append({"key": key, "sep": sep, **outline(child, (*path, step))})
+    if node.more:  # type: ignore[union-attr]
+        out["more"] = node.more  # type: ignore[union-attr]
+    return out
+
+
+def _steps(node: Node) -> list[tuple[str | int, str, str, Node]]:
+    """A container's children: (path step, key as shown, separator, child)."""
+    if isinstance(node, Map):
+        return [(k, _key_text(k), ": ", v) for k, v in node.entries.items()]
+    if isinstance(node, Obj):
+        return [(k, k, "=", v) for k, v in node.fields.items()]
+    items = node.items  # type: ignore[union-attr]
+    return [(i, str(i), ": ", v) for i, v in enumerate(items)]
+
+
+def _label(node: Node) -> str:
+    if isinstance(node, Obj):
+        return _short_class(node.cls)
+    size = len(node.entries if isinstance(node, Map) else node.items) + node.more  # type: ignore[union-attr]
+    return f"{_short_class(node.kind)} ({size})"  # type: ignore[union-attr]
+
+
+def _type_name(node: Node) -> str:
+    if isinstance(node, Obj):
+        return node.cls
+    if isinstance(node, (Seq, Map, Bag, Atom, Cut)):
+        return node.kind
+    if isinstance(node, Ref):
+        return "ref"
+    return type(node).__name__ if node is not None else "None"
 
 
 def render_change(path: Path, old: Any, new: Any, width: int = 100) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
 from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
 from elixirscope.state.recorded import Moment, StateRecording, clock, is_object
 from elixirscope.state.render import compare, render, render_change
-from elixirscope.state.timeline import ABSENT, StateGap
+from elixirscope.state.timeline import ABSENT, FieldChange, StateGap, Timeline
 from elixirscope.store.errors import QueryError
 
 __all__ = ["diff_state_report", "history_report", "parse_moment", "state_report", "why_report"]
@@ -154,45 +155,45 @@ def history_report(
     recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field)
     timeline = recording.timeline(target)
-    rows = []
-    lines = []
+    rows: list[dict[str, Any]] = []
+    lines: list[str] = []
     history = timeline.history(path, every=not path, last=limit or None)
     total = len(timeline) if not path else None  # a field's total needs every delta read
-    shown = history
-    for fc in shown:
+    diffs_of = [_row_diffs(fc, path) for fc in history]
+    moved = [
+        [p for p, _, _ in diffs if in_place(fc.change, p)] if diffs is not None else []
+        for fc, diffs in zip(history, diffs_of, strict=True)
+    ]
+    calls = candidates(
+        recording, timeline, [fc.change.index for fc, m in zip(history, moved, strict=True) if m]
+    )
+    for fc, diffs, paths in zip(history, diffs_of, moved, strict=True):
         c = fc.change
-        row = {
-            "change": c.index + 1,
-            "ts": c.ts,
-            "callback": c.callback,
-            "message": c.message,
-            "message_id": c.message_id,
-            "call_id": c.call_id,
-            "error": c.error,
-            "old": None if fc.old is ABSENT else to_plain(fc.old),
-            "new": None if fc.new is ABSENT else to_plain(fc.new),
-        }
-        rows.append(row)
-        head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
-        if c.error:
-            head += f"  raised {c.error}"
-        if c.index and not timeline.linked(c.index):
-            head += "  (a new start: compared with the state before it)"
-        lines.append(head)
-        if path and _is_container(fc.old) and _is_container(fc.new):
-            diffs = compare(fc.old, fc.new, path)
-            lines.extend("      " + render_change(p, old, new, width) for p, old, new in diffs)
-        elif path:
-            lines.append("      " + render_change(path, fc.old, fc.new, width))
-        elif fc.old is ABSENT:
-            lines.append("      " + render(fc.new, width - 6, 6))
-        else:
-            diffs = compare(fc.old, fc.new)
-            lines.extend("      " + render_change(p, old, new, width) for p, old, new in diffs[:20])
-            if len(diffs) > 20:
-                lines.append(f"      ... {len(diffs) - 20} more differences")
-            if not diffs:
-                lines.append("      (no change)")
+        among = calls.get(c.index, [])
+        rows.append(
+            {
+                "change": c.index + 1,
+                "ts": c.ts,
+                "callback": c.callback,
+                "message": c.message,
+                "message_id": c.message_id,
+                "call_id": c.call_id,
+                "error": c.error,
+                "old": None if fc.old is ABSENT else to_plain(fc.old),
+                "new": None if fc.new is ABSENT else to_plain(fc.new),
+                "in_place": None
+                if not paths
+                else {
+                    "paths": [format_path(p) for p in paths],
+                    "text": happened(timeline, c.index, all(inside(p) for p in paths)),
+                    "candidates": suspects(timeline, c.index, among),
+                    "calls": [call.to_dict() for call in among],
+                },
+            }
+        )
+        lines.extend(_history_lines(timeline, fc, diffs, paths, path, width))
+        if paths:
+            lines.append("      " + suspects(timeline, c.index, among))
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
     # an actor's whole history is its callbacks (init and terminate too); a field's, changes
     noun = "callback" if not path and not is_object(timeline.target) else "change"
@@ -217,6 +218,61 @@ def history_report(
         "text": "\n".join([title, *lines]),
         "warnings": recording.warnings,
     }
+
+
+def _row_diffs(fc: FieldChange, path: tuple) -> list[tuple[tuple, Any, Any]] | None:
+    """What one change of a history changed, as ``(path, old, new)``; None for the first
+    state of a whole history (shown whole)."""
+    if path and _is_container(fc.old) and _is_container(fc.new):
+        return compare(fc.old, fc.new, path)
+    if path:
+        return [(path, fc.old, fc.new)]
+    if fc.old is ABSENT:
+        return None
+    return compare(fc.old, fc.new)
+
+
+def _history_lines(
+    timeline: Timeline,
+    fc: FieldChange,
+    diffs: list[tuple[tuple, Any, Any]] | None,
+    moved: list[tuple],
+    path: tuple,
+    width: int,
+) -> list[str]:
+    """One change of a history: its head (the call and what it assigned, or, for a field
+    changed in place, that it was), then what it changed, 20 differences at most for a
+    whole state (a field's are all shown)."""
+    c = fc.change
+    if path and moved:
+        head = f"#{c.index + 1:<4} {_when(c.ts)}  " + happened(
+            timeline, c.index, all(inside(p) for p in moved)
+        )
+    else:
+        head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
+    if c.error:
+        head += f"  raised {c.error}"
+    if c.index and not timeline.linked(c.index):
+        head += "  (a new start: compared with the state before it)"
+    if diffs is None:
+        return [head, "      " + render(fc.new, width - 6, 6)]
+    shown = diffs if path else diffs[:20]
+    lines = [head]
+    for p, old, new in shown:
+        mark = "" if path or p not in moved else _moved_mark(p, c.index)
+        lines.append("      " + render_change(p, old, new, width) + mark)
+    if len(shown) < len(diffs):
+        lines.append(f"      ... {len(diffs) - len(shown)} more differences")
+    if not diffs:
+        lines.append("      (no change)")
+    return lines
+
+
+def _moved_mark(path: tuple, index: int) -> str:
+    """The mark of a line of a whole history that its change's assignment did not make."""
+    if inside(path):
+        return f"  (changed in place since change {index})"
+    return f"  (by no recorded assignment, since change {index})"
 
 
 def parse_moment(text: str) -> dict[str, Any]:

@@ -387,7 +387,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
     ``field``, why that field holds its value. ``raised``: the callback's exception, when
     this change is a crash (``error`` is kept for the answer's own failure)."""
     from elixirscope.state.cause import cause_report
-    from elixirscope.state.reports import diff_state_report, state_report, why_report
+    from elixirscope.state.reports import state_report, why_report
     from elixirscope.store.errors import QueryError
 
     info = models.info(run)
@@ -416,11 +416,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
             if change < 1:
                 raise ViewError(f"{target}: no state before its first change")
             report = state_report(models.data_dir, target, recording=recording, change=change)
-        diff = None
-        if change > 1:
-            diff = diff_state_report(
-                models.data_dir, target, str(change - 1), str(change), recording=recording
-            )["differences"]
+        tree, diff = _state_tree(recording.timeline(target), change)
         cause = cause_report(models.data_dir, target, change=change, recording=recording)
         why = None
         if params.get("field"):
@@ -431,6 +427,8 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
                 change=change,
                 recording=recording,
             )
+            for step in why["steps"]:  # the value as the text says it, not as plain data
+                del step["value"]
         history = [
             {
                 "change": c.index + 1,
@@ -453,7 +451,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
         "callback": report["callback"],
         "message": report["message"],
         "raised": report["error"],
-        "state": report["state"],
+        "state": tree,
         "text": report["text"],
         "diff": diff,
         "cause": {k: cause[k] for k in ("text", "message_id", "send", "call")},
@@ -461,6 +459,33 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
         "history": history,
         "warnings": report.get("warnings") or [],
     }
+
+
+def _state_tree(timeline: Any, change: int) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """The state after ``change`` (1-based) as a tree with the labels the CLI's text uses
+    (``state.render.outline``), and what differs from the change before, each side as
+    that text (None: nothing there; no list when the state before cannot be rebuilt)."""
+    from elixirscope.state.nodes import format_path
+    from elixirscope.state.render import compare, outline, shown
+    from elixirscope.state.timeline import ABSENT, StateGap
+
+    node = timeline.state(change - 1)
+    try:
+        before = timeline.state(change - 2) if change > 1 else None
+    except StateGap:
+        before = None
+    diff = None
+    if before is not None:
+        diff = [
+            {
+                "path": format_path(p),
+                "old": shown(old),
+                "new": shown(new),
+                "kind": "added" if old is ABSENT else "removed" if new is ABSENT else "changed",
+            }
+            for p, old, new in compare(before, node)
+        ]
+    return outline(node), diff
 
 
 def _merge_stacks(model: RunModel, rows: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:

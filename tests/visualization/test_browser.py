@@ -129,7 +129,7 @@ def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, 
     page.click("#st-crash")  # the moment before the crash
     page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 3 of 7')")
     state = page.inner_text("#st-state")
-    for field in ("tea: 8", "cake: 4", "scone: 8", "jam: 2"):
+    for field in ("'tea': 8", "'cake': 4", "'scone': 8", "'jam': 2"):
         assert field in state, state
     page.screenshot(path=shots / "03-state-before-crash.png")
     page.click("#st-prev")
@@ -139,7 +139,7 @@ def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, 
     assert "10" in page.inner_text("#st-state .old >> nth=0")
     page.click("#st-prev")
     page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 1 of 7')")
-    assert "tea: 10" in page.inner_text("#st-state")
+    assert "'tea': 10" in page.inner_text("#st-state")
     page.click('#st-state .k[data-path="tea"]')
     page.wait_for_function("document.querySelector('#st-why')?.textContent.includes('why shop/stock.tea')")
     page.screenshot(path=shots / "04-state-why.png")
@@ -341,3 +341,33 @@ def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clic
         more = pg.inner_text("#tl-sel-more")
         # at the default level, boundaries: no arguments nor return value, and it says so
         assert "not recorded" in more and "returned" in more and "served_at_once.py:" in more, more
+
+
+def test_an_objects_state_reads_as_python_with_its_change_in_place(browser, tmp_path, shots):
+    """An object's state in the State view: a tuple as ``tuple (2)`` with items ``0`` and
+    ``1``, a set as ``set (1)``, a nested object by its class's name, no ``$tuple`` or
+    ``$class``; a click on the tuple asks why, which names the change in place and the
+    call that ran in between."""
+    from object_program import record_objects
+
+    from elixirscope.store.runs import read_runs
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, cache = record_objects(tmp_path)
+    (run,) = read_runs(data)
+    with served_page(browser, ThreadedCinema(data), f"#view=state&run={run}&sel=actor%3A{cache}", 820) as pg:
+        pg.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 7 of 7')")
+        state = pg.inner_text("#st-state")
+        lines = [line.strip() for line in state.splitlines()]
+        assert lines[:4] == ["Cache", "owner=Owner", "name='ada'", "entries=dict (2)"], lines
+        assert lines[4:12] == [
+            "'a': tuple (2)", "0: 1", "1: 1", "'b': tuple (2)", "0: 'bumped'", "1: 0", "tags=set (1)", "0: 'a'"
+        ], lines
+        assert lines[12:] == ["last='b'", "hits=7"], lines
+        assert "$" not in state, state
+        pg.click('#st-state .k[data-path="entries.a"]')
+        pg.wait_for_function("document.querySelector('#st-why')?.textContent.includes('changed in place')")
+        why = pg.inner_text("#st-why")
+        assert "entries.a = (1, 1): changed in place" in why, why
+        assert "__main__.Cache.put(key='a', value=1)" in why, why
+        pg.screenshot(path=shots / "12-object-state.png")

@@ -123,18 +123,21 @@ def test_state_at_a_moment_with_its_diff_its_cause_and_why(client, runs, cinema_
     shop = runs["shop"]["id"]
     base = f"/api/runs/{shop}/state?target=shop/stock"
     before = client.get(base + "&before_crash=1").json()
-    assert before["state"] == {"tea": 8, "cake": 4, "scone": 8, "jam": 2}
+    assert before["state"]["label"] == "dict (4)"
+    assert [(c["key"], c["text"]) for c in before["state"]["children"]] == [
+        ("'tea'", "8"), ("'cake'", "4"), ("'scone'", "8"), ("'jam'", "2")
+    ]
     changes = [e for e in events_of(cinema_data, shop) if type(e) is StateChange and e.actor == "shop/stock"]
     crash = next(i for i, e in enumerate(changes) if e.error)
     assert before["change"] == crash  # the change before the crash (1-based: crash + 1 - 1)
     at_ts = client.get(base + f"&at={changes[1].ts}").json()
     assert at_ts["change"] == 2
-    assert {d["path"]: (d["old"], d["new"]) for d in at_ts["diff"]} == {"tea": (10, 8), "cake": (5, 4)}
+    assert {d["path"]: (d["old"], d["new"]) for d in at_ts["diff"]} == {"tea": ("10", "8"), "cake": ("5", "4")}
     assert "sent from elixirscope.examples.shop.take_order" in at_ts["cause"]["text"]
     why = client.get(base + "&change=2&field=tea").json()["why"]
-    assert why["steps"][0]["value"] == 8 and why["steps"][0]["change"] == 2
+    assert why["steps"][0]["shown"] == "8" and why["steps"][0]["change"] == 2
     first = client.get(base + "&change=1").json()
-    assert first["diff"] is None and first["state"]["tea"] == 10
+    assert first["diff"] is None and first["state"]["children"][0]["text"] == "10"
 
 
 def test_the_flame_graph_adds_up(client, runs):

@@ -60,7 +60,7 @@ function render(host, d, state) {
     ${d.note ? `<div class="mono dim">${esc(d.note)}</div>` : ""}
     <div class="strip" title="every change of this target; click to go there">${strip}</div>
     <h2>State ${d.diff && d.diff.length ? `<span class="pill orange">${d.diff.length} changed by this change</span>` : d.change > 1 ? `<span class="pill">unchanged by this change</span>` : ""}</h2>
-    <div class="st-tree" id="st-state">${node(d.state, "", changed)}</div>
+    <div class="st-tree" id="st-state">${node(d.state, changed)}</div>
     <h2>Every change</h2>
     <table class="st-history"><tbody>${d.history.map((h) => `<tr class="pick ${h.change === d.change ? "on" : ""}" data-ts="${h.ts}">
       <td class="num dim">${h.change}</td><td class="dim">${fmtRel(rel(h.ts))}</td><td>${esc(h.callback)}</td>
@@ -82,35 +82,21 @@ function render(host, d, state) {
   host.querySelector("#st-why").textContent = d.why ? d.why.text : "click a field of the state";
 }
 
-function value(v) {
-  if (typeof v === "number") return `<span class="v-num">${esc(v)}</span>`;
-  if (typeof v === "string") return `<span class="v-str">${esc(JSON.stringify(v))}</span>`;
-  return `<span class="v-other">${esc(JSON.stringify(v))}</span>`;
-}
+// a recorded value as the server draws it (state.render.outline), with the CLI's labels: a
+// container by its type and size (`tuple (2)`, `dict (3)`; an object by its class's name) and
+// its children by their keys as Python writes them (`'vin': `, `0: `, a field's `name=`);
+// anything else by its text. Each key names its field's path for `why`.
+const KINDS = { str: "v-str", int: "v-num", float: "v-num" };
 
-// a field's path as the server writes it (state.nodes.format_path): `.name` for a name,
-// `['key']` for any other key of a mapping, `[3]` for an index
-function join(base, key, isIndex) {
-  if (isIndex) return `${base}[${key}]`;
-  const k = String(key);
-  if (/^[A-Za-z_][A-Za-z_0-9]*$/.test(k)) return base ? `${base}.${k}` : k;
-  const quoted = k.includes("'") && !k.includes('"') ? `"${k}"` : `'${k.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-  return `${base}[${quoted}]`;
-}
-
-function node(v, path, changed, depth = 0) {
-  if (v === null || typeof v !== "object") return value(v);
-  const isList = Array.isArray(v);
-  const entries = isList ? v.map((x, i) => [i, x]) : Object.entries(v);
-  if (!entries.length) return isList ? "[]" : "{}";
-  const pad = "&nbsp;".repeat((depth + 1) * 2), endPad = "&nbsp;".repeat(depth * 2);
-  const lines = entries.map(([k, x]) => {
-    const p = join(path, k, isList);
-    const c = changed.get(p);
-    const inner = node(x, p, changed, depth + 1);
-    const cls = c ? (c.kind === "added" ? "added" : "changed") : "";
-    const old = c && c.kind === "changed" && (c.old === null || typeof c.old !== "object") ? `<span class="old">${esc(JSON.stringify(c.old))}</span>` : "";
-    return `${pad}<span class="k" data-path="${esc(p)}">${esc(isList ? k : k)}</span>: <span class="${cls}" data-changed="${c ? "1" : ""}">${inner}</span>${old}`;
+function node(n, changed, depth = 0) {
+  if (!n.children) return `<span class="${KINDS[n.type] || "v-other"}">${esc(n.text)}</span>`;
+  const pad = "&nbsp;".repeat((depth + 1) * 2);
+  const lines = n.children.map((c) => {
+    const x = changed.get(c.path);
+    const cls = x ? (x.kind === "added" ? "added" : "changed") : "";
+    const old = x && x.kind === "changed" && x.old !== null && x.old.length <= 60 ? `<span class="old">${esc(x.old)}</span>` : "";
+    return `${pad}<span class="k" data-path="${esc(c.path)}">${esc(c.key)}</span>${esc(c.sep)}<span class="${cls}" data-changed="${x ? "1" : ""}">${node(c, changed, depth + 1)}</span>${old}`;
   });
-  return `${isList ? "[" : "{"}<br>${lines.join(",<br>")}<br>${endPad}${isList ? "]" : "}"}`;
+  if (n.more) lines.push(`${pad}<span class="dim">… ${n.more} more</span>`);
+  return `<span class="dim" title="${esc(n.type)}">${esc(n.label)}</span><br>${lines.join("<br>")}`;
 }
