@@ -15,10 +15,9 @@ first seen).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_subprocess import elixirscope
 
 PROGRAM = """
 import json
@@ -64,16 +63,6 @@ cache.get("b")
 with open(sys.argv[1], "w") as out:
     json.dump({"cache": f"__main__.Cache@{id(cache):#x}"}, out)
 """
-
-
-def elixirscope(*args: str, cwd: Path) -> str:
-    """``elixirscope ARGS`` as a real subprocess; its output (it must succeed)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def record_objects(where: Path) -> tuple[Path, str]:

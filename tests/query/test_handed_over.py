@@ -3,11 +3,10 @@ its future (the caller never asks) is marked where the tree shows the task leavi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from cli_subprocess import elixirscope_run
 
 PROGRAM = textwrap.dedent(
     """
@@ -28,20 +27,15 @@ PROGRAM = textwrap.dedent(
 )
 
 
-def elixirscope(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-
-
 def test_a_task_that_raised_is_marked_in_the_tree_that_handed_it_over(tmp_path: Path) -> None:
     (tmp_path / "prog.py").write_text(PROGRAM)
-    done = elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
+    done = elixirscope_run("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout == "[0, 1, 3]\n", done.stderr
-    events = elixirscope("events", "--data-dir", "data", "--function", "inspect_all", cwd=tmp_path)
+    events = elixirscope_run(
+        "events", "--data-dir", "data", "--function", "inspect_all", cwd=tmp_path
+    )
     chain = events.stdout.splitlines()[1].split()[4]
-    tree = elixirscope("calltree", "--data-dir", "data", chain, cwd=tmp_path).stdout
+    tree = elixirscope_run("calltree", "--data-dir", "data", chain, cwd=tmp_path).stdout
     handed = [line.strip() for line in tree.splitlines() if "→ task on thread" in line]
     assert len(handed) == 4
     assert sorted(line.rpartition("…)  ")[2] for line in handed) == [

@@ -6,10 +6,9 @@ in subprocesses; an older run's record is made by taking those settings out of o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_subprocess import elixirscope
 
 PROGRAM = """
 class Box:
@@ -35,15 +34,6 @@ NOTE = (
     "note: A was recorded at level boundaries, B at level full: B's calls cost more to "
     "record; timing differences include that"
 )
-
-
-def elixirscope(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def record(where: Path, *flags: str) -> str:

@@ -5,10 +5,9 @@ recorded work in another order in each run (and finishing in another order)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_subprocess import elixirscope
 
 # ``check`` runs in a pool task, one per item, submitted in order 0..7; item BAD raises
 # (the same message whichever it is). ``task`` is not recorded (--trace names run_all and
@@ -50,15 +49,6 @@ def run_all():
 print(run_all())
 """
 TRACE = ("--trace", "__main__.run_all", "--trace", "__main__.check")
-
-
-def elixirscope(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def record(where: Path, *args: str, level: str | None = None) -> str:

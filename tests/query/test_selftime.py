@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+from cli_subprocess import elixirscope
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -179,15 +177,6 @@ PROGRAM = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def elixirscope(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "elixirscope", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=180, stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_a_sleeping_coroutine_has_little_self_time(tmp_path: Path) -> None:
