@@ -35,7 +35,7 @@ from elixirscope.capture._pyhooks import exc_where
 from elixirscope.capture.on_import import ImportWatch, when_imported
 from elixirscope.contracts.trace import UNCAUGHT
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "installed", "stats", "uninstall"]
 
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}  # what was there when installed, while installed
@@ -45,6 +45,8 @@ _chained: dict[str, Any] = {
     "unraisablehook": sys.unraisablehook,
 }
 _watch: list[ImportWatch] = []
+_counts = {"recorded": 0, "errors": 0}
+_last_error = [""]
 
 
 LIMIT = 500
@@ -75,8 +77,20 @@ def _record(kind: str, exc: BaseException | None, **where: Any) -> None:
             if value is not None:
                 data[key] = str(value)[:LIMIT]
         rec.emit("custom", UNCAUGHT, data)
-    except Exception:  # noqa: BLE001 - recording must never change the program's outcome
-        pass
+        _counts["recorded"] += 1
+    except Exception as exc:  # noqa: BLE001 - recording must never change the program's outcome
+        _failed(exc)
+
+
+def _failed(exc: BaseException) -> None:
+    """An error inside recording one: counted, its text kept (``stats``), never raised."""
+    _counts["errors"] += 1
+    _last_error[0] = f"{type(exc).__name__}: {exc}"[:300]
+
+
+def stats() -> dict[str, Any]:
+    """Uncaught exceptions recorded, and errors met recording them (the last one's text)."""
+    return {**_counts, "last_error": _last_error[0]}
 
 
 def _thread_hook(args: Any) -> None:
@@ -116,8 +130,8 @@ def _loop_handler(self: Any, context: dict[str, Any]) -> Any:
             coroutine=coroutine,
             context=str(context.get("message") or "")[:300] or None,
         )
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001 - the program's handler runs all the same
+        _failed(exc)
     return _chained["call_exception_handler"](self, context)
 
 

@@ -420,8 +420,17 @@ def _enable_actor_capture(record_own: bool, state: dict[str, int]) -> None:
 
 def _report_integration_counts(label: str = "") -> None:
     """On stderr: how many web requests the sampler left out, when it left any; and
-    how many errors recording a web request or HTTP call met inside ElixirScope
-    (the program itself went on unaffected)."""
+    how many errors recording a web request, an HTTP call or an uncaught exception met
+    inside ElixirScope (the program itself went on unaffected)."""
+    from elixirscope.capture import uncaught
+
+    lost = uncaught.stats()
+    if lost["errors"]:
+        print(
+            f"elixirscope run{label}: {lost['errors']:,} errors inside the recording of "
+            f"uncaught exceptions were ignored (last: {lost['last_error']})",
+            file=sys.stderr,
+        )
     recording = sys.modules.get("elixirscope.integrations.recording")
     if recording is None:  # nothing was enabled: nothing could fail
         return

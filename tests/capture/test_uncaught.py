@@ -145,3 +145,34 @@ def test_hooks_chain_to_what_was_there_and_are_put_back() -> None:
     finally:
         uncaught.uninstall()
         threading.excepthook = before
+
+
+def test_an_error_recording_one_is_counted_and_the_program_s_hook_still_runs(monkeypatch):
+    """A fault inside recording (here: reading the traceback fails) is counted with its
+    text, never raised to the program, whose own hook runs as it would."""
+    from elixirscope.capture import recorder
+
+    seen: list[str] = []
+    before = threading.excepthook
+    threading.excepthook = lambda args: seen.append(args.thread.name)
+    recorder.uninstall()
+    recorder.install(ring_size=1 << 10)
+
+    def broken(tb):
+        raise RuntimeError("no frames today")
+
+    monkeypatch.setattr(uncaught, "exc_where", broken)
+    errors = uncaught.stats()["errors"]
+    try:
+        uncaught.install()
+        worker = threading.Thread(target=lambda: 1 / 0, name="divides")
+        worker.start()
+        worker.join()
+        assert seen == ["divides"]
+        counted = uncaught.stats()
+        assert counted["errors"] == errors + 1
+        assert counted["last_error"] == "RuntimeError: no frames today"
+    finally:
+        uncaught.uninstall()
+        recorder.uninstall()
+        threading.excepthook = before
