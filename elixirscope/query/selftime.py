@@ -10,12 +10,15 @@ heartbeat that sleeps a minute first among "most self time". So:
   when it was closed at the yield) is *waited*, not its own;
 - a callee begun while its caller was waiting (the coroutine it awaits, a task
   it started, which runs on the loop while it waits) is inside that wait, so it
-  is not subtracted again; a callee begun while the caller ran (a synchronous
-  call, a generator it iterates) is, for the time the callee itself ran — a
-  generator's time suspended at its yields is its consumer's, the caller's own.
+  is not subtracted again; a callee begun while the caller ran is, whole when
+  it is a coroutine (awaited: the caller waited as long, its own awaits not
+  recorded — a web request's own call, a framework's coroutine), else for the
+  time the callee itself ran (a generator's time suspended at its yields is its
+  consumer's, the caller's own).
 
-self = duration − waited − the running time of callees begun while it ran,
-never below zero (a callee on another thread may run while its caller runs too). A call whose
+self = duration − waited − those callees' time, never below zero (a callee on
+another thread may run while its caller runs too). A coroutine is a call
+recorded with its asyncio task (``FunctionEntry.task``). A call whose
 suspensions were not recorded (the rewriter records them at ``args`` and above
 for a coroutine's ``await``) is read as a synchronous one, as before.
 
@@ -31,10 +34,11 @@ Key = tuple[str, int]  # (producer, call id)
 
 
 class _Open:
-    __slots__ = ("caller", "waiting_since", "waited", "callees")
+    __slots__ = ("caller", "waiting_since", "waited", "callees", "awaited")
 
-    def __init__(self, caller: Key | None) -> None:
+    def __init__(self, caller: Key | None, awaited: bool) -> None:
         self.caller = caller  # when begun while its caller ran: its time is not the caller's
+        self.awaited = awaited  # a coroutine: its caller waited for it whole
         self.waiting_since = -1  # ts of its yield while suspended, else -1
         self.waited = 0
         self.callees = 0  # running time of callees begun while it ran
@@ -48,10 +52,10 @@ class SelfTime:
     def __init__(self) -> None:
         self._open: dict[Key, _Open] = {}
 
-    def entered(self, producer: str, call: int, parent: int) -> None:
+    def entered(self, producer: str, call: int, parent: int, coroutine: bool = False) -> None:
         up = self._open.get((producer, parent)) if parent else None
         running = up is not None and up.waiting_since < 0
-        self._open[(producer, call)] = _Open((producer, parent) if running else None)
+        self._open[(producer, call)] = _Open((producer, parent) if running else None, coroutine)
 
     def suspended(self, producer: str, call: int, ts: int) -> None:
         c = self._open.get((producer, call))
@@ -75,7 +79,7 @@ class SelfTime:
         if c.caller is not None:
             up = self._open.get(c.caller)
             if up is not None:
-                up.callees += max(0, duration - c.waited)
+                up.callees += duration if c.awaited else max(0, duration - c.waited)
         return max(0, duration - c.waited - c.callees)
 
     def still_open(self) -> list[Key]:

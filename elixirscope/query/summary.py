@@ -182,7 +182,7 @@ def summarize(
                 fn.source = source_of(ev.file, ev.line)
             call_function[(se.producer, ev.id)] = fn
             open_calls[(se.producer, ev.id)] = (ev.parent_id, ev.function == REQUEST_FUNCTION)
-            self_time.entered(se.producer, ev.id, ev.parent_id)
+            self_time.entered(se.producer, ev.id, ev.parent_id, ev.task is not None)
         elif isinstance(ev, (FunctionExit, FunctionError)):
             open_calls.pop((se.producer, ev.call_id), None)
             popped = call_function.pop((se.producer, ev.call_id), None)

@@ -71,10 +71,10 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 8
+FORMAT = 9
 """Bumped when the saved layout changes: older parts are read again."""
 
-ENTRY = ("ts", "id", "parent", "origin", "function", "chain")
+ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
 STEP = ("ts", "id", "call_id", "producer", "resumed")  # a coroutine's or generator's yields
 _DTYPES = {
@@ -87,6 +87,7 @@ _DTYPES = {
     "call_id": np.int64,
     "producer": np.int32,
     "raised": np.int8,
+    "coroutine": np.int8,
     "resumed": np.int8,
 }
 
@@ -161,7 +162,7 @@ class PartReader:
                 [stored[0].event.ts, producer, 0, "program", pid, 0, stored[0].program]
             )
         origins, functions, chains = self.origins, self.functions, self.chains
-        e_ts, e_id, e_par, e_org, e_fn, e_ch = (self.e[n].append for n in ENTRY)
+        e_ts, e_id, e_par, e_org, e_fn, e_ch, e_coro = (self.e[n].append for n in ENTRY)
         x_ts, x_id, x_cid, x_prod, x_raised = (self.x[n].append for n in EXIT)
         origin_of, function_of, chain_of = origins.get, functions.get, chains.get
         records = self.records
@@ -191,6 +192,7 @@ class PartReader:
                 e_org(org)
                 e_fn(fn)
                 e_ch(ch)
+                e_coro(ev.task is not None)
             elif kind is FunctionExit or kind is FunctionError:
                 x_ts(ts)
                 x_id(ev.id)
@@ -551,7 +553,8 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     running = model.end < 0  # still running when read: drawn to the run's last event
     ended = (model.end.copy(), end_id)
     model.end[running] = np.maximum(model.start[running], model.last_ts)
-    model.self_ns = self_times(model, ended, y_row, y["ts"], y["id"], y["resumed"])
+    coroutine = e["coroutine"][order].astype(np.bool_)
+    model.self_ns = self_times(model, ended, y_row, y["ts"], y["id"], y["resumed"], coroutine)
     finish(model)
     return model
 
@@ -563,11 +566,12 @@ def self_times(
     y_ts: np.ndarray,
     y_id: np.ndarray,
     y_resumed: np.ndarray,
+    coroutine: np.ndarray,
 ) -> np.ndarray:
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
     time order: its duration less its time suspended (a yield to the resume after it, or to
-    its end) and less the running time of the callees begun while it ran that ended while
-    it was open.
+    its end) and less the callees begun while it ran that ended while it was open (a
+    ``coroutine`` one whole, another for the time it ran).
     ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
     run's last event, ``model.end``, whose running callees count before it ends)."""
     start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
@@ -616,7 +620,9 @@ def self_times(
     )
     counted &= up_running | (~kid_running & before_up)
     callees = np.zeros(n, dtype=np.int64)
-    np.add.at(callees, up[counted], np.maximum(0, duration - waited)[kids[counted]])
+    # a coroutine callee whole (its caller waited as long), another for the time it ran
+    ran = np.where(coroutine, duration, np.maximum(0, duration - waited))
+    np.add.at(callees, up[counted], ran[kids[counted]])
     return np.maximum(0, duration - waited - callees)
 
 

@@ -20,7 +20,10 @@ from elixirscope.visualization.views import Models, calltree_view
 # suspends while the loop runs a task it started (or nothing) and time passes; ("close", ns)
 # is a generator closed at a yield after ns (it ends there); ("iterate", generator, ns) a
 # generator it iterates: the generator runs up to its first yield, the caller runs its own
-# code for ns while the generator waits, then resumes it to its end.
+# code for ns while the generator waits, then resumes it to its end; ("await_unseen",
+# callee) awaits a coroutine with no yield of its own recorded (a web request's own call,
+# a framework's coroutine: not rewritten) — the callee is a coroutine, the caller waits for
+# it whole.
 _ns = st.integers(0, 5_000)
 # a generator's body: synchronous (one that awaits is an async generator, which its
 # consumer awaits: "await" covers it)
@@ -43,6 +46,7 @@ calls = st.recursive(
             st.tuples(st.just("work"), _ns),
             st.tuples(st.just("call"), sync_calls),  # a function's body cannot await
             st.tuples(st.just("await"), inner),
+            st.tuples(st.just("await_unseen"), inner),
             st.tuples(st.just("sleep"), _ns, st.none() | inner),
             st.tuples(st.just("close"), _ns),
             st.tuples(st.just("iterate"), st.tuples(sync_calls, sync_calls), _ns),
@@ -60,13 +64,15 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
     ids = itertools.count(1)
     clock = [0]
 
-    def call(steps: list, parent: int, consumer: tuple | None = None) -> None:
+    def call(
+        steps: list, parent: int, consumer: tuple | None = None, coroutine: bool = False
+    ) -> None:
         """``consumer``: (the caller, its steps to run, ns of its own) while this one,
         a generator, waits at a yield after its steps before."""
         me = next(ids)
         began = clock[0]
         own[me] = 0
-        events.append(("entry", me, parent, clock[0]))
+        events.append(("entry", me, parent, clock[0], coroutine))
         if consumer is not None:
             caller, (before, after), ns = consumer
             steps = [*before, ("yielded", caller, ns), *after]
@@ -78,8 +84,10 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
                 call(step[1], me)
             elif step[0] == "await":
                 events.append(("yield", me, clock[0]))
-                call(step[1], me)
+                call(step[1], me, coroutine=True)
                 events.append(("resume", me, clock[0]))
+            elif step[0] == "await_unseen":
+                call(step[1], me, coroutine=True)
             elif step[0] == "iterate":
                 call([], me, (me, step[1], step[2]))
             elif step[0] == "yielded":  # the consumer runs while this generator waits
@@ -90,7 +98,7 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
             elif step[0] == "sleep":
                 events.append(("yield", me, clock[0]))
                 if step[2] is not None:
-                    call(step[2], me)  # a task it started runs while it waits
+                    call(step[2], me, coroutine=True)  # a task it started runs while it waits
                 clock[0] += step[1]
                 events.append(("resume", me, clock[0]))
             else:  # closed at a yield: it ends there
@@ -108,7 +116,7 @@ def self_times(events: list[tuple]) -> dict[int, int]:
     out: dict[int, int] = {}
     for ev in events:
         if ev[0] == "entry":
-            reader.entered("p", ev[1], ev[2])
+            reader.entered("p", ev[1], ev[2], ev[4])
         elif ev[0] == "yield":
             reader.suspended("p", ev[1], ev[2])
         elif ev[0] == "resume":
@@ -252,3 +260,48 @@ def test_generators_that_feed_each_other_each_have_their_own_time(tmp_path: Path
         assert rows[name]["self_ns"] < rows[name]["total_ns"]
     # nothing's self time counts busy's: the self times add up to main's whole time at most
     assert sum(f["self_ns"] for f in rows.values()) <= rows["main"]["total_ns"] + busy
+
+
+SERVED = textwrap.dedent(
+    """
+    import asyncio, socket, threading, time
+    import httpx, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def slow(request):
+        await asyncio.sleep(0.3)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/slow", slow)])
+
+    def main():
+        sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        while not server.started:
+            time.sleep(0.01)
+        print(httpx.get(f"http://127.0.0.1:{sock.getsockname()[1]}/slow").json())
+        server.should_exit = True; t.join()
+
+    main()
+    """
+)
+
+
+def test_a_request_that_awaits_has_the_time_of_its_handler_not_its_own(tmp_path: Path) -> None:
+    """A web request's own call (recorded by the integration: its awaits are not) awaiting
+    a handler that sleeps 0.3 s: the handler's whole time is not the request call's own."""
+    (tmp_path / "prog.py").write_text(SERVED)
+    elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
+    runs = json.loads(elixirscope("runs", "--data-dir", "data", "--json", cwd=tmp_path))
+    models = Models(tmp_path / "data")
+    try:
+        flame = calltree_view(models, runs["runs"][0]["id"], {})
+    finally:
+        models.close()
+    (request,) = [n for n in flame["nodes"][1:] if n["function"] == "elixirscope.web.request"]
+    assert request["total"] >= 300_000_000
+    assert request["self"] < request["total"] / 10

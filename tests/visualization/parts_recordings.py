@@ -80,7 +80,8 @@ def program(rng: random.Random, producer: int, steps: int) -> list:
         if roll < 0.4 or not stack and roll < 0.6:
             cid = next(ids)
             fn = rng.choice(["m.a", "m.b", "shop.price", "db.row"])
-            out.append(FunctionEntry(cid, ts, thread, chain, top, fn))
+            task = rng.choice([None, None, "Task-1"])  # a coroutine in a task, or not
+            out.append(FunctionEntry(cid, ts, thread, chain, top, fn, task=task))
             stack.append((cid, fn, ts))
         elif roll < 0.6:  # mostly the innermost call; sometimes its caller (a task outlives it)
             cid, fn, began = stack.pop(-1 if rng.random() < 0.9 else rng.randrange(len(stack)))

@@ -158,7 +158,7 @@ def build(run_id: str, stored: Any) -> RunModel:
             add_parent(up)
             add_status(2)
             add_id(call)
-            self_time.entered(producer, call, ev.parent_id)
+            self_time.entered(producer, call, ev.parent_id, ev.task is not None)
         elif kind is FunctionExit or kind is FunctionError:
             row = close_row((producer, ev.call_id), -1)
             if row >= 0:
