@@ -380,3 +380,12 @@ def test_a_finding_in_a_chain_requests_share_looks_at_its_request(recorded: Reco
     assert shared, [f["title"] for f in report["findings"]]
     for f in shared:
         assert f["commands"][0].endswith(f"calltree --run {report['run'][:8]} '#{f['moment']['id']}'")
+
+
+def test_a_request_s_start_is_when_it_began(recorded: Recorded) -> None:
+    """A request's row is its end (its `time`); `start` is when it began, `end` when it
+    ended, as for calls."""
+    (row,) = query(recorded, "time, start, end, duration from requests where path = '/boom'")
+    assert row["start"] + row["duration"] == row["end"] == row["time"]
+    start = next(e for e in recorded.of("req") if e["path"] == "/boom")
+    assert abs(row["start"] - start["ts"]) < row["duration"]  # the start event's own time

@@ -30,7 +30,7 @@ __all__ = ["Spec", "answer", "spec_of"]
 TEXT_FIELDS = frozenset(
     {"function", "module", "pid", "node", "program", "producer", "status", "kind"}
 )
-NUMBER_FIELDS = frozenset({"duration", "time", "end"})
+NUMBER_FIELDS = frozenset({"duration", "time", "start", "end"})
 INT64 = (-(2**63), 2**63 - 1)
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 LOOP_GROUPS = 32
@@ -228,7 +228,7 @@ class _View:
     def number(self, name: str) -> tuple[Any, Any]:
         """A number field as (values, which rows have one)."""
         t = self.table
-        if name == "time":
+        if name in ("time", "start"):  # a call's time is its start
             return t["start"], None
         return t[name], t["status"] != 0
 

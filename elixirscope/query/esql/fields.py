@@ -218,7 +218,24 @@ def _duration(row: Any) -> int | None:
     return None if end is None else end.duration_ns
 
 
+_ENDED = (RequestEnd, HttpCall, DatabaseQuery, DatabaseTransaction)
+"""Events recorded when what they say of ended, with its duration: it began that long before."""
+
+
+def _start(row: Any) -> int:
+    """When it began: a call's entry, a request's (its end less its duration), an HTTP
+    attempt's, a query's or a transaction step's; else when it happened."""
+    if type(row) is CallRow:
+        return row.start
+    ev = row.ev
+    if type(ev) in _ENDED:
+        return int(ev.ts - max(0, ev.duration_ns))
+    return int(ev.ts)
+
+
 def _end_time(row: Any) -> int | None:
+    if type(row) is not CallRow and type(row.ev) in _ENDED:
+        return int(row.ev.ts)
     end = _end(row)
     if end is UNKNOWN:
         return UNKNOWN
@@ -542,7 +559,21 @@ _FIELDS = [
         _duration,
         doc="how long the call ran (a message: its latency; a request or HTTP attempt: its own)",
     ),
-    _f("end", "time", {"calls"}, _end_time, doc="when the call ended"),
+    _f(
+        "start",
+        "time",
+        ALL,
+        _start,
+        doc="when it began: a call's entry; a request, HTTP attempt, query or transaction"
+        " step: its end less its duration (their `time` is when they ended); else `time`",
+    ),
+    _f(
+        "end",
+        "time",
+        {"calls", "requests", "http", "queries", "transactions"},
+        _end_time,
+        doc="when the call (request, HTTP attempt, query, transaction step) ended",
+    ),
     _f(
         "status",
         "text",
@@ -741,7 +772,6 @@ ALIASES = {
     "sender": "from",
     "target": "to",
     "ts": "time",
-    "start": "time",
     "exception": "type",
     "event": "kind",
 }
