@@ -794,8 +794,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration"),
-    "queries": ("time", "caller", "statement", "rows", "duration", "location"),
-    "transactions": ("time", "caller", "action", "open", "database", "location"),
+    "queries": ("time", "caller", "statement", "rows", "duration", "error", "location"),
+    "transactions": ("time", "caller", "action", "open", "database", "error", "location"),
     "publishes": ("time", "from", "topic", "message", "pub_id"),
     "deliveries": ("time", "topic", "to", "pub_id"),
 }
