@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from operator import attrgetter
@@ -37,6 +36,7 @@ import msgspec
 
 from elixirscope.contracts.trace import EVENT_TYPES, TraceEvent
 from elixirscope.store._events import StoredEvent, event_tag
+from elixirscope.store.sidefiles import temporary_beside
 
 __all__ = ["BATCH_ROWS", "COLUMNS", "columns", "export_parquet"]
 
@@ -184,7 +184,7 @@ def write_parquet(
 
     schema = _schema()
     counts: Counter = Counter()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)  # 0666 less the umask, as the other exports
     os.close(fd)
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:

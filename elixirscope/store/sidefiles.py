@@ -13,7 +13,22 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_directory"]
+__all__ = ["temporary_beside", "write_directory"]
+
+
+def temporary_beside(target: Path) -> tuple[int, str]:
+    """A new file next to ``target`` (renamed onto it when whole), made as ``open`` makes
+    files (0666 less the umask; ``mkstemp`` would make it 0600): an exported file is read
+    by others as a file the program wrote would be."""
+    import secrets
+
+    for _ in range(100):
+        tmp = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise ValueError(f"cannot make a temporary file beside {str(target)!r}")
 
 
 def write_directory(where: Path, fill: Callable[[Path], None]) -> bool:

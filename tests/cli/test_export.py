@@ -177,3 +177,18 @@ def test_an_empty_data_dir_is_an_error_not_an_empty_file(tmp_path):
                        str(tmp_path / "x.parquet"))
     assert done.returncode == 1 and "nothing recorded under" in done.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_a_parquet_file_is_made_as_the_program_s_files_are(recorded, tmp_path):
+    """0666 less the umask, as ``open`` makes files (and the other exports do), not the
+    0600 of a temporary file: others read it as they read what the program writes."""
+    import os
+    import stat
+
+    data, _runs = recorded
+    out = tmp_path / "events.parquet"
+    done = elixirscope("export", "--data-dir", str(data), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask

@@ -18,10 +18,11 @@ A file is written whole or not at all (a temporary file, then a rename).
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from elixirscope.store.sidefiles import temporary_beside
 
 __all__ = ["FORMATS", "default_name", "export_run"]
 
@@ -177,7 +178,7 @@ def _to_file(
     run_id: str | None,
     batch_spans: int | None,
 ) -> dict[str, int]:
-    fd, tmp = _temporary_beside(target)
+    fd, tmp = temporary_beside(target)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             if fmt in ("chrome", "perfetto"):
@@ -203,18 +204,6 @@ def _to_file(
         raise
     written["bytes"] = target.stat().st_size
     return written
-
-
-def _temporary_beside(target: Path) -> tuple[int, str]:
-    """A new file next to ``target`` (renamed onto it when whole), made as ``open`` makes
-    files (0666 less the umask; ``mkstemp`` would make it 0600)."""
-    for _ in range(100):
-        tmp = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise ValueError(f"cannot make a temporary file beside {str(target)!r}")
 
 
 def _to_collector(
