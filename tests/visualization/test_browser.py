@@ -192,6 +192,10 @@ def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
     assert f"{WEB_ITEMS}×" in page.inner_text(".nplus1-flag")
     assert page.locator(".wf-row.nplus1").count() == WEB_ITEMS
     page.screenshot(path=shots / "08-requests.png")
+    # the web run has no actors: the actors view says so, and where state changes are
+    page.click('#tabs a[data-view="actors"]')
+    page.wait_for_selector("#ac-chart .empty")
+    assert page.inner_text("#ac-chart .empty").startswith("no actors recorded in this run")
 
 
 def _window(page) -> tuple[int, int]:

@@ -26,7 +26,11 @@ function draw(host, d, state) {
   const lanes = [...d.lanes].sort((a, b) => (b === "(program)") - (a === "(program)"));
   const chart = host.querySelector("#ac-chart");
   if (!lanes.length || (!d.messages.length && !d.marks.length)) {
-    chart.innerHTML = `<div class="empty">no actors recorded in this run: their messages, state changes, crashes and restarts show here</div>`;
+    // actors that only changed state (a WebSocket handler's) have no row here: say where they are
+    const named = lanes.filter((l) => l !== "(program)");
+    chart.innerHTML = named.length
+      ? `<div class="empty">${named.length} actor${named.length === 1 ? "" : "s"} recorded (${esc(named.slice(0, 3).join(", "))}${named.length > 3 ? ", …" : ""}), with no messages between them, crashes or restarts in this window: their state changes are in the State view and on the timeline</div>`
+      : `<div class="empty">no actors recorded in this run: their messages, crashes and restarts show here, their state changes in the State view</div>`;
     host.querySelector("#ac-tree").innerHTML = tree(d.tree);
     return;
   }
