@@ -151,9 +151,8 @@ def recording_notes(
         )
     elif _plan(a).get("digest") != _plan(b).get("digest"):
         notes.append(
-            f"note: A and B were recorded with different plans (A: {recording_words(a)}; "
-            f"B: {recording_words(b)}): a function recorded in one run only shows as "
-            "calls only in that run"
+            f"note: A and B were recorded with different plans ({_plan_difference(a, b)}): "
+            "a function recorded in one run only shows as calls only in that run"
         )
     if sampled(a) != sampled(b):
         words_a, words_b = (", ".join(sampled(r)) or "nothing sampled" for r in (a, b))
@@ -162,6 +161,25 @@ def recording_notes(
             "only in one run may have been sampled out of the other"
         )
     return notes
+
+
+def _plan_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """What differs between two runs' plans, in a few words: the rules only one has (a
+    default plan takes in the modules beside the script, so a helper script added there is
+    a rule of its own), else the levels."""
+    rules_a = {tuple(r[:2]) for r in _plan(a).get("rules") or () if isinstance(r, list)}
+    rules_b = {tuple(r[:2]) for r in _plan(b).get("rules") or () if isinstance(r, list)}
+
+    def listed(rules: set[tuple[Any, ...]]) -> str:
+        shown = sorted(f"{pattern} at {level}" for pattern, level in rules)
+        return ", ".join(shown[:4]) + (f" and {len(shown) - 4} more" if len(shown) > 4 else "")
+
+    said = []
+    if rules_a - rules_b:
+        said.append(f"only A's: {listed(rules_a - rules_b)}")
+    if rules_b - rules_a:
+        said.append(f"only B's: {listed(rules_b - rules_a)}")
+    return "; ".join(said) or f"A: {recording_words(a)}; B: {recording_words(b)}"
 
 
 def _unrecorded_notes(

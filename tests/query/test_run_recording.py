@@ -115,9 +115,9 @@ def test_a_different_plan_at_the_same_level_is_said(tmp_path):
     record(tmp_path, "--trace", "__main__.fill")
     [note] = diff(tmp_path)["recording"]["notes"]
     assert note == (
-        "note: A and B were recorded with different plans (A: level boundaries; B: level "
-        "boundaries (trace __main__.fill)): a function recorded in one run only shows as "
-        "calls only in that run"
+        "note: A and B were recorded with different plans (only A's: __main__ at boundaries;"
+        " only B's: __main__.fill at boundaries): a function recorded in one run only shows"
+        " as calls only in that run"
     )
 
 
