@@ -17,6 +17,7 @@ from typing import Any
 from elixirscope.state.delta import Add, Drop, Put
 from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
 from elixirscope.state.nodes import format_path
+from elixirscope.state.origin import unlinked
 from elixirscope.state.recorded import StateRecording
 from elixirscope.state.timeline import Timeline
 
@@ -44,7 +45,10 @@ def cause_report(
     lines = [head + (f", which raised {made.error}" if made.error else "")]
     send, receive = recording.message(made)
     call = recording.caller(send) if send is not None else None
-    if not made.message_id:
+    if not made.message_id and made.message:  # handled what no recorded send delivered
+        said = unlinked(made.callback, made.message)
+        lines.append(f"  its {made.callback} callback handled {made.message}: {said}")
+    elif not made.message_id:
         lines.append(f"  no message caused it: made by {made.callback}")
     elif send is None:
         lines.append(f"  message {made.message_id}: its send was not recorded")

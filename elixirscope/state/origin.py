@@ -46,7 +46,7 @@ from elixirscope.state.recorded import StateRecording
 from elixirscope.state.render import compare, render
 from elixirscope.state.timeline import ABSENT, StateGap
 
-__all__ = ["Step", "why"]
+__all__ = ["Step", "unlinked", "why"]
 
 MAX_HOPS = 12
 
@@ -169,7 +169,7 @@ def why(
             if setter == 0:
                 how = " (its first recorded state)"
             elif change.message:  # handled something no recorded send delivered
-                how = f", handling {change.message} ({_unlinked(change.callback, change.message)})"
+                how = f", handling {change.message} ({unlinked(change.callback, change.message)})"
             else:
                 how = " (no message caused it)"
             steps.append(
@@ -319,7 +319,7 @@ _GENSERVER_UNLINKED = {
 _QUOTED = r"'((?:[^'\\]|\\.)*)'"
 
 
-def _unlinked(callback: str, message: str) -> str:
+def unlinked(callback: str, message: str) -> str:
     """What a change handled that no recorded send delivered, said as what it is: the
     runtime's notices by their names, a GenServer's other messages as calls, casts or
     timers from outside the recording; anything else (a WebSocket handler's frame) as such."""

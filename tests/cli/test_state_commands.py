@@ -299,6 +299,14 @@ def test_why_of_a_websocket_handlers_value_names_the_frame_it_handled(tmp_path: 
         f"made by {actor}.message, handling 'test' (no recorded send delivered it: a WebSocket"
         " frame, a call from outside the recording)"
     )
+    # the cinema's "what caused this change" says the same, not "no message caused it"
+    from elixirscope.state.cause import cause_report
+
+    cause = cause_report(str(data), actor, change=3)["text"].splitlines()
+    assert cause[1] == (
+        "  its message callback handled 'test': no recorded send delivered it: a WebSocket"
+        " frame, a call from outside the recording"
+    )
 
 
 ACCOUNTS = """
