@@ -162,6 +162,9 @@ def _after(
         if timer is None or rec is None:
             return
         setattr(context, _TIMER, None)
+        # "insertmanyvalues" (an ORM flush's INSERTs with RETURNING) runs one statement a
+        # batch, its rows' values flattened into one parameter set, under the executemany flag
+        many = many and _parameter_sets(parameters)
         rows = -1
         try:
             rows = cursor.rowcount
@@ -175,6 +178,13 @@ def _after(
         )
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
+
+
+def _parameter_sets(parameters: Any) -> bool:
+    """``parameters`` is a sequence of parameter sets (what executemany runs), not one set."""
+    return isinstance(parameters, (list, tuple)) and all(
+        isinstance(p, (list, tuple, dict)) for p in parameters[:8]
+    )
 
 
 def _buffered_rows(cursor: Any) -> int:

@@ -206,6 +206,48 @@ def test_a_failed_statement_is_recorded_with_its_error(orm) -> None:
     ]  # fmt: skip
 
 
+FLUSH = """
+import asyncio
+from sqlalchemy import String
+from sqlalchemy.ext.asyncio import create_async_engine, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+class Base(DeclarativeBase):
+    pass
+
+class Car(Base):
+    __tablename__ = "cars"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plate: Mapped[str] = mapped_column(String(10))
+    seats: Mapped[int]
+
+async def main():
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with async_sessionmaker(engine)() as session:
+        session.add_all([Car(plate="B-2", seats=2), Car(plate="C-3", seats=5)])
+        await session.commit()
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+def test_an_orm_flush_s_inserts_are_single_rows_not_batches(tmp_path: Path) -> None:
+    """SQLAlchemy's "insertmanyvalues" runs an ORM flush's INSERTs with RETURNING under the
+    executemany flag, each with one flattened parameter set: a row each, not a batch of as
+    many rows as the set has values (it said `(x2)`)."""
+    script = tmp_path / "flush.py"
+    script.write_text(FLUSH)
+    done = recorded(script, tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    inserts = [e for e in events(tmp_path / "data")
+               if e["type"] == "query" and e["statement"].startswith("INSERT INTO cars")]  # fmt: skip
+    assert len(inserts) == 2
+    assert all(e["many"] == 0 and e["rows"] == 1 for e in inserts), inserts
+
+
 def test_an_async_session_query_has_the_line_of_its_await(orm) -> None:
     _, evs = orm
     query = next(e for e in evs if e["type"] == "query" and e["database"].startswith("sqlite+aiosqlite"))
