@@ -78,9 +78,31 @@ def _site(lost: Uncaught) -> Location | None:
     return Location(file, line, function, "raised here")
 
 
+def _started_by(recording: Recording, se: Any, lost: Uncaught) -> Location | None:
+    """For a task: the recorded call that started it — the caller of the task's coroutine
+    call (a task runs in a copy of its creator's context), the latest before the report."""
+    if lost.kind != "task" or not lost.task:
+        return None
+    tail = "." + (lost.coroutine or "")
+    found = None
+    for call in recording.of("call"):
+        ev = call.event
+        if call.ts > se.ts:
+            break
+        if call.producer == se.producer and ev.task == lost.task and ev.function.endswith(tail):
+            found = call
+    if found is None or not found.event.parent_id:
+        return None
+    caller = recording.call(found.producer, found.event.parent_id)
+    if caller is None or not caller.file:
+        return None
+    return Location(caller.file, caller.line, caller.function, "the call that started the task")
+
+
 def _finding(recording: Recording, se: Any, lost: Uncaught) -> Finding:
     error = lost.error if lost.type is not None else "no exception (asyncio's report only)"
     site = _site(lost)
+    started = _started_by(recording, se, lost)
     explanation = _EXPLAIN.get(lost.kind, _EXPLAIN["unraisable"]).format(
         thread=lost.thread or "?",
         task=" ".join(filter(None, [lost.task, f"({lost.coroutine})" if lost.coroutine else ""]))
@@ -99,7 +121,7 @@ def _finding(recording: Recording, se: Any, lost: Uncaught) -> Finding:
         run=recording.run,
         key=f"uncaught\0{lost.short}\0{lost.type}\0{site}",
         evidence=[Evidence(se.producer, se.event.id, se.ts, "custom", lost.describe())],
-        locations=[site] if site is not None else [],
+        locations=[loc for loc in (site, started) if loc is not None],
         details={
             "kind": lost.kind,
             "exception": lost.type,

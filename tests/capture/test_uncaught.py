@@ -112,6 +112,7 @@ def test_uncaught_exceptions_are_recorded_and_the_program_is_unchanged(tmp_path:
     assert [(loc["line"], loc["function"]) for f in found for loc in f["locations"]] == [
         (6, "parse"),
         (15, "send_receipt"),
+        (17, "__main__.main"),  # the call that started the task
         (24, "Leaky.__del__"),
     ]
 
