@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 11
+FORMAT = 12
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 

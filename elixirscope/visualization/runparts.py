@@ -71,7 +71,7 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 9
+FORMAT = 10
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
@@ -295,6 +295,7 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.route,
             ev.exc_type,
             message,
+            ev.duration_ns,
         ]
     if kind is DatabaseQuery:
         return [
@@ -884,6 +885,7 @@ def _replay(
                 "protocol": protocol,
                 "start": ts,
                 "end": None,
+                "duration": None,  # as recorded (its end is recorded after the response)
                 "status": 0,
                 "route": None,
                 "chain": chain,
@@ -894,10 +896,10 @@ def _replay(
             }
             marks.append(Mark("request", ts, lane, None, f"{method} {path}", producer, eid, chain))
         elif kind == "request_end":
-            request_id, status, route, exc_type, message = f
+            request_id, status, route, exc_type, message, duration = f
             req = requests.get((producer, request_id))
             if req is not None:
-                req.update(end=ts, status=status, route=route)
+                req.update(end=ts, duration=duration, status=status, route=route)
                 if exc_type:
                     req["error"] = f"{exc_type}: {_short(message, 120)}"
         elif kind == "query" or kind == "http" or kind == "tx":

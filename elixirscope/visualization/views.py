@@ -697,7 +697,10 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     made = made_by_request(model)
     listing = [
         {
-            **{k: r[k] for k in ("id", "method", "path", "route", "status", "start", "end")},
+            **{
+                k: r.get(k)
+                for k in ("id", "method", "path", "route", "status", "start", "end", "duration")
+            },
             "error": r["error"],
             "queries": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "query"),
         }

@@ -293,6 +293,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                 "protocol": ev.protocol,
                 "start": ts,
                 "end": None,
+                "duration": None,
                 "status": 0,
                 "route": None,
                 "chain": ev.correlation_id,
@@ -316,7 +317,7 @@ def build(run_id: str, stored: Any) -> RunModel:
         elif kind is RequestEnd:
             req = requests.get((producer, ev.request_id))
             if req is not None:
-                req.update(end=ts, status=ev.status, route=ev.route)
+                req.update(end=ts, duration=ev.duration_ns, status=ev.status, route=ev.route)
                 if ev.exc_type:
                     req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
         elif kind is DatabaseTransaction:  # in the waterfall, no mark of its own

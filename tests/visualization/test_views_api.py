@@ -170,6 +170,17 @@ def test_a_request_waterfall_flags_its_n_plus_one(client, runs):
     assert any(c["function"].endswith("basket") for c in got["calls"])
 
 
+def test_a_request_took_what_its_end_recorded(client, runs, cinema_data):
+    """The requests view says a request's time as calltree, summary and ESQL do: the
+    duration its end recorded (its end event is written after the response)."""
+    from elixirscope.contracts.trace import RequestEnd
+
+    web = runs["web"]["id"]
+    listed = client.get(f"/api/runs/{web}/requests").json()["requests"]
+    ends = {e.request_id: e.duration_ns for e in events_of(cinema_data, web) if type(e) is RequestEnd}
+    assert [r["duration"] for r in listed] == [ends[int(r["id"].rsplit("/", 1)[1])] for r in listed]
+
+
 def test_a_request_waterfall_shows_the_work_its_handler_handed_to_a_pool(client, runs):
     """The pool's tasks run in chains of their own on the pool's threads: each under the
     call that submitted it, one level deeper, the one that raised marked so."""

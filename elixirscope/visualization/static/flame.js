@@ -26,7 +26,10 @@ async function load(host, state, v) {
   for (const n of d.nodes) if (n.parent >= 0 && byId.has(n.parent)) byId.get(n.parent).children.push(n);
   v.nodes = Object.fromEntries(d.nodes.map((n) => [n.id, n]));
   v.title = (d.chain ? `chain ${d.chain.slice(0, 12)}` : "whole run") +
-    ` · ${d.calls.toLocaleString()} calls · ${fmtDur(v.nodes[0].total)} total` + (d.folded ? ` · ${d.folded} small nodes left out` : "");
+    ` · ${d.calls.toLocaleString()} calls · ${fmtDur(v.nodes[0].total)} in its top-level calls` +
+    // concurrent ones (an event loop's tasks, threads) add up to more than the run took
+    (!d.chain && v.nodes[0].total > Number(BigInt(ctx.overview.last_ts) - BigInt(ctx.overview.first_ts)) ? " (some ran at once)" : "") +
+    (d.folded ? ` · ${d.folded} small nodes left out` : "");
   focus(host, v, 0);
   bind(host, v);
 }

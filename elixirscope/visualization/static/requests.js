@@ -11,6 +11,9 @@ export async function mount(host, state) {
   return v;
 }
 
+// a request's time as recorded (what calltree, summary and ESQL say), else its events' span
+const took = (r) => (r.duration != null ? r.duration : rel(r.end) - rel(r.start));
+
 async function load(host, state) {
   let d;
   try { d = await api(`runs/${ctx.overview.run.id}/requests`, { request: state.req }); }
@@ -20,7 +23,7 @@ async function load(host, state) {
   list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:74px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num">db</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
       <td>${esc(r.method)}</td><td title="${esc(r.path + (r.route && r.route !== r.path ? `  (route ${r.route})` : ""))}">${esc(r.path)}</td>
       <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
-      <td class="num">${r.end ? fmtDur(rel(r.end) - rel(r.start)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
+      <td class="num">${r.end ? fmtDur(took(r)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
     : `<div class="dim">no web requests were recorded in this run</div>`;
   for (const tr of list.querySelectorAll("tr.rq-row")) tr.onclick = () => go({ req: tr.dataset.id, t: d.requests.find((r) => r.id === tr.dataset.id).start });
   const main = host.querySelector("#rq-main");
@@ -35,7 +38,7 @@ async function load(host, state) {
   const span = t1 - t0;
   const bar = (s, e, cls) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%"></div>`;
   const items = [];
-  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(rel(r.end) - rel(r.start))}</div></div>` });
+  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(took(r))}</div></div>` });
   for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
     <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
   // a query, transaction step or HTTP attempt sits one level below the call that made it
