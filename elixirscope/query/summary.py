@@ -14,7 +14,8 @@ tables fitting 100 columns:
 - exceptions by type and the place they were raised (``file:line``), counted
   once per raise however many recorded calls it went through;
 - the slowest calls;
-- actors, with messages in (received) and out (sent), state changes, and
+- actors, with messages in (received) and out (sent; a WebSocket handler's: its frames
+  in and out), state changes, and
   restarts and exits of their supervised process;
 - database queries by statement and the line that issued them: how many,
   their time, and the most run in one correlation chain (an N+1 shows as that count);
@@ -55,8 +56,10 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     RequestEnd,
+    RequestStart,
     StateChange,
     ThreadStart,
+    WebSocketMessage,
     process_start_pid,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
@@ -158,6 +161,8 @@ def summarize(
     served: dict[str, _Endpoint] = {}
     made: dict[str, _Endpoint] = {}
     uncaught: Counter[tuple[str, str, str]] = Counter()  # (what ended, error, where) -> count
+    sockets: dict[tuple[str, int], str] = {}  # (producer, request id) -> a WebSocket's actor
+    frames: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # that actor -> [in, out]
     names = ThreadNames() if thread_names is None else thread_names
     thread_now: dict[tuple[str, int], str] = {}  # (producer, ident) -> its latest name so far
     # (node, pid) -> its process starts (a program replacing itself by exec keeps its pid)
@@ -242,6 +247,12 @@ def summarize(
             request = _request_around(open_calls, se.producer, ev.parent_id)
             unit = f"{se.producer}/{request}" if request else ev.correlation_id
             q.per_chain[unit or f"{se.producer}/{ev.thread}"] += 1
+        elif type(ev) is RequestStart and ev.protocol == "websocket":
+            sockets[(se.producer, ev.id)] = f"websocket {ev.path} #{ev.id}"  # its handler's name
+        elif type(ev) is WebSocketMessage and ev.kind in ("in", "out"):
+            actor = sockets.get((se.producer, ev.request_id))
+            if actor is not None:
+                frames[actor][ev.kind == "out"] += 1
         elif isinstance(ev, RequestEnd):
             e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             e.durations.append(ev.duration_ns)
@@ -255,6 +266,10 @@ def summarize(
             e.statuses[ev.status] += 1
             caller = call_function.get((se.producer, ev.parent_id))
             e.callers[caller.name if caller is not None else None] += 1
+    for actor, (frames_in, frames_out) in frames.items():
+        if actor in actors:  # a WebSocket handler with state: its frames are its messages
+            actors[actor].messages_in += frames_in
+            actors[actor].messages_out += frames_out
     raises = _raises(errors, raised_below)
     for producer, p in processes.items():  # the last start of its pid by another producer
         by = [start for made_by, start in started.get((p.node, p.pid), ()) if made_by != producer]

@@ -299,6 +299,10 @@ def test_why_of_a_websocket_handlers_value_names_the_frame_it_handled(tmp_path: 
         f"made by {actor}.message, handling 'test' (no recorded send delivered it: a WebSocket"
         " frame, a call from outside the recording)"
     )
+    # its frames are its messages in the summary's actors table (2 in, 2 out)
+    summary = json.loads(read(data, "summary", "--json").stdout)
+    (row,) = [a for a in summary["actors"] if a["actor"] == actor]
+    assert (row["messages_in"], row["messages_out"], row["state_changes"]) == (2, 2, 3)
     # the cinema's "what caused this change" says the same, not "no message caused it"
     from elixirscope.state.cause import cause_report
 
