@@ -51,6 +51,17 @@ def _visible(group: Group, lo: int, hi: int, t0: int) -> np.ndarray:
     return positions[group.ends[lo:hi] >= t0]
 
 
+def _request_labels(model: RunModel, slices: list[dict[str, Any]]) -> dict[int, str]:
+    """A web request's own call drawn, by row: what to call its bar (``GET /stats -> 200``,
+    not the function every request runs in)."""
+    rows = {s["row"] for s in slices}
+    return {
+        r["call_row"]: f"{r['method']} {r['path']}" + (f" -> {r['status']}" if r["status"] else "")
+        for r in model.requests
+        if r.get("call_row", -1) in rows
+    }
+
+
 def timeline_window(
     model: RunModel,
     t0: int,
@@ -117,6 +128,7 @@ def timeline_window(
         "calls_left_out": left_out,
         "deepest_shown": shown_tier,
         "slices": slices,
+        "requests": _request_labels(model, slices),
         "summaries": summaries,
         "marks": [m.to_dict() for m in marks],
         "marks_left_out": marks_more,

@@ -202,3 +202,16 @@ def test_esql_rows_link_to_their_moments(client, runs, cinema_data):
     changes = [e for e in events_of(cinema_data, shop) if type(e) is StateChange and e.actor == "shop/stock"]
     assert got["run"] == shop
     assert [int(t) for t in got["moments"]] == [e.ts for e in changes]
+
+
+def test_a_request_s_bar_is_named_by_its_method_and_path(client, runs):
+    """Every request runs in the same recorded function: its bar says which request it is."""
+    web = runs["web"]["id"]
+    got = client.get(f"/api/runs/{web}/timeline").json()
+    drawn = {s["row"] for s in got["slices"]}
+    assert sorted(got["requests"].values()) == [
+        "GET /health -> 200",
+        "GET /orders -> 200",
+        "GET /weights -> 200",
+    ]
+    assert all(int(row) in drawn for row in got["requests"])

@@ -325,8 +325,9 @@ class Timeline {
         const room = Math.min(x1, w) - Math.max(x0, 0) - 8;
         if (room > 24) {
           g.fillStyle = "#e6e9f0";
-          const name = short(s.function);
-          fitText(g, fitting(g, [`${name}  ${fmtDur(s.e - s.s)}`, name, lastName(name)], room), Math.max(x0, 0) + 4, y + ROW / 2, room);
+          const asked = d.requests && d.requests[s.row];  // a web request's bar: its method and path
+          const name = asked || short(s.function);
+          fitText(g, fitting(g, [`${name}  ${fmtDur(s.e - s.s)}`, name, asked ? name : lastName(name)], room), Math.max(x0, 0) + 4, y + ROW / 2, room);
         }
         drawn++;
       }
