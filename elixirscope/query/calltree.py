@@ -349,7 +349,13 @@ def _render_node(
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
-    for i, (_, kind, item) in enumerate(items):
+    suspended = None  # the ts of this call's last yield, until its resume
+    for i, (ts, kind, item) in enumerate(items):
+        waited = None
+        if kind == 1 and type(item.event) is GeneratorYield:
+            suspended = ts
+        elif kind == 1 and type(item.event) is GeneratorResume and suspended is not None:
+            waited, suspended = ts - suspended, None
         if kind == 0:
             _render_node(item, depth + 1, lines, paint, indent, shown, node)
         elif _folded(items, i):
@@ -360,6 +366,8 @@ def _render_node(
             lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
+            if waited is not None:  # how long it was suspended: a lock, a queue, the network
+                text += "  " + paint(_DIM, f"[waited {format_duration(waited)}]")
             ended = shown.handed.get(getattr(item.event, "chain", None) or "")
             if ended is not None and type(item.event) is ThreadStart:
                 text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)

@@ -146,7 +146,7 @@ def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
     assert lines[0] == "app.Counter.count(start=0)  [500 ns]"
     assert lines[1:6] == [
         "  · yield 1",
-        "  · resume <- None",
+        "  · resume <- None  [waited 1.0 µs]",  # how long it was suspended
         "  · self.total = 1",
         "  · send counter -> logger: 'tick'  #m1",
         "  · state counter.handle_cast('tick'): 0 -> 1",
@@ -168,7 +168,10 @@ def test_a_long_run_of_yields_is_counted_between_its_first_and_last(tmp_path, re
         rec.add("resume", gen, "app.numbers", "None", parent=0)
     rec.ret(gen, "app.numbers", None)
     lines = render_call_tree(_tree(tmp_path, rec)).splitlines()[1:]
-    steps = [f"  · yield {i // 2}" if i % 2 == 0 else "  · resume <- None" for i in range(2 * items)]
+    steps = [
+        f"  · yield {i // 2}" if i % 2 == 0 else "  · resume <- None  [waited 1.0 µs]"
+        for i in range(2 * items)
+    ]
     if 2 * items <= 7:
         assert lines == steps
     else:
@@ -272,7 +275,7 @@ def test_a_listed_yield_or_resume_names_its_coroutine(tmp_path, recorder):
         roots = build_call_tree(store.query(correlation_id="c1", limit=None))
     assert "yield in shop.fetch_price" in listed and "resume in shop.fetch_price <- 4.5" in listed
     tree = render_call_tree(roots).splitlines()
-    assert tree[1:3] == ["  · yield", "  · resume <- 4.5"]
+    assert tree[1:3] == ["  · yield", "  · resume <- 4.5  [waited 1.0 µs]"]
 
 
 def test_an_exception_a_library_raised_names_the_program_s_line_first():
