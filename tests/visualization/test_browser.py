@@ -169,7 +169,7 @@ def test_a_query_row_leads_to_its_moment(page, server, shots):
     page.wait_for_selector("tr.q-row")
     assert page.locator("tr.q-row").count() == 7
     page.screenshot(path=shots / "07-query.png")
-    page.locator("a.q-moment").nth(3).click()  # the fourth change: the crash
+    page.locator("tr.q-row").nth(3).locator("td").nth(2).click()  # the row, anywhere: the crash
     page.wait_for_selector("#st-title")
     page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 7')")
     assert "sel=actor%3Ashop%2Fstock" in page.url and "view=state" in page.url

@@ -41,10 +41,16 @@ async function run(host, state, v) {
     d.rows.map((row, i) => `<tr class="q-row">
       <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment">▶</a>` : ""}</td>
       ${row.map((x, j) => `<td title="${esc(cell(x, d.kinds[j]))}">${esc(cell(x, d.kinds[j]))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
-  for (const a of out.querySelectorAll("a.q-moment")) a.onclick = () => {
-    const t = d.moments[+a.dataset.i];
-    const actorCol = d.columns.indexOf("actor");
-    const actor = actorCol >= 0 ? d.rows[+a.dataset.i][actorCol] : null;
-    go({ view: actor ? "state" : "timeline", run: d.run, t, w0: null, w1: null, sel: actor ? `actor:${actor}` : null });
-  };
+  // a row with a moment opens it, clicked anywhere (its ▶ says which rows have one)
+  for (const a of out.querySelectorAll("a.q-moment")) {
+    const open = () => {
+      const t = d.moments[+a.dataset.i];
+      const actorCol = d.columns.indexOf("actor");
+      const actor = actorCol >= 0 ? d.rows[+a.dataset.i][actorCol] : null;
+      go({ view: actor ? "state" : "timeline", run: d.run, t, w0: null, w1: null, sel: actor ? `actor:${actor}` : null });
+    };
+    const row = a.closest("tr");
+    row.classList.add("pick");
+    row.onclick = open;
+  }
 }
