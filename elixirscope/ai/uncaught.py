@@ -14,8 +14,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
-from elixirscope.query.calltree import split_frame
-from elixirscope.query.threads import library_path
+from elixirscope.query.calltree import program_frame, split_frame
 from elixirscope.query.uncaught import Uncaught, uncaught_of
 
 __all__ = ["detect_uncaught"]
@@ -71,11 +70,8 @@ def detect_uncaught(recording: Recording, settings: InsightSettings) -> list[Fin
 def _site(lost: Uncaught) -> Location | None:
     """The raise site: the program's innermost frame, else the innermost one."""
     frames = [f for f in (split_frame(t) for t in lost.traceback or ()) if f is not None]
-    own = [f for f in frames if not library_path(f[0])]
-    if not (own or frames):
-        return None
-    file, line, function = (own or frames)[-1]
-    return Location(file, line, function, "raised here")
+    found = program_frame(frames)
+    return None if found is None else Location(*found, "raised here")
 
 
 def _started_by(recording: Recording, se: Any, lost: Uncaught) -> Location | None:

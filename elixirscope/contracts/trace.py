@@ -86,6 +86,7 @@ __all__ = [
     "process_start_name",
     "process_start_pid",
     "replied_call",
+    "websocket_actor",
 ]
 
 
@@ -466,6 +467,13 @@ class WebSocketMessage(TraceEvent, tag="ws"):
     size: Int64 = -1
     preview: Text | None = None
     code: Int64 = 0
+
+
+def websocket_actor(path: str, request_id: int) -> str:
+    """The actor a WebSocket handler with state is recorded as (``websocket /ws #42``: the
+    connection's path and its RequestStart's id): its state changes' ``actor``, whose
+    frames in and out are its messages."""
+    return f"websocket {path} #{request_id}"
 
 
 class HttpCall(TraceEvent, tag="http"):

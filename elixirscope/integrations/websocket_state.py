@@ -29,6 +29,7 @@ import os
 from typing import Any, TypeVar
 
 from elixirscope.capture import recorder
+from elixirscope.contracts.trace import websocket_actor
 from elixirscope.integrations.recording import current_request, swallowed
 from elixirscope.state.tracker import StateTracker
 
@@ -132,7 +133,7 @@ def track_state(obj: T, fields: tuple[str, ...] | list[str] | None = None) -> T:
         if req is None or rec is None or not req.active or req.protocol != "websocket":
             return obj
         names = None if fields is None else tuple(str(name) for name in fields)
-        state = ConnectionState(rec, f"websocket {req.path} #{req.start_id}", obj, names)
+        state = ConnectionState(rec, websocket_actor(req.path, req.start_id), obj, names)
         req.ws_state = state
         state.record("connect", None)
     except Exception as exc:  # noqa: BLE001

@@ -59,6 +59,8 @@ from elixirscope.store._events import StoredEvent
 __all__ = [
     "CallNode",
     "build_call_tree",
+    "error_text",
+    "program_frame",
     "receivers",
     "render_call_tree",
     "render_events",
@@ -349,6 +351,7 @@ def _render_node(
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
+    folded = _folded_steps(items)
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -358,12 +361,10 @@ def _render_node(
             waited, suspended = ts - suspended, None
         if kind == 0:
             _render_node(item, depth + 1, lines, paint, indent, shown, node)
-        elif _folded(items, i):
-            if _folded(items, i - 1):
-                continue
-            run = _step_run(items, i)
-            said = f"… {run} more yields and resumes (`--no-steps` leaves them all out)"
-            lines.append(pad + indent + paint(_DIM, "· " + said))
+        elif i in folded:
+            if folded[i]:  # the first of the run's middle: counts it
+                said = f"… {folded[i]} more yields and resumes (`--no-steps` leaves them all out)"
+                lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
             if waited is not None:  # how long it was suspended: a lock, a queue, the network
@@ -379,36 +380,33 @@ STEPS_SHOWN = 3
 the first and last this many are shown, the ones between counted on one line."""
 
 
-def _step_run_bounds(items: list[tuple[int, int, Any]], i: int) -> tuple[int, int]:
-    """The run of consecutive step events around ``items[i]``: [first, last)."""
-    first = i
-    while first > 0 and items[first - 1][1] == 1 and _is_step(items[first - 1][2]):
-        first -= 1
-    last = i
-    while last < len(items) and items[last][1] == 1 and _is_step(items[last][2]):
-        last += 1
-    return first, last
-
-
-def _folded(items: list[tuple[int, int, Any]], i: int) -> bool:
-    """``items[i]`` is a step in the middle of a long run: counted, not shown."""
-    if i < 0 or items[i][1] != 1 or not _is_step(items[i][2]):
-        return False
-    first, last = _step_run_bounds(items, i)
-    return last - first > 2 * STEPS_SHOWN + 1 and first + STEPS_SHOWN <= i < last - STEPS_SHOWN
-
-
-def _step_run(items: list[tuple[int, int, Any]], i: int) -> int:
-    first, last = _step_run_bounds(items, i)
-    return last - first - 2 * STEPS_SHOWN
+def _folded_steps(items: list[tuple[int, int, Any]]) -> dict[int, int]:
+    """The items in the middle of long runs of consecutive steps, counted not shown: each
+    index -> how many the line in its place counts (the run's first middle item), else 0."""
+    out: dict[int, int] = {}
+    i = 0
+    while i < len(items):
+        if items[i][1] != 1 or not _is_step(items[i][2]):
+            i += 1
+            continue
+        end = i
+        while end < len(items) and items[end][1] == 1 and _is_step(items[end][2]):
+            end += 1
+        if end - i > 2 * STEPS_SHOWN + 1:
+            middle = range(i + STEPS_SHOWN, end - STEPS_SHOWN)
+            out.update(dict.fromkeys(middle, 0))
+            out[middle.start] = len(middle)
+        i = end
+    return out
 
 
 def _is_step(se: StoredEvent) -> bool:
     return type(se.event) is GeneratorYield or type(se.event) is GeneratorResume
 
 
-def _error(exc_type: str, message: str | None) -> str:
-    """``Type: message``, or the type alone when the exception said nothing (a timeout)."""
+def error_text(exc_type: str, message: str | None) -> str:
+    """``Type: message``, or the type alone when the exception said nothing (a timeout):
+    every view says an error so."""
     return f"{exc_type}: {message}" if message else exc_type
 
 
@@ -433,7 +431,7 @@ def _call_line(node: CallNode, paint) -> str:
             text += f" -> {node.result}"
     elif node.status == "raised":
         assert node.error is not None
-        text += " " + paint(_RED, "!! " + _error(*node.error))
+        text += " " + paint(_RED, "!! " + error_text(*node.error))
         raised = raised_at(node.traceback, node.raised_line)
         if raised:
             text += paint(_RED, f" (raised at {raised})")
@@ -500,12 +498,17 @@ def raised_at(traceback: list[str] | None, line: int) -> str | None:
     frames = [split_frame(text) or (text, 0, "?") for text in traceback]
     file, lineno, function = frames[-1]
     innermost = f"{short_path(file) or file}:{lineno} in {function}"
-    if not library_path(file):
-        return innermost
-    own = next((f for f in reversed(frames[:-1]) if not library_path(f[0])), None)
-    if own is None:
+    own = program_frame(frames)
+    if own is None or own == frames[-1]:
         return innermost
     return f"{short_path(own[0]) or own[0]}:{own[1]} in {own[2]} (via {innermost})"
+
+
+def program_frame(frames: list[tuple[str, int, str]]) -> tuple[str, int, str] | None:
+    """Of traceback frames (innermost last), where the program raised: its own innermost
+    frame, else (all a library's) the innermost one; None for none."""
+    own = next((f for f in reversed(frames) if not library_path(f[0])), None)
+    return own if own is not None else (frames[-1] if frames else None)
 
 
 def split_frame(text: str | None) -> tuple[str, int, str] | None:
@@ -548,7 +551,7 @@ def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool 
         raised = raised_at(ev.traceback, ev.line)
         where = f" (raised at {raised})" if raised else ""
         return (
-            f"{_short(ev.function)} !! {_error(ev.exc_type, ev.message)}{where}"
+            f"{_short(ev.function)} !! {error_text(ev.exc_type, ev.message)}{where}"
             f"  [{format_duration(ev.duration_ns)}]"
         )
     if cls is GeneratorYield or cls is GeneratorResume:
@@ -617,7 +620,7 @@ def _describe_web(ev: Any) -> str:
             f"  in {_size(ev.request_bytes)}, out {_size(ev.response_bytes)}"
         )
         if ev.exc_type:
-            text += f"  !! {_error(ev.exc_type, ev.message)}"
+            text += f"  !! {error_text(ev.exc_type, ev.message)}"
         return text
     if cls is WebSocketMessage:
         if ev.kind in ("in", "out"):

@@ -298,7 +298,7 @@ def calltree_report(
         lines.append(spawn.line(names))
     if nodes:
         processes = _process_labels(data_dir, nodes, across_runs=run_id is None)
-        handed = _handed_over(data_dir, nodes, run_id)
+        handed = _handed_outcomes(data_dir, nodes, run_id)
         lines.append(
             render_call_tree(nodes, threads=names, steps=steps, processes=processes, handed=handed)
         )
@@ -390,7 +390,7 @@ def _event_calltree(
         else f"event #{event}: in no recorded call of chain {chain[:12]}: the whole chain"
     )
     processes = _process_labels(data_dir, shown, across_runs=run_id is None)
-    handed = _handed_over(data_dir, shown, run_id)
+    handed = _handed_outcomes(data_dir, shown, run_id)
     lines.append(render_call_tree(shown, threads=names_in(data_dir), steps=steps,
                                   processes=processes, handed=handed))  # fmt: skip
     return {
@@ -408,13 +408,15 @@ HANDED_SHOWN = 200
 """Threads, tasks and processes a tree started whose outcome its lines say (each a read)."""
 
 
-def _handed_over(data_dir: str, nodes: list[Any], run: str | None) -> dict[str, str]:
+def _handed_outcomes(data_dir: str, nodes: list[Any], run: str | None) -> dict[str, str]:
     """How the work the tree's calls handed over ended, by its chain (a pool's task, a
     thread, a process, as its ``→ task …`` line names it): ``!! ValueError: …`` when a call
     at the top of that chain raised (the error a pool keeps in its future, which the
-    caller may never look at), else ``ok``; at most :data:`HANDED_SHOWN` chains."""
+    caller may never look at), else ``ok``; at most :data:`HANDED_SHOWN` chains, read in
+    one opening of the store."""
     from elixirscope.contracts.trace import ThreadStart
-    from elixirscope.query.reading import call_tree
+    from elixirscope.query.calltree import build_call_tree, error_text
+    from elixirscope.store import EventStore
 
     chains: list[str] = []
     stack = list(nodes)
@@ -425,16 +427,17 @@ def _handed_over(data_dir: str, nodes: list[Any], run: str | None) -> dict[str, 
             se.event.chain for se in node.events if type(se.event) is ThreadStart and se.event.chain
         )
     out: dict[str, str] = {}
-    for chain in chains[:HANDED_SHOWN]:
-        roots = [n for n in call_tree(data_dir, chain, run=run) if not n.synthetic]
-        if not roots:
-            continue
-        failed = next((n.error for n in roots if n.status == "raised" and n.error), None)
-        if failed is not None:
-            kind, message = failed
-            out[chain] = f"!! {kind}: {message}" if message else f"!! {kind}"
-        elif all(n.status == "returned" for n in roots):
-            out[chain] = "ok"
+    if not chains:
+        return out
+    with EventStore.open(data_dir, readonly=True) as store:
+        for chain in chains[:HANDED_SHOWN]:
+            found = store.query(correlation_id=chain, run=run, limit=None)
+            roots = [n for n in build_call_tree(found) if not n.synthetic]
+            failed = next((n.error for n in roots if n.status == "raised" and n.error), None)
+            if failed is not None:
+                out[chain] = "!! " + error_text(*failed)
+            elif roots and all(n.status == "returned" for n in roots):
+                out[chain] = "ok"
     return out
 
 

@@ -61,6 +61,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
     WebSocketMessage,
     process_start_pid,
+    websocket_actor,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
 from elixirscope.query.selftime import SelfTime
@@ -248,7 +249,7 @@ def summarize(
             unit = f"{se.producer}/{request}" if request else ev.correlation_id
             q.per_chain[unit or f"{se.producer}/{ev.thread}"] += 1
         elif type(ev) is RequestStart and ev.protocol == "websocket":
-            sockets[(se.producer, ev.id)] = f"websocket {ev.path} #{ev.id}"  # its handler's name
+            sockets[(se.producer, ev.id)] = websocket_actor(ev.path, ev.id)
         elif type(ev) is WebSocketMessage and ev.kind in ("in", "out"):
             actor = sockets.get((se.producer, ev.request_id))
             if actor is not None:

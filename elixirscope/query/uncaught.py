@@ -30,10 +30,11 @@ class Uncaught:
     @property
     def error(self) -> str:
         """``ValueError: empty row`` (the type alone when its message is empty)."""
+        from elixirscope.query.calltree import error_text
+
         if self.type is None:
             return "no exception"
-        short = self.type.removeprefix("builtins.")
-        return f"{short}: {self.message}" if self.message else short
+        return error_text(self.type.removeprefix("builtins."), self.message)
 
     @property
     def where(self) -> str | None:

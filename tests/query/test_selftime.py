@@ -187,19 +187,25 @@ PROGRAM = textwrap.dedent(
 )
 
 
+def recorded_flame(where: Path) -> dict:
+    """``where/prog.py`` recorded by ``elixirscope run`` with no flags into ``where/data``:
+    the cinema's flame graph of the run."""
+    elixirscope("run", "--data-dir", "data", "prog.py", cwd=where)
+    runs = json.loads(elixirscope("runs", "--data-dir", "data", "--json", cwd=where))
+    models = Models(where / "data")
+    try:
+        return calltree_view(models, runs["runs"][0]["id"], {})
+    finally:
+        models.close()
+
+
 def test_a_sleeping_coroutine_has_little_self_time(tmp_path: Path) -> None:
     """A heartbeat that sleeps 0.6 s in four awaits ran for microseconds: its self time
     (summary and the cinema's flame graph) is not its 0.6 s, nor is main's (which waited
     on a gather the whole time). Recorded by ``elixirscope run`` with no flags."""
     (tmp_path / "prog.py").write_text(PROGRAM)
-    elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
+    flame = recorded_flame(tmp_path)
     report = json.loads(elixirscope("summary", "--data-dir", "data", "--json", cwd=tmp_path))
-    runs = json.loads(elixirscope("runs", "--data-dir", "data", "--json", cwd=tmp_path))
-    models = Models(tmp_path / "data")
-    try:
-        flame = calltree_view(models, runs["runs"][0]["id"], {})
-    finally:
-        models.close()
     rows = {f["function"].rsplit(".", 1)[-1]: f for f in report["functions"]}
     beat, main = rows["heartbeat"], rows["main"]
     assert beat["total_ns"] >= 600_000_000
@@ -295,13 +301,7 @@ def test_a_request_that_awaits_has_the_time_of_its_handler_not_its_own(tmp_path:
     """A web request's own call (recorded by the integration: its awaits are not) awaiting
     a handler that sleeps 0.3 s: the handler's whole time is not the request call's own."""
     (tmp_path / "prog.py").write_text(SERVED)
-    elixirscope("run", "--data-dir", "data", "prog.py", cwd=tmp_path)
-    runs = json.loads(elixirscope("runs", "--data-dir", "data", "--json", cwd=tmp_path))
-    models = Models(tmp_path / "data")
-    try:
-        flame = calltree_view(models, runs["runs"][0]["id"], {})
-    finally:
-        models.close()
+    flame = recorded_flame(tmp_path)
     (request,) = [n for n in flame["nodes"][1:] if n["function"] == "elixirscope.web.request"]
     assert request["total"] >= 300_000_000
     assert request["self"] < request["total"] / 10
