@@ -329,19 +329,19 @@ class PyHooks:
 
     # ------------------------------------------------------------------ suspensions
 
-    def yielding(self, fid: int, value: Any) -> Any:
-        self._suspend(fid, value, _getframe(1), True)
+    def yielding(self, fid: int, line: int, value: Any) -> Any:
+        self._suspend(fid, line, value, _getframe(1), True)
         return value
 
-    def yielding_from(self, fid: int, iterable: Any) -> Any:
-        self._suspend(fid, iterable, _getframe(1), True)
+    def yielding_from(self, fid: int, line: int, iterable: Any) -> Any:
+        self._suspend(fid, line, iterable, _getframe(1), True)
         return iterable
 
-    def awaiting(self, fid: int, awaitable: Any) -> Any:
-        self._suspend(fid, awaitable, _getframe(1), False)
+    def awaiting(self, fid: int, line: int, awaitable: Any) -> Any:
+        self._suspend(fid, line, awaitable, _getframe(1), False)
         return awaitable
 
-    def _suspend(self, fid: int, value: Any, frame: Any, pop: bool) -> None:
+    def _suspend(self, fid: int, line: int, value: Any, frame: Any, pop: bool) -> None:
         try:
             top = _py_stack.get()
             node: CallFrame | None
@@ -355,7 +355,7 @@ class PyHooks:
                 if node is None:
                     self.stack_mismatches += 1
                     return
-            self._record_step("yield", fid, node, value)
+            self._record_step("yield", fid, node, value, line, not pop)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 
@@ -385,7 +385,17 @@ class PyHooks:
     async_iter = _async_iter
     async_with = _async_with
 
-    def _record_step(self, tag: str, fid: int, node: CallFrame, value: Any) -> None:
+    def _record_step(
+        self,
+        tag: str,
+        fid: int,
+        node: CallFrame,
+        value: Any,
+        line: int | None = None,
+        awaiting: bool = False,
+    ) -> None:
+        """A yield (with its ``line``, an ``await``'s or not) or a resume (``line`` None)
+        of ``node``'s call."""
         if not node.recorded or node.epoch != self._epoch:
             return
         info = self._functions[fid]
@@ -393,19 +403,18 @@ class PyHooks:
         cid = _correlation.get()
         if cid is None:
             cid = node.cid
-        self._append(
-            (
-                tag,
-                self._next_id(),
-                self._now(),
-                _get_ident(),
-                cid,
-                self._outer(node),
-                node.call_id,
-                info.name,
-                text,
-            )
+        step = (
+            tag,
+            self._next_id(),
+            self._now(),
+            _get_ident(),
+            cid,
+            self._outer(node),
+            node.call_id,
+            info.name,
+            text,
         )
+        self._append(step if line is None else (*step, line, awaiting))
         self.events += 1
 
     # ------------------------------------------------------------------ attributes

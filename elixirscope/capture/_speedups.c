@@ -3198,7 +3198,10 @@ static PyObject *object_state(Hooks *h, PyObject *obj) {
 }
 
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
-static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name) {
+/* ``line``: a suspension's own line (the rewriter's constant; negative: an await's, not a
+ * yield's), else unused. */
+static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name,
+                        long line) {
     if (!node->recorded || node->epoch != h->epoch) return;
     Func *f = &h->funcs[node->fid];
     PyObject *text, *state = NULL;
@@ -3220,6 +3223,10 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
                           node->call_id, f->name, attr_name, text, PyTuple_GET_ITEM(state, 0),
                           PyTuple_GET_ITEM(state, 1), PyTuple_GET_ITEM(state, 2),
                           PyTuple_GET_ITEM(state, 3));
+    else if (tag == s_yield)
+        t = Py_BuildValue("(OLLkOLLOOlO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
+                          OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text,
+                          line < 0 ? -line : line, line < 0 ? Py_True : Py_False);
     else
         t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
@@ -3231,7 +3238,7 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
     Py_DECREF(t);
 }
 
-static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop) {
+static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop, long line) {
     if (fid <= 0 || fid >= h->nfuncs || !h->ring) { h->stack_mismatches++; return; }
     PyObject *frame = (PyObject *)PyEval_GetFrame();
     Cell *cell = own_cell(&h->cc);
@@ -3259,20 +3266,27 @@ static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop) {
         }
         Py_INCREF(node);
     }
-    record_step(h, s_yield, node, value, NULL);
+    record_step(h, s_yield, node, value, NULL, pop ? line : -line);
     Py_DECREF(node);
 }
 
+/* yielding/awaiting(FID, LINE, value): LINE is the yield's or await's line, a constant. */
+static long line_of(PyObject *line) {
+    long v = PyLong_Check(line) ? PyLong_AsLong(line) : 0;
+    if (v == -1 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    return v;
+}
+
 static PyObject *Hooks_yielding(Hooks *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
-    suspend(self, fid_of(args[0]), args[1], 1);
-    return Py_NewRef(args[1]);
+    if (n != 3) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    suspend(self, fid_of(args[0]), args[2], 1, line_of(args[1]));
+    return Py_NewRef(args[2]);
 }
 
 static PyObject *Hooks_awaiting(Hooks *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
-    suspend(self, fid_of(args[0]), args[1], 0);
-    return Py_NewRef(args[1]);
+    if (n != 3) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    suspend(self, fid_of(args[0]), args[2], 0, line_of(args[1]));
+    return Py_NewRef(args[2]);
 }
 
 static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n) {
@@ -3324,7 +3338,7 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
         }
     }
     Py_INCREF(node);
-    record_step(self, s_resume, node, args[1], NULL);
+    record_step(self, s_resume, node, args[1], NULL, 0);
     Py_DECREF(node);
     return Py_NewRef(args[1]);
 }
@@ -3337,7 +3351,7 @@ static PyObject *Hooks_attr(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (top && top->fid == fid && top->recorded && top->epoch == self->epoch &&
         fid < self->nfuncs && self->funcs[fid].level >= 3) {
         Py_INCREF(top);
-        record_step(self, s_attr, top, args[1], args[2]);
+        record_step(self, s_attr, top, args[1], args[2], 0);
         Py_DECREF(top);
     }
     Py_RETURN_NONE;
@@ -3775,11 +3789,11 @@ static PyObject *async_helper(PyObject **cache, const char *name) {
 
 static PyObject *async_proxy(Hooks *self, PyObject *const *args, Py_ssize_t n,
                              PyObject **cache, const char *name) {
-    if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    if (n != 3) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
     PyObject *fn = async_helper(cache, name);
-    if (!fn) { hook_error(self); return Py_NewRef(args[1]); }
-    PyObject *stack[3] = {(PyObject *)self, args[0], args[1]};
-    return PyObject_Vectorcall(fn, stack, 3, NULL);
+    if (!fn) { hook_error(self); return Py_NewRef(args[2]); }
+    PyObject *stack[4] = {(PyObject *)self, args[0], args[1], args[2]};
+    return PyObject_Vectorcall(fn, stack, 4, NULL);
 }
 
 static PyObject *Hooks_async_iter(Hooks *self, PyObject *const *args, Py_ssize_t n) {

@@ -1,8 +1,9 @@
 """The implicit awaits of ``async for`` and ``async with``, recorded like explicit ones.
 
 Rewritten coroutines and async generators run ``async for T in
-__elixirscope__.async_iter(FID, E)`` and ``async with
-__elixirscope__.async_with(FID, E) as x``; both hook implementations (the C
+__elixirscope__.async_iter(FID, LINE, E)`` and ``async with
+__elixirscope__.async_with(FID, LINE, E) as x`` (LINE: the statement's, each implicit
+await's suspension recorded at it); both hook implementations (the C
 ``Hooks`` and the pure-Python one) hand those calls to :func:`async_iter` and
 :func:`async_with` here, with themselves as ``hooks``.
 
@@ -149,10 +150,11 @@ def _note(hooks: Any, exc: BaseException) -> None:
         pass
 
 
-async def _step(hooks: Any, fid: int, shown: Any, awaitable: Any) -> Any:
-    """One implicit await: a suspension, the await itself, a resume."""
+async def _step(hooks: Any, fid: int, line: int, shown: Any, awaitable: Any) -> Any:
+    """One implicit await: a suspension (at the statement's ``line``), the await itself, a
+    resume."""
     try:
-        hooks.awaiting(fid, shown)
+        hooks.awaiting(fid, line, shown)
     except Exception as exc:  # noqa: BLE001
         _note(hooks, exc)
     try:
@@ -185,10 +187,10 @@ _BAD_ANEXT = "'async for' received an invalid object from __anext__: %.100s"
 class _AsyncIterProxy:
     """What ``async for`` iterates instead of the program's async iterator."""
 
-    __slots__ = ("_hooks", "_fid", "_it")
+    __slots__ = ("_hooks", "_fid", "_line", "_it")
 
-    def __init__(self, hooks: Any, fid: int, it: Any) -> None:
-        self._hooks, self._fid, self._it = hooks, fid, it
+    def __init__(self, hooks: Any, fid: int, line: int, it: Any) -> None:
+        self._hooks, self._fid, self._line, self._it = hooks, fid, line, it
 
     def __aiter__(self) -> _AsyncIterProxy:
         return self
@@ -198,7 +200,7 @@ class _AsyncIterProxy:
         try:
             if type(it) is AsyncGeneratorType:
                 shown = _agen_anext(it)
-                return _step(self._hooks, self._fid, shown, shown)
+                return _step(self._hooks, self._fid, self._line, shown, shown)
             anext_ = _special(it, "__anext__")
             if anext_ is _MISSING:
                 raise TypeError(_NO_ANEXT % _tp_name(it))
@@ -211,14 +213,14 @@ class _AsyncIterProxy:
         except BaseException as exc:
             _strip(exc)
             raise
-        return _step(self._hooks, self._fid, shown, awaitable)
+        return _step(self._hooks, self._fid, self._line, shown, awaitable)
 
 
-def async_iter(hooks: Any, fid: int, obj: Any) -> Any:
+def async_iter(hooks: Any, fid: int, line: int, obj: Any) -> Any:
     """``obj``'s async iterator (``__aiter__`` called once, now) behind a recording proxy;
     ``obj`` itself when it has no ``__aiter__`` (the interpreter raises its own error)."""
     if type(obj) is AsyncGeneratorType:
-        return _AsyncIterProxy(hooks, fid, obj)
+        return _AsyncIterProxy(hooks, fid, line, obj)
     try:
         aiter_ = _special(obj, "__aiter__")
         if aiter_ is _MISSING:
@@ -229,7 +231,7 @@ def async_iter(hooks: Any, fid: int, obj: Any) -> Any:
     except BaseException as exc:
         _strip(exc)
         raise
-    return _AsyncIterProxy(hooks, fid, it)
+    return _AsyncIterProxy(hooks, fid, line, it)
 
 
 # ---------------------------------------------------------------------- async with
@@ -247,10 +249,10 @@ _AEXIT_AWAIT = (
 class _AsyncWithProxy:
     """What ``async with`` enters instead of the program's context manager."""
 
-    __slots__ = ("_hooks", "_fid", "_cm", "_exit")
+    __slots__ = ("_hooks", "_fid", "_line", "_cm", "_exit")
 
-    def __init__(self, hooks: Any, fid: int, cm: Any) -> None:
-        self._hooks, self._fid, self._cm = hooks, fid, cm
+    def __init__(self, hooks: Any, fid: int, line: int, cm: Any) -> None:
+        self._hooks, self._fid, self._line, self._cm = hooks, fid, line, cm
         self._exit: Any = None
 
     def __aenter__(self) -> Any:
@@ -268,7 +270,7 @@ class _AsyncWithProxy:
         except BaseException as exc:
             _strip(exc)
             raise
-        return _step(self._hooks, self._fid, shown, awaitable)
+        return _step(self._hooks, self._fid, self._line, shown, awaitable)
 
     def __aexit__(self, et: Any, ev: Any, tb: Any) -> Any:
         try:
@@ -277,13 +279,13 @@ class _AsyncWithProxy:
         except BaseException as exc:
             _strip(exc)
             raise
-        return _step(self._hooks, self._fid, shown, awaitable)
+        return _step(self._hooks, self._fid, self._line, shown, awaitable)
 
 
-def async_with(hooks: Any, fid: int, cm: Any) -> Any:
+def async_with(hooks: Any, fid: int, line: int, cm: Any) -> Any:
     """``cm`` behind a recording proxy; ``cm`` itself when its type lacks ``__aenter__`` or
     ``__aexit__`` (the interpreter raises its own error)."""
     tp = type(cm)
     if _lookup(tp, "__aenter__") is _MISSING or _lookup(tp, "__aexit__") is _MISSING:
         return cm
-    return _AsyncWithProxy(hooks, fid, cm)
+    return _AsyncWithProxy(hooks, fid, line, cm)

@@ -11,11 +11,13 @@ Contract (what the AST rewriter emits; FID is an int constant):
   entry is recorded, the exit or error recorded by the context manager, which
   never swallows an exception and never raises.
 - ``ret(FID, v)`` returns ``v`` (the same object), noting it as the result.
-- ``yielding`` / ``yielding_from`` / ``awaiting`` and ``resumed`` return their
-  argument unchanged and record GeneratorYield / GeneratorResume.
-- ``async_iter(FID, E)`` (``async for T in ...`` and the ``async for`` clauses of
+- ``yielding(FID, LINE, v)`` / ``yielding_from`` / ``awaiting`` and
+  ``resumed(FID, v)`` return ``v`` unchanged and record GeneratorYield (with
+  LINE, the constant line of the ``yield``/``await``: where a call waited) /
+  GeneratorResume.
+- ``async_iter(FID, LINE, E)`` (``async for T in ...`` and the ``async for`` clauses of
   list/set/dict comprehensions in a coroutine or async generator) and
-  ``async_with(FID, E)`` (each item of ``async with``) return a proxy that
+  ``async_with(FID, LINE, E)`` (each item of ``async with``) return a proxy that
   records, around each implicit await (``__anext__``, ``__aenter__``,
   ``__aexit__``), a GeneratorYield before and a GeneratorResume after (with the
   value, or the exception it ended with: StopAsyncIteration ends a loop). The
@@ -260,7 +262,12 @@ class InertHooks:
     def ret(self, fid: int, value: Any) -> Any:
         return value
 
-    yielding = yielding_from = awaiting = resumed = async_iter = async_with = ret
+    resumed = ret
+
+    def yielding(self, fid: int, line: int, value: Any) -> Any:
+        return value
+
+    yielding_from = awaiting = async_iter = async_with = yielding
 
     def attr(self, fid: int, obj: Any, name: str) -> None:
         return None

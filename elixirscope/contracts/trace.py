@@ -147,11 +147,19 @@ TRACEBACK_LIMIT = 20
 
 
 class GeneratorYield(TraceEvent, tag="yield"):
-    """A generator or coroutine suspended (``yield`` / ``await``)."""
+    """A generator or coroutine suspended (``yield`` / ``await``).
+
+    ``line``: the line of the ``yield``, ``await``, ``async for`` or ``async with``, in
+    the file of the function's definition; ``awaiting``: an ``await`` (explicit, or an
+    ``async for``'s or ``async with``'s), the call waiting on something, not a ``yield``
+    handing a value to its consumer. Recorded before these existed: 0 and False.
+    """
 
     call_id: Int64
     function: Text
     value: Text | None = None
+    line: Int64 = 0
+    awaiting: bool = False
 
 
 class GeneratorResume(TraceEvent, tag="resume"):

@@ -16,9 +16,12 @@ Generators use ``gen_call``; every ``yield``/``yield from`` goes through
 ``awaiting``/``resumed``. The implicit awaits of a coroutine or async
 generator go through proxies that record them the same way::
 
-    async for T in __elixirscope__.async_iter(FID, E):       # each __anext__
-    [x async for x in __elixirscope__.async_iter(FID, E)]     # list/set/dict comprehensions
-    async with __elixirscope__.async_with(FID, E) as x, __elixirscope__.async_with(FID, F):
+    async for T in __elixirscope__.async_iter(FID, LINE, E):  # each __anext__
+    [x async for x in __elixirscope__.async_iter(FID, LINE, E)]  # list/set/dict comprehensions
+    async with __elixirscope__.async_with(FID, LINE, E) as x, ...:
+
+(LINE, a constant, is the line of the ``yield``, ``await`` or statement: where the
+call was suspended, recorded with no lookup.)
 
 (async generator expressions are left alone: they run later, maybe elsewhere).
 Nested functions, methods and classes are visited with their real
@@ -130,6 +133,11 @@ def _hook_spanning(name: str, args: list[ast.expr], at: ast.stmt | ast.expr) -> 
     for sub in (call.func, call.func.value):  # type: ignore[attr-defined]
         sub.end_lineno, sub.end_col_offset = sub.lineno, sub.col_offset
     return call
+
+
+def _line(at: ast.stmt | ast.expr) -> ast.Constant:
+    """``at``'s line as a constant argument (a suspension's, recorded with no lookup)."""
+    return _located(ast.Constant(at.lineno), at)
 
 
 def _located(node: Any, at: ast.stmt | ast.expr) -> Any:
@@ -401,17 +409,17 @@ class _BodyRewriter(ast.NodeTransformer):
     def visit_Yield(self, node: ast.Yield) -> ast.Call:
         self.generic_visit(node)
         value = node.value if node.value is not None else _located(ast.Constant(None), node)
-        node.value = _hook("yielding", [self._fid(), value], node)
+        node.value = _hook("yielding", [self._fid(), _line(node), value], node)
         return _hook("resumed", [self._fid(), node], node)
 
     def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.Call:
         self.generic_visit(node)
-        node.value = _hook("yielding_from", [self._fid(), node.value], node)
+        node.value = _hook("yielding_from", [self._fid(), _line(node), node.value], node)
         return _hook("resumed", [self._fid(), node], node)
 
     def visit_Await(self, node: ast.Await) -> ast.Call:
         self.generic_visit(node)
-        node.value = _hook("awaiting", [self._fid(), node.value], node)
+        node.value = _hook("awaiting", [self._fid(), _line(node), node.value], node)
         return _hook("resumed", [self._fid(), node], node)
 
     # The implicit awaits. __aiter__ is now called by the hook, and the interpreter gives
@@ -422,7 +430,7 @@ class _BodyRewriter(ast.NodeTransformer):
     def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AsyncFor:
         self.generic_visit(node)
         if self._async_body():
-            node.iter = _hook_spanning("async_iter", [self._fid(), node.iter], node)
+            node.iter = _hook_spanning("async_iter", [self._fid(), _line(node), node.iter], node)
         return node
 
     def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AsyncWith:
@@ -430,7 +438,7 @@ class _BodyRewriter(ast.NodeTransformer):
         if self._async_body():
             for item in node.items:
                 item.context_expr = _hook_spanning(
-                    "async_with", [self._fid(), item.context_expr], node
+                    "async_with", [self._fid(), _line(node), item.context_expr], node
                 )
         return node
 
@@ -439,7 +447,9 @@ class _BodyRewriter(ast.NodeTransformer):
         if self._async_body():
             for gen in node.generators:
                 if gen.is_async:
-                    gen.iter = _hook_spanning("async_iter", [self._fid(), gen.iter], node)
+                    gen.iter = _hook_spanning(
+                        "async_iter", [self._fid(), _line(node), gen.iter], node
+                    )
         return node
 
     visit_ListComp = visit_SetComp = visit_DictComp = _comprehension

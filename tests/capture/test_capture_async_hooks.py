@@ -71,9 +71,9 @@ def test_async_for_and_async_with_record_each_implicit_await(rec):
 async def co():
     with __elixirscope__.call_args({co}, (), ()):
         seen = []
-        async for x in __elixirscope__.async_iter({co}, numbers(3)):
+        async for x in __elixirscope__.async_iter({co}, 5, numbers(3)):
             seen.append(x)
-        async with __elixirscope__.async_with({co}, manager) as got:
+        async with __elixirscope__.async_with({co}, 7, manager) as got:
             seen.append(got)
         return __elixirscope__.ret({co}, seen)
 """,
@@ -93,6 +93,9 @@ async def co():
     yields = [value for kind, value in steps if kind == "Yield"]
     assert all(v.startswith("<async_generator_asend object") for v in yields[:4])
     assert yields[4:] == ["<coroutine Manager.__aenter__>", "<coroutine Manager.__aexit__>"]
+    # each suspension at its statement's line, the constant the rewriter passes
+    assert [(e.line, e.awaiting) for e in events if type(e).__name__ == "GeneratorYield"] == (
+        [(5, True)] * 4 + [(7, True)] * 2)
     _clean(hooks.stats())
 
 
@@ -101,8 +104,8 @@ def test_boundaries_level_records_the_steps_without_values(rec):
         """
 async def co():
     with __elixirscope__.call({co}):
-        async with __elixirscope__.async_with({co}, Manager()):
-            return [x async for x in __elixirscope__.async_iter({co}, numbers(2))]
+        async with __elixirscope__.async_with({co}, 0, Manager()):
+            return [x async for x in __elixirscope__.async_iter({co}, 0, numbers(2))]
 """,
         co="coroutine", names={"numbers": numbers, "Manager": Manager},
     )
@@ -118,8 +121,8 @@ def test_async_generator_body_interleaves_its_own_yields(rec):
         """
 async def agen():
     with __elixirscope__.gen_call_args({agen}, (), ()):
-        async for x in __elixirscope__.async_iter({agen}, numbers(2)):
-            __elixirscope__.resumed({agen}, (yield __elixirscope__.yielding({agen}, x * 10)))
+        async for x in __elixirscope__.async_iter({agen}, 0, numbers(2)):
+            __elixirscope__.resumed({agen}, (yield __elixirscope__.yielding({agen}, 0, x * 10)))
 
 async def consume():
     with __elixirscope__.call({consume}):
@@ -148,7 +151,7 @@ def test_errors_pass_through_with_the_programs_traceback(rec):
 async def co(it):
     with __elixirscope__.call_args({co}, ('it',), (it,)):
         total = 0
-        async for x in __elixirscope__.async_iter({co}, it):
+        async for x in __elixirscope__.async_iter({co}, 0, it):
             total += x
         return __elixirscope__.ret({co}, total)
 """,
@@ -172,7 +175,7 @@ def test_aexit_gets_the_exception_and_its_verdict_is_kept(rec):
         """
 async def co(manager, exc):
     with __elixirscope__.call({co}):
-        async with __elixirscope__.async_with({co}, manager):
+        async with __elixirscope__.async_with({co}, 0, manager):
             raise exc
         return __elixirscope__.ret({co}, "suppressed")
 """,
@@ -196,8 +199,8 @@ def test_cancellation_inside_an_implicit_await(rec):
         """
 async def co(started):
     with __elixirscope__.call({co}):
-        async with __elixirscope__.async_with({co}, Manager()):
-            async for x in __elixirscope__.async_iter({co}, forever()):
+        async with __elixirscope__.async_with({co}, 0, Manager()):
+            async for x in __elixirscope__.async_iter({co}, 0, forever()):
                 started.set()
 """,
         co="coroutine", names={"Manager": Manager},
@@ -231,16 +234,16 @@ async def co(started):
 def test_objects_without_the_protocol_come_back_unchanged(rec):
     h = hooks.get_hooks()
     plain = [1, 2]
-    assert h.async_iter(1, plain) is plain
-    assert h.async_with(1, plain) is plain
-    assert h.async_iter(1, numbers(0)) is not None
+    assert h.async_iter(1, 0, plain) is plain
+    assert h.async_with(1, 0, plain) is plain
+    assert h.async_iter(1, 0, numbers(0)) is not None
 
 
 def test_inert_hooks_return_the_argument(rec):
     hooks.uninstall()
     gen, manager = numbers(1), Manager()
-    assert hooks.INERT.async_iter(1, gen) is gen
-    assert hooks.INERT.async_with(1, manager) is manager
+    assert hooks.INERT.async_iter(1, 0, gen) is gen
+    assert hooks.INERT.async_with(1, 0, manager) is manager
     assert rec.ring.drain() == []
 
 
@@ -248,7 +251,7 @@ def test_hook_failures_are_counted_not_raised(rec):
     class Broken:
         errors: list = []
 
-        def awaiting(self, fid, value):
+        def awaiting(self, fid, *args):
             raise RuntimeError("awaiting broke")
 
         resumed = awaiting
@@ -257,7 +260,7 @@ def test_hook_failures_are_counted_not_raised(rec):
             self.errors.append(str(exc))
 
     async def run():
-        return [x async for x in async_proxies.async_iter(Broken(), 1, numbers(2))]
+        return [x async for x in async_proxies.async_iter(Broken(), 1, 0, numbers(2))]
 
     assert asyncio.run(run()) == [0, 1]
     assert Broken.errors == ["awaiting broke"] * 6

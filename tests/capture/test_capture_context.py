@@ -90,7 +90,7 @@ def test_gather_of_tasks_each_with_its_own_correlation(rec):
                 mine = current_call_id()
                 for _ in range(3):
                     __elixirscope__.resumed(  # noqa: F821
-                        task_fid, await __elixirscope__.awaiting(task_fid, asyncio.sleep(0))  # noqa: F821
+                        task_fid, await __elixirscope__.awaiting(task_fid, 0, asyncio.sleep(0))  # noqa: F821
                     )
                     assert current_call_id() == mine and current_correlation_id() == cid
                     leaf()

@@ -86,7 +86,7 @@ def test_generator_yield_resume_restores_the_callers_stack(rec):
 def gen(n):
     with __elixirscope__.gen_call({gen}):
         for i in range(n):
-            got = __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, i)))
+            got = __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 4, i)))
             ids.append(current_call_id())
 
 def consumer():
@@ -113,6 +113,8 @@ def consumer():
     ]
     g_entry = events[1]
     assert g_entry.parent_id == me and ns["ids"] == [g_entry.id]
+    assert events[2].line == events[4].line == 4  # the yield's line; a resume has none
+    assert not events[2].awaiting  # a yield hands a value on: it waits for no one
     assert events[3].value == "'hello'" and events[2].value == "0"
     assert all(e.call_id == g_entry.id for e in events[2:6])
     assert events[5].call_id == g_entry.id  # closed: FunctionExit, not FunctionError
@@ -124,7 +126,7 @@ def test_abandoned_generator_raising_records_an_error(rec):
         """
 def gen():
     with __elixirscope__.gen_call({gen}):
-        __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 1)))
+        __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 0, 1)))
         raise KeyError("k")
 """,
         gen="generator",

@@ -168,7 +168,7 @@ GEN = """
 def gen(n):
     with __elixirscope__.gen_call({gen}):
         for i in range(n):
-            __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, i)))
+            __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 0, i)))
             seen.append(current_correlation_id())
 
 def consumer(g):
@@ -207,7 +207,7 @@ async def main():
     with __elixirscope__.call({main}):
         ids = [current_correlation_id()]
         for _ in range(2):
-            __elixirscope__.resumed({main}, await __elixirscope__.awaiting({main}, asyncio.sleep(0)))
+            __elixirscope__.resumed({main}, await __elixirscope__.awaiting({main}, 0, asyncio.sleep(0)))
             ids.append(current_correlation_id())
         return ids
 """,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import re
 import textwrap
 
@@ -53,20 +54,20 @@ def rewritten() -> tuple[ast.Module, str]:
 
 def test_async_for_with_and_comprehensions_go_through_the_proxies():
     _, text = rewritten()
-    assert "async for x in __elixirscope__.async_iter(<co>, src):" in text
-    assert ("async with __elixirscope__.async_with(<co>, cm) as a, "
-            "__elixirscope__.async_with(<co>, cm):") in text
-    assert ("[y async for y in __elixirscope__.async_iter(<co>, src) if y "
-            "async for z in __elixirscope__.async_iter(<co>, y)]") in text
-    assert "{y async for y in __elixirscope__.async_iter(<co>, src)}" in text
-    assert "{y: y async for y in __elixirscope__.async_iter(<co>, src)}" in text
+    assert "async for x in __elixirscope__.async_iter(<co>, 3, src):" in text
+    assert ("async with __elixirscope__.async_with(<co>, 7, cm) as a, "
+            "__elixirscope__.async_with(<co>, 7, cm):") in text
+    assert ("[y async for y in __elixirscope__.async_iter(<co>, 9, src) if y "
+            "async for z in __elixirscope__.async_iter(<co>, 9, y)]") in text
+    assert "{y async for y in __elixirscope__.async_iter(<co>, 10, src)}" in text
+    assert "{y: y async for y in __elixirscope__.async_iter(<co>, 11, src)}" in text
     assert "sync = [y for y in src]" in text
     # an async generator expression runs later, maybe elsewhere: left alone
     assert "later = (y async for y in src)" in text
     assert "return __elixirscope__.ret(<plain>, (y async for y in src))" in text
     # a nested (not instrumented) coroutine is its own scope
     assert "async for w in src:" in text
-    assert "async for x in __elixirscope__.async_iter(<agen>, src):" in text
+    assert "async for x in __elixirscope__.async_iter(<agen>, 20, src):" in text
 
 
 def test_the_proxy_calls_have_the_statement_and_comprehension_positions():
@@ -123,3 +124,43 @@ def test_async_with_and_comprehensions_are_recorded(corpus):
     resumes = _steps(events, "instrcorpus_generators.comprehensions", "resume")
     assert len(resumes) == 31 and resumes.count("StopAsyncIteration()") == 8
     assert hooks.stats()["stack_mismatches"] == before
+
+
+def _lines_of(events: list, function: str) -> list:
+    return [e[9] for e in events if e[0] == "yield" and e[7] == function]
+
+
+def _source_line(module, text: str) -> int:
+    """The line of ``module``'s source that holds ``text`` (once)."""
+    lines = [n for n, line in enumerate(inspect.getsource(module).splitlines(), 1)
+             if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]
+
+
+def test_each_suspension_records_its_own_line(corpus):
+    """A yield names the line that suspended its call: the ``await``, ``async with``,
+    ``async for``, ``yield`` or ``yield from`` — where a call waited, with no lookup."""
+    asyncio.run(corpus.with_two_items())
+    asyncio.run(corpus.loops())
+    assert corpus.case_generator()
+    asyncio.run(corpus.fetch(1))
+    events = drain()
+    name = "instrcorpus_generators."
+    with_line = _source_line(corpus, 'async with Resource("f") as first')
+    assert _lines_of(events, name + "with_two_items") == [with_line] * 4
+    loops = set(_lines_of(events, name + "loops"))
+    assert loops == {_source_line(corpus, "async for i in numbers(6):"),
+                     _source_line(corpus, "async for i in numbers(2):")} | {
+        n for n, line in enumerate(inspect.getsource(corpus).splitlines(), 1)
+        if "async for n in Countdown(5):" in line}
+    assert set(_lines_of(events, name + "countdown")) == {_source_line(corpus, "received = yield n")}
+    assert set(_lines_of(events, name + "delegate")) == {
+        _source_line(corpus, "result = yield from countdown(n)"),
+        _source_line(corpus, "    yield result")}
+    assert _lines_of(events, name + "fetch") == [_source_line(corpus, "await asyncio.sleep(delay)")]
+    awaiting = {e[7].rpartition(".")[2]: e[10] for e in events if e[0] == "yield"}
+    assert {k: awaiting[k] for k in ("with_two_items", "loops", "fetch")} == dict.fromkeys(
+        ("with_two_items", "loops", "fetch"), True)
+    # a generator's and an async generator's yields hand values on
+    assert awaiting["countdown"] is awaiting["delegate"] is awaiting["numbers"] is False

@@ -55,12 +55,12 @@ def test_boundaries_shape():
     assert '"""Doc."""\n    with __elixirscope__.call(<plain>):\n        if a:' in text
     assert "return a + b" in text
     assert "with __elixirscope__.gen_call(<C.gen>):" in text
-    assert "got = __elixirscope__.resumed(<C.gen>, (yield __elixirscope__.yielding(<C.gen>, 1)))" \
+    assert "got = __elixirscope__.resumed(<C.gen>, (yield __elixirscope__.yielding(<C.gen>, 17, 1)))" \
         in text
     assert ("__elixirscope__.resumed(<C.gen>, (yield from "
-            "__elixirscope__.yielding_from(<C.gen>, range(got))))") in text
-    assert ("__elixirscope__.resumed(<C.co>, await __elixirscope__.awaiting(<C.co>, "
-            "self.method(1)))") in text
+            "__elixirscope__.yielding_from(<C.gen>, 18, range(got))))") in text
+    assert ("__elixirscope__.resumed(<C.co>, await __elixirscope__.awaiting(<C.co>, 21, "
+            "self.method(1)))")  # each suspension carries its line (17, 18, 21 above) in text
     assert "__elixirscope__.attr" not in text
     assert text.startswith('"""Module doc."""\nfrom __future__ import annotations\n')
 
