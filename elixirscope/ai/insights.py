@@ -30,6 +30,7 @@ __all__ = [
 
 
 def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Finding]]]:
+    from elixirscope.ai.blocking import detect_blocked_loop
     from elixirscope.ai.http_calls import detect_http
     from elixirscope.ai.latency import detect_latency
     from elixirscope.ai.mailbox import detect_mailbox_growth
@@ -52,6 +53,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "slow": detect_slow,
         "server_errors": detect_server_errors,
         "uncaught": detect_uncaught,
+        "blocked_loop": detect_blocked_loop,
     }
 
 
@@ -66,6 +68,7 @@ DETECTORS = (
     "slow",
     "server_errors",
     "uncaught",
+    "blocked_loop",
 )
 
 
@@ -176,7 +179,7 @@ def render_findings(
         lines.append(
             "no findings: no N+1 queries, races, latency anomalies, slow handlers or requests, "
             "server errors, uncaught exceptions, crashes, restart storms, crash loops, mailbox "
-            "growth, retry loops or slow/retried calls"
+            "growth, retry loops, slow/retried calls or blocked event loops"
         )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)

@@ -29,6 +29,7 @@ class InsightSettings:
     slow_handler_ms: float = 200.0
     slow_request_ms: float = 1000.0
     slow_factor: float = 10.0
+    blocked_loop_ms: float = 100.0
     ui_url: str = ""
 
     @classmethod

@@ -31,6 +31,8 @@ from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.query.percentile import nearest_rank
+from elixirscope.query.threads import source_of
+from elixirscope.query.waits import EVENT_TYPES, Waits
 
 __all__ = ["detect_slow"]
 
@@ -204,6 +206,9 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
     for h in handlers:
         held[(h.producer, h.thread)].append((h.start.ts, h.end.ts))
     starts = {key: sorted(found) for key, found in held.items()}
+    # an HTTP call made inside a request's own call is that request's alone: requests
+    # sharing a chain (an in-process client's) do not take each other's
+    made_in: dict[tuple[str, int], int] = defaultdict(int)
     for se in recording.of("http"):
         cid = se.event.correlation_id
         if not cid:
@@ -212,7 +217,12 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
         at = bisect.bisect_right(around, (se.ts, 1 << 63)) - 1
         if at >= 0 and around[at][1] >= se.ts:
             continue  # counted in its callback's time
-        waits[cid].append((se.ts, se.ts, se.event.duration_ns))
+        request = recording.request_call(se.producer, se.event.parent_id)
+        if request is not None:
+            made_in[(se.producer, request)] += se.event.duration_ns
+        else:  # made elsewhere in the chain (a worker thread, another process)
+            waits[cid].append((se.ts - se.event.duration_ns, se.ts, se.event.duration_ns))
+    request_calls = {(se.producer, se.event.id): se.event.parent_id for se in recording.of("req")}
     spans = []
     for end in recording.of("reqend"):
         ev = end.event
@@ -220,6 +230,9 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
         waited = sum(
             ns for a, b, ns in waits.get(ev.correlation_id or "", []) if first <= a and b <= end.ts
         )
+        own_call = request_calls.get((end.producer, ev.request_id))
+        if own_call is not None:
+            waited += made_in.get((end.producer, own_call), 0)
         spans.append(
             Span(
                 f"{ev.method} {ev.route or ev.path}",
@@ -265,13 +278,15 @@ def detect_slow(recording: Recording, settings: InsightSettings) -> list[Finding
     if not groups:
         return []
     past, runs = _baseline(recording, settings)
+    waits = Waits(by_call=True)  # a coroutine's time at its awaits is not its own
+    for se in recording.of(*EVENT_TYPES):
+        waits.feed(se)
+    inside = _Inside(ends, children, waits.calls or {})
     findings = []
     for (what, key), found in groups.items():
         median = handler_median if what == "handler" else request_median
         floor = settings.slow_handler_ms if what == "handler" else settings.slow_request_ms
-        findings.append(
-            _finding(recording, what, key, found, median, floor, ends, children, past, runs)
-        )
+        findings.append(_finding(recording, what, key, found, median, floor, inside, past, runs))
     return findings
 
 
@@ -285,14 +300,23 @@ def _baseline(
     return baseline(recording.data_dir, recording.run, settings.baseline_runs)
 
 
+@dataclass
+class _Inside:
+    """What the detector reads below a call: the calls' ends and children, and the waits
+    of coroutines at their awaits (``query.waits``, each call's ``(line, ns)``)."""
+
+    ends: dict[tuple[str, int], Any]
+    children: dict[tuple[str, int], list[Any]]
+    waits: dict[tuple[str, int], list[tuple[int, int]]]
+
+
 def _own_times(
-    span: Span,
-    call_id: int,
-    ends: dict[tuple[str, int], Any],
-    children: dict[tuple[str, int], list[Any]],
+    span: Span, call_id: int, inside: _Inside, waited: dict[tuple[str, str | None, int], int]
 ) -> dict[str, tuple[int, int, Any]]:
     """Below call ``call_id`` of ``span``'s process: per function, (calls, time of their
-    own, the entry of its slowest call)."""
+    own, the entry of its slowest call). A coroutine's waits at its awaits are not its
+    own: they are added to ``waited`` by (function, file, line)."""
+    ends, children = inside.ends, inside.children
     out: dict[str, list[Any]] = {}
     todo = [call_id]
     seen = set()
@@ -311,7 +335,12 @@ def _own_times(
                 for c in children.get((entry.producer, entry.event.id), [])
                 if (c.producer, c.event.id) in ends
             )
-            own = max(0, end.event.duration_ns - below)
+            suspended = 0
+            for line, ns in inside.waits.get((entry.producer, entry.event.id), ()):
+                site = (entry.event.function, entry.event.file, line)
+                waited[site] = waited.get(site, 0) + ns
+                suspended += ns
+            own = max(0, end.event.duration_ns - below - suspended)
             name = entry.event.function
             was = out.get(name)
             if was is None:
@@ -347,8 +376,7 @@ def _finding(
     found: list[Span],
     median: float,
     floor_ms: float,
-    ends: dict[tuple[str, int], Any],
-    children: dict[tuple[str, int], list[Any]],
+    below_calls: _Inside,
     past: dict[str, list[int]],
     runs: list[str],
 ) -> Finding:
@@ -370,10 +398,18 @@ def _finding(
             locations.append(
                 Location(handler_call.file, handler_call.line, handler_call.function, "its handler")
             )
+    waited: dict[tuple[str, str | None, int], int] = {}
     if below:
-        inside = sorted(_own_times(worst, below, ends, children).items(), key=lambda kv: -kv[1][1])
+        inside = sorted(
+            _own_times(worst, below, below_calls, waited).items(), key=lambda kv: -kv[1][1]
+        )
         least = worst.own_ns * SHARE_INSIDE
         inside = [kv for kv in inside if kv[1][1] >= least][:SLOWEST_INSIDE]
+    waits = sorted(waited.items(), key=lambda kv: -kv[1])
+    waits = [kv for kv in waits if kv[1] >= worst.own_ns * SHARE_INSIDE][:SLOWEST_INSIDE]
+    for (function, file, line), _ in waits[:1]:
+        if file:
+            locations.append(Location(file, line, function, "waited here"))
     for name, (_, _, se) in inside[:1]:
         if se.event.file and all(loc.function != name for loc in locations):
             locations.append(Location(se.event.file, se.event.line, name, "most time of its own"))
@@ -422,6 +458,16 @@ def _finding(
             )
             + "."
         )
+    if waits:
+        where += (
+            " It waited at "
+            + ", ".join(
+                f"{source_of(file, line) or f'line {line}'} in {function.rpartition('.')[2]} "
+                f"({_ms(ns)})"
+                for (function, file, line), ns in waits
+            )
+            + ": an await is where a coroutine waits for a lock, a queue, a sleep or I/O."
+        )
     served = ""
     if handler and request is not None:
         rev = request.event
@@ -454,6 +500,11 @@ def _finding(
         "(`elixirscope calltree`): batch or cache that work, or move it off the request "
         "path and answer 202 with a way to fetch the result."
     )
+    if waits:
+        fix += (
+            " Where it waited at an await on a lock or a shared resource, hold it for less "
+            "(no slow I/O while holding it) or give each request its own."
+        )
     details: dict[str, Any] = {
         "handler" if handler else "route": key,
         "own_ms": round(worst.own_ns / 1e6, 3),
@@ -464,6 +515,10 @@ def _finding(
         "slowest_inside": [
             {"function": name, "calls": calls, "own_ms": round(own / 1e6, 3)}
             for name, (calls, own, _) in inside
+        ],
+        "waited_at": [
+            {"function": function, "at": source_of(file, line), "ms": round(ns / 1e6, 3)}
+            for (function, file, line), ns in waits
         ],
         "baseline_runs": runs,
     }

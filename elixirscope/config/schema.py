@@ -161,6 +161,7 @@ SCHEMA: dict[str, Key] = {
     "insights.slow_handler_ms": Key(float, 200.0, FloatRange(0, 3_600_000), doc="Slow handler: an actor callback holding its actor at least this many milliseconds of its own (outgoing HTTP calls aside), with slow_factor."),
     "insights.slow_request_ms": Key(float, 1000.0, FloatRange(0, 3_600_000), doc="Slow request: a web request taking at least this many milliseconds of its own (its chain's actor callbacks and HTTP calls aside), with slow_factor."),
     "insights.slow_factor": Key(float, 10.0, FloatRange(1, 1_000_000), doc="Slow handler or request: ... and at least this many times the run's median callback or request (when the run has latency_min_samples of them)."),
+    "insights.blocked_loop_ms": Key(float, 100.0, FloatRange(1, 3_600_000), doc="Blocked event loop: a coroutine running at least this many milliseconds without an await (asyncio's debug mode warns at 100)."),
     "insights.ui_url": Key(str, "", UrlOrEmpty(), doc="The cinema's URL (as `elixirscope ui` prints it, token included): `insights` prints each finding's link whole; empty prints the part after the URL."),
     "ai.provider": Key(str, "offline", OneOf("offline", "openai", "gemini"), doc="Who writes explanations: offline (rules, no network), an OpenAI-compatible chat-completions API, or Gemini."),
     "ai.openai_url": Key(str, "https://api.openai.com/v1", NonEmptyStr(), doc="Base URL of the OpenAI-compatible API (its /chat/completions is asked)."),

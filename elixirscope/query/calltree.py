@@ -367,6 +367,13 @@ def _render_node(
                 lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
+            at = (
+                source_of(node.file, item.event.line)
+                if type(item.event) is GeneratorYield
+                else None
+            )
+            if at and item.event.line:  # where it waited: the await's own line
+                text += "  " + paint(_DIM, at)
             if waited is not None:  # how long it was suspended: a lock, a queue, the network
                 text += "  " + paint(_DIM, f"[waited {format_duration(waited)}]")
             ended = shown.handed.get(getattr(item.event, "chain", None) or "")
@@ -555,9 +562,11 @@ def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool 
             f"  [{format_duration(ev.duration_ns)}]"
         )
     if cls is GeneratorYield or cls is GeneratorResume:
-        head = "yield" if cls is GeneratorYield else "resume"
-        if not in_tree:
+        head = ("await" if ev.awaiting else "yield") if cls is GeneratorYield else "resume"
+        if not in_tree:  # in a tree, the line is said with the call's file
             head += f" in {_short(ev.function)}"
+            if cls is GeneratorYield and ev.line:
+                head += f" at line {ev.line}"
         if ev.value is None:
             return head
         return f"{head} {ev.value}" if cls is GeneratorYield else f"{head} <- {ev.value}"

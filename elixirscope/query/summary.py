@@ -14,6 +14,8 @@ tables fitting 100 columns:
 - exceptions by type and the place they were raised (``file:line``), counted
   once per raise however many recorded calls it went through;
 - the slowest calls;
+- where coroutines waited: each ``await`` line by the time its calls waited there,
+  a callee's time left to the callee's own awaits (``query.waits``);
 - actors, with messages in (received) and out (sent; a WebSocket handler's: its frames
   in and out), state changes, and
   restarts and exits of their supervised process;
@@ -67,6 +69,7 @@ from elixirscope.query.calltree import format_duration, format_ts, raised_at
 from elixirscope.query.selftime import SelfTime
 from elixirscope.query.threads import ThreadNames, source_of, spawning_call
 from elixirscope.query.uncaught import uncaught_of
+from elixirscope.query.waits import Waits, WaitSite
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["WIDTH", "summarize"]
@@ -153,6 +156,7 @@ def summarize(
     call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
     open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
     self_time = SelfTime()
+    waits = Waits()
     errors: list[tuple[StoredEvent, FunctionError]] = []
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
     slowest: list[tuple[int, int, StoredEvent]] = []
@@ -189,12 +193,14 @@ def summarize(
             call_function[(se.producer, ev.id)] = fn
             open_calls[(se.producer, ev.id)] = (ev.parent_id, ev.function == REQUEST_FUNCTION)
             self_time.entered(se.producer, ev.id, ev.parent_id, ev.task is not None)
+            waits.entered(se.producer, ev)
         elif isinstance(ev, (FunctionExit, FunctionError)):
             open_calls.pop((se.producer, ev.call_id), None)
             popped = call_function.pop((se.producer, ev.call_id), None)
             fn = popped if popped is not None else _function(functions, ev.function)
             fn.durations.append(ev.duration_ns)
             fn.self_ns += self_time.ended(se.producer, ev.call_id, ev.ts, ev.duration_ns)
+            waits.ended(se.producer, ev)
             item = (ev.duration_ns, -n, se)
             if len(slowest) < top:
                 heapq.heappush(slowest, item)
@@ -207,8 +213,10 @@ def summarize(
                     raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
         elif type(ev) is GeneratorYield:
             self_time.suspended(se.producer, ev.call_id, ev.ts)
+            waits.suspended(se.producer, ev)
         elif type(ev) is GeneratorResume:
             self_time.resumed(se.producer, ev.call_id, ev.ts)
+            waits.resumed(se.producer, ev)
         elif type(ev) is CustomEvent:
             lost = uncaught_of(ev)
             if lost is not None:
@@ -291,6 +299,7 @@ def summarize(
         ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
+        "waits": [_wait_row(w) for w in waits.by_time()],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
         "queries": [
             _query_row(q)
@@ -307,6 +316,18 @@ def summarize(
     }
     report["text"] = render_summary(report, top=top)
     return report
+
+
+def _wait_row(w: WaitSite) -> dict[str, Any]:
+    return {
+        "function": w.function,
+        "at": source_of(w.file, w.line) or f"line {w.line}",
+        "awaited": w.awaited,
+        "count": w.count,
+        "total_ns": w.total_ns,
+        "max_ns": w.max_ns,
+        "longest_correlation": w.correlation_id,
+    }
 
 
 def _request_around(
@@ -583,6 +604,26 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 for s in slow
             ],
             width,
+        )
+    waited = report.get("waits") or []
+    if waited:
+        out += ["", _heading("Waits (where coroutines waited, most time first)", len(waited), top)]
+        out += _table(
+            ["await at", "in", "waits", "total", "max", "longest in"],
+            [
+                [
+                    w["at"],
+                    _short(w["function"]),
+                    f"{w['count']:,}",
+                    _dur(w["total_ns"]),
+                    _dur(w["max_ns"]),
+                    (w["longest_correlation"] or "-")[:12],
+                ]
+                for w in waited[:top]
+            ],
+            width,
+            fit=(0, 1),
+            tail=(0,),
         )
     actors = report["actors"]
     if actors:

@@ -274,6 +274,7 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ("insights.slow_handler_ms", -1, 'Expected `float 0..3.6e+06`, got `-1` - at `insights.slow_handler_ms` (from f.toml)'),
         ("insights.slow_request_ms", -1, 'Expected `float 0..3.6e+06`, got `-1` - at `insights.slow_request_ms` (from f.toml)'),
         ("insights.slow_factor", 0.5, 'Expected `float 1..1e+06`, got `0.5` - at `insights.slow_factor` (from f.toml)'),
+        ("insights.blocked_loop_ms", 0, 'Expected `float 1..3.6e+06`, got `0` - at `insights.blocked_loop_ms` (from f.toml)'),
         ("insights.ui_url", 7, 'Expected `empty or an http(s):// URL`, got `7` - at `insights.ui_url` (from f.toml)'),
         ("ai.provider", 'claude', "Expected `'offline' | 'openai' | 'gemini'`, got `'claude'` - at `ai.provider` (from f.toml)"),
         ("ai.openai_url", 7, 'Expected `non-empty str`, got `7` - at `ai.openai_url` (from f.toml)'),

@@ -174,6 +174,9 @@ def _file(row: Any) -> str | None:
         return ev.file
     if type(ev) is FunctionError and ev.traceback:
         return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
+    if type(ev) is GeneratorYield:  # its line is in its function's file
+        entry = row.ctx.entry_of(row.se.producer, ev.call_id)
+        return None if entry is None else entry.file
     entry = _entry(row)
     return None if entry is None else entry.file
 
@@ -182,7 +185,7 @@ def _line(row: Any) -> int | None:
     ev = row.ev
     if type(ev) in _DATABASE:
         return ev.line or None
-    if type(ev) is FunctionError:
+    if type(ev) is FunctionError or type(ev) is GeneratorYield:
         return ev.line or None
     entry = _entry(row)
     return None if entry is None or not entry.line else entry.line
@@ -523,23 +526,31 @@ _FIELDS = [
     _f(
         "file",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
         _file,
         doc="where it is defined (a query: the program's file that issued it)",
     ),
     _f(
         "line",
         "int",
-        {"events", "calls", "exceptions", "queries", "transactions"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
         _line,
-        doc="its def line (raised at; a query: the line that issued it)",
+        doc="its def line (raised at; a query: the line that issued it; a yield: its "
+        "await's or yield's)",
     ),
     _f(
         "location",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
         _location,
         doc="file:line",
+    ),
+    _f(
+        "step",
+        "text",
+        {"events", "yields"},
+        lambda r: ("await" if r.ev.awaiting else "yield") if type(r.ev) is GeneratorYield else None,
+        doc="a yield's kind: await (waiting on something) or yield (a value handed on)",
     ),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
     _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
@@ -780,7 +791,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("time", "kind", "detail"),
     "calls": ("time", "function", "args", "outcome", "duration"),
     "exceptions": ("time", "function", "type", "message", "location"),
-    "yields": ("time", "function", "value"),
+    "yields": ("time", "function", "step", "location", "value"),
     "resumes": ("time", "function", "value"),
     "attributes": ("time", "function", "name", "value"),
     "states": ("time", "actor", "callback", "message", "change"),

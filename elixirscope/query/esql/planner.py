@@ -448,6 +448,8 @@ class _Planner:
         follow.update(fdef.needs)
         if fdef.name == "args" and source.name == "exceptions":
             follow.add("calls")  # the failing call's entry, while it is open
+        if fdef.name in ("file", "location") and source.name in ("yields", "events"):
+            follow.add("calls")  # a yield's file is its call's, open while it is suspended
         get, kind, path = fdef.get, fdef.kind, f.path
         if not path:
             if kind == "args":

@@ -1,0 +1,166 @@
+"""A coroutine that kept its event loop busy: ran ``blocked_loop_ms`` or more without an
+``await`` (``query.waits``' stretches), so nothing else on that loop ran meanwhile.
+
+An async server serves every request on one loop: a handler calling a blocking
+client (``requests``, a sync database driver, ``time.sleep``) or crunching for
+300 ms makes every other request in flight wait those 300 ms, though each of
+them looks slow for no reason of its own. asyncio's debug mode warns of the
+same ("Executing <Task> took 0.3 seconds", its ``slow_callback_duration``,
+100 ms); this finds it in any recording whose coroutines' awaits were recorded,
+and says from which line to which it ran, the recorded work inside that took
+the time, and the requests served on the same thread that waited for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.recording import Recording
+from elixirscope.ai.settings import InsightSettings
+from elixirscope.query.calltree import format_duration
+from elixirscope.query.waits import EVENT_TYPES, Stretch, Waits
+
+__all__ = ["detect_blocked_loop"]
+
+INSIDE_SHOWN = 3
+"""The recorded calls, queries and HTTP calls inside a stretch named (longest first)."""
+
+
+def detect_blocked_loop(recording: Recording, settings: InsightSettings) -> list[Finding]:
+    waits = Waits(min_stretch_ns=int(settings.blocked_loop_ms * 1e6))
+    for se in recording.of(*EVENT_TYPES):
+        waits.feed(se)
+    if not waits.stretches:
+        return []
+    requests = _requests(recording)
+    done = _done_in(recording)
+    return [_finding(recording, s, requests, done) for s in waits.stretches]
+
+
+def _requests(recording: Recording) -> dict[tuple[str, int], list[tuple[Any, int]]]:
+    """The requests served, by (producer, thread): each one's end (which knows its
+    duration) and its own call (0: not known)."""
+    calls = {(se.producer, se.event.id): se.event.parent_id for se in recording.of("req")}
+    out: dict[tuple[str, int], list[tuple[Any, int]]] = {}
+    for se in recording.of("reqend"):
+        call = calls.get((se.producer, se.event.request_id), 0)
+        out.setdefault((se.producer, se.event.thread), []).append((se, call))
+    return out
+
+
+def _done_in(recording: Recording) -> dict[tuple[str, int], list[Any]]:
+    """The ends of calls, queries and HTTP calls, by (producer, the call they were made in)."""
+    out: dict[tuple[str, int], list[Any]] = {}
+    for se in recording.of("return", "exception", "query", "http"):
+        out.setdefault((se.producer, se.event.parent_id), []).append(se)
+    return out
+
+
+def _inside(done: dict[tuple[str, int], list[Any]], s: Stretch) -> list[tuple[int, str, Any]]:
+    """The recorded work done directly in the stretch's call while it ran: (duration,
+    what, stored event), longest first."""
+    lo, hi = s.start[1], s.end[1]
+    found: list[tuple[int, str, Any]] = []
+    for se in done.get((s.producer, s.call_id), ()):
+        ev = se.event
+        if se.ts > hi or se.ts - ev.duration_ns < lo:
+            continue
+        if se.type == "query":
+            what = "query " + " ".join(ev.statement.split())[:60]
+        elif se.type == "http":
+            what = f"HTTP {ev.method} {ev.url.partition('?')[0]}"
+        else:
+            what = ev.function.rpartition(".")[2] + "()"
+        found.append((ev.duration_ns, what, se))
+    found.sort(key=lambda item: -item[0])
+    return found
+
+
+def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Finding:
+    name = s.function.removeprefix("__main__.")
+    start = f"line {s.from_line}" if s.from_line else "its start"
+    end = f"line {s.to_line}" if s.to_line else "its end"
+    lo, hi = s.start[1], s.end[1]
+    own = recording.request_call(s.producer, s.call_id)
+    served = requests.get((s.producer, s.thread), ())
+    waited = [
+        se
+        for se, call in served
+        if se.ts - se.event.duration_ns < hi and se.ts > lo and call != (own or -1)
+    ]
+    inside = _inside(done, s)
+    took = "; ".join(f"{what} {format_duration(d)}" for d, what, _ in inside[:INSIDE_SHOWN])
+    explanation = (
+        f"{name} ran {format_duration(s.duration_ns)} on its event loop without an await, "
+        f"from {start} to {end}: a coroutine gives its loop back only at an await, so "
+        "nothing else on that loop ran meanwhile — no other task, request, timer or I/O."
+    )
+    if took:
+        explanation += f" Recorded inside: {took}."
+    else:
+        explanation += (
+            " Nothing recorded inside took the time: a blocking call of a library (time.sleep, "
+            "a sync client) or the function's own computing did."
+        )
+    if served:
+        held = (
+            f"{len(waited)} other request{' was' if len(waited) == 1 else 's were'} being "
+            "served and waited for it; "
+            if waited
+            else ""
+        )
+        explanation += (
+            f" This loop serves web requests: {held}a request arriving meanwhile was not even "
+            "read until it ended (its recorded time starts then, its client's earlier)."
+        )
+    locations = [
+        Location(s.file, line, s.function, role)
+        for line, role in ((s.from_line, "ran from here"), (s.to_line, "to here"))
+        if s.file and line
+    ]
+    evidence = [
+        Evidence(s.producer, s.start[0], s.start[1], "resume" if s.from_line else "call",
+                 "began running"),
+        Evidence(s.producer, s.end[0], s.end[1], "yield" if s.to_line else "return",
+                 f"gave the loop back after {format_duration(s.duration_ns)}"),
+    ]  # fmt: skip
+    evidence += [
+        Evidence(se.producer, se.event.id, se.ts, se.type, f"{what}: {format_duration(d)}")
+        for d, what, se in inside[:INSIDE_SHOWN]
+    ]
+    longest = inside[0][2] if inside else None
+    if longest is not None and longest.type in ("return", "exception"):
+        entry = recording.call(longest.producer, longest.event.call_id)
+        if entry is not None and entry.file:
+            locations.append(Location(entry.file, entry.line, entry.function, "took the time"))
+    return Finding(
+        kind="blocked_event_loop",
+        severity="high" if served else "medium",
+        title=f"{name} held its event loop {format_duration(s.duration_ns)} without awaiting"
+        + (
+            f" ({len(waited)} other request{'s' if len(waited) != 1 else ''} held up)"
+            if waited
+            else ""
+        ),
+        explanation=explanation,
+        fix=(
+            "Move blocking work off the loop: `await asyncio.to_thread(fn, ...)` (or "
+            "`loop.run_in_executor`), or use an async client (httpx.AsyncClient, an async "
+            "database driver, asyncio.sleep); a long computation can `await asyncio.sleep(0)` "
+            "between items to let the loop run."
+        ),
+        run=recording.run,
+        key=f"blocked\0{s.function}\0{s.from_line}\0{s.to_line}\0{s.producer}\0{s.call_id}",
+        evidence=evidence,
+        locations=locations,
+        details={
+            "function": s.function,
+            "duration_ns": s.duration_ns,
+            "from_line": s.from_line,
+            "to_line": s.to_line,
+            "requests_waiting": len(waited),
+            "event_types": ["yield", "resume"],
+        },
+        correlation_id=s.correlation_id,
+    )

@@ -1,0 +1,203 @@
+"""Where coroutines waited, and where they kept their event loop from running anything else.
+
+Read from a run's events in time order. Only coroutines and async generators
+running in an asyncio task count (a call recorded with its task,
+``FunctionEntry.task``): a generator suspended at a ``yield`` waits for its
+consumer, not on anything.
+
+- A *wait* is the time from a call's ``await`` (a ``GeneratorYield`` with
+  ``awaiting``: an explicit ``await``, or an ``async for``'s or ``async with``'s) to
+  its ``resume``, or to the call's end when it ended there (an exception out of the
+  await, a cancelled task). An await that raised and was handled inside the call has
+  no resume (one is recorded for a value only): its wait is taken to end at the
+  call's next event — its next suspension, a call it made on its thread, its end — a
+  little late, by the handler's time. A wait during which a recorded coroutine of
+  its own began (the coroutine it awaited, tasks it gathered) is that callee's time,
+  told where the callee waited: it is not counted, so no time counts twice (a
+  function it handed to a thread, ``asyncio.to_thread``'s, waits on nothing: the
+  wait for it is counted).
+- A *stretch* is the time a coroutine ran on its loop without giving it back:
+  from its start or a resume to its next suspension or its end. Its loop ran
+  nothing else meanwhile — no other request, no timer — whatever the calls
+  inside it were (asyncio's debug mode warns of the same at 100 ms). Only calls
+  whose suspensions were recorded are read (at least one): a coroutine recorded
+  without them, as a web request's own call is, cannot be cut into stretches.
+
+Sites are keyed by function and line (the line of the ``await``, or for a
+stretch the lines it ran from and to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from elixirscope.contracts.trace import (
+    FunctionEntry,
+    FunctionError,
+    FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
+)
+
+__all__ = ["EVENT_TYPES", "Stretch", "WaitSite", "Waits"]
+
+EVENT_TYPES = ("call", "return", "exception", "yield", "resume")
+"""The types of the events :class:`Waits` reads (as stored: ``StoredEvent.type``)."""
+
+Key = tuple[str, int]  # (producer, call id)
+
+
+@dataclass
+class WaitSite:
+    """The waits at one ``await``: how many, their time, the longest."""
+
+    function: str
+    file: str | None
+    line: int
+    awaited: str | None  # what it awaited, at level args (the first one recorded)
+    count: int = 0
+    total_ns: int = 0
+    max_ns: int = 0
+    longest: tuple[str, int, int] = ("", 0, 0)  # (producer, yield event id, its ts)
+    correlation_id: str | None = None  # the longest's chain
+
+
+@dataclass
+class Stretch:
+    """A coroutine running on its loop from ``from_line`` (0: its start) to ``to_line``
+    (0: its end) without a suspension, for ``duration_ns``."""
+
+    function: str
+    file: str | None
+    from_line: int
+    to_line: int
+    duration_ns: int
+    producer: str
+    call_id: int
+    start: tuple[int, int]  # (event id, ts) of the entry or resume it began at
+    end: tuple[int, int]  # of the yield or exit it ended at
+    thread: int
+    correlation_id: str | None
+
+
+@dataclass
+class _Open:
+    call: int
+    function: str
+    file: str | None
+    task: bool
+    thread: int
+    running_since: int  # ts, -1 while suspended
+    running_from: tuple[int, int, int]  # (line, event id, ts) it began running at
+    waiting: tuple[int, int, int, bool, str | None] | None = None  # (line, id, ts, await, what)
+    callee_began: bool = False  # a recorded coroutine of its own began during the wait
+    steps: int = 0
+    stretches: list[Stretch] = field(default_factory=list)
+
+
+class Waits:
+    """Feed a run's events in time order; read :attr:`sites` and :attr:`stretches` (and
+    with ``by_call``, :attr:`calls`: each call's counted waits, ``(line, ns)``)."""
+
+    def __init__(self, min_stretch_ns: int = 0, by_call: bool = False) -> None:
+        self.min_stretch_ns = min_stretch_ns
+        self.sites: dict[tuple[str, int], WaitSite] = {}
+        self.stretches: list[Stretch] = []  # of calls with suspensions, at least min_stretch_ns
+        self.calls: dict[Key, list[tuple[int, int]]] | None = {} if by_call else None
+        self._open: dict[Key, _Open] = {}
+
+    def feed(self, se) -> None:  # noqa: ANN001 - a StoredEvent
+        """One stored event of any type (those of calls and suspensions are read)."""
+        ev = se.event
+        kind = type(ev)
+        if kind is FunctionEntry:
+            self.entered(se.producer, ev)
+        elif kind is GeneratorYield:
+            self.suspended(se.producer, ev)
+        elif kind is GeneratorResume:
+            self.resumed(se.producer, ev)
+        elif kind is FunctionExit or kind is FunctionError:
+            self.ended(se.producer, ev)
+
+    def entered(self, producer: str, ev) -> None:  # noqa: ANN001 - a FunctionEntry
+        up = self._open.get((producer, ev.parent_id)) if ev.parent_id else None
+        if up is not None and up.waiting is not None:
+            if ev.task is not None:
+                up.callee_began = True
+            elif ev.thread == up.thread:  # it runs again: its await raised, was handled
+                self._wait(up, producer, ev)
+                up.waiting = None
+        self._open[(producer, ev.id)] = _Open(
+            ev.id, ev.function, ev.file, ev.task is not None, ev.thread, ev.ts, (0, ev.id, ev.ts)
+        )
+
+    def suspended(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorYield
+        c = self._open.get((producer, ev.call_id))
+        if c is None or not c.task:
+            return
+        c.steps += 1
+        if c.running_since >= 0:
+            self._stretch(c, producer, ev.line, ev)
+        elif c.waiting is not None:  # its await raised and was handled: no resume
+            self._wait(c, producer, ev)
+        c.waiting = (ev.line, ev.id, ev.ts, ev.awaiting, ev.value)
+        c.callee_began = False
+        c.running_since = -1
+
+    def resumed(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorResume
+        c = self._open.get((producer, ev.call_id))
+        if c is None or not c.task:
+            return
+        c.steps += 1
+        if c.waiting is not None:
+            self._wait(c, producer, ev)
+            c.running_from = (c.waiting[0], ev.id, ev.ts)
+        else:
+            c.running_from = (0, ev.id, ev.ts)
+        c.waiting = None
+        c.running_since = ev.ts
+
+    def ended(self, producer: str, ev) -> None:  # noqa: ANN001
+        """A call returned or raised (``ev``: its FunctionExit or FunctionError)."""
+        c = self._open.pop((producer, ev.call_id), None)
+        if c is None or not c.task:
+            return
+        if c.waiting is not None:  # ended at the await: an exception out of it, a cancel
+            self._wait(c, producer, ev)
+        elif c.running_since >= 0 and c.steps:
+            self._stretch(c, producer, 0, ev)
+        if c.steps:  # a call whose suspensions were recorded: its stretches are whole
+            self.stretches.extend(c.stretches)
+
+    def _wait(self, c: _Open, producer: str, ev) -> None:  # noqa: ANN001 - what ended it
+        """The wait ``c`` was in ended at ``ev`` (its resume, or its call's end)."""
+        assert c.waiting is not None
+        line, yield_id, since, awaiting, what = c.waiting
+        if not awaiting or c.callee_began:
+            return
+        site = self.sites.get((c.function, line))
+        if site is None:
+            site = self.sites[(c.function, line)] = WaitSite(c.function, c.file, line, what)
+        waited = max(0, ev.ts - since)
+        if self.calls is not None:
+            self.calls.setdefault((producer, c.call), []).append((line, waited))
+        site.count += 1
+        site.total_ns += waited
+        if waited > site.max_ns or site.count == 1:
+            site.max_ns = waited
+            site.longest = (producer, yield_id, since)
+            site.correlation_id = ev.correlation_id
+
+    def _stretch(self, c: _Open, producer: str, to_line: int, ev) -> None:  # noqa: ANN001
+        """``c`` stopped running at ``ev`` (a yield at ``to_line``, or its end: 0)."""
+        ran = ev.ts - c.running_since
+        if ran >= self.min_stretch_ns:
+            line, start_id, start_ts = c.running_from
+            c.stretches.append(Stretch(
+                c.function, c.file, line, to_line, ran, producer, c.call,
+                (start_id, start_ts), (ev.id, ev.ts), ev.thread, ev.correlation_id,
+            ))  # fmt: skip
+
+    def by_time(self) -> list[WaitSite]:
+        """The wait sites, most time waited first."""
+        return sorted(self.sites.values(), key=lambda s: (-s.total_ns, s.function, s.line))

@@ -1,0 +1,184 @@
+"""Async servers' waits in real recordings of Starlette apps under uvicorn: a coroutine
+holding its event loop (``blocked_event_loop``) — a handler calling a blocking function
+while other requests are being served; its twin, which hands the work to a thread, is
+clean — and a slow request that says at which awaits it waited (a lock)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from cli_subprocess import elixirscope
+from programs import record
+
+from elixirscope.ai.insights import insights_report
+
+SERVER = textwrap.dedent(
+    """
+    import asyncio, socket, sys, threading, time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    OFF_LOOP = sys.argv[1:] == ["--off-loop"]
+
+
+    def build_report():
+        time.sleep(0.4)  # a blocking call: a sync client, a sync driver
+        return {"rows": 3}
+
+
+    async def report(request):
+        await asyncio.sleep(0)
+        if OFF_LOOP:
+            data = await asyncio.to_thread(build_report)
+        else:
+            data = build_report()
+        return JSONResponse(data)
+
+
+    async def health(request):
+        await asyncio.sleep(0.3)
+        return JSONResponse({"ok": True})
+
+
+    app = Starlette(routes=[Route("/report", report), Route("/health", health)])
+
+
+    def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        while not server.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with ThreadPoolExecutor(4) as pool:
+            waiting = [pool.submit(httpx.get, url + "/health") for _ in range(3)]
+            time.sleep(0.1)  # the health checks are being served when the report comes
+            print(pool.submit(httpx.get, url + "/report").result().status_code,
+                  [f.result().status_code for f in waiting])
+        server.should_exit = True
+        t.join()
+
+
+    main()
+    """
+)
+
+
+def _line(text: str) -> int:
+    (n,) = [i for i, line in enumerate(SERVER.splitlines(), 1) if text in line]
+    return n
+
+
+def test_a_handler_calling_a_blocking_function_is_found(tmp_path) -> None:
+    data = record(tmp_path, "server", SERVER, level="boundaries")
+    found = [f for f in insights_report(data)["findings"] if f["kind"] == "blocked_event_loop"]
+    assert len(found) == 1, [f["title"] for f in insights_report(data)["findings"]]
+    (f,) = found
+    # a web server's loop: high; the health checks awaiting their sleep were held up
+    assert f["severity"] == "high"
+    assert f["title"].startswith("report held its event loop ")
+    assert f["title"].endswith("without awaiting (3 other requests held up)")
+    assert f["details"]["duration_ns"] >= 400_000_000
+    assert [(loc["line"], loc["role"]) for loc in f["locations"]] == [
+        (_line("await asyncio.sleep(0)"), "ran from here"),
+        (_line("def build_report"), "took the time"),
+    ]  # it ran to the handler's end: no "to here" line
+    said = f["explanation"]
+    assert "from line %d to its end" % _line("await asyncio.sleep(0)") in said
+    assert "Recorded inside: build_report() 400." in said
+    assert "3 other requests were being served and waited for it" in said
+    assert [e["type"] for e in f["evidence"]] == ["resume", "return", "return"]
+
+
+def test_work_handed_to_a_thread_leaves_the_loop_free(tmp_path) -> None:
+    data = record(tmp_path, "server", SERVER, "--off-loop", level="boundaries")
+    kinds = [f["kind"] for f in insights_report(data)["findings"]]
+    assert "blocked_event_loop" not in kinds
+    # where the handler waited instead: the await of the thread's work, 0.4 s
+    report = json.loads(elixirscope("summary", "--data-dir", str(data), "--json", cwd=tmp_path))
+    waits = {(w["function"].rpartition(".")[2], w["at"]): w for w in report["waits"]}
+    to_thread = waits[("report", f"server.py:{_line('await asyncio.to_thread')}")]
+    assert to_thread["count"] == 1 and to_thread["max_ns"] >= 400_000_000
+    health = waits[("health", f"server.py:{_line('await asyncio.sleep(0.3)')}")]
+    assert health["count"] == 3 and health["total_ns"] >= 3 * 300_000_000
+
+
+LOCKED = textwrap.dedent(
+    """
+    import asyncio, socket, threading, time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    LOCK = asyncio.Lock()
+
+
+    async def write_ledger():
+        await asyncio.sleep(0.5)  # slow I/O while holding the lock
+
+
+    async def reserve(request):
+        async with LOCK:
+            await write_ledger()
+        return JSONResponse({"ok": True})
+
+
+    async def health(request):
+        return JSONResponse({"ok": True})
+
+
+    app = Starlette(routes=[Route("/reserve", reserve), Route("/health", health)])
+
+
+    def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        while not server.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        for _ in range(10):
+            httpx.get(url + "/health")
+        with ThreadPoolExecutor(3) as pool:
+            calls = [pool.submit(httpx.get, url + "/reserve") for _ in range(3)]
+            print([f.result().status_code for f in calls])
+        server.should_exit = True
+        t.join()
+
+
+    main()
+    """
+)
+
+
+def test_a_slow_request_says_where_it_waited(tmp_path) -> None:
+    """Three requests queue on a lock held across 0.5 s of I/O: the last took 1.5 s, of
+    which ~1 s waiting to enter the lock and 0.5 s in the I/O under it — said by line.
+    The client's own HTTP calls, in the same chain (its threads ran in main's), are not
+    taken for calls the requests made: each request's time is its own."""
+    data = record(tmp_path, "locked", LOCKED, level="boundaries")
+    (f,) = [f for f in insights_report(data)["findings"] if f["kind"] == "slow_request"]
+    assert f["details"]["own_ms"] >= 1400 and f["details"]["own_ms"] == f["details"]["duration_ms"]
+    lines = {text: n for n, text in enumerate(LOCKED.splitlines(), 1)}
+    lock_line = lines["    async with LOCK:"]
+    io_line = lines["    await asyncio.sleep(0.5)  # slow I/O while holding the lock"]
+    (lock, io) = f["details"]["waited_at"]
+    assert lock["at"].endswith(f"locked.py:{lock_line}") and lock["function"] == "__main__.reserve"
+    assert io["at"].endswith(f"locked.py:{io_line}") and io["function"] == "__main__.write_ledger"
+    assert 900 <= lock["ms"] < 1400 and 490 <= io["ms"] < 900
+    assert f"locked.py:{lock_line} in reserve (" in f["explanation"].split("It waited at ")[1]
+    assert {"line": lock_line, "role": "waited here"}.items() <= [
+        loc for loc in f["locations"] if loc["role"] == "waited here"][0].items()
+    assert "hold it for less" in f["fix"]

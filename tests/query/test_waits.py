@@ -1,0 +1,183 @@
+"""Where coroutines waited (``query.waits``, summary's Waits table), read from real
+recordings: a lock's line first, an awaited coroutine's wait left to its own awaits, an
+await ended by an exception or a cancel; and the stretches a coroutine ran."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import msgspec
+import pytest
+from cli_subprocess import elixirscope
+
+from elixirscope.contracts.trace import FunctionEntry, FunctionExit, GeneratorResume, GeneratorYield
+from elixirscope.query.waits import Waits
+
+LOCKED = textwrap.dedent(
+    """
+    import asyncio
+
+
+    class Inventory:
+        def __init__(self):
+            self.lock = asyncio.Lock()
+            self.stock = {"apple": 5}
+
+        async def reserve(self, item):
+            async with self.lock:
+                await asyncio.sleep(0.1)  # slow work under the lock
+                self.stock[item] -= 1
+                return self.stock[item]
+
+
+    async def fetch_price(item):
+        await asyncio.sleep(0.02)
+        return 3
+
+
+    async def order(inv, item):
+        price = await fetch_price(item)
+        left = await inv.reserve(item)
+        return price, left
+
+
+    async def impatient():
+        try:
+            await asyncio.wait_for(asyncio.sleep(5), 0.05)
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(0.01)
+
+
+    async def forever():
+        await asyncio.sleep(10)
+
+
+    async def main():
+        inv = Inventory()
+        await asyncio.gather(*(order(inv, "apple") for _ in range(4)), impatient())
+        task = asyncio.create_task(forever())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+    asyncio.run(main())
+    """
+)
+
+
+def _line(text: str) -> int:
+    (n,) = [i for i, line in enumerate(LOCKED.splitlines(), 1) if text in line]
+    return n
+
+
+@pytest.mark.parametrize("level", ["boundaries", "args"])
+def test_the_lock_is_where_the_time_was_waited(tmp_path: Path, level: str) -> None:
+    (tmp_path / "shop.py").write_text(LOCKED)
+    elixirscope("run", "--data-dir", "data", "--level", level, "shop.py", cwd=tmp_path)
+    report = json.loads(elixirscope("summary", "--data-dir", "data", "--json", cwd=tmp_path))
+    waits = {(w["function"].rpartition(".")[2], int(w["at"].rpartition(":")[2])): w
+             for w in report["waits"]}
+    lock = waits[("reserve", _line("async with self.lock"))]
+    under = waits[("reserve", _line("await asyncio.sleep(0.1)"))]
+    # four orders queue on the lock: 0 + 0.1 + 0.2 + 0.3 s waited to enter it, and each
+    # exit (an await too) costs nothing; the work under it 4 x 0.1 s
+    assert lock["count"] == 8 and 0.55e9 < lock["total_ns"] < 1.5e9
+    assert 0.28e9 < lock["max_ns"] < 0.8e9
+    assert under["count"] == 4 and under["total_ns"] >= 0.4e9
+    assert report["waits"][0] is not None and (
+        report["waits"][0]["at"], report["waits"][1]["at"]) == (lock["at"], under["at"])
+    # an await of a recorded coroutine is that coroutine's time, told at its own awaits
+    assert not any(fn == "order" for fn, _ in waits)
+    assert waits[("fetch_price", _line("await asyncio.sleep(0.02)"))]["count"] == 4
+    # a timeout handled inside the call: no resume was recorded, its wait ends at the
+    # call's next event (its next await)
+    timed_out = waits[("impatient", _line("await asyncio.wait_for"))]
+    assert timed_out["count"] == 1 and 0.04e9 < timed_out["max_ns"] < 2e9
+    assert waits[("impatient", _line("await asyncio.sleep(0.01)"))]["count"] == 1
+    # a task cancelled at its await: waited until it ended
+    cancelled = waits[("forever", _line("await asyncio.sleep(10)"))]
+    assert cancelled["count"] == 1 and 0.04e9 < cancelled["max_ns"] < 5e9
+    if level == "args":
+        assert lock["awaited"] is not None
+    text = elixirscope("summary", "--data-dir", "data", cwd=tmp_path)
+    table = text.split("Waits (where coroutines waited, most time first)", 1)[1]
+    first = table.splitlines()[2]
+    assert first.split()[:3] == [f"shop.py:{_line('async with self.lock')}", "Inventory.reserve",
+                                 "8"]
+
+
+def _entry(id_: int, parent: int, ts: int, task: str | None = "T") -> FunctionEntry:
+    return FunctionEntry(id=id_, ts=ts, thread=1, correlation_id=None, parent_id=parent,
+                         function="f", file="f.py", line=1, task=task)
+
+
+def _yield(id_: int, call: int, ts: int, line: int, awaiting: bool = True) -> GeneratorYield:
+    return GeneratorYield(id=id_, ts=ts, thread=1, correlation_id=None, parent_id=0,
+                          call_id=call, function="f", line=line, awaiting=awaiting)
+
+
+def _resume(id_: int, call: int, ts: int) -> GeneratorResume:
+    return GeneratorResume(id=id_, ts=ts, thread=1, correlation_id=None, parent_id=0,
+                           call_id=call, function="f")
+
+
+def _exit(id_: int, call: int, ts: int, duration: int) -> FunctionExit:
+    return FunctionExit(id=id_, ts=ts, thread=1, correlation_id=None, parent_id=0,
+                        call_id=call, function="f", duration_ns=duration)
+
+
+def test_stretches_are_the_runs_between_suspensions() -> None:
+    w = Waits(min_stretch_ns=50)
+    w.entered("p", _entry(1, 0, 0))
+    w.suspended("p", _yield(2, 1, 100, line=3))  # ran 100 from its start
+    w.resumed("p", _resume(3, 1, 130))  # waited 30 at line 3
+    w.suspended("p", _yield(4, 1, 160, line=5))  # ran 30: under the floor
+    w.resumed("p", _resume(5, 1, 170))
+    w.ended("p", _exit(6, 1, 400, 400))  # ran 230 from line 5 to its end
+    assert [(s.from_line, s.to_line, s.duration_ns, s.start, s.end) for s in w.stretches] == [
+        (0, 3, 100, (1, 0), (2, 100)), (5, 0, 230, (5, 170), (6, 400))]
+    assert [(s.line, s.count, s.total_ns, s.max_ns) for s in w.by_time()] == [
+        (3, 1, 30, 30), (5, 1, 10, 10)]
+
+
+def test_a_call_without_recorded_suspensions_or_task_is_not_cut() -> None:
+    w = Waits(min_stretch_ns=1)
+    w.entered("p", _entry(1, 0, 0))  # a coroutine whose awaits were not recorded
+    w.ended("p", _exit(2, 1, 500, 500))
+    w.entered("p", _entry(3, 0, 600, task=None))  # a generator: its yields wait for no one
+    w.suspended("p", _yield(4, 3, 700, line=2, awaiting=False))
+    w.resumed("p", _resume(5, 3, 900))
+    w.ended("p", _exit(6, 3, 950, 350))
+    assert w.stretches == [] and w.sites == {}
+
+
+def test_a_yield_is_no_wait_but_ends_a_stretch() -> None:
+    w = Waits()
+    w.entered("p", _entry(1, 0, 0))  # an async generator
+    w.suspended("p", _yield(2, 1, 10, line=4, awaiting=False))
+    w.resumed("p", _resume(3, 1, 1000))
+    w.ended("p", _exit(4, 1, 1010, 1010))
+    assert w.sites == {}
+    assert [(s.from_line, s.to_line) for s in w.stretches] == [(0, 4), (4, 0)]
+
+
+def test_an_await_that_raised_ends_at_the_calls_next_event() -> None:
+    """No resume is recorded for an await that raised: a call the coroutine then makes on
+    its own thread says it runs again, so the wait ended there (a callee begun on another
+    thread, the function handed to ``to_thread``, says nothing of it)."""
+    w = Waits()
+    w.entered("p", _entry(1, 0, 0))
+    w.suspended("p", _yield(2, 1, 10, line=7))
+    w.entered("p", msgspec.structs.replace(_entry(3, 1, 20, task=None), thread=2))
+    w.ended("p", _exit(4, 3, 60, 40))
+    w.entered("p", _entry(5, 1, 80, task=None))  # on its thread: it runs again
+    w.ended("p", _exit(6, 5, 90, 10))
+    w.ended("p", _exit(7, 1, 100, 100))
+    assert [(s.line, s.count, s.total_ns) for s in w.by_time()] == [(7, 1, 70)]
