@@ -623,7 +623,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ],
             width,
             fit=(0, 1),
-            tail=(0,),
+            tail=(0, 1),
         )
     actors = report["actors"]
     if actors:
