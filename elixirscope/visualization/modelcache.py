@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 12
+FORMAT = 13
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 
@@ -46,6 +46,7 @@ COLUMNS = (
     "status",
     "call_ids",
     "self_ns",
+    "suspended_ns",
 )
 GROUP_FIELDS = ("rows", "starts", "ends", "reach", "functions", "longest_first", "lengths_desc")
 """The group fields of one row per call; ``errors_before`` has one more per group."""

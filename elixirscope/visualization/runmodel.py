@@ -160,6 +160,8 @@ class RunModel:
     tier: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # see tiers()
     # each call's self time (``query.selftime``): its time suspended at awaits left out
     self_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # each call's time suspended at its awaits and yields
+    suspended_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # a chain a recorded call started (a thread's, a pool task's, a process's) -> that call's row
@@ -181,6 +183,8 @@ class RunModel:
             "chain": self.chains[int(self.chain[row])],
             "status": ("returned", "raised", "running")[int(self.status[row])],
             "call_id": int(self.call_ids[row]),
+            "self": int(self.self_ns[row]),
+            "suspended": int(self.suspended_ns[row]),
         }
 
 

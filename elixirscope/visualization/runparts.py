@@ -555,7 +555,9 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     ended = (model.end.copy(), end_id)
     model.end[running] = np.maximum(model.start[running], model.last_ts)
     coroutine = e["coroutine"][order].astype(np.bool_)
-    model.self_ns = self_times(model, ended, y_row, y["ts"], y["id"], y["resumed"], coroutine)
+    model.self_ns, model.suspended_ns = self_times(
+        model, ended, y_row, y["ts"], y["id"], y["resumed"], coroutine
+    )
     finish(model)
     return model
 
@@ -568,11 +570,11 @@ def self_times(
     y_id: np.ndarray,
     y_resumed: np.ndarray,
     coroutine: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
     time order: its duration less its time suspended (a yield to the resume after it, or to
     its end) and less the callees begun while it ran that ended while it was open (a
-    ``coroutine`` one whole, another for the time it ran).
+    ``coroutine`` one whole, another for the time it ran); and that time suspended.
     ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
     run's last event, ``model.end``, whose running callees count before it ends)."""
     start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
@@ -624,7 +626,7 @@ def self_times(
     # a coroutine callee whole (its caller waited as long), another for the time it ran
     ran = np.where(coroutine, duration, np.maximum(0, duration - waited))
     np.add.at(callees, up[counted], ran[kids[counted]])
-    return np.maximum(0, duration - waited - callees)
+    return np.maximum(0, duration - waited - callees), waited
 
 
 def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:

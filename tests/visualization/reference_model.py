@@ -74,6 +74,7 @@ def build(run_id: str, stored: Any) -> RunModel:
     status = array("b")
     call_ids = array("q")
     own: dict[int, int] = {}  # row -> its self time
+    suspended: dict[int, int] = {}  # row -> its time suspended at its yields
     self_time = SelfTime()
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
@@ -164,7 +165,9 @@ def build(run_id: str, stored: Any) -> RunModel:
             if row >= 0:
                 end[row] = ts
                 status[row] = 1 if kind is FunctionError else 0
-                own[row] = self_time.ended(producer, ev.call_id, ts, ts - start[row])
+                own[row], suspended[row] = self_time.ended_suspended(
+                    producer, ev.call_id, ts, ts - start[row]
+                )
             if kind is FunctionError:
                 marks.append(
                     Mark(
@@ -424,8 +427,11 @@ def build(run_id: str, stored: Any) -> RunModel:
     model.end[running] = np.maximum(model.start[running], last_ts)
     for key in reversed(self_time.still_open()):  # callees end before their callers
         row = rows[key]
-        own[row] = self_time.ended(*key, last_ts, int(model.end[row] - model.start[row]))
+        own[row], suspended[row] = self_time.ended_suspended(
+            *key, last_ts, int(model.end[row] - model.start[row])
+        )
     model.self_ns = np.array([own[r] for r in range(len(start))], dtype=np.int64)
+    model.suspended_ns = np.array([suspended.get(r, 0) for r in range(len(start))], np.int64)
     finish(model)
     return model
 

@@ -53,6 +53,7 @@ COLUMNS = (
     "status",
     "call_ids",
     "self_ns",
+    "suspended_ns",
 )
 
 

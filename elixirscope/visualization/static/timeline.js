@@ -568,6 +568,8 @@ class Timeline {
     el.innerHTML = `<div class="kv">
       <div>function</div><div>${esc(s.function)}</div>
       <div>duration</div><div>${fmtDur(s.e - s.s)}</div>
+      ${s.self !== undefined ? `<div>self</div><div>${fmtDur(s.self)}</div>` : ""}
+      ${s.suspended ? `<div>suspended</div><div>${fmtDur(s.suspended)} <span class="dim">at its awaits / yields</span></div>` : ""}
       <div>status</div><div class="${s.status === "raised" ? "bad" : ""}">${s.status}</div>
       <div>started</div><div>${fmtClock(s.start)}</div>
       <div>chain</div><div>${esc((s.chain || "–").slice(0, 16))}</div></div>

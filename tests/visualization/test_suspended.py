@@ -1,0 +1,52 @@
+"""The timeline's calls say their self time and their time suspended at awaits and
+yields (the selection pane shows both), from a real recording of coroutines queuing on
+a lock, through the cinema's API."""
+
+from __future__ import annotations
+
+import textwrap
+
+from cinema_recordings import elixirscope
+from starlette.testclient import TestClient
+
+from elixirscope.visualization.server import create_app
+
+TOKEN = "s" * 32
+
+QUEUED = textwrap.dedent(
+    """
+    import asyncio
+
+    LOCK = asyncio.Lock()
+
+
+    async def reserve(i):
+        async with LOCK:
+            await asyncio.sleep(0.1)
+        return i
+
+
+    async def main():
+        return await asyncio.gather(*(reserve(i) for i in range(3)))
+
+
+    print(asyncio.run(main()))
+    """
+)
+
+
+def test_a_call_s_slice_has_its_self_and_suspended_time(tmp_path) -> None:
+    (tmp_path / "queued.py").write_text(QUEUED)
+    done = elixirscope("run", "--data-dir", "data", "queued.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(tmp_path / "data", TOKEN),
+                    headers={"x-elixirscope-token": TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        window = client.get(f"/api/runs/{run['id']}/timeline").json()
+    reserves = sorted((s for s in window["slices"] if s["function"].endswith("reserve")),
+                      key=lambda s: int(s["end"]) - int(s["start"]))
+    assert len(reserves) == 3
+    for n, s in enumerate(reserves):  # the n-th waited n x 0.1 s for the lock, then slept
+        duration = int(s["end"]) - int(s["start"])
+        assert s["suspended"] >= (n + 1) * 100_000_000 * 0.95
+        assert s["self"] + s["suspended"] <= duration and s["self"] < duration / 10
