@@ -111,6 +111,12 @@ def test_a_generator_is_a_slice_per_running_stretch_and_slices_nest(actors_run, 
     resumes = sum(1 for se in events if se.type == "resume" and se.event.function.endswith("evens"))
     evens = [s for s in slices(trace, "call") if s["name"] == "__main__.evens"]
     assert len(evens) == 1 + resumes > 2
+    # each segment but the last ends at the yield, said with its line
+    (yield_line,) = {se.event.line for se in events
+                     if se.type == "yield" and se.event.function.endswith("evens")}
+    ended = [s["args"].get("yield at", "") for s in sorted(evens, key=lambda s: s["ts"])]
+    assert all(at.endswith(f":{yield_line}") for at in ended[:-1]) and yield_line > 0
+    assert "yield at" not in sorted(evens, key=lambda s: s["ts"])[-1]["args"]
     lanes: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for s in slices(trace, "call"):
         lanes[(s["pid"], s["tid"])].append(s)

@@ -217,6 +217,8 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
         args["segment"] = call.segments
     if item.yielded is not None:
         args["yielded"] = item.yielded
+    if item.suspended_at and call.file:  # where the segment ended: the call waited there
+        args["await at" if item.awaiting else "yield at"] = f"{call.file}:{item.suspended_at}"
     if item.final:
         args["status"] = call.status
         if call.result is not None:

@@ -145,6 +145,10 @@ class Close:
     """False when a segment opened on the lane after this one is still open: they overlap
     (a call whose awaits were not recorded — a web request's own call in an async server —
     while another task ran), and only the later one can be a slice that nests."""
+    suspended_at: int = 0
+    """The line of the ``await`` (``awaiting``) or ``yield`` that ended the segment (0: it
+    did not end at one, or was recorded before lines were)."""
+    awaiting: bool = False
 
 
 @dataclass
@@ -451,7 +455,16 @@ def _one(
         running = calls.get((producer, ev.call_id))
         if running is not None and running.segment_ns:
             start, running.segment_ns = running.segment_ns, 0
-            yield Close(running.segment_lane or lane, start, ev.ts, running, False, ev.value)
+            yield Close(
+                running.segment_lane or lane,
+                start,
+                ev.ts,
+                running,
+                False,
+                ev.value,
+                suspended_at=ev.line,
+                awaiting=ev.awaiting,
+            )
     elif cls is GeneratorResume:
         suspended = calls.get((producer, ev.call_id))
         if suspended is not None and not suspended.segment_ns:
