@@ -79,6 +79,8 @@ def explain(
     text = str(target).strip()
     if text.startswith("#") and text[1:].isdigit():  # as `events` shows it: #105
         text = text[1:]
+    if _FINDING.match(text.upper()):  # f1a2b3c4d5 as typed: the ids are hex
+        text = text.upper()[0] + text[1:].lower()
     if _FINDING.match(text):
         finding, recording = find_finding(data_dir, text, run, InsightSettings.from_config(get))
         context = finding_context(recording, finding)
@@ -91,7 +93,7 @@ def explain(
     else:
         raise ExplainError(
             f"cannot explain {text!r}: give an event id (a number, #105 in `elixirscope events`) "
-            "or a finding id (F..., see `elixirscope insights`)"
+            "or a finding id (F and nine hex digits, F1a2b3c4d5: see `elixirscope insights`)"
         )
     context.bound(get("ai.max_context_chars"))
     sent = context.text()

@@ -82,6 +82,9 @@ class Finding:
     locations: list[Location] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
+    focus: Evidence | None = None
+    """Where to start looking when it is not the first event of the evidence (the slowest
+    of several slow requests, which need not be the first)."""
     repeats: list[Finding] = field(default_factory=list)
     """The same defect found again elsewhere in the run (:func:`fold_repeats`): other
     requests, other chains; this finding is the worst and first of them."""
@@ -98,7 +101,9 @@ class Finding:
 
     @property
     def moment(self) -> Evidence | None:
-        """The first event of the evidence: where to start looking."""
+        """Where to start looking: the focus, else the first event of the evidence."""
+        if self.focus is not None:
+            return self.focus
         return min(self.evidence, key=lambda e: e.ts) if self.evidence else None
 
     def cinema_link(self) -> str | None:

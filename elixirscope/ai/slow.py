@@ -414,11 +414,17 @@ def _finding(
         if se.event.file and all(loc.function != name for loc in locations):
             locations.append(Location(se.event.file, se.event.line, name, "most time of its own"))
     request = _request_of(recording, worst) if handler else worst.end
+    begun = None if handler else _request_start(recording, worst.end)
+    if begun is not None:  # a request's span is its end: its start is where its time begins
+        evidence.append(
+            Evidence(begun.producer, begun.event.id, begun.ts, "req", "the slowest began")
+        )
     for s in found[:MAX_EVIDENCE]:
         note = f"{_ms(s.own_ns)} of its own" + (
             f" of {_ms(s.duration_ns)}" if s.own_ns != s.duration_ns else ""
         )
         evidence.append(Evidence(s.producer, s.start.event.id, s.start.ts, s.start.type, note))
+    focus = evidence[0]  # the slowest (found is slowest first), not the earliest
     for name, (calls, own, se) in inside:
         evidence.append(
             Evidence(
@@ -446,7 +452,7 @@ def _finding(
     if worst.own_ns != worst.duration_ns:
         took += f" ({_ms(worst.duration_ns)} less {_ms(worst.duration_ns - worst.own_ns)} "
         took += "in outgoing HTTP calls)" if handler else "waiting on actors and HTTP calls)"
-    times = f" ({n} such calls; the slowest)" if n > 1 else ""
+    times = f" (the slowest of {n} such {'callbacks' if handler else 'requests'})" if n > 1 else ""
     peers = "callbacks" if handler else "requests"
     where = ""
     if inside:
@@ -524,6 +530,8 @@ def _finding(
     }
     if handler:
         details["actor"] = worst.actor
+    elif worst.correlation_id in recording.shared_chains:
+        details["shared_chain"] = True  # `look` opens this request's part of the chain
     if key in past:
         details["baseline_p95_ms"] = round(nearest_rank(sorted(past[key]), 0.95) / 1e6, 3)
     return Finding(
@@ -538,7 +546,16 @@ def _finding(
         locations=locations,
         details=details,
         correlation_id=worst.correlation_id,
+        focus=focus,
     )
+
+
+def _request_start(recording: Recording, end: Any) -> Any:
+    """The ``RequestStart`` of the request ``end`` (its ``RequestEnd``) answered."""
+    for se in recording.of("req"):
+        if se.producer == end.producer and se.event.id == end.event.request_id:
+            return se
+    return None
 
 
 def _history(key: str, past: dict[str, list[int]], runs: list[str]) -> str:

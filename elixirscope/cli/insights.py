@@ -180,6 +180,8 @@ def run_explain(args: Any) -> int:
         )
     except (ExplainError, LookupError) as exc:
         raise CommandError(str(exc)) from None
+    except BrokenPipeError:  # the reader stopped early (| head): handled as for every command
+        raise
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     if streamed:

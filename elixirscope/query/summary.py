@@ -607,9 +607,14 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         )
     waited = report.get("waits") or []
     if waited:
-        out += ["", _heading("Waits (where coroutines waited, most time first)", len(waited), top)]
+        out += [
+            "",
+            _heading(
+                "Waits (await lines by the time their awaits took, most first)", len(waited), top
+            ),
+        ]
         out += _table(
-            ["await at", "in", "waits", "total", "max", "longest in"],
+            ["await at", "in", "awaits", "total", "max", "longest in"],
             [
                 [
                     w["at"],

@@ -13,15 +13,17 @@ consumer, not on anything.
   call's next event — its next suspension, a call it made on its thread, its end — a
   little late, by the handler's time. A wait during which a recorded coroutine of
   its own began (the coroutine it awaited, tasks it gathered) is that callee's time,
-  told where the callee waited: it is not counted, so no time counts twice (a
-  function it handed to a thread, ``asyncio.to_thread``'s, waits on nothing: the
-  wait for it is counted).
+  told where the callee waited — so is an async generator of its own task resumed
+  during the wait (each ``__anext__`` of an ``async for``): it is not counted, so no
+  time counts twice (a function it handed to a thread, ``asyncio.to_thread``'s,
+  waits on nothing: the wait for it is counted).
 - A *stretch* is the time a coroutine ran on its loop without giving it back:
   from its start or a resume to its next suspension or its end. Its loop ran
   nothing else meanwhile — no other request, no timer — whatever the calls
-  inside it were (asyncio's debug mode warns of the same at 100 ms). Only calls
-  whose suspensions were recorded are read (at least one): a coroutine recorded
-  without them, as a web request's own call is, cannot be cut into stretches.
+  inside it were (asyncio's debug mode warns of the same at 100 ms). A coroutine
+  with no await ran whole as one (an ``async def`` handler calling a blocking
+  function). A web request's own call, whose awaits are not recorded (the
+  integration's, not rewritten code), is not cut into stretches.
 
 Sites are keyed by function and line (the line of the ``await``, or for a
 stretch the lines it ran from and to).
@@ -32,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from elixirscope.contracts.trace import (
+    REQUEST_FUNCTION,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -83,9 +86,10 @@ class Stretch:
 @dataclass
 class _Open:
     call: int
+    parent: int
     function: str
     file: str | None
-    task: bool
+    task: str | None  # its asyncio task's name (None: not a coroutine in one)
     thread: int
     running_since: int  # ts, -1 while suspended
     running_from: tuple[int, int, int]  # (line, event id, ts) it began running at
@@ -128,12 +132,12 @@ class Waits:
                 self._wait(up, producer, ev)
                 up.waiting = None
         self._open[(producer, ev.id)] = _Open(
-            ev.id, ev.function, ev.file, ev.task is not None, ev.thread, ev.ts, (0, ev.id, ev.ts)
+            ev.id, ev.parent_id, ev.function, ev.file, ev.task, ev.thread, ev.ts, (0, ev.id, ev.ts)
         )
 
     def suspended(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorYield
         c = self._open.get((producer, ev.call_id))
-        if c is None or not c.task:
+        if c is None or c.task is None:
             return
         c.steps += 1
         if c.running_since >= 0:
@@ -146,8 +150,11 @@ class Waits:
 
     def resumed(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorResume
         c = self._open.get((producer, ev.call_id))
-        if c is None or not c.task:
+        if c is None or c.task is None:
             return
+        up = self._open.get((producer, c.parent)) if c.parent else None
+        if up is not None and up.waiting is not None and up.task == c.task:
+            up.callee_began = True  # an async generator its `async for` pulls from
         c.steps += 1
         if c.waiting is not None:
             self._wait(c, producer, ev)
@@ -160,13 +167,14 @@ class Waits:
     def ended(self, producer: str, ev) -> None:  # noqa: ANN001
         """A call returned or raised (``ev``: its FunctionExit or FunctionError)."""
         c = self._open.pop((producer, ev.call_id), None)
-        if c is None or not c.task:
+        if c is None or c.task is None:
             return
+        cut = c.steps or c.function != REQUEST_FUNCTION  # a request's awaits are not recorded
         if c.waiting is not None:  # ended at the await: an exception out of it, a cancel
             self._wait(c, producer, ev)
-        elif c.running_since >= 0 and c.steps:
+        elif c.running_since >= 0 and cut:
             self._stretch(c, producer, 0, ev)
-        if c.steps:  # a call whose suspensions were recorded: its stretches are whole
+        if cut:
             self.stretches.extend(c.stretches)
 
     def _wait(self, c: _Open, producer: str, ev) -> None:  # noqa: ANN001 - what ended it

@@ -24,6 +24,7 @@ SERVER = textwrap.dedent(
     from starlette.routing import Route
 
     OFF_LOOP = sys.argv[1:] == ["--off-loop"]
+    NO_AWAIT = sys.argv[1:] == ["--no-await"]
 
 
     def build_report():
@@ -32,7 +33,8 @@ SERVER = textwrap.dedent(
 
 
     async def report(request):
-        await asyncio.sleep(0)
+        if not NO_AWAIT:
+            await asyncio.sleep(0)
         if OFF_LOOP:
             data = await asyncio.to_thread(build_report)
         else:
@@ -95,6 +97,15 @@ def test_a_handler_calling_a_blocking_function_is_found(tmp_path) -> None:
     assert "Recorded inside: build_report() 400." in said
     assert "3 other requests were being served and waited for it" in said
     assert [e["type"] for e in f["evidence"]] == ["resume", "return", "return"]
+
+
+def test_a_handler_with_no_await_at_all_is_found_whole(tmp_path) -> None:
+    data = record(tmp_path, "server", SERVER, "--no-await", level="boundaries")
+    found = [f for f in insights_report(data)["findings"] if f["kind"] == "blocked_event_loop"]
+    (f,) = found
+    assert f["details"]["from_line"] == f["details"]["to_line"] == 0
+    assert "from its start to its end" in f["explanation"]
+    assert f["title"].endswith("(3 other requests held up)")
 
 
 def test_work_handed_to_a_thread_leaves_the_loop_free(tmp_path) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from programs import elixirscope, record
@@ -120,7 +122,18 @@ def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:
     done = elixirscope("explain", "--data-dir", data, "abc", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == (
         "elixirscope explain: cannot explain 'abc': give an event id (a number, #105 in "
-        "`elixirscope events`) or a finding id (F..., see `elixirscope insights`)\n")
+        "`elixirscope events`) or a finding id (F and nine hex digits, F1a2b3c4d5: see "
+        "`elixirscope insights`)\n")
+    found = json.loads(elixirscope("insights", "--data-dir", data, "--json", cwd=tmp_path).stdout)
+    first, title = found["findings"][0]["id"], found["findings"][0]["title"]
+    done = elixirscope("explain", "--data-dir", data, first.lower(), cwd=tmp_path)
+    assert done.returncode == 0 and title in done.stdout  # typed in lower case: the same id
+    done = subprocess.run(  # its reader stopped early (| head): no error
+        ["bash", "-c", "set -o pipefail; \"$0\" -m elixirscope explain --data-dir \"$1\" "
+         "\"$2\" | head -1", sys.executable, data, first],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "elixirscope explain:" not in done.stderr
+    assert done.stdout.count("\n") == 1
     for target, error, message in [
         ("999999", LookupError, "no event 999999 in run "),
         ("Fffffffff", LookupError, "no finding 'Fffffffff' in run "),

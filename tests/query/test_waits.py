@@ -12,7 +12,13 @@ import msgspec
 import pytest
 from cli_subprocess import elixirscope
 
-from elixirscope.contracts.trace import FunctionEntry, FunctionExit, GeneratorResume, GeneratorYield
+from elixirscope.contracts.trace import (
+    REQUEST_FUNCTION,
+    FunctionEntry,
+    FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
+)
 from elixirscope.query.waits import Waits
 
 LOCKED = textwrap.dedent(
@@ -107,7 +113,7 @@ def test_the_lock_is_where_the_time_was_waited(tmp_path: Path, level: str) -> No
     if level == "args":
         assert lock["awaited"] is not None
     text = elixirscope("summary", "--data-dir", "data", cwd=tmp_path)
-    table = text.split("Waits (where coroutines waited, most time first)", 1)[1]
+    table = text.split("Waits (await lines by the time their awaits took, most first)", 1)[1]
     first = table.splitlines()[2]
     assert first.split()[:3] == [f"shop.py:{_line('async with self.lock')}", "Inventory.reserve",
                                  "8"]
@@ -147,15 +153,49 @@ def test_stretches_are_the_runs_between_suspensions() -> None:
         (3, 1, 30, 30), (5, 1, 10, 10)]
 
 
-def test_a_call_without_recorded_suspensions_or_task_is_not_cut() -> None:
+def test_a_request_s_own_call_and_a_generator_are_not_cut() -> None:
     w = Waits(min_stretch_ns=1)
-    w.entered("p", _entry(1, 0, 0))  # a coroutine whose awaits were not recorded
+    request = msgspec.structs.replace(_entry(1, 0, 0), function=REQUEST_FUNCTION)
+    w.entered("p", request)  # the integration's coroutine: its awaits are not recorded
     w.ended("p", _exit(2, 1, 500, 500))
     w.entered("p", _entry(3, 0, 600, task=None))  # a generator: its yields wait for no one
     w.suspended("p", _yield(4, 3, 700, line=2, awaiting=False))
     w.resumed("p", _resume(5, 3, 900))
     w.ended("p", _exit(6, 3, 950, 350))
     assert w.stretches == [] and w.sites == {}
+
+
+def test_a_coroutine_that_never_awaited_ran_whole() -> None:
+    """An ``async def`` handler calling a blocking function, no await in it: one stretch."""
+    w = Waits(min_stretch_ns=100)
+    w.entered("p", _entry(1, 0, 0))
+    w.ended("p", _exit(2, 1, 300, 300))
+    assert [(s.from_line, s.to_line, s.duration_ns) for s in w.stretches] == [(0, 0, 300)]
+
+
+def test_an_async_generator_pulled_by_a_wait_takes_its_time() -> None:
+    """``async for x in pages()``: each ``__anext__`` is an await of the consumer that
+    resumes the generator (in the consumer's task): the wait is the generator's, told at
+    its own awaits; a task the consumer started, resumed meanwhile, takes nothing."""
+    w = Waits()
+    w.entered("p", _entry(1, 0, 0))  # the consumer, in task T
+    w.suspended("p", _yield(2, 1, 10, line=9))  # the first __anext__
+    w.entered("p", _entry(3, 1, 11))  # the generator begins: T too
+    w.suspended("p", _yield(4, 3, 12, line=3, awaiting=False))  # it yields an item
+    w.resumed("p", _resume(5, 1, 13))
+    w.suspended("p", _yield(6, 1, 20, line=9))  # the second __anext__
+    w.resumed("p", _resume(7, 3, 21))  # resumes the generator: no entry this time
+    w.suspended("p", _yield(8, 3, 60, line=4))  # which awaits I/O for 40
+    w.resumed("p", _resume(9, 3, 100))
+    w.suspended("p", _yield(10, 3, 101, line=3, awaiting=False))
+    w.resumed("p", _resume(11, 1, 102))
+    w.entered("p", msgspec.structs.replace(_entry(12, 1, 110), task="background"))
+    w.suspended("p", _yield(13, 12, 111, line=20))
+    w.suspended("p", _yield(14, 1, 120, line=10))  # the consumer waits on something else
+    w.resumed("p", _resume(15, 12, 130))  # while the task it started runs: not its wait
+    w.resumed("p", _resume(16, 1, 150))
+    assert {(site.function, site.line): site.total_ns for site in w.sites.values()} == {
+        ("f", 4): 40, ("f", 20): 19, ("f", 10): 30}
 
 
 def test_a_yield_is_no_wait_but_ends_a_stretch() -> None:

@@ -62,7 +62,9 @@ def negation(inner: Test) -> Test:
 
 def value_test(kind: str, op: str, literal: Any) -> Callable[[Any], bool]:
     """``value OP literal`` for a field of ``kind`` (see fields.py for the kinds)."""
-    if kind in ("function", "actor") and isinstance(literal, str) and op in ("=", "!="):
+    # a name matches whole or by its end: 'sell' matches __main__.sell, 'desk' shop/desk,
+    # 'app.py:28' /srv/app/app.py:28 (a path as the tables show it, relative)
+    if kind in ("function", "actor", "path") and isinstance(literal, str) and op in ("=", "!="):
         matches = name_matcher(literal, "." if kind == "function" else "/")
         if op == "=":
             return lambda v: isinstance(v, str) and matches(v)
