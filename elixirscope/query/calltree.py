@@ -352,6 +352,7 @@ def _render_node(
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
     folded = _folded_steps(items)
+    raised = _raised_awaits(items)
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -376,6 +377,9 @@ def _render_node(
                 text += "  " + paint(_DIM, at)
             if waited is not None:  # how long it was suspended: a lock, a queue, the network
                 text += "  " + paint(_DIM, f"[waited {format_duration(waited)}]")
+            if i in raised:  # no resume: the await raised into the call, which handled it
+                said = f"[waited {format_duration(raised[i])}, then raised: handled in the call]"
+                text += "  " + paint(_YELLOW, said)
             ended = shown.handed.get(getattr(item.event, "chain", None) or "")
             if ended is not None and type(item.event) is ThreadStart:
                 text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)
@@ -404,6 +408,29 @@ def _folded_steps(items: list[tuple[int, int, Any]]) -> dict[int, int]:
             out.update(dict.fromkeys(middle, 0))
             out[middle.start] = len(middle)
         i = end
+    return out
+
+
+def _raised_awaits(items: list[tuple[int, int, Any]]) -> dict[int, int]:
+    """The awaits of a call's items that raised into it (a timeout, a failed request) and
+    were handled there: no resume is recorded for them (one is for a value only), and the
+    call went on — its next step, or a call it made on its thread, came before any resume
+    (a coroutine it awaited runs during the wait). Each index -> the time until then."""
+    out: dict[int, int] = {}
+    for i, (ts, kind, item) in enumerate(items):
+        if kind != 1 or type(item.event) is not GeneratorYield or not item.event.awaiting:
+            continue
+        for later_ts, later_kind, later in items[i + 1 :]:
+            if later_kind == 0:
+                if later.task is None:  # a synchronous call: the call ran again
+                    out[i] = later_ts - ts
+                    break
+                continue  # a coroutine it awaited, or a task it started
+            if type(later.event) is GeneratorResume:
+                break
+            if type(later.event) is GeneratorYield:
+                out[i] = later_ts - ts
+                break
     return out
 
 

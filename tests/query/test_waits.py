@@ -221,3 +221,40 @@ def test_an_await_that_raised_ends_at_the_calls_next_event() -> None:
     w.ended("p", _exit(6, 5, 90, 10))
     w.ended("p", _exit(7, 1, 100, 100))
     assert [(s.line, s.count, s.total_ns) for s in w.by_time()] == [(7, 1, 70)]
+
+
+TIMED_OUT = textwrap.dedent(
+    """
+    import asyncio
+
+
+    async def fetch_quote():
+        await asyncio.sleep(5)
+
+
+    async def quote():
+        try:
+            await asyncio.wait_for(fetch_quote(), 0.1)
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(0.01)
+        return 3
+
+
+    asyncio.run(quote())
+    """
+)
+
+
+def test_calltree_says_an_await_raised_into_its_call(tmp_path: Path) -> None:
+    """A timeout handled in the call: no resume is recorded for the await that raised, so
+    the tree says it waited, then raised, and the call went on."""
+    (tmp_path / "quote.py").write_text(TIMED_OUT)
+    elixirscope("run", "--data-dir", "data", "quote.py", cwd=tmp_path)
+    found = json.loads(elixirscope("events", "--data-dir", "data", "--json", cwd=tmp_path))
+    chain = next(e["correlation_id"] for e in found["events"] if e.get("correlation_id"))
+    tree = elixirscope("calltree", "--data-dir", "data", chain, cwd=tmp_path).splitlines()
+    (line,) = [t for t in tree if "quote.py:11" in t and "await" in t]
+    assert line.strip().startswith("· await  quote.py:11  [waited 10")
+    assert line.endswith(" ms, then raised: handled in the call]")
+    assert any(t.strip().startswith("· resume  [waited") for t in tree)  # the sleep after
