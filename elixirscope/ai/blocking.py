@@ -103,6 +103,17 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             " Nothing recorded inside took the time: a blocking call of a library (time.sleep, "
             "a sync client) or the function's own computing did."
         )
+    if s.other_tasks and not served:
+        n = s.other_tasks
+        explanation += (
+            f" {n} other recorded task{' was' if n == 1 else 's were'} waiting on that loop "
+            "meanwhile, held up by it."
+        )
+    elif not served:
+        explanation += (
+            " No other recorded task was waiting on the loop then: nothing was held up this "
+            "time, but anything else on the loop would have been."
+        )
     if served:
         held = (
             f"{len(waited)} other request{' was' if len(waited) == 1 else 's were'} being "
@@ -136,7 +147,7 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             locations.append(Location(entry.file, entry.line, entry.function, "took the time"))
     return Finding(
         kind="blocked_event_loop",
-        severity="high" if served else "medium",
+        severity="high" if served else "medium" if s.other_tasks else "low",
         title=f"{name} held its event loop {format_duration(s.duration_ns)} without awaiting"
         + (
             f" ({len(waited)} other request{'s' if len(waited) != 1 else ''} held up)"
@@ -160,6 +171,7 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             "from_line": s.from_line,
             "to_line": s.to_line,
             "requests_waiting": len(waited),
+            "other_tasks": s.other_tasks,
             "event_types": ["yield", "resume"],
         },
         correlation_id=s.correlation_id,

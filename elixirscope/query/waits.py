@@ -81,6 +81,7 @@ class Stretch:
     end: tuple[int, int]  # of the yield or exit it ended at
     thread: int
     correlation_id: str | None
+    other_tasks: int = 0  # recorded tasks with a call open on its thread meanwhile: held up
 
 
 @dataclass
@@ -201,9 +202,14 @@ class Waits:
         ran = ev.ts - c.running_since
         if ran >= self.min_stretch_ns:
             line, start_id, start_ts = c.running_from
+            others = {
+                o.task
+                for (p, _), o in self._open.items()
+                if p == producer and o.thread == c.thread and o.task not in (None, c.task)
+            }
             c.stretches.append(Stretch(
                 c.function, c.file, line, to_line, ran, producer, c.call,
-                (start_id, start_ts), (ev.id, ev.ts), ev.thread, ev.correlation_id,
+                (start_id, start_ts), (ev.id, ev.ts), ev.thread, ev.correlation_id, len(others),
             ))  # fmt: skip
 
     def by_time(self) -> list[WaitSite]:

@@ -258,3 +258,18 @@ def test_calltree_says_an_await_raised_into_its_call(tmp_path: Path) -> None:
     assert line.strip().startswith("· await  quote.py:11  [waited 10")
     assert line.endswith(" ms, then raised: handled in the call]")
     assert any(t.strip().startswith("· resume  [waited") for t in tree)  # the sleep after
+
+
+def test_a_stretch_counts_the_other_tasks_it_held_up() -> None:
+    w = Waits(min_stretch_ns=50)
+    w.entered("p", msgspec.structs.replace(_entry(1, 0, 0), task="A"))
+    w.suspended("p", _yield(2, 1, 5, line=3))  # A waits
+    w.entered("p", msgspec.structs.replace(_entry(3, 0, 10), task="B"))
+    w.suspended("p", _yield(4, 3, 11, line=8))  # B awaits a coroutine of its own ...
+    w.entered("p", msgspec.structs.replace(_entry(5, 3, 12), task="B"))
+    w.ended("p", _exit(6, 5, 200, 188))  # ... which ran 188 without an await: A held up
+    w.resumed("p", _resume(7, 3, 201))
+    w.ended("p", _exit(8, 3, 210, 200))
+    w.resumed("p", _resume(9, 1, 220))
+    w.ended("p", _exit(10, 1, 400, 400))  # A alone by then: held no one up
+    assert [(s.call_id, s.other_tasks) for s in w.stretches] == [(5, 1), (1, 0)]
