@@ -112,6 +112,11 @@ def test_the_lock_is_where_the_time_was_waited(tmp_path: Path, level: str) -> No
     assert cancelled["count"] == 1 and 0.04e9 < cancelled["max_ns"] < 5e9
     if level == "args":
         assert lock["awaited"] is not None
+    # ESQL: a resume's wait and the line it resumed from, as the table counts them
+    q = (f"count(*), sum(waited), max(waited) from resumes "
+         f"where location = 'shop.py:{_line('async with self.lock')}' and step = 'await'")
+    rows = json.loads(elixirscope("query", "--data-dir", "data", "--json", q, cwd=tmp_path))
+    assert [list(r.values()) for r in rows["rows"]] == [[8, lock["total_ns"], lock["max_ns"]]]
     text = elixirscope("summary", "--data-dir", "data", cwd=tmp_path)
     table = text.split("Waits (await lines by the time their awaits took, most first)", 1)[1]
     first = table.splitlines()[2]

@@ -36,6 +36,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    GeneratorResume,
+    GeneratorYield,
     MessageReceive,
     MessageSend,
     StateChange,
@@ -148,6 +150,7 @@ def _context(
         follow_calls="calls" in plan.follow or plan.source.name == "calls",
         follow_states="states" in plan.follow,
         receivers=_receivers(plan, store, run_filters, deadline),
+        follow_yields="yields" in plan.follow,
     )
 
 
@@ -259,7 +262,7 @@ def _events(
     stream: Iterable[Any], plan: Plan, ctx: Context, deadline: Deadline, materialize: Any
 ) -> Iterator[Any]:
     test, kinds = plan.test, plan.row_kinds
-    calls, states = ctx.follow_calls, ctx.follow_states
+    calls, states, steps = ctx.follow_calls, ctx.follow_states, ctx.follow_yields
     for n, se in enumerate(stream):
         if n % CHECK_EVERY == 0:
             deadline.check()
@@ -267,11 +270,15 @@ def _events(
         cls = type(ev)
         if calls and cls is FunctionEntry:
             ctx.opened(se)
+        if steps and cls is GeneratorYield:
+            ctx.suspended[(se.producer, ev.call_id)] = ev
         state = ctx.state_after(se) if states and cls is StateChange else None
         if event_tag(ev) in kinds:
             row = EventRow(se, ctx, state)
             if test is None or test(row) is True:
                 yield materialize(row)
+        if steps and (cls is GeneratorResume or cls is FunctionExit or cls is FunctionError):
+            ctx.suspended.pop((se.producer, ev.call_id), None)
         if calls and (cls is FunctionExit or cls is FunctionError):
             ctx.closed(se.producer, ev.call_id)
 

@@ -174,7 +174,7 @@ def _file(row: Any) -> str | None:
         return ev.file
     if type(ev) is FunctionError and ev.traceback:
         return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
-    if type(ev) is GeneratorYield:  # its line is in its function's file
+    if type(ev) is GeneratorYield or type(ev) is GeneratorResume:  # its function's file
         entry = row.ctx.entry_of(row.se.producer, ev.call_id)
         return None if entry is None else entry.file
     entry = _entry(row)
@@ -187,8 +187,27 @@ def _line(row: Any) -> int | None:
         return ev.line or None
     if type(ev) is FunctionError or type(ev) is GeneratorYield:
         return ev.line or None
+    if type(ev) is GeneratorResume:  # the line of the await or yield it resumed from
+        suspended = row.ctx.yield_of(row.se)
+        return None if suspended is None or not suspended.line else suspended.line
     entry = _entry(row)
     return None if entry is None or not entry.line else entry.line
+
+
+def _step(row: Any) -> str | None:
+    ev = row.ev
+    if type(ev) is GeneratorResume:
+        ev = row.ctx.yield_of(row.se)
+    if type(ev) is not GeneratorYield:
+        return None
+    return "await" if ev.awaiting else "yield"
+
+
+def _waited(row: Any) -> int | None:
+    if type(row.ev) is not GeneratorResume:
+        return None
+    suspended = row.ctx.yield_of(row.se)
+    return None if suspended is None else max(0, row.ev.ts - suspended.ts)
 
 
 def _location(row: Any) -> str | None:
@@ -526,14 +545,14 @@ _FIELDS = [
     _f(
         "file",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
         _file,
         doc="where it is defined (a query: the program's file that issued it)",
     ),
     _f(
         "line",
         "int",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
         _line,
         doc="its def line (raised at; a query: the line that issued it; a yield: its "
         "await's or yield's)",
@@ -541,16 +560,25 @@ _FIELDS = [
     _f(
         "location",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
         _location,
         doc="file:line",
     ),
     _f(
         "step",
         "text",
-        {"events", "yields"},
-        lambda r: ("await" if r.ev.awaiting else "yield") if type(r.ev) is GeneratorYield else None,
-        doc="a yield's kind: await (waiting on something) or yield (a value handed on)",
+        {"events", "yields", "resumes"},
+        _step,
+        doc="a yield's kind: await (waiting on something) or yield (a value handed on); a "
+        "resume's: the one it resumed from",
+    ),
+    _f(
+        "waited",
+        "duration",
+        {"events", "resumes"},
+        _waited,
+        needs=("yields",),
+        doc="a resume's time suspended since its call's yield",
     ),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
     _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
@@ -792,7 +820,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "calls": ("time", "function", "args", "outcome", "duration"),
     "exceptions": ("time", "function", "type", "message", "location"),
     "yields": ("time", "function", "step", "location", "value"),
-    "resumes": ("time", "function", "value"),
+    "resumes": ("time", "function", "location", "waited", "value"),
     "attributes": ("time", "function", "name", "value"),
     "states": ("time", "actor", "callback", "message", "change"),
     "messages": ("time", "from", "to", "message", "latency"),

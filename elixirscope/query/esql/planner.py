@@ -448,8 +448,10 @@ class _Planner:
         follow.update(fdef.needs)
         if fdef.name == "args" and source.name == "exceptions":
             follow.add("calls")  # the failing call's entry, while it is open
-        if fdef.name in ("file", "location") and source.name in ("yields", "events"):
+        if fdef.name in ("file", "location") and source.name in ("yields", "resumes", "events"):
             follow.add("calls")  # a yield's file is its call's, open while it is suspended
+        if fdef.name in ("line", "location", "step") and source.name in ("resumes", "events"):
+            follow.add("yields")  # a resume's are the yield's it resumed from
         get, kind, path = fdef.get, fdef.kind, f.path
         if not path:
             if kind == "args":
@@ -656,7 +658,8 @@ class _Planner:
         source = plan.source
         calls_context = "calls" in plan.follow
         states = "states" in plan.follow
-        whole_process = calls_context or states
+        steps = "yields" in plan.follow  # a resume's yield may be before the time asked
+        whole_process = calls_context or states or steps
         filters: dict[str, Any] = {"type": list(source.kinds), **self.run_filters}
         pushed: list[str] = []
         since, until = INT64[0] - 1, INT64[1] + 1
@@ -715,6 +718,8 @@ class _Planner:
         plan.row_kinds = frozenset(filters["type"])
         if calls_context:
             filters["type"] = sorted(plan.row_kinds | {"call", "return", "exception"})
+        if steps:  # and the ends that close a call at its yield
+            filters["type"] = sorted({*filters["type"], "yield", "return", "exception"})
         if states and "state" not in filters["type"]:
             # `state` of another event is its actor's state then: every change is followed
             filters["type"] = sorted({*filters["type"], "state"})

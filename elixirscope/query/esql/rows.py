@@ -135,13 +135,17 @@ class Context:
         follow_calls: bool = False,
         follow_states: bool = False,
         receivers: dict[str, str] | None = None,
+        follow_yields: bool = False,
     ) -> None:
         self.threads = threads
         self.runs = runs or {}
         self.receivers = receivers  # message id -> the actor that received it, when read
         self.follow_calls = follow_calls
         self.follow_states = follow_states
+        self.follow_yields = follow_yields
         self.open: dict[tuple[str, int], OpenCall] = {}
+        # (producer, call id) -> the yield it is suspended at, while followed
+        self.suspended: dict[tuple[str, int], Any] = {}
         self._states: dict[str, tuple[str, int, Any]] = {}  # actor -> (producer, seq, node)
         self._handling: dict[tuple[str, int], list[str]] = {}  # (producer, thread) -> actors
 
@@ -154,6 +158,10 @@ class Context:
 
     def closed(self, producer: str, call_id: int) -> OpenCall | None:
         return self.open.pop((producer, call_id), None)
+
+    def yield_of(self, se: StoredEvent) -> Any:
+        """The yield a resume resumed from (None: not read, or not followed)."""
+        return self.suspended.get((se.producer, se.event.call_id))
 
     def entry_of(self, producer: str, call_id: int) -> FunctionEntry | None:
         call = self.open.get((producer, call_id))
