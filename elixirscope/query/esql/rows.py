@@ -161,7 +161,8 @@ class Context:
 
     def yield_of(self, se: StoredEvent) -> Any:
         """The yield a resume resumed from (None: not read, or not followed)."""
-        return self.suspended.get((se.producer, se.event.call_id))
+        ev: Any = se.event
+        return self.suspended.get((se.producer, ev.call_id))
 
     def entry_of(self, producer: str, call_id: int) -> FunctionEntry | None:
         call = self.open.get((producer, call_id))
