@@ -107,7 +107,7 @@ class Waits:
     def __init__(self, min_stretch_ns: int = 0, by_call: bool = False) -> None:
         self.min_stretch_ns = min_stretch_ns
         self.sites: dict[tuple[str, int], WaitSite] = {}
-        self.stretches: list[Stretch] = []  # of calls with suspensions, at least min_stretch_ns
+        self.stretches: list[Stretch] = []  # of at least min_stretch_ns
         self.calls: dict[Key, list[tuple[int, int]]] | None = {} if by_call else None
         self._open: dict[Key, _Open] = {}
 
@@ -132,6 +132,8 @@ class Waits:
             elif ev.thread == up.thread:  # it runs again: its await raised, was handled
                 self._wait(up, producer, ev)
                 up.waiting = None
+        if ev.task is None:  # not a coroutine in a task: nothing of it is read
+            return
         self._open[(producer, ev.id)] = _Open(
             ev.id, ev.parent_id, ev.function, ev.file, ev.task, ev.thread, ev.ts, (0, ev.id, ev.ts)
         )
