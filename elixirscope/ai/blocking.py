@@ -6,9 +6,9 @@ client (``requests``, a sync database driver, ``time.sleep``) or crunching for
 300 ms makes every other request in flight wait those 300 ms, though each of
 them looks slow for no reason of its own. asyncio's debug mode warns of the
 same ("Executing <Task> took 0.3 seconds", its ``slow_callback_duration``,
-100 ms); this finds it in any recording whose coroutines' awaits were recorded,
-and says from which line to which it ran, the recorded work inside that took
-the time, and the requests served on the same thread that waited for it.
+100 ms); this finds it in any recording of coroutines (their awaits are recorded
+with them), and says from which line to which it ran, the recorded work inside
+that took the time, and the requests and tasks on its loop that waited for it.
 """
 
 from __future__ import annotations
