@@ -25,6 +25,11 @@ __all__ = ["detect_blocked_loop"]
 
 INSIDE_SHOWN = 3
 """The recorded calls, queries and HTTP calls inside a stretch named (longest first)."""
+HELD_UP_LISTED = 20
+"""The requests held up that a finding's details list (all are counted)."""
+OUTSIDE_SHARE = 0.2
+"""Time outside any recorded call, at least this share of a stretch, is said; a recorded
+call is named as having taken the time when it took half of it."""
 
 
 def detect_blocked_loop(recording: Recording, settings: InsightSettings) -> list[Finding]:
@@ -77,6 +82,11 @@ def _inside(done: dict[tuple[str, int], list[Any]], s: Stretch) -> list[tuple[in
     return found
 
 
+def _request(ev: Any) -> str:
+    """``GET /report -> 200`` of a request's end."""
+    return f"{ev.method} {ev.path} -> {ev.status}"
+
+
 def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Finding:
     name = s.function.removeprefix("__main__.")
     start = f"line {s.from_line}" if s.from_line else "its start"
@@ -96,12 +106,14 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
         f"from {start} to {end}: a coroutine gives its loop back only at an await, so "
         "nothing else on that loop ran meanwhile — no other task, request, timer or I/O."
     )
+    outside = s.duration_ns - sum(d for d, _, _ in inside)  # the calls inside ran in turn
     if took:
         explanation += f" Recorded inside: {took}."
-    else:
+    if outside >= s.duration_ns * OUTSIDE_SHARE:
         explanation += (
-            " Nothing recorded inside took the time: a blocking call of a library (time.sleep, "
-            "a sync client) or the function's own computing did."
+            f" {'The other' if took else 'All of it,'} {format_duration(outside)}"
+            f"{'' if took else ','} was outside any recorded call: a library's blocking call "
+            "(time.sleep, a sync client) or the function's own computing, between those lines."
         )
     if s.other_tasks and not served:
         n = s.other_tasks
@@ -140,7 +152,11 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
         Evidence(se.producer, se.event.id, se.ts, se.type, f"{what}: {format_duration(d)}")
         for d, what, se in inside[:INSIDE_SHOWN]
     ]
-    longest = inside[0][2] if inside else None
+    evidence += [
+        Evidence(se.producer, se.event.id, se.ts, "reqend", f"held up: {_request(se.event)}")
+        for se in waited[:INSIDE_SHOWN]
+    ]
+    longest = inside[0][2] if inside and inside[0][0] >= s.duration_ns / 2 else None
     if longest is not None and longest.type in ("return", "exception"):
         entry = recording.call(longest.producer, longest.event.call_id)
         if entry is not None and entry.file:
@@ -171,6 +187,10 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             "from_line": s.from_line,
             "to_line": s.to_line,
             "requests_waiting": len(waited),
+            "held_up": [
+                {"request": _request(se.event), "id": se.event.id, "chain": se.event.correlation_id}
+                for se in waited[:HELD_UP_LISTED]
+            ],
             "other_tasks": s.other_tasks,
             "event_types": ["yield", "resume"],
         },

@@ -198,10 +198,11 @@ def _untraced(recording: Recording, state: Any, http: HttpTime) -> Span | None:
 
 def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
     """Every web request, its own time less its chain's callbacks and HTTP calls."""
-    waits: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # chain -> (from, to, ns)
+    # chain -> (from, to, ns, the HTTP call's process: None for a callback, which counts)
+    waits: dict[str, list[tuple[int, int, int, str | None]]] = defaultdict(list)
     for h in handlers:
         if h.correlation_id:
-            waits[h.correlation_id].append((h.start.ts, h.end.ts, h.duration_ns))
+            waits[h.correlation_id].append((h.start.ts, h.end.ts, h.duration_ns, None))
     held: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)  # thread -> spans
     for h in handlers:
         held[(h.producer, h.thread)].append((h.start.ts, h.end.ts))
@@ -218,17 +219,21 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
         if at >= 0 and around[at][1] >= se.ts:
             continue  # counted in its callback's time
         request = recording.request_call(se.producer, se.event.parent_id)
-        if request is not None:
+        if request is not None:  # a pool's task is linked to the call that submitted it
             made_in[(se.producer, request)] += se.event.duration_ns
-        else:  # made elsewhere in the chain (a worker thread, another process)
-            waits[cid].append((se.ts - se.event.duration_ns, se.ts, se.event.duration_ns))
+        else:  # made elsewhere in the chain: another process's, or this one's client's
+            waits[cid].append(
+                (se.ts - se.event.duration_ns, se.ts, se.event.duration_ns, se.producer)
+            )
     request_calls = {(se.producer, se.event.id): se.event.parent_id for se in recording.of("req")}
     spans = []
     for end in recording.of("reqend"):
         ev = end.event
         first = end.ts - ev.duration_ns
-        waited = sum(
-            ns for a, b, ns in waits.get(ev.correlation_id or "", []) if first <= a and b <= end.ts
+        waited = sum(  # a call made in this process outside the request is not its own
+            ns
+            for a, b, ns, made_by in waits.get(ev.correlation_id or "", [])
+            if first <= a and b <= end.ts and made_by != end.producer
         )
         own_call = request_calls.get((end.producer, ev.request_id))
         if own_call is not None:

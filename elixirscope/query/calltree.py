@@ -352,7 +352,7 @@ def _render_node(
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
     folded = _folded_steps(items)
-    raised = _raised_awaits(items)
+    raised = _raised_awaits(items, node.end_ts if node.status == "returned" else None)
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -411,11 +411,12 @@ def _folded_steps(items: list[tuple[int, int, Any]]) -> dict[int, int]:
     return out
 
 
-def _raised_awaits(items: list[tuple[int, int, Any]]) -> dict[int, int]:
+def _raised_awaits(items: list[tuple[int, int, Any]], returned: int | None) -> dict[int, int]:
     """The awaits of a call's items that raised into it (a timeout, a failed request) and
     were handled there: no resume is recorded for them (one is for a value only), and the
     call went on — its next step, or a call it made on its thread, came before any resume
-    (a coroutine it awaited runs during the wait). Each index -> the time until then."""
+    (a coroutine it awaited runs during the wait), or it returned (at ``returned``, its
+    end, when it did). Each index -> the time until then."""
     out: dict[int, int] = {}
     for i, (ts, kind, item) in enumerate(items):
         if kind != 1 or type(item.event) is not GeneratorYield or not item.event.awaiting:
@@ -431,6 +432,9 @@ def _raised_awaits(items: list[tuple[int, int, Any]]) -> dict[int, int]:
             if type(later.event) is GeneratorYield:
                 out[i] = later_ts - ts
                 break
+        else:  # no resume to its end: it returned, so the exception was handled
+            if returned is not None:
+                out[i] = returned - ts
     return out
 
 

@@ -15,8 +15,10 @@ consumer, not on anything.
   its own began (the coroutine it awaited, tasks it gathered) is that callee's time,
   told where the callee waited — so is an async generator of its own task resumed
   during the wait (each ``__anext__`` of an ``async for``): it is not counted, so no
-  time counts twice (a function it handed to a thread, ``asyncio.to_thread``'s,
-  waits on nothing: the wait for it is counted).
+  time counts twice, but for what is left after the last of those coroutines ended
+  (``LEFT_OVER_NS`` or more: a ``gather`` of one and a sleep). A function it handed
+  to a thread (``asyncio.to_thread``'s) waits on nothing: the wait for it is
+  counted.
 - A *stretch* is the time a coroutine ran on its loop without giving it back:
   from its start or a resume to its next suspension or its end. Its loop ran
   nothing else meanwhile — no other request, no timer — whatever the calls
@@ -46,6 +48,10 @@ __all__ = ["EVENT_TYPES", "Stretch", "WaitSite", "Waits"]
 
 EVENT_TYPES = ("call", "return", "exception", "yield", "resume")
 """The types of the events :class:`Waits` reads (as stored: ``StoredEvent.type``)."""
+
+LEFT_OVER_NS = 1_000_000
+"""A wait its recorded coroutines covered counts for what is left after the last of them
+ended (an ``asyncio.gather`` of one and a sleep) when that is at least this long."""
 
 Key = tuple[str, int]  # (producer, call id)
 
@@ -96,6 +102,9 @@ class _Open:
     running_from: tuple[int, int, int]  # (line, event id, ts) it began running at
     waiting: tuple[int, int, int, bool, str | None] | None = None  # (line, id, ts, await, what)
     callee_began: bool = False  # a recorded coroutine of its own began during the wait
+    covered_until: int = -1  # ... and the latest end of those, by the wait's end
+    pulled: bool = False  # an async generator of its task resumed during the wait
+    in_wait_of: int = 0  # the yield of its caller's wait it began in (0: none)
     steps: int = 0
     stretches: list[Stretch] = field(default_factory=list)
 
@@ -126,17 +135,21 @@ class Waits:
 
     def entered(self, producer: str, ev) -> None:  # noqa: ANN001 - a FunctionEntry
         up = self._open.get((producer, ev.parent_id)) if ev.parent_id else None
+        in_wait_of = 0
         if up is not None and up.waiting is not None:
             if ev.task is not None:
                 up.callee_began = True
+                in_wait_of = up.waiting[1]
             elif ev.thread == up.thread:  # it runs again: its await raised, was handled
                 self._wait(up, producer, ev)
                 up.waiting = None
         if ev.task is None:  # not a coroutine in a task: nothing of it is read
             return
-        self._open[(producer, ev.id)] = _Open(
+        c = _Open(
             ev.id, ev.parent_id, ev.function, ev.file, ev.task, ev.thread, ev.ts, (0, ev.id, ev.ts)
         )
+        c.in_wait_of = in_wait_of
+        self._open[(producer, ev.id)] = c
 
     def suspended(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorYield
         c = self._open.get((producer, ev.call_id))
@@ -148,7 +161,7 @@ class Waits:
         elif c.waiting is not None:  # its await raised and was handled: no resume
             self._wait(c, producer, ev)
         c.waiting = (ev.line, ev.id, ev.ts, ev.awaiting, ev.value)
-        c.callee_began = False
+        c.callee_began, c.covered_until, c.pulled = False, -1, False
         c.running_since = -1
 
     def resumed(self, producer: str, ev) -> None:  # noqa: ANN001 - a GeneratorResume
@@ -157,7 +170,7 @@ class Waits:
             return
         up = self._open.get((producer, c.parent)) if c.parent else None
         if up is not None and up.waiting is not None and up.task == c.task:
-            up.callee_began = True  # an async generator its `async for` pulls from
+            up.pulled = True  # an async generator its `async for` pulls from
         c.steps += 1
         if c.waiting is not None:
             self._wait(c, producer, ev)
@@ -172,6 +185,9 @@ class Waits:
         c = self._open.pop((producer, ev.call_id), None)
         if c is None or c.task is None:
             return
+        up = self._open.get((producer, c.parent)) if c.in_wait_of else None
+        if up is not None and up.waiting is not None and up.waiting[1] == c.in_wait_of:
+            up.covered_until = max(up.covered_until, ev.ts)  # it ended within that wait
         cut = c.steps or c.function != REQUEST_FUNCTION  # a request's awaits are not recorded
         if c.waiting is not None:  # ended at the await: an exception out of it, a cancel
             self._wait(c, producer, ev)
@@ -184,12 +200,18 @@ class Waits:
         """The wait ``c`` was in ended at ``ev`` (its resume, or its call's end)."""
         assert c.waiting is not None
         line, yield_id, since, awaiting, what = c.waiting
-        if not awaiting or c.callee_began:
+        if not awaiting or c.pulled:
             return
+        waited = max(0, ev.ts - since)
+        if c.callee_began:  # the coroutines it awaited tell their time: what is left
+            if c.covered_until < 0:  # still running at the wait's end: all of it theirs
+                return
+            waited = max(0, ev.ts - max(since, c.covered_until))
+            if waited < LEFT_OVER_NS:
+                return
         site = self.sites.get((c.function, line))
         if site is None:
             site = self.sites[(c.function, line)] = WaitSite(c.function, c.file, line, what)
-        waited = max(0, ev.ts - since)
         if self.calls is not None:
             self.calls.setdefault((producer, c.call), []).append((line, waited))
         site.count += 1

@@ -104,7 +104,8 @@ def test_a_handler_calling_a_blocking_function_is_found(tmp_path) -> None:
     assert "from line %d to its end" % _line("await asyncio.sleep(0)") in said
     assert "Recorded inside: build_report() 400." in said
     assert "3 other requests were being served and waited for it" in said
-    assert [e["type"] for e in f["evidence"]] == ["resume", "return", "return"]
+    assert [e["type"] for e in f["evidence"]] == ["resume", "return", "return"] + ["reqend"] * 3
+    assert [h["request"] for h in f["details"]["held_up"]] == ["GET /health -> 200"] * 3
 
 
 def test_a_handler_with_no_await_at_all_is_found_whole(tmp_path) -> None:
@@ -188,3 +189,37 @@ def test_a_slow_request_says_where_it_waited(tmp_path) -> None:
     assert {"line": lock_line, "role": "waited here"}.items() <= [
         loc for loc in f["locations"] if loc["role"] == "waited here"][0].items()
     assert "hold it for less" in f["fix"]
+
+
+BLOCKY = textwrap.dedent(
+    """
+    import asyncio
+    import time
+
+
+    def crunch(n):
+        return sum(range(n))
+
+
+    async def handler():
+        await asyncio.sleep(0)
+        crunch(1000)
+        time.sleep(0.15)  # a library's blocking call: not recorded
+        await asyncio.sleep(0)
+
+
+    asyncio.run(handler())
+    """
+)
+
+
+def test_time_outside_any_recorded_call_is_said_so(tmp_path) -> None:
+    """A recorded call that took a sliver of the stretch is not blamed for it: the time
+    went to what the recording does not see (a library's sleep), between the two lines."""
+    data = record(tmp_path, "blocky", BLOCKY, level="boundaries")
+    (f,) = [f for f in insights_report(data)["findings"] if f["kind"] == "blocked_event_loop"]
+    assert [loc["role"] for loc in f["locations"]] == ["ran from here", "to here"]
+    said = f["explanation"]
+    assert "Recorded inside: crunch() " in said and " was outside any recorded call" in said
+    # nothing else was on the loop: nothing held up this time
+    assert f["severity"] == "low" and "No other recorded task was waiting" in said

@@ -246,7 +246,19 @@ TIMED_OUT = textwrap.dedent(
         return 3
 
 
-    asyncio.run(quote())
+    async def eta():
+        try:
+            return await asyncio.wait_for(fetch_quote(), 0.05)
+        except asyncio.TimeoutError:
+            return None  # handled, and nothing awaited after it
+
+
+    async def main():
+        await quote()
+        await eta()
+
+
+    asyncio.run(main())
     """
 )
 
@@ -259,9 +271,14 @@ def test_calltree_says_an_await_raised_into_its_call(tmp_path: Path) -> None:
     found = json.loads(elixirscope("events", "--data-dir", "data", "--json", cwd=tmp_path))
     chain = next(e["correlation_id"] for e in found["events"] if e.get("correlation_id"))
     tree = elixirscope("calltree", "--data-dir", "data", chain, cwd=tmp_path).splitlines()
-    (line,) = [t for t in tree if "quote.py:11" in t and "await" in t]
-    assert line.strip().startswith("· await  quote.py:11  [waited 10")
-    assert line.endswith(" ms, then raised: handled in the call]")
+    lines = TIMED_OUT.splitlines()
+    quote, eta = (f"quote.py:{lines.index(text) + 1}" for text in (
+        "        await asyncio.wait_for(fetch_quote(), 0.1)",
+        "        return await asyncio.wait_for(fetch_quote(), 0.05)"))
+    for at, waited in ((quote, "[waited 10"), (eta, "[waited 5")):
+        (line,) = [t for t in tree if at in t and "await" in t]
+        assert line.strip().startswith(f"· await  {at}  {waited}"), line
+        assert line.endswith(" ms, then raised: handled in the call]")
     assert any(t.strip().startswith("· resume  [waited") for t in tree)  # the sleep after
 
 
@@ -278,3 +295,24 @@ def test_a_stretch_counts_the_other_tasks_it_held_up() -> None:
     w.resumed("p", _resume(9, 1, 220))
     w.ended("p", _exit(10, 1, 400, 400))  # A alone by then: held no one up
     assert [(s.call_id, s.other_tasks) for s in w.stretches] == [(5, 1), (1, 0)]
+
+
+def test_a_gather_of_a_coroutine_and_a_sleep_counts_what_the_coroutine_left() -> None:
+    """``await gather(recorded(), asyncio.sleep(0.8))``: the recorded coroutine's 0.3 s are
+    told at its own awaits; the 0.7 s after it ended are the gather's own wait. An await
+    of a recorded coroutine alone leaves nothing worth counting."""
+    ms = 1_000_000
+    w = Waits()
+    w.entered("p", _entry(1, 0, 0))
+    w.suspended("p", _yield(2, 1, 0, line=5))  # await gather(...)
+    w.entered("p", msgspec.structs.replace(_entry(3, 1, 1 * ms), task="Task-2"))
+    w.suspended("p", _yield(4, 3, 2 * ms, line=9))
+    w.resumed("p", _resume(5, 3, 300 * ms))
+    w.ended("p", _exit(6, 3, 300 * ms, 299 * ms))
+    w.resumed("p", _resume(7, 1, 1000 * ms))  # the sleep ended
+    w.suspended("p", _yield(8, 1, 1001 * ms, line=6))  # await recorded()
+    w.entered("p", _entry(9, 1, 1001 * ms + 10))
+    w.ended("p", _exit(10, 9, 1100 * ms, 99 * ms))
+    w.resumed("p", _resume(11, 1, 1100 * ms + 20))
+    w.ended("p", _exit(12, 1, 1101 * ms, 1101 * ms))
+    assert {site.line: site.total_ns for site in w.sites.values()} == {5: 700 * ms, 9: 298 * ms}

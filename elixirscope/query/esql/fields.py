@@ -51,6 +51,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
 )
+from elixirscope.query.calltree import error_text
 from elixirscope.query.esql.rows import UNKNOWN, CallRow, EventRow, MessageRow
 from elixirscope.query.esql.values import decode, step_into
 from elixirscope.query.esql.vocabulary import SOURCES
@@ -297,9 +298,9 @@ def _error(row: Any) -> str | None:
     if type(row.ev) is StateChange or type(row.ev) is HttpCall or type(row.ev) in _DATABASE:
         return row.ev.error
     if type(row.ev) is RequestEnd:
-        return None if row.ev.exc_type is None else f"{row.ev.exc_type}: {row.ev.message}"
+        return None if row.ev.exc_type is None else error_text(row.ev.exc_type, row.ev.message)
     err = _error_event(row)
-    return err if err is UNKNOWN or err is None else f"{err.exc_type}: {err.message}"
+    return err if err is UNKNOWN or err is None else error_text(err.exc_type, err.message)
 
 
 def _traceback(row: Any) -> Any:
@@ -319,7 +320,7 @@ def _outcome(row: Any) -> str | None:
     if end is None:
         return "(running)" if type(row) is CallRow else None
     if type(end) is FunctionError:
-        return f"!! {end.exc_type}: {end.message}"
+        return f"!! {error_text(end.exc_type, end.message)}"
     return "->" if end.result is None else f"-> {end.result}"
 
 

@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import msgspec
 
+from elixirscope.query.calltree import error_text
 from elixirscope.visualization.export.walk import (
     Close,
     Flow,
@@ -224,7 +225,7 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
         if call.result is not None:
             args["result"] = call.result
         if call.error is not None:
-            args["exception"] = f"{call.error[0]}: {call.error[1]}"
+            args["exception"] = error_text(call.error[0], call.error[1])
             if call.traceback:
                 args["traceback"] = call.traceback
         if call.duration_ns is not None:

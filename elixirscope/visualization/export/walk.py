@@ -61,6 +61,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
     WebSocketMessage,
 )
+from elixirscope.query.calltree import error_text
 from elixirscope.store._events import StoredEvent, event_tag
 from elixirscope.visualization.threadlives import ThreadLives
 
@@ -730,7 +731,7 @@ def _request_end(
     begin = start.ts if start is not None else max(ev.ts - ev.duration_ns, 0)
     error = None
     if ev.exc_type:
-        error = f"{ev.exc_type}: {ev.message or ''}"
+        error = error_text(ev.exc_type, ev.message)
     elif ev.status >= 500:
         error = f"HTTP {ev.status}"
     args = _compact(
