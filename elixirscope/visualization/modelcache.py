@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 13
+FORMAT = 14
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 
@@ -47,7 +47,11 @@ COLUMNS = (
     "call_ids",
     "self_ns",
     "suspended_ns",
+    "susp_first",
+    "susp_count",
 )
+SUSPENSIONS = ("susp_start", "susp_end", "susp_line", "susp_await")
+"""The suspensions' columns: a row each, ``susp_count`` of them a call."""
 GROUP_FIELDS = ("rows", "starts", "ends", "reach", "functions", "longest_first", "lengths_desc")
 """The group fields of one row per call; ``errors_before`` has one more per group."""
 
@@ -97,7 +101,7 @@ def save(
     }
 
     def fill(tmp: Path) -> None:
-        for name in COLUMNS:
+        for name in (*COLUMNS, *SUSPENSIONS):
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(model, name)))
         sizes = [len(g.rows) for _, g in groups]
         np.save(tmp / "group_offsets.npy", np.cumsum([0, *sizes], dtype=np.int64))
@@ -147,6 +151,11 @@ def load(
     try:
         meta: dict[str, Any] = json.loads((where / "model.json").read_text())
         columns = {c: _mapped(where / f"{c}.npy") for c in COLUMNS}
+        suspended = {c: _mapped(where / f"{c}.npy") for c in SUSPENSIONS}
+        if len({len(v) for v in suspended.values()}) > 1:
+            return None
+        if int(columns["susp_count"].sum()) != len(suspended["susp_start"]):
+            return None
         offsets = np.load(where / "group_offsets.npy", allow_pickle=False)
         fields = {f: _mapped(where / f"group_{f}.npy") for f in GROUP_FIELDS}
         errors = _mapped(where / "group_errors_before.npy")
@@ -184,6 +193,7 @@ def load(
             groups=groups,
             mark_times=np.asarray([m.ts for m in marks], dtype=np.int64),
             **columns,
+            **suspended,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

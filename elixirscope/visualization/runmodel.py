@@ -162,6 +162,14 @@ class RunModel:
     self_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # each call's time suspended at its awaits and yields
     suspended_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # ... and each suspension (``runparts.suspensions``): a call's are susp_count of them
+    # from susp_first on, in time order: from susp_start to susp_end at line susp_line
+    susp_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    susp_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    susp_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    susp_end: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    susp_line: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    susp_await: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     groups: dict[tuple[int, int], Group] = field(default_factory=dict)
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # a chain a recorded call started (a thread's, a pool task's, a process's) -> that call's row
@@ -185,7 +193,34 @@ class RunModel:
             "call_id": int(self.call_ids[row]),
             "self": int(self.self_ns[row]),
             "suspended": int(self.suspended_ns[row]),
+            **self._suspensions(row),
         }
+
+    def _suspensions(self, row: int) -> dict[str, Any]:
+        """A slice's suspensions, when it has some: ``gaps`` (``[from, to]`` in ns after its
+        start, at most :data:`GAPS_SHOWN`, the longest) and ``waited_at`` (its lines by
+        time suspended there, ``[line, ns, await]``, at most three)."""
+        if row >= len(self.susp_count) or not self.susp_count[row]:
+            return {}
+        a = int(self.susp_first[row])
+        b = a + int(self.susp_count[row])
+        begun, ended = self.susp_start[a:b], self.susp_end[a:b]
+        span = ended - begun
+        shown = np.sort(np.argsort(-span, kind="stable")[:GAPS_SHOWN])
+        at = int(self.start[row])
+        by_line: dict[tuple[int, int], int] = {}
+        lines, awaits = self.susp_line[a:b].tolist(), self.susp_await[a:b].tolist()
+        for line, waits, awaited in zip(lines, span.tolist(), awaits, strict=True):
+            by_line[(line, awaited)] = by_line.get((line, awaited), 0) + waits
+        top = sorted(by_line.items(), key=lambda kv: -kv[1])[:3]
+        return {
+            "gaps": [[int(begun[j]) - at, int(ended[j]) - at] for j in shown.tolist()],
+            "waited_at": [[line, ns, bool(awaited)] for (line, awaited), ns in top],
+        }
+
+
+GAPS_SHOWN = 64
+"""A slice's suspensions drawn at most (its longest): a generator may have thousands."""
 
 
 def _short(text: str | None, limit: int = 120) -> str:

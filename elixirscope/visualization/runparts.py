@@ -71,12 +71,13 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 10
+FORMAT = 11
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
-STEP = ("ts", "id", "call_id", "producer", "resumed")  # a coroutine's or generator's yields
+# a coroutine's or generator's yields and resumes (a yield's line, and whether an await)
+STEP = ("ts", "id", "call_id", "producer", "resumed", "line", "awaiting")
 _DTYPES = {
     "ts": np.int64,
     "id": np.int64,
@@ -89,6 +90,8 @@ _DTYPES = {
     "raised": np.int8,
     "coroutine": np.int8,
     "resumed": np.int8,
+    "line": np.int32,
+    "awaiting": np.int8,
 }
 
 _CODES = {n: {np.int64: "q", np.int32: "i", np.int8: "b"}[t] for n, t in _DTYPES.items()}
@@ -210,6 +213,9 @@ class PartReader:
                 self.y["call_id"].append(ev.call_id)
                 self.y["producer"].append(pcode)
                 self.y["resumed"].append(kind is GeneratorResume)
+                step_yield = kind is GeneratorYield
+                self.y["line"].append(ev.line if step_yield else 0)
+                self.y["awaiting"].append(step_yield and ev.awaiting)
             else:
                 made = _other(ts, producer, pid, ev, kind)
                 if made is not None:
@@ -555,20 +561,85 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     ended = (model.end.copy(), end_id)
     model.end[running] = np.maximum(model.start[running], model.last_ts)
     coroutine = e["coroutine"][order].astype(np.bool_)
-    model.self_ns, model.suspended_ns = self_times(
-        model, ended, y_row, y["ts"], y["id"], y["resumed"], coroutine
-    )
+    spans = suspensions(model.end, y_row, y["ts"], y["id"], y["resumed"], y["line"], y["awaiting"])
+    model.self_ns, model.suspended_ns = self_times(model, ended, spans, coroutine)
+    model.susp_first, model.susp_count = _index(spans.row, model.calls)
+    model.susp_start, model.susp_end = spans.start, spans.end
+    model.susp_line, model.susp_await = spans.line, spans.awaiting
     finish(model)
     return model
+
+
+@dataclass(frozen=True)
+class Suspensions:
+    """Each call's times suspended at a yield (an ``await`` or a ``yield``), by row then
+    time: from the yield to the resume after it, or to the call's end (closed at it)."""
+
+    row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    line: np.ndarray  # the yield's line (0: recorded before lines were)
+    awaiting: np.ndarray  # an await's (1), not a yield's
+    # the steps kept, sorted by (row, ts, id) — each the first of a run of the same kind
+    step_row: np.ndarray
+    step_ts: np.ndarray
+    step_id: np.ndarray
+    step_resumed: np.ndarray
+
+
+def suspensions(
+    stop: np.ndarray,
+    y_row: np.ndarray,
+    y_ts: np.ndarray,
+    y_id: np.ndarray,
+    y_resumed: np.ndarray,
+    y_line: np.ndarray,
+    y_awaiting: np.ndarray,
+) -> Suspensions:
+    """The suspensions of the calls (``stop``: each call's end) from their steps
+    (``y_row``: each step's call, -1 for none open)."""
+    keep = y_row >= 0
+    r, t, i, k = y_row[keep], y_ts[keep], y_id[keep], y_resumed[keep]
+    ln, aw = y_line[keep], y_awaiting[keep]
+    o = np.lexsort((i, t, r))
+    r, t, i, k, ln, aw = r[o], t[o], i[o], k[o], ln[o], aw[o]
+    # a yield counts while the call runs, a resume while it waits: the first of each run
+    # of the same step of a call (a resume first changes nothing)
+    changed = np.ones(len(r), dtype=np.bool_)
+    changed[1:] = (r[1:] != r[:-1]) | (k[1:] != k[:-1])
+    steps = np.flatnonzero(changed)
+    r, t, i, k, ln, aw = r[steps], t[steps], i[steps], k[steps], ln[steps], aw[steps]
+    is_yield = np.flatnonzero(k == 0)
+    after = is_yield + 1
+    paired = after < len(r)
+    paired[paired] &= r[after[paired]] == r[is_yield[paired]]
+    until = stop[r[is_yield]].copy() if len(is_yield) else np.zeros(0, np.int64)
+    until[paired] = t[after[paired]]
+    begun = t[is_yield]
+    return Suspensions(
+        r[is_yield],
+        begun,
+        np.maximum(begun, until),
+        ln[is_yield].astype(np.int32),
+        aw[is_yield].astype(np.int8),
+        r,
+        t,
+        i,
+        k,
+    )
+
+
+def _index(rows: np.ndarray, calls: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each call's first position in ``rows`` (sorted) and how many it has there."""
+    first = np.searchsorted(rows, np.arange(calls), "left").astype(np.int64)
+    count = np.searchsorted(rows, np.arange(calls), "right") - first
+    return first, count.astype(np.int32)
 
 
 def self_times(
     model: RunModel,
     ended: tuple[np.ndarray, np.ndarray],
-    y_row: np.ndarray,
-    y_ts: np.ndarray,
-    y_id: np.ndarray,
-    y_resumed: np.ndarray,
+    spans: Suspensions,
     coroutine: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
@@ -581,24 +652,8 @@ def self_times(
     n = len(start)
     duration = stop - start
     waited = np.zeros(n, dtype=np.int64)
-    keep = y_row >= 0
-    r, t, i, k = y_row[keep], y_ts[keep], y_id[keep], y_resumed[keep]
-    o = np.lexsort((i, t, r))
-    r, t, i, k = r[o], t[o], i[o], k[o]
-    # a yield counts while the call runs, a resume while it waits: the first of each run
-    # of the same step of a call (a resume first changes nothing)
-    changed = np.ones(len(r), dtype=np.bool_)
-    changed[1:] = (r[1:] != r[:-1]) | (k[1:] != k[:-1])
-    steps = np.flatnonzero(changed)
-    r, t, i, k = r[steps], t[steps], i[steps], k[steps]
-    if len(r):
-        is_yield = np.flatnonzero(k == 0)
-        after = is_yield + 1
-        paired = after < len(r)
-        paired[paired] &= r[after[paired]] == r[is_yield[paired]]
-        until = stop[r[is_yield]].copy()  # closed (or still) at its yield
-        until[paired] = t[after[paired]]
-        np.add.at(waited, r[is_yield], np.maximum(0, until - t[is_yield]))
+    np.add.at(waited, spans.row, spans.end - spans.start)
+    r, t, i, k = spans.step_row, spans.step_ts, spans.step_id, spans.step_resumed
     # a callee counts against its caller when the caller was not waiting as it began ...
     kids = np.flatnonzero(parent >= 0)
     counted = np.ones(len(kids), dtype=np.bool_)

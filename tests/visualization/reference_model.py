@@ -75,6 +75,8 @@ def build(run_id: str, stored: Any) -> RunModel:
     call_ids = array("q")
     own: dict[int, int] = {}  # row -> its self time
     suspended: dict[int, int] = {}  # row -> its time suspended at its yields
+    # row -> its suspensions [start, end, line, await] (end -1 while suspended)
+    spans: dict[int, list[list[int]]] = {}
     self_time = SelfTime()
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
@@ -164,6 +166,8 @@ def build(run_id: str, stored: Any) -> RunModel:
             row = close_row((producer, ev.call_id), -1)
             if row >= 0:
                 end[row] = ts
+                if spans.get(row) and spans[row][-1][1] < 0:  # closed at its yield
+                    spans[row][-1][1] = ts
                 status[row] = 1 if kind is FunctionError else 0
                 own[row], suspended[row] = self_time.ended_suspended(
                     producer, ev.call_id, ts, ts - start[row]
@@ -187,8 +191,15 @@ def build(run_id: str, stored: Any) -> RunModel:
             marks.append(Mark("error", ts, lane, None, label, producer, ev.id, ev.correlation_id))
         elif kind is GeneratorYield:
             self_time.suspended(producer, ev.call_id, ts)
+            row = open_row((producer, ev.call_id), -1)
+            mine = spans.setdefault(row, [])
+            if row >= 0 and (not mine or mine[-1][1] >= 0):  # not suspended already
+                mine.append([ts, -1, ev.line, int(ev.awaiting)])
         elif kind is GeneratorResume:
             self_time.resumed(producer, ev.call_id, ts)
+            row = open_row((producer, ev.call_id), -1)
+            if row >= 0 and spans.get(row) and spans[row][-1][1] < 0:
+                spans[row][-1][1] = ts
         elif kind is ThreadStart and ev.kind == "process":  # a mark on the spawner's lane
             lane = lane_of(producer, se.pid, ev.thread)
             label = f"started {_short(ev.name, 200)}"
@@ -432,6 +443,18 @@ def build(run_id: str, stored: Any) -> RunModel:
         )
     model.self_ns = np.array([own[r] for r in range(len(start))], dtype=np.int64)
     model.suspended_ns = np.array([suspended.get(r, 0) for r in range(len(start))], np.int64)
+    # still suspended at the run's end: to the call's drawn end
+    every = [
+        (r, begun, ended if ended >= 0 else int(model.end[r]), line, awaited)
+        for r in range(len(start))
+        for begun, ended, line, awaited in spans.get(r, [])
+    ]
+    model.susp_count = np.array([len(spans.get(r, [])) for r in range(len(start))], np.int32)
+    model.susp_first = (np.cumsum(model.susp_count) - model.susp_count).astype(np.int64)
+    model.susp_start = np.array([i[1] for i in every], np.int64)
+    model.susp_end = np.array([i[2] for i in every], np.int64)
+    model.susp_line = np.array([i[3] for i in every], np.int32)
+    model.susp_await = np.array([i[4] for i in every], np.int8)
     finish(model)
     return model
 

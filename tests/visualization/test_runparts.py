@@ -54,6 +54,12 @@ COLUMNS = (
     "call_ids",
     "self_ns",
     "suspended_ns",
+    "susp_first",
+    "susp_count",
+    "susp_start",
+    "susp_end",
+    "susp_line",
+    "susp_await",
 )
 
 

@@ -1,6 +1,7 @@
 """The timeline's calls say their self time and their time suspended at awaits and
-yields (the selection pane shows both), from a real recording of coroutines queuing on
-a lock, through the cinema's API."""
+yields, each suspension where it was (drawn hatched) and the lines it waited at most (the
+selection pane shows them), from a real recording of coroutines queuing on a lock,
+through the cinema's API."""
 
 from __future__ import annotations
 
@@ -46,7 +47,15 @@ def test_a_call_s_slice_has_its_self_and_suspended_time(tmp_path) -> None:
     reserves = sorted((s for s in window["slices"] if s["function"].endswith("reserve")),
                       key=lambda s: int(s["end"]) - int(s["start"]))
     assert len(reserves) == 3
+    lock = QUEUED.splitlines().index("    async with LOCK:") + 1
     for n, s in enumerate(reserves):  # the n-th waited n x 0.1 s for the lock, then slept
         duration = int(s["end"]) - int(s["start"])
         assert s["suspended"] >= (n + 1) * 100_000_000 * 0.95
         assert s["self"] + s["suspended"] <= duration and s["self"] < duration / 10
+        # each suspension drawn (hatched) where it was, after the call's start, in order
+        gaps = s["gaps"]
+        assert sum(b - a for a, b in gaps) == s["suspended"]
+        assert all(0 <= a <= b <= duration for a, b in gaps) and gaps == sorted(gaps)
+        # where it waited: the lock's line (its enter, and its exit), then the sleep's
+        at = {line: ns for line, ns, awaited in s["waited_at"] if awaited}
+        assert at.get(lock + 1, 0) >= 95_000_000 and (n == 0 or at[lock] >= n * 95_000_000)

@@ -36,11 +36,13 @@ async function load(host, state) {
   const t0 = Math.min(rel(r.start), ...calls.map((c) => rel(c.start)));
   const t1 = Math.max(rel(r.end), t0 + 1, ...calls.map((c) => rel(c.end)));
   const span = t1 - t0;
-  const bar = (s, e, cls) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%"></div>`;
+  // a call's time suspended at its awaits and yields: striped over its bar
+  const gapsOf = (s, e, gaps) => (gaps || []).map(([a, b]) => `<i class="gap" style="left:${(a / Math.max(1, rel(e) - rel(s))) * 100}%;width:${((b - a) / Math.max(1, rel(e) - rel(s))) * 100}%"></i>`).join("");
+  const bar = (s, e, cls, gaps) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%">${gapsOf(s, e, gaps)}</div>`;
   const items = [];
   items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(took(r))}</div></div>` });
   for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
-    <div class="track">${bar(c.start, c.end, c.status === "raised" ? "raised" : "")}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
+    <div class="track" title="${c.suspended ? `suspended ${fmtDur(c.suspended)} at its awaits / yields (striped)` : ""}">${bar(c.start, c.end, c.status === "raised" ? "raised" : "", c.gaps)}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
   // a query, transaction step or HTTP attempt sits one level below the call that made it
   const depthOf = new Map(calls.map((c) => [c.row, c.depth]));
   if (own) depthOf.set(own.row, -1);
@@ -56,7 +58,7 @@ async function load(host, state) {
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
   const route = r.route && r.route !== r.path ? ` (${esc(r.route)})` : "";
-  main.innerHTML = `<h2>${esc(r.method)} ${esc(r.path)}${route} · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
+  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;

@@ -30,6 +30,7 @@ export async function mount(host, state) {
         <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#2ac3de">●</span> spawn &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
         <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query<br>
         <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
+        <span class="wait-swatch"></span> a call suspended at an await / yield<br>
         wheel: zoom · drag: pan · click: cursor</div>
     </div>
   </div>`;
@@ -321,6 +322,13 @@ class Timeline {
         const selected = this.sel === `call:${s.row}`;
         g.fillStyle = s.status === "raised" ? "#8c3545" : colourOf(s.function);
         g.fillRect(x0, y + 1, Math.max(1, x1 - x0 - 0.5), ROW - 2);
+        // its time suspended at awaits and yields: the bar darkened and hatched there
+        for (const [a, b] of s.gaps || []) {
+          const g0 = Math.max(x0, this.x(s.s + a, w)), g1 = Math.min(x1, this.x(s.s + b, w));
+          if (g1 - g0 < 1) continue;
+          g.fillStyle = "rgba(12,14,20,0.5)"; g.fillRect(g0, y + 1, g1 - g0, ROW - 2);
+          g.fillStyle = waiting(g); g.fillRect(g0, y + 1, g1 - g0, ROW - 2);
+        }
         if (selected) { g.strokeStyle = "#e0af68"; g.lineWidth = 2; g.strokeRect(x0 + 1, y + 2, Math.max(1, x1 - x0 - 2), ROW - 4); g.lineWidth = 1; }
         const room = Math.min(x1, w) - Math.max(x0, 0) - 8;
         if (room > 24) {
@@ -569,7 +577,9 @@ class Timeline {
       <div>function</div><div>${esc(s.function)}</div>
       <div>duration</div><div>${fmtDur(s.e - s.s)}</div>
       ${s.self !== undefined ? `<div>self</div><div>${fmtDur(s.self)}</div>` : ""}
-      ${s.suspended ? `<div>suspended</div><div>${fmtDur(s.suspended)} <span class="dim">at its awaits / yields</span></div>` : ""}
+      ${s.suspended ? `<div>suspended</div><div>${fmtDur(s.suspended)} <span class="dim">at its awaits / yields (hatched)</span></div>` : ""}
+      ${(s.waited_at || []).length ? `<div>waited at</div><div>${s.waited_at.map(([line, ns, awaited]) =>
+        `${awaited ? "await" : "yield"} line ${line || "?"} · ${fmtDur(ns)}`).join("<br>")}</div>` : ""}
       <div>status</div><div class="${s.status === "raised" ? "bad" : ""}">${s.status}</div>
       <div>started</div><div>${fmtClock(s.start)}</div>
       <div>chain</div><div>${esc((s.chain || "–").slice(0, 16))}</div></div>
@@ -638,6 +648,18 @@ function hatch(g) {
   t.strokeStyle = "#e0af6840"; t.lineWidth = 2;
   t.beginPath(); t.moveTo(0, 8); t.lineTo(8, 0); t.moveTo(-2, 2); t.lineTo(2, -2); t.moveTo(6, 10); t.lineTo(10, 6); t.stroke();
   return g.createPattern(tile, "repeat");
+}
+
+// fainter stripes the other way: a call suspended at an await or a yield (one pattern)
+let waitingPattern = null;
+function waiting(g) {
+  if (waitingPattern) return waitingPattern;
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 6;
+  const t = tile.getContext("2d");
+  t.strokeStyle = "#c0c6d438"; t.lineWidth = 1;
+  t.beginPath(); t.moveTo(0, 0); t.lineTo(6, 6); t.moveTo(-1, 5); t.lineTo(1, 7); t.moveTo(5, -1); t.lineTo(7, 1); t.stroke();
+  return (waitingPattern = g.createPattern(tile, "repeat"));
 }
 
 // the text, cut with an ellipsis to fit `room` pixels (never squeezed)
