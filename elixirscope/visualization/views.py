@@ -557,6 +557,7 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     ]
     nodes[0]["self"] = 0
     nodes[0]["calls"] = int(calls[[n for n in range(1, count) if parents[n] == 0]].sum())
+    nodes += _suspended_nodes(nodes, parents, totals, own, count)
     folded = 0
     if len(nodes) > limit:
         keep = sorted(nodes[1:], key=lambda n: -n["total"])[: limit - 1]
@@ -577,6 +578,35 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         "folded": folded,
         "calls": int(len(rows)),
     }
+
+
+SUSPENDED = "(suspended)"
+"""The function name of a flame node that is a coroutine's time suspended at its awaits
+(or a generator's at its yields) with no recorded callee running under it."""
+SUSPENDED_SHARE = 0.02
+"""... drawn when at least this share of its caller's time."""
+
+
+def _suspended_nodes(
+    nodes: list[dict[str, Any]],
+    parents: list[int],
+    totals: np.ndarray,
+    own: np.ndarray,
+    count: int,
+) -> list[dict[str, Any]]:
+    """A node under each call whose time is neither its own nor its callees': its time
+    suspended (a lock, a sleep, the network — a sampling profiler's idle frames), so the
+    graph's widths add up and waiting does not pass for work."""
+    below = np.bincount(parents[1:], weights=totals[1:], minlength=count) if count > 1 else None
+    out: list[dict[str, Any]] = []
+    for n in range(1, count):
+        left = int(totals[n] - own[n] - (below[n] if below is not None else 0))
+        if left > 0 and left >= SUSPENDED_SHARE * totals[n]:
+            out.append({
+                "id": count + len(out), "function": SUSPENDED, "parent": n, "total": left,
+                "self": 0, "calls": 0, "errors": 0, "suspended": True,
+            })  # fmt: skip
+    return out
 
 
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|\?|%s|:\w+|\$\d+")

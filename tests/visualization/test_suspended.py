@@ -44,6 +44,7 @@ def test_a_call_s_slice_has_its_self_and_suspended_time(tmp_path) -> None:
                     headers={"x-elixirscope-token": TOKEN}) as client:
         (run,) = client.get("/api/runs").json()["runs"]
         window = client.get(f"/api/runs/{run['id']}/timeline").json()
+        flame = client.get(f"/api/runs/{run['id']}/calltree").json()["nodes"]
     reserves = sorted((s for s in window["slices"] if s["function"].endswith("reserve")),
                       key=lambda s: int(s["end"]) - int(s["start"]))
     assert len(reserves) == 3
@@ -59,3 +60,12 @@ def test_a_call_s_slice_has_its_self_and_suspended_time(tmp_path) -> None:
         # where it waited: the lock's line (its enter, and its exit), then the sleep's
         at = {line: ns for line, ns, awaited in s["waited_at"] if awaited}
         assert at.get(lock + 1, 0) >= 95_000_000 and (n == 0 or at[lock] >= n * 95_000_000)
+
+    # the flame graph: a call's time suspended with no recorded callee under it is a
+    # node of its own, so its widths add up and waiting is not taken for work
+    (reserve,) = [n for n in flame if n["function"].endswith("reserve")]
+    kids = [n for n in flame if n["parent"] == reserve["id"]]
+    assert [k["function"] for k in kids] == ["(suspended)"] and kids[0]["suspended"]
+    assert reserve["self"] + kids[0]["total"] == reserve["total"]
+    assert kids[0]["total"] == sum(s["suspended"] for s in reserves)
+    assert all(n["self"] == 0 and n["calls"] == 0 for n in flame if n.get("suspended"))

@@ -42,7 +42,7 @@ function focus(host, v, id) {
     (id ? ` · in ${short(at.function)} (${fmtDur(at.total)}, ${at.calls.toLocaleString()} call${at.calls === 1 ? "" : "s"})` : "");
   const agg = new Map();
   const walk = (n) => {
-    if (n.id) {
+    if (n.id && !n.suspended) {  // time suspended is no function's
       const a = agg.get(n.function) || { self: 0, total: 0, calls: 0 };
       a.self += n.self; a.total += n.total; a.calls += n.calls; agg.set(n.function, a);
     }
@@ -87,11 +87,12 @@ function paint(host, v) {
   g.font = "11px ui-monospace, monospace"; g.textBaseline = "middle";
   for (const b of v.boxes) {
     const y = 6 + b.depth * H;
-    g.fillStyle = b.n.id === 0 ? "#2a3040" : b.n.errors ? "#8c3545" : colourOf(b.n.function);
+    g.fillStyle = b.n.id === 0 ? "#2a3040" : b.n.suspended ? "#1b2130" : b.n.errors ? "#8c3545" : colourOf(b.n.function);
     g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2);
+    if (b.n.suspended) { g.fillStyle = stripes(g); g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2); }
     if (b.w > 30) {
       g.fillStyle = "#e6e9f0";
-      const name = b.n.id === 0 ? "all" : short(b.n.function);
+      const name = b.n.id === 0 ? "all" : b.n.suspended ? "suspended" : short(b.n.function);
       const own = lastName(name);
       const label = [`${name} ${fmtDur(b.n.total)}`, name, `${own} ${fmtDur(b.n.total)}`, own].find((t) => g.measureText(t).width <= b.w - 8);
       if (label) g.fillText(label, b.x + 4, y + H / 2 - 1);
@@ -113,8 +114,22 @@ function bind(host, v) {
     if (!b) { tip.hidden = true; return; }
     const r = c.getBoundingClientRect();
     tip.hidden = false; tip.style.left = Math.min(e.clientX - r.left + 12, c.clientWidth - 360) + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
-    tip.textContent = `${b.n.function}\ntotal ${fmtDur(b.n.total)} · self ${fmtDur(b.n.self)} · ${b.n.calls} call${b.n.calls === 1 ? "" : "s"}` + (b.n.errors ? ` · ${b.n.errors} raised` : "");
+    tip.textContent = b.n.suspended
+      ? `suspended ${fmtDur(b.n.total)}: at its awaits or yields, no recorded callee running (a lock, a sleep, I/O)`
+      : `${b.n.function}\ntotal ${fmtDur(b.n.total)} · self ${fmtDur(b.n.self)} · ${b.n.calls} call${b.n.calls === 1 ? "" : "s"}` + (b.n.errors ? ` · ${b.n.errors} raised` : "");
   });
   c.addEventListener("mouseleave", () => (tip.hidden = true));
-  c.addEventListener("click", (e) => { const b = hit(e); if (b) focus(host, v, b.n.id); });
+  c.addEventListener("click", (e) => { const b = hit(e); if (b && !b.n.suspended) focus(host, v, b.n.id); });
+}
+
+// a suspended node's stripes (one pattern)
+let stripesPattern = null;
+function stripes(g) {
+  if (stripesPattern) return stripesPattern;
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 6;
+  const t = tile.getContext("2d");
+  t.strokeStyle = "#c0c6d438"; t.lineWidth = 1;
+  t.beginPath(); t.moveTo(0, 0); t.lineTo(6, 6); t.moveTo(-1, 5); t.lineTo(1, 7); t.moveTo(5, -1); t.lineTo(7, 1); t.stroke();
+  return (stripesPattern = g.createPattern(tile, "repeat"));
 }
