@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 14
+FORMAT = 15
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 
@@ -97,6 +97,7 @@ def save(
         "requests": model.requests,
         "queries": model.queries,
         "spawned": model.spawned,
+        "detached": [[row, up] for row, up in model.detached.items()],
         "groups": [list(key) for key, _ in groups],
     }
 
@@ -190,6 +191,7 @@ def load(
             requests=meta["requests"],
             queries=meta["queries"],
             spawned=meta["spawned"],
+            detached={int(row): int(up) for row, up in meta["detached"]},
             groups=groups,
             mark_times=np.asarray([m.ts for m in marks], dtype=np.int64),
             **columns,

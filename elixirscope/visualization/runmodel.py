@@ -174,6 +174,9 @@ class RunModel:
     mark_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # a chain a recorded call started (a thread's, a pool task's, a process's) -> that call's row
     spawned: dict[str, int] = field(default_factory=dict)
+    # a task's call that began after the call that started it had returned (a root) -> that
+    # call's row: the work a request's handler left running after it answered
+    detached: dict[int, int] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:

@@ -499,9 +499,18 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
 
     has_parent = parent_id != 0
     parent = np.full(n, -1, dtype=np.int64)
+    detached: dict[int, int] = {}
     if has_parent.any():
         kids = np.flatnonzero(has_parent)
-        parent[kids] = open_at(find(prod[kids], parent_id[kids]), ts[kids], ids[kids])
+        callers = find(prod[kids], parent_id[kids])
+        parent[kids] = open_at(callers, ts[kids], ids[kids])
+        # a task a call started (create_task) that began once the call had returned: no
+        # caller open, drawn as a root; its starter kept apart (the requests view's)
+        late = (parent[kids] < 0) & (callers >= 0) & (e["coroutine"][order][kids] != 0)
+        if late.any():
+            up, mine = callers[late], kids[late]
+            began = (ts[up] < ts[mine]) | ((ts[up] == ts[mine]) & (ids[up] < ids[mine]))
+            detached = dict(zip(mine[began].tolist(), up[began].tolist(), strict=True))
     depth = depths(parent)
 
     # names interned in order of first use, as a reader in time order interns them
@@ -561,6 +570,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     ended = (model.end.copy(), end_id)
     model.end[running] = np.maximum(model.start[running], model.last_ts)
     coroutine = e["coroutine"][order].astype(np.bool_)
+    model.detached = detached
     spans = suspensions(model.end, y_row, y["ts"], y["id"], y["resumed"], y["line"], y["awaiting"])
     model.self_ns, model.suspended_ns = self_times(model, ended, spans, coroutine)
     model.susp_first, model.susp_count = _index(spans.row, model.calls)

@@ -627,21 +627,41 @@ def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[tuple[i
     not the client's calls of the same chain around it."""
     if top < 0:
         return []
-    began, ended = model.start[top], model.end[top]
-    near = np.flatnonzero((model.start >= began) & (model.start <= ended)).tolist()
     handed = _handed_over(model)
     depth = {top: 0}
     out = [(top, 0)]
+    _calls_under(model, top, depth, out, handed, limit)
+    # the tasks they started that began once their starter had returned: work left running
+    for task in sorted(model.detached, key=lambda row: int(model.start[row])):
+        up = model.detached[task]
+        if up in depth and task not in depth and len(out) < limit:
+            depth[task] = depth[up] + 1
+            out.append((task, depth[task]))
+            _calls_under(model, task, depth, out, handed, limit)
+    return out
+
+
+def _calls_under(
+    model: RunModel,
+    top: int,
+    depth: dict[int, int],
+    out: list[tuple[int, int]],
+    handed: dict[int, int],
+    limit: int,
+) -> None:
+    """The calls under ``top`` (in ``depth``), by their parent links within its time, added
+    to ``out`` with their depth, up to ``limit`` rows in all."""
+    began, ended = model.start[top], model.end[top]
+    near = np.flatnonzero((model.start >= began) & (model.start <= ended)).tolist()
     for r in near:  # in order of start: a caller before its callees
+        if len(out) >= limit:
+            return
         up = int(model.parent[r])
         if up < 0:  # a chain's first call: under the call that started that chain, if any
             up = handed.get(int(model.chain[r]), -1)
-        if r != top and up in depth:
+        if r not in depth and up in depth:
             depth[r] = depth[up] + 1
             out.append((r, depth[r]))
-            if len(out) >= limit:
-                break
-    return out
 
 
 def _handed_over(model: RunModel) -> dict[int, int]:
@@ -677,6 +697,8 @@ def made_by_request(model: RunModel) -> dict[str, list[dict[str, Any]]]:
                 if owner is not None or row < 0:
                     break
                 up = int(parent[row])
+                if up < 0:  # a task begun after its starter returned: under that starter
+                    up = model.detached.get(row, -1)
                 if up < 0 and handed:  # a chain's first call: the call that handed it over
                     up = handed.get(int(model.chain[row]), -1)
                 row = up

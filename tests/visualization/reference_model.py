@@ -86,6 +86,8 @@ def build(run_id: str, stored: Any) -> RunModel:
     requests: dict[tuple[str, int], dict[str, Any]] = {}
     queries: list[dict[str, Any]] = []
     spawned: dict[str, int] = {}  # a chain a call started -> the call's row
+    ever: dict[tuple[str, int], int] = {}  # every call entered so far -> its row
+    detached: dict[int, int] = {}  # a task begun after its starter returned -> the starter
     first_ts = last_ts = 0
     count = 0
 
@@ -142,6 +144,10 @@ def build(run_id: str, stored: Any) -> RunModel:
             row = len(start)
             rows[(producer, call)] = row
             up = open_row((producer, ev.parent_id), -1) if ev.parent_id else -1
+            starter = ever.get((producer, ev.parent_id), -1) if ev.parent_id else -1
+            if up < 0 and starter >= 0 and ev.task is not None:
+                detached[row] = starter
+            ever[(producer, call)] = row
             add_start(ts)
             add_end(-1)
             key = (producer, ev.thread)
@@ -433,6 +439,7 @@ def build(run_id: str, stored: Any) -> RunModel:
         requests=sorted(requests.values(), key=lambda r: r["start"]),
         queries=queries,
         spawned=spawned,
+        detached=detached,
     )
     running = model.end < 0  # still running when read: drawn to the run's last event
     model.end[running] = np.maximum(model.start[running], last_ts)

@@ -30,7 +30,7 @@ def test_a_query_belongs_to_the_request_whose_call_encloses_it():
     in_first = _query(50, lane=1, call_row=5)  # inside second's span: still the first's
     in_second = _query(60, lane=1, call_row=4)
     client_own = _query(55, lane=1, call_row=0)  # the client's, in no request
-    model = SimpleNamespace(chains=[], spawned={}, requests=[first, second], last_ts=200, parent=parent,
+    model = SimpleNamespace(chains=[], spawned={}, detached={}, requests=[first, second], last_ts=200, parent=parent,
                             queries=[in_first, in_second, client_own])  # fmt: skip
     assert made_by_request(model) == {"first": [in_first], "second": [in_second]}
 
@@ -45,11 +45,11 @@ def test_one_outside_recorded_calls_goes_to_a_request_spanning_it():
     q_after = _query(80, lane=9)
     q_outside = _query(150, lane=1)
     q_other = _query(50, lane=3, chain="d")
-    model = SimpleNamespace(chains=[], spawned={}, requests=[caller, other, callee], last_ts=200, parent=np.array([]),
+    model = SimpleNamespace(chains=[], spawned={}, detached={}, requests=[caller, other, callee], last_ts=200, parent=np.array([]),
                             queries=[q_caller, q_callee, q_worker, q_after, q_outside, q_other])  # fmt: skip
     made = made_by_request(model)
     assert made == {"quote": [q_caller, q_after], "price": [q_callee, q_worker], "other": [q_other]}
     running = _request("r", 10, None, lane=1)
-    model = SimpleNamespace(chains=[], spawned={}, requests=[running], last_ts=500, parent=np.array([]),
+    model = SimpleNamespace(chains=[], spawned={}, detached={}, requests=[running], last_ts=500, parent=np.array([]),
                             queries=[_query(5, 1), _query(400, 1)])  # fmt: skip
     assert made_by_request(model) == {"r": [_query(400, 1)]}

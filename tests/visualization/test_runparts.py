@@ -77,6 +77,7 @@ def assert_same(got: RunModel, want: RunModel) -> None:
         "requests",
         "queries",
         "spawned",
+        "detached",
     ):
         assert getattr(got, name) == getattr(want, name), name
     assert [lane.to_dict() for lane in got.lanes] == [lane.to_dict() for lane in want.lanes]

@@ -41,7 +41,9 @@ async function load(host, state) {
   const bar = (s, e, cls, gaps) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%">${gapsOf(s, e, gaps)}</div>`;
   const items = [];
   items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(took(r))}</div></div>` });
-  for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}</div>
+  // a task the handler left running may begin after the answer was sent: said so
+  const after = (c) => (r.end && BigInt(c.start) > BigInt(r.end) ? ` <span class="dim">· after the answer</span>` : "");
+  for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}${after(c)}</div>
     <div class="track" title="${c.suspended ? `suspended ${fmtDur(c.suspended)} at its awaits / yields (striped)` : ""}">${bar(c.start, c.end, c.status === "raised" ? "raised" : "", c.gaps)}</div><div class="dur">${fmtDur(rel(c.end) - rel(c.start))}</div></div>` });
   // a query, transaction step or HTTP attempt sits one level below the call that made it
   const depthOf = new Map(calls.map((c) => [c.row, c.depth]));

@@ -1,0 +1,87 @@
+"""Work a request's handler left running: a task it started with ``create_task`` that
+began once the handler had returned (its response sent) is under the handler in the
+request's waterfall, with its queries — as ``calltree`` nests it — though the timeline
+and the flame graph draw it as a root (no caller was open when it began)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from cinema_recordings import elixirscope
+from starlette.testclient import TestClient
+
+from elixirscope.visualization.server import create_app
+
+TOKEN = "d" * 32
+
+ORDERS = textwrap.dedent(
+    """
+    import asyncio, socket, sqlite3, threading, time
+
+    import httpx, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    DB = sqlite3.connect(":memory:", check_same_thread=False)
+    DB.execute("create table audit (id integer primary key, what text)")
+    KEEP = set()
+
+
+    async def write_audit(order):
+        await asyncio.sleep(0.05)
+        DB.execute("insert into audit (what) values (?)", (f"order {order}",))
+
+
+    def place_order(order):
+        task = asyncio.get_running_loop().create_task(write_audit(order))
+        KEEP.add(task)
+        task.add_done_callback(KEEP.discard)
+        return {"order": order}
+
+
+    async def orders(request):
+        return JSONResponse(place_order(int(request.path_params["n"])))
+
+
+    app = Starlette(routes=[Route("/orders/{n}", orders, methods=["POST"])])
+
+
+    def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
+        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        t.start()
+        while not server.started:
+            time.sleep(0.01)
+        print(httpx.post(f"http://127.0.0.1:{sock.getsockname()[1]}/orders/5").json())
+        time.sleep(0.3)  # the audit is written after the answer
+        server.should_exit = True
+        t.join()
+
+
+    main()
+    """
+)
+
+
+def test_a_task_left_running_is_in_its_request_s_waterfall(tmp_path) -> None:
+    (tmp_path / "orders.py").write_text(ORDERS)
+    done = elixirscope("run", "--data-dir", "data", "orders.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(tmp_path / "data", TOKEN),
+                    headers={"x-elixirscope-token": TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        (listed,) = client.get(f"/api/runs/{run['id']}/requests").json()["requests"]
+        got = client.get(f"/api/runs/{run['id']}/requests",
+                         params={"request": listed["id"]}).json()
+        flame = client.get(f"/api/runs/{run['id']}/calltree").json()["nodes"]
+    calls = {c["function"].rpartition(".")[2]: c for c in got["calls"]}
+    placed, audit = calls["place_order"], calls["write_audit"]
+    assert audit["depth"] == placed["depth"] + 1  # under the call that started it
+    assert int(audit["start"]) > int(placed["end"])  # which had returned when it began
+    assert [q["statement"] for q in got["queries"] if q["kind"] == "query"] == [
+        "insert into audit (what) values (?)"]
+    (root,) = [n for n in flame if n["function"].endswith("write_audit")]
+    assert root["parent"] == 0  # the flame graph: a root, as a sampling profiler shows it
