@@ -10,29 +10,9 @@ import textwrap
 
 from cli_subprocess import elixirscope
 from programs import record
+from served_program import SERVED
 
 from elixirscope.ai.insights import insights_report
-
-SERVED = textwrap.dedent(
-    """
-
-
-    def main():  # app served by uvicorn on a free port in a thread; client(url) its client
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        t.start()
-        while not server.started:
-            time.sleep(0.01)
-        client(f"http://127.0.0.1:{sock.getsockname()[1]}")
-        server.should_exit = True
-        t.join()
-
-
-    main()
-    """
-)
 
 SERVER = textwrap.dedent(
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 
 from cinema_recordings import elixirscope
+from served_program import SERVED
 from starlette.testclient import TestClient
 
 from elixirscope.visualization.server import create_app
@@ -47,23 +48,11 @@ ORDERS = textwrap.dedent(
     app = Starlette(routes=[Route("/orders/{n}", orders, methods=["POST"])])
 
 
-    def main():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-        t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        t.start()
-        while not server.started:
-            time.sleep(0.01)
-        print(httpx.post(f"http://127.0.0.1:{sock.getsockname()[1]}/orders/5").json())
+    def client(url):
+        print(httpx.post(url + "/orders/5").json())
         time.sleep(0.3)  # the audit is written after the answer
-        server.should_exit = True
-        t.join()
-
-
-    main()
     """
-)
+) + SERVED
 
 
 def test_a_task_left_running_is_in_its_request_s_waterfall(tmp_path) -> None:

@@ -129,6 +129,21 @@ export function errorBox(host, err) {
 
 // a stable colour per function name
 const PALETTE = ["#3d59a1", "#2f6f73", "#6b4f9e", "#4b6a2f", "#8a5a2b", "#315f8f", "#7a3f64", "#3f6f55", "#5a5f99", "#6a6a2a"];
+// faint diagonal stripes: a call suspended at an await or a yield (a pattern per canvas)
+const stripesOf = new WeakMap();
+export function suspendedStripes(g) {
+  let pattern = stripesOf.get(g);
+  if (pattern) return pattern;
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 6;
+  const t = tile.getContext("2d");
+  t.strokeStyle = "#c0c6d438"; t.lineWidth = 1;
+  t.beginPath(); t.moveTo(0, 0); t.lineTo(6, 6); t.moveTo(-1, 5); t.lineTo(1, 7); t.moveTo(5, -1); t.lineTo(7, 1); t.stroke();
+  pattern = g.createPattern(tile, "repeat");
+  stripesOf.set(g, pattern);
+  return pattern;
+}
+
 export function colourOf(name) {
   let h = 0;
   for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;

@@ -1,6 +1,6 @@
 // Call tree / flame graph: stacks merged by function path, width by total time; a table
 // of the functions with the most self time beside. The whole run, or one chain.
-import { api, ctx, S, go, fmtDur, esc, short, lastName, colourOf, errorBox } from "./app.js";
+import { api, ctx, S, go, fmtDur, esc, short, lastName, colourOf, suspendedStripes, errorBox } from "./app.js";
 
 const H = 19;
 
@@ -89,7 +89,7 @@ function paint(host, v) {
     const y = 6 + b.depth * H;
     g.fillStyle = b.n.id === 0 ? "#2a3040" : b.n.suspended ? "#1b2130" : b.n.errors ? "#8c3545" : colourOf(b.n.function);
     g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2);
-    if (b.n.suspended) { g.fillStyle = stripes(g); g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2); }
+    if (b.n.suspended) { g.fillStyle = suspendedStripes(g); g.fillRect(b.x, y, Math.max(0.5, b.w - 1), H - 2); }
     if (b.w > 30) {
       g.fillStyle = "#e6e9f0";
       const name = b.n.id === 0 ? "all" : b.n.suspended ? "suspended" : short(b.n.function);
@@ -120,16 +120,4 @@ function bind(host, v) {
   });
   c.addEventListener("mouseleave", () => (tip.hidden = true));
   c.addEventListener("click", (e) => { const b = hit(e); if (b && !b.n.suspended) focus(host, v, b.n.id); });
-}
-
-// a suspended node's stripes (one pattern)
-let stripesPattern = null;
-function stripes(g) {
-  if (stripesPattern) return stripesPattern;
-  const tile = document.createElement("canvas");
-  tile.width = tile.height = 6;
-  const t = tile.getContext("2d");
-  t.strokeStyle = "#c0c6d438"; t.lineWidth = 1;
-  t.beginPath(); t.moveTo(0, 0); t.lineTo(6, 6); t.moveTo(-1, 5); t.lineTo(1, 7); t.moveTo(5, -1); t.lineTo(7, 1); t.stroke();
-  return (stripesPattern = g.createPattern(tile, "repeat"));
 }

@@ -4,7 +4,7 @@
 // holds too many calls; while a run records, the view follows its end unless scrolled away.
 // While the server is still reading the run, the view shows what is read (the rest of the
 // run's extent hatched, "not read yet") and draws itself again as more is read.
-import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, toast, setLiveBadge } from "./app.js";
+import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, suspendedStripes, toast, setLiveBadge } from "./app.js";
 
 const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
@@ -327,7 +327,7 @@ class Timeline {
           const g0 = Math.max(x0, this.x(s.s + a, w)), g1 = Math.min(x1, this.x(s.s + b, w));
           if (g1 - g0 < 1) continue;
           g.fillStyle = "rgba(12,14,20,0.5)"; g.fillRect(g0, y + 1, g1 - g0, ROW - 2);
-          g.fillStyle = waiting(g); g.fillRect(g0, y + 1, g1 - g0, ROW - 2);
+          g.fillStyle = suspendedStripes(g); g.fillRect(g0, y + 1, g1 - g0, ROW - 2);
         }
         if (selected) { g.strokeStyle = "#e0af68"; g.lineWidth = 2; g.strokeRect(x0 + 1, y + 2, Math.max(1, x1 - x0 - 2), ROW - 4); g.lineWidth = 1; }
         const room = Math.min(x1, w) - Math.max(x0, 0) - 8;
@@ -648,18 +648,6 @@ function hatch(g) {
   t.strokeStyle = "#e0af6840"; t.lineWidth = 2;
   t.beginPath(); t.moveTo(0, 8); t.lineTo(8, 0); t.moveTo(-2, 2); t.lineTo(2, -2); t.moveTo(6, 10); t.lineTo(10, 6); t.stroke();
   return g.createPattern(tile, "repeat");
-}
-
-// fainter stripes the other way: a call suspended at an await or a yield (one pattern)
-let waitingPattern = null;
-function waiting(g) {
-  if (waitingPattern) return waitingPattern;
-  const tile = document.createElement("canvas");
-  tile.width = tile.height = 6;
-  const t = tile.getContext("2d");
-  t.strokeStyle = "#c0c6d438"; t.lineWidth = 1;
-  t.beginPath(); t.moveTo(0, 0); t.lineTo(6, 6); t.moveTo(-1, 5); t.lineTo(1, 7); t.moveTo(5, -1); t.lineTo(7, 1); t.stroke();
-  return (waitingPattern = g.createPattern(tile, "repeat"));
 }
 
 // the text, cut with an ellipsis to fit `room` pixels (never squeezed)
