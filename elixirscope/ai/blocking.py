@@ -8,7 +8,9 @@ them looks slow for no reason of its own. asyncio's debug mode warns of the
 same ("Executing <Task> took 0.3 seconds", its ``slow_callback_duration``,
 100 ms); this finds it in any recording of coroutines (their awaits are recorded
 with them), and says from which line to which it ran, the recorded work inside
-that took the time, and the requests and tasks on its loop that waited for it.
+that took the time, and the requests and tasks on its loop that waited for it. A
+stretch that held nothing up (a start-up, a lone task) is no finding: unlike the
+debug mode's warning, a finding is a cost someone paid, or in a web request would.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def detect_blocked_loop(recording: Recording, settings: InsightSettings) -> list
         return []
     requests = _requests(recording)
     done = _done_in(recording)
-    return [_finding(recording, s, requests, done) for s in waits.stretches]
+    found = (_finding(recording, s, requests, done) for s in waits.stretches)
+    return [f for f in found if f is not None]
 
 
 def _requests(recording: Recording) -> dict[tuple[str, int], list[tuple[Any, int]]]:
@@ -87,7 +90,10 @@ def _request(ev: Any) -> str:
     return f"{ev.method} {ev.path} -> {ev.status}"
 
 
-def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Finding:
+def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Finding | None:
+    """The finding of a stretch that held something up — requests being served, other
+    tasks waiting — or ran in a web request (any request arriving meanwhile waited);
+    None for one that held nothing (a program's start-up, a lone task)."""
     name = s.function.removeprefix("__main__.")
     start = f"line {s.from_line}" if s.from_line else "its start"
     end = f"line {s.to_line}" if s.to_line else "its end"
@@ -99,6 +105,8 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
         for se, call in served
         if se.ts - se.event.duration_ns < hi and se.ts > lo and call != (own or -1)
     ]
+    if not waited and own is None and not s.other_tasks:
+        return None
     inside = _inside(done, s)
     took = "; ".join(f"{what} {format_duration(d)}" for d, what, _ in inside[:INSIDE_SHOWN])
     explanation = (
@@ -115,18 +123,13 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             f"{'' if took else ','} was outside any recorded call: a library's blocking call "
             "(time.sleep, a sync client) or the function's own computing, between those lines."
         )
-    if s.other_tasks and not served:
+    if s.other_tasks and not waited:
         n = s.other_tasks
         explanation += (
             f" {n} other recorded task{' was' if n == 1 else 's were'} waiting on that loop "
             "meanwhile, held up by it."
         )
-    elif not served:
-        explanation += (
-            " No other recorded task was waiting on the loop then: nothing was held up this "
-            "time, but anything else on the loop would have been."
-        )
-    if served:
+    if waited or own is not None:
         held = (
             f"{len(waited)} other request{' was' if len(waited) == 1 else 's were'} being "
             "served and waited for it; "
@@ -134,7 +137,7 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             else ""
         )
         explanation += (
-            f" This loop serves web requests: {held}a request arriving meanwhile was not even "
+            f" It ran on a loop serving web requests: {held}a request arriving meanwhile was not even "
             "read until it ended (its recorded time starts then, its client's earlier)."
         )
     locations = [
@@ -163,7 +166,7 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
             locations.append(Location(entry.file, entry.line, entry.function, "took the time"))
     return Finding(
         kind="blocked_event_loop",
-        severity="high" if served else "medium" if s.other_tasks else "low",
+        severity="high" if waited or own is not None else "medium",
         title=f"{name} held its event loop {format_duration(s.duration_ns)} without awaiting"
         + (
             f" ({len(waited)} other request{'s' if len(waited) != 1 else ''} held up)"

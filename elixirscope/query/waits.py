@@ -226,10 +226,17 @@ class Waits:
         ran = ev.ts - c.running_since
         if ran >= self.min_stretch_ns:
             line, start_id, start_ts = c.running_from
+            mine = {c.task, None}  # its task and its callers' (awaiting it): none held up
+            up = self._open.get((producer, c.parent)) if c.parent else None
+            for _ in range(256):  # a damaged recording's loop of parents ends here
+                if up is None:
+                    break
+                mine.add(up.task)
+                up = self._open.get((producer, up.parent)) if up.parent else None
             others = {
                 o.task
                 for (p, _), o in self._open.items()
-                if p == producer and o.thread == c.thread and o.task not in (None, c.task)
+                if p == producer and o.thread == c.thread and o.task not in mine
             }
             c.stretches.append(Stretch(
                 c.function, c.file, line, to_line, ran, producer, c.call,

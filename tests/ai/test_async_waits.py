@@ -188,7 +188,16 @@ BLOCKY = textwrap.dedent(
         await asyncio.sleep(0)
 
 
-    asyncio.run(handler())
+    async def ticker():
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+
+
+    async def main():
+        await asyncio.gather(handler(), ticker())
+
+
+    asyncio.run(main())
     """
 )
 
@@ -201,5 +210,13 @@ def test_time_outside_any_recorded_call_is_said_so(tmp_path) -> None:
     assert [loc["role"] for loc in f["locations"]] == ["ran from here", "to here"]
     said = f["explanation"]
     assert "Recorded inside: crunch() " in said and " was outside any recorded call" in said
-    # nothing else was on the loop: nothing held up this time
-    assert f["severity"] == "low" and "No other recorded task was waiting" in said
+    # the ticker's task was held up (main's, which awaits both, is not counted)
+    assert f["severity"] == "medium" and "1 other recorded task was waiting" in said
+    assert f["details"]["other_tasks"] == 1
+
+
+def test_a_stretch_that_held_nothing_up_is_no_finding(tmp_path) -> None:
+    """The same handler alone on its loop (a script's start-up): nothing waited for it."""
+    alone = BLOCKY.replace("await asyncio.gather(handler(), ticker())", "await handler()")
+    data = record(tmp_path, "alone", alone, level="boundaries")
+    assert not [f for f in insights_report(data)["findings"] if f["kind"] == "blocked_event_loop"]

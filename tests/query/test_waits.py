@@ -295,6 +295,13 @@ def test_a_stretch_counts_the_other_tasks_it_held_up() -> None:
     w.resumed("p", _resume(9, 1, 220))
     w.ended("p", _exit(10, 1, 400, 400))  # A alone by then: held no one up
     assert [(s.call_id, s.other_tasks) for s in w.stretches] == [(5, 1), (1, 0)]
+    # a task gathered by another: the gathering one awaits it, it is not held up by it
+    w = Waits(min_stretch_ns=50)
+    w.entered("p", msgspec.structs.replace(_entry(1, 0, 0), task="main"))
+    w.suspended("p", _yield(2, 1, 5, line=3))  # await gather(child())
+    w.entered("p", msgspec.structs.replace(_entry(3, 1, 10), task="child"))
+    w.ended("p", _exit(4, 3, 200, 190))  # ran 190 without an await
+    assert [(s.call_id, s.other_tasks) for s in w.stretches] == [(3, 0)]
 
 
 def test_a_gather_of_a_coroutine_and_a_sleep_counts_what_the_coroutine_left() -> None:
