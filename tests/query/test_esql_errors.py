@@ -57,6 +57,18 @@ def test_an_unknown_field_is_marked_with_the_closest_field_and_what_exists(shop_
     assert "return is a field of calls" in str(err)
 
 
+def test_a_value_a_field_of_few_values_never_has_is_an_error(shop_data):
+    """`step = 'awiat'` would match nothing: a mistake said so, not an empty answer; a glob
+    that matches one of the values, and a != of one, are questions."""
+    err = error_of("yields where step = 'awiat'", shop_data)
+    assert caret(err) == "'awiat'" and err.suggestion == "await"
+    assert str(err).startswith("step is one of 'await', 'yield': 'awiat' is none of them")
+    err = error_of("calls where status in ('ok', 'failed')", shop_data)
+    assert caret(err) == "'failed'" and "status is one of 'ok', 'error', 'running'" in str(err)
+    for fine in ("yields where step = 'aw*'", "calls where status != 'error'"):
+        list(esql.run(fine, shop_data))
+
+
 @pytest.mark.parametrize(
     "query, marked, words",
     [

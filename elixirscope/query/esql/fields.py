@@ -70,6 +70,7 @@ class FieldDef:
     get: Callable[[Any], Any]
     needs: frozenset[str] = frozenset()
     doc: str = ""
+    values: tuple[str, ...] = ()  # every text it can have, when few: a literal is checked
 
 
 ALL = frozenset(SOURCES)
@@ -505,8 +506,9 @@ def _f(
     get: Callable[[Any], Any],
     needs: tuple[str, ...] = (),
     doc: str = "",
+    values: tuple[str, ...] = (),
 ) -> FieldDef:
-    return FieldDef(name, kind, frozenset(sources), get, frozenset(needs), doc)
+    return FieldDef(name, kind, frozenset(sources), get, frozenset(needs), doc, values)
 
 
 _FIELDS = [
@@ -572,6 +574,7 @@ _FIELDS = [
         _step,
         doc="a yield's kind: await (waiting on something) or yield (a value handed on); a "
         "resume's: the one it resumed from",
+        values=("await", "yield"),
     ),
     _f(
         "waited",
@@ -620,6 +623,7 @@ _FIELDS = [
         {"calls", "messages"},
         _status,
         doc="ok, error, running; received, unreceived",
+        values=("ok", "error", "running", "received", "unreceived"),
     ),
     _f("outcome", "text", {"calls"}, _outcome, doc="-> value or !! Error: message"),
     _f(

@@ -470,6 +470,20 @@ class _Planner:
 
         return fdef, read
 
+    def known_value(self, lit: s.Literal_, fdef: FieldDef, f: s.Field) -> None:
+        """A text compared with a field of few values must match one of them (a glob may
+        match several): `step = 'awiat'` is a mistake, not a question with no answer."""
+        from elixirscope.query.esql.values import glob
+
+        text = str(lit.value)
+        if not any(glob(text, v) for v in fdef.values):
+            shown = ", ".join(f"'{v}'" for v in fdef.values)
+            raise self.error(
+                f"{f.text} is one of {shown}: '{text}' is none of them",
+                lit,
+                closest(text, fdef.values),
+            )
+
     def literal(self, lit: s.Literal_, fdef: FieldDef, f: s.Field, op: str) -> Any:
         kind = _compared_kind(fdef, f)
         if lit.kind == "null":
@@ -487,10 +501,13 @@ class _Planner:
         if lit.kind in ("duration", "ago"):
             raise self.error(f"{lit.text} is a duration, and {f.text} is {_kind_words(kind)}", lit)
         if kind in ("text", "path", "function", "actor", "actors", "args", "state", "data"):
+            if fdef.values and not f.path and lit.kind == "string" and op in ("=", "!="):
+                self.known_value(lit, fdef, f)
             if lit.kind != "string":
+                example = f"'{fdef.values[0]}'" if fdef.values else "'shop*'"
                 raise self.error(
                     f"{f.text} is {_kind_words(kind)}: compare it with a quoted text "
-                    f"(a glob: * any run of characters, ? one), e.g. {f.text} = 'shop*'",
+                    f"(a glob: * any run of characters, ? one), e.g. {f.text} = {example}",
                     lit,
                 )
             return lit.value
