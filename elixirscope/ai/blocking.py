@@ -21,7 +21,7 @@ from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.query.calltree import format_duration
-from elixirscope.query.waits import EVENT_TYPES, Stretch, Waits
+from elixirscope.query.waits import Stretch
 
 __all__ = ["detect_blocked_loop"]
 
@@ -35,9 +35,7 @@ call is named as having taken the time when it took half of it."""
 
 
 def detect_blocked_loop(recording: Recording, settings: InsightSettings) -> list[Finding]:
-    waits = Waits(min_stretch_ns=int(settings.blocked_loop_ms * 1e6))
-    for se in recording.of(*EVENT_TYPES):
-        waits.feed(se)
+    waits = recording.waits(int(settings.blocked_loop_ms * 1e6))
     if not waits.stretches:
         return []
     requests = _requests(recording)
@@ -49,10 +47,10 @@ def detect_blocked_loop(recording: Recording, settings: InsightSettings) -> list
 def _requests(recording: Recording) -> dict[tuple[str, int], list[tuple[Any, int]]]:
     """The requests served, by (producer, thread): each one's end (which knows its
     duration) and its own call (0: not known)."""
-    calls = {(se.producer, se.event.id): se.event.parent_id for se in recording.of("req")}
     out: dict[tuple[str, int], list[tuple[Any, int]]] = {}
     for se in recording.of("reqend"):
-        call = calls.get((se.producer, se.event.request_id), 0)
+        start = recording.request_start(se)
+        call = start.event.parent_id if start is not None else 0
         out.setdefault((se.producer, se.event.thread), []).append((se, call))
     return out
 

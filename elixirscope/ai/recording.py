@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionEntry, MessageReceive
+from elixirscope.query.waits import EVENT_TYPES, Waits
 from elixirscope.store.eventstore import StoredEvent
 
 __all__ = ["Recording", "load_recording"]
@@ -36,6 +37,7 @@ class Recording:
         self.by_key: dict[tuple[str, int], Any] = {}
         self._requests: dict[tuple[str, int], int | None] = {}  # request_call's answers
         self._shared: set[str] | None = None
+        self._waits: dict[int, Waits] = {}  # waits' answers, by their stretches' floor
         for se in self.events:
             self.by_type[se.type].append(se)
             ev = se.event
@@ -58,10 +60,26 @@ class Recording:
         se = self.entries.get((producer, call_id))
         return None if se is None else se.event
 
+    def request_start(self, reqend: Any) -> Any:
+        """The ``RequestStart`` of the request ``reqend`` answered (its ``parent_id`` is the
+        request's own call), if it was recorded."""
+        start = self.by_key.get((reqend.producer, reqend.event.request_id))
+        return start if start is not None and start.type == "req" else None
+
+    def waits(self, min_stretch_ns: int) -> Waits:
+        """The run's waits at awaits and stretches of at least ``min_stretch_ns`` run
+        without one (``query.waits``, each call's waits kept), read once."""
+        found = self._waits.get(min_stretch_ns)
+        if found is None:
+            found = self._waits[min_stretch_ns] = Waits(min_stretch_ns, by_call=True)
+            for se in self.of(*EVENT_TYPES):
+                found.feed(se)
+        return found
+
     def handler(self, reqend: Any) -> FunctionEntry | None:
         """The first recorded call inside a web request (its handler), found under the
         request's own call (the parent of its ``RequestStart``)."""
-        start = self.by_key.get((reqend.producer, reqend.event.request_id))
+        start = self.request_start(reqend)
         if start is None or not start.event.parent_id:
             return None
         inside = [

@@ -32,7 +32,6 @@ from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.query.percentile import nearest_rank
 from elixirscope.query.threads import source_of
-from elixirscope.query.waits import EVENT_TYPES, Waits
 
 __all__ = ["detect_slow"]
 
@@ -225,7 +224,6 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
             waits[cid].append(
                 (se.ts - se.event.duration_ns, se.ts, se.event.duration_ns, se.producer)
             )
-    request_calls = {(se.producer, se.event.id): se.event.parent_id for se in recording.of("req")}
     spans = []
     for end in recording.of("reqend"):
         ev = end.event
@@ -235,9 +233,9 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
             for a, b, ns, made_by in waits.get(ev.correlation_id or "", [])
             if first <= a and b <= end.ts and made_by != end.producer
         )
-        own_call = request_calls.get((end.producer, ev.request_id))
-        if own_call is not None:
-            waited += made_in.get((end.producer, own_call), 0)
+        start = recording.request_start(end)
+        if start is not None:  # its own call's: the HTTP calls made inside it
+            waited += made_in.get((end.producer, start.event.parent_id), 0)
         spans.append(
             Span(
                 f"{ev.method} {ev.route or ev.path}",
@@ -283,9 +281,8 @@ def detect_slow(recording: Recording, settings: InsightSettings) -> list[Finding
     if not groups:
         return []
     past, runs = _baseline(recording, settings)
-    waits = Waits(by_call=True)  # a coroutine's time at its awaits is not its own
-    for se in recording.of(*EVENT_TYPES):
-        waits.feed(se)
+    # a coroutine's time at its awaits is not its own
+    waits = recording.waits(int(settings.blocked_loop_ms * 1e6))
     inside = _Inside(ends, children, waits.calls or {})
     findings = []
     for (what, key), found in groups.items():
@@ -419,7 +416,7 @@ def _finding(
         if se.event.file and all(loc.function != name for loc in locations):
             locations.append(Location(se.event.file, se.event.line, name, "most time of its own"))
     request = _request_of(recording, worst) if handler else worst.end
-    begun = None if handler else _request_start(recording, worst.end)
+    begun = None if handler else recording.request_start(worst.end)
     if begun is not None:  # a request's span is its end: its start is where its time begins
         evidence.append(
             Evidence(begun.producer, begun.event.id, begun.ts, "req", "the slowest began")
@@ -553,14 +550,6 @@ def _finding(
         correlation_id=worst.correlation_id,
         focus=focus,
     )
-
-
-def _request_start(recording: Recording, end: Any) -> Any:
-    """The ``RequestStart`` of the request ``end`` (its ``RequestEnd``) answered."""
-    for se in recording.of("req"):
-        if se.producer == end.producer and se.event.id == end.event.request_id:
-            return se
-    return None
 
 
 def _history(key: str, past: dict[str, list[int]], runs: list[str]) -> str:

@@ -3198,10 +3198,10 @@ static PyObject *object_state(Hooks *h, PyObject *obj) {
 }
 
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
-/* ``line``: a suspension's own line (the rewriter's constant; negative: an await's, not a
- * yield's), else unused. */
+/* ``line``: a suspension's own line (the rewriter's constant), ``awaiting``: an await's, not
+ * a yield's; both unused for a resume or an attr. */
 static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name,
-                        long line) {
+                        long line, int awaiting) {
     if (!node->recorded || node->epoch != h->epoch) return;
     Func *f = &h->funcs[node->fid];
     PyObject *text, *state = NULL;
@@ -3226,7 +3226,7 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
     else if (tag == s_yield)
         t = Py_BuildValue("(OLLkOLLOOlO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text,
-                          line < 0 ? -line : line, line < 0 ? Py_True : Py_False);
+                          line, awaiting ? Py_True : Py_False);
     else
         t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
@@ -3266,7 +3266,7 @@ static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop, long lin
         }
         Py_INCREF(node);
     }
-    record_step(h, s_yield, node, value, NULL, pop ? line : -line);
+    record_step(h, s_yield, node, value, NULL, line, !pop);  /* awaiting does not pop */
     Py_DECREF(node);
 }
 
@@ -3338,7 +3338,7 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
         }
     }
     Py_INCREF(node);
-    record_step(self, s_resume, node, args[1], NULL, 0);
+    record_step(self, s_resume, node, args[1], NULL, 0, 0);
     Py_DECREF(node);
     return Py_NewRef(args[1]);
 }
@@ -3351,7 +3351,7 @@ static PyObject *Hooks_attr(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (top && top->fid == fid && top->recorded && top->epoch == self->epoch &&
         fid < self->nfuncs && self->funcs[fid].level >= 3) {
         Py_INCREF(top);
-        record_step(self, s_attr, top, args[1], args[2], 0);
+        record_step(self, s_attr, top, args[1], args[2], 0, 0);
         Py_DECREF(top);
     }
     Py_RETURN_NONE;

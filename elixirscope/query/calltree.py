@@ -368,12 +368,9 @@ def _render_node(
                 lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
             text = describe(item.event, shown.receivers, in_tree=True)
-            at = (
-                source_of(node.file, item.event.line)
-                if type(item.event) is GeneratorYield
-                else None
-            )
-            if at and item.event.line:  # where it waited: the await's own line
+            line = item.event.line if type(item.event) is GeneratorYield else 0
+            at = source_of(node.file, line) if line else None
+            if at:  # where it waited: the await's own line
                 text += "  " + paint(_DIM, at)
             if waited is not None:  # how long it was suspended: a lock, a queue, the network
                 text += "  " + paint(_DIM, f"[waited {format_duration(waited)}]")

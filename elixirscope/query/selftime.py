@@ -71,20 +71,16 @@ class SelfTime:
     def ended(self, producer: str, call: int, ts: int, duration: int) -> int:
         """The self time of the call that ended at ``ts`` after ``duration`` ns (its
         duration itself when its entry was not read)."""
-        return self.ended_suspended(producer, call, ts, duration)[0]
-
-    def ended_suspended(self, producer: str, call: int, ts: int, duration: int) -> tuple[int, int]:
-        """:meth:`ended`'s self time, and the call's time suspended at its yields."""
         c = self._open.pop((producer, call), None)
         if c is None:
-            return max(0, duration), 0
+            return max(0, duration)
         if c.waiting_since >= 0:  # closed at a yield (a generator's close, a cancelled task)
             c.waited += max(0, ts - c.waiting_since)
         if c.caller is not None:
             up = self._open.get(c.caller)
             if up is not None:
                 up.callees += duration if c.awaited else max(0, duration - c.waited)
-        return max(0, duration - c.waited - c.callees), c.waited
+        return max(0, duration - c.waited - c.callees)
 
     def still_open(self) -> list[Key]:
         """The calls entered and not ended, callees after their callers (in entry order)."""

@@ -67,7 +67,6 @@ class WaitSite:
     count: int = 0
     total_ns: int = 0
     max_ns: int = 0
-    longest: tuple[str, int, int] = ("", 0, 0)  # (producer, yield event id, its ts)
     correlation_id: str | None = None  # the longest's chain
 
 
@@ -199,7 +198,7 @@ class Waits:
     def _wait(self, c: _Open, producer: str, ev) -> None:  # noqa: ANN001 - what ended it
         """The wait ``c`` was in ended at ``ev`` (its resume, or its call's end)."""
         assert c.waiting is not None
-        line, yield_id, since, awaiting, what = c.waiting
+        line, _, since, awaiting, what = c.waiting
         if not awaiting or c.pulled:
             return
         waited = max(0, ev.ts - since)
@@ -218,7 +217,6 @@ class Waits:
         site.total_ns += waited
         if waited > site.max_ns or site.count == 1:
             site.max_ns = waited
-            site.longest = (producer, yield_id, since)
             site.correlation_id = ev.correlation_id
 
     def _stretch(self, c: _Open, producer: str, to_line: int, ev) -> None:  # noqa: ANN001

@@ -30,7 +30,7 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 15
+FORMAT = 16
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``)."""
 
@@ -46,7 +46,6 @@ COLUMNS = (
     "status",
     "call_ids",
     "self_ns",
-    "suspended_ns",
     "susp_first",
     "susp_count",
 )

@@ -160,10 +160,9 @@ class RunModel:
     tier: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # see tiers()
     # each call's self time (``query.selftime``): its time suspended at awaits left out
     self_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # each call's time suspended at its awaits and yields
-    suspended_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # ... and each suspension (``runparts.suspensions``): a call's are susp_count of them
-    # from susp_first on, in time order: from susp_start to susp_end at line susp_line
+    # each call's suspensions at its awaits and yields (``runparts.suspensions``): a call's
+    # are susp_count of them from susp_first on, in time order, each from susp_start to
+    # susp_end at line susp_line (an await's when susp_await)
     susp_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     susp_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     susp_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -195,16 +194,15 @@ class RunModel:
             "status": ("returned", "raised", "running")[int(self.status[row])],
             "call_id": int(self.call_ids[row]),
             "self": int(self.self_ns[row]),
-            "suspended": int(self.suspended_ns[row]),
             **self._suspensions(row),
         }
 
     def _suspensions(self, row: int) -> dict[str, Any]:
-        """A slice's suspensions, when it has some: ``gaps`` (``[from, to]`` in ns after its
-        start, at most :data:`GAPS_SHOWN`, the longest) and ``waited_at`` (its lines by
-        time suspended there, ``[line, ns, await]``, at most three)."""
+        """A slice's time ``suspended`` and, when it has some, ``gaps`` (``[from, to]`` in ns
+        after its start, at most :data:`GAPS_SHOWN`, the longest) and ``waited_at`` (its lines
+        by time suspended there, ``[line, ns, await]``, at most three)."""
         if row >= len(self.susp_count) or not self.susp_count[row]:
-            return {}
+            return {"suspended": 0}
         a = int(self.susp_first[row])
         b = a + int(self.susp_count[row])
         begun, ended = self.susp_start[a:b], self.susp_end[a:b]
@@ -217,6 +215,7 @@ class RunModel:
             by_line[(line, awaited)] = by_line.get((line, awaited), 0) + waits
         top = sorted(by_line.items(), key=lambda kv: -kv[1])[:3]
         return {
+            "suspended": int(span.sum()),
             "gaps": [[int(begun[j]) - at, int(ended[j]) - at] for j in shown.tolist()],
             "waited_at": [[line, ns, bool(awaited)] for (line, awaited), ns in top],
         }

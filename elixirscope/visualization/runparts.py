@@ -572,7 +572,7 @@ def model_of(run_id: str, parts: list[RunPart]) -> RunModel:
     coroutine = e["coroutine"][order].astype(np.bool_)
     model.detached = detached
     spans = suspensions(model.end, y_row, y["ts"], y["id"], y["resumed"], y["line"], y["awaiting"])
-    model.self_ns, model.suspended_ns = self_times(model, ended, spans, coroutine)
+    model.self_ns = self_times(model, ended, spans, coroutine)
     model.susp_first, model.susp_count = _index(spans.row, model.calls)
     model.susp_start, model.susp_end = spans.start, spans.end
     model.susp_line, model.susp_await = spans.line, spans.awaiting
@@ -651,11 +651,11 @@ def self_times(
     ended: tuple[np.ndarray, np.ndarray],
     spans: Suspensions,
     coroutine: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
     time order: its duration less its time suspended (a yield to the resume after it, or to
     its end) and less the callees begun while it ran that ended while it was open (a
-    ``coroutine`` one whole, another for the time it ran); and that time suspended.
+    ``coroutine`` one whole, another for the time it ran).
     ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
     run's last event, ``model.end``, whose running callees count before it ends)."""
     start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
@@ -691,7 +691,7 @@ def self_times(
     # a coroutine callee whole (its caller waited as long), another for the time it ran
     ran = np.where(coroutine, duration, np.maximum(0, duration - waited))
     np.add.at(callees, up[counted], ran[kids[counted]])
-    return np.maximum(0, duration - waited - callees), waited
+    return np.maximum(0, duration - waited - callees)
 
 
 def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:

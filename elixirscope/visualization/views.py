@@ -557,7 +557,7 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     ]
     nodes[0]["self"] = 0
     nodes[0]["calls"] = int(calls[[n for n in range(1, count) if parents[n] == 0]].sum())
-    nodes += _suspended_nodes(nodes, parents, totals, own, count)
+    nodes += _suspended_nodes(parents, totals, own)
     folded = 0
     if len(nodes) > limit:
         keep = sorted(nodes[1:], key=lambda n: -n["total"])[: limit - 1]
@@ -588,19 +588,16 @@ SUSPENDED_SHARE = 0.02
 
 
 def _suspended_nodes(
-    nodes: list[dict[str, Any]],
-    parents: list[int],
-    totals: np.ndarray,
-    own: np.ndarray,
-    count: int,
+    parents: list[int], totals: np.ndarray, own: np.ndarray
 ) -> list[dict[str, Any]]:
     """A node under each call whose time is neither its own nor its callees': its time
     suspended (a lock, a sleep, the network — a sampling profiler's idle frames), so the
     graph's widths add up and waiting does not pass for work."""
-    below = np.bincount(parents[1:], weights=totals[1:], minlength=count) if count > 1 else None
+    count = len(parents)
+    below = np.bincount(parents[1:], weights=totals[1:], minlength=count)
     out: list[dict[str, Any]] = []
     for n in range(1, count):
-        left = int(totals[n] - own[n] - (below[n] if below is not None else 0))
+        left = int(totals[n] - own[n] - below[n])
         if left > 0 and left >= SUSPENDED_SHARE * totals[n]:
             out.append({
                 "id": count + len(out), "function": SUSPENDED, "parent": n, "total": left,

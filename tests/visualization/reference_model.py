@@ -74,7 +74,6 @@ def build(run_id: str, stored: Any) -> RunModel:
     status = array("b")
     call_ids = array("q")
     own: dict[int, int] = {}  # row -> its self time
-    suspended: dict[int, int] = {}  # row -> its time suspended at its yields
     # row -> its suspensions [start, end, line, await] (end -1 while suspended)
     spans: dict[int, list[list[int]]] = {}
     self_time = SelfTime()
@@ -175,9 +174,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                 if spans.get(row) and spans[row][-1][1] < 0:  # closed at its yield
                     spans[row][-1][1] = ts
                 status[row] = 1 if kind is FunctionError else 0
-                own[row], suspended[row] = self_time.ended_suspended(
-                    producer, ev.call_id, ts, ts - start[row]
-                )
+                own[row] = self_time.ended(producer, ev.call_id, ts, ts - start[row])
             if kind is FunctionError:
                 marks.append(
                     Mark(
@@ -198,8 +195,8 @@ def build(run_id: str, stored: Any) -> RunModel:
         elif kind is GeneratorYield:
             self_time.suspended(producer, ev.call_id, ts)
             row = open_row((producer, ev.call_id), -1)
-            mine = spans.setdefault(row, [])
-            if row >= 0 and (not mine or mine[-1][1] >= 0):  # not suspended already
+            mine = spans.setdefault(row, []) if row >= 0 else None
+            if mine is not None and (not mine or mine[-1][1] >= 0):  # not suspended already
                 mine.append([ts, -1, ev.line, int(ev.awaiting)])
         elif kind is GeneratorResume:
             self_time.resumed(producer, ev.call_id, ts)
@@ -445,11 +442,8 @@ def build(run_id: str, stored: Any) -> RunModel:
     model.end[running] = np.maximum(model.start[running], last_ts)
     for key in reversed(self_time.still_open()):  # callees end before their callers
         row = rows[key]
-        own[row], suspended[row] = self_time.ended_suspended(
-            *key, last_ts, int(model.end[row] - model.start[row])
-        )
+        own[row] = self_time.ended(*key, last_ts, int(model.end[row] - model.start[row]))
     model.self_ns = np.array([own[r] for r in range(len(start))], dtype=np.int64)
-    model.suspended_ns = np.array([suspended.get(r, 0) for r in range(len(start))], np.int64)
     # still suspended at the run's end: to the call's drawn end
     every = [
         (r, begun, ended if ended >= 0 else int(model.end[r]), line, awaited)

@@ -53,7 +53,6 @@ COLUMNS = (
     "status",
     "call_ids",
     "self_ns",
-    "suspended_ns",
     "susp_first",
     "susp_count",
     "susp_start",
