@@ -194,7 +194,8 @@ def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
     page.screenshot(path=shots / "08-requests.png")
     # the web run has no actors: the actors view says so, and where state changes are
     page.click('#tabs a[data-view="actors"]')
-    page.wait_for_selector("#ac-chart .empty")
+    # (its first words are "reading messages…" until the run's messages are read)
+    page.locator("#ac-chart .empty", has_text="no actors recorded").wait_for()
     assert page.inner_text("#ac-chart .empty").startswith("no actors recorded in this run")
 
 
