@@ -165,6 +165,7 @@ def _finding(recording: Recording, s: Stretch, requests: dict, done: dict) -> Fi
     return Finding(
         kind="blocked_event_loop",
         severity="high" if waited or own is not None else "medium",
+        weight=s.duration_ns,
         title=f"{name} held its event loop {format_duration(s.duration_ns)} without awaiting"
         + (
             f" ({len(waited)} other request{'s' if len(waited) != 1 else ''} held up)"

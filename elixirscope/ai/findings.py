@@ -85,9 +85,12 @@ class Finding:
     focus: Evidence | None = None
     """Where to start looking when it is not the first event of the evidence (the slowest
     of several slow requests, which need not be the first)."""
+    weight: float = 0.0
+    """How much of its defect this one shows, in its kind's own measure (a slow call's
+    milliseconds, an N+1's queries): of a defect seen again, the heaviest is shown."""
     repeats: list[Finding] = field(default_factory=list)
     """The same defect found again elsewhere in the run (:func:`fold_repeats`): other
-    requests, other chains; this finding is the worst and first of them."""
+    requests, other chains; this finding is the worst of them."""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -172,21 +175,22 @@ def fold_repeats(findings: list[Finding]) -> list[Finding]:
     differ only in numbers (a count, an id in a URL) are one defect seen again — 25
     requests each with the same N+1 are one finding seen 25 times (as Sentry groups events
     into an issue). ``findings`` are in report order (most severe first, then in time):
-    each defect's first is kept, the others go to its ``repeats``."""
-    heads: dict[tuple[Any, ...], Finding] = {}
-    out = []
+    each defect stands where its first stood, shown by its worst (the most severe, then
+    the heaviest: a slow call's slowest attempt, not its first), the others in its
+    ``repeats`` in report order."""
+    groups: dict[tuple[Any, ...], list[Finding]] = {}
     for f in findings:
         print_ = (
             f.kind,
             _NUMBERS.sub("#", f.title),
             tuple((at.file, at.line) for at in f.locations),
         )
-        head = heads.get(print_)
-        if head is None:
-            heads[print_] = f
-            out.append(f)
-        else:
-            head.repeats.append(f)
+        groups.setdefault(print_, []).append(f)
+    out = []
+    for group in groups.values():
+        head = max(group, key=lambda f: (-SEVERITIES.index(f.severity), f.weight))
+        head.repeats = [f for f in group if f is not head]
+        out.append(head)
     return out
 
 

@@ -219,12 +219,13 @@ def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> li
     out = [f"  {f.id}  {f.title}"]
     out.extend(_wrap("", f.explanation))
     if f.repeats:
-        last = max((r.moment.ts for r in f.repeats if r.moment), default=None)
+        seen = sorted(g.moment.ts for g in (f, *f.repeats) if g.moment)
         out.extend(
             _wrap(
                 "again",
                 f"{len(f.repeats)} more time{'s' * (len(f.repeats) != 1)} in this run"
-                + (f", the last at {_when(last)}" if last else "")
+                + (f", from {_when(seen[0])} to {_when(seen[-1])}" if len(seen) > 1 else "")
+                + ("; the worst shown" if f.weight else "")
                 + f" ({', '.join(r.id for r in f.repeats[:3])}"
                 + (", …" if len(f.repeats) > 3 else "")
                 + "; `insights --json` lists each, `explain` takes any id)",

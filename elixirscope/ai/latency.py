@@ -116,6 +116,7 @@ def _finding(
         kind="latency",
         severity="high" if ratio >= 10 else "medium",
         title=f"latency: {what} {ratio:.1f}x slower than its baseline",
+        weight=ratio,
         explanation=explanation,
         fix=fix,
         run=recording.run,

@@ -71,6 +71,7 @@ def detect_mailbox_growth(recording: Recording, settings: InsightSettings) -> li
                 kind="mailbox_growth",
                 severity="high" if end >= settings.mailbox_depth else "medium",
                 title=f"mailbox growth: {actor} had {peak} messages waiting",
+                weight=peak,
                 explanation=(
                     f"Messages for {actor} piled up to {peak} waiting at once, {seconds:.3f} s "
                     f"after the first was sent (sent by {', '.join(senders[:3])}); "

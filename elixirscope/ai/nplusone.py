@@ -113,6 +113,7 @@ def _finding(
         kind="n_plus_one",
         severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
         title=f"N+1 queries: {n} x `{_short(shape)}`",
+        weight=n,
         explanation=explanation,
         fix=fix,
         run=recording.run,

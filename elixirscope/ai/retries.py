@@ -131,6 +131,7 @@ def _finding(
     return Finding(
         kind="retried_function",
         severity="high" if gave_up else "medium",
+        weight=len(run),
         title=f"retried: {name} ({len(run)} attempts, {len(failed)} raised"
         + (", gave up)" if gave_up else ")"),
         explanation=explanation,

@@ -148,6 +148,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         title=f"server error: {route} -> {last.status}"
         + (f" {what}" if unhandled else "")
         + f" ({n}x)",
+        weight=n,
         explanation=explanation,
         fix=fix,
         run=recording.run,

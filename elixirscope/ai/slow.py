@@ -540,6 +540,7 @@ def _finding(
         kind=f"slow_{what}",
         severity="high" if worst.own_ns >= 10 * floor_ms * 1e6 else "medium",
         title=f"slow {'handler' if handler else 'request'}: {short}, {_ms(worst.own_ns)} of its own",
+        weight=worst.own_ns,
         explanation=explanation,
         fix=fix,
         run=recording.run,

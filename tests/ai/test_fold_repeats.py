@@ -29,3 +29,28 @@ def test_the_same_defect_in_many_requests_is_one_finding_with_its_repeats():
     text = render_findings(folded)
     assert text.splitlines()[0] == "2 findings (4 occurrences): 1 high, 1 medium"
     assert "again   2 more times in this run" in text and found[2].id in text
+
+
+def _slow_call(ms: int, ts: int) -> Finding:
+    return Finding(kind="slow_call", severity="medium", title=f"slow external call: GET mail up to {ms} ms",
+                   explanation="...", fix="...", run="r1", key=f"slow\0{ts}", weight=ms,
+                   evidence=[Evidence("p", ts, ts, "http")], locations=[LOOP])  # fmt: skip
+
+
+def test_a_defect_seen_again_is_shown_by_its_worst_where_its_first_stood():
+    first, worst, later = _slow_call(120, 10), _slow_call(900, 30), _slow_call(300, 40)
+    between = _n_plus_one("c9", 6, 20)
+    folded = fold_repeats([first, between, worst, later])
+    assert folded == [worst, between]  # the defect keeps its place in the report
+    assert worst.repeats == [first, later]  # the others in report order
+    text = render_findings(folded)
+    assert "up to 900 ms" in text.splitlines()[3]
+    assert "1 more time in this run" not in text and "2 more times in this run" in text
+    assert "; the worst shown" in text
+
+
+def test_a_more_severe_repeat_is_shown_before_a_heavier_one():
+    light_high = _n_plus_one("c1", 6, 10, "high")
+    heavy_medium = _n_plus_one("c2", 6, 20)
+    heavy_medium.weight, light_high.weight = 60, 6
+    assert fold_repeats([light_high, heavy_medium]) == [light_high]

@@ -191,3 +191,12 @@ def test_valid_queries_mutated_give_an_answer_or_a_positioned_error(shop_data, q
         at = at % (len(query) + 1)
         query = query[:at] + insert + query[at + cut :]
     check(query, shop_data)
+
+
+def test_a_missing_source_is_answered_with_every_source_there_is():
+    from elixirscope.query.esql.vocabulary import SOURCES
+
+    said = str(error_of("count from quries")).splitlines()[0]
+    assert said.endswith("got 'quries'; did you mean 'queries'?")
+    named = said.removeprefix("expected a source: ").partition(", got")[0]
+    assert named.replace(" or ", ", ").split(", ") == list(SOURCES)

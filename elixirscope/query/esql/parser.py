@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 from elixirscope.query.esql import syntax as s
 from elixirscope.query.esql.errors import EsqlError, closest
 from elixirscope.query.esql.lexer import UNITS_NS, Token, tokenize
-from elixirscope.query.esql.vocabulary import AGGREGATES, SAME, SOURCE_WORDS, source_named
+from elixirscope.query.esql.vocabulary import AGGREGATES, SAME, SOURCE_WORDS, SOURCES, source_named
 
 __all__ = ["parse"]
 
@@ -47,10 +47,7 @@ MAX_COUNT = 2**62
 """The largest ``limit`` or ``>= N`` (a count no recording reaches)."""
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 _CLAUSES = ("where", "group", "order", "limit", "in")
-_SOURCE_HINT = (
-    "expected a source: events, calls, exceptions, states, messages, sends, receives,"
-    " spawns, exits, restarts, threads, yields, resumes, attributes, custom, requests or http"
-)
+_SOURCE_HINT = "expected a source: " + ", ".join(list(SOURCES)[:-1]) + " or " + list(SOURCES)[-1]
 
 
 def parse(query: str) -> s.Query:
