@@ -7,8 +7,10 @@ ui.perfetto.dev, chrome://tracing and speedscope open.
 * each running segment of a call is a complete (``X``) slice on its thread,
   with its arguments, return value or exception, its file and line; a call
   that raised is also marked by an instant ``exception`` event where it ended;
-* requests, database queries and transactions, and outgoing HTTP calls are
-  slices in place among the calls that made them; one whose call was suspended
+* a request is the slice of the call that served it (named by its route and
+  status, its fields in the args; a slice of its own when it was not recorded
+  inside such a call); database queries and transactions, and outgoing HTTP
+  calls are slices in place among the calls that made them; one whose call was suspended
   while it ran (an ``await``: other tasks' calls ran on the thread meanwhile)
   is an async slice instead (``ph`` ``b`` then ``e``, one ``id``), which
   Perfetto draws on an async track of its process, so a thread's slices always
@@ -44,6 +46,7 @@ from elixirscope.visualization.export.walk import (
     Item,
     Lane,
     Span,
+    request_slice,
 )
 
 __all__ = ["write_chrome"]
@@ -205,15 +208,19 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
     args: dict[str, Any] = {"function": call.function, "call_id": call.call_id}
     if call.file:
         args["where"] = f"{call.file}:{call.line}"
-    if call.args is not None:
+    served = call.request is not None
+    if call.args is not None and not served:
         args["args"] = call.args
     if call.correlation_id:
         args["correlation_id"] = call.correlation_id
-    if call.request is not None:
-        start = call.request
-        args["request"] = f"{start.method} {start.path}"
-        if call.request_end is not None:
-            args["status"] = call.request_end.status
+    name, cat, error = call.function, "call", None
+    if call.request is not None:  # the call that served a request is its slice: its
+        # fields say what the call's arguments (the scope's) and result would
+        name, request, error = request_slice(call.request, call.request_end)
+        cat = "request"
+        args.update(request)
+        if error is not None:
+            args["error"] = error
     if call.segments > 1 or not item.final:
         args["segment"] = call.segments
     if item.yielded is not None:
@@ -221,8 +228,9 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
     if item.suspended_at and call.file:  # where the segment ended: the call waited there
         args["await at" if item.awaiting else "yield at"] = f"{call.file}:{item.suspended_at}"
     if item.final:
-        args["status"] = call.status
-        if call.result is not None:
+        if not served:  # a request's status is its HTTP status
+            args["status"] = call.status
+        if call.result is not None and not served:
             args["result"] = call.result
         if call.error is not None:
             args["exception"] = error_text(call.error[0], call.error[1])
@@ -231,8 +239,8 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
         if call.duration_ns is not None:
             args["duration_ns"] = call.duration_ns
     event = {
-        "name": call.function,
-        "cat": "call",
+        "name": name,
+        "cat": cat,
         "ph": "X",
         "ts": _us(item.start, origin),
         "dur": _dur(item.start, item.ts, origin),
@@ -240,6 +248,6 @@ def _call_slice(item: Close, origin: int) -> dict[str, Any]:
         "tid": lane.tid,
         "args": args,
     }
-    if call.error is not None and item.final:
+    if (call.error is not None or error is not None) and item.final:
         event["cname"] = "terrible"  # chrome://tracing's red; Perfetto shows the args
     return event

@@ -32,7 +32,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from elixirscope.contracts.trace import REQUEST_FUNCTION, HttpCall, RequestStart
+from elixirscope.contracts.trace import HttpCall, RequestStart
 from elixirscope.visualization.export.walk import Call, Close, Item, Lane, Open, Span
 
 __all__ = ["BATCH_SPANS", "CollectorError", "OtlpWriter", "post_to", "span_id_of"]
@@ -140,21 +140,10 @@ class OtlpWriter:
                 self._call_span(item.call)
         elif kind is Span:
             assert isinstance(item, Span)
-            if item.kind != "request" or not self._served_by_call(item):
-                self._other_span(item)
+            self._other_span(item)  # a request its call served is that call's span
         elif kind is Lane:
             assert isinstance(item, Lane)
             self.resources.setdefault(item.producer, item)
-
-    def _served_by_call(self, item: Span) -> bool:
-        start, _end = item.event
-        parent = self.open.get((item.producer, item.parent_id))
-        return (
-            start is not None
-            and parent is not None
-            and parent[0].function == REQUEST_FUNCTION
-            and parent[0].request is start
-        )
 
     def _call_span(self, call: Call) -> None:
         from opentelemetry.proto.trace.v1 import trace_pb2

@@ -718,46 +718,23 @@ def _one(
 def _request_end(
     se: StoredEvent, ev: RequestEnd, lane: Lane, calls: dict[tuple[str, int], Call]
 ) -> Iterator[Item]:
-    """A request's span: from its start to its end, named by its route."""
+    """A request's span, from its start to its end, named by its route — unless the call
+    that served it is still open: that call's slice is the request then (its
+    ``request_end`` set here), not a second slice over the same time."""
     producer = se.producer
-    start: RequestStart | None = None
     owner = calls.get((producer, ev.parent_id))
     if owner is not None and owner.request is not None and owner.request.id == ev.request_id:
-        start = owner.request
         owner.request_end = ev
+        return
     alone = calls.pop((producer, -ev.request_id), None)
-    if alone is not None:
-        start = alone.request
-    begin = start.ts if start is not None else max(ev.ts - ev.duration_ns, 0)
-    error = None
-    if ev.exc_type:
-        error = error_text(ev.exc_type, ev.message)
-    elif ev.status >= 500:
-        error = f"HTTP {ev.status}"
-    args = _compact(
-        {
-            "method": ev.method,
-            "path": ev.path,
-            "route": ev.route,
-            "status": ev.status or None,
-            "request_bytes": ev.request_bytes if ev.request_bytes >= 0 else None,
-            "response_bytes": ev.response_bytes if ev.response_bytes >= 0 else None,
-            "exc_type": ev.exc_type,
-            "message": ev.message,
-            "protocol": start.protocol if start else None,
-            "query": start.query if start else None,
-            "client": start.client if start else None,
-            "trace_id": start.trace_id if start else None,
-            "span_id": start.span_id if start else None,
-            "parent_span": start.parent_span if start else None,
-        }
-    )
+    start = alone.request if alone is not None else None
+    name, args, error = request_slice(start, ev)
     yield Span(
         "request",
         lane,
-        begin,
+        start.ts if start is not None else max(ev.ts - ev.duration_ns, 0),
         ev.ts,
-        f"{ev.method} {ev.route or ev.path} -> {ev.status or 'no response'}",
+        name,
         args,
         (start, ev),
         producer,
@@ -765,6 +742,50 @@ def _request_end(
         ev.correlation_id,
         error,
     )
+
+
+def request_slice(
+    start: RequestStart | None, end: RequestEnd | None
+) -> tuple[str, dict[str, Any], str | None]:
+    """A request's name (``GET /tasks/{id} -> 200``), its fields as a slice's args and its
+    error (an unhandled exception's, else a 5xx status), from what is known of it yet."""
+    if end is None:
+        assert start is not None
+        return f"{start.method} {start.path}", _request_args(start, None), None
+    error = None
+    if end.exc_type:
+        error = error_text(end.exc_type, end.message)
+    elif end.status >= 500:
+        error = f"HTTP {end.status}"
+    name = f"{end.method} {end.route or end.path} -> {end.status or 'no response'}"
+    return name, _request_args(start, end), error
+
+
+def _request_args(start: RequestStart | None, end: RequestEnd | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if end is not None:
+        fields.update(
+            method=end.method,
+            path=end.path,
+            route=end.route,
+            status=end.status or None,
+            request_bytes=end.request_bytes if end.request_bytes >= 0 else None,
+            response_bytes=end.response_bytes if end.response_bytes >= 0 else None,
+            exc_type=end.exc_type,
+            message=end.message,
+        )
+    if start is not None:
+        fields.setdefault("method", start.method)
+        fields.setdefault("path", start.path)
+        fields.update(
+            protocol=start.protocol,
+            query=start.query,
+            client=start.client,
+            trace_id=start.trace_id,
+            span_id=start.span_id,
+            parent_span=start.parent_span,
+        )
+    return _compact(fields)
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
