@@ -19,6 +19,7 @@ chains are interned.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,7 @@ class RunModel:
     # a task's call that began after the call that started it had returned (a root) -> that
     # call's row: the work a request's handler left running after it answered
     detached: dict[int, int] = field(default_factory=dict)
+    _left_running: Counter[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def calls(self) -> int:
@@ -195,7 +197,31 @@ class RunModel:
             "call_id": int(self.call_ids[row]),
             "self": int(self.self_ns[row]),
             **self._suspensions(row),
+            **self._task_links(int(row)),
         }
+
+    def _task_links(self, row: int) -> dict[str, Any]:
+        """For a task begun after its starter returned (``detached``), ``started_by``: the
+        starter's row, function, start, end, lane and tier (the timeline draws the link); for
+        a starter, ``left_running``: how many such tasks it left."""
+        out: dict[str, Any] = {}
+        if not self.detached:
+            return out
+        up = self.detached.get(row)
+        if up is not None:
+            out["started_by"] = {
+                "row": up,
+                "function": self.functions[int(self.function[up])],
+                "start": int(self.start[up]),
+                "end": int(self.end[up]),
+                "lane": int(self.lane[up]),
+                "tier": int(self.tier[up]),
+            }
+        if self._left_running is None:
+            self._left_running = Counter(self.detached.values())
+        if row in self._left_running:
+            out["left_running"] = self._left_running[row]
+        return out
 
     def _suspensions(self, row: int) -> dict[str, Any]:
         """A slice's time ``suspended`` and, when it has some, ``gaps`` (``[from, to]`` in ns

@@ -377,3 +377,39 @@ def test_an_objects_state_reads_as_python_with_its_change_in_place(browser, tmp_
         assert "entries.a = (1, 1): changed in place" in why, why
         assert "__main__.Cache.put(key='a', value=1)" in why, why
         pg.screenshot(path=shots / "12-object-state.png")
+
+
+def test_a_task_left_running_links_back_to_the_call_that_started_it(browser, tmp_path, shots):
+    """A task a handler's call started that began once the call had returned is drawn as a
+    root; selected, the pane names its starter and how long before it had returned, and a
+    click on that name selects the starter (which says it left a task running)."""
+    from cinema_recordings import elixirscope
+    from test_detached_tasks import ORDERS
+
+    from elixirscope.store.runs import read_runs
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    (tmp_path / "orders.py").write_text(ORDERS)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "orders.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run,) = read_runs(data)
+    with served_page(browser, ThreadedCinema(data), f"#view=timeline&run={run}", 700) as pg:
+        pg.wait_for_function("window.__esTimeline?.data?.slices.some((s) => s.started_by)")
+        task, starter = pg.evaluate(
+            """() => {
+              const s = window.__esTimeline.data.slices.find((s) => s.started_by);
+              return [s.row, s.started_by.row];
+            }"""
+        )
+        pg.evaluate(f"() => {{ location.hash = location.hash.replace(/&sel=[^&]*/, '') + '&sel=call%3A{task}'; }}")
+        pg.wait_for_function("document.querySelector('#tl-starter')")
+        pane = pg.inner_text("#tl-sel")
+        assert "write_audit" in pane and "place_order" in pane and "had returned" in pane, pane
+        pg.screenshot(path=shots / "13-task-left-running.png")
+        pg.click("#tl-starter")
+        pg.wait_for_function(
+            f"location.hash.includes('sel=call%3A{starter}') || location.hash.includes('sel=call:{starter}')"
+        )
+        pg.wait_for_function("document.querySelector('#tl-sel')?.textContent.includes('left running')")
+        assert "place_order" in pg.inner_text("#tl-sel")

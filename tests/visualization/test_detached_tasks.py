@@ -66,6 +66,7 @@ def test_a_task_left_running_is_in_its_request_s_waterfall(tmp_path) -> None:
         got = client.get(f"/api/runs/{run['id']}/requests",
                          params={"request": listed["id"]}).json()
         flame = client.get(f"/api/runs/{run['id']}/calltree").json()["nodes"]
+        window = client.get(f"/api/runs/{run['id']}/timeline", params={"px": 20_000}).json()
     calls = {c["function"].rpartition(".")[2]: c for c in got["calls"]}
     placed, audit = calls["place_order"], calls["write_audit"]
     assert audit["depth"] == placed["depth"] + 1  # under the call that started it
@@ -74,3 +75,9 @@ def test_a_task_left_running_is_in_its_request_s_waterfall(tmp_path) -> None:
         "insert into audit (what) values (?)"]
     (root,) = [n for n in flame if n["function"].endswith("write_audit")]
     assert root["parent"] == 0  # the flame graph: a root, as a sampling profiler shows it
+    # the timeline: a root too, linked to its starter (the selection says so, and draws it)
+    drawn = {c["function"].rpartition(".")[2]: c for c in window["slices"]}
+    started_by = drawn["write_audit"]["started_by"]
+    assert started_by["row"] == drawn["place_order"]["row"]
+    assert int(started_by["end"]) == int(placed["end"]) < int(drawn["write_audit"]["start"])
+    assert drawn["place_order"]["left_running"] == 1 and "started_by" not in drawn["place_order"]

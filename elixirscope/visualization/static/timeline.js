@@ -186,7 +186,10 @@ class Timeline {
         t0: abs(Math.floor(this.v0)), t1: abs(Math.ceil(this.v1)), px: Math.max(100, Math.round(w)), partial: 1,
       }, { signal: ctl.signal });
       if (seq !== this.seq) return;
-      for (const s of d.slices) { s.s = rel(s.start); s.e = rel(s.end); }
+      for (const s of d.slices) {
+        s.s = rel(s.start); s.e = rel(s.end);
+        if (s.started_by) { s.started_by.s = rel(s.started_by.start); s.started_by.e = rel(s.started_by.end); }
+      }
       for (const s of d.summaries) { s.s = rel(s.start); s.e = rel(s.end); }
       for (const m of d.marks) m.x = rel(m.ts);
       for (const s of [...d.slices, ...d.summaries]) {
@@ -356,6 +359,20 @@ class Timeline {
           g.beginPath(); g.moveTo(x, c - 6); g.lineTo(x + 4.5, c); g.lineTo(x, c + 6); g.lineTo(x - 4.5, c); g.fill();
         }
       }
+    }
+    // the selected task's link back to the call that started it (which had returned when
+    // it began: it is drawn as a root), as Perfetto draws a flow
+    const chosen = d && d.slices.find((s) => this.sel === `call:${s.row}` && s.started_by);
+    const from = chosen && byLane.get(chosen.started_by.lane), to = chosen && byLane.get(chosen.lane);
+    if (from && to) {
+      const up = chosen.started_by;
+      const xa = this.x(up.e, w), ya = from.top + up.tier * ROW + ROW / 2;
+      const xb = this.x(chosen.s, w), yb = to.top + chosen.tier * ROW + ROW / 2;
+      g.save(); g.strokeStyle = "#e0af68"; g.fillStyle = "#e0af68"; g.setLineDash([4, 3]);
+      g.beginPath(); g.moveTo(xa, ya); g.bezierCurveTo(xa + 30, ya, xb - 30, yb, xb, yb); g.stroke();
+      g.setLineDash([]); g.beginPath(); g.arc(xa, ya, 3, 0, Math.PI * 2); g.fill();
+      g.beginPath(); g.moveTo(xb, yb); g.lineTo(xb - 7, yb - 4); g.lineTo(xb - 7, yb + 4); g.fill();
+      g.restore();
     }
     // what the server has not read yet: hatched, said so
     const unread = this.unread();
@@ -582,11 +599,24 @@ class Timeline {
         `${awaited ? "await" : "yield"} line ${line || "?"} · ${fmtDur(ns)}`).join("<br>")}</div>` : ""}
       <div>status</div><div class="${s.status === "raised" ? "bad" : ""}">${s.status}</div>
       <div>started</div><div>${fmtClock(s.start)}</div>
-      <div>chain</div><div>${esc((s.chain || "–").slice(0, 16))}</div></div>
+      <div>chain</div><div>${esc((s.chain || "–").slice(0, 16))}</div>
+      ${s.started_by ? `<div>started by</div><div><a id="tl-starter">${esc(short(s.started_by.function))}</a>
+        <span class="dim">· a task it left running: it had returned ${fmtDur(s.s - s.started_by.e)} before this began (the dashed link)</span></div>` : ""}
+      ${s.left_running ? `<div>left running</div><div>${s.left_running} task${s.left_running > 1 ? "s" : ""}
+        <span class="dim">begun after it returned, drawn apart (select one for its link here)</span></div>` : ""}</div>
       <p>${s.chain ? `<a id="tl-flame">call tree of this chain →</a>` : ""}</p>`;
     const link = el.querySelector("#tl-flame");
     if (link) link.onclick = () => go({ view: "flame", chain: s.chain });
+    const starter = el.querySelector("#tl-starter");
+    if (starter) starter.onclick = () => this.selectStarter(s);
     this.showCallDetails(el, s);
+  }
+
+  // the call that started the selected task: selected, the window widened to show both
+  selectStarter(s) {
+    const up = s.started_by;
+    const v0 = Math.min(this.v0, up.s - (s.e - up.s) * 0.05), v1 = Math.max(this.v1, s.e + (s.e - up.s) * 0.05);
+    go({ sel: `call:${up.row}`, t: up.start, w0: abs(v0), w1: abs(v1) });
   }
 
   // the call's arguments, outcome (its return value, or the exception), line and task:
