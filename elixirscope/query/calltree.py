@@ -352,7 +352,9 @@ def _render_node(
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
     items.sort(key=lambda item: (item[0], item[1]))
     folded = _folded_steps(items)
-    raised = _raised_awaits(items, node.end_ts if node.status == "returned" else None)
+    raised = _raised_awaits(
+        items, node.end_ts if node.status == "returned" else None, (node.producer, node.thread)
+    )
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -408,22 +410,25 @@ def _folded_steps(items: list[tuple[int, int, Any]]) -> dict[int, int]:
     return out
 
 
-def _raised_awaits(items: list[tuple[int, int, Any]], returned: int | None) -> dict[int, int]:
+def _raised_awaits(
+    items: list[tuple[int, int, Any]], returned: int | None, thread: tuple[str, int]
+) -> dict[int, int]:
     """The awaits of a call's items that raised into it (a timeout, a failed request) and
     were handled there: no resume is recorded for them (one is for a value only), and the
-    call went on — its next step, or a call it made on its thread, came before any resume
-    (a coroutine it awaited runs during the wait), or it returned (at ``returned``, its
-    end, when it did). Each index -> the time until then."""
+    call went on — its next step, or a call it made on its own ``thread`` (producer,
+    thread), came before any resume (a coroutine it awaited runs during the wait, a
+    function it handed to an executor on another thread), or it returned (at ``returned``,
+    its end, when it did). Each index -> the time until then."""
     out: dict[int, int] = {}
     for i, (ts, kind, item) in enumerate(items):
         if kind != 1 or type(item.event) is not GeneratorYield or not item.event.awaiting:
             continue
         for later_ts, later_kind, later in items[i + 1 :]:
             if later_kind == 0:
-                if later.task is None:  # a synchronous call: the call ran again
-                    out[i] = later_ts - ts
+                if later.task is None and (later.producer, later.thread) == thread:
+                    out[i] = later_ts - ts  # a synchronous call on its thread: it ran again
                     break
-                continue  # a coroutine it awaited, or a task it started
+                continue  # a coroutine it awaited, a task it started, another thread's work
             if type(later.event) is GeneratorResume:
                 break
             if type(later.event) is GeneratorYield:

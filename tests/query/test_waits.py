@@ -323,3 +323,54 @@ def test_a_gather_of_a_coroutine_and_a_sleep_counts_what_the_coroutine_left() ->
     w.resumed("p", _resume(11, 1, 1100 * ms + 20))
     w.ended("p", _exit(12, 1, 1101 * ms, 1101 * ms))
     assert {site.line: site.total_ns for site in w.sites.values()} == {5: 700 * ms, 9: 298 * ms}
+
+
+COUNTER = textwrap.dedent(
+    """
+    from elixirscope.runtime import GenServer, Reply
+
+
+    class Counter(GenServer):
+        def init(self, args):
+            return 0
+
+        def handle_call(self, request, from_, state):
+            return Reply(state + 1, state + 1)
+    """
+)
+
+EXECUTOR = textwrap.dedent(
+    """
+    import asyncio, contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    from counter import Counter
+    from elixirscope.runtime import Runtime
+
+
+    async def bump(rt, pool, counter):  # the actor's callback runs on the pool's thread
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(pool, ctx.run, rt.call, counter, 1)
+
+
+    pool = ThreadPoolExecutor(1)
+    rt = pool.submit(Runtime, "simpleSystemBase").result()
+    counter = pool.submit(rt.start, Counter).result()
+    print(asyncio.run(bump(rt, pool, counter)))
+    pool.submit(rt.shutdown).result()
+    """
+)
+
+
+def test_an_await_of_work_on_another_thread_that_returned_did_not_raise(tmp_path: Path) -> None:
+    """The function an executor ran in the awaiting call's context is a call in its tree, on
+    the pool's thread, during the await: not the awaiting call going on after its await
+    raised."""
+    (tmp_path / "pool.py").write_text(EXECUTOR)
+    (tmp_path / "counter.py").write_text(COUNTER)
+    elixirscope("run", "--data-dir", "data", "pool.py", cwd=tmp_path)
+    found = json.loads(elixirscope("events", "--data-dir", "data", "--json", cwd=tmp_path))
+    chain = next(e["correlation_id"] for e in found["events"] if e.get("function") == "__main__.bump")
+    tree = elixirscope("calltree", "--data-dir", "data", chain, cwd=tmp_path)
+    assert "Counter.handle_call(" in tree and "· resume" in tree, tree
+    assert "then raised" not in tree, tree
