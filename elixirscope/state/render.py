@@ -224,6 +224,33 @@ def _compare_items(old: list[Node], new: list[Node], path: Path) -> list[tuple[P
     return out
 
 
+def _splice_parts(op: Any, parts: list[str], limit: int) -> int:
+    """A list's items replaced, removed or inserted at ``op.index`` as the edits a person
+    reads (``last[0]: 'rejected' -> 'accepted'``, item by item, as ``history`` shows them)
+    appended to ``parts`` up to ``limit`` of them; returns how many were left unsaid."""
+    left = 0
+    at = op.index
+    paired = min(len(op.removed), len(op.inserted))
+    for i in range(paired):
+        for path, old, new in compare(op.removed[i], op.inserted[i], (*op.path, at + i)):
+            if len(parts) < limit:
+                line = render_change(path, old, new)
+                parts.append(line[2:] if line.startswith("~ ") else line)
+            else:
+                left += 1
+    for i, old in enumerate(op.removed[paired:]):
+        if len(parts) < limit:
+            parts.append(render_change((*op.path, at + paired + i), old, ABSENT))
+        else:
+            left += 1
+    for i, new in enumerate(op.inserted[paired:]):
+        if len(parts) < limit:
+            parts.append(render_change((*op.path, at + paired + i), ABSENT, new))
+        else:
+            left += 1
+    return left
+
+
 def summarize_change(key: bytes | None, delta: bytes | None, limit: int = 3) -> str:
     """One line for a recorded change: its first ``limit`` edits, or the whole first state."""
     from elixirscope.state.delta import Add, Drop, Put, Splice, decode_delta
@@ -234,30 +261,22 @@ def summarize_change(key: bytes | None, delta: bytes | None, limit: int = 3) -> 
             return "no change" if key is None else "state " + _flat(decode_node(key))
         parts: list[str] = []
         ops = decode_delta(delta)
-        for op in ops[:limit]:
-            if isinstance(op, Put):
+        more = 0  # edits left unsaid
+        for op in ops:
+            if len(parts) >= limit:
+                more += len(op.removed) + len(op.inserted) if isinstance(op, Splice) else 1
+            elif isinstance(op, Put):
                 parts.append(render_change(tuple(op.path), op.old, op.new)[2:])
             elif isinstance(op, Add):
                 parts.append(render_change(tuple(op.path), ABSENT, op.new))
             elif isinstance(op, Drop):
                 parts.append(render_change(tuple(op.path), op.old, ABSENT))
-            elif isinstance(op, Splice) and len(op.removed) + len(op.inserted) == 1:
-                at = (*op.path, op.index)
-                if op.inserted:
-                    parts.append(render_change(at, ABSENT, op.inserted[0]))
-                else:
-                    parts.append(render_change(at, op.removed[0], ABSENT))
             elif isinstance(op, Splice):
-                where = format_path(op.path)
-                parts.append(
-                    f"{where}[{op.index}]: -{len(op.removed)} +{len(op.inserted)}"
-                    + (f" {_flat(op.inserted[0])}" if len(op.inserted) == 1 else "")
-                )
+                more += _splice_parts(op, parts, limit)
             else:
                 parts.append(
                     f"{format_path(op.path)}: set {'+' if type(op).__name__ == 'Grow' else '-'}{len(op.items)}"
                 )
-        more = len(ops) - limit
         return "; ".join(parts) + (f"; ... {more} more" if more > 0 else "")
     except Exception as exc:  # noqa: BLE001 - a listing line must not fail the listing
         return f"<unreadable change: {exc}>"
