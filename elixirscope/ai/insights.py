@@ -225,7 +225,7 @@ def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> li
                 "again",
                 f"{len(f.repeats)} more time{'s' * (len(f.repeats) != 1)} in this run"
                 + (f", from {_when(seen[0])} to {_when(seen[-1])}" if len(seen) > 1 else "")
-                + ("; the worst shown" if f.weight else "")
+                + ("; the worst shown" if any(r.weight != f.weight for r in f.repeats) else "")
                 + f" ({', '.join(r.id for r in f.repeats[:3])}"
                 + (", …" if len(f.repeats) > 3 else "")
                 + "; `insights --json` lists each, `explain` takes any id)",

@@ -33,10 +33,16 @@ def durations(events: Any) -> dict[str, list[tuple[int, Any]]]:
         if t in ("return", "exception"):
             if se.event.function != REQUEST_FUNCTION:  # a request is its route's
                 out[se.event.function].append((se.event.duration_ns, se))
-        elif t == "reqend":
+        elif t == "reqend" and not is_websocket(se.event):
             ev = se.event
             out[f"{ev.method} {ev.route or ev.path}"].append((ev.duration_ns, se))
     return out
+
+
+def is_websocket(end: Any) -> bool:
+    """Whether a request's end is a WebSocket's: its duration is how long the client stayed
+    connected, no latency."""
+    return bool(end.method == "WS")
 
 
 def baseline(

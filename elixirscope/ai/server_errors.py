@@ -1,22 +1,30 @@
 """Server errors: requests that ended in 5xx, grouped as Sentry groups its issues.
 
-Every recorded request whose status is 500 or more is grouped by its route and
+Every recorded request whose status is 500 or more — and every WebSocket whose
+handler raised, which closes its connection — is grouped by its route and
 what ended it: the unhandled exception's type (the ``RequestEnd`` carries its
 type, message and traceback), else the status a handler chose (``status
 503``). A group says how many requests it holds, the first and last time, the
 line that raised (the innermost frame of the traceback) with its source text,
-and the top of the traceback. An unhandled exception is ``high``: the program
-did not expect it; a 5xx a handler answered on purpose is ``medium``.
+and the top of the traceback; raised inside a library (a driver's), the program's
+own line that led there comes first. The fix says what kind of failure it was: a
+dependency out of reach (answer 503), a statement the schema does not fit, a
+constraint the data broke, else a case the code did not expect. An unhandled
+exception is ``high``: the program did not expect it; a 5xx a handler answered on
+purpose is ``medium``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
+import sysconfig
 from collections import defaultdict
 from typing import Any
 
 from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
+from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import read_lines
@@ -56,8 +64,8 @@ def detect_server_errors(recording: Recording, settings: InsightSettings) -> lis
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for se in recording.of("reqend"):
         ev = se.event
-        if ev.status < 500:
-            continue
+        if ev.status < 500 and not (is_websocket(ev) and _raised_in_handler(ev.exc_type)):
+            continue  # a WebSocket's handler that raised closed its connection: an error too
         what = ev.exc_type or f"status {ev.status}"
         groups[(f"{ev.method} {ev.route or ev.path}", what)].append(se)
     return [_finding(recording, route, what, found) for (route, what), found in groups.items()]
@@ -67,9 +75,17 @@ def _when(ns: int) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
+_STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
+
+
 def _ours(file: str) -> bool:
-    """A frame of the program, not of an installed library or of ElixirScope's wrappers."""
-    return "site-packages" not in file and "/elixirscope/integrations/" not in file
+    """A frame of the program, not of an installed library, the standard library or
+    ElixirScope's wrappers."""
+    return (
+        "site-packages" not in file
+        and "/elixirscope/integrations/" not in file
+        and not file.startswith(_STDLIB)
+    )
 
 
 def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> Finding:
@@ -78,18 +94,33 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
     stack = frames(last.traceback_text)
     locations = []
     quoted = ""
+    inside = ""  # the library it was raised in, when not in the program
     if stack:
-        file, line, function = stack[-1]
-        locations.append(Location(file, line, function, "raised here"))
+        ours = [f for f in stack if _ours(f[0])]
+        if ours and not _ours(stack[-1][0]):  # raised in a library: the program's line first
+            file, line, function = ours[-1]
+            locations.append(Location(file, line, function, "the program's line"))
+            raised_in = Location(*stack[-1], "raised in a library")
+            lib_file, lib_line, lib_function = stack[-1]
+            inside = (
+                f" (inside {_library(lib_file)}: {lib_file.rpartition('/')[2]}:{lib_line} "
+                f"in {lib_function})"
+            )
+        else:
+            file, line, function = stack[-1]
+            locations.append(Location(file, line, function, "raised here"))
+            raised_in = None
         text = read_lines(file, line, line)
         if text:
             code = text[0][1].split("  # ")[0].strip()
             shown = code if len(code) <= QUOTED_CHARS else code[: QUOTED_CHARS - 1] + "…"
             quoted = f" (`{shown}`)" if code else ""
-        callers = [f for f in stack[:-1] if _ours(f[0])]
+        callers = [f for f in ours if f[:2] != (file, line)]
         if callers:
             file, line, function = callers[-1]
             locations.append(Location(file, line, function, "called from"))
+        if raised_in is not None:
+            locations.append(raised_in)
     else:
         handler = recording.handler(found[-1])
         if handler is not None and handler.file:
@@ -103,20 +134,26 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         if n == 1
         else f"{n} times, first at {_when(found[0].ts)}, last at {_when(found[-1].ts)}"
     )
+    websocket = is_websocket(last)
+    message = " ".join((last.message or "").split())  # a driver's message spans lines
     if unhandled:
-        raised = f" at {locations[0]}{quoted}" if locations else ""
+        raised = f" at {locations[0]}{quoted}{inside}" if locations else ""
+        ended = (
+            f"{route}'s handler raised {times}"
+            if websocket
+            else f"{route} ended in {last.status} {times}"
+        )
+        consequence = (
+            "so the connection was closed under the client (1011), whatever it sent after"
+            if websocket
+            else "so the client got an error page instead of an answer"
+        )
         explanation = (
-            f"{route} ended in {last.status} {times}: {last.exc_type}: "
-            f"{(last.message or '')[:200]}, raised{raised} and not handled by the program, so "
-            "the client got an error page instead of an answer."
+            f"{ended}: {last.exc_type}: {message[:200]}, raised{raised} and not handled by "
+            f"the program, {consequence}."
             + (f" The traceback's top (the program's frames): {'; '.join(top)}." if top else "")
         )
-        fix = (
-            "Handle the case that raised where it is raised: check the value before using it "
-            "(a lookup that can find nothing, an input out of range) and answer the client a 4xx that names what "
-            "is wrong (404 for a missing record, 400 for bad input), or catch the exception "
-            "type in an exception handler; a 500 should only mean a bug you have not met yet."
-        )
+        fix = advice(last.exc_type, message, websocket)
     else:
         explanation = (
             f"{route} answered {what.split()[-1]} {times}: its handler chose the error (no "
@@ -145,7 +182,8 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
     return Finding(
         kind="server_error",
         severity="high" if unhandled else "medium",
-        title=f"server error: {route} -> {last.status}"
+        title=f"server error: {route} -> "
+        + ("closed" if is_websocket(last) else f"{last.status}")
         + (f" {what}" if unhandled else "")
         + f" ({n}x)",
         weight=n,
@@ -162,11 +200,142 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             "count": n,
             "first_ts": found[0].ts,
             "last_ts": found[-1].ts,
-            "message": (last.message or "")[:500],
+            "message": message[:500],
             "traceback_top": top,
             "event_types": ["reqend", "exception"] if unhandled else ["reqend"],
         },
         correlation_id=found[0].event.correlation_id,  # the moment's: `look` opens it
+    )
+
+
+_CLIENT_WENT = frozenset(
+    {
+        "WebSocketDisconnect",
+        "ConnectionClosed",
+        "ConnectionClosedOK",
+        "ConnectionClosedError",
+        "ClientDisconnected",
+        "CancelledError",
+    }
+)
+"""What a WebSocket handler's read raises once its client has gone: its normal end."""
+
+
+def _raised_in_handler(exc_type: str | None) -> bool:
+    return bool(exc_type) and (exc_type or "").rpartition(".")[2] not in _CLIENT_WENT
+
+
+def _library(file: str) -> str:
+    """The installed package a file belongs to (``psycopg``), else its name."""
+    if file.startswith(_STDLIB):  # json/decoder.py: json
+        return file[len(_STDLIB) :].replace("\\", "/").split("/")[0].removesuffix(".py")
+    parts = file.replace("\\", "/").split("/")
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if "elixirscope" in parts:
+        return "elixirscope"
+    return parts[-1]
+
+
+_UNREACHABLE_TYPES = frozenset(
+    {
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "ConnectionAbortedError",
+        "BrokenPipeError",
+        "TimeoutError",
+        "ConnectError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "PoolTimeout",
+        "InterfaceError",
+    }
+)
+_UNREACHABLE_WORDS = (
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "connection reset",
+    "server closed the connection",
+    "timed out",
+    "name or service not known",
+    "database is locked",
+    "unable to open database",
+)
+_BAD_SQL_TYPES = frozenset(
+    {
+        "ProgrammingError",
+        "UndefinedColumn",
+        "UndefinedTable",
+        "UndefinedFunction",
+        "SyntaxError",
+        "InvalidTextRepresentation",
+        "DatatypeMismatch",
+        "AmbiguousColumn",
+    }
+)
+_BAD_SQL_WORDS = ("no such column", "no such table", "syntax error", "does not exist")
+_CONSTRAINT_TYPES = frozenset(
+    {
+        "IntegrityError",
+        "UniqueViolation",
+        "ForeignKeyViolation",
+        "NotNullViolation",
+        "CheckViolation",
+        "ExclusionViolation",
+    }
+)
+
+
+def advice(exc_type: str, message: str, websocket: bool = False) -> str:
+    """What to do about an unhandled exception, by what kind of failure its type and
+    message say it was: a dependency out of reach, a statement the schema does not fit, a
+    constraint the data broke, else a case the code did not expect."""
+    name = exc_type.rpartition(".")[2]
+    text = message.lower()
+    module = exc_type.rpartition(".")[0]
+    database = any(word in module for word in ("psycopg", "sqlite", "sqlalchemy", "asyncpg"))
+    if name in _UNREACHABLE_TYPES or (
+        name == "OperationalError" and any(w in text for w in _UNREACHABLE_WORDS)
+    ):
+        return (
+            "A service it depends on (the database, an API) could not be reached: that is not "
+            "the client's fault nor a bug in this line. Answer 503 with Retry-After instead of "
+            "a 500 (an exception handler for this type), retry with a backoff where repeating "
+            "is safe, let the pool test connections before use (pre-ping) and watch the "
+            "dependency's health, so an outage is seen as one, not as errors on every route."
+        )
+    if name in _BAD_SQL_TYPES or (
+        database
+        and (name == "OperationalError" or name == "DatabaseError")
+        and any(w in text for w in _BAD_SQL_WORDS)
+    ):
+        return (
+            "The statement does not fit the database's schema (a column or table misnamed, a "
+            "type that does not match): fix the SQL, or migrate the schema the code expects. "
+            "It fails every time it runs, so a test that runs each query against the real "
+            "schema catches it before a user does."
+        )
+    if name in _CONSTRAINT_TYPES:
+        return (
+            "The data broke a constraint of the database (a duplicate, a missing reference, a "
+            "value out of range): check the input before writing and answer 409 (a conflict) "
+            "or 400 (bad input) naming the field, or catch this exception type and do the same; "
+            "where two requests race to insert the same row, use an upsert."
+        )
+    if websocket:
+        return (
+            "Handle what the client may send: read the message in the form it came (a binary "
+            "frame has no text), check it before using it, and answer the client an error "
+            "message instead of letting the exception close the connection."
+        )
+    return (
+        "Handle the case that raised where it is raised: check the value before using it "
+        "(a lookup that can find nothing, an input out of range) and answer the client a 4xx "
+        "that names what is wrong (404 for a missing record, 400 for bad input), or catch the "
+        "exception type in an exception handler; a 500 should only mean a bug you have not "
+        "met yet."
     )
 
 

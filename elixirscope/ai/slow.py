@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.query.percentile import nearest_rank
@@ -227,6 +228,8 @@ def request_spans(recording: Recording, handlers: list[Span]) -> list[Span]:
     spans = []
     for end in recording.of("reqend"):
         ev = end.event
+        if is_websocket(ev):  # it lasts as long as its client stays connected: not slow
+            continue
         first = end.ts - ev.duration_ns
         waited = sum(  # a call made in this process outside the request is not its own
             ns

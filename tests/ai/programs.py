@@ -371,6 +371,7 @@ def render_row(i, step):
 '''
 
 SERVICE = '''
+import json
 import sys
 import time
 
@@ -405,6 +406,11 @@ def limit():
     return {"limit": int("unlimited" if bad else "10", base=10), "note": "a line long enough to be cut when a finding quotes it"}
 
 
+@app.get("/settings")
+def settings():
+    return json.loads("{'retries': 3}" if bad else '{"retries": 3}')  # raised inside json
+
+
 @app.get("/health")
 def health():
     return ({"error": "database unavailable"}, 503) if bad else {"ok": True}
@@ -421,12 +427,14 @@ with Runtime("simpleSystemBase") as rt:
     client.get("/export")
     client.get("/health")
     client.get("/limit")
+    client.get("/settings")
     for uid in ([2, 3] if bad else [1, 1]):
         print(client.get(f"/users/{uid}").status_code)
 '''
 """A service with its defects planted (``bad``): an actor callback rendering rows slowly,
 a slow route among fast ones, an unknown user that raises (a 500, twice), a limit that
-cannot be read (a 500 raised by a line longer than a finding quotes) and a 503 a handler chose; ``clean`` does the same work without them."""
+cannot be read (a 500 raised by a line longer than a finding quotes), settings that cannot
+be read (a 500 raised inside the standard library's json) and a 503 a handler chose; ``clean`` does the same work without them."""
 
 
 def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -245,7 +245,8 @@ def test_a_slow_route_is_compared_with_its_earlier_runs_when_there_are_some(reco
 def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> None:
     found = [f for f in findings(recorded["service"]) if f.kind == "server_error"]
     by_error = {f.details["error"]: f for f in found}
-    assert set(by_error) == {"AttributeError", "ValueError", "status 503"}
+    assert set(by_error) == {"AttributeError", "ValueError", "json.decoder.JSONDecodeError",
+                             "status 503"}
     raised = by_error["AttributeError"]
     source = recorded["service"].parent / "service.py"
     assert raised.severity == "high" and raised.details["count"] == 2
@@ -261,6 +262,13 @@ def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> No
     line = 'return {"limit": int("unlimited" if bad else "10", base=10), "note": "a line long enough to be cut when a finding quotes it"}'
     quoted = re.search(r"\(`(.*?)`\)", by_error["ValueError"].explanation).group(1)
     assert len(line) > 120 and quoted == line[:119] + "…"
+    # raised inside a library (json's decoder): the program's line first, the library's last
+    inside = by_error["json.decoder.JSONDecodeError"]
+    assert [loc.role for loc in inside.locations] == ["the program's line", "raised in a library"]
+    assert inside.locations[0].line == line_of(source, "return json.loads(")
+    assert inside.locations[1].file.endswith("json/decoder.py")
+    assert f"service.py:{inside.locations[0].line} (settings) (`return json.loads(" in inside.explanation
+    assert "(inside json: decoder.py:" in inside.explanation
     chose = by_error["status 503"]
     assert chose.severity == "medium" and chose.details["count"] == 1
     assert [(loc.function, loc.role) for loc in chose.locations] == [("__main__.health", "its handler")]
