@@ -263,7 +263,10 @@ def summarize(
             if actor is not None:
                 frames[actor][ev.kind == "out"] += 1
         elif isinstance(ev, RequestEnd):
-            e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
+            if ev.route or ev.status not in (404, 405):
+                e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
+            else:  # no route matched: a row for them all (a scanner's paths are each new)
+                e = _endpoint(served, f"{ev.method} {UNMATCHED}")
             e.durations.append(ev.duration_ns)
             e.failed += ev.status >= 500
             e.statuses[ev.status] += 1
@@ -345,6 +348,14 @@ def _request_around(
             return call
         call = parent
     return 0
+
+
+def _type_name(exc_type: str) -> str:
+    return exc_type.rpartition(".")[2]
+
+
+UNMATCHED = "(no route matched)"
+"""The row of the requests no route of the app took (404, 405), whatever their paths."""
 
 
 def _endpoint(endpoints: dict[str, _Endpoint], name: str) -> _Endpoint:
@@ -576,7 +587,11 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ["exception", "raised at", "count", "in"],
             [
                 [
-                    f"{e['exc_type']}: {e['message']}" if e["message"] else e["exc_type"],
+                    # the type's own name (its module in --json): a long dotted path cut
+                    # to the column's width said nothing of which exception it was
+                    f"{_type_name(e['exc_type'])}: {e['message']}"
+                    if e["message"]
+                    else _type_name(e["exc_type"]),
                     # the program's line; the library frame it went through (``via``) in --json
                     (e["raised_at"] or "?").partition(" (via ")[0],
                     f"{e['count']:,}",

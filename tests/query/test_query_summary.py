@@ -292,6 +292,8 @@ def test_web_requests_by_route_and_outgoing_http_by_url():
         p.add("reqend", i + 1, "GET", path, "/api/tasks/{task_id}", status, took, 0, 10, None,
               None, None)
     p.add("reqend", 9, "POST", "/login", None, 200, 50, 30, 2, None, None, None)
+    for i, path in enumerate(["/wp-admin.php", "/.env", "/%C3%BF"]):  # a scanner's: no route
+        p.add("reqend", 20 + i, "GET", path, None, 404, 10, 0, 9, None, None, None)
 
     def http(url: str, status: int, attempt: int, took: int):
         def made(parent: int) -> int:
@@ -312,7 +314,9 @@ def test_web_requests_by_route_and_outgoing_http_by_url():
     p.add("http", "urllib3", "GET", "http://127.0.0.1:8042/v2/stock", 1, 200, 5, 1, None, False,
           None, None)  # alone: as it is
     report = summarize(p.stored())
-    tasks, login = report["requests"]
+    tasks, unmatched, login = report["requests"]  # by total time
+    assert (unmatched["request"], unmatched["count"], unmatched["statuses"]) == (
+        "GET (no route matched)", 3, {"404": 3})  # one row, not one a path
     assert tasks == {"request": "GET /api/tasks/{task_id}", "count": 4, "total_ns": 1500,
                      "p50_ns": 200, "p95_ns": 900, "failed": 1,
                      "statuses": {"200": 2, "404": 1, "500": 1}}
