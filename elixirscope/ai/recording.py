@@ -66,6 +66,26 @@ class Recording:
         start = self.by_key.get((reqend.producer, reqend.event.request_id))
         return start if start is not None and start.type == "req" else None
 
+    def caller_attempt(self, start: Any) -> Any:
+        """The recorded HTTP attempt that made the request ``start`` (a stored
+        ``RequestStart``) began — its ``span_id`` is the request's ``parent_span`` — in this
+        run or, a service calling another each recorded on its own, in another run of the
+        data dir (read from the store, by the chain); None when its caller was not
+        recorded."""
+        ev = start.event
+        if not ev.parent_span:
+            return None
+        for se in self.by_type.get("http", []):
+            if se.event.span_id == ev.parent_span:
+                return se
+        if self.data_dir is None or not ev.correlation_id:
+            return None
+        from elixirscope.store.eventstore import EventStore
+
+        with EventStore.open(self.data_dir, readonly=True) as store:
+            found = store.query(correlation_id=ev.correlation_id, type="http", limit=None)
+            return next((se for se in found if se.event.span_id == ev.parent_span), None)
+
     def waits(self, min_stretch_ns: int) -> Waits:
         """The run's waits at awaits and stretches of at least ``min_stretch_ns`` run
         without one (``query.waits``, each call's waits kept), read once."""

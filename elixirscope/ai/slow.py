@@ -495,7 +495,7 @@ def _finding(
         " While it ran, every other message to the actor waited: an actor handles one message "
         "at a time."
         if handler
-        else " The client waited for all of it."
+        else _client_waited(recording, begun, worst.end)
     )
     explanation = (
         f"{subject} {took}{times}, over the {floor_ms:g} ms floor "
@@ -554,6 +554,25 @@ def _finding(
         correlation_id=worst.correlation_id,
         focus=focus,
     )
+
+
+def _client_waited(recording: Recording, begun: Any, end: Any) -> str:
+    """Whether the request's client waited for all of it: its recorded caller's attempt
+    (in this run or another of the data dir) may have given up first."""
+    attempt = None if begun is None else recording.caller_attempt(begun)
+    if attempt is None:
+        return " The client waited for all of it."
+    a = attempt.event
+    caller = f"{a.method} {a.url} from {attempt.program.rpartition('/')[2]}"
+    if end.ts > attempt.ts and (a.timeout or a.error or not a.status):
+        how = "timed out" if a.timeout else "failed"
+        return (
+            f" Its caller gave up first: its attempt ({caller}) {how} after "
+            f"{_ms(a.duration_ns)}, and this request ran {_ms(end.ts - attempt.ts)} more, "
+            "answering no one — the work is longer than the caller can wait: make it "
+            "shorter, or accept the request (202) and do the work in the background."
+        )
+    return f" Its caller ({caller}) waited for all of it."
 
 
 def _history(key: str, past: dict[str, list[int]], runs: list[str]) -> str:

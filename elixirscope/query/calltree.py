@@ -326,6 +326,7 @@ def _render_node(
     indent: str,
     shown: _Shown,
     parent: CallNode | None = None,
+    note: str = "",
 ) -> None:
     pad = indent * depth
     where = []
@@ -347,6 +348,7 @@ def _render_node(
         pad
         + one_line(_call_line(node, paint))
         + ("  " + paint(_DIM, "{" + ", ".join(where) + "}") if where else "")
+        + ("  " + paint(_YELLOW, note) if note else "")
     )
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
@@ -355,6 +357,7 @@ def _render_node(
     raised = _raised_awaits(
         items, node.end_ts if node.status == "returned" else None, (node.producer, node.thread)
     )
+    abandoned = _abandoned(items)
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -363,7 +366,8 @@ def _render_node(
         elif kind == 1 and type(item.event) is GeneratorResume and suspended is not None:
             waited, suspended = ts - suspended, None
         if kind == 0:
-            _render_node(item, depth + 1, lines, paint, indent, shown, node)
+            said = abandoned.get(id(item), "")
+            _render_node(item, depth + 1, lines, paint, indent, shown, node, said)
         elif i in folded:
             if folded[i]:  # the first of the run's middle: counts it
                 said = f"… {folded[i]} more yields and resumes (`--no-steps` leaves them all out)"
@@ -383,6 +387,34 @@ def _render_node(
             if ended is not None and type(item.event) is ThreadStart:
                 text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
+
+
+def _abandoned(items: list[tuple[int, int, Any]]) -> dict[int, str]:
+    """The requests a call made to a recorded service (another run's, with ``--all-runs``)
+    that went on after the call's attempt gave up on them (a timeout, a reset): the
+    request's node (by id) -> what its line says, the time it ran for no one."""
+    attempts = {
+        item.event.span_id: item.event
+        for _, kind, item in items
+        if kind == 1 and type(item.event) is HttpCall and item.event.span_id
+    }
+    out: dict[int, str] = {}
+    if not attempts:
+        return out
+    for _, kind, child in items:
+        if kind != 0 or child.function != REQUEST_FUNCTION:
+            continue
+        start, end = _request_events(child)
+        attempt = attempts.get(start.parent_span) if start is not None else None
+        if attempt is None or end is None or end.ts <= attempt.ts:
+            continue
+        if attempt.timeout or attempt.error or not attempt.status:
+            how = "timed out" if attempt.timeout else "failed"
+            out[id(child)] = (
+                f"[its caller's attempt {how} after {format_duration(attempt.duration_ns)}: "
+                f"this ran {format_duration(end.ts - attempt.ts)} more, answering no one]"
+            )
+    return out
 
 
 STEPS_SHOWN = 3

@@ -272,7 +272,7 @@ def calltree_report(
     an in-process client's requests all share its chain), else its outermost call."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
-    from elixirscope.query.runs import drop_note
+    from elixirscope.query.runs import drop_note, elsewhere_note
     from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
     event = _event_target(correlation)
@@ -308,10 +308,7 @@ def calltree_report(
                 "'caller not recorded' lost those events"
             )
     elif run_id is not None and call_tree(data_dir, correlation):
-        lines.append(
-            f"(correlation {correlation} is not in run {run_id[:8]}; it was recorded in "
-            "another run: see `elixirscope runs`, then --run ID, or --all-runs)"
-        )
+        lines.append(elsewhere_note(data_dir, correlation, run_id, "calltree --run {run} {chain}"))
     else:
         spawned = spawn_in(data_dir, correlation)
         if spawned is not None:  # a pool's thread: its tasks run in their submitters' chains

@@ -30,6 +30,7 @@ __all__ = [
     "RunSelectError",
     "drop_note",
     "list_runs",
+    "elsewhere_note",
     "render_runs",
     "runs_report",
     "select_run",
@@ -356,3 +357,30 @@ def _when(ns: int | None) -> str:
     if not ns:
         return "-"
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def elsewhere_note(
+    data_dir: str | os.PathLike[str], correlation: str, run: str, command: str
+) -> str:
+    """What a read of one run says of a chain recorded in other runs only (a service a
+    recorded client called, each recorded on its own): which runs hold it, and the
+    command that reads it there (``command``, its ``{run}`` and ``{chain}`` filled in)."""
+    from elixirscope.store import EventStore
+
+    holding = []
+    with EventStore.open(data_dir, readonly=True) as store:
+        for info in list_runs(data_dir, store):
+            if info.id != run and next(
+                iter(store.query(run=info.id, correlation_id=correlation, limit=1)), None
+            ):
+                holding.append(info)
+    if not holding:
+        return f"(correlation {correlation} is not in run {run[:8]})"
+    where = ", ".join(f"{r.short_id} ({r.command_text})" for r in holding[:3])
+    more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
+    return (
+        f"(correlation {correlation} is not in run {run[:8]}; it was recorded in run"
+        f"{'s' * (len(holding) > 1)} {where}{more}: `elixirscope "
+        + command.format(run=holding[0].short_id, chain=correlation[:12])
+        + "`, or --all-runs for every run's part)"
+    )

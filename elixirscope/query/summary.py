@@ -848,7 +848,7 @@ def summary_report(
     from pathlib import Path
 
     from elixirscope.query.reports import resolve_correlation
-    from elixirscope.query.runs import drop_note, select_run
+    from elixirscope.query.runs import drop_note, elsewhere_note, select_run
     from elixirscope.query.threads import load as load_thread_names
     from elixirscope.store.eventstore import EventStore
 
@@ -873,9 +873,12 @@ def summary_report(
             )
         if elsewhere is not None:
             lines.append(
-                f"(correlation {filters['correlation_id']} is not in run "
-                f"{scope.filters()['run'][:8]}; it was recorded in another run: see "
-                "`elixirscope runs`, then --run ID, or --all-runs)"
+                elsewhere_note(
+                    data_dir,
+                    filters["correlation_id"],
+                    scope.filters()["run"],
+                    "summary --run {run} --correlation {chain}",
+                )
             )
     note = drop_note(scope)
     if note:

@@ -222,8 +222,10 @@ def test_a_pool_threads_own_chain_says_where_its_work_ran(tmp_path):
 def test_summary_of_a_chain_of_an_earlier_run_says_where_it_is(tmp_path):
     data, _ = _record(tmp_path)
     first = es_json("summary", "--data-dir", str(data), cwd=tmp_path)["slowest"][0]["correlation"]
+    earlier = es_json("runs", "--data-dir", str(data), cwd=tmp_path)["runs"][0]["id"][:8]
     _record(tmp_path)  # the latest run now: the first chain is not in it
     done = es("summary", "--data-dir", str(data), "--correlation", first[:10], cwd=tmp_path)
     assert done.returncode == 0
     assert f"(correlation {first} is not in run " in done.stdout
-    assert "it was recorded in another run" in done.stdout
+    assert f"it was recorded in run {earlier} (" in done.stdout  # named, with its command
+    assert f"`elixirscope summary --run {earlier} --correlation {first[:12]}`" in done.stdout

@@ -12,6 +12,7 @@ from waiting import wait_until
 from web_programs import calltree, events
 
 SERVER = r"""
+import asyncio
 import socket
 import sys
 import threading
@@ -30,12 +31,17 @@ async def sum_to(request):
     return JSONResponse({"total": total(int(request.path_params["n"]))})
 
 
+async def slow(request):
+    await asyncio.sleep(1.2)  # longer than its caller waits
+    return JSONResponse({"late": True})
+
+
 async def stop(request):
     SERVER.should_exit = True
     return PlainTextResponse("bye")
 
 
-app = Starlette(routes=[Route("/sum/{n:int}", sum_to), Route("/stop", stop)])
+app = Starlette(routes=[Route("/sum/{n:int}", sum_to), Route("/slow", slow), Route("/stop", stop)])
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 SERVER = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
@@ -66,6 +72,32 @@ main(sys.argv[1])
 """
 
 
+IMPATIENT = r"""
+import sys
+import time
+
+import httpx
+
+
+def ask(base):
+    try:
+        httpx.get(base + "/slow", timeout=0.3)
+    except httpx.ReadTimeout:
+        print("gave up")
+
+
+def main(port):
+    base = f"http://127.0.0.1:{port}"
+    ask(base)
+    time.sleep(1.5)  # the server finishes the request no one waits for
+    httpx.get(base + "/stop")
+
+
+main(sys.argv[1])
+"""
+"""A client that gives up on a slow request (its timeout) while the server goes on."""
+
+
 def run(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "elixirscope", "run", *args],
@@ -77,11 +109,13 @@ def run(*args: str, cwd: Path) -> subprocess.Popen:
     )
 
 
-def serve_and_ask(tmp_path: Path, server_data: Path, client_data: Path) -> str:
+def serve_and_ask(
+    tmp_path: Path, server_data: Path, client_data: Path, client_program: str = CLIENT
+) -> str:
     """The server recorded into ``server_data``, the client into ``client_data``: what the
     client printed."""
     (tmp_path / "server.py").write_text(SERVER)
-    (tmp_path / "client.py").write_text(CLIENT)
+    (tmp_path / "client.py").write_text(client_program)
     port_file = tmp_path / "port"
     server = run("--data-dir", str(server_data), "server.py", str(port_file), cwd=tmp_path)
     try:
@@ -132,3 +166,33 @@ def test_one_data_dir_s_call_tree_follows_the_chain_across_runs_and_says_where(
     assert "sum_to()" in both[request + 2] and "total()" in both[request + 3]
     latest = calltree(data, correlation)
     assert "ask()" in latest and "request GET" not in latest and "process pid" not in latest
+
+
+def test_a_request_its_caller_gave_up_on_says_so_in_the_tree_and_the_finding(
+    tmp_path: Path,
+) -> None:
+    """The client's attempt timed out after 0.3 s; the server's request ran 1.2 s: the tree
+    across runs says how long it went on answering no one, and the slow request's finding
+    says its caller gave up first (read from the client's run in the same data dir)."""
+    from elixirscope.ai.insights import insights_report
+
+    data = tmp_path / "data"
+    assert serve_and_ask(tmp_path, data, data, IMPATIENT).split() == ["gave", "up"]
+    (attempt,) = [e for e in events(data, "http") if e["url"].endswith("/slow")]
+    tree = calltree(data, attempt["correlation_id"], "--all-runs").splitlines()
+    (request,) = [line for line in tree if "request GET /slow -> 200" in line]
+    assert "[its caller's attempt timed out after 3" in request, request
+    assert re.search(r"this ran (\d+\.\d+|\d+) ms more, answering no one\]", request), request
+    runs = {r["command"][0]: r["id"] for r in _runs(data)}
+    found = insights_report(data, run=runs["server.py"])["findings"]
+    (slow,) = [f for f in found if f["kind"] == "slow_request"]
+    assert "Its caller gave up first: its attempt (GET http://127.0.0.1:" in slow["explanation"]
+    assert "/slow from client.py) timed out after 3" in slow["explanation"]
+
+
+def _runs(data: Path) -> list[dict]:
+    import json
+
+    done = subprocess.run([sys.executable, "-m", "elixirscope", "runs", "--data-dir", str(data),
+                           "--json"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["runs"]
