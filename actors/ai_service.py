@@ -182,13 +182,19 @@ class AIService(LayerService):
         return ConfigStore.load(**self.config_args).get
 
     def op_insights(self, request: Request, state: Any) -> dict[str, Any]:
-        from elixirscope.ai.insights import insights_report
+        from elixirscope.ai.insights import all_runs_report, insights_report
         from elixirscope.ai.settings import InsightSettings
 
         params = dict(request.params or {})
-        unknown = set(params) - {"run", "ui_url"}
+        unknown = set(params) - {"run", "ui_url", "all_runs"}
         if unknown:
-            raise ValueError(f"insights takes params run, ui_url; got {sorted(unknown)}")
+            raise ValueError(f"insights takes params run, all_runs, ui_url; got {sorted(unknown)}")
+        if params.get("all_runs") not in (None, True, False):
+            raise ValueError(
+                f"insights param all_runs: expected true or false, got {params['all_runs']!r}"
+            )
+        if params.get("all_runs") and params.get("run"):
+            raise ValueError("insights takes run or all_runs, not both")
         self.metrics.counter("insights").inc()
         settings = InsightSettings.from_config(self._get())
         if "ui_url" in params:
@@ -201,6 +207,8 @@ class AIService(LayerService):
                     f"insights param ui_url: {exc.detail or 'expected a str'}"
                 ) from None
             settings = dataclasses.replace(settings, ui_url=ui_url)
+        if params.get("all_runs"):
+            return all_runs_report(self.data_dir, settings)
         return insights_report(self.data_dir, params.get("run"), settings)
 
     def _explanation(self, request: Request, stream: AnswerStream | None = None) -> Any:

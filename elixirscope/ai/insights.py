@@ -124,6 +124,26 @@ def insights_report(
     }
 
 
+def all_runs_report(
+    data_dir: str | os.PathLike[str], settings: InsightSettings | None = None
+) -> dict[str, Any]:
+    """Every run's findings under ``data_dir``, newest first: each run's report (as
+    :func:`insights_report` makes it) under ``runs``, their texts one after another."""
+    from elixirscope.query.runs import list_runs
+
+    reports = [insights_report(data_dir, info.id, settings) for info in list_runs(data_dir)]
+    if not reports:  # nothing recorded, or a data dir from before runs: one report says it
+        return insights_report(data_dir, None, settings)
+    counts = {s: sum(r["counts"][s] for r in reports) for s in SEVERITIES}
+    said = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
+    head = f"all {len(reports)} runs: {said}"
+    return {
+        "runs": reports,
+        "counts": counts,
+        "text": "\n\n".join([head, *(r["text"] for r in reports)]),
+    }
+
+
 def find_finding(
     data_dir: str | os.PathLike[str],
     finding: str,

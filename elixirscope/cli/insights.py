@@ -32,6 +32,9 @@ def add_insights_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--run", dest="run_option", metavar="ID", help="the same, as the other reads take it"
     )
+    which.add_argument(
+        "--all-runs", action="store_true", help="every run's findings, newest run first"
+    )
     parser.add_argument(
         "--ui",
         metavar="URL",
@@ -88,7 +91,11 @@ def _ui_url(text: str | None) -> str | None:
 
 def run_insights(args: Any) -> int:
     run = args.run or args.run_option
+    if run and args.all_runs:
+        raise CommandError("give RUN or --all-runs, not both", EXIT_USAGE)
     params: dict[str, Any] = {"run": run} if run else {}
+    if args.all_runs:
+        params["all_runs"] = True
     ui_url = _ui_url(args.ui)
     if args.daemon:
         if ui_url is not None:
@@ -97,12 +104,15 @@ def run_insights(args: Any) -> int:
     else:
         import dataclasses
 
-        from elixirscope.ai.insights import insights_report
+        from elixirscope.ai.insights import all_runs_report, insights_report
 
         settings = _settings(args)
         if ui_url is not None:
             settings = dataclasses.replace(settings, ui_url=ui_url)
-        report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
+        if args.all_runs:
+            report = _answer(lambda: all_runs_report(_data_dir(args), settings))
+        else:
+            report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
     return _print(report, args)
 
 

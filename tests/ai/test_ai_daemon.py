@@ -49,12 +49,16 @@ def test_the_ai_layer_answers_insights_and_explain(runtime, recorded, tmp_path) 
         ("explain", {"target": "nonsense"}, "cannot explain 'nonsense'"),
         ("explain", {}, "explain needs params {'target': EVENT_OR_FINDING}"),
         ("explain", {"target": "1", "colour": "red"}, "explain takes params target, run, producer"),
-        ("insights", {"colour": "red"}, "insights takes params run, ui_url; got ['colour']"),
+        ("insights", {"colour": "red"}, "insights takes params run, all_runs, ui_url; got ['colour']"),
+        ("insights", {"all_runs": "yes"}, "insights param all_runs: expected true or false"),
+        ("insights", {"all_runs": True, "run": "a"}, "insights takes run or all_runs, not both"),
         ("insights", {"ui_url": "ftp://x"}, "insights param ui_url: 'ftp://x' is not an http"),
         ("insights", {"run": "zzz"}, "no run 'zzz'"),
     ]:
         bad = ask(operation, **params)
         assert not bad.ok and bad.error.code == "invalid_params" and message in bad.error.message
+    every = ask("insights", all_runs=True)
+    assert every.ok and [r["findings"] for r in every.data["runs"]] == [response.data["findings"]]
     assert ask("health").ok
 
 

@@ -183,3 +183,22 @@ def test_explain_streams_a_language_models_answer_and_never_sends_a_secret(tmp_p
     sent = json.loads(body)["messages"][1]["content"]
     assert "password='<redacted>'" in sent and 'api_token = "<redacted>"' in sent
     assert "PermissionError" in sent and "def login(user, password):" in sent
+
+
+def test_insights_of_every_run(recorded, tmp_path) -> None:
+    """``--all-runs``: each run's findings under its own header, newest first; with a run
+    too, a usage error."""
+    data = recorded["latency"]
+    done = elixirscope("insights", "--data-dir", str(data), "--all-runs", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    every = json.loads(done.stdout)
+    runs = json.loads(elixirscope("runs", "--data-dir", str(data), "--json", cwd=tmp_path).stdout)
+    assert [r["run"] for r in every["runs"]] == [r["id"] for r in runs["runs"]]
+    latest = json.loads(elixirscope("insights", "--data-dir", str(data), "--json", cwd=tmp_path).stdout)
+    assert every["runs"][0]["findings"] == latest["findings"]
+    text = elixirscope("insights", "--data-dir", str(data), "--all-runs", cwd=tmp_path).stdout
+    assert text.startswith(f"all {len(runs['runs'])} runs: ")
+    assert [line[4:12] for line in text.splitlines() if line.startswith("run ")] == [
+        r["id"][:8] for r in runs["runs"]]
+    both = elixirscope("insights", "--data-dir", str(data), "--all-runs", "--run", "a", cwd=tmp_path)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
