@@ -142,14 +142,16 @@ def _loop_running(fn: ast.AST, call: ast.Call) -> int | None:
 
 
 def loop_calling(file: str, def_line: int, callee: str) -> int | None:
-    """In the function defined at ``def_line``, the line of the innermost loop holding
+    """In the function defined at ``def_line`` (its ``def``'s, or its first decorator's as a
+    decorated function's code says), the line of the innermost loop holding
     a call of ``callee`` (its last name: ``fetch`` matches ``self.fetch(...)``)."""
     tree = _tree(file)
     if tree is None:
         return None
     name = callee.rpartition(".")[2]
     for fn in _functions(tree):
-        if fn.lineno != def_line:
+        # a decorated function's code starts at its first decorator (a route's ``@app.get``)
+        if def_line not in (fn.lineno, min([fn.lineno, *(d.lineno for d in fn.decorator_list)])):
             continue
         for call in ast.walk(fn):
             if not isinstance(call, ast.Call):
