@@ -84,7 +84,9 @@ class Recording:
 
         with EventStore.open(self.data_dir, readonly=True) as store:
             found = store.query(correlation_id=ev.correlation_id, type="http", limit=None)
-            return next((se for se in found if se.event.span_id == ev.parent_span), None)
+            return next(
+                (se for se in found if getattr(se.event, "span_id", None) == ev.parent_span), None
+            )
 
     def waits(self, min_stretch_ns: int) -> Waits:
         """The run's waits at awaits and stretches of at least ``min_stretch_ns`` run

@@ -405,7 +405,7 @@ def _abandoned(items: list[tuple[int, int, Any]]) -> dict[int, str]:
         if kind != 0 or child.function != REQUEST_FUNCTION:
             continue
         start, end = _request_events(child)
-        attempt = attempts.get(start.parent_span) if start is not None else None
+        attempt = attempts.get(start.parent_span or "") if start is not None else None
         if attempt is None or end is None or end.ts <= attempt.ts:
             continue
         if attempt.timeout or attempt.error or not attempt.status:

@@ -10,8 +10,8 @@ import textwrap
 from programs import record
 from served_program import SERVED
 
-from elixirscope.ai.server_errors import advice
 from elixirscope.ai.insights import insights_report
+from elixirscope.ai.server_errors import advice
 
 ROOM = textwrap.dedent(
     """
