@@ -15,6 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 __all__ = [
     "SEVERITIES",
@@ -110,12 +111,15 @@ class Finding:
         return min(self.evidence, key=lambda e: e.ts) if self.evidence else None
 
     def cinema_link(self) -> str | None:
-        """The cinema's deep link to the finding's first event: the part after the URL
-        ``elixirscope ui`` prints (its token differs per server)."""
+        """The cinema's deep link to the finding's moment: the part after the URL
+        ``elixirscope ui`` prints (its token differs per server). ``t`` puts the cursor at
+        it; ``ev`` (``PRODUCER:ID``) names the event, so the timeline selects the call it
+        happened in."""
         moment = self.moment
         if moment is None or not self.run:
             return None
-        return f"#view=timeline&run={self.run}&t={moment.ts}"
+        event = quote(f"{moment.producer}:{moment.id}", safe="@:")
+        return f"#view=timeline&run={self.run}&t={moment.ts}&ev={event}"
 
     def commands(self, data_dir: str | None = None) -> list[str]:
         """The commands that look further at this finding (with ``--data-dir`` when

@@ -30,9 +30,10 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 16
+FORMAT = 17
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
-one is read again (9: a lane per thread's life, ``threadlives``)."""
+one is read again (9: a lane per thread's life, ``threadlives``; 17: requests' sizes, HTTP
+attempts' sizes and timeouts)."""
 
 COLUMNS = (
     "start",

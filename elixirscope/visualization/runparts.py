@@ -71,7 +71,7 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 11
+FORMAT = 12
 """Bumped when the saved layout changes: older parts are read again."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
@@ -302,6 +302,8 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.exc_type,
             message,
             ev.duration_ns,
+            ev.request_bytes,
+            ev.response_bytes,
         ]
     if kind is DatabaseQuery:
         return [
@@ -347,6 +349,8 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.library,
             chain,
             ev.parent_id or 0,
+            ev.response_bytes,
+            ev.timeout,
         ]
     return None
 
@@ -960,17 +964,20 @@ def _replay(
                 "error": None,
                 "trace_id": trace_id,
                 "call_row": call_open(producer, parent_id, ts, eid),
+                "request_bytes": None,
+                "response_bytes": None,
             }
             marks.append(Mark("request", ts, lane, None, f"{method} {path}", producer, eid, chain))
         elif kind == "request_end":
-            request_id, status, route, exc_type, message, duration = f
+            request_id, status, route, exc_type, message, duration, got, sent = f
             req = requests.get((producer, request_id))
             if req is not None:
                 req.update(end=ts, duration=duration, status=status, route=route)
+                req.update(request_bytes=_size(got), response_bytes=_size(sent))
                 if exc_type:
                     req["error"] = f"{exc_type}: {_short(message, 120)}"
         elif kind == "query" or kind == "http" or kind == "tx":
-            took, a, b, c, error, system, chain, parent_id = f
+            took, a, b, c, error, system, chain, parent_id = f[:8]
             if kind == "query":
                 statement, parameters, label = a, b, _short(a, 80)
             elif kind == "http":
@@ -992,6 +999,8 @@ def _replay(
                     "call_row": call_open(producer, parent_id, ts, eid),  # the call it ran in
                 }
             )
+            if kind == "http":  # what came back: its size, or that the attempt timed out
+                queries[-1].update(bytes=_size(f[8]), timeout=bool(f[9]))
             if label is not None:
                 marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
     marks.sort(key=lambda m: m.ts)
@@ -1002,6 +1011,11 @@ def _replay(
     model.requests = sorted(requests.values(), key=lambda r: r["start"])
     model.queries = queries
     model.spawned = spawned
+
+
+def _size(n: int | None) -> int | None:
+    """A size as recorded (-1: not known) as the views give it (None: not known)."""
+    return None if n is None or n < 0 else int(n)
 
 
 # ---------------------------------------------------------------- side files

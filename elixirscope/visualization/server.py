@@ -8,7 +8,9 @@ call and WebSocket needs the token (:class:`TokenGuard`): in the URL as
 ``?token=``, in the ``X-ElixirScope-Token`` header, or in the cookie the first
 page sets (so the page's ES modules, fetched by relative URL, carry it). The
 live WebSocket (``visualization.live``) sends at most ``live.MAX_RATE`` updates
-per second.
+per second. ``/api/runs/{run}/findings`` answers the insights detectors' findings
+(``visualization.findings_view``, computed once per run), ``/api/runs/{run}/moment``
+where an event a link names is drawn (``visualization.moments``).
 
 Served by a daemon (``daemon`` given: its API endpoint), ``/api/daemon/...``
 reads its live supervision tree and takes actions on it
@@ -37,6 +39,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from elixirscope.visualization import views
 from elixirscope.visualization.actions import ACTIONS, ActionError, DaemonActions, parse_action
+from elixirscope.visualization.findings_view import RunFindings, findings_view
 from elixirscope.visualization.live import LiveFollower
 
 __all__ = ["COOKIE", "HEADER", "STATIC", "TokenGuard", "create_app"]
@@ -158,6 +161,7 @@ def create_app(
     if read_ahead:
         shown.read_ahead()
     actions = DaemonActions(daemon) if daemon else None
+    found = RunFindings(shown.data_dir)
 
     async def answer(compute: Callable[[], Any]) -> Response:
         try:
@@ -185,6 +189,10 @@ def create_app(
             return await answer(lambda: view(shown, run))
 
         return route
+
+    async def findings_route(request: Request) -> Response:
+        run = request.path_params["run"]
+        return await answer(lambda: findings_view(shown, found, run, params(request)))
 
     async def esql(request: Request) -> Response:
         p = params(request)
@@ -267,6 +275,8 @@ def create_app(
         Route("/api/runs/{run}/state", run_route(views.state_view)),
         Route("/api/runs/{run}/calltree", run_route(views.calltree_view)),
         Route("/api/runs/{run}/requests", run_route(views.requests_view)),
+        Route("/api/runs/{run}/moment", run_route(views.moment_view)),
+        Route("/api/runs/{run}/findings", findings_route),
         Route("/api/esql", esql),
         Route("/api/daemon", daemon_info),
         Route("/api/daemon/tree", daemon_tree),

@@ -32,6 +32,7 @@ __all__ = [
     "calltree_view",
     "esql_view",
     "messages_view",
+    "moment_view",
     "requests_view",
     "runs_view",
     "state_view",
@@ -329,6 +330,24 @@ def timeline_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         raise ViewError(str(exc)) from None
     answer["reading"] = reading
     return answer
+
+
+def moment_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Where an event a link names (``ev=PRODUCER:ID``, ``t`` its time) is drawn: the call
+    that holds it (``row``, with its ``slice``) and its ``lane`` (``visualization.moments``);
+    404 when the run holds no such event."""
+    from elixirscope.visualization.moments import MomentError, locate, parse_event
+
+    model = models.model(run)
+    ts = _int(params, "t")
+    try:
+        producer, event_id = parse_event(params.get("ev") or "")
+    except MomentError as exc:
+        raise ViewError(str(exc)) from None
+    try:
+        return locate(model, models.data_dir, producer, event_id, ts).to_dict(model)
+    except MomentError as exc:
+        raise ViewError(str(exc), 404) from None
 
 
 def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -789,8 +808,11 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
 
 def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
     """An ESQL query's first ``max_rows`` rows; each row's moment (its first time
-    column) lets the browser link it to the timeline."""
-    from elixirscope.query.esql import esql_report
+    column) lets the browser link it to the timeline. ``shown``: the cells a table shows
+    other than their value, as the command line's table does (``[row, column, text]``:
+    an HTTP attempt's ``code`` when no response came, ``timeout``, is null in the rows)."""
+    from elixirscope.query.esql.api import run as run_query
+    from elixirscope.query.esql.render import NoResponse, plain
 
     query = params.get("q")
     if not query or not str(query).strip():
@@ -803,22 +825,36 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
         raise ViewError(f"`timeout` must be 1 to 120 seconds, got {timeout}")
     run = params.get("run") or None
     run_id = models.info(run).id if run else None
+    rows: list[tuple[Any, ...]] = []
+    more = False
     try:
-        report = esql_report(
-            str(models.data_dir), str(query), run=run_id, max_rows=max_rows, timeout=timeout
-        )
+        result = run_query(str(query), str(models.data_dir), run=run_id, timeout=timeout)
+        with result:
+            for row in result.tuples():
+                if len(rows) >= max_rows:
+                    more = True
+                    break
+                rows.append(row)
     except (ValueError, OSError) as exc:
         raise ViewError(str(exc)) from None
-    kinds = report["kinds"]
+    kinds = result.kinds
     when = next((i for i, k in enumerate(kinds) if k == "time"), None)
+    scope = result.scope
+    shown = [
+        [i, j, str(value)]
+        for i, row in enumerate(rows)
+        for j, value in enumerate(row)
+        if isinstance(value, NoResponse)
+    ]
     return {
-        "query": report["query"],
-        "run": (report.get("run") or {}).get("id") if isinstance(report.get("run"), dict) else None,
-        "columns": report["columns"],
+        "query": str(query),
+        "run": scope.run.id if scope is not None and scope.run is not None else None,
+        "columns": result.columns,
         "kinds": kinds,
-        "rows": report["rows"],
-        "moments": [None if when is None else row[when] for row in report["rows"]],
-        "count": report["count"],
-        "more": report["more"],
-        "warnings": report["warnings"],
+        "rows": [list(map(plain, row)) for row in rows],
+        "shown": shown,
+        "moments": [None if when is None else row[when] for row in rows],
+        "count": len(rows),
+        "more": more,
+        "warnings": result.warnings,
     }

@@ -287,6 +287,8 @@ def test_every_finding_is_linked_to_its_moment_and_says_what_to_run(recorded) ->
             first = min(f.evidence, key=lambda e: e.ts)
             assert data["moment"]["id"] == first.id
             # the cinema opens the timeline of this run with its cursor at that event
-            assert data["cinema"] == f"#view=timeline&run={recording.run}&t={first.ts}"
+            assert data["cinema"] == (
+                f"#view=timeline&run={recording.run}&t={first.ts}&ev={first.producer}:{first.id}"
+            )
             assert data["commands"][-1] == f"elixirscope explain --run {recording.run[:8]} {f.id}"
             assert f.explanation and f.fix and f.severity in ("high", "medium", "low")

@@ -12,7 +12,7 @@ from programs import elixirscope
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 VARYING = [
-    (re.compile(r"#view=timeline&run=[0-9a-f]+&t=\d+"), "#LINK"),  # the run and the moment
+    (re.compile(r"#view=timeline&run=[0-9a-f]+&t=\d+&ev=\S+"), "#LINK"),  # the run and the moment
     (re.compile(r"\bF[0-9a-f]{9}\b"), "F?"),
     (re.compile(r"\b[0-9a-f]{12}\b"), "C"),
     (re.compile(r"\b[0-9a-f]{8}\b"), "R"),

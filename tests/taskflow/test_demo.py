@@ -68,7 +68,7 @@ def test_the_demo_names_every_planted_defect_from_the_recording(demo: tuple[Path
 
 
 FINDINGS_VARYING = [
-    (re.compile(r"#view=timeline&run=[0-9a-f]+&t=\d+"), "#LINK"),  # the run and the moment
+    (re.compile(r"#view=timeline&run=[0-9a-f]+&t=\d+&ev=\S+"), "#LINK"),  # the run and the moment
     (re.compile(r"[^\s(`]*/(?=elixirscope/examples/)"), ""),  # where the package is
     (re.compile(r"\bF[0-9a-f]{9}\b"), "F?"),
     (re.compile(r"\b[0-9a-f]{32}\b"), "CID"),

@@ -318,6 +318,8 @@ def build(run_id: str, stored: Any) -> RunModel:
                 "error": None,
                 "trace_id": ev.trace_id,
                 "call_row": rows.get((producer, ev.parent_id), -1),  # its handler's call
+                "request_bytes": None,
+                "response_bytes": None,
             }
             marks.append(
                 Mark(
@@ -335,6 +337,10 @@ def build(run_id: str, stored: Any) -> RunModel:
             req = requests.get((producer, ev.request_id))
             if req is not None:
                 req.update(end=ts, duration=ev.duration_ns, status=ev.status, route=ev.route)
+                req.update(
+                    request_bytes=ev.request_bytes if ev.request_bytes >= 0 else None,
+                    response_bytes=ev.response_bytes if ev.response_bytes >= 0 else None,
+                )
                 if ev.exc_type:
                     req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
         elif kind is DatabaseTransaction:  # in the waterfall, no mark of its own
@@ -388,6 +394,8 @@ def build(run_id: str, stored: Any) -> RunModel:
                         "system": ev.library,
                         "lane": lane,
                         "call_row": rows.get((producer, ev.parent_id), -1),
+                        "bytes": ev.response_bytes if ev.response_bytes >= 0 else None,
+                        "timeout": ev.timeout,
                     }
                 )
                 label = f"{ev.method} {_short(ev.url, 80)}"

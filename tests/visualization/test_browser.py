@@ -413,3 +413,125 @@ def test_a_task_left_running_links_back_to_the_call_that_started_it(browser, tmp
         )
         pg.wait_for_function("document.querySelector('#tl-sel')?.textContent.includes('left running')")
         assert "place_order" in pg.inner_text("#tl-sel")
+
+
+THREADED = r'''
+import socketserver, sqlite3, threading, time
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import flask
+import httpx
+
+DB = sqlite3.connect(":memory:", check_same_thread=False)
+DB.create_function("pause", 1, lambda x: (time.sleep(0.012), x)[1])
+DB.execute("create table items (id integer primary key, name text)")
+DB.executemany("insert into items (name) values (?)", [(f"item{i}",) for i in range(8)])
+LOCK = threading.Lock()
+app = flask.Flask(__name__)
+
+
+def item(i):
+    with LOCK:
+        return DB.execute("select pause(name) from items where id = ?", (i,)).fetchone()
+
+
+def basket():
+    with LOCK:
+        ids = [row[0] for row in DB.execute("select id from items order by id")]
+    return [item(i) for i in ids]
+
+
+@app.get("/orders")
+def orders():
+    return {"items": basket()}
+
+
+@app.get("/health")
+def health():
+    return {"ok": True}
+
+
+@app.get("/big")
+def big():
+    return b"x" * (3 * 1024 * 1024)
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Threaded(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+server = make_server("127.0.0.1", 0, app, server_class=Threaded, handler_class=Quiet)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+base = f"http://127.0.0.1:{server.server_port}"
+with httpx.Client() as c:
+    for i in range(14):
+        c.get(base + "/health")
+    print(len(c.get(base + "/orders").json()["items"]), len(c.get(base + "/big").content))
+    for i in range(6):
+        c.get(base + "/health")
+server.shutdown()
+'''
+"""A threaded WSGI server (a thread, so a lane, per request): 14 quick requests, one whose
+handler runs an N+1 of queries, one answering 3 MB, 6 more quick ones."""
+
+
+def test_a_finding_opens_its_call_selected_on_its_lane_the_idle_lanes_folded(browser, tmp_path, shots):
+    """The Findings tab lists the run's findings by severity; a finding's link opens the
+    timeline at its moment with the call that holds it selected and its lane in view, the
+    request threads with nothing in that window folded into strips (a button shows them)."""
+    from cinema_recordings import elixirscope
+
+    from elixirscope.store.runs import read_runs
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    (tmp_path / "threaded.py").write_text(THREADED)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "threaded.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8", str(3 * 1024 * 1024)], done.stdout
+    (run,) = read_runs(data)
+    with served_page(browser, ThreadedCinema(data), f"#view=findings&run={run}", 800) as pg:
+        pg.wait_for_selector(".fd-item")
+        assert pg.locator('#tabs a[data-view="findings"].on').count() == 1
+        item = pg.locator('.fd-item[data-kind="n_plus_one"]')
+        assert "N+1 queries: 8 x" in item.inner_text() and "issued here" in item.inner_text()
+        assert pg.locator(".fd-group h3").first.inner_text().lower().startswith(
+            item.get_attribute("class").split("sev-")[1])
+        pg.screenshot(path=shots / "14-findings.png")
+        item.locator("a.fd-open").click()
+        pg.wait_for_function("document.querySelector('#tl-main')?.dataset.revealed !== undefined")
+        pg.wait_for_function("document.querySelector('#tl-sel')?.textContent.includes('__main__.item')")
+        assert "ev=" in pg.url and "sel=call%3A" in pg.url
+        seen = pg.evaluate(
+            """() => {
+              const tl = window.__esTimeline, c = tl.canvas;
+              const lane = tl.lanes().find((l) => String(l.index) === c.dataset.revealed);
+              return { top: lane.y, bottom: lane.y + lane.h, height: c.clientHeight,
+                       strips: Number(c.dataset.strips), idle: Number(c.dataset.idle),
+                       lanes: tl.data.lanes.length };
+            }"""
+        )
+        assert seen["lanes"] >= 20, seen  # a lane per request thread
+        assert seen["idle"] >= 15 and seen["strips"] >= 1, seen
+        assert 0 <= seen["top"] and seen["bottom"] <= seen["height"], seen  # its lane in view
+        pg.screenshot(path=shots / "15-finding-moment.png")
+        pg.click("#tl-idle")
+        pg.wait_for_function("document.querySelector('#tl-main').dataset.strips === '0'")
+        assert "fold" in pg.inner_text("#tl-idle")
+        # the requests waterfall: sizes as a person reads them
+        pg.evaluate(f"() => {{ location.hash = '#view=requests&run={run}'; }}")
+        pg.locator("tr.rq-row", has_text="/big").click()
+        pg.wait_for_selector(".rq-size")
+        assert "out 3.0 MB" in pg.inner_text(".rq-size")
+        # an unknown view is said, with the views there are; calltree is the flame graph
+        pg.evaluate(f"() => {{ location.hash = '#view=nonsense&run={run}'; }}")
+        pg.wait_for_function("!document.querySelector('#toast').hidden")
+        toast = pg.inner_text("#toast")
+        assert 'no view "nonsense"' in toast and "findings" in toast and "timeline" in toast, toast
+        pg.evaluate(f"() => {{ location.hash = '#view=calltree&run={run}'; }}")
+        pg.wait_for_selector('#tabs a[data-view="flame"].on')

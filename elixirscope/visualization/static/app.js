@@ -7,9 +7,12 @@ import * as stateView from "./state.js";
 import * as flame from "./flame.js";
 import * as requests from "./requests.js";
 import * as query from "./query.js";
+import * as findings from "./findings.js";
 
-const VIEWS = { runs, timeline, actors, state: stateView, flame, requests, query };
-const KEYS = ["view", "run", "t", "w0", "w1", "sel", "field", "req", "q", "chain"];
+const VIEWS = { runs, timeline, actors, state: stateView, flame, requests, query, findings };
+// other names a link may give a view: its tab's label ("Call tree" is the flame graph)
+const ALIASES = { calltree: "flame", "call-tree": "flame", insights: "findings" };
+const KEYS = ["view", "run", "t", "ev", "w0", "w1", "sel", "field", "req", "q", "chain"];
 
 export const S = { view: "runs" };
 export const ctx = { overview: null, base: 0n, live: null };
@@ -23,7 +26,16 @@ function readHash() {
   // needs a run it was not given is the runs list
   for (const k of ["t", "w0", "w1"]) if (out[k] !== undefined && !/^\d+$/.test(out[k])) delete out[k];
   if (!out.view) out.view = out.run ? "timeline" : "runs";
-  if (!VIEWS[out.view] || (!out.run && out.view !== "runs" && out.view !== "query")) out.view = "runs";
+  if (ALIASES[out.view]) out.view = ALIASES[out.view];
+  if (!VIEWS[out.view]) {  // said, not silently replaced
+    out.unknown = `no view "${out.view}" in the cinema: the views are ${Object.keys(VIEWS).join(", ")}` +
+      ` (calltree opens flame); showing ${out.run ? "the timeline" : "the runs"}`;
+    out.view = out.run ? "timeline" : "runs";
+  }
+  if (!out.run && out.view !== "runs" && out.view !== "query") {
+    out.unknown = `the ${out.view} view needs a run (run=…): pick one`;
+    out.view = "runs";
+  }
   return out;
 }
 
@@ -39,6 +51,7 @@ export function go(patch, { replace = false } = {}) {
   for (const [k, v] of Object.entries(patch)) {
     if (v === null || v === undefined) delete next[k]; else next[k] = String(v);
   }
+  if ("t" in patch && !("ev" in patch)) delete next.ev;  // the event a link named is at its t
   const hash = writeHash(next);
   if (hash === location.hash) return;
   if (replace) history.replaceState(null, "", hash); else history.pushState(null, "", hash);
@@ -88,6 +101,16 @@ export function fmtDur(ns) {
   if (a < 1e6) return `${(ns / 1e3).toFixed(a < 1e4 ? 2 : 1)} µs`;
   if (a < 1e9) return `${(ns / 1e6).toFixed(a < 1e7 ? 2 : 1)} ms`;
   return `${(ns / 1e9).toFixed(a < 1e10 ? 3 : 1)} s`;
+}
+
+// a size in bytes as a person reads it: 512 B, 3.0 KB, 20.0 MB (binary units, as du -h)
+export function fmtBytes(n) {
+  if (n === null || n === undefined || isNaN(n) || n < 0) return "?";
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function fmtClock(ts) {
@@ -269,6 +292,7 @@ async function route() {
   const prev = { ...S };
   for (const k of Object.keys(S)) delete S[k];
   Object.assign(S, readHash());
+  if (S.unknown) { toast(S.unknown); delete S.unknown; }
   const main = document.getElementById("main");
   for (const a of document.querySelectorAll("#tabs a")) {
     a.classList.toggle("on", a.dataset.view === S.view);

@@ -37,10 +37,14 @@ async function run(host, state, v) {
   const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v)
     : kind === "duration" && typeof v === "number" ? fmtDur(v)  // as the command line shows it
     : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
+  // a cell the server says reads otherwise than its value (an HTTP attempt that got no
+  // response: `timeout`, as the command line's table says)
+  const shown = new Map((d.shown || []).map(([i, j, text]) => [`${i}:${j}`, text]));
+  const text = (x, i, j) => shown.get(`${i}:${j}`) ?? cell(x, d.kinds[j]);
   out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
     d.rows.map((row, i) => `<tr class="q-row">
       <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment">▶</a>` : ""}</td>
-      ${row.map((x, j) => `<td title="${esc(cell(x, d.kinds[j]))}">${esc(cell(x, d.kinds[j]))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
+      ${row.map((x, j) => `<td class="${shown.has(`${i}:${j}`) ? "bad" : ""}" title="${esc(text(x, i, j))}">${esc(text(x, i, j))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
   // a row with a moment opens it, clicked anywhere (its ▶ says which rows have one)
   for (const a of out.querySelectorAll("a.q-moment")) {
     const open = () => {

@@ -1,7 +1,7 @@
 // Request waterfall: the run's requests; one request with its handler's calls and its
 // database queries, transaction steps and HTTP calls in place, N+1 shapes (5+ similar
 // queries) flagged.
-import { api, ctx, S, go, rel, fmtDur, fmtRel, esc, short, errorBox } from "./app.js";
+import { api, ctx, S, go, rel, fmtDur, fmtRel, fmtBytes, esc, short, errorBox } from "./app.js";
 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view"><div class="side left pane" style="width:470px"><h2>Requests</h2><div id="rq-list"></div></div>
@@ -40,7 +40,9 @@ async function load(host, state) {
   const gapsOf = (s, e, gaps) => (gaps || []).map(([a, b]) => `<i class="gap" style="left:${(a / Math.max(1, rel(e) - rel(s))) * 100}%;width:${((b - a) / Math.max(1, rel(e) - rel(s))) * 100}%"></i>`).join("");
   const bar = (s, e, cls, gaps) => `<div class="bar ${cls}" style="left:${((rel(s) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(e) - rel(s)) / span) * 100)}%">${gapsOf(s, e, gaps)}</div>`;
   const items = [];
-  items.push({ s: r.start, html: `<div class="wf-row"><div class="name"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(took(r))}</div></div>` });
+  // its sizes as recorded: what came in (a body) and what went out
+  const sizes = [r.request_bytes ? `in ${fmtBytes(r.request_bytes)}` : "", r.response_bytes != null ? `out ${fmtBytes(r.response_bytes)}` : ""].filter(Boolean).join(", ");
+  items.push({ s: r.start, html: `<div class="wf-row"><div class="name" title="${esc(sizes)}"><b>${esc(r.method)} ${esc(r.path)}</b> → ${r.status}${sizes ? ` <span class="dim rq-size">· ${sizes}</span>` : ""}</div><div class="track">${bar(r.start, r.end, "req")}</div><div class="dur">${fmtDur(took(r))}</div></div>` });
   // a task the handler left running may begin after the answer was sent: said so
   const after = (c) => (r.end && BigInt(c.start) > BigInt(r.end) ? ` <span class="dim">· after the answer</span>` : "");
   for (const c of calls) items.push({ s: c.start, depth: c.depth, html: `<div class="wf-row" data-ts="${c.start}"><div class="name" title="${esc(c.function)}">${"&nbsp;".repeat(c.depth * 2)}${esc(short(c.function))}${after(c)}</div>
@@ -48,8 +50,10 @@ async function load(host, state) {
   // a query, transaction step or HTTP attempt sits one level below the call that made it
   const depthOf = new Map(calls.map((c) => [c.row, c.depth]));
   if (own) depthOf.set(own.row, -1);
+  // an attempt's status (and what came back) or why none came: `timeout`, as ESQL says
   const outcome = (q) => q.kind !== "http" ? (q.error ? ` !! ${q.error.split("\n")[0]}` : "")
-    : ` → ${q.rows || (q.error ? q.error.split(":")[0] : "no response")}`;  // an attempt's status or why none
+    : ` → ${q.rows || (q.timeout ? "timeout" : q.error ? q.error.split(":")[0] : "no response")}` +
+      (q.rows && q.bytes != null ? ` · ${fmtBytes(q.bytes)}` : "");
   for (const q of d.queries) {
     const failed = q.error || (q.kind === "http" && q.rows >= 500);
     items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement + outcome(q))}</div>
@@ -60,7 +64,7 @@ async function load(host, state) {
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
   const route = r.route && r.route !== r.path ? ` (${esc(r.route)})` : "";
-  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}</h2>
+  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;

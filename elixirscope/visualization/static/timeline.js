@@ -4,9 +4,12 @@
 // holds too many calls; while a run records, the view follows its end unless scrolled away.
 // While the server is still reading the run, the view shows what is read (the rest of the
 // run's extent hatched, "not read yet") and draws itself again as more is read.
+// Lanes with nothing in the window (a threaded server's finished request threads) fold
+// into a thin strip each run of them; a link naming an event (ev=PRODUCER:ID) selects the
+// call that holds it and scrolls its lane into view.
 import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, suspendedStripes, toast, setLiveBadge } from "./app.js";
 
-const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500;
+const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
   error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
@@ -17,6 +20,7 @@ export async function mount(host, state) {
     <div class="grow tl-wrap">
       <div class="tl-tools"><span id="tl-window"></span><span class="sp"></span>
         <span id="tl-detail"></span>
+        <button id="tl-idle" hidden title="lanes with no call or mark in this window are folded into strips"></button>
         <button id="tl-all" title="the whole run">⤢ whole run</button>
         <button id="tl-cursor" title="centre the window on the cursor">◎ cursor</button></div>
       <div class="scrubber" title="click or drag: move the cursor"><canvas id="tl-scrub"></canvas></div>
@@ -79,6 +83,7 @@ class Timeline {
     this.fetch();
     this.draw();
     this.showSel();
+    if (state.ev && state.t) this.seek(state);
   }
 
   update(state, prev) {
@@ -91,6 +96,59 @@ class Timeline {
     this.sel = state.sel || null;
     this.draw();
     this.showSel();
+    if (state.ev && state.t && (state.ev !== prev.ev || state.t !== prev.t)) this.seek(state);
+  }
+
+  // a link naming an event (ev=PRODUCER:ID, t its time): the server says which call holds
+  // it (the call itself, or the one it happened in) and on which lane; that call is
+  // selected, the window zoomed in until it is wide enough to see and click, and its lane
+  // scrolled into view once the window's lanes are laid out
+  async seek(state) {
+    const key = `${state.ev}@${state.t}`;
+    this.seeking = key;
+    let m;
+    try {
+      m = await api(`runs/${ctx.overview.run.id}/moment`, { ev: state.ev, t: state.t });
+    } catch (err) {
+      if (this.seeking === key) toast(`the link's event ${state.ev}: ${err.message}`);
+      return;
+    }
+    if (this.seeking !== key || window.__esTimeline !== this) return;
+    this.moment = m;
+    this.scrollTarget = m.lane;
+    const s = m.slice;
+    if (!s) {
+      this.fetch();
+      return;
+    }
+    s.s = rel(s.start); s.e = rel(s.end);
+    this.selected = s;
+    this.mark = null;
+    const at = rel(m.ts), lo = Math.min(s.s, at), hi = Math.max(s.e, at);
+    const span = this.v1 - this.v0;
+    if (!state.w0 && Math.max(s.e - s.s, 1) < span / 40) {  // too narrow to see: zoomed in on it
+      const next = Math.max((s.e - s.s) * 24, (hi - lo) * 1.3, MIN_SPAN * 4);
+      this.v0 = (lo + hi) / 2 - next / 2; this.v1 = this.v0 + next;
+    } else if (!state.w0 && hi - lo > span * 0.9) {  // wider than the window: all of it shown
+      const pad = (hi - lo) * 0.06;
+      this.v0 = lo - pad; this.v1 = hi + pad;
+    } else if (hi < this.v0 || lo > this.v1) {
+      this.centreOn((lo + hi) / 2, false);
+    }
+    this.fetch();
+    go({ sel: `call:${s.row}`, w0: abs(this.v0), w1: abs(this.v1) }, { replace: true });
+  }
+
+  // the lane of the event a link named, scrolled into view (once its window is drawn)
+  reveal() {
+    if (this.scrollTarget === undefined || this.scrollTarget === null || !this.data) return;
+    const lane = this.lanes().find((l) => l.index === this.scrollTarget);
+    this.scrollTarget = null;
+    if (!lane) return;
+    const h = this.canvas.clientHeight;
+    if (lane.y < AXIS || lane.y + lane.h > h) this.scrollY = Math.max(0, lane.y + this.scrollY - AXIS - 4);
+    this.canvas.dataset.revealed = lane.index;
+    this.draw();
   }
 
   // the server read more of the run: the window asked again; all of it: the marks too
@@ -200,6 +258,7 @@ class Timeline {
       this.stats.lastFetchMs = performance.now() - began;
       this.pending = null;
       this.painted = seq;
+      this.reveal();
       this.draw();
       this.showSel();  // a call selected by the link the view opened with: its data is here now
     } catch (err) {
@@ -209,21 +268,55 @@ class Timeline {
 
   // ---- layout
   // a lane per thread of each process (calls), then one per actor (its state changes,
-  // crashes and restarts)
+  // crashes and restarts); the thread lanes with nothing in the window (no call, no mark)
+  // folded, each run of them one strip, unless shown (the strip or the tool's button)
   lanes() {
     const lanes = (this.data ? this.data.lanes : ctx.overview.lanes) || [];
+    const busy = this.showIdle ? null : this.busyLanes();
     let y = AXIS - this.scrollY;
-    const out = lanes.map((lane) => {
+    const out = [];
+    let idle = [];
+    const fold = () => {
+      if (!idle.length) return;
+      const n = idle.length;
+      const which = n > 1 ? `${idle[0].label} … ${idle[n - 1].name}` : idle[0].label;
+      out.push({ strip: true, lanes: idle, index: `idle:${out.length}`, y, top: y, h: STRIP,
+        label: `${n} lane${n > 1 ? "s" : ""} idle in this window · ${which}` });
+      y += STRIP;
+      idle = [];
+    };
+    for (const lane of lanes) {
+      if (busy && !busy.has(lane.index)) { idle.push(lane); continue; }
+      fold();
       const depth = (this.laneDepth.get(lane.index) ?? 0) + 1;
       const l = { ...lane, y, top: y + HEAD, h: HEAD + depth * ROW + GAP };
+      out.push(l);
       y += l.h;
-      return l;
-    });
+    }
+    fold();
     for (const actor of ctx.overview.actors.filter((a) => a !== "(program)")) {
       out.push({ actor, label: `actor ${actor}`, index: `actor:${actor}`, y, top: y + HEAD, h: HEAD + ROW + GAP });
       y += HEAD + ROW + GAP;
     }
     return out;
+  }
+
+  // the lanes with a call, a summary or a mark in the window drawn (null: none drawn yet)
+  busyLanes() {
+    const d = this.data;
+    if (!d) return null;
+    if (!d.busy) {
+      d.busy = new Set();
+      for (const s of d.slices) d.busy.add(s.lane);
+      for (const s of d.summaries) d.busy.add(s.lane);
+      for (const m of d.marks) d.busy.add(m.lane);
+    }
+    return d.busy;
+  }
+
+  idleCount() {
+    const busy = this.busyLanes();
+    return busy ? ((this.data && this.data.lanes) || []).filter((l) => !busy.has(l.index)).length : 0;
   }
 
   // lanes taller than the canvas: a scrollbar on its right edge (drag it, or drag the
@@ -294,6 +387,13 @@ class Timeline {
     const byLane = new Map(lanes.map((l) => [l.index, l]));
     // lanes
     for (const [i, l] of lanes.entries()) {
+      if (l.strip) {  // folded idle lanes: a thin band, dashed
+        g.fillStyle = "#0b0d12"; g.fillRect(0, l.y, w, l.h);
+        g.save(); g.strokeStyle = "#2a3040"; g.setLineDash([3, 4]);
+        g.beginPath(); g.moveTo(0, l.y + 0.5); g.lineTo(w, l.y + 0.5); g.moveTo(0, l.y + l.h - 0.5); g.lineTo(w, l.y + l.h - 0.5); g.stroke();
+        g.restore();
+        continue;
+      }
       g.fillStyle = i % 2 ? "#11141c" : "#0f1117";
       g.fillRect(0, l.y, w, l.h);
       g.strokeStyle = "#1e2433"; g.beginPath(); g.moveTo(0, l.y + l.h - 0.5); g.lineTo(w, l.y + l.h - 0.5); g.stroke();
@@ -389,6 +489,12 @@ class Timeline {
     // lane labels, over what is drawn
     g.font = "600 11px ui-monospace, monospace"; g.textBaseline = "alphabetic";
     for (const l of lanes) {
+      if (l.strip) {
+        g.font = "italic 10px ui-monospace, monospace";
+        g.fillStyle = "#6b7388"; g.fillText(`▸ ${l.label}`, 8, l.y + 11.5);
+        g.font = "600 11px ui-monospace, monospace";
+        continue;
+      }
       const tw = g.measureText(l.label).width;
       g.fillStyle = "#0f1117e6"; g.fillRect(0, l.y + 2, tw + 16, 16);
       g.fillStyle = "#8b93a7"; g.fillText(l.label, 8, l.y + 14);
@@ -419,6 +525,12 @@ class Timeline {
     }
     this.paintScrollbar(g, lanes, w, h);
     this.canvas.dataset.drawn = drawn;
+    const idle = this.idleCount();
+    this.canvas.dataset.idle = this.showIdle ? 0 : idle;
+    this.canvas.dataset.strips = lanes.filter((l) => l.strip).length;
+    const idleButton = this.host.querySelector("#tl-idle");
+    idleButton.hidden = !idle;
+    idleButton.textContent = this.showIdle ? `fold ${idle} idle lane${idle > 1 ? "s" : ""}` : `show ${idle} idle lane${idle > 1 ? "s" : ""}`;
     this.canvas.dataset.detail = d ? d.detail : "";
     this.host.querySelector("#tl-window").textContent = `window ${axisLabel(this.v0, span / 10)} … ${axisLabel(this.v1, span / 10)}  (${fmtDur(span)})`;
     this.host.querySelector("#tl-detail").textContent = d
@@ -507,6 +619,7 @@ class Timeline {
     this.host.querySelector("#tl-all").onclick = () => {
       const end = this.end(); this.v0 = -end * 0.01; this.v1 = end * 1.01; this.after();
     };
+    this.host.querySelector("#tl-idle").onclick = () => { this.showIdle = !this.showIdle; this.draw(); };
     this.host.querySelector("#tl-cursor").onclick = () => { if (this.cursor !== null) { this.centreOn(this.cursor); this.draw(); } };
     const scrub = (e) => {
       const r = this.scrub.getBoundingClientRect();
@@ -532,6 +645,7 @@ class Timeline {
     const off = this.v0 + (px / w) * (this.v1 - this.v0);
     const lane = this.lanes().find((l) => py >= l.y && py < l.y + l.h);
     let hit = null, mark = null;
+    if (lane && lane.strip) return { off, px, py, hit, mark, strip: lane };
     if (lane && this.data) {
       const tier = Math.floor((py - lane.top) / ROW);
       const tol = 2 * (this.v1 - this.v0) / w;
@@ -551,21 +665,24 @@ class Timeline {
   }
 
   hover(e) {
-    const { px, py, hit, mark } = this.at(e);
+    const { px, py, hit, mark, strip } = this.at(e);
     const tip = this.tip;
-    if (!hit && !mark) { tip.hidden = true; return; }
+    if (!hit && !mark && !strip) { tip.hidden = true; return; }
     tip.hidden = false;
     tip.style.left = Math.min(px + 14, this.canvas.clientWidth - 340) + "px";
     tip.style.top = py + 14 + "px";
-    if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
+    if (strip) tip.textContent = `${strip.lanes.length} lane${strip.lanes.length > 1 ? "s" : ""} with no call or mark in this window:\n` +
+      strip.lanes.slice(0, 8).map((l) => l.label).join("\n") + (strip.lanes.length > 8 ? "\n…" : "") + "\nclick: show every idle lane";
+    else if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
     else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (the longest ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
     else tip.textContent = `${hit.function}\n${fmtDur(hit.e - hit.s)} · ${hit.status}${hit.chain ? "\nchain " + hit.chain.slice(0, 12) : ""}`;
   }
 
   click(e) {
-    const { off, hit, mark } = this.at(e);
+    const { off, hit, mark, strip } = this.at(e);
+    if (strip) { this.showIdle = true; this.draw(); return; }
     const t = mark ? mark.ts : abs(off);
-    const patch = { t, w0: abs(this.v0), w1: abs(this.v1) };
+    const patch = { t, w0: abs(this.v0), w1: abs(this.v1), ev: null };  // no longer the link's event
     this.mark = hit ? null : mark;  // a mark clicked: the selection pane says what it is
     if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
     else if (mark && mark.actor) patch.sel = `actor:${mark.actor}`;
@@ -616,7 +733,7 @@ class Timeline {
   selectStarter(s) {
     const up = s.started_by;
     const v0 = Math.min(this.v0, up.s - (s.e - up.s) * 0.05), v1 = Math.max(this.v1, s.e + (s.e - up.s) * 0.05);
-    go({ sel: `call:${up.row}`, t: up.start, w0: abs(v0), w1: abs(v1) });
+    go({ sel: `call:${up.row}`, t: up.start, w0: abs(v0), w1: abs(v1), ev: null });
   }
 
   // the call's arguments, outcome (its return value, or the exception), line and task:
@@ -664,7 +781,7 @@ class Timeline {
         const at = rel(m.ts);
         this.v0 = at - span / 2; this.v1 = at + span / 2;
         this.fetch();
-        go({ t: m.ts, w0: abs(this.v0), w1: abs(this.v1), sel: m.actor ? `actor:${m.actor}` : null });
+        go({ t: m.ts, w0: abs(this.v0), w1: abs(this.v1), sel: m.actor ? `actor:${m.actor}` : null, ev: null });
       };
     }
   }

@@ -1,0 +1,114 @@
+"""The Findings view: a run's defects, as ``elixirscope insights`` finds them.
+
+:class:`RunFindings` runs the insights detectors over a run
+(``ai.insights.insights_report``: the same detectors, order and folding of a
+defect seen again as the command) once per run and keeps the answer until the
+run grows; two views asking at once wait for one computation.
+:func:`findings_view` adds what the page needs to open each finding: where its
+moment is drawn (``visualization.moments``: the call selected, its lane), the
+web request that holds it (the requests view) and its chain (the call tree),
+and each source line as a person reads it. A detector that failed is named in
+``errors``, the others' findings still given.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from elixirscope.visualization.moments import MomentError, locate
+from elixirscope.visualization.runmodel import RunModel
+
+__all__ = ["RunFindings", "findings_view"]
+
+
+class RunFindings:
+    """Each run's insights report, computed once per run (again once the run has grown),
+    at most ``keep`` runs kept."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], keep: int = 8) -> None:
+        self.data_dir = data_dir
+        self.keep = keep
+        self._held: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def report(self, run: str, events: int) -> dict[str, Any]:
+        """The insights report of run ``run`` (its whole id) holding ``events`` events."""
+        with self._lock:
+            lock = self._locks.setdefault(run, threading.Lock())
+        with lock:  # one computation per run; who asks meanwhile waits for it
+            held = self._held.get(run)
+            if held is not None and held[0] == events:
+                return held[1]
+            report = _compute(self.data_dir, run)
+            with self._lock:
+                self._held[run] = (events, report)
+                while len(self._held) > self.keep:
+                    del self._held[next(iter(self._held))]
+            return report
+
+
+def _compute(data_dir: str | os.PathLike[str], run: str) -> dict[str, Any]:
+    from elixirscope.ai.insights import DETECTORS, insights_report, render_findings
+    from elixirscope.ai.settings import InsightSettings
+
+    report = insights_report(data_dir, run, InsightSettings.load())
+    report.pop("text", None)
+    report["detectors"] = list(DETECTORS)
+    report["looked_for"] = render_findings([]).removeprefix("no findings: ")
+    return report
+
+
+def findings_view(
+    models: Any, findings: RunFindings, run: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's findings (most severe first, as ``insights`` orders them), each with
+    ``open``: where its moment is drawn and the request and chain that hold it."""
+    info = models.info(run)
+    report = findings.report(info.id, info.events)
+    model = models.model(info.id)
+    shown = [_shown(model, models.data_dir, f) for f in report["findings"]]
+    return {**report, "findings": shown}
+
+
+def _shown(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str, Any]:
+    from elixirscope.ai.findings import Location
+
+    where = [
+        str(Location(**loc)) + (f"  {loc['role']}" if loc.get("role") else "")
+        for loc in finding["locations"]
+    ]
+    return {**finding, "where": where, "open": _opening(model, data_dir, finding)}
+
+
+def _opening(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str, Any]:
+    """Where the finding's moment is drawn, the request holding it and its chain (when the
+    run's calls hold that chain: the call tree opens it)."""
+    moment = finding.get("moment")
+    chain = finding.get("correlation_id")
+    out: dict[str, Any] = {
+        "ts": None,
+        "ev": None,
+        "row": None,
+        "lane": None,
+        "request": None,
+        # a chain several requests share (an in-process client's): its request, not all of it
+        "chain": chain if chain in model.chains and not _shared(finding) else None,
+    }
+    if not moment:
+        return out
+    out["ts"] = moment["ts"]
+    out["ev"] = f"{moment['producer']}:{moment['id']}"
+    try:
+        found = locate(model, data_dir, moment["producer"], moment["id"], moment["ts"])
+    except MomentError as exc:
+        out["why"] = str(exc)
+        return out
+    out.update(row=found.row, lane=found.lane, request=found.request)
+    return out
+
+
+def _shared(finding: dict[str, Any]) -> bool:
+    return bool((finding.get("details") or {}).get("shared_chain"))
