@@ -396,15 +396,19 @@ class PubSubPublish(TraceEvent, tag="pub"):
 
 class PubSubDelivery(TraceEvent, tag="deliver"):
     """The registry sent publication ``pub_id`` to ``target`` (one per subscriber:
-    its address); ``name``: the unique name(s) the subscriber holds in that
-    registry, comma-separated (None: it holds none); ``replay``: sent again to a
-    subscriber restoring its key in a new registry."""
+    its actor path when it said it - a GenServer registering while pub/sub is
+    recorded -, else its address); ``name``: the unique name(s) the subscriber
+    holds in that registry, comma-separated (None: it holds none); ``replay``:
+    sent again to a subscriber restoring its key in a new registry;
+    ``message_id``: the id of the subscriber's ``receive`` of it (and so of its
+    ``handle_info``'s state change), None when it was sent untraced."""
 
     pub_id: Text
     topic: Text
     target: Text
     replay: bool = False
     name: Text | None = None
+    message_id: Text | None = None
 
 
 # ---------------------------------------------------------------- web: requests and HTTP calls

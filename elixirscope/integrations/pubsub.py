@@ -9,11 +9,18 @@ every owner of that key (``Registry._dispatch``). With :func:`enable`:
   correlation id (a new one if it has none), and the dispatch request carries
   ``(pub_id, correlation_id, hlc_ts)`` to the registry;
 - the registry, in its own process, records one ``deliver`` event per owner it
-  sent the message to (``target``: the owner's address; ``name``: the unique
-  names it holds in the registry, so a delivery reads ``-> task_manager``), with the same
-  ``pub_id`` and correlation id, after merging the publisher's clock (so a
-  delivery sorts after its publish on any node); messages it replays to an
-  owner restoring its key in a new registry are deliveries with ``replay``.
+  sent the message to (``target``: the owner's actor path when it said it - a
+  GenServer registering while this is on sends its path -, else its address;
+  ``name``: the unique names it holds in the registry, so a delivery reads
+  ``-> task_manager``), with the same ``pub_id`` and correlation id, after
+  merging the publisher's clock (so a delivery sorts after its publish on any
+  node); messages it replays to an owner restoring its key in a new registry
+  are deliveries with ``replay``;
+- a delivery to an owner with a path has a ``message_id`` and goes to it as a
+  traced ``Info``: the subscriber records its ``receive`` with that id and runs
+  ``handle_info`` in the publish's chain, so its state change names it
+  (``trace from`` a publish to that change goes publish -> deliver -> receive
+  -> state).
 
 Cheap: with pub/sub recording off (or no Recorder installed) ``dispatch``
 costs one test of :data:`elixirscope.runtime.observe.PUBSUB`, and the request
@@ -85,23 +92,36 @@ def record_deliveries(
     owners: list[Any],
     replay: bool = False,
     names: list[str | None] | None = None,
-) -> None:
+    paths: list[str | None] | None = None,
+    sender: str | None = None,
+) -> list[tuple | None]:
     """The registry sent publication ``link`` to ``owners`` (never raises); ``names``:
-    each owner's registered name(s), or None."""
+    each owner's registered name(s), or None; ``paths``: each owner's actor path when
+    it said it (the delivery's ``target`` then, else its address). Returns, per owner
+    with a path, the trace its traced ``Info`` carries (``(message_id, correlation_id,
+    hlc_ts, sender)``, the delivery's ``message_id``), else None."""
+    traces: list[tuple | None] = [None] * len(owners)
     try:
         rec = recorder.recording()
         if rec is None or not owners:
-            return
+            return traces
         pub_id, cid, ts = link
         rec.clock.observe(ts)
         topic = _text(key)
         with correlation(cid):
             for i, owner in enumerate(owners):
                 name = names[i] if names is not None and i < len(names) else None
-                rec.emit("deliver", pub_id, topic, _text(owner), replay, name)
+                path = paths[i] if paths is not None and i < len(paths) else None
+                message_id = uuid.uuid4().hex if path else None
+                target = path or _text(owner)
+                linked = () if message_id is None else (message_id,)  # the usual shape without
+                rec.emit("deliver", pub_id, topic, target, replay, name, *linked)
+                if message_id is not None:
+                    traces[i] = (message_id, cid, rec.clock.now(), sender)
                 STATS["delivered"] += 1
     except Exception as exc:  # noqa: BLE001
         _failed(exc)
+    return traces
 
 
 def _text(value: Any) -> str:

@@ -6,8 +6,8 @@ An edge goes from a cause to its effect, and says why (its *kind*):
 - ``calls``: a call's entry to each event recorded directly inside it (its child
   calls, the messages it sent, the queries it ran: ``parent_id`` is the call);
 - ``returns``, ``raises``: a call's entry to its return, its exception (``call_id``);
-- ``sent``: a message's send to its receive (the same ``message_id``, across
-  actors and processes);
+- ``sent``: a message's send (or a traced pub/sub delivery) to its receive (the same
+  ``message_id``, across actors and processes);
 - ``changed``: a receive to the state change it made (the same ``message_id``);
 - ``delivered``: a publish to each of its deliveries (the same ``pub_id``);
 - ``answered``: a request's start to its end (``request_id``);
@@ -162,6 +162,8 @@ class CausalGraph:
                 publish = publishes.get(ev.pub_id)
                 if publish is not None:
                     self._add(publish, se, "delivered")
+                if ev.message_id:  # sent to its subscriber traced: a send, for its receive
+                    sends.setdefault(ev.message_id, se)
             elif cls is RequestStart:
                 requests[(producer, ev.id)] = se
                 if ev.correlation_id:

@@ -63,6 +63,7 @@ class GenServer(ProcessActor):
 
     state: Any = None
     internal = False  # ElixirScope's own actor: left out of recordings (observe.tracer_for)
+    unwraps_info = True  # a traced Info is unwrapped in _deliver (a recorded delivery's too)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

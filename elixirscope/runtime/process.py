@@ -114,6 +114,7 @@ class ProcessActor(Actor):
 
     provides_registry = False  # True for the Registry: it announces itself when it starts
     reports_itself = False  # True: the subclass sends its own metrics reports (LayerService)
+    unwraps_info = False  # True: it takes a traced ``m.Info`` as its message (GenServer)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -430,7 +431,10 @@ class ProcessActor(Actor):
         it to what is dispatched under the key. Conflicts are not reported
         (a cast); call the registry when the answer matters.
         """
-        self._to_registry(self._registry.register(self.myAddress, key, value, unique))
+        # a recorded subscriber says its path: its deliveries are named by it and reach
+        # its handle_info traced (integrations.pubsub); only a GenServer unwraps that
+        path = self.path if observe.PUBSUB is not None and self.unwraps_info else None
+        self._to_registry(self._registry.register(self.myAddress, key, value, unique, path))
         if unique:
             tracer = observe.tracer_for(self)
             if tracer is not None:

@@ -74,6 +74,7 @@ class Registry(GenServer):
             "dead_letters": 0,
             "restored": 0,
             "replayed": 0,
+            "paths": {},  # owner key -> its path, when it said it (pub/sub recorded)
         }
 
     def terminate(self, reason: ExitReason, state: Any) -> None:
@@ -110,19 +111,44 @@ class Registry(GenServer):
             owner_key = address_key(message.address)
             if state["monitors"].pop(owner_key, None) is not None:
                 state["table"].remove_owner(owner_key)
+                state.get("paths", {}).pop(owner_key, None)
         return state
 
     def _dispatch(self, key: str, payload: Any, state: dict, link: Any = None) -> None:
         owners = [owner for owner, _value in state["table"].lookup(key)]
-        for owner in owners:
-            self.send(owner, payload)
+        traces = None if link is None else self._delivered(link, key, owners, state)
+        for owner, trace in zip(owners, traces or [None] * len(owners), strict=True):
+            self.send(owner, _traced(payload, trace))
             state["dispatched"] += 1
-        if link is not None:
-            _delivered(link, key, owners, state["table"])
         recent = state["recent"].get(key)
         if recent is None:
             recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
         recent.append((payload, link))
+
+    def _delivered(
+        self, link: Any, key: str, owners: list[Any], state: dict, replay: bool = False
+    ) -> list[Any] | None:
+        """Record the deliveries of a recorded publish (``integrations.pubsub``; never
+        raises), each subscriber named by its path when it said it, and by the unique
+        names it holds here; returns each one's trace for a traced ``Info`` (None: none)."""
+        try:
+            from elixirscope.integrations.pubsub import record_deliveries
+
+            table: RegistryTable = state["table"]
+            paths = state.get("paths", {})
+            keys = [address_key(owner) for owner in owners]
+            names = [",".join(table.names_of(k)) or None for k in keys]
+            return record_deliveries(
+                link,
+                key,
+                owners,
+                replay,
+                names,
+                paths=[paths.get(k) for k in keys],
+                sender=self._actor_name(),
+            )
+        except Exception:  # noqa: BLE001 - recording never disturbs the registry
+            return None
 
     def _apply(self, request: Any, state: dict, *, waits: bool = False) -> Any:
         table: RegistryTable = state["table"]
@@ -130,21 +156,26 @@ class Registry(GenServer):
             raise ValueError("expected a tuple like ('whereis', name)")
         op = request[0]
         if op in ("register", "restore"):
-            _, key, address, value, unique = request
+            _, key, address, value, unique, *said = request  # said: [path] (pub/sub recorded)
+            if len(said) > 1:
+                raise ValueError(f"a {op} is ({op}, key, address, value, unique[, path])")
             owner_key = address_key(address)
             if unique and waits:
                 result = table.claim(key, owner_key, address, value)
             else:
                 result = table.register(key, owner_key, address, value, unique=unique)
+            if result is True and said and isinstance(said[0], str):
+                state.setdefault("paths", {})[owner_key] = said[0]
             if table.owns_anything(owner_key) and owner_key not in state["monitors"]:
                 state["monitors"][owner_key] = self.monitor(address)
             if result is True and op == "restore":
                 state["restored"] += 1
                 for payload, link in state["recent"].get(key, ()):
-                    self.send(address, payload)
-                    state["replayed"] += 1
+                    traces = None
                     if link is not None:
-                        _delivered(link, key, [address], table, replay=True)
+                        traces = self._delivered(link, key, [address], state, replay=True)
+                    self.send(address, _traced(payload, traces[0] if traces else None))
+                    state["replayed"] += 1
             return result
         if op == "unregister":
             _, key, address = request
@@ -152,6 +183,7 @@ class Registry(GenServer):
             removed = table.unregister(key, owner_key)
             if not table.owns_anything(owner_key) and owner_key in state["monitors"]:
                 self.demonitor(state["monitors"].pop(owner_key))
+                state.get("paths", {}).pop(owner_key, None)
             return removed
         if op == "whereis":
             return table.whereis(request[1])
@@ -173,15 +205,8 @@ class Registry(GenServer):
         )
 
 
-def _delivered(
-    link: Any, key: str, owners: list[Any], table: RegistryTable, replay: bool = False
-) -> None:
-    """Record the deliveries of a recorded publish (``integrations.pubsub``; never
-    raises), each subscriber named by the unique names it holds here."""
-    try:
-        from elixirscope.integrations.pubsub import record_deliveries
-
-        names = [",".join(table.names_of(address_key(owner))) or None for owner in owners]
-        record_deliveries(link, key, owners, replay, names)
-    except Exception:  # noqa: BLE001, S110 - recording never disturbs the registry
-        pass
+def _traced(payload: Any, trace: Any) -> Any:
+    """What a subscriber is sent: the payload, or - a recorded delivery to a GenServer
+    that said its path - the payload in a traced ``Info`` (its receive and handle_info
+    are then recorded in the delivery's chain, linked to it by its message id)."""
+    return payload if trace is None else m.Info(payload, trace)

@@ -8,7 +8,7 @@ link itself sends nothing, so it is tested without actors. Contract::
     adopt(ref, owner)        -> list of casts for the new registry, or None when
                                 ``ref`` is not newer than the one known
     lost()                   -> True when the registry was up and is now down
-    register(owner, key, value, unique) -> a cast, or None while no registry is up
+    register(owner, key, value, unique, path=None) -> a cast, or None while no registry is up
     unregister(owner, key)   -> a cast, or None
     dispatch(key, payload, hold=True)   -> a cast, or None (held, or skipped)
 
@@ -22,6 +22,11 @@ of names put them back):
   since it started (bounded), which the owner missed while re-subscribing.
   Entries made on someone else's behalf (``Runtime.register``) are not
   journalled by their owner and are not restored.
+- **Recorded subscribers say who they are.** While pub/sub is recorded
+  (``integrations.pubsub``) a GenServer registers with its path as a sixth item
+  (``("register", key, owner, value, unique, path)``, and so its restores), so
+  the registry's ``deliver`` events name it by its path and link the delivery to
+  its ``handle_info``; otherwise the request has its usual five.
 - **Dispatches wait while the registry is down.** A lifecycle or config
   Event sent while no registry is up is held (at most ``HOLD_LIMIT``, the
   oldest dropped and counted) and sent, in order, to the next one. Periodic
@@ -47,6 +52,7 @@ class RegistryLink:
         self.ref: RegistryRef | None = None  # the newest registry heard of, up or not
         self.up = False
         self._journal: dict[tuple[str, bool], Any] = {}  # (key, unique) -> value
+        self.owner_path: str | None = None  # sent with each entry once given (pub/sub recorded)
         self._held: deque[tuple] = deque()
         self.held_dropped = 0
 
@@ -66,7 +72,8 @@ class RegistryLink:
             return None
         self.ref, self.up = ref, True
         casts = [
-            ("restore", key, owner, value, unique) for (key, unique), value in self._journal.items()
+            self._entry("restore", key, owner, value, unique)
+            for (key, unique), value in self._journal.items()
         ]
         casts.extend(self._held)
         self._held.clear()
@@ -84,10 +91,18 @@ class RegistryLink:
 
     # ---------------------------------------------------------------- entries
     def register(
-        self, owner: Any, key: str, value: Any = None, unique: bool = True
+        self, owner: Any, key: str, value: Any = None, unique: bool = True, path: str | None = None
     ) -> tuple | None:
+        """``path``: the owner's path in its tree, sent with this and every later entry
+        (the registry names a recorded delivery by it)."""
         self._journal[(key, unique)] = value
-        return ("register", key, owner, value, unique) if self.up else None
+        if path:
+            self.owner_path = path
+        return self._entry("register", key, owner, value, unique) if self.up else None
+
+    def _entry(self, op: str, key: str, owner: Any, value: Any, unique: bool) -> tuple:
+        entry = (op, key, owner, value, unique)
+        return entry if self.owner_path is None else (*entry, self.owner_path)
 
     def unregister(self, owner: Any, key: str) -> tuple | None:
         self._journal.pop((key, True), None)

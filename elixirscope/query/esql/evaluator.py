@@ -144,7 +144,7 @@ def _context(
         for run, total in store.run_totals().items():
             for producer in total["producers"]:
                 runs[producer] = run
-    return Context(
+    ctx = Context(
         threads=threads,
         runs=runs,
         follow_calls="calls" in plan.follow or plan.source.name == "calls",
@@ -152,6 +152,27 @@ def _context(
         receivers=_receivers(plan, store, run_filters, deadline),
         follow_yields="yields" in plan.follow,
     )
+    if "connections" in plan.follow:
+        ctx.connections = _connections(store, run_filters, deadline)
+    return ctx
+
+
+def _connections(
+    store: Any, run_filters: dict[str, Any], deadline: Deadline | None
+) -> dict[tuple[str, int], tuple[str, str | None]]:
+    """Each WebSocket connection's path (its ``req``) and route (its ``reqend``, recorded
+    when it closed), by (producer, request id): a ``ws`` event carries only the id."""
+    from elixirscope.contracts.trace import RequestEnd, RequestStart
+
+    check = None if deadline is None else deadline.check
+    found: dict[tuple[str, int], tuple[str, str | None]] = {}
+    for se in store.stream(check=check, type=["req", "reqend"], **run_filters):
+        ev: Any = se.event
+        if type(ev) is RequestStart and ev.protocol == "websocket":
+            found[(se.producer, ev.id)] = (ev.path, found.get((se.producer, ev.id), ("", None))[1])
+        elif type(ev) is RequestEnd and (se.producer, ev.request_id) in found:
+            found[(se.producer, ev.request_id)] = (ev.path, ev.route)
+    return found
 
 
 def _receivers(

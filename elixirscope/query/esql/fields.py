@@ -50,6 +50,7 @@ from elixirscope.contracts.trace import (
     RequestStart,
     StateChange,
     ThreadStart,
+    WebSocketMessage,
 )
 from elixirscope.query.calltree import error_text
 from elixirscope.query.esql.rows import UNKNOWN, CallRow, EventRow, MessageRow
@@ -292,6 +293,8 @@ def _code(row: Any) -> Any:
 
         why = "timeout" if ev.timeout else (ev.error or "").split(":", 1)[0].strip()
         return NoResponse(why or "no response")
+    if type(ev) is WebSocketMessage:  # a close's or disconnect's code
+        return ev.code or None
     return ev.status if type(ev) in _WEB_ENDS else None
 
 
@@ -355,6 +358,36 @@ def _web(name: str, classes: tuple[type, ...]) -> Callable[[Any], Any]:
     return get
 
 
+# ---------------------------------------------------------------- WebSocket steps
+
+_WS = frozenset({"events", "websockets"})
+
+
+def _ws(read: Callable[[WebSocketMessage], Any]) -> Callable[[Any], Any]:
+    def get(row: Any) -> Any:
+        return read(row.ev) if type(row.ev) is WebSocketMessage else None
+
+    return get
+
+
+def _connection(row: Any, at: int) -> Any:
+    """A WebSocket step's connection's path (0) or route (1), read off its ``req`` and
+    ``reqend`` (``Context.connections``); a request's own."""
+    ev = row.ev
+    if type(ev) is WebSocketMessage:
+        known = (row.ctx.connections or {}).get((row.se.producer, ev.request_id))
+        return None if known is None else known[at]
+    if at == 0:
+        return ev.path if type(ev) in (RequestStart, RequestEnd) else None
+    return ev.route if type(ev) is RequestEnd else None
+
+
+def _action(row: Any) -> str | None:
+    """A transaction step's action; a WebSocket step's: accept, in, out, close, disconnect."""
+    ev = row.ev
+    return ev.kind if type(ev) is WebSocketMessage else _db(row, "action")
+
+
 def _message_id(row: Any) -> str | None:
     return getattr(row.ev, "message_id", None)
 
@@ -380,8 +413,8 @@ def _target(row: Any) -> str | None:
         return row.ctx.receiver_of(ev)
     if type(ev) is MessageReceive:
         return ev.actor
-    if type(ev) is PubSubDelivery:
-        return ev.name or ev.target
+    if type(ev) is PubSubDelivery:  # its path, or (recorded before paths were) a name
+        return ev.name if ev.name and ev.message_id is None else ev.target
     return None
 
 
@@ -668,7 +701,7 @@ _FIELDS = [
     _f(
         "message_id",
         "text",
-        {"events", "states", "messages", "sends", "receives"},
+        {"events", "states", "messages", "sends", "receives", "deliveries"},
         _message_id,
     ),
     _f(
@@ -685,7 +718,8 @@ _FIELDS = [
         _target,
         needs=("receivers",),
         doc="the receiver: its path (a send: its receive's, any process; else the address"
-        " it was sent to); a delivery: the subscriber's registered name, else its address",
+        " it was sent to); a delivery: the subscriber's path (a GenServer's), else its"
+        " registered name, else its address",
     ),
     _f("sent", "time", {"messages"}, _sent),
     _f("received", "time", {"messages"}, _received),
@@ -713,24 +747,54 @@ _FIELDS = [
     _f(
         "path",
         "text",
-        {"events", "requests"},
-        _web("path", (RequestStart, RequestEnd)),
-        doc="a request's path",
+        {"events", "requests", "websockets"},
+        lambda r: _connection(r, 0),
+        doc="a request's path (a WebSocket step: its connection's)",
     ),
     _f(
         "route",
         "text",
-        {"events", "requests"},
-        _web("route", (RequestEnd,)),
-        doc="a request's route template",
+        {"events", "requests", "websockets"},
+        lambda r: _connection(r, 1),
+        doc="a request's route template (a WebSocket step: its connection's)",
+    ),
+    _f(
+        "request",
+        "int",
+        _WS,
+        _ws(lambda ev: ev.request_id),
+        doc="a WebSocket step's connection: the id of its req event",
+    ),
+    _f(
+        "direction",
+        "text",
+        _WS,
+        _ws(lambda ev: ev.kind if ev.kind in ("in", "out") else None),
+        doc="a WebSocket message's: in (from the client) or out (to it)",
+        values=("in", "out"),
+    ),
+    _f(
+        "size",
+        "int",
+        _WS,
+        _ws(lambda ev: ev.size if ev.size >= 0 else None),
+        doc="a WebSocket message's size in bytes (a text frame's in UTF-8)",
+    ),
+    _f(
+        "preview",
+        "text",
+        _WS,
+        _ws(lambda ev: ev.preview),
+        doc="a WebSocket message's bounded, redacted text",
     ),
     _f("url", "text", {"events", "http"}, _web("url", (HttpCall,)), doc="an HTTP call's URL"),
     _f(
         "code",
         "int",
-        _WEB_SOURCES,
+        _WEB_SOURCES | {"websockets"},
         _code,
-        doc="the HTTP status code (an attempt without a response: null; a table says why)",
+        doc="the HTTP status code (an attempt without a response: null; a table says why);"
+        " a WebSocket close's or disconnect's code",
     ),
     _f("attempt", "int", {"events", "http"}, _web("attempt", (HttpCall,)), doc="1, 2, ..."),
     _f(
@@ -802,7 +866,13 @@ _FIELDS = [
         lambda r: _db(r, "source"),
         doc="the integration that recorded it: sqlite3, psycopg, sqlalchemy",
     ),
-    _f("action", "text", _DB_SOURCES, lambda r: _db(r, "action"), doc="begin, commit, rollback"),
+    _f(
+        "action",
+        "text",
+        _DB_SOURCES | {"websockets"},
+        _action,
+        doc="begin, commit, rollback; a WebSocket step's: accept, in, out, close, disconnect",
+    ),
     _f("topic", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "topic"), doc="the registry key"),
     _f("pub_id", "text", _PUBSUB_SOURCES, lambda r: _pubsub(r, "pub_id"), doc="links them"),
 ]
@@ -838,6 +908,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration"),
+    "websockets": ("time", "path", "action", "size", "preview", "code"),
     "queries": ("time", "caller", "statement", "rows", "duration", "error", "location"),
     "transactions": ("time", "caller", "action", "open", "database", "error", "location"),
     "publishes": ("time", "from", "topic", "message", "pub_id"),

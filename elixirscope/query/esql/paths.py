@@ -55,6 +55,10 @@ def causal_path(
         if n % CHECK_EVERY == 0:
             deadline.check()
         events.append(se)
+    if ctx.receivers is None:  # a send's detail names its receiver, as `events` does
+        from elixirscope.query.calltree import receivers
+
+        ctx.receivers = receivers(events)
     graph = CausalGraph(events)
     plan.explain["events"] = len(graph.events)
     start = _key(spec.start, picked["start"], graph, spec.text)

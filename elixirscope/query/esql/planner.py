@@ -151,6 +151,26 @@ def plan_query(
     return plan
 
 
+_MEANT: dict[tuple[str, str], tuple[str, str]] = {
+    ("status", "requests"): (
+        "code",
+        "a request's HTTP status is `code` (requests where code = 500)",
+    ),
+    ("status", "http"): (
+        "code",
+        "an HTTP attempt's status is `code` (http where code >= 500; null when no response came)",
+    ),
+    ("status", "websockets"): (
+        "code",
+        "a WebSocket close's code is `code`; its connection's HTTP status is its request's"
+        " (requests where path = '/ws/*')",
+    ),
+}
+"""Fields people name by another vocabulary's word (HTTP's `status`), where a source
+calls them otherwise: the error names the field. Not synonyms: `status` of calls and
+messages is their outcome (ok, error, ...), and one word must mean one thing."""
+
+
 class _Planner:
     def __init__(
         self,
@@ -425,6 +445,9 @@ class _Planner:
                 if fdef is None
                 else f" ({name} is a field of {', '.join(sorted(fdef.sources - {'events'}))})"
             )
+            meant = _MEANT.get((name, source.name))
+            if meant is not None:  # a word of another vocabulary: say which field it is here
+                where_else, suggestion = f": {meant[1]}", meant[0]
             raise EsqlError(
                 f"unknown field {f.name!r} for {source.name}{where_else}",
                 self.text,
@@ -452,6 +475,8 @@ class _Planner:
             follow.add("calls")  # a yield's file is its call's, open while it is suspended
         if fdef.name in ("line", "location", "step") and source.name in ("resumes", "events"):
             follow.add("yields")  # a resume's are the yield's it resumed from
+        if fdef.name in ("path", "route") and source.name in ("websockets", "events"):
+            follow.add("connections")  # a WebSocket step's are its connection's
         get, kind, path = fdef.get, fdef.kind, f.path
         if not path:
             if kind == "args":

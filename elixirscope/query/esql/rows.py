@@ -140,6 +140,8 @@ class Context:
         self.threads = threads
         self.runs = runs or {}
         self.receivers = receivers  # message id -> the actor that received it, when read
+        # (producer, request id) -> (path, route) of each WebSocket connection, when read
+        self.connections: dict[tuple[str, int], tuple[str, str | None]] | None = None
         self.follow_calls = follow_calls
         self.follow_states = follow_states
         self.follow_yields = follow_yields

@@ -4,7 +4,8 @@ A *source* is what a query's rows are: recorded events of some kinds
 (``exceptions``, ``states``), or things put together from several events —
 ``calls`` (a call's entry with its return or exception) and ``messages`` (a
 send with its receive). ``requests`` are answered web requests (their
-``reqend``), ``http`` the attempts of outgoing HTTP calls. Each source has a singular, used where one is named
+``reqend``), ``http`` the attempts of outgoing HTTP calls, ``websockets`` the steps
+of WebSocket connections (``ws``: accept, each message in and out, close). Each source has a singular, used where one is named
 (``within 50ms before restart of 'desk'``), and a meaning for ``of 'X'``.
 """
 
@@ -74,6 +75,7 @@ SOURCES: dict[str, Source] = {
         Source("custom", "custom", ("custom",), "name"),
         Source("requests", "request", ("reqend",), "route"),
         Source("http", "http", ("http",), "url"),
+        Source("websockets", "websocket", ("ws",), "path"),
         Source("queries", "query", ("query",), "caller"),
         Source("transactions", "transaction", ("tx",), "caller"),
         Source("publishes", "publish", ("pub",), "topic"),

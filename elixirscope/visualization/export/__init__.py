@@ -65,6 +65,7 @@ def export_run(
     ``endpoint``. ``progress(total_events)`` returns what is told each chunk's count.
     ValueError for what cannot be done (a run that cannot be chosen, a file that
     cannot be written); ``otlp.CollectorError`` when the collector does not take it."""
+    from elixirscope.query.calltree import receivers
     from elixirscope.query.runs import select_run
     from elixirscope.store import EventStore
     from elixirscope.visualization import threadlives
@@ -93,7 +94,9 @@ def export_run(
         chunks = store.chunks(**scope.filters())
         counts: dict[str, int] = {}
         on_chunk = progress(total) if progress is not None else None
-        items = walk(chunks, on_chunk=on_chunk, counts=counts, threads=threads)
+        # a send is named by the actor that received it, not the address it went to
+        received = receivers(store.stream(type="receive", **scope.filters()))
+        items = walk(chunks, on_chunk=on_chunk, counts=counts, threads=threads, receivers=received)
         other = {
             "exporter": "elixirscope",
             "run": run_id,

@@ -224,6 +224,7 @@ class _Lanes:
         self.learn = threads is None  # the starts are learnt as the walk meets them
         self.new: list[Lane] = []
         self.tids = 0
+        self.receivers: dict[str, str] = {}  # message id -> the actor that received it
 
     def _process(self, se: StoredEvent) -> tuple[int, str]:
         pid = self.pids.get(se.producer)
@@ -290,6 +291,7 @@ def walk(
     on_chunk: Callable[[int], None] | None = None,
     counts: dict[str, int] | None = None,
     threads: ThreadLives | None = None,
+    receivers: dict[str, str] | None = None,
 ) -> Iterator[Item]:
     """The drawable things of ``chunks`` (run, events), in the order they are known:
     a :class:`Lane` before anything on it, an :class:`Open` before its :class:`Close`.
@@ -297,8 +299,11 @@ def walk(
     filled with the events read. ``threads``: the run's thread starts
     (``threadlives.load``), which cut the lanes of reused idents by time; without them
     they are learnt as met, right only when each producer's chunks come in order of time
-    (a real recording's often do not: threads' events interleave across chunks)."""
+    (a real recording's often do not: threads' events interleave across chunks).
+    ``receivers`` (message id -> actor, ``calltree.receivers``) names a send by the
+    actor that received it rather than the address it was sent to."""
     lanes = _Lanes(threads)
+    lanes.receivers = receivers or {}
     calls: dict[tuple[str, int], Call] = {}
     open_on: dict[int, list[Call]] = {}  # a lane's tid -> its open segments' calls, in order
     last_ts: dict[str, int] = {}
@@ -514,12 +519,12 @@ def _one(
             ev.ts,
             flow_id(ev.message_id),
             ev.message_id,
-            f"send to {ev.target}",
+            f"send to {lanes.receivers.get(ev.message_id, ev.target)}",
             _compact(
                 {
                     "message_id": ev.message_id,
                     "sender": ev.sender,
-                    "target": ev.target,
+                    "target": lanes.receivers.get(ev.message_id, ev.target),
                     "message": ev.message,
                 }
             ),
