@@ -14,10 +14,10 @@ from typing import Any
 from elixirscope.cli.exits import EXIT_USAGE, CommandError
 from elixirscope.cli.reading import (
     _answer,
-    _data_dir,
     _from_daemon,
     _print,
     _source_arguments,
+    read_dir,
     whole_number,
 )
 
@@ -104,5 +104,5 @@ def run(args: Any) -> int:
     else:
         from elixirscope.query.rundiff import diff_report
 
-        report = _answer(lambda: diff_report(_data_dir(args), **params))
+        report = _answer(lambda: diff_report(read_dir(args), **params))
     return _print(report, args)

@@ -90,9 +90,9 @@ def run(args: Any) -> int:
         }
         report = _from_daemon(args, "esql", params)
         return _show_report(report, args, fmt)
-    from elixirscope.cli.reading import _data_dir
+    from elixirscope.cli.reading import read_dir
 
-    data_dir = _data_dir(args)
+    data_dir = read_dir(args)
     if fmt == "table":
         from elixirscope.query.esql import esql_report
 

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from elixirscope.cli import output
@@ -158,7 +159,7 @@ def run_events(args: Any) -> int:
     else:
         from elixirscope.query.reports import events_report
 
-        report = _answer(lambda: events_report(_data_dir(args), **filters))
+        report = _answer(lambda: events_report(read_dir(args), **filters))
     return _print(report, args)
 
 
@@ -171,7 +172,7 @@ def run_calltree(args: Any) -> int:
     else:
         from elixirscope.query.reports import calltree_report
 
-        report = _answer(lambda: calltree_report(_data_dir(args), args.correlation, **params))
+        report = _answer(lambda: calltree_report(read_dir(args), args.correlation, **params))
     if not report.get("calls"):
         said = (report.get("text") or "").splitlines()[-1:] or [""]
         raise CommandError(
@@ -188,7 +189,7 @@ def run_runs(args: Any) -> int:
     else:
         from elixirscope.query.runs import runs_report
 
-        report = _answer(lambda: runs_report(_data_dir(args)))
+        report = _answer(lambda: runs_report(read_dir(args)))
     return _print(report, args)
 
 
@@ -221,6 +222,29 @@ def _data_dir(args: Any) -> str:
     from elixirscope.config import ConfigStore
 
     return ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
+
+
+def read_dir(args: Any) -> str:
+    """The data dir a read command reads, checked: ``--data-dir`` naming no directory, or
+    a data dir (given or configured) that is a file, is bad usage (status 2) - a read
+    there would only say nothing was recorded. An existing empty one is fine: the read
+    says nothing is recorded yet. (``run`` and the daemon create theirs.)"""
+    data_dir = _data_dir(args)
+    where = Path(data_dir).expanduser()
+    named = f"--data-dir {data_dir}" if args.data_dir else f"data_dir {data_dir} (configuration)"
+    if where.exists() and not where.is_dir():
+        raise CommandError(
+            f"{named} is a file, not a data dir: give the directory `elixirscope run"
+            " --data-dir DIR` recorded into",
+            EXIT_USAGE,
+        )
+    if args.data_dir and not where.exists():
+        raise CommandError(
+            f"{named}: no such directory; nothing was recorded there (record with"
+            f" `elixirscope run --data-dir {data_dir} PROGRAM`)",
+            EXIT_USAGE,
+        )
+    return data_dir
 
 
 def _print(report: dict[str, Any], args: Any) -> int:

@@ -19,11 +19,11 @@ from typing import Any
 from elixirscope.cli.exits import EXIT_OK, CommandError
 from elixirscope.cli.reading import (
     _answer,
-    _data_dir,
     _from_daemon,
     _print,
     _run_arguments,
     _source_arguments,
+    read_dir,
     whole_number,
 )
 
@@ -133,7 +133,7 @@ def _read(args: Any, operation: str, params: dict[str, Any], local: Any) -> int:
     if args.daemon:
         report = _from_daemon(args, operation, params, layer="state_tracing")
     else:
-        report = _answer(lambda: local(_data_dir(args), **params))
+        report = _answer(lambda: local(read_dir(args), **params))
     return _print(report, args)
 
 
@@ -189,7 +189,7 @@ def run_replay(args: Any) -> int:
             )
         from elixirscope.state.recorded import StateRecording
 
-        recording = StateRecording(_data_dir(args), args.run, bool(args.all_runs))
+        recording = StateRecording(read_dir(args), args.run, bool(args.all_runs))
         return Source(local_reader(recording), args.target)
 
     source: Source = open_source() if args.daemon else _answer(open_source)

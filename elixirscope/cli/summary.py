@@ -12,10 +12,10 @@ from typing import Any
 
 from elixirscope.cli.reading import (
     _answer,
-    _data_dir,
     _from_daemon,
     _print,
     _source_arguments,
+    read_dir,
     whole_number,
 )
 
@@ -58,5 +58,5 @@ def run(args: Any) -> int:
     else:
         from elixirscope.query.summary import summary_report
 
-        report = _answer(lambda: summary_report(_data_dir(args), **params))
+        report = _answer(lambda: summary_report(read_dir(args), **params))
     return _print(report, args)

@@ -264,6 +264,22 @@ def node_at(root: Node, path: Path) -> Node:
     return node
 
 
+def fields_near(root: Node, path: Path) -> list[str]:
+    """The names beside ``path``'s last step (the fields of the dict or object it would be
+    in), closest to that step first: what a read naming a field that is not there lists."""
+    import difflib
+
+    try:
+        plain = to_plain(node_at(root, path[:-1]))
+    except (PathError, TypeError):
+        return []
+    if not isinstance(plain, dict) or not path:
+        return []
+    want = str(path[-1])
+    names = [str(k) for k in plain]
+    return sorted(names, key=lambda n: -difflib.SequenceMatcher(None, want, n).ratio())
+
+
 def _describe(node: Node) -> str:
     kind = type(node)
     if kind is Map:

@@ -106,11 +106,7 @@ def why(
         timeline = recording.timeline(actor)
         value = timeline.value(index, path)
         if value is ABSENT:
-            steps.append(
-                Step(
-                    "unknown", actor, f"{actor} has no {format_path(path)} after change {index + 1}"
-                )
-            )
+            steps.append(Step("unknown", actor, _absent(timeline, path, index)))
             break
         setter = _last_setter(timeline, path, index)
         shown = to_plain(value)
@@ -438,3 +434,19 @@ def _call_text(entry: Any) -> str:
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _absent(timeline: Any, path: Path, index: int) -> str:
+    """``ACTOR has no FIELD after change N`` and, when the state there has fields beside
+    it, which (closest first), as ``history`` says of a field no change touched."""
+    from elixirscope.state.nodes import fields_near
+
+    said = f"{timeline.target} has no {format_path(path)} after change {index + 1}"
+    try:
+        near = fields_near(timeline.state(index), path)
+    except Exception:  # noqa: BLE001 - a state that cannot be rebuilt: say only what is known
+        near = []
+    if not near:
+        return said
+    where = f"{timeline.target}.{format_path(path[:-1])}" if path[:-1] else timeline.target
+    return f"{said}; {where} has: {', '.join(near)}"

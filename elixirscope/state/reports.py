@@ -13,7 +13,14 @@ import os
 from typing import Any
 
 from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
-from elixirscope.state.nodes import PathError, format_path, node_at, parse_path, to_plain
+from elixirscope.state.nodes import (
+    PathError,
+    fields_near,
+    format_path,
+    node_at,
+    parse_path,
+    to_plain,
+)
 from elixirscope.state.recorded import Moment, StateRecording, clock, is_object
 from elixirscope.state.render import compare, render, render_change
 from elixirscope.state.timeline import ABSENT, FieldChange, StateGap, Timeline
@@ -158,6 +165,8 @@ def history_report(
     rows: list[dict[str, Any]] = []
     lines: list[str] = []
     history = timeline.history(path, every=not path, last=limit or None)
+    if path and not history and len(timeline):
+        raise QueryError(_no_field(timeline, path, f"in any of its {_changes(len(timeline))}"))
     total = len(timeline) if not path else None  # a field's total needs every delta read
     diffs_of = [_row_diffs(fc, path) for fc in history]
     moved = [
@@ -218,6 +227,21 @@ def history_report(
         "text": "\n".join([title, *lines]),
         "warnings": recording.warnings,
     }
+
+
+def _changes(n: int) -> str:
+    return f"{n} change{'s' if n != 1 else ''}"
+
+
+def _no_field(timeline: Timeline, path: tuple, when: str) -> str:
+    """``TARGET has no FIELD in ...; its fields: closest first`` (the latest state's)."""
+    try:
+        near = fields_near(timeline.state(len(timeline) - 1), path)
+    except StateGap:
+        near = []
+    where = f"{timeline.target}.{format_path(path[:-1])}" if path[:-1] else timeline.target
+    there = f"; {where} has: {', '.join(near)}" if near else ""
+    return f"{timeline.target} has no {format_path(path)} {when}{there}"
 
 
 def _row_diffs(fc: FieldChange, path: tuple) -> list[tuple[tuple, Any, Any]] | None:
@@ -325,11 +349,14 @@ def diff_state_report(
         f"{ma.timeline.target}: from {named(ha)} to {named(hb)}:"
         f" {len(diffs) or 'no'} difference{many}"
     ]
+    restarts = _restarts_between(recording, ma.timeline, _index_of(ma), _index_of(mb))
+    lines.extend(_restart_line(r) for r in restarts)
     lines.extend(render_change(p, old, new, width) for p, old, new in diffs)
     return {
         "target": ma.timeline.target,
         "from": ha,
         "to": hb,
+        "restarts": restarts,
         "differences": [
             {
                 "path": format_path(p),
@@ -342,6 +369,55 @@ def diff_state_report(
         "text": "\n".join(lines),
         "warnings": recording.warnings,
     }
+
+
+def _index_of(moment: Moment) -> int:
+    """The change whose state a moment shows (-1: before the first)."""
+    return moment.index - 1 if moment.before else moment.index
+
+
+def _restarts_between(
+    recording: StateRecording, timeline: Timeline, a: int, b: int
+) -> list[dict[str, Any]]:
+    """The new starts (an ``init`` after the first change) between the states of changes
+    ``a`` and ``b``, each with the exit before it its supervisor recorded (time, reason):
+    across one, a diff compares two lives of the actor, not what one of them changed."""
+    lo, hi = min(a, b), max(a, b)
+    starts = [i for i in range(max(lo + 1, 1), hi + 1) if timeline.changes[i].callback == "init"]
+    if not starts:
+        return []
+    exits = [
+        se.event
+        for se in recording.events(type="exit", actor=timeline.target)
+        if se.event.path == timeline.target
+    ]
+    found = []
+    for i in starts:
+        begun, before = timeline.changes[i].ts, timeline.changes[i - 1].ts
+        exited = [ev for ev in exits if ev.ts <= begun]
+        last = exited[-1] if exited and exited[-1].ts >= before - 10**9 else None
+        found.append(
+            {
+                "change": i + 1,
+                "ts": begun,
+                "exit_ts": None if last is None else last.ts,
+                "reason": None if last is None else last.reason,
+            }
+        )
+    return found
+
+
+def _restart_line(restart: dict[str, Any]) -> str:
+    why = (
+        f" after it exited at {_when(restart['exit_ts'])} ({restart['reason']})"
+        if restart["exit_ts"] is not None
+        else " (a new start; no exit of it recorded)"
+    )
+    return (
+        f"! restarted in between: change {restart['change']} ({_when(restart['ts'])}) is its"
+        f" init{why}; the differences compare the state before the restart with the new"
+        " one's, not changes one callback made"
+    )
 
 
 def why_report(

@@ -380,8 +380,10 @@ def test_a_diff_from_before_the_crash_says_just_before_which_change(tmp_path: Pa
     assert elixirscope("run", "--data-dir", str(data), "bank.py", cwd=tmp_path).returncode == 0
     done = read(data, "diff-state", "carol", "before-crash", "5")  # to the restarted carol
     assert done.returncode == 0, done.stderr
-    title, change = done.stdout.splitlines()[:2]
+    title, restarted, change = done.stdout.splitlines()[:3]
     assert title.startswith("bank/carol: from just before change 3 (") and " to change 5 (" in title
+    assert restarted.startswith("! restarted in between: change 5 (")  # carol's new init
+    assert "(exception builtins.ValueError: overdrawn by 25)" in restarted
     assert change == "~ balance: 75 -> 0"  # the 75 the crash lost
     same = read(data, "diff-state", "carol", "before-crash", "2").stdout  # the state after 2
     assert same.endswith(": no differences\n")
