@@ -24,10 +24,9 @@ from elixirscope.ai.findings import Evidence, Finding, Location
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.contracts.trace import FunctionError, ProcessExit, StateChange
+from elixirscope.runtime.reasons import abnormal_text
 
 __all__ = ["detect_supervision"]
-
-_NORMAL = ("normal", "shutdown")
 
 
 def _reason(text: str) -> str:
@@ -45,7 +44,7 @@ def detect_supervision(recording: Recording, settings: InsightSettings) -> list[
     exits: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for se in recording.of("exit"):
         ev: ProcessExit = se.event
-        if ev.reason.split(":")[0].strip() in _NORMAL:
+        if not abnormal_text(ev.reason):
             continue
         exits[(ev.path, _reason(ev.reason))].append(se)
     for (path, reason), found in exits.items():

@@ -26,7 +26,7 @@ from typing import Literal
 
 ReasonKind = Literal["normal", "shutdown", "killed", "exception", "stop", "noproc"]
 
-__all__ = ["ExitReason", "ReasonKind"]
+__all__ = ["ExitReason", "ReasonKind", "abnormal_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +105,11 @@ class ExitReason:
         if self.detail:
             return f"{self.kind} ({self.detail})"
         return self.kind
+
+
+def abnormal_text(reason: str) -> bool:
+    """Whether an exit reason as recorded (``str(ExitReason)``: ``shutdown``,
+    ``shutdown (detail)``, ``exception builtins.ValueError: ...``) is abnormal — a crash —
+    rather than a stop: ``normal`` and ``shutdown`` are not, as in OTP."""
+    word = reason.split(None, 1)[0].rstrip(":") if reason else ""
+    return word not in ("normal", "shutdown")

@@ -54,6 +54,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
 )
 from elixirscope.query.uncaught import uncaught_of
+from elixirscope.runtime.reasons import abnormal_text
 from elixirscope.store.sidefiles import write_directory
 from elixirscope.visualization.runmodel import (
     PROGRAM,
@@ -860,6 +861,7 @@ def _replay(
                 "supervisor": supervisor,
                 "restarts": 0,
                 "exits": 0,
+                "stops": 0,
                 "last_reason": None,
                 "alive": True,
             }
@@ -928,12 +930,14 @@ def _replay(
             if kind == "spawn":
                 entry["alive"] = True
                 marks.append(Mark("spawn", ts, lane, path, f"spawn {path}", producer, eid, None))
-            elif kind == "exit":
-                entry["exits"] += 1
+            elif kind == "exit":  # a crash, or a stop (normal, shutdown): not a crash
+                crashed = abnormal_text(reason or "")
+                entry["exits" if crashed else "stops"] += 1
                 entry["alive"] = False
                 entry["last_reason"] = _short(reason, 200)
-                label = f"{path} exited: {_short(reason, 100)}"
-                marks.append(Mark("exit", ts, lane, path, label, producer, eid, chain))
+                label = f"{path} {'exited' if crashed else 'stopped'}: {_short(reason, 100)}"
+                mark = "exit" if crashed else "stop"
+                marks.append(Mark(mark, ts, lane, path, label, producer, eid, chain))
             else:
                 entry["restarts"] += 1
                 entry["alive"] = True

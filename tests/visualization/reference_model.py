@@ -32,6 +32,7 @@ from elixirscope.contracts.trace import (
 )
 from elixirscope.query.selftime import SelfTime
 from elixirscope.query.uncaught import uncaught_of
+from elixirscope.runtime.reasons import abnormal_text
 from elixirscope.visualization.runmodel import (
     PROGRAM,
     Lane,
@@ -107,6 +108,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                 "supervisor": supervisor,
                 "restarts": 0,
                 "exits": 0,
+                "stops": 0,
                 "last_reason": None,
                 "alive": True,
             }
@@ -271,16 +273,17 @@ def build(run_id: str, stored: Any) -> RunModel:
                     Mark("spawn", ts, lane, ev.path, f"spawn {ev.path}", producer, ev.id, None)
                 )
             elif kind is ProcessExit:
-                entry["exits"] += 1
+                crashed = abnormal_text(ev.reason)
+                entry["exits" if crashed else "stops"] += 1
                 entry["alive"] = False
                 entry["last_reason"] = _short(ev.reason, 200)
                 marks.append(
                     Mark(
-                        "exit",
+                        "exit" if crashed else "stop",
                         ts,
                         lane,
                         ev.path,
-                        f"{ev.path} exited: {_short(ev.reason, 100)}",
+                        f"{ev.path} {'exited' if crashed else 'stopped'}: {_short(ev.reason, 100)}",
                         producer,
                         ev.id,
                         ev.correlation_id,

@@ -77,6 +77,7 @@ function draw(host, d, state) {
       if (k.kind === "crash") svg += `<path class="${cls}" d="M${x - 7},${y - 7} L${x + 7},${y + 7} M${x + 7},${y - 7} L${x - 7},${y + 7}" stroke="#f7768e" stroke-width="3"/>`;
       else if (k.kind === "restart") svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="6"/>`;
       else if (k.kind === "exit") svg += `<rect class="${cls}" x="${x - 6}" y="${y - 6}" width="12" height="12"/>`;
+      else if (k.kind === "stop") svg += `<rect class="${cls}" x="${x - 4}" y="${y - 4}" width="8" height="8" fill="#8b93a7"/>`;
       else svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="4"/>`;
       svg += `<text class="msg-label" x="${x + 12}" y="${y + 4}" fill="${k.kind === "crash" ? "#f7768e" : ""}">${esc(k.label.length > 60 ? k.label.slice(0, 59) + "…" : k.label)}</text><title>${esc(k.label)}</title>`;
     }
@@ -97,6 +98,7 @@ function tree(nodes) {
   return "<ul>" + nodes.map((n) => `<li class="${n.alive ? "" : "dead"}">${n.children.length ? "▾" : "•"} ${esc(n.path)}
     ${n.restarts ? `<span class="pill orange restarts" data-path="${esc(n.path)}">↻ ${n.restarts}</span>` : ""}
     ${n.exits ? `<span class="pill red" title="${esc(n.last_reason || "")}">✖ ${n.exits}</span>` : ""}
+    ${n.stops && !n.exits ? `<span class="pill dim" title="${esc(n.last_reason || "")}">■ stopped</span>` : ""}
     ${n.children.length ? tree(n.children) : ""}</li>`).join("") + "</ul>";
 }
 

@@ -10,7 +10,7 @@
 import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, suspendedStripes, toast, setLiveBadge } from "./app.js";
 
 const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
-const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
+const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", stop: "#8b93a7", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
   error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
 export async function mount(host, state) {
@@ -30,7 +30,7 @@ export async function mount(host, state) {
       <h2>Selection</h2><div id="tl-sel" class="dim">click a call</div>
       <h2>Crashes &amp; restarts</h2><div id="tl-marks" class="marklist"></div>
       <h2>Legend</h2><div class="dim mono" style="line-height:1.8">
-        <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp;
+        <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp; <span style="color:#8b93a7">■</span> stopped (normal, shutdown) &nbsp;
         <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#2ac3de">●</span> spawn &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
         <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query<br>
         <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
@@ -452,6 +452,8 @@ class Timeline {
         g.fillStyle = MARK_COLOURS[m.kind] || "#888";
         if (m.kind === "crash" || m.kind === "exit") {
           g.beginPath(); g.moveTo(x - 6, y + 1); g.lineTo(x + 6, y + 1); g.lineTo(x, y + ROW - 2); g.fill();
+        } else if (m.kind === "stop") {  // stopped normally (shutdown): a grey square, no crash
+          g.fillRect(x - 4, y + ROW / 2 - 4, 8, 8);
         } else if (m.kind === "restart" || m.kind === "spawn") {
           g.beginPath(); g.arc(x, y + ROW / 2, 5, 0, Math.PI * 2); g.fill();
         } else {  // a state change: the legend's diamond

@@ -1,0 +1,91 @@
+"""A child stopped normally (terminate_child: its supervisor's shutdown) is a stop, not a
+crash: the cinema's crash marks and its supervision tree count the child that crashed,
+not every child its supervisor stopped."""
+
+from __future__ import annotations
+
+import textwrap
+
+from cinema_recordings import elixirscope
+from starlette.testclient import TestClient
+
+from elixirscope.runtime.reasons import abnormal_text
+from elixirscope.visualization.server import create_app
+
+TOKEN = "s" * 32
+
+WORKERS = textwrap.dedent(
+    """
+    from elixirscope.runtime import ChildSpec, GenServer, Reply, SupervisorSpec
+
+
+    class Worker(GenServer):
+        def init(self, args):
+            return 0
+
+        def handle_call(self, request, from_, state):
+            return Reply(int(request), state + 1)  # a bad request crashes it
+
+
+    def tree():
+        return SupervisorSpec("one_for_one", [ChildSpec("a", (Worker, None)),
+                                              ChildSpec("b", (Worker, None))])
+    """
+)
+
+MAIN = textwrap.dedent(
+    """
+    import time
+
+    from workers import tree
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        root = rt.start_supervisor(tree(), path="pool")
+        kids = {c.id: c.address for c in rt.which_children(root)}
+        try:
+            rt.call(kids["a"], "many")
+        except Exception:
+            pass
+        while True:  # a, restarted
+            try:
+                rt.call({c.id: c.address for c in rt.which_children(root)}["a"], "1")
+                break
+            except Exception:
+                time.sleep(0.05)
+        print(rt.terminate_child(root, "b"))
+    """
+)
+
+
+def test_only_abnormal_exits_are_crash_marks(tmp_path) -> None:
+    (tmp_path / "workers.py").write_text(WORKERS)
+    (tmp_path / "main.py").write_text(MAIN)
+    done = elixirscope("run", "--data-dir", "data", "main.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(tmp_path / "data", TOKEN),
+                    headers={"x-elixirscope-token": TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        overview = client.get(f"/api/runs/{run['id']}/overview").json()
+        actors = client.get(f"/api/runs/{run['id']}/messages").json()
+    crashes = overview["crashes"]
+    assert {m["actor"] for m in crashes} == {"pool/a"}, crashes
+    assert all("ValueError" in m["label"] for m in crashes)
+
+    def nodes(tree):
+        for n in tree:
+            yield n
+            yield from nodes(n["children"])
+
+    by_path = {n["path"]: n for n in nodes(actors["tree"])}
+    assert (by_path["pool/a"]["exits"], by_path["pool/a"]["stops"]) == (1, 0)
+    assert (by_path["pool/b"]["exits"], by_path["pool/b"]["stops"]) == (0, 1)
+    (stop,) = [m for m in actors["marks"] if m["kind"] == "stop"]
+    assert stop["actor"] == "pool/b" and stop["label"].startswith("pool/b stopped: shutdown")
+
+
+def test_what_reads_as_a_crash() -> None:
+    assert not abnormal_text("normal") and not abnormal_text("shutdown")
+    assert not abnormal_text("shutdown (failed_to_start_child room: x)")
+    assert abnormal_text("exception builtins.ValueError: invalid literal")
+    assert abnormal_text("killed") and abnormal_text("stop ('bye',)") and abnormal_text("")
