@@ -46,11 +46,6 @@ def _named(unit: Any, se: Any) -> str:
     return (se.event.correlation_id or unit) if unit.startswith("request ") else unit
 
 
-def _who(unit: str) -> str:
-    """A client as a sentence names it: ``chain 9430ee477df4``, ``request 55 of chain …``."""
-    return unit if " " in unit else f"chain {unit[:12]}"
-
-
 def message_tag(text: str | None) -> str:
     """What kind of message a recorded message text is: a tuple's first item, a
     string's value, else the text up to its first bracket (``CallResult(...)``)."""
@@ -131,9 +126,10 @@ def _actor_finding(
 ) -> Finding:
     fields = sorted(set(_paths(write)) | set(_paths(other_write)))
     field_text = f" ({', '.join(fields)})" if fields else ""
+    who, whom = recording.who(str(client)), recording.who(str(other))
     explanation = (
-        f"{client} read the state of {actor} with `{read.event.message}`, then wrote it with "
-        f"`{write.event.message}`{field_text}; in between, {other} changed it with "
+        f"{who} read the state of {actor} with `{read.event.message}`, then wrote it with "
+        f"`{write.event.message}`{field_text}; in between, {whom} changed it with "
         f"`{other_write.event.message}`. The write was computed from a value that was "
         "already stale, so one of the two updates is lost: a read-modify-write split "
         "across two messages is not atomic, even though the actor handles one message at a time."
@@ -152,15 +148,15 @@ def _actor_finding(
         run=recording.run,
         key=f"actor\0{actor}\0{read.producer}:{read.event.id}",
         evidence=[
-            Evidence(read.producer, read.event.id, read.ts, "state", f"{client} reads"),
+            Evidence(read.producer, read.event.id, read.ts, "state", f"{who} reads"),
             Evidence(
                 other_write.producer,
                 other_write.event.id,
                 other_write.ts,
                 "state",
-                f"{other} writes",
+                f"{whom} writes",
             ),
-            Evidence(write.producer, write.event.id, write.ts, "state", f"{client} writes"),
+            Evidence(write.producer, write.event.id, write.ts, "state", f"{who} writes"),
         ],
         locations=_callback_locations(recording, [read, other_write, write]),
         details={
@@ -180,10 +176,24 @@ def _callback_locations(recording: Recording, events: list[Any]) -> list[Locatio
     for se in events:
         entry = recording.call(se.producer, se.event.parent_id)
         if entry is not None and entry.file:
-            loc = Location(entry.file, entry.line, entry.function, "callback")
+            role = "callback" if _is_callback(entry.function) else "changed it"
+            loc = Location(entry.file, entry.line, entry.function, role)
             if loc not in out:
                 out.append(loc)
     return out
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]  # "chain 28…" -> "Chain 28…"; "POST /x" stays
+
+
+_CALLBACKS = ("init", "handle_call", "handle_cast", "handle_info", "terminate", "code_change")
+
+
+def _is_callback(function: str) -> bool:
+    """Whether a recorded function is an actor's callback (``Room.handle_call``), not a
+    function that ran inside one (a closure the program's glue hands over)."""
+    return function.rpartition(".")[2] in _CALLBACKS
 
 
 def _row_races(recording: Recording) -> list[Finding]:
@@ -240,8 +250,8 @@ def _row_finding(
 ) -> Finding:
     row = f"the row of {table} {where}" if sure else f"possibly the same row of {table} ({where})"
     explanation = (
-        f"{_who(client).capitalize()} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
-        f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, {_who(other)} updated "
+        f"{_upper_first(recording.who(client))} read {row} at {shown_path(read.event.file or '?')}:{read.event.line}, then updated it "
+        f"at {shown_path(write.event.file or '?')}:{write.event.line}; between the two, {recording.who(other)} updated "
         f"it too. The second update was computed from a stale read, so one of them is lost."
         + (
             ""
@@ -267,15 +277,19 @@ def _row_finding(
         run=recording.run,
         key=f"row\0{table}\0{where}\0{read.producer}:{read.event.id}",
         evidence=[
-            Evidence(read.producer, read.event.id, read.ts, "query", f"{_who(client)} reads"),
+            Evidence(
+                read.producer, read.event.id, read.ts, "query", f"{recording.who(client)} reads"
+            ),
             Evidence(
                 other_write.producer,
                 other_write.event.id,
                 other_write.ts,
                 "query",
-                f"{_who(other)} writes",
+                f"{recording.who(other)} writes",
             ),
-            Evidence(write.producer, write.event.id, write.ts, "query", f"{_who(client)} writes"),
+            Evidence(
+                write.producer, write.event.id, write.ts, "query", f"{recording.who(client)} writes"
+            ),
         ],
         locations=locations,
         details={

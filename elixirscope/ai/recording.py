@@ -9,6 +9,7 @@ this message", "every event of type T" without another read.
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,9 @@ from elixirscope.query.waits import EVENT_TYPES, Waits
 from elixirscope.store.eventstore import StoredEvent
 
 __all__ = ["Recording", "load_recording"]
+
+_CHAIN = re.compile(r"[0-9a-f]{32}")
+"""A correlation id as ElixirScope makes them (a W3C trace id's form)."""
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Recording:
         self.by_key: dict[tuple[str, int], Any] = {}
         self._requests: dict[tuple[str, int], int | None] = {}  # request_call's answers
         self._shared: set[str] | None = None
+        self._requests_by: dict[str, Any] | None = None  # who()'s: a chain's, a call's request
         self._waits: dict[int, Waits] = {}  # waits' answers, by their stretches' floor
         for se in self.events:
             self.by_type[se.type].append(se)
@@ -123,6 +128,29 @@ class Recording:
             if request is not None:
                 return f"request {request} of chain {chain[:12]}"
         return chain or f"thread {ev.thread} of {se.producer.rsplit(':', 1)[0]}"
+
+    def who(self, unit: str) -> str:
+        """A client (:meth:`unit_of`) as a sentence names it: by the web request that ran it
+        when one did (``POST /rooms/2/bid (chain 28611642a77c)``), else ``chain
+        28611642a77c``; a thread, an actor as they are."""
+        if self._requests_by is None:
+            self._requests_by = {}
+            for se in self.by_type.get("req", []):
+                ev = se.event
+                if ev.correlation_id:
+                    self._requests_by.setdefault(ev.correlation_id, se)
+                self._requests_by.setdefault(f"call {ev.parent_id}", se)
+        if _CHAIN.fullmatch(unit):
+            name = f"chain {unit[:12]}"
+            found = self._requests_by.get(unit)
+        elif unit.startswith("request "):  # request N of chain C
+            name = unit
+            found = self._requests_by.get(f"call {unit.split()[1]}")
+        else:
+            return unit
+        if found is None:
+            return name
+        return f"{found.event.method} {found.event.path} ({name})"
 
     @property
     def shared_chains(self) -> set[str]:

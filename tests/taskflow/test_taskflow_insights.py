@@ -13,6 +13,7 @@ error, at the line that raised.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -124,6 +125,10 @@ def test_the_race_is_found_with_both_chains(scenarios: dict[str, Any]) -> None:
     assert set(by_table) == {"tasks", "taskflow/task_manager"}
     for f in found:
         assert set(f.details["clients"]) == both
+        # each client named by the request that ran it, its chain beside it
+        for cid in both:
+            assert re.search(rf"(PUT|POST|PATCH) /api/tasks/\S+ \(chain {cid[:12]}\)",
+                             f.explanation), f.explanation
     actor = by_table["taskflow/task_manager"]
     assert actor.severity == "high" and f"assignments['{scenarios['task']['id']}']" in actor.title
 
