@@ -35,11 +35,11 @@ from elixirscope.runtime import _thespian_security, observe
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.errors import CallError, CallTimeout, MessageRefused, StartError
 from elixirscope.runtime.liveness import is_alive
-from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER
+from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER, address_key
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
 from elixirscope.runtime.specs import ChildSpec, SupervisorSpec, resolve_actor_class
-from elixirscope.runtime.supervisor import Supervisor
+from elixirscope.runtime.supervisor import ChildInfo, Supervisor
 from elixirscope.transport.endpoints import free_tcp_port
 
 __all__ = ["Runtime"]
@@ -188,6 +188,7 @@ class Runtime:
         is raised here. A request or reply the receiving process refuses (a class
         it does not allow) raises MessageRefused at once, naming what it can.
         """
+        address = _address(address)
         ref = uuid.uuid4().hex
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, request)
@@ -281,12 +282,14 @@ class Runtime:
         return self._own_address
 
     def cast(self, address: Any, message: Any) -> None:
+        address = _address(address)
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, message)
         self.system.tell(address, m.Cast(message, trace))
 
     def send(self, address: Any, message: Any) -> None:
         """A raw message (arrives in handle_info)."""
+        address = _address(address)
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, message)
         self.system.tell(address, message if trace is None else m.Info(message, trace))
@@ -296,6 +299,7 @@ class Runtime:
 
         ``noproc`` at once for an actor that no longer exists (the registry answers the monitor).
         """
+        address = _address(address)
         ref = uuid.uuid4().hex
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking
@@ -340,14 +344,16 @@ class Runtime:
     def start_child(self, sup: Any, spec_or_args: ChildSpec | Any, timeout: float = 60.0) -> Any:
         return self.call(sup, ("start_child", spec_or_args), timeout)
 
-    def terminate_child(self, sup: Any, child_id: str, timeout: float = 60.0) -> str:
-        return self.call(sup, ("terminate_child", child_id), timeout)
+    def terminate_child(self, sup: Any, child: Any, timeout: float = 60.0) -> str:
+        """Stop a child: ``child`` its id, or — as OTP's ``simple_one_for_one`` takes its pid —
+        its address, or the ``ChildInfo`` ``start_child`` answered."""
+        return self.call(sup, ("terminate_child", _child_key(child)), timeout)
 
-    def restart_child(self, sup: Any, child_id: str, timeout: float = 60.0) -> Any:
-        return self.call(sup, ("restart_child", child_id), timeout)
+    def restart_child(self, sup: Any, child: Any, timeout: float = 60.0) -> Any:
+        return self.call(sup, ("restart_child", _child_key(child)), timeout)
 
-    def delete_child(self, sup: Any, child_id: str, timeout: float = 10.0) -> str:
-        return self.call(sup, ("delete_child", child_id), timeout)
+    def delete_child(self, sup: Any, child: Any, timeout: float = 10.0) -> str:
+        return self.call(sup, ("delete_child", _child_key(child)), timeout)
 
     # ----------------------------------------------------------------- waiting
     def _await(self, address: Any, message: Any, match: Any, timeout: float) -> Any:
@@ -367,3 +373,19 @@ class Runtime:
             if remaining <= 0:
                 return None
             reply = self.system.listen(remaining)
+
+
+def _address(target: Any) -> Any:
+    """Where to send: an actor's address, or the address in the ``ChildInfo`` a supervisor
+    answered (``start_child``'s answer, a ``which_children`` row)."""
+    return target.address if isinstance(target, ChildInfo) else target
+
+
+def _child_key(child: Any) -> str:
+    """How a supervisor finds a child: its id, from a ``ChildInfo`` too, else its
+    address's key (a dynamic child of a ``simple_one_for_one`` is known by it)."""
+    if isinstance(child, str):
+        return child
+    if isinstance(child, ChildInfo):
+        return child.id
+    return address_key(child)

@@ -345,6 +345,15 @@ def test_simple_one_for_one_starts_children_from_a_template(runtime):
     assert [c.id for c in runtime.which_children(sup)] == ["conn.1"]
     with pytest.raises(SupervisorError, match="list template"):
         runtime.start_child(sup, ["not", "a", "dict"])
+    # a dynamic child by what start_child answered (its ChildInfo) or its address, as
+    # OTP's simple_one_for_one takes its pid; call and cast take the ChildInfo too
+    third, fourth = runtime.start_child(sup, {"start": 30}), runtime.start_child(sup, {"start": 40})
+    assert runtime.call(third, "get") == runtime.call(third.address, "get")
+    runtime.terminate_child(sup, third)
+    runtime.terminate_child(sup, fourth.address)
+    assert [c.id for c in runtime.which_children(sup)] == ["conn.1"]
+    with pytest.raises(SupervisorError, match="not_found"):
+        runtime.terminate_child(sup, fourth.address)
 
 
 def test_lifecycle_events_are_contract_events(runtime, recorder):
