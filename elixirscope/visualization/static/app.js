@@ -130,8 +130,12 @@ export function esc(text) {
 }
 
 export function short(fn) {
+  // the last two names, a nested function's `<locals>` not counted: `room.<locals>.go` of
+  // `app.Gateway.room.<locals>.go` (`<locals>.go` said nothing of whose it is)
   const parts = String(fn).split(".");
-  return parts.length > 2 ? parts.slice(-2).join(".") : fn;
+  let from = parts.length - 2;
+  if (from > 0 && parts[from] === "<locals>") from -= 1;
+  return from > 0 ? parts.slice(from).join(".") : fn;
 }
 
 // a function's own name: `lookup` of `__main__.lookup`, `g` of `<locals>.g`
