@@ -48,6 +48,7 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -72,8 +73,9 @@ from elixirscope.visualization.threadlives import ThreadLives
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
 PARTS_DIR = "parts"
-FORMAT = 12
-"""Bumped when the saved layout changes: older parts are read again."""
+FORMAT = 13
+"""Bumped when the saved layout changes: older parts are read again (13: a pub/sub
+delivery linked to its receive is a message from the registry)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -273,6 +275,9 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
         return [*head, "send", pid, 0, ev.sender, ev.target, ev.message_id, label, chain]
     if kind is MessageReceive:
         return [*head, "receive", pid, 0, ev.actor, ev.message_id]
+    if kind is PubSubDelivery and ev.message_id:  # the registry's send to a subscriber
+        label = f"{_short(ev.topic, 60)} (published)"
+        return [*head, "send", pid, 0, "registry", ev.target, ev.message_id, label, chain]
     if kind in _PROCESS:
         reason = getattr(ev, "reason", None)
         reason = _short(reason, 200) if reason is not None else None

@@ -350,6 +350,12 @@ def moment_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, A
         raise ViewError(str(exc), 404) from None
 
 
+REGISTRY_LANE = "registry"
+"""The column of the runtime's registry: the calls a program makes to it (``whereis``,
+``register``) are left out unless asked for (``registry=1``), counted; what it sends
+(a publication's deliveries) is shown."""
+
+
 def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """Messages between actors in a window (send -> receive), crash and restart marks,
     and the supervision tree with restart counts."""
@@ -361,11 +367,17 @@ def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         raise ViewError(f"the window is empty: `t1` ({t1}) must be after `t0` ({t0})")
     if not 1 <= limit <= 20_000:
         raise ViewError(f"`limit` must be 1 to 20000, got {limit}")
+    registry = params.get("registry", "0")
+    if registry not in ("0", "1"):
+        raise ViewError(f"`registry` must be 0 or 1, got {registry!r}")
     shown = [
         m
         for m in model.messages
         if m.send_ts <= t1 and (m.receive_ts if m.receive_ts is not None else m.send_ts) >= t0
     ]
+    lookups = [m for m in shown if m.target == REGISTRY_LANE]
+    if registry == "0" and lookups:  # the program's whereis/register calls: noise, counted
+        shown = [m for m in shown if m.target != REGISTRY_LANE]
     more = max(0, len(shown) - limit)
     lanes: dict[str, None] = dict.fromkeys(model.actors)
     for m in model.messages:
@@ -382,6 +394,8 @@ def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         "lanes": list(lanes),
         "messages": [m.to_dict() for m in shown[:limit]],
         "left_out": more,
+        "registry_calls": len(lookups),  # the calls to the registry, shown with registry=1
+        "registry_shown": registry == "1",
         "marks": marks,
         "tree": _tree(model),
     }

@@ -25,6 +25,7 @@ from elixirscope.contracts.trace import (
     ProcessExit,
     ProcessRestart,
     ProcessSpawn,
+    PubSubDelivery,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -242,14 +243,15 @@ def build(run_id: str, stored: Any) -> RunModel:
                 marks.append(
                     Mark("state", ts, lane, ev.actor, label, producer, ev.id, ev.correlation_id)
                 )
-        elif kind is MessageSend:
-            sender = ev.sender or PROGRAM
+        elif kind is MessageSend or (kind is PubSubDelivery and ev.message_id):
+            delivered = kind is PubSubDelivery
+            sender = "registry" if delivered else (ev.sender or PROGRAM)
             actors.setdefault(sender, None)
             msg = Message(
                 ev.message_id,
                 sender,
                 ev.target,
-                _short(ev.message, 80),
+                f"{_short(ev.topic, 60)} (published)" if delivered else _short(ev.message, 80),
                 ts,
                 None,
                 ev.correlation_id,

@@ -89,3 +89,29 @@ def test_what_reads_as_a_crash() -> None:
     assert not abnormal_text("shutdown (failed_to_start_child room: x)")
     assert abnormal_text("exception builtins.ValueError: invalid literal")
     assert abnormal_text("killed") and abnormal_text("stop ('bye',)") and abnormal_text("")
+
+
+def test_calls_to_the_registry_are_left_out_of_the_actors_chart_unless_asked_for(tmp_path) -> None:
+    """The program's whereis / register calls to the runtime's registry are counted, not
+    drawn (258 of 285 rows in a walkthrough's chart); registry=1 draws them; what the
+    registry sends (a publication's deliveries) is drawn either way."""
+    from auction_program import ACTORS, MAIN
+
+    (tmp_path / "auction_actors.py").write_text(ACTORS)
+    looks_up = MAIN.replace('    print("ok")', '    for _ in range(3):\n        rt.whereis("nobody")\n    print("ok")')
+    (tmp_path / "auction_main.py").write_text(looks_up)
+    done = elixirscope("run", "--data-dir", "data", "auction_main.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+    data = tmp_path / "data"
+    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        url = f"/api/runs/{run['id']}/messages"
+        plain, every = client.get(url).json(), client.get(url, params={"registry": 1}).json()
+        bad = client.get(url, params={"registry": "yes"})
+    to_registry = [m for m in every["messages"] if m["to"] == "registry"]
+    assert to_registry and plain["registry_calls"] == len(to_registry)
+    assert not [m for m in plain["messages"] if m["to"] == "registry"]
+    assert len(plain["messages"]) == len(every["messages"]) - len(to_registry)
+    assert [m for m in plain["messages"] if m["from"] == "registry"]  # its deliveries stay
+    assert (plain["registry_shown"], every["registry_shown"]) == (False, True)
+    assert bad.status_code == 400 and "`registry` must be 0 or 1" in bad.json()["error"]

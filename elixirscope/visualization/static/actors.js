@@ -11,14 +11,25 @@ let COL = WIDE;  // narrower, down to NARROW, when that fits every actor in the 
 export async function mount(host, state) {
   host.innerHTML = `<div class="view"><div class="grow pane" id="ac-chart"><div class="empty">reading messages…</div></div>
     <div class="side pane"><div id="ac-daemon" hidden></div><h2>Supervision tree (recorded)</h2><div id="ac-tree" class="tree"></div>
-    <h2>Messages</h2><div id="ac-count" class="dim mono"></div></div></div>`;
+    <h2>Messages</h2><div id="ac-count" class="dim mono"></div>
+    <label id="ac-registry-box" class="dim mono" hidden><input type="checkbox" id="ac-registry"> <span></span></label></div></div>`;
   const view = { update: (s, p) => { if (s.t !== p.t) drawCursor(host, s); } };
   mountDaemon(host.querySelector("#ac-daemon"));
-  let d;
-  // the whole run when it fits in one answer, else the timeline's window
+  // the whole run when it fits in one answer, else the timeline's window; the program's
+  // calls to the registry (whereis, register) only when asked for
   const windowed = ctx.overview.messages > 2000 && state.w0 && state.w1;
-  try { d = await api(`runs/${ctx.overview.run.id}/messages`, windowed ? { t0: state.w0, t1: state.w1 } : {}); } catch (err) { errorBox(host.querySelector("#ac-chart"), err); return view; }
-  draw(host, d, state);
+  const read = async (registry) => {
+    let d;
+    const params = { ...(windowed ? { t0: state.w0, t1: state.w1 } : {}), registry: registry ? 1 : 0 };
+    try { d = await api(`runs/${ctx.overview.run.id}/messages`, params); } catch (err) { errorBox(host.querySelector("#ac-chart"), err); return; }
+    draw(host, d, state);
+    const box = host.querySelector("#ac-registry-box");
+    box.hidden = !d.registry_calls;
+    box.querySelector("span").textContent = `show the ${d.registry_calls} calls to the registry (whereis, register)`;
+    box.querySelector("input").checked = d.registry_shown;
+  };
+  host.querySelector("#ac-registry").onchange = (e) => read(e.target.checked);
+  await read(false);
   return view;
 }
 
