@@ -268,7 +268,9 @@ def _facts(se: Any) -> dict[str, Any]:
         value = getattr(se.event, name)
         if isinstance(value, bytes):
             continue
-        if isinstance(value, str):
+        if isinstance(value, str) and name == "traceback_text":  # its innermost frames count
+            value = redact(value if len(value) <= 2000 else "..." + value[-1997:])
+        elif isinstance(value, str):
             value = redact(_short(value, 2000))
         elif isinstance(value, dict):
             value = {k: redact(_short(str(v))) for k, v in value.items()}

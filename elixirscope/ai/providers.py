@@ -147,15 +147,41 @@ def _finding_text(facts: dict[str, Any]) -> list[str]:
 
 
 def _raised_at(traceback_text: str | None) -> str | None:
-    """``It was raised in f at app.py:12: `return a / b```: the traceback's last frame."""
-    from elixirscope.ai.server_errors import last_frame
+    """``It was raised in f at app.py:12: `return a / b```: the program's innermost frame
+    (and the library's it was raised in, when it was: ``(inside starlette: …)``)."""
+    from elixirscope.ai.server_errors import last_frame, raising_frames
+    from elixirscope.ai.source import read_lines
 
-    frame = last_frame(traceback_text)
-    if frame is None:
+    ours, library = raising_frames(traceback_text)
+    if ours is None and library is None:
         return None
-    file, line, function, code = frame
-    where = f"{shown_path(file)}:{line}"
-    return f"It was raised in {function} at {where}" + (f": `{code}`." if code else ".")
+    if ours is None:  # only library frames: the innermost, with its printed line
+        frame = last_frame(traceback_text)
+        assert frame is not None
+        file, line, function, code = frame
+    else:
+        file, line, function = ours
+        text = read_lines(file, line, line)  # else the line the traceback printed under it
+        code = text[0][1] if text else _printed_under(traceback_text or "", file, line)
+        code = code.split("  # ")[0].strip()
+    said = f"It was raised in {function} at {shown_path(file)}:{line}" + (
+        f": `{code}`" if code else ""
+    )
+    if ours is not None and library is not None:
+        lib_file, lib_line, lib_function = library
+        said += f" (inside {lib_file.rpartition('/')[2]}:{lib_line} in {lib_function})"
+    return said + "."
+
+
+def _printed_under(traceback_text: str, file: str, line: int) -> str:
+    """The source line a formatted traceback printed under the frame at ``file:line``."""
+    head = f'File "{file}", line {line},'
+    at = traceback_text.find(head)
+    if at < 0:
+        return ""
+    after = traceback_text[at:].split("\n", 2)
+    code = after[1].strip() if len(after) > 1 else ""
+    return "" if code.startswith(("File ", "^", "~")) else code
 
 
 def _cli(facts: dict[str, Any], command: str, *args: str) -> str:

@@ -29,7 +29,7 @@ from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import read_lines
 
-__all__ = ["detect_server_errors", "frames"]
+__all__ = ["detect_server_errors", "frames", "raising_frames"]
 
 MAX_EVIDENCE = 20
 TOP_FRAMES = 3
@@ -58,6 +58,21 @@ def last_frame(traceback_text: str | None) -> tuple[str, int, str, str] | None:
     after = (traceback_text or "")[m.end() :].lstrip("\n").split("\n", 1)[0].strip()
     code = "" if after.startswith(("File ", "^", "~")) else after
     return m["file"], int(m["line"]), m["function"].strip(), code
+
+
+def raising_frames(
+    traceback_text: str | None,
+) -> tuple[tuple[str, int, str] | None, tuple[str, int, str] | None]:
+    """Where an exception was raised, as ``(file, line, function)``: the program's
+    innermost frame, and the library's frame it was raised in when that is not the
+    program's (a driver's, the framework's), else None."""
+    stack = frames(traceback_text)
+    if not stack:
+        return None, None
+    ours = [f for f in stack if _ours(f[0])]
+    if _ours(stack[-1][0]):
+        return stack[-1], None
+    return (ours[-1] if ours else None), stack[-1]
 
 
 def detect_server_errors(recording: Recording, settings: InsightSettings) -> list[Finding]:

@@ -69,6 +69,14 @@ def test_an_idle_websocket_is_no_slow_request_and_one_whose_handler_raised_is_an
         "the program's line",
     )  # raised inside starlette: the program's line first
     assert error["fix"].startswith("Handle what the client may send")
+    # explained, the connection's end names the program's line, not the framework's frame
+    # the traceback's outer part ends at (a context keeps a long traceback's inner end)
+    from elixirscope.ai.explain import explain
+
+    (end,) = [e for e in error["evidence"] if e["type"] == "reqend"]
+    said = " ".join(explain(data, str(end["id"]))["answer"].split())
+    assert "It was raised in room at " in said, said
+    assert f"room.py:{receive}: `text = await ws.receive_text()` (inside websockets.py:" in said
 
 
 def test_the_fix_says_what_kind_of_failure_it_was() -> None:
