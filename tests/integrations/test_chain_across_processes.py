@@ -166,6 +166,17 @@ def test_one_data_dir_s_call_tree_follows_the_chain_across_runs_and_says_where(
     assert "sum_to()" in both[request + 2] and "total()" in both[request + 3]
     latest = calltree(data, correlation)
     assert "ask()" in latest and "request GET" not in latest and "process pid" not in latest
+    # exported for Perfetto, an arrow from the client's attempt to the server's request
+    import json
+
+    from elixirscope.visualization.export import export_run
+
+    export_run(str(data), "perfetto", str(tmp_path / "both.json"), all_runs=True)
+    events = json.loads((tmp_path / "both.json").read_text())["traceEvents"]
+    ends = {e["ph"]: e for e in events if e.get("cat") == "traceparent" and e["ph"] in "sf"}
+    assert set(ends) == {"s", "f"} and ends["s"]["id"] == ends["f"]["id"]
+    assert ends["s"]["pid"] != ends["f"]["pid"]  # from the client's process to the server's
+    assert ends["s"]["ts"] <= ends["f"]["ts"]
 
 
 def test_a_request_its_caller_gave_up_on_says_so_in_the_tree_and_the_finding(

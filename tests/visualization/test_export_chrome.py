@@ -316,6 +316,12 @@ def test_async_requests_on_one_thread_still_nest_their_slices(tmp_path):
             end = s["ts"] + s["dur"]
             assert not stack or end <= stack[-1] + 0.001, s
             stack.append(end)
+    # a request's X slice never holds another request's: they are different tasks' work
+    requests = [s for s in slices(trace, "request") if s["ph"] == "X"]
+    for outer in requests:
+        assert not [inner for inner in requests if inner is not outer
+                    and inner["tid"] == outer["tid"] and outer["ts"] <= inner["ts"]
+                    and inner["ts"] + inner["dur"] <= outer["ts"] + outer["dur"]], outer
     begins = Counter((e["cat"], e["id"]) for e in trace["traceEvents"] if e["ph"] == "b")
     ends = Counter((e["cat"], e["id"]) for e in trace["traceEvents"] if e["ph"] == "e")
     assert begins == ends and report["written"]["async_slices"] == len(begins) > 0

@@ -119,6 +119,8 @@ class Call:
     segments: int = 0
     request: RequestStart | None = None  # a web request this call serves
     request_end: RequestEnd | None = None
+    task: str | None = None  # the asyncio task it ran in
+    crossed: bool = False  # another task's call began on its lane while its segment was open
 
 
 @dataclass
@@ -145,7 +147,9 @@ class Close:
     nests: bool = True
     """False when a segment opened on the lane after this one is still open: they overlap
     (a call whose awaits were not recorded — a web request's own call in an async server —
-    while another task ran), and only the later one can be a slice that nests."""
+    while another task ran), and only the later one can be a slice that nests; and when a
+    call of another task began on the lane while it was open (its own call spanning a
+    later request's whole: drawn around it, it would pass for its caller)."""
     suspended_at: int = 0
     """The line of the ``await`` (``awaiting``) or ``yield`` that ended the segment (0: it
     did not end at one, or was recorded before lines were)."""
@@ -191,10 +195,11 @@ class Instant:
 @dataclass
 class Flow:
     """One end of an arrow: a message sent or received (``message``), a publication
-    or a delivery (``pubsub``); ends share ``id``."""
+    or a delivery (``pubsub``), an HTTP attempt and the request its ``traceparent``
+    began in a recorded callee (``traceparent``); ends share ``id``."""
 
-    kind: str  # "message" or "pubsub"
-    end: str  # "out" (send, publish) or "in" (receive, deliver)
+    kind: str  # "message", "pubsub" or "traceparent"
+    end: str  # "out" (send, publish, attempt) or "in" (receive, deliver, request)
     lane: Lane
     ts: int
     id: int
@@ -204,6 +209,10 @@ class Flow:
 
 
 Item = Lane | Open | Close | Span | Instant | Flow
+
+MAX_ASKED = 100_000
+"""Requests begun by a traceparent whose caller's attempt is awaited (to draw the arrow),
+at most: a caller outside the recording is never met."""
 
 
 def flow_id(key: str) -> int:
@@ -225,6 +234,12 @@ class _Lanes:
         self.new: list[Lane] = []
         self.tids = 0
         self.receivers: dict[str, str] = {}  # message id -> the actor that received it
+        # a request a traceparent began, by its caller's span: where its arrow ends, until
+        # the caller's HTTP attempt (recorded at its end) is met
+        self.asked: dict[str, tuple[Lane, int, str]] = {}
+        # and the other way round, when a run's chunks come before its callee's: an
+        # attempt by its span, until a request that names it is met
+        self.attempts: dict[str, tuple[Lane, int, str, str | None]] = {}
 
     def _process(self, se: StoredEvent) -> tuple[int, str]:
         pid = self.pids.get(se.producer)
@@ -318,9 +333,13 @@ def walk(
                 last_ts[producer] = ev.ts
             for item in _one(se, ev, lanes, calls):
                 if type(item) is Open:
-                    open_on.setdefault(item.lane.tid, []).append(item.call)
+                    stack = open_on.setdefault(item.lane.tid, [])
+                    _cross(stack, item.call)
+                    stack.append(item.call)
                 elif type(item) is Close:
                     item.nests = _closed(open_on.get(item.lane.tid), item.call)
+                    item.nests = item.nests and not item.call.crossed
+                    item.call.crossed = False  # its next segment starts afresh
                 elif type(item) is Span:
                     item.nests = _within_a_segment(item, calls, open_on.get(item.lane.tid))
                 yield item
@@ -335,6 +354,17 @@ def walk(
             yield Close(call.segment_lane, call.segment_ns, end, call, True)
         else:
             yield Close(call.lane, end, end, call, True)
+
+
+def _cross(stack: list[Call], opening: Call) -> None:
+    """A call of one task begins on a lane where calls of other tasks are open (an event
+    loop serving two requests, one's own call spanning the other's, its awaits not
+    recorded): those are not its callers, so they cannot be slices it nests in."""
+    if opening.task is None:
+        return
+    for below in stack:
+        if below.task is not None and below.task != opening.task:
+            below.crossed = True
 
 
 def _closed(stack: list[Call] | None, call: Call) -> bool:
@@ -406,6 +436,7 @@ def _one(
             args=ev.args,
             file=ev.file,
             line=ev.line,
+            task=ev.task,
         )
         call.segment_ns, call.segment_lane, call.segments = ev.ts, lane, 1
         calls[(producer, ev.id)] = call
@@ -606,6 +637,13 @@ def _one(
             name = f"register {ev.data.get('name')}"
         yield Instant("custom", lane, ev.ts, name, dict(ev.data), producer, ev.parent_id)
     elif cls is RequestStart:
+        if ev.parent_span:
+            request = f"{ev.method} {ev.path}"
+            made = lanes.attempts.pop(ev.parent_span, None)
+            if made is not None:  # its caller's attempt was met first
+                yield from _called(made, (lane, ev.ts, request), ev.parent_span)
+            else:
+                _bounded(lanes.asked)[ev.parent_span] = (lane, ev.ts, request)
         owner = calls.get((producer, ev.parent_id))
         if owner is not None and owner.function == REQUEST_FUNCTION:
             owner.request = ev
@@ -718,6 +756,31 @@ def _one(
             ev.correlation_id,
             error,
         )
+        if ev.span_id:  # an arrow to the request it began, when the callee was recorded too
+            made = (lane, max(ev.ts - ev.duration_ns, 0), f"{ev.method} {ev.url}", ev.trace_id)
+            asked = lanes.asked.pop(ev.span_id, None)
+            if asked is not None:
+                yield from _called(made, asked, ev.span_id)
+            else:
+                _bounded(lanes.attempts)[ev.span_id] = made
+
+
+def _called(
+    made: tuple[Lane, int, str, str | None], asked: tuple[Lane, int, str], span: str
+) -> Iterator[Flow]:
+    """The arrow from an HTTP attempt to the request its traceparent began."""
+    (lane, started, call, trace), (callee, arrived, request) = made, asked
+    key, args = "traceparent:" + span, {"span_id": span, "trace_id": trace, "request": request}
+    yield Flow("traceparent", "out", lane, started, flow_id(key), span, call, args)
+    yield Flow("traceparent", "in", callee, arrived, flow_id(key), span, request, args)
+
+
+def _bounded(waiting: dict[str, Any]) -> dict[str, Any]:
+    """``waiting`` with room for one more (its oldest dropped at :data:`MAX_ASKED`: the
+    other end of an arrow may be outside the recording)."""
+    if len(waiting) >= MAX_ASKED:
+        del waiting[next(iter(waiting))]
+    return waiting
 
 
 def _request_end(
