@@ -159,7 +159,9 @@ def summarize(
     waits = Waits()
     errors: list[tuple[StoredEvent, FunctionError]] = []
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
-    slowest: list[tuple[int, int, StoredEvent]] = []
+    slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None]] = []
+    # a request's own call -> (the request's duration, what it was), from its RequestEnd
+    answered: dict[tuple[str, int], tuple[int, str | None, int]] = {}
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     queries: dict[tuple[str, str | None], _Query] = {}
@@ -201,7 +203,13 @@ def summarize(
             fn.durations.append(ev.duration_ns)
             fn.self_ns += self_time.ended(se.producer, ev.call_id, ev.ts, ev.duration_ns)
             waits.ended(se.producer, ev)
-            item = (ev.duration_ns, -n, se)
+            took = ev.duration_ns
+            if ev.function == REQUEST_FUNCTION:  # a request's own time, as calltree says it
+                took, said, ended = answered.pop((se.producer, ev.call_id), (took, None, 0))
+                answer = None if said is None else (said, ended)
+            else:
+                answer = None
+            item = (took, -n, se, answer)
             if len(slowest) < top:
                 heapq.heappush(slowest, item)
             elif item > slowest[0]:
@@ -263,6 +271,9 @@ def summarize(
             if actor is not None:
                 frames[actor][ev.kind == "out"] += 1
         elif isinstance(ev, RequestEnd):
+            # its own call ends after it (a 500's traceback logged, a WSGI body sent)
+            said = f"{ev.method} {ev.route or ev.path} -> {ev.status}"
+            answered[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
             if ev.route or ev.status not in (404, 405):
                 e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             else:  # no route matched: a row for them all (a scanner's paths are each new)
@@ -301,7 +312,9 @@ def summarize(
             for (what, error, where), count in uncaught.most_common()
         ],
         "exceptions": [_raise_row(r) for r in raises],
-        "slowest": [_slow_row(se) for _, _, se in sorted(slowest, reverse=True)],
+        "slowest": [
+            _slow_row(se, took, request) for took, _, se, request in sorted(slowest, reverse=True)
+        ],
         "waits": [_wait_row(w) for w in waits.by_time()],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
         "queries": [
@@ -501,15 +514,18 @@ def _raise_row(r: _Raise) -> dict[str, Any]:
     }
 
 
-def _slow_row(se: StoredEvent) -> dict[str, Any]:
+def _slow_row(se: StoredEvent, took: int, request: tuple[str, int] | None) -> dict[str, Any]:
+    """A call among the slowest; a request's own call with the request's duration, what it
+    was and when it ended (``ts``), as ``calltree`` says it."""
     ev = se.event
     assert isinstance(ev, (FunctionExit, FunctionError))  # only call ends enter `slowest`
     return {
         "function": ev.function,
-        "duration_ns": ev.duration_ns,
+        "request": request[0] if request else None,
+        "duration_ns": took,
         "call_id": ev.call_id,
         "correlation": ev.correlation_id,
-        "ts": ev.ts,
+        "ts": request[1] if request else ev.ts,
         "producer": se.producer,
         "raised": type(ev) is FunctionError,
     }
@@ -610,7 +626,11 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ["function", "duration", "correlation", "started"],
             [
                 [
-                    ("web request" if s["function"] == REQUEST_FUNCTION else _short(s["function"]))
+                    (
+                        f"web request {s['request'] or ''}".rstrip()
+                        if s["function"] == REQUEST_FUNCTION
+                        else _short(s["function"])
+                    )
                     + (" !!" if s["raised"] else ""),
                     _dur(s["duration_ns"]),
                     (s["correlation"] or "-")[:12],

@@ -332,3 +332,26 @@ def test_web_requests_by_route_and_outgoing_http_by_url():
     assert "GET /api/tasks/{task_id}" in text and "200×2 404×1 500×1" in text
     assert "none×1 200×2 503×1" in text and "app.sync, ?" in text
     assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+def test_a_request_among_the_slowest_calls_is_said_with_its_own_time():
+    """A request's own call may run on after the answer (a 500's traceback logged): the
+    slowest calls say the request, with its time, as calltree and the requests' table do."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+
+    p = Program()
+
+    def answered(parent: int) -> int:
+        p.events.append(("reqend", next(p.ids), p._tick(1), 1, "c1", parent, 1, "GET", "/flaky",
+                         "/flaky", 500, 40, 0, 9, "RuntimeError", "boom", None))
+        return 0
+
+    p.call(REQUEST_FUNCTION, [answered], took=5000)  # 40 ns answered, 5 µs in all
+    p.call("app.work", took=100)
+    report = summarize(p.stored())
+    work, request = report["slowest"]  # by their own times: 100 ns, then 40
+    assert (work["function"], work["duration_ns"]) == ("app.work", 100)
+    assert request["duration_ns"] == 40 and request["request"] == "GET /flaky -> 500"
+    (requests,) = report["requests"]
+    assert requests["total_ns"] == request["duration_ns"]  # the two tables agree
+    assert "web request GET /flaky -> 500" in report["text"]
