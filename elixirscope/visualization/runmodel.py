@@ -20,6 +20,7 @@ chains are interned.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -419,3 +420,19 @@ def _first_fit(starts: list[int], reaches: list[int], heights: list[int]) -> lis
         out.append(row)
         running.append((r, row, h))
     return out
+
+
+def begins_first(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A transaction a driver began implicitly before a statement (psycopg's, SQLite's)
+    is recorded once the statement ran, after it: drawn at the statement's start, as it
+    ran, instead of after it (``queries`` in recorded order; changed in place)."""
+    for before, q in pairwise(queries):
+        if (
+            q["kind"] == "query"
+            and before["kind"] == "tx"
+            and before["statement"] == "BEGIN"
+            and before["start"] == before["end"] > q["start"]
+            and (before["lane"], before["call_row"]) == (q["lane"], q["call_row"])
+        ):
+            before["start"] = before["end"] = q["start"]
+    return queries

@@ -64,6 +64,7 @@ from elixirscope.visualization.runmodel import (
     Message,
     RunModel,
     _short,
+    begins_first,
     depths,
     finish,
     name_programs,
@@ -1018,7 +1019,7 @@ def _replay(
     model.actors = list(actors)
     model.tree = tree
     model.requests = sorted(requests.values(), key=lambda r: r["start"])
-    model.queries = queries
+    model.queries = begins_first(queries)
     model.spawned = spawned
 
 

@@ -41,6 +41,7 @@ from elixirscope.visualization.runmodel import (
     Message,
     RunModel,
     _short,
+    begins_first,
     finish,
     name_programs,
 )
@@ -447,7 +448,7 @@ def build(run_id: str, stored: Any) -> RunModel:
         actors=list(actors),
         tree=tree,
         requests=sorted(requests.values(), key=lambda r: r["start"]),
-        queries=queries,
+        queries=begins_first(queries),
         spawned=spawned,
         detached=detached,
     )

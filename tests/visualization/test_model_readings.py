@@ -1,6 +1,8 @@
-"""A child stopped normally (terminate_child: its supervisor's shutdown) is a stop, not a
-crash: the cinema's crash marks and its supervision tree count the child that crashed,
-not every child its supervisor stopped."""
+"""How the cinema's run model reads what was recorded: a child stopped normally
+(terminate_child: its supervisor's shutdown) is a stop, not a crash — the crash marks and
+the supervision tree count the child that crashed; the program's calls to the registry
+are left out of the actors chart unless asked for; an implicit BEGIN is drawn where the
+statement that began it started."""
 
 from __future__ import annotations
 
@@ -115,3 +117,20 @@ def test_calls_to_the_registry_are_left_out_of_the_actors_chart_unless_asked_for
     assert [m for m in plain["messages"] if m["from"] == "registry"]  # its deliveries stay
     assert (plain["registry_shown"], every["registry_shown"]) == (False, True)
     assert bad.status_code == 400 and "`registry` must be 0 or 1" in bad.json()["error"]
+
+
+def test_an_implicit_begin_is_drawn_at_the_start_of_the_statement_that_began_it() -> None:
+    from elixirscope.visualization.runmodel import begins_first
+
+    def step(kind, statement, start, end, row=3, lane=1):
+        return {"kind": kind, "statement": statement, "start": start, "end": end,
+                "lane": lane, "call_row": row}
+
+    # psycopg's BEGIN is recorded once the SELECT it began had run: after it
+    queries = [step("tx", "BEGIN", 150, 150), step("query", "SELECT 1", 100, 149),
+               step("tx", "BEGIN", 300, 300), step("query", "SELECT 2", 200, 290, row=4),
+               step("tx", "COMMIT", 400, 410), step("query", "SELECT 3", 350, 390)]
+    assert [(q["statement"], q["start"], q["end"]) for q in begins_first(queries)] == [
+        ("BEGIN", 100, 100), ("SELECT 1", 100, 149),
+        ("BEGIN", 300, 300), ("SELECT 2", 200, 290),  # another call's: left as it is
+        ("COMMIT", 400, 410), ("SELECT 3", 350, 390)]
