@@ -8,7 +8,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from taskflow_server import TaskFlowServer
+from taskflow_server import Chain, TaskFlowServer
+from waiting import wait_until
 
 from elixirscope.query import list_runs
 
@@ -140,8 +141,21 @@ def test_a_request_lifecycle_is_complete_and_ordered(taskflow: TaskFlowServer) -
     actors = [s["actor"] for s in chain.of("state")]
     assert actors.count("taskflow/task_manager") == 2  # the workload check, the assignment
     assert actors.count("taskflow/notifications") == 1
-    workers = [a for a in actors if a.startswith("taskflow/projects/")]
-    assert len(workers) == len(delivered) > 0  # each worker's handle_info of the event
+    # each worker's handle_info of the event, in this chain, linked to its delivery: the
+    # actors' thread runs the deliveries with the next message it is asked to handle
+    # (simpleSystemBase), so another request lets them run
+    taskflow.client.post("/api/projects/2/tasks", json={"title": "next"})
+    linked = {d["message_id"] for d in delivered}
+    assert len(linked) == len(delivered) > 0 and None not in linked
+
+    def handled() -> Chain | None:
+        again = taskflow.recorded(chain.cid)
+        received = [r for r in again.of("receive") if r["message_id"] in linked]
+        return again if len(received) == len(delivered) else None
+
+    chain = wait_until(handled, timeout=60)
+    workers = [s["actor"] for s in chain.of("state") if s["actor"].startswith("taskflow/projects/")]
+    assert sorted(workers) == sorted(d["target"] for d in delivered)
 
 
 def test_each_kind_of_failure_is_recorded_with_its_type_and_what_led_to_it(
