@@ -810,6 +810,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     flagged = [{"shape": s, "count": n} for s, n in shapes.items() if n >= N_PLUS_ONE]
     for q in queries:
         q["n_plus_one"] = shapes.get(q.get("shape", ""), 0) >= N_PLUS_ONE
+    frames, more = _frames(models.data_dir, model.run_id, req)
     return {
         "run": model.run_id,
         "requests": listing,
@@ -817,7 +818,46 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         "calls": rows,
         "queries": queries,
         "n_plus_one": flagged,
+        "frames": frames,
+        "frames_left_out": more,
     }
+
+
+FRAMES_SHOWN = 500
+"""A WebSocket's steps listed in its waterfall at most (the first; the rest counted)."""
+
+
+def _frames(data_dir: Any, run: str, req: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A WebSocket connection's steps — accept, each message in and out with its size and
+    preview, close or disconnect with its code — read from the store by its chain (the
+    run model keeps requests, not their frames); none for an HTTP request."""
+    if req.get("protocol") != "websocket":
+        return [], 0
+    from elixirscope.store import EventStore
+
+    producer, _, request_id = req["id"].rpartition("/")
+    filters: dict[str, Any] = {"run": run, "type": "ws", "producer": producer}
+    if req.get("chain"):
+        filters["correlation_id"] = req["chain"]
+    out, more = [], 0
+    with EventStore.open(data_dir, readonly=True) as store:
+        for se in store.stream(**filters):
+            ev = se.event
+            if ev.request_id != int(request_id):
+                continue
+            if len(out) >= FRAMES_SHOWN:
+                more += 1
+                continue
+            out.append(
+                {
+                    "ts": ev.ts,
+                    "kind": ev.kind,
+                    "size": ev.size if ev.size >= 0 else None,
+                    "preview": ev.preview,
+                    "code": ev.code or None,
+                }
+            )
+    return out, more
 
 
 def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,15 @@ async function load(host, state) {
     items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement + outcome(q))}</div>
     <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
   }
+  // a WebSocket's steps at their moments: accepted, each message in (⇠) and out (⇢) with its
+  // size and preview, its close; under the request, at the handler's level
+  const arrow = { in: "⇠ in", out: "⇢ out", accept: "✓ accept", close: "✕ close", disconnect: "✕ disconnect" };
+  for (const f of d.frames || []) {
+    const what = `${arrow[f.kind] || f.kind}${f.size != null ? ` ${fmtBytes(f.size)}` : ""}${f.code ? ` (code ${f.code})` : ""}`;
+    items.push({ s: f.ts, indent: true, under: 0, html: `<div class="wf-row ws-frame" data-ts="${f.ts}"><div class="name" title="${esc(what + (f.preview ? "  " + f.preview : ""))}">%INDENT%<span class="ws-${esc(f.kind)}">${esc(what)}</span>${f.preview ? ` <span class="dim as-is">${esc(f.preview.slice(0, 80))}</span>` : ""}</div>
+    <div class="track"><div class="tick" style="left:${((rel(f.ts) - t0) / span) * 100}%"></div></div><div class="dur"></div></div>` });
+  }
+  if (d.frames_left_out) items.push({ s: r.end || r.start, html: `<div class="wf-row"><div class="name dim">… ${d.frames_left_out} more steps of the connection (ESQL: websockets where request = ${esc(r.id.split("/").pop())})</div><div class="track"></div><div class="dur"></div></div>` });
   items.sort((a, b) => (BigInt(a.s) < BigInt(b.s) ? -1 : BigInt(a.s) > BigInt(b.s) ? 1 : 0));
   let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }

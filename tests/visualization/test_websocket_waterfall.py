@@ -1,0 +1,64 @@
+"""A WebSocket connection's waterfall in the cinema lists its steps — accepted, each
+message in and out with its size and preview, its close — at their moments, from a real
+recording of a Starlette app under uvicorn."""
+
+from __future__ import annotations
+
+import textwrap
+
+from cinema_recordings import elixirscope
+from served_program import SERVED
+from starlette.testclient import TestClient
+
+from elixirscope.visualization.server import create_app
+
+TOKEN = "w" * 32
+
+ECHO = textwrap.dedent(
+    """
+    import json, socket, threading, time
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from websockets.sync.client import connect
+
+
+    async def echo(ws):
+        await ws.accept()
+        for _ in range(2):
+            text = await ws.receive_text()
+            await ws.send_text(json.dumps({"echo": text}))
+        await ws.close(code=1000)
+
+
+    app = Starlette(routes=[WebSocketRoute("/ws/echo", echo)])
+
+
+    def client(url):
+        with connect(url.replace("http", "ws") + "/ws/echo") as ws:
+            for word in ("hello", "again"):
+                ws.send(word)
+                print(ws.recv())
+    """
+) + SERVED
+
+
+def test_a_websockets_waterfall_lists_its_steps(tmp_path) -> None:
+    (tmp_path / "echo.py").write_text(ECHO)
+    done = elixirscope("run", "--data-dir", "data", "echo.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(tmp_path / "data", TOKEN),
+                    headers={"x-elixirscope-token": TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        url = f"/api/runs/{run['id']}/requests"
+        (listed,) = client.get(url).json()["requests"]
+        got = client.get(url, params={"request": listed["id"]}).json()
+    steps = [(f["kind"], f["preview"]) for f in got["frames"]]
+    assert steps[0] == ("accept", None)
+    assert [k for k, _ in steps[1:5]] == ["in", "out", "in", "out"], steps
+    assert "hello" in steps[1][1] and "echo" in steps[2][1] and "again" in steps[3][1], steps
+    assert steps[-1][0] == "close" and got["frames"][-1]["code"] == 1000
+    assert [f["size"] for f in got["frames"][1:3]] == [5, len('{"echo": "hello"}')]
+    times = [int(f["ts"]) for f in got["frames"]]
+    assert times == sorted(times) and got["frames_left_out"] == 0
