@@ -272,7 +272,7 @@ def calltree_report(
     an in-process client's requests all share its chain), else its outermost call."""
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
-    from elixirscope.query.runs import drop_note, elsewhere_note
+    from elixirscope.query.runs import continues_note, drop_note, elsewhere_note
     from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
     event = _event_target(correlation)
@@ -302,6 +302,9 @@ def calltree_report(
         lines.append(
             render_call_tree(nodes, threads=names, steps=steps, processes=processes, handed=handed)
         )
+        more = continues_note(data_dir, correlation, run_id) if run_id is not None else None
+        if more is not None:
+            lines.append(more)
         if _missing(nodes) and scope.dropped:
             lines.append(
                 drop_note(scope) + " — calls marked 'entry not recorded' or "

@@ -30,6 +30,7 @@ __all__ = [
     "RunSelectError",
     "drop_note",
     "list_runs",
+    "continues_note",
     "elsewhere_note",
     "render_runs",
     "runs_report",
@@ -359,28 +360,47 @@ def _when(ns: int | None) -> str:
     return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def runs_holding(data_dir: str | os.PathLike[str], correlation: str, but: str) -> list[RunInfo]:
+    """The runs other than ``but`` that recorded part of the chain ``correlation`` (a
+    service a recorded client called, each recorded on its own), newest first."""
+    from elixirscope.store import EventStore
+
+    with EventStore.open(data_dir, readonly=True) as store:
+        return [
+            info
+            for info in list_runs(data_dir, store)
+            if info.id != but
+            and next(iter(store.query(run=info.id, correlation_id=correlation, limit=1)), None)
+        ]
+
+
+def _named_runs(holding: list[RunInfo]) -> str:
+    where = ", ".join(f"{r.short_id} ({r.command_text})" for r in holding[:3])
+    more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
+    return f"run{'s' * (len(holding) > 1)} {where}{more}"
+
+
 def elsewhere_note(
     data_dir: str | os.PathLike[str], correlation: str, run: str, command: str
 ) -> str:
-    """What a read of one run says of a chain recorded in other runs only (a service a
-    recorded client called, each recorded on its own): which runs hold it, and the
-    command that reads it there (``command``, its ``{run}`` and ``{chain}`` filled in)."""
-    from elixirscope.store import EventStore
-
-    holding = []
-    with EventStore.open(data_dir, readonly=True) as store:
-        for info in list_runs(data_dir, store):
-            if info.id != run and next(
-                iter(store.query(run=info.id, correlation_id=correlation, limit=1)), None
-            ):
-                holding.append(info)
+    """What a read of one run says of a chain recorded in other runs only: which runs hold
+    it, and the command that reads it there (``command``, its ``{run}`` and ``{chain}``
+    filled in)."""
+    holding = runs_holding(data_dir, correlation, run)
     if not holding:
         return f"(correlation {correlation} is not in run {run[:8]})"
-    where = ", ".join(f"{r.short_id} ({r.command_text})" for r in holding[:3])
-    more = f" and {len(holding) - 3} more" if len(holding) > 3 else ""
     return (
-        f"(correlation {correlation} is not in run {run[:8]}; it was recorded in run"
-        f"{'s' * (len(holding) > 1)} {where}{more}: `elixirscope "
+        f"(correlation {correlation} is not in run {run[:8]}; it was recorded in "
+        f"{_named_runs(holding)}: `elixirscope "
         + command.format(run=holding[0].short_id, chain=correlation[:12])
         + "`, or --all-runs for every run's part)"
     )
+
+
+def continues_note(data_dir: str | os.PathLike[str], correlation: str, run: str) -> str | None:
+    """What a read of one run's part of a chain says when other runs recorded more of it
+    (the services it called): which, and that ``--all-runs`` reads it whole."""
+    holding = runs_holding(data_dir, correlation, run)
+    if not holding:
+        return None
+    return f"(the chain continues in {_named_runs(holding)}: --all-runs shows it whole)"

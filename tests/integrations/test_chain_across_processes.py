@@ -166,6 +166,10 @@ def test_one_data_dir_s_call_tree_follows_the_chain_across_runs_and_says_where(
     assert "sum_to()" in both[request + 2] and "total()" in both[request + 3]
     latest = calltree(data, correlation)
     assert "ask()" in latest and "request GET" not in latest and "process pid" not in latest
+    server_run = re.search(r"run ([0-9a-f]{8}) server\.py", both[request]).group(1)
+    assert latest.rstrip().endswith(
+        f"(the chain continues in run {server_run} (server.py {argument_of(both[request])}): "
+        "--all-runs shows it whole)"), latest
     # exported for Perfetto, an arrow from the client's attempt to the server's request
     import json
 
@@ -207,3 +211,8 @@ def _runs(data: Path) -> list[dict]:
     done = subprocess.run([sys.executable, "-m", "elixirscope", "runs", "--data-dir", str(data),
                            "--json"], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)["runs"]
+
+
+def argument_of(line: str) -> str:
+    """The argument a server's run was given (its port file), from a tree's label."""
+    return re.search(r"server\.py (\S+),", line).group(1)
