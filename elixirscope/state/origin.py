@@ -198,11 +198,13 @@ def why(
             )
         )
         if not sender or not recording.has_state(sender):
+            began = recording.began_with(send)  # what that code was running for
             steps.append(
                 Step(
                     "made",
                     sender,
-                    f"made in {call or 'the sending code'} (not an actor's state)",
+                    f"made in {call or 'the sending code'} (not an actor's state)"
+                    + (f", in the work of {began}" if began else ""),
                     ts=ev.ts,
                 )
             )

@@ -23,7 +23,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from elixirscope.contracts.trace import REGISTERED, FunctionEntry, MessageReceive, MessageSend
+from elixirscope.contracts.trace import (
+    REGISTERED,
+    FunctionEntry,
+    MessageReceive,
+    MessageSend,
+    RequestStart,
+    WebSocketMessage,
+)
 from elixirscope.state.timeline import Change, Timeline, change_target
 from elixirscope.store.errors import QueryError
 
@@ -216,6 +223,34 @@ class StateRecording:
             e = other.event
             if type(e) is FunctionEntry and e.id == parent and other.producer == stored.producer:
                 return other
+        return None
+
+    def began_with(self, stored: Any) -> str | None:
+        """What the work an event was part of began with, outside any actor: the last
+        message its process's WebSocket connection received before it, else the web
+        request its chain began with (None: neither was recorded)."""
+        cid = stored.event.correlation_id
+        if not cid:
+            return None
+        events = self.chain(cid)
+        starts = {
+            (se.producer, se.event.id): se.event for se in events if type(se.event) is RequestStart
+        }
+        frame = request = None
+        for se in events:
+            e = se.event
+            if e.ts > stored.event.ts:
+                break
+            if type(e) is WebSocketMessage and e.kind == "in" and se.producer == stored.producer:
+                frame = se
+            elif type(e) is RequestStart and request is None:
+                request = e
+        if frame is not None:
+            socket = starts.get((frame.producer, frame.event.request_id))
+            on = f" on {socket.method} {socket.path}" if socket is not None else ""
+            return f"the WebSocket message {frame.event.preview or '(not shown)'}{on}"
+        if request is not None:
+            return f"the request {request.method} {request.path}"
         return None
 
     # ------------------------------------------------------------ moments
