@@ -596,7 +596,11 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             fit=(1, 2),
             tail=(2,),
         )
-    excs = report["exceptions"]
+    every = report["exceptions"]
+    # a coroutine cancelled (a server's shutdown, a timeout, a gather given up) is stopped
+    # by its owner, not failing: counted on a line of its own, listed in --json
+    excs = [e for e in every if _type_name(e["exc_type"]) != "CancelledError"]
+    cancelled = sum(e["count"] for e in every if _type_name(e["exc_type"]) == "CancelledError")
     if excs:
         out += ["", _heading("Exceptions", len(excs), top)]
         out += _table(
@@ -619,6 +623,13 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             fit=(0, 1, 3),
             tail=(1,),
         )
+    if cancelled:
+        out += [
+            "",
+            f"Cancelled: {cancelled:,} coroutine call{'s' * (cancelled != 1)} ended by "
+            "CancelledError (stopped by their owner: a server's shutdown, a timeout, a "
+            "gather given up; --json lists them with the exceptions)",
+        ]
     slow = report["slowest"]
     if slow:
         out += ["", "Slowest calls"]

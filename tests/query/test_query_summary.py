@@ -355,3 +355,17 @@ def test_a_request_among_the_slowest_calls_is_said_with_its_own_time():
     (requests,) = report["requests"]
     assert requests["total_ns"] == request["duration_ns"]  # the two tables agree
     assert "web request GET /flaky -> 500" in report["text"]
+
+
+def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
+    p = Program()
+    p.call("app.other", raises=("KeyError", "'k'", ["/app/n.py:4:other"]))
+    for _ in range(3):  # tasks a server's shutdown cancelled
+        p.call("app.poll", raises=("asyncio.exceptions.CancelledError", "", ["/app/p.py:9:poll"]))
+    report = summarize(p.stored())
+    assert {e["exc_type"] for e in report["exceptions"]} == {
+        "KeyError", "asyncio.exceptions.CancelledError"}  # --json keeps them all
+    text = report["text"]
+    table = text[text.index("Exceptions"):].split("\n\n")[0]
+    assert "KeyError" in table and "CancelledError" not in table
+    assert "Cancelled: 3 coroutine calls ended by CancelledError" in text
