@@ -5,12 +5,15 @@ started as the real ``elixirscope ui`` subprocess, its URL read from what it pri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 WEB = r'''
 import socket, sqlite3, threading, time
@@ -113,6 +116,28 @@ def record_cinema(where: Path) -> Path:
     assert web.returncode == 0, web.stderr
     assert web.stdout.splitlines() == [f"{WEB_ITEMS} 200", "{'weights': [0, 2, 4, None]}"], web.stdout
     return data
+
+
+API_TOKEN = "t" * 32
+
+
+@contextlib.contextmanager
+def recorded_api(where: Path, main: str, **files: str) -> Iterator[tuple[Any, str]]:
+    """Each of ``files`` (name -> text) written to ``where``, ``main`` among them recorded
+    with ``elixirscope run`` into ``where/data``; the cinema's API over it (a Starlette
+    ``TestClient`` with its token) and the run's id."""
+    from starlette.testclient import TestClient
+
+    from elixirscope.visualization.server import create_app
+
+    for name, text in files.items():
+        (where / name).write_text(text)
+    done = elixirscope("run", "--data-dir", "data", main, cwd=where)
+    assert done.returncode == 0, done.stderr
+    with TestClient(create_app(where / "data", API_TOKEN),
+                    headers={"x-elixirscope-token": API_TOKEN}) as client:
+        (run,) = client.get("/api/runs").json()["runs"]
+        yield client, run["id"]
 
 
 class UiServer:

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import textwrap
 
-from cinema_recordings import elixirscope
-from starlette.testclient import TestClient
+from cinema_recordings import recorded_api
 
 from elixirscope.runtime.reasons import abnormal_text
-from elixirscope.visualization.server import create_app
-
-TOKEN = "s" * 32
 
 WORKERS = textwrap.dedent(
     """
@@ -61,15 +57,10 @@ MAIN = textwrap.dedent(
 
 
 def test_only_abnormal_exits_are_crash_marks(tmp_path) -> None:
-    (tmp_path / "workers.py").write_text(WORKERS)
-    (tmp_path / "main.py").write_text(MAIN)
-    done = elixirscope("run", "--data-dir", "data", "main.py", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    with TestClient(create_app(tmp_path / "data", TOKEN),
-                    headers={"x-elixirscope-token": TOKEN}) as client:
-        (run,) = client.get("/api/runs").json()["runs"]
-        overview = client.get(f"/api/runs/{run['id']}/overview").json()
-        actors = client.get(f"/api/runs/{run['id']}/messages").json()
+    programs = {"workers.py": WORKERS, "main.py": MAIN}
+    with recorded_api(tmp_path, "main.py", **programs) as (client, run):
+        overview = client.get(f"/api/runs/{run}/overview").json()
+        actors = client.get(f"/api/runs/{run}/messages").json()
     crashes = overview["crashes"]
     assert {m["actor"] for m in crashes} == {"pool/a"}, crashes
     assert all("ValueError" in m["label"] for m in crashes)
@@ -99,15 +90,10 @@ def test_calls_to_the_registry_are_left_out_of_the_actors_chart_unless_asked_for
     registry sends (a publication's deliveries) is drawn either way."""
     from auction_program import ACTORS, MAIN
 
-    (tmp_path / "auction_actors.py").write_text(ACTORS)
     looks_up = MAIN.replace('    print("ok")', '    for _ in range(3):\n        rt.whereis("nobody")\n    print("ok")')
-    (tmp_path / "auction_main.py").write_text(looks_up)
-    done = elixirscope("run", "--data-dir", "data", "auction_main.py", cwd=tmp_path)
-    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
-    data = tmp_path / "data"
-    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as client:
-        (run,) = client.get("/api/runs").json()["runs"]
-        url = f"/api/runs/{run['id']}/messages"
+    programs = {"auction_actors.py": ACTORS, "auction_main.py": looks_up}
+    with recorded_api(tmp_path, "auction_main.py", **programs) as (client, run):
+        url = f"/api/runs/{run}/messages"
         plain, every = client.get(url).json(), client.get(url, params={"registry": 1}).json()
         bad = client.get(url, params={"registry": "yes"})
     to_registry = [m for m in every["messages"] if m["to"] == "registry"]

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from cinema_recordings import elixirscope
+from cinema_recordings import recorded_api
 from served_program import SERVED
-from starlette.testclient import TestClient
-
-from elixirscope.visualization.server import create_app
-
-TOKEN = "w" * 32
 
 ECHO = textwrap.dedent(
     """
@@ -45,13 +40,8 @@ ECHO = textwrap.dedent(
 
 
 def test_a_websockets_waterfall_lists_its_steps(tmp_path) -> None:
-    (tmp_path / "echo.py").write_text(ECHO)
-    done = elixirscope("run", "--data-dir", "data", "echo.py", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    with TestClient(create_app(tmp_path / "data", TOKEN),
-                    headers={"x-elixirscope-token": TOKEN}) as client:
-        (run,) = client.get("/api/runs").json()["runs"]
-        url = f"/api/runs/{run['id']}/requests"
+    with recorded_api(tmp_path, "echo.py", **{"echo.py": ECHO}) as (client, run):
+        url = f"/api/runs/{run}/requests"
         (listed,) = client.get(url).json()["requests"]
         got = client.get(url, params={"request": listed["id"]}).json()
     steps = [(f["kind"], f["preview"]) for f in got["frames"]]
