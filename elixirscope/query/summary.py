@@ -156,7 +156,7 @@ def summarize(
     call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
     open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
     self_time = SelfTime()
-    waits = Waits()
+    waits = Waits(min_stretch_ns=None)  # the waits alone: no stretch is read here
     errors: list[tuple[StoredEvent, FunctionError]] = []
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
     slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None]] = []

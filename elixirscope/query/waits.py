@@ -112,7 +112,9 @@ class Waits:
     """Feed a run's events in time order; read :attr:`sites` and :attr:`stretches` (and
     with ``by_call``, :attr:`calls`: each call's counted waits, ``(line, ns)``)."""
 
-    def __init__(self, min_stretch_ns: int = 0, by_call: bool = False) -> None:
+    def __init__(self, min_stretch_ns: int | None = 0, by_call: bool = False) -> None:
+        """``min_stretch_ns``: the stretches kept are at least this long (None: none is,
+        for a reader of the waits alone — each stretch kept names the tasks it held up)."""
         self.min_stretch_ns = min_stretch_ns
         self.sites: dict[tuple[str, int], WaitSite] = {}
         self.stretches: list[Stretch] = []  # of at least min_stretch_ns
@@ -222,7 +224,7 @@ class Waits:
     def _stretch(self, c: _Open, producer: str, to_line: int, ev) -> None:  # noqa: ANN001
         """``c`` stopped running at ``ev`` (a yield at ``to_line``, or its end: 0)."""
         ran = ev.ts - c.running_since
-        if ran >= self.min_stretch_ns:
+        if self.min_stretch_ns is not None and ran >= self.min_stretch_ns:
             line, start_id, start_ts = c.running_from
             mine = {c.task, None}  # its task and its callers' (awaiting it): none held up
             up = self._open.get((producer, c.parent)) if c.parent else None
