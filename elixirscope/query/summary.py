@@ -343,6 +343,7 @@ def _wait_row(w: WaitSite) -> dict[str, Any]:
         "total_ns": w.total_ns,
         "max_ns": w.max_ns,
         "longest_correlation": w.correlation_id,
+        "held_ns": w.held_ns,
     }
 
 
@@ -676,6 +677,15 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             fit=(0, 1),
             tail=(0, 1),
         )
+        held = [w for w in waited if w["held_ns"]]
+        if held:  # a wait made long by a coroutine that kept the loop: not the await's fault
+            most = max(held, key=lambda w: w["held_ns"])
+            out.append(
+                f"({_dur(sum(w['held_ns'] for w in held))} of these waits, at {len(held)} "
+                f"line{'s' * (len(held) != 1)} — most at {most['at']} — passed while another "
+                "coroutine held the loop 100 ms or more without an await: nothing else ran "
+                "then; `elixirscope insights` names it)"
+            )
     actors = report["actors"]
     if actors:
         out += ["", _heading("Actors", len(actors), top)]

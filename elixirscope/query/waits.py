@@ -49,6 +49,10 @@ __all__ = ["EVENT_TYPES", "Stretch", "WaitSite", "Waits"]
 EVENT_TYPES = ("call", "return", "exception", "yield", "resume")
 """The types of the events :class:`Waits` reads (as stored: ``StoredEvent.type``)."""
 
+HELD_NS = 100_000_000
+"""A stretch this long (asyncio's debug-mode warning: 100 ms) held its loop: a wait of
+another task on its thread that overlapped it counts that time as ``held_ns``."""
+
 LEFT_OVER_NS = 1_000_000
 """A wait its recorded coroutines covered counts for what is left after the last of them
 ended (an ``asyncio.gather`` of one and a sleep) when that is at least this long."""
@@ -68,6 +72,7 @@ class WaitSite:
     total_ns: int = 0
     max_ns: int = 0
     correlation_id: str | None = None  # the longest's chain
+    held_ns: int = 0  # of total_ns, while another task held the loop (HELD_NS or longer)
 
 
 @dataclass
@@ -120,6 +125,8 @@ class Waits:
         self.stretches: list[Stretch] = []  # of at least min_stretch_ns
         self.calls: dict[Key, list[tuple[int, int]]] | None = {} if by_call else None
         self._open: dict[Key, _Open] = {}
+        # each thread's stretches of HELD_NS or more, in order of end: (start, end, task)
+        self._held: dict[tuple[str, int], list[tuple[int, int, str | None]]] = {}
 
     def feed(self, se) -> None:  # noqa: ANN001 - a StoredEvent
         """One stored event of any type (those of calls and suspensions are read)."""
@@ -217,13 +224,27 @@ class Waits:
             self.calls.setdefault((producer, c.call), []).append((line, waited))
         site.count += 1
         site.total_ns += waited
+        site.held_ns += self._held_during(producer, c, ev.ts - waited, ev.ts)
         if waited > site.max_ns or site.count == 1:
             site.max_ns = waited
             site.correlation_id = ev.correlation_id
 
+    def _held_during(self, producer: str, c: _Open, since: int, until: int) -> int:
+        """How much of ``[since, until]`` other tasks held ``c``'s loop, in stretches of
+        :data:`HELD_NS` or more."""
+        held = 0
+        for start, end, task in reversed(self._held.get((producer, c.thread), ())):
+            if end <= since:
+                break
+            if task != c.task:
+                held += max(0, min(end, until) - max(start, since))
+        return held
+
     def _stretch(self, c: _Open, producer: str, to_line: int, ev) -> None:  # noqa: ANN001
         """``c`` stopped running at ``ev`` (a yield at ``to_line``, or its end: 0)."""
         ran = ev.ts - c.running_since
+        if ran >= HELD_NS:
+            self._held.setdefault((producer, c.thread), []).append((c.running_since, ev.ts, c.task))
         if self.min_stretch_ns is not None and ran >= self.min_stretch_ns:
             line, start_id, start_ts = c.running_from
             mine = {c.task, None}  # its task and its callers' (awaiting it): none held up

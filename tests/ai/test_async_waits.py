@@ -108,6 +108,20 @@ def test_work_handed_to_a_thread_leaves_the_loop_free(tmp_path) -> None:
     assert to_thread["count"] == 1 and to_thread["max_ns"] >= 400_000_000
     health = waits[("health", f"server.py:{_line('await asyncio.sleep(1.5)')}")]
     assert health["count"] == 3 and health["total_ns"] >= 3 * 1_500_000_000
+    assert health["held_ns"] == 0  # the report's work ran on a thread: the loop stayed free
+
+
+def test_waits_that_passed_while_a_coroutine_held_the_loop_say_so(tmp_path) -> None:
+    """The health checks' sleeps overlapped the report's 0.4 s without an await: the
+    summary's Waits says how much of their time passed while the loop was held."""
+    data = record(tmp_path, "server", SERVER, level="boundaries")
+    report = json.loads(elixirscope("summary", "--data-dir", str(data), "--json", cwd=tmp_path))
+    waits = {(w["function"].rpartition(".")[2], w["at"]): w for w in report["waits"]}
+    health = waits[("health", f"server.py:{_line('await asyncio.sleep(1.5)')}")]
+    assert 3 * 350_000_000 <= health["held_ns"] <= health["total_ns"]  # ~0.4 s each
+    text = elixirscope("summary", "--data-dir", str(data), cwd=tmp_path)
+    assert "passed while another coroutine held the loop 100 ms or more" in text
+    assert f"most at server.py:{_line('await asyncio.sleep(1.5)')}" in text
 
 
 LOCKED = textwrap.dedent(
