@@ -205,8 +205,10 @@ class ActorTracer:
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
 
-    def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
-        """Supervision as trace events: child started -> spawn, exited -> exit, restarted -> restart."""
+    def lifecycle(self, kind: str, data: dict[str, Any], chain: str | None = None) -> None:
+        """Supervision as trace events: child started -> spawn, exited -> exit, restarted ->
+        restart; in ``chain`` when given (a crash's: its exit and restart are what it
+        caused, whichever message the supervisor was handling when it heard of it)."""
         tag = _LIFECYCLE_TAGS.get(kind)
         if tag is None:
             return
@@ -215,12 +217,17 @@ class ActorTracer:
             if rec is None:
                 return
             path, pid, sup = data.get("child_path") or "", data.get("pid"), data.get("supervisor")
-            if tag == "spawn":
-                rec.emit("spawn", path, pid, sup)
-            else:
-                rec.emit(tag, path, pid, _reason_text(data.get("reason")), sup)
+            with correlation(chain) if chain else nullcontext():
+                if tag == "spawn":
+                    rec.emit("spawn", path, pid, sup)
+                else:
+                    rec.emit(tag, path, pid, _reason_text(data.get("reason")), sup)
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
+
+    def chain(self) -> str | None:
+        """The correlation chain the running code is recorded in (None: none)."""
+        return current_correlation_id()
 
     def named(self, actor: str, name: str) -> None:
         """A registered name, as the custom event ``REGISTERED`` (the store indexes it

@@ -174,7 +174,11 @@ class GenServer(ProcessActor):
         tracer = observe.tracer_for(self)
         if tracer is not None and _traced(msg):
             with tracer.receiving(self._actor_name(), msg, msg.trace):
-                self._deliver(msg, sender)
+                try:
+                    self._deliver(msg, sender)
+                except BaseException:  # a crash: its exit is told in this message's chain
+                    self._crash_chain = tracer.chain()
+                    raise
         else:
             if observe.TRACER is not None and _traced(msg):  # one of ElixirScope's own
                 observe.TRACER.received(self._actor_name(), msg, msg.trace)

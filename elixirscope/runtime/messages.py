@@ -162,9 +162,11 @@ class Kill:
 
 @dataclass(frozen=True)
 class ExitNotice:
-    """Sent by an exiting actor to its parent before its process ends."""
+    """Sent by an exiting actor to its parent before its process ends; ``chain``: the
+    recorded correlation chain it exited in (a crash's), None when not recorded."""
 
     reason: ExitReason
+    chain: str | None = None
 
 
 @dataclass(frozen=True)

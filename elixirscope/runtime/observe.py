@@ -109,8 +109,12 @@ class Tracer(Protocol):
         """An actor whose handling is not traced (a supervisor's job, ElixirScope's own
         registry) took a traced message: only who got it, for the send's receiver."""
 
-    def lifecycle(self, kind: str, data: dict[str, Any]) -> None:
-        """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...)."""
+    def lifecycle(self, kind: str, data: dict[str, Any], chain: str | None = None) -> None:
+        """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...);
+        ``chain``: the chain that caused it (the child's crash), else the current one."""
+
+    def chain(self) -> str | None:
+        """The correlation chain the code running now is recorded in (None: none)."""
 
     def named(self, actor: str, name: str) -> None:
         """The actor registered the unique name ``name`` (readers then find it by it)."""

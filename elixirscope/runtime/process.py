@@ -100,6 +100,7 @@ class _Link:
     address: Any
     identity: ProcessIdentity | None = None
     notice: ExitReason | None = None
+    chain: str | None = None  # the recorded chain its exit notice came from
     gone: bool = False
 
 
@@ -128,6 +129,8 @@ class ProcessActor(Actor):
         self.report_interval: float | None = None
         self.identity: ProcessIdentity | None = None
         self._exit_reason: ExitReason | None = None
+        self._exit_chain: str | None = None  # while a child's exit is handed to _on_link_exit
+        self._crash_chain: str | None = None  # the recorded chain of the message it crashed on
         self._watchers: dict[str, Any] = {}
         self._monitors: dict[str, _Watch] = {}
         self._links: list[_Link] = []
@@ -288,7 +291,9 @@ class ProcessActor(Actor):
         if notify_parent and self._parent is not None:
             # the parent first: a caller that hears of the exit and then asks the
             # supervisor finds the exit already in the supervisor's mailbox, as in OTP
-            self.send(self._parent, m.ExitNotice(reason))
+            tracer = observe.tracer_for(self)  # the chain it exits in: its crash's
+            chain = self._crash_chain or (tracer.chain() if tracer is not None else None)
+            self.send(self._parent, m.ExitNotice(reason, chain))
         self._fail_pending(reason)
         for ref, watcher in self._watchers.items():
             self.send(watcher, m.Down(ref, self.myAddress, reason))
@@ -339,7 +344,7 @@ class ProcessActor(Actor):
         link = self._find_link(sender)
         if link is None:
             return
-        link.notice = msg.reason
+        link.notice, link.chain = msg.reason, msg.chain
         if link.gone:
             self._deliver_link_exit(link)
 
@@ -358,7 +363,11 @@ class ProcessActor(Actor):
             self._links.remove(link)
             if self._registry.is_registry(link.address):
                 self._registry.lost()  # before the subclass hears of it: its Events are held
-            self._on_link_exit(link.address, link.notice or ExitReason.killed())
+            self._exit_chain = link.chain  # what a subclass records of the exit is in it
+            try:
+                self._on_link_exit(link.address, link.notice or ExitReason.killed())
+            finally:
+                self._exit_chain = None
 
     def link_identity(self, address: Any) -> ProcessIdentity | None:
         link = self._find_link(address)

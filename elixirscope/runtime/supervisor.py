@@ -99,6 +99,7 @@ class _Child:
     restarts: int = 0
     restarting: bool = False
     kill_reason: str = ""  # why it is about to be killed (note_kill): its exit reason says so
+    exit_chain: str | None = None  # the recorded chain its last exit came from
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class Supervisor(ProcessActor):
             else:
                 self._step((address, m.InitAck(ok=False, reason=reason)))
         else:
-            self._queue(("exit", address, reason))
+            self._queue(("exit", address, reason, self._exit_chain))
 
     def _on_wakeup(self, payload: Any) -> None:
         if (
@@ -206,9 +207,11 @@ class Supervisor(ProcessActor):
         while self._job is None and not self._exiting and (self._notices or self._requests):
             if not self._notices and self._child_exiting():
                 return  # its exit comes first: a later call sees the restart, as in OTP
-            item = self._notices.popleft() if self._notices else self._requests.popleft()
+            item: tuple[Any, ...] = (
+                self._notices.popleft() if self._notices else self._requests.popleft()
+            )
             if item[0] == "exit":
-                self._child_exited(item[1], item[2])
+                self._child_exited(item[1], item[2], item[3])
             elif item[0] == "retry":
                 if item[1] in self._children:
                     self._run(self._restart(item[1]))
@@ -225,13 +228,14 @@ class Supervisor(ProcessActor):
         return any(link.notice is not None and not link.gone for link in self._links)
 
     # --------------------------------------------------------- child exits
-    def _child_exited(self, address: Any, reason: ExitReason) -> None:
+    def _child_exited(self, address: Any, reason: ExitReason, chain: str | None = None) -> None:
         child = self._find_by_address(address)
         if child is None:
             return  # a child we already stopped, or one that timed out starting
         if child.kill_reason and reason.kind == "killed":
             reason = ExitReason.killed(child.kill_reason)
         child.kill_reason = ""
+        child.exit_chain = chain  # its exit and restart are recorded in its crash's chain
         self._publish("child_exited", child, reason=reason.as_dict(), abnormal=reason.abnormal)
         child.address = child.identity = None
         restart = child.spec.restart
@@ -312,6 +316,7 @@ class Supervisor(ProcessActor):
                 self._publish("child_restarted", child, restart_count=child.restarts)
             else:
                 self._publish("child_started", child)
+            child.exit_chain = None  # what comes next of it is its own chain's
             return None
         else:
             reason = answer[1].reason
@@ -541,7 +546,7 @@ class Supervisor(ProcessActor):
             data.setdefault("pid", child.identity.pid if child.identity else None)
         tracer = observe.TRACER
         if tracer is not None and not _own_child_untraced(tracer, child):
-            tracer.lifecycle(kind, data)
+            tracer.lifecycle(kind, data, child.exit_chain if child is not None else None)
         self.dispatch("lifecycle", Event(type=kind, source_layer="runtime", data=data))
 
 

@@ -839,10 +839,11 @@ def _frames(data_dir: Any, run: str, req: dict[str, Any]) -> tuple[list[dict[str
     filters: dict[str, Any] = {"run": run, "type": "ws", "producer": producer}
     if req.get("chain"):
         filters["correlation_id"] = req["chain"]
-    out, more = [], 0
+    out: list[dict[str, Any]] = []
+    more = 0
     with EventStore.open(data_dir, readonly=True) as store:
         for se in store.stream(**filters):
-            ev = se.event
+            ev: Any = se.event  # a WebSocketMessage: the filter's type
             if ev.request_id != int(request_id):
                 continue
             if len(out) >= FRAMES_SHOWN:

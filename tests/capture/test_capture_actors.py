@@ -330,3 +330,26 @@ def test_a_message_to_a_supervisor_or_the_registry_names_who_got_it(captured, si
     assert to["('whereis', 'nobody')"] == "registry"
     assert to["'a'"] == "app/counter"
     assert not any(e.actor == "registry" for e in out.of(StateChange))  # still left out
+
+
+def test_a_crashs_exit_and_restart_are_in_the_chain_of_the_message_it_crashed_on(captured, simple):
+    """The supervisor hears of the crash with whatever message it handles next (on
+    simpleSystemBase, the next call): its exit and restart events are still recorded in
+    the crashed message's chain, so a call tree shows them where they were caused."""
+    from elixirscope.contracts.trace import ProcessExit, ProcessRestart
+    from elixirscope.runtime import ChildSpec, SupervisorSpec
+
+    sess, out = captured
+    sup = simple.start_supervisor(
+        SupervisorSpec("one_for_one", [ChildSpec("c", (Counter, None))]), path="sup")
+    (child,) = simple.which_children(sup)
+    with pytest.raises(Exception, match="boom"):  # the call begins a chain of its own
+        simple.call(child.address, "crash")
+    with correlation("d" * 32):  # another chain's call to the supervisor
+        wait_until(lambda: [c for c in simple.which_children(sup) if c.restarts == 1])
+    sess.flush(10)
+    (crash,) = [c for c in out.of(StateChange) if c.actor == "sup/c" and c.error]
+    (exit_,) = [e for e in out.of(ProcessExit) if e.path == "sup/c"]
+    (restart,) = [e for e in out.of(ProcessRestart) if e.path == "sup/c"]
+    assert crash.correlation_id is not None and crash.correlation_id != "d" * 32
+    assert crash.correlation_id == exit_.correlation_id == restart.correlation_id
