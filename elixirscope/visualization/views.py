@@ -829,16 +829,17 @@ FRAMES_SHOWN = 500
 
 def _frames(data_dir: Any, run: str, req: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """A WebSocket connection's steps — accept, each message in and out with its size and
-    preview, close or disconnect with its code — read from the store by its chain (the
-    run model keeps requests, not their frames); none for an HTTP request."""
+    preview (one another request pushed to it too), close or disconnect with its code —
+    read from the store (the run model keeps requests, not their frames); none for an
+    HTTP request."""
     if req.get("protocol") != "websocket":
         return [], 0
     from elixirscope.store import EventStore
 
     producer, _, request_id = req["id"].rpartition("/")
+    # by its connection, not its chain: a message another request pushed to it (a
+    # broadcast) is in that request's chain
     filters: dict[str, Any] = {"run": run, "type": "ws", "producer": producer}
-    if req.get("chain"):
-        filters["correlation_id"] = req["chain"]
     out: list[dict[str, Any]] = []
     more = 0
     with EventStore.open(data_dir, readonly=True) as store:

@@ -1,6 +1,6 @@
 """A WebSocket connection's waterfall in the cinema lists its steps — accepted, each
-message in and out with its size and preview, its close — at their moments, from a real
-recording of a Starlette app under uvicorn."""
+message in and out with its size and preview (also one another request pushed to it), its
+close — at their moments, from a real recording of a Starlette app under uvicorn."""
 
 from __future__ import annotations
 
@@ -13,21 +13,34 @@ ECHO = textwrap.dedent(
     """
     import json, socket, threading, time
 
-    import uvicorn
+    import httpx, uvicorn
     from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
     from websockets.sync.client import connect
+
+
+    OPEN = []
 
 
     async def echo(ws):
         await ws.accept()
+        OPEN.append(ws)
         for _ in range(2):
             text = await ws.receive_text()
             await ws.send_text(json.dumps({"echo": text}))
+        await ws.receive_text()  # "bye", once the news came
+        OPEN.remove(ws)
         await ws.close(code=1000)
 
 
-    app = Starlette(routes=[WebSocketRoute("/ws/echo", echo)])
+    async def announce(request):  # another request pushes to the open connection
+        for ws in list(OPEN):
+            await ws.send_text("news")
+        return PlainTextResponse("sent")
+
+
+    app = Starlette(routes=[WebSocketRoute("/ws/echo", echo), Route("/announce", announce)])
 
 
     def client(url):
@@ -35,6 +48,8 @@ ECHO = textwrap.dedent(
             for word in ("hello", "again"):
                 ws.send(word)
                 print(ws.recv())
+            print(httpx.get(url + "/announce").text, ws.recv())
+            ws.send("bye")
     """
 ) + SERVED
 
@@ -42,12 +57,13 @@ ECHO = textwrap.dedent(
 def test_a_websockets_waterfall_lists_its_steps(tmp_path) -> None:
     with recorded_api(tmp_path, "echo.py", **{"echo.py": ECHO}) as (client, run):
         url = f"/api/runs/{run}/requests"
-        (listed,) = client.get(url).json()["requests"]
+        (listed,) = [r for r in client.get(url).json()["requests"] if r["method"] == "WS"]
         got = client.get(url, params={"request": listed["id"]}).json()
     steps = [(f["kind"], f["preview"]) for f in got["frames"]]
     assert steps[0] == ("accept", None)
     assert [k for k, _ in steps[1:5]] == ["in", "out", "in", "out"], steps
     assert "hello" in steps[1][1] and "echo" in steps[2][1] and "again" in steps[3][1], steps
+    assert ("out", "'news'") in steps  # pushed by another request: in its chain, not this one's
     assert steps[-1][0] == "close" and got["frames"][-1]["code"] == 1000
     assert [f["size"] for f in got["frames"][1:3]] == [5, len('{"echo": "hello"}')]
     times = [int(f["ts"]) for f in got["frames"]]
