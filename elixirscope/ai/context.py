@@ -216,10 +216,16 @@ def _state_before(recording: Recording, se: Any) -> tuple[str, str]:
             from elixirscope.state.reports import state_report
 
             report = state_report(
-                recording.data_dir, actor, event=ev.id, before=se.type == "state", run=recording.run
+                recording.data_dir,
+                actor,
+                event=ev.id,
+                before=se.type == "state",
+                run=recording.run,
+                width=1_000_000,  # on one line: the answer is wrapped as prose
             )
-            state = report.get("state")
-            before = str(report.get("text")) if state is None else _short(repr(state), 2000)
+            # as the state command shows it (a tuple as a tuple), not its JSON form
+            shown = report.get("shown") or report.get("text")
+            before = _short(str(shown), 2000) if shown else ""
         except Exception:  # noqa: BLE001 - the state is a help, not a requirement
             before = ""
     return before, _short(message, 2000) if message else ""
