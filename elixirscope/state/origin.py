@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixirscope.contracts.trace import replied_call
+from elixirscope.contracts.trace import PubSubPublish, replied_call
 from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
 from elixirscope.state.nodes import (
     CONTAINERS,
@@ -148,6 +148,8 @@ def why(
             )
             break
         send = None if not change.message_id else recording.message(change)[0]
+        if send is None and change.message_id:  # a pub/sub delivery: the publish sent it
+            send = recording.publication(change)
         if change.message_id and not (
             _carried(value, change.message)
             or (send is not None and _carried(value, send.event.message))
@@ -182,17 +184,24 @@ def why(
         ev = send.event
         caller = recording.caller(send)
         call = None if caller is None else _call_text(caller.event)
-        sender = ev.sender
+        published = type(ev) is PubSubPublish
+        sender = ev.publisher if published else ev.sender
+        how = (
+            f" on {ev.topic} (the registry delivered it)"
+            if published
+            else _reply_to(recording, sender, ev.message_id)
+        )
         steps.append(
             Step(
                 "sent",
                 sender,
-                f"sent by {sender or 'a program outside any actor'}"
+                f"{'published' if published else 'sent'} by "
+                f"{sender or 'a program outside any actor'}"
                 + (f" from {call}" if call else "")
-                + _reply_to(recording, sender, ev.message_id)
+                + how
                 + f": {ev.message}",
                 ts=ev.ts,
-                message_id=ev.message_id,
+                message_id=change.message_id,
                 correlation_id=ev.correlation_id,
                 call=call,
             )

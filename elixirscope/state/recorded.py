@@ -28,6 +28,8 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     MessageReceive,
     MessageSend,
+    PubSubDelivery,
+    PubSubPublish,
     RequestStart,
     WebSocketMessage,
 )
@@ -224,6 +226,28 @@ class StateRecording:
             if type(e) is FunctionEntry and e.id == parent and other.producer == stored.producer:
                 return other
         return None
+
+    def publication(self, change: Change) -> Any:
+        """The publish whose delivery, by the registry, made ``change`` (a pub/sub
+        subscriber's ``handle_info``: its delivery carries the message id), or None."""
+        message_id, cid = change.message_id, change.event.correlation_id
+        if not message_id or cid is None:
+            return None
+        events = self.chain(cid)
+        pub_id = next(
+            (
+                se.event.pub_id
+                for se in events
+                if type(se.event) is PubSubDelivery and se.event.message_id == message_id
+            ),
+            None,
+        )
+        if pub_id is None:
+            return None
+        return next(
+            (se for se in events if type(se.event) is PubSubPublish and se.event.pub_id == pub_id),
+            None,
+        )
 
     def began_with(self, stored: Any) -> str | None:
         """What the work an event was part of began with, outside any actor: the last

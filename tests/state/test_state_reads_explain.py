@@ -88,3 +88,14 @@ def test_an_empty_data_dir_still_says_nothing_is_recorded(tmp_path: Path) -> Non
     assert done.returncode == 0 and done.stdout == f"(nothing recorded under {tmp_path} yet)\n"
     done = elixirscope("runs", "--data-dir", str(tmp_path))
     assert done.returncode == 0 and "no runs recorded" in done.stdout
+
+
+def test_why_follows_a_pub_sub_delivery_back_to_its_publish(data: Path) -> None:
+    """A subscriber's handle_info of a publication: why goes from its change to the publish
+    (the registry's delivery carries the message id), and on into the publisher's state."""
+    done = elixirscope("why", "--data-dir", str(data), "watcher.1", "inbox[0]")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "set by handle_info({'bid': 100})" in lines[1], done.stdout
+    assert "published by auction/room from " in lines[2] and "on room:1 (the registry delivered it)" in lines[2], done.stdout
+    assert "was not recorded being sent" not in done.stdout
