@@ -360,3 +360,45 @@ def test_a_thread_ident_the_os_reused_is_a_lane_per_thread(tmp_path):
              if e["ph"] == "M" and e["name"] == "thread_name"}  # fmt: skip
     works = [s for s in slices(trace, "call") if s["name"] == "__main__.work"]
     assert sorted(names[s["tid"]] for s in works) == [f"worker-{n}" for n in range(4)]
+
+
+WSGI_APP = r"""
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import httpx
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/price/<sku>")
+def price(sku):
+    return {"sku": sku, "price": len(sku)}
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+for sku in ("tea", "jam"):
+    print(httpx.get(f"http://127.0.0.1:{server.server_port}/price/{sku}").status_code)
+server.shutdown()
+"""
+
+
+def test_a_wsgi_request_is_one_slice_though_its_app_returned_before_it_ended(tmp_path):
+    """A WSGI app returns its body before the server sends it and the request ends: the
+    request is still the one slice of the call that served it, named with its status."""
+    from export_recordings import record_program
+
+    data, run = record_program(tmp_path / "rec", WSGI_APP)
+    out = tmp_path / "wsgi.json"
+    export_run(str(data), "chrome", str(out), run=run)
+    events = json.loads(out.read_text())["traceEvents"]
+    requests = [e for e in events if e.get("cat") == "request" and e["ph"] in ("X", "b")]
+    assert sorted(e["name"] for e in requests) == ["GET /price/<sku> -> 200"] * 2, requests
+    assert all(e["args"]["function"] == REQUEST_FUNCTION for e in requests)

@@ -240,6 +240,8 @@ class _Lanes:
         # and the other way round, when a run's chunks come before its callee's: an
         # attempt by its span, until a request that names it is met
         self.attempts: dict[str, tuple[Lane, int, str, str | None]] = {}
+        # a request's start, by (producer, its id), once its own call took it: to its end
+        self.served: dict[tuple[str, int], RequestStart] = {}
 
     def _process(self, se: StoredEvent) -> tuple[int, str]:
         pid = self.pids.get(se.producer)
@@ -321,6 +323,7 @@ def walk(
     lanes.receivers = receivers or {}
     calls: dict[tuple[str, int], Call] = {}
     open_on: dict[int, list[Call]] = {}  # a lane's tid -> its open segments' calls, in order
+    answered: dict[tuple[str, int], Close] = {}  # a request's call that returned before it ended
     last_ts: dict[str, int] = {}
     tally = counts if counts is not None else {}
     for _run, events in chunks:
@@ -340,11 +343,24 @@ def walk(
                     item.nests = _closed(open_on.get(item.lane.tid), item.call)
                     item.nests = item.nests and not item.call.crossed
                     item.call.crossed = False  # its next segment starts afresh
+                    request = item.call.request
+                    if item.final and request is not None and item.call.request_end is None:
+                        # a WSGI app returns before its body is sent and the request ends:
+                        # its slice waits for the end, to be the request's one slice
+                        answered[(item.call.producer, request.id)] = item
+                        continue
                 elif type(item) is Span:
                     item.nests = _within_a_segment(item, calls, open_on.get(item.lane.tid))
+                    if item.kind == "request" and item.event[0] is not None:
+                        served = answered.pop((item.producer, item.event[0].id), None)
+                        if served is not None:  # the call that served it: one slice
+                            served.call.request_end = item.event[1]
+                            yield served
+                            continue
                 yield item
         if on_chunk is not None:
             on_chunk(len(events))
+    yield from answered.values()  # requests whose end was not recorded
     # calls still open: their process stopped first (crash, kill, or still running)
     for call in sorted(calls.values(), key=lambda c: (c.producer, -c.call_id)):
         end = max(last_ts.get(call.producer, call.start_ns), call.start_ns)
@@ -620,6 +636,17 @@ def _one(
                 }
             ),
         )
+        if ev.message_id:  # sent on as a message its subscriber receives: the arrow's start
+            yield Flow(
+                "message",
+                "out",
+                target,
+                ev.ts,
+                flow_id(ev.message_id),
+                ev.message_id,
+                f"delivered to {ev.target}",
+                {"message_id": ev.message_id, "pub_id": ev.pub_id, "topic": ev.topic},
+            )
     elif cls is ProcessSpawn or cls is ProcessExit or cls is ProcessRestart:
         tag = cls.__struct_config__.tag
         fields = {
@@ -647,6 +674,7 @@ def _one(
         owner = calls.get((producer, ev.parent_id))
         if owner is not None and owner.function == REQUEST_FUNCTION:
             owner.request = ev
+            lanes.served[(producer, ev.id)] = ev  # its end may come once its call returned
         else:  # not inside its own call: a span of its own
             calls[(producer, -ev.id)] = Call(
                 producer,
@@ -659,7 +687,7 @@ def _one(
                 request=ev,
             )
     elif cls is RequestEnd:
-        yield from _request_end(se, ev, lane, calls)
+        yield from _request_end(se, ev, lane, calls, lanes.served)
     elif cls is WebSocketMessage:
         yield Instant(
             "ws",
@@ -784,18 +812,25 @@ def _bounded(waiting: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_end(
-    se: StoredEvent, ev: RequestEnd, lane: Lane, calls: dict[tuple[str, int], Call]
+    se: StoredEvent,
+    ev: RequestEnd,
+    lane: Lane,
+    calls: dict[tuple[str, int], Call],
+    served: dict[tuple[str, int], RequestStart],
 ) -> Iterator[Item]:
     """A request's span, from its start to its end, named by its route — unless the call
     that served it is still open: that call's slice is the request then (its
-    ``request_end`` set here), not a second slice over the same time."""
+    ``request_end`` set here), not a second slice over the same time. (One whose call
+    returned first, a WSGI app's, is a span the walk hands to that call's held slice.)"""
     producer = se.producer
+    start = served.pop((producer, ev.request_id), None)  # the RequestStart its call got
     owner = calls.get((producer, ev.parent_id))
     if owner is not None and owner.request is not None and owner.request.id == ev.request_id:
         owner.request_end = ev
         return
     alone = calls.pop((producer, -ev.request_id), None)
-    start = alone.request if alone is not None else None
+    if alone is not None:
+        start = alone.request
     name, args, error = request_slice(start, ev)
     yield Span(
         "request",
