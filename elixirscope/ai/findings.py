@@ -27,6 +27,10 @@ __all__ = [
     "shown_path",
 ]
 
+WINDOW_PAD_NS = 1_000_000
+"""A finding's link opens a window around its evidence, this much wider on each side at
+the least (an eighth of the evidence's span when that is more)."""
+
 SEVERITIES = ("high", "medium", "low")
 """Most urgent first; reports group findings in this order."""
 
@@ -114,12 +118,19 @@ class Finding:
         """The cinema's deep link to the finding's moment: the part after the URL
         ``elixirscope ui`` prints (its token differs per server). ``t`` puts the cursor at
         it; ``ev`` (``PRODUCER:ID``) names the event, so the timeline selects the call it
-        happened in."""
+        happened in; ``w0``/``w1``, when its evidence spans a while, the window that shows
+        all of it."""
         moment = self.moment
         if moment is None or not self.run:
             return None
         event = quote(f"{moment.producer}:{moment.id}", safe="@:")
-        return f"#view=timeline&run={self.run}&t={moment.ts}&ev={event}"
+        link = f"#view=timeline&run={self.run}&t={moment.ts}&ev={event}"
+        times = [e.ts for e in self.evidence] + [moment.ts]
+        first, last = min(times), max(times)
+        if last > first:  # the window shows all of its evidence (a race's two writes)
+            pad = max((last - first) // 8, WINDOW_PAD_NS)
+            link += f"&w0={first - pad}&w1={last + pad}"
+        return link
 
     def commands(self, data_dir: str | None = None) -> list[str]:
         """The commands that look further at this finding (with ``--data-dir`` when

@@ -286,9 +286,14 @@ def test_every_finding_is_linked_to_its_moment_and_says_what_to_run(recorded) ->
                 assert (stored.ts, stored.type) == (e.ts, e.type)
             first = min(f.evidence, key=lambda e: e.ts)
             assert data["moment"]["id"] == first.id
-            # the cinema opens the timeline of this run with its cursor at that event
-            assert data["cinema"] == (
-                f"#view=timeline&run={recording.run}&t={first.ts}&ev={first.producer}:{first.id}"
-            )
+            # the cinema opens the timeline of this run with its cursor at that event, in a
+            # window that shows all of its evidence
+            link = f"#view=timeline&run={recording.run}&t={first.ts}&ev={first.producer}:{first.id}"
+            last = max(e.ts for e in f.evidence)
+            if last > first.ts:
+                w0, _, w1 = data["cinema"].removeprefix(link + "&w0=").partition("&w1=")
+                assert int(w0) < first.ts and last < int(w1), data["cinema"]
+            else:
+                assert data["cinema"] == link
             assert data["commands"][-1] == f"elixirscope explain --run {recording.run[:8]} {f.id}"
             assert f.explanation and f.fix and f.severity in ("high", "medium", "low")

@@ -160,12 +160,16 @@ def test_a_link_names_its_event_and_keeps_its_time(shop) -> None:
     (f, *_) = insights_report(data, run)["findings"]
     link = parse_qs(f["cinema"].removeprefix("#"))
     moment = f["moment"]
+    window = {k: link.pop(k) for k in ("w0", "w1") if k in link}
     assert link == {
         "view": ["timeline"],
         "run": [run],
         "t": [str(moment["ts"])],
         "ev": [f"{moment['producer']}:{moment['id']}"],
     }
+    times = [e["ts"] for e in f["evidence"]]
+    if max(times) > min(times):  # a window around all of its evidence
+        assert int(window["w0"][0]) < min(times) and max(times) < int(window["w1"][0])
 
 
 def test_a_call_event_opens_that_call(shop) -> None:
