@@ -37,13 +37,15 @@ def _recording(
     return recording if recording is not None else StateRecording(data_dir, run, bool(all_runs))
 
 
-def _field(field: str | None) -> tuple:
+def _field(field: str | None, said: str = "--field") -> tuple:
+    """The path ``field`` names; a QueryError naming where it was given (``said``: the
+    option, or FIELD for why's argument) when it cannot be read."""
     if field is None:
         return ()
     try:
         return parse_path(field)
     except PathError as exc:
-        raise QueryError(f"--field: {exc}") from None
+        raise QueryError(f"{said}: {exc}") from None
 
 
 _when = clock
@@ -437,7 +439,7 @@ def why_report(
     from elixirscope.state.origin import why
 
     recording = _recording(data_dir, run, all_runs, recording)
-    path = _field(field)
+    path = _field(field, "FIELD")
     if not path:
         raise QueryError("why needs a field, e.g. `elixirscope why desk tasks[3].assignee`")
     moment = recording.locate(target, at=at, event=event, change=change, before_crash=before_crash)

@@ -23,7 +23,15 @@ from typing import Any
 
 from elixirscope.contracts.trace import AttributeChange, StateChange
 from elixirscope.state.delta import Op, apply, decode_delta, invert
-from elixirscope.state.nodes import Node, Path, PathError, decode_node, encode_node, node_at
+from elixirscope.state.nodes import (
+    KEY_MARK,
+    Node,
+    Path,
+    PathError,
+    decode_node,
+    encode_node,
+    node_at,
+)
 
 __all__ = ["ABSENT", "Change", "FieldChange", "StateGap", "Stepper", "Timeline", "change_target"]
 
@@ -322,9 +330,16 @@ def _value_at(node: Node, path: Path) -> Any:
 
 
 def _touches(op_path: list, path: Path) -> bool:
-    """An op at ``op_path`` can change the value at ``path`` (one is a prefix of the other)."""
+    """An op at ``op_path`` can change the value at ``path`` (one is a prefix of the other);
+    a path's ``[11]`` is a list's item 11 or a dict's int key 11 (stored as a key token)."""
     n = min(len(op_path), len(path))
-    return tuple(op_path[:n]) == tuple(path[:n])
+    return all(_same_step(a, b) for a, b in zip(op_path[:n], path[:n], strict=True))
+
+
+def _same_step(op_step: Any, step: Any) -> bool:
+    if op_step == step:
+        return True
+    return type(step) is int and op_step == KEY_MARK + str(step)
 
 
 def _detached(node: Any) -> Any:
