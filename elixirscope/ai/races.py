@@ -174,7 +174,7 @@ def _callback_locations(recording: Recording, events: list[Any]) -> list[Locatio
     """The callbacks that made these changes, where the recording has their calls."""
     out: list[Location] = []
     for se in events:
-        entry = recording.call(se.producer, se.event.parent_id)
+        entry = recording.callback_call(se) or recording.call(se.producer, se.event.parent_id)
         if entry is not None and entry.file:
             role = "callback" if _is_callback(entry.function) else "changed it"
             loc = Location(entry.file, entry.line, entry.function, role)

@@ -71,6 +71,27 @@ class Recording:
         start = self.by_key.get((reqend.producer, reqend.event.request_id))
         return start if start is not None and start.type == "req" else None
 
+    def callback_call(self, state: Any) -> FunctionEntry | None:
+        """The recorded call of the actor callback whose ``state`` event this is (its
+        ``handle_call``, ...): the last one of that name that began on its thread before
+        it, under the same caller — the state event's own parent is the code that ran the
+        actor (a gateway's call into ``simpleSystemBase``), not the callback."""
+        ev = state.event
+        suffix = "." + ev.callback
+        found = None
+        for se in self.by_type.get("call", []):
+            if se.ts > state.ts:
+                break
+            e = se.event
+            if (
+                se.producer == state.producer
+                and e.thread == ev.thread
+                and e.function.endswith(suffix)
+                and (e.parent_id == ev.parent_id or e.id > ev.parent_id)
+            ):
+                found = e
+        return found
+
     def caller_attempt(self, start: Any) -> Any:
         """The recorded HTTP attempt that made the request ``start`` (a stored
         ``RequestStart``) began — its ``span_id`` is the request's ``parent_span`` — in this

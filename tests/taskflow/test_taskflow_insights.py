@@ -131,6 +131,9 @@ def test_the_race_is_found_with_both_chains(scenarios: dict[str, Any]) -> None:
                              f.explanation), f.explanation
     actor = by_table["taskflow/task_manager"]
     assert actor.severity == "high" and f"assignments['{scenarios['task']['id']}']" in actor.title
+    # where: the actor's callback that changed it, not the gateway that ran the actors
+    assert [(loc.function.rpartition(".")[2], loc.role) for loc in actor.locations] == [
+        ("handle_call", "callback")]
 
 
 def test_the_crash_is_found_with_its_restart(scenarios: dict[str, Any]) -> None:
