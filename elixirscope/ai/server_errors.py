@@ -28,6 +28,7 @@ from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import read_lines
+from elixirscope.query.calltree import program_frame, split_frame
 
 __all__ = ["detect_server_errors", "frames", "raising_frames"]
 
@@ -110,6 +111,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
     locations = []
     quoted = ""
     inside = ""  # the library it was raised in, when not in the program
+    chose = None  # the exception a framework turned into a chosen status
     if stack:
         ours = [f for f in stack if _ours(f[0])]
         if ours and not _ours(stack[-1][0]):  # raised in a library: the program's line first
@@ -138,6 +140,11 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             locations.append(raised_in)
     else:
         handler = recording.handler(found[-1])
+        chose = _answered_by_raise(recording, found[-1])  # an HTTPException(504), say
+        traced = [split_frame(t) for t in (chose.event.traceback or [])] if chose else []
+        own = program_frame([f for f in traced if f is not None]) if traced else None
+        if own is not None:
+            locations.append(Location(own[0], own[1], chose.event.function, "raised it"))
         if handler is not None and handler.file:
             locations.append(Location(handler.file, handler.line, handler.function, "its handler"))
     top = [f"{shown_path(f)}:{n} in {fn}" for f, n, fn in [f for f in stack if _ours(f[0])]][
@@ -169,11 +176,22 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             + (f" The traceback's top (the program's frames): {'; '.join(top)}." if top else "")
         )
         fix = advice(last.exc_type, message, websocket)
+    elif chose is not None:
+        error = chose.event.exc_type.rpartition(".")[2]
+        said = f": {chose.event.message[:120]}" if chose.event.message else ""
+        explanation = (
+            f"{route} answered {what.split()[-1]} {times}: {error}{said}, raised in "
+            f"{chose.event.function.rpartition('.')[2]}"
+            + (f" at {locations[0]}" if locations and locations[0].role == "raised it" else "")
+            + ", became that answer (the framework's exception handler turned it into the "
+            "status), so the client could not be served."
+        )
     else:
         explanation = (
             f"{route} answered {what.split()[-1]} {times}: its handler chose the error (no "
             "exception reached the server), so the client could not be served."
         )
+    if not unhandled:
         fix = (
             "Look at what the handler depended on when it answered (a database, a service it "
             "calls: the requests' chains show it), and make that dependency recover or fail "
@@ -352,6 +370,24 @@ def advice(exc_type: str, message: str, websocket: bool = False) -> str:
         "exception type in an exception handler; a 500 should only mean a bug you have not "
         "met yet."
     )
+
+
+def _answered_by_raise(recording: Recording, reqend: Any) -> Any:
+    """The recorded exception a framework turned into a request's 5xx (an
+    ``HTTPException(504)``: the request ends with that status and no exception): the last
+    raised in the request's chain while it ran, else None."""
+    ev = reqend.event
+    if not ev.correlation_id:
+        return None
+    start = recording.request_start(reqend)  # a WSGI request ends once its body is read
+    began = start.ts if start is not None else reqend.ts - ev.duration_ns
+    last = None
+    for se in recording.of("exception"):
+        if se.ts > reqend.ts:
+            break
+        if se.event.correlation_id == ev.correlation_id and se.ts >= began:
+            last = se
+    return last
 
 
 def _raised(recording: Recording, reqend: Any) -> Any:

@@ -375,7 +375,7 @@ import json
 import sys
 import time
 
-from flask import Flask
+from flask import Flask, abort
 from reporter_actors import Reporter
 from elixirscope.runtime import Runtime
 
@@ -411,6 +411,13 @@ def settings():
     return json.loads("{'retries': 3}" if bad else '{"retries": 3}')  # raised inside json
 
 
+@app.get("/upstream")
+def upstream():
+    if bad:
+        abort(502, "the warehouse did not answer")  # an exception the framework answers
+    return {"ok": True}
+
+
 @app.get("/health")
 def health():
     return ({"error": "database unavailable"}, 503) if bad else {"ok": True}
@@ -428,6 +435,7 @@ with Runtime("simpleSystemBase") as rt:
     client.get("/health")
     client.get("/limit")
     client.get("/settings")
+    client.get("/upstream")
     for uid in ([2, 3] if bad else [1, 1]):
         print(client.get(f"/users/{uid}").status_code)
 '''

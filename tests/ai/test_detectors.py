@@ -246,7 +246,7 @@ def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> No
     found = [f for f in findings(recorded["service"]) if f.kind == "server_error"]
     by_error = {f.details["error"]: f for f in found}
     assert set(by_error) == {"AttributeError", "ValueError", "json.decoder.JSONDecodeError",
-                             "status 503"}
+                             "status 503", "status 502"}
     raised = by_error["AttributeError"]
     source = recorded["service"].parent / "service.py"
     assert raised.severity == "high" and raised.details["count"] == 2
@@ -269,6 +269,15 @@ def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> No
     assert inside.locations[1].file.endswith("json/decoder.py")
     assert f"service.py:{inside.locations[0].line} (settings) (`return json.loads(" in inside.explanation
     assert "(inside json: decoder.py:" in inside.explanation
+    # a status the framework answered for an exception the handler raised (abort(502)):
+    # the raise is named, with its line, before the handler
+    aborted = by_error["status 502"]
+    assert aborted.severity == "medium"
+    assert [(loc.line, loc.role) for loc in aborted.locations] == [
+        (line_of(source, 'abort(502, "the warehouse did not answer")'), "raised it"),
+        (line_of(source, 'def upstream():') - 1, "its handler")]
+    assert "BadGateway, raised in upstream at " in aborted.explanation
+    assert "became that answer" in aborted.explanation
     chose = by_error["status 503"]
     assert chose.severity == "medium" and chose.details["count"] == 1
     assert [(loc.function, loc.role) for loc in chose.locations] == [("__main__.health", "its handler")]
