@@ -364,6 +364,18 @@ def _request_around(
     return 0
 
 
+def _tail_cut(text: str, width: int) -> str:
+    """``text`` cut to ``width`` keeping its end — at a dot or a slash when one leaves a
+    whole name (``…Inventory.handle_call``, not ``…ventory.handle_call``; ``…/shop.py:4``)."""
+    kept = text[len(text) - width + 1 :]
+    if text[len(text) - width] in "./":  # it begins a whole name already
+        return "…" + kept
+    for i, ch in enumerate(kept):
+        if ch in "./" and i + 1 < len(kept) and i < len(kept) // 2:
+            return "…" + kept[i + 1 :] if ch == "." else "…" + kept[i:]
+    return "…" + kept
+
+
 def _type_name(exc_type: str) -> str:
     return exc_type.rpartition(".")[2]
 
@@ -864,8 +876,10 @@ def _table(
             if len(cell) > w and i in middle:
                 head = (w - 1) * 2 // 5
                 cell = cell[:head] + "…" + cell[len(cell) - (w - 1 - head) :]
+            elif len(cell) > w and i in tail:
+                cell = _tail_cut(cell, w)
             elif len(cell) > w:
-                cell = "…" + cell[len(cell) - w + 1 :] if i in tail else cell[: w - 1] + "…"
+                cell = cell[: w - 1] + "…"
             parts.append(cell.ljust(w) if i in fit or i == 0 else cell.rjust(w))
         return (" " * gap).join(parts).rstrip()[:width]
 

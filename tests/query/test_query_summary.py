@@ -369,3 +369,14 @@ def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
     table = text[text.index("Exceptions"):].split("\n\n")[0]
     assert "KeyError" in table and "CancelledError" not in table
     assert "Cancelled: 3 coroutine calls ended by CancelledError" in text
+
+
+def test_a_long_name_cut_to_its_column_keeps_whole_names():
+    from elixirscope.query.summary import _tail_cut
+
+    name = "inventory_actors.Inventory.handle_call"
+    assert _tail_cut(name, 24) == "…Inventory.handle_call"  # not "…ventory.handle_call"
+    assert _tail_cut(name, 12) == "…handle_call"
+    assert _tail_cut("/srv/app/taskflow/actors.py:53", 22) == "…taskflow/actors.py:53"
+    assert _tail_cut("/srv/app/taskflow/actors.py:53", 24) == "…/taskflow/actors.py:53"
+    assert _tail_cut("abcdefghijklmnopqrstuvwxyz", 10) == "…rstuvwxyz"  # no name to keep
