@@ -54,6 +54,34 @@ def detect_http(recording: Recording, settings: InsightSettings) -> list[Finding
     return findings
 
 
+def _other_side(recording: Recording, attempts: list[Any]) -> str:
+    """What the called service, recorded too, did with each attempt: how long its request
+    took, and how long it ran on after the caller had given up on it."""
+    served = recording.callee_requests(attempts)
+    said = []
+    for se in attempts[:10]:
+        found = served.get(se.event.span_id or "")
+        if found is None:
+            continue
+        start, end = found
+        if end is None:
+            said.append(f"{se.event.attempt}: no end recorded")
+            continue
+        took = f"{se.event.attempt}: {end.event.duration_ns / 1e6:.0f} ms"
+        if end.ts > se.ts and not (200 <= se.event.status < 400):
+            took += f" ({(end.ts - se.ts) / 1e6:.0f} ms after the caller gave up)"
+        said.append(took)
+    if not said:
+        return ""
+    where = next(iter(served.values()))[0]
+    request = f"{where.event.method} {where.event.path}"
+    return (
+        f" The service called was recorded too ({where.program.rpartition('/')[2]}): "
+        f"its {request} took, attempt by attempt, {'; '.join(said)} — `insights --all-runs` "
+        "says what it was doing."
+    )
+
+
 def _retried(
     recording: Recording, target: str, chain: str, found: list[Any], retried: list[Any]
 ) -> Finding:
@@ -70,6 +98,7 @@ def _retried(
             if gave_up
             else "It succeeded in the end, but each failed attempt added its latency to the caller's."
         )
+        + _other_side(recording, found)
     )
     fix = (
         "Retry only what is safe to repeat (idempotent requests) and only transient failures "

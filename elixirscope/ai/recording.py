@@ -92,6 +92,31 @@ class Recording:
                 found = e
         return found
 
+    def callee_requests(self, attempts: list[Any]) -> dict[str, tuple[Any, Any]]:
+        """The requests these HTTP attempts began in a recorded callee (the service called,
+        in this run or another of the data dir): each attempt's ``span_id`` -> (its
+        ``RequestStart``, its ``RequestEnd`` or None), for those found."""
+        spans = {se.event.span_id for se in attempts if se.event.span_id}
+        chains = {se.event.correlation_id for se in attempts if se.event.correlation_id}
+        if not spans or self.data_dir is None:
+            return {}
+        from elixirscope.store.eventstore import EventStore
+
+        starts: dict[str, Any] = {}
+        ends: dict[tuple[str, int], Any] = {}
+        with EventStore.open(self.data_dir, readonly=True) as store:
+            for chain in chains:
+                for se in store.query(correlation_id=chain, type=["req", "reqend"], limit=None):
+                    ev: Any = se.event
+                    if se.type == "req" and ev.parent_span in spans:
+                        starts[ev.parent_span] = se
+                    elif se.type == "reqend":
+                        ends[(se.producer, ev.request_id)] = se
+        return {
+            span: (start, ends.get((start.producer, start.event.id)))
+            for span, start in starts.items()
+        }
+
     def caller_attempt(self, start: Any) -> Any:
         """The recorded HTTP attempt that made the request ``start`` (a stored
         ``RequestStart``) began — its ``span_id`` is the request's ``parent_span`` — in this

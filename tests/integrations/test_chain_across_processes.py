@@ -77,19 +77,26 @@ import sys
 import time
 
 import httpx
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 
 def ask(base):
+    session = requests.Session()  # a read timeout retried once: two attempts
+    session.mount("http://", HTTPAdapter(max_retries=Retry(total=1, read=1, backoff_factor=0)))
     try:
-        httpx.get(base + "/slow", timeout=0.3)
-    except httpx.ReadTimeout:
+        session.get(base + "/slow", timeout=0.3)
+    except requests.exceptions.ConnectionError:
         print("gave up")
 
 
 def main(port):
     base = f"http://127.0.0.1:{port}"
+    for n in range(6):  # the server's usual requests: quick
+        httpx.get(base + f"/sum/{n}")
     ask(base)
-    time.sleep(1.5)  # the server finishes the request no one waits for
+    time.sleep(2.5)  # the server finishes the requests no one waits for
     httpx.get(base + "/stop")
 
 
@@ -193,16 +200,25 @@ def test_a_request_its_caller_gave_up_on_says_so_in_the_tree_and_the_finding(
 
     data = tmp_path / "data"
     assert serve_and_ask(tmp_path, data, data, IMPATIENT).split() == ["gave", "up"]
-    (attempt,) = [e for e in events(data, "http") if e["url"].endswith("/slow")]
-    tree = calltree(data, attempt["correlation_id"], "--all-runs").splitlines()
-    (request,) = [line for line in tree if "request GET /slow -> 200" in line]
-    assert "[its caller's attempt timed out after 3" in request, request
-    assert re.search(r"this ran (\d+\.\d+|\d+) ms more, answering no one\]", request), request
+    attempts = [e for e in events(data, "http") if e["url"].endswith("/slow")]
+    assert [a["attempt"] for a in attempts] == [1, 2]
+    tree = calltree(data, attempts[0]["correlation_id"], "--all-runs").splitlines()
+    requests = [line for line in tree if "request GET /slow -> 200" in line]
+    assert len(requests) == 2
+    for request in requests:
+        assert "[its caller's attempt timed out after 3" in request, request
+        assert re.search(r"this ran (\d+\.\d+|\d+) ms more, answering no one\]", request)
     runs = {r["command"][0]: r["id"] for r in _runs(data)}
     found = insights_report(data, run=runs["server.py"])["findings"]
     (slow,) = [f for f in found if f["kind"] == "slow_request"]
     assert "Its caller gave up first: its attempt (GET http://127.0.0.1:" in slow["explanation"]
     assert "/slow from client.py) timed out after 3" in slow["explanation"]
+    # and the caller's retried call says what the service did with each attempt
+    found = insights_report(data, run=runs["client.py"])["findings"]
+    (retried,) = [f for f in found if f["kind"] == "retried_call"]
+    said = " ".join(retried["explanation"].split())
+    assert "The service called was recorded too (server.py): its GET /slow took" in said
+    assert re.search(r"1: 1\d\d\d ms \(\d+ ms after the caller gave up\); 2: 1\d\d\d ms", said), said
 
 
 def _runs(data: Path) -> list[dict]:
