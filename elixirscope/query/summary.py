@@ -57,6 +57,7 @@ from elixirscope.contracts.trace import (
     MessageSend,
     ProcessExit,
     ProcessRestart,
+    PubSubPublish,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -236,6 +237,9 @@ def summarize(
         elif isinstance(ev, MessageSend):
             if ev.sender:
                 actors[ev.sender].messages_out += 1
+        elif type(ev) is PubSubPublish:  # a publication is a message out of its publisher
+            if ev.publisher:
+                actors[ev.publisher].messages_out += 1
         elif isinstance(ev, ProcessRestart):
             actors[ev.path].restarts += 1
         elif isinstance(ev, ProcessExit):

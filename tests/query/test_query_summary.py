@@ -131,14 +131,15 @@ def test_actors_processes_and_threads():
     p.add("state", "shop/stock", "handle_call", "'order'", "{}", "{'tea': 1}", thread=2)
     p.add("exit", "shop/stock", 100, "exception KeyError", "shop")
     p.add("restart", "shop/stock", 100, "restarted", "shop")
+    p.add("pub", "p1", "orders", "shop/desk", "'sold'")  # a publication is a message out
     report = summarize(p.stored())
     actors = {a["actor"]: a for a in report["actors"]}
-    assert actors["shop/desk"]["messages_out"] == 1
+    assert actors["shop/desk"]["messages_out"] == 2
     stock = actors["shop/stock"]
     assert (stock["messages_in"], stock["state_changes"], stock["restarts"], stock["exits"]) == (
         1, 1, 1, 1)
     [proc] = report["processes"]
-    assert {t["name"]: t["events"] for t in proc["threads"]} == {"MainThread": 4, "worker-7": 3}
+    assert {t["name"]: t["events"] for t in proc["threads"]} == {"MainThread": 5, "worker-7": 3}
     assert "thread worker-7" in report["text"]
 
 
