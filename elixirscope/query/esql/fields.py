@@ -908,7 +908,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration"),
-    "websockets": ("time", "path", "action", "size", "preview", "code"),
+    "websockets": ("time", "request", "path", "action", "size", "preview", "code"),
     "queries": ("time", "caller", "statement", "rows", "duration", "error", "location"),
     "transactions": ("time", "caller", "action", "open", "database", "error", "location"),
     "publishes": ("time", "from", "topic", "message", "pub_id"),
