@@ -785,6 +785,13 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
             },
             "error": r["error"],
             "queries": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "query"),
+            # its outgoing HTTP attempts that got no answer or a 5xx (a timeout, a retry)
+            "http_failed": sum(
+                1
+                for q in made.get(r["id"], ())
+                if q["kind"] == "http"
+                and (q.get("timeout") or q["error"] or (q["rows"] or 0) >= 500)
+            ),
         }
         for r in model.requests[:limit]
     ]

@@ -1,6 +1,7 @@
-"""A WebSocket connection's waterfall in the cinema lists its steps — accepted, each
+"""The requests view: a WebSocket connection's waterfall lists its steps — accepted, each
 message in and out with its size and preview (also one another request pushed to it), its
-close — at their moments, from a real recording of a Starlette app under uvicorn."""
+close — at their moments; the list marks a request whose outgoing HTTP call failed.
+From real recordings of Starlette apps under uvicorn."""
 
 from __future__ import annotations
 
@@ -68,3 +69,48 @@ def test_a_websockets_waterfall_lists_its_steps(tmp_path) -> None:
     assert [f["size"] for f in got["frames"][1:3]] == [5, len('{"echo": "hello"}')]
     times = [int(f["ts"]) for f in got["frames"]]
     assert times == sorted(times) and got["frames_left_out"] == 0
+
+
+CALLER = textwrap.dedent(
+    """
+    import asyncio, socket, threading, time
+
+    import httpx, uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    PORT = []
+
+
+    async def slow(request):
+        await asyncio.sleep(0.3)
+        return PlainTextResponse("late")
+
+
+    async def outer(request):  # its call to /slow times out; it answers anyway
+        async with httpx.AsyncClient() as client:
+            try:
+                await client.get(f"http://127.0.0.1:{PORT[0]}/slow", timeout=0.05)
+            except httpx.TimeoutException:
+                return PlainTextResponse("without it")
+        return PlainTextResponse("with it")
+
+
+    app = Starlette(routes=[Route("/slow", slow), Route("/outer", outer)])
+
+
+    def client(url):
+        PORT.append(int(url.rsplit(":", 1)[1]))
+        print(httpx.get(url + "/outer").text)
+        time.sleep(0.4)
+    """
+) + SERVED
+
+
+def test_the_requests_list_marks_a_request_whose_outgoing_call_failed(tmp_path) -> None:
+    with recorded_api(tmp_path, "caller.py", **{"caller.py": CALLER}) as (client, run):
+        listed = client.get(f"/api/runs/{run}/requests").json()["requests"]
+    by_path = {r["path"]: r for r in listed}
+    assert by_path["/outer"]["http_failed"] == 1  # its attempt timed out
+    assert by_path["/slow"]["http_failed"] == 0
