@@ -146,7 +146,7 @@ def summary(data_dir: str, chains: dict[str, str]) -> str:
         f"  elixirscope query --data-dir {data_dir} \"states of 'task_manager'\"",
         f'  elixirscope query --data-dir {data_dir} "http where attempt > 1"',
         f'  elixirscope query --data-dir {data_dir} "restarts"',
-        f'  elixirscope query --data-dir {data_dir} "route, count(*), p95(duration) from requests group by route"',
+        f'  elixirscope query --data-dir {data_dir} "endpoint, count(*), p95(duration) from requests group by endpoint"',
     ]
     return "\n".join(lines)
 

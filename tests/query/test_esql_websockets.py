@@ -117,3 +117,24 @@ def test_status_on_requests_and_http_names_code(ws_data: Path) -> None:
         list(esql.run("http where status >= 500", data_dir=ws_data))
     assert [r["code"] for r in esql.run("requests where code = 500", data_dir=ws_data)] == [500]
     assert list(esql.run("calls where status = 'ok' limit 1", data_dir=ws_data))  # still calls'
+
+
+def test_requests_are_grouped_by_endpoint_method_and_route(tmp_path) -> None:
+    """``route`` alone puts a GET and a POST of one path in one row; ``endpoint`` keeps
+    them apart, as summary's Web requests table does."""
+    from elixirscope.contracts.trace import decode_batch, encode_batch
+    from elixirscope.query import esql
+    from elixirscope.store import EventStore
+
+    t0 = 1_700_000_000_000_000_000
+    ends = [("reqend", i + 1, t0 + i, 1, f"c{i}", 0, i + 1, method, "/orders", "/orders",
+             200, 10, 0, 0, None, None, None)
+            for i, method in enumerate(["GET", "POST", "POST"])]
+    with EventStore.open(tmp_path / "data") as store:
+        store.append(decode_batch(encode_batch(
+            node="n", pid=1, program="p.py", producer="n:1:0", seq=1, sent_ts=t0, dropped=0,
+            events=ends, run="ab" * 16)))
+    got = esql.run("endpoint, count(*) from requests group by endpoint", tmp_path / "data")
+    assert sorted(got.tuples()) == [("GET /orders", 1), ("POST /orders", 2)]
+    by_route = esql.run("route, count(*) from requests group by route", tmp_path / "data")
+    assert list(by_route.tuples()) == [("/orders", 3)]

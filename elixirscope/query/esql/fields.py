@@ -382,6 +382,15 @@ def _connection(row: Any, at: int) -> Any:
     return ev.route if type(ev) is RequestEnd else None
 
 
+def _endpoint(row: Any) -> str | None:
+    """A request's method and route (``POST /orders``), as summary's Web requests table
+    names it: ``route`` alone is one row for a GET and a POST of one path."""
+    ev = row.ev
+    if type(ev) is not RequestEnd:
+        return None
+    return f"{ev.method} {ev.route or ev.path}"
+
+
 def _action(row: Any) -> str | None:
     """A transaction step's action; a WebSocket step's: accept, in, out, close, disconnect."""
     ev = row.ev
@@ -757,6 +766,13 @@ _FIELDS = [
         {"events", "requests", "websockets"},
         lambda r: _connection(r, 1),
         doc="a request's route template (a WebSocket step: its connection's)",
+    ),
+    _f(
+        "endpoint",
+        "text",
+        {"events", "requests"},
+        _endpoint,
+        doc="a request's method and route, `POST /orders` (as summary groups requests)",
     ),
     _f(
         "request",
