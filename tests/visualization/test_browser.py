@@ -118,6 +118,7 @@ def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, 
     # the crash marker: the cursor goes to it and the actor is selected
     crash = page.locator("#tl-marks button.mark-crash")
     assert crash.count() == 1 and "shop/stock crashed" in crash.inner_text()
+    assert "· 1 crash" in page.inner_text("#runinfo")  # its crash and its exit: one crash
     crash.click()
     page.wait_for_function("location.hash.includes('sel=actor%3Ashop%2Fstock')")
     run = re.search(r"run=([0-9a-f]+)", page.url).group(1)

@@ -106,7 +106,8 @@ function draw(host, d, state) {
 
 function tree(nodes) {
   if (!nodes.length) return `<span class="dim">no supervisor recorded</span>`;
-  return "<ul>" + nodes.map((n) => `<li class="${n.alive ? "" : "dead"}">${n.children.length ? "▾" : "•"} ${esc(n.path)}
+  // gone: crashed (red), or stopped normally by its supervisor (dim)
+  return "<ul>" + nodes.map((n) => `<li class="${n.alive ? "" : n.exits ? "dead" : "stopped"}">${n.children.length ? "▾" : "•"} ${esc(n.path)}
     ${n.restarts ? `<span class="pill orange restarts" data-path="${esc(n.path)}">↻ ${n.restarts}</span>` : ""}
     ${n.exits ? `<span class="pill red" title="${esc(n.last_reason || "")}">✖ ${n.exits}</span>` : ""}
     ${n.stops && !n.exits ? `<span class="pill dim" title="${esc(n.last_reason || "")}">■ stopped</span>` : ""}

@@ -129,6 +129,14 @@ export function esc(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+// a run's crashes as its header says them: a child's crash and its exit are marks of one
+// crash (a crash marked without an exit, an untraced callback's, counts as one)
+function crashCount(marks) {
+  const exits = marks.filter((m) => m.kind === "exit").length;
+  const n = exits || marks.length;
+  return `${n} crash${n === 1 ? "" : "es"}`;
+}
+
 export function short(fn) {
   // the last two names, a nested function's `<locals>` not counted: `room.<locals>.go` of
   // `app.Gateway.room.<locals>.go` (`<locals>.go` said nothing of whose it is)
@@ -250,7 +258,7 @@ function showRunInfo() {
   const r = ov.run;
   el.innerHTML = `run <b>${esc(r.short_id)}</b> · ${esc(r.command_text)} · ${ov.events.toLocaleString()} events · ` +
     `${fmtDur(r.duration_ns)}` + (r.dropped ? ` · <span class="bad">${r.dropped} dropped</span>` : "") +
-    (ov.crashes.length ? ` · <span class="bad">${ov.crashes.length} crash marks</span>` : "");
+    (ov.crashes.length ? ` · <span class="bad">${crashCount(ov.crashes)}</span>` : "");
 }
 
 function showCursor() {
