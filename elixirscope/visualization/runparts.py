@@ -49,6 +49,7 @@ from elixirscope.contracts.trace import (
     ProcessRestart,
     ProcessSpawn,
     PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -73,10 +74,18 @@ from elixirscope.visualization.threadlives import ThreadLives
 
 __all__ = ["PARTS_DIR", "PartReader", "RunPart", "joined", "model_of", "shard_part"]
 
+PUBLISHED = "pub:"
+"""A publish's message id in the actors chart: ``pub:`` and its ``pub_id``."""
+
+RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
+"""The runtime's own publications (a supervisor's lifecycle events, metrics reports): not
+drawn as the program's messages."""
+
 PARTS_DIR = "parts"
-FORMAT = 13
+FORMAT = 14
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
-delivery linked to its receive is a message from the registry)."""
+delivery linked to its receive is a message from the registry; 14: a publish a message
+to it)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -279,6 +288,10 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
     if kind is PubSubDelivery and ev.message_id:  # the registry's send to a subscriber
         label = f"{_short(ev.topic, 60)} (published)"
         return [*head, "send", pid, 0, "registry", ev.target, ev.message_id, label, chain]
+    if kind is PubSubPublish and ev.topic not in RUNTIME_TOPICS:  # the registry's message
+        label = f"publish {_short(ev.topic, 40)}: {_short(ev.message, 60)}"
+        sender = ev.publisher or PROGRAM
+        return [*head, "send", pid, 0, sender, "registry", PUBLISHED + ev.pub_id, label, chain]
     if kind in _PROCESS:
         reason = getattr(ev, "reason", None)
         reason = _short(reason, 200) if reason is not None else None
@@ -918,7 +931,9 @@ def _replay(
             sender, target, message_id, label, chain = f
             sender = sender or PROGRAM
             actors.setdefault(sender, None)
-            msg = Message(message_id, sender, target, label, ts, None, chain)
+            # a publish is the registry's at once (it delivers as it takes it)
+            took = ts if message_id.startswith(PUBLISHED) else None
+            msg = Message(message_id, sender, target, label, ts, took, chain)
             sends[message_id] = msg
             messages.append(msg)
         elif kind == "receive":

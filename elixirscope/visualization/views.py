@@ -24,6 +24,7 @@ import numpy as np
 
 from elixirscope.visualization.reading import RunReading
 from elixirscope.visualization.runmodel import RunModel
+from elixirscope.visualization.runparts import PUBLISHED
 from elixirscope.visualization.windows import DEFAULT_LIMIT, WindowError, timeline_window
 
 __all__ = [
@@ -352,8 +353,13 @@ def moment_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, A
 
 REGISTRY_LANE = "registry"
 """The column of the runtime's registry: the calls a program makes to it (``whereis``,
-``register``) are left out unless asked for (``registry=1``), counted; what it sends
-(a publication's deliveries) is shown."""
+``register``) are left out unless asked for (``registry=1``), counted; a publication to
+it and what it sends (the publication's deliveries) are shown."""
+
+
+def _lookup(message: Any) -> bool:
+    """A call or cast to the registry (``whereis``, ``register``), not a publication."""
+    return bool(message.target == REGISTRY_LANE and not message.message_id.startswith(PUBLISHED))
 
 
 def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -375,9 +381,9 @@ def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         for m in model.messages
         if m.send_ts <= t1 and (m.receive_ts if m.receive_ts is not None else m.send_ts) >= t0
     ]
-    lookups = [m for m in shown if m.target == REGISTRY_LANE]
+    lookups = [m for m in shown if _lookup(m)]
     if registry == "0" and lookups:  # the program's whereis/register calls: noise, counted
-        shown = [m for m in shown if m.target != REGISTRY_LANE]
+        shown = [m for m in shown if not _lookup(m)]
     more = max(0, len(shown) - limit)
     lanes: dict[str, None] = dict.fromkeys(model.actors)
     for m in model.messages:

@@ -26,6 +26,7 @@ from elixirscope.contracts.trace import (
     ProcessRestart,
     ProcessSpawn,
     PubSubDelivery,
+    PubSubPublish,
     RequestEnd,
     RequestStart,
     StateChange,
@@ -258,6 +259,13 @@ def build(run_id: str, stored: Any) -> RunModel:
                 ev.correlation_id,
             )
             sends[ev.message_id] = msg
+            messages.append(msg)
+        elif kind is PubSubPublish and ev.topic not in ("lifecycle", "telemetry"):  # to the registry
+            sender = ev.publisher or PROGRAM
+            actors.setdefault(sender, None)
+            label = f"publish {_short(ev.topic, 40)}: {_short(ev.message, 60)}"
+            msg = Message("pub:" + ev.pub_id, sender, "registry", label, ts, ts, ev.correlation_id)
+            sends[msg.message_id] = msg
             messages.append(msg)
         elif kind is MessageReceive:
             actors.setdefault(ev.actor, None)
