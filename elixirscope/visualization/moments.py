@@ -4,8 +4,9 @@ A finding's cinema link names its event (``ev=PRODUCER:ID``, with ``t`` its time
 the timeline selects the call that holds it and scrolls to that call's lane.
 :func:`locate` says which: for a call's entry, that call; for its end, an
 exception, a yield or a resume, the call it names (``call_id``); for a request's
-end, the request's own call; for any other event (a query, an HTTP attempt, a
-request's start, a state change), the call it happened in (its ``parent_id``).
+end, the request's own call; for a state change, the actor's callback that made it
+(when traced); for any other event (a query, an HTTP attempt, a request's start), the
+call it happened in (its ``parent_id``).
 An event outside any recorded call has its thread's lane and the innermost call
 open there at its time, if any. The model gives the calls; the event itself is
 read from the store (one chunk index lookup) only when it is not a call's entry.
@@ -85,6 +86,10 @@ def locate(
         if row is not None and row >= 0:
             return _moment(model, producer, event_id, ts, kind, row, "the request's own call")
         call, how = None, ""
+    if kind == "state" and getattr(ev, "callback", None):  # the actor's callback, if traced
+        row = _callback_row(model, producer, ev, ts)
+        if row is not None:
+            return _moment(model, producer, event_id, ts, kind, row, "the callback that made it")
     if call is None:
         call, how = ev.parent_id, "the call it happened in"
     row = _row_of_call(model, mine, call, ts) if call else None
@@ -161,6 +166,21 @@ def _thread_lane(model: RunModel, producer: str, thread: int, ts: int) -> int | 
         if on.any() and int(model.start[on].min()) <= ts:
             return index
     return lanes[0]
+
+
+def _callback_row(model: RunModel, producer: str, ev: Any, ts: int) -> int | None:
+    """The recorded call of the callback a state change was made by (``Room.handle_call``):
+    the last of that name begun on its thread by then — the change's own parent is the code
+    that ran the actor (a gateway's call into ``simpleSystemBase``)."""
+    lane = _thread_lane(model, producer, ev.thread, ts)
+    if lane is None:
+        return None
+    suffix = "." + ev.callback
+    named = [i for i, name in enumerate(model.functions) if name.endswith(suffix)]
+    rows = np.flatnonzero(
+        (model.lane == lane) & (model.start <= ts) & np.isin(model.function, named)
+    )
+    return int(rows[np.argmax(model.start[rows])]) if len(rows) else None
 
 
 def _innermost(model: RunModel, lane: int, ts: int) -> int | None:

@@ -124,3 +124,20 @@ def test_an_implicit_begin_is_drawn_at_the_start_of_the_statement_that_began_it(
         ("BEGIN", 100, 100), ("SELECT 1", 100, 149),
         ("BEGIN", 300, 300), ("SELECT 2", 200, 290),  # another call's: left as it is
         ("COMMIT", 400, 410), ("SELECT 3", 350, 390)]
+
+
+def test_a_state_changes_moment_opens_the_callback_that_made_it(tmp_path) -> None:
+    """A crash's moment is the state change its callback left: the link selects that
+    callback's call (pool/a's handle_call), not the code that ran the actor."""
+    from elixirscope.ai.insights import insights_report
+
+    programs = {"workers.py": WORKERS, "main.py": MAIN}
+    with recorded_api(tmp_path, "main.py", **programs) as (client, run):
+        (crash,) = [f for f in insights_report(tmp_path / "data", run)["findings"]
+                    if f["kind"] == "crash"]
+        moment = crash["moment"]
+        assert moment["type"] == "state"
+        got = client.get(f"/api/runs/{run}/moment", params={
+            "ev": f"{moment['producer']}:{moment['id']}", "t": moment["ts"]}).json()
+    assert got["slice"]["function"] == "workers.Worker.handle_call", got
+    assert got["how"] == "the callback that made it"
