@@ -28,7 +28,7 @@ from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import read_lines
-from elixirscope.query.calltree import program_frame, split_frame
+from elixirscope.query.calltree import split_frame
 
 __all__ = ["detect_server_errors", "frames", "raising_frames"]
 
@@ -114,19 +114,20 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
     chose = None  # the exception a framework turned into a chosen status
     if stack:
         ours = [f for f in stack if _ours(f[0])]
-        if ours and not _ours(stack[-1][0]):  # raised in a library: the program's line first
-            file, line, function = ours[-1]
+        own, library = raising_frames(last.traceback_text)
+        raised_in = None
+        if own is not None and library is not None:  # the program's line first
+            file, line, function = own
             locations.append(Location(file, line, function, "the program's line"))
-            raised_in = Location(*stack[-1], "raised in a library")
-            lib_file, lib_line, lib_function = stack[-1]
+            raised_in = Location(*library, "raised in a library")
+            lib_file, lib_line, lib_function = library
             inside = (
                 f" (inside {_library(lib_file)}: {lib_file.rpartition('/')[2]}:{lib_line} "
                 f"in {lib_function})"
             )
         else:
-            file, line, function = stack[-1]
+            file, line, function = own or library or stack[-1]
             locations.append(Location(file, line, function, "raised here"))
-            raised_in = None
         text = read_lines(file, line, line)
         if text:
             code = text[0][1].split("  # ")[0].strip()
@@ -142,9 +143,9 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         handler = recording.handler(found[-1])
         chose = _answered_by_raise(recording, found[-1])  # an HTTPException(504), say
         traced = [split_frame(t) for t in (chose.event.traceback or [])] if chose else []
-        own = program_frame([f for f in traced if f is not None]) if traced else None
-        if own is not None:
-            locations.append(Location(own[0], own[1], chose.event.function, "raised it"))
+        mine = [f for f in traced if f is not None and _ours(f[0])]  # the program's frames
+        if chose is not None and mine:
+            locations.append(Location(mine[-1][0], mine[-1][1], chose.event.function, "raised it"))
         if handler is not None and handler.file:
             locations.append(Location(handler.file, handler.line, handler.function, "its handler"))
     top = [f"{shown_path(f)}:{n} in {fn}" for f, n, fn in [f for f in stack if _ours(f[0])]][

@@ -878,10 +878,8 @@ def _frames(data_dir: Any, run: str, req: dict[str, Any]) -> tuple[list[dict[str
 def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
     """An ESQL query's first ``max_rows`` rows; each row's moment (its first time
     column) lets the browser link it to the timeline. ``shown``: the cells a table shows
-    other than their value, as the command line's table does (``[row, column, text]``:
-    an HTTP attempt's ``code`` when no response came, ``timeout``, is null in the rows)."""
-    from elixirscope.query.esql.api import run as run_query
-    from elixirscope.query.esql.render import NoResponse, plain
+    other than their value, as the command line's table does (``esql_report``'s)."""
+    from elixirscope.query.esql import esql_report
 
     query = params.get("q")
     if not query or not str(query).strip():
@@ -894,36 +892,23 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
         raise ViewError(f"`timeout` must be 1 to 120 seconds, got {timeout}")
     run = params.get("run") or None
     run_id = models.info(run).id if run else None
-    rows: list[tuple[Any, ...]] = []
-    more = False
     try:
-        result = run_query(str(query), str(models.data_dir), run=run_id, timeout=timeout)
-        with result:
-            for row in result.tuples():
-                if len(rows) >= max_rows:
-                    more = True
-                    break
-                rows.append(row)
+        report = esql_report(
+            str(models.data_dir), str(query), run=run_id, max_rows=max_rows, timeout=timeout
+        )
     except (ValueError, OSError) as exc:
         raise ViewError(str(exc)) from None
-    kinds = result.kinds
+    kinds = report["kinds"]
     when = next((i for i, k in enumerate(kinds) if k == "time"), None)
-    scope = result.scope
-    shown = [
-        [i, j, str(value)]
-        for i, row in enumerate(rows)
-        for j, value in enumerate(row)
-        if isinstance(value, NoResponse)
-    ]
     return {
-        "query": str(query),
-        "run": scope.run.id if scope is not None and scope.run is not None else None,
-        "columns": result.columns,
+        "query": report["query"],
+        "run": (report.get("run") or {}).get("id") if isinstance(report.get("run"), dict) else None,
+        "columns": report["columns"],
         "kinds": kinds,
-        "rows": [list(map(plain, row)) for row in rows],
-        "shown": shown,
-        "moments": [None if when is None else row[when] for row in rows],
-        "count": len(rows),
-        "more": more,
-        "warnings": result.warnings,
+        "rows": report["rows"],
+        "shown": report["shown"],
+        "moments": [None if when is None else row[when] for row in report["rows"]],
+        "count": report["count"],
+        "more": report["more"],
+        "warnings": report["warnings"],
     }

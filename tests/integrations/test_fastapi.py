@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from served_program import SERVED
 from web_programs import calltree, elixirscope, events
 
 PROGRAM = r"""
@@ -30,22 +31,9 @@ async def price(sku: str):
     return {"sku": sku, "price": discount(10.0)}
 
 
-def main():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+def client(base):
     print(httpx.get(base + "/price/tea").json(), httpx.get(base + "/price/none").status_code)
-    server.should_exit = True
-    thread.join()
-
-
-main()
-"""
+""" + SERVED
 
 
 def test_a_fastapi_route_is_recorded_with_its_handler_nested(tmp_path: Path) -> None:

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import textwrap
 
-from cinema_recordings import elixirscope
+from cinema_recordings import recorded_api
 from served_program import SERVED
-from starlette.testclient import TestClient
-
-from elixirscope.visualization.server import create_app
-
-TOKEN = "d" * 32
 
 ORDERS = textwrap.dedent(
     """
@@ -56,17 +51,11 @@ ORDERS = textwrap.dedent(
 
 
 def test_a_task_left_running_is_in_its_request_s_waterfall(tmp_path) -> None:
-    (tmp_path / "orders.py").write_text(ORDERS)
-    done = elixirscope("run", "--data-dir", "data", "orders.py", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    with TestClient(create_app(tmp_path / "data", TOKEN),
-                    headers={"x-elixirscope-token": TOKEN}) as client:
-        (run,) = client.get("/api/runs").json()["runs"]
-        (listed,) = client.get(f"/api/runs/{run['id']}/requests").json()["requests"]
-        got = client.get(f"/api/runs/{run['id']}/requests",
-                         params={"request": listed["id"]}).json()
-        flame = client.get(f"/api/runs/{run['id']}/calltree").json()["nodes"]
-        window = client.get(f"/api/runs/{run['id']}/timeline", params={"px": 20_000}).json()
+    with recorded_api(tmp_path, "orders.py", **{"orders.py": ORDERS}) as (client, run):
+        (listed,) = client.get(f"/api/runs/{run}/requests").json()["requests"]
+        got = client.get(f"/api/runs/{run}/requests", params={"request": listed["id"]}).json()
+        flame = client.get(f"/api/runs/{run}/calltree").json()["nodes"]
+        window = client.get(f"/api/runs/{run}/timeline", params={"px": 20_000}).json()
     calls = {c["function"].rpartition(".")[2]: c for c in got["calls"]}
     placed, audit = calls["place_order"], calls["write_audit"]
     assert audit["depth"] == placed["depth"] + 1  # under the call that started it

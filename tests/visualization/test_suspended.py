@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import textwrap
 
-from cinema_recordings import elixirscope
-from starlette.testclient import TestClient
-
-from elixirscope.visualization.server import create_app
-
-TOKEN = "s" * 32
+from cinema_recordings import recorded_api
 
 QUEUED = textwrap.dedent(
     """
@@ -37,14 +32,9 @@ QUEUED = textwrap.dedent(
 
 
 def test_a_call_s_slice_has_its_self_and_suspended_time(tmp_path) -> None:
-    (tmp_path / "queued.py").write_text(QUEUED)
-    done = elixirscope("run", "--data-dir", "data", "queued.py", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    with TestClient(create_app(tmp_path / "data", TOKEN),
-                    headers={"x-elixirscope-token": TOKEN}) as client:
-        (run,) = client.get("/api/runs").json()["runs"]
-        window = client.get(f"/api/runs/{run['id']}/timeline").json()
-        flame = client.get(f"/api/runs/{run['id']}/calltree").json()["nodes"]
+    with recorded_api(tmp_path, "queued.py", **{"queued.py": QUEUED}) as (client, run):
+        window = client.get(f"/api/runs/{run}/timeline").json()
+        flame = client.get(f"/api/runs/{run}/calltree").json()["nodes"]
     reserves = sorted((s for s in window["slices"] if s["function"].endswith("reserve")),
                       key=lambda s: int(s["end"]) - int(s["start"]))
     assert len(reserves) == 3

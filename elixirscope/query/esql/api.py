@@ -269,8 +269,10 @@ def esql_report(
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
-    rows, and whether more matched (``more``)."""
-    from elixirscope.query.esql.render import plain, table
+    rows, and whether more matched (``more``); ``shown``, the cells the table shows other
+    than their value (``[row, column, text]``: an HTTP attempt's ``code`` when no response
+    came reads ``timeout``, its value null)."""
+    from elixirscope.query.esql.render import NoResponse, plain, table
     from elixirscope.query.runs import drop_note
 
     if max_rows is not None and (
@@ -307,6 +309,12 @@ def esql_report(
         "columns": result.columns,
         "kinds": result.kinds,
         "rows": [list(map(plain, r)) for r in rows],
+        "shown": [
+            [i, j, str(value)]
+            for i, row in enumerate(rows)
+            for j, value in enumerate(row)
+            if isinstance(value, NoResponse)
+        ],
         "count": len(rows),
         "more": more,
         "plan": result.explain,
