@@ -9,6 +9,8 @@ import pytest
 from recorded_programs import events, plain, recorded
 from waiting import wait_until
 
+from elixirscope.query import esql
+
 HUB = '''
 from elixirscope.runtime import GenServer, Reply
 
@@ -93,6 +95,26 @@ def test_a_publish_and_its_deliveries_are_linked(tmp_path: Path, base: str) -> N
     if base == "multiprocTCPBase":  # published in the publisher's process, delivered in the registry's
         assert {d["pid"] for d in deliveries} != {pub["pid"]}
     assert pub["correlation_id"]  # the chain of the call that made the publisher publish
+
+    # ESQL's messages: each delivery with the subscriber's receive of it, its latency from
+    # the registry's send (a delivery records no MessageSend of its own)
+    def delivered() -> list[dict] | None:
+        rows = list(esql.run(
+            "time, sent, received, latency, to, message from messages where from = 'registry'"
+            f" and chain = '{pub['correlation_id']}'",
+            data_dir=tmp_path / "data",
+        ))
+        return rows if len(rows) == 3 else None
+
+    rows = wait_until(delivered, timeout=90)
+    assert rows, "the 3 deliveries' receives were not all recorded"
+    by_ts = {d["ts"]: d for d in deliveries}
+    assert sorted(r["sent"] for r in rows) == sorted(by_ts)
+    for row in rows:
+        assert row["time"] == row["sent"]
+        assert row["latency"] == row["received"] - row["sent"] >= 0
+        assert row["message"] == ("headline", 1)
+    assert sorted(r["to"] for r in rows) == sorted(d["target"] for d in deliveries)
 
 
 def test_switched_off_no_publish_is_recorded(tmp_path: Path) -> None:

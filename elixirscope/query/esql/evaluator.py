@@ -40,6 +40,7 @@ from elixirscope.contracts.trace import (
     GeneratorYield,
     MessageReceive,
     MessageSend,
+    PubSubDelivery,
     StateChange,
 )
 from elixirscope.query.esql.errors import EsqlCancelled, EsqlTimeout
@@ -453,6 +454,11 @@ def _messages(
             if sent.candidate:
                 held.block((ev.ts, se.producer, ev.id), sent)
             continue
+        if cls is PubSubDelivery:  # the registry's send: its receive makes the row
+            if ev.message_id is not None:
+                delivered = pending[ev.message_id] = _Pending(se, True)
+                held.block((ev.ts, se.producer, ev.id), delivered)
+            continue
         if cls is not MessageReceive:
             continue
         got = pending.pop(ev.message_id, None)
@@ -461,16 +467,18 @@ def _messages(
             row = MessageRow(ctx, None, se, state=state)
             if test is None or test(row) is True:
                 held.add((ev.ts, se.producer, ev.id), materialize(row))
-        else:
-            if got.candidate:
-                held.unblock(got)
-                row = MessageRow(ctx, got.se, se, state=state)
-                if test is None or test(row) is True:
-                    key = (got.se.event.ts, got.se.producer, got.se.event.id)
-                    held.add(key, materialize(row))
+        elif got.candidate:
+            held.unblock(got)
+            sent_se = got.se
+            if type(sent_se.event) is PubSubDelivery:
+                row = MessageRow(ctx, None, se, state=state, sent_ts=sent_se.event.ts)
+            else:
+                row = MessageRow(ctx, sent_se, se, state=state)
+            if test is None or test(row) is True:
+                held.add((sent_se.event.ts, sent_se.producer, sent_se.event.id), materialize(row))
         yield from held.ready()
     for sent in pending.values():
-        if sent.candidate:  # never received in the recording
+        if sent.candidate and type(sent.se.event) is MessageSend:  # never received
             row = MessageRow(ctx, sent.se, None)
             if test is None or test(row) is True:
                 key = (sent.se.event.ts, sent.se.producer, sent.se.event.id)

@@ -106,6 +106,8 @@ def _late(row: Any, read: Callable[[], Any]) -> Any:
 def _time(row: Any) -> int:
     if type(row) is CallRow:
         return row.start
+    if type(row) is MessageRow and row.sent_ts is not None:
+        return row.sent_ts  # a delivery's, when only its receive is an event of the row
     return row.ev.ts
 
 
@@ -439,7 +441,7 @@ def _actors(row: Any) -> tuple[str, ...]:
 
 
 def _sent(row: Any) -> int | None:
-    return None if row.send is None else row.send.event.ts
+    return row.sent_ts
 
 
 def _received(row: Any) -> int | None:
@@ -449,9 +451,9 @@ def _received(row: Any) -> int | None:
 def _latency(row: Any) -> int | None:
     if row.partial:
         return UNKNOWN
-    if row.send is None or row.receive is None:
+    if row.sent_ts is None or row.receive is None:
         return None
-    return row.receive.event.ts - row.send.event.ts
+    return row.receive.event.ts - row.sent_ts
 
 
 def _state(row: Any) -> Any:

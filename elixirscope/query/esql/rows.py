@@ -89,9 +89,10 @@ class CallRow:
 
 
 class MessageRow:
-    """A message: its send and its receive, either may be missing."""
+    """A message: its send and its receive, either may be missing; ``sent_ts``: when it
+    was sent (a pub/sub delivery's time, the registry's send, which records no send)."""
 
-    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial", "state")
+    __slots__ = ("se", "ev", "ctx", "send", "receive", "partial", "state", "sent_ts")
 
     def __init__(
         self,
@@ -100,6 +101,7 @@ class MessageRow:
         receive: StoredEvent | None,
         partial: bool = False,
         state: Any = None,
+        sent_ts: int | None = None,
     ) -> None:
         se = send if send is not None else receive
         assert se is not None
@@ -110,6 +112,7 @@ class MessageRow:
         self.receive: Any = receive
         self.partial = partial
         self.state = state  # the receiver's when it received it (before its handler)
+        self.sent_ts = send.event.ts if send is not None else sent_ts
 
 
 class OpenCall:

@@ -3,7 +3,7 @@
 A *source* is what a query's rows are: recorded events of some kinds
 (``exceptions``, ``states``), or things put together from several events —
 ``calls`` (a call's entry with its return or exception) and ``messages`` (a
-send with its receive). ``requests`` are answered web requests (their
+send, or a pub/sub delivery, with its receive). ``requests`` are answered web requests (their
 ``reqend``), ``http`` the attempts of outgoing HTTP calls, ``websockets`` the steps
 of WebSocket connections (``ws``: accept, each message in and out, close). Each source has a singular, used where one is named
 (``within 50ms before restart of 'desk'``), and a meaning for ``of 'X'``.
@@ -65,7 +65,7 @@ SOURCES: dict[str, Source] = {
         Source("resumes", "resume", ("resume",), "function"),
         Source("attributes", "attribute", ("attr",), "function"),
         Source("states", "state", ("state",), "actor"),
-        Source("messages", "message", ("send", "receive"), "actor", assembled=True),
+        Source("messages", "message", ("send", "receive", "deliver"), "actor", assembled=True),
         Source("sends", "send", ("send",), "actor"),
         Source("receives", "receive", ("receive",), "actor"),
         Source("spawns", "spawn", ("spawn",), "actor"),
