@@ -76,6 +76,25 @@ def test_a_message_links_the_sender_to_the_receivers_state_change(actor_data):
     ]
 
 
+def test_no_path_names_a_sends_receiver_by_its_path_not_its_address(actor_data):
+    events = all_events(actor_data)
+    send = next(
+        se
+        for se in events
+        if type(se.event) is MessageSend and "'take'" in (se.event.message or "")
+    )
+    receiver = next(
+        se.event.actor
+        for se in events
+        if type(se.event) is MessageReceive and se.event.message_id == send.event.message_id
+    )
+    before = next(se for se in events if se.event.ts < send.event.ts and se.event.id > 1)
+    with pytest.raises(esql.EsqlError, match="no causal path") as err:
+        list(esql.run(f"trace from {ref(send)} to {ref(before)}", actor_data, cache=False))
+    assert f"-> {receiver}: " in str(err.value)
+    assert "ActorAddr" not in str(err.value)
+
+
 def test_a_spawn_leads_to_the_spawned_actors_first_message(actor_data):
     events = all_events(actor_data)
     spawn = next(

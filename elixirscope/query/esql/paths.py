@@ -65,7 +65,7 @@ def causal_path(
     end = _key(spec.end, picked["end"], graph, spec.text)
     found = graph.path(start, end)
     if found is None:
-        raise _no_path(spec.start, spec.end, start, end, graph, spec.text)
+        raise _no_path(spec.start, spec.end, start, end, graph, spec.text, ctx)
     columns = [c.read for c in plan.columns]
     for se, edge in found:
         row = PathRow(se, ctx, edge or "")
@@ -136,12 +136,18 @@ def _key(end: PathEnd, picked: StoredEvent | None, graph: CausalGraph, text: str
 
 
 def _no_path(
-    start: PathEnd, end: PathEnd, a: EventKey, b: EventKey, graph: CausalGraph, text: str
+    start: PathEnd,
+    end: PathEnd,
+    a: EventKey,
+    b: EventKey,
+    graph: CausalGraph,
+    text: str,
+    ctx: Context,
 ) -> EsqlError:
     first, second = graph.by_key[a], graph.by_key[b]
     back = graph.path(b, a) is not None
     message = (
-        f"no causal path from {_named(first)} to {_named(second)}:"
+        f"no causal path from {_named(first, ctx)} to {_named(second, ctx)}:"
         f" the first is in {_chain(first)}, the second in {_chain(second)}"
     )
     if back:
@@ -149,10 +155,11 @@ def _no_path(
     return EsqlError(message, text, start.pos, end.pos + end.length - start.pos)
 
 
-def _named(se: StoredEvent) -> str:
+def _named(se: StoredEvent, ctx: Context | None = None) -> str:
+    """The event's id and its detail (a send's receiver by its path when ``ctx`` knows it)."""
     from elixirscope.query.esql.fields import FIELDS
 
-    detail = FIELDS["detail"].get(EventRow(se, Context()))
+    detail = FIELDS["detail"].get(EventRow(se, ctx or Context()))
     return f"'{se.producer}:{se.event.id}' ({detail})"
 
 
