@@ -108,7 +108,8 @@ def _retried(
     return Finding(
         kind="retried_call",
         severity="high" if gave_up else "medium",
-        title=f"retried external call: {target} ({len(found)} attempts)",
+        title=f"retried external call: {target} ({len(found)} attempts, "
+        + ("gave up)" if gave_up else "then succeeded)"),
         weight=len(found),
         explanation=explanation,
         fix=fix,

@@ -48,7 +48,9 @@ def is_websocket(end: Any) -> bool:
 def baseline(
     data_dir: str | os.PathLike[str], run: str | None, runs: int
 ) -> tuple[dict[str, list[int]], list[str]]:
-    """Durations per key in the ``runs`` newest runs started before ``run``, and their ids."""
+    """Durations per key in the ``runs`` newest runs of the same program started before
+    ``run``, and their ids (another program recorded into the data dir — the service a
+    server calls — is no baseline of its routes and functions)."""
     from elixirscope.query.runs import list_runs
     from elixirscope.store.eventstore import EventStore
 
@@ -56,7 +58,13 @@ def baseline(
     current = next((r for r in every if r.id == run), None)
     if current is None:
         return {}, []
-    earlier = [r for r in every if r.id != run and r.when_ns < current.when_ns][:runs]
+    earlier = [
+        r
+        for r in every
+        if r.id != run
+        and r.when_ns < current.when_ns
+        and (current.program is None or r.program == current.program)
+    ][:runs]
     out: dict[str, list[int]] = defaultdict(list)
     with EventStore.open(data_dir, readonly=True) as store:
         for r in earlier:

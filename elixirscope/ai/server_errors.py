@@ -28,6 +28,7 @@ from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.source import read_lines
+from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionEntry
 from elixirscope.query.calltree import split_frame
 
 __all__ = ["detect_server_errors", "frames", "raising_frames"]
@@ -105,16 +106,17 @@ def _ours(file: str) -> bool:
 
 
 def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> Finding:
-    last = found[-1].event
-    unhandled = last.exc_type is not None
-    stack = frames(last.traceback_text)
+    # the first occurrence is the one told: the finding's moment (its chain) opens it
+    first = found[0].event
+    unhandled = first.exc_type is not None
+    stack = frames(first.traceback_text)
     locations = []
     quoted = ""
     inside = ""  # the library it was raised in, when not in the program
     chose = None  # the exception a framework turned into a chosen status
     if stack:
         ours = [f for f in stack if _ours(f[0])]
-        own, library = raising_frames(last.traceback_text)
+        own, library = raising_frames(first.traceback_text)
         raised_in = None
         if own is not None and library is not None:  # the program's line first
             file, line, function = own
@@ -140,13 +142,16 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         if raised_in is not None:
             locations.append(raised_in)
     else:
-        handler = recording.handler(found[-1])
-        chose = _answered_by_raise(recording, found[-1])  # an HTTPException(504), say
+        handler = recording.handler(found[0])
+        chose = _answered_by_raise(recording, found[0])  # an HTTPException(504), say
         traced = [split_frame(t) for t in (chose.event.traceback or [])] if chose else []
         mine = [f for f in traced if f is not None and _ours(f[0])]  # the program's frames
         if chose is not None and mine:
             locations.append(Location(mine[-1][0], mine[-1][1], chose.event.function, "raised it"))
-        if handler is not None and handler.file:
+        caught = _caught_by(recording, chose) if chose is not None else None
+        if caught is not None and caught.file:
+            locations.append(Location(caught.file, caught.line, caught.function, "caught it"))
+        if handler is not None and handler.file and (caught is None or caught.id != handler.id):
             locations.append(Location(handler.file, handler.line, handler.function, "its handler"))
     top = [f"{shown_path(f)}:{n} in {fn}" for f, n, fn in [f for f in stack if _ours(f[0])]][
         -TOP_FRAMES:
@@ -157,14 +162,14 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         if n == 1
         else f"{n} times, first at {_when(found[0].ts)}, last at {_when(found[-1].ts)}"
     )
-    websocket = is_websocket(last)
-    message = " ".join((last.message or "").split())  # a driver's message spans lines
+    websocket = is_websocket(first)
+    message = " ".join((first.message or "").split())  # a driver's message spans lines
     if unhandled:
         raised = f" at {locations[0]}{quoted}{inside}" if locations else ""
         ended = (
             f"{route}'s handler raised {times}"
             if websocket
-            else f"{route} ended in {last.status} {times}"
+            else f"{route} ended in {first.status} {times}"
         )
         consequence = (
             "so the connection was closed under the client (1011), whatever it sent after"
@@ -172,11 +177,22 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             else "so the client got an error page instead of an answer"
         )
         explanation = (
-            f"{ended}: {last.exc_type}: {message[:200]}, raised{raised} and not handled by "
+            f"{ended}: {first.exc_type}: {message[:200]}, raised{raised} and not handled by "
             f"the program, {consequence}."
             + (f" The traceback's top (the program's frames): {'; '.join(top)}." if top else "")
         )
-        fix = advice(last.exc_type, message, websocket)
+        fix = advice(first.exc_type, message, websocket)
+    elif chose is not None and caught is not None:
+        error = chose.event.exc_type.rpartition(".")[2]
+        said = f": {chose.event.message[:120]}" if chose.event.message else ""
+        raised_at = next((loc for loc in locations if loc.role == "raised it"), None)
+        explanation = (
+            f"{route} answered {what.split()[-1]} {times}: {error}{said}, raised in "
+            f"{chose.event.function.rpartition('.')[2]}"
+            + (f" at {raised_at}" if raised_at is not None else "")
+            + f", was caught by the program in {caught.function.rpartition('.')[2]}"
+            + f", which answered {what.split()[-1]} itself, so the client could not be served."
+        )
     elif chose is not None:
         error = chose.event.exc_type.rpartition(".")[2]
         said = f": {chose.event.message[:120]}" if chose.event.message else ""
@@ -217,7 +233,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         kind="server_error",
         severity="high" if unhandled else "medium",
         title=f"server error: {route} -> "
-        + ("closed" if is_websocket(last) else f"{last.status}")
+        + ("closed" if is_websocket(first) else f"{first.status}")
         + (f" {what}" if unhandled else "")
         + f" ({n}x)",
         weight=n,
@@ -230,7 +246,7 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
         details={
             "route": route,
             "error": what,
-            "status": last.status,
+            "status": first.status,
             "count": n,
             "first_ts": found[0].ts,
             "last_ts": found[-1].ts,
@@ -389,6 +405,27 @@ def _answered_by_raise(recording: Recording, reqend: Any) -> Any:
         if se.event.correlation_id == ev.correlation_id and se.ts >= began:
             last = se
     return last
+
+
+def _caught_by(recording: Recording, raised: Any) -> FunctionEntry | None:
+    """The program's call that caught a recorded exception: the innermost call enclosing
+    the one that raised it which then returned (a handler answering 504 on a timeout it
+    caught); None when every recorded call up to the request's own ended by it (the
+    framework turned it into the status) or the calls are not recorded."""
+    ev = raised.event
+    raised_by = recording.call(raised.producer, ev.call_id)
+    if raised_by is None:
+        return None
+    ended_by_exception = {
+        se.event.call_id for se in recording.of("exception") if se.producer == raised.producer
+    }
+    returned = {se.event.call_id for se in recording.of("return") if se.producer == raised.producer}
+    for caller in recording.ancestors(raised.producer, raised_by.parent_id):
+        if caller.function == REQUEST_FUNCTION:
+            return None
+        if caller.id in returned and caller.id not in ended_by_exception:
+            return caller if _ours(caller.file or "") else None
+    return None
 
 
 def _raised(recording: Recording, reqend: Any) -> Any:

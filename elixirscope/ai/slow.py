@@ -448,14 +448,15 @@ def _finding(
             )  # fmt: skip
         )
     n = len(found)
-    subject = short = f"request {key}"
+    short, subject = key, f"request {key}"
     if handler:
         callback = key.rpartition(".")[2].rpartition(" ")[2]
         short = f"{callback} of {worst.actor}"
         subject = short + (f" ({key})" if worst.call_id else "")
-    took = f"took {_ms(worst.own_ns)} of its own time"
-    if worst.own_ns != worst.duration_ns:
-        took += f" ({_ms(worst.duration_ns)} less {_ms(worst.duration_ns - worst.own_ns)} "
+    took = f"took {_ms(worst.own_ns)}"
+    if worst.own_ns != worst.duration_ns:  # its own: the time not spent waiting on others
+        took = f"took {_ms(worst.duration_ns)}, {_ms(worst.own_ns)} of it its own ("
+        took += f"{_ms(worst.duration_ns - worst.own_ns)} "
         took += "in outgoing HTTP calls)" if handler else "waiting on actors and HTTP calls)"
     times = f" (the slowest of {n} such {'callbacks' if handler else 'requests'})" if n > 1 else ""
     peers = "callbacks" if handler else "requests"
@@ -542,7 +543,8 @@ def _finding(
     return Finding(
         kind=f"slow_{what}",
         severity="high" if worst.own_ns >= 10 * floor_ms * 1e6 else "medium",
-        title=f"slow {'handler' if handler else 'request'}: {short}, {_ms(worst.own_ns)} of its own",
+        title=f"slow {'handler' if handler else 'request'}: {short}, {_ms(worst.own_ns)}"
+        + ("" if worst.own_ns == worst.duration_ns else " of its own"),
         weight=worst.own_ns,
         explanation=explanation,
         fix=fix,
@@ -578,8 +580,8 @@ def _client_waited(recording: Recording, begun: Any, end: Any) -> str:
 def _history(key: str, past: dict[str, list[int]], runs: list[str]) -> str:
     """What the baseline of earlier runs says about ``key``."""
     if not runs:
-        return "There is no earlier run in this data dir to compare with."
-    earlier = f"the {len(runs)} earlier run{'s' * (len(runs) > 1)}"
+        return "There is no earlier run of this program in this data dir to compare with."
+    earlier = f"the {len(runs)} earlier run{'s' * (len(runs) > 1)} of this program"
     if key not in past:
         return f"It did not run in {earlier} (insights.baseline_runs): it is new."
     p95 = nearest_rank(sorted(past[key]), 0.95)

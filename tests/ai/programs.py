@@ -418,6 +418,20 @@ def upstream():
     return {"ok": True}
 
 
+def ask_warehouse():
+    if bad:
+        raise TimeoutError("the warehouse took too long")
+    return 3
+
+
+@app.get("/stock")
+def stock():
+    try:
+        return {"stock": ask_warehouse()}
+    except TimeoutError:
+        return {"error": "the warehouse did not answer in time"}, 504  # answered by the handler
+
+
 @app.get("/health")
 def health():
     return ({"error": "database unavailable"}, 503) if bad else {"ok": True}
@@ -436,13 +450,15 @@ with Runtime("simpleSystemBase") as rt:
     client.get("/limit")
     client.get("/settings")
     client.get("/upstream")
+    client.get("/stock")
     for uid in ([2, 3] if bad else [1, 1]):
         print(client.get(f"/users/{uid}").status_code)
 '''
 """A service with its defects planted (``bad``): an actor callback rendering rows slowly,
 a slow route among fast ones, an unknown user that raises (a 500, twice), a limit that
 cannot be read (a 500 raised by a line longer than a finding quotes), settings that cannot
-be read (a 500 raised inside the standard library's json) and a 503 a handler chose; ``clean`` does the same work without them."""
+be read (a 500 raised inside the standard library's json), a 503 a handler chose and a 504
+it answered for a timeout it caught; ``clean`` does the same work without them."""
 
 
 def elixirscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

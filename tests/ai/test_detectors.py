@@ -3,7 +3,9 @@ their clean twins (which give no finding at all)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -238,15 +240,35 @@ def test_a_slow_route_is_compared_with_its_earlier_runs_when_there_are_some(reco
     assert found.details["route"] == "GET /items/<int:item>" and found.details["calls"] == 5
     assert found.details["baseline_runs"] == [runs[1].id, runs[2].id]
     assert found.details["baseline_p95_ms"] < 100
-    assert "In the 2 earlier runs it took" in found.explanation and "over 10 calls" in found.explanation
+    assert "In the 2 earlier runs of this program it took" in found.explanation and "over 10 calls" in found.explanation
     assert [f for f in findings(data, slow, run=runs[2].id) if f.kind == "slow_request"] == []
+
+
+def test_another_program_recorded_into_the_data_dir_is_no_baseline(recorded, tmp_path) -> None:
+    """A server and the service it calls, recorded into one data dir: the service's earlier
+    run is not a baseline of the server's routes (their keys may even be alike)."""
+    from elixirscope.ai.latency import baseline
+
+    data = tmp_path / "data"
+    shutil.copytree(recorded["latency"], data)
+    newest, middle, oldest = list_runs(data)
+    record = data / "runs" / f"{middle.id}.json"
+    fields = json.loads(record.read_text())
+    fields["program"] = "catalog.py"  # as if another program ran in between
+    record.write_text(json.dumps(fields))
+    _, runs = baseline(data, newest.id, 5)
+    assert runs == [oldest.id]
+    slow = InsightSettings(slow_request_ms=100.0, slow_factor=1.0, latency_min_samples=50)
+    (found,) = [f for f in findings(data, slow) if f.kind == "slow_request"]
+    assert found.details["baseline_runs"] == [oldest.id]
+    assert "In the 1 earlier run of this program it took" in found.explanation
 
 
 def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> None:
     found = [f for f in findings(recorded["service"]) if f.kind == "server_error"]
     by_error = {f.details["error"]: f for f in found}
     assert set(by_error) == {"AttributeError", "ValueError", "json.decoder.JSONDecodeError",
-                             "status 503", "status 502"}
+                             "status 503", "status 502", "status 504"}
     raised = by_error["AttributeError"]
     source = recorded["service"].parent / "service.py"
     assert raised.severity == "high" and raised.details["count"] == 2
@@ -278,6 +300,14 @@ def test_requests_that_end_in_5xx_are_grouped_by_route_and_error(recorded) -> No
         (line_of(source, 'def upstream():') - 1, "its handler")]
     assert "BadGateway, raised in upstream at " in aborted.explanation
     assert "became that answer" in aborted.explanation
+    # a timeout the program caught and answered 504 for itself: not the framework's doing
+    caught = by_error["status 504"]
+    assert [(loc.line, loc.role) for loc in caught.locations] == [
+        (line_of(source, 'raise TimeoutError("the warehouse took too long")'), "raised it"),
+        (line_of(source, "def stock():") - 1, "caught it")]
+    assert "TimeoutError: the warehouse took too long, raised in ask_warehouse at " in caught.explanation
+    assert "was caught by the program in stock, which answered 504 itself" in caught.explanation
+    assert "became that answer" not in caught.explanation
     chose = by_error["status 503"]
     assert chose.severity == "medium" and chose.details["count"] == 1
     assert [(loc.function, loc.role) for loc in chose.locations] == [("__main__.health", "its handler")]
