@@ -67,6 +67,7 @@ from elixirscope.contracts.trace import (
     websocket_actor,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
+from elixirscope.query.esql.render import no_response_reason
 from elixirscope.query.selftime import SelfTime
 from elixirscope.query.threads import ThreadNames, source_of, spawning_call
 from elixirscope.query.uncaught import uncaught_of
@@ -129,6 +130,7 @@ class _Endpoint:
     failed: int = 0  # served: a 5xx answered; made: no response, or a 5xx
     retries: int = 0  # made: attempts after the first
     statuses: Counter = field(default_factory=Counter)
+    no_response: Counter = field(default_factory=Counter)  # made: why, of those with none
     callers: Counter = field(default_factory=Counter)  # made: the recorded functions
 
 
@@ -163,6 +165,8 @@ def summarize(
     slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None]] = []
     # a request's own call -> (the request's duration, what it was), from its RequestEnd
     answered: dict[tuple[str, int], tuple[int, str | None, int]] = {}
+    unanswered: set[tuple[str, int]] = set()  # request calls that ended before their answer
+    late: dict[tuple[str, int], tuple[int, str, int]] = {}  # ... and then their answers
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     queries: dict[tuple[str, str | None], _Query] = {}
@@ -208,6 +212,8 @@ def summarize(
             if ev.function == REQUEST_FUNCTION:  # a request's own time, as calltree says it
                 took, said, ended = answered.pop((se.producer, ev.call_id), (took, None, 0))
                 answer = None if said is None else (said, ended)
+                if said is None:  # WSGI: it is answered once the server has sent its body
+                    unanswered.add((se.producer, ev.call_id))
             else:
                 answer = None
             item = (took, -n, se, answer)
@@ -277,7 +283,11 @@ def summarize(
         elif isinstance(ev, RequestEnd):
             # its own call ends after it (a 500's traceback logged, a WSGI body sent)
             said = f"{ev.method} {ev.route or ev.path} -> {ev.status}"
-            answered[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
+            if (se.producer, ev.parent_id) in unanswered:  # its call has ended (WSGI)
+                unanswered.discard((se.producer, ev.parent_id))
+                late[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
+            else:
+                answered[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
             if ev.route or ev.status not in (404, 405):
                 e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             else:  # no route matched: a row for them all (a scanner's paths are each new)
@@ -291,6 +301,8 @@ def summarize(
             e.failed += ev.status == 0 or ev.status >= 500
             e.retries += ev.attempt > 1
             e.statuses[ev.status] += 1
+            if ev.status == 0:
+                e.no_response[no_response_reason(ev)] += 1
             caller = call_function.get((se.producer, ev.parent_id))
             e.callers[caller.name if caller is not None else None] += 1
     for actor, (frames_in, frames_out) in frames.items():
@@ -317,7 +329,8 @@ def summarize(
         ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [
-            _slow_row(se, took, request) for took, _, se, request in sorted(slowest, reverse=True)
+            _slow_row(se, *_answered_late(se, took, request, late))
+            for took, _, se, request in sorted(slowest, reverse=True)
         ],
         "waits": [_wait_row(w) for w in waits.by_time()],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
@@ -368,15 +381,32 @@ def _request_around(
     return 0
 
 
+_SELECT_LIST = re.compile(r"^(\s*select\s+(?:distinct\s+)?)(.{24,}?)(\s+from\s)", re.I | re.S)
+
+
+def sql_shape(statement: str) -> str:
+    """A SELECT with its column list elided (``SELECT … FROM "book" WHERE "book"."id" = ?``):
+    an ORM's statements differ in their tables and conditions, which a column cut at a
+    table's width would otherwise hide behind the same long list of columns."""
+    m = _SELECT_LIST.match(statement)
+    if m is None or "select" in m.group(2).lower():  # a subquery's FROM is not the end
+        return statement
+    return m.group(1) + "…" + statement[m.start(3) :]
+
+
 def _tail_cut(text: str, width: int) -> str:
     """``text`` cut to ``width`` keeping its end — at a dot or a slash when one leaves a
-    whole name (``…Inventory.handle_call``, not ``…ventory.handle_call``; ``…/shop.py:4``)."""
+    whole name (``…Inventory.handle_call``, not ``…ventory.handle_call``; ``…/shop.py:4``),
+    but not the last dotted name alone: ``…rchestrator.receiveMessage`` still tells the
+    class apart where ``…receiveMessage`` would not."""
     kept = text[len(text) - width + 1 :]
     if text[len(text) - width] in "./":  # it begins a whole name already
         return "…" + kept
     for i, ch in enumerate(kept):
-        if ch in "./" and i + 1 < len(kept) and i < len(kept) // 2:
-            return "…" + kept[i + 1 :] if ch == "." else "…" + kept[i:]
+        if ch == "/" and i + 1 < len(kept) and i < len(kept) // 2:
+            return "…" + kept[i:]
+        if ch == "." and "." in kept[i + 1 :] and i < len(kept) // 2:
+            return "…" + kept[i + 1 :]
     return "…" + kept
 
 
@@ -427,6 +457,7 @@ def _fold_varying(endpoints: dict[str, _Endpoint]) -> dict[str, _Endpoint]:
             merged.failed += e.failed
             merged.retries += e.retries
             merged.statuses += e.statuses
+            merged.no_response += e.no_response
             merged.callers += e.callers
         out[merged.name] = merged
     return out
@@ -449,13 +480,21 @@ def _endpoint_row(e: _Endpoint, *, made: bool = False) -> dict[str, Any]:
     }
     if made:
         row["retries"] = e.retries
+        row["no_response"] = dict(e.no_response.most_common())  # why, for statuses' "0"
         row["from"] = {str(k): v for k, v in e.callers.most_common()}
     return row
 
 
-def _statuses(statuses: dict[str, int]) -> str:
-    """``200×20 404×1``; a call that got no response counts under ``none``."""
-    return " ".join(f"{'none' if k == '0' else k}×{v:,}" for k, v in statuses.items())
+def _statuses(statuses: dict[str, int], no_response: dict[str, int] | None = None) -> str:
+    """``200×20 404×1``; calls that got no response count under why (``timeout×2``), else
+    under ``none``."""
+    parts = []
+    for k, v in statuses.items():
+        if k == "0" and no_response:
+            parts += [f"{why}×{n:,}" for why, n in no_response.items()]
+        else:
+            parts.append(f"{'none' if k == '0' else k}×{v:,}")
+    return " ".join(parts)
 
 
 def _function(functions: dict[str, _Function], name: str) -> _Function:
@@ -529,6 +568,21 @@ def _raise_row(r: _Raise) -> dict[str, Any]:
         "functions": dict(r.functions.most_common()),
         "correlation": r.first_correlation,
     }
+
+
+def _answered_late(
+    se: StoredEvent,
+    took: int,
+    request: tuple[str, int] | None,
+    late: dict[tuple[str, int], tuple[int, str, int]],
+) -> tuple[int, tuple[str, int] | None]:
+    """A slow request's own call whose request ended after it (a WSGI response's body is
+    sent once the app has returned): the request's duration and what it was."""
+    found = late.get((se.producer, se.event.call_id)) if request is None else None  # type: ignore[union-attr]
+    if found is None:
+        return took, request
+    duration, said, ended = found
+    return duration, (said, ended)
 
 
 def _slow_row(se: StoredEvent, took: int, request: tuple[str, int] | None) -> dict[str, Any]:
@@ -728,7 +782,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         report.get("queries") or [],
         ["statement", "count", "total", "p95", "in one chain", "errors", "issued at"],
         lambda q: [
-            q["statement"],
+            sql_shape(q["statement"]),
             *_timing(q, "p95_ns"),
             f"{q['most_in_one_chain']:,}",
             f"{q['errors']:,}",
@@ -738,6 +792,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
         width,
         fit=(0, 6),
         tail=(6,),
+        first=(6,),  # the statement says more than the path to its line
     )
     out += _section(
         "Web requests",
@@ -764,7 +819,7 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                     *_timing(c, "p95_ns"),
                     f"{c['failed']:,}",
                     f"{c['retries']:,}",
-                    _statuses(c["statuses"]),
+                    _statuses(c["statuses"], c.get("no_response")),
                     ", ".join(_short(f) if f != "None" else "?" for f in c["from"]),
                 ]
                 for path, c in same

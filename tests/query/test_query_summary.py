@@ -328,10 +328,11 @@ def test_web_requests_by_route_and_outgoing_http_by_url():
     assert stock["call"] == "GET http://127.0.0.1:8042/v2/stock"
     assert items == {"call": "GET https://api.example/items", "count": 4, "total_ns": 175,
                      "p50_ns": 40, "p95_ns": 70, "failed": 2, "retries": 1,
-                     "statuses": {"0": 1, "200": 2, "503": 1}, "from": {"app.sync": 3, "None": 1}}
+                     "statuses": {"0": 1, "200": 2, "503": 1}, "from": {"app.sync": 3, "None": 1},
+                     "no_response": {"refused": 1}}  # why the one with no status got none
     text = report["text"]
     assert "GET /api/tasks/{task_id}" in text and "200×2 404×1 500×1" in text
-    assert "none×1 200×2 503×1" in text and "app.sync, ?" in text
+    assert "refused×1 200×2 503×1" in text and "app.sync, ?" in text
     assert all(len(line) <= WIDTH for line in text.splitlines())
 
 
@@ -358,6 +359,22 @@ def test_a_request_among_the_slowest_calls_is_said_with_its_own_time():
     assert "web request GET /flaky -> 500" in report["text"]
 
 
+def test_a_wsgi_request_answered_after_its_call_returned_is_said_among_the_slowest():
+    """WSGI: the app's call returns, then the server sends the body and the request ends."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+
+    p = Program()
+    p.call(REQUEST_FUNCTION, took=5000)  # call id 1
+    p.events.append(("reqend", next(p.ids), p._tick(1), 1, "c1", 1, 1, "GET", "/books/5",
+                     "/books/<int:book_id>", 504, 6000, 0, 9, None, None, None))
+    p.call("app.work", took=100)
+    report = summarize(p.stored())
+    request, work = report["slowest"]
+    assert request["request"] == "GET /books/<int:book_id> -> 504"
+    assert request["duration_ns"] == 6000 and work["function"] == "app.work"
+    assert "web request GET /books/<int:book_id> -> 504" in report["text"]
+
+
 def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
     p = Program()
     p.call("app.other", raises=("KeyError", "'k'", ["/app/n.py:4:other"]))
@@ -372,12 +389,33 @@ def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
     assert "Cancelled: 3 coroutine calls ended by CancelledError" in text
 
 
+def test_an_orms_selects_are_told_apart_by_their_table_and_condition_not_their_columns():
+    from elixirscope.query.summary import sql_shape
+
+    columns = ", ".join(f'"loans_book"."{c}"' for c in ("id", "title", "author_id", "isbn"))
+    book = f'SELECT {columns} FROM "loans_book" WHERE "loans_book"."id" = ? LIMIT 21'
+    assert sql_shape(book) == 'SELECT … FROM "loans_book" WHERE "loans_book"."id" = ? LIMIT 21'
+    assert sql_shape("select count(*) from t") == "select count(*) from t"  # short: as it is
+    nested = "SELECT a_long_column_name_here, (SELECT max(x) FROM y) AS m FROM t"
+    assert sql_shape(nested) == nested  # a subquery's FROM is not where the list ends
+    p = Program()
+    p.call("app.view", [lambda cid: p.query(book, cid), lambda cid: p.query(
+        book.replace("loans_book", "loans_author"), cid)])
+    text = summarize(p.stored())["text"]
+    table = text[text.index("Queries"):].split("\n\n")[0]
+    assert 'SELECT … FROM "loans_book" WHERE' in table
+    assert 'SELECT … FROM "loans_author" WHERE' in table
+
+
 def test_a_long_name_cut_to_its_column_keeps_whole_names():
     from elixirscope.query.summary import _tail_cut
 
     name = "inventory_actors.Inventory.handle_call"
     assert _tail_cut(name, 24) == "…Inventory.handle_call"  # not "…ventory.handle_call"
     assert _tail_cut(name, 12) == "…handle_call"
+    # the class is kept, even cut, rather than the method alone: two actors' methods differ
+    assert _tail_cut("thactors.Orchestrator.receiveMessage", 26) == "…chestrator.receiveMessage"
+    assert _tail_cut("thactors.Worker.receiveMessage", 24) == "…Worker.receiveMessage"
     assert _tail_cut("/srv/app/taskflow/actors.py:53", 22) == "…taskflow/actors.py:53"
     assert _tail_cut("/srv/app/taskflow/actors.py:53", 24) == "…/taskflow/actors.py:53"
     assert _tail_cut("abcdefghijklmnopqrstuvwxyz", 10) == "…rstuvwxyz"  # no name to keep

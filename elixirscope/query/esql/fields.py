@@ -291,10 +291,9 @@ def _code(row: Any) -> Any:
     """A status code; for an HTTP attempt that got no response, why (render.NoResponse)."""
     ev = row.ev
     if type(ev) is HttpCall and ev.status == 0:
-        from elixirscope.query.esql.render import NoResponse
+        from elixirscope.query.esql.render import NoResponse, no_response_reason
 
-        why = "timeout" if ev.timeout else (ev.error or "").split(":", 1)[0].strip()
-        return NoResponse(why or "no response")
+        return NoResponse(no_response_reason(ev))
     if type(ev) is WebSocketMessage:  # a close's or disconnect's code
         return ev.code or None
     return ev.status if type(ev) in _WEB_ENDS else None

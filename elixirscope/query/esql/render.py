@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["NoResponse", "cell", "csv_lines", "json_rows", "plain", "table"]
+__all__ = ["NoResponse", "cell", "csv_lines", "json_rows", "no_response_reason", "plain", "table"]
 
 
 class NoResponse(str):
@@ -27,6 +27,13 @@ class NoResponse(str):
     status code 0 would read like a real one."""
 
     __slots__ = ()
+
+
+def no_response_reason(call: Any) -> str:
+    """Why an HTTP attempt (an ``HttpCall`` with status 0) got no response: ``timeout``,
+    else the exception's type (``ConnectError``)."""
+    why = "timeout" if call.timeout else (call.error or "").split(":", 1)[0].strip()
+    return why or "no response"
 
 
 def plain(value: Any) -> Any:
