@@ -7,8 +7,9 @@ For a field's value at a moment, :func:`why` walks back:
 2. that message's send: the sender, and the recorded call it was sent from
    (for a reply to a ``call_async``, the server's callback that took the call
    it answers: a reply's id is its call's, ``contracts.trace.replied_call``);
-3. the sender's state at the send: if the same value is in it (the field of
-   the same name first, else the first place it is found), the walk goes on
+3. the sender's state at the send: if the same value is in it (a place the
+   sending callback's own change set to it first, then the field of the same
+   name, else the first place it is found), the walk goes on
    from there, in the sender's timeline — so a value that travelled through
    several actors' messages is followed to where it was made;
 4. it stops where the value was made: a change with no message (``init``), a
@@ -231,11 +232,13 @@ def why(
         # the state the sender held when it sent, else the one its callback left
         # (a callback that stores a value and sends it records its change after the send)
         before = sender_line.index_at(ev.ts)
-        found, at = None, -1
-        for candidate in (before, before + 1):
+        name = path[-1] if path else None
+        found, at = _set_when_sent(sender_line, before, value, name), before + 1
+        candidates = () if found is not None else (before, before + 1)
+        for candidate in candidates:
             if not 0 <= candidate < len(sender_line) or not sender_line.known(candidate):
                 continue
-            found = _find(sender_line.state(candidate), value, path[-1] if path else None)
+            found = _find(sender_line.state(candidate), value, name)
             if found is not None:
                 at = candidate
                 break
@@ -407,6 +410,29 @@ def _common(value: Node) -> bool:
             and not getattr(value, "fields", None)
         )
     return False
+
+
+def _set_when_sent(line: Any, before: int, value: Node, name: str | int | None) -> Path | None:
+    """Where the sender's callback that sent the message set ``value`` — its change, the
+    next after the send (recorded once the callback returns) — name-alike first: the value
+    it computed and sent beats an equal one its state held by chance (a counter that was 3
+    too). None when that change set no such place or its states cannot be rebuilt."""
+    after = before + 1
+    if not 0 <= after < len(line) or not line.known(after):
+        return None
+    try:
+        old = line.state(before) if before >= 0 else None
+        new = line.state(after)
+    except StateGap:
+        return None
+    if old is None:
+        return None  # its first state: `_find` looks in it whole
+    wanted = encode_node(value)
+    set_here = [
+        p for p, _, now in compare(old, new) if now is not ABSENT and encode_node(now) == wanted
+    ]
+    named = [p for p in set_here if p and p[-1] == name]
+    return (named or set_here or [None])[0]
 
 
 def _find(root: Node, value: Node, name: str | int | None) -> Path | None:
