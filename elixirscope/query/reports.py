@@ -412,10 +412,10 @@ def _handed_outcomes(data_dir: str, nodes: list[Any], run: str | None) -> dict[s
     """How the work the tree's calls handed over ended, by its chain (a pool's task, a
     thread, a process, as its ``→ task …`` line names it): ``!! ValueError: …`` when a call
     at the top of that chain raised (the error a pool keeps in its future, which the
-    caller may never look at), else ``ok``; at most :data:`HANDED_SHOWN` chains, read in
-    one opening of the store."""
+    caller may never look at), else ``ok`` (:func:`handed_outcome`); at most
+    :data:`HANDED_SHOWN` chains, read in one opening of the store."""
     from elixirscope.contracts.trace import ThreadStart
-    from elixirscope.query.calltree import build_call_tree, error_text
+    from elixirscope.query.calltree import build_call_tree
     from elixirscope.store import EventStore
 
     chains: list[str] = []
@@ -432,13 +432,30 @@ def _handed_outcomes(data_dir: str, nodes: list[Any], run: str | None) -> dict[s
     with EventStore.open(data_dir, readonly=True) as store:
         for chain in chains[:HANDED_SHOWN]:
             found = store.query(correlation_id=chain, run=run, limit=None)
-            roots = [n for n in build_call_tree(found) if not n.synthetic]
-            failed = next((n.error for n in roots if n.status == "raised" and n.error), None)
-            if failed is not None:
-                out[chain] = "!! " + error_text(*failed)
-            elif roots and all(n.status == "returned" for n in roots):
-                out[chain] = "ok"
+            said = handed_outcome([n for n in build_call_tree(found) if not n.synthetic])
+            if said is not None:
+                out[chain] = said
     return out
+
+
+def handed_outcome(roots: list[Any]) -> str | None:
+    """How handed-over work ended, from the calls at the top of its chain: as its last
+    ended — a task's one call, or the last of a process's or a thread's loop, whose earlier
+    raises it went on after (``ok, 1 of its 9 calls raised ValueError: …``); None while
+    any still runs."""
+    if not roots or any(n.status not in ("returned", "raised") for n in roots):
+        return None
+    from elixirscope.query.calltree import error_text
+
+    last = max(roots, key=lambda n: n.start_ts)
+    if last.status == "raised":
+        return "!! " + error_text(*last.error) if last.error else "!! raised"
+    raised = [n for n in roots if n.status == "raised"]
+    if not raised:
+        return "ok"
+    first = min(raised, key=lambda n: n.start_ts)
+    why = f" {error_text(*first.error)}" if first.error else ""
+    return f"ok, {len(raised)} of its {len(roots)} calls raised{why}"
 
 
 def _call_of(ev: Any) -> int:

@@ -44,3 +44,24 @@ def test_a_task_that_raised_is_marked_in_the_tree_that_handed_it_over(tmp_path: 
         "ok",
         "ok",
     ]
+
+
+def test_a_loop_that_went_on_after_a_call_raised_ended_as_its_last_call_did() -> None:
+    """A worker process (a Thespian actor's, a pool's) runs many calls at its top; one that
+    raised and was handled by its loop is not how the work ended."""
+    from elixirscope.query.calltree import CallNode
+    from elixirscope.query.reports import handed_outcome
+
+    def call(start: int, status: str, error: tuple[str, str] | None = None) -> CallNode:
+        return CallNode("w.receive", start, "p", "n", 1, 1, start, status=status, error=error)  # type: ignore[arg-type]
+
+    bad = ("ValueError", "negative amount in job 3")
+    assert handed_outcome([call(1, "returned"), call(2, "raised", bad), call(3, "returned")]) == (
+        "ok, 1 of its 3 calls raised ValueError: negative amount in job 3"
+    )
+    assert handed_outcome([call(1, "returned"), call(2, "raised", bad)]) == (
+        "!! ValueError: negative amount in job 3"
+    )
+    assert handed_outcome([call(1, "returned")]) == "ok"
+    assert handed_outcome([call(1, "returned"), call(2, "running")]) is None
+    assert handed_outcome([]) is None
