@@ -473,6 +473,7 @@ def _messages(
             if type(sent_se.event) is PubSubDelivery:
                 row = MessageRow(ctx, None, se, state=state, sent_ts=sent_se.event.ts)
             else:
+                ctx.addresses[sent_se.event.target] = ev.actor
                 row = MessageRow(ctx, sent_se, se, state=state)
             if test is None or test(row) is True:
                 held.add((sent_se.event.ts, sent_se.producer, sent_se.event.id), materialize(row))

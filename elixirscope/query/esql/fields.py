@@ -417,7 +417,10 @@ def _target(row: Any) -> str | None:
     if type(row) is MessageRow:
         if row.receive is not None:
             return row.receive.event.actor
-        return UNKNOWN if row.partial else row.send.event.target
+        if row.partial:
+            return UNKNOWN
+        target = row.send.event.target  # never received: named as the messages there were
+        return row.ctx.addresses.get(target, target)
     ev = row.ev
     if type(ev) is MessageSend:
         return row.ctx.receiver_of(ev)

@@ -143,6 +143,9 @@ class Context:
         self.threads = threads
         self.runs = runs or {}
         self.receivers = receivers  # message id -> the actor that received it, when read
+        # a send's target address -> the actor a receive of a message sent there names
+        # (``messages``: a message never received is named by its receiver's path)
+        self.addresses: dict[str, str] = {}
         # (producer, request id) -> (path, route) of each WebSocket connection, when read
         self.connections: dict[tuple[str, int], tuple[str, str | None]] | None = None
         self.follow_calls = follow_calls
