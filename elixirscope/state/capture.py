@@ -189,8 +189,27 @@ def _length(obj: Any, t: type) -> int:
     return -1
 
 
+FRAMEWORK_FIELDS = {"thespian.actors.Actor": frozenset({"_myRef"})}
+"""Fields a framework's base class keeps on the program's instances, left out of their
+state: a Thespian actor's ``_myRef`` holds the whole actor system (its pending sends,
+its registry), which would bury the actor's own fields and change with every message."""
+
+_hidden_by_type: dict[type, frozenset[str]] = {}
+
+
+def _hidden(t: type, mro: tuple[type, ...]) -> frozenset[str]:
+    found = _hidden_by_type.get(t)
+    if found is None:
+        found = frozenset()
+        for klass in mro:
+            found |= FRAMEWORK_FIELDS.get(_values._full_name(klass), found)
+        _hidden_by_type[t] = found
+    return found
+
+
 def _fields(obj: Any, t: type) -> list[tuple[str, Any]] | None:
-    """An instance's stored fields (``__dict__`` then slots; a namedtuple's by name)."""
+    """An instance's stored fields (``__dict__`` then slots; a namedtuple's by name), less
+    those its framework keeps on it (:data:`FRAMEWORK_FIELDS`)."""
     mro = _type_mro(t)
     if tuple in mro:
         return _values._namedtuple_fields(obj, mro)
@@ -200,7 +219,8 @@ def _fields(obj: Any, t: type) -> list[tuple[str, Any]] | None:
         return None
     found = [(k, v) for k, v in dict.items(d) if type(k) is str] if d is not None else []
     found.extend(slots)
-    return found
+    hidden = _hidden(t, mro)
+    return [kv for kv in found if kv[0] not in hidden] if hidden else found
 
 
 def _key_token(key: Any) -> str:
@@ -709,8 +729,8 @@ def _record_kind(t: type) -> records.RecordKind | None:
             if type(descr) is _values._GETSET:
                 getter = descr.__get__
             break
-    if getter is None:
-        return None
+    if getter is None or _hidden(t, mro):
+        return None  # its fields are not its whole __dict__
     for klass in mro:
         if _values._type_flags(klass) & _values._HEAPTYPE and any(
             type(d) is _values._MEMBER for d in _values._type_dict(klass).values()
