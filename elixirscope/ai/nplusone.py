@@ -48,16 +48,46 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
             continue  # a schema's introspection (a migration asking of each table), not data
         parent = recording.unit_of(se)
         groups[(parent, shape, ev.file, ev.line)].append(se)
-    findings = []
+    made: list[tuple[Finding, Any, Location | None, list[Any]]] = []
     for (parent, shape, file, line), found in groups.items():
         total_ns = sum(se.event.duration_ns for se in found)
         if len(found) < settings.n_plus_one_min_queries:
             continue
         cheap = total_ns < settings.n_plus_one_min_total_ms * 1e6
-        findings.append(
-            _finding(recording, parent, shape, file, line, found, total_ns, settings, cheap)
+        loop = _loop(recording, found, file, line)
+        finding = _finding(
+            recording, parent, shape, file, line, found, total_ns, settings, cheap, loop
         )
-    return findings
+        made.append((finding, parent, loop, found))
+    _tell_loop_mates(made)
+    return [finding for finding, *_ in made]
+
+
+def _tell_loop_mates(made: list[tuple[Finding, Any, Location | None, list[Any]]]) -> None:
+    """Statements one loop ran in turn (a Django loop following two foreign keys: a book,
+    then its author, each row) are each a finding; each names the others, and does not say
+    its queries ran one after another when the others' ran between them."""
+    by_loop: dict[tuple[Any, str, int], list[tuple[Finding, list[Any]]]] = defaultdict(list)
+    for finding, parent, loop, found in made:
+        if loop is not None:
+            by_loop[(parent, loop.file, loop.line)].append((finding, found))
+    for mates in by_loop.values():
+        if len(mates) < 2:
+            continue
+        for finding, found in mates:
+            first, last = found[0].ts, found[-1].ts
+            others = [(f, q) for f, q in mates if f is not finding]
+            if any(first < se.ts < last for _, q in others for se in q):
+                finding.explanation = finding.explanation.replace(
+                    " times one after another", " times (in turn with the loop's other queries)", 1
+                )
+            said = "; ".join(
+                f"`{_short(f.details['statement'])}` {len(q)} times ({f.id})" for f, q in others
+            )
+            finding.explanation += (
+                f" The same loop also ran {said}: one eager load can serve them all."
+            )
+            finding.details["same_loop"] = [f.id for f, _ in others]
 
 
 def _finding(
@@ -70,13 +100,13 @@ def _finding(
     total_ns: int,
     settings: InsightSettings,
     cheap: bool,
+    loop: Location | None,
 ) -> Finding:
     first = found[0]
     ev: DatabaseQuery = first.event
     locations = []
     if file:
         locations.append(Location(file, line, ev.caller, "issued here"))
-    loop = _loop(recording, found, file, line)
     if loop is not None:
         locations.append(loop)
     varies = varying(found)

@@ -208,6 +208,11 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             f"{route} answered {what.split()[-1]} {times}: its handler chose the error (no "
             "exception reached the server), so the client could not be served."
         )
+    undone = _rolled_back(recording, found[0])
+    if undone:
+        explanation += (
+            f" Its transaction rolled back {_and(undone)} it had made: none of it was kept."
+        )
     if not unhandled:
         fix = (
             "Look at what the handler depended on when it answered (a database, a service it "
@@ -426,6 +431,44 @@ def _caught_by(recording: Recording, raised: Any) -> FunctionEntry | None:
         if caller.id in returned and caller.id not in ended_by_exception:
             return caller if _ours(caller.file or "") else None
     return None
+
+
+_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+([\w."`\[\]]+)', re.I)
+
+
+def _rolled_back(recording: Recording, reqend: Any) -> list[str]:
+    """The writes a request's transaction made and then rolled back (``the UPDATE of
+    "book" (views.py:37)``): what its failure undid, in the order they were made."""
+    ev = reqend.event
+    if not ev.correlation_id:
+        return []
+    start = recording.request_start(reqend)
+    began = start.ts if start is not None else reqend.ts - ev.duration_ns
+    writes: list[str] = []
+    undone: list[str] = []
+    for se in recording.of("query", "tx"):
+        if se.ts < began or se.event.correlation_id != ev.correlation_id:
+            continue
+        if se.ts > reqend.ts:
+            break
+        q = se.event
+        if se.type == "tx":
+            if q.action == "rollback":
+                undone += writes
+            if q.action in ("begin", "commit", "rollback"):
+                writes = []
+            continue
+        m = _WRITE.match(q.statement or "")
+        if m and not q.error:
+            verb = m.group(1).split()[0].upper()
+            where = f" ({os.path.basename(q.file)}:{q.line})" if q.file else ""
+            into = {"INSERT": "into", "UPDATE": "of", "DELETE": "from"}[verb]
+            writes.append(f"the {verb} {into} {m.group(2)}{where}")
+    return undone
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _raised(recording: Recording, reqend: Any) -> Any:

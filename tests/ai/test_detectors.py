@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from programs import record
 
 from elixirscope.ai.findings import Finding
 from elixirscope.ai.insights import find
@@ -336,3 +337,92 @@ def test_every_finding_is_linked_to_its_moment_and_says_what_to_run(recorded) ->
                 assert data["cinema"] == link
             assert data["commands"][-1] == f"elixirscope explain --run {recording.run[:8]} {f.id}"
             assert f.explanation and f.fix and f.severity in ("high", "medium", "low")
+
+
+LOOP_OF_TWO = '''
+import sqlite3
+
+db = sqlite3.connect(":memory:")
+db.execute("CREATE TABLE loans (id INTEGER PRIMARY KEY, book INTEGER)")
+db.execute("CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT, author INTEGER)")
+db.execute("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT)")
+db.executemany("INSERT INTO authors VALUES (?, ?)", [(i, f"a{i}") for i in range(4)])
+db.executemany("INSERT INTO books VALUES (?, ?, ?)", [(i, f"b{i}", i % 4) for i in range(8)])
+db.executemany("INSERT INTO loans VALUES (?, ?)", [(i, i % 8) for i in range(12)])
+
+
+def loan_list():
+    out = []
+    for (book_id,) in db.execute("SELECT book FROM loans").fetchall():
+        title, author = db.execute("SELECT title, author FROM books WHERE id = ?", (book_id,)).fetchone()
+        (name,) = db.execute("SELECT name FROM authors WHERE id = ?", (author,)).fetchone()
+        out.append((title, name))
+    return out
+
+
+print(len(loan_list()))
+'''
+
+
+def test_two_statements_one_loop_ran_in_turn_name_each_other(tmp_path) -> None:
+    """A loop that follows two keys a row (a book, then its author) makes two N+1s, each
+    naming the other; neither says its queries ran one after another."""
+    data = record(tmp_path, "loans", LOOP_OF_TWO)
+    found = [f for f in findings(data) if f.kind == "n_plus_one"]
+    assert len(found) == 2, [f.title for f in found]
+    books, authors = sorted(found, key=lambda f: f.details["statement"])[::-1]
+    assert "FROM books" in books.details["statement"] and "FROM authors" in authors.details["statement"]
+    source = tmp_path / "loans.py"
+    loop = line_of(source, 'for (book_id,) in db.execute("SELECT book FROM loans")')
+    for finding, mate in ((books, authors), (authors, books)):
+        assert [loc.line for loc in finding.locations if loc.role == "the loop"] == [loop]
+        assert finding.details["same_loop"] == [mate.id]
+        assert f"12 times ({mate.id})" in finding.explanation
+        assert "one after another" not in finding.explanation
+        assert "(in turn with the loop's other queries)" in finding.explanation
+
+
+ROLLED_BACK = '''
+import sqlite3
+
+from flask import Flask
+
+db = sqlite3.connect(":memory:", check_same_thread=False)
+db.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, n INTEGER)")
+db.execute("CREATE TABLE moves (sku TEXT, n INTEGER)")
+db.execute("INSERT INTO stock VALUES ('tea', 5)")
+db.commit()
+app = Flask(__name__)
+
+
+@app.post("/take/<int:n>")
+def take(n):
+    try:
+        db.execute("UPDATE stock SET n = n - ? WHERE sku = 'tea'", (n,))
+        db.execute("INSERT INTO moves VALUES ('tea', ?)", (n,))
+        if n > 5:
+            raise ValueError(f"only 5 left, asked {n}")
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return {"ok": True}
+
+
+client = app.test_client()
+print(client.post("/take/2").status_code, client.post("/take/9").status_code)
+'''
+
+
+def test_a_server_error_says_the_writes_its_rollback_undid(tmp_path) -> None:
+    data = record(tmp_path, "take", ROLLED_BACK)
+    (error,) = [f for f in findings(data) if f.kind == "server_error"]
+    source = tmp_path / "take.py"
+    update = line_of(source, "UPDATE stock SET")
+    insert = line_of(source, "INSERT INTO moves VALUES")
+    assert (
+        f"Its transaction rolled back the UPDATE of stock (take.py:{update}) and the INSERT into"
+        f" moves (take.py:{insert}) it had made: none of it was kept." in error.explanation
+    ), error.explanation
+    # the request that committed its writes is no finding, and says nothing of a rollback
+    assert error.details["count"] == 1
