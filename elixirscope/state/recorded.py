@@ -337,11 +337,27 @@ class StateRecording:
         steps = [se for se in steps if getattr(se.event, "path", None) == timeline.target]
         steps.sort(key=lambda se: se.event.ts)
         before = [se for se in steps if se.event.ts <= ts]
-        if not before or before[-1].type != "exit":
-            return ""
-        exit_ev = before[-1].event
+        if before and before[-1].type == "exit":
+            exit_ev = before[-1].event
+            text = f"it had exited at {clock(exit_ev.ts)} ({exit_ev.reason})"
+        else:
+            # crashed, its exit not recorded yet: a supervisor records it when it next runs
+            # (on simpleSystemBase, when the program next asks the system anything)
+            i = timeline.index_at(ts)
+            while i > 0 and timeline.changes[i].callback == "terminate":
+                i -= 1  # the crash's own terminate, recorded as it went down
+            change = timeline.changes[i] if i >= 0 else None
+            noticed = next(
+                (se.event for se in steps if se.event.ts > ts and se.type == "exit"), None
+            )
+            if change is None or change.error is None or noticed is None:
+                return ""
+            text = (
+                f"it had crashed at {clock(change.ts)} ({change.error}); its supervisor"
+                f" recorded its exit at {clock(noticed.ts)}"
+            )
+            ts = noticed.ts
         back = next((se.event for se in steps if se.event.ts > ts and se.type != "exit"), None)
-        text = f"it had exited at {clock(exit_ev.ts)} ({exit_ev.reason})"
         if back is not None:
             return text + f" and was not back until {clock(back.ts)}: this is its last state"
         return text + " and was not started again: this is its last state"
