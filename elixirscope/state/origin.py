@@ -432,7 +432,8 @@ def _set_when_sent(line: Any, before: int, value: Node, name: str | int | None) 
         p for p, _, now in compare(old, new) if now is not ABSENT and encode_node(now) == wanted
     ]
     named = [p for p in set_here if p and p[-1] == name]
-    return (named or set_here or [None])[0]
+    found = named or set_here
+    return found[0] if found else None
 
 
 def _find(root: Node, value: Node, name: str | int | None) -> Path | None:
