@@ -33,6 +33,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.blocking import detect_blocked_loop
     from elixirscope.ai.http_calls import detect_http
     from elixirscope.ai.latency import detect_latency
+    from elixirscope.ai.lost_updates import detect_lost_updates
     from elixirscope.ai.mailbox import detect_mailbox_growth
     from elixirscope.ai.nplusone import detect_n_plus_one
     from elixirscope.ai.races import detect_races
@@ -45,6 +46,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     return {
         "n_plus_one": detect_n_plus_one,
         "races": detect_races,
+        "lost_updates": detect_lost_updates,
         "latency": detect_latency,
         "supervision": detect_supervision,
         "mailbox": detect_mailbox_growth,
@@ -60,6 +62,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
 DETECTORS = (
     "n_plus_one",
     "races",
+    "lost_updates",
     "latency",
     "supervision",
     "mailbox",
@@ -144,17 +147,36 @@ def all_runs_report(
     }
 
 
+OTHER_RUNS_SEARCHED = 20
+"""Runs (the newest) ``explain`` looks in for a finding id not in the latest run."""
+
+
 def find_finding(
     data_dir: str | os.PathLike[str],
     finding: str,
     run: str | None = None,
     settings: InsightSettings | None = None,
 ) -> tuple[Finding, Recording]:
-    """The finding whose id starts with ``finding`` in ``run`` (default: the latest)."""
+    """The finding whose id starts with ``finding`` in ``run``; with no run given, in the
+    latest, else in the other runs newest first (a server and the service it calls
+    recorded into one data dir: an id ``insights --all-runs`` printed names either's)."""
     recording = load_recording(data_dir, run)
     findings, _ = find(recording, settings)
     every = [f for head in findings for f in (head, *head.repeats)]
     matches = [f for f in every if f.id.lower().startswith(finding.lower())]
+    if not matches and run is None:
+        from elixirscope.query.runs import list_runs
+
+        for other in list_runs(data_dir)[:OTHER_RUNS_SEARCHED]:
+            if other.id == recording.run:
+                continue
+            there = load_recording(data_dir, other.id)
+            heads, _ = find(there, settings)
+            found = [f for h in heads for f in (h, *h.repeats)]
+            found = [f for f in found if f.id.lower().startswith(finding.lower())]
+            if found:
+                recording, findings, matches = there, heads, found
+                break
     if not matches:
         known = ", ".join(f.id for f in findings[:5]) or "none"
         raise LookupError(
@@ -199,7 +221,8 @@ def render_findings(
         lines.append(
             "no findings: no N+1 queries, races, latency anomalies, slow handlers or requests, "
             "server errors, uncaught exceptions, crashes, restart storms, crash loops, mailbox "
-            "growth, retry loops, slow/retried calls or blocked event loops"
+            "growth, retry loops, slow/retried calls, blocked event loops or lost updates of "
+            "an object's attributes across threads (attribute writes: --level full)"
         )
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)

@@ -142,6 +142,24 @@ def test_explain_errors_say_what_to_give(recorded, tmp_path) -> None:
             explain(data, target)
 
 
+def test_a_finding_id_of_an_earlier_run_is_found_without_naming_its_run(recorded) -> None:
+    """Two programs recorded into one data dir (a server and the service it calls): an id
+    `insights --all-runs` printed is explained without `--run`, from the run it is in."""
+    from elixirscope.ai.insights import find, find_finding
+    from elixirscope.ai.recording import load_recording
+    from elixirscope.query.runs import list_runs
+
+    data = recorded["latency"]
+    every = InsightSettings(slow_request_ms=0.001, slow_factor=1.0)  # a finding in every run
+    newest, _, oldest = list_runs(data)
+    findings, _ = find(load_recording(data, oldest.id), every)
+    wanted = next(f for f in findings if f.kind == "slow_request")
+    found, recording = find_finding(data, wanted.id, settings=every)
+    assert (found.id, recording.run) == (wanted.id, oldest.id)
+    with pytest.raises(LookupError, match=f"no finding '{wanted.id}' in run {newest.id[:8]}"):
+        find_finding(data, wanted.id, run=newest.id, settings=every)  # a run named: that run
+
+
 SECRETS = '''
 def login(user, password):
     api_token = "tok-9f8e7d6c5b4a3921"
