@@ -198,6 +198,7 @@ class RunScope:
     runs: int = 0  # how many runs the data dir holds
     latest: bool = False  # ``run`` is the latest, chosen by default
     all_dropped: int = 0  # with every run: their drops together
+    alongside: list[RunInfo] = field(default_factory=list)  # the latest's: runs at its time
 
     @property
     def dropped(self) -> int:
@@ -235,9 +236,31 @@ class RunScope:
                 text += f" ({run.sampled_out:,} calls not recorded, theirs and the plan's)"
         elif run.sampled_out:
             text += f", {run.sampled_out:,} calls sampled out by the plan"
-        if self.latest and self.runs > 1:
+        if self.latest and self.alongside:
+            named = ", ".join(f"{r.short_id} {r.program or '?'}" for r in self.alongside[:3])
+            more = f" and {len(self.alongside) - 3} more" if len(self.alongside) > 3 else ""
+            text += (
+                f"  (latest of {self.runs} runs; {named}{more} recorded at the same time:"
+                " --run ID or --all-runs)"
+            )
+        elif self.latest and self.runs > 1:
             text += f"  (latest of {self.runs} runs; --run ID or --all-runs for the others)"
         return text
+
+
+def _at_the_same_time(runs: list[RunInfo]) -> list[RunInfo]:
+    """The runs that were recording while the latest (``runs[0]``) was: a server and the
+    service it calls recorded into one data dir, of which the default read shows one."""
+    latest = runs[0]
+    begin = latest.when_ns
+    if not begin:
+        return []
+    out = []
+    for other in runs[1:]:
+        end = other.ended_ns or other.last_ts
+        if end is not None and end >= begin:
+            out.append(other)
+    return out
 
 
 def _in_doubt_missing(store: Any, record: dict[str, Any]) -> int:
@@ -280,7 +303,7 @@ def select_run(
     if all_runs or (run is None and not runs):
         return RunScope(None, True, len(runs), all_dropped=sum(r.dropped for r in runs))
     if run is None:
-        return RunScope(runs[0], False, len(runs), latest=True)
+        return RunScope(runs[0], False, len(runs), latest=True, alongside=_at_the_same_time(runs))
     prefix = run.strip().lower()
     found = [r for r in runs if r.id.startswith(prefix)]
     if not found:

@@ -168,3 +168,24 @@ def test_batches_in_doubt_count_as_dropped_only_while_the_store_lacks_them(tmp_p
     assert (run.events, run.dropped, run.drop_reasons) == (1004, 3, {"in_doubt": 3})
     assert "because they were sent, the program exited before the daemon confirmed" in drop_note(
         select_run(data))
+
+
+def test_the_default_run_names_the_runs_recorded_at_the_same_time() -> None:
+    """A server and the service it calls, recorded into one data dir: the default read is
+    the latest, and its header names the other one running alongside it."""
+    from elixirscope.query.runs import RunInfo, RunScope, _at_the_same_time
+
+    s = 1_000_000_000
+    catalog = RunInfo(id="c124b5a4" + "0" * 24, command=["catalog.py"], program="catalog.py",
+                      started_ns=10 * s + 40_000_000, ended_ns=20 * s)
+    django = RunInfo(id="015679d4" + "0" * 24, command=["manage.py"], program="manage.py",
+                     started_ns=10 * s, ended_ns=20 * s)
+    earlier = RunInfo(id="aaaaaaaa" + "0" * 24, command=["manage.py"], program="manage.py",
+                      started_ns=1 * s, ended_ns=2 * s)
+    runs = [catalog, django, earlier]
+    assert _at_the_same_time(runs) == [django]
+    header = RunScope(catalog, False, 3, latest=True, alongside=[django]).header()
+    assert header.endswith(
+        "(latest of 3 runs; 015679d4 manage.py recorded at the same time: --run ID or --all-runs)")
+    alone = RunScope(catalog, False, 2, latest=True).header()
+    assert alone.endswith("(latest of 2 runs; --run ID or --all-runs for the others)")
