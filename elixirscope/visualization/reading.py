@@ -12,9 +12,11 @@ reading (``visualization.modelcache``) is not read: its model is mapped back who
 at once (read ahead, there is nothing to do); parts kept from before are shown as
 they load, as chunks read are.
 
-At the end, a reading nobody :meth:`~RunReading.want` s has only brought the
-shards' parts up to date (as the daemon's Visualization layer and ``elixirscope
-ui`` do ahead of the user): it merges nothing and lets its last model go.
+Once every shard is read, the run's errors are counted from its parts
+(``visualization.outcomes``: the runs list's). At the end, a reading nobody
+:meth:`~RunReading.want` s has only brought the shards' parts up to date (as
+the daemon's Visualization layer and ``elixirscope ui`` do ahead of the user):
+it merges nothing and lets its last model go.
 ``pause_s`` sleeps that long before each chunk while nobody wants the model (also
 after, with ``pause_when_wanted``: a reading slowed down for all to see), and
 ``nice`` nices the thread (Linux): a reading in the background leaves the CPU to
@@ -28,6 +30,7 @@ import threading
 import time
 from typing import Any
 
+from elixirscope.visualization.outcomes import Outcomes
 from elixirscope.visualization.runmodel import RunModel
 
 __all__ = ["FIRST_SNAPSHOT_S", "RunReading"]
@@ -70,6 +73,8 @@ class RunReading:
         self.nice = nice
         self.snapshot_every_s = snapshot_every_s
         self.model: RunModel | None = None  # the latest published: partial until done
+        self.outcomes: Outcomes | None = None  # its errors, once every shard is read
+        self.outcomes_of = 0  # the events they are of
         self.error: str | None = None
         self.began = 0.0
         self.took = 0.0
@@ -242,6 +247,7 @@ class RunReading:
                 self._reader = None
                 if at < len(shards) and self._wanted.is_set():
                     self._between_chunks()  # parts kept from before: shown as the rest loads
+        self._count()
         with self._published:
             if not self._wanted.is_set():
                 self._unwanted = True
@@ -252,6 +258,15 @@ class RunReading:
         self._let_parts_go()
         self._publish(model)
         return self.finished
+
+    def _count(self) -> None:
+        """The run's errors, counted from its parts' records and kept beside the store
+        (``visualization.outcomes``): the runs list's."""
+        from elixirscope.visualization import outcomes
+
+        self.outcomes = outcomes.of_records(rec for p in self._parts for rec in p.records)
+        self.outcomes_of = sum(p.events for p in self._parts)
+        outcomes.save(self.data_dir, self.run_id, self.outcomes_of, self.outcomes)
 
     def _let_parts_go(self) -> None:
         self._parts_events = sum(p.events for p in self._parts)

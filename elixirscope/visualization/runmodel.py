@@ -179,6 +179,11 @@ class RunModel:
     # call's row: the work a request's handler left running after it answered
     detached: dict[int, int] = field(default_factory=dict)
     _left_running: Counter[int] | None = field(default=None, init=False, repr=False, compare=False)
+    _request_at: dict[int, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    # the overview strip's histogram (``visualization.activity``), once computed
+    _activity: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def calls(self) -> int:
@@ -199,7 +204,21 @@ class RunModel:
             "self": int(self.self_ns[row]),
             **self._suspensions(row),
             **self._task_links(int(row)),
+            **self._request_of(int(row)),
         }
+
+    def _request_of(self, row: int) -> dict[str, Any]:
+        """For a web request's own call (every request runs in the same recorded function),
+        ``request``: the request it is — what a person asks of that bar (method, path,
+        status, exception, sizes, client), not the function's."""
+        if self._request_at is None:
+            self._request_at = {
+                r["call_row"]: r for r in self.requests if r.get("call_row", -1) >= 0
+            }
+        found = self._request_at.get(row)
+        if found is None:
+            return {}
+        return {"request": {k: found.get(k) for k in REQUEST_FIELDS}}
 
     def _task_links(self, row: int) -> dict[str, Any]:
         """For a task begun after its starter returned (``detached``), ``started_by``: the
@@ -250,6 +269,22 @@ class RunModel:
 
 GAPS_SHOWN = 64
 """A slice's suspensions drawn at most (its longest): a generator may have thousands."""
+
+REQUEST_FIELDS = (
+    "id",
+    "method",
+    "path",
+    "query",
+    "route",
+    "protocol",
+    "status",
+    "error",
+    "duration",
+    "request_bytes",
+    "response_bytes",
+    "client",
+)
+"""What a request's own call carries of its request (``RunModel.slice_dict``)."""
 
 
 def _short(text: str | None, limit: int = 120) -> str:

@@ -82,10 +82,10 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 14
+FORMAT = 15
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
-to it)."""
+to it; 15: a request's client and query string)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -308,6 +308,8 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.trace_id,
             chain,
             ev.parent_id or 0,
+            ev.client,
+            _short(ev.query, 200) or None,
         ]
     if kind is RequestEnd:
         message = _short(ev.message, 120) if ev.message is not None else None
@@ -973,11 +975,13 @@ def _replay(
             name, chain = f
             marks.append(Mark("process", ts, lane, None, f"started {name}", producer, eid, chain))
         elif kind == "request":
-            method, path, protocol, trace_id, chain, parent_id = f
+            method, path, protocol, trace_id, chain, parent_id, client, query = f
             requests[(producer, eid)] = {
                 "id": f"{producer}/{eid}",
                 "method": method,
                 "path": path,
+                "query": query,
+                "client": client,
                 "protocol": protocol,
                 "start": ts,
                 "end": None,

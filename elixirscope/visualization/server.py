@@ -159,7 +159,7 @@ def create_app(
         raise ValueError("the token must be at least 16 characters")
     shown = models if models is not None else views.Models(data_dir)
     if read_ahead:
-        shown.read_ahead()
+        shown.count()
     actions = DaemonActions(daemon) if daemon else None
     found = RunFindings(shown.data_dir)
 
@@ -178,7 +178,7 @@ def create_app(
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
     async def runs(request: Request) -> Response:
-        return await answer(lambda: views.runs_view(data_dir))
+        return await answer(lambda: views.runs_view(shown))
 
     def run_route(view: Callable[..., Any], with_params: bool = True) -> Any:
         async def route(request: Request) -> Response:

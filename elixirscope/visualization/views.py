@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from elixirscope.visualization.activity import activity
+from elixirscope.visualization.outcomes import Outcomes
 from elixirscope.visualization.reading import RunReading
 from elixirscope.visualization.runmodel import RunModel
 from elixirscope.visualization.runparts import PUBLISHED
@@ -51,12 +53,16 @@ class ViewError(ValueError):
         self.status = status
 
 
-def runs_view(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Every run, newest first: counts, drops, errors, duration."""
+def runs_view(models: Models) -> dict[str, Any]:
+    """Every run, newest first: counts, drops, exceptions, duration, and ``outcomes``: its
+    errors (5xx, uncaught exceptions, crashes) and client errors apart
+    (``visualization.outcomes``), None for a run not counted yet — the runs are then read
+    ahead on a thread (``counting`` says so) and the page asks again."""
     from elixirscope.query.runs import list_runs
 
-    runs = list_runs(data_dir)
-    return {"data_dir": str(data_dir), "runs": [_run_dict(r) for r in runs]}
+    runs = [_run_dict(r) | {"outcomes": models.outcomes(r)} for r in list_runs(models.data_dir)]
+    counting = any(r["outcomes"] is None for r in runs) and models.count()
+    return {"data_dir": str(models.data_dir), "runs": runs, "counting": counting}
 
 
 def _run_dict(info: Any) -> dict[str, Any]:
@@ -102,6 +108,8 @@ class Models:
         self._models: OrderedDict[str, tuple[int, float, float, RunModel]] = OrderedDict()
         self._readings: dict[str, RunReading] = {}
         self._ahead: dict[str, int] = {}  # run id -> its events when its parts were brought up
+        self._outcomes: dict[str, tuple[int, Outcomes]] = {}  # run id -> (its events, errors)
+        self._counting: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -200,8 +208,40 @@ class Models:
             if self._readings.get(info.id) is reading:
                 del self._readings[info.id]
 
+    def outcomes(self, info: Any) -> dict[str, Any] | None:
+        """A run's errors as last counted (``visualization.outcomes``; ``of_events``: the
+        events they are of, fewer than the run's when it grew since), None if never."""
+        from elixirscope.visualization import outcomes
+
+        with self._lock:
+            held = self._outcomes.get(info.id)
+        if held is None or held[0] != info.events:
+            kept = outcomes.load(self.data_dir, info.id)
+            if kept is not None and (held is None or kept[0] >= held[0]):
+                held = kept
+                with self._lock:
+                    self._outcomes[info.id] = kept
+        return None if held is None else held[1].to_dict() | {"of_events": held[0]}
+
+    def count(self) -> bool:
+        """Read the runs ahead (their parts: a run is counted as it is read) unless a pass
+        is under way already; True while one is."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._counting is None or not self._counting.is_alive():
+                self._counting = self.read_ahead()
+            return True
+
+    def _counted(self, info: Any, reading: RunReading) -> None:
+        """What a reading counted of the run, kept (also where the data dir is read-only)."""
+        if reading.outcomes is not None:
+            with self._lock:
+                self._outcomes[info.id] = (reading.outcomes_of, reading.outcomes)
+
     def _finished(self, info: Any, reading: RunReading) -> tuple[RunModel, None]:
         """A finished reading's model, kept."""
+        self._counted(info, reading)
         model = reading.model
         if reading.error is not None or model is None:
             self._forget(info, reading)
@@ -241,6 +281,7 @@ class Models:
                 except ViewError:
                     return
                 reading.join()
+                self._counted(info, reading)
                 if reading.error is None:
                     with self._lock:
                         self._ahead[info.id] = info.events
@@ -281,8 +322,9 @@ def _partial(params: dict[str, Any] | None) -> bool:
 
 
 def overview_view(models: Models, run: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A run's extent and parts: lanes, actors, targets with state, counts; with
-    ``partial=1``, of what is read so far while it is read (``reading`` says how far)."""
+    """A run's extent and parts: lanes, actors, targets with state, counts, where it was
+    busy and failed (``activity``: the overview strip's histogram); with ``partial=1``, of
+    what is read so far while it is read (``reading`` says how far)."""
     info = models.info(run)
     model, reading = models.current(run, _partial(params))
     return {
@@ -301,6 +343,7 @@ def overview_view(models: Models, run: str, params: dict[str, Any] | None = None
         "messages": len(model.messages),
         "requests": len(model.requests),
         "queries": len(model.queries),
+        "activity": activity(model),
     }
 
 
@@ -777,7 +820,11 @@ _NESTED = 64
 def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """The run's requests (the first ``limit``); with ``request`` (an id), its waterfall: the
     handler's calls and its database queries and HTTP calls in place, N+1 shapes
-    (``N_PLUS_ONE`` or more similar queries) flagged."""
+    (``N_PLUS_ONE`` or more similar queries) flagged, each HTTP attempt's number and the
+    request it began in a recorded callee, and the request's own recorded caller
+    (``visualization.callees``)."""
+    from elixirscope.visualization.callees import caller_of, with_callees
+
     model = models.model(run)
     limit = _int(params, "limit", 2000)
     if not 1 <= limit <= 20_000:
@@ -824,10 +871,11 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     for q in queries:
         q["n_plus_one"] = shapes.get(q.get("shape", ""), 0) >= N_PLUS_ONE
     frames, more = _frames(models.data_dir, model.run_id, req)
+    with_callees(models.data_dir, model.run_id, req, queries)
     return {
         "run": model.run_id,
         "requests": listing,
-        "request": {**req, "end": end},
+        "request": {**req, "end": end, "caller": caller_of(models.data_dir, model.run_id, req)},
         "calls": rows,
         "queries": queries,
         "n_plus_one": flagged,

@@ -1,7 +1,9 @@
 """What the cinema's tests read: the bundled actor shop (state, messages, a crash and the
 supervisor's restart) and a small web app whose one request runs an N+1 of queries, both
-recorded with the real ``elixirscope run`` into one data dir (two runs); and the server
-started as the real ``elixirscope ui`` subprocess, its URL read from what it prints."""
+recorded with the real ``elixirscope run`` into one data dir (two runs); a library app
+calling a catalog service, each recorded on its own into another (two runs, one trace);
+and the server started as the real ``elixirscope ui`` subprocess, its URL read from what
+it prints."""
 
 from __future__ import annotations
 
@@ -169,3 +171,142 @@ class UiServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+CATALOG = r'''
+import asyncio, os, socket, sys
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+
+BUSY = set()
+
+
+async def info(request):
+    book = request.path_params["book"]
+    BUSY.add(request)
+    try:
+        if book % 5 == 0:
+            await asyncio.sleep(1.2)  # longer than the library waits
+        return JSONResponse({"id": book, "shelf": "ABCDEF"[book % 6]})
+    finally:
+        BUSY.discard(request)
+
+
+async def stop(request):
+    while BUSY:  # what no one waits for any more ends first
+        await asyncio.sleep(0.02)
+    SERVER.should_exit = True
+    return PlainTextResponse("bye")
+
+
+sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+SERVER = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/info/{book:int}", info), Route("/stop", stop)]),
+                                       log_level="critical", lifespan="off"))
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(sock.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+SERVER.run(sockets=[sock])
+'''
+"""A catalog service recorded on its own: GET /info/{book}, 1.2 s on books divisible by 5;
+GET /stop once it answered every request it was asked."""
+
+LIBRARY = r'''
+import socket, sys, threading, time
+
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+CATALOG = f"http://127.0.0.1:{sys.argv[1]}"
+
+
+def fetch_catalog(book):
+    for attempt in (1, 2):  # a timeout retried once
+        try:
+            return httpx.get(f"{CATALOG}/info/{book}", timeout=0.5).json()
+        except httpx.TimeoutException:
+            if attempt == 2:
+                raise
+
+
+def book_catalog(request):
+    try:
+        return JSONResponse({"catalog": fetch_catalog(request.path_params["book"])})
+    except httpx.TimeoutException:
+        return JSONResponse({"error": "catalog timed out"}, status_code=504)
+
+
+def book_detail(request):
+    if request.path_params["book"] > 10:
+        raise HTTPException(404, "no such book")  # handled: a 404
+    return JSONResponse({"book": request.path_params["book"]})
+
+
+def check_days(days):
+    if days <= 0:
+        raise ValueError(f"a loan must last at least one day, got {days}")
+
+
+async def new_loan(request):
+    check_days((await request.json())["days"])
+    return JSONResponse({"loan": 1}, status_code=201)
+
+
+app = Starlette(routes=[Route("/books/{book:int}/catalog", book_catalog), Route("/books/{book:int}", book_detail),
+                        Route("/loans/new", new_loan, methods=["POST"])])
+
+
+def client(url):
+    with httpx.Client() as c:
+        print(c.get(url + "/books/1/catalog").status_code, c.get(url + "/books/5/catalog").status_code,
+              c.get(url + "/books/99").status_code, c.get(url + "/books/2").status_code,
+              c.post(url + "/loans/new", json={"days": 0}).status_code)
+    httpx.get(CATALOG + "/stop", timeout=30)
+'''
+"""A library recorded on its own calling the catalog: GET /books/5/catalog times out twice
+(0.5 s, one retry) and answers 504; a 404 (handled), a 200 and a 500 (a ValueError)."""
+
+LIBRARY_STATUSES = ["200", "504", "404", "200", "500"]
+
+
+def record_caller_and_callee(where: Path) -> tuple[Path, str, str]:
+    """CATALOG and LIBRARY (served by uvicorn, its own client) recorded as two runs of
+    ``where/data``: the data dir, the library's run id and the catalog's."""
+    from served_program import SERVED
+
+    from elixirscope.store.runs import read_runs
+
+    data = where / "data"
+    (where / "catalog.py").write_text(CATALOG)
+    (where / "library.py").write_text(LIBRARY + SERVED)
+    port = where / "port"
+    env = {k: v for k, v in os.environ.items() if k != "ELIXIRSCOPE_HEAVY"}
+    catalog = subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(data), "catalog.py", str(port)],
+        cwd=where, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a hang guard
+        while not port.exists() and catalog.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert port.exists(), catalog.communicate()[1]
+        library = elixirscope("run", "--data-dir", str(data), "library.py", port.read_text(), cwd=where)
+        assert library.returncode == 0, library.stderr
+        assert library.stdout.split() == LIBRARY_STATUSES, library.stdout
+        _out, err = catalog.communicate(timeout=120)
+        assert catalog.returncode == 0, err
+    finally:
+        if catalog.poll() is None:
+            catalog.kill()
+            catalog.wait()
+    runs = read_runs(data)
+    (library_run,) = [r for r, record in runs.items() if "library.py" in record.get("command", [])]
+    (catalog_run,) = [r for r in runs if r != library_run]
+    return data, library_run, catalog_run

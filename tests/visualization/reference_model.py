@@ -321,6 +321,8 @@ def build(run_id: str, stored: Any) -> RunModel:
                 "id": f"{producer}/{ev.id}",
                 "method": ev.method,
                 "path": ev.path,
+                "query": _short(ev.query, 200) or None,
+                "client": ev.client,
                 "protocol": ev.protocol,
                 "start": ts,
                 "end": None,

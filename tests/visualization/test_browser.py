@@ -536,3 +536,137 @@ def test_a_finding_opens_its_call_selected_on_its_lane_the_idle_lanes_folded(bro
         assert 'no view "nonsense"' in toast and "findings" in toast and "timeline" in toast, toast
         pg.evaluate(f"() => {{ location.hash = '#view=calltree&run={run}'; }}")
         pg.wait_for_selector('#tabs a[data-view="flame"].on')
+
+
+# a lane's head as drawn: which rows hold its label's text and which its marks' glyphs
+# (by colour: the label's grey, the marks' own), over the label's width
+LANE_HEAD = """(index) => {
+  const t = window.__esTimeline, c = t.canvas, g = c.getContext("2d");
+  const lane = t.lanes().find((l) => l.index === index);
+  g.font = "600 11px ui-monospace, monospace";
+  const width = Math.ceil(g.measureText(lane.label).width) + 16;
+  const px = g.getImageData(0, lane.y, width, lane.top - lane.y).data;
+  const near = (i, [r, gr, b], d) => Math.hypot(px[i] - r, px[i + 1] - gr, px[i + 2] - b) < d;
+  const marks = [[42, 195, 222], [187, 154, 247], [255, 158, 100], [247, 118, 142]];
+  const rows = { label: [], marks: [] };
+  for (let y = 0; y < lane.top - lane.y; y++) {
+    let label = 0, mark = 0;
+    for (let x = 8; x < width; x++) {
+      const i = 4 * (y * width + x);
+      if (near(i, [139, 147, 167], 30)) label++;
+      if (marks.some((m) => near(i, m, 40))) mark++;
+    }
+    if (label >= 2) rows.label.push(y);
+    if (mark) rows.marks.push(y);
+  }
+  return rows;
+}"""
+
+
+def test_a_request_s_bar_says_the_request_over_a_lane_label_no_mark_hides(
+    browser, library_and_catalog, shots
+):
+    """The timeline of a web app: its lanes' labels are clear of the marks under them (in
+    a strip of their own), the overview strip shows where calls ran and the two 5xx in
+    red, and a request's bar hovered and clicked says the request: GET /books/5/catalog
+    -> 504, its route, its server error, its sizes and client."""
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, library, _catalog = library_and_catalog
+    with served_page(browser, ThreadedCinema(data), f"#view=timeline&run={library}", 800) as pg:
+        pg.wait_for_function("window.__esTimeline?.stats.wholePaint !== undefined")
+        scrub = pg.eval_on_selector("#tl-scrub", "c => [Number(c.dataset.busy), Number(c.dataset.failed)]")
+        assert scrub[0] > 20 and scrub[1] == 2, scrub
+        # the lane with most marks, its first mark moved under its label
+        lane = pg.evaluate(
+            """async () => {
+              const t = window.__esTimeline, w = t.canvas.clientWidth;
+              const count = new Map();
+              for (const m of t.data.marks) count.set(m.lane, (count.get(m.lane) || 0) + 1);
+              const lane = [...count].sort((a, b) => b[1] - a[1])[0][0];
+              const first = t.data.marks.find((m) => m.lane === lane);
+              const span = t.v1 - t.v0;
+              t.v0 = first.x - span * 40 / w; t.v1 = t.v0 + span;
+              t.after();
+              await t.settled();
+              return lane;
+            }"""
+        )
+        head = pg.evaluate(LANE_HEAD, lane)
+        assert head["label"] and head["marks"], head  # both drawn where the label is
+        assert max(head["label"]) < min(head["marks"]), head  # the label's rows above the marks'
+        pg.screenshot(path=shots / "16-lane-label-and-marks.png")
+        pg.click("#tl-all")
+        pg.wait_for_function("window.__esTimeline.data && !window.__esTimeline.wantFetch")
+        bar = pg.evaluate(
+            """async () => {
+              const t = window.__esTimeline;
+              await t.settled();
+              const c = t.canvas, r = c.getBoundingClientRect();
+              const s = t.data.slices.find((s) => s.request && s.request.status === 504);
+              const lane = t.lanes().find((l) => l.index === s.lane);
+              const x0 = Math.max(0, t.x(s.s, c.clientWidth)), x1 = Math.min(c.clientWidth, t.x(s.e, c.clientWidth));
+              return { x: r.left + (x0 + x1) / 2, y: r.top + lane.top + s.tier * 17 + 8 };
+            }"""
+        )
+        pg.mouse.move(bar["x"], bar["y"])
+        pg.wait_for_function("!document.querySelector('.tip').hidden")
+        tip = pg.inner_text(".tip")
+        assert tip.startswith("GET /books/5/catalog -> 504") and "server error" in tip, tip
+        pg.mouse.click(bar["x"], bar["y"])
+        pg.wait_for_selector("#tl-request")
+        shown = {
+            k: pg.inner_text(f'#tl-request [data-k="{k}"]')
+            for k in ("request", "route", "status", "duration", "sizes", "client")
+        }
+        assert shown["request"] == "GET /books/5/catalog", shown
+        assert shown["route"] == "/books/{book:int}/catalog", shown
+        assert shown["status"] == "504 · server error", shown
+        assert re.fullmatch(r"\d+\.\d+ m?s", shown["duration"]), shown  # two attempts of 0.5 s and more
+        assert re.fullmatch(r"in 0 B · out \d+ B", shown["sizes"]), shown
+        assert shown["client"].startswith("127.0.0.1:"), shown
+        assert "function" not in pg.inner_text("#tl-sel")
+        pg.screenshot(path=shots / "17-request-selected.png")
+
+
+def test_a_waterfall_numbers_attempts_and_opens_the_callee_s_request(
+    browser, library_and_catalog, shots
+):
+    """The runs list counts the library's errors (its 504 and 500, not its 404 nor the
+    exceptions it handled); the waterfall of its 504 keeps its times' units, numbers its
+    two attempts, shows under each the catalog's request it began and calltree's note, and
+    a click on that request opens it in the catalog's run, which names its caller."""
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, library, catalog = library_and_catalog
+    with served_page(browser, ThreadedCinema(data), "", 900) as pg:
+        row = pg.locator(f'tr.run-row[data-run="{library}"]')
+        row.wait_for()
+        pg.wait_for_function("![...document.querySelectorAll('tr.run-row td')].some((td) => td.textContent.trim() === '…')")
+        cells = row.locator("td")
+        heads = [h.lower() for h in pg.locator("#runs th").all_inner_texts()]
+        errors, client, raised = (cells.nth(heads.index(k)) for k in ("errors", "4xx", "exceptions"))
+        assert errors.inner_text() == "2" and "bad" in errors.get_attribute("class")
+        assert "504×1" in errors.get_attribute("title") and "500×1" in errors.get_attribute("title")
+        assert client.inner_text() == "1" and "dim" in client.get_attribute("class")
+        assert int(raised.inner_text()) > 2 and "bad" not in raised.get_attribute("class")
+        pg.screenshot(path=shots / "18-runs-errors.png")
+        pg.evaluate(f"() => {{ location.hash = '#view=requests&run={library}'; }}")
+        pg.locator("tr.rq-row", has_text="/books/5/catalog").click()
+        pg.wait_for_selector(".wf-callee")
+        heading = pg.inner_text("#rq-main h2")  # as shown: the heading is upper-cased
+        assert re.search(r"\+\d[\d.,]* (ms|s|µs) ·", heading), heading
+        attempts = pg.locator(".wf-http .name").all_inner_texts()
+        assert [a.strip().split(" · ")[0] for a in attempts] == ["attempt 1", "attempt 2"], attempts
+        assert all(a.strip().endswith("→ timeout") for a in attempts), attempts
+        callees = pg.locator(".wf-callee .name").all_inner_texts()
+        assert len(callees) == 2 and all("catalog.py · GET /info/{book:int} → 200" in c for c in callees), callees
+        notes = pg.locator(".wf-note").all_inner_texts()
+        assert len(notes) == 2 and all("answering no one" in n for n in notes), notes
+        pg.screenshot(path=shots / "19-waterfall-attempts-callees.png")
+        pg.locator("a.rq-callee").nth(1).click()
+        pg.locator("tr.rq-row.on", has_text="/info/5").wait_for()  # the catalog's, selected
+        assert f"run={catalog}" in pg.url
+        pg.wait_for_selector(".rq-called-by")
+        called = pg.inner_text(".rq-called-by")
+        assert "→ timeout · attempt 2" in called and "answering no one" in called, called

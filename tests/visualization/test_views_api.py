@@ -215,3 +215,26 @@ def test_a_request_s_bar_is_named_by_its_method_and_path(client, runs):
         "GET /weights -> 200",
     ]
     assert all(int(row) in drawn for row in got["requests"])
+
+
+def test_a_request_s_own_call_carries_its_request(library_and_catalog):
+    """A request's bar in the timeline is the request: its method, path, route, status,
+    exception, time, sizes and client — not the function every request runs in."""
+    data, library, _catalog = library_and_catalog
+    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as client:
+        got = client.get(f"/api/runs/{library}/timeline").json()
+    asked = {s["request"]["path"]: (s, s["request"]) for s in got["slices"] if "request" in s}
+    assert set(asked) == {"/books/1/catalog", "/books/5/catalog", "/books/99", "/books/2", "/loans/new"}
+    assert all(s["function"] == "elixirscope.web.request" for s, _ in asked.values())
+    late = asked["/books/5/catalog"][1]
+    assert (late["method"], late["route"], late["status"], late["error"]) == (
+        "GET", "/books/{book:int}/catalog", 504, None
+    )
+    assert late["duration"] > 1_000_000_000  # two attempts of 0.5 s
+    assert late["client"].startswith("127.0.0.1:") and late["response_bytes"] > 0
+    failed = asked["/loans/new"][1]
+    assert failed["status"] == 500 and failed["method"] == "POST"
+    assert failed["error"] == "ValueError: a loan must last at least one day, got 0"
+    assert failed["request_bytes"] == len('{"days":0}')
+    assert asked["/books/99"][1]["status"] == 404
+    assert not any("request" in s for s in got["slices"] if s["function"] != "elixirscope.web.request")

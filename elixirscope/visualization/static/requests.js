@@ -1,6 +1,9 @@
 // Request waterfall: the run's requests; one request with its handler's calls and its
 // database queries, transaction steps and HTTP calls in place, N+1 shapes (5+ similar
-// queries) flagged.
+// queries) flagged. An HTTP attempt says its number (a retry is attempt 2) and, when the
+// service it called was recorded too (this run or another of the data dir), the request
+// it began there under it, linked, with how long it ran after the attempt gave up; a
+// request whose caller was recorded names it.
 import { api, ctx, S, go, rel, fmtDur, fmtRel, fmtBytes, esc, short, errorBox } from "./app.js";
 
 export async function mount(host, state) {
@@ -34,7 +37,9 @@ async function load(host, state) {
   const own = d.calls.find((c) => c.function === "elixirscope.web.request");
   const calls = d.calls.filter((c) => c !== own).map((c) => ({ ...c, depth: Math.max(0, c.depth - (own ? own.depth + 1 : 0)) }));
   const t0 = Math.min(rel(r.start), ...calls.map((c) => rel(c.start)));
-  const t1 = Math.max(rel(r.end), t0 + 1, ...calls.map((c) => rel(c.end)));
+  // a callee's request may go on after this one answered (its caller gave up): drawn whole
+  const callees = d.queries.filter((q) => q.callee && q.callee.end).map((q) => rel(q.callee.end));
+  const t1 = Math.max(rel(r.end), t0 + 1, ...calls.map((c) => rel(c.end)), ...callees);
   const span = t1 - t0;
   // a call's time suspended at its awaits and yields: striped over its bar
   const gapsOf = (s, e, gaps) => (gaps || []).map(([a, b]) => `<i class="gap" style="left:${(a / Math.max(1, rel(e) - rel(s))) * 100}%;width:${((b - a) / Math.max(1, rel(e) - rel(s))) * 100}%"></i>`).join("");
@@ -54,10 +59,14 @@ async function load(host, state) {
   const outcome = (q) => q.kind !== "http" ? (q.error ? ` !! ${q.error.split("\n")[0]}` : "")
     : ` → ${q.rows || (q.timeout ? "timeout" : q.error ? q.error.split(":")[0] : "no response")}` +
       (q.rows && q.bytes != null ? ` · ${fmtBytes(q.bytes)}` : "");
+  // which attempt a call retried is (as calltree says it), first: a long URL is cut after
+  const retried = new Set(d.queries.filter((q) => q.attempt > 1).map((q) => q.statement));
+  const which = (q) => (q.attempt && retried.has(q.statement) ? `attempt ${q.attempt} · ` : "");
   for (const q of d.queries) {
     const failed = q.error || (q.kind === "http" && q.rows >= 500);
-    items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(q.statement + outcome(q))}</div>
-    <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` });
+    items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""} ${q.kind === "http" ? "wf-http" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(which(q) + q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(which(q) + q.statement + outcome(q))}</div>
+    <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` +
+      (q.callee ? calleeRows(q, d.run, bar, t0, span) : "") });
   }
   // a WebSocket's steps at their moments: accepted, each message in (⇠) and out (⇢) with its
   // size and preview, its close; under the request, at the handler's level
@@ -70,12 +79,45 @@ async function load(host, state) {
   if (d.frames_left_out) items.push({ s: r.end || r.start, html: `<div class="wf-row"><div class="name dim">… ${d.frames_left_out} more steps of the connection (ESQL: websockets where request = ${esc(r.id.split("/").pop())})</div><div class="track"></div><div class="dur"></div></div>` });
   items.sort((a, b) => (BigInt(a.s) < BigInt(b.s) ? -1 : BigInt(a.s) > BigInt(b.s) ? 1 : 0));
   let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
-  for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replace("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
+  for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replaceAll("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
   const route = r.route && r.route !== r.path ? ` (${esc(r.route)})` : "";
-  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · ${fmtRel(t0)} · ${nq} quer${nq === 1 ? "y" : "ies"}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
+  // a time keeps its unit's case (ms, not MS) in the upper-cased heading
+  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · <span class="as-is">${fmtRel(t0)}</span> · ${nq} quer${nq === 1 ? "y" : "ies"}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
+    ${r.caller ? callerLine(r.caller, d.run) : ""}
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
   for (const row of main.querySelectorAll(".wf-row[data-ts]")) row.onclick = () => go({ t: row.dataset.ts });
+  // another run's request (or this run's): its own waterfall; a caller's attempt: its moment
+  const away = { t: null, w0: null, w1: null, sel: null, chain: null, ev: null };
+  for (const a of main.querySelectorAll("a.rq-callee")) {
+    a.onclick = (e) => { e.stopPropagation(); go({ ...away, view: "requests", run: a.dataset.run, req: a.dataset.req }); };
+  }
+  const up = main.querySelector("a.rq-caller");
+  if (up) up.onclick = () => go({ ...away, view: "timeline", run: up.dataset.run, req: null, t: up.dataset.ts, ev: up.dataset.ev });
+}
+
+// which run a request of another process is in: "this run", or its program and short id
+const runName = (run, program, here) => (run === here ? "this run" : `${program || "run"} ${String(run || "?").slice(0, 8)}`);
+
+// the request an HTTP attempt began in a recorded callee, under the attempt: its route,
+// status and time (its bar on the same time axis, the part after the attempt gave up
+// hatched), linked to its waterfall; calltree's note when it answered no one
+function calleeRows(q, here, bar, t0, span) {
+  const c = q.callee, where = runName(c.run, c.program, here);
+  const what = `${c.method} ${c.route || c.path} → ${c.status || (c.end ? "no answer" : "open")}`;
+  const after = c.note && c.end ? `<div class="bar after" style="left:${((rel(q.end) - t0) / span) * 100}%;width:${Math.max(0.2, ((rel(c.end) - rel(q.end)) / span) * 100)}%"></div>` : "";
+  const link = c.run ? `<a class="rq-callee" data-run="${esc(c.run)}" data-req="${esc(c.request)}" title="open this request in ${esc(where)}">${esc(what)}</a>` : esc(what);
+  return `<div class="wf-row wf-callee"><div class="name" title="${esc(`${c.method} ${c.path} (route ${c.route || "–"}) → ${c.status || "–"}, recorded in ${where}`)}">%INDENT%&nbsp;&nbsp;↳ <span class="dim">${esc(c.run === here ? where : c.program || where)} ·</span> ${link}</div>
+    <div class="track">${bar(c.start, c.end ?? c.start, "callee")}${after}</div><div class="dur">${c.duration != null ? fmtDur(c.duration) : "–"}</div></div>` +
+    (c.note ? `<div class="wf-note dim">%INDENT%&nbsp;&nbsp;&nbsp;&nbsp;${esc(c.note)}</div>` : "");
+}
+
+// the recorded HTTP attempt that made this request (its caller's), linked to its moment
+function callerLine(c, here) {
+  const got = c.status || (c.timeout ? "timeout" : c.error ? c.error.split(":")[0] : "no response");
+  return `<div class="rq-called-by mono">called by <a class="rq-caller" data-run="${esc(c.run || "")}" data-ts="${esc(c.ts)}" data-ev="${esc(`${c.producer}:${c.event_id}`)}">${esc(runName(c.run, c.program, here))}: ${esc(c.method)} ${esc(c.url)}</a>` +
+    ` → ${esc(String(got))}${c.attempt > 1 ? ` · attempt ${c.attempt}` : ""} <span class="dim">after ${fmtDur(c.duration)}</span>` +
+    (c.note ? `<div class="dim">${esc(c.note)}</div>` : "") + `</div>`;
 }

@@ -6,10 +6,13 @@
 // run's extent hatched, "not read yet") and draws itself again as more is read.
 // Lanes with nothing in the window (a threaded server's finished request threads) fold
 // into a thin strip each run of them; a link naming an event (ev=PRODUCER:ID) selects the
-// call that holds it and scrolls its lane into view.
-import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, esc, short, lastName, colourOf, suspendedStripes, toast, setLiveBadge } from "./app.js";
+// call that holds it and scrolls its lane into view. A lane's head is its label's strip,
+// then its marks' (never drawn over each other); the overview strip above the axis shows
+// the whole run: the calls running and the errors along it, the window outlined.
+import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, fmtBytes, esc, short, lastName, colourOf, suspendedStripes, toast, setLiveBadge } from "./app.js";
 
-const ROW = 17, HEAD = 20, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
+// a lane: its label's strip (LABEL), its marks' (HEAD - LABEL), then its calls' rows
+const ROW = 17, LABEL = 16, HEAD = 30, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", stop: "#8b93a7", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
   error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
@@ -217,11 +220,26 @@ class Timeline {
   }
 
   grew() {
+    this.followActivity();
     if (!this.following) { this.drawScrub(); return; }
     const span = this.v1 - this.v0;
     this.v1 = this.end() + span * 0.01; this.v0 = this.v1 - span;
     this.fetch();
     this.draw();
+  }
+
+  // a recording run's overview strip follows it: its histogram asked again, at most every 2 s
+  async followActivity() {
+    const now = performance.now();
+    if (this.activityAsked && now - this.activityAsked < 2000) return;
+    this.activityAsked = now;
+    const id = ctx.overview.run.id;
+    try {
+      const ov = await api(`runs/${id}/overview`, { partial: 1 });
+      if (ctx.overview.run.id !== id) return;
+      ctx.overview.activity = ov.activity;
+      this.drawScrub();
+    } catch (err) { /* the next growth asks again */ }
   }
 
   // ---- the server: only the visible window, the newest request wins
@@ -342,7 +360,7 @@ class Timeline {
       const x = this.x(m.x, w);
       if (x < -5 || x > w + 5) continue;
       g.fillStyle = MARK_COLOURS[m.kind] || "#888";
-      const y = l.y + HEAD - 5;
+      const y = l.y + LABEL + 8;  // the glyphs' strip, under the label's
       if (m.kind === "crash" || m.kind === "exit" || m.kind === "error") {
         g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
         if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
@@ -356,7 +374,7 @@ class Timeline {
         const pid = /\(pid (\d+)\)$/.exec(m.label);
         const child = pid && lanes.find((c) => !c.actor && String(c.pid) === pid[1] && c.producer !== l.producer);
         if (child) {
-          const y2 = child.y + HEAD / 2;
+          const y2 = child.y + LABEL + 7;  // its marks' strip
           g.save(); g.strokeStyle = MARK_COLOURS.process; g.setLineDash([3, 3]); g.globalAlpha = 0.8;
           g.beginPath(); g.moveTo(x, y + 4); g.lineTo(x, y2); g.lineTo(x + 8, y2); g.stroke(); g.restore();
         }
@@ -488,7 +506,7 @@ class Timeline {
       }
     }
     this.canvas.dataset.unread = unread.length;
-    // lane labels, over what is drawn
+    // lane labels, in their own strip at the top of the lane (the marks' is under it)
     g.font = "600 11px ui-monospace, monospace"; g.textBaseline = "alphabetic";
     for (const l of lanes) {
       if (l.strip) {
@@ -498,11 +516,9 @@ class Timeline {
         continue;
       }
       const tw = g.measureText(l.label).width;
-      g.fillStyle = "#0f1117e6"; g.fillRect(0, l.y + 2, tw + 16, 16);
-      g.fillStyle = "#8b93a7"; g.fillText(l.label, 8, l.y + 14);
+      g.fillStyle = "#0f1117e6"; g.fillRect(0, l.y + 1, tw + 16, LABEL - 1);
+      g.fillStyle = "#8b93a7"; g.fillText(l.label, 8, l.y + 12);
     }
-    // the lanes' marks over their labels: a process started at the window's left edge
-    // stays in sight
     if (d) this.paintMarks(g, d, lanes, byLane, w);
     // axis
     g.fillStyle = "#161a23"; g.fillRect(0, 0, w, AXIS);
@@ -566,13 +582,41 @@ class Timeline {
     g.fillStyle = "#161a23"; g.fillRect(0, 0, w, h);
     const end = this.end();
     const X = (off) => (off / end) * (w - 2) + 1;
+    this.paintActivity(g, X, h);
     for (const m of ctx.overview.crashes) { g.fillStyle = "#f7768e"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
     for (const m of ctx.overview.restarts) { g.fillStyle = "#9ece6a"; g.fillRect(X(rel(m.ts)), 3, 2, h - 6); }
     for (const [u0, u1] of this.unread()) { g.fillStyle = hatch(g); g.fillRect(X(u0), 0, Math.max(1, X(u1) - X(u0)), h); }
     const a = X(this.v0), b = X(this.v1);
-    g.fillStyle = "#7aa2f733"; g.fillRect(a, 1, Math.max(2, b - a), h - 2);
+    g.fillStyle = "#7aa2f71c"; g.fillRect(a, 1, Math.max(2, b - a), h - 2);
     g.strokeStyle = "#7aa2f7"; g.strokeRect(a + 0.5, 1.5, Math.max(2, b - a) - 1, h - 3);
     if (this.cursor !== null) { g.fillStyle = "#e0af68"; g.fillRect(X(this.cursor) - 1, 0, 2, h); }
+  }
+
+  // the whole run's activity under the window's outline: the calls running along it (a
+  // bar per pixel column, the most of the bins it covers, log-scaled: a burst and a lull
+  // both show) and its errors in red (5xx answers, uncaught exceptions, crashes), from
+  // the overview's histogram
+  paintActivity(g, X, h) {
+    const act = ctx.overview.activity, c = this.scrub;
+    c.dataset.busy = c.dataset.failed = 0;
+    if (!act || !act.calls.length) return;
+    const n = act.calls.length, a0 = rel(act.first_ts), per = (rel(act.last_ts) - a0) / n;
+    const calls = new Map(), errors = new Set();
+    act.calls.forEach((count, i) => {
+      if (!count) return;
+      const x0 = Math.floor(X(a0 + i * per)), x1 = Math.max(x0 + 1, Math.floor(X(a0 + (i + 1) * per)));
+      for (let x = x0; x < x1; x++) calls.set(x, Math.max(calls.get(x) || 0, count));
+    });
+    act.errors.forEach((count, i) => { if (count) errors.add(Math.floor(X(a0 + (i + 0.5) * per))); });
+    const top = Math.log1p(Math.max(...calls.values(), 1)), room = h - 6;
+    g.fillStyle = "#5a78c8";
+    for (const [x, count] of calls) {
+      const bar = Math.max(1, Math.round((room * Math.log1p(count)) / top));
+      g.fillRect(x, h - 3 - bar, 1, bar);
+    }
+    g.fillStyle = "#f7768e";
+    for (const x of errors) g.fillRect(x - 1, 2, 2, h - 4);
+    c.dataset.busy = calls.size; c.dataset.failed = errors.size;
   }
 
   // ---- input
@@ -658,7 +702,7 @@ class Timeline {
       if (lane.actor) {
         const near = 6 * (this.v1 - this.v0) / w;
         mark = this.data.marks.find((m) => m.actor === lane.actor && Math.abs(m.x - off) <= near);
-      } else if (py < lane.top + 2) {
+      } else if (py >= lane.y + LABEL && py < lane.top + 2) {  // the marks' strip
         const near = 6 * (this.v1 - this.v0) / w;
         mark = this.data.marks.find((m) => m.lane === lane.index && Math.abs(m.x - off) <= near);
       }
@@ -677,6 +721,7 @@ class Timeline {
       strip.lanes.slice(0, 8).map((l) => l.label).join("\n") + (strip.lanes.length > 8 ? "\n…" : "") + "\nclick: show every idle lane";
     else if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
     else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (the longest ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
+    else if (hit.request) tip.textContent = requestTip(hit);
     else tip.textContent = `${hit.function}\n${fmtDur(hit.e - hit.s)} · ${hit.status}${hit.chain ? "\nchain " + hit.chain.slice(0, 12) : ""}`;
   }
 
@@ -709,6 +754,7 @@ class Timeline {
       return;
     }
     if (!s) { el.innerHTML = `<span class="dim">click a call</span>`; return; }
+    if (s.request) { this.showRequest(el, s); return; }
     el.innerHTML = `<div class="kv">
       <div>function</div><div>${esc(s.function)}</div>
       <div>duration</div><div>${fmtDur(s.e - s.s)}</div>
@@ -729,6 +775,29 @@ class Timeline {
     const starter = el.querySelector("#tl-starter");
     if (starter) starter.onclick = () => this.selectStarter(s);
     this.showCallDetails(el, s);
+  }
+
+  // a web request's own call: the request it is — every request runs in the same recorded
+  // function, whose arguments and return value say nothing of it — and its waterfall
+  showRequest(el, s) {
+    const r = s.request, said = verdict(r);
+    const url = (text) => esc(text).replaceAll("/", "/<wbr>");  // a long path breaks at its slashes
+    const rows = [
+      ["request", `${esc(r.method)} ${url(r.path)}${r.query ? `?${esc(r.query)}` : ""}`],
+      ["route", r.route ? url(r.route) : `<span class="dim">${r.status === 404 ? "none matched" : "–"}</span>`],
+      ["status", `<span class="${said.cls}">${r.status || "–"} · ${said.text}</span>`],
+      ["duration", fmtDur(r.duration ?? s.e - s.s)],
+      ...(r.error ? [["exception", `<span class="bad">${esc(r.error)}</span>`]] : []),
+      ["sizes", `in ${fmtBytes(r.request_bytes)} · out ${fmtBytes(r.response_bytes)}`],
+      ["client", esc(r.client || "–")],
+      ["started", fmtClock(s.start)],
+      ["chain", esc((s.chain || "–").slice(0, 16))],
+    ];
+    el.innerHTML = `<div class="kv" id="tl-request">${rows.map(([k, v]) => `<div>${k}</div><div data-k="${k}">${v}</div>`).join("")}</div>
+      <p><a id="tl-waterfall">its waterfall →</a>${s.chain ? ` &nbsp; <a id="tl-flame">call tree of this chain →</a>` : ""}</p>`;
+    el.querySelector("#tl-waterfall").onclick = () => go({ view: "requests", req: r.id, t: s.start });
+    const link = el.querySelector("#tl-flame");
+    if (link) link.onclick = () => go({ view: "flame", chain: s.chain });
   }
 
   // the call that started the selected task: selected, the window widened to show both
@@ -787,6 +856,22 @@ class Timeline {
       };
     }
   }
+}
+
+// what a request's answer was: ok, a client's error (4xx), a server error (5xx, or no
+// answer because its handler raised)
+function verdict(r) {
+  if (r.status >= 500 || (!r.status && r.error)) return { text: r.status ? "server error" : "no answer: its handler raised", cls: "bad" };
+  if (r.status >= 400) return { text: "client error", cls: "dim" };
+  if (!r.status) return { text: "no answer recorded", cls: "dim" };
+  return { text: "ok", cls: "good" };
+}
+
+// a request's bar hovered: the request, not the function every request runs in
+function requestTip(s) {
+  const r = s.request;
+  return `${r.method} ${r.path}${r.status ? ` -> ${r.status}` : ""}` + (r.route && r.route !== r.path ? `\nroute ${r.route}` : "") +
+    `\n${fmtDur(r.duration ?? s.e - s.s)} · ${verdict(r).text}` + (r.error ? `\n${r.error}` : "");
 }
 
 // diagonal stripes: what is not read yet
