@@ -147,6 +147,14 @@ def all_runs_report(
     }
 
 
+LOOKED_FOR = (
+    "N+1 queries, races, latency anomalies, slow handlers or requests, server errors, "
+    "uncaught exceptions, crashes, restart storms, crash loops, mailbox growth, retry loops, "
+    "slow/retried calls, blocked event loops or lost updates of an object's attributes across "
+    "threads (attribute writes: --level full)"
+)
+"""What the detectors look for, as a sentence says it (``no findings: no ...``)."""
+
 OTHER_RUNS_SEARCHED = 20
 """Runs (the newest) ``explain`` looks in for a finding id not in the latest run."""
 
@@ -218,12 +226,7 @@ def render_findings(
     lines = [header] if header else []
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     if not findings:
-        lines.append(
-            "no findings: no N+1 queries, races, latency anomalies, slow handlers or requests, "
-            "server errors, uncaught exceptions, crashes, restart storms, crash loops, mailbox "
-            "growth, retry loops, slow/retried calls, blocked event loops or lost updates of "
-            "an object's attributes across threads (attribute writes: --level full)"
-        )
+        lines.append(f"no findings: no {LOOKED_FOR}")
     else:
         said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         seen = sum(len(f.repeats) for f in findings)

@@ -51,13 +51,13 @@ class RunFindings:
 
 
 def _compute(data_dir: str | os.PathLike[str], run: str) -> dict[str, Any]:
-    from elixirscope.ai.insights import DETECTORS, insights_report, render_findings
+    from elixirscope.ai.insights import DETECTORS, LOOKED_FOR, insights_report
     from elixirscope.ai.settings import InsightSettings
 
     report = insights_report(data_dir, run, InsightSettings.load())
     report.pop("text", None)
     report["detectors"] = list(DETECTORS)
-    report["looked_for"] = render_findings([]).removeprefix("no findings: ")
+    report["looked_for"] = LOOKED_FOR  # "Looked for N+1 queries, races, ..."
     return report
 
 
