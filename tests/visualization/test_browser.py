@@ -181,6 +181,17 @@ def test_a_query_row_leads_to_its_moment(page, server, shots):
     fresh.close()
 
 
+def test_a_view_of_a_run_given_none_shows_the_latest_run(page, server, cinema_data):
+    """`#view=timeline` with no run: the latest, as the command line reads by default."""
+    from elixirscope.query.runs import list_runs
+
+    latest = list_runs(cinema_data)[0]
+    page.goto(server.url.split("#")[0] + "#view=timeline")
+    page.wait_for_selector("#tl-main")
+    assert f"run={latest.id}" in page.url and "view=timeline" in page.url
+    assert page.locator("text=no run given: showing the latest").count() >= 1
+
+
 def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
     from cinema_recordings import WEB_ITEMS
 

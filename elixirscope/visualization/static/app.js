@@ -32,10 +32,7 @@ function readHash() {
       ` (calltree opens flame); showing ${out.run ? "the timeline" : "the runs"}`;
     out.view = out.run ? "timeline" : "runs";
   }
-  if (!out.run && out.view !== "runs" && out.view !== "query") {
-    out.unknown = `the ${out.view} view needs a run (run=…): pick one`;
-    out.view = "runs";
-  }
+  if (!out.run && out.view !== "runs" && out.view !== "query") out.needsRun = true;  // the latest
   return out;
 }
 
@@ -305,6 +302,19 @@ async function route() {
   for (const k of Object.keys(S)) delete S[k];
   Object.assign(S, readHash());
   if (S.unknown) { toast(S.unknown); delete S.unknown; }
+  if (S.needsRun) {  // a view of a run given none: the latest, as the command line reads
+    delete S.needsRun;
+    let latest = null;
+    try { latest = (await api("runs")).runs[0] || null; } catch (err) { /* said below */ }
+    if (latest) {
+      toast(`no run given: showing the latest, ${latest.short_id} (${latest.command_text})`);
+      routed = null;
+      go({ run: latest.id }, { replace: true });
+      return;
+    }
+    toast(`the ${S.view} view needs a run (run=…), and none is recorded here yet`);
+    S.view = "runs";
+  }
   const main = document.getElementById("main");
   for (const a of document.querySelectorAll("#tabs a")) {
     a.classList.toggle("on", a.dataset.view === S.view);
