@@ -47,6 +47,7 @@ from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
     CustomEvent,
     DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -264,6 +265,7 @@ def summarize(
                     "exec": ev.name.startswith("exec of "),
                 }))  # fmt: skip
         elif isinstance(ev, DatabaseQuery):
+            self_time.io(se.producer, ev.parent_id, ev.ts, ev.duration_ns)
             statement = " ".join(ev.statement.split())
             where = source_of(ev.file, ev.line)
             q = queries.get((statement, where))
@@ -295,7 +297,10 @@ def summarize(
             e.durations.append(ev.duration_ns)
             e.failed += ev.status >= 500
             e.statuses[ev.status] += 1
+        elif type(ev) is DatabaseTransaction:
+            self_time.io(se.producer, ev.parent_id, ev.ts, ev.duration_ns)
         elif isinstance(ev, HttpCall):
+            self_time.io(se.producer, ev.parent_id, ev.ts, ev.duration_ns)
             e = _endpoint(made, f"{ev.method} {ev.url.partition('?')[0]}")
             e.durations.append(ev.duration_ns)
             e.failed += ev.status == 0 or ev.status >= 500

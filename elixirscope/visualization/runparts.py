@@ -681,7 +681,8 @@ def self_times(
     """Each call's self time, as :class:`~elixirscope.query.selftime.SelfTime` reads it in
     time order: its duration less its time suspended (a yield to the resume after it, or to
     its end) and less the callees begun while it ran that ended while it was open (a
-    ``coroutine`` one whole, another for the time it ran).
+    ``coroutine`` one whole, another for the time it ran) and less its queries', transaction
+    steps' and HTTP attempts' time that ended while it ran (:func:`_io_times`).
     ``ended``: each call's end (ts, id) as recorded, -1 for one still running (drawn to the
     run's last event, ``model.end``, whose running callees count before it ends)."""
     start, stop, parent, ids = model.start, model.end, model.parent, model.call_ids
@@ -717,7 +718,29 @@ def self_times(
     # a coroutine callee whole (its caller waited as long), another for the time it ran
     ran = np.where(coroutine, duration, np.maximum(0, duration - waited))
     np.add.at(callees, up[counted], ran[kids[counted]])
-    return np.maximum(0, duration - waited - callees)
+    return np.maximum(0, duration - waited - callees - _io_times(model, spans, n))
+
+
+def _io_times(model: RunModel, spans: Suspensions, n: int) -> np.ndarray:
+    """Each call's queries', transaction steps' and HTTP attempts' time (``model.queries``)
+    that ended while it ran: ended inside a suspension (not at its very ns), it is in its
+    waits already."""
+    io = np.zeros(n, dtype=np.int64)
+    made = [q for q in model.queries if q["call_row"] >= 0]
+    if not made:
+        return io
+    suspended: dict[int, list[tuple[int, int]]] = {}
+    rows_with = {int(q["call_row"]) for q in made}
+    every = zip(spans.row.tolist(), spans.start.tolist(), spans.end.tolist(), strict=True)
+    for row, begin, end in every:
+        if row in rows_with:
+            suspended.setdefault(row, []).append((begin, end))
+    for q in made:
+        row, ended = int(q["call_row"]), int(q["end"])
+        if any(begin < ended < end for begin, end in suspended.get(row, ())):
+            continue
+        io[row] += max(0, ended - int(q["start"]))
+    return io
 
 
 def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], np.ndarray]:

@@ -23,7 +23,9 @@ from elixirscope.visualization.views import Models, calltree_view
 # code for ns while the generator waits, then resumes it to its end; ("await_unseen",
 # callee) awaits a coroutine with no yield of its own recorded (a web request's own call,
 # a framework's coroutine: not rewritten) — the callee is a coroutine, the caller waits for
-# it whole.
+# it whole; ("query", ns) waits ns on a database or a service while it runs (a query, an
+# HTTP attempt recorded as it ends: not its own time); ("await_query", ns) awaits a driver's
+# query (recorded as it ends, the caller suspended meanwhile: in its wait already).
 _ns = st.integers(0, 5_000)
 # a generator's body: synchronous (one that awaits is an async generator, which its
 # consumer awaits: "await" covers it)
@@ -32,6 +34,7 @@ sync_calls = st.recursive(
     lambda inner: st.lists(
         st.one_of(
             st.tuples(st.just("work"), _ns),
+            st.tuples(st.just("query"), _ns),
             st.tuples(st.just("call"), inner),
             st.tuples(st.just("iterate"), st.tuples(inner, inner), _ns),
         ),
@@ -47,6 +50,8 @@ calls = st.recursive(
             st.tuples(st.just("call"), sync_calls),  # a function's body cannot await
             st.tuples(st.just("await"), inner),
             st.tuples(st.just("await_unseen"), inner),
+            st.tuples(st.just("query"), _ns),
+            st.tuples(st.just("await_query"), _ns),
             st.tuples(st.just("sleep"), _ns, st.none() | inner),
             st.tuples(st.just("close"), _ns),
             st.tuples(st.just("iterate"), st.tuples(sync_calls, sync_calls), _ns),
@@ -88,6 +93,15 @@ def run(program: list) -> tuple[list[tuple], dict[int, int]]:
                 events.append(("resume", me, clock[0]))
             elif step[0] == "await_unseen":
                 call(step[1], me, coroutine=True)
+            elif step[0] == "query":
+                clock[0] += step[1]
+                events.append(("io", me, clock[0], step[1]))
+            elif step[0] == "await_query":
+                events.append(("yield", me, clock[0]))
+                clock[0] += step[1]
+                events.append(("io", me, clock[0], step[1]))
+                clock[0] += 1  # the loop resumes it once the driver has answered
+                events.append(("resume", me, clock[0]))
             elif step[0] == "iterate":
                 call([], me, (me, step[1], step[2]))
             elif step[0] == "yielded":  # the consumer runs while this generator waits
@@ -121,6 +135,8 @@ def self_times(events: list[tuple]) -> dict[int, int]:
             reader.suspended("p", ev[1], ev[2])
         elif ev[0] == "resume":
             reader.resumed("p", ev[1], ev[2])
+        elif ev[0] == "io":
+            reader.io("p", ev[1], ev[2], ev[3])
         else:
             out[ev[1]] = reader.ended("p", ev[1], ev[2], ev[3])
     assert reader.still_open() == []
@@ -137,6 +153,14 @@ def test_self_time_is_the_time_a_call_ran_its_own_code(program: list) -> None:
 def test_a_synchronous_call_s_self_time_is_its_duration_less_its_callees() -> None:
     events, own = run([("work", 10), ("call", [("work", 7)]), ("work", 3)])
     assert self_times(events) == own == {1: 13, 2: 7}
+
+
+def test_a_call_s_queries_and_http_attempts_are_not_its_own_time() -> None:
+    """A view fetching from a service that timed out twice: its 1 s was waiting."""
+    events, own = run([("work", 10), ("query", 500), ("call", [("work", 3), ("query", 40)])])
+    assert self_times(events) == own == {1: 10, 2: 3}
+    events, own = run([("work", 10), ("await_query", 500), ("query", 7)])  # an awaited driver
+    assert self_times(events) == own == {1: 10}
 
 
 def test_calls_without_recorded_suspensions_are_read_as_before() -> None:

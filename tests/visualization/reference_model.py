@@ -360,6 +360,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                 if ev.exc_type:
                     req["error"] = f"{ev.exc_type}: {_short(ev.message, 120)}"
         elif kind is DatabaseTransaction:  # in the waterfall, no mark of its own
+            self_time.io(producer, ev.parent_id, ts, ev.duration_ns)
             queries.append(
                 {
                     "kind": "tx",
@@ -376,6 +377,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                 }
             )
         elif kind is DatabaseQuery or kind is HttpCall:
+            self_time.io(producer, ev.parent_id, ts, ev.duration_ns)
             lane = lane_of(producer, se.pid, ev.thread)
             began = ts - max(0, ev.duration_ns)
             if kind is DatabaseQuery:
