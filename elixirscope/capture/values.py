@@ -740,6 +740,7 @@ def _render_object(
             _know(t, mro, _ASGI, "<" + _full_name(t))
         elif (
             type(t) is type
+            and (d is None or "_aaddr" not in d)  # an actor's address: each its own text
             and len(text) <= DEFAULT_LIMIT
             and len(_constant_texts) < _REDACT_CACHE_MAX
         ):
@@ -833,7 +834,25 @@ def _library_text(t: type, d: dict | None) -> str:
             if len(shown) > 80:
                 shown = shown[:77] + ELLIPSIS
             return f"<{_full_name(t)} {shown}>"
+    address = _actor_address(t, d)
+    if address is not None:
+        return f"<{address}>"
     return f"<{_full_name(t)}>"
+
+
+def _actor_address(t: type, d: dict | None) -> str | None:
+    """A Thespian ``ActorAddress`` as Thespian writes it (``ActorAddr-/A~b~a``, on a TCP
+    base ``ActorAddr-(T|:41043)``), read from its fields: two actors' addresses in a
+    message (a reply-to, a worker's) are told apart, and match a send's ``target``."""
+    held = dict.get(d, "_aaddr") if d is not None else None
+    if held is None or _full_name(t) != "thespian.actors.ActorAddress":
+        return None
+    if type(held) is not str:
+        fields = _instance_dict(held, _type_mro(type(held)))
+        held = dict.get(fields, "_str_form") if fields is not None else None
+    if type(held) is not str or len(held) > 120:
+        return None
+    return "ActorAddr-" + _scrub(held)
 
 
 _ORM = 1

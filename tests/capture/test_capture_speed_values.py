@@ -684,3 +684,23 @@ def test_a_forked_child_samples_apart_from_its_parent(c_hooks):
     mine = pattern()
     assert len(child) == len(mine) == 64 and "0" in mine and "1" in mine
     assert child != mine
+
+
+def test_an_actor_address_is_shown_as_thespian_writes_it_each_its_own(c_hooks) -> None:
+    """A message carrying addresses (a reply-to, a worker's) tells them apart, as the
+    sends' targets are written: not one constant text for the class."""
+    from thespian.actors import ActorAddress
+
+    local = ActorAddress("/A~b~a")
+    other = ActorAddress("/A~b~b")
+
+    class TCPv4ActorAddress:  # the shape of a TCP base's (its text kept in _str_form)
+        def __init__(self) -> None:
+            self._str_form = "(T|:41043)"
+
+    remote = ActorAddress(TCPv4ActorAddress())
+    for render in (values.safe_repr, c_hooks.value_text):
+        assert render(local) == "<ActorAddr-/A~b~a>"
+        assert render(("job", 5, other, local)) == "('job', 5, <ActorAddr-/A~b~b>, <ActorAddr-/A~b~a>)"
+        assert render(remote) == "<ActorAddr-(T|:41043)>"
+    assert str(local) == "ActorAddr-/A~b~a"  # as Thespian writes it
