@@ -45,7 +45,10 @@ def cause_report(
     lines = [head + (f", which raised {made.error}" if made.error else "")]
     send, receive = recording.message(made)
     call = recording.caller(send) if send is not None else None
-    if not made.message_id and made.message and made.callback not in ("init", "terminate"):
+    assigned = recording.assigned_by(made)
+    if assigned is not None:  # an object's attribute: the method call that assigned it
+        lines.append(f"  assigned by {assigned}")
+    elif not made.message_id and made.message and made.callback not in ("init", "terminate"):
         # it handled what no recorded send delivered (init's "message" is its arguments)
         said = unlinked(made.callback, made.message)
         lines.append(f"  its {made.callback} callback handled {made.message}: {said}")

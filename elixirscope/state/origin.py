@@ -142,7 +142,7 @@ def why(
                 Step(
                     "made",
                     actor,
-                    f"assigned in a call of {change.callback} (call {change.call_id})",
+                    f"assigned by {recording.assigned_by(change)}",
                     ts=change.ts,
                     call=change.callback,
                 )

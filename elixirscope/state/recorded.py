@@ -227,6 +227,37 @@ class StateRecording:
                 return other
         return None
 
+    def assigned_by(self, change: Change) -> str | None:
+        """The call that assigned an object's attribute (``change.call_id``) as a person
+        reads it: ``__main__.Stats.add(region='west', amount=10) on ThreadPoolExecutor-0_3``
+        (its arguments as recorded, its thread by name); None for an actor's change."""
+        call_id = change.call_id
+        if call_id is None:
+            return None
+        from elixirscope.query.threads import ThreadNames
+
+        ev = change.event
+        near = {"correlation_id": ev.correlation_id} if ev.correlation_id else {"until": ev.ts}
+        entry = next(
+            (
+                se.event
+                for se in self._query(type="call", **near)
+                if se.event.id == call_id and se.producer == change.producer
+            ),
+            None,
+        )
+        names = ThreadNames(self._query(type="thread", until=ev.ts))
+        thread = names.name(change.producer, ev.thread, ev.ts) or f"thread {ev.thread}"
+        args = getattr(entry, "args", None) if entry is not None else None
+        shown = (
+            ""
+            if args is None
+            else "("
+            + ", ".join(f"{k}={v}" for k, v in args.items() if k not in ("self", "cls"))
+            + ")"
+        )
+        return f"{change.callback}{shown} (call {call_id}) on {thread}"
+
     def publication(self, change: Change) -> Any:
         """The publish whose delivery, by the registry, made ``change`` (a pub/sub
         subscriber's ``handle_info``: its delivery carries the message id), or None."""

@@ -463,6 +463,15 @@ def _tree(model: RunModel) -> list[dict[str, Any]]:
     return roots
 
 
+def _thread_names(models: Models, run: str) -> Any:
+    """The run's thread names (a change's thread: which of a pool's threads wrote it)."""
+    from elixirscope.query.threads import load
+    from elixirscope.store.eventstore import EventStore
+
+    with EventStore.open(models.data_dir, readonly=True) as store:
+        return load(store, run=run)
+
+
 def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """One actor's (or object's) state at a moment (``change`` N, or ``at`` a time, or
     ``before_crash``), the diff from the change before, what caused it and, given a
@@ -511,6 +520,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
             )
             for step in why["steps"]:  # the value as the text says it, not as plain data
                 del step["value"]
+        threads = _thread_names(models, info.id)
         history = [
             {
                 "change": c.index + 1,
@@ -518,6 +528,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
                 "callback": c.callback,
                 "message": None if c.message is None else c.message[:120],
                 "error": c.error,
+                "thread": threads.name(c.producer, c.event.thread, c.ts) or str(c.event.thread),
             }
             for c in recording.timeline(target)
         ]

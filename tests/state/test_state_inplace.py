@@ -79,7 +79,9 @@ def test_why_of_an_assigned_field_still_names_its_assignment(recorded):
     _, data, cache = recorded
     head, made = (s["text"] for s in why_report(data, cache, "last")["steps"])
     assert head == f"{cache}.last = 'b': set by __main__.Cache.bump, change 6"
-    assert made.startswith("assigned in a call of __main__.Cache.bump (call ")
+    # the call that assigned it, with its arguments (not its self) and its thread
+    assert re.fullmatch(r"assigned by __main__\.Cache\.bump\((\w+=.*)?\) \(call \d+\) on MainThread", made), made
+    assert "self=" not in made
 
 
 def test_a_fields_history_marks_its_changes_in_place(recorded):
@@ -149,3 +151,13 @@ def test_why_says_a_tuple_a_set_and_an_object_as_python_does(recorded, field, sh
     assert f" = {shown}: " in report["text"]
     assert "$" not in report["text"], report["text"]
     assert report["steps"][0]["shown"] == shown
+
+
+def test_the_cause_of_an_objects_change_is_the_call_that_assigned_it(recorded):
+    """Not a message no send delivered: an object has no mailbox."""
+    from elixirscope.state.cause import cause_report
+
+    _, data, cache = recorded
+    said = cause_report(data, cache)["text"]
+    assert "\n  assigned by __main__.Cache." in said and " on MainThread" in said, said
+    assert "no recorded send" not in said

@@ -361,6 +361,55 @@ def test_requests_served_at_once_on_one_event_loop_are_drawn_apart_and_each_clic
         assert "not recorded" in more and "returned" in more and "served_at_once.py:" in more, more
 
 
+COUNTER = """
+import threading
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def add(self, k):
+        self.n = self.n + k
+
+
+counter = Counter()
+for i in range(150):
+    counter.add(1)
+worker = threading.Thread(target=counter.add, args=(5,), name="late-worker")
+worker.start()
+worker.join()
+print(counter.n)
+"""
+
+
+def test_an_object_of_many_changes_shows_those_around_the_moment_with_their_threads(
+    browser, tmp_path, shots
+):
+    """152 changes: the strip and the table show the first, those around the change shown
+    and the last, the others counted; each row says the thread that made it."""
+    from object_program import elixirscope
+
+    from elixirscope.store.runs import read_runs
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    (tmp_path / "counter.py").write_text(COUNTER)
+    printed = elixirscope("run", "--data-dir", "data", "--level", "full", "counter.py", cwd=tmp_path)
+    assert printed.strip() == "155"
+    data = tmp_path / "data"
+    (run,) = read_runs(data)
+    with served_page(browser, ThreadedCinema(data), f"#view=state&run={run}", 900) as pg:
+        pg.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 152 of 152')")
+        shown = pg.locator(".strip a").all_inner_texts()
+        assert shown[0] == "1" and shown[-1] == "152" and len(shown) < 60, shown
+        assert pg.locator(".strip span", has_text="…").count() == 1
+        rows = pg.locator(".st-history tr.pick").all_inner_texts()
+        assert len(rows) == len(shown)
+        assert "late-worker" in rows[-1] and "MainThread" in rows[-2], rows[-2:]
+        assert "152 in all" in pg.inner_text("#st-main").lower()
+        pg.screenshot(path=shots / "15-many-changes.png")
+
+
 def test_an_objects_state_reads_as_python_with_its_change_in_place(browser, tmp_path, shots):
     """An object's state in the State view: a tuple as ``tuple (2)`` with items ``0`` and
     ``1``, a set as ``set (1)``, a nested object by its class's name, no ``$tuple`` or

@@ -46,8 +46,12 @@ function render(host, d, state) {
   const main = host.querySelector("#st-main");
   if (!d.target) { main.innerHTML = `<div class="empty">No actor or object state was recorded in this run.</div>`; return; }
   const changed = new Map((d.diff || []).map((x) => [x.path, x]));
-  const strip = d.history.map((h) => `<a class="${h.change === d.change ? "on" : ""} ${h.error ? "err" : ""}" data-ts="${h.ts}"
-      title="${esc(h.callback)}${h.error ? " raised " + esc(h.error) : ""} at ${fmtRel(rel(h.ts))}">${h.change}</a>`).join("");
+  // thousands of changes (an object a pool's threads write): those around this one, the
+  // first and the last, the crashes; the others said by how many they are
+  const near = shownChanges(d.history, d.change);
+  const strip = near.map((h) => typeof h === "number" ? `<span class="dim" title="${h} changes not shown: step, or pick one below">… ${h} …</span>` :
+    `<a class="${h.change === d.change ? "on" : ""} ${h.error ? "err" : ""}" data-ts="${h.ts}"
+      title="${esc(h.callback)}${h.error ? " raised " + esc(h.error) : ""} at ${fmtRel(rel(h.ts))}${h.thread ? " on " + esc(h.thread) : ""}">${h.change}</a>`).join("");
   main.innerHTML = `
     <div class="st-head">
       <button id="st-prev" ${d.change <= 1 ? "disabled" : ""} title="the change before">◀ step back</button>
@@ -61,9 +65,10 @@ function render(host, d, state) {
     <div class="strip" title="every change of this target; click to go there">${strip}</div>
     <h2>State ${d.diff && d.diff.length ? `<span class="pill orange">${d.diff.length} changed by this change</span>` : d.change > 1 ? `<span class="pill">unchanged by this change</span>` : ""}</h2>
     <div class="st-tree" id="st-state">${node(d.state, changed)}</div>
-    <h2>Every change</h2>
-    <table class="st-history"><tbody>${d.history.map((h) => `<tr class="pick ${h.change === d.change ? "on" : ""}" data-ts="${h.ts}">
-      <td class="num dim">${h.change}</td><td class="dim">${fmtRel(rel(h.ts))}</td><td>${esc(h.callback)}</td>
+    <h2>Every change ${near.length < d.history.length ? `<span class="pill">${d.history.length} in all: those around change ${d.change} shown</span>` : ""}</h2>
+    <table class="st-history"><tbody>${near.map((h) => typeof h === "number" ? `<tr><td></td><td colspan="5" class="dim">… ${h} more changes</td></tr>` :
+      `<tr class="pick ${h.change === d.change ? "on" : ""}" data-ts="${h.ts}">
+      <td class="num dim">${h.change}</td><td class="dim">${fmtRel(rel(h.ts))}</td><td class="dim">${esc(h.thread || "")}</td><td>${esc(h.callback)}</td>
       <td title="${esc(h.message || "")}">${esc(h.message || "")}</td><td class="bad">${h.error ? "raised " + esc(h.error) : ""}</td></tr>`).join("")}</tbody></table>`;
   const at = (change) => { const h = d.history.find((x) => x.change === change); if (h) go({ t: h.ts, sel: `actor:${d.target}` }); };
   main.querySelector("#st-prev").onclick = () => at(d.change - 1);
@@ -75,11 +80,29 @@ function render(host, d, state) {
       go({ t: b.ts, sel: `actor:${d.target}` });
     } catch (err) { errorBox(main, err); }
   };
-  for (const tr of main.querySelectorAll(".st-history tr")) tr.onclick = () => go({ t: tr.dataset.ts, sel: `actor:${d.target}` });
+  for (const tr of main.querySelectorAll(".st-history tr.pick")) tr.onclick = () => go({ t: tr.dataset.ts, sel: `actor:${d.target}` });
   for (const a of main.querySelectorAll(".strip a")) a.onclick = () => go({ t: a.dataset.ts, sel: `actor:${d.target}` });
   for (const k of main.querySelectorAll(".st-tree .k")) k.onclick = () => go({ field: k.dataset.path, sel: `actor:${d.target}`, t: d.ts });
   host.querySelector("#st-cause").textContent = d.cause ? d.cause.text : "–";
   host.querySelector("#st-why").textContent = d.why ? d.why.text : "click a field of the state";
+}
+
+const AROUND = 40;
+
+// the changes shown of a long history: the first, the last, those within AROUND of the
+// current one and every crash; a run of changes left out is its count (a number)
+export function shownChanges(history, current) {
+  if (history.length <= 2 * AROUND + 20) return history;
+  const out = [];
+  let gap = 0;
+  for (const h of history) {
+    const keep = h.change === 1 || h.change === history.length || h.error || Math.abs(h.change - current) <= AROUND;
+    if (!keep) { gap++; continue; }
+    if (gap) { out.push(gap); gap = 0; }
+    out.push(h);
+  }
+  if (gap) out.push(gap);
+  return out;
 }
 
 // a recorded value as the server draws it (state.render.outline), with the CLI's labels: a
