@@ -10,6 +10,7 @@ daemon's, which keeps timelines between reads); ``run``/``all_runs`` are then it
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from elixirscope.state.inplace import candidates, happened, in_place, inside, suspects
@@ -302,8 +303,8 @@ def _moved_mark(path: tuple, index: int) -> str:
 
 
 def parse_moment(text: str) -> dict[str, Any]:
-    """A moment as people write it: ``3`` (change 3), ``event:123``, ``before-crash``, or a
-    time (``2024-05-01T12:00:00``, ``10s`` ago, nanoseconds)."""
+    """A moment as people write it: ``3`` (change 3), ``event:123``, ``before-crash``,
+    ``first``, ``latest``, or a time (``2024-05-01T12:00:00``, ``10s`` ago, nanoseconds)."""
     text = str(text).strip()
     if text.isdigit() and len(text) < 12:
         return {"change": int(text)}
@@ -313,6 +314,19 @@ def parse_moment(text: str) -> dict[str, Any]:
         return {"event": int(text[6:])}
     if text.lower() in ("before-crash", "crash"):
         return {"before_crash": True}
+    if text.lower() in ("latest", "last"):
+        return {}
+    if text.lower() == "first":
+        return {"change": 1}
+    from elixirscope.query.reading import parse_time
+
+    try:
+        parse_time(text, field="moment", near_ns=time.time_ns(), through=True)
+    except QueryError as exc:
+        raise QueryError(
+            f"cannot read the moment {text!r}: give a change number (3), event:ID,"
+            f" before-crash, first, latest or a time ({str(exc).partition(': ')[2]})"
+        ) from None
     return {"at": text}
 
 

@@ -142,6 +142,12 @@ def test_history_of_a_field_and_diff_between_moments(tickets: Path) -> None:
         "+ made[1]: 'T-7002'",
         "~ serial: 7000 -> 7002",
     ]
+    # first and latest, as people say them
+    ends = read(tickets, "diff-state", "maker", "first", "latest")
+    assert ends.returncode == 0, ends.stderr
+    changes = read(tickets, "history", "maker").stdout.splitlines()[0]  # "maker: N callbacks"
+    last = changes.split(": ")[1].split()[0]
+    assert ends.stdout == read(tickets, "diff-state", "maker", "1", last).stdout
 
 
 @pytest.mark.parametrize(
@@ -165,6 +171,12 @@ def test_history_of_a_field_and_diff_between_moments(tickets: Path) -> None:
         (("state", "desk", "--change", "1", "--before"), 1, "desk: nothing recorded just before change 1"),
         (("state", "desk", "--before"), 1, "--before needs the change it is before"),
         (("diff-state", "desk", "1"), 2, "the following arguments are required: B"),
+        (
+            ("diff-state", "desk", "1", "soon"),
+            1,
+            "cannot read the moment 'soon': give a change number (3), event:ID, before-crash,"
+            " first, latest or a time (expected",
+        ),
     ],
 )
 def test_bad_input_says_what_is_wrong(tickets: Path, args: tuple, status: int, says: str) -> None:
