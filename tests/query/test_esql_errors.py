@@ -200,3 +200,241 @@ def test_a_missing_source_is_answered_with_every_source_there_is():
     assert said.endswith("got 'quries'; did you mean 'queries'?")
     named = said.removeprefix("expected a source: ").partition(", got")[0]
     assert named.replace(" or ", ", ").split(", ") == list(SOURCES)
+
+
+# ---------------------------------------------------------------- SQL habits
+
+SQL_HABITS = [
+    # (query, marked, words in the error, suggestion, the query fixed: ESQL that runs)
+    ("calls join exceptions on chain", "join", "ESQL has no joins", None, None),
+    ("calls c left join exceptions e on c.chain = e.chain", "c left join", "no joins", None, None),
+    ("count(*) from calls, exceptions", ",", "ESQL has no joins", None, None),
+    ("select * from calls", "select * from", "ESQL has no `select`", "calls", "calls"),
+    (
+        "SELECT function, count(*) FROM calls GROUP BY function",
+        "SELECT",
+        "ESQL has no `select`",
+        "function, count(*) FROM calls GROUP BY function",
+        "function, count(*) FROM calls GROUP BY function",
+    ),
+    (
+        "calls where within 1s after (select * from exceptions)",
+        "select * from",
+        "ESQL has no `select`",
+        None,  # inside brackets: the rest of the query is no query
+        None,
+    ),
+    (
+        "calls where function like '%price%'",
+        "like '%price%'",
+        "ESQL has no `like`",
+        "= '*price*'",
+        "calls where function = '*price*'",
+    ),
+    (
+        "calls where function not like 'sh_p.%'",
+        "not like 'sh_p.%'",
+        "ESQL has no `like`",
+        "!= 'sh?p.*'",
+        "calls where function != 'sh?p.*'",
+    ),
+    (
+        "calls where function ilike '%Price%'",
+        "ilike '%Price%'",
+        "globs tell case apart",
+        "= '*Price*'",
+        "calls where function = '*Price*'",
+    ),
+    (
+        "calls where args.item like '50\\% o*f'",
+        "like '50\\% o*f'",
+        "a quoted text after `=` is a glob",
+        "= '50% o[*]f'",
+        "calls where args.item = '50% o[*]f'",
+    ),
+    ("calls where function regexp '^sh'", "regexp", "no regular expressions", None, None),
+    (
+        "function, count(*) from calls group by function having count(*) > 2",
+        "having",
+        "`order by count(*) desc limit 10`",
+        None,
+        None,
+    ),
+    ("calls order by duration desc limit 5 offset 10", "offset", "no `offset`", None, None),
+    ("calls limit 10, 5", ",", "ESQL has no `offset`", None, None),
+    ("calls union exceptions", "union", "ESQL has no `union`", None, None),
+    (
+        "calls where return is 13.5",
+        "is 13.5",
+        "`is` compares with `null` only",
+        "= 13.5",
+        "calls where return = 13.5",
+    ),
+    (
+        "calls where return is not 'x'",
+        "is not 'x'",
+        "`is` compares with `null` only",
+        "!= 'x'",
+        "calls where return != 'x'",
+    ),
+    (
+        "function, count(*) from calls group by 1",
+        "1",
+        "not a column's position",
+        "function",
+        "function, count(*) from calls group by function",
+    ),
+    (
+        "function, count(*) from calls group by function order by 2",
+        "2",
+        "not a column's position",
+        "count(*)",
+        "function, count(*) from calls group by function order by count(*)",
+    ),
+    (
+        "calls where time > now() - interval '5 minutes'",
+        "now",
+        "`ago`",
+        "5m ago",
+        "calls where time > 5m ago",
+    ),
+    (
+        "calls where \"function\" = 'price'",
+        '"function"',
+        "without quotes",
+        "function",
+        "calls where function = 'price'",
+    ),
+    (
+        '"args.item", count(*) from calls group by args.item',
+        '"args.item"',
+        "without quotes",
+        "args.item",
+        "args.item, count(*) from calls group by args.item",
+    ),
+    (
+        "distinct function from calls",
+        "distinct",
+        "ESQL has no `distinct`",
+        "function, count(*) from calls group by function",
+        "function, count(*) from calls group by function",
+    ),
+    (
+        "select distinct args.item from calls where duration > 1us",
+        "select distinct",
+        "ESQL has no `distinct`",
+        "args.item, count(*) from calls where duration > 1us group by args.item",
+        "args.item, count(*) from calls where duration > 1us group by args.item",
+    ),
+    ("count(distinct function) from calls", "distinct", "ESQL has no `distinct`", None, None),
+    (
+        "calls c where c.duration > 5us",
+        "c",
+        "ESQL needs no alias",
+        "calls where duration > 5us",
+        "calls where duration > 5us",
+    ),
+    (
+        "calls where args.item = 'tea' && return > 1",
+        "&&",
+        "ESQL writes `&&` as `and`",
+        "and",
+        "calls where args.item = 'tea' and return > 1",
+    ),
+    (
+        "calls where args.item = 'tea' || return > 1",
+        "||",
+        "ESQL writes `||` as `or`",
+        "or",
+        "calls where args.item = 'tea' or return > 1",
+    ),
+    ("calls where !(return > 1)", "!", "writes `!` as `not`", "not", "calls where not(return > 1)"),
+    ("calls;", ";", "without `;`", None, None),
+    ("calls where args.item = 'tea' -- the tea", "--", "no comments", None, None),
+    ("calls where args.item in (select x from calls)", "select", "nor queries inside", None, None),
+]
+
+
+@pytest.mark.parametrize("query, marked, words, suggestion, fixed", SQL_HABITS)
+def test_a_sql_habit_is_answered_with_the_esql_way(
+    shop_data, query, marked, words, suggestion, fixed
+):
+    """What someone coming from SQL writes first gets an error naming what ESQL writes instead
+    (not the keywords that happen to be allowed there); the suggestion is a whole query, or
+    the words for the marked part, and the query so fixed runs."""
+    err = error_of(query)
+    assert words in str(err), str(err)
+    assert caret(err) == marked, str(err)
+    assert err.suggestion == suggestion, str(err)
+    if suggestion is not None:
+        spliced = query[: err.position] + suggestion + query[err.position + err.length :]
+        assert fixed in (suggestion, spliced) or "ago" in fixed
+        check_runs(fixed, shop_data)
+
+
+def check_runs(query: str, data) -> None:
+    with esql.run(query, data) as result:
+        list(itertools.islice(result, 5))
+
+
+def test_a_join_is_pointed_to_what_ties_rows_to_another_source(shop_data):
+    """`calls join exceptions on chain` never suggests `in` (the closest keyword there): it
+    says ESQL has no joins and names what does their work, each example a query that runs."""
+    err = error_of("calls join exceptions on chain")
+    assert err.suggestion is None and "did you mean" not in str(err)
+    assert "within 1s around exceptions on same chain" in err.hint
+    for named in ("inside 'X'", "of 'X'", "trace 'CHAIN'"):
+        assert named in err.hint
+    check_runs("calls where within 1s around exceptions on same chain", shop_data)
+    thread = error_of("calls inner join threads on calls.thread = threads.thread")
+    assert "within 1s around threads on same thread" in thread.hint
+
+
+def test_like_s_suggestion_finds_what_like_would(shop_data):
+    """`like '%ric%'` and its suggested glob `= '*ric*'` mean the same rows."""
+    suggestion = error_of("calls where function like '%ric%'").suggestion
+    rows = list(esql.run(f"function from calls where function {suggestion}", shop_data))
+    assert rows and all("ric" in r["function"] for r in rows)
+    everything = {r["function"] for r in esql.run("function from calls", shop_data)}
+    assert {r["function"] for r in rows} == {f for f in everything if "ric" in f}
+
+
+@pytest.mark.parametrize(
+    "sql, esql_way",
+    [
+        ("calls where function <> 'price'", "calls where function != 'price'"),
+        ("calls where function == 'price'", "calls where function = 'price'"),
+        ('calls where args.item = "tea"', "calls where args.item = 'tea'"),
+        ("calls where return IS NULL", "calls where return is null"),
+        ("calls where return IS NOT NULL", "calls where not return is null"),
+        ("calls where return BETWEEN 5 AND 10", "calls where return >= 5 and return <= 10"),
+        (
+            "calls where return NOT BETWEEN 5 AND 10",
+            "calls where not (return >= 5 and return <= 10)",
+        ),
+        ("calls ORDER BY duration DESC LIMIT 3", "calls order by duration desc limit 3"),
+        (
+            "calls where args.item IN ('tea', 'jam')",
+            "calls where args.item = 'tea' or args.item = 'jam'",
+        ),
+    ],
+)
+def test_sql_spellings_esql_shares_answer_as_the_esql_way(shop_data, sql, esql_way):
+    def answer(query):
+        return [r["id"] for r in esql.run(f"id from {query}", shop_data)]
+
+    assert answer(sql) == answer(esql_way)
+    assert answer(sql) or "IS NULL" in sql
+
+
+SQL_WORDS = st.sampled_from(
+    "select distinct join inner left on having offset like ilike not is union regexp now "
+    "interval ( ) * , ; && || ! -- '%x_' \"function\" \"x\" 1 2 by group order limit from calls "
+    "exceptions c e c.duration where function is null".split()
+)
+
+
+@settings(max_examples=examples(1000, 10_000))
+@given(st.lists(WORDS | SQL_WORDS, max_size=14))
+def test_any_sequence_of_sql_and_esql_words_gives_an_answer_or_a_positioned_error(shop_data, words):
+    check(" ".join(words), shop_data)

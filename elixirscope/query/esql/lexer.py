@@ -82,17 +82,34 @@ def tokenize(query: str) -> list[Token]:
         else:
             op = next((o for o in _OPS if query.startswith(o, pos)), None)
             if op is None:
-                raise EsqlError(
-                    f"unexpected character {ch!r}: expected a field, a keyword, a quoted "
-                    "text, a number or one of = != < <= > >= ( ) , . [ ] *",
-                    query,
-                    pos,
-                )
+                raise _unexpected(query, pos)
             token = Token("op", "=" if op == "==" else "!=" if op == "<>" else op, op, pos, len(op))
         tokens.append(token)
         pos = token.pos + token.length
     tokens.append(Token("end", "", None, n, 1))
     return tokens
+
+
+_WRITTEN_AS = {"&&": "and", "||": "or", "!": "not"}
+"""What ESQL writes for the C and SQL operators people bring."""
+
+
+def _unexpected(query: str, pos: int) -> EsqlError:
+    """The error for a character that starts no token, saying what ESQL writes when it
+    is one of another language's (``&&``, ``;``)."""
+    ch = query[pos]
+    sign = query[pos : pos + 2] if query[pos : pos + 2] in _WRITTEN_AS else ch
+    if sign in _WRITTEN_AS:
+        word = _WRITTEN_AS[sign]
+        return EsqlError(f"ESQL writes `{sign}` as `{word}`", query, pos, len(sign), word)
+    if ch == ";":
+        return EsqlError("ESQL reads one query, without `;`", query, pos)
+    return EsqlError(
+        f"unexpected character {ch!r}: expected a field, a keyword, a quoted "
+        "text, a number or one of = != < <= > >= ( ) , . [ ] *",
+        query,
+        pos,
+    )
 
 
 def _string(query: str, start: int) -> Token:

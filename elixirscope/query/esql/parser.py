@@ -28,7 +28,9 @@ The grammar (keywords in any case; ``[x]`` optional, ``x*`` repeated)::
     scope   := "in" "run" (STRING | "latest") | "in" "all" "runs"
 
 Errors name the token they stop at and the words that could stand there; the
-closest of those is suggested.
+closest of those is suggested. A word SQL has and ESQL has not (``select``,
+``join``, ``like``, ``having``...) is answered instead with what ESQL writes
+(:mod:`~elixirscope.query.esql.sqlhabits`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, NoReturn
 from elixirscope.query.esql import syntax as s
 from elixirscope.query.esql.errors import EsqlError, closest
 from elixirscope.query.esql.lexer import UNITS_NS, Token, tokenize
+from elixirscope.query.esql.sqlhabits import no_distinct, no_select, sql_habit
 from elixirscope.query.esql.vocabulary import AGGREGATES, SAME, SOURCE_WORDS, SOURCES, source_named
 
 __all__ = ["parse"]
@@ -96,6 +99,9 @@ class _Parser:
     def fail(self, expected: Any, message: str | None = None) -> NoReturn:
         token = self.tok
         listed = [e for e in expected if e]
+        habit = sql_habit(self.tokens, self.i, self.text, listed)
+        if habit is not None:  # `join`, `like`, `having`...: say what ESQL writes instead
+            raise habit
         got = _shown(token)
         quoted = [_quote(e) for e in listed[:10]] + (["..."] if len(listed) > 10 else [])
         wanted = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
@@ -154,6 +160,8 @@ class _Parser:
         self.fail(("and", "or", *_CLAUSES, "inside", "end of query"))
 
     def select(self, nested: bool) -> s.Select:
+        if self.at("select") and not self.names_a_column():
+            raise no_select(self.tokens, self.i, self.text)
         columns: tuple[s.Column, ...] = ()
         if not self.starts_with_source():
             if self.misspelled_source():
@@ -211,6 +219,14 @@ class _Parser:
         return self.tok.kind == "name" and (
             nxt.kind == "end" or nxt.word() in ("of", "where", "limit", "order", "group")
         )
+
+    def names_a_column(self) -> bool:
+        """The first word is a column (as `select, count(*) from ...` would have it), not
+        SQL's `select`."""
+        nxt = self.peek()
+        if nxt.kind == "op":
+            return nxt.text in (",", ".", "[")
+        return nxt.kind == "end" or nxt.word() in ("from", "as")
 
     def starts_with_source(self) -> bool:
         token, nxt = self.tok, self.peek()
@@ -371,6 +387,8 @@ class _Parser:
 
     def column(self) -> s.Column:
         start = self.tok
+        if self.at("distinct") and self.peek().kind == "name" and not self.names_a_column():
+            raise no_distinct(self.tokens, self.i, self.text)
         item = self.item(("a field", *AGGREGATES, "a source"))
         alias = None
         if self.at("as"):
@@ -402,6 +420,8 @@ class _Parser:
         name = self.take()
         self.op("(")
         field = None
+        if self.at("distinct") and self.peek().kind == "name":
+            raise no_distinct(self.tokens, self.i, self.text)
         if self.at_op("*"):
             self.take()
         else:

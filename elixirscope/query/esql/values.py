@@ -5,8 +5,13 @@ text (``elixirscope.capture.values``). :func:`decode` reads such a text back
 into a value when it is a literal — numbers, strings, lists, tuples, dicts,
 sets, ``True``/``False``/``None`` — and an object shown as ``Name(field=...)``
 into a :class:`Fields` mapping of its fields, using only :mod:`ast` parsing
-(nothing of the program runs); any other text (``<redacted>``, a cut value,
-``<Foo object at 0x…>``) stays a :class:`Text`.
+(nothing of the program runs). A part that is no literal stays its recorded
+text (:class:`Text`) while the rest is read: a Django model's
+``_state=<django.db.models.base.ModelState>`` field does not hide its ``id``;
+a ``datetime.datetime(...)`` is its ISO text (:class:`Moment`); a text cut at
+the recording's limit gives the fields before the cut
+(:mod:`~elixirscope.query.esql.reprtext`). A whole text that is none of these
+(``<redacted>``, ``<Foo object at 0x…>``, a cut number) is a :class:`Text`.
 
 Comparison rules (:func:`compare`), the same everywhere:
 
@@ -23,17 +28,21 @@ Comparison rules (:func:`compare`), the same everywhere:
 from __future__ import annotations
 
 import ast
+import datetime
 import fnmatch
 import math
 import re
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from elixirscope.query.esql.render import NoResponse
+from elixirscope.query.esql.reprtext import CUT_NAME, as_python, restore
 
 __all__ = [
     "Fields",
+    "Moment",
     "Text",
     "compare",
     "decode",
@@ -48,72 +57,252 @@ MAX_DECODE_CHARS = 20_000
 
 
 class Text(str):
-    """Recorded text that is not a literal: compared and shown as it is."""
+    """Recorded text that is not a literal: compared and shown as it is (its ``repr`` too,
+    so a list or an object holding one shows as it was recorded)."""
 
     __slots__ = ()
 
+    def __repr__(self) -> str:
+        return str.__str__(self)
 
-class Fields(dict):
-    """An object recorded as ``Name(field=value, ...)``: its fields by name."""
 
-    __slots__ = ("cls",)
+class Moment(Text):
+    """A date or time recorded as ``datetime.datetime(...)`` (``date``, ``time``): its ISO
+    text, which orders as the times do when they share an offset
+    (``args.loan.created > '2026-12-06T18:30'``); inside a bigger value it shows as recorded."""
 
-    def __init__(self, cls: str, fields: dict[str, Any]) -> None:
-        super().__init__(fields)
-        self.cls = cls
+    recorded: str
+
+    def __new__(cls, iso: str, recorded: str) -> Moment:
+        moment = super().__new__(cls, iso)
+        moment.recorded = recorded
+        return moment
 
     def __repr__(self) -> str:
-        return f"{self.cls}({', '.join(f'{k}={v!r}' for k, v in self.items())})"
+        return self.recorded
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Moment, (str.__str__(self), self.recorded))
+
+
+class Fields(dict):
+    """An object recorded as ``Name(field=value, ...)``: its fields by name; ``cut`` when
+    the recording left some out (``Name(a=1, ...)``, a text cut at its limit)."""
+
+    __slots__ = ("cls", "cut")
+
+    def __init__(self, cls: str, fields: dict[str, Any], cut: bool = False) -> None:
+        super().__init__(fields)
+        self.cls = cls
+        self.cut = cut
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.items()] + (["..."] if self.cut else [])
+        return f"{self.cls}({', '.join(parts)})"
 
 
 class _NotLiteral(Exception):
     pass
 
 
+_BRACKETS = re.compile(r"[(\[{]")
+
+
 @lru_cache(maxsize=4096)
 def decode(text: str | None) -> Any:
-    """The value a recorded text shows, or the text itself as :class:`Text`."""
+    """The value a recorded text shows, or the text itself as :class:`Text`: read as
+    Python when it is Python, else as :func:`~elixirscope.query.esql.reprtext.as_python`
+    rewrites it (its ``<...>`` parts set aside, a cut closed)."""
     if text is None:
         return None
     if len(text) > MAX_DECODE_CHARS:
         return Text(text)
-    try:
-        return _value(ast.parse(text.strip(), mode="eval").body)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, _NotLiteral):
+    source = text.strip()
+    tree = _parsed(source)
+    if tree is not None:
+        return _Reader(source, ()).whole(tree, text)
+    if _BRACKETS.search(source) is None:  # no object or container to read parts of
         return Text(text)
+    for reading in as_python(source):
+        tree = _parsed(reading.source)
+        if tree is not None:
+            return _Reader(reading.source, reading.originals).whole(tree, text)
+    return Text(text)
 
 
-def _value(node: ast.AST) -> Any:
-    kind = type(node)
-    if kind is ast.Constant:
-        return node.value  # type: ignore[attr-defined]
-    if kind is ast.UnaryOp and isinstance(node.op, (ast.USub, ast.UAdd)):  # type: ignore[attr-defined]
-        inner = _value(node.operand)  # type: ignore[attr-defined]
-        if isinstance(inner, bool) or not isinstance(inner, (int, float, complex)):
-            raise _NotLiteral
-        return -inner if isinstance(node.op, ast.USub) else inner  # type: ignore[attr-defined]
-    if kind is ast.List:
-        return [_value(e) for e in node.elts]  # type: ignore[attr-defined]
-    if kind is ast.Tuple:
-        return tuple(_value(e) for e in node.elts)  # type: ignore[attr-defined]
-    if kind is ast.Set:
-        items = [_value(e) for e in node.elts]  # type: ignore[attr-defined]
-        return _Unhashable.guard(set, items)
-    if kind is ast.Dict:
-        keys = [None if k is None else _value(k) for k in node.keys]  # type: ignore[attr-defined]
-        values = [_value(v) for v in node.values]  # type: ignore[attr-defined]
-        return _Unhashable.guard(dict, list(zip(keys, values, strict=True)))
-    if kind is ast.Call and not node.args:  # type: ignore[attr-defined]
-        name = _dotted(node.func)  # type: ignore[attr-defined]
-        fields = {kw.arg: _value(kw.value) for kw in node.keywords if kw.arg}  # type: ignore[attr-defined]
-        if name == "set" and not fields:
+def _parsed(source: str) -> ast.AST | None:
+    try:
+        if "\\" not in source:
+            return ast.parse(source, mode="eval").body
+        with warnings.catch_warnings():  # `'\>'` is no escape: its warning is not the reader's
+            warnings.simplefilter("ignore")
+            return ast.parse(source, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+_MOMENTS: dict[str, Callable[..., Any]] = {
+    "datetime.datetime": datetime.datetime,
+    "datetime.date": datetime.date,
+    "datetime.time": datetime.time,
+}
+
+
+class _Reader:
+    """Reads one parsed text: literals as values, objects as :class:`Fields`, and a part
+    that is neither (inside a container or an object) as its recorded :class:`Text`."""
+
+    __slots__ = ("originals", "source")
+
+    def __init__(self, source: str, originals: tuple[str, ...]) -> None:
+        self.source = source
+        self.originals = originals  # what the placeholders of reprtext stand for
+
+    def whole(self, node: ast.AST, text: str) -> Any:
+        try:
+            return self.value(node)
+        except (_NotLiteral, RecursionError, MemoryError):
+            return Text(text)
+
+    def part(self, node: ast.AST) -> Any:
+        try:
+            return self.value(node)
+        except _NotLiteral:
+            return self.text(node)
+
+    def value(self, node: ast.AST) -> Any:
+        kind = type(node)
+        if kind is ast.Constant:
+            return node.value  # type: ignore[attr-defined]
+        if kind is ast.List:
+            return [self.part(e) for e in node.elts]  # type: ignore[attr-defined]
+        if kind is ast.Tuple:
+            return tuple([self.part(e) for e in node.elts])  # type: ignore[attr-defined]
+        if kind is ast.Set:
+            return _Unhashable.guard(set, [self.part(e) for e in node.elts])  # type: ignore[attr-defined]
+        if kind is ast.Dict:
+            return self.dict(node)  # type: ignore[arg-type]
+        if kind is ast.Call:
+            return self.call(node)  # type: ignore[arg-type]
+        if kind is ast.UnaryOp and isinstance(node.op, (ast.USub, ast.UAdd)):  # type: ignore[attr-defined]
+            inner = self.value(node.operand)  # type: ignore[attr-defined]
+            if isinstance(inner, bool) or not isinstance(inner, (int, float, complex)):
+                raise _NotLiteral
+            return -inner if isinstance(node.op, ast.USub) else inner  # type: ignore[attr-defined]
+        if kind is ast.BinOp and isinstance(node.op, (ast.Add, ast.Sub)):  # type: ignore[attr-defined]
+            left, right = self.value(node.left), self.value(node.right)  # type: ignore[attr-defined]
+            if isinstance(left, (int, float)) and isinstance(right, complex):  # 1+2j
+                return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[attr-defined]
+        raise _NotLiteral
+
+    def dict(self, node: ast.Dict) -> dict[Any, Any]:
+        items = []
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is None:  # `**x`: only the mark of items left out
+                if _is_cut(value):
+                    continue
+                raise _NotLiteral
+            items.append((self.part(key), self.part(value)))
+        return _Unhashable.guard(dict, items)
+
+    def call(self, node: ast.Call) -> Any:
+        name = _dotted(node.func)
+        if name in _MOMENTS:
+            return self.moment(node, name)
+        cut = False
+        if node.args:  # positional: no object of fields, but `Name(...)` (cut by depth)
+            if len(node.args) > 1 or node.keywords or not _is_ellipsis(node.args[0]):
+                raise _NotLiteral
+            cut = True
+        fields = {}
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                fields[keyword.arg] = self.part(keyword.value)
+            elif _is_cut(keyword.value):
+                cut = True
+            else:
+                raise _NotLiteral
+        if name == "set" and not fields and not cut:
             return set()
-        return Fields(name, fields)
-    if kind is ast.BinOp and isinstance(node.op, (ast.Add, ast.Sub)):  # type: ignore[attr-defined]
-        left, right = _value(node.left), _value(node.right)  # type: ignore[attr-defined]
-        if isinstance(left, (int, float)) and isinstance(right, complex):  # 1+2j
-            return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[attr-defined]
-    raise _NotLiteral
+        return Fields(name, fields, cut)
+
+    def moment(self, node: ast.Call, name: str) -> Moment:
+        """``datetime.datetime(2026, 12, 6, 18, 30, tzinfo=datetime.timezone.utc)`` as a
+        :class:`Moment`, built by the stdlib type from whole numbers only."""
+        numbers = [_whole(a) for a in node.args]
+        options: dict[str, Any] = {}
+        for keyword in node.keywords:
+            if keyword.arg == "tzinfo":
+                options["tzinfo"] = _timezone(keyword.value)
+            elif keyword.arg == "fold":
+                options["fold"] = _whole(keyword.value)
+            else:
+                raise _NotLiteral
+        try:
+            when = _MOMENTS[name](*numbers, **options)
+        except (TypeError, ValueError, OverflowError):
+            raise _NotLiteral from None
+        return Moment(when.isoformat(), str.__str__(self.text(node)))
+
+    def text(self, node: ast.AST) -> Text:
+        """The part of the recorded text ``node`` was read from, as written."""
+        source = self.source
+        if "\n" in source:
+            part = ast.get_source_segment(source, node) or ""
+        elif source.isascii():
+            part = source[node.col_offset : node.end_col_offset]  # type: ignore[attr-defined]
+        else:  # offsets count UTF-8 bytes
+            part = source.encode()[node.col_offset : node.end_col_offset].decode()  # type: ignore[attr-defined]
+        if "__esql_" in part:
+            part = restore(part, self.originals)
+        return Text(part)
+
+
+def _is_cut(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == CUT_NAME
+
+
+def _is_ellipsis(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is Ellipsis
+
+
+def _whole(node: ast.AST) -> int:
+    """A whole number written as one (a sign allowed), else not a literal here."""
+    negative = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+    if isinstance(node, ast.UnaryOp) and negative:
+        node = node.operand
+    if not isinstance(node, ast.Constant) or type(node.value) is not int:
+        raise _NotLiteral
+    return -node.value if negative else node.value
+
+
+def _timezone(node: ast.AST) -> datetime.tzinfo:
+    """``datetime.timezone.utc`` or ``datetime.timezone(datetime.timedelta(...)[, 'NAME'])``;
+    any other zone (``zoneinfo.ZoneInfo(...)``) leaves the time as its text."""
+    if isinstance(node, ast.Attribute) and _dotted(node) == "datetime.timezone.utc":
+        return datetime.timezone.utc
+    if not isinstance(node, ast.Call) or _dotted(node.func) != "datetime.timezone":
+        raise _NotLiteral
+    if node.keywords or not 1 <= len(node.args) <= 2:
+        raise _NotLiteral
+    offset, named = node.args[0], node.args[1:]
+    if not isinstance(offset, ast.Call) or _dotted(offset.func) != "datetime.timedelta":
+        raise _NotLiteral
+    if offset.args and offset.keywords or len(offset.args) > 3:  # `timedelta(0)` or by name
+        raise _NotLiteral
+    by_name = {kw.arg: _whole(kw.value) for kw in offset.keywords}
+    if not set(by_name) <= {"days", "seconds", "microseconds"}:
+        raise _NotLiteral
+    name = named[0] if named else None
+    if name is not None and not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+        raise _NotLiteral
+    try:
+        delta = datetime.timedelta(*[_whole(a) for a in offset.args], **by_name)  # type: ignore[arg-type]
+        if name is None:
+            return datetime.timezone(delta)
+        return datetime.timezone(delta, str(name.value))
+    except (TypeError, ValueError, OverflowError):
+        raise _NotLiteral from None
 
 
 class _Unhashable:
