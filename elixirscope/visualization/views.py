@@ -970,4 +970,5 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
         "count": report["count"],
         "more": report["more"],
         "warnings": report["warnings"],
+        "hint": report["hint"],  # with no rows: what may explain it
     }

@@ -541,3 +541,17 @@ def test_an_exception_type_matches_whole_or_by_its_last_parts(tmp_path):
     assert list(esql.run("exceptions where type = 'Declined'", data)) == []  # a part is whole
     assert list(esql.run("exceptions where type != 'PaymentDeclined'", data)) == []
     assert len(list(esql.run("exceptions where type = '__main__.PaymentDeclined'", data))) == 1
+
+
+def test_a_function_nothing_recorded_is_said_with_the_closest_names(shop_data):
+    """`calls of 'chekout'` answers no rows in any run: the note says so, not just (no rows)."""
+    result = esql.run("calls of 'chekout'", shop_data, cache=False)
+    assert list(result) == []
+    assert result.hint.startswith("no recorded function is 'chekout' (closest: ")
+    assert ".checkout" in result.hint, result.hint
+    said = esql.esql_report(str(shop_data), "calls of 'chekout'")["text"].splitlines()[-1]
+    assert said == f"(no rows match: {result.hint})"
+    (counted,) = esql.run("count(*) from calls of 'chekout'", shop_data, cache=False)
+    assert counted["count(*)"] == 0  # an aggregate still answers its row
+    matched = esql.run("calls of 'checkout' limit 1", shop_data, cache=False)
+    assert len(list(matched)) == 1 and matched.hint == ""

@@ -50,12 +50,14 @@ class Result:
         explain: dict[str, Any] | None = None,
         store: Any = None,
         note: str = "",
+        hint: str = "",
     ) -> None:
         self.columns = columns
         self.kinds = kinds
         self.scope = scope
         self.explain = explain or {}
         self.note = note
+        self.hint = hint  # said with an answer of no rows: what may explain it
         self.warnings: list[dict[str, Any]] = []
         self._rows = rows
         self._store = store
@@ -205,6 +207,7 @@ def _answer(
                 scope=scope,
                 explain={**found.explain, "cache": "hit"},
                 note=found.note,
+                hint=plan.hint,
             )
         plan.explain["cache"] = "miss"
 
@@ -225,7 +228,16 @@ def _answer(
     stream = rows()
     if results is not None:
         stream = results.keeping(data_dir, version, key, stream, answer)
-    return Result(names, kinds, stream, scope=scope, explain=plan.explain, store=store, note=note)
+    return Result(
+        names,
+        kinds,
+        stream,
+        scope=scope,
+        explain=plan.explain,
+        store=store,
+        note=note,
+        hint=plan.hint,
+    )
 
 
 def _data_dir(data_dir: str | os.PathLike[str] | None) -> str:
@@ -295,7 +307,7 @@ def esql_report(
     elif rows:
         lines.append(table(result.columns, result.kinds, rows))
     else:
-        lines.append("(no rows match)")
+        lines.append("(no rows match" + (f": {result.hint})" if result.hint else ")"))
     if more:
         lines.append(
             f"… more rows; the first {max_rows:,} are shown (add `limit N`, or --format csv / json for all)"
@@ -319,6 +331,7 @@ def esql_report(
         "more": more,
         "plan": result.explain,
         "warnings": result.warnings,
+        "hint": result.hint if not rows else "",
         "text": "\n".join(lines),
     }
 

@@ -115,6 +115,7 @@ class Plan:
     follow: set[str] = field(default_factory=set)
     anchors: list[Anchor] = field(default_factory=list)
     empty: str | None = None  # why nothing can match, known before reading
+    hint: str = ""  # what may explain an answer with no rows (a function never recorded)
     find: FindSpec | None = None
     trace: bool = False
     path: PathSpec | None = None
@@ -722,6 +723,7 @@ class _Planner:
                         pattern = strings[0]  # type: ignore[index]
                         filters["function"] = pattern if pattern.startswith("*") else "*" + pattern
                         pushed.append(_text(self.text, e))
+                        self.check_function(plan, pattern)
                 elif (
                     name == "actor"
                     and _single(strings)
@@ -806,6 +808,22 @@ class _Planner:
             "<": (None, t - 1),
             "=": (t, t),
         }.get(e.op, (None, None))
+
+    def check_function(self, plan: Plan, pattern: str) -> None:
+        """A function no recorded event names (``calls of 'chekout'``): an answer with no
+        rows says so with the names closest to it (an aggregate still answers its row)."""
+        if self.store is None or "*" in pattern or "?" in pattern:
+            return
+        names = self.store.indexed_values("function", limit=MAX_INDEXED_ACTORS)
+        if len(names) >= MAX_INDEXED_ACTORS or any(name_matches(pattern, n, ".") for n in names):
+            return
+        import difflib
+
+        tails = {n.rpartition(".")[2]: n for n in names}
+        close = difflib.get_close_matches(pattern.rpartition(".")[2], list(tails), n=3, cutoff=0.6)
+        plan.hint = f"no recorded function is {pattern!r}" + (
+            f" (closest: {', '.join(tails[c] for c in close)})" if close else ""
+        )
 
     def push_actor(
         self, plan: Plan, filters: dict[str, Any], pattern: str, pushed: list[str], e: s.Expr

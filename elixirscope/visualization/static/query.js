@@ -33,7 +33,7 @@ async function run(host, state, v) {
   try { d = await api("esql", { q: state.q, run: state.run }); }
   catch (err) { meta.textContent = "the query was refused:"; errorBox(out, err); return; }
   meta.textContent = `${d.count} row${d.count === 1 ? "" : "s"}${d.more ? " (more matched; add `limit N` or narrow it)" : ""}`;
-  if (!d.rows.length) { out.innerHTML = `<div class="empty">no rows match</div>`; return; }
+  if (!d.rows.length) { out.innerHTML = `<div class="empty">no rows match${d.hint ? `: ${esc(d.hint)}` : ""}</div>`; return; }
   const cell = (v, kind) => kind === "time" && v !== null ? fmtClock(v)
     : kind === "duration" && typeof v === "number" ? fmtDur(v)  // as the command line shows it
     : typeof v === "object" && v !== null ? JSON.stringify(v) : v ?? "–";
