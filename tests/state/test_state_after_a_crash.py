@@ -5,58 +5,18 @@ says it had crashed, not that it was alive."""
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared programs
 
-from auction_program import elixirscope  # noqa: E402
+from crash_program import record_crash  # noqa: E402
 
 from elixirscope.state.reports import state_report  # noqa: E402
 from elixirscope.store import EventStore  # noqa: E402
 
-ACTORS = textwrap.dedent(
-    """
-    from elixirscope.runtime import GenServer
-
-
-    class Worker(GenServer):
-        def init(self, args):
-            return {"done": []}
-
-        def handle_cast(self, message, state):
-            if message == "bad":
-                raise ValueError("a bad job")
-            state["done"].append(message)
-            return state
-    """
-)
-
-MAIN = textwrap.dedent(
-    """
-    import time
-
-    from actors import Worker
-    from elixirscope.runtime import ChildSpec, Runtime, SupervisorSpec
-
-    with Runtime("simpleSystemBase") as rt:
-        spec = SupervisorSpec("one_for_one", [ChildSpec("w", (Worker, None))])
-        sup = rt.start_supervisor(spec, path="pool")
-        (child,) = rt.which_children(sup)
-        rt.cast(child.address, "first")
-        rt.cast(child.address, "bad")
-        time.sleep(0.3)  # crashed; its supervisor records the exit when it next runs
-        print("restarts", rt.which_children(sup)[0].restarts)
-    """
-)
-
 
 def test_between_a_crash_and_its_recorded_exit_the_state_says_it_had_crashed(tmp_path) -> None:
-    (tmp_path / "actors.py").write_text(ACTORS)
-    (tmp_path / "main.py").write_text(MAIN)
-    done = elixirscope("run", "--data-dir", "data", "main.py", cwd=tmp_path)
-    assert done.returncode == 0 and "restarts 1" in done.stdout, done.stderr
-    data = tmp_path / "data"
+    data = record_crash(tmp_path)
     with EventStore.open(data, readonly=True) as store:
         (crash,) = [se for se in store.query(type="state", limit=None) if se.event.error]
         (exit_,) = store.query(type="exit", limit=None)
