@@ -179,6 +179,7 @@ def history_report(
     calls = candidates(
         recording, timeline, [fc.change.index for fc, m in zip(history, moved, strict=True) if m]
     )
+    thread_of = _threads_of(recording, timeline, history)
     for fc, diffs, paths in zip(history, diffs_of, moved, strict=True):
         c = fc.change
         among = calls.get(c.index, [])
@@ -191,6 +192,7 @@ def history_report(
                 "message_id": c.message_id,
                 "call_id": c.call_id,
                 "error": c.error,
+                "thread": None if thread_of is None else thread_of(c),
                 "old": None if fc.old is ABSENT else to_plain(fc.old),
                 "new": None if fc.new is ABSENT else to_plain(fc.new),
                 "in_place": None
@@ -203,7 +205,7 @@ def history_report(
                 },
             }
         )
-        lines.extend(_history_lines(timeline, fc, diffs, paths, path, width))
+        lines.extend(_history_lines(timeline, fc, diffs, paths, path, width, thread_of))
         if paths:
             lines.append("      " + suspects(timeline, c.index, among))
     what = f"{timeline.target}.{format_path(path)}" if path else timeline.target
@@ -259,6 +261,19 @@ def _row_diffs(fc: FieldChange, path: tuple) -> list[tuple[tuple, Any, Any]] | N
     return compare(fc.old, fc.new)
 
 
+def _threads_of(recording: StateRecording, timeline: Timeline, history: list[Any]) -> Any:
+    """For an object several threads changed (a race's suspect), each change's thread by
+    name; None otherwise (an actor's callbacks run on its own thread)."""
+    if not is_object(timeline.target):
+        return None
+    if len({(fc.change.producer, fc.change.event.thread) for fc in history}) < 2:
+        return None
+    from elixirscope.query.threads import ThreadNames
+
+    names = ThreadNames(recording.events(type="thread"))
+    return lambda c: names.name(c.producer, c.event.thread, c.ts) or f"thread {c.event.thread}"
+
+
 def _history_lines(
     timeline: Timeline,
     fc: FieldChange,
@@ -266,10 +281,11 @@ def _history_lines(
     moved: list[tuple],
     path: tuple,
     width: int,
+    thread_of: Any = None,
 ) -> list[str]:
     """One change of a history: its head (the call and what it assigned, or, for a field
-    changed in place, that it was), then what it changed, 20 differences at most for a
-    whole state (a field's are all shown)."""
+    changed in place, that it was; the thread that made it when several did), then what
+    it changed, 20 differences at most for a whole state (a field's are all shown)."""
     c = fc.change
     if path and moved:
         head = f"#{c.index + 1:<4} {_when(c.ts)}  " + happened(
@@ -277,6 +293,8 @@ def _history_lines(
         )
     else:
         head = f"#{c.index + 1:<4} {_when(c.ts)}  {c.callback}" + _message_text(c.message)
+    if thread_of is not None:
+        head += f"  on {thread_of(c)}"
     if c.error:
         head += f"  raised {c.error}"
     if c.index and not timeline.linked(c.index):
