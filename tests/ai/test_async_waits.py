@@ -43,18 +43,32 @@ SERVER = textwrap.dedent(
         return JSONResponse(data)
 
 
+    SERVING = []  # the health checks being served
+
+
     async def health(request):
-        await asyncio.sleep(1.5)  # in flight whenever the report comes, on a busy machine too
+        SERVING.append(request)
+        await asyncio.sleep(1.5)  # in flight when the report comes, on a busy machine too
+        SERVING.remove(request)
         return JSONResponse({"ok": True})
 
 
-    app = Starlette(routes=[Route("/report", report), Route("/health", health)])
+    async def serving(request):
+        return JSONResponse({"health": len(SERVING)})
+
+
+    app = Starlette(routes=[Route("/report", report), Route("/health", health),
+                            Route("/serving", serving)])
 
 
     def client(url):
         with ThreadPoolExecutor(4) as pool:
             waiting = [pool.submit(httpx.get, url + "/health") for _ in range(3)]
-            time.sleep(0.5)  # the health checks are being served when the report comes
+            give_up = time.monotonic() + 60  # a guard: a bug ends the program, not a wait
+            while httpx.get(url + "/serving").json()["health"] < 3:  # all three in flight
+                if time.monotonic() > give_up:
+                    sys.exit("the health checks never arrived")
+                time.sleep(0.01)
             print(pool.submit(httpx.get, url + "/report").result().status_code,
                   [f.result().status_code for f in waiting])
     """
