@@ -936,7 +936,8 @@ def _frames(data_dir: Any, run: str, req: dict[str, Any]) -> tuple[list[dict[str
 
 def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
     """An ESQL query's first ``max_rows`` rows; each row's moment (its first time
-    column) lets the browser link it to the timeline. ``shown``: the cells a table shows
+    column) and its event (``events``) let the browser link it to the timeline, the
+    event's call selected. ``shown``: the cells a table shows
     other than their value, as the command line's table does (``esql_report``'s)."""
     from elixirscope.query.esql import esql_report
 
@@ -953,7 +954,12 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
     run_id = models.info(run).id if run else None
     try:
         report = esql_report(
-            str(models.data_dir), str(query), run=run_id, max_rows=max_rows, timeout=timeout
+            str(models.data_dir),
+            str(query),
+            run=run_id,
+            max_rows=max_rows,
+            timeout=timeout,
+            refs=True,
         )
     except (ValueError, OSError) as exc:
         raise ViewError(str(exc)) from None
@@ -967,6 +973,7 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
         "rows": report["rows"],
         "shown": report["shown"],
         "moments": [None if when is None else row[when] for row in report["rows"]],
+        "events": report["refs"],  # each row's event (PRODUCER:ID): its moment selects it
         "count": report["count"],
         "more": report["more"],
         "warnings": report["warnings"],

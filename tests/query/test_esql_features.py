@@ -555,3 +555,17 @@ def test_a_function_nothing_recorded_is_said_with_the_closest_names(shop_data):
     assert counted["count(*)"] == 0  # an aggregate still answers its row
     matched = esql.run("calls of 'checkout' limit 1", shop_data, cache=False)
     assert len(list(matched)) == 1 and matched.hint == ""
+
+
+def test_refs_name_each_rows_event_for_its_moment(shop_data):
+    """`refs=True`: each row's event (a call's entry), as a moment link names it; an
+    aggregate's row is no event's."""
+    report = esql.esql_report(str(shop_data), "id, producer from calls of 'price'", refs=True)
+    assert report["refs"] and report["refs"] == [f"{p}:{i}" for i, p in report["rows"]]
+    assert all(len(row) == 2 for row in report["rows"])  # the ref is not a column
+    (counted,) = esql.esql_report(str(shop_data), "count(*) from calls", refs=True)["refs"]
+    assert counted is None
+    assert "refs" not in esql.esql_report(str(shop_data), "calls of 'price'")
+    ordered = esql.esql_report(str(shop_data), "id, producer from events order by time desc limit 3",
+                               refs=True)
+    assert ordered["refs"] == [f"{p}:{i}" for i, p in ordered["rows"]]

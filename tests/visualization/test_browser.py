@@ -181,6 +181,24 @@ def test_a_query_row_leads_to_its_moment(page, server, shots):
     fresh.close()
 
 
+def test_a_query_row_of_a_call_opens_the_timeline_with_that_call_selected(page, server):
+    page.goto(server.url)
+    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
+    page.wait_for_selector("#tl-main")
+    page.click('#tabs a[data-view="query"]')
+    page.fill("#q-text", "calls order by duration desc limit 3")
+    page.click("#q-run")
+    page.wait_for_selector("tr.q-row")
+    slowest = page.locator("tr.q-row").nth(0).locator("td").nth(2).inner_text()
+    page.locator("tr.q-row").nth(0).locator("td").nth(1).click()
+    page.wait_for_selector("#tl-main")
+    page.wait_for_function("location.hash.includes('ev=') && location.hash.includes('sel=call')")
+    page.wait_for_function(
+        "(name) => document.querySelector('#tl-sel')?.textContent.includes(name)",
+        arg=slowest.rpartition(".")[2],
+    )
+
+
 def test_a_view_of_a_run_given_none_shows_the_latest_run(page, server, cinema_data):
     """`#view=timeline` with no run: the latest, as the command line reads by default."""
     from elixirscope.query.runs import list_runs

@@ -71,7 +71,7 @@ class Result:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         names = self.columns
         for row in self.tuples():
-            yield dict(zip(names, row, strict=True))
+            yield dict(zip(names, row[: len(names)], strict=True))
 
     def close(self) -> None:
         """Stop reading; what could not be read is in ``warnings``."""
@@ -101,10 +101,13 @@ def run(
     columns: bool = True,
     cache: ResultCache | bool = True,
     cancel: threading.Event | None = None,
+    refs: bool = False,
 ) -> Result:
     """The answer to ``query`` over the recording under ``data_dir`` (default: the
     configuration's ``data_dir``). ``columns=False`` reads aggregates as rows even
     where the call columns could answer them (the same answer, to compare).
+    ``refs``: each tuple ends with the row's event, ``PRODUCER:ID`` (None for an
+    aggregate's row), for a link to its moment; the dicts leave it out.
 
     ``cache``: whole answers are kept (:mod:`~elixirscope.query.esql.cache`) in
     the process's cache, or in the one given; False neither reads nor keeps.
@@ -139,6 +142,7 @@ def run(
         columns,
         cache,
         cancel,
+        refs,
     )
 
 
@@ -153,6 +157,7 @@ def _answer(
     columns: bool = True,
     cache: ResultCache | bool = True,
     cancel: threading.Event | None = None,
+    refs: bool = False,
 ) -> Result:
     from elixirscope.query.esql.evaluator import Deadline, execute
     from elixirscope.query.esql.planner import plan_query
@@ -184,6 +189,7 @@ def _answer(
     except BaseException:
         store.close()
         raise
+    plan.refs = refs
     if not columns and plan.columnar is not None:
         plan.columnar = None
         plan.explain["engine"] = "rows (asked for)"
@@ -196,7 +202,7 @@ def _answer(
         results = None
     if results is not None:
         version = tuple(sorted(store.shard_versions().items()))
-        key = (query_key(query), tuple(sorted(run_filters.items())), columns)
+        key = (query_key(query), tuple(sorted(run_filters.items())), columns, refs)
         found = results.get(data_dir, version, key)
         if found is not None:
             store.close()
@@ -279,11 +285,13 @@ def esql_report(
     max_rows: int | None = DEFAULT_MAX_ROWS,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     cancel: threading.Event | None = None,
+    refs: bool = False,
 ) -> dict[str, Any]:
     """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
     rows, and whether more matched (``more``); ``shown``, the cells the table shows other
     than their value (``[row, column, text]``: an HTTP attempt's ``code`` when no response
-    came reads ``timeout``, its value null)."""
+    came reads ``timeout``, its value null); with ``refs``, ``refs``: each row's event
+    (``PRODUCER:ID``, None for an aggregate's row)."""
     from elixirscope.query.esql.render import NoResponse, plain, table
     from elixirscope.query.runs import drop_note
 
@@ -291,14 +299,20 @@ def esql_report(
         isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
     ):
         raise ValueError(f"expected `max_rows` a whole number >= 1 (or None), got {max_rows!r}")
-    result = run_query(query, data_dir, run=run, all_runs=all_runs, timeout=timeout, cancel=cancel)
+    result = run_query(
+        query, data_dir, run=run, all_runs=all_runs, timeout=timeout, cancel=cancel, refs=refs
+    )
     rows: list[tuple[Any, ...]] = []
+    events: list[str | None] = []
     more = False
     with result:
         for row in result.tuples():
             if max_rows is not None and len(rows) >= max_rows:
                 more = True
                 break
+            if refs:
+                row, event = row[:-1], row[-1]
+                events.append(event)
             rows.append(row)
     scope = result.scope
     lines = [scope.header()] if scope is not None and scope.header() else []
@@ -332,6 +346,7 @@ def esql_report(
         "plan": result.explain,
         "warnings": result.warnings,
         "hint": result.hint if not rows else "",
+        **({"refs": events} if refs else {}),
         "text": "\n".join(lines),
     }
 

@@ -83,7 +83,21 @@ class Deadline:
 def execute(
     plan: Plan, store: Any, deadline: Deadline, run_filters: dict[str, Any]
 ) -> Iterator[tuple[Any, ...]]:
-    """The answer's rows (tuples, one value per column)."""
+    """The answer's rows (tuples, one value per column; with ``plan.refs``, then the
+    row's event as ``PRODUCER:ID``, None where a row is no event's: an aggregate's)."""
+    if plan.refs and (plan.aggregate or plan.find is not None or plan.path is not None):
+        return (row + (None,) for row in _execute(plan, store, deadline, run_filters))
+    return _execute(plan, store, deadline, run_filters)
+
+
+def _ref(row: Any) -> str:
+    """The event a row is (a call: its entry, else its end), as a moment link names it."""
+    return f"{row.se.producer}:{row.ev.id}"
+
+
+def _execute(
+    plan: Plan, store: Any, deadline: Deadline, run_filters: dict[str, Any]
+) -> Iterator[tuple[Any, ...]]:
     if plan.empty:
         return iter(())
     ctx = _context(plan, store, run_filters, deadline)
@@ -104,15 +118,16 @@ def execute(
             outputs = _outputs(plan, store, deadline, ctx, filters, _grouper(plan), None, False)
             rows = _aggregate(plan, outputs, deadline)
         return iter(_limit(sort_rows(rows, _order(plan, width)), plan.limit))
-    readers = [c.read for c in plan.columns] + hidden
+    readers = [c.read for c in plan.columns] + hidden + ([_ref] if plan.refs else [])
     materialize = _tuple_of(readers)  # type: ignore[arg-type]
+    kept = (lambda row: row[:width] + row[-1:]) if plan.refs else (lambda row: row[:width])
     if plan.order:
         need = plan.limit
         outputs = _outputs(plan, store, deadline, ctx, filters, materialize, None, False)
         best = _best(outputs, _order(plan, width), need)
-        return iter(row[:width] for row in best)
+        return iter(kept(row) for row in best)
     outputs = _outputs(plan, store, deadline, ctx, filters, materialize, plan.limit)
-    return _limit((row[:width] for row in outputs), plan.limit)
+    return _limit((kept(row) for row in outputs), plan.limit)
 
 
 def _from_columns(

@@ -116,6 +116,7 @@ class Plan:
     anchors: list[Anchor] = field(default_factory=list)
     empty: str | None = None  # why nothing can match, known before reading
     hint: str = ""  # what may explain an answer with no rows (a function never recorded)
+    refs: bool = False  # each row ends with its event, PRODUCER:ID (None for aggregates)
     find: FindSpec | None = None
     trace: bool = False
     path: PathSpec | None = None

@@ -51,7 +51,8 @@ async function run(host, state, v) {
       const t = d.moments[+a.dataset.i];
       const actorCol = d.columns.indexOf("actor");
       const actor = actorCol >= 0 ? d.rows[+a.dataset.i][actorCol] : null;
-      go({ view: actor ? "state" : "timeline", run: d.run, t, w0: null, w1: null, sel: actor ? `actor:${actor}` : null });
+      const ev = (d.events || [])[+a.dataset.i] || null;  // the row's event: its call selected
+      go({ view: actor ? "state" : "timeline", run: d.run, t, ev: actor ? null : ev, w0: null, w1: null, sel: actor ? `actor:${actor}` : null });
     };
     const row = a.closest("tr");
     row.classList.add("pick");
