@@ -119,7 +119,7 @@ def _execute(
             rows = _aggregate(plan, outputs, deadline)
         return iter(_limit(sort_rows(rows, _order(plan, width)), plan.limit))
     readers = [c.read for c in plan.columns] + hidden + ([_ref] if plan.refs else [])
-    materialize = _tuple_of(readers)  # type: ignore[arg-type]
+    materialize = _tuple_of(readers)
     kept = (lambda row: row[:width] + row[-1:]) if plan.refs else (lambda row: row[:width])
     if plan.order:
         need = plan.limit
