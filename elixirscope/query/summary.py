@@ -590,6 +590,44 @@ def _answered_late(
     return duration, (said, ended)
 
 
+NESTED_SHARE = 0.9
+"""A slow call that took at least this share of its caller's time, its caller slow too, is
+said under its caller's line (``› fetch_catalog``): where the time went, not a row of its
+own among the others."""
+
+
+def _nested(slow: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The slowest calls, each with the slow callees it spent its time in: a request, its
+    view and the function the view waited in are one entry, not three."""
+    by_call = {(s["producer"], s["call_id"]): s for s in slow}
+    inner: dict[tuple[str, int], dict[str, Any]] = {}  # a caller -> the callee said with it
+    for s in slow:
+        up = by_call.get((s["producer"], s["parent_id"]))
+        if up is not None and s["duration_ns"] >= NESTED_SHARE * up["duration_ns"]:
+            inner.setdefault((up["producer"], up["call_id"]), s)
+    folded = {id(s) for s in inner.values()}
+    chains = []
+    for s in slow:
+        if id(s) in folded:
+            continue
+        chain = [s]
+        while (chain[-1]["producer"], chain[-1]["call_id"]) in inner:
+            chain.append(inner[(chain[-1]["producer"], chain[-1]["call_id"])])
+        chains.append(chain)
+    return chains
+
+
+def _slow_name(s: dict[str, Any], tail: bool = False) -> str:
+    """A slow call as its line says it; a callee under its caller by the end of its name
+    (``views.fetch_catalog``, ``Reporter.handle_call``)."""
+    if s["function"] == REQUEST_FUNCTION:
+        name = f"web request {s['request'] or ''}".rstrip()
+    else:
+        parts = [p for p in s["function"].split(".") if p != "<locals>"]
+        name = ".".join(parts[-2:]) if tail else _short(s["function"])
+    return name + (" !!" if s["raised"] else "")
+
+
 def _slow_row(se: StoredEvent, took: int, request: tuple[str, int] | None) -> dict[str, Any]:
     """A call among the slowest; a request's own call with the request's duration, what it
     was and when it ended (``ts``), as ``calltree`` says it."""
@@ -600,6 +638,7 @@ def _slow_row(se: StoredEvent, took: int, request: tuple[str, int] | None) -> di
         "request": request[0] if request else None,
         "duration_ns": took,
         "call_id": ev.call_id,
+        "parent_id": ev.parent_id,
         "correlation": ev.correlation_id,
         "ts": request[1] if request else ev.ts,
         "producer": se.producer,
@@ -713,17 +752,13 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ["function", "duration", "correlation", "started"],
             [
                 [
-                    (
-                        f"web request {s['request'] or ''}".rstrip()
-                        if s["function"] == REQUEST_FUNCTION
-                        else _short(s["function"])
-                    )
-                    + (" !!" if s["raised"] else ""),
+                    ("  " * depth + "› " if depth else "") + _slow_name(s, tail=depth > 0),
                     _dur(s["duration_ns"]),
-                    (s["correlation"] or "-")[:12],
-                    format_ts(s["ts"] - s["duration_ns"])[11:26],
+                    "" if depth else (s["correlation"] or "-")[:12],
+                    "" if depth else format_ts(s["ts"] - s["duration_ns"])[11:26],
                 ]
-                for s in slow
+                for chain in _nested(slow)
+                for depth, s in enumerate(chain)
             ],
             width,
         )

@@ -419,3 +419,26 @@ def test_a_long_name_cut_to_its_column_keeps_whole_names():
     assert _tail_cut("/srv/app/taskflow/actors.py:53", 22) == "…taskflow/actors.py:53"
     assert _tail_cut("/srv/app/taskflow/actors.py:53", 24) == "…/taskflow/actors.py:53"
     assert _tail_cut("abcdefghijklmnopqrstuvwxyz", 10) == "…rstuvwxyz"  # no name to keep
+
+
+def test_a_slow_call_that_took_its_callers_time_is_said_under_it():
+    """A request, its view and the function the view waited in: one entry, the callees
+    indented under it, not three rows among the others."""
+    p = Program()
+
+    def view(cid: int) -> int:
+        return p.call("app.views.fetch_catalog", took=1000, parent=cid)
+
+    p.call("app.views.book_catalog", [view], took=20)  # 1,020 ns: 98 % in fetch_catalog
+    p.call("app.other", took=400)
+    p.call("app.small_caller", [lambda cid: p.call("app.small_callee", took=10, parent=cid)],
+           took=300)  # its callee took 3 % of it: a row of its own
+    report = summarize(p.stored())
+    text = report["text"]
+    table = text[text.index("Slowest calls"):].split("\n\n")[0].splitlines()[2:]
+    names = [line[:27].rstrip() for line in table]
+    assert names == ["app.views.book_catalog", "  › views.fetch_catalog", "app.other",
+                     "app.small_caller", "app.small_callee"], table
+    assert table[1].split()[-2:] == ["1.0", "µs"]  # its own duration, no chain or start
+    assert len(report["slowest"]) == 5  # --json lists each, with its caller's call id
+    assert {s["function"]: s["parent_id"] for s in report["slowest"]}["app.views.fetch_catalog"] == 1
