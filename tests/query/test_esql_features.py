@@ -569,3 +569,15 @@ def test_refs_name_each_rows_event_for_its_moment(shop_data):
     ordered = esql.esql_report(str(shop_data), "id, producer from events order by time desc limit 3",
                                refs=True)
     assert ordered["refs"] == [f"{p}:{i}" for i, p in ordered["rows"]]
+
+
+def test_a_number_quoted_as_text_is_named_when_nothing_matches(shop_data):
+    """`args.qty > '1'` compares a recorded number with text: no rows, and the hint says to
+    drop the quotes (which answers them)."""
+    result = esql.run("calls of 'line_total' where args.qty > '1'", shop_data, cache=False)
+    assert list(result) == []
+    assert result.hint == (
+        "args.qty > '1' compares with the text '1'; a recorded number is compared with 1"
+        " (no quotes)"
+    )
+    assert list(esql.run("calls of 'line_total' where args.qty > 1", shop_data, cache=False))

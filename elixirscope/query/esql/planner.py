@@ -20,6 +20,7 @@ push down only process-wide filters. :attr:`Plan.explain` says what went where.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,8 @@ def plan_query(
     else:
         plan = planner.select(query)
     plan.uses_now = planner.uses_now
+    if planner.hints and not plan.hint:
+        plan.hint = "; ".join(planner.hints)
     return plan
 
 
@@ -190,6 +193,7 @@ class _Planner:
         self.now_ns = time.time_ns() if now_ns is None else now_ns
         self.uses_now = False
         self.correlation = correlation
+        self.hints: list[str] = []  # what may explain an answer with no rows
         self.anchor_of: dict[int, Anchor] = {}
 
     def error(self, message: str, node: Any, suggestion: str | None = None) -> EsqlError:
@@ -380,6 +384,11 @@ class _Planner:
             return field_test(read, (lambda v: not null(v)) if e.negated else null)
         if isinstance(e, s.Comparison):
             literal = self.literal(e.value, fdef, e.field, e.op)
+            if kind == "value" and isinstance(literal, str) and _NUMBER.fullmatch(literal):
+                self.hints.append(
+                    f"{e.field.text} {e.op} '{literal}' compares with the text '{literal}';"
+                    f" a recorded number is compared with {literal} (no quotes)"
+                )
             return field_test(read, value_test(kind, e.op, literal))
         if isinstance(e, s.Membership):
             checks = [value_test(kind, "=", self.literal(v, fdef, e.field, "=")) for v in e.values]
@@ -884,6 +893,10 @@ def _time_fields(source: Source) -> list[str]:
 
 def _is_time(f: s.Field) -> bool:
     return not f.path and ALIASES.get(f.name.lower(), f.name.lower()) == "time"
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+"""A quoted literal that reads as a number: compared with a value, it is text."""
 
 
 def _strings(e: s.Comparison | s.Membership) -> list[str] | None:
