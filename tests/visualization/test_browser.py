@@ -226,7 +226,9 @@ def test_a_request_waterfall_flags_the_n_plus_one(page, server, shots):
     page.click('#tabs a[data-view="actors"]')
     # (its first words are "reading messages…" until the run's messages are read)
     page.locator("#ac-chart .empty", has_text="no actors recorded").wait_for()
-    assert page.inner_text("#ac-chart .empty").startswith("no actors recorded in this run")
+    said = page.inner_text("#ac-chart .empty")
+    assert said.startswith("no actors recorded in this run")
+    assert "A plain Thespian Actor is recorded as its receiveMessage calls" in said
 
 
 def _window(page) -> tuple[int, int]:

@@ -41,7 +41,7 @@ function draw(host, d, state) {
     const named = lanes.filter((l) => l !== "(program)");
     chart.innerHTML = named.length
       ? `<div class="empty">${named.length} actor${named.length === 1 ? "" : "s"} recorded (${esc(named.slice(0, 3).join(", "))}${named.length > 3 ? ", …" : ""}), with no messages between them, crashes or restarts in this window: their state changes are in the State view and on the timeline</div>`
-      : `<div class="empty">no actors recorded in this run: their messages, crashes and restarts show here, their state changes in the State view</div>`;
+      : `<div class="empty">no actors recorded in this run: the GenServers of <code>elixirscope.runtime</code> show here, their messages, crashes and restarts (their state changes in the State view). A plain Thespian <code>Actor</code> is recorded as its <code>receiveMessage</code> calls: see the Timeline.</div>`;
     host.querySelector("#ac-tree").innerHTML = tree(d.tree);
     return;
   }
