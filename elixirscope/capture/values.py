@@ -740,7 +740,7 @@ def _render_object(
             _know(t, mro, _ASGI, "<" + _full_name(t))
         elif (
             type(t) is type
-            and (d is None or "_aaddr" not in d)  # an actor's address: each its own text
+            and (d is None or ("_aaddr" not in d and "_poison" not in d))  # each its own text
             and len(text) <= DEFAULT_LIMIT
             and len(_constant_texts) < _REDACT_CACHE_MAX
         ):
@@ -837,6 +837,9 @@ def _library_text(t: type, d: dict | None) -> str:
     address = _actor_address(t, d)
     if address is not None:
         return f"<{address}>"
+    if d is not None and "_poison" in d and _full_name(t) == "thespian.actors.PoisonMessage":
+        # the message an actor failed on, returned to its sender: which one it was
+        return f"<thespian.actors.PoisonMessage of {safe_repr(d['_poison'], 120)}>"
     return f"<{_full_name(t)}>"
 
 

@@ -704,3 +704,14 @@ def test_an_actor_address_is_shown_as_thespian_writes_it_each_its_own(c_hooks) -
         assert render(("job", 5, other, local)) == "('job', 5, <ActorAddr-/A~b~b>, <ActorAddr-/A~b~a>)"
         assert render(remote) == "<ActorAddr-(T|:41043)>"
     assert str(local) == "ActorAddr-/A~b~a"  # as Thespian writes it
+
+
+def test_a_poison_message_says_the_message_it_returns(c_hooks) -> None:
+    """Thespian returns a message an actor failed on to its sender: which message."""
+    from thespian.actors import PoisonMessage
+
+    for render in (values.safe_repr, c_hooks.value_text):
+        assert render(PoisonMessage(("job", 3, -3), "details")) == (
+            "<thespian.actors.PoisonMessage of ('job', 3, -3)>"
+        )
+        assert render(PoisonMessage("x", "")) == "<thespian.actors.PoisonMessage of 'x'>"
