@@ -36,6 +36,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.lost_updates import detect_lost_updates
     from elixirscope.ai.mailbox import detect_mailbox_growth
     from elixirscope.ai.nplusone import detect_n_plus_one
+    from elixirscope.ai.poison import detect_poison_messages
     from elixirscope.ai.races import detect_races
     from elixirscope.ai.retries import detect_retries
     from elixirscope.ai.server_errors import detect_server_errors
@@ -50,6 +51,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "latency": detect_latency,
         "supervision": detect_supervision,
         "mailbox": detect_mailbox_growth,
+        "poison_messages": detect_poison_messages,
         "http": detect_http,
         "retries": detect_retries,
         "slow": detect_slow,
@@ -66,6 +68,7 @@ DETECTORS = (
     "latency",
     "supervision",
     "mailbox",
+    "poison_messages",
     "http",
     "retries",
     "slow",
@@ -149,7 +152,8 @@ def all_runs_report(
 
 LOOKED_FOR = (
     "N+1 queries, races, latency anomalies, slow handlers or requests, server errors, "
-    "uncaught exceptions, crashes, restart storms, crash loops, mailbox growth, retry loops, "
+    "uncaught exceptions, crashes, messages a Thespian actor failed on, restart storms, crash "
+    "loops, mailbox growth, retry loops, "
     "slow/retried calls, blocked event loops or lost updates of an object's attributes across "
     "threads (attribute writes: --level full)"
 )

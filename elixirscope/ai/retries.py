@@ -11,7 +11,8 @@ attempts — a retry that succeeded (``medium``: each failure cost its time and 
 between); a run whose last attempt raised too gave up (``high``). A call after a success,
 or with other arguments, begins a new run. A retry that does not wait is not told from a
 loop over items, and not found. Outgoing HTTP attempts have their own finding
-(``retried_call``).
+(``retried_call``), and a Thespian actor's message handed to it again after it raised
+is Thespian's retry (``poison_message``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.poison import handles_thespian_message
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionError
@@ -39,8 +41,8 @@ def detect_retries(recording: Recording, settings: InsightSettings) -> list[Find
     siblings: dict[tuple[str, int, int], list[Any]] = defaultdict(list)
     for se in recording.of("call"):
         ev = se.event
-        if ev.function == REQUEST_FUNCTION:
-            continue
+        if ev.function == REQUEST_FUNCTION or handles_thespian_message(ev.function):
+            continue  # a Thespian actor's message handed again: Thespian's doing (poison.py)
         # top-level calls are siblings on their thread
         siblings[(se.producer, ev.parent_id, 0 if ev.parent_id else ev.thread)].append(se)
     findings = []

@@ -1,0 +1,107 @@
+"""Messages a plain Thespian actor failed on: its ``receiveMessage`` raised.
+
+A Thespian actor (``thespian.actors.Actor``, not a GenServer of ``elixirscope.runtime``,
+which has its own supervision findings) that raises while handling a message is not
+stopped: Thespian hands it the same message once more and, if that raises too, returns
+the message to its sender wrapped in a ``PoisonMessage`` — the message is never
+handled, and nothing but the sender's own code (if it looks for ``PoisonMessage``) says
+so. Each recorded call of a ``receiveMessage`` (or an ``ActorTypeDispatcher``'s
+``receiveMsg_*``) that ended by an exception is such a failure, grouped by the actor's
+method and the exception's type: how many messages failed, the first one's argument
+(at level ``args``), where it was raised, and how many times Thespian handed it again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.recording import Recording
+from elixirscope.ai.settings import InsightSettings
+from elixirscope.query.calltree import program_frame, split_frame
+
+__all__ = ["detect_poison_messages", "handles_thespian_message"]
+
+MAX_EVIDENCE = 20
+
+
+def detect_poison_messages(recording: Recording, settings: InsightSettings) -> list[Finding]:
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for se in recording.of("exception"):
+        ev = se.event
+        if handles_thespian_message(ev.function):
+            groups[(ev.function, ev.exc_type)].append(se)
+    return [_finding(recording, function, found) for (function, _), found in groups.items()]
+
+
+def handles_thespian_message(function: str) -> bool:
+    """Whether a function is a Thespian actor's message handler, by Thespian's names for it."""
+    method = function.rpartition(".")[2]
+    return method == "receiveMessage" or method.startswith("receiveMsg_")
+
+
+def _message(recording: Recording, se: Any) -> str | None:
+    """The message the failed call was handed (its first argument after self), if recorded."""
+    entry = recording.call(se.producer, se.event.call_id)
+    args = getattr(entry, "args", None) or {}
+    shown = [v for k, v in args.items() if k not in ("self", "sender")]
+    return shown[0] if shown else None
+
+
+def _finding(recording: Recording, function: str, found: list[Any]) -> Finding:
+    first = found[0].event
+    messages = [_message(recording, se) for se in found]
+    # Thespian's retry: the same message failing twice in a row on one actor
+    retried = sum(
+        1
+        for a, b, ma, mb in zip(found, found[1:], messages, messages[1:], strict=False)
+        if ma is not None and ma == mb and a.producer == b.producer
+    )
+    failed = len(found) - retried
+    error = first.exc_type.rpartition(".")[2]
+    frames = [f for f in (split_frame(t) for t in first.traceback or ()) if f is not None]
+    site = program_frame(frames)
+    locations = [Location(*site, "raised here")] if site is not None else []
+    actor = ".".join(function.split(".")[-2:])
+    which = f" The first was {messages[0]}." if messages[0] is not None else ""
+    times = f"{len(found)} time{'s' * (len(found) > 1)} in all" if retried else "once"
+    explanation = (
+        f"{actor} raised {error}: {first.message[:200]} — on {failed} message"
+        f"{'s' * (failed != 1)}, {times}.{which} A Thespian actor that raises is not stopped: "
+        "Thespian hands it the same message again and, when that fails too, returns it to "
+        "its sender as a PoisonMessage, so the message is never handled and only the "
+        "sender's code, if it looks for PoisonMessage, knows."
+    )
+    fix = (
+        f"Handle the input {actor} cannot take where it arrives (check it, and answer the "
+        "sender with an error message rather than raising), and have senders handle "
+        "PoisonMessage; for an actor that should restart from a clean state under a "
+        "supervisor, write it as a GenServer on elixirscope.runtime."
+    )
+    return Finding(
+        kind="poison_message",
+        severity="high",
+        title=f"message failed: {actor} raised {error} ({failed} message{'s' * (failed != 1)})",
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"poison\0{function}\0{first.exc_type}",
+        weight=len(found),
+        evidence=[
+            Evidence(se.producer, se.event.id, se.ts, "exception", f"{error} in {actor}")
+            for se in found[:MAX_EVIDENCE]
+        ],
+        locations=locations,
+        details={
+            "function": function,
+            "exception": first.exc_type,
+            "message": first.message,
+            "failures": len(found),
+            "messages": failed,
+            "retried": retried,
+            "first_message": messages[0],
+            "event_types": ["exception"],
+        },
+        correlation_id=first.correlation_id,
+    )
