@@ -8,6 +8,8 @@ process — taking at least ``n_plus_one_min_total_ms``
 together. Fewer milliseconds than that is still the pattern, only not yet
 costly (a local SQLite answers in microseconds what a networked database
 answers in milliseconds): such a group is a ``low`` finding that says so.
+A WebSocket connection's queries are left out: they repeat as its messages come and
+go (a poll pushing updates), which no single query before a loop could replace.
 What Sentry cannot say, the recording can: the loop's source line
 (the loop around the issuing line, or, when each query sits in a helper, the
 loop that calls the helper) and which parameter varies between the queries.
@@ -37,9 +39,17 @@ MAX_EVIDENCE = 20
 
 def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[Finding]:
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    sockets = {
+        (se.producer, se.event.parent_id)
+        for se in recording.of("req")
+        if se.event.protocol == "websocket"
+    }  # a WebSocket connection's own call: its queries repeat as messages come (a poll)
     for se in recording.of("query"):
         ev: DatabaseQuery = se.event
         if ev.many or ev.error:
+            continue
+        request = recording.request_call(se.producer, ev.parent_id)
+        if request is not None and (se.producer, request) in sockets:
             continue
         shape = normalize(ev.statement)
         if not shape.startswith(("SELECT", "WITH")):

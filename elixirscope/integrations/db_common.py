@@ -373,13 +373,21 @@ class _Redacted:
 
 def _redacted_text(shown: Any) -> str:
     if isinstance(shown, dict):
-        return "{" + ", ".join(f"{safe_repr(k, 80)}: {REDACTED}" for k in shown) + "}"
+        return "{" + ", ".join(f"{_key_text(k)}: {REDACTED}" for k in shown) + "}"
     if isinstance(shown, (list, tuple)):
         inner = ", ".join([REDACTED] * len(shown))
         return (
             f"({inner}{',' if len(shown) == 1 else ''})" if type(shown) is tuple else f"[{inner}]"
         )
     return REDACTED
+
+
+def _key_text(key: Any) -> str:
+    """A parameter's name as a str's repr, also when a driver's is a str subclass
+    (SQLAlchemy's ``_truncated_label('books_id')``): its text, not its class."""
+    if isinstance(key, str):
+        return safe_repr(str.__str__(key), 80)
+    return safe_repr(key, 80)
 
 
 def _first(seq: Any) -> Any:

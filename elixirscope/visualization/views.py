@@ -699,14 +699,13 @@ def _suspended_nodes(
     return out
 
 
-_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|\?|%s|:\w+|\$\d+")
-
-
 def query_shape(statement: str) -> str:
-    """A statement with its literals and placeholders as ``?``: similar queries share it."""
-    text = _LITERALS.sub("?", statement)
-    text = re.sub(r"\(\s*\?(?:\s*,\s*\?)*\s*\)", "(?)", text)
-    return " ".join(text.split())
+    """A statement with its literals and placeholders as ``?``: similar queries share it
+    (the shape ``insights`` groups N+1s by, ``ai.sql.normalize``: a ``::INTEGER`` cast is
+    no placeholder)."""
+    from elixirscope.ai.sql import normalize
+
+    return normalize(statement)
 
 
 def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[tuple[int, int]]:
@@ -878,6 +877,8 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         if q["kind"] == "query":
             q["shape"] = query_shape(q["statement"])
             shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
+    if req.get("protocol") == "websocket":
+        shapes = {}  # a connection's queries repeat as its messages come (a poll): no N+1
     flagged = [{"shape": s, "count": n} for s, n in shapes.items() if n >= N_PLUS_ONE]
     for q in queries:
         q["n_plus_one"] = shapes.get(q.get("shape", ""), 0) >= N_PLUS_ONE

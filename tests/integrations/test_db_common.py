@@ -40,6 +40,14 @@ def test_parameters_are_redacted_to_their_shape_by_default() -> None:
     assert db_common.parameters_text(iter([("a", 1)]), many=True) is None  # never read here
     assert db_common.parameters_text(()) is None and db_common.parameters_text(None) is None
 
+    class Label(str):  # SQLAlchemy's _truncated_label: a str subclass with a repr of its own
+        def __repr__(self) -> str:
+            return f"_truncated_label({str.__repr__(self)})"
+
+    assert db_common.parameters_text({"stock": 1, Label("books_id"): 2}) == (
+        "{'stock': <redacted>, 'books_id': <redacted>}"
+    )
+
 
 def test_values_go_through_the_redaction_rules_and_none_leaves_them_out(mode) -> None:
     db_common.set_parameter_mode("values")

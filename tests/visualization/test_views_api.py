@@ -164,7 +164,7 @@ def test_a_request_waterfall_flags_its_n_plus_one(client, runs):
     ]
     got = client.get(f"/api/runs/{web}/requests", params={"request": listed[0]["id"]}).json()
     assert got["n_plus_one"] == [
-        {"shape": "select name, price from items where id = ?", "count": WEB_ITEMS}
+        {"shape": "SELECT name, price FROM items WHERE id = ?", "count": WEB_ITEMS}
     ]
     assert sum(q["n_plus_one"] for q in got["queries"]) == WEB_ITEMS
     assert any(c["function"].endswith("basket") for c in got["calls"])
