@@ -269,12 +269,13 @@ def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> li
     out = [f"  {f.id}  {f.title}"]
     out.extend(_wrap("", f.explanation))
     if f.repeats:
-        seen = sorted(g.moment.ts for g in (f, *f.repeats) if g.moment)
+        seen = sorted(g.moment.ts for g in f.repeats if g.moment)  # the others' times
         out.extend(
             _wrap(
                 "again",
                 f"{len(f.repeats)} more time{'s' * (len(f.repeats) != 1)} in this run"
                 + (f", from {_when(seen[0])} to {_when(seen[-1])}" if len(seen) > 1 else "")
+                + (f", at {_when(seen[0])}" if len(seen) == 1 else "")
                 + ("; the worst shown" if any(r.weight != f.weight for r in f.repeats) else "")
                 + f" ({', '.join(r.id for r in f.repeats[:3])}"
                 + (", …" if len(f.repeats) > 3 else "")

@@ -218,7 +218,7 @@ def summarize(
             else:
                 answer = None
             item = (took, -n, se, answer)
-            if len(slowest) < top:
+            if len(slowest) < top * SLOW_KEPT:  # callees said under their callers count not
                 heapq.heappush(slowest, item)
             elif item > slowest[0]:
                 heapq.heapreplace(slowest, item)
@@ -334,8 +334,14 @@ def summarize(
         ],
         "exceptions": [_raise_row(r) for r in raises],
         "slowest": [
-            _slow_row(se, *_answered_late(se, took, request, late))
-            for took, _, se, request in sorted(slowest, reverse=True)
+            s
+            for chain in _nested(
+                [
+                    _slow_row(se, *_answered_late(se, took, request, late))
+                    for took, _, se, request in sorted(slowest, reverse=True)
+                ]
+            )[:top]
+            for s in chain
         ],
         "waits": [_wait_row(w) for w in waits.by_time()],
         "actors": [{"actor": name, **vars(a)} for name, a in sorted(actors.items())],
@@ -589,6 +595,9 @@ def _answered_late(
     duration, said, ended = found
     return duration, (said, ended)
 
+
+SLOW_KEPT = 4
+"""Calls kept for the slowest ``top`` entries, each with the callees said under it."""
 
 NESTED_SHARE = 0.9
 """A slow call that took at least this share of its caller's time, its caller slow too, is

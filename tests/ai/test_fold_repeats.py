@@ -49,6 +49,18 @@ def test_a_defect_seen_again_is_shown_by_its_worst_where_its_first_stood():
     assert "; the worst shown" in text
 
 
+
+def test_again_says_when_the_others_were_not_the_one_shown():
+    from elixirscope.ai.insights import _when
+
+    second = 1_000_000_000
+    first, worst, later = (_slow_call(ms, ts * second) for ms, ts in ((120, 1), (900, 3), (300, 4)))
+    text = render_findings(fold_repeats([first, worst, later]))
+    assert f"from {_when(second)} to {_when(4 * second)}" in text
+    alone = render_findings(fold_repeats([_slow_call(120, second), _slow_call(900, 3 * second)]))
+    assert f"1 more time in this run, at {_when(second)}" in alone
+
+
 def test_a_more_severe_repeat_is_shown_before_a_heavier_one():
     light_high = _n_plus_one("c1", 6, 10, "high")
     heavy_medium = _n_plus_one("c2", 6, 20)
