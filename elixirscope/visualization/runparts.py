@@ -82,10 +82,11 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 15
+FORMAT = 16
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
-to it; 15: a request's client and query string)."""
+to it; 15: a request's client and query string; 16: a part of a live recording read up
+to its version only, where one could hold chunks twice)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -1171,7 +1172,11 @@ def shard_part(
         return saved
     after = grown_from(saved.version if saved is not None else None, wanted)
     reading = reader or PartReader()
-    for _run, stored in store.shard_chunks(path, after=after or 0, check=check, run=run_id):
+    # up to the version's highest chunk: one stored since (a live recording) is the next
+    # version's, read then — read now too, the part would hold it twice
+    upto = wanted[2] if len(wanted) == 4 else None
+    chunks = store.shard_chunks(path, after=after or 0, upto=upto, check=check, run=run_id)
+    for _run, stored in chunks:
         reading.add(stored)
     new = reading.part()
     if saved is not None and after is not None:

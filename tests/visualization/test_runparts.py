@@ -142,6 +142,27 @@ def test_a_grown_shard_is_read_from_its_new_chunks_only(tmp_path):
     assert json.loads((side / "part.json").read_text())["extended"] == 2
 
 
+def test_chunks_stored_while_a_part_is_read_are_the_next_versions(tmp_path):
+    """A live recording: chunks stored after the shard's version was taken (while the
+    part is read) belong to the next version — read once, not now and again then (the
+    daemon's cinema drew calls twice, their copies never ended)."""
+    rng = random.Random(17)
+    sent = batches(rng, 2, 600)
+    half = len(sent) // 2
+    with EventStore.open(tmp_path) as store:
+        for batch in sent[:half]:
+            store.append(batch)
+        ((path, version),) = store.shard_versions().items()  # taken, then more stored
+        for batch in sent[half:]:
+            store.append(batch)
+        first = runparts.shard_part(store, tmp_path, RUN, path, version)
+        assert first.events == sum(len(b.events) for b in sent[:half])
+        ((_, later),) = store.shard_versions().items()
+        part = runparts.shard_part(store, tmp_path, RUN, path, later)
+    assert part.events == sum(len(b.events) for b in sent)
+    assert_same(runparts.model_of(RUN, [part]), whole(tmp_path))
+
+
 def test_only_the_run_s_chunks_are_read(tmp_path):
     """Two runs in one shard: a part decodes its run's chunks only."""
     rng = random.Random(3)
