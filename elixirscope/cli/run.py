@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["add_arguments", "run"]
 
 RECORD_TIMEOUT_S = 20.0  # the daemon's answer to a run record
+ATTEMPT_S = 3.0  # one request of it, after which a stopped daemon is told from a busy one
 
 
 class RunError(Exception):
@@ -376,9 +377,9 @@ class _Recording:
             from elixirscope.capture import hard_exit
 
             hard_exit.uninstall()  # nothing to ship any more: os._exit and os.exec* are Python's
+            _report_drops(stats, self.session, self.label)
             if self.daemon:
                 _tell_daemon(self.daemon, self.session.record)
-            _report_drops(stats, self.session, self.label)
         if self.store is not None:
             self.store.close()
             if self.store.writer_note:
@@ -491,13 +492,20 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
 
     # generous: the capture layer may be busy taking the run's last events; a daemon too
     # busy to route the request ("unavailable") is asked again within the same time
+    # asked in turns of ATTEMPT_S: a daemon that stopped (its port refuses) is not waited
+    # for, the program's exit not held up by it
     deadline = time.monotonic() + RECORD_TIMEOUT_S
     problem: ErrorInfo | str | None
     while True:
         left = deadline - time.monotonic()
         try:
             response = call(
-                endpoint, "run", "capture", {"record": record}, max(left, 1.0), from_layer="run"
+                endpoint,
+                "run",
+                "capture",
+                {"record": record},
+                max(min(left, ATTEMPT_S), 1.0),
+                from_layer="run",
             )
             problem = None if response.ok else response.error
         except Exception as exc:  # noqa: BLE001 - the program runs on regardless
@@ -508,6 +516,18 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             and response.error is not None
             and response.error.code == "unavailable"
         )
+        if response is None and time.monotonic() + 0.5 < deadline:  # no answer yet
+            refused = _refused(endpoint)
+            if refused:
+                print(
+                    f"elixirscope run: the daemon at {endpoint} is not running ({refused}):"
+                    f" run {record['id'][:8]}'s record was not kept, so `elixirscope runs` will"
+                    " not count what this run dropped or lost (said above); the events it"
+                    " stored before it stopped are in its data dir",
+                    file=sys.stderr,
+                )
+                return
+            continue
         if not busy or time.monotonic() + 0.5 > deadline:
             break
         time.sleep(0.5)
@@ -517,6 +537,25 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             f"{record['id'][:8]}'s record: {problem}",
             file=sys.stderr,
         )
+
+
+def _refused(endpoint: str) -> str | None:
+    """Why a TCP endpoint's port refuses a connection at once (its daemon stopped), else
+    None (it accepts, or it is not a TCP endpoint: the request itself will tell)."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"tcp://(\[[^\]]+\]|[^:/]+):(\d+)", endpoint.strip())
+    if m is None:
+        return None
+    host = m.group(1).strip("[]")
+    try:
+        with socket.create_connection((host, int(m.group(2))), timeout=1.0):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except OSError:
+        return None  # unreachable or slow to answer: the request waits its timeout
 
 
 def start_child_recording(spec: ChildSpec) -> _Recording | None:

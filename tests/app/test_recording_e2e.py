@@ -283,3 +283,43 @@ def _processes_running(marker: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+WAITER = textwrap.dedent(
+    """
+    import pathlib, sys, time
+
+    print("started", flush=True)
+    flag = pathlib.Path(sys.argv[1])
+    give_up = time.monotonic() + 120  # a guard: a bug ends the program, not a wait
+    while not flag.exists() and time.monotonic() < give_up:
+        time.sleep(0.05)
+    print("done")
+    """
+)
+
+
+def test_a_run_whose_daemon_stopped_says_its_record_was_not_kept(make_daemon, tmp_path):
+    """The daemon stops while a run records into it: the program ends as it would (its
+    output and status), and the run says its record was not kept — the daemon's port
+    refuses, so it is not waited for."""
+    d = make_daemon()
+    script, flag = tmp_path / "waiter.py", tmp_path / "go"
+    script.write_text(WAITER)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "elixirscope", "run", "--daemon", d.endpoint, "--keys",
+         str(d.keys_dir), str(script), str(flag)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        d.stop()
+        flag.write_text("")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and out == "done\n", err
+    assert f"the daemon at {d.endpoint} is not running (connection refused)" in err, err
+    assert "record was not kept" in err
