@@ -195,6 +195,32 @@ def current_session() -> CaptureSession | None:
     return _session
 
 
+def _client_key(endpoint: str, keys: str | os.PathLike[str] | None) -> None:
+    """This process a CURVE client of the daemon whose keys dir is ``keys``; without one,
+    a warning when the configuration says daemons require CURVE (the default)."""
+    from elixirscope.transport import security
+
+    if keys is not None:
+        security.use_keys(security.load_keys(keys))
+        return
+    if security.client_keys() is not None:
+        return
+    try:
+        from elixirscope.config import ConfigStore
+
+        curve = ConfigStore.load(env=dict(os.environ)).get("security.curve")
+    except Exception:  # noqa: BLE001 - a configuration that cannot be read: say nothing
+        return
+    if curve:
+        print(
+            f"elixirscope: recording to {endpoint} without the daemon's key: a daemon takes"
+            " only CURVE clients (security.curve), so its ingest will refuse these batches"
+            " (counted as dropped); give start_capture(keys=DIR), the daemon's keys dir"
+            " (<its data dir>/keys)",
+            file=sys.stderr,
+        )
+
+
 def start_capture(
     *,
     endpoint: str | None = None,
@@ -212,6 +238,7 @@ def start_capture(
     command: list[str] | None = None,
     record_run: bool = True,
     settings: dict[str, Any] | None = None,
+    keys: str | os.PathLike[str] | None = None,
 ) -> CaptureSession:
     """Start recording this process and shipping to ``endpoint`` or ``sink`` (exactly one).
 
@@ -230,7 +257,11 @@ def start_capture(
     process keeps the record). ``settings``: what else decides what the run records and
     how much (``elixirscope run`` gives its level and plan: ``level``, ``plan``,
     ``request_sampling``), kept with the ring's in the run record's ``settings``, where
-    ``runs`` and ``diff`` read them. Raises ``RuntimeError`` if a session is already running.
+    ``runs`` and ``diff`` read them. ``keys``: the daemon's keys dir (``<its data
+    dir>/keys``): a daemon takes only CURVE clients by default, and a host without its key
+    would have every batch refused — so without ``keys`` (nor a key this process already
+    uses) a line on stderr says so. Raises ``RuntimeError`` if a session is already
+    running, ``KeyProblem`` if ``keys`` holds no key.
     """
     global _session
     if (endpoint is None) == (sink is None):
@@ -246,6 +277,8 @@ def start_capture(
                 "current_session().stop() before start_capture() again"
             )
         run_id = new_run_id() if run is None else check_run_id(run, "start_capture(run)")
+        if endpoint is not None:
+            _client_key(endpoint, keys)
         the_sink = _make_sink(endpoint, sink, {"policy": sink_policy})
         try:
             rec, owns = _recorder_for(ring_size, policy, node, stall_timeout_s)

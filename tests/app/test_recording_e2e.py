@@ -323,3 +323,40 @@ def test_a_run_whose_daemon_stopped_says_its_record_was_not_kept(make_daemon, tm
     assert proc.returncode == 0 and out == "done\n", err
     assert f"the daemon at {d.endpoint} is not running (connection refused)" in err, err
     assert "record was not kept" in err
+
+
+EMBEDDED = textwrap.dedent(
+    """
+    import sys
+    from elixirscope.capture.session import record, start_capture
+
+    keys = sys.argv[2] if len(sys.argv) > 2 else None
+    session = start_capture(endpoint=sys.argv[1], keys=keys, stall_timeout_s=2.0)
+    for n in range(10):
+        record("hello", n=n)
+    stats = session.stop(10.0)
+    print(stats["events_dropped"], stats["drop_reasons"], flush=True)
+    """
+)
+
+
+def test_a_host_recording_itself_into_a_daemon_gives_its_keys_dir(make_daemon, tmp_path):
+    """The README's "In your own code": start_capture(endpoint=…, keys=…) into a daemon,
+    which takes only CURVE clients; without keys= the host is told why nothing arrives."""
+    d = make_daemon()
+    ingest = d.request("endpoint", to_layer="capture").data["ingest"]
+    script = tmp_path / "embedded.py"
+    script.write_text(EMBEDDED)
+    done = subprocess.run(
+        [sys.executable, str(script), ingest, str(d.keys_dir)], capture_output=True, text=True,
+        timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "0 {}\n", (done.stdout, done.stderr)
+    assert "without the daemon's key" not in done.stderr
+    bare = subprocess.run(
+        [sys.executable, str(script), ingest], capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stderr
+    assert f"recording to {ingest} without the daemon's key" in bare.stderr
+    assert "give start_capture(keys=DIR)" in bare.stderr
