@@ -426,3 +426,23 @@ def test_a_server_error_says_the_writes_its_rollback_undid(tmp_path) -> None:
     ), error.explanation
     # the request that committed its writes is no finding, and says nothing of a rollback
     assert error.details["count"] == 1
+
+
+def test_only_an_attempt_that_got_no_answer_is_said_given_up_on() -> None:
+    """A 503 the service answered (its request ending a moment after the caller read it) is
+    not "after the caller gave up"; a timed-out attempt is."""
+    from types import SimpleNamespace as NS
+
+    from elixirscope.ai.http_calls import _other_side
+
+    def attempt(n: int, status: int, ts: int) -> NS:
+        return NS(ts=ts, event=NS(span_id=f"s{n}", attempt=n, status=status))
+
+    def served(ts: int, ms: int) -> tuple[NS, NS]:
+        start = NS(event=NS(method="GET", path="/price/gizmo"), program="/srv/pricing.py")
+        return start, NS(ts=ts, event=NS(duration_ns=ms * 1_000_000))
+
+    attempts = [attempt(1, 503, 100_000_000), attempt(2, 0, 700_000_000)]
+    callee = {"s1": served(101_000_000, 1), "s2": served(1_200_000_000, 1000)}
+    said = _other_side(NS(callee_requests=lambda _: callee), attempts)
+    assert "1: 1 ms; 2: 1000 ms (500 ms after the caller gave up)" in said, said
