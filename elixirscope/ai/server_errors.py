@@ -208,12 +208,36 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
             f"{route} answered {what.split()[-1]} {times}: its handler chose the error (no "
             "exception reached the server), so the client could not be served."
         )
+    failed_call = None if unhandled else _failed_call(recording, found[0])
+    if failed_call is not None:  # what it depended on and did not get
+        call, ev_status = failed_call.event, first.status
+        outcome = (
+            "got no answer" + (" (timeout)" if call.timeout else "")
+            if not call.status
+            else f"was answered {call.status}"
+        )
+        where = (
+            f" ({os.path.basename(call.file)}:{call.line})" if getattr(call, "file", None) else ""
+        )
+        explanation += (
+            f" While it ran, its call {call.method} {call.url.partition('?')[0]}{where}"
+            f" {outcome} after {call.duration_ns / 1e6:.0f} ms"
+            + (f" (attempt {call.attempt})" if call.attempt > 1 else "")
+            + f": what it answered {ev_status} for."
+        )
     undone = _rolled_back(recording, found[0])
     if undone:
         explanation += (
             f" Its transaction rolled back {_and(undone)} it had made: none of it was kept."
         )
-    if not unhandled:
+    if not unhandled and failed_call is not None:
+        fix = (
+            "The service it calls failed it: give that call a timeout shorter than this "
+            "request's own budget, retry only what is safe with a backoff, and answer 503 "
+            "with Retry-After (or a cached answer) while the service is out, behind a circuit "
+            "breaker so a slow dependency does not hold every request."
+        )
+    elif not unhandled:
         fix = (
             "Look at what the handler depended on when it answered (a database, a service it "
             "calls: the requests' chains show it), and make that dependency recover or fail "
@@ -465,6 +489,28 @@ def _rolled_back(recording: Recording, reqend: Any) -> list[str]:
             into = {"INSERT": "into", "UPDATE": "of", "DELETE": "from"}[verb]
             writes.append(f"the {verb} {into} {m.group(2)}{where}")
     return undone
+
+
+def _failed_call(recording: Recording, reqend: Any) -> Any:
+    """The last outgoing HTTP attempt a request made that failed (no answer, or a 5xx), in
+    its chain while it ran: what a handler that chose a 5xx most likely answered for."""
+    ev = reqend.event
+    if not ev.correlation_id:
+        return None
+    start = recording.request_start(reqend)
+    began = start.ts if start is not None else reqend.ts - ev.duration_ns
+    last = None
+    for se in recording.of("http"):
+        if se.ts > reqend.ts:
+            break
+        call = se.event
+        if (
+            se.ts >= began
+            and call.correlation_id == ev.correlation_id
+            and (call.status == 0 or call.status >= 500)
+        ):
+            last = se
+    return last
 
 
 def _and(items: list[str]) -> str:

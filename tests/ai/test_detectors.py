@@ -446,3 +446,48 @@ def test_only_an_attempt_that_got_no_answer_is_said_given_up_on() -> None:
     callee = {"s1": served(101_000_000, 1), "s2": served(1_200_000_000, 1000)}
     said = _other_side(NS(callee_requests=lambda _: callee), attempts)
     assert "1: 1 ms; 2: 1000 ms (500 ms after the caller gave up)" in said, said
+
+
+DEPENDENT = '''
+import http.server, threading
+
+import httpx
+from flask import Flask
+
+
+class Down(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        return
+
+
+pricing = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
+threading.Thread(target=pricing.serve_forever, daemon=True).start()
+PRICES = f"http://127.0.0.1:{pricing.server_address[1]}/price"
+app = Flask(__name__)
+
+
+@app.get("/quote/<int:item>")
+def quote(item):
+    answer = httpx.get(f"{PRICES}/{item}", timeout=5)
+    if answer.status_code != 200:
+        return {"error": "pricing is down"}, 502  # the handler answers for its dependency
+    return {"price": answer.json()}
+
+
+client = app.test_client()
+print(client.get("/quote/7").status_code)
+pricing.shutdown()
+'''
+
+
+def test_a_5xx_a_handler_answered_for_a_failed_call_names_that_call(tmp_path) -> None:
+    data = record(tmp_path, "shop", DEPENDENT)
+    (error,) = [f for f in findings(data) if f.kind == "server_error"]
+    said = " ".join(error.explanation.split())
+    assert re.search(r"While it ran, its call GET http://127\.0\.0\.1:\d+/price/7 was answered"
+                     r" 503 after \d+ ms: what it answered 502 for\.", said), said
+    assert error.fix.startswith("The service it calls failed it")
