@@ -130,11 +130,16 @@ def test_requests_are_grouped_by_endpoint_method_and_route(tmp_path) -> None:
     ends = [("reqend", i + 1, t0 + i, 1, f"c{i}", 0, i + 1, method, "/orders", "/orders",
              200, 10, 0, 0, None, None, None)
             for i, method in enumerate(["GET", "POST", "POST"])]
+    ends += [("reqend", 10 + i, t0 + 10 + i, 1, f"s{i}", 0, 10 + i, "GET", path, None,
+              404, 10, 0, 0, None, None, None)
+             for i, path in enumerate(["/wp-admin", "/.env"])]  # a scanner: no route took them
     with EventStore.open(tmp_path / "data") as store:
         store.append(decode_batch(encode_batch(
             node="n", pid=1, program="p.py", producer="n:1:0", seq=1, sent_ts=t0, dropped=0,
             events=ends, run="ab" * 16)))
     got = esql.run("endpoint, count(*) from requests group by endpoint", tmp_path / "data")
-    assert sorted(got.tuples()) == [("GET /orders", 1), ("POST /orders", 2)]
-    by_route = esql.run("route, count(*) from requests group by route", tmp_path / "data")
+    assert sorted(got.tuples()) == [
+        ("GET (no route matched)", 2), ("GET /orders", 1), ("POST /orders", 2)]
+    by_route = esql.run("route, count(*) from requests where code < 400 group by route",
+                        tmp_path / "data")
     assert list(by_route.tuples()) == [("/orders", 3)]

@@ -385,10 +385,15 @@ def _connection(row: Any, at: int) -> Any:
 
 def _endpoint(row: Any) -> str | None:
     """A request's method and route (``POST /orders``), as summary's Web requests table
-    names it: ``route`` alone is one row for a GET and a POST of one path."""
+    names it: ``route`` alone is one row for a GET and a POST of one path; the requests no
+    route took (404, 405) share ``GET (no route matched)`` — a scanner's paths are each new."""
     ev = row.ev
     if type(ev) is not RequestEnd:
         return None
+    if not ev.route and ev.status in (404, 405):  # no route took it: one row for them all
+        from elixirscope.query.summary import UNMATCHED  # (summary reads esql's render)
+
+        return f"{ev.method} {UNMATCHED}"
     return f"{ev.method} {ev.route or ev.path}"
 
 
