@@ -181,8 +181,18 @@ def _send(args: Sequence[str]) -> Request:
     return Request(operation=operation, to_layer=layer, params=params, from_layer=FROM_LAYER)
 
 
+def _pattern(word: str) -> str:
+    """A trace pattern as written, quoted as a shell would have it (``'app.*'``) or not:
+    quotes are no part of a module's or function's name."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    if word[:1] in "'\"" or word[-1:] in "'\"":
+        raise UsageError(f"unbalanced quote in the pattern {word!r}", "trace")
+    return word
+
+
 def _trace(args: Sequence[str]) -> Request:
-    params: dict[str, object] = {"pattern": args[0]}
+    params: dict[str, object] = {"pattern": _pattern(args[0])}
     if len(args) > 1:
         params["level"] = args[1]
     return Request(
@@ -191,7 +201,7 @@ def _trace(args: Sequence[str]) -> Request:
 
 
 def _untrace(args: Sequence[str]) -> Request:
-    params = {"all": True} if args[0] == "--all" else {"pattern": args[0]}
+    params = {"all": True} if args[0] == "--all" else {"pattern": _pattern(args[0])}
     return Request(
         operation="untrace", to_layer="instrumentation", params=params, from_layer=FROM_LAYER
     )

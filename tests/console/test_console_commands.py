@@ -182,3 +182,16 @@ def test_completion_asks_a_source_only_when_its_kind_is_wanted():
         raise AssertionError("asked")
 
     assert complete("stats ", "", {"layer": lambda: ["ai"], "path": boom}) == ["ai"]
+
+
+@pytest.mark.parametrize("line", ["trace 'app.*' args", 'trace "app.*" args', "trace app.* args"])
+def test_a_trace_pattern_quoted_as_in_a_shell_is_the_pattern(line):
+    request = parse_command(line)
+    assert isinstance(request, Request)
+    assert request.params == {"pattern": "app.*", "level": "args"}
+    assert parse_command("untrace 'app.*'").params == {"pattern": "app.*"}  # type: ignore[union-attr]
+
+
+def test_a_pattern_with_one_quote_is_refused_naming_it():
+    with pytest.raises(UsageError, match="unbalanced quote in the pattern \"'app.*\""):
+        parse_command("trace 'app.* args")
