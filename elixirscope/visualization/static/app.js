@@ -136,10 +136,12 @@ function crashCount(marks) {
 
 export function short(fn) {
   // the last two names, a nested function's `<locals>` not counted: `room.<locals>.go` of
-  // `app.Gateway.room.<locals>.go` (`<locals>.go` said nothing of whose it is)
+  // `app.Gateway.room.<locals>.go` (`<locals>.go` said nothing of whose it is); a script's
+  // own function by its name (`create_customer` of `__main__.create_customer`)
   const parts = String(fn).split(".");
   let from = parts.length - 2;
   if (from > 0 && parts[from] === "<locals>") from -= 1;
+  if (from >= 0 && parts[from] === "__main__") from += 1;  // the script's own: its name says it
   return from > 0 ? parts.slice(from).join(".") : fn;
 }
 

@@ -5,6 +5,9 @@ import { api, ctx, S, go, fmtClock, fmtDur, esc, errorBox } from "./app.js";
 const EXAMPLES = ["calls where duration > 1ms", "exceptions", "calls where status = 'error'", "messages",
   "states where error != null", "function, count(*), p95(duration) from calls group by function"];
 
+// right-aligned, as the command line's table has them
+const NUMERIC = new Set(["int", "duration", "number"]);
+
 export async function mount(host, state) {
   host.innerHTML = `<div class="view" style="flex-direction:column">
     <div class="q-box"><textarea id="q-text" spellcheck="false" placeholder="calls of 'shop.*' where duration > 1ms"></textarea>
@@ -41,10 +44,10 @@ async function run(host, state, v) {
   // response: `timeout`, as the command line's table says)
   const shown = new Map((d.shown || []).map(([i, j, text]) => [`${i}:${j}`, text]));
   const text = (x, i, j) => shown.get(`${i}:${j}`) ?? cell(x, d.kinds[j]);
-  out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+  out.innerHTML = `<table><thead><tr><th></th>${d.columns.map((c, j) => `<th class="${NUMERIC.has(d.kinds[j]) ? "num" : ""}">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
     d.rows.map((row, i) => `<tr class="q-row">
       <td>${d.moments[i] !== null && d.run ? `<a class="q-moment" data-i="${i}" title="open this moment">▶</a>` : ""}</td>
-      ${row.map((x, j) => `<td class="${shown.has(`${i}:${j}`) ? "bad" : ""}" title="${esc(text(x, i, j))}">${esc(text(x, i, j))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
+      ${row.map((x, j) => `<td class="${shown.has(`${i}:${j}`) ? "bad" : ""} ${NUMERIC.has(d.kinds[j]) ? "num" : ""}" title="${esc(text(x, i, j))}">${esc(text(x, i, j))}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
   // a row with a moment opens it, clicked anywhere (its ▶ says which rows have one)
   for (const a of out.querySelectorAll("a.q-moment")) {
     const open = () => {

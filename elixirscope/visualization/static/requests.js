@@ -65,7 +65,7 @@ async function load(host, state) {
   for (const q of d.queries) {
     const failed = q.error || (q.kind === "http" && q.rows >= 500);
     items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""} ${q.kind === "http" ? "wf-http" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(which(q) + q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(which(q) + q.statement + outcome(q))}</div>
-    <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${fmtDur(rel(q.end) - rel(q.start))}</div></div>` +
+    <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${q.kind === "tx" && q.end === q.start ? "" : fmtDur(rel(q.end) - rel(q.start))}</div></div>` +
       (q.callee ? calleeRows(q, d.run, bar, t0, span) : "") });
   }
   // a WebSocket's steps at their moments: accepted, each message in (⇠) and out (⇢) with its

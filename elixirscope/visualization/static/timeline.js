@@ -441,7 +441,10 @@ class Timeline {
         const y = l.top + s.tier * ROW;
         if (y + ROW < 0 || y > h) continue;
         const selected = this.sel === `call:${s.row}`;
-        g.fillStyle = s.status === "raised" ? "#8c3545" : colourOf(s.function);
+        // a call that raised, or a request answered with a server error (a 504 the handler
+        // chose raised nothing), in red
+        const failed = s.status === "raised" || (s.request && verdict(s.request).cls === "bad");
+        g.fillStyle = failed ? "#8c3545" : colourOf(s.function);
         g.fillRect(x0, y + 1, Math.max(1, x1 - x0 - 0.5), ROW - 2);
         // its time suspended at awaits and yields: the bar darkened and hatched there
         for (const [a, b] of s.gaps || []) {
