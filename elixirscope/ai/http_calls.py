@@ -152,11 +152,22 @@ def _slow(
         f"{settings.slow_http_ms:g} ms; the slowest took {ms:.0f} ms "
         f"({_outcome(worst.event)}). The caller waited for each: an external service's latency "
         "becomes the program's."
+        + _other_side(recording, [worst])
     )
-    fix = (
-        "Set a timeout that matches what the caller can wait, call it concurrently with other "
-        "work or off the request path (a background job), and cache what does not change."
-    )
+    if worst.event.timeout:  # a timeout is set: it fired, and the wait was that long
+        fix = (
+            "It has a timeout, which fired: the service did not answer in time. Make the "
+            "wait shorter where the caller cannot afford it (the request's own budget), call "
+            "it off the request path (a background job) or concurrently with other work, "
+            "cache what does not change, and find out why the service is slow (its own "
+            "recording, when it has one)."
+        )
+    else:
+        fix = (
+            "Set a timeout that matches what the caller can wait, call it concurrently with "
+            "other work or off the request path (a background job), and cache what does not "
+            "change."
+        )
     return Finding(
         kind="slow_call",
         severity="medium" if ms < 5 * settings.slow_http_ms else "high",

@@ -491,3 +491,23 @@ def test_a_5xx_a_handler_answered_for_a_failed_call_names_that_call(tmp_path) ->
     assert re.search(r"While it ran, its call GET http://127\.0\.0\.1:\d+/price/7 was answered"
                      r" 503 after \d+ ms: what it answered 502 for\.", said), said
     assert error.fix.startswith("The service it calls failed it")
+
+
+def test_a_slow_call_whose_timeout_fired_is_not_told_to_set_one() -> None:
+    from types import SimpleNamespace as NS
+
+    from elixirscope.ai.http_calls import _slow
+
+    def attempt(timeout: bool, status: int) -> NS:
+        return NS(producer="p", ts=3_000_000_000, event=NS(
+            duration_ns=2_100_000_000, status=status, timeout=timeout, error=None, parent_id=0,
+            span_id="s1", attempt=1, id=7, correlation_id="c1"))
+
+    recording = NS(call=lambda *_: None, callee_requests=lambda _: {}, run="r1")
+    settings = InsightSettings()
+    fired = _slow(recording, "GET http://svc/price/12", [attempt(True, 0)], [attempt(True, 0)],
+                  settings)
+    assert fired.fix.startswith("It has a timeout, which fired") and "(timeout)" in fired.explanation
+    answered = _slow(recording, "GET http://svc/price/12", [attempt(False, 200)],
+                     [attempt(False, 200)], settings)
+    assert answered.fix.startswith("Set a timeout that matches what the caller can wait")
