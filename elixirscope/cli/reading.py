@@ -300,5 +300,8 @@ def _from_daemon(
             f"{args.daemon} answered with something that is not a Response: {exc}"
         ) from None
     if not response.ok:
-        raise CommandError(str(response.error))
+        error = response.error
+        # a read the daemon refused says what --data-dir would (no protocol code before it)
+        said = error.message if error is not None and error.code == "invalid_params" else error
+        raise CommandError(str(said))
     return response.data

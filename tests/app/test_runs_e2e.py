@@ -169,6 +169,8 @@ def test_runs_through_a_daemon(make_daemon, tmp_path):
     wait_until(every_event, timeout=60)
     bad = _daemon("events", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", "fffffff")
     assert bad.returncode == 1 and "no run 'fffffff'" in bad.stderr
+    # said as --data-dir says it: no protocol code before it
+    assert bad.stderr.startswith("elixirscope events: no run 'fffffff'"), bad.stderr
 
 
 def test_batches_unconfirmed_at_exit_are_dropped_until_the_store_holds_them(make_daemon, tmp_path):
