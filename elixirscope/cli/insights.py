@@ -100,7 +100,7 @@ def run_insights(args: Any) -> int:
     if args.daemon:
         if ui_url is not None:
             params["ui_url"] = ui_url
-        report = _from_daemon(args, "insights", params, layer="ai")
+        report = _daemon_commands(_from_daemon(args, "insights", params, layer="ai"), args)
     else:
         import dataclasses
 
@@ -114,6 +114,23 @@ def run_insights(args: Any) -> int:
         else:
             report = _answer(lambda: insights_report(_data_dir(args), settings=settings, **params))
     return _print(report, args)
+
+
+def _daemon_commands(report: dict[str, Any], args: Any) -> dict[str, Any]:
+    """A daemon's findings with the commands to run next pointed at the daemon, as this
+    read was (``--daemon EP --keys DIR``): the daemon wrote them for its own data dir."""
+    import re
+
+    via = f"--daemon {args.daemon}" + (f" --keys {args.keys}" if args.keys else "")
+    point = lambda text: re.sub(r"--data-dir \S+", lambda _m: via, text)  # noqa: E731
+    if isinstance(report.get("text"), str):
+        report["text"] = point(report["text"])
+    for finding in report.get("findings") or ():
+        if isinstance(finding, dict) and isinstance(finding.get("commands"), list):
+            finding["commands"] = [
+                point(c) if isinstance(c, str) else c for c in finding["commands"]
+            ]
+    return report
 
 
 def _show(piece: str) -> None:
@@ -160,7 +177,7 @@ def run_explain(args: Any) -> int:
     if args.daemon:
         if not args.json:
             return _explain_streamed(args, params)
-        report = _from_daemon(args, "explain", params, layer="ai")
+        report = _daemon_commands(_from_daemon(args, "explain", params, layer="ai"), args)
         return _print(report, args)
     import os
 
