@@ -133,7 +133,9 @@ def _in_daemon(args: Any) -> int:
         )
     print(
         f"ElixirScope cinema in the daemon at {args.daemon}\n  {report['url']}\n"
-        f"(elixirscope ui --daemon {args.daemon} --stop stops it)",
+        f"(elixirscope ui --daemon {args.daemon}"
+        + (f" --keys {args.keys}" if getattr(args, "keys", None) else "")
+        + " --stop stops it)",
         flush=True,
     )
     return EXIT_OK

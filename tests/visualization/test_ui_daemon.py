@@ -29,6 +29,8 @@ def test_a_daemon_serves_the_cinema_of_what_it_recorded(make_daemon, tmp_path):
     done = elixirscope("ui", "--daemon", d.endpoint, *keys, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"ElixirScope cinema in the daemon at {d.endpoint}\n")
+    stop_line = done.stdout.strip().splitlines()[-1]  # to paste as it is: the keys with it
+    assert stop_line == f"(elixirscope ui --daemon {d.endpoint} {' '.join(keys)} --stop stops it)"
     url = re.search(r"http://\S+", done.stdout).group(0)
     base, token = url.split("/?token=")
     assert base.startswith("http://127.0.0.1:")
