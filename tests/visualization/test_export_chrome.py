@@ -137,8 +137,8 @@ def test_each_message_is_an_arrow_from_its_send_to_its_receive(actors_run, actor
     sends = {se.event.message_id for se in events if se.type == "send"}
     receives = {se.event.message_id for se in events if se.type == "receive"}
     assert len(sends & receives) >= 12
-    starts = [e for e in trace["traceEvents"] if e["ph"] == "s"]
-    finishes = [e for e in trace["traceEvents"] if e["ph"] == "f"]
+    starts = [e for e in trace["traceEvents"] if e["ph"] == "s" and e["cat"] == "message"]
+    finishes = [e for e in trace["traceEvents"] if e["ph"] == "f" and e["cat"] == "message"]
     assert Counter(e["id"] for e in starts) == Counter(flow_id(m) for m in sends)
     assert Counter(e["id"] for e in finishes) == Counter(flow_id(m) for m in receives)
     lanes = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace["traceEvents"]
@@ -148,7 +148,8 @@ def test_each_message_is_an_arrow_from_its_send_to_its_receive(actors_run, actor
                    for s in slices(trace))
     assert {lanes[(e["pid"], e["tid"])] for e in finishes} == {"actor counter"}
     assert all(e["ts"] >= s["ts"] for s in starts for e in finishes if e["id"] == s["id"])
-    assert report["written"]["flow_events"] == len(starts) + len(finishes)
+    every = [e for e in trace["traceEvents"] if e["ph"] in ("s", "f")]  # handovers too
+    assert report["written"]["flow_events"] == len(every)
 
 
 def test_state_changes_exceptions_and_custom_events_are_instants_with_args(actors_run,
@@ -360,6 +361,15 @@ def test_a_thread_ident_the_os_reused_is_a_lane_per_thread(tmp_path):
              if e["ph"] == "M" and e["name"] == "thread_name"}  # fmt: skip
     works = [s for s in slices(trace, "call") if s["name"] == "__main__.work"]
     assert sorted(names[s["tid"]] for s in works) == [f"worker-{n}" for n in range(4)]
+    # each thread's work is an arrow from the call that started it (main's lane) to its
+    # first call (the worker's): the hand-over calltree follows
+    flows = [e for e in trace["traceEvents"] if e.get("cat") == "handover" and e["ph"] in "sf"]
+    outs = {e["id"]: e for e in flows if e["ph"] == "s"}
+    ins = {e["id"]: e for e in flows if e["ph"] == "f"}
+    assert len(outs) == 4 and outs.keys() == ins.keys()
+    assert {names[e["tid"]] for e in outs.values()} == {"MainThread"}
+    assert sorted(names[e["tid"]] for e in ins.values()) == [f"worker-{n}" for n in range(4)]
+    assert all(ins[i]["ts"] >= outs[i]["ts"] for i in outs)
 
 
 WSGI_APP = r"""

@@ -196,9 +196,11 @@ class Instant:
 class Flow:
     """One end of an arrow: a message sent or received (``message``), a publication
     or a delivery (``pubsub``), an HTTP attempt and the request its ``traceparent``
-    began in a recorded callee (``traceparent``); ends share ``id``."""
+    began in a recorded callee (``traceparent``), work handed over — a pool's task, a
+    thread, a process started with a chain of its own — and its first call
+    (``handover``); ends share ``id``."""
 
-    kind: str  # "message", "pubsub" or "traceparent"
+    kind: str  # "message", "pubsub", "traceparent" or "handover"
     end: str  # "out" (send, publish, attempt) or "in" (receive, deliver, request)
     lane: Lane
     ts: int
@@ -242,6 +244,9 @@ class _Lanes:
         self.attempts: dict[str, tuple[Lane, int, str, str | None]] = {}
         # a request's start, by (producer, its id), once its own call took it: to its end
         self.served: dict[tuple[str, int], RequestStart] = {}
+        # chains work was handed over in (a pool's task, a thread, a process), until their
+        # first call is met: where their arrow from the starting call ends
+        self.handed: set[str] = set()
 
     def _process(self, se: StoredEvent) -> tuple[int, str]:
         pid = self.pids.get(se.producer)
@@ -437,9 +442,34 @@ def _one(
             producer,
             ev.parent_id,
         )
+        starter = calls.get((producer, ev.parent_id)) if ev.parent_id else None
+        if ev.chain and starter is not None:  # work handed over from a call: an arrow to it
+            lanes.handed.add(ev.chain)
+            yield Flow(
+                "handover",
+                "out",
+                starter.lane,  # the starting call's (a thread's own start is on the thread)
+                ev.ts,
+                flow_id("chain:" + ev.chain),
+                ev.chain,
+                f"{ev.kind} {ev.name} started",
+                _compact({"kind": ev.kind, "chain": ev.chain}),
+            )
         return
     lane = lanes.thread(se, ev)
     yield from _lane_items(lanes)
+    if cls is FunctionEntry and ev.correlation_id in lanes.handed:
+        lanes.handed.discard(ev.correlation_id)  # its first call: where its arrow ends
+        yield Flow(
+            "handover",
+            "in",
+            lane,
+            ev.ts,
+            flow_id("chain:" + ev.correlation_id),
+            ev.correlation_id,
+            f"{ev.function} runs the work handed over",
+            _compact({"chain": ev.correlation_id}),
+        )
     if cls is FunctionEntry:
         call = Call(
             producer,
