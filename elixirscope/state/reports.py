@@ -137,7 +137,9 @@ def state_report(
     if is_object(moment.timeline.target):
         text += (
             "\n(an object's state is what its methods assign to self.<attr>, recorded at level "
-            "full; a change made from outside them, such as obj.count += 1, is not in it)"
+            "full, as each assignment left it; a change made from outside them, such as "
+            "obj.count += 1, or in place after the last assignment, such as "
+            "self.totals[key] = v, shows only at its next assignment)"
         )
     return {
         **head,
