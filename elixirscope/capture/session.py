@@ -201,7 +201,7 @@ def _client_key(endpoint: str, keys: str | os.PathLike[str] | None) -> None:
     from elixirscope.transport import security
 
     if keys is not None:
-        security.use_keys(security.load_keys(keys))
+        security.use_keys(security.load_keys(os.fspath(keys)))
         return
     if security.client_keys() is not None:
         return

@@ -488,7 +488,7 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
         return
     import time
 
-    from elixirscope.transport import call
+    from elixirscope.transport import RequestTimeout, call
 
     # generous: the capture layer may be busy taking the run's last events; a daemon too
     # busy to route the request ("unavailable") is asked again within the same time
@@ -498,6 +498,7 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
     problem: ErrorInfo | str | None
     while True:
         left = deadline - time.monotonic()
+        timed_out = False
         try:
             response = call(
                 endpoint,
@@ -510,13 +511,14 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             problem = None if response.ok else response.error
         except Exception as exc:  # noqa: BLE001 - the program runs on regardless
             problem, response = str(exc), None
+            timed_out = isinstance(exc, RequestTimeout)
         busy = (
             response is not None
             and not response.ok
             and response.error is not None
             and response.error.code == "unavailable"
         )
-        if response is None and time.monotonic() + 0.5 < deadline:  # no answer yet
+        if timed_out and time.monotonic() + 0.5 < deadline:  # no answer yet
             refused = _refused(endpoint)
             if refused:
                 print(
