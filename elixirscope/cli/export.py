@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
     parser.add_argument(
+        "--daemon",
+        metavar="ENDPOINT",
+        help=argparse.SUPPRESS,  # taken only to say what to give instead
+    )
+    parser.add_argument(
         "--format",
         choices=FORMATS,
         default="parquet",
@@ -73,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Any) -> int:
+    if args.daemon is not None:
+        raise CommandError(
+            "export writes a file from a data dir and does not read through a daemon: give"
+            " --data-dir DIR, the daemon's data dir (on the machine it runs on), or read the"
+            " run with `elixirscope ui --daemon` there",
+            EXIT_USAGE,
+        )
     if args.run_id is not None:
         if args.all_runs:
             raise CommandError("give a RUN or --all-runs, not both", EXIT_USAGE)

@@ -72,6 +72,9 @@ def test_parquet_takes_the_run_by_position_and_o(actors_run, tmp_path):
         (["--format", "chrome", "--endpoint", "http://127.0.0.1:1/v1/traces"], 2,
          "elixirscope export: --endpoint is for --format otlp\n"),
         (["--format", "svg"], 2, "invalid choice: 'svg'"),
+        (["--daemon", "tcp://127.0.0.1:9", "--format", "chrome"], 2,
+         "elixirscope export: export writes a file from a data dir and does not read through a"
+         " daemon: give --data-dir DIR"),
     ],
 )
 def test_bad_input_is_one_clear_line(actors_run, tmp_path, args, status, said):
