@@ -151,8 +151,7 @@ def _slow(
         f"{len(slow)} of {len(found)} attempts of {target} took at least "
         f"{settings.slow_http_ms:g} ms; the slowest took {ms:.0f} ms "
         f"({_outcome(worst.event)}). The caller waited for each: an external service's latency "
-        "becomes the program's."
-        + _other_side(recording, [worst])
+        "becomes the program's." + _other_side(recording, [worst])
     )
     if worst.event.timeout:  # a timeout is set: it fired, and the wait was that long
         fix = (

@@ -160,14 +160,19 @@ def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, 
     page.screenshot(path=shots / "06-flame.png")
 
 
-def test_a_query_row_leads_to_its_moment(page, server, shots):
+def _query_the_shop(page, server, query: str) -> None:
+    """The shop's run opened, the Query view asked ``query``, its rows shown."""
     page.goto(server.url)
     page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
     page.wait_for_selector("#tl-main")
     page.click('#tabs a[data-view="query"]')
-    page.fill("#q-text", "state of 'shop/stock'")
+    page.fill("#q-text", query)
     page.click("#q-run")
     page.wait_for_selector("tr.q-row")
+
+
+def test_a_query_row_leads_to_its_moment(page, server, shots):
+    _query_the_shop(page, server, "state of 'shop/stock'")
     assert page.locator("tr.q-row").count() == 7
     page.screenshot(path=shots / "07-query.png")
     page.locator("tr.q-row").nth(3).locator("td").nth(2).click()  # the row, anywhere: the crash
@@ -182,13 +187,7 @@ def test_a_query_row_leads_to_its_moment(page, server, shots):
 
 
 def test_a_query_row_of_a_call_opens_the_timeline_with_that_call_selected(page, server):
-    page.goto(server.url)
-    page.locator("tr.run-row", has_text="elixirscope.examples.shop").click()
-    page.wait_for_selector("#tl-main")
-    page.click('#tabs a[data-view="query"]')
-    page.fill("#q-text", "calls order by duration desc limit 3")
-    page.click("#q-run")
-    page.wait_for_selector("tr.q-row")
+    _query_the_shop(page, server, "calls order by duration desc limit 3")
     slowest = page.locator("tr.q-row").nth(0).locator("td").nth(2).inner_text()
     page.locator("tr.q-row").nth(0).locator("td").nth(1).click()
     page.wait_for_selector("#tl-main")
