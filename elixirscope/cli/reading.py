@@ -290,6 +290,14 @@ def _from_daemon(
     except KeyRefused as exc:
         raise CommandError(str(exc)) from None
     except RequestTimeout:
+        from elixirscope.transport import refuses
+
+        if refuses(args.daemon):  # nothing listens there: say so, not "no answer"
+            raise CommandError(
+                f"no daemon at {args.daemon}: the connection was refused (start one with"
+                " `elixirscope daemon`, or give its --daemon endpoint)",
+                EXIT_UNREACHABLE,
+            ) from None
         raise CommandError(
             f"no answer from {args.daemon} within {timeout:g} s - is "
             "`elixirscope daemon` running there?",

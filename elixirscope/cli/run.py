@@ -488,7 +488,7 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
         return
     import time
 
-    from elixirscope.transport import RequestTimeout, call
+    from elixirscope.transport import RequestTimeout, call, refuses
 
     # generous: the capture layer may be busy taking the run's last events; a daemon too
     # busy to route the request ("unavailable") is asked again within the same time
@@ -519,10 +519,10 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             and response.error.code == "unavailable"
         )
         if timed_out and time.monotonic() + 0.5 < deadline:  # no answer yet
-            refused = _refused(endpoint)
-            if refused:
+            if refuses(endpoint):
                 print(
-                    f"elixirscope run: the daemon at {endpoint} is not running ({refused}):"
+                    f"elixirscope run: the daemon at {endpoint} is not running (connection"
+                    " refused):"
                     f" run {record['id'][:8]}'s record was not kept, so `elixirscope runs` will"
                     " not count what this run dropped or lost (said above); the events it"
                     " stored before it stopped are in its data dir",
@@ -539,25 +539,6 @@ def _tell_daemon(endpoint: str, record: dict[str, Any] | None) -> None:
             f"{record['id'][:8]}'s record: {problem}",
             file=sys.stderr,
         )
-
-
-def _refused(endpoint: str) -> str | None:
-    """Why a TCP endpoint's port refuses a connection at once (its daemon stopped), else
-    None (it accepts, or it is not a TCP endpoint: the request itself will tell)."""
-    import re
-    import socket
-
-    m = re.fullmatch(r"tcp://(\[[^\]]+\]|[^:/]+):(\d+)", endpoint.strip())
-    if m is None:
-        return None
-    host = m.group(1).strip("[]")
-    try:
-        with socket.create_connection((host, int(m.group(2))), timeout=1.0):
-            return None
-    except ConnectionRefusedError:
-        return "connection refused"
-    except OSError:
-        return None  # unreachable or slow to answer: the request waits its timeout
 
 
 def start_child_recording(spec: ChildSpec) -> _Recording | None:

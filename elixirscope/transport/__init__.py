@@ -24,7 +24,15 @@ from .credit_stream import (
     SenderStats,
     WireError,
 )
-from .endpoints import ACCEPTED_FORMS, Endpoint, bind, connect, free_tcp_port, parse_endpoint
+from .endpoints import (
+    ACCEPTED_FORMS,
+    Endpoint,
+    bind,
+    connect,
+    free_tcp_port,
+    parse_endpoint,
+    refuses,
+)
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
 from .exceptions import (
     BadResponse,
@@ -85,5 +93,6 @@ __all__ = [
     "connect",
     "free_tcp_port",
     "parse_endpoint",
+    "refuses",
     "security",
 ]

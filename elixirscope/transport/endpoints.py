@@ -210,6 +210,26 @@ def _refuse_live_ipc_path(ep: Endpoint) -> None:
     raise EndpointInUse(str(ep))
 
 
+def refuses(endpoint: str | Endpoint) -> bool:
+    """Whether a TCP endpoint's port refuses a connection at once (nothing listens: a
+    daemon that stopped), told apart from one that is busy or slow to answer, which a
+    request waits its timeout for; False for what is not a TCP endpoint or cannot be
+    read (the request itself will say)."""
+    try:
+        where = parse_endpoint(endpoint)
+    except EndpointError:
+        return False
+    if where.transport != "tcp" or where.port is None or where.host in ("*", ""):
+        return False
+    try:
+        with _socket.create_connection((where.host.strip("[]"), where.port), timeout=1.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False  # unreachable, or slow to answer
+
+
 def free_tcp_port(host: str = LOOPBACK) -> int:
     """A TCP port that was free a moment ago, for tests and daemons.
 
