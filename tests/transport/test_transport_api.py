@@ -41,6 +41,7 @@ def test_public_surface_is_exactly_this():
             "connect",
             "free_tcp_port",
             "parse_endpoint",
+            "refuses",
             "KeyProblem",
             "KeyRefused",
             "Keys",
