@@ -172,23 +172,24 @@ def find_finding(
     """The finding whose id starts with ``finding`` in ``run``; with no run given, in the
     latest, else in the other runs newest first (a server and the service it calls
     recorded into one data dir: an id ``insights --all-runs`` printed names either's)."""
-    recording = load_recording(data_dir, run)
-    findings, _ = find(recording, settings)
-    every = [f for head in findings for f in (head, *head.repeats)]
-    matches = [f for f in every if f.id.lower().startswith(finding.lower())]
+    prefix = finding.lower()
+
+    def look_in(run_id: str | None) -> tuple[Recording, list[Finding], list[Finding]]:
+        recording = load_recording(data_dir, run_id)
+        heads, _ = find(recording, settings)
+        every = [f for head in heads for f in (head, *head.repeats)]
+        return recording, heads, [f for f in every if f.id.lower().startswith(prefix)]
+
+    recording, findings, matches = look_in(run)
     if not matches and run is None:
         from elixirscope.query.runs import list_runs
 
         for other in list_runs(data_dir)[:OTHER_RUNS_SEARCHED]:
-            if other.id == recording.run:
-                continue
-            there = load_recording(data_dir, other.id)
-            heads, _ = find(there, settings)
-            found = [f for h in heads for f in (h, *h.repeats)]
-            found = [f for f in found if f.id.lower().startswith(finding.lower())]
-            if found:
-                recording, findings, matches = there, heads, found
-                break
+            if other.id != recording.run:
+                there = look_in(other.id)
+                if there[2]:
+                    recording, findings, matches = there
+                    break
     if not matches:
         known = ", ".join(f.id for f in findings[:5]) or "none"
         raise LookupError(

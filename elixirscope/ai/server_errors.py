@@ -21,6 +21,7 @@ import os
 import re
 import sysconfig
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
@@ -422,18 +423,23 @@ def _answered_by_raise(recording: Recording, reqend: Any) -> Any:
     """The recorded exception a framework turned into a request's 5xx (an
     ``HTTPException(504)``: the request ends with that status and no exception): the last
     raised in the request's chain while it ran, else None."""
+    return next(reversed(list(_while_it_ran(recording, reqend, "exception"))), None)
+
+
+def _while_it_ran(recording: Recording, reqend: Any, *types: str) -> Iterator[Any]:
+    """The events of ``types`` in a request's chain from its start (a WSGI request ends
+    once its body is read: from its start event, else its end less its duration) to its
+    end, in order; none when it ran in no chain."""
     ev = reqend.event
     if not ev.correlation_id:
-        return None
-    start = recording.request_start(reqend)  # a WSGI request ends once its body is read
+        return
+    start = recording.request_start(reqend)
     began = start.ts if start is not None else reqend.ts - ev.duration_ns
-    last = None
-    for se in recording.of("exception"):
+    for se in recording.of(*types):
         if se.ts > reqend.ts:
-            break
-        if se.event.correlation_id == ev.correlation_id and se.ts >= began:
-            last = se
-    return last
+            return
+        if se.ts >= began and se.event.correlation_id == ev.correlation_id:
+            yield se
 
 
 def _caught_by(recording: Recording, raised: Any) -> FunctionEntry | None:
@@ -463,18 +469,9 @@ _WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+([\w."`\[\]]+)'
 def _rolled_back(recording: Recording, reqend: Any) -> list[str]:
     """The writes a request's transaction made and then rolled back (``the UPDATE of
     "book" (views.py:37)``): what its failure undid, in the order they were made."""
-    ev = reqend.event
-    if not ev.correlation_id:
-        return []
-    start = recording.request_start(reqend)
-    began = start.ts if start is not None else reqend.ts - ev.duration_ns
     writes: list[str] = []
     undone: list[str] = []
-    for se in recording.of("query", "tx"):
-        if se.ts < began or se.event.correlation_id != ev.correlation_id:
-            continue
-        if se.ts > reqend.ts:
-            break
+    for se in _while_it_ran(recording, reqend, "query", "tx"):
         q = se.event
         if se.type == "tx":
             if q.action == "rollback":
@@ -494,23 +491,12 @@ def _rolled_back(recording: Recording, reqend: Any) -> list[str]:
 def _failed_call(recording: Recording, reqend: Any) -> Any:
     """The last outgoing HTTP attempt a request made that failed (no answer, or a 5xx), in
     its chain while it ran: what a handler that chose a 5xx most likely answered for."""
-    ev = reqend.event
-    if not ev.correlation_id:
-        return None
-    start = recording.request_start(reqend)
-    began = start.ts if start is not None else reqend.ts - ev.duration_ns
-    last = None
-    for se in recording.of("http"):
-        if se.ts > reqend.ts:
-            break
-        call = se.event
-        if (
-            se.ts >= began
-            and call.correlation_id == ev.correlation_id
-            and (call.status == 0 or call.status >= 500)
-        ):
-            last = se
-    return last
+    failed = [
+        se
+        for se in _while_it_ran(recording, reqend, "http")
+        if se.event.status == 0 or se.event.status >= 500
+    ]
+    return failed[-1] if failed else None
 
 
 def _and(items: list[str]) -> str:

@@ -79,6 +79,7 @@ class StateRecording:
         self._targets: list[str] | None = None
         self._names: list[str] | None = None
         self._has_state: dict[str, bool] = {}
+        self._threads: Any = None
 
     # ------------------------------------------------------------ reading
 
@@ -227,6 +228,16 @@ class StateRecording:
                 return other
         return None
 
+    def thread_of(self, change: Change) -> str:
+        """The thread that made a change, by the name it had then (``query.threads``;
+        idents are reused), read once for the recording."""
+        if self._threads is None:
+            from elixirscope.query.threads import ThreadNames
+
+            self._threads = ThreadNames(self._query(type="thread"))
+        ev = change.event
+        return self._threads.name(change.producer, ev.thread, ev.ts) or f"thread {ev.thread}"
+
     def assigned_by(self, change: Change) -> str | None:
         """The call that assigned an object's attribute (``change.call_id``) as a person
         reads it: ``__main__.Stats.add(region='west', amount=10) on ThreadPoolExecutor-0_3``
@@ -234,8 +245,6 @@ class StateRecording:
         call_id = change.call_id
         if call_id is None:
             return None
-        from elixirscope.query.threads import ThreadNames
-
         ev = change.event
         near = {"correlation_id": ev.correlation_id} if ev.correlation_id else {"until": ev.ts}
         entry = next(
@@ -246,8 +255,6 @@ class StateRecording:
             ),
             None,
         )
-        names = ThreadNames(self._query(type="thread", until=ev.ts))
-        thread = names.name(change.producer, ev.thread, ev.ts) or f"thread {ev.thread}"
         args = getattr(entry, "args", None) if entry is not None else None
         shown = (
             ""
@@ -256,7 +263,7 @@ class StateRecording:
             + ", ".join(f"{k}={v}" for k, v in args.items() if k not in ("self", "cls"))
             + ")"
         )
-        return f"{change.callback}{shown} (call {call_id}) on {thread}"
+        return f"{change.callback}{shown} (call {call_id}) on {self.thread_of(change)}"
 
     def publication(self, change: Change) -> Any:
         """The publish whose delivery, by the registry, made ``change`` (a pub/sub

@@ -270,10 +270,7 @@ def _threads_of(recording: StateRecording, timeline: Timeline, history: list[Any
         return None
     if len({(fc.change.producer, fc.change.event.thread) for fc in history}) < 2:
         return None
-    from elixirscope.query.threads import ThreadNames
-
-    names = ThreadNames(recording.events(type="thread"))
-    return lambda c: names.name(c.producer, c.event.thread, c.ts) or f"thread {c.event.thread}"
+    return recording.thread_of
 
 
 def _history_lines(

@@ -463,15 +463,6 @@ def _tree(model: RunModel) -> list[dict[str, Any]]:
     return roots
 
 
-def _thread_names(models: Models, run: str) -> Any:
-    """The run's thread names (a change's thread: which of a pool's threads wrote it)."""
-    from elixirscope.query.threads import load
-    from elixirscope.store.eventstore import EventStore
-
-    with EventStore.open(models.data_dir, readonly=True) as store:
-        return load(store, run=run)
-
-
 def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """One actor's (or object's) state at a moment (``change`` N, or ``at`` a time, or
     ``before_crash``), the diff from the change before, what caused it and, given a
@@ -520,7 +511,6 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
             )
             for step in why["steps"]:  # the value as the text says it, not as plain data
                 del step["value"]
-        threads = _thread_names(models, info.id)
         history = [
             {
                 "change": c.index + 1,
@@ -528,7 +518,7 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
                 "callback": c.callback,
                 "message": None if c.message is None else c.message[:120],
                 "error": c.error,
-                "thread": threads.name(c.producer, c.event.thread, c.ts) or str(c.event.thread),
+                "thread": recording.thread_of(c),
             }
             for c in recording.timeline(target)
         ]
@@ -699,15 +689,6 @@ def _suspended_nodes(
     return out
 
 
-def query_shape(statement: str) -> str:
-    """A statement with its literals and placeholders as ``?``: similar queries share it
-    (the shape ``insights`` groups N+1s by, ``ai.sql.normalize``: a ``::INTEGER`` cast is
-    no placeholder)."""
-    from elixirscope.ai.sql import normalize
-
-    return normalize(statement)
-
-
 def _handler_calls(model: RunModel, top: int, limit: int = 2000) -> list[tuple[int, int]]:
     """The call a request ran in and the calls under it (at most ``limit``), each with its
     depth under the request's call, by their parent links, on any thread (a sync handler
@@ -833,6 +814,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     (``N_PLUS_ONE`` or more similar queries) flagged, each HTTP attempt's number and the
     request it began in a recorded callee, and the request's own recorded caller
     (``visualization.callees``)."""
+    from elixirscope.ai.sql import normalize
     from elixirscope.visualization.callees import caller_of, with_callees
 
     model = models.model(run)
@@ -875,7 +857,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     shapes: dict[str, int] = {}
     for q in queries:
         if q["kind"] == "query":
-            q["shape"] = query_shape(q["statement"])
+            q["shape"] = normalize(q["statement"])  # insights' N+1 shape
             shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
     if req.get("protocol") == "websocket":
         shapes = {}  # a connection's queries repeat as its messages come (a poll): no N+1
