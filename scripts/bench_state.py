@@ -13,7 +13,9 @@ one field of one record (a user's score, an order's status).
    bytes stored per change (keyframes included) next to a snapshot's. Then the
    same through a real GenServer (``simpleSystemBase``): a ``Runtime.call`` per
    callback without capture, and with ``enable_actor_capture`` recording to a
-   session whose sink counts the bytes (wall and process CPU time per call).
+   session whose sink counts the bytes (wall and process CPU time per call); and
+   a plain Thespian actor holding the small state, ``ask``ed without capture and
+   recorded by ``integrations.thespian_actors`` (its receive, reply and state).
 2. Reconstruction: ``--changes`` (100,000) changes recorded by the tracker from a
    mutating large state (every 100th change also appends an order and drops the
    oldest), as ``StateChange`` events in a ``Timeline``: the state at
@@ -39,6 +41,8 @@ import time
 import types
 from dataclasses import dataclass
 from typing import Any
+
+from thespian.actors import Actor
 
 from elixirscope.runtime import GenServer, Reply
 
@@ -211,6 +215,24 @@ class StateHolder(GenServer):
         return Reply(request, state)
 
 
+class ThespianHolder(Actor):
+    """A plain Thespian actor holding a state of :func:`make_state` (``("init", size)``);
+    each other message changes one field and is answered."""
+
+    rnd = random.Random(7)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: Any = None
+
+    def receiveMessage(self, msg, sender):  # noqa: ANN001, ANN201
+        if isinstance(msg, tuple):
+            self.state = state_of_size(msg[1])
+        else:
+            change_one_field(self.state, self.rnd, msg)
+        self.send(sender, msg)
+
+
 def _importable_server() -> type:
     """:class:`StateHolder` from an importable module (actor classes cannot live in
     ``__main__``): this script imported by its name when run as one."""
@@ -230,6 +252,54 @@ class _CountingSink:
     def __call__(self, frame: bytes, count: int) -> None:
         self.bytes += len(frame)
         self.events += count
+
+
+def thespian_costs(target: int, calls: int) -> dict[str, Any]:
+    """An ``ask`` of a plain Thespian actor (``simpleSystemBase``) holding a ``target``-byte
+    state, without capture and recorded by ``integrations.thespian_actors`` (its receive,
+    its reply's send, its state after the message), as ``elixirscope run`` records it."""
+    from thespian.actors import ActorSystem
+
+    from elixirscope.capture import session
+    from elixirscope.integrations import thespian_actors
+
+    holder = _importable_server().__module__
+    actor_class = sys.modules[holder].ThespianHolder
+    out: dict[str, Any] = {}
+    for label, recording in (("no capture", False), ("recording", True)):
+        sink = _CountingSink()
+        sess = session.start_capture(sink=sink) if recording else None
+        if recording:
+            thespian_actors.enable()
+        system = ActorSystem("simpleSystemBase")
+        try:
+            ref = system.createActor(actor_class)
+            system.ask(ref, ("init", target), 5)
+            for n in range(20):  # warm up
+                system.ask(ref, n, 5)
+            gc.collect()
+            t0, c0 = time.perf_counter_ns(), time.process_time_ns()
+            for n in range(calls):
+                system.ask(ref, n, 5)
+            per = (time.perf_counter_ns() - t0) / calls
+            cpu = (time.process_time_ns() - c0) / calls
+        finally:
+            system.shutdown()
+            if recording:
+                thespian_actors.disable()
+                assert sess is not None
+                sess.flush(10)
+                sess.stop()
+        row: dict[str, Any] = {"us_per_call": per / 1e3, "cpu_us_per_call": cpu / 1e3}
+        if recording:
+            row["errors"] = thespian_actors.STATS["errors"]
+            row["shipped_bytes_per_call"] = sink.bytes / (calls + 22)
+        out[label] = row
+    out["added_us_per_call"] = out["recording"]["us_per_call"] - out["no capture"]["us_per_call"]
+    out["added_cpu_us_per_call"] = (
+        out["recording"]["cpu_us_per_call"] - out["no capture"]["cpu_us_per_call"]
+    )
+    return out
 
 
 def genserver_costs(target: int, calls: int) -> dict[str, Any]:
@@ -395,6 +465,7 @@ def run(
             "small": genserver_costs(small, server_calls),
             "large": genserver_costs(large, server_calls),
         },
+        "thespian": {"small": thespian_costs(small, server_calls)},
         "reconstruction": reconstruction(large, changes, samples, checkpoints=checkpoints),
     }
 
@@ -453,6 +524,16 @@ def format_table(result: dict[str, Any]) -> str:
             f" (+{g['added_us_per_call']:.1f} / +{g['added_cpu_us_per_call']:.1f} us;"
             f" {rec['shipped_bytes_per_call']:,.0f} B shipped per call, tracer errors {rec['tracer_errors']})"
         )
+    t = result["thespian"]["small"]
+    rec, off = t["recording"], t["no capture"]
+    lines += [
+        f"   Through a plain Thespian actor (simpleSystemBase, ActorSystem.ask, {s['server_calls']}"
+        " asks; integrations.thespian as elixirscope run records it: receive, reply, state)",
+        f"   small  no capture {off['us_per_call']:7.1f} / {off['cpu_us_per_call']:7.1f} us,"
+        f" recording {rec['us_per_call']:7.1f} / {rec['cpu_us_per_call']:7.1f} us"
+        f" (+{t['added_us_per_call']:.1f} / +{t['added_cpu_us_per_call']:.1f} us;"
+        f" {rec['shipped_bytes_per_call']:,.0f} B shipped per ask, errors {rec['errors']})",
+    ]
     r = result["reconstruction"]
     st, nx, pv = r["state_ms"], r["next_ms"], r["prev_ms"]
     lines += [

@@ -32,7 +32,11 @@ def detect_poison_messages(recording: Recording, settings: InsightSettings) -> l
         ev = se.event
         if handles_thespian_message(ev.function):
             groups[(ev.function, ev.exc_type)].append(se)
-    return [_finding(recording, function, found) for (function, _), found in groups.items()]
+    failed_states = _failed_states(recording) if groups else {}
+    return [
+        _finding(recording, function, found, failed_states)
+        for (function, _), found in groups.items()
+    ]
 
 
 def handles_thespian_message(function: str) -> bool:
@@ -41,17 +45,36 @@ def handles_thespian_message(function: str) -> bool:
     return method == "receiveMessage" or method.startswith("receiveMsg_")
 
 
-def _message(recording: Recording, se: Any) -> str | None:
-    """The message the failed call was handed (its first argument after self), if recorded."""
+def _message(recording: Recording, se: Any, failed_states: dict[Any, list[Any]]) -> str | None:
+    """The message the failed call was handed: its first argument after self when its
+    arguments were recorded, else the message of the state change that recorded the
+    failure (``integrations.thespian_actors``: the first one after it in its chain and
+    process)."""
     entry = recording.call(se.producer, se.event.call_id)
     args = getattr(entry, "args", None) or {}
     shown = [v for k, v in args.items() if k not in ("self", "sender")]
-    return shown[0] if shown else None
+    if shown:
+        return shown[0]
+    later = [
+        st for st in failed_states.get((se.producer, se.event.correlation_id), ()) if st.ts >= se.ts
+    ]
+    return later[0].event.message if later else None
 
 
-def _finding(recording: Recording, function: str, found: list[Any]) -> Finding:
+def _failed_states(recording: Recording) -> dict[Any, list[Any]]:
+    """The state changes of ``receiveMessage`` that raised, by (process, chain), in order."""
+    found: dict[Any, list[Any]] = defaultdict(list)
+    for st in recording.of("state"):
+        if st.event.error and st.event.callback == "receiveMessage":
+            found[(st.producer, st.event.correlation_id)].append(st)
+    return found
+
+
+def _finding(
+    recording: Recording, function: str, found: list[Any], failed_states: dict[Any, list[Any]]
+) -> Finding:
     first = found[0].event
-    messages = [_message(recording, se) for se in found]
+    messages = [_message(recording, se, failed_states) for se in found]
     # Thespian's retry: the same message failing twice in a row on one actor
     retried = sum(
         1

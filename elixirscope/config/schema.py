@@ -145,6 +145,7 @@ SCHEMA: dict[str, Key] = {
     "integrations.starlette": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Starlette/FastAPI application (Starlette.__call__ wrapped, recording as ElixirScopeMiddleware does)."),
     "integrations.flask": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Flask application (Flask.wsgi_app wrapped in ElixirScopeWSGIMiddleware)."),
     "integrations.django": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request of every Django project (WSGIHandler and ASGIHandler wrapped as the middlewares record, with the route and handled 500s)."),
+    "integrations.thespian": Key(bool, True, Boolean(), doc="elixirscope run records plain Thespian actors (not the runtime's GenServers): each send and receive, linked, and each actor's state after each message."),
     "integrations.httpx": Key(bool, True, Boolean(), doc="Under elixirscope run, record each request httpx's default transports send, with a traceparent header added."),
     "integrations.urllib3": Key(bool, True, Boolean(), doc="Under elixirscope run, record each attempt urllib3 (and requests) makes, with a traceparent header added."),
     "insights.n_plus_one_min_queries": Key(int, 5, IntRange(2, 1_000_000), doc="N+1 queries: this many similar queries (same normalized SQL, same line) under one request or chain make a finding (Sentry's rule: 5)."),

@@ -11,6 +11,7 @@ key                   enabled when this is imported   what it does
 ``sqlalchemy``        ``sqlalchemy``                  ``integrations.sqlalchemy``
 ``psycopg``           ``psycopg``                     ``integrations.psycopg``
 ``pubsub``            ``elixirscope.runtime.observe``  ``integrations.pubsub``
+``thespian``          ``thespian.actors``              ``integrations.thespian_actors``
 ====================  ==============================  =====================================
 
 ``integrations.db_parameters`` says how SQL parameters are recorded
@@ -33,6 +34,7 @@ WATCHED: dict[str, tuple[str, str]] = {
     "sqlalchemy": ("sqlalchemy", "elixirscope.integrations.sqlalchemy"),
     "psycopg": ("psycopg", "elixirscope.integrations.psycopg"),
     "pubsub": ("elixirscope.runtime.observe", "elixirscope.integrations.pubsub"),
+    "thespian": ("thespian.actors", "elixirscope.integrations.thespian_actors"),
 }
 """Config key under ``integrations`` -> (the library's module, the integration's module)."""
 
@@ -56,7 +58,11 @@ class IntegrationWatch:
                 db_common.failed(exc)
         self.enabled.clear()
         news = []
-        for what, stats in (("database", db_common.STATS), ("pub/sub", _pubsub_stats())):
+        for what, stats in (
+            ("database", db_common.STATS),
+            ("pub/sub", _stats("elixirscope.integrations.pubsub")),
+            ("Thespian actor", _stats("elixirscope.integrations.thespian_actors")),
+        ):
             if stats.get("errors"):
                 news.append(
                     f"{stats['errors']:,} {what} events could not be recorded "
@@ -75,10 +81,22 @@ class IntegrationWatch:
         return enable
 
 
-def _pubsub_stats() -> dict[str, Any]:
+def _options(key: str, get: Callable[[str], Any]) -> dict[str, Any]:
+    """What ``enable`` of integration ``key`` takes from the configuration."""
+    if key == "pubsub":
+        return {"record_own": get("capture.record_own_actors")}
+    if key == "thespian":
+        from elixirscope.state.capture import StateLimits
+
+        limits = [get(f"state.{k}") for k in ("max_depth", "max_items", "max_string", "max_bytes")]
+        return {"state_limits": StateLimits(*limits), "keyframe_every": get("state.keyframe_every")}
+    return {}
+
+
+def _stats(module_name: str) -> dict[str, Any]:
     import sys
 
-    module = sys.modules.get("elixirscope.integrations.pubsub")
+    module = sys.modules.get(module_name)
     return {} if module is None else module.STATS
 
 
@@ -91,6 +109,6 @@ def watch_integrations(get: Callable[[str], Any]) -> IntegrationWatch:
     for key, (library, integration) in WATCHED.items():
         if not get(f"integrations.{key}"):
             continue
-        options = {"record_own": get("capture.record_own_actors")} if key == "pubsub" else {}
+        options = _options(key, get)
         watch.watches.append(when_imported(library, watch._enabler(integration, **options)))
     return watch

@@ -70,16 +70,22 @@ def correlation_in(store: Any, prefix: str) -> str:
 
 def resolve_actor(data_dir: str, name: str) -> str:
     """The recorded actor ``name`` stands for: itself when recorded, else the one actor
-    whose path ends with it (``carol`` is ``bank/carol``, as ``state`` and ESQL take it);
+    whose path ends with it (``carol`` is ``bank/carol``, as ``state`` and ESQL take it),
+    or a plain Thespian actor of that class (``Ledger`` is ``Ledger@ActorAddr-/A~a~a``);
     a ValueError naming them when several do."""
     from elixirscope.store import EventStore
+    from elixirscope.store._events import THESPIAN_ACTOR
 
     if not isinstance(name, str) or not name or name.startswith("ActorAddr"):
         return name
     with EventStore.open(data_dir, readonly=True) as store:
         if name in store.indexed_values("actor", prefix=name, limit=1):
             return name
-        found = [a for a in store.indexed_values("actor", limit=100_000) if a.endswith("/" + name)]
+        found = [
+            a
+            for a in store.indexed_values("actor", limit=100_000)
+            if a.endswith("/" + name) or a.startswith(name + THESPIAN_ACTOR)
+        ]
     if len(found) > 1:
         listed = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
         raise ValueError(f"actor {name!r} is ambiguous: {listed}; give more of its path")

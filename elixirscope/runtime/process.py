@@ -116,6 +116,9 @@ class ProcessActor(Actor):
     provides_registry = False  # True for the Registry: it announces itself when it starts
     reports_itself = False  # True: the subclass sends its own metrics reports (LayerService)
     unwraps_info = False  # True: it takes a traced ``m.Info`` as its message (GenServer)
+    traced_by_runtime = (
+        True  # its messages and state: observe's tracer, not the Thespian integration
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

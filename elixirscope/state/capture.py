@@ -129,11 +129,18 @@ def _kind_of(t: type) -> int:
     return kind
 
 
+ATOM_CLASSES = frozenset({"thespian.actors.ActorAddress"})
+"""Objects a state shows whole, as their safe text: an actor's address is one value
+(``<ActorAddr-/A~a~b>``), not its transport's fields."""
+
+
 def _classify(t: type) -> int:
     mro = _type_mro(t)
     if enum.Enum in mro:
         return _ENUM
     if t in _ATOM_TYPES or t in _CALLABLE_TYPES or BaseException in mro:
+        return _ATOM
+    if _values._full_name(t) in ATOM_CLASSES:
         return _ATOM
     if tuple in mro and _values._namedtuple_fields(None, mro) is not None:
         return _OBJ  # a namedtuple: by its fields
@@ -189,10 +196,11 @@ def _length(obj: Any, t: type) -> int:
     return -1
 
 
-FRAMEWORK_FIELDS = {"thespian.actors.Actor": frozenset({"_myRef"})}
+FRAMEWORK_FIELDS = {"thespian.actors.Actor": frozenset({"_myRef", "_receive"})}
 """Fields a framework's base class keeps on the program's instances, left out of their
 state: a Thespian actor's ``_myRef`` holds the whole actor system (its pending sends,
-its registry), which would bury the actor's own fields and change with every message."""
+its registry), which would bury the actor's own fields and change with every message;
+``_receive`` is the delivery function ``simpleSystemBase`` binds to it."""
 
 _hidden_by_type: dict[type, frozenset[str]] = {}
 

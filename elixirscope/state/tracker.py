@@ -99,6 +99,10 @@ class StateTracker:
     def __len__(self) -> int:
         return len(self._targets)
 
+    def __contains__(self, target: object) -> bool:
+        """Whether ``target``'s state is mirrored (its next record is a delta)."""
+        return target in self._targets
+
     def _first(self, target: str, value: Any, limits: StateLimits, seq: int = 0) -> Recorded:
         node = capture(value, limits)
         key = encode_node(node)

@@ -148,12 +148,18 @@ def event_actors(event: Any) -> tuple[str, ...]:
     return ()
 
 
+THESPIAN_ACTOR = "@ActorAddr-"
+"""What follows the class in a plain Thespian actor's name (``integrations.thespian_actors``)."""
+
+
 class FunctionGlob:
     """An fnmatch glob over a dotted name (``module.qualname``; with ``sep="/"`` an actor's
     path), matching the whole name or its last parts (``audit`` matches
     ``__main__.audit``, ``Inventory.reserve`` matches ``shop.Inventory.reserve``: the
     names ``events`` shows, as ESQL's ``calls of`` takes them), its answers remembered
-    (a recording holds few names; a read tests them on every event)."""
+    (a recording holds few names; a read tests them on every event). An actor's path
+    also matches by what is before ``@ActorAddr-`` (a plain Thespian actor's class:
+    ``Ledger`` matches ``Ledger@ActorAddr-/A~a~a``)."""
 
     MEMO = 100_000
 
@@ -161,6 +167,11 @@ class FunctionGlob:
         self.pattern = pattern
         self._whole = re.compile(fnmatch.translate(pattern), re.S).match
         self._part = re.compile(fnmatch.translate(f"*{sep}{pattern}"), re.S).match
+        self._class = (
+            re.compile(fnmatch.translate(f"{pattern}{THESPIAN_ACTOR}*"), re.S).match
+            if sep == "/"
+            else None
+        )
         self._seen: dict[str, bool] = {}
 
     def __call__(self, name: str | None) -> bool:
@@ -169,6 +180,8 @@ class FunctionGlob:
         hit = self._seen.get(name)
         if hit is None:
             hit = self._whole(name) is not None or self._part(name) is not None
+            if not hit and self._class is not None:
+                hit = self._class(name) is not None
             if len(self._seen) < self.MEMO:
                 self._seen[name] = hit
         return hit

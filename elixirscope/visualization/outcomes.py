@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elixirscope.runtime.reasons import abnormal_text
+from elixirscope.store._events import THESPIAN_ACTOR
 
 __all__ = ["Outcomes", "failures", "load", "of_records", "save", "server_error", "uncaught"]
 
@@ -85,7 +86,7 @@ def of_records(records: Iterable[list[Any]]) -> Outcomes:
             out.uncaught += 1
         elif kind == "exit" and abnormal_text(f[2] or ""):
             exits += 1
-        elif kind == "state" and f[3]:  # an actor's callback raised: its crash
+        elif kind == "state" and f[3] and THESPIAN_ACTOR not in f[0]:  # a GenServer's crash
             crashed += 1
     out.crashes = exits or crashed  # a child's crash and its exit are one crash
     out.statuses = dict(sorted(statuses.items()))

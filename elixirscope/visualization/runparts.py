@@ -57,6 +57,7 @@ from elixirscope.contracts.trace import (
 )
 from elixirscope.query.uncaught import uncaught_of
 from elixirscope.runtime.reasons import abnormal_text
+from elixirscope.store._events import THESPIAN_ACTOR
 from elixirscope.store.sidefiles import write_directory
 from elixirscope.visualization.runmodel import (
     PROGRAM,
@@ -938,7 +939,10 @@ def _replay(
             actor, callback, message, error, chain = f
             actors.setdefault(actor, None)
             label = f"{actor}.{callback}" + (f"({_short(message, 60)})" if message else "")
-            if error:
+            if error and THESPIAN_ACTOR in actor:  # Thespian hands it again: no crash
+                label = f"{actor} raised in {callback}: {error}"
+                marks.append(Mark("raised", ts, lane, actor, label, producer, eid, chain))
+            elif error:
                 marks.append(
                     Mark(
                         "crash",

@@ -434,7 +434,9 @@ def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     marks = [
         m.to_dict()
         for m in model.marks
-        if m.kind in ("crash", "exit", "stop", "restart", "spawn") and m.actor and t0 <= m.ts <= t1
+        if m.kind in ("crash", "raised", "exit", "stop", "restart", "spawn")
+        and m.actor
+        and t0 <= m.ts <= t1
     ]
     return {
         "run": model.run_id,

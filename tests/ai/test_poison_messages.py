@@ -60,3 +60,13 @@ def test_a_message_a_thespian_actor_raised_on_is_a_finding(tmp_path) -> None:
 def test_an_actor_that_never_raised_is_no_finding(tmp_path) -> None:
     data = record(tmp_path, "workers", PROGRAM.replace("(3, -2, 4)", "(3, 2, 4)"))
     assert not [f for f in findings(data) if f.kind == "poison_message"]
+
+
+def test_at_the_default_level_the_message_is_read_from_the_actors_state(tmp_path) -> None:
+    """No arguments recorded (level boundaries): the Thespian integration's state change
+    of the failed message says which it was, so Thespian's hand-again is not counted as
+    more messages."""
+    data = record(tmp_path, "workers", PROGRAM, level="boundaries")
+    (poison,) = [f for f in findings(data) if f.kind == "poison_message"]
+    assert poison.details["first_message"] == "-2"
+    assert poison.details["messages"] == 1 and poison.details["failures"] >= 2

@@ -228,6 +228,7 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ("integrations.sqlalchemy", "yes", "Expected `true or false`, got `'yes'` - at `integrations.sqlalchemy` (from f.toml)"),
         ("integrations.psycopg", "yes", "Expected `true or false`, got `'yes'` - at `integrations.psycopg` (from f.toml)"),
         ("integrations.pubsub", "yes", "Expected `true or false`, got `'yes'` - at `integrations.pubsub` (from f.toml)"),
+        ("integrations.thespian", 0.5, "Expected `true or false`, got `0.5` - at `integrations.thespian` (from f.toml)"),
         ("integrations.request_sampling", 1.5,
          "Expected `float 0..1`, got `1.5` - at `integrations.request_sampling` (from f.toml)"),
         ("integrations.db_parameters", "all",

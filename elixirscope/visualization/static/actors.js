@@ -41,7 +41,7 @@ function draw(host, d, state) {
     const named = lanes.filter((l) => l !== "(program)");
     chart.innerHTML = named.length
       ? `<div class="empty">${named.length} actor${named.length === 1 ? "" : "s"} recorded (${esc(named.slice(0, 3).join(", "))}${named.length > 3 ? ", …" : ""}), with no messages between them, crashes or restarts in this window: their state changes are in the State view and on the timeline</div>`
-      : `<div class="empty">no actors recorded in this run: the GenServers of <code>elixirscope.runtime</code> show here, their messages, crashes and restarts (their state changes in the State view). A plain Thespian <code>Actor</code> is recorded as its <code>receiveMessage</code> calls: see the Timeline.</div>`;
+      : `<div class="empty">no actors recorded in this run: the GenServers of <code>elixirscope.runtime</code> show here, their messages, crashes and restarts (their state changes in the State view). A plain Thespian <code>Actor</code> shows here too (under <code>elixirscope run</code>, <code>integrations.thespian</code>).</div>`;
     host.querySelector("#ac-tree").innerHTML = tree(d.tree);
     return;
   }
@@ -86,11 +86,12 @@ function draw(host, d, state) {
       const k = r.k, x = cx(k.actor);
       const cls = `${k.kind}-mark`;
       if (k.kind === "crash") svg += `<path class="${cls}" d="M${x - 7},${y - 7} L${x + 7},${y + 7} M${x + 7},${y - 7} L${x - 7},${y + 7}" stroke="#f7768e" stroke-width="3"/>`;
+      else if (k.kind === "raised") svg += `<path class="${cls}" d="M${x - 6},${y - 5} L${x + 6},${y - 5} L${x},${y + 6} z" fill="#ff9e64"/>`;
       else if (k.kind === "restart") svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="6"/>`;
       else if (k.kind === "exit") svg += `<rect class="${cls}" x="${x - 6}" y="${y - 6}" width="12" height="12"/>`;
       else if (k.kind === "stop") svg += `<rect class="${cls}" x="${x - 4}" y="${y - 4}" width="8" height="8" fill="#8b93a7"/>`;
       else svg += `<circle class="${cls}" cx="${x}" cy="${y}" r="4"/>`;
-      svg += `<text class="msg-label" x="${x + 12}" y="${y + 4}" fill="${k.kind === "crash" ? "#f7768e" : ""}">${esc(k.label.length > 60 ? k.label.slice(0, 59) + "…" : k.label)}</text><title>${esc(k.label)}</title>`;
+      svg += `<text class="msg-label" x="${x + 12}" y="${y + 4}" fill="${k.kind === "crash" ? "#f7768e" : k.kind === "raised" ? "#ff9e64" : ""}">${esc(k.label.length > 60 ? k.label.slice(0, 59) + "…" : k.label)}</text><title>${esc(k.label)}</title>`;
     }
     svg += `</g>`;
   });

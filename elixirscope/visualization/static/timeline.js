@@ -14,7 +14,7 @@ import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, fmtBytes, esc, sho
 // a lane: its label's strip (LABEL), its marks' (HEAD - LABEL), then its calls' rows
 const ROW = 17, LABEL = 16, HEAD = 30, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", stop: "#8b93a7", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
-  error: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
+  error: "#ff9e64", raised: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
 export async function mount(host, state) {
   const ov = ctx.overview;
@@ -361,7 +361,7 @@ class Timeline {
       if (x < -5 || x > w + 5) continue;
       g.fillStyle = MARK_COLOURS[m.kind] || "#888";
       const y = l.y + LABEL + 8;  // the glyphs' strip, under the label's
-      if (m.kind === "crash" || m.kind === "exit" || m.kind === "error") {
+      if (m.kind === "crash" || m.kind === "exit" || m.kind === "error" || m.kind === "raised") {
         g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
         if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
       } else if (m.kind === "restart") {
@@ -471,7 +471,7 @@ class Timeline {
         if (x < -40 || x > w + 5) continue;
         const y = l.top;
         g.fillStyle = MARK_COLOURS[m.kind] || "#888";
-        if (m.kind === "crash" || m.kind === "exit") {
+        if (m.kind === "crash" || m.kind === "exit" || m.kind === "raised") {
           g.beginPath(); g.moveTo(x - 6, y + 1); g.lineTo(x + 6, y + 1); g.lineTo(x, y + ROW - 2); g.fill();
         } else if (m.kind === "stop") {  // stopped normally (shutdown): a grey square, no crash
           g.fillRect(x - 4, y + ROW / 2 - 4, 8, 8);

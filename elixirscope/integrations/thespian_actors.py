@@ -1,0 +1,564 @@
+"""Plain Thespian actors, recorded: each send and receive, linked, and the actor's state
+after each message.
+
+A plain Thespian actor (``thespian.actors.Actor``, not a GenServer of
+``elixirscope.runtime``, whose messages and state the runtime's tracer records) sends
+the program's own objects, with no envelope of ours to carry a link. So :func:`enable`
+wraps Thespian's own steps and changes nothing that is sent:
+
+- ``Actor.send`` records a ``send`` (from the actor's name, to the target's address,
+  the message's safe text) in the sender's chain (a new one if it has none);
+- on ``simpleSystemBase`` (every actor in the caller's thread) the ``PendingSend``
+  Thespian queues the send as takes the send's trace, and
+  ``_callActorWithMessage`` records the ``receive`` with the send's id and runs the
+  handling in the sender's chain: the links are exact;
+- on the multiprocess bases (one process an actor) ``ActorManager._handleOneMessage``
+  records the ``receive``. Only the message crosses the processes, so both sides name a
+  message by one recipe (:func:`message_id`): a digest of the sender's address, the
+  receiver's, the message's place among those sent between the two and its text. A
+  message Thespian could not deliver moves the places of the later ones between the same
+  two actors: their digests then differ (the text is in them), so those receives stand
+  unlinked rather than linked to the wrong send. Each handling starts a chain of its own.
+- after each message it handled, the actor's state (its fields, without the ``_myRef``
+  and ``_receive`` Thespian keeps on it) as a ``state`` event, as a GenServer's is
+  recorded: a delta from the previous one, whole every so often; the first message is
+  preceded by the state ``__init__`` left. On ``simpleSystemBase`` a message that
+  raised carries its error (Thespian hands it once more, a second ``state``; then
+  returns it to its sender as a ``PoisonMessage``, a receive of its own).
+
+An actor is named ``Class@address`` (``Counter@ActorAddr-/A~a``); ``elixirscope state
+Counter`` finds it when it is the only ``Counter``. Thespian's own actors and messages
+(``ActorExitRequest``, ``WakeupMessage``, ``ChildActorExited``...) are recorded as
+receives, each with an id of its own (Thespian sends them, not ``Actor.send``).
+
+Every step swallows its own errors (counted in :data:`STATS`): the message is sent and
+handled exactly as it would be. ``elixirscope run`` enables this once the program imports
+``thespian.actors``, unless ``integrations.thespian = false``; in code, :func:`enable`
+before the actor system starts (its actor processes are forked with it on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from elixirscope.capture import recorder
+from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
+from elixirscope.capture.values import safe_repr
+from elixirscope.state.capture import DEFAULT_LIMITS, FRAMEWORK_FIELDS, StateLimits
+from elixirscope.state.tracker import KEY_EVERY, StateTracker
+
+__all__ = ["STATS", "actor_name", "disable", "enable", "enabled", "message_id"]
+
+STATS: dict[str, Any] = {"sent": 0, "received": 0, "unlinked": 0, "errors": 0, "last_error": ""}
+MESSAGE_LIMIT = 200
+MAX_PAIRS = 100_000
+"""Pairs of actors whose messages one process numbers; beyond, a new pair's are unlinked
+(counted in ``STATS["unlinked"]``), so a program creating actors without end keeps a
+bounded table."""
+CALLBACK = "receiveMessage"
+FIRST = "__init__"
+
+
+def _failed(exc: BaseException) -> None:
+    STATS["errors"] += 1
+    STATS["last_error"] = f"{type(exc).__name__}: {exc}"
+
+
+def message_id(sender: str, receiver: str, place: int, text: str) -> str:
+    """The id both sides give the ``place``-th message (from 0) ``sender`` sent
+    ``receiver`` (addresses as text), whose safe text is ``text``."""
+    key = f"{sender}\0{receiver}\0{place}\0{text}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def actor_name(instance: Any) -> str:
+    """``Class@address``: how the recording names a plain Thespian actor."""
+    return f"{type(instance).__qualname__}@{_text(instance.myAddress)}"
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    try:
+        return str(value)  # an actor address: Thespian's own str
+    except Exception:  # noqa: BLE001
+        return safe_repr(value, MESSAGE_LIMIT)
+
+
+def _program_actor(instance: Any) -> bool:
+    """An actor of the program's: not Thespian's own, not a GenServer of the runtime."""
+    t = type(instance)
+    return not getattr(t, "traced_by_runtime", False) and not t.__module__.startswith("thespian.")
+
+
+def _thespians(message: Any) -> bool:
+    """One of Thespian's messages (its own ``send`` paths, never ``Actor.send`` alone)."""
+    return type(message).__module__.startswith("thespian.")
+
+
+class _Places:
+    """Each pair's count of messages so far, on one side (bounded by :data:`MAX_PAIRS`)."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, sender: str, receiver: str) -> int | None:
+        pair = (sender, receiver)
+        with self._lock:
+            place = self._next.get(pair)
+            if place is None:
+                if len(self._next) >= MAX_PAIRS:
+                    return None
+                place = 0
+            self._next[pair] = place + 1
+        return place
+
+
+class ThespianRecorder:
+    """What the wrapped steps record through; one a process (forked children share it)."""
+
+    def __init__(self, state_limits: StateLimits, keyframe_every: int) -> None:
+        self.state_limits, self.keyframe_every = state_limits, keyframe_every
+        self._tracker: StateTracker | None = None
+        self._tracker_for: tuple[Any, int] = (None, 0)
+        self.sent = _Places()
+        self.received = _Places()
+        self.outgoing = threading.local()  # Actor.send -> the PendingSend it makes (simple base)
+        self.names: dict[str, str] = {}  # address -> name, of the actors this process named
+
+    def tracker(self, rec: Any) -> StateTracker:
+        """The state mirrors of this recording in this process (new after a fork or in a
+        new run: each starts again with whole states), as the runtime's tracer keeps."""
+        owner = (rec, os.getpid())
+        if self._tracker is None or self._tracker_for != owner:
+            self._tracker = StateTracker(self.state_limits, self.keyframe_every)
+            self._tracker_for = owner
+        return self._tracker
+
+    def name(self, actor: Any) -> str:
+        """:func:`actor_name`, remembered under its address (a receipt from it then names
+        it: a ``PoisonMessage`` Thespian returns for it, a message from another process)."""
+        name = actor_name(actor)
+        if len(self.names) < MAX_PAIRS:
+            self.names[name.partition("@")[2]] = name
+        return name
+
+    # ------------------------------------------------------------------ sends
+
+    def sending(
+        self, actor: Any, target: Any, message: Any, crosses: bool
+    ) -> tuple | _Unsettled | None:
+        """Record ``actor`` sending ``message`` to ``target``; returns the send's trace
+        ``(message_id, correlation_id, hlc_ts, sender_name)`` (None: not recorded).
+
+        ``crosses``: the receiver may be in another process, where only the message
+        arrives. Its id is then :func:`message_id`, which needs the receiver's own
+        address: the send is returned unsettled (:class:`_Unsettled`) and recorded, with
+        this moment's time, chain and call, once Thespian knows where it goes."""
+        rec = recorder.recording()
+        if rec is None or not _program_actor(actor):
+            return None
+        name = self.name(actor)
+        text = safe_repr(message, MESSAGE_LIMIT)
+        cid = current_correlation_id() or new_correlation_id()
+        if crosses and not _thespians(message):
+            with correlation(cid):
+                envelope = rec.envelope("send")
+            return _Unsettled(self, rec, envelope, _text(actor.myAddress), name, text)
+        mid = uuid.uuid4().hex
+        with correlation(cid):
+            rec.emit("send", mid, name, _text(target), text)
+        STATS["sent"] += 1
+        return (mid, cid, rec.clock.now(), name)
+
+    # ------------------------------------------------------------------ receives
+
+    def receiving(
+        self, actor: Any, message: Any, sender: Any, trace: tuple | None, apart: bool = False
+    ) -> Any:
+        """Record ``actor``'s receipt of ``message`` and enter its handling's chain: the
+        sender's (``trace``), else the running one, else a new one; ``apart`` (an actor's
+        own process, whose running chain is whatever it was forked in): a new one.
+        Returns what :meth:`handled` takes (None: not recorded)."""
+        rec = recorder.recording()
+        if rec is None or not _program_actor(actor):
+            return None
+        name = self.name(actor)
+        text = safe_repr(message, MESSAGE_LIMIT)
+        if trace is not None:
+            mid, cid, ts, from_name = trace
+            rec.clock.observe(ts)  # the receive sorts after its send
+        else:
+            mid, cid, address = None, None, _text(sender)
+            from_name = self.names.get(address, address)
+            if not _thespians(message):
+                here = _text(actor.myAddress)
+                place = self.received.take(address, here)
+                if place is None:
+                    STATS["unlinked"] += 1
+                else:
+                    mid = message_id(address, here, place, text)
+            mid = mid or uuid.uuid4().hex
+            cid = (None if apart else current_correlation_id()) or new_correlation_id()
+        scope = correlation(cid)
+        scope.__enter__()
+        try:
+            if name not in self.tracker(rec):
+                self._state(rec, name, FIRST, "", None, actor)  # the first "before"
+            rec.emit("receive", mid, name, from_name, text)
+            STATS["received"] += 1
+        except BaseException:
+            scope.__exit__(None, None, None)
+            raise
+        return (scope, rec, name, text, mid)
+
+    def handled(self, token: Any, actor: Any, failure: str | None = None) -> None:
+        """The state the message left (with the error it raised: ``failure``, Thespian's
+        traceback text of it), then its chain left."""
+        scope, rec, name, text, mid = token
+        try:
+            self._state(rec, name, CALLBACK, text, mid, actor, failure)
+        finally:
+            scope.__exit__(None, None, None)
+
+    def _state(
+        self,
+        rec: Any,
+        name: str,
+        callback: str,
+        text: str,
+        mid: str | None,
+        actor: Any,
+        failure: str | None = None,
+    ) -> None:
+        """A ``state`` event as the runtime's tracer writes a GenServer's (its tracker)."""
+        seq, key, delta, _ = self.tracker(rec).record(name, actor)
+        error, raised_at = _failure(failure) if failure is not None else (None, None)
+        rec.emit(
+            "state",
+            name,
+            callback,
+            text,
+            None,
+            _state_text(actor),
+            seq,
+            key,
+            delta,
+            mid,
+            error,
+            raised_at,
+        )
+
+
+def _state_text(actor: Any) -> str:
+    """``Ledger(entries=[10], balance=10)``: the actor's fields as its state shows them
+    (without what Thespian keeps on it), within :data:`MESSAGE_LIMIT`."""
+    hidden = FRAMEWORK_FIELDS["thespian.actors.Actor"]
+    fields = ", ".join(
+        f"{k}={safe_repr(v, MESSAGE_LIMIT)}" for k, v in vars(actor).items() if k not in hidden
+    )
+    text = f"{type(actor).__qualname__}({fields})"
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
+class _Unsettled:
+    """A send to another process, recorded once its receiver's address is known (Thespian
+    resolves a child's address only once the child runs): :meth:`settle`."""
+
+    __slots__ = ("envelope", "name", "places", "rec", "sender", "text")
+
+    def __init__(
+        self, owner: ThespianRecorder, rec: Any, envelope: tuple, sender: str, name: str, text: str
+    ) -> None:
+        self.places, self.rec, self.envelope = owner.sent, rec, envelope
+        self.sender, self.name, self.text = sender, name, text
+
+    def settle(self, target: Any, delivered: bool = True) -> None:
+        """The send, to ``target`` (its address now); not ``delivered``: Thespian gave it
+        up before knowing where it went (an id of its own, no receive will have it)."""
+        to = _text(target)
+        place = self.places.take(self.sender, to) if delivered else None
+        if place is None:
+            STATS["unlinked"] += 1
+            mid = uuid.uuid4().hex
+        else:
+            mid = message_id(self.sender, to, place, self.text)
+        self.rec.ring.append((*self.envelope, mid, self.name, to, self.text))
+        STATS["sent"] += 1
+
+
+_RECORDER: ThespianRecorder | None = None
+_UNDO: list[Callable[[], None]] = []
+_WATCHES: list[Any] = []
+
+
+def enabled() -> bool:
+    return _RECORDER is not None
+
+
+def enable(state_limits: StateLimits = DEFAULT_LIMITS, keyframe_every: int = KEY_EVERY) -> bool:
+    """Record plain Thespian actors in this process and processes forked after; False if
+    already on."""
+    global _RECORDER
+    if _RECORDER is not None:
+        return False
+    from elixirscope.capture.on_import import when_imported
+
+    try:
+        actors = sys.modules.get("thespian.actors") or importlib.import_module("thespian.actors")
+        _RECORDER = ThespianRecorder(state_limits, keyframe_every)
+        _UNDO.append(_replace(actors.Actor, "send", _recorded_send))
+    except Exception as exc:  # noqa: BLE001 - counted where the run says it, not "database"
+        _RECORDER = None
+        _failed(exc)
+        return False
+    _WATCHES.append(when_imported("thespian.system.simpleSystemBase", _simple_base_on))
+    _WATCHES.append(when_imported("thespian.system.actorManager", _actor_manager_on))
+    return True
+
+
+def disable() -> bool:
+    """Put Thespian back as it was; False if it was not on."""
+    global _RECORDER
+    if _RECORDER is None:
+        return False
+    for watch in _WATCHES:
+        watch.cancel()
+    _WATCHES.clear()
+    while _UNDO:
+        _UNDO.pop()()
+    _RECORDER = None
+    return True
+
+
+def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Callable[[], None]:
+    original = owner.__dict__[name]
+    replacement = make(original)
+    replacement.__wrapped__ = original
+    setattr(owner, name, replacement)
+    return lambda: setattr(owner, name, original)
+
+
+def _on(turn_on: Callable[[Any], None]) -> Callable[[Any], None]:
+    def enable_part(module: Any) -> None:
+        try:
+            if _RECORDER is not None:
+                turn_on(module)
+        except Exception as exc:  # noqa: BLE001 - the program's import never fails for it
+            _failed(exc)
+
+    return enable_part
+
+
+# ---------------------------------------------------------------------- Actor.send
+
+
+def _recorded_send(original: Any) -> Any:
+    def send(self: Any, targetAddr: Any, msg: Any) -> Any:
+        rec = _RECORDER
+        if rec is None:
+            return original(self, targetAddr, msg)
+        trace = None
+        try:
+            crosses = type(self._myRef).__module__ != "thespian.system.simpleSystemBase"
+            trace = rec.sending(self, targetAddr, msg, crosses)
+        except Exception as exc:  # noqa: BLE001
+            _failed(exc)
+        if trace is None:
+            return original(self, targetAddr, msg)
+        rec.outgoing.trace = trace  # taken by the PendingSend / TransmitIntent it makes
+        try:
+            return original(self, targetAddr, msg)
+        finally:
+            rec.outgoing.trace = None
+
+    return send
+
+
+# ---------------------------------------------------------------------- simpleSystemBase
+
+
+def _simple_base_on(module: Any) -> None:
+    _UNDO.append(_replace(module.PendingSend, "__init__", _traced_pending_send))
+    _UNDO.append(_replace(module.ActorSystemBase, "_callActorWithMessage", _recorded_delivery))
+
+
+def _traced_pending_send(original: Any) -> Any:
+    def __init__(self: Any, sender: Any, msg: Any, toActor: Any) -> None:
+        original(self, sender, msg, toActor)
+        rec = _RECORDER
+        if rec is not None:
+            trace = getattr(rec.outgoing, "trace", None)
+            if trace is not None:
+                rec.outgoing.trace = None  # one send, one PendingSend
+                self._elixirscope_trace = trace
+
+    return __init__
+
+
+def _recorded_delivery(original: Any) -> Any:
+    def _callActorWithMessage(self: Any, tgt: Any, ps: Any, msg: Any, sndr: Any) -> Any:
+        rec = _RECORDER
+        token = None
+        try:
+            actor = tgt.instance
+            if rec is not None and actor is not None:
+                token = _simple_receipt(rec, actor, ps, msg, sndr)
+        except Exception as exc:  # noqa: BLE001
+            _failed(exc)
+        if token is None:
+            return original(self, tgt, ps, msg, sndr)
+        attempts = ps.attempts
+        try:
+            return original(self, tgt, ps, msg, sndr)
+        finally:
+            try:
+                raised = ps.attempts > attempts  # Thespian counts a failed delivery so
+                rec.handled(token, actor, getattr(ps, "fail_details", "") if raised else None)  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001
+                _failed(exc)
+
+    return _callActorWithMessage
+
+
+def _simple_receipt(rec: ThespianRecorder, actor: Any, ps: Any, msg: Any, sndr: Any) -> Any:
+    """The receipt of one delivery on ``simpleSystemBase``: the send's own trace; a
+    message Thespian hands again after it raised is the same receipt (no second
+    ``receive``: its state only); one Thespian made of it (a ``PoisonMessage`` back to the
+    sender, a ``DeadEnvelope``) is a receipt of its own in the send's chain."""
+    trace = getattr(ps, "_elixirscope_trace", None)
+    if msg is not ps.msg:
+        sender = rec.names.get(_text(sndr), _text(sndr))
+        trace = None if trace is None else (uuid.uuid4().hex, trace[1], trace[2], sender)
+    elif ps.attempts and trace is not None and _program_actor(actor):
+        scope = correlation(trace[1])
+        scope.__enter__()
+        recording = recorder.recording()
+        if recording is None:
+            scope.__exit__(None, None, None)
+            return None
+        return (scope, recording, rec.name(actor), safe_repr(msg, MESSAGE_LIMIT), trace[0])
+    return rec.receiving(actor, msg, sndr, trace)
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
+
+
+def _failure(traceback_text: Any) -> tuple[str, str | None]:
+    """``(Type: message, file:line:function)`` from a traceback's text: its last line,
+    and its innermost frame of the program's (not Thespian's, not ElixirScope's)."""
+    lines = [line for line in str(traceback_text or "").splitlines() if line.strip()]
+    error = lines[-1].strip() if lines else "an exception"
+    kind, colon, message = error.partition(":")
+    if colon:
+        error = f"{kind.rsplit('.', 1)[-1]}:{message}"
+    place = None
+    for line in lines:
+        frame = _FRAME.match(line)
+        if frame and not frame["file"].startswith(_not_the_programs()):
+            place = f"{frame['file']}:{frame['line']}:{frame['function'].strip()}"
+    return error, place
+
+
+def _not_the_programs() -> tuple[str, ...]:
+    """Where Thespian's and ElixirScope's files are (ElixirScope's examples are programs)."""
+    import thespian
+
+    return (os.path.dirname(thespian.__file__) + os.sep, _OWN)
+
+
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+# ---------------------------------------------------------------------- multiprocess bases
+
+
+def _actor_manager_on(module: Any) -> None:
+    _UNDO.append(_replace(module.ActorManager, "_handleOneMessage", _recorded_handling))
+    intent = sys.modules["thespian.system.transport"].TransmitIntent
+    _UNDO.append(_replace(intent, "__init__", _traced_intent))
+    _UNDO.append(_replace(intent, "changeTargetAddr", _settled_at))
+    _UNDO.append(_replace(intent, "tx_done", _settled_when_done))
+
+
+def _traced_intent(original: Any) -> Any:
+    def __init__(self: Any, targetAddr: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, targetAddr, msg, *args, **kwargs)
+        rec = _RECORDER
+        if rec is not None:
+            trace = getattr(rec.outgoing, "trace", None)
+            if type(trace) is _Unsettled:
+                rec.outgoing.trace = None  # one send, one intent
+                self._elixirscope_send = trace
+
+    return __init__
+
+
+def _settle(intent: Any, target: Any, delivered: bool) -> None:
+    send = intent.__dict__.pop("_elixirscope_send", None)
+    if send is not None:
+        try:
+            send.settle(target, delivered)
+        except Exception as exc:  # noqa: BLE001
+            _failed(exc)
+
+
+def _settled_at(original: Any) -> Any:
+    def changeTargetAddr(self: Any, newAddr: Any) -> None:
+        original(self, newAddr)
+        if "_elixirscope_send" in self.__dict__:
+            _settle(self, newAddr, True)  # where it goes, as the receiver knows itself
+
+    return changeTargetAddr
+
+
+def _settled_when_done(original: Any) -> Any:
+    def tx_done(self: Any, status: Any) -> None:
+        if "_elixirscope_send" in self.__dict__:  # never resolved: given up, or dead
+            _settle(self, self.targetAddr, False)
+        original(self, status)
+
+    return tx_done
+
+
+_THESPIAN_INTERNAL = "thespian.system."
+"""Messages Thespian's actor manager answers itself (status, capabilities, logging):
+they never reach the actor's ``receiveMessage``."""
+
+
+def _recorded_handling(original: Any) -> Any:
+    def _handleOneMessage(self: Any, envelope: Any) -> Any:
+        rec = _RECORDER
+        token = None
+        actor = None
+        try:
+            actor = getattr(self, "actorInst", None)
+            msg = envelope.message
+            if (
+                rec is not None
+                and actor is not None
+                and not type(msg).__module__.startswith(_THESPIAN_INTERNAL)
+            ):
+                token = rec.receiving(actor, msg, envelope.sender, None, apart=True)
+        except Exception as exc:  # noqa: BLE001
+            _failed(exc)
+        if token is None:
+            return original(self, envelope)
+        try:
+            return original(self, envelope)
+        finally:
+            try:
+                rec.handled(token, actor)  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001
+                _failed(exc)
+
+    return _handleOneMessage

@@ -1,0 +1,269 @@
+"""Plain Thespian actors recorded by ``elixirscope run``: sends linked to receives, the
+actor's state after each message, on ``simpleSystemBase`` and across the processes of
+``multiprocTCPBase`` (real systems, real subprocesses); the naming recipe both sides of a
+process boundary follow, against a shadow model of Thespian's delivery."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from recorded_programs import events, plain, recorded, run
+
+from elixirscope.integrations import thespian_actors
+from elixirscope.integrations.thespian_actors import _Places, message_id
+
+BANK = '''
+import sys
+from thespian.actors import Actor, ActorSystem, PoisonMessage
+
+
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+class Ledger(Actor):
+    def __init__(self):
+        super().__init__()
+        self.entries = []
+        self.balance = 0
+
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, tuple) and msg[0] == "post":
+            if msg[1] < -100:
+                raise ValueError(f"too large a withdrawal: {msg[1]}")
+            self.entries.append(msg[1])
+            self.balance += msg[1]
+            self.send(sender, ("posted", self.balance, Unprintable()))
+
+
+class Teller(Actor):
+    def __init__(self):
+        super().__init__()
+        self.ledger = None
+        self.waiting = []
+
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, tuple) and msg[0] == "deposit":
+            if self.ledger is None:
+                self.ledger = self.createActor(Ledger)
+            self.waiting.append(sender)
+            self.send(self.ledger, ("post", msg[1]))
+        elif isinstance(msg, tuple) and msg[0] == "posted":
+            self.send(self.waiting.pop(0), msg[1])
+        elif isinstance(msg, PoisonMessage):  # the ledger failed on it
+            self.send(self.waiting.pop(0), None)
+
+
+base = sys.argv[1]
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+system = ActorSystem(base, {"Admin Port": port} if port else None)
+try:
+    teller = system.createActor(Teller)
+    print([system.ask(teller, ("deposit", n), 10) for n in (10, 25, -500, 7)])
+finally:
+    system.shutdown()
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def record_bank(tmp_path: Path, *argv: str) -> tuple[Path, list[dict]]:
+    script = tmp_path / "bank.py"
+    script.write_text(BANK)
+    data = tmp_path / "data"
+    done = recorded(script, data, *argv)
+    assert done.returncode == 0, done.stderr
+    expected = plain(script, argv[0], *([str(free_port())] if len(argv) > 1 else []))
+    assert done.stdout == expected.stdout == "[10, 35, None, 42]\n"  # as without ElixirScope
+    return data, events(data)
+
+
+def of(evs: list[dict], kind: str, actor_class: str) -> list[dict]:
+    field = "sender" if kind == "send" else "actor"
+    return [e for e in evs if e["type"] == kind and e[field].startswith(actor_class + "@")]
+
+
+def test_simple_base_links_each_send_to_its_receive_in_the_senders_chain(tmp_path) -> None:
+    data, evs = record_bank(tmp_path, "simpleSystemBase")
+    sends = of(evs, "send", "Teller") + of(evs, "send", "Ledger")
+    receives = {e["message_id"]: e for e in evs if e["type"] == "receive"}
+    to_ledger = [s for s in sends if s["message"].startswith("('post'")]
+    assert [s["message"] for s in to_ledger] == [f"('post', {n})" for n in (10, 25, -500, 7)]
+    between = [s for s in sends if "ExternalRequester" not in s["target"]]  # not to ask()
+    assert len(between) == 7
+    for send in between:
+        receipt = receives[send["message_id"]]  # every message between actors was received
+        assert receipt["sender"] == send["sender"]
+        assert receipt["correlation_id"] == send["correlation_id"]  # one chain across actors
+        assert receipt["ts"] >= send["ts"]
+    (ledger,) = {r["actor"] for r in receives.values() if r["actor"].startswith("Ledger@")}
+    assert ledger == "Ledger@ActorAddr-/A~a~a"
+    # the reply's unprintable part is said, not raised into the program
+    assert any("Unprintable" in s["message"] for s in of(evs, "send", "Ledger"))
+    # Thespian returns the failed message to the teller: a receipt named by its sender
+    (poison,) = [r for r in receives.values() if "PoisonMessage" in r["message"]]
+    assert poison["actor"].startswith("Teller@") and poison["sender"] == ledger
+
+
+def test_simple_base_records_each_actors_state_after_each_message(tmp_path) -> None:
+    data, evs = record_bank(tmp_path, "simpleSystemBase")
+    states = of(evs, "state", "Ledger")
+    assert [s["callback"] for s in states][:2] == ["__init__", "receiveMessage"]
+    failed = [s for s in states if s["error"]]
+    assert len(failed) == 3  # Thespian hands the message twice more after it raised
+    assert {s["error"] for s in failed} == {"ValueError: too large a withdrawal: -500"}
+    file, line, function = failed[0]["raised_at"].rsplit(":", 2)
+    assert function == "receiveMessage" and file.endswith("bank.py")
+    assert "raise ValueError" in BANK.splitlines()[int(line) - 1]
+    shown = run(sys.executable, "-m", "elixirscope", "state", "--data-dir", str(data), "Ledger",
+                cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "Ledger(entries=[10, 25, 7], balance=42)" in shown.stdout
+    history = run(sys.executable, "-m", "elixirscope", "history", "--data-dir", str(data),
+                  "Ledger", cwd=tmp_path)
+    assert "~ balance: 10 -> 35" in history.stdout
+    assert "raised ValueError: too large a withdrawal: -500" in history.stdout
+    teller = run(sys.executable, "-m", "elixirscope", "state", "--data-dir", str(data), "Teller",
+                 cwd=tmp_path)
+    assert "ledger=<ActorAddr-/A~a~a>" in teller.stdout  # an address is one value
+
+
+def test_multiproc_base_links_sends_across_processes(tmp_path) -> None:
+    data, evs = record_bank(tmp_path, "multiprocTCPBase", str(free_port()))
+    sends = of(evs, "send", "Teller") + of(evs, "send", "Ledger")
+    receives = {e["message_id"]: e for e in evs if e["type"] == "receive"}
+    assert len(sends) == 11  # 4 posts, 3 answers back, 4 replies to the asker
+    linked = [s for s in sends if s["message_id"] in receives]
+    # every message between the two actors is linked; the replies to the asker outside
+    # the actor system have no receiver recorded
+    assert len(linked) == 7, [s["message"] for s in sends]
+    for send in linked:
+        receipt = receives[send["message_id"]]
+        assert receipt["message"] == send["message"]
+        assert receipt["producer"] != send["producer"]  # another process
+    ledger_states = of(evs, "state", "Ledger")
+    assert ledger_states[0]["callback"] == "__init__"
+    assert ledger_states[-2]["callback"] == "receiveMessage"
+    assert {s["producer"] for s in ledger_states} != {s["producer"] for s in of(evs, "state", "Teller")}
+
+
+def test_a_runtime_genserver_is_recorded_by_the_runtime_alone(tmp_path) -> None:
+    (tmp_path / "both_actors.py").write_text(
+        "from thespian.actors import Actor\n"
+        "from elixirscope.runtime import GenServer, Reply\n\n\n"
+        "class Counter(GenServer):\n"
+        "    def init(self, args):\n        return {'n': 0}\n\n"
+        "    def handle_call(self, request, from_, state):\n"
+        "        state['n'] += request\n        return Reply(state['n'], state)\n\n\n"
+        "class Echo(Actor):\n"
+        "    def receiveMessage(self, msg, sender):\n        self.send(sender, msg)\n"
+    )
+    script = tmp_path / "both.py"
+    script.write_text(
+        "from elixirscope.runtime import Runtime\n"
+        "from both_actors import Counter, Echo\n\n"
+        "with Runtime('simpleSystemBase') as rt:\n"
+        "    counter = rt.start(Counter, path='counter')\n"
+        "    print(rt.call(counter, 2), rt.call(counter, 3))\n"
+        "    print(rt.system.ask(rt.system.createActor(Echo), 'hi', 5))\n"
+    )
+    done = recorded(script, tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "2 5\nhi\n"
+    evs = events(tmp_path / "data")
+    actors = {e["actor"] for e in evs if e["type"] == "state"}
+    assert "counter" in actors or any(a.endswith("/counter") for a in actors)
+    assert not [a for a in actors if a.startswith("Counter@")]  # not twice
+    assert [a for a in actors if a.startswith("Echo@")]
+
+
+def test_turned_off_by_its_key(tmp_path) -> None:
+    script = tmp_path / "bank.py"
+    script.write_text(BANK)
+    done = recorded(script, tmp_path / "data", "simpleSystemBase",
+                    env={"ELIXIRSCOPE_INTEGRATIONS__THESPIAN": "false"})
+    assert done.returncode == 0, done.stderr
+    evs = events(tmp_path / "data")
+    assert not [e for e in evs if e["type"] in ("send", "receive", "state")]
+    assert [e for e in evs if e["type"] == "call"]  # the program's calls still are
+
+
+def test_enable_and_disable_put_thespian_back() -> None:
+    from thespian.actors import Actor
+
+    original = Actor.__dict__["send"]
+    assert thespian_actors.enable()
+    try:
+        assert not thespian_actors.enable()  # once
+        assert Actor.__dict__["send"] is not original
+        assert Actor.__dict__["send"].__wrapped__ is original
+    finally:
+        assert thespian_actors.disable()
+    assert Actor.__dict__["send"] is original
+    assert not thespian_actors.disable()
+
+
+# The recipe, against a shadow model: a sender numbers its messages to a receiver, Thespian
+# delivers them in order but may lose some (a dead target, a transmit given up), and the
+# receiver numbers what arrives. Whatever is lost, a receive never takes the id of a send
+# whose text differs; with nothing lost every receive takes its own send's id.
+texts = st.sampled_from(["a", "b", "('post', 10)", "x" * 50])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(texts, st.booleans()), max_size=40))
+def test_a_receive_never_takes_the_id_of_a_send_of_another_text(messages) -> None:
+    sent, received = _Places(), _Places()
+    ids = {}
+    receipts = []
+    for text, lost in messages:
+        mid = message_id("A", "B", sent.take("A", "B"), text)
+        ids[mid] = text
+        if not lost:
+            receipts.append((message_id("A", "B", received.take("A", "B"), text), text))
+    for mid, text in receipts:
+        assert ids.get(mid, text) == text
+    if not any(lost for _, lost in messages):
+        assert [m for m, _ in receipts] == list(ids)
+
+
+def test_pairs_are_numbered_apart() -> None:
+    places = _Places()
+    assert [places.take("A", "B"), places.take("A", "C"), places.take("A", "B")] == [0, 0, 1]
+    assert message_id("A", "B", 0, "m") != message_id("B", "A", 0, "m")
+
+
+def test_the_cinema_draws_the_messages_and_a_failed_message_is_no_crash(tmp_path) -> None:
+    """The Actors view's arrows are the program's messages between the two actors; a
+    message that raised is a ``raised`` mark (Thespian hands it again, the actor lives
+    on), not a crash: the run's header and the Runs list count none."""
+    from elixirscope.query.runs import list_runs
+    from elixirscope.visualization import views
+
+    data, _ = record_bank(tmp_path, "simpleSystemBase")
+    (info,) = list_runs(data)
+    models = views.Models(data)
+    try:
+        shown = views.messages_view(models, info.id, {})
+        overview = views.overview_view(models, info.id)
+        outcomes = models.outcomes(info)  # counted as the run was read
+    finally:
+        models.close()
+    between = [m for m in shown["messages"] if m["receive_ts"] is not None]
+    assert [m["label"] for m in between if m["to"].startswith("Ledger@")] == [
+        f"('post', {n})" for n in (10, 25, -500, 7)
+    ]
+    marks = [m for m in shown["marks"] if m["actor"].startswith("Ledger@")]
+    assert [m["kind"] for m in marks] == ["raised"] * 3
+    assert marks[0]["label"].endswith("raised in receiveMessage: ValueError: too large a withdrawal: -500")
+    assert overview["crashes"] == []
+    assert outcomes is not None and outcomes["crashes"] == 0
