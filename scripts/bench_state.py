@@ -299,7 +299,38 @@ def thespian_costs(target: int, calls: int) -> dict[str, Any]:
     out["added_cpu_us_per_call"] = (
         out["recording"]["cpu_us_per_call"] - out["no capture"]["cpu_us_per_call"]
     )
+    out["genserver_wrapped"] = _genserver_wrapped(calls)
     return out
+
+
+def _genserver_wrapped(calls: int, rounds: int = 5) -> dict[str, float]:
+    """A GenServer call (small state, nothing recorded) with Thespian's steps wrapped by
+    ``integrations.thespian_actors`` and without: what the wrappers cost a message they
+    leave to the runtime's tracer. Rounds interleaved; the medians."""
+    from elixirscope.integrations import thespian_actors
+    from elixirscope.runtime import Runtime
+
+    server = _importable_server()
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for wrapped in (False, True):
+            if wrapped:
+                thespian_actors.enable()
+            rt = Runtime("simpleSystemBase")
+            try:
+                ref = rt.start(server, 64, path="holder")
+                for n in range(50):
+                    rt.call(ref, n)
+                t0 = time.perf_counter_ns()
+                for n in range(calls):
+                    rt.call(ref, n)
+                times[wrapped].append((time.perf_counter_ns() - t0) / calls / 1e3)
+            finally:
+                rt.shutdown()
+                if wrapped:
+                    thespian_actors.disable()
+    plain, wrapped = statistics.median(times[False]), statistics.median(times[True])
+    return {"plain_us": plain, "wrapped_us": wrapped, "added_us": wrapped - plain}
 
 
 def genserver_costs(target: int, calls: int) -> dict[str, Any]:
@@ -533,6 +564,10 @@ def format_table(result: dict[str, Any]) -> str:
         f" recording {rec['us_per_call']:7.1f} / {rec['cpu_us_per_call']:7.1f} us"
         f" (+{t['added_us_per_call']:.1f} / +{t['added_cpu_us_per_call']:.1f} us;"
         f" {rec['shipped_bytes_per_call']:,.0f} B shipped per ask, errors {rec['errors']})",
+        f"   a GenServer call with those steps wrapped, nothing recorded:"
+        f" {t['genserver_wrapped']['wrapped_us']:.1f} us against"
+        f" {t['genserver_wrapped']['plain_us']:.1f} (+{t['genserver_wrapped']['added_us']:.1f} us;"
+        " medians of 5 interleaved rounds)",
     ]
     r = result["reconstruction"]
     st, nx, pv = r["state_ms"], r["next_ms"], r["prev_ms"]

@@ -35,7 +35,6 @@ disturbs an actor.
 from __future__ import annotations
 
 import os
-import uuid
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any
@@ -173,7 +172,7 @@ class ActorTracer:
         if recorder.sampled_out.get():  # the receiver leaves it out too
             return (SAMPLED_OUT, current_correlation_id(), rec.clock.now(), sender)
         if message_id is None:
-            message_id = uuid.uuid4().hex
+            message_id = new_correlation_id()
         cid = current_correlation_id() or cid or new_correlation_id()
         with correlation(cid):
             rec.emit("send", message_id, sender, _address(target), self._text(message))

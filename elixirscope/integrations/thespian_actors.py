@@ -45,7 +45,6 @@ import os
 import re
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -123,6 +122,13 @@ class _Places:
         return place
 
 
+class _Outgoing(threading.local):
+    """The trace of the send this thread is making (None: none), for the record Thespian
+    makes of it; a class default, so that reading it when unset costs no exception."""
+
+    trace: Any = None
+
+
 class ThespianRecorder:
     """What the wrapped steps record through; one a process (forked children share it)."""
 
@@ -132,7 +138,7 @@ class ThespianRecorder:
         self._tracker_for: tuple[Any, int] = (None, 0)
         self.sent = _Places()
         self.received = _Places()
-        self.outgoing = threading.local()  # Actor.send -> the PendingSend it makes (simple base)
+        self.outgoing = _Outgoing()  # Actor.send -> the PendingSend / TransmitIntent it makes
         self.names: dict[str, str] = {}  # address -> name, of the actors this process named
 
     def tracker(self, rec: Any) -> StateTracker:
@@ -174,7 +180,7 @@ class ThespianRecorder:
             with correlation(cid):
                 envelope = rec.envelope("send")
             return _Unsettled(self, rec, envelope, _text(actor.myAddress), name, text)
-        mid = uuid.uuid4().hex
+        mid = new_correlation_id()
         with correlation(cid):
             rec.emit("send", mid, name, _text(target), text)
         STATS["sent"] += 1
@@ -207,7 +213,7 @@ class ThespianRecorder:
                     STATS["unlinked"] += 1
                 else:
                     mid = message_id(address, here, place, text)
-            mid = mid or uuid.uuid4().hex
+            mid = mid or new_correlation_id()
             cid = (None if apart else current_correlation_id()) or new_correlation_id()
         scope = correlation(cid)
         scope.__enter__()
@@ -289,7 +295,7 @@ class _Unsettled:
         place = self.places.take(self.sender, to) if delivered else None
         if place is None:
             STATS["unlinked"] += 1
-            mid = uuid.uuid4().hex
+            mid = new_correlation_id()
         else:
             mid = message_id(self.sender, to, place, self.text)
         self.rec.ring.append((*self.envelope, mid, self.name, to, self.text))
@@ -365,7 +371,7 @@ def _on(turn_on: Callable[[Any], None]) -> Callable[[Any], None]:
 def _recorded_send(original: Any) -> Any:
     def send(self: Any, targetAddr: Any, msg: Any) -> Any:
         rec = _RECORDER
-        if rec is None:
+        if rec is None or getattr(type(self), "traced_by_runtime", False):  # a GenServer's
             return original(self, targetAddr, msg)
         trace = None
         try:
@@ -397,7 +403,7 @@ def _traced_pending_send(original: Any) -> Any:
         original(self, sender, msg, toActor)
         rec = _RECORDER
         if rec is not None:
-            trace = getattr(rec.outgoing, "trace", None)
+            trace = rec.outgoing.trace
             if trace is not None:
                 rec.outgoing.trace = None  # one send, one PendingSend
                 self._elixirscope_trace = trace
@@ -411,7 +417,7 @@ def _recorded_delivery(original: Any) -> Any:
         token = None
         try:
             actor = tgt.instance
-            if rec is not None and actor is not None:
+            if rec is not None and actor is not None and _program_actor(actor):
                 token = _simple_receipt(rec, actor, ps, msg, sndr)
         except Exception as exc:  # noqa: BLE001
             _failed(exc)
@@ -438,8 +444,8 @@ def _simple_receipt(rec: ThespianRecorder, actor: Any, ps: Any, msg: Any, sndr: 
     trace = getattr(ps, "_elixirscope_trace", None)
     if msg is not ps.msg:
         sender = rec.names.get(_text(sndr), _text(sndr))
-        trace = None if trace is None else (uuid.uuid4().hex, trace[1], trace[2], sender)
-    elif ps.attempts and trace is not None and _program_actor(actor):
+        trace = None if trace is None else (new_correlation_id(), trace[1], trace[2], sender)
+    elif ps.attempts and trace is not None:
         scope = correlation(trace[1])
         scope.__enter__()
         recording = recorder.recording()
@@ -495,7 +501,7 @@ def _traced_intent(original: Any) -> Any:
         original(self, targetAddr, msg, *args, **kwargs)
         rec = _RECORDER
         if rec is not None:
-            trace = getattr(rec.outgoing, "trace", None)
+            trace = rec.outgoing.trace
             if type(trace) is _Unsettled:
                 rec.outgoing.trace = None  # one send, one intent
                 self._elixirscope_send = trace
@@ -546,6 +552,7 @@ def _recorded_handling(original: Any) -> Any:
             if (
                 rec is not None
                 and actor is not None
+                and _program_actor(actor)
                 and not type(msg).__module__.startswith(_THESPIAN_INTERNAL)
             ):
                 token = rec.receiving(actor, msg, envelope.sender, None, apart=True)
