@@ -62,10 +62,10 @@ def _message(recording: Recording, se: Any, failed_states: dict[Any, list[Any]])
 
 
 def _failed_states(recording: Recording) -> dict[Any, list[Any]]:
-    """The state changes of ``receiveMessage`` that raised, by (process, chain), in order."""
+    """The state changes of a message handler that raised, by (process, chain), in order."""
     found: dict[Any, list[Any]] = defaultdict(list)
     for st in recording.of("state"):
-        if st.event.error and st.event.callback == "receiveMessage":
+        if st.event.error and handles_thespian_message(st.event.callback):
             found[(st.producer, st.event.correlation_id)].append(st)
     return found
 

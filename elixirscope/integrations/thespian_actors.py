@@ -98,6 +98,27 @@ def _program_actor(instance: Any) -> bool:
     return not getattr(t, "traced_by_runtime", False) and not t.__module__.startswith("thespian.")
 
 
+def _handler(actor_class: type, message_class: type) -> str:
+    dispatcher = next(
+        (
+            c
+            for c in actor_class.__mro__
+            if c.__name__ == "ActorTypeDispatcher" and c.__module__ == "thespian.actors"
+        ),
+        None,
+    )
+    if dispatcher is None or actor_class.receiveMessage is not dispatcher.receiveMessage:
+        return CALLBACK
+    for each in message_class.__mro__:
+        if hasattr(actor_class, "receiveMsg_" + each.__name__):
+            return "receiveMsg_" + each.__name__
+    return (
+        "receiveUnrecognizedMessage"
+        if hasattr(actor_class, "receiveUnrecognizedMessage")
+        else CALLBACK
+    )
+
+
 def _thespians(message: Any) -> bool:
     """One of Thespian's messages (its own ``send`` paths, never ``Actor.send`` alone)."""
     return type(message).__module__.startswith("thespian.")
@@ -140,6 +161,19 @@ class ThespianRecorder:
         self.received = _Places()
         self.outgoing = _Outgoing()  # Actor.send -> the PendingSend / TransmitIntent it makes
         self.names: dict[str, str] = {}  # address -> name, of the actors this process named
+        self._callbacks: dict[tuple[type, type], str] = {}
+
+    def callback(self, actor: Any, message: Any) -> str:
+        """The method that handled ``message``: an ``ActorTypeDispatcher``'s
+        ``receiveMsg_<Type>`` (the message's class or the nearest base it has one for,
+        as Thespian looks), else ``receiveMessage``."""
+        key = (type(actor), type(message))
+        found = self._callbacks.get(key)
+        if found is None:
+            found = _handler(*key)
+            if len(self._callbacks) < MAX_PAIRS:
+                self._callbacks[key] = found
+        return found
 
     def tracker(self, rec: Any) -> StateTracker:
         """The state mirrors of this recording in this process (new after a fork or in a
@@ -225,14 +259,14 @@ class ThespianRecorder:
         except BaseException:
             scope.__exit__(None, None, None)
             raise
-        return (scope, rec, name, text, mid)
+        return (scope, rec, name, text, mid, message)
 
     def handled(self, token: Any, actor: Any, failure: str | None = None) -> None:
         """The state the message left (with the error it raised: ``failure``, Thespian's
         traceback text of it), then its chain left."""
-        scope, rec, name, text, mid = token
+        scope, rec, name, text, mid, message = token
         try:
-            self._state(rec, name, CALLBACK, text, mid, actor, failure)
+            self._state(rec, name, self.callback(actor, message), text, mid, actor, failure)
         finally:
             scope.__exit__(None, None, None)
 
@@ -452,7 +486,7 @@ def _simple_receipt(rec: ThespianRecorder, actor: Any, ps: Any, msg: Any, sndr: 
         if recording is None:
             scope.__exit__(None, None, None)
             return None
-        return (scope, recording, rec.name(actor), safe_repr(msg, MESSAGE_LIMIT), trace[0])
+        return (scope, recording, rec.name(actor), safe_repr(msg, MESSAGE_LIMIT), trace[0], msg)
     return rec.receiving(actor, msg, sndr, trace)
 
 

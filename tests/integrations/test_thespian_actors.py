@@ -267,3 +267,57 @@ def test_the_cinema_draws_the_messages_and_a_failed_message_is_no_crash(tmp_path
     assert marks[0]["label"].endswith("raised in receiveMessage: ValueError: too large a withdrawal: -500")
     assert overview["crashes"] == []
     assert outcomes is not None and outcomes["crashes"] == 0
+
+
+DISPATCHER = '''
+from dataclasses import dataclass
+from thespian.actors import ActorSystem, ActorTypeDispatcher
+
+
+@dataclass
+class Fetch:
+    url: str
+
+
+class Fetcher(ActorTypeDispatcher):
+    def __init__(self):
+        super().__init__()
+        self.fetched = []
+
+    def receiveMsg_Fetch(self, msg, sender):
+        if msg.url == "/broken":
+            raise KeyError(msg.url)
+        self.fetched.append(msg.url)
+        self.send(sender, len(self.fetched))
+
+    def receiveMsg_str(self, msg, sender):
+        self.send(sender, msg.upper())
+
+
+system = ActorSystem("simpleSystemBase")
+try:
+    fetcher = system.createActor(Fetcher)
+    print([system.ask(fetcher, m, 5) for m in (Fetch("/"), "hi", Fetch("/broken"), Fetch("/a"))])
+finally:
+    system.shutdown()
+'''
+
+
+def test_a_type_dispatchers_changes_name_the_method_that_handled_each(tmp_path) -> None:
+    from elixirscope.ai.insights import find
+    from elixirscope.ai.recording import load_recording
+
+    script = tmp_path / "fetch.py"
+    script.write_text(DISPATCHER)
+    done = recorded(script, tmp_path / "data")  # the default level: no arguments recorded
+    assert done.returncode == 0, done.stderr
+    assert "[1, 'HI', " in done.stdout
+    states = of(events(tmp_path / "data"), "state", "Fetcher")
+    assert [s["callback"] for s in states] == [
+        "__init__", "receiveMsg_Fetch", "receiveMsg_str", *["receiveMsg_Fetch"] * 4
+    ]
+    assert [s["error"] for s in states[3:6]] == ["KeyError: '/broken'"] * 3
+    found, errors = find(load_recording(tmp_path / "data"))
+    (poison,) = [f for f in found if f.kind == "poison_message"]
+    assert poison.details["messages"] == 1  # handed three times, one message
+    assert poison.details["first_message"] == "Fetch(url='/broken')"

@@ -30,3 +30,17 @@ def test_a_time_shows_the_millisecond_it_falls_in_and_reads_back_through_it(ns: 
     assert shown == f"{expected}.{ns // 10**6 % 1000:03d}"
     back = parse_time(shown, near_ns=ns, through=True)
     assert back - 10**6 < ns <= back
+
+
+def test_a_recorded_object_reads_as_it_was_recorded_not_as_json() -> None:
+    """An object value comes out of the evaluator as JSON data (``{"$class": ...}``, for
+    ``--format json``); a table writes it back as the program's text."""
+    from elixirscope.query.esql.values import decode, jsonable
+
+    for text in (
+        "Fetched(url='/a', links=['/a/1', '/broken'])",
+        "Crawl(root='/')",
+        "(Fetch(url='/', depth=0), {'k': Tag(n=1)}, [1, (2,)])",
+    ):
+        assert cell(jsonable(decode(text)), "value") == text
+    assert cell({"$class": "A", "b": {"$class": "B"}}, "value") == "A(b=B())"

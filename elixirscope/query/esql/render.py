@@ -74,8 +74,23 @@ def _cell(value: Any, kind: str) -> str:
     if isinstance(value, float):
         return f"{value:.6g}" if kind == "number" else repr(value)
     if isinstance(value, (dict, list, tuple)):
-        return repr(value)
+        return _written(value)
     return str(value)
+
+
+def _written(value: Any) -> str:
+    """A decoded value as Python writes it, an object (a dict with ``$class``, as
+    ``values.jsonable`` gives it) as ``Class(field=value, ...)``, as it was recorded."""
+    if isinstance(value, dict):
+        if isinstance(value.get("$class"), str):
+            fields = ", ".join(f"{k}={_written(v)}" for k, v in value.items() if k != "$class")
+            return f"{value['$class']}({fields})"
+        return "{" + ", ".join(f"{k!r}: {_written(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_written(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_written(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
 
 
 def _clock(ns: int) -> str:
