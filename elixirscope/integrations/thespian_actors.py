@@ -107,8 +107,9 @@ def _handler(actor_class: type, message_class: type) -> str:
         ),
         None,
     )
-    if dispatcher is None or actor_class.receiveMessage is not dispatcher.receiveMessage:
-        return CALLBACK
+    own = getattr(actor_class, "receiveMessage", None)
+    if dispatcher is None or own is not dispatcher.__dict__.get("receiveMessage"):
+        return CALLBACK  # not a dispatcher, or one whose receiveMessage is the program's
     for each in message_class.__mro__:
         if hasattr(actor_class, "receiveMsg_" + each.__name__):
             return "receiveMsg_" + each.__name__
