@@ -110,7 +110,10 @@ class Mark:
 
 @dataclass(slots=True)
 class Message:
-    """A send, joined to its receive when one was recorded."""
+    """A send, joined to its receive when one was recorded; or (``unsent``) a receive
+    whose send no recorded process made — Thespian's own (a ``PoisonMessage`` it
+    returns, an ``ActorExitRequest``), or one from outside the recording (an ``ask``) —
+    drawn from the sender the receive names, at the moment it was received."""
 
     message_id: str
     sender: str
@@ -119,6 +122,7 @@ class Message:
     send_ts: int
     receive_ts: int | None
     chain: str | None
+    unsent: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +133,7 @@ class Message:
             "send_ts": self.send_ts,
             "receive_ts": self.receive_ts,
             "chain": self.chain,
+            "unsent": self.unsent,
         }
 
 

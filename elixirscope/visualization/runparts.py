@@ -83,11 +83,11 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 16
+FORMAT = 17
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
-to its version only, where one could hold chunks twice)."""
+to its version only, where one could hold chunks twice; 17: a receive's sender and message, for one\nno recorded send made)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -286,7 +286,8 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
         label = _short(ev.message, 80)
         return [*head, "send", pid, 0, ev.sender, ev.target, ev.message_id, label, chain]
     if kind is MessageReceive:
-        return [*head, "receive", pid, 0, ev.actor, ev.message_id]
+        label = _short(ev.message, 80)
+        return [*head, "receive", pid, 0, ev.actor, ev.message_id, ev.sender, label, chain]
     if kind is PubSubDelivery and ev.message_id:  # the registry's send to a subscriber
         label = f"{_short(ev.topic, 60)} (published)"
         return [*head, "send", pid, 0, "registry", ev.target, ev.message_id, label, chain]
@@ -893,6 +894,7 @@ def _replay(
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []
+    unsent: list[Message] = []  # receives whose send was not met (yet)
     actors: dict[str, None] = {}
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
@@ -967,12 +969,14 @@ def _replay(
             sends[message_id] = msg
             messages.append(msg)
         elif kind == "receive":
-            actor, message_id = f
+            actor, message_id, sender, label, chain = f
             actors.setdefault(actor, None)
             sent = sends.get(message_id)
             if sent is not None:
                 sent.target = actor
                 sent.receive_ts = ts
+            else:  # its send may come later in this order (another process's clock)
+                unsent.append(Message(message_id, sender or PROGRAM, actor, label, ts, ts, chain))
         elif kind in ("spawn", "exit", "restart"):
             path, supervisor, reason, chain = f
             entry = node(path, supervisor)
@@ -1062,6 +1066,15 @@ def _replay(
                 marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
     marks.sort(key=lambda m: m.ts)
     model.marks = marks
+    for receipt in unsent:
+        sent = sends.get(receipt.message_id)
+        if sent is None:  # no recorded process sent it
+            receipt.unsent = True
+            messages.append(receipt)
+        elif sent.receive_ts is None:
+            sent.target, sent.receive_ts = receipt.target, receipt.receive_ts
+    if unsent:
+        messages.sort(key=lambda m: m.send_ts)
     model.messages = messages
     model.actors = list(actors)
     model.tree = tree

@@ -258,10 +258,16 @@ def test_the_cinema_draws_the_messages_and_a_failed_message_is_no_crash(tmp_path
         outcomes = models.outcomes(info)  # counted as the run was read
     finally:
         models.close()
-    between = [m for m in shown["messages"] if m["receive_ts"] is not None]
+    between = [m for m in shown["messages"] if m["receive_ts"] is not None and not m["unsent"]]
     assert [m["label"] for m in between if m["to"].startswith("Ledger@")] == [
         f"('post', {n})" for n in (10, 25, -500, 7)
     ]
+    # what no recorded process sent is drawn from whom the receive names: the asks from
+    # outside the actor system, and the message Thespian returned to the teller
+    unsent = [(m["from"], m["label"]) for m in shown["messages"] if m["unsent"]]
+    assert unsent[:2] == [("ActorAddr-System:ExternalRequester", "('deposit', 10)"),
+                          ("ActorAddr-System:ExternalRequester", "('deposit', 25)")]
+    assert ("Ledger@ActorAddr-/A~a~a", "<thespian.actors.PoisonMessage of ('post', -500)>") in unsent
     marks = [m for m in shown["marks"] if m["actor"].startswith("Ledger@")]
     assert [m["kind"] for m in marks] == ["raised"] * 3
     assert marks[0]["label"].endswith("raised in receiveMessage: ValueError: too large a withdrawal: -500")

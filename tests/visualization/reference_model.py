@@ -84,6 +84,7 @@ def build(run_id: str, stored: Any) -> RunModel:
     marks: list[Mark] = []
     sends: dict[str, Message] = {}
     messages: list[Message] = []
+    receipts: list[Any] = []
     actors: dict[str, None] = {}
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
@@ -228,7 +229,10 @@ def build(run_id: str, stored: Any) -> RunModel:
             label = f"{ev.actor}.{ev.callback}" + (
                 f"({_short(ev.message, 60)})" if ev.message else ""
             )
-            if ev.error:
+            if ev.error and "@ActorAddr-" in ev.actor:  # a plain Thespian actor lives on
+                label = f"{ev.actor} raised in {ev.callback}: {ev.error}"
+                marks.append(Mark("raised", ts, lane, ev.actor, label, producer, ev.id, ev.correlation_id))
+            elif ev.error:
                 marks.append(
                     Mark(
                         "crash",
@@ -269,6 +273,7 @@ def build(run_id: str, stored: Any) -> RunModel:
             messages.append(msg)
         elif kind is MessageReceive:
             actors.setdefault(ev.actor, None)
+            receipts.append((ev, ts))
             sent = sends.get(ev.message_id)
             if sent is not None:
                 sent.target = ev.actor
@@ -438,6 +443,21 @@ def build(run_id: str, stored: Any) -> RunModel:
         function_names[i] = name
     marks.sort(key=lambda m: m.ts)
     name_programs(all_lanes, programs)
+    # a receive no send of the run made is a message of its own, from the sender it names;
+    # one whose send came later in time order (another process's clock) is that send's
+    late = False
+    for ev, ts in receipts:
+        sent = sends.get(ev.message_id)
+        if sent is None:
+            unsent = Message(ev.message_id, ev.sender or PROGRAM, ev.actor, _short(ev.message, 80),
+                             ts, ts, ev.correlation_id, True)
+            messages.append(unsent)
+            late = True
+        elif sent.receive_ts is None:
+            sent.target, sent.receive_ts = ev.actor, ts
+            late = True
+    if late:
+        messages.sort(key=lambda m: m.send_ts)
     model = RunModel(
         run_id=run_id,
         first_ts=first_ts,

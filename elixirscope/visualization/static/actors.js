@@ -64,7 +64,7 @@ function draw(host, d, state) {
     const x = LEFT + i * COL + COL / 2;
     head += `<line class="lifeline" x1="${x}" y1="${TOP - 10}" x2="${x}" y2="${TOP}"/>
       <rect x="${x - COL / 2 + 8}" y="8" width="${COL - 16}" height="24" rx="4" fill="#1c212c" stroke="#2a3040"/>
-      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(l.length > COL / 7.5 ? "…" + l.slice(-Math.floor(COL / 7.5) + 1) : l)}</text><title>${esc(l)}</title>`;
+      <text class="lane-head" x="${x}" y="24" text-anchor="middle">${esc(head_label(l))}</text><title>${esc(l)}</title>`;
     svg += `<line class="lifeline" x1="${x}" y1="0" x2="${x}" y2="${H - 10}"/>`;
   });
   head += `</svg>`;
@@ -79,9 +79,9 @@ function draw(host, d, state) {
       const self = x1 === x2;
       const path = self ? `M${x1},${y - 6} C${x1 + 50},${y - 14} ${x1 + 50},${y + 10} ${x1 + 4},${y + 6}`
         : `M${x1 + dir * 4},${y} L${x2 - dir * 6},${y}`;
-      svg += `<path class="msg-arrow${lost ? " lost" : ""}" data-message="${esc(m.message_id)}" d="${path}" fill="none" marker-end="url(#${lost ? "arr-lost" : "arr"})"/>
+      svg += `<path class="msg-arrow${lost ? " lost" : ""}${m.unsent ? " unsent" : ""}" data-message="${esc(m.message_id)}" d="${path}" fill="none" marker-end="url(#${lost ? "arr-lost" : "arr"})"/>
         <text class="msg-label" x="${(x1 + x2) / 2 + (self ? 40 : 0)}" y="${y - 5}" text-anchor="middle">${esc(m.label.length > 46 ? m.label.slice(0, 45) + "…" : m.label)}</text>
-        <title>${esc(m.from)} → ${esc(m.to)}: ${esc(m.label)}\nsent ${fmtClock(m.send_ts)}${lost ? "\nno receive recorded" : "\nreceived after " + fmtDur(rel(m.receive_ts) - rel(m.send_ts))}</title>`;
+        <title>${esc(m.from)} → ${esc(m.to)}: ${esc(m.label)}\n${m.unsent ? "received " + fmtClock(m.receive_ts) + "\nno recorded process sent it: Thespian's own, or from outside the recording" : "sent " + fmtClock(m.send_ts) + (lost ? "\nno receive recorded" : "\nreceived after " + fmtDur(rel(m.receive_ts) - rel(m.send_ts)))}</title>`;
     } else {
       const k = r.k, x = cx(k.actor);
       const cls = `${k.kind}-mark`;
@@ -100,9 +100,18 @@ function draw(host, d, state) {
   chart.__rows = rows;
   for (const g of chart.querySelectorAll("g.row")) g.addEventListener("click", () => go({ t: g.dataset.ts }));
   host.querySelector("#ac-count").textContent = `${d.messages.length} shown` +
-    (d.left_out ? `, ${d.left_out} more in the window` : "") + ` · ${d.messages.filter((m) => m.receive_ts === null).length} without a recorded receive`;
+    (d.left_out ? `, ${d.left_out} more in the window` : "") + ` · ${d.messages.filter((m) => m.receive_ts === null).length} without a recorded receive` +
+    (d.messages.some((m) => m.unsent) ? ` · ${d.messages.filter((m) => m.unsent).length} without a recorded send (dotted)` : "");
   host.querySelector("#ac-tree").innerHTML = tree(d.tree);
   drawCursor(host, state);
+}
+
+// a lane's name within its head: a plain Thespian actor's (`Ledger@ActorAddr-/A~a~a`) as
+// class@address without Thespian's prefix, so its class stays in view; the rest cut at the left
+function head_label(l) {
+  const room = Math.floor(COL / 7.5);
+  const name = l.includes("@ActorAddr-") ? l.replace("@ActorAddr-", "@") : l;
+  return name.length > room ? "…" + name.slice(-room + 1) : name;
 }
 
 function tree(nodes) {
