@@ -55,7 +55,13 @@ def cause_report(
     elif not made.message_id:
         lines.append(f"  no message caused it: made by {made.callback}")
     elif send is None:
-        lines.append(f"  message {made.message_id}: its send was not recorded")
+        origin = receive.event.sender if receive is not None else None
+        lines.append(
+            f"  message {made.message_id}"
+            + (f" from {origin}" if origin else "")
+            + ": "
+            + _not_sent(made.message or "")
+        )
     else:
         sender = send.event.sender or "a program outside any actor"
         lines.append(f"  message {made.message_id} sent by {sender}: {send.event.message}")
@@ -83,6 +89,19 @@ def cause_report(
         "text": "\n".join(lines),
         "warnings": recording.warnings,
     }
+
+
+def _not_sent(message: str) -> str:
+    """Why a handled message has no recorded send, as far as its text tells."""
+    if message.startswith("<thespian.actors.PoisonMessage"):
+        return (
+            "Thespian returned it to its sender, the receiver having raised on it"
+            " (no send of the program's)"
+        )
+    return (
+        "its send was not recorded (from outside the recording, Thespian's own, or an"
+        " event lost on the way)"
+    )
 
 
 def _in_place_lines(recording: StateRecording, timeline: Timeline, index: int) -> list[str]:

@@ -327,3 +327,20 @@ def test_a_type_dispatchers_changes_name_the_method_that_handled_each(tmp_path) 
     (poison,) = [f for f in found if f.kind == "poison_message"]
     assert poison.details["messages"] == 1  # handed three times, one message
     assert poison.details["first_message"] == "Fetch(url='/broken')"
+
+
+def test_the_cause_of_a_change_names_who_handed_the_message(tmp_path) -> None:
+    """A change made by a message no recorded process sent says whom the receive names:
+    the asker outside the system, or the actor Thespian returned a failed message for."""
+    from elixirscope.state.cause import cause_report
+
+    data, _ = record_bank(tmp_path, "simpleSystemBase")
+    first = cause_report(data, "Teller", change=2)["text"].splitlines()
+    assert first[1].startswith("  message ") and "from ActorAddr-System:ExternalRequester:" in first[1]
+    assert "its send was not recorded" in first[1]
+    changes = [e for e in events(data) if e["type"] == "state" and e["actor"].startswith("Teller@")]
+    poisoned = next(i for i, e in enumerate(changes) if "PoisonMessage" in (e["message"] or ""))
+    text = cause_report(data, "Teller", change=poisoned + 1)["text"]
+    assert "from Ledger@ActorAddr-/A~a~a: Thespian returned it to its sender" in text
+    linked = cause_report(data, "Ledger", change=2)["text"]
+    assert "sent by Teller@ActorAddr-/A~a: ('post', 10)" in linked
