@@ -24,6 +24,8 @@ from elixirscope.query.calltree import program_frame, split_frame
 __all__ = ["detect_poison_messages", "handles_thespian_message"]
 
 MAX_EVIDENCE = 20
+POISON_TEXT = "<thespian.actors.PoisonMessage"
+"""How a returned message is recorded (``capture.values``)."""
 
 
 def detect_poison_messages(recording: Recording, settings: InsightSettings) -> list[Finding]:
@@ -33,10 +35,22 @@ def detect_poison_messages(recording: Recording, settings: InsightSettings) -> l
         if handles_thespian_message(ev.function):
             groups[(ev.function, ev.exc_type)].append(se)
     failed_states = _failed_states(recording) if groups else {}
+    handled = _poison_handled(recording) if groups else []
     return [
-        _finding(recording, function, found, failed_states)
+        _finding(recording, function, found, failed_states, handled)
         for (function, _), found in groups.items()
     ]
+
+
+def _poison_handled(recording: Recording) -> list[str]:
+    """``Actor.callback`` of the handlers that took a returned ``PoisonMessage`` (the
+    Thespian integration's state changes say which): senders that already look for it."""
+    seen: dict[str, None] = {}
+    for st in recording.of("state"):
+        ev = st.event
+        if (ev.message or "").startswith(POISON_TEXT) and not ev.error:
+            seen.setdefault(f"{ev.actor.partition('@')[0]}.{ev.callback}", None)
+    return list(seen)
 
 
 def handles_thespian_message(function: str) -> bool:
@@ -71,7 +85,11 @@ def _failed_states(recording: Recording) -> dict[Any, list[Any]]:
 
 
 def _finding(
-    recording: Recording, function: str, found: list[Any], failed_states: dict[Any, list[Any]]
+    recording: Recording,
+    function: str,
+    found: list[Any],
+    failed_states: dict[Any, list[Any]],
+    handled: list[str],
 ) -> Finding:
     first = found[0].event
     messages = [_message(recording, se, failed_states) for se in found]
@@ -96,11 +114,16 @@ def _finding(
         "its sender as a PoisonMessage, so the message is never handled and only the "
         "sender's code, if it looks for PoisonMessage, knows."
     )
+    senders = (
+        f"; its sender already handles the PoisonMessage it gets back ({', '.join(handled)})."
+        if handled
+        else ", and have senders handle PoisonMessage."
+    )
     fix = (
         f"Handle the input {actor} cannot take where it arrives (check it, and answer the "
-        "sender with an error message rather than raising), and have senders handle "
-        "PoisonMessage; for an actor that should restart from a clean state under a "
-        "supervisor, write it as a GenServer on elixirscope.runtime."
+        f"sender with an error message rather than raising){senders} For an actor that "
+        "should restart from a clean state under a supervisor, write it as a GenServer on "
+        "elixirscope.runtime."
     )
     return Finding(
         kind="poison_message",

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
-import random
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -119,21 +118,8 @@ class CallFrame:
         return moved
 
 
-_ids = random.Random(os.urandom(32))
-
-
-def _reseed_ids() -> None:
-    _ids.seed(os.urandom(32))
-
-
-os.register_at_fork(after_in_child=_reseed_ids)  # a forked child never repeats its parent's
-
-
 def new_correlation_id() -> str:
-    """128 random bits as 32 hex digits, as ``uuid.uuid4().hex`` has them, without its
-    system call per id (a generator seeded from the OS once a process, again after a
-    fork): chains and messages are made at every message an actor handles."""
-    return "%032x" % _ids.getrandbits(128)
+    return uuid.uuid4().hex
 
 
 def _py_current_correlation_id() -> str | None:

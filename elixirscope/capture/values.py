@@ -852,10 +852,36 @@ def _actor_address(t: type, d: dict | None) -> str | None:
         return None
     if type(held) is not str:
         fields = _instance_dict(held, _type_mro(type(held)))
-        held = dict.get(fields, "_str_form") if fields is not None else None
+        if fields is not None and "addressInstanceNum" in fields:
+            held = _local_address(fields)
+        else:
+            held = dict.get(fields, "_str_form") if fields is not None else None
     if type(held) is not str or len(held) > 120:
         return None
     return "ActorAddr-" + _scrub(held)
+
+
+def _local_address(fields: dict) -> str | None:
+    """A child's address as its parent holds it on a multiprocess base (Thespian's
+    ``ActorLocalAddress``): the address the child got, read from the parent's address
+    manager once it started (no method of Thespian's is run), else ``LocalAddr.N`` as
+    Thespian writes one not known yet."""
+    n = dict.get(fields, "addressInstanceNum")
+    if type(n) is not int:
+        return None
+    manager = dict.get(fields, "addressManager")
+    known = _instance_dict(manager, _type_mro(type(manager))) if manager is not None else None
+    managed = dict.get(known, "_managed") if known is not None else None
+    real = managed[n] if type(managed) is list and 0 <= n < len(managed) else None
+    if real is not None and _full_name(type(real)) == "thespian.actors.ActorAddress":
+        inner = _instance_dict(real, _type_mro(type(real)))
+        held = dict.get(inner, "_aaddr") if inner is not None else None
+        if type(held) is not str and held is not None:
+            details = _instance_dict(held, _type_mro(type(held)))
+            held = dict.get(details, "_str_form") if details is not None else None
+        if type(held) is str:
+            return held
+    return f"LocalAddr.{n}"
 
 
 _ORM = 1

@@ -22,9 +22,11 @@ wraps Thespian's own steps and changes nothing that is sent:
 - after each message it handled, the actor's state (its fields, without the ``_myRef``
   and ``_receive`` Thespian keeps on it) as a ``state`` event, as a GenServer's is
   recorded: a delta from the previous one, whole every so often; the first message is
-  preceded by the state ``__init__`` left. On ``simpleSystemBase`` a message that
-  raised carries its error (Thespian hands it once more, a second ``state``; then
-  returns it to its sender as a ``PoisonMessage``, a receive of its own).
+  preceded by the state ``__init__`` left; the callback is the ``receiveMsg_<Type>``
+  an ``ActorTypeDispatcher`` ran, else ``receiveMessage``. On ``simpleSystemBase`` a
+  message that raised carries its error and the program's line (Thespian hands it
+  again, a change each time, then returns it to its sender as a ``PoisonMessage``, a
+  receive of its own).
 
 An actor is named ``Class@address`` (``Counter@ActorAddr-/A~a``); ``elixirscope state
 Counter`` finds it when it is the only ``Counter``. Thespian's own actors and messages
@@ -51,6 +53,7 @@ from typing import Any
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.values import safe_repr
+from elixirscope.contracts.trace import REGISTERED
 from elixirscope.state.capture import DEFAULT_LIMITS, FRAMEWORK_FIELDS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
 
@@ -96,6 +99,23 @@ def _program_actor(instance: Any) -> bool:
     """An actor of the program's: not Thespian's own, not a GenServer of the runtime."""
     t = type(instance)
     return not getattr(t, "traced_by_runtime", False) and not t.__module__.startswith("thespian.")
+
+
+def _global_name(actor: Any) -> str | None:
+    """The ``globalName`` the actor was created with, read from Thespian's records: its
+    actor manager's on a multiprocess base, the system's table on ``simpleSystemBase``."""
+    ref = vars(actor).get("_myRef")
+    name = getattr(ref, "globalName", None)
+    if isinstance(name, str):
+        return name
+    system = getattr(ref, "_system", None)  # the ActorSystem, whose base keeps the table
+    table = getattr(getattr(system, "_systemBase", system), "_globalNames", None)
+    address = getattr(ref, "_addr", None)
+    if isinstance(table, dict) and address is not None:
+        for known, where in list(table.items()):
+            if where is address or where == address:
+                return known if isinstance(known, str) else None
+    return None
 
 
 def _handler(actor_class: type, message_class: type) -> str:
@@ -255,6 +275,9 @@ class ThespianRecorder:
         try:
             if name not in self.tracker(rec):
                 self._state(rec, name, FIRST, "", None, actor)  # the first "before"
+                known_as = _global_name(actor)
+                if known_as:  # `elixirscope state NAME` finds it, as a registered GenServer
+                    rec.emit("custom", REGISTERED, {"actor": name, "name": known_as})
             rec.emit("receive", mid, name, from_name, text)
             STATS["received"] += 1
         except BaseException:
@@ -279,11 +302,18 @@ class ThespianRecorder:
         text: str,
         mid: str | None,
         actor: Any,
-        failure: str | None = None,
+        failure: str | tuple[str, str | None] | None = None,
     ) -> None:
-        """A ``state`` event as the runtime's tracer writes a GenServer's (its tracker)."""
+        """A ``state`` event as the runtime's tracer writes a GenServer's (its tracker);
+        ``failure``: Thespian's traceback text of what the handler raised, or its
+        ``(Type: message, file:line:function)``."""
         seq, key, delta, _ = self.tracker(rec).record(name, actor)
-        error, raised_at = _failure(failure) if failure is not None else (None, None)
+        if failure is None:
+            error, raised_at = None, None
+        elif isinstance(failure, tuple):
+            error, raised_at = failure
+        else:
+            error, raised_at = _failure(failure)
         rec.emit(
             "state",
             name,
@@ -595,12 +625,108 @@ def _recorded_handling(original: Any) -> Any:
             _failed(exc)
         if token is None:
             return original(self, envelope)
+        attempts = _Attempts(rec, token, actor)  # type: ignore[arg-type]
         try:
             return original(self, envelope)
         finally:
             try:
-                rec.handled(token, actor)  # type: ignore[union-attr]
+                attempts.done()
             except Exception as exc:  # noqa: BLE001
                 _failed(exc)
 
     return _handleOneMessage
+
+
+_MISSING = object()
+
+
+class _Attempts:
+    """The calls of an actor's ``receiveMessage`` for one message in its own process.
+
+    Thespian's actor manager catches what the handler raises, hands the message once
+    more, then returns it as a ``PoisonMessage``: nothing raised reaches a wrapper of the
+    manager. So, for the time of the message only, the actor's ``receiveMessage`` is seen
+    through the instance (an attribute of its own, taken away before any state is read,
+    and put back as it was): each attempt that raised is a change with its error and
+    the program's line; the last, if it did not raise, is the change :meth:`done`
+    records."""
+
+    def __init__(self, rec: ThespianRecorder, token: Any, actor: Any) -> None:
+        self.rec, self.token, self.actor = rec, token, actor
+        self.failed_last = False
+        self.fields = getattr(actor, "__dict__", None)
+        self.had = _MISSING
+        self.handler: Any = None
+        self.seen = self.attempt  # one bound method, told apart by identity
+        if self.fields is not None:
+            self.had = self.fields.get("receiveMessage", _MISSING)
+            self.handler = actor.receiveMessage
+            self._watch()
+
+    def _watch(self) -> None:
+        assert self.fields is not None
+        self.fields["receiveMessage"] = self.seen
+
+    def _unwatch(self) -> bool:
+        """Take the attribute away; False when the handler replaced it itself (Thespian's
+        ``initmsgs`` does: its choice is kept)."""
+        fields = self.fields
+        if fields is None or fields.get("receiveMessage") is not self.seen:
+            return False
+        if self.had is _MISSING:
+            del fields["receiveMessage"]
+        else:
+            fields["receiveMessage"] = self.had
+        return True
+
+    def attempt(self, msg: Any, sender: Any) -> Any:
+        try:
+            result = self.handler(msg, sender)
+        except Exception as exc:
+            self.failed_last = True
+            try:
+                watched = self._unwatch()
+                _scope, rec, name, text, mid, message = self.token
+                callback = self.rec.callback(self.actor, message)
+                failure = (_error_text(exc), _raised_in(exc))
+                self.rec._state(rec, name, callback, text, mid, self.actor, failure)
+                if watched:
+                    self._watch()  # for Thespian's second try
+            except Exception as inner:  # noqa: BLE001
+                _failed(inner)
+            raise
+        self.failed_last = False
+        return result
+
+    def done(self) -> None:
+        """The message handled: the attribute taken away, the state recorded (unless the
+        last attempt raised: recorded then), the chain left."""
+        self._unwatch()
+        if self.failed_last:
+            self.token[0].__exit__(None, None, None)
+        else:
+            self.rec.handled(self.token, self.actor)
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: message``, as Thespian's traceback ends (on ``simpleSystemBase`` the text
+    is read from it): a text argument as it is, any other as its safe text."""
+    args = exc.args
+    if len(args) == 1 and type(args[0]) is str:
+        shown = args[0] if len(args[0]) <= 200 else args[0][:197] + "..."
+    else:
+        shown = safe_repr(args[0] if len(args) == 1 else args, 200) if args else ""
+    return f"{type(exc).__name__}: {shown}" if shown else type(exc).__name__
+
+
+def _raised_in(exc: BaseException) -> str | None:
+    """``file:line:function`` of the innermost frame of the program's in ``exc``'s
+    traceback (not Thespian's, not ElixirScope's)."""
+    theirs = _not_the_programs()
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(theirs):
+            found = f"{code.co_filename}:{tb.tb_lineno}:{code.co_name}"
+        tb = tb.tb_next
+    return found

@@ -479,7 +479,7 @@ def _message_key(moved: dict[str, Any]) -> Hashable:
 
 
 def _route(moved: dict[str, Any]) -> tuple[Any, ...]:
-    return (moved["type"], moved["from"], _same(moved["to"]))
+    return (moved["type"], _same(moved["from"]), _same(moved["to"]))
 
 
 def _count(node: CallNode) -> int:

@@ -264,6 +264,10 @@ def node_at(root: Node, path: Path) -> Node:
     return node
 
 
+CLASS_KEY = "$class"
+"""The key an object's class is under in its plain form (``to_plain``)."""
+
+
 def fields_near(root: Node, path: Path) -> list[str]:
     """The names beside ``path``'s last step (the fields of the dict or object it would be
     in), closest to that step first: what a read naming a field that is not there lists."""
@@ -276,7 +280,7 @@ def fields_near(root: Node, path: Path) -> list[str]:
     if not isinstance(plain, dict) or not path:
         return []
     want = str(path[-1])
-    names = [str(k) for k in plain]
+    names = [str(k) for k in plain if k != CLASS_KEY]  # an object's class is no field
     return sorted(names, key=lambda n: -difflib.SequenceMatcher(None, want, n).ratio())
 
 
@@ -310,7 +314,7 @@ def to_plain(node: Node) -> Any:
         out = {_plain_key(k): to_plain(v) for k, v in node.entries.items()}  # type: ignore[union-attr]
         return _with_more(out, node)
     if kind is Obj:
-        out = {"$class": node.cls}  # type: ignore[union-attr]
+        out = {CLASS_KEY: node.cls}  # type: ignore[union-attr]
         out.update((k, to_plain(v)) for k, v in node.fields.items())  # type: ignore[union-attr]
         return _with_more(out, node)
     if kind is Seq or kind is Bag:

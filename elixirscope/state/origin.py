@@ -107,7 +107,7 @@ def why(
         timeline = recording.timeline(actor)
         value = timeline.value(index, path)
         if value is ABSENT:
-            steps.append(Step("unknown", actor, _absent(timeline, path, index)))
+            steps.append(Step("unknown", actor, absent(timeline, path, index)))
             break
         setter = _last_setter(timeline, path, index)
         shown = to_plain(value)
@@ -474,7 +474,7 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _absent(timeline: Any, path: Path, index: int) -> str:
+def absent(timeline: Any, path: Path, index: int) -> str:
     """``ACTOR has no FIELD after change N`` and, when the state there has fields beside
     it, which (closest first), as ``history`` says of a field no change touched."""
     from elixirscope.state.nodes import fields_near

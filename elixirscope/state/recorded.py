@@ -34,6 +34,7 @@ from elixirscope.contracts.trace import (
     WebSocketMessage,
 )
 from elixirscope.state.timeline import Change, Timeline, change_target
+from elixirscope.store._events import THESPIAN_ACTOR
 from elixirscope.store.errors import QueryError
 
 __all__ = ["Moment", "StateRecording", "TargetError", "clock", "is_object"]
@@ -59,6 +60,10 @@ class Moment:
 
     def state(self) -> Any:
         return self.timeline.before(self.index) if self.before else self.timeline.state(self.index)
+
+
+_APART_NS = 600 * 10**9
+"""How long before its receipt a message received in a chain of its own is looked for."""
 
 
 class StateRecording:
@@ -132,7 +137,13 @@ class StateRecording:
         names = self._index_names()
         actors = [n for n in names if not is_object(n)]
         objects = [n for n in names if is_object(n)]
-        found = [n for n in actors if n.endswith("/" + target) or n.rsplit("/", 1)[-1] == target]
+        found = [
+            n
+            for n in actors
+            if n.endswith("/" + target)
+            or n.rsplit("/", 1)[-1] == target
+            or n.partition(THESPIAN_ACTOR)[0] == target  # a plain Thespian actor's class
+        ]
         found += [n for n in objects if _names_object(target, n)]
         found = [n for n in found if self.has_state(n)]
         if not found:
@@ -215,7 +226,27 @@ class StateRecording:
                 send = stored
             elif type(e) is MessageReceive and e.message_id == message_id:
                 receive = stored
+        if send is None and receive is not None:
+            send = self._sent_apart(receive)
         return send, receive
+
+    def _sent_apart(self, receive: Any) -> Any:
+        """The send of a message received in a chain of its own: a plain Thespian actor's
+        on a multiprocess base, whose handling starts its own chain (only the message
+        crosses the processes). Looked for among the sends of the actor the receive
+        names (``Class@ADDRESS`` for a sender named by its address), up to the receipt."""
+        sender, message_id = receive.event.sender, receive.event.message_id
+        if not sender:
+            return None
+        senders = [n for n in self._index_names() if n == sender or n.endswith("@" + sender)]
+        for name in senders[:4]:
+            found = self._query(
+                type="send", actor=name, until=receive.event.ts, since=receive.event.ts - _APART_NS
+            )
+            for stored in reversed(found):
+                if stored.event.message_id == message_id:
+                    return stored
+        return None
 
     def caller(self, stored: Any) -> Any:
         """The recorded call an event happened in (its ``parent_id``), or None."""

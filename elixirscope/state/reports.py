@@ -467,7 +467,8 @@ def why_report(
     recording: StateRecording | None = None,
 ) -> dict[str, Any]:
     """Where the value of one field came from, back across messages and actors."""
-    from elixirscope.state.origin import why
+    from elixirscope.state.origin import absent, why
+    from elixirscope.state.timeline import ABSENT
 
     recording = _recording(data_dir, run, all_runs, recording)
     path = _field(field, "FIELD")
@@ -477,6 +478,8 @@ def why_report(
     index = moment.index - 1 if moment.before else moment.index
     if index < 0:
         raise QueryError(f"{moment.timeline.target}: no state before its first change")
+    if moment.timeline.value(index, path) is ABSENT:  # a field it does not have: an error
+        raise QueryError(absent(moment.timeline, path, index))
     steps = why(recording, moment.timeline.target, path, index)
     lines = [f"why {moment.timeline.target}.{format_path(path)} ({moment.how}):"]
     for n, step in enumerate(steps):

@@ -5,6 +5,7 @@ process boundary follow, against a shadow model of Thespian's delivery."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -150,9 +151,35 @@ def test_multiproc_base_links_sends_across_processes(tmp_path) -> None:
         receipt = receives[send["message_id"]]
         assert receipt["message"] == send["message"]
         assert receipt["producer"] != send["producer"]  # another process
+    # a second run: its actors have other ports, yet they are the same actors sending the
+    # same messages, and `diff` says so
+    record_bank(tmp_path, "multiprocTCPBase", str(free_port()))
+    listed = run(sys.executable, "-m", "elixirscope", "runs", "--data-dir", str(data), "--json",
+                 cwd=tmp_path)
+    ids = [r["id"] for r in json.loads(listed.stdout)["runs"]]
+    compared = run(sys.executable, "-m", "elixirscope", "diff", "--data-dir", str(data),
+                   ids[1][:8], ids[0][:8], cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert "Messages: none" in compared.stdout, compared.stdout
     ledger_states = of(evs, "state", "Ledger")
     assert ledger_states[0]["callback"] == "__init__"
     assert ledger_states[-2]["callback"] == "receiveMessage"
+    # Thespian's actor manager catches what the handler raised: each attempt is a change
+    # with its error and line all the same, and the actor's fields are its own
+    failed = [s for s in ledger_states if s["error"]]
+    assert [s["error"] for s in failed] == ["ValueError: too large a withdrawal: -500"] * 2
+    assert all(s["message"] == "('post', -500)" for s in failed)
+    assert all(s["raised_at"].rsplit(":", 2)[2] == "receiveMessage" for s in failed)
+    assert all("receiveMessage" not in (s["after"] or "") for s in ledger_states)
+    # the ledger's address as the teller holds it: local until Thespian knows where the
+    # child runs, then the child's own
+    tellers = [s["after"] for s in of(evs, "state", "Teller")]
+    assert "ledger=<ActorAddr-LocalAddr.0>" in tellers[1]
+    ledger = ledger_states[0]["actor"].partition("@")[2]
+    assert f"ledger=<{ledger}>" in tellers[-1]
+    shown = run(sys.executable, "-m", "elixirscope", "state", "--data-dir", str(data), "Ledger",
+                "--run", ids[1][:8], cwd=tmp_path)
+    assert "Ledger(entries=[10, 25, 7], balance=42)" in shown.stdout, shown.stdout
     assert {s["producer"] for s in ledger_states} != {s["producer"] for s in of(evs, "state", "Teller")}
 
 
@@ -302,7 +329,7 @@ class Fetcher(ActorTypeDispatcher):
 
 system = ActorSystem("simpleSystemBase")
 try:
-    fetcher = system.createActor(Fetcher)
+    fetcher = system.createActor(Fetcher, globalName="fetcher")
     print([system.ask(fetcher, m, 5) for m in (Fetch("/"), "hi", Fetch("/broken"), Fetch("/a"))])
 finally:
     system.shutdown()
@@ -327,6 +354,10 @@ def test_a_type_dispatchers_changes_name_the_method_that_handled_each(tmp_path) 
     (poison,) = [f for f in found if f.kind == "poison_message"]
     assert poison.details["messages"] == 1  # handed three times, one message
     assert poison.details["first_message"] == "Fetch(url='/broken')"
+    by_name = run(sys.executable, "-m", "elixirscope", "state", "--data-dir",
+                  str(tmp_path / "data"), "fetcher", cwd=tmp_path)  # its globalName
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout.startswith("Fetcher@ActorAddr-/A~a after change 7 of 7")
 
 
 def test_the_cause_of_a_change_names_who_handed_the_message(tmp_path) -> None:
@@ -344,3 +375,17 @@ def test_the_cause_of_a_change_names_who_handed_the_message(tmp_path) -> None:
     assert "from Ledger@ActorAddr-/A~a~a: Thespian returned it to its sender" in text
     linked = cause_report(data, "Ledger", change=2)["text"]
     assert "sent by Teller@ActorAddr-/A~a: ('post', 10)" in linked
+
+
+def test_a_poison_finding_knows_the_sender_handles_what_comes_back(tmp_path) -> None:
+    from elixirscope.ai.insights import find
+    from elixirscope.ai.recording import load_recording
+
+    data, _ = record_bank(tmp_path, "simpleSystemBase")
+    found, _errors = find(load_recording(data))
+    (poison,) = [f for f in found if f.kind == "poison_message"]
+    assert poison.details["messages"] == 1 and poison.details["first_message"] == "('post', -500)"
+    assert "its sender already handles the PoisonMessage it gets back (Teller.receiveMessage)" in (
+        poison.fix
+    )
+    assert "have senders handle" not in poison.fix

@@ -29,8 +29,12 @@ def test_history_of_a_field_never_there_names_the_fields(data: Path) -> None:
 
 
 def test_why_of_a_missing_field_names_the_fields_too(data: Path) -> None:
+    """An error, as history's: exit status 1, on stderr (it said so on stdout with 0)."""
     done = elixirscope("why", "--data-dir", str(data), "room", "bidz")
-    assert "auction/room has no bidz after change 7; auction/room has: bids, high" in done.stdout
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "elixirscope why: auction/room has no bidz after change 7; auction/room has: bids, high\n"
+    )
 
 
 def test_history_of_a_real_field_is_unchanged(data: Path) -> None:

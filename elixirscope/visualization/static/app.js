@@ -149,9 +149,11 @@ export function short(fn) {
 export function lastName(name) { return name.slice(name.lastIndexOf(".") + 1); }
 
 let toastTimer = null;
-export function toast(message) {
+// a line at the bottom for a few seconds: red for what went wrong, dim for a notice
+export function toast(message, notice = false) {
   const el = document.getElementById("toast");
   el.textContent = message;
+  el.classList.toggle("notice", notice);
   el.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => (el.hidden = true), 6000);
@@ -309,7 +311,7 @@ async function route() {
     let latest = null;
     try { latest = (await api("runs")).runs[0] || null; } catch (err) { /* said below */ }
     if (latest) {
-      toast(`no run given: showing the latest, ${latest.short_id} (${latest.command_text})`);
+      toast(`no run given: showing the latest, ${latest.short_id} (${latest.command_text})`, true);
       routed = null;
       go({ run: latest.id }, { replace: true });
       return;
