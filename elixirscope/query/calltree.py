@@ -269,6 +269,7 @@ def render_call_tree(
     steps: bool = True,
     processes: dict[str, str] | None = None,
     handed: dict[str, str] | None = None,
+    received: dict[str, str] | None = None,
 ) -> str:
     """An indented tree: ``fib(n=5) -> 5  [1.2 ms]  fib.py:3``, errors as
     ``!! ValueError: msg (raised at fib.py:7)``; with ``threads``, a call on
@@ -276,10 +277,12 @@ def render_call_tree(
     and a coroutine call in another task than its caller's names the task; with
     ``processes`` (producer -> label), a call in another process than its caller's (and
     each top-level call) names it; without ``steps``, a generator's or coroutine's
-    ``yield``/``resume`` lines (each ``await`` that waited) are left out."""
+    ``yield``/``resume`` lines (each ``await`` that waited) are left out; ``received``
+    (message id -> actor) names the receivers of sends whose receive is in another chain."""
     paint = _painter(color)
     lines: list[str] = []
-    shown = _Shown(threads, processes or {}, steps, receivers(_tree_events(nodes)), handed or {})
+    named = {**(received or {}), **receivers(tree_events(nodes))}
+    shown = _Shown(threads, processes or {}, steps, named, handed or {})
     for node in nodes:
         _render_node(node, 0, lines, paint, indent, shown, None)
     return "\n".join(lines)
@@ -309,7 +312,7 @@ def receivers(events: Iterable[StoredEvent]) -> dict[str, str]:
     }
 
 
-def _tree_events(nodes: list[CallNode]) -> Iterator[StoredEvent]:
+def tree_events(nodes: list[CallNode]) -> Iterator[StoredEvent]:
     """The events attached to the calls of a tree."""
     stack = list(nodes)
     while stack:

@@ -162,6 +162,7 @@ def events_report(
         kept = merged[-limit:] if limit else merged
         more += len(merged) - len(kept)
         found = Found(kept, [*_warnings(found), *sent.warnings])
+    received = {**_receivers_of_sends(data_dir, found, scope), **received}
     lines = [scope.header()] if scope.header() else []
     from elixirscope.query.threads import names_in
 
@@ -186,6 +187,32 @@ def events_report(
 
 
 _HLC_ORDER = attrgetter("event.ts", "producer", "event.id")  # the store's order
+RECEIPT_WINDOW_NS = 5 * 10**9
+"""How long after the last listed send its receives are looked for."""
+
+
+def _receivers_of_sends(data_dir: str, found: list[Any], scope: Any) -> dict[str, str]:
+    """Message id -> the actor that received it, for the sends a listing shows without
+    their receives (``--type send``): a send names its receiver by the actor's name, not
+    the address it went to, whatever else the listing holds. The receives of the
+    listing's span only are read."""
+    from elixirscope.contracts.trace import MessageSend
+    from elixirscope.query.calltree import receivers
+    from elixirscope.query.reading import events
+
+    sends = [se for se in found if type(se.event) is MessageSend]
+    if not sends:
+        return {}
+    first, last = sends[0].event.ts, sends[-1].event.ts
+    got = events(
+        data_dir,
+        type="receive",
+        since=first,
+        until=last + RECEIPT_WINDOW_NS,
+        limit=None,
+        **scope.filters(),
+    )
+    return receivers(got)
 
 
 def _sends_to(data_dir: str, query: dict[str, Any]) -> tuple[Found[Any], dict[str, str]]:
@@ -305,8 +332,22 @@ def calltree_report(
     if nodes:
         processes = _process_labels(data_dir, nodes, across_runs=run_id is None)
         handed = _handed_outcomes(data_dir, nodes, run_id)
+        from elixirscope.contracts.trace import MessageSend
+        from elixirscope.query.calltree import tree_events
+
+        sent = sorted(
+            (se for se in tree_events(nodes) if type(se.event) is MessageSend), key=_HLC_ORDER
+        )
+        received = _receivers_of_sends(data_dir, sent, scope)
         lines.append(
-            render_call_tree(nodes, threads=names, steps=steps, processes=processes, handed=handed)
+            render_call_tree(
+                nodes,
+                threads=names,
+                steps=steps,
+                processes=processes,
+                handed=handed,
+                received=received,
+            )
         )
         more = continues_note(data_dir, correlation, run_id) if run_id is not None else None
         if more is not None:

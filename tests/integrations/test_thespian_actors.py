@@ -151,6 +151,16 @@ def test_multiproc_base_links_sends_across_processes(tmp_path) -> None:
         receipt = receives[send["message_id"]]
         assert receipt["message"] == send["message"]
         assert receipt["producer"] != send["producer"]  # another process
+    # a send names the actor that received it in another process and chain: in its call
+    # tree, and in a listing of sends alone
+    first = next(s for s in sends if s["message"] == "('post', 10)")
+    tree = run(sys.executable, "-m", "elixirscope", "calltree", "--data-dir", str(data),
+               "--no-pager", first["correlation_id"], cwd=tmp_path).stdout
+    ledger_name = receives[first["message_id"]]["actor"]
+    assert f"-> {ledger_name}: ('post', 10)" in tree, tree
+    listed = run(sys.executable, "-m", "elixirscope", "events", "--data-dir", str(data),
+                 "--type", "send", cwd=tmp_path).stdout
+    assert f"-> {ledger_name}: ('post', 25)" in listed, listed
     # a second run: its actors have other ports, yet they are the same actors sending the
     # same messages, and `diff` says so
     record_bank(tmp_path, "multiprocTCPBase", str(free_port()))
