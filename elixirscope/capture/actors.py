@@ -42,7 +42,7 @@ from typing import Any
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.sampled import SampledOut
-from elixirscope.capture.values import safe_repr
+from elixirscope.capture.values import address_text, safe_repr
 from elixirscope.contracts.trace import REGISTERED, REPLY_SUFFIX
 from elixirscope.runtime import observe
 from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
@@ -175,7 +175,7 @@ class ActorTracer:
             message_id = new_correlation_id()
         cid = current_correlation_id() or cid or new_correlation_id()
         with correlation(cid):
-            rec.emit("send", message_id, sender, _address(target), self._text(message))
+            rec.emit("send", message_id, sender, address_text(target), self._text(message))
         return (message_id, cid, rec.clock.now(), sender)
 
     def receiving(self, actor: str, message: Any, trace: Any) -> AbstractContextManager[Any]:
@@ -347,16 +347,6 @@ def _content(envelope: Any) -> Any:
         if name in fields:
             return vars(envelope).get(name)
     return envelope
-
-
-def _address(target: Any) -> str:
-    """An actor address as text (Thespian's own ``str``; never the program's objects)."""
-    if type(target) is str:
-        return target
-    try:
-        return str(target)
-    except Exception:  # noqa: BLE001
-        return safe_repr(target)
 
 
 def enable_actor_capture(

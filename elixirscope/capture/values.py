@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_SENSITIVE_NAMES",
     "REDACTED",
     "add_sensitive_names",
+    "address_text",
     "capture_args",
     "capture_value",
     "get_sensitive_names",
@@ -163,6 +164,19 @@ def _names_a_word(name: str, words: tuple[str, ...], cache: dict[str, bool]) -> 
 
 
 # --------------------------------------------------------------------------- public API
+
+
+def address_text(value: Any, limit: int = DEFAULT_LIMIT) -> str:
+    """An actor's address (or a name, a key) as text: a text as it is, an address by
+    Thespian's own ``str`` (``ActorAddr-/A~a``; the runtime's, pub/sub's and plain
+    Thespian actors' sends name their targets so), anything whose ``str`` fails by its
+    safe text."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001
+        return safe_repr(value, limit)
 
 
 def safe_repr(obj: object, limit: int = DEFAULT_LIMIT) -> str:

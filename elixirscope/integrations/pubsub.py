@@ -43,7 +43,7 @@ from typing import Any
 
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
-from elixirscope.capture.values import safe_repr
+from elixirscope.capture.values import address_text, safe_repr
 
 __all__ = ["PubSubRecorder", "disable", "enable", "enabled", "record_deliveries"]
 
@@ -75,10 +75,14 @@ class PubSubRecorder:
             if own and not self.record_own:
                 return None
             pub_id = uuid.uuid4().hex
-            publisher = getattr(actor, "path", None) or _text(getattr(actor, "myAddress", None))
+            publisher = getattr(actor, "path", None) or address_text(
+                getattr(actor, "myAddress", None)
+            )
             cid = current_correlation_id() or new_correlation_id()
             with correlation(cid):
-                rec.emit("pub", pub_id, _text(key), publisher, safe_repr(payload, MESSAGE_LIMIT))
+                rec.emit(
+                    "pub", pub_id, address_text(key), publisher, safe_repr(payload, MESSAGE_LIMIT)
+                )
             STATS["published"] += 1
             return (pub_id, cid, rec.clock.now())
         except Exception as exc:  # noqa: BLE001
@@ -107,13 +111,13 @@ def record_deliveries(
             return traces
         pub_id, cid, ts = link
         rec.clock.observe(ts)
-        topic = _text(key)
+        topic = address_text(key)
         with correlation(cid):
             for i, owner in enumerate(owners):
                 name = names[i] if names is not None and i < len(names) else None
                 path = paths[i] if paths is not None and i < len(paths) else None
                 message_id = uuid.uuid4().hex if path else None
-                target = path or _text(owner)
+                target = path or address_text(owner)
                 linked = () if message_id is None else (message_id,)  # the usual shape without
                 rec.emit("deliver", pub_id, topic, target, replay, name, *linked)
                 if message_id is not None:
@@ -122,15 +126,6 @@ def record_deliveries(
     except Exception as exc:  # noqa: BLE001
         _failed(exc)
     return traces
-
-
-def _text(value: Any) -> str:
-    if type(value) is str:
-        return value
-    try:
-        return str(value)  # an actor address: Thespian's own str
-    except Exception:  # noqa: BLE001
-        return safe_repr(value, MESSAGE_LIMIT)
 
 
 def enable(record_own: bool = False) -> bool:

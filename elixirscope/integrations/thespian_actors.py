@@ -52,7 +52,7 @@ from typing import Any
 
 from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
-from elixirscope.capture.values import safe_repr
+from elixirscope.capture.values import address_text, safe_repr
 from elixirscope.contracts.trace import REGISTERED
 from elixirscope.state.capture import DEFAULT_LIMITS, FRAMEWORK_FIELDS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
@@ -83,16 +83,7 @@ def message_id(sender: str, receiver: str, place: int, text: str) -> str:
 
 def actor_name(instance: Any) -> str:
     """``Class@address``: how the recording names a plain Thespian actor."""
-    return f"{type(instance).__qualname__}@{_text(instance.myAddress)}"
-
-
-def _text(value: Any) -> str:
-    if type(value) is str:
-        return value
-    try:
-        return str(value)  # an actor address: Thespian's own str
-    except Exception:  # noqa: BLE001
-        return safe_repr(value, MESSAGE_LIMIT)
+    return f"{type(instance).__qualname__}@{address_text(instance.myAddress)}"
 
 
 def _program_actor(instance: Any) -> bool:
@@ -234,10 +225,10 @@ class ThespianRecorder:
         if crosses and not _thespians(message):
             with correlation(cid):
                 envelope = rec.envelope("send")
-            return _Unsettled(self, rec, envelope, _text(actor.myAddress), name, text)
+            return _Unsettled(self, rec, envelope, address_text(actor.myAddress), name, text)
         mid = new_correlation_id()
         with correlation(cid):
-            rec.emit("send", mid, name, _text(target), text)
+            rec.emit("send", mid, name, address_text(target), text)
         STATS["sent"] += 1
         return (mid, cid, rec.clock.now(), name)
 
@@ -259,10 +250,10 @@ class ThespianRecorder:
             mid, cid, ts, from_name = trace
             rec.clock.observe(ts)  # the receive sorts after its send
         else:
-            mid, cid, address = None, None, _text(sender)
+            mid, cid, address = None, None, address_text(sender)
             from_name = self.names.get(address, address)
             if not _thespians(message):
-                here = _text(actor.myAddress)
+                here = address_text(actor.myAddress)
                 place = self.received.take(address, here)
                 if place is None:
                     STATS["unlinked"] += 1
@@ -356,7 +347,7 @@ class _Unsettled:
     def settle(self, target: Any, delivered: bool = True) -> None:
         """The send, to ``target`` (its address now); not ``delivered``: Thespian gave it
         up before knowing where it went (an id of its own, no receive will have it)."""
-        to = _text(target)
+        to = address_text(target)
         place = self.places.take(self.sender, to) if delivered else None
         if place is None:
             STATS["unlinked"] += 1
@@ -508,7 +499,7 @@ def _simple_receipt(rec: ThespianRecorder, actor: Any, ps: Any, msg: Any, sndr: 
     sender, a ``DeadEnvelope``) is a receipt of its own in the send's chain."""
     trace = getattr(ps, "_elixirscope_trace", None)
     if msg is not ps.msg:
-        sender = rec.names.get(_text(sndr), _text(sndr))
+        sender = rec.names.get(address_text(sndr), address_text(sndr))
         trace = None if trace is None else (new_correlation_id(), trace[1], trace[2], sender)
     elif ps.attempts and trace is not None:
         scope = correlation(trace[1])
