@@ -146,6 +146,7 @@ class _Process:
     # (ident, name) -> events: an OS reuses the ident of a thread that ended
     threads: Counter = field(default_factory=Counter)
     started_by: dict[str, Any] | None = None  # the recorded call that started it, if one did
+    actors: dict[str, None] = field(default_factory=dict)  # whose states it recorded, in order
 
 
 def summarize(
@@ -239,6 +240,7 @@ def summarize(
                 uncaught[(lost.short, lost.error if lost.type else "", lost.where or "?")] += 1
         elif isinstance(ev, StateChange):
             actors[ev.actor].state_changes += 1
+            proc.actors.setdefault(ev.actor, None)  # which actors it ran: its label
         elif isinstance(ev, MessageReceive):
             actors[ev.actor].messages_in += 1
         elif isinstance(ev, MessageSend):
@@ -672,6 +674,7 @@ def _process_row(producer: str, p: _Process, names: ThreadNames) -> dict[str, An
         "first_ts": p.first_ts,
         "last_ts": p.last_ts,
         "started_by": p.started_by,
+        "actors": list(p.actors),
         "threads": threads,
     }
 
@@ -889,6 +892,10 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 call = spawning_call(by["function"], by["call_id"])
                 how = "exec'd" if by.get("exec") else "started"
                 rows.append([f"  {how} by {call} in process {by['pid']}", "", ""])
+            ran = p.get("actors") or []
+            if ran and len(procs) > 1:  # processes of one program told apart by their actors
+                more = f" and {len(ran) - 3} more" if len(ran) > 3 else ""
+                rows.append([f"  actors {', '.join(ran[:3])}{more}", "", ""])
             shown = p["threads"][:top]
             names = Counter(t["name"] for t in shown if t["name"])
             for t in shown:  # threads of one name (a pool's) told apart by their ident

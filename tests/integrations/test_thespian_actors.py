@@ -161,6 +161,10 @@ def test_multiproc_base_links_sends_across_processes(tmp_path) -> None:
     listed = run(sys.executable, "-m", "elixirscope", "events", "--data-dir", str(data),
                  "--type", "send", cwd=tmp_path).stdout
     assert f"-> {ledger_name}: ('post', 25)" in listed, listed
+    # the summary tells the program's processes apart by the actors each ran
+    summary = run(sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(data),
+                  cwd=tmp_path).stdout
+    assert f"  actors {ledger_name}\n" in summary, summary
     # a second run: its actors have other ports, yet they are the same actors sending the
     # same messages, and `diff` says so
     record_bank(tmp_path, "multiprocTCPBase", str(free_port()))
