@@ -11,7 +11,9 @@ For a field's value at a moment, :func:`why` walks back:
    sending callback's own change set to it first, then the field of the same
    name, else the first place it is found), the walk goes on
    from there, in the sender's timeline — so a value that travelled through
-   several actors' messages is followed to where it was made;
+   several actors' messages is followed to where it was made; a value not in
+   it that the message the sender was handling carried (passed on, never kept)
+   is followed back through that message;
 4. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
    does not hold the value (it was computed in the call that sent it). A
@@ -45,7 +47,7 @@ from elixirscope.state.nodes import (
 )
 from elixirscope.state.recorded import StateRecording
 from elixirscope.state.render import compare, render
-from elixirscope.state.timeline import ABSENT, StateGap
+from elixirscope.state.timeline import ABSENT, Change, StateGap, Timeline
 
 __all__ = ["Step", "unlinked", "why"]
 
@@ -100,54 +102,60 @@ def why(
     steps: list[Step] = []
     visited: set[tuple[str, int, Path]] = set()
     actor = timeline.target
+    carried: Change | None = None  # a change whose message brought the value, to follow
+    setter: int | None = None
     for _ in range(MAX_HOPS):
-        if (actor, index, path) in visited:
-            break
-        visited.add((actor, index, path))
-        timeline = recording.timeline(actor)
-        value = timeline.value(index, path)
-        if value is ABSENT:
-            steps.append(Step("unknown", actor, absent(timeline, path, index)))
-            break
-        setter = _last_setter(timeline, path, index)
-        shown = to_plain(value)
-        full = render(value, 10**9)
-        said = _short(full)
-        if setter is None:
-            steps.append(
-                Step("unknown", actor, f"{actor}.{format_path(path)}: not known how it was set")
-            )
-            break
-        change = timeline.changes[setter]
-        if in_place(change, path):  # an object's field its method changed without assigning it
-            steps.extend(_in_place(recording, timeline, setter, path, full, shown))
-            break
-        set_step = Step(
-            "set",
-            actor,
-            f"{actor}.{format_path(path)} = {said}: set by {change.callback}"
-            + (f"({change.message})" if change.message and change.call_id is None else "")
-            + f", change {setter + 1}",
-            ts=change.ts,
-            change=setter + 1,
-            path=format_path(path),
-            value=shown,
-            shown=full,
-            message_id=change.message_id,
-            correlation_id=change.event.correlation_id,
-        )
-        steps.append(set_step)
-        if change.call_id is not None:  # an object's attribute: the call that assigned it
-            steps.append(
-                Step(
-                    "made",
-                    actor,
-                    f"assigned by {recording.assigned_by(change)}",
-                    ts=change.ts,
-                    call=change.callback,
+        if carried is not None:  # the value came in with the message this change handled
+            change, carried = carried, None
+            setter = change.index
+        else:
+            if (actor, index, path) in visited:
+                break
+            visited.add((actor, index, path))
+            timeline = recording.timeline(actor)
+            value = timeline.value(index, path)
+            if value is ABSENT:
+                steps.append(Step("unknown", actor, absent(timeline, path, index)))
+                break
+            setter = _last_setter(timeline, path, index)
+            shown = to_plain(value)
+            full = render(value, 10**9)
+            said = _short(full)
+            if setter is None:
+                steps.append(
+                    Step("unknown", actor, f"{actor}.{format_path(path)}: not known how it was set")
                 )
+                break
+            change = timeline.changes[setter]
+            if in_place(change, path):  # an object's field its method changed without assigning it
+                steps.extend(_in_place(recording, timeline, setter, path, full, shown))
+                break
+            set_step = Step(
+                "set",
+                actor,
+                f"{actor}.{format_path(path)} = {said}: set by {change.callback}"
+                + (f"({change.message})" if change.message and change.call_id is None else "")
+                + f", change {setter + 1}",
+                ts=change.ts,
+                change=setter + 1,
+                path=format_path(path),
+                value=shown,
+                shown=full,
+                message_id=change.message_id,
+                correlation_id=change.event.correlation_id,
             )
-            break
+            steps.append(set_step)
+            if change.call_id is not None:  # an object's attribute: the call that assigned it
+                steps.append(
+                    Step(
+                        "made",
+                        actor,
+                        f"assigned by {recording.assigned_by(change)}",
+                        ts=change.ts,
+                        call=change.callback,
+                    )
+                )
+                break
         send = None if not change.message_id else recording.message(change)[0]
         if send is None and change.message_id:  # a pub/sub delivery: the publish sent it
             send = recording.publication(change)
@@ -176,9 +184,14 @@ def why(
             )
             break
         if send is None:
+            receive = recording.message(change)[1]
+            origin = receive.event.sender if receive is not None else None
             steps.append(
                 Step(
-                    "unknown", actor, f"the message {change.message_id} was not recorded being sent"
+                    "unknown",
+                    actor,
+                    f"the message {change.message_id} was not recorded being sent"
+                    + _came_from(origin),
                 )
             )
             break
@@ -243,6 +256,29 @@ def why(
                 at = candidate
                 break
         if found is None:
+            handling = _handling(sender_line, ev)
+            if (
+                handling is not None
+                and handling.message_id
+                and _carried(value, handling.message)
+                and (sender, handling.index, ()) not in visited
+            ):  # not kept: passed on from the message the sender was handling
+                visited.add((sender, handling.index, ()))
+                steps.append(
+                    Step(
+                        "carried",
+                        sender,
+                        f"passed on by {sender}.{handling.callback}, which had it in the "
+                        f"message it was handling: {handling.message}",
+                        ts=handling.ts,
+                        change=handling.index + 1,
+                        message_id=handling.message_id,
+                        correlation_id=handling.event.correlation_id,
+                        call=handling.callback,
+                    )
+                )
+                actor, carried = sender, handling
+                continue
             steps.append(
                 Step(
                     "made",
@@ -376,6 +412,26 @@ def _reason(message: str) -> str | None:
     if kind == "exception":
         return f"exception {fields.get('exc_type', '?')}: {fields.get('message', '')}"
     return f"{kind} ({fields['detail']})" if fields.get("detail") else kind
+
+
+def _came_from(origin: str | None) -> str:
+    """Whence a message no recorded send made came, as its receive names it."""
+    if not origin:
+        return ""
+    if origin.endswith("System:ExternalRequester"):
+        return " (it came from outside the actor system: the program's ask or tell)"
+    return f" (it came from {origin}: outside the recording, or Thespian's own)"
+
+
+def _handling(timeline: Timeline, send: Any) -> Change | None:
+    """The change of the callback a send was made in: the first after the send, in the
+    send's chain (a callback's state is recorded when it returns)."""
+    i = timeline.index_at(send.ts) + 1
+    if 0 <= i < len(timeline.changes):
+        change = timeline.changes[i]
+        if change.event.correlation_id == send.correlation_id:
+            return change
+    return None
 
 
 def _carried(value: Node, message: str | None) -> bool:

@@ -403,3 +403,20 @@ def test_a_poison_finding_knows_the_sender_handles_what_comes_back(tmp_path) -> 
         poison.fix
     )
     assert "have senders handle" not in poison.fix
+
+
+def test_why_follows_a_value_an_actor_passed_on_from_the_message_it_handled(tmp_path) -> None:
+    """The ledger's 7 was never the teller's state: it came in with the deposit the teller
+    was handling and went out in its post; why says so, back to the program's ask."""
+    data, _ = record_bank(tmp_path, "simpleSystemBase")
+    done = run(sys.executable, "-m", "elixirscope", "why", "--data-dir", str(data), "Ledger",
+               "entries[2]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "set by receiveMessage(('post', 7))" in lines[1]
+    assert "sent by Teller@ActorAddr-/A~a" in lines[2]
+    assert lines[3].endswith(
+        "passed on by Teller@ActorAddr-/A~a.receiveMessage, which had it in the message it"
+        " was handling: ('deposit', 7)"
+    )
+    assert "outside the actor system: the program's ask or tell" in lines[4]
