@@ -180,19 +180,27 @@ def run_replay(args: Any) -> int:
     """The interactive stepper (``elixirscope.state.stepping``), over a data dir or a daemon."""
     from elixirscope.state.stepping import Replay, Source, local_reader
 
+    def ask_daemon(op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One read over the daemon; a read it refused (status 1: a field the state lacks,
+        a change not there) is said by the stepper as over a data dir."""
+        from elixirscope.store.errors import QueryError
+
+        try:
+            return _from_daemon(args, op, params, layer="state_tracing")
+        except CommandError as exc:
+            if exc.status == 1:
+                raise QueryError(str(exc)) from None
+            raise
+
     def open_source() -> Source:
         if args.daemon:
-            return Source(
-                lambda op, params: _from_daemon(args, op, params, layer="state_tracing"),
-                args.target,
-                _scope(args),
-            )
+            return Source(ask_daemon, args.target, _scope(args))
         from elixirscope.state.recorded import StateRecording
 
         recording = StateRecording(read_dir(args), args.run, bool(args.all_runs))
         return Source(local_reader(recording), args.target)
 
-    source: Source = open_source() if args.daemon else _answer(open_source)
+    source: Source = _answer(open_source)
     if args.change > source.changes:
         raise CommandError(
             f"{source.target}: no change {args.change}; changes 1 to {source.changes}"
