@@ -85,11 +85,11 @@ def _options(key: str, get: Callable[[str], Any]) -> dict[str, Any]:
     """What ``enable`` of integration ``key`` takes from the configuration."""
     if key == "pubsub":
         return {"record_own": get("capture.record_own_actors")}
-    if key == "thespian":
-        from elixirscope.state.capture import StateLimits
-
-        limits = [get(f"state.{k}") for k in ("max_depth", "max_items", "max_string", "max_bytes")]
-        return {"state_limits": StateLimits(*limits), "keyframe_every": get("state.keyframe_every")}
+    if key == "thespian":  # plain numbers: the state modules load with Thespian, not before
+        limits = tuple(
+            get(f"state.{k}") for k in ("max_depth", "max_items", "max_string", "max_bytes")
+        )
+        return {"state_limits": limits, "keyframe_every": get("state.keyframe_every")}
     return {}
 
 

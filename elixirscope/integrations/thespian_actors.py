@@ -367,12 +367,18 @@ def enabled() -> bool:
     return _RECORDER is not None
 
 
-def enable(state_limits: StateLimits = DEFAULT_LIMITS, keyframe_every: int = KEY_EVERY) -> bool:
+def enable(
+    state_limits: StateLimits | tuple[int, int, int, int] = DEFAULT_LIMITS,
+    keyframe_every: int = KEY_EVERY,
+) -> bool:
     """Record plain Thespian actors in this process and processes forked after; False if
-    already on."""
+    already on. ``state_limits``: a :class:`StateLimits` or its four numbers (depth,
+    items, string, bytes), as ``elixirscope run`` reads them from ``[state]``."""
     global _RECORDER
     if _RECORDER is not None:
         return False
+    if not isinstance(state_limits, StateLimits):
+        state_limits = StateLimits(*state_limits)
     from elixirscope.capture.on_import import when_imported
 
     try:

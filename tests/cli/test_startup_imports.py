@@ -51,6 +51,7 @@ RUN_HAS_NO_USE_FOR = {
     "elixirscope.runtime.specs": "the configuration reads runtime.spec_defaults",
     "elixirscope.store.quarantine": "only a damaged shard is quarantined",
     "elixirscope.query": "reading back",
+    "elixirscope.state": "actor state is captured once the program imports an actor library",
     "elixirscope.ingest.writer_process": "a run starts it after 3 s of recording",
     "subprocess": "the writer process, started by a long run only",
 }
