@@ -11,7 +11,10 @@ custom and process events (by ``parent_id``). It never fails on partial data:
   window) becomes a node with ``entry_missing=True``;
 - a call whose parent is missing stays at the top level with
   ``parent_missing=True``;
-- events outside any call are kept at the top level in a ``synthetic`` node.
+- events outside any call are kept at the top level in ``synthetic`` nodes, one
+  for each run of them between a producer's top-level calls, so that they read in
+  the order they happened (a plain actor's state change after its handler returned
+  comes after that handler, not before it).
 
 A web request made by a recorded HTTP call of the same tree (an in-process
 client's: the request joined its chain through ``traceparent``) is placed under
@@ -184,7 +187,7 @@ class _Builder:
     def __init__(self) -> None:
         self.roots: list[CallNode] = []
         self.calls: dict[tuple[str, int], CallNode] = {}
-        self.loose: dict[str, CallNode] = {}  # producer -> synthetic top-level node
+        self.loose: dict[str, CallNode] = {}  # producer -> its synthetic node being filled
 
     def add(self, se: StoredEvent) -> None:
         ev = se.event
@@ -229,6 +232,7 @@ class _Builder:
         node.parent_missing = parent_id != 0
         node.parent_id = parent_id
         self.roots.append(node)
+        self.loose.pop(se.producer, None)  # what comes outside a call next starts a new node
 
     def _inside(self, se: StoredEvent, call_id: int) -> None:
         owner = self.calls.get((se.producer, call_id)) if call_id else None

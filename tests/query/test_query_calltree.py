@@ -157,6 +157,29 @@ def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
     assert quiet == [lines[0], *lines[3:]]
 
 
+def test_events_outside_any_call_read_where_they_happened_between_calls(tmp_path, recorder):
+    """A plain actor's receive comes before its handler's call, its state change after the
+    handler returned: each run of events outside a call is its own top-level node, in order."""
+    rec = recorder()
+    rec.add("receive", "m1", "teller", "client", "'deposit'")  # outside any call
+    handler = rec.call("app.Teller.receiveMessage")
+    rec.add("send", "m2", "teller", "ledger", "'post'", parent=handler)
+    rec.ret(handler, "app.Teller.receiveMessage", None)
+    rec.add("state", "teller", "receiveMessage", "'deposit'", "0", "1")  # after it returned
+    rec.add("receive", "m3", "teller", "ledger", "'posted'")
+    roots = _tree(tmp_path, rec)
+    assert [(r.function, [se.type for se in r.events]) for r in roots] == [
+        ("<outside any call>", ["receive"]),
+        ("app.Teller.receiveMessage", ["send"]),
+        ("<outside any call>", ["state", "receive"]),
+    ]
+    lines = render_call_tree(roots).splitlines()
+    assert lines[-2:] == [
+        "  · state teller.receiveMessage('deposit'): 0 -> 1",
+        "  · receive teller <- ledger: 'posted'  #m3",
+    ]
+
+
 @pytest.mark.parametrize("items", [3, 4, 10])
 def test_a_long_run_of_yields_is_counted_between_its_first_and_last(tmp_path, recorder, items):
     """A generator yielding ``items`` values: 2 x items steps; at most 7 listed, else the first
