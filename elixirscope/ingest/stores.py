@@ -56,7 +56,9 @@ class RunStore(CallableSink):
     :class:`~.writer_process.WriterProcess` instead, which stores them in a
     process of its own, off the program's GIL; a short, quiet run never pays
     the ~0.1 s of CPU its start costs (0 turns a trigger off). If it cannot start, or dies, the
-    frames are stored here again (what it had not confirmed is counted lost).
+    frames are stored here again, those it had not confirmed first: each one no shard holds
+    (the child may have stored it and died before saying so) is stored here, so a killed
+    writer loses nothing; what cannot be stored here either is counted lost.
     A process forked from the recording one (an actor process of a
     ``multiprocTCPBase`` program) gets :meth:`for_forked_child`: its own shard,
     opened in the child.
@@ -158,7 +160,7 @@ class RunStore(CallableSink):
         from elixirscope.ingest.writer_process import CLOSED  # a short run never imports it
 
         writer.close(timeout)
-        self._writer_failed += writer.events_failed + writer.events_lost
+        self._writer_failed += writer.events_failed + self._store_unconfirmed(writer)
         if died:
             self.writer_note = (
                 f"the store's writer process {writer.pid} ended ({writer.ended}); the run "
@@ -166,6 +168,22 @@ class RunStore(CallableSink):
             )
         elif writer.ended != CLOSED:
             self.writer_note = f"the store's writer process {writer.pid} {writer.ended}"
+
+    def _store_unconfirmed(self, writer: WriterProcess) -> int:
+        """Store here the frames ``writer`` never answered for and no shard holds; the
+        events of those that could not be stored (lost)."""
+        lost = 0
+        for frame, events in writer.unconfirmed:
+            try:
+                if self.store is None:
+                    self.store = open_writer_store(self.data_dir, **self.retention)
+                batch = decode_batch(frame)
+                if not self.store.holds_batch(batch.producer, batch.seq):
+                    self.store.append(batch, frame)
+            except Exception:  # noqa: BLE001 - counted lost, as if the writer had the last word
+                lost += events
+        writer.unconfirmed = []
+        return lost
 
     def record_run(self, record: dict[str, Any]) -> None:
         """Keep the run's record next to its events (``elixirscope.store.runs``)."""

@@ -24,7 +24,9 @@ exits: a host killed mid-run loses nothing it had written to the pipe. A frame
 that is not a batch is counted and reported on stderr; the writer goes on.
 
 What is lost is counted: events the child could not store, and, when the child
-dies, the events it had not confirmed (:attr:`WriterProcess.events_lost`).
+dies, the events it had not confirmed (:attr:`WriterProcess.events_lost`). Those
+frames are kept until confirmed (:attr:`WriterProcess.unconfirmed`), so that the host
+can store the ones the child did not (``stores.RunStore``: a killed writer loses nothing).
 A process forked from the host closes its copies of the pipe (else the child
 would wait for it to end); it records, if at all, through a writer of its own.
 """
@@ -110,7 +112,8 @@ class WriterProcess:
         self.events_failed = 0  # events the child could not store
         self.events_lost = 0  # events the child never answered for (it died)
         self.ended: str | None = None  # why the child is gone, once it is (CLOSED: done)
-        self._waiting: deque[int] = deque()  # event counts of frames not yet answered
+        self.unconfirmed: list[tuple[bytes, int]] = []  # once gone: what it never answered for
+        self._waiting: deque[tuple[bytes, int]] = deque()  # frames not yet answered, and events
         self._acks = bytearray()
         self._forked = False
         _live.add(self)
@@ -124,7 +127,8 @@ class WriterProcess:
         :attr:`ended` says why, and its unconfirmed events are in :attr:`events_lost`)."""
         if not self.alive:
             return False
-        data = memoryview(_HEADER.pack(len(frame)) + bytes(frame))
+        frame = bytes(frame)  # kept until answered for: not a buffer the caller reuses
+        data = memoryview(_HEADER.pack(len(frame)) + frame)
         try:
             while data:
                 written = os.write(self._in, data)
@@ -133,7 +137,7 @@ class WriterProcess:
             self._gone(f"{type(exc).__name__}: {exc}")
             return False
         self.sent += 1
-        self._waiting.append(event_count)
+        self._waiting.append((frame, event_count))
         self._read_acks()
         return True
 
@@ -225,7 +229,8 @@ class WriterProcess:
                 pass
         except Exception:  # noqa: BLE001 - then those are counted lost
             pass
-        self.events_lost += sum(self._waiting)
+        self.unconfirmed = list(self._waiting)
+        self.events_lost += sum(events for _, events in self.unconfirmed)
         self._waiting.clear()
 
     def _forget(self) -> None:
