@@ -271,6 +271,7 @@ def _from_daemon(
     from elixirscope.cli.exits import request_timeout
     from elixirscope.transport import (
         BadResponse,
+        ConnectionRefused,
         EndpointError,
         KeyProblem,
         KeyRefused,
@@ -284,15 +285,18 @@ def _from_daemon(
     except KeyProblem as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     try:
-        response = call(args.daemon, operation, layer, params, timeout, from_layer="cli")
+        response = call(
+            args.daemon, operation, layer, params, timeout, from_layer="cli", refused_ends=True
+        )
     except EndpointError as exc:
         raise CommandError(f"--daemon: {exc}", EXIT_USAGE) from None
     except KeyRefused as exc:
         raise CommandError(str(exc)) from None
-    except RequestTimeout:
+    except RequestTimeout as exc:
         from elixirscope.transport import refuses
 
-        if refuses(args.daemon):  # nothing listens there: say so, not "no answer"
+        # nothing listens there (known at once, or found after the wait): say so, not "no answer"
+        if isinstance(exc, ConnectionRefused) or refuses(args.daemon):
             raise CommandError(
                 f"no daemon at {args.daemon}: the connection was refused (start one with"
                 " `elixirscope daemon`, or give its --daemon endpoint)",

@@ -662,15 +662,30 @@ def _embedded_store(data_dir: str, config: Any) -> Any:
 def _daemon_endpoints(endpoint: str, timeout: float) -> tuple[str, str]:
     """The daemon's ingest and trace-control endpoints, asked of its API (waiting
     ``api.request_timeout_s`` for each answer, as every command does)."""
-    from elixirscope.transport import BadResponse, EndpointError, KeyRefused, RequestTimeout, call
+    from elixirscope.transport import (
+        BadResponse,
+        ConnectionRefused,
+        EndpointError,
+        KeyRefused,
+        RequestTimeout,
+        call,
+    )
 
     def ask(layer: str, what: str) -> str:
         try:
-            response = call(endpoint, "endpoint", layer, timeout=timeout, from_layer="run")
+            response = call(
+                endpoint, "endpoint", layer, timeout=timeout, from_layer="run", refused_ends=True
+            )
         except EndpointError as exc:
             raise RunError(f"--daemon {endpoint!r}: {exc}") from None
         except KeyRefused as exc:
             raise RunError(str(exc), 1) from None
+        except ConnectionRefused:
+            raise RunError(
+                f"no daemon at {endpoint}: the connection was refused; start one with: "
+                "elixirscope daemon",
+                3,
+            ) from None
         except RequestTimeout:
             raise RunError(
                 f"daemon at {endpoint} did not answer within {timeout:g} s; is it "

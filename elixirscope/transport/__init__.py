@@ -36,6 +36,7 @@ from .endpoints import (
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
 from .exceptions import (
     BadResponse,
+    ConnectionRefused,
     EndpointError,
     EndpointInUse,
     InvalidParams,
@@ -54,6 +55,7 @@ __all__ = [
     "ACCEPTED_FORMS",
     "POLICIES",
     "BadResponse",
+    "ConnectionRefused",
     "Batch",
     "ClientStats",
     "CreditReceiver",

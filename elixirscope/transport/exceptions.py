@@ -11,6 +11,7 @@ from elixirscope.contracts import ContractError
 
 __all__ = [
     "BadResponse",
+    "ConnectionRefused",
     "EndpointError",
     "EndpointInUse",
     "InvalidParams",
@@ -71,6 +72,19 @@ class RequestTimeout(TimeoutError):
         self.endpoint = endpoint
         self.operation = operation
         self.timeout = timeout
+
+
+class ConnectionRefused(RequestTimeout):
+    """Nothing listens at the endpoint: its host refused the connection (a daemon that
+    stopped, or a wrong port). A kind of "no answer", known at once rather than after
+    the timeout (a :class:`RequestClient` made with ``refused_ends``)."""
+
+    def __init__(self, endpoint: str, operation: str, timeout: float) -> None:
+        super().__init__(endpoint, operation, timeout)
+        self.args = (
+            f"nothing listens at {endpoint}: the connection was refused (no {operation!r} "
+            "sent); check that the server is running and the endpoint is right",
+        )
 
 
 class BadResponse(ContractError):

@@ -10,6 +10,11 @@ each has its own outcome:
   request) -> discarded and counted in ``stats.stale``;
 * a reply that is not a valid Response -> :class:`BadResponse` (a ContractError).
 
+Made with ``refused_ends``, a client whose connection is refused before it ever
+connected (nothing listens there: a daemon that stopped) raises
+:class:`ConnectionRefused`, a RequestTimeout, at once instead of at the timeout
+(read from the socket's monitor: ZeroMQ retries a refused connection by itself).
+
 The socket is created on first use in the process that uses it; one instance
 must not be used by two threads at once (that raises RuntimeError).
 """
@@ -28,7 +33,7 @@ from elixirscope.contracts import ContractError, Request, Response, decode_respo
 from . import security
 from ._zmqutil import DEFAULT_HWM, Closing, OneUser, check_timeout, configure, remaining_ms
 from .endpoints import connect, parse_endpoint
-from .exceptions import BadResponse, KeyRefused, RequestTimeout
+from .exceptions import BadResponse, ConnectionRefused, KeyRefused, RequestTimeout
 from .security import Keys
 
 __all__ = ["ClientStats", "RequestClient", "call"]
@@ -50,6 +55,7 @@ class ClientStats:
 
 
 _REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+_CONNECTING = zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED
 
 
 class RequestClient(Closing):
@@ -62,9 +68,13 @@ class RequestClient(Closing):
         timeout: float = 5.0,
         context: zmq.Context | None = None,
         keys: Keys | None = None,
+        refused_ends: bool = False,
     ) -> None:
         self._address = parse_endpoint(endpoint).connect_address()
         self._keys = keys
+        self.refused_ends = refused_ends
+        self._connected = False  # the socket's connection was made once (refused_ends)
+        self._refusal: KeyRefused | None = None  # a key refusal its monitor already said
         check_timeout("timeout", timeout, positive=True)
         self.timeout = float(timeout)
         self.stats = ClientStats()
@@ -107,9 +117,20 @@ class RequestClient(Closing):
     def _await_reply(
         self, sock: zmq.Socket, request: Request, wait: float, deadline: float
     ) -> Response:
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        if self.refused_ends and self._monitor is not None:
+            poller.register(self._monitor, zmq.POLLIN)
         while True:
-            if not sock.poll(remaining_ms(deadline), zmq.POLLIN):
+            ready = dict(poller.poll(remaining_ms(deadline)))
+            if not ready:
                 raise self._timed_out(request, wait)
+            if sock not in ready:  # the monitor spoke
+                if self._refused_at_once():
+                    self.stats.timeouts += 1
+                    self._drop_socket()
+                    raise ConnectionRefused(self._address, request.operation, wait)
+                continue
             frames = sock.recv_multipart(zmq.NOBLOCK)
             if len(frames) != 2 or frames[0] != b"":
                 self.stats.bad_responses += 1
@@ -137,14 +158,26 @@ class RequestClient(Closing):
 
     def _key_refused(self) -> KeyRefused | None:
         """Did the server's ZAP handler turn our key down? (Read from the socket monitor.)"""
-        if self._monitor is None:
-            return None
-        while self._monitor.poll(0):
-            event = recv_monitor_message(self._monitor)
-            if zmq.Event(event["event"]) in _REFUSALS:  # an Event already; typed as int
+        self._read_monitor()
+        return self._refusal
+
+    def _refused_at_once(self) -> bool:
+        """The connection was refused and never made (``refused_ends``; see the module doc)."""
+        return self._read_monitor() and not self._connected
+
+    def _read_monitor(self) -> bool:
+        """Take the monitor's events; whether a connection attempt was refused among them."""
+        retried = False
+        while self._monitor is not None and self._monitor.poll(0):
+            event = zmq.Event(recv_monitor_message(self._monitor)["event"])
+            if event in _REFUSALS:  # an Event already; typed as int
                 keys = self._keys or security.client_keys()
-                return KeyRefused(self._address, str(keys.directory) if keys else "?")
-        return None
+                self._refusal = KeyRefused(self._address, str(keys.directory) if keys else "?")
+            elif event == zmq.EVENT_CONNECTED:
+                self._connected = True
+            elif event == zmq.EVENT_CONNECT_RETRIED:
+                retried = True
+        return retried
 
     # ------------------------------------------------------------------ socket
 
@@ -155,8 +188,11 @@ class RequestClient(Closing):
             context = self._context or zmq.Context.instance()
             sock = context.socket(zmq.DEALER)
             configure(sock, sndhwm=DEFAULT_HWM, rcvhwm=DEFAULT_HWM)
-            if self._keys is not None or security.client_keys() is not None:
+            if self.refused_ends:
+                self._monitor = sock.get_monitor_socket(_REFUSALS | _CONNECTING)
+            elif self._keys is not None or security.client_keys() is not None:
                 self._monitor = sock.get_monitor_socket(_REFUSALS)
+            self._connected, self._refusal = False, None
             connect(sock, self._address, self._keys)
             if self.stats.requests:
                 self.stats.reconnects += 1
@@ -191,8 +227,10 @@ def call(
     *,
     from_layer: str = "client",
     keys: Keys | None = None,
+    refused_ends: bool = False,
 ) -> Response:
-    """One request on a short-lived client: for consoles and scripts, not hot paths."""
+    """One request on a short-lived client: for consoles and scripts, not hot paths
+    (``refused_ends``: see the module doc)."""
     request = Request(
         operation=operation,
         to_layer=to_layer,
@@ -200,5 +238,5 @@ def call(
         params=params or {},
         timeout=timeout,
     )
-    with RequestClient(endpoint, timeout=timeout, keys=keys) as client:
+    with RequestClient(endpoint, timeout=timeout, keys=keys, refused_ends=refused_ends) as client:
         return client.request(request)

@@ -47,24 +47,27 @@ def test_bad_usage_is_2(recorded, tmp_path):
     assert done.returncode == 2 and no_exception_name(done.stderr)
 
 
-def test_nothing_answering_is_3_after_the_configured_wait(tmp_path):
+def test_nothing_answering_is_3(tmp_path):
     from elixirscope.transport import ensure_keys
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"  # nobody listens there
     keys = ensure_keys(tmp_path / "keys").directory  # a client's key: it gets as far as asking
-    wait = {**SHORT_WAIT, "ELIXIRSCOPE_SECURITY__KEYS_DIR": str(keys)}
+    # a wait far beyond the test's: a refused connection is said at once, not after it
+    wait = {"ELIXIRSCOPE_API__REQUEST_TIMEOUT_S": "600", "ELIXIRSCOPE_SECURITY__KEYS_DIR": str(keys)}
     for args in (["events", "--daemon", endpoint], ["calltree", "--daemon", endpoint, "abc"]):
         done = elixirscope(*args, env=wait)
         assert done.returncode == 3, done.stderr
-        # nothing listens: after the wait, said as it is, not as a daemon slow to answer
+        # nothing listens: said as it is, not as a daemon slow to answer
         assert f"no daemon at {endpoint}: the connection was refused" in done.stderr
         assert no_exception_name(done.stderr)
-    done = elixirscope("console", "--connect", endpoint, "-c", "status", env=wait)
-    assert done.returncode == 3 and "within 0.5 s" in done.stderr
     script = tmp_path / "ok.py"
     script.write_text("pass\n")
     done = elixirscope("run", "--daemon", endpoint, str(script), env=wait)
-    assert done.returncode == 3 and "did not answer within 0.5 s" in done.stderr
+    assert done.returncode == 3
+    assert f"no daemon at {endpoint}: the connection was refused" in done.stderr
+    wait = {**SHORT_WAIT, "ELIXIRSCOPE_SECURITY__KEYS_DIR": str(keys)}
+    done = elixirscope("console", "--connect", endpoint, "-c", "status", env=wait)
+    assert done.returncode == 3 and "within 0.5 s" in done.stderr
 
 
 def test_console_usage_error_is_2():

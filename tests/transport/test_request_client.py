@@ -12,6 +12,7 @@ import zmq
 from elixirscope.contracts import Request, Response, decode_request, encode, ok_response
 from elixirscope.transport import (
     BadResponse,
+    ConnectionRefused,
     Operations,
     RequestClient,
     RequestServer,
@@ -82,6 +83,28 @@ def test_a_timed_out_request_is_discarded_not_delivered_later():
             "requests": 2, "responses": 1, "timeouts": 1,
             "bad_responses": 0, "stale": 0, "reconnects": 1,
         }  # fmt: skip
+
+
+def test_a_refused_connection_ends_a_request_at_once_when_asked_to():
+    """``refused_ends``: nothing listens, so the request ends as soon as the connection is
+    refused (a wait of 600 s would otherwise run); the same client then reaches a server
+    that started meanwhile, and a server that answers is answered as ever."""
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    ops = Operations("l", {"x": lambda request: "done"})
+    with RequestClient(endpoint, timeout=600, refused_ends=True) as client:
+        with pytest.raises(ConnectionRefused) as caught:
+            client.request(Request(operation="x", to_layer="l"))
+        assert str(caught.value) == (
+            f"nothing listens at {endpoint}: the connection was refused (no 'x' sent); check "
+            "that the server is running and the endpoint is right"
+        )
+        assert isinstance(caught.value, RequestTimeout) and client.stats.timeouts == 1
+        with RequestServer(endpoint, ops, layer="l") as server:
+            for _ in range(3):
+                assert client.request(Request(operation="x", to_layer="l")).data == "done"
+        assert server.stats.requests == 3
+    with RequestServer("tcp://127.0.0.1:0", ops, layer="l") as server:
+        assert call(server.endpoint, "x", "l", timeout=600, refused_ends=True).data == "done"
 
 
 def test_stale_replies_are_discarded_and_counted():

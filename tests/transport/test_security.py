@@ -79,9 +79,11 @@ def test_a_client_without_a_key_or_with_another_nodes_key_is_never_heard(node_ke
         # CURVE with the wrong node's client key: refused by ZAP
         forged = security.Keys(stranger.directory, node_keys.server_public,
                                stranger.client_public, stranger.client_secret)
-        with RequestClient(server.endpoint, timeout=WAIT, keys=forged) as client, \
-                pytest.raises(KeyRefused, match="refused this client's key.*--keys DIR"):
-            client.request(Request(operation="echo", to_layer="foundation"))
+        for refused_ends in (False, True):  # a refused key is not a refused connection
+            with RequestClient(server.endpoint, timeout=WAIT, keys=forged,
+                               refused_ends=refused_ends) as client, \
+                    pytest.raises(KeyRefused, match="refused this client's key.*--keys DIR"):
+                client.request(Request(operation="echo", to_layer="foundation"))
     assert handled == []
     assert security.auth_stats()["refused"] > refused_before
 
