@@ -26,7 +26,11 @@ linked the same way: ``os.fork`` is a function of ours while installed, which
 forks, then records the start in the parent (``fork of`` its command line, the
 child's pid) and makes the fresh chain the child's main thread's correlation
 id in the child — what the child records runs in that chain. Nothing else of
-the call changes: it returns what ``os.fork`` returned, in both processes.
+the call changes: it returns what ``os.fork`` returned, in both processes. A
+fork outside any recorded call (a library's: Thespian's admin and actor processes)
+is recorded too, unlinked (no chain), so that every process of the run says where
+it came from; when ``multiprocessing`` forks, the start names its process and the
+process's target (``for multiprocessing process ThespianAdmin (startAdmin)``).
 
 ``os.system`` from a recorded call is linked as well, though the shell it starts
 has no pid this process learns: the start is recorded as ``system of`` the
@@ -55,7 +59,7 @@ from typing import Any
 from elixirscope.capture import recorder
 from elixirscope.capture.context import _correlation, new_correlation_id
 from elixirscope.capture.threads import record_start, spawner
-from elixirscope.contracts.trace import process_start_name
+from elixirscope.contracts.trace import FORKED_FOR, process_start_name
 
 __all__ = ["CHAIN_ENV", "install", "join_spawning_chain", "linked_exec", "uninstall"]
 
@@ -133,18 +137,45 @@ def _linked_system(system: Any) -> Any:
 def _linked_fork(fork: Any) -> Any:
     def fork_linked() -> int:
         spawn = _spawn_here()
-        if spawn is None:
+        if spawn is None and recorder.current() is None:
             return fork()
-        chain = new_correlation_id()
+        chain = None if spawn is None else new_correlation_id()
         pid = fork()
         if pid == 0:  # the child: what it records runs in the chain
-            _correlation.set(chain)
+            if chain is not None:
+                _correlation.set(chain)
         else:  # the parent, in the forking thread: the start, of kind process
-            command = _command([sys.executable, *sys.argv])
+            try:
+                command = _command([sys.executable, *sys.argv]) + _forking_process()
+            except Exception:  # noqa: BLE001 - the process has started regardless
+                command = "?"
             _started(process_start_name("fork of " + command, pid), spawn, chain)
         return pid
 
     return _standing_for(fork, fork_linked)
+
+
+def _forking_process() -> str:
+    """`` for multiprocessing process NAME (TARGET)`` when ``multiprocessing``'s
+    ``Process.start`` is what forks (the frames above the fork are multiprocessing's up
+    to it; a process it started has that frame in its stack too, but its own forks come
+    through its target's code): which of a program's processes this one is (a Pool's
+    worker, Thespian's admin, an actor's), else ''."""
+    mp = sys.modules.get("multiprocessing.process")
+    if mp is None:
+        return ""
+    frame = sys._getframe(2)  # fork_linked's caller
+    for _ in range(8):
+        if frame is None or not str(frame.f_globals.get("__name__")).startswith("multiprocessing"):
+            break
+        if frame.f_code.co_name == "start":
+            process = frame.f_locals.get("self")
+            if isinstance(process, mp.BaseProcess):
+                target = getattr(getattr(process, "_target", None), "__qualname__", None)
+                role = f" ({target})" if isinstance(target, str) else ""
+                return f"{FORKED_FOR}{process.name}{role}"
+        frame = frame.f_back
+    return ""
 
 
 def _linked(fork_exec: Any) -> Any:

@@ -309,6 +309,18 @@ def process_start_pid(name: str) -> int | None:
     return int(digits) if ok else None
 
 
+FORKED_FOR = " for multiprocessing process "
+"""In a process start's command (``capture.processes``): what follows names the
+``multiprocessing`` process that forked it, and its target (``ThespianAdmin (startAdmin)``)."""
+
+
+def process_start_role(name: str) -> str | None:
+    """The ``multiprocessing`` process a :func:`process_start_name` names, else None."""
+    head = name.rpartition(" (pid ")[0]
+    _, sep, role = head.rpartition(FORKED_FOR)
+    return role if sep and role else None
+
+
 REGISTERED = "elixirscope.registered"
 """A :class:`CustomEvent` name: an actor registered a unique name, ``data`` is
 ``{"actor": path, "name": name}`` (the store indexes it under both)."""

@@ -65,6 +65,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
     WebSocketMessage,
     process_start_pid,
+    process_start_role,
     websocket_actor,
 )
 from elixirscope.query.calltree import format_duration, format_ts, raised_at
@@ -265,6 +266,7 @@ def summarize(
                     "call_id": ev.parent_id,
                     "chain": ev.chain,
                     "exec": ev.name.startswith("exec of "),
+                    "as": process_start_role(ev.name),
                 }))  # fmt: skip
         elif isinstance(ev, DatabaseQuery):
             self_time.io(se.producer, ev.parent_id, ev.ts, ev.duration_ns)
@@ -889,9 +891,15 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             rows.append([f"{p['node']}:{p['pid']} {p['program']}", f"{p['events']:,}", span])
             by = p.get("started_by")
             if by:
-                call = spawning_call(by["function"], by["call_id"])
                 how = "exec'd" if by.get("exec") else "started"
-                rows.append([f"  {how} by {call} in process {by['pid']}", "", ""])
+                if by["call_id"]:
+                    call = spawning_call(by["function"], by["call_id"])
+                    said = f"  {how} by {call} in process {by['pid']}"
+                else:  # a fork outside any recorded call (a library's)
+                    said = f"  {how} in process {by['pid']} (no recorded call)"
+                rows.append([said, "", ""])
+                if by.get("as"):
+                    rows.append([f"  multiprocessing process {by['as']}", "", ""])
             ran = p.get("actors") or []
             if ran and len(procs) > 1:  # processes of one program told apart by their actors
                 more = f" and {len(ran) - 3} more" if len(ran) > 3 else ""

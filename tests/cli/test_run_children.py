@@ -580,6 +580,57 @@ def test_a_forked_child_is_linked_to_the_call_that_forked_it(tmp_path) -> None:
     assert work["correlation_id"] == start["chain"] != main["correlation_id"]
 
 
+MP_FORK = textwrap.dedent("""\
+    import multiprocessing
+    import os
+
+    import worker_mod
+
+
+    def serve(n):
+        worker_mod.work(n)
+
+
+    if __name__ == "__main__":
+        helper = multiprocessing.get_context("fork").Process(target=serve, args=(3,), name="helper")
+        helper.start()  # outside any recorded call, as a library's processes are
+        helper.join()
+        pid = os.fork()  # the idiom, by hand: no multiprocessing process to name
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("done", helper.exitcode, flush=True)
+""")
+
+
+def test_a_fork_outside_any_recorded_call_is_recorded_unlinked_with_its_process_name(
+    tmp_path,
+) -> None:
+    """A process forked where no call is recorded says where it came from all the same (no
+    chain to join); multiprocessing's start names the process and its target."""
+    script = _program(tmp_path, MP_FORK)
+    done = _recorded(script)
+    assert (done.stdout, done.returncode) == ("done 0\n", 0), done.stderr
+    evs = _events(tmp_path / "data")
+    (work,) = _calls(evs, "worker_mod.work")
+    starts = [e for e in evs if e["type"] == "thread" and e.get("kind") == "process"]
+    assert [(s["parent_id"], s["chain"]) for s in starts] == [(0, None), (0, None)]
+    helper, by_hand = starts
+    assert helper["name"].startswith("fork of python")
+    assert helper["name"].endswith(
+        f" main.py for multiprocessing process helper (serve) (pid {work['pid']})"
+    )
+    assert by_hand["name"].startswith("fork of python") and "multiprocessing" not in by_hand["name"]
+    assert work["correlation_id"] != helper["correlation_id"]  # its own chain: nothing to join
+    summary = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "summary", "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )  # fmt: skip
+    lines = [line.strip() for line in summary.stdout.splitlines()]
+    at = lines.index("multiprocessing process helper (serve)")
+    assert lines[at - 1] == f"started in process {helper['pid']} (no recorded call)"
+
+
 EXECS = textwrap.dedent("""\
     import os
     import sys

@@ -197,10 +197,30 @@ def test_a_process_says_which_recorded_call_started_it():
     assert procs[100]["started_by"] is None and procs[8]["started_by"] is None
     assert procs[7]["started_by"] == {"pid": 100, "program": "prog.py",
                                       "function": "__main__.main", "call_id": 1, "chain": "chain-7",
-                                      "exec": False}  # fmt: skip
+                                      "exec": False, "as": None}  # fmt: skip
     text = report["text"].splitlines()
     at = next(i for i, line in enumerate(text) if line.startswith("n1:7 child.py"))
     assert text[at + 1].strip() == "started by main() (call #1) in process 100"
+
+
+def test_a_process_a_library_forked_says_so_and_which_multiprocessing_process_it_is():
+    """A fork outside any recorded call (Thespian's admin) is an unlinked start, in no call;
+    multiprocessing's Process.start named the process and its target."""
+    parent, admin = Program(), Program("n1:9:1", pid=9, program="prog.py")
+    name = "fork of python prog.py for multiprocessing process ThespianAdmin (startAdmin) (pid 9)"
+    parent.events.append(("thread", next(parent.ids), parent._tick(1), 1, None, 0,
+                          name, "process", None, 0))  # fmt: skip
+    parent.call("__main__.main")
+    admin.call("work.compute")
+    report = summarize(parent.stored() + admin.stored())
+    by = {p["pid"]: p for p in report["processes"]}[9]["started_by"]
+    assert (by["call_id"], by["function"], by["as"]) == (0, None, "ThespianAdmin (startAdmin)")
+    text = report["text"].splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("n1:9 prog.py"))
+    assert [line.strip() for line in text[at + 1 : at + 3]] == [
+        "started in process 100 (no recorded call)",
+        "multiprocessing process ThespianAdmin (startAdmin)",
+    ]
 
 
 def test_a_program_replaced_by_exec_says_which_call_replaced_it():
