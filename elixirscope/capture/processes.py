@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 from typing import Any
 
 from elixirscope.capture import recorder
@@ -164,7 +165,7 @@ def _forking_process() -> str:
     mp = sys.modules.get("multiprocessing.process")
     if mp is None:
         return ""
-    frame = sys._getframe(2)  # fork_linked's caller
+    frame: FrameType | None = sys._getframe(2)  # fork_linked's caller
     for _ in range(8):
         if frame is None or not str(frame.f_globals.get("__name__")).startswith("multiprocessing"):
             break
@@ -231,7 +232,7 @@ def _str_keys(env: Any) -> bool:
         return False
 
 
-def _started(name: str, spawn: tuple[int, str | None, int], chain: str) -> None:
+def _started(name: str, spawn: tuple[int, str | None, int] | None, chain: str | None) -> None:
     """The start recorded in the spawning thread, as a ThreadStart of kind process; never
     raises (the process has started regardless)."""
     try:
