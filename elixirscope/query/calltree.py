@@ -11,6 +11,8 @@ custom and process events (by ``parent_id``). It never fails on partial data:
   window) becomes a node with ``entry_missing=True``;
 - a call whose parent is missing stays at the top level with
   ``parent_missing=True``;
+- what a call did reads in the order it did it (its process's event ids): a thread or
+  pool task it started, recorded when the task began, reads where it was submitted;
 - events outside any call are kept at the top level in ``synthetic`` nodes, one
   for each run of them between a producer's top-level calls, so that they read in
   the order they happened (a plain actor's state change after its handler returned
@@ -359,7 +361,7 @@ def _render_node(
     )
     items: list[tuple[int, int, Any]] = [(c.start_ts, 0, c) for c in node.children]
     items.extend((se.event.ts, 1, se) for se in node.events if steps or not _is_step(se))
-    items.sort(key=lambda item: (item[0], item[1]))
+    items.sort(key=_in_order_made if _one_producer(node) else _in_time)
     folded = _folded_steps(items)
     raised = _raised_awaits(
         items, node.end_ts if node.status == "returned" else None, (node.producer, node.thread)
@@ -394,6 +396,27 @@ def _render_node(
             if ended is not None and type(item.event) is ThreadStart:
                 text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
+
+
+def _in_time(item: tuple[int, int, Any]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _in_order_made(item: tuple[int, int, Any]) -> int:
+    """An item's event id (a call's: its entry's): the order the call made them in. A
+    thread or pool task it started has the id taken when it asked for it and the time
+    it began (``capture.threads``): it reads where ``start()``/``submit`` was called."""
+    return item[2].call_id if item[1] == 0 else item[2].event.id
+
+
+def _one_producer(node: CallNode) -> bool:
+    """Everything under a call came from its process (ids order them), not from a request
+    another process served and that was placed under it (then time orders them)."""
+    return (
+        not node.synthetic
+        and all(c.producer == node.producer for c in node.children)
+        and all(se.producer == node.producer for se in node.events)
+    )
 
 
 def _abandoned(items: list[tuple[int, int, Any]]) -> dict[int, str]:

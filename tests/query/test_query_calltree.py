@@ -157,6 +157,27 @@ def test_generator_yields_resumes_and_attached_events(tmp_path, recorder):
     assert quiet == [lines[0], *lines[3:]]
 
 
+def test_a_pool_task_reads_where_it_was_submitted_not_where_it_began(tmp_path, recorder):
+    """A task's start has the id its submit took and the time a worker began it (later than
+    the calls after the submit): the tree lists it at the submit."""
+    rec = recorder()
+    main = rec.call("app.main")
+    submitted = next(rec._ids)  # reserved by submit(), recorded when the task begins
+    parse = rec.call("app.parse", parent=main)
+    rec.ret(parse, "app.parse", parent=main)
+    rec.ret(main, "app.main")
+    _, began = rec._next()
+    rec.pending.append(
+        ("thread", submitted, began, 2, "c1", main, "pricer_0", "task", "chain-2", 1)
+    )
+    lines = render_call_tree(_tree(tmp_path, rec)).splitlines()
+    assert [line.split("  [")[0] for line in lines] == [
+        "app.main()",
+        "  · → task on thread pricer_0 (correlation chain-2…)",
+        "  app.parse()",
+    ]
+
+
 def test_events_outside_any_call_read_where_they_happened_between_calls(tmp_path, recorder):
     """A plain actor's receive comes before its handler's call, its state change after the
     handler returned: each run of events outside a call is its own top-level node, in order."""
