@@ -35,6 +35,13 @@ FILTER_NAMES = {
 }
 
 
+def named_addresses(data_dir: str, text: str, **filters: Any) -> str:
+    """A report's text with the actor addresses it holds named (``query.addresses``)."""
+    from elixirscope.query.addresses import names_in
+
+    return names_in(data_dir, text, **filters)
+
+
 def _store_exists(data_dir: str) -> bool:
     from pathlib import Path
 
@@ -182,7 +189,7 @@ def events_report(
         "more": max(more, 0),
         "events": [e.to_dict() for e in found],
         "warnings": getattr(found, "warnings", []),
-        "text": "\n".join(lines),
+        "text": named_addresses(data_dir, "\n".join(lines), **scope.filters()),
     }
 
 
@@ -377,7 +384,7 @@ def calltree_report(
         "spawned_by": spawn and spawn.to_dict(),
         "calls": [n.to_dict() for n in nodes],
         "warnings": getattr(nodes, "warnings", []),
-        "text": "\n".join(lines),
+        "text": named_addresses(data_dir, "\n".join(lines), **scope.filters()),
     }
 
 
@@ -447,7 +454,7 @@ def _event_calltree(
         "spawned_by": None,
         "calls": [n.to_dict() for n in shown],
         "warnings": getattr(nodes, "warnings", []),
-        "text": "\n".join(lines),
+        "text": named_addresses(data_dir, "\n".join(lines), **scope.filters()),
     }
 
 

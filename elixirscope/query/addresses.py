@@ -1,0 +1,65 @@
+"""Actor addresses in recorded values, named by the actors they reached.
+
+An argument, a result, a state or a message holding an actor's address is recorded
+as Thespian writes it (``registry=<ActorAddr-/A~b>``), which tells a reader nothing.
+The run's sends say which address each message went to and their receives which
+actor got it (the same message id), so the text forms of ``calltree`` and
+``events`` write ``<actor shop/stock>`` instead. An address no recorded message
+reached stays as it is, and so does one the actor's own name already holds (a plain
+Thespian actor's, ``Ledger@ActorAddr-/A~a``). The JSON forms keep what was recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from elixirscope.contracts.trace import MessageReceive, MessageSend
+
+__all__ = ["MAX_MESSAGES_READ", "address_names", "name_addresses", "names_in"]
+
+ADDRESS = re.compile(r"<(ActorAddr-[^<>\s]+)>")
+"""An address as a value's text holds it (``ActorAddress.__str__``, in angle brackets)."""
+
+MAX_MESSAGES_READ = 200_000
+"""Sends and receives read to name addresses (a longer run names those they reached)."""
+
+
+def address_names(events: Iterable[Any]) -> dict[str, str]:
+    """Address text (``ActorAddr-/A~b~a``) -> the actor a message sent to it reached, from
+    stored sends and receives (a restarted actor's old and new addresses both name it)."""
+    target: dict[str, str] = {}
+    reached: list[tuple[str, str]] = []
+    for se in events:
+        ev = se.event
+        if type(ev) is MessageSend:
+            target[ev.message_id] = ev.target
+        elif type(ev) is MessageReceive:
+            reached.append((ev.message_id, ev.actor))
+    names: dict[str, str] = {}
+    for message_id, actor in reached:
+        address = target.get(message_id)
+        if address and address not in actor:
+            names[address] = actor
+    return names
+
+
+def name_addresses(text: str, names: dict[str, str]) -> str:
+    """``text`` with each address ``names`` knows written as the actor it reached."""
+    if not names:
+        return text
+    return ADDRESS.sub(
+        lambda m: f"<actor {names[m.group(1)]}>" if m.group(1) in names else m.group(0), text
+    )
+
+
+def names_in(data_dir: str, text: str, **filters: Any) -> str:
+    """``text`` (a report's) with the addresses it holds named by the run's messages
+    (``filters``: the run's, as ``reading.events`` takes them); read only when it holds one."""
+    if ADDRESS.search(text) is None:
+        return text
+    from elixirscope.query.reading import events
+
+    found = events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
+    return name_addresses(text, address_names(found))

@@ -1,0 +1,43 @@
+"""Actor addresses in values, named in calltree's and events' text by the actors they reached."""
+
+from __future__ import annotations
+
+from elixirscope.query.addresses import address_names, name_addresses
+from elixirscope.query.reports import calltree_report, events_report
+from elixirscope.store import EventStore
+
+
+def _recorded(tmp_path, recorder):
+    rec = recorder()
+    main = rec.call("app.main", children="{'stock': <ActorAddr-/A~b~a>, 'x': <ActorAddr-/A~z>}")
+    rec.add("send", "m1", None, "ActorAddr-/A~b~a", "'take'", parent=main)
+    rec.add("receive", "m1", "shop/stock", None, "'take'")
+    # a plain Thespian actor's name holds its address already: not written twice
+    rec.add("send", "m2", None, "ActorAddr-/A~c", "'post'", parent=main)
+    rec.add("receive", "m2", "Ledger@ActorAddr-/A~c", None, "'post'")
+    rec.ret(main, "app.main", "<ActorAddr-/A~c>")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+        return list(store.query(limit=None))
+
+
+def test_an_address_a_message_reached_is_named_by_its_actor(tmp_path, recorder):
+    stored = _recorded(tmp_path, recorder)
+    names = address_names(stored)
+    assert names == {"ActorAddr-/A~b~a": "shop/stock"}
+    text = "x=<ActorAddr-/A~b~a>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
+    assert name_addresses(text, names) == "x=<actor shop/stock>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
+
+
+def test_calltree_and_events_write_the_names_their_json_keeps_what_was_recorded(
+    tmp_path, recorder
+):
+    _recorded(tmp_path, recorder)
+    tree = calltree_report(str(tmp_path), "c1")
+    first = tree["text"].splitlines()[0]
+    assert "children={'stock': <actor shop/stock>, 'x': <ActorAddr-/A~z>}" in first
+    assert first.split("  [")[0].endswith("-> <ActorAddr-/A~c>")
+    assert tree["calls"][0]["args"]["children"].startswith("{'stock': <ActorAddr-/A~b~a>")
+    listed = events_report(str(tmp_path), type="call")
+    assert "<actor shop/stock>" in listed["text"]
+    assert "<ActorAddr-/A~b~a>" in listed["events"][0]["args"]["children"]
