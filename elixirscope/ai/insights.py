@@ -39,6 +39,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.poison import detect_poison_messages
     from elixirscope.ai.races import detect_races
     from elixirscope.ai.retries import detect_retries
+    from elixirscope.ai.row_writes import detect_row_writes
     from elixirscope.ai.server_errors import detect_server_errors
     from elixirscope.ai.slow import detect_slow
     from elixirscope.ai.supervision import detect_supervision
@@ -46,6 +47,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
 
     return {
         "n_plus_one": detect_n_plus_one,
+        "row_writes": detect_row_writes,
         "races": detect_races,
         "lost_updates": detect_lost_updates,
         "latency": detect_latency,
@@ -63,6 +65,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
 
 DETECTORS = (
     "n_plus_one",
+    "row_writes",
     "races",
     "lost_updates",
     "latency",
@@ -151,7 +154,7 @@ def all_runs_report(
 
 
 LOOKED_FOR = (
-    "N+1 queries, races, latency anomalies, slow handlers or requests, server errors, "
+    "N+1 queries, row-by-row writes, races, latency anomalies, slow handlers or requests, server errors, "
     "uncaught exceptions, crashes, messages a Thespian actor failed on, restart storms, crash "
     "loops, mailbox growth, retry loops, "
     "slow/retried calls, blocked event loops or lost updates of an object's attributes across "

@@ -28,7 +28,7 @@ from elixirscope.ai.source import loop_around, loop_calling
 from elixirscope.ai.sql import literals, normalize, parameter_values
 from elixirscope.contracts.trace import DatabaseQuery
 
-__all__ = ["detect_n_plus_one"]
+__all__ = ["MAX_EVIDENCE", "detect_n_plus_one", "loop_of", "short_statement", "varying"]
 
 _CATALOG = re.compile(r"\b(sqlite_master|sqlite_schema|pg_catalog|information_schema)\b", re.I)
 """The databases' own catalogs: queries of them look at the schema, not the program's rows."""
@@ -64,7 +64,7 @@ def detect_n_plus_one(recording: Recording, settings: InsightSettings) -> list[F
         if len(found) < settings.n_plus_one_min_queries:
             continue
         cheap = total_ns < settings.n_plus_one_min_total_ms * 1e6
-        loop = _loop(recording, found, file, line)
+        loop = loop_of(recording, found, file, line)
         finding = _finding(
             recording, parent, shape, file, line, found, total_ns, settings, cheap, loop
         )
@@ -92,7 +92,8 @@ def _tell_loop_mates(made: list[tuple[Finding, Any, Location | None, list[Any]]]
                     " times one after another", " times (in turn with the loop's other queries)", 1
                 )
             said = "; ".join(
-                f"`{_short(f.details['statement'])}` {len(q)} times ({f.id})" for f, q in others
+                f"`{short_statement(f.details['statement'])}` {len(q)} times ({f.id})"
+                for f, q in others
             )
             finding.explanation += (
                 f" The same loop also ran {said}: one eager load can serve them all."
@@ -152,7 +153,7 @@ def _finding(
     return Finding(
         kind="n_plus_one",
         severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
-        title=f"N+1 queries: {n} x `{_short(shape)}`",
+        title=f"N+1 queries: {n} x `{short_statement(shape)}`",
         weight=n,
         explanation=explanation,
         fix=fix,
@@ -175,11 +176,12 @@ def _finding(
     )
 
 
-def _short(shape: str, limit: int = 60) -> str:
+def short_statement(shape: str, limit: int = 60) -> str:
+    """A normalized statement as a finding's title shows it (at most ``limit`` characters)."""
     return shape if len(shape) <= limit else shape[: limit - 3] + "..."
 
 
-def _loop(recording: Recording, found: list[Any], file: str | None, line: int) -> Location | None:
+def loop_of(recording: Recording, found: list[Any], file: str | None, line: int) -> Location | None:
     """The loop around the issuing line, else the loop calling the function that issued them."""
     if file:
         at = loop_around(file, line)

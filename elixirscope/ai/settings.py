@@ -17,6 +17,8 @@ __all__ = ["InsightSettings"]
 class InsightSettings:
     n_plus_one_min_queries: int = 5
     n_plus_one_min_total_ms: float = 50.0
+    row_writes_min_statements: int = 10
+    row_writes_min_total_ms: float = 50.0
     latency_factor: float = 3.0
     latency_min_ms: float = 5.0
     latency_min_samples: int = 3

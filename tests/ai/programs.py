@@ -72,6 +72,39 @@ else:
 """N+1 twice (a helper called in a loop, with parameters; an f-string in a loop, with
 literals), and its clean twin (one JOIN; the same helper three times only)."""
 
+LEDGER_DB = '''
+import sqlite3
+import sys
+
+
+def save(db, entry):
+    db.execute("INSERT INTO entries (account, amount) VALUES (?, ?)", entry)
+
+
+def book(db, entries):
+    for entry in entries:
+        save(db, entry)
+    for account in range(12):
+        db.execute(f"UPDATE accounts SET booked = 1 WHERE id = {account}")
+    db.execute("DELETE FROM entries WHERE amount = ?", (0,))
+
+
+def book_at_once(db, entries):
+    db.executemany("INSERT INTO entries (account, amount) VALUES (?, ?)", entries)
+    db.execute("UPDATE accounts SET booked = 1 WHERE id IN (%s)" % ",".join(map(str, range(12))))
+
+
+db = sqlite3.connect(":memory:")
+db.execute("CREATE TABLE entries (account INTEGER, amount INTEGER)")
+db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, booked INTEGER)")
+db.executemany("INSERT INTO accounts VALUES (?, 0)", [(i,) for i in range(12)])
+entries = [(i % 12, i) for i in range(300)]
+book(db, entries) if sys.argv[1] == "rows" else book_at_once(db, entries)
+db.commit()
+'''
+"""Row-by-row writes twice (an INSERT through a helper called in a loop, an UPDATE
+f-string in a loop; a DELETE run once is none), and the twin sending them at once."""
+
 ORM = '''
 from sqlalchemy import ForeignKey, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload

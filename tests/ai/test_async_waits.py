@@ -6,6 +6,7 @@ clean — and a slow request that says at which awaits it waited (a lock)."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 from cli_subprocess import elixirscope
@@ -96,7 +97,8 @@ def test_a_handler_calling_a_blocking_function_is_found(tmp_path) -> None:
     ]  # it ran to the handler's end: no "to here" line
     said = f["explanation"]
     assert "from line %d to its end" % _line("await asyncio.sleep(0)") in said
-    assert "Recorded inside: build_report() 400." in said
+    inside = re.search(r"Recorded inside: build_report\(\) ([\d.]+) ms\.", said)
+    assert inside and float(inside.group(1)) >= 400  # its time.sleep(0.4), however busy the host
     assert "3 other requests were being served and waited for it" in said
     assert [e["type"] for e in f["evidence"]] == ["resume", "return", "return"] + ["reqend"] * 3
     assert [h["request"] for h in f["details"]["held_up"]] == ["GET /health -> 200"] * 3

@@ -89,6 +89,35 @@ def test_n_plus_one_thresholds_come_from_the_settings(recorded) -> None:
         clean, InsightSettings(n_plus_one_min_queries=3, n_plus_one_min_total_ms=0))] == [3]
 
 
+def test_row_by_row_writes_point_at_the_loop_and_say_how_to_send_them_at_once(recorded) -> None:
+    # SQLite in memory writes a row in microseconds: the time threshold is set aside here
+    found = findings(recorded["row_writes"], InsightSettings(row_writes_min_total_ms=0))
+    source = recorded["row_writes"].parent / "ledger_db.py"
+    inserts, updates = sorted(found, key=lambda f: f.moment.ts)
+    assert (inserts.kind, inserts.details["statements"]) == ("row_by_row_writes", 300)
+    assert inserts.details["statement"] == "INSERT INTO entries (account, amount) VALUES (?, ?)"
+    assert [(loc.role, loc.line) for loc in inserts.locations] == [
+        ("issued here", line_of(source, 'db.execute("INSERT INTO entries')),
+        ("the loop", line_of(source, "for entry in entries:")),
+    ]
+    assert inserts.details["varying"] == ["parameter 1", "parameter 2"]
+    assert "executemany(sql, rows)" in inserts.fix and "bulk_create" in inserts.fix
+    assert updates.details["statements"] == 12 and updates.details["varying"] == ["literal 2"]
+    assert [loc.line for loc in updates.locations] == [
+        line_of(source, 'db.execute(f"UPDATE accounts'),
+        line_of(source, "for account in range(12):"),
+    ]
+    assert "UPDATE ... WHERE key IN (...)" in updates.fix
+    # the time threshold: under it, the pattern is a low finding that says so
+    cheap = findings(recorded["row_writes"], InsightSettings(row_writes_min_total_ms=10_000.0))
+    assert {(f.severity, f.details["costly"]) for f in cheap} == {("low", False)}
+    assert all("less than the 10000 ms that makes it costly" in f.explanation for f in cheap)
+    # fewer statements than the threshold (the UPDATE's 12) are no finding; executemany none
+    fewer = findings(recorded["row_writes"], InsightSettings(row_writes_min_statements=13))
+    assert [f.details["statements"] for f in fewer] == [300]
+    assert findings(recorded["row_writes_clean"], InsightSettings(row_writes_min_total_ms=0)) == []
+
+
 def test_n_plus_one_of_an_orms_lazy_loads(recorded) -> None:
     # SQLAlchemy's lazy loads are quick in SQLite: the rule's time threshold is set aside here
     (lazy,) = findings(recorded["orm"], InsightSettings(n_plus_one_min_total_ms=0))

@@ -263,6 +263,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
         ),
         ("insights.n_plus_one_min_queries", -1, 'Expected `int 2..1000000`, got `-1` - at `insights.n_plus_one_min_queries` (from f.toml)'),
         ("insights.n_plus_one_min_total_ms", -1, 'Expected `float 0..3.6e+06`, got `-1` - at `insights.n_plus_one_min_total_ms` (from f.toml)'),
+        ("insights.row_writes_min_statements", 1, 'Expected `int 2..1000000`, got `1` - at `insights.row_writes_min_statements` (from f.toml)'),
+        ("insights.row_writes_min_total_ms", -1, 'Expected `float 0..3.6e+06`, got `-1` - at `insights.row_writes_min_total_ms` (from f.toml)'),
         ("insights.latency_factor", -1, 'Expected `float 1..1e+06`, got `-1` - at `insights.latency_factor` (from f.toml)'),
         ("insights.latency_min_ms", -1, 'Expected `float 0..3.6e+06`, got `-1` - at `insights.latency_min_ms` (from f.toml)'),
         ("insights.latency_min_samples", -1, 'Expected `int 1..1000000`, got `-1` - at `insights.latency_min_samples` (from f.toml)'),
