@@ -28,7 +28,14 @@ from elixirscope.ai.source import loop_around, loop_calling
 from elixirscope.ai.sql import literals, normalize, parameter_values
 from elixirscope.contracts.trace import DatabaseQuery
 
-__all__ = ["MAX_EVIDENCE", "detect_n_plus_one", "loop_of", "short_statement", "varying"]
+__all__ = [
+    "MAX_EVIDENCE",
+    "detect_n_plus_one",
+    "group_details",
+    "loop_of",
+    "short_statement",
+    "varying",
+]
 
 _CATALOG = re.compile(r"\b(sqlite_master|sqlite_schema|pg_catalog|information_schema)\b", re.I)
 """The databases' own catalogs: queries of them look at the schema, not the program's rows."""
@@ -161,19 +168,33 @@ def _finding(
         key=f"{parent}\0{shape}\0{file}:{line}",
         evidence=evidence,
         locations=locations,
-        details={
-            "statement": shape,
-            "queries": n,
-            "total_ms": round(ms, 3),
-            "system": ev.system,
-            "varying": varies.get("positions", []),
-            "values": varies.get("values", []),
-            "parent": parent,
-            "costly": not cheap,
-            "event_types": ["query"],
-        },
+        details=group_details(shape, "queries", found, varies, parent, ms, cheap),
         correlation_id=chain,
     )
+
+
+def group_details(
+    shape: str,
+    counted: str,
+    found: list[Any],
+    varies: dict[str, Any],
+    parent: str,
+    ms: float,
+    cheap: bool,
+) -> dict[str, Any]:
+    """A finding's ``details`` of a group of like queries (N+1, row-by-row writes): its
+    statement, how many (under ``counted``), their time, what varies, whether costly."""
+    return {
+        "statement": shape,
+        counted: len(found),
+        "total_ms": round(ms, 3),
+        "system": found[0].event.system,
+        "varying": varies.get("positions", []),
+        "values": varies.get("values", []),
+        "parent": parent,
+        "costly": not cheap,
+        "event_types": ["query"],
+    }
 
 
 def short_statement(shape: str, limit: int = 60) -> str:

@@ -20,7 +20,13 @@ from collections import defaultdict
 from typing import Any
 
 from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
-from elixirscope.ai.nplusone import MAX_EVIDENCE, loop_of, short_statement, varying
+from elixirscope.ai.nplusone import (
+    MAX_EVIDENCE,
+    group_details,
+    loop_of,
+    short_statement,
+    varying,
+)
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.ai.sql import normalize
@@ -118,16 +124,6 @@ def _finding(
             Evidence(se.producer, se.event.id, se.ts, "query") for se in found[:MAX_EVIDENCE]
         ],
         locations=locations,
-        details={
-            "statement": shape,
-            "statements": n,
-            "total_ms": round(ms, 3),
-            "system": ev.system,
-            "varying": varies.get("positions", []),
-            "values": varies.get("values", []),
-            "parent": parent,
-            "costly": not cheap,
-            "event_types": ["query"],
-        },
+        details=group_details(shape, "statements", found, varies, parent, ms, cheap),
         correlation_id=ev.correlation_id,
     )
