@@ -3,10 +3,11 @@
 An argument, a result, a state or a message holding an actor's address is recorded
 as Thespian writes it (``registry=<ActorAddr-/A~b>``), which tells a reader nothing.
 The run's sends say which address each message went to and their receives which
-actor got it (the same message id), so the text forms of ``calltree`` and
-``events`` write ``<actor shop/stock>`` instead. An address no recorded message
-reached stays as it is, and so does one the actor's own name already holds (a plain
-Thespian actor's, ``Ledger@ActorAddr-/A~a``). The JSON forms keep what was recorded.
+actor got it (the same message id), so the text forms of ``calltree``, ``events``,
+``state``, ``history``, ``diff-state`` and ``why`` write ``<actor shop/stock>`` instead
+(a plain Thespian actor's name holds its address: ``<actor Ledger@ActorAddr-/A~a>``).
+An address no recorded message reached stays as it is. The JSON forms keep what was
+recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from elixirscope.contracts.trace import MessageReceive, MessageSend
 
-__all__ = ["MAX_MESSAGES_READ", "address_names", "name_addresses", "names_in"]
+__all__ = ["ADDRESS", "MAX_MESSAGES_READ", "address_names", "name_addresses", "names_in"]
 
 ADDRESS = re.compile(r"<(ActorAddr-[^<>\s]+)>")
 """An address as a value's text holds it (``ActorAddress.__str__``, in angle brackets)."""
@@ -40,7 +41,7 @@ def address_names(events: Iterable[Any]) -> dict[str, str]:
     names: dict[str, str] = {}
     for message_id, actor in reached:
         address = target.get(message_id)
-        if address and address not in actor:
+        if address:
             names[address] = actor
     return names
 

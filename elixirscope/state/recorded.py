@@ -85,6 +85,7 @@ class StateRecording:
         self._names: list[str] | None = None
         self._has_state: dict[str, bool] = {}
         self._threads: Any = None
+        self._addresses: dict[str, str] | None = None  # actor address -> actor, once read
 
     # ------------------------------------------------------------ reading
 
@@ -97,6 +98,23 @@ class StateRecording:
             if warning not in self.warnings:
                 self.warnings.append(warning)
         return list(found)
+
+    def named(self, text: str) -> str:
+        """``text`` with the actor addresses it holds written as the actors they reached
+        (``query.addresses``); the run's messages are read once, when one is there."""
+        from elixirscope.query.addresses import (
+            ADDRESS,
+            MAX_MESSAGES_READ,
+            address_names,
+            name_addresses,
+        )
+
+        if ADDRESS.search(text) is None:
+            return text
+        if self._addresses is None:
+            found = self._query(type=["send", "receive"], limit=MAX_MESSAGES_READ)
+            self._addresses = address_names(found)
+        return name_addresses(text, self._addresses)
 
     def targets(self) -> list[str]:
         """Every actor and object whose state was recorded, in order of first change."""

@@ -147,7 +147,7 @@ def state_report(
         "shown": rendered,  # the state (or field) alone, as replay steps show it
         "field": format_path(path) if path else None,
         "state": to_plain(shown),
-        "text": text,
+        "text": recording.named(text),
         "warnings": recording.warnings,
     }
 
@@ -231,7 +231,7 @@ def history_report(
         "total": total
         if total is not None
         else (None if limit and len(history) == limit else len(history)),
-        "text": "\n".join([title, *lines]),
+        "text": recording.named("\n".join([title, *lines])),
         "warnings": recording.warnings,
     }
 
@@ -399,7 +399,7 @@ def diff_state_report(
             }
             for p, old, new in diffs
         ],
-        "text": "\n".join(lines),
+        "text": recording.named("\n".join(lines)),
         "warnings": recording.warnings,
     }
 
@@ -489,6 +489,6 @@ def why_report(
         "target": moment.timeline.target,
         "field": format_path(path),
         "steps": [s.to_dict() for s in steps],
-        "text": "\n".join(lines),
+        "text": recording.named("\n".join(lines)),
         "warnings": recording.warnings,
     }

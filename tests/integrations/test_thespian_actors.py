@@ -135,7 +135,7 @@ def test_simple_base_records_each_actors_state_after_each_message(tmp_path) -> N
     assert "raised ValueError: too large a withdrawal: -500" in history.stdout
     teller = run(sys.executable, "-m", "elixirscope", "state", "--data-dir", str(data), "Teller",
                  cwd=tmp_path)
-    assert "ledger=<ActorAddr-/A~a~a>" in teller.stdout  # an address is one value
+    assert "ledger=<actor Ledger@ActorAddr-/A~a~a>" in teller.stdout  # one value, named
 
 
 def test_multiproc_base_links_sends_across_processes(tmp_path) -> None:

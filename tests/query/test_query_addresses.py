@@ -12,7 +12,7 @@ def _recorded(tmp_path, recorder):
     main = rec.call("app.main", children="{'stock': <ActorAddr-/A~b~a>, 'x': <ActorAddr-/A~z>}")
     rec.add("send", "m1", None, "ActorAddr-/A~b~a", "'take'", parent=main)
     rec.add("receive", "m1", "shop/stock", None, "'take'")
-    # a plain Thespian actor's name holds its address already: not written twice
+    # a plain Thespian actor's name holds its address: its class is said too
     rec.add("send", "m2", None, "ActorAddr-/A~c", "'post'", parent=main)
     rec.add("receive", "m2", "Ledger@ActorAddr-/A~c", None, "'post'")
     rec.ret(main, "app.main", "<ActorAddr-/A~c>")
@@ -24,7 +24,7 @@ def _recorded(tmp_path, recorder):
 def test_an_address_a_message_reached_is_named_by_its_actor(tmp_path, recorder):
     stored = _recorded(tmp_path, recorder)
     names = address_names(stored)
-    assert names == {"ActorAddr-/A~b~a": "shop/stock"}
+    assert names == {"ActorAddr-/A~b~a": "shop/stock", "ActorAddr-/A~c": "Ledger@ActorAddr-/A~c"}
     text = "x=<ActorAddr-/A~b~a>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
     assert name_addresses(text, names) == "x=<actor shop/stock>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
 
@@ -36,7 +36,7 @@ def test_calltree_and_events_write_the_names_their_json_keeps_what_was_recorded(
     tree = calltree_report(str(tmp_path), "c1")
     first = tree["text"].splitlines()[0]
     assert "children={'stock': <actor shop/stock>, 'x': <ActorAddr-/A~z>}" in first
-    assert first.split("  [")[0].endswith("-> <ActorAddr-/A~c>")
+    assert first.split("  [")[0].endswith("-> <actor Ledger@ActorAddr-/A~c>")
     assert tree["calls"][0]["args"]["children"].startswith("{'stock': <ActorAddr-/A~b~a>")
     listed = events_report(str(tmp_path), type="call")
     assert "<actor shop/stock>" in listed["text"]
