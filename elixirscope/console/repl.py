@@ -80,7 +80,8 @@ def _greet(session: Session) -> None:
     """Say where we are connected, learning the node name for the prompt."""
     response = session.fetch(app_request("status"))
     if response is None:
-        print(unreachable_message(session.endpoint, session.timeout), file=session.err)
+        said = unreachable_message(session.endpoint, session.timeout, session.refused)
+        print(said, file=session.err)
         print("commands will try again; type 'help' for the list", file=session.err)
         return
     data = response.data if response.ok and isinstance(response.data, dict) else {}

@@ -25,7 +25,13 @@ from typing import Any, Self, TextIO
 import msgspec
 
 from elixirscope.contracts import Request, Response, new_id
-from elixirscope.transport import BadResponse, KeyRefused, RequestClient, RequestTimeout
+from elixirscope.transport import (
+    BadResponse,
+    ConnectionRefused,
+    KeyRefused,
+    RequestClient,
+    RequestTimeout,
+)
 
 from .commands import LocalCommand, UsageError, help_text, parse
 from .render import error_line, render_json, render_text
@@ -45,8 +51,14 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 
-def unreachable_message(endpoint: str, timeout: float) -> str:
-    """What to tell a user whose daemon did not answer, and what to do about it."""
+def unreachable_message(endpoint: str, timeout: float, refused: bool = False) -> str:
+    """What to tell a user whose daemon did not answer (``refused``: nothing listens
+    there, known at once), and what to do about it."""
+    if refused:
+        return (
+            f"no daemon at {endpoint}: the connection was refused (start one with "
+            "`elixirscope daemon`, or pass --connect)"
+        )
     return (
         f"no answer from {endpoint} within {float(timeout)!r} s - is `elixirscope daemon` "
         "running there? (start one, or pass --connect)"
@@ -66,7 +78,9 @@ class Session:
         err: TextIO | None = None,
         live: TextIO | None = None,
     ) -> None:
-        self.client = RequestClient(endpoint, timeout=timeout)
+        self.client = RequestClient(endpoint, timeout=timeout, refused_ends=True)
+        self.refused = False
+        """The last request found nothing listening at the endpoint (said at once)."""
         self.endpoint = self.client.endpoint
         self.timeout = float(timeout)
         self.json_output = json_output
@@ -133,7 +147,8 @@ class Session:
     def _unanswered(self, exc: KeyRefused | RequestTimeout | BadResponse) -> int:
         """Say why the daemon gave no answer; the exit status for it."""
         if isinstance(exc, RequestTimeout):
-            self._print(unreachable_message(self.endpoint, self.timeout), self.err)
+            refused = isinstance(exc, ConnectionRefused)
+            self._print(unreachable_message(self.endpoint, self.timeout, refused), self.err)
             return EXIT_UNREACHABLE
         if isinstance(exc, BadResponse):
             self._print(
@@ -215,8 +230,9 @@ class Session:
         )
         try:
             response = self.client.request(request)
-        except RequestTimeout:
-            raise QueryError(unreachable_message(self.endpoint, self.timeout)) from None
+        except RequestTimeout as exc:
+            refused = isinstance(exc, ConnectionRefused)
+            raise QueryError(unreachable_message(self.endpoint, self.timeout, refused)) from None
         except (KeyRefused, BadResponse) as exc:
             raise QueryError(str(exc)) from None
         if not response.ok or not isinstance(response.data, dict):
@@ -268,9 +284,12 @@ class Session:
         wait = self.timeout if timeout is None else min(timeout, self.timeout)
         request = msgspec.structs.replace(request, timeout=wait)
         try:
-            return self.client.request(request, timeout=wait)
-        except (RequestTimeout, KeyRefused, BadResponse):
+            response = self.client.request(request, timeout=wait)
+        except (RequestTimeout, KeyRefused, BadResponse) as exc:
+            self.refused = isinstance(exc, ConnectionRefused)
             return None
+        self.refused = False
+        return response
 
     # ------------------------------------------------------------------ helpers
 

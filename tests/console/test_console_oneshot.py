@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -189,13 +188,12 @@ def test_usage_errors_exit_2_and_send_nothing(daemon, console, line, message):
 
 def test_an_unreachable_daemon_exits_3_with_what_to_do(console):
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
-    started = time.monotonic()
-    result = console("--connect", endpoint, "--timeout", "0.2", "-c", "status")
-    assert time.monotonic() - started < 2.0
+    # nothing listens: said at once (a wait of 60 s would otherwise run), as what it is
+    result = console("--connect", endpoint, "--timeout", "60", "-c", "status")
     assert (result.code, result.out) == (3, "")
     assert result.err == (
-        f"no answer from {endpoint} within 0.2 s - is `elixirscope daemon` running there? "
-        "(start one, or pass --connect)\n"
+        f"no daemon at {endpoint}: the connection was refused (start one with "
+        "`elixirscope daemon`, or pass --connect)\n"
     )
 
 
