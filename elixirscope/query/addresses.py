@@ -6,8 +6,9 @@ The run's sends say which address each message went to and their receives which
 actor got it (the same message id), so the text forms of ``calltree``, ``events``,
 ``state``, ``history``, ``diff-state`` and ``why`` write ``<actor shop/stock>`` instead
 (a plain Thespian actor's name holds its address: ``<actor Ledger@ActorAddr-/A~a>``).
-An address no recorded message reached stays as it is. The JSON forms keep what was
-recorded.
+A receive whose sender is named only by its address (Thespian sent it for the actor)
+names it the same way. An address no recorded message reached stays as it is. The JSON
+forms keep what was recorded.
 """
 
 from __future__ import annotations
@@ -18,10 +19,21 @@ from typing import Any
 
 from elixirscope.contracts.trace import MessageReceive, MessageSend
 
-__all__ = ["ADDRESS", "MAX_MESSAGES_READ", "address_names", "name_addresses", "names_in"]
+__all__ = [
+    "ADDRESS",
+    "MAX_MESSAGES_READ",
+    "SENDER",
+    "address_names",
+    "name_addresses",
+    "names_in",
+]
 
 ADDRESS = re.compile(r"<(ActorAddr-[^<>\s]+)>")
 """An address as a value's text holds it (``ActorAddress.__str__``, in angle brackets)."""
+
+SENDER = re.compile(r"(?<= <- )(ActorAddr-\S+?)(?=: )")
+"""A receive's sender named only by its address (``receive Teller <- ActorAddr-/A~a~a: …``:
+a message Thespian sent on the actor's behalf, a ``ChildActorExited``)."""
 
 MAX_MESSAGES_READ = 200_000
 """Sends and receives read to name addresses (a longer run names those they reached)."""
@@ -50,15 +62,16 @@ def name_addresses(text: str, names: dict[str, str]) -> str:
     """``text`` with each address ``names`` knows written as the actor it reached."""
     if not names:
         return text
-    return ADDRESS.sub(
+    text = ADDRESS.sub(
         lambda m: f"<actor {names[m.group(1)]}>" if m.group(1) in names else m.group(0), text
     )
+    return SENDER.sub(lambda m: names.get(m.group(1), m.group(1)), text)
 
 
 def names_in(data_dir: str, text: str, **filters: Any) -> str:
     """``text`` (a report's) with the addresses it holds named by the run's messages
     (``filters``: the run's, as ``reading.events`` takes them); read only when it holds one."""
-    if ADDRESS.search(text) is None:
+    if ADDRESS.search(text) is None and SENDER.search(text) is None:
         return text
     from elixirscope.query.reading import events
 

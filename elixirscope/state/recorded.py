@@ -105,11 +105,12 @@ class StateRecording:
         from elixirscope.query.addresses import (
             ADDRESS,
             MAX_MESSAGES_READ,
+            SENDER,
             address_names,
             name_addresses,
         )
 
-        if ADDRESS.search(text) is None:
+        if ADDRESS.search(text) is None and SENDER.search(text) is None:
             return text
         if self._addresses is None:
             found = self._query(type=["send", "receive"], limit=MAX_MESSAGES_READ)

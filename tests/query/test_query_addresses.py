@@ -27,6 +27,11 @@ def test_an_address_a_message_reached_is_named_by_its_actor(tmp_path, recorder):
     assert names == {"ActorAddr-/A~b~a": "shop/stock", "ActorAddr-/A~c": "Ledger@ActorAddr-/A~c"}
     text = "x=<ActorAddr-/A~b~a>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
     assert name_addresses(text, names) == "x=<actor shop/stock>, y=<ActorAddr-/A~z>, z=ActorAddr-/A~b~a"
+    # a receive's sender known only by its address (Thespian sent it for the actor)
+    said = "receive Teller <- ActorAddr-/A~c: <ChildActorExited>; receive x <- ActorAddr-/A~q: 1"
+    assert name_addresses(said, names) == (
+        "receive Teller <- Ledger@ActorAddr-/A~c: <ChildActorExited>; receive x <- ActorAddr-/A~q: 1"
+    )
 
 
 def test_calltree_and_events_write_the_names_their_json_keeps_what_was_recorded(
