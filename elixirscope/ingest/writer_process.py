@@ -110,13 +110,18 @@ class WriterProcess:
         self.sent = 0  # frames written to the pipe
         self.handled = 0  # frames the child answered for
         self.events_failed = 0  # events the child could not store
-        self.events_lost = 0  # events the child never answered for (it died)
         self.ended: str | None = None  # why the child is gone, once it is (CLOSED: done)
         self.unconfirmed: list[tuple[bytes, int]] = []  # once gone: what it never answered for
         self._waiting: deque[tuple[bytes, int]] = deque()  # frames not yet answered, and events
         self._acks = bytearray()
         self._forked = False
         _live.add(self)
+
+    @property
+    def events_lost(self) -> int:
+        """Events of the frames the child never answered for (it died), until the host
+        stores them itself (``stores.RunStore``)."""
+        return sum(events for _, events in self.unconfirmed)
 
     @property
     def alive(self) -> bool:
@@ -230,7 +235,6 @@ class WriterProcess:
         except Exception:  # noqa: BLE001 - then those are counted lost
             pass
         self.unconfirmed = list(self._waiting)
-        self.events_lost += sum(events for _, events in self.unconfirmed)
         self._waiting.clear()
 
     def _forget(self) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_MESSAGES_READ",
     "SENDER",
     "address_names",
+    "holds_address",
     "name_addresses",
     "names_in",
 ]
@@ -68,10 +69,15 @@ def name_addresses(text: str, names: dict[str, str]) -> str:
     return SENDER.sub(lambda m: names.get(m.group(1), m.group(1)), text)
 
 
+def holds_address(text: str) -> bool:
+    """Whether ``text`` holds an address :func:`name_addresses` could name."""
+    return ADDRESS.search(text) is not None or SENDER.search(text) is not None
+
+
 def names_in(data_dir: str, text: str, **filters: Any) -> str:
     """``text`` (a report's) with the addresses it holds named by the run's messages
     (``filters``: the run's, as ``reading.events`` takes them); read only when it holds one."""
-    if ADDRESS.search(text) is None and SENDER.search(text) is None:
+    if not holds_address(text):
         return text
     from elixirscope.query.reading import events
 

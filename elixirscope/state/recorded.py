@@ -103,14 +103,13 @@ class StateRecording:
         """``text`` with the actor addresses it holds written as the actors they reached
         (``query.addresses``); the run's messages are read once, when one is there."""
         from elixirscope.query.addresses import (
-            ADDRESS,
             MAX_MESSAGES_READ,
-            SENDER,
             address_names,
+            holds_address,
             name_addresses,
         )
 
-        if ADDRESS.search(text) is None and SENDER.search(text) is None:
+        if not holds_address(text):
             return text
         if self._addresses is None:
             found = self._query(type=["send", "receive"], limit=MAX_MESSAGES_READ)
