@@ -69,7 +69,7 @@ def _queries(statement: str, *parameters: str | None) -> list:
 
 
 def test_which_parameter_varies_or_why_it_cannot_be_said() -> None:
-    from elixirscope.ai.nplusone import varying
+    from elixirscope.ai.query_groups import varying
 
     sql = "SELECT * FROM items WHERE order_id = ? AND kind = ?"
     said = varying(_queries(sql, "(1, 'a')", "(2, 'a')", "(3, 'a')"))
