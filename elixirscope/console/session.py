@@ -27,6 +27,7 @@ import msgspec
 from elixirscope.contracts import Request, Response, new_id
 from elixirscope.transport import (
     BadResponse,
+    ConnectionLost,
     ConnectionRefused,
     KeyRefused,
     RequestClient,
@@ -51,9 +52,18 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 
-def unreachable_message(endpoint: str, timeout: float, refused: bool = False) -> str:
+def unreachable_message(
+    endpoint: str, timeout: float, refused: bool = False, lost: bool = False
+) -> str:
     """What to tell a user whose daemon did not answer (``refused``: nothing listens
-    there, known at once), and what to do about it."""
+    there, known at once; ``lost``: it went away with the command unanswered), and
+    what to do about it."""
+    if lost:
+        return (
+            f"the daemon at {endpoint} went away before answering: its connection closed and "
+            "is now refused, so the command may or may not have run (start it again with "
+            "`elixirscope daemon`, or pass --connect)"
+        )
     if refused:
         return (
             f"no daemon at {endpoint}: the connection was refused (start one with "
@@ -147,8 +157,9 @@ class Session:
     def _unanswered(self, exc: KeyRefused | RequestTimeout | BadResponse) -> int:
         """Say why the daemon gave no answer; the exit status for it."""
         if isinstance(exc, RequestTimeout):
-            refused = isinstance(exc, ConnectionRefused)
-            self._print(unreachable_message(self.endpoint, self.timeout, refused), self.err)
+            refused, lost = isinstance(exc, ConnectionRefused), isinstance(exc, ConnectionLost)
+            said = unreachable_message(self.endpoint, self.timeout, refused, lost)
+            self._print(said, self.err)
             return EXIT_UNREACHABLE
         if isinstance(exc, BadResponse):
             self._print(
@@ -231,8 +242,9 @@ class Session:
         try:
             response = self.client.request(request)
         except RequestTimeout as exc:
-            refused = isinstance(exc, ConnectionRefused)
-            raise QueryError(unreachable_message(self.endpoint, self.timeout, refused)) from None
+            refused, lost = isinstance(exc, ConnectionRefused), isinstance(exc, ConnectionLost)
+            said = unreachable_message(self.endpoint, self.timeout, refused, lost)
+            raise QueryError(said) from None
         except (KeyRefused, BadResponse) as exc:
             raise QueryError(str(exc)) from None
         if not response.ok or not isinstance(response.data, dict):

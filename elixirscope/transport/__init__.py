@@ -36,6 +36,7 @@ from .endpoints import (
 from .event_bus import EventPublisher, EventSubscriber, PublisherStats, SubscriberStats
 from .exceptions import (
     BadResponse,
+    ConnectionLost,
     ConnectionRefused,
     EndpointError,
     EndpointInUse,
@@ -55,6 +56,7 @@ __all__ = [
     "ACCEPTED_FORMS",
     "POLICIES",
     "BadResponse",
+    "ConnectionLost",
     "ConnectionRefused",
     "Batch",
     "ClientStats",

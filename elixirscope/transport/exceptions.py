@@ -11,6 +11,7 @@ from elixirscope.contracts import ContractError
 
 __all__ = [
     "BadResponse",
+    "ConnectionLost",
     "ConnectionRefused",
     "EndpointError",
     "EndpointInUse",
@@ -84,6 +85,20 @@ class ConnectionRefused(RequestTimeout):
         self.args = (
             f"nothing listens at {endpoint}: the connection was refused (no {operation!r} "
             "sent); check that the server is running and the endpoint is right",
+        )
+
+
+class ConnectionLost(ConnectionRefused):
+    """The server went away while a request waited for its answer: the connection closed
+    and reconnecting is refused (a daemon that stopped). Unlike a refusal before any
+    connection, the request may have reached it, so it may or may not have run."""
+
+    def __init__(self, endpoint: str, operation: str, timeout: float) -> None:
+        super().__init__(endpoint, operation, timeout)
+        self.args = (
+            f"{endpoint} went away before answering {operation!r}: the connection closed and "
+            f"reconnecting is refused, so {operation!r} may or may not have run; check that "
+            "the server is running",
         )
 
 

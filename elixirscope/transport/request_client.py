@@ -10,10 +10,18 @@ each has its own outcome:
   request) -> discarded and counted in ``stats.stale``;
 * a reply that is not a valid Response -> :class:`BadResponse` (a ContractError).
 
-Made with ``refused_ends``, a client whose connection is refused before it ever
-connected (nothing listens there: a daemon that stopped) raises
-:class:`ConnectionRefused`, a RequestTimeout, at once instead of at the timeout
-(read from the socket's monitor: ZeroMQ retries a refused connection by itself).
+Made with ``refused_ends``, a client whose connection is refused raises at once
+instead of at the timeout (read from the socket's monitor: ZeroMQ retries a refused
+connection by itself), a RequestTimeout either way:
+
+* refused before it ever connected (nothing listens there: a daemon that stopped)
+  -> :class:`ConnectionRefused`;
+* the server went away while a request waited (the connection closed, then
+  reconnecting is refused) -> :class:`ConnectionLost`: it can no longer answer.
+
+A request that finds the connection closed since the last one starts on a new
+socket, which says at once whether anything listens there now, and reaches a
+server started again there.
 
 The socket is created on first use in the process that uses it; one instance
 must not be used by two threads at once (that raises RuntimeError).
@@ -33,7 +41,13 @@ from elixirscope.contracts import ContractError, Request, Response, decode_respo
 from . import security
 from ._zmqutil import DEFAULT_HWM, Closing, OneUser, check_timeout, configure, remaining_ms
 from .endpoints import connect, parse_endpoint
-from .exceptions import BadResponse, ConnectionRefused, KeyRefused, RequestTimeout
+from .exceptions import (
+    BadResponse,
+    ConnectionLost,
+    ConnectionRefused,
+    KeyRefused,
+    RequestTimeout,
+)
 from .security import Keys
 
 __all__ = ["ClientStats", "RequestClient", "call"]
@@ -74,6 +88,8 @@ class RequestClient(Closing):
         self._keys = keys
         self.refused_ends = refused_ends
         self._connected = False  # the socket's connection was made once (refused_ends)
+        self._left = False  # its peer left since and it has not reconnected (refused_ends)
+        self._retries = 0  # connection retries since it was made, connected or left
         self._refusal: KeyRefused | None = None  # a key refusal its monitor already said
         check_timeout("timeout", timeout, positive=True)
         self.timeout = float(timeout)
@@ -98,6 +114,8 @@ class RequestClient(Closing):
         check_timeout("timeout", timeout, allow_none=True, positive=True)
         wait = self.timeout if timeout is None else float(timeout)
         with self._guard:
+            if self.refused_ends and self._peer_left():
+                self._drop_socket()
             sock = self._ensure_socket()
             self.stats.requests += 1
             deadline = time.monotonic() + wait
@@ -126,10 +144,9 @@ class RequestClient(Closing):
             if not ready:
                 raise self._timed_out(request, wait)
             if sock not in ready:  # the monitor spoke
-                if self._refused_at_once():
-                    self.stats.timeouts += 1
-                    self._drop_socket()
-                    raise ConnectionRefused(self._address, request.operation, wait)
+                refused = self._refused_now()
+                if refused is not None and not sock.poll(0):  # an answer that came first is taken
+                    raise self._timed_out(request, wait, refused)
                 continue
             frames = sock.recv_multipart(zmq.NOBLOCK)
             if len(frames) != 2 or frames[0] != b"":
@@ -148,36 +165,49 @@ class RequestClient(Closing):
                 return response
             self.stats.stale += 1
 
-    def _timed_out(self, request: Request, wait: float) -> RequestTimeout | KeyRefused:
+    def _timed_out(
+        self, request: Request, wait: float, ended: type[RequestTimeout] = RequestTimeout
+    ) -> RequestTimeout | KeyRefused:
+        """Count an unanswered request and drop the socket (see the module doc); its error."""
         self.stats.timeouts += 1
         refused = self._key_refused()
         self._drop_socket()
         if refused is not None:
             return refused
-        return RequestTimeout(self._address, request.operation, wait)
+        return ended(self._address, request.operation, wait)
 
     def _key_refused(self) -> KeyRefused | None:
         """Did the server's ZAP handler turn our key down? (Read from the socket monitor.)"""
         self._read_monitor()
         return self._refusal
 
-    def _refused_at_once(self) -> bool:
-        """The connection was refused and never made (``refused_ends``; see the module doc)."""
-        return self._read_monitor() and not self._connected
+    def _peer_left(self) -> bool:
+        """Did the peer leave since the last request (``refused_ends``)? A request sent now
+        would wait for a reconnection that may never come: a new socket says at once."""
+        self._read_monitor()
+        return self._left
 
-    def _read_monitor(self) -> bool:
-        """Take the monitor's events; whether a connection attempt was refused among them."""
-        retried = False
+    def _refused_now(self) -> type[ConnectionRefused] | None:
+        """Is the connection refused (``refused_ends``; see the module doc)? ZeroMQ
+        schedules one retry as the peer leaves: only the retries after it were refused."""
+        self._read_monitor()
+        if not self._connected:
+            return ConnectionRefused if self._retries else None
+        return ConnectionLost if self._left and self._retries > 1 else None
+
+    def _read_monitor(self) -> None:
+        """Take the monitor's events into what is known of the connection."""
         while self._monitor is not None and self._monitor.poll(0):
             event = zmq.Event(recv_monitor_message(self._monitor)["event"])
             if event in _REFUSALS:  # an Event already; typed as int
                 keys = self._keys or security.client_keys()
                 self._refusal = KeyRefused(self._address, str(keys.directory) if keys else "?")
             elif event == zmq.EVENT_CONNECTED:
-                self._connected = True
+                self._connected, self._left, self._retries = True, False, 0
+            elif event == zmq.EVENT_DISCONNECTED:
+                self._left, self._retries = True, 0
             elif event == zmq.EVENT_CONNECT_RETRIED:
-                retried = True
-        return retried
+                self._retries += 1
 
     # ------------------------------------------------------------------ socket
 
@@ -189,10 +219,12 @@ class RequestClient(Closing):
             sock = context.socket(zmq.DEALER)
             configure(sock, sndhwm=DEFAULT_HWM, rcvhwm=DEFAULT_HWM)
             if self.refused_ends:
-                self._monitor = sock.get_monitor_socket(_REFUSALS | _CONNECTING)
+                self._monitor = sock.get_monitor_socket(
+                    _REFUSALS | _CONNECTING | zmq.EVENT_DISCONNECTED
+                )
             elif self._keys is not None or security.client_keys() is not None:
                 self._monitor = sock.get_monitor_socket(_REFUSALS)
-            self._connected, self._refusal = False, None
+            self._connected, self._left, self._retries, self._refusal = False, False, 0, None
             connect(sock, self._address, self._keys)
             if self.stats.requests:
                 self.stats.reconnects += 1

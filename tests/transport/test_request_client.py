@@ -20,6 +20,7 @@ from elixirscope.transport import (
     call,
     free_tcp_port,
 )
+from elixirscope.transport.exceptions import ConnectionLost
 
 TIMEOUT = 5.0
 
@@ -50,6 +51,31 @@ class FakeServer:
 
 def _reply(response: Response) -> list[bytes]:
     return [b"", encode(response)]
+
+
+class OneShotServer:
+    """A raw ROUTER on ``endpoint`` that takes one request, answers it if ``answer``,
+    then goes away: its socket closes, so the port refuses connections."""
+
+    def __init__(self, endpoint: str, *, answer: bool) -> None:
+        sock = zmq.Context.instance().socket(zmq.ROUTER)
+        sock.bind(endpoint)
+        self.thread = threading.Thread(target=self._serve_one, args=(sock, answer), daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _serve_one(sock: zmq.Socket, answer: bool) -> None:
+        try:
+            if sock.poll(int(TIMEOUT * 1000)):
+                identity, _, payload = sock.recv_multipart()
+                if answer:
+                    response = ok_response(decode_request(payload), "done", from_layer="l")
+                    sock.send_multipart([identity, *_reply(response)])
+        finally:
+            sock.close(linger=int(TIMEOUT * 1000))  # an answer still leaves before the close
+
+    def join(self) -> None:
+        self.thread.join(TIMEOUT)
 
 
 def test_timeout_against_nobody_names_endpoint_operation_and_timeout():
@@ -105,6 +131,62 @@ def test_a_refused_connection_ends_a_request_at_once_when_asked_to():
         assert server.stats.requests == 3
     with RequestServer("tcp://127.0.0.1:0", ops, layer="l") as server:
         assert call(server.endpoint, "x", "l", timeout=600, refused_ends=True).data == "done"
+
+
+def test_a_server_that_stopped_is_said_at_once_and_reached_again_when_back():
+    """``refused_ends`` once connected: after the server stops, a request ends as soon as
+    the connection is refused (a wait of 600 s would otherwise run), and the same client
+    reaches a server started again on the endpoint."""
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    ops = Operations("l", {"x": lambda request: "done"})
+    with RequestClient(endpoint, timeout=600, refused_ends=True) as client:
+        with RequestServer(endpoint, ops, layer="l"):
+            assert client.request(Request(operation="x", to_layer="l")).data == "done"
+        # the first may still go out on the closing connection: refused, or lost if so
+        with pytest.raises(ConnectionRefused) as caught:
+            client.request(Request(operation="x", to_layer="l"))
+        assert isinstance(caught.value, RequestTimeout)
+        with pytest.raises(ConnectionRefused) as caught:  # a new connection: refused
+            client.request(Request(operation="x", to_layer="l"))
+        assert type(caught.value) is ConnectionRefused
+        with RequestServer(endpoint, ops, layer="l") as server:
+            for _ in range(3):
+                assert client.request(Request(operation="x", to_layer="l")).data == "done"
+        assert server.stats.requests == 3
+        assert client.stats.timeouts == 2 and client.stats.responses == 4
+
+
+def test_a_request_left_unanswered_by_a_server_that_went_away_ends_at_once():
+    """The server takes the request and goes away: the request ends as soon as
+    reconnecting is refused, saying it may have run; the client then reaches a server
+    started again there."""
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with RequestClient(endpoint, timeout=600, refused_ends=True) as client:
+        gone = OneShotServer(endpoint, answer=False)
+        with pytest.raises(ConnectionLost) as caught:
+            client.request(Request(operation="x", to_layer="l"))
+        gone.join()
+        assert str(caught.value) == (
+            f"{endpoint} went away before answering 'x': the connection closed and "
+            "reconnecting is refused, so 'x' may or may not have run; check that the server "
+            "is running"
+        )
+        assert isinstance(caught.value, ConnectionRefused)
+        assert (caught.value.endpoint, caught.value.operation) == (endpoint, "x")
+        assert client.stats.timeouts == 1
+        ops = Operations("l", {"x": lambda request: "done"})
+        with RequestServer(endpoint, ops, layer="l"):
+            assert client.request(Request(operation="x", to_layer="l")).data == "done"
+
+
+def test_an_answer_sent_just_before_the_server_went_away_is_taken():
+    """The server's leaving, said by the monitor too, never fails a request it answered."""
+    for _ in range(10):
+        endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+        with RequestClient(endpoint, timeout=600, refused_ends=True) as client:
+            answered = OneShotServer(endpoint, answer=True)
+            assert client.request(Request(operation="x", to_layer="l")).data == "done"
+            answered.join()
 
 
 def test_stale_replies_are_discarded_and_counted():

@@ -44,6 +44,7 @@ def test_public_surface_is_exactly_this():
             "refuses",
             "KeyProblem",
             "KeyRefused",
+            "ConnectionLost",
             "ConnectionRefused",
             "Keys",
             "ensure_keys",
