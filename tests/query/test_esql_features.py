@@ -581,3 +581,51 @@ def test_a_number_quoted_as_text_is_named_when_nothing_matches(shop_data):
         " (no quotes)"
     )
     assert list(esql.run("calls of 'line_total' where args.qty > 1", shop_data, cache=False))
+
+
+POOL_CRAWL = '''
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+def fetch(url):
+    return len(url)
+
+
+def crawl(urls):
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(fetch, urls))
+
+
+def audit(n):
+    for i in range(n):
+        fetch(f"log/{i}")
+
+
+def main():
+    crawl([f"u/{i}" for i in range(5)])
+    t = threading.Thread(target=lambda: [fetch("t/1"), fetch("t/2")], name="side")
+    t.start()
+    t.join()
+    audit(3)
+
+
+main()
+'''
+
+
+def test_find_repeated_counts_pool_tasks_and_threads_under_the_call_that_started_them(tmp_path):
+    """``pool.map(fetch, urls)`` in ``crawl``: each fetch is the top call of its task, on a
+    worker thread; the call that submitted them, not "(top level)", is their parent — and
+    a thread's top calls are the call's that started it (the lambda is not recorded: its
+    fetches are the thread's top calls, main's)."""
+    script = tmp_path / "crawl.py"
+    script.write_text(POOL_CRAWL)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "--level", "args", str(script))
+    assert done.returncode == 0, done.stderr
+    rows = list(esql.run("find repeated calls of 'fetch' >= 2 under one parent", data))
+    counted = {(short(r["parent"]), r["calls"]) for r in rows}
+    assert counted == {("crawl", 5), ("audit", 3), ("main", 2)}, rows
+    starts = [e for e in all_events(data) if isinstance(e.event, ThreadStart)]
+    assert sum(1 for e in starts if e.event.kind == "task") == 5

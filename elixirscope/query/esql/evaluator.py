@@ -658,13 +658,21 @@ def _find(
     plan: Plan, store: Any, deadline: Deadline, ctx: Context, filters: dict[str, Any]
 ) -> Iterator[tuple[Any, ...]]:
     """Calls of one function under one parent (or in one chain), counted; groups of at
-    least ``at_least``, most calls first; the parent's name read back by its id."""
+    least ``at_least``, most calls first; the parent's name read back by its id. A call
+    at the top of a thread, pool task or process started inside a recorded call counts
+    under that call (``pool.map(fetch, urls)`` in ``crawl``: the fetches are crawl's)."""
     assert plan.find is not None
     per_chain = plan.find.per == "chain"
+    started_by = {} if per_chain else _started_by(store, filters, deadline)
 
     def materialize(row: Any) -> tuple[Any, ...]:
         ev = row.ev
-        group = ev.correlation_id if per_chain else (row.se.producer, ev.parent_id)
+        if per_chain:
+            group = ev.correlation_id
+        elif ev.parent_id or ev.correlation_id not in started_by:
+            group = (row.se.producer, ev.parent_id)
+        else:
+            group = started_by[ev.correlation_id]
         args = row.entry.args if row.entry is not None else None
         shown = None if args is None else repr(sorted(args.items()))
         return group, ev.function, shown, row.start
@@ -694,6 +702,19 @@ def _find(
         return iter(kept)
     names = _parent_names(store, filters, {g for g, *_ in kept}, deadline)
     return iter(((names[g], *rest) for g, *rest in kept))
+
+
+def _started_by(store: Any, filters: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    """The chain each thread, pool task or process started inside a recorded call runs
+    under -> that call (its producer and id), from the starts (``ThreadStart``)."""
+    scope = {k: v for k, v in filters.items() if k in ("run", "pid", "node", "producer")}
+    scope.pop("producer", None)  # a process's start is its parent's event
+    spawners: dict[str, Any] = {}
+    for se in store.stream(check=deadline.check, type="thread", **scope):
+        ev = se.event
+        if ev.chain and ev.parent_id:
+            spawners.setdefault(ev.chain, (se.producer, ev.parent_id))
+    return spawners
 
 
 def _parent_names(
