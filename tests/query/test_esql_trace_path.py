@@ -221,3 +221,17 @@ def test_an_id_in_several_processes_asks_for_its_producer(tmp_path):
     assert str(err.value).splitlines()[-1] == "  " + " " * len("trace from ") + "^"
     rows = list(esql.run("trace from 'n1:1001:1:1' to 'n1:1001:1:1'", tmp_path, cache=False))
     assert [(r["id"], r["edge"]) for r in rows] == [(1, "")]
+
+
+def test_a_path_through_program_order_says_what_then_is(shop_data):
+    """From one checkout to the lookup main called after it, no call or message leads:
+    the path walks ``then`` (the next event on the thread), and the table says under it
+    that such a step is program order, not a cause; a path of calls says nothing."""
+    from elixirscope.query.esql.api import THEN_NOTE, esql_report
+
+    query = "trace from (calls of 'checkout' limit 1) to (calls of 'lookup' limit 1)"
+    edges = [edge for _id, _kind, edge in path(shop_data, query)]
+    assert "then" in edges
+    assert esql_report(str(shop_data), query)["text"].splitlines()[-1] == THEN_NOTE
+    nested = "trace from (calls of 'main') to (calls of 'price' limit 1)"
+    assert THEN_NOTE not in esql_report(str(shop_data), nested)["text"]

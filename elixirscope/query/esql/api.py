@@ -34,6 +34,12 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_ROWS = 1000
 """Rows a report (a table, a daemon's answer) carries at most; it says how many more."""
 
+THEN_NOTE = (
+    "`then`: the next event recorded on the same thread — program order, not a call, "
+    "message or return that led from one to the other"
+)
+"""Said under a path that takes a ``then`` step, which a reader may take for a cause."""
+
 
 class Result:
     """A query's answer. Iterate it for rows (dicts by column name), or call
@@ -326,6 +332,10 @@ def esql_report(
         lines.append(
             f"… more rows; the first {max_rows:,} are shown (add `limit N`, or --format csv / json for all)"
         )
+    if "edge" in result.columns:  # a path's: say what a step in program order is not
+        edge = result.columns.index("edge")
+        if any(r[edge] == "then" for r in rows):
+            lines.append(THEN_NOTE)
     note = drop_note(scope) if scope is not None else ""
     if note:
         lines.append(note)
