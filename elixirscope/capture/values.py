@@ -869,7 +869,7 @@ def _actor_address(t: type, d: dict | None) -> str | None:
         if fields is not None and "addressInstanceNum" in fields:
             held = _local_address(fields)
         else:
-            held = dict.get(fields, "_str_form") if fields is not None else None
+            held = _transport_address(fields)
     if type(held) is not str or len(held) > 120:
         return None
     return "ActorAddr-" + _scrub(held)
@@ -891,11 +891,22 @@ def _local_address(fields: dict) -> str | None:
         inner = _instance_dict(real, _type_mro(type(real)))
         held = dict.get(inner, "_aaddr") if inner is not None else None
         if type(held) is not str and held is not None:
-            details = _instance_dict(held, _type_mro(type(held)))
-            held = dict.get(details, "_str_form") if details is not None else None
+            held = _transport_address(_instance_dict(held, _type_mro(type(held))))
         if type(held) is str:
             return held
     return f"LocalAddr.{n}"
+
+
+def _transport_address(fields: dict | None) -> str | None:
+    """A transport's address as Thespian writes it, from its fields: a TCP or UDP one
+    (``(T|:41043)``, kept once written), a multiprocess queue's (``Q.~.a``)."""
+    if fields is None:
+        return None
+    shown = dict.get(fields, "_str_form")
+    if shown is None:
+        queue = dict.get(fields, "_qaddr")
+        shown = "Q." + queue if type(queue) is str else None
+    return shown
 
 
 _ORM = 1

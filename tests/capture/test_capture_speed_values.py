@@ -699,10 +699,14 @@ def test_an_actor_address_is_shown_as_thespian_writes_it_each_its_own(c_hooks) -
             self._str_form = "(T|:41043)"
 
     remote = ActorAddress(TCPv4ActorAddress())
+    from thespian.system.transport.MultiprocessQueueTransport import QueueActorAddress
+
+    queued = ActorAddress(QueueActorAddress("ThespianQ.b"))  # a multiprocQueueBase's
     for render in (values.safe_repr, c_hooks.value_text):
         assert render(local) == "<ActorAddr-/A~b~a>"
         assert render(("job", 5, other, local)) == "('job', 5, <ActorAddr-/A~b~b>, <ActorAddr-/A~b~a>)"
         assert render(remote) == "<ActorAddr-(T|:41043)>"
+        assert render(queued) == f"<{queued}>" == "<ActorAddr-Q.ThespianQ.b>"
     assert str(local) == "ActorAddr-/A~b~a"  # as Thespian writes it
 
 
