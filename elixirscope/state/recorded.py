@@ -20,6 +20,7 @@ by change number (1-based), or as the state just before the last crash.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +68,17 @@ _APART_NS = 600 * 10**9
 
 
 class StateRecording:
-    """One run's recorded states (``run``: an id prefix; default the latest; ``all_runs``)."""
+    """One run's recorded states (``run``: an id prefix; default the latest; ``all_runs``);
+    ``addresses``: where :meth:`named` gets the run's address names when a caller keeps
+    them (the cinema, making a recording a read, reads them once a run), instead of
+    reading them itself."""
 
     def __init__(
         self,
         data_dir: str | os.PathLike[str],
         run: str | None = None,
         all_runs: bool = False,
+        addresses: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         from elixirscope.query.runs import select_run
 
@@ -86,6 +91,7 @@ class StateRecording:
         self._has_state: dict[str, bool] = {}
         self._threads: Any = None
         self._addresses: dict[str, str] | None = None  # actor address -> actor, once read
+        self._read_addresses = addresses
 
     # ------------------------------------------------------------ reading
 
@@ -111,6 +117,8 @@ class StateRecording:
 
         if not holds_address(text):
             return text
+        if self._addresses is None and self._read_addresses is not None:
+            self._addresses = self._read_addresses()
         if self._addresses is None:
             found = self._query(type=["send", "receive"], limit=MAX_MESSAGES_READ)
             self._addresses = address_names(found)

@@ -144,7 +144,11 @@ def state_report(
     return {
         **head,
         "down": moment.down or None,
-        "shown": rendered,  # the state (or field) alone, as replay steps show it
+        # what replay steps show: the state (or field) alone, the message and the error,
+        # their actor addresses named as the text names them (the fields above: as recorded)
+        "shown": recording.named(rendered),
+        "shown_message": recording.named(head["message"]) if head["message"] else None,
+        "shown_error": recording.named(head["error"]) if head["error"] else None,
         "field": format_path(path) if path else None,
         "state": to_plain(shown),
         "text": recording.named(text),

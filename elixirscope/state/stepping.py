@@ -6,6 +6,10 @@ StateTracing layer's reports (``state``/``diff``/``why``/``history``) at the
 stepper's change, asked of a daemon or computed over a data dir
 (:func:`local_reader`): the same words give the same answers from both. (The
 Python API's ``state.replay`` steps by deltas in memory instead.)
+
+A step shows a state, message or error as the report's ``shown`` fields say it: an
+actor's address named by the actor it reached (``<actor shop/stock>``,
+``query.addresses``), where ``message`` and ``error`` are as recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ def _headline(change: int, changes: int, callback: str, message: Any, error: Any
         + (f" {message}" if message else "")
         + (f"  raised {error}" if error else "")
     )
+
+
+def _shown(r: dict[str, Any]) -> str:
+    """A state report's state (or field) alone."""
+    shown: str = r.get("shown") or r["text"].split("\n", 2 if r.get("error") else 1)[-1]
+    return shown
 
 
 def local_reader(recording: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
@@ -80,14 +90,15 @@ class Source:
     def where(self, index: int) -> str:
         r = self._state(index)
         self.changes = max(self.changes, int(r["changes"]))  # a live recording grows
-        rendered = r.get("shown") or r["text"].split("\n", 2 if r.get("error") else 1)[-1]
-        return _headline(r["change"], r["changes"], r["callback"], r["message"], r["error"]) + (
-            "\n" + rendered
+        message = r.get("shown_message", r["message"])  # a daemon before it: as recorded
+        error = r.get("shown_error", r["error"])
+        return _headline(r["change"], r["changes"], r["callback"], message, error) + (
+            "\n" + _shown(r)
         )
 
     def show(self, index: int, field: str | None) -> str:
         r = self._state(index, **({"field": field} if field else {}))
-        text: str = r.get("shown") or r["text"].split("\n", 2 if r.get("error") else 1)[-1]
+        text = _shown(r)
         return text.split(" = ", 1)[-1] if field else text
 
     def diff(self, index: int) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.visualization.activity import activity
+from elixirscope.visualization.addresses import RunNames
 from elixirscope.visualization.outcomes import Outcomes
 from elixirscope.visualization.reading import RunReading
 from elixirscope.visualization.runmodel import RunModel
@@ -109,6 +110,7 @@ class Models:
         self._readings: dict[str, RunReading] = {}
         self._ahead: dict[str, int] = {}  # run id -> its events when its parts were brought up
         self._outcomes: dict[str, tuple[int, Outcomes]] = {}  # run id -> (its events, errors)
+        self._names: OrderedDict[str, RunNames] = OrderedDict()  # run id -> its address names
         self._counting: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -163,6 +165,21 @@ class Models:
             so_far.first_ts = info.first_ts or 0
             so_far.last_ts = info.last_ts or 0
         return so_far, reading.progress()
+
+    def names(self, run_id: str, events: int) -> RunNames:
+        """The actor addresses of a run of ``events`` events by the actors they reached
+        (``visualization.addresses``): read once, at the first text served that holds one,
+        and again once the run grew (its model read again, a live recording)."""
+        with self._lock:
+            held = self._names.get(run_id)
+            if held is None or not held.serves(events):
+                held = self._names[run_id] = RunNames(self.data_dir, run_id, events)
+            elif held.read_at is None:
+                held.events = max(held.events, events)
+            self._names.move_to_end(run_id)
+            while len(self._names) > self.keep:
+                self._names.popitem(last=False)
+            return held
 
     def progress(self, run: str) -> dict[str, Any] | None:
         """How far the run's reading is (None: not being read)."""
@@ -327,6 +344,7 @@ def overview_view(models: Models, run: str, params: dict[str, Any] | None = None
     what is read so far while it is read (``reading`` says how far)."""
     info = models.info(run)
     model, reading = models.current(run, _partial(params))
+    names = models.names(info.id, info.events)
     return {
         "run": _run_dict(info),
         "first_ts": model.first_ts if reading is None else (info.first_ts or 0),
@@ -338,13 +356,24 @@ def overview_view(models: Models, run: str, params: dict[str, Any] | None = None
         "lanes": [lane.to_dict() for lane in model.lanes],
         "actors": model.actors,
         "max_depth": int(model.depth.max()) if model.calls else 0,
-        "crashes": [m.to_dict() for m in model.marks if m.kind in ("crash", "exit")],
-        "restarts": [m.to_dict() for m in model.marks if m.kind == "restart"],
+        "crashes": _marks(names, [m for m in model.marks if m.kind in ("crash", "exit")]),
+        "restarts": _marks(names, [m for m in model.marks if m.kind == "restart"]),
         "messages": len(model.messages),
         "requests": len(model.requests),
         "queries": len(model.queries),
         "activity": activity(model),
     }
+
+
+def _marks(names: RunNames, marks: list[Any]) -> list[dict[str, Any]]:
+    """Marks as served: their labels (a state change's message, a crash's reason) with the
+    actor addresses they hold named (``visualization.addresses``)."""
+    return names.fields([m.to_dict() for m in marks], "label")
+
+
+def _names(models: Models, model: RunModel) -> RunNames:
+    """The address names of the run ``model`` is of, as far as it is read."""
+    return models.names(model.run_id, model.events)
 
 
 def _active(model: RunModel) -> int:
@@ -372,6 +401,7 @@ def timeline_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
         )
     except WindowError as exc:
         raise ViewError(str(exc)) from None
+    _names(models, model).fields(answer["marks"], "label")
     answer["reading"] = reading
     return answer
 
@@ -431,19 +461,23 @@ def messages_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     lanes: dict[str, None] = dict.fromkeys(model.actors)
     for m in model.messages:
         lanes.setdefault(m.target, None)
-    marks = [
-        m.to_dict()
-        for m in model.marks
-        if m.kind in ("crash", "raised", "exit", "stop", "restart", "spawn")
-        and m.actor
-        and t0 <= m.ts <= t1
-    ]
+    names = _names(models, model)
+    marks = _marks(
+        names,
+        [
+            m
+            for m in model.marks
+            if m.kind in ("crash", "raised", "exit", "stop", "restart", "spawn")
+            and m.actor
+            and t0 <= m.ts <= t1
+        ],
+    )
     return {
         "run": model.run_id,
         "t0": t0,
         "t1": t1,
         "lanes": list(lanes),
-        "messages": [m.to_dict() for m in shown[:limit]],
+        "messages": names.fields([m.to_dict() for m in shown[:limit]], "label"),
         "left_out": more,
         "registry_calls": len(lookups),  # the calls to the registry, shown with registry=1
         "registry_shown": registry == "1",
@@ -469,16 +503,19 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
     """One actor's (or object's) state at a moment (``change`` N, or ``at`` a time, or
     ``before_crash``), the diff from the change before, what caused it and, given a
     ``field``, why that field holds its value. ``raised``: the callback's exception, when
-    this change is a crash (``error`` is kept for the answer's own failure)."""
+    this change is a crash (``error`` is kept for the answer's own failure). The actor
+    addresses its texts hold are named (``visualization.addresses``; the reports' texts
+    by the same names, read once for the run, not once a read)."""
     from elixirscope.state.cause import cause_report
     from elixirscope.state.reports import state_report, why_report
     from elixirscope.store.errors import QueryError
 
     info = models.info(run)
+    names = models.names(info.id, info.events)
     from elixirscope.state.recorded import StateRecording
 
     try:
-        recording = StateRecording(models.data_dir, info.id, False)
+        recording = StateRecording(models.data_dir, info.id, False, addresses=names.table)
         targets = recording.targets()
     except (QueryError, ValueError) as exc:
         raise ViewError(str(exc)) from None
@@ -513,17 +550,22 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
             )
             for step in why["steps"]:  # the value as the text says it, not as plain data
                 del step["value"]
-        history = [
-            {
-                "change": c.index + 1,
-                "ts": c.ts,
-                "callback": c.callback,
-                "message": None if c.message is None else c.message[:120],
-                "error": c.error,
-                "thread": recording.thread_of(c),
-            }
-            for c in recording.timeline(target)
-        ]
+            names.fields(why["steps"], "text", "shown", "call")
+        history = names.fields(
+            [
+                {
+                    "change": c.index + 1,
+                    "ts": c.ts,
+                    "callback": c.callback,
+                    "message": None if c.message is None else c.message[:120],
+                    "error": c.error,
+                    "thread": recording.thread_of(c),
+                }
+                for c in recording.timeline(target)
+            ],
+            "message",
+            "error",
+        )
     except QueryError as exc:
         raise ViewError(str(exc), 404 if "no state" in str(exc) else 400) from None
     return {
@@ -534,12 +576,12 @@ def state_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, An
         "changes": report["changes"],
         "ts": report["ts"],
         "callback": report["callback"],
-        "message": report["message"],
-        "raised": report["error"],
-        "state": tree,
-        "text": report["text"],
-        "diff": diff,
-        "cause": {k: cause[k] for k in ("text", "message_id", "send", "call")},
+        "message": names.text(report["message"]),
+        "raised": names.text(report["error"]),
+        "state": names.outline(tree),
+        "text": report["text"],  # named by the recording
+        "diff": None if diff is None else names.fields(diff, "old", "new"),
+        "cause": names.value({k: cause[k] for k in ("text", "message_id", "send", "call")}),
         "why": None if why is None else {"text": why["text"], "steps": why["steps"]},
         "history": history,
         "warnings": report.get("warnings") or [],
@@ -923,7 +965,9 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
     """An ESQL query's first ``max_rows`` rows; each row's moment (its first time
     column) and its event (``events``) let the browser link it to the timeline, the
     event's call selected. ``shown``: the cells a table shows
-    other than their value, as the command line's table does (``esql_report``'s)."""
+    other than their value, as the command line's table does (``esql_report``'s). The
+    actor addresses the rows' values hold (a call's arguments, a message) are named
+    (``visualization.addresses``) when one run was read."""
     from elixirscope.query.esql import esql_report
 
     query = params.get("q")
@@ -950,12 +994,16 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
         raise ViewError(str(exc)) from None
     kinds = report["kinds"]
     when = next((i for i, k in enumerate(kinds) if k == "time"), None)
+    read = report.get("run")
+    rows = report["rows"]
+    if isinstance(read, dict):  # one run's rows: the addresses in their values named
+        rows = models.names(read["id"], int(read.get("events") or 0)).value(rows)
     return {
         "query": report["query"],
-        "run": (report.get("run") or {}).get("id") if isinstance(report.get("run"), dict) else None,
+        "run": read.get("id") if isinstance(read, dict) else None,
         "columns": report["columns"],
         "kinds": kinds,
-        "rows": report["rows"],
+        "rows": rows,
         "shown": report["shown"],
         "moments": [None if when is None else row[when] for row in report["rows"]],
         "events": report["refs"],  # each row's event (PRODUCER:ID): its moment selects it
