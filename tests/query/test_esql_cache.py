@@ -73,11 +73,11 @@ def test_memory_stays_within_its_bytes_oldest_out_first(data):
     one = probe.bytes
     cache = ResultCache(max_bytes=int(one * 2.5), max_entry_bytes=one * 2)
     for n in (20, 21, 22, 23):
-        answer(f"calls where duration >= {n} limit 20", data, cache)
+        answer(f"calls where duration >= {n}ns limit 20", data, cache)
         assert cache.bytes <= cache.max_bytes
     assert len(cache) == 2
-    assert answer("calls where duration >= 23 limit 20", data, cache)[1]["cache"] == "hit"
-    assert answer("calls where duration >= 20 limit 20", data, cache)[1]["cache"] == "miss"
+    assert answer("calls where duration >= 23ns limit 20", data, cache)[1]["cache"] == "hit"
+    assert answer("calls where duration >= 20ns limit 20", data, cache)[1]["cache"] == "miss"
 
 
 def test_what_is_not_kept(data):

@@ -87,6 +87,7 @@ def test_a_value_a_field_of_few_values_never_has_is_an_error(shop_data):
         ("find repeated states", "states", "find repeated reads calls"),
         ("count(*) from calls order by p95", "p95", "orders by its columns"),
         ("calls where duration > 5 ms", "5 ms", "without a space"),
+        ("calls where duration > 5", "5", "give 5 its unit"),
         ("calls limit 0", "0", "at least 1"),
         ("calls limit 99999999999999999999999", "99999999999999999999999", "too large"),
         ("calls where x = 'open", "'open", "never closed"),

@@ -101,7 +101,7 @@ def test_durations_and_time_ranges(shop_data):
     events = all_events(shop_data)
     calls = plain_calls(events)
     middle = int(statistics.median(c["duration"] for c in calls))
-    assert ids(shop_data, f"calls where duration > {middle}") == call_ids(
+    assert ids(shop_data, f"calls where duration > {middle}ns") == call_ids(
         c for c in calls if c["duration"] > middle
     )
     assert ids(shop_data, f"calls where duration <= {middle}ns") == call_ids(

@@ -136,7 +136,9 @@ def written(cond: tuple) -> str:
         return f"not {written(cond[1])}"
     if what == "function":
         return f"function = '{cond[1]}'"
-    if what in ("duration", "return", "depth", "time"):
+    if what == "duration":
+        return f"duration {cond[1]} {cond[2]}ns"
+    if what in ("return", "depth", "time"):
         return f"{what} {cond[1]} {cond[2]}"
     if what == "null":
         return f"{cond[1]} is {'not ' if cond[2] else ''}null".replace("item ", "args.item ")

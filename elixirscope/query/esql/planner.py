@@ -529,6 +529,13 @@ class _Planner:
         if kind == "time":
             return self.time_literal(lit, f)
         if kind == "duration":
+            if lit.kind == "number" and lit.value != 0:
+                raise self.error(
+                    f"{f.text} is a duration: give {lit.text} its unit (850ns, 12us, 5ms, 2s); "
+                    f"a bare number would be nanoseconds",
+                    lit,
+                    f"{lit.text}ms",
+                )
             if lit.kind in ("duration", "number"):
                 return lit.value
             raise self.error(
