@@ -19,6 +19,7 @@ text; every node with the path a click on it names.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from elixirscope.state.myers import matching
@@ -174,7 +175,18 @@ def render_change(path: Path, old: Any, new: Any, width: int = 100) -> str:
         return f"+ {where}: {_flat(new)}"
     if new is ABSENT:
         return f"- {where}: {_flat(old)}"
-    return f"~ {where}: {_flat(old)} -> {_flat(new)}"
+    was, now = _flat(old), _flat(new)
+    if _LOCAL_ADDRESS.fullmatch(was) and now.startswith(("<ActorAddr-", "<actor ")):
+        return f"~ {where}: {was} -> {now}  {LOCAL_ADDRESS_NOTE}"
+    return f"~ {where}: {was} -> {now}"
+
+
+_LOCAL_ADDRESS = re.compile(r"<ActorAddr-LocalAddr\.\d+>")
+"""A child's address as its parent holds it before Thespian has started the child."""
+
+LOCAL_ADDRESS_NOTE = "(the child's own address, known once Thespian started it)"
+"""Said of a change that is only such an address becoming the child's: the actor did not
+make it; Thespian filled it in between two of its messages."""
 
 
 def compare(a: Node, b: Node, path: Path = ()) -> list[tuple[Path, Any, Any]]:

@@ -420,3 +420,62 @@ def test_why_follows_a_value_an_actor_passed_on_from_the_message_it_handled(tmp_
         " was handling: ('deposit', 7)"
     )
     assert "outside the actor system: the program's ask or tell" in lines[4]
+
+
+QUEUE_PARENT = """
+from thespian.actors import Actor, ActorSystem
+
+
+class Child(Actor):
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, str):
+            self.send(sender, msg.upper().encode())
+
+
+class Parent(Actor):
+    def __init__(self):
+        super().__init__()
+        self.kids = {}
+        self.asked = 0
+        self.reply_to = None
+
+    def receiveMessage(self, msg, sender):
+        if msg == "spawn":
+            self.kids["a"] = self.createActor(Child)
+            self.send(sender, "ok")
+        elif isinstance(msg, str):
+            self.asked += 1
+            self.reply_to = sender
+            self.send(self.kids["a"], msg)
+        elif isinstance(msg, bytes):
+            self.send(self.reply_to, msg)
+
+
+asys = ActorSystem("multiprocQueueBase")
+try:
+    parent = asys.createActor(Parent)
+    print(asys.ask(parent, "spawn", 30), asys.ask(parent, "hello", 30))
+finally:
+    asys.shutdown()
+"""
+
+
+def test_a_queue_base_childs_address_reads_as_thespian_writes_it(tmp_path) -> None:
+    """On ``multiprocQueueBase`` an address is ``ActorAddr-Q.…`` (not the class's name),
+    named by the actor a message to it reached; the child's address its parent holds
+    before the child started (``LocalAddr.0``) turns into the child's own at the parent's
+    next message, and the history says that is Thespian's doing, not the actor's."""
+    script = tmp_path / "queue_parent.py"
+    script.write_text(QUEUE_PARENT)
+    data = tmp_path / "data"
+    done = recorded(script, data)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok b'HELLO'"
+    history = run(sys.executable, "-m", "elixirscope", "history", "--data-dir", str(data),
+                  "Parent", cwd=tmp_path).stdout
+    assert "+ kids.a: <ActorAddr-LocalAddr.0>" in history, history
+    resolved = next(line for line in history.splitlines() if "~ kids.a:" in line)
+    assert resolved.strip().startswith("~ kids.a: <ActorAddr-LocalAddr.0> -> <actor Child@ActorAddr-Q.")
+    assert resolved.endswith("(the child's own address, known once Thespian started it)")
+    assert "~ reply_to: None -> <ActorAddr-Q." in history, history
+    assert "thespian.actors.ActorAddress>" not in history
