@@ -29,7 +29,8 @@ id in the child — what the child records runs in that chain. Nothing else of
 the call changes: it returns what ``os.fork`` returned, in both processes. A
 fork outside any recorded call (a library's: Thespian's admin and actor processes)
 is recorded too, unlinked (no chain), so that every process of the run says where
-it came from; when ``multiprocessing`` forks, the start names its process and the
+it came from — and so is a program started outside any recorded call through
+``fork_exec`` or ``posix_spawn`` (not from ElixirScope's own threads); when ``multiprocessing`` forks, the start names its process and the
 process's target (``for multiprocessing process ThespianAdmin (startAdmin)``).
 
 ``os.system`` from a recorded call is linked as well, though the shell it starts
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -102,7 +104,10 @@ def _linked_spawn(posix_spawn: Any) -> Any:
     def posix_spawn_linked(path: Any, argv: Any, env: Any, *args: Any, **kwargs: Any) -> int:
         spawn = _spawn_here()
         if spawn is None or not _str_keys(env):
-            return posix_spawn(path, argv, env, *args, **kwargs)
+            pid = posix_spawn(path, argv, env, *args, **kwargs)
+            if _program_starts():
+                _started(process_start_name(_command(argv), pid), None, None)
+            return pid
         chain = new_correlation_id()
         pid = posix_spawn(path, argv, {**env, CHAIN_ENV: chain}, *args, **kwargs)
         _started(process_start_name(_command(argv), pid), spawn, chain)
@@ -186,7 +191,10 @@ def _linked(fork_exec: Any) -> Any:
         except Exception:  # noqa: BLE001 - the program's process starts regardless
             link = None
         if link is None:
-            return fork_exec(*args, **kwargs)
+            pid = fork_exec(*args, **kwargs)
+            if _program_starts():  # outside any recorded call: where it came from, unlinked
+                _started(process_start_name(_command(args[0]), pid), None, None)
+            return pid
         env, spawn, chain = link
         pid = fork_exec(*args[:5], env, *args[6:], **kwargs)
         _started(process_start_name(_command(args[0]), pid), spawn, chain)
@@ -222,6 +230,18 @@ def _spawn_here() -> tuple[int, str | None, int] | None:
         return spawner() if recorder.current() is not None else None
     except Exception:  # noqa: BLE001 - the program's process starts regardless
         return None
+
+
+def _program_starts() -> bool:
+    """Whether a process started now outside any recorded call is the program's to record
+    unlinked: this process records, and the thread is not one of ElixirScope's own (a
+    store's writer process); never raises."""
+    try:
+        if recorder.current() is None or _spawn_here() is not None:
+            return False
+        return not threading.current_thread().name.startswith("elixirscope-")
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _str_keys(env: Any) -> bool:

@@ -129,7 +129,10 @@ def test_a_python_subprocess_joins_the_run(tmp_path) -> None:
     assert child["pid"] != parent["pid"] and child["program"] == "child.py"
     assert len(_calls(evs, "worker_mod.square")) == 4 + 2
     assert child["correlation_id"] != parent["correlation_id"]
-    assert not [e for e in evs if e["type"] == "thread" and e["kind"] == "process"]  # no call ran it
+    # no recorded call ran it: its start is recorded unlinked (no chain, no call), its pid
+    (start,) = [e for e in evs if e["type"] == "thread" and e["kind"] == "process"]
+    assert (start["chain"], start["parent_id"], start["producer"]) == (None, 0, parent["producer"])
+    assert start["name"] == f"python child.py 4 (pid {child['pid']})", start["name"]
 
 
 LINKED = textwrap.dedent("""\
