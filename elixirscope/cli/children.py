@@ -249,6 +249,12 @@ def record_this_process() -> Any:
             child_main.install(recording.plan)
         except Exception as exc:  # noqa: BLE001 - its script runs, plainly
             _say(f"process {os.getpid()} ({_command()}): its script runs uninstrumented: {exc}")
+        try:  # the processes it starts say where they came from, as its parent's do
+            from elixirscope.capture import processes
+
+            processes.install()
+        except Exception as exc:  # noqa: BLE001 - they start (and record) unlinked
+            _say(f"process {os.getpid()} ({_command()}): its own processes not linked: {exc}")
     return recording
 
 

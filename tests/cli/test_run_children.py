@@ -181,6 +181,48 @@ def test_a_process_started_in_a_recorded_call_is_linked_to_it(tmp_path) -> None:
     assert "spawned by main() (call #" in tree.stdout and "worker_mod.work(n=3) -> 5" in tree.stdout
 
 
+GRANDPARENT = textwrap.dedent("""\
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "middle.py"], check=True)
+""")
+MIDDLE = textwrap.dedent("""\
+    import subprocess
+    import sys
+
+    import worker_mod
+
+
+    def hand_on():
+        subprocess.run([sys.executable, "child.py", "3"], check=True)
+
+
+    hand_on()
+""")
+
+
+def test_a_process_a_child_starts_from_its_recorded_call_is_linked_to_that_call(tmp_path) -> None:
+    """A recorded child links what it starts as its parent does: the grandchild's start under
+    the child's call, the grandchild's work in the chain it names; the child itself, started
+    by module-level code (no recorded call), is recorded unlinked."""
+    script = _program(tmp_path, GRANDPARENT)
+    (tmp_path / "middle.py").write_text(MIDDLE)
+    done = _recorded(script, "--trace", "__main__")
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == "child 5\n"
+    evs = _events(tmp_path / "data")
+    starts = {s["name"].split(" (pid ")[0]: s for s in evs
+              if s["type"] == "thread" and s["kind"] == "process"}
+    assert set(starts) == {"python middle.py", "python child.py 3"}, starts
+    assert (starts["python middle.py"]["chain"], starts["python middle.py"]["parent_id"]) == (None, 0)
+    (hand_on,) = [e for e in evs if e["type"] == "call" and e["function"].endswith("hand_on")]
+    grandchild = starts["python child.py 3"]
+    assert (grandchild["parent_id"], grandchild["pid"]) == (hand_on["id"], hand_on["pid"])
+    (work,) = _calls(evs, "worker_mod.work")
+    assert work["correlation_id"] == grandchild["chain"] and work["pid"] != hand_on["pid"]
+
+
 def test_a_spawned_child_ended_by_sigterm_ships_what_it_recorded_first(tmp_path) -> None:
     script = _program(tmp_path, SPAWNED)
     plain, done = _python(script), _recorded(script)
