@@ -4,7 +4,7 @@ An argument, a result, a state or a message holding an actor's address is record
 as Thespian writes it (``registry=<ActorAddr-/A~b>``), which tells a reader nothing.
 The run's sends say which address each message went to and their receives which
 actor got it (the same message id), so the text forms of ``calltree``, ``events``,
-``state``, ``history``, ``diff-state`` and ``why`` write ``<actor shop/stock>`` instead
+``state``, ``history``, ``diff-state``, ``why`` and ``query``'s table write ``<actor shop/stock>`` instead
 (a plain Thespian actor's name holds its address: ``<actor Ledger@ActorAddr-/A~a>``).
 A receive whose sender is named only by its address (Thespian sent it for the actor)
 names it the same way. An address no recorded message reached stays as it is. The JSON
@@ -14,7 +14,7 @@ forms keep what was recorded.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from elixirscope.contracts.trace import MessageReceive, MessageSend
@@ -26,6 +26,7 @@ __all__ = [
     "address_names",
     "holds_address",
     "name_addresses",
+    "namer",
     "names_in",
 ]
 
@@ -77,9 +78,23 @@ def holds_address(text: str) -> bool:
 def names_in(data_dir: str, text: str, **filters: Any) -> str:
     """``text`` (a report's) with the addresses it holds named by the run's messages
     (``filters``: the run's, as ``reading.events`` takes them); read only when it holds one."""
-    if not holds_address(text):
-        return text
-    from elixirscope.query.reading import events
+    return namer(data_dir, **filters)(text)
 
-    found = events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
-    return name_addresses(text, address_names(found))
+
+def namer(data_dir: str, **filters: Any) -> Callable[[str], str]:
+    """:func:`names_in` for many texts (a table's cells): the run's messages read once,
+    at the first text that holds an address."""
+    names: dict[str, str] | None = None
+
+    def named(text: str) -> str:
+        nonlocal names
+        if not holds_address(text):
+            return text
+        if names is None:
+            from elixirscope.query.reading import events
+
+            found = events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
+            names = address_names(found)
+        return name_addresses(text, names)
+
+    return named

@@ -46,3 +46,19 @@ def test_calltree_and_events_write_the_names_their_json_keeps_what_was_recorded(
     listed = events_report(str(tmp_path), type="call")
     assert "<actor shop/stock>" in listed["text"]
     assert "<ActorAddr-/A~b~a>" in listed["events"][0]["args"]["children"]
+
+
+def test_a_query_table_writes_the_names_aligned_its_rows_keep_what_was_recorded(
+    tmp_path, recorder
+):
+    """ESQL's table names the addresses its cells hold (before the columns are aligned);
+    its rows (JSON, CSV, the cinema) keep the recorded text."""
+    from elixirscope.query.esql import esql_report
+
+    _recorded(tmp_path, recorder)
+    report = esql_report(str(tmp_path), "function, args.children as kids, return from calls")
+    header, row = report["text"].splitlines()[-2:]
+    assert "kids" in header and header.index("return") == row.index("<actor Ledger@")
+    assert "{'stock': '<actor shop/stock>', 'x': '<ActorAddr-/A~z>'}" in row
+    assert report["rows"][0][1] == {"stock": "<ActorAddr-/A~b~a>", "x": "<ActorAddr-/A~z>"}
+    assert report["rows"][0][2] == "<ActorAddr-/A~c>"

@@ -298,6 +298,7 @@ def esql_report(
     than their value (``[row, column, text]``: an HTTP attempt's ``code`` when no response
     came reads ``timeout``, its value null); with ``refs``, ``refs``: each row's event
     (``PRODUCER:ID``, None for an aggregate's row)."""
+    from elixirscope.query.addresses import namer
     from elixirscope.query.esql.render import NoResponse, plain, table
     from elixirscope.query.runs import drop_note
 
@@ -325,7 +326,8 @@ def esql_report(
     if result.note:
         lines.append(result.note)
     elif rows:
-        lines.append(table(result.columns, result.kinds, rows))
+        named = namer(data_dir, **(scope.filters() if scope is not None else {}))
+        lines.append(table(result.columns, result.kinds, rows, named))
     else:
         lines.append("(no rows match" + (f": {result.hint})" if result.hint else ")"))
     if more:

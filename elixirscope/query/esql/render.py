@@ -15,7 +15,7 @@ import csv
 import datetime as _dt
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = ["NoResponse", "cell", "csv_lines", "json_rows", "no_response_reason", "plain", "table"]
@@ -46,9 +46,13 @@ MAX_CELL = 100
 """Characters a table cell shows at most (``--format json`` or ``csv`` for the whole value)."""
 
 
-def cell(value: Any, kind: str) -> str:
-    """One value as a table shows it, on one line and at most :data:`MAX_CELL` long."""
+def cell(value: Any, kind: str, named: Callable[[str], str] | None = None) -> str:
+    """One value as a table shows it, on one line and at most :data:`MAX_CELL` long;
+    ``named``: what writes the actor addresses it holds as the actors they reached
+    (``query.addresses.namer``)."""
     text = _cell(value, kind)
+    if named is not None:
+        text = named(text)
     if "\n" in text or "\r" in text:
         text = text.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
@@ -103,9 +107,16 @@ def _clock(ns: int) -> str:
     return when.strftime("%H:%M:%S.") + f"{ns // 10**6 % 1000:03d}"
 
 
-def table(names: Sequence[str], kinds: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """An aligned table with a header line."""
-    cells = [list(names)] + [[cell(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]
+def table(
+    names: Sequence[str],
+    kinds: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    named: Callable[[str], str] | None = None,
+) -> str:
+    """An aligned table with a header line (``named``: as :func:`cell` takes it)."""
+    cells = [list(names)] + [
+        [cell(v, k, named) for v, k in zip(row, kinds, strict=True)] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
     lines = []
     for r in cells:
