@@ -39,7 +39,15 @@ from elixirscope.state.nodes import (
 )
 from elixirscope.state.timeline import ABSENT
 
-__all__ = ["compare", "outline", "render", "render_change", "shown"]
+__all__ = [
+    "LOCAL_ADDRESS_NOTE",
+    "address_filled_in",
+    "compare",
+    "outline",
+    "render",
+    "render_change",
+    "shown",
+]
 
 _OPEN = {"list": ("[", "]"), "tuple": ("(", ")"), "deque": ("deque([", "])")}
 
@@ -176,9 +184,20 @@ def render_change(path: Path, old: Any, new: Any, width: int = 100) -> str:
     if new is ABSENT:
         return f"- {where}: {_flat(old)}"
     was, now = _flat(old), _flat(new)
-    if _LOCAL_ADDRESS.fullmatch(was) and now.startswith(("<ActorAddr-", "<actor ")):
+    if address_filled_in(was, now):
         return f"~ {where}: {was} -> {now}  {LOCAL_ADDRESS_NOTE}"
     return f"~ {where}: {was} -> {now}"
+
+
+def address_filled_in(old: str | None, new: str | None) -> bool:
+    """Whether a change from ``old`` to ``new`` (their texts) is only a child's address
+    its parent held before Thespian started the child becoming the child's own."""
+    return (
+        old is not None
+        and new is not None
+        and _LOCAL_ADDRESS.fullmatch(old) is not None
+        and new.startswith(("<ActorAddr-", "<actor "))
+    )
 
 
 _LOCAL_ADDRESS = re.compile(r"<ActorAddr-LocalAddr\.\d+>")

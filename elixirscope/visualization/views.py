@@ -593,7 +593,13 @@ def _state_tree(timeline: Any, change: int) -> tuple[dict[str, Any], list[dict[s
     (``state.render.outline``), and what differs from the change before, each side as
     that text (None: nothing there; no list when the state before cannot be rebuilt)."""
     from elixirscope.state.nodes import format_path
-    from elixirscope.state.render import compare, outline, shown
+    from elixirscope.state.render import (
+        LOCAL_ADDRESS_NOTE,
+        address_filled_in,
+        compare,
+        outline,
+        shown,
+    )
     from elixirscope.state.timeline import ABSENT, StateGap
 
     node = timeline.state(change - 1)
@@ -603,15 +609,18 @@ def _state_tree(timeline: Any, change: int) -> tuple[dict[str, Any], list[dict[s
         before = None
     diff = None
     if before is not None:
-        diff = [
-            {
-                "path": format_path(p),
-                "old": shown(old),
-                "new": shown(new),
-                "kind": "added" if old is ABSENT else "removed" if new is ABSENT else "changed",
-            }
-            for p, old, new in compare(before, node)
-        ]
+        diff = []
+        for p, old, new in compare(before, node):
+            was, now = shown(old), shown(new)
+            diff.append(
+                {
+                    "path": format_path(p),
+                    "old": was,
+                    "new": now,
+                    "kind": "added" if old is ABSENT else "removed" if new is ABSENT else "changed",
+                    "note": LOCAL_ADDRESS_NOTE if address_filled_in(was, now) else None,
+                }
+            )
     return outline(node), diff
 
 

@@ -479,3 +479,18 @@ def test_a_queue_base_childs_address_reads_as_thespian_writes_it(tmp_path) -> No
     assert resolved.endswith("(the child's own address, known once Thespian started it)")
     assert "~ reply_to: None -> <ActorAddr-Q." in history, history
     assert "thespian.actors.ActorAddress>" not in history
+    # the cinema's state view says the same of that change
+    from elixirscope.query.runs import list_runs
+    from elixirscope.visualization.views import Models, state_view
+
+    (recorded_run,) = list_runs(data)
+    models = Models(data)
+    try:
+        changes = [
+            state_view(models, recorded_run.id, {"target": "Parent", "change": str(n)})
+            for n in range(1, 5)
+        ]
+    finally:
+        models.close()
+    notes = [(x["path"], x["note"]) for c in changes for x in (c["diff"] or []) if x["note"]]
+    assert notes == [("kids.a", "(the child's own address, known once Thespian started it)")]

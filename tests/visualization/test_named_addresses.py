@@ -77,7 +77,7 @@ def test_the_state_view_names_the_state_its_diff_cause_and_history(shop, models)
     tellers, clerk = answer["state"]["children"][1:]
     assert tellers["children"][0]["text"] == TELLER
     assert (clerk["path"], clerk["text"]) == ("clerk", CLERK)
-    assert {"path": "clerk", "old": "None", "new": CLERK, "kind": "changed"} in answer["diff"]
+    assert {"path": "clerk", "old": "None", "new": CLERK, "kind": "changed", "note": None} in answer["diff"]
     assert f"sent by Teller@ActorAddr-/A~a: ('meet', {CLERK}, " in answer["cause"]["text"]
     assert f"clerk={CLERK})" in answer["text"]  # the report's text: named once, not again
     assert answer["history"][1]["message"] == f"('post', 10, {TELLER})"

@@ -117,7 +117,8 @@ function node(n, changed, depth = 0) {
   const lines = n.children.map((c) => {
     const x = changed.get(c.path);
     const cls = x ? (x.kind === "added" ? "added" : "changed") : "";
-    const old = x && x.kind === "changed" && x.old !== null && x.old.length <= 60 ? `<span class="old">${esc(x.old)}</span>` : "";
+    let old = x && x.kind === "changed" && x.old !== null && x.old.length <= 60 ? `<span class="old">${esc(x.old)}</span>` : "";
+    if (x && x.note) old += ` <span class="dim note">${esc(x.note)}</span>`;  // Thespian's doing, not the actor's
     return `${pad}<span class="k" data-path="${esc(c.path)}">${esc(c.key)}</span>${esc(c.sep)}<span class="${cls}" data-changed="${x ? "1" : ""}">${node(c, changed, depth + 1)}</span>${old}`;
   });
   if (n.more) lines.push(`${pad}<span class="dim">… ${n.more} more</span>`);
