@@ -393,8 +393,9 @@ def _render_node(
                 said = f"[waited {format_duration(raised[i])}, then raised: handled in the call]"
                 text += "  " + paint(_YELLOW, said)
             ended = shown.handed.get(getattr(item.event, "chain", None) or "")
-            if ended is not None and type(item.event) is ThreadStart:
-                text += "  " + (paint(_RED, ended) if ended.startswith("!!") else ended)
+            if ended is not None and type(item.event) is ThreadStart:  # what ran, how it ended
+                ran, bad, error = ended.partition("!! ")
+                text += "  " + ran + (paint(_RED, bad + error) if bad else "")
             lines.append(pad + indent + paint(_DIM, "· ") + one_line(text))
 
 

@@ -486,10 +486,37 @@ def _handed_outcomes(data_dir: str, nodes: list[Any], run: str | None) -> dict[s
     with EventStore.open(data_dir, readonly=True) as store:
         for chain in chains[:HANDED_SHOWN]:
             found = store.query(correlation_id=chain, run=run, limit=None)
-            said = handed_outcome([n for n in build_call_tree(found) if not n.synthetic])
-            if said is not None:
-                out[chain] = said
+            roots = [n for n in build_call_tree(found) if not n.synthetic]
+            said = handed_outcome(roots)
+            ran = handed_call(roots)
+            if said is not None or ran is not None:
+                out[chain] = "  ".join(t for t in (ran, said) if t)
     return out
+
+
+HANDED_ARGS_SHOWN = 60
+"""Characters of a handed-over call's arguments (and of its result) its task's line shows."""
+
+
+def handed_call(roots: list[Any]) -> str | None:
+    """What a task ran, when its chain holds one call at its top (a pool's task: the
+    function ``submit`` or ``map`` was given): ``ran price(sku='tea') -> 2.5``; None for a
+    thread's or a process's many calls, or none recorded."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+
+    if len(roots) != 1 or roots[0].function == REQUEST_FUNCTION:
+        return None
+    node = roots[0]
+    args = "" if node.args is None else ", ".join(f"{k}={v}" for k, v in node.args.items())
+    if len(args) > HANDED_ARGS_SHOWN:
+        args = args[: HANDED_ARGS_SHOWN - 1] + "…"
+    text = f"ran {node.function.removeprefix('__main__.')}({args})"
+    if node.status == "returned" and node.result is not None:
+        result = str(node.result)
+        if len(result) > HANDED_ARGS_SHOWN:
+            result = result[: HANDED_ARGS_SHOWN - 1] + "…"
+        text += f" -> {result}"
+    return text
 
 
 def handed_outcome(roots: list[Any]) -> str | None:

@@ -114,7 +114,8 @@ def test_events_and_calltree_show_file_line_threads_and_where_threads_went(tmp_p
     links = [line.strip() for line in tree if "→" in line]
     assert len(links) == 2 and links[0].startswith("· → thread T-1 (correlation ")
     assert links[1].startswith("· → task on thread pool_0 (correlation ")
-    assert all(line.endswith("…)  ok") for line in links)  # how each one's work ended
+    # what each one ran (its one call at the top) and how its work ended
+    assert all("…)  ran " in line and line.endswith("  ok") for line in links), links
     assert any("fetch(n=5)" in line and "{task fetcher}" in line for line in tree)
 
     thread_chain = links[0].split("correlation ")[1][:12]

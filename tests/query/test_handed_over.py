@@ -38,11 +38,28 @@ def test_a_task_that_raised_is_marked_in_the_tree_that_handed_it_over(tmp_path: 
     tree = elixirscope_run("calltree", "--data-dir", "data", chain, cwd=tmp_path).stdout
     handed = [line.strip() for line in tree.splitlines() if "→ task on thread" in line]
     assert len(handed) == 4
+    # what each task ran (a pool's task: one call), then how it ended
     assert sorted(line.rpartition("…)  ")[2] for line in handed) == [
-        "!! ValueError: reading 2 is negative",
-        "ok",
-        "ok",
-        "ok",
+        "ran inspect()  !! ValueError: reading 2 is negative",
+        "ran inspect()  ok",
+        "ran inspect()  ok",
+        "ran inspect()  ok",
+    ]
+    at_args = elixirscope_run(
+        "run", "--data-dir", "args", "--level", "args", "prog.py", cwd=tmp_path
+    )
+    assert at_args.returncode == 0, at_args.stderr
+    events = elixirscope_run(
+        "events", "--data-dir", "args", "--function", "inspect_all", cwd=tmp_path
+    )
+    chain = events.stdout.splitlines()[1].split()[4]
+    tree = elixirscope_run("calltree", "--data-dir", "args", chain, cwd=tmp_path).stdout
+    handed = [line.strip() for line in tree.splitlines() if "→ task on thread" in line]
+    assert sorted(line.rpartition("…)  ")[2] for line in handed) == [
+        "ran inspect(n=0) -> 0  ok",
+        "ran inspect(n=1) -> 1  ok",
+        "ran inspect(n=2)  !! ValueError: reading 2 is negative",
+        "ran inspect(n=3) -> 3  ok",
     ]
 
 
