@@ -102,11 +102,12 @@ def _finding(
             else ""
         )
     )
+    column = group.key_column(varies)
     fix = (
         "Fetch the rows in one query before the loop: "
         + (
-            f"`... WHERE {varies['column']} IN (...)` with every value at once, "
-            if varies.get("column")
+            f"`... WHERE {column} IN (...)` with every value at once, "
+            if column
             else "one query with an IN (...) list or a JOIN, "
         )
         + "then look each row up in a dict inside the loop (with an ORM: eager loading — "

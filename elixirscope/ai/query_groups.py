@@ -66,6 +66,14 @@ class QueryGroup:
         """The finding's key: the same group in another run is the same finding."""
         return f"{self.parent}\0{self.shape}\0{self.file}:{self.line}"
 
+    def key_column(self, varies: dict[str, Any]) -> str | None:
+        """The column a fix's ``IN (...)`` lists the values of: the one whose parameter
+        varies, else the statement's only placeholder column (its parameters redacted)."""
+        if varies.get("column"):
+            return str(varies["column"])
+        columns = _columns(self.first.statement)
+        return columns[0] if len(columns) == 1 else None
+
     def evidence(self) -> list[Evidence]:
         return [
             Evidence(se.producer, se.event.id, se.ts, "query") for se in self.found[:MAX_EVIDENCE]

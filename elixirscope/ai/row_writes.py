@@ -69,7 +69,7 @@ def _finding(
             "(one batched INSERT at flush), with Django `Model.objects.bulk_create(objects)`."
         )
     else:
-        column = varies.get("column")
+        column = group.key_column(varies)
         fix = (
             f"Write them in one statement: `{verb} ... WHERE "
             + (f"{column} IN (...)`" if column else "key IN (...)`")

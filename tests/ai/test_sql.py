@@ -79,3 +79,17 @@ def test_which_parameter_varies_or_why_it_cannot_be_said() -> None:
     assert said["positions"] == [] and 'record with "values"' in said["text"]
     said = varying(_queries("SELECT 1", None, None))
     assert said["text"] == "Nothing recorded differs between them: the very same query ran again."
+
+
+def test_the_key_a_fix_lists_is_the_varying_column_else_the_only_placeholder_one() -> None:
+    """Redacted parameters say nothing of what varies, yet a statement with one placeholder
+    names the column its IN (...) lists; two placeholders name none."""
+    from elixirscope.ai.query_groups import QueryGroup, varying
+
+    one = _queries("SELECT sku FROM lines WHERE order_id = ?", *["(<redacted>,)"] * 3)
+    group = QueryGroup("p", "SELECT sku FROM lines WHERE order_id = ?", None, 0, one)
+    assert group.key_column(varying(one)) == "order_id"
+    two = _queries("SELECT * FROM items WHERE order_id = ? AND kind = ?", *["(<redacted>, <redacted>)"] * 3)
+    assert QueryGroup("p", "s", None, 0, two).key_column(varying(two)) is None
+    known = _queries("SELECT * FROM items WHERE order_id = ? AND kind = ?", "(1, 'a')", "(1, 'b')")
+    assert QueryGroup("p", "s", None, 0, known).key_column(varying(known)) == "kind"
