@@ -44,3 +44,16 @@ def test_a_recorded_object_reads_as_it_was_recorded_not_as_json() -> None:
     ):
         assert cell(jsonable(decode(text)), "value") == text
     assert cell({"$class": "A", "b": {"$class": "B"}}, "value") == "A(b=B())"
+
+
+def test_a_dicts_keys_that_were_not_texts_read_as_recorded_and_are_texts_in_json() -> None:
+    """``{1: 'a', '3': 'c'}``: JSON must carry the 1 as "1", the table writes it 1 again —
+    only the keys that were not texts, so a text key "2" stays quoted."""
+    import json
+
+    from elixirscope.query.esql.values import decode, jsonable
+
+    value = jsonable(decode("{1: 'a', (2, 3): [{4: None}], '2': 'c'}"))
+    assert json.loads(json.dumps(value)) == {"1": "a", "(2, 3)": [{"4": None}], "2": "c"}
+    assert cell(value, "value") == "{1: 'a', (2, 3): [{4: None}], '2': 'c'}"
+    assert cell(jsonable(decode("{'1': 'a'}")), "value") == "{'1': 'a'}"

@@ -82,6 +82,18 @@ def _cell(value: Any, kind: str) -> str:
     return str(value)
 
 
+class KeyTexts(dict[str, Any]):
+    """A recorded dict some of whose keys were not texts (``{1: 'a'}``), as JSON carries
+    it: each such key written as Python writes it (``"1"``), and named in ``written`` so
+    that a table writes it back unquoted, as it was recorded (``values.jsonable``)."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: set[str] = set()
+
+
 def _written(value: Any) -> str:
     """A decoded value as Python writes it, an object (a dict with ``$class``, as
     ``values.jsonable`` gives it) as ``Class(field=value, ...)``, as it was recorded."""
@@ -89,7 +101,12 @@ def _written(value: Any) -> str:
         if isinstance(value.get("$class"), str):
             fields = ", ".join(f"{k}={_written(v)}" for k, v in value.items() if k != "$class")
             return f"{value['$class']}({fields})"
-        return "{" + ", ".join(f"{k!r}: {_written(v)}" for k, v in value.items()) + "}"
+        keys = value.written if isinstance(value, KeyTexts) else ()
+        return (
+            "{"
+            + ", ".join(f"{k if k in keys else repr(k)}: {_written(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(_written(v) for v in value) + "]"
     if isinstance(value, tuple):

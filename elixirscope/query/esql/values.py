@@ -37,7 +37,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from elixirscope.query.esql.render import NoResponse
+from elixirscope.query.esql.render import KeyTexts, NoResponse
 from elixirscope.query.esql.reprtext import CUT_NAME, as_python, restore
 
 __all__ = [
@@ -417,7 +417,15 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Fields):
         return {"$class": value.cls, **{str(k): jsonable(v) for k, v in value.items()}}
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else repr(k): jsonable(v) for k, v in value.items()}
+        if all(isinstance(k, str) for k in value):
+            return {k: jsonable(v) for k, v in value.items()}
+        out = KeyTexts()  # JSON's keys are texts: the table writes these back as recorded
+        for k, v in value.items():
+            key = k if isinstance(k, str) else repr(k)
+            if key is not k:
+                out.written.add(key)
+            out[key] = jsonable(v)
+        return out
     if isinstance(value, tuple):
         return tuple(jsonable(v) for v in value)
     if isinstance(value, list):
