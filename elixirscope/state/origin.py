@@ -46,7 +46,7 @@ from elixirscope.state.nodes import (
     to_plain,
 )
 from elixirscope.state.recorded import StateRecording
-from elixirscope.state.render import compare, render
+from elixirscope.state.render import address_filled_in, compare, render, shown
 from elixirscope.state.timeline import ABSENT, Change, StateGap, Timeline
 
 __all__ = ["Step", "unlinked", "why"]
@@ -443,12 +443,15 @@ def _carried(value: Node, message: str | None) -> bool:
 
 
 def _last_setter(timeline: Any, path: Path, index: int) -> int | None:
+    """The last change up to ``index`` that set the value at ``path``: not one where
+    Thespian only filled in a child's address its parent already held (the parent set it
+    when it created the child)."""
     found = None
     for fc in timeline.history(path):
-        if fc.change.index <= index:
-            found = fc.change.index
-        else:
+        if fc.change.index > index:
             break
+        if not address_filled_in(shown(fc.old), shown(fc.new)):
+            found = fc.change.index
     return found
 
 

@@ -478,6 +478,11 @@ def test_a_queue_base_childs_address_reads_as_thespian_writes_it(tmp_path) -> No
     assert resolved.strip().startswith("~ kids.a: <ActorAddr-LocalAddr.0> -> <actor Child@ActorAddr-Q.")
     assert resolved.endswith("(the child's own address, known once Thespian started it)")
     assert "~ reply_to: None -> <ActorAddr-Q." in history, history
+    # where the child's address came from: the message that created the child, not the
+    # one Thespian had filled the address in by
+    why = run(sys.executable, "-m", "elixirscope", "why", "--data-dir", str(data), "Parent",
+              "kids.a", cwd=tmp_path).stdout
+    assert ": set by receiveMessage('spawn'), change 2" in why, why
     assert "thespian.actors.ActorAddress>" not in history
     # the cinema's state view says the same of that change
     from elixirscope.query.runs import list_runs
