@@ -184,11 +184,16 @@ def varying(found: list[Any]) -> dict[str, Any]:
     return out
 
 
+_PLACEHOLDER = r"(?:\?|%s|:\w+|\$\d+)"
+_COLUMN_THEN_PLACEHOLDER = r"([\w.]+)\s*(?:=|<|>|<=|>=|IN|LIKE)\s*\(?\s*" + _PLACEHOLDER
+_PLACEHOLDER_THEN_COLUMN = _PLACEHOLDER + r"\s*(?:=|<|>|<=|>=)\s*([A-Za-z_][\w.]*)"
 _PLACEHOLDER_COLUMN = re.compile(
-    r"([\w.]+)\s*(?:=|<|>|<=|>=|IN|LIKE)\s*\(?\s*(?:\?|%s|:\w+|\$\d+)", re.IGNORECASE
+    f"{_COLUMN_THEN_PLACEHOLDER}|{_PLACEHOLDER_THEN_COLUMN}", re.IGNORECASE
 )
+"""``column = ?``, or ``? = column`` as SQLAlchemy writes a relationship's lazy load."""
 
 
 def _columns(statement: str) -> list[str]:
-    """The column each placeholder is compared with (``id = ?`` -> ``id``), in order."""
-    return _PLACEHOLDER_COLUMN.findall(statement)
+    """The column each placeholder is compared with (``id = ?`` or ``? = id`` -> ``id``),
+    in order."""
+    return [left or right for left, right in _PLACEHOLDER_COLUMN.findall(statement)]

@@ -998,6 +998,7 @@ def esql_view(models: Models, params: dict[str, Any]) -> dict[str, Any]:
             max_rows=max_rows,
             timeout=timeout,
             refs=True,
+            named=False,  # the rows are named below, by the names kept for the run
         )
     except (ValueError, OSError) as exc:
         raise ViewError(str(exc)) from None

@@ -89,6 +89,8 @@ def test_the_key_a_fix_lists_is_the_varying_column_else_the_only_placeholder_one
     one = _queries("SELECT sku FROM lines WHERE order_id = ?", *["(<redacted>,)"] * 3)
     group = QueryGroup("p", "SELECT sku FROM lines WHERE order_id = ?", None, 0, one)
     assert group.key_column(varying(one)) == "order_id"
+    lazy = _queries("SELECT tasks.id FROM tasks WHERE ? = tasks.project_id", "(<redacted>,)")
+    assert QueryGroup("p", "s", None, 0, lazy).key_column(varying(lazy)) == "tasks.project_id"
     two = _queries("SELECT * FROM items WHERE order_id = ? AND kind = ?", *["(<redacted>, <redacted>)"] * 3)
     assert QueryGroup("p", "s", None, 0, two).key_column(varying(two)) is None
     known = _queries("SELECT * FROM items WHERE order_id = ? AND kind = ?", "(1, 'a')", "(1, 'b')")

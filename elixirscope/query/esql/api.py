@@ -292,8 +292,10 @@ def esql_report(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     cancel: threading.Event | None = None,
     refs: bool = False,
+    named: bool = True,
 ) -> dict[str, Any]:
-    """The answer as JSON-able data plus its table (``text``): at most ``max_rows``
+    """The answer as JSON-able data plus its table (``text``; ``named``: the actor
+    addresses its cells hold named, which reads the run's messages once): at most ``max_rows``
     rows, and whether more matched (``more``); ``shown``, the cells the table shows other
     than their value (``[row, column, text]``: an HTTP attempt's ``code`` when no response
     came reads ``timeout``, its value null); with ``refs``, ``refs``: each row's event
@@ -326,8 +328,9 @@ def esql_report(
     if result.note:
         lines.append(result.note)
     elif rows:
-        named = namer(data_dir, **(scope.filters() if scope is not None else {}))
-        lines.append(table(result.columns, result.kinds, rows, named))
+        filters = scope.filters() if scope is not None else {}
+        addresses = namer(data_dir, **filters) if named else None
+        lines.append(table(result.columns, result.kinds, rows, addresses))
     else:
         lines.append("(no rows match" + (f": {result.hint})" if result.hint else ")"))
     if more:
