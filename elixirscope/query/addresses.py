@@ -28,6 +28,7 @@ __all__ = [
     "name_addresses",
     "namer",
     "names_in",
+    "read_names",
 ]
 
 ADDRESS = re.compile(r"<(ActorAddr-[^<>\s]+)>")
@@ -91,10 +92,17 @@ def namer(data_dir: str, **filters: Any) -> Callable[[str], str]:
         if not holds_address(text):
             return text
         if names is None:
-            from elixirscope.query.reading import events
-
-            found = events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
-            names = address_names(found)
+            names = read_names(data_dir, **filters)
         return name_addresses(text, names)
 
     return named
+
+
+def read_names(data_dir: Any, **filters: Any) -> dict[str, str]:
+    """:func:`address_names` of the run's sends and receives (``filters``: its scope, as
+    ``reading.events`` takes them), at most :data:`MAX_MESSAGES_READ` of them."""
+    from elixirscope.query.reading import events
+
+    return address_names(
+        events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
+    )

@@ -506,16 +506,15 @@ def handed_call(roots: list[Any]) -> str | None:
 
     if len(roots) != 1 or roots[0].function == REQUEST_FUNCTION:
         return None
+
+    def cut(text: str) -> str:
+        return text if len(text) <= HANDED_ARGS_SHOWN else text[: HANDED_ARGS_SHOWN - 1] + "…"
+
     node = roots[0]
     args = "" if node.args is None else ", ".join(f"{k}={v}" for k, v in node.args.items())
-    if len(args) > HANDED_ARGS_SHOWN:
-        args = args[: HANDED_ARGS_SHOWN - 1] + "…"
-    text = f"ran {node.function.removeprefix('__main__.')}({args})"
+    text = f"ran {node.function.removeprefix('__main__.')}({cut(args)})"
     if node.status == "returned" and node.result is not None:
-        result = str(node.result)
-        if len(result) > HANDED_ARGS_SHOWN:
-            result = result[: HANDED_ARGS_SHOWN - 1] + "…"
-        text += f" -> {result}"
+        text += f" -> {cut(str(node.result))}"
     return text
 
 

@@ -17,12 +17,7 @@ import threading
 import time
 from typing import Any
 
-from elixirscope.query.addresses import (
-    MAX_MESSAGES_READ,
-    address_names,
-    holds_address,
-    name_addresses,
-)
+from elixirscope.query.addresses import holds_address, name_addresses, read_names
 
 __all__ = ["FRESH_S", "RunNames"]
 
@@ -55,14 +50,8 @@ class RunNames:
         """Address text -> the actor it names (the run's sends and receives, read once)."""
         with self._lock:
             if self._names is None:
-                from elixirscope.store.eventstore import EventStore
-
                 began = time.monotonic()
-                with EventStore.open(self.data_dir, readonly=True) as store:
-                    found = store.query(
-                        type=["send", "receive"], run=self.run_id, limit=MAX_MESSAGES_READ
-                    )
-                self._names = address_names(found)
+                self._names = read_names(self.data_dir, run=self.run_id)
                 self.read_at = time.monotonic()
                 self.took = self.read_at - began
             return self._names

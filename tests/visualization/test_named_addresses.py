@@ -109,8 +109,8 @@ def test_the_runs_messages_are_read_once_for_every_view(shop, models, monkeypatc
         reads.append(len(found))
         return address_names(found)
 
-    monkeypatch.setattr(served, "address_names", counted)
-    monkeypatch.setattr(addresses, "address_names", counted)  # a recording's own reading
+    # every reading of names goes through it: the cinema's (read_names) and a recording's own
+    monkeypatch.setattr(addresses, "address_names", counted)
     for change in ("2", "3", "4"):
         state_view(models, run, {"target": "Ledger", "change": change, "field": "tellers"})
     messages_view(models, run, {})
