@@ -869,7 +869,7 @@ def _actor_address(t: type, d: dict | None) -> str | None:
         if fields is not None and "addressInstanceNum" in fields:
             held = _local_address(fields)
         else:
-            held = _transport_address(fields)
+            held = _transport_address(fields) or _ip_address(held)
     if type(held) is not str or len(held) > 120:
         return None
     return "ActorAddr-" + _scrub(held)
@@ -907,6 +907,23 @@ def _transport_address(fields: dict | None) -> str | None:
         queue = dict.get(fields, "_qaddr")
         shown = "Q." + queue if type(queue) is str else None
     return shown
+
+
+_IP_ADDRESSES = "thespian.system.transport.IPBase"
+
+
+def _ip_address(details: Any) -> str | None:
+    """A TCP or UDP address whose text Thespian has not written yet (one that came in a
+    message: its text is left out when pickled): written by Thespian's own ``__str__``,
+    which keeps it, as Thespian does the first time it names it. Without this the same
+    address would read one way in a state before Thespian named it, another after."""
+    if type(details).__module__ != _IP_ADDRESSES:
+        return None
+    try:
+        shown = str(details)
+    except Exception:  # noqa: BLE001 - an address half made: its class's name then
+        return None
+    return shown if type(shown) is str else None
 
 
 _ORM = 1

@@ -27,6 +27,13 @@ wraps Thespian's own steps and changes nothing that is sent:
   message that raised carries its error and the program's line (Thespian hands it
   again, a change each time, then returns it to its sender as a ``PoisonMessage``, a
   receive of its own).
+- between a plain actor and a GenServer the runtime traces, the program's messages
+  (not the runtime's envelopes, which its tracer links by the trace they carry) are
+  linked the same way: a GenServer's ``self.send`` is recorded under its path, and a
+  GenServer is handed what it receives in the runtime's traced ``Info`` (the trace
+  naming its send), which it unwraps before ``handle_info`` as it does any; a plain
+  actor is handed what an ``Info`` carries (``System.send`` wraps a raw message in one
+  while this is on: ``observe.PLAIN_ACTORS_UNWRAP_INFO``).
 
 An actor is named ``Class@address`` (``Counter@ActorAddr-/A~a``); ``elixirscope state
 Counter`` finds it when it is the only ``Counter``. Thespian's own actors and messages
@@ -54,6 +61,8 @@ from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.values import address_text, safe_repr
 from elixirscope.contracts.trace import REGISTERED
+from elixirscope.runtime import observe
+from elixirscope.runtime.messages import Info
 from elixirscope.state.capture import DEFAULT_LIMITS, FRAMEWORK_FIELDS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
 
@@ -136,6 +145,57 @@ def _thespians(message: Any) -> bool:
     return type(message).__module__.startswith("thespian.")
 
 
+_RUNTIME_MESSAGES = Info.__module__
+
+
+def _runtimes(message: Any) -> bool:
+    """One of the runtime's envelopes (``Cast``, ``Info``...): its tracer links them by the
+    trace they carry, so neither side counts them among a pair's messages."""
+    return type(message).__module__ == _RUNTIME_MESSAGES
+
+
+def _counted(message: Any) -> bool:
+    """A message both sides of a pair count, to name it by its place: the program's own."""
+    return not _thespians(message) and not _runtimes(message)
+
+
+def _runtime_actor(actor: Any) -> bool:
+    """A GenServer (or other process) of the runtime: its envelopes are its tracer's."""
+    return getattr(type(actor), "traced_by_runtime", False)
+
+
+def _runtime_name(actor: Any) -> str:
+    """A runtime actor's name as its tracer records it: its path, else its address."""
+    named = getattr(actor, "_actor_name", None)
+    return named() if callable(named) else getattr(actor, "path", "") or str(actor.myAddress)
+
+
+def _sent_trace(envelope: Any) -> tuple | None:
+    """The trace a runtime envelope carries, when it links a receive to its send (not
+    one the sampler left out: its id is empty, ``capture.actors.SAMPLED_OUT``; that
+    module is not imported here, as it installs the runtime's tracer once imported)."""
+    trace = getattr(envelope, "trace", None)
+    if type(trace) is tuple and len(trace) == 4 and trace[0]:
+        return trace
+    return None
+
+
+def _carried(message: Any) -> Any:
+    """What a plain actor is handed: a traced ``Info``'s message (``System.send`` wraps a
+    raw message so when a plain actor may get it), any other message as it is."""
+    return message.message if type(message) is Info else message
+
+
+def _takes_info(actor: Any, message: Any) -> bool:
+    """A program's message to a GenServer the runtime traces, handed to it in a traced
+    ``Info`` (its receive then linked to the send, as a GenServer's envelopes are)."""
+    return (
+        getattr(type(actor), "unwraps_info", False)
+        and _counted(message)
+        and observe.tracer_for(actor) is not None
+    )
+
+
 class _Places:
     """Each pair's count of messages so far, on one side (bounded by :data:`MAX_PAIRS`)."""
 
@@ -197,11 +257,16 @@ class ThespianRecorder:
         return self._tracker
 
     def name(self, actor: Any) -> str:
-        """:func:`actor_name`, remembered under its address (a receipt from it then names
-        it: a ``PoisonMessage`` Thespian returns for it, a message from another process)."""
-        name = actor_name(actor)
+        """:func:`actor_name` (a runtime actor's: its path), remembered under its address
+        (a receipt from it then names it: a ``PoisonMessage`` Thespian returns for it, a
+        message from another process)."""
+        if _runtime_actor(actor):
+            name, address = _runtime_name(actor), address_text(actor.myAddress)
+        else:
+            name = actor_name(actor)
+            address = name.partition("@")[2]
         if len(self.names) < MAX_PAIRS:
-            self.names[name.partition("@")[2]] = name
+            self.names[address] = name
         return name
 
     # ------------------------------------------------------------------ sends
@@ -217,12 +282,12 @@ class ThespianRecorder:
         address: the send is returned unsettled (:class:`_Unsettled`) and recorded, with
         this moment's time, chain and call, once Thespian knows where it goes."""
         rec = recorder.recording()
-        if rec is None or not _program_actor(actor):
+        if rec is None or not (_program_actor(actor) or _runtime_actor(actor)):
             return None
         name = self.name(actor)
         text = safe_repr(message, MESSAGE_LIMIT)
         cid = current_correlation_id() or new_correlation_id()
-        if crosses and not _thespians(message):
+        if crosses and _counted(message):
             with correlation(cid):
                 envelope = rec.envelope("send")
             return _Unsettled(self, rec, envelope, address_text(actor.myAddress), name, text)
@@ -250,17 +315,7 @@ class ThespianRecorder:
             mid, cid, ts, from_name = trace
             rec.clock.observe(ts)  # the receive sorts after its send
         else:
-            mid, cid, address = None, None, address_text(sender)
-            from_name = self.names.get(address, address)
-            if not _thespians(message):
-                here = address_text(actor.myAddress)
-                place = self.received.take(address, here)
-                if place is None:
-                    STATS["unlinked"] += 1
-                else:
-                    mid = message_id(address, here, place, text)
-            mid = mid or new_correlation_id()
-            cid = (None if apart else current_correlation_id()) or new_correlation_id()
+            mid, cid, from_name = self._arrival(actor, message, sender, text, apart)
         scope = correlation(cid)
         scope.__enter__()
         try:
@@ -275,6 +330,40 @@ class ThespianRecorder:
             scope.__exit__(None, None, None)
             raise
         return (scope, rec, name, text, mid, message)
+
+    def _arrival(
+        self, actor: Any, message: Any, sender: Any, text: str, apart: bool
+    ) -> tuple[str, str, str]:
+        """``(message_id, correlation_id, sender_name)`` of a message that came without its
+        send's trace: its id by :func:`message_id` (what the sender's side gave it, when it
+        crossed from another process), its chain the running one (a new one ``apart``)."""
+        mid, address = None, address_text(sender)
+        if _counted(message):
+            here = address_text(actor.myAddress)
+            place = self.received.take(address, here)
+            if place is None:
+                STATS["unlinked"] += 1
+            else:
+                mid = message_id(address, here, place, text)
+        cid = (None if apart else current_correlation_id()) or new_correlation_id()
+        return mid or new_correlation_id(), cid, self.names.get(address, address)
+
+    def traced_info(
+        self, actor: Any, message: Any, sender: Any, trace: tuple | None, apart: bool
+    ) -> Any:
+        """What a GenServer the runtime traces is handed for a program's ``message``: a
+        traced ``Info`` (its receive recorded by the runtime's tracer, linked to the send
+        by ``trace``, else by :meth:`_arrival`); the message itself when not recording."""
+        rec = recorder.recording()
+        if rec is None:
+            return message
+        if trace is None:
+            mid, cid, from_name = self._arrival(
+                actor, message, sender, safe_repr(message, MESSAGE_LIMIT), apart
+            )
+            trace = (mid, cid, rec.clock.now(), from_name)
+        STATS["received"] += 1
+        return Info(message, trace)
 
     def handled(self, token: Any, actor: Any, failure: str | None = None) -> None:
         """The state the message left (with the error it raised: ``failure``, Thespian's
@@ -391,6 +480,7 @@ def enable(
         return False
     _WATCHES.append(when_imported("thespian.system.simpleSystemBase", _simple_base_on))
     _WATCHES.append(when_imported("thespian.system.actorManager", _actor_manager_on))
+    observe.PLAIN_ACTORS_UNWRAP_INFO = True
     return True
 
 
@@ -405,6 +495,7 @@ def disable() -> bool:
     while _UNDO:
         _UNDO.pop()()
     _RECORDER = None
+    observe.PLAIN_ACTORS_UNWRAP_INFO = False
     return True
 
 
@@ -433,7 +524,11 @@ def _on(turn_on: Callable[[Any], None]) -> Callable[[Any], None]:
 def _recorded_send(original: Any) -> Any:
     def send(self: Any, targetAddr: Any, msg: Any) -> Any:
         rec = _RECORDER
-        if rec is None or getattr(type(self), "traced_by_runtime", False):  # a GenServer's
+        if rec is None:
+            return original(self, targetAddr, msg)
+        if getattr(type(self), "traced_by_runtime", False) and not (
+            _counted(msg) and observe.tracer_for(self) is not None
+        ):  # a GenServer's envelope (its tracer's), or an actor of ElixirScope's own
             return original(self, targetAddr, msg)
         trace = None
         try:
@@ -477,17 +572,23 @@ def _recorded_delivery(original: Any) -> Any:
     def _callActorWithMessage(self: Any, tgt: Any, ps: Any, msg: Any, sndr: Any) -> Any:
         rec = _RECORDER
         token = None
+        delivered = msg
         try:
             actor = tgt.instance
-            if rec is not None and actor is not None and _program_actor(actor):
-                token = _simple_receipt(rec, actor, ps, msg, sndr)
+            if rec is not None and actor is not None:
+                if _program_actor(actor):
+                    delivered = _carried(msg)
+                    token = _simple_receipt(rec, actor, ps, msg, sndr)
+                elif _takes_info(actor, msg):
+                    trace = getattr(ps, "_elixirscope_trace", None) if msg is ps.msg else None
+                    delivered = rec.traced_info(actor, msg, sndr, trace, apart=False)
         except Exception as exc:  # noqa: BLE001
             _failed(exc)
         if token is None:
-            return original(self, tgt, ps, msg, sndr)
+            return original(self, tgt, ps, delivered, sndr)
         attempts = ps.attempts
         try:
-            return original(self, tgt, ps, msg, sndr)
+            return original(self, tgt, ps, delivered, sndr)
         finally:
             try:
                 raised = ps.attempts > attempts  # Thespian counts a failed delivery so
@@ -507,7 +608,10 @@ def _simple_receipt(rec: ThespianRecorder, actor: Any, ps: Any, msg: Any, sndr: 
     if msg is not ps.msg:
         sender = rec.names.get(address_text(sndr), address_text(sndr))
         trace = None if trace is None else (new_correlation_id(), trace[1], trace[2], sender)
-    elif ps.attempts and trace is not None:
+        return rec.receiving(actor, msg, sndr, trace)
+    if _runtimes(msg):  # a runtime's envelope: linked by its trace; an Info by what it carries
+        trace, msg = _sent_trace(msg), _carried(msg)
+    if ps.attempts and trace is not None:
         scope = correlation(trace[1])
         scope.__enter__()
         recording = recorder.recording()
@@ -614,10 +718,18 @@ def _recorded_handling(original: Any) -> Any:
             if (
                 rec is not None
                 and actor is not None
-                and _program_actor(actor)
                 and not type(msg).__module__.startswith(_THESPIAN_INTERNAL)
             ):
-                token = rec.receiving(actor, msg, envelope.sender, None, apart=True)
+                delivered = msg
+                if _program_actor(actor):
+                    trace = None
+                    if _runtimes(msg):  # linked by its trace; an Info by what it carries
+                        trace, delivered = _sent_trace(msg), _carried(msg)
+                    token = rec.receiving(actor, delivered, envelope.sender, trace, apart=True)
+                elif _takes_info(actor, msg):
+                    delivered = rec.traced_info(actor, msg, envelope.sender, None, apart=True)
+                if delivered is not msg:
+                    envelope = type(envelope)(envelope.sender, delivered)
         except Exception as exc:  # noqa: BLE001
             _failed(exc)
         if token is None:

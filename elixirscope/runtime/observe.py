@@ -127,6 +127,12 @@ PUBSUB: Any = None
 ``publishing(actor, key, payload)`` records a publish and returns the link its
 deliveries carry. None (the default) costs ``dispatch`` one test."""
 
+PLAIN_ACTORS_UNWRAP_INFO = False
+"""True while a plain Thespian actor is handed what a traced ``m.Info`` carries, not the
+``Info`` (``elixirscope.integrations.thespian_actors`` on, which links its receive by the
+trace). Only then may a raw message to an address of either kind travel in one
+(``System.send``): otherwise a plain actor would get an ``Info`` instead of its message."""
+
 
 def tracer_for(actor: Any) -> Tracer | None:
     """The tracer for ``actor``'s callbacks and messages: None for ElixirScope's own

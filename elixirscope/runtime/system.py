@@ -288,11 +288,30 @@ class Runtime:
         self.system.tell(address, m.Cast(message, trace))
 
     def send(self, address: Any, message: Any) -> None:
-        """A raw message (arrives in handle_info)."""
+        """A raw message (arrives in a GenServer's handle_info; a plain Thespian actor gets
+        it as it is): recorded, and linked by a traced ``Info``, when the actor is known to
+        take what one carries (:meth:`_takes_info`); else sent as it is, unrecorded."""
         address = _address(address)
         tracer = observe.TRACER
-        trace = None if tracer is None else tracer.sending(None, address, message)
+        if tracer is None or not self._takes_info(address):
+            self.system.tell(address, message)
+            return
+        trace = tracer.sending(None, address, message)
         self.system.tell(address, message if trace is None else m.Info(message, trace))
+
+    def _takes_info(self, address: Any) -> bool:
+        """Whether ``address`` gets what a traced ``Info`` carries: any actor while plain
+        ones are handed it (``observe.PLAIN_ACTORS_UNWRAP_INFO``), else a GenServer known
+        as one (on ``simpleSystemBase`` the actors are objects here)."""
+        if observe.PLAIN_ACTORS_UNWRAP_INFO:
+            return True
+        if self.base != "simpleSystemBase":
+            return False
+        try:
+            actor = self.system._systemBase.actorRegistry[address.actorAddressString].instance
+        except (AttributeError, KeyError, TypeError):
+            return False
+        return bool(getattr(type(actor), "unwraps_info", False))
 
     def stop(self, address: Any, reason: Any = "shutdown", timeout: float = 30.0) -> ExitReason:
         """Stop an actor gracefully and wait until it has exited; returns its exit reason.

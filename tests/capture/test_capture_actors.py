@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+from thespian.actors import Actor
 from waiting import wait_until
 
 from elixirscope.capture import actors, session
@@ -170,6 +171,38 @@ def test_info_from_outside_arrives_unwrapped_and_is_linked(captured, simple):
     assert info.after == "{'items': [], 'infos': [('ping', 1)]}"
     [send] = [e for e in out.of(MessageSend) if e.message == "('ping', 1)"]
     assert any(r.message_id == send.message_id for r in out.of(MessageReceive))
+
+
+class Keeper(Actor):
+    """A plain Thespian actor: keeps what it is sent, tells it when asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list = []
+
+    def receiveMessage(self, msg, sender):  # noqa: ANN001, ANN201
+        if msg == "kept?":
+            self.send(sender, list(self.kept))
+        else:
+            self.kept.append(msg)
+
+
+def test_a_raw_send_to_a_plain_actor_arrives_as_it_was_sent(captured, simple):
+    """Only actor capture on (no Thespian integration to hand a plain actor what an Info
+    carries): the runtime's raw send reaches a plain actor as the message itself, and a
+    GenServer still gets its send linked (on simpleSystemBase its kind is known)."""
+    sess, out = captured
+    assert not observe.PLAIN_ACTORS_UNWRAP_INFO
+    keeper = simple.system.createActor(Keeper)
+    simple.send(keeper, ("note", 1))
+    assert simple.system.ask(keeper, "kept?", 10) == [("note", 1)]
+    counter = simple.start(Counter, path="counter")
+    simple.send(counter, "info")
+    assert simple.call(counter, "get") == []
+    sess.flush(10)
+    [send] = [e for e in out.of(MessageSend) if e.message == "'info'"]
+    assert [r for r in out.of(MessageReceive) if r.message_id == send.message_id]
+    assert not [e for e in out.of(MessageSend) if "note" in e.message]  # sent as it is
 
 
 def test_a_crashing_callback_records_the_state_it_left(captured, simple):

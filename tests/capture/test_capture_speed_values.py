@@ -710,6 +710,22 @@ def test_an_actor_address_is_shown_as_thespian_writes_it_each_its_own(c_hooks) -
     assert str(local) == "ActorAddr-/A~b~a"  # as Thespian writes it
 
 
+def test_a_tcp_address_reads_the_same_before_thespian_wrote_its_text(c_hooks) -> None:
+    """An address that came in a message (unpickled: its text not yet written) reads as
+    it will once Thespian names it, so a state holding it does not seem to change."""
+    import pickle
+
+    from thespian.actors import ActorAddress
+    from thespian.system.transport.IPBase import TCPv4ActorAddress
+
+    sent = ActorAddress(TCPv4ActorAddress("127.0.0.1", 41043))
+    str(sent)  # the sender's copy: its text kept
+    arrived = pickle.loads(pickle.dumps(sent))
+    assert "_str_form" not in vars(arrived.addressDetails)  # Thespian leaves it out
+    for render in (values.safe_repr, c_hooks.value_text):
+        assert render(arrived) == f"<{sent}>" == "<ActorAddr-(T|:41043)>"
+
+
 def test_a_poison_message_says_the_message_it_returns(c_hooks) -> None:
     """Thespian returns a message an actor failed on to its sender: which message."""
     from thespian.actors import PoisonMessage

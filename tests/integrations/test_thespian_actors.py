@@ -499,3 +499,121 @@ def test_a_queue_base_childs_address_reads_as_thespian_writes_it(tmp_path) -> No
         models.close()
     notes = [(x["path"], x["note"]) for c in changes for x in (c["diff"] or []) if x["note"]]
     assert notes == [("kids.a", "(the child's own address, known once Thespian started it)")]
+
+
+MIXED_PARTS = '''
+from thespian.actors import Actor
+from elixirscope.runtime import GenServer, Reply
+
+
+class Echo(Actor):
+    """A plain Thespian actor: answers ('ping', x) to whoever sent it, keeps texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, tuple) and msg[0] == "ping":
+            self.seen.append(msg[1])
+            self.send(sender, ("pong", msg[1]))
+        elif isinstance(msg, str):
+            self.seen.append(msg)
+        elif msg == "seen?" or isinstance(msg, list):
+            self.send(sender, list(self.seen))
+
+
+class Hub(GenServer):
+    """A GenServer that pings the plain actor with Thespian's own send."""
+
+    def init(self, echo):
+        return {"echo": echo, "pongs": []}
+
+    def handle_call(self, request, from_, state):
+        if request == "pongs":
+            return Reply(list(state["pongs"]), state)
+        self.send(state["echo"], ("ping", request))
+        return Reply("sent", state)
+
+    def handle_info(self, message, state):
+        state["pongs"].append(message)
+        return state
+'''
+
+MIXED = '''
+import sys, time
+from mixed_parts import Echo, Hub
+from elixirscope.runtime import Runtime
+
+base = sys.argv[1]
+with Runtime(base, admin_port=int(sys.argv[2])) if len(sys.argv) > 2 else Runtime(base) as rt:
+    echo = rt.system.createActor(Echo)
+    hub = rt.start(Hub, echo, path="hub")
+    print(rt.call(hub, "a"), rt.call(hub, "b"))
+    for _ in range(200):
+        pongs = rt.call(hub, "pongs")
+        if len(pongs) == 2:
+            break
+        time.sleep(0.05)
+    rt.send(echo, "raw")  # the runtime's raw send, to a plain actor (after both pings)
+    print(pongs, rt.system.ask(echo, [], 10))
+'''
+
+
+def record_mixed(tmp_path: Path, *argv: str) -> list[dict]:
+    (tmp_path / "mixed_parts.py").write_text(MIXED_PARTS)
+    script = tmp_path / "mixed.py"
+    script.write_text(MIXED)
+    done = recorded(script, tmp_path / "data", *argv)
+    assert done.returncode == 0, done.stderr
+    again = [*argv[:1], *([str(free_port())] if len(argv) > 1 else [])]
+    expected = plain(script, *again)
+    want = "sent sent\n[('pong', 'a'), ('pong', 'b')] ['a', 'b', 'raw']\n"
+    assert done.stdout == expected.stdout == want  # as without ElixirScope
+    return events(tmp_path / "data")
+
+
+def assert_mixed_links(evs: list[dict]) -> None:
+    """The GenServer's pings, the plain actor's pongs and the runtime's raw send: each
+    send recorded once, named by who sent it, and received under its own id."""
+    sends = {e["message_id"]: e for e in evs if e["type"] == "send"}
+    receives = {e["message_id"]: e for e in evs if e["type"] == "receive"}
+    for text, sender, receiver in [
+        ("('ping', 'a')", "hub", "Echo@"),
+        ("('ping', 'b')", "hub", "Echo@"),
+        ("('pong', 'a')", "Echo@", "hub"),
+        ("('pong', 'b')", "Echo@", "hub"),
+        ("'raw'", None, "Echo@"),
+    ]:
+        (send,) = [s for s in sends.values() if s["message"] == text]
+        assert send["sender"] == sender or (sender and send["sender"].startswith(sender))
+        receipt = receives[send["message_id"]]
+        assert receipt["actor"].startswith(receiver) and receipt["message"] == text
+    hub_states = [e for e in evs if e["type"] == "state" and e["actor"] == "hub"]
+    pongs = [s for s in hub_states if s["callback"] == "handle_info"]
+    assert [s["message"] for s in pongs] == ["('pong', 'a')", "('pong', 'b')"]
+    assert all(s["message_id"] in receives for s in pongs)  # each change names its message
+
+
+def test_a_genserver_and_a_plain_actor_are_linked_both_ways(tmp_path) -> None:
+    evs = record_mixed(tmp_path, "simpleSystemBase")
+    assert_mixed_links(evs)
+    sends = {e["message_id"]: e for e in evs if e["type"] == "send"}
+    for receipt in [e for e in evs if e["type"] == "receive" and e["message_id"] in sends]:
+        assert receipt["correlation_id"] == sends[receipt["message_id"]]["correlation_id"]
+    done = run(sys.executable, "-m", "elixirscope", "why", "--data-dir", "data", "hub",
+               "pongs[1]", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "sent by Echo@" in done.stdout and "made in mixed_parts.Echo.receiveMessage" in done.stdout
+
+
+def test_a_genserver_and_a_plain_actor_are_linked_across_processes(tmp_path) -> None:
+    evs = record_mixed(tmp_path, "multiprocTCPBase", str(free_port()))
+    assert_mixed_links(evs)
+    (init,) = [e for e in evs if e["type"] == "state" and e["actor"] == "hub"
+               and e["callback"] == "init"]
+    assert "ActorAddr-(T|" in init["after"]  # the address it was given, as it always reads
+    changes = [e for e in evs if e["type"] == "state" and e["actor"] == "hub"
+               and e["callback"] == "handle_call"]
+    assert [e["delta"] for e in changes] == [None, None, *[None] * (len(changes) - 2)]  # no
+    # change of 'echo' once Thespian had written the address's text
