@@ -32,6 +32,7 @@ __all__ = [
 def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Finding]]]:
     from elixirscope.ai.blocking import detect_blocked_loop
     from elixirscope.ai.http_calls import detect_http
+    from elixirscope.ai.http_loops import detect_http_loops
     from elixirscope.ai.latency import detect_latency
     from elixirscope.ai.lost_updates import detect_lost_updates
     from elixirscope.ai.mailbox import detect_mailbox_growth
@@ -55,6 +56,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "mailbox": detect_mailbox_growth,
         "poison_messages": detect_poison_messages,
         "http": detect_http,
+        "http_loops": detect_http_loops,
         "retries": detect_retries,
         "slow": detect_slow,
         "server_errors": detect_server_errors,
@@ -73,6 +75,7 @@ DETECTORS = (
     "mailbox",
     "poison_messages",
     "http",
+    "http_loops",
     "retries",
     "slow",
     "server_errors",
@@ -154,7 +157,7 @@ def all_runs_report(
 
 
 LOOKED_FOR = (
-    "N+1 queries, row-by-row writes, races, latency anomalies, slow handlers or requests, server errors, "
+    "N+1 queries or HTTP calls, row-by-row writes, races, latency anomalies, slow handlers or requests, server errors, "
     "uncaught exceptions, crashes, messages a Thespian actor failed on, restart storms, crash "
     "loops, mailbox growth, retry loops, "
     "slow/retried calls, blocked event loops or lost updates of an object's attributes across "

@@ -25,6 +25,7 @@ from elixirscope.contracts.trace import DatabaseQuery
 __all__ = [
     "MAX_EVIDENCE",
     "QueryGroup",
+    "loop_calling_helper",
     "loop_of",
     "query_groups",
     "short_statement",
@@ -122,20 +123,30 @@ def short_statement(shape: str, limit: int = 60) -> str:
 
 
 def loop_of(recording: Recording, group: QueryGroup) -> Location | None:
-    """The loop around the issuing line, else the loop calling the function that issued them."""
+    """The loop around the issuing line, else the loop calling the function that issued
+    them. When each query ran in a call of its own of that function (a recorded helper
+    called once a row), the loop calling it comes first: a comprehension on the issuing
+    line (``sum(x.qty for x in order.lines)``) then walks the rows one query fetched."""
     found, file = group.found, group.file
+    callers = [recording.call(se.producer, se.event.parent_id) for se in found]
+    ids = {c.id for c in callers if c is not None}
+    once_a_call = len(ids) == len(callers) and None not in callers
+    inside = None
     if file:
         at = loop_around(file, group.line)
-        if at is not None:
-            return Location(file, at, found[0].event.caller, "the loop")
-    first = found[0]
-    callers = [recording.call(se.producer, se.event.parent_id) for se in found]
-    if not callers or any(c is None for c in callers):
+        inside = None if at is None else Location(file, at, found[0].event.caller, "the loop")
+    if inside is not None and not once_a_call:
+        return inside
+    return loop_calling_helper(recording, found[0].producer, callers) or inside
+
+
+def loop_calling_helper(recording: Recording, producer: str, callers: list[Any]) -> Location | None:
+    """The loop that called the recorded function under which the events ran, when they
+    ran under two calls of it or more (``callers``: the call each ran under)."""
+    helper = callers[0] if callers else None
+    if helper is None or None in callers or len({c.id for c in callers}) < 2:
         return None
-    helper = callers[0]
-    if helper is None or len({c.id for c in callers if c is not None}) < 2:
-        return None
-    outer = recording.call(first.producer, helper.parent_id)
+    outer = recording.call(producer, helper.parent_id)
     if outer is None or not outer.file:
         return None
     at = loop_calling(outer.file, outer.line, helper.function)

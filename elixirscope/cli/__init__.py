@@ -205,7 +205,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ),
     (
         "insights",
-        "findings in a run: N+1 queries, row-by-row writes, races, latency anomalies, crashes, restart storms, "
+        "findings in a run: N+1 queries or HTTP calls, row-by-row writes, races, latency anomalies, crashes, restart storms, "
         "crash loops, mailbox growth, slow or retried calls",
         _insights_adder("insights"),
     ),

@@ -595,7 +595,7 @@ _TABLE: tuple[Command, ...] = (
     Command(
         "insights",
         ("RUN",),
-        "findings in a run: N+1 queries, row-by-row writes, races, latency anomalies, restart storms, crash "
+        "findings in a run: N+1 queries or HTTP calls, row-by-row writes, races, latency anomalies, restart storms, crash "
         "loops, mailbox growth, slow or retried calls",
         "Runs every detector of the AI layer over the run (default: the latest; RUN is any "
         "unique prefix of its id) and lists the findings by severity, each with where, when, "

@@ -21,6 +21,7 @@ from programs import (  # noqa: E402
     LEDGER_DB,
     ORM,
     PARSER_ACTORS,
+    PRICER,
     REPORTER_ACTORS,
     SERVICE,
     SHOP_DB,
@@ -60,6 +61,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                            data="row_writes_clean", env=VALUES),
         "orm": lambda: record(where, "orm", ORM, "lazy", data="orm", env=VALUES),
         "orm_clean": lambda: record(where, "orm", ORM, "eager", data="orm_clean", env=VALUES),
+        "orm_helper": lambda: record(where, "orm_helper", ORM, "helper", data="orm_helper"),
         "row_race": lambda: record(where, "accounts", ACCOUNTS, "race", data="row_race", env=VALUES),
         "row_race_redacted": lambda: record(where, "accounts", ACCOUNTS, "race",
                                             data="row_race_redacted"),
@@ -85,6 +87,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with serving(external_service()) as (base, _app), ThreadPoolExecutor(3) as pool:
         jobs["http"] = lambda: record(where, "caller", CALLER, base, "bad", data="http")
         jobs["http_clean"] = lambda: record(where, "caller", CALLER, base, "good", data="http_clean")
+        for mode in ("loop", "at_once", "batch"):  # each its own script (see above)
+            jobs[f"http_{mode}"] = lambda mode=mode: record(
+                where, f"pricer_{mode}", PRICER, base, mode, data=f"http_{mode}")
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         # the latency runs one after another: each is the next one's baseline
         latency = where / "latency"

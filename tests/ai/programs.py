@@ -127,11 +127,19 @@ class Line(Base):
     qty: Mapped[int]
 
 
-def total_quantity(session, eager):
+def order_total(order):
+    return sum(line.qty for line in order.lines)
+
+
+def total_quantity(session, mode):
+    eager = mode == "eager"
     query = session.query(Order).options(selectinload(Order.lines)) if eager else session.query(Order)
     total = 0
     for order in query.all():
-        total += sum(line.qty for line in order.lines)
+        if mode == "helper":
+            total += order_total(order)
+        else:
+            total += sum(line.qty for line in order.lines)
     return total
 
 
@@ -140,10 +148,11 @@ Base.metadata.create_all(engine)
 with Session(engine) as session:
     session.add_all([Order(id=i, lines=[Line(qty=q) for q in range(1, 4)]) for i in range(60)])
     session.commit()
-    print(total_quantity(session, __import__("sys").argv[1] == "eager"))
+    print(total_quantity(session, __import__("sys").argv[1]))
 '''
-"""SQLAlchemy's ORM: each order's lines lazy-loaded in a loop (``lazy``: N+1), or loaded
-with ``selectinload`` (``eager``: clean)."""
+"""SQLAlchemy's ORM: each order's lines lazy-loaded in a loop (``lazy``: N+1; ``helper``:
+the same, each order's in a call of a helper), or loaded with ``selectinload``
+(``eager``: clean)."""
 
 ACCOUNTS = '''
 import os
@@ -357,6 +366,40 @@ main(sys.argv[1], sys.argv[2])
 '''
 """Outgoing HTTP: a retry loop against a flaky service and a slow call (``bad``), or
 the same loop against a healthy one (``good``)."""
+
+PRICER = '''
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+
+def price(client, base, sku):
+    return client.get(f"{base}/prices/{sku}", timeout=5).status_code
+
+
+def rate(client, base):
+    return client.get(base + "/rate?currency=EUR", timeout=5).status_code
+
+
+def main(base, mode):
+    with httpx.Client() as client:
+        if mode == "loop":
+            for sku in range(1000, 1006):
+                price(client, base, sku)
+                rate(client, base)
+        elif mode == "at_once":
+            with ThreadPoolExecutor(6) as pool:
+                list(pool.map(lambda sku: price(client, base, sku), range(1000, 1006)))
+        else:
+            client.get(base + "/prices?ids=1000,1001,1002,1003,1004,1005", timeout=5)
+            rate(client, base)
+
+
+main(sys.argv[1], sys.argv[2])
+'''
+"""Outgoing HTTP one item at a time (``loop``: six prices, each its own URL, and the same
+rate asked six times), the six prices at once (``at_once``), or one batch call."""
 
 WORKER = '''
 import os

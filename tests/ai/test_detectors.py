@@ -132,6 +132,20 @@ def test_n_plus_one_of_an_orms_lazy_loads(recorded) -> None:
     assert lazy.details["varying"] == ["parameter 1"]
 
 
+def test_a_lazy_load_in_a_helper_called_once_an_order_names_the_loop_calling_it(recorded) -> None:
+    """Each query ran in its own call of the helper, on a line whose generator walks the
+    rows one query fetched: the loop that repeats it is the one calling the helper."""
+    (lazy,) = findings(recorded["orm_helper"], InsightSettings(n_plus_one_min_total_ms=0))
+    source = recorded["orm_helper"].parent / "orm_helper.py"
+    assert lazy.details["queries"] == 60
+    assert [(loc.role, loc.line, loc.function) for loc in lazy.locations] == [
+        ("issued here", line_of(source, "return sum(line.qty for line in order.lines)"),
+         "__main__.order_total"),
+        ("the loop", line_of(source, "for order in query.all():"), "__main__.total_quantity"),
+    ]
+    assert "... WHERE lines.order_id IN (...)" in lazy.fix  # redacted: its only placeholder
+
+
 def test_a_lost_update_on_a_row_is_a_race(recorded) -> None:
     (race,) = findings(recorded["row_race"])
     assert race.kind == "race" and race.severity == "high"
@@ -540,3 +554,48 @@ def test_a_slow_call_whose_timeout_fired_is_not_told_to_set_one() -> None:
     answered = _slow(recording, "GET http://svc/price/12", [attempt(False, 200)],
                      [attempt(False, 200)], settings)
     assert answered.fix.startswith("Set a timeout that matches what the caller can wait")
+
+
+def test_n_plus_one_http_calls_name_the_loop_and_whether_the_url_varied(recorded) -> None:
+    found = findings(recorded["http_loop"], InsightSettings(n_plus_one_min_total_ms=0))
+    assert sorted(f.kind for f in found) == ["n_plus_one_http", "n_plus_one_http"]
+    prices, rates = sorted(found, key=lambda f: f.details["target"])
+    assert re.fullmatch(r"GET http://127\.0\.0\.1:\d+/prices/\{id\}", prices.details["target"])
+    assert re.fullmatch(r"GET http://127\.0\.0\.1:\d+/rate\?currency=\?", rates.details["target"])
+    assert prices.details["calls"] == rates.details["calls"] == 6
+    assert (prices.details["same_url"], rates.details["same_url"]) == (False, True)
+    source = recorded["http_loop"].parent / "pricer_loop.py"
+    loop = line_of(source, "for sku in range(1000, 1006):")
+    for finding, helper in ((prices, "__main__.price"), (rates, "__main__.rate")):
+        assert [(loc.function, loc.role) for loc in finding.locations] == [
+            (helper, "the calling function"), ("__main__.main", "the loop")]
+        assert finding.locations[1].line == loop
+        said = f"from {helper}, called by the loop at {finding.locations[1]}, taking "
+        assert said in finding.explanation and str(finding.locations[1]).endswith(
+            f"pricer_loop.py:{loop} (__main__.main)")
+        assert finding.severity == "medium" and finding.details["statuses"] == [200]
+        assert [e.type for e in finding.evidence] == ["http"] * 6
+    assert "6 different URLs of one shape" in prices.explanation
+    assert "batch endpoint" in prices.fix and "concurrently" in prices.fix
+    assert "the very same URL" in rates.explanation and "Ask once, before the loop" in rates.fix
+    # the threshold: fewer calls than it are no finding; a cheap loop is a low one
+    assert findings(recorded["http_loop"], InsightSettings(n_plus_one_min_queries=7)) == []
+    cheap = findings(recorded["http_loop"], InsightSettings(n_plus_one_min_total_ms=60_000))
+    assert {f.severity for f in cheap} == {"low"} and "not yet" not in cheap[0].explanation
+    assert "less than the 60000 ms" in cheap[0].explanation
+
+
+@pytest.mark.parametrize("mode", ["at_once", "batch"])
+def test_calls_made_at_once_or_in_one_batch_are_no_n_plus_one(recorded, mode) -> None:
+    assert findings(recorded[f"http_{mode}"], InsightSettings(n_plus_one_min_total_ms=0)) == []
+
+
+def test_url_shapes_put_one_item_after_another_together() -> None:
+    from elixirscope.ai.http_loops import url_shape
+
+    assert url_shape("https://api.example/v1/items/42?page=2&q=x") == (
+        "https://api.example/v1/items/{id}?page=?&q=?")
+    uuid = "0b6f2d1e-3c1a-4f6e-9a5b-7d8e9f0a1b2c"
+    assert url_shape(f"http://h/users/{uuid}/orders/7") == "http://h/users/{id}/orders/{id}"
+    assert url_shape("http://h/blobs/deadbeefdeadbeef01") == "http://h/blobs/{id}"
+    assert url_shape("http://h/v2/price") == "http://h/v2/price"  # 'v2' is a name, not an id

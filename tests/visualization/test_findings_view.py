@@ -226,7 +226,7 @@ def test_a_run_without_findings_says_what_was_looked_for(tmp_path) -> None:
     with _client(tmp_path / "data") as client:
         answer = client.get(f"/api/runs/{run}/findings").json()
     assert answer["findings"] == [] and answer["errors"] == {}
-    assert answer["looked_for"].startswith("N+1 queries, row-by-row writes, races, latency")
+    assert answer["looked_for"].startswith("N+1 queries or HTTP calls, row-by-row writes, races, latency")
 
 
 def test_a_timed_out_attempt_reads_timeout_in_the_query_table(shop) -> None:

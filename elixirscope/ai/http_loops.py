@@ -1,0 +1,152 @@
+"""N+1 HTTP calls: one service asked again and again, one item at a time.
+
+Sentry's N+1 API call rule, on recorded outgoing HTTP: at least
+``n_plus_one_min_queries`` first attempts (a retry is the ``retried_call`` finding's) of
+one method and URL shape — its path with numbers, UUIDs and long hex ids as ``{id}``, its
+query's values as ``?`` — under one unit (a web request, a chain, else a thread), from
+under one recorded function, each begun after the one before had ended: calls made at
+once are already the cure. Fewer milliseconds together than ``n_plus_one_min_total_ms``
+is the pattern, not yet the cost (a ``low`` finding that says so). What the recording
+adds to Sentry's rule: the loop that called the function (when each call ran under a call
+of its own), and whether the URL varied at all: every call asking the very same URL is
+one answer fetched again and again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlsplit
+
+from elixirscope.ai.findings import Evidence, Finding, Location
+from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_calling_helper
+from elixirscope.ai.recording import Recording
+from elixirscope.ai.settings import InsightSettings
+from elixirscope.contracts.trace import HttpCall
+
+__all__ = ["detect_http_loops", "url_shape"]
+
+_ID_SEGMENT = re.compile(
+    r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{16,}"
+)
+
+
+def url_shape(url: str) -> str:
+    """``https://api/items/{id}?page=?``: a URL as calls for one item after another share
+    it (its scheme, host and path, an id segment as ``{id}``, each query value as ``?``)."""
+    parts = urlsplit(url)
+    path = "/".join("{id}" if _ID_SEGMENT.fullmatch(s) else s for s in parts.path.split("/"))
+    query = "&".join(f"{p.partition('=')[0]}=?" for p in parts.query.split("&") if p)
+    return f"{parts.scheme}://{parts.netloc}{path}" + (f"?{query}" if query else "")
+
+
+def _one_after_another(found: list[Any]) -> bool:
+    """Each call began after the one before had ended (an event is recorded at its end)."""
+    return all(
+        later.ts - later.event.duration_ns >= earlier.ts
+        for earlier, later in zip(found, found[1:], strict=False)
+    )
+
+
+def detect_http_loops(recording: Recording, settings: InsightSettings) -> list[Finding]:
+    groups: dict[tuple[str, str, str, str | None], list[Any]] = defaultdict(list)
+    for se in recording.of("http"):
+        ev: HttpCall = se.event
+        if ev.attempt != 1:
+            continue
+        caller = recording.call(se.producer, ev.parent_id)
+        shape = url_shape(ev.url)
+        unit = recording.unit_of(se)
+        groups[(unit, ev.method, shape, None if caller is None else caller.function)].append(se)
+    findings = []
+    for (unit, method, shape, _function), found in groups.items():
+        if len(found) < settings.n_plus_one_min_queries:
+            continue
+        found.sort(key=lambda se: se.ts)
+        if _one_after_another(found):
+            findings.append(_finding(recording, settings, unit, f"{method} {shape}", found))
+    return findings
+
+
+def _finding(
+    recording: Recording, settings: InsightSettings, unit: str, target: str, found: list[Any]
+) -> Finding:
+    n = len(found)
+    ms = sum(se.event.duration_ns for se in found) / 1e6
+    cheap = ms < settings.n_plus_one_min_total_ms
+    callers = [recording.call(se.producer, se.event.parent_id) for se in found]
+    caller = callers[0]
+    issued = (
+        [Location(caller.file, caller.line, caller.function, "the calling function")]
+        if caller is not None and caller.file
+        else []
+    )
+    loop = loop_calling_helper(recording, found[0].producer, callers)
+    urls = {se.event.url for se in found}
+    statuses = sorted({se.event.status for se in found})
+    where = f" from {caller.function}" if caller is not None else ""
+    explanation = (
+        f"{target} was called {n} times one after another{where}"
+        + (f", called by the loop at {loop}" if loop is not None else "")
+        + f", taking {ms:.1f} ms together (status {', '.join(map(str, statuses))}). "
+        + (
+            "Every call asked the very same URL: one answer was fetched again and again. "
+            if len(urls) == 1
+            else f"{len(urls)} different URLs of one shape: one item at a time. "
+        )
+        + "Each call waits for a round trip, so the time grows with the number of items "
+        "the loop walks (the N+1 pattern)."
+        + (
+            f" Here they took less than the {settings.n_plus_one_min_total_ms:g} ms that makes "
+            "it costly (insights.n_plus_one_min_total_ms), but each new item adds a round trip."
+            if cheap
+            else ""
+        )
+    )
+    if len(urls) == 1:
+        fix = (
+            "Ask once, before the loop, and use the answer inside it; or cache it for as long "
+            "as it holds (functools.lru_cache on the function that fetches it, a cache with "
+            "an expiry for answers that change)."
+        )
+    else:
+        fix = (
+            "Ask for every item at once when the service can (a batch endpoint, a list "
+            "filter such as ?ids=1,2,3), else make the calls concurrently (asyncio.gather "
+            "with httpx.AsyncClient, a thread pool with one requests.Session) so the round "
+            "trips overlap instead of adding up."
+        )
+    return Finding(
+        kind="n_plus_one_http",
+        severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
+        title=f"N+1 HTTP calls: {n} x {target}",
+        weight=n,
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"n_plus_one_http\0{unit}\0{target}\0{caller.function if caller else ''}",
+        evidence=[
+            Evidence(
+                se.producer,
+                se.event.id,
+                se.ts,
+                "http",
+                f"{se.event.status or 'no answer'} in {se.event.duration_ns / 1e6:.1f} ms",
+            )
+            for se in found[:MAX_EVIDENCE]
+        ],
+        locations=issued + ([loop] if loop is not None else []),
+        details={
+            "target": target,
+            "calls": n,
+            "total_ms": round(ms, 3),
+            "same_url": len(urls) == 1,
+            "statuses": statuses,
+            "parent": unit,
+            "costly": not cheap,
+            "event_types": ["http"],
+        },
+        correlation_id=found[0].event.correlation_id,
+    )
