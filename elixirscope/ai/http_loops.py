@@ -3,13 +3,13 @@
 Sentry's N+1 API call rule, on recorded outgoing HTTP: at least
 ``n_plus_one_min_queries`` first attempts (a retry is the ``retried_call`` finding's) of
 one method and URL shape — its path with numbers, UUIDs and long hex ids as ``{id}``, its
-query's values as ``?`` — under one unit (a web request, a chain, else a thread), from
-under one recorded function, each begun after the one before had ended: calls made at
-once are already the cure. Fewer milliseconds together than ``n_plus_one_min_total_ms``
+query's values as ``?`` — under one unit (a web request, a chain, else a thread), made
+from one line of the program's (else from under one recorded function), each begun after
+the one before had ended: calls made at once are already the cure. Fewer milliseconds together than ``n_plus_one_min_total_ms``
 is the pattern, not yet the cost (a ``low`` finding that says so). What the recording
-adds to Sentry's rule: the loop that called the function (when each call ran under a call
-of its own), and whether the URL varied at all: every call asking the very same URL is
-one answer fetched again and again.
+adds to Sentry's rule: the loop that repeated them (around the line, or calling the
+function that made them when each call ran under a call of its own), and whether the URL
+varied at all: every call asking the very same URL is one answer fetched again and again.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from elixirscope.ai.findings import Evidence, Finding, Location
-from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_calling_helper
+from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
+from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_repeating
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.contracts.trace import HttpCall
@@ -51,17 +51,19 @@ def _one_after_another(found: list[Any]) -> bool:
 
 
 def detect_http_loops(recording: Recording, settings: InsightSettings) -> list[Finding]:
-    groups: dict[tuple[str, str, str, str | None], list[Any]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, Any], list[Any]] = defaultdict(list)
     for se in recording.of("http"):
         ev: HttpCall = se.event
         if ev.attempt != 1:
             continue
-        caller = recording.call(se.producer, ev.parent_id)
-        shape = url_shape(ev.url)
-        unit = recording.unit_of(se)
-        groups[(unit, ev.method, shape, None if caller is None else caller.function)].append(se)
+        if ev.file:
+            made_at: Any = (ev.file, ev.line)
+        else:  # no line of the program's recorded: the function it ran under
+            caller = recording.call(se.producer, ev.parent_id)
+            made_at = None if caller is None else caller.function
+        groups[(recording.unit_of(se), ev.method, url_shape(ev.url), made_at)].append(se)
     findings = []
-    for (unit, method, shape, _function), found in groups.items():
+    for (unit, method, shape, _made_at), found in groups.items():
         if len(found) < settings.n_plus_one_min_queries:
             continue
         found.sort(key=lambda se: se.ts)
@@ -76,20 +78,23 @@ def _finding(
     n = len(found)
     ms = sum(se.event.duration_ns for se in found) / 1e6
     cheap = ms < settings.n_plus_one_min_total_ms
-    callers = [recording.call(se.producer, se.event.parent_id) for se in found]
-    caller = callers[0]
-    issued = (
-        [Location(caller.file, caller.line, caller.function, "the calling function")]
-        if caller is not None and caller.file
-        else []
-    )
-    loop = loop_calling_helper(recording, found[0].producer, callers)
+    first: HttpCall = found[0].event
+    caller = recording.call(found[0].producer, first.parent_id)
+    if first.file:
+        issued = [Location(first.file, first.line, first.caller, "called here")]
+        where = f" at {shown_path(first.file)}:{first.line}"
+    elif caller is not None:
+        role = "the calling function"
+        issued = [Location(caller.file, caller.line, caller.function, role)] if caller.file else []
+        where = f" from {caller.function}"
+    else:
+        issued, where = [], ""
+    loop = loop_repeating(recording, found, first.file, first.line)
     urls = {se.event.url for se in found}
     statuses = sorted({se.event.status for se in found})
-    where = f" from {caller.function}" if caller is not None else ""
     explanation = (
         f"{target} was called {n} times one after another{where}"
-        + (f", called by the loop at {loop}" if loop is not None else "")
+        + (f" inside the loop at {loop}" if loop is not None else "")
         + f", taking {ms:.1f} ms together (status {', '.join(map(str, statuses))}). "
         + (
             "Every call asked the very same URL: one answer was fetched again and again. "
@@ -126,7 +131,7 @@ def _finding(
         explanation=explanation,
         fix=fix,
         run=recording.run,
-        key=f"n_plus_one_http\0{unit}\0{target}\0{caller.function if caller else ''}",
+        key=f"n_plus_one_http\0{unit}\0{target}\0{issued[0] if issued else ''}",
         evidence=[
             Evidence(
                 se.producer,

@@ -27,6 +27,7 @@ __all__ = [
     "QueryGroup",
     "loop_calling_helper",
     "loop_of",
+    "loop_repeating",
     "query_groups",
     "short_statement",
     "varying",
@@ -123,17 +124,24 @@ def short_statement(shape: str, limit: int = 60) -> str:
 
 
 def loop_of(recording: Recording, group: QueryGroup) -> Location | None:
-    """The loop around the issuing line, else the loop calling the function that issued
-    them. When each query ran in a call of its own of that function (a recorded helper
-    called once a row), the loop calling it comes first: a comprehension on the issuing
-    line (``sum(x.qty for x in order.lines)``) then walks the rows one query fetched."""
-    found, file = group.found, group.file
+    """The loop that repeated a group's queries (:func:`loop_repeating`)."""
+    return loop_repeating(recording, group.found, group.file, group.line)
+
+
+def loop_repeating(
+    recording: Recording, found: list[Any], file: str | None, line: int
+) -> Location | None:
+    """The loop around the line that issued the events ``found`` (queries, HTTP calls:
+    events with a ``caller``), else the loop calling the function that issued them. When
+    each ran in a call of its own of that function (a recorded helper called once a row),
+    the loop calling it comes first: a comprehension on the issuing line (``sum(x.qty
+    for x in order.lines)``) then walks the rows one query fetched."""
     callers = [recording.call(se.producer, se.event.parent_id) for se in found]
     ids = {c.id for c in callers if c is not None}
     once_a_call = len(ids) == len(callers) and None not in callers
     inside = None
     if file:
-        at = loop_around(file, group.line)
+        at = loop_around(file, line)
         inside = None if at is None else Location(file, at, found[0].event.caller, "the loop")
     if inside is not None and not once_a_call:
         return inside

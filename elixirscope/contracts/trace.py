@@ -509,6 +509,8 @@ class HttpCall(TraceEvent, tag="http"):
     then ``error`` says why and ``timeout`` whether it was a timeout.
     ``trace_id``/``span_id``: the ``traceparent`` sent, which the callee's
     :class:`RequestStart` records as its ``trace_id``/``parent_span``.
+    ``file``/``line``/``caller``: the program's line that made the call (the first
+    frame outside the HTTP libraries, as a query's), when one did.
     """
 
     library: Text
@@ -522,6 +524,9 @@ class HttpCall(TraceEvent, tag="http"):
     timeout: bool = False
     trace_id: Text | None = None
     span_id: Text | None = None
+    file: Text | None = None
+    line: Int64 = 0
+    caller: Text | None = None
 
 
 REQUEST_FUNCTION = "elixirscope.web.request"

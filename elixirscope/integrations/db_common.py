@@ -109,8 +109,18 @@ LIBRARY_MODULES = (
     "functools",
     "threading",
     "concurrent",
+    # HTTP clients, for an outgoing call's line (``integrations.outgoing``)
+    "httpx",
+    "httpcore",
+    "h11",
+    "requests",
+    "urllib3",
+    "http",
+    "socket",
+    "ssl",
 )
-"""Modules (and their submodules) whose frames are not the line that issued a query."""
+"""Modules (and their submodules) whose frames are not the line that issued a query or an
+outgoing HTTP call."""
 HOUSEKEEPING_MODULE = "sqlalchemy.pool"
 """A module (with its submodules) whose frames are a pool's own work: what runs under
 them, before any frame of the program's, is not recorded."""

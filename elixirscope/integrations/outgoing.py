@@ -32,6 +32,7 @@ from elixirscope.capture import recorder
 from elixirscope.capture.context import current_call_id, current_correlation_id
 from elixirscope.capture.redaction import scrub
 from elixirscope.integrations import tracecontext
+from elixirscope.integrations.db_common import NO_PLACE, issuing_frame
 from elixirscope.integrations.recording import count, swallowed
 from elixirscope.integrations.urls import clean_url
 
@@ -102,6 +103,7 @@ class Attempt:
         "_t0",
         "_rec",
         "_key",
+        "place",
     )
 
     def __init__(self, rec: Any, library: str, method: str, url: str, number: int | None) -> None:
@@ -113,6 +115,7 @@ class Attempt:
         self.number = _number(self._key) if number is None else number
         self.trace_id = tracecontext.trace_id_for(current_correlation_id())
         self.span_id = tracecontext.new_span_id()
+        self.place = _calling_line()
         self._t0 = time.perf_counter_ns()
 
     @property
@@ -139,7 +142,7 @@ class Attempt:
         )
         other.number, other.trace_id = number, self.trace_id
         other.span_id, other._t0 = tracecontext.new_span_id(), self._t0
-        other._key = None  # this one's outcome says whether the next call retries it
+        other._key, other.place = None, self.place  # its outcome says if the next retries
         return other
 
     def finish_at(self, t0: int, t1: int, exc: BaseException) -> None:
@@ -176,11 +179,20 @@ class Attempt:
                 exc is not None and is_timeout(exc),
                 self.trace_id,
                 self.span_id,
+                *self.place,
             )
             if self._key is not None:
                 _ended(self._key, self.number, failed_outcome(status, exc))
         except Exception as err:  # noqa: BLE001 - never the host's problem
             swallowed(err)
+
+
+def _calling_line() -> tuple[str | None, int, str | None]:
+    """``(file, line, module.function)`` of the program's line making the call: the
+    first frame outside ElixirScope and the HTTP libraries (a query's walk); none when
+    none is the program's (a pool's housekeeping is a query's notion: none here)."""
+    file, line, caller = issuing_frame(3)
+    return NO_PLACE if file is None else (file, line, caller)
 
 
 def start_attempt(library: str, method: str, url: str, number: int | None = None) -> Attempt | None:

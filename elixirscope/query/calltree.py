@@ -737,7 +737,8 @@ def _describe_web(ev: Any) -> str:
         text += f"  attempt {ev.attempt}"
     if ev.error:
         text += f"  !! {ev.error}"
-    return text
+    source = source_of(ev.file, ev.line)
+    return text + (f"  {source}" if source else "")
 
 
 def _describe_integration(ev: Any) -> str:

@@ -531,8 +531,10 @@ def test_a_5xx_a_handler_answered_for_a_failed_call_names_that_call(tmp_path) ->
     data = record(tmp_path, "shop", DEPENDENT)
     (error,) = [f for f in findings(data) if f.kind == "server_error"]
     said = " ".join(error.explanation.split())
-    assert re.search(r"While it ran, its call GET http://127\.0\.0\.1:\d+/price/7 was answered"
-                     r" 503 after \d+ ms: what it answered 502 for\.", said), said
+    line = line_of(data.parent / "shop.py", 'answer = httpx.get(f"{PRICES}/{item}", timeout=5)')
+    assert re.search(r"While it ran, its call GET http://127\.0\.0\.1:\d+/price/7 "
+                     rf"\(shop\.py:{line}\) was answered 503 after \d+ ms: what it answered 502 "
+                     r"for\.", said), said
     assert error.fix.startswith("The service it calls failed it")
 
 
@@ -566,13 +568,13 @@ def test_n_plus_one_http_calls_name_the_loop_and_whether_the_url_varied(recorded
     assert (prices.details["same_url"], rates.details["same_url"]) == (False, True)
     source = recorded["http_loop"].parent / "pricer_loop.py"
     loop = line_of(source, "for sku in range(1000, 1006):")
-    for finding, helper in ((prices, "__main__.price"), (rates, "__main__.rate")):
-        assert [(loc.function, loc.role) for loc in finding.locations] == [
-            (helper, "the calling function"), ("__main__.main", "the loop")]
-        assert finding.locations[1].line == loop
-        said = f"from {helper}, called by the loop at {finding.locations[1]}, taking "
-        assert said in finding.explanation and str(finding.locations[1]).endswith(
-            f"pricer_loop.py:{loop} (__main__.main)")
+    for finding, helper, call in ((prices, "__main__.price", 'client.get(f"{base}/prices/'),
+                                  (rates, "__main__.rate", 'client.get(base + "/rate')):
+        assert [(loc.function, loc.role, loc.line) for loc in finding.locations] == [
+            (helper, "called here", line_of(source, call)), ("__main__.main", "the loop", loop)]
+        said = f"at {finding.locations[0]} inside the loop at {finding.locations[1]}, taking "
+        assert said.replace(f" ({helper})", "", 1) in finding.explanation
+        assert str(finding.locations[1]).endswith(f"pricer_loop.py:{loop} (__main__.main)")
         assert finding.severity == "medium" and finding.details["statuses"] == [200]
         assert [e.type for e in finding.evidence] == ["http"] * 6
     assert "6 different URLs of one shape" in prices.explanation

@@ -390,3 +390,24 @@ def test_a_request_s_start_is_when_it_began(recorded: Recorded) -> None:
     start = next(e for e in recorded.of("req") if e["path"] == "/boom")
     # its duration is measured from its start (the response's end is recorded after it)
     assert start["ts"] <= row["start"] < row["end"]
+
+
+def test_each_attempt_says_the_programs_line_that_made_it(recorded: Recorded) -> None:
+    """The first frame outside ElixirScope and the HTTP libraries (httpx, requests,
+    urllib3, http.client): for sync and async httpx, requests, and urllib3's own retries
+    (each retry the line of the call the program made)."""
+    source = (recorded.data_dir.parent / "web_app.py").read_text().splitlines()
+
+    def made_at(suffix: str) -> set[tuple[str, str]]:
+        calls = [e for e in recorded.of("http") if e["url"].endswith(suffix)]
+        assert calls, suffix
+        assert all(e["file"].endswith("web_app.py") for e in calls)
+        return {(source[e["line"] - 1].strip(), e["caller"]) for e in calls}
+
+    assert made_at("/items/2") == {
+        ('response = await client.get(base + "/items/2")', "__main__.fetch_async")}
+    assert made_at("/flaky") == {('print("flaky", session.get(base + "/flaky").text)',
+                                  "__main__.call_asgi")}  # both of urllib3's attempts
+    assert made_at("/again/and/again") == {
+        ("return [client.get(url).status_code for _ in range(n)]",
+         "__main__.fetch_each.<locals>.<listcomp>")}  # a comprehension is code of its own

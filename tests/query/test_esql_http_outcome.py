@@ -31,8 +31,8 @@ def test_an_attempt_without_a_response_shows_why_not_a_code(tmp_path):
     report = esql_report(str(tmp_path), "http where attempt >= 1", all_runs=True)
     assert [r[report["columns"].index("code")] for r in report["rows"]] == [None, None, 200]
     table = report["text"].splitlines()
-    assert table[-4].split()[-3:] == ["attempt", "code", "duration"]
-    assert [line.split()[-4:-2] for line in table[-3:]] == [
+    assert table[-4].split()[-4:] == ["attempt", "code", "duration", "location"]
+    assert [line.split()[-5:-3] for line in table[-3:]] == [
         ["1", "timeout"], ["2", "ConnectError"], ["3", "200"]]
     assert list(csv_lines(report["columns"], report["rows"]))[1].split(",")[4] == ""
     # a number compares with numbers only: no response is no code

@@ -175,7 +175,7 @@ def _error_event(row: Any) -> Any:
 
 def _file(row: Any) -> str | None:
     ev = row.ev
-    if type(ev) in _DATABASE:
+    if type(ev) in _DATABASE or type(ev) is HttpCall:
         return ev.file
     if type(ev) is FunctionError and ev.traceback:
         return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
@@ -188,7 +188,7 @@ def _file(row: Any) -> str | None:
 
 def _line(row: Any) -> int | None:
     ev = row.ev
-    if type(ev) in _DATABASE:
+    if type(ev) in _DATABASE or type(ev) is HttpCall:
         return ev.line or None
     if type(ev) is FunctionError or type(ev) is GeneratorYield:
         return ev.line or None
@@ -509,6 +509,11 @@ def _db(row: Any, name: str) -> Any:
     return getattr(row.ev, name, None) if type(row.ev) in _DATABASE else None
 
 
+def _caller(row: Any) -> str | None:
+    ev = row.ev
+    return ev.caller if type(ev) in _DATABASE or type(ev) is HttpCall else None
+
+
 def _open_for(row: Any) -> int | None:
     ev = row.ev
     return ev.open_ns if type(ev) is DatabaseTransaction and ev.open_ns > 0 else None
@@ -599,22 +604,22 @@ _FIELDS = [
     _f(
         "file",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes", "http"},
         _file,
-        doc="where it is defined (a query: the program's file that issued it)",
+        doc="where it is defined (a query, an HTTP call: the program's file that issued it)",
     ),
     _f(
         "line",
         "int",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes", "http"},
         _line,
-        doc="its def line (raised at; a query: the line that issued it; a yield: its "
-        "await's or yield's)",
+        doc="its def line (raised at; a query, an HTTP call: the line that issued it; a "
+        "yield: its await's or yield's)",
     ),
     _f(
         "location",
         "path",
-        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes"},
+        {"events", "calls", "exceptions", "queries", "transactions", "yields", "resumes", "http"},
         _location,
         doc="file:line",
     ),
@@ -883,7 +888,7 @@ _FIELDS = [
     ),
     _f("database", "text", _DB_SOURCES, lambda r: _db(r, "database"), doc="name or URL"),
     _f("system", "text", _DB_SOURCES, lambda r: _db(r, "system"), doc="sqlite, postgresql, ..."),
-    _f("caller", "function", _DB_SOURCES, lambda r: _db(r, "caller"), doc="who issued it"),
+    _f("caller", "function", _DB_SOURCES | _HTTP, _caller, doc="who issued it"),
     _f(
         "source",
         "text",
@@ -932,7 +937,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "threads": ("time", "name", "thread_id"),
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
-    "http": ("time", "method", "url", "attempt", "code", "duration"),
+    "http": ("time", "method", "url", "attempt", "code", "duration", "location"),
     "websockets": ("time", "request", "path", "action", "size", "preview", "code"),
     "queries": ("time", "caller", "statement", "rows", "duration", "error", "location"),
     "transactions": ("time", "caller", "action", "open", "database", "error", "location"),
