@@ -342,7 +342,15 @@ def _unknown_command(argv: list[str]) -> str | None:
     meant = _MEANT.get(word.lower()) or next(
         iter(difflib.get_close_matches(word, names, n=1, cutoff=0.6)), None
     )
-    hint = f"; did you mean `elixirscope {meant}`?" if meant else ""
+    from elixirscope.query.esql.fields import DEFAULT_COLUMNS
+
+    source = word.lower() if word.lower() in DEFAULT_COLUMNS else None  # `requests`: ESQL's
+    if meant and source:
+        hint = f"; did you mean `elixirscope {meant}`, or ESQL's `elixirscope query {source}`?"
+    elif source:
+        hint = f"; `{source}` is a source of ESQL's: `elixirscope query {source}`"
+    else:
+        hint = f"; did you mean `elixirscope {meant}`?" if meant else ""
     return f"elixirscope: unknown command {word!r}{hint} (`elixirscope -h` lists them)"
 
 

@@ -184,6 +184,10 @@ def test_console_one_shots_are_shaped_the_same_way():
         ("serve", "unknown command 'serve'; did you mean `elixirscope ui`?"),
         ("sumary", "unknown command 'sumary'; did you mean `elixirscope summary`?"),
         ("xyzzy", "unknown command 'xyzzy' (`elixirscope -h` lists them)"),
+        ("requests", "unknown command 'requests'; `requests` is a source of ESQL's: "
+                     "`elixirscope query requests`"),
+        ("states", "unknown command 'states'; did you mean `elixirscope state`, or ESQL's "
+                   "`elixirscope query states`?"),
     ],
 )
 def test_an_unknown_command_is_named_with_the_command_meant(tmp_path, word, said):
