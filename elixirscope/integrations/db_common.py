@@ -483,6 +483,8 @@ class QueryTimer:
         self.started = started or time.perf_counter_ns()
 
     def elapsed(self) -> int:
+        """The query's duration, now that it has ended (a timer of a driver that knows
+        better says the time its database worked: ``integrations.sqlalchemy``)."""
         return time.perf_counter_ns() - self.started
 
 
@@ -500,6 +502,11 @@ def emit_query(
     error: BaseException | None = None,
 ) -> None:
     """Record one finished query (never raises)."""
+    try:
+        duration = timer.elapsed()
+    except Exception as exc:  # noqa: BLE001
+        failed(exc)
+        duration = time.perf_counter_ns() - timer.started
     record_query(
         rec,
         timer.place,
@@ -512,6 +519,7 @@ def emit_query(
         many,
         rows,
         error,
+        duration,
     )
 
 
@@ -527,13 +535,16 @@ def record_query(
     many: bool = False,
     rows: int = -1,
     error: BaseException | None = None,
+    duration: int | None = None,
 ) -> None:
     """:func:`emit_query` for a caller that took the issuing line and start itself (the
-    sqlite3 cursor: no timer object a query). Never raises."""
+    sqlite3 cursor: no timer object a query); ``duration`` when known, else from
+    ``started`` to now. Never raises."""
     if place is HOUSEKEEPING_PLACE:
         return
     try:
-        duration = time.perf_counter_ns() - started
+        if duration is None:
+            duration = time.perf_counter_ns() - started
         file, line, caller = place
         rec.emit(
             "query",

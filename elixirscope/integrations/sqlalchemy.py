@@ -39,6 +39,11 @@ skipped by them):
   knows it (for a SELECT through an async adapter, aiosqlite's or psycopg's, the
   rows the adapter fetched at once from its driver; else -1, unknown), the URL
   without its password, and the program's line (in async code, the ``await``'s);
+  A statement on aiosqlite (the async SQLite driver, which runs each step in a thread
+  of its own) lasts the time that thread spent on it: ``aiosqlite.core.Connection.
+  _execute`` is wrapped, while the listeners are on, to add up its steps' times (the
+  await around them also holds whatever else the event loop ran before it came back:
+  another request's work is not the database's). Other async drivers' last the await;
 - ``handle_error``: the failed statement as a ``query`` event with its error
   (the program then sees exactly the exception it would without ElixirScope);
 - ``begin`` / ``commit`` / ``rollback`` (and a nested transaction's ``savepoint`` /
@@ -58,6 +63,7 @@ the program imports ``sqlalchemy``, unless ``integrations.sqlalchemy = false``
 from __future__ import annotations
 
 import sys
+import time
 from collections import deque
 from typing import Any
 
@@ -76,6 +82,9 @@ _TIMER = "_elixirscope_query"  # where a statement's timer waits in its executio
 _on = [False]
 _engines_heard = [False]  # the Engine class's listeners are on
 _listening: list[tuple[Any, str, Any]] = []
+_WORKED = "_elixirscope_worked_ns"
+"""An aiosqlite connection's attribute: the nanoseconds its thread has spent on its steps."""
+_timed_driver: list[Any] = []  # aiosqlite's Connection class and its own _execute, while timed
 
 
 def enabled() -> bool:
@@ -108,6 +117,7 @@ def _engine_events() -> None:
     from sqlalchemy.engine import Engine
 
     _engines_heard[0] = True
+    _time_aiosqlite()
     _listen(
         [
             (Engine, "before_cursor_execute", _before),
@@ -131,6 +141,10 @@ def disable() -> bool:
 
     _on[0] = False
     _engines_heard[0] = False
+    if _timed_driver:
+        driver, original = _timed_driver
+        driver._execute = original
+        _timed_driver.clear()
     while _listening:
         target, name, fn = _listening.pop()
         try:
@@ -138,6 +152,72 @@ def disable() -> bool:
         except Exception as exc:  # noqa: BLE001
             db_common.failed(exc)
     return True
+
+
+# ---------------------------------------------------------------- aiosqlite's own time
+
+
+def _time_aiosqlite() -> None:
+    """Time each step aiosqlite's thread runs, on the connection it runs for (when
+    aiosqlite is loaded: an async engine on it is what needs the Engine's listeners)."""
+    core = sys.modules.get("aiosqlite.core")
+    driver = getattr(core, "Connection", None)
+    original = getattr(driver, "__dict__", {}).get("_execute")
+    if original is None or _timed_driver:
+        return
+
+    async def _execute(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await original(self, _TimedStep(self, fn), *args, **kwargs)
+
+    _execute.__wrapped__ = original  # type: ignore[attr-defined]
+    driver._execute = _execute  # type: ignore[union-attr]
+    _timed_driver[:] = [driver, original]
+
+
+class _TimedStep:
+    """One step of aiosqlite's (a cursor's execute, a fetch): run in its thread, its time
+    added to its connection's (``_WORKED``; only that thread writes it)."""
+
+    __slots__ = ("connection", "fn")
+
+    def __init__(self, connection: Any, fn: Any) -> None:
+        self.connection, self.fn = connection, fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter_ns()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            fields = self.connection.__dict__
+            fields[_WORKED] = fields.get(_WORKED, 0) + time.perf_counter_ns() - started
+
+    def __repr__(self) -> str:  # aiosqlite's debug log names the step
+        return repr(self.fn)
+
+
+class _WorkerTimer(QueryTimer):
+    """A statement aiosqlite's thread ran: its duration is the time the thread spent on
+    it, not the await's."""
+
+    __slots__ = ("driver", "worked")
+
+    def __init__(self, driver: Any) -> None:
+        super().__init__()
+        self.driver = driver
+        self.worked = driver.__dict__.get(_WORKED, 0)
+
+    def elapsed(self) -> int:
+        return int(self.driver.__dict__.get(_WORKED, 0) - self.worked)
+
+
+def _timer(conn: Any) -> QueryTimer:
+    """A statement's timer: the time aiosqlite's thread spent on it, when it runs there."""
+    if _timed_driver:
+        adapted = getattr(conn.connection, "dbapi_connection", None)
+        driver = getattr(adapted, "_connection", None)
+        if type(driver) is _timed_driver[0]:
+            return _WorkerTimer(driver)
+    return QueryTimer()
 
 
 # ---------------------------------------------------------------- listeners (never raise)
@@ -148,7 +228,7 @@ def _before(
 ) -> None:
     try:
         if db_common.current() is not None and context is not None and not _at_driver(conn):
-            setattr(context, _TIMER, QueryTimer())
+            setattr(context, _TIMER, _timer(conn))
     except Exception as exc:  # noqa: BLE001
         db_common.failed(exc)
 

@@ -272,3 +272,45 @@ def test_an_async_sessions_closing_rollback_has_no_line_not_that_of_asyncio_run(
     ]
     entry = next(e for e in evs if e["type"] == "call" and e["function"] == "__main__.titles")
     assert txs[1]["parent_id"] == entry["id"]  # still under the coroutine that began it
+
+
+HELD = '''
+import asyncio, json, time
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite:///held.db")
+
+
+@event.listens_for(engine.sync_engine, "before_cursor_execute")
+def hold_the_loop(conn, cursor, statement, *args):
+    if "held" in statement:  # once the statement is under way, the loop is held
+        asyncio.get_running_loop().call_soon(time.sleep, 0.4)
+
+
+async def main():
+    async with engine.connect() as conn:
+        started = time.perf_counter()
+        rows = (await conn.execute(text("SELECT 'held' AS x"))).all()
+        waited = time.perf_counter() - started
+        print(json.dumps({"rows": len(rows), "waited_over_0_4": waited >= 0.4}))
+    await engine.dispose()
+
+
+asyncio.run(main())
+'''
+
+
+def test_an_aiosqlite_statement_lasts_the_time_its_thread_spent_not_the_loops(tmp_path) -> None:
+    """Another callback holds the event loop 0.4 s while aiosqlite's thread runs the
+    statement: the await took 0.4 s, the statement's recorded duration is its thread's
+    work alone (it said 0.4 s: another request's work taken for the database's)."""
+    script = tmp_path / "held.py"
+    script.write_text(HELD)
+    done = recorded(script, tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"rows": 1, "waited_over_0_4": true}\n' == plain(script).stdout
+    (query,) = [e for e in events(tmp_path / "data") if e["type"] == "query"
+                and e["statement"].startswith("SELECT 'held'")]  # fmt: skip
+    assert 0 < query["duration_ns"] < 200_000_000, query  # the 0.4 s hold is not in it
+    assert query["line"] == line_of(HELD, "rows = (await conn.execute")
