@@ -83,11 +83,12 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 17
+FORMAT = 18
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
-to its version only, where one could hold chunks twice; 17: a receive's sender and message, for one\nno recorded send made)."""
+to its version only, where one could hold chunks twice; 17: a receive's sender and message, for one\nno recorded send made; 18: a query's and an HTTP attempt's
+issuing line)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")
@@ -344,6 +345,7 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.system,
             chain,
             ev.parent_id or 0,
+            _place(ev),
         ]
     if kind is DatabaseTransaction:
         return [
@@ -376,8 +378,14 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             ev.parent_id or 0,
             ev.response_bytes,
             ev.timeout,
+            _place(ev),
         ]
     return None
+
+
+def _place(ev: Any) -> str | None:
+    """``file:line`` of the program's line that made a query or an HTTP attempt, if any."""
+    return f"{ev.file}:{ev.line}" if ev.file else None
 
 
 # ---------------------------------------------------------------- joining parts
@@ -1061,7 +1069,9 @@ def _replay(
                 }
             )
             if kind == "http":  # what came back: its size, or that the attempt timed out
-                queries[-1].update(bytes=_size(f[8]), timeout=bool(f[9]))
+                queries[-1].update(bytes=_size(f[8]), timeout=bool(f[9]), location=f[10])
+            elif kind == "query":
+                queries[-1]["location"] = f[8]
             if label is not None:
                 marks.append(Mark(kind, ts, lane, None, label, producer, eid, chain))
     marks.sort(key=lambda m: m.ts)

@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 N_PLUS_ONE = 5
-"""Similar queries under one request from which it is flagged as an N+1 shape."""
+"""Similar queries (or HTTP calls of one URL shape) under one request from which it is
+flagged as an N+1 shape."""
 
 
 class ViewError(ValueError):
@@ -867,6 +868,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     (``N_PLUS_ONE`` or more similar queries) flagged, each HTTP attempt's number and the
     request it began in a recorded callee, and the request's own recorded caller
     (``visualization.callees``)."""
+    from elixirscope.ai.http_loops import url_shape
     from elixirscope.ai.sql import normalize
     from elixirscope.visualization.callees import caller_of, with_callees
 
@@ -911,7 +913,12 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     for q in queries:
         if q["kind"] == "query":
             q["shape"] = normalize(q["statement"])  # insights' N+1 shape
-            shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
+        elif q["kind"] == "http":  # an attempt's method and URL shape (N+1 HTTP calls)
+            method, _, url = q["statement"].partition(" ")
+            q["shape"] = f"{method} {url_shape(url)}"
+        else:
+            continue
+        shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
     if req.get("protocol") == "websocket":
         shapes = {}  # a connection's queries repeat as its messages come (a poll): no N+1
     flagged = [{"shape": s, "count": n} for s, n in shapes.items() if n >= N_PLUS_ONE]

@@ -238,3 +238,55 @@ def test_a_request_s_own_call_carries_its_request(library_and_catalog):
     assert failed["request_bytes"] == len('{"days":0}')
     assert asked["/books/99"][1]["status"] == 404
     assert not any("request" in s for s in got["slices"] if s["function"] != "elixirscope.web.request")
+
+
+BASKET = r'''
+import socket, threading, time
+
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def price(request):
+    return JSONResponse({"price": 3})
+
+
+async def basket(request):
+    base = str(request.base_url).rstrip("/")
+    total = 0
+    async with httpx.AsyncClient() as c:
+        for item in range(6):
+            total += (await c.get(f"{base}/price/{item}")).json()["price"]  # one at a time
+    return JSONResponse({"total": total})
+
+
+app = Starlette(routes=[Route("/price/{item:int}", price), Route("/basket", basket)])
+
+
+def client(url):
+    print(httpx.get(url + "/basket").json())
+'''
+
+
+def test_a_request_waterfall_flags_its_n_plus_one_http_calls_and_says_where_each_was_made(
+    tmp_path,
+):
+    from export_recordings import record_program
+    from served_program import SERVED
+
+    data, run = record_program(tmp_path, BASKET + SERVED)
+    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as client:
+        listed = client.get(f"/api/runs/{run}/requests").json()["requests"]
+        (basket,) = [r for r in listed if r["path"] == "/basket"]
+        got = client.get(f"/api/runs/{run}/requests", params={"request": basket["id"]}).json()
+    port = got["queries"][0]["statement"].split(":")[2].split("/")[0]  # the server's
+    assert got["n_plus_one"] == [
+        {"shape": f"GET http://127.0.0.1:{port}/price/{{id}}", "count": 6}]
+    calls = [q for q in got["queries"] if q["kind"] == "http"]
+    assert len(calls) == 6 and all(q["n_plus_one"] for q in calls)
+    line = BASKET.splitlines().index(
+        '            total += (await c.get(f"{base}/price/{item}")).json()["price"]  # one at a time'
+    ) + 1
+    assert {q["location"] for q in calls} == {f"{tmp_path / 'prog.py'}:{line}"}

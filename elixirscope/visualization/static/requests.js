@@ -62,9 +62,12 @@ async function load(host, state) {
   // which attempt a call retried is (as calltree says it), first: a long URL is cut after
   const retried = new Set(d.queries.filter((q) => q.attempt > 1).map((q) => q.statement));
   const which = (q) => (q.attempt && retried.has(q.statement) ? `attempt ${q.attempt} · ` : "");
+  // the program's line that made it: its file's name in the row, the whole path on hover
+  const madeAt = (q) => (q.location ? ` <span class="dim rq-at">· ${esc(q.location.split("/").pop())}</span>` : "");
   for (const q of d.queries) {
     const failed = q.error || (q.kind === "http" && q.rows >= 500);
-    items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""} ${q.kind === "http" ? "wf-http" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(which(q) + q.statement + outcome(q))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(which(q) + q.statement + outcome(q))}</div>
+    const said = which(q) + q.statement + outcome(q);
+    items.push({ s: q.start, indent: true, under: depthOf.get(q.call_row), html: `<div class="wf-row ${q.n_plus_one ? "nplus1" : ""} ${q.kind === "http" ? "wf-http" : ""}" data-ts="${q.start}"><div class="name ${failed ? "bad" : ""}" title="${esc(said + (q.location ? `  (${q.location})` : ""))}">%INDENT%${q.n_plus_one ? "⚠ " : ""}${esc(said)}${madeAt(q)}</div>
     <div class="track">${bar(q.start, q.end, failed ? "raised" : q.kind)}</div><div class="dur">${q.kind === "tx" && q.end === q.start ? "" : fmtDur(rel(q.end) - rel(q.start))}</div></div>` +
       (q.callee ? calleeRows(q, d.run, bar, t0, span) : "") });
   }
