@@ -170,6 +170,9 @@ def summarize(
     answered: dict[tuple[str, int], tuple[int, str | None, int]] = {}
     unanswered: set[tuple[str, int]] = set()  # request calls that ended before their answer
     late: dict[tuple[str, int], tuple[int, str, int]] = {}  # ... and then their answers
+    # a request's start -> its own call: an end recorded once that call had returned (a
+    # WSGI app's answer to an exception it handled) is not inside the call
+    request_calls: dict[tuple[str, int], int] = {}
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     queries: dict[tuple[str, str | None], _Query] = {}
@@ -280,8 +283,10 @@ def summarize(
             request = _request_around(open_calls, se.producer, ev.parent_id)
             unit = f"{se.producer}/{request}" if request else ev.correlation_id
             q.per_chain[unit or f"{se.producer}/{ev.thread}"] += 1
-        elif type(ev) is RequestStart and ev.protocol == "websocket":
-            sockets[(se.producer, ev.id)] = websocket_actor(ev.path, ev.id)
+        elif type(ev) is RequestStart:
+            request_calls[(se.producer, ev.id)] = ev.parent_id
+            if ev.protocol == "websocket":
+                sockets[(se.producer, ev.id)] = websocket_actor(ev.path, ev.id)
         elif type(ev) is WebSocketMessage and ev.kind in ("in", "out"):
             actor = sockets.get((se.producer, ev.request_id))
             if actor is not None:
@@ -289,11 +294,12 @@ def summarize(
         elif isinstance(ev, RequestEnd):
             # its own call ends after it (a 500's traceback logged, a WSGI body sent)
             said = f"{ev.method} {ev.route or ev.path} -> {ev.status}"
-            if (se.producer, ev.parent_id) in unanswered:  # its call has ended (WSGI)
-                unanswered.discard((se.producer, ev.parent_id))
-                late[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
+            call = (se.producer, request_calls.pop((se.producer, ev.request_id), ev.parent_id))
+            if call in unanswered:  # its call has ended (WSGI)
+                unanswered.discard(call)
+                late[call] = (ev.duration_ns, said, ev.ts)
             else:
-                answered[(se.producer, ev.parent_id)] = (ev.duration_ns, said, ev.ts)
+                answered[call] = (ev.duration_ns, said, ev.ts)
             if ev.route or ev.status not in (404, 405):
                 e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             else:  # no route matched: a row for them all (a scanner's paths are each new)

@@ -399,6 +399,30 @@ def test_a_wsgi_request_answered_after_its_call_returned_is_said_among_the_slowe
     assert "web request GET /books/<int:book_id> -> 504" in report["text"]
 
 
+def test_a_request_ended_outside_its_call_is_still_said_by_its_request():
+    """A WSGI app's answer to an exception it handled (Flask's 500) can end the request
+    once its call has returned, outside it: its end is found by its request's start."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+
+    p = Program()
+    started: list[int] = []
+
+    def start(parent: int) -> int:
+        started.append(next(p.ids))
+        p.events.append(("req", started[0], p._tick(1), 1, "c1", parent, "http", "GET",
+                         "/orders/3"))
+        return 0
+
+    p.call(REQUEST_FUNCTION, [start], took=5000)
+    p.events.append(("reqend", next(p.ids), p._tick(1), 1, "c1", 0, started[0], "GET",
+                     "/orders/3", "/orders/<int:oid>", 500, 6000, 0, 9, "ZeroDivisionError",
+                     "division by zero", None))
+    report = summarize(p.stored())
+    (request,) = report["slowest"]
+    assert request["request"] == "GET /orders/<int:oid> -> 500"
+    assert "web request GET /orders/<int:oid> -> 500" in report["text"]
+
+
 def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
     p = Program()
     p.call("app.other", raises=("KeyError", "'k'", ["/app/n.py:4:other"]))
