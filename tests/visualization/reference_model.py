@@ -400,6 +400,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                         "system": ev.system,
                         "lane": lane,
                         "call_row": rows.get((producer, ev.parent_id), -1),  # the call it ran in
+                        "location": f"{ev.file}:{ev.line}" if ev.file else None,
                     }
                 )
                 label = _short(text, 80)
@@ -419,6 +420,7 @@ def build(run_id: str, stored: Any) -> RunModel:
                         "call_row": rows.get((producer, ev.parent_id), -1),
                         "bytes": ev.response_bytes if ev.response_bytes >= 0 else None,
                         "timeout": ev.timeout,
+                        "location": f"{ev.file}:{ev.line}" if ev.file else None,
                     }
                 )
                 label = f"{ev.method} {_short(ev.url, 80)}"

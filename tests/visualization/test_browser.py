@@ -737,7 +737,8 @@ def test_a_waterfall_numbers_attempts_and_opens_the_callee_s_request(
         assert re.search(r"\+\d[\d.,]* (ms|s|µs) ·", heading), heading
         attempts = pg.locator(".wf-http .name").all_inner_texts()
         assert [a.strip().split(" · ")[0] for a in attempts] == ["attempt 1", "attempt 2"], attempts
-        assert all(a.strip().endswith("→ timeout") for a in attempts), attempts
+        # each says the program's line that made it, after its outcome
+        assert all(re.fullmatch(r".*→ timeout · library\.py:\d+", a.strip()) for a in attempts), attempts
         callees = pg.locator(".wf-callee .name").all_inner_texts()
         assert len(callees) == 2 and all("catalog.py · GET /info/{book:int} → 200" in c for c in callees), callees
         notes = pg.locator(".wf-note").all_inner_texts()
