@@ -355,13 +355,33 @@ class PyHooks:
                 if node is None:
                     self.stack_mismatches += 1
                     return
+            if not pop:
+                node.awaiting = True  # resumed, or caught if it raises, clears it
             self._record_step("yield", fid, node, value, line, not pop)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 
     def resumed(self, fid: int, value: Any) -> Any:
+        self._resumed(fid, value, _getframe(1))
+        return value
+
+    def caught(self, fid: int) -> None:
+        """An ``except`` clause of a generator or coroutine began. Its frame still
+        suspended: the exception was thrown in at its ``yield`` or ``await`` (which never
+        reached ``resumed``), so that is its resume, the exception its value."""
         try:
             frame = _getframe(1)
+            if frame in self._suspended:  # a generator, at a yield
+                self._resumed(fid, sys.exc_info()[1], frame, True)
+                return
+            top = _py_stack.get()  # a coroutine stays on its task's stack at an await
+            if top is not None and top.fid == fid and top.awaiting:
+                self._resumed(fid, sys.exc_info()[1], frame, True)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def _resumed(self, fid: int, value: Any, frame: Any, raised: bool = False) -> None:
+        try:
             node = self._suspended.pop(frame, None)
             if node is not None:
                 top = _py_stack.get()
@@ -373,11 +393,11 @@ class PyHooks:
                 node = _py_stack.get()
                 if node is None or node.fid != fid:
                     self.stack_mismatches += 1
-                    return value
-            self._record_step("resume", fid, node, value)
+                    return
+            node.awaiting = False
+            self._record_step("resume", fid, node, value, raised=raised)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
-        return value
 
     # The implicit awaits of ``async for`` / ``async with``: proxies that call
     # ``awaiting``/``resumed`` around each one (see async_proxies). The functions
@@ -393,9 +413,11 @@ class PyHooks:
         value: Any,
         line: int | None = None,
         awaiting: bool = False,
+        raised: bool = False,
     ) -> None:
-        """A yield (with its ``line``, an ``await``'s or not) or a resume (``line`` None)
-        of ``node``'s call."""
+        """A yield (with its ``line``, an ``await``'s or not) or a resume (``line`` None;
+        ``raised``: by an exception thrown in, ``value``, whose type it records) of
+        ``node``'s call."""
         if not node.recorded or node.epoch != self._epoch:
             return
         info = self._functions[fid]
@@ -403,7 +425,7 @@ class PyHooks:
         cid = _correlation.get()
         if cid is None:
             cid = node.cid
-        step = (
+        step: tuple[Any, ...] = (
             tag,
             self._next_id(),
             self._now(),
@@ -414,7 +436,11 @@ class PyHooks:
             info.name,
             text,
         )
-        self._append(step if line is None else (*step, line, awaiting))
+        if line is not None:
+            step = (*step, line, awaiting)
+        elif raised:
+            step = (*step, exc_type_name(type(value)))
+        self._append(step)
         self.events += 1
 
     # ------------------------------------------------------------------ attributes

@@ -1568,6 +1568,7 @@ typedef struct Node {
     int32_t fid;
     int8_t sampled; /* -1 undecided, 0 no, 1 yes */
     int8_t recorded;
+    int8_t awaiting; /* at an await (recorded by awaiting) not yet resumed: caught() asks */
     uint32_t epoch;
     PyObject *result, *frame;
     uint64_t chain; /* the chain this call belongs to (0: none), see enter() */
@@ -1591,6 +1592,7 @@ static Node *node_new(void) {
     n->result = NULL;
     n->frame = NULL;
     n->chain = 0;
+    n->awaiting = 0;
     return n;
 }
 
@@ -3200,6 +3202,7 @@ static PyObject *object_state(Hooks *h, PyObject *obj) {
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
 /* ``line``: a suspension's own line (the rewriter's constant), ``awaiting``: an await's, not
  * a yield's; both unused for a resume or an attr. */
+/* ``awaiting``: a yield's at an await; a resume's: by an exception thrown in (its type) */
 static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name,
                         long line, int awaiting) {
     if (!node->recorded || node->epoch != h->epoch) return;
@@ -3227,7 +3230,14 @@ static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, Py
         t = Py_BuildValue("(OLLkOLLOOlO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text,
                           line, awaiting ? Py_True : Py_False);
-    else
+    else if (awaiting) { /* a resume by an exception thrown in: its type */
+        PyObject *type = PyObject_CallOneArg(h->exc_type_name, (PyObject *)Py_TYPE(value));
+        t = type ? Py_BuildValue("(OLLkOLLOOO)", tag, rid, hlc_now(h->clock),
+                                 PyThread_get_thread_ident(), OR_NONE(cid), outer_scope(h, node),
+                                 node->call_id, f->name, text, type)
+                 : NULL;
+        Py_XDECREF(type);
+    } else
         t = Py_BuildValue("(OLLkOLLOO)", tag, rid, hlc_now(h->clock), PyThread_get_thread_ident(),
                           OR_NONE(cid), outer_scope(h, node), node->call_id, f->name, text);
     Py_XDECREF(cid);
@@ -3266,6 +3276,7 @@ static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop, long lin
         }
         Py_INCREF(node);
     }
+    if (!pop) node->awaiting = 1; /* resumed, or caught() if it raises, clears it */
     record_step(h, s_yield, node, value, NULL, line, !pop);  /* awaiting does not pop */
     Py_DECREF(node);
 }
@@ -3289,8 +3300,44 @@ static PyObject *Hooks_awaiting(Hooks *self, PyObject *const *args, Py_ssize_t n
     return Py_NewRef(args[2]);
 }
 
+static PyObject *resume_at(Hooks *self, PyObject *fid_obj, PyObject *value, int raised);
+
+/* caught(fid): an except clause of a generator or coroutine began. Its frame still
+ * suspended, the exception was thrown in at its yield or await (which never reached
+ * resumed): that is its resume, the exception its value. */
+static PyObject *Hooks_caught(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 1) { self->hook_errors++; Py_RETURN_NONE; }
+    if (!self->ring) Py_RETURN_NONE;
+    int held = 0;
+    PyObject *frame = (PyObject *)PyEval_GetFrame(); /* borrowed */
+    if (frame && PyDict_GET_SIZE(self->suspended)) { /* a generator, at a yield */
+        held = PyDict_Contains(self->suspended, frame);
+        if (held < 0) { hook_error(self); Py_RETURN_NONE; }
+    }
+    if (!held) { /* a coroutine stays on its task's stack at an await: flagged there */
+        Cell *cell = own_cell(&self->cc);
+        if (!cell) { hook_error(self); Py_RETURN_NONE; }
+        Node *top = cell->top;
+        held = top && top->awaiting && top->fid == fid_of(args[0]);
+    }
+    if (!held) Py_RETURN_NONE;
+    PyObject *exc = PyErr_GetHandledException(); /* new reference, or NULL */
+    PyObject *done = resume_at(self, args[0], exc ? exc : Py_None, exc != NULL);
+    Py_XDECREF(done);
+    Py_XDECREF(exc);
+    if (PyErr_Occurred()) hook_error(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 2) { self->hook_errors++; return Py_NewRef(n ? args[n - 1] : Py_None); }
+    return resume_at(self, args[0], args[1], 0);
+}
+
+/* The resume of FID's call with ``value`` (``raised``: an exception thrown in at its
+ * yield or await, which the call caught: recorded with its type). Returns ``value``. */
+static PyObject *resume_at(Hooks *self, PyObject *fid_obj, PyObject *value, int raised) {
+    PyObject *args[2] = {fid_obj, value};
     Py_ssize_t fid = fid_of(args[0]);
     if (fid <= 0 || fid >= self->nfuncs || !self->ring) {
         self->stack_mismatches++;
@@ -3338,7 +3385,8 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
         }
     }
     Py_INCREF(node);
-    record_step(self, s_resume, node, args[1], NULL, 0, 0);
+    node->awaiting = 0;
+    record_step(self, s_resume, node, args[1], NULL, 0, raised);
     Py_DECREF(node);
     return Py_NewRef(args[1]);
 }
@@ -5484,6 +5532,7 @@ static PyMethodDef Hooks_methods[] = {
     {"yielding_from", FAST(Hooks_yielding), NULL},
     {"awaiting", FAST(Hooks_awaiting), NULL},
     {"resumed", FAST(Hooks_resumed), NULL},
+    {"caught", FAST(Hooks_caught), NULL},
     {"async_iter", FAST(Hooks_async_iter), "async for over a proxy recording each __anext__."},
     {"async_with", FAST(Hooks_async_with), "async with over a proxy recording enter/exit."},
     {"note_error", (PyCFunction)Hooks_note_error, METH_O, "Count a swallowed hook error."},

@@ -73,6 +73,7 @@ class CallFrame:
         "epoch",
         "frame",
         "cid",
+        "awaiting",
     )
 
     def __init__(
@@ -99,6 +100,7 @@ class CallFrame:
         self.epoch = epoch
         self.frame = frame
         self.cid = cid
+        self.awaiting = False  # at an await not yet resumed (the hooks' ``caught`` asks)
 
     def moved_under(self, parent: CallFrame | None) -> CallFrame:
         """The same call re-entered below ``parent`` (a generator resumed elsewhere)."""

@@ -15,6 +15,10 @@ Contract (what the AST rewriter emits; FID is an int constant):
   ``resumed(FID, v)`` return ``v`` unchanged and record GeneratorYield (with
   LINE, the constant line of the ``yield``/``await``: where a call waited) /
   GeneratorResume.
+- ``caught(FID)``, the first statement of each ``except`` clause of a generator or
+  coroutine: when the call is still at a ``yield`` or ``await`` (never resumed), the
+  exception was thrown in there, and the GeneratorResume is recorded with it (its type
+  in ``raised``). Returns None.
 - ``async_iter(FID, LINE, E)`` (``async for T in ...`` and the ``async for`` clauses of
   list/set/dict comprehensions in a coroutine or async generator) and
   ``async_with(FID, LINE, E)`` (each item of ``async with``) return a proxy that
@@ -270,6 +274,9 @@ class InertHooks:
     yielding_from = awaiting = async_iter = async_with = yielding
 
     def attr(self, fid: int, obj: Any, name: str) -> None:
+        return None
+
+    def caught(self, fid: int) -> None:
         return None
 
     def stats(self) -> dict[str, Any]:

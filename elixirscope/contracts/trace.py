@@ -163,11 +163,14 @@ class GeneratorYield(TraceEvent, tag="yield"):
 
 
 class GeneratorResume(TraceEvent, tag="resume"):
-    """A generator or coroutine resumed; ``value`` is what was sent in."""
+    """A generator or coroutine resumed; ``value`` is what was sent in. ``raised``: the
+    type of the exception thrown in at its ``yield`` or ``await`` instead (a failed
+    awaitable, a timeout, ``throw``), which the call caught (``value`` is it, then)."""
 
     call_id: Int64
     function: Text
     value: Text | None = None
+    raised: Text | None = None
 
 
 class AttributeChange(TraceEvent, tag="attr"):

@@ -21,7 +21,10 @@ generator go through proxies that record them the same way::
     async with __elixirscope__.async_with(FID, LINE, E) as x, ...:
 
 (LINE, a constant, is the line of the ``yield``, ``await`` or statement: where the
-call was suspended, recorded with no lookup.)
+call was suspended, recorded with no lookup.) Each ``except`` clause of a generator,
+coroutine or async generator begins with ``__elixirscope__.caught(FID)``: run while its
+frame is still suspended, the exception was thrown in at a ``yield`` or ``await`` (a
+failed awaitable, a timeout, ``throw``), and that resume is recorded with it.
 
 (async generator expressions are left alone: they run later, maybe elsewhere).
 Nested functions, methods and classes are visited with their real
@@ -421,6 +424,16 @@ class _BodyRewriter(ast.NodeTransformer):
         self.generic_visit(node)
         node.value = _hook("awaiting", [self._fid(), _line(node), node.value], node)
         return _hook("resumed", [self._fid(), node], node)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.ExceptHandler:
+        """An exception thrown in at a suspension never reaches ``resumed``: the clause
+        that caught it records that resume (``caught``)."""
+        self.generic_visit(node)
+        if self.kind in ("generator", "coroutine", "async_generator"):
+            at = node.body[0]  # the clause's first statement: where it begins to run
+            said = _located(ast.Expr(_hook("caught", [self._fid()], at)), at)
+            node.body.insert(0, said)
+        return node
 
     # The implicit awaits. __aiter__ is now called by the hook, and the interpreter gives
     # its errors the position of the whole statement or comprehension: so does the call.

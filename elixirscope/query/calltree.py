@@ -663,6 +663,8 @@ def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool 
             head += f" in {_short(ev.function)}"
             if cls is GeneratorYield and ev.line:
                 head += f" at line {ev.line}"
+        if cls is GeneratorResume and ev.raised:  # thrown in at its suspension, and caught
+            return f"{head} !! {ev.value or ev.raised} (raised into it; handled in the call)"
         if ev.value is None:
             return head
         return f"{head} {ev.value}" if cls is GeneratorYield else f"{head} <- {ev.value}"

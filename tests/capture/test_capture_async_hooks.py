@@ -269,3 +269,89 @@ def test_hook_failures_are_counted_not_raised(rec):
     h.note_error(RuntimeError("counted"))
     assert h.stats()["hook_errors"] == before + 1
     assert "counted" in h.stats()["last_error"]
+
+
+async def fails():
+    await asyncio.sleep(0)
+    raise KeyError("gone")
+
+
+def test_an_exception_thrown_in_at_an_await_and_caught_is_that_awaits_resume(rec):
+    """The await's ``resumed`` never runs when the awaitable raised: the ``except``
+    clause's ``caught`` records the resume, with the exception's type; a call made in
+    the clause is the coroutine's child. An exception raised with no await pending, or
+    after the await was resumed, records nothing."""
+    ns = define(
+        """
+async def co():
+    with __elixirscope__.call_args({co}, (), ()):
+        try:
+            __elixirscope__.resumed({co}, await __elixirscope__.awaiting({co}, 5, fails()))
+        except KeyError:
+            __elixirscope__.caught({co})
+            helper()
+        try:
+            __elixirscope__.resumed({co}, await __elixirscope__.awaiting({co}, 10, asyncio.sleep(0)))
+            raise ValueError("no await pending")
+        except ValueError:
+            __elixirscope__.caught({co})
+        return __elixirscope__.ret({co}, "done")
+
+
+def helper():
+    with __elixirscope__.call_args({helper}, (), ()):
+        return __elixirscope__.ret({helper}, 1)
+""",
+        level="args", co="coroutine", helper="function",
+        names={"fails": fails, "asyncio": asyncio},
+    )
+    assert asyncio.run(ns["co"]()) == "done"
+    events = as_structs(rec.ring.drain())
+    entry = events[0]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["FunctionEntry", "GeneratorYield", "GeneratorResume", "FunctionEntry",
+                     "FunctionExit", "GeneratorYield", "GeneratorResume", "FunctionExit"]
+    thrown, helper_call = events[2], events[3]
+    assert thrown.call_id == entry.id and thrown.raised == "KeyError"
+    assert thrown.value == "KeyError('gone')"
+    assert helper_call.parent_id == entry.id  # under the coroutine, back on its stack
+    assert events[6].raised is None and events[6].value == "None"  # a plain resume
+    _clean(hooks.stats())
+
+
+def test_an_exception_thrown_into_a_generator_and_caught_is_its_resume(rec):
+    ns = define(
+        """
+def gen():
+    with __elixirscope__.gen_call_args({gen}, (), ()):
+        try:
+            __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 5, 1)))
+        except ValueError:
+            __elixirscope__.caught({gen})
+            __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 8, 2)))
+""",
+        level="args", gen="generator",
+    )
+    g = ns["gen"]()
+    assert next(g) == 1 and g.throw(ValueError("stop")) == 2
+    g.close()
+    events = as_structs(rec.ring.drain())
+    resumes = [e for e in events if type(e).__name__ == "GeneratorResume"]
+    assert [(r.raised, r.value) for r in resumes][0] == ("ValueError", "ValueError('stop')")
+    _clean(hooks.stats())
+
+
+def test_every_hook_the_rewriter_writes_is_on_every_hooks_object(rec):
+    """Rewritten code runs on whichever ``__elixirscope__`` is installed, the inert one too
+    once recording stopped: each must answer every name the rewriter generates."""
+    import re
+
+    from elixirscope.instrument import rewriter
+
+    written = set(re.findall(r'_hook(?:_spanning)?\(\s*"(\w+)"', open(rewriter.__file__).read()))
+    written |= {"call", "call_args", "gen_call", "gen_call_args"}
+    assert {"caught", "resumed", "awaiting", "async_iter", "async_with"} <= written
+    for hooks_object in (hooks.get_hooks(), hooks.INERT):
+        missing = sorted(name for name in written if not callable(getattr(hooks_object, name, None)))
+        assert missing == [], (type(hooks_object).__name__, missing)
+    assert hooks.INERT.caught(1) is None

@@ -164,3 +164,49 @@ def test_each_suspension_records_its_own_line(corpus):
         ("with_two_items", "loops", "fetch"), True)
     # a generator's and an async generator's yields hand values on
     assert awaiting["countdown"] is awaiting["delegate"] is awaiting["numbers"] is False
+
+
+def test_an_except_clause_of_a_coroutine_or_generator_says_it_caught():
+    """Each ``except`` clause of a coroutine, async generator or generator begins with
+    ``caught``; a plain function's, and a nested function's (its own scope), do not."""
+    source = textwrap.dedent('''
+        async def co(x):
+            try:
+                await x
+            except (KeyError, ValueError) as e:
+                print(e)
+            try:
+                await x
+            except* OSError:
+                pass
+            def inner():
+                try:
+                    pass
+                except KeyError:
+                    pass
+            return inner
+
+        def gen():
+            try:
+                yield 1
+            except ValueError:
+                yield 2
+
+        def plain():
+            try:
+                pass
+            except KeyError:
+                pass
+    ''')
+    plan = {f"caught.{name}": "args" for name in ("co", "gen", "plain", "co.<locals>.inner")}
+    tree = rewrite_module(ast.parse(source), "caught", plan, "caught.py")
+    names = {info.fid: info.qualname for info in hooks.functions()}
+    text = re.sub(r"(__elixirscope__\.\w+\()(\d+)",
+                  lambda m: f"{m[1]}<{names[int(m[2])]}>", ast.unparse(tree))
+    assert text.count("__elixirscope__.caught(") == 3
+    assert ("except (KeyError, ValueError) as e:\n"
+            "            __elixirscope__.caught(<co>)\n"
+            "            print(e)") in text
+    assert "except* OSError:\n            __elixirscope__.caught(<co>)\n" in text
+    assert "except ValueError:\n            __elixirscope__.caught(<gen>)\n" in text
+    compile(tree, "caught.py", "exec")  # a valid module

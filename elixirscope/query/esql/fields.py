@@ -640,6 +640,14 @@ _FIELDS = [
         needs=("yields",),
         doc="a resume's time suspended since its call's yield",
     ),
+    _f(
+        "raised",
+        "text",
+        {"events", "resumes"},
+        lambda r: r.ev.raised if type(r.ev) is GeneratorResume else None,
+        doc="a resume's: the type of the exception thrown in at its await or yield, which "
+        "the call caught",
+    ),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
     _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
     _f(
