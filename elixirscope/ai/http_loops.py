@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
-from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_repeating
+from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_repeating, n_plus_one_severity
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.contracts.trace import HttpCall
@@ -125,7 +125,7 @@ def _finding(
         )
     return Finding(
         kind="n_plus_one_http",
-        severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
+        severity=n_plus_one_severity(n, ms, cheap),
         title=f"N+1 HTTP calls: {n} x {target}",
         weight=n,
         explanation=explanation,

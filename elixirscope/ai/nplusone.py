@@ -22,7 +22,14 @@ from collections import defaultdict
 from typing import Any
 
 from elixirscope.ai.findings import Finding, Location
-from elixirscope.ai.query_groups import QueryGroup, loop_of, query_groups, short_statement, varying
+from elixirscope.ai.query_groups import (
+    QueryGroup,
+    loop_of,
+    n_plus_one_severity,
+    query_groups,
+    short_statement,
+    varying,
+)
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 
@@ -116,7 +123,7 @@ def _finding(
     )
     return Finding(
         kind="n_plus_one",
-        severity="low" if cheap else "high" if n >= 20 or ms >= 500 else "medium",
+        severity=n_plus_one_severity(n, ms, cheap),
         title=f"N+1 queries: {n} x `{short_statement(shape)}`",
         weight=n,
         explanation=explanation,

@@ -28,6 +28,7 @@ __all__ = [
     "loop_calling_helper",
     "loop_of",
     "loop_repeating",
+    "n_plus_one_severity",
     "query_groups",
     "short_statement",
     "varying",
@@ -116,6 +117,12 @@ def query_groups(
         for (parent, shape, file, line), found in groups.items()
         if len(found) >= at_least
     ]
+
+
+def n_plus_one_severity(n: int, ms: float, cheap: bool) -> str:
+    """An N+1's severity (queries or HTTP calls): ``low`` under the cost threshold (the
+    pattern, not yet the cost), ``high`` from 20 round trips or 500 ms, else ``medium``."""
+    return "low" if cheap else "high" if n >= 20 or ms >= 500 else "medium"
 
 
 def short_statement(shape: str, limit: int = 60) -> str:
