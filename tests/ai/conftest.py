@@ -25,6 +25,7 @@ from programs import (  # noqa: E402
     REPORTER_ACTORS,
     SERVICE,
     SHOP_DB,
+    THREADED_CALLS,
     WORKER,
     elixirscope,
     external_service,
@@ -87,6 +88,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with serving(external_service()) as (base, _app), ThreadPoolExecutor(3) as pool:
         jobs["http"] = lambda: record(where, "caller", CALLER, base, "bad", data="http")
         jobs["http_clean"] = lambda: record(where, "caller", CALLER, base, "good", data="http_clean")
+        jobs["http_threaded"] = lambda: record(where, "threaded_calls", THREADED_CALLS, base,
+                                               data="http_threaded")
         for mode in ("loop", "at_once", "batch"):  # each its own script (see above)
             jobs[f"http_{mode}"] = lambda mode=mode: record(
                 where, f"pricer_{mode}", PRICER, base, mode, data=f"http_{mode}")

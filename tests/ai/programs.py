@@ -401,6 +401,25 @@ main(sys.argv[1], sys.argv[2])
 """Outgoing HTTP one item at a time (``loop``: six prices, each its own URL, and the same
 rate asked six times), the six prices at once (``at_once``), or one batch call."""
 
+THREADED_CALLS = '''
+import asyncio
+import sys
+
+import requests
+
+
+async def fetch_all(base):
+    codes = []
+    for _ in range(5):  # each in a thread of the loop's: no line of the program's under it
+        codes.append((await asyncio.to_thread(requests.get, base + "/ok", timeout=5)).status_code)
+    return codes
+
+
+print(asyncio.run(fetch_all(sys.argv[1])))
+'''
+"""Five HTTP calls one after another, each made in a worker thread by ``requests.get``
+itself: no frame of the program's under them, only the coroutine they ran for."""
+
 WORKER = '''
 import os
 import time

@@ -587,6 +587,20 @@ def test_n_plus_one_http_calls_name_the_loop_and_whether_the_url_varied(recorded
     assert "less than the 60000 ms" in cheap[0].explanation
 
 
+def test_n_plus_one_http_calls_with_no_line_of_the_programs_name_the_function(recorded) -> None:
+    """Calls made in worker threads by the library itself (``asyncio.to_thread(requests.get,
+    ...)``) record no line of the program's: they are grouped by the recorded function
+    they ran under, which the finding names (its definition as the location)."""
+    (finding,) = findings(recorded["http_threaded"], InsightSettings(n_plus_one_min_total_ms=0))
+    assert finding.kind == "n_plus_one_http" and finding.details["calls"] == 5
+    assert finding.details["same_url"] is True
+    (where,) = finding.locations
+    assert (where.function, where.role) == ("__main__.fetch_all", "the calling function")
+    assert where.line == line_of(recorded["http_threaded"].parent / "threaded_calls.py",
+                                 "async def fetch_all(base):")
+    assert " one after another from __main__.fetch_all, taking " in finding.explanation
+
+
 @pytest.mark.parametrize("mode", ["at_once", "batch"])
 def test_calls_made_at_once_or_in_one_batch_are_no_n_plus_one(recorded, mode) -> None:
     assert findings(recorded[f"http_{mode}"], InsightSettings(n_plus_one_min_total_ms=0)) == []
