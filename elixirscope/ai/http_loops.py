@@ -79,7 +79,7 @@ def _finding(
     ms = sum(se.event.duration_ns for se in found) / 1e6
     cheap = ms < settings.n_plus_one_min_total_ms
     first: HttpCall = found[0].event
-    caller = recording.call(found[0].producer, first.parent_id)
+    caller = None if first.file else recording.call(found[0].producer, first.parent_id)
     if first.file:
         issued = [Location(first.file, first.line, first.caller, "called here")]
         where = f" at {shown_path(first.file)}:{first.line}"

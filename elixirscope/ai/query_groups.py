@@ -145,7 +145,7 @@ def loop_repeating(
     for x in order.lines)``) then walks the rows one query fetched."""
     callers = [recording.call(se.producer, se.event.parent_id) for se in found]
     ids = {c.id for c in callers if c is not None}
-    once_a_call = len(ids) == len(callers) and None not in callers
+    once_a_call = None not in callers and len(ids) == len(callers)
     inside = None
     if file:
         at = loop_around(file, line)

@@ -3200,9 +3200,9 @@ static PyObject *object_state(Hooks *h, PyObject *obj) {
 }
 
 /* yield / resume / attr records: prebuilt tuples (not the hot path). */
-/* ``line``: a suspension's own line (the rewriter's constant), ``awaiting``: an await's, not
- * a yield's; both unused for a resume or an attr. */
-/* ``awaiting``: a yield's at an await; a resume's: by an exception thrown in (its type) */
+/* ``line``: a suspension's own line (the rewriter's constant); ``awaiting``: a yield's, at an
+ * await (not a yield); a resume's, by an exception thrown in (its type recorded); both
+ * unused for an attr. */
 static void record_step(Hooks *h, PyObject *tag, Node *node, PyObject *value, PyObject *attr_name,
                         long line, int awaiting) {
     if (!node->recorded || node->epoch != h->epoch) return;

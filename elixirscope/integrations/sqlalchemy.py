@@ -38,7 +38,7 @@ skipped by them):
   SQL, parameters (redacted by default), ``cursor.rowcount`` when the driver
   knows it (for a SELECT through an async adapter, aiosqlite's or psycopg's, the
   rows the adapter fetched at once from its driver; else -1, unknown), the URL
-  without its password, and the program's line (in async code, the ``await``'s);
+  without its password, and the program's line (in async code, the ``await``'s).
   A statement on aiosqlite (the async SQLite driver, which runs each step in a thread
   of its own) lasts the time that thread spent on it: ``aiosqlite.core.Connection.
   _execute`` is wrapped, while the listeners are on, to add up its steps' times (the

@@ -87,8 +87,9 @@ FORMAT = 18
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
-to its version only, where one could hold chunks twice; 17: a receive's sender and message, for one\nno recorded send made; 18: a query's and an HTTP attempt's
-issuing line)."""
+to its version only, where one could hold chunks twice; 17: a receive's sender and
+message, for one no recorded send made; 18: a query's and an HTTP attempt's issuing
+line)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")

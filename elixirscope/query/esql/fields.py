@@ -92,6 +92,7 @@ _ACTOR_SOURCES = frozenset(
 )
 _CHILD = (ProcessSpawn, ProcessExit, ProcessRestart)
 _DATABASE = (DatabaseQuery, DatabaseTransaction)  # they carry their own line and duration
+_ISSUED = (*_DATABASE, HttpCall)  # they carry the program's line that issued them, and who
 _DB_SOURCES = frozenset({"events", "queries", "transactions"})
 _PUBSUB_SOURCES = frozenset({"events", "publishes", "deliveries"})
 
@@ -175,7 +176,7 @@ def _error_event(row: Any) -> Any:
 
 def _file(row: Any) -> str | None:
     ev = row.ev
-    if type(ev) in _DATABASE or type(ev) is HttpCall:
+    if type(ev) in _ISSUED:
         return ev.file
     if type(ev) is FunctionError and ev.traceback:
         return ev.traceback[-1].rpartition(":")[0].rpartition(":")[0] or None
@@ -188,7 +189,7 @@ def _file(row: Any) -> str | None:
 
 def _line(row: Any) -> int | None:
     ev = row.ev
-    if type(ev) in _DATABASE or type(ev) is HttpCall:
+    if type(ev) in _ISSUED:
         return ev.line or None
     if type(ev) is FunctionError or type(ev) is GeneratorYield:
         return ev.line or None
@@ -510,8 +511,7 @@ def _db(row: Any, name: str) -> Any:
 
 
 def _caller(row: Any) -> str | None:
-    ev = row.ev
-    return ev.caller if type(ev) in _DATABASE or type(ev) is HttpCall else None
+    return row.ev.caller if type(row.ev) in _ISSUED else None
 
 
 def _open_for(row: Any) -> int | None:
