@@ -367,6 +367,7 @@ def _render_node(
         items, node.end_ts if node.status == "returned" else None, (node.producer, node.thread)
     )
     abandoned = _abandoned(items)
+    thrown_in = _thrown_in_at(items) if node.status == "raised" else None
     suspended = None  # the ts of this call's last yield, until its resume
     for i, (ts, kind, item) in enumerate(items):
         waited = None
@@ -391,6 +392,9 @@ def _render_node(
                 text += "  " + paint(_DIM, f"[waited {format_duration(waited)}]")
             if i in raised:  # no resume: the await raised into the call, which handled it
                 said = f"[waited {format_duration(raised[i])}, then raised: handled in the call]"
+                text += "  " + paint(_YELLOW, said)
+            if i == thrown_in:
+                said = f"[{node.error[0] if node.error else 'an exception'} thrown in here]"
                 text += "  " + paint(_YELLOW, said)
             ended = shown.handed.get(getattr(item.event, "chain", None) or "")
             if ended is not None and type(item.event) is ThreadStart:  # what ran, how it ended
@@ -501,6 +505,29 @@ def _raised_awaits(
             if returned is not None:
                 out[i] = returned - ts
     return out
+
+
+def _thrown_in_at(items: list[tuple[int, int, Any]]) -> int | None:
+    """The index of a raised generator's last plain ``yield`` (not an ``await``) that no
+    resume followed: the exception it ended by was thrown in there by its consumer (a
+    ``@contextmanager``'s ``with`` body, a web framework's dependency), not raised in it.
+    An ``await`` after it (a ``finally``'s, an ``async with``'s exit) is no resume of it."""
+    thrown = None
+    before: Any = None  # the previous yield or resume
+    for i, (_, kind, item) in enumerate(items):
+        if kind != 1 or not _is_step(item):
+            continue
+        ev = item.event
+        if type(ev) is GeneratorYield and not ev.awaiting:
+            thrown = None  # a yield of its own since: the consumer went on
+        elif _unresumed_yield(before) and type(ev) is not GeneratorResume:
+            thrown = before[0]
+        before = (i, ev)
+    return before[0] if _unresumed_yield(before) else thrown
+
+
+def _unresumed_yield(step: tuple[int, Any] | None) -> bool:
+    return step is not None and type(step[1]) is GeneratorYield and not step[1].awaiting
 
 
 def _is_step(se: StoredEvent) -> bool:

@@ -163,7 +163,11 @@ def summarize(
     open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
     self_time = SelfTime()
     waits = Waits(min_stretch_ns=None)  # the waits alone: no stretch is read here
-    errors: list[tuple[StoredEvent, FunctionError]] = []
+    errors: list[tuple[StoredEvent, FunctionError, bool]] = []  # ..., whether thrown in
+    # generators suspended at a plain ``yield`` (not an ``await``) with no resume yet, and
+    # those that left one without a resume: an exception thrown in by the consumer
+    at_yield: set[tuple[str, int]] = set()
+    left_yield: set[tuple[str, int]] = set()
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
     slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None]] = []
     # a request's own call -> (the request's duration, what it was), from its RequestEnd
@@ -227,15 +231,27 @@ def summarize(
                 heapq.heappush(slowest, item)
             elif item > slowest[0]:
                 heapq.heapreplace(slowest, item)
+            key = (se.producer, ev.call_id)
+            thrown_in = key in at_yield or key in left_yield
+            at_yield.discard(key)
+            left_yield.discard(key)
             if isinstance(ev, FunctionError):
                 fn.errors += 1
-                errors.append((se, ev))
-                if ev.parent_id:
+                errors.append((se, ev, thrown_in))
+                if ev.parent_id and not thrown_in:  # one thrown in came from its caller
                     raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
         elif type(ev) is GeneratorYield:
+            key = (se.producer, ev.call_id)
+            if key in at_yield:  # its last yield was left without a resume (a finally's await)
+                at_yield.discard(key)
+                left_yield.add(key)
+            if not ev.awaiting:  # a yield of its own: the consumer went on
+                left_yield.discard(key)
+                at_yield.add(key)
             self_time.suspended(se.producer, ev.call_id, ev.ts)
             waits.suspended(se.producer, ev)
         elif type(ev) is GeneratorResume:
+            at_yield.discard((se.producer, ev.call_id))
             self_time.resumed(se.producer, ev.call_id, ev.ts)
             waits.resumed(se.producer, ev)
         elif type(ev) is CustomEvent:
@@ -526,23 +542,40 @@ def _function(functions: dict[str, _Function], name: str) -> _Function:
 
 
 def _raises(
-    errors: list[tuple[StoredEvent, FunctionError]], raised_below: dict[tuple[str, int], set[str]]
+    errors: list[tuple[StoredEvent, FunctionError, bool]],
+    raised_below: dict[tuple[str, int], set[str]],
 ) -> list[_Raise]:
     """Errors grouped by (type, where raised); a raise that went up through recorded
-    callers counts once (its innermost recorded call), under that call's function."""
+    callers counts once (its innermost recorded call), under that call's function. One
+    thrown into a generator at its ``yield`` by its consumer (a ``@contextmanager``'s
+    ``with`` body, a web framework's dependency) counts where the consumer raised it:
+    only when no recorded call raised one of its type there is it counted here."""
     groups: dict[tuple[str, str | None], _Raise] = {}
-    for se, ev in errors:
+    thrown: list[tuple[FunctionError, str | None]] = []
+    for se, ev, thrown_in in errors:
         if ev.exc_type in raised_below.get((se.producer, ev.call_id), ()):
             continue  # re-raised from a recorded callee: counted there
         where = raised_at(ev.traceback, ev.line)
-        group = groups.get((ev.exc_type, where))
-        if group is None:
-            group = groups[(ev.exc_type, where)] = _Raise(
-                ev.exc_type, where, ev.message, first_correlation=ev.correlation_id
-            )
-        group.count += 1
-        group.functions[ev.function] += 1
+        if thrown_in:
+            thrown.append((ev, where))
+        else:
+            _count_raise(groups, ev, where)
+    for ev, where in thrown:
+        if (ev.exc_type, where) not in groups:
+            _count_raise(groups, ev, where)
     return sorted(groups.values(), key=lambda g: (-g.count, g.exc_type))
+
+
+def _count_raise(
+    groups: dict[tuple[str, str | None], _Raise], ev: FunctionError, where: str | None
+) -> None:
+    group = groups.get((ev.exc_type, where))
+    if group is None:
+        group = groups[(ev.exc_type, where)] = _Raise(
+            ev.exc_type, where, ev.message, first_correlation=ev.correlation_id
+        )
+    group.count += 1
+    group.functions[ev.function] += 1
 
 
 def _percentile(ordered: list[int], q: float) -> int:

@@ -230,3 +230,76 @@ def test_summary_of_a_chain_of_an_earlier_run_says_where_it_is(tmp_path):
     assert f"(correlation {first} is not in run " in done.stdout
     assert f"it was recorded in run {earlier} (" in done.stdout  # named, with its command
     assert f"`elixirscope summary --run {earlier} --correlation {first[:12]}`" in done.stdout
+
+
+THROWN_IN = textwrap.dedent("""\
+    import asyncio
+    import contextlib
+
+
+    @contextlib.contextmanager
+    def opened(name):
+        try:
+            yield name
+        finally:
+            pass
+
+
+    def use(name):
+        with opened(name):
+            raise KeyError(name)
+
+
+    async def dep():
+        try:
+            yield "session"
+        finally:
+            await asyncio.sleep(0)
+
+
+    async def handler():
+        agen = dep()
+        session = await agen.__anext__()
+        try:
+            raise ValueError(session)
+        except ValueError as exc:
+            try:
+                await agen.athrow(exc)
+            except ValueError:
+                return "thrown"
+
+
+    def main():
+        for name in ("a", "b"):
+            try:
+                use(name)
+            except KeyError:
+                pass
+        return asyncio.run(handler())
+
+
+    print(main())
+""")
+
+
+def test_an_exception_thrown_into_a_generator_counts_where_its_consumer_raised_it(tmp_path):
+    """A ``with`` body's exception, thrown into its ``@contextmanager`` at the ``yield``,
+    counts once, in the function that raised it — not again in the generator. One raised
+    where nothing recorded it (here handled in its raiser, then thrown in by hand) counts in
+    the generator it ended: the only call that recorded it. The tree says where it came in."""
+    (tmp_path / "thrown.py").write_text(THROWN_IN)
+    data = tmp_path / "data"
+    done = es("run", "--data-dir", str(data), "--level", "args", "thrown.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "thrown\n", done.stderr
+    report = es_json("summary", "--data-dir", str(data), cwd=tmp_path)
+    assert [(e["exc_type"], e["raised_at"], e["count"], e["functions"])
+            for e in report["exceptions"]] == [
+        ("KeyError", "thrown.py:15 in use", 2, {"__main__.use": 2}),
+        ("ValueError", "thrown.py:29 in handler", 1, {"__main__.dep": 1})]
+    functions = {f["function"].rsplit(".", 1)[1]: f for f in report["functions"]}
+    assert functions["opened"]["errors"] == 2  # its calls still say how they ended
+    events = es_json("events", "--data-dir", str(data), "--function", "*.dep", cwd=tmp_path)
+    tree = es("calltree", "--data-dir", str(data), "--color", "never",
+              events["events"][0]["correlation_id"][:10], cwd=tmp_path).stdout
+    assert "· yield 'session'  thrown.py:20  [ValueError thrown in here]" in tree, tree
+    assert tree.count("[KeyError thrown in here]") == 2, tree
