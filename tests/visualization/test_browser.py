@@ -708,6 +708,43 @@ def test_a_request_s_bar_says_the_request_over_a_lane_label_no_mark_hides(
         pg.screenshot(path=shots / "17-request-selected.png")
 
 
+def test_an_http_attempt_s_mark_clicked_says_what_came_back_and_the_line_that_made_it(
+    browser, library_and_catalog, shots
+):
+    """A mark on the timeline for an outgoing HTTP attempt, clicked, says the attempt: its
+    URL, that no response came (it timed out), its number, its error and the program's line
+    that made it — read by ESQL by the mark's event id."""
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, library, _catalog = library_and_catalog
+    with served_page(browser, ThreadedCinema(data), f"#view=timeline&run={library}", 800) as pg:
+        pg.wait_for_function("window.__esTimeline?.data && !window.__esTimeline.wantFetch")
+        at = pg.evaluate(
+            """async () => {
+              const t = window.__esTimeline, c = t.canvas, w = c.clientWidth;
+              const m = t.data.marks.find((m) => m.kind === "http" && m.label.includes("/info/5"));
+              t.v0 = m.x - 2000; t.v1 = m.x + 2000;  // 4 µs around it: no other mark near
+              t.after();
+              await t.settled();
+              const lane = t.lanes().find((l) => l.index === m.lane), r = c.getBoundingClientRect();
+              return { x: r.left + t.x(m.x, w), y: r.top + lane.y + 24 };
+            }"""
+        )
+        pg.mouse.click(at["x"], at["y"])
+        pg.wait_for_selector('#tl-mark-more [data-k="made at"]')
+        shown = {
+            k: pg.inner_text(f'#tl-mark-more [data-k="{k}"]')
+            for k in ("request", "status", "attempt", "error", "made at")
+        }
+        assert shown["request"].startswith("GET http://127.0.0.1:") and shown["request"].endswith(
+            "/info/5"), shown
+        assert shown["status"] == "no response" and shown["attempt"] in ("1", "2"), shown
+        assert "timed out" in shown["error"].lower() or "timeout" in shown["error"].lower(), shown
+        assert shown["made at"] == "library.py:16 in fetch_catalog", shown
+        assert "what" not in pg.inner_text("#tl-sel")  # the request said whole, once
+        pg.screenshot(path=shots / "17b-http-mark-selected.png")
+
+
 def test_a_waterfall_numbers_attempts_and_opens_the_callee_s_request(
     browser, library_and_catalog, shots
 ):

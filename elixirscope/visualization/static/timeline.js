@@ -749,11 +749,12 @@ class Timeline {
     if (!s && this.mark) {
       const m = this.mark;
       el.innerHTML = `<div class="kv"><div>mark</div><div>${esc(m.kind)}</div>
-        <div>what</div><div>${esc(m.label)}</div><div>at</div><div>${fmtClock(m.ts)}</div>
+        <div data-what>what</div><div data-what>${esc(m.label)}</div><div>at</div><div>${fmtClock(m.ts)}</div>
         ${m.chain ? `<div>chain</div><div>${esc(m.chain.slice(0, 16))}</div>` : ""}</div>
         ${m.chain ? `<p><a id="tl-flame">call tree of this chain →</a></p>` : ""}`;
       const link = el.querySelector("#tl-flame");
       if (link) link.onclick = () => go({ view: "flame", chain: m.chain });
+      if (m.kind === "query" || m.kind === "http") this.showMadeDetails(el, m);
       return;
     }
     if (!s) { el.innerHTML = `<span class="dim">click a call</span>`; return; }
@@ -840,6 +841,46 @@ class Timeline {
     more.innerHTML = row.error ? `<div>details</div><div class="bad">${esc(row.error)}</div>` :
       ["args", "outcome", "location", "task"].filter((k) => k in row && (k !== "task" || row[k]))
         .map((k) => `<div>${k}</div><div class="${k === "outcome" && String(row[k]).startsWith("!!") ? "bad" : ""}">${esc(shown(row[k]))}</div>`).join("");
+  }
+
+  // a query's or an HTTP attempt's mark: how long it took, what came back and the
+  // program's line that made it — read by ESQL by its event id (marks carry a label only)
+  async showMadeDetails(el, m) {
+    const key = `${m.producer}:${m.event_id}`;
+    const more = document.createElement("div");
+    more.className = "kv"; more.id = "tl-mark-more";
+    more.innerHTML = `<div>details</div><div class="dim">reading…</div>`;
+    el.querySelector(".kv").after(more);
+    const fields = m.kind === "query" ? "statement, parameters, duration, rows, error, location, caller"
+      : "url, method, code, attempt, duration, error, location, caller";
+    const q = `${fields} from ${m.kind === "query" ? "queries" : "http"} where time >= ${m.ts} and time <= ${m.ts}` +
+      ` and id = ${m.event_id} and producer = '${m.producer.replaceAll("'", "''")}'`;
+    let row;
+    try {
+      const d = await api("esql", { q, run: ctx.overview.run.id });
+      row = d.rows[0] ? Object.fromEntries(d.columns.map((c, i) => [c, d.rows[0][i]])) : null;
+    } catch (err) { row = { error: err.message, failed: true }; }
+    if (this.mark !== m || !more.isConnected) return;  // another selection meanwhile
+    if (!row) { more.innerHTML = `<div>details</div><div class="dim">not found in the recording</div>`; return; }
+    if (row.failed) { more.innerHTML = `<div>details</div><div class="bad">${esc(row.error)}</div>`; return; }
+    const made = row.location ? `<span title="${esc(row.location)}">${esc(row.location.split("/").pop())}</span>` +
+      (row.caller ? ` <span class="dim">in ${esc(short(row.caller))}</span>` : "")
+      : `<span class="dim">not recorded (no line of the program's made it)</span>`;
+    const rows = m.kind === "query" ? [
+      ["statement", esc(row.statement)],
+      ...(row.parameters ? [["parameters", esc(row.parameters)]] : []),
+      ["took", fmtDur(row.duration)],
+      ["rows", row.rows === null || row.rows < 0 ? "–" : row.rows.toLocaleString()],
+    ] : [
+      ["request", `${esc(row.method)} ${esc(row.url)}`],
+      ["took", fmtDur(row.duration)],
+      ["status", row.code ? String(row.code) : `<span class="bad">no response</span>`],
+      ["attempt", String(row.attempt)],
+    ];
+    if (row.error) rows.push(["error", `<span class="bad">${esc(row.error)}</span>`]);
+    rows.push(["made at", made]);
+    more.innerHTML = rows.map(([k, v]) => `<div>${k}</div><div data-k="${k}">${v}</div>`).join("");
+    for (const what of el.querySelectorAll("[data-what]")) what.remove();  // said whole above
   }
 
   showMarks() {
