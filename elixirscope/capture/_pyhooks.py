@@ -57,6 +57,17 @@ MESSAGE_LIMIT = 1000
 _NO_STATE = (None, -1, None, None)  # an attribute change recorded without structure
 
 
+def _came_in_at(node: Any, exc: BaseException | None, frame: Any) -> bool:
+    """Whether the exception an ``except`` clause handles came into ``frame`` at its
+    call's last yield or await: its traceback's entry for the frame is on that line.
+    Else the one thrown in there was handled without an ``except`` (a suppressing
+    ``with``) and this one was raised since. Unknown lines count as a match."""
+    tb = exc.__traceback__ if exc is not None else None
+    if tb is None or tb.tb_frame is not frame or not node.step_line:
+        return True
+    return tb.tb_lineno == node.step_line
+
+
 class _Exit:
     """One function's exit context manager (shared by all its calls)."""
 
@@ -357,6 +368,7 @@ class PyHooks:
                     return
             if not pop:
                 node.awaiting = True  # resumed, or caught if it raises, clears it
+            node.step_line = line
             self._record_step("yield", fid, node, value, line, not pop)
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
@@ -371,12 +383,20 @@ class PyHooks:
         reached ``resumed``), so that is its resume, the exception its value."""
         try:
             frame = _getframe(1)
-            if frame in self._suspended:  # a generator, at a yield
-                self._resumed(fid, sys.exc_info()[1], frame, True)
+            exc = sys.exc_info()[1]
+            node = self._suspended.get(frame)
+            if node is not None:  # a generator, at a yield
+                if _came_in_at(node, exc, frame):
+                    self._resumed(fid, exc, frame, True)
+                else:  # resumed by one a `with` suppressed: back on the stack, as it is
+                    self._resumed(fid, None, frame)
                 return
             top = _py_stack.get()  # a coroutine stays on its task's stack at an await
             if top is not None and top.fid == fid and top.awaiting:
-                self._resumed(fid, sys.exc_info()[1], frame, True)
+                if _came_in_at(top, exc, frame):
+                    self._resumed(fid, exc, frame, True)
+                else:  # its await's exception was handled by a `with`: this one is not it
+                    top.awaiting = False
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 

@@ -1569,6 +1569,7 @@ typedef struct Node {
     int8_t sampled; /* -1 undecided, 0 no, 1 yes */
     int8_t recorded;
     int8_t awaiting; /* at an await (recorded by awaiting) not yet resumed: caught() asks */
+    int32_t step_line; /* the line of its last yield or await (0: unknown): caught() compares */
     uint32_t epoch;
     PyObject *result, *frame;
     uint64_t chain; /* the chain this call belongs to (0: none), see enter() */
@@ -1593,6 +1594,7 @@ static Node *node_new(void) {
     n->frame = NULL;
     n->chain = 0;
     n->awaiting = 0;
+    n->step_line = 0;
     return n;
 }
 
@@ -3277,6 +3279,7 @@ static void suspend(Hooks *h, Py_ssize_t fid, PyObject *value, int pop, long lin
         Py_INCREF(node);
     }
     if (!pop) node->awaiting = 1; /* resumed, or caught() if it raises, clears it */
+    node->step_line = (int32_t)line;
     record_step(h, s_yield, node, value, NULL, line, !pop);  /* awaiting does not pop */
     Py_DECREF(node);
 }
@@ -3302,27 +3305,56 @@ static PyObject *Hooks_awaiting(Hooks *self, PyObject *const *args, Py_ssize_t n
 
 static PyObject *resume_at(Hooks *self, PyObject *fid_obj, PyObject *value, int raised);
 
+/* Whether the exception an except clause handles came into ``frame`` at its call's last
+ * yield or await: its traceback's entry for the frame is on that line. Else the one thrown
+ * in there was handled without an except (a suppressing ``with``) and this one was raised
+ * since. Unknown lines count as a match. */
+static int came_in_at(Node *node, PyObject *exc, PyObject *frame) {
+    if (!exc || !frame || node->step_line <= 0) return 1;
+    PyObject *tb = PyException_GetTraceback(exc); /* new reference, or NULL */
+    if (!tb) return 1;
+    int same = 1;
+    if (PyTraceBack_Check(tb) && (PyObject *)((PyTracebackObject *)tb)->tb_frame == frame) {
+        PyObject *line = PyObject_GetAttrString(tb, "tb_lineno"); /* computed when first read */
+        long v = line && PyLong_Check(line) ? PyLong_AsLong(line) : -1;
+        Py_XDECREF(line);
+        if (PyErr_Occurred()) PyErr_Clear();
+        if (v > 0) same = v == node->step_line;
+    }
+    Py_DECREF(tb);
+    return same;
+}
+
 /* caught(fid): an except clause of a generator or coroutine began. Its frame still
  * suspended, the exception was thrown in at its yield or await (which never reached
  * resumed): that is its resume, the exception its value. */
 static PyObject *Hooks_caught(Hooks *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 1) { self->hook_errors++; Py_RETURN_NONE; }
     if (!self->ring) Py_RETURN_NONE;
-    int held = 0;
+    Node *node = NULL; /* borrowed */
+    int at_yield = 0;
     PyObject *frame = (PyObject *)PyEval_GetFrame(); /* borrowed */
     if (frame && PyDict_GET_SIZE(self->suspended)) { /* a generator, at a yield */
-        held = PyDict_Contains(self->suspended, frame);
-        if (held < 0) { hook_error(self); Py_RETURN_NONE; }
+        node = (Node *)PyDict_GetItemWithError(self->suspended, frame);
+        if (!node && PyErr_Occurred()) { hook_error(self); Py_RETURN_NONE; }
+        at_yield = node != NULL;
     }
-    if (!held) { /* a coroutine stays on its task's stack at an await: flagged there */
+    if (!node) { /* a coroutine stays on its task's stack at an await: flagged there */
         Cell *cell = own_cell(&self->cc);
         if (!cell) { hook_error(self); Py_RETURN_NONE; }
         Node *top = cell->top;
-        held = top && top->awaiting && top->fid == fid_of(args[0]);
+        if (top && top->awaiting && top->fid == fid_of(args[0])) node = top;
     }
-    if (!held) Py_RETURN_NONE;
+    if (!node) Py_RETURN_NONE;
     PyObject *exc = PyErr_GetHandledException(); /* new reference, or NULL */
-    PyObject *done = resume_at(self, args[0], exc ? exc : Py_None, exc != NULL);
+    int came_in = came_in_at(node, exc, frame);
+    PyObject *done = NULL;
+    if (came_in)
+        done = resume_at(self, args[0], exc ? exc : Py_None, exc != NULL);
+    else if (at_yield) /* resumed by one a `with` suppressed: back on the stack, as it is */
+        done = resume_at(self, args[0], Py_None, 0);
+    else /* its await's exception was handled by a `with`: this one is not it */
+        node->awaiting = 0;
     Py_XDECREF(done);
     Py_XDECREF(exc);
     if (PyErr_Occurred()) hook_error(self);

@@ -74,6 +74,7 @@ class CallFrame:
         "frame",
         "cid",
         "awaiting",
+        "step_line",
     )
 
     def __init__(
@@ -101,6 +102,7 @@ class CallFrame:
         self.frame = frame
         self.cid = cid
         self.awaiting = False  # at an await not yet resumed (the hooks' ``caught`` asks)
+        self.step_line = 0  # the line of its last yield or await (``caught`` compares)
 
     def moved_under(self, parent: CallFrame | None) -> CallFrame:
         """The same call re-entered below ``parent`` (a generator resumed elsewhere)."""

@@ -9,6 +9,7 @@ values, exceptions and tracebacks passed through unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import traceback
 
 import pytest
@@ -338,6 +339,70 @@ def gen():
     events = as_structs(rec.ring.drain())
     resumes = [e for e in events if type(e).__name__ == "GeneratorResume"]
     assert [(r.raised, r.value) for r in resumes][0] == ("ValueError", "ValueError('stop')")
+    _clean(hooks.stats())
+
+
+def test_an_except_after_a_with_suppressed_the_awaits_exception_is_no_resume_of_it(rec):
+    """A ``with`` that suppressed the exception an await raised leaves no resume and its
+    coroutine still flagged at the await: a later ``except`` clause, handling an exception
+    raised since on another line, records nothing for that await."""
+    ns = define(
+        """
+async def co():
+    with __elixirscope__.call_args({co}, (), ()):
+        with contextlib.suppress(KeyError):
+            __elixirscope__.resumed({co}, await __elixirscope__.awaiting({co}, 5, fails()))
+        try:
+            raise ValueError("raised since")
+        except ValueError:
+            __elixirscope__.caught({co})
+        __elixirscope__.resumed({co}, await __elixirscope__.awaiting({co}, 10, asyncio.sleep(0)))
+        return __elixirscope__.ret({co}, "done")
+""",
+        level="args", co="coroutine",
+        names={"fails": fails, "asyncio": asyncio, "contextlib": contextlib},
+    )
+    assert asyncio.run(ns["co"]()) == "done"
+    events = as_structs(rec.ring.drain())
+    assert [(type(e).__name__, getattr(e, "raised", None)) for e in events] == [
+        ("FunctionEntry", None), ("GeneratorYield", None), ("GeneratorYield", None),
+        ("GeneratorResume", None), ("FunctionExit", None)]
+    _clean(hooks.stats())
+
+
+def test_a_generator_resumed_by_a_suppressed_throw_is_back_on_its_stack_at_its_next_except(rec):
+    """A generator whose ``with`` suppressed the exception thrown in at its ``yield`` runs
+    on with no resume recorded; an ``except`` clause handling another exception puts it back
+    on the stack with a plain resume (not that exception's), so a call made there is its."""
+    ns = define(
+        """
+def gen():
+    with __elixirscope__.gen_call_args({gen}, (), ()):
+        with contextlib.suppress(KeyError):
+            __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 5, 1)))
+        try:
+            raise ValueError("raised since")
+        except ValueError:
+            __elixirscope__.caught({gen})
+            helper()
+        __elixirscope__.resumed({gen}, (yield __elixirscope__.yielding({gen}, 11, 2)))
+
+
+def helper():
+    with __elixirscope__.call_args({helper}, (), ()):
+        return __elixirscope__.ret({helper}, 1)
+""",
+        level="args", gen="generator", helper="function", names={"contextlib": contextlib},
+    )
+    g = ns["gen"]()
+    assert next(g) == 1 and g.throw(KeyError("suppressed")) == 2
+    g.close()
+    events = as_structs(rec.ring.drain())
+    entry = events[0]
+    resumes = [e for e in events if type(e).__name__ == "GeneratorResume"]
+    assert [(r.raised, r.value) for r in resumes] == [(None, "None")]
+    helper_call = next(e for e in events if type(e).__name__ == "FunctionEntry" and e.id != entry.id)
+    assert helper_call.parent_id == entry.id
     _clean(hooks.stats())
 
 
