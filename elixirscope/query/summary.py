@@ -164,12 +164,14 @@ def summarize(
     self_time = SelfTime()
     waits = Waits(min_stretch_ns=None)  # the waits alone: no stretch is read here
     errors: list[tuple[StoredEvent, FunctionError, bool]] = []  # ..., whether thrown in
-    # generators suspended at a plain ``yield`` (not an ``await``) with no resume yet, and
-    # those that left one without a resume: an exception thrown in by the consumer
-    at_yield: set[tuple[str, int]] = set()
+    # generators suspended at a plain ``yield`` (not an ``await``) with no resume yet (->
+    # since when), and those that left one without a resume: an exception thrown in by the
+    # consumer; and the time each spent at its yields: its consumer's, not its own
+    at_yield: dict[tuple[str, int], int] = {}
     left_yield: set[tuple[str, int]] = set()
+    yielded: Counter[tuple[str, int]] = Counter()
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
-    slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None]] = []
+    slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None, int]] = []
     # a request's own call -> (the request's duration, what it was), from its RequestEnd
     answered: dict[tuple[str, int], tuple[int, str | None, int]] = {}
     unanswered: set[tuple[str, int]] = set()  # request calls that ended before their answer
@@ -226,15 +228,19 @@ def summarize(
                     unanswered.add((se.producer, ev.call_id))
             else:
                 answer = None
-            item = (took, -n, se, answer)
+            key = (se.producer, ev.call_id)
+            thrown_in = key in at_yield or key in left_yield
+            if key in at_yield:
+                yielded[key] += ev.ts - at_yield.pop(key)
+            left_yield.discard(key)
+            # a generator's time at its yields is its consumer's (a web framework's dependency
+            # stays open at its yield while the view runs): not its own, not ranked
+            at_yields = yielded.pop(key, 0)
+            item = (took - at_yields, -n, se, answer, at_yields)
             if len(slowest) < top * SLOW_KEPT:  # callees said under their callers count not
                 heapq.heappush(slowest, item)
             elif item > slowest[0]:
                 heapq.heapreplace(slowest, item)
-            key = (se.producer, ev.call_id)
-            thrown_in = key in at_yield or key in left_yield
-            at_yield.discard(key)
-            left_yield.discard(key)
             if isinstance(ev, FunctionError):
                 fn.errors += 1
                 errors.append((se, ev, thrown_in))
@@ -243,15 +249,17 @@ def summarize(
         elif type(ev) is GeneratorYield:
             key = (se.producer, ev.call_id)
             if key in at_yield:  # its last yield was left without a resume (a finally's await)
-                at_yield.discard(key)
+                yielded[key] += ev.ts - at_yield.pop(key)
                 left_yield.add(key)
             if not ev.awaiting:  # a yield of its own: the consumer went on
                 left_yield.discard(key)
-                at_yield.add(key)
+                at_yield[key] = ev.ts
             self_time.suspended(se.producer, ev.call_id, ev.ts)
             waits.suspended(se.producer, ev)
         elif type(ev) is GeneratorResume:
-            at_yield.discard((se.producer, ev.call_id))
+            since = at_yield.pop((se.producer, ev.call_id), None)
+            if since is not None:
+                yielded[(se.producer, ev.call_id)] += ev.ts - since
             self_time.resumed(se.producer, ev.call_id, ev.ts)
             waits.resumed(se.producer, ev)
         elif type(ev) is CustomEvent:
@@ -363,8 +371,8 @@ def summarize(
             s
             for chain in _nested(
                 [
-                    _slow_row(se, *_answered_late(se, took, request, late))
-                    for took, _, se, request in sorted(slowest, reverse=True)
+                    _slow_row(se, *_answered_late(se, took, request, late), at_yields)
+                    for took, _, se, request, at_yields in sorted(slowest, reverse=True)
                 ]
             )[:top]
             for s in chain
@@ -680,15 +688,19 @@ def _slow_name(s: dict[str, Any], tail: bool = False) -> str:
     return name + (" !!" if s["raised"] else "")
 
 
-def _slow_row(se: StoredEvent, took: int, request: tuple[str, int] | None) -> dict[str, Any]:
+def _slow_row(
+    se: StoredEvent, took: int, request: tuple[str, int] | None, yielded: int = 0
+) -> dict[str, Any]:
     """A call among the slowest; a request's own call with the request's duration, what it
-    was and when it ended (``ts``), as ``calltree`` says it."""
+    was and when it ended (``ts``), as ``calltree`` says it; ``yielded``: a generator's time
+    suspended at its ``yield``s (its consumer's), left out of its ``duration_ns``."""
     ev = se.event
     assert isinstance(ev, (FunctionExit, FunctionError))  # only call ends enter `slowest`
     return {
         "function": ev.function,
         "request": request[0] if request else None,
         "duration_ns": took,
+        "yielded_ns": yielded,
         "call_id": ev.call_id,
         "parent_id": ev.parent_id,
         "correlation": ev.correlation_id,
@@ -805,10 +817,12 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             ["function", "duration", "correlation", "started"],
             [
                 [
-                    ("  " * depth + "› " if depth else "") + _slow_name(s, tail=depth > 0),
+                    ("  " * depth + "› " if depth else "")
+                    + _slow_name(s, tail=depth > 0)
+                    + (f"  (+{_dur(s['yielded_ns'])} at yields)" if s["yielded_ns"] else ""),
                     _dur(s["duration_ns"]),
                     "" if depth else (s["correlation"] or "-")[:12],
-                    "" if depth else format_ts(s["ts"] - s["duration_ns"])[11:26],
+                    "" if depth else format_ts(s["ts"] - s["duration_ns"] - s["yielded_ns"])[11:26],
                 ]
                 for chain in _nested(slow)
                 for depth, s in enumerate(chain)

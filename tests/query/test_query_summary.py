@@ -490,3 +490,28 @@ def test_a_slow_call_that_took_its_callers_time_is_said_under_it():
     assert table[1].split()[-2:] == ["1.0", "µs"]  # its own duration, no chain or start
     assert len(report["slowest"]) == 5  # --json lists each, with its caller's call id
     assert {s["function"]: s["parent_id"] for s in report["slowest"]}["app.views.fetch_catalog"] == 1
+
+
+def test_a_generator_s_time_at_its_yields_is_its_consumer_s_not_ranked_as_its_own():
+    """A dependency held open at its ``yield`` while the view ran lasted 6 µs, 5 of them
+    suspended there: among the slowest calls it counts its own 1 µs, after a 3 µs call,
+    and the text says the rest was at its yields."""
+    p = Program()
+
+    def held_open(cid):
+        p.add("yield", cid, "app.dep", "'session'", 5, False)
+        p._tick(5000)  # the consumer (a view) runs meanwhile
+        p.add("resume", cid, "app.dep", "None")
+        return 5002  # the time it was open for meanwhile
+
+    p.call("app.dep", [held_open], took=1000)
+    p.call("app.work", took=3000)
+    report = summarize(p.stored())
+    slow = [(s["function"], s["duration_ns"], s["yielded_ns"]) for s in report["slowest"]]
+    assert slow == [("app.work", 3000, 0), ("app.dep", 1001, 5001)], slow
+    dep = {f["function"]: f for f in report["functions"]}["app.dep"]
+    assert dep["total_ns"] == 6002  # the functions' table keeps its whole time
+    from elixirscope.query.summary import render_summary
+
+    text = render_summary(report)
+    assert "dep  (+5.0 µs at yields)" in text, text
