@@ -39,7 +39,8 @@ def drive(url: str, mail_url: str | None, say: Callable[[str], object]) -> dict[
         step("crash", crashed, crashed.json().get("error", ""))
         if mail_url:
             httpx.post(f"{mail_url}/mode", json={"mode": "hang", "times": 2}, timeout=10.0)
-        other = client.post("/api/projects/3/tasks", json={"title": "mail me"}).json()
+        other = client.post("/api/projects/3/tasks", json={"title": "mail me"})
+        other = step("mail_task", other, "a task to assign while the mail service hangs").json()
         mailed = client.post(f"/api/tasks/{other['id']}/assign", json={"user_id": 1})
         step("retries", mailed, f"email: {mailed.json()['email']}")
         report = client.get("/api/reports/projects")
