@@ -377,6 +377,12 @@ class PyHooks:
         self._resumed(fid, value, _getframe(1))
         return value
 
+    def thrown(self, fid: int, exc: BaseException) -> BaseException:
+        """An implicit await (``async_proxies``) ended by ``exc`` instead of a value: the
+        resume, recorded with its type as ``caught`` records an explicit await's."""
+        self._resumed(fid, exc, _getframe(1), True)
+        return exc
+
     def caught(self, fid: int) -> None:
         """An ``except`` clause of a generator or coroutine began. Its frame still
         suspended: the exception was thrown in at its ``yield`` or ``await`` (which never

@@ -3366,6 +3366,16 @@ static PyObject *Hooks_resumed(Hooks *self, PyObject *const *args, Py_ssize_t n)
     return resume_at(self, args[0], args[1], 0);
 }
 
+/* thrown(fid, exc): an implicit await (async_proxies) ended by ``exc`` instead of a value:
+ * the resume, recorded with its type as caught() records an explicit await's. */
+static PyObject *Hooks_thrown(Hooks *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2 || !PyExceptionInstance_Check(args[1])) {
+        self->hook_errors++;
+        return Py_NewRef(n ? args[n - 1] : Py_None);
+    }
+    return resume_at(self, args[0], args[1], 1);
+}
+
 /* The resume of FID's call with ``value`` (``raised``: an exception thrown in at its
  * yield or await, which the call caught: recorded with its type). Returns ``value``. */
 static PyObject *resume_at(Hooks *self, PyObject *fid_obj, PyObject *value, int raised) {
@@ -5564,6 +5574,7 @@ static PyMethodDef Hooks_methods[] = {
     {"yielding_from", FAST(Hooks_yielding), NULL},
     {"awaiting", FAST(Hooks_awaiting), NULL},
     {"resumed", FAST(Hooks_resumed), NULL},
+    {"thrown", FAST(Hooks_thrown), NULL},
     {"caught", FAST(Hooks_caught), NULL},
     {"async_iter", FAST(Hooks_async_iter), "async for over a proxy recording each __anext__."},
     {"async_with", FAST(Hooks_async_with), "async with over a proxy recording enter/exit."},

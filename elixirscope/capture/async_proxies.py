@@ -14,7 +14,9 @@ and at the same moments, with the interpreter's own ``TypeError`` messages, and
 the program's results, exceptions and ``__aexit__`` verdicts passed through
 unchanged. Around each implicit await they record a suspension
 (``hooks.awaiting``) and a resume (``hooks.resumed``: the value, or the
-exception it ended with; nothing when the coroutine is being closed).
+``StopAsyncIteration`` that ends an ``async for``; ``hooks.thrown``: any other
+exception it ended with, recorded as raised into the call; nothing when the
+coroutine is being closed).
 
 The proxies' own frames never show in a traceback: each handler that lets an
 exception through first drops this module's frames from the head of its
@@ -162,7 +164,10 @@ async def _step(hooks: Any, fid: int, line: int, shown: Any, awaitable: Any) -> 
     except BaseException as exc:
         if not isinstance(exc, GeneratorExit):  # being closed, not resumed (maybe elsewhere)
             try:
-                hooks.resumed(fid, exc)
+                if isinstance(exc, StopAsyncIteration):  # an `async for`'s end: its value
+                    hooks.resumed(fid, exc)
+                else:  # raised into the call, as an explicit await's exception is
+                    hooks.thrown(fid, exc)
             except Exception as err:  # noqa: BLE001
                 _note(hooks, err)
         _strip(exc)

@@ -383,7 +383,8 @@ def _render_node(
                 said = f"… {folded[i]} more yields and resumes (`--no-steps` leaves them all out)"
                 lines.append(pad + indent + paint(_DIM, "· " + said))
         else:
-            text = describe(item.event, shown.receivers, in_tree=True)
+            handled = _handled(items, i, node) if type(item.event) is GeneratorResume else None
+            text = describe(item.event, shown.receivers, in_tree=True, handled=handled)
             line = item.event.line if type(item.event) is GeneratorYield else 0
             at = source_of(node.file, line) if line else None
             if at:  # where it waited: the await's own line
@@ -505,6 +506,14 @@ def _raised_awaits(
             if returned is not None:
                 out[i] = returned - ts
     return out
+
+
+def _handled(items: list[tuple[int, int, Any]], i: int, node: CallNode) -> bool:
+    """Whether the exception a resume (``items[i]``) was raised into its call with was
+    handled there: unless the call ended by an exception of its type with nothing after it
+    (an ``async with``'s failed ``__aenter__`` the call did not catch)."""
+    raised = node.error is not None and node.error[0] == items[i][2].event.raised
+    return not raised or i + 1 < len(items)
 
 
 def _thrown_in_at(items: list[tuple[int, int, Any]]) -> int | None:
@@ -664,10 +673,22 @@ def format_duration(ns: int) -> str:
     return f"{ns / 1e9:.2f} s"
 
 
-def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool = False) -> str:
+_HANDLED = {True: "; handled in the call", False: "; the call ended by it"}
+"""What a tree says of an exception raised into a call at an await, by whether it handled it."""
+
+
+def describe(
+    ev: Any,
+    receivers: dict[str, str] | None = None,
+    *,
+    in_tree: bool = False,
+    handled: bool | None = None,
+) -> str:
     """One event's detail as text (the last column of ``render_events``); a message sent
     to an actor address names its receiver when ``receivers`` (message id -> actor) has
-    it. A yield or resume names its coroutine, unless ``in_tree`` (under its call)."""
+    it. A yield or resume names its coroutine, unless ``in_tree`` (under its call); a
+    resume by an exception raised into the call says whether the call ``handled`` it,
+    when that is known (a tree knows; a list of events does not)."""
     cls = type(ev)
     if cls is FunctionEntry:
         args = "" if ev.args is None else ", ".join(f"{k}={v}" for k, v in ev.args.items())
@@ -690,8 +711,9 @@ def describe(ev: Any, receivers: dict[str, str] | None = None, *, in_tree: bool 
             head += f" in {_short(ev.function)}"
             if cls is GeneratorYield and ev.line:
                 head += f" at line {ev.line}"
-        if cls is GeneratorResume and ev.raised:  # thrown in at its suspension, and caught
-            return f"{head} !! {ev.value or ev.raised} (raised into it; handled in the call)"
+        if cls is GeneratorResume and ev.raised:  # thrown in at its suspension
+            said = "" if handled is None else _HANDLED[handled]
+            return f"{head} !! {ev.value or ev.raised} (raised into it{said})"
         if ev.value is None:
             return head
         return f"{head} {ev.value}" if cls is GeneratorYield else f"{head} <- {ev.value}"

@@ -167,6 +167,9 @@ async def co(it):
     events = as_structs(rec.ring.drain())
     steps = _steps(events, events[0].id)
     assert [v for k, v in steps if k == "Resume"] == ["1", "ValueError('second item')"]
+    # raised into the call, as an explicit await's exception is (not a value it got)
+    resumes = [e for e in events if type(e).__name__ == "GeneratorResume"]
+    assert [r.raised for r in resumes] == [None, "ValueError"]
     assert type(events[-1]).__name__ == "FunctionError" and events[-1].exc_type == "ValueError"
     _clean(hooks.stats())
 
@@ -229,6 +232,9 @@ async def co(started):
     steps = _steps(events, events[0].id)
     kinds = [k for k, _ in steps]
     assert kinds == ["Yield", "Resume"] * (len(kinds) // 2)  # every suspension resumed
+    raised = [e.raised for e in events if type(e).__name__ == "GeneratorResume" and e.raised]
+    # raised into it at the `async for`'s await; the `async with`'s exit then ran as usual
+    assert raised == ["asyncio.exceptions.CancelledError"], raised
     _clean(hooks.stats())
 
 

@@ -284,6 +284,52 @@ def test_calltree_says_an_await_raised_into_its_call(tmp_path: Path) -> None:
     assert any(t.strip().startswith("· resume  [waited") for t in tree)  # the sleep after
 
 
+FAILED_ENTER = textwrap.dedent(
+    """\
+    import asyncio
+
+
+    class Pool:
+        async def __aenter__(self):
+            raise OSError("no connection")
+
+        async def __aexit__(self, *exc):
+            return False
+
+
+    async def query():
+        async with Pool():
+            return 1
+
+
+    async def main():
+        try:
+            await query()
+        except OSError:
+            return None
+
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_calltree_says_whether_an_exception_raised_into_a_call_ended_it(tmp_path: Path) -> None:
+    """An ``async with`` whose ``__aenter__`` raised: its implicit await is resumed by the
+    exception, which ended the call (``query``); its caller's await, resumed by the same
+    exception, handled it (``main``)."""
+    (tmp_path / "pool.py").write_text(FAILED_ENTER)
+    elixirscope("run", "--data-dir", "data", "pool.py", cwd=tmp_path)
+    found = json.loads(elixirscope("events", "--data-dir", "data", "--json", cwd=tmp_path))
+    chain = next(e["correlation_id"] for e in found["events"] if e.get("correlation_id"))
+    tree = [t.strip() for t in elixirscope("calltree", "--data-dir", "data", chain,
+                                           cwd=tmp_path).splitlines()]
+    resumes = [t.split("  [")[0] for t in tree if t.startswith("· resume")]
+    assert resumes == [
+        "· resume !! OSError (raised into it; the call ended by it)",
+        "· resume !! OSError (raised into it; handled in the call)"], tree
+
+
 def test_a_stretch_counts_the_other_tasks_it_held_up() -> None:
     w = Waits(min_stretch_ns=50)
     w.entered("p", msgspec.structs.replace(_entry(1, 0, 0), task="A"))
