@@ -203,9 +203,8 @@ class _AsyncIterProxy:
     def __anext__(self) -> Any:
         it = self._it
         try:
-            if type(it) is AsyncGeneratorType:
-                shown = _agen_anext(it)
-                return _step(self._hooks, self._fid, self._line, shown, shown)
+            if type(it) is AsyncGeneratorType:  # shown as itself: what the loop waits on
+                return _step(self._hooks, self._fid, self._line, it, _agen_anext(it))
             anext_ = _special(it, "__anext__")
             if anext_ is _MISSING:
                 raise TypeError(_NO_ANEXT % _tp_name(it))
