@@ -885,6 +885,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
             },
             "error": r["error"],
             "queries": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "query"),
+            "http": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "http"),  # attempts
             # its outgoing HTTP attempts that got no answer or a 5xx (a timeout, a retry)
             "http_failed": sum(
                 1
@@ -909,23 +910,28 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     end = req["end"] if req["end"] is not None else model.last_ts
     rows = [{**model.slice_dict(r), "depth": d} for r, d in _handler_calls(model, req["call_row"])]
     queries = [dict(q) for q in made.get(req["id"], ())]
+    with_callees(models.data_dir, model.run_id, req, queries)  # each attempt's number
     shapes: dict[str, int] = {}
+    calls: dict[str, list[dict[str, Any]]] = {}  # an HTTP shape -> its first attempts
     for q in queries:
         if q["kind"] == "query":
             q["shape"] = normalize(q["statement"])  # insights' N+1 shape
+            shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
         elif q["kind"] == "http":  # an attempt's method and URL shape (N+1 HTTP calls)
             method, _, url = q["statement"].partition(" ")
             q["shape"] = f"{method} {url_shape(url)}"
-        else:
-            continue
-        shapes[q["shape"]] = shapes.get(q["shape"], 0) + 1
+            if q.get("attempt", 1) == 1:  # a retry is no call of the loop's
+                calls.setdefault(q["shape"], []).append(q)
+    for shape, made_calls in calls.items():  # as insights: only calls made one after another
+        made_calls.sort(key=lambda q: q["start"])
+        if all(b["start"] >= a["end"] for a, b in zip(made_calls, made_calls[1:], strict=False)):
+            shapes[shape] = len(made_calls)
     if req.get("protocol") == "websocket":
         shapes = {}  # a connection's queries repeat as its messages come (a poll): no N+1
     flagged = [{"shape": s, "count": n} for s, n in shapes.items() if n >= N_PLUS_ONE]
     for q in queries:
         q["n_plus_one"] = shapes.get(q.get("shape", ""), 0) >= N_PLUS_ONE
     frames, more = _frames(models.data_dir, model.run_id, req)
-    with_callees(models.data_dir, model.run_id, req, queries)
     return {
         "run": model.run_id,
         "requests": listing,

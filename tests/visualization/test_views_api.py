@@ -241,7 +241,7 @@ def test_a_request_s_own_call_carries_its_request(library_and_catalog):
 
 
 BASKET = r'''
-import socket, threading, time
+import asyncio, socket, threading, time
 
 import httpx, uvicorn
 from starlette.applications import Starlette
@@ -262,11 +262,19 @@ async def basket(request):
     return JSONResponse({"total": total})
 
 
-app = Starlette(routes=[Route("/price/{item:int}", price), Route("/basket", basket)])
+async def basket_at_once(request):
+    base = str(request.base_url).rstrip("/")
+    async with httpx.AsyncClient() as c:
+        got = await asyncio.gather(*(c.get(f"{base}/price/{item}") for item in range(6)))
+    return JSONResponse({"total": sum(r.json()["price"] for r in got)})
+
+
+app = Starlette(routes=[Route("/price/{item:int}", price), Route("/basket", basket),
+                        Route("/basket-at-once", basket_at_once)])
 
 
 def client(url):
-    print(httpx.get(url + "/basket").json())
+    print(httpx.get(url + "/basket").json(), httpx.get(url + "/basket-at-once").json())
 '''
 
 
@@ -280,7 +288,12 @@ def test_a_request_waterfall_flags_its_n_plus_one_http_calls_and_says_where_each
     with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as client:
         listed = client.get(f"/api/runs/{run}/requests").json()["requests"]
         (basket,) = [r for r in listed if r["path"] == "/basket"]
+        (at_once,) = [r for r in listed if r["path"] == "/basket-at-once"]
         got = client.get(f"/api/runs/{run}/requests", params={"request": basket["id"]}).json()
+        gathered = client.get(f"/api/runs/{run}/requests", params={"request": at_once["id"]}).json()
+    # six calls at once (asyncio.gather) cost one round trip, not six: no N+1, as insights
+    assert (basket["http"], at_once["http"]) == (6, 6)
+    assert gathered["n_plus_one"] == [] and not any(q["n_plus_one"] for q in gathered["queries"])
     port = got["queries"][0]["statement"].split(":")[2].split("/")[0]  # the server's
     assert got["n_plus_one"] == [
         {"shape": f"GET http://127.0.0.1:{port}/price/{{id}}", "count": 6}]

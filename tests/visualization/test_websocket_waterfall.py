@@ -114,3 +114,4 @@ def test_the_requests_list_marks_a_request_whose_outgoing_call_failed(tmp_path) 
     by_path = {r["path"]: r for r in listed}
     assert by_path["/outer"]["http_failed"] == 1  # its attempt timed out
     assert by_path["/slow"]["http_failed"] == 0
+    assert (by_path["/outer"]["http"], by_path["/slow"]["http"]) == (1, 0)  # its attempts

@@ -23,10 +23,10 @@ async function load(host, state) {
   catch (err) { errorBox(host.querySelector("#rq-main"), err); return; }
   const list = host.querySelector("#rq-list");
   // each request by its own path (requests of one route told apart), its route in the title
-  list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:74px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num">db</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
+  list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:74px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"><col style="width:52px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num" title="database queries">db</th><th class="num" title="outgoing HTTP attempts">http</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
       <td>${esc(r.method)}</td><td title="${esc(r.path + (r.route && r.route !== r.path ? `  (route ${r.route})` : "") + (r.http_failed ? `\n${r.http_failed} outgoing HTTP attempt${r.http_failed > 1 ? "s" : ""} failed (no answer, or 5xx)` : ""))}">${r.http_failed ? `<span class="bad" title="outgoing HTTP attempts failed">⚠ </span>` : ""}${esc(r.path)}</td>
       <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
-      <td class="num">${r.end ? fmtDur(took(r)) : "open"}</td><td class="num dim">${r.queries}q</td></tr>`).join("") + `</tbody></table>`
+      <td class="num">${r.end ? fmtDur(took(r)) : "open"}</td><td class="num dim">${r.queries}q</td><td class="num dim">${r.http ? `${r.http}×` : ""}</td></tr>`).join("") + `</tbody></table>`
     : `<div class="dim">no web requests were recorded in this run</div>`;
   for (const tr of list.querySelectorAll("tr.rq-row")) tr.onclick = () => go({ req: tr.dataset.id, t: d.requests.find((r) => r.id === tr.dataset.id).start });
   const main = host.querySelector("#rq-main");
