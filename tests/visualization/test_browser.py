@@ -772,6 +772,7 @@ def test_a_waterfall_numbers_attempts_and_opens_the_callee_s_request(
         pg.wait_for_selector(".wf-callee")
         heading = pg.inner_text("#rq-main h2")  # as shown: the heading is upper-cased
         assert re.search(r"\+\d[\d.,]* (ms|s|µs) ·", heading), heading
+        assert " · 2 HTTP CALLS" in heading.upper(), heading  # its two attempts
         attempts = pg.locator(".wf-http .name").all_inner_texts()
         assert [a.strip().split(" · ")[0] for a in attempts] == ["attempt 1", "attempt 2"], attempts
         # each says the program's line that made it, after its outcome

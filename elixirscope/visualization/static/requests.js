@@ -84,9 +84,11 @@ async function load(host, state) {
   let depth = 0;  // its call's depth, else (made outside the calls listed) the call's before it
   for (const i of items) { if (i.depth !== undefined) depth = i.depth; else if (i.indent) i.html = i.html.replaceAll("%INDENT%", "&nbsp;".repeat(((i.under ?? depth) + 1) * 2)); }
   const nq = d.queries.filter((q) => q.kind === "query").length;
+  const nh = d.queries.filter((q) => q.kind === "http").length;
+  const httpCalls = nh ? ` · ${nh} http call${nh === 1 ? "" : "s"}` : "";
   const route = r.route && r.route !== r.path ? ` (${esc(r.route)})` : "";
   // a time keeps its unit's case (ms, not MS) in the upper-cased heading
-  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · <span class="as-is">${fmtRel(t0)}</span> · ${nq} quer${nq === 1 ? "y" : "ies"}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
+  main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · <span class="as-is">${fmtRel(t0)}</span> · ${nq} quer${nq === 1 ? "y" : "ies"}${httpCalls}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
     ${r.caller ? callerLine(r.caller, d.run) : ""}
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
