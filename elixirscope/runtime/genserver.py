@@ -104,6 +104,18 @@ class GenServer(ProcessActor):
         self.send(caller, m.Reply(from_.ref, value, trace))
         return True
 
+    def call(self, address: Any, request: Any, timeout: float = 5.0) -> Any:
+        """Not here: an actor handles one message at a time, so a callback cannot wait for
+        another actor's reply (it would arrive in this actor's own mailbox, behind the
+        callback waiting for it). Said plainly rather than as a missing attribute."""
+        raise TypeError(
+            f"{type(self).__name__}.call: a GenServer cannot wait inside a callback for "
+            f"another actor's reply (the reply would queue behind the callback). Use "
+            f"self.call_async(address, request) and handle its CallResult in handle_info "
+            f"(return NoReply(state) from handle_call, then self.reply(from_, value)); "
+            f"rt.call is for code outside actors"
+        )
+
     def call_async(self, address: Any, request: Any, timeout: float = 5.0) -> str:
         """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
         ref = uuid.uuid4().hex

@@ -11,6 +11,9 @@ from elixirscope.runtime import (
     CallbackRecord,
     CallError,
     CallTimeout,
+    GenServer,
+    Reply,
+    Runtime,
     StartError,
     add_callback_observer,
     observe,
@@ -156,3 +159,22 @@ def test_a_failing_observer_never_breaks_the_actor(simple_runtime):
     finally:
         remove_callback_observer(broken)
     assert observe.observer_errors() >= before + 2
+
+
+class _Asker(GenServer):
+    """Tries to wait for another actor's reply inside a callback, as Elixir allows."""
+
+    def handle_call(self, request, from_, state):
+        return Reply(self.call(request, "get"), state)
+
+
+def test_a_callback_waiting_on_another_actor_is_told_to_use_call_async():
+    with Runtime("simpleSystemBase") as rt:
+        counter = rt.start(Counter, {"start": 1})
+        asker = rt.start(_Asker)
+        with pytest.raises(CallError) as err:
+            rt.call(asker, counter)
+    reason = err.value.reason
+    assert reason.exc_type == "builtins.TypeError", reason
+    assert reason.message.startswith("_Asker.call: a GenServer cannot wait inside a callback")
+    assert "self.call_async(address, request)" in reason.message
