@@ -56,7 +56,7 @@ MAX_HOPS = 12
 
 @dataclass
 class Step:
-    """One link of the causal path (``kind``: set, sent, made, unknown; for an object's
+    """One link of the causal path (``kind``: set, computed, sent, made, unknown; for an object's
     field changed in place, in_place and candidates, whose ``extra`` lists the calls)."""
 
     kind: str
@@ -163,15 +163,28 @@ def why(
             _carried(value, change.message)
             or (send is not None and _carried(value, send.event.message))
         ):
-            steps.append(
-                Step(
-                    "made",
-                    actor,
-                    f"made by {actor}.{change.callback} (the message it handled does not carry it)",
-                    ts=change.ts,
+            derived = _derived(timeline, setter, path, value, change)
+            if derived is None:
+                steps.append(
+                    Step(
+                        "made",
+                        actor,
+                        f"made by {actor}.{change.callback} (the message it handled does not "
+                        "carry it)",
+                        ts=change.ts,
+                    )
                 )
-            )
-            break
+                break
+            step, operand, in_message = derived
+            steps.append(step)
+            if not in_message or send is None or _common(operand):
+                break
+            value, said = operand, _short(render(operand, 10**9))  # followed on: the operand
+        if not change.message_id and setter:
+            derived = _derived(timeline, setter, path, value, change)
+            if derived is not None:  # a count a timer or an unrecorded message moved on
+                steps.append(derived[0])
+                break
         if not change.message_id:
             if setter == 0:
                 how = " (its first recorded state)"
@@ -432,6 +445,60 @@ def _handling(timeline: Timeline, send: Any) -> Change | None:
         if change.event.correlation_id == send.correlation_id:
             return change
     return None
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+"""A number as a message's recorded text shows it (not the digits inside a word: ``t1``)."""
+
+
+def _derived(
+    timeline: Any, setter: int, path: Path, value: Any, change: Change
+) -> tuple[Step, Any, bool] | None:
+    """A number a callback computed from the field's previous value: plus or minus a number
+    the message it handled carries (a balance less an amount), else plus or minus one (a
+    count). The step that says so, the operand, and whether the message carried it; None
+    when the value is no such sum."""
+    after = to_plain(value)
+    if not setter or type(after) not in (int, float):
+        return None
+    try:
+        before = to_plain(timeline.value(setter - 1, path))
+    except StateGap:
+        return None
+    if type(before) not in (int, float):
+        return None
+    found = None
+    for text in _NUMBER.findall(change.message or ""):
+        n = float(text) if "." in text else int(text)
+        if n and after == before + n:
+            found = ("+", n, True)
+        elif n and after == before - n:
+            found = ("-", n, True)
+        if found:
+            break
+    if found is None and after - before in (1, -1):
+        found = ("+" if after > before else "-", 1, False)
+    if found is None:
+        return None
+    op, operand, in_message = found
+    earlier = _last_setter(timeline, path, setter - 1)
+    where = f" (change {earlier + 1})" if earlier is not None else ""
+    actor = timeline.target
+    said = f"{render(before, 80)}{where} {op} {render(operand, 80)}"
+    return (
+        Step(
+            "computed",
+            actor,
+            f"computed by {actor}.{change.callback} from its previous value: {said}"
+            + (", a number the message it handled carries" if in_message else ""),
+            ts=change.ts,
+            change=setter + 1,
+            path=format_path(path),
+            value=after,
+        ),
+        operand,
+        in_message,
+    )
 
 
 def _carried(value: Node, message: str | None) -> bool:
