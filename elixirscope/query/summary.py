@@ -819,10 +819,12 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
                 [
                     ("  " * depth + "› " if depth else "")
                     + _slow_name(s, tail=depth > 0)
-                    + (f"  (+{_dur(s['yielded_ns'])} at yields)" if s["yielded_ns"] else ""),
+                    + (f"  (+{_dur(s['yielded_ns'])} at yields)" if s.get("yielded_ns") else ""),
                     _dur(s["duration_ns"]),
                     "" if depth else (s["correlation"] or "-")[:12],
-                    "" if depth else format_ts(s["ts"] - s["duration_ns"] - s["yielded_ns"])[11:26],
+                    ""
+                    if depth
+                    else format_ts(s["ts"] - s["duration_ns"] - s.get("yielded_ns", 0))[11:26],
                 ]
                 for chain in _nested(slow)
                 for depth, s in enumerate(chain)
