@@ -14,7 +14,11 @@ For a field's value at a moment, :func:`why` walks back:
    several actors' messages is followed to where it was made; a value not in
    it that the message the sender was handling carried (passed on, never kept)
    is followed back through that message;
-4. it stops where the value was made: a change with no message (``init``), a
+4. a value the callback made rather than received is followed into the actor's own
+   state: a number that is the field's previous value plus or minus a number the
+   message carries (then that number is followed through the message) or one; a text
+   holding another field's value as a whole word (``'T-7003'``, ``serial``), from there;
+5. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
    does not hold the value (it was computed in the call that sent it). A
    message no recorded send delivered is said as what it is: the runtime's
@@ -56,7 +60,7 @@ MAX_HOPS = 12
 
 @dataclass
 class Step:
-    """One link of the causal path (``kind``: set, computed, sent, made, unknown; for an object's
+    """One link of the causal path (``kind``: set, computed, built, sent, made, unknown; for an object's
     field changed in place, in_place and candidates, whose ``extra`` lists the calls)."""
 
     kind: str
@@ -164,6 +168,21 @@ def why(
             or (send is not None and _carried(value, send.event.message))
         ):
             derived = _derived(timeline, setter, path, value, change)
+            built = None if derived is not None else _built_from(timeline, setter, path, value)
+            if built is not None:  # a text made around another field of its state: that field
+                at, where, part = built
+                steps.append(
+                    Step(
+                        "built",
+                        actor,
+                        f"built by {actor}.{change.callback} from {actor}.{format_path(where)} "
+                        f"({render(part, 80)}), which it holds",
+                        ts=change.ts,
+                        path=format_path(where),
+                    )
+                )
+                index, path = at, where
+                continue
             if derived is None:
                 steps.append(
                     Step(
@@ -445,6 +464,62 @@ def _handling(timeline: Timeline, send: Any) -> Change | None:
         if change.event.correlation_id == send.correlation_id:
             return change
     return None
+
+
+def _built_from(timeline: Any, setter: int, path: Path, value: Any) -> tuple[int, Path, Any] | None:
+    """A field of the actor's own state that a text the callback made holds as a whole
+    word (``'T-7003'`` made from ``serial``, 7003): the state after the change, else before
+    it (a field read, then moved on). (The change it is read at, its place, its value);
+    None when no field is found, or for a value that is no text."""
+    text = to_plain(value)
+    if type(text) is not str or len(text) < 3:
+        return None
+    for at in (setter, setter - 1):
+        try:
+            root = timeline.state(at) if at >= 0 else None
+        except StateGap:
+            continue
+        if root is None:
+            continue
+        best: tuple[int, Path, Any] | None = None
+        for where, node in _leaves(root):
+            if where[: len(path)] == path or path[: len(where)] == where or _common(node):
+                continue
+            part = to_plain(node)
+            if type(part) not in (int, float, str):
+                continue
+            shown = part if type(part) is str else str(part)
+            if len(shown) < 2 or shown == text or not _holds(text, shown):
+                continue
+            if best is None or len(shown) > best[0]:
+                best = (len(shown), where, part)
+        if best is not None:
+            return at, best[1], best[2]
+    return None
+
+
+def _holds(text: str, part: str) -> bool:
+    """``text`` has ``part`` as a whole word (``T-7003`` holds ``7003``, not ``70``)."""
+    return re.search(rf"(?<![0-9A-Za-z]){re.escape(part)}(?![0-9A-Za-z])", text) is not None
+
+
+def _leaves(root: Node) -> list[tuple[Path, Node]]:
+    """Every value in ``root`` that holds no others, with its place."""
+    out: list[tuple[Path, Node]] = []
+    stack: list[tuple[Node, Path]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if hasattr(node, "entries"):
+            children = list(node.entries.items())  # type: ignore[union-attr]
+        elif hasattr(node, "fields") and type(node).__name__ == "Obj":
+            children = list(node.fields.items())  # type: ignore[union-attr]
+        elif hasattr(node, "items") and isinstance(node, CONTAINERS):
+            children = list(enumerate(node.items))
+        else:
+            out.append((path, node))
+            continue
+        stack.extend((child, (*path, step)) for step, child in reversed(children))
+    return out
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")

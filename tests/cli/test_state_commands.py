@@ -118,15 +118,21 @@ def test_why_follows_a_value_through_two_actors_to_where_it_was_made(tickets: Pa
     assert steps[3].startswith("sent by maker from statefuls.Maker.handle_call (statefuls.py:")
     assert steps[3].endswith("): ('ticket', 'T-7003')")
     assert steps[4].startswith("maker.made[2] = 'T-7003': set by handle_call('next')")
-    assert steps[5] == "made by maker.handle_call (the message it handled does not carry it)"
+    # the ticket's text was built from the maker's serial, itself its previous value plus one
+    assert steps[5] == "built by maker.handle_call from maker.serial (7003), which it holds"
+    assert steps[6].startswith("maker.serial = 7003: set by handle_call('next')")
+    assert steps[7].startswith("computed by maker.handle_call from its previous value: 7002 (")
+    assert steps[7].endswith(") + 1")
     data = json.loads(read(tickets, "why", "desk", "serving", "--json").stdout)
-    assert [s["actor"] for s in data["steps"]] == [
-        "desk",
-        "relay",
-        "relay",
-        "maker",
-        "maker",
-        "maker",
+    assert [(s["kind"], s["actor"]) for s in data["steps"]] == [
+        ("set", "desk"),
+        ("sent", "relay"),
+        ("set", "relay"),
+        ("sent", "maker"),
+        ("set", "maker"),
+        ("built", "maker"),
+        ("set", "maker"),
+        ("computed", "maker"),
     ]
 
 
@@ -203,7 +209,7 @@ def test_replay_steps_through_a_pty(tickets: Path) -> None:
             (b"prev\n", b"'serial': 7002"),
             (b"diff\n", b"~ serial: 7001 -> 7002"),
             (b"goto 4\n", b"change 4/"),
-            (b"why made[2]\n", b"made by maker.handle_call"),
+            (b"why made[2]\n", b"built by maker.handle_call from maker.serial"),
             (b"show made\n", b"['T-7001', 'T-7002', 'T-7003']"),
             (b"next\n", b"maker: changes 1 to 4, not 5"),
             (b"bogus\n", b"unknown command 'bogus'"),
@@ -257,7 +263,8 @@ def test_the_python_api_answers_the_same(tickets: Path) -> None:
     ]
     assert [d["kind"] for d in state.diff("maker", 1, 2, data_dir=tickets)] == ["added", "changed"]
     steps = state.why("desk", "serving", data_dir=tickets)
-    assert [s["kind"] for s in steps] == ["set", "sent", "set", "sent", "set", "made"]
+    assert [s["kind"] for s in steps] == [
+        "set", "sent", "set", "sent", "set", "built", "set", "computed"]
     stepper = state.replay("maker", data_dir=tickets)
     assert to_plain(stepper.next())["serial"] == 7001
     with pytest.raises(QueryError, match="no actor or object 'nobody'"):
