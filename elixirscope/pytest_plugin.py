@@ -194,6 +194,7 @@ class _SessionRecording:
             ring_size=settings.get("capture.ring_buffer_size"),
             policy=settings.get("capture.overflow_policy"),
             batch_size=settings.get("capture.batch_size"),
+            exit_timeout_s=settings.get("capture.exit_timeout_s"),
             node=settings.get("node.name"),
             program="pytest",
             settings=recording_settings(plan, trace=list(config.getoption("elixirscope_trace"))),

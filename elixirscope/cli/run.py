@@ -288,6 +288,7 @@ class _Recording:
             ring_size=config.get("capture.ring_buffer_size"),
             policy=config.get("capture.overflow_policy"),
             stall_timeout_s=config.get("capture.stall_timeout_s"),
+            exit_timeout_s=config.get("capture.exit_timeout_s"),
             batch_size=config.get("capture.batch_size"),
             node=config.get("node.name"),
         )

@@ -111,6 +111,7 @@ SCHEMA: dict[str, Key] = {
     "capture.batch_size": Key(int, 1000, IntRange(1, 100_000), True, "Events per batch shipped to the ingest endpoint."),
     "capture.overflow_policy": Key(str, "block", OneOf("drop_oldest", "drop_newest", "block"), True, "What a full ring buffer does: block (lossless: the program waits for the shipper) or drop; drops are always counted."),
     "capture.stall_timeout_s": Key(float, 5.0, FloatRange(0.001, 3600), False, "With block: seconds without progress after which a stuck pipeline makes recording drop (counted, said on stderr) instead of waiting."),
+    "capture.exit_timeout_s": Key(float, 2.0, FloatRange(0, 3600), False, "At the program's exit: seconds without a batch shipping after which the events still waiting are counted as dropped and the program exits (the wait goes on while batches ship)."),
     "capture.credit_window": Key(int, 16, IntRange(1), doc="Batches a sender may have in flight before it needs more credit."),
     "capture.ingest_endpoint": Key(str, "tcp://127.0.0.1:0", EndpointText(), doc="Where host processes ship recorded events; port 0 picks a free one at start."),
     "capture.max_senders": Key(int, 1024, IntRange(1), doc="Host connections one ingest tracks; senders silent for 30 s make room for new ones."),

@@ -207,3 +207,22 @@ def test_batches_unconfirmed_at_exit_are_dropped_until_the_store_holds_them(make
         return runs[0]["events"] == run_events(15) and runs[0]
     run = wait_until(stored, timeout=120)
     assert run["dropped"] == 0 and run["drop_reasons"] == {}
+
+
+def test_the_exit_deadline_comes_from_the_configuration(tmp_path):
+    """``capture.exit_timeout_s``: how long the program's exit waits for a pipeline that
+    ships nothing (2 s by default); a loaded machine's user raises it."""
+    script = tmp_path / "deadline.py"
+    script.write_text(
+        "from elixirscope.capture.session import current_session\n"
+        "print(current_session().shipper.exit_timeout_s)\n"
+    )
+    data = str(tmp_path / "data")
+    done = es("run", "--data-dir", data, str(script))
+    assert done.returncode == 0 and done.stdout == "2.0\n", done.stderr
+    done = es("run", "--data-dir", data, str(script),
+              env={"ELIXIRSCOPE_CAPTURE__EXIT_TIMEOUT_S": "30"})
+    assert done.returncode == 0 and done.stdout == "30.0\n", done.stderr
+    refused = es("run", "--data-dir", data, str(script),
+                 env={"ELIXIRSCOPE_CAPTURE__EXIT_TIMEOUT_S": "-1"})
+    assert refused.returncode == 2 and "capture.exit_timeout_s" in refused.stderr

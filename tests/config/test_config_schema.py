@@ -161,6 +161,11 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
             "Expected `float 0.001..3600`, got `0` - at `capture.stall_timeout_s` (from f.toml)",
         ),
         (
+            "capture.exit_timeout_s",
+            -1,
+            "Expected `float 0..3600`, got `-1` - at `capture.exit_timeout_s` (from f.toml)",
+        ),
+        (
             "capture.credit_window",
             0,
             "Expected `int >= 1`, got `0` - at `capture.credit_window` (from f.toml)",

@@ -37,6 +37,7 @@ def test_get_a_key_a_section_and_everything(tmp_path):
         "batch_size": 10,
         "overflow_policy": "block",
         "stall_timeout_s": 5.0,
+        "exit_timeout_s": 2.0,
         "credit_window": 16,
         "max_senders": 1024,
         "max_batch_mb": 64,
