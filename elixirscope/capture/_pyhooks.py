@@ -545,6 +545,8 @@ def exc_message(ev: Any, values: Any) -> str:
         return ""
     if len(args) == 1:
         first = args[0]
+        if isinstance(ev, KeyError):  # its own text is the key's repr: `KeyError: 'cake'`
+            return values.safe_repr(first, MESSAGE_LIMIT)
         if type(first) is str:
             # redacted like every captured text (seen past the cut, see values.py)
             text = scrub(first[: MESSAGE_LIMIT + LOOKAHEAD])

@@ -86,7 +86,7 @@ def test_exceptions_are_recorded_and_reraised():
     events = drain()
     inner = _by_tag(events, "exception", "instrcorpus_functions.fails")
     outer = _by_tag(events, "exception", "instrcorpus_functions.calls_failing")
-    assert [(e[9], e[10]) for e in inner] == [("KeyError", "zz")]
+    assert [(e[9], e[10]) for e in inner] == [("KeyError", "'zz'")]  # as Python says it
     assert [(e[9], e[10]) for e in outer] == [("ValueError", "bad key 'zz'")]
 
 
