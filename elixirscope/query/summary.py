@@ -176,9 +176,10 @@ def summarize(
     answered: dict[tuple[str, int], tuple[int, str | None, int]] = {}
     unanswered: set[tuple[str, int]] = set()  # request calls that ended before their answer
     late: dict[tuple[str, int], tuple[int, str, int]] = {}  # ... and then their answers
-    # a request's start -> its own call: an end recorded once that call had returned (a
-    # WSGI app's answer to an exception it handled) is not inside the call
-    request_calls: dict[tuple[str, int], int] = {}
+    # a request's start -> (its own call, when it began): an end recorded once that call
+    # had returned (a WSGI app's answer to an exception it handled) is not inside the call,
+    # and one recorded late (a body the client closed later) began when its start says
+    request_calls: dict[tuple[str, int], tuple[int, int]] = {}
     actors: dict[str, _Actor] = defaultdict(_Actor)
     processes: dict[str, _Process] = {}
     queries: dict[tuple[str, str | None], _Query] = {}
@@ -308,7 +309,7 @@ def summarize(
             unit = f"{se.producer}/{request}" if request else ev.correlation_id
             q.per_chain[unit or f"{se.producer}/{ev.thread}"] += 1
         elif type(ev) is RequestStart:
-            request_calls[(se.producer, ev.id)] = ev.parent_id
+            request_calls[(se.producer, ev.id)] = (ev.parent_id, ev.ts)
             if ev.protocol == "websocket":
                 sockets[(se.producer, ev.id)] = websocket_actor(ev.path, ev.id)
         elif type(ev) is WebSocketMessage and ev.kind in ("in", "out"):
@@ -318,12 +319,15 @@ def summarize(
         elif isinstance(ev, RequestEnd):
             # its own call ends after it (a 500's traceback logged, a WSGI body sent)
             said = f"{ev.method} {ev.route or ev.path} -> {ev.status}"
-            call = (se.producer, request_calls.pop((se.producer, ev.request_id), ev.parent_id))
+            parent, began = request_calls.pop(
+                (se.producer, ev.request_id), (ev.parent_id, ev.ts - ev.duration_ns)
+            )
+            call, ended = (se.producer, parent), began + ev.duration_ns
             if call in unanswered:  # its call has ended (WSGI)
                 unanswered.discard(call)
-                late[call] = (ev.duration_ns, said, ev.ts)
+                late[call] = (ev.duration_ns, said, ended)
             else:
-                answered[call] = (ev.duration_ns, said, ev.ts)
+                answered[call] = (ev.duration_ns, said, ended)
             if ev.route or ev.status not in (404, 405):
                 e = _endpoint(served, f"{ev.method} {ev.route or ev.path}")
             else:  # no route matched: a row for them all (a scanner's paths are each new)

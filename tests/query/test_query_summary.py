@@ -414,13 +414,17 @@ def test_a_request_ended_outside_its_call_is_still_said_by_its_request():
         return 0
 
     p.call(REQUEST_FUNCTION, [start], took=5000)
+    p._tick(1_000_000)  # its end recorded 1 ms late: once the client closed the body
     p.events.append(("reqend", next(p.ids), p._tick(1), 1, "c1", 0, started[0], "GET",
                      "/orders/3", "/orders/<int:oid>", 500, 6000, 0, 9, "ZeroDivisionError",
                      "division by zero", None))
+    req_ts = next(e[2] for e in p.events if e[0] == "req")
     report = summarize(p.stored())
     (request,) = report["slowest"]
     assert request["request"] == "GET /orders/<int:oid> -> 500"
     assert "web request GET /orders/<int:oid> -> 500" in report["text"]
+    # it began when its start says, not its late end less its duration
+    assert request["ts"] - request["duration_ns"] == req_ts
 
 
 def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
