@@ -500,6 +500,8 @@ def _built_from(timeline: Any, setter: int, path: Path, value: Any) -> tuple[int
 
 def _holds(text: str, part: str) -> bool:
     """``text`` has ``part`` as a whole word (``T-7003`` holds ``7003``, not ``70``)."""
+    if part not in text:  # most fields: no regex built for them
+        return False
     return re.search(rf"(?<![0-9A-Za-z]){re.escape(part)}(?![0-9A-Za-z])", text) is not None
 
 
