@@ -303,3 +303,9 @@ def test_an_exception_thrown_into_a_generator_counts_where_its_consumer_raised_i
               events["events"][0]["correlation_id"][:10], cwd=tmp_path).stdout
     assert "· yield 'session'  thrown.py:20  [ValueError thrown in here]" in tree, tree
     assert tree.count("[KeyError thrown in here]") == 2, tree
+    # ESQL says which exception rows were thrown in, the `finally`'s await after the yield too
+    rows = es_json("query", "--data-dir", str(data), "function, type, thrown_in from exceptions",
+                   cwd=tmp_path)["rows"]
+    said = sorted((r["function"].rsplit(".", 1)[1], r["type"], r["thrown_in"]) for r in rows)
+    assert said == sorted([("use", "KeyError", False), ("opened", "KeyError", True)] * 2
+                          + [("dep", "ValueError", True)]), said

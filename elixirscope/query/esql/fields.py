@@ -648,6 +648,16 @@ _FIELDS = [
         doc="a resume's: the type of the exception thrown in at its await or yield, which "
         "the call caught",
     ),
+    _f(
+        "thrown_in",
+        "value",
+        {"events", "exceptions"},
+        lambda r: r.ctx.thrown_in(r.se) if type(r.ev) is FunctionError else None,
+        needs=("yields",),
+        doc="an exception's: true when its consumer threw it into the generator at a "
+        "`yield` (a @contextmanager's with body, a FastAPI dependency), raised elsewhere: "
+        "`exceptions where thrown_in = false` leaves those out",
+    ),
     _f("args", "args", {"events", "calls", "exceptions"}, _args, doc="the arguments by name"),
     _f("return", "value", {"events", "calls"}, _return, doc="the value returned"),
     _f(

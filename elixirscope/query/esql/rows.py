@@ -154,6 +154,9 @@ class Context:
         self.open: dict[tuple[str, int], OpenCall] = {}
         # (producer, call id) -> the yield it is suspended at, while followed
         self.suspended: dict[tuple[str, int], Any] = {}
+        # generators that left a plain yield without a resume (an exception thrown in,
+        # then a `finally`'s or an `async with`'s awaits), while followed
+        self.left_yield: set[tuple[str, int]] = set()
         self._states: dict[str, tuple[str, int, Any]] = {}  # actor -> (producer, seq, node)
         self._handling: dict[tuple[str, int], list[str]] = {}  # (producer, thread) -> actors
 
@@ -171,6 +174,13 @@ class Context:
         """The yield a resume resumed from (None: not read, or not followed)."""
         ev: Any = se.event
         return self.suspended.get((se.producer, ev.call_id))
+
+    def thrown_in(self, se: StoredEvent) -> bool:
+        """Whether the exception a call ended by was thrown into it at a plain ``yield``
+        by its consumer (no resume followed that yield)."""
+        key = (se.producer, se.event.call_id)  # type: ignore[union-attr]
+        at = self.suspended.get(key)
+        return key in self.left_yield or (at is not None and not at.awaiting)
 
     def entry_of(self, producer: str, call_id: int) -> FunctionEntry | None:
         call = self.open.get((producer, call_id))
