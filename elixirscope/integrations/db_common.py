@@ -18,7 +18,9 @@ call tree of the function that ran it.
   pre-ping's ``SELECT 1``, the reset of a connection given back) is not
   recorded: the walk meets the pool's frame before any of the program's and
   says so (:data:`HOUSEKEEPING_PLACE`). A program's own function run from the
-  pool (a ``connect`` listener of its own) is the program's.
+  pool (a ``connect`` listener of its own) is the program's. Django's own work
+  on a connection is known the same way, by function (:data:`HOUSEKEEPING_FUNCTIONS`:
+  a connection's set-up, its health check, the SQL log's quoting under ``DEBUG``).
 - *Parameters* are redacted by default: each value is recorded as
   ``<redacted>`` (its shape — how many, their names — stays). With
   ``parameters="values"`` (config ``integrations.db_parameters``) values are
@@ -124,6 +126,20 @@ outgoing HTTP call."""
 HOUSEKEEPING_MODULE = "sqlalchemy.pool"
 """A module (with its submodules) whose frames are a pool's own work: what runs under
 them, before any frame of the program's, is not recorded."""
+HOUSEKEEPING_FUNCTIONS = frozenset(
+    {
+        # Django: a connection's set-up, lazily on a request's first query (SQLite's
+        # PRAGMAs and function checks, PostgreSQL's time zone and role, the version check)
+        "django.db.backends.base.base.BaseDatabaseWrapper.connect",
+        # Django: the health check of a kept connection (PostgreSQL's SELECT 1)
+        "django.db.backends.postgresql.base.DatabaseWrapper.is_usable",
+        # Django's SQL log under DEBUG: SQLite quotes each query's parameters with a query
+        "django.db.backends.sqlite3.operations.DatabaseOperations"
+        "._quote_params_for_last_executed_query",
+    }
+)
+"""Functions (``module.qualname``) whose frames are a library's own work on the connection,
+as :data:`HOUSEKEEPING_MODULE`'s are: what runs under them is not the program's query."""
 _HOUSEKEEPING = ("", HOUSEKEEPING_MODULE)
 """The place kept for a code of :data:`HOUSEKEEPING_MODULE` (known by identity)."""
 RUNNER_MODULES = (
@@ -198,7 +214,9 @@ def _code_place(code: Any, frame: Any) -> tuple[str, str] | None:
     """Where ``code`` (running in ``frame``) is, if the program's; None if a library's."""
     module = frame.f_globals.get("__name__") or ""
     head = module.partition(".")[0]
-    if _within(module, HOUSEKEEPING_MODULE):
+    if _within(module, HOUSEKEEPING_MODULE) or (
+        head == "django" and f"{module}.{code.co_qualname}" in HOUSEKEEPING_FUNCTIONS
+    ):
         place: tuple[str, str] | None = _HOUSEKEEPING
     elif any(_within(module, runner) for runner in RUNNER_MODULES):
         place = _RUNNER
