@@ -89,6 +89,7 @@ class _Function:
     durations: list[int] = field(default_factory=list)
     self_ns: int = 0
     errors: int = 0
+    entered: int = 0  # more than its durations: calls whose end is not (yet) recorded
 
 
 @dataclass
@@ -208,6 +209,7 @@ def summarize(
         if isinstance(ev, FunctionEntry):
             calls += 1
             fn = _function(functions, ev.function)
+            fn.entered += 1
             if fn.source is None:
                 fn.source = source_of(ev.file, ev.line)
             call_function[(se.producer, ev.id)] = fn
@@ -602,6 +604,9 @@ def _function_row(fn: _Function) -> dict[str, Any]:
         "function": fn.name,
         "source": fn.source,
         "calls": len(ordered),
+        # entered, not ended in what was read: still running (a server's loop), or ended
+        # unrecorded (the process killed)
+        "unfinished": max(0, fn.entered - len(ordered)),
         "errors": fn.errors,
         "total_ns": sum(ordered),
         "self_ns": fn.self_ns,
@@ -750,7 +755,8 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
             [
                 [
                     _short(f["function"]),
-                    f"{f['calls']:,}",
+                    f"{f['calls']:,}"
+                    + (f" +{f['unfinished']:,} unfinished" if f.get("unfinished") else ""),
                     _dur(f["total_ns"]),
                     _dur(f["self_ns"]),
                     _dur(f["p50_ns"]),

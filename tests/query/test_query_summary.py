@@ -519,3 +519,21 @@ def test_a_generator_s_time_at_its_yields_is_its_consumer_s_not_ranked_as_its_ow
 
     text = render_summary(report)
     assert "dep  (+5.0 µs at yields)" in text, text
+
+
+def test_a_call_still_running_is_counted_as_unfinished():
+    """A server's loop read while it runs (or a process killed mid-call): its call entered,
+    no end recorded — counted apart, not as a call of no time."""
+    p = Program()
+    p.events.append(("call", next(p.ids), p._tick(1), 1, "c1", 0, "app.serve", None,
+                     "/app/m.py", 3))
+    p.call("app.handle", took=500)
+    report = summarize(p.stored())
+    rows = {f["function"]: f for f in report["functions"]}
+    assert (rows["app.serve"]["calls"], rows["app.serve"]["unfinished"]) == (0, 1)
+    assert (rows["app.handle"]["calls"], rows["app.handle"]["unfinished"]) == (1, 0)
+    from elixirscope.query.summary import render_summary
+
+    text = render_summary(report)
+    assert "0 +1 unfinished" in text, text
+    assert "1 +" not in text
