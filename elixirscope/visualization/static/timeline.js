@@ -846,7 +846,6 @@ class Timeline {
   // a query's or an HTTP attempt's mark: how long it took, what came back and the
   // program's line that made it — read by ESQL by its event id (marks carry a label only)
   async showMadeDetails(el, m) {
-    const key = `${m.producer}:${m.event_id}`;
     const more = document.createElement("div");
     more.className = "kv"; more.id = "tl-mark-more";
     more.innerHTML = `<div>details</div><div class="dim">reading…</div>`;
