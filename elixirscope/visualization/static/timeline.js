@@ -527,15 +527,26 @@ class Timeline {
     g.fillStyle = "#161a23"; g.fillRect(0, 0, w, AXIS);
     g.strokeStyle = "#2a3040"; g.beginPath(); g.moveTo(0, AXIS - 0.5); g.lineTo(w, AXIS - 0.5); g.stroke();
     const span = this.v1 - this.v0;
-    const step = niceStep(span / Math.max(1, w / 110));
     g.fillStyle = "#8b93a7"; g.font = "10px ui-monospace, monospace"; g.textBaseline = "middle";
+    // ticks far enough apart for their labels: a deep zoom's are long (+876,417,500 ns)
+    let step = niceStep(span / Math.max(1, w / 110));
+    for (let i = 0; i < 8; i++) {
+      const widest = Math.max(g.measureText(axisLabel(this.v0, step)).width, g.measureText(axisLabel(this.v1, step)).width);
+      if (step * w / Math.max(span, 1e-9) >= widest + 16) break;
+      step = niceStep(step * 1.01);
+    }
+    let drawnTo = -Infinity;  // the right end of the last label drawn
     for (let t = Math.ceil(this.v0 / step) * step; t <= this.v1; t += step) {
       const x = this.x(t, w);
       g.fillRect(x, AXIS - 6, 1, 6);
       const label = axisLabel(t, step);  // the last one left of its tick when it would be cut
       const room = w - 12 - (x + 3);
       const lw = g.measureText(label).width;
-      g.fillText(label, lw <= room ? x + 3 : x - 3 - lw, AXIS / 2 - 1);
+      const at = lw <= room ? x + 3 : x - 3 - lw;
+      if (at >= drawnTo + 6) {  // never over the one before
+        g.fillText(label, at, AXIS / 2 - 1);
+        drawnTo = at + lw;
+      }
       g.globalAlpha = 0.06; g.fillRect(x, AXIS, 1, h); g.globalAlpha = 1;
     }
     // cursor
