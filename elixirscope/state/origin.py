@@ -14,10 +14,12 @@ For a field's value at a moment, :func:`why` walks back:
    several actors' messages is followed to where it was made; a value not in
    it that the message the sender was handling carried (passed on, never kept)
    is followed back through that message;
-4. a value the callback made rather than received is followed into the actor's own
-   state: a number that is the field's previous value plus or minus a number the
-   message carries (then that number is followed through the message) or one; a text
-   holding another field's value as a whole word (``'T-7003'``, ``serial``), from there;
+4. a value the callback made rather than received is followed into what it was made
+   from: a value a recorded call inside the callback returned, stored as it is (that
+   call); a number that is the field's previous value plus or minus a number the
+   message carries (then that number is followed through the message), one such call
+   returned, or one; a text holding another field's value as a whole word
+   (``'T-7003'``, ``serial``), from there;
 5. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
    does not hold the value (it was computed in the call that sent it). A
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +170,22 @@ def why(
             _carried(value, change.message)
             or (send is not None and _carried(value, send.event.message))
         ):
-            derived = _derived(timeline, setter, path, value, change)
+            returned = recording.returned_within(change)
+            made_by = _returned_as_is(value, returned)
+            if made_by is not None:  # what a call inside the callback returned, stored as is
+                function, call_id = made_by
+                steps.append(
+                    Step(
+                        "made",
+                        actor,
+                        f"made by {actor}.{change.callback}: the value {function} returned "
+                        f"(call #{call_id})",
+                        ts=change.ts,
+                        call=function,
+                    )
+                )
+                break
+            derived = _derived(timeline, setter, path, value, change, returned)
             built = None if derived is not None else _built_from(timeline, setter, path, value)
             if built is not None:  # a text made around another field of its state: that field
                 at, where, part = built
@@ -529,12 +547,18 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 
 
 def _derived(
-    timeline: Any, setter: int, path: Path, value: Any, change: Change
+    timeline: Any,
+    setter: int,
+    path: Path,
+    value: Any,
+    change: Change,
+    returned: Sequence[tuple[str, str, int]] = (),
 ) -> tuple[Step, Any, bool] | None:
     """A number a callback computed from the field's previous value: plus or minus a number
-    the message it handled carries (a balance less an amount), else plus or minus one (a
-    count). The step that says so, the operand, and whether the message carried it; None
-    when the value is no such sum."""
+    the message it handled carries (a balance less an amount), else one a recorded call
+    inside the callback ``returned`` (a total plus a basket's price), else plus or minus
+    one (a count). The step that says so, the operand, and whether the message carried it;
+    None when the value is no such sum."""
     after = to_plain(value)
     if not setter or type(after) not in (int, float):
         return None
@@ -544,20 +568,23 @@ def _derived(
         return None
     if type(before) not in (int, float):
         return None
-    found = None
+    op, operand, whose, in_message = None, None, "", False
     for text in _NUMBER.findall(change.message or ""):
-        n = float(text) if "." in text else int(text)
-        if n and after == before + n:
-            found = ("+", n, True)
-        elif n and after == before - n:
-            found = ("-", n, True)
-        if found:
+        operand = _number(text)
+        op = _sum_op(before, after, operand)
+        if op:
+            whose, in_message = ", a number the message it handled carries", True
             break
-    if found is None and after - before in (1, -1):
-        found = ("+" if after > before else "-", 1, False)
-    if found is None:
+    for function, text, call_id in () if op else returned:
+        operand = _number(text)
+        op = _sum_op(before, after, operand)
+        if op:
+            whose = f", which {function} returned (call #{call_id})"
+            break
+    if op is None and after - before in (1, -1):
+        op, operand = ("+" if after > before else "-"), 1
+    if op is None:
         return None
-    op, operand, in_message = found
     earlier = _last_setter(timeline, path, setter - 1)
     where = f" (change {earlier + 1})" if earlier is not None else ""
     actor = timeline.target
@@ -566,8 +593,7 @@ def _derived(
         Step(
             "computed",
             actor,
-            f"computed by {actor}.{change.callback} from its previous value: {said}"
-            + (", a number the message it handled carries" if in_message else ""),
+            f"computed by {actor}.{change.callback} from its previous value: {said}{whose}",
             ts=change.ts,
             change=setter + 1,
             path=format_path(path),
@@ -576,6 +602,38 @@ def _derived(
         operand,
         in_message,
     )
+
+
+def _number(text: str) -> int | float | None:
+    """The number a recorded text shows whole (``27.0``, ``-3``), else None."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    return float(text) if "." in text else int(text)
+
+
+def _sum_op(before: Any, after: Any, n: Any) -> str | None:
+    """``+`` or ``-`` when ``after`` is ``before`` plus or minus ``n`` (a number, not 0)."""
+    if not n:
+        return None
+    if after == before + n:
+        return "+"
+    if after == before - n:
+        return "-"
+    return None
+
+
+def _returned_as_is(value: Any, returned: Sequence[tuple[str, str, int]]) -> tuple[str, int] | None:
+    """The latest of ``returned`` (calls inside the callback) whose value the field took as
+    it is: a number, or a text (not one common enough to be anywhere)."""
+    after = to_plain(value)
+    if _common(value) or type(after) not in (int, float, str):
+        return None
+    for function, text, call_id in returned:
+        if (type(after) is str and text == str.__repr__(after)) or (
+            type(after) is not str and _number(text) == after
+        ):
+            return function, call_id
+    return None
 
 
 def _carried(value: Node, message: str | None) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 from elixirscope.contracts.trace import (
     REGISTERED,
     FunctionEntry,
+    FunctionExit,
     MessageReceive,
     MessageSend,
     PubSubDelivery,
@@ -273,6 +274,29 @@ class StateRecording:
                 if stored.event.message_id == message_id:
                     return stored
         return None
+
+    def returned_within(self, change: Change) -> list[tuple[str, str, int]]:
+        """``(function, its return value's recorded text, call id)`` of each recorded call
+        that returned inside the callback that made ``change`` — on its thread, between the
+        message's receipt and the change — latest first: where a value the callback stored
+        may have come from. None for a change no recorded message made (``init``)."""
+        ev = change.event
+        _, receive = self.message(change)
+        if receive is None or not ev.correlation_id:
+            return []
+        since = receive.event.ts
+        out = []
+        for stored in self.chain(ev.correlation_id):
+            e = stored.event
+            if (
+                type(e) is FunctionExit
+                and e.result is not None
+                and stored.producer == change.producer
+                and e.thread == ev.thread
+                and since <= e.ts <= ev.ts
+            ):
+                out.append((e.function, e.result, e.call_id))
+        return out[::-1]
 
     def caller(self, stored: Any) -> Any:
         """The recorded call an event happened in (its ``parent_id``), or None."""

@@ -93,3 +93,61 @@ def test_why_says_a_sum_of_the_previous_value_and_follows_the_amount(tmp_path: P
     assert moves[0].startswith("account.moves = 2: set by handle_cast('moved')")
     assert moves[1:] == [
         "computed by account.handle_cast from its previous value: 1 (change 4) + 1"]
+
+
+TILL = textwrap.dedent(
+    """
+    from elixirscope.runtime import GenServer, Reply
+
+    PRICES = {"tea": 4.5, "jam": 6.0}
+
+
+    def price(basket):
+        return sum(PRICES[item] * n for item, n in basket.items())
+
+
+    def receipt(basket):
+        return "R-" + "-".join(sorted(basket))
+
+
+    class Till(GenServer):
+        def init(self, args):
+            return {"takings": 0.0, "last": None}
+
+        def handle_call(self, basket, from_, state):
+            state["takings"] += price(basket)
+            state["last"] = receipt(basket)
+            return Reply(state["takings"], state)
+    """
+)
+
+TILL_MAIN = textwrap.dedent(
+    """
+    from till import Till
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        till = rt.start(Till, None, path="till")
+        rt.call(till, {"tea": 2})
+        print("takings", rt.call(till, {"tea": 1, "jam": 2}))
+    """
+)
+
+
+def test_why_names_the_call_whose_value_the_callback_stored_or_added(tmp_path: Path) -> None:
+    """A value a helper returned inside the callback: stored as it is, or added to the
+    field's previous value — the helper's call is named, with its event id for calltree."""
+    (tmp_path / "till.py").write_text(TILL)
+    (tmp_path / "main.py").write_text(TILL_MAIN)
+    done = elixirscope("run", "--data-dir", "data", "--level", "args", "main.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "takings 25.5\n", done.stderr
+    takings = _steps(elixirscope("why", "--data-dir", "data", "till", "takings", cwd=tmp_path))
+    assert takings[0].startswith("till.takings = 25.5: set by handle_call(")
+    assert takings[1].startswith(
+        "computed by till.handle_call from its previous value: 9.0 (change 2) + 16.5, "
+        "which till.price returned (call #"), takings
+    last = _steps(elixirscope("why", "--data-dir", "data", "till", "last", cwd=tmp_path))
+    assert last[1].startswith("made by till.handle_call: the value till.receipt returned (call #")
+    call = last[1].rsplit("#", 1)[1].rstrip(")")
+    tree = elixirscope("calltree", "--data-dir", "data", f"#{call}", cwd=tmp_path).stdout
+    assert "receipt(basket={'tea': 1, 'jam': 2}) -> 'R-jam-tea'" in tree, tree
