@@ -206,11 +206,18 @@ def frame(producer: str, pid: int, seq: int, events: list, run: str = RUN):
     )
 
 
-def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400) -> None:
+def record_split(
+    data: Path,
+    seed: int = 7,
+    producers: int = 3,
+    calls: int = 400,
+    sizes: tuple[int, int] = (5, 40),
+) -> None:
     """Calls (nested, some failing, some never ending) from several processes, their
-    batches spread over two writers: many calls begin in one shard and end in the other."""
+    batches spread over two writers: many calls begin in one shard and end in the other.
+    ``sizes``: the least and most events a batch (each a transaction of its shard's)."""
     rng = random.Random(seed)
-    batches = split_batches(rng, producers, calls)
+    batches = split_batches(rng, producers, calls, sizes)
     one, two = EventStore.open(data), EventStore.open(data)
     try:
         for batch in batches:
@@ -220,7 +227,9 @@ def record_split(data: Path, seed: int = 7, producers: int = 3, calls: int = 400
         two.close()
 
 
-def split_batches(rng: random.Random, producers: int, calls: int) -> list:
+def split_batches(
+    rng: random.Random, producers: int, calls: int, sizes: tuple[int, int] = (5, 40)
+) -> list:
     """The batches of ``record_split``, each producer's in order."""
     batches = []
     for p in range(producers):
@@ -260,7 +269,7 @@ def split_batches(rng: random.Random, producers: int, calls: int) -> list:
                 cid = next(ids)
                 pending.append(("call", cid, ts, 1, "c", stack[-1][0] if stack else 0, fn, None))
                 stack.append((cid, fn, ts))
-            if len(pending) >= rng.randint(5, 40):
+            if len(pending) >= rng.randint(*sizes):
                 seq += 1
                 batches.append(frame(producer, pid, seq, pending))
                 pending = []

@@ -70,7 +70,8 @@ def test_a_cancel_that_lands_is_the_outcome_and_an_ended_query_is_not_cancellabl
 def test_a_daemon_cancels_a_running_query_and_answers_meanwhile(make_daemon, tmp_path):  # noqa: F811
     # recorded before the daemon starts (the store it then opens): see the note on issue 12
     # about a SIGBUS once seen when a test process wrote into a running daemon's data dir
-    record_split(tmp_path / "node-a-data", seed=5, producers=4, calls=100_000)
+    # many events (a query long enough to cancel) in few transactions (quick to write)
+    record_split(tmp_path / "node-a-data", seed=5, producers=4, calls=100_000, sizes=(2000, 4000))
     d = make_daemon()
     assert d.data_dir == tmp_path / "node-a-data"
     slow = "count(*) from calls where depth > 50 and args.x = 1"
