@@ -16,9 +16,10 @@ For a field's value at a moment, :func:`why` walks back:
    is followed back through that message;
 4. a value the callback made rather than received is followed into what it was made
    from: a value a recorded call inside the callback returned, stored as it is (that
-   call); a number that is the field's previous value plus or minus a number the
-   message carries (then that number is followed through the message), one such call
-   returned, or one; a text holding another field's value as a whole word
+   call); a number that is the product of two the message carries, or the field's
+   previous value plus or minus a number the message carries (then that number is
+   followed through the message), such a product, one such call returned, or one; a
+   text holding another field's value as a whole word
    (``'T-7003'``, ``serial``), from there;
 5. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
@@ -182,6 +183,18 @@ def why(
                         f"(call #{call_id})",
                         ts=change.ts,
                         call=function,
+                    )
+                )
+                break
+            product = _product_as_is(value, change.message)
+            if product is not None:  # a quantity times a price, both in the message
+                steps.append(
+                    Step(
+                        "computed",
+                        actor,
+                        f"computed by {actor}.{change.callback}: {render(product[0], 40)} × "
+                        f"{render(product[1], 40)}, numbers the message it handled carries",
+                        ts=change.ts,
                     )
                 )
                 break
@@ -575,6 +588,11 @@ def _derived(
         if op:
             whose, in_message = ", a number the message it handled carries", True
             break
+    for a, b, product in () if op else _products(change.message):
+        operand, op = product, _sum_op(before, after, product)
+        if op:  # a quantity times a price, both in the message
+            whose = f" ({render(a, 40)} × {render(b, 40)}, numbers the message it handled carries)"
+            break
     for function, text, call_id in () if op else returned:
         operand = _number(text)
         op = _sum_op(before, after, operand)
@@ -611,6 +629,17 @@ def _number(text: str) -> int | float | None:
     return float(text) if "." in text else int(text)
 
 
+def _products(message: str | None) -> list[tuple[Any, Any, Any]]:
+    """``(a, b, a * b)`` for each two numbers the message's text shows (neither 0 nor 1,
+    which would make any number a product): a quantity and a price. At most 8 numbers."""
+    numbers = [
+        n
+        for n in map(_number, _NUMBER.findall(message or "")[:8])
+        if n is not None and n not in (0, 1)
+    ]
+    return [(a, b, a * b) for i, a in enumerate(numbers) for b in numbers[i + 1 :]]
+
+
 def _sum_op(before: Any, after: Any, n: Any) -> str | None:
     """``+`` or ``-`` when ``after`` is ``before`` plus or minus ``n`` (a number, not 0)."""
     if not n:
@@ -619,6 +648,18 @@ def _sum_op(before: Any, after: Any, n: Any) -> str | None:
         return "+"
     if after == before - n:
         return "-"
+    return None
+
+
+def _product_as_is(value: Any, message: str | None) -> tuple[Any, Any] | None:
+    """Two numbers of the message whose product the field took (not one common enough to
+    be anywhere)."""
+    after = to_plain(value)
+    if _common(value) or type(after) not in (int, float):
+        return None
+    for a, b, product in _products(message):
+        if product == after:
+            return a, b
     return None
 
 

@@ -151,3 +151,47 @@ def test_why_names_the_call_whose_value_the_callback_stored_or_added(tmp_path: P
     call = last[1].rsplit("#", 1)[1].rstrip(")")
     tree = elixirscope("calltree", "--data-dir", "data", f"#{call}", cwd=tmp_path).stdout
     assert "receipt(basket={'tea': 1, 'jam': 2}) -> 'R-jam-tea'" in tree, tree
+
+
+CART = textwrap.dedent(
+    """
+    from elixirscope.runtime import GenServer, Reply
+
+
+    class Cart(GenServer):
+        def init(self, args):
+            return {"total": 0.0, "line": 0.0}
+
+        def handle_call(self, request, from_, state):
+            _, qty, price = request
+            state["line"] = qty * price
+            state["total"] += qty * price
+            return Reply(state["total"], state)
+    """
+)
+
+CART_MAIN = textwrap.dedent(
+    """
+    from cart import Cart
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        cart = rt.start(Cart, None, path="cart")
+        rt.call(cart, ("add", 2, 4.5))
+        print("total", rt.call(cart, ("add", 3, 2.5)))
+    """
+)
+
+
+def test_why_says_a_quantity_times_a_price_the_message_carried(tmp_path: Path) -> None:
+    (tmp_path / "cart.py").write_text(CART)
+    (tmp_path / "main.py").write_text(CART_MAIN)
+    done = elixirscope("run", "--data-dir", "data", "main.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "total 16.5\n", done.stderr
+    total = _steps(elixirscope("why", "--data-dir", "data", "cart", "total", cwd=tmp_path))
+    assert total[1] == (
+        "computed by cart.handle_call from its previous value: 9.0 (change 2) + 7.5 "
+        "(3 × 2.5, numbers the message it handled carries)"), total
+    line = _steps(elixirscope("why", "--data-dir", "data", "cart", "line", cwd=tmp_path))
+    assert line[1] == (
+        "computed by cart.handle_call: 3 × 2.5, numbers the message it handled carries"), line
