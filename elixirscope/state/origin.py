@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -582,25 +582,13 @@ def _derived(
     if type(before) not in (int, float):
         return None
     op, operand, whose, in_message = None, None, "", False
-    for text in _NUMBER.findall(change.message or ""):
-        operand = _number(text)
-        op = _sum_op(before, after, operand)
+    for candidate in _operands(change.message, returned):
+        op = _sum_op(before, after, candidate[0])
         if op:
-            whose, in_message = ", a number the message it handled carries", True
-            break
-    for a, b, product in () if op else _products(change.message):
-        operand, op = product, _sum_op(before, after, product)
-        if op:  # a quantity times a price, both in the message
-            whose = f" ({render(a, 40)} × {render(b, 40)}, numbers the message it handled carries)"
-            break
-    for function, text, call_id in () if op else returned:
-        operand = _number(text)
-        op = _sum_op(before, after, operand)
-        if op:
-            whose = f", which {function} returned (call #{call_id})"
+            operand, whose, in_message = candidate
             break
     if op is None and after - before in (1, -1):
-        op, operand = ("+" if after > before else "-"), 1
+        op, operand, whose, in_message = ("+" if after > before else "-"), 1, "", False
     if op is None:
         return None
     earlier = _last_setter(timeline, path, setter - 1)
@@ -627,6 +615,21 @@ def _number(text: str) -> int | float | None:
     if not _NUMBER.fullmatch(text):
         return None
     return float(text) if "." in text else int(text)
+
+
+def _operands(
+    message: str | None, returned: Sequence[tuple[str, str, int]]
+) -> Iterator[tuple[Any, str, bool]]:
+    """What a callback may have added to a field, most telling first, each with how the
+    text says where it came from and whether the message carried it whole: the message's
+    numbers, the products of two of them, the numbers recorded calls inside it returned."""
+    for text in _NUMBER.findall(message or ""):
+        yield _number(text), ", a number the message it handled carries", True
+    for a, b, product in _products(message):  # a quantity times a price
+        said = f" ({render(a, 40)} × {render(b, 40)}, numbers the message it handled carries)"
+        yield product, said, False
+    for function, text, call_id in returned:
+        yield _number(text), f", which {function} returned (call #{call_id})", False
 
 
 def _products(message: str | None) -> list[tuple[Any, Any, Any]]:
