@@ -59,6 +59,7 @@ from elixirscope.contracts.trace import (
 from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
 from elixirscope.query.uncaught import uncaught_of
+from elixirscope.query.yields import YieldSteps
 from elixirscope.store._events import StoredEvent
 
 __all__ = [
@@ -517,26 +518,19 @@ def _handled(items: list[tuple[int, int, Any]], i: int, node: CallNode) -> bool:
 
 
 def _thrown_in_at(items: list[tuple[int, int, Any]]) -> int | None:
-    """The index of a raised generator's last plain ``yield`` (not an ``await``) that no
-    resume followed: the exception it ended by was thrown in there by its consumer (a
-    ``@contextmanager``'s ``with`` body, a web framework's dependency), not raised in it.
-    An ``await`` after it (a ``finally``'s, an ``async with``'s exit) is no resume of it."""
-    thrown = None
-    before: Any = None  # the previous yield or resume
+    """The index of a raised generator's plain ``yield`` (not an ``await``) an exception
+    was thrown in at by its consumer (a ``@contextmanager``'s ``with`` body, a web
+    framework's dependency), not raised in it (``YieldSteps``)."""
+    steps = YieldSteps()
+    index: dict[int, int] = {}  # id of a yield -> its index
     for i, (_, kind, item) in enumerate(items):
-        if kind != 1 or not _is_step(item):
-            continue
-        ev = item.event
-        if type(ev) is GeneratorYield and not ev.awaiting:
-            thrown = None  # a yield of its own since: the consumer went on
-        elif _unresumed_yield(before) and type(ev) is not GeneratorResume:
-            thrown = before[0]
-        before = (i, ev)
-    return before[0] if _unresumed_yield(before) else thrown
-
-
-def _unresumed_yield(step: tuple[int, Any] | None) -> bool:
-    return step is not None and type(step[1]) is GeneratorYield and not step[1].awaiting
+        if kind == 1 and type(item.event) is GeneratorYield:
+            steps.yielded(None, item.event)
+            index[id(item.event)] = i
+        elif kind == 1 and type(item.event) is GeneratorResume:
+            steps.resumed(None, item.event.ts)
+    at = steps.thrown_in_at(None)
+    return None if at is None else index[id(at)]
 
 
 def _is_step(se: StoredEvent) -> bool:

@@ -74,6 +74,7 @@ from elixirscope.query.selftime import SelfTime
 from elixirscope.query.threads import ThreadNames, source_of, spawning_call
 from elixirscope.query.uncaught import uncaught_of
 from elixirscope.query.waits import Waits, WaitSite
+from elixirscope.query.yields import YieldSteps
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["WIDTH", "summarize"]
@@ -165,11 +166,9 @@ def summarize(
     self_time = SelfTime()
     waits = Waits(min_stretch_ns=None)  # the waits alone: no stretch is read here
     errors: list[tuple[StoredEvent, FunctionError, bool]] = []  # ..., whether thrown in
-    # generators suspended at a plain ``yield`` (not an ``await``) with no resume yet (->
-    # since when), and those that left one without a resume: an exception thrown in by the
-    # consumer; and the time each spent at its yields: its consumer's, not its own
-    at_yield: dict[tuple[str, int], int] = {}
-    left_yield: set[tuple[str, int]] = set()
+    # where each generator stands at its yields, and the time each spent at its plain
+    # yields: its consumer's, not its own
+    steps = YieldSteps()
     yielded: Counter[tuple[str, int]] = Counter()
     raised_below: dict[tuple[str, int], set[str]] = defaultdict(set)
     slowest: list[tuple[int, int, StoredEvent, tuple[str, int] | None, int]] = []
@@ -232,13 +231,11 @@ def summarize(
             else:
                 answer = None
             key = (se.producer, ev.call_id)
-            thrown_in = key in at_yield or key in left_yield
-            if key in at_yield:
-                yielded[key] += ev.ts - at_yield.pop(key)
-            left_yield.discard(key)
+            thrown_in = steps.thrown_in_at(key) is not None
+            spent = steps.ended(key, ev.ts)
             # a generator's time at its yields is its consumer's (a web framework's dependency
             # stays open at its yield while the view runs): not its own, not ranked
-            at_yields = yielded.pop(key, 0)
+            at_yields = yielded.pop(key, 0) + spent
             item = (took - at_yields, -n, se, answer, at_yields)
             if len(slowest) < top * SLOW_KEPT:  # callees said under their callers count not
                 heapq.heappush(slowest, item)
@@ -250,19 +247,15 @@ def summarize(
                 if ev.parent_id and not thrown_in:  # one thrown in came from its caller
                     raised_below[(se.producer, ev.parent_id)].add(ev.exc_type)
         elif type(ev) is GeneratorYield:
-            key = (se.producer, ev.call_id)
-            if key in at_yield:  # its last yield was left without a resume (a finally's await)
-                yielded[key] += ev.ts - at_yield.pop(key)
-                left_yield.add(key)
-            if not ev.awaiting:  # a yield of its own: the consumer went on
-                left_yield.discard(key)
-                at_yield[key] = ev.ts
+            spent = steps.yielded((se.producer, ev.call_id), ev)
+            if spent:
+                yielded[(se.producer, ev.call_id)] += spent
             self_time.suspended(se.producer, ev.call_id, ev.ts)
             waits.suspended(se.producer, ev)
         elif type(ev) is GeneratorResume:
-            since = at_yield.pop((se.producer, ev.call_id), None)
-            if since is not None:
-                yielded[(se.producer, ev.call_id)] += ev.ts - since
+            spent = steps.resumed((se.producer, ev.call_id), ev.ts)
+            if spent:
+                yielded[(se.producer, ev.call_id)] += spent
             self_time.resumed(se.producer, ev.call_id, ev.ts)
             waits.resumed(se.producer, ev)
         elif type(ev) is CustomEvent:

@@ -308,22 +308,16 @@ def _events(
         if calls and cls is FunctionEntry:
             ctx.opened(se)
         if steps and cls is GeneratorYield:
-            key = (se.producer, ev.call_id)
-            was = ctx.suspended.get(key)
-            if was is not None and not was.awaiting:  # a plain yield left without a resume
-                ctx.left_yield.add(key)
-            if not ev.awaiting:
-                ctx.left_yield.discard(key)
-            ctx.suspended[key] = ev
+            ctx.yields.yielded((se.producer, ev.call_id), ev)
         state = ctx.state_after(se) if states and cls is StateChange else None
         if event_tag(ev) in kinds:
             row = EventRow(se, ctx, state)
             if test is None or test(row) is True:
                 yield materialize(row)
-        if steps and (cls is GeneratorResume or cls is FunctionExit or cls is FunctionError):
-            ctx.suspended.pop((se.producer, ev.call_id), None)
-            if cls is not GeneratorResume:
-                ctx.left_yield.discard((se.producer, ev.call_id))
+        if steps and cls is GeneratorResume:
+            ctx.yields.resumed((se.producer, ev.call_id), ev.ts)
+        elif steps and (cls is FunctionExit or cls is FunctionError):
+            ctx.yields.ended((se.producer, ev.call_id), ev.ts)
         if calls and (cls is FunctionExit or cls is FunctionError):
             ctx.closed(se.producer, ev.call_id)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit, StateChange
+from elixirscope.query.yields import YieldSteps
 from elixirscope.store._events import StoredEvent
 
 __all__ = ["UNKNOWN", "CallRow", "Context", "EventRow", "MessageRow", "OpenCall"]
@@ -152,11 +153,7 @@ class Context:
         self.follow_states = follow_states
         self.follow_yields = follow_yields
         self.open: dict[tuple[str, int], OpenCall] = {}
-        # (producer, call id) -> the yield it is suspended at, while followed
-        self.suspended: dict[tuple[str, int], Any] = {}
-        # generators that left a plain yield without a resume (an exception thrown in,
-        # then a `finally`'s or an `async with`'s awaits), while followed
-        self.left_yield: set[tuple[str, int]] = set()
+        self.yields = YieldSteps()  # where each generator stands at its yields, while followed
         self._states: dict[str, tuple[str, int, Any]] = {}  # actor -> (producer, seq, node)
         self._handling: dict[tuple[str, int], list[str]] = {}  # (producer, thread) -> actors
 
@@ -173,14 +170,12 @@ class Context:
     def yield_of(self, se: StoredEvent) -> Any:
         """The yield a resume resumed from (None: not read, or not followed)."""
         ev: Any = se.event
-        return self.suspended.get((se.producer, ev.call_id))
+        return self.yields.suspended_at((se.producer, ev.call_id))
 
     def thrown_in(self, se: StoredEvent) -> bool:
         """Whether the exception a call ended by was thrown into it at a plain ``yield``
         by its consumer (no resume followed that yield)."""
-        key = (se.producer, se.event.call_id)  # type: ignore[union-attr]
-        at = self.suspended.get(key)
-        return key in self.left_yield or (at is not None and not at.awaiting)
+        return self.yields.thrown_in_at((se.producer, se.event.call_id)) is not None  # type: ignore[union-attr]
 
     def entry_of(self, producer: str, call_id: int) -> FunctionEntry | None:
         call = self.open.get((producer, call_id))
