@@ -18,8 +18,10 @@ For a field's value at a moment, :func:`why` walks back:
    from: a value a recorded call inside the callback returned, stored as it is (that
    call); a number that is the product of two the message carries, or the field's
    previous value plus or minus a number the message carries (then that number is
-   followed through the message), such a product, one such call returned, or one; a
-   text holding another field's value as a whole word
+   followed through the message), such a product, one such call returned, another
+   number its state holds (then that field is followed), or one; a number that is the
+   sum, difference or product of two others its state holds (both named, neither
+   followed: the path would fork); a text holding another field's value as a whole word
    (``'T-7003'``, ``serial``), from there;
 5. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
@@ -36,6 +38,7 @@ the path would be a guess, and the step says so.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -60,6 +63,9 @@ from elixirscope.state.timeline import ABSENT, Change, StateGap, Timeline
 __all__ = ["Step", "unlinked", "why"]
 
 MAX_HOPS = 12
+MAX_FIELDS = 48
+"""Numbers of an actor's state tried as what a callback computed a field from (siblings of
+the field first): 48 make 1,128 pairs."""
 
 
 @dataclass
@@ -214,9 +220,11 @@ def why(
                 )
                 index, path = at, where
                 continue
-            if derived is None:
+            if derived is None and built is None:
+                two = _from_fields(timeline, setter, path, value, change)
                 steps.append(
-                    Step(
+                    two
+                    or Step(
                         "made",
                         actor,
                         f"made by {actor}.{change.callback} (the message it handled does not "
@@ -225,8 +233,12 @@ def why(
                     )
                 )
                 break
-            step, operand, in_message = derived
+            assert derived is not None
+            step, operand, in_message, held = derived
             steps.append(step)
+            if held is not None:  # another field of its state: that field, from there
+                index, path = held
+                continue
             if not in_message or send is None or _common(operand):
                 break
             value, said = operand, _short(render(operand, 10**9))  # followed on: the operand
@@ -234,6 +246,13 @@ def why(
             derived = _derived(timeline, setter, path, value, change)
             if derived is not None:  # a count a timer or an unrecorded message moved on
                 steps.append(derived[0])
+                if derived[3] is not None:
+                    index, path = derived[3]
+                    continue
+                break
+            two = _from_fields(timeline, setter, path, value, change)
+            if two is not None:
+                steps.append(two)
                 break
         if not change.message_id:
             if setter == 0:
@@ -566,12 +585,13 @@ def _derived(
     value: Any,
     change: Change,
     returned: Sequence[tuple[str, str, int]] = (),
-) -> tuple[Step, Any, bool] | None:
+) -> tuple[Step, Any, bool, tuple[int, Path] | None] | None:
     """A number a callback computed from the field's previous value: plus or minus a number
     the message it handled carries (a balance less an amount), else one a recorded call
-    inside the callback ``returned`` (a total plus a basket's price), else plus or minus
-    one (a count). The step that says so, the operand, and whether the message carried it;
-    None when the value is no such sum."""
+    inside the callback ``returned`` (a total plus a basket's price), else another number
+    its state holds (a balance plus its interest), else plus or minus one (a count). The
+    step that says so, the operand, whether the message carried it, and the field that
+    held it (the change it is read at, its place); None when the value is no such sum."""
     after = to_plain(value)
     if not setter or type(after) not in (int, float):
         return None
@@ -581,20 +601,29 @@ def _derived(
         return None
     if type(before) not in (int, float):
         return None
-    op, operand, whose, in_message = None, None, "", False
+    actor = timeline.target
+    op, operand, whose, in_message, held = None, None, "", False, None
     for candidate in _operands(change.message, returned):
         op = _sum_op(before, after, candidate[0])
         if op:
             operand, whose, in_message = candidate
             break
-    if op is None and after - before in (1, -1):
+    if op is None and after - before in (1, -1):  # a count, before a field that holds 1.0
         op, operand, whose, in_message = ("+" if after > before else "-"), 1, "", False
+    if op is None:
+        for at, place, number in _numbers_held(timeline, setter, path):
+            op = _sum_op(before, after, number) if _typed_as(after, before, number) else None
+            if op:
+                operand, held = number, (at, place)
+                whose = ", which it holds"
+                break
     if op is None:
         return None
     earlier = _last_setter(timeline, path, setter - 1)
     where = f" (change {earlier + 1})" if earlier is not None else ""
-    actor = timeline.target
     said = f"{render(before, 80)}{where} {op} {render(operand, 80)}"
+    if held is not None:
+        said = f"{render(before, 80)}{where} {op} {actor}.{format_path(held[1])} ({render(operand, 40)})"
     return (
         Step(
             "computed",
@@ -607,7 +636,84 @@ def _derived(
         ),
         operand,
         in_message,
+        held,
     )
+
+
+def _numbers_held(timeline: Any, setter: int, path: Path) -> list[tuple[int, Path, Any]]:
+    """The numbers the actor's state holds beside the field at ``path`` (none common
+    enough to be anywhere, nothing inside or around the field), each with the change it
+    is read at and its place: the state after the change, else before it (read, then
+    moved on). The field's siblings first; at most :data:`MAX_FIELDS`."""
+    out: list[tuple[int, Path, Any]] = []
+    seen: set[Path] = set()
+    for at in (setter, setter - 1):
+        try:
+            root = timeline.state(at) if at >= 0 else None
+        except StateGap:
+            continue
+        if root is None:
+            continue
+        for where, node in _leaves(root):
+            if where in seen or where[: len(path)] == path or path[: len(where)] == where:
+                continue
+            number = to_plain(node)
+            if type(number) not in (int, float) or _common(node):
+                continue
+            seen.add(where)
+            out.append((at, where, number))
+    out.sort(key=lambda held: held[1][:-1] != path[:-1])  # stable: siblings first
+    return out[:MAX_FIELDS]
+
+
+def _from_fields(timeline: Any, setter: int, path: Path, value: Any, change: Change) -> Step | None:
+    """A number that is the sum, difference or product of two others the actor's state
+    holds (a total of a subtotal and a tax): the step that names both; neither is
+    followed (the path would fork). None when no two make it."""
+    after = to_plain(value)
+    if type(after) not in (int, float) or _common(value):
+        return None
+    held = _numbers_held(timeline, setter, path)
+    actor = timeline.target
+    for i, (_, a_place, a) in enumerate(held):
+        for _, b_place, b in held[i + 1 :]:
+            ways = [("+", a_place, a, b_place, b), ("-", a_place, a, b_place, b)]
+            ways.append(("-", b_place, b, a_place, a))
+            if a not in (0, 1) and b not in (0, 1):
+                ways.append(("×", a_place, a, b_place, b))
+            for op, x_place, x, y_place, y in ways:
+                made = x + y if op == "+" else x - y if op == "-" else x * y
+                if not x or not y or not _typed_as(after, x, y) or not _same(made, after):
+                    continue
+                return Step(
+                    "computed",
+                    actor,
+                    f"computed by {actor}.{change.callback} from "
+                    f"{actor}.{format_path(x_place)} ({render(x, 40)}) {op} "
+                    f"{actor}.{format_path(y_place)} ({render(y, 40)}), which it holds",
+                    ts=change.ts,
+                    change=setter + 1,
+                    path=format_path(path),
+                    value=after,
+                )
+    return None
+
+
+def _typed_as(result: Any, a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` added, taken or multiplied give a number of ``result``'s type,
+    as Python's arithmetic does: an int from two ints, a float from at least one float (a
+    count of 30 is no 15 plus a total of 15.0)."""
+    if type(result) is int:
+        return type(a) is int and type(b) is int
+    return type(a) is float or type(b) is float
+
+
+def _same(made: Any, value: Any) -> bool:
+    """``made`` is ``value``: exactly for integers, to a float's last digits else (money in
+    floats: 0.1 + 0.2 is 0.30000000000000004)."""
+    if type(made) is int and type(value) is int:
+        return made == value
+    return math.isclose(made, value, rel_tol=1e-12, abs_tol=1e-12)
 
 
 def _number(text: str) -> int | float | None:

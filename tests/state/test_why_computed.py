@@ -195,3 +195,73 @@ def test_why_says_a_quantity_times_a_price_the_message_carried(tmp_path: Path) -
     line = _steps(elixirscope("why", "--data-dir", "data", "cart", "line", cwd=tmp_path))
     assert line[1] == (
         "computed by cart.handle_call: 3 × 2.5, numbers the message it handled carries"), line
+
+
+BASKET = textwrap.dedent(
+    """
+    from elixirscope.runtime import GenServer, Reply
+
+
+    class Basket(GenServer):
+        def init(self, args):
+            return {"subtotal": 0.0, "tax_rate": 0.2, "tax": 0.0, "total": 0.0,
+                    "points": 0, "bonus": 15, "visits": 7}
+
+        def handle_call(self, item, from_, state):
+            name, price = item
+            state["subtotal"] += price
+            state["tax"] = round(state["subtotal"] * state["tax_rate"], 2)
+            state["total"] = state["subtotal"] + state["tax"]
+            return Reply(state["total"], state)
+
+        def handle_cast(self, message, state):
+            state["points"] += state["bonus"]
+            state["visits"] = state["visits"] * 2 + 3
+            return state
+    """
+)
+
+BASKET_MAIN = textwrap.dedent(
+    """
+    from basket import Basket
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        basket = rt.start(Basket, None, path="basket")
+        rt.call(basket, ("tea", 4.5))
+        print("total", rt.call(basket, ("jam", 8.0)))
+        rt.cast(basket, "reward")
+        rt.cast(basket, "reward")
+    """
+)
+
+
+def test_why_names_the_fields_of_its_state_a_number_was_computed_from(tmp_path: Path) -> None:
+    """A sum of the previous value and another field follows that field; a sum or product
+    of two fields names both; an operand of another type (the total, 15.0, beside the
+    bonus, 15) is no candidate for an int; other arithmetic still says it is not known."""
+    (tmp_path / "basket.py").write_text(BASKET)
+    (tmp_path / "main.py").write_text(BASKET_MAIN)
+    done = elixirscope("run", "--data-dir", "data", "main.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "total 15.0\n", done.stderr
+
+    def why(field: str) -> list[str]:
+        return _steps(elixirscope("why", "--data-dir", "data", "basket", field, cwd=tmp_path))
+
+    points = why("points")
+    assert points[0].startswith("basket.points = 30: set by handle_cast('reward'), change 5")
+    assert points[1:] == [
+        "computed by basket.handle_cast from its previous value: 15 (change 4) + "
+        "basket.bonus (15), which it holds",
+        "basket.bonus = 15: set by init(None), change 1",
+        "made by basket.init (its first recorded state)",
+    ], points
+    assert why("total")[1:] == [
+        "computed by basket.handle_call from basket.subtotal (12.5) + basket.tax (2.5), "
+        "which it holds"]
+    assert why("tax")[1:] == [
+        "computed by basket.handle_call from basket.subtotal (12.5) × basket.tax_rate (0.2), "
+        "which it holds"]
+    visits = why("visits")
+    assert visits[1:] == [
+        "made by basket.handle_cast (the message it handled does not carry it)"], visits
