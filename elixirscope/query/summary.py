@@ -687,6 +687,8 @@ def _slow_name(s: dict[str, Any], tail: bool = False) -> str:
     else:
         parts = [p for p in s["function"].split(".") if p != "<locals>"]
         name = ".".join(parts[-2:]) if tail else _short(s["function"])
+    if s.get("cancelled"):  # stopped by its owner (the Cancelled line says so): no failure
+        return name + " (cancelled)"
     return name + (" !!" if s["raised"] else "")
 
 
@@ -709,6 +711,7 @@ def _slow_row(
         "ts": request[1] if request else ev.ts,
         "producer": se.producer,
         "raised": type(ev) is FunctionError,
+        "cancelled": type(ev) is FunctionError and _type_name(ev.exc_type) == "CancelledError",
     }
 
 

@@ -439,6 +439,10 @@ def test_cancelled_coroutines_are_counted_apart_from_the_exceptions():
     table = text[text.index("Exceptions"):].split("\n\n")[0]
     assert "KeyError" in table and "CancelledError" not in table
     assert "Cancelled: 3 coroutine calls ended by CancelledError" in text
+    # among the slowest, a cancelled call is said so, not flagged as a failure
+    slowest = text[text.index("Slowest calls"):].split("\n\n")[0]
+    assert slowest.count("app.poll (cancelled)") == 3 and "app.other !!" in slowest, slowest
+    assert [s["cancelled"] for s in report["slowest"]].count(True) == 3
 
 
 def test_an_orms_selects_are_told_apart_by_their_table_and_condition_not_their_columns():
