@@ -564,10 +564,15 @@ def _call_line(node: CallNode, paint) -> str:
             text += f" -> {node.result}"
     elif node.status == "raised":
         assert node.error is not None
-        text += " " + paint(_RED, "!! " + error_text(*node.error))
         raised = raised_at(node.traceback, node.raised_line)
-        if raised:
-            text += paint(_RED, f" (raised at {raised})")
+        if node.error[0].rpartition(".")[2] == "CancelledError":  # its owner stopped it
+            text += " " + paint(_YELLOW, "cancelled")
+            if raised:
+                text += paint(_DIM, f" (at {raised})")
+        else:
+            text += " " + paint(_RED, "!! " + error_text(*node.error))
+            if raised:
+                text += paint(_RED, f" (raised at {raised})")
     duration = node.duration_ns
     if node.function == REQUEST_FUNCTION:  # the request's own time, its body sent (WSGI's after)
         end = _request_events(node)[1]

@@ -57,6 +57,17 @@ def test_errors_render_with_type_and_message(tmp_path, recorder):
     assert text.splitlines()[1] == "  app.parse(text='x') !! ValueError: invalid literal  [700 ns]"
 
 
+def test_a_call_its_owner_cancelled_reads_cancelled_not_as_a_failure(tmp_path, recorder):
+    rec = recorder()
+    top = rec.call("app.main")
+    poll = rec.call("app.poll", parent=top)
+    rec.error(poll, "app.poll", "asyncio.exceptions.CancelledError", "", parent=top)
+    rec.error(top, "app.main", "TimeoutError", "")
+    lines = render_call_tree(_tree(tmp_path, rec)).splitlines()
+    assert lines[1] == "  app.poll() cancelled  [700 ns]", lines
+    assert lines[0].startswith("app.main() !! TimeoutError  ["), lines
+
+
 def test_a_multi_line_message_stays_on_its_events_line(tmp_path, recorder):
     """PostgreSQL's error has a DETAIL line: each event is still one line of `events` and
     `calltree` (its breaks shown as ⏎)."""
