@@ -156,7 +156,7 @@ class RunModel:
     function: np.ndarray
     chain: np.ndarray
     parent: np.ndarray  # the caller's row, -1 at top level
-    status: np.ndarray  # 0 returned, 1 raised, 2 still running
+    status: np.ndarray  # 0 returned, 1 raised, 2 still running, 3 cancelled
     call_ids: np.ndarray
     marks: list[Mark]
     messages: list[Message]
@@ -204,7 +204,7 @@ class RunModel:
             "tier": int(self.tier[row]),
             "function": self.functions[int(self.function[row])],
             "chain": self.chains[int(self.chain[row])],
-            "status": ("returned", "raised", "running")[int(self.status[row])],
+            "status": ("returned", "raised", "running", "cancelled")[int(self.status[row])],
             "call_id": int(self.call_ids[row]),
             "self": int(self.self_ns[row]),
             **self._suspensions(row),

@@ -83,16 +83,16 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 18
+FORMAT = 19
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
 to its version only, where one could hold chunks twice; 17: a receive's sender and
 message, for one no recorded send made; 18: a query's and an HTTP attempt's issuing
-line)."""
+line; 19: a call its owner cancelled, apart from one that raised)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
-EXIT = ("ts", "id", "call_id", "producer", "raised")
+EXIT = ("ts", "id", "call_id", "producer", "raised")  # raised: 0 no, 1 yes, 3 cancelled
 # a coroutine's or generator's yields and resumes (a yield's line, and whether an await)
 STEP = ("ts", "id", "call_id", "producer", "resumed", "line", "awaiting")
 _DTYPES = {
@@ -218,8 +218,16 @@ class PartReader:
                 x_id(ev.id)
                 x_cid(ev.call_id)
                 x_prod(pcode)
-                x_raised(kind is FunctionError)
-                if kind is FunctionError:
+                if kind is FunctionExit:
+                    x_raised(0)
+                elif _cancelled(ev.exc_type):  # its owner stopped it: no failure
+                    x_raised(CANCELLED)
+                    records.append(
+                        _record(ts, producer, ev, pid, "cancelled")
+                        + [ev.function, ev.correlation_id]
+                    )
+                else:
+                    x_raised(1)
                     records.append(
                         _record(ts, producer, ev, pid, "error")
                         + [ev.function, ev.exc_type, _short(ev.message, 80), ev.correlation_id]
@@ -258,6 +266,17 @@ class PartReader:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
         )
+
+
+CANCELLED = 3
+"""A call's status (``RunModel.status``) when a ``CancelledError`` ended it: 0 returned,
+1 raised, 2 still running."""
+
+
+def _cancelled(exc_type: str) -> bool:
+    """An exception type that is asyncio's cancellation (its owner's ``cancel()``, a
+    timeout, a server's shutdown), not a failure: ``summary`` and ``calltree`` say so too."""
+    return exc_type.rpartition(".")[2] == "CancelledError"
 
 
 def _record(ts: int, producer: str, ev: Any, pid: int, kind: str) -> Record:
@@ -776,6 +795,7 @@ def _first_use(codes: np.ndarray, names: list[str], n: int) -> tuple[list[str], 
 _LANE_KINDS = frozenset(
     {
         "error",
+        "cancelled",
         "uncaught",
         "state",
         "spawn",
@@ -929,7 +949,11 @@ def _replay(
     for rec, lane in zip(records, record_lanes, strict=True):
         ts, producer, eid, kind = rec[:4]
         f = rec[6:]
-        if kind == "error":
+        if kind == "cancelled":
+            function, chain = f
+            label = f"{function} cancelled"
+            marks.append(Mark("cancelled", ts, lane, None, label, producer, eid, chain))
+        elif kind == "error":
             function, exc_type, message, chain = f
             marks.append(
                 Mark(

@@ -303,3 +303,47 @@ def test_a_request_waterfall_flags_its_n_plus_one_http_calls_and_says_where_each
         '            total += (await c.get(f"{base}/price/{item}")).json()["price"]  # one at a time'
     ) + 1
     assert {q["location"] for q in calls} == {f"{tmp_path / 'prog.py'}:{line}"}
+
+
+CANCELLING = """
+import asyncio
+
+
+async def poll(n):
+    while True:
+        await asyncio.sleep(0.001 * n)
+
+
+async def fail():
+    raise ValueError("bad input")
+
+
+async def main():
+    pollers = [asyncio.create_task(poll(n)) for n in (1, 2)]
+    await asyncio.sleep(0.01)
+    for p in pollers:
+        p.cancel()
+    await asyncio.gather(*pollers, return_exceptions=True)
+    await asyncio.gather(fail(), return_exceptions=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_call_its_owner_cancelled_is_drawn_as_cancelled_not_as_an_error(tmp_path):
+    """Summary and calltree count a cancelled coroutine apart from failures: the cinema's
+    timeline, its marks and its flame graph's error counts do too."""
+    from export_recordings import record_program
+
+    data, run = record_program(tmp_path, CANCELLING)
+    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as c:
+        timeline = c.get(f"/api/runs/{run}/timeline").json()
+        status = {(s["function"].rpartition(".")[2], s["status"]) for s in timeline["slices"]}
+        assert {("poll", "cancelled"), ("fail", "raised"), ("main", "returned")} <= status
+        marks = [(m["kind"], m["label"]) for m in timeline["marks"]]
+        assert marks.count(("cancelled", "__main__.poll cancelled")) == 2, marks
+        assert [k for k, label in marks if "fail" in label] == ["error"], marks
+        nodes = c.get(f"/api/runs/{run}/calltree").json()["nodes"]
+        errors = {n["function"].rpartition(".")[2]: n["errors"] for n in nodes[1:]}
+        assert errors["poll"] == 0 and errors["fail"] == 1, errors

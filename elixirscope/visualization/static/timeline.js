@@ -14,7 +14,7 @@ import { api, ctx, S, go, rel, abs, fmtDur, fmtRel, fmtClock, fmtBytes, esc, sho
 // a lane: its label's strip (LABEL), its marks' (HEAD - LABEL), then its calls' rows
 const ROW = 17, LABEL = 16, HEAD = 30, AXIS = 22, GAP = 8, MIN_SPAN = 500, STRIP = 16;
 const MARK_COLOURS = { crash: "#f7768e", exit: "#ff9e64", stop: "#8b93a7", restart: "#9ece6a", spawn: "#2ac3de", state: "#7aa2f7",
-  error: "#ff9e64", raised: "#ff9e64", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
+  error: "#ff9e64", raised: "#ff9e64", cancelled: "#8b93a7", request: "#bb9af7", query: "#2ac3de", http: "#bb9af7", process: "#e0af68" };
 
 export async function mount(host, state) {
   const ov = ctx.overview;
@@ -33,7 +33,7 @@ export async function mount(host, state) {
       <h2>Selection</h2><div id="tl-sel" class="dim">click a call</div>
       <h2>Crashes &amp; restarts</h2><div id="tl-marks" class="marklist"></div>
       <h2>Legend</h2><div class="dim mono" style="line-height:1.8">
-        <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp; <span style="color:#8b93a7">■</span> stopped (normal, shutdown) &nbsp;
+        <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp; <span style="color:#8b93a7">■</span> stopped (normal, shutdown) &nbsp; <span style="color:#8b93a7">▼</span> call cancelled &nbsp;
         <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#2ac3de">●</span> spawn &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
         <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query<br>
         <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
@@ -361,7 +361,7 @@ class Timeline {
       if (x < -5 || x > w + 5) continue;
       g.fillStyle = MARK_COLOURS[m.kind] || "#888";
       const y = l.y + LABEL + 8;  // the glyphs' strip, under the label's
-      if (m.kind === "crash" || m.kind === "exit" || m.kind === "error" || m.kind === "raised") {
+      if (m.kind === "crash" || m.kind === "exit" || m.kind === "error" || m.kind === "raised" || m.kind === "cancelled") {
         g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
         if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
       } else if (m.kind === "restart") {
