@@ -18,10 +18,11 @@ For a field's value at a moment, :func:`why` walks back:
    from: a value a recorded call inside the callback returned, stored as it is (that
    call); a number that is the product of two the message carries, or the field's
    previous value plus or minus a number the message carries (then that number is
-   followed through the message), such a product, one such call returned, another
-   number its state holds (then that field is followed), or one; a number that is the
-   sum, difference or product of two others its state holds (both named, neither
-   followed: the path would fork); a text holding another field's value as a whole word
+   followed through the message), such a product, one such call returned, one, or
+   another number its state holds (then that field is followed) — or times or divided
+   by one of those; a number that is the sum, difference, product or quotient of two
+   others its state holds (both named, neither followed: the path would fork); a text
+   holding another field's value as a whole word
    (``'T-7003'``, ``serial``), from there;
 5. it stops where the value was made: a change with no message (``init``), a
    sender that is not an actor with recorded state, or a sender whose state
@@ -588,10 +589,11 @@ def _derived(
 ) -> tuple[Step, Any, bool, tuple[int, Path] | None] | None:
     """A number a callback computed from the field's previous value: plus or minus a number
     the message it handled carries (a balance less an amount), else one a recorded call
-    inside the callback ``returned`` (a total plus a basket's price), else another number
-    its state holds (a balance plus its interest), else plus or minus one (a count). The
-    step that says so, the operand, whether the message carried it, and the field that
-    held it (the change it is read at, its place); None when the value is no such sum."""
+    inside the callback ``returned`` (a total plus a basket's price), else plus or minus
+    one (a count), else another number its state holds (points plus a bonus); then the
+    same operands multiplied or divided (savings times a growth rate). The step that says
+    so, the operand, whether the message carried it, and the field that held it (the
+    change it is read at, its place); None when the value is none of those."""
     after = to_plain(value)
     if not setter or type(after) not in (int, float):
         return None
@@ -603,20 +605,26 @@ def _derived(
         return None
     actor = timeline.target
     op, operand, whose, in_message, held = None, None, "", False, None
-    for candidate in _operands(change.message, returned):
-        op = _sum_op(before, after, candidate[0])
-        if op:
-            operand, whose, in_message = candidate
-            break
-    if op is None and after - before in (1, -1):  # a count, before a field that holds 1.0
-        op, operand, whose, in_message = ("+" if after > before else "-"), 1, "", False
-    if op is None:
-        for at, place, number in _numbers_held(timeline, setter, path):
-            op = _sum_op(before, after, number) if _typed_as(after, before, number) else None
+    candidates = list(_operands(change.message, returned))
+    fields: list[tuple[int, Path, Any]] | None = None  # read only when needed
+    for ops in (_SUMS, _PRODUCTS):  # a sum before a product, whatever its operand
+        for candidate in candidates:
+            op = _operation(before, after, candidate[0], ops)
             if op:
-                operand, held = number, (at, place)
-                whose = ", which it holds"
+                operand, whose, in_message = candidate
                 break
+        if op is None and ops is _SUMS and after - before in (1, -1):  # a count
+            op, operand, whose, in_message = ("+" if after > before else "-"), 1, "", False
+        if op is None:
+            fields = _numbers_held(timeline, setter, path) if fields is None else fields
+            for at, place, number in fields:
+                op = _operation(before, after, number, ops)
+                if op and _typed_as(after, before, number, op):
+                    operand, held, whose = number, (at, place), ", which it holds"
+                    break
+                op = None
+        if op is not None:
+            break
     if op is None:
         return None
     earlier = _last_setter(timeline, path, setter - 1)
@@ -681,9 +689,12 @@ def _from_fields(timeline: Any, setter: int, path: Path, value: Any, change: Cha
             ways.append(("-", b_place, b, a_place, a))
             if a not in (0, 1) and b not in (0, 1):
                 ways.append(("×", a_place, a, b_place, b))
+                ways.append(("/", a_place, a, b_place, b))  # an average, a share
+                ways.append(("/", b_place, b, a_place, a))
             for op, x_place, x, y_place, y in ways:
-                made = x + y if op == "+" else x - y if op == "-" else x * y
-                if not x or not y or not _typed_as(after, x, y) or not _same(made, after):
+                if not x or not y or not _typed_as(after, x, y, op):
+                    continue
+                if not _same(_apply(op, x, y), after):
                     continue
                 return Step(
                     "computed",
@@ -699,10 +710,16 @@ def _from_fields(timeline: Any, setter: int, path: Path, value: Any, change: Cha
     return None
 
 
-def _typed_as(result: Any, a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` added, taken or multiplied give a number of ``result``'s type,
-    as Python's arithmetic does: an int from two ints, a float from at least one float (a
-    count of 30 is no 15 plus a total of 15.0)."""
+def _apply(op: str, x: Any, y: Any) -> Any:
+    return x + y if op == "+" else x - y if op == "-" else x * y if op == "×" else x / y
+
+
+def _typed_as(result: Any, a: Any, b: Any, op: str = "+") -> bool:
+    """Whether ``a`` and ``b`` added, taken or multiplied (``op``) give a number of
+    ``result``'s type, as Python's arithmetic does: an int from two ints, a float from at
+    least one float (a count of 30 is no 15 plus a total of 15.0); divided, a float."""
+    if op == "/":
+        return type(result) is float
     if type(result) is int:
         return type(a) is int and type(b) is int
     return type(a) is float or type(b) is float
@@ -749,14 +766,24 @@ def _products(message: str | None) -> list[tuple[Any, Any, Any]]:
     return [(a, b, a * b) for i, a in enumerate(numbers) for b in numbers[i + 1 :]]
 
 
-def _sum_op(before: Any, after: Any, n: Any) -> str | None:
-    """``+`` or ``-`` when ``after`` is ``before`` plus or minus ``n`` (a number, not 0)."""
-    if not n:
+_SUMS = ("+", "-")
+_PRODUCTS = ("×", "/")
+
+
+def _operation(before: Any, after: Any, n: Any, ops: tuple[str, ...] = _SUMS) -> str | None:
+    """Which of ``ops`` makes ``after`` of ``before`` and ``n`` (a number, not 0): ``+`` or
+    ``-`` (a balance less an amount), ``×`` or ``/`` (a price raised by a rate; not by 1 or
+    -1, which would make any number one); None when none does."""
+    if not n or type(n) is bool:
         return None
-    if after == before + n:
-        return "+"
-    if after == before - n:
-        return "-"
+    for op in ops:
+        if op in _PRODUCTS and (n in (1, -1) or not before):
+            continue
+        if op in _SUMS and after == _apply(op, before, n):
+            return op
+        if op in _PRODUCTS and _typed_as(after, before, n, op):
+            if _same(_apply(op, before, n), after):
+                return op
     return None
 
 

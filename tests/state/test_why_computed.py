@@ -204,12 +204,15 @@ BASKET = textwrap.dedent(
 
     class Basket(GenServer):
         def init(self, args):
-            return {"subtotal": 0.0, "tax_rate": 0.2, "tax": 0.0, "total": 0.0,
-                    "points": 0, "bonus": 15, "visits": 7}
+            return {"subtotal": 0.0, "tax_rate": 0.2, "tax": 0.0, "total": 0.0, "items": 0,
+                    "mean": 0.0, "points": 0, "bonus": 15, "visits": 7, "savings": 10.0,
+                    "growth": 1.5}
 
         def handle_call(self, item, from_, state):
             name, price = item
             state["subtotal"] += price
+            state["items"] += 1
+            state["mean"] = state["subtotal"] / state["items"]
             state["tax"] = round(state["subtotal"] * state["tax_rate"], 2)
             state["total"] = state["subtotal"] + state["tax"]
             return Reply(state["total"], state)
@@ -217,6 +220,7 @@ BASKET = textwrap.dedent(
         def handle_cast(self, message, state):
             state["points"] += state["bonus"]
             state["visits"] = state["visits"] * 2 + 3
+            state["savings"] *= state["growth"]
             return state
     """
 )
@@ -237,8 +241,8 @@ BASKET_MAIN = textwrap.dedent(
 
 
 def test_why_names_the_fields_of_its_state_a_number_was_computed_from(tmp_path: Path) -> None:
-    """A sum of the previous value and another field follows that field; a sum or product
-    of two fields names both; an operand of another type (the total, 15.0, beside the
+    """A sum or product of the previous value and another field follows that field; a sum,
+    product or quotient of two fields names both; an operand of another type (the total, 15.0, beside the
     bonus, 15) is no candidate for an int; other arithmetic still says it is not known."""
     (tmp_path / "basket.py").write_text(BASKET)
     (tmp_path / "main.py").write_text(BASKET_MAIN)
@@ -262,6 +266,16 @@ def test_why_names_the_fields_of_its_state_a_number_was_computed_from(tmp_path: 
     assert why("tax")[1:] == [
         "computed by basket.handle_call from basket.subtotal (12.5) × basket.tax_rate (0.2), "
         "which it holds"]
+    assert why("mean")[1:] == [
+        "computed by basket.handle_call from basket.subtotal (12.5) / basket.items (2), "
+        "which it holds"]
+    savings = why("savings")
+    assert savings[1:] == [
+        "computed by basket.handle_cast from its previous value: 15.0 (change 4) × "
+        "basket.growth (1.5), which it holds",
+        "basket.growth = 1.5: set by init(None), change 1",
+        "made by basket.init (its first recorded state)",
+    ], savings
     visits = why("visits")
     assert visits[1:] == [
         "made by basket.handle_cast (the message it handled does not carry it)"], visits
