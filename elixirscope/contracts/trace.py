@@ -86,6 +86,7 @@ __all__ = [
     "process_start_name",
     "process_start_pid",
     "replied_call",
+    "cancellation",
     "websocket_actor",
 ]
 
@@ -140,6 +141,13 @@ class FunctionError(TraceEvent, tag="exception"):
     message: Text
     line: Int64 = 0
     traceback: list[Text] | None = None
+
+
+def cancellation(exc_type: str) -> bool:
+    """Whether an exception type (``FunctionError.exc_type``) is asyncio's cancellation:
+    a task's owner stopped it (``cancel()``, a timeout, a server's shutdown), no failure.
+    Every view says such a call ended ``cancelled``, apart from the ones that raised."""
+    return exc_type.rpartition(".")[2] == "CancelledError"
 
 
 TRACEBACK_LIMIT = 20

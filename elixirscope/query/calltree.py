@@ -55,6 +55,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
     WebSocketMessage,
+    cancellation,
 )
 from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
@@ -565,7 +566,7 @@ def _call_line(node: CallNode, paint) -> str:
     elif node.status == "raised":
         assert node.error is not None
         raised = raised_at(node.traceback, node.raised_line)
-        if node.error[0].rpartition(".")[2] == "CancelledError":  # its owner stopped it
+        if cancellation(node.error[0]):  # its owner stopped it
             text += " " + paint(_YELLOW, "cancelled")
             if raised:
                 text += paint(_DIM, f" (at {raised})")

@@ -64,6 +64,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
     WebSocketMessage,
+    cancellation,
     process_start_pid,
     process_start_role,
     websocket_actor,
@@ -711,7 +712,7 @@ def _slow_row(
         "ts": request[1] if request else ev.ts,
         "producer": se.producer,
         "raised": type(ev) is FunctionError,
-        "cancelled": type(ev) is FunctionError and _type_name(ev.exc_type) == "CancelledError",
+        "cancelled": type(ev) is FunctionError and cancellation(ev.exc_type),
     }
 
 
@@ -785,8 +786,8 @@ def render_summary(report: dict[str, Any], *, top: int = 15, width: int = WIDTH)
     every = report["exceptions"]
     # a coroutine cancelled (a server's shutdown, a timeout, a gather given up) is stopped
     # by its owner, not failing: counted on a line of its own, listed in --json
-    excs = [e for e in every if _type_name(e["exc_type"]) != "CancelledError"]
-    cancelled = sum(e["count"] for e in every if _type_name(e["exc_type"]) == "CancelledError")
+    excs = [e for e in every if not cancellation(e["exc_type"])]
+    cancelled = sum(e["count"] for e in every if cancellation(e["exc_type"]))
     if excs:
         out += ["", _heading("Exceptions", len(excs), top)]
         out += _table(

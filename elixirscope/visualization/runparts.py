@@ -54,6 +54,7 @@ from elixirscope.contracts.trace import (
     RequestStart,
     StateChange,
     ThreadStart,
+    cancellation,
 )
 from elixirscope.query.uncaught import uncaught_of
 from elixirscope.runtime.reasons import abnormal_text
@@ -220,7 +221,7 @@ class PartReader:
                 x_prod(pcode)
                 if kind is FunctionExit:
                     x_raised(0)
-                elif _cancelled(ev.exc_type):  # its owner stopped it: no failure
+                elif cancellation(ev.exc_type):  # its owner stopped it: no failure
                     x_raised(CANCELLED)
                     records.append(
                         _record(ts, producer, ev, pid, "cancelled")
@@ -271,12 +272,6 @@ class PartReader:
 CANCELLED = 3
 """A call's status (``RunModel.status``) when a ``CancelledError`` ended it: 0 returned,
 1 raised, 2 still running."""
-
-
-def _cancelled(exc_type: str) -> bool:
-    """An exception type that is asyncio's cancellation (its owner's ``cancel()``, a
-    timeout, a server's shutdown), not a failure: ``summary`` and ``calltree`` say so too."""
-    return exc_type.rpartition(".")[2] == "CancelledError"
 
 
 def _record(ts: int, producer: str, ev: Any, pid: int, kind: str) -> Record:

@@ -244,7 +244,8 @@ def split_batches(
             if stack and rng.random() < 0.45:
                 cid, fn, began = stack.pop()
                 parent = stack[-1][0] if stack else 0
-                if rng.random() < 0.2:
+                draw = rng.random()
+                if draw < 0.2:  # a quarter of the raises are cancellations (same draw)
                     pending.append(
                         (
                             "exception",
@@ -256,8 +257,8 @@ def split_batches(
                             cid,
                             fn,
                             ts - began,
-                            "KeyError",
-                            "k",
+                            "asyncio.exceptions.CancelledError" if draw < 0.05 else "KeyError",
+                            "" if draw < 0.05 else "k",
                         )
                     )
                 else:

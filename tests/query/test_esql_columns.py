@@ -30,7 +30,7 @@ def split_data(tmp_path_factory) -> Path:
 TEXTS = {
     "function": ["price", "shop.*", "*e*", "Till.ring", "nosuch", "__main__.*", "render"],
     "module": ["shop", "db", "__main__", "s*", "nosuch"],
-    "status": ["ok", "error", "running", "r*"],
+    "status": ["ok", "error", "cancelled", "running", "r*"],
     "kind": ["call", "return"],
 }
 DURATIONS = ["0", "1us", "900ns", "2500ns", "1.5ms", "3000.5ns", "10ms", "-5ns"]
@@ -156,7 +156,7 @@ def test_the_split_store_has_calls_across_shards(split_data):
     assert len(list((split_data / "events").glob("*.sqlite3"))) == 2
     rows_c, rows_r, engine = both("status, count(*) from calls group by status", split_data)
     assert engine == "columns" and rows_c == rows_r
-    assert {s for s, _n in rows_c} == {"ok", "error", "running"}
+    assert {s for s, _n in rows_c} == {"ok", "error", "cancelled", "running"}
 
 
 def test_queries_the_columns_cannot_answer_read_rows(split_data):

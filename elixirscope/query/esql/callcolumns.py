@@ -36,17 +36,18 @@ from typing import Any
 
 import numpy as np
 
-from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit
+from elixirscope.contracts.trace import FunctionEntry, FunctionError, FunctionExit, cancellation
 from elixirscope.store.eventstore import SHARD_DIR
 from elixirscope.store.sidefiles import write_directory
 
 __all__ = ["COLUMNS_DIR", "FORMAT", "CallTable", "STATUS", "call_columns", "call_table", "refresh"]
 
 COLUMNS_DIR = "columns"
-FORMAT = 1
-"""Bumped when the saved layout changes: older side files are built again."""
+FORMAT = 2
+"""Bumped when the saved layout changes: older side files are built again (2: a call its
+owner cancelled has a status of its own)."""
 
-STATUS = ("running", "ok", "error")
+STATUS = ("running", "ok", "error", "cancelled")
 ARRAYS = ("function", "origin", "start", "end", "duration", "status", "emit_id", "call_id", "entry")
 
 Origin = tuple[str, int, str, str, str]  # node, pid, program, producer, run
@@ -116,7 +117,7 @@ def build_shard(
                 x_id.append(ev.id)
                 x_ts.append(ev.ts)
                 x_took.append(ev.duration_ns)
-                x_st.append(1 if cls is FunctionExit else 2)
+                x_st.append(1 if cls is FunctionExit else 3 if cancellation(ev.exc_type) else 2)
     q = np.int64
     entries = {
         name: np.frombuffer(a, dtype=q) if len(a) else np.zeros(0, dtype=q)

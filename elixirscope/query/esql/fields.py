@@ -51,6 +51,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
     WebSocketMessage,
+    cancellation,
 )
 from elixirscope.query.calltree import error_text
 from elixirscope.query.esql.rows import UNKNOWN, CallRow, EventRow, MessageRow
@@ -278,7 +279,9 @@ def _status(row: Any) -> str | None:
         return UNKNOWN
     if end is None:
         return "running"
-    return "error" if type(end) is FunctionError else "ok"
+    if type(end) is not FunctionError:
+        return "ok"
+    return "cancelled" if cancellation(end.exc_type) else "error"
 
 
 def _type(row: Any) -> str | None:
@@ -326,6 +329,8 @@ def _outcome(row: Any) -> str | None:
     if end is None:
         return "(running)" if type(row) is CallRow else None
     if type(end) is FunctionError:
+        if cancellation(end.exc_type):
+            return "(cancelled)"  # as calltree says it: no failure
         return f"!! {error_text(end.exc_type, end.message)}"
     return "->" if end.result is None else f"-> {end.result}"
 
@@ -696,10 +701,10 @@ _FIELDS = [
         "text",
         {"calls", "messages"},
         _status,
-        doc="ok, error, running; received, unreceived",
-        values=("ok", "error", "running", "received", "unreceived"),
+        doc="ok, error, cancelled, running; received, unreceived",
+        values=("ok", "error", "cancelled", "running", "received", "unreceived"),
     ),
-    _f("outcome", "text", {"calls"}, _outcome, doc="-> value or !! Error: message"),
+    _f("outcome", "text", {"calls"}, _outcome, doc="-> value, !! Error: message or (cancelled)"),
     _f(
         "type",
         "function",  # a dotted name: 'TransientError' matches __main__.TransientError
