@@ -10,7 +10,7 @@ to queries) — and the reads the CLI and the console need:
 ``events`` (filters as ``elixirscope events`` takes them), ``calltree``
 ({correlation}) — both scoped like the CLI's: the latest run, or params
 ``run`` (an id prefix) / ``all_runs`` — ``runs``, and ``summary``
-({correlation?, run?, top?}), ``diff`` ({run_a?, run_b?, test?, threshold?,
+({correlation?, run?, top?}), ``diff`` ({run_a?, run_b?, test?, chains?, threshold?,
 min_change_ns?, top?}). It opens the store read-only, so it reads while
 the Capture layer's writers write, and sees every shard.
 """
@@ -144,7 +144,7 @@ class QueryService(LayerService):
 
         self.metrics.counter("queries").inc()
         params = dict(request.params or {})
-        known = {"run_a", "run_b", "test", "threshold", "min_change_ns", "top"}
+        known = {"run_a", "run_b", "test", "chains", "threshold", "min_change_ns", "top"}
         unknown = set(params) - known
         if unknown:
             raise ValueError(f"diff takes params {', '.join(sorted(known))}; got {sorted(unknown)}")

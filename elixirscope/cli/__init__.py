@@ -189,7 +189,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("replay", "step through an actor's state changes interactively", _state_adder("replay")),
     (
         "diff",
-        "what differs between two runs: calls, arguments, returns, exceptions, messages, durations",
+        "what differs between two runs (or two chains): calls, arguments, returns, exceptions, messages, durations",
         _add_diff_arguments,
     ),
     (

@@ -2,7 +2,8 @@
 
 Two runs (any unique id prefix, ``latest`` or ``previous``; by default the
 previous and the latest), or with ``--test NODEID`` a pytest test's last
-passing and last failing runs, compared by call-tree position
+passing and last failing runs, or with ``--chains A B`` two correlation chains
+(a request that failed beside one that did not), compared by call-tree position
 (``elixirscope.query.rundiff``), from a data dir or a daemon's Query layer.
 """
 
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NODEID",
         help="instead of two runs: this pytest test's last passing run (A) and its last "
         "failing run (B), recorded by `pytest --elixirscope`",
+    )
+    parser.add_argument(
+        "--chains",
+        nargs=2,
+        metavar=("CHAIN_A", "CHAIN_B"),
+        help="instead of two runs: two correlation chains (any unique prefix of each id; "
+        "a request that failed and one that did not, as `summary` and `calltree` name them)",
     )
     parser.add_argument(
         "--threshold",
@@ -85,14 +93,18 @@ def _duration(text: str) -> int:
 
 
 def run(args: Any) -> int:
-    if args.test is not None and (args.run_a is not None or args.run_b is not None):
-        raise CommandError("give two runs or --test NODEID, not both", EXIT_USAGE)
+    given = (args.test is not None) + (args.chains is not None)
+    if given + (args.run_a is not None or args.run_b is not None) > 1:
+        raise CommandError(
+            "give two runs, --test NODEID or --chains CHAIN_A CHAIN_B: one of them", EXIT_USAGE
+        )
     params: dict[str, Any] = {
         k: v
         for k, v in (
             ("run_a", args.run_a),
             ("run_b", args.run_b),
             ("test", args.test),
+            ("chains", args.chains),
             ("threshold", args.threshold),
             ("min_change_ns", args.min_change),
             ("top", args.top),

@@ -715,6 +715,7 @@ def diff_report(
     run_b: str | None = None,
     *,
     test: str | None = None,
+    chains: list[str] | tuple[str, ...] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     min_change_ns: int = DEFAULT_MIN_CHANGE_NS,
     top: int = 50,
@@ -722,7 +723,9 @@ def diff_report(
     """:func:`diff_events` of two runs under ``data_dir`` — each any unique prefix of a
     run id, ``latest`` or ``previous``; by default the previous run (A) and the latest
     (B) — or, with ``test``, of a pytest test's last passing run (A) and its last
-    failing run (B). ValueError when the runs cannot be chosen."""
+    failing run (B), or, with ``chains``, of two correlation chains (each any unique
+    prefix of its id, in whichever runs recorded it: a request that failed and one that
+    did not). ValueError when the sides cannot be chosen."""
     from pathlib import Path
 
     from elixirscope.store import EventStore
@@ -731,10 +734,14 @@ def diff_report(
         raise ValueError(f"expected `top` a whole number >= 1, got {top!r}")
     if not (Path(data_dir).expanduser() / "events").is_dir():
         raise ValueError(f"nothing recorded under {data_dir} yet")
+    if (test is not None) + (chains is not None) + (run_a is not None or run_b is not None) > 1:
+        raise ValueError("give two runs, a test or two chains, not more than one of them")
     if test is not None:
-        if run_a is not None or run_b is not None:
-            raise ValueError("give two runs or a test, not both")
         sides = _test_sides(data_dir, test)
+    elif chains is not None:
+        if not isinstance(chains, (list, tuple)) or len(chains) != 2:
+            raise ValueError(f"expected two correlation chains to compare, got {chains!r}")
+        sides = [_chain_side(data_dir, chains[0], "A"), _chain_side(data_dir, chains[1], "B")]
     else:
         sides = [
             _run_side(data_dir, run_a or "previous", "A"),
@@ -795,6 +802,40 @@ def _run_side(data_dir: str, which: str, label: str) -> dict[str, Any]:
     }
 
 
+def _chain_side(data_dir: str, chain: str, label: str) -> dict[str, Any]:
+    """One correlation chain as a side, in whichever runs recorded it."""
+    from elixirscope.query.reports import resolve_correlation
+    from elixirscope.query.runs import runs_holding
+
+    if not isinstance(chain, str) or not chain.strip():
+        raise ValueError(
+            f"expected chain {label} as a correlation id (or its first characters), got {chain!r}"
+        )
+    correlation = resolve_correlation(data_dir, chain.strip())
+    holding = runs_holding(data_dir, correlation, but="")
+    if not holding:
+        raise ValueError(
+            f"chain {label}, {chain!r}, is in no run under {data_dir}; `elixirscope summary` "
+            "lists chains by their slowest calls, `elixirscope events` shows each event's"
+        )
+    first = holding[0]
+    also = f" (and {len(holding) - 1} more run{'s' if len(holding) > 2 else ''})" * (
+        len(holding) > 1
+    )
+    return {
+        "run": first.to_dict(),
+        "correlation": correlation,
+        "filters": {"correlation_id": correlation},
+        "header": f"chain {correlation[:12]}  run {first.short_id}{also}  "
+        f"{first.command_text}  {_when_text(first.when_ns)}",
+        "note": "",
+    }
+
+
+def _when_text(ns: int) -> str:
+    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _test_sides(data_dir: str, test: str) -> list[dict[str, Any]]:
     from elixirscope.query.recorded_tests import last_pass_and_failure
     from elixirscope.query.runs import RunScope, drop_note, list_runs
@@ -805,7 +846,7 @@ def _test_sides(data_dir: str, test: str) -> list[dict[str, Any]]:
     for recorded in (passed, failed):
         run = runs.get(recorded.run)
         scope = RunScope(run, False, len(runs)) if run is not None else None
-        when = _dt.datetime.fromtimestamp(recorded.ts / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+        when = _when_text(recorded.ts)
         header = (
             f"{recorded.nodeid} {recorded.outcome}  run {recorded.run[:8] or '-'}  "
             f"chain {recorded.correlation[:12]}  {when}"

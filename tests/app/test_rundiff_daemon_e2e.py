@@ -59,3 +59,12 @@ def test_diff_from_a_daemon(make_daemon, tmp_path):
     assert json.loads(local.stdout) == report  # the same store read the same way
     bad = es("diff", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "nosuchrun")
     assert bad.returncode == 1 and "no run 'nosuchrun'" in bad.stderr
+    # two chains: each run's main ran in its own chain
+    chains = json.loads(es("query", "--data-dir", str(d.data_dir), "--all-runs", "--json",
+                           "chain, args from calls where function = '*main'").stdout)["rows"]
+    first, second = (r["chain"] for r in sorted(chains, key=lambda r: r["args"]["n"]))
+    by_daemon = es("diff", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--json",
+                   "--chains", first[:10], second[:10])
+    assert by_daemon.returncode == 0, by_daemon.stderr
+    [changed] = json.loads(by_daemon.stdout)["changed"]
+    assert (changed["a"]["args"], changed["b"]["args"]) == ({"n": "3"}, {"n": "4"})

@@ -224,7 +224,9 @@ def test_the_threshold_decides_which_durations_are_reported(two_runs):
         (["zzzz"], 1, "no run 'zzzz'"),
         (["latest", "--threshold", "-3"], 2, "expected a percentage >= 0"),
         (["--min-change", "soon"], 2, "expected a duration like 500us"),
-        (["latest", "--test", "t.py::x"], 2, "give two runs or --test NODEID, not both"),
+        (["latest", "--test", "t.py::x"], 2, "give two runs, --test NODEID or --chains"),
+        (["--test", "t.py::x", "--chains", "a", "b"], 2, "give two runs, --test NODEID or"),
+        (["--chains", "zzzz", "zzzy"], 1, "chain A, 'zzzz', is in no run under"),
         (["--test", "t.py::x"], 1, "no test 't.py::x' recorded under"),
     ],
 )
@@ -402,3 +404,60 @@ def test_a_free_loopback_port_is_no_difference(tmp_path):
         assert done.returncode == 0, done.stderr
     report = diff_json(data, "--min-change", "1s")
     assert report["changed"] == [] and report["differences"] == 0
+
+
+CONVERT = """
+import threading
+
+
+def parse(text):
+    return int(text)
+
+
+def handle(text):
+    try:
+        return parse(text) * 2
+    except ValueError:
+        return None
+
+
+def work(text):
+    return handle(text)
+
+
+for t in ("21", "x"):
+    thread = threading.Thread(target=work, args=(t,))
+    thread.start()
+    thread.join()
+"""
+
+
+def test_two_chains_of_one_run_are_diffed_as_two_runs_are(tmp_path):
+    """A piece of work that failed beside one that did not (each thread its own chain):
+    where their calls' arguments and endings part."""
+    (tmp_path / "convert.py").write_text(CONVERT)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "--level", "args", "convert.py",
+                       cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(elixirscope("query", "--data-dir", str(data), "--json",
+                                  "chain, args from calls where function = '*work'").stdout)
+    chain = {row["args"]["text"]: row["chain"] for row in rows["rows"]}
+    done = elixirscope("diff", "--data-dir", str(data), "--json",
+                       "--chains", chain["'21'"][:8], chain["'x'"][:8])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["a"]["correlation"], report["b"]["correlation"]) == (chain["'21'"], chain["'x'"])
+    assert report["only_in_a"] == report["only_in_b"] == []
+    assert [(d["path"] + [d["label"]], d["a"]["args"], d["b"]["args"])
+            for d in report["changed"]] == [
+        (["work"], {"text": "'21'"}, {"text": "'x'"}),
+        (["work", "handle"], {"text": "'21'"}, {"text": "'x'"}),
+        (["work", "handle", "parse"], {"text": "'21'"}, {"text": "'x'"}),
+    ], report["changed"]
+    (raised,) = report["exceptions"]
+    assert raised["label"] == "parse" and raised["b"]["error"]["type"] == "ValueError", raised
+    text = elixirscope("diff", "--data-dir", str(data), "--chains", chain["'21'"][:8],
+                       chain["'x'"][:8]).stdout
+    good = chain["'21'"]
+    assert text.startswith(f"A: chain {good[:12]}  run "), text
