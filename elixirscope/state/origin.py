@@ -629,9 +629,10 @@ def _derived(
         return None
     earlier = _last_setter(timeline, path, setter - 1)
     where = f" (change {earlier + 1})" if earlier is not None else ""
-    said = f"{render(before, 80)}{where} {op} {render(operand, 80)}"
-    if held is not None:
-        said = f"{render(before, 80)}{where} {op} {actor}.{format_path(held[1])} ({render(operand, 40)})"
+    shown = render(operand, 80)
+    if held is not None:  # the field that held it, and its value
+        shown = f"{actor}.{format_path(held[1])} ({render(operand, 40)})"
+    said = f"{render(before, 80)}{where} {op} {shown}"
     return (
         Step(
             "computed",
@@ -675,9 +676,9 @@ def _numbers_held(timeline: Any, setter: int, path: Path) -> list[tuple[int, Pat
 
 
 def _from_fields(timeline: Any, setter: int, path: Path, value: Any, change: Change) -> Step | None:
-    """A number that is the sum, difference or product of two others the actor's state
-    holds (a total of a subtotal and a tax): the step that names both; neither is
-    followed (the path would fork). None when no two make it."""
+    """A number that is the sum, difference, product or quotient of two others the
+    actor's state holds (a total of a subtotal and a tax, an average): the step that names
+    both; neither is followed (the path would fork). None when no two make it."""
     after = to_plain(value)
     if type(after) not in (int, float) or _common(value):
         return None
@@ -711,7 +712,11 @@ def _from_fields(timeline: Any, setter: int, path: Path, value: Any, change: Cha
 
 
 def _apply(op: str, x: Any, y: Any) -> Any:
-    return x + y if op == "+" else x - y if op == "-" else x * y if op == "×" else x / y
+    """``x op y``; None where Python would raise (a division by 0, a float too large)."""
+    try:
+        return x + y if op == "+" else x - y if op == "-" else x * y if op == "×" else x / y
+    except (ArithmeticError, ValueError):
+        return None
 
 
 def _typed_as(result: Any, a: Any, b: Any, op: str = "+") -> bool:
@@ -728,9 +733,14 @@ def _typed_as(result: Any, a: Any, b: Any, op: str = "+") -> bool:
 def _same(made: Any, value: Any) -> bool:
     """``made`` is ``value``: exactly for integers, to a float's last digits else (money in
     floats: 0.1 + 0.2 is 0.30000000000000004)."""
+    if made is None:
+        return False
     if type(made) is int and type(value) is int:
         return made == value
-    return math.isclose(made, value, rel_tol=1e-12, abs_tol=1e-12)
+    try:
+        return math.isclose(made, value, rel_tol=1e-12, abs_tol=1e-12)
+    except OverflowError:  # an int past any float's range
+        return False
 
 
 def _number(text: str) -> int | float | None:
