@@ -4,9 +4,13 @@ where it was made; a count moved on by one says so and stops there."""
 
 from __future__ import annotations
 
+import math
 import sys
 import textwrap
 from pathlib import Path
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared programs
 
@@ -279,3 +283,24 @@ def test_why_names_the_fields_of_its_state_a_number_was_computed_from(tmp_path: 
     visits = why("visits")
     assert visits[1:] == [
         "made by basket.handle_cast (the message it handled does not carry it)"], visits
+
+
+numbers = st.integers(-10**6, 10**6) | st.floats(-1e6, 1e6, allow_nan=False, width=32)
+
+
+@given(before=numbers, n=numbers, op=st.sampled_from(["+", "-", "×", "/"]))
+def test_the_operation_why_names_makes_the_value_and_one_is_always_named(before, n, op):
+    """What `why` says a number was computed by (``before op n``) gives that number; and a
+    sum, or a product that could be told from a copy (not by 0, 1 or -1, nor of 0), is
+    always recognised."""
+    from elixirscope.state.origin import _PRODUCTS, _SUMS, _apply, _operation, _same
+
+    after = _apply(op, before, n)
+    assume(after is not None and math.isfinite(after))
+    said = _operation(before, after, n, _SUMS + _PRODUCTS)
+    if said is not None:
+        assert _same(_apply(said, before, n), after)
+    if n and op in _SUMS:
+        assert _operation(before, after, n, _SUMS) is not None
+    if op in _PRODUCTS and n not in (0, 1, -1) and before:
+        assert _operation(before, after, n, _PRODUCTS) is not None
