@@ -151,6 +151,12 @@ class Finding:
         types = self.details.get("event_types")
         if types:
             out.append(f"elixirscope events{run} " + " ".join(f"--type {t}" for t in types))
+        answered = self.details.get("answered_chain")
+        if answered and self.correlation_id:  # a request of its route that was answered
+            where = "" if data_dir is None else f" --data-dir {shlex.quote(data_dir)}"
+            out.append(
+                f"elixirscope diff{where} --chains {answered[:12]} {self.correlation_id[:12]}"
+            )
         out.append(f"elixirscope explain{run} {self.id}")
         return out
 

@@ -86,7 +86,37 @@ def detect_server_errors(recording: Recording, settings: InsightSettings) -> lis
             continue  # a WebSocket's handler that raised closed its connection: an error too
         what = ev.exc_type or f"status {ev.status}"
         groups[(f"{ev.method} {ev.route or ev.path}", what)].append(se)
-    return [_finding(recording, route, what, found) for (route, what), found in groups.items()]
+    findings = [_finding(recording, route, what, found) for (route, what), found in groups.items()]
+    _beside_answered(recording, findings)
+    return findings
+
+
+def _beside_answered(recording: Recording, findings: list[Finding]) -> None:
+    """Name, for each finding, a request of its route that was answered (below 500) in a
+    chain of its own, the nearest in time to the first failure: ``diff --chains`` then
+    shows where the two parted (``details["answered_chain"]``)."""
+    shared = recording.shared_chains
+    answered: dict[str, list[Any]] = defaultdict(list)
+    for se in recording.of("reqend"):
+        ev = se.event
+        if ev.status and ev.status < 500 and ev.correlation_id and ev.correlation_id not in shared:
+            answered[f"{ev.method} {ev.route or ev.path}"].append(se)
+    for f in findings:
+        failed = f.correlation_id
+        if not failed or failed in shared:
+            continue
+        when = f.details["first_ts"]
+        near = min(
+            (
+                se
+                for se in answered.get(f.details["route"], ())
+                if se.event.correlation_id != failed
+            ),
+            key=lambda se: abs(se.ts - when),
+            default=None,
+        )
+        if near is not None:
+            f.details["answered_chain"] = near.event.correlation_id
 
 
 def _when(ns: int) -> str:
