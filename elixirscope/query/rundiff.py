@@ -47,6 +47,7 @@ every run. Both sides are read whole, so memory grows with the two recordings.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
@@ -55,6 +56,8 @@ from typing import Any
 
 from elixirscope.contracts.trace import (
     AttributeChange,
+    DatabaseQuery,
+    DatabaseTransaction,
     FunctionEntry,
     FunctionError,
     FunctionExit,
@@ -88,6 +91,7 @@ SECTIONS = (
     ("changed", "Different arguments/returns"),
     ("exceptions", "Exceptions"),
     ("messages", "Messages"),
+    ("queries", "Queries and transactions"),
     ("durations", "Slower/faster"),
 )
 
@@ -348,6 +352,7 @@ class _Walk:
             )
         if x.events or y.events:
             self._messages(x, y, here)
+            self._statements(x, y, here)
         below: set[tuple[Any, Any]] = set()
         if x.children or y.children:
             below = self._siblings(
@@ -379,6 +384,30 @@ class _Walk:
                     "change": change,
                     "a": None if i is None else moved_a[i],
                     "b": None if j is None else moved_b[j],
+                }
+            )
+
+    def _statements(self, x: CallNode, y: CallNode, path: list[str]) -> None:
+        """The queries and transaction steps two paired calls made themselves, aligned by
+        statement and outcome, then by statement: one with no counterpart (a ``COMMIT``
+        where the other rolled back), or whose rows or error differ, is a difference
+        (parameters are shown, not compared: the calls' arguments say how they differ)."""
+        ran_a, ran_b = _statements(x), _statements(y)
+        if not ran_a and not ran_b:
+            return
+        for i, j in align(ran_a, ran_b, _statement_key, _statement_shape):
+            if i is not None and j is not None:
+                if _statement_key(ran_a[i]) == _statement_key(ran_b[j]):
+                    continue
+                change = "different"
+            else:
+                change = "only in A" if j is None else "only in B"
+            self.found["queries"].append(
+                {
+                    "path": path,
+                    "change": change,
+                    "a": None if i is None else ran_a[i],
+                    "b": None if j is None else ran_b[j],
                 }
             )
 
@@ -453,6 +482,39 @@ def _messages(node: CallNode, side: _Side) -> list[StoredEvent]:
         ):
             out.append(se)
     return out
+
+
+def _statements(node: CallNode) -> list[dict[str, Any]]:
+    """The queries a call ran and the transaction steps it took, as ``diff`` compares them."""
+    out = []
+    for se in node.events:
+        ev = se.event
+        if type(ev) is DatabaseQuery:
+            what, parameters, rows = ev.statement, ev.parameters, ev.rows
+        elif type(ev) is DatabaseTransaction:
+            what, parameters, rows = ev.action.upper(), None, None
+        else:
+            continue
+        out.append(
+            {
+                "statement": what,
+                "parameters": parameters,
+                "rows": rows,
+                "error": ev.error,
+                "database": ev.database,
+                "file": ev.file,
+                "line": ev.line,
+            }
+        )
+    return out
+
+
+def _statement_key(ran: dict[str, Any]) -> Hashable:
+    return ran["statement"], ran["rows"], _same(ran["error"])
+
+
+def _statement_shape(ran: dict[str, Any]) -> Hashable:
+    return ran["statement"]
 
 
 def _message(se: StoredEvent, receivers: dict[str, str]) -> dict[str, Any]:
@@ -664,6 +726,25 @@ def _message_lines(item: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _statement_text(ran: dict[str, Any]) -> str:
+    said = _cut(" ".join(ran["statement"].split()))
+    if ran["parameters"]:
+        said += f"  {_cut(ran['parameters'])}"
+    if ran["error"]:
+        said += f" !! {_cut(ran['error'])}"
+    elif ran["rows"] is not None and ran["rows"] >= 0:
+        said += f" -> {ran['rows']} row{'s' if ran['rows'] != 1 else ''}"
+    return said + (f"  ({os.path.basename(ran['file'])}:{ran['line']})" if ran["file"] else "")
+
+
+def _statement_lines(item: dict[str, Any]) -> list[str]:
+    lines = [f"{_where(item['path'])}: {item['change']}"]
+    for side in ("a", "b"):
+        if item[side] is not None:
+            lines.append(f"  {side.upper()}: {_statement_text(item[side])}")
+    return lines
+
+
 def _duration_lines(item: dict[str, Any]) -> list[str]:
     pct = item["change_pct"]
     if pct is None:
@@ -688,6 +769,7 @@ _ITEM_LINES = {
     "changed": _pair_lines,
     "exceptions": _pair_lines,
     "messages": _message_lines,
+    "queries": _statement_lines,
     "durations": _duration_lines,
 }
 

@@ -199,12 +199,13 @@ def test_a_run_against_itself_has_no_differences(two_runs):
     report = diff_json(data, a, a)
     assert report["differences"] == 0
     done = elixirscope("diff", "--data-dir", str(data), a, a)
-    assert done.stdout.splitlines()[-7:] == [
+    assert done.stdout.splitlines()[-8:] == [
         "Calls only in A: none",
         "Calls only in B: none",
         "Different arguments/returns: none",
         "Exceptions: none",
         "Messages: none",
+        "Queries and transactions: none",
         "Slower/faster (p95 moved over 20% and by at least 1.0 ms): none",
         "no differences",
     ]
@@ -461,3 +462,52 @@ def test_two_chains_of_one_run_are_diffed_as_two_runs_are(tmp_path):
                        chain["'x'"][:8]).stdout
     good = chain["'21'"]
     assert text.startswith(f"A: chain {good[:12]}  run "), text
+
+
+TAKE = """
+import sqlite3
+import sys
+
+db = sqlite3.connect(":memory:")
+db.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, n INTEGER)")
+db.execute("INSERT INTO stock VALUES ('tea', 5)")
+db.commit()
+
+
+def take(n):
+    try:
+        db.execute("UPDATE stock SET n = n - ? WHERE sku = 'tea'", (n,))
+        if n > 5:
+            raise ValueError(f"only 5 left, asked {n}")
+        db.commit()
+    except ValueError:
+        db.rollback()
+    return db.execute("SELECT n FROM stock WHERE n < 5").fetchall()
+
+
+take(int(sys.argv[1]))
+"""
+
+
+def test_queries_and_transactions_that_parted_are_differences(tmp_path):
+    """A take that committed against one that rolled back: the COMMIT only in A, the
+    ROLLBACK only in B, the SELECT that then found a row in A and none in B different;
+    the UPDATE both ran (other parameters, one row each) is none."""
+    (tmp_path / "take.py").write_text(TAKE)
+    data = tmp_path / "data"
+    for n in ("2", "9"):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "take.py", n,
+                           cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    said = [(d["change"], (d["a"] or d["b"])["statement"]) for d in report["queries"]]
+    assert sorted(said) == sorted([
+        ("only in A", "COMMIT"),
+        ("only in B", "ROLLBACK"),
+        ("different", "SELECT n FROM stock WHERE n < 5"),
+    ]), report["queries"]
+    select = next(d for d in report["queries"] if d["change"] == "different")
+    assert (select["a"]["rows"], select["b"]["rows"]) == (1, 0)
+    text = elixirscope("diff", "--data-dir", str(data), "--min-change", "1s").stdout
+    assert "Queries and transactions: 3" in text
+    assert "  take: only in B\n    B: ROLLBACK  (take.py:" in text, text
