@@ -14,32 +14,17 @@ varied at all: every call asking the very same URL is one answer fetched again a
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
-from urllib.parse import urlsplit
 
 from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
 from elixirscope.ai.query_groups import MAX_EVIDENCE, loop_repeating, n_plus_one_severity
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
 from elixirscope.contracts.trace import HttpCall
+from elixirscope.query.shapes import url_shape
 
 __all__ = ["detect_http_loops", "url_shape"]
-
-_ID_SEGMENT = re.compile(
-    r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{16,}"
-)
-
-
-def url_shape(url: str) -> str:
-    """``https://api/items/{id}?page=?``: a URL as calls for one item after another share
-    it (its scheme, host and path, an id segment as ``{id}``, each query value as ``?``)."""
-    parts = urlsplit(url)
-    path = "/".join("{id}" if _ID_SEGMENT.fullmatch(s) else s for s in parts.path.split("/"))
-    query = "&".join(f"{p.partition('=')[0]}=?" for p in parts.query.split("&") if p)
-    return f"{parts.scheme}://{parts.netloc}{path}" + (f"?{query}" if query else "")
 
 
 def _one_after_another(found: list[Any]) -> bool:

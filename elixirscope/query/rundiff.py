@@ -61,6 +61,7 @@ from elixirscope.contracts.trace import (
     FunctionEntry,
     FunctionError,
     FunctionExit,
+    HttpCall,
     MessageReceive,
     MessageSend,
     ThreadStart,
@@ -68,6 +69,7 @@ from elixirscope.contracts.trace import (
 from elixirscope.query.alignment import align
 from elixirscope.query.calltree import CallNode, build_call_tree, format_duration
 from elixirscope.query.recording import LevelOf, level_finder, recording_notes, recording_of
+from elixirscope.query.shapes import url_shape
 from elixirscope.store._events import StoredEvent
 
 __all__ = [
@@ -91,7 +93,7 @@ SECTIONS = (
     ("changed", "Different arguments/returns"),
     ("exceptions", "Exceptions"),
     ("messages", "Messages"),
-    ("queries", "Queries and transactions"),
+    ("queries", "Queries, transactions and HTTP calls"),
     ("durations", "Slower/faster"),
 )
 
@@ -388,10 +390,11 @@ class _Walk:
             )
 
     def _statements(self, x: CallNode, y: CallNode, path: list[str]) -> None:
-        """The queries and transaction steps two paired calls made themselves, aligned by
-        statement and outcome, then by statement: one with no counterpart (a ``COMMIT``
-        where the other rolled back), or whose rows or error differ, is a difference
-        (parameters are shown, not compared: the calls' arguments say how they differ)."""
+        """The queries, transaction steps and HTTP attempts two paired calls made
+        themselves, aligned by statement (a URL: its shape) and outcome, then by that alone:
+        one with no counterpart (a ``COMMIT`` where the other rolled back, a retry), or
+        whose rows, status or error differ, is a difference (parameters are shown, not
+        compared: the calls' arguments say how they differ)."""
         ran_a, ran_b = _statements(x), _statements(y)
         if not ran_a and not ran_b:
             return
@@ -485,23 +488,31 @@ def _messages(node: CallNode, side: _Side) -> list[StoredEvent]:
 
 
 def _statements(node: CallNode) -> list[dict[str, Any]]:
-    """The queries a call ran and the transaction steps it took, as ``diff`` compares them."""
+    """The queries a call ran, the transaction steps it took and the HTTP attempts it made,
+    as ``diff`` compares them (``statement``: the SQL, ``COMMIT``, or ``GET URL``)."""
     out = []
     for se in node.events:
-        ev = se.event
-        if type(ev) is DatabaseQuery:
-            what, parameters, rows = ev.statement, ev.parameters, ev.rows
-        elif type(ev) is DatabaseTransaction:
-            what, parameters, rows = ev.action.upper(), None, None
+        ev: Any = se.event
+        kind = type(ev)
+        parameters = rows = status = None
+        if kind is DatabaseQuery:
+            what = shape = ev.statement
+            parameters, rows = ev.parameters, ev.rows
+        elif kind is DatabaseTransaction:
+            what = shape = ev.action.upper()
+        elif kind is HttpCall:
+            what, shape = f"{ev.method} {ev.url}", f"{ev.method} {url_shape(ev.url)}"
+            status = ev.status
         else:
             continue
         out.append(
             {
                 "statement": what,
+                "shape": shape,
                 "parameters": parameters,
                 "rows": rows,
+                "status": status,
                 "error": ev.error,
-                "database": ev.database,
                 "file": ev.file,
                 "line": ev.line,
             }
@@ -510,11 +521,11 @@ def _statements(node: CallNode) -> list[dict[str, Any]]:
 
 
 def _statement_key(ran: dict[str, Any]) -> Hashable:
-    return ran["statement"], ran["rows"], _same(ran["error"])
+    return _same(ran["statement"]), ran["rows"], ran["status"], _same(ran["error"])
 
 
 def _statement_shape(ran: dict[str, Any]) -> Hashable:
-    return ran["statement"]
+    return ran["shape"]
 
 
 def _message(se: StoredEvent, receivers: dict[str, str]) -> dict[str, Any]:
@@ -730,6 +741,8 @@ def _statement_text(ran: dict[str, Any]) -> str:
     said = _cut(" ".join(ran["statement"].split()))
     if ran["parameters"]:
         said += f"  {_cut(ran['parameters'])}"
+    if ran["status"]:  # an HTTP attempt's answer
+        said += f" -> {ran['status']}"
     if ran["error"]:
         said += f" !! {_cut(ran['error'])}"
     elif ran["rows"] is not None and ran["rows"] >= 0:

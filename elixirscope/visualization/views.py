@@ -868,8 +868,8 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     (``N_PLUS_ONE`` or more similar queries) flagged, each HTTP attempt's number and the
     request it began in a recorded callee, and the request's own recorded caller
     (``visualization.callees``)."""
-    from elixirscope.ai.http_loops import url_shape
     from elixirscope.ai.sql import normalize
+    from elixirscope.query.shapes import url_shape
     from elixirscope.visualization.callees import caller_of, with_callees
 
     model = models.model(run)

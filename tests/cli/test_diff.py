@@ -205,7 +205,7 @@ def test_a_run_against_itself_has_no_differences(two_runs):
         "Different arguments/returns: none",
         "Exceptions: none",
         "Messages: none",
-        "Queries and transactions: none",
+        "Queries, transactions and HTTP calls: none",
         "Slower/faster (p95 moved over 20% and by at least 1.0 ms): none",
         "no differences",
     ]
@@ -509,5 +509,61 @@ def test_queries_and_transactions_that_parted_are_differences(tmp_path):
     select = next(d for d in report["queries"] if d["change"] == "different")
     assert (select["a"]["rows"], select["b"]["rows"]) == (1, 0)
     text = elixirscope("diff", "--data-dir", str(data), "--min-change", "1s").stdout
-    assert "Queries and transactions: 3" in text
+    assert "Queries, transactions and HTTP calls: 3" in text
     assert "  take: only in B\n    B: ROLLBACK  (take.py:" in text, text
+
+
+ASK = """
+import http.server
+import sys
+import threading
+
+import httpx
+
+answers = iter(sys.argv[1:])
+
+
+class Stock(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(int(next(answers)))
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Stock)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_port}/stock/7"
+
+
+def ask():
+    with httpx.Client() as client:
+        for _ in range(2):
+            got = client.get(url)
+            if got.status_code < 500:
+                return got.status_code
+    return got.status_code
+
+
+print(ask())
+server.shutdown()
+"""
+
+
+def test_http_calls_answered_otherwise_are_differences(tmp_path):
+    """A call answered at once against one answered 503, then retried: the attempts
+    answered alike pair up, and B's failed one is only in B."""
+    (tmp_path / "ask.py").write_text(ASK)
+    data = tmp_path / "data"
+    for answers in (["200"], ["503", "200"]):
+        done = elixirscope("run", "--data-dir", str(data), "--level", "args", "ask.py",
+                           *answers, cwd=tmp_path)
+        assert done.returncode == 0 and done.stdout == "200\n", done.stderr
+    report = diff_json(data, "--min-change", "1s")
+    said = [(d["change"], d["a"] and d["a"]["status"], d["b"] and d["b"]["status"])
+            for d in report["queries"]]
+    assert said == [("only in B", None, 503)], report["queries"]
+    assert report["queries"][0]["b"]["statement"].startswith("GET http://127.0.0.1:")
+    text = elixirscope("diff", "--data-dir", str(data), "--min-change", "1s").stdout
+    assert "  ask: only in B\n    B: GET http://127.0.0.1:" in text and "/stock/7 -> 503" in text
