@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=2,
         metavar=("CHAIN_A", "CHAIN_B"),
         help="instead of two runs: two correlation chains (any unique prefix of each id; "
-        "a request that failed and one that did not, as `summary` and `calltree` name them)",
+        "a request that failed and one that did not, as `summary` and `calltree` name them), "
+        "or #ID each: the web request (else the call) around that event of the latest run",
     )
     parser.add_argument(
         "--threshold",

@@ -431,12 +431,13 @@ def _event_calltree(
         )
     nodes = call_tree(data_dir, chain, run=run_id)
     _name_callers(data_dir, nodes)
-    call = _call_of(ev)
-    path = _path_to(nodes, se.producer, call) if call else []
-    requests = [n for n in path if n.function == REQUEST_FUNCTION]
-    part = requests[-1] if requests else (path[0] if path else None)
+    part = part_around(nodes, se.producer, ev)
     shown = [part] if part is not None else list(nodes)
-    what = "the web request it ran in" if requests else "its outermost call"
+    what = (
+        "the web request it ran in"
+        if part and part.function == REQUEST_FUNCTION
+        else ("its outermost call")
+    )
     lines = [scope.header()] if scope.header() else []
     lines.append(
         f"event #{event}: {what}, in chain {chain[:12]}"
@@ -536,6 +537,18 @@ def handed_outcome(roots: list[Any]) -> str | None:
     first = min(raised, key=lambda n: n.start_ts)
     why = f" {error_text(*first.error)}" if first.error else ""
     return f"ok, {len(raised)} of its {len(roots)} calls raised{why}"
+
+
+def part_around(nodes: list[Any], producer: str, ev: Any) -> Any:
+    """The part of a chain's call tree (``nodes``) around an event of ``producer``: the
+    innermost web request it ran in (an in-process client's requests share its chain),
+    else its outermost call; None when it ran in no recorded call."""
+    from elixirscope.contracts.trace import REQUEST_FUNCTION
+
+    call = _call_of(ev)
+    path = _path_to(nodes, producer, call) if call else []
+    requests = [n for n in path if n.function == REQUEST_FUNCTION]
+    return requests[-1] if requests else (path[0] if path else None)
 
 
 def _call_of(ev: Any) -> int:

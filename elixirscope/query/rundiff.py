@@ -153,7 +153,12 @@ class _Side:
         return "boundaries" if self.seen.get("bare") else None
 
     @classmethod
-    def of(cls, events: Iterable[StoredEvent]) -> _Side:
+    def of(cls, events: Iterable[StoredEvent], focus: tuple[str, int] | None = None) -> _Side:
+        """The side of ``events``; with ``focus`` (a producer and an event id), only the part
+        of its chain around that event (``reports.part_around``: the web request it ran in)."""
+        if focus is not None:
+            events = list(events)
+            return cls._part(events, focus)
         by_chain: dict[str | None, list[StoredEvent]] = {}
         receivers: dict[str, str] = {}
         sent: set[str] = set()
@@ -182,6 +187,37 @@ class _Side:
         side = cls(chains, receivers, sent, dict(durations), seen=dict(seen))
         roots = [n for _, nodes in chains for n in nodes]
         side.labels = _labels(roots)
+        return side
+
+    @classmethod
+    def _part(cls, events: list[StoredEvent], focus: tuple[str, int]) -> _Side:
+        from elixirscope.query.reports import part_around
+
+        whole = cls.of(events)
+        producer, event_id = focus
+        at = next(
+            (se for se in events if se.producer == producer and se.event.id == event_id), None
+        )
+        part = None
+        if at is not None:
+            part = part_around([n for _, nodes in whole.chains for n in nodes], producer, at.event)
+        if part is None:  # in no recorded call: the whole chain
+            return whole
+        durations: dict[str, list[int]] = defaultdict(list)
+        stack = [part]
+        while stack:
+            node = stack.pop()
+            if node.duration_ns is not None and not node.synthetic:
+                durations[node.function].append(node.duration_ns)
+            stack.extend(node.children)
+        side = cls(
+            [(at.event.correlation_id if at else None, [part])],
+            whole.receivers,
+            whole.sent,
+            dict(durations),
+            seen=whole.seen,
+        )
+        side.labels = _labels([part])
         return side
 
 
@@ -810,7 +846,7 @@ def diff_report(
     run_b: str | None = None,
     *,
     test: str | None = None,
-    chains: list[str] | tuple[str, ...] | None = None,
+    chains: list[Any] | tuple[Any, ...] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     min_change_ns: int = DEFAULT_MIN_CHANGE_NS,
     top: int = 50,
@@ -820,7 +856,9 @@ def diff_report(
     (B) — or, with ``test``, of a pytest test's last passing run (A) and its last
     failing run (B), or, with ``chains``, of two correlation chains (each any unique
     prefix of its id, in whichever runs recorded it: a request that failed and one that
-    did not). ValueError when the sides cannot be chosen."""
+    did not; ``#ID`` or ``PRODUCER#ID``, the part of a chain around an event; or, from
+    code that knows them, ``{"chain", "producer", "event"}``). ValueError when the sides
+    cannot be chosen."""
     from pathlib import Path
 
     from elixirscope.store import EventStore
@@ -849,7 +887,7 @@ def diff_report(
         for side in sides:  # one side's events at a time: only its call tree is kept
             found = store.query(**side.pop("filters"), limit=None)
             warnings += getattr(found, "warnings", [])
-            trees.append(_Side.of(found))
+            trees.append(_Side.of(found, focus=side.pop("focus", None)))
             del found
     recorded = [None if s["run"] is None else recording_of(s["run"].get("settings")) for s in sides]
     report = _diff(trees[0], trees[1], threshold, min_change_ns, level_finder(*recorded))
@@ -898,14 +936,20 @@ def _run_side(data_dir: str, which: str, label: str) -> dict[str, Any]:
 
 
 def _chain_side(data_dir: str, chain: str, label: str) -> dict[str, Any]:
-    """One correlation chain as a side, in whichever runs recorded it."""
+    """One correlation chain as a side, in whichever runs recorded it; ``#ID`` (an event
+    of the latest run, as ``events`` shows ids; ``PRODUCER#ID`` for one of any process)
+    names the part of its chain around that event: the web request it ran in."""
     from elixirscope.query.reports import resolve_correlation
     from elixirscope.query.runs import runs_holding
 
+    if isinstance(chain, dict) and {"chain", "producer", "event"} <= set(chain):
+        return _known_part(data_dir, chain, label)
     if not isinstance(chain, str) or not chain.strip():
         raise ValueError(
             f"expected chain {label} as a correlation id (or its first characters), got {chain!r}"
         )
+    if "#" in chain:
+        return _event_side(data_dir, chain.strip(), label)
     correlation = resolve_correlation(data_dir, chain.strip())
     holding = runs_holding(data_dir, correlation, but="")
     if not holding:
@@ -925,6 +969,73 @@ def _chain_side(data_dir: str, chain: str, label: str) -> dict[str, Any]:
         f"{first.command_text}  {_when_text(first.when_ns)}",
         "note": "",
     }
+
+
+def _known_part(data_dir: str, part: dict[str, Any], label: str) -> dict[str, Any]:
+    """The part of chain ``part["chain"]`` around event ``part["event"]`` of
+    ``part["producer"]`` (a caller that has them: the cinema's requests)."""
+    from elixirscope.query.runs import list_runs, runs_holding
+
+    chain, producer, event_id = part["chain"], part["producer"], part["event"]
+    if not (isinstance(chain, str) and isinstance(producer, str) and type(event_id) is int):
+        raise ValueError(f"expected {label} as a chain, a producer and an event id, got {part!r}")
+    run = next(iter(runs_holding(data_dir, chain, but="")), None) or next(
+        iter(list_runs(data_dir)), None
+    )
+    if run is None:
+        raise ValueError(f"nothing recorded under {data_dir} yet")
+    return _part_side(run, chain, producer, event_id)
+
+
+def _part_side(run: Any, chain: str, producer: str, event_id: int) -> dict[str, Any]:
+    return {
+        "run": run.to_dict(),
+        "correlation": chain,
+        "event": {"producer": producer, "id": event_id},
+        "filters": {"correlation_id": chain},
+        "focus": (producer, event_id),
+        "header": f"event #{event_id} (the web request or call around it)  chain {chain[:12]}"
+        f"  run {run.short_id}  {run.command_text}  {_when_text(run.when_ns)}",
+        "note": "",
+    }
+
+
+def _event_side(data_dir: str, spec: str, label: str) -> dict[str, Any]:
+    """The part of a chain around an event, ``#ID`` of the latest run or ``PRODUCER#ID``."""
+    from elixirscope.query.runs import list_runs, runs_holding
+    from elixirscope.store import EventStore
+
+    producer, _, number = spec.rpartition("#")
+    if not number.isdigit():
+        raise ValueError(
+            f"expected {label} as #ID (an event id, as `events` shows them), got {spec!r}"
+        )
+    event_id = int(number)
+    runs = list_runs(data_dir)
+    if not runs:
+        raise ValueError(f"nothing recorded under {data_dir} yet")
+    with EventStore.open(data_dir, readonly=True) as store:
+        if producer:  # a process named: any run of it
+            found = [se for se in store.stream(producer=producer) if se.event.id == event_id]
+            where = f"process {producer}"
+        else:
+            found = [se for se in store.stream(run=runs[0].id) if se.event.id == event_id]
+            where = f"run {runs[0].short_id} (the latest)"
+    if not found:
+        raise ValueError(
+            f"{label}: no event #{event_id} in {where} (`elixirscope events` shows ids)"
+        )
+    if len({se.producer for se in found}) > 1:
+        raise ValueError(
+            f"{label}: event #{event_id} is in {len(found)} processes of {where}: ids are per "
+            "process; give PRODUCER#ID (`elixirscope events --json` has each event's producer)"
+        )
+    se = found[0]
+    chain = se.event.correlation_id
+    if not chain:
+        raise ValueError(f"{label}: event #{event_id} ran outside any correlation chain")
+    run = next(iter(runs_holding(data_dir, chain, but="")), runs[0])
+    return _part_side(run, chain, se.producer, event_id)
 
 
 def _when_text(ns: int) -> str:

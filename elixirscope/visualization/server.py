@@ -275,6 +275,7 @@ def create_app(
         Route("/api/runs/{run}/state", run_route(views.state_view)),
         Route("/api/runs/{run}/calltree", run_route(views.calltree_view)),
         Route("/api/runs/{run}/requests", run_route(views.requests_view)),
+        Route("/api/runs/{run}/diff", run_route(views.diff_view)),
         Route("/api/runs/{run}/moment", run_route(views.moment_view)),
         Route("/api/runs/{run}/findings", findings_route),
         Route("/api/esql", esql),

@@ -862,6 +862,35 @@ _NESTED = 64
 """Requests of one chain looked back over for one spanning a call (nested ones are few)."""
 
 
+def diff_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two requests (``a``, ``b``: their ids, as the requests list
+    gives them; a request that was answered and one that failed), call by call, as
+    ``elixirscope diff --chains PRODUCER#ID PRODUCER#ID`` says it (``query.rundiff``)."""
+    from elixirscope.query.rundiff import diff_report
+
+    model = models.model(run)
+    a, b = params.get("a") or "", params.get("b") or ""
+    if not a or not b:
+        raise ViewError("a diff needs two requests: `a` and `b` (their ids)")
+    if a == b:
+        raise ViewError(f"`a` and `b` are the same request ({a}): nothing to compare")
+    by_id = {r["id"]: r for r in model.requests}
+    sides = []
+    for name, wanted in (("a", a), ("b", b)):
+        req = by_id.get(wanted)
+        if req is None:
+            raise ViewError(f"no request {wanted!r} (`{name}`) in run {model.run_id[:8]}", 404)
+        if req.get("call_row", -1) < 0:
+            raise ViewError(f"the request {wanted!r} (`{name}`) has no recorded call to compare")
+        producer, _, event = wanted.rpartition("/")
+        chain = model.chains[int(model.chain[req["call_row"]])]
+        sides.append({"chain": chain, "producer": producer, "event": int(event)})
+    try:
+        return diff_report(str(models.data_dir), chains=sides)
+    except ValueError as exc:
+        raise ViewError(str(exc)) from None
+
+
 def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str, Any]:
     """The run's requests (the first ``limit``); with ``request`` (an id), its waterfall: the
     handler's calls and its database queries and HTTP calls in place, N+1 shapes
@@ -884,6 +913,10 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
                 for k in ("id", "method", "path", "route", "status", "start", "end", "duration")
             },
             "error": r["error"],
+            # its chain (compare two: diff_view), None for one its own call did not record
+            "chain": model.chains[int(model.chain[r["call_row"]])]
+            if r.get("call_row", -1) >= 0
+            else None,
             "queries": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "query"),
             "http": sum(1 for q in made.get(r["id"], ()) if q["kind"] == "http"),  # attempts
             # its outgoing HTTP attempts that got no answer or a 5xx (a timeout, a retry)

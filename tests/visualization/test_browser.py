@@ -788,3 +788,24 @@ def test_a_waterfall_numbers_attempts_and_opens_the_callee_s_request(
         pg.wait_for_selector(".rq-called-by")
         called = pg.inner_text(".rq-called-by")
         assert "→ timeout · attempt 2" in called and "answering no one" in called, called
+
+
+def test_a_request_is_compared_with_another_of_its_route(browser, library_and_catalog, shots):
+    """The 504 of a route, compared with its 200 (offered first: same route, nearest): the
+    diff says where they parted, call by call and attempt by attempt."""
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, library, _ = library_and_catalog
+    with served_page(browser, ThreadedCinema(data), f"#view=requests&run={library}", 900) as pg:
+        pg.locator("tr.rq-row", has_text="/books/5/catalog").click()
+        pg.wait_for_selector("#rq-vs")
+        options = pg.locator("#rq-vs option").all_inner_texts()
+        assert options[1].startswith("GET /books/1/catalog → 200"), options
+        pg.select_option("#rq-vs", index=1)
+        pg.wait_for_function("document.querySelector('#rq-diff').textContent.includes('differences')")
+        said = pg.inner_text("#rq-diff")
+        assert said.startswith("A: event #") and "\nB: event #" in said, said
+        assert "Exceptions: 1" in said and "fetch_catalog" in said, said
+        assert "Queries, transactions and HTTP calls: 2" in said, said
+        assert re.search(r"only in B\n\s+B: GET http://127\.0\.0\.1:\d+/info/5 !! ", said), said
+        pg.screenshot(path=shots / "24-requests-compared.png")

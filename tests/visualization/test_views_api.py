@@ -347,3 +347,32 @@ def test_a_call_its_owner_cancelled_is_drawn_as_cancelled_not_as_an_error(tmp_pa
         nodes = c.get(f"/api/runs/{run}/calltree").json()["nodes"]
         errors = {n["function"].rpartition(".")[2]: n["errors"] for n in nodes[1:]}
         assert errors["poll"] == 0 and errors["fail"] == 1, errors
+
+
+def test_two_requests_are_compared_as_diff_compares_them(library_and_catalog):
+    """The 200 of a route against its 504, each its request's own part of the chain their
+    client's requests share: where they parted (the catalog call's attempts); bad pairs
+    are errors that say why."""
+    data, library, _ = library_and_catalog
+    with TestClient(create_app(data, TOKEN), headers={"x-elixirscope-token": TOKEN}) as c:
+        listed = c.get(f"/api/runs/{library}/requests").json()["requests"]
+        rid = {r["path"]: r["id"] for r in listed}
+        assert len({r["chain"] for r in listed}) == 1  # its own client's: one chain
+        got = c.get(f"/api/runs/{library}/diff",
+                    params={"a": rid["/books/1/catalog"], "b": rid["/books/5/catalog"]}).json()
+        assert got["text"].startswith("A: event #"), got["text"]
+        # each side one request, paired; B's second attempt began a second request in the
+        # catalog (its own run, the same chain), under the call that made it
+        assert got["only_in_a"] == []
+        (second,) = got["only_in_b"]
+        assert second["path"][-1] == "fetch_catalog", second
+        assert second["call"]["args"] == {"method": "'GET'", "path": "'/info/5'"}, second
+        said = [(d["change"], (d["a"] or d["b"])["status"]) for d in got["queries"]]
+        assert said == [("different", 200), ("only in B", 0)], got["queries"]
+        assert [d["label"] for d in got["exceptions"]] == ["fetch_catalog"], got["exceptions"]
+        same = c.get(f"/api/runs/{library}/diff", params={"a": rid["/books/2"], "b": rid["/books/2"]})
+        assert same.status_code == 400 and "the same request" in same.json()["error"]
+        none = c.get(f"/api/runs/{library}/diff", params={"a": "p/7", "b": rid["/books/2"]})
+        assert none.status_code == 404 and "no request 'p/7' (`a`)" in none.json()["error"]
+        one = c.get(f"/api/runs/{library}/diff", params={"a": rid["/books/2"]})
+        assert one.status_code == 400 and "needs two requests" in one.json()["error"]

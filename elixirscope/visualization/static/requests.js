@@ -92,7 +92,9 @@ async function load(host, state) {
     ${r.caller ? callerLine(r.caller, d.run) : ""}
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
+    ${compareControl(d, r)}
     <div style="margin-top:10px">${items.map((i) => i.html).join("")}</div>`;
+  wireCompare(main, d, r);
   for (const row of main.querySelectorAll(".wf-row[data-ts]")) row.onclick = () => go({ t: row.dataset.ts });
   // another run's request (or this run's): its own waterfall; a caller's attempt: its moment
   const away = { t: null, w0: null, w1: null, sel: null, chain: null, ev: null };
@@ -101,6 +103,42 @@ async function load(host, state) {
   }
   const up = main.querySelector("a.rq-caller");
   if (up) up.onclick = () => go({ ...away, view: "timeline", run: up.dataset.run, req: null, t: up.dataset.ts, ev: up.dataset.ev });
+}
+
+// Compare this request with another (`elixirscope diff --chains PRODUCER#ID …`: each the
+// request's own part of its chain): its route's first, the nearest in time first; the other
+// is A, this one B (as `insights` suggests: the answered request against the failed one).
+function comparable(d, r) {
+  const mine = d.requests.find((o) => o.id === r.id);
+  if (!mine) return [];
+  const near = (o) => Math.abs(Number(BigInt(o.start) - BigInt(mine.start)));
+  return d.requests.filter((o) => o.id !== mine.id)
+    .sort((a, b) => ((a.route || a.path) !== (mine.route || mine.path)) - ((b.route || b.path) !== (mine.route || mine.path)) || near(a) - near(b))
+    .slice(0, 200);
+}
+
+function compareControl(d, r) {
+  const others = comparable(d, r);
+  if (!others.length) return "";
+  const option = (o) => `<option value="${esc(o.id)}">${esc(`${o.method} ${o.path} → ${o.status || "–"} · ${o.end ? fmtDur(took(o)) : "open"}`)}</option>`;
+  return `<div class="rq-compare">compare with <select id="rq-vs"><option value="">another request…</option>${others.map(option).join("")}</select>
+    <span class="dim">what differs, call by call: arguments, returns, exceptions, queries, HTTP calls</span></div>
+    <pre id="rq-diff" class="rq-diff" hidden></pre>`;
+}
+
+function wireCompare(main, d, r) {
+  const vs = main.querySelector("#rq-vs");
+  if (!vs) return;
+  const out = main.querySelector("#rq-diff");
+  vs.onchange = async () => {
+    if (!vs.value) { out.hidden = true; return; }
+    out.hidden = false;
+    out.textContent = "comparing…";
+    try {
+      const got = await api(`runs/${ctx.overview.run.id}/diff`, { a: vs.value, b: r.id });
+      out.textContent = got.text;
+    } catch (err) { out.textContent = `could not compare: ${err.message}`; }
+  };
 }
 
 // which run a request of another process is in: "this run", or its program and short id
