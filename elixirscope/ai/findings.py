@@ -151,12 +151,11 @@ class Finding:
         types = self.details.get("event_types")
         if types:
             out.append(f"elixirscope events{run} " + " ".join(f"--type {t}" for t in types))
-        answered = self.details.get("answered_chain")
-        if answered and self.correlation_id:  # a request of its route that was answered
+        compare = self.details.get("compare")
+        if compare:  # against a request of its route that was answered
             where = "" if data_dir is None else f" --data-dir {shlex.quote(data_dir)}"
-            out.append(
-                f"elixirscope diff{where} --chains {answered[:12]} {self.correlation_id[:12]}"
-            )
+            sides = " ".join(shlex.quote(side) for side in compare)
+            out.append(f"elixirscope diff{where} --chains {sides}")
         out.append(f"elixirscope explain{run} {self.id}")
         return out
 

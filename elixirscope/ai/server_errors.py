@@ -92,31 +92,34 @@ def detect_server_errors(recording: Recording, settings: InsightSettings) -> lis
 
 
 def _beside_answered(recording: Recording, findings: list[Finding]) -> None:
-    """Name, for each finding, a request of its route that was answered (below 500) in a
-    chain of its own, the nearest in time to the first failure: ``diff --chains`` then
-    shows where the two parted (``details["answered_chain"]``)."""
+    """Name, for each finding, a request of its route that was answered (below 500), the
+    nearest in time to the first failure: ``diff --chains A B`` then shows where the two
+    parted (``details["compare"]``: each a chain of its own, else ``PRODUCER#ID`` of its
+    end, the request's own part of a chain several share)."""
     shared = recording.shared_chains
     answered: dict[str, list[Any]] = defaultdict(list)
     for se in recording.of("reqend"):
         ev = se.event
-        if ev.status and ev.status < 500 and ev.correlation_id and ev.correlation_id not in shared:
+        if ev.status and ev.status < 500 and ev.correlation_id:
             answered[f"{ev.method} {ev.route or ev.path}"].append(se)
     for f in findings:
-        failed = f.correlation_id
-        if not failed or failed in shared:
+        first = next((e for e in f.evidence if e.type == "reqend"), None)
+        if first is None or not f.correlation_id:
             continue
         when = f.details["first_ts"]
         near = min(
-            (
-                se
-                for se in answered.get(f.details["route"], ())
-                if se.event.correlation_id != failed
-            ),
-            key=lambda se: abs(se.ts - when),
-            default=None,
+            answered.get(f.details["route"], ()), key=lambda se: abs(se.ts - when), default=None
         )
-        if near is not None:
-            f.details["answered_chain"] = near.event.correlation_id
+        if near is None:
+            continue
+        failed_chain, good_chain = f.correlation_id, near.event.correlation_id
+        if failed_chain == good_chain or failed_chain in shared or good_chain in shared:
+            f.details["compare"] = [
+                f"{near.producer}#{near.event.id}",
+                f"{first.producer}#{first.id}",
+            ]
+        else:
+            f.details["compare"] = [good_chain[:12], failed_chain[:12]]
 
 
 def _when(ns: int) -> str:

@@ -469,12 +469,10 @@ def test_a_server_error_says_the_writes_its_rollback_undid(tmp_path) -> None:
     ), error.explanation
     # the request that committed its writes is no finding, and says nothing of a rollback
     assert error.details["count"] == 1
-    # ... but it is the one to compare the failed request with
-    answered = error.details["answered_chain"]
-    assert answered != error.correlation_id
-    assert f"elixirscope diff --chains {answered[:12]} {error.correlation_id[:12]}" in (
-        error.commands()
-    )
+    # ... but it is the one to compare the failed request with: each its own chain here
+    good, failed = error.details["compare"]
+    assert failed == error.correlation_id[:12] and good != failed
+    assert f"elixirscope diff --chains {good} {failed}" in error.commands()
 
 
 def test_only_an_attempt_that_got_no_answer_is_said_given_up_on() -> None:

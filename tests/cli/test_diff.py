@@ -5,6 +5,8 @@ last pass, recorded by ``pytest --elixirscope``."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -567,3 +569,55 @@ def test_http_calls_answered_otherwise_are_differences(tmp_path):
     assert report["queries"][0]["b"]["statement"].startswith("GET http://127.0.0.1:")
     text = elixirscope("diff", "--data-dir", str(data), "--min-change", "1s").stdout
     assert "  ask: only in B\n    B: GET http://127.0.0.1:" in text and "/stock/7 -> 503" in text
+
+
+SHARED = """
+import socket, threading, time
+
+import httpx, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+STOCK = {"tea": 5}
+
+
+def take(request):
+    n = int(request.path_params["n"])
+    if n > STOCK["tea"]:
+        raise ValueError(f"only {STOCK['tea']} left, asked {n}")
+    STOCK["tea"] -= n
+    return JSONResponse(STOCK)
+
+
+app = Starlette(routes=[Route("/take/{n}", take)])
+
+
+def client(url):  # recorded, so its requests carry its chain to the server
+    with httpx.Client() as c:
+        print(c.get(url + "/take/2").status_code, c.get(url + "/take/9").status_code)
+"""
+
+
+def test_insights_names_the_diff_of_a_failed_request_and_an_answered_one(tmp_path):
+    """An in-process client's requests share its chain: the server error's look command
+    diffs the two requests each on its own (PRODUCER#ID of each end), and runs as it is."""
+    from served_program import SERVED
+
+    (tmp_path / "shared.py").write_text(SHARED + SERVED)
+    data = tmp_path / "data"
+    done = elixirscope("run", "--data-dir", str(data), "--level", "args", "shared.py",
+                       cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "200 500\n", done.stderr
+    found = json.loads(elixirscope("insights", "--data-dir", str(data), "--json",
+                                   cwd=tmp_path).stdout)
+    (error,) = [f for f in found["findings"] if f["kind"] == "server_error"]
+    (command,) = [c for c in error["commands"] if c.startswith("elixirscope diff")]
+    assert re.fullmatch(r"elixirscope diff --chains '\S+#\d+' '\S+#\d+'", command), command
+    args = [*shlex.split(command)[1:], "--data-dir", str(data)]
+    done = elixirscope(*args, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["only_in_a"] == report["only_in_b"] == []
+    (take,) = [d for d in report["changed"] if d["label"] == "take"]
+    assert take["b"]["status"] == "raised" and take["a"]["status"] == "returned", take
