@@ -419,6 +419,10 @@ class Shipper:
         # lock: give up on it rather than hang the host's exit.
         locked = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.1)
         try:
+            if locked:  # what other threads recorded since the drain: shipped while time is left
+                for _ in range(1000):
+                    if time.monotonic() >= deadline or not self._ship_locked(deadline):
+                        break
             self._closed = True
             if locked:
                 self._discard_rest()
@@ -518,35 +522,39 @@ class Shipper:
         if not self._acquire(deadline):
             return None
         try:
-            if self._closed:
-                return False
-            ring = self.recorder.ring
-            if deadline is None and self._parking(ring):
-                return self._park(ring)
-            spool = self._spool
-            if spool is not None and spool.waiting:  # parked events go first, in order
-                self._ship_spooled(spool, deadline)
-                return True
-            events, n = _drain(ring, self.batch_size)
-            full = n >= self.batch_size
-            drops = _ring_drops(ring.stats())
-            dropped, self._ring_drops_seen = drops - self._ring_drops_seen, drops
-            if not n and not dropped:
-                return False
-            frame, count = self._encode(events, n, dropped)
-            if self.sink.send(frame, count, deadline=deadline):
-                self.batches_shipped += 1
-                self.events_shipped += count
-            else:
-                self.events_refused += count
-                # the ring drops this batch reported never arrive: the next batch reports them
-                self._ring_drops_seen -= dropped
-                stall = getattr(ring, "stall", None)
-                if stall is not None:  # a failing sink: producers must not wait on it
-                    stall()
-            return full
+            return self._ship_locked(deadline)
         finally:
             self._lock.release()
+
+    def _ship_locked(self, deadline: float | None) -> bool:
+        """:meth:`_ship_once` with the lock held."""
+        if self._closed:
+            return False
+        ring = self.recorder.ring
+        if deadline is None and self._parking(ring):
+            return self._park(ring)
+        spool = self._spool
+        if spool is not None and spool.waiting:  # parked events go first, in order
+            self._ship_spooled(spool, deadline)
+            return True
+        events, n = _drain(ring, self.batch_size)
+        full = n >= self.batch_size
+        drops = _ring_drops(ring.stats())
+        dropped, self._ring_drops_seen = drops - self._ring_drops_seen, drops
+        if not n and not dropped:
+            return False
+        frame, count = self._encode(events, n, dropped)
+        if self.sink.send(frame, count, deadline=deadline):
+            self.batches_shipped += 1
+            self.events_shipped += count
+        else:
+            self.events_refused += count
+            # the ring drops this batch reported never arrive: the next batch reports them
+            self._ring_drops_seen -= dropped
+            stall = getattr(ring, "stall", None)
+            if stall is not None:  # a failing sink: producers must not wait on it
+                stall()
+        return full
 
     def _parking(self, ring: Any) -> bool:
         """Batches go to the spool, not the sink: the program traces its memory."""

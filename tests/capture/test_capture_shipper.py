@@ -81,6 +81,24 @@ def test_batches_carry_identity_sequence_and_every_event_in_order(shippers):
     assert stats["events_dropped"] == 0
 
 
+def test_an_event_recorded_after_the_last_drain_ships_while_time_is_left():
+    """Another thread may record once the exit's drain found the ring empty (a daemon
+    thread still running at exit): shipped before the deadline, not counted as dropped."""
+
+    class LateRecording(Shipper):
+        def _drain_while_shipping(self, deadline: float, patience: float) -> float:
+            left = super()._drain_while_shipping(deadline, patience)
+            self.recorder.ring.append(event(99))  # after the drain, before the lock
+            return left
+
+    rec, out = make_recorder(), Collect()
+    rec.ring.append(event(1))
+    shipper = LateRecording(rec, CallableSink(out), batch_size=1000).start()
+    shipper.close(timeout=10)
+    assert [e.id for e in out.events] == [1, 99]
+    assert shipper.stats()["dropped_on_close"] == 0
+
+
 def test_ring_drops_are_reported_in_the_next_batch_and_in_stats(shippers):
     rec, out = make_recorder(capacity=16, policy="drop_newest"), Collect()
     for n in range(1, 41):
