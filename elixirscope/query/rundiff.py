@@ -50,7 +50,7 @@ import datetime as _dt
 import os
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -407,23 +407,7 @@ class _Walk:
     def _messages(self, x: CallNode, y: CallNode, path: list[str]) -> None:
         moved_a = [_message(se, self.a.receivers) for se in _messages(x, self.a)]
         moved_b = [_message(se, self.b.receivers) for se in _messages(y, self.b)]
-        if not moved_a and not moved_b:
-            return
-        for i, j in align(moved_a, moved_b, _message_key, _route):
-            if i is not None and j is not None:
-                if _message_key(moved_a[i]) == _message_key(moved_b[j]):
-                    continue
-                change = "different"
-            else:
-                change = "only in A" if j is None else "only in B"
-            self.found["messages"].append(
-                {
-                    "path": path,
-                    "change": change,
-                    "a": None if i is None else moved_a[i],
-                    "b": None if j is None else moved_b[j],
-                }
-            )
+        self._aligned("messages", moved_a, moved_b, _message_key, _route, path)
 
     def _statements(self, x: CallNode, y: CallNode, path: list[str]) -> None:
         """The queries, transaction steps and HTTP attempts two paired calls made
@@ -432,21 +416,34 @@ class _Walk:
         whose rows, status or error differ, is a difference (parameters are shown, not
         compared: the calls' arguments say how they differ)."""
         ran_a, ran_b = _statements(x), _statements(y)
-        if not ran_a and not ran_b:
+        self._aligned("queries", ran_a, ran_b, _statement_key, _statement_shape, path)
+
+    def _aligned(
+        self,
+        section: str,
+        items_a: list[dict[str, Any]],
+        items_b: list[dict[str, Any]],
+        key: Callable[[dict[str, Any]], Hashable],
+        shape: Callable[[dict[str, Any]], Hashable],
+        path: list[str],
+    ) -> None:
+        """Items of a pair of calls aligned by ``key``, then by ``shape``: one with no
+        counterpart, or paired but of another key, is a difference of ``section``."""
+        if not items_a and not items_b:
             return
-        for i, j in align(ran_a, ran_b, _statement_key, _statement_shape):
+        for i, j in align(items_a, items_b, key, shape):
             if i is not None and j is not None:
-                if _statement_key(ran_a[i]) == _statement_key(ran_b[j]):
+                if key(items_a[i]) == key(items_b[j]):
                     continue
                 change = "different"
             else:
                 change = "only in A" if j is None else "only in B"
-            self.found["queries"].append(
+            self.found[section].append(
                 {
                     "path": path,
                     "change": change,
-                    "a": None if i is None else ran_a[i],
-                    "b": None if j is None else ran_b[j],
+                    "a": None if i is None else items_a[i],
+                    "b": None if j is None else items_b[j],
                 }
             )
 
@@ -766,10 +763,15 @@ def _message_text(moved: dict[str, Any]) -> str:
 
 
 def _message_lines(item: dict[str, Any]) -> list[str]:
+    return _sides_lines(item, _message_text)
+
+
+def _sides_lines(item: dict[str, Any], text: Callable[[dict[str, Any]], str]) -> list[str]:
+    """An aligned item as text: where, how it differs, then each side that has it."""
     lines = [f"{_where(item['path'])}: {item['change']}"]
     for side in ("a", "b"):
         if item[side] is not None:
-            lines.append(f"  {side.upper()}: {_message_text(item[side])}")
+            lines.append(f"  {side.upper()}: {text(item[side])}")
     return lines
 
 
@@ -787,11 +789,7 @@ def _statement_text(ran: dict[str, Any]) -> str:
 
 
 def _statement_lines(item: dict[str, Any]) -> list[str]:
-    lines = [f"{_where(item['path'])}: {item['change']}"]
-    for side in ("a", "b"):
-        if item[side] is not None:
-            lines.append(f"  {side.upper()}: {_statement_text(item[side])}")
-    return lines
+    return _sides_lines(item, _statement_text)
 
 
 def _duration_lines(item: dict[str, Any]) -> list[str]:

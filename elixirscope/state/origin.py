@@ -525,13 +525,7 @@ def _built_from(timeline: Any, setter: int, path: Path, value: Any) -> tuple[int
     text = to_plain(value)
     if type(text) is not str or len(text) < 3:
         return None
-    for at in (setter, setter - 1):
-        try:
-            root = timeline.state(at) if at >= 0 else None
-        except StateGap:
-            continue
-        if root is None:
-            continue
+    for at, root in _states_around(timeline, setter):
         best: tuple[int, Path, Any] | None = None
         for where, node in _leaves(root):
             if where[: len(path)] == path or path[: len(where)] == where or _common(node):
@@ -547,6 +541,19 @@ def _built_from(timeline: Any, setter: int, path: Path, value: Any) -> tuple[int
         if best is not None:
             return at, best[1], best[2]
     return None
+
+
+def _states_around(timeline: Any, setter: int) -> Iterator[tuple[int, Node]]:
+    """The actor's state after change ``setter``, then before it (a field the callback
+    read, then moved on), each with its change's index; those that cannot be rebuilt are
+    left out."""
+    for at in (setter, setter - 1):
+        try:
+            root = timeline.state(at) if at >= 0 else None
+        except StateGap:
+            continue
+        if root is not None:
+            yield at, root
 
 
 def _holds(text: str, part: str) -> bool:
@@ -656,13 +663,7 @@ def _numbers_held(timeline: Any, setter: int, path: Path) -> list[tuple[int, Pat
     moved on). The field's siblings first; at most :data:`MAX_FIELDS`."""
     out: list[tuple[int, Path, Any]] = []
     seen: set[Path] = set()
-    for at in (setter, setter - 1):
-        try:
-            root = timeline.state(at) if at >= 0 else None
-        except StateGap:
-            continue
-        if root is None:
-            continue
+    for at, root in _states_around(timeline, setter):
         for where, node in _leaves(root):
             if where in seen or where[: len(path)] == path or path[: len(where)] == where:
                 continue
