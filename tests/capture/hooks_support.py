@@ -20,7 +20,7 @@ _modules = itertools.count(1)
 def define(src: str, level: str = "boundaries", sampling: float = 1.0, *,
            names: dict[str, Any] | None = None, **kinds: str) -> dict:
     """Compile ``src`` with {name} fids registered at ``level`` (a fresh module each call)."""
-    module = f"hooks_test_{next(_modules)}"
+    module = f"hooks_test_{next(_modules):06d}"  # one length: recorded keys compare whole
     fids = {
         name: hooks.register(module, name, level, sampling, "<test>", i, kind)
         for i, (name, kind) in enumerate(kinds.items(), 1)

@@ -103,7 +103,7 @@ def test_c_and_python_record_the_same_object_states(monkeypatch):
         finally:
             hooks.uninstall()
             recorder.uninstall()
-        module = target.split(".")[0].encode()  # hooks_test_N: the same length each run
+        module = target.split(".")[0].encode()  # hooks_test_NNNNNN: one length whatever N
         recorded.append(
             [
                 (
