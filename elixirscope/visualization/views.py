@@ -913,7 +913,7 @@ def requests_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
                 for k in ("id", "method", "path", "route", "status", "start", "end", "duration")
             },
             "error": r["error"],
-            # its chain (compare two: diff_view), None for one its own call did not record
+            # its chain, as calltree and ESQL name it (None: its own call was not recorded)
             "chain": model.chains[int(model.chain[r["call_row"]])]
             if r.get("call_row", -1) >= 0
             else None,

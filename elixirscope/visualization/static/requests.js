@@ -130,14 +130,16 @@ function wireCompare(main, d, r) {
   const vs = main.querySelector("#rq-vs");
   if (!vs) return;
   const out = main.querySelector("#rq-diff");
+  let asked = 0;  // the latest choice's answer is shown, not an earlier one's that came late
   vs.onchange = async () => {
+    const mine = ++asked;
     if (!vs.value) { out.hidden = true; return; }
     out.hidden = false;
     out.textContent = "comparing…";
-    try {
-      const got = await api(`runs/${ctx.overview.run.id}/diff`, { a: vs.value, b: r.id });
-      out.textContent = got.text;
-    } catch (err) { out.textContent = `could not compare: ${err.message}`; }
+    let said;
+    try { said = (await api(`runs/${ctx.overview.run.id}/diff`, { a: vs.value, b: r.id })).text; }
+    catch (err) { said = `could not compare: ${err.message}`; }
+    if (mine === asked) out.textContent = said;
   };
 }
 
