@@ -93,6 +93,12 @@ def served_page(browser, cinema, hash_: str, height: int) -> Iterator[Any]:
         cinema.stop()
 
 
+def _read_whole(pg) -> None:
+    """Wait until the cinema has read the run whole (a busy machine reads it while the page
+    shows what is read so far, then draws the view again)."""
+    pg.wait_for_function("document.querySelector('#reading')?.hidden")
+
+
 def shop_messages(data: Path, run: str) -> tuple[int, int]:
     with EventStore.open(data, readonly=True) as store:
         events = [se.event for se in store.query(run=run, limit=None)]
@@ -418,7 +424,11 @@ def test_an_object_of_many_changes_shows_those_around_the_moment_with_their_thre
     data = tmp_path / "data"
     (run,) = read_runs(data)
     with served_page(browser, ThreadedCinema(data), f"#view=state&run={run}", 900) as pg:
-        pg.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 152 of 152')")
+        title = "document.querySelector('#st-title')?.textContent.includes('change 152 of 152')"
+        pg.wait_for_function(title)
+        _read_whole(pg)
+        pg.wait_for_function(title)  # the view drawn again once the run was read whole
+        pg.locator(".strip span", has_text="…").first.wait_for()
         shown = pg.locator(".strip a").all_inner_texts()
         assert shown[0] == "1" and shown[-1] == "152" and len(shown) < 60, shown
         assert pg.locator(".strip span", has_text="…").count() == 1
@@ -654,6 +664,8 @@ def test_a_request_s_bar_says_the_request_over_a_lane_label_no_mark_hides(
     data, library, _catalog = library_and_catalog
     with served_page(browser, ThreadedCinema(data), f"#view=timeline&run={library}", 800) as pg:
         pg.wait_for_function("window.__esTimeline?.stats.wholePaint !== undefined")
+        _read_whole(pg)  # the overview's activity: the whole run's, once read
+        pg.wait_for_function("Number(document.querySelector('#tl-scrub')?.dataset.busy) > 20")
         scrub = pg.eval_on_selector("#tl-scrub", "c => [Number(c.dataset.busy), Number(c.dataset.failed)]")
         assert scrub[0] > 20 and scrub[1] == 2, scrub
         # the lane with most marks, its first mark moved under its label
