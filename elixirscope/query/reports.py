@@ -433,11 +433,8 @@ def _event_calltree(
     _name_callers(data_dir, nodes)
     part = part_around(nodes, se.producer, ev)
     shown = [part] if part is not None else list(nodes)
-    what = (
-        "the web request it ran in"
-        if part and part.function == REQUEST_FUNCTION
-        else ("its outermost call")
-    )
+    requested = part is not None and part.function == REQUEST_FUNCTION
+    what = "the web request it ran in" if requested else "its outermost call"
     lines = [scope.header()] if scope.header() else []
     lines.append(
         f"event #{event}: {what}, in chain {chain[:12]}"

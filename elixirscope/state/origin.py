@@ -611,29 +611,25 @@ def _derived(
     if type(before) not in (int, float):
         return None
     actor = timeline.target
-    op, operand, whose, in_message, held = None, None, "", False, None
-    candidates = list(_operands(change.message, returned))
-    fields: list[tuple[int, Path, Any]] | None = None  # read only when needed
+    candidates = [
+        (n, whose, carried, None) for n, whose, carried in _operands(change.message, returned)
+    ]
+    fields: list[tuple[Any, str, bool, Any]] | None = None  # read only when needed
+    found = None
     for ops in (_SUMS, _PRODUCTS):  # a sum before a product, whatever its operand
-        for candidate in candidates:
-            op = _operation(before, after, candidate[0], ops)
-            if op:
-                operand, whose, in_message = candidate
-                break
-        if op is None and ops is _SUMS and after - before in (1, -1):  # a count
-            op, operand, whose, in_message = ("+" if after > before else "-"), 1, "", False
-        if op is None:
-            fields = _numbers_held(timeline, setter, path) if fields is None else fields
-            for at, place, number in fields:
-                op = _operation(before, after, number, ops)
-                if op and _typed_as(after, before, number, op):
-                    operand, held, whose = number, (at, place), ", which it holds"
-                    break
-                op = None
-        if op is not None:
+        found = _first_operation(before, after, candidates, ops)
+        if found is None and ops is _SUMS and after - before in (1, -1):  # a count
+            found = ("+" if after > before else "-"), (1, "", False, None)
+        if found is None:
+            if fields is None:
+                held_here = _numbers_held(timeline, setter, path)
+                fields = [(n, ", which it holds", False, (at, place)) for at, place, n in held_here]
+            found = _first_operation(before, after, fields, ops, typed=True)
+        if found is not None:
             break
-    if op is None:
+    if found is None:
         return None
+    op, (operand, whose, in_message, held) = found
     earlier = _last_setter(timeline, path, setter - 1)
     where = f" (change {earlier + 1})" if earlier is not None else ""
     shown = render(operand, 80)
@@ -654,6 +650,23 @@ def _derived(
         in_message,
         held,
     )
+
+
+def _first_operation(
+    before: Any,
+    after: Any,
+    candidates: list[tuple[Any, str, bool, Any]],
+    ops: tuple[str, ...],
+    typed: bool = False,
+) -> tuple[str, tuple[Any, str, bool, Any]] | None:
+    """The first candidate operand (its number first) that one of ``ops`` makes ``after``
+    of ``before`` with, and that operation; ``typed``: only of the result's type (a field's
+    number, whose type is known)."""
+    for candidate in candidates:
+        op = _operation(before, after, candidate[0], ops)
+        if op and (not typed or _typed_as(after, before, candidate[0], op)):
+            return op, candidate
+    return None
 
 
 def _numbers_held(timeline: Any, setter: int, path: Path) -> list[tuple[int, Path, Any]]:

@@ -137,6 +137,12 @@ class Message:
         }
 
 
+STATUSES = ("returned", "raised", "running", "cancelled")
+"""A call's ``status`` code as the views say it (``RunModel.status``): a call its owner
+cancelled (asyncio's ``CancelledError``) apart from one that raised."""
+CANCELLED = STATUSES.index("cancelled")
+
+
 @dataclass
 class RunModel:
     """What the views draw of one run (see the module's docstring)."""
@@ -204,7 +210,7 @@ class RunModel:
             "tier": int(self.tier[row]),
             "function": self.functions[int(self.function[row])],
             "chain": self.chains[int(self.chain[row])],
-            "status": ("returned", "raised", "running", "cancelled")[int(self.status[row])],
+            "status": STATUSES[int(self.status[row])],
             "call_id": int(self.call_ids[row]),
             "self": int(self.self_ns[row]),
             **self._suspensions(row),

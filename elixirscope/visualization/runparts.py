@@ -61,6 +61,7 @@ from elixirscope.runtime.reasons import abnormal_text
 from elixirscope.store._events import THESPIAN_ACTOR
 from elixirscope.store.sidefiles import write_directory
 from elixirscope.visualization.runmodel import (
+    CANCELLED,
     PROGRAM,
     Lane,
     Mark,
@@ -93,7 +94,7 @@ message, for one no recorded send made; 18: a query's and an HTTP attempt's issu
 line; 19: a call its owner cancelled, apart from one that raised)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
-EXIT = ("ts", "id", "call_id", "producer", "raised")  # raised: 0 no, 1 yes, 3 cancelled
+EXIT = ("ts", "id", "call_id", "producer", "raised")  # raised: a status code (runmodel.STATUSES)
 # a coroutine's or generator's yields and resumes (a yield's line, and whether an await)
 STEP = ("ts", "id", "call_id", "producer", "resumed", "line", "awaiting")
 _DTYPES = {
@@ -267,11 +268,6 @@ class PartReader:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
         )
-
-
-CANCELLED = 3
-"""A call's status (``RunModel.status``) when a ``CancelledError`` ended it: 0 returned,
-1 raised, 2 still running."""
 
 
 def _record(ts: int, producer: str, ev: Any, pid: int, kind: str) -> Record:
