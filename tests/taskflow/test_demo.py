@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -102,9 +103,13 @@ def test_insights_on_the_demo_print_what_the_readme_shows(demo: tuple[Path, str]
         re.S,
     )
     assert block is not None
+    # a busy machine's SQLite commit can hold an async handler's loop past the 100 ms rule
+    # (TaskFlow's clean scenarios are judged so too): the planted defects are what is shown
+    calm = {**os.environ, "ELIXIRSCOPE_INSIGHTS__BLOCKED_LOOP_MS": "5000"}
     done = subprocess.run(
         [sys.executable, "-m", "elixirscope", "insights", "--data-dir", "data"],
         capture_output=True, text=True, cwd=demo[0], timeout=120, stdin=subprocess.DEVNULL,
+        env=calm,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert _findings_text(done.stdout) == _findings_text(block.group(1))
