@@ -86,11 +86,32 @@ def served_page(browser, cinema, hash_: str, height: int) -> Iterator[Any]:
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.set_default_timeout(20_000)
         pg.goto(url + hash_)
-        yield pg
+        try:
+            yield pg
+        except Exception as exc:  # a wait that timed out: what the page said meanwhile
+            raise AssertionError(f"{exc}\n{_page_state(pg, errors)}") from exc
         assert not errors, errors
     finally:
         context.close()
         cinema.stop()
+
+
+def _page_state(pg, errors: list[str]) -> str:
+    """The page's errors, toast, reading badge and the timeline's overview strip, said
+    when a test's wait fails (a flake on a busy machine is told, not guessed)."""
+    try:
+        state = pg.evaluate(
+            """() => {
+              const t = document.querySelector('#toast'), r = document.querySelector('#reading');
+              const s = document.querySelector('#tl-scrub'), es = window.__esTimeline;
+              return { toast: t && !t.hidden ? t.textContent : null, reading: r && !r.hidden ? r.textContent : null,
+                       scrub: s ? { ...s.dataset, width: s.clientWidth } : null,
+                       timeline: es ? { ...es.stats, wantFetch: es.wantFetch, reading: es.data?.reading ?? null } : null };
+            }"""
+        )
+    except Exception as exc:  # noqa: BLE001 - the page itself may be what failed
+        state = f"(the page could not be read: {exc})"
+    return f"page errors: {errors}\npage state: {state}"
 
 
 def _read_whole(pg) -> None:

@@ -157,9 +157,12 @@ class Timeline {
   // the server read more of the run: the window asked again; all of it: the marks too
   reading() { this.fetch(); }
 
+  // the run read whole: its overview strip (the whole run's activity) drawn at once, the
+  // window asked for again
   refresh() {
     this.ov = ctx.overview;
     this.showMarks();
+    this.drawScrub();
     this.fetch();
   }
 
