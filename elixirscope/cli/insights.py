@@ -188,7 +188,7 @@ def run_explain(args: Any) -> int:
         get = ConfigStore.load(user_file=args.config, env=dict(os.environ)).get
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    data_dir = args.data_dir or get("data_dir")
+    data_dir = os.path.expanduser(args.data_dir or get("data_dir"))
     streamed = not args.json
     show = _show
 

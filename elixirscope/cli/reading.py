@@ -217,11 +217,14 @@ def _answer(read: Callable[[], _T]) -> _T:
 
 
 def _data_dir(args: Any) -> str:
+    """The data dir a command was given, else the configured one, with ``~`` expanded (the
+    default is ``~/.local/share/elixirscope``: the store opened it literally)."""
     if args.data_dir:
-        return args.data_dir
+        return os.path.expanduser(args.data_dir)
     from elixirscope.config import ConfigStore
 
-    return ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
+    configured = ConfigStore.load(user_file=args.config, env=dict(os.environ)).get("data_dir")
+    return os.path.expanduser(configured)
 
 
 def read_dir(args: Any) -> str:

@@ -27,7 +27,7 @@ def _where(data_dir: Where) -> str | os.PathLike[str]:
         return data_dir
     from elixirscope.config import ConfigStore
 
-    return ConfigStore.load(env=dict(os.environ)).get("data_dir")
+    return os.path.expanduser(ConfigStore.load(env=dict(os.environ)).get("data_dir"))
 
 
 def recording(data_dir: Where = None, run: str | None = None, all_runs: bool = False) -> Any:

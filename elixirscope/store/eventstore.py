@@ -153,7 +153,7 @@ class EventStore:
             raise StoreError(f"Expected `synchronous` 'NORMAL' or 'FULL', got {synchronous!r}")
         if codec not in CODECS:
             raise StoreError(f"unknown chunk codec {codec!r}; expected one of {sorted(CODECS)}")
-        root = Path(data_dir)
+        root = Path(data_dir).expanduser()  # the configured default is under ~
         options = {
             "codec": codec,
             "group_by_correlation": group_by_correlation,

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
-from cli_programs import elixirscope
+from cli_programs import PROGRAM, elixirscope
 
 from elixirscope.transport import free_tcp_port
 
@@ -91,3 +94,32 @@ def test_a_failure_without_a_message_is_described_in_words():
     assert _describe(KeyError("x")) == "missing key 'x'"
     assert _describe(ValueError("bad x")) == "bad x"
     assert _describe(RuntimeError()) == "unexpected failure (runtime error)"
+
+
+def test_the_default_data_dir_under_home_is_read_by_every_read_command(tmp_path):
+    """Recorded with no --data-dir and no configuration, a run lands in the default
+    ``~/.local/share/elixirscope`` and each read finds it there (the reads once opened
+    ``~`` literally: 'no event store at ~/.local/share/elixirscope')."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home)}
+    env_clean = {k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", str(script), "3"],
+        capture_output=True, text=True, env={**env_clean, **env}, cwd=tmp_path,
+        stdin=subprocess.DEVNULL, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (home / ".local/share/elixirscope").is_dir()
+    for command in (["runs"], ["summary"], ["events", "--limit", "3"], ["insights"],
+                    ["query", "calls limit 1"], ["export", "--format", "chrome", "-o", str(tmp_path / "t.json")],
+                    ["explain", "#1"]):
+        read = subprocess.run(
+            [sys.executable, "-m", "elixirscope", *command], capture_output=True, text=True,
+            env={**env_clean, **env}, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120,
+        )
+        assert read.returncode == 0, (command, read.stderr)
+        assert "no event store" not in read.stderr, (command, read.stderr)
+    assert not (tmp_path / "~").exists()  # nothing made under a directory named '~'

@@ -259,7 +259,7 @@ def _data_dir(data_dir: str | os.PathLike[str] | None) -> str:
         return os.fspath(data_dir)
     from elixirscope.config import ConfigStore
 
-    return str(ConfigStore.load(env=dict(os.environ)).get("data_dir"))
+    return os.path.expanduser(str(ConfigStore.load(env=dict(os.environ)).get("data_dir")))
 
 
 def _scope_of(
