@@ -184,6 +184,7 @@ class _Recording:
         self.matches: str | None = None  # where children leave the patterns they never matched
         self.mp_main: Any = None  # a multiprocessing child: the parent's script instrumented
         self.finished = False
+        self.default_dir = False  # stored where no --data-dir said: said at exit, on a terminal
 
     @classmethod
     def set_up(cls, args: Any, target: str) -> _Recording:
@@ -219,6 +220,7 @@ class _Recording:
             self._start(config, {"endpoint": ingest}, control, capture)
         else:
             data_dir = args.data_dir or config.get("data_dir")
+            self.default_dir = not args.data_dir
             self.store = _embedded_store(data_dir, config)
             child.update(data_dir=_absolute(str(self.store.data_dir)))
             self._start(config, {"sink": self.store}, None, capture)
@@ -385,6 +387,8 @@ class _Recording:
             self.store.close()
             if self.store.writer_note:
                 print(f"elixirscope run{self.label}: {self.store.writer_note}", file=sys.stderr)
+            if self.default_dir and self.session is not None:
+                _say_where(self.session.run_id, self.store.data_dir)
         unmatched = self.plan.unmatched_patterns()
         if self.matches is not None and not self.chosen:  # a child: for its parent's warning
             from elixirscope.cli.children import leave_unmatched
@@ -479,6 +483,26 @@ def _report_drops(stats: dict[str, Any], session: Any, label: str = "") -> None:
         f"elixirscope run{label}: {dropped:,}{of} events were dropped while recording run "
         f"{session.run_id[:8]} ({why or 'counted by the pipeline'}); "
         "`elixirscope runs` lists it",
+        file=sys.stderr,
+    )
+
+
+def _say_where(run_id: str, data_dir: Any) -> None:
+    """On a terminal, where a run no ``--data-dir`` placed went, and what reads it (as
+    VizTracer says where it saved its trace); piped or redirected, the program's output
+    stays exactly python's."""
+    try:
+        if not sys.stderr.isatty():
+            return
+    except (AttributeError, ValueError):  # stderr replaced or closed by the program
+        return
+    home = str(Path.home())
+    where = str(data_dir)
+    if where == home or where.startswith(home + os.sep):
+        where = "~" + where[len(home) :]
+    print(
+        f"elixirscope run: run {run_id[:8]} recorded in {where} (no --data-dir: the"
+        " configured one); `elixirscope summary` reads it",
         file=sys.stderr,
     )
 

@@ -123,3 +123,41 @@ def test_the_default_data_dir_under_home_is_read_by_every_read_command(tmp_path)
         assert read.returncode == 0, (command, read.stderr)
         assert "no event store" not in read.stderr, (command, read.stderr)
     assert not (tmp_path / "~").exists()  # nothing made under a directory named '~'
+
+
+def test_a_run_with_no_data_dir_says_where_it_went_on_a_terminal_only(tmp_path):
+    """On a terminal, a run no --data-dir placed ends with one line naming where it went
+    and what reads it; piped, the output is the program's alone (python's)."""
+    import pty
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ELIXIRSCOPE_")}, "HOME": str(home)}
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    argv = [sys.executable, "-m", "elixirscope", "run", str(script), "3"]
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, env=env, cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, timeout=120)
+        os.close(follower)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end closed: all read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    line = said.decode().strip()
+    assert re.fullmatch(r"elixirscope run: run [0-9a-f]{8} recorded in ~/\.local/share/elixirscope "
+                        r"\(no --data-dir: the configured one\); `elixirscope summary` reads it", line), line
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, timeout=120)
+    plain = subprocess.run([sys.executable, str(script), "3"], capture_output=True, text=True, cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, timeout=120)
+    assert (piped.stdout, piped.stderr) == (plain.stdout, plain.stderr)
