@@ -80,7 +80,38 @@ def _shown(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str,
         str(Location(**loc)) + (f"  {loc['role']}" if loc.get("role") else "")
         for loc in finding["locations"]
     ]
-    return {**finding, "where": where, "open": _opening(model, data_dir, finding)}
+    opening = _opening(model, data_dir, finding)
+    return {
+        **finding,
+        "where": where,
+        "open": opening,
+        "requests": _requests(model, data_dir, finding, opening),
+    }
+
+
+REPEATS_LOCATED = 200
+"""A finding's repeats whose requests are looked up (each is an event read from the store)."""
+
+
+def _requests(
+    model: RunModel, data_dir: Any, finding: dict[str, Any], opening: dict[str, Any]
+) -> list[str]:
+    """The web requests that hold the finding's moment and its repeats' (the first
+    ``REPEATS_LOCATED``), in order: the Requests view marks them with it."""
+    held = [opening["request"]] if opening.get("request") else []
+    if not model.requests:
+        return held
+    for repeat in finding.get("repeats", ())[:REPEATS_LOCATED]:
+        moment = repeat.get("moment")
+        if not moment:
+            continue
+        try:
+            found = locate(model, data_dir, moment["producer"], moment["id"], moment["ts"])
+        except MomentError:
+            continue
+        if found.request and found.request not in held:
+            held.append(found.request)
+    return held
 
 
 def _opening(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str, Any]:

@@ -842,3 +842,33 @@ def test_a_request_is_compared_with_another_of_its_route(browser, library_and_ca
         assert "Queries, transactions and HTTP calls: 2" in said, said
         assert re.search(r"only in B\n\s+B: GET http://127\.0\.0\.1:\d+/info/5 !! ", said), said
         pg.screenshot(path=shots / "24-requests-compared.png")
+
+
+def test_a_request_holding_a_finding_is_marked_and_links_to_it(browser, library_and_catalog, shots):
+    """The requests that hold a finding's moment are marked in the list (its severity, its
+    title on hover); the request shown names its findings, and the link opens the Findings
+    view with that one outlined and scrolled to."""
+    from elixirscope.visualization.serving import ThreadedCinema
+
+    data, library, _ = library_and_catalog
+    with served_page(browser, ThreadedCinema(data), f"#view=requests&run={library}", 900) as pg:
+        row = pg.locator("tr.rq-row", has_text="/books/5/catalog")
+        row.locator(".rq-finding").wait_for()
+        mark = row.locator(".rq-finding")
+        said = mark.get_attribute("title").splitlines()
+        assert said[0].startswith("high: retried external call: GET http://127.0.0.1:"), said
+        assert said[1] == "medium: server error: GET /books/{book:int}/catalog -> 504 (1x)", said
+        assert "sev-high" in mark.get_attribute("class")  # the worst of its findings
+        unmarked = pg.locator("tr.rq-row", has_text="/books/2").filter(has_not_text="catalog")
+        assert unmarked.count() == 1 and unmarked.locator(".rq-finding").count() == 0  # a 200, nothing found
+        row.click()
+        line = pg.locator(".rq-finding-line", has_text="server error")
+        line.wait_for()
+        assert pg.locator(".rq-finding-line").count() == 2
+        assert line.locator(".pill").inner_text() == "medium"
+        pg.screenshot(path=shots / "25-request-findings.png")
+        line.locator("a.rq-to-finding").click()
+        pg.wait_for_selector(".fd-item.fd-focus")
+        focused = pg.locator(".fd-item.fd-focus")
+        assert focused.count() == 1 and "504" in focused.locator(".fd-title").inner_text()
+        assert f"fd={focused.get_attribute('data-id')}" in pg.url

@@ -75,6 +75,7 @@ SHOP = textwrap.dedent(
     def client(url):
         with httpx.Client() as c:
             print(len(c.get(url + "/orders").json()["items"]))
+            c.get(url + "/orders")  # the N+1 again, in another request: a repeat
             print(c.get(url + "/pay/4110").status_code)
             try:
                 c.get(url + "/slowpoke", timeout=0.1)
@@ -153,6 +154,24 @@ def test_each_finding_opens_the_call_that_holds_its_moment(shop) -> None:
     paths = {r["id"]: r["path"] for r in requests}
     assert paths[kinds["server_error"]["open"]["request"]] == "/pay/4110"
     assert paths[kinds["n_plus_one"]["open"]["request"]] == "/orders"
+
+
+def test_each_finding_names_the_requests_that_hold_it_and_its_repeats(shop) -> None:
+    """The Requests view marks a request with the findings whose moment (or a repeat's) it
+    holds: the N+1, seen in both /orders requests, names both; the server error its one."""
+    data, run = shop
+    with _client(data) as client:
+        answer = client.get(f"/api/runs/{run}/findings").json()
+        requests = client.get(f"/api/runs/{run}/requests").json()["requests"]
+    paths = {r["id"]: r["path"] for r in requests}
+    kinds = _by_kind(answer["findings"])
+    n1, error = kinds["n_plus_one"], kinds["server_error"]
+    assert len(n1["repeats"]) == 1, n1["repeats"]
+    assert [paths[r] for r in n1["requests"]] == ["/orders", "/orders"]
+    assert n1["requests"][0] == n1["open"]["request"] and len(set(n1["requests"])) == 2
+    assert [paths[r] for r in error["requests"]] == ["/pay/4110"]
+    for f in answer["findings"]:  # each names only requests of the run, once
+        assert all(r in paths for r in f["requests"]) and len(set(f["requests"])) == len(f["requests"])
 
 
 def test_a_link_names_its_event_and_keeps_its_time(shop) -> None:

@@ -12,7 +12,7 @@ import * as findings from "./findings.js";
 const VIEWS = { runs, timeline, actors, state: stateView, flame, requests, query, findings };
 // other names a link may give a view: its tab's label ("Call tree" is the flame graph)
 const ALIASES = { calltree: "flame", "call-tree": "flame", insights: "findings" };
-const KEYS = ["view", "run", "t", "ev", "w0", "w1", "sel", "field", "req", "q", "chain"];
+const KEYS = ["view", "run", "t", "ev", "w0", "w1", "sel", "field", "req", "q", "chain", "fd"];
 
 export const S = { view: "runs" };
 export const ctx = { overview: null, base: 0n, live: null };

@@ -14,7 +14,18 @@ export async function mount(host, state) {
   catch (err) { errorBox(pane, err); return {}; }
   pane.innerHTML = header(d) + failures(d) + (d.findings.length ? groups(d) : nothing(d));
   bind(pane, d);
-  return {};
+  focus(pane, state.fd);
+  return { update: (s, p) => { if (s.fd !== p.fd) focus(pane, s.fd); } };
+}
+
+// a finding a link named (`fd`: its id, or one of its repeats'): scrolled to and outlined
+function focus(pane, id) {
+  for (const el of pane.querySelectorAll(".fd-item.fd-focus")) el.classList.remove("fd-focus");
+  if (!id) return;
+  const el = [...pane.querySelectorAll(".fd-item")].find((a) => a.dataset.id === id || (a.dataset.repeats || "").split(" ").includes(id));
+  if (!el) return;
+  el.classList.add("fd-focus");
+  el.scrollIntoView({ block: "center" });
 }
 
 function header(d) {
@@ -59,7 +70,7 @@ function one(f) {
     (f.evidence.length > 1 ? ` <span class="dim">· ${f.evidence.length} events of evidence</span>` : "")]);
   if (f.repeats.length) rows.push(["again", again(f)]);
   rows.push(["fix", esc(f.fix)]);
-  return `<article class="fd-item sev-${f.severity}" data-id="${esc(f.id)}" data-kind="${esc(f.kind)}">
+  return `<article class="fd-item sev-${f.severity}" data-id="${esc(f.id)}" data-kind="${esc(f.kind)}" data-repeats="${esc(f.repeats.map((r) => r.id).join(" "))}">
     <div class="fd-head"><span class="pill fd-sev sev-${f.severity}">${f.severity}</span>
       <a class="fd-title" title="open its moment">${esc(f.title)}</a>
       ${f.occurrences > 1 ? `<span class="pill fd-times" title="the same defect seen ${f.occurrences} times in this run">×${f.occurrences}</span>` : ""}

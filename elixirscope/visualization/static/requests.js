@@ -7,7 +7,7 @@
 import { api, ctx, S, go, rel, fmtDur, fmtRel, fmtBytes, esc, short, errorBox } from "./app.js";
 
 export async function mount(host, state) {
-  host.innerHTML = `<div class="view"><div class="side left pane" style="width:470px"><h2>Requests</h2><div id="rq-list"></div></div>
+  host.innerHTML = `<div class="view"><div class="side left pane" style="width:560px"><h2>Requests</h2><div id="rq-list"></div></div>
     <div class="grow pane" id="rq-main"><div class="empty">pick a request</div></div></div>`;
   const v = { update: (s, p) => { if (s.req !== p.req) load(host, s); } };
   await load(host, state);
@@ -23,11 +23,12 @@ async function load(host, state) {
   catch (err) { errorBox(host.querySelector("#rq-main"), err); return; }
   const list = host.querySelector("#rq-list");
   // each request by its own path (requests of one route told apart), its route in the title
-  list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:74px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"><col style="width:52px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num" title="database queries">db</th><th class="num" title="outgoing HTTP attempts">http</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
+  list.innerHTML = d.requests.length ? `<table class="rq-table"><colgroup><col style="width:70px"><col><col style="width:66px"><col style="width:78px"><col style="width:42px"><col style="width:52px"></colgroup><thead><tr><th>method</th><th>path</th><th>status</th><th class="num">took</th><th class="num" title="database queries">db</th><th class="num" title="outgoing HTTP attempts">http</th></tr></thead><tbody>` + d.requests.map((r) => `<tr class="pick rq-row${r.id === state.req ? " on" : ""}" data-id="${esc(r.id)}">
       <td>${esc(r.method)}</td><td title="${esc(r.path + (r.route && r.route !== r.path ? `  (route ${r.route})` : "") + (r.http_failed ? `\n${r.http_failed} outgoing HTTP attempt${r.http_failed > 1 ? "s" : ""} failed (no answer, or 5xx)` : ""))}">${r.http_failed ? `<span class="bad" title="outgoing HTTP attempts failed">⚠ </span>` : ""}${esc(r.path)}</td>
       <td class="${r.status >= 500 || r.error ? "bad" : r.status >= 400 ? "dim" : "good"}">${r.status || "–"}</td>
       <td class="num">${r.end ? fmtDur(took(r)) : "open"}</td><td class="num dim">${r.queries}q</td><td class="num dim">${r.http ? `${r.http}×` : ""}</td></tr>`).join("") + `</tbody></table>`
     : `<div class="dim">no web requests were recorded in this run</div>`;
+  markFindings(host, d);
   for (const tr of list.querySelectorAll("tr.rq-row")) tr.onclick = () => go({ req: tr.dataset.id, t: d.requests.find((r) => r.id === tr.dataset.id).start });
   const main = host.querySelector("#rq-main");
   if (!d.request) { main.innerHTML = `<div class="empty">${d.requests.length ? "pick a request" : "no requests"}</div>`; return; }
@@ -90,6 +91,7 @@ async function load(host, state) {
   // a time keeps its unit's case (ms, not MS) in the upper-cased heading
   main.innerHTML = `<h2>${esc(r.method)} <span class="as-is">${esc(r.path)}${route}</span> · <span class="as-is">${fmtRel(t0)}</span> · ${nq} quer${nq === 1 ? "y" : "ies"}${httpCalls}${sizes ? ` · <span class="as-is">${sizes}</span>` : ""}</h2>
     ${r.caller ? callerLine(r.caller, d.run) : ""}
+    <div id="rq-findings" data-req="${esc(r.id)}"></div>
     ${d.n_plus_one.map((n) => `<div class="pill red nplus1-flag" style="margin:4px 0">N+1: ${n.count}× <code>${esc(n.shape.slice(0, 120))}</code></div>`).join("<br>")}
     ${r.error ? `<div class="bad mono">${esc(r.error)}</div>` : ""}
     ${compareControl(d, r)}
@@ -157,6 +159,45 @@ function calleeRows(q, here, bar, t0, span) {
   return `<div class="wf-row wf-callee"><div class="name" title="${esc(`${c.method} ${c.path} (route ${c.route || "–"}) → ${c.status || "–"}, recorded in ${where}`)}">%INDENT%&nbsp;&nbsp;↳ <span class="dim">${esc(c.run === here ? where : c.program || where)} ·</span> ${link}</div>
     <div class="track">${bar(c.start, c.end ?? c.start, "callee")}${after}</div><div class="dur">${c.duration != null ? fmtDur(c.duration) : "–"}</div></div>` +
     (c.note ? `<div class="wf-note dim">%INDENT%&nbsp;&nbsp;&nbsp;&nbsp;${esc(c.note)}</div>` : "");
+}
+
+// the run's findings (the Findings view's: insights' detectors), asked once a run and size:
+// a request holding one (its moment or a repeat's) is marked in the list with the worst
+// one's severity, and the request shown names each, linked to it in the Findings view
+const SEVERITIES = ["high", "medium", "low"];
+let findingsAsked = null;  // { key, byRequest: Promise<Map<request id, finding[]>> }
+
+function findingsByRequest() {
+  const ov = ctx.overview, key = `${ov.run.id}:${ov.events}`;
+  if (!findingsAsked || findingsAsked.key !== key) {
+    const byRequest = api(`runs/${ov.run.id}/findings`).then((d) => {
+      const by = new Map();
+      for (const f of d.findings) for (const id of f.requests || []) by.set(id, [...(by.get(id) || []), f]);
+      return by;
+    }, (err) => ({ error: err.message }));
+    findingsAsked = { key, byRequest };
+  }
+  return findingsAsked.byRequest;
+}
+
+async function markFindings(host, d) {
+  const by = await findingsByRequest();
+  if (by.error) {  // the list stands without the marks; the request shown says why
+    const slot = host.querySelector("#rq-findings");
+    if (slot) slot.innerHTML = `<div class="dim mono">findings could not be read: ${esc(by.error)}</div>`;
+    return;
+  }
+  for (const tr of host.querySelectorAll("tr.rq-row")) {
+    const found = by.get(tr.dataset.id);
+    if (!found || tr.querySelector(".rq-finding")) continue;
+    const worst = SEVERITIES.find((s) => found.some((f) => f.severity === s)) || "low";
+    tr.children[1].insertAdjacentHTML("afterbegin", `<span class="rq-finding sev-${worst}" title="${esc(found.map((f) => `${f.severity}: ${f.title}`).join("\n"))}">⚑ </span>`);
+  }
+  const slot = host.querySelector("#rq-findings");
+  if (!d.request || !slot || slot.dataset.req !== d.request.id) return;
+  slot.innerHTML = (by.get(d.request.id) || []).map((f) => `<div class="rq-finding-line"><span class="pill sev-${f.severity}">${f.severity}</span> ` +
+    `${esc(f.title)} <a class="rq-to-finding" data-id="${esc(f.id)}">in Findings →</a></div>`).join("");
+  for (const a of slot.querySelectorAll("a.rq-to-finding")) a.onclick = () => go({ view: "findings", fd: a.dataset.id, req: null });
 }
 
 // the recorded HTTP attempt that made this request (its caller's), linked to its moment
