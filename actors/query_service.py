@@ -109,9 +109,11 @@ class QueryService(LayerService):
 
         self.metrics.counter("queries").inc()
         params = dict(request.params)
-        correlation = params.pop("correlation", None)
-        if not isinstance(correlation, str) or not correlation:
-            raise ValueError(f"calltree needs params {{'correlation': ID}}; got {request.params!r}")
+        correlation = params.pop("correlation", None)  # None: the run's chains, listed
+        if correlation is not None and (not isinstance(correlation, str) or not correlation):
+            raise ValueError(
+                f"calltree's correlation is a chain's id or #EVENT; got {correlation!r}"
+            )
         unknown = set(params) - {"run", "all_runs", "steps"}
         if unknown:
             raise ValueError(

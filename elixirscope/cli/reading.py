@@ -98,8 +98,10 @@ def add_calltree_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "correlation",
         metavar="CORRELATION_ID",
+        nargs="?",
         help="a chain's id (or its first characters); or an event's id, #238 as `events`"
-        " shows it: the part of its chain around it (the web request it ran in)",
+        " shows it: the part of its chain around it (the web request it ran in); none: the"
+        " run's chains, to pick one (a run of one chain: its tree)",
     )
     parser.add_argument(
         "--no-steps",
@@ -173,6 +175,8 @@ def run_calltree(args: Any) -> int:
         from elixirscope.query.reports import calltree_report
 
         report = _answer(lambda: calltree_report(read_dir(args), args.correlation, **params))
+    if report.get("chains") is not None:  # no chain given: the run's, listed
+        return _print(report, args)
     if not report.get("calls"):
         said = (report.get("text") or "").splitlines()[-1:] or [""]
         raise CommandError(

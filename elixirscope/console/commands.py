@@ -245,7 +245,7 @@ def _calltree(args: Sequence[str]) -> Request:
     return Request(
         operation="calltree",
         to_layer="query",
-        params={"correlation": args[0]},
+        params={"correlation": args[0]} if args else {},  # none: the latest run's chains
         from_layer=FROM_LAYER,
     )
 
@@ -515,10 +515,12 @@ _TABLE: tuple[Command, ...] = (
         ("CORRELATION_ID",),
         "the nested calls of one correlation chain, with durations and values",
         "Shows every call of the chain indented under its caller: arguments, return "
-        "value or exception, duration; state changes and messages inside the call.",
+        "value or exception, duration; state changes and messages inside the call. "
+        "Without an id, the latest run's chains, each with what started it, to pick one.",
         "calltree 5f0c2a...",
         _calltree,
         "text",
+        optional=1,
     ),
     Command(
         "state",

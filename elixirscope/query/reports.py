@@ -297,7 +297,7 @@ def _name_callers(data_dir: str, roots: list[Any]) -> None:
 
 def calltree_report(
     data_dir: str,
-    correlation: str,
+    correlation: str | None = None,
     *,
     run: str | None = None,
     all_runs: bool = False,
@@ -309,12 +309,22 @@ def calltree_report(
 
     ``correlation`` may name an event instead, ``#238`` as ``events`` shows ids: then the
     tree is the part of its chain around it — the web request it ran in (the innermost:
-    an in-process client's requests all share its chain), else its outermost call."""
+    an in-process client's requests all share its chain), else its outermost call.
+
+    Without ``correlation``, the run's chains are listed (``chains``: what started each,
+    when, its calls; ``query.chains``) to pick one from; a run of one chain shows its tree.
+    """
     from elixirscope.query.calltree import render_call_tree
     from elixirscope.query.reading import call_tree
     from elixirscope.query.runs import continues_note, drop_note, elsewhere_note
     from elixirscope.query.threads import ThreadNames, names_in, spawn_in
 
+    if correlation is None:
+        listed = _chains_listed(data_dir, run, all_runs)
+        if listed.get("chains") is not None and len(listed["chains"]) == 1:
+            correlation = listed["chains"][0]["chain"]  # the one chain: its tree
+        else:
+            return listed
     event = _event_target(correlation)
     if event is not None:
         return _event_calltree(data_dir, event, run=run, all_runs=all_runs, steps=steps)
@@ -385,6 +395,26 @@ def calltree_report(
         "calls": [n.to_dict() for n in nodes],
         "warnings": getattr(nodes, "warnings", []),
         "text": named_addresses(data_dir, "\n".join(lines), **scope.filters()),
+    }
+
+
+def _chains_listed(data_dir: str, run: str | None, all_runs: bool) -> dict[str, Any]:
+    """``calltree`` without a chain: the run's chains to pick one from."""
+    from elixirscope.query.chains import chains_text, run_chains
+
+    if not _store_exists(data_dir):
+        return {"correlation": None, "chains": [], "calls": [], "text": "(nothing recorded yet)"}
+    scope = _scope(data_dir, run, all_runs)
+    chains, total = run_chains(data_dir, scope.filters().get("run"))
+    lines = [scope.header()] if scope.header() else []
+    lines.append(chains_text(chains, total))
+    return {
+        "correlation": None,
+        **scope.to_dict(),
+        "chains": [c.to_dict() for c in chains],
+        "chains_total": total,
+        "calls": [],
+        "text": "\n".join(lines),
     }
 
 

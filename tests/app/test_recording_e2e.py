@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -185,6 +186,9 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
     trees = [es("calltree", "--daemon", d.endpoint, "--keys", str(d.keys_dir), *steps, chain)
              for steps in ((), ("--no-steps",))]  # fmt: skip
     assert trees[0].returncode == 0 and trees[0].stdout == trees[1].stdout, trees[1].stderr
+    listed = es("calltree", "--daemon", d.endpoint, "--keys", str(d.keys_dir))  # no chain given
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(rf"^{chain[:12]} +\d+ .* __main__\.fib$", listed.stdout, re.M), listed.stdout
 
     # a long-running host: its module is loaded untraced; trace it from the console, then untrace
     (tmp_path / "hostwork.py").write_text("def tick(n):\n    return n + 1\n")

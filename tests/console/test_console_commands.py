@@ -61,6 +61,14 @@ def test_send_goes_to_the_named_layer_with_json_params():
     )
 
 
+def test_calltree_with_a_chain_asks_for_it_and_without_one_for_the_runs_chains():
+    assert _sent("calltree 5f0c2a") == ("query", "calltree", "console", {"correlation": "5f0c2a"})
+    assert _sent("calltree") == ("query", "calltree", "console", {})
+    assert _usage_error("calltree a b") == (
+        "wrong number of arguments for 'calltree' (expected 0 to 1, got 2)\nusage: calltree [CORRELATION_ID]"
+    )
+
+
 def test_send_without_params_sends_an_empty_object():
     assert _sent("send capture flush") == ("capture", "flush", "console", {})
 

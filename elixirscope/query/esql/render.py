@@ -18,7 +18,16 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["NoResponse", "cell", "csv_lines", "json_rows", "no_response_reason", "plain", "table"]
+__all__ = [
+    "NoResponse",
+    "cell",
+    "clock",
+    "csv_lines",
+    "json_rows",
+    "no_response_reason",
+    "plain",
+    "table",
+]
 
 
 class NoResponse(str):
@@ -62,7 +71,7 @@ def _cell(value: Any, kind: str) -> str:
     if value is None:
         return "-"
     if kind == "time" and isinstance(value, (int, float)):
-        return _clock(int(value))
+        return clock(int(value))
     if kind == "duration" and isinstance(value, (int, float)):
         from elixirscope.query.calltree import format_duration
 
@@ -114,7 +123,7 @@ def _written(value: Any) -> str:
     return repr(value)
 
 
-def _clock(ns: int) -> str:
+def clock(ns: int) -> str:
     """The local clock, the millisecond *within which* ``ns`` falls (never rounded up,
     so ``--at``/``--until`` given this text include the event)."""
     try:

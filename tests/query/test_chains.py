@@ -1,0 +1,84 @@
+"""`calltree` without a chain: the run's chains listed (query.chains), each with what
+started it, when, how long, its calls and its top-level calls — equal to a naive count over
+the recorded events, whatever the chains and however their calls interleave."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from recorded_batches import Recorder
+
+from elixirscope.query.chains import SHOWN, chains_text, run_chains
+from elixirscope.query.reports import calltree_report
+from elixirscope.store import EventStore
+
+# a chain: its top-level calls, each with how many calls nested under it
+CHAINS = st.lists(
+    st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=4),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _record(where: Path, chains: list[list[int]], order: list[int]) -> list[dict]:
+    """Each chain's top-level calls recorded in ``order`` (chain indexes, interleaved);
+    the naive expectation of each chain, in the order they began."""
+    rec = Recorder()
+    expected: dict[int, dict] = {}
+    left = [list(roots) for roots in chains]
+    for k in order + [c for c in range(len(chains)) for _ in chains[c]]:
+        if not left[k]:
+            continue
+        nested = left[k].pop(0)
+        cid = f"{k:02d}" + "c" * 30
+        function = f"__main__.root{k}_{len(chains[k]) - len(left[k])}"
+        top = rec.call(function, cid=cid)
+        seen = expected.setdefault(k, {"chain": cid, "calls": 0, "roots": 0, "first": function,
+                                       "start": rec._ts, "end": None})
+        for n in range(nested):
+            inner = rec.call(f"__main__.inner{n}", cid=cid, parent=top)
+            rec.ret(inner, f"__main__.inner{n}", "1", cid=cid, parent=top)
+        rec.ret(top, function, "2", cid=cid)
+        seen.update(calls=seen["calls"] + 1 + nested, roots=seen["roots"] + 1, end=rec._ts)
+    with EventStore.open(where) as store:
+        store.append(rec.batch())
+    return sorted(expected.values(), key=lambda c: c["start"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(chains=CHAINS, order=st.lists(st.integers(min_value=0, max_value=5), max_size=20))
+def test_the_chains_listed_equal_a_naive_count(chains, order):
+    order = [k for k in order if k < len(chains)]
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = _record(Path(tmp), chains, order)
+        got, total = run_chains(tmp, None)
+    assert total == len(expected)
+    assert [c.to_dict() for c in got] == expected[:SHOWN]
+
+
+def test_calltree_without_a_chain_lists_them_and_one_chain_is_its_tree(tmp_path):
+    many = tmp_path / "many"
+    _record(many, [[1, 0], [2], [0]], [2, 0, 1])
+    listed = calltree_report(str(many))
+    assert [c["first"] for c in listed["chains"]] == [
+        "__main__.root2_1", "__main__.root0_1", "__main__.root1_1"
+    ]
+    assert listed["calls"] == [] and listed["chains_total"] == 3
+    lines = listed["text"].splitlines()
+    assert lines[0] == (
+        "3 chains in this run; give one to see its calls: elixirscope calltree ID (any unique prefix)"
+    )
+    assert lines[1].split() == ["CHAIN", "CALLS", "STARTED", "DURATION", "FIRST", "CALL"]
+    assert lines[3].split()[:2] == ["00cccccccccc", "3"]
+    assert lines[3].endswith("__main__.root0_1  (+1 more top-level calls)")
+    one = tmp_path / "one"
+    _record(one, [[1]], [])
+    tree = calltree_report(str(one))
+    assert "chains" not in tree and [c["function"] for c in tree["calls"]] == ["__main__.root0_1"]
+
+
+def test_a_run_without_calls_says_there_is_no_chain():
+    assert chains_text([], 0) == "(no calls recorded in this run: no chain to show)"
