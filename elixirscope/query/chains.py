@@ -32,6 +32,7 @@ class Chain:
     end: int | None  # ns, its last call's end (None: none ended)
     first: str  # its first top-level call's function
     roots: int  # its top-level calls
+    thread: str  # the thread its first top-level call ran on
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Chain:
             "end": self.end,
             "first": self.first,
             "roots": self.roots,
+            "thread": self.thread,
         }
 
 
@@ -59,20 +61,26 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
     )
     roots = rows("chain, count(*) from calls where depth = 0 group by chain")
     per_chain = {chain: n for chain, n in roots}
-    first: dict[str, str] = {}
-    for chain, function in rows(
-        f"chain, function from calls where depth = 0 order by start limit {_ROOTS_READ}"
+    first: dict[str, tuple[str, str]] = {}
+    for chain, function, thread in rows(
+        f"chain, function, thread from calls where depth = 0 order by start limit {_ROOTS_READ}"
     ):
-        first.setdefault(chain, function)
+        first.setdefault(chain, (function, thread))
     shown = []
     for chain, calls, start, end in spans[:SHOWN]:
-        name = first.get(chain)
-        if name is None:
+        named = first.get(chain)
+        if named is None:
             alone = rows(
-                f"function from calls where chain = '{_quoted(chain)}' order by start limit 1"
+                f"function, thread from calls where chain = '{_quoted(chain)}' "
+                "order by start limit 1"
             )
-            name = alone[0][0] if alone else "?"
-        shown.append(Chain(chain, int(calls), int(start), end, name, per_chain.get(chain, 0)))
+            named = (alone[0][0], alone[0][1]) if alone else ("?", "?")
+        function, thread = named
+        shown.append(
+            Chain(
+                chain, int(calls), int(start), end, function, per_chain.get(chain, 0), thread or "?"
+            )
+        )
     return shown, len(spans)
 
 
@@ -87,12 +95,12 @@ def chains_text(chains: list[Chain], total: int, command: str = "calltree") -> s
 
     if not chains:
         return "(no calls recorded in this run: no chain to show)"
-    rows = [("CHAIN", "CALLS", "STARTED", "DURATION", "FIRST CALL")]
+    rows = [("CHAIN", "CALLS", "STARTED", "DURATION", "THREAD", "FIRST CALL")]
     for c in chains:
         more = f"  (+{c.roots - 1:,} more top-level calls)" if c.roots > 1 else ""
         took = format_duration(c.end - c.start) if c.end is not None else "running"
-        rows.append((c.id[:12], f"{c.calls:,}", clock(c.start), took, c.first + more))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((c.id[:12], f"{c.calls:,}", clock(c.start), took, c.thread, c.first + more))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
         f"{total:,} chain{'s' if total != 1 else ''} in this run"
         + (f" (the oldest {len(chains)} shown)" if total > len(chains) else "")
@@ -101,6 +109,6 @@ def chains_text(chains: list[Chain], total: int, command: str = "calltree") -> s
     for r in rows:
         lines.append(
             f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  "
-            f"{r[3]:>{widths[3]}}  {r[4]}"
+            f"{r[3]:>{widths[3]}}  {r[4]:<{widths[4]}}  {r[5]}"
         )
     return "\n".join(lines)

@@ -37,7 +37,7 @@ def _record(where: Path, chains: list[list[int]], order: list[int]) -> list[dict
         function = f"__main__.root{k}_{len(chains[k]) - len(left[k])}"
         top = rec.call(function, cid=cid)
         seen = expected.setdefault(k, {"chain": cid, "calls": 0, "roots": 0, "first": function,
-                                       "start": rec._ts, "end": None})
+                                       "start": rec._ts, "end": None, "thread": "1"})
         for n in range(nested):
             inner = rec.call(f"__main__.inner{n}", cid=cid, parent=top)
             rec.ret(inner, f"__main__.inner{n}", "1", cid=cid, parent=top)
@@ -71,7 +71,7 @@ def test_calltree_without_a_chain_lists_them_and_one_chain_is_its_tree(tmp_path)
     assert lines[0] == (
         "3 chains in this run; give one to see its calls: elixirscope calltree ID (any unique prefix)"
     )
-    assert lines[1].split() == ["CHAIN", "CALLS", "STARTED", "DURATION", "FIRST", "CALL"]
+    assert lines[1].split() == ["CHAIN", "CALLS", "STARTED", "DURATION", "THREAD", "FIRST", "CALL"]
     assert lines[3].split()[:2] == ["00cccccccccc", "3"]
     assert lines[3].endswith("__main__.root0_1  (+1 more top-level calls)")
     one = tmp_path / "one"
