@@ -134,10 +134,11 @@ class QueryService(LayerService):
 
         self.metrics.counter("queries").inc()
         params = dict(request.params or {})
-        unknown = set(params) - {"correlation", "run", "all_runs", "top"}
+        unknown = set(params) - {"correlation", "run", "all_runs", "top", "width"}
         if unknown:
             raise ValueError(
-                f"summary takes params correlation, run, all_runs, top; got {sorted(unknown)}"
+                "summary takes params correlation, run, all_runs, top, width; "
+                f"got {sorted(unknown)}"
             )
         return summary_report(self.data_dir, **params)
 

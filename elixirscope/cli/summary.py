@@ -50,6 +50,7 @@ def run(args: Any) -> int:
             ("run", args.run or args.run_option),
             ("all_runs", args.all_runs or None),
             ("top", args.top),
+            ("width", _width(args)),
         )
         if v is not None
     }
@@ -60,3 +61,17 @@ def run(args: Any) -> int:
 
         report = _answer(lambda: summary_report(read_dir(args), **params))
     return _print(report, args)
+
+
+def _width(args: Any) -> int | None:
+    """The tables' width on a terminal wider than the report's own (``WIDTH``): names and
+    messages shown whole that the report would shorten. A narrower one keeps the report's
+    tables, cut at the terminal's edge (the names on the left stay readable); a pipe and
+    --json, the report's own (None)."""
+    from elixirscope.cli.output import Output
+    from elixirscope.query.summary import WIDTH
+
+    if args.json:
+        return None
+    width = Output.for_args(args).width
+    return min(width, 1000) if width is not None and width > WIDTH else None

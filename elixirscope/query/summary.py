@@ -81,6 +81,7 @@ from elixirscope.store._events import StoredEvent
 __all__ = ["WIDTH", "summarize"]
 
 WIDTH = 100
+MIN_WIDTH = 40
 """Columns the text fits in."""
 
 
@@ -154,13 +155,19 @@ class _Process:
 
 
 def summarize(
-    events: Iterable[StoredEvent], *, top: int = 15, thread_names: ThreadNames | None = None
+    events: Iterable[StoredEvent],
+    *,
+    top: int = 15,
+    thread_names: ThreadNames | None = None,
+    width: int = WIDTH,
 ) -> dict[str, Any]:
     """The summary report of ``events`` (see the module docstring); ``top`` rows per table;
     ``thread_names``: the threads' names when ``events`` may not hold their starts (one
-    chain of a run)."""
+    chain of a run); ``width``: the text's columns (a terminal's, else ``WIDTH``)."""
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"Expected `top` an int >= 1, got {top!r} - at summarize(top)")
+    if isinstance(width, bool) or not isinstance(width, int) or not MIN_WIDTH <= width <= 1000:
+        raise ValueError(f"Expected `width` {MIN_WIDTH} to 1000 columns, got {width!r}")
     functions: dict[str, _Function] = {}
     call_function: dict[tuple[str, int], _Function] = {}  # (producer, call id) -> its function
     open_calls: dict[tuple[str, int], tuple[int, bool]] = {}  # -> (parent, a web request's)
@@ -392,7 +399,7 @@ def summarize(
             for producer, p in sorted(processes.items(), key=lambda item: item[1].first_ts)
         ],
     }
-    report["text"] = render_summary(report, top=top)
+    report["text"] = render_summary(report, top=top, width=width)
     return report
 
 
@@ -1081,10 +1088,12 @@ def summary_report(
     run: str | None = None,
     all_runs: bool = False,
     top: int = 15,
+    width: int = WIDTH,
 ) -> dict[str, Any]:
     """:func:`summarize` over one run of the store under ``data_dir`` — the latest by
     default, ``run`` (a unique id prefix), or every run (``all_runs``) — or over one
-    correlation chain of it (a unique prefix is enough)."""
+    correlation chain of it (a unique prefix is enough); its tables ``width`` columns wide
+    (the command gives its terminal's)."""
     from pathlib import Path
 
     from elixirscope.query.reports import resolve_correlation
@@ -1093,7 +1102,7 @@ def summary_report(
     from elixirscope.store.eventstore import EventStore
 
     if not (Path(data_dir).expanduser() / "events").is_dir():
-        report = summarize([], top=top)
+        report = summarize([], top=top, width=width)
         report["text"] = f"(nothing recorded under {data_dir} yet)"
         return report
     scope = select_run(data_dir, run, all_runs)
@@ -1103,7 +1112,10 @@ def summary_report(
     with EventStore.open(data_dir, readonly=True) as store:
         found = store.query(**filters)
         names = load_thread_names(store, **scope.filters()) if correlation else None
-    report = {**scope.to_dict(), **summarize(found, top=top, thread_names=names)}
+    report = {
+        **scope.to_dict(),
+        **summarize(found, top=top, thread_names=names, width=width),
+    }
     lines = [scope.header()] if scope.header() else []
     lines.append(report["text"])
     if correlation and not report["events"] and scope.filters().get("run"):

@@ -197,3 +197,18 @@ def test_an_unknown_command_is_named_with_the_command_meant(tmp_path, word, said
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("elixirscope: ") and said in done.stderr
+
+
+def test_summary_on_a_wide_terminal_shows_names_the_pipe_shortens(recorded):
+    """The summary's tables take a terminal's width when it is wider than the report's
+    own 100 columns: a long function name the piped text shortens is shown whole."""
+    name = "very_long_function_name_so_that_lines_overflow_a_narrow_terminal"
+    args = ["summary", "--data-dir", str(recorded.data_dir)]
+    piped = elixirscope(*args)
+    assert piped.returncode == 0 and name not in piped.stdout
+    text, status = run_on_terminal(args, {"ELIXIRSCOPE_PAGER": "cat"}, cols=220)
+    lines = [ANSI.sub("", line) for line in text.splitlines()]
+    assert status == 0 and any(name in line for line in lines), lines
+    assert all(cells(line) <= 220 for line in lines)
+    narrow, status = run_on_terminal(args, {"ELIXIRSCOPE_PAGER": "cat"}, cols=60)  # cut, as before
+    assert status == 0 and name not in ANSI.sub("", narrow)

@@ -143,6 +143,19 @@ def test_actors_processes_and_threads():
     assert "thread worker-7" in report["text"]
 
 
+def test_a_wider_terminal_shows_what_the_report_would_shorten():
+    p = Program()
+    name = "billing.services.payments.PaymentsReconciler.reconcile_settlement_batch"
+    p.call(name, [], took=5_000, file="/srv/app/billing/services/payments.py")
+    narrow = summarize(p.stored())["text"]
+    wide = summarize(p.stored(), width=200)["text"]
+    assert name not in narrow and "…" in narrow
+    assert name in wide and max(len(line) for line in wide.splitlines()) <= 200
+    for bad in (39, 1001, True, "200"):
+        with pytest.raises(ValueError, match="width"):
+            summarize([], width=bad)
+
+
 def test_nothing_recorded_and_bad_top():
     report = summarize([])
     assert report["text"] == "0 events, 0 calls recorded" and report["functions"] == []
@@ -160,8 +173,8 @@ def trees(draw, depth=0):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(trees(), min_size=1, max_size=4), st.integers(1, 20))
-def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
+@given(st.lists(trees(), min_size=1, max_size=4), st.integers(1, 20), st.integers(WIDTH, 320))
+def test_self_times_add_up_to_the_roots_and_text_fits(roots, top, width):
     p = Program()
 
     def play(node, parent):
@@ -173,6 +186,8 @@ def test_self_times_add_up_to_the_roots_and_text_fits(roots, top):
     assert sum(f["self_ns"] for f in report["functions"]) == root_total
     assert sum(f["calls"] for f in report["functions"]) == report["calls"]
     assert all(len(line) <= WIDTH for line in report["text"].splitlines())
+    wide = summarize(p.stored(), top=top, width=width)["text"].splitlines()
+    assert all(len(line) <= width for line in wide)
     # at most `top` entries, each a slow call with the callees said under it
     from elixirscope.query.summary import _nested
 
