@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Any) -> int:
-    params = {
+    params: dict[str, Any] = {
         k: v
         for k, v in (
             ("correlation", args.correlation),
