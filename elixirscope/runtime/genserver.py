@@ -264,11 +264,17 @@ class GenServer(ProcessActor):
         if tracer is None and not observe.OBSERVERS:
             return fn(*args)
         state_before = self.state if before is NO_REPLY else before
-        # rendered before the callback runs: it may mutate the state in place
+        # rendered before the callback runs: it may mutate the state in place; terminate's
+        # reason recorded as it reads ('shutdown'), not as its five fields, most empty
         token = (
             None
             if tracer is None
-            else tracer.begin(self._actor_name(), callback, message, state_before)
+            else tracer.begin(
+                self._actor_name(),
+                callback,
+                str(message) if callback == "terminate" else message,
+                state_before,
+            )
         )
         started = time.perf_counter_ns()
         try:

@@ -231,8 +231,9 @@ def test_stop_reply_and_terminate_are_recorded(captured, simple):
     quitter = simple.start(Quitter, path="quitter")
     assert simple.call(quitter, "go") == "bye"
     sess.flush(10)
-    callbacks = [e.callback for e in out.of(StateChange) if e.actor == "quitter"]
-    assert callbacks == ["init", "handle_call", "terminate"]
+    changes = [e for e in out.of(StateChange) if e.actor == "quitter"]
+    assert [e.callback for e in changes] == ["init", "handle_call", "terminate"]
+    assert changes[-1].message == "'normal'"  # its reason as it reads, not ExitReason's fields
 
 
 def test_capture_off_sends_plain_messages_and_records_nothing(simple):
