@@ -53,7 +53,8 @@ function draw(host, d, state) {
   for (const k of d.marks) rows.push({ kind: k.kind, ts: k.ts, k });
   rows.sort((a, b) => { const x = BigInt(a.ts) - BigInt(b.ts); return x < 0n ? -1 : x > 0n ? 1 : 0; });
   // the heads in an SVG of their own that stays on top while the rows scroll under it
-  const W = LEFT + lanes.length * COL + 20, H = rows.length * ROWH + 20;
+  // as wide as the pane at least: a mark's label beside the rightmost lane is not clipped
+  const W = Math.max(LEFT + lanes.length * COL + 20, (chart.clientWidth || 0) - 8), H = rows.length * ROWH + 20;
   const cx = (name) => LEFT + (col.get(name) ?? 0) * COL + COL / 2;
   let head = `<svg class="seq" width="${W}" height="${TOP}" xmlns="http://www.w3.org/2000/svg">`;
   let svg = `<svg class="seq" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
