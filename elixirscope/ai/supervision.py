@@ -82,7 +82,7 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
     exc_type = ev.reason.split(":")[0].strip().rpartition(" ")[2].rpartition(".")[2]
     best = None
     for se in recording.of("exception"):
-        if se.producer != exit_se.producer or se.ts > exit_se.ts:
+        if not _of_the_crash(se, exit_se) or se.ts > exit_se.ts:
             continue
         err: FunctionError = se.event
         if exc_type and err.exc_type.rpartition(".")[2] != exc_type:
@@ -93,6 +93,16 @@ def _crash_site(recording: Recording, exit_se: Any) -> Location | None:
         if site is not None:
             return site
     return _state_raised_at(recording, exit_se)
+
+
+def _of_the_crash(se: Any, exit_se: Any) -> bool:
+    """Whether ``se`` was recorded where the exit's actor ran: the supervisor's own process
+    (a simple base: every actor in one), or the child's (a multiproc base: the supervisor
+    records the exit, the actor's process what it raised)."""
+    if se.producer == exit_se.producer:
+        return True
+    child = exit_se.event.pid
+    return child is not None and se.pid == child and se.node == exit_se.node
 
 
 def _site(text: str | None) -> Location | None:
@@ -109,7 +119,7 @@ def _state_raised_at(recording: Recording, exit_se: Any) -> Location | None:
     actor = exit_se.event.path
     best = None
     for se in recording.of("state"):
-        if se.producer != exit_se.producer or se.ts > exit_se.ts:
+        if not _of_the_crash(se, exit_se) or se.ts > exit_se.ts:
             continue
         change: StateChange = se.event
         if change.actor == actor and change.error and change.raised_at:

@@ -77,6 +77,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mailbox_clean": lambda: record(where, "counter", COUNTER, "calls", data="mailbox_clean",
                                         modules=ACTORS),
         "crash_loop": lambda: record(where, "crasher", CRASHER, data="crash_loop", modules=ACTORS),
+        "crash_loop_processes": lambda: record(where, "crasher_mp", CRASHER, "multiprocTCPBase",
+                                               data="crash_loop_processes", modules=ACTORS),
         "crash_loop_clean": lambda: shop(where / "crash_loop_clean"),
         # each its own script: two jobs at once must not rewrite one file
         # the service's actors' module (reporter_actors, beside it) left out: a callback

@@ -311,6 +311,7 @@ class Parser(GenServer):
 '''
 
 CRASHER = '''
+import sys
 import time
 
 from parser_actors import Parser
@@ -327,7 +328,7 @@ def address(rt, sup, old):
     raise SystemExit("parser was not restarted")
 
 
-with Runtime("simpleSystemBase") as rt:
+with Runtime(sys.argv[1] if len(sys.argv) > 1 else "simpleSystemBase") as rt:
     spec = SupervisorSpec("one_for_one", [ChildSpec("parser", (Parser, None))], max_restarts=20, max_seconds=10)
     sup = rt.start_supervisor(spec, path="app")
     parser = address(rt, sup, None)
@@ -337,7 +338,8 @@ with Runtime("simpleSystemBase") as rt:
         except Exception:
             parser = address(rt, sup, parser)
 '''
-"""A child that raises on every bad input, restarted each time: a crash loop and a storm."""
+"""A child that raises on every bad input, restarted each time: a crash loop and a storm
+(argv[1]: the Thespian base; a multiproc one runs each actor in a process of its own)."""
 
 CALLER = '''
 import sys

@@ -199,6 +199,20 @@ def test_a_child_crashing_on_every_bad_input_is_a_crash_loop_and_a_storm(recorde
     assert under.kind == "crash" and under.details["exits"] == 3
 
 
+def test_a_crash_in_an_actor_process_of_its_own_names_where_it_raised(recorded) -> None:
+    """A multiproc base: the supervisor's process records the exits, the parser's own
+    processes what raised; the crash loop still says where (it did not, the two apart)."""
+    loop = next(f for f in findings(recorded["crash_loop_processes"]) if f.kind == "crash_loop")
+    assert loop.details["actor"] == "app/parser" and loop.details["exits"] == 3
+    exits = {e.producer for e in loop.evidence if e.type == "exit"}
+    raised = {e.producer for e in loop.evidence if e.type == "state"}
+    assert exits and raised and not exits & raised  # recorded by different processes
+    (site,) = loop.locations
+    assert (site.function, site.role) == ("Parser.handle_call", "raised here")
+    assert site.file.endswith("parser_actors.py")
+    assert f"parser_actors.py:{site.line} (Parser.handle_call) while handling" in loop.explanation
+
+
 def test_one_crash_and_its_restart_is_a_crash_not_a_loop_or_a_storm(recorded) -> None:
     (crash,) = findings(recorded["crash_loop_clean"])  # the shop: one crash, one restart
     assert crash.kind == "crash" and crash.severity == "medium"
