@@ -367,7 +367,7 @@ class Timeline {
       if (m.kind === "crash" || m.kind === "exit" || m.kind === "error" || m.kind === "raised" || m.kind === "cancelled") {
         g.beginPath(); g.moveTo(x - 5, y - 5); g.lineTo(x + 5, y - 5); g.lineTo(x, y + 3); g.fill();
         if (m.kind === "crash") { g.globalAlpha = 0.5; g.fillRect(x - 0.5, l.top, 1, l.h - HEAD - GAP); g.globalAlpha = 1; }
-      } else if (m.kind === "restart") {
+      } else if (m.kind === "restart" || m.kind === "spawn") {  // the legend's ●, not a query's ▮
         g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
       } else if (m.kind === "state") {
         g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
