@@ -22,9 +22,9 @@ from elixirscope.store.errors import QueryError
 
 __all__ = ["HELP", "Replay", "Source", "local_reader"]
 
-HELP = """commands:
+HELP = """commands (an empty line repeats the last step, as in gdb and pdb):
   n, next [K]      forward one change (or K)
-  p, prev [K]      back one change (or K)
+  p, prev, b, back [K]  back one change (or K)
   g, goto N        to change N
   s, show [FIELD]  the state (or one field) here
   d, diff          what this change changed
@@ -134,6 +134,7 @@ class Replay:
                 f"{source.target}: no change {start + 1}; changes 1 to {source.changes}"
             )
         self.source, self.index, self.say = source, start, say
+        self.last_step: str | None = None  # what an empty line repeats: the last n or p
 
     def where(self) -> None:
         self.say(self.source.where(self.index))
@@ -156,13 +157,19 @@ class Replay:
             self.say(f"cannot read that: {exc}")
             return True
         if not words:
-            return True
+            if self.last_step is None:
+                return True
+            words = shlex.split(self.last_step)
         verb, rest = words[0].lower(), words[1:]
         try:
             if verb in ("q", "quit", "exit"):
                 return False
-            if verb in ("n", "next", "p", "prev"):
+            if verb in ("n", "next", "p", "prev", "b", "back"):
+                if rest and not rest[0].isdigit():
+                    self.say(f"{verb} takes a number of changes, e.g. {verb} 3; got {rest[0]!r}")
+                    return True
                 count = int(rest[0]) if rest else 1
+                self.last_step = " ".join(words)
                 self._move(self.index + (count if verb in ("n", "next") else -count))
             elif verb in ("g", "goto"):
                 if not rest or not rest[0].isdigit():

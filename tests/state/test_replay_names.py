@@ -55,6 +55,18 @@ def test_replay_over_a_data_dir_names_the_addresses_in_its_steps(shop: Path) -> 
     assert not [line for line in said if "<ActorAddr-" in line]
 
 
+def test_back_is_prev_and_an_empty_line_repeats_the_last_step(shop: Path) -> None:
+    """As in gdb and pdb: Enter repeats the last step (n or p, with its count); ``b`` and
+    ``back`` go back as ``p`` does; a count that is no number is said, not a traceback."""
+    source = Source(local_reader(StateRecording(shop)), "Ledger")
+    said = stepped(source, 0, ["", "next", "", "back", "", "b 1", "next x", "show"])
+    heads = [line.split("\n")[0] for line in said]
+    assert [h.split()[1] for h in heads[:5]] == ["1/4", "2/4", "3/4", "2/4", "1/4"], heads
+    assert heads[5].endswith(": changes 1 to 4, not 0")  # back past the first change: said
+    assert heads[6] == "next takes a number of changes, e.g. next 3; got 'x'"
+    assert said[7] == said[0].split("\n")[1]  # still at change 1: nothing moved
+
+
 def test_an_address_no_message_reached_stays_as_recorded(shop: Path) -> None:
     (said,) = stepped(Source(local_reader(StateRecording(shop)), "Teller"), 1, [])
     assert said == (
