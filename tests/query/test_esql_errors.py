@@ -233,6 +233,27 @@ SQL_HABITS = [
         "calls where function = '*price*'",
     ),
     (
+        "exceptions where message contains 'literal'",
+        "contains 'literal'",
+        "ESQL has no `contains`",
+        "= '*literal*'",
+        "exceptions where message = '*literal*'",
+    ),
+    (
+        "calls where function not startswith 'a*b'",
+        "not startswith 'a*b'",
+        "ESQL has no `startswith`",
+        "!= 'a[*]b*'",
+        "calls where function != 'a[*]b*'",
+    ),
+    (
+        "calls where function endswith 'price'",
+        "endswith 'price'",
+        "ESQL has no `endswith`",
+        "= '*price'",
+        "calls where function = '*price'",
+    ),
+    (
         "calls where function not like 'sh_p.%'",
         "not like 'sh_p.%'",
         "ESQL has no `like`",

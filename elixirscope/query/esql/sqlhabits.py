@@ -20,6 +20,8 @@ from elixirscope.query.esql.vocabulary import SAME, source_named
 __all__ = ["no_distinct", "no_select", "sql_habit"]
 
 _REGEX_WORDS = ("regexp", "rlike", "similar", "match")
+_CONTAINS_WORDS = {"contains": "*{}*", "startswith": "{}*", "endswith": "*{}", "includes": "*{}*"}
+"""Other query languages' text tests (KQL's, Python's), as the glob that does each."""
 _NOW_WORDS = ("now", "current_timestamp", "current_date", "current_time", "sysdate", "interval")
 _SET_WORDS = ("union", "intersect", "except", "minus")
 _MAX_SUGGESTION = 120
@@ -50,6 +52,10 @@ def sql_habit(
         return _error("ESQL has no comments (`--`)", query, token, tokens[i + 1])
     if word in ("like", "ilike") or (word == "not" and _word(tokens, i + 1) in ("like", "ilike")):
         return _no_like(tokens, i, query)
+    if word in _CONTAINS_WORDS or (
+        word == "not" and _word(tokens, i + 1) in _CONTAINS_WORDS
+    ):
+        return _no_contains(tokens, i, query)
     if word in _REGEX_WORDS:
         return _error(
             "ESQL has no regular expressions: `=` takes a glob — `*` any run of characters,"
@@ -238,6 +244,28 @@ def _no_like(tokens: Sequence[Token], i: int, query: str) -> EsqlError:
         query,
         tokens[i],
         pattern,
+        suggestion=f"{'!=' if negated else '='} {_quoted(glob)}",
+    )
+
+
+def _no_contains(tokens: Sequence[Token], i: int, query: str) -> EsqlError:
+    negated = tokens[i].word() == "not"
+    word = tokens[i + 1] if negated else tokens[i]
+    text = tokens[i + 2] if negated and i + 2 < len(tokens) else None
+    if not negated:
+        text = tokens[i + 1] if i + 1 < len(tokens) else None
+    message = (
+        f"ESQL has no `{word.word()}`: a quoted text after `=` is a glob — `*` any run of"
+        " characters, `?` one"
+    )
+    if text is None or text.kind != "string":
+        return _error(message, query, tokens[i], word)
+    glob = _CONTAINS_WORDS[word.word()].format("".join(_literal(ch) for ch in text.text))
+    return _error(
+        message,
+        query,
+        tokens[i],
+        text,
         suggestion=f"{'!=' if negated else '='} {_quoted(glob)}",
     )
 
