@@ -52,9 +52,7 @@ def sql_habit(
         return _error("ESQL has no comments (`--`)", query, token, tokens[i + 1])
     if word in ("like", "ilike") or (word == "not" and _word(tokens, i + 1) in ("like", "ilike")):
         return _no_like(tokens, i, query)
-    if word in _CONTAINS_WORDS or (
-        word == "not" and _word(tokens, i + 1) in _CONTAINS_WORDS
-    ):
+    if word in _CONTAINS_WORDS or (word == "not" and _word(tokens, i + 1) in _CONTAINS_WORDS):
         return _no_contains(tokens, i, query)
     if word in _REGEX_WORDS:
         return _error(
