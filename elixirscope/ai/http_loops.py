@@ -9,7 +9,9 @@ the one before had ended: calls made at once are already the cure. Fewer millise
 is the pattern, not yet the cost (a ``low`` finding that says so). What the recording
 adds to Sentry's rule: the loop that repeated them (around the line, or calling the
 function that made them when each call ran under a call of its own), and whether the URL
-varied at all: every call asking the very same URL is one answer fetched again and again.
+varied at all: every read (GET, HEAD, OPTIONS) of the very same URL is one answer fetched
+again and again, to ask once or cache; every write to it (a POST per item) is a batch sent
+one item at a time, to send at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from elixirscope.contracts.trace import HttpCall
 from elixirscope.query.shapes import url_shape
 
 __all__ = ["detect_http_loops", "url_shape"]
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that ask for an answer (RFC 9110's safe ones): the same URL asked again is the
+same answer, to cache."""
 
 
 def _one_after_another(found: list[Any]) -> bool:
@@ -77,12 +83,17 @@ def _finding(
     loop = loop_repeating(recording, found, first.file, first.line)
     urls = {se.event.url for se in found}
     statuses = sorted({se.event.status for se in found})
+    # one answer fetched again, or one write per item: a write is no answer to cache
+    fetched_again = len(urls) == 1 and first.method.upper() in _READS
     explanation = (
         f"{target} was called {n} times one after another{where}"
         + (f" inside the loop at {loop}" if loop is not None else "")
         + f", taking {ms:.1f} ms together (status {', '.join(map(str, statuses))}). "
         + (
             "Every call asked the very same URL: one answer was fetched again and again. "
+            if fetched_again
+            else f"Every call sent a {first.method.upper()} to the very same URL: one item "
+            "at a time. "
             if len(urls) == 1
             else f"{len(urls)} different URLs of one shape: one item at a time. "
         )
@@ -95,11 +106,18 @@ def _finding(
             else ""
         )
     )
-    if len(urls) == 1:
+    if fetched_again:
         fix = (
             "Ask once, before the loop, and use the answer inside it; or cache it for as long "
             "as it holds (functools.lru_cache on the function that fetches it, a cache with "
             "an expiry for answers that change)."
+        )
+    elif len(urls) == 1:
+        fix = (
+            "Send the items in one request when the service takes several (a bulk endpoint: "
+            "a list in one body), else make the calls concurrently (asyncio.gather with "
+            "httpx.AsyncClient, a thread pool with one requests.Session) so the round trips "
+            "overlap instead of adding up; a write's answer is not one to cache."
         )
     else:
         fix = (
@@ -133,6 +151,7 @@ def _finding(
             "calls": n,
             "total_ms": round(ms, 3),
             "same_url": len(urls) == 1,
+            "fetched_again": fetched_again,
             "statuses": statuses,
             "parent": unit,
             "costly": not cheap,

@@ -92,7 +92,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         jobs["http_clean"] = lambda: record(where, "caller", CALLER, base, "good", data="http_clean")
         jobs["http_threaded"] = lambda: record(where, "threaded_calls", THREADED_CALLS, base,
                                                data="http_threaded")
-        for mode in ("loop", "at_once", "batch"):  # each its own script (see above)
+        for mode in ("loop", "at_once", "batch", "posts"):  # each its own script (see above)
             jobs[f"http_{mode}"] = lambda mode=mode: record(
                 where, f"pricer_{mode}", PRICER, base, mode, data=f"http_{mode}")
         futures = {name: pool.submit(job) for name, job in jobs.items()}

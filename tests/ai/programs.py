@@ -393,6 +393,9 @@ def main(base, mode):
         elif mode == "at_once":
             with ThreadPoolExecutor(6) as pool:
                 list(pool.map(lambda sku: price(client, base, sku), range(1000, 1006)))
+        elif mode == "posts":  # six orders, each its own POST to one URL
+            for order in range(6):
+                client.post(base + "/orders", json={"order": order}, timeout=5)
         else:
             client.get(base + "/prices?ids=1000,1001,1002,1003,1004,1005", timeout=5)
             rate(client, base)
@@ -401,7 +404,8 @@ def main(base, mode):
 main(sys.argv[1], sys.argv[2])
 '''
 """Outgoing HTTP one item at a time (``loop``: six prices, each its own URL, and the same
-rate asked six times), the six prices at once (``at_once``), or one batch call."""
+rate asked six times; ``posts``: six orders POSTed to one URL), the six prices at once
+(``at_once``), or one batch call."""
 
 THREADED_CALLS = '''
 import asyncio

@@ -584,6 +584,7 @@ def test_n_plus_one_http_calls_name_the_loop_and_whether_the_url_varied(recorded
     assert re.fullmatch(r"GET http://127\.0\.0\.1:\d+/rate\?currency=\?", rates.details["target"])
     assert prices.details["calls"] == rates.details["calls"] == 6
     assert (prices.details["same_url"], rates.details["same_url"]) == (False, True)
+    assert rates.details["fetched_again"] is True  # a GET: the same answer each time
     source = recorded["http_loop"].parent / "pricer_loop.py"
     loop = line_of(source, "for sku in range(1000, 1006):")
     for finding, helper, call in ((prices, "__main__.price", 'client.get(f"{base}/prices/'),
@@ -603,6 +604,18 @@ def test_n_plus_one_http_calls_name_the_loop_and_whether_the_url_varied(recorded
     cheap = findings(recorded["http_loop"], InsightSettings(n_plus_one_min_total_ms=60_000))
     assert {f.severity for f in cheap} == {"low"} and "not yet" not in cheap[0].explanation
     assert "less than the 60000 ms" in cheap[0].explanation
+
+
+def test_writes_to_one_url_in_a_loop_are_a_batch_sent_one_at_a_time_not_an_answer_to_cache(
+    recorded,
+) -> None:
+    (posts,) = findings(recorded["http_posts"], InsightSettings(n_plus_one_min_total_ms=0))
+    assert posts.kind == "n_plus_one_http" and posts.details["calls"] == 6
+    assert re.fullmatch(r"POST http://127\.0\.0\.1:\d+/orders", posts.details["target"])
+    assert posts.details["same_url"] is True and posts.details["fetched_again"] is False
+    assert "Every call sent a POST to the very same URL: one item at a time." in posts.explanation
+    assert "fetched again" not in posts.explanation
+    assert "bulk endpoint" in posts.fix and "Ask once" not in posts.fix and "cache" not in posts.fix.split(";")[0]
 
 
 def test_n_plus_one_http_calls_with_no_line_of_the_programs_name_the_function(recorded) -> None:
