@@ -3,9 +3,9 @@
 A person opening a call tree rarely knows a chain's id; they know what started it
 ("the request to /checkout", "main") and roughly when. Each chain is listed with its
 first top-level call, how many top-level calls it holds (an in-process client's
-chain holds every request it made), its calls, when it started and how long it ran,
-oldest first, as ``git log`` lists commits by what they say. Read through ESQL's call
-columns (two queries, whatever the run's size), so the list agrees with ``query``.
+chain holds every request it made), the thread it began on, its calls, when it started
+and how long it ran, oldest first. Read through ESQL's call columns (three queries,
+whatever the run's size), so the list agrees with ``query``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from elixirscope.visualization.moments import MomentError, locate
@@ -31,6 +32,7 @@ class RunFindings:
         self.data_dir = data_dir
         self.keep = keep
         self._held: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._shown: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -48,6 +50,22 @@ class RunFindings:
                 while len(self._held) > self.keep:
                     del self._held[next(iter(self._held))]
             return report
+
+    def shown(
+        self, run: str, events: int, make: Callable[[], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The findings as the page opens them (``make``: each located, its requests
+        looked up, which reads events from the store), made once per run and size."""
+        with self._lock:
+            held = self._shown.get(run)
+        if held is not None and held[0] == events:
+            return held[1]
+        made = make()
+        with self._lock:
+            self._shown[run] = (events, made)
+            while len(self._shown) > self.keep:
+                del self._shown[next(iter(self._shown))]
+        return made
 
 
 def _compute(data_dir: str | os.PathLike[str], run: str) -> dict[str, Any]:
@@ -68,8 +86,11 @@ def findings_view(
     ``open``: where its moment is drawn and the request and chain that hold it."""
     info = models.info(run)
     report = findings.report(info.id, info.events)
-    model = models.model(info.id)
-    shown = [_shown(model, models.data_dir, f) for f in report["findings"]]
+    shown = findings.shown(
+        info.id,
+        info.events,
+        lambda: [_shown(models.model(info.id), models.data_dir, f) for f in report["findings"]],
+    )
     return {**report, "findings": shown}
 
 
@@ -89,7 +110,7 @@ def _shown(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str,
     }
 
 
-REPEATS_LOCATED = 200
+REPEATS_LOCATED = 100
 """A finding's repeats whose requests are looked up (each is an event read from the store)."""
 
 

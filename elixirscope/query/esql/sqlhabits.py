@@ -249,9 +249,8 @@ def _no_like(tokens: Sequence[Token], i: int, query: str) -> EsqlError:
 def _no_contains(tokens: Sequence[Token], i: int, query: str) -> EsqlError:
     negated = tokens[i].word() == "not"
     word = tokens[i + 1] if negated else tokens[i]
-    text = tokens[i + 2] if negated and i + 2 < len(tokens) else None
-    if not negated:
-        text = tokens[i + 1] if i + 1 < len(tokens) else None
+    at = i + (2 if negated else 1)
+    text = tokens[at] if at < len(tokens) else None
     message = (
         f"ESQL has no `{word.word()}`: a quoted text after `=` is a glob — `*` any run of"
         " characters, `?` one"
