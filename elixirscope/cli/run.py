@@ -774,7 +774,9 @@ def _execute(target: str, argv: list[str], *, module: bool) -> int:
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
-        sys.stdout.flush()
+        out = sys.stdout
+        if out is not None and not getattr(out, "closed", False):  # closed by the program
+            out.flush()  # (json.tool's `with outfile:`): python skips it at exit, so do we
 
 
 def _exit_status(code: Any) -> int:

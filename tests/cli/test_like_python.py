@@ -71,6 +71,29 @@ def test_run_dash_reads_the_script_from_stdin(project, argv):
         (plain.stdout, plain.stderr, plain.returncode)
 
 
+@pytest.mark.parametrize("program", [
+    "import sys\nprint('hi')\nsys.stdout.close()\n",
+    "import sys\nprint('hi')\nsys.stdout = None\n",
+])
+def test_a_program_that_closes_or_drops_stdout_ends_as_under_python(project, program):
+    """A program that closes stdout (json.tool's `with outfile:`) or sets it to None:
+    python skips flushing it at exit, status 0; run did too (it said 'I/O operation on
+    closed file', status 1)."""
+    (project / "closer.py").write_text(program)
+    plain = python("closer.py", cwd=project)
+    recorded = elixirscope("run", "--data-dir", str(project / "data"), "closer.py", cwd=project)
+    assert (recorded.stdout, recorded.stderr, recorded.returncode) == (
+        plain.stdout, plain.stderr, plain.returncode) == ("hi\n", "", 0)
+
+
+def test_json_tool_run_as_a_module_ends_as_under_python(project):
+    plain = python("-m", "json.tool", cwd=project, input='{"a": 1}')
+    recorded = elixirscope("run", "--data-dir", str(project / "data"), "-m", "json.tool",
+                           cwd=project, input='{"a": 1}')
+    assert (recorded.stdout, recorded.stderr, recorded.returncode) == (
+        plain.stdout, plain.stderr, plain.returncode)
+
+
 def test_a_script_from_stdin_is_recorded(project):
     data = project / "data"
     done = elixirscope("run", "--data-dir", str(data), "--level", "args", "-", "raise",
