@@ -51,7 +51,7 @@ class RunError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.usage = (
         "elixirscope run [--plan FILE] [--trace PATTERN]... [--level LEVEL] "
-        "[--data-dir DIR | --daemon ENDPOINT] (SCRIPT | -m MODULE) [ARGS...]"
+        "[--data-dir DIR | --daemon ENDPOINT] (SCRIPT | -m MODULE | -c CMD) [ARGS...]"
     )
     parser.add_argument("--plan", metavar="FILE", help="instrumentation plan (TOML or JSON)")
     parser.add_argument(
@@ -79,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-m", dest="module", action="store_true", help="run a module as a script, like python -m"
     )
     parser.add_argument(
+        "-c",
+        dest="command_text",
+        nargs=argparse.REMAINDER,  # CMD, then its arguments: all that follows, as python's
+        metavar="CMD",
+        help="run CMD, a program given as text, like python -c (what follows: its sys.argv[1:])",
+    )
+    parser.add_argument(
         "program",
         nargs=argparse.REMAINDER,
         metavar="SCRIPT|MODULE [ARGS]",
@@ -87,6 +94,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Any) -> int:
+    if args.command_text is not None:  # -c CMD ARGS...: the text, then its arguments
+        if not args.command_text:
+            print("elixirscope run: -c needs the program's text: run -c CMD [ARGS]",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        args.command_text, args.program = args.command_text[0], args.command_text[1:]
+    elif _interpreter_c(args.program):  # run python -c CMD ...
+        args.command_text, args.program = args.program[2], args.program[3:]
+    if args.command_text is not None:
+        if args.module:
+            print("elixirscope run: -c and -m name two programs; give one", file=sys.stderr)
+            return 2
+        args.program = [COMMAND, *args.program]  # as python -c: sys.argv[0] is '-c'
     if not args.program:
         print(
             "elixirscope run: nothing to run; give a script (run app.py) or a module "
@@ -121,7 +141,7 @@ def run(args: Any) -> int:
     )
     status = 1
     try:
-        status = _execute(target, program_args, module=args.module)
+        status = _execute(target, program_args, module=args.module, text=args.command_text)
     finally:
         recording.finish(status)
     return status
@@ -131,6 +151,18 @@ _SIGTERM_STATUS = 143
 """The run's exit status when SIGTERM ended it (128 + 15, as a shell says; Ctrl-C's is 130)."""
 
 _INTERPRETER = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
+
+COMMAND = "-c"
+"""The target of a program given as text (``run -c CMD``): ``sys.argv[0]``, as python's."""
+
+
+def _interpreter_c(program: list[str]) -> bool:
+    """``run python -c CMD [ARGS]``: the interpreter named before its ``-c`` and a text."""
+    return (
+        len(program) >= 3
+        and program[1] == COMMAND
+        and _INTERPRETER.fullmatch(os.path.basename(program[0])) is not None
+    )
 
 
 def _without_interpreter(program: list[str], module: bool) -> tuple[list[str], bool]:
@@ -199,7 +231,9 @@ class _Recording:
 
         capture = {
             "program": target,
-            "command": (["-m"] if args.module else []) + list(args.program),
+            "command": (["-m"] if args.module else [])
+            + ([COMMAND, args.command_text] if args.command_text is not None else [])
+            + list(args.program[1:] if args.command_text is not None else args.program),
             "settings": recording_settings(
                 self.plan,
                 plan_file=_absolute(args.plan),
@@ -731,17 +765,17 @@ def _daemon_endpoints(endpoint: str, timeout: float) -> tuple[str, str]:
 # ---------------------------------------------------------------- running
 
 
-def _execute(target: str, argv: list[str], *, module: bool) -> int:
+def _execute(target: str, argv: list[str], *, module: bool, text: str | None = None) -> int:
     """Run the program as ``python`` would (its modules instrumented by the installed
-    import hook) and return its exit status."""
+    import hook) and return its exit status; ``text``: the program given as ``-c CMD``."""
     from elixirscope.instrument.hook import run_module, run_path
 
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     if module:
         sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
         path0 = os.getcwd()
-    elif target == "-":
-        sys.argv = ["-", *argv]  # python -: the script is stdin, sys.path[0] is ""
+    elif target in ("-", COMMAND) and (target == "-" or text is not None):
+        sys.argv = [target, *argv]  # python - / -c: stdin's or the text, sys.path[0] is ""
         path0 = ""
     else:
         sys.argv = [target, *argv]  # as typed; __file__ is absolute, as python makes it
@@ -755,6 +789,8 @@ def _execute(target: str, argv: list[str], *, module: bool) -> int:
             run_module(target)
         elif target == "-":
             run_path("<stdin>", source=sys.stdin.buffer.read(), argv0="-")
+        elif text is not None:
+            run_path("<string>", source=text.encode(), argv0=COMMAND)
         else:
             if not Path(target).exists():
                 print(

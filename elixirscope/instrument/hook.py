@@ -350,7 +350,7 @@ def _run_code(
     # for code that is no file but stdin's, whose loader python gives as BuiltinImporter
     loader: Any = (
         importlib.machinery.BuiltinImporter
-        if path == "<stdin>"
+        if path in ("<stdin>", "<string>")
         else importlib.machinery.SourceFileLoader(run_name, path)
         if os.path.isfile(path)
         else None
@@ -364,6 +364,8 @@ def _run_code(
         __package__="",
         __spec__=None,
     )
+    if path == "<string>":  # python -c: the program has no file, and no __file__
+        del namespace["__file__"], namespace["__cached__"]
     saved_module = sys.modules.get(run_name, _MISSING)
     saved_argv0 = sys.argv[0] if sys.argv else _MISSING
     sys.modules[run_name] = module

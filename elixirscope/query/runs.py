@@ -102,8 +102,10 @@ class RunInfo:
 
     @property
     def command_text(self) -> str:
+        """The command as a shell would take it, on one line (a ``-c`` program's line
+        breaks as ``⏎``, as ESQL's tables show them)."""
         if self.command:
-            return shlex.join(self.command)
+            return shlex.join(self.command).replace("\r\n", "⏎").replace("\n", "⏎")
         return self.program or "?"
 
     @property

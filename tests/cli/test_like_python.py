@@ -94,6 +94,47 @@ def test_json_tool_run_as_a_module_ends_as_under_python(project):
         plain.stdout, plain.stderr, plain.returncode)
 
 
+C_PROGRAM = """
+import sys
+print(sys.argv, repr(sys.path[0]), __name__, __loader__.__name__, '__file__' in globals())
+def fail(x):
+    raise RuntimeError(f'failed with {x}')
+if sys.argv[1:] == ['raise']:
+    fail(3)
+"""
+
+
+@pytest.mark.parametrize("argv", [[], ["raise"], ["a b", "--flag"]])
+@pytest.mark.parametrize("how", [["-c"], ["python", "-c"]])
+def test_run_c_gives_the_text_what_python_c_does_and_records_it(project, argv, how):
+    """``run -c CMD`` (or ``run python -c CMD``): sys.argv, sys.path[0], no ``__file__``,
+    the traceback and the status as python's, and the text's functions recorded."""
+    data = project / f"data-{len(how)}-{len(argv)}"
+    plain = python("-c", C_PROGRAM, *argv, cwd=project)
+    recorded = elixirscope("run", "--data-dir", str(data), "--level", "args", *how, C_PROGRAM, *argv,
+                           cwd=project)
+    assert "['-c'" in plain.stdout and "False" in plain.stdout
+    assert (recorded.stdout, recorded.stderr, recorded.returncode) == \
+        (plain.stdout, plain.stderr, plain.returncode)
+    if argv == ["raise"]:
+        events = elixirscope("events", "--data-dir", str(data), "--type", "exception", "--json")
+        (raised,) = json.loads(events.stdout)["events"]
+        assert raised["function"] == "__main__.fail" and raised["message"] == "failed with 3"
+    runs = elixirscope("runs", "--data-dir", str(data))
+    assert "-c '⏎import sys⏎print(sys.argv" in runs.stdout  # the text on one line
+
+
+def test_run_c_takes_what_follows_as_its_arguments_and_refuses_m_or_no_text(project):
+    data = str(project / "data")
+    after = elixirscope("run", "--data-dir", data, "-c", "import sys; print(sys.argv)", "-m", "x",
+                        cwd=project)
+    assert after.returncode == 0 and after.stdout == "['-c', '-m', 'x']\n"  # as python -c gives
+    both = elixirscope("run", "--data-dir", data, "-m", "-c", "print(1)", cwd=project)
+    assert both.returncode == 2 and both.stderr == "elixirscope run: -c and -m name two programs; give one\n"
+    bare = elixirscope("run", "--data-dir", data, "-c", cwd=project)
+    assert bare.returncode == 2 and bare.stderr == "elixirscope run: -c needs the program's text: run -c CMD [ARGS]\n"
+
+
 def test_a_script_from_stdin_is_recorded(project):
     data = project / "data"
     done = elixirscope("run", "--data-dir", str(data), "--level", "args", "-", "raise",
