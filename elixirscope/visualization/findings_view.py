@@ -112,22 +112,26 @@ def _shown(model: RunModel, data_dir: Any, finding: dict[str, Any]) -> dict[str,
 
 REPEATS_LOCATED = 100
 """A finding's repeats whose requests are looked up (each is an event read from the store)."""
+EVIDENCE_LOCATED = 20
+"""A finding's events of evidence whose requests are looked up (a race's other writer)."""
 
 
 def _requests(
     model: RunModel, data_dir: Any, finding: dict[str, Any], opening: dict[str, Any]
 ) -> list[str]:
-    """The web requests that hold the finding's moment and its repeats' (the first
-    ``REPEATS_LOCATED``), in order: the Requests view marks them with it."""
+    """The web requests that hold the finding's moment, its evidence (the first
+    ``EVIDENCE_LOCATED``: a race's two requests) and its repeats' moments (the first
+    ``REPEATS_LOCATED``), in that order: the Requests view marks them with it."""
     held = [opening["request"]] if opening.get("request") else []
     if not model.requests:
         return held
-    for repeat in finding.get("repeats", ())[:REPEATS_LOCATED]:
-        moment = repeat.get("moment")
-        if not moment:
-            continue
+    events = [
+        *finding.get("evidence", ())[:EVIDENCE_LOCATED],
+        *(r["moment"] for r in finding.get("repeats", ())[:REPEATS_LOCATED] if r.get("moment")),
+    ]
+    for ev in events:
         try:
-            found = locate(model, data_dir, moment["producer"], moment["id"], moment["ts"])
+            found = locate(model, data_dir, ev["producer"], ev["id"], ev["ts"])
         except MomentError:
             continue
         if found.request and found.request not in held:

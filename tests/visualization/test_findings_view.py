@@ -174,6 +174,26 @@ def test_each_finding_names_the_requests_that_hold_it_and_its_repeats(shop) -> N
         assert all(r in paths for r in f["requests"]) and len(set(f["requests"])) == len(f["requests"])
 
 
+def test_a_finding_whose_evidence_spans_two_requests_names_both(shop) -> None:
+    """A race's evidence is two requests' writes: each request holding an event of the
+    evidence is named (after the moment's own), once."""
+    from elixirscope.visualization.findings_view import _requests
+    from elixirscope.visualization.views import Models
+
+    data, run = shop
+    report = insights_report(data, run)
+    kinds = _by_kind(report["findings"])
+    n1, error = kinds["n_plus_one"], kinds["server_error"]
+    with _client(data) as client:
+        opened = {f["kind"]: f for f in client.get(f"/api/runs/{run}/findings").json()["findings"]}
+        requests = client.get(f"/api/runs/{run}/requests").json()["requests"]
+    paths = {r["id"]: r["path"] for r in requests}
+    both = {**error, "evidence": [*error["evidence"], *n1["evidence"][:2]], "repeats": []}
+    model = Models(data).model(run)
+    held = _requests(model, data, both, opened["server_error"]["open"])
+    assert [paths[r] for r in held] == ["/pay/4110", "/orders"]
+
+
 def test_a_link_names_its_event_and_keeps_its_time(shop) -> None:
     data, run = shop
     (f, *_) = insights_report(data, run)["findings"]
