@@ -88,13 +88,15 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def chains_text(chains: list[Chain], total: int, command: str = "calltree") -> str:
+def chains_text(
+    chains: list[Chain], total: int, command: str = "calltree", where: str = "in this run"
+) -> str:
     """The chains as a table, with the line that says how to open one."""
     from elixirscope.query.calltree import format_duration
     from elixirscope.query.esql.render import clock
 
     if not chains:
-        return "(no calls recorded in this run: no chain to show)"
+        return f"(no calls recorded {where}: no chain to show)"
     rows = [("CHAIN", "CALLS", "STARTED", "DURATION", "THREAD", "FIRST CALL")]
     for c in chains:
         more = f"  (+{c.roots - 1:,} more top-level calls)" if c.roots > 1 else ""
@@ -102,7 +104,7 @@ def chains_text(chains: list[Chain], total: int, command: str = "calltree") -> s
         rows.append((c.id[:12], f"{c.calls:,}", clock(c.start), took, c.thread, c.first + more))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
-        f"{total:,} chain{'s' if total != 1 else ''} in this run"
+        f"{total:,} chain{'s' if total != 1 else ''} {where}"
         + (f" (the oldest {len(chains)} shown)" if total > len(chains) else "")
         + f"; give one to see its calls: elixirscope {command} ID (any unique prefix)"
     ]

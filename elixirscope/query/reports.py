@@ -405,9 +405,13 @@ def _chains_listed(data_dir: str, run: str | None, all_runs: bool) -> dict[str, 
     if not _store_exists(data_dir):
         return {"correlation": None, "chains": [], "calls": [], "text": "(nothing recorded yet)"}
     scope = _scope(data_dir, run, all_runs)
-    chains, total = run_chains(data_dir, scope.filters().get("run"))
+    run_id = scope.filters().get("run")
+    chains, total = run_chains(data_dir, run_id)
     lines = [scope.header()] if scope.header() else []
-    lines.append(chains_text(chains, total))
+    # a run named, or every run: the command that opens a chain names it too
+    named = f" --run {run_id[:8]}" if run and run_id else " --all-runs" if all_runs else ""
+    where = "in these runs" if all_runs else "in this run"
+    lines.append(chains_text(chains, total, command=f"calltree{named}", where=where))
     return {
         "correlation": None,
         **scope.to_dict(),

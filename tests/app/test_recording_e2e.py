@@ -189,6 +189,9 @@ def test_recording_through_a_daemon_and_trace_untrace_from_the_console(make_daem
     listed = es("calltree", "--daemon", d.endpoint, "--keys", str(d.keys_dir))  # no chain given
     assert listed.returncode == 0, listed.stderr
     assert re.search(rf"^{chain[:12]} +\d+ .* __main__\.fib$", listed.stdout, re.M), listed.stdout
+    run = listed.stdout.split()[1]  # "run 530b3150  prog.py ...": a run named, the command names it
+    named = es("calltree", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "--run", run)
+    assert f"give one to see its calls: elixirscope calltree --run {run} ID" in named.stdout, named.stdout
 
     # a long-running host: its module is loaded untraced; trace it from the console, then untrace
     (tmp_path / "hostwork.py").write_text("def tick(n):\n    return n + 1\n")

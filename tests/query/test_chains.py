@@ -82,3 +82,12 @@ def test_calltree_without_a_chain_lists_them_and_one_chain_is_its_tree(tmp_path)
 
 def test_a_run_without_calls_says_there_is_no_chain():
     assert chains_text([], 0) == "(no calls recorded in this run: no chain to show)"
+
+
+def test_listed_over_every_run_the_command_to_open_a_chain_says_so(tmp_path):
+    """``calltree ID`` alone reads the latest run: listed for every run, the command that
+    opens a chain names ``--all-runs`` too (and a run named, ``--run``: the CLI's test)."""
+    _record(tmp_path, [[0], [1]], [])
+    lines = calltree_report(str(tmp_path), all_runs=True)["text"].splitlines()
+    assert "2 chains in these runs; give one to see its calls: elixirscope calltree --all-runs ID"\
+        " (any unique prefix)" in lines, lines
