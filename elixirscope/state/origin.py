@@ -150,7 +150,8 @@ def why(
                 actor,
                 f"{actor}.{format_path(path)} = {said}: set by {change.callback}"
                 + (f"({change.message})" if change.message and change.call_id is None else "")
-                + f", change {setter + 1}",
+                + f", change {setter + 1}"
+                + _written_again(recording, timeline, setter, index, path),
                 ts=change.ts,
                 change=setter + 1,
                 path=format_path(path),
@@ -843,6 +844,33 @@ def _carried(value: Node, message: str | None) -> bool:
         return False
     text = render(value, 10**9)
     return bool(text) and text in message
+
+
+REWRITES_NAMED = 3
+"""Later writes of the same value ``why`` names one by one (the rest counted)."""
+
+
+def _written_again(
+    recording: StateRecording, timeline: Any, setter: int, index: int, path: Path
+) -> str:
+    """An object's attribute assigned again with the value it held, after the change that
+    set it and up to ``index``: each such write (a lost update's other writers, each
+    computing the same value from what it read) as a clause, else ``""``."""
+    if len(path) != 1 or timeline.changes[setter].call_id is None:
+        return ""
+    again = [
+        c
+        for c in timeline.changes[setter + 1 : index + 1]
+        if c.call_id is not None and getattr(c.event, "name", None) == path[0]
+    ]
+    if not again:
+        return ""
+    named = "; ".join(
+        f"change {c.index + 1} by {recording.assigned_by(c)}" for c in again[:REWRITES_NAMED]
+    )
+    more = f"; {len(again) - REWRITES_NAMED} more" if len(again) > REWRITES_NAMED else ""
+    times = "once" if len(again) == 1 else f"{len(again)} times"
+    return f" (then written again with the same value {times}: {named}{more})"
 
 
 def _last_setter(timeline: Any, path: Path, index: int) -> int | None:
