@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 from elixirscope.supervisors.application import application_spec
 
 from elixirscope.config import ConfigStore, usable_data_dir
 from elixirscope.runtime import Runtime
+from elixirscope.runtime.system_processes import descendants, end_processes
 from elixirscope.transport import EndpointInUse, free_tcp_port, parse_endpoint, security
 from elixirscope.transport.connections import set_handshake_timeout
 from elixirscope.transport.exposure import allow_remote_binds, check_bind_host
@@ -119,7 +119,6 @@ class Application:
                 _become_subreaper()
         self.data_plane = self._data_plane()
         self._serve_with_keys()
-        before = {c.pid for c in psutil.Process().children()}
         # the registry is the supervised child foundation/registry, not a standalone one
         self.runtime = Runtime(
             base,
@@ -128,7 +127,6 @@ class Application:
             bind_address=bind_address,
             allow_remote=self.store.get("network.allow_remote"),
         )
-        self._system_pids = {c.pid for c in psutil.Process().children()} - before
         self.started_at = time.time()
         try:
             settings = self.settings()
@@ -202,16 +200,17 @@ class Application:
         if self.runtime is None:
             return
         security.serve_with(getattr(self, "_keys_before", None))
-        ours = _descendants(self._system_pids)
+        runtime = self.runtime
+        ours = descendants(runtime.system_pids)  # the tree's, before it stops
         try:
             if self.root is not None:
-                self.runtime.stop(self.root, timeout=timeout)
+                runtime.stop(self.root, timeout=timeout)
         except Exception:  # noqa: BLE001 - the system shutdown below ends whatever is left
             pass
         finally:
-            self.runtime.shutdown()
+            runtime.shutdown()  # ends the system's processes (runtime.system_processes)
             self.runtime = self.root = None
-            _end_processes(ours | _descendants(self._system_pids), self._system_pids)
+            end_processes(ours, runtime.system_pids)
 
     def alive(self, timeout: float = 5.0) -> bool:
         """True while the application supervisor answers."""
@@ -300,44 +299,3 @@ def _become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: orphans go to init, which reaps them
-
-
-def _descendants(roots: set[int]) -> set[int]:
-    """The pids of ``roots`` and everything below them, as they are now."""
-    found = set()
-    for pid in roots:
-        try:
-            proc = psutil.Process(pid)
-            found.add(pid)
-            found.update(c.pid for c in proc.children(recursive=True))
-        except psutil.Error:
-            continue
-    return found
-
-
-def _end_processes(pids: set[int], direct: set[int], grace: float = 5.0) -> None:
-    """Wait for the actor system's processes to end; SIGKILL stragglers; reap our own.
-
-    Only pids the actor system started are touched — never a host app's processes.
-    """
-    deadline = time.monotonic() + grace
-    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in pids:
-        if _running(pid):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-    for pid in pids:  # direct children, and orphans adopted as subreaper
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

@@ -40,6 +40,12 @@ from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
 from elixirscope.runtime.specs import ChildSpec, SupervisorSpec, resolve_actor_class
 from elixirscope.runtime.supervisor import ChildInfo, Supervisor
+from elixirscope.runtime.system_processes import (
+    children_pids,
+    descendants,
+    end_processes,
+    system_roots,
+)
 from elixirscope.transport.endpoints import free_tcp_port
 
 __all__ = ["Runtime"]
@@ -87,7 +93,10 @@ class Runtime:
         self.admin_port = caps.get("Admin Port")
         # simpleSystemBase runs in the host's process: leave the host's logging alone
         logs = False if base == "simpleSystemBase" else _QUIET_LOGS
+        before, self._started_at = children_pids(), time.time() - 1.0  # clocks' coarseness
         self.system = ActorSystem(base, caps, logDefs=logs, transientUnique=True)
+        # the processes it started (a multiproc base's admin): ended at shutdown
+        self.system_pids: set[int] = children_pids() - before
         self.registry = None
         self._own_address: Any = None
         self._registry_ref: m.RegistryRef | None = None
@@ -98,7 +107,7 @@ class Runtime:
                 self.registry = address
                 self._registry_ref = m.RegistryRef(address, 0, ack.identity)
         except BaseException:
-            self.system.shutdown()
+            self.shutdown()
             raise
 
     # ------------------------------------------------------------- lifecycle
@@ -109,8 +118,17 @@ class Runtime:
         self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop every actor and the system (its admin process too, on multiproc bases)."""
+        """Stop every actor and the system (its admin process too, on multiproc bases),
+        and wait for their processes to end: any Thespian's shutdown left running is
+        ended (``system_processes``)."""
+        roots = (
+            system_roots(self.admin_port, self._started_at)
+            if self.system_pids or self.admin_port
+            else set()
+        )
+        ours = descendants(self.system_pids | roots)
         self.system.shutdown()
+        end_processes(ours | descendants(self.system_pids), self.system_pids)
 
     # ----------------------------------------------------------------- start
     def start(
