@@ -85,18 +85,19 @@ def _finding(
     statuses = sorted({se.event.status for se in found})
     # one answer fetched again, or one write per item: a write is no answer to cache
     fetched_again = len(urls) == 1 and first.method.upper() in _READS
+    if fetched_again:
+        urls_said = "Every call asked the very same URL: one answer was fetched again and again. "
+    elif len(urls) == 1:
+        urls_said = (
+            f"Every call sent a {first.method.upper()} to the very same URL: one item at a time. "
+        )
+    else:
+        urls_said = f"{len(urls)} different URLs of one shape: one item at a time. "
     explanation = (
         f"{target} was called {n} times one after another{where}"
         + (f" inside the loop at {loop}" if loop is not None else "")
         + f", taking {ms:.1f} ms together (status {', '.join(map(str, statuses))}). "
-        + (
-            "Every call asked the very same URL: one answer was fetched again and again. "
-            if fetched_again
-            else f"Every call sent a {first.method.upper()} to the very same URL: one item "
-            "at a time. "
-            if len(urls) == 1
-            else f"{len(urls)} different URLs of one shape: one item at a time. "
-        )
+        + urls_said
         + "Each call waits for a round trip, so the time grows with the number of items "
         "the loop walks (the N+1 pattern)."
         + (

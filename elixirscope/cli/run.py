@@ -774,7 +774,7 @@ def _execute(target: str, argv: list[str], *, module: bool, text: str | None = N
     if module:
         sys.argv = ["-m", *argv]  # runpy sets argv[0] to the module's file, as python -m does
         path0 = os.getcwd()
-    elif target in ("-", COMMAND) and (target == "-" or text is not None):
+    elif target == "-" or text is not None:
         sys.argv = [target, *argv]  # python - / -c: stdin's or the text, sys.path[0] is ""
         path0 = ""
     else:

@@ -50,6 +50,7 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
     """The chains of run ``run_id`` (None: every run), oldest first, at most ``SHOWN``,
     and how many there are."""
     from elixirscope.query.esql.api import run as esql
+    from elixirscope.query.esql.lexer import string_literal
 
     def rows(query: str) -> list[tuple[Any, ...]]:
         with esql(query, data_dir, run=run_id, all_runs=run_id is None, timeout=None) as found:
@@ -71,7 +72,7 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
         named = first.get(chain)
         if named is None:
             alone = rows(
-                f"function, thread from calls where chain = '{_quoted(chain)}' "
+                f"function, thread from calls where chain = {string_literal(chain)} "
                 "order by start limit 1"
             )
             named = (alone[0][0], alone[0][1]) if alone else ("?", "?")
@@ -82,10 +83,6 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
             )
         )
     return shown, len(spans)
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def chains_text(

@@ -121,14 +121,11 @@ class Runtime:
         """Stop every actor and the system (its admin process too, on multiproc bases),
         and wait for their processes to end: any Thespian's shutdown left running is
         ended (``system_processes``)."""
-        roots = (
-            system_roots(self.admin_port, self._started_at)
-            if self.system_pids or self.admin_port
-            else set()
-        )
-        ours = descendants(self.system_pids | roots)
+        # found from the admin port: the children that appeared while the system started
+        # are only reaped (a host thread may have started one of its own meanwhile)
+        ours = descendants(system_roots(self.admin_port, self._started_at))
         self.system.shutdown()
-        end_processes(ours | descendants(self.system_pids), self.system_pids)
+        end_processes(ours, self.system_pids)
 
     # ----------------------------------------------------------------- start
     def start(

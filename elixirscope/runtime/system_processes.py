@@ -39,14 +39,27 @@ def system_roots(port: int | None, since: float) -> set[int]:
     """The topmost processes of the actor system listening on its admin ``port``: from
     each listener (a socket several of its processes share is reported under one of
     them), up its parents while they were created at or after ``since`` (the system's
-    start) and are not this process — never up to a process older than the system."""
-    roots = set()
+    start) and are not this process — never up to a process older than the system, nor
+    to one that is no fork of this program (its command line is another: an init, a
+    subreaper)."""
+    roots: set[int] = set()
+    try:
+        ours = psutil.Process().cmdline()
+    except psutil.Error:
+        return roots
     for pid in listening_on(port):
         try:
             proc = psutil.Process(pid)
+            if proc.cmdline() != ours:
+                continue
             while True:
                 parent = proc.parent()
-                if parent is None or parent.pid == os.getpid() or parent.create_time() < since:
+                if (
+                    parent is None
+                    or parent.pid == os.getpid()
+                    or parent.create_time() < since
+                    or parent.cmdline() != ours
+                ):
                     break
                 proc = parent
             roots.add(proc.pid)

@@ -38,34 +38,30 @@ class RunFindings:
 
     def report(self, run: str, events: int) -> dict[str, Any]:
         """The insights report of run ``run`` (its whole id) holding ``events`` events."""
-        with self._lock:
-            lock = self._locks.setdefault(run, threading.Lock())
-        with lock:  # one computation per run; who asks meanwhile waits for it
-            held = self._held.get(run)
-            if held is not None and held[0] == events:
-                return held[1]
-            report = _compute(self.data_dir, run)
-            with self._lock:
-                self._held[run] = (events, report)
-                while len(self._held) > self.keep:
-                    del self._held[next(iter(self._held))]
-            return report
+        return self._once(self._held, run, events, lambda: _compute(self.data_dir, run))
 
     def shown(
         self, run: str, events: int, make: Callable[[], list[dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         """The findings as the page opens them (``make``: each located, its requests
         looked up, which reads events from the store), made once per run and size."""
+        return self._once(self._shown, run, events, make)
+
+    def _once(self, kept: dict[str, Any], run: str, events: int, make: Callable[[], Any]) -> Any:
+        """What ``make`` gives for ``run`` at ``events`` events, kept in ``kept`` (the
+        newest ``keep`` runs): one computation per run, who asks meanwhile waits for it."""
         with self._lock:
-            held = self._shown.get(run)
-        if held is not None and held[0] == events:
-            return held[1]
-        made = make()
-        with self._lock:
-            self._shown[run] = (events, made)
-            while len(self._shown) > self.keep:
-                del self._shown[next(iter(self._shown))]
-        return made
+            lock = self._locks.setdefault(f"{id(kept)}:{run}", threading.Lock())
+        with lock:
+            held = kept.get(run)
+            if held is not None and held[0] == events:
+                return held[1]
+            made = make()
+            with self._lock:
+                kept[run] = (events, made)
+                while len(kept) > self.keep:
+                    del kept[next(iter(kept))]
+            return made
 
 
 def _compute(data_dir: str | os.PathLike[str], run: str) -> dict[str, Any]:

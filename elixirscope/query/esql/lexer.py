@@ -17,7 +17,7 @@ from typing import Any
 
 from elixirscope.query.esql.errors import EsqlError
 
-__all__ = ["Token", "UNITS_NS", "tokenize"]
+__all__ = ["Token", "UNITS_NS", "string_literal", "tokenize"]
 
 UNITS_NS = {
     "ns": 1,
@@ -53,6 +53,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNIT = re.compile(r"[A-Za-zµ]+")
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">", "(", ")", ",", ".", "[", "]", "*", "-")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
+
+
+def string_literal(text: str) -> str:
+    """``text`` as an ESQL quoted text that reads back as it (the escapes ``tokenize`` takes)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def tokenize(query: str) -> list[Token]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from elixirscope.query.esql.errors import EsqlError
 from elixirscope.query.esql.lexer import Token
+from elixirscope.query.esql.lexer import string_literal as _quoted
 from elixirscope.query.esql.vocabulary import SAME, source_named
 
 __all__ = ["no_distinct", "no_select", "sql_habit"]
@@ -289,10 +290,6 @@ def _glob_of(like: str) -> str:
 def _literal(ch: str) -> str:
     """One character matched as itself in a glob."""
     return f"[{ch}]" if ch in "*?[" else ch
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _no_is(tokens: Sequence[Token], i: int, query: str) -> EsqlError:
