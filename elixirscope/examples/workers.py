@@ -161,22 +161,33 @@ class Caller(GenServer):
     """Calls other actors with ``call_async`` on request and keeps what comes back.
 
     Cast ``("call", [(address, request), ...], timeout)``: sends every call at
-    once, in order. Call ``"results"``: ``[(request, ok, value or reason), ...]``
-    in the order the answers arrived.
+    once, in order (an address may be a registered name). Cast ``("cast",
+    [(address, message), ...])``: casts each. Cast ``("whereis", name)``: asks
+    with ``whereis_async``, its answer kept as ``(("whereis", name), ok, address)``.
+    Call ``"results"``: ``[(request, ok, value or reason), ...]`` in the order the
+    answers arrived; ``("whereis", name)``: ``self.whereis`` (which refuses).
     """
 
     def init(self, args: Any) -> Any:
         return {"sent": {}, "results": []}
 
     def handle_cast(self, message: Any, state: Any) -> Any:
-        _, calls, timeout = message
-        for address, request in calls:
-            state["sent"][self.call_async(address, request, timeout)] = request
+        if message[0] == "cast":
+            for address, payload in message[1]:
+                self.cast(address, payload)
+        elif message[0] == "whereis":
+            state["sent"][self.whereis_async(message[1])] = message
+        else:
+            _, calls, timeout = message
+            for address, request in calls:
+                state["sent"][self.call_async(address, request, timeout)] = request
         return state
 
     def handle_call(self, request: Any, from_: Any, state: Any) -> Any:
         if request == "results":
             return Reply(list(state["results"]), state)
+        if isinstance(request, tuple) and request[0] == "whereis":
+            return Reply(self.whereis(request[1]), state)
         raise ValueError(f"Caller does not understand {request!r}")
 
     def handle_info(self, message: Any, state: Any) -> Any:

@@ -24,9 +24,8 @@ class CallError(RuntimeError):
     """The actor exited (or was not running) before it replied; ``reason`` says why."""
 
     def __init__(self, address: Any, request: Any, reason: ExitReason) -> None:
-        super().__init__(
-            f"call to {address} failed, the actor exited: {reason} (request {request!r})"
-        )
+        why = "no such actor" if reason.kind == "noproc" else "the actor exited"
+        super().__init__(f"call to {address} failed, {why}: {reason} (request {request!r})")
         self.address, self.request, self.reason = address, request, reason
 
 

@@ -117,16 +117,41 @@ class GenServer(ProcessActor):
         )
 
     def call_async(self, address: Any, request: Any, timeout: float = 5.0) -> str:
-        """Call another actor without blocking; a CallResult with the ref reaches handle_info."""
+        """Call another actor without blocking; a CallResult with the ref reaches handle_info.
+
+        ``address`` may be a registered name: the registry passes the call to its owner,
+        and a name nobody holds fails the call with ``noproc``."""
         ref = uuid.uuid4().hex
         self._outgoing[ref] = address
         tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
-        self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
+        self._send_to(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
-        if timeout > MONITOR_AFTER:  # still unanswered then: watch the server, as gen:call does
+        if timeout > MONITOR_AFTER and not isinstance(address, str):
+            # still unanswered then: watch the server, as gen:call does (a name is not watched)
             self._wakeup(MONITOR_AFTER, ("call_monitor", ref))
         return ref
+
+    def whereis(self, name: str, timeout: float = 5.0) -> Any:
+        """Not here, as :meth:`call`: the registry's answer would queue behind the callback."""
+        raise TypeError(
+            f"{type(self).__name__}.whereis: a GenServer cannot wait inside a callback for "
+            f"the registry's answer. Call or cast to the name itself - "
+            f"self.call_async({name!r}, request), self.cast({name!r}, message) - or ask for "
+            f"its address with self.whereis_async({name!r}) and take the CallResult "
+            f"(value: the address, or None) in handle_info; rt.whereis is for code outside actors"
+        )
+
+    def whereis_async(self, name: str, timeout: float = 5.0) -> str:
+        """Ask the registry for ``name``'s owner; a CallResult with the ref (its value the
+        address, or None) reaches handle_info."""
+        registry = self.registry
+        if registry is None:  # none up: said at once, not after the timeout
+            ref = uuid.uuid4().hex
+            self._outgoing[ref] = name
+            self._wakeup(0, ("call_failed", ref, f"no registry is up to find {name!r}"))
+            return ref
+        return self.call_async(registry, ("whereis", name), timeout)
 
     def _call_ended(self, ref: str) -> Any:
         """Forget an outgoing call (and its monitor); its server's address, None if unknown."""
@@ -138,9 +163,19 @@ class GenServer(ProcessActor):
         return address
 
     def cast(self, address: Any, message: Any) -> None:
+        """``address`` may be a registered name (a cast to a name nobody holds is dropped,
+        as OTP's is, and counted in the registry's ``unrouted``)."""
         tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, message)
-        self.send(address, m.Cast(message, trace))
+        self._send_to(address, m.Cast(message, trace))
+
+    def _send_to(self, address: Any, message: m.Call | m.Cast) -> None:
+        """To an address, or through the registry to the owner of a registered name
+        (held while no registry is up, as dispatches are)."""
+        if isinstance(address, str):
+            self._to_registry(self._registry.forward(address, message))
+        else:
+            self.send(address, message)
 
     # --------------------------------------------------------- base hooks
     def _start(self, args: Any) -> Any:
@@ -179,6 +214,8 @@ class GenServer(ProcessActor):
         if payload[0] == "call_timeout" and self._call_ended(payload[1]) is not None:
             reason = f"no reply within {payload[2]} s"
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
+        elif payload[0] == "call_failed" and self._call_ended(payload[1]) is not None:
+            self._info(m.CallResult(payload[1], ok=False, reason=payload[2]))
         elif payload[0] == "call_monitor" and payload[1] in self._outgoing:
             self._call_monitors[self.monitor(self._outgoing[payload[1]])] = payload[1]
 
@@ -218,6 +255,8 @@ class GenServer(ProcessActor):
 
     # ------------------------------------------------------------ dispatch
     def _call(self, msg: m.Call, sender: Any) -> None:
+        if msg.caller is not None and self._registry.is_registry(sender):
+            sender = msg.caller  # a call to our registered name, passed on by the registry
         from_ = CallRef(sender, msg.ref)
         self._pending[msg.ref] = sender
         if msg.trace is not None:

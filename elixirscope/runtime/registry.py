@@ -12,7 +12,11 @@ Calls (tuples)::
 
 Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 ``key`` (how supervisors publish lifecycle Events to subscribers; a fourth item,
-a recorded publish's link, has the deliveries recorded: ``integrations.pubsub``); the same
+a recorded publish's link, has the deliveries recorded: ``integrations.pubsub``);
+``("forward", name, message)`` passes a ``Call`` or ``Cast`` to the owner of the unique
+name ``name`` (how an actor calls or casts to a registered name: a call to no such name is
+answered ``CallFailed(noproc)``, a cast to none is counted in ``unrouted``, as OTP ignores
+it); the same
 ``register``/``restore``/``unregister`` tuples as casts, for actors that need
 no answer. The registry monitors every owner, so a dead actor's entries
 disappear. A unique name registered by cast while another owner holds it
@@ -70,6 +74,8 @@ class Registry(GenServer):
             "monitors": {},
             "recent": {},
             "dispatched": 0,
+            "forwarded": 0,  # calls and casts passed to a registered name's owner
+            "unrouted": 0,  # ... to a name nobody holds
             "bad_casts": 0,
             "dead_letters": 0,
             "restored": 0,
@@ -93,6 +99,9 @@ class Registry(GenServer):
                 if len(link) > 1:
                     raise ValueError("a dispatch is (dispatch, key, payload[, link])")
                 self._dispatch(key, payload, state, link[0] if link else None)
+            elif isinstance(message, tuple) and message[:1] == ("forward",):
+                _, name, payload = message
+                self._forward(name, payload, state)
             else:
                 self._apply(message, state, waits=True)
         except (ValueError, TypeError, IndexError):
@@ -124,6 +133,19 @@ class Registry(GenServer):
         if recent is None:
             recent = state["recent"][key] = deque(maxlen=REPLAY_LIMIT)
         recent.append((payload, link))
+
+    def _forward(self, name: str, payload: Any, state: dict) -> None:
+        if not isinstance(name, str) or not isinstance(payload, (m.Call, m.Cast)):
+            raise ValueError("a forward is (forward, name, Call or Cast)")
+        owner = state["table"].whereis(name)
+        if owner is not None:
+            self.send(owner, payload)
+            state["forwarded"] += 1
+            return
+        state["unrouted"] += 1
+        if isinstance(payload, m.Call) and payload.caller is not None:
+            reason = ExitReason("noproc", f"no actor is registered as {name!r}")
+            self.send(payload.caller, m.CallFailed(payload.ref, reason))
 
     def _delivered(
         self, link: Any, key: str, owners: list[Any], state: dict, replay: bool = False
@@ -196,7 +218,15 @@ class Registry(GenServer):
                 **table.stats(),
                 **{
                     k: state[k]
-                    for k in ("dispatched", "bad_casts", "dead_letters", "restored", "replayed")
+                    for k in (
+                        "dispatched",
+                        "forwarded",
+                        "unrouted",
+                        "bad_casts",
+                        "dead_letters",
+                        "restored",
+                        "replayed",
+                    )
                 },
             }
         raise ValueError(

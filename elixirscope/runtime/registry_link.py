@@ -11,6 +11,7 @@ link itself sends nothing, so it is tested without actors. Contract::
     register(owner, key, value, unique, path=None) -> a cast, or None while no registry is up
     unregister(owner, key)   -> a cast, or None
     dispatch(key, payload, hold=True)   -> a cast, or None (held, or skipped)
+    forward(name, message)   -> a cast, or None (held)
 
 Semantics, chosen after OTP's (a restarted registry starts empty; the owners
 of names put them back):
@@ -31,6 +32,9 @@ of names put them back):
   Event sent while no registry is up is held (at most ``HOLD_LIMIT``, the
   oldest dropped and counted) and sent, in order, to the next one. Periodic
   reports pass ``hold=False``: a stale report is worth nothing.
+- **Messages to a name wait too.** A call or cast an actor addresses to a
+  registered name goes through the registry, which passes it to the name's
+  owner (``forward``); while no registry is up it is held with the dispatches.
 - **Newest wins.** Incarnations are ordered by ``epoch``; an older
   announcement arriving late is ignored.
 """
@@ -117,6 +121,14 @@ class RegistryLink:
         # link: a recorded publish's (integrations.pubsub); the request has its usual
         # shape without one
         message = ("dispatch", key, payload) if link is None else ("dispatch", key, payload, link)
+        return self._sent_or_held(message, hold)
+
+    def forward(self, name: str, message: Any) -> tuple | None:
+        """``message`` (a ``Call`` or ``Cast``) for the actor registered as ``name``: the
+        registry passes it on, as OTP resolves a registered name where it is sent."""
+        return self._sent_or_held(("forward", name, message), True)
+
+    def _sent_or_held(self, message: tuple, hold: bool) -> tuple | None:
         if self.up:
             return message
         if hold:

@@ -202,8 +202,11 @@ class Runtime:
         A reply that is an exception instance (a refusal such as SupervisorError)
         is raised here. A request or reply the receiving process refuses (a class
         it does not allow) raises MessageRefused at once, naming what it can.
+
+        ``address`` may be a registered name (``rt.register``, ``self.register``): its
+        owner is called, and a name nobody holds is a CallError with ``noproc``.
         """
-        address = _address(address)
+        address = self._target(address, timeout, calling=True, request=request)
         ref = uuid.uuid4().hex
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, request)
@@ -296,8 +299,26 @@ class Runtime:
                 self._own_address = None
         return self._own_address
 
+    def _target(
+        self, target: Any, timeout: float = 5.0, *, calling: bool = False, request: Any = None
+    ) -> Any:
+        """Where to send: an address, a ``ChildInfo``'s, or the owner of a registered name
+        (asked of the registry, as OTP resolves a name when it sends); a name nobody holds
+        fails a call with ``noproc`` and anything else with LookupError."""
+        if not isinstance(target, str):
+            return _address(target)
+        address = self.whereis(target, timeout)
+        if address is not None:
+            return address
+        if calling:
+            reason = ExitReason("noproc", f"no actor is registered as {target!r}")
+            raise CallError(target, request, reason)
+        raise LookupError(f"no actor is registered as {target!r} (rt.whereis answers None)")
+
     def cast(self, address: Any, message: Any) -> None:
-        address = _address(address)
+        """``address`` may be a registered name; one nobody holds raises LookupError (OTP's
+        cast would drop it: outside actors, the program can act on it)."""
+        address = self._target(address)
         tracer = observe.TRACER
         trace = None if tracer is None else tracer.sending(None, address, message)
         self.system.tell(address, m.Cast(message, trace))
@@ -305,8 +326,9 @@ class Runtime:
     def send(self, address: Any, message: Any) -> None:
         """A raw message (arrives in a GenServer's handle_info; a plain Thespian actor gets
         it as it is): recorded, and linked by a traced ``Info``, when the actor is known to
-        take what one carries (:meth:`_takes_info`); else sent as it is, unrecorded."""
-        address = _address(address)
+        take what one carries (:meth:`_takes_info`); else sent as it is, unrecorded.
+        ``address`` may be a registered name, as for :meth:`cast`."""
+        address = self._target(address)
         tracer = observe.TRACER
         if tracer is None or not self._takes_info(address):
             self.system.tell(address, message)
@@ -332,8 +354,9 @@ class Runtime:
         """Stop an actor gracefully and wait until it has exited; returns its exit reason.
 
         ``noproc`` at once for an actor that no longer exists (the registry answers the monitor).
+        ``address`` may be a registered name, as for :meth:`cast`.
         """
-        address = _address(address)
+        address = self._target(address)
         ref = uuid.uuid4().hex
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking

@@ -1,0 +1,98 @@
+"""Calls, casts and sends to a registered name, from actors and from outside them.
+
+OTP resolves a registered name where a message is sent (``gen_server:call(ledger, R)``);
+a call to a name nobody holds exits with ``noproc``, a cast to one is dropped. Here an
+actor's ``call_async`` / ``cast`` to a name go through the registry, which passes them to
+the owner (a callback cannot wait for ``whereis``: ``whereis_async`` answers in
+``handle_info``); ``Runtime`` asks ``whereis`` first. Real actor systems, both bases.
+"""
+
+import pytest
+from waiting import wait_until
+
+from elixirscope.examples.workers import Caller, Counter
+from elixirscope.runtime import CallError
+from elixirscope.runtime import messages as m
+from elixirscope.runtime.registry_link import RegistryLink
+
+HANG_GUARD = 60.0  # seconds: a lost answer shows as a failed wait, not as a slow pass
+
+
+@pytest.fixture(params=["runtime", "simple_runtime"])
+def rt(request):
+    return request.getfixturevalue(request.param)
+
+
+def results(rt, caller, count):
+    return wait_until(
+        lambda: (got := rt.call(caller, "results")) and len(got) >= count and got,
+        timeout=HANG_GUARD,
+    )
+
+
+def test_an_actor_calls_and_casts_to_a_name_and_its_owner_answers_it(rt):
+    counter, caller = rt.start(Counter, {"start": 10}), rt.start(Caller)
+    assert rt.register("counter", counter) is True
+    rt.cast(caller, ("cast", [("counter", "bump")]))  # Counter counts any other cast
+    rt.cast(caller, ("call", [("counter", ("add", 5))], HANG_GUARD))
+    assert results(rt, caller, 1) == [(("add", 5), True, 16)]  # the cast came first
+    assert rt.call(rt.registry, ("stats",))["forwarded"] == 2
+
+
+def test_a_call_to_a_name_nobody_holds_fails_at_once_with_noproc_naming_it(rt):
+    caller = rt.start(Caller)
+    rt.cast(caller, ("call", [("nobody", "get")], HANG_GUARD))
+    [(request, ok, reason)] = results(rt, caller, 1)
+    assert (request, ok, reason.kind) == ("get", False, "noproc")
+    assert str(reason) == "noproc (no actor is registered as 'nobody')"
+
+
+def test_a_cast_to_a_name_nobody_holds_is_dropped_and_counted(rt):
+    caller = rt.start(Caller)
+    rt.cast(caller, ("cast", [("nobody", "bump")]))
+    wait_until(lambda: rt.call(rt.registry, ("stats",))["unrouted"] == 1, timeout=HANG_GUARD)
+
+
+def test_whereis_async_answers_the_address_and_whereis_in_a_callback_says_what_to_use(rt):
+    counter, caller = rt.start(Counter), rt.start(Caller)
+    rt.register("counter", counter)
+    rt.cast(caller, ("whereis", "counter"))
+    rt.cast(caller, ("whereis", "nobody"))
+    assert results(rt, caller, 2) == [
+        (("whereis", "counter"), True, counter),
+        (("whereis", "nobody"), True, None),
+    ]
+    with pytest.raises(CallError) as refused:
+        rt.call(caller, ("whereis", "counter"))
+    text = str(refused.value)
+    assert "TypeError" in text and "whereis_async('counter')" in text
+    assert "self.call_async('counter', request)" in text
+
+
+def test_the_runtime_calls_casts_sends_and_stops_by_name(rt):
+    counter = rt.start(Counter, {"start": 1})
+    rt.register("counter", counter)
+    assert rt.call("counter", ("add", 1)) == 2
+    rt.cast("counter", "bump")
+    rt.send("counter", ("tick", 10))
+    assert rt.call("counter", "get") == 13
+    assert rt.stop("counter").kind == "shutdown"
+    with pytest.raises(CallError) as gone:
+        rt.call("counter", "get")
+    assert gone.value.reason.kind == "noproc"
+    assert (
+        "call to counter failed, no such actor: noproc (no actor is registered as 'counter')"
+        in str(gone.value)
+    )
+    for verb in (rt.cast, rt.send):
+        with pytest.raises(LookupError, match="no actor is registered as 'counter'"):
+            verb("counter", "bump")
+
+
+def test_a_message_to_a_name_waits_with_the_dispatches_while_no_registry_is_up():
+    link = RegistryLink()
+    call = m.Call("ref", "get", caller="me")
+    assert link.forward("counter", call) is None  # none up yet: held
+    ref = m.RegistryRef(address="reg", epoch=1)
+    assert link.adopt(ref, "me") == [("forward", "counter", call)]
+    assert link.forward("counter", m.Cast("x")) == ("forward", "counter", m.Cast("x"))
