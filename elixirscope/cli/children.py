@@ -126,20 +126,22 @@ _KIND_NAMES = {str: "a string", bool: "true or false", list: "a list of strings"
 
 def export(spec: ChildSpec) -> None:
     """Leave ``spec`` and the bootstrap for the processes this one starts (see the module doc)."""
-    from elixirscope.capture import processes
+    from elixirscope.capture import pool_tasks, processes
 
     os.environ[ENV] = spec.encode()
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if SITE_DIR not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([SITE_DIR, *parts])
     processes.install()  # a process started from a recorded call: linked to it
+    pool_tasks.install()  # and the work handed to a process pool from one
 
 
 def withdraw() -> None:
     """Take back what :func:`export` left (processes started from now on are not recorded)."""
-    from elixirscope.capture import processes
+    from elixirscope.capture import pool_tasks, processes
 
     processes.uninstall()
+    pool_tasks.uninstall()
     os.environ.pop(ENV, None)
     path = os.environ.get("PYTHONPATH")
     if path is None:
@@ -250,9 +252,10 @@ def record_this_process() -> Any:
         except Exception as exc:  # noqa: BLE001 - its script runs, plainly
             _say(f"process {os.getpid()} ({_command()}): its script runs uninstrumented: {exc}")
         try:  # the processes it starts say where they came from, as its parent's do
-            from elixirscope.capture import processes
+            from elixirscope.capture import pool_tasks, processes
 
             processes.install()
+            pool_tasks.install()
         except Exception as exc:  # noqa: BLE001 - they start (and record) unlinked
             _say(f"process {os.getpid()} ({_command()}): its own processes not linked: {exc}")
     return recording

@@ -58,7 +58,13 @@ from elixirscope.contracts.trace import (
     cancellation,
 )
 from elixirscope.query.correlator import hlc_order
-from elixirscope.query.threads import ThreadNames, library_path, short_path, source_of
+from elixirscope.query.threads import (
+    START_WORDS,
+    ThreadNames,
+    library_path,
+    short_path,
+    source_of,
+)
 from elixirscope.query.uncaught import uncaught_of
 from elixirscope.query.yields import YieldSteps
 from elixirscope.store._events import StoredEvent
@@ -742,7 +748,7 @@ def describe(
         lost = uncaught_of(ev)
         return lost.describe() if lost is not None else f"{ev.name} {ev.data}"
     if cls is ThreadStart:
-        what = {"thread": "thread", "process": "process"}.get(ev.kind, f"{ev.kind} on thread")
+        what = START_WORDS.get(ev.kind, f"{ev.kind} on thread")
         if ev.chain:
             return f"→ {what} {ev.name} (correlation {ev.chain[:12]}…)"
         return f"{what} {ev.name} started"

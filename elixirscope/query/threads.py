@@ -21,6 +21,7 @@ from elixirscope.contracts.trace import FunctionEntry, ThreadStart
 from elixirscope.store._events import StoredEvent
 
 __all__ = [
+    "START_WORDS",
     "SpawnLink",
     "ThreadNames",
     "names_in",
@@ -30,6 +31,11 @@ __all__ = [
     "spawn_of",
     "spawning_call",
 ]
+
+
+START_WORDS = {"thread": "thread", "process": "process", "pool task": "pool task"}
+"""How a start of each ``ThreadStart.kind`` reads (a thread pool's ``task`` reads as an
+executor task on the thread that ran it)."""
 
 
 class ThreadNames:
@@ -164,7 +170,7 @@ class SpawnLink:
         """``thread T-1, spawned by main() (call #2) on thread MainThread (correlation abc…)``
         (``process python child.py (pid 7)``, for a process: ``capture.processes``)."""
         ev = self.thread_start
-        what = {"thread": "thread", "process": "process"}.get(ev.kind, "executor task on thread")
+        what = START_WORDS.get(ev.kind, "executor task on thread")
         spawner = names.name(self.start.producer, ev.spawner_thread, ev.ts) or str(
             ev.spawner_thread
         )

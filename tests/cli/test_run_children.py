@@ -304,6 +304,87 @@ def test_a_task_the_script_defines_is_recorded_in_its_workers(tmp_path, method, 
     assert all(e["file"] == str(script) and e["line"] == 5 for e in cubes), cubes
 
 
+POOL_TASKS = textwrap.dedent("""\
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    import worker_mod
+
+
+    def mapped(pool):
+        return pool.map(worker_mod.square, [2, 3])
+
+
+    def applied(pool):
+        return pool.apply(worker_mod.work, (3,))
+
+
+    def failed(pool):
+        try:
+            return pool.map(worker_mod.square, [1, None])
+        except TypeError as exc:
+            return type(exc).__name__
+
+
+    def submitted(ctx):
+        with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+            return ex.submit(worker_mod.square, 5).result()
+
+
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context(sys.argv[1])
+        with ctx.Pool(2) as pool:
+            print(mapped(pool), applied(pool), failed(pool), submitted(ctx))
+""")
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_work_handed_to_a_process_pool_runs_in_a_chain_of_the_call_that_handed_it(
+    tmp_path, method
+) -> None:
+    """A pool's workers start once; each task runs under the call that submitted it (a
+    ``pool task`` start in that call, whose chain the task's calls in the worker carry),
+    not in the chain of the call that started the worker: map, apply, a failing map and
+    ProcessPoolExecutor.submit, with the output python gives."""
+    script = _program(tmp_path, POOL_TASKS)
+    plain = subprocess.run([sys.executable, script.name, method], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+    done = subprocess.run(
+        [sys.executable, "-m", "elixirscope", "run", "--data-dir", str(tmp_path / "data"),
+         "--trace", "worker_mod.*", "--trace", "main.*", "--level", "args", script.name, method],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, plain.stdout, ""), done
+    assert plain.stdout == "[4, 9] 5 TypeError 25\n"
+    evs = _events(tmp_path / "data")
+    callers = {e["function"].rpartition(".")[2]: e for e in evs if e["type"] == "call"
+               and e["function"].split(".")[-1] in ("mapped", "applied", "failed", "submitted")}
+    starts = [e for e in evs if e["type"] == "thread" and e["kind"] == "pool task"]
+    by_caller = {}
+    for start in starts:
+        [caller] = [n for n, c in callers.items()
+                    if (c["producer"], c["id"]) == (start["producer"], start["parent_id"])]
+        by_caller.setdefault(caller, []).append(start)
+    assert {n: [s["name"] for s in ss] for n, ss in by_caller.items()} == {
+        "mapped": ["worker_mod.square"],
+        "applied": ["worker_mod.work"],
+        "failed": ["worker_mod.square"],
+        "submitted": ["worker_mod.square"],
+    }
+    parent_pid = callers["mapped"]["pid"]
+    for caller, expected in [("mapped", ["2", "3"]), ("failed", ["1", "None"]),
+                             ("submitted", ["5"])]:
+        [start] = by_caller[caller]
+        ran = [e for e in _calls(evs, "worker_mod.square")
+               if e["correlation_id"] == start["chain"]]
+        assert sorted(e["args"]["x"] for e in ran) == expected, (caller, ran)
+        assert all(e["pid"] != parent_pid for e in ran)
+    [work] = [e for e in _calls(evs, "worker_mod.work")
+              if e["correlation_id"] == by_caller["applied"][0]["chain"]]
+    assert work["pid"] != parent_pid
+
+
 def test_the_script_run_again_in_a_worker_is_what_runpy_makes_it(tmp_path) -> None:
     """What multiprocessing gets back from the instrumented run_path: the script's globals
     as runpy.run_path returns them (its name, file, package, spec), its functions working."""
