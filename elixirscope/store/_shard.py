@@ -49,6 +49,7 @@ from elixirscope.contracts.trace import (
     PubSubPublish,
     RequestEnd,
     StateChange,
+    cancellation,
 )
 from elixirscope.store._codec import DEFAULT_CODEC, encode_chunk, msgpack_array, pack_chunk
 from elixirscope.store._events import (
@@ -168,6 +169,12 @@ def _insert_rows(conn: sqlite3.Connection, table: str, width: int, rows: list[tu
         part = rows[done : done + count]
         conn.execute(_insert_text(table, width, count), [v for row in part for v in row])
         done += count
+
+
+def _exceptions(events: list[Any]) -> int:
+    """A batch's exception events (its run's ``exceptions``), a cancellation not counted:
+    a coroutine its owner stopped (a timeout, a server's shutdown) did not fail."""
+    return sum(1 for ev in events if type(ev) is FunctionError and not cancellation(ev.exc_type))
 
 
 @functools.lru_cache(maxsize=64)
@@ -390,7 +397,7 @@ class Shard:
                 first + len(chunks) - 1,
                 nbytes,
                 batch.run,
-                list(map(type, batch.events)).count(FunctionError),
+                _exceptions(batch.events),
             ),
         )
         _insert_rows(conn, "chunk", 8, chunk_rows)

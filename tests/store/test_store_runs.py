@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import msgspec
 import pytest
 
 from elixirscope.contracts.runs import start_record
@@ -43,6 +44,18 @@ def test_queries_by_run_and_totals_per_run(tmp_path):
     assert totals[a]["events"] == 8 and totals[a]["dropped"] == 5
     assert totals[a]["exceptions"] == 1 and totals[a]["producers"] == {"h:1:1", "h:3:3"}
     assert totals[b]["events"] == 4 and totals[b]["first_ts"] == T0 + 3000
+
+
+def test_a_cancellation_is_not_counted_among_a_runs_exceptions(tmp_path):
+    """A coroutine its owner stopped (asyncio's CancelledError) did not fail: summary says
+    Cancelled apart from its Exceptions, and runs does not count it."""
+    run = "e" * 32
+    batch = _batch(run, 1, 1, errors=2)
+    stopped = msgspec.structs.replace(batch.events[-1], exc_type="asyncio.exceptions.CancelledError")
+    with EventStore.open(tmp_path) as store:
+        store.append(msgspec.structs.replace(batch, events=[*batch.events[:-1], stopped]))
+    with EventStore.open(tmp_path, readonly=True) as store:
+        assert store.run_totals()[run]["exceptions"] == 1
 
 
 def test_a_batch_is_found_by_producer_and_seq_in_any_shard(tmp_path):
