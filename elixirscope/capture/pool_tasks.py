@@ -40,10 +40,11 @@ from typing import Any
 from elixirscope.capture.context import _correlation, new_correlation_id
 from elixirscope.capture.on_import import ImportWatch, when_imported
 from elixirscope.capture.threads import record_start, spawner
+from elixirscope.contracts.trace import POOL_TASK
 
 __all__ = ["KIND", "ChainedTask", "install", "installed", "uninstall"]
 
-KIND = "pool task"
+KIND = POOL_TASK
 """The ``kind`` of the ThreadStart a linked submission records."""
 
 _lock = threading.Lock()

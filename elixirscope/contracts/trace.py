@@ -307,6 +307,11 @@ class ThreadStart(TraceEvent, tag="thread"):
     spawner_thread: int = 0
 
 
+POOL_TASK = "pool task"
+"""A ThreadStart's ``kind`` for work handed to a process pool from a recorded call
+(``capture.pool_tasks``): recorded in the handing thread, its ``chain`` the task's."""
+
+
 def process_start_name(command: str, pid: int) -> str:
     """A process start's ``name`` (kind ``process``): its command line and its pid."""
     return f"{command} (pid {pid})"

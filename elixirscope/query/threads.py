@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from elixirscope.contracts.trace import FunctionEntry, ThreadStart
+from elixirscope.contracts.trace import POOL_TASK, FunctionEntry, ThreadStart
 from elixirscope.store._events import StoredEvent
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-START_WORDS = {"thread": "thread", "process": "process", "pool task": "pool task"}
+START_WORDS = {"thread": "thread", "process": "process", POOL_TASK: "pool task"}
 """How a start of each ``ThreadStart.kind`` reads (a thread pool's ``task`` reads as an
 executor task on the thread that ran it)."""
 

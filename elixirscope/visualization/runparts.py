@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.contracts.trace import (
+    POOL_TASK,
     CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
@@ -85,13 +86,14 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 19
+FORMAT = 20
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
 to its version only, where one could hold chunks twice; 17: a receive's sender and
 message, for one no recorded send made; 18: a query's and an HTTP attempt's issuing
-line; 19: a call its owner cancelled, apart from one that raised)."""
+line; 19: a call its owner cancelled, apart from one that raised; 20: work handed to a
+process pool, a mark on the handing thread's lane)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")  # raised: a status code (runmodel.STATUSES)
@@ -285,6 +287,8 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
     if kind is ThreadStart:  # a thread names its lane; a process start is a mark on the spawner's
         if ev.kind == "process":
             return [*head, "process", pid, ev.thread, _short(ev.name, 200), ev.chain]
+        if ev.kind == POOL_TASK and ev.chain:  # work handed to a process pool (pool_tasks)
+            return [*head, "pool_task", pid, ev.thread, _short(ev.name, 200), ev.chain]
         return [*head, "thread", pid, ev.thread, ev.name] if ev.kind == "thread" else None
     if kind is CustomEvent:  # an uncaught exception is drawn as an error; others are not
         lost = uncaught_of(ev)
@@ -797,6 +801,7 @@ _LANE_KINDS = frozenset(
         "tx",
         "http",
         "process",
+        "pool_task",
     }
 )
 
@@ -1030,6 +1035,10 @@ def _replay(
         elif kind == "process":
             name, chain = f
             marks.append(Mark("process", ts, lane, None, f"started {name}", producer, eid, chain))
+        elif kind == "pool_task":
+            name, chain = f
+            label = f"handed {name} to a process pool"
+            marks.append(Mark("pool_task", ts, lane, None, label, producer, eid, chain))
         elif kind == "request":
             method, path, protocol, trace_id, chain, parent_id, client, query = f
             requests[(producer, eid)] = {

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from elixirscope.contracts.trace import (
+    POOL_TASK,
     CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
@@ -213,6 +214,10 @@ def build(run_id: str, stored: Any) -> RunModel:
             lane = lane_of(producer, se.pid, ev.thread)
             label = f"started {_short(ev.name, 200)}"
             marks.append(Mark("process", ts, lane, None, label, producer, ev.id, ev.chain))
+        elif kind is ThreadStart and ev.kind == POOL_TASK and ev.chain:  # handed to a pool
+            lane = lane_of(producer, se.pid, ev.thread)
+            label = f"handed {_short(ev.name, 200)} to a process pool"
+            marks.append(Mark("pool_task", ts, lane, None, label, producer, ev.id, ev.chain))
         elif kind is ThreadStart and ev.kind == "thread":  # a task's start is not a thread's
             key = (producer, ev.thread)
             if key in thread_names:  # its ident ran a thread before: a new thread, a new lane

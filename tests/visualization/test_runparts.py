@@ -17,6 +17,7 @@ from parts_recordings import RUN, T0, batches, store_of
 from reference_model import build
 
 from elixirscope.contracts.trace import (
+    POOL_TASK,
     FunctionEntry,
     FunctionExit,
     ThreadStart,
@@ -279,13 +280,15 @@ def test_a_little_growth_is_not_saved_at_every_step(tmp_path):
 
 def test_a_process_start_is_a_mark_on_its_spawners_lane_not_its_name(tmp_path) -> None:
     """capture.processes records a process start as a ThreadStart on the spawning thread:
-    the cinema draws it there (its chain: the child's calls), and the lane keeps its name."""
+    the cinema draws it there (its chain: the child's calls), and the lane keeps its name;
+    so is work handed to a process pool (capture.pool_tasks; a thread pool's task is not)."""
     events = [
         ThreadStart(1, T0, 1, None, 0, "MainThread"),
         FunctionEntry(2, T0 + 1, 1, "c1", 0, "__main__.main"),
         ThreadStart(3, T0 + 2, 1, "c1", 2, "python child.py 4 (pid 7)", "process", "ch7", 1),
         ThreadStart(4, T0 + 3, 1, "c1", 2, "job", "task", "ch8", 1),
-        FunctionExit(5, T0 + 9, 1, "c1", 0, 2, "__main__.main", 8),
+        ThreadStart(5, T0 + 4, 1, "c1", 2, "work.square", POOL_TASK, "ch9", 1),
+        FunctionExit(6, T0 + 9, 1, "c1", 0, 2, "__main__.main", 8),
     ]
     batch = decode_batch(
         encode_batch(
@@ -304,7 +307,8 @@ def test_a_process_start_is_a_mark_on_its_spawners_lane_not_its_name(tmp_path) -
     got, _ = merged(tmp_path)
     assert [lane.to_dict()["label"] for lane in got.lanes] == ["pid 100 · MainThread"]
     assert [(m.kind, m.lane, m.label, m.chain) for m in got.marks] == [
-        ("process", 0, "started python child.py 4 (pid 7)", "ch7")
+        ("process", 0, "started python child.py 4 (pid 7)", "ch7"),
+        ("pool_task", 0, "handed work.square to a process pool", "ch9"),
     ]
     assert_same(got, whole(tmp_path))
 

@@ -36,7 +36,7 @@ export async function mount(host, state) {
         <span style="color:#f7768e">▼</span> crash &nbsp; <span style="color:#ff9e64">▼</span> exit / error &nbsp; <span style="color:#8b93a7">■</span> stopped (normal, shutdown) &nbsp; <span style="color:#8b93a7">▼</span> call cancelled &nbsp;
         <span style="color:#9ece6a">●</span> restart &nbsp; <span style="color:#2ac3de">●</span> spawn &nbsp; <span style="color:#7aa2f7">◆</span> state change<br>
         <span style="color:#bb9af7">▮</span> request / http &nbsp; <span style="color:#2ac3de">▮</span> query<br>
-        <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls)<br>
+        <span style="color:#e0af68">▶</span> process started (┆ to its lanes; click: its calls) &nbsp; <span style="color:#e0af68">▷</span> work handed to a process pool (click: its calls)<br>
         <span class="wait-swatch"></span> a call suspended at an await / yield<br>
         wheel: zoom · drag: pan · click: cursor</div>
     </div>
@@ -371,6 +371,10 @@ class Timeline {
         g.beginPath(); g.arc(x, y - 1, 4, 0, Math.PI * 2); g.fill();
       } else if (m.kind === "state") {
         g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 3.5, y - 1); g.lineTo(x, y + 3); g.lineTo(x - 3.5, y - 1); g.fill();
+      } else if (m.kind === "pool_task") {  // ▷: handed to a process pool (its chain: the task's calls)
+        g.strokeStyle = MARK_COLOURS.process; g.lineWidth = 1.5;
+        g.beginPath(); g.moveTo(x - 3, y - 6); g.lineTo(x + 5, y - 1); g.lineTo(x - 3, y + 4); g.closePath(); g.stroke();
+        g.lineWidth = 1;
       } else if (m.kind === "process") {
         g.beginPath(); g.moveTo(x - 3, y - 6); g.lineTo(x + 5, y - 1); g.lineTo(x - 3, y + 4); g.fill();
         // ┆ down (or up) to the first lane of the process it started
@@ -736,7 +740,7 @@ class Timeline {
     tip.style.top = py + 14 + "px";
     if (strip) tip.textContent = `${strip.lanes.length} lane${strip.lanes.length > 1 ? "s" : ""} with no call or mark in this window:\n` +
       strip.lanes.slice(0, 8).map((l) => l.label).join("\n") + (strip.lanes.length > 8 ? "\n…" : "") + "\nclick: show every idle lane";
-    else if (mark) tip.textContent = `${mark.kind}: ${mark.label}\n${fmtClock(mark.ts)}`;
+    else if (mark) tip.textContent = `${mark.kind.replace("_", " ")}: ${mark.label}\n${fmtClock(mark.ts)}`;
     else if (hit.count) tip.textContent = `${hit.count.toLocaleString()} calls (the longest ${hit.function})\n${fmtDur(hit.e - hit.s)} · zoom in for each`;
     else if (hit.request) tip.textContent = requestTip(hit);
     else tip.textContent = `${hit.function}\n${fmtDur(hit.e - hit.s)} · ${hit.status}${hit.chain ? "\nchain " + hit.chain.slice(0, 12) : ""}`;
@@ -750,7 +754,7 @@ class Timeline {
     this.mark = hit ? null : mark;  // a mark clicked: the selection pane says what it is
     if (hit && !hit.count) { patch.sel = `call:${hit.row}`; this.selected = hit; }
     else if (mark && mark.actor) patch.sel = `actor:${mark.actor}`;
-    else if (mark && mark.kind === "process" && mark.chain) { go({ view: "flame", chain: mark.chain }); return; }
+    else if (mark && (mark.kind === "process" || mark.kind === "pool_task") && mark.chain) { go({ view: "flame", chain: mark.chain }); return; }
     else patch.sel = null;  // nothing, or a mark: the pane shows the mark
     if (hit && hit.count) { this.zoom(0.2, (off - this.v0) / (this.v1 - this.v0)); }
     go(patch);
