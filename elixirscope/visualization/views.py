@@ -669,6 +669,13 @@ def calltree_view(models: Models, run: str, params: dict[str, Any]) -> dict[str,
     rows = np.arange(model.calls)
     if chain:
         if chain not in model.chains:
+            started = next((m for m in model.marks if m.chain == chain), None)
+            if started is not None:  # a process or a task given it recorded no call
+                raise ViewError(
+                    f"no call was recorded in chain {chain[:12]}… ({started.label}): that "
+                    "program was not recorded, or ran no function the plan records",
+                    404,
+                )
             raise ViewError(f"no chain {chain!r} in run {model.run_id[:8]}", 404)
         rows = rows[model.chain == model.chains.index(chain)]
     node_of, parents, functions = _merge_stacks(model, rows)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parts_recordings import RUN, T0, batches, store_of
@@ -337,3 +338,28 @@ def test_with_more_than_one_process_each_lane_says_its_program(tmp_path) -> None
         "parent.py (multiprocessing) · pid 200 · MainThread",
     ]
     assert_same(got, whole(tmp_path))
+
+
+def test_the_flame_graph_of_a_start_that_recorded_nothing_says_what_was_started(tmp_path):
+    """A process mark's chain with no call in it (a child not recorded: multiprocessing's
+    resource tracker) is named by its start, not a bare ``no chain``."""
+    from elixirscope.visualization.views import Models, ViewError, calltree_view
+
+    events = [
+        ThreadStart(1, T0, 1, None, 0, "MainThread"),
+        FunctionEntry(2, T0 + 1, 1, "c1", 0, "__main__.main"),
+        ThreadStart(3, T0 + 2, 1, "c1", 2, "python tracker.py (pid 7)", "process", "ch7", 1),
+        FunctionExit(4, T0 + 9, 1, "c1", 0, 2, "__main__.main", 8),
+    ]
+    batch = encode_batch(node="n", pid=100, program="p.py", producer="n:100:1", seq=1,
+                         sent_ts=T0, dropped=0, events=events, run=RUN)
+    store_of(tmp_path, random.Random(1), [decode_batch(batch)], 1)
+    models = Models(tmp_path)
+    with pytest.raises(ViewError) as nothing:
+        calltree_view(models, RUN, {"chain": "ch7"})
+    assert str(nothing.value).startswith(
+        "no call was recorded in chain ch7… (started python tracker.py (pid 7)): that program "
+        "was not recorded"
+    )
+    with pytest.raises(ViewError, match="no chain 'nochain'"):
+        calltree_view(models, RUN, {"chain": "nochain"})
