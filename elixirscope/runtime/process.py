@@ -7,7 +7,12 @@ return it as ``PoisonMessage`` — nothing exits. This base restores OTP's
 process semantics on top:
 
 - **init handshake**: a new actor gets ``Init(args, parent, path, registry)``
-  and answers ``InitAck`` with its OS identity, or with why it did not start;
+  and answers ``InitAck`` with its OS identity, or with why it did not start. A
+  unique name its init registered is in the registry before the ack goes (as
+  OTP's ``start_link({local, Name}, ...)`` registers before it returns): the
+  registration is a cast, so the actor asks the registry ``whereis`` after it
+  (one sender's messages arrive in order) and acks when answered, or after
+  :data:`NAMING_WAIT_S` — ``rt.call(name, ...)`` right after a start finds it;
 - **the registry, wherever it is**: ``self.registry`` is the registry's
   address while it is up (None while it is unknown or down). A registry that
   starts announces itself (``RegistryUp``) to its parent, and every actor
@@ -81,6 +86,7 @@ EXIT_GRACE = 0.05  # wait this long after ChildActorExited for the child's ExitN
 MONITOR_AFTER = 1.0  # seconds a call waits before it monitors its server (OTP monitors at once)
 
 DEFERRED = object()  # _start result: the subclass acks Init itself later
+NAMING_WAIT_S = 5.0  # the longest an init's ack waits for the registry to hold its names
 TELEMETRY_KEY = "telemetry"  # registry key whose owners receive ("metrics", path, layer, snapshot)
 
 
@@ -128,6 +134,8 @@ class ProcessActor(Actor):
         self._init_sender: Any = None
         self.path = ""
         self._registry = RegistryLink()
+        self._init_names: list[str] | None = None  # unique names registered by init, while it runs
+        self._naming: tuple[str, Any] | None = None  # (ref, init's outcome) while the ack waits
         self.mailbox = MailboxGauge()
         self.report_interval: float | None = None
         self.identity: ProcessIdentity | None = None
@@ -203,6 +211,11 @@ class ProcessActor(Actor):
         handler = _ROUTES.get(type(msg))
         if handler is not None:
             handler(self, msg, sender)
+        elif self._naming is not None and type(msg) in (m.Reply, m.CallFailed):
+            if msg.ref == self._naming[0]:
+                self._named(msg.ref)
+            else:
+                self._on_message(msg, sender)
         elif isinstance(msg, ActorExitRequest):
             self._exit(ExitReason.shutdown(), end_actor=False)
         elif isinstance(msg, ChildActorExited):
@@ -246,9 +259,28 @@ class ProcessActor(Actor):
         self._parent_identity = msg.parent_identity
         self.identity = current_identity()
         self._arm_liveness()
-        outcome = self._start(msg.args)
-        if outcome is not DEFERRED:
-            self._ack_start(outcome)
+        self._init_names = []
+        try:
+            outcome = self._start(msg.args)
+        finally:
+            names, self._init_names = self._init_names, None
+        if outcome is DEFERRED:
+            return
+        registry = self._registry.address
+        if names and registry is not None and not isinstance(outcome, (Stop, Ignore)):
+            ref = uuid.uuid4().hex  # answered once the registry has handled the names' casts
+            self._naming = (ref, outcome)
+            self.send(registry, m.Call(ref, ("whereis", names[-1]), caller=self.myAddress))
+            self._wakeup(NAMING_WAIT_S, ("naming", ref))
+            return
+        self._ack_start(outcome)
+
+    def _named(self, ref: str) -> None:
+        """The registry answered for init's names (or stopped being waited for): ack."""
+        if self._naming is None or self._naming[0] != ref:
+            return
+        outcome, self._naming = self._naming[1], None
+        self._ack_start(outcome)
 
     def _ack_start(self, outcome: Any = None) -> None:
         """Tell whoever sent Init that we run (or that init asked to be ignored)."""
@@ -447,6 +479,8 @@ class ProcessActor(Actor):
         # its handle_info traced (integrations.pubsub); only a GenServer unwraps that
         path = self.path if observe.PUBSUB is not None and self.unwraps_info else None
         self._to_registry(self._registry.register(self.myAddress, key, value, unique, path))
+        if unique and self._init_names is not None:
+            self._init_names.append(key)
         if unique:
             tracer = observe.tracer_for(self)
             if tracer is not None:
@@ -574,6 +608,8 @@ class ProcessActor(Actor):
             self.report_metrics()
             assert self.report_interval is not None  # a report is only scheduled with one
             self._wakeup(self.report_interval, ("report",))
+        elif kind == "naming":
+            self._named(payload[1])
         elif kind == "grace":
             for link in list(self._links):
                 if id(link) == payload[1] and link.gone:
