@@ -162,7 +162,7 @@ class Caller(GenServer):
 
     Cast ``("call", [(address, request), ...], timeout)``: sends every call at
     once, in order (an address may be a registered name). Cast ``("cast",
-    [(address, message), ...])``: casts each. Cast ``("whereis", name)``: asks
+    [(address, message), ...])``: casts each (``"send"``: sends each, a raw message). Cast ``("whereis", name)``: asks
     with ``whereis_async``, its answer kept as ``(("whereis", name), ok, address)``.
     Call ``"results"``: ``[(request, ok, value or reason), ...]`` in the order the
     answers arrived; ``("whereis", name)``: ``self.whereis`` (which refuses).
@@ -175,6 +175,9 @@ class Caller(GenServer):
         if message[0] == "cast":
             for address, payload in message[1]:
                 self.cast(address, payload)
+        elif message[0] == "send":
+            for address, payload in message[1]:
+                self.send(address, payload)
         elif message[0] == "whereis":
             state["sent"][self.whereis_async(message[1])] = message
         else:

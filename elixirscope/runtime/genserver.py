@@ -125,7 +125,7 @@ class GenServer(ProcessActor):
         self._outgoing[ref] = address
         tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
-        self._send_to(address, m.Call(ref, request, trace, caller=self.myAddress))
+        self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
         self._wakeup(timeout, ("call_timeout", ref, timeout))
         if timeout > MONITOR_AFTER and not isinstance(address, str):
             # still unanswered then: watch the server, as gen:call does (a name is not watched)
@@ -167,15 +167,8 @@ class GenServer(ProcessActor):
         as OTP's is, and counted in the registry's ``unrouted``)."""
         tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, message)
-        self._send_to(address, m.Cast(message, trace))
+        self.send(address, m.Cast(message, trace))
 
-    def _send_to(self, address: Any, message: m.Call | m.Cast) -> None:
-        """To an address, or through the registry to the owner of a registered name
-        (held while no registry is up, as dispatches are)."""
-        if isinstance(address, str):
-            self._to_registry(self._registry.forward(address, message))
-        else:
-            self.send(address, message)
 
     # --------------------------------------------------------- base hooks
     def _start(self, args: Any) -> Any:

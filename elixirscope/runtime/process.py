@@ -462,6 +462,15 @@ class ProcessActor(Actor):
             why,
         )
 
+    def send(self, targetAddr: Any, msg: Any) -> None:  # noqa: N803 - Thespian's name
+        """Thespian's send; ``targetAddr`` may also be a registered name (``ledger ! Msg``):
+        the registry passes ``msg`` to the name's owner (held while none is up; dropped and
+        counted in its ``unrouted`` when nobody holds the name)."""
+        if isinstance(targetAddr, str):
+            self._to_registry(self._registry.forward(targetAddr, msg))
+        else:
+            super().send(targetAddr, msg)
+
     # ---------------------------------------------------------------- registry
     @property
     def registry(self) -> Any:

@@ -13,10 +13,10 @@ Calls (tuples)::
 Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 ``key`` (how supervisors publish lifecycle Events to subscribers; a fourth item,
 a recorded publish's link, has the deliveries recorded: ``integrations.pubsub``);
-``("forward", name, message)`` passes a ``Call`` or ``Cast`` to the owner of the unique
-name ``name`` (how an actor calls or casts to a registered name: a call to no such name is
-answered ``CallFailed(noproc)``, a cast to none is counted in ``unrouted``, as OTP ignores
-it); the same
+``("forward", name, message)`` passes a message (a ``Call``, a ``Cast``, any other) to
+the owner of the unique name ``name`` (how an actor calls, casts or sends to a registered
+name: a call to no such name is answered ``CallFailed(noproc)``, anything else to none is
+counted in ``unrouted``, as OTP drops a cast); the same
 ``register``/``restore``/``unregister`` tuples as casts, for actors that need
 no answer. The registry monitors every owner, so a dead actor's entries
 disappear. A unique name registered by cast while another owner holds it
@@ -135,8 +135,8 @@ class Registry(GenServer):
         recent.append((payload, link))
 
     def _forward(self, name: str, payload: Any, state: dict) -> None:
-        if not isinstance(name, str) or not isinstance(payload, (m.Call, m.Cast)):
-            raise ValueError("a forward is (forward, name, Call or Cast)")
+        if not isinstance(name, str):
+            raise ValueError("a forward is (forward, name, message)")
         owner = state["table"].whereis(name)
         if owner is not None:
             self.send(owner, payload)

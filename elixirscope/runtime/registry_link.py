@@ -124,7 +124,7 @@ class RegistryLink:
         return self._sent_or_held(message, hold)
 
     def forward(self, name: str, message: Any) -> tuple | None:
-        """``message`` (a ``Call`` or ``Cast``) for the actor registered as ``name``: the
+        """``message`` (a ``Call``, a ``Cast``, any other) for the actor registered as ``name``: the
         registry passes it on, as OTP resolves a registered name where it is sent."""
         return self._sent_or_held(("forward", name, message), True)
 

@@ -34,9 +34,10 @@ def test_an_actor_calls_and_casts_to_a_name_and_its_owner_answers_it(rt):
     counter, caller = rt.start(Counter, {"start": 10}), rt.start(Caller)
     assert rt.register("counter", counter) is True
     rt.cast(caller, ("cast", [("counter", "bump")]))  # Counter counts any other cast
+    rt.cast(caller, ("send", [("counter", ("tick", 100))]))  # to handle_info: adds 100
     rt.cast(caller, ("call", [("counter", ("add", 5))], HANG_GUARD))
-    assert results(rt, caller, 1) == [(("add", 5), True, 16)]  # the cast came first
-    assert rt.call(rt.registry, ("stats",))["forwarded"] == 2
+    assert results(rt, caller, 1) == [(("add", 5), True, 116)]  # the cast and send came first
+    assert rt.call(rt.registry, ("stats",))["forwarded"] == 3
 
 
 def test_a_call_to_a_name_nobody_holds_fails_at_once_with_noproc_naming_it(rt):
@@ -47,10 +48,11 @@ def test_a_call_to_a_name_nobody_holds_fails_at_once_with_noproc_naming_it(rt):
     assert str(reason) == "noproc (no actor is registered as 'nobody')"
 
 
-def test_a_cast_to_a_name_nobody_holds_is_dropped_and_counted(rt):
+def test_a_cast_or_send_to_a_name_nobody_holds_is_dropped_and_counted(rt):
     caller = rt.start(Caller)
     rt.cast(caller, ("cast", [("nobody", "bump")]))
-    wait_until(lambda: rt.call(rt.registry, ("stats",))["unrouted"] == 1, timeout=HANG_GUARD)
+    rt.cast(caller, ("send", [("nobody", ("tick", 1))]))
+    wait_until(lambda: rt.call(rt.registry, ("stats",))["unrouted"] == 2, timeout=HANG_GUARD)
 
 
 def test_whereis_async_answers_the_address_and_whereis_in_a_callback_says_what_to_use(rt):
