@@ -169,7 +169,6 @@ class GenServer(ProcessActor):
         trace = None if tracer is None else tracer.sending(self.path or None, address, message)
         self.send(address, m.Cast(message, trace))
 
-
     # --------------------------------------------------------- base hooks
     def _start(self, args: Any) -> Any:
         result = self._invoke("init", args, self.init, args, before=None)
