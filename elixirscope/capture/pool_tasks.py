@@ -97,18 +97,17 @@ def _name(fn: Any) -> str:
     return f"{module}.{name}" if isinstance(module, str) else str(name)
 
 
-def _wrap(cls: type, method: str, position: int) -> None:
-    """Make ``cls.method`` hand over its argument at ``position`` (after self) chained."""
+def _wrap(cls: type, method: str, keyword: str | None) -> None:
+    """Make ``cls.method`` hand over its first argument (after self) chained, also when
+    given as ``keyword`` (None: positional only)."""
     original = cls.__dict__[method]
 
     @functools.wraps(original)
     def linked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if len(args) > position:
-            args = (*args[:position], chained(args[position]), *args[position + 1 :])
-        elif "func" in kwargs:
-            kwargs["func"] = chained(kwargs["func"])
-        elif "fn" in kwargs:
-            kwargs["fn"] = chained(kwargs["fn"])
+        if args:
+            args = (chained(args[0]), *args[1:])
+        elif keyword is not None and keyword in kwargs:
+            kwargs[keyword] = chained(kwargs[keyword])
         return original(self, *args, **kwargs)
 
     _originals.append((cls, method, original))
@@ -120,14 +119,14 @@ def _wrap_pool(module: ModuleType) -> None:
         if not _on[0]:  # uninstalled meanwhile
             return
         for method in ("apply_async", "_map_async", "imap", "imap_unordered"):
-            _wrap(module.Pool, method, 0)
+            _wrap(module.Pool, method, "func")
 
 
 def _wrap_executor(module: ModuleType) -> None:
     with _lock:
         if not _on[0]:
             return
-        _wrap(module.ProcessPoolExecutor, "submit", 0)
+        _wrap(module.ProcessPoolExecutor, "submit", None)  # submit(fn, /, ...)
 
 
 def install() -> None:
