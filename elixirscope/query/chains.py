@@ -4,8 +4,10 @@ A person opening a call tree rarely knows a chain's id; they know what started i
 ("the request to /checkout", "main") and roughly when. Each chain is listed with its
 first top-level call, how many top-level calls it holds (an in-process client's
 chain holds every request it made), the thread it began on, its calls, when it started
-and how long it ran, oldest first. Read through ESQL's call columns (three queries,
-whatever the run's size), so the list agrees with ``query``.
+and how long it ran, oldest first; and, for a chain a recorded call started (a thread, a
+thread pool's task, a process, work handed to a process pool), what began it and from
+which call (``pool task ← batch``). Read through ESQL's call and thread columns (four
+queries, whatever the run's size), so the list agrees with ``query``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Chain:
     first: str  # its first top-level call's function
     roots: int  # its top-level calls
     thread: str  # the thread its first top-level call ran on
+    started_by: tuple[str, str] | None = None  # (what began it, the call it began in)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,7 +46,19 @@ class Chain:
             "first": self.first,
             "roots": self.roots,
             "thread": self.thread,
+            "started": None if self.started_by is None else self.started_by[0],
+            "started_in": None if self.started_by is None else self.started_by[1],
         }
+
+    @property
+    def origin(self) -> str:
+        """``pool task ← batch``: what began this chain, in which call ('' when none did)."""
+        if self.started_by is None:
+            return ""
+        what, call = self.started_by
+        parts = call.split(".")
+        keep = 2 if len(parts) > 2 and parts[-2][:1].isupper() else 1  # Class.method
+        return f"{what} ← {'.'.join(parts[-keep:])}"
 
 
 def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
@@ -67,6 +82,12 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
         f"chain, function, thread from calls where depth = 0 order by start limit {_ROOTS_READ}"
     ):
         first.setdefault(chain, (function, thread))
+    began = {
+        chain: (str(what), str(call))
+        for chain, what, call in rows(
+            "gives_chain, started, parent from threads where gives_chain != null and parent != null"
+        )
+    }
     shown = []
     for chain, calls, start, end in spans[:SHOWN]:
         named = first.get(chain)
@@ -79,7 +100,14 @@ def run_chains(data_dir: str, run_id: str | None) -> tuple[list[Chain], int]:
         function, thread = named
         shown.append(
             Chain(
-                chain, int(calls), int(start), end, function, per_chain.get(chain, 0), thread or "?"
+                chain,
+                int(calls),
+                int(start),
+                end,
+                function,
+                per_chain.get(chain, 0),
+                thread or "?",
+                began.get(chain),
             )
         )
     return shown, len(spans)
@@ -94,20 +122,24 @@ def chains_text(
 
     if not chains:
         return f"(no calls recorded {where}: no chain to show)"
-    rows = [("CHAIN", "CALLS", "STARTED", "DURATION", "THREAD", "FIRST CALL")]
+    origins = any(c.started_by for c in chains)  # the FROM column, when any chain has one
+    rows = [("CHAIN", "CALLS", "STARTED", "DURATION", "THREAD", "FROM", "FIRST CALL")]
     for c in chains:
         more = f"  (+{c.roots - 1:,} more top-level calls)" if c.roots > 1 else ""
         took = format_duration(c.end - c.start) if c.end is not None else "running"
-        rows.append((c.id[:12], f"{c.calls:,}", clock(c.start), took, c.thread, c.first + more))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        rows.append(
+            (c.id[:12], f"{c.calls:,}", clock(c.start), took, c.thread, c.origin, c.first + more)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = [
         f"{total:,} chain{'s' if total != 1 else ''} {where}"
         + (f" (the oldest {len(chains)} shown)" if total > len(chains) else "")
         + f"; give one to see its calls: elixirscope {command} ID (any unique prefix)"
     ]
     for r in rows:
+        origin = f"{r[5]:<{widths[5]}}  " if origins else ""
         lines.append(
             f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  "
-            f"{r[3]:>{widths[3]}}  {r[4]:<{widths[4]}}  {r[5]}"
+            f"{r[3]:>{widths[3]}}  {r[4]:<{widths[4]}}  {origin}{r[6]}"
         )
     return "\n".join(lines)

@@ -37,7 +37,8 @@ def _record(where: Path, chains: list[list[int]], order: list[int]) -> list[dict
         function = f"__main__.root{k}_{len(chains[k]) - len(left[k])}"
         top = rec.call(function, cid=cid)
         seen = expected.setdefault(k, {"chain": cid, "calls": 0, "roots": 0, "first": function,
-                                       "start": rec._ts, "end": None, "thread": "1"})
+                                       "start": rec._ts, "end": None, "thread": "1",
+                                       "started": None, "started_in": None})
         for n in range(nested):
             inner = rec.call(f"__main__.inner{n}", cid=cid, parent=top)
             rec.ret(inner, f"__main__.inner{n}", "1", cid=cid, parent=top)
@@ -91,3 +92,24 @@ def test_listed_over_every_run_the_command_to_open_a_chain_says_so(tmp_path):
     lines = calltree_report(str(tmp_path), all_runs=True)["text"].splitlines()
     assert "2 chains in these runs; give one to see its calls: elixirscope calltree --all-runs ID"\
         " (any unique prefix)" in lines, lines
+
+
+def test_a_chain_a_recorded_call_started_says_what_began_it_and_in_which_call(tmp_path):
+    """A thread, task, process or pool task started from a recorded call gives its work a
+    chain of its own: the list says what began each and in which call (FROM)."""
+    rec = Recorder()
+    main = rec.call("__main__.Shop.batch", cid="m" * 32)
+    rec.add("thread", "work.square", "pool task", "p" * 32, 1, cid="m" * 32, parent=main)
+    rec.ret(main, "__main__.Shop.batch", "1", cid="m" * 32)
+    task = rec.call("work.square", cid="p" * 32)
+    rec.ret(task, "work.square", "4", cid="p" * 32)
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+    got, _ = run_chains(str(tmp_path), None)
+    assert [(c.first, c.started_by, c.origin) for c in got] == [
+        ("__main__.Shop.batch", None, ""),
+        ("work.square", ("pool task", "__main__.Shop.batch"), "pool task ← Shop.batch"),
+    ]
+    lines = chains_text(got, 2).splitlines()
+    assert lines[1].split()[5:] == ["FROM", "FIRST", "CALL"]
+    assert lines[3].endswith("pool task ← Shop.batch  work.square")

@@ -511,6 +511,16 @@ def _name(row: Any) -> str | None:
     return None
 
 
+def _started(row: Any) -> str | None:
+    ev = row.ev
+    return ev.kind if type(ev) is ThreadStart else None
+
+
+def _gives_chain(row: Any) -> str | None:
+    ev = row.ev
+    return ev.chain if type(ev) is ThreadStart else None
+
+
 def _db(row: Any, name: str) -> Any:
     return getattr(row.ev, name, None) if type(row.ev) in _DATABASE else None
 
@@ -730,6 +740,21 @@ _FIELDS = [
     _f("task", "text", {"events", "calls"}, _task, doc="the asyncio task"),
     _f("value", "value", {"events", "yields", "resumes", "attributes"}, _value),
     _f("name", "text", {"events", "attributes", "threads", "custom"}, _name),
+    _f(
+        "started",
+        "text",
+        {"events", "threads"},
+        _started,
+        doc="what a start began: thread, task, process, pool task",
+        values=("thread", "task", "process", "pool task"),
+    ),
+    _f(
+        "gives_chain",
+        "text",
+        {"events", "threads"},
+        _gives_chain,
+        doc="the chain a start gave its work (null: unlinked)",
+    ),
     _f("actor", "actors", _ACTOR_SOURCES, _actors, doc="the actors it names"),
     _f("callback", "text", {"events", "states"}, lambda r: getattr(r.ev, "callback", None)),
     _f("seq", "int", {"events", "states"}, lambda r: getattr(r.ev, "seq", None)),
