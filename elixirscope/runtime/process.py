@@ -10,9 +10,10 @@ process semantics on top:
   and answers ``InitAck`` with its OS identity, or with why it did not start. A
   unique name its init registered is in the registry before the ack goes (as
   OTP's ``start_link({local, Name}, ...)`` registers before it returns): the
-  registration is a cast, so the actor asks the registry ``whereis`` after it
-  (one sender's messages arrive in order) and acks when answered, or after
-  :data:`NAMING_WAIT_S` — ``rt.call(name, ...)`` right after a start finds it;
+  registration is a cast (a restarted actor's claim must wait for its
+  predecessor's death), so the actor asks the registry ``whereis`` until someone
+  holds the name, and acks then, or after :data:`NAMING_WAIT_S` —
+  ``rt.call(name, ...)`` right after a start finds it;
 - **the registry, wherever it is**: ``self.registry`` is the registry's
   address while it is up (None while it is unknown or down). A registry that
   starts announces itself (``RegistryUp``) to its parent, and every actor
@@ -87,6 +88,7 @@ MONITOR_AFTER = 1.0  # seconds a call waits before it monitors its server (OTP m
 
 DEFERRED = object()  # _start result: the subclass acks Init itself later
 NAMING_WAIT_S = 5.0  # the longest an init's ack waits for the registry to hold its names
+NAMING_POLL_S = 0.01  # between an init's whereis asks while the registry names nobody
 TELEMETRY_KEY = "telemetry"  # registry key whose owners receive ("metrics", path, layer, snapshot)
 
 
@@ -135,7 +137,8 @@ class ProcessActor(Actor):
         self.path = ""
         self._registry = RegistryLink()
         self._init_names: list[str] | None = None  # unique names registered by init, while it runs
-        self._naming: tuple[str, Any] | None = None  # (ref, init's outcome) while the ack waits
+        # while the ack waits: (ref, init's outcome, the name asked for, give up at)
+        self._naming: tuple[str, Any, str, float] | None = None
         self.mailbox = MailboxGauge()
         self.report_interval: float | None = None
         self.identity: ProcessIdentity | None = None
@@ -213,7 +216,7 @@ class ProcessActor(Actor):
             handler(self, msg, sender)
         elif self._naming is not None and type(msg) in (m.Reply, m.CallFailed):
             if msg.ref == self._naming[0]:
-                self._named(msg.ref)
+                self._naming_answered(msg)
             else:
                 self._on_message(msg, sender)
         elif isinstance(msg, ActorExitRequest):
@@ -266,19 +269,39 @@ class ProcessActor(Actor):
             names, self._init_names = self._init_names, None
         if outcome is DEFERRED:
             return
-        registry = self._registry.address
-        if names and registry is not None and not isinstance(outcome, (Stop, Ignore)):
-            ref = uuid.uuid4().hex  # answered once the registry has handled the names' casts
-            self._naming = (ref, outcome)
-            self.send(registry, m.Call(ref, ("whereis", names[-1]), caller=self.myAddress))
-            self._wakeup(NAMING_WAIT_S, ("naming", ref))
+        if names and self._registry.up and not isinstance(outcome, (Stop, Ignore)):
+            ref = uuid.uuid4().hex
+            self._naming = (ref, outcome, names[-1], time.monotonic() + NAMING_WAIT_S)
+            self._ask_naming()
             return
         self._ack_start(outcome)
 
-    def _named(self, ref: str) -> None:
-        """The registry answered for init's names (or stopped being waited for): ack."""
-        if self._naming is None or self._naming[0] != ref:
+    def _ask_naming(self) -> None:
+        """Ask the registry who holds init's last name (the casts before it are its names)."""
+        assert self._naming is not None
+        ref, _outcome, name, _until = self._naming
+        registry = self._registry.address
+        if registry is None or time.monotonic() >= self._naming[3]:
+            self._named()  # none up, or waited enough: the start goes on
             return
+        self.send(registry, m.Call(ref, ("whereis", name), caller=self.myAddress))
+        self._wakeup(NAMING_WAIT_S, ("naming", ref))  # a registry that never answers
+
+    def _naming_answered(self, answer: Any) -> None:
+        """The registry said who holds the name: ack, unless nobody does yet (our cast not
+        handled yet: ask again soon). Held by another (a restarted actor's predecessor whose
+        death the registry has yet to learn, or a rival) acks at once, as before: the claim
+        passes the name on when the holder goes, and the restart is not held up for it."""
+        assert self._naming is not None
+        unnamed = isinstance(answer, m.Reply) and answer.value is None
+        if unnamed and time.monotonic() < self._naming[3]:
+            self._wakeup(NAMING_POLL_S, ("naming_again", self._naming[0]))
+        else:
+            self._named()
+
+    def _named(self) -> None:
+        """Init's names are in the registry (or were waited for long enough): ack."""
+        assert self._naming is not None
         outcome, self._naming = self._naming[1], None
         self._ack_start(outcome)
 
@@ -617,8 +640,10 @@ class ProcessActor(Actor):
             self.report_metrics()
             assert self.report_interval is not None  # a report is only scheduled with one
             self._wakeup(self.report_interval, ("report",))
-        elif kind == "naming":
-            self._named(payload[1])
+        elif kind == "naming" and self._naming is not None and payload[1] == self._naming[0]:
+            self._named()  # the registry never answered: the start goes on
+        elif kind == "naming_again" and self._naming is not None and payload[1] == self._naming[0]:
+            self._ask_naming()
         elif kind == "grace":
             for link in list(self._links):
                 if id(link) == payload[1] and link.gone:
