@@ -165,7 +165,9 @@ class Caller(GenServer):
     [(address, message), ...])``: casts each (``"send"``: sends each, a raw message). Cast ``("whereis", name)``: asks
     with ``whereis_async``, its answer kept as ``(("whereis", name), ok, address)``.
     Call ``"results"``: ``[(request, ok, value or reason), ...]`` in the order the
-    answers arrived; ``("whereis", name)``: ``self.whereis`` (which refuses).
+    answers arrived; ``("whereis", name)``: ``self.whereis`` (which refuses);
+    ``("relay", address, request, timeout)``: that call made for the caller, whose answer
+    (or failure) goes straight back to it (``call_async(..., reply_to=from_)``).
     """
 
     def init(self, args: Any) -> Any:
@@ -191,6 +193,10 @@ class Caller(GenServer):
             return Reply(list(state["results"]), state)
         if isinstance(request, tuple) and request[0] == "whereis":
             return Reply(self.whereis(request[1]), state)
+        if isinstance(request, tuple) and request[0] == "relay":  # ("relay", to, request, s)
+            _, address, relayed, timeout = request
+            self.call_async(address, relayed, timeout, reply_to=from_)
+            return NoReply(state)
         raise ValueError(f"Caller does not understand {request!r}")
 
     def handle_info(self, message: Any, state: Any) -> Any:

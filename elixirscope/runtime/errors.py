@@ -19,6 +19,9 @@ class CallTimeout(TimeoutError):
         )
         self.address, self.request, self.timeout = address, request, timeout
 
+    def __reduce__(self) -> tuple[Any, ...]:  # a relayed failure crosses processes
+        return (type(self), (self.address, self.request, self.timeout))
+
 
 class CallError(RuntimeError):
     """The actor exited (or was not running) before it replied; ``reason`` says why."""
@@ -27,6 +30,9 @@ class CallError(RuntimeError):
         why = "no such actor" if reason.kind == "noproc" else "the actor exited"
         super().__init__(f"call to {address} failed, {why}: {reason} (request {request!r})")
         self.address, self.request, self.reason = address, request, reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a relayed failure crosses processes
+        return (type(self), (self.address, self.request, self.reason))
 
 
 class MessageRefused(RuntimeError):

@@ -30,7 +30,7 @@ from typing import Any
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
-from elixirscope.runtime.errors import MessageRefused
+from elixirscope.runtime.errors import CallError, CallTimeout, MessageRefused
 from elixirscope.runtime.process import MONITOR_AFTER, ProcessActor
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
@@ -71,6 +71,8 @@ class GenServer(ProcessActor):
         self._call_traces: dict[str, Any] = {}  # pending call ref -> its capture trace, if traced
         self._outgoing: dict[str, Any] = {}  # call_async ref -> server address
         self._call_monitors: dict[str, str] = {}  # monitor ref -> call_async ref it watches for
+        # call_async ref -> (the caller its answer goes to, server, request, timeout): relays
+        self._relays: dict[str, tuple[CallRef, Any, Any, float]] = {}
 
     # ----------------------------------------------------------- callbacks
     def init(self, args: Any) -> Any:
@@ -116,13 +118,22 @@ class GenServer(ProcessActor):
             f"rt.call is for code outside actors"
         )
 
-    def call_async(self, address: Any, request: Any, timeout: float = 5.0) -> str:
+    def call_async(
+        self, address: Any, request: Any, timeout: float = 5.0, *, reply_to: CallRef | None = None
+    ) -> str:
         """Call another actor without blocking; a CallResult with the ref reaches handle_info.
 
         ``address`` may be a registered name: the registry passes the call to its owner,
-        and a name nobody holds fails the call with ``noproc``."""
+        and a name nobody holds fails the call with ``noproc``.
+
+        ``reply_to``: the ``from_`` of a call this one serves (its ``handle_call`` returned
+        ``NoReply``): the answer goes straight to that caller instead of ``handle_info`` —
+        the value, or the failure as its ``rt.call`` would raise it (``CallError``,
+        ``CallTimeout``) — what a callback that cannot wait for a call does instead."""
         ref = uuid.uuid4().hex
         self._outgoing[ref] = address
+        if reply_to is not None:
+            self._relays[ref] = (reply_to, address, request, timeout)
         tracer = observe.tracer_for(self)
         trace = None if tracer is None else tracer.sending(self.path or None, address, request)
         self.send(address, m.Call(ref, request, trace, caller=self.myAddress))
@@ -273,7 +284,22 @@ class GenServer(ProcessActor):
             )
 
     def _info(self, message: Any) -> None:
+        if type(message) is m.CallResult and message.ref in self._relays:
+            self._relay(message)
+            return
         self._noreply("handle_info", message, self.handle_info)
+
+    def _relay(self, result: m.CallResult) -> None:
+        """A relayed call's answer, to the caller it was made for (see ``call_async``)."""
+        from_, address, request, timeout = self._relays.pop(result.ref)
+        if result.ok:
+            self.reply(from_, result.value)
+        elif isinstance(result.reason, ExitReason):
+            self.reply(from_, CallError(address, request, result.reason))
+        elif str(result.reason).startswith("no reply within"):
+            self.reply(from_, CallTimeout(address, request, timeout))
+        else:  # refused, or no registry up to find a name: said as it was
+            self.reply(from_, CallError(address, request, ExitReason("noproc", str(result.reason))))
 
     def _noreply(self, callback: str, message: Any, fn: Any) -> None:
         result = self._invoke(callback, message, fn, message, self.state)

@@ -11,7 +11,7 @@ import pytest
 from waiting import wait_until
 
 from elixirscope.examples.workers import Caller, Counter, Registrant
-from elixirscope.runtime import CallError, ChildSpec, SupervisorSpec
+from elixirscope.runtime import CallError, CallTimeout, ChildSpec, SupervisorSpec
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.registry_link import RegistryLink
 
@@ -111,3 +111,21 @@ def test_a_message_to_a_name_waits_with_the_dispatches_while_no_registry_is_up()
     ref = m.RegistryRef(address="reg", epoch=1)
     assert link.adopt(ref, "me") == [("forward", "counter", call)]
     assert link.forward("counter", m.Cast("x")) == ("forward", "counter", m.Cast("x"))
+
+
+def test_a_call_relayed_for_its_caller_answers_it_with_the_value_or_the_failure(rt):
+    """``call_async(..., reply_to=from_)``: what a callback that cannot wait for a call does
+    instead - the answer, or the failure rt.call raises, goes straight to the first caller."""
+    counter, caller = rt.start(Counter, {"start": 1}), rt.start(Caller)
+    rt.register("counter", counter)
+    assert rt.call(caller, ("relay", "counter", ("add", 2), HANG_GUARD)) == 3
+    assert rt.call(caller, ("relay", counter, ("echo", {"a": [1]}), HANG_GUARD)) == {"a": [1]}
+    with pytest.raises(CallError) as nobody:
+        rt.call(caller, ("relay", "nobody", "get", HANG_GUARD))
+    assert nobody.value.reason.kind == "noproc" and "'nobody'" in str(nobody.value)
+    with pytest.raises(CallTimeout):  # "later" answers only when released: never, here
+        rt.call(caller, ("relay", counter, ("later",), 0.5), timeout=HANG_GUARD)
+    with pytest.raises(CallError) as crashed:
+        rt.call(caller, ("relay", counter, ("crash", "relayed"), HANG_GUARD))
+    assert crashed.value.reason.kind == "exception" and "asked to crash" in str(crashed.value)
+    assert rt.call(caller, "results") == []  # none went to its handle_info
