@@ -433,7 +433,8 @@ class ProcessActor(Actor):
 
     # --------------------------------------------------------------- monitors
     def monitor(self, address: Any) -> str:
-        """Watch ``address``; a ``Down`` arrives in handle_info when it exits."""
+        """Watch ``address``; a ``Down`` arrives in handle_info when it exits. A registered
+        name watches its owner now (nobody: ``Down`` with ``noproc`` at once, as OTP's)."""
         ref = uuid.uuid4().hex
         self._monitors[ref] = _Watch(address)
         self.send(address, m.Monitor(ref, self.myAddress))

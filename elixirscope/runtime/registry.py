@@ -15,8 +15,8 @@ Casts: ``("dispatch", key, message)`` sends ``message`` to every owner under
 a recorded publish's link, has the deliveries recorded: ``integrations.pubsub``);
 ``("forward", name, message)`` passes a message (a ``Call``, a ``Cast``, any other) to
 the owner of the unique name ``name`` (how an actor calls, casts or sends to a registered
-name: a call to no such name is answered ``CallFailed(noproc)``, anything else to none is
-counted in ``unrouted``, as OTP drops a cast); the same
+name: a call to no such name is answered ``CallFailed(noproc)``, a monitor ``Down(noproc)``,
+anything else to none is counted in ``unrouted``, as OTP drops a cast); the same
 ``register``/``restore``/``unregister`` tuples as casts, for actors that need
 no answer. The registry monitors every owner, so a dead actor's entries
 disappear. A unique name registered by cast while another owner holds it
@@ -143,9 +143,11 @@ class Registry(GenServer):
             state["forwarded"] += 1
             return
         state["unrouted"] += 1
+        reason = ExitReason("noproc", f"no actor is registered as {name!r}")
         if isinstance(payload, m.Call) and payload.caller is not None:
-            reason = ExitReason("noproc", f"no actor is registered as {name!r}")
             self.send(payload.caller, m.CallFailed(payload.ref, reason))
+        elif isinstance(payload, m.Monitor) and payload.watcher is not None:
+            self.send(payload.watcher, m.Down(payload.ref, name, reason))  # OTP: DOWN, noproc
 
     def _delivered(
         self, link: Any, key: str, owners: list[Any], state: dict, replay: bool = False

@@ -10,7 +10,7 @@ the owner (a callback cannot wait for ``whereis``: ``whereis_async`` answers in
 import pytest
 from waiting import wait_until
 
-from elixirscope.examples.workers import Caller, Counter, Registrant
+from elixirscope.examples.workers import Caller, Counter, Registrant, Watcher
 from elixirscope.runtime import CallError, CallTimeout, ChildSpec, SupervisorSpec
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.registry_link import RegistryLink
@@ -129,3 +129,20 @@ def test_a_call_relayed_for_its_caller_answers_it_with_the_value_or_the_failure(
         rt.call(caller, ("relay", counter, ("crash", "relayed"), HANG_GUARD))
     assert crashed.value.reason.kind == "exception" and "asked to crash" in str(crashed.value)
     assert rt.call(caller, "results") == []  # none went to its handle_info
+
+
+def test_an_actor_monitors_a_name_its_owner_now_and_nobody_is_down_at_once(rt):
+    """As OTP's monitor(process, Name): the owner's exit is a Down; a name nobody holds is
+    a Down with noproc at once."""
+    counter, watcher = rt.start(Counter), rt.start(Watcher)
+    rt.register("counter", counter)
+    watched = rt.call(watcher, ("monitor", "counter"))
+    nobody = rt.call(watcher, ("monitor", "nobody"))
+    wait_until(lambda: rt.call(watcher, "downs"), timeout=HANG_GUARD)
+    wait_until(lambda: rt.call(watcher, "acked") == 2, timeout=HANG_GUARD)  # owner's ack
+    rt.stop(counter)
+    downs = wait_until(
+        lambda: (d := rt.call(watcher, "downs")) and len(d) == 2 and d, timeout=HANG_GUARD
+    )
+    assert [(d.ref, d.reason.kind) for d in downs] == [(nobody, "noproc"), (watched, "shutdown")]
+    assert "no actor is registered as 'nobody'" in str(downs[0].reason)
