@@ -982,7 +982,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "spawns": ("time", "actor", "child_pid", "supervisor"),
     "exits": ("time", "actor", "child_pid", "reason"),
     "restarts": ("time", "actor", "child_pid", "reason"),
-    "threads": ("time", "name", "thread_id"),
+    "threads": ("time", "started", "name", "parent", "gives_chain"),
     "custom": ("time", "name", "data"),
     "requests": ("time", "method", "path", "code", "duration"),
     "http": ("time", "method", "url", "attempt", "code", "duration", "location"),
