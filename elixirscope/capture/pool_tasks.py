@@ -6,7 +6,7 @@ them: without more, a task's calls run in the chain its worker was started in,
 not under the call that submitted it. While installed (``elixirscope run`` with
 ``capture.record_children``, beside ``processes``), a submission from a recorded
 call records, in the submitting thread and under that call, a
-:class:`~elixirscope.contracts.trace.ThreadStart` of kind :data:`KIND` (``pool
+:class:`~elixirscope.contracts.trace.ThreadStart` of kind ``POOL_TASK`` (``pool
 task``) naming the function and a fresh chain, and hands the pool a
 :class:`ChainedTask` instead of the function: the same function, which in the
 worker runs under that chain (``calltree CHAIN`` says which call submitted it,
@@ -42,10 +42,7 @@ from elixirscope.capture.on_import import ImportWatch, when_imported
 from elixirscope.capture.threads import record_start, spawner
 from elixirscope.contracts.trace import POOL_TASK
 
-__all__ = ["KIND", "ChainedTask", "install", "installed", "uninstall"]
-
-KIND = POOL_TASK
-"""The ``kind`` of the ThreadStart a linked submission records."""
+__all__ = ["ChainedTask", "install", "installed", "uninstall"]
 
 _lock = threading.Lock()
 _on = [False]
@@ -83,7 +80,7 @@ def chained(fn: Any) -> Any:
         if spawn is None or not callable(fn) or isinstance(fn, ChainedTask):
             return fn
         chain = new_correlation_id()
-        if record_start(_name(fn), KIND, spawn, chain) is None:  # not recording
+        if record_start(_name(fn), POOL_TASK, spawn, chain) is None:  # not recording
             return fn
         return ChainedTask(fn, chain)
     except Exception:  # noqa: BLE001 - the work is handed over as it was, unlinked

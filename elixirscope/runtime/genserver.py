@@ -38,6 +38,8 @@ from elixirscope.runtime.results import NO_REPLY, Ignore, NoReply, Reply, Stop
 __all__ = ["CallRef", "GenServer", "Ignore", "NoReply", "Reply", "Stop"]
 
 log = logging.getLogger("elixirscope.runtime")
+_NO_REPLY = "no reply within"
+"""How a call_async's timeout reads in its failed CallResult (a relay makes it CallTimeout)."""
 
 
 def _traced(msg: Any) -> bool:
@@ -215,7 +217,7 @@ class GenServer(ProcessActor):
 
     def _on_wakeup(self, payload: Any) -> None:
         if payload[0] == "call_timeout" and self._call_ended(payload[1]) is not None:
-            reason = f"no reply within {payload[2]} s"
+            reason = f"{_NO_REPLY} {payload[2]} s"
             self._info(m.CallResult(payload[1], ok=False, reason=reason))
         elif payload[0] == "call_failed" and self._call_ended(payload[1]) is not None:
             self._info(m.CallResult(payload[1], ok=False, reason=payload[2]))
@@ -296,7 +298,7 @@ class GenServer(ProcessActor):
             self.reply(from_, result.value)
         elif isinstance(result.reason, ExitReason):
             self.reply(from_, CallError(address, request, result.reason))
-        elif str(result.reason).startswith("no reply within"):
+        elif str(result.reason).startswith(_NO_REPLY):  # our own timeout's (_on_wakeup)
             self.reply(from_, CallTimeout(address, request, timeout))
         else:  # refused, or no registry up to find a name: said as it was
             self.reply(from_, CallError(address, request, ExitReason("noproc", str(result.reason))))

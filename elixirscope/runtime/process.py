@@ -137,8 +137,8 @@ class ProcessActor(Actor):
         self.path = ""
         self._registry = RegistryLink()
         self._init_names: list[str] | None = None  # unique names registered by init, while it runs
-        # while the ack waits: (ref, init's outcome, the name asked for, give up at)
-        self._naming: tuple[str, Any, str, float] | None = None
+        # while the ack waits: (ref, init's outcome, the name asked for)
+        self._naming: tuple[str, Any, str] | None = None
         self.mailbox = MailboxGauge()
         self.report_interval: float | None = None
         self.identity: ProcessIdentity | None = None
@@ -271,7 +271,8 @@ class ProcessActor(Actor):
             return
         if names and self._registry.up and not isinstance(outcome, (Stop, Ignore)):
             ref = uuid.uuid4().hex
-            self._naming = (ref, outcome, names[-1], time.monotonic() + NAMING_WAIT_S)
+            self._naming = (ref, outcome, names[-1])
+            self._wakeup(NAMING_WAIT_S, ("naming", ref))  # waited enough: the start goes on
             self._ask_naming()
             return
         self._ack_start(outcome)
@@ -279,13 +280,12 @@ class ProcessActor(Actor):
     def _ask_naming(self) -> None:
         """Ask the registry who holds init's last name (the casts before it are its names)."""
         assert self._naming is not None
-        ref, _outcome, name, _until = self._naming
+        ref, _outcome, name = self._naming
         registry = self._registry.address
-        if registry is None or time.monotonic() >= self._naming[3]:
-            self._named()  # none up, or waited enough: the start goes on
+        if registry is None:  # gone meanwhile: the start goes on
+            self._named()
             return
         self.send(registry, m.Call(ref, ("whereis", name), caller=self.myAddress))
-        self._wakeup(NAMING_WAIT_S, ("naming", ref))  # a registry that never answers
 
     def _naming_answered(self, answer: Any) -> None:
         """The registry said who holds the name: ack, unless nobody does yet (our cast not
@@ -293,8 +293,7 @@ class ProcessActor(Actor):
         death the registry has yet to learn, or a rival) acks at once, as before: the claim
         passes the name on when the holder goes, and the restart is not held up for it."""
         assert self._naming is not None
-        unnamed = isinstance(answer, m.Reply) and answer.value is None
-        if unnamed and time.monotonic() < self._naming[3]:
+        if isinstance(answer, m.Reply) and answer.value is None:
             self._wakeup(NAMING_POLL_S, ("naming_again", self._naming[0]))
         else:
             self._named()

@@ -174,7 +174,10 @@ def _insert_rows(conn: sqlite3.Connection, table: str, width: int, rows: list[tu
 def _exceptions(events: list[Any]) -> int:
     """A batch's exception events (its run's ``exceptions``), a cancellation not counted:
     a coroutine its owner stopped (a timeout, a server's shutdown) did not fail."""
-    return sum(1 for ev in events if type(ev) is FunctionError and not cancellation(ev.exc_type))
+    raised = list(map(type, events)).count(FunctionError)  # in C: most batches hold none
+    if raised:
+        raised -= sum(1 for ev in events if type(ev) is FunctionError and cancellation(ev.exc_type))
+    return raised
 
 
 @functools.lru_cache(maxsize=64)
