@@ -265,7 +265,13 @@ class Models:
             self._forget(info, reading)
             raise ViewError(f"could not read run {info.id}: {reading.error or 'no model'}", 500)
         with self._lock:
-            self._models[info.id] = (reading.events, time.monotonic(), reading.took, model)
+            kept = self._models.get(info.id)
+            if kept is not None and kept[0] == reading.events:
+                # another reader's reading of the same events finished first (it asked for
+                # its reading as the first one was handed over): one model for everyone
+                model = kept[3]
+            else:
+                self._models[info.id] = (reading.events, time.monotonic(), reading.took, model)
             self._models.move_to_end(info.id)
             while len(self._models) > self.keep:
                 self._models.popitem(last=False)
