@@ -6,6 +6,7 @@ class by module path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -17,7 +18,9 @@ class Counter(GenServer):
     """A counter with every kind of callback result, used to exercise the runtime.
 
     args: ``{"start": int, "terminate_sleep": seconds, "terminate_gate": path, "fail_init": bool,
-    "log": path}`` (``terminate_gate``: terminate waits, at most a minute, until that file exists)
+    "log": path, "restart_sleep": seconds}`` (``terminate_gate``: terminate waits, at most a
+    minute, until that file exists; ``restart_sleep``: init sleeps when ``log`` already
+    holds an init of this actor's path, i.e. when it starts a replacement)
     """
 
     def init(self, args: Any) -> Any:
@@ -27,6 +30,8 @@ class Counter(GenServer):
             raise RuntimeError("init refused: fail_init was set")
         if args.get("stop_init"):
             return Stop("init asked to stop")
+        if args.get("restart_sleep") and self._logged(f"{self.path} init "):
+            time.sleep(args["restart_sleep"])
         self._log("init")
         return {"count": args.get("start", 0), "args": args, "later": []}
 
@@ -87,6 +92,11 @@ class Counter(GenServer):
         deadline = time.monotonic() + 60
         while gate and not os.path.exists(gate) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def _logged(self, prefix: str) -> bool:
+        with contextlib.suppress(OSError), open(self._logfile or os.devnull) as fh:
+            return any(line.startswith(prefix) for line in fh)
+        return False
 
     def _log(self, what: str) -> None:
         if getattr(self, "_logfile", None):

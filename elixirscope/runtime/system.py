@@ -34,7 +34,7 @@ from thespian.system.transport import SendStatus
 from elixirscope.runtime import _thespian_security, observe
 from elixirscope.runtime import messages as m
 from elixirscope.runtime.errors import CallError, CallTimeout, MessageRefused, StartError
-from elixirscope.runtime.liveness import is_alive
+from elixirscope.runtime.liveness import ProcessIdentity, is_alive
 from elixirscope.runtime.process import LIVENESS_INTERVAL, MONITOR_AFTER, address_key
 from elixirscope.runtime.reasons import ExitReason
 from elixirscope.runtime.registry import REGISTRY_NAME, Registry
@@ -44,6 +44,7 @@ from elixirscope.runtime.system_processes import (
     children_pids,
     descendants,
     end_processes,
+    kill_tree,
     system_roots,
 )
 from elixirscope.transport.endpoints import free_tcp_port
@@ -65,6 +66,10 @@ _QUIET_LOGS = {
     },
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
+
+
+STOP_BUDGET_S = 10.0
+"""How long :meth:`Runtime.shutdown` gives the actors it started to stop in order."""
 
 
 class Runtime:
@@ -100,6 +105,8 @@ class Runtime:
         self.registry = None
         self._own_address: Any = None
         self._registry_ref: m.RegistryRef | None = None
+        # the top-level actors started here, oldest first, with their processes
+        self._top: list[tuple[Any, ProcessIdentity | None]] = []
         try:
             if registry:
                 address = self.system.createActor(Registry, globalName=REGISTRY_NAME)
@@ -124,8 +131,32 @@ class Runtime:
         # found from the admin port: the children that appeared while the system started
         # are only reaped (a host thread may have started one of its own meanwhile)
         ours = descendants(system_roots(self.admin_port, self._started_at))
+        self._stop_top(ours)
         self.system.shutdown()
         end_processes(ours, self.system_pids)
+
+    def _stop_top(self, ours: set[int]) -> None:
+        """OTP's order: the top-level actors stopped newest first, each supervisor stopping
+        its children in reverse start order (their ``terminate`` runs while the siblings
+        started before them still do); the registry goes last, with the system. Within
+        :data:`STOP_BUDGET_S` in all. One that does not stop in its time is killed with
+        what it started, as OTP kills a child past its shutdown time: else Thespian's
+        shutdown waits for it too (its own 10 s, as it did for a supervisor caught
+        starting a replacement child when the program ended)."""
+        deadline = time.monotonic() + STOP_BUDGET_S
+        while self._top:
+            address, identity = self._top.pop()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if identity is not None and not is_alive(identity):
+                continue  # gone: nobody would answer for it without a registry
+            try:
+                self.stop(address, "shutdown", timeout=left)
+            except CallTimeout:
+                kill_tree(identity.pid if identity else None, ours)
+            except Exception:  # noqa: BLE001 - gone or refused: the system's shutdown ends it
+                continue
 
     # ----------------------------------------------------------------- start
     def start(
@@ -146,9 +177,10 @@ class Runtime:
         """
         cls = resolve_actor_class((actor_class, args), "$.actor_class")
         address = self.system.createActor(cls)
-        self._init(
+        ack = self._init(
             address, cls, args, cls.__name__ if path is None else path, timeout, report_interval
         )
+        self._top.append((address, ack.identity))
         return address
 
     def start_supervisor(
@@ -357,6 +389,7 @@ class Runtime:
         ``address`` may be a registered name, as for :meth:`cast`.
         """
         address = self._target(address)
+        self._top = [top for top in self._top if top[0] != address]  # not again at shutdown
         ref = uuid.uuid4().hex
         is_down = lambda r: isinstance(r, m.Down) and r.ref == ref  # noqa: E731
         # ask, not tell: simpleSystemBase collects replies to the outside only while asking

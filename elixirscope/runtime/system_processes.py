@@ -19,7 +19,14 @@ import time
 
 import psutil
 
-__all__ = ["children_pids", "descendants", "end_processes", "listening_on", "system_roots"]
+__all__ = [
+    "children_pids",
+    "descendants",
+    "end_processes",
+    "kill_tree",
+    "listening_on",
+    "system_roots",
+]
 
 GRACE_S = 5.0
 """How long the system's processes have to end on their own before SIGKILL."""
@@ -114,6 +121,18 @@ def end_processes(pids: set[int], direct: set[int], grace: float = GRACE_S) -> N
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
+            pass
+
+
+def kill_tree(pid: int | None, within: set[int]) -> None:
+    """SIGKILL ``pid`` and the processes below it, those of them in ``within`` only (the
+    actor system's: never this process, nor one that is not the system's)."""
+    if pid is None or pid not in within or pid == os.getpid():
+        return
+    for each in descendants({pid}) & within - {os.getpid()}:
+        try:
+            os.kill(each, 9)
+        except ProcessLookupError:
             pass
 
 

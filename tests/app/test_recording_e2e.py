@@ -88,9 +88,16 @@ def test_run_module_records_actors_and_the_stored_call_tree(tmp_path):
               "args", "-m", "elixirscope.examples.shop")
     assert done.returncode == 0, done.stderr
     assert "restarts: {'stock': 1, 'desk': 0}" in done.stdout
-    kinds = [e["type"] for e in es_json("events", "--data-dir", str(data), "--type", "spawn",
-                                        "--type", "exit", "--type", "restart")["events"]]
-    assert kinds == ["spawn", "spawn", "exit", "restart"]
+    lifecycle = [(e["type"], e["path"], e.get("reason"))
+                 for e in es_json("events", "--data-dir", str(data), "--type", "spawn",
+                                  "--type", "exit", "--type", "restart")["events"]]
+    # the crash and its restart; then OTP's shutdown: the children stopped newest first
+    assert lifecycle == [
+        ("spawn", "shop/stock", None), ("spawn", "shop/desk", None),
+        ("exit", "shop/stock", "exception builtins.KeyError: 'coffee'"),
+        ("restart", "shop/stock", "restarted"),
+        ("exit", "shop/desk", "shutdown"), ("exit", "shop/stock", "shutdown"),
+    ]
 
     priced = es_json("events", "--data-dir", str(data), "--function", "*.price_basket",
                      "--type", "return")["events"]

@@ -103,12 +103,13 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
     reads = Reads(d)
     done = es("run", "--daemon", d.endpoint, "--keys", str(d.keys_dir), "-m", "elixirscope.examples.shop")
     assert done.returncode == 0, done.stderr
-    wait_until(lambda: "7 callbacks" in reads.local("history", "stock").stdout, timeout=30)
+    # the 8th: terminate, at the runtime's shutdown
+    wait_until(lambda: "8 callbacks" in reads.local("history", "stock").stdout, timeout=30)
 
     assert "{'orders': 2, 'takings': 39.0}" in reads.same("state", "desk")
     crash = reads.same("state", "stock", "--before-crash")
     assert "which raised KeyError: 'coffee'" in crash
-    assert "7 callbacks" in reads.same("history", "stock")
+    assert "8 callbacks" in reads.same("history", "stock")
     reads.same("history", "desk", "--field", "orders", "--limit", "0")
     assert "~ tea: 10 -> 8" in reads.same("diff-state", "shop/stock", "1", "3")
     assert "sent by a program outside any actor" in reads.same("why", "desk", "orders")
@@ -120,8 +121,8 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
     stepped = reads.daemon("replay", "stock", input=steps)
     assert stepped.returncode == 0, stepped.stderr
     assert stepped.stdout == reads.local("replay", "stock", input=steps).stdout
-    assert "change 3/7" in stepped.stdout and "~ tea: 10 -> 8" in stepped.stdout
-    assert "shop/stock: changes 1 to 7, not 99" in stepped.stdout
+    assert "change 3/8" in stepped.stdout and "~ tea: 10 -> 8" in stepped.stdout
+    assert "shop/stock: changes 1 to 8, not 99" in stepped.stdout
     assert "shop/stock has no nope" in stepped.stdout
     repl = subprocess.run(  # and in the console, as a mode with its own prompt
         [sys.executable, "-m", "elixirscope", "console", "--connect", d.endpoint, "--timeout", "30",
@@ -130,7 +131,7 @@ def test_state_reads_through_the_daemon_answer_as_the_data_dir(make_daemon, tmp_
         capture_output=True, text=True, timeout=120,
     )
     assert repl.returncode == 0, repl.stderr
-    assert "change 2/7" in repl.stdout and "~ tea: 10 -> 8" in repl.stdout, repl.stdout
+    assert "change 2/8" in repl.stdout and "~ tea: 10 -> 8" in repl.stdout, repl.stdout
     assert "replay[shop/stock]> " in repl.stdout and "shop/stock has no nope" in repl.stdout
     assert "back to the console" in repl.stdout and "no actor or object 'nobody'" in repl.stderr
 

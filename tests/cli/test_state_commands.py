@@ -211,7 +211,8 @@ def test_replay_steps_through_a_pty(tickets: Path) -> None:
             (b"goto 4\n", b"change 4/"),
             (b"why made[2]\n", b"built by maker.handle_call from maker.serial"),
             (b"show made\n", b"['T-7001', 'T-7002', 'T-7003']"),
-            (b"next\n", b"maker: changes 1 to 4, not 5"),
+            (b"next\n", b"change 5/5  terminate 'shutdown'"),  # the runtime's shutdown
+            (b"next\n", b"maker: changes 1 to 5, not 6"),
             (b"bogus\n", b"unknown command 'bogus'"),
         ]:
             os.write(fd, command)
@@ -376,7 +377,9 @@ def test_a_time_when_the_actor_was_down_says_so(tmp_path: Path) -> None:
     assert done.returncode == 0 and "after restart: 0" in done.stdout, done.stderr
     listed = json.loads(read(data, "events", "--actor", "carol", "--type", "exit",
                              "--type", "restart", "--json").stdout)["events"]  # fmt: skip
-    (exit_ts,) = [e["ts"] for e in listed if e["type"] == "exit"]
+    exits = [e for e in listed if e["type"] == "exit"]  # the crash; the runtime's shutdown
+    assert [e["reason"].split()[0] for e in exits] == ["exception", "shutdown"], exits
+    exit_ts = exits[0]["ts"]
     (back_ts,) = [e["ts"] for e in listed if e["type"] == "restart"]
     assert back_ts > exit_ts
     down = read(data, "state", "carol", "--at", str(exit_ts))

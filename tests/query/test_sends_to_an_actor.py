@@ -183,7 +183,8 @@ def test_events_of_an_actor_list_the_sends_to_it(bank):
     only = events_report(str(bank), actor="carol", type=["send"])
     assert [e["id"] for e in only["events"]] == [se.event.id for se in to_carol]
     assert "send bank/teller -> bank/carol: 7" in only["text"]  # her receive is not listed
-    assert events_report(str(bank), actor="carol", type=["state"])["count"] == 4  # init + 3
+    # init, 3 changes, and terminate at the runtime's shutdown
+    assert events_report(str(bank), actor="carol", type=["state"])["count"] == 5
 
 
 def test_events_of_an_actor_keep_the_newest_and_count_the_rest(bank):
@@ -191,7 +192,8 @@ def test_events_of_an_actor_keep_the_newest_and_count_the_rest(bank):
     everything = events_report(str(bank), actor="carol", limit=0)["events"]
     newest = events_report(str(bank), actor="carol", limit=3)
     assert newest["events"] == everything[-3:] and newest["more"] == len(everything) - 3
-    assert everything[-3]["type"] == "send"  # the program's call, then its receive and change
+    # the program's call, its receive and change; then terminate at the runtime's shutdown
+    assert [e["type"] for e in everything[-4:]] == ["send", "receive", "state", "state"]
 
 
 def test_events_command_lists_the_sends_to_an_actor(bank):

@@ -19,7 +19,9 @@ def test_between_a_crash_and_its_recorded_exit_the_state_says_it_had_crashed(tmp
     data = record_crash(tmp_path)
     with EventStore.open(data, readonly=True) as store:
         (crash,) = [se for se in store.query(type="state", limit=None) if se.event.error]
-        (exit_,) = store.query(type="exit", limit=None)
+        exits = store.query(type="exit", limit=None)  # the crash's; the runtime's shutdown
+        assert [se.event.reason.split()[0] for se in exits] == ["exception", "shutdown"]
+        exit_ = exits[0]
     assert exit_.event.ts > crash.event.ts + 2  # the supervisor saw it later (how much later
     # depends on when the program next called: a moment in between shows the crash)
     between = (crash.event.ts + exit_.event.ts) // 2

@@ -152,21 +152,21 @@ def test_the_crash_its_state_before_and_the_messages(page, server, cinema_data, 
 
     page.click('#tabs a[data-view="state"]')
     page.wait_for_selector("#st-title")
-    assert "shop/stock · change 4 of 7" in page.inner_text("#st-title")
+    assert "shop/stock · change 4 of 8" in page.inner_text("#st-title")
     assert "KeyError" in page.inner_text("#st-error")
     page.click("#st-crash")  # the moment before the crash
-    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 3 of 7')")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 3 of 8')")
     state = page.inner_text("#st-state")
     for field in ("'tea': 8", "'cake': 4", "'scone': 8", "'jam': 2"):
         assert field in state, state
     page.screenshot(path=shots / "03-state-before-crash.png")
     page.click("#st-prev")
-    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 2 of 7')")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 2 of 8')")
     # the change that took tea and cake: both highlighted, with their old values
     assert page.locator('#st-state [data-changed="1"]').count() == 2
     assert "10" in page.inner_text("#st-state .old >> nth=0")
     page.click("#st-prev")
-    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 1 of 7')")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 1 of 8')")
     assert "'tea': 10" in page.inner_text("#st-state")
     page.click('#st-state .k[data-path="tea"]')
     page.wait_for_function("document.querySelector('#st-why')?.textContent.includes('why shop/stock.tea')")
@@ -200,16 +200,16 @@ def _query_the_shop(page, server, query: str) -> None:
 
 def test_a_query_row_leads_to_its_moment(page, server, shots):
     _query_the_shop(page, server, "state of 'shop/stock'")
-    assert page.locator("tr.q-row").count() == 7
+    assert page.locator("tr.q-row").count() == 8  # the 8th: terminate, at the runtime's shutdown
     page.screenshot(path=shots / "07-query.png")
     page.locator("tr.q-row").nth(3).locator("td").nth(2).click()  # the row, anywhere: the crash
     page.wait_for_selector("#st-title")
-    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 7')")
+    page.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 8')")
     assert "sel=actor%3Ashop%2Fstock" in page.url and "view=state" in page.url
     # the link is a deep link: a fresh page opened on it shows the same moment
     fresh = page.context.new_page()
     fresh.goto(page.url)
-    fresh.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 7')")
+    fresh.wait_for_function("document.querySelector('#st-title')?.textContent.includes('change 4 of 8')")
     fresh.close()
 
 
