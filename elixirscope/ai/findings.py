@@ -10,6 +10,7 @@ F1a2b3c4d`` finds it again.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import re
 import shlex
@@ -22,6 +23,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "Location",
+    "clock_text",
     "finding_id",
     "fold_repeats",
     "shown_path",
@@ -33,6 +35,11 @@ the least (an eighth of the evidence's span when that is more)."""
 
 SEVERITIES = ("high", "medium", "low")
 """Most urgent first; reports group findings in this order."""
+
+
+def clock_text(ns: int) -> str:
+    """A recorded time as findings say it: local ``HH:MM:SS.mmm``."""
+    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,12 @@ findings are still given: one defect in a detector never hides the rest.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from elixirscope.ai.findings import SEVERITIES, Finding, fold_repeats
+from elixirscope.ai.findings import SEVERITIES, Finding, clock_text, fold_repeats
 from elixirscope.ai.recording import Recording, load_recording
 from elixirscope.ai.settings import InsightSettings
 
@@ -45,6 +44,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
     from elixirscope.ai.slow import detect_slow
     from elixirscope.ai.supervision import detect_supervision
     from elixirscope.ai.uncaught import detect_uncaught
+    from elixirscope.ai.undelivered import detect_undelivered
 
     return {
         "n_plus_one": detect_n_plus_one,
@@ -55,6 +55,7 @@ def _detectors() -> dict[str, Callable[[Recording, InsightSettings], list[Findin
         "supervision": detect_supervision,
         "mailbox": detect_mailbox_growth,
         "poison_messages": detect_poison_messages,
+        "undelivered": detect_undelivered,
         "http": detect_http,
         "http_loops": detect_http_loops,
         "retries": detect_retries,
@@ -74,6 +75,7 @@ DETECTORS = (
     "supervision",
     "mailbox",
     "poison_messages",
+    "undelivered",
     "http",
     "http_loops",
     "retries",
@@ -158,7 +160,8 @@ def all_runs_report(
 
 LOOKED_FOR = (
     "N+1 queries or HTTP calls, row-by-row writes, races, latency anomalies, slow handlers or requests, server errors, "
-    "uncaught exceptions, crashes, messages a Thespian actor failed on, restart storms, crash "
+    "uncaught exceptions, crashes, messages a Thespian actor failed on or the runtime dropped "
+    "undelivered, restart storms, crash "
     "loops, mailbox growth, retry loops, "
     "slow/retried calls, blocked event loops or lost updates of an object's attributes across "
     "threads (attribute writes: --level full)"
@@ -208,10 +211,6 @@ def find_finding(
 
 
 WIDTH = 96
-
-
-def _when(ns: int) -> str:
-    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
 
 
 OPEN_HINT = "open: paste a link after the URL `elixirscope ui` prints (--ui URL prints it whole)"
@@ -281,8 +280,12 @@ def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> li
             _wrap(
                 "again",
                 f"{len(f.repeats)} more time{'s' * (len(f.repeats) != 1)} in this run"
-                + (f", from {_when(seen[0])} to {_when(seen[-1])}" if len(seen) > 1 else "")
-                + (f", at {_when(seen[0])}" if len(seen) == 1 else "")
+                + (
+                    f", from {clock_text(seen[0])} to {clock_text(seen[-1])}"
+                    if len(seen) > 1
+                    else ""
+                )
+                + (f", at {clock_text(seen[0])}" if len(seen) == 1 else "")
                 + ("; the worst shown" if any(r.weight != f.weight for r in f.repeats) else "")
                 + f" ({', '.join(r.id for r in f.repeats[:3])}"
                 + (", …" if len(f.repeats) > 3 else "")
@@ -294,7 +297,7 @@ def _render_one(f: Finding, ui_url: str = "", data_dir: str | None = None) -> li
     moment = f.moment
     if moment is not None:
         out.append(
-            f"    {'moment':<8}event {moment.id} ({moment.type}) at {_when(moment.ts)}"
+            f"    {'moment':<8}event {moment.id} ({moment.type}) at {clock_text(moment.ts)}"
             + (f", {len(f.evidence)} events of evidence" if len(f.evidence) > 1 else "")
         )
     link = f.cinema_link()

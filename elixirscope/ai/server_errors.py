@@ -16,7 +16,6 @@ purpose is ``medium``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import re
 import sysconfig
@@ -24,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from elixirscope.ai.findings import Evidence, Finding, Location, shown_path
+from elixirscope.ai.findings import Evidence, Finding, Location, clock_text, shown_path
 from elixirscope.ai.latency import is_websocket
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
@@ -122,10 +121,6 @@ def _beside_answered(recording: Recording, findings: list[Finding]) -> None:
             f.details["compare"] = [good_chain[:12], failed_chain[:12]]
 
 
-def _when(ns: int) -> str:
-    return _dt.datetime.fromtimestamp(ns / 1e9).strftime("%H:%M:%S.%f")[:-3]
-
-
 _STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
 
 
@@ -192,9 +187,9 @@ def _finding(recording: Recording, route: str, what: str, found: list[Any]) -> F
     ]
     n = len(found)
     times = (
-        f"once, at {_when(found[0].ts)}"
+        f"once, at {clock_text(found[0].ts)}"
         if n == 1
-        else f"{n} times, first at {_when(found[0].ts)}, last at {_when(found[-1].ts)}"
+        else f"{n} times, first at {clock_text(found[0].ts)}, last at {clock_text(found[-1].ts)}"
     )
     websocket = is_websocket(first)
     message = " ".join((first.message or "").split())  # a driver's message spans lines

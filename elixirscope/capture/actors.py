@@ -43,7 +43,7 @@ from elixirscope.capture import recorder
 from elixirscope.capture.context import correlation, current_correlation_id, new_correlation_id
 from elixirscope.capture.sampled import SampledOut
 from elixirscope.capture.values import address_text, safe_repr
-from elixirscope.contracts.trace import REGISTERED, REPLY_SUFFIX
+from elixirscope.contracts.trace import REGISTERED, REPLY_SUFFIX, UNDELIVERED
 from elixirscope.runtime import observe
 from elixirscope.state.capture import DEFAULT_LIMITS, StateLimits
 from elixirscope.state.tracker import KEY_EVERY, StateTracker
@@ -238,6 +238,28 @@ class ActorTracer:
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
 
+    def undelivered(self, message: Any, to: Any, cause: str, why: str) -> None:
+        """A message dropped undelivered, as the custom event ``UNDELIVERED`` in its send's
+        chain, naming the send by its id (so a send with no receive says why)."""
+        try:
+            rec = recorder.current()
+            trace = getattr(message, "trace", None)
+            if rec is None or not isinstance(trace, tuple) or trace[0] == SAMPLED_OUT:
+                return
+            message_id, cid, ts, _sender = trace
+            rec.clock.observe(ts)
+            data = {
+                "message_id": message_id,
+                "kind": _MESSAGE_KINDS.get(type(message).__name__, "info"),
+                "to": to if isinstance(to, str) else address_text(to),
+                "cause": cause,
+                "why": why,
+            }
+            with correlation(cid) if cid else nullcontext():
+                rec.emit("custom", UNDELIVERED, data)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
     # ------------------------------------------------------------------ helpers
 
     def _text(self, value: Any) -> str:
@@ -251,6 +273,8 @@ class ActorTracer:
     def __repr__(self) -> str:
         return f"<ActorTracer errors={self.errors}>"
 
+
+_MESSAGE_KINDS = {"Call": "call", "Cast": "cast", "Info": "info"}
 
 _LIFECYCLE_TAGS = {
     "child_started": "spawn",

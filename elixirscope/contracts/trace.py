@@ -70,6 +70,7 @@ __all__ = [
     "PubSubDelivery",
     "PubSubPublish",
     "REGISTERED",
+    "UNDELIVERED",
     "REPLY_SUFFIX",
     "REQUEST_FUNCTION",
     "UNCAUGHT",
@@ -340,6 +341,14 @@ def process_start_role(name: str) -> str | None:
 REGISTERED = "elixirscope.registered"
 """A :class:`CustomEvent` name: an actor registered a unique name, ``data`` is
 ``{"actor": path, "name": name}`` (the store indexes it under both)."""
+
+UNDELIVERED = "elixirscope.undelivered"
+"""A :class:`CustomEvent` name: a recorded message the runtime could not deliver - sent
+to a name nobody held, or to an actor that had exited (a dead letter) - so it was dropped
+(a call's caller got ``noproc``). Recorded in the send's chain by the registry, which
+forwards names and takes dead letters; ``data``: ``message_id`` (its send's), ``kind``
+(``call``, ``cast``, ``info``), ``to`` (the name, or the address it was sent to),
+``cause`` (``name``: nobody held it; ``exited``: a dead letter) and ``why``."""
 
 UNCAUGHT = "elixirscope.uncaught"
 """A :class:`CustomEvent` name: an exception no code handled while the program went on

@@ -119,6 +119,11 @@ class Tracer(Protocol):
     def named(self, actor: str, name: str) -> None:
         """The actor registered the unique name ``name`` (readers then find it by it)."""
 
+    def undelivered(self, message: Any, to: Any, cause: str, why: str) -> None:
+        """A traced call/cast/info could not be delivered and was dropped: sent to ``to``, a
+        name nobody held (``cause`` ``"name"``) or an actor that had exited (``"exited"``,
+        a dead letter); ``why`` says it in words."""
+
 
 TRACER: Tracer | None = None
 

@@ -48,6 +48,7 @@ from typing import Any
 from thespian.actors import DeadEnvelope
 
 from elixirscope.runtime import messages as m
+from elixirscope.runtime import observe
 from elixirscope.runtime.errors import BadRequest
 from elixirscope.runtime.genserver import GenServer, Reply
 from elixirscope.runtime.process import address_key
@@ -112,6 +113,9 @@ class Registry(GenServer):
         if isinstance(message, DeadEnvelope):
             state["dead_letters"] += 1
             dead = message.deadMessage
+            _undelivered(
+                dead, message.deadAddress, "exited", "the actor had exited (a dead letter)"
+            )
             if isinstance(dead, m.Monitor) and dead.watcher is not None:
                 self.send(dead.watcher, m.Down(dead.ref, message.deadAddress, ExitReason.noproc()))
             elif isinstance(dead, m.Call) and dead.caller is not None:
@@ -144,6 +148,7 @@ class Registry(GenServer):
             return
         state["unrouted"] += 1
         reason = ExitReason("noproc", f"no actor is registered as {name!r}")
+        _undelivered(payload, name, "name", reason.detail)
         if isinstance(payload, m.Call) and payload.caller is not None:
             self.send(payload.caller, m.CallFailed(payload.ref, reason))
         elif isinstance(payload, m.Monitor) and payload.watcher is not None:
@@ -242,3 +247,11 @@ def _traced(payload: Any, trace: Any) -> Any:
     that said its path - the payload in a traced ``Info`` (its receive and handle_info
     are then recorded in the delivery's chain, linked to it by its message id)."""
     return payload if trace is None else m.Info(payload, trace)
+
+
+def _undelivered(message: Any, to: Any, cause: str, why: str) -> None:
+    """A recorded message dropped here, told to the tracer (the registry is ElixirScope's
+    own: the tracer itself, not ``tracer_for``), so its send says why it has no receive."""
+    tracer = observe.TRACER
+    if tracer is not None and type(message) in (m.Call, m.Cast, m.Info) and message.trace:
+        tracer.undelivered(message, to, cause, why)

@@ -30,12 +30,12 @@ __all__ = ["CACHE_DIR", "MODEL_DIR", "is_kept", "load", "save"]
 
 CACHE_DIR = "cinema"
 MODEL_DIR = "model"
-FORMAT = 28
+FORMAT = 29
 """Bumped when the saved layout, or what a model holds, changes: a model kept in an older
 one is read again (9: a lane per thread's life, ``threadlives``; 17: requests' sizes, HTTP
 attempts' sizes and timeouts; 18: a child's normal exit a ``stop``, not a crash; 19: a delivery a message; 20: an implicit BEGIN at its statement's start; 21: a publish a message; 22: a request's client and query string; 23: a call's self time leaves out its queries and HTTP attempts; 24: parts of a live recording read once; 25: a plain Thespian actor's message that raised a ``raised`` mark, not a crash; 26: a receive no recorded send made is a message, ``unsent``; 27: a query's and an HTTP
 attempt's ``location``, the program's line that made it; 28: work handed to a process pool,
-a ``pool_task`` mark)."""
+a ``pool_task`` mark; 29: a message's ``dropped``, why the runtime dropped it)."""
 
 COLUMNS = (
     "start",
@@ -91,7 +91,17 @@ def save(
             for m in model.marks
         ],
         "messages": [
-            [m.message_id, m.sender, m.target, m.label, m.send_ts, m.receive_ts, m.chain, m.unsent]
+            [
+                m.message_id,
+                m.sender,
+                m.target,
+                m.label,
+                m.send_ts,
+                m.receive_ts,
+                m.chain,
+                m.unsent,
+                m.dropped,
+            ]
             for m in model.messages
         ],
         "actors": model.actors,

@@ -123,6 +123,7 @@ class Message:
     receive_ts: int | None
     chain: str | None
     unsent: bool = False
+    dropped: str | None = None  # never received: why the runtime dropped it, when it said
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,7 @@ class Message:
             "receive_ts": self.receive_ts,
             "chain": self.chain,
             "unsent": self.unsent,
+            "dropped": self.dropped,
         }
 
 

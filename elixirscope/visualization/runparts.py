@@ -35,6 +35,7 @@ import numpy as np
 
 from elixirscope.contracts.trace import (
     POOL_TASK,
+    UNDELIVERED,
     CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
@@ -86,14 +87,15 @@ RUNTIME_TOPICS = frozenset({"lifecycle", "telemetry"})
 drawn as the program's messages."""
 
 PARTS_DIR = "parts"
-FORMAT = 20
+FORMAT = 21
 """Bumped when the saved layout changes: older parts are read again (13: a pub/sub
 delivery linked to its receive is a message from the registry; 14: a publish a message
 to it; 15: a request's client and query string; 16: a part of a live recording read up
 to its version only, where one could hold chunks twice; 17: a receive's sender and
 message, for one no recorded send made; 18: a query's and an HTTP attempt's issuing
 line; 19: a call its owner cancelled, apart from one that raised; 20: work handed to a
-process pool, a mark on the handing thread's lane)."""
+process pool, a mark on the handing thread's lane; 21: why the runtime dropped a message,
+``undelivered``)."""
 
 ENTRY = ("ts", "id", "parent", "origin", "function", "chain", "coroutine")
 EXIT = ("ts", "id", "call_id", "producer", "raised")  # raised: a status code (runmodel.STATUSES)
@@ -291,6 +293,9 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             return [*head, "pool_task", pid, ev.thread, _short(ev.name, 200), ev.chain]
         return [*head, "thread", pid, ev.thread, ev.name] if ev.kind == "thread" else None
     if kind is CustomEvent:  # an uncaught exception is drawn as an error; others are not
+        if ev.name == UNDELIVERED and isinstance(ev.data, dict):  # why a send has no receive
+            why = _short(str(ev.data.get("why") or "dropped"), 200)
+            return [*head, "undelivered", pid, 0, str(ev.data.get("message_id")), why]
         lost = uncaught_of(ev)
         if lost is None:
             return None
@@ -920,6 +925,8 @@ def _replay(
     sends: dict[str, Message] = {}
     messages: list[Message] = []
     unsent: list[Message] = []  # receives whose send was not met (yet)
+    dropped: dict[str, str] = {}  # message id -> why the runtime dropped it
+    addressed: dict[str, str] = {}  # an address -> the actor whose receive took a message to it
     actors: dict[str, None] = {}
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
@@ -997,11 +1004,15 @@ def _replay(
             msg = Message(message_id, sender, target, label, ts, took, chain)
             sends[message_id] = msg
             messages.append(msg)
+        elif kind == "undelivered":
+            message_id, why = f
+            dropped[message_id] = why
         elif kind == "receive":
             actor, message_id, sender, label, chain = f
             actors.setdefault(actor, None)
             sent = sends.get(message_id)
             if sent is not None:
+                addressed.setdefault(sent.target, actor)
                 sent.target = actor
                 sent.receive_ts = ts
             else:  # its send may come later in this order (another process's clock)
@@ -1107,9 +1118,14 @@ def _replay(
             receipt.unsent = True
             messages.append(receipt)
         elif sent.receive_ts is None:
+            addressed.setdefault(sent.target, receipt.target)
             sent.target, sent.receive_ts = receipt.target, receipt.receive_ts
     if unsent:
         messages.sort(key=lambda m: m.send_ts)
+    for m in messages:  # one never received: to the actor that took others sent there
+        if m.receive_ts is None:
+            m.target = addressed.get(m.target, m.target)
+            m.dropped = dropped.get(m.message_id)
     model.messages = messages
     model.actors = list(actors)
     model.tree = tree

@@ -51,7 +51,7 @@ def test_a_defect_seen_again_is_shown_by_its_worst_where_its_first_stood():
 
 
 def test_again_says_when_the_others_were_not_the_one_shown():
-    from elixirscope.ai.insights import _when
+    from elixirscope.ai.findings import clock_text as _when
 
     second = 1_000_000_000
     first, worst, later = (_slow_call(ms, ts * second) for ms, ts in ((120, 1), (900, 3), (300, 4)))

@@ -12,6 +12,7 @@ import numpy as np
 
 from elixirscope.contracts.trace import (
     POOL_TASK,
+    UNDELIVERED,
     CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
@@ -86,6 +87,8 @@ def build(run_id: str, stored: Any) -> RunModel:
     sends: dict[str, Message] = {}
     messages: list[Message] = []
     receipts: list[Any] = []
+    dropped: dict[str, str] = {}
+    addressed: dict[str, str] = {}
     actors: dict[str, None] = {}
     tree: dict[str, dict[str, Any]] = {}
     requests: dict[tuple[str, int], dict[str, Any]] = {}
@@ -195,6 +198,8 @@ def build(run_id: str, stored: Any) -> RunModel:
                         ev.correlation_id,
                     )
                 )
+        elif kind is CustomEvent and ev.name == UNDELIVERED:  # why a send has no receive
+            dropped[str(ev.data.get("message_id"))] = _short(str(ev.data.get("why") or "dropped"), 200)
         elif kind is CustomEvent and uncaught_of(ev) is not None:
             label = _short(uncaught_of(ev).describe(), 200)
             lane = lane_of(producer, se.pid, ev.thread)
@@ -281,6 +286,7 @@ def build(run_id: str, stored: Any) -> RunModel:
             receipts.append((ev, ts))
             sent = sends.get(ev.message_id)
             if sent is not None:
+                addressed.setdefault(sent.target, ev.actor)
                 sent.target = ev.actor
                 sent.receive_ts = ts
         elif kind in (ProcessSpawn, ProcessExit, ProcessRestart):
@@ -461,10 +467,15 @@ def build(run_id: str, stored: Any) -> RunModel:
             messages.append(unsent)
             late = True
         elif sent.receive_ts is None:
+            addressed.setdefault(sent.target, ev.actor)
             sent.target, sent.receive_ts = ev.actor, ts
             late = True
     if late:
         messages.sort(key=lambda m: m.send_ts)
+    for m in messages:  # never received: drawn to the actor that took others sent there
+        if m.receive_ts is None:
+            m.target = addressed.get(m.target, m.target)
+            m.dropped = dropped.get(m.message_id)
     model = RunModel(
         run_id=run_id,
         first_ts=first_ts,

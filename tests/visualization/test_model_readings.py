@@ -143,3 +143,52 @@ def test_a_state_changes_moment_opens_the_callback_that_made_it(tmp_path) -> Non
             "ev": f"{moment['producer']}:{moment['id']}", "t": moment["ts"]}).json()
     assert got["slice"]["function"] == "workers.Worker.handle_call", got
     assert got["how"] == "the callback that made it"
+
+
+SENDER = textwrap.dedent(
+    """
+    from elixirscope.runtime import GenServer, Reply
+
+
+    class Sender(GenServer):
+        def init(self, to):
+            return to
+
+        def handle_call(self, request, from_, to):
+            self.cast(to if request == "old" else request, "hello")
+            return Reply("sent", to)
+    """
+)
+
+DROPPING = textwrap.dedent(
+    """
+    from sender import Sender
+    from workers import tree
+    from elixirscope.runtime import Runtime
+
+    with Runtime("simpleSystemBase") as rt:
+        root = rt.start_supervisor(tree(), path="pool")
+        a = {c.id: c.address for c in rt.which_children(root)}["a"]
+        sender = rt.start(Sender, a, path="sender")
+        rt.call(a, "1")  # received: the chart learns whose address that is
+        try:
+            rt.call(a, "many")  # a crashes; its supervisor restarts it at a new address
+        except Exception:
+            pass
+        rt.call(sender, "old")  # to a's old address: a dead letter
+        rt.call(sender, "nobody")  # to a name nobody holds
+        rt.call(rt.registry, ("stats",))
+    """
+)
+
+
+def test_a_message_the_runtime_dropped_is_drawn_to_its_actor_and_says_why(tmp_path) -> None:
+    programs = {"workers.py": WORKERS, "sender.py": SENDER, "main.py": DROPPING}
+    with recorded_api(tmp_path, "main.py", **programs) as (client, run):
+        messages = client.get(f"/api/runs/{run}/messages").json()["messages"]
+    dropped = {m["to"]: m for m in messages if m["dropped"]}
+    assert sorted(dropped) == ["nobody", "pool/a"]  # the old address: drawn to pool/a
+    assert all(m["from"] == "sender" and m["receive_ts"] is None for m in dropped.values())
+    assert dropped["pool/a"]["dropped"] == "the actor had exited (a dead letter)"
+    assert dropped["nobody"]["dropped"] == "no actor is registered as 'nobody'"
+    assert not [m for m in messages if m["receive_ts"] is not None and m["dropped"]]

@@ -80,9 +80,9 @@ function draw(host, d, state) {
       const self = x1 === x2;
       const path = self ? `M${x1},${y - 6} C${x1 + 50},${y - 14} ${x1 + 50},${y + 10} ${x1 + 4},${y + 6}`
         : `M${x1 + dir * 4},${y} L${x2 - dir * 6},${y}`;
-      svg += `<path class="msg-arrow${lost ? " lost" : ""}${m.unsent ? " unsent" : ""}" data-message="${esc(m.message_id)}" d="${path}" fill="none" marker-end="url(#${lost ? "arr-lost" : "arr"})"/>
+      svg += `<path class="msg-arrow${lost ? " lost" : ""}${m.dropped ? " dropped" : ""}${m.unsent ? " unsent" : ""}" data-message="${esc(m.message_id)}" d="${path}" fill="none" marker-end="url(#${lost ? "arr-lost" : "arr"})"/>
         <text class="msg-label" x="${(x1 + x2) / 2 + (self ? 40 : 0)}" y="${y - 5}" text-anchor="middle">${esc(m.label.length > 46 ? m.label.slice(0, 45) + "…" : m.label)}</text>
-        <title>${esc(m.from)} → ${esc(m.to)}: ${esc(m.label)}\n${m.unsent ? "received " + fmtClock(m.receive_ts) + "\nno recorded process sent it: Thespian's own, or from outside the recording" : "sent " + fmtClock(m.send_ts) + (lost ? "\nno receive recorded" : "\nreceived after " + fmtDur(rel(m.receive_ts) - rel(m.send_ts)))}</title>`;
+        <title>${esc(m.from)} → ${esc(m.to)}: ${esc(m.label)}\n${m.unsent ? "received " + fmtClock(m.receive_ts) + "\nno recorded process sent it: Thespian's own, or from outside the recording" : "sent " + fmtClock(m.send_ts) + (lost ? (m.dropped ? "\nnever delivered: the runtime dropped it (" + esc(m.dropped) + ")" : "\nno receive recorded") : "\nreceived after " + fmtDur(rel(m.receive_ts) - rel(m.send_ts)))}</title>`;
     } else {
       const k = r.k, x = cx(k.actor);
       const cls = `${k.kind}-mark`;
@@ -102,6 +102,7 @@ function draw(host, d, state) {
   for (const g of chart.querySelectorAll("g.row")) g.addEventListener("click", () => go({ t: g.dataset.ts }));
   host.querySelector("#ac-count").textContent = `${d.messages.length} shown` +
     (d.left_out ? `, ${d.left_out} more in the window` : "") + ` · ${d.messages.filter((m) => m.receive_ts === null).length} without a recorded receive` +
+    (d.messages.some((m) => m.dropped) ? ` (${d.messages.filter((m) => m.dropped).length} dropped undelivered by the runtime, red)` : "") +
     (d.messages.some((m) => m.unsent) ? ` · ${d.messages.filter((m) => m.unsent).length} without a recorded send (dotted)` : "");
   host.querySelector("#ac-tree").innerHTML = tree(d.tree);
   drawCursor(host, state);

@@ -1,0 +1,173 @@
+"""Messages the runtime dropped: sent to a name nobody held, or to an actor that had exited.
+
+A cast, a ``send`` or an info to a registered name nobody holds is dropped, as OTP drops
+a cast to an unregistered name; one to the address of an actor that has exited is a
+dead letter, dropped too. Either way nothing handled it and the sender was not told
+(a call fails with ``noproc``, so its caller knows: those are left out). The registry,
+which forwards names and takes dead letters, records each as the custom event
+``UNDELIVERED`` naming the send (``contracts.trace``). One finding per sender, target and
+cause: how many, the first message, who it was meant for (an address is named by the path
+of the actor that received other messages sent there) and what had become of that actor
+(stopped, or restarted at another address), with the sends as evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from elixirscope.ai.findings import Evidence, Finding, Location, clock_text
+from elixirscope.ai.recording import Recording
+from elixirscope.ai.settings import InsightSettings
+from elixirscope.contracts.trace import UNDELIVERED
+from elixirscope.runtime.reasons import abnormal_text
+
+__all__ = ["detect_undelivered"]
+
+MAX_EVIDENCE = 20
+NAMED = "name"
+DEAD = "exited"
+"""``UNDELIVERED``'s causes (``data["cause"]``)."""
+
+
+def detect_undelivered(recording: Recording, settings: InsightSettings) -> list[Finding]:
+    sends = {se.event.message_id: se for se in recording.of("send")}
+    groups: dict[tuple[str, str, str], list[tuple[Any, Any]]] = defaultdict(list)
+    for ce in recording.of("custom"):
+        data = ce.event.data if ce.event.name == UNDELIVERED else None
+        if not isinstance(data, dict) or data.get("kind") == "call":
+            continue  # a call's caller got noproc: it knows
+        send = sends.get(str(data.get("message_id")))
+        if send is None:
+            continue  # its send was not recorded (another process of the run not read)
+        cause = NAMED if data.get("cause") == NAMED else DEAD
+        groups[(send.event.sender or "?", send.event.target, cause)].append((send, ce))
+    if not groups:
+        return []
+    paths = _paths_of_addresses(recording, sends)
+    return [
+        _finding(recording, sender, target, cause, found, paths.get(target))
+        for (sender, target, cause), found in groups.items()
+    ]
+
+
+def _paths_of_addresses(recording: Recording, sends: dict[str, Any]) -> dict[str, str]:
+    """address -> the path of the actor whose receives took messages sent to it."""
+    out: dict[str, str] = {}
+    for message_id, rcv in recording.receives.items():
+        send = sends.get(message_id)
+        if send is not None:
+            out.setdefault(send.event.target, rcv.event.actor)
+    return out
+
+
+def _fate(recording: Recording, path: str, before: int) -> tuple[str, bool]:
+    """What had become of the actor at ``path`` before ``before`` (ns), as a clause, and
+    whether it had crashed (exited abnormally) rather than been stopped."""
+    ended = [
+        st
+        for st in recording.of("state")
+        if st.event.actor == path and st.event.callback == "terminate" and st.ts <= before
+    ]
+    exits = [se for se in recording.of("exit") if se.event.path == path and se.ts <= before]
+    last = max(ended + exits, key=lambda se: se.ts, default=None)
+    if last is None:
+        return "after it had exited", True
+    why = last.event.reason if last.type == "exit" else (last.event.message or "").strip("'\"")
+    said = f"after it had exited ({why}, at {clock_text(last.ts)})"
+    restart = next(
+        (se for se in recording.of("restart") if se.event.path == path and se.ts >= last.ts), None
+    )
+    if restart is not None:
+        said += (
+            f"; its supervisor restarted it at {clock_text(restart.ts)}, at a new address "
+            "the sender did not use"
+        )
+    return said, abnormal_text(why)
+
+
+def _finding(
+    recording: Recording,
+    sender: str,
+    target: str,
+    cause: str,
+    found: list[tuple[Any, Any]],
+    path: str | None,
+) -> Finding:
+    first, first_note = found[0]
+    n = len(found)
+    severity = "high"
+    kinds = sorted({str(ce.event.data.get("kind")) for _, ce in found})
+    what = f"{n} {'/'.join(kinds)}{'s' * (n != 1)}"
+    when = (
+        f"at {clock_text(first.ts)}"
+        if n == 1
+        else f"from {clock_text(first.ts)} to {clock_text(found[-1][0].ts)}"
+    )
+    message = f" The first was {first.event.message}." if first.event.message else ""
+    if cause == NAMED:
+        title = (
+            f"message to nobody: {sender} sent {what} to the name {target!r}, which no actor held"
+        )
+        explanation = (
+            f"{sender} sent {what} to the registered name {target!r} {when}, and no actor "
+            "held that name then: the runtime dropped "
+            f"{'it' if n == 1 else 'them'}, as OTP drops a cast to an unregistered name, so "
+            f"nothing handled {'it' if n == 1 else 'them'} and the sender was not told.{message}"
+        )
+        fix = (
+            f"Make sure an actor holds {target!r} before anything sends to it (a name "
+            "registered in init is held once its start returns; a misspelt name is never "
+            "held), or send with a call where the sender must know it arrived: a call to a "
+            "name nobody holds fails at once with noproc."
+        )
+    else:
+        who = f"{path} ({target})" if path else target
+        fate, crashed = _fate(recording, path, first.ts) if path else ("after it had exited", True)
+        severity = "high" if crashed else "medium"  # stopped: maybe on purpose, at the end
+        title = f"message to an exited actor: {sender} sent {what} to {path or target}"
+        explanation = (
+            f"{sender} sent {what} to {who} {when}, {fate}"
+            f": Thespian handed {'it' if n == 1 else 'them'} to the dead-letter handler, which "
+            f"dropped {'it' if n == 1 else 'them'}, so nothing handled "
+            f"{'it' if n == 1 else 'them'} and the sender was not told.{message}"
+        )
+        fix = (
+            "Send to a registered name rather than a kept address: the name follows the "
+            "actor across restarts (self.cast('name', ...)); or monitor the actor "
+            "(self.monitor) and stop sending to it when its Down arrives."
+        )
+    locations = []
+    entry = recording.call(first.producer, first.event.parent_id)
+    if entry is not None and entry.file:
+        locations.append(Location(entry.file, entry.line, entry.function, "sent from"))
+    evidence = [
+        Evidence(send.producer, send.event.id, send.ts, "send", f"to {path or target}")
+        for send, _ in found[:MAX_EVIDENCE]
+    ]
+    evidence.append(
+        Evidence(first_note.producer, first_note.event.id, first_note.ts, "custom", "dropped")
+    )
+    return Finding(
+        kind="undelivered_message",
+        severity=severity,
+        title=title,
+        explanation=explanation,
+        fix=fix,
+        run=recording.run,
+        key=f"undelivered\0{sender}\0{path or target}\0{cause}",
+        weight=n,
+        evidence=evidence,
+        locations=locations,
+        details={
+            "sender": sender,
+            "to": target,
+            "actor": path,
+            "cause": cause,
+            "messages": n,
+            "why": first_note.event.data.get("why"),
+            "first_message": first.event.message,
+            "event_types": ["send", "custom"],
+        },
+        correlation_id=first.event.correlation_id,
+    )

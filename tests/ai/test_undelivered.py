@@ -1,0 +1,116 @@
+"""Messages the runtime dropped, recorded for real on both bases: a cast to a name nobody
+holds, and casts to a supervised child's address after it crashed (its supervisor restarted
+it at another address) - each a finding naming the sender, the target and what had become
+of it; a call to either is no finding (its caller got noproc)."""
+
+from __future__ import annotations
+
+import pytest
+from programs import record
+
+from elixirscope.ai.insights import find
+from elixirscope.ai.recording import load_recording
+from elixirscope.contracts.trace import UNDELIVERED
+from elixirscope.store import EventStore
+
+KITCHEN = '''
+from elixirscope.runtime import ChildSpec, GenServer, Reply, SupervisorSpec
+
+
+class Oven(GenServer):
+    def init(self, args):
+        return {"baked": []}
+
+    def handle_cast(self, dish, state):
+        state["baked"].append(dish)
+        return state
+
+    def handle_call(self, request, from_, state):
+        if request == "explode":
+            raise RuntimeError("oven on fire")
+        return Reply(list(state["baked"]), state)
+
+
+class Chef(GenServer):
+    def init(self, oven):
+        return {"oven": oven}  # an address, kept: stale once the oven is restarted
+
+    def handle_call(self, request, from_, state):
+        kind, dish = request
+        self.cast(state["oven"] if kind == "oven" else kind, dish)  # an address, or a name
+        return Reply("sent", state)
+
+
+def tree():
+    return SupervisorSpec("one_for_one", [ChildSpec("oven", (Oven, None))])
+'''
+
+PROGRAM = '''
+import sys, time
+from kitchen import Chef, tree
+from elixirscope.runtime import Runtime
+
+
+def settle(check):
+    deadline = time.monotonic() + 60
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+with Runtime(sys.argv[1]) as rt:
+    sup = rt.start_supervisor(tree(), path="kitchen")
+    oven = rt.which_children(sup)[0].address
+    chef = rt.start(Chef, oven, path="kitchen/chef")
+    rt.call(chef, ("oven", "bread"))
+    try:
+        rt.call(oven, "explode")
+    except Exception as exc:
+        print("oven:", exc.reason.kind)
+    settle(lambda: rt.which_children(sup)[0].address not in (None, oven))
+    for dish in ("cake", "pie"):
+        rt.call(chef, ("oven", dish))  # to the old oven: dead letters
+    rt.call(chef, ("pantry", "flour"))  # a name nobody holds
+    stats = lambda: rt.call(rt.registry, ("stats",))
+    settle(lambda: stats()["dead_letters"] >= 2 and stats()["unrouted"] >= 1)
+    try:
+        rt.call(oven, "get")  # a call to the old oven: its caller is told
+    except Exception as exc:
+        print("old oven:", exc.reason.kind)
+    print("baked:", rt.call(rt.which_children(sup)[0].address, "get"))
+'''
+
+
+@pytest.mark.parametrize("base", ["simpleSystemBase", "multiprocTCPBase"])
+def test_messages_dropped_undelivered_are_findings(tmp_path, base) -> None:
+    data = record(tmp_path, "kitchen_run", PROGRAM, base, modules={"kitchen": KITCHEN})
+    with EventStore.open(data, readonly=True) as store:
+        notes = [se.event.data for se in store.query(type="custom", limit=None)
+                 if se.event.name == UNDELIVERED]  # fmt: skip
+    casts = sorted((n["cause"], n["to"]) for n in notes if n["kind"] == "cast")
+    old_oven = casts[0][1]  # the address it was sent to
+    assert casts == [("exited", old_oven), ("exited", old_oven), ("name", "pantry")]
+    assert [n["kind"] for n in notes if n["kind"] == "call"] == ["call"]  # the old oven's get
+    found, errors = find(load_recording(data))
+    assert errors == {}
+    dropped = {f.details["cause"]: f for f in found if f.kind == "undelivered_message"}
+    assert sorted(dropped) == ["exited", "name"]  # the call to the old oven is none
+
+    stale = dropped["exited"]
+    assert stale.severity == "high" and stale.details["messages"] == 2
+    assert stale.title == "message to an exited actor: kitchen/chef sent 2 casts to kitchen/oven"
+    assert "after it had exited (exception builtins.RuntimeError: oven on fire, at " in (
+        stale.explanation
+    )
+    assert "its supervisor restarted it at " in stale.explanation
+    assert "The first was 'cake'." in stale.explanation
+    assert "Send to a registered name rather than a kept address" in stale.fix
+    (site,) = stale.locations
+    assert site.function == "kitchen.Chef.handle_call" and site.role == "sent from"
+    assert [e.type for e in stale.evidence] == ["send", "send", "custom"]
+
+    nobody = dropped["name"]
+    assert nobody.title == (
+        "message to nobody: kitchen/chef sent 1 cast to the name 'pantry', which no actor held"
+    )
+    assert "The first was 'flour'." in nobody.explanation
+    assert nobody.details["why"] == "no actor is registered as 'pantry'"
