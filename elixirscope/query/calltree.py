@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
+    UNDELIVERED,
     AttributeChange,
     CustomEvent,
     DatabaseQuery,
@@ -746,7 +747,14 @@ def describe(
         return f"restart {ev.path} pid={ev.pid}: {ev.reason}"
     if cls is CustomEvent:
         lost = uncaught_of(ev)
-        return lost.describe() if lost is not None else f"{ev.name} {ev.data}"
+        if lost is not None:
+            return lost.describe()
+        if ev.name == UNDELIVERED and isinstance(ev.data, dict):  # the send it names, why
+            d = ev.data
+            return (
+                f"dropped {d.get('kind')} to {d.get('to')}: {d.get('why')}  #{d.get('message_id')}"
+            )
+        return f"{ev.name} {ev.data}"
     if cls is ThreadStart:
         what = START_WORDS.get(ev.kind, f"{ev.kind} on thread")
         if ev.chain:

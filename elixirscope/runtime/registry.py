@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from thespian.actors import DeadEnvelope
+from thespian.actors import ActorAddress, DeadEnvelope
 
 from elixirscope.runtime import messages as m
 from elixirscope.runtime import observe
@@ -113,9 +113,9 @@ class Registry(GenServer):
         if isinstance(message, DeadEnvelope):
             state["dead_letters"] += 1
             dead = message.deadMessage
-            _undelivered(
-                dead, message.deadAddress, "exited", "the actor had exited (a dead letter)"
-            )
+            to = message.deadAddress  # simpleSystemBase's: the address's details alone
+            to = ActorAddress(to) if isinstance(to, str) else to  # named as its sends name it
+            _undelivered(dead, to, "exited", "the actor had exited (a dead letter)")
             if isinstance(dead, m.Monitor) and dead.watcher is not None:
                 self.send(dead.watcher, m.Down(dead.ref, message.deadAddress, ExitReason.noproc()))
             elif isinstance(dead, m.Call) and dead.caller is not None:

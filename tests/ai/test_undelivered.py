@@ -6,7 +6,7 @@ of it; a call to either is no finding (its caller got noproc)."""
 from __future__ import annotations
 
 import pytest
-from programs import record
+from programs import elixirscope, record
 
 from elixirscope.ai.insights import find
 from elixirscope.ai.recording import load_recording
@@ -114,3 +114,9 @@ def test_messages_dropped_undelivered_are_findings(tmp_path, base) -> None:
     )
     assert "The first was 'flour'." in nobody.explanation
     assert nobody.details["why"] == "no actor is registered as 'pantry'"
+
+    listed = elixirscope("events", "--data-dir", str(data), "--type", "custom", "--no-pager",
+                         cwd=tmp_path)
+    assert "dropped cast to pantry: no actor is registered as 'pantry'  #" in listed.stdout
+    assert f"dropped cast to {old_oven}: the actor had exited (a dead letter)  #" in listed.stdout
+    assert old_oven.startswith("ActorAddr-")  # as the sends name it, on either base
