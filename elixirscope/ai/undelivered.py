@@ -134,8 +134,9 @@ def _finding(
         )
         fix = (
             "Send to a registered name rather than a kept address: the name follows the "
-            "actor across restarts (self.cast('name', ...)); or monitor the actor "
-            "(self.monitor) and stop sending to it when its Down arrives."
+            "actor across restarts (give its ChildSpec a name=..., then "
+            "self.cast('name', ...)); or monitor the actor (self.monitor) and stop sending "
+            "to it when its Down arrives."
         )
     locations = []
     entry = recording.call(first.producer, first.event.parent_id)

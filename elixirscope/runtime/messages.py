@@ -60,6 +60,7 @@ class Init:
     registry: RegistryRef | None = None  # the Registry, if the system (or the tree) has one yet
     parent_identity: ProcessIdentity | None = None  # to notice a parent killed silently
     report_interval: float | None = None  # seconds between metrics reports (None: none)
+    name: str | None = None  # a unique name to register before init runs (ChildSpec.name)
 
 
 @dataclass(frozen=True)

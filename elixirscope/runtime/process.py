@@ -264,6 +264,8 @@ class ProcessActor(Actor):
         self._arm_liveness()
         self._init_names = []
         try:
+            if msg.name is not None:  # OTP's start_link({local, Name}): named before init
+                self.register(msg.name)
             outcome = self._start(msg.args)
         finally:
             names, self._init_names = self._init_names, None
@@ -365,8 +367,9 @@ class ProcessActor(Actor):
         self._exit(ExitReason.killed(), run_terminate=False)
 
     # ------------------------------------------------------------------ links
-    def spawn(self, actor_class: type, args: Any, path: str) -> Any:
-        """Create a child actor, link to it, and send it Init; its InitAck comes later."""
+    def spawn(self, actor_class: type, args: Any, path: str, name: str | None = None) -> Any:
+        """Create a child actor, link to it, and send it Init; its InitAck comes later.
+        ``name``: registered by the child before its init runs."""
         address = self.createActor(actor_class)
         self._links.append(_Link(address))
         init = m.Init(
@@ -376,6 +379,7 @@ class ProcessActor(Actor):
             self._registry.ref if self._registry.up else None,
             parent_identity=self.identity,
             report_interval=self.report_interval,
+            name=name,
         )
         self.send(address, init)
         return address

@@ -45,13 +45,18 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """How to start, restart and stop one child."""
+    """How to start, restart and stop one child.
+
+    ``name``: a unique name the child is registered under before its ``init`` runs, as
+    OTP's ``start_link({local, Name}, ...)``: held once its start returns, and by each
+    restarted child in turn, so others reach it by the name whatever its address."""
 
     id: str
     start: tuple[Any, Any]
     restart: Restart = "permanent"
     shutdown: Shutdown | None = None
     type: ChildType = "worker"
+    name: str | None = None
 
     @property
     def shutdown_policy(self) -> Shutdown:
@@ -139,6 +144,8 @@ def _check_child(spec: object, path: str) -> ChildSpec:
     _check_literal(spec.restart, Restart, f"{path}.restart")
     _check_shutdown(spec.shutdown, f"{path}.shutdown")
     _check_literal(spec.type, ChildType, f"{path}.type")
+    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
+        raise _expected("None | non-empty str", spec.name, f"{path}.name")
     return spec
 
 
@@ -166,4 +173,13 @@ def validate_supervisor_spec(spec: object) -> SupervisorSpec:
             "simple_one_for_one takes exactly one child spec (the template for "
             f"start_child), got {len(children)} - at `$.children`"
         )
+    if spec.strategy == "simple_one_for_one" and children[0].name is not None:
+        raise SpecError(  # OTP's too: every child started from it would claim the one name
+            "simple_one_for_one's template cannot have a name (each child would claim "
+            "it); register each in its init - at `$.children[0].name`"
+        )
+    names: dict[str, int] = {}
+    for i, child in enumerate(children):
+        if child.name is not None and names.setdefault(child.name, i) != i:
+            raise SpecError(f"Duplicate child name `{child.name!r}` - at `$.children[{i}].name`")
     return SupervisorSpec(spec.strategy, tuple(children), mr, float(ms))

@@ -297,7 +297,7 @@ class Supervisor(ProcessActor):
         spec = child.spec
         try:
             address = self.spawn(
-                resolve_actor_class(spec.start), spec.start[1], self._child_path(spec)
+                resolve_actor_class(spec.start), spec.start[1], self._child_path(spec), spec.name
             )
         except SpecError as exc:
             return ExitReason.coerce(exc)

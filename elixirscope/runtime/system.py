@@ -167,6 +167,7 @@ class Runtime:
         path: str | None = None,
         timeout: float = 10.0,
         report_interval: float | None = None,
+        name: str | None = None,
     ) -> Any:
         """Create a top-level actor and run its init; returns its address or raises StartError.
 
@@ -174,12 +175,15 @@ class Runtime:
         then "foundation", "capture", ...); by default its class name.
         ``report_interval``: seconds between the metrics reports it (and every
         actor it starts) sends to the registry's ``telemetry`` key; None for none.
+        ``name``: a unique name it is registered under before its init runs, held once
+        this returns (as ``ChildSpec.name``).
         """
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Expected a name: None | non-empty str, got {name!r}")
         cls = resolve_actor_class((actor_class, args), "$.actor_class")
         address = self.system.createActor(cls)
-        ack = self._init(
-            address, cls, args, cls.__name__ if path is None else path, timeout, report_interval
-        )
+        where = cls.__name__ if path is None else path
+        ack = self._init(address, cls, args, where, timeout, report_interval, name)
         self._top.append((address, ack.identity))
         return address
 
@@ -191,10 +195,16 @@ class Runtime:
         path: str = "root",
         timeout: float = 60.0,
         report_interval: float | None = None,
+        name: str | None = None,
     ) -> Any:
         """Start a top-level supervisor (its init returns when all children run)."""
         return self.start(
-            actor_class, spec, path=path, timeout=timeout, report_interval=report_interval
+            actor_class,
+            spec,
+            path=path,
+            timeout=timeout,
+            report_interval=report_interval,
+            name=name,
         )
 
     def _init(
@@ -205,6 +215,7 @@ class Runtime:
         path: str,
         timeout: float,
         report_interval: float | None = None,
+        name: str | None = None,
     ) -> m.InitAck:
         init = m.Init(
             args,
@@ -212,6 +223,7 @@ class Runtime:
             path=path,
             registry=self._registry_ref,
             report_interval=report_interval,
+            name=name,
         )
         ack = self._await(address, init, lambda r: isinstance(r, m.InitAck), timeout)
         if ack is None:

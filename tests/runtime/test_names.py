@@ -104,6 +104,24 @@ def test_a_name_registered_in_init_is_found_as_soon_as_the_start_returns(rt):
         rt.stop(sup)
 
 
+def test_a_child_spec_name_is_held_once_started_and_by_each_restarted_child(rt):
+    """OTP's start_link({local, Name}) from a child spec: the child is registered under
+    ``ChildSpec.name`` before its init runs and held once the start returns; after a crash
+    its replacement holds it, so a caller by name reaches whichever incarnation runs."""
+    child = ChildSpec("c", (Counter, {"start": 5}), name="tally")
+    rt.start_supervisor(SupervisorSpec("one_for_one", [child]), path="named")
+    first = rt.whereis("tally")
+    assert first is not None and rt.call("tally", "get") == 5
+    with pytest.raises(CallError):
+        rt.call("tally", ("crash",))
+    wait_until(lambda: rt.whereis("tally") not in (None, first), timeout=HANG_GUARD)
+    assert rt.call("tally", ("add", 2)) == 7  # the restarted child, fresh, by the same name
+    solo = rt.start(Counter, {"start": 1}, path="solo", name="solo")  # a top-level actor too
+    assert rt.whereis("solo") == solo and rt.call("solo", "get") == 1
+    with pytest.raises(ValueError, match="Expected a name: None | non-empty str, got ''"):
+        rt.start(Counter, name="")
+
+
 def test_a_message_to_a_name_waits_with_the_dispatches_while_no_registry_is_up():
     link = RegistryLink()
     call = m.Call("ref", "get", caller="me")

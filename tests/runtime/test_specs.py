@@ -64,6 +64,19 @@ def test_defaults_are_otps():
             spec(strategy="simple_one_for_one"),
             "simple_one_for_one takes exactly one child spec (the template for start_child), got 0 - at `$.children`",
         ),
+        (
+            spec(ChildSpec("a", (Counter, {}), name="")),
+            "Expected `None | non-empty str`, got `''` - at `$.children[0].name`",
+        ),
+        (
+            spec(ChildSpec("a", (Counter, {}), name="x"), ChildSpec("b", (Counter, {}), name="x")),
+            "Duplicate child name `'x'` - at `$.children[1].name`",
+        ),
+        (
+            spec(ChildSpec("w", (Counter, {}), name="w"), strategy="simple_one_for_one"),
+            "simple_one_for_one's template cannot have a name (each child would claim it); "
+            "register each in its init - at `$.children[0].name`",
+        ),
     ],
 )
 def test_bad_specs_name_the_field_and_value(bad, message):
