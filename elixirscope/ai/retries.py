@@ -12,7 +12,10 @@ between); a run whose last attempt raised too gave up (``high``). A call after a
 or with other arguments, begins a new run. A retry that does not wait is not told from a
 loop over items, and not found. Outgoing HTTP attempts have their own finding
 (``retried_call``), and a Thespian actor's message handed to it again after it raised
-is Thespian's retry (``poison_message``).
+is Thespian's retry (``poison_message``). A GenServer's ``handle_call``, ``handle_cast``
+or ``handle_info`` is never a retried function: each call is the next message its actor
+took, whatever the one before did (a crash and its restart are ``crash``'s; a sender
+that retries is found in the sender's own calls).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionError
 __all__ = ["detect_retries"]
 
 _SHOWN = 10
+MESSAGE_CALLBACKS = frozenset({"handle_call", "handle_cast", "handle_info"})
+"""A GenServer's message callbacks (their state events name them)."""
 BACKOFF_NS = 1_000_000
 """The least wait after a failure that makes the next call of the same function its retry
 (1 ms: a loop over items goes on in microseconds)."""
@@ -39,10 +44,13 @@ def detect_retries(recording: Recording, settings: InsightSettings) -> list[Find
     for se in recording.of("return", "exception"):
         ends.setdefault((se.producer, se.event.call_id), se)
     siblings: dict[tuple[str, int, int], list[Any]] = defaultdict(list)
+    callbacks = {se.event.callback for se in recording.of("state")} & MESSAGE_CALLBACKS
     for se in recording.of("call"):
         ev = se.event
         if ev.function == REQUEST_FUNCTION or handles_thespian_message(ev.function):
             continue  # a Thespian actor's message handed again: Thespian's doing (poison.py)
+        if callbacks and ev.function.rpartition(".")[2] in callbacks:
+            continue  # a GenServer's next message, not a retry (see the module doc)
         # top-level calls are siblings on their thread
         siblings[(se.producer, ev.parent_id, 0 if ev.parent_id else ev.thread)].append(se)
     findings = []

@@ -79,3 +79,42 @@ def test_a_retry_loop_is_found_and_a_loop_over_items_is_not(tmp_path, level) -> 
     else:
         assert "waiting after each failure before the next" in said
     assert gave_up["id"] != recovered["id"]
+
+
+OVEN = """
+import time
+from oven import Oven
+from elixirscope.runtime import Runtime
+
+with Runtime("simpleSystemBase") as rt:
+    oven = rt.start(Oven, path="oven")
+    try:
+        rt.call(oven, "explode")  # its handle_call raises: the oven exits
+    except Exception as exc:
+        print("oven:", exc.reason.kind)
+    time.sleep(0.01)
+    oven = rt.start(Oven, path="oven")
+    print(rt.call(oven, "get"))  # the next message its handle_call takes: no retry
+"""
+
+OVEN_MODULE = """
+from elixirscope.runtime import GenServer, Reply
+
+
+class Oven(GenServer):
+    def init(self, args):
+        return []
+
+    def handle_call(self, request, from_, state):
+        if request == "explode":
+            raise RuntimeError("oven on fire")
+        return Reply(list(state), state)
+"""
+
+
+def test_a_genservers_next_message_after_one_that_raised_is_no_retry(tmp_path) -> None:
+    """Seen in a walkthrough: ``handle_call('explode')`` raising, then ``handle_call('get')``
+    10 ms later, at the default level (arguments not recorded), was 'retried: Oven.handle_call (2 attempts)'."""
+    data = record(tmp_path, "oven_run", OVEN, level="boundaries", modules={"oven": OVEN_MODULE})
+    kinds = [f["kind"] for f in insights_report(data)["findings"]]
+    assert "retried_function" not in kinds and "crash" not in kinds  # unsupervised: no crash
