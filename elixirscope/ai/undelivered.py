@@ -19,7 +19,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding, Location, clock_text
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
-from elixirscope.contracts.trace import UNDELIVERED
+from elixirscope.contracts.trace import REGISTERED, UNDELIVERED
 from elixirscope.runtime.reasons import abnormal_text
 
 __all__ = ["detect_undelivered"]
@@ -61,9 +61,20 @@ def _paths_of_addresses(recording: Recording, sends: dict[str, Any]) -> dict[str
     return out
 
 
-def _fate(recording: Recording, path: str, before: int) -> tuple[str, bool]:
-    """What had become of the actor at ``path`` before ``before`` (ns), as a clause, and
-    whether it had crashed (exited abnormally) rather than been stopped."""
+def _holder(recording: Recording, name: str, before: int) -> str | None:
+    """The path of the last actor that registered ``name`` before ``before`` (ns)."""
+    held = [
+        ce.event.data.get("actor")
+        for ce in recording.of("custom")
+        if ce.event.name == REGISTERED and ce.ts <= before and ce.event.data.get("name") == name
+    ]
+    return str(held[-1]) if held and held[-1] else None
+
+
+def _fate(recording: Recording, path: str, before: int) -> tuple[str, Any, bool]:
+    """What had become of the actor at ``path`` before ``before`` (ns): a clause, the
+    restart that followed its exit (None: none recorded), and whether it had crashed
+    (exited abnormally) rather than been stopped."""
     ended = [
         st
         for st in recording.of("state")
@@ -72,18 +83,12 @@ def _fate(recording: Recording, path: str, before: int) -> tuple[str, bool]:
     exits = [se for se in recording.of("exit") if se.event.path == path and se.ts <= before]
     last = max(ended + exits, key=lambda se: se.ts, default=None)
     if last is None:
-        return "after it had exited", True
+        return "after it had exited", None, True
     why = last.event.reason if last.type == "exit" else (last.event.message or "").strip("'\"")
-    said = f"after it had exited ({why}, at {clock_text(last.ts)})"
     restart = next(
         (se for se in recording.of("restart") if se.event.path == path and se.ts >= last.ts), None
     )
-    if restart is not None:
-        said += (
-            f"; its supervisor restarted it at {clock_text(restart.ts)}, at a new address "
-            "the sender did not use"
-        )
-    return said, abnormal_text(why)
+    return f"after it had exited ({why}, at {clock_text(last.ts)})", restart, abnormal_text(why)
 
 
 def _finding(
@@ -109,21 +114,46 @@ def _finding(
         title = (
             f"message to nobody: {sender} sent {what} to the name {target!r}, which no actor held"
         )
+        holder = _holder(recording, target, first.ts)
+        was = ""
+        if holder:
+            fate, restart, _ = _fate(recording, holder, first.ts)
+            was = f": it was {holder}'s, {fate}" + (
+                f", and its supervisor restarted it at {clock_text(restart.ts)}"
+                if restart is not None
+                else ""
+            )
         explanation = (
             f"{sender} sent {what} to the registered name {target!r} {when}, and no actor "
-            "held that name then: the runtime dropped "
-            f"{'it' if n == 1 else 'them'}, as OTP drops a cast to an unregistered name, so "
-            f"nothing handled {'it' if n == 1 else 'them'} and the sender was not told.{message}"
+            f"held that name then{was}. The runtime dropped {'it' if n == 1 else 'them'}, as "
+            f"OTP drops a cast to an unregistered name, so nothing handled "
+            f"{'it' if n == 1 else 'them'} and the sender was not told.{message}"
         )
         fix = (
-            f"Make sure an actor holds {target!r} before anything sends to it (a name "
-            "registered in init is held once its start returns; a misspelt name is never "
-            "held), or send with a call where the sender must know it arrived: a call to a "
-            "name nobody holds fails at once with noproc."
+            (
+                "Between an actor's exit and its replacement's init its name is held by "
+                "nobody, as in OTP: send what must arrive with a call, which fails there with "
+                "noproc and can be tried again, or have the restarted actor ask for what it "
+                "missed."
+            )
+            if holder
+            else (
+                f"Make sure an actor holds {target!r} before anything sends to it (a name "
+                "registered in init or by a ChildSpec's name is held once its start returns; "
+                "a misspelt name is never held), or send with a call where the sender must "
+                "know it arrived: a call to a name nobody holds fails at once with noproc."
+            )
         )
     else:
         who = f"{path} ({target})" if path else target
-        fate, crashed = _fate(recording, path, first.ts) if path else ("after it had exited", True)
+        fate, restart, crashed = (
+            _fate(recording, path, first.ts) if path else ("after it had exited", None, True)
+        )
+        if restart is not None:
+            fate += (
+                f"; its supervisor restarted it at {clock_text(restart.ts)}, at a new address "
+                "the sender did not use"
+            )
         severity = "high" if crashed else "medium"  # stopped: maybe on purpose, at the end
         title = f"message to an exited actor: {sender} sent {what} to {path or target}"
         explanation = (

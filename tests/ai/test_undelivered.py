@@ -14,6 +14,7 @@ from elixirscope.contracts.trace import UNDELIVERED
 from elixirscope.store import EventStore
 
 KITCHEN = '''
+import os, time
 from elixirscope.runtime import ChildSpec, GenServer, Reply, SupervisorSpec
 
 
@@ -41,8 +42,26 @@ class Chef(GenServer):
         return Reply("sent", state)
 
 
+class Slow(GenServer):
+    """Registers its name in init, after a second's sleep when it is a replacement."""
+
+    def init(self, marker):
+        if os.path.exists(marker):
+            time.sleep(1.0)
+        open(marker, "a").close()
+        self.register("slow")
+        return 0
+
+    def handle_call(self, request, from_, state):
+        raise RuntimeError("slow fell over")
+
+
 def tree():
     return SupervisorSpec("one_for_one", [ChildSpec("oven", (Oven, None))])
+
+
+def slow_tree(marker):
+    return SupervisorSpec("one_for_one", [ChildSpec("slow", (Slow, marker))])
 '''
 
 PROGRAM = '''
@@ -120,3 +139,46 @@ def test_messages_dropped_undelivered_are_findings(tmp_path, base) -> None:
     assert "dropped cast to pantry: no actor is registered as 'pantry'  #" in listed.stdout
     assert f"dropped cast to {old_oven}: the actor had exited (a dead letter)  #" in listed.stdout
     assert old_oven.startswith("ActorAddr-")  # as the sends name it, on either base
+
+
+WHILE_RESTARTING = '''
+import sys, time
+from kitchen import Chef, slow_tree
+from elixirscope.runtime import Runtime
+
+
+def settle(check):
+    deadline = time.monotonic() + 60
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+with Runtime("multiprocTCPBase") as rt:
+    rt.start_supervisor(slow_tree(sys.argv[1]), path="kitchen")
+    chef = rt.start(Chef, None, path="kitchen/chef")
+    try:
+        rt.call("slow", "explode")
+    except Exception as exc:
+        print("slow:", exc.reason.kind)
+    settle(lambda: rt.whereis("slow") is None)  # its death seen; its replacement sleeps
+    print(rt.call(chef, ("slow", "soup")))  # to the name while nobody holds it
+    settle(lambda: rt.whereis("slow") is not None)
+'''
+
+
+def test_a_message_to_a_name_while_its_actor_restarts_names_whose_it_was(tmp_path) -> None:
+    """Between an actor's exit and its replacement's registration nobody holds its name (as
+    in OTP): the finding says whose name it was, its exit and its restart."""
+    marker = str(tmp_path / "started")
+    data = record(tmp_path, "restarting", WHILE_RESTARTING, marker, modules={"kitchen": KITCHEN})
+    found, errors = find(load_recording(data))
+    assert errors == {}
+    (lost,) = [f for f in found if f.kind == "undelivered_message"]
+    assert lost.title == (
+        "message to nobody: kitchen/chef sent 1 cast to the name 'slow', which no actor held"
+    )
+    said = lost.explanation
+    assert "no actor held that name then: it was kitchen/slow's, after it had exited " in said
+    assert "(exception builtins.RuntimeError: slow fell over, at " in said
+    assert "and its supervisor restarted it at " in said and "The first was 'soup'." in said
+    assert lost.fix.startswith("Between an actor's exit and its replacement's init its name")
