@@ -61,6 +61,16 @@ def _paths_of_addresses(recording: Recording, sends: dict[str, Any]) -> dict[str
     return out
 
 
+def _names_of(recording: Recording, path: str) -> list[str]:
+    """The unique names the actor at ``path`` registered, first first."""
+    found: dict[str, None] = {}
+    for ce in recording.of("custom"):
+        data = ce.event.data
+        if ce.event.name == REGISTERED and data.get("actor") == path and data.get("name"):
+            found.setdefault(str(data["name"]), None)
+    return list(found)
+
+
 def _holder(recording: Recording, name: str, before: int) -> str | None:
     """The path of the last actor that registered ``name`` before ``before`` (ns)."""
     held = [
@@ -162,11 +172,16 @@ def _finding(
             f"dropped {'it' if n == 1 else 'them'}, so nothing handled "
             f"{'it' if n == 1 else 'them'} and the sender was not told.{message}"
         )
+        names = _names_of(recording, path) if path else []
+        how = (
+            f"{path} is registered as {names[0]!r}: self.cast({names[0]!r}, ...)"
+            if names
+            else "give its ChildSpec a name=..., then self.cast('name', ...)"
+        )
         fix = (
             "Send to a registered name rather than a kept address: the name follows the "
-            "actor across restarts (give its ChildSpec a name=..., then "
-            "self.cast('name', ...)); or monitor the actor (self.monitor) and stop sending "
-            "to it when its Down arrives."
+            f"actor across restarts ({how}); or monitor the actor (self.monitor) and stop "
+            "sending to it when its Down arrives."
         )
     locations = []
     entry = recording.call(first.producer, first.event.parent_id)

@@ -123,6 +123,7 @@ def test_messages_dropped_undelivered_are_findings(tmp_path, base) -> None:
     assert "its supervisor restarted it at " in stale.explanation
     assert "The first was 'cake'." in stale.explanation
     assert "Send to a registered name rather than a kept address" in stale.fix
+    assert "(give its ChildSpec a name=..., then self.cast('name', ...))" in stale.fix
     (site,) = stale.locations
     assert site.function == "kitchen.Chef.handle_call" and site.role == "sent from"
     assert [e.type for e in stale.evidence] == ["send", "send", "custom"]
