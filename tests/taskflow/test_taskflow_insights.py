@@ -87,7 +87,11 @@ def scenarios(taskflow: TaskFlowServer, mail: Served) -> dict[str, Any]:
     responses = [r for rs in out["defect"].values() for r in rs] + out["clean"]
     taskflow.recorded_many([r.headers["x-correlation-id"] for r in responses])
     recording = load_recording(taskflow.data_dir)  # type: ignore[arg-type]
-    findings, errors = find(recording)
+    # The server is shared: other tests crash projects under the same supervisor, and when
+    # they run close to this one (``pytest -n 2 tests/taskflow``) three restarts in 10 s are
+    # a restart storm that holds this crash's restart too. The scenarios' own findings are
+    # judged without the other tests' timing.
+    findings, errors = find(recording, InsightSettings(restart_storm_restarts=1_000))
     assert errors == {}
     out["recording"] = recording
     out["findings"] = findings
