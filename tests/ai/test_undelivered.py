@@ -183,3 +183,32 @@ def test_a_message_to_a_name_while_its_actor_restarts_names_whose_it_was(tmp_pat
     assert "(exception builtins.RuntimeError: slow fell over, at " in said
     assert "and its supervisor restarted it at " in said and "The first was 'soup'." in said
     assert lost.fix.startswith("Between an actor's exit and its replacement's init its name")
+
+
+MANY = '''
+from kitchen import Chef, Oven
+from elixirscope.runtime import Runtime
+
+with Runtime("simpleSystemBase") as rt:
+    oven = rt.start(Oven, path="oven")
+    chef = rt.start(Chef, oven, path="chef")
+    rt.call(chef, ("oven", "bread"))  # received: the oven's address is known
+    rt.call(oven, "get")
+    rt.stop(oven)
+    for n in range(60):
+        rt.call(chef, ("oven", f"loaf {n}"))  # dead letters, one after another
+'''
+
+
+def test_messages_dropped_undelivered_never_fill_a_mailbox(tmp_path) -> None:
+    """60 casts to a stopped actor were a mailbox growing to 60 (sends never received count
+    as waiting): dropped, they waited nowhere; the finding is the dropped messages'."""
+    data = record(tmp_path, "many", MANY, modules={"kitchen": KITCHEN})
+    found, errors = find(load_recording(data))
+    assert errors == {}
+    assert [f.kind for f in found if f.kind in ("mailbox_growth", "undelivered_message")] == [
+        "undelivered_message"
+    ]
+    (dropped,) = [f for f in found if f.kind == "undelivered_message"]
+    assert dropped.severity == "medium" and dropped.details["messages"] == 60  # stopped
+    assert "after it had exited (shutdown, at " in dropped.explanation
