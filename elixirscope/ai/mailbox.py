@@ -5,7 +5,8 @@ the depth is derived from the recording: each send is linked to its receive by
 ``message_id``; an actor's backlog at any moment is the messages sent to it
 and not yet received. Sends never received count as waiting until the end
 (their target address is mapped to the actor that received other messages
-sent there), except those the runtime dropped undelivered (``undelivered``'s). An actor whose backlog reaches ``mailbox_depth`` is a finding.
+sent there), except those the runtime dropped undelivered (``undelivered``'s).
+An actor whose backlog reaches ``mailbox_depth`` is a finding.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
-from elixirscope.contracts.trace import UNDELIVERED, MessageReceive, MessageSend
+from elixirscope.contracts.trace import MessageReceive
 
 __all__ = ["backlogs", "detect_mailbox_growth"]
 
@@ -24,18 +25,8 @@ __all__ = ["backlogs", "detect_mailbox_growth"]
 def backlogs(recording: Recording) -> dict[str, list[tuple[int, int, Any]]]:
     """``actor -> [(ts, depth after, event)]`` at each send to it and each receive by it
     (a send the runtime dropped undelivered, ``UNDELIVERED``, never waited in a mailbox)."""
-    address_actor: dict[str, str] = {}
-    dropped = {
-        str(ce.event.data.get("message_id"))
-        for ce in recording.of("custom")
-        if ce.event.name == UNDELIVERED and isinstance(ce.event.data, dict)
-    }
-    sends = [se for se in recording.of("send") if se.event.message_id not in dropped]
-    for se in sends:
-        ev: MessageSend = se.event
-        rcv = recording.receives.get(ev.message_id)
-        if rcv is not None:
-            address_actor.setdefault(ev.target, rcv.event.actor)
+    sends = [se for se in recording.of("send") if se.event.message_id not in recording.undelivered]
+    address_actor = recording.actors_at()
     steps: dict[str, list[tuple[int, int, Any]]] = defaultdict(list)
     for se in sends:
         ev = se.event

@@ -14,7 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from elixirscope.contracts.trace import REQUEST_FUNCTION, FunctionEntry, MessageReceive
+from elixirscope.contracts.trace import (
+    REQUEST_FUNCTION,
+    UNDELIVERED,
+    CustomEvent,
+    FunctionEntry,
+    MessageReceive,
+)
 from elixirscope.query.waits import EVENT_TYPES, Waits
 from elixirscope.store.eventstore import StoredEvent
 
@@ -38,6 +44,7 @@ class Recording:
         self.by_type: dict[str, list[Any]] = defaultdict(list)
         self.entries: dict[tuple[str, int], Any] = {}
         self.receives: dict[str, Any] = {}
+        self.undelivered: dict[str, Any] = {}  # a send's id -> the note of its being dropped
         self.by_key: dict[tuple[str, int], Any] = {}
         self._requests: dict[tuple[str, int], int | None] = {}  # request_call's answers
         self._shared: set[str] | None = None
@@ -51,6 +58,9 @@ class Recording:
                 self.entries[(se.producer, ev.id)] = se
             elif type(ev) is MessageReceive:
                 self.receives[ev.message_id] = se
+            elif type(ev) is CustomEvent and ev.name == UNDELIVERED and isinstance(ev.data, dict):
+                self.undelivered[str(ev.data.get("message_id"))] = se
+        self._actors_at: dict[str, str] | None = None  # actors_at()'s answer
 
     def of(self, *types: str) -> list[Any]:
         """Every event of these types, in stored order (ts)."""
@@ -197,6 +207,17 @@ class Recording:
         if found is None:
             return name
         return f"{found.event.method} {found.event.path} ({name})"
+
+    def actors_at(self) -> dict[str, str]:
+        """address -> the path of the actor whose receive took a message sent there (the
+        first such), so a send no receive took is named by whom it was meant for."""
+        if self._actors_at is None:
+            self._actors_at = {}
+            for se in self.by_type.get("send", []):
+                rcv = self.receives.get(se.event.message_id)
+                if rcv is not None:
+                    self._actors_at.setdefault(se.event.target, rcv.event.actor)
+        return self._actors_at
 
     @property
     def shared_chains(self) -> set[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from elixirscope.ai.findings import Evidence, Finding, Location, clock_text
 from elixirscope.ai.recording import Recording
 from elixirscope.ai.settings import InsightSettings
-from elixirscope.contracts.trace import REGISTERED, UNDELIVERED
+from elixirscope.contracts.trace import REGISTERED
 from elixirscope.runtime.reasons import abnormal_text
 
 __all__ = ["detect_undelivered"]
@@ -33,52 +33,30 @@ DEAD = "exited"
 def detect_undelivered(recording: Recording, settings: InsightSettings) -> list[Finding]:
     sends = {se.event.message_id: se for se in recording.of("send")}
     groups: dict[tuple[str, str, str], list[tuple[Any, Any]]] = defaultdict(list)
-    for ce in recording.of("custom"):
-        data = ce.event.data if ce.event.name == UNDELIVERED else None
-        if not isinstance(data, dict) or data.get("kind") == "call":
-            continue  # a call's caller got noproc: it knows
-        send = sends.get(str(data.get("message_id")))
-        if send is None:
-            continue  # its send was not recorded (another process of the run not read)
+    for message_id, note in recording.undelivered.items():
+        data = note.event.data
+        send = sends.get(message_id)
+        if data.get("kind") == "call" or send is None:
+            continue  # a call's caller got noproc: it knows; its send is not in what was read
         cause = NAMED if data.get("cause") == NAMED else DEAD
-        groups[(send.event.sender or "?", send.event.target, cause)].append((send, ce))
+        groups[(send.event.sender or "?", send.event.target, cause)].append((send, note))
     if not groups:
         return []
-    paths = _paths_of_addresses(recording, sends)
+    paths = recording.actors_at()
+    registered = _registrations(recording)
     return [
-        _finding(recording, sender, target, cause, found, paths.get(target))
+        _finding(recording, sender, target, cause, found, paths.get(target), registered)
         for (sender, target, cause), found in groups.items()
     ]
 
 
-def _paths_of_addresses(recording: Recording, sends: dict[str, Any]) -> dict[str, str]:
-    """address -> the path of the actor whose receives took messages sent to it."""
-    out: dict[str, str] = {}
-    for message_id, rcv in recording.receives.items():
-        send = sends.get(message_id)
-        if send is not None:
-            out.setdefault(send.event.target, rcv.event.actor)
-    return out
-
-
-def _names_of(recording: Recording, path: str) -> list[str]:
-    """The unique names the actor at ``path`` registered, first first."""
-    found: dict[str, None] = {}
-    for ce in recording.of("custom"):
-        data = ce.event.data
-        if ce.event.name == REGISTERED and data.get("actor") == path and data.get("name"):
-            found.setdefault(str(data["name"]), None)
-    return list(found)
-
-
-def _holder(recording: Recording, name: str, before: int) -> str | None:
-    """The path of the last actor that registered ``name`` before ``before`` (ns)."""
-    held = [
-        ce.event.data.get("actor")
+def _registrations(recording: Recording) -> list[tuple[int, str, str]]:
+    """``(ts, actor path, name)`` of each unique name registered, in time order."""
+    return [
+        (ce.ts, str(ce.event.data.get("actor") or ""), str(ce.event.data.get("name") or ""))
         for ce in recording.of("custom")
-        if ce.event.name == REGISTERED and ce.ts <= before and ce.event.data.get("name") == name
+        if ce.event.name == REGISTERED and isinstance(ce.event.data, dict)
     ]
-    return str(held[-1]) if held and held[-1] else None
 
 
 def _fate(recording: Recording, path: str, before: int) -> tuple[str, Any, bool]:
@@ -108,9 +86,11 @@ def _finding(
     cause: str,
     found: list[tuple[Any, Any]],
     path: str | None,
+    registered: list[tuple[int, str, str]],
 ) -> Finding:
     first, first_note = found[0]
     n = len(found)
+    it = "it" if n == 1 else "them"
     severity = "high"
     kinds = sorted({str(ce.event.data.get("kind")) for _, ce in found})
     what = f"{n} {'/'.join(kinds)}{'s' * (n != 1)}"
@@ -124,7 +104,8 @@ def _finding(
         title = (
             f"message to nobody: {sender} sent {what} to the name {target!r}, which no actor held"
         )
-        holder = _holder(recording, target, first.ts)
+        holders = [actor for ts, actor, name in registered if name == target and ts <= first.ts]
+        holder = holders[-1] if holders and holders[-1] else None  # the last to hold it
         was = ""
         if holder:
             fate, restart, _ = _fate(recording, holder, first.ts)
@@ -135,9 +116,8 @@ def _finding(
             )
         explanation = (
             f"{sender} sent {what} to the registered name {target!r} {when}, and no actor "
-            f"held that name then{was}. The runtime dropped {'it' if n == 1 else 'them'}, as "
-            f"OTP drops a cast to an unregistered name, so nothing handled "
-            f"{'it' if n == 1 else 'them'} and the sender was not told.{message}"
+            f"held that name then{was}. The runtime dropped {it}, as OTP drops a cast to an "
+            f"unregistered name, so nothing handled {it} and the sender was not told.{message}"
         )
         fix = (
             (
@@ -168,14 +148,15 @@ def _finding(
         title = f"message to an exited actor: {sender} sent {what} to {path or target}"
         explanation = (
             f"{sender} sent {what} to {who} {when}, {fate}"
-            f": Thespian handed {'it' if n == 1 else 'them'} to the dead-letter handler, which "
-            f"dropped {'it' if n == 1 else 'them'}, so nothing handled "
-            f"{'it' if n == 1 else 'them'} and the sender was not told.{message}"
+            f": Thespian handed {it} to the dead-letter handler, which dropped {it}, so "
+            f"nothing handled {it} and the sender was not told.{message}"
         )
-        names = _names_of(recording, path) if path else []
+        name = (
+            next((n for _, actor, n in registered if n and actor == path), None) if path else None
+        )
         how = (
-            f"{path} is registered as {names[0]!r}: self.cast({names[0]!r}, ...)"
-            if names
+            f"{path} is registered as {name!r}: self.cast({name!r}, ...)"
+            if name
             else "give its ChildSpec a name=..., then self.cast('name', ...)"
         )
         fix = (
