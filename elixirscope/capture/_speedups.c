@@ -831,13 +831,23 @@ static inline void rec_clear(Rec *r) {
 
 static inline int in_arena(Rec *r) { return r->kind == K_BLOB && !r->big; }
 
+/* An empty ring starts again at its first slot and at its arena's start: the next
+ * records are written where the last ones were, in memory the caches still hold,
+ * instead of sweeping the slots and the arena (megabytes) through them. Positions
+ * only grow (to the next multiple of the capacity, of the arena's size): a waiting
+ * producer sees progress, and sizes stay tail - head. */
+static inline void ring_restart(Ring *r) {
+    r->tail = r->head = (r->tail + r->mask) & ~r->mask;
+    r->atail = r->ahead = (r->atail + r->asize - 1) & ~(r->asize - 1);
+}
+
 /* Remove the oldest record (dropped or read): its arena bytes are free. */
 static inline void ring_pop(Ring *r) {
     Rec *rec = &r->slots[r->head & r->mask];
     if (in_arena(rec)) r->ahead = rec->voff + rec->vlen;
     rec_clear(rec);
     r->head++;
-    if (r->head == r->tail) r->ahead = r->atail; /* empty: all of the arena is free */
+    if (r->head == r->tail) ring_restart(r);
 }
 
 /* Where `need` arena bytes would start (contiguous: past the end, at the beginning). */
@@ -4932,34 +4942,66 @@ static PyObject *sq_recording(PyObject *conn) {
 /* (file, line, module.function) of the program's line that called the cursor's
  * method (db_common.issuing_frame); NULL without an error when the walk found none
  * (issuing_frame then looks further: greenlets). New ref. */
-/* The places of code objects seen by the walk: a direct-mapped cache in front of
- * db_common._code_places (a dict keyed by id(code), a PyLong made for each frame's
- * lookup). Each slot holds its code (so its address is not reused while cached) and
- * its place: None for a library's code, else (file, module.function); for the
- * program's, the text of the line a walk last stopped at (a query issued again from
- * the same line reads no line table). */
-#define PLACE_SLOTS 512
-static struct {
-    PyCodeObject *code;
+/* The places of code objects seen by the walk, kept on each code object itself (its
+ * co_extra slot, as debuggers and JITs keep theirs), in front of db_common._code_places
+ * (a dict keyed by id(code), a PyLong made for each frame's lookup): None for a
+ * library's code, else (file, module.function); for the program's, the text of the
+ * line a walk last stopped at (a query issued again from the same line reads no line
+ * table). Per code object, not in a table indexed by its address: a table's
+ * collisions made some processes walk the slow way at every query (two of the ~15
+ * code objects under a SQLAlchemy statement sharing a slot evicted each other). */
+typedef struct {
     PyObject *place;
-    int offset;       /* the last instruction a walk stopped at in it (-1: none) */
-    PyObject *text;   /* and its (file, line, module.function), or NULL */
-} place_slot[PLACE_SLOTS];
+    int offset;     /* the last instruction a walk stopped at in it (-1: none) */
+    PyObject *text; /* and its (file, line, module.function), or NULL */
+} CodePlace;
 
-static inline size_t place_index(PyCodeObject *code) {
-    return (size_t)(((uint64_t)(uintptr_t)code * 0x9E3779B97F4A7C15ULL) >> 55); /* 9 bits */
+static Py_ssize_t place_extra = -1; /* the co_extra index (-1: none could be had) */
+
+static void place_free(void *extra) { /* the code object is freed (GIL held) */
+    CodePlace *cp = (CodePlace *)extra;
+    if (!cp) return;
+    Py_XDECREF(cp->place);
+    Py_XDECREF(cp->text);
+    PyMem_Free(cp);
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define CODE_GET_EXTRA PyUnstable_Code_GetExtra
+#define CODE_SET_EXTRA PyUnstable_Code_SetExtra
+#define REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
+#else
+#define CODE_GET_EXTRA _PyCode_GetExtra
+#define CODE_SET_EXTRA _PyCode_SetExtra
+#define REQUEST_EXTRA _PyEval_RequestCodeExtraIndex
+#endif
+
+/* The place kept on `code`, or NULL (none kept yet; no exception). */
+static inline CodePlace *place_of(PyCodeObject *code) {
+    void *extra = NULL;
+    if (place_extra < 0 || CODE_GET_EXTRA((PyObject *)code, place_extra, &extra) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return (CodePlace *)extra;
 }
 
 static void place_keep(PyCodeObject *code, PyObject *place) {
-    size_t i = place_index(code);
-    PyCodeObject *old_code = place_slot[i].code;
-    PyObject *old_place = place_slot[i].place, *old_text = place_slot[i].text;
-    place_slot[i].code = (PyCodeObject *)Py_NewRef(code);
-    place_slot[i].place = Py_NewRef(place);
-    place_slot[i].offset = -1;
-    place_slot[i].text = NULL;
+    if (place_extra < 0) return;
+    CodePlace *cp = place_of(code);
+    if (!cp) {
+        if (!(cp = PyMem_Calloc(1, sizeof(CodePlace)))) return; /* not kept: walked again */
+        if (CODE_SET_EXTRA((PyObject *)code, place_extra, cp) < 0) {
+            PyErr_Clear();
+            PyMem_Free(cp);
+            return;
+        }
+    }
+    PyObject *old_place = cp->place, *old_text = cp->text;
+    cp->place = Py_NewRef(place);
+    cp->offset = -1;
+    cp->text = NULL;
     Py_XDECREF(old_text);
-    Py_XDECREF(old_code); /* last: a code object's dealloc runs no Python, but be plain */
     Py_XDECREF(old_place);
 }
 
@@ -4996,31 +5038,34 @@ static PyObject *sq_place_cached(void) {
         _Py_CODEUNIT *first = (_Py_CODEUNIT *)code->co_code_adaptive;
         if (f->owner != IFRAME_OWNED_BY_GENERATOR && f->prev_instr < first + code->_co_firsttraceable)
             continue; /* incomplete: not a frame yet (PyFrame_GetBack skips it too) */
-        size_t i = place_index(code);
-        if (place_slot[i].code != code) return NULL;
-        PyObject *place = place_slot[i].place;
+        CodePlace *cp = place_of(code);
+        if (!cp) return NULL;
+        PyObject *place = cp->place;
         if (place == Py_None) continue;
         if (place == sq_housekeeping) return Py_NewRef(sq_housekeeping_place);
         if (place == sq_runner) return Py_NewRef(sq_no_place);
         int offset = (int)(f->prev_instr - first) * (int)sizeof(_Py_CODEUNIT);
-        if (place_slot[i].offset != offset || !place_slot[i].text) {
+        if (cp->offset != offset || !cp->text) {
             /* a line table is read from its start: the last line's text is kept */
             PyObject *text = place_text(place, PyCode_Addr2Line(code, offset));
             if (!text) return NULL;
-            Py_XSETREF(place_slot[i].text, text);
-            place_slot[i].offset = offset;
+            Py_XSETREF(cp->text, text);
+            cp->offset = offset;
         }
-        return Py_NewRef(place_slot[i].text);
+        return Py_NewRef(cp->text);
     }
     return NULL;
 }
 #endif
+
+static uint64_t sq_frame_walks; /* walks that read frame objects (not all codes known) */
 
 static PyObject *sq_place(void) {
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     PyObject *known = sq_place_cached();
     if (known || PyErr_Occurred()) return known;
 #endif
+    sq_frame_walks++;
     PyFrameObject *f = PyEval_GetFrame(); /* the caller's: the method is this C function */
     Py_XINCREF(f);
     while (f) {
@@ -5626,6 +5671,10 @@ static PyTypeObject HooksType = {
  * end of the stack; the caller judges an unknown frame and walks on from its f_back.
  * A query's walk passes the same library frames every time: in C each costs a
  * dict lookup, not an interpreted loop step. */
+static PyObject *Speedups_sqlite_frame_walks(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a)) {
+    return PyLong_FromUnsignedLongLong(sq_frame_walks);
+}
+
 static PyObject *Speedups_walk_known(PyObject *m, PyObject *args) {
     PyObject *frame, *places;
     if (!PyArg_ParseTuple(args, "OO!:walk_known", &frame, &PyDict_Type, &places)) return NULL;
@@ -5728,6 +5777,9 @@ static PyMethodDef module_methods[] = {
      "How many requests HttpRequest recorded in this process."},
     {"http_left_out", (PyCFunction)Speedups_http_left_out, METH_NOARGS,
      "How many requests http_begin left out (LeftOut) in this process."},
+    {"sqlite_frame_walks", (PyCFunction)Speedups_sqlite_frame_walks, METH_NOARGS,
+     "How many issuing-line walks of the recording sqlite3 methods read frame objects: "
+     "the others knew every code object on the way from an earlier walk."},
     {"walk_known", (PyCFunction)Speedups_walk_known, METH_VARARGS,
      "walk_known(frame, places): the first frame outwards whose code is not a known "
      "library's, with its entry in places (or None); None at the stack's end."},
@@ -5746,6 +5798,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     }
     detect_tsc();
     init_char_class();
+    if (place_extra < 0) place_extra = REQUEST_EXTRA(place_free); /* -1: walked each time */
     for (int b = 0; b < 256; b++) {
         hex_pairs[2 * b] = "0123456789abcdef"[b >> 4];
         hex_pairs[2 * b + 1] = "0123456789abcdef"[b & 15];

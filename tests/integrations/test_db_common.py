@@ -3,6 +3,7 @@ transaction statement is, the events' contract and text, explicit enabling in co
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import string
 from collections.abc import Iterator
@@ -319,6 +320,49 @@ def test_a_sqlite3_statement_of_such_a_task_is_recorded_with_no_line() -> None:
         ("SELECT 7", None, 0),
         ("SELECT 8", __file__, both.__code__.co_firstlineno + 2),
     ]
+
+
+_DEEP = 600  # more code objects than the 512-slot table the walk's cache once was
+
+
+def test_a_query_issued_again_under_many_library_frames_walks_from_its_cache() -> None:
+    """The issuing line's walk keeps each code object's place on the code itself: a
+    query issued again from the same stack reads no frame object, however many
+    library functions lie under it. (A table indexed by the code's address made two
+    codes sharing a slot evict each other: such a process walked every frame again at
+    every query, ~10 k instructions under a SQLAlchemy statement.)"""
+    from elixirscope.capture import _select
+
+    speedups = _select.speedups()
+    if speedups is None or not hasattr(speedups, "sqlite_frame_walks"):
+        pytest.skip("the C accelerator is not built")
+    source = "".join(
+        f"def f{i}(conn, sql):\n    return f{i + 1}(conn, sql)\n" for i in range(_DEEP)
+    ) + f"def f{_DEEP}(conn, sql):\n    return conn.execute(sql).fetchall()\n"
+    library: dict = {"__name__": "sqlalchemy.elixirscope_test_deep"}
+    exec(compile(source, "/lib/site-packages/sqlalchemy/deep.py", "exec"), library)
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    try:
+        sqlite_integration.enable()
+        conn = sqlite3.connect(":memory:")
+        walks = []
+        for _ in range(3):
+            library["f0"](conn, "SELECT 9")  # this line issued it
+            walks.append(speedups.sqlite_frame_walks())
+        conn.close()
+        recorded = [e for e in rec.ring.drain() if e[0] == "query"]
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
+    lines, first = inspect.getsourcelines(
+        test_a_query_issued_again_under_many_library_frames_walks_from_its_cache
+    )
+    issued_at = (__file__, first + next(i for i, t in enumerate(lines) if "issued it" in t))
+    assert [(e[8], e[12], e[13]) for e in recorded] == 3 * [("SELECT 9", *issued_at)]
+    assert walks[1] == walks[0] and walks[2] == walks[0]  # the first walk alone read frames
 
 
 def test_the_c_walk_stops_where_the_python_walk_does():
