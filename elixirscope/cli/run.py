@@ -713,6 +713,7 @@ def _embedded_store(data_dir: str, config: Any) -> Any:
             usable_data_dir(data_dir),
             writer_after_s=config.get("store.writer_process_after_s"),
             writer_after_events=config.get("store.writer_process_after_events"),
+            writer_nice=config.get("store.writer_nice"),
         )
     except DataDirError as exc:
         raise RunError(str(exc)) from None

@@ -37,6 +37,8 @@ def open_writer_store(
 DEFAULT_WRITER_AFTER_S = 3.0
 """A run still recording this long after its first batch hands the rest to a writer process."""
 
+DEFAULT_WRITER_NICE = 10
+"""The writer process runs this much lower in priority than the program (``store.writer_nice``)."""
 DEFAULT_WRITER_AFTER_EVENTS = 50_000
 """A run that has handed this many events to the store hands the rest to a writer process,
 however young it is: storing them here has cost the program's GIL more than the writer's
@@ -54,7 +56,8 @@ class RunStore(CallableSink):
     ``writer_after_events`` or more (``store.writer_process_after_events``),
     shows a long or a busy run: it and the rest go to a
     :class:`~.writer_process.WriterProcess` instead, which stores them in a
-    process of its own, off the program's GIL; a short, quiet run never pays
+    process of its own, off the program's GIL and below its priority
+    (``writer_nice``, ``store.writer_nice``); a short, quiet run never pays
     the ~0.1 s of CPU its start costs (0 turns a trigger off). If it cannot start, or dies, the
     frames are stored here again, those it had not confirmed first: each one no shard holds
     (the child may have stored it and died before saying so) is stored here, so a killed
@@ -74,6 +77,7 @@ class RunStore(CallableSink):
         *,
         writer_after_s: float = DEFAULT_WRITER_AFTER_S,
         writer_after_events: int = DEFAULT_WRITER_AFTER_EVENTS,
+        writer_nice: int = DEFAULT_WRITER_NICE,
         **retention: Any,
     ) -> None:
         super().__init__(self.append_frame)
@@ -81,6 +85,7 @@ class RunStore(CallableSink):
         self.retention = retention
         self.writer_after_s = writer_after_s
         self.writer_after_events = writer_after_events
+        self.writer_nice = writer_nice
         self.store: EventStore | None = None
         self.writer: WriterProcess | None = None
         self.writer_note: str | None = None  # why frames are stored here again, if they are
@@ -93,6 +98,7 @@ class RunStore(CallableSink):
             self.data_dir,
             writer_after_s=self.writer_after_s,
             writer_after_events=self.writer_after_events,
+            writer_nice=self.writer_nice,
             **self.retention,
         )
 
@@ -140,7 +146,7 @@ class RunStore(CallableSink):
         from elixirscope.ingest.writer_process import WriterProcess
 
         try:
-            writer = WriterProcess(str(self.data_dir), **self.retention)
+            writer = WriterProcess(str(self.data_dir), nice=self.writer_nice, **self.retention)
         except OSError as exc:
             self.writer_note = f"the store's writer process could not start ({exc})"
             return None

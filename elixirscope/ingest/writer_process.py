@@ -9,8 +9,14 @@ therefore hands its frames to a child process that decodes and stores them:
 the recording process only writes bytes to a pipe.
 
 Host side, :class:`WriterProcess`: ``python -P -m elixirscope.ingest.writer_process
-DATA_DIR MAX_AGE_HOURS MAX_SIZE_MB``, in a session of its own (a terminal's
-Ctrl-C is the program's business; the writer ends when its input does).
+DATA_DIR MAX_AGE_HOURS MAX_SIZE_MB NICE``, in a session of its own (a terminal's
+Ctrl-C is the program's business; the writer ends when its input does), ``NICE``
+lower in priority than the program (``store.writer_nice``): the writer's work
+can wait, the program's cannot. At the program's priority, on the bench's two
+cores (``scripts/bench_web.py``: uvicorn, wrk and the writer), each wake-up of
+the writer preempted the server's thread, and the server answered 10 to 20 %
+fewer requests a second than with the writer at nice 10 (README, Benchmarks →
+Web).
 :meth:`WriterProcess.send` writes one frame (8-byte little-endian length, then
 the frame) and blocks while the pipe is full: a writer that falls behind slows
 the shipper, the ring fills, and its overflow policy decides, as it does for an
@@ -78,7 +84,9 @@ class WriterProcess:
 
     Not thread-safe: one thread (the shipper's, under its lock) calls it."""
 
-    def __init__(self, data_dir: str, max_age_hours: float = 0.0, max_size_mb: int = 0) -> None:
+    def __init__(
+        self, data_dir: str, max_age_hours: float = 0.0, max_size_mb: int = 0, nice: int = 0
+    ) -> None:
         argv = [
             sys.executable,
             "-P",  # the program's directory is not on its path: nothing there shadows ours
@@ -87,6 +95,7 @@ class WriterProcess:
             os.path.abspath(data_dir),
             repr(float(max_age_hours)),
             str(int(max_size_mb)),
+            str(int(nice)),
         ]
         self.proc = subprocess.Popen(
             argv,
@@ -260,6 +269,12 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # its input's end is its only signal
     data_dir, max_age_hours, max_size_mb = argv[0], float(argv[1]), int(argv[2])
+    nice = int(argv[3]) if len(argv) > 3 else 0
+    if nice > 0:
+        try:
+            os.nice(nice)
+        except OSError as exc:  # not allowed here: stored at the program's priority
+            _say(f"could not lower its priority by {nice} ({exc}); it runs at the program's")
     from elixirscope.contracts import ContractError
     from elixirscope.contracts.trace import EventBatch, decode_batch
     from elixirscope.ingest.stores import open_writer_store

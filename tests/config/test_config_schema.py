@@ -244,6 +244,8 @@ def test_node_name_defaults_to_elixirscope_at_hostname():
          "Expected `float 0..86400`, got `-1` - at `store.writer_process_after_s` (from f.toml)"),
         ("store.writer_process_after_events", -1,
          "Expected `int >= 0`, got `-1` - at `store.writer_process_after_events` (from f.toml)"),
+        ("store.writer_nice", 20,
+         "Expected `int 0..19`, got `20` - at `store.writer_nice` (from f.toml)"),
         ("store.prune_interval_s", 0,
          "Expected `float > 0`, got `0` - at `store.prune_interval_s` (from f.toml)"),
         (

@@ -37,7 +37,9 @@ for n in range(total):
         record("pause")
         time.sleep(0.4)
         found = writers()
-        print(json.dumps({"host": os.getpid(), "writers": found}), flush=True)
+        nice = [psutil.Process(pid).nice() for pid in found]
+        print(json.dumps({"host": os.getpid(), "writers": found, "nice": nice,
+                          "host_nice": os.nice(0)}), flush=True)
         if action == "kill-writer":
             os.kill(found[0], signal.SIGKILL)
             psutil.Process(found[0]).wait(10)
@@ -108,6 +110,7 @@ def test_a_long_run_stores_every_event_through_its_writer_process(tmp_path: Path
     assert done.returncode == 0, done.stderr
     (pids,) = said
     assert len(pids["writers"]) == 1 and pids["writers"][0] != pids["host"]
+    assert pids["nice"] == [min(19, pids["host_nice"] + 10)]  # store.writer_nice: below ours
     assert (
         not psutil.pid_exists(pids["writers"][0])
         or psutil.Process(pids["writers"][0]).status() == psutil.STATUS_ZOMBIE
@@ -143,6 +146,14 @@ def test_a_busy_run_starts_its_writer_process_by_the_count_of_its_events(
     assert _ticks(tmp_path / "data") == list(range(3000))
     (run,) = _runs(tmp_path / "data")
     assert run["dropped"] == 0
+
+
+def test_the_writer_runs_at_the_programs_priority_when_told(tmp_path: Path) -> None:
+    done, said = _run(tmp_path, 3000, env={**SOON, "ELIXIRSCOPE_STORE__WRITER_NICE": "0"})
+    assert done.returncode == 0, done.stderr
+    (pids,) = said
+    assert pids["nice"] == [pids["host_nice"]]
+    assert _ticks(tmp_path / "data") == list(range(3000))
 
 
 def test_a_writer_killed_mid_run_loses_nothing_and_says_so(tmp_path: Path) -> None:
