@@ -11,6 +11,7 @@ from programs import elixirscope, record
 from elixirscope.ai.insights import find
 from elixirscope.ai.recording import load_recording
 from elixirscope.contracts.trace import UNDELIVERED
+from elixirscope.query import esql
 from elixirscope.store import EventStore
 
 KITCHEN = '''
@@ -140,6 +141,21 @@ def test_messages_dropped_undelivered_are_findings(tmp_path, base) -> None:
     assert "dropped cast to pantry: no actor is registered as 'pantry'  #" in listed.stdout
     assert f"dropped cast to {old_oven}: the actor had exited (a dead letter)  #" in listed.stdout
     assert old_oven.startswith("ActorAddr-")  # as the sends name it, on either base
+
+    # ESQL: such a message's status is dropped and its reason the runtime's why, whatever
+    # the query narrows the read to (the drop is the registry's event, in its process)
+    asked = "message, status, reason, pid from messages where from = 'kitchen/chef'"
+    rows = list(esql.run(asked + " and status != 'received'", data, cache=False))
+    assert sorted((r["message"], r["status"], r["reason"]) for r in rows) == [
+        ("cake", "dropped", "the actor had exited (a dead letter)"),
+        ("flour", "dropped", "no actor is registered as 'pantry'"),
+        ("pie", "dropped", "the actor had exited (a dead letter)"),
+    ]
+    narrowed = f"{asked} and pid = {rows[0]['pid']} and status = 'dropped'"  # pushed down
+    assert sorted(r["message"] for r in esql.run(narrowed, data, cache=False)) == [
+        "cake", "flour", "pie"]  # fmt: skip
+    received = list(esql.run(asked + " and status = 'received'", data, cache=False))
+    assert received and {r["reason"] for r in received} == {None}
 
 
 WHILE_RESTARTING = '''

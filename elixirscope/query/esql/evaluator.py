@@ -170,7 +170,33 @@ def _context(
     )
     if "connections" in plan.follow:
         ctx.connections = _connections(store, run_filters, deadline)
+    if "drops" in plan.follow and plan.source.name == "messages":
+        ctx.drops = _drops(plan, store, run_filters, deadline)
     return ctx
+
+
+def _drops(
+    plan: Plan, store: Any, run_filters: dict[str, Any], deadline: Deadline | None
+) -> dict[str, str]:
+    """Why the runtime dropped each message it could not deliver (its registry's
+    ``elixirscope.undelivered`` events, by the send's message id), read before the
+    stream as receivers are: in any process (the registry's, not the sender's), from
+    ``since`` on (a drop comes after its send), whatever else the query pushed down."""
+    from elixirscope.contracts.trace import UNDELIVERED, CustomEvent
+
+    filters = dict(run_filters)
+    if plan.filters.get("since") is not None:
+        filters["since"] = plan.filters["since"]
+    check = None if deadline is None else deadline.check
+    found: dict[str, str] = {}
+    for se in store.stream(check=check, type="custom", **filters):
+        ev: Any = se.event
+        if type(ev) is CustomEvent and ev.name == UNDELIVERED and isinstance(ev.data, dict):
+            message_id, why = ev.data.get("message_id"), ev.data.get("why")
+            if isinstance(message_id, str):
+                found[message_id] = why if isinstance(why, str) and why else "undelivered"
+    plan.explain["drops_read"] = len(found)
+    return found
 
 
 def _connections(

@@ -273,7 +273,7 @@ def _end_time(row: Any) -> int | None:
 
 def _status(row: Any) -> str | None:
     if type(row) is MessageRow:
-        return _late(row, lambda: "received" if row.receive is not None else "unreceived")
+        return _late(row, lambda: _delivery(row))
     end = _end(row)
     if end is UNKNOWN:
         return UNKNOWN
@@ -282,6 +282,25 @@ def _status(row: Any) -> str | None:
     if type(end) is not FunctionError:
         return "ok"
     return "cancelled" if cancellation(end.exc_type) else "error"
+
+
+def _delivery(row: MessageRow) -> str:
+    """received; dropped (the runtime could not deliver it, and said why); unreceived."""
+    if row.receive is not None:
+        return "received"
+    return "dropped" if _drop(row) is not None else "unreceived"
+
+
+def _drop(row: MessageRow) -> str | None:
+    """Why the runtime dropped a message never received (its ``elixirscope.undelivered``)."""
+    drops = row.ctx.drops
+    return None if drops is None else drops.get(row.ev.message_id)
+
+
+def _reason(row: Any) -> str | None:
+    if type(row) is MessageRow:
+        return _late(row, lambda: None if row.receive is not None else _drop(row))
+    return getattr(row.ev, "reason", None) if type(row.ev) in _CHILD else None
 
 
 def _type(row: Any) -> str | None:
@@ -711,8 +730,10 @@ _FIELDS = [
         "text",
         {"calls", "messages"},
         _status,
-        doc="ok, error, cancelled, running; received, unreceived",
-        values=("ok", "error", "cancelled", "running", "received", "unreceived"),
+        needs=("drops",),
+        doc="ok, error, cancelled, running; received, dropped (the runtime could not"
+        " deliver it: `reason` says why), unreceived",
+        values=("ok", "error", "cancelled", "running", "received", "dropped", "unreceived"),
     ),
     _f("outcome", "text", {"calls"}, _outcome, doc="-> value, !! Error: message or (cancelled)"),
     _f(
@@ -798,8 +819,11 @@ _FIELDS = [
     _f(
         "reason",
         "text",
-        {"events", "exits", "restarts"},
-        lambda r: getattr(r.ev, "reason", None) if type(r.ev) in _CHILD else None,
+        {"events", "exits", "restarts", "messages"},
+        _reason,
+        needs=("drops",),
+        doc="an exit's or a restart's reason; a dropped message's: why the runtime could not"
+        " deliver it",
     ),
     _f(
         "supervisor",

@@ -144,6 +144,7 @@ class Context:
         self.threads = threads
         self.runs = runs or {}
         self.receivers = receivers  # message id -> the actor that received it, when read
+        self.drops: dict[str, str] | None = None  # message id -> why the runtime dropped it
         # a send's target address -> the actor a receive of a message sent there names
         # (``messages``: a message never received is named by its receiver's path)
         self.addresses: dict[str, str] = {}
