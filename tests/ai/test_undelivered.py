@@ -82,6 +82,7 @@ with Runtime(sys.argv[1]) as rt:
     oven = rt.which_children(sup)[0].address
     chef = rt.start(Chef, oven, path="kitchen/chef")
     rt.call(chef, ("oven", "bread"))
+    settle(lambda: rt.call(oven, "get") == ["bread"])  # the chef's cast came before ours
     try:
         rt.call(oven, "explode")
     except Exception as exc:
