@@ -3,10 +3,12 @@ transaction statement is, the events' contract and text, explicit enabling in co
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sqlite3
 import string
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,6 +26,22 @@ from elixirscope.contracts.trace import (
 from elixirscope.integrations import db_common
 from elixirscope.integrations import sqlite as sqlite_integration
 from elixirscope.query.calltree import describe
+
+
+@contextlib.contextmanager
+def _sqlite_recorded() -> Iterator[Any]:
+    """sqlite3 recorded into this process's recorder (installed for the block if none
+    is), its ring emptied first; yields the recorder."""
+    had = recorder.current()
+    rec = recorder.install() if had is None else had
+    rec.ring.drain()
+    sqlite_integration.enable()
+    try:
+        yield rec
+    finally:
+        sqlite_integration.disable()
+        if had is None:
+            recorder.uninstall()
 
 
 @pytest.fixture
@@ -221,11 +239,7 @@ def test_factories_with_their_own_methods_run_as_they_are() -> None:
     class Plain(sqlite3.Connection):
         pass
 
-    had = recorder.current()
-    rec = recorder.install() if had is None else had
-    rec.ring.drain()
-    sqlite_integration.enable()
-    try:
+    with _sqlite_recorded() as rec:
         mine = sqlite3.connect(":memory:", factory=Mine)
         assert type(mine) is Mine
         assert mine.cursor().execute("SELECT 1").fetchone() == (1,)
@@ -240,10 +254,6 @@ def test_factories_with_their_own_methods_run_as_they_are() -> None:
         plain.execute("SELECT 4")
         cursor.close()
         recorded = [(e[8], e[11]) for e in rec.ring.drain() if e[0] == "query"]
-    finally:
-        sqlite_integration.disable()
-        if had is None:
-            recorder.uninstall()
     assert sorted(recorded) == [("SELECT 4", 0), ("SELECT 5", 1), ("SELECT ? + 1", 1)]
 
 
@@ -297,11 +307,7 @@ def test_a_sqlite3_statement_of_such_a_task_is_recorded_with_no_line() -> None:
 
     library: dict = {"__name__": "sqlalchemy.elixirscope_test_task"}
     exec(compile(_TASK_SQL, "/lib/site-packages/sqlalchemy/task.py", "exec"), library)
-    had = recorder.current()
-    rec = recorder.install() if had is None else had
-    rec.ring.drain()
-    try:
-        sqlite_integration.enable()
+    with _sqlite_recorded() as rec:
         conn = sqlite3.connect(":memory:")
 
         async def both():
@@ -312,10 +318,6 @@ def test_a_sqlite3_statement_of_such_a_task_is_recorded_with_no_line() -> None:
             asyncio.run(both())
         conn.close()
         recorded = [e for e in rec.ring.drain() if e[0] == "query"]
-    finally:
-        sqlite_integration.disable()
-        if had is None:
-            recorder.uninstall()
     assert [(e[8], e[12], e[13]) for e in recorded] == 2 * [
         ("SELECT 7", None, 0),
         ("SELECT 8", __file__, both.__code__.co_firstlineno + 2),
@@ -336,16 +338,13 @@ def test_a_query_issued_again_under_many_library_frames_walks_from_its_cache() -
     speedups = _select.speedups()
     if speedups is None or not hasattr(speedups, "sqlite_frame_walks"):
         pytest.skip("the C accelerator is not built")
-    source = "".join(
-        f"def f{i}(conn, sql):\n    return f{i + 1}(conn, sql)\n" for i in range(_DEEP)
-    ) + f"def f{_DEEP}(conn, sql):\n    return conn.execute(sql).fetchall()\n"
+    source = (
+        "".join(f"def f{i}(conn, sql):\n    return f{i + 1}(conn, sql)\n" for i in range(_DEEP))
+        + f"def f{_DEEP}(conn, sql):\n    return conn.execute(sql).fetchall()\n"
+    )
     library: dict = {"__name__": "sqlalchemy.elixirscope_test_deep"}
     exec(compile(source, "/lib/site-packages/sqlalchemy/deep.py", "exec"), library)
-    had = recorder.current()
-    rec = recorder.install() if had is None else had
-    rec.ring.drain()
-    try:
-        sqlite_integration.enable()
+    with _sqlite_recorded() as rec:
         conn = sqlite3.connect(":memory:")
         walks = []
         for _ in range(3):
@@ -353,10 +352,6 @@ def test_a_query_issued_again_under_many_library_frames_walks_from_its_cache() -
             walks.append(speedups.sqlite_frame_walks())
         conn.close()
         recorded = [e for e in rec.ring.drain() if e[0] == "query"]
-    finally:
-        sqlite_integration.disable()
-        if had is None:
-            recorder.uninstall()
     lines, first = inspect.getsourcelines(
         test_a_query_issued_again_under_many_library_frames_walks_from_its_cache
     )
