@@ -14,9 +14,9 @@ Ctrl-C is the program's business; the writer ends when its input does), ``NICE``
 lower in priority than the program (``store.writer_nice``): the writer's work
 can wait, the program's cannot. At the program's priority, on the bench's two
 cores (``scripts/bench_web.py``: uvicorn, wrk and the writer), each wake-up of
-the writer preempted the server's thread, and the server answered 10 to 20 %
-fewer requests a second than with the writer at nice 10 (README, Benchmarks →
-Web).
+the writer preempted the server's thread: the recorded server answered 14 to 21 %
+fewer requests a second than plain, against 10 to 16 % with the writer at nice 10
+in the same runs (README, Benchmarks → Web).
 :meth:`WriterProcess.send` writes one frame (8-byte little-endian length, then
 the frame) and blocks while the pipe is full: a writer that falls behind slows
 the shipper, the ring fills, and its overflow policy decides, as it does for an
@@ -273,7 +273,7 @@ def main(argv: list[str]) -> int:
     if nice > 0:
         try:
             os.nice(nice)
-        except OSError as exc:  # not allowed here: stored at the program's priority
+        except (OSError, AttributeError) as exc:  # not allowed, or no nice (not Unix)
             _say(f"could not lower its priority by {nice} ({exc}); it runs at the program's")
     from elixirscope.contracts import ContractError
     from elixirscope.contracts.trace import EventBatch, decode_batch
