@@ -16,10 +16,9 @@ from typing import Any
 
 from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
-    UNDELIVERED,
-    CustomEvent,
     FunctionEntry,
     MessageReceive,
+    undelivered_data,
 )
 from elixirscope.query.waits import EVENT_TYPES, Waits
 from elixirscope.store.eventstore import StoredEvent
@@ -58,8 +57,8 @@ class Recording:
                 self.entries[(se.producer, ev.id)] = se
             elif type(ev) is MessageReceive:
                 self.receives[ev.message_id] = se
-            elif type(ev) is CustomEvent and ev.name == UNDELIVERED and isinstance(ev.data, dict):
-                self.undelivered[str(ev.data.get("message_id"))] = se
+            elif (dropped := undelivered_data(ev)) is not None:
+                self.undelivered[str(dropped.get("message_id"))] = se
         self._actors_at: dict[str, str] | None = None  # actors_at()'s answer
 
     def of(self, *types: str) -> list[Any]:

@@ -71,6 +71,7 @@ __all__ = [
     "PubSubPublish",
     "REGISTERED",
     "UNDELIVERED",
+    "undelivered_data",
     "REPLY_SUFFIX",
     "REQUEST_FUNCTION",
     "UNCAUGHT",
@@ -349,6 +350,15 @@ to a name nobody held, or to an actor that had exited (a dead letter) - so it wa
 forwards names and takes dead letters; ``data``: ``message_id`` (its send's), ``kind``
 (``call``, ``cast``, ``info``), ``to`` (the name, or the address it was sent to),
 ``cause`` (``name``: nobody held it; ``exited``: a dead letter) and ``why``."""
+
+
+def undelivered_data(event: Any) -> dict[str, Any] | None:
+    """The ``data`` of an :data:`UNDELIVERED` event (a message the runtime dropped), None
+    for any other event: what each reader of drops tests first."""
+    if type(event) is CustomEvent and event.name == UNDELIVERED and isinstance(event.data, dict):
+        return event.data
+    return None
+
 
 UNCAUGHT = "elixirscope.uncaught"
 """A :class:`CustomEvent` name: an exception no code handled while the program went on

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 from elixirscope.contracts.trace import (
     REQUEST_FUNCTION,
-    UNDELIVERED,
     AttributeChange,
     CustomEvent,
     DatabaseQuery,
@@ -57,6 +56,7 @@ from elixirscope.contracts.trace import (
     ThreadStart,
     WebSocketMessage,
     cancellation,
+    undelivered_data,
 )
 from elixirscope.query.correlator import hlc_order
 from elixirscope.query.threads import (
@@ -749,8 +749,8 @@ def describe(
         lost = uncaught_of(ev)
         if lost is not None:
             return lost.describe()
-        if ev.name == UNDELIVERED and isinstance(ev.data, dict):  # the send it names, why
-            d = ev.data
+        d = undelivered_data(ev)
+        if d is not None:  # the send it names, why
             return (
                 f"dropped {d.get('kind')} to {d.get('to')}: {d.get('why')}  #{d.get('message_id')}"
             )

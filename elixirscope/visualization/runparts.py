@@ -35,7 +35,6 @@ import numpy as np
 
 from elixirscope.contracts.trace import (
     POOL_TASK,
-    UNDELIVERED,
     CustomEvent,
     DatabaseQuery,
     DatabaseTransaction,
@@ -57,6 +56,7 @@ from elixirscope.contracts.trace import (
     StateChange,
     ThreadStart,
     cancellation,
+    undelivered_data,
 )
 from elixirscope.query.uncaught import uncaught_of
 from elixirscope.runtime.reasons import abnormal_text
@@ -293,9 +293,10 @@ def _other(ts: int, producer: str, pid: int, ev: Any, kind: type) -> Record | No
             return [*head, "pool_task", pid, ev.thread, _short(ev.name, 200), ev.chain]
         return [*head, "thread", pid, ev.thread, ev.name] if ev.kind == "thread" else None
     if kind is CustomEvent:  # an uncaught exception is drawn as an error; others are not
-        if ev.name == UNDELIVERED and isinstance(ev.data, dict):  # why a send has no receive
-            why = _short(str(ev.data.get("why") or "dropped"), 200)
-            return [*head, "undelivered", pid, 0, str(ev.data.get("message_id")), why]
+        dropped = undelivered_data(ev)
+        if dropped is not None:  # why a send has no receive
+            why = _short(str(dropped.get("why") or "dropped"), 200)
+            return [*head, "undelivered", pid, 0, str(dropped.get("message_id")), why]
         lost = uncaught_of(ev)
         if lost is None:
             return None

@@ -182,17 +182,14 @@ def _drops(
     ``elixirscope.undelivered`` events, by the send's message id), read before the
     stream as receivers are: in any process (the registry's, not the sender's), from
     ``since`` on (a drop comes after its send), whatever else the query pushed down."""
-    from elixirscope.contracts.trace import UNDELIVERED, CustomEvent
+    from elixirscope.contracts.trace import undelivered_data
 
-    filters = dict(run_filters)
-    if plan.filters.get("since") is not None:
-        filters["since"] = plan.filters["since"]
     check = None if deadline is None else deadline.check
     found: dict[str, str] = {}
-    for se in store.stream(check=check, type="custom", **filters):
-        ev: Any = se.event
-        if type(ev) is CustomEvent and ev.name == UNDELIVERED and isinstance(ev.data, dict):
-            message_id, why = ev.data.get("message_id"), ev.data.get("why")
+    for se in store.stream(check=check, type="custom", **_from_since(plan, run_filters)):
+        dropped = undelivered_data(se.event)
+        if dropped is not None:
+            message_id, why = dropped.get("message_id"), dropped.get("why")
             if isinstance(message_id, str):
                 found[message_id] = why if isinstance(why, str) and why else "undelivered"
     plan.explain["drops_read"] = len(found)
@@ -217,6 +214,15 @@ def _connections(
     return found
 
 
+def _from_since(plan: Plan, run_filters: dict[str, Any]) -> dict[str, Any]:
+    """The run's filters from the query's ``since`` on: what a read before the stream
+    (receivers, drops) needs, in any process, whatever else the query pushed down."""
+    filters = dict(run_filters)
+    if plan.filters.get("since") is not None:
+        filters["since"] = plan.filters["since"]
+    return filters
+
+
 def _receivers(
     plan: Plan, store: Any, run_filters: dict[str, Any], deadline: Deadline | None
 ) -> dict[str, str] | None:
@@ -230,11 +236,8 @@ def _receivers(
         return None
     from elixirscope.query.calltree import receivers
 
-    filters = dict(run_filters)
-    if plan.filters.get("since") is not None:
-        filters["since"] = plan.filters["since"]
     check = None if deadline is None else deadline.check
-    found = receivers(store.stream(check=check, type="receive", **filters))
+    found = receivers(store.stream(check=check, type="receive", **_from_since(plan, run_filters)))
     plan.explain["receives_read"] = len(found)
     return found
 
