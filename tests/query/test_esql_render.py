@@ -57,3 +57,15 @@ def test_a_dicts_keys_that_were_not_texts_read_as_recorded_and_are_texts_in_json
     assert json.loads(json.dumps(value)) == {"1": "a", "(2, 3)": [{"4": None}], "2": "c"}
     assert cell(value, "value") == "{1: 'a', (2, 3): [{4: None}], '2': 'c'}"
     assert cell(jsonable(decode("{'1': 'a'}")), "value") == "{'1': 'a'}"
+
+
+def test_a_dict_whose_keys_would_be_one_text_keeps_them_all() -> None:
+    """``{1: 'a', '1': 'b'}``: "1" cannot name both in JSON, so every key is written as
+    Python writes it ("1" and "'1'"), and the table still writes the dict as recorded."""
+    import json
+
+    from elixirscope.query.esql.values import decode, jsonable
+
+    value = jsonable(decode("{1: 'a', '1': 'b', 2: 'c'}"))
+    assert json.loads(json.dumps(value)) == {"1": "a", "'1'": "b", "2": "c"}
+    assert cell(value, "value") == "{1: 'a', '1': 'b', 2: 'c'}"

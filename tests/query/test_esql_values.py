@@ -421,3 +421,20 @@ def test_any_text_decodes_to_a_value_or_itself(text):
         assert value == text
     jsonable(value)
     shown(value)
+
+
+@settings(max_examples=examples(300, 3000))
+@given(
+    st.dictionaries(
+        st.integers(-5, 20) | st.text(alphabet="012ab'-", max_size=3), st.integers(0, 3), max_size=6
+    )
+)
+def test_every_key_of_a_recorded_dict_reaches_json_and_reads_back_as_recorded(recorded):
+    """JSON's keys are texts: a dict holding 1 and '1' must not lose one of them there."""
+    import json
+
+    from elixirscope.query.esql.render import cell
+
+    value = jsonable(decode(repr(recorded)))
+    assert len(json.loads(json.dumps(value))) == len(recorded)
+    assert cell(value, "value") == repr(recorded)

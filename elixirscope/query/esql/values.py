@@ -420,8 +420,11 @@ def jsonable(value: Any) -> Any:
         if all(isinstance(k, str) for k in value):
             return {k: jsonable(v) for k, v in value.items()}
         out = KeyTexts()  # JSON's keys are texts: the table writes these back as recorded
-        for k, v in value.items():
-            key = k if isinstance(k, str) else repr(k)
+        keys = [k if isinstance(k, str) else repr(k) for k in value]
+        if len(set(keys)) < len(keys):  # {1: 'a', '1': 'b'}: every key as Python writes it
+            keys = [repr(k) for k in value]
+            out.written.update(keys)
+        for k, key, v in zip(value, keys, value.values(), strict=True):
             if key is not k:
                 out.written.add(key)
             out[key] = jsonable(v)
