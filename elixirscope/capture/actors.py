@@ -204,10 +204,13 @@ class ActorTracer:
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
 
-    def lifecycle(self, kind: str, data: dict[str, Any], chain: str | None = None) -> None:
+    def lifecycle(
+        self, kind: str, data: dict[str, Any], chain: str | None = None, address: Any = None
+    ) -> None:
         """Supervision as trace events: child started -> spawn, exited -> exit, restarted ->
-        restart; in ``chain`` when given (a crash's: its exit and restart are what it
-        caused, whichever message the supervisor was handling when it heard of it)."""
+        restart (a start and a restart with the child's address); in ``chain`` when given (a
+        crash's: its exit and restart are what it caused, whichever message the supervisor
+        was handling when it heard of it)."""
         tag = _LIFECYCLE_TAGS.get(kind)
         if tag is None:
             return
@@ -216,9 +219,12 @@ class ActorTracer:
             if rec is None:
                 return
             path, pid, sup = data.get("child_path") or "", data.get("pid"), data.get("supervisor")
+            where = None if address is None else address_text(address)
             with correlation(chain) if chain else nullcontext():
                 if tag == "spawn":
-                    rec.emit("spawn", path, pid, sup)
+                    rec.emit("spawn", path, pid, sup, where)
+                elif tag == "restart":
+                    rec.emit("restart", path, pid, _reason_text(data.get("reason")), sup, where)
                 else:
                     rec.emit(tag, path, pid, _reason_text(data.get("reason")), sup)
         except Exception as exc:  # noqa: BLE001

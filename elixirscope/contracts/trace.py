@@ -266,11 +266,14 @@ class MessageReceive(TraceEvent, tag="receive"):
 
 
 class ProcessSpawn(TraceEvent, tag="spawn"):
-    """A supervised child started (``path`` like ``capture/ingest``)."""
+    """A supervised child started (``path`` like ``capture/ingest``), at ``address``
+    (Thespian's text of it, ``ActorAddr-/A~b``; None when not known): a value holding
+    that address names the actor even if no recorded message ever reached it."""
 
     path: Text
     pid: NonNegative64 | None
     supervisor: Text | None = None
+    address: Text | None = None
 
 
 class ProcessExit(TraceEvent, tag="exit"):
@@ -283,12 +286,14 @@ class ProcessExit(TraceEvent, tag="exit"):
 
 
 class ProcessRestart(TraceEvent, tag="restart"):
-    """A supervisor restarted a child after it exited."""
+    """A supervisor restarted a child after it exited; ``address``: its new one (as
+    :class:`ProcessSpawn`'s)."""
 
     path: Text
     pid: NonNegative64 | None
     reason: Text
     supervisor: Text | None = None
+    address: Text | None = None
 
 
 class ThreadStart(TraceEvent, tag="thread"):

@@ -17,11 +17,12 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from elixirscope.contracts.trace import MessageReceive, MessageSend
+from elixirscope.contracts.trace import MessageReceive, MessageSend, ProcessRestart, ProcessSpawn
 
 __all__ = [
     "ADDRESS",
     "MAX_MESSAGES_READ",
+    "NAMING_KINDS",
     "SENDER",
     "address_names",
     "holds_address",
@@ -38,22 +39,29 @@ SENDER = re.compile(r"(?<= <- )(ActorAddr-\S+?)(?=: )")
 """A receive's sender named only by its address (``receive Teller <- ActorAddr-/A~a~a: …``:
 a message Thespian sent on the actor's behalf, a ``ChildActorExited``)."""
 
+NAMING_KINDS = ("send", "receive", "spawn", "restart")
+"""The events :func:`address_names` learns names from."""
+
 MAX_MESSAGES_READ = 200_000
 """Sends and receives read to name addresses (a longer run names those they reached)."""
 
 
 def address_names(events: Iterable[Any]) -> dict[str, str]:
     """Address text (``ActorAddr-/A~b~a``) -> the actor a message sent to it reached, from
-    stored sends and receives (a restarted actor's old and new addresses both name it)."""
+    stored sends and receives (a restarted actor's old and new addresses both name it),
+    or the supervised child started or restarted at it (its spawn or restart says where)."""
     target: dict[str, str] = {}
     reached: list[tuple[str, str]] = []
+    names: dict[str, str] = {}
     for se in events:
         ev = se.event
-        if type(ev) is MessageSend:
+        cls = type(ev)
+        if cls is MessageSend:
             target[ev.message_id] = ev.target
-        elif type(ev) is MessageReceive:
+        elif cls is MessageReceive:
             reached.append((ev.message_id, ev.actor))
-    names: dict[str, str] = {}
+        elif (cls is ProcessSpawn or cls is ProcessRestart) and ev.address and ev.path:
+            names[ev.address] = ev.path
     for message_id, actor in reached:
         address = target.get(message_id)
         if address:
@@ -99,10 +107,10 @@ def namer(data_dir: str, **filters: Any) -> Callable[[str], str]:
 
 
 def read_names(data_dir: Any, **filters: Any) -> dict[str, str]:
-    """:func:`address_names` of the run's sends and receives (``filters``: its scope, as
-    ``reading.events`` takes them), at most :data:`MAX_MESSAGES_READ` of them."""
+    """:func:`address_names` of the run's sends, receives, spawns and restarts (``filters``:
+    its scope, as ``reading.events`` takes them), at most :data:`MAX_MESSAGES_READ` of them."""
     from elixirscope.query.reading import events
 
     return address_names(
-        events(data_dir, type=["send", "receive"], limit=MAX_MESSAGES_READ, **filters)
+        events(data_dir, type=list(NAMING_KINDS), limit=MAX_MESSAGES_READ, **filters)
     )

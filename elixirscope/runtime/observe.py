@@ -109,9 +109,12 @@ class Tracer(Protocol):
         """An actor whose handling is not traced (a supervisor's job, ElixirScope's own
         registry) took a traced message: only who got it, for the send's receiver."""
 
-    def lifecycle(self, kind: str, data: dict[str, Any], chain: str | None = None) -> None:
+    def lifecycle(
+        self, kind: str, data: dict[str, Any], chain: str | None = None, address: Any = None
+    ) -> None:
         """A supervisor published lifecycle event ``kind`` (child_started, child_exited, ...);
-        ``chain``: the chain that caused it (the child's crash), else the current one."""
+        ``chain``: the chain that caused it (the child's crash), else the current one;
+        ``address``: a started (or restarted) child's actor address."""
 
     def chain(self) -> str | None:
         """The correlation chain the code running now is recorded in (None: none)."""

@@ -111,6 +111,7 @@ class StateRecording:
         (``query.addresses``); the run's messages are read once, when one is there."""
         from elixirscope.query.addresses import (
             MAX_MESSAGES_READ,
+            NAMING_KINDS,
             address_names,
             holds_address,
             name_addresses,
@@ -121,7 +122,7 @@ class StateRecording:
         if self._addresses is None and self._read_addresses is not None:
             self._addresses = self._read_addresses()
         if self._addresses is None:
-            found = self._query(type=["send", "receive"], limit=MAX_MESSAGES_READ)
+            found = self._query(type=list(NAMING_KINDS), limit=MAX_MESSAGES_READ)
             self._addresses = address_names(found)
         return name_addresses(text, self._addresses)
 

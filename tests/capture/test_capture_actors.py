@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from types import SimpleNamespace
 
 import pytest
 from thespian.actors import Actor
@@ -387,3 +388,28 @@ def test_a_crashs_exit_and_restart_are_in_the_chain_of_the_message_it_crashed_on
     (restart,) = [e for e in out.of(ProcessRestart) if e.path == "sup/c"]
     assert crash.correlation_id is not None and crash.correlation_id != "d" * 32
     assert crash.correlation_id == exit_.correlation_id == restart.correlation_id
+
+
+def test_a_started_and_a_restarted_child_are_recorded_with_their_addresses(captured, simple):
+    """``spawn`` and ``restart`` carry the child's address, so a value holding the address
+    of an actor no recorded message ever reached still names it (``query.addresses``)."""
+    from elixirscope.capture.values import address_text
+    from elixirscope.contracts.trace import ProcessRestart, ProcessSpawn
+    from elixirscope.query.addresses import address_names
+    from elixirscope.runtime import ChildSpec, SupervisorSpec
+    sess, out = captured
+    sup = simple.start_supervisor(
+        SupervisorSpec("one_for_one", [ChildSpec("c", (Counter, None))]), path="sup")
+    (child,) = simple.which_children(sup)
+    first = address_text(child.address)
+    with pytest.raises(Exception, match="boom"):
+        simple.call(child.address, "crash")
+    wait_until(lambda: [c for c in simple.which_children(sup) if c.restarts == 1])
+    (again,) = simple.which_children(sup)
+    sess.flush(10)
+    (spawn,) = [e for e in out.of(ProcessSpawn) if e.path == "sup/c"]
+    (restart,) = [e for e in out.of(ProcessRestart) if e.path == "sup/c"]
+    assert spawn.address == first
+    assert restart.address == address_text(again.address) != first
+    names = address_names(SimpleNamespace(event=e) for e in out.events)
+    assert names[first] == names[restart.address] == "sup/c"

@@ -62,3 +62,18 @@ def test_a_query_table_writes_the_names_aligned_its_rows_keep_what_was_recorded(
     assert "{'stock': '<actor shop/stock>', 'x': '<ActorAddr-/A~z>'}" in row
     assert report["rows"][0][1] == {"stock": "<ActorAddr-/A~b~a>", "x": "<ActorAddr-/A~z>"}
     assert report["rows"][0][2] == "<ActorAddr-/A~c>"
+
+
+def test_an_address_no_message_reached_is_named_by_the_child_started_there(tmp_path, recorder):
+    """A supervised child's spawn (and restart) says its address: a value holding it names
+    the actor though no recorded message ever reached it; a message's name still counts."""
+    rec = recorder()
+    rec.add("spawn", "shop/idle", 7, "shop", "ActorAddr-/A~d")
+    rec.add("restart", "shop/idle", 7, "killed", "shop", "ActorAddr-/A~e")
+    rec.add("spawn", "shop/old", 7, "shop")  # recorded before spawns said where
+    main = rec.call("app.main", helpers="[<ActorAddr-/A~d>, <ActorAddr-/A~e>, <ActorAddr-/A~f>]")
+    rec.ret(main, "app.main", "None")
+    with EventStore.open(tmp_path) as store:
+        store.append(rec.batch())
+    text = calltree_report(str(tmp_path), "c1")["text"]
+    assert "helpers=[<actor shop/idle>, <actor shop/idle>, <ActorAddr-/A~f>]" in text

@@ -168,6 +168,8 @@ def _context(
         receivers=_receivers(plan, store, run_filters, deadline),
         follow_yields="yields" in plan.follow,
     )
+    if "receivers" in plan.follow and "send" in plan.row_kinds:
+        ctx.addresses.update(_spawned(store, run_filters, deadline))
     if "connections" in plan.follow:
         ctx.connections = _connections(store, run_filters, deadline)
     if "drops" in plan.follow and plan.source.name == "messages":
@@ -194,6 +196,17 @@ def _drops(
                 found[message_id] = why if isinstance(why, str) and why else "undelivered"
     plan.explain["drops_read"] = len(found)
     return found
+
+
+def _spawned(store: Any, run_filters: dict[str, Any], deadline: Deadline | None) -> dict[str, str]:
+    """The actor each address names by the supervised child started or restarted there
+    (``spawn``/``restart``), so a message no receive was recorded for (dropped, or lost
+    with its receiver) is still sent `to` an actor; a receive's name, when there is one,
+    wins. Read from the run's start: a child starts before messages reach it."""
+    from elixirscope.query.addresses import address_names
+
+    check = None if deadline is None else deadline.check
+    return address_names(store.stream(check=check, type=["spawn", "restart"], **run_filters))
 
 
 def _connections(

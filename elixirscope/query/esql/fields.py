@@ -837,6 +837,13 @@ _FIELDS = [
         {"events", "spawns", "exits", "restarts"},
         lambda r: r.ev.pid if type(r.ev) in _CHILD else None,
     ),
+    _f(
+        "child_address",
+        "text",
+        {"events", "spawns", "restarts"},
+        lambda r: getattr(r.ev, "address", None) if type(r.ev) in _CHILD else None,
+        doc="the actor address a child was started or restarted at",
+    ),
     _f("data", "data", {"events", "custom"}, lambda r: getattr(r.ev, "data", None)),
     _f("method", "text", _WEB_SOURCES, _web("method", _WEB), doc="the HTTP method"),
     _f(

@@ -145,8 +145,9 @@ class Context:
         self.runs = runs or {}
         self.receivers = receivers  # message id -> the actor that received it, when read
         self.drops: dict[str, str] | None = None  # message id -> why the runtime dropped it
-        # a send's target address -> the actor a receive of a message sent there names
-        # (``messages``: a message never received is named by its receiver's path)
+        # a send's target address -> the actor a receive of a message sent there names,
+        # else the child started there (``messages``: a message never received is named
+        # by its receiver's path)
         self.addresses: dict[str, str] = {}
         # (producer, request id) -> (path, route) of each WebSocket connection, when read
         self.connections: dict[tuple[str, int], tuple[str, str | None]] | None = None
@@ -278,7 +279,9 @@ class Context:
 
     def receiver_of(self, send: Any) -> str:
         """A send's receiver: the actor whose receive has its message id, else (its
-        receive not recorded, or not read) the address it was sent to."""
+        receive not recorded, or not read) the child started at the address it was sent
+        to, else that address."""
         if self.receivers is None:
             return send.target
-        return self.receivers.get(send.message_id, send.target)
+        got = self.receivers.get(send.message_id)
+        return got if got is not None else self.addresses.get(send.target, send.target)
