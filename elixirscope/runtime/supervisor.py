@@ -546,12 +546,12 @@ class Supervisor(ProcessActor):
             data.setdefault("pid", child.identity.pid if child.identity else None)
         tracer = observe.TRACER
         if tracer is not None and not _own_child_untraced(tracer, child):
-            started = kind in ("child_started", "child_restarted") and child is not None
+            started = kind in ("child_started", "child_restarted")
             tracer.lifecycle(
                 kind,
                 data,
                 child.exit_chain if child is not None else None,
-                child.address if started else None,
+                child.address if started and child is not None else None,
             )
         self.dispatch("lifecycle", Event(type=kind, source_layer="runtime", data=data))
 
