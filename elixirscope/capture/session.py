@@ -511,6 +511,7 @@ def _after_fork_in_child() -> None:
             parent._child_sink(),
             batch_size=parent.shipper.batch_size,
             flush_interval_s=parent.shipper.flush_interval_s,
+            busy_interval_s=parent.shipper.busy_interval_s,
             exit_timeout_s=parent.shipper.exit_timeout_s,
             node=parent.shipper.node,
             program=parent.shipper.program,

@@ -398,3 +398,64 @@ def test_a_host_whose_daemon_is_unreachable_still_exits_and_counts_the_loss():
     assert done.returncode == 0, done.stderr
     assert "recorded 20000" in done.stdout
     assert "dropped 20000 in_ring 0" in done.stdout
+
+
+class Sleeps(threading.Event):
+    """The shipper's wake event, noting how long each of its sleeps was asked to last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float] = []
+        self.woken = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.asked.append(timeout if timeout is not None else -1.0)
+        return super().wait(timeout)
+
+    def set(self) -> None:
+        self.woken += 1
+        super().set()
+
+
+def test_a_busy_program_is_shipped_in_fuller_rarer_batches_a_quiet_one_promptly(shippers):
+    """After a wake that shipped BUSY_EVENTS or more, the shipper sleeps busy_interval_s
+    (fewer cycles: each costs the program GIL hand-offs); after a quiet one, flush_interval_s
+    (a quiet program's events reach the store within 50 ms)."""
+    from elixirscope.capture.shipper import BUSY_EVENTS
+
+    rec, out = make_recorder(), Collect()
+    for n in range(1, BUSY_EVENTS + 1):
+        rec.ring.append(event(n))
+    shipper = Shipper(rec, CallableSink(out), flush_interval_s=0.01, busy_interval_s=0.2)
+    sleeps = shipper._wake = Sleeps()
+    shippers.append(shipper.start())
+    wait_until(lambda: len(sleeps.asked) >= 1)
+    assert len(out.events) == BUSY_EVENTS and sleeps.asked[0] == 0.2
+    wait_until(lambda: len(sleeps.asked) >= 3)  # then nothing more: quiet
+    assert sleeps.asked[1:3] == [0.01, 0.01]
+    rec.ring.append(event(BUSY_EVENTS + 1))  # a few events are not busy
+    wait_until(lambda: len(out.events) == BUSY_EVENTS + 1)
+    wait_until(lambda: len(sleeps.asked) >= 5)
+    assert 0.2 not in sleeps.asked[1:]
+
+
+def test_a_producer_wakes_the_shipper_at_a_quarter_of_the_ring(shippers):
+    """A busy sleep must not leave the program waiting for room: the ring wakes the shipper
+    when it holds a quarter of its capacity (the C ring and the Python one alike)."""
+    from elixirscope.capture import _select
+
+    rings = [PyRingBuffer(64, "block")]
+    if _select.speedups() is not None:
+        rings.append(_select.speedups().RingBuffer(64, "block"))
+    for ring in rings:
+        rec, out = SimpleNamespace(ring=ring, clock=PyHLC()), Collect()
+        shipper = Shipper(rec, CallableSink(out), flush_interval_s=30.0, busy_interval_s=30.0)
+        sleeps = shipper._wake = Sleeps()
+        shippers.append(shipper.start())
+        wait_until(lambda s=sleeps: len(s.asked) >= 1)  # asleep, for 30 s
+        for n in range(1, 16):
+            ring.append(event(n))
+        assert sleeps.woken == 0
+        ring.append(event(16))
+        assert sleeps.woken == 1, ring
+        wait_until(lambda o=out: len(o.events) == 16)
