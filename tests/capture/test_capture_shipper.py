@@ -459,3 +459,12 @@ def test_a_producer_wakes_the_shipper_at_a_quarter_of_the_ring(shippers):
         ring.append(event(16))
         assert sleeps.woken == 1, ring
         wait_until(lambda o=out: len(o.events) == 16)
+
+
+def test_a_resized_ring_wakes_the_shipper_at_a_quarter_of_its_new_capacity(shippers):
+    rec, out = make_recorder(capacity=64), Collect()
+    shipper = Shipper(rec, CallableSink(out), flush_interval_s=0.01)
+    shippers.append(shipper.start())
+    assert rec.ring._wake_at == 16
+    rec.ring.resize(1024)
+    wait_until(lambda: rec.ring._wake_at == 256)
