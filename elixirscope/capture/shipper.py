@@ -18,8 +18,9 @@ rarer batches cost less per event. Measured on the web bench (``scripts/bench_we
 batches of up to 20,000 every 250 ms, the recorded server answered 14.7 against 10.4 %,
 16.7 against 15.0 % and (ten rounds) 17.2 against 14.3 % fewer requests a second than
 plain, and its process's CPU a request was 10 to 13 points lower each time. Batches of
-4,096 measured the same as of 16,384 (within the bench's noise) and keep the writer
-process's memory near what 1,000-event batches took (+8 MB, against +44 MB at 16,384).
+4,096 measured the same as of 16,384 (within the bench's noise); the default, 2,048,
+keeps the writer process's memory level under load, as 1,000 did (in-process, 87,000
+requests: at 4,096 it kept growing, ~9 MB; at 16,384 it held 44 MB more).
 What a ``kill -9`` loses is what the ring holds: at most the last 50 ms, or 250 ms of a
 busy process. A sink that refuses a batch stalls a blocking ring
 (``ring.stall()``): producers then drop, counted, instead of waiting on it.
@@ -75,7 +76,7 @@ from elixirscope.contracts.trace import encode_batch
 
 __all__ = ["CallableSink", "Shipper", "Sink", "ZmqSink", "default_node", "default_program"]
 
-DEFAULT_BATCH_SIZE = 4096
+DEFAULT_BATCH_SIZE = 2048
 DEFAULT_FLUSH_INTERVAL_S = 0.05
 DEFAULT_BUSY_INTERVAL_S = 0.25
 BUSY_EVENTS = 1000

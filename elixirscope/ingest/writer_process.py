@@ -56,7 +56,11 @@ _HEADER = struct.Struct("<Q")
 _ACK = struct.Struct("<QQ")
 MAX_FRAME_BYTES = 1 << 30
 FRAMES_PER_COMMIT = 16
-"""At most this many waiting frames go into one transaction (fewer commits, fewer pages)."""
+"""At most this many waiting frames go into one transaction (fewer commits, fewer pages)..."""
+BYTES_PER_COMMIT = 5 << 19
+"""... and frames of at most this many bytes once the first is taken (2.5 MB: 16 frames of
+1,000 events). A writer that fell behind decodes a transaction's frames at once: this
+bounds that peak whatever ``capture.batch_size`` the host ships with."""
 PIPE_BYTES = 1 << 20
 """The pipe's capacity, asked of Linux (the default, 64 KiB, holds about one batch)."""
 CLOSED = "closed"
@@ -285,7 +289,7 @@ def main(argv: list[str]) -> int:
     out = sys.stdout.fileno()
     try:
         while True:
-            waiting = frames.next_group(FRAMES_PER_COMMIT)
+            waiting = frames.next_group(FRAMES_PER_COMMIT, BYTES_PER_COMMIT)
             if not waiting:
                 break
             pairs: list[EventBatch | tuple[EventBatch, bytes | None]] = []
@@ -326,30 +330,37 @@ class _Frames:
         self.buf = bytearray()
         self.eof = False
 
-    def next_group(self, most: int) -> list[bytes]:
+    def next_group(self, most: int, most_bytes: int = MAX_FRAME_BYTES) -> list[bytes]:
         """At least one frame (waiting for it), then those already readable, up to
-        ``most``; empty at the end of the input."""
+        ``most`` frames and, past the first, ``most_bytes`` in all; empty at the end of
+        the input."""
         group: list[bytes] = []
         while not group:
-            group.extend(self._complete(most))
+            self._complete(group, most, most_bytes)
             if group or self.eof:
                 break
             self._read(block=True)
-        while len(group) < most and not self.eof and self._read(block=False):
-            group.extend(self._complete(most - len(group)))
+        while self._complete(group, most, most_bytes) and not self.eof:
+            if not self._read(block=False):
+                break
         return group
 
-    def _complete(self, most: int) -> list[bytes]:
-        out: list[bytes] = []
-        while len(out) < most and len(self.buf) >= _HEADER.size:
+    def _complete(self, group: list[bytes], most: int, most_bytes: int) -> bool:
+        """Move the frames the buffer holds whole into ``group`` (the first whatever its
+        size, then while ``most`` and ``most_bytes`` allow); whether it could take more."""
+        taken = sum(map(len, group))
+        while len(group) < most and len(self.buf) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(self.buf)
             if size > MAX_FRAME_BYTES:
                 raise SystemExit(f"elixirscope run: the store's writer: a frame of {size} bytes")
+            if group and taken + size > most_bytes:
+                return False
             if len(self.buf) < _HEADER.size + size:
-                break
-            out.append(bytes(self.buf[_HEADER.size : _HEADER.size + size]))
+                return True
+            group.append(bytes(self.buf[_HEADER.size : _HEADER.size + size]))
             del self.buf[: _HEADER.size + size]
-        return out
+            taken += size
+        return len(group) < most
 
     def _read(self, *, block: bool) -> bool:
         if not block:

@@ -299,3 +299,26 @@ def test_a_dead_writers_unconfirmed_frames_are_stored_by_the_run_once_each(
     finally:
         sink.close()
     assert _ticks(data) == [1, 2, 3, 4]
+
+
+def test_a_transaction_takes_waiting_frames_up_to_a_count_and_a_size(tmp_path) -> None:
+    """A writer that fell behind decodes a transaction's frames at once: past the first
+    frame (whatever its size), they stop at ``most`` frames or ``most_bytes`` in all."""
+    from elixirscope.ingest.writer_process import _Frames
+
+    sizes = [1 << 20, 1 << 20, 1 << 20, 10, 10, 10, 3 << 20]
+    path = tmp_path / "frames"
+    with open(path, "wb") as out:
+        for n, size in enumerate(sizes):
+            out.write(struct.pack("<Q", size) + bytes([n]) * size)
+    with open(path, "rb") as source:
+        frames = _Frames(source.fileno())
+        groups = []
+        while group := frames.next_group(2, 5 << 19):
+            groups.append([(len(frame), frame[0]) for frame in group])
+    assert groups == [
+        [(1 << 20, 0), (1 << 20, 1)],  # a third would pass 2.5 MB
+        [(1 << 20, 2), (10, 3)],  # two frames at most
+        [(10, 4), (10, 5)],
+        [(3 << 20, 6)],  # the first of a group, whatever its size
+    ]
