@@ -7,22 +7,20 @@ Each cycle drains up to ``batch_size`` events as one msgpack list
 :func:`~elixirscope.contracts.trace.encode_batch` frame (``msgspec.Raw``: no
 event is decoded or built again) and hands the bytes to the sink. When the ring holds
 less than a full batch the thread sleeps ``flush_interval_s`` (50 ms), or
-``busy_interval_s`` (250 ms) after a wake that found a busy program's events
-(:data:`BUSY_EVENTS` or more), or until :meth:`Shipper.flush` or a producer wakes it:
-the ring reaching a quarter of its capacity, or full (the ring's ``set_waker``).
+``busy_interval_s`` after a wake that found a busy program's events (:data:`BUSY_EVENTS`
+or more; by default the same 50 ms), or until :meth:`Shipper.flush` or a producer wakes
+it: the ring reaching a quarter of its capacity, or full (the ring's ``set_waker``).
 
-Why a busy program's events wait longer: each cycle (a drain, a frame, a send) costs
-the program's thread too, in GIL hand-offs, and the store a transaction; fuller,
-rarer batches cost less per event. Measured on the web bench (``scripts/bench_web.py``,
-2026-12-08, the variants in the same rounds): 1,000-event batches every 50 ms against
-batches of up to 20,000 every 250 ms, the recorded server answered 14.7 against 10.4 %,
-16.7 against 15.0 % and (ten rounds) 17.2 against 14.3 % fewer requests a second than
-plain, and its process's CPU a request was 10 to 13 points lower each time. Batches of
-4,096 measured the same as of 16,384 (within the bench's noise); the default, 2,048,
-keeps the writer process's memory level under load, as 1,000 did (in-process, 87,000
-requests: at 4,096 it kept growing, ~9 MB; at 16,384 it held 44 MB more).
-What a ``kill -9`` loses is what the ring holds: at most the last 50 ms, or 250 ms of a
-busy process. A sink that refuses a batch stalls a blocking ring
+Why ``busy_interval_s`` is there and not on by default: each cycle (a drain, a frame, a
+send) costs the program's thread too, in GIL hand-offs, and the store a transaction.
+On the web bench (``scripts/bench_web.py``, 2026-12-08, the variants in the same rounds)
+1,000-event batches every 50 ms against batches of up to 20,000 every 250 ms read 14.7
+against 10.4 %, 16.7 against 15.0 % and (ten rounds) 17.2 against 14.3 % fewer requests
+a second than plain, the process's CPU a request 10 to 13 points lower each time; but
+with 250 ms and batches of 4,096 or 2,048 the recorded server's memory grew under five
+minutes of load (13 and 29 MB, against 1 to 2.5 MB with the defaults), for reasons not
+yet found. What a ``kill -9`` loses is what the ring holds: at most the last
+``busy_interval_s`` (50 ms). A sink that refuses a batch stalls a blocking ring
 (``ring.stall()``): producers then drop, counted, instead of waiting on it.
 
 Sinks (the contract is :class:`Sink`):
@@ -76,12 +74,13 @@ from elixirscope.contracts.trace import encode_batch
 
 __all__ = ["CallableSink", "Shipper", "Sink", "ZmqSink", "default_node", "default_program"]
 
-DEFAULT_BATCH_SIZE = 2048
+DEFAULT_BATCH_SIZE = 1000
 DEFAULT_FLUSH_INTERVAL_S = 0.05
-DEFAULT_BUSY_INTERVAL_S = 0.25
+DEFAULT_BUSY_INTERVAL_S = DEFAULT_FLUSH_INTERVAL_S
+"""Off by default (see the module doc: fuller batches made the writer's memory grow)."""
 BUSY_EVENTS = 1000
 """Events shipped in one wake that make the next sleep ``busy_interval_s`` (20,000 events a
-second at 50 ms): a quiet program's events still reach the store within 50 ms."""
+second at 50 ms): a quiet program's events still reach the store within ``flush_interval_s``."""
 WAKE_FRACTION = 4
 """A producer wakes the shipper when the ring holds 1/WAKE_FRACTION of its capacity, long
 before it is full (a busy sleep must not make the program wait for room)."""

@@ -3,7 +3,7 @@
 The pure logic the Foundation layer's ConfigServer actor wraps::
 
     store = ConfigStore.load(user_file="elixirscope.toml")   # raises ConfigError
-    store.get("capture.batch_size")          # 2048
+    store.get("capture.batch_size")          # 1000
     store.get("capture")                     # {"ring_buffer_size": 65536, ...}
     store.sources()["capture.batch_size"]    # "ELIXIRSCOPE_CAPTURE__BATCH_SIZE"
     store.set("logging.level", "debug")      # Change(path, old, new, "runtime")

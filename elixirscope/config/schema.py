@@ -108,7 +108,7 @@ SCHEMA: dict[str, Key] = {
     "logging.level": Key(str, "info", OneOf("debug", "info", "warning", "error"), True, "Lowest level of ElixirScope's own log records that are emitted."),
     "logging.format": Key(str, "auto", OneOf("auto", "json", "console"), doc="Log output: json lines, human console lines, or auto (console on a terminal)."),
     "capture.ring_buffer_size": Key(int, 65536, PowerOfTwo(1024, 2**24), True, "Events held per process before the overflow policy applies."),
-    "capture.batch_size": Key(int, 2048, IntRange(1, 100_000), True, "Events per batch shipped to the ingest endpoint (at most: a quiet program's batches are smaller)."),
+    "capture.batch_size": Key(int, 1000, IntRange(1, 100_000), True, "Events per batch shipped to the ingest endpoint."),
     "capture.overflow_policy": Key(str, "block", OneOf("drop_oldest", "drop_newest", "block"), True, "What a full ring buffer does: block (lossless: the program waits for the shipper) or drop; drops are always counted."),
     "capture.stall_timeout_s": Key(float, 5.0, FloatRange(0.001, 3600), False, "With block: seconds without progress after which a stuck pipeline makes recording drop (counted, said on stderr) instead of waiting."),
     "capture.exit_timeout_s": Key(float, 2.0, FloatRange(0, 3600), False, "At the program's exit: seconds without a batch shipping after which the events still waiting are counted as dropped and the program exits (the wait goes on while batches ship)."),

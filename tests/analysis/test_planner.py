@@ -65,11 +65,8 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(0, 10**9) == 0
     assert batches(3, 10 * 10**9) == 3  # spread out: each call a batch of its own
     assert batches(6_000, 2_500_000_000) == 50  # a wake every 50 ms, each finding calls
-    # call-heavy: 2 events a call, up to 2,048 a batch
-    assert batches(69_000, 10**9) == 138_000 / 2_048
-    # busy (1,500 events a 50 ms wake): a wake every 250 ms instead, each batch full
-    # (not 40 wakes' batches)
-    assert batches(30_000, 2 * 10**9) == 60_000 / 2_048
+    assert batches(69_000, 10**9) == 138  # call-heavy: 2 events a call, 1,000 a batch
+    assert batches(600, 10**9) == 20  # 60 events a wake: not busy, a wake every 50 ms
     assert batches(10, None) == 1  # no duration: by size, at least one
     assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
 
@@ -89,8 +86,7 @@ def test_full_batches_cost_nothing_beyond_their_calls() -> None:
     # calibrated in fill batches too, so only the batches beyond are charged
     costs = _round_costs(fixed_ns=0)
     heavy = breakdown(costs, {"a": 69_000}, {"a": ("boundaries", 1.0)}, {"a": 1_500}, None, 10**9)
-    full = 138_000 / 2_048  # 2 events a call, up to 2,048 a batch
-    assert heavy.batches == full and heavy.full_batches == full and heavy.batches_ns == 0
+    assert heavy.batches == 138 and heavy.full_batches == 138 and heavy.batches_ns == 0
     assert heavy.total_ns == 1_500 * 10_000 + 67_500 * 1_000
     spread = breakdown(costs, {"a": 3}, {"a": ("boundaries", 1.0)}, {"a": 3}, None, 10 * 10**9)
     assert spread.batches == 3 and spread.batches_ns == 2 * 400_000  # the first: fixed cost
@@ -100,10 +96,8 @@ def test_the_batches_a_recording_wrote_cap_the_wakes() -> None:
     # a busy program delays the shipper's wakes: 15 batches in 2.5 s, not 50
     assert batches(6_000, 2_500_000_000, 600, written=15) == 15
     assert batches(600, 2_500_000_000, 10, written=15) == 10  # still one a call tree at most
-    # full batches are full batches
-    assert batches(69_000, 10**9, 1_500, written=20) == 138_000 / 2_048
-    # the integrations' events fill batches too
-    assert batches(0, 10**9, events=50_000) == 50_000 / 2_048
+    assert batches(69_000, 10**9, 1_500, written=20) == 138  # full batches are full batches
+    assert batches(0, 10**9, events=5_000) == 5  # the integrations' events fill batches too
 
 
 EVENTFUL = Calibration(
@@ -245,11 +239,9 @@ def test_the_estimate_in_its_parts_adds_up() -> None:
     }
     assert parts.recorded_calls == 50 + 900 + 150
     assert parts.batches == 20  # 1 s: 20 wakes of 50 ms, each finding calls (50 roots)
-    # 2,200 events: 1.07 batches' worth (of 2,048) is in the calls' costs
-    full = 2_200 / 2_048
-    assert parts.full_batches == full
-    calls_ns = 500_000 + 25_000 + 900_000 + 300_000
-    assert parts.total_ns == 50_000_000 + calls_ns + (20 - full) * 400_000
+    # 2,200 events: 2.2 batches' worth is in the calls' costs (calibrated filling batches)
+    assert parts.full_batches == 2.2
+    assert parts.total_ns == 50_000_000 + 500_000 + 25_000 + 900_000 + 300_000 + 17.8 * 400_000
     assert parts.total_ns == estimate_ns(costs, calls, levels, {"a": 100}, {"a": 900, "b": 150}, 10**9)
     assert parts.lines() == [
         "fixed (start-up, store, flush at exit): 50.0 ms",
@@ -257,7 +249,7 @@ def test_the_estimate_in_its_parts_adds_up() -> None:
         "boundaries nested calls: 900 × 1.0 µs = 0.9 ms",
         "args nested calls: 150 × 2.0 µs = 0.3 ms",
         "root calls sampled out: 50 × 0.5 µs = 0.0 ms",
-        "batches written: 19 × 400 µs = 7.6 ms (20 written, 1 of them full: their cost is in the calls')",
+        "batches written: 18 × 400 µs = 7.1 ms (20 written, 2 of them full: their cost is in the calls')",
     ]
 
 

@@ -160,13 +160,13 @@ def test_a_bool_env_var_is_not_a_number():
 
 def test_other_variables_are_ignored():
     got = load(env={"PATH": "/bin", "elixirscope_capture__batch_size": "x", "ELIXIRSCOPEX": "1"})
-    assert got.values["capture.batch_size"] == 2048
+    assert got.values["capture.batch_size"] == 1000
 
 
 def test_the_test_suites_own_variables_are_not_settings():
     """A daemon a heavy or chaos run starts inherits them: they must not stop it."""
     got = load(env={"ELIXIRSCOPE_HEAVY": "1", "ELIXIRSCOPE_CHAOS_FIGURES": "/tmp/f.jsonl"})
-    assert got.values["capture.batch_size"] == 2048
+    assert got.values["capture.batch_size"] == 1000
 
 
 def test_an_unknown_env_var_suggests_the_variable_meant():

@@ -70,8 +70,8 @@ def test_get_an_unknown_path_suggests_the_known_one():
 def test_set_an_updatable_key_returns_the_change_and_records_runtime():
     store = ConfigStore.load(env={})
     change = store.set("capture.batch_size", 500)
-    assert change == Change("capture.batch_size", 2048, 500, "runtime")
-    assert str(change) == "`capture.batch_size` changed from 2048 to 500 (from runtime)"
+    assert change == Change("capture.batch_size", 1000, 500, "runtime")
+    assert str(change) == "`capture.batch_size` changed from 1000 to 500 (from runtime)"
     assert store.get("capture.batch_size") == 500
     assert store.sources()["capture.batch_size"] == "runtime"
 
@@ -136,9 +136,9 @@ def test_configure_is_all_or_nothing_and_none_leaves_a_key_alone():
     with pytest.raises(ConfigErrors) as info:
         store.configure({"capture.batch_size": 5, "logging.level": "loud", "node.name": "n"})
     assert [e.code for e in info.value.errors] == ["invalid_value", "not_updatable"]
-    assert store.get("capture.batch_size") == 2048
+    assert store.get("capture.batch_size") == 1000
     changes = store.configure({"capture.batch_size": "5", "logging.level": None})
-    assert changes == (Change("capture.batch_size", 2048, 5),)
+    assert changes == (Change("capture.batch_size", 1000, 5),)
     assert store.get("logging.level") == "info"
 
 
