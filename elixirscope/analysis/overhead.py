@@ -93,12 +93,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elixirscope.capture.shipper import (
-    BUSY_EVENTS,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_BUSY_INTERVAL_S,
-    DEFAULT_FLUSH_INTERVAL_S,
-)
+from elixirscope.capture.shipper import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_S
 from elixirscope.contracts.trace import REQUEST_FUNCTION
 
 __all__ = [
@@ -247,8 +242,7 @@ _WORK = (
 ROUNDS = 120
 """Own work between two calls in the calibration (``OWN_WORK``'s rounds: about 10 µs on a
 2020s core)."""
-FLUSH_INTERVAL_S = DEFAULT_FLUSH_INTERVAL_S
-BUSY_INTERVAL_S = DEFAULT_BUSY_INTERVAL_S
+FLUSH_INTERVAL_S = DEFAULT_FLUSH_INTERVAL_S  # the shipper's
 BATCH_SIZE = DEFAULT_BATCH_SIZE
 EVENTS_PER_CALL = 2  # its entry and its exit
 FIXED_PAIRS = 3
@@ -397,20 +391,16 @@ def batches(
 ) -> float:
     """How many batches the shipper writes for ``recorded_calls`` (and ``events`` of
     the integrations) over a run of ``duration_ns``: one per wake that found calls (a
-    wake every ``FLUSH_INTERVAL_S`` at most, every ``BUSY_INTERVAL_S`` while the program
-    records ``BUSY_EVENTS`` or more between two, and no more wakes than the ``written``
+    wake every ``FLUSH_INTERVAL_S`` at most, and no more wakes than the ``written``
     batches the store counted for that run, when known: a busy program delays the
     shipper's wakes; at most one per root call: a call tree's calls come together),
     and one per ``BATCH_SIZE`` events."""
     if recorded_calls <= 0 and events <= 0:
         return 0.0
-    recorded = EVENTS_PER_CALL * recorded_calls + events
     wakes = (duration_ns or 0) / (FLUSH_INTERVAL_S * 1e9)
-    if wakes and recorded / wakes >= BUSY_EVENTS:
-        wakes = (duration_ns or 0) / (BUSY_INTERVAL_S * 1e9)
     if written is not None:
         wakes = min(wakes, written)
-    full = recorded / BATCH_SIZE
+    full = (EVENTS_PER_CALL * recorded_calls + events) / BATCH_SIZE
     apart = recorded_calls if root_calls is None else max(root_calls, 1.0)
     return max(full, min(apart, wakes), 1.0)
 

@@ -66,7 +66,7 @@ def test_batches_are_one_a_wake_that_found_calls_or_one_a_full_batch() -> None:
     assert batches(3, 10 * 10**9) == 3  # spread out: each call a batch of its own
     assert batches(6_000, 2_500_000_000) == 50  # a wake every 50 ms, each finding calls
     assert batches(69_000, 10**9) == 138  # call-heavy: 2 events a call, 1,000 a batch
-    assert batches(600, 10**9) == 20  # 60 events a wake: not busy, a wake every 50 ms
+    assert batches(600, 10**9) == 20  # 60 events a wake: a wake every 50 ms
     assert batches(10, None) == 1  # no duration: by size, at least one
     assert batches(6_000, 2_500_000_000, 30) == 30  # 30 call trees: a wake finds each whole
 

@@ -3,16 +3,15 @@ transaction statement is, the events' contract and text, explicit enabling in co
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import sqlite3
 import string
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlite_recording import sqlite_recorded
 
 from elixirscope.capture import recorder
 from elixirscope.contracts.trace import (
@@ -26,22 +25,6 @@ from elixirscope.contracts.trace import (
 from elixirscope.integrations import db_common
 from elixirscope.integrations import sqlite as sqlite_integration
 from elixirscope.query.calltree import describe
-
-
-@contextlib.contextmanager
-def _sqlite_recorded() -> Iterator[Any]:
-    """sqlite3 recorded into this process's recorder (installed for the block if none
-    is), its ring emptied first; yields the recorder."""
-    had = recorder.current()
-    rec = recorder.install() if had is None else had
-    rec.ring.drain()
-    sqlite_integration.enable()
-    try:
-        yield rec
-    finally:
-        sqlite_integration.disable()
-        if had is None:
-            recorder.uninstall()
 
 
 @pytest.fixture
@@ -239,7 +222,7 @@ def test_factories_with_their_own_methods_run_as_they_are() -> None:
     class Plain(sqlite3.Connection):
         pass
 
-    with _sqlite_recorded() as rec:
+    with sqlite_recorded() as rec:
         mine = sqlite3.connect(":memory:", factory=Mine)
         assert type(mine) is Mine
         assert mine.cursor().execute("SELECT 1").fetchone() == (1,)
@@ -307,7 +290,7 @@ def test_a_sqlite3_statement_of_such_a_task_is_recorded_with_no_line() -> None:
 
     library: dict = {"__name__": "sqlalchemy.elixirscope_test_task"}
     exec(compile(_TASK_SQL, "/lib/site-packages/sqlalchemy/task.py", "exec"), library)
-    with _sqlite_recorded() as rec:
+    with sqlite_recorded() as rec:
         conn = sqlite3.connect(":memory:")
 
         async def both():
@@ -344,7 +327,7 @@ def test_a_query_issued_again_under_many_library_frames_walks_from_its_cache() -
     )
     library: dict = {"__name__": "sqlalchemy.elixirscope_test_deep"}
     exec(compile(source, "/lib/site-packages/sqlalchemy/deep.py", "exec"), library)
-    with _sqlite_recorded() as rec:
+    with sqlite_recorded() as rec:
         conn = sqlite3.connect(":memory:")
         walks = []
         for _ in range(3):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlite_recording import sqlite_recorded
 
 from elixirscope.capture import recorder
 from elixirscope.integrations import db_common
@@ -44,17 +45,8 @@ def use(implementation: str, monkeypatch: Any) -> None:
 @pytest.fixture(params=IMPLEMENTATIONS)
 def rec(request: Any, monkeypatch: Any) -> Iterator[Any]:
     use(request.param, monkeypatch)
-    had = recorder.current()
-    installed = recorder.install() if had is None else had
-    installed.ring.drain()
-    sqlite_integration.enable()
-    try:
+    with sqlite_recorded() as installed:
         yield installed
-    finally:
-        sqlite_integration.disable()
-        db_common.finish_pending()
-        if had is None:
-            recorder.uninstall()
 
 
 @pytest.fixture
